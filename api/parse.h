@@ -1,0 +1,77 @@
+/* api/parse.h: the ingest parsers, JSON readings and InfluxDB line protocol, into a batch_t.
+ *
+ * Pure functions of their input: no I/O, no globals; any thread. Each item (JSON array element
+ * or line) is all-or-nothing: a bad item adds nothing to the batch and one entry to the error
+ * list, while the good items are kept (InfluxDB's partial-write semantics). Included by api.h. */
+#ifndef VIGIL_API_PARSE_H
+#define VIGIL_API_PARSE_H
+
+#include "batch.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* How many item errors a parse keeps in detail; more are counted only. */
+#define PARSE_ERRORS_KEEP 100
+
+typedef struct parse_error {
+    uint32_t item; /* JSON: 0-based array index (0 for a single object); line protocol: 1-based line */
+    char msg[200]; /* e.g. "values.temp: not a finite number", "unable to parse 'cpu v=': ..." */
+} parse_error_t;
+
+typedef struct parse_errors {
+    uint32_t count; /* total bad items */
+    uint32_t kept;  /* entries filled in e[], at most PARSE_ERRORS_KEEP */
+    parse_error_t e[PARSE_ERRORS_KEEP];
+} parse_errors_t;
+
+/* Records one error (formats into the next free entry when there is room). */
+void parse_errors_add(parse_errors_t *errs, uint32_t item, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- JSON: POST /v1/readings ---------------------------------------------------------------
+ * Body: one object or an array of objects, each
+ *   {"device":"pump-7","ts":1732780800123 | "2026-11-28T10:00:00.123Z","values":{"temp":71.2}}
+ * ts is optional (now_ms is used), an integer in epoch ms or an RFC 3339 string; values is a
+ * non-empty object of finite numbers. Unknown keys in an item are an error (typos do not pass
+ * silently). Each good item becomes one point with item = its array index.
+ * Returns 0 (item errors, if any, are in errs; *nitems is the number of items seen),
+ * ERR_INVAL when the body as a whole is unusable (not JSON, not an object or array, empty
+ * array), with the reason in errmsg, ERR_LIMIT when the array holds more than max_items items
+ * (nothing is added), or ERR_NOMEM. */
+int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms,
+                        size_t max_items, size_t *nitems, parse_errors_t *errs, char *errmsg,
+                        size_t errsize);
+
+/* ---- InfluxDB line protocol: POST /write and the stream socket ------------------------------
+ *   measurement[,tag=v...] field=v[,field=v...] [timestamp]
+ * with InfluxDB's escaping rules (\, \space \= in measurement, tag keys/values and field keys;
+ * \" \\ in string field values), comments (#...) and blank lines skipped, CRLF accepted.
+ * Float, integer (123i), unsigned (123u) and boolean (t/T/true/True/TRUE/f/...) fields become
+ * channels (booleans as 1/0); string fields are ignored. The device is the value of the tag
+ * named opts->device_tag when present, otherwise the series key (measurement plus tags sorted
+ * by key, escaped as InfluxDB does: "cpu,host=a,region=b"). The channel is the field key. */
+
+typedef enum lp_precision { LP_NS = 0, LP_US, LP_MS, LP_S } lp_precision_t;
+
+typedef struct lp_opts {
+    const char *device_tag;   /* default "device" */
+    lp_precision_t precision; /* unit of the timestamps; converted to ms by floor division */
+    size_t max_line;          /* longest accepted line in bytes (0: no limit) */
+} lp_opts_t;
+
+/* Parses "ns", "n", "u", "us", "ms", "s" (and "" as ns). Returns 0 or ERR_INVAL. */
+int lp_precision_parse(const char *s, lp_precision_t *out);
+
+/* Parses one line (without its '\n'; a trailing '\r' is allowed). Adds at most one point with
+ * item = lineno. Returns 0 (point added, or the line is blank, a comment or has only string
+ * fields), ERR_INVAL with the reason in errmsg, or ERR_NOMEM. */
+int lp_parse_line(batch_t *b, const char *line, size_t len, const lp_opts_t *opts, int64_t now_ms,
+                  uint32_t lineno, char *errmsg, size_t errsize);
+
+/* Parses a whole body, line by line, numbering lines from first_lineno. Bad lines go to errs as
+ * "unable to parse '<line, shortened>': <reason>". Returns 0 or ERR_NOMEM. */
+int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, int64_t now_ms,
+             uint32_t first_lineno, parse_errors_t *errs);
+
+#endif

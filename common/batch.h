@@ -1,0 +1,79 @@
+/* common/batch.h: a batch of readings, the unit that travels from a parser to the writer.
+ *
+ * A batch holds points; a point is one device at one timestamp with one or more fields
+ * (channel -> value). Each field is one reading. Strings (device ids, channel names) are
+ * copied into the batch's own buffer, NUL-terminated, and addressed by offset, so a batch is
+ * three growable arrays and moves between threads as one object.
+ *
+ * Not thread-safe: one thread fills a batch, then hands it over whole (the writer takes
+ * ownership of the batch it is given). */
+#ifndef VIGIL_BATCH_H
+#define VIGIL_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Longest device id or channel name, in bytes. */
+#define BATCH_NAME_MAX 200
+
+typedef struct batch_field {
+    uint32_t name; /* offset of the channel name in str */
+    uint32_t name_len;
+    double value; /* always finite */
+} batch_field_t;
+
+typedef struct batch_point {
+    uint32_t device; /* offset of the device id in str */
+    uint32_t device_len;
+    int64_t ts_ms;
+    uint32_t field0;  /* index of the first field in fields */
+    uint32_t nfields; /* at least 1 once committed */
+    uint32_t item;    /* caller's index of the item this point came from (request item, line) */
+} batch_point_t;
+
+typedef struct batch {
+    char *str;
+    size_t str_len, str_cap;
+    batch_point_t *points;
+    size_t npoints, points_cap;
+    batch_field_t *fields;
+    size_t nfields, fields_cap;
+    int open; /* 1 while a point is begun and not yet committed or aborted */
+} batch_t;
+
+/* Any thread. Initialises an empty batch (no allocation). */
+void batch_init(batch_t *b);
+
+/* Frees the batch's memory; the batch is then empty and may be reused. NULL is a no-op. */
+void batch_deinit(batch_t *b);
+
+/* Empties the batch, keeping its memory for reuse. */
+void batch_reset(batch_t *b);
+
+/* Checks a device id or channel name: 1..BATCH_NAME_MAX bytes, no control characters, valid
+ * UTF-8 is not required but NUL is refused. Returns 0, or ERR_INVAL with *why set to a static
+ * reason. */
+int batch_name_check(const char *s, size_t len, const char **why);
+
+/* Begins a point. The device id must have passed batch_name_check. Returns 0, or ERR_NOMEM
+ * (the batch is unchanged). */
+int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms, uint32_t item);
+
+/* Adds a field to the open point; a channel named twice in one point keeps the last value.
+ * The name must have passed batch_name_check and the value be finite. Returns 0, or ERR_NOMEM
+ * (the point is then still open and should be aborted). */
+int batch_field_add(batch_t *b, const char *name, size_t len, double value);
+
+/* Ends the open point. A point with no fields is dropped. Returns 1 when kept, else 0. */
+int batch_point_commit(batch_t *b);
+
+/* Drops the open point and everything added to it since batch_point_begin. */
+void batch_point_abort(batch_t *b);
+
+/* Borrowed string at an offset; valid until the batch is reset or freed. */
+static inline const char *batch_str(const batch_t *b, uint32_t off)
+{
+    return b->str + off;
+}
+
+#endif

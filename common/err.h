@@ -1,0 +1,25 @@
+/* common/err.h: the error codes every vigil module returns.
+ *
+ * Functions return int: 0 on success, one of the negative ERR_ codes below on failure.
+ * err_str() gives a static, human-readable message for a code. */
+#ifndef VIGIL_ERR_H
+#define VIGIL_ERR_H
+
+enum {
+    ERR_OK = 0,
+    ERR_NOMEM = -1,    /* out of memory */
+    ERR_INVAL = -2,    /* invalid argument or input */
+    ERR_IO = -3,       /* I/O or database error */
+    ERR_BUSY = -4,     /* queue full; try again later */
+    ERR_NOSPACE = -5,  /* disk full */
+    ERR_NOTFOUND = -6, /* no such object */
+    ERR_CORRUPT = -7,  /* corrupt or truncated data */
+    ERR_RANGE = -8,    /* value out of range */
+    ERR_CLOSED = -9,   /* the object is shutting down */
+    ERR_LIMIT = -10,   /* a configured limit was exceeded */
+};
+
+/* Any thread. Returns a static string; never NULL (unknown codes get "unknown error"). */
+const char *err_str(int code);
+
+#endif

@@ -1,0 +1,26 @@
+/* common/log.h: levelled logging to stderr.
+ *
+ * One fprintf per message, so lines from different threads never interleave. The level is
+ * process-wide and set once at start-up (and on reload) from the loop thread; reads are
+ * relaxed atomics, so any thread may log. Nothing is logged per reading. */
+#ifndef VIGIL_LOG_H
+#define VIGIL_LOG_H
+
+enum log_level { LOG_LEVEL_DEBUG = 0, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
+
+/* Any thread. Sets the minimum level printed. */
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Any thread. Parses "debug", "info", "warn" or "error" into *out. Returns 0, or ERR_INVAL. */
+int log_level_parse(const char *s, enum log_level *out);
+
+/* Any thread. Prints "<time> <level> <message>\n" to stderr when level is enabled. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+
+#endif

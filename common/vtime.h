@@ -1,0 +1,26 @@
+/* common/vtime.h: timestamps. vigil keeps time as int64 milliseconds since the Unix epoch (UTC).
+ * Any thread; no state. */
+#ifndef VIGIL_VTIME_H
+#define VIGIL_VTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Earliest and latest accepted timestamps: 1970-01-01 and 9999-12-31 (ms). */
+#define VTIME_MIN_MS 0LL
+#define VTIME_MAX_MS 253402300799999LL
+
+/* Wall-clock now in ms. */
+int64_t vtime_now_ms(void);
+
+/* Parses an RFC 3339 timestamp ("2026-11-28T10:00:00.123Z", "...+02:00", fractions of any
+ * length truncated to ms) of exactly len bytes into *ms. Returns 0, or ERR_INVAL. */
+int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
+
+/* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_INVAL. */
+int vtime_parse(const char *s, int64_t *ms);
+
+/* Formats ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 25 bytes). Returns buf. */
+char *vtime_format(int64_t ms, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,131 @@
+/* storage/storage.h: vigil's durable store of devices and readings, on SQLite.
+ *
+ * One writer thread owns the only write connection. Every write (reading batches from every
+ * source and connection, device declarations and deletions) is queued to it; it drains the
+ * queue into as few transactions as it can (group commit) and reports each submission's fate
+ * after COMMIT returns, so "done with status 0" means durable. Readers use their own
+ * connections from a small pool, so queries never wait for the writer (WAL).
+ *
+ * Layout: one row per (device, timestamp) holding every channel's value of that instant in a
+ * compact blob; a second write to the same (device, channel, timestamp) overwrites that value
+ * and leaves the other channels alone. See docs/architecture.md.
+ *
+ * Threads: store_open/store_close from the owning thread (the daemon's main thread); every other
+ * function is "any thread". Callbacks given to store_submit run on the writer thread. */
+#ifndef VIGIL_STORAGE_H
+#define VIGIL_STORAGE_H
+
+#include "batch.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+typedef struct store_opts {
+    const char *dir;        /* data directory, created if missing; the database is dir/vigil.db */
+    size_t queue_max;       /* most readings (fields) queued for the writer; then ERR_BUSY */
+    int max_batch_delay_ms; /* longest the writer waits for more work before it commits (0: none) */
+    int sync_full;          /* 1: PRAGMA synchronous=FULL (fsync every commit); 0: NORMAL */
+    int cache_mb;           /* page cache of the write connection, MiB */
+    int readers;            /* number of reader connections (at least 1) */
+} store_opts_t;
+
+/* Fills opts with the defaults: queue 1,000,000 readings, 2 ms, sync full, 64 MiB, 4 readers. */
+void store_opts_default(store_opts_t *opts);
+
+/* Opens (creating or migrating) the database and starts the writer thread.
+ * Returns 0 and *out, or ERR_IO / ERR_NOMEM / ERR_CORRUPT with nothing left open; errmsg (may be
+ * NULL) receives a detailed reason. Caller owns *out; free with store_close. */
+int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t errsize);
+
+/* Stops intake, writes everything already queued, stops the writer, closes all connections and
+ * frees s. NULL is a no-op. Queued submissions get their callbacks before this returns. */
+void store_close(store_t *s);
+
+/* Called on the writer thread once a submission is committed (status 0) or has failed
+ * (ERR_IO, ERR_NOSPACE). Must be quick and must not call back into the store. */
+typedef void (*store_done_cb)(void *arg, int status);
+
+/* Queues a batch for writing. On success the store takes the batch's contents (b is left empty
+ * and reusable) and will call cb exactly once. On failure (ERR_BUSY: queue full; ERR_CLOSED:
+ * closing; ERR_NOSPACE: the last commit found the disk full) b is untouched and cb is never
+ * called. An empty batch completes at once with status 0 (cb is called before return). */
+int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg);
+
+/* Convenience for threads that may block: store_submit, then wait for the commit. Returns the
+ * submit error or the commit status. On return b is empty if it was submitted. */
+int store_write(store_t *s, batch_t *b);
+
+/* Declares or updates a device; attrs_json is an opaque JSON object text stored with it (NULL
+ * keeps the existing attributes, or "{}" for a new device). Blocks until committed.
+ * *created is set to 1 when the device is new. Returns 0, ERR_INVAL, ERR_IO, ERR_NOSPACE. */
+int store_device_put(store_t *s, const char *device, const char *attrs_json, int *created);
+
+/* Deletes a device, its channels and all its readings. Blocks until committed.
+ * Returns 0, ERR_NOTFOUND, ERR_IO. */
+int store_device_delete(store_t *s, const char *device);
+
+typedef struct store_device_info {
+    const char *id;         /* borrowed: valid during the callback only */
+    const char *attrs_json; /* borrowed */
+    int64_t created_ms;
+    int64_t first_ts_ms, last_ts_ms; /* -1 when the device has no readings */
+    int64_t points;                  /* timestamps stored (a point holds several channels) */
+    size_t nchannels;
+    const char *const *channels; /* borrowed, in order of first appearance */
+} store_device_info_t;
+
+/* Called once per device; return nonzero to stop the iteration. Runs on the calling thread. */
+typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
+
+/* Reports one device. Returns 0, ERR_NOTFOUND, ERR_IO. */
+int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
+
+/* Reports every device ordered by id, starting after `after` (NULL: from the first), at most
+ * limit devices (0: all). Returns 0 or ERR_IO. */
+int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
+
+typedef struct store_query {
+    const char *device;
+    int64_t from_ms, to_ms;       /* from inclusive, to exclusive */
+    const char *const *channels;  /* NULL: every channel */
+    size_t nchannels;
+    size_t limit;                 /* most points reported (0: no limit) */
+    int desc;                     /* 1: newest first */
+} store_query_t;
+
+/* Called once per point (timestamp) in order; n >= 1 values of the selected channels present at
+ * that timestamp. Pointers are borrowed for the call. Return nonzero to stop. */
+typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *const *channels,
+                              const double *values);
+
+/* Reads a device's readings in [from, to) through the (device, ts) index. Points holding none of
+ * the selected channels are skipped and do not count toward limit. Returns 0, ERR_NOTFOUND (no
+ * such device), ERR_INVAL (unknown channel), ERR_IO. */
+int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
+
+typedef struct store_stats {
+    uint64_t readings_written; /* fields committed since open */
+    uint64_t points_written;
+    uint64_t commits;
+    uint64_t commit_errors;
+    uint64_t queue_readings; /* readings waiting for the writer now */
+    uint64_t queue_max;
+    double commit_seconds_sum;   /* total time inside COMMIT-ed transactions */
+    uint64_t commit_buckets[12]; /* cumulative histogram counts for STORE_COMMIT_BUCKETS */
+    int64_t db_bytes;            /* size of the database and its WAL on disk */
+    uint64_t devices;
+} store_stats_t;
+
+/* Upper bounds (seconds) of the commit latency histogram, for /metrics. */
+#define STORE_COMMIT_BUCKETS                                                                  \
+    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5}
+
+/* Any thread. Copies the current counters. */
+void store_stats_get(store_t *s, store_stats_t *out);
+
+/* Any thread. The detailed message of the last failure seen by the writer (static if none). */
+const char *store_errmsg(store_t *s);
+
+#endif

@@ -1,0 +1,88 @@
+/* tests/test_common.c: unit tests of common/ (timestamps, batches). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "batch.h"
+#include "err.h"
+#include "vtime.h"
+
+static void test_rfc3339(void **state)
+{
+    int64_t ms;
+    const char *s = "2026-11-28T10:00:00.123Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 1795860000123LL);
+    s = "2026-11-28T12:00:00.123456+02:00";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 1795860000123LL);
+    s = "1970-01-01T00:00:00Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 0);
+    s = "2024-02-29T00:00:00.5Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms % 1000, 500);
+    const char *bad[] = {"2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-28T10:00:00",
+                         "2026-11-28T25:00:00Z", "2026-11-28T10:00:00.Z", "2026-11-28",
+                         "2026-11-28T10:00:00Zjunk", "1969-12-31T23:59:59Z"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(vtime_parse_rfc3339(bad[i], strlen(bad[i]), &ms), ERR_INVAL);
+}
+
+static void test_format_roundtrip(void **state)
+{
+    char buf[32];
+    int64_t ms;
+    for (int64_t t = 0; t < VTIME_MAX_MS; t = t * 3 + 7919) {
+        vtime_format(t, buf, sizeof buf);
+        assert_int_equal(vtime_parse(buf, &ms), 0);
+        assert_int_equal(ms, t);
+    }
+    assert_int_equal(vtime_parse("1732780800123", &ms), 0);
+    assert_int_equal(ms, 1732780800123LL);
+    assert_int_equal(vtime_parse("12abc", &ms), ERR_INVAL);
+    assert_int_equal(vtime_parse("-5", &ms), ERR_INVAL);
+}
+
+static void test_batch(void **state)
+{
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "pump-7", 6, 1000, 0), 0);
+    assert_int_equal(batch_field_add(&b, "temp", 4, 71.2), 0);
+    assert_int_equal(batch_field_add(&b, "vib", 3, 0.031), 0);
+    assert_int_equal(batch_field_add(&b, "temp", 4, 72.5), 0); /* last value wins */
+    assert_int_equal(batch_point_commit(&b), 1);
+    /* An aborted point leaves nothing behind. */
+    assert_int_equal(batch_point_begin(&b, "pump-8", 6, 2000, 1), 0);
+    assert_int_equal(batch_field_add(&b, "x", 1, 1.0), 0);
+    batch_point_abort(&b);
+    /* A point without fields is dropped. */
+    assert_int_equal(batch_point_begin(&b, "pump-9", 6, 3000, 2), 0);
+    assert_int_equal(batch_point_commit(&b), 0);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.nfields, 2);
+    assert_string_equal(batch_str(&b, b.points[0].device), "pump-7");
+    assert_string_equal(batch_str(&b, b.fields[0].name), "temp");
+    assert_true(b.fields[0].value == 72.5);
+    assert_int_equal(b.str_len, strlen("pump-7temp vib") + 2);
+    const char *why;
+    assert_int_equal(batch_name_check("a\nb", 3, &why), ERR_INVAL);
+    assert_int_equal(batch_name_check("", 0, &why), ERR_INVAL);
+    assert_int_equal(batch_name_check("pump 7/a=b", 10, &why), 0);
+    batch_deinit(&b);
+    batch_deinit(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_format_roundtrip),
+        cmocka_unit_test(test_batch),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
