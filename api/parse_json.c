@@ -1,0 +1,185 @@
+/* api/parse_json.c: JSON readings (POST /v1/readings) into a batch_t, with jansson.
+ *
+ * The body is decoded whole by jansson (duplicate keys refused, trailing garbage refused), then
+ * each item is checked completely before anything of it enters the batch, so a bad item adds
+ * nothing and names the field at fault ("values.temp: not a number"). jansson itself refuses
+ * NaN, Infinity and numbers too large for a double, so every real it yields is finite.
+ *
+ * Threading: any thread, pure (no globals, no I/O); the batch is the caller's. */
+#include "parse.h"
+#include "err.h"
+#include "vtime.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Reads the optional "ts" member into *ms (now_ms when absent). Returns 0, or ERR_INVAL with the
+ * reason in *why. */
+static int item_ts(json_t *ts, int64_t now_ms, int64_t *ms, const char **why)
+{
+    if (ts == NULL) {
+        *ms = now_ms;
+        return 0;
+    }
+    if (json_is_string(ts)) {
+        if (vtime_parse_rfc3339(json_string_value(ts), json_string_length(ts), ms)) {
+            *why = "ts: not an RFC 3339 timestamp between 1970 and 9999";
+            return ERR_INVAL;
+        }
+        return 0;
+    }
+    if (json_is_integer(ts)) {
+        json_int_t v = json_integer_value(ts);
+        if (v < VTIME_MIN_MS || v > VTIME_MAX_MS) {
+            *why = "ts: out of range";
+            return ERR_INVAL;
+        }
+        *ms = v;
+        return 0;
+    }
+    if (json_is_real(ts)) {
+        /* 1.7328e12 is a real to jansson but a whole number of ms: accepted. */
+        double d = json_real_value(ts);
+        if (!(d >= (double)VTIME_MIN_MS && d <= (double)VTIME_MAX_MS)) {
+            *why = "ts: out of range";
+            return ERR_INVAL;
+        }
+        if ((double)(int64_t)d != d) {
+            *why = "ts: not a whole number of milliseconds";
+            return ERR_INVAL;
+        }
+        *ms = (int64_t)d;
+        return 0;
+    }
+    *why = "ts: not an integer or an RFC 3339 string";
+    return ERR_INVAL;
+}
+
+/* Checks one item and adds it as a point. Returns 0, ERR_INVAL (errs gets the reason) or
+ * ERR_NOMEM. */
+static int item_add(batch_t *b, json_t *item, uint32_t index, int64_t now_ms, parse_errors_t *errs)
+{
+    if (!json_is_object(item)) {
+        parse_errors_add(errs, index, "not an object");
+        return ERR_INVAL;
+    }
+    json_t *dev = NULL, *ts = NULL, *values = NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach(item, key, v)
+    {
+        if (strcmp(key, "device") == 0) {
+            dev = v;
+        } else if (strcmp(key, "ts") == 0) {
+            ts = v;
+        } else if (strcmp(key, "values") == 0) {
+            values = v;
+        } else {
+            parse_errors_add(errs, index, "%.64s: unknown key", key);
+            return ERR_INVAL;
+        }
+    }
+    const char *why;
+    if (dev == NULL) {
+        parse_errors_add(errs, index, "device: missing");
+        return ERR_INVAL;
+    }
+    if (!json_is_string(dev)) {
+        parse_errors_add(errs, index, "device: not a string");
+        return ERR_INVAL;
+    }
+    const char *dev_s = json_string_value(dev);
+    size_t dev_len = json_string_length(dev);
+    if (batch_name_check(dev_s, dev_len, &why)) {
+        parse_errors_add(errs, index, "device: %s", why);
+        return ERR_INVAL;
+    }
+    int64_t ms;
+    if (item_ts(ts, now_ms, &ms, &why)) {
+        parse_errors_add(errs, index, "%s", why);
+        return ERR_INVAL;
+    }
+    if (values == NULL) {
+        parse_errors_add(errs, index, "values: missing");
+        return ERR_INVAL;
+    }
+    if (!json_is_object(values)) {
+        parse_errors_add(errs, index, "values: not an object");
+        return ERR_INVAL;
+    }
+    if (json_object_size(values) == 0) {
+        parse_errors_add(errs, index, "values: is empty");
+        return ERR_INVAL;
+    }
+    json_object_foreach(values, key, v)
+    {
+        if (batch_name_check(key, strlen(key), &why)) {
+            parse_errors_add(errs, index, "values.%.64s: channel name %s", key, why);
+            return ERR_INVAL;
+        }
+        if (!json_is_number(v)) {
+            parse_errors_add(errs, index, "values.%.64s: not a number", key);
+            return ERR_INVAL;
+        }
+        if (!isfinite(json_number_value(v))) {
+            parse_errors_add(errs, index, "values.%.64s: not a finite number", key);
+            return ERR_INVAL;
+        }
+    }
+
+    if (batch_point_begin(b, dev_s, dev_len, ms, index))
+        return ERR_NOMEM;
+    json_object_foreach(values, key, v)
+    {
+        if (batch_field_add(b, key, strlen(key), json_number_value(v))) {
+            batch_point_abort(b);
+            return ERR_NOMEM;
+        }
+    }
+    batch_point_commit(b);
+    return 0;
+}
+
+int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms, size_t max_items,
+                        size_t *nitems, parse_errors_t *errs, char *errmsg, size_t errsize)
+{
+    *nitems = 0;
+    json_error_t jerr;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        if (json_error_code(&jerr) == json_error_out_of_memory)
+            return ERR_NOMEM;
+        snprintf(errmsg, errsize, "invalid JSON at line %d, column %d: %s", jerr.line, jerr.column,
+                 jerr.text);
+        return ERR_INVAL;
+    }
+    int rc = 0;
+    if (json_is_object(root)) {
+        *nitems = 1;
+        if (item_add(b, root, 0, now_ms, errs) == ERR_NOMEM)
+            rc = ERR_NOMEM;
+    } else if (json_is_array(root)) {
+        size_t n = json_array_size(root);
+        *nitems = n;
+        if (n == 0) {
+            snprintf(errmsg, errsize, "empty array: no readings");
+            rc = ERR_INVAL;
+        } else if (max_items > 0 && n > max_items) {
+            snprintf(errmsg, errsize, "too many items: %zu, at most %zu per request", n, max_items);
+            rc = ERR_LIMIT;
+        } else {
+            /* A bad item is in errs and does not stop the others. */
+            for (size_t i = 0; i < n && rc == 0; i++)
+                if (item_add(b, json_array_get(root, i), (uint32_t)i, now_ms, errs) == ERR_NOMEM)
+                    rc = ERR_NOMEM;
+        }
+    } else {
+        /* jansson only decodes arrays and objects without JSON_DECODE_ANY; kept for safety. */
+        snprintf(errmsg, errsize, "expected a JSON object or array");
+        rc = ERR_INVAL;
+    }
+    json_decref(root);
+    return rc;
+}

@@ -1,0 +1,702 @@
+/* api/parse_lp.c: InfluxDB v1 line protocol into a batch_t, plus the shared error list.
+ *
+ * A line is scanned once, left to right, without copying it: the measurement, tags and fields
+ * are kept as spans of the caller's buffer (in their escaped form) and a point is only added to
+ * the batch once the whole line, timestamp included, has parsed. So a bad line leaves the batch
+ * untouched, and nothing is allocated per line unless it has more tags or fields than the small
+ * arrays on the stack hold.
+ *
+ * Escaping follows InfluxDB 1.x: in the measurement "\," and "\ "; in tag keys, tag values and
+ * field keys "\," "\=" and "\ "; in string field values "\"" and "\\". A backslash before any
+ * other character is literal. Because an unescaped delimiter can never appear inside a span, a
+ * span's escaped form is already canonical, and the series key used as the device id is built
+ * from spans as they are ("cpu,host=a,region=b", tags sorted by their escaped key bytes).
+ *
+ * Threading: any thread, pure (no globals, no I/O); the batch is the caller's. */
+#include "parse.h"
+#include "err.h"
+#include "vtime.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Tags and fields held on the stack; a line with more moves to the heap. */
+#define TAGS_INLINE   16
+#define FIELDS_INLINE 32
+
+/* How much of a bad line an error message quotes. */
+#define QUOTE_MAX 80
+
+/* Longest number token accepted (digits, sign, point, exponent). */
+#define NUMBER_MAX 128
+
+typedef struct span {
+    const char *p;
+    size_t len;
+    int esc; /* contains a backslash, so may need unescaping */
+} span_t;
+
+typedef struct tag {
+    span_t k, v;
+} tag_t;
+
+typedef struct field {
+    span_t k;
+    double v;
+} field_t;
+
+/* A line's tags and fields: inline arrays with a heap fallback. */
+typedef struct scratch {
+    tag_t *tags;
+    size_t ntags, tags_cap;
+    field_t *fields;
+    size_t nfields, fields_cap;
+    tag_t tags_inline[TAGS_INLINE];
+    field_t fields_inline[FIELDS_INLINE];
+} scratch_t;
+
+void parse_errors_add(parse_errors_t *errs, uint32_t item, const char *fmt, ...)
+{
+    if (errs->count < UINT32_MAX)
+        errs->count++;
+    if (errs->kept >= PARSE_ERRORS_KEEP)
+        return;
+    parse_error_t *e = &errs->e[errs->kept++];
+    e->item = item;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    va_end(ap);
+}
+
+int lp_precision_parse(const char *s, lp_precision_t *out)
+{
+    if (s == NULL || strcmp(s, "") == 0 || strcmp(s, "n") == 0 || strcmp(s, "ns") == 0)
+        *out = LP_NS;
+    else if (strcmp(s, "u") == 0 || strcmp(s, "us") == 0)
+        *out = LP_US;
+    else if (strcmp(s, "ms") == 0)
+        *out = LP_MS;
+    else if (strcmp(s, "s") == 0)
+        *out = LP_S;
+    else
+        return ERR_INVAL;
+    return 0;
+}
+
+/* Writes a reason into errmsg and returns ERR_INVAL. */
+static int fail(char *errmsg, size_t errsize, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *errmsg, size_t errsize, const char *fmt, ...)
+{
+    if (errmsg != NULL && errsize > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(errmsg, errsize, fmt, ap);
+        va_end(ap);
+    }
+    return ERR_INVAL;
+}
+
+/* Makes room for one more element in an inline-or-heap array. */
+static int reserve(void **arr, size_t *cap, size_t n, size_t sz, const void *inline_buf)
+{
+    if (n < *cap)
+        return 0;
+    size_t ncap = *cap * 2;
+    void *p;
+    if (*arr == inline_buf) {
+        p = malloc(ncap * sz);
+        if (p != NULL)
+            memcpy(p, *arr, n * sz);
+    } else {
+        p = realloc(*arr, ncap * sz);
+    }
+    if (p == NULL)
+        return ERR_NOMEM;
+    *arr = p;
+    *cap = ncap;
+    return 0;
+}
+
+static void scratch_init(scratch_t *s)
+{
+    s->tags = s->tags_inline;
+    s->ntags = 0;
+    s->tags_cap = TAGS_INLINE;
+    s->fields = s->fields_inline;
+    s->nfields = 0;
+    s->fields_cap = FIELDS_INLINE;
+}
+
+static void scratch_deinit(scratch_t *s)
+{
+    if (s->tags != s->tags_inline)
+        free(s->tags);
+    if (s->fields != s->fields_inline)
+        free(s->fields);
+}
+
+/* Characters a backslash escapes in tag keys, tag values and field keys. */
+static int is_key_esc(char c)
+{
+    return c == ',' || c == ' ' || c == '=';
+}
+
+/* Scans a measurement, tag key, tag value or field key from p[i] up to the first unescaped
+ * ',' or ' ' (or '=' when stop_eq) or the end; an escaped pair is skipped whole. The
+ * measurement's escapes are "\," and "\ " only, but as '=' is no delimiter there, treating
+ * "\=" as a pair changes nothing. */
+static size_t scan_name(const char *p, size_t i, size_t end, int stop_eq, span_t *out)
+{
+    size_t start = i;
+    int esc = 0;
+    while (i < end) {
+        char c = p[i];
+        if (c == '\\') {
+            esc = 1;
+            i += (i + 1 < end && is_key_esc(p[i + 1])) ? 2 : 1;
+            continue;
+        }
+        if (c == ',' || c == ' ' || (stop_eq && c == '='))
+            break;
+        i++;
+    }
+    out->p = p + start;
+    out->len = i - start;
+    out->esc = esc;
+    return i;
+}
+
+/* Unescapes a key or tag value span into buf (capacity cap). Returns the length, or cap + 1
+ * when it does not fit. */
+static size_t unescape(const span_t *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        char c = s->p[i];
+        if (c == '\\' && i + 1 < s->len && is_key_esc(s->p[i + 1]))
+            c = s->p[++i];
+        if (n == cap)
+            return cap + 1;
+        buf[n++] = c;
+    }
+    return n;
+}
+
+/* Whether the span, unescaped, equals the NUL-terminated s. */
+static int span_equals(const span_t *sp, const char *s, size_t slen)
+{
+    if (!sp->esc)
+        return sp->len == slen && memcmp(sp->p, s, slen) == 0;
+    char buf[BATCH_NAME_MAX + 1];
+    size_t n = unescape(sp, buf, sizeof buf);
+    return n <= sizeof buf && n == slen && memcmp(buf, s, slen) == 0;
+}
+
+/* Byte order of two spans, as Go's bytes.Compare. */
+static int span_cmp(const span_t *a, const span_t *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->p, b->p, n);
+    if (c != 0)
+        return c;
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+static int tag_cmp(const void *a, const void *b)
+{
+    return span_cmp(&((const tag_t *)a)->k, &((const tag_t *)b)->k);
+}
+
+/* Sorts tags by key unless already sorted (the usual case: clients send them sorted), then
+ * rejects a repeated key. Returns 0 or ERR_INVAL. */
+static int tags_sort(tag_t *t, size_t n)
+{
+    size_t i = 1;
+    while (i < n && span_cmp(&t[i - 1].k, &t[i].k) < 0)
+        i++;
+    if (i >= n)
+        return 0;
+    if (n <= TAGS_INLINE) {
+        for (i = 1; i < n; i++) {
+            tag_t x = t[i];
+            size_t j = i;
+            for (; j > 0 && span_cmp(&t[j - 1].k, &x.k) > 0; j--)
+                t[j] = t[j - 1];
+            t[j] = x;
+        }
+    } else {
+        qsort(t, n, sizeof *t, tag_cmp);
+    }
+    for (i = 1; i < n; i++)
+        if (span_cmp(&t[i - 1].k, &t[i].k) == 0)
+            return ERR_INVAL;
+    return 0;
+}
+
+/* Parses a decimal int64 from p[0..len) (an optional '-' then digits). Returns 0, ERR_INVAL
+ * (not a number) or ERR_RANGE (overflow). */
+static int parse_i64(const char *p, size_t len, int64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    if (i < len && p[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i == len)
+        return ERR_INVAL;
+    /* Accumulate as a negative number, whose range is one larger. */
+    int64_t v = 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9)
+            return ERR_INVAL;
+        if (v < (INT64_MIN + (int64_t)d) / 10)
+            return ERR_RANGE;
+        v = v * 10 - (int64_t)d;
+    }
+    if (!neg) {
+        if (v == INT64_MIN)
+            return ERR_RANGE;
+        v = -v;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_u64(const char *p, size_t len, uint64_t *out)
+{
+    if (len == 0)
+        return ERR_INVAL;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9)
+            return ERR_INVAL;
+        if (v > (UINT64_MAX - d) / 10)
+            return ERR_RANGE;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Whether p[0..len) is a float as InfluxDB writes them: [-]digits[.digits][(e|E)[+|-]digits],
+ * with digits on at least one side of the point ("1.", ".5"). No "nan", "inf", hex or '+'. */
+static int float_syntax_ok(const char *p, size_t len)
+{
+    size_t i = 0, digits = 0;
+    if (i < len && p[i] == '-')
+        i++;
+    for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+        digits++;
+    if (i < len && p[i] == '.')
+        for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+            digits++;
+    if (digits == 0)
+        return 0;
+    if (i < len && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < len && (p[i] == '+' || p[i] == '-'))
+            i++;
+        size_t e0 = i;
+        for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+            ;
+        if (i == e0)
+            return 0;
+    }
+    return i == len;
+}
+
+/* Parses the number token p[0..len) (float, 12i or 12u) into *v. Returns 0 or ERR_INVAL with
+ * the reason in errmsg. */
+static int parse_number(const char *p, size_t len, double *v, char *errmsg, size_t errsize)
+{
+    if (len > 0 && p[len - 1] == 'i') {
+        int64_t x;
+        int rc = parse_i64(p, len - 1, &x);
+        if (rc == ERR_RANGE)
+            return fail(errmsg, errsize, "value out of range");
+        if (rc)
+            return fail(errmsg, errsize, "invalid number");
+        *v = (double)x;
+        return 0;
+    }
+    if (len > 0 && p[len - 1] == 'u') {
+        uint64_t x;
+        int rc = parse_u64(p, len - 1, &x);
+        if (rc == ERR_RANGE)
+            return fail(errmsg, errsize, "value out of range");
+        if (rc)
+            return fail(errmsg, errsize, "invalid number");
+        *v = (double)x;
+        return 0;
+    }
+    if (len >= NUMBER_MAX || !float_syntax_ok(p, len))
+        return fail(errmsg, errsize, "invalid number");
+    /* strtod needs a terminated string; the token is short, so copy it (the daemon runs in the
+     * C locale, so '.' is the decimal point). Underflow to zero or a subnormal is accepted, as
+     * InfluxDB does; overflow to infinity is not. */
+    char buf[NUMBER_MAX];
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    double d = strtod(buf, NULL);
+    if (!isfinite(d))
+        return fail(errmsg, errsize, "value out of range");
+    *v = d;
+    return 0;
+}
+
+/* Whether p[0..len) is one of InfluxDB's boolean spellings; *v gets 1 or 0. */
+static int parse_bool(const char *p, size_t len, double *v)
+{
+    static const char *const t[] = {"t", "T", "true", "True", "TRUE"};
+    static const char *const f[] = {"f", "F", "false", "False", "FALSE"};
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        if (strlen(t[i]) == len && memcmp(t[i], p, len) == 0) {
+            *v = 1;
+            return 1;
+        }
+        if (strlen(f[i]) == len && memcmp(f[i], p, len) == 0) {
+            *v = 0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ms from a timestamp in the given precision, by floor division. Returns 0 or ERR_RANGE. */
+static int ts_to_ms(int64_t t, lp_precision_t prec, int64_t *ms)
+{
+    int64_t div = prec == LP_NS ? 1000000 : prec == LP_US ? 1000 : 1;
+    int64_t v;
+    if (prec == LP_S) {
+        if (t < VTIME_MIN_MS / 1000 || t > VTIME_MAX_MS / 1000)
+            return ERR_RANGE;
+        v = t * 1000;
+    } else {
+        v = t / div;
+        if (t % div != 0 && t < 0)
+            v--;
+    }
+    if (v < VTIME_MIN_MS || v > VTIME_MAX_MS)
+        return ERR_RANGE;
+    *ms = v;
+    return 0;
+}
+
+/* Builds the series key "measurement,k1=v1,k2=v2" from sorted tags into buf. Returns its
+ * length, or BATCH_NAME_MAX + 1 when it is longer than a device id may be. */
+static size_t series_key(const span_t *m, const tag_t *tags, size_t ntags, char *buf)
+{
+    size_t n = m->len;
+    if (n > BATCH_NAME_MAX)
+        return BATCH_NAME_MAX + 1;
+    memcpy(buf, m->p, n);
+    for (size_t i = 0; i < ntags; i++) {
+        const tag_t *t = &tags[i];
+        if (n + 2 + t->k.len + t->v.len > BATCH_NAME_MAX)
+            return BATCH_NAME_MAX + 1;
+        buf[n++] = ',';
+        memcpy(buf + n, t->k.p, t->k.len);
+        n += t->k.len;
+        buf[n++] = '=';
+        memcpy(buf + n, t->v.p, t->v.len);
+        n += t->v.len;
+    }
+    return n;
+}
+
+/* Scans the fields from p[i]; on success *pos is just past the field set. String fields are
+ * checked and skipped. Returns 0, ERR_INVAL (errmsg set) or ERR_NOMEM. */
+static int scan_fields(const char *p, size_t i, size_t end, scratch_t *s, size_t *pos, char *errmsg,
+                       size_t errsize)
+{
+    for (;;) {
+        span_t k;
+        i = scan_name(p, i, end, 1, &k);
+        if (i == end || p[i] != '=') {
+            if (k.len == 0)
+                return fail(errmsg, errsize, "missing field key");
+            return fail(errmsg, errsize, "invalid field format");
+        }
+        if (k.len == 0)
+            return fail(errmsg, errsize, "missing field key");
+        i++; /* '=' */
+        if (i == end || p[i] == ' ' || p[i] == ',')
+            return fail(errmsg, errsize, "missing field value");
+        if (p[i] == '"') {
+            /* A string: skipped, so any backslash pair can be stepped over whole. */
+            for (i++; i < end && p[i] != '"'; i++)
+                if (p[i] == '\\')
+                    i++;
+            if (i >= end)
+                return fail(errmsg, errsize, "unbalanced quotes");
+            i++;
+            if (i < end && p[i] != ' ' && p[i] != ',')
+                return fail(errmsg, errsize, "invalid field format");
+        } else {
+            size_t v0 = i;
+            while (i < end && p[i] != ' ' && p[i] != ',')
+                i++;
+            double v = 0;
+            char c = p[v0];
+            if (c == 't' || c == 'T' || c == 'f' || c == 'F') {
+                if (!parse_bool(p + v0, i - v0, &v))
+                    return fail(errmsg, errsize, "invalid boolean");
+            } else if (parse_number(p + v0, i - v0, &v, errmsg, errsize)) {
+                return ERR_INVAL;
+            }
+            if (reserve((void **)&s->fields, &s->fields_cap, s->nfields, sizeof *s->fields,
+                        s->fields_inline))
+                return ERR_NOMEM;
+            s->fields[s->nfields].k = k;
+            s->fields[s->nfields].v = v;
+            s->nfields++;
+        }
+        if (i == end || p[i] == ' ')
+            break;
+        i++; /* ',' */
+    }
+    *pos = i;
+    return 0;
+}
+
+/* Parses a line whose leading whitespace and trailing CR are gone; fills s. */
+static int parse_line(batch_t *b, const char *p, size_t end, const lp_opts_t *opts, int64_t now_ms,
+                      uint32_t lineno, scratch_t *s, char *errmsg, size_t errsize)
+{
+    span_t m;
+    size_t i = scan_name(p, 0, end, 0, &m);
+    if (m.len == 0)
+        return fail(errmsg, errsize, "missing measurement");
+    while (i < end && p[i] == ',') {
+        tag_t t;
+        i = scan_name(p, i + 1, end, 1, &t.k);
+        if (i == end || p[i] != '=') {
+            if (t.k.len == 0)
+                return fail(errmsg, errsize, "missing tag key");
+            return fail(errmsg, errsize, "missing tag value");
+        }
+        if (t.k.len == 0)
+            return fail(errmsg, errsize, "missing tag key");
+        i = scan_name(p, i + 1, end, 1, &t.v);
+        if (i < end && p[i] == '=')
+            return fail(errmsg, errsize, "invalid tag format");
+        if (t.v.len == 0)
+            return fail(errmsg, errsize, "missing tag value");
+        if (reserve((void **)&s->tags, &s->tags_cap, s->ntags, sizeof *s->tags, s->tags_inline))
+            return ERR_NOMEM;
+        s->tags[s->ntags++] = t;
+    }
+    while (i < end && p[i] == ' ')
+        i++;
+    if (i == end)
+        return fail(errmsg, errsize, "missing fields");
+    int rc = scan_fields(p, i, end, s, &i, errmsg, errsize);
+    if (rc)
+        return rc;
+
+    int64_t ts_ms = now_ms;
+    while (i < end && p[i] == ' ')
+        i++;
+    if (i < end) {
+        size_t t0 = i;
+        while (i < end && p[i] != ' ')
+            i++;
+        int64_t t;
+        if (parse_i64(p + t0, i - t0, &t))
+            return fail(errmsg, errsize, "bad timestamp");
+        while (i < end && p[i] == ' ')
+            i++;
+        if (i < end)
+            return fail(errmsg, errsize, "bad timestamp");
+        if (ts_to_ms(t, opts->precision, &ts_ms))
+            return fail(errmsg, errsize, "timestamp out of range");
+    }
+
+    if (tags_sort(s->tags, s->ntags))
+        return fail(errmsg, errsize, "duplicate tags");
+
+    /* The device: the device tag's value, else the series key. */
+    const char *dtag = opts->device_tag ? opts->device_tag : "device";
+    size_t dtag_len = strlen(dtag);
+    char dev_buf[BATCH_NAME_MAX + 1];
+    const char *dev = NULL;
+    size_t dev_len = 0;
+    const char *why = "";
+    for (size_t k = 0; k < s->ntags; k++) {
+        const span_t *v = &s->tags[k].v;
+        if (!span_equals(&s->tags[k].k, dtag, dtag_len))
+            continue;
+        if (v->esc) {
+            dev_len = unescape(v, dev_buf, sizeof dev_buf);
+            dev = dev_buf;
+        } else {
+            dev = v->p;
+            dev_len = v->len;
+        }
+        if (dev_len > BATCH_NAME_MAX || batch_name_check(dev, dev_len, &why))
+            return fail(errmsg, errsize, "invalid %s tag: %s", dtag,
+                        dev_len > BATCH_NAME_MAX ? "is longer than 200 bytes" : why);
+        break;
+    }
+    if (dev == NULL) {
+        dev_len = series_key(&m, s->tags, s->ntags, dev_buf);
+        dev = dev_buf;
+        if (dev_len > BATCH_NAME_MAX)
+            return fail(errmsg, errsize, "series key is longer than %d bytes", BATCH_NAME_MAX);
+        if (batch_name_check(dev, dev_len, &why))
+            return fail(errmsg, errsize, "invalid series key: %s", why);
+    }
+
+    /* Check every field key before the batch is touched, so a bad line adds nothing. */
+    char key_buf[BATCH_NAME_MAX + 1];
+    for (size_t k = 0; k < s->nfields; k++) {
+        const span_t *fk = &s->fields[k].k;
+        const char *name = fk->p;
+        size_t len = fk->len;
+        if (fk->esc) {
+            len = unescape(fk, key_buf, sizeof key_buf);
+            name = key_buf;
+        }
+        if (len > BATCH_NAME_MAX || batch_name_check(name, len, &why))
+            return fail(errmsg, errsize, "invalid field key: %s",
+                        len > BATCH_NAME_MAX ? "is longer than 200 bytes" : why);
+    }
+    if (s->nfields == 0)
+        return 0; /* only string fields: accepted, nothing to store */
+
+    if (batch_point_begin(b, dev, dev_len, ts_ms, lineno))
+        return ERR_NOMEM;
+    for (size_t k = 0; k < s->nfields; k++) {
+        const span_t *fk = &s->fields[k].k;
+        const char *name = fk->p;
+        size_t len = fk->len;
+        if (fk->esc) {
+            len = unescape(fk, key_buf, sizeof key_buf);
+            name = key_buf;
+        }
+        if (batch_field_add(b, name, len, s->fields[k].v)) {
+            batch_point_abort(b);
+            return ERR_NOMEM;
+        }
+    }
+    batch_point_commit(b);
+    return 0;
+}
+
+int lp_parse_line(batch_t *b, const char *line, size_t len, const lp_opts_t *opts, int64_t now_ms,
+                  uint32_t lineno, char *errmsg, size_t errsize)
+{
+    static const lp_opts_t defaults = {"device", LP_NS, 0};
+    if (opts == NULL)
+        opts = &defaults;
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    if (opts->max_line > 0 && len > opts->max_line)
+        return fail(errmsg, errsize, "line too long");
+    size_t i = 0;
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    if (i == len || line[i] == '#')
+        return 0;
+    scratch_t s;
+    scratch_init(&s);
+    int rc = parse_line(b, line + i, len - i, opts, now_ms, lineno, &s, errmsg, errsize);
+    scratch_deinit(&s);
+    return rc;
+}
+
+/* Length of the line at s when it may hold a quoted string field with newlines inside: ends at
+ * the first '\n' outside a string. A string starts at a '"' right after an unescaped '=' in
+ * the field set (as in InfluxDB's scanLine). *inner gets the number of newlines inside. */
+static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
+{
+    size_t i = 0;
+    *inner = 0;
+    /* The measurement and tags end at the first unescaped space. */
+    while (i < rem && s[i] != ' ') {
+        if (s[i] == '\n')
+            return i;
+        i += (s[i] == '\\' && i + 1 < rem && is_key_esc(s[i + 1])) ? 2 : 1;
+    }
+    int after_eq = 0;
+    while (i < rem) {
+        char c = s[i];
+        if (c == '\n')
+            return i;
+        if (c == '\\' && i + 1 < rem && is_key_esc(s[i + 1])) {
+            i += 2;
+            after_eq = 0;
+            continue;
+        }
+        if (c == '"' && after_eq) {
+            uint32_t nl = 0;
+            for (i++; i < rem && s[i] != '"'; i++) {
+                if (s[i] == '\\' && i + 1 < rem)
+                    i++;
+                nl += s[i] == '\n';
+            }
+            *inner += nl;
+            if (i < rem)
+                i++;
+            after_eq = 0;
+            continue;
+        }
+        after_eq = c == '=';
+        i++;
+    }
+    return i;
+}
+
+int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, int64_t now_ms,
+             uint32_t first_lineno, parse_errors_t *errs)
+{
+    uint32_t lineno = first_lineno;
+    size_t pos = 0;
+    char why[160];
+    while (pos < len) {
+        const char *s = body + pos;
+        size_t rem = len - pos;
+        const char *nl = memchr(s, '\n', rem);
+        size_t n = nl ? (size_t)(nl - s) : rem;
+        uint32_t inner = 0;
+        if (memchr(s, '"', n) != NULL) {
+            size_t lead = 0;
+            while (lead < n && (s[lead] == ' ' || s[lead] == '\t'))
+                lead++;
+            if (lead < n && s[lead] != '#') {
+                n = lead + quoted_line_len(s + lead, rem - lead, &inner);
+                /* An unclosed string ran to the end: the body's final newline is not its. */
+                if (n == rem && s[n - 1] == '\n') {
+                    n--;
+                    inner--;
+                }
+            }
+        }
+        int rc = lp_parse_line(b, s, n, opts, now_ms, lineno, why, sizeof why);
+        if (rc == ERR_NOMEM)
+            return rc;
+        if (rc) {
+            size_t show = n;
+            if (show > 0 && s[show - 1] == '\r')
+                show--;
+            const char *more = "";
+            if (show > QUOTE_MAX) {
+                show = QUOTE_MAX - 3;
+                more = "...";
+            }
+            parse_errors_add(errs, lineno, "unable to parse '%.*s%s': %s", (int)show, s, more, why);
+        }
+        lineno += 1 + inner;
+        pos += n + 1;
+    }
+    return 0;
+}
