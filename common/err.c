@@ -4,17 +4,28 @@
 const char *err_str(int code)
 {
     switch (code) {
-    case ERR_OK: return "ok";
-    case ERR_NOMEM: return "out of memory";
-    case ERR_INVAL: return "invalid argument";
-    case ERR_IO: return "I/O error";
-    case ERR_BUSY: return "busy, try again later";
-    case ERR_NOSPACE: return "no space left on device";
-    case ERR_NOTFOUND: return "not found";
-    case ERR_CORRUPT: return "corrupt or truncated data";
-    case ERR_RANGE: return "value out of range";
-    case ERR_CLOSED: return "shutting down";
-    case ERR_LIMIT: return "limit exceeded";
+    case ERR_OK:
+        return "ok";
+    case ERR_NOMEM:
+        return "out of memory";
+    case ERR_INVAL:
+        return "invalid argument";
+    case ERR_IO:
+        return "I/O error";
+    case ERR_BUSY:
+        return "busy, try again later";
+    case ERR_NOSPACE:
+        return "no space left on device";
+    case ERR_NOTFOUND:
+        return "not found";
+    case ERR_CORRUPT:
+        return "corrupt or truncated data";
+    case ERR_RANGE:
+        return "value out of range";
+    case ERR_CLOSED:
+        return "shutting down";
+    case ERR_LIMIT:
+        return "limit exceeded";
     }
     return "unknown error";
 }

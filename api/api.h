@@ -1,0 +1,95 @@
+/* api/api.h: vigil's HTTP API (libmicrohttpd + jansson) and its ingest parsers.
+ *
+ * The API knows nothing of storage or models: the daemon hands it an api_backend_t, a small
+ * table of functions that do the work, and the API turns requests into calls and results into
+ * JSON. Request handlers run on libmicrohttpd's thread pool ("any thread"), so every backend
+ * function must be callable from any thread and may block (a write blocks until durable). */
+#ifndef VIGIL_API_H
+#define VIGIL_API_H
+
+#include "batch.h"
+#include "parse.h"
+#include "sbuf.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct api_device {
+    const char *id;         /* borrowed for the duration of the callback */
+    const char *attrs_json; /* borrowed; a JSON object text */
+    int64_t created_ms;
+    int64_t first_ts_ms, last_ts_ms; /* -1 when there are no readings */
+    int64_t points;
+    size_t nchannels;
+    const char *const *channels;
+} api_device_t;
+
+/* Called once per device; return nonzero to stop. Runs on the calling thread. */
+typedef int (*api_device_cb)(void *arg, const api_device_t *d);
+
+typedef struct api_query {
+    const char *device;
+    int64_t from_ms, to_ms; /* [from, to) */
+    const char *const *channels;
+    size_t nchannels; /* 0: every channel */
+    size_t limit;     /* most points */
+    int desc;
+} api_query_t;
+
+/* Called once per point in order; return nonzero to stop. */
+typedef int (*api_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *const *channels,
+                            const double *values);
+
+typedef struct api_backend {
+    void *ctx;
+    /* Writes a batch durably; blocks until committed. On success b is left empty. Returns 0,
+     * ERR_BUSY (queue full), ERR_NOSPACE, ERR_CLOSED, ERR_IO. */
+    int (*write)(void *ctx, batch_t *b);
+    /* Declares or updates a device (attrs_json: a JSON object text). Returns 0, ERR_* . */
+    int (*device_put)(void *ctx, const char *id, const char *attrs_json, int *created);
+    int (*device_delete)(void *ctx, const char *id);
+    int (*device_get)(void *ctx, const char *id, api_device_cb cb, void *arg);
+    int (*device_list)(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg);
+    int (*query)(void *ctx, const api_query_t *q, api_point_cb cb, void *arg);
+    /* Appends Prometheus text for everything outside the API (storage, stream, models). */
+    void (*metrics)(void *ctx, sbuf_t *out);
+    /* Nonzero when the backend is healthy; detail (may be NULL) gets a static reason if not. */
+    int (*healthy)(void *ctx, const char **detail);
+} api_backend_t;
+
+typedef struct api_opts {
+    const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
+    int threads;            /* libmicrohttpd thread pool size */
+    size_t max_body;        /* bytes of a request body, after gzip decoding; else 413 */
+    size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
+    unsigned max_conns;     /* connections in total */
+    unsigned timeout_s;     /* idle connection timeout */
+    size_t max_query_limit; /* most points one readings query returns */
+    const char *device_tag; /* line protocol tag naming the device */
+} api_opts_t;
+
+/* Fills opts with defaults (127.0.0.1:8470, 4 threads, 32 MiB, 100,000 items, ...). */
+void api_opts_default(api_opts_t *opts);
+
+typedef struct api_server api_server_t;
+
+/* Starts listening and serving. Copies opts and backend. Returns 0 and *out, or ERR_INVAL (bad
+ * listen address) / ERR_IO (cannot bind) with a reason in errmsg. Caller owns *out; free with
+ * api_stop. Loop thread (any single owner thread). */
+int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *backend,
+              char *errmsg, size_t errsize);
+
+/* The port actually bound (useful with port 0). */
+unsigned api_port(const api_server_t *srv);
+
+/* Stops accepting new connections (in-flight requests complete). Idempotent. */
+void api_quiesce(api_server_t *srv);
+
+/* Stops the server, waiting for running handlers to return, and frees it. NULL is a no-op. */
+void api_stop(api_server_t *srv);
+
+/* Any thread. Counts readings taken in by a protocol outside the API (e.g. "stream"), so
+ * /metrics reports every protocol in one family. */
+void api_count_ingest(api_server_t *srv, const char *proto, uint64_t accepted, uint64_t rejected);
+
+#endif

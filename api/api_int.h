@@ -1,0 +1,103 @@
+/* api/api_int.h: internals shared by the API's files (server, handlers, metrics). Not public. */
+#ifndef VIGIL_API_INT_H
+#define VIGIL_API_INT_H
+
+#include "api.h"
+
+#include <microhttpd.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* Routes, for dispatch and for per-route metrics. */
+enum api_route {
+    ROUTE_NOT_FOUND = 0,
+    ROUTE_HEALTHZ,
+    ROUTE_METRICS,
+    ROUTE_PING,
+    ROUTE_WRITE,
+    ROUTE_QUERY,
+    ROUTE_READINGS,
+    ROUTE_DEVICES,
+    ROUTE_DEVICE,
+    ROUTE_DEVICE_READINGS,
+    ROUTE_COUNT
+};
+
+/* Status codes counted per route; anything else counts as "other". */
+#define API_STATUS_CODES                                                                           \
+    {                                                                                              \
+        200, 201, 204, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503, 507                       \
+    }
+#define API_NSTATUS 15 /* the codes above plus "other" */
+
+enum api_proto { PROTO_JSON = 0, PROTO_LP, PROTO_STREAM, PROTO_COUNT };
+
+struct api_server {
+    api_opts_t opts;
+    char *device_tag; /* owned copy of opts.device_tag */
+    api_backend_t be;
+    struct MHD_Daemon *mhd;
+    unsigned port;
+    /* Counters, relaxed atomics: written by handler threads, read by /metrics. */
+    atomic_uint_fast64_t requests[ROUTE_COUNT][API_NSTATUS];
+    atomic_uint_fast64_t ingest_accepted[PROTO_COUNT];
+    atomic_uint_fast64_t ingest_rejected[PROTO_COUNT];
+    atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
+};
+
+/* One request in flight, from the first call of the access handler to its completion. */
+typedef struct api_request {
+    struct api_server *srv;
+    struct MHD_Connection *conn;
+    const char *method; /* borrowed from libmicrohttpd, valid for the request */
+    const char *url;    /* borrowed, raw (not percent-decoded) path */
+    enum api_route route;
+    char *seg[4]; /* decoded path segments after the route prefix (device id), owned */
+    char *body;
+    size_t len, cap;
+    int too_large; /* body exceeded max_body: discard the rest, answer 413 */
+    int64_t start_us;
+    /* The response, filled by a handler. */
+    unsigned status;
+    char *resp; /* owned, may be NULL for an empty body */
+    size_t resp_len;
+    const char *content_type; /* static */
+    int retry_after;          /* seconds; 0 for none */
+    const char *allow;        /* static Allow header for 405 */
+} api_request_t;
+
+/* Query-string argument, percent-decoded into buf. Returns buf, or NULL when absent/too long. */
+const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size);
+
+/* Sets a JSON error response {"error": msg}. */
+void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Sets a JSON response from a jansson value (takes a reference: decrefs it). */
+struct json_t;
+void api__json(api_request_t *r, unsigned status, struct json_t *v);
+
+/* Takes an sbuf's contents as the response body. */
+void api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
+
+/* Maps a backend error to a response (503 with Retry-After for ERR_BUSY, 507 for ERR_NOSPACE). */
+void api__backend_error(api_request_t *r, int err, const char *what);
+
+/* Decodes the request body into *body and *len, inflating gzip when Content-Encoding says so.
+ * Returns 0; or sets the response (413 / 415 / 400) and returns -1. */
+int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
+
+/* Appends a JSON-escaped string (with quotes) / a double in its shortest exact form. */
+void api__json_str(sbuf_t *b, const char *s);
+void api__json_num(sbuf_t *b, double v);
+
+/* Route handlers (handlers.c, influx.c); each sets the response. Any thread. */
+void api__h_readings_post(api_request_t *r);
+void api__h_devices(api_request_t *r);
+void api__h_device(api_request_t *r);
+void api__h_device_readings(api_request_t *r);
+void api__h_write(api_request_t *r);
+void api__h_query(api_request_t *r);
+void api__h_metrics(api_request_t *r);
+
+#endif

@@ -1,0 +1,411 @@
+/* api/handlers.c: the /v1 JSON endpoints: ingest of JSON readings, devices, reading queries.
+ *
+ * Handlers run on libmicrohttpd's threads ("any thread") and reach storage only through the
+ * backend table. Every error answer is {"error": "..."} naming the field, item or parameter. */
+#include "api_int.h"
+#include "err.h"
+#include "vtime.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Appends s percent-encoded for use in a URL path or query component. */
+static void pct_encode(sbuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '_' || c == '.' || c == '~') {
+            sbuf_append(b, (const char *)&c, 1);
+        } else {
+            char e[3] = {'%', hex[c >> 4], hex[c & 15]};
+            sbuf_append(b, e, 3);
+        }
+    }
+}
+
+/* Content types a JSON endpoint accepts: none, JSON, or what curl -d sends by default. */
+static int json_content_type_ok(api_request_t *r)
+{
+    const char *ct =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    if (ct == NULL)
+        return 1;
+    static const char *const ok[] = {"application/json", "text/json",
+                                     "application/x-www-form-urlencoded", "*/*"};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t n = strlen(ok[i]);
+        if (strncasecmp(ct, ok[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+            return 1;
+    }
+    api__error(r, 415, "Content-Type '%s' is not supported here (send application/json)", ct);
+    return 0;
+}
+
+void api__h_readings_post(api_request_t *r)
+{
+    struct api_server *srv = r->srv;
+    if (!json_content_type_ok(r))
+        return;
+    char *body;
+    size_t len;
+    int owned;
+    if (api__request_body(r, &body, &len, &owned))
+        return;
+    batch_t b;
+    batch_init(&b);
+    parse_errors_t *errs = calloc(1, sizeof *errs);
+    char msg[256];
+    size_t nitems = 0;
+    int rc = errs ? parse_json_readings(&b, body, len, vtime_now_ms(), srv->opts.max_batch, &nitems,
+                                        errs, msg, sizeof msg)
+                  : ERR_NOMEM;
+    if (owned)
+        free(body);
+    if (rc == ERR_INVAL) {
+        api__error(r, 400, "%s", msg);
+        goto out;
+    }
+    if (rc == ERR_LIMIT) {
+        api__error(r, 413, "batch holds more than %zu items (the limit); split it",
+                   srv->opts.max_batch);
+        goto out;
+    }
+    if (rc) {
+        api__error(r, 500, "parsing readings: %s", err_str(rc));
+        goto out;
+    }
+    size_t accepted = b.npoints, readings = b.nfields;
+    if (accepted > 0) {
+        rc = srv->be.write(srv->be.ctx, &b);
+        if (rc) {
+            api__backend_error(r, rc, "storing readings");
+            goto out;
+        }
+    }
+    api_count_ingest(srv, "json", readings, errs->count);
+    json_t *resp = json_pack("{s:I}", "accepted", (json_int_t)accepted);
+    if (errs->count == 0) {
+        api__json(r, 200, resp);
+        goto out;
+    }
+    json_t *list = json_array();
+    for (uint32_t i = 0; i < errs->kept; i++)
+        json_array_append_new(list, json_pack("{s:I,s:s}", "index", (json_int_t)errs->e[i].item,
+                                              "error", errs->e[i].msg));
+    json_object_set_new(resp, "rejected", json_integer(errs->count));
+    json_object_set_new(resp, "errors", list);
+    if (errs->count > errs->kept)
+        json_object_set_new(resp, "errors_truncated", json_true());
+    api__json(r, 400, resp);
+out:
+    free(errs);
+    batch_deinit(&b);
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+static void device_json(sbuf_t *b, const api_device_t *d)
+{
+    char t[32];
+    sbuf_append(b, "{\"id\":", 6);
+    api__json_str(b, d->id);
+    sbuf_printf(b, ",\"created\":\"%s\",\"attrs\":%s,\"channels\":[",
+                vtime_format(d->created_ms, t, sizeof t), d->attrs_json);
+    for (size_t i = 0; i < d->nchannels; i++) {
+        if (i)
+            sbuf_append(b, ",", 1);
+        api__json_str(b, d->channels[i]);
+    }
+    sbuf_printf(b, "],\"points\":%lld", (long long)d->points);
+    if (d->first_ts_ms >= 0) {
+        sbuf_printf(b, ",\"first_ts\":%lld,\"first\":\"%s\"", (long long)d->first_ts_ms,
+                    vtime_format(d->first_ts_ms, t, sizeof t));
+        sbuf_printf(b, ",\"last_ts\":%lld,\"last\":\"%s\"", (long long)d->last_ts_ms,
+                    vtime_format(d->last_ts_ms, t, sizeof t));
+    } else {
+        sbuf_append(b, ",\"first_ts\":null,\"last_ts\":null", 32);
+    }
+    sbuf_append(b, "}", 1);
+}
+
+struct list_ctx {
+    sbuf_t *b;
+    size_t n;
+    char last[BATCH_NAME_MAX + 1];
+};
+
+static int list_one(void *arg, const api_device_t *d)
+{
+    struct list_ctx *c = arg;
+    if (c->n++)
+        sbuf_append(c->b, ",", 1);
+    device_json(c->b, d);
+    snprintf(c->last, sizeof c->last, "%s", d->id);
+    return 0;
+}
+
+/* Parses a positive integer parameter with a default and a maximum. Returns 0 or sets 400. */
+static int arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out)
+{
+    char buf[32];
+    const char *v = api__arg(r, name, buf, sizeof buf);
+    *out = dflt;
+    if (v == NULL)
+        return 0;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n == 0 || v[0] == '-') {
+        api__error(r, 400, "parameter '%s': want a positive integer, got '%s'", name, v);
+        return -1;
+    }
+    if (n > max) {
+        api__error(r, 400, "parameter '%s': %llu exceeds the maximum of %zu", name, n, max);
+        return -1;
+    }
+    *out = (size_t)n;
+    return 0;
+}
+
+void api__h_devices(api_request_t *r)
+{
+    struct api_server *srv = r->srv;
+    size_t limit;
+    if (arg_limit(r, "limit", 1000, 10000, &limit))
+        return;
+    char after[BATCH_NAME_MAX + 1];
+    const char *a = api__arg(r, "after", after, sizeof after);
+    sbuf_t b;
+    sbuf_init(&b);
+    struct list_ctx c = {&b, 0, ""};
+    sbuf_append(&b, "{\"devices\":[", 12);
+    int rc = srv->be.device_list(srv->be.ctx, a, limit, list_one, &c);
+    if (rc) {
+        sbuf_deinit(&b);
+        api__backend_error(r, rc, "listing devices");
+        return;
+    }
+    sbuf_append(&b, "],\"next_after\":", 15);
+    if (c.n == limit)
+        api__json_str(&b, c.last);
+    else
+        sbuf_append(&b, "null", 4);
+    sbuf_append(&b, "}\n", 2);
+    api__body(r, 200, "application/json", &b);
+}
+
+static int get_one(void *arg, const api_device_t *d)
+{
+    device_json(arg, d);
+    return 1;
+}
+
+static void device_get(api_request_t *r, unsigned status)
+{
+    struct api_server *srv = r->srv;
+    sbuf_t b;
+    sbuf_init(&b);
+    int rc = srv->be.device_get(srv->be.ctx, r->seg[0], get_one, &b);
+    if (rc) {
+        sbuf_deinit(&b);
+        if (rc == ERR_NOTFOUND)
+            api__error(r, 404, "device '%s' not found", r->seg[0]);
+        else
+            api__backend_error(r, rc, "reading device");
+        return;
+    }
+    sbuf_append(&b, "\n", 1);
+    api__body(r, status, "application/json", &b);
+}
+
+static void device_put(api_request_t *r)
+{
+    struct api_server *srv = r->srv;
+    const char *why;
+    if (batch_name_check(r->seg[0], strlen(r->seg[0]), &why)) {
+        api__error(r, 400, "device id %s", why);
+        return;
+    }
+    if (!json_content_type_ok(r))
+        return;
+    char *body;
+    size_t len;
+    int owned;
+    if (api__request_body(r, &body, &len, &owned))
+        return;
+    char *attrs = NULL;
+    if (len > 0) {
+        json_error_t jerr;
+        json_t *v = json_loadb(body, len, 0, &jerr);
+        if (v == NULL || !json_is_object(v)) {
+            if (v)
+                api__error(r, 400, "body must be a JSON object of device attributes");
+            else
+                api__error(r, 400, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
+                           jerr.text);
+            json_decref(v);
+            if (owned)
+                free(body);
+            return;
+        }
+        attrs = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(v);
+    }
+    if (owned)
+        free(body);
+    if (len > 0 && attrs == NULL) {
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    int created = 0;
+    int rc = srv->be.device_put(srv->be.ctx, r->seg[0], attrs, &created);
+    free(attrs);
+    if (rc) {
+        api__backend_error(r, rc, "declaring device");
+        return;
+    }
+    device_get(r, created ? 201 : 200);
+}
+
+void api__h_device(api_request_t *r)
+{
+    struct api_server *srv = r->srv;
+    if (strcmp(r->method, "GET") == 0) {
+        device_get(r, 200);
+    } else if (strcmp(r->method, "PUT") == 0) {
+        device_put(r);
+    } else {
+        int rc = srv->be.device_delete(srv->be.ctx, r->seg[0]);
+        if (rc == ERR_NOTFOUND)
+            api__error(r, 404, "device '%s' not found", r->seg[0]);
+        else if (rc)
+            api__backend_error(r, rc, "deleting device");
+        else
+            api__json(r, 200, json_pack("{s:s}", "deleted", r->seg[0]));
+    }
+}
+
+/* ---- readings ----------------------------------------------------------------------------- */
+
+struct points_ctx {
+    sbuf_t *b;
+    size_t n;
+    int64_t last_ts;
+};
+
+static int point_one(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct points_ctx *c = arg;
+    char t[32];
+    sbuf_printf(c->b, "%s{\"ts\":%lld,\"time\":\"%s\",\"values\":{", c->n ? "," : "", (long long)ts,
+                vtime_format(ts, t, sizeof t));
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sbuf_append(c->b, ",", 1);
+        api__json_str(c->b, ch[i]);
+        sbuf_append(c->b, ":", 1);
+        api__json_num(c->b, v[i]);
+    }
+    sbuf_append(c->b, "}}", 2);
+    c->n++;
+    c->last_ts = ts;
+    return c->b->oom;
+}
+
+/* Parses a time parameter (epoch ms or RFC 3339). Returns 0 or sets 400. */
+static int arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out)
+{
+    char buf[64];
+    const char *v = api__arg(r, name, buf, sizeof buf);
+    *out = dflt;
+    if (v == NULL)
+        return 0;
+    if (vtime_parse(v, out)) {
+        api__error(r, 400, "parameter '%s': '%s' is not epoch milliseconds or RFC 3339", name, v);
+        return -1;
+    }
+    return 0;
+}
+
+void api__h_device_readings(api_request_t *r)
+{
+    struct api_server *srv = r->srv;
+    api_query_t q = {.device = r->seg[0]};
+    size_t limit;
+    if (arg_time(r, "from", VTIME_MIN_MS, &q.from_ms) ||
+        arg_time(r, "to", VTIME_MAX_MS + 1, &q.to_ms) ||
+        arg_limit(r, "limit", 1000, srv->opts.max_query_limit, &limit))
+        return;
+    q.limit = limit;
+    char order[8];
+    const char *o = api__arg(r, "order", order, sizeof order);
+    if (o && strcmp(o, "asc") != 0 && strcmp(o, "desc") != 0) {
+        api__error(r, 400, "parameter 'order': want 'asc' or 'desc'");
+        return;
+    }
+    q.desc = o && strcmp(o, "desc") == 0;
+    if (q.from_ms >= q.to_ms) {
+        api__error(r, 400, "parameters 'from' and 'to': from must be before to");
+        return;
+    }
+    char chbuf[8192];
+    const char *chans[256];
+    const char *cs = api__arg(r, "channels", chbuf, sizeof chbuf);
+    if (cs && *cs) {
+        char *p = chbuf;
+        while (p) {
+            if (q.nchannels == 256) {
+                api__error(r, 400, "parameter 'channels': at most 256 channels");
+                return;
+            }
+            chans[q.nchannels++] = p;
+            p = strchr(p, ',');
+            if (p)
+                *p++ = '\0';
+        }
+        q.channels = chans;
+    }
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, "{\"device\":", 10);
+    api__json_str(&b, q.device);
+    sbuf_append(&b, ",\"points\":[", 11);
+    struct points_ctx c = {&b, 0, 0};
+    int rc = srv->be.query(srv->be.ctx, &q, point_one, &c);
+    if (rc) {
+        sbuf_deinit(&b);
+        if (rc == ERR_NOTFOUND)
+            api__error(r, 404, "device '%s' not found", q.device);
+        else if (rc == ERR_INVAL)
+            api__error(r, 400, "parameter 'channels': unknown channel of device '%s'", q.device);
+        else
+            api__backend_error(r, rc, "querying readings");
+        return;
+    }
+    sbuf_append(&b, "],\"next\":", 9);
+    if (c.n == limit) {
+        /* The next page continues after the last point returned, in the same order. */
+        int64_t from = q.desc ? q.from_ms : c.last_ts + 1, to = q.desc ? c.last_ts : q.to_ms;
+        sbuf_append(&b, "\"/v1/devices/", 13);
+        pct_encode(&b, q.device);
+        sbuf_printf(&b, "/readings?from=%lld&to=%lld&limit=%zu%s", (long long)from, (long long)to,
+                    limit, q.desc ? "&order=desc" : "");
+        if (cs && *cs) {
+            sbuf_append(&b, "&channels=", 10);
+            for (size_t i = 0; i < q.nchannels; i++) {
+                if (i)
+                    sbuf_append(&b, ",", 1);
+                pct_encode(&b, chans[i]);
+            }
+        }
+        sbuf_append(&b, "\"", 1);
+    } else {
+        sbuf_append(&b, "null", 4);
+    }
+    sbuf_append(&b, "}\n", 2);
+    api__body(r, 200, "application/json", &b);
+}

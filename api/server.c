@@ -1,0 +1,693 @@
+/* api/server.c: the libmicrohttpd server: listening, request bodies, routing, responses.
+ *
+ * libmicrohttpd runs a pool of opts.threads threads, each with its own epoll set; the access
+ * handler and everything it calls run on those threads ("any thread"). A request's state lives
+ * in an api_request_t from the handler's first call until the completion callback frees it.
+ * Paths are routed on their raw form (the unescape callback is the identity) and each path
+ * segment is percent-decoded on its own, so a device id may contain '/' as %2F. */
+#include "api_int.h"
+#include "err.h"
+#include "log.h"
+#include "vtime.h"
+
+#include <arpa/inet.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static const unsigned status_codes[] = API_STATUS_CODES;
+
+void api_opts_default(api_opts_t *o)
+{
+    o->listen = "127.0.0.1:8470";
+    o->threads = 4;
+    o->max_body = 32u << 20;
+    o->max_batch = 100000;
+    o->max_conns = 1024;
+    o->timeout_s = 60;
+    o->max_query_limit = 100000;
+    o->device_tag = "device";
+}
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes n bytes of s into out (size bytes, NUL-terminated); '+' becomes a space when
+ * plus_space. Returns the decoded length, or -1 when it does not fit or holds a NUL. */
+static long pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (c == '%' && i + 2 < n) {
+            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
+            if (h >= 0 && l >= 0) {
+                c = (char)(h * 16 + l);
+                i += 2;
+            }
+        } else if (c == '+' && plus_space) {
+            c = ' ';
+        }
+        if (c == '\0' || o + 1 >= size)
+            return -1;
+        out[o++] = c;
+    }
+    out[o] = '\0';
+    return (long)o;
+}
+
+const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
+{
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    if (raw == NULL)
+        return NULL;
+    if (pct_decode(raw, strlen(raw), buf, size, 1) < 0)
+        return NULL;
+    return buf;
+}
+
+/* libmicrohttpd's unescape callback: keep everything raw; see the file comment. */
+static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+    return strlen(s);
+}
+
+static void set_body(api_request_t *r, unsigned status, const char *ctype, char *body, size_t n)
+{
+    free(r->resp);
+    r->status = status;
+    r->resp = body;
+    r->resp_len = n;
+    r->content_type = ctype;
+}
+
+void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, "{\"error\":", 9);
+    api__json_str(&b, msg);
+    sbuf_append(&b, "}\n", 2);
+    api__body(r, status, "application/json", &b);
+}
+
+void api__json(api_request_t *r, unsigned status, json_t *v)
+{
+    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
+    json_decref(v);
+    if (s == NULL) {
+        set_body(r, 500, "application/json", strdup("{\"error\":\"out of memory\"}\n"), 26);
+        return;
+    }
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (t) {
+        t[n++] = '\n';
+        t[n] = '\0';
+        s = t;
+    }
+    set_body(r, status, "application/json", s, n);
+}
+
+void api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
+{
+    size_t n = 0;
+    char *p = sbuf_steal(b, &n);
+    if (p == NULL && b->oom) {
+        sbuf_deinit(b);
+        set_body(r, 500, "application/json", strdup("{\"error\":\"out of memory\"}\n"), 26);
+        return;
+    }
+    set_body(r, status, ctype, p, n);
+}
+
+void api__backend_error(api_request_t *r, int err, const char *what)
+{
+    switch (err) {
+    case ERR_BUSY:
+        r->retry_after = 1;
+        api__error(r, 503, "%s: write queue is full, retry later", what);
+        break;
+    case ERR_NOSPACE:
+        r->retry_after = 30;
+        api__error(r, 507, "%s: no space left on the data volume", what);
+        break;
+    case ERR_CLOSED:
+        r->retry_after = 5;
+        api__error(r, 503, "%s: server is shutting down", what);
+        break;
+    case ERR_NOTFOUND:
+        api__error(r, 404, "%s: not found", what);
+        break;
+    case ERR_INVAL:
+        api__error(r, 400, "%s: invalid request", what);
+        break;
+    default:
+        api__error(r, 500, "%s: %s", what, err_str(err));
+    }
+}
+
+void api__json_str(sbuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    sbuf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        sbuf_append(b, run, (size_t)(s - run));
+        char esc[7] = {'\\', (char)c, 0};
+        size_t n = 2;
+        if (c == '\n')
+            esc[1] = 'n';
+        else if (c == '\t')
+            esc[1] = 't';
+        else if (c == '\r')
+            esc[1] = 'r';
+        else if (c < 0x20) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        }
+        sbuf_append(b, esc, n);
+        run = s + 1;
+    }
+    sbuf_append(b, run, (size_t)(s - run));
+    sbuf_append(b, "\"", 1);
+}
+
+void api__json_num(sbuf_t *b, double v)
+{
+    /* The shortest of %.15g..%.17g that reads back as the same double: exact and readable. */
+    char buf[32];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    sbuf_append(b, buf, strlen(buf));
+}
+
+/* Inflates a gzip body into a new buffer of at most max bytes. Returns 0, 1 when too large, or
+ * -1 when the body is not valid gzip. */
+static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outlen)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
+        return -1;
+    size_t cap = n * 4 + 1024 < max + 1 ? n * 4 + 1024 : max + 1;
+    char *buf = malloc(cap);
+    int rc = -1;
+    if (buf == NULL)
+        goto done;
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    for (;;) {
+        z.next_out = (Bytef *)buf + z.total_out;
+        z.avail_out = (uInt)(cap - z.total_out);
+        int zr = inflate(&z, Z_NO_FLUSH);
+        if (zr == Z_STREAM_END) {
+            /* Concatenated gzip members are legal; continue with the next one. */
+            if (z.avail_in > 0) {
+                if (inflateReset(&z) != Z_OK)
+                    goto done;
+                continue;
+            }
+            rc = 0;
+            break;
+        }
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            goto done;
+        if (z.avail_out == 0) {
+            if (cap > max) {
+                rc = 1;
+                goto done;
+            }
+            size_t ncap = cap * 2 < max + 1 ? cap * 2 : max + 1;
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL)
+                goto done;
+            buf = nb;
+            cap = ncap;
+        } else if (z.avail_in == 0) {
+            goto done; /* truncated stream */
+        }
+    }
+    *out = buf;
+    *outlen = z.total_out;
+    buf = NULL;
+done:
+    free(buf);
+    inflateEnd(&z);
+    return rc;
+}
+
+int api__request_body(api_request_t *r, char **body, size_t *len, int *owned)
+{
+    const char *enc =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
+    *owned = 0;
+    if (enc == NULL || strcasecmp(enc, "identity") == 0 || *enc == '\0') {
+        *body = r->body ? r->body : "";
+        *len = r->len;
+        return 0;
+    }
+    if (strcasecmp(enc, "gzip") != 0 && strcasecmp(enc, "x-gzip") != 0) {
+        api__error(r, 415, "Content-Encoding '%s' is not supported (use gzip or identity)", enc);
+        return -1;
+    }
+    int rc = gunzip(r->body ? r->body : "", r->len, r->srv->opts.max_body, body, len);
+    if (rc == 1) {
+        api__error(r, 413, "request body exceeds %zu bytes after gzip decoding",
+                   r->srv->opts.max_body);
+        return -1;
+    }
+    if (rc < 0) {
+        api__error(r, 400, "request body is not valid gzip");
+        return -1;
+    }
+    *owned = 1;
+    return 0;
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+/* Splits the raw path into at most 6 segments (pointers into a copy in buf). */
+static int split_path(const char *url, char *buf, size_t size, char **seg, int max)
+{
+    size_t n = strlen(url);
+    if (n >= size)
+        return -1;
+    memcpy(buf, url, n + 1);
+    int k = 0;
+    char *p = buf;
+    while (*p == '/')
+        p++;
+    while (*p) {
+        if (k == max)
+            return -1;
+        seg[k++] = p;
+        char *slash = strchr(p, '/');
+        if (slash == NULL)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+        if (*p == '\0')
+            break; /* one trailing slash is tolerated */
+    }
+    return k;
+}
+
+/* Resolves the route and the decoded device id, if any. */
+static enum api_route route_of(api_request_t *r, const char *url)
+{
+    char buf[2048];
+    char *seg[6];
+    int n = split_path(url, buf, sizeof buf, seg, 6);
+    if (n == 1) {
+        if (strcmp(seg[0], "healthz") == 0)
+            return ROUTE_HEALTHZ;
+        if (strcmp(seg[0], "metrics") == 0)
+            return ROUTE_METRICS;
+        if (strcmp(seg[0], "ping") == 0)
+            return ROUTE_PING;
+        if (strcmp(seg[0], "write") == 0)
+            return ROUTE_WRITE;
+        if (strcmp(seg[0], "query") == 0)
+            return ROUTE_QUERY;
+        return ROUTE_NOT_FOUND;
+    }
+    if (n < 2 || strcmp(seg[0], "v1") != 0)
+        return ROUTE_NOT_FOUND;
+    if (n == 2 && strcmp(seg[1], "readings") == 0)
+        return ROUTE_READINGS;
+    if (strcmp(seg[1], "devices") != 0)
+        return ROUTE_NOT_FOUND;
+    if (n == 2)
+        return ROUTE_DEVICES;
+    char id[BATCH_NAME_MAX * 3 + 1];
+    if (pct_decode(seg[2], strlen(seg[2]), id, sizeof id, 0) <= 0)
+        return ROUTE_NOT_FOUND;
+    r->seg[0] = strdup(id);
+    if (r->seg[0] == NULL)
+        return ROUTE_NOT_FOUND;
+    if (n == 3)
+        return ROUTE_DEVICE;
+    if (n == 4 && strcmp(seg[3], "readings") == 0)
+        return ROUTE_DEVICE_READINGS;
+    return ROUTE_NOT_FOUND;
+}
+
+static int method_is(api_request_t *r, const char *m)
+{
+    return strcmp(r->method, m) == 0;
+}
+
+static void method_not_allowed(api_request_t *r, const char *allow)
+{
+    r->allow = allow;
+    api__error(r, 405, "method %s is not allowed here (allowed: %s)", r->method, allow);
+}
+
+/* Whether the route takes a request body, so oversized bodies can be refused early. */
+static int route_takes_body(enum api_route route)
+{
+    return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_DEVICE ||
+           route == ROUTE_QUERY;
+}
+
+static void healthz(api_request_t *r)
+{
+    const char *detail = NULL;
+    if (r->srv->be.healthy && !r->srv->be.healthy(r->srv->be.ctx, &detail)) {
+        api__error(r, 503, "unhealthy: %s", detail ? detail : "backend");
+        return;
+    }
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "{\"status\":\"ok\",\"version\":\"%s\"}\n", VIGIL_VERSION);
+    api__body(r, 200, "application/json", &b);
+}
+
+static void dispatch(api_request_t *r)
+{
+    switch (r->route) {
+    case ROUTE_HEALTHZ:
+        if (method_is(r, "GET") || method_is(r, "HEAD"))
+            healthz(r);
+        else
+            method_not_allowed(r, "GET, HEAD");
+        break;
+    case ROUTE_METRICS:
+        if (method_is(r, "GET") || method_is(r, "HEAD"))
+            api__h_metrics(r);
+        else
+            method_not_allowed(r, "GET, HEAD");
+        break;
+    case ROUTE_PING:
+        if (method_is(r, "GET") || method_is(r, "HEAD"))
+            set_body(r, 204, NULL, NULL, 0);
+        else
+            method_not_allowed(r, "GET, HEAD");
+        break;
+    case ROUTE_WRITE:
+        if (method_is(r, "POST"))
+            api__h_write(r);
+        else
+            method_not_allowed(r, "POST");
+        break;
+    case ROUTE_QUERY:
+        if (method_is(r, "POST") || method_is(r, "GET"))
+            api__h_query(r);
+        else
+            method_not_allowed(r, "GET, POST");
+        break;
+    case ROUTE_READINGS:
+        if (method_is(r, "POST"))
+            api__h_readings_post(r);
+        else
+            method_not_allowed(r, "POST");
+        break;
+    case ROUTE_DEVICES:
+        if (method_is(r, "GET"))
+            api__h_devices(r);
+        else
+            method_not_allowed(r, "GET");
+        break;
+    case ROUTE_DEVICE:
+        if (method_is(r, "GET") || method_is(r, "PUT") || method_is(r, "DELETE"))
+            api__h_device(r);
+        else
+            method_not_allowed(r, "GET, PUT, DELETE");
+        break;
+    case ROUTE_DEVICE_READINGS:
+        if (method_is(r, "GET"))
+            api__h_device_readings(r);
+        else
+            method_not_allowed(r, "GET");
+        break;
+    default:
+        api__error(r, 404, "no such endpoint: %s %s", r->method, r->url);
+        break;
+    }
+}
+
+static enum MHD_Result send_response(api_request_t *r)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
+                                        r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    r->resp = NULL; /* now owned by the response */
+    if (r->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    if (r->retry_after > 0) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", r->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (r->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->route == ROUTE_PING || r->route == ROUTE_WRITE || r->route == ROUTE_QUERY)
+        MHD_add_response_header(resp, "X-Influxdb-Version", "1.8.10-vigil-" VIGIL_VERSION);
+    enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
+{
+    struct api_server *srv = cls;
+    api_request_t *r = *con_cls;
+    if (r == NULL) {
+        r = calloc(1, sizeof *r);
+        if (r == NULL)
+            return MHD_NO;
+        r->srv = srv;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        r->start_us = mono_us();
+        r->route = route_of(r, url);
+        *con_cls = r;
+        /* Refuse a declared oversized body before reading it. */
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && route_takes_body(r->route) && strtoull(cl, NULL, 10) > srv->opts.max_body) {
+            api__error(r, 413, "request body of %s bytes exceeds the limit of %zu bytes", cl,
+                       srv->opts.max_body);
+            return send_response(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size > 0) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        if (r->status != 0 || r->too_large)
+            return MHD_YES; /* answered already, or discarding */
+        if (!route_takes_body(r->route) || r->len + n > srv->opts.max_body) {
+            r->too_large = route_takes_body(r->route);
+            if (!r->too_large)
+                return MHD_YES; /* bodies on body-less routes are ignored */
+            return MHD_YES;
+        }
+        if (r->len + n > r->cap) {
+            size_t cap = r->cap ? r->cap : 16384;
+            while (cap < r->len + n)
+                cap *= 2;
+            char *p = realloc(r->body, cap + 1);
+            if (p == NULL) {
+                r->too_large = 1;
+                return MHD_YES;
+            }
+            r->body = p;
+            r->cap = cap;
+        }
+        memcpy(r->body + r->len, upload_data, n);
+        r->len += n;
+        return MHD_YES;
+    }
+    if (r->status != 0)
+        return MHD_YES; /* the early 413 is queued already */
+    if (r->too_large)
+        api__error(r, 413, "request body exceeds the limit of %zu bytes", srv->opts.max_body);
+    else
+        dispatch(r);
+    if (r->status == 0)
+        api__error(r, 500, "internal error: no response");
+    return send_response(r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct api_server *srv = cls;
+    api_request_t *r = *con_cls;
+    if (r == NULL)
+        return;
+    if (r->status != 0) {
+        int k = API_NSTATUS - 1;
+        for (int i = 0; i < API_NSTATUS - 1; i++)
+            if (status_codes[i] == r->status)
+                k = i;
+        atomic_fetch_add_explicit(&srv->requests[r->route][k], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&srv->request_seconds_us[r->route],
+                                  (uint64_t)(mono_us() - r->start_us), memory_order_relaxed);
+    }
+    for (int i = 0; i < 4; i++)
+        free(r->seg[i]);
+    free(r->body);
+    free(r->resp);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_debug("http: %s", msg);
+}
+
+/* Parses "ADDR:PORT" or "[ADDR6]:PORT". Returns 0 or ERR_INVAL. */
+static int parse_listen(const char *s, struct sockaddr_storage *ss)
+{
+    char host[128];
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof host)
+        return ERR_INVAL;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
+        return ERR_INVAL;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    memset(ss, 0, sizeof *ss);
+    if (host[0] == '[') {
+        size_t hl = strlen(host);
+        if (hl < 3 || host[hl - 1] != ']')
+            return ERR_INVAL;
+        host[hl - 1] = '\0';
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_port = htons((uint16_t)port);
+        return inet_pton(AF_INET6, host + 1, &a6->sin6_addr) == 1 ? 0 : ERR_INVAL;
+    }
+    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons((uint16_t)port);
+    return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : ERR_INVAL;
+}
+
+int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *backend,
+              char *errmsg, size_t errsize)
+{
+    struct sockaddr_storage ss;
+    if (parse_listen(opts->listen, &ss)) {
+        snprintf(errmsg, errsize, "invalid listen address '%s' (want ADDR:PORT)", opts->listen);
+        return ERR_INVAL;
+    }
+    struct api_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return ERR_NOMEM;
+    srv->opts = *opts;
+    srv->be = *backend;
+    srv->device_tag = strdup(opts->device_tag);
+    if (srv->device_tag == NULL) {
+        free(srv);
+        return ERR_NOMEM;
+    }
+    srv->opts.device_tag = srv->device_tag;
+    srv->opts.listen = NULL; /* not kept: the caller's string */
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts->threads > 0 ? opts->threads : 1),
+        MHD_OPTION_CONNECTION_LIMIT, opts->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
+        opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        snprintf(errmsg, errsize, "cannot listen for HTTP on %s (address in use or not local?)",
+                 opts->listen);
+        free(srv->device_tag);
+        free(srv);
+        return ERR_IO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = info ? info->port : 0;
+    *out = srv;
+    return 0;
+}
+
+unsigned api_port(const api_server_t *srv)
+{
+    return srv->port;
+}
+
+void api_quiesce(api_server_t *srv)
+{
+    if (srv && srv->mhd) {
+        MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
+}
+
+void api_stop(api_server_t *srv)
+{
+    if (srv == NULL)
+        return;
+    MHD_stop_daemon(srv->mhd);
+    free(srv->device_tag);
+    free(srv);
+}
+
+void api_count_ingest(api_server_t *srv, const char *proto, uint64_t accepted, uint64_t rejected)
+{
+    int p = strcmp(proto, "json") == 0 ? PROTO_JSON
+            : strcmp(proto, "lp") == 0 ? PROTO_LP
+                                       : PROTO_STREAM;
+    atomic_fetch_add_explicit(&srv->ingest_accepted[p], accepted, memory_order_relaxed);
+    atomic_fetch_add_explicit(&srv->ingest_rejected[p], rejected, memory_order_relaxed);
+}

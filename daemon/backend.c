@@ -1,0 +1,136 @@
+/* daemon/backend.c: implements the API's backend table on top of storage.
+ *
+ * The API and storage never include each other (see docs/architecture.md); these adapters
+ * translate between their plain structs. Every function here is "any thread": they are called
+ * from libmicrohttpd's handler threads, and storage is thread-safe. */
+#include "backend.h"
+#include "err.h"
+
+#include <stdio.h>
+
+static int be_write(void *ctx, batch_t *b)
+{
+    backend_t *be = ctx;
+    return store_write(be->store, b);
+}
+
+static int be_device_put(void *ctx, const char *id, const char *attrs, int *created)
+{
+    backend_t *be = ctx;
+    return store_device_put(be->store, id, attrs, created);
+}
+
+static int be_device_delete(void *ctx, const char *id)
+{
+    backend_t *be = ctx;
+    return store_device_delete(be->store, id);
+}
+
+struct dev_relay {
+    api_device_cb cb;
+    void *arg;
+};
+
+static int relay_device(void *arg, const store_device_info_t *in)
+{
+    struct dev_relay *r = arg;
+    api_device_t d = {.id = in->id,
+                      .attrs_json = in->attrs_json,
+                      .created_ms = in->created_ms,
+                      .first_ts_ms = in->first_ts_ms,
+                      .last_ts_ms = in->last_ts_ms,
+                      .points = in->points,
+                      .nchannels = in->nchannels,
+                      .channels = in->channels};
+    return r->cb(r->arg, &d);
+}
+
+static int be_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
+{
+    backend_t *be = ctx;
+    struct dev_relay r = {cb, arg};
+    return store_device_get(be->store, id, relay_device, &r);
+}
+
+static int be_device_list(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg)
+{
+    backend_t *be = ctx;
+    struct dev_relay r = {cb, arg};
+    return store_device_list(be->store, after, limit, relay_device, &r);
+}
+
+static int be_query(void *ctx, const api_query_t *q, api_point_cb cb, void *arg)
+{
+    backend_t *be = ctx;
+    store_query_t sq = {.device = q->device,
+                        .from_ms = q->from_ms,
+                        .to_ms = q->to_ms,
+                        .channels = q->channels,
+                        .nchannels = q->nchannels,
+                        .limit = q->limit,
+                        .desc = q->desc};
+    /* api_point_cb and store_point_cb have the same signature by design. */
+    return store_query(be->store, &sq, cb, arg);
+}
+
+static void be_metrics(void *ctx, sbuf_t *out)
+{
+    backend_t *be = ctx;
+    static const double bounds[] = STORE_COMMIT_BUCKETS;
+    store_stats_t st;
+    store_stats_get(be->store, &st);
+    sbuf_printf(out,
+                "# HELP vigil_store_readings_written_total Readings committed to the database.\n"
+                "# TYPE vigil_store_readings_written_total counter\n"
+                "vigil_store_readings_written_total %llu\n"
+                "# HELP vigil_store_commits_total Write transactions committed.\n"
+                "# TYPE vigil_store_commits_total counter\nvigil_store_commits_total %llu\n"
+                "# HELP vigil_store_commit_errors_total Write transactions that failed.\n"
+                "# TYPE vigil_store_commit_errors_total counter\n"
+                "vigil_store_commit_errors_total %llu\n"
+                "# HELP vigil_store_queue_readings Readings waiting for the writer.\n"
+                "# TYPE vigil_store_queue_readings gauge\nvigil_store_queue_readings %llu\n"
+                "# HELP vigil_store_queue_capacity_readings Most readings the queue holds.\n"
+                "# TYPE vigil_store_queue_capacity_readings gauge\n"
+                "vigil_store_queue_capacity_readings %llu\n"
+                "# HELP vigil_store_database_bytes Size of the database and its WAL on disk.\n"
+                "# TYPE vigil_store_database_bytes gauge\nvigil_store_database_bytes %lld\n"
+                "# HELP vigil_devices Devices known.\n# TYPE vigil_devices gauge\n"
+                "vigil_devices %llu\n",
+                (unsigned long long)st.readings_written, (unsigned long long)st.commits,
+                (unsigned long long)st.commit_errors, (unsigned long long)st.queue_readings,
+                (unsigned long long)st.queue_max, (long long)st.db_bytes,
+                (unsigned long long)st.devices);
+    sbuf_printf(out, "# HELP vigil_store_commit_seconds Latency of write transactions.\n"
+                     "# TYPE vigil_store_commit_seconds histogram\n");
+    for (int i = 0; i < 12; i++)
+        sbuf_printf(out, "vigil_store_commit_seconds_bucket{le=\"%g\"} %llu\n", bounds[i],
+                    (unsigned long long)st.commit_buckets[i]);
+    sbuf_printf(out,
+                "vigil_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "vigil_store_commit_seconds_sum %.6f\nvigil_store_commit_seconds_count %llu\n",
+                (unsigned long long)(st.commits + st.commit_errors), st.commit_seconds_sum,
+                (unsigned long long)(st.commits + st.commit_errors));
+    if (be->stream)
+        stream_metrics(be->stream, out);
+}
+
+static int be_healthy(void *ctx, const char **detail)
+{
+    (void)ctx;
+    (void)detail;
+    return 1;
+}
+
+void backend_init(api_backend_t *out, backend_t *b)
+{
+    out->ctx = b;
+    out->write = be_write;
+    out->device_put = be_device_put;
+    out->device_delete = be_device_delete;
+    out->device_get = be_device_get;
+    out->device_list = be_device_list;
+    out->query = be_query;
+    out->metrics = be_metrics;
+    out->healthy = be_healthy;
+}

@@ -1,0 +1,17 @@
+/* daemon/backend.h: the wiring between the API and storage (and later the models). */
+#ifndef VIGIL_BACKEND_H
+#define VIGIL_BACKEND_H
+
+#include "api.h"
+#include "storage.h"
+#include "stream.h"
+
+typedef struct backend {
+    store_t *store;
+    stream_server_t *stream; /* may be NULL */
+} backend_t;
+
+/* Fills an api_backend_t whose functions call into b (which must outlive the API server). */
+void backend_init(api_backend_t *out, backend_t *b);
+
+#endif

@@ -1,0 +1,213 @@
+/* daemon/config.c: the settings table, INI loading (inih) and validation.
+ *
+ * One table lists every setting with its section, key, kind and bounds, so the file parser,
+ * the command-line overrides and the documentation in etc/vigild.conf agree. Loop thread. */
+#include "config.h"
+#include "err.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN };
+
+struct setting {
+    const char *section, *key;
+    enum kind kind;
+    size_t off, size; /* field offset; buffer size for strings */
+    long long min, max;
+};
+
+#define S(sec, key, kind, field, min, max)                                                         \
+    {                                                                                              \
+        sec, key, kind, offsetof(config_t, field), sizeof(((config_t *)0)->field), min, max        \
+    }
+
+static const struct setting settings[] = {
+    S("daemon", "data_dir", K_STR, data_dir, 1, 0),
+    S("daemon", "log_level", K_LEVEL, log_level, 0, 0),
+    S("http", "listen", K_LISTEN, http_listen, 0, 0),
+    S("http", "threads", K_INT, http_threads, 1, 64),
+    S("http", "max_body_bytes", K_SIZE, max_body_bytes, 1024, 1LL << 30),
+    S("http", "max_batch", K_SIZE, max_batch, 1, 10000000),
+    S("http", "max_connections", K_INT, max_connections, 1, 100000),
+    S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
+    S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
+    S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
+    S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
+    S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
+    S("influx", "device_tag", K_STR, device_tag, 1, 0),
+    S("storage", "sync", K_BOOL_SYNC, sync_full, 0, 0),
+    S("storage", "queue_max_readings", K_SIZE, queue_max_readings, 1000, 1000000000),
+    S("storage", "max_batch_delay_ms", K_INT, max_batch_delay_ms, 0, 1000),
+    S("storage", "cache_mb", K_INT, cache_mb, 1, 65536),
+    S("storage", "readers", K_INT, readers, 1, 64),
+};
+
+void config_default(config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->data_dir, sizeof c->data_dir, "./vigil-data");
+    c->log_level = LOG_LEVEL_INFO;
+    snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:8470");
+    c->http_threads = 4;
+    c->max_body_bytes = 32u << 20;
+    c->max_batch = 100000;
+    c->max_connections = 1024;
+    c->http_timeout_s = 60;
+    c->max_query_points = 100000;
+    snprintf(c->stream_listen, sizeof c->stream_listen, "127.0.0.1:8471");
+    c->max_line_bytes = 65536;
+    c->stream_max_connections = 1024;
+    snprintf(c->device_tag, sizeof c->device_tag, "device");
+    c->sync_full = 1;
+    c->queue_max_readings = 1000000;
+    c->max_batch_delay_ms = 2;
+    c->cache_mb = 64;
+    c->readers = 4;
+}
+
+/* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) loosely; api and stream check fully
+ * when they bind. */
+static int listen_ok(const char *v)
+{
+    if (strcmp(v, "off") == 0)
+        return 1;
+    const char *colon = strrchr(v, ':');
+    if (colon == NULL || colon == v || colon[1] == '\0')
+        return 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    return *end == '\0' && port >= 0 && port <= 65535;
+}
+
+int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
+               size_t errsize)
+{
+    const struct setting *s = NULL;
+    int known_section = 0;
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        if (strcmp(settings[i].section, section) == 0) {
+            known_section = 1;
+            if (strcmp(settings[i].key, key) == 0)
+                s = &settings[i];
+        }
+    }
+    if (!known_section) {
+        snprintf(err, errsize, "unknown section [%s]", section);
+        return -1;
+    }
+    if (s == NULL) {
+        snprintf(err, errsize, "unknown key '%s' in section [%s]", key, section);
+        return -1;
+    }
+    char *field = (char *)c + s->off;
+    switch (s->kind) {
+    case K_STR:
+    case K_LISTEN:
+        if (strlen(value) >= s->size || (s->min > 0 && *value == '\0')) {
+            snprintf(err, errsize, "%s.%s: value must be 1 to %zu characters", section, key,
+                     s->size - 1);
+            return -1;
+        }
+        if (s->kind == K_LISTEN && !listen_ok(value)) {
+            snprintf(err, errsize, "%s.%s: '%s' is not ADDR:PORT", section, key, value);
+            return -1;
+        }
+        memcpy(field, value, strlen(value) + 1);
+        return 0;
+    case K_INT:
+    case K_SIZE: {
+        char *end;
+        errno = 0;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end != '\0' || v < s->min || v > s->max) {
+            snprintf(err, errsize, "%s.%s: '%s' is not an integer from %lld to %lld", section, key,
+                     value, s->min, s->max);
+            return -1;
+        }
+        if (s->kind == K_INT)
+            *(int *)field = (int)v;
+        else
+            *(size_t *)field = (size_t)v;
+        return 0;
+    }
+    case K_BOOL_SYNC:
+        if (strcasecmp(value, "full") == 0)
+            *(int *)field = 1;
+        else if (strcasecmp(value, "normal") == 0)
+            *(int *)field = 0;
+        else {
+            snprintf(err, errsize, "%s.%s: '%s' is not 'full' or 'normal'", section, key, value);
+            return -1;
+        }
+        return 0;
+    case K_LEVEL:
+        if (log_level_parse(value, (enum log_level *)field)) {
+            snprintf(err, errsize, "%s.%s: '%s' is not debug, info, warn or error", section, key,
+                     value);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+struct load_ctx {
+    config_t *c;
+    char reason[256];
+    int failed;
+};
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    struct load_ctx *lc = user;
+    if (lc->failed)
+        return 1; /* report only the first error */
+    if (config_set(lc->c, section, name, value, lc->reason, sizeof lc->reason)) {
+        lc->failed = 1;
+        return 0;
+    }
+    return 1;
+}
+
+int config_load(config_t *c, const char *path, char *err, size_t errsize)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct load_ctx lc = {.c = c};
+    int line = ini_parse_file(f, on_ini, &lc);
+    fclose(f);
+    if (line == 0)
+        return 0;
+    if (line < 0)
+        snprintf(err, errsize, "%s: cannot read the file", path);
+    else if (lc.failed)
+        snprintf(err, errsize, "%s:%d: %s", path, line, lc.reason);
+    else
+        snprintf(err, errsize, "%s:%d: syntax error (want 'key = value' or '[section]')", path,
+                 line);
+    return -1;
+}
+
+int config_validate(const config_t *c, char *err, size_t errsize)
+{
+    if (strcmp(c->http_listen, "off") == 0) {
+        snprintf(err, errsize, "http.listen: the HTTP API cannot be turned off");
+        return -1;
+    }
+    if (c->max_batch > c->queue_max_readings) {
+        snprintf(err, errsize,
+                 "http.max_batch (%zu) exceeds storage.queue_max_readings (%zu): a full batch "
+                 "could never be queued",
+                 c->max_batch, c->queue_max_readings);
+        return -1;
+    }
+    return 0;
+}

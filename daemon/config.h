@@ -1,0 +1,51 @@
+/* daemon/config.h: vigild's settings, from etc/vigild.conf (INI, read with inih) and the
+ * command line. Loop thread only. */
+#ifndef VIGIL_CONFIG_H
+#define VIGIL_CONFIG_H
+
+#include "log.h"
+
+#include <stddef.h>
+
+typedef struct config {
+    /* [daemon] */
+    char data_dir[512];
+    enum log_level log_level;
+    /* [http] */
+    char http_listen[128];
+    int http_threads;
+    size_t max_body_bytes;
+    size_t max_batch;
+    unsigned max_connections;
+    unsigned http_timeout_s;
+    size_t max_query_points;
+    /* [stream] */
+    char stream_listen[128];
+    size_t max_line_bytes;
+    unsigned stream_max_connections;
+    /* [influx] */
+    char device_tag[64];
+    /* [storage] */
+    int sync_full;
+    size_t queue_max_readings;
+    int max_batch_delay_ms;
+    int cache_mb;
+    int readers;
+} config_t;
+
+/* Fills c with the built-in defaults (those documented in etc/vigild.conf). */
+void config_default(config_t *c);
+
+/* Reads an INI file over c. Returns 0, or -1 with "FILE:LINE: reason" in err. An unknown
+ * section or key, or a bad value, is an error. */
+int config_load(config_t *c, const char *path, char *err, size_t errsize);
+
+/* Sets one setting by section and key from a string, as the file would. Returns 0, or -1 with
+ * the reason in err. */
+int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
+               size_t errsize);
+
+/* Checks settings that depend on each other. Returns 0, or -1 with the reason in err. */
+int config_validate(const config_t *c, char *err, size_t errsize);
+
+#endif

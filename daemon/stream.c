@@ -1,0 +1,503 @@
+/* daemon/stream.c: the line-protocol stream socket on the libuv loop; protocol in stream.h.
+ *
+ * Each connection reads into its own buffer, parses complete lines into a batch, and keeps at
+ * most one batch at the writer: while it is being committed the next one accumulates, so a busy
+ * connection sends large batches and an idle one small ones. A connection stops reading when
+ * its pending batch is full, when the writer's queue refuses a batch (retried on a timer), or
+ * when the client does not read its acknowledgements; memory per connection is therefore
+ * bounded by max_line + one read + STREAM_PENDING_MAX readings.
+ *
+ * Threads: everything runs on the loop thread except on_commit, which the writer thread calls;
+ * it only appends to the done list (guarded by mu) and wakes the loop with uv_async_send. */
+#include "stream.h"
+#include "err.h"
+#include "log.h"
+#include "vtime.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STREAM_READ_CHUNK  65536
+#define STREAM_PENDING_MAX 50000      /* readings parsed but not yet at the writer */
+#define STREAM_OUT_MAX     (1u << 20) /* unsent acknowledgement bytes before we stop reading */
+#define STREAM_RETRY_MS    20
+
+struct conn {
+    uv_tcp_t tcp;
+    uv_timer_t retry; /* retries a submit the writer's full queue refused */
+    stream_server_t *srv;
+    struct conn *prev, *next;
+    char *buf;
+    size_t len, cap;
+    int skipping; /* discarding an overlong line up to its newline */
+    uint32_t lineno;
+    batch_t cur;
+    uint32_t cur_first; /* first line not yet submitted; lines cur_first..lineno are in cur */
+    int inflight;       /* 1 while a batch is at the writer */
+    uint32_t inflight_first, inflight_last;
+    size_t inflight_readings;
+    int reading, busy, eof, closing, open_handles;
+};
+
+struct done {
+    struct conn *c;
+    int status;
+    struct done *next;
+};
+
+struct stream_server {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    uv_async_t async;
+    store_t *store;
+    api_server_t *api;
+    stream_opts_t opts;
+    char device_tag[64];
+    struct conn *conns; /* open connections (not yet closing) */
+    atomic_uint nconns; /* length of conns, read by /metrics */
+    unsigned live;      /* connection objects not yet freed */
+    int shutting_down;
+    void (*done_cb)(void *);
+    void *done_arg;
+    unsigned port;
+    /* mu guards done_head and done_tail; it is a leaf lock (nothing is called under it). */
+    pthread_mutex_t mu;
+    struct done *done_head, *done_tail;
+};
+
+static void conn_update(struct conn *c);
+static void maybe_finish(stream_server_t *s);
+
+/* ---- output ------------------------------------------------------------------------------- */
+
+struct wreq {
+    uv_write_t req;
+    char data[];
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct conn *c = req->data;
+    free(req);
+    if (c)
+        conn_update(c); /* the output queue shrank: maybe read again */
+}
+
+static void send_line(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void send_line(struct conn *c, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n > sizeof line - 2)
+        n = sizeof line - 2;
+    line[n++] = '\n';
+    struct wreq *w = malloc(sizeof *w + (size_t)n);
+    if (w == NULL)
+        return;
+    memcpy(w->data, line, (size_t)n);
+    w->req.data = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written))
+        free(w);
+}
+
+/* ---- submitting to the writer -------------------------------------------------------------- */
+
+static void on_commit(void *arg, int status)
+{
+    struct conn *c = arg;
+    stream_server_t *s = c->srv;
+    struct done *d = malloc(sizeof *d);
+    if (d == NULL) {
+        /* Cannot report; the connection would wait forever, so spin until memory returns. */
+        while ((d = malloc(sizeof *d)) == NULL)
+            ;
+    }
+    d->c = c;
+    d->status = status;
+    d->next = NULL;
+    pthread_mutex_lock(&s->mu);
+    if (s->done_tail)
+        s->done_tail->next = d;
+    else
+        s->done_head = d;
+    s->done_tail = d;
+    pthread_mutex_unlock(&s->mu);
+    uv_async_send(&s->async);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    c->busy = 0;
+    conn_update(c);
+}
+
+/* Hands the pending lines to the writer when nothing of this connection is there already. */
+static void submit(struct conn *c)
+{
+    if (c->inflight || c->busy || c->cur_first > c->lineno)
+        return;
+    uint32_t first = c->cur_first, last = c->lineno;
+    if (c->cur.npoints == 0) {
+        /* Only comments, blank or rejected lines: nothing to make durable. */
+        c->cur_first = last + 1;
+        send_line(c, "ok %u", last);
+        return;
+    }
+    size_t readings = c->cur.nfields;
+    int rc = store_submit(c->srv->store, &c->cur, on_commit, c);
+    if (rc == ERR_BUSY) {
+        c->busy = 1;
+        uv_timer_start(&c->retry, on_retry, STREAM_RETRY_MS, 0);
+        return;
+    }
+    if (rc) {
+        send_line(c, "fail %u %u %s", first, last, err_str(rc));
+        batch_reset(&c->cur);
+        c->cur_first = last + 1;
+        return;
+    }
+    c->inflight = 1;
+    c->inflight_first = first;
+    c->inflight_last = last;
+    c->inflight_readings = readings;
+    c->cur_first = last + 1;
+}
+
+/* ---- connection lifecycle ------------------------------------------------------------------ */
+
+static void on_conn_handle_closed(uv_handle_t *h)
+{
+    struct conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    stream_server_t *s = c->srv;
+    batch_deinit(&c->cur);
+    free(c->buf);
+    free(c);
+    s->live--;
+    maybe_finish(s);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    free(req);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->retry, on_conn_handle_closed);
+}
+
+/* Closes the connection once its acknowledgements are flushed. */
+static void conn_close(struct conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    stream_server_t *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    atomic_fetch_sub(&s->nconns, 1);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_timer_stop(&c->retry);
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (req) {
+        req->data = c;
+        if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) == 0)
+            return;
+        free(req);
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->retry, on_conn_handle_closed);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
+{
+    struct conn *c = h->data;
+    if (c->cap - c->len < STREAM_READ_CHUNK) {
+        size_t cap = c->len + STREAM_READ_CHUNK;
+        char *p = realloc(c->buf, cap);
+        if (p == NULL) {
+            *out = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS */
+            return;
+        }
+        c->buf = p;
+        c->cap = cap;
+    }
+    *out = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
+}
+
+static void parse_line(struct conn *c, const char *line, size_t n)
+{
+    stream_server_t *s = c->srv;
+    c->lineno++;
+    if (c->skipping) {
+        c->skipping = 0;
+        send_line(c, "error %u line longer than %zu bytes", c->lineno, s->opts.max_line);
+        if (s->api)
+            api_count_ingest(s->api, "stream", 0, 1);
+        return;
+    }
+    lp_opts_t lo = {.device_tag = s->device_tag, .precision = LP_NS, .max_line = s->opts.max_line};
+    char msg[256];
+    int rc = lp_parse_line(&c->cur, line, n, &lo, vtime_now_ms(), c->lineno, msg, sizeof msg);
+    if (rc == ERR_INVAL) {
+        send_line(c, "error %u %s", c->lineno, msg);
+        if (s->api)
+            api_count_ingest(s->api, "stream", 0, 1);
+    } else if (rc) {
+        send_line(c, "error %u %s", c->lineno, err_str(rc));
+    }
+}
+
+/* Parses every complete line in the buffer and keeps the incomplete rest. */
+static void parse_buffer(struct conn *c)
+{
+    char *p = c->buf, *end = c->buf + c->len;
+    char *nl;
+    while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        parse_line(c, p, (size_t)(nl - p));
+        p = nl + 1;
+    }
+    size_t rest = (size_t)(end - p);
+    if (rest > c->srv->opts.max_line) {
+        c->skipping = 1;
+        rest = 0;
+    } else if (rest > 0 && p != c->buf) {
+        memmove(c->buf, p, rest);
+    }
+    c->len = rest;
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = st->data;
+    if (nread > 0) {
+        c->len += (size_t)nread;
+        parse_buffer(c);
+    } else if (nread < 0) {
+        /* End of input: a last line without its newline still counts. */
+        if (nread == UV_EOF && c->len > 0 && !c->skipping)
+            parse_line(c, c->buf, c->len);
+        c->len = 0;
+        c->eof = 1;
+        uv_read_stop(st);
+    }
+    conn_update(c);
+}
+
+/* Re-evaluates what the connection should do: submit, read, pause or close. */
+static void conn_update(struct conn *c)
+{
+    if (c->closing)
+        return;
+    submit(c);
+    int stop = c->eof || c->srv->shutting_down;
+    if (stop && !c->inflight && !c->busy && c->cur_first > c->lineno) {
+        conn_close(c);
+        return;
+    }
+    int want = !stop && !c->busy && c->cur.nfields < STREAM_PENDING_MAX &&
+               uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < STREAM_OUT_MAX;
+    if (want && !c->reading) {
+        if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+            c->reading = 1;
+    } else if (!want && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
+static void on_async(uv_async_t *a)
+{
+    stream_server_t *s = a->data;
+    pthread_mutex_lock(&s->mu);
+    struct done *d = s->done_head;
+    s->done_head = s->done_tail = NULL;
+    pthread_mutex_unlock(&s->mu);
+    while (d) {
+        struct done *next = d->next;
+        struct conn *c = d->c;
+        c->inflight = 0;
+        if (d->status == 0) {
+            send_line(c, "ok %u", c->inflight_last);
+            if (s->api)
+                api_count_ingest(s->api, "stream", c->inflight_readings, 0);
+        } else {
+            send_line(c, "fail %u %u %s", c->inflight_first, c->inflight_last, err_str(d->status));
+        }
+        free(d);
+        conn_update(c);
+        d = next;
+    }
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    stream_server_t *s = listener->data;
+    if (status < 0)
+        return;
+    struct conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return;
+    c->srv = s;
+    c->cur_first = 1;
+    batch_init(&c->cur);
+    uv_tcp_init(s->loop, &c->tcp);
+    uv_timer_init(s->loop, &c->retry);
+    c->tcp.data = c->retry.data = c;
+    c->open_handles = 2;
+    s->live++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    atomic_fetch_add(&s->nconns, 1);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (atomic_load(&s->nconns) > s->opts.max_conns || s->shutting_down) {
+        send_line(c, "error 0 too many connections (limit %u)", s->opts.max_conns);
+        c->eof = 1;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    conn_update(c);
+}
+
+/* ---- server -------------------------------------------------------------------------------- */
+
+static int parse_addr(const char *listen, struct sockaddr_storage *ss)
+{
+    char host[128];
+    const char *colon = strrchr(listen, ':');
+    if (colon == NULL || (size_t)(colon - listen) >= sizeof host)
+        return ERR_INVAL;
+    memcpy(host, listen, (size_t)(colon - listen));
+    host[colon - listen] = '\0';
+    int port = atoi(colon + 1);
+    if (host[0] == '[') {
+        size_t n = strlen(host);
+        if (n < 3 || host[n - 1] != ']')
+            return ERR_INVAL;
+        host[n - 1] = '\0';
+        return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss) ? ERR_INVAL : 0;
+    }
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) ? ERR_INVAL : 0;
+}
+
+int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *opts, store_t *store,
+                 api_server_t *api, char *err, size_t errsize)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    if (parse_addr(opts->listen, &ss)) {
+        snprintf(err, errsize, "invalid stream listen address '%s' (want ADDR:PORT)", opts->listen);
+        return ERR_INVAL;
+    }
+    stream_server_t *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return ERR_NOMEM;
+    s->loop = loop;
+    s->store = store;
+    s->api = api;
+    s->opts = *opts;
+    s->opts.listen = NULL;
+    snprintf(s->device_tag, sizeof s->device_tag, "%s", opts->device_tag);
+    s->opts.device_tag = s->device_tag;
+    pthread_mutex_init(&s->mu, NULL);
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 511, on_connection);
+    if (rc) {
+        snprintf(err, errsize, "cannot listen for the stream on %s: %s", opts->listen,
+                 uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        uv_run(loop, UV_RUN_NOWAIT); /* let the close complete before freeing */
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        return ERR_IO;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&s->listener, (struct sockaddr *)&bound, &len);
+    s->port = bound.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&bound)->sin6_port)
+                                          : ntohs(((struct sockaddr_in *)&bound)->sin_port);
+    uv_async_init(loop, &s->async, on_async);
+    s->async.data = s;
+    *out = s;
+    return 0;
+}
+
+void stream_set_api(stream_server_t *s, api_server_t *api)
+{
+    s->api = api;
+}
+
+unsigned stream_port(const stream_server_t *s)
+{
+    return s->port;
+}
+
+static void on_async_closed(uv_handle_t *h)
+{
+    stream_server_t *s = h->data;
+    void (*done)(void *) = s->done_cb;
+    void *arg = s->done_arg;
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    if (done)
+        done(arg);
+}
+
+static void on_listener_closed(uv_handle_t *h)
+{
+    stream_server_t *s = h->data;
+    s->listener.data = NULL; /* marks the listener closed */
+    maybe_finish(s);
+}
+
+/* Frees the server once shutting down, the listener is closed and every connection is gone. */
+static void maybe_finish(stream_server_t *s)
+{
+    if (!s->shutting_down || s->listener.data != NULL || s->live != 0)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&s->async))
+        uv_close((uv_handle_t *)&s->async, on_async_closed);
+}
+
+void stream_shutdown(stream_server_t *s, void (*done)(void *arg), void *arg)
+{
+    s->shutting_down = 1;
+    s->done_cb = done;
+    s->done_arg = arg;
+    uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        conn_update(c);
+    }
+}
+
+void stream_metrics(stream_server_t *s, sbuf_t *out)
+{
+    sbuf_printf(out,
+                "# HELP vigil_stream_connections Open stream connections.\n"
+                "# TYPE vigil_stream_connections gauge\nvigil_stream_connections %u\n",
+                atomic_load(&s->nconns));
+}

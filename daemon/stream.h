@@ -1,0 +1,47 @@
+/* daemon/stream.h: the streaming TCP socket: line protocol over long-lived connections.
+ *
+ * Protocol (also in the README): the client sends InfluxDB line protocol, one point per line.
+ * Lines are numbered from 1 per connection. The server answers with lines of its own:
+ *   "ok N"            every line up to and including N is handled: the valid ones are durable.
+ *   "error N reason"  line N was rejected (nothing of it stored); sent before the "ok" covering N.
+ *   "fail A B reason" lines A..B could not be stored (e.g. disk full); send them again.
+ * While the writer is saturated the server stops reading from connections (TCP backpressure).
+ * Loop thread only. */
+#ifndef VIGIL_STREAM_H
+#define VIGIL_STREAM_H
+
+#include "api.h"
+#include "sbuf.h"
+#include "storage.h"
+
+#include <uv.h>
+
+typedef struct stream_opts {
+    const char *listen; /* "ADDR:PORT" */
+    size_t max_line;
+    unsigned max_conns;
+    const char *device_tag;
+} stream_opts_t;
+
+typedef struct stream_server stream_server_t;
+
+/* Binds and starts accepting on loop. Returns 0 and *out, or ERR_INVAL / ERR_IO with a reason
+ * in err. Caller owns *out; it frees itself after stream_shutdown's callback. api may be NULL
+ * (then ingest is not counted in /metrics). */
+int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *opts, store_t *store,
+                 api_server_t *api, char *err, size_t errsize);
+
+/* Stops accepting; submits what each connection has parsed, waits for those commits, sends the
+ * final acknowledgements, closes every connection and frees the server, then calls done. */
+void stream_shutdown(stream_server_t *s, void (*done)(void *arg), void *arg);
+
+/* Connects the API server whose /metrics counts the stream's ingest (NULL: none). */
+void stream_set_api(stream_server_t *s, api_server_t *api);
+
+/* The port actually bound. */
+unsigned stream_port(const stream_server_t *s);
+
+/* Appends the stream's Prometheus families (open connections). Any thread. */
+void stream_metrics(stream_server_t *s, sbuf_t *out);
+
+#endif
