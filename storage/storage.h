@@ -88,11 +88,11 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
 
 typedef struct store_query {
     const char *device;
-    int64_t from_ms, to_ms;       /* from inclusive, to exclusive */
-    const char *const *channels;  /* NULL: every channel */
+    int64_t from_ms, to_ms;      /* from inclusive, to exclusive */
+    const char *const *channels; /* NULL: every channel */
     size_t nchannels;
-    size_t limit;                 /* most points reported (0: no limit) */
-    int desc;                     /* 1: newest first */
+    size_t limit; /* most points reported (0: no limit) */
+    int desc;     /* 1: newest first */
 } store_query_t;
 
 /* Called once per point (timestamp) in order; n >= 1 values of the selected channels present at
@@ -119,8 +119,10 @@ typedef struct store_stats {
 } store_stats_t;
 
 /* Upper bounds (seconds) of the commit latency histogram, for /metrics. */
-#define STORE_COMMIT_BUCKETS                                                                  \
-    {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5}
+#define STORE_COMMIT_BUCKETS                                                                       \
+    {                                                                                              \
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5                  \
+    }
 
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);

@@ -1,0 +1,309 @@
+/* storage/query.c: the reader pool and everything that reads: time-range queries and device
+ * reports.
+ *
+ * Invariants: a reader connection belongs to at most one thread at a time (taken from the free
+ * list under rmu); each operation runs in one read transaction so the device row, its channels
+ * and its readings come from the same snapshot, whatever the writer commits meanwhile (WAL).
+ *
+ * Threads: any thread. Callbacks run on the calling thread while it holds a reader connection
+ * and no store lock; a slow callback only keeps that one connection (and the WAL) busy. */
+#include "storage_int.h"
+#include "err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+store_reader_t *store__reader_get(store_t *s)
+{
+    pthread_mutex_lock(&s->rmu);
+    while (s->rfree == NULL)
+        pthread_cond_wait(&s->rcond, &s->rmu);
+    store_reader_t *r = s->rfree;
+    s->rfree = r->next_free;
+    pthread_mutex_unlock(&s->rmu);
+    return r;
+}
+
+void store__reader_put(store_t *s, store_reader_t *r)
+{
+    pthread_mutex_lock(&s->rmu);
+    r->next_free = s->rfree;
+    s->rfree = r;
+    pthread_cond_signal(&s->rcond);
+    pthread_mutex_unlock(&s->rmu);
+}
+
+static int fail(store_t *s, store_reader_t *r, int rc, const char *what)
+{
+    int err = store__status(r->db, rc);
+    store__set_errmsg(s, "%s: %s", what, sqlite3_errmsg(r->db));
+    return err == ERR_NOSPACE || err == 0 ? ERR_IO : err;
+}
+
+static int read_begin(store_t *s, store_reader_t *r)
+{
+    int rc = sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : fail(s, r, rc, "BEGIN");
+}
+
+/* Ends the read transaction (a read-only one has nothing to commit) and returns the reader. */
+static void read_end(store_t *s, store_reader_t *r)
+{
+    if (!sqlite3_get_autocommit(r->db))
+        sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+    store__reader_put(s, r);
+}
+
+int store__json_object(store_t *s, const char *text)
+{
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_bind_text(r->json_obj, 1, text, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(r->json_obj), err;
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(r->json_obj, 0);
+        err = t != NULL && strcmp((const char *)t, "object") == 0 ? 0 : ERR_INVAL;
+    } else {
+        err = fail(s, r, rc, "checking attributes");
+    }
+    sqlite3_reset(r->json_obj);
+    sqlite3_clear_bindings(r->json_obj);
+    store__reader_put(s, r);
+    return err;
+}
+
+/* A device's channel names by idx (idx values are dense from 0). */
+typedef struct chanlist {
+    char **names;
+    size_t n, cap;
+} chanlist_t;
+
+static void chans_clear(chanlist_t *cl)
+{
+    for (size_t i = 0; i < cl->n; i++)
+        free(cl->names[i]);
+    cl->n = 0;
+}
+
+static void chans_free(chanlist_t *cl)
+{
+    chans_clear(cl);
+    free(cl->names);
+    cl->names = NULL;
+    cl->cap = 0;
+}
+
+static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl)
+{
+    chans_clear(cl);
+    sqlite3_bind_int64(r->chans, 1, dev);
+    int rc, err = 0;
+    while ((rc = sqlite3_step(r->chans)) == SQLITE_ROW) {
+        if (sqlite3_column_int64(r->chans, 0) != (int64_t)cl->n) {
+            store__set_errmsg(s, "channels of device %lld are not numbered densely",
+                              (long long)dev);
+            err = ERR_CORRUPT;
+            break;
+        }
+        if (cl->n == cl->cap) {
+            size_t cap = cl->cap ? cl->cap * 2 : 16;
+            char **p = realloc(cl->names, cap * sizeof *p);
+            if (p == NULL) {
+                err = ERR_NOMEM;
+                break;
+            }
+            cl->names = p;
+            cl->cap = cap;
+        }
+        const char *t = (const char *)sqlite3_column_text(r->chans, 1);
+        if ((cl->names[cl->n] = strdup(t ? t : "")) == NULL) {
+            err = ERR_NOMEM;
+            break;
+        }
+        cl->n++;
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        err = fail(s, r, rc, "reading channels");
+    sqlite3_reset(r->chans);
+    return err;
+}
+
+/* Reports the device at the current row of st (columns as in the dev_* statements). */
+static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanlist_t *cl,
+                         store_device_cb cb, void *arg, int *stop)
+{
+    int err = chans_load(s, r, sqlite3_column_int64(st, 0), cl);
+    if (err)
+        return err;
+    store_device_info_t info;
+    info.id = (const char *)sqlite3_column_text(st, 1);
+    info.attrs_json = (const char *)sqlite3_column_text(st, 2);
+    if (info.attrs_json == NULL)
+        info.attrs_json = "{}";
+    info.created_ms = sqlite3_column_int64(st, 3);
+    int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
+    info.first_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 4);
+    info.last_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 5);
+    info.points = sqlite3_column_int64(st, 6);
+    info.nchannels = cl->n;
+    info.channels = (const char *const *)cl->names;
+    *stop = cb(arg, &info) != 0;
+    return 0;
+}
+
+int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg)
+{
+    if (device == NULL)
+        return ERR_NOTFOUND;
+    store_reader_t *r = store__reader_get(s);
+    chanlist_t cl = {0};
+    int err = read_begin(s, r), stop = 0;
+    if (err == 0) {
+        sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(r->dev_by_name);
+        if (rc == SQLITE_ROW)
+            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop);
+        else
+            err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
+        sqlite3_reset(r->dev_by_name);
+        sqlite3_clear_bindings(r->dev_by_name);
+    }
+    read_end(s, r);
+    chans_free(&cl);
+    return err;
+}
+
+int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    chanlist_t cl = {0};
+    sqlite3_stmt *st = r->dev_all;
+    int err = read_begin(s, r), stop = 0, rc = SQLITE_DONE;
+    if (err == 0 && after != NULL) {
+        sqlite3_bind_text(r->dev_by_name, 1, after, -1, SQLITE_STATIC);
+        rc = sqlite3_step(r->dev_by_name);
+        if (rc == SQLITE_ROW) {
+            st = r->dev_after;
+            sqlite3_bind_int64(st, 1, sqlite3_column_int64(r->dev_by_name, 0));
+        } else {
+            err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
+        }
+        sqlite3_reset(r->dev_by_name);
+        sqlite3_clear_bindings(r->dev_by_name);
+    }
+    size_t n = 0;
+    while (err == 0 && !stop && (limit == 0 || n < limit)) {
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+            if (rc != SQLITE_DONE)
+                err = fail(s, r, rc, "listing devices");
+            break;
+        }
+        err = report_device(s, r, st, &cl, cb, arg, &stop);
+        n++;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    read_end(s, r);
+    chans_free(&cl);
+    return err == ERR_NOMEM || err == ERR_NOTFOUND || err == 0 ? err : ERR_IO;
+}
+
+/* Runs the range scan of a query whose device and channel selection are resolved. sel[idx] is
+ * nonzero for a selected channel. */
+static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t dev,
+                const chanlist_t *cl, const unsigned char *sel, store_point_cb cb, void *arg)
+{
+    const char **names = malloc((cl->n ? cl->n : 1) * sizeof *names);
+    double *vals = malloc((cl->n ? cl->n : 1) * sizeof *vals);
+    if (names == NULL || vals == NULL) {
+        free(names);
+        free(vals);
+        return ERR_NOMEM;
+    }
+    sqlite3_stmt *st = q->desc ? r->range_desc : r->range_asc;
+    sqlite3_bind_int64(st, 1, dev);
+    sqlite3_bind_int64(st, 2, q->from_ms);
+    sqlite3_bind_int64(st, 3, q->to_ms);
+    size_t emitted = 0;
+    int rc, err = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const unsigned char *p = sqlite3_column_blob(st, 1);
+        const unsigned char *end = p + sqlite3_column_bytes(st, 1);
+        size_t k = 0;
+        while (p < end) {
+            int64_t idx;
+            double v;
+            if (store__pair_get(&p, end, &idx, &v)) {
+                store__set_errmsg(s, "malformed readings blob (device %lld, ts %lld)",
+                                  (long long)dev, (long long)sqlite3_column_int64(st, 0));
+                err = ERR_CORRUPT;
+                break;
+            }
+            if ((uint64_t)idx < cl->n && sel[idx]) {
+                names[k] = cl->names[idx];
+                vals[k++] = v;
+            }
+        }
+        if (err)
+            break;
+        if (k == 0)
+            continue;
+        emitted++;
+        if (cb(arg, sqlite3_column_int64(st, 0), k, names, vals) != 0)
+            break;
+        if (q->limit != 0 && emitted >= q->limit)
+            break;
+    }
+    if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+        err = fail(s, r, rc, "reading readings");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    free(names);
+    free(vals);
+    return err;
+}
+
+int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg)
+{
+    if (q == NULL || q->device == NULL)
+        return ERR_INVAL;
+    store_reader_t *r = store__reader_get(s);
+    chanlist_t cl = {0};
+    unsigned char *sel = NULL;
+    int64_t dev = 0;
+    int err = read_begin(s, r);
+    if (err == 0) {
+        sqlite3_bind_text(r->dev_by_name, 1, q->device, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(r->dev_by_name);
+        if (rc == SQLITE_ROW)
+            dev = sqlite3_column_int64(r->dev_by_name, 0);
+        else
+            err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
+        sqlite3_reset(r->dev_by_name);
+        sqlite3_clear_bindings(r->dev_by_name);
+    }
+    if (err == 0)
+        err = chans_load(s, r, dev, &cl);
+    if (err == 0 && (sel = calloc(cl.n ? cl.n : 1, 1)) == NULL)
+        err = ERR_NOMEM;
+    if (err == 0 && q->channels != NULL && q->nchannels > 0) {
+        /* Requests name a few channels of a device with a handful: a linear match suffices. */
+        for (size_t i = 0; err == 0 && i < q->nchannels; i++) {
+            size_t k = 0;
+            while (k < cl.n && (q->channels[i] == NULL || strcmp(cl.names[k], q->channels[i])))
+                k++;
+            if (k == cl.n)
+                err = ERR_INVAL;
+            else
+                sel[k] = 1;
+        }
+    } else if (err == 0) {
+        memset(sel, 1, cl.n);
+    }
+    if (err == 0)
+        err = scan(s, r, q, dev, &cl, sel, cb, arg);
+    read_end(s, r);
+    free(sel);
+    chans_free(&cl);
+    return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ? err : ERR_IO;
+}

@@ -1,0 +1,399 @@
+/* storage/schema.c: the database file: connections, pragmas, schema migrations, the reading blob
+ * format and the vg_merge SQL function.
+ *
+ * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
+ * i + 1 and runs in one transaction with the user_version bump, so a crash leaves either the old
+ * or the new schema. A database newer than this code is refused before anything is written.
+ * A readings blob is a sequence of (LEB128 varint channel idx, 8-byte little-endian IEEE double)
+ * with strictly increasing idx.
+ *
+ * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
+ * writer thread is not running; vg_merge runs on the writer thread inside its statements. */
+#include "storage_int.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Each entry takes the schema from version i to i + 1. Append only; never edit a shipped one. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE devices(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_ms INTEGER,"
+    " attrs TEXT NOT NULL DEFAULT '{}', first_ts INTEGER, last_ts INTEGER,"
+    " points INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE channels(device_id INTEGER, idx INTEGER, name TEXT,"
+    " PRIMARY KEY(device_id, idx), UNIQUE(device_id, name)) WITHOUT ROWID;"
+    "CREATE TABLE readings(device_id INTEGER NOT NULL, ts INTEGER NOT NULL, data BLOB NOT NULL,"
+    " PRIMARY KEY(device_id, ts)) WITHOUT ROWID;",
+};
+
+const char store__sql_range_asc[] =
+    "SELECT ts, data FROM readings WHERE device_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts";
+const char store__sql_range_desc[] =
+    "SELECT ts, data FROM readings WHERE device_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts DESC";
+
+int store__status(sqlite3 *db, int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return 0;
+    case SQLITE_FULL:
+        return ERR_NOSPACE;
+    case SQLITE_NOMEM:
+        return ERR_NOMEM;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        return ERR_CORRUPT;
+    default:
+        if (db != NULL && sqlite3_system_errno(db) == ENOSPC)
+            return ERR_NOSPACE;
+        return ERR_IO;
+    }
+}
+
+size_t store__varint_put(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+int store__pair_get(const unsigned char **pp, const unsigned char *end, int64_t *idx, double *v)
+{
+    const unsigned char *p = *pp;
+    uint64_t x = 0;
+    for (int shift = 0;; shift += 7) {
+        if (p >= end || shift > 56)
+            return -1;
+        x |= (uint64_t)(*p & 0x7f) << shift;
+        if (!(*p++ & 0x80))
+            break;
+    }
+    if (end - p < 8 || x > INT64_MAX)
+        return -1;
+    uint64_t bits = 0;
+    for (int i = 7; i >= 0; i--)
+        bits = bits << 8 | p[i];
+    memcpy(v, &bits, sizeof *v);
+    *idx = (int64_t)x;
+    *pp = p + 8;
+    return 0;
+}
+
+static size_t pair_put(unsigned char *p, int64_t idx, const unsigned char *dbl)
+{
+    size_t n = store__varint_put(p, (uint64_t)idx);
+    memcpy(p + n, dbl, 8);
+    return n + 8;
+}
+
+/* Steps to the next pair: 1 and *raw at its 8 value bytes, 0 at the end, -1 if malformed. */
+static int next_pair(const unsigned char **p, const unsigned char *end, int64_t *idx,
+                     const unsigned char **raw)
+{
+    double v;
+    if (*p >= end)
+        return 0;
+    if (store__pair_get(p, end, idx, &v))
+        return -1;
+    *raw = *p - 8;
+    return 1;
+}
+
+/* vg_merge(old, new): the union of two reading blobs, new values winning per channel. The writer
+ * counts calls: an upsert that called it was a conflict, so the point already existed. */
+static void vg_merge(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    store_writer_t *w = sqlite3_user_data(ctx);
+    w->merges++;
+    const unsigned char *a = sqlite3_value_blob(argv[0]);
+    int alen = sqlite3_value_bytes(argv[0]);
+    const unsigned char *b = sqlite3_value_blob(argv[1]);
+    int blen = sqlite3_value_bytes(argv[1]);
+    /* Every output pair is an input pair copied verbatim, so alen + blen bytes suffice. */
+    unsigned char *out = sqlite3_malloc64((sqlite3_uint64)alen + (sqlite3_uint64)blen + 1);
+    if (out == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    const unsigned char *pa = a, *ea = a + alen, *pb = b, *eb = b + blen, *ra = NULL, *rb = NULL;
+    int64_t ia = 0, ib = 0;
+    size_t n = 0;
+    int ha = next_pair(&pa, ea, &ia, &ra), hb = next_pair(&pb, eb, &ib, &rb);
+    while (ha > 0 || hb > 0) {
+        if (ha < 0 || hb < 0)
+            break;
+        if (hb > 0 && (ha == 0 || ib <= ia)) {
+            n += pair_put(out + n, ib, rb);
+            if (ha > 0 && ia == ib)
+                ha = next_pair(&pa, ea, &ia, &ra);
+            hb = next_pair(&pb, eb, &ib, &rb);
+        } else {
+            n += pair_put(out + n, ia, ra);
+            ha = next_pair(&pa, ea, &ia, &ra);
+        }
+    }
+    if (ha < 0 || hb < 0) {
+        sqlite3_free(out);
+        sqlite3_result_error(ctx, "vg_merge: malformed readings blob", -1);
+        return;
+    }
+    sqlite3_result_blob(ctx, out, (int)n, sqlite3_free);
+}
+
+static int exec(sqlite3 *db, const char *sql, char *errmsg, size_t errsize)
+{
+    char *e = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &e);
+    if (rc != SQLITE_OK) {
+        if (errmsg != NULL)
+            snprintf(errmsg, errsize, "%s: %s", sql, e ? e : sqlite3_errstr(rc));
+        sqlite3_free(e);
+        return store__status(db, rc) ? store__status(db, rc) : ERR_IO;
+    }
+    return 0;
+}
+
+static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Brings the schema to STORE_SCHEMA_VERSION, or refuses a database from a newer vigil. */
+static int migrate(sqlite3 *db, char *errmsg, size_t errsize)
+{
+    const int64_t known = (int64_t)(sizeof migrations / sizeof migrations[0]);
+    int err = exec(db, "BEGIN IMMEDIATE", errmsg, errsize);
+    if (err)
+        return err;
+    int64_t version = 0, appid = 0;
+    int rc = pragma_int(db, "PRAGMA user_version", &version);
+    if (rc == SQLITE_OK)
+        rc = pragma_int(db, "PRAGMA application_id", &appid);
+    if (rc != SQLITE_OK) {
+        snprintf(errmsg, errsize, "reading schema version: %s", sqlite3_errmsg(db));
+        err = store__status(db, rc) ? store__status(db, rc) : ERR_IO;
+        goto fail;
+    }
+    if (appid != 0 && appid != STORE_APPLICATION_ID) {
+        snprintf(errmsg, errsize, "not a vigil database (application_id %lld)", (long long)appid);
+        err = ERR_IO;
+        goto fail;
+    }
+    if (version > known) {
+        snprintf(errmsg, errsize,
+                 "database schema version %lld is newer than this vigild supports (%lld); "
+                 "refusing to touch it",
+                 (long long)version, (long long)known);
+        err = ERR_IO;
+        goto fail;
+    }
+    if (version == known) {
+        exec(db, "COMMIT", NULL, 0);
+        return 0;
+    }
+    for (int64_t v = version; v < known; v++) {
+        err = exec(db, migrations[v], errmsg, errsize);
+        if (err)
+            goto fail;
+    }
+    char sql[96];
+    snprintf(sql, sizeof sql, "PRAGMA user_version=%lld; PRAGMA application_id=%d",
+             (long long)known, STORE_APPLICATION_ID);
+    err = exec(db, sql, errmsg, errsize);
+    if (err == 0)
+        err = exec(db, "COMMIT", errmsg, errsize);
+    if (err)
+        goto fail;
+    log_info("storage: schema migrated from version %lld to %lld", (long long)version,
+             (long long)known);
+    return 0;
+fail:
+    if (!sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return err;
+}
+
+static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *errmsg, size_t errsize)
+{
+    int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(errmsg, errsize, "preparing %s: %s", sql, sqlite3_errmsg(db));
+        return store__status(db, rc) ? store__status(db, rc) : ERR_IO;
+    }
+    return 0;
+}
+
+int store__writer_open(store_t *s, char *errmsg, size_t errsize)
+{
+    store_writer_t *w = &s->w;
+    int rc = sqlite3_open_v2(
+        s->db_path, &w->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
+                 w->db ? sqlite3_errmsg(w->db) : sqlite3_errstr(rc));
+        return store__status(w->db, rc) == ERR_NOMEM ? ERR_NOMEM : ERR_IO;
+    }
+    sqlite3_extended_result_codes(w->db, 1);
+    sqlite3_busy_timeout(w->db, STORE_BUSY_TIMEOUT_MS);
+    char sql[256];
+    /* journal_size_limit trims the WAL after a checkpoint; the autocheckpoint stays at the
+     * default 1000 pages, which keeps the WAL small without checkpointing every commit. */
+    snprintf(sql, sizeof sql,
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA cache_size=%lld;"
+             " PRAGMA journal_size_limit=67108864; PRAGMA temp_store=MEMORY",
+             s->opts.sync_full ? "FULL" : "NORMAL", -(long long)s->opts.cache_mb * 1024);
+    int err = exec(w->db, sql, errmsg, errsize);
+    if (err)
+        return err;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(w->db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK) {
+        int wal = sqlite3_step(st) == SQLITE_ROW &&
+                  strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
+        sqlite3_finalize(st);
+        if (!wal) {
+            snprintf(errmsg, errsize, "%s: cannot switch to WAL mode", s->db_path);
+            return ERR_IO;
+        }
+    }
+    err = migrate(w->db, errmsg, errsize);
+    if (err)
+        return err;
+    rc = sqlite3_create_function_v2(w->db, "vg_merge", 2,
+                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, w,
+                                    vg_merge, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(errmsg, errsize, "registering vg_merge: %s", sqlite3_errmsg(w->db));
+        return ERR_IO;
+    }
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } stmts[] = {
+        {&w->begin, "BEGIN IMMEDIATE"},
+        {&w->commit, "COMMIT"},
+        {&w->rollback, "ROLLBACK"},
+        {&w->upsert,
+         "INSERT INTO readings(device_id, ts, data) VALUES(?1, ?2, ?3)"
+         " ON CONFLICT(device_id, ts) DO UPDATE SET data=vg_merge(data, excluded.data)"},
+        {&w->dev_ins, "INSERT INTO devices(name, created_ms, attrs) VALUES(?1, ?2, ?3)"},
+        {&w->dev_upd, "UPDATE devices SET first_ts=?2, last_ts=?3, points=?4 WHERE id=?1"},
+        {&w->dev_attrs, "UPDATE devices SET attrs=?2 WHERE id=?1"},
+        {&w->chan_ins, "INSERT INTO channels(device_id, idx, name) VALUES(?1, ?2, ?3)"},
+        {&w->del_readings, "DELETE FROM readings WHERE device_id=?1"},
+        {&w->del_chans, "DELETE FROM channels WHERE device_id=?1"},
+        {&w->del_dev, "DELETE FROM devices WHERE id=?1"},
+    };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        err = prepare(w->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+void store__writer_close(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    if (w->db == NULL)
+        return;
+    sqlite3_stmt *all[] = {w->begin,        w->commit,    w->rollback,  w->upsert,
+                           w->dev_ins,      w->dev_upd,   w->dev_attrs, w->chan_ins,
+                           w->del_readings, w->del_chans, w->del_dev};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(all[i]);
+    /* Leaves the WAL empty so the database is one self-contained file at rest. */
+    sqlite3_exec(w->db, "PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    sqlite3_close(w->db);
+    w->db = NULL;
+}
+
+static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsize)
+{
+    int rc = sqlite3_open_v2(s->db_path, &r->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(errmsg, errsize, "opening %s for reading: %s", s->db_path,
+                 r->db ? sqlite3_errmsg(r->db) : sqlite3_errstr(rc));
+        return ERR_IO;
+    }
+    sqlite3_extended_result_codes(r->db, 1);
+    sqlite3_busy_timeout(r->db, STORE_BUSY_TIMEOUT_MS);
+    struct {
+        sqlite3_stmt **st;
+        const char *sql;
+    } stmts[] = {
+        {&r->dev_by_name, "SELECT id, name, attrs, created_ms, first_ts, last_ts, points"
+                          " FROM devices WHERE name=?1"},
+        {&r->dev_all, "SELECT id, name, attrs, created_ms, first_ts, last_ts, points"
+                      " FROM devices ORDER BY id"},
+        {&r->dev_after, "SELECT id, name, attrs, created_ms, first_ts, last_ts, points"
+                        " FROM devices WHERE id>?1 ORDER BY id"},
+        {&r->chans, "SELECT idx, name FROM channels WHERE device_id=?1 ORDER BY idx"},
+        {&r->range_asc, store__sql_range_asc},
+        {&r->range_desc, store__sql_range_desc},
+        {&r->json_obj, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END"},
+    };
+    for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
+        int err = prepare(r->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static void reader_close(store_reader_t *r)
+{
+    sqlite3_stmt *all[] = {r->dev_by_name, r->dev_all,    r->dev_after, r->chans,
+                           r->range_asc,   r->range_desc, r->json_obj};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        sqlite3_finalize(all[i]);
+    sqlite3_close(r->db);
+    memset(r, 0, sizeof *r);
+}
+
+int store__readers_open(store_t *s, char *errmsg, size_t errsize)
+{
+    s->readers = calloc((size_t)s->opts.readers, sizeof *s->readers);
+    if (s->readers == NULL) {
+        snprintf(errmsg, errsize, "out of memory");
+        return ERR_NOMEM;
+    }
+    for (int i = 0; i < s->opts.readers; i++) {
+        int err = reader_open(s, &s->readers[i], errmsg, errsize);
+        if (err)
+            return err;
+        s->readers[i].next_free = s->rfree;
+        s->rfree = &s->readers[i];
+    }
+    return 0;
+}
+
+void store__readers_close(store_t *s)
+{
+    if (s->readers == NULL)
+        return;
+    for (int i = 0; i < s->opts.readers; i++)
+        reader_close(&s->readers[i]);
+    free(s->readers);
+    s->readers = NULL;
+    s->rfree = NULL;
+}

@@ -1,0 +1,389 @@
+/* storage/storage.c: opening and closing the store, the producer side of the writer queue
+ * (store_submit, store_write, device put and delete), stats and error messages.
+ *
+ * Invariants: qreadings counts the readings of queued jobs plus those of the writer's open
+ * transaction, so queue_max bounds the memory held for the writer; qpending counts only the
+ * queued ones. Every submitted job gets exactly one callback, from the writer thread. Batch jobs
+ * are freed by the writer; device and test jobs are freed by the thread waiting for them.
+ *
+ * Threads: store_open / store_close on the owning thread; everything else any thread. Locks and
+ * their order are listed in storage_int.h. */
+#include "storage_int.h"
+#include "err.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+void store_opts_default(store_opts_t *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->queue_max = 1000000;
+    opts->max_batch_delay_ms = 2;
+    opts->sync_full = 1;
+    opts->cache_mb = 64;
+    opts->readers = 4;
+}
+
+int64_t store__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store__set_errmsg(store_t *s, const char *fmt, ...)
+{
+    char buf[STORE_ERRMSG_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&s->smu);
+    /* store_errmsg hands out pointers into the slots, so a new message goes to the next slot
+     * instead of overwriting the one a reader may be printing; a repeat reuses its slot. */
+    if (s->errmsg_cur < 0 || strcmp(s->errmsg[s->errmsg_cur], buf) != 0) {
+        s->errmsg_cur = (s->errmsg_cur + 1) % STORE_ERRMSG_SLOTS;
+        memcpy(s->errmsg[s->errmsg_cur], buf, sizeof buf);
+    }
+    pthread_mutex_unlock(&s->smu);
+}
+
+const char *store_errmsg(store_t *s)
+{
+    pthread_mutex_lock(&s->smu);
+    const char *m = s->errmsg_cur < 0 ? "no error" : s->errmsg[s->errmsg_cur];
+    pthread_mutex_unlock(&s->smu);
+    return m;
+}
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p != NULL)
+        snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+static int sync_init(store_t *s)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca))
+        return ERR_NOMEM;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int bad = pthread_mutex_init(&s->qmu, NULL) | pthread_cond_init(&s->qcond, &ca) |
+              pthread_mutex_init(&s->rmu, NULL) | pthread_cond_init(&s->rcond, NULL) |
+              pthread_mutex_init(&s->smu, NULL);
+    pthread_condattr_destroy(&ca);
+    return bad ? ERR_NOMEM : 0;
+}
+
+static void sync_deinit(store_t *s)
+{
+    pthread_mutex_destroy(&s->qmu);
+    pthread_cond_destroy(&s->qcond);
+    pthread_mutex_destroy(&s->rmu);
+    pthread_cond_destroy(&s->rcond);
+    pthread_mutex_destroy(&s->smu);
+}
+
+/* Frees what store_open built; the writer thread must not be running. */
+static void teardown(store_t *s)
+{
+    store__readers_close(s);
+    store__writer_close(s);
+    store__maps_free(&s->w);
+    free(s->w.touched);
+    free(s->w.blob);
+    free(s->w.pairs);
+    free(s->dir);
+    free(s->db_path);
+    free(s->wal_path);
+    sync_deinit(s);
+    free(s);
+}
+
+int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t errsize)
+{
+    char dummy[8];
+    if (errmsg == NULL) {
+        errmsg = dummy;
+        errsize = sizeof dummy;
+    }
+    errmsg[0] = '\0';
+    *out = NULL;
+    if (opts == NULL || opts->dir == NULL || opts->dir[0] == '\0') {
+        snprintf(errmsg, errsize, "no data directory");
+        return ERR_INVAL;
+    }
+    store_t *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(errmsg, errsize, "out of memory");
+        return ERR_NOMEM;
+    }
+    s->opts = *opts;
+    if (s->opts.readers < 1)
+        s->opts.readers = 1;
+    if (s->opts.queue_max == 0)
+        s->opts.queue_max = 1;
+    if (s->opts.cache_mb < 1)
+        s->opts.cache_mb = 1;
+    s->errmsg_cur = -1;
+    s->stats.queue_max = s->opts.queue_max;
+    if (sync_init(s)) {
+        free(s);
+        snprintf(errmsg, errsize, "out of memory");
+        return ERR_NOMEM;
+    }
+    int err = ERR_NOMEM;
+    s->dir = strdup(opts->dir);
+    s->db_path = path_join(opts->dir, "vigil.db");
+    s->wal_path = path_join(opts->dir, "vigil.db-wal");
+    s->opts.dir = s->dir;
+    if (s->dir == NULL || s->db_path == NULL || s->wal_path == NULL) {
+        snprintf(errmsg, errsize, "out of memory");
+        goto fail;
+    }
+    if (mkdir(s->dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(errno));
+        err = ERR_IO;
+        goto fail;
+    }
+    err = store__writer_open(s, errmsg, errsize);
+    if (err == 0 && (err = store__maps_load(s)) != 0)
+        snprintf(errmsg, errsize, "%s", store_errmsg(s));
+    if (err == 0)
+        err = store__readers_open(s, errmsg, errsize);
+    if (err)
+        goto fail;
+    s->stats.devices = HASH_COUNT(s->w.devs);
+    if (pthread_create(&s->thread, NULL, store__writer_main, s) != 0) {
+        snprintf(errmsg, errsize, "cannot start the writer thread");
+        err = ERR_NOMEM;
+        goto fail;
+    }
+    log_info("storage: opened %s (%u devices)", s->db_path, HASH_COUNT(s->w.devs));
+    *out = s;
+    return 0;
+fail:
+    teardown(s);
+    return err;
+}
+
+void store_close(store_t *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_lock(&s->qmu);
+    s->closing = 1;
+    s->hold = 0;
+    pthread_cond_broadcast(&s->qcond);
+    pthread_mutex_unlock(&s->qmu);
+    pthread_join(s->thread, NULL);
+    log_info("storage: closed %s", s->db_path);
+    teardown(s);
+}
+
+/* Appends a job; the caller checked the limits under qmu. */
+static void enqueue_locked(store_t *s, store_job_t *j)
+{
+    j->next = NULL;
+    if (s->qtail != NULL)
+        s->qtail->next = j;
+    else
+        s->qhead = j;
+    s->qtail = j;
+    s->qreadings += j->nreadings;
+    s->qpending += j->nreadings;
+    pthread_cond_signal(&s->qcond);
+}
+
+int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg)
+{
+    if (b->npoints == 0) {
+        batch_reset(b);
+        cb(arg, 0);
+        return 0;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < b->npoints; i++)
+        n += b->points[i].nfields;
+    store_job_t *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->kind = JOB_BATCH;
+    j->nreadings = n;
+    j->cb = cb;
+    j->arg = arg;
+    int err = 0;
+    pthread_mutex_lock(&s->qmu);
+    if (s->closing)
+        err = ERR_CLOSED;
+    else if (s->nospace_until_ms != 0 && store__mono_ms() < s->nospace_until_ms)
+        err = ERR_NOSPACE;
+    else if (s->qreadings > 0 && s->qreadings + n > s->opts.queue_max)
+        err = ERR_BUSY;
+    if (err == 0) {
+        j->batch = *b;
+        batch_init(b);
+        enqueue_locked(s, j);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    if (err)
+        free(j);
+    return err;
+}
+
+/* A thread blocked until the writer has handled its job. */
+typedef struct waiter {
+    pthread_mutex_t mu; /* guards: done, status */
+    pthread_cond_t cond;
+    int done, status;
+} waiter_t;
+
+static void waiter_init(waiter_t *w)
+{
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cond, NULL);
+    w->done = 0;
+    w->status = 0;
+}
+
+/* store_done_cb on the writer thread. */
+static void waiter_done(void *arg, int status)
+{
+    waiter_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    w->status = status;
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static int waiter_wait(waiter_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cond, &w->mu);
+    pthread_mutex_unlock(&w->mu);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cond);
+    return w->status;
+}
+
+int store_write(store_t *s, batch_t *b)
+{
+    waiter_t w;
+    waiter_init(&w);
+    int err = store_submit(s, b, waiter_done, &w);
+    if (err) {
+        pthread_mutex_destroy(&w.mu);
+        pthread_cond_destroy(&w.cond);
+        return err;
+    }
+    return waiter_wait(&w);
+}
+
+/* Queues a device or test job (not counted against queue_max), waits for it, and frees it. */
+static int run_sync(store_t *s, store_job_t *j, int *created)
+{
+    waiter_t w;
+    waiter_init(&w);
+    j->cb = waiter_done;
+    j->arg = &w;
+    pthread_mutex_lock(&s->qmu);
+    int closing = s->closing;
+    if (!closing)
+        enqueue_locked(s, j);
+    pthread_mutex_unlock(&s->qmu);
+    int err = ERR_CLOSED;
+    if (closing) {
+        pthread_mutex_destroy(&w.mu);
+        pthread_cond_destroy(&w.cond);
+    } else {
+        err = waiter_wait(&w);
+    }
+    if (created != NULL)
+        *created = err == 0 ? j->created : 0;
+    store__job_free(j);
+    return err;
+}
+
+static store_job_t *job_new(enum store_job_kind kind, const char *device, const char *text)
+{
+    store_job_t *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return NULL;
+    j->kind = kind;
+    if ((device != NULL && (j->device = strdup(device)) == NULL) ||
+        (text != NULL && (j->text = strdup(text)) == NULL)) {
+        store__job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+int store_device_put(store_t *s, const char *device, const char *attrs_json, int *created)
+{
+    const char *why;
+    int dummy;
+    if (created == NULL)
+        created = &dummy;
+    *created = 0;
+    if (device == NULL || batch_name_check(device, strlen(device), &why) != 0)
+        return ERR_INVAL;
+    if (attrs_json != NULL) {
+        int err = store__json_object(s, attrs_json);
+        if (err)
+            return err;
+    }
+    store_job_t *j = job_new(JOB_PUT, device, attrs_json);
+    return j ? run_sync(s, j, created) : ERR_NOMEM;
+}
+
+int store_device_delete(store_t *s, const char *device)
+{
+    if (device == NULL)
+        return ERR_NOTFOUND;
+    store_job_t *j = job_new(JOB_DELETE, device, NULL);
+    return j ? run_sync(s, j, NULL) : ERR_NOMEM;
+}
+
+static int64_t file_size(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+void store_stats_get(store_t *s, store_stats_t *out)
+{
+    pthread_mutex_lock(&s->qmu);
+    uint64_t queued = s->qreadings;
+    pthread_mutex_unlock(&s->qmu);
+    pthread_mutex_lock(&s->smu);
+    *out = s->stats;
+    pthread_mutex_unlock(&s->smu);
+    out->queue_readings = queued;
+    out->queue_max = s->opts.queue_max;
+    out->db_bytes = file_size(s->db_path) + file_size(s->wal_path);
+}
+
+void store__test_hold(store_t *s, int hold)
+{
+    pthread_mutex_lock(&s->qmu);
+    s->hold = hold && !s->closing;
+    pthread_cond_broadcast(&s->qcond);
+    pthread_mutex_unlock(&s->qmu);
+}
+
+int store__test_exec(store_t *s, const char *sql)
+{
+    store_job_t *j = job_new(JOB_EXEC, NULL, sql);
+    return j ? run_sync(s, j, NULL) : ERR_NOMEM;
+}

@@ -1,0 +1,164 @@
+/* storage/storage_int.h: internals shared by the storage/ files; not part of the public API.
+ *
+ * Files: storage.c (open, close, the queue's producer side, stats), schema.c (connections,
+ * pragmas, migrations, the reading blob format and the vg_merge SQL function), writer.c (the
+ * writer thread: maps, transactions), query.c (the reader pool, queries, device reports).
+ *
+ * Lock order: qmu before smu; rmu is never held with another store lock. No lock is held while
+ * a store_done_cb or a reader callback runs, except that the writer holds nothing at all. */
+#ifndef VIGIL_STORAGE_INT_H
+#define VIGIL_STORAGE_INT_H
+
+#include "storage.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdint.h>
+
+/* uthash reports allocation failure by leaving elt->hh.tbl NULL instead of calling exit(). */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+/* Schema version this code writes; a database with a larger user_version is refused. */
+#define STORE_SCHEMA_VERSION 1
+/* PRAGMA application_id of a vigil database ("vigl"). */
+#define STORE_APPLICATION_ID 0x7669676c
+/* The writer stops waiting for more work once this many readings are queued. */
+#define STORE_COALESCE_READINGS 20000
+/* After a transaction hit a full disk, submits fail with ERR_NOSPACE for this long. */
+#define STORE_NOSPACE_BACKOFF_MS 1000
+#define STORE_BUSY_TIMEOUT_MS    10000
+#define STORE_ERRMSG_SLOTS       16
+#define STORE_ERRMSG_LEN         256
+
+/* One queued unit of work for the writer. */
+enum store_job_kind { JOB_BATCH, JOB_PUT, JOB_DELETE, JOB_EXEC };
+
+typedef struct store_job {
+    struct store_job *next;
+    enum store_job_kind kind;
+    size_t nreadings; /* fields of a JOB_BATCH, counted against queue_max */
+    batch_t batch;    /* JOB_BATCH: owned */
+    store_done_cb cb; /* called exactly once with the status */
+    void *arg;
+    char *device; /* JOB_PUT, JOB_DELETE: owned */
+    char *text;   /* JOB_PUT: attrs or NULL; JOB_EXEC: SQL; owned */
+    int created;  /* JOB_PUT result, read by the waiter after cb */
+    int status;   /* the job's own failure (ERR_NOTFOUND ...), set by the writer */
+} store_job_t;
+
+/* Writer-side maps (writer thread only; built at open before the thread starts). */
+typedef struct store_chan {
+    UT_hash_handle hh;
+    int64_t idx;
+    size_t len;
+    char name[]; /* NUL-terminated */
+} store_chan_t;
+
+typedef struct store_dev {
+    UT_hash_handle hh;
+    int64_t id;
+    store_chan_t *chans;               /* name -> idx */
+    int64_t nchans;                    /* next channel idx */
+    int64_t first_ts, last_ts, points; /* as in the devices row; first/last -1 when no data */
+    int touched;                       /* changed by the open transaction */
+    size_t len;
+    char name[];
+} store_dev_t;
+
+/* One reader connection and its statements. */
+typedef struct store_reader {
+    sqlite3 *db;
+    sqlite3_stmt *dev_by_name, *dev_all, *dev_after, *chans, *range_asc, *range_desc, *json_obj;
+    struct store_reader *next_free;
+} store_reader_t;
+
+/* The writer thread's connection, statements and maps (writer thread only). */
+typedef struct store_writer {
+    sqlite3 *db;
+    sqlite3_stmt *begin, *commit, *rollback, *upsert, *dev_ins, *dev_upd, *dev_attrs, *chan_ins,
+        *del_readings, *del_chans, *del_dev;
+    store_dev_t *devs;     /* name -> device */
+    store_dev_t **touched; /* devices changed by the open transaction */
+    size_t ntouched, touched_cap;
+    uint64_t merges;     /* incremented by vg_merge: the last upsert was a conflict */
+    unsigned char *blob; /* encoding buffer */
+    size_t blob_cap;
+    struct {
+        int64_t idx;
+        double v;
+    } * pairs; /* encoding scratch */
+    size_t pairs_cap;
+    int maps_stale; /* the maps must be reloaded before the next transaction */
+    uint64_t tx_readings, tx_points;
+} store_writer_t;
+
+struct store {
+    store_opts_t opts;
+    char *dir, *db_path, *wal_path;
+
+    store_writer_t w; /* writer thread only (open/close touch it while the thread is not running) */
+    pthread_t thread;
+    int thread_started;
+
+    pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, closing, hold,
+                             nospace_until_ms,  writer_waiting */
+    pthread_cond_t qcond; /* the writer waits here for work */
+    store_job_t *qhead, *qtail;
+    size_t qreadings;         /* readings queued or in the writer's open transaction */
+    size_t qpending;          /* readings queued and not yet taken by the writer */
+    int closing;              /* store_close has begun: no more submissions */
+    int hold;                 /* test hook: the writer leaves the queue alone */
+    int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
+    int writer_waiting;       /* the writer is in a coalescing wait */
+
+    pthread_mutex_t rmu; /* guards: rfree */
+    pthread_cond_t rcond;
+    store_reader_t *readers; /* opts.readers of them */
+    store_reader_t *rfree;
+
+    pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots */
+    store_stats_t stats;
+    char errmsg[STORE_ERRMSG_SLOTS][STORE_ERRMSG_LEN];
+    int errmsg_cur; /* slot of the last message, -1 none */
+};
+
+/* schema.c */
+int store__writer_open(store_t *s, char *errmsg, size_t errsize);
+void store__writer_close(store_t *s);
+int store__readers_open(store_t *s, char *errmsg, size_t errsize);
+void store__readers_close(store_t *s);
+int store__status(sqlite3 *db, int rc);
+/* Blob of (varint idx, 8-byte LE double) pairs, strictly increasing idx. */
+size_t store__varint_put(unsigned char *p, uint64_t v);
+/* Decodes one pair at *p (advancing it); returns 0, or -1 if the blob is malformed. */
+int store__pair_get(const unsigned char **p, const unsigned char *end, int64_t *idx, double *v);
+
+/* writer.c */
+void *store__writer_main(void *arg);
+int store__maps_load(store_t *s);
+void store__maps_free(store_writer_t *w);
+void store__job_free(store_job_t *j);
+
+/* storage.c */
+void store__set_errmsg(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int64_t store__mono_ms(void);
+
+/* query.c */
+store_reader_t *store__reader_get(store_t *s);
+void store__reader_put(store_t *s, store_reader_t *r);
+/* Returns 0 when text is a JSON object, ERR_INVAL when not, ERR_IO on failure. Any thread. */
+int store__json_object(store_t *s, const char *text);
+
+/* SQL of the range queries, exported for the index test. */
+extern const char store__sql_range_asc[];
+extern const char store__sql_range_desc[];
+
+/* Test hooks (tests/test_storage.c only). */
+/* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */
+void store__test_hold(store_t *s, int hold);
+/* Runs one SQL statement on the writer connection, in the writer's next transaction, and waits
+ * for the commit; e.g. "PRAGMA max_page_count=1". Returns the job status. */
+int store__test_exec(store_t *s, const char *sql);
+
+#endif

@@ -1,0 +1,538 @@
+/* storage/writer.c: the writer thread. It takes everything queued, writes it in one transaction
+ * (group commit), and reports every job's fate after COMMIT returns.
+ *
+ * Invariants: only this thread writes the database. Between transactions the maps (device name
+ * -> id, stats, channel name -> idx) equal the tables; a transaction adds to them as it inserts,
+ * and a failed transaction marks them stale so they are reloaded from the database before the
+ * next one. Each readings row holds one (device, ts); writing it again merges the blobs
+ * (vg_merge), and a point counts toward devices.points only when its row is new.
+ *
+ * Threads: store__writer_main is the writer thread; it holds qmu only to take work and to
+ * account for it, never while it runs SQL or a callback. store__maps_load also runs at open,
+ * before the thread starts. */
+#include "storage_int.h"
+#include "err.h"
+#include "log.h"
+#include "vtime.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static const double commit_bounds[] = STORE_COMMIT_BUCKETS;
+
+void store__job_free(store_job_t *j)
+{
+    if (j == NULL)
+        return;
+    batch_deinit(&j->batch);
+    free(j->device);
+    free(j->text);
+    free(j);
+}
+
+static void dev_free(store_dev_t *d)
+{
+    store_chan_t *c, *tmp;
+    HASH_ITER(hh, d->chans, c, tmp)
+    {
+        HASH_DEL(d->chans, c);
+        free(c);
+    }
+    free(d);
+}
+
+void store__maps_free(store_writer_t *w)
+{
+    store_dev_t *d, *tmp;
+    HASH_ITER(hh, w->devs, d, tmp)
+    {
+        HASH_DEL(w->devs, d);
+        dev_free(d);
+    }
+    w->ntouched = 0;
+}
+
+static store_dev_t *dev_find(store_writer_t *w, const char *name, size_t len)
+{
+    store_dev_t *d = NULL;
+    HASH_FIND(hh, w->devs, name, (unsigned)len, d);
+    return d;
+}
+
+/* Adds a device to the map (no SQL). Returns NULL when out of memory. */
+static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, size_t len)
+{
+    store_dev_t *d = calloc(1, sizeof *d + len + 1);
+    if (d == NULL)
+        return NULL;
+    d->id = id;
+    d->first_ts = d->last_ts = -1;
+    d->len = len;
+    memcpy(d->name, name, len);
+    HASH_ADD_KEYPTR(hh, w->devs, d->name, (unsigned)len, d);
+    if (d->hh.tbl == NULL) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Adds a channel to a device's map (no SQL). Returns 0 or ERR_NOMEM. */
+static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len)
+{
+    store_chan_t *c = malloc(sizeof *c + len + 1);
+    if (c == NULL)
+        return ERR_NOMEM;
+    c->idx = idx;
+    c->len = len;
+    memcpy(c->name, name, len);
+    c->name[len] = '\0';
+    HASH_ADD_KEYPTR(hh, d->chans, c->name, (unsigned)len, c);
+    if (c->hh.tbl == NULL) {
+        free(c);
+        return ERR_NOMEM;
+    }
+    if (idx >= d->nchans)
+        d->nchans = idx + 1;
+    return 0;
+}
+
+int store__maps_load(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    sqlite3_stmt *st = NULL;
+    int err = 0, rc;
+    store__maps_free(w);
+    rc = sqlite3_prepare_v2(w->db, "SELECT id, name, first_ts, last_ts, points FROM devices", -1,
+                            &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        store_dev_t *d =
+            dev_add(w, sqlite3_column_int64(st, 0), name, (size_t)sqlite3_column_bytes(st, 1));
+        if (d == NULL) {
+            err = ERR_NOMEM;
+            break;
+        }
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
+            d->first_ts = sqlite3_column_int64(st, 2);
+            d->last_ts = sqlite3_column_int64(st, 3);
+        }
+        d->points = sqlite3_column_int64(st, 4);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (err == 0 && rc != SQLITE_DONE)
+        err = store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+    if (err == 0) {
+        /* Devices are few and each has a handful of channels: a linear id lookup per device
+         * group (rows arrive ordered by device_id) keeps this simple. */
+        rc = sqlite3_prepare_v2(w->db, "SELECT device_id, idx, name FROM channels", -1, &st, NULL);
+        store_dev_t *cur = NULL;
+        while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t id = sqlite3_column_int64(st, 0);
+            if (cur == NULL || cur->id != id) {
+                store_dev_t *d, *tmp;
+                cur = NULL;
+                HASH_ITER(hh, w->devs, d, tmp)
+                {
+                    if (d->id == id) {
+                        cur = d;
+                        break;
+                    }
+                }
+            }
+            rc = SQLITE_OK;
+            if (cur == NULL)
+                continue; /* an orphan channel row; harmless */
+            err =
+                chan_add(cur, sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2),
+                         (size_t)sqlite3_column_bytes(st, 2));
+            if (err)
+                break;
+        }
+        sqlite3_finalize(st);
+        if (err == 0 && rc != SQLITE_DONE)
+            err = store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+    }
+    if (err) {
+        store__set_errmsg(s, "loading device maps: %s",
+                          err == ERR_NOMEM ? "out of memory" : sqlite3_errmsg(w->db));
+        store__maps_free(w);
+        w->maps_stale = 1;
+        return err;
+    }
+    w->maps_stale = 0;
+    return 0;
+}
+
+/* Runs a statement that returns no rows and resets it. Returns 0 or a status. */
+static int step_done(store_t *s, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    int err = store__status(s->w.db, rc);
+    store__set_errmsg(s, "%s: %s", sqlite3_sql(st), sqlite3_errmsg(s->w.db));
+    return err ? err : ERR_IO;
+}
+
+static int touch(store_writer_t *w, store_dev_t *d)
+{
+    if (d->touched)
+        return 0;
+    if (w->ntouched == w->touched_cap) {
+        size_t cap = w->touched_cap ? w->touched_cap * 2 : 64;
+        store_dev_t **t = realloc(w->touched, cap * sizeof *t);
+        if (t == NULL)
+            return ERR_NOMEM;
+        w->touched = t;
+        w->touched_cap = cap;
+    }
+    w->touched[w->ntouched++] = d;
+    d->touched = 1;
+    return 0;
+}
+
+/* Inserts a new device row and map entry. attrs NULL: "{}". */
+static int dev_create(store_t *s, const char *name, size_t len, const char *attrs,
+                      store_dev_t **out)
+{
+    store_writer_t *w = &s->w;
+    sqlite3_bind_text(w->dev_ins, 1, name, (int)len, SQLITE_STATIC);
+    sqlite3_bind_int64(w->dev_ins, 2, vtime_now_ms());
+    sqlite3_bind_text(w->dev_ins, 3, attrs ? attrs : "{}", -1, SQLITE_STATIC);
+    int err = step_done(s, w->dev_ins);
+    if (err)
+        return err;
+    *out = dev_add(w, sqlite3_last_insert_rowid(w->db), name, len);
+    return *out ? 0 : ERR_NOMEM;
+}
+
+static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, int64_t *idx)
+{
+    store_chan_t *c = NULL;
+    HASH_FIND(hh, d->chans, name, (unsigned)len, c);
+    if (c != NULL) {
+        *idx = c->idx;
+        return 0;
+    }
+    store_writer_t *w = &s->w;
+    int64_t n = d->nchans;
+    sqlite3_bind_int64(w->chan_ins, 1, d->id);
+    sqlite3_bind_int64(w->chan_ins, 2, n);
+    sqlite3_bind_text(w->chan_ins, 3, name, (int)len, SQLITE_STATIC);
+    int err = step_done(s, w->chan_ins);
+    if (err == 0)
+        err = chan_add(d, n, name, len);
+    *idx = n;
+    return err;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 16;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * sz);
+    if (q == NULL)
+        return ERR_NOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+/* Encodes one point's fields into w->blob as sorted (idx, value) pairs; returns its length. */
+static int encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
+                        size_t *len)
+{
+    store_writer_t *w = &s->w;
+    if (grow((void **)&w->pairs, &w->pairs_cap, p->nfields, sizeof *w->pairs) ||
+        grow((void **)&w->blob, &w->blob_cap, (size_t)p->nfields * 18, 1))
+        return ERR_NOMEM;
+    size_t n = 0;
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const batch_field_t *f = &b->fields[p->field0 + i];
+        int64_t idx;
+        int err = chan_idx(s, d, batch_str(b, f->name), f->name_len, &idx);
+        if (err)
+            return err;
+        /* Insertion sort (stable; points carry a handful of fields); a repeated idx keeps the
+         * later value. */
+        size_t j = n;
+        while (j > 0 && w->pairs[j - 1].idx > idx)
+            j--;
+        if (j > 0 && w->pairs[j - 1].idx == idx) {
+            w->pairs[j - 1].v = f->value;
+            continue;
+        }
+        memmove(&w->pairs[j + 1], &w->pairs[j], (n - j) * sizeof *w->pairs);
+        w->pairs[j].idx = idx;
+        w->pairs[j].v = f->value;
+        n++;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        off += store__varint_put(w->blob + off, (uint64_t)w->pairs[i].idx);
+        uint64_t bits;
+        memcpy(&bits, &w->pairs[i].v, sizeof bits);
+        for (int k = 0; k < 8; k++)
+            w->blob[off++] = (unsigned char)(bits >> (8 * k));
+    }
+    *len = off;
+    return 0;
+}
+
+static int write_batch(store_t *s, const batch_t *b)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = NULL;
+    for (size_t i = 0; i < b->npoints; i++) {
+        const batch_point_t *p = &b->points[i];
+        if (p->nfields == 0)
+            continue;
+        const char *name = batch_str(b, p->device);
+        /* Consecutive points usually share a device. */
+        if (d == NULL || d->len != p->device_len || memcmp(d->name, name, d->len) != 0) {
+            d = dev_find(w, name, p->device_len);
+            int err = d ? 0 : dev_create(s, name, p->device_len, NULL, &d);
+            if (err == 0)
+                err = touch(w, d);
+            if (err)
+                return err;
+        }
+        size_t len;
+        int err = encode_point(s, d, b, p, &len);
+        if (err)
+            return err;
+        uint64_t merges = w->merges;
+        sqlite3_bind_int64(w->upsert, 1, d->id);
+        sqlite3_bind_int64(w->upsert, 2, p->ts_ms);
+        sqlite3_bind_blob(w->upsert, 3, w->blob, (int)len, SQLITE_STATIC);
+        err = step_done(s, w->upsert);
+        if (err)
+            return err;
+        if (w->merges == merges)
+            d->points++;
+        if (d->first_ts < 0 || p->ts_ms < d->first_ts)
+            d->first_ts = p->ts_ms;
+        if (d->last_ts < 0 || p->ts_ms > d->last_ts)
+            d->last_ts = p->ts_ms;
+        w->tx_points++;
+        w->tx_readings += p->nfields;
+    }
+    return 0;
+}
+
+static int do_put(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    size_t len = strlen(j->device);
+    store_dev_t *d = dev_find(w, j->device, len);
+    if (d == NULL) {
+        j->created = 1;
+        return dev_create(s, j->device, len, j->text, &d);
+    }
+    j->created = 0;
+    if (j->text == NULL)
+        return 0;
+    sqlite3_bind_int64(w->dev_attrs, 1, d->id);
+    sqlite3_bind_text(w->dev_attrs, 2, j->text, -1, SQLITE_STATIC);
+    return step_done(s, w->dev_attrs);
+}
+
+static int do_delete(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = dev_find(w, j->device, strlen(j->device));
+    if (d == NULL) {
+        j->status = ERR_NOTFOUND;
+        return 0;
+    }
+    sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_dev};
+    for (size_t i = 0; i < 3; i++) {
+        sqlite3_bind_int64(del[i], 1, d->id);
+        int err = step_done(s, del[i]);
+        if (err)
+            return err;
+    }
+    for (size_t i = 0; i < w->ntouched; i++)
+        if (w->touched[i] == d)
+            w->touched[i] = NULL;
+    HASH_DEL(w->devs, d);
+    dev_free(d);
+    return 0;
+}
+
+static int run_job(store_t *s, store_job_t *j)
+{
+    switch (j->kind) {
+    case JOB_BATCH:
+        return write_batch(s, &j->batch);
+    case JOB_PUT:
+        return do_put(s, j);
+    case JOB_DELETE:
+        return do_delete(s, j);
+    case JOB_EXEC: {
+        char *e = NULL;
+        if (sqlite3_exec(s->w.db, j->text, NULL, NULL, &e) != SQLITE_OK)
+            j->status = ERR_IO;
+        sqlite3_free(e);
+        return 0;
+    }
+    }
+    return ERR_IO;
+}
+
+/* Writes the changed devices' stats rows; one UPDATE per device per transaction. */
+static int flush_touched(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    for (size_t i = 0; i < w->ntouched; i++) {
+        store_dev_t *d = w->touched[i];
+        if (d == NULL)
+            continue;
+        sqlite3_bind_int64(w->dev_upd, 1, d->id);
+        if (d->first_ts >= 0) {
+            sqlite3_bind_int64(w->dev_upd, 2, d->first_ts);
+            sqlite3_bind_int64(w->dev_upd, 3, d->last_ts);
+        }
+        sqlite3_bind_int64(w->dev_upd, 4, d->points);
+        int err = step_done(s, w->dev_upd);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Runs every job in one transaction. Returns 0 once COMMIT succeeded, else the status of the
+ * failure (ERR_NOSPACE, ERR_IO, ERR_NOMEM) with everything rolled back. */
+static int run_transaction(store_t *s, store_job_t *jobs, double *seconds)
+{
+    store_writer_t *w = &s->w;
+    w->tx_readings = w->tx_points = 0;
+    int err = 0;
+    if (w->maps_stale && (err = store__maps_load(s)) != 0)
+        return err;
+    double t0 = mono_seconds();
+    err = step_done(s, w->begin);
+    for (store_job_t *j = jobs; err == 0 && j != NULL; j = j->next)
+        err = run_job(s, j);
+    if (err == 0)
+        err = flush_touched(s);
+    if (err == 0)
+        err = step_done(s, w->commit);
+    for (size_t i = 0; i < w->ntouched; i++)
+        if (w->touched[i] != NULL)
+            w->touched[i]->touched = 0;
+    w->ntouched = 0;
+    if (err == 0) {
+        *seconds = mono_seconds() - t0;
+        return 0;
+    }
+    if (!sqlite3_get_autocommit(w->db))
+        step_done(s, w->rollback);
+    /* The maps may hold devices and channels that were rolled back, and stats that were not
+     * committed: rebuild them from the database before the next transaction. */
+    w->maps_stale = 1;
+    store__maps_load(s);
+    return err;
+}
+
+static void account(store_t *s, int err, double seconds, size_t devices)
+{
+    pthread_mutex_lock(&s->smu);
+    store_stats_t *st = &s->stats;
+    if (err == 0) {
+        st->commits++;
+        st->readings_written += s->w.tx_readings;
+        st->points_written += s->w.tx_points;
+        st->commit_seconds_sum += seconds;
+        for (size_t i = 0; i < sizeof commit_bounds / sizeof commit_bounds[0]; i++)
+            if (seconds <= commit_bounds[i])
+                st->commit_buckets[i]++;
+    } else {
+        st->commit_errors++;
+    }
+    st->devices = devices;
+    pthread_mutex_unlock(&s->smu);
+}
+
+void *store__writer_main(void *arg)
+{
+    store_t *s = arg;
+    int failing = 0;
+    pthread_mutex_lock(&s->qmu);
+    for (;;) {
+        while ((s->qhead == NULL || s->hold) && !s->closing)
+            pthread_cond_wait(&s->qcond, &s->qmu);
+        if (s->qhead == NULL)
+            break; /* closing and drained */
+        /* Group commit: when little is queued, wait briefly for more so one fsync covers it. */
+        if (s->opts.max_batch_delay_ms > 0 && !s->closing &&
+            s->qpending < STORE_COALESCE_READINGS) {
+            struct timespec dl;
+            clock_gettime(CLOCK_MONOTONIC, &dl);
+            dl.tv_nsec += (long)s->opts.max_batch_delay_ms * 1000000L;
+            dl.tv_sec += dl.tv_nsec / 1000000000L;
+            dl.tv_nsec %= 1000000000L;
+            s->writer_waiting = 1;
+            while (!s->closing && s->qpending < STORE_COALESCE_READINGS &&
+                   pthread_cond_timedwait(&s->qcond, &s->qmu, &dl) != ETIMEDOUT)
+                ;
+            s->writer_waiting = 0;
+        }
+        store_job_t *jobs = s->qhead;
+        size_t taken = s->qpending;
+        s->qhead = s->qtail = NULL;
+        s->qpending = 0;
+        pthread_mutex_unlock(&s->qmu);
+
+        double seconds = 0;
+        int err = run_transaction(s, jobs, &seconds);
+        size_t devices = HASH_COUNT(s->w.devs);
+        account(s, err, seconds, devices);
+        if (err && !failing)
+            log_error("storage: write failed (%s): %s", err_str(err), store_errmsg(s));
+        else if (!err && failing)
+            log_info("storage: writes succeed again");
+        failing = err != 0;
+        int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
+
+        /* The space is released before the callbacks, so a producer woken by one can submit
+         * again at once. */
+        pthread_mutex_lock(&s->qmu);
+        s->nospace_until_ms = err == ERR_NOSPACE ? store__mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
+        s->qreadings -= taken;
+        pthread_mutex_unlock(&s->qmu);
+
+        while (jobs != NULL) {
+            store_job_t *j = jobs;
+            jobs = j->next;
+            int st = j->status ? j->status : status;
+            if (j->kind == JOB_BATCH) {
+                j->cb(j->arg, st);
+                store__job_free(j);
+            } else {
+                j->cb(j->arg, st); /* the waiter owns and frees the job; no touching it now */
+            }
+        }
+
+        pthread_mutex_lock(&s->qmu);
+    }
+    pthread_mutex_unlock(&s->qmu);
+    return NULL;
+}

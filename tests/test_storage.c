@@ -1,0 +1,758 @@
+/* tests/test_storage.c: unit tests of storage/ on temporary databases under /tmp.
+ *
+ * Each test makes its own directory with mkdtemp and removes it. Tests that need the writer in a
+ * known state use the hooks of storage_int.h (hold the writer, run a pragma on its connection)
+ * instead of timing, so nothing here depends on how fast the machine is. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <float.h>
+#include <math.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch.h"
+#include "err.h"
+#include "log.h"
+#include "storage.h"
+#include "storage_int.h"
+
+/* ---- fixtures and helpers ---- */
+
+typedef struct fx {
+    char dir[64];
+    store_t *s;
+} fx_t;
+
+static void rm_dir(const char *dir)
+{
+    const char *names[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm", "vigil.db-journal"};
+    char path[128];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static store_t *open_store(const char *dir, size_t queue_max)
+{
+    store_opts_t o;
+    store_opts_default(&o);
+    o.dir = dir;
+    o.sync_full = 0; /* durability is not under test; fsyncs only slow the suite down */
+    o.readers = 2;
+    if (queue_max)
+        o.queue_max = queue_max;
+    store_t *s = NULL;
+    char msg[256];
+    int err = store_open(&s, &o, msg, sizeof msg);
+    if (err)
+        fprintf(stderr, "store_open: %s: %s\n", err_str(err), msg);
+    assert_int_equal(err, 0);
+    return s;
+}
+
+static int setup(void **state)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    strcpy(f->dir, "/tmp/vigil-test-storage-XXXXXX");
+    if (mkdtemp(f->dir) == NULL)
+        return -1;
+    f->s = open_store(f->dir, 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    rm_dir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Adds one point with n (name, value) pairs. */
+static void add_point(batch_t *b, const char *dev, int64_t ts, size_t n, const char *const *names,
+                      const double *vals)
+{
+    assert_int_equal(batch_point_begin(b, dev, strlen(dev), ts, 0), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(batch_field_add(b, names[i], strlen(names[i]), vals[i]), 0);
+    assert_int_equal(batch_point_commit(b), 1);
+}
+
+static void write1(store_t *s, const char *dev, int64_t ts, size_t n, const char *const *names,
+                   const double *vals)
+{
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, dev, ts, n, names, vals);
+    assert_int_equal(store_write(s, &b), 0);
+    assert_int_equal(b.npoints, 0);
+    batch_deinit(&b);
+}
+
+/* Collects query results: up to 64 points of up to 8 channels. */
+typedef struct got {
+    size_t n;
+    int64_t ts[1024];
+    size_t nv[1024];
+    char names[1024][8][16];
+    double vals[1024][8];
+    size_t stop_after; /* 0: never stop */
+} got_t;
+
+static int collect(void *arg, int64_t ts, size_t n, const char *const *names, const double *vals)
+{
+    got_t *g = arg;
+    assert_true(n >= 1 && n <= 8);
+    assert_true(g->n < 1024);
+    g->ts[g->n] = ts;
+    g->nv[g->n] = n;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(g->names[g->n][i], 16, "%s", names[i]);
+        g->vals[g->n][i] = vals[i];
+    }
+    g->n++;
+    return g->stop_after != 0 && g->n >= g->stop_after;
+}
+
+/* Value of channel ch at result i, or NAN when absent. */
+static double got_val(const got_t *g, size_t i, const char *ch)
+{
+    for (size_t k = 0; k < g->nv[i]; k++)
+        if (strcmp(g->names[i][k], ch) == 0)
+            return g->vals[i][k];
+    return NAN;
+}
+
+static int query(store_t *s, const char *dev, int64_t from, int64_t to, const char *const *ch,
+                 size_t nch, size_t limit, int desc, got_t *g)
+{
+    store_query_t q = {dev, from, to, ch, nch, limit, desc};
+    memset(g, 0, sizeof *g);
+    return store_query(s, &q, collect, g);
+}
+
+typedef struct devinfo {
+    int calls;
+    char id[64];
+    char attrs[128];
+    int64_t first, last, points, created;
+    size_t nch;
+    char ch[16][16];
+    char list[32][32]; /* ids seen by store_device_list */
+} devinfo_t;
+
+static int on_device(void *arg, const store_device_info_t *info)
+{
+    devinfo_t *d = arg;
+    if (d->calls < 32)
+        snprintf(d->list[d->calls], sizeof d->list[0], "%s", info->id);
+    d->calls++;
+    snprintf(d->id, sizeof d->id, "%s", info->id);
+    snprintf(d->attrs, sizeof d->attrs, "%s", info->attrs_json);
+    d->first = info->first_ts_ms;
+    d->last = info->last_ts_ms;
+    d->points = info->points;
+    d->created = info->created_ms;
+    d->nch = info->nchannels;
+    for (size_t i = 0; i < info->nchannels && i < 16; i++)
+        snprintf(d->ch[i], sizeof d->ch[i], "%s", info->channels[i]);
+    return 0;
+}
+
+static devinfo_t device(store_t *s, const char *dev, int expect)
+{
+    devinfo_t d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_device_get(s, dev, on_device, &d), expect);
+    return d;
+}
+
+/* Completion counter for asynchronous submissions. */
+typedef struct counter {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int done, ok, bad;
+} counter_t;
+
+static void counter_init(counter_t *c)
+{
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->done = c->ok = c->bad = 0;
+}
+
+static void counter_deinit(counter_t *c)
+{
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+}
+
+static void on_done(void *arg, int status)
+{
+    counter_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    c->done++;
+    if (status == 0)
+        c->ok++;
+    else
+        c->bad++;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void counter_wait(counter_t *c, int n)
+{
+    pthread_mutex_lock(&c->mu);
+    while (c->done < n)
+        pthread_cond_wait(&c->cond, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int counter_done(counter_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int n = c->done;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+/* A batch of n points of one channel "v" for dev at ts0, ts0+1, ... */
+static void fill_batch(batch_t *b, const char *dev, int64_t ts0, size_t n)
+{
+    static const char *const ch[] = {"v"};
+    for (size_t i = 0; i < n; i++) {
+        double v = (double)(ts0 + (int64_t)i) * 0.5;
+        add_point(b, dev, ts0 + (int64_t)i, 1, ch, &v);
+    }
+}
+
+/* ---- tests ---- */
+
+static void test_roundtrip_exact(void **state)
+{
+    fx_t *f = *state;
+    const char *names[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    const double vals[] = {0.1, -0.0, DBL_MAX, -DBL_MIN, 5e-324, 71.2, 1e300, -123456.789};
+    write1(f->s, "pump-7", 1732780800123LL, 8, names, vals);
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "pump-7", 0, INT64_MAX, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->ts[0], 1732780800123LL);
+    assert_int_equal(g->nv[0], 8);
+    for (size_t i = 0; i < 8; i++) {
+        assert_string_equal(g->names[0][i], names[i]); /* channels in order of appearance */
+        assert_memory_equal(&g->vals[0][i], &vals[i], sizeof(double));
+    }
+    free(g);
+    /* An empty batch completes at once. */
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    assert_int_equal(c.done, 1);
+    assert_int_equal(c.ok, 1);
+    counter_deinit(&c);
+}
+
+static void test_overwrite(void **state)
+{
+    fx_t *f = *state;
+    const char *ab[] = {"a", "b"}, *bc[] = {"b", "c"};
+    const double v1[] = {1, 2}, v2[] = {3, 4};
+    write1(f->s, "d", 1000, 2, ab, v1);
+    write1(f->s, "d", 1000, 2, bc, v2); /* b replaced, a kept, c added */
+    write1(f->s, "d", 2000, 2, ab, v1);
+    write1(f->s, "d", 2000, 2, ab, v1); /* an identical retry changes nothing */
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "d", 0, 10000, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 2);
+    assert_int_equal(g->nv[0], 3);
+    assert_true(got_val(g, 0, "a") == 1 && got_val(g, 0, "b") == 3 && got_val(g, 0, "c") == 4);
+    assert_int_equal(g->nv[1], 2);
+    devinfo_t d = device(f->s, "d", 0);
+    assert_int_equal(d.points, 2);
+    assert_int_equal(d.first, 1000);
+    assert_int_equal(d.last, 2000);
+
+    /* The same key twice within one batch (one transaction): merged, counted once. */
+    batch_t b;
+    batch_init(&b);
+    const char *x[] = {"a"}, *y[] = {"c"};
+    const double vx = 10, vy = 20;
+    add_point(&b, "d", 500, 1, x, &vx);
+    add_point(&b, "d", 500, 1, y, &vy);
+    add_point(&b, "d", 1000, 1, x, &vx);
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    assert_int_equal(query(f->s, "d", 0, 1001, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 2);
+    assert_true(got_val(g, 0, "a") == 10 && got_val(g, 0, "c") == 20);
+    assert_true(got_val(g, 1, "a") == 10 && got_val(g, 1, "b") == 3 && got_val(g, 1, "c") == 4);
+    d = device(f->s, "d", 0);
+    assert_int_equal(d.points, 3);
+    assert_int_equal(d.first, 500);
+    free(g);
+}
+
+static void test_new_channels(void **state)
+{
+    fx_t *f = *state;
+    const char *c1[] = {"temp"}, *c2[] = {"vib", "temp"}, *c3[] = {"rpm"};
+    const double v1[] = {1}, v2[] = {2, 3}, v3[] = {4};
+    write1(f->s, "m", 1, 1, c1, v1);
+    write1(f->s, "m", 2, 2, c2, v2);
+    write1(f->s, "m", 3, 1, c3, v3);
+    devinfo_t d = device(f->s, "m", 0);
+    assert_int_equal(d.nch, 3);
+    assert_string_equal(d.ch[0], "temp");
+    assert_string_equal(d.ch[1], "vib");
+    assert_string_equal(d.ch[2], "rpm");
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "m", 0, 10, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 3);
+    assert_true(got_val(g, 1, "vib") == 2 && got_val(g, 1, "temp") == 3);
+    assert_true(isnan(got_val(g, 0, "vib")));
+    free(g);
+}
+
+static void test_query_filters(void **state)
+{
+    fx_t *f = *state;
+    batch_t b;
+    batch_init(&b);
+    /* ts 0..99: "a" on every point, "b" on even ones. */
+    for (int64_t t = 0; t < 100; t++) {
+        const char *ab[] = {"a", "b"};
+        double v[] = {(double)t, (double)-t};
+        add_point(&b, "q", t * 10, t % 2 == 0 ? 2 : 1, ab, v);
+    }
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    got_t *g = malloc(sizeof *g);
+    /* [from, to): from inclusive, to exclusive. */
+    assert_int_equal(query(f->s, "q", 100, 200, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 10);
+    assert_int_equal(g->ts[0], 100);
+    assert_int_equal(g->ts[9], 190);
+    /* Channel filter: points without "b" are skipped and do not count toward limit. */
+    const char *only_b[] = {"b"};
+    assert_int_equal(query(f->s, "q", 0, 1000, only_b, 1, 5, 0, g), 0);
+    assert_int_equal(g->n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(g->ts[i], (int64_t)i * 20);
+        assert_int_equal(g->nv[i], 1);
+        assert_true(got_val(g, i, "b") == -(double)(i * 2));
+    }
+    /* Newest first. */
+    assert_int_equal(query(f->s, "q", 0, 1000, only_b, 1, 3, 1, g), 0);
+    assert_int_equal(g->n, 3);
+    assert_int_equal(g->ts[0], 980);
+    assert_int_equal(g->ts[2], 940);
+    assert_int_equal(query(f->s, "q", 0, 1000, NULL, 0, 0, 1, g), 0);
+    assert_int_equal(g->n, 100);
+    assert_int_equal(g->ts[0], 990);
+    /* The callback stops the iteration. */
+    memset(g, 0, sizeof *g);
+    g->stop_after = 7;
+    store_query_t qq = {"q", 0, 1000, NULL, 0, 0, 0};
+    assert_int_equal(store_query(f->s, &qq, collect, g), 0);
+    assert_int_equal(g->n, 7);
+    /* Errors. */
+    const char *bad[] = {"a", "nope"};
+    assert_int_equal(query(f->s, "q", 0, 1000, bad, 2, 0, 0, g), ERR_INVAL);
+    assert_int_equal(query(f->s, "nosuch", 0, 1000, NULL, 0, 0, 0, g), ERR_NOTFOUND);
+    assert_int_equal(query(f->s, "q", 500, 500, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 0);
+    free(g);
+}
+
+static void test_index_used(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    const char *sqls[] = {store__sql_range_asc, store__sql_range_desc};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        int rows = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            rows++;
+            /* e.g. "SEARCH readings USING PRIMARY KEY (device_id=? AND ts>? AND ts<?)"; no
+             * "SCAN" and no "USE TEMP B-TREE FOR ORDER BY". */
+            assert_non_null(
+                strstr(detail, "SEARCH readings USING PRIMARY KEY (device_id=? AND ts>"));
+            assert_null(strstr(detail, "SCAN"));
+            assert_null(strstr(detail, "TEMP B-TREE"));
+        }
+        assert_int_equal(rows, 1);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
+static void test_devices(void **state)
+{
+    fx_t *f = *state;
+    int created = -1;
+    assert_int_equal(store_device_put(f->s, "pump-1", "{\"site\":\"north\"}", &created), 0);
+    assert_int_equal(created, 1);
+    devinfo_t d = device(f->s, "pump-1", 0);
+    assert_string_equal(d.attrs, "{\"site\":\"north\"}");
+    assert_int_equal(d.points, 0);
+    assert_int_equal(d.first, -1);
+    assert_int_equal(d.last, -1);
+    assert_int_equal(d.nch, 0);
+    assert_true(d.created > 0);
+    /* NULL keeps the attributes; new ones replace them. */
+    assert_int_equal(store_device_put(f->s, "pump-1", NULL, &created), 0);
+    assert_int_equal(created, 0);
+    assert_string_equal(device(f->s, "pump-1", 0).attrs, "{\"site\":\"north\"}");
+    assert_int_equal(store_device_put(f->s, "pump-1", "{\"site\":\"south\"}", &created), 0);
+    assert_string_equal(device(f->s, "pump-1", 0).attrs, "{\"site\":\"south\"}");
+    assert_int_equal(store_device_put(f->s, "pump-2", NULL, &created), 0);
+    assert_int_equal(created, 1);
+    assert_string_equal(device(f->s, "pump-2", 0).attrs, "{}");
+    /* Invalid input. */
+    assert_int_equal(store_device_put(f->s, "pump-3", "[1,2]", &created), ERR_INVAL);
+    assert_int_equal(store_device_put(f->s, "pump-3", "{bad", &created), ERR_INVAL);
+    assert_int_equal(store_device_put(f->s, "", NULL, &created), ERR_INVAL);
+    assert_int_equal(store_device_put(f->s, "a\nb", NULL, &created), ERR_INVAL);
+    device(f->s, "pump-3", ERR_NOTFOUND);
+    /* A device declared first, then written to. */
+    const char *ch[] = {"t"};
+    const double v = 1.5;
+    write1(f->s, "pump-1", 42, 1, ch, &v);
+    d = device(f->s, "pump-1", 0);
+    assert_int_equal(d.points, 1);
+    assert_int_equal(d.first, 42);
+    write1(f->s, "pump-4", 43, 1, ch, &v);
+    /* List in id order, paginated. */
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_device_list(f->s, NULL, 0, on_device, &d), 0);
+    assert_int_equal(d.calls, 3);
+    assert_string_equal(d.list[0], "pump-1");
+    assert_string_equal(d.list[1], "pump-2");
+    assert_string_equal(d.list[2], "pump-4");
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_device_list(f->s, NULL, 2, on_device, &d), 0);
+    assert_int_equal(d.calls, 2);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_device_list(f->s, "pump-2", 2, on_device, &d), 0);
+    assert_int_equal(d.calls, 1);
+    assert_string_equal(d.list[0], "pump-4");
+    assert_int_equal(store_device_list(f->s, "gone", 2, on_device, &d), ERR_NOTFOUND);
+    /* Delete removes the device, its channels and readings; a new one starts afresh. */
+    assert_int_equal(store_device_delete(f->s, "pump-1"), 0);
+    assert_int_equal(store_device_delete(f->s, "pump-1"), ERR_NOTFOUND);
+    device(f->s, "pump-1", ERR_NOTFOUND);
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "pump-1", 0, 100, NULL, 0, 0, 0, g), ERR_NOTFOUND);
+    const char *ch2[] = {"other"};
+    write1(f->s, "pump-1", 7, 1, ch2, &v);
+    d = device(f->s, "pump-1", 0);
+    assert_int_equal(d.points, 1);
+    assert_int_equal(d.nch, 1);
+    assert_string_equal(d.ch[0], "other");
+    assert_string_equal(d.attrs, "{}");
+    assert_int_equal(query(f->s, "pump-1", 0, 100, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->ts[0], 7);
+    free(g);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.devices, 3);
+}
+
+static void test_reopen(void **state)
+{
+    fx_t *f = *state;
+    const char *c1[] = {"x", "y"};
+    const double v1[] = {1.25, 2.5};
+    write1(f->s, "r1", 100, 2, c1, v1);
+    write1(f->s, "r2", 200, 2, c1, v1);
+    assert_int_equal(store_device_put(f->s, "r3", "{\"k\":1}", NULL), 0);
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    /* The writer's maps were reloaded: old channels keep their idx, new ones follow. */
+    const char *c2[] = {"z", "y"};
+    const double v2[] = {9, 8};
+    write1(f->s, "r1", 100, 2, c2, v2);
+    write1(f->s, "r1", 300, 2, c1, v1);
+    devinfo_t d = device(f->s, "r1", 0);
+    assert_int_equal(d.nch, 3);
+    assert_string_equal(d.ch[0], "x");
+    assert_string_equal(d.ch[1], "y");
+    assert_string_equal(d.ch[2], "z");
+    assert_int_equal(d.points, 2);
+    assert_int_equal(d.first, 100);
+    assert_int_equal(d.last, 300);
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "r1", 0, 1000, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 2);
+    assert_true(got_val(g, 0, "x") == 1.25 && got_val(g, 0, "y") == 8 && got_val(g, 0, "z") == 9);
+    free(g);
+    assert_string_equal(device(f->s, "r3", 0).attrs, "{\"k\":1}");
+    assert_int_equal(device(f->s, "r2", 0).points, 1);
+}
+
+typedef struct thr {
+    store_t *s;
+    int id;
+    counter_t *c;
+    int submitted;
+} thr_t;
+
+enum { THREADS = 4, BATCHES = 40, POINTS = 250 };
+
+static void *submitter(void *arg)
+{
+    thr_t *t = arg;
+    batch_t b;
+    batch_init(&b);
+    char dev[16];
+    snprintf(dev, sizeof dev, "t%d", t->id);
+    for (int i = 0; i < BATCHES; i++) {
+        fill_batch(&b, dev, (int64_t)i * POINTS, POINTS);
+        /* Half the threads also write to a shared device, same keys from every thread. */
+        if (t->id % 2 == 0)
+            fill_batch(&b, "shared", (int64_t)i * 10, 10);
+        int err;
+        while ((err = store_submit(t->s, &b, on_done, t->c)) == ERR_BUSY)
+            usleep(1000);
+        assert_int_equal(err, 0);
+        t->submitted++;
+    }
+    batch_deinit(&b);
+    return NULL;
+}
+
+static void test_concurrent_submit(void **state)
+{
+    fx_t *f = *state;
+    counter_t c;
+    counter_init(&c);
+    pthread_t th[THREADS];
+    thr_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        t[i] = (thr_t){f->s, i, &c, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, submitter, &t[i]), 0);
+    }
+    int total = 0;
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        total += t[i].submitted;
+    }
+    counter_wait(&c, total);
+    assert_int_equal(c.ok, THREADS * BATCHES);
+    assert_int_equal(c.bad, 0);
+    counter_deinit(&c);
+    got_t *g = malloc(sizeof *g);
+    for (int i = 0; i < THREADS; i++) {
+        char dev[16];
+        snprintf(dev, sizeof dev, "t%d", i);
+        devinfo_t d = device(f->s, dev, 0);
+        assert_int_equal(d.points, BATCHES * POINTS);
+        assert_int_equal(d.first, 0);
+        assert_int_equal(d.last, BATCHES * POINTS - 1);
+        /* Spot-check values through a query. */
+        assert_int_equal(query(f->s, dev, 5000, 5010, NULL, 0, 0, 0, g), 0);
+        assert_int_equal(g->n, 10);
+        for (size_t k = 0; k < 10; k++)
+            assert_true(got_val(g, k, "v") == (double)(5000 + (int64_t)k) * 0.5);
+    }
+    assert_int_equal(device(f->s, "shared", 0).points, 400);
+    free(g);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.points_written, THREADS * BATCHES * POINTS + (THREADS / 2) * BATCHES * 10);
+    assert_int_equal(st.readings_written, st.points_written);
+    assert_int_equal(st.queue_readings, 0);
+    assert_true(st.commits >= 1);
+    assert_int_equal(st.commit_errors, 0);
+    assert_true(st.db_bytes > 0);
+    /* Cumulative histogram: non-decreasing, and the last bucket holds at most every commit. */
+    for (int i = 1; i < 12; i++)
+        assert_true(st.commit_buckets[i] >= st.commit_buckets[i - 1]);
+    assert_true(st.commit_buckets[11] <= st.commits);
+}
+
+static void test_queue_full(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = open_store(f->dir, 100);
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    /* One batch larger than queue_max is accepted while nothing is queued ... */
+    fill_batch(&b, "big", 0, 500);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    assert_int_equal(b.npoints, 0);
+    /* ... and then the queue is full. A refused batch is left untouched. */
+    fill_batch(&b, "small", 0, 1);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), ERR_BUSY);
+    assert_int_equal(b.npoints, 1);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.queue_readings, 500);
+    assert_int_equal(st.queue_max, 100);
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 1);
+    /* Normal filling: 60 + 40 fit, one more does not. */
+    store__test_hold(f->s, 1);
+    batch_reset(&b);
+    fill_batch(&b, "small", 0, 60);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    fill_batch(&b, "small", 60, 41);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), ERR_BUSY);
+    batch_reset(&b);
+    fill_batch(&b, "small", 60, 40);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    assert_int_equal(counter_done(&c), 1);
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 3);
+    assert_int_equal(c.ok, 3);
+    assert_int_equal(device(f->s, "small", 0).points, 100);
+    assert_int_equal(device(f->s, "big", 0).points, 500);
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
+static void test_disk_full(void **state)
+{
+    fx_t *f = *state;
+    const char *ch[] = {"v"};
+    const double v = 1;
+    write1(f->s, "before", 1, 1, ch, &v);
+    /* Caps the database at its current size (SQLite raises a smaller cap to the page count). */
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    batch_t b;
+    batch_init(&b);
+    fill_batch(&b, "newdev", 0, 20000);
+    assert_int_equal(store_write(f->s, &b), ERR_NOSPACE);
+    assert_non_null(strstr(store_errmsg(f->s), "full"));
+    /* Right after, submissions are refused quickly and the batch is left alone. */
+    fill_batch(&b, "newdev", 0, 10);
+    assert_int_equal(store_submit(f->s, &b, on_done, NULL), ERR_NOSPACE);
+    assert_int_equal(b.npoints, 10);
+    batch_reset(&b);
+    /* Nothing of the failed transaction is visible, in the database or in the writer's maps. */
+    device(f->s, "newdev", ERR_NOTFOUND);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_true(st.commit_errors >= 1);
+    assert_int_equal(st.queue_readings, 0);
+    /* Space returns: writes resume by themselves once the back-off has passed. */
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    int err = ERR_NOSPACE;
+    for (int i = 0; i < 100 && err == ERR_NOSPACE; i++) {
+        fill_batch(&b, "newdev", 0, 20000);
+        err = store_write(f->s, &b);
+        if (err == ERR_NOSPACE) {
+            batch_reset(&b);
+            usleep(50000);
+        }
+    }
+    assert_int_equal(err, 0);
+    batch_deinit(&b);
+    devinfo_t d = device(f->s, "newdev", 0);
+    assert_int_equal(d.points, 20000);
+    assert_int_equal(d.nch, 1);
+    assert_int_equal(device(f->s, "before", 0).points, 1);
+}
+
+static void test_newer_schema(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    store_opts_t o;
+    store_opts_default(&o);
+    o.dir = f->dir;
+    store_t *s = (store_t *)1;
+    char msg[256];
+    assert_int_equal(store_open(&s, &o, msg, sizeof msg), ERR_IO);
+    assert_null(s);
+    assert_non_null(strstr(msg, "newer"));
+    /* The file was left alone. */
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 99);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* Neither does a directory that cannot be created open. */
+    o.dir = "/proc/vigil-no/such";
+    assert_int_equal(store_open(&s, &o, msg, sizeof msg), ERR_IO);
+}
+
+static void test_close_commits_queued(void **state)
+{
+    fx_t *f = *state;
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    for (int i = 0; i < 5; i++) {
+        fill_batch(&b, "late", (int64_t)i * 100, 100);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    assert_int_equal(counter_done(&c), 0);
+    store_close(f->s);
+    /* Every callback ran, with success, before store_close returned. */
+    assert_int_equal(c.done, 5);
+    assert_int_equal(c.ok, 5);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(device(f->s, "late", 0).points, 500);
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
+int main(void)
+{
+    log_set_level(LOG_LEVEL_WARN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roundtrip_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_new_channels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_index_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_submit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_commits_queued, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
