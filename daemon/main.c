@@ -8,6 +8,7 @@
 #include "api.h"
 #include "backend.h"
 #include "config.h"
+#include "demo.h"
 #include "err.h"
 #include "log.h"
 #include "storage.h"
@@ -27,22 +28,25 @@ struct daemon {
     api_server_t *api;
     stream_server_t *stream;
     backend_t backend;
+    demo_t demo;
     int stopping;
 };
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: vigild [options]\n"
-                 "  --config FILE       read settings from FILE (INI; see etc/vigild.conf)\n"
-                 "  --data-dir DIR      where the database lives (default ./vigil-data)\n"
-                 "  --http ADDR:PORT    HTTP API address (default 127.0.0.1:8470)\n"
-                 "  --stream ADDR:PORT  line-protocol stream address, or 'off' (default "
-                 "127.0.0.1:8471)\n"
-                 "  --log-level LEVEL   debug, info, warn or error (default info)\n"
-                 "  --check-config      check the configuration and exit (0 when valid)\n"
-                 "  --version           print the version and exit\n"
-                 "  --help              print this help and exit\n"
-                 "Command-line options override the configuration file.\n");
+    fprintf(out,
+            "usage: vigild [options]\n"
+            "  --config FILE       read settings from FILE (INI; see etc/vigild.conf)\n"
+            "  --data-dir DIR      where the database lives (default ./vigil-data)\n"
+            "  --http ADDR:PORT    HTTP API address (default 127.0.0.1:8470)\n"
+            "  --stream ADDR:PORT  line-protocol stream address, or 'off' (default "
+            "127.0.0.1:8471)\n"
+            "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+            "  --check-config      check the configuration and exit (0 when valid)\n"
+            "  --demo              also run vigil-sim, a simulated pump fleet, into the stream\n"
+            "  --version           print the version and exit\n"
+            "  --help              print this help and exit\n"
+            "Command-line options override the configuration file.\n");
 }
 
 static void on_stream_closed(void *arg)
@@ -64,6 +68,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     }
     d->stopping = 1;
     log_info("signal %d: stopping intake and flushing", signum);
+    demo_stop(&d->demo);
     api_quiesce(d->api);
     if (d->stream)
         stream_set_api(d->stream, NULL);
@@ -90,6 +95,7 @@ int main(int argc, char **argv)
                                              {"stream", required_argument, NULL, 'S'},
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"check-config", no_argument, NULL, 'C'},
+                                             {"demo", no_argument, NULL, 'D'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
@@ -97,11 +103,11 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     config_default(&d.cfg);
     const char *config_path = NULL;
-    int check_only = 0;
+    int check_only = 0, demo = 0;
     /* Flags are applied after the file, so collect them first. */
     const char *ov_data = NULL, *ov_http = NULL, *ov_stream = NULL, *ov_level = NULL;
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:CVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:CDVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             config_path = optarg;
@@ -120,6 +126,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             check_only = 1;
+            break;
+        case 'D':
+            demo = 1;
             break;
         case 'V':
             printf("vigild %s\n", VIGIL_VERSION);
@@ -224,6 +233,13 @@ int main(int argc, char **argv)
     log_info("vigild %s: data in %s, HTTP on %s (port %u), stream on %s (port %u)", VIGIL_VERSION,
              d.cfg.data_dir, d.cfg.http_listen, api_port(d.api), d.cfg.stream_listen,
              d.stream ? stream_port(d.stream) : 0);
+
+    if (demo) {
+        if (d.stream == NULL)
+            log_error("--demo needs the stream socket (stream.listen is off)");
+        else
+            demo_start(&d.demo, &d.loop, stream_port(d.stream));
+    }
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
