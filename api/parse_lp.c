@@ -17,6 +17,7 @@
 #include "err.h"
 #include "vtime.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -153,17 +154,25 @@ static int is_key_esc(char c)
  * "\=" as a pair changes nothing. */
 static size_t scan_name(const char *p, size_t i, size_t end, int stop_eq, span_t *out)
 {
+    /* Bytes that need a look: the delimiters, '=' and the backslash. Everything else is
+     * skipped by one table load, which keeps this loop (the parser's hottest) short. */
+    static const unsigned char special[256] = {[','] = 1, [' '] = 1, ['='] = 2, ['\\'] = 4};
+    unsigned stop = stop_eq ? 3 : 1;
     size_t start = i;
     int esc = 0;
     while (i < end) {
-        char c = p[i];
-        if (c == '\\') {
+        unsigned k = special[(unsigned char)p[i]];
+        if (k == 0) {
+            i++;
+            continue;
+        }
+        if (k & stop)
+            break;
+        if (k == 4) {
             esc = 1;
             i += (i + 1 < end && is_key_esc(p[i + 1])) ? 2 : 1;
             continue;
         }
-        if (c == ',' || c == ' ' || (stop_eq && c == '='))
-            break;
         i++;
     }
     out->p = p + start;
@@ -239,117 +248,138 @@ static int tags_sort(tag_t *t, size_t n)
     return 0;
 }
 
-/* Parses a decimal int64 from p[0..len) (an optional '-' then digits). Returns 0, ERR_INVAL
- * (not a number) or ERR_RANGE (overflow). */
-static int parse_i64(const char *p, size_t len, int64_t *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    if (i < len && p[i] == '-') {
-        neg = 1;
-        i++;
-    }
-    if (i == len)
-        return ERR_INVAL;
-    /* Accumulate as a negative number, whose range is one larger. */
-    int64_t v = 0;
-    for (; i < len; i++) {
-        unsigned d = (unsigned)(p[i] - '0');
-        if (d > 9)
-            return ERR_INVAL;
-        if (v < (INT64_MIN + (int64_t)d) / 10)
-            return ERR_RANGE;
-        v = v * 10 - (int64_t)d;
-    }
-    if (!neg) {
-        if (v == INT64_MIN)
-            return ERR_RANGE;
-        v = -v;
-    }
-    *out = v;
-    return 0;
-}
-
+/* Parses decimal digits p[0..len) into a uint64. Returns 0, ERR_INVAL (empty, or not a digit)
+ * or ERR_RANGE (overflow). */
 static int parse_u64(const char *p, size_t len, uint64_t *out)
 {
     if (len == 0)
         return ERR_INVAL;
     uint64_t v = 0;
+    int over = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned d = (unsigned)(p[i] - '0');
         if (d > 9)
             return ERR_INVAL;
-        if (v > (UINT64_MAX - d) / 10)
-            return ERR_RANGE;
-        v = v * 10 + d;
+        over |= __builtin_mul_overflow(v, 10, &v);
+        over |= __builtin_add_overflow(v, d, &v);
     }
+    if (over)
+        return ERR_RANGE;
     *out = v;
     return 0;
 }
 
-/* Whether p[0..len) is a float as InfluxDB writes them: [-]digits[.digits][(e|E)[+|-]digits],
- * with digits on at least one side of the point ("1.", ".5"). No "nan", "inf", hex or '+'. */
-static int float_syntax_ok(const char *p, size_t len)
+/* Parses a decimal int64 from p[0..len): an optional '-', then digits. Returns 0, ERR_INVAL or
+ * ERR_RANGE. */
+static int parse_i64(const char *p, size_t len, int64_t *out)
 {
+    int neg = len > 0 && p[0] == '-';
+    uint64_t u;
+    int rc = parse_u64(p + neg, len - (size_t)neg, &u);
+    if (rc)
+        return rc;
+    if (u > (uint64_t)INT64_MAX + (uint64_t)neg)
+        return ERR_RANGE;
+    /* Negated in unsigned arithmetic, so INT64_MIN's magnitude does not overflow. */
+    *out = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return 0;
+}
+
+/* Parses a float as InfluxDB writes them, [-]digits[.digits][(e|E)[+|-]digits] with digits on
+ * at least one side of the point ("1.", ".5"); no "nan", "inf", hex or '+'. Returns 0,
+ * ERR_INVAL (syntax) or ERR_RANGE (overflows a double; underflow to zero or a subnormal is
+ * accepted, as in InfluxDB).
+ *
+ * Most sensor values have few digits, so they take Clinger's fast path: a mantissa below 2^53
+ * and a power of ten up to 10^22 are both exact doubles, so one IEEE multiply or divide rounds
+ * correctly and gives the very double strtod would. Anything else goes to strtod (the daemon
+ * runs in the C locale, so '.' is the decimal point), on a terminated copy of the token. */
+static int parse_float(const char *p, size_t len, double *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                   1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                   1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
     size_t i = 0, digits = 0;
-    if (i < len && p[i] == '-')
+    int neg = 0, exact = 1;
+    uint64_t m = 0;
+    int64_t e10 = 0;
+    if (i < len && p[i] == '-') {
+        neg = 1;
         i++;
-    for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
+    }
+    for (int frac = 0; i < len; i++) {
+        unsigned d = (unsigned)(p[i] - '0');
+        if (d > 9) {
+            if (p[i] != '.' || frac)
+                break;
+            frac = 1;
+            continue;
+        }
         digits++;
-    if (i < len && p[i] == '.')
-        for (i++; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-            digits++;
+        if (m < (UINT64_C(1) << 53) / 10 - 1)
+            m = m * 10 + d;
+        else
+            exact = 0; /* too many digits for the fast path */
+        e10 -= frac;
+    }
     if (digits == 0)
-        return 0;
+        return ERR_INVAL;
     if (i < len && (p[i] == 'e' || p[i] == 'E')) {
         i++;
+        int eneg = 0;
         if (i < len && (p[i] == '+' || p[i] == '-'))
-            i++;
+            eneg = p[i++] == '-';
         size_t e0 = i;
+        int64_t e = 0;
         for (; i < len && p[i] >= '0' && p[i] <= '9'; i++)
-            ;
+            if (e < 100000)
+                e = e * 10 + (p[i] - '0');
         if (i == e0)
-            return 0;
+            return ERR_INVAL;
+        e10 += eneg ? -e : e;
     }
-    return i == len;
+    if (i != len)
+        return ERR_INVAL;
+#if FLT_EVAL_METHOD == 0
+    if (exact && e10 >= -22 && e10 <= 22) {
+        double v = (double)m;
+        v = e10 < 0 ? v / pow10[-e10] : v * pow10[e10];
+        *out = neg ? -v : v;
+        return 0;
+    }
+#endif
+    char buf[NUMBER_MAX];
+    if (len >= sizeof buf)
+        return ERR_INVAL;
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    double v = strtod(buf, NULL);
+    if (!isfinite(v))
+        return ERR_RANGE;
+    *out = v;
+    return 0;
 }
 
 /* Parses the number token p[0..len) (float, 12i or 12u) into *v. Returns 0 or ERR_INVAL with
  * the reason in errmsg. */
 static int parse_number(const char *p, size_t len, double *v, char *errmsg, size_t errsize)
 {
+    int rc;
     if (len > 0 && p[len - 1] == 'i') {
-        int64_t x;
-        int rc = parse_i64(p, len - 1, &x);
-        if (rc == ERR_RANGE)
-            return fail(errmsg, errsize, "value out of range");
-        if (rc)
-            return fail(errmsg, errsize, "invalid number");
+        int64_t x = 0;
+        rc = parse_i64(p, len - 1, &x);
         *v = (double)x;
-        return 0;
-    }
-    if (len > 0 && p[len - 1] == 'u') {
-        uint64_t x;
-        int rc = parse_u64(p, len - 1, &x);
-        if (rc == ERR_RANGE)
-            return fail(errmsg, errsize, "value out of range");
-        if (rc)
-            return fail(errmsg, errsize, "invalid number");
+    } else if (len > 0 && p[len - 1] == 'u') {
+        uint64_t x = 0;
+        rc = parse_u64(p, len - 1, &x);
         *v = (double)x;
-        return 0;
+    } else {
+        rc = parse_float(p, len, v);
     }
-    if (len >= NUMBER_MAX || !float_syntax_ok(p, len))
-        return fail(errmsg, errsize, "invalid number");
-    /* strtod needs a terminated string; the token is short, so copy it (the daemon runs in the
-     * C locale, so '.' is the decimal point). Underflow to zero or a subnormal is accepted, as
-     * InfluxDB does; overflow to infinity is not. */
-    char buf[NUMBER_MAX];
-    memcpy(buf, p, len);
-    buf[len] = '\0';
-    double d = strtod(buf, NULL);
-    if (!isfinite(d))
+    if (rc == ERR_RANGE)
         return fail(errmsg, errsize, "value out of range");
-    *v = d;
+    if (rc)
+        return fail(errmsg, errsize, "invalid number");
     return 0;
 }
 

@@ -290,6 +290,42 @@ static void test_lp_floats(void **state)
     lp_bad(line, "invalid number");
 }
 
+/* Floats of every shape agree with strtod, bit for bit (the parser has a fast path). */
+static void test_lp_floats_vs_strtod(void **state)
+{
+    uint64_t x = 88172645463325252ULL; /* xorshift64, fixed seed: reproducible */
+    char text[64];
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int digits = 1 + (int)(x % 19);
+        int exp = (int)((x >> 8) % 80) - 40;
+        uint64_t mant = (x >> 16) % 10000000000000000000ULL;
+        switch (i % 4) {
+        case 0: /* decimal with a point, e.g. 71.25 */
+            snprintf(text, sizeof text, "%.*f", (int)(x >> 40) % 12,
+                     (double)(mant % 100000000) / 1000.0);
+            break;
+        case 1: /* exponent form */
+            snprintf(text, sizeof text, "%.*e", digits - 1, (double)mant * 1e-10);
+            snprintf(text + strlen(text) - 4, 8, "e%d", exp); /* replace the exponent */
+            break;
+        case 2: /* many digits */
+            snprintf(text, sizeof text, "%llu.%llu", (unsigned long long)mant,
+                     (unsigned long long)(x % 100000));
+            break;
+        default: /* shortest round-trip form of a random double */
+            snprintf(text, sizeof text, "%.17g", (double)(int64_t)x / 1e9);
+        }
+        if (x & 1 && text[0] != '-') {
+            memmove(text + 1, text, strlen(text) + 1);
+            text[0] = '-';
+        }
+        assert_double_exact(lp_value(text), strtod(text, NULL));
+    }
+}
+
 static void test_lp_integers(void **state)
 {
     assert_double_exact(lp_value("12i"), 12.0);
@@ -960,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_lp_series_key),
         cmocka_unit_test(test_lp_escapes),
         cmocka_unit_test(test_lp_floats),
+        cmocka_unit_test(test_lp_floats_vs_strtod),
         cmocka_unit_test(test_lp_integers),
         cmocka_unit_test(test_lp_booleans),
         cmocka_unit_test(test_lp_fields),
