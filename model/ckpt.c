@@ -1,0 +1,151 @@
+/* model/ckpt.c: vigil's own checkpoint format, to and from byte buffers.
+ *
+ * Layout, all little-endian:
+ *   0  "VGLM"            magic
+ *   4  u32 version       1
+ *   8  u32 I, O, L, H    shape
+ *  24  u64 seed          creation seed (informational)
+ *  32  u64 n_params      must equal the count the shape implies
+ *  40  u64 total length  of the whole checkpoint, CRC included
+ *  48  f32 mean[I], scale[I], params[n_params] (layout of internal.h)
+ *  end u32 CRC-32 (IEEE) of every byte before it
+ * Loading checks the length before reading anything, the CRC before trusting anything, then
+ * the shape and the values (finite weights, positive scales), so corrupt or truncated input is
+ * an error, never a crash or a half-built model. Any thread. */
+#include <math.h>
+#include <string.h>
+
+#include "err.h"
+#include "internal.h"
+
+#define CKPT_MAGIC   "VGLM"
+#define CKPT_VERSION 1u
+#define CKPT_HEADER  48u
+
+uint32_t model__crc32(uint32_t crc, const void *buf, size_t n)
+{
+    /* Half-byte table: small enough to be a constant, fast enough for checkpoints. */
+    static const uint32_t tab[16] = {0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac,
+                                     0x76dc4190, 0x6b6b51f4, 0x4db26158, 0x5005713c,
+                                     0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c,
+                                     0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c};
+    const unsigned char *p = buf;
+    crc = ~crc;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        crc = (crc >> 4) ^ tab[crc & 15];
+        crc = (crc >> 4) ^ tab[crc & 15];
+    }
+    return ~crc;
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+void model__put_floats(unsigned char *p, const float *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &f[i], 4);
+        put_u32(p + 4 * i, u);
+    }
+}
+
+void model__get_floats(float *f, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u = get_u32(p + 4 * i);
+        memcpy(&f[i], &u, 4);
+    }
+}
+
+size_t model_checkpoint_size(const model_t *m)
+{
+    return CKPT_HEADER + 4 * (2 * (size_t)m->cfg.n_inputs + m->n_params) + 4;
+}
+
+int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
+{
+    size_t total = model_checkpoint_size(m);
+    if (cap < total)
+        return ERR_RANGE;
+    unsigned char *p = buf;
+    memcpy(p, CKPT_MAGIC, 4);
+    put_u32(p + 4, CKPT_VERSION);
+    put_u32(p + 8, (uint32_t)m->cfg.n_inputs);
+    put_u32(p + 12, (uint32_t)m->cfg.n_outputs);
+    put_u32(p + 16, (uint32_t)m->cfg.n_layers);
+    put_u32(p + 20, (uint32_t)m->cfg.n_hidden);
+    put_u64(p + 24, m->cfg.seed);
+    put_u64(p + 32, m->n_params);
+    put_u64(p + 40, total);
+    model__put_floats(p + CKPT_HEADER, m->block, 2 * (size_t)m->cfg.n_inputs + m->n_params);
+    put_u32(p + total - 4, model__crc32(0, p, total - 4));
+    *len = total;
+    return 0;
+}
+
+int model_checkpoint_load(model_t **out, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    if (!buf || len < CKPT_HEADER + 4 || memcmp(p, CKPT_MAGIC, 4) != 0)
+        return ERR_CORRUPT;
+    if (get_u64(p + 40) != len)
+        return ERR_CORRUPT;
+    if (get_u32(p + len - 4) != model__crc32(0, p, len - 4))
+        return ERR_CORRUPT;
+    if (get_u32(p + 4) != CKPT_VERSION)
+        return ERR_INVAL;
+    uint32_t dims[4];
+    for (int i = 0; i < 4; i++) {
+        dims[i] = get_u32(p + 8 + 4 * i);
+        if (dims[i] > MODEL_MAX_HIDDEN)
+            return ERR_CORRUPT;
+    }
+    struct model_config cfg = {(int)dims[0], (int)dims[1], (int)dims[2], (int)dims[3],
+                               get_u64(p + 24)};
+    if (model__config_check(&cfg) < 0)
+        return ERR_CORRUPT;
+    size_t np = model__param_count(&cfg);
+    size_t nf = 2 * (size_t)cfg.n_inputs + np;
+    if (get_u64(p + 32) != np || len != CKPT_HEADER + 4 * nf + 4)
+        return ERR_CORRUPT;
+    model_t *m;
+    int rc = model_create(&m, &cfg);
+    if (rc < 0)
+        return rc;
+    model__get_floats(m->block, p + CKPT_HEADER, nf);
+    for (size_t i = 0; i < nf; i++)
+        if (!isfinite(m->block[i]) ||
+            (i >= (size_t)cfg.n_inputs && i < 2 * (size_t)cfg.n_inputs && !(m->block[i] > 0.0f))) {
+            model_destroy(m);
+            return ERR_CORRUPT;
+        }
+    *out = m;
+    return 0;
+}

@@ -1,0 +1,145 @@
+/* model/internal.h: the model struct, its parameter layout and the kernels, shared by the
+ * files of model/ and by tests/test_model.c (which checks kernels against plain loops). Not
+ * part of the public interface; other modules include model.h only.
+ *
+ * Layout conventions (all row-major float32):
+ *   per layer l: W_l [4H, K_l] with K_l = IN_l + H; columns 0..IN_l-1 are PyTorch's
+ *   weight_ih_l{l}, columns IN_l..K_l-1 its weight_hh_l{l}; gate rows in the order i, f, g, o.
+ *   IN_0 = I, IN_l = H for l > 0. Then b_ih_l [4H], b_hh_l [4H].
+ *   head: fc_w [O, H], fc_b [O].
+ * All parameters are one array in the order W_0, b_ih_0, b_hh_0, W_1, ..., fc_w, fc_b, so
+ * gradients and Adam moments share the layout and the optimiser is one loop. */
+#ifndef VIGIL_MODEL_INTERNAL_H
+#define VIGIL_MODEL_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+/* Views of one parameter-shaped array (weights, gradients or Adam moments). */
+struct model_views {
+    float *w[MODEL_MAX_LAYERS];
+    float *b_ih[MODEL_MAX_LAYERS];
+    float *b_hh[MODEL_MAX_LAYERS];
+    float *fc_w;
+    float *fc_b;
+};
+
+struct model {
+    struct model_config cfg;
+    int in[MODEL_MAX_LAYERS]; /* IN_l */
+    int k[MODEL_MAX_LAYERS];  /* K_l = IN_l + H */
+    size_t n_params;
+    float *mean;   /* [I] */
+    float *scale;  /* [I] */
+    float *params; /* [n_params] */
+    struct model_views p;
+    float block[]; /* mean, scale, params: one allocation with the handle */
+};
+
+/* Validates a config. Returns 0 or ERR_INVAL. */
+int model__config_check(const struct model_config *cfg);
+
+/* Parameter count of a config (assumed valid). */
+size_t model__param_count(const struct model_config *cfg);
+
+/* Points v at the parameter-shaped array base for model m. */
+void model__views(const model_t *m, float *base, struct model_views *v);
+
+/* Fills the weights with PyTorch's default initialisation from seed. */
+void model__init_params(model_t *m, uint64_t seed);
+
+/* Deterministic generator (splitmix64) used for initialisation and shuffling. */
+uint64_t model__rand_u64(uint64_t *s);
+/* Uniform float in [lo, hi). */
+float model__rand_uniform(uint64_t *s, float lo, float hi);
+
+/* CRC-32 (IEEE, as zlib's crc32) of n bytes, continuing from crc (start with 0). */
+uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
+
+/* One-step predictor used by model__score: consumes row (raw, [I]) and writes pred[O] raw,
+ * the prediction of the next row. Returns 0 or a negative ERR_ code. */
+typedef int (*model__predict_fn)(void *ctx, float *pred, const float *row);
+
+/* Scores one-step predictions over data [n, I] (see model_evaluate). */
+int model__score(struct model_eval *res, const float *data, size_t n, int I, int O, size_t warmup,
+                 model__predict_fn predict, void *ctx);
+
+/* n floats to and from little-endian bytes (ckpt.c). */
+void model__put_floats(unsigned char *p, const float *f, size_t n);
+void model__get_floats(float *f, const unsigned char *p, size_t n);
+
+/* ---- LSTM kernels (lstm.c) ----------------------------------------------------------------
+ * Shapes: B batch rows, T steps, IN layer inputs, H hidden, G = 4H gates, K = IN + H. */
+
+/* One row of the cell. act[G] holds the pre-activations (without biases) on entry and the
+ * activations on exit (sigmoid of i, f, o and tanh of g, of pre + b_ih + b_hh);
+ * c[H] = f * c_prev + i * g (c_prev NULL means zeros; c_prev must not alias c);
+ * h[H] = o * tanh(c); tc[H] = tanh(c) cached for backward (NULL: not kept). */
+void lstm_cell_forward(float *act, float *h, float *c, float *tc, const float *c_prev,
+                       const float *b_ih, const float *b_hh, int H);
+
+/* One row of the cell's backward pass. dh[H] is dL/dh_t (from above and from t+1), dc[H] on
+ * entry dL/dc_t from t+1 and on exit dL/dc_{t-1}. act, c_prev (NULL: zeros), tc are the
+ * forward cache. Writes dpre[G], dL/d(pre-activation). */
+void lstm_cell_backward(float *restrict dpre, float *dc, const float *restrict dh,
+                        const float *restrict act, const float *restrict c_prev,
+                        const float *restrict tc, int H);
+
+/* One layer over T steps for B sequences from the zero state (training forward).
+ * out: act [T, B, G] activated gates, c [T, B, H], tc [T, B, H], h [T, B, H] (the cache).
+ * in: x [T, B, IN]. weights: w [G, K], b_ih, b_hh [G]. */
+void lstm_forward(float *act, float *c, float *tc, float *h, const float *x, const float *w,
+                  const float *b_ih, const float *b_hh, int T, int B, int IN, int H);
+
+/* Backward of lstm_forward. in: dh [T, B, H] = dL/dh_t from above (overwritten, used as
+ * scratch); the cache x, act, c, tc, h; w. out: dx [T, B, IN] = dL/dx (NULL: not computed);
+ * dw [G, K], db_ih, db_hh [G] accumulated (+=). scratch: dpre [T, B, G], dc [B, H],
+ * dhn [B, H]. */
+void lstm_backward(float *dx, float *dw, float *db_ih, float *db_hh, float *dh, float *dpre,
+                   float *dc, float *dhn, const float *x, const float *act, const float *c,
+                   const float *tc, const float *h, const float *w, int T, int B, int IN, int H);
+
+/* Plain-loop references (ref.c), same contracts, no BLAS: the tests' ground truth. */
+void lstm_forward_naive(float *act, float *c, float *tc, float *h, const float *x, const float *w,
+                        const float *b_ih, const float *b_hh, int T, int B, int IN, int H);
+void lstm_backward_naive(float *dx, float *dw, float *db_ih, float *db_hh, float *dh, float *dpre,
+                         float *dc, float *dhn, const float *x, const float *act, const float *c,
+                         const float *tc, const float *h, const float *w, int T, int B, int IN,
+                         int H);
+
+/* ---- dense and loss kernels (dense.c) ------------------------------------------------------
+ * Shapes: N rows, IN inputs, OUT outputs. */
+
+/* out [N, OUT] = in [N, IN] . w[OUT, IN]^T + b [OUT]. */
+void dense_forward(float *out, const float *in, const float *w, const float *b, int N, int IN,
+                   int OUT);
+/* Backward of dense_forward: din [N, IN] = dout . w (NULL: skipped); dw [OUT, IN] += dout^T . in;
+ * db [OUT] += column sums of dout. */
+void dense_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                    const float *w, int N, int IN, int OUT);
+void dense_forward_naive(float *out, const float *in, const float *w, const float *b, int N, int IN,
+                         int OUT);
+void dense_backward_naive(float *din, float *dw, float *db, const float *dout, const float *in,
+                          const float *w, int N, int IN, int OUT);
+
+/* Mean squared error over n values (PyTorch MSELoss, mean), and its gradient dy[n]. */
+float loss_mse_forward(const float *y, const float *target, size_t n);
+void loss_mse_backward(float *dy, const float *y, const float *target, size_t n);
+/* Huber loss with delta (PyTorch HuberLoss, mean), and its gradient dy[n]. */
+float loss_huber_forward(const float *y, const float *target, size_t n, float delta);
+void loss_huber_backward(float *dy, const float *y, const float *target, size_t n, float delta);
+
+/* ---- trainer internals used by the gradient tests (train.c) ------------------------------ */
+
+/* Forward and backward on nb windows (as model_trainer_step) without updating: the trainer's
+ * gradient array (model_param_count floats, parameter layout) holds dL/dparams afterwards.
+ * Returns the loss through *loss. */
+int model__trainer_grad(model_trainer_t *tr, const float *windows, int nb, float *loss);
+/* The trainer's gradient array (borrowed). */
+const float *model__trainer_grads(const model_trainer_t *tr);
+/* The trainer's model, writable (borrowed; tests perturb weights through it). */
+model_t *model__trainer_model_mut(model_trainer_t *tr);
+
+#endif

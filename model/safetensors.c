@@ -1,0 +1,494 @@
+/* model/safetensors.c: export and import in the safetensors format, with PyTorch's names.
+ *
+ * A safetensors file is a u64 little-endian header length N, N bytes of JSON
+ * {"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, ...,
+ *  "__metadata__": {...}} (padded with spaces to a multiple of 8), then the tensor bytes,
+ * offsets relative to the end of the header. Names are those of a module with
+ * `lstm = nn.LSTM(I, H, L)` and `fc = nn.Linear(H, O)` plus two registered buffers,
+ * input_mean and input_scale (see model.h); torch's state_dict() gives exactly these.
+ *
+ * The importer parses only what it needs with a small bounded parser: every read is checked
+ * against the buffer, nesting depth is limited, and every tensor's dtype, shape and byte range
+ * is validated before a byte is copied, so malformed input is ERR_CORRUPT, never a crash.
+ * Any thread. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "internal.h"
+
+#define ST_MAX_TENSORS 128
+#define ST_NAME_MAX    96
+#define ST_MAX_DIMS    4
+#define ST_MAX_HEADER  (64u << 20)
+
+/* One tensor to export: its name, shape and where its floats come from. For LSTM weights the
+ * source is a column block of the concatenated matrix w_l [G, K]: rows `rows` of `cols`
+ * floats starting at src, with row stride ld. */
+struct st_out {
+    char name[ST_NAME_MAX];
+    int ndim;
+    size_t shape[2];
+    const float *src;
+    size_t ld;
+};
+
+static int out_list(const model_t *m, struct st_out *t)
+{
+    const size_t H = (size_t)m->cfg.n_hidden, G = 4 * H;
+    int n = 0;
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        size_t in = (size_t)m->in[l], K = (size_t)m->k[l];
+        t[n] = (struct st_out){"", 2, {G, in}, m->p.w[l], K};
+        snprintf(t[n++].name, ST_NAME_MAX, "lstm.weight_ih_l%d", l);
+        t[n] = (struct st_out){"", 2, {G, H}, m->p.w[l] + in, K};
+        snprintf(t[n++].name, ST_NAME_MAX, "lstm.weight_hh_l%d", l);
+        t[n] = (struct st_out){"", 1, {G, 1}, m->p.b_ih[l], G};
+        snprintf(t[n++].name, ST_NAME_MAX, "lstm.bias_ih_l%d", l);
+        t[n] = (struct st_out){"", 1, {G, 1}, m->p.b_hh[l], G};
+        snprintf(t[n++].name, ST_NAME_MAX, "lstm.bias_hh_l%d", l);
+    }
+    const size_t O = (size_t)m->cfg.n_outputs, I = (size_t)m->cfg.n_inputs;
+    t[n++] = (struct st_out){"fc.weight", 2, {O, H}, m->p.fc_w, H};
+    t[n++] = (struct st_out){"fc.bias", 1, {O, 1}, m->p.fc_b, O};
+    t[n++] = (struct st_out){"input_mean", 1, {I, 1}, m->mean, I};
+    t[n++] = (struct st_out){"input_scale", 1, {I, 1}, m->scale, I};
+    return n;
+}
+
+static size_t numel(const struct st_out *t)
+{
+    return t->ndim == 2 ? t->shape[0] * t->shape[1] : t->shape[0];
+}
+
+/* Writes the JSON header (unpadded) into dst if cap allows; returns its length. */
+static size_t header_json(const struct st_out *t, int n, char *dst, size_t cap)
+{
+    size_t len = 0, off = 0;
+    char tmp[ST_NAME_MAX + 160];
+    for (int i = -1; i <= n; i++) {
+        int k;
+        if (i == -1) {
+            k = snprintf(tmp, sizeof tmp, "{\"__metadata__\":{\"format\":\"pt\"}");
+        } else if (i == n) {
+            k = snprintf(tmp, sizeof tmp, "}");
+        } else {
+            size_t bytes = 4 * numel(&t[i]);
+            if (t[i].ndim == 2)
+                k = snprintf(tmp, sizeof tmp,
+                             ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu,%zu],"
+                             "\"data_offsets\":[%zu,%zu]}",
+                             t[i].name, t[i].shape[0], t[i].shape[1], off, off + bytes);
+            else
+                k = snprintf(tmp, sizeof tmp,
+                             ",\"%s\":{\"dtype\":\"F32\",\"shape\":[%zu],"
+                             "\"data_offsets\":[%zu,%zu]}",
+                             t[i].name, t[i].shape[0], off, off + bytes);
+            off += bytes;
+        }
+        if (dst && len + (size_t)k <= cap)
+            memcpy(dst + len, tmp, (size_t)k);
+        len += (size_t)k;
+    }
+    return len;
+}
+
+size_t model_safetensors_size(const model_t *m)
+{
+    struct st_out t[4 * MODEL_MAX_LAYERS + 4];
+    int n = out_list(m, t);
+    size_t hl = (header_json(t, n, NULL, 0) + 7) & ~(size_t)7, data = 0;
+    for (int i = 0; i < n; i++)
+        data += 4 * numel(&t[i]);
+    return 8 + hl + data;
+}
+
+int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *len)
+{
+    size_t total = model_safetensors_size(m);
+    if (cap < total)
+        return ERR_RANGE;
+    struct st_out t[4 * MODEL_MAX_LAYERS + 4];
+    int n = out_list(m, t);
+    unsigned char *p = buf;
+    size_t hl = header_json(t, n, (char *)p + 8, cap - 8);
+    size_t padded = (hl + 7) & ~(size_t)7;
+    memset(p + 8 + hl, ' ', padded - hl);
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    unsigned char *d = p + 8 + padded;
+    for (int i = 0; i < n; i++) {
+        size_t rows = t[i].ndim == 2 ? t[i].shape[0] : 1;
+        size_t cols = t[i].ndim == 2 ? t[i].shape[1] : t[i].shape[0];
+        for (size_t r = 0; r < rows; r++) {
+            model__put_floats(d, t[i].src + r * t[i].ld, cols);
+            d += 4 * cols;
+        }
+    }
+    *len = total;
+    return 0;
+}
+
+/* ---- import -------------------------------------------------------------------------------- */
+
+struct st_in {
+    char name[ST_NAME_MAX];
+    int f32;
+    int ndim;
+    uint64_t shape[ST_MAX_DIMS];
+    uint64_t begin, end;
+};
+
+struct jp {
+    const char *s;
+    size_t n, i;
+};
+
+static void ws(struct jp *p)
+{
+    while (p->i < p->n &&
+           (p->s[p->i] == ' ' || p->s[p->i] == '\t' || p->s[p->i] == '\n' || p->s[p->i] == '\r'))
+        p->i++;
+}
+
+static int expect(struct jp *p, char c)
+{
+    ws(p);
+    if (p->i >= p->n || p->s[p->i] != c)
+        return -1;
+    p->i++;
+    return 0;
+}
+
+static int peek(struct jp *p, char c)
+{
+    ws(p);
+    return p->i < p->n && p->s[p->i] == c;
+}
+
+/* Parses a JSON string into out (NUL-terminated, truncated flag set if it did not fit). */
+static int jstring(struct jp *p, char *out, size_t cap, int *truncated)
+{
+    size_t k = 0;
+    *truncated = 0;
+    if (expect(p, '"') < 0)
+        return -1;
+    while (p->i < p->n && p->s[p->i] != '"') {
+        char c = p->s[p->i++];
+        if (c == '\\') {
+            if (p->i >= p->n)
+                return -1;
+            c = p->s[p->i++];
+            if (c == 'u') {
+                if (p->n - p->i < 4)
+                    return -1;
+                p->i += 4;
+                c = '?'; /* names we look for are ASCII; any escape makes a non-match */
+            }
+        }
+        if (k + 1 < cap)
+            out[k++] = c;
+        else
+            *truncated = 1;
+    }
+    if (p->i >= p->n)
+        return -1;
+    p->i++;
+    out[k] = '\0';
+    return 0;
+}
+
+static int juint(struct jp *p, uint64_t *v)
+{
+    ws(p);
+    size_t start = p->i;
+    uint64_t x = 0;
+    while (p->i < p->n && p->s[p->i] >= '0' && p->s[p->i] <= '9') {
+        if (x > (UINT64_MAX - 9) / 10)
+            return -1;
+        x = x * 10 + (uint64_t)(p->s[p->i++] - '0');
+    }
+    if (p->i == start)
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static int jskip(struct jp *p, int depth)
+{
+    char tmp[8];
+    int tr;
+    if (depth > 32)
+        return -1;
+    ws(p);
+    if (p->i >= p->n)
+        return -1;
+    char c = p->s[p->i];
+    if (c == '"')
+        return jstring(p, tmp, sizeof tmp, &tr);
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        p->i++;
+        if (peek(p, close)) {
+            p->i++;
+            return 0;
+        }
+        for (;;) {
+            if (c == '{' && (jstring(p, tmp, sizeof tmp, &tr) < 0 || expect(p, ':') < 0))
+                return -1;
+            if (jskip(p, depth + 1) < 0)
+                return -1;
+            if (peek(p, ',')) {
+                p->i++;
+                continue;
+            }
+            return expect(p, close);
+        }
+    }
+    /* number, true, false, null */
+    size_t start = p->i;
+    while (p->i < p->n && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
+        p->i++;
+    return p->i > start ? 0 : -1;
+}
+
+static int juint_array(struct jp *p, uint64_t *v, int max, int *count)
+{
+    int k = 0;
+    if (expect(p, '[') < 0)
+        return -1;
+    if (peek(p, ']')) {
+        p->i++;
+        *count = 0;
+        return 0;
+    }
+    for (;;) {
+        if (k >= max || juint(p, &v[k]) < 0)
+            return -1;
+        k++;
+        if (peek(p, ',')) {
+            p->i++;
+            continue;
+        }
+        if (expect(p, ']') < 0)
+            return -1;
+        *count = k;
+        return 0;
+    }
+}
+
+static int jtensor(struct jp *p, struct st_in *t)
+{
+    char key[32], dtype[16];
+    int tr, got_dtype = 0, got_shape = 0, got_off = 0;
+    if (expect(p, '{') < 0)
+        return -1;
+    if (peek(p, '}'))
+        return -1;
+    for (;;) {
+        if (jstring(p, key, sizeof key, &tr) < 0 || expect(p, ':') < 0)
+            return -1;
+        if (!tr && strcmp(key, "dtype") == 0) {
+            if (jstring(p, dtype, sizeof dtype, &tr) < 0)
+                return -1;
+            t->f32 = !tr && strcmp(dtype, "F32") == 0;
+            got_dtype = 1;
+        } else if (!tr && strcmp(key, "shape") == 0) {
+            if (juint_array(p, t->shape, ST_MAX_DIMS, &t->ndim) < 0)
+                return -1;
+            got_shape = 1;
+        } else if (!tr && strcmp(key, "data_offsets") == 0) {
+            uint64_t o[2];
+            int k;
+            if (juint_array(p, o, 2, &k) < 0 || k != 2)
+                return -1;
+            t->begin = o[0];
+            t->end = o[1];
+            got_off = 1;
+        } else if (jskip(p, 1) < 0) {
+            return -1;
+        }
+        if (peek(p, ',')) {
+            p->i++;
+            continue;
+        }
+        if (expect(p, '}') < 0)
+            return -1;
+        return got_dtype && got_shape && got_off ? 0 : -1;
+    }
+}
+
+/* Parses the header into t[], returns the number of tensors or -1. */
+static int parse_header(const char *s, size_t n, struct st_in *t, int max)
+{
+    struct jp p = {s, n, 0};
+    int k = 0;
+    if (expect(&p, '{') < 0)
+        return -1;
+    if (peek(&p, '}'))
+        return 0;
+    for (;;) {
+        char name[ST_NAME_MAX];
+        int tr;
+        if (jstring(&p, name, sizeof name, &tr) < 0 || expect(&p, ':') < 0)
+            return -1;
+        if (strcmp(name, "__metadata__") == 0 || tr || k >= max) {
+            if (jskip(&p, 1) < 0) /* metadata, or a name too long to be one of ours */
+                return -1;
+        } else {
+            memset(&t[k], 0, sizeof t[k]);
+            memcpy(t[k].name, name, sizeof name);
+            if (jtensor(&p, &t[k]) < 0)
+                return -1;
+            k++;
+        }
+        if (peek(&p, ',')) {
+            p.i++;
+            continue;
+        }
+        if (expect(&p, '}') < 0)
+            return -1;
+        ws(&p);
+        return p.i == p.n ? k : -1;
+    }
+}
+
+struct st_ctx {
+    const struct st_in *t;
+    int n;
+    const unsigned char *data;
+    uint64_t data_len;
+};
+
+/* Finds a tensor by name (also without a leading "lstm.") and checks dtype, shape and range.
+ * d1 == 0 means a 1-d tensor of d0 elements. Returns it, or NULL. */
+static const struct st_in *find(const struct st_ctx *c, const char *name, uint64_t d0, uint64_t d1)
+{
+    const struct st_in *hit = NULL;
+    const char *alt = strncmp(name, "lstm.", 5) == 0 ? name + 5 : NULL;
+    for (int i = 0; i < c->n && !hit; i++)
+        if (strcmp(c->t[i].name, name) == 0)
+            hit = &c->t[i];
+    for (int i = 0; i < c->n && !hit && alt; i++)
+        if (strcmp(c->t[i].name, alt) == 0)
+            hit = &c->t[i];
+    if (!hit || !hit->f32)
+        return NULL;
+    if (d1 == 0 ? (hit->ndim != 1 || hit->shape[0] != d0)
+                : (hit->ndim != 2 || hit->shape[0] != d0 || hit->shape[1] != d1))
+        return NULL;
+    uint64_t bytes = 4 * d0 * (d1 ? d1 : 1);
+    if (hit->begin > hit->end || hit->end > c->data_len || hit->end - hit->begin != bytes)
+        return NULL;
+    return hit;
+}
+
+/* Copies a [rows, cols] tensor into dst with row stride ld. */
+static void copy_in(const struct st_ctx *c, const struct st_in *t, float *dst, size_t rows,
+                    size_t cols, size_t ld)
+{
+    for (size_t r = 0; r < rows; r++)
+        model__get_floats(dst + r * ld, c->data + t->begin + 4 * r * cols, cols);
+}
+
+static int exists(const struct st_ctx *c, const char *name)
+{
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->t[i].name, name) == 0 || strcmp(c->t[i].name, name + 5) == 0)
+            return 1;
+    return 0;
+}
+
+int model_safetensors_import(model_t **out, const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    struct st_in t[ST_MAX_TENSORS];
+    if (!buf || len < 8)
+        return ERR_CORRUPT;
+    uint64_t hl = 0;
+    for (int i = 0; i < 8; i++)
+        hl |= (uint64_t)p[i] << (8 * i);
+    if (hl > ST_MAX_HEADER || hl > len - 8)
+        return ERR_CORRUPT;
+    int n = parse_header((const char *)p + 8, (size_t)hl, t, ST_MAX_TENSORS);
+    if (n < 0)
+        return ERR_CORRUPT;
+    struct st_ctx c = {t, n, p + 8 + hl, len - 8 - hl};
+
+    /* The shape, from layer 0 and the head. */
+    const struct st_in *w0 = NULL, *hh0 = NULL, *fw = NULL;
+    for (int i = 0; i < n; i++) {
+        const char *nm = t[i].name;
+        if (strcmp(nm, "lstm.weight_ih_l0") == 0 || strcmp(nm, "weight_ih_l0") == 0)
+            w0 = &t[i];
+        if (strcmp(nm, "lstm.weight_hh_l0") == 0 || strcmp(nm, "weight_hh_l0") == 0)
+            hh0 = &t[i];
+        if (strcmp(nm, "fc.weight") == 0)
+            fw = &t[i];
+    }
+    if (!w0 || !hh0 || !fw || w0->ndim != 2 || hh0->ndim != 2 || fw->ndim != 2)
+        return ERR_CORRUPT;
+    struct model_config cfg = {0};
+    if (w0->shape[0] % 4 != 0 || w0->shape[0] / 4 > MODEL_MAX_HIDDEN ||
+        w0->shape[1] > MODEL_MAX_INPUTS || fw->shape[0] > MODEL_MAX_INPUTS)
+        return ERR_CORRUPT;
+    cfg.n_hidden = (int)(w0->shape[0] / 4);
+    cfg.n_inputs = (int)w0->shape[1];
+    cfg.n_outputs = (int)fw->shape[0];
+    cfg.n_layers = 1;
+    while (cfg.n_layers < MODEL_MAX_LAYERS) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "lstm.weight_ih_l%d", cfg.n_layers);
+        if (!exists(&c, nm))
+            break;
+        cfg.n_layers++;
+    }
+    cfg.seed = 0;
+    if (model__config_check(&cfg) < 0)
+        return ERR_CORRUPT;
+    model_t *m;
+    int rc = model_create(&m, &cfg);
+    if (rc < 0)
+        return rc;
+    const uint64_t H = (uint64_t)cfg.n_hidden, G = 4 * H, I = (uint64_t)cfg.n_inputs;
+    const uint64_t O = (uint64_t)cfg.n_outputs;
+    rc = ERR_CORRUPT;
+    for (int l = 0; l < cfg.n_layers; l++) {
+        char n1[32], n2[32], n3[32], n4[32];
+        snprintf(n1, sizeof n1, "lstm.weight_ih_l%d", l);
+        snprintf(n2, sizeof n2, "lstm.weight_hh_l%d", l);
+        snprintf(n3, sizeof n3, "lstm.bias_ih_l%d", l);
+        snprintf(n4, sizeof n4, "lstm.bias_hh_l%d", l);
+        uint64_t in = (uint64_t)m->in[l], K = (uint64_t)m->k[l];
+        const struct st_in *a = find(&c, n1, G, in), *b = find(&c, n2, G, H);
+        const struct st_in *bi = find(&c, n3, G, 0), *bh = find(&c, n4, G, 0);
+        if (!a || !b || !bi || !bh)
+            goto fail;
+        copy_in(&c, a, m->p.w[l], G, in, K);
+        copy_in(&c, b, m->p.w[l] + in, G, H, K);
+        copy_in(&c, bi, m->p.b_ih[l], 1, G, G);
+        copy_in(&c, bh, m->p.b_hh[l], 1, G, G);
+    }
+    const struct st_in *fwt = find(&c, "fc.weight", O, H), *fb = find(&c, "fc.bias", O, 0);
+    if (!fwt || !fb)
+        goto fail;
+    copy_in(&c, fwt, m->p.fc_w, O, H, H);
+    copy_in(&c, fb, m->p.fc_b, 1, O, O);
+    if (exists(&c, "lstm.input_mean") || exists(&c, "lstm.input_scale")) {
+        const struct st_in *mu = find(&c, "input_mean", I, 0), *sc = find(&c, "input_scale", I, 0);
+        if (!mu || !sc)
+            goto fail;
+        copy_in(&c, mu, m->mean, 1, I, I);
+        copy_in(&c, sc, m->scale, 1, I, I);
+    }
+    size_t nf = 2 * (size_t)I + m->n_params;
+    for (size_t i = 0; i < nf; i++)
+        if (!isfinite(m->block[i]) || (i >= I && i < 2 * I && !(m->block[i] > 0.0f)))
+            goto fail;
+    *out = m;
+    return 0;
+fail:
+    model_destroy(m);
+    return rc;
+}
