@@ -146,6 +146,8 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
                         size_t *nitems, parse_errors_t *errs, char *errmsg, size_t errsize)
 {
     *nitems = 0;
+    if (body == NULL) /* an empty body may come without a buffer */
+        body = "";
     json_error_t jerr;
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL) {

@@ -12,6 +12,10 @@
  * span's escaped form is already canonical, and the series key used as the device id is built
  * from spans as they are ("cpu,host=a,region=b", tags sorted by their escaped key bytes).
  *
+ * lp_parse splits a body on '\n', except inside a string field value, which may hold newlines
+ * as in InfluxDB 1.x; lines are still numbered by '\n', so error line numbers match an editor's.
+ * Only lines that contain a '"' pay for that check.
+ *
  * Threading: any thread, pure (no globals, no I/O); the batch is the caller's. */
 #include "parse.h"
 #include "err.h"
@@ -31,7 +35,8 @@
 /* How much of a bad line an error message quotes. */
 #define QUOTE_MAX 80
 
-/* Longest number token accepted (digits, sign, point, exponent). */
+/* Longest float token handed to strtod; a longer one is refused (Clinger's fast path below
+ * takes shorter and zero-padded numbers without a copy). */
 #define NUMBER_MAX 128
 
 typedef struct span {

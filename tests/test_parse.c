@@ -977,10 +977,17 @@ static void test_json_bad_body(void **state)
     json_body_bad("null", "invalid JSON at line 1");
     json_body_bad("\xff\xfe", "invalid JSON at line 1");
 
-    /* The message carries jansson's text. */
+    /* An empty body without a buffer is an ordinary JSON error. */
     batch_t b;
     jres_t r;
     batch_init(&b);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(
+        parse_json_readings(&b, NULL, 0, NOW, 0, &r.nitems, &r.errs, r.errmsg, sizeof r.errmsg),
+        ERR_INVAL);
+    assert_non_null(strstr(r.errmsg, "invalid JSON at line 1, column 0"));
+
+    /* The message carries jansson's text. */
     json_run(&b, "{\"device\":\"d\",\"values\":{\"v\":1e999}}", 0, &r);
     assert_non_null(strstr(r.errmsg, "real number overflow"));
     json_run(&b, "{\"device\":\"d\",\"values\":{\"v\":1}} x", 0, &r);
