@@ -128,7 +128,7 @@ static void device_json(sbuf_t *b, const api_device_t *d)
         sbuf_printf(b, ",\"last_ts\":%lld,\"last\":\"%s\"", (long long)d->last_ts_ms,
                     vtime_format(d->last_ts_ms, t, sizeof t));
     } else {
-        sbuf_append(b, ",\"first_ts\":null,\"last_ts\":null", 32);
+        sbuf_printf(b, ",\"first_ts\":null,\"last_ts\":null");
     }
     sbuf_append(b, "}", 1);
 }
@@ -392,8 +392,11 @@ void api__h_device_readings(api_request_t *r)
         int64_t from = q.desc ? q.from_ms : c.last_ts + 1, to = q.desc ? c.last_ts : q.to_ms;
         sbuf_append(&b, "\"/v1/devices/", 13);
         pct_encode(&b, q.device);
-        sbuf_printf(&b, "/readings?from=%lld&to=%lld&limit=%zu%s", (long long)from, (long long)to,
-                    limit, q.desc ? "&order=desc" : "");
+        sbuf_printf(&b, "/readings?from=%lld&limit=%zu%s", (long long)from, limit,
+                    q.desc ? "&order=desc" : "");
+        /* The default end (VTIME_MAX_MS + 1) is not a valid parameter value: leave it out. */
+        if (to <= VTIME_MAX_MS)
+            sbuf_printf(&b, "&to=%lld", (long long)to);
         if (cs && *cs) {
             sbuf_append(&b, "&channels=", 10);
             for (size_t i = 0; i < q.nchannels; i++) {
