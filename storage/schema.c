@@ -308,6 +308,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         if (err)
             return err;
     }
+    w->ready = 1;
     return 0;
 }
 
@@ -321,8 +322,12 @@ void store__writer_close(store_t *s)
                            w->del_readings, w->del_chans, w->del_dev};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
-    /* Leaves the WAL empty so the database is one self-contained file at rest. */
-    sqlite3_exec(w->db, "PRAGMA optimize; PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
+     * database this code opened successfully (a refused one is not touched). PRAGMA optimize is
+     * left out: every query is a primary-key search, and an ANALYZE of a large readings table
+     * would delay shutdown. */
+    if (w->ready)
+        sqlite3_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     sqlite3_close(w->db);
     w->db = NULL;
 }

@@ -201,7 +201,9 @@ static void enqueue_locked(store_t *s, store_job_t *j)
     s->qtail = j;
     s->qreadings += j->nreadings;
     s->qpending += j->nreadings;
-    pthread_cond_signal(&s->qcond);
+    /* The writer waits on qcond only for an empty queue or while coalescing. */
+    if (s->qhead == j || s->writer_waiting)
+        pthread_cond_signal(&s->qcond);
 }
 
 int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg)

@@ -35,8 +35,10 @@ typedef struct store_opts {
 void store_opts_default(store_opts_t *opts);
 
 /* Opens (creating or migrating) the database and starts the writer thread.
- * Returns 0 and *out, or ERR_IO / ERR_NOMEM / ERR_CORRUPT with nothing left open; errmsg (may be
- * NULL) receives a detailed reason. Caller owns *out; free with store_close. */
+ * Returns 0 and *out, or ERR_IO / ERR_NOMEM / ERR_CORRUPT (ERR_INVAL: no opts->dir) with nothing
+ * left open and *out NULL; errmsg (may be NULL) receives a detailed reason. A database written
+ * by a newer vigil (schema version above this code's) is refused with ERR_IO and left untouched.
+ * Caller owns *out; free with store_close. */
 int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t errsize);
 
 /* Stops intake, writes everything already queued, stops the writer, closes all connections and
@@ -49,8 +51,8 @@ typedef void (*store_done_cb)(void *arg, int status);
 
 /* Queues a batch for writing. On success the store takes the batch's contents (b is left empty
  * and reusable) and will call cb exactly once. On failure (ERR_BUSY: queue full; ERR_CLOSED:
- * closing; ERR_NOSPACE: the last commit found the disk full) b is untouched and cb is never
- * called. An empty batch completes at once with status 0 (cb is called before return). */
+ * closing; ERR_NOSPACE: the last commit found the disk full; ERR_NOMEM) b is untouched and cb is
+ * never called. An empty batch completes at once with status 0 (cb is called before return). */
 int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg);
 
 /* Convenience for threads that may block: store_submit, then wait for the commit. Returns the
@@ -59,11 +61,13 @@ int store_write(store_t *s, batch_t *b);
 
 /* Declares or updates a device; attrs_json is an opaque JSON object text stored with it (NULL
  * keeps the existing attributes, or "{}" for a new device). Blocks until committed.
- * *created is set to 1 when the device is new. Returns 0, ERR_INVAL, ERR_IO, ERR_NOSPACE. */
+ * *created (may be NULL) is set to 1 when the device is new. Returns 0, ERR_INVAL (bad name, or
+ * attrs not a JSON object), ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_CLOSED (store closing). */
 int store_device_put(store_t *s, const char *device, const char *attrs_json, int *created);
 
-/* Deletes a device, its channels and all its readings. Blocks until committed.
- * Returns 0, ERR_NOTFOUND, ERR_IO. */
+/* Deletes a device, its channels and all its readings. Blocks until committed (the writer
+ * deletes every row in one transaction, so other writes wait behind a large device).
+ * Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_CLOSED. */
 int store_device_delete(store_t *s, const char *device);
 
 typedef struct store_device_info {
@@ -79,11 +83,12 @@ typedef struct store_device_info {
 /* Called once per device; return nonzero to stop the iteration. Runs on the calling thread. */
 typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
 
-/* Reports one device. Returns 0, ERR_NOTFOUND, ERR_IO. */
+/* Reports one device. Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOMEM. */
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
 
 /* Reports every device ordered by id, starting after `after` (NULL: from the first), at most
- * limit devices (0: all). Returns 0 or ERR_IO. */
+ * limit devices (0: all). Returns 0, ERR_NOTFOUND (`after` names no device, e.g. deleted since
+ * the previous page), ERR_IO, ERR_NOMEM. */
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
 
 typedef struct store_query {
@@ -101,8 +106,9 @@ typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *co
                               const double *values);
 
 /* Reads a device's readings in [from, to) through the (device, ts) index. Points holding none of
- * the selected channels are skipped and do not count toward limit. Returns 0, ERR_NOTFOUND (no
- * such device), ERR_INVAL (unknown channel), ERR_IO. */
+ * the selected channels are skipped and do not count toward limit. Values of a point come in
+ * channel order (order of first appearance). Returns 0, ERR_NOTFOUND (no such device), ERR_INVAL
+ * (unknown channel), ERR_IO, ERR_NOMEM. */
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
 
 typedef struct store_stats {

@@ -90,6 +90,7 @@ typedef struct store_writer {
     } * pairs; /* encoding scratch */
     size_t pairs_cap;
     int maps_stale; /* the maps must be reloaded before the next transaction */
+    int ready;      /* opened, migrated and prepared: close may checkpoint */
     uint64_t tx_readings, tx_points;
 } store_writer_t;
 

@@ -105,8 +105,11 @@ int store__maps_load(store_t *s)
     sqlite3_stmt *st = NULL;
     int err = 0, rc;
     store__maps_free(w);
-    rc = sqlite3_prepare_v2(w->db, "SELECT id, name, first_ts, last_ts, points FROM devices", -1,
-                            &st, NULL);
+    /* Devices in id order, so the hash's insertion-ordered list is sorted by id and the channels
+     * (read in device_id order) can be attached by walking it once. */
+    rc = sqlite3_prepare_v2(w->db,
+                            "SELECT id, name, first_ts, last_ts, points FROM devices ORDER BY id",
+                            -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
         store_dev_t *d =
@@ -127,25 +130,16 @@ int store__maps_load(store_t *s)
     if (err == 0 && rc != SQLITE_DONE)
         err = store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
     if (err == 0) {
-        /* Devices are few and each has a handful of channels: a linear id lookup per device
-         * group (rows arrive ordered by device_id) keeps this simple. */
-        rc = sqlite3_prepare_v2(w->db, "SELECT device_id, idx, name FROM channels", -1, &st, NULL);
-        store_dev_t *cur = NULL;
+        rc = sqlite3_prepare_v2(w->db,
+                                "SELECT device_id, idx, name FROM channels ORDER BY device_id, idx",
+                                -1, &st, NULL);
+        store_dev_t *cur = w->devs;
         while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
             int64_t id = sqlite3_column_int64(st, 0);
-            if (cur == NULL || cur->id != id) {
-                store_dev_t *d, *tmp;
-                cur = NULL;
-                HASH_ITER(hh, w->devs, d, tmp)
-                {
-                    if (d->id == id) {
-                        cur = d;
-                        break;
-                    }
-                }
-            }
+            while (cur != NULL && cur->id < id)
+                cur = cur->hh.next;
             rc = SQLITE_OK;
-            if (cur == NULL)
+            if (cur == NULL || cur->id != id)
                 continue; /* an orphan channel row; harmless */
             err =
                 chan_add(cur, sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2),
