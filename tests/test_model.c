@@ -1,24 +1,716 @@
-/* tests/test_model.c: unit tests of model/ (placeholder while the engine is written). */
+/* tests/test_model.c: unit tests of model/.
+ *
+ * Kernels are checked against the plain loops of model/ref.c, gradients against central
+ * finite differences, serving paths (step, batched step, forecast) against each other and the
+ * training forward, training against the persistence forecast on a synthetic process, and the
+ * byte formats against truncation and corruption. Tolerances are stated where they are used.
+ * Every test frees what it allocates. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
+#include "internal.h"
 #include "model.h"
 
-static void test_create(void **state)
+static uint64_t rng_state = 12345;
+
+static float frand(float lo, float hi)
 {
-    struct model_config cfg;
+    return model__rand_uniform(&rng_state, lo, hi);
+}
+
+static void fill(float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = frand(lo, hi);
+}
+
+static float *falloc(size_t n)
+{
+    float *p = calloc(n ? n : 1, sizeof(float));
+    assert_non_null(p);
+    return p;
+}
+
+/* |a - b| <= atol + rtol * |b| for every element; reports the first failure. */
+static void assert_close(const float *a, const float *b, size_t n, float atol, float rtol,
+                         const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!(fabsf(a[i] - b[i]) <= atol + rtol * fabsf(b[i]))) {
+            print_error("%s[%zu]: %.9g vs %.9g\n", what, i, a[i], b[i]);
+            fail();
+        }
+    }
+}
+
+static model_t *make_model(int I, int O, int L, int H, uint64_t seed)
+{
+    struct model_config cfg = {I, O, L, H, seed};
     model_t *m;
-    model_config_default(&cfg, 8, 8);
     assert_int_equal(model_create(&m, &cfg), 0);
+    return m;
+}
+
+/* ---- shapes and sizes ---------------------------------------------------------------------- */
+
+static void test_config_and_sizes(void **unused)
+{
+    struct model_config bad[] = {{0, 1, 1, 4, 1},
+                                 {3, 4, 1, 4, 1},
+                                 {3, 0, 1, 4, 1},
+                                 {3, 1, 0, 4, 1},
+                                 {3, 1, 4, 4, 1},
+                                 {3, 1, 1, 0, 1},
+                                 {3, 1, 1, MODEL_MAX_HIDDEN + 1, 1}};
+    model_t *m = NULL;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(model_create(&m, &bad[i]), ERR_INVAL);
+    /* The original state-monitoring example: I = 10, H = 50, O = 1. */
+    m = make_model(10, 1, 1, 50, 7);
+    size_t G = 200;
+    assert_int_equal(model_param_count(m), G * 10 + G * 50 + 2 * G + 50 + 1);
+    assert_int_equal(model_state_len(m), 10 + 2 * 50);
+    assert_int_equal(model_state_size(m), 4 * (10 + 2 * 50));
+    assert_true(model_memory_size(m) >= 4 * (model_param_count(m) + 20));
+    struct model_config cfg;
+    model_get_config(m, &cfg);
+    assert_int_equal(cfg.n_inputs, 10);
+    assert_int_equal(cfg.n_hidden, 50);
+    float mean[10], scale[10];
+    fill(mean, 10, -1, 1);
+    fill(scale, 10, 0.5f, 2);
+    assert_int_equal(model_set_norm(m, mean, scale), 0);
+    scale[3] = 0.0f;
+    assert_int_equal(model_set_norm(m, mean, scale), ERR_INVAL);
+    float m2[10], s2[10];
+    model_get_norm(m, m2, s2);
+    assert_memory_equal(m2, mean, sizeof mean);
+    assert_true(s2[3] != 0.0f);
     model_destroy(m);
+    model_destroy(NULL);
+}
+
+/* ---- kernels vs plain loops ---------------------------------------------------------------- */
+
+static void test_dense_vs_naive(void **unused)
+{
+    /* Tolerance: 1e-5 absolute + 1e-5 relative (sums of <= 40 products of values in [-1, 1]). */
+    int shapes[][3] = {{1, 7, 3}, {9, 5, 4}, {33, 17, 2}};
+    for (size_t s = 0; s < 3; s++) {
+        int N = shapes[s][0], IN = shapes[s][1], OUT = shapes[s][2];
+        float *in = falloc((size_t)N * IN), *w = falloc((size_t)OUT * IN), *b = falloc(OUT);
+        float *o1 = falloc((size_t)N * OUT), *o2 = falloc((size_t)N * OUT);
+        float *dout = falloc((size_t)N * OUT), *di1 = falloc((size_t)N * IN);
+        float *di2 = falloc((size_t)N * IN), *dw1 = falloc((size_t)OUT * IN);
+        float *dw2 = falloc((size_t)OUT * IN), *db1 = falloc(OUT), *db2 = falloc(OUT);
+        fill(in, (size_t)N * IN, -1, 1);
+        fill(w, (size_t)OUT * IN, -1, 1);
+        fill(b, OUT, -1, 1);
+        fill(dout, (size_t)N * OUT, -1, 1);
+        fill(dw1, (size_t)OUT * IN, -1, 1); /* accumulation: start both from the same values */
+        memcpy(dw2, dw1, sizeof(float) * OUT * IN);
+        dense_forward(o1, in, w, b, N, IN, OUT);
+        dense_forward_naive(o2, in, w, b, N, IN, OUT);
+        assert_close(o1, o2, (size_t)N * OUT, 1e-5f, 1e-5f, "dense_forward");
+        dense_backward(di1, dw1, db1, dout, in, w, N, IN, OUT);
+        dense_backward_naive(di2, dw2, db2, dout, in, w, N, IN, OUT);
+        assert_close(di1, di2, (size_t)N * IN, 1e-5f, 1e-5f, "dense din");
+        assert_close(dw1, dw2, (size_t)OUT * IN, 1e-5f, 1e-5f, "dense dw");
+        assert_close(db1, db2, OUT, 1e-5f, 1e-5f, "dense db");
+        free(in), free(w), free(b), free(o1), free(o2), free(dout), free(di1), free(di2);
+        free(dw1), free(dw2), free(db1), free(db2);
+    }
+}
+
+static void test_lstm_vs_naive(void **unused)
+{
+    /* Forward: 2e-6 absolute (activations are in [-1, 1]; the fast expf differs from libm's
+     * by a few ulp). Backward: 2e-5 absolute + 1e-4 relative (sums over T * B terms). */
+    int shapes[][4] = {{1, 1, 3, 2}, {5, 3, 4, 6}, {7, 4, 6, 17}};
+    for (size_t s = 0; s < 3; s++) {
+        int T = shapes[s][0], B = shapes[s][1], IN = shapes[s][2], H = shapes[s][3];
+        int G = 4 * H, K = IN + H;
+        size_t TB = (size_t)T * B;
+        float *x = falloc(TB * IN), *w = falloc((size_t)G * K), *bi = falloc(G), *bh = falloc(G);
+        float *a1 = falloc(TB * G), *c1 = falloc(TB * H), *t1 = falloc(TB * H);
+        float *h1 = falloc(TB * H), *a2 = falloc(TB * G), *c2 = falloc(TB * H);
+        float *t2 = falloc(TB * H), *h2 = falloc(TB * H);
+        fill(x, TB * IN, -2, 2);
+        fill(w, (size_t)G * K, -0.7f, 0.7f);
+        fill(bi, G, -0.5f, 0.5f);
+        fill(bh, G, -0.5f, 0.5f);
+        lstm_forward(a1, c1, t1, h1, x, w, bi, bh, T, B, IN, H);
+        lstm_forward_naive(a2, c2, t2, h2, x, w, bi, bh, T, B, IN, H);
+        assert_close(a1, a2, TB * G, 2e-6f, 0, "lstm act");
+        assert_close(c1, c2, TB * H, 2e-6f, 1e-6f, "lstm c");
+        assert_close(t1, t2, TB * H, 2e-6f, 0, "lstm tanh c");
+        assert_close(h1, h2, TB * H, 2e-6f, 0, "lstm h");
+
+        float *dh1 = falloc(TB * H), *dh2 = falloc(TB * H), *dx1 = falloc(TB * IN);
+        float *dx2 = falloc(TB * IN), *dw1 = falloc((size_t)G * K), *dw2 = falloc((size_t)G * K);
+        float *dbi1 = falloc(G), *dbh1 = falloc(G), *dbi2 = falloc(G), *dbh2 = falloc(G);
+        float *dp = falloc(TB * G), *dc = falloc((size_t)B * H), *dhn = falloc((size_t)B * H);
+        fill(dh1, TB * H, -1, 1);
+        memcpy(dh2, dh1, sizeof(float) * TB * H);
+        lstm_backward(dx1, dw1, dbi1, dbh1, dh1, dp, dc, dhn, x, a2, c2, t2, h2, w, T, B, IN, H);
+        lstm_backward_naive(dx2, dw2, dbi2, dbh2, dh2, dp, dc, dhn, x, a2, c2, t2, h2, w, T, B, IN,
+                            H);
+        assert_close(dx1, dx2, TB * IN, 2e-5f, 1e-4f, "lstm dx");
+        assert_close(dw1, dw2, (size_t)G * K, 2e-5f, 1e-4f, "lstm dw");
+        assert_close(dbi1, dbi2, G, 2e-5f, 1e-4f, "lstm db_ih");
+        assert_close(dbh1, dbh2, G, 2e-5f, 1e-4f, "lstm db_hh");
+        free(x), free(w), free(bi), free(bh), free(a1), free(c1), free(t1), free(h1);
+        free(a2), free(c2), free(t2), free(h2), free(dh1), free(dh2), free(dx1), free(dx2);
+        free(dw1), free(dw2), free(dbi1), free(dbh1), free(dbi2), free(dbh2), free(dp);
+        free(dc), free(dhn);
+    }
+}
+
+/* ---- gradients vs finite differences -------------------------------------------------------- */
+
+static void check_grad_fd(float huber_delta, int L)
+{
+    /* Central differences with step 3e-3 on every parameter; tolerance
+     * |analytic - numeric| <= 1e-4 + 1e-2 |numeric| (float32 forward, loss ~ 1: the numeric
+     * derivative's rounding noise is ~3e-5; the worst errors seen are ~2e-5). At least an
+     * eighth of the gradients must exceed 1e-3, ten times the absolute tolerance. */
+    const int I = 3, O = 2, H = 5, T = 6, B = 3;
+    model_t *m = make_model(I, O, L, H, 99);
+    fill(m->params, m->n_params, -0.8f, 0.8f); /* larger than the default init: larger gradients */
+    struct model_train_config cfg;
+    model_train_config_default(&cfg);
+    cfg.window = T;
+    cfg.batch = B;
+    cfg.huber_delta = huber_delta;
+    model_trainer_t *tr;
+    assert_int_equal(model_trainer_create(&tr, m, &cfg), 0);
+    float *win = falloc((size_t)B * (T + 1) * I);
+    fill(win, (size_t)B * (T + 1) * I, -2, 2);
+    float loss;
+    assert_int_equal(model__trainer_grad(tr, win, B, &loss), 0);
+    size_t np = model_param_count(m);
+    float *g = falloc(np);
+    memcpy(g, model__trainer_grads(tr), sizeof(float) * np);
+    model_t *tm = model__trainer_model_mut(tr);
+    const float eps = 3e-3f;
+    int checked = 0;
+    float maxerr = 0.0f;
+    for (size_t i = 0; i < np; i++) {
+        float p0 = tm->params[i], lp, lm;
+        tm->params[i] = p0 + eps;
+        assert_int_equal(model_trainer_loss(tr, win, B, &lp), 0);
+        tm->params[i] = p0 - eps;
+        assert_int_equal(model_trainer_loss(tr, win, B, &lm), 0);
+        tm->params[i] = p0;
+        float fd = (lp - lm) / (2 * eps);
+        if (!(fabsf(g[i] - fd) <= 1e-4f + 1e-2f * fabsf(fd))) {
+            print_error("param %zu: analytic %.6g numeric %.6g\n", i, g[i], fd);
+            fail();
+        }
+        checked += fabsf(fd) > 1e-3f;
+        float e = fabsf(g[i] - fd);
+        maxerr = e > maxerr ? e : maxerr;
+    }
+    print_message("L=%d huber=%g: %d of %zu gradients above 1e-3, max |error| %.2g\n", L,
+                  huber_delta, checked, np, maxerr);
+    assert_true(checked > (int)np / 8); /* the check is not vacuous */
+    free(g);
+    free(win);
+    model_trainer_destroy(tr);
+    model_destroy(m);
+}
+
+static void test_grad_mse_1layer(void **unused)
+{
+    check_grad_fd(0.0f, 1);
+}
+
+static void test_grad_mse_3layers(void **unused)
+{
+    check_grad_fd(0.0f, 3);
+}
+
+static void test_grad_huber_2layers(void **unused)
+{
+    check_grad_fd(1.0f, 2); /* errors fall on both sides of delta */
+}
+
+/* ---- serving paths --------------------------------------------------------------------------- */
+
+/* Predictions of the training forward (kernels + head) for one sequence x [T, I] raw. */
+static void reference_predictions(const model_t *m, float *pred, const float *x, int T)
+{
+    const int I = m->cfg.n_inputs, O = m->cfg.n_outputs, H = m->cfg.n_hidden;
+    const int L = m->cfg.n_layers, G = 4 * H;
+    float *z = falloc((size_t)T * I), *act = falloc((size_t)T * G), *c = falloc((size_t)T * H);
+    float *tc = falloc((size_t)T * H),
+          *h[3] = {falloc((size_t)T * H), falloc((size_t)T * H), falloc((size_t)T * H)};
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < I; i++)
+            z[t * I + i] = (x[t * I + i] - m->mean[i]) / m->scale[i];
+    for (int l = 0; l < L; l++)
+        lstm_forward_naive(act, c, tc, h[l], l ? h[l - 1] : z, m->p.w[l], m->p.b_ih[l],
+                           m->p.b_hh[l], T, 1, m->in[l], H);
+    dense_forward_naive(pred, h[L - 1], m->p.fc_w, m->p.fc_b, T, H, O);
+    for (int t = 0; t < T; t++)
+        for (int j = 0; j < O; j++)
+            pred[t * O + j] = pred[t * O + j] * m->scale[j] + m->mean[j];
+    free(z), free(act), free(c), free(tc), free(h[0]), free(h[1]), free(h[2]);
+}
+
+static model_t *make_normed_model(int I, int O, int L, int H, uint64_t seed)
+{
+    model_t *m = make_model(I, O, L, H, seed);
+    float mean[16], scale[16];
+    fill(mean, (size_t)I, -5, 5);
+    fill(scale, (size_t)I, 0.5f, 3);
+    assert_int_equal(model_set_norm(m, mean, scale), 0);
+    return m;
+}
+
+static void test_step_matches_reference(void **unused)
+{
+    /* The sgemv step against the plain-loop sequence forward: 1e-5 absolute + 1e-5 relative
+     * on raw predictions of magnitude up to ~10. */
+    for (int L = 1; L <= 3; L++) {
+        const int I = 5, O = 3, H = 9, T = 40;
+        model_t *m = make_normed_model(I, O, L, H, 5 + L);
+        float *x = falloc((size_t)T * I), *p1 = falloc((size_t)T * O), *p2 = falloc((size_t)T * O);
+        fill(x, (size_t)T * I, -8, 8);
+        float *st = falloc(model_state_len(m)), *work = falloc(model_work_len(m, 1));
+        model_state_reset(m, st);
+        for (int t = 0; t < T; t++)
+            assert_int_equal(model_step(m, p1 + t * O, st, x + t * I, work), 0);
+        reference_predictions(m, p2, x, T);
+        assert_close(p1, p2, (size_t)T * O, 1e-5f, 1e-5f, "step vs reference");
+        float pr[3];
+        model_predict(m, pr, st);
+        assert_close(pr, p1 + (T - 1) * O, O, 1e-6f, 1e-6f, "predict");
+        free(x), free(p1), free(p2), free(st), free(work);
+        model_destroy(m);
+    }
+}
+
+static void test_batch_matches_single(void **unused)
+{
+    /* The sgemm batched step against B single steps: 1e-5 absolute + 1e-5 relative. */
+    const int I = 6, O = 2, L = 2, H = 12, B = 7, T = 15;
+    model_t *m = make_normed_model(I, O, L, H, 77);
+    size_t S = model_state_len(m);
+    float *st1 = falloc(S * B), *st2 = falloc(S * B), *x = falloc((size_t)B * I);
+    float *p1 = falloc((size_t)B * O), *p2 = falloc((size_t)B * O);
+    float *w1 = falloc(model_work_len(m, 1)), *wb = falloc(model_work_len(m, B));
+    float *ptrs[B];
+    for (int b = 0; b < B; b++)
+        ptrs[b] = st2 + (size_t)(B - 1 - b) * S; /* states in any order and place */
+    for (int t = 0; t < T; t++) {
+        fill(x, (size_t)B * I, -6, 6);
+        for (int b = 0; b < B; b++)
+            assert_int_equal(model_step(m, p1 + b * O, st1 + b * S, x + b * I, w1), 0);
+        assert_int_equal(model_step_batch(m, p2, ptrs, x, B, wb), 0);
+        assert_close(p2, p1, (size_t)B * O, 1e-5f, 1e-5f, "batch vs single");
+    }
+    for (int b = 0; b < B; b++)
+        assert_close(ptrs[b], st1 + b * S, S, 1e-5f, 1e-5f, "batch state");
+    x[3] = NAN;
+    memcpy(st1, st2, sizeof(float) * S * B);
+    assert_int_equal(model_step_batch(m, p2, ptrs, x, B, wb), ERR_INVAL);
+    assert_memory_equal(st1, st2, sizeof(float) * S * B);
+    assert_int_equal(model_step_batch(m, p2, ptrs, x, 0, wb), ERR_INVAL);
+    free(st1), free(st2), free(x), free(p1), free(p2), free(w1), free(wb);
+    model_destroy(m);
+}
+
+static void test_step_rejects_nonfinite(void **unused)
+{
+    model_t *m = make_model(3, 1, 1, 4, 3);
+    float st[3 + 8], st0[3 + 8], x[3] = {1, INFINITY, 2}, p = 42.0f;
+    float *work = falloc(model_work_len(m, 1));
+    fill(st, 11, -1, 1);
+    memcpy(st0, st, sizeof st);
+    assert_int_equal(model_step(m, &p, st, x, work), ERR_INVAL);
+    assert_memory_equal(st, st0, sizeof st);
+    assert_true(p == 42.0f);
+    free(work);
+    model_destroy(m);
+}
+
+static void test_forecast(void **unused)
+{
+    /* Forecast against the same roll-out done by hand with model_step: 1e-4 absolute + 1e-4
+     * relative (the hand roll-out re-standardises each prediction, the forecast does not). */
+    const int I = 4, O = 2, L = 2, H = 8, K = 12;
+    model_t *m = make_normed_model(I, O, L, H, 11);
+    size_t S = model_state_len(m);
+    float *st = falloc(S), *st0 = falloc(S), *work = falloc(model_work_len(m, 1));
+    float x[4], p[2];
+    for (int t = 0; t < 20; t++) {
+        fill(x, I, -4, 4);
+        assert_int_equal(model_step(m, p, st, x, work), 0);
+    }
+    memcpy(st0, st, sizeof(float) * S);
+    float *u = falloc((size_t)(K - 1) * (I - O)), *f1 = falloc((size_t)K * O);
+    float *f2 = falloc((size_t)K * O), *f3 = falloc((size_t)K * O);
+    fill(u, (size_t)(K - 1) * (I - O), -4, 4);
+    assert_int_equal(model_forecast(m, f1, st, u, K, work), 0);
+    assert_memory_equal(st, st0, sizeof(float) * S); /* live state undisturbed */
+    assert_close(f1, p, O, 1e-6f, 1e-6f, "forecast[0] is the last prediction");
+    /* By hand. */
+    float *hs = falloc(S);
+    memcpy(hs, st, sizeof(float) * S);
+    memcpy(f2, p, sizeof(float) * O);
+    for (int j = 1; j < K; j++) {
+        memcpy(x, f2 + (j - 1) * O, sizeof(float) * O);
+        memcpy(x + O, u + (j - 1) * (I - O), sizeof(float) * (I - O));
+        assert_int_equal(model_step(m, f2 + j * O, hs, x, work), 0);
+    }
+    assert_close(f1, f2, (size_t)K * O, 1e-4f, 1e-4f, "forecast vs hand roll-out");
+    /* u NULL holds the input-only channels at their last values. */
+    assert_int_equal(model_forecast(m, f3, st, NULL, K, work), 0);
+    assert_int_equal(model_forecast(m, f3, st, NULL, 0, work), ERR_INVAL);
+    free(st), free(st0), free(work), free(u), free(f1), free(f2), free(f3), free(hs);
+    model_destroy(m);
+}
+
+/* ---- training ----------------------------------------------------------------------------------
+ */
+
+/* Synthetic process, [n, 3] raw: two coupled oscillators (monitored, with offsets and
+ * different scales) driven by a slow square-wave set point (input-only), plus noise. */
+static float *coupled_process(size_t n, uint64_t seed)
+{
+    float *d = falloc(n * 3);
+    uint64_t s = seed;
+    double a = 1.0, b = 0.0;
+    for (size_t t = 0; t < n; t++) {
+        double u = ((t / 150) % 2) ? 1.0 : -1.0;
+        double a2 = 0.98 * (a * cos(0.2) - b * sin(0.2)) + 0.05 * u;
+        double b2 = 0.98 * (a * sin(0.2) + b * cos(0.2)) + 0.02 * u;
+        a = a2;
+        b = b2;
+        d[t * 3 + 0] = (float)(100.0 + 10.0 * a) + model__rand_uniform(&s, -0.3f, 0.3f);
+        d[t * 3 + 1] = (float)(-3.0 + 0.5 * b * a) + model__rand_uniform(&s, -0.01f, 0.01f);
+        d[t * 3 + 2] = (float)(20.0 + 5.0 * u);
+    }
+    return d;
+}
+
+static void test_train_beats_persistence(void **unused)
+{
+    const size_t n = 3000, n_test = 800;
+    float *data = coupled_process(n + n_test, 5);
+    model_t *base = make_model(3, 2, 1, 32, 1);
+    size_t cl = model_checkpoint_size(base), len;
+    unsigned char *before = malloc(cl), *after = malloc(cl);
+    assert_int_equal(model_checkpoint_save(base, before, cl, &len), 0);
+    struct model_train_config cfg;
+    model_train_config_default(&cfg);
+    cfg.window = 32;
+    cfg.max_epochs = 40;
+    cfg.lr = 5e-3f;
+    cfg.seed = 3;
+    float tl[40], vl[40], tl2[40], vl2[40];
+    struct model_train_result res = {tl, vl, 0, 0, 0, 0}, res2 = {tl2, vl2, 0, 0, 0, 0};
+    model_t *m, *m2;
+    assert_int_equal(model_train(&m, base, &cfg, data, n, &res), 0);
+    /* The serving model is untouched. */
+    assert_int_equal(model_checkpoint_save(base, after, cl, &len), 0);
+    assert_memory_equal(before, after, cl);
+    /* The curve is reported and goes down. */
+    assert_true(res.epochs >= 2 && res.epochs <= 40);
+    assert_true(res.best_epoch >= 0 && res.best_epoch < res.epochs);
+    assert_true(tl[res.epochs - 1] < 0.5f * tl[0]);
+    assert_true(vl[res.best_epoch] == res.best_val);
+    assert_true(res.steps > 0);
+    /* Held-out data the training never saw: the LSTM well below persistence (normalised MSE
+     * under half of persistence's) and below the linear baseline fitted on the training part. */
+    struct model_eval ev, lev;
+    assert_int_equal(model_evaluate(m, &ev, data + n * 3, n_test, 50), 0);
+    model_linear_t *lin;
+    assert_int_equal(model_linear_fit(&lin, data, n, 3, 2), 0);
+    assert_int_equal(model_linear_evaluate(lin, &lev, data + n * 3, n_test, 50), 0);
+    print_message("held-out nmse: lstm %.4f linear %.4f persistence %.4f (epochs %d, best %d)\n",
+                  ev.nmse, lev.nmse, ev.nmse_persistence, res.epochs, res.best_epoch);
+    assert_true(ev.nmse < 0.5 * ev.nmse_persistence);
+    assert_true(lev.nmse < ev.nmse_persistence);
+    /* Deterministic for a seed. */
+    assert_int_equal(model_train(&m2, base, &cfg, data, n, &res2), 0);
+    assert_int_equal(res2.epochs, res.epochs);
+    assert_memory_equal(tl, tl2, sizeof(float) * res.epochs);
+    assert_memory_equal(m->params, m2->params, sizeof(float) * m->n_params);
+    model_destroy(m2);
+    /* Huber loss trains too. */
+    cfg.huber_delta = 1.0f;
+    cfg.max_epochs = 10;
+    assert_int_equal(model_train(&m2, base, &cfg, data, n, NULL), 0);
+    model_destroy(m2);
+    model_linear_destroy(lin);
+    model_destroy(m);
+    model_destroy(base);
+    free(before), free(after), free(data);
+}
+
+static void test_train_bad_input(void **unused)
+{
+    model_t *base = make_model(3, 2, 1, 8, 1), *m = NULL;
+    float *data = coupled_process(200, 1);
+    struct model_train_config cfg;
+    model_train_config_default(&cfg);
+    cfg.window = 64;
+    assert_int_equal(model_train(&m, base, &cfg, data, 100, NULL), ERR_RANGE);
+    cfg.window = 16;
+    cfg.batch = 0;
+    assert_int_equal(model_train(&m, base, &cfg, data, 200, NULL), ERR_INVAL);
+    cfg.batch = 8;
+    cfg.val_fraction = 0.95f;
+    assert_int_equal(model_train(&m, base, &cfg, data, 200, NULL), ERR_INVAL);
+    cfg.val_fraction = 0.2f;
+    data[77] = NAN;
+    assert_int_equal(model_train(&m, base, &cfg, data, 200, NULL), ERR_INVAL);
+    assert_null(m);
+    free(data);
+    model_destroy(base);
+}
+
+static void test_linear_recovers_system(void **unused)
+{
+    /* Noiseless x_{t+1} = A x_t + B u_t + b with random u: the fit recovers A, B, b to 1e-3. */
+    const int I = 4, O = 2;
+    const float A[2][2] = {{0.9f, 0.1f}, {-0.2f, 0.7f}}, Bm[2][2] = {{0.5f, 0.0f}, {0.1f, -0.3f}};
+    const float b[2] = {1.0f, -2.0f};
+    const size_t n = 500;
+    float *d = falloc(n * I);
+    for (size_t t = 0; t < n; t++) {
+        d[t * I + 2] = frand(-1, 1);
+        d[t * I + 3] = frand(-1, 1);
+        if (t == 0)
+            continue;
+        const float *p = d + (t - 1) * I;
+        for (int j = 0; j < O; j++)
+            d[t * I + j] =
+                A[j][0] * p[0] + A[j][1] * p[1] + Bm[j][0] * p[2] + Bm[j][1] * p[3] + b[j];
+    }
+    model_linear_t *lin;
+    assert_int_equal(model_linear_fit(&lin, d, n, I, O), 0);
+    float ab[8], bb[2];
+    model_linear_coef(lin, ab, bb);
+    for (int j = 0; j < O; j++) {
+        assert_float_equal(ab[j * I + 0], A[j][0], 1e-3);
+        assert_float_equal(ab[j * I + 1], A[j][1], 1e-3);
+        assert_float_equal(ab[j * I + 2], Bm[j][0], 1e-3);
+        assert_float_equal(ab[j * I + 3], Bm[j][1], 1e-3);
+        assert_float_equal(bb[j], b[j], 1e-3);
+    }
+    float pred[2];
+    model_linear_predict(lin, pred, d + 10 * I);
+    assert_close(pred, d + 11 * I, O, 1e-3f, 1e-4f, "linear predict");
+    struct model_eval ev;
+    assert_int_equal(model_linear_evaluate(lin, &ev, d, n, 1), 0);
+    assert_true(ev.nmse < 1e-6);
+    model_linear_destroy(lin);
+    /* A constant channel makes the system rank deficient; the fit still succeeds. */
+    for (size_t t = 0; t < n; t++)
+        d[t * I + 3] = 5.0f;
+    assert_int_equal(model_linear_fit(&lin, d, n, I, O), 0);
+    model_linear_destroy(lin);
+    assert_int_equal(model_linear_fit(&lin, d, 1, I, O), ERR_RANGE);
+    assert_int_equal(model_linear_fit(&lin, d, n, I, I + 1), ERR_INVAL);
+    free(d);
+}
+
+static void test_evaluate_persistence(void **unused)
+{
+    /* A ramp rising by 2 per step: persistence is off by exactly 2, so its MSE is 4. */
+    const size_t n = 50;
+    float d[50 * 2];
+    for (size_t t = 0; t < n; t++) {
+        d[t * 2] = 2.0f * t;
+        d[t * 2 + 1] = 1.0f;
+    }
+    model_t *m = make_model(2, 1, 1, 4, 1);
+    struct model_eval ev;
+    assert_int_equal(model_evaluate(m, &ev, d, n, 5), 0);
+    assert_float_equal(ev.mse_persistence, 4.0, 1e-9);
+    assert_int_equal(ev.n, n - 6);
+    assert_int_equal(model_evaluate(m, &ev, d, 7, 5), ERR_RANGE);
+    model_destroy(m);
+}
+
+/* ---- checkpoints and safetensors ---------------------------------------------------------------
+ */
+
+static void assert_same_model(const model_t *a, const model_t *b)
+{
+    assert_int_equal(a->n_params, b->n_params);
+    assert_int_equal(a->cfg.n_inputs, b->cfg.n_inputs);
+    assert_int_equal(a->cfg.n_outputs, b->cfg.n_outputs);
+    assert_int_equal(a->cfg.n_layers, b->cfg.n_layers);
+    assert_int_equal(a->cfg.n_hidden, b->cfg.n_hidden);
+    assert_memory_equal(a->block, b->block,
+                        sizeof(float) * (2 * (size_t)a->cfg.n_inputs + a->n_params));
+}
+
+static void test_checkpoint(void **unused)
+{
+    model_t *m = make_normed_model(4, 2, 2, 6, 21), *r = NULL;
+    size_t cap = model_checkpoint_size(m), len;
+    unsigned char *buf = malloc(cap), *bad = malloc(cap);
+    assert_int_equal(model_checkpoint_save(m, buf, cap - 1, &len), ERR_RANGE);
+    assert_int_equal(model_checkpoint_save(m, buf, cap, &len), 0);
+    assert_int_equal(len, cap);
+    assert_int_equal(model_checkpoint_load(&r, buf, len), 0);
+    assert_same_model(m, r);
+    model_destroy(r);
+    r = NULL;
+    /* Every truncation, and every single-bit flip, is an error. Each attempt runs on a
+     * malloc'd copy of exactly that length so a read past the end would show in ASan. */
+    for (size_t l = 0; l < len; l++) {
+        unsigned char *t = malloc(l ? l : 1);
+        memcpy(t, buf, l);
+        assert_int_equal(model_checkpoint_load(&r, t, l), ERR_CORRUPT);
+        free(t);
+    }
+    for (size_t i = 0; i < len; i++) {
+        memcpy(bad, buf, len);
+        bad[i] ^= (unsigned char)(1u << (i % 8));
+        int rc = model_checkpoint_load(&r, bad, len);
+        assert_true(rc == ERR_CORRUPT || rc == ERR_INVAL);
+    }
+    assert_null(r);
+    assert_int_equal(model_checkpoint_load(&r, NULL, 0), ERR_CORRUPT);
+    free(buf), free(bad);
+    model_destroy(m);
+}
+
+static void test_safetensors_roundtrip(void **unused)
+{
+    model_t *m = make_normed_model(5, 3, 3, 7, 31), *r = NULL;
+    size_t cap = model_safetensors_size(m), len;
+    unsigned char *buf = malloc(cap);
+    assert_int_equal(model_safetensors_export(m, buf, cap - 1, &len), ERR_RANGE);
+    assert_int_equal(model_safetensors_export(m, buf, cap, &len), 0);
+    assert_int_equal(len, cap);
+    uint64_t hl;
+    memcpy(&hl, buf, 8);
+    assert_int_equal(hl % 8, 0);
+    assert_non_null(strstr((char *)buf + 8, "\"lstm.weight_ih_l2\""));
+    assert_non_null(strstr((char *)buf + 8, "\"fc.weight\":{\"dtype\":\"F32\",\"shape\":[3,7]"));
+    assert_int_equal(model_safetensors_import(&r, buf, len), 0);
+    assert_same_model(m, r);
+    model_destroy(r);
+    free(buf);
+    model_destroy(m);
+}
+
+/* Builds a safetensors buffer from a header string and n data bytes (zero floats = 0.0f,
+ * except that input_scale would be 0, so tests using it set their own bytes). */
+static unsigned char *st_make(const char *hdr, size_t ndata, size_t *len)
+{
+    size_t hl = strlen(hdr);
+    *len = 8 + hl + ndata;
+    unsigned char *b = calloc(*len, 1);
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)((uint64_t)hl >> (8 * i));
+    memcpy(b + 8, hdr, hl);
+    return b;
+}
+
+static void test_safetensors_handmade(void **unused)
+{
+    /* A minimal valid file: I = 1, H = 1, O = 1, plain nn.LSTM names (no "lstm." prefix), no
+     * standardisation tensors (identity). 4+4+16+16+4+4 = 48 bytes of data (zeros). */
+    const char *ok =
+        "{\"weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[4,1],\"data_offsets\":[0,16]},"
+        "\"weight_hh_l0\":{\"dtype\":\"F32\",\"shape\":[4,1],\"data_offsets\":[16,32]},"
+        "\"bias_ih_l0\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[32,48]},"
+        "\"bias_hh_l0\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[48,64]},"
+        "\"fc.weight\":{\"dtype\":\"F32\",\"shape\":[1,1],\"data_offsets\":[64,68]},"
+        "\"fc.bias\":{\"data_offsets\":[68,72],\"shape\":[1],\"dtype\":\"F32\"},"
+        "\"__metadata__\":{\"format\":\"pt\",\"x\":[1,{\"y\":null}]}}";
+    size_t len;
+    unsigned char *b = st_make(ok, 72, &len);
+    model_t *m = NULL;
+    assert_int_equal(model_safetensors_import(&m, b, len), 0);
+    assert_int_equal(m->cfg.n_hidden, 1);
+    assert_true(m->scale[0] == 1.0f && m->mean[0] == 0.0f);
+    model_destroy(m);
+    m = NULL;
+    /* Truncations and every single-byte corruption: error or a valid model, never a crash
+     * (ASan/valgrind runs make "never a crash" strict). */
+    for (size_t l = 0; l < len; l++) {
+        unsigned char *t = malloc(l ? l : 1);
+        memcpy(t, b, l);
+        assert_int_equal(model_safetensors_import(&m, t, l), ERR_CORRUPT);
+        free(t);
+    }
+    const unsigned char subst[] = {0, '"', '{', '}', '[', ']', ',', ':', '9', 'x', 0xff, '\\'};
+    for (size_t i = 0; i < len; i++)
+        for (size_t k = 0; k < sizeof subst; k++) {
+            unsigned char *t = malloc(len);
+            memcpy(t, b, len);
+            t[i] = subst[k];
+            int rc = model_safetensors_import(&m, t, len);
+            assert_true(rc == 0 || rc == ERR_CORRUPT);
+            if (rc == 0) {
+                model_destroy(m);
+                m = NULL;
+            }
+            free(t);
+        }
+    free(b);
+    /* Specific malformations. */
+    const char *bads[] = {
+        "{\"weight_ih_l0\":{\"dtype\":\"F16\",\"shape\":[4,1],\"data_offsets\":[0,16]}}",
+        "{\"weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[4,1],\"data_offsets\":[0,999]}}",
+        "{\"weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[4,1]}}",
+        "{\"weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[4,1],\"data_offsets\":[0,16]}",
+        "{\"weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[3,1],\"data_offsets\":[0,12]}}",
+        "{\"weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[18446744073709551615,1],"
+        "\"data_offsets\":[0,16]}}",
+        "[]",
+        "",
+        "{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]"
+        "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+    };
+    for (size_t i = 0; i < sizeof bads / sizeof bads[0]; i++) {
+        b = st_make(bads[i], 72, &len);
+        assert_int_equal(model_safetensors_import(&m, b, len), ERR_CORRUPT);
+        free(b);
+    }
+    /* A header length beyond the buffer. */
+    unsigned char hdr[16] = {0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, '{', '}'};
+    assert_int_equal(model_safetensors_import(&m, hdr, sizeof hdr), ERR_CORRUPT);
+    assert_null(m);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_create)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_and_sizes),
+        cmocka_unit_test(test_dense_vs_naive),
+        cmocka_unit_test(test_lstm_vs_naive),
+        cmocka_unit_test(test_grad_mse_1layer),
+        cmocka_unit_test(test_grad_mse_3layers),
+        cmocka_unit_test(test_grad_huber_2layers),
+        cmocka_unit_test(test_step_matches_reference),
+        cmocka_unit_test(test_batch_matches_single),
+        cmocka_unit_test(test_step_rejects_nonfinite),
+        cmocka_unit_test(test_forecast),
+        cmocka_unit_test(test_train_beats_persistence),
+        cmocka_unit_test(test_train_bad_input),
+        cmocka_unit_test(test_linear_recovers_system),
+        cmocka_unit_test(test_evaluate_persistence),
+        cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_safetensors_roundtrip),
+        cmocka_unit_test(test_safetensors_handmade),
+    };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
