@@ -1,0 +1,499 @@
+#!/usr/bin/python3
+"""vigild integration: the JSON API over HTTP with curl: POST /v1/readings, devices, reading
+queries, routing and errors. Every value is read back and compared exactly."""
+
+import datetime
+import gzip
+import json
+import os
+import sys
+import urllib.parse
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from vigiltest import quote  # noqa: E402
+
+EXACT = [0.1, 1e-300, -0.0, 0.0, 123456789.123456789, 9007199254740993.0, -1.5e308,
+         5e-324, 2.2250738585072014e-308, 1.7976931348623157e308, 12345678901234567890.0,
+         1 / 3, -273.15, 42.0]
+
+
+def rfc3339_ms(s):
+    return int(datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+class JsonIngest(vt.DaemonTestCase):
+
+    def test_single_object_exact_values(self):
+        values = {"c%d" % i: v for i, v in enumerate(EXACT)}
+        res = self.d.post_json({"device": "exact-1", "ts": 1732780800123, "values": values})
+        self.assertEqual(res.status, 200, res)
+        self.assertEqual(res.json(), {"accepted": 1})
+        self.assertPoints(self.d.readings("exact-1"), [(1732780800123, values)])
+        # Large integers in JSON (not floats) are stored as the nearest double.
+        res = self.d.post_json('{"device":"exact-1","ts":1732780800124,'
+                               '"values":{"big":9007199254740993,"neg":-9223372036854775807}}')
+        self.assertEqual(res.status, 200, res)
+        pts = self.d.readings("exact-1", **{"from": 1732780800124})
+        self.assertPoints(pts, [(1732780800124, {"big": float(9007199254740993),
+                                                 "neg": float(-9223372036854775807)})])
+        # The raw text of -0.0 keeps its sign.
+        raw = self.d.get("/v1/devices/exact-1/readings?channels=c2")[2].decode()
+        self.assertIn('"c2":-0', raw)
+
+    def test_array_and_timestamp_forms(self):
+        items = [
+            {"device": "ts-1", "ts": 1732780800000, "values": {"a": 1}},
+            {"device": "ts-1", "ts": "2026-11-28T10:00:00.123Z", "values": {"a": 2}},
+            {"device": "ts-1", "ts": "2026-11-28T12:00:00.456+02:00", "values": {"a": 3}},
+            {"device": "ts-1", "ts": "2026-11-28T05:30:00.789-04:30", "values": {"a": 4}},
+            {"device": "ts-1", "ts": "2026-11-28T10:00:01Z", "values": {"a": 5}},
+        ]
+        res = self.d.post_json(items)
+        self.assertEqual(res.status, 200, res)
+        self.assertEqual(res.json(), {"accepted": 5})
+        want = sorted([
+            (1732780800000, {"a": 1.0}),
+            (rfc3339_ms("2026-11-28T10:00:00.123Z"), {"a": 2.0}),
+            (rfc3339_ms("2026-11-28T10:00:00.456Z"), {"a": 3.0}),
+            (rfc3339_ms("2026-11-28T10:00:00.789Z"), {"a": 4.0}),
+            (rfc3339_ms("2026-11-28T10:00:01.000Z"), {"a": 5.0}),
+        ], key=lambda x: x[0])
+        pts = self.d.readings("ts-1")
+        self.assertPoints(pts, want)
+        self.assertEqual(pts[1]["time"], "2026-11-28T10:00:00.123Z")
+
+    def test_missing_ts_uses_server_time(self):
+        before = vt.now_ms()
+        res = self.d.post_json({"device": "now-1", "values": {"x": 7.25}})
+        after = vt.now_ms()
+        self.assertEqual(res.status, 200, res)
+        pts = self.d.readings("now-1")
+        self.assertEqual(len(pts), 1)
+        self.assertGreaterEqual(pts[0]["ts"], before - 1)
+        self.assertLessEqual(pts[0]["ts"], after + 1)
+        self.assertEqual(pts[0]["values"], {"x": 7.25})
+
+    def test_partial_batch(self):
+        items = [
+            {"device": "part-1", "ts": 1000, "values": {"a": 1.5}},
+            {"device": "part-1", "ts": 2000, "values": {"a": "high"}},
+            {"device": "part-1", "ts": 3000, "values": {"a": 3.5, "b": 4}},
+            {"device": "part-1", "ts": 4000},
+            {"device": "part-1", "ts": 5000, "values": {"a": True}},
+            {"device": "part-1", "ts": "yesterday", "values": {"a": 1}},
+            {"ts": 7000, "values": {"a": 1}},
+            {"device": "part-1", "ts": 8000, "values": {"a": 1}, "vlaues": {}},
+            {"device": "part-1", "ts": 9000, "values": {"a": None}},
+            {"device": "part-1", "ts": 10000, "values": {}},
+            "not an object",
+            {"device": "part-1", "ts": 12000, "values": {"c": -2}},
+        ]
+        res = self.d.post_json(items)
+        self.assertEqual(res.status, 400, res)
+        doc = res.json()
+        self.assertEqual(doc["accepted"], 3)
+        self.assertEqual(doc["rejected"], 9)
+        errs = {e["index"]: e["error"] for e in doc["errors"]}
+        self.assertEqual(sorted(errs), [1, 3, 4, 5, 6, 7, 8, 9, 10])
+        self.assertIn("values.a", errs[1])
+        self.assertIn("values", errs[3])
+        self.assertIn("values.a", errs[4])
+        self.assertIn("ts", errs[5])
+        self.assertIn("device", errs[6])
+        self.assertIn("vlaues", errs[7])
+        self.assertIn("values.a", errs[8])
+        self.assertIn("values", errs[9])
+        self.assertPoints(self.d.readings("part-1"),
+                          [(1000, {"a": 1.5}), (3000, {"a": 3.5, "b": 4.0}), (12000, {"c": -2.0})])
+
+    def test_overwrite_same_key(self):
+        d = "ow-1"
+        r = self.d.post_json({"device": d, "ts": 5000, "values": {"a": 1.0, "b": 2.0}})
+        self.assertEqual(r.status, 200, r)
+        r = self.d.post_json({"device": d, "ts": 5000, "values": {"a": 10.5}})
+        self.assertEqual(r.status, 200, r)
+        # Retrying the same batch is harmless.
+        r = self.d.post_json({"device": d, "ts": 5000, "values": {"a": 10.5}})
+        self.assertEqual(r.status, 200, r)
+        self.assertPoints(self.d.readings(d), [(5000, {"a": 10.5, "b": 2.0})])
+        self.assertEqual(self.d.device(d)["points"], 1)
+        # Within one batch, the later item wins.
+        r = self.d.post_json([{"device": d, "ts": 6000, "values": {"a": 1}},
+                              {"device": d, "ts": 6000, "values": {"a": 2}}])
+        self.assertEqual(r.status, 200, r)
+        self.assertPoints(self.d.readings(d, **{"from": 6000}), [(6000, {"a": 2.0})])
+        self.assertEqual(self.d.device(d)["points"], 2)
+
+    def test_new_channels_later(self):
+        d = "nc-1"
+        self.assertEqual(self.d.post_json({"device": d, "ts": 1, "values": {"t": 1}}).status, 200)
+        self.assertEqual(self.d.post_json({"device": d, "ts": 2, "values": {"v": 2}}).status, 200)
+        self.assertEqual(
+            self.d.post_json({"device": d, "ts": 3, "values": {"t": 3, "w": 4}}).status, 200)
+        info = self.d.device(d)
+        self.assertEqual(sorted(info["channels"]), ["t", "v", "w"])
+        self.assertEqual(info["points"], 3)
+        self.assertEqual(info["first_ts"], 1)
+        self.assertEqual(info["last_ts"], 3)
+        self.assertPoints(self.d.readings(d),
+                          [(1, {"t": 1.0}), (2, {"v": 2.0}), (3, {"t": 3.0, "w": 4.0})])
+        self.assertPoints(self.d.readings(d, channels="t"), [(1, {"t": 1.0}), (3, {"t": 3.0})])
+
+    def test_non_finite_and_non_numeric_rejected(self):
+        cases = [
+            ('{"device":"nf-1","ts":1,"values":{"temp":NaN}}', None),
+            ('{"device":"nf-1","ts":1,"values":{"temp":Infinity}}', None),
+            ('{"device":"nf-1","ts":1,"values":{"temp":-Infinity}}', None),
+            ('{"device":"nf-1","ts":1,"values":{"temp":1e999}}', None),
+            ('{"device":"nf-1","ts":1,"values":{"temp":"71.2"}}', "values.temp"),
+            ('{"device":"nf-1","ts":1,"values":{"temp":[1]}}', "values.temp"),
+            ('{"device":"nf-1","ts":1,"values":{"temp":{"v":1}}}', "values.temp"),
+            ('{"device":"nf-1","ts":1,"values":{"temp":false}}', "values.temp"),
+            ('[{"device":"nf-1","ts":1,"values":{"ok":1,"temp":null}}]', "values.temp"),
+        ]
+        for body, field in cases:
+            with self.subTest(body=body):
+                r = self.d.post_json(body)
+                msg = self.assertJsonError(r, 400) if field is None else None
+                if field is not None:
+                    self.assertEqual(r.status, 400, r)
+                    doc = r.json()
+                    self.assertEqual(doc["accepted"], 0)
+                    self.assertEqual(doc["rejected"], 1)
+                    self.assertIn(field, doc["errors"][0]["error"])
+                    self.assertIn("error", doc["errors"][0])
+                else:
+                    # jansson refuses NaN/Infinity/overflow as invalid JSON, naming the place.
+                    self.assertRegex(msg, r"line \d+, column \d+")
+        self.assertNoDevice("nf-1")
+
+    def test_bad_json(self):
+        before = self.device_ids()
+        r = self.d.post_json('[{"device":"bj-1","ts":1,"values":{"a":1}},\n {"device": }]')
+        msg = self.assertJsonError(r, 400, "invalid JSON")
+        self.assertIn("line 2", msg)
+        self.assertRegex(msg, r"line 2, column \d+")
+        r = self.d.post_json('{"device":"bj-1","ts":1,"values":{"a":1}} trailing')
+        self.assertJsonError(r, 400, "line 1")
+        r = self.d.post_json('{"device":"bj-1","device":"bj-2","values":{"a":1}}')
+        self.assertJsonError(r, 400)
+        r = self.d.post_json('')
+        self.assertJsonError(r, 400)
+        r = self.d.post_json('42')
+        self.assertJsonError(r, 400)
+        r = self.d.post_json('[]')
+        self.assertJsonError(r, 400, "empty")
+        self.assertEqual(self.device_ids(), before)
+
+    def test_content_type_and_encoding(self):
+        r = self.d.post_json({"device": "ce-1", "ts": 1, "values": {"a": 1}},
+                             headers=["Content-Encoding: br"])
+        self.assertJsonError(r, 415, "br")
+        r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: text/csv",
+                        "--data-binary", "ce-1,1,1")
+        self.assertJsonError(r, 415)
+        body = json.dumps([{"device": "ce-1", "ts": i, "values": {"a": i * 0.5}}
+                           for i in range(1, 6)]).encode()
+        gz = os.path.join(self.d.tmp, "body.json.gz")
+        vt.write_file(gz, gzip.compress(body), "wb")
+        r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: application/json",
+                        "-H", "Content-Encoding: gzip", "--data-binary", "@" + gz)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"accepted": 5})
+        self.assertPoints(self.d.readings("ce-1"), [(i, {"a": i * 0.5}) for i in range(1, 6)])
+        vt.write_file(gz, b"\x1f\x8b\x08\x00garbage", "wb")
+        r = self.d.curl("POST", "/v1/readings", "-H", "Content-Encoding: gzip",
+                        "--data-binary", "@" + gz)
+        self.assertJsonError(r, 400, "gzip")
+        self.assertEqual(self.d.device("ce-1")["points"], 5)
+
+
+class Devices(vt.DaemonTestCase):
+
+    def test_put_get_delete(self):
+        r = self.d.curl("PUT", "/v1/devices/pump-7", "-H", "Content-Type: application/json",
+                        "--data-binary", '{"site":"north","rated_kw":7.5,"tags":["a","b"]}')
+        self.assertEqual(r.status, 201, r)
+        doc = r.json()
+        self.assertEqual(doc["id"], "pump-7")
+        self.assertEqual(doc["attrs"], {"site": "north", "rated_kw": 7.5, "tags": ["a", "b"]})
+        self.assertEqual(doc["points"], 0)
+        self.assertIsNone(doc["first_ts"])
+        self.assertEqual(doc["channels"], [])
+        r = self.d.curl("PUT", "/v1/devices/pump-7", "-H", "Content-Type: application/json",
+                        "--data-binary", '{"site":"south"}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["attrs"], {"site": "south"})
+        self.assertEqual(self.d.device("pump-7")["attrs"], {"site": "south"})
+        r = self.d.curl("PUT", "/v1/devices/pump-7", "--data-binary", "[1,2]")
+        self.assertJsonError(r, 400, "object")
+        r = self.d.curl("PUT", "/v1/devices/pump-7", "--data-binary", "{bad")
+        self.assertJsonError(r, 400, "line 1")
+        self.assertEqual(self.d.device("pump-7")["attrs"], {"site": "south"})
+
+        r = self.d.post_json([{"device": "pump-7", "ts": t, "values": {"temp": t / 10}}
+                              for t in (100, 200, 300)])
+        self.assertEqual(r.status, 200, r)
+        info = self.d.device("pump-7")
+        self.assertEqual(info["points"], 3)
+        self.assertEqual(info["channels"], ["temp"])
+        self.assertEqual((info["first_ts"], info["last_ts"]), (100, 300))
+        self.assertEqual(info["attrs"], {"site": "south"})
+
+        r = self.d.curl("DELETE", "/v1/devices/pump-7")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"deleted": "pump-7"})
+        self.assertNoDevice("pump-7")
+        self.assertJsonError(self.d.get("/v1/devices/pump-7/readings"), 404, "pump-7")
+        self.assertJsonError(self.d.curl("DELETE", "/v1/devices/pump-7"), 404)
+        self.assertNotIn("pump-7", self.device_ids())
+        # Recreated by a reading: none of the old readings come back.
+        r = self.d.post_json({"device": "pump-7", "ts": 400, "values": {"vib": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.assertPoints(self.d.readings("pump-7"), [(400, {"vib": 1.0})])
+        self.assertEqual(self.d.device("pump-7")["channels"], ["vib"])
+
+    def test_put_without_body(self):
+        r = self.d.curl("PUT", "/v1/devices/bare-1")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["attrs"], {})
+
+    def test_slash_in_id(self):
+        r = self.d.curl("PUT", "/v1/devices/plant%2Fline-1%2Fpump", "--data-binary", '{"k":1}')
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json()["id"], "plant/line-1/pump")
+        r = self.d.post_json([{"device": "plant/line-1/pump", "ts": t, "values": {"p": t}}
+                              for t in range(1, 6)])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.device("plant/line-1/pump")["points"], 5)
+        pts = self.d.readings("plant/line-1/pump", limit=2)  # follows percent-encoded next links
+        self.assertPoints(pts, [(t, {"p": float(t)}) for t in range(1, 6)])
+        self.assertIn("plant/line-1/pump", self.device_ids())
+        # Other reserved characters in ids.
+        odd = "odd id?&=#%+ü"
+        r = self.d.post_json({"device": odd, "ts": 9, "values": {"x y": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.d.device(odd)["id"], odd)
+        self.assertPoints(self.d.readings(odd, channels="x y"), [(9, {"x y": 1.0})])
+        self.assertEqual(self.d.curl("DELETE", "/v1/devices/plant%2Fline-1%2Fpump").status, 200)
+        self.assertNoDevice("plant/line-1/pump")
+
+    def test_list_pagination(self):
+        ids = ["lst-%02d" % i for i in range(23)]
+        for i in ids:
+            self.assertIn(self.d.curl("PUT", "/v1/devices/" + i).status, (200, 201))
+        seen = []
+        after = None
+        pages = 0
+        while True:
+            q = "/v1/devices?limit=5" + ("&after=" + quote(after) if after else "")
+            doc = self.d.get_json(q)
+            pages += 1
+            page = [x["id"] for x in doc["devices"]]
+            self.assertLessEqual(len(page), 5)
+            seen += page
+            if doc["next_after"] is None:
+                break
+            self.assertEqual(len(page), 5)
+            self.assertEqual(doc["next_after"], page[-1])
+            after = doc["next_after"]
+        self.assertEqual(len(seen), len(set(seen)), seen)
+        self.assertEqual([x for x in seen if x.startswith("lst-")], ids)
+        self.assertEqual(seen, self.device_ids())
+        self.assertGreaterEqual(pages, 5)
+        doc = self.d.get_json("/v1/devices?limit=3&after=lst-20")
+        self.assertEqual([x["id"] for x in doc["devices"]][:2], ["lst-21", "lst-22"])
+        for bad in ("limit=0", "limit=-1", "limit=x", "limit=", "limit=99999999"):
+            self.assertJsonError(self.d.get("/v1/devices?" + bad), 400, "limit")
+
+
+class Readings(vt.DaemonTestCase):
+    DEV = "q-1"
+    N = 57
+    T0 = 1732780800000
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        items = []
+        for i in range(cls.N):
+            v = {"a": i + 0.25}
+            if i % 2 == 0:
+                v["b"] = -i * 1e-3
+            if i % 5 == 0:
+                v["c"] = 1e300 / (i + 1)
+            items.append({"device": cls.DEV, "ts": cls.T0 + i * 1000, "values": v})
+        r = cls.d.post_json(items)
+        assert r.status == 200, r
+        cls.items = items
+
+    def expect(self, lo=None, hi=None, chans=None):
+        out = []
+        for it in self.items:
+            ts = it["ts"]
+            if (lo is not None and ts < lo) or (hi is not None and ts >= hi):
+                continue
+            v = {k: float(x) for k, x in it["values"].items() if chans is None or k in chans}
+            if v:
+                out.append((ts, v))
+        return out
+
+    def test_all_default(self):
+        doc = self.d.get_json("/v1/devices/%s/readings" % self.DEV)
+        self.assertEqual(doc["device"], self.DEV)
+        self.assertIsNone(doc["next"])
+        self.assertPoints(doc["points"], self.expect())
+        self.assertEqual(doc["points"][0]["time"], "2024-11-28T08:00:00.000Z")
+
+    def test_from_to_forms(self):
+        lo, hi = self.T0 + 10000, self.T0 + 20000
+        self.assertPoints(self.d.readings(self.DEV, **{"from": lo, "to": hi}), self.expect(lo, hi))
+        self.assertPoints(self.d.readings(self.DEV, **{"from": "2024-11-28T08:00:10Z",
+                                                       "to": "2024-11-28T08:00:20.000Z"}),
+                          self.expect(lo, hi))
+        self.assertPoints(self.d.readings(self.DEV, **{"from": "2024-11-28T10:00:10+02:00",
+                                                       "to": hi}),
+                          self.expect(lo, hi))
+        self.assertPoints(self.d.readings(self.DEV, **{"from": hi}), self.expect(hi))
+        self.assertPoints(self.d.readings(self.DEV, to=lo + 1), self.expect(None, lo + 1))
+        self.assertPoints(self.d.readings(self.DEV, **{"from": self.T0 + 500, "to": self.T0 + 999}),
+                          [])
+
+    def test_channels(self):
+        self.assertPoints(self.d.readings(self.DEV, channels="b,c"), self.expect(chans={"b", "c"}))
+        self.assertPoints(self.d.readings(self.DEV, channels="c"), self.expect(chans={"c"}))
+        self.assertJsonError(self.d.get("/v1/devices/%s/readings?channels=a,nope" % self.DEV),
+                             400, "channel")
+
+    def test_limit_and_next(self):
+        doc = self.d.get_json("/v1/devices/%s/readings?limit=10" % self.DEV)
+        self.assertEqual(len(doc["points"]), 10)
+        self.assertIsNotNone(doc["next"])
+        self.assertTrue(doc["next"].startswith("/v1/devices/q-1/readings?"), doc["next"])
+        for lim in (1, 7, 10, 56, 57, 58):
+            with self.subTest(limit=lim):
+                self.assertPoints(self.d.readings(self.DEV, limit=lim), self.expect())
+        self.assertPoints(self.d.readings(self.DEV, limit=4, channels="c"),
+                          self.expect(chans={"c"}))
+        lo, hi = self.T0 + 3000, self.T0 + 41000
+        self.assertPoints(self.d.readings(self.DEV, limit=6, **{"from": lo, "to": hi}),
+                          self.expect(lo, hi))
+
+    def test_desc(self):
+        want = list(reversed(self.expect()))
+        self.assertPoints(self.d.readings(self.DEV, order="desc"), want)
+        self.assertPoints(self.d.readings(self.DEV, order="desc", limit=8), want)
+        lo, hi = self.T0 + 5000, self.T0 + 30000
+        self.assertPoints(self.d.readings(self.DEV, order="desc", limit=3, channels="c",
+                                          **{"from": lo, "to": hi}),
+                          list(reversed(self.expect(lo, hi, {"c"}))))
+        self.assertPoints(self.d.readings(self.DEV, order="asc", limit=20), self.expect())
+
+    def test_bad_params(self):
+        base = "/v1/devices/%s/readings?" % self.DEV
+        for q, word in [("limit=0", "limit"), ("limit=abc", "limit"), ("limit=-5", "limit"),
+                        ("limit=100000001", "limit"), ("from=yesterday", "from"),
+                        ("to=2024-13-45T00:00:00Z", "to"), ("order=up", "order"),
+                        ("from=2000&to=1000", "from"), ("from=1000&to=1000", "from")]:
+            with self.subTest(q=q):
+                self.assertJsonError(self.d.get(base + q), 400, word)
+
+    def test_unknown_device(self):
+        self.assertJsonError(self.d.get("/v1/devices/nope-nope/readings"), 404, "nope-nope")
+        self.assertJsonError(self.d.get("/v1/devices/nope-nope"), 404, "nope-nope")
+
+
+class Routing(vt.DaemonTestCase):
+
+    def test_unknown_routes(self):
+        for path in ("/", "/v2/readings", "/v1", "/v1/nothing", "/v1/devices/x/y",
+                     "/v1/devices/x/readings/extra", "/healthz/x", "/favicon.ico"):
+            with self.subTest(path=path):
+                self.assertJsonError(self.d.get(path), 404)
+        self.assertJsonError(self.d.curl("POST", "/v1/nothing", "--data-binary", "{}"), 404)
+
+    def test_wrong_method(self):
+        for method, path, allow in [("GET", "/v1/readings", "POST"),
+                                    ("DELETE", "/v1/readings", "POST"),
+                                    ("POST", "/v1/devices", "GET"),
+                                    ("POST", "/v1/devices/x", "GET, PUT, DELETE"),
+                                    ("PUT", "/v1/devices/x/readings", "GET"),
+                                    ("POST", "/healthz", "GET, HEAD"),
+                                    ("POST", "/metrics", "GET, HEAD"),
+                                    ("POST", "/ping", "GET, HEAD"),
+                                    ("GET", "/write", "POST"),
+                                    ("DELETE", "/query", "GET, POST")]:
+            with self.subTest(method=method, path=path):
+                r = self.d.curl(method, path)
+                self.assertJsonError(r, 405, method)
+                self.assertEqual(r.headers.get("allow"), allow)
+
+    def test_healthz(self):
+        r = self.d.curl("GET", "/healthz")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.json()["status"], "ok")
+
+
+class Limits(vt.DaemonTestCase):
+    CONFIG = """
+[http]
+max_body_bytes = 4096
+max_batch = 10
+"""
+
+    def body_of(self, n, dev="lim-1"):
+        return json.dumps([{"device": dev, "ts": i, "values": {"a": i}} for i in range(n)])
+
+    def test_batch_too_large(self):
+        r = self.d.post_json(self.body_of(10))
+        self.assertEqual(r.status, 200, r)
+        r = self.d.post_json(self.body_of(11, "lim-2"))
+        self.assertJsonError(r, 413, "10")
+        self.assertNoDevice("lim-2")
+        lp = "".join("m,device=lim-3 v=%d %d\n" % (i, i) for i in range(11))
+        self.assertJsonError(self.d.write_lp(lp, precision="ms"), 413)
+        self.assertNoDevice("lim-3")
+
+    def test_body_too_large(self):
+        big = json.dumps([{"device": "lim-4", "ts": 1, "values": {"a" * 150: 1, "b" * 150: 2}}]
+                         * 1 + [{"device": "lim-4", "ts": 2, "values": {"pad": 1}, "x": "y" * 5000}])
+        self.assertGreater(len(big), 4096)
+        r = self.d.post_json(big)
+        self.assertJsonError(r, 413, "4096")
+        self.assertNoDevice("lim-4")
+        # Without Content-Length (chunked): the limit still holds.
+        r = self.d.curl("POST", "/v1/readings", "-H", "Transfer-Encoding: chunked",
+                        "-H", "Content-Type: application/json", "--data-binary", "@-", stdin=big)
+        self.assertJsonError(r, 413, "4096")
+        self.assertNoDevice("lim-4")
+        lp = "".join("m,device=lim-5 v=%d %d\n" % (i, i) for i in range(5)) + "#" * 5000 + "\n"
+        self.assertJsonError(self.d.write_lp(lp, precision="ms"), 413)
+        self.assertNoDevice("lim-5")
+
+    def test_gzip_bomb(self):
+        body = json.dumps([{"device": "lim-6", "ts": 1, "values": {"a": 1}}]) + " " * 20000
+        gz = os.path.join(self.d.tmp, "bomb.gz")
+        vt.write_file(gz, gzip.compress(body.encode()), "wb")
+        self.assertLess(os.path.getsize(gz), 4096)
+        r = self.d.curl("POST", "/v1/readings", "-H", "Content-Type: application/json",
+                        "-H", "Content-Encoding: gzip", "--data-binary", "@" + gz)
+        self.assertJsonError(r, 413, "gzip")
+        self.assertNoDevice("lim-6")
+        lp = "m,device=lim-7 v=1 1\n" + "#" * 20000 + "\n"
+        self.assertJsonError(self.d.write_lp(lp, precision="ms", gz=True), 413)
+        self.assertNoDevice("lim-7")
+        # Just under the limit inflated: accepted.
+        body = json.dumps([{"device": "lim-8", "ts": 1, "values": {"a": 1}}]) + " " * 3000
+        vt.write_file(gz, gzip.compress(body.encode()), "wb")
+        r = self.d.curl("POST", "/v1/readings", "-H", "Content-Encoding: gzip",
+                        "--data-binary", "@" + gz)
+        self.assertEqual(r.status, 200, r)
+
+    def test_server_survives(self):
+        self.assertEqual(self.d.curl("GET", "/healthz").status, 200)
+
+
+if __name__ == "__main__":
+    vt.main()

@@ -1,0 +1,518 @@
+"""Shared helpers for vigild's integration tests (Python 3 standard library only).
+
+Each test file starts the real vigild binary (path in $VIGILD, set by CTest) on 127.0.0.1 with
+free ports and a temporary --data-dir, talks to it with real clients (curl, the influx CLI, raw
+sockets, promtool, sqlite3) and stops it with SIGTERM, asserting exit code 0. The daemon's
+stderr goes to a log file that is printed when a test fails. Temporary directories and child
+processes are cleaned up even when a test fails or the interpreter exits early.
+"""
+
+import atexit
+import gzip
+import http.client
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def vigild_path():
+    p = os.environ.get("VIGILD")
+    if p:
+        return p
+    for cand in ("build/vigild", "build-it/vigild"):
+        full = os.path.join(REPO, cand)
+        if os.path.exists(full):
+            return full
+    raise RuntimeError("set VIGILD to the vigild binary (CTest does this)")
+
+
+VIGILD = vigild_path()
+
+# Every daemon started, so an early exit still kills them; every temp dir, so it is removed.
+_live = []
+_tmpdirs = []
+
+
+def _cleanup():
+    for d in list(_live):
+        d.kill()
+    for t in _tmpdirs:
+        shutil.rmtree(t, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def _on_signal(signum, frame):
+    _cleanup()
+    sys.exit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_signal)
+
+
+def mkdtemp(prefix="vigil-it-"):
+    d = tempfile.mkdtemp(prefix=prefix)
+    _tmpdirs.append(d)
+    return d
+
+
+def free_port():
+    """A free loopback TCP port (bind port 0 and read what the kernel chose)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def write_file(path, text, mode="w"):
+    with open(path, mode) as f:
+        f.write(text)
+    return path
+
+
+class Vigild:
+    """One vigild process on a data directory. start() may be called again after stop()/kill()
+    (a restart on the same data directory and, by default, the same ports)."""
+
+    def __init__(self, data_dir=None, config=None, extra_args=(), stream=True):
+        self.tmp = mkdtemp()
+        self.data_dir = data_dir or os.path.join(self.tmp, "data")
+        self.config = config
+        self.extra_args = list(extra_args)
+        self.stream_enabled = stream
+        self.http_port = None
+        self.stream_port = None
+        self.proc = None
+        self.log_path = os.path.join(self.tmp, "vigild.log")
+        self.starts = 0
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def start(self, timeout=15.0, new_ports=False):
+        assert self.proc is None, "already running"
+        if self.http_port is None or new_ports:
+            self.http_port = free_port()
+            self.stream_port = free_port()
+        args = [VIGILD]
+        if self.config:
+            args += ["--config", self.config]
+        args += ["--data-dir", self.data_dir, "--http", "127.0.0.1:%d" % self.http_port]
+        if self.stream_enabled:
+            args += ["--stream", "127.0.0.1:%d" % self.stream_port]
+        else:
+            args += ["--stream", "off"]
+        args += self.extra_args
+        self.starts += 1
+        with open(self.log_path, "a") as log:
+            log.write("==== start #%d: %s\n" % (self.starts, " ".join(args)))
+        logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        logf.close()
+        _live.append(self)
+        deadline = time.monotonic() + timeout
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.proc = None
+                _live.remove(self)
+                raise AssertionError("vigild exited with %d during start-up\n%s" % (rc, self.log()))
+            try:
+                st, _, body = http_request("GET", self.url("/healthz"), timeout=2)
+                if st == 200 and json.loads(body).get("status") == "ok":
+                    return self
+            except (OSError, http.client.HTTPException, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                raise AssertionError("vigild did not answer /healthz within %.0fs\n%s"
+                                     % (timeout, self.log()))
+            time.sleep(0.05)
+
+    def stop(self, timeout=60.0):
+        """SIGTERM; asserts a clean exit (code 0) within timeout."""
+        if self.proc is None:
+            return
+        p = self.proc
+        p.send_signal(signal.SIGTERM)
+        try:
+            rc = p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("vigild did not exit within %.0fs of SIGTERM\n%s"
+                                 % (timeout, self.log()))
+        self.proc = None
+        _live.remove(self)
+        if rc != 0:
+            raise AssertionError("vigild exited with %d after SIGTERM (want 0)\n%s"
+                                 % (rc, self.log()))
+
+    def kill(self):
+        """SIGKILL (a crash): no flushing, no clean-up."""
+        if self.proc is None:
+            return
+        try:
+            self.proc.kill()
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.proc = None
+        if self in _live:
+            _live.remove(self)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def cleanup(self):
+        self.kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return "(no log)"
+        text = data.decode("utf-8", "replace")
+        if len(text) > 20000:
+            text = "...\n" + text[-20000:]
+        return "---- vigild log (%s) ----\n%s---- end of log ----" % (self.log_path, text)
+
+    @property
+    def db_path(self):
+        return os.path.join(self.data_dir, "vigil.db")
+
+    # ---- clients ---------------------------------------------------------------------------
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def get(self, path, headers=None):
+        return http_request("GET", self.url(path), headers=headers)
+
+    def get_json(self, path, want=200):
+        st, hdrs, body = self.get(path)
+        if st != want:
+            raise AssertionError("GET %s: status %d, want %d: %r" % (path, st, want, body))
+        return loads(body)
+
+    def curl(self, method, path, *args, stdin=None):
+        return curl(self.url(path), method, args, stdin=stdin)
+
+    def post_json(self, obj, path="/v1/readings", headers=()):
+        """POSTs JSON with curl (obj: a Python value, or the body text as str/bytes)."""
+        body = obj if isinstance(obj, (str, bytes)) else json.dumps(obj)
+        args = ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+        for h in headers:
+            args += ["-H", h]
+        return self.curl("POST", path, *args, stdin=body)
+
+    def write_lp(self, body, precision=None, db="db", gz=False, extra=()):
+        q = {"db": db}
+        if precision is not None:
+            q["precision"] = precision
+        path = "/write?" + urllib.parse.urlencode(q)
+        args = ["--data-binary", "@-"]
+        data = body.encode() if isinstance(body, str) else body
+        if gz:
+            data = gzip.compress(data)
+            args += ["-H", "Content-Encoding: gzip"]
+        return self.curl("POST", path, *args, *extra, stdin=data)
+
+    def readings(self, device, **params):
+        """Every point of a device, following `next` links; returns the list of points."""
+        path = "/v1/devices/%s/readings" % quote(device)
+        if params:
+            path += "?" + urllib.parse.urlencode(params)
+        points = []
+        pages = 0
+        while path:
+            doc = self.get_json(path)
+            points += doc["points"]
+            path = doc["next"]
+            pages += 1
+            if pages > 100000:
+                raise AssertionError("too many pages")
+        return points
+
+    def device(self, device, want=200):
+        return self.get_json("/v1/devices/%s" % quote(device), want=want)
+
+    def metrics(self):
+        st, _, body = self.get("/metrics")
+        if st != 200:
+            raise AssertionError("/metrics: %d" % st)
+        return body.decode()
+
+    def stream_connect(self, timeout=30.0):
+        return StreamClient("127.0.0.1", self.stream_port, timeout)
+
+
+def quote(s):
+    return urllib.parse.quote(s, safe="")
+
+
+def loads(body):
+    """JSON decoding that keeps -0 as a float -0.0 (json.loads would make it the int 0)."""
+    if isinstance(body, bytes):
+        body = body.decode()
+
+    def pint(s):
+        return -0.0 if s == "-0" else int(s)
+
+    return json.loads(body, parse_int=pint)
+
+
+def same_double(a, b):
+    """Exact equality of doubles, telling 0.0 from -0.0."""
+    a, b = float(a), float(b)
+    if a != b:
+        return False
+    if a == 0.0:
+        return math.copysign(1.0, a) == math.copysign(1.0, b)
+    return True
+
+
+def http_request(method, url, body=None, headers=None, timeout=30):
+    """A plain HTTP request (for reads and status checks); returns (status, headers, body)."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        path = u.path + ("?" + u.query if u.query else "")
+        conn.request(method, path, body=body, headers=headers or {})
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+    finally:
+        conn.close()
+
+
+class CurlResult:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return loads(self.body)
+
+    def __repr__(self):
+        return "<HTTP %d %r>" % (self.status, self.body[:500])
+
+
+def curl(url, method="GET", args=(), stdin=None, timeout=60):
+    """Runs curl (the real client) on url; returns CurlResult(status, headers dict, body bytes).
+    args are curl's own options (e.g. "--data-binary", "@-" to send stdin)."""
+    d = tempfile.mkdtemp(prefix="vigil-curl-")
+    try:
+        hfile = os.path.join(d, "h")
+        bfile = os.path.join(d, "b")
+        cmd = ["curl", "-sS", "-g", "--max-time", str(timeout), "-D", hfile, "-o", bfile,
+               "-w", "%{http_code}"]
+        if method == "HEAD":
+            cmd += ["-I"]
+        elif method != "GET":
+            cmd += ["-X", method]
+        cmd += list(args) + [url]
+        if isinstance(stdin, str):
+            stdin = stdin.encode()
+        p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=timeout + 10)
+        if p.returncode != 0:
+            raise AssertionError("curl failed (%d): %s\n%s" % (p.returncode, " ".join(cmd),
+                                                               p.stderr.decode()))
+        status = int(p.stdout.decode().strip() or 0)
+        headers = {}
+        with open(hfile, "rb") as f:
+            for line in f.read().decode("latin-1").split("\r\n"):
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+        with open(bfile, "rb") as f:
+            body = f.read()
+        return CurlResult(status, headers, body)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+class StreamClient:
+    """A raw TCP client of the line-protocol stream. Responses are lines "ok N",
+    "error N reason", "fail A B reason"."""
+
+    def __init__(self, host, port, timeout=30.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        self.responses = []
+        self.eof = False
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def read_line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.eof = True
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        line = line.decode()
+        self.responses.append(line)
+        return line
+
+    def wait_ok(self, n):
+        """Reads responses until "ok M" with M >= n; returns the responses read on the way."""
+        got = []
+        while True:
+            line = self.read_line()
+            if line is None:
+                raise AssertionError("stream closed while waiting for ok %d; got %r" % (n, got))
+            got.append(line)
+            parts = line.split(" ", 2)
+            if parts[0] == "ok" and int(parts[1]) >= n:
+                return got
+            if parts[0] == "fail":
+                raise AssertionError("stream: %s" % line)
+
+    def finish(self):
+        """Half-closes (end of input) and reads every remaining response until the server closes."""
+        self.sock.shutdown(socket.SHUT_WR)
+        got = []
+        while True:
+            line = self.read_line()
+            if line is None:
+                break
+            got.append(line)
+        return got
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def errors_of(responses):
+    """{line: reason} of the "error N reason" responses."""
+    out = {}
+    for r in responses:
+        if r.startswith("error "):
+            _, n, reason = r.split(" ", 2)
+            out[int(n)] = reason
+    return out
+
+
+def last_ok(responses):
+    oks = [int(r.split()[1]) for r in responses if r.startswith("ok ")]
+    return max(oks) if oks else 0
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class DaemonTestCase(unittest.TestCase):
+    """A test class sharing one daemon (started in setUpClass, stopped cleanly with exit code 0
+    in tearDownClass). Subclasses may set CONFIG (INI text) or EXTRA_ARGS."""
+
+    CONFIG = None
+    EXTRA_ARGS = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cfg = None
+        if cls.CONFIG is not None:
+            cfg = os.path.join(mkdtemp(), "vigild.conf")
+            write_file(cfg, cls.CONFIG)
+        cls.d = Vigild(config=cfg, extra_args=cls.EXTRA_ARGS)
+        cls.d.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+
+    def run(self, result=None):
+        # Attach the daemon log to failures and errors of this test.
+        before_f = len(result.failures) if result else 0
+        before_e = len(result.errors) if result else 0
+        out = super().run(result)
+        if result is not None and hasattr(self, "d") and (
+                len(result.failures) > before_f or len(result.errors) > before_e):
+            sys.stderr.write("\n%s\n" % self.d.log())
+        return out
+
+    # ---- assertions ------------------------------------------------------------------------
+
+    def assertJsonError(self, res, status, contains=None):
+        """res: CurlResult or (status, headers, body). Asserts the status and an error body
+        {"error": "..."} (containing each of `contains`, if given); returns the message."""
+        if isinstance(res, tuple):
+            res = CurlResult(*res)
+        self.assertEqual(res.status, status, "want %d, got %r" % (status, res))
+        self.assertTrue(res.headers.get("content-type", "").startswith("application/json"),
+                        "error content type: %r" % res.headers)
+        try:
+            doc = loads(res.body)
+        except ValueError:
+            self.fail("error body is not JSON: %r" % res.body)
+        self.assertIsInstance(doc, dict, res.body)
+        self.assertIn("error", doc, res.body)
+        self.assertIsInstance(doc["error"], str)
+        self.assertTrue(doc["error"], "empty error message")
+        if contains:
+            for c in [contains] if isinstance(contains, str) else contains:
+                self.assertIn(c, doc["error"], res.body)
+        return doc["error"]
+
+    def assertPoints(self, points, expected):
+        """points: as returned by readings(); expected: list of (ts, {channel: value}).
+        Values compared as exact doubles (sign of zero included)."""
+        got = [(p["ts"], p["values"]) for p in points]
+        self.assertEqual(len(got), len(expected), "points: got %r want %r" % (got, expected))
+        for (gts, gv), (ets, ev) in zip(got, expected):
+            self.assertEqual(gts, ets, "timestamps: got %r want %r" % (got, expected))
+            self.assertEqual(sorted(gv), sorted(ev), "channels at %d: %r vs %r" % (ets, gv, ev))
+            for k in ev:
+                self.assertTrue(same_double(gv[k], ev[k]),
+                                "value of %s at %d: got %r want %r" % (k, ets, gv[k], ev[k]))
+
+    def assertNoDevice(self, device):
+        st, hdrs, body = self.d.get("/v1/devices/%s" % quote(device))
+        self.assertJsonError((st, hdrs, body), 404)
+
+    def device_ids(self):
+        ids = []
+        after = None
+        while True:
+            q = {"limit": 1000}
+            if after:
+                q["after"] = after
+            doc = self.d.get_json("/v1/devices?" + urllib.parse.urlencode(q))
+            ids += [x["id"] for x in doc["devices"]]
+            after = doc["next_after"]
+            if not after:
+                return ids
+
+
+def main():
+    unittest.main(verbosity=2)
