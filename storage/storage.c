@@ -13,12 +13,15 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void store_opts_default(store_opts_t *opts)
 {
@@ -93,6 +96,30 @@ static void sync_deinit(store_t *s)
     pthread_mutex_destroy(&s->smu);
 }
 
+/* Takes dir/vigil.lock so a second vigild on the same directory fails at once with a clear
+ * reason, instead of timing out on SQLite's write lock at every commit. */
+static int lock_dir(store_t *s, char *errmsg, size_t errsize)
+{
+    char *path = path_join(s->dir, "vigil.lock");
+    if (path == NULL) {
+        snprintf(errmsg, errsize, "out of memory");
+        return ERR_NOMEM;
+    }
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    int err = 0;
+    if (s->lock_fd < 0) {
+        snprintf(errmsg, errsize, "opening %s: %s", path, strerror(errno));
+        err = ERR_IO;
+    } else if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(errmsg, errsize, "%s: %s", path,
+                 errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
+                                      : strerror(errno));
+        err = ERR_IO;
+    }
+    free(path);
+    return err;
+}
+
 /* Frees what store_open built; the writer thread must not be running. */
 static void teardown(store_t *s)
 {
@@ -105,6 +132,8 @@ static void teardown(store_t *s)
     free(s->dir);
     free(s->db_path);
     free(s->wal_path);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
     sync_deinit(s);
     free(s);
 }
@@ -135,6 +164,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     if (s->opts.cache_mb < 1)
         s->opts.cache_mb = 1;
     s->errmsg_cur = -1;
+    s->lock_fd = -1;
     s->stats.queue_max = s->opts.queue_max;
     if (sync_init(s)) {
         free(s);
@@ -155,6 +185,9 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         err = ERR_IO;
         goto fail;
     }
+    err = lock_dir(s, errmsg, errsize);
+    if (err)
+        goto fail;
     err = store__writer_open(s, errmsg, errsize);
     if (err == 0 && (err = store__maps_load(s)) != 0)
         snprintf(errmsg, errsize, "%s", store_errmsg(s));

@@ -97,6 +97,7 @@ typedef struct store_writer {
 struct store {
     store_opts_t opts;
     char *dir, *db_path, *wal_path;
+    int lock_fd; /* holds an exclusive flock on dir/vigil.lock while open */
 
     store_writer_t w; /* writer thread only (open/close touch it while the thread is not running) */
     pthread_t thread;

@@ -33,9 +33,10 @@ typedef struct fx {
 
 static void rm_dir(const char *dir)
 {
-    const char *names[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm", "vigil.db-journal"};
+    const char *names[] = {"vigil.db", "vigil.db-wal", "vigil.db-shm", "vigil.db-journal",
+                           "vigil.lock"};
     char path[128];
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < 5; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         unlink(path);
     }
@@ -709,9 +710,35 @@ static void test_newer_schema(void **state)
     assert_int_equal(sqlite3_column_int(st, 0), 99);
     sqlite3_finalize(st);
     sqlite3_close(db);
+    /* A file that is not a database is refused as corrupt. */
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 512; i++)
+        fputs("not a database, ", fp);
+    fclose(fp);
+    o.dir = f->dir;
+    assert_int_equal(store_open(&s, &o, msg, sizeof msg), ERR_CORRUPT);
+    assert_null(s);
     /* Neither does a directory that cannot be created open. */
     o.dir = "/proc/vigil-no/such";
     assert_int_equal(store_open(&s, &o, msg, sizeof msg), ERR_IO);
+}
+
+static void test_dir_in_use(void **state)
+{
+    fx_t *f = *state;
+    store_opts_t o;
+    store_opts_default(&o);
+    o.dir = f->dir;
+    store_t *s2 = NULL;
+    char msg[256];
+    assert_int_equal(store_open(&s2, &o, msg, sizeof msg), ERR_IO);
+    assert_null(s2);
+    assert_non_null(strstr(msg, "in use"));
+    /* The first store is unharmed. */
+    const char *ch[] = {"v"};
+    const double v = 3;
+    write1(f->s, "still", 1, 1, ch, &v);
 }
 
 static void test_close_commits_queued(void **state)
@@ -752,6 +779,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dir_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_commits_queued, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
