@@ -329,6 +329,62 @@ static void test_new_channels(void **state)
     free(g);
 }
 
+/* Checks every point of a wide device: channel "cK" holds K + 1000 * version(K). */
+typedef struct wide {
+    size_t points, values;
+    int bad;
+} wide_t;
+
+static int check_wide(void *arg, int64_t ts, size_t n, const char *const *names, const double *vals)
+{
+    wide_t *w = arg;
+    w->points++;
+    w->values += n;
+    for (size_t i = 0; i < n; i++) {
+        int k = atoi(names[i] + 1);
+        int rewritten = k == 5 || k == 150 || k == 299 || k == 300;
+        if (vals[i] != (double)k + (rewritten ? 1000 : 0))
+            w->bad++;
+    }
+    return 0;
+}
+
+static void test_many_channels(void **state)
+{
+    fx_t *f = *state;
+    /* 300 channels: indexes past 127 take two-byte varints in the blob. */
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "wide", 4, 77, 0), 0);
+    for (int k = 0; k < 300; k++) {
+        char name[8];
+        int len = snprintf(name, sizeof name, "c%d", k);
+        assert_int_equal(batch_field_add(&b, name, (size_t)len, (double)k), 0);
+    }
+    assert_int_equal(batch_point_commit(&b), 1);
+    assert_int_equal(store_write(f->s, &b), 0);
+    /* Overwrite three of them and add a new one at the same timestamp. */
+    const char *names[] = {"c299", "c5", "c300", "c150"};
+    const double vals[] = {1299, 1005, 1300, 1150};
+    add_point(&b, "wide", 77, 4, names, vals);
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    wide_t w = {0};
+    store_query_t q = {"wide", 0, 100, NULL, 0, 0, 0};
+    assert_int_equal(store_query(f->s, &q, check_wide, &w), 0);
+    assert_int_equal(w.points, 1);
+    assert_int_equal(w.values, 301);
+    assert_int_equal(w.bad, 0);
+    const char *sel[] = {"c300", "c0", "c200"};
+    memset(&w, 0, sizeof w);
+    q.channels = sel;
+    q.nchannels = 3;
+    assert_int_equal(store_query(f->s, &q, check_wide, &w), 0);
+    assert_int_equal(w.values, 3);
+    assert_int_equal(w.bad, 0);
+    assert_int_equal(device(f->s, "wide", 0).points, 1);
+}
+
 static void test_query_filters(void **state)
 {
     fx_t *f = *state;
@@ -771,6 +827,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_channels, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_channels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
