@@ -646,7 +646,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         MHD_OPTION_CONNECTION_LIMIT, opts->max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
         opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        NULL, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         snprintf(errmsg, errsize, "cannot listen for HTTP on %s (address in use or not local?)",
                  opts->listen);
