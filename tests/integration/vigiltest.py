@@ -31,7 +31,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 def vigild_path():
     p = os.environ.get("VIGILD")
     if p:
-        return p
+        return os.path.abspath(p)
     for cand in ("build/vigild", "build-it/vigild"):
         full = os.path.join(REPO, cand)
         if os.path.exists(full):

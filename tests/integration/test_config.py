@@ -1,0 +1,255 @@
+#!/usr/bin/python3
+"""vigild integration: the command line and the configuration file: --version, --help,
+--check-config, errors naming FILE:LINE and the reason, flags overriding the file, settings
+taking effect."""
+
+import os
+import socket
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+
+CWD = vt.mkdtemp()  # vigild runs here, so a default ./vigil-data could only land in a temp dir
+
+
+def run(*args, timeout=30):
+    p = subprocess.run([vt.VIGILD] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout, cwd=CWD)
+    return p.returncode, p.stdout, p.stderr
+
+
+class CommandLine(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = vt.mkdtemp()
+
+    def conf(self, text, name="vigild.conf"):
+        return vt.write_file(os.path.join(self.tmp, name), text)
+
+    def test_version(self):
+        rc, out, err = run("--version")
+        self.assertEqual(rc, 0, err)
+        self.assertRegex(out, r"^vigild \d+\.\d+\.\d+\n$")
+
+    def test_help(self):
+        rc, out, err = run("--help")
+        self.assertEqual(rc, 0, err)
+        for flag in ("--config", "--data-dir", "--http", "--stream", "--log-level",
+                     "--check-config", "--version", "--help"):
+            self.assertIn(flag, out)
+
+    def test_unknown_option(self):
+        rc, out, err = run("--no-such-flag")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("usage", err)
+        rc, out, err = run("stray-argument")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("stray-argument", err)
+
+    def test_check_config_shipped_file(self):
+        path = os.path.join(vt.REPO, "etc", "vigild.conf")
+        if not os.path.exists(path):
+            self.skipTest("etc/vigild.conf not written yet")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ok", out)
+
+    def test_check_config_valid(self):
+        path = self.conf("""
+; a comment
+# another comment
+[daemon]
+data_dir = %s
+log_level = warn
+
+[http]
+listen = 127.0.0.1:0
+threads = 2
+max_body_bytes = 1048576
+max_batch = 5000
+
+[stream]
+listen = off
+
+[influx]
+device_tag = host
+
+[storage]
+sync = normal
+queue_max_readings = 100000
+max_batch_delay_ms = 0
+""" % os.path.join(self.tmp, "never-created"))
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out.strip(), "configuration ok")
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "never-created")),
+                         "--check-config must not create the data directory")
+        rc, out, err = run("--check-config")
+        self.assertEqual(rc, 0, err)
+
+    def bad(self, text, line, *words):
+        path = self.conf(text)
+        data = os.path.join(self.tmp, "data")
+        for extra in (["--check-config"], ["--data-dir", data, "--http", "127.0.0.1:0",
+                                           "--stream", "off"]):
+            rc, out, err = run("--config", path, *extra)
+            self.assertNotEqual(rc, 0, "accepted:\n%s\n%s" % (text, err))
+            self.assertIn("%s:%d:" % (path, line), err)
+            for w in words:
+                self.assertIn(w, err)
+            self.assertFalse(os.path.exists(os.path.join(data, "vigil.db")),
+                             "a database was created despite the bad configuration")
+
+    def test_unknown_key(self):
+        self.bad("[http]\nlisten = 127.0.0.1:0\nthreds = 4\n", 3, "threds", "unknown key")
+
+    def test_unknown_section(self):
+        self.bad("[daemon]\nlog_level = info\n\n[htpp]\nlisten = 127.0.0.1:0\n", 5,
+                 "htpp", "unknown section")
+
+    def test_bad_values(self):
+        cases = [
+            ("[http]\nthreads = 0\n", 2, "http.threads"),
+            ("[http]\nthreads = four\n", 2, "http.threads"),
+            ("[http]\nmax_body_bytes = 12\n", 2, "http.max_body_bytes"),
+            ("[http]\nmax_batch = -1\n", 2, "http.max_batch"),
+            ("[http]\nlisten = localhost\n", 2, "http.listen"),
+            ("[http]\nlisten = 127.0.0.1:99999\n", 2, "http.listen"),
+            ("[daemon]\nlog_level = loud\n", 2, "daemon.log_level"),
+            ("[storage]\nsync = sometimes\n", 2, "storage.sync"),
+            ("[storage]\nreaders = 1\ncache_mb = 0\n", 3, "storage.cache_mb"),
+            ("[daemon]\ndata_dir =\n", 2, "daemon.data_dir"),
+            ("[stream]\nmax_line_bytes = 10x\n", 2, "stream.max_line_bytes"),
+        ]
+        for text, line, word in cases:
+            with self.subTest(text=text):
+                self.bad(text, line, word)
+
+    def test_syntax_error(self):
+        self.bad("[http]\nthreads = 2\nthis line has no equals sign\n", 3, "syntax")
+
+    def test_missing_file(self):
+        path = os.path.join(self.tmp, "absent.conf")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(path, err)
+
+    def test_bad_flags(self):
+        for args, word in [(["--log-level", "loud"], "--log-level"),
+                           (["--http", "nowhere"], "--http"),
+                           (["--stream", "1.2.3.4"], "--stream")]:
+            with self.subTest(args=args):
+                rc, out, err = run("--check-config", *args)
+                self.assertNotEqual(rc, 0)
+                self.assertIn(word, err)
+
+    def test_cross_setting_check(self):
+        path = self.conf("[http]\nmax_batch = 200000\n[storage]\nqueue_max_readings = 100000\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("max_batch", err)
+
+
+class Overrides(unittest.TestCase):
+
+    def test_flags_override_file(self):
+        tmp = vt.mkdtemp()
+        file_data = os.path.join(tmp, "file-data")
+        file_http, file_stream = vt.free_port(), vt.free_port()
+        cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), """
+[daemon]
+data_dir = %s
+log_level = error
+[http]
+listen = 127.0.0.1:%d
+[stream]
+listen = 127.0.0.1:%d
+[influx]
+device_tag = host
+""" % (file_data, file_http, file_stream))
+        d = vt.Vigild(config=cfg, extra_args=["--log-level", "info"])
+        try:
+            d.start()  # passes --data-dir, --http and --stream of its own
+            self.assertNotEqual(d.http_port, file_http)
+            # The file's device tag applies (no flag for it)...
+            r = d.write_lp("cpu,host=ovr-1,device=ignored v=1.5 1000\n", precision="ms")
+            self.assertEqual(r.status, 204, r)
+            self.assertEqual(d.device("ovr-1")["points"], 1)
+            c = d.stream_connect()
+            c.send("cpu,host=ovr-2 v=2 1000000\n")
+            c.wait_ok(1)
+            c.close()
+            self.assertEqual(d.device("ovr-2")["points"], 1)
+            d.stop()
+            # ...while the flags won over the file: data dir, ports and log level.
+            self.assertTrue(os.path.exists(d.db_path), "database not in --data-dir")
+            self.assertFalse(os.path.exists(file_data), "the file's data_dir was used")
+            for port in (file_http, file_stream):
+                s = socket.socket()
+                try:
+                    self.assertNotEqual(s.connect_ex(("127.0.0.1", port)), 0,
+                                        "the file's address was bound")
+                finally:
+                    s.close()
+            log = d.log()
+            self.assertIn("info", log, "--log-level info did not override log_level = error")
+        except AssertionError:
+            sys.stderr.write(d.log() + "\n")
+            raise
+        finally:
+            d.cleanup()
+
+    def test_file_log_level_applies(self):
+        tmp = vt.mkdtemp()
+        cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), "[daemon]\nlog_level = error\n")
+        d = vt.Vigild(config=cfg)
+        try:
+            d.start()
+            d.stop()
+            lines = [l for l in d.log().splitlines()
+                     if not l.startswith(("====", "----"))]
+            self.assertFalse([l for l in lines if " info " in l or " debug " in l], lines)
+        finally:
+            d.cleanup()
+
+    def test_stream_off(self):
+        d = vt.Vigild(stream=False)
+        try:
+            d.start()
+            s = socket.socket()
+            try:
+                self.assertNotEqual(s.connect_ex(("127.0.0.1", d.stream_port)), 0)
+            finally:
+                s.close()
+            d.stop()
+        finally:
+            d.cleanup()
+
+    def test_port_in_use_and_data_dir_in_use(self):
+        d = vt.Vigild()
+        try:
+            d.start()
+            # HTTP port taken: a second instance (own data dir) must fail, not hang.
+            other = os.path.join(d.tmp, "other")
+            rc, out, err = run("--data-dir", other, "--http", "127.0.0.1:%d" % d.http_port,
+                               "--stream", "off")
+            self.assertNotEqual(rc, 0)
+            self.assertIn(str(d.http_port), err)
+            # Same data directory: refused while the first one runs.
+            rc, out, err = run("--data-dir", d.data_dir, "--http", "127.0.0.1:0",
+                               "--stream", "off")
+            self.assertNotEqual(rc, 0)
+            self.assertIn(d.data_dir, err)
+            self.assertEqual(d.get("/healthz")[0], 200)
+            d.stop()
+        finally:
+            d.cleanup()
+
+
+if __name__ == "__main__":
+    vt.main()

@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""vigild integration: durability. A clean restart (SIGTERM, exit 0) keeps everything; after
+kill -9 every acknowledged reading (HTTP JSON 200, /write 204, stream "ok N") is there and
+PRAGMA integrity_check is ok, including when the kill lands in the middle of concurrent
+ingest."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+
+def integrity_check(db_path):
+    """PRAGMA integrity_check with the sqlite3 CLI on a copy of the database and its WAL (so the
+    check does not recover the WAL in place before vigild gets to)."""
+    tmp = vt.mkdtemp("vigil-icheck-")
+    try:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db_path + suffix):
+                shutil.copyfile(db_path + suffix, os.path.join(tmp, "vigil.db" + suffix))
+        p = subprocess.run(["sqlite3", os.path.join(tmp, "vigil.db"), "PRAGMA integrity_check;"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+        return p.stdout.strip()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Base(unittest.TestCase):
+    assertPoints = vt.DaemonTestCase.assertPoints
+
+    def setUp(self):
+        self.d = vt.Vigild()
+        self.d.start()
+
+    def tearDown(self):
+        self.d.cleanup()
+
+    def run(self, result=None):
+        before = (len(result.failures), len(result.errors)) if result else (0, 0)
+        out = super().run(result)
+        if result is not None and (len(result.failures), len(result.errors)) != before:
+            sys.stderr.write("\n%s\n" % self.d.log())
+        return out
+
+    def snapshot(self):
+        """Every device (as listed) and every point of each, for comparison across restarts."""
+        ids, after = [], None
+        while True:
+            doc = self.d.get_json("/v1/devices?limit=2" + ("&after=" + vt.quote(after)
+                                                           if after else ""))
+            ids += doc["devices"]
+            after = doc["next_after"]
+            if after is None:
+                break
+        return {dev["id"]: (dev, self.d.readings(dev["id"], limit=1000)) for dev in ids}
+
+    def ingest_all_protocols(self):
+        r = self.d.post_json([{"device": "rs-json", "ts": 1000 + i,
+                               "values": {"a": i * 0.1, "b": -0.0 if i == 0 else 1e-300 * i}}
+                              for i in range(20)])
+        self.assertEqual(r.status, 200, r)
+        r = self.d.write_lp("".join("m,device=rs-lp v=%di,w=%r %d\n" % (i, i / 7, 2000 + i)
+                                    for i in range(20)), precision="ms")
+        self.assertEqual(r.status, 204, r)
+        r = self.d.curl("PUT", "/v1/devices/rs-declared", "--data-binary", '{"site":"x","n":2}')
+        self.assertEqual(r.status, 201, r)
+        c = self.d.stream_connect()
+        try:
+            c.send("".join("m,device=rs-stream v=%r %d\n" % (123456789.123456789 + i,
+                                                             (3000 + i) * 1000000)
+                           for i in range(20)))
+            got = c.wait_ok(20)
+            self.assertEqual(vt.errors_of(got), {})
+        finally:
+            c.close()
+
+
+class Restart(Base):
+
+    def test_restart_keeps_everything(self):
+        self.ingest_all_protocols()
+        before = self.snapshot()
+        self.assertEqual(len(before), 4)
+        self.d.stop()  # asserts exit code 0
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+        self.d.start()
+        after = self.snapshot()
+        self.assertEqual(sorted(after), sorted(before))
+        for dev in before:
+            self.assertEqual(after[dev][0], before[dev][0], dev)
+            self.assertPoints(after[dev][1], [(p["ts"], p["values"]) for p in before[dev][1]])
+        self.assertEqual(after["rs-declared"][0]["attrs"], {"site": "x", "n": 2})
+        self.assertPoints(self.d.readings("rs-json"),
+                          [(1000 + i, {"a": i * 0.1, "b": -0.0 if i == 0 else 1e-300 * i})
+                           for i in range(20)])
+        # Still writable after the restart, and a second restart is clean too.
+        r = self.d.post_json({"device": "rs-json", "ts": 5000, "values": {"a": 5}})
+        self.assertEqual(r.status, 200, r)
+        self.d.restart()
+        self.assertEqual(self.d.device("rs-json")["points"], 21)
+        self.d.stop()
+
+    def test_sigint_is_clean_too(self):
+        r = self.d.post_json({"device": "rs-int", "ts": 1, "values": {"a": 1}})
+        self.assertEqual(r.status, 200, r)
+        p = self.d.proc
+        p.send_signal(2)
+        self.assertEqual(p.wait(60), 0, self.d.log())
+        self.d.proc = None
+        vt._live.remove(self.d)
+        self.d.start()
+        self.assertPoints(self.d.readings("rs-int"), [(1, {"a": 1.0})])
+        self.d.stop()
+
+    def test_stop_with_idle_stream_connection(self):
+        # An open, idle stream connection must not keep the daemon from exiting.
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=rs-idle a=1 1000000\n")
+            c.wait_ok(1)
+            self.d.stop()
+            self.assertEqual(c.finish(), [])
+        finally:
+            c.close()
+        self.d.start()
+        self.assertPoints(self.d.readings("rs-idle"), [(1, {"a": 1.0})])
+        self.d.stop()
+
+
+class Crash(Base):
+
+    def test_kill9_after_acks(self):
+        self.ingest_all_protocols()
+        before = self.snapshot()
+        self.d.kill()
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+        self.d.start()
+        after = self.snapshot()
+        self.assertEqual(sorted(after), sorted(before))
+        for dev in before:
+            self.assertPoints(after[dev][1], [(p["ts"], p["values"]) for p in before[dev][1]])
+        self.assertEqual(after["rs-declared"][0]["attrs"], {"site": "x", "n": 2})
+        self.d.stop()
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+
+    def test_kill9_during_concurrent_ingest(self):
+        stop = threading.Event()
+        json_acked = []      # batch numbers answered 200
+        stream_ok = [0, 0]   # highest "ok N" per connection
+        errors = []
+        per_batch = 50
+        max_batches = 400
+        chunk, max_chunks = 500, 400
+
+        def json_batch(n):
+            return [{"device": "cr-json", "ts": 10 ** 9 + n * per_batch + i,
+                     "values": {"v": n + i / 64, "n": n}} for i in range(per_batch)]
+
+        def json_loop():
+            for n in range(max_batches):
+                if stop.is_set():
+                    return
+                try:
+                    r = vt.curl(self.d.url("/v1/readings"), "POST",
+                                ["-H", "Content-Type: application/json", "--data-binary", "@-"],
+                                stdin=json.dumps(json_batch(n)), timeout=20)
+                except AssertionError:
+                    return  # the daemon is gone
+                if r.status == 200:
+                    json_acked.append(n)
+                else:
+                    errors.append("json batch %d: %r" % (n, r))
+                    return
+
+        def stream_loop(k):
+            try:
+                c = self.d.stream_connect(timeout=20)
+            except OSError as e:
+                errors.append("stream connect: %r" % e)
+                return
+
+            def reader():
+                while True:
+                    try:
+                        line = c.read_line()
+                    except OSError:
+                        return
+                    if line is None:
+                        return
+                    if line.startswith("ok "):
+                        stream_ok[k] = max(stream_ok[k], int(line.split()[1]))
+                    else:
+                        errors.append("stream %d: %s" % (k, line))
+
+            th = threading.Thread(target=reader)
+            th.start()
+            try:
+                for j in range(max_chunks):
+                    if stop.is_set():
+                        break
+                    c.send("".join("cr,device=cr-stream-%d v=%d %d\n"
+                                   % (k, j * chunk + i, (10 ** 9 + j * chunk + i) * 10 ** 6)
+                                   for i in range(chunk)))
+                    time.sleep(0.005)
+            except OSError:
+                pass
+            th.join(30)
+            c.close()
+
+        threads = [threading.Thread(target=json_loop)] + \
+            [threading.Thread(target=stream_loop, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if len(json_acked) >= 10 and min(stream_ok) >= 5000:
+                break
+            time.sleep(0.01)
+        self.d.kill()
+        stop.set()
+        for t in threads:
+            t.join(60)
+        self.assertFalse(any(t.is_alive() for t in threads), "a client thread did not stop")
+        self.assertEqual(errors, [])
+        self.assertGreaterEqual(len(json_acked), 10, "too few JSON acknowledgements before kill")
+        self.assertGreaterEqual(min(stream_ok), 5000, "too few stream acknowledgements")
+        sys.stderr.write("[killed with %d JSON batches and %r stream lines acknowledged]\n"
+                         % (len(json_acked), stream_ok))
+
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+        self.d.start()
+        # Every acknowledged JSON batch is there, exactly.
+        pts = {p["ts"]: p["values"] for p in self.d.readings("cr-json", limit=100000)}
+        for n in json_acked:
+            for item in json_batch(n):
+                got = pts.get(item["ts"])
+                want = {k: float(v) for k, v in item["values"].items()}
+                self.assertEqual(got, want, "acknowledged JSON batch %d, ts %d" % (n, item["ts"]))
+        # Every acknowledged stream line is there, exactly; unacknowledged ones may be or not.
+        for k in range(2):
+            pts = self.d.readings("cr-stream-%d" % k, limit=100000)
+            have = {p["ts"]: p["values"] for p in pts}
+            for line in range(stream_ok[k]):
+                ts = 10 ** 9 + line
+                self.assertEqual(have.get(ts), {"v": float(line)},
+                                 "stream %d: acknowledged line %d lost" % (k, line + 1))
+        self.d.stop()
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+
+
+if __name__ == "__main__":
+    vt.main()

@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""vigild integration: GET /metrics passes `promtool check metrics` (Debian prometheus) and its
+counters match the traffic the test sent: readings by protocol, rejected items, HTTP requests
+by route and status, readings committed."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+def parse(text):
+    """{(name, frozenset(labels)): value} of a Prometheus text exposition."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        if not m:
+            raise AssertionError("unparsable metrics line: %r" % line)
+        labels = frozenset(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        out[(m.group(1), labels)] = float(m.group(4))
+    return out
+
+
+def value(metrics, name, **labels):
+    return metrics.get((name, frozenset(labels.items())))
+
+
+class Metrics(vt.DaemonTestCase):
+
+    def promtool(self, text):
+        p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, "promtool check metrics:\n%s\n---\n%s" % (p.stdout, text))
+        self.assertEqual(p.stdout.strip(), "", p.stdout)
+
+    def test_metrics_after_traffic(self):
+        # Fresh daemon: promtool accepts the exposition before any traffic too.
+        r = self.d.curl("GET", "/metrics")
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.headers["content-type"].startswith("text/plain"), r.headers)
+        self.promtool(r.body.decode())
+
+        # JSON: 3 items with 2+1+3 readings, then one partial batch (1 good reading, 2 bad items).
+        r = self.d.post_json([{"device": "m-json", "ts": 1, "values": {"a": 1, "b": 2}},
+                              {"device": "m-json", "ts": 2, "values": {"a": 3}},
+                              {"device": "m-json", "ts": 3, "values": {"a": 4, "b": 5, "c": 6}}])
+        self.assertEqual(r.status, 200, r)
+        r = self.d.post_json([{"device": "m-json", "ts": 4, "values": {"a": 7}},
+                              {"device": "m-json", "ts": 5, "values": {"a": "x"}},
+                              {"device": "m-json"}])
+        self.assertEqual(r.status, 400, r)
+        json_ok, json_bad = 7, 2
+        # Line protocol: 4 lines with 5 readings, then a partial write (2 readings, 1 bad line).
+        r = self.d.write_lp("m,device=m-lp a=1 1\nm,device=m-lp a=2,b=3 2\n"
+                            "m,device=m-lp a=4 3\nm,device=m-lp s=\"x\",c=5 4\n", precision="ms")
+        self.assertEqual(r.status, 204, r)
+        r = self.d.write_lp("m,device=m-lp a=6,b=7 5\nm,device=m-lp a= 6\n", precision="ms")
+        self.assertEqual(r.status, 400, r)
+        lp_ok, lp_bad = 7, 1
+        # Stream: 100 lines with 2 readings each, 3 bad lines.
+        c = self.d.stream_connect()
+        try:
+            c.send("".join("m,device=m-st a=%d,b=%d %d\n" % (i, i, i * 10 ** 6) for i in range(100))
+                   + "bad\nm,device=m-st a=\nm a=1 x\n")
+            got = c.wait_ok(103)
+            self.assertEqual(sorted(vt.errors_of(got)), [101, 102, 103])
+            c.finish()
+        finally:
+            c.close()
+        st_ok, st_bad = 200, 3
+        # Some reads and errors for the request counters.
+        for _ in range(3):
+            self.assertEqual(self.d.get("/v1/devices/m-json/readings")[0], 200)
+        self.assertEqual(self.d.get("/v1/devices/nope/readings")[0], 404)
+        self.assertEqual(self.d.get("/no/such/route")[0], 404)
+        self.assertEqual(self.d.curl("DELETE", "/v1/readings").status, 405)
+
+        text = self.d.metrics()
+        self.promtool(text)
+        m = parse(text)
+        self.assertEqual(value(m, "vigil_ingest_readings_total", proto="json"), json_ok)
+        self.assertEqual(value(m, "vigil_ingest_readings_total", proto="lp"), lp_ok)
+        self.assertEqual(value(m, "vigil_ingest_readings_total", proto="stream"), st_ok)
+        self.assertEqual(value(m, "vigil_ingest_rejected_total", proto="json"), json_bad)
+        self.assertEqual(value(m, "vigil_ingest_rejected_total", proto="lp"), lp_bad)
+        self.assertEqual(value(m, "vigil_ingest_rejected_total", proto="stream"), st_bad)
+        self.assertEqual(value(m, "vigil_store_readings_written_total"), json_ok + lp_ok + st_ok)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="readings", code="200"), 1)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="readings", code="400"), 1)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="readings", code="405"), 1)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="write", code="204"), 1)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="write", code="400"), 1)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="device_readings",
+                               code="200"), 3)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="device_readings",
+                               code="404"), 1)
+        self.assertEqual(value(m, "vigil_http_requests_total", route="not_found", code="404"), 1)
+        self.assertGreaterEqual(value(m, "vigil_http_requests_total", route="metrics",
+                                      code="200"), 1)
+        self.assertEqual(value(m, "vigil_devices"), 3)
+        self.assertEqual(value(m, "vigil_store_queue_readings"), 0)
+        self.assertGreater(value(m, "vigil_store_database_bytes"), 0)
+        self.assertGreater(value(m, "vigil_store_commits_total"), 0)
+        self.assertEqual(value(m, "vigil_store_commit_errors_total"), 0)
+        self.assertEqual(value(m, "vigil_store_commit_seconds_count"),
+                         value(m, "vigil_store_commits_total"))
+        self.assertEqual(value(m, "vigil_store_commit_seconds_bucket", le="+Inf"),
+                         value(m, "vigil_store_commit_seconds_count"))
+        self.assertEqual(value(m, "vigil_stream_connections"), 0)
+        # Nothing negative, nothing NaN.
+        for k, v in m.items():
+            self.assertTrue(v >= 0, (k, v))
+
+    def test_stream_connection_gauge(self):
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=m-g a=1 1\n")
+            c.wait_ok(1)
+            m = parse(self.d.metrics())
+            self.assertEqual(value(m, "vigil_stream_connections"), 1)
+        finally:
+            c.close()
+
+
+if __name__ == "__main__":
+    vt.main()

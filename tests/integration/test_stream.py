@@ -1,0 +1,190 @@
+#!/usr/bin/python3
+"""vigild integration: the line-protocol stream socket with a raw TCP client: acknowledgements
+("ok N"), per-line errors ("error N reason") that keep the connection usable, a bounded
+concurrent burst, end of input without a final newline; everything read back over HTTP."""
+
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+
+class Stream(vt.DaemonTestCase):
+
+    def test_lines_acks_and_errors(self):
+        c = self.d.stream_connect()
+        try:
+            lines = [
+                "m,device=st-1 a=1.5,b=2i 1700000000000000000",   # 1
+                "m,device=st-1 a= 1700000001000000000",            # 2 bad
+                "# comment",                                       # 3
+                "",                                                # 4
+                "m,device=st-1 a=0.1 1700000002000000000",        # 5
+                "m,device=st-1 a=NaN 1700000003000000000",        # 6 bad
+                "m,device=st-1 a=-0.0,c=true 1700000004000000000",  # 7
+                "not line protocol",                               # 8 bad
+                "m,device=st-1 a=1e-300 1700000005000000000\r",   # 9 (CRLF)
+            ]
+            c.send("".join(l + "\n" for l in lines))
+            got = c.wait_ok(9)
+            errs = vt.errors_of(got)
+            self.assertEqual(sorted(errs), [2, 6, 8], got)
+            for r in got:
+                self.assertRegex(r, r"^(ok \d+|error \d+ .+)$")
+            # Every error is reported before the ok that covers its line.
+            ok_at = next(i for i, r in enumerate(got) if r == "ok 9")
+            for i, r in enumerate(got):
+                if r.startswith("error "):
+                    self.assertLess(i, ok_at, got)
+            oks = [int(r.split()[1]) for r in got if r.startswith("ok ")]
+            self.assertEqual(oks, sorted(oks), got)
+            # The connection is still usable after the errors; numbering continues.
+            c.send("m,device=st-1 a=42 1700000006000000000\n")
+            got2 = c.wait_ok(10)
+            self.assertEqual(vt.errors_of(got2), {}, got2)
+            c.send("m,device=st-1 a=\n")
+            got3 = c.wait_ok(11)
+            self.assertEqual(sorted(vt.errors_of(got3)), [11], got3)
+            self.assertEqual(c.finish(), [])
+        finally:
+            c.close()
+        self.assertPoints(self.d.readings("st-1"), [
+            (1700000000000, {"a": 1.5, "b": 2.0}),
+            (1700000002000, {"a": 0.1}),
+            (1700000004000, {"a": -0.0, "c": 1.0}),
+            (1700000005000, {"a": 1e-300}),
+            (1700000006000, {"a": 42.0}),
+        ])
+
+    def test_series_key_device_and_escapes(self):
+        c = self.d.stream_connect()
+        try:
+            c.send("cpu,region=b,host=a usage=0.5 1000000000\n"
+                   "m,device=st\\ 2\\,x v\\ 1=123456789.123456789 2000000000\n")
+            c.wait_ok(2)
+        finally:
+            c.close()
+        self.assertPoints(self.d.readings("cpu,host=a,region=b"), [(1000, {"usage": 0.5})])
+        self.assertPoints(self.d.readings("st 2,x"), [(2000, {"v 1": 123456789.123456789})])
+
+    def test_no_trailing_newline(self):
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=st-3 a=1 1000000\nm,device=st-3 a=2 2000000")
+            rest = c.finish()
+        finally:
+            c.close()
+        self.assertIn("ok 2", rest)
+        self.assertEqual(vt.last_ok(rest), 2, rest)
+        self.assertPoints(self.d.readings("st-3"), [(1, {"a": 1.0}), (2, {"a": 2.0})])
+
+    def test_bad_last_line_without_newline(self):
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=st-4 a=1 1000000\nm,device=st-4 a=")
+            rest = c.finish()
+        finally:
+            c.close()
+        self.assertEqual(sorted(vt.errors_of(rest)), [2], rest)
+        self.assertEqual(vt.last_ok(rest), 2, rest)
+        self.assertPoints(self.d.readings("st-4"), [(1, {"a": 1.0})])
+
+    def test_overwrite(self):
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=st-5 a=1,b=2 1000000\n")
+            c.wait_ok(1)
+            c.send("m,device=st-5 a=3 1000000\n")
+            c.wait_ok(2)
+        finally:
+            c.close()
+        self.assertPoints(self.d.readings("st-5"), [(1, {"a": 3.0, "b": 2.0})])
+        self.assertEqual(self.d.device("st-5")["points"], 1)
+
+    def test_long_line(self):
+        # Longer than stream.max_line_bytes (65536 by default): reported, connection kept.
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=st-6 a=1 1000000\n")
+            c.send("m,device=st-6 " + ",".join("f%d=1" % i for i in range(12000)) + " 2000000\n")
+            c.send("m,device=st-6 a=3 3000000\n")
+            got = c.wait_ok(3)
+        finally:
+            c.close()
+        self.assertEqual(sorted(vt.errors_of(got)), [2], got)
+        self.assertPoints(self.d.readings("st-6"), [(1, {"a": 1.0}), (3, {"a": 3.0})])
+
+    def test_burst_concurrent(self):
+        conns, per_conn = 4, 50000
+        t0 = 1600000000000
+        results = [None] * conns
+        errors = []
+
+        def run(k):
+            try:
+                c = self.d.stream_connect(timeout=120)
+                got = []
+                reader_done = threading.Event()
+
+                def reader():
+                    try:
+                        while True:
+                            line = c.read_line()
+                            if line is None:
+                                break
+                            got.append(line)
+                    except OSError as e:
+                        errors.append("conn %d read: %r" % (k, e))
+                    reader_done.set()
+
+                th = threading.Thread(target=reader)
+                th.start()
+                chunk = []
+                for i in range(per_conn):
+                    chunk.append("burst,device=st-burst-%d v=%d.5,w=%di %d\n"
+                                 % (k, i, k, (t0 + i) * 1000000))
+                    if len(chunk) == 5000:
+                        c.send("".join(chunk))
+                        chunk = []
+                if chunk:
+                    c.send("".join(chunk))
+                c.sock.shutdown(socket.SHUT_WR)
+                th.join(120)
+                c.close()
+                results[k] = got
+            except Exception as e:  # reported by the main thread
+                errors.append("conn %d: %r" % (k, e))
+
+        start = time.monotonic()
+        threads = [threading.Thread(target=run, args=(k,)) for k in range(conns)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(180)
+        elapsed = time.monotonic() - start
+        self.assertEqual(errors, [])
+        for k in range(conns):
+            got = results[k]
+            self.assertIsNotNone(got, "connection %d did not finish" % k)
+            self.assertEqual(vt.errors_of(got), {}, got[:10])
+            self.assertFalse([r for r in got if r.startswith("fail")], got[:10])
+            self.assertEqual(vt.last_ok(got), per_conn, got[-5:])
+        for k in range(conns):
+            dev = "st-burst-%d" % k
+            self.assertEqual(self.d.device(dev)["points"], per_conn)
+            pts = self.d.readings(dev, limit=per_conn)
+            self.assertEqual(len(pts), per_conn)
+            for i, p in enumerate(pts):
+                if p["ts"] != t0 + i or p["values"] != {"v": i + 0.5, "w": float(k)}:
+                    self.fail("conn %d point %d: %r" % (k, i, p))
+        sys.stderr.write("[burst: %d lines over %d connections in %.1fs]\n"
+                         % (conns * per_conn, conns, elapsed))
+
+
+if __name__ == "__main__":
+    vt.main()
