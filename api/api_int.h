@@ -66,7 +66,8 @@ typedef struct api_request {
     const char *allow;        /* static Allow header for 405 */
 } api_request_t;
 
-/* Query-string argument, percent-decoded into buf. Returns buf, or NULL when absent/too long. */
+/* Query-string argument, percent-decoded into buf. Returns buf, or NULL when absent; NULL with a
+ * 400 answer set (r->status != 0) when it does not fit in buf or holds a NUL byte. */
 const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size);
 
 /* Sets a JSON error response {"error": msg}. */

@@ -156,7 +156,7 @@ static int arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max
     const char *v = api__arg(r, name, buf, sizeof buf);
     *out = dflt;
     if (v == NULL)
-        return 0;
+        return r->status ? -1 : 0;
     char *end;
     unsigned long long n = strtoull(v, &end, 10);
     if (*v == '\0' || *end != '\0' || n == 0 || v[0] == '-') {
@@ -179,6 +179,8 @@ void api__h_devices(api_request_t *r)
         return;
     char after[BATCH_NAME_MAX + 1];
     const char *a = api__arg(r, "after", after, sizeof after);
+    if (r->status)
+        return;
     sbuf_t b;
     sbuf_init(&b);
     struct list_ctx c = {&b, 0, ""};
@@ -323,7 +325,7 @@ static int arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *o
     const char *v = api__arg(r, name, buf, sizeof buf);
     *out = dflt;
     if (v == NULL)
-        return 0;
+        return r->status ? -1 : 0;
     if (vtime_parse(v, out)) {
         api__error(r, 400, "parameter '%s': '%s' is not epoch milliseconds or RFC 3339", name, v);
         return -1;
@@ -343,6 +345,8 @@ void api__h_device_readings(api_request_t *r)
     q.limit = limit;
     char order[8];
     const char *o = api__arg(r, "order", order, sizeof order);
+    if (r->status)
+        return;
     if (o && strcmp(o, "asc") != 0 && strcmp(o, "desc") != 0) {
         api__error(r, 400, "parameter 'order': want 'asc' or 'desc'");
         return;
@@ -355,6 +359,8 @@ void api__h_device_readings(api_request_t *r)
     char chbuf[8192];
     const char *chans[256];
     const char *cs = api__arg(r, "channels", chbuf, sizeof chbuf);
+    if (r->status)
+        return;
     if (cs && *cs) {
         char *p = chbuf;
         while (p) {

@@ -16,6 +16,8 @@ void api__h_write(api_request_t *r)
     struct api_server *srv = r->srv;
     char pbuf[16];
     const char *p = api__arg(r, "precision", pbuf, sizeof pbuf);
+    if (r->status)
+        return;
     lp_opts_t lo = {.device_tag = srv->opts.device_tag, .precision = LP_NS, .max_line = 0};
     if (p && lp_precision_parse(p, &lo.precision)) {
         api__error(r, 400, "parameter 'precision': '%s' is not one of ns, u, ms, s", p);
@@ -102,6 +104,8 @@ void api__h_query(api_request_t *r)
 {
     char qbuf[1024];
     const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
+    if (r->status)
+        return;
     if (q == NULL && r->body)
         q = form_q(r->body, r->len, qbuf, sizeof qbuf);
     if (q == NULL) {

@@ -84,8 +84,12 @@ const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
     const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     if (raw == NULL)
         return NULL;
-    if (pct_decode(raw, strlen(raw), buf, size, 1) < 0)
+    if (pct_decode(raw, strlen(raw), buf, size, 1) < 0) {
+        /* Never ignore a parameter the client sent: answer 400 (callers check r->status). */
+        api__error(r, 400, "parameter '%s': longer than %zu bytes or holds a NUL byte", name,
+                   size - 1);
         return NULL;
+    }
     return buf;
 }
 
