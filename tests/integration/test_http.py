@@ -307,6 +307,7 @@ class Devices(vt.DaemonTestCase):
         self.assertEqual([x["id"] for x in doc["devices"]][:2], ["lst-21", "lst-22"])
         for bad in ("limit=0", "limit=-1", "limit=x", "limit=", "limit=99999999"):
             self.assertJsonError(self.d.get("/v1/devices?" + bad), 400, "limit")
+        self.assertJsonError(self.d.get("/v1/devices?after=" + "x" * 300), 400, "after")
 
 
 class Readings(vt.DaemonTestCase):
@@ -396,7 +397,12 @@ class Readings(vt.DaemonTestCase):
         for q, word in [("limit=0", "limit"), ("limit=abc", "limit"), ("limit=-5", "limit"),
                         ("limit=100000001", "limit"), ("from=yesterday", "from"),
                         ("to=2024-13-45T00:00:00Z", "to"), ("order=up", "order"),
-                        ("from=2000&to=1000", "from"), ("from=1000&to=1000", "from")]:
+                        ("from=2000&to=1000", "from"), ("from=1000&to=1000", "from"),
+                        # too long for the parameter's buffer: refused, not silently ignored
+                        ("order=descending", "order"), ("limit=" + "0" * 40 + "5", "limit"),
+                        ("from=2024-11-28T08:00:10." + "0" * 60 + "Z", "from"),
+                        ("channels=" + "a," * 5000 + "b", "channels"),
+                        ("order=de%00sc", "order")]:
             with self.subTest(q=q):
                 self.assertJsonError(self.d.get(base + q), 400, word)
 

@@ -98,6 +98,8 @@ class LineProtocol(vt.DaemonTestCase):
                 self.assertPoints(self.d.readings(dev), [(want, {"v": float(i)})])
         self.assertJsonError(self.d.write_lp("m,device=lp-prec-x v=1 1\n", precision="h"),
                              400, "precision")
+        self.assertJsonError(self.d.write_lp("m,device=lp-prec-x v=1 1\n",
+                                             precision="milliseconds-please"), 400, "precision")
         self.assertNoDevice("lp-prec-x")
 
     def test_no_timestamp_uses_server_time(self):
