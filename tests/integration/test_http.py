@@ -436,10 +436,36 @@ class Routing(vt.DaemonTestCase):
                 self.assertJsonError(r, 405, method)
                 self.assertEqual(r.headers.get("allow"), allow)
 
+    def test_keep_alive(self):
+        # Several requests, errors among them, on one persistent connection.
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+        try:
+            seq = [("POST", "/v1/readings", '{"device":"ka-1","ts":1,"values":{"a":1}}', 200),
+                   ("POST", "/v1/readings", '{"device":"ka-1","ts":2,"values":{"a":"x"}}', 400),
+                   ("GET", "/nowhere", None, 404),
+                   ("PUT", "/v1/readings", "{}", 405),
+                   ("POST", "/v1/readings", "[bad json", 400),
+                   ("POST", "/write?precision=ms", "m,device=ka-1 a=3 3", 204),
+                   ("GET", "/v1/devices/ka-1/readings", None, 200)]
+            for method, path, body, want in seq:
+                conn.request(method, path, body=body,
+                             headers={"Content-Type": "application/json"} if body else {})
+                resp = conn.getresponse()
+                data = resp.read()
+                self.assertEqual(resp.status, want, (method, path, data))
+                if want >= 400 and not (want == 400 and b"accepted" in data):
+                    self.assertIn("error", vt.loads(data))
+            self.assertPoints(vt.loads(data)["points"], [(1, {"a": 1.0}), (3, {"a": 3.0})])
+        finally:
+            conn.close()
+
     def test_healthz(self):
         r = self.d.curl("GET", "/healthz")
         self.assertEqual(r.status, 200)
         self.assertEqual(r.json()["status"], "ok")
+        st, _, body = vt.http_request("HEAD", self.d.url("/healthz"))
+        self.assertEqual((st, body), (200, b""))
 
 
 class Limits(vt.DaemonTestCase):

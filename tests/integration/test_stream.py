@@ -186,5 +186,162 @@ class Stream(vt.DaemonTestCase):
                          % (conns * per_conn, conns, elapsed))
 
 
+class StreamLimits(vt.DaemonTestCase):
+    CONFIG = """
+[stream]
+max_connections = 2
+max_line_bytes = 256
+"""
+
+    def test_max_connections(self):
+        a, b = self.d.stream_connect(), self.d.stream_connect()
+        try:
+            for k, c in enumerate((a, b)):
+                c.send("m,device=sl-1 v%d=1 1000000\n" % k)
+                c.wait_ok(1)
+            third = self.d.stream_connect()
+            try:
+                rest = third.finish()  # sends nothing: reads the refusal, then EOF
+            finally:
+                third.close()
+            self.assertTrue(rest and rest[0].startswith("error 0 ") and "connections" in rest[0],
+                            rest)
+            self.assertNotIn("ok 1", rest)
+        finally:
+            a.close()
+            b.close()
+        # The refused connection stored nothing; a slot frees once a connection closes.
+        self.assertEqual(sorted(self.d.device("sl-1")["channels"]), ["v0", "v1"])
+        deadline = time.monotonic() + 10
+        while True:
+            c = self.d.stream_connect()
+            try:
+                c.send("m,device=sl-1 v2=1 1000000\n")
+                got = c.finish()
+            finally:
+                c.close()
+            if "ok 1" in got or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertIn("ok 1", got)
+
+    def test_max_line_bytes(self):
+        ok_line = "m,device=sl-2 v=1 1000000"
+        long_line = "m,device=sl-2 " + ",".join("f%03d=1" % i for i in range(60)) + " 2000000"
+        self.assertGreater(len(long_line), 256)
+        c = self.d.stream_connect()
+        try:
+            c.send(ok_line + "\n" + long_line + "\n" + "m,device=sl-2 v=3 3000000\n")
+            got = c.wait_ok(3)
+        finally:
+            c.close()
+        errs = vt.errors_of(got)
+        self.assertEqual(sorted(errs), [2], got)
+        self.assertIn("long", errs[2])
+        # A long line arriving in pieces (longer than the buffer before its newline shows up).
+        c = self.d.stream_connect()
+        try:
+            c.send(ok_line.replace("1000000", "4000000") + "\n" + long_line[:200])
+            time.sleep(0.05)
+            c.send(long_line[200:] + long_line * 3)
+            time.sleep(0.05)
+            c.send("\nm,device=sl-2 v=5 5000000\n")
+            got = c.wait_ok(3)
+        finally:
+            c.close()
+        errs = vt.errors_of(got)
+        self.assertEqual(sorted(errs), [2], got)
+        self.assertIn("long", errs[2])
+        self.assertPoints(self.d.readings("sl-2"), [(1, {"v": 1.0}), (3, {"v": 3.0}),
+                                                    (4, {"v": 1.0}), (5, {"v": 5.0})])
+
+
+class SmallQueue(vt.DaemonTestCase):
+    """A writer queue of 1,000 readings: HTTP answers 503 with Retry-After when it is full (never
+    hangs), the stream slows down instead (backpressure), and nothing acknowledged is lost."""
+    CONFIG = """
+[http]
+max_batch = 1000
+threads = 8
+[storage]
+queue_max_readings = 1000
+max_batch_delay_ms = 20
+"""
+
+    def test_busy_http_and_stream_backpressure(self):
+        clients, rounds, per = 6, 6, 1000
+        statuses = []
+        errors = []
+        lock = threading.Lock()
+
+        def body(k, j):
+            import json
+            return json.dumps([{"device": "sq-http-%d" % k, "ts": j * per + i,
+                                "values": {"v": j + i / 1024}} for i in range(per)])
+
+        def http_client(k):
+            try:
+                for j in range(rounds):
+                    for attempt in range(400):
+                        st, hdrs, data = vt.http_request(
+                            "POST", self.d.url("/v1/readings"), body=body(k, j),
+                            headers={"Content-Type": "application/json"})
+                        with lock:
+                            statuses.append(st)
+                        if st == 200:
+                            break
+                        if st != 503 or hdrs.get("retry-after") is None or \
+                                "error" not in vt.loads(data):
+                            errors.append("client %d: %d %r %r" % (k, st, hdrs, data))
+                            return
+                        time.sleep(0.01)
+                    else:
+                        errors.append("client %d: batch %d never accepted" % (k, j))
+                        return
+            except Exception as e:
+                errors.append("client %d: %r" % (k, e))
+
+        stream_lines = 20000
+        stream_got = []
+
+        def stream_client():
+            try:
+                c = self.d.stream_connect(timeout=60)
+                c.send("".join("m,device=sq-stream v=%d %d\n" % (i, i * 10 ** 6)
+                               for i in range(stream_lines)))
+                stream_got.extend(c.finish())
+                c.close()
+            except Exception as e:
+                errors.append("stream: %r" % e)
+
+        threads = [threading.Thread(target=http_client, args=(k,)) for k in range(clients)]
+        threads.append(threading.Thread(target=stream_client))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertFalse(any(t.is_alive() for t in threads), "a client hung")
+        self.assertEqual(errors, [])
+        self.assertTrue(set(statuses) <= {200, 503}, set(statuses))
+        self.assertEqual(statuses.count(200), clients * rounds)
+        self.assertGreater(statuses.count(503), 0, "the queue never filled: test is too weak")
+        self.assertEqual(vt.errors_of(stream_got), {})
+        self.assertFalse([r for r in stream_got if r.startswith("fail")], stream_got[:5])
+        self.assertEqual(vt.last_ok(stream_got), stream_lines)
+        for k in range(clients):
+            pts = self.d.readings("sq-http-%d" % k, limit=10000)
+            self.assertEqual(len(pts), rounds * per)
+            for p in pts:
+                j, i = divmod(p["ts"], per)
+                if p["values"] != {"v": j + i / 1024}:
+                    self.fail("client %d: %r" % (k, p))
+        pts = self.d.readings("sq-stream", limit=stream_lines)
+        self.assertEqual([(p["ts"], p["values"]["v"]) for p in pts],
+                         [(i, float(i)) for i in range(stream_lines)])
+        m = self.d.metrics()
+        self.assertIn('vigil_http_requests_total{route="readings",code="503"} %d'
+                      % statuses.count(503), m)
+
+
 if __name__ == "__main__":
     vt.main()
