@@ -35,19 +35,32 @@ enum detector_kind { DET_KIND_PERSISTENCE = 0, DET_KIND_LINEAR, DET_KIND_LSTM };
 /* Settings; plain value type. Start from detector_config_default(): the daemon's defaults are
  * the benchmark's defaults. */
 struct detector_config {
-    int warmup;          /* readings before the first training (state "learning" until then) */
-    int history;         /* readings kept in the ring for training (>= warmup) */
-    int retrain_every;   /* readings between retrainings once serving (0: never) */
-    int n_hidden;        /* LSTM hidden size */
-    int n_layers;        /* LSTM layers */
-    struct model_train_config train; /* window, epochs, lr, ... */
-    /* Scoring and threshold: the fields the implementation needs (error window lengths,
-     * warning / anomaly levels, hysteresis counts, ...) documented one by one. */
-    int err_window;      /* readings over which error statistics are estimated */
-    int err_short;       /* short averaging window of the normalised error */
-    float warn_level;    /* score at or above: warning */
-    float alarm_level;   /* score at or above: anomaly */
-    float clear_level;   /* score below this for clear_count readings ends a warning/anomaly */
+    int warmup;        /* readings before the first training (state "learning" until then) */
+    int history;       /* readings kept in the ring for training (>= warmup) */
+    int retrain_every; /* readings between retrainings once serving (0: never) */
+    int n_hidden;      /* LSTM hidden size */
+    int n_layers;      /* LSTM layers */
+    struct model_train_config train; /* window, epochs, lr, ... (val_fraction: early stopping) */
+    int val_rows; /* the most recent readings held out to choose the serving predictor
+                     and to calibrate the error scales (at most a third of the data) */
+    /* Scoring: each channel's one-step error is divided by that channel's error scale (the RMS
+     * error of the serving predictor on val_rows, fixed until the next training, floored so a
+     * flat channel cannot divide by zero); the reading's raw score is log(1 + mean over
+     * channels of z^2). The anomaly likelihood (Numenta) compares the average raw score of the
+     * last err_short readings with the distribution of raw scores over the last err_window
+     * readings, and the score is its log-scaled tail probability, in [0, 1]. */
+    int err_window;   /* readings of raw scores in the long (reference) distribution */
+    int err_short;    /* short averaging window of the raw score */
+    float flat_rel;   /* error-scale floor relative to the channel's spread in training */
+    int freeze;       /* 1: raw scores of readings in state anomaly stay out of the long
+                         window, so a lasting fault keeps its alarm (bounded by accept_after) */
+    int accept_after; /* readings in state anomaly after which the regime is accepted:
+                         scores enter the long window again and a retraining is asked for */
+    /* Threshold state machine: score >= alarm_level enters anomaly, >= warn_level warning;
+     * the state returns to normal after clear_count consecutive readings below clear_level. */
+    float warn_level;  /* score at or above: warning */
+    float alarm_level; /* score at or above: anomaly */
+    float clear_level; /* score below this for clear_count readings ends a warning/anomaly */
     int clear_count;
     uint64_t seed;
 };
@@ -67,17 +80,20 @@ void detector_destroy(detector_t *d);
 
 /* What one reading produced. */
 struct detector_result {
-    float score;           /* anomaly score in [0, 1] */
-    float threshold;       /* the level the score is compared with now (alarm_level or adapted) */
+    float score;     /* anomaly score in [0, 1] */
+    float threshold; /* the level the score is compared with now (alarm_level or adapted) */
     enum detector_state state;
-    int is_anomaly;        /* 1 when state is DET_ANOMALY */
-    int changed;           /* 1 when state differs from the previous reading's */
-    int want_train;        /* 1 when the caller should start a training job now */
-    int imputed;           /* number of channels that were missing and carried forward */
+    int is_anomaly;          /* 1 when state is DET_ANOMALY */
+    int changed;             /* 1 when state differs from the previous reading's */
+    int want_train;          /* 1 when the caller should start a training job now */
+    int imputed;             /* number of channels that were missing and carried forward */
     enum detector_kind kind; /* the predictor that made pred */
-    uint32_t version;      /* serving model version (0 before the first training) */
+    uint32_t version;        /* serving model version (0 before the first training) */
     float pred[DETECTOR_MAX_CHANNELS];    /* what was predicted for this reading, raw units */
-    float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1 */
+    float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
+                                             (all 0 while learning) */
+    int top_channel;                      /* channel with the largest share (-1 while learning) */
+    float raw; /* the reading's raw score log(1 + mean z^2), 0 while learning */
 };
 
 /* Consumes one reading x[n_channels] (raw units). present may be NULL (all present); a
@@ -93,13 +109,15 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k);
 
 /* Metrics of one training, for the model history. */
 struct detector_train_info {
-    uint32_t version;     /* version the candidate got (whether or not it was swapped in) */
-    int swapped;          /* 1 when it now serves */
+    uint32_t version;        /* version the candidate got (whether or not it was swapped in) */
+    int swapped;             /* 1 when it now serves */
     enum detector_kind kind; /* what serves after the decision */
     double val_mse_lstm, val_mse_linear, val_mse_persistence, val_mse_serving;
     int epochs;
-    float train_loss[64], val_loss[64]; /* training curve, first min(epochs, 64) entries */
-    size_t rows;          /* readings trained on */
+    float train_loss[64], val_loss[64];     /* training curve, first min(epochs, 64) entries */
+    size_t rows;                            /* readings trained on */
+    uint8_t persist[DETECTOR_MAX_CHANNELS]; /* 1: channel predicted by persistence (flat in
+                                               training, or persistence validated better) */
 };
 
 /* Copies what a training needs (recent history, settings, a copy of the serving model).

@@ -1,0 +1,313 @@
+/* model/detector.c: the detector's lifecycle (defaults, create, destroy), the per-reading step
+ * (carry-forward, scoring, history, advancing the serving predictor, asking for training),
+ * the forecast and the accessors.
+ *
+ * Invariants: see detector_int.h. All arrays live in one block allocated at create; the step
+ * writes only into them, so it never allocates. A reading is scored against the prediction
+ * the serving predictor made after the previous reading, then consumed, so the score of
+ * reading t depends on readings up to t only (causal).
+ *
+ * Threading: one owner thread per detector (detector.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector_int.h"
+#include "err.h"
+
+void detector_config_default(struct detector_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->warmup = 400;
+    cfg->history = 2000;
+    cfg->retrain_every = 1000;
+    cfg->n_hidden = 16;
+    cfg->n_layers = 1;
+    model_train_config_default(&cfg->train);
+    cfg->train.window = 32;
+    cfg->train.batch = 32;
+    cfg->train.max_epochs = 30;
+    cfg->train.patience = 4;
+    cfg->train.val_fraction = 0.2f;
+    cfg->train.lr = 3e-3f;
+    cfg->val_rows = 200;
+    cfg->err_window = 2000;
+    cfg->err_short = 10;
+    cfg->flat_rel = 1e-3f;
+    cfg->freeze = 1;
+    cfg->accept_after = 600;
+    cfg->warn_level = 0.4f;
+    cfg->alarm_level = 0.5f;
+    cfg->clear_level = 0.4f;
+    cfg->clear_count = 5;
+    cfg->seed = 1;
+}
+
+static int config_check(const struct detector_config *c)
+{
+    if (c->warmup < 16 || c->history < c->warmup || c->history > 10000000 || c->retrain_every < 0 ||
+        c->n_hidden < 1 || c->n_hidden > MODEL_MAX_HIDDEN || c->n_layers < 1 ||
+        c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->err_window < 2 ||
+        c->err_window > 10000000 || c->err_short < 1 || c->err_short > c->err_window ||
+        !(c->flat_rel >= 0.0f) || c->accept_after < 1 || !(c->warn_level <= c->alarm_level) ||
+        !(c->clear_level <= c->alarm_level) || c->clear_count < 1 || c->train.window < 1 ||
+        c->train.max_epochs < 1)
+        return ERR_INVAL;
+    return 0;
+}
+
+int detector_create(detector_t **out, const struct detector_config *cfg, int n_channels)
+{
+    if (!out || !cfg || n_channels < 1 || n_channels > DETECTOR_MAX_CHANNELS ||
+        config_check(cfg) < 0)
+        return ERR_INVAL;
+    const size_t C = (size_t)n_channels;
+    detector_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return ERR_NOMEM;
+    d->cfg = *cfg;
+    d->C = n_channels;
+    struct model_config mc;
+    model_config_default(&mc, n_channels, n_channels);
+    mc.n_hidden = cfg->n_hidden;
+    mc.n_layers = cfg->n_layers;
+    mc.seed = cfg->seed;
+    int rc = model_create(&d->base, &mc);
+    if (rc < 0)
+        goto fail;
+    d->state_len = model_state_len(d->base);
+    d->work_len = model_work_len(d->base, 1);
+    d->hist_cap = cfg->history;
+    /* One block: floats first, then the per-channel flags. */
+    size_t nf = (size_t)d->hist_cap * C + C /* last */ + C * C + C /* lin */ + d->state_len +
+                d->work_len + C /* pred */ + 2 * C /* err_scale, resid_rms */ +
+                (size_t)cfg->err_window + (size_t)cfg->err_short;
+    d->block = calloc(1, nf * sizeof(float) + C);
+    if (!d->block) {
+        rc = ERR_NOMEM;
+        goto fail;
+    }
+    float *p = d->block;
+    d->hist = p, p += (size_t)d->hist_cap * C;
+    d->last = p, p += C;
+    d->lin_ab = p, p += C * C;
+    d->lin_b = p, p += C;
+    d->state = p, p += d->state_len;
+    d->work = p, p += d->work_len;
+    d->pred = p, p += C;
+    d->err_scale = p, p += C;
+    d->resid_rms = p, p += C;
+    d->ring = p, p += cfg->err_window;
+    d->shortbuf = p, p += cfg->err_short;
+    d->persist = (uint8_t *)p;
+    d->kind = DET_KIND_PERSISTENCE;
+    d->next_version = 1;
+    d->due_at = (uint64_t)cfg->warmup;
+    d->det_state = DET_LEARNING;
+    *out = d;
+    return 0;
+fail:
+    model_destroy(d->base);
+    free(d);
+    return rc;
+}
+
+void detector_destroy(detector_t *d)
+{
+    if (!d)
+        return;
+    model_destroy(d->lstm);
+    model_destroy(d->base);
+    free(d->block);
+    free(d);
+}
+
+/* Advances the serving predictor by one consumed reading x[C] and writes d->pred. */
+static void predictor_advance(detector_t *d, const float *x)
+{
+    const int C = d->C;
+    switch (d->kind) {
+    case DET_KIND_LSTM:
+        if (model_step(d->lstm, d->pred, d->state, x, d->work) < 0)
+            memcpy(d->pred, x, sizeof(float) * (size_t)C);
+        break;
+    case DET_KIND_LINEAR:
+        for (int o = 0; o < C; o++) {
+            float s = d->lin_b[o];
+            for (int i = 0; i < C; i++)
+                s += d->lin_ab[o * C + i] * x[i];
+            d->pred[o] = s;
+        }
+        break;
+    default:
+        memcpy(d->pred, x, sizeof(float) * (size_t)C);
+        break;
+    }
+    for (int c = 0; c < C; c++)
+        if (d->persist[c] || !isfinite(d->pred[c]))
+            d->pred[c] = x[c];
+    d->have_pred = 1;
+}
+
+void detector__hist_copy(const detector_t *d, float *out, int n)
+{
+    const size_t C = (size_t)d->C;
+    int start = d->hist_head - n;
+    if (start < 0)
+        start += d->hist_cap;
+    for (int k = 0; k < n; k++) {
+        int r = (start + k) % d->hist_cap;
+        memcpy(out + (size_t)k * C, d->hist + (size_t)r * C, sizeof(float) * C);
+    }
+}
+
+void detector__rebuild_state(detector_t *d)
+{
+    const size_t C = (size_t)d->C;
+    model_state_reset(d->base, d->state);
+    d->have_pred = 0;
+    if (d->hist_len == 0)
+        return;
+    /* The LSTM forgets beyond a few training windows, so four of them rebuild its state. */
+    int n = d->kind == DET_KIND_LSTM ? 4 * d->cfg.train.window : 1;
+    if (n > d->hist_len)
+        n = d->hist_len;
+    int start = d->hist_head - n;
+    if (start < 0)
+        start += d->hist_cap;
+    for (int k = 0; k < n; k++)
+        predictor_advance(d, d->hist + (size_t)((start + k) % d->hist_cap) * C);
+}
+
+int detector_step(detector_t *d, const float *x, const uint8_t *present,
+                  struct detector_result *res)
+{
+    if (!d || !x || !res)
+        return ERR_INVAL;
+    const int C = d->C;
+    float xc[DETECTOR_MAX_CHANNELS];
+    memset(res, 0, sizeof *res);
+    for (int c = 0; c < C; c++) {
+        int ok = (!present || present[c]) && isfinite(x[c]);
+        if (ok) {
+            xc[c] = x[c];
+        } else {
+            xc[c] = d->have_last ? d->last[c] : 0.0f;
+            res->imputed++;
+        }
+    }
+    enum detector_state prev = d->det_state;
+    if (d->have_pred && d->version > 0) {
+        memcpy(res->pred, d->pred, sizeof(float) * (size_t)C);
+        detector__score(d, xc, res);
+    } else {
+        memcpy(res->pred, d->have_last ? d->last : xc, sizeof(float) * (size_t)C);
+        res->state = DET_LEARNING;
+        res->threshold = d->cfg.alarm_level;
+        res->top_channel = -1;
+    }
+    res->changed = res->state != prev;
+    res->kind = d->kind;
+    res->version = d->version;
+
+    /* Consume the reading: history, carry-forward, then the next prediction. */
+    memcpy(d->hist + (size_t)d->hist_head * C, xc, sizeof(float) * (size_t)C);
+    d->hist_head = (d->hist_head + 1) % d->hist_cap;
+    if (d->hist_len < d->hist_cap)
+        d->hist_len++;
+    memcpy(d->last, xc, sizeof(float) * (size_t)C);
+    d->have_last = 1;
+    if (d->version > 0)
+        predictor_advance(d, xc);
+    d->n_seen++;
+    if (d->n_seen >= d->due_at) {
+        res->want_train = 1;
+        /* Ask again later if no job is applied by then (the caller may drop one). */
+        uint64_t again =
+            d->version == 0
+                ? (uint64_t)(d->cfg.warmup / 4 + 1)
+                : (uint64_t)(d->cfg.retrain_every > 0 ? d->cfg.retrain_every : d->cfg.accept_after);
+        d->due_at = d->n_seen + again;
+    }
+    return 0;
+}
+
+int detector_forecast(const detector_t *d, float *mean, float *band, int k)
+{
+    if (!d || !mean || !band || k < 1 || k > MODEL_MAX_FORECAST)
+        return ERR_INVAL;
+    if (d->version == 0 || !d->have_pred)
+        return ERR_RANGE;
+    const int C = d->C;
+    if (d->kind == DET_KIND_LSTM) {
+        float *tmp = malloc(sizeof(float) * (d->state_len + d->work_len));
+        if (!tmp)
+            return ERR_NOMEM;
+        memcpy(tmp, d->state, sizeof(float) * d->state_len);
+        int rc = model_forecast(d->lstm, mean, tmp, NULL, k, tmp + d->state_len);
+        free(tmp);
+        if (rc < 0)
+            return rc;
+    }
+    for (int j = 0; j < k; j++) {
+        const float *prev = j == 0 ? d->last : mean + (size_t)(j - 1) * C;
+        float *row = mean + (size_t)j * C;
+        for (int c = 0; c < C; c++) {
+            if (j == 0) {
+                row[c] = d->pred[c];
+            } else if (d->persist[c] || d->kind == DET_KIND_PERSISTENCE) {
+                row[c] = prev[c];
+            } else if (d->kind == DET_KIND_LINEAR) {
+                float s = d->lin_b[c];
+                for (int i = 0; i < C; i++)
+                    s += d->lin_ab[c * C + i] * prev[i];
+                row[c] = s;
+            }
+            /* An LSTM row keeps model_forecast's value. */
+            band[(size_t)j * C + c] = 1.96f * d->resid_rms[c] * sqrtf((float)(j + 1));
+        }
+    }
+    return 0;
+}
+
+enum detector_state detector_get_state(const detector_t *d)
+{
+    return d->det_state;
+}
+
+int detector_channels(const detector_t *d)
+{
+    return d->C;
+}
+
+const model_t *detector_model(const detector_t *d)
+{
+    return d->lstm;
+}
+
+int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
+{
+    struct model_config a, b;
+    model_get_config(m, &a);
+    model_get_config(d->base, &b);
+    if (a.n_inputs != b.n_inputs || a.n_outputs != b.n_outputs || a.n_layers != b.n_layers ||
+        a.n_hidden != b.n_hidden)
+        return ERR_INVAL;
+    model_t *copy;
+    int rc = model_clone(&copy, m);
+    if (rc < 0)
+        return rc;
+    model_destroy(d->lstm);
+    d->lstm = copy;
+    d->kind = DET_KIND_LSTM;
+    d->version = version;
+    if (version >= d->next_version)
+        d->next_version = version + 1;
+    if (d->det_state == DET_LEARNING)
+        d->det_state = DET_NORMAL;
+    for (int c = 0; c < d->C; c++)
+        if (!(d->err_scale[c] > 0.0f))
+            d->err_scale[c] = 1.0f;
+    detector__rebuild_state(d);
+    return 0;
+}

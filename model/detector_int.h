@@ -1,0 +1,84 @@
+/* model/detector_int.h: the detector struct and the helpers shared by the detector_*.c files.
+ * Not part of the public interface (detector.h is).
+ *
+ * Invariants of struct detector:
+ * - hist is a ring of hist_cap rows of C raw readings (carried forward, always finite); the
+ *   newest row is at (hist_head - 1) mod hist_cap and hist_len rows are valid.
+ * - pred holds the serving predictor's prediction of the next reading once have_pred is set.
+ * - The serving predictor is `kind`: persistence (no model), the linear baseline (lin_ab,
+ *   lin_b) or the LSTM (lstm with its carried state). Channels with persist[c] set are
+ *   predicted by persistence whatever the kind (flat in training, or persistence validated
+ *   better for that channel).
+ * - err_scale[c] > 0 once serving; ring holds ring_len raw scores (the long window) with their
+ *   running sums; shortbuf holds the last short_len raw scores.
+ * - Every array is allocated at create in one block; detector_step never allocates.
+ *
+ * Threading: as detector.h (one owner thread per detector; jobs are independent). */
+#ifndef VIGIL_DETECTOR_INT_H
+#define VIGIL_DETECTOR_INT_H
+
+#include "detector.h"
+
+struct detector {
+    struct detector_config cfg;
+    int C;
+
+    /* history ring and carry-forward */
+    float *hist; /* [hist_cap, C] */
+    int hist_cap, hist_head, hist_len;
+    float *last; /* [C] last (carried-forward) reading */
+    int have_last;
+    uint64_t n_seen; /* readings consumed */
+    uint64_t due_at; /* n_seen at which want_train is next raised (UINT64_MAX: never) */
+
+    /* serving predictor */
+    enum detector_kind kind;
+    uint32_t version, next_version;
+    model_t *base; /* untrained template (shape and seed) for the first training */
+    model_t *lstm; /* serving LSTM or NULL */
+    float *lin_ab; /* [C, C] linear baseline coefficients (kind LINEAR) */
+    float *lin_b;  /* [C] */
+    float *state;  /* [state_len] carried LSTM state */
+    float *work;   /* [work_len] step scratch */
+    size_t state_len, work_len;
+    uint8_t *persist; /* [C] */
+    float *pred;      /* [C] prediction of the next reading */
+    int have_pred;
+
+    /* scoring */
+    float *err_scale; /* [C] */
+    float *resid_rms; /* [C] validation RMS error, for the forecast band */
+    float *ring;      /* [err_window] raw scores */
+    int ring_head, ring_len;
+    double ring_sum, ring_sumsq;
+    int ring_since_resum;
+    float *shortbuf; /* [err_short] */
+    int short_head, short_len;
+    double short_sum;
+
+    /* threshold state machine */
+    enum detector_state det_state;
+    int below;      /* consecutive readings below clear_level */
+    int in_anomaly; /* consecutive readings in state anomaly */
+
+    void *block;
+};
+
+/* detector.c */
+/* Copies the newest n rows of the history ring, oldest first, into out [n, C]. */
+void detector__hist_copy(const detector_t *d, float *out, int n);
+/* Re-runs the serving predictor over the newest rows of the history so the carried state and
+ * pred match the current model (after a swap or a load). */
+void detector__rebuild_state(detector_t *d);
+
+/* detector_score.c */
+/* Scores one reading against d->pred, updates the windows and the state machine, fills res's
+ * scoring fields. */
+void detector__score(detector_t *d, const float *x, struct detector_result *res);
+/* The raw score of one reading from per-channel errors e[C] and scales; fills contrib[C] (may
+ * be NULL). */
+float detector__raw_score(const float *e, const float *scale, int C, float *contrib);
+/* Empties the long and short windows and seeds the long window with n raw scores. */
+void detector__windows_seed(detector_t *d, const float *raw, int n);
+
+#endif

@@ -1,0 +1,203 @@
+/* model/detector_io.c: saving a whole detector to bytes and loading it back, for a restart.
+ *
+ * Format (native byte order: a restart on the same kind of machine), all fields in order:
+ *   "VGDT" | format u32 (1) | channels i32 | the config | the history ring | carry-forward and
+ *   counters | the serving predictor (kind, versions, linear coefficients, flags, prediction,
+ *   carried LSTM state) | error scales | long and short windows with their running sums |
+ *   threshold state | LSTM checkpoint length u64 and bytes (model_checkpoint_save) | CRC-32 of
+ *   everything before it.
+ * The running sums are stored, not recomputed, so a loaded detector continues bit for bit as
+ * the saved one would have.
+ *
+ * Invariants: one serialiser walks the fields for both sizing and writing, so the two cannot
+ * disagree; the loader checks the CRC first, then every index and count against its bounds,
+ * and never reads outside the buffer. Threading: save reads the detector (owner thread); load
+ * creates a new one (any thread). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector_int.h"
+#include "err.h"
+#include "internal.h"
+
+#define DET_MAGIC  0x54444756u /* "VGDT" little-endian */
+#define DET_FORMAT 1u
+
+struct wr {
+    unsigned char *p; /* NULL: only count */
+    size_t len, cap;
+};
+
+static void put(struct wr *w, const void *src, size_t n)
+{
+    if (w->p && w->len + n <= w->cap)
+        memcpy(w->p + w->len, src, n);
+    w->len += n;
+}
+
+struct rd {
+    const unsigned char *p;
+    size_t len, off;
+    int bad;
+};
+
+static void get(struct rd *r, void *dst, size_t n)
+{
+    if (r->bad || n > r->len - r->off) {
+        r->bad = 1;
+        memset(dst, 0, n);
+        return;
+    }
+    memcpy(dst, r->p + r->off, n);
+    r->off += n;
+}
+
+/* The fields after the channel count, in order. dir 0 writes from d, 1 reads into d: one list
+ * serves both, so the format is written down once. */
+#define FIELDS(X)                                                                                  \
+    X(d->hist_head)                                                                                \
+    X(d->hist_len) X(d->have_last) X(d->n_seen) X(d->due_at) X(d->kind) X(d->version)              \
+        X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len) X(d->ring_since_resum)   \
+            X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len) X(d->short_sum)       \
+                X(d->det_state) X(d->below) X(d->in_anomaly)
+
+static void write_all(const detector_t *d, struct wr *w)
+{
+    const size_t C = (size_t)d->C;
+    uint32_t magic = DET_MAGIC, fmt = DET_FORMAT;
+    put(w, &magic, 4);
+    put(w, &fmt, 4);
+    put(w, &d->C, sizeof d->C);
+    put(w, &d->cfg, sizeof d->cfg);
+#define PUT_FIELD(f) put(w, &(f), sizeof(f));
+    FIELDS(PUT_FIELD)
+#undef PUT_FIELD
+    put(w, d->hist, sizeof(float) * (size_t)d->hist_cap * C);
+    put(w, d->last, sizeof(float) * C);
+    put(w, d->lin_ab, sizeof(float) * C * C);
+    put(w, d->lin_b, sizeof(float) * C);
+    put(w, d->persist, C);
+    put(w, d->pred, sizeof(float) * C);
+    put(w, d->state, sizeof(float) * d->state_len);
+    put(w, d->err_scale, sizeof(float) * C);
+    put(w, d->resid_rms, sizeof(float) * C);
+    put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
+    put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
+    uint64_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
+    put(w, &mlen, 8);
+    if (mlen > 0) {
+        if (w->p && w->len + mlen <= w->cap) {
+            size_t got = 0;
+            if (model_checkpoint_save(d->lstm, w->p + w->len, (size_t)mlen, &got) < 0 ||
+                got != mlen)
+                w->cap = 0; /* cannot happen: sizes agree; make the caller see ERR_RANGE */
+        }
+        w->len += (size_t)mlen;
+    }
+    uint32_t crc = w->p && w->len <= w->cap ? model__crc32(0, w->p, w->len) : 0;
+    put(w, &crc, 4);
+}
+
+size_t detector_save_size(const detector_t *d)
+{
+    struct wr w = {NULL, 0, 0};
+    write_all(d, &w);
+    return w.len;
+}
+
+int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len)
+{
+    if (!d || !buf || !len)
+        return ERR_INVAL;
+    struct wr w = {buf, 0, cap};
+    write_all(d, &w);
+    if (w.len > w.cap)
+        return ERR_RANGE;
+    *len = w.len;
+    return 0;
+}
+
+int detector_load(detector_t **out, const void *buf, size_t len)
+{
+    if (!out || !buf)
+        return ERR_INVAL;
+    const unsigned char *b = buf;
+    if (len < 16)
+        return ERR_CORRUPT;
+    uint32_t crc;
+    memcpy(&crc, b + len - 4, 4);
+    if (crc != model__crc32(0, b, len - 4))
+        return ERR_CORRUPT;
+    struct rd r = {b, len - 4, 0, 0};
+    uint32_t magic, fmt;
+    int C;
+    struct detector_config cfg;
+    get(&r, &magic, 4);
+    get(&r, &fmt, 4);
+    get(&r, &C, sizeof C);
+    get(&r, &cfg, sizeof cfg);
+    if (r.bad || magic != DET_MAGIC)
+        return ERR_CORRUPT;
+    if (fmt != DET_FORMAT)
+        return ERR_INVAL;
+    detector_t *d;
+    int rc = detector_create(&d, &cfg, C);
+    if (rc == ERR_INVAL)
+        return ERR_CORRUPT;
+    if (rc < 0)
+        return rc;
+    const size_t Cz = (size_t)C;
+#define GET_FIELD(f) get(&r, &(f), sizeof(f));
+    FIELDS(GET_FIELD)
+#undef GET_FIELD
+    get(&r, d->hist, sizeof(float) * (size_t)d->hist_cap * Cz);
+    get(&r, d->last, sizeof(float) * Cz);
+    get(&r, d->lin_ab, sizeof(float) * Cz * Cz);
+    get(&r, d->lin_b, sizeof(float) * Cz);
+    get(&r, d->persist, Cz);
+    get(&r, d->pred, sizeof(float) * Cz);
+    get(&r, d->state, sizeof(float) * d->state_len);
+    get(&r, d->err_scale, sizeof(float) * Cz);
+    get(&r, d->resid_rms, sizeof(float) * Cz);
+    get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
+    get(&r, d->shortbuf, sizeof(float) * (size_t)cfg.err_short);
+    uint64_t mlen = 0;
+    get(&r, &mlen, 8);
+    rc = ERR_CORRUPT;
+    if (r.bad || mlen > r.len - r.off)
+        goto fail;
+    if (mlen > 0) {
+        int mrc = model_checkpoint_load(&d->lstm, r.p + r.off, (size_t)mlen);
+        if (mrc < 0) {
+            rc = mrc == ERR_NOMEM ? ERR_NOMEM : ERR_CORRUPT;
+            goto fail;
+        }
+        r.off += (size_t)mlen;
+        struct model_config a, bc;
+        model_get_config(d->lstm, &a);
+        model_get_config(d->base, &bc);
+        if (a.n_inputs != bc.n_inputs || a.n_outputs != bc.n_outputs || a.n_layers != bc.n_layers ||
+            a.n_hidden != bc.n_hidden)
+            goto fail;
+    }
+    if (r.off != r.len)
+        goto fail;
+    /* Bounds of every index and count, and the kind's requirements. */
+    if (d->hist_head < 0 || d->hist_head >= d->hist_cap || d->hist_len < 0 ||
+        d->hist_len > d->hist_cap || d->ring_head < 0 || d->ring_head >= cfg.err_window ||
+        d->ring_len < 0 || d->ring_len > cfg.err_window || d->ring_since_resum < 0 ||
+        d->short_head < 0 || d->short_head >= cfg.err_short || d->short_len < 0 ||
+        d->short_len > cfg.err_short || (unsigned)d->kind > DET_KIND_LSTM ||
+        (unsigned)d->det_state > DET_ANOMALY || (d->kind == DET_KIND_LSTM && !d->lstm) ||
+        d->next_version < d->version)
+        goto fail;
+    for (size_t c = 0; c < Cz; c++)
+        if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))
+            goto fail;
+    *out = d;
+    return 0;
+fail:
+    detector_destroy(d);
+    return rc;
+}

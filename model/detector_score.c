@@ -1,0 +1,165 @@
+/* model/detector_score.c: from a reading and its prediction to an anomaly score and a state.
+ *
+ * 1. Normalisation. Each channel's error e_c = x_c - pred_c is divided by the channel's error
+ *    scale (the serving predictor's RMS error on the validation tail of its training, with a
+ *    floor for flat channels): z_c. The raw score of the reading is log(1 + mean_c z_c^2): for
+ *    one channel about chi-square with one degree of freedom, log-compressed so a single wild
+ *    reading cannot dominate the reference distribution for thousands of readings.
+ * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
+ *    streaming data", Neurocomputing 2017). The mean raw score of the last err_short readings
+ *    is compared with the mean and standard deviation of the raw scores of the last
+ *    err_window readings (a Gaussian tail); the score is the tail probability on a log scale,
+ *    log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5.
+ * 3. Thresholds with hysteresis: score >= alarm_level is an anomaly, >= warn_level a warning;
+ *    either ends after clear_count consecutive readings below clear_level.
+ * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
+ *    keeps its alarm instead of becoming the reference; after accept_after readings the
+ *    regime is accepted (scores enter the window again and a retraining is asked for), so no
+ *    alarm can stay stuck.
+ *
+ * Invariants: the long window's running sums equal the sums of its contents (recomputed every
+ * err_window pushes against rounding drift). No allocation.
+ * Threading: owner thread of the detector. */
+#include <math.h>
+#include <string.h>
+
+#include "detector_int.h"
+
+/* Standard deviations of the raw score below this are treated as this: a perfectly predicted
+ * series (all errors zero) must not turn the first rounding error into an alarm. */
+#define RAW_SD_FLOOR 0.05
+/* z^2 cap per channel, so one channel's absurd error stays a finite, comparable score. */
+#define Z2_CAP 1e12
+
+float detector__raw_score(const float *e, const float *scale, int C, float *contrib)
+{
+    double s = 0.0, z2[DETECTOR_MAX_CHANNELS];
+    for (int c = 0; c < C; c++) {
+        double z = (double)e[c] / (double)scale[c];
+        z2[c] = z * z;
+        if (!(z2[c] <= Z2_CAP))
+            z2[c] = Z2_CAP;
+        s += z2[c];
+    }
+    if (contrib)
+        for (int c = 0; c < C; c++)
+            contrib[c] = s > 0.0 ? (float)(z2[c] / s) : 1.0f / (float)C;
+    return (float)log1p(s / C);
+}
+
+static void ring_push(detector_t *d, float raw)
+{
+    const int W = d->cfg.err_window;
+    if (d->ring_len == W) {
+        float old = d->ring[d->ring_head];
+        d->ring_sum -= old;
+        d->ring_sumsq -= (double)old * old;
+    } else {
+        d->ring_len++;
+    }
+    d->ring[d->ring_head] = raw;
+    d->ring_sum += raw;
+    d->ring_sumsq += (double)raw * raw;
+    d->ring_head = (d->ring_head + 1) % W;
+    if (++d->ring_since_resum >= W) {
+        double s = 0.0, ss = 0.0;
+        for (int k = 0; k < d->ring_len; k++) {
+            s += d->ring[k];
+            ss += (double)d->ring[k] * d->ring[k];
+        }
+        d->ring_sum = s;
+        d->ring_sumsq = ss;
+        d->ring_since_resum = 0;
+    }
+}
+
+static double short_push(detector_t *d, float raw)
+{
+    const int S = d->cfg.err_short;
+    if (d->short_len == S)
+        d->short_sum -= d->shortbuf[d->short_head];
+    else
+        d->short_len++;
+    d->shortbuf[d->short_head] = raw;
+    d->short_sum += raw;
+    d->short_head = (d->short_head + 1) % S;
+    return d->short_sum / d->short_len;
+}
+
+void detector__windows_seed(detector_t *d, const float *raw, int n)
+{
+    d->ring_head = d->ring_len = d->ring_since_resum = 0;
+    d->ring_sum = d->ring_sumsq = 0.0;
+    d->short_head = d->short_len = 0;
+    d->short_sum = 0.0;
+    int from = n > d->cfg.err_window ? n - d->cfg.err_window : 0;
+    for (int k = from; k < n; k++)
+        ring_push(d, raw[k]);
+    from = n > d->cfg.err_short ? n - d->cfg.err_short : 0;
+    for (int k = from; k < n; k++)
+        short_push(d, raw[k]);
+}
+
+/* The likelihood score of a short-window mean against the long window. */
+static float likelihood_score(const detector_t *d, double mavg)
+{
+    if (d->ring_len < 2)
+        return 0.0f;
+    double mu = d->ring_sum / d->ring_len;
+    double var = d->ring_sumsq / d->ring_len - mu * mu;
+    double sd = var > 0.0 ? sqrt(var) : 0.0;
+    if (sd < RAW_SD_FLOOR)
+        sd = RAW_SD_FLOOR;
+    double tail = 0.5 * erfc((mavg - mu) / sd / sqrt(2.0));
+    double s = log(tail + 1e-10) / log(1e-10);
+    return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
+}
+
+void detector__score(detector_t *d, const float *x, struct detector_result *res)
+{
+    const struct detector_config *cfg = &d->cfg;
+    const int C = d->C;
+    float e[DETECTOR_MAX_CHANNELS];
+    for (int c = 0; c < C; c++)
+        e[c] = x[c] - d->pred[c];
+    float raw = detector__raw_score(e, d->err_scale, C, res->contrib);
+    res->top_channel = 0;
+    for (int c = 1; c < C; c++)
+        if (res->contrib[c] > res->contrib[res->top_channel])
+            res->top_channel = c;
+    res->raw = raw;
+    double mavg = short_push(d, raw);
+    float score = likelihood_score(d, mavg);
+
+    /* The state machine. */
+    enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
+    if (score >= cfg->alarm_level) {
+        st = DET_ANOMALY;
+        d->below = 0;
+    } else if (st == DET_NORMAL && score >= cfg->warn_level) {
+        st = DET_WARNING;
+        d->below = 0;
+    } else if (st != DET_NORMAL) {
+        if (score < cfg->clear_level) {
+            if (++d->below >= cfg->clear_count) {
+                st = DET_NORMAL;
+                d->below = 0;
+            }
+        } else {
+            d->below = 0;
+        }
+    }
+    d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
+    d->det_state = st;
+
+    int accepted = d->in_anomaly >= cfg->accept_after;
+    if (d->in_anomaly == cfg->accept_after)
+        d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
+    if (!cfg->freeze || st != DET_ANOMALY || accepted)
+        ring_push(d, raw);
+
+    res->score = score;
+    res->threshold = cfg->alarm_level;
+    res->state = st;
+    res->is_anomaly = st == DET_ANOMALY;
+}

@@ -1,0 +1,350 @@
+/* model/detector_train.c: training jobs. A job copies the recent history and the serving
+ * predictor (create, owner thread), trains a fresh LSTM and fits the linear baseline on all but
+ * the newest val_rows readings (run, any thread), scores every predictor on those newest
+ * readings and decides what serves; apply (owner thread) installs the decision and
+ * recalibrates the error scales and the long window from the validation tail.
+ *
+ * The decision: for each predictor (new LSTM, new linear baseline, persistence, the serving
+ * one) the cost is the mean over channels of its validation MSE divided by the channel's
+ * variance. A new predictor may fall back to persistence channel by channel where persistence
+ * validates better (and always on channels that were flat in training), since a model that
+ * cannot beat "same as last time" on a channel only adds noise there. The best new predictor
+ * replaces the serving one only if its cost is lower; the first training always installs one.
+ *
+ * Invariants: a job never touches its detector between create and apply; run is a pure
+ * function of the job, so results are the same on any thread. Threading: create and apply on
+ * the detector's owner thread, run on any thread, one thread at a time per job. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector_int.h"
+#include "err.h"
+
+enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
+
+struct detector_job {
+    struct detector_config cfg;
+    int C, n, n_val;
+    float *data; /* [n, C] oldest first */
+    model_t *base;
+    /* the serving predictor at create */
+    enum detector_kind s_kind;
+    model_t *s_lstm;
+    float *s_ab, *s_b;  /* [C, C], [C] */
+    uint8_t *s_persist; /* [C] */
+    uint32_t s_version, version;
+    int ran;
+    /* results */
+    model_t *cand;
+    int have_cand, have_lin;
+    float *lin_ab, *lin_b;
+    int swap;
+    enum detector_kind kind; /* serving kind after the decision */
+    uint8_t *persist;        /* [C] flags after the decision */
+    float *scale, *rms;      /* [C] after the decision */
+    float *val_raw;          /* [n_val] raw scores of the serving predictor after the decision */
+    double cost[P_COUNT];
+    struct model_train_result tres;
+    float *curves; /* [2, max_epochs] */
+    void *block;
+};
+
+int detector_job_create(detector_job_t **out, const detector_t *d)
+{
+    if (!out || !d)
+        return ERR_INVAL;
+    if (d->hist_len < d->cfg.warmup)
+        return ERR_RANGE;
+    const size_t C = (size_t)d->C;
+    detector_job_t *j = calloc(1, sizeof *j);
+    if (!j)
+        return ERR_NOMEM;
+    j->cfg = d->cfg;
+    j->C = d->C;
+    j->n = d->hist_len;
+    j->n_val = d->cfg.val_rows < j->n / 3 ? d->cfg.val_rows : j->n / 3;
+    const size_t n = (size_t)j->n, nv = (size_t)j->n_val, E = (size_t)d->cfg.train.max_epochs;
+    size_t nf = n * C + 2 * (C * C + C) + 2 * C + nv + 2 * E;
+    j->block = calloc(1, nf * sizeof(float) + 2 * C);
+    int rc = ERR_NOMEM;
+    if (!j->block)
+        goto fail;
+    float *p = j->block;
+    j->data = p, p += n * C;
+    j->s_ab = p, p += C * C;
+    j->s_b = p, p += C;
+    j->lin_ab = p, p += C * C;
+    j->lin_b = p, p += C;
+    j->scale = p, p += C;
+    j->rms = p, p += C;
+    j->val_raw = p, p += nv;
+    j->curves = p, p += 2 * E;
+    j->s_persist = (uint8_t *)p;
+    j->persist = j->s_persist + C;
+    detector__hist_copy(d, j->data, j->n);
+    if ((rc = model_clone(&j->base, d->base)) < 0)
+        goto fail;
+    if (d->lstm && (rc = model_clone(&j->s_lstm, d->lstm)) < 0)
+        goto fail;
+    j->s_kind = d->kind;
+    memcpy(j->s_ab, d->lin_ab, sizeof(float) * C * C);
+    memcpy(j->s_b, d->lin_b, sizeof(float) * C);
+    memcpy(j->s_persist, d->persist, C);
+    j->s_version = d->version;
+    j->version = d->next_version;
+    *out = j;
+    return 0;
+fail:
+    detector_job_destroy(j);
+    return rc;
+}
+
+void detector_job_destroy(detector_job_t *j)
+{
+    if (!j)
+        return;
+    model_destroy(j->cand);
+    model_destroy(j->s_lstm);
+    model_destroy(j->base);
+    free(j->block);
+    free(j);
+}
+
+/* One predictor as the job sees it. */
+struct pred_ctx {
+    enum detector_kind kind;
+    const model_t *lstm;
+    const float *ab, *b;
+    int C;
+};
+
+/* Runs a predictor over all n rows and writes its errors on the last n_val rows:
+ * err [n_val, C], err[k, c] = actual - predicted for row n - n_val + k. */
+static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n_val, float *err)
+{
+    const int C = pc->C;
+    float pred[DETECTOR_MAX_CHANNELS];
+    float *state = NULL, *work = NULL;
+    if (pc->kind == DET_KIND_LSTM) {
+        state = calloc(model_state_len(pc->lstm) + model_work_len(pc->lstm, 1), sizeof(float));
+        if (!state)
+            return ERR_NOMEM;
+        work = state + model_state_len(pc->lstm);
+    }
+    const int from = n - n_val;
+    for (int t = 0; t + 1 < n; t++) {
+        const float *x = data + (size_t)t * C;
+        if (pc->kind == DET_KIND_LSTM) {
+            if (model_step(pc->lstm, pred, state, x, work) < 0)
+                memcpy(pred, x, sizeof(float) * (size_t)C);
+        } else if (pc->kind == DET_KIND_LINEAR) {
+            for (int o = 0; o < C; o++) {
+                float s = pc->b[o];
+                for (int i = 0; i < C; i++)
+                    s += pc->ab[o * C + i] * x[i];
+                pred[o] = s;
+            }
+        } else {
+            memcpy(pred, x, sizeof(float) * (size_t)C);
+        }
+        if (t + 1 >= from)
+            for (int c = 0; c < C; c++) {
+                float e = data[(size_t)(t + 1) * C + c] - pred[c];
+                err[(size_t)(t + 1 - from) * C + c] = isfinite(e) ? e : 1e30f;
+            }
+    }
+    free(state);
+    return 0;
+}
+
+int detector_job_run(detector_job_t *j)
+{
+    if (!j)
+        return ERR_INVAL;
+    const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv;
+    const struct detector_config *cfg = &j->cfg;
+    int rc = 0;
+    float *err = malloc(sizeof(float) * (size_t)P_COUNT * nv * C);
+    double *sse = calloc((size_t)P_COUNT * C + 4 * (size_t)C, sizeof(double));
+    if (!err || !sse) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    double *mean = sse + (size_t)P_COUNT * C, *sd = mean + C, *var = sd + C, *floor_ = var + C;
+
+    /* Channel statistics: training part (flatness, floors), validation tail (variances). */
+    for (int c = 0; c < C; c++) {
+        double s = 0.0, ss = 0.0, vs = 0.0, vss = 0.0;
+        for (int t = 0; t < ntr; t++)
+            s += j->data[(size_t)t * C + c];
+        mean[c] = s / ntr;
+        for (int t = 0; t < ntr; t++) {
+            double dv = j->data[(size_t)t * C + c] - mean[c];
+            ss += dv * dv;
+        }
+        sd[c] = sqrt(ss / ntr);
+        for (int t = ntr; t < n; t++)
+            vs += j->data[(size_t)t * C + c];
+        vs /= nv;
+        for (int t = ntr; t < n; t++) {
+            double dv = j->data[(size_t)t * C + c] - vs;
+            vss += dv * dv;
+        }
+        var[c] = vss / nv;
+        if (!(var[c] > 1e-12 * (1.0 + mean[c] * mean[c])))
+            var[c] = sd[c] * sd[c] > 1e-12 * (1.0 + mean[c] * mean[c]) ? sd[c] * sd[c] : 1.0;
+        floor_[c] = fmax(cfg->flat_rel * sd[c], 1e-6 * (1.0 + fabs(mean[c])));
+    }
+
+    /* The candidates. */
+    struct model_train_config tc = cfg->train;
+    tc.seed = cfg->seed + j->version;
+    tc.reinit = 1;
+    tc.fit_norm = 1;
+    if (tc.max_epochs > 0) {
+        j->tres.train_loss = j->curves;
+        j->tres.val_loss = j->curves + tc.max_epochs;
+    }
+    rc = model_train(&j->cand, j->base, &tc, j->data, (size_t)ntr, &j->tres);
+    if (rc == 0)
+        j->have_cand = 1;
+    else if (rc != ERR_RANGE && rc != ERR_INVAL)
+        goto out;
+    model_linear_t *lin = NULL;
+    rc = model_linear_fit(&lin, j->data, (size_t)ntr, C, C);
+    if (rc == 0) {
+        model_linear_coef(lin, j->lin_ab, j->lin_b);
+        model_linear_destroy(lin);
+        j->have_lin = 1;
+        for (int k = 0; k < C * C + C; k++)
+            if (!isfinite(k < C * C ? j->lin_ab[k] : j->lin_b[k - C * C]))
+                j->have_lin = 0;
+    } else if (rc == ERR_NOMEM) {
+        goto out;
+    }
+    rc = 0;
+
+    /* Validation errors of every predictor on the tail. */
+    struct pred_ctx pcs[P_COUNT] = {
+        {DET_KIND_LSTM, j->cand, NULL, NULL, C},
+        {DET_KIND_LINEAR, NULL, j->lin_ab, j->lin_b, C},
+        {DET_KIND_PERSISTENCE, NULL, NULL, NULL, C},
+        {j->s_kind, j->s_lstm, j->s_ab, j->s_b, C},
+    };
+    int avail[P_COUNT] = {j->have_cand, j->have_lin, 1, j->s_version > 0};
+    for (int p = 0; p < P_COUNT; p++) {
+        j->cost[p] = NAN;
+        if (!avail[p])
+            continue;
+        if ((rc = run_errors(&pcs[p], j->data, n, nv, err + (size_t)p * nv * C)) < 0)
+            goto out;
+        for (int k = 0; k < nv; k++)
+            for (int c = 0; c < C; c++) {
+                double e = err[((size_t)p * nv + k) * C + c];
+                sse[p * C + c] += e * e;
+            }
+    }
+    /* Per-channel persistence fallback and costs. */
+    uint8_t flags[P_COUNT][DETECTOR_MAX_CHANNELS];
+    for (int p = 0; p < P_COUNT; p++) {
+        if (!avail[p])
+            continue;
+        double cost = 0.0;
+        for (int c = 0; c < C; c++) {
+            int flat = !(sd[c] > 1e-6 * (1.0 + fabs(mean[c])));
+            if (p == P_SERVING)
+                flags[p][c] = j->s_persist[c];
+            else if (p == P_PERSIST)
+                flags[p][c] = 1;
+            else
+                flags[p][c] = flat || sse[P_PERSIST * C + c] <= sse[p * C + c];
+            cost += sse[(flags[p][c] ? P_PERSIST : p) * C + c] / nv / var[c];
+        }
+        j->cost[p] = cost / C;
+    }
+    int best = P_PERSIST;
+    if (avail[P_LINEAR] && j->cost[P_LINEAR] < j->cost[best])
+        best = P_LINEAR;
+    if (avail[P_LSTM] && !(j->cost[best] <= j->cost[P_LSTM]))
+        best = P_LSTM;
+    j->swap = !avail[P_SERVING] || j->cost[best] < j->cost[P_SERVING];
+    int serve = j->swap ? best : P_SERVING;
+    j->kind = serve == P_SERVING ? j->s_kind : (enum detector_kind)pcs[serve].kind;
+    memcpy(j->persist, flags[serve], (size_t)C);
+
+    /* Recalibration from the tail: error scales and the raw scores that seed the window. */
+    float ek[DETECTOR_MAX_CHANNELS];
+    for (int c = 0; c < C; c++) {
+        double s = sse[(j->persist[c] ? P_PERSIST : serve) * C + c];
+        j->rms[c] = (float)sqrt(s / nv);
+        j->scale[c] = (float)fmax(j->rms[c], floor_[c]);
+    }
+    for (int k = 0; k < nv; k++) {
+        for (int c = 0; c < C; c++)
+            ek[c] = err[((size_t)(j->persist[c] ? P_PERSIST : serve) * nv + k) * C + c];
+        j->val_raw[k] = detector__raw_score(ek, j->scale, C, NULL);
+    }
+    j->ran = 1;
+out:
+    free(sse);
+    free(err);
+    return rc;
+}
+
+int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_info *info)
+{
+    if (!d || !j || j->C != d->C || !j->ran)
+        return ERR_INVAL;
+    const size_t C = (size_t)d->C;
+    struct detector_train_info tmp;
+    if (!info)
+        info = &tmp;
+    memset(info, 0, sizeof *info);
+    int stale = j->s_version != d->version;
+    int swap = j->swap && !stale;
+    info->version = j->version;
+    if (d->next_version <= j->version)
+        d->next_version = j->version + 1;
+    if (swap) {
+        if (j->kind == DET_KIND_LSTM) {
+            model_destroy(d->lstm);
+            d->lstm = j->cand;
+            j->cand = NULL;
+        }
+        if (j->kind == DET_KIND_LINEAR) {
+            memcpy(d->lin_ab, j->lin_ab, sizeof(float) * C * C);
+            memcpy(d->lin_b, j->lin_b, sizeof(float) * C);
+        }
+        d->kind = j->kind;
+        d->version = j->version;
+    }
+    if (!stale) {
+        /* Recalibrate whatever serves now on the newest data. */
+        memcpy(d->persist, j->persist, C);
+        memcpy(d->err_scale, j->scale, sizeof(float) * C);
+        memcpy(d->resid_rms, j->rms, sizeof(float) * C);
+        detector__windows_seed(d, j->val_raw, j->n_val);
+        d->in_anomaly = 0;
+        d->below = 0;
+        if (d->det_state == DET_LEARNING)
+            d->det_state = DET_NORMAL;
+    }
+    if (swap || !d->have_pred)
+        detector__rebuild_state(d);
+    d->due_at = d->cfg.retrain_every > 0 ? d->n_seen + (uint64_t)d->cfg.retrain_every : UINT64_MAX;
+    info->swapped = swap;
+    info->kind = d->kind;
+    info->val_mse_lstm = j->cost[P_LSTM];
+    info->val_mse_linear = j->cost[P_LINEAR];
+    info->val_mse_persistence = j->cost[P_PERSIST];
+    info->val_mse_serving = j->cost[P_SERVING];
+    info->epochs = j->have_cand ? j->tres.epochs : 0;
+    for (int e = 0; e < info->epochs && e < 64; e++) {
+        info->train_loss[e] = j->tres.train_loss[e];
+        info->val_loss[e] = j->tres.val_loss[e];
+    }
+    info->rows = (size_t)(j->n - j->n_val);
+    memcpy(info->persist, d->persist, C);
+    return 0;
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Contract test of vigil-replay (the contract in ../shared/eval/bench.py's docstring).
+
+  replay_contract.py PATH/TO/vigil-replay
+
+On small generated series (three channels with a constant one, missing cells and a fault; and
+one channel) it checks: the output header, one output row per input row with the timestamp
+copied verbatim, anomaly_score in [0, 1], is_anomaly in {0, 1}, causality (replaying a prefix
+of the input gives exactly the first rows of the full output, including prefixes that end
+just before and after a retraining), determinism, and a clean failure on a missing input. It
+checks the contract, not the detection quality. Python 3 standard library only.
+"""
+import math, os, random, subprocess, sys, tempfile
+
+REPLAY = sys.argv[1] if len(sys.argv) > 1 else "build/vigil-replay"
+
+
+def series_multi(n):
+    rnd = random.Random(5)
+    rows = []
+    for t in range(n):
+        a = math.sin(2 * math.pi * t / 50) + 0.05 * rnd.gauss(0, 1)
+        b = 0.5 * math.cos(2 * math.pi * t / 50) + 0.05 * rnd.gauss(0, 1)
+        if 1100 <= t < 1150:
+            b += 1.5  # a fault
+        cells = [f"{a:.5f}", f"{b:.5f}", "7.25"]  # the third channel is constant
+        if t % 97 == 13:
+            cells[1] = ""  # missing
+        if t % 211 == 5:
+            cells[0] = "nan"  # unparsable as a reading
+        rows.append((f"2026-01-01T{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}Z", cells))
+    return ["timestamp", "a", "b", "const"], rows
+
+
+def series_single(n):
+    rnd = random.Random(9)
+    rows = []
+    for t in range(n):
+        v = 100 + 10 * math.sin(2 * math.pi * t / 288) + rnd.gauss(0, 1)
+        rows.append((f"2015-02-26 {t:06d}", [f"{v:.3f}"]))
+    return ["timestamp", "value"], rows
+
+
+def write_csv(path, header, rows):
+    with open(path, "w") as fh:
+        fh.write(",".join(header) + "\n")
+        for ts, cells in rows:
+            fh.write(",".join([ts] + cells) + "\n")
+
+
+def replay(tmp, name, header, rows):
+    src, dst = os.path.join(tmp, name + ".csv"), os.path.join(tmp, name + ".out.csv")
+    write_csv(src, header, rows)
+    proc = subprocess.run([REPLAY, src, dst], stderr=subprocess.PIPE, text=True)
+    assert proc.returncode == 0, f"{name}: exit {proc.returncode}: {proc.stderr}"
+    with open(dst) as fh:
+        lines = fh.read().splitlines()
+    return lines
+
+
+def check(lines, rows, name):
+    assert lines[0].split(",")[:3] == ["timestamp", "anomaly_score", "is_anomaly"], \
+        f"{name}: header {lines[0]!r}"
+    body = lines[1:]
+    assert len(body) == len(rows), f"{name}: {len(body)} output rows for {len(rows)} input rows"
+    for (ts, _), line in zip(rows, body):
+        f = line.split(",")
+        assert f[0] == ts, f"{name}: timestamp {f[0]!r} for {ts!r}"
+        s = float(f[1])
+        assert 0.0 <= s <= 1.0 and not math.isnan(s), f"{name}: score {f[1]}"
+        assert f[2] in ("0", "1"), f"{name}: is_anomaly {f[2]!r}"
+    return body
+
+
+def main():
+    failures = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, gen, n, cuts in (("multi", series_multi, 1600, (399, 400, 401, 900, 1399, 1400, 1401, 1120)),
+                                   ("single", series_single, 1500, (400, 1000, 1401))):
+            header, rows = gen(n)
+            full = check(replay(tmp, name, header, rows), rows, name)
+            again = check(replay(tmp, name + "_again", header, rows), rows, name)
+            if full != again:
+                print(f"FAIL {name}: two runs differ")
+                failures += 1
+            for cut in cuts:
+                part = check(replay(tmp, f"{name}_{cut}", header, rows[:cut]), rows[:cut], name)
+                if part != full[:cut]:
+                    k = next(i for i, (a, b) in enumerate(zip(part, full)) if a != b)
+                    print(f"FAIL {name}: prefix of {cut} rows differs at row {k}: {part[k]} vs {full[k]}")
+                    failures += 1
+            flagged = sum(1 for line in full if line.split(",")[2] == "1")
+            print(f"ok   {name}: {n} rows, {len(cuts)} prefixes identical, {flagged} rows flagged")
+        # A header alone: no rows out, header present.
+        lines = replay(tmp, "empty", ["timestamp", "x"], [])
+        assert lines == ["timestamp,anomaly_score,is_anomaly"], lines
+        # A missing input fails with a non-zero exit and a message.
+        proc = subprocess.run([REPLAY, os.path.join(tmp, "absent.csv"), os.path.join(tmp, "o.csv")],
+                              stderr=subprocess.PIPE, text=True)
+        assert proc.returncode != 0 and proc.stderr, "missing input must fail"
+    if failures:
+        sys.exit(1)
+    print("replay contract: all checks passed")
+
+
+if __name__ == "__main__":
+    main()

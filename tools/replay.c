@@ -1,0 +1,278 @@
+/* tools/replay.c: vigil-replay, the daemon's detector over one CSV series, offline.
+ *
+ *   vigil-replay [-c FILE.ini] [-s key=value]... [-v] INPUT.csv OUTPUT.csv
+ *
+ * INPUT has the header timestamp,<channel>,... and one reading per row, oldest first; the
+ * channel count comes from the header, and an empty or unparsable cell is a missing value.
+ * OUTPUT gets timestamp,anomaly_score,is_anomaly with one row per input row, the timestamp
+ * copied verbatim (the contract of ../shared/eval/bench.py). -v appends debugging columns
+ * (raw score, state, top channel, predictor kind, model version).
+ *
+ * The detector is driven exactly as vigild drives it: detector_step for each row in order and,
+ * when a step asks for training, detector_job_create / _run / _apply at once (the daemon runs
+ * the middle call on its training pool; the result is the same because a job depends only on
+ * what it copied). Settings start from detector_config_default(), the daemon's defaults; -c
+ * reads an INI file of the same keys ([detector] section or none) and -s overrides one key.
+ *
+ * Invariants: row t's output depends only on rows 0..t (the detector is causal and nothing
+ * here looks ahead). Threading: single-threaded; OpenBLAS is held to one thread so results are
+ * reproducible. */
+#include <cblas.h>
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector.h"
+#include "err.h"
+
+/* ---- settings ---------------------------------------------------------------------------- */
+
+enum ftype { F_INT, F_FLOAT, F_U64 };
+struct field {
+    const char *name;
+    enum ftype type;
+    size_t off;
+};
+
+#define FI(n, f)                                                                                   \
+    {                                                                                              \
+        n, F_INT, offsetof(struct detector_config, f)                                              \
+    }
+#define FF(n, f)                                                                                   \
+    {                                                                                              \
+        n, F_FLOAT, offsetof(struct detector_config, f)                                            \
+    }
+#define FU(n, f)                                                                                   \
+    {                                                                                              \
+        n, F_U64, offsetof(struct detector_config, f)                                              \
+    }
+static const struct field fields[] = {
+    FI("warmup", warmup),
+    FI("history", history),
+    FI("retrain_every", retrain_every),
+    FI("n_hidden", n_hidden),
+    FI("n_layers", n_layers),
+    FI("train.window", train.window),
+    FI("train.stride", train.stride),
+    FI("train.batch", train.batch),
+    FI("train.max_epochs", train.max_epochs),
+    FI("train.patience", train.patience),
+    FF("train.val_fraction", train.val_fraction),
+    FF("train.lr", train.lr),
+    FF("train.clip_norm", train.clip_norm),
+    FF("train.huber_delta", train.huber_delta),
+    FI("val_rows", val_rows),
+    FI("err_window", err_window),
+    FI("err_short", err_short),
+    FF("flat_rel", flat_rel),
+    FI("freeze", freeze),
+    FI("accept_after", accept_after),
+    FF("warn_level", warn_level),
+    FF("alarm_level", alarm_level),
+    FF("clear_level", clear_level),
+    FI("clear_count", clear_count),
+    FU("seed", seed),
+};
+
+static int config_set(struct detector_config *cfg, const char *key, const char *val)
+{
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (strcmp(fields[i].name, key) != 0)
+            continue;
+        char *end;
+        errno = 0;
+        void *p = (char *)cfg + fields[i].off;
+        if (fields[i].type == F_INT)
+            *(int *)p = (int)strtol(val, &end, 10);
+        else if (fields[i].type == F_FLOAT)
+            *(float *)p = strtof(val, &end);
+        else
+            *(uint64_t *)p = strtoull(val, &end, 10);
+        return end != val && *end == '\0' && errno == 0 ? 0 : ERR_INVAL;
+    }
+    return ERR_NOTFOUND;
+}
+
+static int on_ini(void *user, const char *section, const char *name, const char *value)
+{
+    if (section[0] && strcmp(section, "detector") != 0)
+        return 1;
+    if (config_set(user, name, value) < 0) {
+        fprintf(stderr, "vigil-replay: bad setting %s = %s\n", name, value);
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- CSV --------------------------------------------------------------------------------- */
+
+/* Splits line in place at commas (no quoting: sensor CSVs have none) into at most max fields;
+ * returns the count. Strips a trailing CR/LF. */
+static int split(char *line, char **f, int max)
+{
+    size_t n = strlen(line);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    int k = 0;
+    char *p = line;
+    while (k < max) {
+        f[k++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return k;
+}
+
+static int parse_cell(const char *s, float *v)
+{
+    while (*s == ' ')
+        s++;
+    if (!*s)
+        return 0;
+    char *end;
+    *v = strtof(s, &end);
+    while (*end == ' ')
+        end++;
+    return end != s && *end == '\0';
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] INPUT.csv "
+                    "OUTPUT.csv\n");
+}
+
+static int train_now(detector_t *d, int verbose, long row)
+{
+    detector_job_t *job;
+    int rc = detector_job_create(&job, d);
+    if (rc == ERR_RANGE)
+        return 0; /* not enough history yet; the detector asks again later */
+    if (rc < 0)
+        return rc;
+    struct detector_train_info info;
+    if ((rc = detector_job_run(job)) == 0)
+        rc = detector_job_apply(d, job, &info);
+    if (rc == 0 && verbose)
+        fprintf(stderr,
+                "row %ld: training v%u swapped %d kind %d, nmse lstm %.4f linear %.4f "
+                "persistence %.4f serving %.4f, %d epochs, %zu rows\n",
+                row, info.version, info.swapped, (int)info.kind, info.val_mse_lstm,
+                info.val_mse_linear, info.val_mse_persistence, info.val_mse_serving, info.epochs,
+                info.rows);
+    if (rc == 0 && verbose) {
+        fprintf(stderr, "  persistence channels:");
+        for (int c = 0; c < detector_channels(d); c++)
+            if (info.persist[c])
+                fprintf(stderr, " %d", c);
+        fputc('\n', stderr);
+    }
+    detector_job_destroy(job);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    int verbose = 0, i = 1;
+    for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+        if (!strcmp(argv[i], "-v")) {
+            verbose = 1;
+        } else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
+            if (ini_parse(argv[++i], on_ini, &cfg) != 0) {
+                fprintf(stderr, "vigil-replay: cannot use %s\n", argv[i]);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "-s") && i + 1 < argc) {
+            char *kv = argv[++i], *eq = strchr(kv, '=');
+            if (!eq) {
+                usage();
+                return 2;
+            }
+            *eq = '\0';
+            if (config_set(&cfg, kv, eq + 1) < 0) {
+                fprintf(stderr, "vigil-replay: bad setting %s=%s\n", kv, eq + 1);
+                return 2;
+            }
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (argc - i != 2) {
+        usage();
+        return 2;
+    }
+    openblas_set_num_threads(1);
+    FILE *in = fopen(argv[i], "r");
+    if (!in) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", argv[i], strerror(errno));
+        return 1;
+    }
+    FILE *out = fopen(argv[i + 1], "w");
+    if (!out) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", argv[i + 1], strerror(errno));
+        fclose(in);
+        return 1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    char *f[DETECTOR_MAX_CHANNELS + 2];
+    int status = 1;
+    detector_t *d = NULL;
+    if (getline(&line, &cap, in) < 0) {
+        fprintf(stderr, "vigil-replay: %s: no header\n", argv[i]);
+        goto out;
+    }
+    int nf = split(line, f, DETECTOR_MAX_CHANNELS + 2);
+    int C = nf - 1;
+    if (C < 1 || C > DETECTOR_MAX_CHANNELS) {
+        fprintf(stderr, "vigil-replay: %s: need 1..%d channels after the timestamp\n", argv[i],
+                DETECTOR_MAX_CHANNELS);
+        goto out;
+    }
+    int rc = detector_create(&d, &cfg, C);
+    if (rc < 0) {
+        fprintf(stderr, "vigil-replay: detector: %s\n", err_str(rc));
+        goto out;
+    }
+    fprintf(out, "timestamp,anomaly_score,is_anomaly%s\n",
+            verbose ? ",raw,state,top_channel,kind,version" : "");
+    float x[DETECTOR_MAX_CHANNELS];
+    uint8_t present[DETECTOR_MAX_CHANNELS];
+    struct detector_result res;
+    long row = 0;
+    while (getline(&line, &cap, in) >= 0) {
+        row++;
+        int k = split(line, f, DETECTOR_MAX_CHANNELS + 2);
+        for (int c = 0; c < C; c++)
+            present[c] = c + 1 < k && parse_cell(f[c + 1], &x[c]);
+        if ((rc = detector_step(d, x, present, &res)) < 0 ||
+            (res.want_train && (rc = train_now(d, verbose, row)) < 0)) {
+            fprintf(stderr, "vigil-replay: row %ld: %s\n", row, err_str(rc));
+            goto out;
+        }
+        fprintf(out, "%s,%.6f,%d", f[0], (double)res.score, res.is_anomaly);
+        if (verbose)
+            fprintf(out, ",%.4f,%d,%d,%d,%u", (double)res.raw, (int)res.state, res.top_channel,
+                    (int)res.kind, res.version);
+        fputc('\n', out);
+    }
+    status = 0;
+out:
+    detector_destroy(d);
+    free(line);
+    fclose(in);
+    if (fclose(out) != 0 && status == 0) {
+        fprintf(stderr, "vigil-replay: %s: %s\n", argv[i + 1], strerror(errno));
+        status = 1;
+    }
+    return status;
+}
