@@ -55,6 +55,21 @@ typedef struct api_backend {
     void (*metrics)(void *ctx, sbuf_t *out);
     /* Nonzero when the backend is healthy; detail (may be NULL) gets a static reason if not. */
     int (*healthy)(void *ctx, const char **detail);
+
+    /* The online pipeline (NULL when not running: the routes answer 501). Each returns 0 with a
+     * malloc'd JSON text in *out, or ERR_NOTFOUND (device unknown to the pipeline), ERR_RANGE
+     * (no model yet), ERR_BUSY (training already queued), ERR_INVAL, ERR_CORRUPT. */
+    int (*pipe_status)(void *ctx, const char *id, char **out);
+    int (*pipe_predictions)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
+                            char **out);
+    int (*pipe_forecast)(void *ctx, const char *id, int horizon, char **out);
+    int (*pipe_anomalies)(void *ctx, const char *id, int active_only, int64_t from, int64_t to,
+                          char **out); /* id NULL: every device */
+    int (*pipe_models)(void *ctx, const char *id, char **out);
+    int (*pipe_retrain)(void *ctx, const char *id);
+    int (*pipe_rollback)(void *ctx, const char *id, uint32_t version);
+    int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);
+    int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len);
 } api_backend_t;
 
 typedef struct api_opts {

@@ -20,15 +20,24 @@ enum api_route {
     ROUTE_DEVICES,
     ROUTE_DEVICE,
     ROUTE_DEVICE_READINGS,
+    ROUTE_STATUS,
+    ROUTE_PREDICTIONS,
+    ROUTE_FORECAST,
+    ROUTE_DEVICE_ANOMALIES,
+    ROUTE_ANOMALIES,
+    ROUTE_MODEL,
+    ROUTE_RETRAIN,
+    ROUTE_ROLLBACK,
+    ROUTE_WEIGHTS,
     ROUTE_COUNT
 };
 
 /* Status codes counted per route; anything else counts as "other". */
 #define API_STATUS_CODES                                                                           \
     {                                                                                              \
-        200, 201, 204, 400, 401, 403, 404, 405, 413, 415, 429, 500, 503, 507                       \
+        200, 201, 202, 204, 400, 401, 403, 404, 405, 409, 413, 415, 429, 500, 501, 503, 507        \
     }
-#define API_NSTATUS 15 /* the codes above plus "other" */
+#define API_NSTATUS 18 /* the codes above plus "other" */
 
 enum api_proto { PROTO_JSON = 0, PROTO_LP, PROTO_STREAM, PROTO_COUNT };
 
@@ -100,5 +109,13 @@ void api__h_device_readings(api_request_t *r);
 void api__h_write(api_request_t *r);
 void api__h_query(api_request_t *r);
 void api__h_metrics(api_request_t *r);
+void api__h_status(api_request_t *r);
+void api__h_predictions(api_request_t *r);
+void api__h_forecast(api_request_t *r);
+void api__h_anomalies(api_request_t *r);
+void api__h_model(api_request_t *r);
+void api__h_retrain(api_request_t *r);
+void api__h_rollback(api_request_t *r);
+void api__h_weights(api_request_t *r);
 
 #endif

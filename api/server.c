@@ -356,6 +356,8 @@ static enum api_route route_of(api_request_t *r, const char *url)
         return ROUTE_NOT_FOUND;
     if (n == 2 && strcmp(seg[1], "readings") == 0)
         return ROUTE_READINGS;
+    if (n == 2 && strcmp(seg[1], "anomalies") == 0)
+        return ROUTE_ANOMALIES;
     if (strcmp(seg[1], "devices") != 0)
         return ROUTE_NOT_FOUND;
     if (n == 2)
@@ -368,14 +370,24 @@ static enum api_route route_of(api_request_t *r, const char *url)
         return ROUTE_NOT_FOUND;
     if (n == 3)
         return ROUTE_DEVICE;
-    if (n == 4 && strcmp(seg[3], "readings") == 0)
-        return ROUTE_DEVICE_READINGS;
+    static const struct {
+        const char *name;
+        enum api_route route;
+    } sub[] = {{"readings", ROUTE_DEVICE_READINGS},   {"status", ROUTE_STATUS},
+               {"predictions", ROUTE_PREDICTIONS},    {"forecast", ROUTE_FORECAST},
+               {"anomalies", ROUTE_DEVICE_ANOMALIES}, {"model", ROUTE_MODEL}};
+    for (size_t i = 0; n == 4 && i < sizeof sub / sizeof sub[0]; i++)
+        if (strcmp(seg[3], sub[i].name) == 0)
+            return sub[i].route;
+    if (n == 5 && strcmp(seg[3], "model") == 0) {
+        if (strcmp(seg[4], "retrain") == 0)
+            return ROUTE_RETRAIN;
+        if (strcmp(seg[4], "rollback") == 0)
+            return ROUTE_ROLLBACK;
+        if (strcmp(seg[4], "weights") == 0)
+            return ROUTE_WEIGHTS;
+    }
     return ROUTE_NOT_FOUND;
-}
-
-static int method_is(api_request_t *r, const char *m)
-{
-    return strcmp(r->method, m) == 0;
 }
 
 static void method_not_allowed(api_request_t *r, const char *allow)
@@ -388,7 +400,7 @@ static void method_not_allowed(api_request_t *r, const char *allow)
 static int route_takes_body(enum api_route route)
 {
     return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_DEVICE ||
-           route == ROUTE_QUERY;
+           route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS;
 }
 
 static void healthz(api_request_t *r)
@@ -404,67 +416,54 @@ static void healthz(api_request_t *r)
     api__body(r, 200, "application/json", &b);
 }
 
+static void ping(api_request_t *r)
+{
+    r->status = 204;
+    r->content_type = NULL;
+}
+
+/* Each route's handler and the methods it takes ("GET" also allows HEAD where listed). */
+static const struct {
+    void (*handler)(api_request_t *r);
+    const char *methods; /* space-separated, for matching; shown in Allow with commas */
+    const char *allow;
+} routes[ROUTE_COUNT] = {
+    [ROUTE_HEALTHZ] = {healthz, "GET HEAD", "GET, HEAD"},
+    [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD"},
+    [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD"},
+    [ROUTE_WRITE] = {api__h_write, "POST", "POST"},
+    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST"},
+    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST"},
+    [ROUTE_DEVICES] = {api__h_devices, "GET", "GET"},
+    [ROUTE_DEVICE] = {api__h_device, "GET PUT DELETE", "GET, PUT, DELETE"},
+    [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET", "GET"},
+    [ROUTE_STATUS] = {api__h_status, "GET", "GET"},
+    [ROUTE_PREDICTIONS] = {api__h_predictions, "GET", "GET"},
+    [ROUTE_FORECAST] = {api__h_forecast, "GET", "GET"},
+    [ROUTE_DEVICE_ANOMALIES] = {api__h_anomalies, "GET", "GET"},
+    [ROUTE_ANOMALIES] = {api__h_anomalies, "GET", "GET"},
+    [ROUTE_MODEL] = {api__h_model, "GET", "GET"},
+    [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST"},
+    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST"},
+    [ROUTE_WEIGHTS] = {api__h_weights, "GET PUT", "GET, PUT"},
+};
+
 static void dispatch(api_request_t *r)
 {
-    switch (r->route) {
-    case ROUTE_HEALTHZ:
-        if (method_is(r, "GET") || method_is(r, "HEAD"))
-            healthz(r);
-        else
-            method_not_allowed(r, "GET, HEAD");
-        break;
-    case ROUTE_METRICS:
-        if (method_is(r, "GET") || method_is(r, "HEAD"))
-            api__h_metrics(r);
-        else
-            method_not_allowed(r, "GET, HEAD");
-        break;
-    case ROUTE_PING:
-        if (method_is(r, "GET") || method_is(r, "HEAD"))
-            set_body(r, 204, NULL, NULL, 0);
-        else
-            method_not_allowed(r, "GET, HEAD");
-        break;
-    case ROUTE_WRITE:
-        if (method_is(r, "POST"))
-            api__h_write(r);
-        else
-            method_not_allowed(r, "POST");
-        break;
-    case ROUTE_QUERY:
-        if (method_is(r, "POST") || method_is(r, "GET"))
-            api__h_query(r);
-        else
-            method_not_allowed(r, "GET, POST");
-        break;
-    case ROUTE_READINGS:
-        if (method_is(r, "POST"))
-            api__h_readings_post(r);
-        else
-            method_not_allowed(r, "POST");
-        break;
-    case ROUTE_DEVICES:
-        if (method_is(r, "GET"))
-            api__h_devices(r);
-        else
-            method_not_allowed(r, "GET");
-        break;
-    case ROUTE_DEVICE:
-        if (method_is(r, "GET") || method_is(r, "PUT") || method_is(r, "DELETE"))
-            api__h_device(r);
-        else
-            method_not_allowed(r, "GET, PUT, DELETE");
-        break;
-    case ROUTE_DEVICE_READINGS:
-        if (method_is(r, "GET"))
-            api__h_device_readings(r);
-        else
-            method_not_allowed(r, "GET");
-        break;
-    default:
+    if (r->route == ROUTE_NOT_FOUND || routes[r->route].handler == NULL) {
         api__error(r, 404, "no such endpoint: %s %s", r->method, r->url);
-        break;
+        return;
     }
+    /* Whole-word match of the method in the route's list. */
+    const char *m = routes[r->route].methods;
+    size_t n = strlen(r->method);
+    for (const char *p = m; (p = strstr(p, r->method)) != NULL; p += n) {
+        if ((p == m || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) {
+            routes[r->route].handler(r);
+            return;
+        }
+    }
+    method_not_allowed(r, routes[r->route].allow);
 }
 
 static enum MHD_Result send_response(api_request_t *r)

@@ -7,6 +7,7 @@
 #include "err.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static int be_write(void *ctx, batch_t *b)
 {
@@ -109,8 +110,8 @@ static void be_metrics(void *ctx, sbuf_t *out)
     sbuf_printf(out,
                 "vigil_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
                 "vigil_store_commit_seconds_sum %.6f\nvigil_store_commit_seconds_count %llu\n",
-                (unsigned long long)(st.commits + st.commit_errors), st.commit_seconds_sum,
-                (unsigned long long)(st.commits + st.commit_errors));
+                (unsigned long long)st.commits, st.commit_seconds_sum,
+                (unsigned long long)st.commits);
     if (be->stream)
         stream_metrics(be->stream, out);
 }
@@ -124,6 +125,7 @@ static int be_healthy(void *ctx, const char **detail)
 
 void backend_init(api_backend_t *out, backend_t *b)
 {
+    memset(out, 0, sizeof *out);
     out->ctx = b;
     out->write = be_write;
     out->device_put = be_device_put;
