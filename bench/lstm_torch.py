@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""bench/lstm_torch.py: the PyTorch peer of bench/lstm_bench.c (run by bench/lstm).
+
+Same three cases and shapes as the C side, same work per call (standardise the input, LSTM,
+linear head, de-standardise; training: MSE, backward, clip_grad_norm_, Adam). For each case
+it times eager nn.LSTM, eager nn.LSTMCell, torch.jit.script and torch.jit.trace variants and
+reports the fastest (median of 5 runs of about 0.3 s each), as key=value lines:
+  step_b1 steps_per_s=... best=...
+  step_b256 rows_per_s=... best=...
+  train steps_per_s=... best=...
+Usage: lstm_torch.py THREADS [CASE [VARIANT]] (a VARIANT skips the search and times only it)
+"""
+import sys
+import time
+
+import torch
+from torch import nn
+
+REPS = 5
+
+
+def rate(fn):
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    one = time.perf_counter() - t0
+    iters = max(1, int(0.3 / max(one, 1e-9)))
+    r = []
+    for _ in range(REPS):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            fn()
+        r.append(iters / (time.perf_counter() - t0))
+    r.sort()
+    return r[REPS // 2]
+
+
+class CellStep(nn.Module):
+    """One step of an LSTM cell with the head: what vigil's model_step does."""
+
+    def __init__(self, I, O, H):
+        super().__init__()
+        self.cell = nn.LSTMCell(I, H)
+        self.fc = nn.Linear(H, O)
+        self.register_buffer("mean", torch.randn(I))
+        self.register_buffer("scale", torch.rand(I) + 0.5)
+        self.O = O
+
+    def forward(self, x, h, c):
+        z = (x - self.mean) / self.scale
+        h, c = self.cell(z, (h, c))
+        y = self.fc(h) * self.scale[: self.O] + self.mean[: self.O]
+        return y, h, c
+
+
+class SeqStep(nn.Module):
+    """The same step through nn.LSTM with a length-1 sequence."""
+
+    def __init__(self, I, O, H):
+        super().__init__()
+        self.lstm = nn.LSTM(I, H)
+        self.fc = nn.Linear(H, O)
+        self.register_buffer("mean", torch.randn(I))
+        self.register_buffer("scale", torch.rand(I) + 0.5)
+        self.O = O
+
+    def forward(self, x, h, c):
+        z = (x - self.mean) / self.scale
+        out, (h2, c2) = self.lstm(z.unsqueeze(0), (h.unsqueeze(0), c.unsqueeze(0)))
+        y = self.fc(out[0]) * self.scale[: self.O] + self.mean[: self.O]
+        return y, h2[0], c2[0]
+
+
+STEP_VARIANTS = ("eager-LSTM", "eager-LSTMCell", "script-LSTMCell", "trace-LSTMCell", "trace-LSTM")
+TRAIN_VARIANTS = ("eager", "eager-foreach", "script", "script-foreach", "trace", "trace-foreach")
+
+
+def bench_step(B, I, H, O, variants):
+    x = torch.randn(B, I)
+    best, name = 0.0, ""
+    with torch.inference_mode():
+        for kind in variants:
+            torch.manual_seed(0)
+            mod = (SeqStep if kind.endswith("-LSTM") else CellStep)(I, O, H).eval()
+            h, c = torch.zeros(B, H), torch.zeros(B, H)
+            if kind.startswith("script"):
+                mod = torch.jit.script(mod)
+            elif kind.startswith("trace"):
+                mod = torch.jit.trace(mod, (x, h, c))
+            state = [h, c]
+
+            def fn():
+                _, state[0], state[1] = mod(x, state[0], state[1])
+
+            r = rate(fn)
+            if r > best:
+                best, name = r, kind
+    return best, name
+
+
+class SeqModel(nn.Module):
+    def __init__(self, I, O, H):
+        super().__init__()
+        self.lstm = nn.LSTM(I, H)
+        self.fc = nn.Linear(H, O)
+
+    def forward(self, z):
+        h, _ = self.lstm(z)
+        return self.fc(h)
+
+
+def bench_train(T, B, I, H, O, variants):
+    best, name = 0.0, ""
+    z = torch.randn(T + 1, B, I)
+    for variant in variants:
+        kind, foreach = variant.split("-")[0], variant.endswith("-foreach")
+        torch.manual_seed(0)
+        net = SeqModel(I, O, H)
+        fwd = net
+        if kind == "script":
+            fwd = torch.jit.script(net)
+        elif kind == "trace":
+            fwd = torch.jit.trace(net, (z[:-1],))
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, foreach=foreach)
+        lossf = nn.MSELoss()
+
+        def fn():
+            y = fwd(z[:-1])
+            loss = lossf(y, z[1:, :, :O])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+            opt.step()
+
+        r = rate(fn)
+        if r > best:
+            best, name = r, variant
+    return best, name
+
+
+def main():
+    threads = int(sys.argv[1]) if len(sys.argv) > 1 else 1
+    only = sys.argv[2] if len(sys.argv) > 2 else ""
+    variant = sys.argv[3] if len(sys.argv) > 3 else ""
+    torch.set_num_threads(threads)
+    print(f"threads={threads} torch={torch.__version__}")
+    step_v = (variant,) if variant else STEP_VARIANTS
+    train_v = (variant,) if variant else TRAIN_VARIANTS
+    if only in ("", "step_b1"):
+        r, n = bench_step(1, 8, 64, 8, step_v)
+        print(f"step_b1 steps_per_s={r:.1f} best={n}", flush=True)
+    if only in ("", "step_b256"):
+        r, n = bench_step(256, 32, 128, 32, step_v)
+        print(f"step_b256 rows_per_s={r * 256:.1f} best={n}", flush=True)
+    if only in ("", "train"):
+        r, n = bench_train(64, 32, 8, 64, 8, train_v)
+        print(f"train steps_per_s={r:.2f} best={n}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
