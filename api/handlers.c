@@ -393,9 +393,10 @@ void api__h_device_readings(api_request_t *r)
         return;
     }
     sbuf_append(&b, "],\"next\":", 9);
-    if (c.n == limit) {
-        /* The next page continues after the last point returned, in the same order. */
-        int64_t from = q.desc ? q.from_ms : c.last_ts + 1, to = q.desc ? c.last_ts : q.to_ms;
+    /* The next page continues after the last point returned, in the same order; there is none
+     * when that range is empty (the page ended at the range's first or last millisecond). */
+    int64_t from = q.desc ? q.from_ms : c.last_ts + 1, to = q.desc ? c.last_ts : q.to_ms;
+    if (c.n == limit && from < to) {
         sbuf_append(&b, "\"/v1/devices/", 13);
         pct_encode(&b, q.device);
         sbuf_printf(&b, "/readings?from=%lld&limit=%zu%s", (long long)from, limit,
