@@ -382,6 +382,30 @@ class Readings(vt.DaemonTestCase):
         self.assertPoints(self.d.readings(self.DEV, limit=6, **{"from": lo, "to": hi}),
                           self.expect(lo, hi))
 
+    def test_next_at_range_end(self):
+        # Pages that end exactly at the range's end: following `next` never leads to a 400.
+        lo, hi = self.T0 + 10000, self.T0 + 20000  # 10 points
+        for lim in (1, 2, 5, 10):
+            with self.subTest(limit=lim):
+                self.assertPoints(self.d.readings(self.DEV, limit=lim, **{"from": lo, "to": hi}),
+                                  self.expect(lo, hi))
+                self.assertPoints(self.d.readings(self.DEV, limit=lim, order="desc",
+                                                  **{"from": lo, "to": hi}),
+                                  list(reversed(self.expect(lo, hi))))
+                self.assertPoints(self.d.readings(self.DEV, limit=lim, order="desc",
+                                                  **{"from": self.T0, "to": hi}),
+                                  list(reversed(self.expect(self.T0, hi))))
+        # A point at the very last accepted millisecond (9999-12-31T23:59:59.999Z).
+        last = 253402300799999
+        r = self.d.post_json([{"device": "q-end", "ts": 0, "values": {"a": 1}},
+                              {"device": "q-end", "ts": last, "values": {"a": 2}}])
+        self.assertEqual(r.status, 200, r)
+        self.assertPoints(self.d.readings("q-end", limit=1), [(0, {"a": 1.0}), (last, {"a": 2.0})])
+        self.assertPoints(self.d.readings("q-end", limit=1, order="desc"),
+                          [(last, {"a": 2.0}), (0, {"a": 1.0})])
+        self.assertEqual(self.d.readings("q-end", **{"from": "9999-12-31T23:59:59.999Z"})[0]["time"],
+                         "9999-12-31T23:59:59.999Z")
+
     def test_desc(self):
         want = list(reversed(self.expect()))
         self.assertPoints(self.d.readings(self.DEV, order="desc"), want)
