@@ -187,6 +187,48 @@ class JsonIngest(vt.DaemonTestCase):
         self.assertJsonError(r, 400, "empty")
         self.assertEqual(self.device_ids(), before)
 
+    def test_hostile_shapes(self):
+        # Deep nesting is refused as bad JSON (no crash), for readings and device attributes.
+        self.assertJsonError(self.d.post_json("[" * 100000), 400, "line 1")
+        self.assertJsonError(self.d.curl("PUT", "/v1/devices/deep-1", "--data-binary", "@-",
+                                         stdin='{"a":' * 100000), 400)
+        self.assertNoDevice("deep-1")
+        # A point with thousands of channels round-trips exactly.
+        values = {"ch%04d" % i: i * 0.001 - 1 for i in range(3000)}
+        r = self.d.post_json({"device": "wide-1", "ts": 7, "values": values})
+        self.assertEqual(r.status, 200, r)
+        self.assertPoints(self.d.readings("wide-1"), [(7, values)])
+        self.assertEqual(len(self.d.device("wide-1")["channels"]), 3000)
+        self.assertJsonError(self.d.get("/v1/devices/wide-1/readings?channels="
+                                        + ",".join("ch%04d" % i for i in range(300))),
+                             400, "channels")
+        # More bad items than the error list keeps: counted, list truncated, flagged.
+        r = self.d.post_json([{"device": "many-1", "ts": i, "values": {"a": "x"}}
+                              for i in range(150)] + [{"device": "many-1", "ts": 1000,
+                                                        "values": {"a": 1}}])
+        self.assertEqual(r.status, 400, r)
+        doc = r.json()
+        self.assertEqual((doc["accepted"], doc["rejected"]), (1, 150))
+        self.assertEqual(len(doc["errors"]), 100)
+        self.assertEqual([e["index"] for e in doc["errors"]], list(range(100)))
+        self.assertIs(doc.get("errors_truncated"), True)
+        self.assertPoints(self.d.readings("many-1"), [(1000, {"a": 1.0})])
+        # Device ids and channel names: 200 bytes is the limit; control characters refused.
+        r = self.d.post_json([{"device": "d" * 200, "ts": 1, "values": {"c" * 200: 1}},
+                              {"device": "d" * 201, "ts": 1, "values": {"a": 1}},
+                              {"device": "ok-1", "ts": 1, "values": {"c" * 201: 1}},
+                              {"device": "bad\u0001id", "ts": 1, "values": {"a": 1}},
+                              {"device": "", "ts": 1, "values": {"a": 1}}])
+        self.assertEqual(r.status, 400, r)
+        doc = r.json()
+        self.assertEqual([e["index"] for e in doc["errors"]], [1, 2, 3, 4])
+        self.assertIn("device", doc["errors"][0]["error"])
+        self.assertIn("values.", doc["errors"][1]["error"])
+        self.assertPoints(self.d.readings("d" * 200), [(1, {"c" * 200: 1.0})])
+        self.assertNoDevice("ok-1")
+        self.assertJsonError(self.d.curl("PUT", "/v1/devices/" + "x" * 201), 400, "200")
+        self.assertJsonError(self.d.curl("PUT", "/v1/devices/a%01b"), 400, "control")
+
     def test_content_type_and_encoding(self):
         r = self.d.post_json({"device": "ce-1", "ts": 1, "values": {"a": 1}},
                              headers=["Content-Encoding: br"])

@@ -160,6 +160,19 @@ class Vigild:
         if rc != 0:
             raise AssertionError("vigild exited with %d after SIGTERM (want 0)\n%s"
                                  % (rc, self.log()))
+        self.check_sanitizers()
+
+    def check_sanitizers(self):
+        """With a sanitizer build (-DVIGIL_SANITIZE=ON), any report in the log fails the test."""
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return
+        for marker in ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                       "ThreadSanitizer"):
+            if marker in text:
+                raise AssertionError("sanitizer report in the vigild log\n%s" % self.log())
 
     def kill(self):
         """SIGKILL (a crash): no flushing, no clean-up."""
