@@ -217,6 +217,35 @@ device_tag = host
         finally:
             d.cleanup()
 
+    def test_nothing_logged_per_reading(self):
+        d = vt.Vigild()
+        try:
+            d.start()
+            with open(d.log_path) as f:
+                before = len(f.read().splitlines())
+            for i in range(20):
+                r = d.post_json([{"device": "quiet", "ts": i * 100 + j, "values": {"a": j}}
+                                 for j in range(50)] + [{"device": "quiet", "values": {}}])
+                self.assertEqual(r.status, 400, r)
+                r = d.write_lp("".join("m,device=quiet b=%d %d\n" % (j, i * 100 + j)
+                                       for j in range(50)) + "bad line\n", precision="ms")
+                self.assertEqual(r.status, 400, r)
+            c = d.stream_connect()
+            c.send("".join("m,device=quiet c=%d %d\n" % (j, j * 10 ** 6) for j in range(1000))
+                   + "bad\n")
+            c.finish()
+            c.close()
+            with open(d.log_path) as f:
+                lines = f.read().splitlines()
+            self.assertLessEqual(len(lines) - before, 2, "\n".join(lines[before:]))
+            d.stop()
+            for line in open(d.log_path).read().splitlines():
+                if not line.startswith("===="):
+                    self.assertRegex(line, r"\b(debug|info|warn|warning|error)\b",
+                                     "log lines carry a level")
+        finally:
+            d.cleanup()
+
     def test_stream_off(self):
         d = vt.Vigild(stream=False)
         try:
