@@ -40,6 +40,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->alarm_level = 0.5f;
     cfg->clear_level = 0.4f;
     cfg->clear_count = 5;
+    cfg->repeat_cap = 0.3f;
     cfg->seed = 1;
 }
 

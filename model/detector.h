@@ -62,6 +62,8 @@ struct detector_config {
     float alarm_level; /* score at or above: anomaly */
     float clear_level; /* score below this for clear_count readings ends a warning/anomaly */
     int clear_count;
+    float repeat_cap; /* reported score of an alarm-level reading right after another one
+                         (Numenta's filter: the score marks onsets); 1 disables */
     uint64_t seed;
 };
 
@@ -93,7 +95,9 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw; /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood; /* the unfiltered likelihood the state machine follows (score is this,
+                         capped at repeat_cap after an alarm-level reading) */
 };
 
 /* Consumes one reading x[n_channels] (raw units). present may be NULL (all present); a

@@ -7,11 +7,13 @@
  *    reading cannot dominate the reference distribution for thousands of readings.
  * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
  *    streaming data", Neurocomputing 2017). The mean raw score of the last err_short readings
- *    is compared with the mean and standard deviation of the raw scores of the last
- *    err_window readings (a Gaussian tail); the score is the tail probability on a log scale,
- *    log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5.
- * 3. Thresholds with hysteresis: score >= alarm_level is an anomaly, >= warn_level a warning;
- *    either ends after clear_count consecutive readings below clear_level.
+ *    is compared with the mean and standard deviation of those short averages over the last
+ *    err_window readings (a Gaussian tail); the likelihood is the tail probability on a log
+ *    scale, log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5. The reported score
+ *    is the likelihood, except that an alarm-level reading right after another one is capped
+ *    at repeat_cap (Numenta's filter): the score marks onsets, the state marks episodes.
+ * 3. Thresholds with hysteresis on the likelihood: >= alarm_level is an anomaly, >= warn_level a
+ * warning; either ends after clear_count consecutive readings below clear_level.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
  *    regime is accepted (scores enter the window again and a retraining is asked for), so no
@@ -92,12 +94,15 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     d->ring_sum = d->ring_sumsq = 0.0;
     d->short_head = d->short_len = 0;
     d->short_sum = 0.0;
-    int from = n > d->cfg.err_window ? n - d->cfg.err_window : 0;
-    for (int k = from; k < n; k++)
-        ring_push(d, raw[k]);
-    from = n > d->cfg.err_short ? n - d->cfg.err_short : 0;
-    for (int k = from; k < n; k++)
-        short_push(d, raw[k]);
+    d->prev_red = 0;
+    /* The long window holds short-window averages, as the live path pushes them. */
+    int from =
+        n > d->cfg.err_window + d->cfg.err_short ? n - d->cfg.err_window - d->cfg.err_short : 0;
+    for (int k = from; k < n; k++) {
+        double mavg = short_push(d, raw[k]);
+        if (k - from >= d->cfg.err_short - 1 || n - from < d->cfg.err_short)
+            ring_push(d, (float)mavg);
+    }
 }
 
 /* The likelihood score of a short-window mean against the long window. */
@@ -129,18 +134,24 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             res->top_channel = c;
     res->raw = raw;
     double mavg = short_push(d, raw);
-    float score = likelihood_score(d, mavg);
+    float lik = likelihood_score(d, mavg);
+    /* Numenta's filter: an alarm-level reading right after another one is reported at
+     * repeat_cap, so the score marks where an excursion starts (the state keeps the alarm). */
+    float score =
+        lik >= cfg->alarm_level && d->prev_red && lik > cfg->repeat_cap ? cfg->repeat_cap : lik;
+    d->prev_red = lik >= cfg->alarm_level;
+    res->likelihood = lik;
 
     /* The state machine. */
     enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
-    if (score >= cfg->alarm_level) {
+    if (lik >= cfg->alarm_level) {
         st = DET_ANOMALY;
         d->below = 0;
-    } else if (st == DET_NORMAL && score >= cfg->warn_level) {
+    } else if (st == DET_NORMAL && lik >= cfg->warn_level) {
         st = DET_WARNING;
         d->below = 0;
     } else if (st != DET_NORMAL) {
-        if (score < cfg->clear_level) {
+        if (lik < cfg->clear_level) {
             if (++d->below >= cfg->clear_count) {
                 st = DET_NORMAL;
                 d->below = 0;
@@ -156,7 +167,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (d->in_anomaly == cfg->accept_after)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
     if (!cfg->freeze || st != DET_ANOMALY || accepted)
-        ring_push(d, raw);
+        ring_push(d, (float)mavg);
 
     res->score = score;
     res->threshold = cfg->alarm_level;

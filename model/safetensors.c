@@ -248,7 +248,7 @@ static int jskip(struct jp *p, int depth)
     }
     /* number, true, false, null */
     size_t start = p->i;
-    while (p->i < p->n && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
+    while (p->i < p->n && p->s[p->i] != '\0' && strchr("+-.0123456789eEtruefalsn", p->s[p->i]))
         p->i++;
     return p->i > start ? 0 : -1;
 }
@@ -392,10 +392,12 @@ static void copy_in(const struct st_ctx *c, const struct st_in *t, float *dst, s
         model__get_floats(dst + r * ld, c->data + t->begin + 4 * r * cols, cols);
 }
 
+/* Whether a tensor called name (or, for "lstm." names, the bare name) is present. */
 static int exists(const struct st_ctx *c, const char *name)
 {
+    const char *alt = strncmp(name, "lstm.", 5) == 0 ? name + 5 : NULL;
     for (int i = 0; i < c->n; i++)
-        if (strcmp(c->t[i].name, name) == 0 || strcmp(c->t[i].name, name + 5) == 0)
+        if (strcmp(c->t[i].name, name) == 0 || (alt && strcmp(c->t[i].name, alt) == 0))
             return 1;
     return 0;
 }
@@ -475,7 +477,7 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
         goto fail;
     copy_in(&c, fwt, m->p.fc_w, O, H, H);
     copy_in(&c, fb, m->p.fc_b, 1, O, O);
-    if (exists(&c, "lstm.input_mean") || exists(&c, "lstm.input_scale")) {
+    if (exists(&c, "input_mean") || exists(&c, "input_scale")) {
         const struct st_in *mu = find(&c, "input_mean", I, 0), *sc = find(&c, "input_scale", I, 0);
         if (!mu || !sc)
             goto fail;
