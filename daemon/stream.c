@@ -290,8 +290,9 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         c->len += (size_t)nread;
         parse_buffer(c);
     } else if (nread < 0) {
-        /* End of input: a last line without its newline still counts. */
-        if (nread == UV_EOF && c->len > 0 && !c->skipping)
+        /* End of input: a last line without its newline still counts; an overlong one (being
+         * skipped) is still reported, so the final "ok" never covers a line silently. */
+        if (nread == UV_EOF && (c->len > 0 || c->skipping))
             parse_line(c, c->buf, c->len);
         c->len = 0;
         c->eof = 1;
