@@ -256,6 +256,21 @@ max_line_bytes = 256
                                                     (4, {"v": 1.0}), (5, {"v": 5.0})])
 
 
+    def test_long_last_line_without_newline(self):
+        # The connection ends inside an overlong line: it is still reported and acknowledged.
+        c = self.d.stream_connect()
+        try:
+            c.send("m,device=sl-3 v=1 1000000\nm,device=sl-3 " + "x" * 400)
+            time.sleep(0.05)
+            c.send("y" * 100)
+            rest = c.finish()
+        finally:
+            c.close()
+        self.assertEqual(sorted(vt.errors_of(rest)), [2], rest)
+        self.assertEqual(vt.last_ok(rest), 2, rest)
+        self.assertPoints(self.d.readings("sl-3"), [(1, {"v": 1.0})])
+
+
 class SmallQueue(vt.DaemonTestCase):
     """A writer queue of 1,000 readings: HTTP answers 503 with Retry-After when it is full (never
     hangs), the stream slows down instead (backpressure), and nothing acknowledged is lost."""
