@@ -223,6 +223,15 @@ void store_close(store_t *s)
     teardown(s);
 }
 
+void store_set_commit_hook(store_t *s, store_commit_hook hook, void *arg)
+{
+    /* Under qmu so the writer, which reads the pair when it takes work, sees both or neither. */
+    pthread_mutex_lock(&s->qmu);
+    s->hook = hook;
+    s->hook_arg = arg;
+    pthread_mutex_unlock(&s->qmu);
+}
+
 /* Appends a job; the caller checked the limits under qmu. */
 static void enqueue_locked(store_t *s, store_job_t *j)
 {

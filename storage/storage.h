@@ -49,6 +49,18 @@ void store_close(store_t *s);
  * (ERR_IO, ERR_NOSPACE). Must be quick and must not call back into the store. */
 typedef void (*store_done_cb)(void *arg, int status);
 
+/* Called on the writer thread after each successful COMMIT, once per reading batch committed by
+ * it, in commit order, and before the done callbacks of that transaction's submissions run, so a
+ * client told "committed" has its readings already handed over. Never called for a transaction
+ * that failed. b is borrowed: valid during the call only (copy what you keep). Must be quick; it
+ * may call the asynchronous store_*_put functions but nothing that waits for the writer
+ * (store_write, store_device_put, store_device_delete, store_flush, store_close). */
+typedef void (*store_commit_hook)(void *arg, const batch_t *b);
+
+/* Installs the commit hook (NULL: none). Call once, from the owning thread, before anything is
+ * submitted; batches committed before the call are not reported. */
+void store_set_commit_hook(store_t *s, store_commit_hook hook, void *arg);
+
 /* Queues a batch for writing. On success the store takes the batch's contents (b is left empty
  * and reusable) and will call cb exactly once. On failure (ERR_BUSY: queue full; ERR_CLOSED:
  * closing; ERR_NOSPACE: the last commit found the disk full; ERR_NOMEM) b is untouched and cb is

@@ -104,7 +104,7 @@ struct store {
     int thread_started;
 
     pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, closing, hold,
-                             nospace_until_ms,  writer_waiting */
+                             nospace_until_ms, writer_waiting, hook, hook_arg */
     pthread_cond_t qcond; /* the writer waits here for work */
     store_job_t *qhead, *qtail;
     size_t qreadings;         /* readings queued or in the writer's open transaction */
@@ -113,6 +113,8 @@ struct store {
     int hold;                 /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int writer_waiting;       /* the writer is in a coalescing wait */
+    store_commit_hook hook;   /* set before the first submission; NULL: none */
+    void *hook_arg;
 
     pthread_mutex_t rmu; /* guards: rfree */
     pthread_cond_t rcond;

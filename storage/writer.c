@@ -8,8 +8,8 @@
  * (vg_merge), and a point counts toward devices.points only when its row is new.
  *
  * Threads: store__writer_main is the writer thread; it holds qmu only to take work and to
- * account for it, never while it runs SQL or a callback. store__maps_load also runs at open,
- * before the thread starts. */
+ * account for it, never while it runs SQL, the commit hook or a callback. store__maps_load also
+ * runs at open, before the thread starts. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
@@ -491,6 +491,8 @@ void *store__writer_main(void *arg)
         }
         store_job_t *jobs = s->qhead;
         size_t taken = s->qpending;
+        store_commit_hook hook = s->hook;
+        void *hook_arg = s->hook_arg;
         s->qhead = s->qtail = NULL;
         s->qpending = 0;
         pthread_mutex_unlock(&s->qmu);
@@ -512,6 +514,12 @@ void *store__writer_main(void *arg)
         s->nospace_until_ms = err == ERR_NOSPACE ? store__mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
         s->qreadings -= taken;
         pthread_mutex_unlock(&s->qmu);
+
+        /* Every committed batch goes to the hook before any submitter hears of the commit. */
+        if (err == 0 && hook != NULL)
+            for (store_job_t *j = jobs; j != NULL; j = j->next)
+                if (j->kind == JOB_BATCH)
+                    hook(hook_arg, &j->batch);
 
         while (jobs != NULL) {
             store_job_t *j = jobs;

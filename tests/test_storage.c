@@ -820,6 +820,107 @@ static void test_close_commits_queued(void **state)
     counter_deinit(&c);
 }
 
+/* What the commit hook saw, and how many hook calls each done callback found already made. */
+typedef struct hookrec {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int n;
+    char dev[64][16];
+    int64_t ts0[64];
+    size_t npoints[64];
+    int ndone, nok;
+    int hooks_at_done[64];
+} hookrec_t;
+
+static void on_hook(void *arg, const batch_t *b)
+{
+    hookrec_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    if (h->n < 64) {
+        snprintf(h->dev[h->n], sizeof h->dev[0], "%s", batch_str(b, b->points[0].device));
+        h->ts0[h->n] = b->points[0].ts_ms;
+        h->npoints[h->n] = b->npoints;
+    }
+    h->n++;
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void on_hook_done(void *arg, int status)
+{
+    hookrec_t *h = arg;
+    pthread_mutex_lock(&h->mu);
+    if (h->ndone < 64)
+        h->hooks_at_done[h->ndone] = h->n;
+    h->ndone++;
+    h->nok += status == 0;
+    pthread_cond_broadcast(&h->cond);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static int hook_count(hookrec_t *h)
+{
+    pthread_mutex_lock(&h->mu);
+    int n = h->n;
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+static void test_commit_hook(void **state)
+{
+    fx_t *f = *state;
+    hookrec_t *h = calloc(1, sizeof *h);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_cond_init(&h->cond, NULL);
+    store_set_commit_hook(f->s, on_hook, h);
+    /* Five batches in one transaction: hooked in submission order, all before any done. */
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    for (int i = 0; i < 5; i++) {
+        char dev[16];
+        snprintf(dev, sizeof dev, "h%d", i);
+        fill_batch(&b, dev, 100 * i, (size_t)i + 1);
+        assert_int_equal(store_submit(f->s, &b, on_hook_done, h), 0);
+    }
+    assert_int_equal(hook_count(h), 0);
+    store__test_hold(f->s, 0);
+    pthread_mutex_lock(&h->mu);
+    while (h->ndone < 5)
+        pthread_cond_wait(&h->cond, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    assert_int_equal(h->nok, 5);
+    assert_int_equal(h->n, 5);
+    for (int i = 0; i < 5; i++) {
+        char dev[16];
+        snprintf(dev, sizeof dev, "h%d", i);
+        assert_string_equal(h->dev[i], dev);
+        assert_int_equal(h->ts0[i], 100 * i);
+        assert_int_equal(h->npoints[i], i + 1);
+        assert_int_equal(h->hooks_at_done[i], 5);
+    }
+    /* store_write returns after its done callback, so after its hook. */
+    fill_batch(&b, "h9", 7, 3);
+    assert_int_equal(store_write(f->s, &b), 0);
+    assert_int_equal(hook_count(h), 6);
+    assert_string_equal(h->dev[5], "h9");
+    /* Device and test jobs are not reading batches; an empty batch commits nothing. */
+    assert_int_equal(store_device_put(f->s, "h-dev", NULL, NULL), 0);
+    assert_int_equal(store_submit(f->s, &b, on_hook_done, h), 0);
+    assert_int_equal(hook_count(h), 6);
+    /* A failed transaction is not reported. */
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    fill_batch(&b, "h-full", 0, 20000);
+    assert_int_equal(store_write(f->s, &b), ERR_NOSPACE);
+    assert_int_equal(hook_count(h), 6);
+    batch_deinit(&b);
+    /* The store refers to h until it is closed. */
+    store_close(f->s);
+    f->s = NULL;
+    pthread_mutex_destroy(&h->mu);
+    pthread_cond_destroy(&h->cond);
+    free(h);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -838,6 +939,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dir_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_commits_queued, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
