@@ -238,6 +238,12 @@ class InfluxCli(vt.DaemonTestCase):
         self.assertPoints(self.d.readings("cli-imp"),
                           [(1700000100000 + i, {"a": i * 0.1, "b": float(i)}) for i in range(50)])
 
+    def test_create_database(self):
+        # What Telegraf and the CLI send first; vigild has no databases but must say yes.
+        rc, out = self.influx("-execute", "CREATE DATABASE telegraf")
+        self.assertEqual(rc, 0, out)
+        self.assertNotIn("ERR", out)
+
     def test_bad_insert_reports_error(self):
         rc, out = self.influx("-database", "db", "-precision", "ms", "-execute",
                               "INSERT plant,device=cli-bad temp= 1")
