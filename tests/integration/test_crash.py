@@ -344,5 +344,86 @@ class Crash(Base):
         self.assertEqual(integrity_check(self.d.db_path), "ok")
 
 
+class WriteErrors(Base):
+    """The data volume refuses writes (a file size limit, RLIMIT_FSIZE, with SIGXFSZ ignored):
+    writes get a JSON 5xx error or a stream "fail A B", nothing of a failed batch is stored,
+    the daemon stays up and readable, stops with exit code 0, and after a restart without the
+    limit every acknowledged reading is there and the database is intact."""
+
+    LIMIT = 3 * 1024 * 1024
+
+    def setUp(self):
+        import resource
+        import signal as sig
+
+        def limit():
+            sig.signal(sig.SIGXFSZ, sig.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.LIMIT, self.LIMIT))
+
+        self.d = vt.Vigild(preexec_fn=limit)
+        self.d.start()
+
+    def test_write_errors(self):
+        acked, failed = [], []
+        for j in range(300):
+            body = json.dumps([{"device": "we-http", "ts": j * 1000 + i,
+                                "values": {"v": i * 1.1, "w": j}} for i in range(1000)])
+            st, hdrs, data = vt.http_request("POST", self.d.url("/v1/readings"), body=body)
+            if st == 200:
+                acked.append(j)
+                continue
+            self.assertIn(st, (500, 503, 507), data)
+            self.assertIn("error", vt.loads(data))
+            failed.append(j)
+            if len(failed) >= 3:
+                break
+        self.assertTrue(failed, "the size limit never refused a write: test is too weak")
+        self.assertGreater(len(acked), 0)
+        # The stream: every line ends up covered by "ok" or "fail", and the daemon keeps going.
+        c = self.d.stream_connect()
+        n = 20000
+        try:
+            c.send("".join("m,device=we-stream v=%d %d\n" % (i, (i + 1) * 10 ** 6)
+                           for i in range(n)))
+            got = c.finish()
+        finally:
+            c.close()
+        self.assertEqual(vt.errors_of(got), {})
+        fail_ranges = []
+        for r in got:
+            if r.startswith("fail "):
+                _, a, b, _reason = r.split(" ", 3)
+                fail_ranges.append((int(a), int(b)))
+        self.assertEqual(max([vt.last_ok(got)] + [b for _, b in fail_ranges]), n, got[-5:])
+        self.assertEqual(self.d.get("/healthz")[0], 200)
+        self.assertEqual(self.d.device("we-http")["points"], 1000 * len(acked))
+        m = self.d.metrics()
+        self.assertRegex(m, r"vigil_store_commit_errors_total [1-9]")
+        self.d.stop()  # exit code 0 even though the volume refused writes
+        self.d.preexec_fn = None
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+        self.d.start()
+        pts = self.d.readings("we-http", limit=100000)
+        self.assertEqual(sorted({p["ts"] // 1000 for p in pts}), acked)
+        self.assertEqual(len(pts), 1000 * len(acked))
+        for p in pts:
+            j, i = divmod(p["ts"], 1000)
+            if p["values"] != {"v": i * 1.1, "w": float(j)}:
+                self.fail("we-http: %r" % p)
+        failed_lines = set()
+        for a, b in fail_ranges:
+            failed_lines.update(range(a, b + 1))
+        st, _, body = self.d.get("/v1/devices/we-stream/readings?limit=100000")
+        have = {p["ts"] for p in vt.loads(body)["points"]} if st == 200 else set()
+        for line in range(1, n + 1):
+            if line in failed_lines:
+                self.assertNotIn(line, have, "a line reported as failed was stored")
+            else:
+                self.assertIn(line, have, "acknowledged stream line %d lost" % line)
+        sys.stderr.write("[write errors: %d HTTP batches acked, %d refused; stream fail ranges %r]\n"
+                         % (len(acked), len(failed), fail_ranges[:5]))
+        self.d.stop()
+
+
 if __name__ == "__main__":
     vt.main()

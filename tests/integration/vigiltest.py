@@ -89,7 +89,7 @@ class Vigild:
     """One vigild process on a data directory. start() may be called again after stop()/kill()
     (a restart on the same data directory and, by default, the same ports)."""
 
-    def __init__(self, data_dir=None, config=None, extra_args=(), stream=True):
+    def __init__(self, data_dir=None, config=None, extra_args=(), stream=True, preexec_fn=None):
         self.tmp = mkdtemp()
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.config = config
@@ -100,6 +100,7 @@ class Vigild:
         self.proc = None
         self.log_path = os.path.join(self.tmp, "vigild.log")
         self.starts = 0
+        self.preexec_fn = preexec_fn  # run in the child before exec (e.g. resource limits)
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -121,7 +122,8 @@ class Vigild:
         with open(self.log_path, "a") as log:
             log.write("==== start #%d: %s\n" % (self.starts, " ".join(args)))
         logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
+                                     preexec_fn=self.preexec_fn)
         logf.close()
         _live.append(self)
         deadline = time.monotonic() + timeout
