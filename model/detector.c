@@ -34,6 +34,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->err_window = 2000;
     cfg->err_short = 10;
     cfg->flat_rel = 1e-3f;
+    cfg->channel_fallback = 1;
     cfg->freeze = 1;
     cfg->accept_after = 600;
     cfg->warn_level = 0.4f;

@@ -49,13 +49,15 @@ struct detector_config {
      * channels of z^2). The anomaly likelihood (Numenta) compares the average raw score of the
      * last err_short readings with the distribution of raw scores over the last err_window
      * readings, and the score is its log-scaled tail probability, in [0, 1]. */
-    int err_window;   /* readings of raw scores in the long (reference) distribution */
-    int err_short;    /* short averaging window of the raw score */
-    float flat_rel;   /* error-scale floor relative to the channel's spread in training */
-    int freeze;       /* 1: raw scores of readings in state anomaly stay out of the long
-                         window, so a lasting fault keeps its alarm (bounded by accept_after) */
-    int accept_after; /* readings in state anomaly after which the regime is accepted:
-                         scores enter the long window again and a retraining is asked for */
+    int err_window;       /* readings of raw scores in the long (reference) distribution */
+    int err_short;        /* short averaging window of the raw score */
+    float flat_rel;       /* error-scale floor relative to the channel's spread in training */
+    int channel_fallback; /* 1: a channel where persistence validates better than the model
+                             is predicted by persistence (flat channels always are) */
+    int freeze;           /* 1: raw scores of readings in state anomaly stay out of the long
+                             window, so a lasting fault keeps its alarm (bounded by accept_after) */
+    int accept_after;     /* readings in state anomaly after which the regime is accepted:
+                             scores enter the long window again and a retraining is asked for */
     /* Threshold state machine: score >= alarm_level enters anomaly, >= warn_level warning;
      * the state returns to normal after clear_count consecutive readings below clear_level. */
     float warn_level;  /* score at or above: warning */

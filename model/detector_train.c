@@ -258,7 +258,8 @@ int detector_job_run(detector_job_t *j)
             else if (p == P_PERSIST)
                 flags[p][c] = 1;
             else
-                flags[p][c] = flat || sse[P_PERSIST * C + c] <= sse[p * C + c];
+                flags[p][c] =
+                    flat || (cfg->channel_fallback && sse[P_PERSIST * C + c] <= sse[p * C + c]);
             cost += sse[(flags[p][c] ? P_PERSIST : p) * C + c] / nv / var[c];
         }
         j->cost[p] = cost / C;

@@ -89,9 +89,11 @@ void lstm_cell_backward(float *restrict dpre, float *dc, const float *restrict d
 
 /* One layer over T steps for B sequences from the zero state (training forward).
  * out: act [T, B, G] activated gates, c [T, B, H], tc [T, B, H], h [T, B, H] (the cache).
- * in: x [T, B, IN]. weights: w [G, K], b_ih, b_hh [G]. */
-void lstm_forward(float *act, float *c, float *tc, float *h, const float *x, const float *w,
-                  const float *b_ih, const float *b_hh, int T, int B, int IN, int H);
+ * scratch: wt [H, G] (the recurrent weights transposed). in: x [T, B, IN].
+ * weights: w [G, K], b_ih, b_hh [G]. */
+void lstm_forward(float *act, float *c, float *tc, float *h, float *wt, const float *x,
+                  const float *w, const float *b_ih, const float *b_hh, int T, int B, int IN,
+                  int H);
 
 /* Backward of lstm_forward. in: dh [T, B, H] = dL/dh_t from above (overwritten, used as
  * scratch); the cache x, act, c, tc, h; w. out: dx [T, B, IN] = dL/dx (NULL: not computed);

@@ -169,8 +169,8 @@ void lstm_cell_backward(float *restrict dpre, float *dc, const float *restrict d
     }
 }
 
-void lstm_forward(float *act, float *c, float *tc, float *h, const float *x, const float *w,
-                  const float *b_ih, const float *b_hh, int T, int B, int IN, int H)
+void lstm_forward(float *act, float *c, float *tc, float *h, float *wt, const float *x,
+                  const float *w, const float *b_ih, const float *b_hh, int T, int B, int IN, int H)
 {
     const int G = 4 * H, K = IN + H;
     /* Input projection of all T*B rows at once (the big, efficient sgemm):
@@ -178,13 +178,18 @@ void lstm_forward(float *act, float *c, float *tc, float *h, const float *x, con
      */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T * B, G, IN, 1.0f, x, IN, w, K, 0.0f, act,
                 G);
+    /* wt[H, G] = w[:, IN:K]^T, once, so each step's recurrent product is a plain NN sgemm
+     * (OpenBLAS takes its small-matrix path for that and repacks nothing). */
+    for (int g = 0; g < G; g++)
+        for (int i = 0; i < H; i++)
+            wt[(size_t)i * G + g] = w[(size_t)g * K + IN + i];
     for (int t = 0; t < T; t++) {
         float *a = act + (size_t)t * B * G;
         if (t > 0) {
-            /* Recurrence: act_t[B, G] += h_{t-1}[B, H] . w[:, IN:K]^T; lda = H, ldb = K,
-             * ldc = G. At t = 0 the state is zero and the term vanishes. */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f,
-                        h + (size_t)(t - 1) * B * H, H, w + IN, K, 1.0f, a, G);
+            /* Recurrence: act_t[B, G] += h_{t-1}[B, H] . wt[H, G]; lda = H, ldb = G, ldc = G.
+             * At t = 0 the state is zero and the term vanishes. */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, G, H, 1.0f,
+                        h + (size_t)(t - 1) * B * H, H, wt, G, 1.0f, a, G);
         }
         for (int b = 0; b < B; b++) {
             size_t r = (size_t)t * B + b;

@@ -33,6 +33,7 @@ struct model_trainer {
     float *xs, *target, *y, *dy;
     float *act[MODEL_MAX_LAYERS], *c[MODEL_MAX_LAYERS], *tc[MODEL_MAX_LAYERS], *h[MODEL_MAX_LAYERS];
     float *dh, *dx, *dpre, *dc, *dhn;
+    float *wt; /* [H, G] transposed recurrent weights, scratch of lstm_forward */
     float *block;
 };
 
@@ -85,7 +86,7 @@ int model_trainer_create(model_trainer_t **out, const model_t *init,
     const size_t O = (size_t)init->cfg.n_outputs, H = (size_t)init->cfg.n_hidden, G = 4 * H;
     const size_t L = (size_t)init->cfg.n_layers, np = init->n_params;
     size_t nf = 3 * np + (T + 1) * B * I + 3 * T * B * O + L * T * B * (G + 3 * H) + 2 * T * B * H +
-                T * B * G + 2 * B * H;
+                T * B * G + 2 * B * H + H * G;
     tr->block = calloc(nf, sizeof(float));
     if (!tr->block) {
         rc = ERR_NOMEM;
@@ -109,7 +110,8 @@ int model_trainer_create(model_trainer_t **out, const model_t *init,
     tr->dx = p, p += T * B * H;
     tr->dpre = p, p += T * B * G;
     tr->dc = p, p += B * H;
-    tr->dhn = p;
+    tr->dhn = p, p += B * H;
+    tr->wt = p;
     model__views(tr->m, tr->grad, &tr->g);
     *out = tr;
     return 0;
@@ -167,7 +169,7 @@ static int forward(model_trainer_t *tr, const float *windows, int nb, float *los
                    sizeof(float) * (size_t)O);
     for (int l = 0; l < L; l++) {
         const float *x = l == 0 ? tr->xs : tr->h[l - 1];
-        lstm_forward(tr->act[l], tr->c[l], tr->tc[l], tr->h[l], x, m->p.w[l], m->p.b_ih[l],
+        lstm_forward(tr->act[l], tr->c[l], tr->tc[l], tr->h[l], tr->wt, x, m->p.w[l], m->p.b_ih[l],
                      m->p.b_hh[l], T, nb, m->in[l], H);
     }
     dense_forward(tr->y, tr->h[L - 1], m->p.fc_w, m->p.fc_b, T * nb, H, O);
