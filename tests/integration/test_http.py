@@ -269,6 +269,9 @@ class Devices(vt.DaemonTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["attrs"], {"site": "south"})
         self.assertEqual(self.d.device("pump-7")["attrs"], {"site": "south"})
+        r = self.d.curl("PUT", "/v1/devices/pump-7")  # no body: the attributes are kept
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["attrs"], {"site": "south"})
         r = self.d.curl("PUT", "/v1/devices/pump-7", "--data-binary", "[1,2]")
         self.assertJsonError(r, 400, "object")
         r = self.d.curl("PUT", "/v1/devices/pump-7", "--data-binary", "{bad")
