@@ -52,8 +52,11 @@ struct detector_config {
     int err_window;       /* readings of raw scores in the long (reference) distribution */
     int err_short;        /* short averaging window of the raw score */
     float flat_rel;       /* error-scale floor relative to the channel's spread in training */
-    int channel_fallback; /* 1: a channel where persistence validates better than the model
-                             is predicted by persistence (flat channels always are) */
+    int channel_fallback; /* 1: a channel where persistence forecasts `horizon` steps ahead
+                             better than the model is predicted by persistence (flat channels
+                             always are) */
+    int horizon;          /* forecast horizon of that comparison: drifting channels favour
+                             persistence, mean-reverting ones the model */
     int freeze;           /* 1: raw scores of readings in state anomaly stay out of the long
                              window, so a lasting fault keeps its alarm (bounded by accept_after) */
     int accept_after;     /* readings in state anomaly after which the regime is accepted:

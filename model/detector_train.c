@@ -111,6 +111,17 @@ void detector_job_destroy(detector_job_t *j)
     free(j);
 }
 
+/* pred[C] = ab [C, C] . x + b, the linear baseline's step. */
+static void linear_apply(float *pred, const float *x, const float *ab, const float *b, int C)
+{
+    for (int o = 0; o < C; o++) {
+        float s = b[o];
+        for (int i = 0; i < C; i++)
+            s += ab[o * C + i] * x[i];
+        pred[o] = s;
+    }
+}
+
 /* One predictor as the job sees it. */
 struct pred_ctx {
     enum detector_kind kind;
@@ -119,18 +130,22 @@ struct pred_ctx {
     int C;
 };
 
-/* Runs a predictor over all n rows and writes its errors on the last n_val rows:
- * err [n_val, C], err[k, c] = actual - predicted for row n - n_val + k. */
-static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n_val, float *err)
+/* Runs a predictor over all n rows and writes its one-step errors on the last n_val rows:
+ * err [n_val, C], err[k, c] = actual - predicted for row n - n_val + k. Adds to sseh[C] the
+ * squared errors of its h-step-ahead forecasts of the same rows (h >= 1). */
+static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n_val, int h,
+                      float *err, double *sseh)
 {
     const int C = pc->C;
-    float pred[DETECTOR_MAX_CHANNELS];
-    float *state = NULL, *work = NULL;
+    float pred[DETECTOR_MAX_CHANNELS], tmp[DETECTOR_MAX_CHANNELS];
+    float *state = NULL, *work = NULL, *fc = NULL;
     if (pc->kind == DET_KIND_LSTM) {
-        state = calloc(model_state_len(pc->lstm) + model_work_len(pc->lstm, 1), sizeof(float));
+        size_t sl = model_state_len(pc->lstm), wl = model_work_len(pc->lstm, 1);
+        state = calloc(sl + wl + (size_t)h * C, sizeof(float));
         if (!state)
             return ERR_NOMEM;
-        work = state + model_state_len(pc->lstm);
+        work = state + sl;
+        fc = work + wl;
     }
     const int from = n - n_val;
     for (int t = 0; t + 1 < n; t++) {
@@ -139,12 +154,7 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
             if (model_step(pc->lstm, pred, state, x, work) < 0)
                 memcpy(pred, x, sizeof(float) * (size_t)C);
         } else if (pc->kind == DET_KIND_LINEAR) {
-            for (int o = 0; o < C; o++) {
-                float s = pc->b[o];
-                for (int i = 0; i < C; i++)
-                    s += pc->ab[o * C + i] * x[i];
-                pred[o] = s;
-            }
+            linear_apply(pred, x, pc->ab, pc->b, C);
         } else {
             memcpy(pred, x, sizeof(float) * (size_t)C);
         }
@@ -153,6 +163,28 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
                 float e = data[(size_t)(t + 1) * C + c] - pred[c];
                 err[(size_t)(t + 1 - from) * C + c] = isfinite(e) ? e : 1e30f;
             }
+        if (t + h < from || t + h >= n)
+            continue;
+        /* The h-step forecast from row t. */
+        const float *ph = tmp;
+        if (pc->kind == DET_KIND_LSTM && h > 1) {
+            if (model_forecast(pc->lstm, fc, state, NULL, h, work) < 0)
+                memcpy(fc + (size_t)(h - 1) * C, x, sizeof(float) * (size_t)C);
+            ph = fc + (size_t)(h - 1) * C;
+        } else if (pc->kind == DET_KIND_LINEAR) {
+            memcpy(tmp, pred, sizeof(float) * (size_t)C);
+            for (int k = 1; k < h; k++) {
+                float nx[DETECTOR_MAX_CHANNELS];
+                linear_apply(nx, tmp, pc->ab, pc->b, C);
+                memcpy(tmp, nx, sizeof(float) * (size_t)C);
+            }
+        } else {
+            memcpy(tmp, pc->kind == DET_KIND_LSTM ? pred : x, sizeof(float) * (size_t)C);
+        }
+        for (int c = 0; c < C; c++) {
+            double e = (double)data[(size_t)(t + h) * C + c] - ph[c];
+            sseh[c] += isfinite(e) ? e * e : 1e30;
+        }
     }
     free(state);
     return 0;
@@ -166,12 +198,13 @@ int detector_job_run(detector_job_t *j)
     const struct detector_config *cfg = &j->cfg;
     int rc = 0;
     float *err = malloc(sizeof(float) * (size_t)P_COUNT * nv * C);
-    double *sse = calloc((size_t)P_COUNT * C + 4 * (size_t)C, sizeof(double));
+    double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
     if (!err || !sse) {
         rc = ERR_NOMEM;
         goto out;
     }
-    double *mean = sse + (size_t)P_COUNT * C, *sd = mean + C, *var = sd + C, *floor_ = var + C;
+    double *sseh = sse + (size_t)P_COUNT * C;
+    double *mean = sseh + (size_t)P_COUNT * C, *sd = mean + C, *var = sd + C, *floor_ = var + C;
 
     /* Channel statistics: training part (flatness, floors), validation tail (variances). */
     for (int c = 0; c < C; c++) {
@@ -237,7 +270,8 @@ int detector_job_run(detector_job_t *j)
         j->cost[p] = NAN;
         if (!avail[p])
             continue;
-        if ((rc = run_errors(&pcs[p], j->data, n, nv, err + (size_t)p * nv * C)) < 0)
+        if ((rc = run_errors(&pcs[p], j->data, n, nv, cfg->horizon, err + (size_t)p * nv * C,
+                             sseh + (size_t)p * C)) < 0)
             goto out;
         for (int k = 0; k < nv; k++)
             for (int c = 0; c < C; c++) {
@@ -259,7 +293,7 @@ int detector_job_run(detector_job_t *j)
                 flags[p][c] = 1;
             else
                 flags[p][c] =
-                    flat || (cfg->channel_fallback && sse[P_PERSIST * C + c] <= sse[p * C + c]);
+                    flat || (cfg->channel_fallback && sseh[P_PERSIST * C + c] <= sseh[p * C + c]);
             cost += sse[(flags[p][c] ? P_PERSIST : p) * C + c] / nv / var[c];
         }
         j->cost[p] = cost / C;

@@ -20,7 +20,12 @@
  *
  * Buffers: the per-device state and the scratch ("work") buffers are caller-owned float
  * arrays whose lengths come from model_state_len() and model_work_len(); the step functions
- * never allocate. */
+ * never allocate.
+ *
+ * BLAS threads: model/ never changes OpenBLAS's thread count. A caller that runs model/ from
+ * its own worker threads should set OpenBLAS to one thread (openblas_set_num_threads(1)) once
+ * at start-up: the step's small mat-vecs gain nothing from OpenBLAS threads, and OpenBLAS
+ * threads on top of worker threads oversubscribe the cores (docs/benchmarks.md). */
 #ifndef VIGIL_MODEL_H
 #define VIGIL_MODEL_H
 

@@ -460,6 +460,40 @@ static void test_train_beats_persistence(void **unused)
     free(before), free(after), free(data);
 }
 
+static void test_original_example_config(void **unused)
+{
+    /* The original state-monitoring example: I = 10 inputs, one predicted channel, H = 50,
+     * MSE, Adam lr 1e-3, batch 32. Channel 0 follows a lagged mix of the nine others. */
+    const size_t n = 1200;
+    float *d = falloc(n * 10);
+    for (size_t t = 0; t < n; t++) {
+        for (int i = 1; i < 10; i++)
+            d[t * 10 + i] = sinf(0.05f * (float)t * (float)i) + frand(-0.05f, 0.05f);
+        float mix = 0.0f;
+        for (int i = 1; t > 0 && i < 10; i++)
+            mix += d[(t - 1) * 10 + i] / (float)i;
+        d[t * 10] = 3.0f + mix;
+    }
+    struct model_config mc = {10, 1, 1, 50, 4};
+    model_t *base = NULL, *m = NULL;
+    assert_int_equal(model_create(&base, &mc), 0);
+    struct model_train_config cfg;
+    model_train_config_default(&cfg);
+    cfg.lr = 1e-3f;
+    cfg.batch = 32;
+    cfg.window = 32;
+    cfg.max_epochs = 8;
+    float tl[8], vl[8];
+    struct model_train_result res = {tl, vl, 0, 0, 0, 0};
+    assert_int_equal(model_train(&m, base, &cfg, d, n, &res), 0);
+    assert_true(res.epochs == 8);
+    assert_true(tl[7] < 0.5f * tl[0]);
+    assert_true(vl[res.best_epoch] < vl[0]);
+    model_destroy(m);
+    model_destroy(base);
+    free(d);
+}
+
 static void test_train_bad_input(void **unused)
 {
     model_t *base = make_model(3, 2, 1, 8, 1), *m = NULL;
@@ -707,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_step_rejects_nonfinite),
         cmocka_unit_test(test_forecast),
         cmocka_unit_test(test_train_beats_persistence),
+        cmocka_unit_test(test_original_example_config),
         cmocka_unit_test(test_train_bad_input),
         cmocka_unit_test(test_linear_recovers_system),
         cmocka_unit_test(test_evaluate_persistence),
