@@ -54,6 +54,43 @@ static void read_end(store_t *s, store_reader_t *r)
     store__reader_put(s, r);
 }
 
+/* The public face of a read's status: the documented codes, anything else ERR_IO. */
+static int read_status(int err)
+{
+    return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ? err : ERR_IO;
+}
+
+/* Finds a device's id by name inside the reader's transaction. Returns 0, ERR_NOTFOUND or a
+ * failure. */
+static int device_id(store_t *s, store_reader_t *r, const char *name, int64_t *id)
+{
+    sqlite3_bind_text(r->dev_by_name, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(r->dev_by_name), err = 0;
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(r->dev_by_name, 0);
+    else
+        err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
+    sqlite3_reset(r->dev_by_name);
+    sqlite3_clear_bindings(r->dev_by_name);
+    return err;
+}
+
+/* Ends a row loop that stopped with rc: resets st and returns 0 or the failure. */
+static int rows_end(store_t *s, store_reader_t *r, sqlite3_stmt *st, int rc, const char *what)
+{
+    int err = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, r, rc, what);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return err;
+}
+
+/* A text column that the schema declares NOT NULL JSON; "{}" if SQLite hands back NULL. */
+static const char *json_col(sqlite3_stmt *st, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(st, col);
+    return t ? t : "{}";
+}
+
 int store__json_object(store_t *s, const char *text)
 {
     store_reader_t *r = store__reader_get(s);
@@ -272,16 +309,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     unsigned char *sel = NULL;
     int64_t dev = 0;
     int err = read_begin(s, r);
-    if (err == 0) {
-        sqlite3_bind_text(r->dev_by_name, 1, q->device, -1, SQLITE_STATIC);
-        int rc = sqlite3_step(r->dev_by_name);
-        if (rc == SQLITE_ROW)
-            dev = sqlite3_column_int64(r->dev_by_name, 0);
-        else
-            err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
-        sqlite3_reset(r->dev_by_name);
-        sqlite3_clear_bindings(r->dev_by_name);
-    }
+    if (err == 0)
+        err = device_id(s, r, q->device, &dev);
     if (err == 0)
         err = chans_load(s, r, dev, &cl);
     if (err == 0 && (sel = calloc(cl.n ? cl.n : 1, 1)) == NULL)
@@ -305,5 +334,112 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     read_end(s, r);
     free(sel);
     chans_free(&cl);
-    return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ? err : ERR_IO;
+    return read_status(err);
+}
+
+int store_models_list(store_t *s, const char *device, store_model_cb cb, void *arg)
+{
+    if (device == NULL)
+        return ERR_NOTFOUND;
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = r->models_list;
+    int64_t dev = 0;
+    int err = read_begin(s, r);
+    if (err == 0)
+        err = device_id(s, r, device, &dev);
+    if (err == 0) {
+        sqlite3_bind_int64(st, 1, dev);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            if (cb(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), json_col(st, 2),
+                   sqlite3_column_int(st, 3)) != 0)
+                break;
+        err = rows_end(s, r, st, rc, "listing models");
+    }
+    read_end(s, r);
+    return read_status(err);
+}
+
+int store_model_get(store_t *s, const char *device, int64_t version, store_model_data_cb cb,
+                    void *arg)
+{
+    if (device == NULL)
+        return ERR_NOTFOUND;
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = version < 0 ? r->model_latest : r->model_get;
+    int64_t dev = 0;
+    int err = read_begin(s, r);
+    if (err == 0)
+        err = device_id(s, r, device, &dev);
+    if (err == 0) {
+        sqlite3_bind_int64(st, 1, dev);
+        if (version >= 0)
+            sqlite3_bind_int64(st, 2, version);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const void *ckpt = sqlite3_column_blob(st, 2);
+            size_t len = (size_t)sqlite3_column_bytes(st, 2);
+            cb(arg, sqlite3_column_int64(st, 0), json_col(st, 1), len ? ckpt : NULL, len);
+        }
+        err = rc == SQLITE_DONE ? ERR_NOTFOUND : 0;
+        int err2 = rows_end(s, r, st, rc, "reading a model");
+        err = err2 ? err2 : err;
+    }
+    read_end(s, r);
+    return read_status(err);
+}
+
+int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
+                       int64_t to_ms, size_t limit, store_event_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = device != NULL ? (active_only ? r->ev_dev_active : r->ev_dev)
+                                      : (active_only ? r->ev_all_active : r->ev_all);
+    int err = read_begin(s, r);
+    if (err == 0 && device != NULL) {
+        int64_t dev = 0;
+        err = device_id(s, r, device, &dev);
+        sqlite3_bind_int64(st, 1, dev);
+        sqlite3_bind_text(st, 5, device, -1, SQLITE_STATIC);
+    }
+    if (err == 0) {
+        if (!active_only)
+            sqlite3_bind_int64(st, 2, from_ms);
+        sqlite3_bind_int64(st, 3, to_ms);
+        sqlite3_bind_int64(st, 4, limit == 0 || limit > INT64_MAX ? -1 : (int64_t)limit);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t end =
+                sqlite3_column_type(st, 3) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 3);
+            if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                   sqlite3_column_int64(st, 2), end, json_col(st, 4)) != 0)
+                break;
+        }
+        err = rows_end(s, r, st, rc, "reading events");
+    } else {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    read_end(s, r);
+    return read_status(err);
+}
+
+int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = r->det_all;
+    int err = read_begin(s, r);
+    if (err == 0) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            const void *blob = sqlite3_column_blob(st, 2);
+            size_t len = (size_t)sqlite3_column_bytes(st, 2);
+            if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                   len ? blob : NULL, len) != 0)
+                break;
+        }
+        err = rows_end(s, r, st, rc, "loading detectors");
+    }
+    read_end(s, r);
+    return read_status(err);
 }

@@ -28,12 +28,49 @@ static const char *const migrations[] = {
     " PRIMARY KEY(device_id, idx), UNIQUE(device_id, name)) WITHOUT ROWID;"
     "CREATE TABLE readings(device_id INTEGER NOT NULL, ts INTEGER NOT NULL, data BLOB NOT NULL,"
     " PRIMARY KEY(device_id, ts)) WITHOUT ROWID;",
+    /* 1 -> 2: the anomaly pipeline's state. Model checkpoints are the last column so listing
+     * versions reads no checkpoint bytes (NULL-ness is in the record header). Events are found
+     * by device and start, by start across the fleet, and the active ones through a partial
+     * index that holds only them. */
+    "CREATE TABLE models(device_id INTEGER NOT NULL, version INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, info TEXT NOT NULL, ckpt BLOB,"
+    " PRIMARY KEY(device_id, version)) WITHOUT ROWID;"
+    "CREATE TABLE events(device_id INTEGER NOT NULL, id INTEGER NOT NULL,"
+    " start_ts INTEGER NOT NULL, end_ts INTEGER, info TEXT NOT NULL,"
+    " PRIMARY KEY(device_id, id)) WITHOUT ROWID;"
+    "CREATE INDEX events_device_start ON events(device_id, start_ts);"
+    "CREATE INDEX events_start ON events(start_ts);"
+    "CREATE INDEX events_active ON events(start_ts) WHERE end_ts IS NULL;"
+    "CREATE TABLE detectors(device_id INTEGER PRIMARY KEY, saved_ms INTEGER NOT NULL,"
+    " last_ts INTEGER NOT NULL, blob BLOB NOT NULL);",
 };
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION is the number of migrations");
 
 const char store__sql_range_asc[] =
     "SELECT ts, data FROM readings WHERE device_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts";
 const char store__sql_range_desc[] =
     "SELECT ts, data FROM readings WHERE device_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts DESC";
+
+/* Events overlapping [?2, ?3), newest first, at most ?4 (-1: all); a device's name is ?5. The
+ * fleet-wide ones name events first in a CROSS JOIN, which SQLite never reorders, so the scan runs
+ * down a start_ts index and stops at the limit instead of sorting every device's events. */
+#define EV_OVERLAP "start_ts<?3 AND (end_ts IS NULL OR end_ts>=?2)"
+const char store__sql_ev_dev[] =
+    "SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND " EV_OVERLAP
+    " ORDER BY start_ts DESC, id DESC LIMIT ?4";
+const char store__sql_ev_dev_active[] = "SELECT ?5, id, start_ts, end_ts, info FROM events"
+                                        " WHERE device_id=?1 AND end_ts IS NULL AND start_ts<?3"
+                                        " ORDER BY start_ts DESC, id DESC LIMIT ?4";
+const char store__sql_ev_all[] =
+    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info FROM events e CROSS JOIN devices d"
+    " ON d.id=e.device_id WHERE e." EV_OVERLAP
+    " ORDER BY e.start_ts DESC, e.device_id DESC, e.id DESC LIMIT ?4";
+const char store__sql_ev_all_active[] =
+    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info FROM events e CROSS JOIN devices d"
+    " ON d.id=e.device_id WHERE e.end_ts IS NULL AND e.start_ts<?3"
+    " ORDER BY e.start_ts DESC, e.device_id DESC, e.id DESC LIMIT ?4";
 
 int store__status(sqlite3 *db, int rc)
 {
@@ -87,6 +124,16 @@ int store__pair_get(const unsigned char **pp, const unsigned char *end, int64_t 
     *idx = (int64_t)x;
     *pp = p + 8;
     return 0;
+}
+
+size_t store__pair_put(unsigned char *p, int64_t idx, double v)
+{
+    size_t n = store__varint_put(p, (uint64_t)idx);
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof bits);
+    for (int k = 0; k < 8; k++)
+        p[n++] = (unsigned char)(bits >> (8 * k));
+    return n;
 }
 
 static size_t pair_put(unsigned char *p, int64_t idx, const unsigned char *dbl)
@@ -178,10 +225,10 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
-/* Brings the schema to STORE_SCHEMA_VERSION, or refuses a database from a newer vigil. */
-static int migrate(sqlite3 *db, char *errmsg, size_t errsize)
+/* Brings the schema to version `known` (STORE_SCHEMA_VERSION but in a test), or refuses a
+ * database from a newer vigil. */
+static int migrate(sqlite3 *db, int64_t known, char *errmsg, size_t errsize)
 {
-    const int64_t known = (int64_t)(sizeof migrations / sizeof migrations[0]);
     int err = exec(db, "BEGIN IMMEDIATE", errmsg, errsize);
     if (err)
         return err;
@@ -233,6 +280,17 @@ fail:
     return err;
 }
 
+int store__test_create(const char *path, int version, char *errmsg, size_t errsize)
+{
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    int err = rc == SQLITE_OK ? migrate(db, version, errmsg, errsize) : ERR_IO;
+    if (rc != SQLITE_OK)
+        snprintf(errmsg, errsize, "opening %s: %s", path, sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return err;
+}
+
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char *errmsg, size_t errsize)
 {
     int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
@@ -275,7 +333,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
             return ERR_IO;
         }
     }
-    err = migrate(w->db, errmsg, errsize);
+    err = migrate(w->db, STORE_SCHEMA_VERSION, errmsg, errsize);
     if (err)
         return err;
     rc = sqlite3_create_function_v2(w->db, "vg_merge", 2,
@@ -302,6 +360,30 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         {&w->del_readings, "DELETE FROM readings WHERE device_id=?1"},
         {&w->del_chans, "DELETE FROM channels WHERE device_id=?1"},
         {&w->del_dev, "DELETE FROM devices WHERE id=?1"},
+        /* The asynchronous puts insert nothing when info is not a JSON object (see writer.c);
+         * the CASE keeps json_type from raising an error on malformed text. INSERT ... SELECT
+         * needs its WHERE before ON CONFLICT anyway (SQLite's upsert parsing rule). */
+        {&w->model_put, "INSERT INTO models(device_id, version, created_ms, info, ckpt)"
+                        " SELECT ?1, ?2, ?3, ?4, ?5"
+                        " WHERE CASE WHEN json_valid(?4) THEN json_type(?4)='object' ELSE 0 END"
+                        " ON CONFLICT(device_id, version) DO UPDATE SET info=excluded.info,"
+                        " ckpt=coalesce(excluded.ckpt, ckpt)"},
+        /* Deletes the versions below the (?2 + 1)-th highest; none when there are fewer. */
+        {&w->model_trim,
+         "DELETE FROM models WHERE device_id=?1 AND version<(SELECT version FROM models"
+         " WHERE device_id=?1 ORDER BY version DESC LIMIT 1 OFFSET ?2)"},
+        {&w->event_put, "INSERT INTO events(device_id, id, start_ts, end_ts, info)"
+                        " SELECT ?1, ?2, ?3, ?4, ?5"
+                        " WHERE CASE WHEN json_valid(?5) THEN json_type(?5)='object' ELSE 0 END"
+                        " ON CONFLICT(device_id, id) DO UPDATE SET start_ts=excluded.start_ts,"
+                        " end_ts=excluded.end_ts, info=excluded.info"},
+        {&w->det_put,
+         "INSERT INTO detectors(device_id, saved_ms, last_ts, blob) VALUES(?1, ?2, ?3, ?4)"
+         " ON CONFLICT(device_id) DO UPDATE SET saved_ms=excluded.saved_ms,"
+         " last_ts=excluded.last_ts, blob=excluded.blob"},
+        {&w->del_models, "DELETE FROM models WHERE device_id=?1"},
+        {&w->del_events, "DELETE FROM events WHERE device_id=?1"},
+        {&w->del_dets, "DELETE FROM detectors WHERE device_id=?1"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         err = prepare(w->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
@@ -317,9 +399,10 @@ void store__writer_close(store_t *s)
     store_writer_t *w = &s->w;
     if (w->db == NULL)
         return;
-    sqlite3_stmt *all[] = {w->begin,        w->commit,    w->rollback,  w->upsert,
-                           w->dev_ins,      w->dev_upd,   w->dev_attrs, w->chan_ins,
-                           w->del_readings, w->del_chans, w->del_dev};
+    sqlite3_stmt *all[] = {
+        w->begin,      w->commit,    w->rollback,     w->upsert,     w->dev_ins,    w->dev_upd,
+        w->dev_attrs,  w->chan_ins,  w->del_readings, w->del_chans,  w->del_dev,    w->model_put,
+        w->model_trim, w->event_put, w->det_put,      w->del_models, w->del_events, w->del_dets};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
@@ -356,6 +439,17 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         {&r->range_asc, store__sql_range_asc},
         {&r->range_desc, store__sql_range_desc},
         {&r->json_obj, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END"},
+        {&r->models_list, "SELECT version, created_ms, info, ckpt IS NOT NULL FROM models"
+                          " WHERE device_id=?1 ORDER BY version"},
+        {&r->model_get, "SELECT version, info, ckpt FROM models WHERE device_id=?1 AND version=?2"},
+        {&r->model_latest, "SELECT version, info, ckpt FROM models WHERE device_id=?1"
+                           " ORDER BY version DESC LIMIT 1"},
+        {&r->ev_dev, store__sql_ev_dev},
+        {&r->ev_dev_active, store__sql_ev_dev_active},
+        {&r->ev_all, store__sql_ev_all},
+        {&r->ev_all_active, store__sql_ev_all_active},
+        {&r->det_all, "SELECT d.name, t.last_ts, t.blob FROM detectors t CROSS JOIN devices d"
+                      " ON d.id=t.device_id ORDER BY t.device_id"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         int err = prepare(r->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
@@ -367,8 +461,10 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
 
 static void reader_close(store_reader_t *r)
 {
-    sqlite3_stmt *all[] = {r->dev_by_name, r->dev_all,    r->dev_after, r->chans,
-                           r->range_asc,   r->range_desc, r->json_obj};
+    sqlite3_stmt *all[] = {r->dev_by_name, r->dev_all,       r->dev_after, r->chans,
+                           r->range_asc,   r->range_desc,    r->json_obj,  r->models_list,
+                           r->model_get,   r->model_latest,  r->ev_dev,    r->ev_dev_active,
+                           r->ev_all,      r->ev_all_active, r->det_all};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     sqlite3_close(r->db);

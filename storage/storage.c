@@ -1,16 +1,20 @@
 /* storage/storage.c: opening and closing the store, the producer side of the writer queue
- * (store_submit, store_write, device put and delete), stats and error messages.
+ * (store_submit, store_write, device put and delete, the asynchronous pipeline puts, flush),
+ * stats and error messages.
  *
  * Invariants: qreadings counts the readings of queued jobs plus those of the writer's open
  * transaction, so queue_max bounds the memory held for the writer; qpending counts only the
- * queued ones. Every submitted job gets exactly one callback, from the writer thread. Batch jobs
- * are freed by the writer; device and test jobs are freed by the thread waiting for them.
+ * queued ones. qops / qop_bytes do the same for the asynchronous puts, against their own bounds,
+ * so a full reading queue never refuses them. Every submitted batch or waited-for job gets
+ * exactly one callback, from the writer thread. Batch and asynchronous jobs are freed by the
+ * writer; device, flush and test jobs are freed by the thread waiting for them.
  *
  * Threads: store_open / store_close on the owning thread; everything else any thread. Locks and
  * their order are listed in storage_int.h. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -243,6 +247,12 @@ static void enqueue_locked(store_t *s, store_job_t *j)
     s->qtail = j;
     s->qreadings += j->nreadings;
     s->qpending += j->nreadings;
+    if (store__job_async(j)) {
+        s->qops++;
+        s->qops_pending++;
+        s->qop_bytes += j->op_bytes;
+        s->qop_bytes_pending += j->op_bytes;
+    }
     /* The writer waits on qcond only for an empty queue or while coalescing. */
     if (s->qhead == j || s->writer_waiting)
         pthread_cond_signal(&s->qcond);
@@ -399,6 +409,112 @@ int store_device_delete(store_t *s, const char *device)
     return j ? run_sync(s, j, NULL) : ERR_NOMEM;
 }
 
+int store_flush(store_t *s)
+{
+    store_job_t *j = job_new(JOB_FLUSH, NULL, NULL);
+    return j ? run_sync(s, j, NULL) : ERR_NOMEM;
+}
+
+/* Builds an asynchronous job: copies device, info ("{}" when NULL) and blob. NULL: no memory. */
+static store_job_t *op_new(enum store_job_kind kind, const char *device, const char *info,
+                           const void *blob, size_t len)
+{
+    store_job_t *j = job_new(kind, device, kind == JOB_DETECTOR ? NULL : info ? info : "{}");
+    if (j == NULL)
+        return NULL;
+    /* A detector's empty state is still a value (blob NOT NULL); one byte keeps malloc honest. */
+    if (blob != NULL || kind == JOB_DETECTOR) {
+        if ((j->blob = malloc(len ? len : 1)) == NULL) {
+            store__job_free(j);
+            return NULL;
+        }
+        if (len)
+            memcpy(j->blob, blob, len);
+        j->blob_len = len;
+    }
+    j->op_bytes = sizeof *j + strlen(device) + (j->text ? strlen(j->text) : 0) + len;
+    return j;
+}
+
+/* Queues an asynchronous job or frees it. */
+static int op_enqueue(store_t *s, store_job_t *j)
+{
+    int err = 0;
+    pthread_mutex_lock(&s->qmu);
+    if (s->closing)
+        err = ERR_CLOSED;
+    else if (s->nospace_until_ms != 0 && store__mono_ms() < s->nospace_until_ms)
+        err = ERR_NOSPACE;
+    else if (s->qops > 0 &&
+             (s->qops >= STORE_OPS_MAX || s->qop_bytes + j->op_bytes > STORE_OPS_BYTES_MAX))
+        err = ERR_BUSY;
+    else
+        enqueue_locked(s, j);
+    pthread_mutex_unlock(&s->qmu);
+    if (err == ERR_BUSY) {
+        pthread_mutex_lock(&s->smu);
+        s->stats.ops_dropped++;
+        pthread_mutex_unlock(&s->smu);
+    }
+    if (err)
+        store__job_free(j);
+    return err;
+}
+
+static int op_check(const char *device, const void *blob, size_t len)
+{
+    const char *why;
+    if (device == NULL || batch_name_check(device, strlen(device), &why) != 0)
+        return ERR_INVAL;
+    if ((blob == NULL && len != 0) || len > STORE_BLOB_MAX)
+        return ERR_INVAL;
+    return 0;
+}
+
+int store_model_put(store_t *s, const char *device, int64_t version, const char *info_json,
+                    const void *ckpt, size_t len, int keep_k)
+{
+    int err = op_check(device, ckpt, len);
+    if (err || keep_k < 0)
+        return err ? err : ERR_INVAL;
+    store_job_t *j = op_new(JOB_MODEL, device, info_json, ckpt, len);
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->u.model.version = version;
+    j->u.model.created_ms = vtime_now_ms();
+    j->u.model.keep_k = keep_k;
+    return op_enqueue(s, j);
+}
+
+int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
+                    const char *info_json)
+{
+    int err = op_check(device, NULL, 0);
+    if (err || (end_ts != -1 && end_ts < start_ts))
+        return err ? err : ERR_INVAL;
+    store_job_t *j = op_new(JOB_EVENT, device, info_json, NULL, 0);
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->u.event.id = id;
+    j->u.event.start_ts = start_ts;
+    j->u.event.end_ts = end_ts;
+    return op_enqueue(s, j);
+}
+
+int store_detector_put(store_t *s, const char *device, int64_t last_ts, const void *blob,
+                       size_t len)
+{
+    int err = op_check(device, blob, len);
+    if (err)
+        return err;
+    store_job_t *j = op_new(JOB_DETECTOR, device, NULL, blob, len);
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->u.detector.saved_ms = vtime_now_ms();
+    j->u.detector.last_ts = last_ts;
+    return op_enqueue(s, j);
+}
+
 static int64_t file_size(const char *path)
 {
     struct stat st;
@@ -408,12 +524,13 @@ static int64_t file_size(const char *path)
 void store_stats_get(store_t *s, store_stats_t *out)
 {
     pthread_mutex_lock(&s->qmu);
-    uint64_t queued = s->qreadings;
+    uint64_t queued = s->qreadings, ops = s->qops;
     pthread_mutex_unlock(&s->qmu);
     pthread_mutex_lock(&s->smu);
     *out = s->stats;
     pthread_mutex_unlock(&s->smu);
     out->queue_readings = queued;
+    out->ops_queued = ops;
     out->queue_max = s->opts.queue_max;
     out->db_bytes = file_size(s->db_path) + file_size(s->wal_path);
 }

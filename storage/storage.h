@@ -10,8 +10,13 @@
  * compact blob; a second write to the same (device, channel, timestamp) overwrites that value
  * and leaves the other channels alone. See docs/architecture.md.
  *
+ * Beside the readings, the store keeps what the anomaly pipeline needs across restarts: model
+ * versions with their metrics, anomaly events and each device's serialized detector. Their writes
+ * are asynchronous (queued to the same writer, never waited for); store_flush waits for them.
+ *
  * Threads: store_open/store_close from the owning thread (the daemon's main thread); every other
- * function is "any thread". Callbacks given to store_submit run on the writer thread. */
+ * function is "any thread". Callbacks given to store_submit and the commit hook run on the writer
+ * thread; the callbacks of the read functions run on the calling thread. */
 #ifndef VIGIL_STORAGE_H
 #define VIGIL_STORAGE_H
 
@@ -77,9 +82,9 @@ int store_write(store_t *s, batch_t *b);
  * attrs not a JSON object), ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_CLOSED (store closing). */
 int store_device_put(store_t *s, const char *device, const char *attrs_json, int *created);
 
-/* Deletes a device, its channels and all its readings. Blocks until committed (the writer
- * deletes every row in one transaction, so other writes wait behind a large device).
- * Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_CLOSED. */
+/* Deletes a device, its channels and all its readings, models, events and detector. Blocks until
+ * committed (the writer deletes every row in one transaction, so other writes wait behind a large
+ * device). Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_CLOSED. */
 int store_device_delete(store_t *s, const char *device);
 
 typedef struct store_device_info {
@@ -134,6 +139,12 @@ typedef struct store_stats {
     uint64_t commit_buckets[12]; /* cumulative histogram counts for STORE_COMMIT_BUCKETS */
     int64_t db_bytes;            /* size of the database and its WAL on disk */
     uint64_t devices;
+    /* Asynchronous model, event and detector writes (store_model_put ...). */
+    uint64_t ops_queued;  /* queued or in the open transaction now */
+    uint64_t ops_written; /* committed since open */
+    uint64_t ops_dropped; /* refused with ERR_BUSY: too many pending */
+    uint64_t ops_skipped; /* committed as no-ops: unknown device, or info not a JSON object */
+    uint64_t ops_failed;  /* lost with a transaction that failed (disk full, I/O error) */
 } store_stats_t;
 
 /* Upper bounds (seconds) of the commit latency histogram, for /metrics. */
@@ -141,6 +152,81 @@ typedef struct store_stats {
     {                                                                                              \
         0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5                  \
     }
+
+/* ---- The anomaly pipeline's state ----
+ *
+ * Writes: queued to the writer and committed with the next transaction; the call copies its
+ * inputs and returns at once, without waiting for the writer or for queue space taken by
+ * readings. Nothing reports their fate: a put for a device that does not exist (readings create
+ * devices, so this means it was deleted) or with info that is not a JSON object is committed as
+ * a no-op with a debug or warning log; a put lost with a failed transaction is counted in
+ * ops_failed. Use store_flush to wait until they are durable. Each returns 0 (queued), ERR_INVAL
+ * (bad device name or argument; nothing queued), ERR_BUSY (STORE_OPS_MAX puts, or 256 MiB, are
+ * already pending: dropped and counted in ops_dropped), ERR_NOSPACE (the last commit found the
+ * disk full), ERR_CLOSED (closing), ERR_NOMEM. Any thread, the commit hook included. */
+
+/* Writes model `version` of a device with info_json (a JSON object: metrics, kind, data range;
+ * NULL: "{}") and an optional checkpoint (ckpt NULL and len 0: none; an existing version keeps
+ * its checkpoint and created_ms, and takes the new info). created_ms is the time of the call.
+ * keep_k > 0 then deletes, in the same transaction, every version of the device below its keep_k
+ * highest; 0 keeps all. len is at most 64 MiB. */
+int store_model_put(store_t *s, const char *device, int64_t version, const char *info_json,
+                    const void *ckpt, size_t len, int keep_k);
+
+/* Writes anomaly event `id` of a device (upsert: written when it starts with end_ts -1, and
+ * again when it ends). info_json as above. ERR_INVAL when end_ts is neither -1 nor >= start_ts. */
+int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
+                    const char *info_json);
+
+/* Replaces the device's serialized detector, the state of its pipeline as of reading last_ts.
+ * blob (len bytes, at most 64 MiB) is opaque to the store. */
+int store_detector_put(store_t *s, const char *device, int64_t last_ts, const void *blob,
+                       size_t len);
+
+/* Blocks until everything queued before the call (readings, device changes and the asynchronous
+ * puts) is committed or has failed, and their done callbacks and commit hooks have run. Returns
+ * 0 when the transaction that reached the flush committed, ERR_IO or ERR_NOSPACE when it failed
+ * (earlier transactions reported to their own submitters; lost puts count in ops_failed), or
+ * ERR_CLOSED. Any thread but the writer's: never from a commit hook or a store_done_cb. */
+int store_flush(store_t *s);
+
+/* Reads run on the reader pool, each in one snapshot. Pointers given to a callback are borrowed:
+ * valid during the call only. An iteration stops when its callback returns nonzero. They return
+ * 0, ERR_NOTFOUND (no such device, or version), ERR_IO, ERR_NOMEM; a failed call never invokes
+ * its callback, though an iteration may fail after some calls. */
+
+/* One model version; has_ckpt is 1 when a checkpoint is stored with it. */
+typedef int (*store_model_cb)(void *arg, int64_t version, int64_t created_ms, const char *info_json,
+                              int has_ckpt);
+
+/* Reports the device's model versions, lowest version first. */
+int store_models_list(store_t *s, const char *device, store_model_cb cb, void *arg);
+
+/* A model version with its checkpoint (ckpt NULL and len 0 when none). */
+typedef void (*store_model_data_cb)(void *arg, int64_t version, const char *info_json,
+                                    const void *ckpt, size_t len);
+
+/* Reports one model version (version < 0: the highest), calling cb once. */
+int store_model_get(store_t *s, const char *device, int64_t version, store_model_data_cb cb,
+                    void *arg);
+
+/* One anomaly event; end_ts -1 while it is active. */
+typedef int (*store_event_cb)(void *arg, const char *device, int64_t id, int64_t start_ts,
+                              int64_t end_ts, const char *info_json);
+
+/* Reports the events of one device (NULL: every device) that overlap [from_ms, to_ms), i.e.
+ * start_ts < to_ms and (active or end_ts >= from_ms), newest start first (ties: highest device
+ * and id first), at most limit of them (0: all). active_only keeps the events without an end.
+ * Fleet-wide queries use the start_ts indexes; an unbounded from_ms reads every older event. */
+int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
+                       int64_t to_ms, size_t limit, store_event_cb cb, void *arg);
+
+/* One device's saved detector. */
+typedef int (*store_detector_cb)(void *arg, const char *device, int64_t last_ts, const void *blob,
+                                 size_t len);
+
+/* Reports every saved detector, in device creation order (for start-up). */
+int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
 
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);

@@ -20,7 +20,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -28,11 +28,28 @@
 /* After a transaction hit a full disk, submits fail with ERR_NOSPACE for this long. */
 #define STORE_NOSPACE_BACKOFF_MS 1000
 #define STORE_BUSY_TIMEOUT_MS    10000
-#define STORE_ERRMSG_SLOTS       16
-#define STORE_ERRMSG_LEN         256
+/* Bounds of the asynchronous model, event and detector writes queued or in the open
+ * transaction; beyond them a put fails with ERR_BUSY (the first one is always taken). */
+#define STORE_OPS_MAX       10000
+#define STORE_OPS_BYTES_MAX (256u << 20)
+/* Largest checkpoint or detector blob one put accepts. */
+#define STORE_BLOB_MAX     (64u << 20)
+#define STORE_ERRMSG_SLOTS 16
+#define STORE_ERRMSG_LEN   256
+/* Longest encoding of one (channel idx, value) pair in a readings blob. */
+#define STORE_PAIR_MAX 20
 
 /* One queued unit of work for the writer. */
-enum store_job_kind { JOB_BATCH, JOB_PUT, JOB_DELETE, JOB_EXEC };
+enum store_job_kind {
+    JOB_BATCH,    /* readings; freed by the writer after its callback */
+    JOB_PUT,      /* device put; the waiting thread frees it */
+    JOB_DELETE,   /* device delete; the waiting thread frees it */
+    JOB_EXEC,     /* test hook; the waiting thread frees it */
+    JOB_FLUSH,    /* store_flush's marker; the waiting thread frees it */
+    JOB_MODEL,    /* asynchronous: no callback, freed by the writer */
+    JOB_EVENT,    /* asynchronous */
+    JOB_DETECTOR, /* asynchronous */
+};
 
 typedef struct store_job {
     struct store_job *next;
@@ -41,11 +58,32 @@ typedef struct store_job {
     batch_t batch;    /* JOB_BATCH: owned */
     store_done_cb cb; /* called exactly once with the status */
     void *arg;
-    char *device; /* JOB_PUT, JOB_DELETE: owned */
-    char *text;   /* JOB_PUT: attrs or NULL; JOB_EXEC: SQL; owned */
-    int created;  /* JOB_PUT result, read by the waiter after cb */
-    int status;   /* the job's own failure (ERR_NOTFOUND ...), set by the writer */
+    char *device; /* JOB_PUT, JOB_DELETE and the asynchronous kinds: owned */
+    char *text;   /* JOB_PUT: attrs or NULL; JOB_EXEC: SQL; JOB_MODEL, JOB_EVENT: info; owned */
+    unsigned char *blob; /* JOB_MODEL: checkpoint or NULL; JOB_DETECTOR: state; owned */
+    size_t blob_len;
+    size_t op_bytes; /* asynchronous kinds: bytes held, counted against STORE_OPS_BYTES_MAX */
+    union {
+        struct {
+            int64_t version, created_ms;
+            int keep_k;
+        } model;
+        struct {
+            int64_t id, start_ts, end_ts; /* end_ts -1: still active */
+        } event;
+        struct {
+            int64_t saved_ms, last_ts;
+        } detector;
+    } u;
+    int created; /* JOB_PUT result, read by the waiter after cb */
+    int status;  /* the job's own failure (ERR_NOTFOUND ...), set by the writer */
 } store_job_t;
+
+/* Jobs that nobody waits for (fire and forget), counted against STORE_OPS_MAX. */
+static inline int store__job_async(const store_job_t *j)
+{
+    return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_DETECTOR;
+}
 
 /* Writer-side maps (writer thread only; built at open before the thread starts). */
 typedef struct store_chan {
@@ -70,6 +108,8 @@ typedef struct store_dev {
 typedef struct store_reader {
     sqlite3 *db;
     sqlite3_stmt *dev_by_name, *dev_all, *dev_after, *chans, *range_asc, *range_desc, *json_obj;
+    sqlite3_stmt *models_list, *model_get, *model_latest, *ev_dev, *ev_dev_active, *ev_all,
+        *ev_all_active, *det_all;
     struct store_reader *next_free;
 } store_reader_t;
 
@@ -78,6 +118,7 @@ typedef struct store_writer {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback, *upsert, *dev_ins, *dev_upd, *dev_attrs, *chan_ins,
         *del_readings, *del_chans, *del_dev;
+    sqlite3_stmt *model_put, *model_trim, *event_put, *det_put, *del_models, *del_events, *del_dets;
     store_dev_t *devs;     /* name -> device */
     store_dev_t **touched; /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
@@ -92,6 +133,7 @@ typedef struct store_writer {
     int maps_stale; /* the maps must be reloaded before the next transaction */
     int ready;      /* opened, migrated and prepared: close may checkpoint */
     uint64_t tx_readings, tx_points;
+    uint64_t tx_ops, tx_ops_skipped; /* asynchronous ops written / skipped by the transaction */
 } store_writer_t;
 
 struct store {
@@ -103,14 +145,18 @@ struct store {
     pthread_t thread;
     int thread_started;
 
-    pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, closing, hold,
-                             nospace_until_ms, writer_waiting, hook, hook_arg */
+    pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, qops, qop_bytes,
+                             qops_pending, qop_bytes_pending, closing, hold, nospace_until_ms,
+                             writer_waiting, hook, hook_arg */
     pthread_cond_t qcond; /* the writer waits here for work */
     store_job_t *qhead, *qtail;
-    size_t qreadings;         /* readings queued or in the writer's open transaction */
-    size_t qpending;          /* readings queued and not yet taken by the writer */
-    int closing;              /* store_close has begun: no more submissions */
-    int hold;                 /* test hook: the writer leaves the queue alone */
+    size_t qreadings;       /* readings queued or in the writer's open transaction */
+    size_t qpending;        /* readings queued and not yet taken by the writer */
+    size_t qops, qop_bytes; /* asynchronous ops (and their bytes) queued or in the open
+                               transaction */
+    size_t qops_pending, qop_bytes_pending; /* ... of them not yet taken by the writer */
+    int closing;                            /* store_close has begun: no more submissions */
+    int hold;                               /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int writer_waiting;       /* the writer is in a coalescing wait */
     store_commit_hook hook;   /* set before the first submission; NULL: none */
@@ -133,8 +179,13 @@ void store__writer_close(store_t *s);
 int store__readers_open(store_t *s, char *errmsg, size_t errsize);
 void store__readers_close(store_t *s);
 int store__status(sqlite3 *db, int rc);
+/* Test hook: creates (or migrates) the database at path up to schema version `version` only, as
+ * an older vigil would have left it. Returns 0 or an error with errmsg set. */
+int store__test_create(const char *path, int version, char *errmsg, size_t errsize);
 /* Blob of (varint idx, 8-byte LE double) pairs, strictly increasing idx. */
 size_t store__varint_put(unsigned char *p, uint64_t v);
+/* Encodes one pair at p (room for STORE_PAIR_MAX bytes); returns its length. */
+size_t store__pair_put(unsigned char *p, int64_t idx, double v);
 /* Decodes one pair at *p (advancing it); returns 0, or -1 if the blob is malformed. */
 int store__pair_get(const unsigned char **p, const unsigned char *end, int64_t *idx, double *v);
 
@@ -154,9 +205,13 @@ void store__reader_put(store_t *s, store_reader_t *r);
 /* Returns 0 when text is a JSON object, ERR_INVAL when not, ERR_IO on failure. Any thread. */
 int store__json_object(store_t *s, const char *text);
 
-/* SQL of the range queries, exported for the index test. */
+/* SQL of the range and event queries, exported for the index tests. */
 extern const char store__sql_range_asc[];
 extern const char store__sql_range_desc[];
+extern const char store__sql_ev_dev[];
+extern const char store__sql_ev_dev_active[];
+extern const char store__sql_ev_all[];
+extern const char store__sql_ev_all_active[];
 
 /* Test hooks (tests/test_storage.c only). */
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */

@@ -5,7 +5,9 @@
  * -> id, stats, channel name -> idx) equal the tables; a transaction adds to them as it inserts,
  * and a failed transaction marks them stale so they are reloaded from the database before the
  * next one. Each readings row holds one (device, ts); writing it again merges the blobs
- * (vg_merge), and a point counts toward devices.points only when its row is new.
+ * (vg_merge), and a point counts toward devices.points only when its row is new. An asynchronous
+ * put (model, event, detector) never fails its transaction for its own input: an unknown device
+ * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
  *
  * Threads: store__writer_main is the writer thread; it holds qmu only to take work and to
  * account for it, never while it runs SQL, the commit hook or a callback. store__maps_load also
@@ -29,6 +31,7 @@ void store__job_free(store_job_t *j)
     batch_deinit(&j->batch);
     free(j->device);
     free(j->text);
+    free(j->blob);
     free(j);
 }
 
@@ -248,7 +251,7 @@ static int encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batc
 {
     store_writer_t *w = &s->w;
     if (grow((void **)&w->pairs, &w->pairs_cap, p->nfields, sizeof *w->pairs) ||
-        grow((void **)&w->blob, &w->blob_cap, (size_t)p->nfields * 18, 1))
+        grow((void **)&w->blob, &w->blob_cap, (size_t)p->nfields * STORE_PAIR_MAX, 1))
         return ERR_NOMEM;
     size_t n = 0;
     for (uint32_t i = 0; i < p->nfields; i++) {
@@ -272,13 +275,8 @@ static int encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batc
         n++;
     }
     size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        off += store__varint_put(w->blob + off, (uint64_t)w->pairs[i].idx);
-        uint64_t bits;
-        memcpy(&bits, &w->pairs[i].v, sizeof bits);
-        for (int k = 0; k < 8; k++)
-            w->blob[off++] = (unsigned char)(bits >> (8 * k));
-    }
+    for (size_t i = 0; i < n; i++)
+        off += store__pair_put(w->blob + off, w->pairs[i].idx, w->pairs[i].v);
     *len = off;
     return 0;
 }
@@ -349,8 +347,9 @@ static int do_delete(store_t *s, store_job_t *j)
         j->status = ERR_NOTFOUND;
         return 0;
     }
-    sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_dev};
-    for (size_t i = 0; i < 3; i++) {
+    sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_models,
+                           w->del_events,   w->del_dets,  w->del_dev};
+    for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
         sqlite3_bind_int64(del[i], 1, d->id);
         int err = step_done(s, del[i]);
         if (err)
@@ -364,6 +363,94 @@ static int do_delete(store_t *s, store_job_t *j)
     return 0;
 }
 
+/* The device of an asynchronous put, or NULL (logged) when it does not exist: readings create
+ * devices, so it was deleted, and the put is moot. */
+static store_dev_t *op_device(store_t *s, store_job_t *j, const char *what)
+{
+    store_dev_t *d = dev_find(&s->w, j->device, strlen(j->device));
+    if (d == NULL) {
+        log_debug("storage: %s for unknown device \"%s\" ignored", what, j->device);
+        s->w.tx_ops_skipped++;
+    }
+    return d;
+}
+
+/* Binds a blob, or NULL when there is none. */
+static void bind_blob(sqlite3_stmt *st, int col, const unsigned char *p, size_t len)
+{
+    if (p == NULL)
+        sqlite3_bind_null(st, col);
+    else
+        sqlite3_bind_blob64(st, col, p, len, SQLITE_STATIC);
+}
+
+/* Runs an upsert whose SELECT yields no row when info is not a JSON object: the put is skipped,
+ * not the transaction failed, since everyone else's readings share it. */
+static int op_upsert(store_t *s, sqlite3_stmt *st, store_job_t *j, const char *what)
+{
+    int err = step_done(s, st);
+    if (err)
+        return err;
+    if (sqlite3_changes(s->w.db) == 0) {
+        log_warn("storage: %s for device \"%s\" ignored: info is not a JSON object", what,
+                 j->device);
+        s->w.tx_ops_skipped++;
+    } else {
+        s->w.tx_ops++;
+    }
+    return 0;
+}
+
+static int do_model(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = op_device(s, j, "model");
+    if (d == NULL)
+        return 0;
+    sqlite3_bind_int64(w->model_put, 1, d->id);
+    sqlite3_bind_int64(w->model_put, 2, j->u.model.version);
+    sqlite3_bind_int64(w->model_put, 3, j->u.model.created_ms);
+    sqlite3_bind_text(w->model_put, 4, j->text, -1, SQLITE_STATIC);
+    bind_blob(w->model_put, 5, j->blob, j->blob_len);
+    int err = op_upsert(s, w->model_put, j, "model");
+    if (err || j->u.model.keep_k <= 0)
+        return err;
+    sqlite3_bind_int64(w->model_trim, 1, d->id);
+    sqlite3_bind_int64(w->model_trim, 2, (int64_t)j->u.model.keep_k - 1);
+    return step_done(s, w->model_trim);
+}
+
+static int do_event(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = op_device(s, j, "event");
+    if (d == NULL)
+        return 0;
+    sqlite3_bind_int64(w->event_put, 1, d->id);
+    sqlite3_bind_int64(w->event_put, 2, j->u.event.id);
+    sqlite3_bind_int64(w->event_put, 3, j->u.event.start_ts);
+    if (j->u.event.end_ts != -1)
+        sqlite3_bind_int64(w->event_put, 4, j->u.event.end_ts);
+    sqlite3_bind_text(w->event_put, 5, j->text, -1, SQLITE_STATIC);
+    return op_upsert(s, w->event_put, j, "event");
+}
+
+static int do_detector(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = op_device(s, j, "detector");
+    if (d == NULL)
+        return 0;
+    sqlite3_bind_int64(w->det_put, 1, d->id);
+    sqlite3_bind_int64(w->det_put, 2, j->u.detector.saved_ms);
+    sqlite3_bind_int64(w->det_put, 3, j->u.detector.last_ts);
+    sqlite3_bind_blob64(w->det_put, 4, j->blob, j->blob_len, SQLITE_STATIC);
+    int err = step_done(s, w->det_put);
+    if (err == 0)
+        w->tx_ops++;
+    return err;
+}
+
 static int run_job(store_t *s, store_job_t *j)
 {
     switch (j->kind) {
@@ -373,6 +460,14 @@ static int run_job(store_t *s, store_job_t *j)
         return do_put(s, j);
     case JOB_DELETE:
         return do_delete(s, j);
+    case JOB_MODEL:
+        return do_model(s, j);
+    case JOB_EVENT:
+        return do_event(s, j);
+    case JOB_DETECTOR:
+        return do_detector(s, j);
+    case JOB_FLUSH:
+        return 0; /* its place in the queue is the point */
     case JOB_EXEC: {
         char *e = NULL;
         if (sqlite3_exec(s->w.db, j->text, NULL, NULL, &e) != SQLITE_OK)
@@ -418,6 +513,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, double *seconds)
 {
     store_writer_t *w = &s->w;
     w->tx_readings = w->tx_points = 0;
+    w->tx_ops = w->tx_ops_skipped = 0;
     int err = 0;
     if (w->maps_stale && (err = store__maps_load(s)) != 0)
         return err;
@@ -446,7 +542,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, double *seconds)
     return err;
 }
 
-static void account(store_t *s, int err, double seconds, size_t devices)
+static void account(store_t *s, int err, double seconds, size_t devices, size_t ops)
 {
     pthread_mutex_lock(&s->smu);
     store_stats_t *st = &s->stats;
@@ -455,11 +551,14 @@ static void account(store_t *s, int err, double seconds, size_t devices)
         st->readings_written += s->w.tx_readings;
         st->points_written += s->w.tx_points;
         st->commit_seconds_sum += seconds;
+        st->ops_written += s->w.tx_ops;
+        st->ops_skipped += s->w.tx_ops_skipped;
         for (size_t i = 0; i < sizeof commit_bounds / sizeof commit_bounds[0]; i++)
             if (seconds <= commit_bounds[i])
                 st->commit_buckets[i]++;
     } else {
         st->commit_errors++;
+        st->ops_failed += ops;
     }
     st->devices = devices;
     pthread_mutex_unlock(&s->smu);
@@ -490,17 +589,18 @@ void *store__writer_main(void *arg)
             s->writer_waiting = 0;
         }
         store_job_t *jobs = s->qhead;
-        size_t taken = s->qpending;
+        size_t taken = s->qpending, ops = s->qops_pending, op_bytes = s->qop_bytes_pending;
         store_commit_hook hook = s->hook;
         void *hook_arg = s->hook_arg;
         s->qhead = s->qtail = NULL;
         s->qpending = 0;
+        s->qops_pending = s->qop_bytes_pending = 0;
         pthread_mutex_unlock(&s->qmu);
 
         double seconds = 0;
         int err = run_transaction(s, jobs, &seconds);
         size_t devices = HASH_COUNT(s->w.devs);
-        account(s, err, seconds, devices);
+        account(s, err, seconds, devices, ops);
         if (err && !failing)
             log_error("storage: write failed (%s): %s", err_str(err), store_errmsg(s));
         else if (!err && failing)
@@ -513,6 +613,8 @@ void *store__writer_main(void *arg)
         pthread_mutex_lock(&s->qmu);
         s->nospace_until_ms = err == ERR_NOSPACE ? store__mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
         s->qreadings -= taken;
+        s->qops -= ops;
+        s->qop_bytes -= op_bytes;
         pthread_mutex_unlock(&s->qmu);
 
         /* Every committed batch goes to the hook before any submitter hears of the commit. */
@@ -528,6 +630,8 @@ void *store__writer_main(void *arg)
             if (j->kind == JOB_BATCH) {
                 j->cb(j->arg, st);
                 store__job_free(j);
+            } else if (store__job_async(j)) {
+                store__job_free(j); /* nobody waits; account() counted a failure */
             } else {
                 j->cb(j->arg, st); /* the waiter owns and frees the job; no touching it now */
             }

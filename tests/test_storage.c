@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "batch.h"
@@ -797,29 +798,6 @@ static void test_dir_in_use(void **state)
     write1(f->s, "still", 1, 1, ch, &v);
 }
 
-static void test_close_commits_queued(void **state)
-{
-    fx_t *f = *state;
-    counter_t c;
-    counter_init(&c);
-    batch_t b;
-    batch_init(&b);
-    store__test_hold(f->s, 1);
-    for (int i = 0; i < 5; i++) {
-        fill_batch(&b, "late", (int64_t)i * 100, 100);
-        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
-    }
-    assert_int_equal(counter_done(&c), 0);
-    store_close(f->s);
-    /* Every callback ran, with success, before store_close returned. */
-    assert_int_equal(c.done, 5);
-    assert_int_equal(c.ok, 5);
-    f->s = open_store(f->dir, 0);
-    assert_int_equal(device(f->s, "late", 0).points, 500);
-    batch_deinit(&b);
-    counter_deinit(&c);
-}
-
 /* What the commit hook saw, and how many hook calls each done callback found already made. */
 typedef struct hookrec {
     pthread_mutex_t mu;
@@ -921,6 +899,547 @@ static void test_commit_hook(void **state)
     free(h);
 }
 
+/* ---- the anomaly pipeline's state ---- */
+
+/* Writes one reading so the device exists (readings create devices). */
+static void touch_device(store_t *s, const char *dev)
+{
+    const char *ch[] = {"v"};
+    const double v = 1;
+    write1(s, dev, 1, 1, ch, &v);
+}
+
+typedef struct models {
+    int n;
+    int64_t version[16], created[16];
+    char info[16][64];
+    int has_ckpt[16];
+    /* store_model_get */
+    int64_t got_version;
+    char got_info[64];
+    unsigned char ckpt[256];
+    size_t ckpt_len;
+    int ckpt_null;
+} models_t;
+
+static int on_model(void *arg, int64_t version, int64_t created_ms, const char *info, int has_ckpt)
+{
+    models_t *m = arg;
+    assert_true(m->n < 16);
+    m->version[m->n] = version;
+    m->created[m->n] = created_ms;
+    snprintf(m->info[m->n], sizeof m->info[0], "%s", info);
+    m->has_ckpt[m->n] = has_ckpt;
+    m->n++;
+    return 0;
+}
+
+static void on_model_data(void *arg, int64_t version, const char *info, const void *ckpt,
+                          size_t len)
+{
+    models_t *m = arg;
+    m->got_version = version;
+    snprintf(m->got_info, sizeof m->got_info, "%s", info);
+    assert_true(len <= sizeof m->ckpt);
+    m->ckpt_null = ckpt == NULL;
+    if (len)
+        memcpy(m->ckpt, ckpt, len);
+    m->ckpt_len = len;
+}
+
+static models_t *models(store_t *s, const char *dev, int expect)
+{
+    models_t *m = calloc(1, sizeof *m);
+    assert_int_equal(store_models_list(s, dev, on_model, m), expect);
+    return m;
+}
+
+static void test_models(void **state)
+{
+    fx_t *f = *state;
+    touch_device(f->s, "m1");
+    touch_device(f->s, "m2");
+    unsigned char ck[200];
+    for (size_t i = 0; i < sizeof ck; i++)
+        ck[i] = (unsigned char)(i * 7);
+    /* Five versions, keep 3: versions 3, 4, 5 remain. Version 4 has no checkpoint. */
+    for (int v = 1; v <= 5; v++) {
+        char info[32];
+        snprintf(info, sizeof info, "{\"v\":%d}", v);
+        assert_int_equal(store_model_put(f->s, "m1", v, info, v == 4 ? NULL : ck,
+                                         v == 4 ? 0 : sizeof ck - (size_t)v, 3),
+                         0);
+    }
+    assert_int_equal(store_model_put(f->s, "m2", 1, NULL, NULL, 0, 0), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    models_t *m = models(f->s, "m1", 0);
+    assert_int_equal(m->n, 3);
+    for (int i = 0; i < 3; i++) {
+        char info[32];
+        snprintf(info, sizeof info, "{\"v\":%d}", i + 3);
+        assert_int_equal(m->version[i], i + 3);
+        assert_string_equal(m->info[i], info);
+        assert_int_equal(m->has_ckpt[i], i + 3 != 4);
+        assert_true(m->created[i] > 0);
+    }
+    int64_t created4 = m->created[1];
+    free(m);
+    m = models(f->s, "m2", 0);
+    assert_int_equal(m->n, 1);
+    assert_string_equal(m->info[0], "{}");
+    assert_int_equal(m->has_ckpt[0], 0);
+    free(m);
+    /* Get one version, the highest, and a missing one. */
+    m = calloc(1, sizeof *m);
+    assert_int_equal(store_model_get(f->s, "m1", 3, on_model_data, m), 0);
+    assert_int_equal(m->got_version, 3);
+    assert_string_equal(m->got_info, "{\"v\":3}");
+    assert_int_equal(m->ckpt_len, sizeof ck - 3);
+    assert_memory_equal(m->ckpt, ck, sizeof ck - 3);
+    assert_int_equal(store_model_get(f->s, "m1", -1, on_model_data, m), 0);
+    assert_int_equal(m->got_version, 5);
+    assert_int_equal(store_model_get(f->s, "m1", 4, on_model_data, m), 0);
+    assert_int_equal(m->ckpt_len, 0);
+    assert_true(m->ckpt_null);
+    assert_int_equal(store_model_get(f->s, "m1", 1, on_model_data, m), ERR_NOTFOUND);
+    assert_int_equal(store_model_get(f->s, "nosuch", 1, on_model_data, m), ERR_NOTFOUND);
+    free(m);
+    /* Rewriting version 3 without a checkpoint keeps its checkpoint and created_ms; rewriting
+     * version 4 with one adds it. */
+    assert_int_equal(store_model_put(f->s, "m1", 3, "{\"chosen\":false}", NULL, 0, 3), 0);
+    assert_int_equal(store_model_put(f->s, "m1", 4, "{\"v\":4}", ck, 10, 3), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    m = calloc(1, sizeof *m);
+    assert_int_equal(store_model_get(f->s, "m1", 3, on_model_data, m), 0);
+    assert_string_equal(m->got_info, "{\"chosen\":false}");
+    assert_int_equal(m->ckpt_len, sizeof ck - 3);
+    assert_int_equal(store_model_get(f->s, "m1", 4, on_model_data, m), 0);
+    assert_int_equal(m->ckpt_len, 10);
+    free(m);
+    m = models(f->s, "m1", 0);
+    assert_int_equal(m->n, 3);
+    assert_int_equal(m->created[1], created4);
+    free(m);
+    /* keep_k 1 trims to the highest version even when an older one is written. */
+    assert_int_equal(store_model_put(f->s, "m1", 2, "{}", NULL, 0, 1), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    m = models(f->s, "m1", 0);
+    assert_int_equal(m->n, 1);
+    assert_int_equal(m->version[0], 5);
+    free(m);
+    m = models(f->s, "nosuch", ERR_NOTFOUND);
+    assert_int_equal(m->n, 0);
+    free(m);
+    /* Refused at once. */
+    assert_int_equal(store_model_put(f->s, NULL, 1, NULL, NULL, 0, 0), ERR_INVAL);
+    assert_int_equal(store_model_put(f->s, "a\nb", 1, NULL, NULL, 0, 0), ERR_INVAL);
+    assert_int_equal(store_model_put(f->s, "m1", 1, NULL, NULL, 5, 0), ERR_INVAL);
+    assert_int_equal(store_model_put(f->s, "m1", 1, NULL, NULL, 0, -1), ERR_INVAL);
+}
+
+/* A put that names no device, or carries info that is not a JSON object, is skipped without
+ * failing the readings that share its transaction. */
+static void test_ops_skipped(void **state)
+{
+    fx_t *f = *state;
+    touch_device(f->s, "d");
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    fill_batch(&b, "d", 100, 10);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    assert_int_equal(store_model_put(f->s, "d", 1, "[1,2]", NULL, 0, 0), 0);
+    assert_int_equal(store_event_put(f->s, "d", 1, 5, -1, "{bad"), 0);
+    assert_int_equal(store_event_put(f->s, "d", 2, 5, -1, "\"text\""), 0);
+    assert_int_equal(store_detector_put(f->s, "nosuch", 1, "x", 1), 0);
+    assert_int_equal(store_event_put(f->s, "nosuch", 1, 5, -1, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "d", 3, 5, 6, "{\"ok\":true}"), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.ops_queued, 6);
+    store__test_hold(f->s, 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(c.ok, 1);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.ops_queued, 0);
+    assert_int_equal(st.ops_skipped, 5);
+    assert_int_equal(st.ops_written, 1);
+    assert_int_equal(st.ops_failed, 0);
+    assert_int_equal(device(f->s, "d", 0).points, 11);
+    device(f->s, "nosuch", ERR_NOTFOUND);
+    models_t *m = models(f->s, "d", 0);
+    assert_int_equal(m->n, 0);
+    free(m);
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
+typedef struct events {
+    int n, stop_after;
+    char dev[32][16];
+    int64_t id[32], start[32], end[32];
+    char info[32][32];
+} events_t;
+
+static int on_event(void *arg, const char *device, int64_t id, int64_t start, int64_t end,
+                    const char *info)
+{
+    events_t *e = arg;
+    assert_true(e->n < 32);
+    snprintf(e->dev[e->n], sizeof e->dev[0], "%s", device);
+    e->id[e->n] = id;
+    e->start[e->n] = start;
+    e->end[e->n] = end;
+    snprintf(e->info[e->n], sizeof e->info[0], "%s", info);
+    e->n++;
+    return e->stop_after && e->n >= e->stop_after;
+}
+
+static int events(store_t *s, const char *dev, int active, int64_t from, int64_t to, size_t limit,
+                  events_t *e)
+{
+    memset(e, 0, sizeof *e);
+    return store_events_query(s, dev, active, from, to, limit, on_event, e);
+}
+
+static void test_events(void **state)
+{
+    fx_t *f = *state;
+    touch_device(f->s, "a");
+    touch_device(f->s, "b");
+    /* a/1 [100, 200], a/2 [300, active], b/1 [150, 400], b/2 [500, 600], b/3 [700, active]. */
+    assert_int_equal(store_event_put(f->s, "a", 1, 100, -1, "{\"peak\":0.5}"), 0);
+    assert_int_equal(store_event_put(f->s, "a", 1, 100, 200, "{\"peak\":0.9}"), 0);
+    assert_int_equal(store_event_put(f->s, "a", 2, 300, -1, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "b", 1, 150, 400, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "b", 2, 500, 600, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "b", 3, 700, -1, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    events_t *e = malloc(sizeof *e);
+    assert_int_equal(events(f->s, "a", 0, 0, INT64_MAX, 0, e), 0);
+    assert_int_equal(e->n, 2);
+    assert_string_equal(e->dev[0], "a");
+    assert_int_equal(e->id[0], 2);
+    assert_int_equal(e->end[0], -1);
+    assert_string_equal(e->info[0], "{}");
+    assert_int_equal(e->id[1], 1);
+    assert_int_equal(e->start[1], 100);
+    assert_int_equal(e->end[1], 200);
+    assert_string_equal(e->info[1], "{\"peak\":0.9}"); /* the second put replaced the first */
+    /* Fleet-wide active, newest first. */
+    assert_int_equal(events(f->s, NULL, 1, 0, INT64_MAX, 0, e), 0);
+    assert_int_equal(e->n, 2);
+    assert_string_equal(e->dev[0], "b");
+    assert_int_equal(e->id[0], 3);
+    assert_string_equal(e->dev[1], "a");
+    assert_int_equal(e->id[1], 2);
+    /* a/2 ends; it leaves the active list. */
+    assert_int_equal(store_event_put(f->s, "a", 2, 300, 350, "{\"peak\":1}"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(events(f->s, NULL, 1, 0, INT64_MAX, 0, e), 0);
+    assert_int_equal(e->n, 1);
+    assert_int_equal(e->id[0], 3);
+    assert_int_equal(events(f->s, "a", 1, 0, INT64_MAX, 0, e), 0);
+    assert_int_equal(e->n, 0);
+    /* Overlap with [250, 450): a/2 [300, 350] and b/1 [150, 400]; not a/1 (ended at 200) nor b/2
+     * (starts at 500). An end equal to from overlaps; a start equal to to does not. */
+    assert_int_equal(events(f->s, NULL, 0, 250, 450, 0, e), 0);
+    assert_int_equal(e->n, 2);
+    assert_true(strcmp(e->dev[0], "a") == 0 && e->id[0] == 2);
+    assert_true(strcmp(e->dev[1], "b") == 0 && e->id[1] == 1);
+    assert_int_equal(events(f->s, NULL, 0, 200, 500, 0, e), 0);
+    assert_int_equal(e->n, 3);
+    /* An active event overlaps any window after its start. */
+    assert_int_equal(events(f->s, "b", 0, 10000, 20000, 0, e), 0);
+    assert_int_equal(e->n, 1);
+    assert_int_equal(e->id[0], 3);
+    assert_int_equal(events(f->s, NULL, 1, 0, 700, 0, e), 0);
+    assert_int_equal(e->n, 0);
+    /* Limit and stop. */
+    assert_int_equal(events(f->s, NULL, 0, 0, INT64_MAX, 2, e), 0);
+    assert_int_equal(e->n, 2);
+    assert_int_equal(e->start[0], 700);
+    assert_int_equal(e->start[1], 500);
+    memset(e, 0, sizeof *e);
+    e->stop_after = 1;
+    assert_int_equal(store_events_query(f->s, NULL, 0, 0, INT64_MAX, 0, on_event, e), 0);
+    assert_int_equal(e->n, 1);
+    assert_int_equal(events(f->s, "nosuch", 0, 0, INT64_MAX, 0, e), ERR_NOTFOUND);
+    assert_int_equal(e->n, 0);
+    assert_int_equal(store_event_put(f->s, "a", 9, 100, 99, NULL), ERR_INVAL);
+    free(e);
+}
+
+static void test_events_index_used(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev_active, store__sql_ev_all,
+                          store__sql_ev_all_active};
+    const char *want[] = {"USING INDEX events_device_start (device_id=? AND start_ts<?)",
+                          "USING INDEX events_device_start (device_id=? AND start_ts<?)",
+                          "SEARCH e USING INDEX events_start (start_ts<?)",
+                          "SEARCH e USING INDEX events_active (start_ts<?)"};
+    for (size_t i = 0; i < 4; i++) {
+        char sql[1024];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        int found = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            found += strstr(detail, want[i]) != NULL;
+            /* Newest first comes from the index order: no sort, no scan. */
+            assert_null(strstr(detail, "SCAN"));
+            assert_null(strstr(detail, "TEMP B-TREE"));
+        }
+        assert_int_equal(found, 1);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
+typedef struct dets {
+    int n;
+    char dev[8][16];
+    int64_t last[8];
+    size_t len[8];
+    unsigned char first[8];
+} dets_t;
+
+static int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len)
+{
+    dets_t *d = arg;
+    assert_true(d->n < 8);
+    snprintf(d->dev[d->n], sizeof d->dev[0], "%s", device);
+    d->last[d->n] = last_ts;
+    d->len[d->n] = len;
+    d->first[d->n] = len ? *(const unsigned char *)blob : 0;
+    d->n++;
+    return 0;
+}
+
+static void test_detectors_and_delete(void **state)
+{
+    fx_t *f = *state;
+    touch_device(f->s, "a");
+    touch_device(f->s, "b");
+    unsigned char *big = malloc(100000);
+    memset(big, 0xab, 100000);
+    assert_int_equal(store_detector_put(f->s, "b", 10, big, 100000), 0);
+    assert_int_equal(store_detector_put(f->s, "a", 5, "\x01\x02", 2), 0);
+    assert_int_equal(store_detector_put(f->s, "a", 6, "\x03", 1), 0); /* replaces */
+    assert_int_equal(store_detector_put(f->s, "a", 1, NULL, 5), ERR_INVAL);
+    free(big);
+    assert_int_equal(store_model_put(f->s, "a", 1, "{}", "ck", 2, 0), 0);
+    assert_int_equal(store_event_put(f->s, "a", 1, 1, -1, NULL), 0);
+    assert_int_equal(store_event_put(f->s, "b", 1, 2, -1, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    dets_t d = {0};
+    assert_int_equal(store_detectors_load(f->s, on_detector, &d), 0);
+    assert_int_equal(d.n, 2);
+    assert_string_equal(d.dev[0], "a"); /* device creation order */
+    assert_int_equal(d.last[0], 6);
+    assert_int_equal(d.len[0], 1);
+    assert_int_equal(d.first[0], 3);
+    assert_string_equal(d.dev[1], "b");
+    assert_int_equal(d.len[1], 100000);
+    assert_int_equal(d.first[1], 0xab);
+    /* Deleting a device takes its models, events and detector with it. */
+    assert_int_equal(store_device_delete(f->s, "a"), 0);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_detectors_load(f->s, on_detector, &d), 0);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.dev[0], "b");
+    events_t *e = malloc(sizeof *e);
+    assert_int_equal(events(f->s, NULL, 0, 0, INT64_MAX, 0, e), 0);
+    assert_int_equal(e->n, 1);
+    assert_string_equal(e->dev[0], "b");
+    free(e);
+    touch_device(f->s, "a");
+    models_t *m = models(f->s, "a", 0);
+    assert_int_equal(m->n, 0);
+    free(m);
+    /* And they survive a restart. */
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_detectors_load(f->s, on_detector, &d), 0);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.len[0], 100000);
+}
+
+static void *flusher(void *arg)
+{
+    return (void *)(intptr_t)store_flush(arg);
+}
+
+static void test_ops_queue(void **state)
+{
+    fx_t *f = *state;
+    /* A reading queue of 100, full: the puts do not care. */
+    store_close(f->s);
+    f->s = open_store(f->dir, 100);
+    touch_device(f->s, "q");
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    fill_batch(&b, "q", 100, 100);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    fill_batch(&b, "q", 200, 1);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), ERR_BUSY);
+    batch_reset(&b);
+    for (int i = 0; i < STORE_OPS_MAX; i++)
+        assert_int_equal(store_event_put(f->s, "q", i, i, -1, NULL), 0);
+    /* Beyond the bound: dropped and counted. */
+    assert_int_equal(store_event_put(f->s, "q", -1, 0, -1, NULL), ERR_BUSY);
+    assert_int_equal(store_detector_put(f->s, "q", 0, "x", 1), ERR_BUSY);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.ops_queued, STORE_OPS_MAX);
+    assert_int_equal(st.ops_dropped, 2);
+    /* store_flush returns once everything queued before it is committed. */
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, flusher, f->s), 0);
+    store__test_hold(f->s, 0);
+    void *ret;
+    pthread_join(th, &ret);
+    assert_int_equal((int)(intptr_t)ret, 0);
+    assert_int_equal(counter_done(&c), 1);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.ops_written, STORE_OPS_MAX);
+    assert_int_equal(st.ops_queued, 0);
+    events_t *e = malloc(sizeof *e);
+    assert_int_equal(events(f->s, "q", 1, 0, INT64_MAX, 3, e), 0);
+    assert_int_equal(e->n, 3);
+    assert_int_equal(e->id[0], STORE_OPS_MAX - 1);
+    free(e);
+    /* Space again. */
+    assert_int_equal(store_detector_put(f->s, "q", 0, "x", 1), 0);
+    /* A put lost with a failed transaction is counted, and puts wait out the disk-full
+     * back-off like readings. */
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    store__test_hold(f->s, 1);
+    fill_batch(&b, "q-new", 0, 20000);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    assert_int_equal(store_model_put(f->s, "q", 1, NULL, NULL, 0, 0), 0);
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 2);
+    assert_int_equal(c.bad, 1);
+    assert_int_equal(store_model_put(f->s, "q", 2, NULL, NULL, 0, 0), ERR_NOSPACE);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.ops_failed, 1);
+    models_t *m = models(f->s, "q", 0);
+    assert_int_equal(m->n, 0);
+    free(m);
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
+static void test_close_commits_queued(void **state)
+{
+    fx_t *f = *state;
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    for (int i = 0; i < 5; i++) {
+        fill_batch(&b, "late", (int64_t)i * 100, 100);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    assert_int_equal(store_event_put(f->s, "late", 1, 0, 10, NULL), 0);
+    assert_int_equal(counter_done(&c), 0);
+    store_close(f->s);
+    /* Every callback ran, with success, before store_close returned, and the puts were written. */
+    assert_int_equal(c.done, 5);
+    assert_int_equal(c.ok, 5);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(device(f->s, "late", 0).points, 500);
+    events_t *e = malloc(sizeof *e);
+    assert_int_equal(events(f->s, "late", 0, 0, INT64_MAX, 0, e), 0);
+    assert_int_equal(e->n, 1);
+    free(e);
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
+/* A database left by the first release (schema 1) is upgraded in place, its data intact. */
+static void test_migrate_v1(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    rm_dir(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    char path[128], msg[256];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    assert_int_equal(store__test_create(path, 1, msg, sizeof msg), 0);
+    /* What schema 1 holds after one reading of "old": temp=21.5 at ts 10. */
+    unsigned char blob[32];
+    size_t n = store__pair_put(blob, 0, 21.5);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO devices VALUES(1, 'old', 5, '{\"k\":2}', 10, 10, 1);"
+                                  "INSERT INTO channels VALUES(1, 0, 'temp')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO readings VALUES(1, 10, ?1)", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_blob(st, 1, blob, (int)n, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    /* No pipeline tables yet. */
+    assert_int_not_equal(sqlite3_exec(db, "SELECT * FROM models", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    f->s = open_store(f->dir, 0);
+    devinfo_t d = device(f->s, "old", 0);
+    assert_string_equal(d.attrs, "{\"k\":2}");
+    assert_int_equal(d.points, 1);
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "old", 0, 100, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_true(got_val(g, 0, "temp") == 21.5);
+    /* New readings go on; the new tables work. */
+    const char *ch[] = {"temp", "rpm"};
+    const double v[] = {22.5, 1500};
+    write1(f->s, "old", 10, 2, ch, v);
+    assert_int_equal(store_model_put(f->s, "old", 1, "{}", "c", 1, 5), 0);
+    assert_int_equal(store_event_put(f->s, "old", 1, 10, -1, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    models_t *m = models(f->s, "old", 0);
+    assert_int_equal(m->n, 1);
+    free(m);
+    assert_int_equal(query(f->s, "old", 0, 100, NULL, 0, 0, 0, g), 0);
+    assert_true(got_val(g, 0, "temp") == 22.5 && got_val(g, 0, "rpm") == 1500);
+    free(g);
+    store_close(f->s);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* Reopening a current database migrates nothing. */
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(device(f->s, "old", 0).points, 1);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -940,6 +1459,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dir_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_commits_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_models, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ops_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_index_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
