@@ -25,17 +25,18 @@ void detector_config_default(struct detector_config *cfg)
     cfg->n_layers = 1;
     model_train_config_default(&cfg->train);
     cfg->train.window = 32;
-    cfg->train.batch = 32;
-    cfg->train.max_epochs = 30;
-    cfg->train.patience = 4;
+    cfg->train.batch = 16;
+    cfg->train.max_epochs = 60;
+    cfg->train.patience = 8;
     cfg->train.val_fraction = 0.2f;
-    cfg->train.lr = 3e-3f;
+    cfg->train.lr = 5e-3f;
     cfg->val_rows = 200;
     cfg->err_window = 2000;
     cfg->err_short = 10;
     cfg->flat_rel = 1e-3f;
     cfg->channel_fallback = 1;
     cfg->horizon = 20;
+    cfg->clamp_margin = 0.1f;
     cfg->freeze = 1;
     cfg->accept_after = 600;
     cfg->warn_level = 0.4f;
@@ -50,11 +51,11 @@ static int config_check(const struct detector_config *c)
 {
     if (c->warmup < 16 || c->history < c->warmup || c->history > 10000000 || c->retrain_every < 0 ||
         c->n_hidden < 1 || c->n_hidden > MODEL_MAX_HIDDEN || c->n_layers < 1 ||
-        c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 || c->err_window < 2 ||
-        c->err_window > 10000000 || c->err_short < 1 || c->err_short > c->err_window ||
-        !(c->flat_rel >= 0.0f) || c->accept_after < 1 || !(c->warn_level <= c->alarm_level) ||
-        !(c->clear_level <= c->alarm_level) || c->clear_count < 1 || c->train.window < 1 ||
-        c->train.max_epochs < 1)
+        c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 ||
+        c->err_window < 2 || c->err_window > 10000000 || c->err_short < 1 ||
+        c->err_short > c->err_window || !(c->flat_rel >= 0.0f) || c->accept_after < 1 ||
+        !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
+        c->clear_count < 1 || c->train.window < 1 || c->train.max_epochs < 1)
         return ERR_INVAL;
     return 0;
 }
@@ -82,8 +83,8 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->work_len = model_work_len(d->base, 1);
     d->hist_cap = cfg->history;
     /* One block: floats first, then the per-channel flags. */
-    size_t nf = (size_t)d->hist_cap * C + C /* last */ + C * C + C /* lin */ + d->state_len +
-                d->work_len + C /* pred */ + 2 * C /* err_scale, resid_rms */ +
+    size_t nf = (size_t)d->hist_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
+                2 * d->state_len + d->work_len + C /* pred */ + 2 * C /* err_scale, resid_rms */ +
                 (size_t)cfg->err_window + (size_t)cfg->err_short;
     d->block = calloc(1, nf * sizeof(float) + C);
     if (!d->block) {
@@ -95,7 +96,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->last = p, p += C;
     d->lin_ab = p, p += C * C;
     d->lin_b = p, p += C;
-    d->state = p, p += d->state_len;
+    d->lo = p, p += C;
+    d->hi = p, p += C;
+    d->state = p, p += 2 * d->state_len;
     d->work = p, p += d->work_len;
     d->pred = p, p += C;
     d->err_scale = p, p += C;
@@ -125,15 +128,57 @@ void detector_destroy(detector_t *d)
     free(d);
 }
 
+/* The serving LSTM runs two states staggered by half a training window, each restarted from
+ * zero every window: the prediction comes from the one whose context is between T/2 + 1 and T
+ * readings long, the context lengths the model was trained on (windows of T from the zero
+ * state). A single state carried for thousands of readings drifts into regions training never
+ * saw, and its errors then look like anomalies on healthy data. */
+static int stagger_half(int T)
+{
+    return T / 2 > 0 ? T / 2 : 1;
+}
+
+int detector__lstm_advance(const model_t *m, float *pred, float *states, size_t len, const float *x,
+                           uint64_t idx, int T, float *work)
+{
+    const uint64_t phase = idx % (uint64_t)T, half = (uint64_t)stagger_half(T);
+    float other[DETECTOR_MAX_CHANNELS];
+    if (phase == 0)
+        model_state_reset(m, states);
+    if (phase == half % (uint64_t)T)
+        model_state_reset(m, states + len);
+    int use_a = phase >= half;
+    int rc = model_step(m, use_a ? pred : other, states, x, work);
+    if (rc == 0)
+        rc = model_step(m, use_a ? other : pred, states + len, x, work);
+    return rc;
+}
+
+const float *detector__lstm_active(const float *states, size_t len, uint64_t idx, int T)
+{
+    const uint64_t phase = idx % (uint64_t)T, half = (uint64_t)stagger_half(T);
+    return phase >= half ? states : states + len;
+}
+
+void detector__clamp(float *in, const float *x, const float *lo, const float *hi, int C)
+{
+    for (int c = 0; c < C; c++)
+        in[c] = !lo ? x[c] : x[c] < lo[c] ? lo[c] : x[c] > hi[c] ? hi[c] : x[c];
+}
+
 /* Advances the serving predictor by one consumed reading x[C] and writes d->pred. */
 static void predictor_advance(detector_t *d, const float *x)
 {
     const int C = d->C;
     switch (d->kind) {
-    case DET_KIND_LSTM:
-        if (model_step(d->lstm, d->pred, d->state, x, d->work) < 0)
+    case DET_KIND_LSTM: {
+        float in[DETECTOR_MAX_CHANNELS];
+        detector__clamp(in, x, d->cfg.clamp_margin >= 0.0f ? d->lo : NULL, d->hi, C);
+        if (detector__lstm_advance(d->lstm, d->pred, d->state, d->state_len, in, d->n_seen,
+                                   d->cfg.train.window, d->work) < 0)
             memcpy(d->pred, x, sizeof(float) * (size_t)C);
         break;
+    }
     case DET_KIND_LINEAR:
         for (int o = 0; o < C; o++) {
             float s = d->lin_b[o];
@@ -168,18 +213,27 @@ void detector__rebuild_state(detector_t *d)
 {
     const size_t C = (size_t)d->C;
     model_state_reset(d->base, d->state);
+    model_state_reset(d->base, d->state + d->state_len);
     d->have_pred = 0;
     if (d->hist_len == 0)
         return;
-    /* The LSTM forgets beyond a few training windows, so four of them rebuild its state. */
-    int n = d->kind == DET_KIND_LSTM ? 4 * d->cfg.train.window : 1;
+    /* Both staggered states restart within one window, so one window plus a margin rebuilds
+     * them exactly as if they had been stepped all along. */
+    int n = d->kind == DET_KIND_LSTM ? 2 * d->cfg.train.window : 1;
     if (n > d->hist_len)
         n = d->hist_len;
     int start = d->hist_head - n;
     if (start < 0)
         start += d->hist_cap;
-    for (int k = 0; k < n; k++)
+    /* The newest history row is reading n_seen - 1; predictor_advance uses n_seen as the index
+     * of the reading it consumes, so step it back and forth around the replay. */
+    uint64_t saved = d->n_seen;
+    d->n_seen = saved - (uint64_t)n;
+    for (int k = 0; k < n; k++) {
         predictor_advance(d, d->hist + (size_t)((start + k) % d->hist_cap) * C);
+        d->n_seen++;
+    }
+    d->n_seen = saved;
 }
 
 int detector_step(detector_t *d, const float *x, const uint8_t *present,
@@ -246,7 +300,9 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
         float *tmp = malloc(sizeof(float) * (d->state_len + d->work_len));
         if (!tmp)
             return ERR_NOMEM;
-        memcpy(tmp, d->state, sizeof(float) * d->state_len);
+        memcpy(tmp,
+               detector__lstm_active(d->state, d->state_len, d->n_seen - 1, d->cfg.train.window),
+               sizeof(float) * d->state_len);
         int rc = model_forecast(d->lstm, mean, tmp, NULL, k, tmp + d->state_len);
         free(tmp);
         if (rc < 0)
@@ -308,9 +364,12 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
         d->next_version = version + 1;
     if (d->det_state == DET_LEARNING)
         d->det_state = DET_NORMAL;
-    for (int c = 0; c < d->C; c++)
+    for (int c = 0; c < d->C; c++) {
         if (!(d->err_scale[c] > 0.0f))
             d->err_scale[c] = 1.0f;
+        d->lo[c] = -INFINITY; /* the installed model's training range is unknown */
+        d->hi[c] = INFINITY;
+    }
     detector__rebuild_state(d);
     return 0;
 }

@@ -57,6 +57,9 @@ struct detector_config {
                              always are) */
     int horizon;          /* forecast horizon of that comparison: drifting channels favour
                              persistence, mean-reverting ones the model */
+    float clamp_margin;   /* the LSTM's inputs are clamped to the range its training data
+                             spanned, widened by this fraction of it (< 0: no clamping), so an
+                             excursion cannot drive it where it never learned anything */
     int freeze;           /* 1: raw scores of readings in state anomaly stay out of the long
                              window, so a lasting fault keeps its alarm (bounded by accept_after) */
     int accept_after;     /* readings in state anomaly after which the regime is accepted:

@@ -42,6 +42,7 @@ struct detector {
     float *work;   /* [work_len] step scratch */
     size_t state_len, work_len;
     uint8_t *persist; /* [C] */
+    float *lo, *hi;   /* [C] each: the serving LSTM's input range (clamp_margin) */
     float *pred;      /* [C] prediction of the next reading */
     int have_pred;
 
@@ -71,6 +72,16 @@ void detector__hist_copy(const detector_t *d, float *out, int n);
 /* Re-runs the serving predictor over the newest rows of the history so the carried state and
  * pred match the current model (after a swap or a load). */
 void detector__rebuild_state(detector_t *d);
+
+/* in[C] = x clamped to [lo, hi] (lo NULL: copied). */
+void detector__clamp(float *in, const float *x, const float *lo, const float *hi, int C);
+/* Steps the two staggered LSTM states (states [2, len]) by x, the reading with index idx
+ * (0-based count of readings consumed before it), and writes the prediction of the one with
+ * the longer usable context into pred[O]. T is the training window. */
+int detector__lstm_advance(const model_t *m, float *pred, float *states, size_t len, const float *x,
+                           uint64_t idx, int T, float *work);
+/* The state that made the last prediction, after consuming reading idx. */
+const float *detector__lstm_active(const float *states, size_t len, uint64_t idx, int T);
 
 /* detector_score.c */
 /* Scores one reading against d->pred, updates the windows and the state machine, fills res's

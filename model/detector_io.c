@@ -60,10 +60,10 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->hist_len)                                                                                 \
     X(d->have_last)                                                                                \
     X(d->n_seen)                                                                                   \
-    X(d->due_at) X(d->kind) X(d->version) X(d->next_version) X(d->have_pred) X(d->ring_head)       \
-        X(d->ring_len) X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head)     \
-            X(d->short_len) X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly)           \
-                X(d->prev_red)
+    X(d->due_at)                                                                                   \
+    X(d->kind) X(d->version) X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len)     \
+        X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
+            X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->prev_red)
 
 static void write_all(const detector_t *d, struct wr *w)
 {
@@ -81,8 +81,10 @@ static void write_all(const detector_t *d, struct wr *w)
     put(w, d->lin_ab, sizeof(float) * C * C);
     put(w, d->lin_b, sizeof(float) * C);
     put(w, d->persist, C);
+    put(w, d->lo, sizeof(float) * C);
+    put(w, d->hi, sizeof(float) * C);
     put(w, d->pred, sizeof(float) * C);
-    put(w, d->state, sizeof(float) * d->state_len);
+    put(w, d->state, 2 * sizeof(float) * d->state_len);
     put(w, d->err_scale, sizeof(float) * C);
     put(w, d->resid_rms, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -159,8 +161,10 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     get(&r, d->lin_ab, sizeof(float) * Cz * Cz);
     get(&r, d->lin_b, sizeof(float) * Cz);
     get(&r, d->persist, Cz);
+    get(&r, d->lo, sizeof(float) * Cz);
+    get(&r, d->hi, sizeof(float) * Cz);
     get(&r, d->pred, sizeof(float) * Cz);
-    get(&r, d->state, sizeof(float) * d->state_len);
+    get(&r, d->state, 2 * sizeof(float) * d->state_len);
     get(&r, d->err_scale, sizeof(float) * Cz);
     get(&r, d->resid_rms, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);

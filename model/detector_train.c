@@ -31,8 +31,9 @@ struct detector_job {
     /* the serving predictor at create */
     enum detector_kind s_kind;
     model_t *s_lstm;
-    float *s_ab, *s_b;  /* [C, C], [C] */
-    uint8_t *s_persist; /* [C] */
+    float *s_ab, *s_b;            /* [C, C], [C] */
+    uint8_t *s_persist;           /* [C] */
+    float *s_lo, *s_hi, *lo, *hi; /* [C] LSTM input ranges: serving, candidate */
     uint32_t s_version, version;
     int ran;
     /* results */
@@ -65,7 +66,7 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->n = d->hist_len;
     j->n_val = d->cfg.val_rows < j->n / 3 ? d->cfg.val_rows : j->n / 3;
     const size_t n = (size_t)j->n, nv = (size_t)j->n_val, E = (size_t)d->cfg.train.max_epochs;
-    size_t nf = n * C + 2 * (C * C + C) + 2 * C + nv + 2 * E;
+    size_t nf = n * C + 2 * (C * C + C) + 6 * C + nv + 2 * E;
     j->block = calloc(1, nf * sizeof(float) + 2 * C);
     int rc = ERR_NOMEM;
     if (!j->block)
@@ -80,6 +81,10 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->rms = p, p += C;
     j->val_raw = p, p += nv;
     j->curves = p, p += 2 * E;
+    j->s_lo = p, p += C;
+    j->s_hi = p, p += C;
+    j->lo = p, p += C;
+    j->hi = p, p += C;
     j->s_persist = (uint8_t *)p;
     j->persist = j->s_persist + C;
     detector__hist_copy(d, j->data, j->n);
@@ -91,6 +96,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     memcpy(j->s_ab, d->lin_ab, sizeof(float) * C * C);
     memcpy(j->s_b, d->lin_b, sizeof(float) * C);
     memcpy(j->s_persist, d->persist, C);
+    memcpy(j->s_lo, d->lo, sizeof(float) * C);
+    memcpy(j->s_hi, d->hi, sizeof(float) * C);
     j->s_version = d->version;
     j->version = d->next_version;
     *out = j;
@@ -127,7 +134,8 @@ struct pred_ctx {
     enum detector_kind kind;
     const model_t *lstm;
     const float *ab, *b;
-    int C;
+    const float *lo, *hi; /* LSTM input range, or NULL */
+    int C, T;
 };
 
 /* Runs a predictor over all n rows and writes its one-step errors on the last n_val rows:
@@ -139,19 +147,23 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
     const int C = pc->C;
     float pred[DETECTOR_MAX_CHANNELS], tmp[DETECTOR_MAX_CHANNELS];
     float *state = NULL, *work = NULL, *fc = NULL;
+    size_t sl = 0;
     if (pc->kind == DET_KIND_LSTM) {
-        size_t sl = model_state_len(pc->lstm), wl = model_work_len(pc->lstm, 1);
-        state = calloc(sl + wl + (size_t)h * C, sizeof(float));
+        sl = model_state_len(pc->lstm);
+        size_t wl = model_work_len(pc->lstm, 1);
+        state = calloc(2 * sl + wl + (size_t)h * C, sizeof(float));
         if (!state)
             return ERR_NOMEM;
-        work = state + sl;
+        work = state + 2 * sl;
         fc = work + wl;
     }
     const int from = n - n_val;
     for (int t = 0; t + 1 < n; t++) {
         const float *x = data + (size_t)t * C;
         if (pc->kind == DET_KIND_LSTM) {
-            if (model_step(pc->lstm, pred, state, x, work) < 0)
+            float in[DETECTOR_MAX_CHANNELS];
+            detector__clamp(in, x, pc->lo, pc->hi, C);
+            if (detector__lstm_advance(pc->lstm, pred, state, sl, in, (uint64_t)t, pc->T, work) < 0)
                 memcpy(pred, x, sizeof(float) * (size_t)C);
         } else if (pc->kind == DET_KIND_LINEAR) {
             linear_apply(pred, x, pc->ab, pc->b, C);
@@ -168,7 +180,8 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
         /* The h-step forecast from row t. */
         const float *ph = tmp;
         if (pc->kind == DET_KIND_LSTM && h > 1) {
-            if (model_forecast(pc->lstm, fc, state, NULL, h, work) < 0)
+            if (model_forecast(pc->lstm, fc, detector__lstm_active(state, sl, (uint64_t)t, pc->T),
+                               NULL, h, work) < 0)
                 memcpy(fc + (size_t)(h - 1) * C, x, sizeof(float) * (size_t)C);
             ph = fc + (size_t)(h - 1) * C;
         } else if (pc->kind == DET_KIND_LINEAR) {
@@ -258,12 +271,27 @@ int detector_job_run(detector_job_t *j)
     }
     rc = 0;
 
+    /* The candidate LSTM's input range: the training rows' span plus the margin. */
+    const int clamp = cfg->clamp_margin >= 0.0f;
+    for (int c = 0; c < C; c++) {
+        float lo = INFINITY, hi = -INFINITY;
+        for (int t = 0; t < ntr; t++) {
+            float v = j->data[(size_t)t * C + c];
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        float m = cfg->clamp_margin * (hi - lo) + 1e-6f * (1.0f + fabsf(hi) + fabsf(lo));
+        j->lo[c] = lo - m;
+        j->hi[c] = hi + m;
+    }
+
     /* Validation errors of every predictor on the tail. */
     struct pred_ctx pcs[P_COUNT] = {
-        {DET_KIND_LSTM, j->cand, NULL, NULL, C},
-        {DET_KIND_LINEAR, NULL, j->lin_ab, j->lin_b, C},
-        {DET_KIND_PERSISTENCE, NULL, NULL, NULL, C},
-        {j->s_kind, j->s_lstm, j->s_ab, j->s_b, C},
+        {DET_KIND_LSTM, j->cand, NULL, NULL, clamp ? j->lo : NULL, j->hi, C, cfg->train.window},
+        {DET_KIND_LINEAR, NULL, j->lin_ab, j->lin_b, NULL, NULL, C, cfg->train.window},
+        {DET_KIND_PERSISTENCE, NULL, NULL, NULL, NULL, NULL, C, cfg->train.window},
+        {j->s_kind, j->s_lstm, j->s_ab, j->s_b, clamp ? j->s_lo : NULL, j->s_hi, C,
+         cfg->train.window},
     };
     int avail[P_COUNT] = {j->have_cand, j->have_lin, 1, j->s_version > 0};
     for (int p = 0; p < P_COUNT; p++) {
@@ -346,6 +374,8 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
             model_destroy(d->lstm);
             d->lstm = j->cand;
             j->cand = NULL;
+            memcpy(d->lo, j->lo, sizeof(float) * C);
+            memcpy(d->hi, j->hi, sizeof(float) * C);
         }
         if (j->kind == DET_KIND_LINEAR) {
             memcpy(d->lin_ab, j->lin_ab, sizeof(float) * C * C);

@@ -68,12 +68,16 @@ static const struct field fields[] = {
     FI("err_window", err_window),
     FI("err_short", err_short),
     FF("flat_rel", flat_rel),
+    FI("channel_fallback", channel_fallback),
+    FI("horizon", horizon),
+    FF("clamp_margin", clamp_margin),
     FI("freeze", freeze),
     FI("accept_after", accept_after),
     FF("warn_level", warn_level),
     FF("alarm_level", alarm_level),
     FF("clear_level", clear_level),
     FI("clear_count", clear_count),
+    FF("repeat_cap", repeat_cap),
     FU("seed", seed),
 };
 
