@@ -37,6 +37,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->channel_fallback = 1;
     cfg->horizon = 20;
     cfg->clamp_margin = 0.1f;
+    cfg->lstm_margin = 0.1f;
     cfg->freeze = 1;
     cfg->accept_after = 600;
     cfg->warn_level = 0.4f;

@@ -57,6 +57,8 @@ struct detector_config {
                              always are) */
     int horizon;          /* forecast horizon of that comparison: drifting channels favour
                              persistence, mean-reverting ones the model */
+    float lstm_margin;    /* the LSTM serves only if its validation cost is below (1 - this)
+                             times the linear baseline's and persistence's */
     float clamp_margin;   /* the LSTM's inputs are clamped to the range its training data
                              spanned, widened by this fraction of it (< 0: no clamping), so an
                              excursion cannot drive it where it never learned anything */

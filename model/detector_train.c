@@ -329,7 +329,9 @@ int detector_job_run(detector_job_t *j)
     int best = P_PERSIST;
     if (avail[P_LINEAR] && j->cost[P_LINEAR] < j->cost[best])
         best = P_LINEAR;
-    if (avail[P_LSTM] && !(j->cost[best] <= j->cost[P_LSTM]))
+    /* The LSTM must beat the simpler predictors by lstm_margin: it extrapolates worst when a
+     * slow channel leaves the range it was trained on. */
+    if (avail[P_LSTM] && j->cost[P_LSTM] < (1.0 - cfg->lstm_margin) * j->cost[best])
         best = P_LSTM;
     j->swap = !avail[P_SERVING] || j->cost[best] < j->cost[P_SERVING];
     int serve = j->swap ? best : P_SERVING;

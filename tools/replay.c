@@ -71,6 +71,7 @@ static const struct field fields[] = {
     FI("channel_fallback", channel_fallback),
     FI("horizon", horizon),
     FF("clamp_margin", clamp_margin),
+    FF("lstm_margin", lstm_margin),
     FI("freeze", freeze),
     FI("accept_after", accept_after),
     FF("warn_level", warn_level),
