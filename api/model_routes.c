@@ -89,7 +89,8 @@ void api__h_status(api_request_t *r)
     if (!have(r, be->pipe_status))
         return;
     char *out = NULL;
-    answer(r, be->pipe_status(be->ctx, r->seg[0], &out), out, "status");
+    int rc = be->pipe_status(be->ctx, r->seg[0], &out);
+    answer(r, rc, out, "status");
 }
 
 void api__h_predictions(api_request_t *r)
@@ -101,8 +102,8 @@ void api__h_predictions(api_request_t *r)
         time_arg(r, "to", VTIME_MAX_MS + 1, &to) || int_arg(r, "limit", 1000, 1, 100000, &limit))
         return;
     char *out = NULL;
-    answer(r, be->pipe_predictions(be->ctx, r->seg[0], from, to, (size_t)limit, &out), out,
-           "predictions");
+    int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, (size_t)limit, &out);
+    answer(r, rc, out, "predictions");
 }
 
 void api__h_forecast(api_request_t *r)
@@ -112,7 +113,8 @@ void api__h_forecast(api_request_t *r)
     if (!have(r, be->pipe_forecast) || int_arg(r, "horizon", 60, 1, 10000, &horizon))
         return;
     char *out = NULL;
-    answer(r, be->pipe_forecast(be->ctx, r->seg[0], (int)horizon, &out), out, "forecast");
+    int rc = be->pipe_forecast(be->ctx, r->seg[0], (int)horizon, &out);
+    answer(r, rc, out, "forecast");
 }
 
 void api__h_anomalies(api_request_t *r)
@@ -131,10 +133,9 @@ void api__h_anomalies(api_request_t *r)
         return;
     }
     char *out = NULL;
-    answer(r,
-           be->pipe_anomalies(be->ctx, r->route == ROUTE_ANOMALIES ? NULL : r->seg[0],
-                              a && strcmp(a, "true") == 0, from, to, &out),
-           out, "anomalies");
+    int rc = be->pipe_anomalies(be->ctx, r->route == ROUTE_ANOMALIES ? NULL : r->seg[0],
+                                a && strcmp(a, "true") == 0, from, to, &out);
+    answer(r, rc, out, "anomalies"); /* out is read after the call has filled it */
 }
 
 void api__h_model(api_request_t *r)
@@ -143,7 +144,8 @@ void api__h_model(api_request_t *r)
     if (!have(r, be->pipe_models))
         return;
     char *out = NULL;
-    answer(r, be->pipe_models(be->ctx, r->seg[0], &out), out, "model");
+    int rc = be->pipe_models(be->ctx, r->seg[0], &out);
+    answer(r, rc, out, "model");
 }
 
 void api__h_retrain(api_request_t *r)
@@ -223,7 +225,7 @@ void api__h_weights(api_request_t *r)
         fail(r, rc, "weights");
     else {
         char *out = NULL;
-        answer(r, be->pipe_models ? be->pipe_models(be->ctx, r->seg[0], &out) : ERR_IO, out,
-               "weights");
+        rc = be->pipe_models ? be->pipe_models(be->ctx, r->seg[0], &out) : ERR_IO;
+        answer(r, rc, out, "weights");
     }
 }

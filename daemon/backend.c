@@ -18,7 +18,10 @@ static int be_write(void *ctx, batch_t *b)
 static int be_device_put(void *ctx, const char *id, const char *attrs, int *created)
 {
     backend_t *be = ctx;
-    return store_device_put(be->store, id, attrs, created);
+    int rc = store_device_put(be->store, id, attrs, created);
+    if (rc == 0 && attrs && be->pipe)
+        pipeline_set_attrs(be->pipe, id, attrs); /* channel limits for forecasts */
+    return rc;
 }
 
 static int be_device_delete(void *ctx, const char *id)
@@ -114,6 +117,55 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 (unsigned long long)st.commits);
     if (be->stream)
         stream_metrics(be->stream, out);
+    if (be->pipe)
+        pipeline_metrics(be->pipe, out);
+}
+
+/* The pipeline's functions take the pipeline, not the backend: thin relays. */
+static int be_status(void *ctx, const char *id, char **out)
+{
+    return pipeline_status(((backend_t *)ctx)->pipe, id, out);
+}
+
+static int be_predictions(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
+                          char **out)
+{
+    return pipeline_predictions(((backend_t *)ctx)->pipe, id, from, to, limit, out);
+}
+
+static int be_forecast(void *ctx, const char *id, int horizon, char **out)
+{
+    return pipeline_forecast(((backend_t *)ctx)->pipe, id, horizon, out);
+}
+
+static int be_anomalies(void *ctx, const char *id, int active, int64_t from, int64_t to, char **out)
+{
+    return pipeline_anomalies(((backend_t *)ctx)->pipe, id, active, from, to, out);
+}
+
+static int be_models(void *ctx, const char *id, char **out)
+{
+    return pipeline_models(((backend_t *)ctx)->pipe, id, out);
+}
+
+static int be_retrain(void *ctx, const char *id)
+{
+    return pipeline_retrain(((backend_t *)ctx)->pipe, id);
+}
+
+static int be_rollback(void *ctx, const char *id, uint32_t version)
+{
+    return pipeline_rollback(((backend_t *)ctx)->pipe, id, version);
+}
+
+static int be_weights_get(void *ctx, const char *id, void **buf, size_t *len)
+{
+    return pipeline_weights_get(((backend_t *)ctx)->pipe, id, buf, len);
+}
+
+static int be_weights_put(void *ctx, const char *id, const void *buf, size_t len)
+{
+    return pipeline_weights_put(((backend_t *)ctx)->pipe, id, buf, len);
 }
 
 static int be_healthy(void *ctx, const char **detail)
@@ -135,4 +187,15 @@ void backend_init(api_backend_t *out, backend_t *b)
     out->query = be_query;
     out->metrics = be_metrics;
     out->healthy = be_healthy;
+    if (b->pipe) {
+        out->pipe_status = be_status;
+        out->pipe_predictions = be_predictions;
+        out->pipe_forecast = be_forecast;
+        out->pipe_anomalies = be_anomalies;
+        out->pipe_models = be_models;
+        out->pipe_retrain = be_retrain;
+        out->pipe_rollback = be_rollback;
+        out->pipe_weights_get = be_weights_get;
+        out->pipe_weights_put = be_weights_put;
+    }
 }

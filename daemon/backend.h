@@ -3,12 +3,14 @@
 #define VIGIL_BACKEND_H
 
 #include "api.h"
+#include "pipeline.h"
 #include "storage.h"
 #include "stream.h"
 
 typedef struct backend {
     store_t *store;
     stream_server_t *stream; /* may be NULL */
+    pipeline_t *pipe;        /* may be NULL: the model routes then answer 501 */
 } backend_t;
 
 /* Fills an api_backend_t whose functions call into b (which must outlive the API server). */

@@ -3,6 +3,7 @@
  * One table lists every setting with its section, key, kind and bounds, so the file parser,
  * the command-line overrides and the documentation in etc/vigild.conf agree. Loop thread. */
 #include "config.h"
+#include "detector.h"
 #include "err.h"
 
 #include <errno.h>
@@ -12,7 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN };
+enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN, K_BOOL };
 
 struct setting {
     const char *section, *key;
@@ -45,6 +46,13 @@ static const struct setting settings[] = {
     S("storage", "max_batch_delay_ms", K_INT, max_batch_delay_ms, 0, 1000),
     S("storage", "cache_mb", K_INT, cache_mb, 1, 65536),
     S("storage", "readers", K_INT, readers, 1, 64),
+    S("model", "enabled", K_BOOL, model_enabled, 0, 0),
+    S("model", "workers", K_INT, model_workers, 1, 64),
+    S("model", "train_threads", K_INT, model_train_threads, 1, 64),
+    S("model", "warmup", K_INT, model_warmup, 10, 10000000),
+    S("model", "retrain_every", K_INT, model_retrain_every, 0, 100000000),
+    S("model", "hidden", K_INT, model_hidden, 1, 1024),
+    S("model", "versions", K_INT, model_versions, 1, 1000),
 };
 
 void config_default(config_t *c)
@@ -68,6 +76,15 @@ void config_default(config_t *c)
     c->max_batch_delay_ms = 2;
     c->cache_mb = 64;
     c->readers = 4;
+    struct detector_config dc;
+    detector_config_default(&dc);
+    c->model_enabled = 1;
+    c->model_workers = 1;
+    c->model_train_threads = 1;
+    c->model_warmup = dc.warmup;
+    c->model_retrain_every = dc.retrain_every;
+    c->model_hidden = dc.n_hidden;
+    c->model_versions = 10;
 }
 
 /* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) loosely; api and stream check fully
@@ -142,6 +159,18 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             *(int *)field = 0;
         else {
             snprintf(err, errsize, "%s.%s: '%s' is not 'full' or 'normal'", section, key, value);
+            return -1;
+        }
+        return 0;
+    case K_BOOL:
+        if (strcasecmp(value, "true") == 0 || strcasecmp(value, "yes") == 0 ||
+            strcmp(value, "1") == 0 || strcasecmp(value, "on") == 0)
+            *(int *)field = 1;
+        else if (strcasecmp(value, "false") == 0 || strcasecmp(value, "no") == 0 ||
+                 strcmp(value, "0") == 0 || strcasecmp(value, "off") == 0)
+            *(int *)field = 0;
+        else {
+            snprintf(err, errsize, "%s.%s: '%s' is not true or false", section, key, value);
             return -1;
         }
         return 0;

@@ -31,6 +31,14 @@ typedef struct config {
     int max_batch_delay_ms;
     int cache_mb;
     int readers;
+    /* [model] */
+    int model_enabled;
+    int model_workers;
+    int model_train_threads;
+    int model_warmup;
+    int model_retrain_every;
+    int model_hidden;
+    int model_versions;
 } config_t;
 
 /* Fills c with the built-in defaults (those documented in etc/vigild.conf). */

@@ -11,6 +11,7 @@
 #include "demo.h"
 #include "err.h"
 #include "log.h"
+#include "pipeline.h"
 #include "storage.h"
 #include "stream.h"
 
@@ -47,6 +48,25 @@ static void usage(FILE *out)
             "  --version           print the version and exit\n"
             "  --help              print this help and exit\n"
             "Command-line options override the configuration file.\n");
+}
+
+/* Storage writer thread: a batch is committed; score it. */
+static void on_commit(void *arg, const batch_t *b)
+{
+    pipeline_feed(arg, b);
+}
+
+/* Scores everything committed, saves every detector, waits for training, stops the pipeline.
+ * Storage is still open, so what the pipeline saves is committed by store_close. */
+static void stop_pipeline(struct daemon *d)
+{
+    if (d->backend.pipe == NULL)
+        return;
+    store_flush(d->store);
+    pipeline_drain(d->backend.pipe);
+    pipeline_save_all(d->backend.pipe);
+    pipeline_destroy(d->backend.pipe);
+    d->backend.pipe = NULL;
 }
 
 static void on_stream_closed(void *arg)
@@ -190,6 +210,27 @@ int main(int argc, char **argv)
     }
     uv_loop_init(&d.loop);
     d.backend.store = d.store;
+    if (d.cfg.model_enabled) {
+        pipeline_opts_t po;
+        pipeline_opts_default(&po);
+        po.workers = d.cfg.model_workers;
+        po.train_threads = d.cfg.model_train_threads;
+        po.versions = d.cfg.model_versions;
+        po.det.warmup = d.cfg.model_warmup;
+        po.det.retrain_every = d.cfg.model_retrain_every;
+        po.det.n_hidden = d.cfg.model_hidden;
+        if (po.det.history < po.det.warmup)
+            po.det.history = po.det.warmup;
+        rc = pipeline_create(&d.backend.pipe, &po, d.store);
+        if (rc) {
+            log_error("cannot start the model pipeline: %s", err_str(rc));
+            store_close(d.store);
+            return 1;
+        }
+        /* Every committed batch goes to the detectors, in commit order. */
+        store_set_commit_hook(d.store, on_commit, d.backend.pipe);
+        pipeline_restore(d.backend.pipe);
+    }
     api_backend_t be;
     backend_init(&be, &d.backend);
     api_opts_t ao;
@@ -243,6 +284,7 @@ int main(int argc, char **argv)
 
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
+    stop_pipeline(&d);
     store_close(d.store);
     uv_loop_close(&d.loop);
     log_info("stopped cleanly");
@@ -254,6 +296,7 @@ fail:
         stream_shutdown(d.stream, NULL, NULL);
         uv_run(&d.loop, UV_RUN_DEFAULT);
     }
+    stop_pipeline(&d);
     store_close(d.store);
     uv_loop_close(&d.loop);
     return 1;

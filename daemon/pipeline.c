@@ -1,0 +1,662 @@
+/* daemon/pipeline.c: shards, scoring and training of the online pipeline; see pipeline.h.
+ *
+ * A committed batch is split by device shard on the writer thread (pipeline_feed) and queued;
+ * each shard thread steps its devices' detectors in commit order. Readings older than a
+ * device's newest are stored (they are already) but not scored. When a detector asks for
+ * training, a job is made under the device's lock and run on the training pool; the pool thread
+ * then applies it under the lock again, so the detector is only ever touched by one thread at a
+ * time. Training never runs on the loop, an HTTP thread or a shard. */
+#include "err.h"
+#include "log.h"
+#include "pipeline_int.h"
+#include "vtime.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void pipeline_opts_default(pipeline_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->workers = 1;
+    o->train_threads = 1;
+    o->train_queue = 64;
+    o->shard_queue = 1000000;
+    o->predictions = 10000;
+    o->events = 1000;
+    o->versions = 10;
+    o->save_every = 10000;
+    detector_config_default(&o->det);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static uint32_t hash_name(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void observe(atomic_uint_fast64_t *hist, const double *bounds, double v)
+{
+    for (int i = 0; i < 8; i++)
+        if (v <= bounds[i])
+            atomic_fetch_add_explicit(&hist[i], 1, memory_order_relaxed);
+}
+
+struct dev *pipeline__find(pipeline_t *p, const char *device)
+{
+    struct dev *d;
+    pthread_rwlock_rdlock(&p->devs_lock);
+    HASH_FIND_STR(p->devs, device, d);
+    pthread_rwlock_unlock(&p->devs_lock);
+    return d;
+}
+
+/* ---- devices ------------------------------------------------------------------------------ */
+
+static void dev_free(struct dev *d)
+{
+    detector_destroy(d->det);
+    for (int i = 0; i < d->nch; i++)
+        free(d->ch[i]);
+    free(d->ring_ts);
+    free(d->ring_score);
+    free(d->ring_state);
+    free(d->ring_vals);
+    free(d->events);
+    for (size_t i = 0; i < d->nversions; i++) {
+        free(d->versions[i].ckpt);
+        free(d->versions[i].info_json);
+    }
+    free(d->versions);
+    pthread_mutex_destroy(&d->mu);
+    free(d->attrs);
+    free(d->name);
+    free(d);
+}
+
+struct dev *pipeline__dev(pipeline_t *p, const char *name)
+{
+    int shard = (int)(hash_name(name, strlen(name)) % (uint32_t)p->nshards);
+    struct dev *d = pipeline__find(p, name);
+    if (d)
+        return d;
+    d = calloc(1, sizeof *d);
+    if (d == NULL || (d->name = strdup(name)) == NULL ||
+        (d->events = calloc(p->o.events, sizeof *d->events)) == NULL ||
+        (d->versions = calloc((size_t)p->o.versions, sizeof *d->versions)) == NULL) {
+        if (d) {
+            free(d->events);
+            free(d->name);
+            free(d);
+        }
+        return NULL;
+    }
+    pthread_mutex_init(&d->mu, NULL);
+    d->shard = shard;
+    d->last_ts = -1;
+    for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
+        d->lim_min[i] = d->lim_max[i] = NAN;
+    pthread_rwlock_wrlock(&p->devs_lock);
+    struct dev *other;
+    HASH_FIND_STR(p->devs, name, other);
+    if (other) { /* created meanwhile by another thread (an HTTP PUT): keep that one */
+        pthread_rwlock_unlock(&p->devs_lock);
+        dev_free(d);
+        return other;
+    }
+    HASH_ADD_KEYPTR(hh, p->devs, d->name, strlen(d->name), d);
+    pthread_rwlock_unlock(&p->devs_lock);
+    return d;
+}
+
+int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
+{
+    d->ring_head = d->ring_len = 0;
+    free(d->ring_ts);
+    free(d->ring_score);
+    free(d->ring_state);
+    free(d->ring_vals);
+    d->ring_cap = p->o.predictions;
+    d->ring_ts = malloc(d->ring_cap * sizeof *d->ring_ts);
+    d->ring_score = malloc(d->ring_cap * sizeof *d->ring_score);
+    d->ring_state = malloc(d->ring_cap);
+    d->ring_vals = malloc(d->ring_cap * 2 * (size_t)d->nch * sizeof *d->ring_vals);
+    if (!d->ring_ts || !d->ring_score || !d->ring_state || !d->ring_vals)
+        return ERR_NOMEM;
+    return 0;
+}
+
+/* (Re)creates the detector and the prediction ring for the channel set in d->ch. */
+static int dev_reset_detector(pipeline_t *p, struct dev *d)
+{
+    detector_destroy(d->det);
+    d->det = NULL;
+    d->gen++;
+    d->has_result = 0;
+    int rc = pipeline__ring_alloc(p, d);
+    if (rc)
+        return rc;
+    pipeline__apply_limits(d);
+    return detector_create(&d->det, &p->o.det, d->nch);
+}
+
+/* Maps a point's fields onto the device's channels, adding new ones. Returns 1 when the channel
+ * set changed (the detector must be rebuilt), 0 when not, or an error. */
+static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt, int *idx)
+{
+    int changed = 0;
+    for (uint32_t f = 0; f < pt->nfields; f++) {
+        const char *name = batch_str(b, b->fields[pt->field0 + f].name);
+        int k = -1;
+        for (int c = 0; c < d->nch; c++)
+            if (strcmp(d->ch[c], name) == 0) {
+                k = c;
+                break;
+            }
+        if (k < 0) {
+            if (d->nch == DETECTOR_MAX_CHANNELS) {
+                idx[f] = -1; /* beyond the detector's width: stored, not modelled */
+                continue;
+            }
+            d->ch[d->nch] = strdup(name);
+            if (d->ch[d->nch] == NULL)
+                return ERR_NOMEM;
+            d->last_x[d->nch] = 0;
+            k = d->nch++;
+            changed = 1;
+        }
+        idx[f] = k;
+    }
+    return changed;
+}
+
+static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
+{
+    if (p->store == NULL)
+        return;
+    char *js = pipeline__event_json(d, e);
+    if (js && store_event_put(p->store, d->name, (int64_t)e->id, e->start_ts, e->end_ts, js))
+        log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+    free(js);
+}
+
+/* Opens, extends or closes the device's anomaly event after a step. Caller holds d->mu. */
+static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct detector_result *r)
+{
+    struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    int active = cur && cur->end_ts < 0;
+    if (r->state == DET_ANOMALY) {
+        if (!active) {
+            if (d->nevents == p->o.events) { /* drop the oldest */
+                memmove(d->events, d->events + 1, (d->nevents - 1) * sizeof *d->events);
+                d->nevents--;
+            }
+            cur = &d->events[d->nevents++];
+            memset(cur, 0, sizeof *cur);
+            cur->id = ++d->next_event_id;
+            cur->start_ts = ts;
+            cur->end_ts = -1;
+        }
+        if (r->score > cur->peak)
+            cur->peak = r->score;
+        for (int c = 0; c < d->nch; c++)
+            cur->share[c] += r->contrib[c] * r->score;
+        if (!active)
+            persist_event(p, d, cur);
+    } else if (active) {
+        cur->end_ts = ts;
+        persist_event(p, d, cur);
+    }
+}
+
+static void train_job_fn(void *arg);
+
+struct tjob {
+    pipeline_t *p;
+    struct dev *d;
+    detector_job_t *job;
+    uint64_t gen;
+    int64_t t0;
+};
+
+/* Starts a training job for d if none runs. Caller holds d->mu. Returns 0 or an ERR_. */
+static int start_training(pipeline_t *p, struct dev *d)
+{
+    if (d->training)
+        return ERR_BUSY;
+    struct tjob *tj = calloc(1, sizeof *tj);
+    if (tj == NULL)
+        return ERR_NOMEM;
+    int rc = detector_job_create(&tj->job, d->det);
+    if (rc) {
+        free(tj);
+        return rc;
+    }
+    tj->p = p;
+    tj->d = d;
+    tj->gen = d->gen;
+    tj->t0 = mono_ns();
+    rc = wpool_submit(p->train, train_job_fn, tj);
+    if (rc) {
+        detector_job_destroy(tj->job);
+        free(tj);
+        atomic_fetch_add_explicit(&p->train_postponed, 1, memory_order_relaxed);
+        return rc;
+    }
+    d->training = 1;
+    return 0;
+}
+
+/* Adds a version to d's history (dropping the oldest beyond the cap) and stores it. The
+ * checkpoint of the serving LSTM is kept when this version serves, so it can be rolled back
+ * to. Caller holds d->mu. */
+static void record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                           double seconds)
+{
+    if (d->nversions == (size_t)p->o.versions) {
+        free(d->versions[0].ckpt);
+        free(d->versions[0].info_json);
+        memmove(d->versions, d->versions + 1, (d->nversions - 1) * sizeof *d->versions);
+        d->nversions--;
+    }
+    struct version *v = &d->versions[d->nversions++];
+    memset(v, 0, sizeof *v);
+    v->version = info->version;
+    const model_t *m = detector_model(d->det);
+    if (info->swapped && info->kind == DET_KIND_LSTM && m) {
+        size_t cap = model_checkpoint_size(m);
+        v->ckpt = malloc(cap);
+        if (v->ckpt && model_checkpoint_save(m, v->ckpt, cap, &v->ckpt_len)) {
+            free(v->ckpt);
+            v->ckpt = NULL;
+        }
+    }
+    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->ckpt != NULL);
+    if (info->swapped)
+        d->serving_version = info->version;
+    if (p->store && v->info_json &&
+        store_model_put(p->store, d->name, v->version, v->info_json, v->ckpt, v->ckpt_len,
+                        p->o.versions))
+        log_warn("pipeline: model version %u of '%s' not saved (store busy)", v->version, d->name);
+}
+
+/* Training pool thread: the expensive part without the lock, then apply under it. */
+static void train_job_fn(void *arg)
+{
+    struct tjob *tj = arg;
+    pipeline_t *p = tj->p;
+    struct dev *d = tj->d;
+    int rc = detector_job_run(tj->job);
+    double seconds = (double)(mono_ns() - tj->t0) / 1e9;
+    pthread_mutex_lock(&d->mu);
+    if (rc == 0 && tj->gen == d->gen && d->det) {
+        struct detector_train_info info;
+        memset(&info, 0, sizeof info);
+        rc = detector_job_apply(d->det, tj->job, &info);
+        if (rc == 0) {
+            record_version(p, d, &info, seconds);
+            pipeline__save(p, d);
+            atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
+            if (info.swapped)
+                atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
+        }
+    }
+    if (rc)
+        log_warn("pipeline: training for device '%s' failed: %s", d->name, err_str(rc));
+    d->training = 0;
+    pthread_mutex_unlock(&d->mu);
+    atomic_fetch_add_explicit(&p->train_jobs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->train_ms_total, (uint64_t)(seconds * 1000), memory_order_relaxed);
+    static const double tb[] = PIPE_TRAIN_BUCKETS;
+    observe(p->train_hist, tb, seconds);
+    detector_job_destroy(tj->job);
+    free(tj);
+}
+
+/* Scores one point of a committed batch. Shard thread. */
+static void score_point(pipeline_t *p, const batch_t *b, const batch_point_t *pt)
+{
+    struct dev *d = pipeline__dev(p, batch_str(b, pt->device));
+    if (d == NULL)
+        return;
+    int idx[DETECTOR_MAX_CHANNELS * 4];
+    if (pt->nfields > sizeof idx / sizeof idx[0])
+        return;
+    pthread_mutex_lock(&d->mu);
+    if (pt->ts_ms <= d->last_ts) {
+        d->skipped_old++;
+        atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
+        goto out;
+    }
+    int changed = map_channels(d, b, pt, idx);
+    if (changed < 0)
+        goto out;
+    if (changed || d->det == NULL) {
+        if (d->det)
+            log_info("pipeline: device '%s' now has %d channels; its model starts learning again",
+                     d->name, d->nch);
+        if (dev_reset_detector(p, d))
+            goto out;
+    }
+    float x[DETECTOR_MAX_CHANNELS];
+    uint8_t present[DETECTOR_MAX_CHANNELS];
+    memset(present, 0, sizeof present);
+    for (int c = 0; c < d->nch; c++)
+        x[c] = d->last_x[c];
+    for (uint32_t f = 0; f < pt->nfields; f++) {
+        if (idx[f] < 0)
+            continue;
+        x[idx[f]] = (float)b->fields[pt->field0 + f].value;
+        present[idx[f]] = 1;
+    }
+    struct detector_result r;
+    int64_t t0 = mono_ns();
+    int rc = detector_step(d->det, x, present, &r);
+    double step_s = (double)(mono_ns() - t0) / 1e9;
+    if (rc)
+        goto out;
+    static const double sb[] = PIPE_STEP_BUCKETS;
+    observe(p->step_hist, sb, step_s);
+    atomic_fetch_add_explicit(&p->step_ns_total, (uint64_t)(step_s * 1e9), memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->scored, 1, memory_order_relaxed);
+    for (int c = 0; c < d->nch; c++)
+        if (present[c])
+            d->last_x[c] = x[c];
+    if (d->last_ts >= 0) {
+        double dt = (double)(pt->ts_ms - d->last_ts);
+        d->dt_ms = d->dt_ms > 0 ? 0.95 * d->dt_ms + 0.05 * dt : dt;
+    }
+    if (!d->has_result || r.state != d->last.state)
+        d->since_ts = pt->ts_ms;
+    d->last = r;
+    d->has_result = 1;
+    d->last_ts = pt->ts_ms;
+    d->scored++;
+    /* The prediction ring. */
+    size_t slot = d->ring_head;
+    d->ring_ts[slot] = pt->ts_ms;
+    d->ring_score[slot] = r.score;
+    d->ring_state[slot] = (uint8_t)r.state;
+    float *v = d->ring_vals + slot * 2 * (size_t)d->nch;
+    for (int c = 0; c < d->nch; c++) {
+        v[c] = r.pred[c];
+        v[d->nch + c] = present[c] ? x[c] : NAN;
+    }
+    d->ring_head = (d->ring_head + 1) % d->ring_cap;
+    if (d->ring_len < d->ring_cap)
+        d->ring_len++;
+    track_event(p, d, pt->ts_ms, &r);
+    if (r.want_train)
+        start_training(p, d);
+    if (p->o.save_every > 0 && ++d->since_save >= (uint64_t)p->o.save_every)
+        pipeline__save(p, d);
+out:
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* ---- shards ------------------------------------------------------------------------------- */
+
+static void *shard_main(void *arg)
+{
+    struct shard *sh = arg;
+    pipeline_t *p = sh->p;
+    pthread_mutex_lock(&sh->mu);
+    for (;;) {
+        while (sh->head == NULL && !sh->stopping)
+            pthread_cond_wait(&sh->cv, &sh->mu);
+        struct shard_msg *m = sh->head;
+        if (m == NULL)
+            break;
+        sh->head = m->next;
+        if (sh->head == NULL)
+            sh->tail = NULL;
+        sh->busy = 1;
+        pthread_mutex_unlock(&sh->mu);
+        for (size_t i = 0; i < m->b.npoints; i++)
+            score_point(p, &m->b, &m->b.points[i]);
+        size_t n = m->b.nfields;
+        batch_deinit(&m->b);
+        free(m);
+        pthread_mutex_lock(&sh->mu);
+        sh->queued -= n;
+        sh->busy = 0;
+        pthread_cond_broadcast(&sh->space);
+        if (sh->head == NULL)
+            pthread_cond_broadcast(&sh->idle);
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return NULL;
+}
+
+void pipeline_feed(pipeline_t *p, const batch_t *b)
+{
+    int n = p->nshards;
+    struct shard_msg *msgs[64] = {0};
+    for (size_t i = 0; i < b->npoints; i++) {
+        const batch_point_t *pt = &b->points[i];
+        int s = (int)(hash_name(batch_str(b, pt->device), pt->device_len) % (uint32_t)n);
+        if (msgs[s] == NULL) {
+            msgs[s] = calloc(1, sizeof *msgs[s]);
+            if (msgs[s] == NULL)
+                continue;
+            batch_init(&msgs[s]->b);
+        }
+        batch_t *mb = &msgs[s]->b;
+        if (batch_point_begin(mb, batch_str(b, pt->device), pt->device_len, pt->ts_ms, pt->item))
+            continue;
+        for (uint32_t f = 0; f < pt->nfields; f++) {
+            const batch_field_t *fl = &b->fields[pt->field0 + f];
+            if (batch_field_add(mb, batch_str(b, fl->name), fl->name_len, fl->value)) {
+                batch_point_abort(mb);
+                break;
+            }
+        }
+        batch_point_commit(mb);
+    }
+    for (int s = 0; s < n; s++) {
+        if (msgs[s] == NULL)
+            continue;
+        struct shard *sh = &p->shards[s];
+        pthread_mutex_lock(&sh->mu);
+        while (sh->queued > p->o.shard_queue && !sh->stopping)
+            pthread_cond_wait(&sh->space, &sh->mu);
+        if (sh->tail)
+            sh->tail->next = msgs[s];
+        else
+            sh->head = msgs[s];
+        sh->tail = msgs[s];
+        sh->queued += msgs[s]->b.nfields;
+        pthread_cond_signal(&sh->cv);
+        pthread_mutex_unlock(&sh->mu);
+    }
+}
+
+void pipeline_drain(pipeline_t *p)
+{
+    for (int s = 0; s < p->nshards; s++) {
+        struct shard *sh = &p->shards[s];
+        pthread_mutex_lock(&sh->mu);
+        while (sh->head != NULL || sh->busy)
+            pthread_cond_wait(&sh->idle, &sh->mu);
+        pthread_mutex_unlock(&sh->mu);
+    }
+}
+
+int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
+{
+    pipeline_t *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return ERR_NOMEM;
+    p->o = *o;
+    if (p->o.workers < 1)
+        p->o.workers = 1;
+    if (p->o.workers > 64)
+        p->o.workers = 64;
+    p->store = store;
+    pthread_rwlock_init(&p->devs_lock, NULL);
+    int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, o->train_queue,
+                          "train");
+    if (rc) {
+        pthread_rwlock_destroy(&p->devs_lock);
+        free(p);
+        return rc;
+    }
+    p->shards = calloc((size_t)p->o.workers, sizeof *p->shards);
+    if (p->shards == NULL) {
+        wpool_destroy(p->train);
+        pthread_rwlock_destroy(&p->devs_lock);
+        free(p);
+        return ERR_NOMEM;
+    }
+    for (int s = 0; s < p->o.workers; s++) {
+        struct shard *sh = &p->shards[s];
+        sh->p = p;
+        sh->index = s;
+        pthread_mutex_init(&sh->mu, NULL);
+        pthread_cond_init(&sh->cv, NULL);
+        pthread_cond_init(&sh->space, NULL);
+        pthread_cond_init(&sh->idle, NULL);
+        if (pthread_create(&sh->thread, NULL, shard_main, sh) != 0) {
+            p->nshards = s;
+            pipeline_destroy(p);
+            return ERR_IO;
+        }
+        pthread_setname_np(sh->thread, "infer");
+        p->nshards = s + 1;
+    }
+    *out = p;
+    return 0;
+}
+
+void pipeline_destroy(pipeline_t *p)
+{
+    if (p == NULL)
+        return;
+    for (int s = 0; s < p->nshards; s++) {
+        struct shard *sh = &p->shards[s];
+        pthread_mutex_lock(&sh->mu);
+        sh->stopping = 1;
+        pthread_cond_broadcast(&sh->cv);
+        pthread_cond_broadcast(&sh->space);
+        pthread_mutex_unlock(&sh->mu);
+        pthread_join(sh->thread, NULL);
+        pthread_cond_destroy(&sh->cv);
+        pthread_cond_destroy(&sh->space);
+        pthread_cond_destroy(&sh->idle);
+        pthread_mutex_destroy(&sh->mu);
+    }
+    /* Shards are stopped, so no new jobs; the pool finishes the queued ones. */
+    wpool_destroy(p->train);
+    struct dev *d, *tmp;
+    HASH_ITER(hh, p->devs, d, tmp)
+    {
+        HASH_DEL(p->devs, d);
+        dev_free(d);
+    }
+    free(p->shards);
+    pthread_rwlock_destroy(&p->devs_lock);
+    free(p);
+}
+
+/* ---- control ------------------------------------------------------------------------------ */
+
+int pipeline_retrain(pipeline_t *p, const char *device)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    pthread_mutex_lock(&d->mu);
+    int rc = d->det ? start_training(p, d) : ERR_RANGE;
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    pthread_mutex_lock(&d->mu);
+    int rc = ERR_NOTFOUND;
+    for (size_t i = 0; i < d->nversions; i++) {
+        struct version *v = &d->versions[i];
+        if (v->version != version || v->ckpt == NULL || d->det == NULL)
+            continue;
+        model_t *m;
+        rc = model_checkpoint_load(&m, v->ckpt, v->ckpt_len);
+        if (rc == 0) {
+            rc = detector_set_model(d->det, m, version);
+            model_destroy(m);
+        }
+        if (rc == 0)
+            d->serving_version = version;
+        break;
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    pthread_mutex_lock(&d->mu);
+    const model_t *m = d->det ? detector_model(d->det) : NULL;
+    int rc = ERR_RANGE;
+    if (m) {
+        size_t cap = model_safetensors_size(m);
+        *buf = malloc(cap);
+        rc = *buf ? model_safetensors_export(m, *buf, cap, len) : ERR_NOMEM;
+        if (rc) {
+            free(*buf);
+            *buf = NULL;
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    model_t *m;
+    int rc = model_safetensors_import(&m, buf, len);
+    if (rc)
+        return rc;
+    pthread_mutex_lock(&d->mu);
+    if (d->det == NULL) {
+        rc = ERR_RANGE;
+    } else {
+        uint32_t version = 1;
+        for (size_t i = 0; i < d->nversions; i++)
+            if (d->versions[i].version >= version)
+                version = d->versions[i].version + 1;
+        if (d->serving_version >= version)
+            version = d->serving_version + 1;
+        rc = detector_set_model(d->det, m, version);
+        if (rc == 0) {
+            struct detector_train_info info;
+            memset(&info, 0, sizeof info);
+            info.version = version;
+            info.swapped = 1;
+            info.kind = DET_KIND_LSTM;
+            record_version(p, d, &info, 0);
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    model_destroy(m);
+    return rc;
+}

@@ -1,0 +1,94 @@
+/* daemon/pipeline.h: the online pipeline: every committed reading goes to its device's
+ * detector (model/detector.h) on an inference worker; training runs on a separate pool; the
+ * results (status, predictions, anomaly events, model versions) are served to the API.
+ *
+ * Threads: pipeline_feed runs on the storage writer thread (after each commit). Each device
+ * belongs to one inference shard (hash of its id), whose thread scores its readings in commit
+ * order. Training jobs run on the training pool. The query functions are "any thread" (HTTP
+ * handlers). Per device, a mutex guards the detector and everything derived from it; the lock
+ * order is devs_lock (read) -> device mu; shard queues have leaf locks. */
+#ifndef VIGIL_PIPELINE_H
+#define VIGIL_PIPELINE_H
+
+#include "batch.h"
+#include "detector.h"
+#include "sbuf.h"
+#include "storage.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct pipeline_opts {
+    int workers;        /* inference shards (threads) */
+    int train_threads;  /* training pool threads */
+    size_t train_queue; /* most training jobs waiting; more are postponed */
+    size_t shard_queue; /* most readings waiting per shard before the writer waits */
+    size_t predictions; /* predictions kept per device (a ring) */
+    size_t events;      /* anomaly events kept per device */
+    int versions;       /* model versions kept per device */
+    int save_every;     /* readings between saves of a device's detector (0: only at exit) */
+    struct detector_config det;
+} pipeline_opts_t;
+
+/* Defaults: 1 worker, 1 training thread, 64 jobs, 1,000,000 readings, 10,000 predictions,
+ * 1,000 events, 10 versions, a save every 10,000 readings, detector_config_default(). */
+void pipeline_opts_default(pipeline_opts_t *o);
+
+typedef struct pipeline pipeline_t;
+
+/* Starts the shards and the training pool. store (may be NULL: nothing is persisted) keeps the
+ * model versions, anomaly events and saved detectors; it must outlive the pipeline. Returns 0,
+ * ERR_NOMEM, ERR_IO. Caller owns *out; free with pipeline_destroy. */
+int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store);
+
+/* Brings back what the store kept: each device's attributes (limits), its saved detector
+ * (models, thresholds, hidden state), its model versions and its last anomaly event; then
+ * steps each detector through the readings committed after its save, so no device re-enters
+ * learning after a restart. Call once, before readings flow. Returns 0 or an ERR_. */
+int pipeline_restore(pipeline_t *p);
+
+/* Saves every device's detector to the store (asynchronously, through its writer). */
+void pipeline_save_all(pipeline_t *p);
+
+/* Scores everything queued, waits for running training jobs, stops the threads, frees. */
+void pipeline_destroy(pipeline_t *p);
+
+/* Queues a committed batch for scoring (copies what it needs; b stays the caller's). Blocks
+ * while the device's shard is full (backpressure up to the writer). Writer thread. */
+void pipeline_feed(pipeline_t *p, const batch_t *b);
+
+/* Blocks until every reading fed so far has been scored (tests and shutdown). Any thread. */
+void pipeline_drain(pipeline_t *p);
+
+/* JSON answers for the API; *out is malloc'd text the caller frees. Return 0, ERR_NOTFOUND
+ * (device unknown to the pipeline), ERR_INVAL (bad argument), ERR_RANGE (no model yet). */
+int pipeline_status(pipeline_t *p, const char *device, char **out);
+int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
+                         char **out);
+int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out);
+int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
+                       char **out);
+int pipeline_models(pipeline_t *p, const char *device, char **out);
+
+/* Asks for a retraining now. Returns 0, ERR_NOTFOUND, ERR_RANGE (too little data), ERR_BUSY
+ * (a training is already running or the queue is full). */
+int pipeline_retrain(pipeline_t *p, const char *device);
+
+/* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */
+int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
+
+/* The serving LSTM's weights as safetensors (PyTorch names); *buf is malloc'd. ERR_RANGE when
+ * no LSTM serves. */
+int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len);
+
+/* Installs safetensors weights as a new version. ERR_INVAL (shape), ERR_CORRUPT (bad file). */
+int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, size_t len);
+
+/* Sets channel limits from a device's attributes JSON ({"limits":{"temp":{"max":90}}}).
+ * Any thread. */
+void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_json);
+
+/* Appends the pipeline's Prometheus families. Any thread. */
+void pipeline_metrics(pipeline_t *p, sbuf_t *out);
+
+#endif

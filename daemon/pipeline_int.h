@@ -1,0 +1,126 @@
+/* daemon/pipeline_int.h: the pipeline's internal structures, shared by pipeline.c (threads,
+ * scoring, training) and pipeline_query.c (JSON answers). */
+#ifndef VIGIL_PIPELINE_INT_H
+#define VIGIL_PIPELINE_INT_H
+
+#include "pipeline.h"
+#include "wpool.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uthash.h>
+
+struct version {
+    uint32_t version;
+    char *info_json; /* owned: created, kind, swapped, metrics (see pipeline__version_json) */
+    void *ckpt;      /* owned checkpoint of the LSTM when it can be rolled back to, else NULL */
+    size_t ckpt_len;
+};
+
+struct event {
+    uint64_t id;
+    int64_t start_ts, end_ts; /* end_ts < 0 while active */
+    float peak;
+    float share[DETECTOR_MAX_CHANNELS]; /* accumulated score-weighted contributions */
+};
+
+struct dev {
+    UT_hash_handle hh;
+    char *name; /* owned; the hash key */
+    int shard;
+    pthread_mutex_t mu; /* guards everything below */
+    detector_t *det;
+    uint64_t gen; /* bumped when det is replaced (channels changed), so stale jobs are dropped */
+    int nch;
+    char *ch[DETECTOR_MAX_CHANNELS];
+    float last_x[DETECTOR_MAX_CHANNELS];
+    float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
+    char *attrs;     /* owned JSON object text of the device's attributes, or NULL */
+    int64_t last_ts; /* newest scored timestamp, -1 before the first */
+    double dt_ms;    /* running estimate of the reading interval */
+    struct detector_result last;
+    int has_result;
+    int64_t since_ts; /* when the current state began */
+    uint64_t scored, skipped_old;
+    uint64_t since_save; /* readings scored since the detector was last saved */
+    int training;
+    /* Ring of recent predictions: ts, score, state, then pred[nch] and actual[nch]. */
+    size_t ring_cap, ring_head, ring_len;
+    int64_t *ring_ts;
+    float *ring_score;
+    uint8_t *ring_state;
+    float *ring_vals; /* [ring_cap][2 * nch] */
+    /* Anomaly events, oldest first; the last one may be active. */
+    struct event *events;
+    size_t nevents;
+    uint64_t next_event_id;
+    /* Model versions, oldest first. */
+    struct version *versions;
+    size_t nversions;
+    uint32_t serving_version;
+};
+
+struct shard_msg {
+    batch_t b;
+    struct shard_msg *next;
+};
+
+struct shard {
+    pipeline_t *p;
+    int index;
+    pthread_t thread;
+    pthread_mutex_t mu;   /* guards head, tail, queued, busy, stopping; leaf lock */
+    pthread_cond_t cv;    /* work arrived / stop */
+    pthread_cond_t space; /* queue shrank */
+    pthread_cond_t idle;  /* queue empty and not busy */
+    struct shard_msg *head, *tail;
+    size_t queued; /* readings */
+    int busy, stopping;
+};
+
+struct pipeline {
+    pipeline_opts_t o;
+    store_t *store;             /* borrowed; may be NULL */
+    pthread_rwlock_t devs_lock; /* guards the devs table (not the devices' contents) */
+    struct dev *devs;
+    struct shard *shards;
+    int nshards;
+    wpool_t *train;
+    /* Counters for /metrics (relaxed atomics). */
+    atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_postponed;
+    atomic_uint_fast64_t step_ns_total, train_ms_total, train_jobs;
+    atomic_uint_fast64_t step_hist[8];  /* PIPE_STEP_BUCKETS */
+    atomic_uint_fast64_t train_hist[8]; /* PIPE_TRAIN_BUCKETS */
+};
+
+#define PIPE_STEP_BUCKETS                                                                          \
+    {                                                                                              \
+        1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2                                             \
+    }
+#define PIPE_TRAIN_BUCKETS                                                                         \
+    {                                                                                              \
+        0.1, 0.5, 1, 5, 10, 30, 60, 300                                                            \
+    }
+
+/* JSON texts describing an event and a version (for the API and the persistence hooks);
+ * malloc'd, NULL when out of memory. Caller holds d->mu. */
+char *pipeline__event_json(const struct dev *d, const struct event *e);
+char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
+                             double seconds, int has_ckpt);
+
+/* Saves d's detector (channel names + detector_save) to the store. Caller holds d->mu. */
+void pipeline__save(pipeline_t *p, struct dev *d);
+
+/* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
+struct dev *pipeline__find(pipeline_t *p, const char *device);
+
+/* Finds or creates a device. NULL when out of memory. Any thread. */
+struct dev *pipeline__dev(pipeline_t *p, const char *device);
+
+/* Allocates the prediction ring for d->nch channels (emptying it). Caller holds d->mu. */
+int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
+
+/* Sets d's channel limits from d->attrs. Caller holds d->mu. */
+void pipeline__apply_limits(struct dev *d);
+
+#endif

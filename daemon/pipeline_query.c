@@ -1,0 +1,467 @@
+/* daemon/pipeline_query.c: the pipeline's JSON answers (status, predictions, forecast,
+ * anomalies, model versions), its limits and its /metrics families. Any thread: each function
+ * takes the device's mutex while it copies what it reports. */
+#include "err.h"
+#include "pipeline_int.h"
+#include "vtime.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const state_names[] = {"learning", "normal", "warning", "anomaly"};
+static const char *const kind_names[] = {"persistence", "linear", "lstm"};
+
+#define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(7))
+
+static json_t *jtime(int64_t ms)
+{
+    char t[32];
+    return json_string(vtime_format(ms, t, sizeof t));
+}
+
+/* Finite floats as numbers, anything else as null (JSON has no NaN). */
+static json_t *jnum(double v)
+{
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int dump(json_t *v, char **out)
+{
+    *out = json_dumps(v, JSON_FLAGS);
+    json_decref(v);
+    return *out ? 0 : ERR_NOMEM;
+}
+
+/* Channels ranked by their share, as [{"channel","share"}], at most n. */
+static json_t *ranked(const struct dev *d, const float *share, int n)
+{
+    int order[DETECTOR_MAX_CHANNELS];
+    double total = 0;
+    for (int c = 0; c < d->nch; c++) {
+        order[c] = c;
+        total += share[c];
+    }
+    for (int i = 1; i < d->nch; i++) /* insertion sort: a handful of channels */
+        for (int j = i; j > 0 && share[order[j]] > share[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    json_t *a = json_array();
+    for (int i = 0; i < d->nch && i < n; i++) {
+        double s = total > 0 ? share[order[i]] / total : 0;
+        if (s <= 0)
+            break;
+        json_array_append_new(
+            a, json_pack("{s:s,s:o}", "channel", d->ch[order[i]], "share", json_real(s)));
+    }
+    return a;
+}
+
+char *pipeline__event_json(const struct dev *d, const struct event *e)
+{
+    json_t *v = json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:b,s:o,s:o}", "device", d->name, "id",
+                          (json_int_t)e->id, "start_ts", (json_int_t)e->start_ts, "start",
+                          jtime(e->start_ts), "end_ts",
+                          e->end_ts >= 0 ? json_integer(e->end_ts) : json_null(), "end",
+                          e->end_ts >= 0 ? jtime(e->end_ts) : json_null(), "active", e->end_ts < 0,
+                          "peak_score", jnum(e->peak), "channels", ranked(d, e->share, d->nch));
+    char *s = NULL;
+    dump(v, &s);
+    return s;
+}
+
+char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
+                             double seconds, int has_ckpt)
+{
+    json_t *tl = json_array(), *vl = json_array();
+    int ne = i->epochs < 64 ? i->epochs : 64;
+    for (int e = 0; e < ne; e++) {
+        json_array_append_new(tl, jnum(i->train_loss[e]));
+        json_array_append_new(vl, jnum(i->val_loss[e]));
+    }
+    json_t *v = json_pack(
+        "{s:I,s:o,s:I,s:s,s:b,s:b,s:{s:o,s:o,s:o,s:o,s:i,s:I,s:f,s:o,s:o}}", "version",
+        (json_int_t)i->version, "created", jtime(created_ms), "created_ms", (json_int_t)created_ms,
+        "kind", kind_names[i->kind], "swapped", i->swapped, "rollback", has_ckpt, "metrics",
+        "val_mse_lstm", jnum(i->val_mse_lstm), "val_mse_linear", jnum(i->val_mse_linear),
+        "val_mse_persistence", jnum(i->val_mse_persistence), "val_mse_serving_before",
+        jnum(i->val_mse_serving), "epochs", i->epochs, "rows", (json_int_t)i->rows, "train_seconds",
+        seconds, "train_loss", tl, "val_loss", vl);
+    char *s = NULL;
+    dump(v, &s);
+    return s;
+}
+
+/* A kept version as an object, with "serving" set from the device's current state. */
+static json_t *version_obj(const struct dev *d, const struct version *v)
+{
+    json_t *o = v->info_json ? json_loads(v->info_json, 0, NULL) : NULL;
+    if (o == NULL)
+        o = json_pack("{s:I}", "version", (json_int_t)v->version);
+    json_object_set_new(o, "serving", json_boolean(v->version == d->serving_version));
+    return o;
+}
+
+int pipeline_status(pipeline_t *p, const char *device, char **out)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    pthread_mutex_lock(&d->mu);
+    json_t *v;
+    if (!d->has_result) {
+        v = json_pack("{s:s,s:s}", "device", d->name, "state", "learning");
+    } else {
+        const struct detector_result *r = &d->last;
+        json_t *imputed = json_array();
+        json_t *latest = json_object();
+        for (int c = 0; c < d->nch; c++)
+            json_object_set_new(latest, d->ch[c], jnum(d->last_x[c]));
+        v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:b,s:o}",
+                      "device", d->name, "state", state_names[r->state], "score", jnum(r->score),
+                      "threshold", jnum(r->threshold), "since_ts", (json_int_t)d->since_ts, "since",
+                      jtime(d->since_ts), "last_ts", (json_int_t)d->last_ts, "last",
+                      jtime(d->last_ts), "model", "version", (json_int_t)r->version, "kind",
+                      kind_names[r->kind], "top_channels", ranked(d, r->contrib, 3),
+                      "imputed_channels", imputed, "readings_scored", (json_int_t)d->scored,
+                      "readings_not_scored_out_of_order", (json_int_t)d->skipped_old, "training",
+                      d->training, "latest", latest);
+        if (r->imputed) {
+            /* The ring's last actual row says which channels this reading lacked. */
+            size_t slot = (d->ring_head + d->ring_cap - 1) % d->ring_cap;
+            const float *act = d->ring_vals + slot * 2 * (size_t)d->nch + d->nch;
+            for (int c = 0; c < d->nch; c++)
+                if (isnan(act[c]))
+                    json_array_append_new(imputed, json_string(d->ch[c]));
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+    return dump(v, out);
+}
+
+int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
+                         char **out)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    json_t *pts = json_array();
+    pthread_mutex_lock(&d->mu);
+    size_t start = (d->ring_head + d->ring_cap - d->ring_len) % (d->ring_cap ? d->ring_cap : 1);
+    size_t n = 0;
+    for (size_t i = 0; i < d->ring_len && n < limit; i++) {
+        size_t slot = (start + i) % d->ring_cap;
+        int64_t ts = d->ring_ts[slot];
+        if (ts < from || ts >= to)
+            continue;
+        const float *v = d->ring_vals + slot * 2 * (size_t)d->nch;
+        json_t *pred = json_object(), *act = json_object();
+        for (int c = 0; c < d->nch; c++) {
+            json_object_set_new(pred, d->ch[c], jnum(v[c]));
+            json_object_set_new(act, d->ch[c], jnum(v[d->nch + c]));
+        }
+        json_array_append_new(pts, json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)ts,
+                                             "time", jtime(ts), "score", jnum(d->ring_score[slot]),
+                                             "state", state_names[d->ring_state[slot]], "predicted",
+                                             pred, "actual", act));
+        n++;
+    }
+    int64_t oldest = d->ring_len ? d->ring_ts[start] : -1;
+    pthread_mutex_unlock(&d->mu);
+    json_t *v = json_pack("{s:s,s:o,s:o}", "device", device, "points", pts, "retained_from_ts",
+                          oldest >= 0 ? json_integer(oldest) : json_null());
+    return dump(v, out);
+}
+
+int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out)
+{
+    if (horizon < 1 || horizon > 10000)
+        return ERR_INVAL;
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    pthread_mutex_lock(&d->mu);
+    if (d->det == NULL) {
+        pthread_mutex_unlock(&d->mu);
+        return ERR_RANGE;
+    }
+    size_t cells = (size_t)horizon * (size_t)d->nch;
+    float *mean = malloc(cells * sizeof *mean), *band = malloc(cells * sizeof *band);
+    int rc = mean && band ? detector_forecast(d->det, mean, band, horizon) : ERR_NOMEM;
+    if (rc) {
+        pthread_mutex_unlock(&d->mu);
+        free(mean);
+        free(band);
+        return rc;
+    }
+    double dt = d->dt_ms > 0 ? d->dt_ms : 1000;
+    json_t *steps = json_array();
+    for (int k = 0; k < horizon; k++) {
+        json_t *vals = json_object();
+        for (int c = 0; c < d->nch; c++) {
+            float m = mean[(size_t)k * d->nch + c], b = band[(size_t)k * d->nch + c];
+            json_object_set_new(vals, d->ch[c],
+                                json_pack("{s:o,s:o,s:o}", "mean", jnum(m), "low", jnum(m - b),
+                                          "high", jnum(m + b)));
+        }
+        int64_t ts = d->last_ts + (int64_t)((k + 1) * dt);
+        json_array_append_new(steps, json_pack("{s:I,s:o,s:o}", "ts", (json_int_t)ts, "time",
+                                               jtime(ts), "values", vals));
+    }
+    /* Time to limit: the first step whose expected value crosses a configured limit. */
+    json_t *ttl = json_object();
+    for (int c = 0; c < d->nch; c++) {
+        if (isnan(d->lim_min[c]) && isnan(d->lim_max[c]))
+            continue;
+        json_t *e = json_null();
+        for (int k = 0; k < horizon; k++) {
+            float m = mean[(size_t)k * d->nch + c];
+            const char *which = !isnan(d->lim_max[c]) && m >= d->lim_max[c]   ? "max"
+                                : !isnan(d->lim_min[c]) && m <= d->lim_min[c] ? "min"
+                                                                              : NULL;
+            if (which) {
+                int64_t ts = d->last_ts + (int64_t)((k + 1) * dt);
+                e = json_pack("{s:s,s:f,s:i,s:I,s:I,s:o}", "limit", which, "value",
+                              (double)(which[1] == 'a' ? d->lim_max[c] : d->lim_min[c]), "steps",
+                              k + 1, "in_ms", (json_int_t)((k + 1) * dt), "at_ts", (json_int_t)ts,
+                              "at", jtime(ts));
+                break;
+            }
+        }
+        json_object_set_new(ttl, d->ch[c], e);
+    }
+    json_t *v = json_pack("{s:s,s:i,s:f,s:I,s:{s:I,s:s},s:o,s:o}", "device", d->name, "horizon",
+                          horizon, "interval_ms", dt, "from_ts", (json_int_t)d->last_ts, "model",
+                          "version", (json_int_t)d->last.version, "kind", kind_names[d->last.kind],
+                          "steps", steps, "time_to_limit", ttl);
+    pthread_mutex_unlock(&d->mu);
+    free(mean);
+    free(band);
+    return dump(v, out);
+}
+
+static void events_of(struct dev *d, json_t *arr, int active_only, int64_t from, int64_t to)
+{
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = d->nevents; i-- > 0;) {
+        const struct event *e = &d->events[i];
+        int64_t end = e->end_ts < 0 ? INT64_MAX : e->end_ts;
+        if ((active_only && e->end_ts >= 0) || e->start_ts >= to || end < from)
+            continue;
+        char *s = pipeline__event_json(d, e);
+        json_t *o = s ? json_loads(s, 0, NULL) : NULL;
+        free(s);
+        if (o)
+            json_array_append_new(arr, o);
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+struct ev_ctx {
+    pipeline_t *p;
+    json_t *arr;
+};
+
+/* One stored event; an active one is replaced by its live version (peak and channels grow). */
+static int on_stored_event(void *arg, const char *device, int64_t id, int64_t start_ts,
+                           int64_t end_ts, const char *info_json)
+{
+    struct ev_ctx *c = arg;
+    json_t *o = NULL;
+    if (end_ts < 0) {
+        struct dev *d = pipeline__find(c->p, device);
+        if (d) {
+            pthread_mutex_lock(&d->mu);
+            const struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
+            if (cur && cur->id == (uint64_t)id && cur->end_ts < 0) {
+                char *s = pipeline__event_json(d, cur);
+                o = s ? json_loads(s, 0, NULL) : NULL;
+                free(s);
+            }
+            pthread_mutex_unlock(&d->mu);
+        }
+    }
+    if (o == NULL)
+        o = json_loads(info_json, 0, NULL);
+    if (o)
+        json_array_append_new(c->arr, o);
+    return 0;
+}
+
+int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
+                       char **out)
+{
+    if (device && pipeline__find(p, device) == NULL)
+        return ERR_NOTFOUND;
+    json_t *arr = json_array();
+    if (p->store) {
+        struct ev_ctx c = {p, arr};
+        int rc =
+            store_events_query(p->store, device, active_only, from, to, 10000, on_stored_event, &c);
+        if (rc) {
+            json_decref(arr);
+            return rc;
+        }
+    } else if (device) {
+        events_of(pipeline__find(p, device), arr, active_only, from, to);
+    } else {
+        pthread_rwlock_rdlock(&p->devs_lock);
+        for (struct dev *d = p->devs; d; d = d->hh.next)
+            events_of(d, arr, active_only, from, to);
+        pthread_rwlock_unlock(&p->devs_lock);
+    }
+    return dump(json_pack("{s:o}", "anomalies", arr), out);
+}
+
+int pipeline_models(pipeline_t *p, const char *device, char **out)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    json_t *arr = json_array();
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = d->nversions; i-- > 0;)
+        json_array_append_new(arr, version_obj(d, &d->versions[i]));
+    json_t *v = json_pack("{s:s,s:{s:I,s:s},s:s,s:b,s:o}", "device", d->name, "serving", "version",
+                          (json_int_t)(d->has_result ? d->last.version : 0), "kind",
+                          kind_names[d->has_result ? d->last.kind : DET_KIND_PERSISTENCE], "state",
+                          state_names[d->has_result ? d->last.state : DET_LEARNING], "training",
+                          d->training, "versions", arr);
+    pthread_mutex_unlock(&d->mu);
+    return dump(v, out);
+}
+
+void pipeline__apply_limits(struct dev *d)
+{
+    json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
+    json_t *lim = a ? json_object_get(a, "limits") : NULL;
+    for (int c = 0; c < d->nch; c++) {
+        json_t *l = lim ? json_object_get(lim, d->ch[c]) : NULL;
+        json_t *mx = l ? json_object_get(l, "max") : NULL;
+        json_t *mn = l ? json_object_get(l, "min") : NULL;
+        d->lim_max[c] = json_is_number(mx) ? (float)json_number_value(mx) : NAN;
+        d->lim_min[c] = json_is_number(mn) ? (float)json_number_value(mn) : NAN;
+    }
+    json_decref(a);
+}
+
+void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_json)
+{
+    struct dev *d = pipeline__dev(p, device);
+    if (d == NULL || attrs_json == NULL)
+        return;
+    char *copy = strdup(attrs_json);
+    if (copy == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    free(d->attrs);
+    d->attrs = copy;
+    pipeline__apply_limits(d);
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* Appends a Prometheus label value in quotes, escaping \\, " and newlines. */
+static void prom_label(sbuf_t *out, const char *v)
+{
+    sbuf_append(out, "\"", 1);
+    for (; *v; v++) {
+        if (*v == '\\' || *v == '"')
+            sbuf_printf(out, "\\%c", *v);
+        else if (*v == '\n')
+            sbuf_append(out, "\\n", 2);
+        else
+            sbuf_append(out, v, 1);
+    }
+    sbuf_append(out, "\"", 1);
+}
+
+void pipeline_metrics(pipeline_t *p, sbuf_t *out)
+{
+    static const double sb[] = PIPE_STEP_BUCKETS, tb[] = PIPE_TRAIN_BUCKETS;
+    uint64_t scored = atomic_load(&p->scored), trainings = atomic_load(&p->trainings);
+    sbuf_printf(out,
+                "# HELP vigil_readings_scored_total Reading vectors scored by a detector.\n"
+                "# TYPE vigil_readings_scored_total counter\nvigil_readings_scored_total %llu\n"
+                "# HELP vigil_readings_not_scored_total Readings older than their device's "
+                "newest: stored, not scored.\n# TYPE vigil_readings_not_scored_total counter\n"
+                "vigil_readings_not_scored_total %llu\n"
+                "# HELP vigil_model_trainings_total Trainings finished.\n"
+                "# TYPE vigil_model_trainings_total counter\nvigil_model_trainings_total %llu\n"
+                "# HELP vigil_model_swaps_total Trainings whose candidate replaced the serving "
+                "model.\n# TYPE vigil_model_swaps_total counter\nvigil_model_swaps_total %llu\n"
+                "# HELP vigil_train_queue_jobs Training jobs waiting.\n"
+                "# TYPE vigil_train_queue_jobs gauge\nvigil_train_queue_jobs %zu\n"
+                "# HELP vigil_train_postponed_total Trainings postponed because the queue was "
+                "full.\n# TYPE vigil_train_postponed_total counter\n"
+                "vigil_train_postponed_total %llu\n",
+                (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
+                (unsigned long long)trainings, (unsigned long long)atomic_load(&p->swaps),
+                wpool_queued(p->train), (unsigned long long)atomic_load(&p->train_postponed));
+    size_t inq = 0;
+    for (int s = 0; s < p->nshards; s++) {
+        pthread_mutex_lock(&p->shards[s].mu);
+        inq += p->shards[s].queued;
+        pthread_mutex_unlock(&p->shards[s].mu);
+    }
+    sbuf_printf(out,
+                "# HELP vigil_inference_queue_readings Readings waiting for their detector.\n"
+                "# TYPE vigil_inference_queue_readings gauge\n"
+                "vigil_inference_queue_readings %zu\n",
+                inq);
+    sbuf_printf(out, "# HELP vigil_inference_seconds Time of one detector step.\n"
+                     "# TYPE vigil_inference_seconds histogram\n");
+    for (int i = 0; i < 8; i++)
+        sbuf_printf(out, "vigil_inference_seconds_bucket{le=\"%g\"} %llu\n", sb[i],
+                    (unsigned long long)atomic_load(&p->step_hist[i]));
+    sbuf_printf(out,
+                "vigil_inference_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "vigil_inference_seconds_sum %.9f\nvigil_inference_seconds_count %llu\n",
+                (unsigned long long)scored, atomic_load(&p->step_ns_total) / 1e9,
+                (unsigned long long)scored);
+    sbuf_printf(out, "# HELP vigil_training_seconds Time of one training job.\n"
+                     "# TYPE vigil_training_seconds histogram\n");
+    for (int i = 0; i < 8; i++)
+        sbuf_printf(out, "vigil_training_seconds_bucket{le=\"%g\"} %llu\n", tb[i],
+                    (unsigned long long)atomic_load(&p->train_hist[i]));
+    sbuf_printf(out,
+                "vigil_training_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "vigil_training_seconds_sum %.3f\nvigil_training_seconds_count %llu\n",
+                (unsigned long long)atomic_load(&p->train_jobs),
+                atomic_load(&p->train_ms_total) / 1e3,
+                (unsigned long long)atomic_load(&p->train_jobs));
+    /* Per device: score, state and serving version. */
+    sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device.\n"
+                     "# TYPE vigil_device_anomaly_score gauge\n");
+    pthread_rwlock_rdlock(&p->devs_lock);
+    for (struct dev *d = p->devs; d; d = d->hh.next) {
+        pthread_mutex_lock(&d->mu);
+        if (d->has_result) {
+            sbuf_printf(out, "vigil_device_anomaly_score{device=");
+            prom_label(out, d->name);
+            sbuf_printf(out, "} %g\n", d->last.score);
+        }
+        pthread_mutex_unlock(&d->mu);
+    }
+    sbuf_printf(out, "# HELP vigil_device_state Device state: 0 learning, 1 normal, 2 warning, "
+                     "3 anomaly.\n# TYPE vigil_device_state gauge\n");
+    for (struct dev *d = p->devs; d; d = d->hh.next) {
+        pthread_mutex_lock(&d->mu);
+        sbuf_printf(out, "vigil_device_state{device=");
+        prom_label(out, d->name);
+        sbuf_printf(out, "} %d\n", d->has_result ? (int)d->last.state : 0);
+        pthread_mutex_unlock(&d->mu);
+    }
+    sbuf_printf(out, "# HELP vigil_device_model_version Serving model version per device.\n"
+                     "# TYPE vigil_device_model_version gauge\n");
+    for (struct dev *d = p->devs; d; d = d->hh.next) {
+        pthread_mutex_lock(&d->mu);
+        sbuf_printf(out, "vigil_device_model_version{device=");
+        prom_label(out, d->name);
+        sbuf_printf(out, "} %u\n", d->has_result ? d->last.version : 0);
+        pthread_mutex_unlock(&d->mu);
+    }
+    pthread_rwlock_unlock(&p->devs_lock);
+}

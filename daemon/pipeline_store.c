@@ -1,0 +1,328 @@
+/* daemon/pipeline_store.c: the pipeline's persistence: saving detectors, and bringing devices
+ * back after a restart (pipeline_restore), so no device re-enters learning.
+ *
+ * A saved detector is a blob: "VGPD", format 1, the channel names, the next event id and the
+ * serving version, then detector_save()'s bytes. Saves go through the storage writer
+ * asynchronously; restore runs once on the main thread before readings flow. */
+#include "err.h"
+#include "log.h"
+#include "pipeline_int.h"
+#include "vtime.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOB_MAGIC  "VGPD"
+#define BLOB_FORMAT 1u
+
+static void put32(uint8_t **p, uint32_t v)
+{
+    memcpy(*p, &v, 4);
+    *p += 4;
+}
+
+void pipeline__save(pipeline_t *p, struct dev *d)
+{
+    d->since_save = 0;
+    if (p->store == NULL || d->det == NULL)
+        return;
+    size_t names = 0;
+    for (int c = 0; c < d->nch; c++)
+        names += 2 + strlen(d->ch[c]);
+    size_t dsize = detector_save_size(d->det);
+    size_t cap = 4 + 4 + 4 + names + 8 + 4 + dsize;
+    uint8_t *blob = malloc(cap), *w = blob;
+    if (blob == NULL)
+        return;
+    memcpy(w, BLOB_MAGIC, 4);
+    w += 4;
+    put32(&w, BLOB_FORMAT);
+    put32(&w, (uint32_t)d->nch);
+    for (int c = 0; c < d->nch; c++) {
+        uint16_t n = (uint16_t)strlen(d->ch[c]);
+        memcpy(w, &n, 2);
+        memcpy(w + 2, d->ch[c], n);
+        w += 2 + n;
+    }
+    memcpy(w, &d->next_event_id, 8);
+    w += 8;
+    put32(&w, d->serving_version);
+    size_t dlen = 0;
+    if (detector_save(d->det, w, dsize, &dlen) == 0 &&
+        store_detector_put(p->store, d->name, d->last_ts, blob, (size_t)(w - blob) + dlen))
+        log_warn("pipeline: detector of '%s' not saved (store busy)", d->name);
+    free(blob);
+}
+
+void pipeline_save_all(pipeline_t *p)
+{
+    pthread_rwlock_rdlock(&p->devs_lock);
+    for (struct dev *d = p->devs; d; d = d->hh.next) {
+        pthread_mutex_lock(&d->mu);
+        pipeline__save(p, d);
+        pthread_mutex_unlock(&d->mu);
+    }
+    pthread_rwlock_unlock(&p->devs_lock);
+}
+
+/* Rebuilds a device from its saved blob. Returns 0 or ERR_CORRUPT / ERR_NOMEM. */
+static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_t *b, size_t n)
+{
+    const uint8_t *r = b, *end = b + n;
+    uint32_t fmt, nch;
+    if (n < 12 || memcmp(r, BLOB_MAGIC, 4) != 0)
+        return ERR_CORRUPT;
+    memcpy(&fmt, r + 4, 4);
+    memcpy(&nch, r + 8, 4);
+    r += 12;
+    if (fmt != BLOB_FORMAT || nch < 1 || nch > DETECTOR_MAX_CHANNELS)
+        return ERR_CORRUPT;
+    char *names[DETECTOR_MAX_CHANNELS] = {0};
+    int rc = ERR_CORRUPT;
+    for (uint32_t c = 0; c < nch; c++) {
+        uint16_t len;
+        if (end - r < 2)
+            goto fail;
+        memcpy(&len, r, 2);
+        if (end - r < 2 + len)
+            goto fail;
+        names[c] = strndup((const char *)r + 2, len);
+        if (names[c] == NULL) {
+            rc = ERR_NOMEM;
+            goto fail;
+        }
+        r += 2 + len;
+    }
+    if (end - r < 12)
+        goto fail;
+    uint64_t next_event;
+    uint32_t serving;
+    memcpy(&next_event, r, 8);
+    memcpy(&serving, r + 8, 4);
+    r += 12;
+    detector_t *det;
+    rc = detector_load(&det, r, (size_t)(end - r));
+    if (rc)
+        goto fail;
+    if (detector_channels(det) != (int)nch) {
+        detector_destroy(det);
+        rc = ERR_CORRUPT;
+        goto fail;
+    }
+    for (int c = 0; c < d->nch; c++)
+        free(d->ch[c]);
+    memcpy(d->ch, names, sizeof names);
+    d->nch = (int)nch;
+    detector_destroy(d->det);
+    d->det = det;
+    d->gen++;
+    d->last_ts = last_ts;
+    d->next_event_id = next_event;
+    d->serving_version = serving;
+    rc = pipeline__ring_alloc(p, d);
+    pipeline__apply_limits(d);
+    return rc;
+fail:
+    for (uint32_t c = 0; c < nch; c++)
+        free(names[c]);
+    return rc;
+}
+
+struct restore_ctx {
+    pipeline_t *p;
+    int loaded, failed;
+};
+
+static int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len)
+{
+    struct restore_ctx *rc = arg;
+    struct dev *d = pipeline__dev(rc->p, device);
+    if (d == NULL)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    int err = load_blob(rc->p, d, last_ts, blob, len);
+    pthread_mutex_unlock(&d->mu);
+    if (err) {
+        log_warn("pipeline: saved detector of '%s' unusable (%s); it learns again", device,
+                 err_str(err));
+        rc->failed++;
+    } else {
+        rc->loaded++;
+    }
+    return 0;
+}
+
+static int on_device(void *arg, const store_device_info_t *info)
+{
+    pipeline_t *p = arg;
+    if (info->attrs_json && strcmp(info->attrs_json, "{}") != 0)
+        pipeline_set_attrs(p, info->id, info->attrs_json);
+    return 0;
+}
+
+struct version_ctx {
+    pipeline_t *p;
+    struct dev *d;
+};
+
+static void on_ckpt(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
+{
+    struct version *v = arg;
+    if (ckpt && len > 0 && (v->ckpt = malloc(len)) != NULL) {
+        memcpy(v->ckpt, ckpt, len);
+        v->ckpt_len = len;
+    }
+}
+
+static int on_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
+                      int has_ckpt)
+{
+    struct version_ctx *vc = arg;
+    struct dev *d = vc->d;
+    if (d->nversions == (size_t)vc->p->o.versions)
+        return 1;
+    struct version *v = &d->versions[d->nversions];
+    memset(v, 0, sizeof *v);
+    v->version = (uint32_t)version;
+    v->info_json = strdup(info_json);
+    v->ckpt_len = has_ckpt ? 1 : 0; /* marks a checkpoint to fetch once the listing is done */
+    d->nversions++;
+    return 0;
+}
+
+/* The device's active anomaly event, if one was open when vigild stopped, continues. */
+static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
+                    const char *info_json)
+{
+    struct dev *d = arg;
+    if (end_ts >= 0 || d->nevents > 0)
+        return 1;
+    struct event *e = &d->events[d->nevents++];
+    memset(e, 0, sizeof *e);
+    e->id = (uint64_t)id;
+    e->start_ts = start_ts;
+    e->end_ts = -1;
+    json_t *j = json_loads(info_json, 0, NULL);
+    json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
+    e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;
+    json_decref(j);
+    if (d->next_event_id < (uint64_t)id)
+        d->next_event_id = (uint64_t)id;
+    return 1;
+}
+
+/* Collects committed readings into a batch for re-feeding. */
+struct refeed {
+    batch_t b;
+    const char *device;
+};
+
+static int on_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct refeed *rf = arg;
+    if (batch_point_begin(&rf->b, rf->device, strlen(rf->device), ts, 0))
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        if (batch_field_add(&rf->b, ch[i], strlen(ch[i]), v[i])) {
+            batch_point_abort(&rf->b);
+            return 1;
+        }
+    batch_point_commit(&rf->b);
+    return 0;
+}
+
+/* Feeds a device the readings the store has after its detector's save (or, without a saved
+ * detector, its most recent history), so its state is what it was. */
+static void refeed(pipeline_t *p, struct dev *d, int64_t last_ts, int have_det)
+{
+    struct refeed rf = {.device = d->name};
+    batch_init(&rf.b);
+    store_query_t q = {.device = d->name, .from_ms = last_ts + 1, .to_ms = VTIME_MAX_MS + 1};
+    if (!have_det) {
+        /* Newest first, then reversed into time order. */
+        q.from_ms = VTIME_MIN_MS;
+        q.limit = (size_t)p->o.det.history;
+        q.desc = 1;
+    }
+    if (store_query(p->store, &q, on_point, &rf) == 0 && rf.b.npoints > 0) {
+        if (q.desc) {
+            for (size_t i = 0, j = rf.b.npoints - 1; i < j; i++, j--) {
+                batch_point_t t = rf.b.points[i];
+                rf.b.points[i] = rf.b.points[j];
+                rf.b.points[j] = t;
+            }
+        }
+        pipeline_feed(p, &rf.b);
+    }
+    batch_deinit(&rf.b);
+}
+
+/* Collects device names first: queries must not run inside another query's callback. */
+struct names {
+    char **v;
+    int64_t *last;
+    int *have;
+    size_t n, cap;
+};
+
+static int add_name(void *arg, const store_device_info_t *info)
+{
+    struct names *nm = arg;
+    if (nm->n == nm->cap) {
+        size_t cap = nm->cap ? nm->cap * 2 : 64;
+        char **v = realloc(nm->v, cap * sizeof *v);
+        if (v == NULL)
+            return 1;
+        nm->v = v;
+        nm->cap = cap;
+    }
+    nm->v[nm->n] = strdup(info->id);
+    if (nm->v[nm->n])
+        nm->n++;
+    return 0;
+}
+
+int pipeline_restore(pipeline_t *p)
+{
+    if (p->store == NULL)
+        return 0;
+    int rc = store_device_list(p->store, NULL, 0, on_device, p);
+    struct restore_ctx rctx = {.p = p};
+    if (rc == 0)
+        rc = store_detectors_load(p->store, on_detector, &rctx);
+    struct names nm = {0};
+    if (rc == 0)
+        rc = store_device_list(p->store, NULL, 0, add_name, &nm);
+    for (size_t i = 0; rc == 0 && i < nm.n; i++) {
+        struct dev *d = pipeline__find(p, nm.v[i]);
+        int have_det = d && d->det;
+        int64_t last_ts = have_det ? d->last_ts : -1;
+        if (have_det) {
+            struct version_ctx vc = {p, d};
+            pthread_mutex_lock(&d->mu);
+            store_models_list(p->store, d->name, on_version, &vc);
+            for (size_t k = 0; k < d->nversions; k++) {
+                struct version *v = &d->versions[k];
+                if (v->ckpt_len == 1 && v->ckpt == NULL) {
+                    v->ckpt_len = 0;
+                    store_model_get(p->store, d->name, v->version, on_ckpt, v);
+                }
+            }
+            store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, on_event,
+                               d);
+            pthread_mutex_unlock(&d->mu);
+        }
+        if (d == NULL)
+            d = pipeline__dev(p, nm.v[i]);
+        if (d)
+            refeed(p, d, last_ts, have_det);
+    }
+    pipeline_drain(p);
+    for (size_t i = 0; i < nm.n; i++)
+        free(nm.v[i]);
+    free(nm.v);
+    log_info("pipeline: %d detectors restored (%d unusable), %zu devices caught up", rctx.loaded,
+             rctx.failed, nm.n);
+    return rc;
+}
