@@ -424,6 +424,15 @@ static void *shard_main(void *arg)
         pthread_mutex_unlock(&sh->mu);
         for (size_t i = 0; i < m->b.npoints; i++)
             score_point(p, &m->b, &m->b.points[i]);
+        /* Delay from commit (the client's acknowledgement) to updated status: the message's
+         * last reading waited longest, so each of its points is counted with that delay. */
+        double delay = (double)(mono_ns() - m->fed_ns) / 1e9;
+        static const double db[] = PIPE_DELAY_BUCKETS;
+        for (int k = 0; k < 10; k++)
+            if (delay <= db[k])
+                atomic_fetch_add_explicit(&p->delay_hist[k], m->b.npoints, memory_order_relaxed);
+        atomic_fetch_add_explicit(&p->delay_us_total, (uint64_t)(delay * 1e6) * m->b.npoints,
+                                  memory_order_relaxed);
         size_t n = m->b.nfields;
         batch_deinit(&m->b);
         free(m);
@@ -467,6 +476,7 @@ void pipeline_feed(pipeline_t *p, const batch_t *b)
         if (msgs[s] == NULL)
             continue;
         struct shard *sh = &p->shards[s];
+        msgs[s]->fed_ns = mono_ns();
         pthread_mutex_lock(&sh->mu);
         while (sh->queued > p->o.shard_queue && !sh->stopping)
             pthread_cond_wait(&sh->space, &sh->mu);

@@ -62,6 +62,7 @@ struct dev {
 
 struct shard_msg {
     batch_t b;
+    int64_t fed_ns; /* when the writer handed it over (monotonic), for the delay histogram */
     struct shard_msg *next;
 };
 
@@ -89,18 +90,18 @@ struct pipeline {
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_postponed;
     atomic_uint_fast64_t step_ns_total, train_ms_total, train_jobs;
-    atomic_uint_fast64_t step_hist[8];  /* PIPE_STEP_BUCKETS */
-    atomic_uint_fast64_t train_hist[8]; /* PIPE_TRAIN_BUCKETS */
+    atomic_uint_fast64_t step_hist[8];   /* PIPE_STEP_BUCKETS */
+    atomic_uint_fast64_t train_hist[8];  /* PIPE_TRAIN_BUCKETS */
+    atomic_uint_fast64_t delay_hist[10]; /* PIPE_DELAY_BUCKETS, counted per reading vector */
+    atomic_uint_fast64_t delay_us_total;
 };
 
-#define PIPE_STEP_BUCKETS                                                                          \
-    {                                                                                              \
-        1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2                                             \
-    }
-#define PIPE_TRAIN_BUCKETS                                                                         \
-    {                                                                                              \
-        0.1, 0.5, 1, 5, 10, 30, 60, 300                                                            \
-    }
+/* Histogram bounds in seconds (clang-format off keeps them on one line each). */
+// clang-format off
+#define PIPE_STEP_BUCKETS  {1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 1e-2}
+#define PIPE_TRAIN_BUCKETS {0.1, 0.5, 1, 5, 10, 30, 60, 300}
+#define PIPE_DELAY_BUCKETS {0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10}
+// clang-format on
 
 /* JSON texts describing an event and a version (for the API and the persistence hooks);
  * malloc'd, NULL when out of memory. Caller holds d->mu. */

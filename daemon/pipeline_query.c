@@ -380,7 +380,8 @@ static void prom_label(sbuf_t *out, const char *v)
 
 void pipeline_metrics(pipeline_t *p, sbuf_t *out)
 {
-    static const double sb[] = PIPE_STEP_BUCKETS, tb[] = PIPE_TRAIN_BUCKETS;
+    static const double sb[] = PIPE_STEP_BUCKETS, tb[] = PIPE_TRAIN_BUCKETS,
+                        dlb[] = PIPE_DELAY_BUCKETS;
     uint64_t scored = atomic_load(&p->scored), trainings = atomic_load(&p->trainings);
     sbuf_printf(out,
                 "# HELP vigil_readings_scored_total Reading vectors scored by a detector.\n"
@@ -421,6 +422,18 @@ void pipeline_metrics(pipeline_t *p, sbuf_t *out)
                 "vigil_inference_seconds_sum %.9f\nvigil_inference_seconds_count %llu\n",
                 (unsigned long long)scored, atomic_load(&p->step_ns_total) / 1e9,
                 (unsigned long long)scored);
+    sbuf_printf(out, "# HELP vigil_score_delay_seconds Delay from a reading's commit (its "
+                     "acknowledgement) to its device's updated status.\n"
+                     "# TYPE vigil_score_delay_seconds histogram\n");
+    for (int i = 0; i < 10; i++)
+        sbuf_printf(out, "vigil_score_delay_seconds_bucket{le=\"%g\"} %llu\n", dlb[i],
+                    (unsigned long long)atomic_load(&p->delay_hist[i]));
+    sbuf_printf(out,
+                "vigil_score_delay_seconds_bucket{le=\"+Inf\"} %llu\n"
+                "vigil_score_delay_seconds_sum %.6f\nvigil_score_delay_seconds_count %llu\n",
+                (unsigned long long)(scored + atomic_load(&p->skipped_old)),
+                atomic_load(&p->delay_us_total) / 1e6,
+                (unsigned long long)(scored + atomic_load(&p->skipped_old)));
     sbuf_printf(out, "# HELP vigil_training_seconds Time of one training job.\n"
                      "# TYPE vigil_training_seconds histogram\n");
     for (int i = 0; i < 8; i++)
