@@ -280,5 +280,54 @@ device_tag = host
             d.cleanup()
 
 
+class StartupRefusals(unittest.TestCase):
+    """Start-up fails cleanly (nonzero exit, a reason naming the place) and touches nothing."""
+
+    def start_fails(self, data_dir, *words):
+        rc, out, err = run("--data-dir", data_dir, "--http", "127.0.0.1:0", "--stream", "off")
+        self.assertNotEqual(rc, 0, err)
+        for w in words:
+            self.assertIn(w, err)
+        return err
+
+    def digest(self, path):
+        import hashlib
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read()).hexdigest()
+
+    def test_data_dir_is_a_file(self):
+        tmp = vt.mkdtemp()
+        path = vt.write_file(os.path.join(tmp, "plain-file"), "not a directory\n")
+        self.start_fails(path, path)
+
+    def test_not_a_database(self):
+        tmp = vt.mkdtemp()
+        db = vt.write_file(os.path.join(tmp, "vigil.db"), os.urandom(8192), "wb")
+        before = self.digest(db)
+        self.start_fails(tmp, tmp)
+        self.assertEqual(self.digest(db), before, "a refused database was modified")
+
+    def test_newer_schema_refused(self):
+        d = vt.Vigild(stream=False)
+        try:
+            d.start()
+            r = d.post_json({"device": "sv-1", "ts": 1, "values": {"a": 1}})
+            self.assertEqual(r.status, 200, r)
+            d.stop()
+            ver = subprocess.run(["sqlite3", d.db_path, "PRAGMA user_version;"],
+                                 stdout=subprocess.PIPE, text=True, check=True).stdout.strip()
+            subprocess.run(["sqlite3", d.db_path, "PRAGMA user_version=%d;" % (int(ver) + 100)],
+                           check=True)
+            before = self.digest(d.db_path)
+            self.start_fails(d.data_dir, "version")
+            self.assertEqual(self.digest(d.db_path), before, "a refused database was modified")
+            subprocess.run(["sqlite3", d.db_path, "PRAGMA user_version=%s;" % ver], check=True)
+            d.start()
+            self.assertEqual(d.device("sv-1")["points"], 1)
+            d.stop()
+        finally:
+            d.cleanup()
+
+
 if __name__ == "__main__":
     vt.main()

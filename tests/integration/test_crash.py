@@ -239,6 +239,24 @@ class Crash(Base):
         self.d.stop()
         self.assertEqual(integrity_check(self.d.db_path), "ok")
 
+    def test_kill9_sync_normal(self):
+        # storage.sync = normal: an acknowledged reading survives a crash of vigild (not of the
+        # machine, which a test cannot simulate).
+        self.d.cleanup()
+        cfg = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"), "[storage]\nsync = normal\n")
+        self.d = vt.Vigild(config=cfg)
+        self.d.start()
+        self.ingest_all_protocols()
+        before = self.snapshot()
+        self.d.kill()
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+        self.d.start()
+        after = self.snapshot()
+        self.assertEqual(sorted(after), sorted(before))
+        for dev in before:
+            self.assertPoints(after[dev][1], [(p["ts"], p["values"]) for p in before[dev][1]])
+        self.d.stop()
+
     def test_kill9_during_concurrent_ingest(self):
         stop = threading.Event()
         json_acked = []      # batch numbers answered 200
