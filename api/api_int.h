@@ -79,6 +79,11 @@ typedef struct api_request {
  * 400 answer set (r->status != 0) when it does not fit in buf or holds a NUL byte. */
 const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size);
 
+/* Parses an optional positive integer parameter (default dflt, at most max) / an optional time
+ * parameter (epoch ms or RFC 3339). Return 0, or -1 with a 400 answer set naming it. */
+int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out);
+int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out);
+
 /* Sets a JSON error response {"error": msg}. */
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

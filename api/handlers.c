@@ -149,8 +149,7 @@ static int list_one(void *arg, const api_device_t *d)
     return 0;
 }
 
-/* Parses a positive integer parameter with a default and a maximum. Returns 0 or sets 400. */
-static int arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out)
+int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out)
 {
     char buf[32];
     const char *v = api__arg(r, name, buf, sizeof buf);
@@ -175,7 +174,7 @@ void api__h_devices(api_request_t *r)
 {
     struct api_server *srv = r->srv;
     size_t limit;
-    if (arg_limit(r, "limit", 1000, 10000, &limit))
+    if (api__arg_limit(r, "limit", 1000, 10000, &limit))
         return;
     char after[BATCH_NAME_MAX + 1];
     const char *a = api__arg(r, "after", after, sizeof after);
@@ -318,8 +317,7 @@ static int point_one(void *arg, int64_t ts, size_t n, const char *const *ch, con
     return c->b->oom;
 }
 
-/* Parses a time parameter (epoch ms or RFC 3339). Returns 0 or sets 400. */
-static int arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out)
+int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out)
 {
     char buf[64];
     const char *v = api__arg(r, name, buf, sizeof buf);
@@ -338,9 +336,9 @@ void api__h_device_readings(api_request_t *r)
     struct api_server *srv = r->srv;
     api_query_t q = {.device = r->seg[0]};
     size_t limit;
-    if (arg_time(r, "from", VTIME_MIN_MS, &q.from_ms) ||
-        arg_time(r, "to", VTIME_MAX_MS + 1, &q.to_ms) ||
-        arg_limit(r, "limit", 1000, srv->opts.max_query_limit, &limit))
+    if (api__arg_time(r, "from", VTIME_MIN_MS, &q.from_ms) ||
+        api__arg_time(r, "to", VTIME_MAX_MS + 1, &q.to_ms) ||
+        api__arg_limit(r, "limit", 1000, srv->opts.max_query_limit, &limit))
         return;
     q.limit = limit;
     char order[8];

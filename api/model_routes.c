@@ -51,38 +51,6 @@ static int have(api_request_t *r, const void *fn)
     return 1;
 }
 
-static int time_arg(api_request_t *r, const char *name, int64_t dflt, int64_t *out)
-{
-    char buf[64];
-    const char *v = api__arg(r, name, buf, sizeof buf);
-    *out = dflt;
-    if (v == NULL)
-        return r->status ? -1 : 0;
-    if (vtime_parse(v, out)) {
-        api__error(r, 400, "parameter '%s': '%s' is not epoch milliseconds or RFC 3339", name, v);
-        return -1;
-    }
-    return 0;
-}
-
-static int int_arg(api_request_t *r, const char *name, long dflt, long min, long max, long *out)
-{
-    char buf[32];
-    const char *v = api__arg(r, name, buf, sizeof buf);
-    *out = dflt;
-    if (v == NULL)
-        return r->status ? -1 : 0;
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n < min || n > max) {
-        api__error(r, 400, "parameter '%s': want an integer from %ld to %ld, got '%s'", name, min,
-                   max, v);
-        return -1;
-    }
-    *out = n;
-    return 0;
-}
-
 void api__h_status(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
@@ -97,20 +65,21 @@ void api__h_predictions(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
-    long limit;
-    if (!have(r, be->pipe_predictions) || time_arg(r, "from", VTIME_MIN_MS, &from) ||
-        time_arg(r, "to", VTIME_MAX_MS + 1, &to) || int_arg(r, "limit", 1000, 1, 100000, &limit))
+    size_t limit;
+    if (!have(r, be->pipe_predictions) || api__arg_time(r, "from", VTIME_MIN_MS, &from) ||
+        api__arg_time(r, "to", VTIME_MAX_MS + 1, &to) ||
+        api__arg_limit(r, "limit", 1000, 100000, &limit))
         return;
     char *out = NULL;
-    int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, (size_t)limit, &out);
+    int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, limit, &out);
     answer(r, rc, out, "predictions");
 }
 
 void api__h_forecast(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
-    long horizon;
-    if (!have(r, be->pipe_forecast) || int_arg(r, "horizon", 60, 1, 10000, &horizon))
+    size_t horizon;
+    if (!have(r, be->pipe_forecast) || api__arg_limit(r, "horizon", 60, 10000, &horizon))
         return;
     char *out = NULL;
     int rc = be->pipe_forecast(be->ctx, r->seg[0], (int)horizon, &out);
@@ -122,8 +91,8 @@ void api__h_anomalies(api_request_t *r)
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
     char abuf[8];
-    if (!have(r, be->pipe_anomalies) || time_arg(r, "from", VTIME_MIN_MS, &from) ||
-        time_arg(r, "to", VTIME_MAX_MS + 1, &to))
+    if (!have(r, be->pipe_anomalies) || api__arg_time(r, "from", VTIME_MIN_MS, &from) ||
+        api__arg_time(r, "to", VTIME_MAX_MS + 1, &to))
         return;
     const char *a = api__arg(r, "active", abuf, sizeof abuf);
     if (r->status)

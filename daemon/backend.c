@@ -5,6 +5,7 @@
  * from libmicrohttpd's handler threads, and storage is thread-safe. */
 #include "backend.h"
 #include "err.h"
+#include "prom.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -105,16 +106,8 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 (unsigned long long)st.commit_errors, (unsigned long long)st.queue_readings,
                 (unsigned long long)st.queue_max, (long long)st.db_bytes,
                 (unsigned long long)st.devices);
-    sbuf_printf(out, "# HELP vigil_store_commit_seconds Latency of write transactions.\n"
-                     "# TYPE vigil_store_commit_seconds histogram\n");
-    for (int i = 0; i < 12; i++)
-        sbuf_printf(out, "vigil_store_commit_seconds_bucket{le=\"%g\"} %llu\n", bounds[i],
-                    (unsigned long long)st.commit_buckets[i]);
-    sbuf_printf(out,
-                "vigil_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
-                "vigil_store_commit_seconds_sum %.6f\nvigil_store_commit_seconds_count %llu\n",
-                (unsigned long long)st.commits, st.commit_seconds_sum,
-                (unsigned long long)st.commits);
+    prom_histogram(out, "vigil_store_commit_seconds", "Latency of write transactions.", bounds,
+                   st.commit_buckets, 12, st.commits, st.commit_seconds_sum);
     if (be->stream)
         stream_metrics(be->stream, out);
     if (be->pipe)

@@ -3,6 +3,7 @@
  * takes the device's mutex while it copies what it reports. */
 #include "err.h"
 #include "pipeline_int.h"
+#include "prom.h"
 #include "vtime.h"
 
 #include <jansson.h>
@@ -363,21 +364,6 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     pthread_mutex_unlock(&d->mu);
 }
 
-/* Appends a Prometheus label value in quotes, escaping \\, " and newlines. */
-static void prom_label(sbuf_t *out, const char *v)
-{
-    sbuf_append(out, "\"", 1);
-    for (; *v; v++) {
-        if (*v == '\\' || *v == '"')
-            sbuf_printf(out, "\\%c", *v);
-        else if (*v == '\n')
-            sbuf_append(out, "\\n", 2);
-        else
-            sbuf_append(out, v, 1);
-    }
-    sbuf_append(out, "\"", 1);
-}
-
 void pipeline_metrics(pipeline_t *p, sbuf_t *out)
 {
     static const double sb[] = PIPE_STEP_BUCKETS, tb[] = PIPE_TRAIN_BUCKETS,
@@ -412,39 +398,22 @@ void pipeline_metrics(pipeline_t *p, sbuf_t *out)
                 "# TYPE vigil_inference_queue_readings gauge\n"
                 "vigil_inference_queue_readings %zu\n",
                 inq);
-    sbuf_printf(out, "# HELP vigil_inference_seconds Time of one detector step.\n"
-                     "# TYPE vigil_inference_seconds histogram\n");
+    uint64_t cum[10];
     for (int i = 0; i < 8; i++)
-        sbuf_printf(out, "vigil_inference_seconds_bucket{le=\"%g\"} %llu\n", sb[i],
-                    (unsigned long long)atomic_load(&p->step_hist[i]));
-    sbuf_printf(out,
-                "vigil_inference_seconds_bucket{le=\"+Inf\"} %llu\n"
-                "vigil_inference_seconds_sum %.9f\nvigil_inference_seconds_count %llu\n",
-                (unsigned long long)scored, atomic_load(&p->step_ns_total) / 1e9,
-                (unsigned long long)scored);
-    sbuf_printf(out, "# HELP vigil_score_delay_seconds Delay from a reading's commit (its "
-                     "acknowledgement) to its device's updated status.\n"
-                     "# TYPE vigil_score_delay_seconds histogram\n");
+        cum[i] = atomic_load(&p->step_hist[i]);
+    prom_histogram(out, "vigil_inference_seconds", "Time of one detector step.", sb, cum, 8, scored,
+                   atomic_load(&p->step_ns_total) / 1e9);
     for (int i = 0; i < 10; i++)
-        sbuf_printf(out, "vigil_score_delay_seconds_bucket{le=\"%g\"} %llu\n", dlb[i],
-                    (unsigned long long)atomic_load(&p->delay_hist[i]));
-    sbuf_printf(out,
-                "vigil_score_delay_seconds_bucket{le=\"+Inf\"} %llu\n"
-                "vigil_score_delay_seconds_sum %.6f\nvigil_score_delay_seconds_count %llu\n",
-                (unsigned long long)(scored + atomic_load(&p->skipped_old)),
-                atomic_load(&p->delay_us_total) / 1e6,
-                (unsigned long long)(scored + atomic_load(&p->skipped_old)));
-    sbuf_printf(out, "# HELP vigil_training_seconds Time of one training job.\n"
-                     "# TYPE vigil_training_seconds histogram\n");
+        cum[i] = atomic_load(&p->delay_hist[i]);
+    uint64_t fed = scored + atomic_load(&p->skipped_old);
+    prom_histogram(out, "vigil_score_delay_seconds",
+                   "Delay from a reading's commit (its acknowledgement) to its device's updated "
+                   "status.",
+                   dlb, cum, 10, fed, atomic_load(&p->delay_us_total) / 1e6);
     for (int i = 0; i < 8; i++)
-        sbuf_printf(out, "vigil_training_seconds_bucket{le=\"%g\"} %llu\n", tb[i],
-                    (unsigned long long)atomic_load(&p->train_hist[i]));
-    sbuf_printf(out,
-                "vigil_training_seconds_bucket{le=\"+Inf\"} %llu\n"
-                "vigil_training_seconds_sum %.3f\nvigil_training_seconds_count %llu\n",
-                (unsigned long long)atomic_load(&p->train_jobs),
-                atomic_load(&p->train_ms_total) / 1e3,
-                (unsigned long long)atomic_load(&p->train_jobs));
+        cum[i] = atomic_load(&p->train_hist[i]);
+    prom_histogram(out, "vigil_training_seconds", "Time of one training job.", tb, cum, 8,
+                   atomic_load(&p->train_jobs), atomic_load(&p->train_ms_total) / 1e3);
     /* Per device: score, state and serving version. */
     sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device.\n"
                      "# TYPE vigil_device_anomaly_score gauge\n");
