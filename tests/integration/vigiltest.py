@@ -64,6 +64,17 @@ def _on_signal(signum, frame):
 signal.signal(signal.SIGTERM, _on_signal)
 
 
+def _die_with_parent():
+    """In the child before exec: SIGKILL it if the test process dies (e.g. killed by a CTest
+    timeout), so no vigild outlives its test."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def mkdtemp(prefix="vigil-it-"):
     d = tempfile.mkdtemp(prefix=prefix)
     _tmpdirs.append(d)
@@ -122,8 +133,15 @@ class Vigild:
         with open(self.log_path, "a") as log:
             log.write("==== start #%d: %s\n" % (self.starts, " ".join(args)))
         logf = open(self.log_path, "ab")
+        user_pre = self.preexec_fn
+
+        def pre():
+            _die_with_parent()
+            if user_pre:
+                user_pre()
+
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
-                                     preexec_fn=self.preexec_fn)
+                                     preexec_fn=pre)
         logf.close()
         _live.append(self)
         deadline = time.monotonic() + timeout
