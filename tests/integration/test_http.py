@@ -596,5 +596,34 @@ max_batch = 10
         self.assertEqual(self.d.curl("GET", "/healthz").status, 200)
 
 
+class Connections(vt.DaemonTestCase):
+    CONFIG = """
+[http]
+timeout_s = 1
+max_connections = 2
+threads = 1
+"""
+
+    def test_limit_and_idle_timeout(self):
+        import socket
+        import time
+        idle = [socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+                for _ in range(2)]
+        try:
+            time.sleep(0.1)
+            t0 = time.monotonic()
+            st, _, body = vt.http_request("GET", self.d.url("/healthz"), timeout=15)
+            waited = time.monotonic() - t0
+            self.assertEqual(st, 200, body)
+            # Served only once the idle connections timed out (http.timeout_s = 1).
+            self.assertGreater(waited, 0.7, "http.max_connections = 2 was not enforced")
+            self.assertLess(waited, 10)
+            for s in idle:
+                self.assertEqual(s.recv(100), b"", "idle connection not closed")
+        finally:
+            for s in idle:
+                s.close()
+
+
 if __name__ == "__main__":
     vt.main()
