@@ -120,6 +120,18 @@ class Restart(Base):
         self.assertPoints(self.d.readings("rs-int"), [(1, {"a": 1.0})])
         self.d.stop()
 
+    def test_sighup_keeps_running(self):
+        # SIGHUP does not reload yet; it must neither stop nor disturb the daemon.
+        r = self.d.post_json({"device": "rs-hup", "ts": 1, "values": {"a": 1}})
+        self.assertEqual(r.status, 200, r)
+        self.d.proc.send_signal(1)
+        time.sleep(0.2)
+        self.assertIsNone(self.d.proc.poll(), "vigild exited on SIGHUP")
+        r = self.d.post_json({"device": "rs-hup", "ts": 2, "values": {"a": 2}})
+        self.assertEqual(r.status, 200, r)
+        self.assertPoints(self.d.readings("rs-hup"), [(1, {"a": 1.0}), (2, {"a": 2.0})])
+        self.d.stop()
+
     def test_stop_with_idle_stream_connection(self):
         # An open, idle stream connection must not keep the daemon from exiting.
         c = self.d.stream_connect()
