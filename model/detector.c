@@ -18,9 +18,10 @@
 void detector_config_default(struct detector_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->warmup = 400;
+    cfg->warmup = 200;
     cfg->history = 2000;
     cfg->retrain_every = 1000;
+    cfg->second_at = 0;
     cfg->n_hidden = 16;
     cfg->n_layers = 1;
     model_train_config_default(&cfg->train);
@@ -33,11 +34,12 @@ void detector_config_default(struct detector_config *cfg)
     cfg->val_rows = 200;
     cfg->err_window = 2000;
     cfg->err_short = 10;
-    cfg->flat_rel = 1e-3f;
+    cfg->flat_rel = 0.1f;
     cfg->channel_fallback = 1;
     cfg->horizon = 20;
     cfg->clamp_margin = 0.1f;
     cfg->lstm_margin = 0.1f;
+    cfg->level_weight = 0.0f;
     cfg->freeze = 1;
     cfg->accept_after = 600;
     cfg->warn_level = 0.4f;
@@ -51,12 +53,13 @@ void detector_config_default(struct detector_config *cfg)
 static int config_check(const struct detector_config *c)
 {
     if (c->warmup < 16 || c->history < c->warmup || c->history > 10000000 || c->retrain_every < 0 ||
-        c->n_hidden < 1 || c->n_hidden > MODEL_MAX_HIDDEN || c->n_layers < 1 ||
+        c->second_at < 0 || c->n_hidden < 1 || c->n_hidden > MODEL_MAX_HIDDEN || c->n_layers < 1 ||
         c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 ||
         c->err_window < 2 || c->err_window > 10000000 || c->err_short < 1 ||
-        c->err_short > c->err_window || !(c->flat_rel >= 0.0f) || c->accept_after < 1 ||
-        !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
-        c->clear_count < 1 || c->train.window < 1 || c->train.max_epochs < 1)
+        c->err_short > c->err_window || !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) ||
+        c->accept_after < 1 || !(c->warn_level <= c->alarm_level) ||
+        !(c->clear_level <= c->alarm_level) || c->clear_count < 1 || c->train.window < 1 ||
+        c->train.max_epochs < 1)
         return ERR_INVAL;
     return 0;
 }
@@ -85,8 +88,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->hist_cap = cfg->history;
     /* One block: floats first, then the per-channel flags. */
     size_t nf = (size_t)d->hist_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
-                2 * d->state_len + d->work_len + C /* pred */ + 2 * C /* err_scale, resid_rms */ +
-                (size_t)cfg->err_window + (size_t)cfg->err_short;
+                2 * d->state_len + d->work_len + C /* pred */ +
+                4 * C /* err_scale, resid_rms, lmean, lscale */ + (size_t)cfg->err_window +
+                (size_t)cfg->err_short;
     d->block = calloc(1, nf * sizeof(float) + C);
     if (!d->block) {
         rc = ERR_NOMEM;
@@ -104,6 +108,8 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->pred = p, p += C;
     d->err_scale = p, p += C;
     d->resid_rms = p, p += C;
+    d->lmean = p, p += C;
+    d->lscale = p, p += C;
     d->ring = p, p += cfg->err_window;
     d->shortbuf = p, p += cfg->err_short;
     d->persist = (uint8_t *)p;

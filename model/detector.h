@@ -38,6 +38,8 @@ struct detector_config {
     int warmup;        /* readings before the first training (state "learning" until then) */
     int history;       /* readings kept in the ring for training (>= warmup) */
     int retrain_every; /* readings between retrainings once serving (0: never) */
+    int second_at;     /* reading count at which a second training follows the first one
+                          (0: none), since the first model saw only the warm-up */
     int n_hidden;      /* LSTM hidden size */
     int n_layers;      /* LSTM layers */
     struct model_train_config train; /* window, epochs, lr, ... (val_fraction: early stopping) */
@@ -57,6 +59,8 @@ struct detector_config {
                              always are) */
     int horizon;          /* forecast horizon of that comparison: drifting channels favour
                              persistence, mean-reverting ones the model */
+    float level_weight;   /* weight of the level term of channels not predicted by persistence:
+                             (x - training mean)^2 / training variance (0: off) */
     float lstm_margin;    /* the LSTM serves only if its validation cost is below (1 - this)
                              times the linear baseline's and persistence's */
     float clamp_margin;   /* the LSTM's inputs are clamped to the range its training data

@@ -47,9 +47,10 @@ struct detector {
     int have_pred;
 
     /* scoring */
-    float *err_scale; /* [C] */
-    float *resid_rms; /* [C] validation RMS error, for the forecast band */
-    float *ring;      /* [err_window] raw scores */
+    float *err_scale;      /* [C] */
+    float *resid_rms;      /* [C] validation RMS error, for the forecast band */
+    float *lmean, *lscale; /* [C] each: level of the training data; lscale 0: no level term */
+    float *ring;           /* [err_window] raw scores */
     int ring_head, ring_len;
     double ring_sum, ring_sumsq;
     int ring_since_resum;
@@ -87,9 +88,10 @@ const float *detector__lstm_active(const float *states, size_t len, uint64_t idx
 /* Scores one reading against d->pred, updates the windows and the state machine, fills res's
  * scoring fields. */
 void detector__score(detector_t *d, const float *x, struct detector_result *res);
-/* The raw score of one reading from per-channel errors e[C] and scales; fills contrib[C] (may
- * be NULL). */
-float detector__raw_score(const float *e, const float *scale, int C, float *contrib);
+/* The raw score of one reading x[C] from its per-channel errors e[C] and scales, plus the
+ * level terms (channels with lscale > 0, weight w); fills contrib[C] (may be NULL). */
+float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
+                          const float *lscale, float w, int C, float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);
 

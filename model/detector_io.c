@@ -62,9 +62,10 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->n_seen)                                                                                   \
     X(d->due_at)                                                                                   \
     X(d->kind)                                                                                     \
-    X(d->version) X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len)                \
-        X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
-            X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->prev_red)
+    X(d->version)                                                                                  \
+    X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len) X(d->ring_since_resum)       \
+        X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len) X(d->short_sum)           \
+            X(d->det_state) X(d->below) X(d->in_anomaly) X(d->prev_red)
 
 static void write_all(const detector_t *d, struct wr *w)
 {
@@ -88,6 +89,8 @@ static void write_all(const detector_t *d, struct wr *w)
     put(w, d->state, 2 * sizeof(float) * d->state_len);
     put(w, d->err_scale, sizeof(float) * C);
     put(w, d->resid_rms, sizeof(float) * C);
+    put(w, d->lmean, sizeof(float) * C);
+    put(w, d->lscale, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
     uint64_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
@@ -168,6 +171,8 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     get(&r, d->state, 2 * sizeof(float) * d->state_len);
     get(&r, d->err_scale, sizeof(float) * Cz);
     get(&r, d->resid_rms, sizeof(float) * Cz);
+    get(&r, d->lmean, sizeof(float) * Cz);
+    get(&r, d->lscale, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
     get(&r, d->shortbuf, sizeof(float) * (size_t)cfg.err_short);
     uint64_t mlen = 0;

@@ -2,7 +2,11 @@
  *
  * 1. Normalisation. Each channel's error e_c = x_c - pred_c is divided by the channel's error
  *    scale (the serving predictor's RMS error on the validation tail of its training, with a
- *    floor for flat channels): z_c. The raw score of the reading is log(1 + mean_c z_c^2): for
+ *    floor for flat channels): z_c. A channel the model treats as hovering around a level
+ *    (not predicted by persistence) adds level_weight * l_c^2, l_c its distance from the
+ *    level of the training data in that data's standard deviations: a one-step predictor
+ *    follows a lasting shift within a few readings, the level term keeps seeing it. The raw
+ *    score of the reading is log(1 + mean_c (z_c^2 + level term)): for
  *    one channel about chi-square with one degree of freedom, log-compressed so a single wild
  *    reading cannot dominate the reference distribution for thousands of readings.
  * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
@@ -33,12 +37,17 @@
 /* z^2 cap per channel, so one channel's absurd error stays a finite, comparable score. */
 #define Z2_CAP 1e12
 
-float detector__raw_score(const float *e, const float *scale, int C, float *contrib)
+float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
+                          const float *lscale, float w, int C, float *contrib)
 {
     double s = 0.0, z2[DETECTOR_MAX_CHANNELS];
     for (int c = 0; c < C; c++) {
         double z = (double)e[c] / (double)scale[c];
         z2[c] = z * z;
+        if (w > 0.0f && lscale[c] > 0.0f) {
+            double l = ((double)x[c] - lmean[c]) / lscale[c];
+            z2[c] += (double)w * l * l;
+        }
         if (!(z2[c] <= Z2_CAP))
             z2[c] = Z2_CAP;
         s += z2[c];
@@ -127,7 +136,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float e[DETECTOR_MAX_CHANNELS];
     for (int c = 0; c < C; c++)
         e[c] = x[c] - d->pred[c];
-    float raw = detector__raw_score(e, d->err_scale, C, res->contrib);
+    float raw = detector__raw_score(e, d->err_scale, x, d->lmean, d->lscale, cfg->level_weight, C,
+                                    res->contrib);
     res->top_channel = 0;
     for (int c = 1; c < C; c++)
         if (res->contrib[c] > res->contrib[res->top_channel])

@@ -44,6 +44,7 @@ struct detector_job {
     enum detector_kind kind; /* serving kind after the decision */
     uint8_t *persist;        /* [C] flags after the decision */
     float *scale, *rms;      /* [C] after the decision */
+    float *lmean, *lscale;   /* [C] level terms after the decision */
     float *val_raw;          /* [n_val] raw scores of the serving predictor after the decision */
     double cost[P_COUNT];
     struct model_train_result tres;
@@ -66,7 +67,7 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->n = d->hist_len;
     j->n_val = d->cfg.val_rows < j->n / 3 ? d->cfg.val_rows : j->n / 3;
     const size_t n = (size_t)j->n, nv = (size_t)j->n_val, E = (size_t)d->cfg.train.max_epochs;
-    size_t nf = n * C + 2 * (C * C + C) + 6 * C + nv + 2 * E;
+    size_t nf = n * C + 2 * (C * C + C) + 8 * C + nv + 2 * E;
     j->block = calloc(1, nf * sizeof(float) + 2 * C);
     int rc = ERR_NOMEM;
     if (!j->block)
@@ -79,6 +80,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->lin_b = p, p += C;
     j->scale = p, p += C;
     j->rms = p, p += C;
+    j->lmean = p, p += C;
+    j->lscale = p, p += C;
     j->val_raw = p, p += nv;
     j->curves = p, p += 2 * E;
     j->s_lo = p, p += C;
@@ -345,10 +348,25 @@ int detector_job_run(detector_job_t *j)
         j->rms[c] = (float)sqrt(s / nv);
         j->scale[c] = (float)fmax(j->rms[c], floor_[c]);
     }
+    /* Level terms for the channels the predictor treats as hovering around a level: their
+     * mean and spread over all the job's rows. */
+    for (int c = 0; c < C; c++) {
+        double sum = 0.0, ss = 0.0;
+        for (int t = 0; t < n; t++)
+            sum += j->data[(size_t)t * C + c];
+        double mu = sum / n;
+        for (int t = 0; t < n; t++) {
+            double dv = j->data[(size_t)t * C + c] - mu;
+            ss += dv * dv;
+        }
+        j->lmean[c] = (float)mu;
+        j->lscale[c] = j->persist[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
+    }
     for (int k = 0; k < nv; k++) {
         for (int c = 0; c < C; c++)
             ek[c] = err[((size_t)(j->persist[c] ? P_PERSIST : serve) * nv + k) * C + c];
-        j->val_raw[k] = detector__raw_score(ek, j->scale, C, NULL);
+        j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(ntr + k) * C, j->lmean,
+                                            j->lscale, cfg->level_weight, C, NULL);
     }
     j->ran = 1;
 out:
@@ -391,6 +409,8 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         memcpy(d->persist, j->persist, C);
         memcpy(d->err_scale, j->scale, sizeof(float) * C);
         memcpy(d->resid_rms, j->rms, sizeof(float) * C);
+        memcpy(d->lmean, j->lmean, sizeof(float) * C);
+        memcpy(d->lscale, j->lscale, sizeof(float) * C);
         detector__windows_seed(d, j->val_raw, j->n_val);
         d->in_anomaly = 0;
         d->below = 0;
@@ -399,7 +419,14 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     }
     if (swap || !d->have_pred)
         detector__rebuild_state(d);
-    d->due_at = d->cfg.retrain_every > 0 ? d->n_seen + (uint64_t)d->cfg.retrain_every : UINT64_MAX;
+    /* Schedule: a second training at second_at readings (the first model saw little), then
+     * every retrain_every readings. */
+    if (d->cfg.second_at > 0 && d->n_seen < (uint64_t)d->cfg.second_at)
+        d->due_at = (uint64_t)d->cfg.second_at;
+    else if (d->cfg.retrain_every > 0)
+        d->due_at = d->n_seen + (uint64_t)d->cfg.retrain_every;
+    else
+        d->due_at = UINT64_MAX;
     info->swapped = swap;
     info->kind = d->kind;
     info->val_mse_lstm = j->cost[P_LSTM];
