@@ -32,6 +32,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->train.val_fraction = 0.2f;
     cfg->train.lr = 5e-3f;
     cfg->val_rows = 200;
+    cfg->calib_all = 0;
     cfg->err_window = 2000;
     cfg->err_short = 10;
     cfg->flat_rel = 0.1f;

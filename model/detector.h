@@ -43,8 +43,10 @@ struct detector_config {
     int n_hidden;      /* LSTM hidden size */
     int n_layers;      /* LSTM layers */
     struct model_train_config train; /* window, epochs, lr, ... (val_fraction: early stopping) */
-    int val_rows; /* the most recent readings held out to choose the serving predictor
-                     and to calibrate the error scales (at most a third of the data) */
+    int val_rows;  /* the most recent readings held out to choose the serving predictor
+                      and to calibrate the error scales (at most a third of the data) */
+    int calib_all; /* 1: also calibrate the error scales and seed the long window on every
+                      row the job holds (after one window), not only on val_rows */
     /* Scoring: each channel's one-step error is divided by that channel's error scale (the RMS
      * error of the serving predictor on val_rows, fixed until the next training, floored so a
      * flat channel cannot divide by zero); the reading's raw score is log(1 + mean over

@@ -45,7 +45,8 @@ struct detector_job {
     uint8_t *persist;        /* [C] flags after the decision */
     float *scale, *rms;      /* [C] after the decision */
     float *lmean, *lscale;   /* [C] level terms after the decision */
-    float *val_raw;          /* [n_val] raw scores of the serving predictor after the decision */
+    float *val_raw;          /* [n_raw] raw scores of the serving predictor after the decision */
+    int n_raw;
     double cost[P_COUNT];
     struct model_train_result tres;
     float *curves; /* [2, max_epochs] */
@@ -66,8 +67,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->C = d->C;
     j->n = d->hist_len;
     j->n_val = d->cfg.val_rows < j->n / 3 ? d->cfg.val_rows : j->n / 3;
-    const size_t n = (size_t)j->n, nv = (size_t)j->n_val, E = (size_t)d->cfg.train.max_epochs;
-    size_t nf = n * C + 2 * (C * C + C) + 8 * C + nv + 2 * E;
+    const size_t n = (size_t)j->n, E = (size_t)d->cfg.train.max_epochs;
+    size_t nf = n * C + 2 * (C * C + C) + 8 * C + n + 2 * E;
     j->block = calloc(1, nf * sizeof(float) + 2 * C);
     int rc = ERR_NOMEM;
     if (!j->block)
@@ -82,7 +83,7 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->rms = p, p += C;
     j->lmean = p, p += C;
     j->lscale = p, p += C;
-    j->val_raw = p, p += nv;
+    j->val_raw = p, p += n;
     j->curves = p, p += 2 * E;
     j->s_lo = p, p += C;
     j->s_hi = p, p += C;
@@ -141,11 +142,11 @@ struct pred_ctx {
     int C, T;
 };
 
-/* Runs a predictor over all n rows and writes its one-step errors on the last n_val rows:
- * err [n_val, C], err[k, c] = actual - predicted for row n - n_val + k. Adds to sseh[C] the
- * squared errors of its h-step-ahead forecasts of the same rows (h >= 1). */
-static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n_val, int h,
-                      float *err, double *sseh)
+/* Runs a predictor over all n rows and writes its one-step errors on the last ncal rows:
+ * err [ncal, C], err[k, c] = actual - predicted for row n - ncal + k. Adds to sseh[C] the
+ * squared errors of its h-step-ahead forecasts of the last n_val rows (h >= 1). */
+static int run_errors(const struct pred_ctx *pc, const float *data, int n, int ncal, int n_val,
+                      int h, float *err, double *sseh)
 {
     const int C = pc->C;
     float pred[DETECTOR_MAX_CHANNELS], tmp[DETECTOR_MAX_CHANNELS];
@@ -160,7 +161,7 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
         work = state + 2 * sl;
         fc = work + wl;
     }
-    const int from = n - n_val;
+    const int cfrom = n - ncal, hfrom = n - n_val;
     for (int t = 0; t + 1 < n; t++) {
         const float *x = data + (size_t)t * C;
         if (pc->kind == DET_KIND_LSTM) {
@@ -173,12 +174,12 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
         } else {
             memcpy(pred, x, sizeof(float) * (size_t)C);
         }
-        if (t + 1 >= from)
+        if (t + 1 >= cfrom)
             for (int c = 0; c < C; c++) {
                 float e = data[(size_t)(t + 1) * C + c] - pred[c];
-                err[(size_t)(t + 1 - from) * C + c] = isfinite(e) ? e : 1e30f;
+                err[(size_t)(t + 1 - cfrom) * C + c] = isfinite(e) ? e : 1e30f;
             }
-        if (t + h < from || t + h >= n)
+        if (t + h < hfrom || t + h >= n)
             continue;
         /* The h-step forecast from row t. */
         const float *ph = tmp;
@@ -212,8 +213,12 @@ int detector_job_run(detector_job_t *j)
         return ERR_INVAL;
     const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv;
     const struct detector_config *cfg = &j->cfg;
+    /* Calibration rows: the tail only, or (calib_all) every row after one window of context;
+     * the decision always uses the tail. */
+    const int ctx = cfg->train.window < n / 4 ? cfg->train.window : n / 4;
+    const int nc = cfg->calib_all && n - ctx > nv ? n - ctx : nv, off = nc - nv;
     int rc = 0;
-    float *err = malloc(sizeof(float) * (size_t)P_COUNT * nv * C);
+    float *err = malloc(sizeof(float) * (size_t)P_COUNT * nc * C);
     double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
     if (!err || !sse) {
         rc = ERR_NOMEM;
@@ -251,6 +256,11 @@ int detector_job_run(detector_job_t *j)
     tc.seed = cfg->seed + j->version;
     tc.reinit = 1;
     tc.fit_norm = 1;
+    /* Early in a device's life the rows may not hold a training and an early-stopping window
+     * of the configured length: shorten the window (down to 8) rather than train nothing. */
+    int fit = (int)((double)ntr * tc.val_fraction) - 1;
+    if (tc.val_fraction > 0.0f && fit < tc.window && fit >= 8)
+        tc.window = fit;
     if (tc.max_epochs > 0) {
         j->tres.train_loss = j->curves;
         j->tres.val_loss = j->curves + tc.max_epochs;
@@ -301,12 +311,12 @@ int detector_job_run(detector_job_t *j)
         j->cost[p] = NAN;
         if (!avail[p])
             continue;
-        if ((rc = run_errors(&pcs[p], j->data, n, nv, cfg->horizon, err + (size_t)p * nv * C,
+        if ((rc = run_errors(&pcs[p], j->data, n, nc, nv, cfg->horizon, err + (size_t)p * nc * C,
                              sseh + (size_t)p * C)) < 0)
             goto out;
-        for (int k = 0; k < nv; k++)
+        for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {
-                double e = err[((size_t)p * nv + k) * C + c];
+                double e = err[((size_t)p * nc + k) * C + c];
                 sse[p * C + c] += e * e;
             }
     }
@@ -341,11 +351,18 @@ int detector_job_run(detector_job_t *j)
     j->kind = serve == P_SERVING ? j->s_kind : (enum detector_kind)pcs[serve].kind;
     memcpy(j->persist, flags[serve], (size_t)C);
 
-    /* Recalibration from the tail: error scales and the raw scores that seed the window. */
+    /* Recalibration: error scales (the larger of the RMS over the calibration rows and over
+     * the tail, so an in-sample fit cannot make them optimistic) and the raw scores that seed
+     * the long window. */
     float ek[DETECTOR_MAX_CHANNELS];
     for (int c = 0; c < C; c++) {
-        double s = sse[(j->persist[c] ? P_PERSIST : serve) * C + c];
-        j->rms[c] = (float)sqrt(s / nv);
+        const int src = j->persist[c] ? P_PERSIST : serve;
+        double all = 0.0;
+        for (int k = 0; k < nc; k++) {
+            double e = err[((size_t)src * nc + k) * C + c];
+            all += e * e;
+        }
+        j->rms[c] = (float)fmax(sqrt(sse[src * C + c] / nv), sqrt(all / nc));
         j->scale[c] = (float)fmax(j->rms[c], floor_[c]);
     }
     /* Level terms for the channels the predictor treats as hovering around a level: their
@@ -362,12 +379,13 @@ int detector_job_run(detector_job_t *j)
         j->lmean[c] = (float)mu;
         j->lscale[c] = j->persist[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
     }
-    for (int k = 0; k < nv; k++) {
+    for (int k = 0; k < nc; k++) {
         for (int c = 0; c < C; c++)
-            ek[c] = err[((size_t)(j->persist[c] ? P_PERSIST : serve) * nv + k) * C + c];
-        j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(ntr + k) * C, j->lmean,
-                                            j->lscale, cfg->level_weight, C, NULL);
+            ek[c] = err[((size_t)(j->persist[c] ? P_PERSIST : serve) * nc + k) * C + c];
+        j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C,
+                                            j->lmean, j->lscale, cfg->level_weight, C, NULL);
     }
+    j->n_raw = nc;
     j->ran = 1;
 out:
     free(sse);
@@ -411,7 +429,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         memcpy(d->resid_rms, j->rms, sizeof(float) * C);
         memcpy(d->lmean, j->lmean, sizeof(float) * C);
         memcpy(d->lscale, j->lscale, sizeof(float) * C);
-        detector__windows_seed(d, j->val_raw, j->n_val);
+        detector__windows_seed(d, j->val_raw, j->n_raw);
         d->in_anomaly = 0;
         d->below = 0;
         if (d->det_state == DET_LEARNING)

@@ -66,6 +66,7 @@ static const struct field fields[] = {
     FF("train.clip_norm", train.clip_norm),
     FF("train.huber_delta", train.huber_delta),
     FI("val_rows", val_rows),
+    FI("calib_all", calib_all),
     FI("err_window", err_window),
     FI("err_short", err_short),
     FF("flat_rel", flat_rel),
