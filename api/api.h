@@ -103,6 +103,10 @@ void api_quiesce(api_server_t *srv);
 /* Stops the server, waiting for running handlers to return, and frees it. NULL is a no-op. */
 void api_stop(api_server_t *srv);
 
+/* Any thread. Changes the limits a reload may change (see api_opts_t): requests that start
+ * afterwards use the new values; running ones keep those they started with. */
+void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit);
+
 /* Any thread. Counts readings taken in by a protocol outside the API (e.g. "stream"), so
  * /metrics reports every protocol in one family. */
 void api_count_ingest(api_server_t *srv, const char *proto, uint64_t accepted, uint64_t rejected);

@@ -52,6 +52,8 @@ struct api_server {
     atomic_uint_fast64_t ingest_accepted[PROTO_COUNT];
     atomic_uint_fast64_t ingest_rejected[PROTO_COUNT];
     atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
+    /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
+    atomic_size_t max_body, max_batch, max_query_limit;
 };
 
 /* One request in flight, from the first call of the access handler to its completion. */
@@ -65,6 +67,8 @@ typedef struct api_request {
     char *body;
     size_t len, cap;
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
+    /* The server's live limits when the request started: one request sees one set. */
+    size_t max_body, max_batch, max_query_limit;
     int64_t start_us;
     /* The response, filled by a handler. */
     unsigned status;

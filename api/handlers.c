@@ -61,8 +61,8 @@ void api__h_readings_post(api_request_t *r)
     parse_errors_t *errs = calloc(1, sizeof *errs);
     char msg[256];
     size_t nitems = 0;
-    int rc = errs ? parse_json_readings(&b, body, len, vtime_now_ms(), srv->opts.max_batch, &nitems,
-                                        errs, msg, sizeof msg)
+    int rc = errs ? parse_json_readings(&b, body, len, vtime_now_ms(), r->max_batch, &nitems, errs,
+                                        msg, sizeof msg)
                   : ERR_NOMEM;
     if (owned)
         free(body);
@@ -71,8 +71,7 @@ void api__h_readings_post(api_request_t *r)
         goto out;
     }
     if (rc == ERR_LIMIT) {
-        api__error(r, 413, "batch holds more than %zu items (the limit); split it",
-                   srv->opts.max_batch);
+        api__error(r, 413, "batch holds more than %zu items (the limit); split it", r->max_batch);
         goto out;
     }
     if (rc) {
@@ -338,7 +337,7 @@ void api__h_device_readings(api_request_t *r)
     size_t limit;
     if (api__arg_time(r, "from", VTIME_MIN_MS, &q.from_ms) ||
         api__arg_time(r, "to", VTIME_MAX_MS + 1, &q.to_ms) ||
-        api__arg_limit(r, "limit", 1000, srv->opts.max_query_limit, &limit))
+        api__arg_limit(r, "limit", 1000, r->max_query_limit, &limit))
         return;
     q.limit = limit;
     char order[8];

@@ -291,10 +291,9 @@ int api__request_body(api_request_t *r, char **body, size_t *len, int *owned)
         api__error(r, 415, "Content-Encoding '%s' is not supported (use gzip or identity)", enc);
         return -1;
     }
-    int rc = gunzip(r->body ? r->body : "", r->len, r->srv->opts.max_body, body, len);
+    int rc = gunzip(r->body ? r->body : "", r->len, r->max_body, body, len);
     if (rc == 1) {
-        api__error(r, 413, "request body exceeds %zu bytes after gzip decoding",
-                   r->srv->opts.max_body);
+        api__error(r, 413, "request body exceeds %zu bytes after gzip decoding", r->max_body);
         return -1;
     }
     if (rc < 0) {
@@ -505,14 +504,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         r->url = url;
         r->start_us = mono_us();
+        r->max_body = atomic_load_explicit(&srv->max_body, memory_order_relaxed);
+        r->max_batch = atomic_load_explicit(&srv->max_batch, memory_order_relaxed);
+        r->max_query_limit = atomic_load_explicit(&srv->max_query_limit, memory_order_relaxed);
         r->route = route_of(r, url);
         *con_cls = r;
         /* Refuse a declared oversized body before reading it. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && route_takes_body(r->route) && strtoull(cl, NULL, 10) > srv->opts.max_body) {
+        if (cl && route_takes_body(r->route) && strtoull(cl, NULL, 10) > r->max_body) {
             api__error(r, 413, "request body of %s bytes exceeds the limit of %zu bytes", cl,
-                       srv->opts.max_body);
+                       r->max_body);
             return send_response(r);
         }
         return MHD_YES;
@@ -522,7 +524,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_size = 0;
         if (r->status != 0 || r->too_large)
             return MHD_YES; /* answered already, or discarding */
-        if (!route_takes_body(r->route) || r->len + n > srv->opts.max_body) {
+        if (!route_takes_body(r->route) || r->len + n > r->max_body) {
             r->too_large = route_takes_body(r->route);
             if (!r->too_large)
                 return MHD_YES; /* bodies on body-less routes are ignored */
@@ -547,7 +549,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->status != 0)
         return MHD_YES; /* the early 413 is queued already */
     if (r->too_large)
-        api__error(r, 413, "request body exceeds the limit of %zu bytes", srv->opts.max_body);
+        api__error(r, 413, "request body exceeds the limit of %zu bytes", r->max_body);
     else
         dispatch(r);
     if (r->status == 0)
@@ -639,6 +641,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     srv->opts.device_tag = srv->device_tag;
     srv->opts.listen = NULL; /* not kept: the caller's string */
+    api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit);
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
@@ -649,8 +652,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
-        unescape_none, NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none,
+        NULL, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         snprintf(errmsg, errsize, "cannot listen for HTTP on %s (address in use or not local?)",
                  opts->listen);
@@ -685,6 +688,13 @@ void api_stop(api_server_t *srv)
     MHD_stop_daemon(srv->mhd);
     free(srv->device_tag);
     free(srv);
+}
+
+void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit)
+{
+    atomic_store_explicit(&srv->max_body, max_body, memory_order_relaxed);
+    atomic_store_explicit(&srv->max_batch, max_batch, memory_order_relaxed);
+    atomic_store_explicit(&srv->max_query_limit, max_query_limit, memory_order_relaxed);
 }
 
 void api_count_ingest(api_server_t *srv, const char *proto, uint64_t accepted, uint64_t rejected)

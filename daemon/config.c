@@ -225,6 +225,57 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
     return -1;
 }
 
+/* The settings a reload (SIGHUP) applies to the running daemon; every other one needs a restart
+ * (the README lists both). A setting is live when the code reading it can take a new value at
+ * any time: atomics read per request, or state of the loop thread. */
+static const char *const live_settings[] = {
+    "daemon.log_level",
+    "http.max_body_bytes",
+    "http.max_batch",
+    "http.max_query_points",
+};
+
+int config_is_live(const char *section, const char *key)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s.%s", section, key);
+    for (size_t i = 0; i < sizeof live_settings / sizeof live_settings[0]; i++)
+        if (strcmp(live_settings[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+static int setting_differs(const struct setting *s, const config_t *a, const config_t *b)
+{
+    const char *fa = (const char *)a + s->off, *fb = (const char *)b + s->off;
+    if (s->kind == K_STR || s->kind == K_LISTEN)
+        return strcmp(fa, fb) != 0;
+    return memcmp(fa, fb, s->size) != 0;
+}
+
+int config_diff(const config_t *a, const config_t *b, config_change_cb cb, void *arg)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        const struct setting *s = &settings[i];
+        if (!setting_differs(s, a, b))
+            continue;
+        n++;
+        if (cb)
+            cb(arg, s->section, s->key, config_is_live(s->section, s->key));
+    }
+    return n;
+}
+
+void config_copy_live(config_t *dst, const config_t *src)
+{
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+        const struct setting *s = &settings[i];
+        if (config_is_live(s->section, s->key))
+            memcpy((char *)dst + s->off, (const char *)src + s->off, s->size);
+    }
+}
+
 int config_validate(const config_t *c, char *err, size_t errsize)
 {
     if (strcmp(c->http_listen, "off") == 0) {

@@ -56,4 +56,17 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
 /* Checks settings that depend on each other. Returns 0, or -1 with the reason in err. */
 int config_validate(const config_t *c, char *err, size_t errsize);
 
+/* Whether a reload (SIGHUP) applies section.key to the running daemon (else: after a restart). */
+int config_is_live(const char *section, const char *key);
+
+/* Called by config_diff for each setting that differs, with live = config_is_live(...). */
+typedef void (*config_change_cb)(void *arg, const char *section, const char *key, int live);
+
+/* Compares two configurations setting by setting; calls cb (may be NULL) for each difference.
+ * Returns the number of differences. */
+int config_diff(const config_t *a, const config_t *b, config_change_cb cb, void *arg);
+
+/* Copies the live settings (config_is_live) of src into dst, leaving the others. */
+void config_copy_live(config_t *dst, const config_t *src);
+
 #endif

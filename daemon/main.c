@@ -4,13 +4,20 @@
  * the writer). libmicrohttpd runs its own thread pool for HTTP; storage runs one writer thread
  * and serves reads on the calling threads. Shutdown order (SIGTERM or SIGINT): stop accepting
  * HTTP and stream connections, let running requests finish, flush what each stream connection
- * parsed, then close storage (which commits everything queued) and exit 0. */
+ * parsed, then close storage (which commits everything queued) and exit 0.
+ *
+ * Under systemd (Type=notify) the loop tells the service manager it is ready, pings the
+ * watchdog and reports a status line (daemon/notify.c). SIGHUP reloads the configuration: the
+ * file is read again with the same command-line overrides and, when valid, the settings that can
+ * change live are applied (config_is_live); an invalid file is logged and the running
+ * configuration kept. */
 #include "api.h"
 #include "backend.h"
 #include "config.h"
 #include "demo.h"
 #include "err.h"
 #include "log.h"
+#include "notify.h"
 #include "pipeline.h"
 #include "storage.h"
 #include "stream.h"
@@ -19,7 +26,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <uv.h>
+
+/* A command-line flag that overrides a setting of the file (kept to apply again on reload). */
+struct override {
+    const char *value; /* borrowed from argv; NULL when the flag was not given */
+    const char *section, *key, *flag;
+};
+
+enum { OV_DATA_DIR, OV_HTTP, OV_STREAM, OV_LOG_LEVEL, OV_COUNT };
 
 struct daemon {
     uv_loop_t loop;
@@ -31,7 +48,15 @@ struct daemon {
     backend_t backend;
     demo_t demo;
     int stopping;
+    const char *config_path; /* borrowed from argv; NULL: built-in defaults */
+    struct override ov[OV_COUNT];
+    notify_t notify;
+    /* For the ingest rate in the status line: readings written at the previous status. */
+    uint64_t status_written, status_ms;
 };
+
+/* Seconds between STATUS= lines sent to systemd. */
+#define STATUS_PERIOD_MS 5000
 
 static void usage(FILE *out)
 {
@@ -48,6 +73,47 @@ static void usage(FILE *out)
             "  --version           print the version and exit\n"
             "  --help              print this help and exit\n"
             "Command-line options override the configuration file.\n");
+}
+
+/* Builds a configuration: defaults, then the file, then the command-line flags, validated.
+ * Returns 0, or -1 with "FILE:LINE: reason", "--flag: reason" or "FILE: reason" in err. */
+static int load_config(const struct daemon *d, config_t *c, char *err, size_t errsize)
+{
+    char why[400];
+    config_default(c);
+    if (d->config_path && config_load(c, d->config_path, err, errsize))
+        return -1;
+    for (size_t i = 0; i < OV_COUNT; i++) {
+        const struct override *o = &d->ov[i];
+        if (o->value && config_set(c, o->section, o->key, o->value, why, sizeof why)) {
+            snprintf(err, errsize, "%s: %s", o->flag, why);
+            return -1;
+        }
+    }
+    if (config_validate(c, why, sizeof why)) {
+        snprintf(err, errsize, "%s%s%s", d->config_path ? d->config_path : "",
+                 d->config_path ? ": " : "", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loop thread (status timer). The line systemd shows in `systemctl status`. */
+static void status_text(void *arg, char *buf, size_t size)
+{
+    struct daemon *d = arg;
+    store_stats_t st;
+    store_stats_get(d->store, &st);
+    uint64_t now = uv_now(&d->loop);
+    double rate = 0;
+    if (d->status_ms && now > d->status_ms)
+        rate = (double)(st.readings_written - d->status_written) * 1000.0 /
+               (double)(now - d->status_ms);
+    d->status_ms = now;
+    d->status_written = st.readings_written;
+    snprintf(buf, size, "serving: %llu devices, %.0f readings/s, write queue %llu/%llu",
+             (unsigned long long)st.devices, rate, (unsigned long long)st.queue_readings,
+             (unsigned long long)st.queue_max);
 }
 
 /* Storage writer thread: a batch is committed; score it. */
@@ -74,6 +140,7 @@ static void on_stream_closed(void *arg)
     struct daemon *d = arg;
     d->stream = NULL;
     d->backend.stream = NULL;
+    notify_stop(&d->notify);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -88,6 +155,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     }
     d->stopping = 1;
     log_info("signal %d: stopping intake and flushing", signum);
+    notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
     demo_stop(&d->demo);
     api_quiesce(d->api);
     if (d->stream)
@@ -102,9 +170,66 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         on_stream_closed(d);
 }
 
+/* Names of changed settings, split by whether the reload applies them. */
+struct changes {
+    char live[512], restart[512];
+};
+
+static void on_change(void *arg, const char *section, const char *key, int live)
+{
+    struct changes *ch = arg;
+    char *list = live ? ch->live : ch->restart;
+    size_t n = strlen(list);
+    snprintf(list + n, sizeof ch->live - n, "%s%s.%s", n ? ", " : "", section, key);
+}
+
+/* Loop thread. Reads the configuration again and applies what can change live. Returns 0, or
+ * -1 with the reason in err; then nothing has changed. */
+static int reload(struct daemon *d, char *err, size_t errsize)
+{
+    config_t nc, eff;
+    if (load_config(d, &nc, err, errsize))
+        return -1;
+    /* What will run: the live settings of the file, the others as they are. */
+    eff = d->cfg;
+    config_copy_live(&eff, &nc);
+    char why[400];
+    if (config_validate(&eff, why, sizeof why)) {
+        snprintf(err, errsize, "%s (with the settings that need a restart unchanged)", why);
+        return -1;
+    }
+    struct changes ch = {{0}, {0}};
+    config_diff(&d->cfg, &nc, on_change, &ch);
+    config_copy_live(&d->cfg, &nc);
+    log_set_level(d->cfg.log_level);
+    api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points);
+    log_info("configuration reloaded; applied: %s", ch.live[0] ? ch.live : "no change");
+    if (ch.restart[0])
+        log_warn("configuration reloaded; changed, but applied only after a restart: %s",
+                 ch.restart);
+    return 0;
+}
+
 static void on_hup(uv_signal_t *h, int signum)
 {
-    log_info("SIGHUP: configuration reload is not supported yet; restart to apply changes");
+    struct daemon *d = h->data;
+    if (d->stopping)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    notify_sendf(&d->notify, "RELOADING=1\nMONOTONIC_USEC=%llu",
+                 (unsigned long long)ts.tv_sec * 1000000ull +
+                     (unsigned long long)ts.tv_nsec / 1000);
+    log_info("SIGHUP: reloading the configuration%s%s", d->config_path ? " from " : "",
+             d->config_path ? d->config_path : "");
+    char err[512], status[512];
+    if (reload(d, err, sizeof err)) {
+        log_error("reload rejected, the running configuration is kept: %s", err);
+        notify_sendf(&d->notify, "READY=1\nSTATUS=reload rejected: %s", err);
+        return;
+    }
+    status_text(d, status, sizeof status);
+    notify_sendf(&d->notify, "READY=1\nSTATUS=%s", status);
 }
 
 int main(int argc, char **argv)
@@ -122,27 +247,29 @@ int main(int argc, char **argv)
     struct daemon d;
     memset(&d, 0, sizeof d);
     config_default(&d.cfg);
-    const char *config_path = NULL;
     int check_only = 0, demo = 0;
     /* Flags are applied after the file, so collect them first. */
-    const char *ov_data = NULL, *ov_http = NULL, *ov_stream = NULL, *ov_level = NULL;
+    d.ov[OV_DATA_DIR] = (struct override){NULL, "daemon", "data_dir", "--data-dir"};
+    d.ov[OV_HTTP] = (struct override){NULL, "http", "listen", "--http"};
+    d.ov[OV_STREAM] = (struct override){NULL, "stream", "listen", "--stream"};
+    d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level"};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:d:H:S:l:CDVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
-            config_path = optarg;
+            d.config_path = optarg;
             break;
         case 'd':
-            ov_data = optarg;
+            d.ov[OV_DATA_DIR].value = optarg;
             break;
         case 'H':
-            ov_http = optarg;
+            d.ov[OV_HTTP].value = optarg;
             break;
         case 'S':
-            ov_stream = optarg;
+            d.ov[OV_STREAM].value = optarg;
             break;
         case 'l':
-            ov_level = optarg;
+            d.ov[OV_LOG_LEVEL].value = optarg;
             break;
         case 'C':
             check_only = 1;
@@ -167,26 +294,8 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[512];
-    if (config_path && config_load(&d.cfg, config_path, err, sizeof err)) {
+    if (load_config(&d, &d.cfg, err, sizeof err)) {
         fprintf(stderr, "vigild: %s\n", err);
-        return 1;
-    }
-    struct {
-        const char *value, *section, *key, *flag;
-    } ov[] = {{ov_data, "daemon", "data_dir", "--data-dir"},
-              {ov_http, "http", "listen", "--http"},
-              {ov_stream, "stream", "listen", "--stream"},
-              {ov_level, "daemon", "log_level", "--log-level"}};
-    for (size_t i = 0; i < sizeof ov / sizeof ov[0]; i++) {
-        if (ov[i].value &&
-            config_set(&d.cfg, ov[i].section, ov[i].key, ov[i].value, err, sizeof err)) {
-            fprintf(stderr, "vigild: %s: %s\n", ov[i].flag, err);
-            return 1;
-        }
-    }
-    if (config_validate(&d.cfg, err, sizeof err)) {
-        fprintf(stderr, "vigild: %s%s%s\n", config_path ? config_path : "", config_path ? ": " : "",
-                err);
         return 1;
     }
     if (check_only) {
@@ -194,6 +303,8 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(d.cfg.log_level);
+    if (notify_init(&d.notify, err, sizeof err))
+        log_warn("systemd notification disabled: %s", err);
 
     store_opts_t so;
     store_opts_default(&so);
@@ -274,6 +385,11 @@ int main(int argc, char **argv)
     log_info("vigild %s: data in %s, HTTP on %s (port %u), stream on %s (port %u)", VIGIL_VERSION,
              d.cfg.data_dir, d.cfg.http_listen, api_port(d.api), d.cfg.stream_listen,
              d.stream ? stream_port(d.stream) : 0);
+    /* Listening, restored, signals handled: tell systemd, then keep it informed. */
+    char status[512];
+    status_text(&d, status, sizeof status);
+    notify_sendf(&d.notify, "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
+    notify_start(&d.notify, &d.loop, STATUS_PERIOD_MS, status_text, &d);
 
     if (demo) {
         if (d.stream == NULL)
@@ -287,6 +403,7 @@ int main(int argc, char **argv)
     stop_pipeline(&d);
     store_close(d.store);
     uv_loop_close(&d.loop);
+    notify_deinit(&d.notify);
     log_info("stopped cleanly");
     return 0;
 
@@ -299,5 +416,6 @@ fail:
     stop_pipeline(&d);
     store_close(d.store);
     uv_loop_close(&d.loop);
+    notify_deinit(&d.notify);
     return 1;
 }

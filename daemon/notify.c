@@ -1,0 +1,150 @@
+/* daemon/notify.c: sd_notify over $NOTIFY_SOCKET, and the watchdog and status timers.
+ *
+ * The protocol is one datagram per message on an AF_UNIX SOCK_DGRAM socket whose address
+ * systemd gives in $NOTIFY_SOCKET: a path, or "@name" for Linux's abstract namespace (the '@'
+ * becomes a leading NUL byte and the address length counts the name exactly, with no trailing
+ * NUL). Sends are non-blocking: if systemd's queue is full a message is dropped, never waited
+ * for, because the loop must not stall on its supervisor. Loop thread only. */
+#include "notify.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int notify_init(notify_t *n, char *err, size_t errsize)
+{
+    memset(n, 0, sizeof *n);
+    n->fd = -1;
+    const char *path = getenv("NOTIFY_SOCKET");
+    const char *wd = getenv("WATCHDOG_USEC");
+    const char *wdpid = getenv("WATCHDOG_PID");
+    int rc = 0;
+    if (wd && *wd) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(wd, &end, 10);
+        /* The watchdog belongs to another process when WATCHDOG_PID names one. */
+        int ours = wdpid == NULL || *wdpid == '\0' || strtol(wdpid, NULL, 10) == (long)getpid();
+        if (errno || end == wd || *end != '\0' || v == 0) {
+            snprintf(err, errsize, "WATCHDOG_USEC='%s' is not a positive integer", wd);
+            rc = -1;
+        } else if (ours) {
+            n->watchdog_usec = v;
+        }
+    }
+    if (rc == 0 && path && *path) {
+        size_t len = strlen(path);
+        if ((path[0] != '/' && path[0] != '@') || len < 2 || len >= sizeof n->addr.sun_path) {
+            snprintf(err, errsize, "NOTIFY_SOCKET='%s' is not an absolute path or @name", path);
+            rc = -1;
+        } else {
+            n->addr.sun_family = AF_UNIX;
+            memcpy(n->addr.sun_path, path, len);
+            if (path[0] == '@') {
+                n->addr.sun_path[0] = '\0';
+                n->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len);
+            } else {
+                n->addrlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+            }
+            n->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+            if (n->fd < 0) {
+                snprintf(err, errsize, "cannot create the notification socket: %s",
+                         strerror(errno));
+                rc = -1;
+            }
+        }
+    }
+    if (n->fd < 0)
+        n->watchdog_usec = 0; /* nobody to ping */
+    unsetenv("NOTIFY_SOCKET");
+    unsetenv("WATCHDOG_USEC");
+    unsetenv("WATCHDOG_PID");
+    return rc;
+}
+
+int notify_send(notify_t *n, const char *msg)
+{
+    static int warned;
+    if (n->fd < 0)
+        return 0;
+    ssize_t w =
+        sendto(n->fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&n->addr, n->addrlen);
+    if (w < 0) {
+        if (!warned)
+            log_warn("cannot notify systemd: %s (further failures not logged)", strerror(errno));
+        warned = 1;
+        return -1;
+    }
+    return 0;
+}
+
+int notify_sendf(notify_t *n, const char *fmt, ...)
+{
+    if (n->fd < 0)
+        return 0;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return notify_send(n, msg);
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    notify_send(t->data, "WATCHDOG=1");
+}
+
+static void on_status(uv_timer_t *t)
+{
+    notify_t *n = t->data;
+    char status[512];
+    n->status_cb(n->status_arg, status, sizeof status);
+    notify_sendf(n, "STATUS=%s", status);
+}
+
+void notify_start(notify_t *n, uv_loop_t *loop, uint64_t status_ms, notify_status_cb cb, void *arg)
+{
+    if (n->fd < 0 || n->timers)
+        return;
+    n->timers = 1;
+    n->status_cb = cb;
+    n->status_arg = arg;
+    uv_timer_init(loop, &n->watchdog);
+    uv_timer_init(loop, &n->status);
+    n->watchdog.data = n->status.data = n;
+    if (n->watchdog_usec) {
+        /* Half the period, as sd_watchdog_enabled(3) advises: one late turn is not fatal. */
+        uint64_t ms = n->watchdog_usec / 2000;
+        if (ms == 0)
+            ms = 1;
+        notify_send(n, "WATCHDOG=1");
+        uv_timer_start(&n->watchdog, on_watchdog, ms, ms);
+    }
+    if (cb && status_ms)
+        uv_timer_start(&n->status, on_status, status_ms, status_ms);
+    /* Neither timer keeps the loop alive: shutdown ends the loop when its work is done. */
+    uv_unref((uv_handle_t *)&n->watchdog);
+    uv_unref((uv_handle_t *)&n->status);
+}
+
+void notify_stop(notify_t *n)
+{
+    if (n->timers) {
+        uv_close((uv_handle_t *)&n->watchdog, NULL);
+        uv_close((uv_handle_t *)&n->status, NULL);
+        n->timers = 0;
+    }
+}
+
+void notify_deinit(notify_t *n)
+{
+    notify_stop(n);
+    if (n->fd >= 0)
+        close(n->fd);
+    n->fd = -1;
+}
