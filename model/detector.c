@@ -33,7 +33,9 @@ void detector_config_default(struct detector_config *cfg)
     cfg->train.lr = 5e-3f;
     cfg->val_rows = 200;
     cfg->calib_all = 0;
+    cfg->recalibrate = 1;
     cfg->err_window = 2000;
+    cfg->agg_top = 0;
     cfg->err_short = 10;
     cfg->flat_rel = 0.1f;
     cfg->channel_fallback = 1;
@@ -56,7 +58,7 @@ static int config_check(const struct detector_config *c)
     if (c->warmup < 16 || c->history < c->warmup || c->history > 10000000 || c->retrain_every < 0 ||
         c->second_at < 0 || c->n_hidden < 1 || c->n_hidden > MODEL_MAX_HIDDEN || c->n_layers < 1 ||
         c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 ||
-        c->err_window < 2 || c->err_window > 10000000 || c->err_short < 1 ||
+        c->err_window < 2 || c->agg_top < 0 || c->err_window > 10000000 || c->err_short < 1 ||
         c->err_short > c->err_window || !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) ||
         c->accept_after < 1 || !(c->warn_level <= c->alarm_level) ||
         !(c->clear_level <= c->alarm_level) || c->clear_count < 1 || c->train.window < 1 ||

@@ -43,16 +43,19 @@ struct detector_config {
     int n_hidden;      /* LSTM hidden size */
     int n_layers;      /* LSTM layers */
     struct model_train_config train; /* window, epochs, lr, ... (val_fraction: early stopping) */
-    int val_rows;  /* the most recent readings held out to choose the serving predictor
-                      and to calibrate the error scales (at most a third of the data) */
-    int calib_all; /* 1: also calibrate the error scales and seed the long window on every
-                      row the job holds (after one window), not only on val_rows */
+    int val_rows;    /* the most recent readings held out to choose the serving predictor
+                        and to calibrate the error scales (at most a third of the data) */
+    int recalibrate; /* 1: a training that keeps the serving predictor still recalibrates its
+                        error scales and reseeds the long window; 0: only a swap does */
+    int calib_all;   /* 1: also calibrate the error scales and seed the long window on every
+                        row the job holds (after one window), not only on val_rows */
     /* Scoring: each channel's one-step error is divided by that channel's error scale (the RMS
      * error of the serving predictor on val_rows, fixed until the next training, floored so a
      * flat channel cannot divide by zero); the reading's raw score is log(1 + mean over
      * channels of z^2). The anomaly likelihood (Numenta) compares the average raw score of the
      * last err_short readings with the distribution of raw scores over the last err_window
      * readings, and the score is its log-scaled tail probability, in [0, 1]. */
+    int agg_top;          /* the raw score averages the agg_top largest channel terms (0: all) */
     int err_window;       /* readings of raw scores in the long (reference) distribution */
     int err_short;        /* short averaging window of the raw score */
     float flat_rel;       /* error-scale floor relative to the channel's spread in training */

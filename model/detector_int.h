@@ -89,9 +89,10 @@ const float *detector__lstm_active(const float *states, size_t len, uint64_t idx
  * scoring fields. */
 void detector__score(detector_t *d, const float *x, struct detector_result *res);
 /* The raw score of one reading x[C] from its per-channel errors e[C] and scales, plus the
- * level terms (channels with lscale > 0, weight w); fills contrib[C] (may be NULL). */
+ * level terms (channels with lscale > 0, weight w), over the top largest channel terms (0:
+ * all); fills contrib[C] (may be NULL). */
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
-                          const float *lscale, float w, int C, float *contrib);
+                          const float *lscale, float w, int top, int C, float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);
 

@@ -38,7 +38,7 @@
 #define Z2_CAP 1e12
 
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
-                          const float *lscale, float w, int C, float *contrib)
+                          const float *lscale, float w, int top, int C, float *contrib)
 {
     double s = 0.0, z2[DETECTOR_MAX_CHANNELS];
     for (int c = 0; c < C; c++) {
@@ -55,7 +55,24 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
     if (contrib)
         for (int c = 0; c < C; c++)
             contrib[c] = s > 0.0 ? (float)(z2[c] / s) : 1.0f / (float)C;
-    return (float)log1p(s / C);
+    if (top <= 0 || top >= C)
+        return (float)log1p(s / C);
+    /* The mean of the `top` largest terms: a fault in one channel of many is not averaged
+     * away by the healthy ones. */
+    double best[DETECTOR_MAX_CHANNELS]; /* the largest terms so far, descending */
+    int nb = 0;
+    for (int c = 0; c < C; c++) {
+        if (nb == top && z2[c] <= best[top - 1])
+            continue;
+        int k = nb < top ? nb++ : top - 1;
+        for (; k > 0 && best[k - 1] < z2[c]; k--)
+            best[k] = best[k - 1];
+        best[k] = z2[c];
+    }
+    double t = 0.0;
+    for (int k = 0; k < top; k++)
+        t += best[k];
+    return (float)log1p(t / top);
 }
 
 static void ring_push(detector_t *d, float raw)
@@ -136,8 +153,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float e[DETECTOR_MAX_CHANNELS];
     for (int c = 0; c < C; c++)
         e[c] = x[c] - d->pred[c];
-    float raw = detector__raw_score(e, d->err_scale, x, d->lmean, d->lscale, cfg->level_weight, C,
-                                    res->contrib);
+    float raw = detector__raw_score(e, d->err_scale, x, d->lmean, d->lscale, cfg->level_weight,
+                                    cfg->agg_top, C, res->contrib);
     res->top_channel = 0;
     for (int c = 1; c < C; c++)
         if (res->contrib[c] > res->contrib[res->top_channel])

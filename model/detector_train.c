@@ -382,8 +382,9 @@ int detector_job_run(detector_job_t *j)
     for (int k = 0; k < nc; k++) {
         for (int c = 0; c < C; c++)
             ek[c] = err[((size_t)(j->persist[c] ? P_PERSIST : serve) * nc + k) * C + c];
-        j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C,
-                                            j->lmean, j->lscale, cfg->level_weight, C, NULL);
+        j->val_raw[k] =
+            detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C, j->lmean,
+                                j->lscale, cfg->level_weight, cfg->agg_top, C, NULL);
     }
     j->n_raw = nc;
     j->ran = 1;
@@ -422,7 +423,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         d->kind = j->kind;
         d->version = j->version;
     }
-    if (!stale) {
+    if (!stale && (swap || d->cfg.recalibrate)) {
         /* Recalibrate whatever serves now on the newest data. */
         memcpy(d->persist, j->persist, C);
         memcpy(d->err_scale, j->scale, sizeof(float) * C);
