@@ -37,6 +37,8 @@ static const struct setting settings[] = {
     S("http", "max_connections", K_INT, max_connections, 1, 100000),
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
+    S("http", "auth_file", K_STR, auth_file, 0, 0),
+    S("http", "metrics_auth", K_BOOL, metrics_auth, 0, 0),
     S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
     S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
     S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
@@ -229,10 +231,8 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
  * (the README lists both). A setting is live when the code reading it can take a new value at
  * any time: atomics read per request, or state of the loop thread. */
 static const char *const live_settings[] = {
-    "daemon.log_level",
-    "http.max_body_bytes",
-    "http.max_batch",
-    "http.max_query_points",
+    "daemon.log_level",      "http.max_body_bytes", "http.max_batch",
+    "http.max_query_points", "http.auth_file",      "http.metrics_auth",
 };
 
 int config_is_live(const char *section, const char *key)

@@ -19,6 +19,8 @@ typedef struct config {
     unsigned max_connections;
     unsigned http_timeout_s;
     size_t max_query_points;
+    char auth_file[512]; /* empty: no authentication */
+    int metrics_auth;
     /* [stream] */
     char stream_listen[128];
     size_t max_line_bytes;
