@@ -32,6 +32,8 @@ void api__h_write(api_request_t *r)
     for (const char *q = body; q < body + len && (q = memchr(q, '\n', (size_t)(body + len - q)));
          q++)
         lines++;
+    if (len > 0 && body[len - 1] != '\n')
+        lines++; /* the last line need not end with a newline */
     if (lines > r->max_batch) {
         api__error(r, 413, "body holds more than %zu lines (the limit); split it", r->max_batch);
         if (owned)
