@@ -121,7 +121,7 @@ class Restart(Base):
         self.d.stop()
 
     def test_sighup_keeps_running(self):
-        # SIGHUP does not reload yet; it must neither stop nor disturb the daemon.
+        # SIGHUP (configuration reload) must neither stop nor disturb the daemon.
         r = self.d.post_json({"device": "rs-hup", "ts": 1, "values": {"a": 1}})
         self.assertEqual(r.status, 200, r)
         self.d.proc.send_signal(1)

@@ -555,7 +555,11 @@ max_batch = 10
         self.assertNoDevice("lim-2")
         lp = "".join("m,device=lim-3 v=%d %d\n" % (i, i) for i in range(11))
         self.assertJsonError(self.d.write_lp(lp, precision="ms"), 413)
+        self.assertJsonError(self.d.write_lp(lp.rstrip("\n"), precision="ms"), 413)
         self.assertNoDevice("lim-3")
+        r = self.d.write_lp(lp.split("\n", 1)[1].rstrip("\n"), precision="ms")  # 10 lines
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.d.device("lim-3")["points"], 10)
 
     def test_body_too_large(self):
         big = json.dumps([{"device": "lim-4", "ts": 1, "values": {"a" * 150: 1, "b" * 150: 2}}]

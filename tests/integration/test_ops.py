@@ -292,5 +292,227 @@ class TestReload(unittest.TestCase):
         self.assertEqual(d.get_json("/healthz")["status"], "ok")
 
 
+READ = "r3ad-t0ken-AAAAAAAAAAAAAAAA"
+WRITE = "wr1te-t0ken-BBBBBBBBBBBBBBBB"
+ADMIN = "adm1n-t0ken-CCCCCCCCCCCCCCCC"
+TOKENS = ("# vigil tokens\n\nread %s\n  write\t%s  \nadmin %s\n# end\n" % (READ, WRITE, ADMIN))
+INFLUX = shutil.which("influx") or "/usr/bin/influx"
+
+
+def token_file(text=TOKENS, mode=0o600):
+    path = os.path.join(mkdtemp(), "tokens")
+    write_file(path, text)
+    os.chmod(path, mode)
+    return path
+
+
+def bearer(tok):
+    return ["-H", "Authorization: Bearer " + tok]
+
+
+class TestAuth(vt.DaemonTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tokens = token_file()
+        cls.EXTRA_ARGS = ("--auth-file", cls.tokens)
+        super().setUpClass()
+
+    def req(self, method, path, tok=None, data=None, extra=()):
+        args = list(extra)
+        if tok:
+            args += bearer(tok)
+        if data is not None:
+            args += ["--data-binary", "@-"]
+        return self.d.curl(method, path, *args, stdin=data)
+
+    def test_open_routes(self):
+        self.assertEqual(self.req("GET", "/healthz").status, 200)
+        self.assertEqual(self.req("GET", "/ping").status, 204)
+        self.assertEqual(self.req("GET", "/metrics").status, 200)
+        # Not even a 404 without a token: unknown paths are not revealed.
+        self.assertJsonError(self.req("GET", "/nosuch"), 401)
+
+    def test_missing_and_invalid_tokens(self):
+        for path in ("/v1/devices", "/v1/anomalies", "/v1/devices/x/readings"):
+            r = self.req("GET", path)
+            self.assertJsonError(r, 401, "Bearer")
+            self.assertEqual(r.headers.get("www-authenticate"), 'Bearer realm="vigil"')
+            for bad in ("nope", READ + "x", READ[:-1], READ.upper(), ""):
+                r = self.req("GET", path, extra=["-H", "Authorization: Bearer " + bad])
+                self.assertJsonError(r, 401)
+                self.assertIn("www-authenticate", r.headers)
+        # Basic and u/p are for the InfluxDB routes only.
+        self.assertJsonError(self.req("GET", "/v1/devices", extra=["-u", "x:" + READ]), 401)
+        self.assertJsonError(self.req("GET", "/v1/devices?p=" + READ), 401)
+        # A rejected write stores nothing.
+        body = '{"device":"auth-no","ts":1,"values":{"v":1}}'
+        self.assertJsonError(self.req("POST", "/v1/readings", None, body), 401)
+        self.assertJsonError(self.req("POST", "/v1/readings", "bad-token-xxxxxxxxx", body), 401)
+        self.assertJsonError(self.req("POST", "/v1/readings", READ, body), 403, "write")
+        self.assertEqual(self.req("GET", "/v1/devices/auth-no", READ).status, 404)
+
+    def test_roles(self):
+        body = '{"device":"auth-1","ts":1,"values":{"v":1}}'
+        self.assertEqual(self.req("POST", "/v1/readings", WRITE, body).status, 200)
+        self.assertEqual(self.req("POST", "/v1/readings", ADMIN, body).status, 200)
+        self.assertEqual(self.req("GET", "/v1/devices/auth-1", READ).status, 200)
+        # The scheme is case-insensitive; "Token" (InfluxDB 2 clients) works too.
+        self.assertEqual(self.req("GET", "/v1/devices", extra=[
+            "-H", "Authorization: bearer " + READ]).status, 200)
+        self.assertEqual(self.req("GET", "/v1/devices", extra=[
+            "-H", "Authorization: Token " + READ]).status, 200)
+        # Device changes and model control are admin's.
+        for tok in (READ, WRITE):
+            r = self.req("PUT", "/v1/devices/auth-2", tok, '{"site":"x"}')
+            self.assertJsonError(r, 403, ["'admin'", "PUT"])
+            self.assertJsonError(self.req("DELETE", "/v1/devices/auth-1", tok), 403, "admin")
+            for path in ("/v1/devices/auth-1/model/retrain", "/v1/devices/auth-1/model/rollback"):
+                self.assertJsonError(self.req("POST", path, tok, '{"version":1}'), 403)
+            self.assertJsonError(self.req("PUT", "/v1/devices/auth-1/model/weights", tok, "x"),
+                                 403)
+        self.assertNoDevice("auth-2")
+        self.assertEqual(self.req("PUT", "/v1/devices/auth-2", ADMIN, '{"site":"x"}').status,
+                         201)
+        for path in ("/v1/devices/auth-1/status", "/v1/devices/auth-1/model",
+                     "/v1/devices/auth-1/model/weights", "/v1/devices/auth-1/forecast"):
+            self.assertNotIn(self.req("GET", path, READ).status, (401, 403), path)
+        self.assertNotIn(self.req("POST", "/v1/devices/auth-1/model/retrain", ADMIN).status,
+                         (401, 403))
+        self.assertEqual(self.req("DELETE", "/v1/devices/auth-2", ADMIN).status, 200)
+        self.assertNoDevice("auth-2")
+        # 401 and 403 are counted in /metrics like every status.
+        m = self.d.metrics()
+        self.assertRegex(m, r'vigil_http_requests_total\{[^}]*code="401"[^}]*\} [1-9]')
+        self.assertRegex(m, r'vigil_http_requests_total\{[^}]*code="403"[^}]*\} [1-9]')
+
+    def test_write_credentials(self):
+        lp = "m,device=auth-lp v=%d %d\n"
+        ways = [("bearer", bearer(WRITE), ""), ("u/p", [], "&u=telegraf&p=" + WRITE),
+                ("p only", [], "&p=" + WRITE), ("basic", ["-u", "telegraf:" + WRITE], ""),
+                ("token", ["-H", "Authorization: Token " + WRITE], "")]
+        for i, (name, args, q) in enumerate(ways):
+            r = self.d.curl("POST", "/write?db=x&precision=ms" + q, "--data-binary", "@-", *args,
+                            stdin=lp % (i, i + 1))
+            self.assertEqual(r.status, 204, (name, r))
+        self.assertEqual(len(self.d.readings("auth-lp")), len(ways))
+        for args, q, code in [([], "", 401), ([], "&u=x&p=wrong", 401),
+                              (["-u", "x:wrong"], "", 401), ([], "&u=x&p=" + READ, 403),
+                              (["-u", "x:" + READ], "", 403)]:
+            r = self.d.curl("POST", "/write?db=x&precision=ms" + q, "--data-binary", "@-", *args,
+                            stdin=lp % (99, 99))
+            self.assertJsonError(r, code)
+            if code == 401:
+                self.assertIn('Basic realm="vigil"', r.headers.get("www-authenticate", ""))
+        self.assertEqual(len(self.d.readings("auth-lp")), len(ways))
+
+    def influx(self, *args):
+        cmd = [INFLUX, "-host", "127.0.0.1", "-port", str(self.d.http_port)] + list(args)
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
+                           text=True)
+        return p.returncode, p.stdout
+
+    def test_influx_cli(self):
+        if not os.path.exists(INFLUX):
+            self.skipTest("influx CLI not installed")
+        rc, out = self.influx("-username", "x", "-password", WRITE, "-execute",
+                              "CREATE DATABASE plant")
+        self.assertEqual(rc, 0, out)
+        rc, out = self.influx("-username", "x", "-password", WRITE, "-database", "plant",
+                              "-precision", "ms", "-execute",
+                              "INSERT pump,device=auth-cli temp=70.5 1732780800123")
+        self.assertEqual(rc, 0, out)
+        self.assertPoints(self.d.readings("auth-cli"), [(1732780800123, {"temp": 70.5})])
+        for pw in ("wrong-password-xxxxxx", READ):
+            rc, out = self.influx("-username", "x", "-password", pw, "-database", "plant",
+                                  "-precision", "ms", "-execute",
+                                  "INSERT pump,device=auth-cli temp=1 1732780800999")
+            self.assertNotEqual(rc, 0, out)
+        self.assertEqual(len(self.d.readings("auth-cli")), 1)
+
+
+class TestAuthFile(unittest.TestCase):
+    def check(self, text, *args, mode=0o600):
+        path = token_file(text, mode)
+        p = subprocess.run([vt.VIGILD, "--auth-file", path, "--check-config"] + list(args),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return path, p.returncode, p.stdout + p.stderr
+
+    def test_bad_files_stop_start_up(self):
+        good = "read %s\n" % READ
+        cases = [
+            (good + "reader %s\n" % WRITE, ":2: unknown role 'reader'"),
+            (good + "# ok\nwrite\n", ":3: want 'ROLE TOKEN'"),
+            (good + "write %s extra\n" % WRITE, ":2: want 'ROLE TOKEN'"),
+            ("write short\n", ":1: token of 5 characters (want 16 to 256)"),
+            ("admin " + "x" * 257 + "\n", ":1: token of 257"),
+            (good + "\nadmin %s\n" % READ, ":3: duplicate token (first on line 1)"),
+            ("write caf\u00e9-token-xxxxxxxxxx\n", ":1: token holds a byte"),
+            ("# nothing\n\n", ": no tokens"),
+        ]
+        for text, reason in cases:
+            path, rc, out = self.check(text)
+            self.assertEqual(rc, 1, (text, out))
+            self.assertIn(path + reason, out)
+        p = subprocess.run([vt.VIGILD, "--auth-file", "/nonexistent/tokens", "--check-config"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("/nonexistent/tokens: cannot open", p.stderr)
+        path, rc, out = self.check(TOKENS)
+        self.assertEqual(rc, 0, out)
+        # A start with a bad file listens on nothing.
+        d = Vigild(extra_args=["--auth-file", token_file("write x\n")])
+        try:
+            with self.assertRaises(AssertionError) as cm:
+                d.start(timeout=10)
+            self.assertIn("exited with 1", str(cm.exception))
+        finally:
+            d.cleanup()
+
+    def test_world_readable_warns(self):
+        path = token_file(TOKENS, 0o644)
+        d = Vigild(extra_args=["--auth-file", path])
+        try:
+            d.start()
+            self.assertIn("readable by every user", d.log())
+            d.stop()
+        finally:
+            d.cleanup()
+
+    def test_config_file_metrics_auth_and_rotation(self):
+        tokens = token_file()
+        cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"),
+                         "[http]\nauth_file = %s\nmetrics_auth = true\n" % tokens)
+        d = Vigild(config=cfg)
+        try:
+            d.start()
+            self.assertEqual(d.curl("GET", "/healthz").status, 200)
+            self.assertEqual(d.curl("GET", "/metrics").status, 401)
+            self.assertEqual(d.curl("GET", "/metrics", *bearer(READ)).status, 200)
+            # Rotation: a new file on reload; the old token stops working at once.
+            new_read = "n3w-read-t0ken-DDDDDDDDDDDD"
+            write_file(tokens, "read %s\nadmin %s\n" % (new_read, ADMIN))
+            hup(d, "configuration reloaded")
+            self.assertEqual(d.curl("GET", "/v1/devices", *bearer(READ)).status, 401)
+            self.assertEqual(d.curl("GET", "/v1/devices", *bearer(new_read)).status, 200)
+            # A broken token file on reload is rejected with file:line; the tokens stay.
+            write_file(tokens, "read %s\nsuperuser %s\n" % (READ, WRITE))
+            log = hup(d, "reload rejected")
+            self.assertIn(tokens + ":2: unknown role 'superuser'", log)
+            self.assertEqual(d.curl("GET", "/v1/devices", *bearer(new_read)).status, 200)
+            self.assertEqual(d.curl("GET", "/v1/devices", *bearer(READ)).status, 401)
+            # metrics_auth is live; so is turning authentication off.
+            write_file(cfg, "[http]\nauth_file = %s\nmetrics_auth = false\n" % tokens)
+            write_file(tokens, "read %s\n" % new_read)
+            hup(d, "configuration reloaded")
+            self.assertEqual(d.curl("GET", "/metrics").status, 200)
+            self.assertEqual(d.curl("GET", "/v1/devices").status, 401)
+            write_file(cfg, "[http]\n")
+            log = hup(d, "authentication is off")
+            self.assertEqual(d.curl("GET", "/v1/devices").status, 200)
+            d.stop()
+        finally:
+            d.cleanup()
+
+
 if __name__ == "__main__":
     vt.main()

@@ -437,6 +437,280 @@ class SimFaults(vt.DaemonTestCase):
             self.assertIn(val("vigil_device_state", '{device="%s"}' % dev), (1, 2, 3))
 
 
+# ============================================================================================
+# 2, 3, 5. Retraining and validation, rollback, PyTorch weights.
+# ============================================================================================
+
+OMEGA_A = 2 * math.pi / 40  # the regime the serving model learns
+OMEGA_B = 2 * math.pi / 9   # another one
+
+
+class Models(vt.DaemonTestCase):
+    # No scheduled retraining: every training after the first ones is asked for by the test,
+    # so what a version was trained and validated on is known.
+    CONFIG = config_text(0)
+
+    def feed(self, device, rows, start_k, t0=1_700_000_000_000):
+        ts = [t0 + 1000 * k for k in range(start_k, start_k + len(rows))]
+        post_readings(self.d, device, rows, ts, CH3)
+        wait_scored(self.d, device, start_k + len(rows))
+        return ts
+
+    def trained(self, device, rng, n=500):
+        """A device that learned regime A from n readings (its first trainings done)."""
+        self.feed(device, rotation(n, 0, OMEGA_A, 0.01, rng), 0)
+        m = wait_idle(self.d, device, 1)
+        s = status(self.d, device)
+        self.assertNotEqual(s["state"], "learning", s)
+        self.assertEqual(s["readings_scored"], n)
+        return m
+
+    def retrain(self, device):
+        """POST retrain -> 202; waits for the new version; returns (GET model, new version)."""
+        before = models(self.d, device)
+        n0 = max([v["version"] for v in before["versions"]] or [0])
+        r = self.d.curl("POST", "/v1/devices/%s/model/retrain" % device)
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.json(), {"device": device, "training": "queued"})
+
+        def done():
+            m = models(self.d, device)
+            new = [v for v in m["versions"] if v["version"] > n0]
+            return (m, new[0]) if new and not m["training"] else None
+        return wait_for("a new version of %s" % device, done, 60)
+
+    def test_retrain_validates_and_swaps_only_better(self):
+        dev, rng = "val-1", random.Random(7)
+        m0 = self.trained(dev, rng, 1000)
+        check_versions(self, m0)
+        v0 = m0["serving"]["version"]
+        self.assertGreaterEqual(v0, 1)
+        self.assertEqual(m0["serving"]["kind"], "linear", m0)  # a linear oscillator
+        # A candidate that validates worse: 500 readings of another regime, then 200 of regime A
+        # again. The retraining holds out the newest 200 (regime A) for validation and trains
+        # on the rows before them, 1/3 of which are regime B, so its candidates predict regime A
+        # worse than the serving model, fitted on regime A alone.
+        self.feed(dev, rotation(500, 1000, OMEGA_B, 0.01, rng), 1000)
+        self.feed(dev, rotation(200, 1500, OMEGA_A, 0.01, rng), 1500)
+        self.assertEqual(models(self.d, dev)["versions"], m0["versions"],
+                         "no training without a request (retrain_every = 0)")
+        m1, v = self.retrain(dev)
+        met = v["metrics"]
+        self.assertFalse(v["swapped"], v)
+        self.assertEqual(met["rows"], 1500, v)
+        best = min(c for c in (met["val_mse_lstm"], met["val_mse_linear"],
+                               met["val_mse_persistence"]) if c is not None)
+        self.assertGreater(best, met["val_mse_serving_before"], v)
+        self.assertGreater(met["epochs"], 0, v)
+        self.assertFalse(v["serving"], v)
+        self.assertEqual(m1["serving"]["version"], v0, m1)
+        check_versions(self, m1)
+        # The detector kept scoring with the version it had.
+        self.feed(dev, rotation(5, 1700, OMEGA_A, 0.01, rng), 1700)
+        self.assertEqual(status(self.d, dev)["model"]["version"], v0)
+
+        # A candidate that validates better is swapped in: a PUT installs an LSTM with random
+        # weights, which predicts regime A badly; the next retraining's candidates do better
+        # on the newest readings and one of them replaces it at once.
+        doc = self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN, 3, 99, scale=1.0))).json()
+        vp = doc["versions"][0]["version"]
+        self.assertEqual(status(self.d, dev)["model"], {"version": vp, "kind": "lstm"})
+        self.feed(dev, rotation(100, 1705, OMEGA_A, 0.01, rng), 1705)
+        self.assertEqual(status(self.d, dev)["model"], {"version": vp, "kind": "lstm"})
+        m2, v2 = self.retrain(dev)
+        self.assertTrue(v2["swapped"], v2)
+        self.assertTrue(v2["serving"], m2)
+        self.assertNotEqual(v2["kind"], "lstm", v2)
+        met = v2["metrics"]
+        self.assertLess(met["val_mse_" + v2["kind"]], met["val_mse_serving_before"], v2)
+        check_versions(self, m2)
+        self.assertEqual(m2["serving"], {"version": v2["version"], "kind": v2["kind"]}, m2)
+        # The status names the new model as soon as it serves, before the next reading.
+        s = status(self.d, dev)
+        self.assertEqual(s["model"], {"version": v2["version"], "kind": v2["kind"]}, s)
+        self.feed(dev, rotation(5, 1805, OMEGA_A, 0.01, rng), 1805)
+        s = status(self.d, dev)
+        self.assertEqual(s["model"], {"version": v2["version"], "kind": v2["kind"]}, s)
+
+    def test_retrain_errors(self):
+        self.assertJsonError(self.d.curl("POST", "/v1/devices/nobody/model/retrain"), 404)
+        post_readings(self.d, "few-1", [[1, 2, 3]] * 5, [1000 + k for k in range(5)], CH3)
+        wait_scored(self.d, "few-1", 5)
+        self.assertJsonError(self.d.curl("POST", "/v1/devices/few-1/model/retrain"), 409)
+        self.assertJsonError(self.d.curl("GET", "/v1/devices/few-1/model/weights"), 409)
+        self.assertJsonError(self.d.curl("GET", "/v1/devices/nobody/model"), 404)
+        m = models(self.d, "few-1")
+        self.assertEqual(m["versions"], [])
+        self.assertEqual(m["state"], "learning")
+
+    def put_weights(self, device, blob, want=200):
+        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % device,
+                        "-H", "Content-Type: application/octet-stream", "--data-binary", "@-",
+                        stdin=blob)
+        self.assertEqual(r.status, want, r)
+        return r
+
+    def get_weights(self, device):
+        st, hdrs, body = req(self.d, "GET", "/v1/devices/%s/model/weights" % device)
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual(hdrs["content-type"], "application/octet-stream")
+        return st_parse(body)
+
+    def test_rollback_between_lstm_versions(self):
+        dev, rng = "roll-1", random.Random(11)
+        m = self.trained(dev, rng)
+        lin = m["serving"]["version"]
+        if m["serving"]["kind"] != "lstm":
+            self.assertJsonError(self.d.curl("GET", "/v1/devices/%s/model/weights" % dev), 409)
+        w1, w2 = lstm_tensors(3, HIDDEN, 3, 1), lstm_tensors(3, HIDDEN, 3, 2)
+        doc1 = self.put_weights(dev, st_build(w1)).json()
+        v1 = doc1["versions"][0]
+        self.assertEqual((v1["kind"], v1["swapped"], v1["rollback"], v1["serving"]),
+                         ("lstm", True, True, True), v1)
+        self.assertGreater(v1["version"], lin)
+        doc2 = self.put_weights(dev, st_build(w2)).json()
+        v2 = doc2["versions"][0]
+        self.assertEqual(v2["version"], v1["version"] + 1, doc2)
+        self.assertTrue(v2["serving"] and v2["rollback"], v2)
+        check_versions(self, doc2)
+        got = self.get_weights(dev)
+        self.assertEqual({k: v[2] for k, v in got.items()}, {k: v[1] for k, v in w2.items()})
+
+        r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                        json.dumps({"version": v1["version"]}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"device": dev, "serving": v1["version"]})
+        s = status(self.d, dev)
+        self.assertEqual(s["model"], {"version": v1["version"], "kind": "lstm"}, s)
+        mm = models(self.d, dev)
+        self.assertEqual([v["version"] for v in mm["versions"] if v["serving"]], [v1["version"]])
+        check_versions(self, mm)
+        got = self.get_weights(dev)
+        self.assertEqual({k: v[2] for k, v in got.items()}, {k: v[1] for k, v in w1.items()},
+                         "the rolled-back version's weights serve again")
+        # Scoring goes on with it.
+        post_readings(self.d, dev, rotation(3, 500, OMEGA_A, 0.01, rng),
+                      [1_700_000_000_000 + 1000 * k for k in range(500, 503)], CH3)
+        s = wait_scored(self.d, dev, 503)
+        self.assertEqual(s["model"], {"version": v1["version"], "kind": "lstm"}, s)
+
+        # And forward again to the newer one.
+        r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                        '{"version": %d}' % v2["version"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(status(self.d, dev)["model"]["version"], v2["version"])
+
+        # Errors: a version without kept weights (the linear one), an unknown one, bad bodies,
+        # an unknown device.
+        for v in (lin, 999):
+            self.assertJsonError(self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev,
+                                             "--data-binary", '{"version": %d}' % v), 404)
+        for body in ("", "{}", "[1]", "nonsense", '{"version": "1"}', '{"version": 0}',
+                     '{"version": -3}', '{"version": 1.5}', '{"version": 4294967296}'):
+            self.assertJsonError(self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev,
+                                             "--data-binary", body), 400, "version")
+        self.assertJsonError(self.d.curl("POST", "/v1/devices/nobody/model/rollback",
+                                         "--data-binary", '{"version": 1}'), 404)
+        self.assertEqual(status(self.d, dev)["model"]["version"], v2["version"])
+
+    def test_weights_put_errors(self):
+        dev, rng = "wbad-1", random.Random(5)
+        self.trained(dev, rng, 400)
+        before = models(self.d, dev)
+        self.put_weights(dev, b"not safetensors", 400)
+        good = st_build(lstm_tensors(3, HIDDEN, 3, 3))
+        self.put_weights(dev, good[:len(good) - 10], 400)  # truncated
+        self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN + 1, 3, 3)), 400)  # hidden size
+        self.put_weights(dev, st_build(lstm_tensors(4, HIDDEN, 4, 3)), 400)  # channels
+        self.assertEqual(models(self.d, dev)["versions"], before["versions"])
+        r = self.d.curl("PUT", "/v1/devices/nobody/model/weights", "--data-binary", "@-",
+                        stdin=good)
+        self.assertJsonError(r, 404)
+
+    def test_pytorch_weights_serve(self):
+        import numpy as np
+        import torch
+        from torch import nn
+        torch.set_num_threads(1)
+        dev, rng = "torch-1", random.Random(13)
+        n0 = 500
+        rows = rotation(n0, 0, OMEGA_A, 0.01, rng)
+        self.feed(dev, rows, 0)
+        wait_idle(self.d, dev, 1)
+        # An LSTM must serve for GET to give its weights: install one, read the shapes back.
+        self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN, 3, 21)))
+        got = self.get_weights(dev)
+        for name in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0",
+                     "lstm.bias_hh_l0", "fc.weight", "fc.bias", "input_mean", "input_scale"):
+            self.assertIn(name, got)
+            self.assertEqual(got[name][0], "F32")
+        G, I = got["lstm.weight_ih_l0"][1]
+        O, H = got["fc.weight"][1]
+        self.assertEqual((G, I, O, H), (4 * HIDDEN, 3, 3, HIDDEN))
+        self.assertFalse(any(k.startswith("lstm.weight_ih_l1") for k in got))
+
+        # The same module in torch with known weights, written with torch's state_dict names.
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(I, H, 1)
+                self.fc = nn.Linear(H, O)
+                self.register_buffer("input_mean", torch.zeros(I))
+                self.register_buffer("input_scale", torch.ones(I))
+
+            def forward(self, x):  # x: [T, I] raw -> [T, O] raw predictions of the next row
+                z = (x - self.input_mean) / self.input_scale
+                h, _ = self.lstm(z.unsqueeze(1))
+                return self.fc(h.squeeze(1)) * self.input_scale[:O] + self.input_mean[:O]
+
+        torch.manual_seed(1234)
+        net = Net()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.uniform_(-0.5, 0.5)
+            net.input_mean.copy_(torch.tensor([0.05, -0.02, 2.0]))
+            net.input_scale.copy_(torch.tensor([0.7, 0.7, 0.4]))
+        tensors = {k: (list(v.shape), v.detach().contiguous().numpy().astype("<f4").tobytes())
+                   for k, v in net.state_dict().items()}
+        doc = self.put_weights(dev, st_build(tensors)).json()
+        put_version = doc["versions"][0]["version"]
+        self.assertTrue(doc["versions"][0]["serving"], doc)
+        back = self.get_weights(dev)
+        self.assertEqual({k: v[2] for k, v in back.items()}, {k: v[1] for k, v in tensors.items()})
+
+        # New readings after the PUT; their predictions must be torch's.
+        n1 = 70
+        new = rotation(n1, n0, OMEGA_A, 0.01, rng)
+        ts = self.feed(dev, new, n0)
+        allrows = rows + new
+        m = models(self.d, dev)
+        self.assertEqual(m["versions"][0]["version"], put_version,
+                         "no other model may serve during the comparison: %r" % m["versions"][0])
+        preds = self.d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, ts[0]))["points"]
+        self.assertEqual([p["ts"] for p in preds], ts)
+        x = torch.tensor(np.array(allrows, dtype=np.float32))
+        worst = 0.0
+        with torch.no_grad():
+            for j, p in enumerate(preds):
+                k = n0 + j  # the reading's index in the detector's sequence
+                L = context_len(k)
+                ref = net(x[k - L:k])[-1].numpy()
+                for c, ch in enumerate(CH3):
+                    got_v = p["predicted"][ch]
+                    err = abs(got_v - float(ref[c]))
+                    tol = 2e-5 * abs(float(ref[c])) + 2e-5 * float(net.input_scale[c])
+                    worst = max(worst, err / tol)
+                    self.assertLessEqual(err, tol, "reading %d (context %d) %s: vigild %r, torch "
+                                         "%r" % (k, L, ch, got_v, float(ref[c])))
+                self.assertEqual(p["actual"], dict(zip(CH3, allrows[k])))
+        sys.stderr.write("torch: %d predictions x %d channels match (worst |diff|/tolerance "
+                         "%.3f)\n" % (len(preds), len(CH3), worst))
+        # And they are not what the model before the PUT would have said (the linear model
+        # predicts this oscillator almost exactly; the random LSTM does not).
+        far = max(abs(p["predicted"][ch] - p["actual"][ch]) for p in preds for ch in CH3)
+        self.assertGreater(far, 0.1)
+
+
 if __name__ == "__main__":
     if TSAN_ONLY or (len(sys.argv) > 1 and sys.argv[1] == "Load"
                      and os.environ.get("VIGIL_REQUIRE_TSAN") == "1"):
