@@ -257,6 +257,29 @@ static int start_training(pipeline_t *p, struct dev *d)
     return 0;
 }
 
+/* The status reports the serving model and the detector's state: when a training, a rollback
+ * or a PUT of weights changes them, the status follows at once, not only at the next reading
+ * (a device whose backfill was scored before its first training ended stayed "learning", and
+ * after a rollback the status named the old version, until its next reading). Caller holds
+ * d->mu. */
+static void serving_changed(struct dev *d, int swapped, uint32_t version, enum detector_kind kind)
+{
+    if (swapped)
+        d->serving_version = version;
+    if (!d->has_result || d->det == NULL)
+        return;
+    enum detector_state st = detector_get_state(d->det);
+    if (st != d->last.state) {
+        d->last.state = st;
+        d->last.is_anomaly = st == DET_ANOMALY;
+        d->since_ts = d->last_ts;
+    }
+    if (swapped) {
+        d->last.version = version;
+        d->last.kind = kind;
+    }
+}
+
 /* Adds a version to d's history (dropping the oldest beyond the cap) and stores it. The
  * checkpoint of the serving LSTM is kept when this version serves, so it can be rolled back
  * to. Caller holds d->mu. */
@@ -282,8 +305,7 @@ static void record_version(pipeline_t *p, struct dev *d, const struct detector_t
         }
     }
     v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->ckpt != NULL);
-    if (info->swapped)
-        d->serving_version = info->version;
+    serving_changed(d, info->swapped, info->version, info->kind);
     if (p->store && v->info_json &&
         store_model_put(p->store, d->name, v->version, v->info_json, v->ckpt, v->ckpt_len,
                         p->o.versions))
@@ -609,7 +631,7 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
             model_destroy(m);
         }
         if (rc == 0)
-            d->serving_version = version;
+            serving_changed(d, 1, version, DET_KIND_LSTM);
         break;
     }
     pthread_mutex_unlock(&d->mu);
