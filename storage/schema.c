@@ -1,14 +1,12 @@
-/* storage/schema.c: the database file: connections, pragmas, schema migrations, the reading blob
- * format and the vg_merge SQL function.
+/* storage/schema.c: the database file: connections, pragmas, schema migrations and the
+ * prepared statements. The readings blob and vg_merge are in blob.c.
  *
  * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
  * i + 1 and runs in one transaction with the user_version bump, so a crash leaves either the old
  * or the new schema. A database newer than this code is refused before anything is written.
- * A readings blob is a sequence of (LEB128 varint channel idx, 8-byte little-endian IEEE double)
- * with strictly increasing idx.
  *
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
- * writer thread is not running; vg_merge runs on the writer thread inside its statements. */
+ * writer thread is not running. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
@@ -91,110 +89,6 @@ int store__status(sqlite3 *db, int rc)
             return ERR_NOSPACE;
         return ERR_IO;
     }
-}
-
-size_t store__varint_put(unsigned char *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (unsigned char)v;
-    return n;
-}
-
-int store__pair_get(const unsigned char **pp, const unsigned char *end, int64_t *idx, double *v)
-{
-    const unsigned char *p = *pp;
-    uint64_t x = 0;
-    for (int shift = 0;; shift += 7) {
-        if (p >= end || shift > 56)
-            return -1;
-        x |= (uint64_t)(*p & 0x7f) << shift;
-        if (!(*p++ & 0x80))
-            break;
-    }
-    if (end - p < 8 || x > INT64_MAX)
-        return -1;
-    uint64_t bits = 0;
-    for (int i = 7; i >= 0; i--)
-        bits = bits << 8 | p[i];
-    memcpy(v, &bits, sizeof *v);
-    *idx = (int64_t)x;
-    *pp = p + 8;
-    return 0;
-}
-
-size_t store__pair_put(unsigned char *p, int64_t idx, double v)
-{
-    size_t n = store__varint_put(p, (uint64_t)idx);
-    uint64_t bits;
-    memcpy(&bits, &v, sizeof bits);
-    for (int k = 0; k < 8; k++)
-        p[n++] = (unsigned char)(bits >> (8 * k));
-    return n;
-}
-
-static size_t pair_put(unsigned char *p, int64_t idx, const unsigned char *dbl)
-{
-    size_t n = store__varint_put(p, (uint64_t)idx);
-    memcpy(p + n, dbl, 8);
-    return n + 8;
-}
-
-/* Steps to the next pair: 1 and *raw at its 8 value bytes, 0 at the end, -1 if malformed. */
-static int next_pair(const unsigned char **p, const unsigned char *end, int64_t *idx,
-                     const unsigned char **raw)
-{
-    double v;
-    if (*p >= end)
-        return 0;
-    if (store__pair_get(p, end, idx, &v))
-        return -1;
-    *raw = *p - 8;
-    return 1;
-}
-
-/* vg_merge(old, new): the union of two reading blobs, new values winning per channel. The writer
- * counts calls: an upsert that called it was a conflict, so the point already existed. */
-static void vg_merge(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    store_writer_t *w = sqlite3_user_data(ctx);
-    w->merges++;
-    const unsigned char *a = sqlite3_value_blob(argv[0]);
-    int alen = sqlite3_value_bytes(argv[0]);
-    const unsigned char *b = sqlite3_value_blob(argv[1]);
-    int blen = sqlite3_value_bytes(argv[1]);
-    /* Every output pair is an input pair copied verbatim, so alen + blen bytes suffice. */
-    unsigned char *out = sqlite3_malloc64((sqlite3_uint64)alen + (sqlite3_uint64)blen + 1);
-    if (out == NULL) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    const unsigned char *pa = a, *ea = a + alen, *pb = b, *eb = b + blen, *ra = NULL, *rb = NULL;
-    int64_t ia = 0, ib = 0;
-    size_t n = 0;
-    int ha = next_pair(&pa, ea, &ia, &ra), hb = next_pair(&pb, eb, &ib, &rb);
-    while (ha > 0 || hb > 0) {
-        if (ha < 0 || hb < 0)
-            break;
-        if (hb > 0 && (ha == 0 || ib <= ia)) {
-            n += pair_put(out + n, ib, rb);
-            if (ha > 0 && ia == ib)
-                ha = next_pair(&pa, ea, &ia, &ra);
-            hb = next_pair(&pb, eb, &ib, &rb);
-        } else {
-            n += pair_put(out + n, ia, ra);
-            ha = next_pair(&pa, ea, &ia, &ra);
-        }
-    }
-    if (ha < 0 || hb < 0) {
-        sqlite3_free(out);
-        sqlite3_result_error(ctx, "vg_merge: malformed readings blob", -1);
-        return;
-    }
-    sqlite3_result_blob(ctx, out, (int)n, sqlite3_free);
 }
 
 static int exec(sqlite3 *db, const char *sql, char *errmsg, size_t errsize)
@@ -338,7 +232,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         return err;
     rc = sqlite3_create_function_v2(w->db, "vg_merge", 2,
                                     SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, w,
-                                    vg_merge, NULL, NULL, NULL);
+                                    store__vg_merge, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         snprintf(errmsg, errsize, "registering vg_merge: %s", sqlite3_errmsg(w->db));
         return ERR_IO;

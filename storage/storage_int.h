@@ -1,8 +1,9 @@
 /* storage/storage_int.h: internals shared by the storage/ files; not part of the public API.
  *
  * Files: storage.c (open, close, the queue's producer side, stats), schema.c (connections,
- * pragmas, migrations, the reading blob format and the vg_merge SQL function), writer.c (the
- * writer thread: maps, transactions), query.c (the reader pool, queries, device reports).
+ * pragmas, migrations, statements), blob.c (the readings blob format and the vg_merge SQL
+ * function), writer.c (the writer thread: maps, transactions), query.c (the reader pool,
+ * queries, device reports).
  *
  * Lock order: qmu before smu; rmu is never held with another store lock. No lock is held while
  * a store_done_cb or a reader callback runs, except that the writer holds nothing at all. */
@@ -182,12 +183,15 @@ int store__status(sqlite3 *db, int rc);
 /* Test hook: creates (or migrates) the database at path up to schema version `version` only, as
  * an older vigil would have left it. Returns 0 or an error with errmsg set. */
 int store__test_create(const char *path, int version, char *errmsg, size_t errsize);
-/* Blob of (varint idx, 8-byte LE double) pairs, strictly increasing idx. */
-size_t store__varint_put(unsigned char *p, uint64_t v);
-/* Encodes one pair at p (room for STORE_PAIR_MAX bytes); returns its length. */
+
+/* blob.c: the readings blob (format in blob.c). */
+/* Encodes one (idx, v) pair at p (room for STORE_PAIR_MAX bytes), in the shortest form that
+ * decodes to v's exact bits; returns its length. */
 size_t store__pair_put(unsigned char *p, int64_t idx, double v);
 /* Decodes one pair at *p (advancing it); returns 0, or -1 if the blob is malformed. */
 int store__pair_get(const unsigned char **p, const unsigned char *end, int64_t *idx, double *v);
+/* The vg_merge(old, new) SQL function; its user data is the store_writer_t. */
+void store__vg_merge(sqlite3_context *ctx, int argc, sqlite3_value **argv);
 
 /* writer.c */
 void *store__writer_main(void *arg);

@@ -1440,6 +1440,216 @@ static void test_migrate_v1(void **state)
     assert_int_equal(device(f->s, "old", 0).points, 1);
 }
 
+/* ---- the compact value encoding ---- */
+
+static uint64_t bits_of(double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return b;
+}
+
+static double from_bits(uint64_t b)
+{
+    double v;
+    memcpy(&v, &b, sizeof v);
+    return v;
+}
+
+/* Encodes (idx, v), checks the decoding gives the same idx and bits and consumes exactly what was
+ * written, and that every truncation is refused. Returns the encoded length. */
+static size_t pair_roundtrip(int64_t idx, double v)
+{
+    unsigned char buf[STORE_PAIR_MAX + 8];
+    memset(buf, 0xee, sizeof buf);
+    size_t n = store__pair_put(buf, idx, v);
+    assert_true(n >= 2 && n <= STORE_PAIR_MAX);
+    assert_int_equal(buf[n], 0xee);
+    const unsigned char *p = buf;
+    int64_t got_idx = -1;
+    double got = 0;
+    assert_int_equal(store__pair_get(&p, buf + n, &got_idx, &got), 0);
+    assert_ptr_equal(p, buf + n);
+    assert_int_equal(got_idx, idx);
+    if (bits_of(got) != bits_of(v))
+        fail_msg("%.17g (bits %016llx) came back as %.17g (bits %016llx)", v,
+                 (unsigned long long)bits_of(v), got, (unsigned long long)bits_of(got));
+    for (size_t cut = 0; cut < n; cut++) {
+        p = buf;
+        assert_int_equal(store__pair_get(&p, buf + cut, &got_idx, &got), -1);
+    }
+    return n;
+}
+
+/* xorshift64*: a reproducible stream for the random cases. */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ULL;
+}
+
+static void test_value_encoding(void **state)
+{
+    (void)state;
+    const double special[] = {0.0,
+                              -0.0,
+                              1.0,
+                              -1.0,
+                              0.1,
+                              0.2,
+                              0.1 + 0.2,
+                              71.2,
+                              -71.2,
+                              0.031,
+                              0.0001,
+                              0.00001,
+                              123456.7891,
+                              -123456.789,
+                              3.14159,
+                              1e300,
+                              -1e300,
+                              DBL_MAX,
+                              -DBL_MAX,
+                              DBL_MIN,
+                              -DBL_MIN,
+                              5e-324,
+                              DBL_MIN / 3,
+                              -DBL_TRUE_MIN * 7,
+                              FLT_MAX,
+                              FLT_MIN,
+                              FLT_TRUE_MIN,
+                              (double)71.2f,
+                              (double)0.1f,
+                              17179869183.0,
+                              17179869184.0,
+                              -17179869184.0,
+                              -17179869185.0,
+                              1717986918.3,
+                              1717986918.4,
+                              9007199254740992.0,
+                              9007199254740993.0,
+                              1e15,
+                              1e22,
+                              2.5e-5,
+                              299792458.0,
+                              -273.15,
+                              1013.25,
+                              0.5,
+                              1.0 / 3.0};
+    const int64_t idxs[] = {0, 1, 30, 31, 32, 127, 158, 159, 300, 16414, 1LL << 40, INT64_MAX};
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
+        for (size_t k = 0; k < sizeof idxs / sizeof idxs[0]; k++)
+            pair_roundtrip(idxs[k], special[i]);
+    /* The short forms are taken where they exist: tag + varint for decimals, 4 bytes for
+     * floats, 8 raw bytes for the rest. */
+    assert_int_equal(pair_roundtrip(0, 0.0), 2);
+    assert_int_equal(pair_roundtrip(0, 0.031), 2);   /* zigzag(31) = 62 */
+    assert_int_equal(pair_roundtrip(0, 71.2), 3);    /* 712 */
+    assert_int_equal(pair_roundtrip(5, -273.15), 4); /* -27315 */
+    assert_int_equal(pair_roundtrip(30, 1500.0), 3); /* 1500, d = 0 */
+    assert_int_equal(pair_roundtrip(31, 71.2), 4);   /* idx in a varint after the tag */
+    assert_int_equal(pair_roundtrip(0, -0.0), 5);    /* a float */
+    assert_int_equal(pair_roundtrip(0, (double)71.2f), 5);
+    assert_int_equal(pair_roundtrip(0, 0.1 + 0.2), 9); /* no decimal form reproduces it */
+    assert_int_equal(pair_roundtrip(0, 1e300), 9);
+    assert_int_equal(pair_roundtrip(0, 5e-324), 9);
+    assert_int_equal(pair_roundtrip(0, 17179869183.0), 6);  /* k = 2^34 - 1: 5-byte varint */
+    assert_int_equal(pair_roundtrip(0, -17179869183.0), 6); /* k = 1 - 2^34 */
+    assert_int_equal(pair_roundtrip(0, -17179869184.0), 5); /* |k| = 2^34: a float */
+    assert_int_equal(pair_roundtrip(0, 17179869184.0), 5);  /* 2^34: too large, but a float */
+    assert_int_equal(pair_roundtrip(0, 17179869185.0), 9);
+
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 200000; i++) {
+        /* Decimals as a parser would produce them: k / 10^d rounded by strtod. */
+        int d = (int)(rnd(&seed) % 7);
+        int64_t k = (int64_t)(rnd(&seed) >> 29) - (1LL << 34);
+        char text[64];
+        snprintf(text, sizeof text, "%lld", (long long)k);
+        size_t len = strlen(text);
+        if (d > 0 && len > (size_t)d + (k < 0)) {
+            memmove(text + len - d + 1, text + len - d, (size_t)d + 1);
+            text[len - d] = '.';
+        }
+        double v = strtod(text, NULL);
+        size_t n = pair_roundtrip((int64_t)(rnd(&seed) % 40), v);
+        if (d <= 4 && fabs(v) < 1e9)
+            assert_true(n <= 1 + 1 + 5); /* the decimal form was found */
+        /* Arbitrary finite bit patterns. */
+        double r = from_bits(rnd(&seed));
+        if (isfinite(r))
+            pair_roundtrip((int64_t)(rnd(&seed) % 400), r);
+        /* Floats and small integers. */
+        uint32_t fb = (uint32_t)rnd(&seed);
+        float f;
+        memcpy(&f, &fb, sizeof f);
+        if (isfinite(f))
+            assert_true(pair_roundtrip(3, (double)f) <= 5);
+        pair_roundtrip(7, (double)(int32_t)rnd(&seed));
+    }
+
+    /* Malformed: a reserved kind, an idx or decimal varint that runs too long. */
+    const unsigned char bad_kind[] = {7 << 5, 0, 0, 0, 0, 0, 0, 0, 0};
+    const unsigned char long_k[] = {0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01};
+    const unsigned char long_idx[] = {31 | 6 << 5, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                      0xff,        0xff, 0xff, 0x01, 0,    0,    0,
+                                      0,           0,    0,    0,    0};
+    const unsigned char *bad[] = {bad_kind, long_k, long_idx};
+    const size_t badlen[] = {sizeof bad_kind, sizeof long_k, sizeof long_idx};
+    for (size_t i = 0; i < 3; i++) {
+        const unsigned char *p = bad[i];
+        int64_t idx;
+        double v;
+        assert_int_equal(store__pair_get(&p, bad[i] + badlen[i], &idx, &v), -1);
+    }
+}
+
+/* Values of every form through the store, merged with overwrites of other forms. */
+static void test_compact_merge(void **state)
+{
+    fx_t *f = *state;
+    const char *names[] = {"a", "b", "c", "d", "e", "f", "g", "h"};
+    const double v1[] = {71.2, -0.0, 0.1 + 0.2, 1e300, 5e-324, (double)0.1f, 0.031, 1500};
+    const double v2[] = {0.1 + 0.2, 71.2, -0.0, 0.031, 2.0, 1e300, 5e-324, (double)0.1f};
+    write1(f->s, "mix", 10, 8, names, v1);
+    /* Overwrite the odd channels with values of other forms, and add 40 more channels (idx >= 31
+     * for some). */
+    const char *odd[] = {"b", "d", "f", "h"};
+    const double vo[] = {v2[1], v2[3], v2[5], v2[7]};
+    write1(f->s, "mix", 10, 4, odd, vo);
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "mix", 3, 10, 0), 0);
+    for (int k = 0; k < 40; k++) {
+        char name[8];
+        int len = snprintf(name, sizeof name, "x%d", k);
+        assert_int_equal(batch_field_add(&b, name, (size_t)len, k % 2 ? k * 0.1 : -k * 1e-7), 0);
+    }
+    assert_int_equal(batch_point_commit(&b), 1);
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "mix", 0, 100, names, 8, 0, 0, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->nv[0], 8);
+    for (size_t i = 0; i < 8; i++) {
+        double want = i % 2 ? v2[i] : v1[i];
+        assert_int_equal(bits_of(g->vals[0][i]), bits_of(want));
+    }
+    const char *xs[] = {"x0", "x1", "x22", "x23", "x39"};
+    assert_int_equal(query(f->s, "mix", 0, 100, xs, 5, 0, 0, g), 0);
+    assert_int_equal(g->nv[0], 5);
+    const int ks[] = {0, 1, 22, 23, 39};
+    for (size_t i = 0; i < 5; i++) {
+        int k = ks[i];
+        assert_int_equal(bits_of(g->vals[0][i]), bits_of(k % 2 ? k * 0.1 : -k * 1e-7));
+    }
+    free(g);
+    assert_int_equal(device(f->s, "mix", 0).points, 1);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -1466,6 +1676,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
+        cmocka_unit_test(test_value_encoding),
+        cmocka_unit_test_setup_teardown(test_compact_merge, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
