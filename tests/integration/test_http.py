@@ -562,8 +562,9 @@ max_batch = 10
         self.assertEqual(self.d.device("lim-3")["points"], 10)
 
     def test_body_too_large(self):
-        big = json.dumps([{"device": "lim-4", "ts": 1, "values": {"a" * 150: 1, "b" * 150: 2}}]
-                         * 1 + [{"device": "lim-4", "ts": 2, "values": {"pad": 1}, "x": "y" * 5000}])
+        # A valid batch within max_batch (8 items), only too large in bytes.
+        big = json.dumps([{"device": "lim-4", "ts": i,
+                           "values": {("%d" % k) * 150: k for k in range(5)}} for i in range(8)])
         self.assertGreater(len(big), 4096)
         r = self.d.post_json(big)
         self.assertJsonError(r, 413, "4096")

@@ -310,12 +310,21 @@ def bearer(tok):
     return ["-H", "Authorization: Bearer " + tok]
 
 
+class ReaderVigild(Vigild):
+    """A Vigild whose helper reads (get, get_json, readings, device) carry a read token."""
+
+    def get(self, path, headers=None):
+        h = dict(headers or {})
+        h.setdefault("Authorization", "Bearer " + READ)
+        return super().get(path, h)
+
+
 class TestAuth(vt.DaemonTestCase):
     @classmethod
     def setUpClass(cls):
         cls.tokens = token_file()
-        cls.EXTRA_ARGS = ("--auth-file", cls.tokens)
-        super().setUpClass()
+        cls.d = ReaderVigild(extra_args=["--auth-file", cls.tokens])
+        cls.d.start()
 
     def req(self, method, path, tok=None, data=None, extra=()):
         args = list(extra)
@@ -422,11 +431,14 @@ class TestAuth(vt.DaemonTestCase):
                               "INSERT pump,device=auth-cli temp=70.5 1732780800123")
         self.assertEqual(rc, 0, out)
         self.assertPoints(self.d.readings("auth-cli"), [(1732780800123, {"temp": 70.5})])
-        for pw in ("wrong-password-xxxxxx", READ):
+        self.assertNotIn("ERR", out)
+        # The CLI exits 0 after a failed INSERT; it prints the server's error.
+        for pw, err in (("wrong-password-xxxxxx", "invalid token"), (READ, "forbidden")):
             rc, out = self.influx("-username", "x", "-password", pw, "-database", "plant",
                                   "-precision", "ms", "-execute",
                                   "INSERT pump,device=auth-cli temp=1 1732780800999")
-            self.assertNotEqual(rc, 0, out)
+            self.assertIn("ERR", out)
+            self.assertIn(err, out)
         self.assertEqual(len(self.d.readings("auth-cli")), 1)
 
 
