@@ -1,25 +1,39 @@
-/* tools/sim.c: vigil-sim, a simulated fleet of pumps feeding vigild over the stream socket.
+/* tools/sim.c: vigil-sim, a simulated fleet of pumps feeding vigild, the README's demo feed and
+ * the load generator of bench/fleet.
  *
  * Each pump has a speed set-point (a control input) and five coupled sensors: flow follows the
  * speed, pressure follows flow, motor current follows flow and pressure, temperature lags the
- * current, vibration rises with speed. Faults are injected on a schedule so a new user sees an
- * anomaly flagged with its channel: bearing wear (a vibration ramp), overheating (a temperature
- * drift), a stuck pressure sensor, spikes, and cavitation (noisy flow and pressure).
+ * current, vibration rises with speed. With --channels 8 two derived channels follow: electrical
+ * power (from current and speed) and shaft rpm (speed less a load-dependent slip). Faults are
+ * injected on a schedule so a new user sees an anomaly flagged with its channel: bearing wear (a
+ * vibration ramp), overheating (a temperature drift), a stuck pressure sensor, spikes, and
+ * cavitation (noisy flow and pressure).
  *
- * It writes line protocol ("pump,device=pump-1 speed=...,flow=... <ns>") to the stream and
- * drains the server's acknowledgements. Single-threaded. */
+ * It writes line protocol ("pump,device=pump-1 speed=...,flow=... <ns>") either to the stream
+ * socket (default), draining and counting the server's acknowledgements, or with --http as
+ * POST /write?precision=ns batches over keep-alive HTTP/1.1 connections written by hand (one
+ * request in flight per connection; the next batch is generated while it is answered; 503 is
+ * retried after Retry-After). --dry-run only generates, to measure the generator itself. At the
+ * end it prints one summary line on stderr ("vigil-sim: done ... readings_sent= readings_acked=
+ * errors= seconds= ..."); a reading is one channel value. Numbers are formatted by hand (fixed
+ * point, no printf), so generation costs well under a microsecond per reading vector.
+ * Single-threaded. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,8 +41,14 @@ enum fault { F_NONE, F_BEARING, F_OVERHEAT, F_STUCK, F_SPIKES, F_CAVITATION, F_C
 static const char *const fault_names[F_COUNT] = {"none",  "bearing", "overheat",
                                                  "stuck", "spikes",  "cavitation"};
 
+#define MAX_CHANNELS 8
+#define MAX_CONNS    64
+#define MAX_RETRIES  600 /* 503 answers retried per batch before it counts as failed */
+#define IO_TIMEOUT_S 300 /* longest a blocking send or receive may wait */
+
 struct pump {
     char id[32];
+    int id_len;
     double speed, flow, pressure, current, temp, vib;
     double stuck_value;
     enum fault fault;
@@ -58,17 +78,16 @@ static double nrand(struct pump *p)
     return sqrt(-2.0 * log(u1)) * cos(2 * M_PI * u2);
 }
 
-/* Advances one pump by dt seconds at simulated time t. */
-static void pump_step(struct pump *p, double t, double dt)
+/* Advances one pump by dt seconds at simulated time t; a = 1 - exp(-dt / 3), b = 1 -
+ * exp(-dt / 60) (the flow's and the temperature's lags), computed once by the caller. */
+static void pump_step(struct pump *p, double t, double dt, double a, double b)
 {
     /* The operator changes speed slowly: a daily-like cycle plus small steps. */
     double target = 0.75 + 0.15 * sin(2 * M_PI * t / 600.0) + 0.05 * sin(2 * M_PI * t / 97.0);
     p->speed += (target - p->speed) * 0.2 + 0.002 * nrand(p);
-    double a = 1 - exp(-dt / 3.0);
     p->flow += (120.0 * p->speed - p->flow) * a + 0.4 * nrand(p);
     p->pressure = 1.2 + 0.00035 * p->flow * p->flow + 0.02 * nrand(p);
     p->current = 4.0 + 0.09 * p->flow * p->pressure / 3.0 + 0.05 * nrand(p);
-    double b = 1 - exp(-dt / 60.0);
     p->temp += (35.0 + 2.2 * p->current - p->temp) * b + 0.03 * nrand(p);
     p->vib = 1.1 + 1.6 * p->speed * p->speed + 0.05 * nrand(p);
 
@@ -100,6 +119,90 @@ static void pump_step(struct pump *p, double t, double dt)
     }
 }
 
+/* ---- formatting ----------------------------------------------------------------------------- */
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+/* Writes v with dec decimals, as printf's "%.*f" would (but for ties, rounded to even). */
+static char *put_fixed(char *p, double v, int dec)
+{
+    static const double scale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    static const uint64_t iscale[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    if (!(fabs(v) < 1e12))
+        return p + sprintf(p, "%.*f", dec, v);
+    if (signbit(v)) {
+        *p++ = '-';
+        v = -v;
+    }
+    uint64_t n = (uint64_t)llrint(v * scale[dec]);
+    p = put_u64(p, n / iscale[dec]);
+    if (dec > 0) {
+        uint64_t f = n % iscale[dec];
+        *p++ = '.';
+        for (int i = dec; i > 0; i--) {
+            p[i - 1] = (char)('0' + f % 10);
+            f /= 10;
+        }
+        p += dec;
+    }
+    return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define LINE_MAX_BYTES 320 /* longest line put_line writes, with margin */
+
+/* One line of line protocol for pump p at ts_ms, with the first nch channels. */
+static char *put_line(char *p, const struct pump *pm, int nch, int64_t ts_ms)
+{
+    p = put_str(p, "pump,device=", 12);
+    p = put_str(p, pm->id, (size_t)pm->id_len);
+    p = put_str(p, " speed=", 7);
+    p = put_fixed(p, pm->speed, 4);
+    if (nch > 1)
+        p = put_fixed(put_str(p, ",flow=", 6), pm->flow, 3);
+    if (nch > 2)
+        p = put_fixed(put_str(p, ",pressure=", 10), pm->pressure, 4);
+    if (nch > 3)
+        p = put_fixed(put_str(p, ",current=", 9), pm->current, 3);
+    if (nch > 4)
+        p = put_fixed(put_str(p, ",temp=", 6), pm->temp, 3);
+    if (nch > 5)
+        p = put_fixed(put_str(p, ",vib=", 5), pm->vib, 4);
+    if (nch > 6) /* kW: about 0.6 kW per ampere, a little more at high speed */
+        p = put_fixed(put_str(p, ",power=", 7), 0.6 * pm->current * (0.8 + 0.2 * pm->speed), 3);
+    if (nch > 7) /* a 1480 rpm motor whose slip grows with its load */
+        p = put_fixed(put_str(p, ",rpm=", 5), 1480.0 * pm->speed * (1 - 0.002 * pm->current), 1);
+    *p++ = ' ';
+    p = put_u64(p, ts_ms < 0 ? 0 : (uint64_t)ts_ms);
+    p = put_str(p, "000000\n", 7);
+    return p;
+}
+
+/* ---- transports ----------------------------------------------------------------------------- */
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int connect_to(const char *addr)
 {
     char host[128];
@@ -121,25 +224,83 @@ static int connect_to(const char *addr)
     return fd;
 }
 
-/* Sends everything, draining acknowledgements (and printing errors) while the socket is full. */
-static int send_all(int fd, const char *buf, size_t n, int verbose)
+static int connect_retry(const char *addr)
+{
+    int fd = -1;
+    for (int tries = 0; fd < 0 && tries < 100 && !stop_flag; tries++) {
+        fd = connect_to(addr);
+        if (fd < 0)
+            usleep(100000);
+    }
+    return fd;
+}
+
+/* What was sent and what the server said about it; lines are reading vectors. */
+struct stats {
+    uint64_t lines_sent, lines_acked, lines_failed, retries, requests;
+    int64_t t0_us, t1_us; /* first send, last answer */
+};
+
+/* The stream's acknowledgements, parsed across reads. */
+struct acks {
+    char buf[4096];
+    size_t len;
+    uint64_t ok_upto, rejected;
+    int verbose;
+};
+
+static void acks_line(struct acks *a, const char *l, size_t n)
+{
+    if (n > 3 && memcmp(l, "ok ", 3) == 0) {
+        a->ok_upto = strtoull(l + 3, NULL, 10);
+        return;
+    }
+    if (n > 5 && memcmp(l, "fail ", 5) == 0) {
+        char *end;
+        unsigned long long from = strtoull(l + 5, &end, 10), to = strtoull(end, NULL, 10);
+        a->rejected += to >= from ? to - from + 1 : 1;
+    } else {
+        a->rejected++;
+    }
+    if (a->verbose)
+        fprintf(stderr, "vigil-sim: server: %.*s\n", (int)n, l);
+}
+
+static void acks_feed(struct acks *a, const char *data, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (data[i] == '\n') {
+            acks_line(a, a->buf, a->len);
+            a->len = 0;
+        } else if (a->len < sizeof a->buf - 1) {
+            a->buf[a->len++] = data[i];
+        }
+    }
+}
+
+/* Reads what the server has written without blocking. Returns -1 when it closed. */
+static int acks_drain(int fd, struct acks *a)
+{
+    for (;;) {
+        char ack[16384];
+        ssize_t r = recv(fd, ack, sizeof ack, MSG_DONTWAIT);
+        if (r == 0)
+            return -1;
+        if (r < 0)
+            return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+        acks_feed(a, ack, (size_t)r);
+    }
+}
+
+/* Sends everything, draining acknowledgements while the socket is full. */
+static int send_all(int fd, const char *buf, size_t n, struct acks *a)
 {
     while (n > 0) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN | POLLOUT};
         if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
             return -1;
-        if (pfd.revents & POLLIN) {
-            char ack[4096];
-            ssize_t r = recv(fd, ack, sizeof ack - 1, MSG_DONTWAIT);
-            if (r == 0)
-                return -1;
-            if (r > 0) {
-                ack[r] = '\0';
-                for (char *l = ack; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-                    if (strncmp(l, "ok ", 3) != 0 && verbose)
-                        fprintf(stderr, "vigil-sim: server: %.*s\n", (int)strcspn(l, "\n"), l);
-            }
-        }
+        if ((pfd.revents & POLLIN) && acks_drain(fd, a))
+            return -1;
         if (pfd.revents & (POLLERR | POLLHUP))
             return -1;
         if (pfd.revents & POLLOUT) {
@@ -155,12 +316,195 @@ static int send_all(int fd, const char *buf, size_t n, int verbose)
     return 0;
 }
 
+/* One keep-alive HTTP/1.1 connection with at most one request in flight. */
+struct hconn {
+    int fd;
+    char *body; /* the request in flight (kept for a retry after 503) */
+    size_t body_len, body_cap;
+    uint64_t lines; /* in the request in flight; 0: none */
+};
+
+static void set_timeouts(int fd)
+{
+    struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+static int http_send(struct hconn *c, const char *host)
+{
+    char head[256];
+    int hl = snprintf(head, sizeof head,
+                      "POST /write?precision=ns HTTP/1.1\r\nHost: %s\r\n"
+                      "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
+                      host, c->body_len);
+    struct iovec iov[2] = {{head, (size_t)hl}, {c->body, c->body_len}};
+    size_t total = (size_t)hl + c->body_len, done = 0;
+    while (done < total) {
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        done += (size_t)w;
+        for (int i = 0; i < 2; i++) { /* advance the iovecs past what was written */
+            size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+            iov[i].iov_base = (char *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            w -= (ssize_t)k;
+        }
+    }
+    return 0;
+}
+
+/* Case-insensitive header lookup in the header block [h, end); returns the value or NULL. */
+static const char *header(const char *h, const char *end, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *l = h; l < end;) {
+        const char *eol = memchr(l, '\n', (size_t)(end - l));
+        if (eol == NULL)
+            eol = end;
+        if ((size_t)(eol - l) > n && strncasecmp(l, name, n) == 0 && l[n] == ':') {
+            const char *v = l + n + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            return v;
+        }
+        l = eol + 1;
+    }
+    return NULL;
+}
+
+/* Reads one response: status, Retry-After seconds, whether the server closes, and the body
+ * (NUL-terminated, cut to bodysz - 1). Returns the status or -1. */
+static int http_read(int fd, int *retry_after, int *closing, char *body, size_t bodysz)
+{
+    static char buf[1 << 16];
+    size_t len = 0;
+    char *hend = NULL;
+    while (hend == NULL) {
+        if (len == sizeof buf - 1)
+            return -1;
+        ssize_t r = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        len += (size_t)r;
+        buf[len] = '\0';
+        hend = strstr(buf, "\r\n\r\n");
+    }
+    int status = 0;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+        return -1;
+    const char *v = header(buf, hend, "Content-Length");
+    size_t clen = v ? strtoull(v, NULL, 10) : 0;
+    v = header(buf, hend, "Retry-After");
+    *retry_after = v ? atoi(v) : 1;
+    v = header(buf, hend, "Connection");
+    *closing = v && strncasecmp(v, "close", 5) == 0;
+    size_t have = len - (size_t)(hend + 4 - buf), kept = 0;
+    const char *b = hend + 4;
+    for (;;) {
+        size_t take = have < bodysz - 1 - kept ? have : bodysz - 1 - kept;
+        memcpy(body + kept, b, take);
+        kept += take;
+        if (have >= clen)
+            break;
+        clen -= have;
+        ssize_t r = recv(fd, buf, clen < sizeof buf ? clen : sizeof buf, 0);
+        if (r < 0 && errno == EINTR) {
+            have = 0;
+            continue;
+        }
+        if (r <= 0)
+            return -1;
+        b = buf;
+        have = (size_t)r;
+    }
+    body[kept] = '\0';
+    return status;
+}
+
+/* Waits for the answer to c's request in flight, retrying it after 503 and once after a lost
+ * connection; counts the outcome. Returns -1 when the server cannot be reached any more. */
+static int http_finish(struct hconn *c, const char *addr, const char *host, struct stats *st,
+                       int verbose)
+{
+    if (c->lines == 0)
+        return 0;
+    int lost = 0;
+    for (int attempt = 0; attempt <= MAX_RETRIES; attempt++) {
+        int retry_after = 1, closing = 0, status = -1;
+        char body[1024];
+        if (c->fd >= 0 && attempt > 0 && http_send(c, host) != 0)
+            status = -1;
+        else if (c->fd >= 0)
+            status = http_read(c->fd, &retry_after, &closing, body, sizeof body);
+        if (status < 0 || closing) {
+            if (c->fd >= 0)
+                close(c->fd);
+            c->fd = -1;
+        }
+        if (status < 0) { /* connection lost: reconnect, send again once */
+            if (lost++ || stop_flag || (c->fd = connect_retry(addr)) < 0)
+                break;
+            set_timeouts(c->fd);
+            continue;
+        }
+        st->t1_us = mono_us();
+        if (status == 503 && attempt < MAX_RETRIES && !stop_flag) {
+            st->retries++;
+            sleep((unsigned)(retry_after < 1 ? 1 : retry_after > 10 ? 10 : retry_after));
+            if (c->fd < 0 && (c->fd = connect_retry(addr)) < 0)
+                break;
+            set_timeouts(c->fd);
+            continue;
+        }
+        if (status == 200 || status == 204) {
+            st->lines_acked += c->lines;
+        } else {
+            const char *d = status == 400 ? strstr(body, "dropped=") : NULL;
+            uint64_t dropped = d ? strtoull(d + 8, NULL, 10) : c->lines;
+            if (dropped > c->lines)
+                dropped = c->lines;
+            st->lines_acked += c->lines - dropped;
+            st->lines_failed += dropped;
+            if (verbose)
+                fprintf(stderr, "vigil-sim: server: %d %s\n", status, body);
+        }
+        c->lines = 0;
+        if (c->fd < 0 && (c->fd = connect_retry(addr)) >= 0)
+            set_timeouts(c->fd);
+        return c->fd >= 0 ? 0 : -1;
+    }
+    st->lines_failed += c->lines;
+    c->lines = 0;
+    return -1;
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: vigil-sim [options]\n"
             "  --stream ADDR:PORT  vigild's stream socket (default 127.0.0.1:8471)\n"
+            "  --http ADDR:PORT    send POST /write?precision=ns batches to vigild's HTTP API\n"
+            "                      instead of the stream\n"
+            "  --dry-run           only generate the lines (measures the generator)\n"
             "  --devices N         pumps to simulate (default 4)\n"
+            "  --first-device K    number of the first pump, pump-K (default 1), so several\n"
+            "                      processes can cover disjoint ranges\n"
+            "  --channels C        channels per pump, 1-8 (default 6: speed flow pressure current\n"
+            "                      temp vib; 8 adds power rpm)\n"
+            "  --batch L           lines per HTTP request or stream write (default 5000)\n"
+            "  --connections C     HTTP connections, one request in flight each (default 1)\n"
             "  --interval MS       simulated milliseconds between readings (default 1000)\n"
             "  --speed X           run X times faster than real time (default 1; 0: no pause)\n"
             "  --backfill S        first send S seconds of healthy history at full speed\n"
@@ -169,13 +513,102 @@ static void usage(FILE *out)
             "                      pump-1 bearing, pump-2 overheat, pump-3 stuck, pump-4 spikes,\n"
             "                      pump-5 cavitation, others none); negative: no faults\n"
             "  --seed N            random seed (default 1)\n"
-            "  --quiet             do not print server errors\n");
+            "  --quiet             do not print server errors\n"
+            "At the end a summary line goes to stderr: vigil-sim: done mode= lines_sent=\n"
+            "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n");
+}
+
+struct sink {
+    int mode; /* 0 stream, 1 http, 2 dry run */
+    const char *addr;
+    char host[160];
+    int stream_fd;
+    struct acks acks;
+    struct hconn conns[MAX_CONNS];
+    int nconns, next;
+    struct stats st;
+    int verbose;
+    uint64_t dry_bytes;
+};
+
+/* Hands the lines in *buf (len bytes, nlines lines) to the transport. For HTTP the buffer is
+ * swapped with the connection's, so *buf may change. Returns -1 when the server is lost. */
+static int sink_flush(struct sink *s, char **buf, size_t *cap, size_t len, uint64_t nlines)
+{
+    if (nlines == 0)
+        return 0;
+    s->st.lines_sent += nlines;
+    s->st.requests++;
+    if (s->mode == 2) {
+        s->dry_bytes += len;
+        s->st.lines_acked += nlines;
+        s->st.t1_us = mono_us();
+        return 0;
+    }
+    if (s->mode == 0)
+        return send_all(s->stream_fd, *buf, len, &s->acks);
+    struct hconn *c = &s->conns[s->next];
+    s->next = (s->next + 1) % s->nconns;
+    if (http_finish(c, s->addr, s->host, &s->st, s->verbose))
+        return -1;
+    char *old = c->body;
+    size_t oldcap = c->body_cap;
+    c->body = *buf;
+    c->body_cap = *cap;
+    c->body_len = len;
+    c->lines = nlines;
+    *buf = old;
+    *cap = oldcap;
+    if (http_send(c, s->host) != 0) { /* http_finish reconnects and sends again */
+        close(c->fd);
+        c->fd = -1;
+        if ((c->fd = connect_retry(s->addr)) < 0)
+            return -1;
+        set_timeouts(c->fd);
+        if (http_send(c, s->host) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Waits for every answer; for the stream, closes its sending side and reads the rest. */
+static int sink_finish(struct sink *s)
+{
+    int rc = 0;
+    if (s->mode == 1) {
+        for (int i = 0; i < s->nconns; i++) {
+            if (http_finish(&s->conns[i], s->addr, s->host, &s->st, s->verbose))
+                rc = -1;
+            if (s->conns[i].fd >= 0)
+                close(s->conns[i].fd);
+            free(s->conns[i].body);
+        }
+    } else if (s->mode == 0) {
+        shutdown(s->stream_fd, SHUT_WR);
+        char ack[16384];
+        ssize_t r;
+        while ((r = recv(s->stream_fd, ack, sizeof ack, 0)) > 0)
+            acks_feed(&s->acks, ack, (size_t)r);
+        close(s->stream_fd);
+        s->st.t1_us = mono_us();
+        uint64_t ok = s->acks.ok_upto;
+        s->st.lines_failed = s->acks.rejected + (s->st.lines_sent > ok ? s->st.lines_sent - ok : 0);
+        s->st.lines_acked =
+            s->st.lines_sent > s->st.lines_failed ? s->st.lines_sent - s->st.lines_failed : 0;
+    }
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {{"stream", required_argument, NULL, 's'},
+                                         {"http", required_argument, NULL, 'H'},
+                                         {"dry-run", no_argument, NULL, 'D'},
                                          {"devices", required_argument, NULL, 'n'},
+                                         {"first-device", required_argument, NULL, 'K'},
+                                         {"channels", required_argument, NULL, 'c'},
+                                         {"batch", required_argument, NULL, 'B'},
+                                         {"connections", required_argument, NULL, 'C'},
                                          {"interval", required_argument, NULL, 'i'},
                                          {"speed", required_argument, NULL, 'x'},
                                          {"backfill", required_argument, NULL, 'b'},
@@ -185,18 +618,43 @@ int main(int argc, char **argv)
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    const char *addr = "127.0.0.1:8471";
-    int ndev = 4, verbose = 1;
+    static struct sink s;
+    s.addr = "127.0.0.1:8471";
+    s.nconns = 1;
+    s.stream_fd = -1;
+    int ndev = 4, nch = 6, batch = 5000;
+    long first = 1;
     double interval_ms = 1000, speed = 1, backfill = 0, duration = -1, fault_at = 60;
     unsigned long long seed = 1;
+    s.verbose = 1;
     int o;
-    while ((o = getopt_long(argc, argv, "s:n:i:x:b:d:f:r:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:H:Dn:K:c:B:C:i:x:b:d:f:r:qh", opts, NULL)) != -1) {
         switch (o) {
         case 's':
-            addr = optarg;
+            s.addr = optarg;
+            s.mode = 0;
+            break;
+        case 'H':
+            s.addr = optarg;
+            s.mode = 1;
+            break;
+        case 'D':
+            s.mode = 2;
             break;
         case 'n':
             ndev = atoi(optarg);
+            break;
+        case 'K':
+            first = atol(optarg);
+            break;
+        case 'c':
+            nch = atoi(optarg);
+            break;
+        case 'B':
+            batch = atoi(optarg);
+            break;
+        case 'C':
+            s.nconns = atoi(optarg);
             break;
         case 'i':
             interval_ms = atof(optarg);
@@ -217,7 +675,7 @@ int main(int argc, char **argv)
             seed = strtoull(optarg, NULL, 10);
             break;
         case 'q':
-            verbose = 0;
+            s.verbose = 0;
             break;
         case 'h':
             usage(stdout);
@@ -227,83 +685,120 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (ndev < 1 || ndev > 1000000 || interval_ms <= 0 || speed < 0) {
+    if (ndev < 1 || ndev > 10000000 || first < 0 || first > 1000000000L || nch < 1 ||
+        nch > MAX_CHANNELS || batch < 1 || batch > 10000000 || s.nconns < 1 ||
+        s.nconns > MAX_CONNS || interval_ms <= 0 || speed < 0) {
         usage(stderr);
         return 2;
     }
+    s.acks.verbose = s.verbose;
+    snprintf(s.host, sizeof s.host, "%s", s.addr);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
+    signal(SIGPIPE, SIG_IGN);
     struct pump *pumps = calloc((size_t)ndev, sizeof *pumps);
     if (pumps == NULL)
         return 1;
     for (int i = 0; i < ndev; i++) {
         struct pump *p = &pumps[i];
-        snprintf(p->id, sizeof p->id, "pump-%d", i + 1);
-        p->rng = (seed + 1) * 0x9E3779B97F4A7C15ULL + (uint64_t)i * 0xBF58476D1CE4E5B9ULL;
+        long g = first - 1 + i; /* 0 for pump-1: faults and seeds follow the pump's number */
+        p->id_len = snprintf(p->id, sizeof p->id, "pump-%ld", g + 1);
+        p->rng = (seed + 1) * 0x9E3779B97F4A7C15ULL + (uint64_t)g * 0xBF58476D1CE4E5B9ULL;
         p->speed = 0.75;
         p->flow = 90;
         p->temp = 60;
-        p->fault = i < F_COUNT - 1 ? (enum fault)(i + 1) : F_NONE;
-        p->fault_start = fault_at >= 0 ? backfill + fault_at + 15.0 * i : -1;
+        p->fault = g >= 0 && g < F_COUNT - 1 ? (enum fault)(g + 1) : F_NONE;
+        p->fault_start = fault_at >= 0 ? backfill + fault_at + 15.0 * (double)g : -1;
     }
-    int fd = -1;
-    for (int tries = 0; fd < 0 && tries < 100 && !stop_flag; tries++) {
-        fd = connect_to(addr);
-        if (fd < 0)
-            usleep(100000);
+    const char *what = s.mode == 2 ? "dry run" : s.addr;
+    if (s.mode == 0) {
+        s.stream_fd = connect_retry(s.addr);
+        if (s.stream_fd < 0) {
+            fprintf(stderr, "vigil-sim: cannot connect to %s\n", s.addr);
+            return 1;
+        }
+    } else if (s.mode == 1) {
+        for (int i = 0; i < s.nconns; i++) {
+            s.conns[i].fd = connect_retry(s.addr);
+            if (s.conns[i].fd < 0) {
+                fprintf(stderr, "vigil-sim: cannot connect to %s\n", s.addr);
+                return 1;
+            }
+            set_timeouts(s.conns[i].fd);
+            s.conns[i].body_cap = (size_t)batch * LINE_MAX_BYTES + 1024;
+            if ((s.conns[i].body = malloc(s.conns[i].body_cap)) == NULL)
+                return 1;
+        }
     }
-    if (fd < 0) {
-        fprintf(stderr, "vigil-sim: cannot connect to %s\n", addr);
-        return 1;
-    }
-    fprintf(stderr, "vigil-sim: %d pumps -> %s; faults from %+.0f s of live time:", ndev, addr,
+    fprintf(stderr, "vigil-sim: %d pumps -> %s; faults from %+.0f s of live time:", ndev, what,
             fault_at);
-    for (int i = 0; i < ndev && i < F_COUNT - 1; i++)
+    for (int i = 0; i < ndev && fault_at >= 0 && pumps[i].fault != F_NONE; i++)
         fprintf(stderr, " %s=%s", pumps[i].id, fault_names[pumps[i].fault]);
     fprintf(stderr, "\n");
 
-    double dt = interval_ms / 1000.0;
+    double dt = interval_ms / 1000.0, a = 1 - exp(-dt / 3.0), b = 1 - exp(-dt / 60.0);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     int64_t live_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     int64_t start_ms = live_ms - (int64_t)(backfill * 1000);
-    size_t cap = (size_t)ndev * 160 + 1024;
+    size_t cap = (size_t)batch * LINE_MAX_BYTES + 1024;
     char *buf = malloc(cap);
+    if (buf == NULL)
+        return 1;
+    size_t len = 0;
+    uint64_t nlines = 0;
     int rc = 0;
-    for (int64_t k = 0; !stop_flag; k++) {
-        double t = k * dt;
+    s.st.t0_us = mono_us();
+    for (int64_t k = 0; !stop_flag && rc == 0; k++) {
+        double t = (double)k * dt;
         if (duration >= 0 && t >= duration)
             break;
         int64_t ts_ms = start_ms + (int64_t)(t * 1000);
-        /* Live readings are paced against the wall clock; backfill goes at full speed. */
+        /* Live readings are paced against the wall clock; backfill goes at full speed. Each
+         * live step is sent before the pause, so a pause never holds readings back. */
         if (ts_ms >= live_ms && speed > 0) {
+            if (sink_flush(&s, &buf, &cap, len, nlines))
+                rc = 1;
+            len = 0;
+            nlines = 0;
             int64_t due = live_ms + (int64_t)((double)(ts_ms - live_ms) / speed);
             clock_gettime(CLOCK_REALTIME, &now);
             int64_t wait = due - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
-            if (wait > 0)
+            if (wait > 0 && rc == 0)
                 usleep((useconds_t)wait * 1000);
         }
-        size_t n = 0;
-        for (int i = 0; i < ndev; i++) {
+        for (int i = 0; i < ndev && rc == 0; i++) {
             struct pump *p = &pumps[i];
-            pump_step(p, t, dt);
-            n += (size_t)snprintf(buf + n, cap - n,
-                                  "pump,device=%s speed=%.4f,flow=%.3f,pressure=%.4f,"
-                                  "current=%.3f,temp=%.3f,vib=%.4f %lld000000\n",
-                                  p->id, p->speed, p->flow, p->pressure, p->current, p->temp,
-                                  p->vib, (long long)ts_ms);
-        }
-        if (send_all(fd, buf, n, verbose)) {
-            fprintf(stderr, "vigil-sim: connection to %s lost\n", addr);
-            rc = 1;
-            break;
+            pump_step(p, t, dt, a, b);
+            len = (size_t)(put_line(buf + len, p, nch, ts_ms) - buf);
+            if (++nlines == (uint64_t)batch) {
+                if (sink_flush(&s, &buf, &cap, len, nlines))
+                    rc = 1;
+                len = 0;
+                nlines = 0;
+            }
         }
     }
-    shutdown(fd, SHUT_WR);
-    char ack[4096];
-    while (recv(fd, ack, sizeof ack, 0) > 0)
-        ;
-    close(fd);
+    if (rc == 0 && sink_flush(&s, &buf, &cap, len, nlines))
+        rc = 1;
+    if (rc)
+        fprintf(stderr, "vigil-sim: connection to %s lost\n", s.addr);
+    if (sink_finish(&s))
+        rc = 1;
+    double secs = s.st.t1_us > s.st.t0_us ? (double)(s.st.t1_us - s.st.t0_us) / 1e6 : 0;
+    fprintf(stderr,
+            "vigil-sim: done mode=%s lines_sent=%llu readings_sent=%llu readings_acked=%llu "
+            "errors=%llu retries=%llu requests=%llu seconds=%.3f readings_per_s=%.0f",
+            s.mode == 0   ? "stream"
+            : s.mode == 1 ? "http"
+                          : "dry-run",
+            (unsigned long long)s.st.lines_sent, (unsigned long long)s.st.lines_sent * nch,
+            (unsigned long long)s.st.lines_acked * nch, (unsigned long long)s.st.lines_failed * nch,
+            (unsigned long long)s.st.retries, (unsigned long long)s.st.requests, secs,
+            secs > 0 ? (double)s.st.lines_acked * nch / secs : 0);
+    if (s.mode == 2)
+        fprintf(stderr, " bytes=%llu", (unsigned long long)s.dry_bytes);
+    fprintf(stderr, "\n");
     free(buf);
     free(pumps);
     return rc;
