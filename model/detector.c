@@ -44,11 +44,12 @@ void detector_config_default(struct detector_config *cfg)
     cfg->lstm_margin = 0.1f;
     cfg->level_weight = 0.0f;
     cfg->freeze = 1;
-    cfg->accept_after = 600;
+    cfg->accept_after = 500;
     cfg->warn_level = 0.4f;
     cfg->alarm_level = 0.5f;
     cfg->clear_level = 0.4f;
-    cfg->clear_count = 5;
+    cfg->clear_count = 2;
+    cfg->hold_median = 1;
     cfg->repeat_cap = 0.3f;
     cfg->seed = 1;
 }
@@ -59,10 +60,10 @@ static int config_check(const struct detector_config *c)
         c->second_at < 0 || c->n_hidden < 1 || c->n_hidden > MODEL_MAX_HIDDEN || c->n_layers < 1 ||
         c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 ||
         c->err_window < 2 || c->agg_top < 0 || c->err_window > 10000000 || c->err_short < 1 ||
-        c->err_short > c->err_window || !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) ||
-        c->accept_after < 1 || !(c->warn_level <= c->alarm_level) ||
-        !(c->clear_level <= c->alarm_level) || c->clear_count < 1 || c->train.window < 1 ||
-        c->train.max_epochs < 1)
+        c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
+        !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) || c->accept_after < 1 ||
+        !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
+        c->clear_count < 1 || c->train.window < 1 || c->train.max_epochs < 1)
         return ERR_INVAL;
     return 0;
 }

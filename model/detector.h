@@ -81,6 +81,9 @@ struct detector_config {
     float alarm_level; /* score at or above: anomaly */
     float clear_level; /* score below this for clear_count readings ends a warning/anomaly */
     int clear_count;
+    int hold_median;  /* 1: inside an anomaly, judge on the median raw score of the episode's
+                         readings (at most err_short) rather than the mean: spikes make short
+                         episodes, lasting faults long ones */
     float repeat_cap; /* reported score of an alarm-level reading right after another one
                          (Numenta's filter: the score marks onsets); 1 disables */
     uint64_t seed;

@@ -19,6 +19,9 @@
 
 #include "detector.h"
 
+/* Upper bound of err_short (the median of the short window sorts it on the stack). */
+#define DETECTOR_MAX_SHORT 1024
+
 struct detector {
     struct detector_config cfg;
     int C;

@@ -131,6 +131,21 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     }
 }
 
+/* The median of the newest k (1..short_len) raw scores. */
+static double recent_median(const detector_t *d, int k)
+{
+    const int S = d->cfg.err_short;
+    float v[DETECTOR_MAX_SHORT];
+    for (int i = 0; i < k; i++) {
+        float x = d->shortbuf[((d->short_head - 1 - i) % S + S) % S];
+        int j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    return k % 2 ? v[k / 2] : 0.5 * ((double)v[k / 2 - 1] + v[k / 2]);
+}
+
 /* The likelihood score of a short-window mean against the long window. */
 static float likelihood_score(const detector_t *d, double mavg)
 {
@@ -169,23 +184,29 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     d->prev_red = lik >= cfg->alarm_level;
     res->likelihood = lik;
 
-    /* The state machine. */
+    /* The state machine. An episode starts on the likelihood of the short mean; inside one,
+     * hold_median judges it on the median raw score of the episode's readings so far (at
+     * most err_short): one wild reading keeps the mean up for err_short readings, but not the
+     * median, so a spike makes a short episode while a lasting fault holds it. */
     enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
-    if (lik >= cfg->alarm_level) {
+    float hold = lik;
+    if (st == DET_ANOMALY && cfg->hold_median) {
+        int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
+        hold = likelihood_score(d, recent_median(d, k));
+    }
+    if (st != DET_ANOMALY && lik >= cfg->alarm_level) {
         st = DET_ANOMALY;
         d->below = 0;
     } else if (st == DET_NORMAL && lik >= cfg->warn_level) {
         st = DET_WARNING;
         d->below = 0;
-    } else if (st != DET_NORMAL) {
-        if (lik < cfg->clear_level) {
-            if (++d->below >= cfg->clear_count) {
-                st = DET_NORMAL;
-                d->below = 0;
-            }
-        } else {
-            d->below = 0;
-        }
+    } else if (st == DET_WARNING && lik >= cfg->clear_level) {
+        d->below = 0;
+    } else if (st == DET_ANOMALY && hold >= cfg->clear_level) {
+        d->below = 0;
+    } else if (st != DET_NORMAL && ++d->below >= cfg->clear_count) {
+        st = DET_NORMAL;
+        d->below = 0;
     }
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
