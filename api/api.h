@@ -72,6 +72,38 @@ typedef struct api_backend {
     int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len);
 } api_backend_t;
 
+/* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write
+ * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT). */
+typedef enum api_role {
+    API_ROLE_NONE = 0,
+    API_ROLE_READ,
+    API_ROLE_WRITE,
+    API_ROLE_ADMIN
+} api_role_t;
+
+/* A set of tokens with their roles. Any thread once built; not modified after it is handed to
+ * the server. */
+typedef struct api_auth api_auth_t;
+
+/* Creates an empty set. Returns 0 or ERR_NOMEM. Caller owns *out; free with api_auth_destroy. */
+int api_auth_create(api_auth_t **out);
+
+/* Adds a token (copied). Returns 0; ERR_INVAL for an empty token, a bad role or a token already
+ * in the set (then *dup, when not NULL, is the index of the first); ERR_NOMEM. */
+int api_auth_add(api_auth_t *a, api_role_t role, const char *token, size_t *dup);
+
+/* Number of tokens. NULL counts 0. */
+size_t api_auth_count(const api_auth_t *a);
+
+/* Frees the set, wiping the tokens. NULL is a no-op. */
+void api_auth_destroy(api_auth_t *a);
+
+/* "read", "write" or "admin" into *out; returns 0 or ERR_INVAL. */
+int api_role_parse(const char *s, api_role_t *out);
+
+/* The role's name (static). */
+const char *api_role_name(api_role_t role);
+
 typedef struct api_opts {
     const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
     int threads;            /* libmicrohttpd thread pool size */
@@ -81,6 +113,8 @@ typedef struct api_opts {
     unsigned timeout_s;     /* idle connection timeout */
     size_t max_query_limit; /* most points one readings query returns */
     const char *device_tag; /* line protocol tag naming the device */
+    api_auth_t *auth;       /* tokens (api_start takes ownership); NULL: no authentication */
+    int metrics_auth;       /* with tokens: /metrics needs a read token too */
 } api_opts_t;
 
 /* Fills opts with defaults (127.0.0.1:8470, 4 threads, 32 MiB, 100,000 items, ...). */
@@ -88,7 +122,8 @@ void api_opts_default(api_opts_t *opts);
 
 typedef struct api_server api_server_t;
 
-/* Starts listening and serving. Copies opts and backend. Returns 0 and *out, or ERR_INVAL (bad
+/* Starts listening and serving. Copies opts and backend, and takes ownership of opts->auth
+ * (even on failure). Returns 0 and *out, or ERR_INVAL (bad
  * listen address) / ERR_IO (cannot bind) with a reason in errmsg. Caller owns *out; free with
  * api_stop. Loop thread (any single owner thread). */
 int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *backend,
@@ -106,6 +141,10 @@ void api_stop(api_server_t *srv);
 /* Any thread. Changes the limits a reload may change (see api_opts_t): requests that start
  * afterwards use the new values; running ones keep those they started with. */
 void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit);
+
+/* Any thread. Replaces the tokens (a reload): requests checked afterwards use the new set.
+ * Takes ownership of auth (NULL: no authentication from now on) and frees the old set. */
+void api_set_auth(api_server_t *srv, api_auth_t *auth, int metrics_auth);
 
 /* Any thread. Counts readings taken in by a protocol outside the API (e.g. "stream"), so
  * /metrics reports every protocol in one family. */

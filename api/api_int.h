@@ -5,6 +5,7 @@
 #include "api.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -54,7 +55,15 @@ struct api_server {
     atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
     /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
     atomic_size_t max_body, max_batch, max_query_limit;
+    /* auth_lock guards auth and metrics_auth: read-locked by each request's check, write-locked
+     * by api_set_auth. A leaf lock. */
+    pthread_rwlock_t auth_lock;
+    api_auth_t *auth;
+    int metrics_auth;
 };
+
+/* The WWW-Authenticate challenge a 401 carries. */
+enum api_challenge { API_CHALLENGE_NONE = 0, API_CHALLENGE_BEARER, API_CHALLENGE_BASIC };
 
 /* One request in flight, from the first call of the access handler to its completion. */
 typedef struct api_request {
@@ -77,6 +86,7 @@ typedef struct api_request {
     const char *content_type; /* static */
     int retry_after;          /* seconds; 0 for none */
     const char *allow;        /* static Allow header for 405 */
+    enum api_challenge challenge;
 } api_request_t;
 
 /* Query-string argument, percent-decoded into buf. Returns buf, or NULL when absent; NULL with a
@@ -87,6 +97,14 @@ const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
  * parameter (epoch ms or RFC 3339). Return 0, or -1 with a 400 answer set naming it. */
 int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out);
 int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out);
+
+/* Checks the request's credentials against the server's tokens (auth.c). Returns 0 when the
+ * request may go on (no tokens configured, an open route, or a token with the role the route
+ * needs); else sets a 401 or 403 answer and returns -1. */
+int api__auth_check(api_request_t *r);
+
+/* The role of a presented token in the set (API_ROLE_NONE: unknown), in constant time. */
+api_role_t api__auth_role(const api_auth_t *a, const char *token, size_t len);
 
 /* Sets a JSON error response {"error": msg}. */
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)

@@ -35,6 +35,8 @@ void api_opts_default(api_opts_t *o)
     o->timeout_s = 60;
     o->max_query_limit = 100000;
     o->device_tag = "device";
+    o->auth = NULL;
+    o->metrics_auth = 0;
 }
 
 static int64_t mono_us(void)
@@ -482,6 +484,11 @@ static enum MHD_Result send_response(api_request_t *r)
     }
     if (r->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (r->challenge != API_CHALLENGE_NONE)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                r->challenge == API_CHALLENGE_BASIC
+                                    ? "Bearer realm=\"vigil\", Basic realm=\"vigil\""
+                                    : "Bearer realm=\"vigil\"");
     if (r->route == ROUTE_PING || r->route == ROUTE_WRITE || r->route == ROUTE_QUERY)
         MHD_add_response_header(resp, "X-Influxdb-Version", "1.8.10-vigil-" VIGIL_VERSION);
     enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
@@ -509,6 +516,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->max_query_limit = atomic_load_explicit(&srv->max_query_limit, memory_order_relaxed);
         r->route = route_of(r, url);
         *con_cls = r;
+        /* Before anything else: a request without the right token learns nothing more. */
+        if (api__auth_check(r))
+            return send_response(r);
         /* Refuse a declared oversized body before reading it. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -621,22 +631,37 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss)
     return inet_pton(AF_INET, host, &a4->sin_addr) == 1 ? 0 : ERR_INVAL;
 }
 
+static void free_server(struct api_server *srv)
+{
+    pthread_rwlock_destroy(&srv->auth_lock);
+    api_auth_destroy(srv->auth);
+    free(srv->device_tag);
+    free(srv);
+}
+
 int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *backend,
               char *errmsg, size_t errsize)
 {
     struct sockaddr_storage ss;
     if (parse_listen(opts->listen, &ss)) {
         snprintf(errmsg, errsize, "invalid listen address '%s' (want ADDR:PORT)", opts->listen);
+        api_auth_destroy(opts->auth);
         return ERR_INVAL;
     }
     struct api_server *srv = calloc(1, sizeof *srv);
-    if (srv == NULL)
+    if (srv == NULL) {
+        api_auth_destroy(opts->auth);
         return ERR_NOMEM;
+    }
     srv->opts = *opts;
+    srv->opts.auth = NULL; /* owned as srv->auth */
     srv->be = *backend;
+    srv->auth = opts->auth;
+    srv->metrics_auth = opts->metrics_auth;
+    pthread_rwlock_init(&srv->auth_lock, NULL);
     srv->device_tag = strdup(opts->device_tag);
     if (srv->device_tag == NULL) {
-        free(srv);
+        free_server(srv);
         return ERR_NOMEM;
     }
     srv->opts.device_tag = srv->device_tag;
@@ -657,8 +682,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     if (srv->mhd == NULL) {
         snprintf(errmsg, errsize, "cannot listen for HTTP on %s (address in use or not local?)",
                  opts->listen);
-        free(srv->device_tag);
-        free(srv);
+        free_server(srv);
         return ERR_IO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
@@ -686,8 +710,7 @@ void api_stop(api_server_t *srv)
     if (srv == NULL)
         return;
     MHD_stop_daemon(srv->mhd);
-    free(srv->device_tag);
-    free(srv);
+    free_server(srv);
 }
 
 void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit)

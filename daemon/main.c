@@ -12,6 +12,7 @@
  * change live are applied (config_is_live); an invalid file is logged and the running
  * configuration kept. */
 #include "api.h"
+#include "auth.h"
 #include "backend.h"
 #include "config.h"
 #include "demo.h"
@@ -36,7 +37,7 @@ struct override {
     const char *section, *key, *flag;
 };
 
-enum { OV_DATA_DIR, OV_HTTP, OV_STREAM, OV_LOG_LEVEL, OV_COUNT };
+enum { OV_DATA_DIR, OV_HTTP, OV_STREAM, OV_LOG_LEVEL, OV_AUTH_FILE, OV_COUNT };
 
 struct daemon {
     uv_loop_t loop;
@@ -51,6 +52,7 @@ struct daemon {
     const char *config_path; /* borrowed from argv; NULL: built-in defaults */
     struct override ov[OV_COUNT];
     notify_t notify;
+    int auth_on; /* tokens are configured */
     /* For the ingest rate in the status line: readings written at the previous status. */
     uint64_t status_written, status_ms;
 };
@@ -68,6 +70,7 @@ static void usage(FILE *out)
             "  --stream ADDR:PORT  line-protocol stream address, or 'off' (default "
             "127.0.0.1:8471)\n"
             "  --log-level LEVEL   debug, info, warn or error (default info)\n"
+            "  --auth-file FILE    bearer tokens, lines 'ROLE TOKEN' (read, write, admin)\n"
             "  --check-config      check the configuration and exit (0 when valid)\n"
             "  --demo              also run vigil-sim, a simulated pump fleet, into the stream\n"
             "  --version           print the version and exit\n"
@@ -95,6 +98,21 @@ static int load_config(const struct daemon *d, config_t *c, char *err, size_t er
                  d->config_path ? ": " : "", why);
         return -1;
     }
+    return 0;
+}
+
+/* Reads the token file the configuration names, if any, into *auth (NULL without one). Returns
+ * 0, or -1 with "FILE:LINE: reason" in err. */
+static int load_auth(const config_t *c, api_auth_t **auth, char *err, size_t errsize)
+{
+    *auth = NULL;
+    if (c->auth_file[0] == '\0')
+        return 0;
+    char warn[600];
+    if (auth_load(c->auth_file, auth, warn, sizeof warn, err, errsize))
+        return -1;
+    if (warn[0])
+        log_warn("%s", warn);
     return 0;
 }
 
@@ -198,11 +216,22 @@ static int reload(struct daemon *d, char *err, size_t errsize)
         snprintf(err, errsize, "%s (with the settings that need a restart unchanged)", why);
         return -1;
     }
+    /* The token file is read on every reload, changed or not: that is how tokens rotate. */
+    api_auth_t *auth;
+    if (load_auth(&eff, &auth, err, errsize))
+        return -1;
     struct changes ch = {{0}, {0}};
     config_diff(&d->cfg, &nc, on_change, &ch);
     config_copy_live(&d->cfg, &nc);
     log_set_level(d->cfg.log_level);
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points);
+    size_t ntokens = api_auth_count(auth);
+    api_set_auth(d->api, auth, d->cfg.metrics_auth);
+    if (ntokens)
+        log_info("authentication: %zu tokens from %s", ntokens, d->cfg.auth_file);
+    else if (d->auth_on)
+        log_warn("authentication is off: every client may read, write and delete");
+    d->auth_on = ntokens > 0;
     log_info("configuration reloaded; applied: %s", ch.live[0] ? ch.live : "no change");
     if (ch.restart[0])
         log_warn("configuration reloaded; changed, but applied only after a restart: %s",
@@ -239,6 +268,7 @@ int main(int argc, char **argv)
                                              {"http", required_argument, NULL, 'H'},
                                              {"stream", required_argument, NULL, 'S'},
                                              {"log-level", required_argument, NULL, 'l'},
+                                             {"auth-file", required_argument, NULL, 'A'},
                                              {"check-config", no_argument, NULL, 'C'},
                                              {"demo", no_argument, NULL, 'D'},
                                              {"version", no_argument, NULL, 'V'},
@@ -253,8 +283,9 @@ int main(int argc, char **argv)
     d.ov[OV_HTTP] = (struct override){NULL, "http", "listen", "--http"};
     d.ov[OV_STREAM] = (struct override){NULL, "stream", "listen", "--stream"};
     d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level"};
+    d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file"};
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:CDVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CDVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             d.config_path = optarg;
@@ -270,6 +301,9 @@ int main(int argc, char **argv)
             break;
         case 'l':
             d.ov[OV_LOG_LEVEL].value = optarg;
+            break;
+        case 'A':
+            d.ov[OV_AUTH_FILE].value = optarg;
             break;
         case 'C':
             check_only = 1;
@@ -298,7 +332,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigild: %s\n", err);
         return 1;
     }
+    /* Read the tokens before anything listens: a server never runs open by mistake. */
+    api_auth_t *auth = NULL;
+    if (load_auth(&d.cfg, &auth, err, sizeof err)) {
+        fprintf(stderr, "vigild: %s\n", err);
+        return 1;
+    }
     if (check_only) {
+        api_auth_destroy(auth);
         printf("configuration ok\n");
         return 0;
     }
@@ -317,6 +358,7 @@ int main(int argc, char **argv)
     int rc = store_open(&d.store, &so, err, sizeof err);
     if (rc) {
         log_error("cannot open the database in %s: %s", d.cfg.data_dir, err);
+        api_auth_destroy(auth);
         return 1;
     }
     uv_loop_init(&d.loop);
@@ -336,6 +378,7 @@ int main(int argc, char **argv)
         if (rc) {
             log_error("cannot start the model pipeline: %s", err_str(rc));
             store_close(d.store);
+            api_auth_destroy(auth);
             return 1;
         }
         /* Every committed batch goes to the detectors, in commit order. */
@@ -354,6 +397,9 @@ int main(int argc, char **argv)
     ao.timeout_s = d.cfg.http_timeout_s;
     ao.max_query_limit = d.cfg.max_query_points;
     ao.device_tag = d.cfg.device_tag;
+    ao.metrics_auth = d.cfg.metrics_auth;
+    if (auth)
+        log_info("authentication: %zu tokens from %s", api_auth_count(auth), d.cfg.auth_file);
     if (strcmp(d.cfg.stream_listen, "off") != 0) {
         stream_opts_t sto = {.listen = d.cfg.stream_listen,
                              .max_line = d.cfg.max_line_bytes,
@@ -362,10 +408,18 @@ int main(int argc, char **argv)
         rc = stream_start(&d.stream, &d.loop, &sto, d.store, NULL, err, sizeof err);
         if (rc) {
             log_error("%s", err);
+            api_auth_destroy(auth);
             goto fail;
         }
+        if (auth && strncmp(d.cfg.stream_listen, "127.", 4) != 0 &&
+            strncmp(d.cfg.stream_listen, "[::1]:", 6) != 0)
+            log_warn("the stream socket (%s) takes no token: anyone who reaches it can write; "
+                     "keep it on loopback or turn it off",
+                     d.cfg.stream_listen);
         d.backend.stream = d.stream;
     }
+    ao.auth = auth; /* api_start owns it from here */
+    d.auth_on = auth != NULL;
     rc = api_start(&d.api, &ao, &be, err, sizeof err);
     if (rc) {
         log_error("%s", err);
