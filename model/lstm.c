@@ -15,7 +15,9 @@
 
 #include "internal.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* ThreadSanitizer's runtime is not ready when ifunc resolvers of target_clones run at load
+ * time (vigild crashed before main), so ThreadSanitizer builds take the plain version. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 /* x86-64-v3 (AVX2, FMA) and x86-64-v4 (AVX-512) clones picked at load time by CPU features;
  * the default clone is plain SSE2. ("arch=haswell" would test for that CPU model and miss
  * every AMD part.) */
