@@ -214,18 +214,11 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
     sqlite3_stmt *st = r->dev_all;
-    int err = read_begin(s, r), stop = 0, rc = SQLITE_DONE;
+    int err = read_begin(s, r), stop = 0, rc;
     if (err == 0 && after != NULL) {
-        sqlite3_bind_text(r->dev_by_name, 1, after, -1, SQLITE_STATIC);
-        rc = sqlite3_step(r->dev_by_name);
-        if (rc == SQLITE_ROW) {
-            st = r->dev_after;
-            sqlite3_bind_int64(st, 1, sqlite3_column_int64(r->dev_by_name, 0));
-        } else {
-            err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
-        }
-        sqlite3_reset(r->dev_by_name);
-        sqlite3_clear_bindings(r->dev_by_name);
+        /* A cursor, not a lookup: the device named may have been deleted since the last page. */
+        st = r->dev_after;
+        sqlite3_bind_text(st, 1, after, -1, SQLITE_STATIC);
     }
     size_t n = 0;
     while (err == 0 && !stop && (limit == 0 || n < limit)) {

@@ -326,9 +326,9 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         {&r->dev_by_name, "SELECT id, name, attrs, created_ms, first_ts, last_ts, points"
                           " FROM devices WHERE name=?1"},
         {&r->dev_all, "SELECT id, name, attrs, created_ms, first_ts, last_ts, points"
-                      " FROM devices ORDER BY id"},
+                      " FROM devices ORDER BY name"},
         {&r->dev_after, "SELECT id, name, attrs, created_ms, first_ts, last_ts, points"
-                        " FROM devices WHERE id>?1 ORDER BY id"},
+                        " FROM devices WHERE name>?1 ORDER BY name"},
         {&r->chans, "SELECT idx, name FROM channels WHERE device_id=?1 ORDER BY idx"},
         {&r->range_asc, store__sql_range_asc},
         {&r->range_desc, store__sql_range_desc},

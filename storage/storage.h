@@ -103,9 +103,9 @@ typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
 /* Reports one device. Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOMEM. */
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
 
-/* Reports every device ordered by id, starting after `after` (NULL: from the first), at most
- * limit devices (0: all). Returns 0, ERR_NOTFOUND (`after` names no device, e.g. deleted since
- * the previous page), ERR_IO, ERR_NOMEM. */
+/* Reports every device ordered by id (byte order), those after `after` (NULL: from the first;
+ * it need not name an existing device, so a page cursor survives a deletion), at most limit
+ * devices (0: all). Returns 0, ERR_IO, ERR_NOMEM. */
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
 
 typedef struct store_query {
