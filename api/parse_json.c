@@ -149,7 +149,9 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
     if (body == NULL) /* an empty body may come without a buffer */
         body = "";
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Every number as a double (the type readings are kept in), so an integer beyond int64 is a
+     * value, not a parse error. */
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL, &jerr);
     if (root == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory)
             return ERR_NOMEM;

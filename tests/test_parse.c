@@ -968,14 +968,29 @@ static void test_json_bad_body(void **state)
     json_body_bad("{\"device\":\"d\",\"values\":{\"v\":-Infinity}}",
                   "invalid JSON at line 1, column ");
     json_body_bad("{\"device\":\"d\",\"values\":{\"v\":1e999}}", "invalid JSON at line 1, column ");
-    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":100000000000000000000}}",
-                  "invalid JSON at line 1, column ");
     json_body_bad("{\"device\":\"d\",\"values\":{\"v\":1,\"v\":2}}", "invalid JSON at line 1");
     json_body_bad("{\"device\":\"d\\u0000x\",\"values\":{\"v\":1}}", "invalid JSON at line 1");
     json_body_bad("\"reading\"", "invalid JSON at line 1");
     json_body_bad("42", "invalid JSON at line 1");
     json_body_bad("null", "invalid JSON at line 1");
     json_body_bad("\xff\xfe", "invalid JSON at line 1");
+
+    /* Integers beyond int64 are numbers like any other: readings are doubles. */
+    {
+        batch_t b;
+        jres_t r;
+        batch_init(&b);
+        json_run(&b,
+                 "{\"device\":\"d\",\"values\":{\"v\":100000000000000000000,"
+                 "\"w\":-18446744073709551616}}",
+                 0, &r);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(r.errs.count, 0);
+        assert_int_equal(b.nfields, 2);
+        assert_true(b.fields[0].value == 1e20);
+        assert_true(b.fields[1].value == -18446744073709551616.0);
+        batch_deinit(&b);
+    }
 
     /* An empty body without a buffer is an ordinary JSON error. */
     batch_t b;
