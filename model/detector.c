@@ -51,6 +51,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->clear_count = 2;
     cfg->hold_median = 1;
     cfg->repeat_cap = 0.3f;
+    cfg->refractory = 10;
     cfg->seed = 1;
 }
 
@@ -63,7 +64,7 @@ static int config_check(const struct detector_config *c)
         c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
         !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) || c->accept_after < 1 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
-        c->clear_count < 1 || c->train.window < 1 || c->train.max_epochs < 1)
+        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 || c->train.max_epochs < 1)
         return ERR_INVAL;
     return 0;
 }
@@ -121,6 +122,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->next_version = 1;
     d->due_at = (uint64_t)cfg->warmup;
     d->det_state = DET_LEARNING;
+    d->since_red = 1 << 30;
     *out = d;
     return 0;
 fail:

@@ -84,6 +84,8 @@ struct detector_config {
     int hold_median;  /* 1: inside an anomaly, judge on the median raw score of the episode's
                          readings (at most err_short) rather than the mean: spikes make short
                          episodes, lasting faults long ones */
+    int refractory;   /* an alarm-level reading within this many readings of the previous one
+                         is reported at repeat_cap (1: Numenta's filter, the previous only) */
     float repeat_cap; /* reported score of an alarm-level reading right after another one
                          (Numenta's filter: the score marks onsets); 1 disables */
     uint64_t seed;

@@ -65,7 +65,7 @@ struct detector {
     enum detector_state det_state;
     int below;      /* consecutive readings below clear_level */
     int in_anomaly; /* consecutive readings in state anomaly */
-    int prev_red;   /* the previous reading's likelihood was >= alarm_level */
+    int since_red;  /* readings since the likelihood was last >= alarm_level (0: the previous) */
 
     void *block;
 };

@@ -120,7 +120,7 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     d->ring_sum = d->ring_sumsq = 0.0;
     d->short_head = d->short_len = 0;
     d->short_sum = 0.0;
-    d->prev_red = 0;
+    d->since_red = 1 << 30;
     /* The long window holds short-window averages, as the live path pushes them. */
     int from =
         n > d->cfg.err_window + d->cfg.err_short ? n - d->cfg.err_window - d->cfg.err_short : 0;
@@ -179,9 +179,12 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float lik = likelihood_score(d, mavg);
     /* Numenta's filter: an alarm-level reading right after another one is reported at
      * repeat_cap, so the score marks where an excursion starts (the state keeps the alarm). */
-    float score =
-        lik >= cfg->alarm_level && d->prev_red && lik > cfg->repeat_cap ? cfg->repeat_cap : lik;
-    d->prev_red = lik >= cfg->alarm_level;
+    float score = lik >= cfg->alarm_level && d->since_red < cfg->refractory && lik > cfg->repeat_cap
+                      ? cfg->repeat_cap
+                      : lik;
+    d->since_red = lik >= cfg->alarm_level    ? 0
+                   : d->since_red < (1 << 30) ? d->since_red + 1
+                                              : d->since_red;
     res->likelihood = lik;
 
     /* The state machine. An episode starts on the likelihood of the short mean; inside one,

@@ -85,6 +85,7 @@ static const struct field fields[] = {
     FI("clear_count", clear_count),
     FI("hold_median", hold_median),
     FF("repeat_cap", repeat_cap),
+    FI("refractory", refractory),
     FU("seed", seed),
 };
 
