@@ -492,30 +492,35 @@ static int http_finish(struct hconn *c, const char *addr, const char *host, stru
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: vigil-sim [options]\n"
-            "  --stream ADDR:PORT  vigild's stream socket (default 127.0.0.1:8471)\n"
-            "  --http ADDR:PORT    send POST /write?precision=ns batches to vigild's HTTP API\n"
-            "                      instead of the stream\n"
-            "  --dry-run           only generate the lines (measures the generator)\n"
-            "  --devices N         pumps to simulate (default 4)\n"
-            "  --first-device K    number of the first pump, pump-K (default 1), so several\n"
-            "                      processes can cover disjoint ranges\n"
-            "  --channels C        channels per pump, 1-8 (default 6: speed flow pressure current\n"
-            "                      temp vib; 8 adds power rpm)\n"
-            "  --batch L           lines per HTTP request or stream write (default 5000)\n"
-            "  --connections C     HTTP connections, one request in flight each (default 1)\n"
-            "  --interval MS       simulated milliseconds between readings (default 1000)\n"
-            "  --speed X           run X times faster than real time (default 1; 0: no pause)\n"
-            "  --backfill S        first send S seconds of healthy history at full speed\n"
-            "  --duration S        stop after S seconds of simulated time (default: forever)\n"
-            "  --fault-at S        inject faults from S seconds after the live start (default 60;\n"
-            "                      pump-1 bearing, pump-2 overheat, pump-3 stuck, pump-4 spikes,\n"
-            "                      pump-5 cavitation, others none); negative: no faults\n"
-            "  --seed N            random seed (default 1)\n"
-            "  --quiet             do not print server errors\n"
-            "At the end a summary line goes to stderr: vigil-sim: done mode= lines_sent=\n"
-            "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n");
+    fprintf(
+        out,
+        "usage: vigil-sim [options]\n"
+        "  --stream ADDR:PORT  vigild's stream socket (default 127.0.0.1:8471)\n"
+        "  --http ADDR:PORT    send POST /write?precision=ns batches to vigild's HTTP API\n"
+        "                      instead of the stream\n"
+        "  --dry-run           only generate the lines (measures the generator)\n"
+        "  --devices N         pumps to simulate (default 4)\n"
+        "  --first-device K    number of the first pump, pump-K (default 1), so several\n"
+        "                      processes can cover disjoint ranges\n"
+        "  --channels C        channels per pump, 1-8 (default 6: speed flow pressure current\n"
+        "                      temp vib; 8 adds power rpm)\n"
+        "  --batch L           lines per HTTP request or stream write (default 5000)\n"
+        "  --connections C     HTTP connections, one request in flight each (default 1)\n"
+        "  --interval MS       simulated milliseconds between readings (default 1000)\n"
+        "  --speed X           run X times faster than real time (default 1; 0: no pause)\n"
+        "  --backfill S        first send S seconds of healthy history at full speed\n"
+        "  --duration S        stop after S seconds of simulated time (default: forever)\n"
+        "  --start MS          epoch milliseconds of simulated time 0 (default: now less the\n"
+        "                      backfill); live pacing then starts with the first live step\n"
+        "  --from S            send from simulated second S on; the pumps run silently before,\n"
+        "                      so --from S --duration E continues a run stopped at S exactly\n"
+        "  --fault-at S        inject faults from S seconds after the live start (default 60;\n"
+        "                      pump-1 bearing, pump-2 overheat, pump-3 stuck, pump-4 spikes,\n"
+        "                      pump-5 cavitation, others none); negative: no faults\n"
+        "  --seed N            random seed (default 1)\n"
+        "  --quiet             do not print server errors\n"
+        "At the end a summary line goes to stderr: vigil-sim: done mode= lines_sent=\n"
+        "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n");
 }
 
 struct sink {
@@ -615,6 +620,8 @@ int main(int argc, char **argv)
                                          {"duration", required_argument, NULL, 'd'},
                                          {"fault-at", required_argument, NULL, 'f'},
                                          {"seed", required_argument, NULL, 'r'},
+                                         {"start", required_argument, NULL, 'S'},
+                                         {"from", required_argument, NULL, 'F'},
                                          {"quiet", no_argument, NULL, 'q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -624,11 +631,12 @@ int main(int argc, char **argv)
     s.stream_fd = -1;
     int ndev = 4, nch = 6, batch = 5000;
     long first = 1;
-    double interval_ms = 1000, speed = 1, backfill = 0, duration = -1, fault_at = 60;
+    double interval_ms = 1000, speed = 1, backfill = 0, duration = -1, fault_at = 60, from = 0;
+    long long start_arg = -1;
     unsigned long long seed = 1;
     s.verbose = 1;
     int o;
-    while ((o = getopt_long(argc, argv, "s:H:Dn:K:c:B:C:i:x:b:d:f:r:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:H:Dn:K:c:B:C:i:x:b:d:f:r:S:F:qh", opts, NULL)) != -1) {
         switch (o) {
         case 's':
             s.addr = optarg;
@@ -674,6 +682,12 @@ int main(int argc, char **argv)
         case 'r':
             seed = strtoull(optarg, NULL, 10);
             break;
+        case 'S':
+            start_arg = strtoll(optarg, NULL, 10);
+            break;
+        case 'F':
+            from = atof(optarg);
+            break;
         case 'q':
             s.verbose = 0;
             break;
@@ -686,7 +700,7 @@ int main(int argc, char **argv)
         }
     }
     if (ndev < 1 || ndev > 10000000 || first < 0 || first > 1000000000L || nch < 1 ||
-        nch > MAX_CHANNELS || batch < 1 || batch > 10000000 || s.nconns < 1 ||
+        nch > MAX_CHANNELS || from < 0 || batch < 1 || batch > 10000000 || s.nconns < 1 ||
         s.nconns > MAX_CONNS || interval_ms <= 0 || speed < 0) {
         usage(stderr);
         return 2;
@@ -739,8 +753,15 @@ int main(int argc, char **argv)
     double dt = interval_ms / 1000.0, a = 1 - exp(-dt / 3.0), b = 1 - exp(-dt / 60.0);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    int64_t live_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    /* Simulated time t is at ts start_ms + t; live pacing starts at live_ms, against the wall
+     * clock from wall0 (by default now; with --start, when the first live reading is due). */
+    int64_t live_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, wall0 = live_ms;
     int64_t start_ms = live_ms - (int64_t)(backfill * 1000);
+    if (start_arg >= 0) {
+        start_ms = start_arg;
+        live_ms = start_ms + (int64_t)(backfill * 1000);
+        wall0 = -1;
+    }
     size_t cap = (size_t)batch * LINE_MAX_BYTES + 1024;
     char *buf = malloc(cap);
     if (buf == NULL)
@@ -748,12 +769,18 @@ int main(int argc, char **argv)
     size_t len = 0;
     uint64_t nlines = 0;
     int rc = 0;
-    s.st.t0_us = mono_us();
     for (int64_t k = 0; !stop_flag && rc == 0; k++) {
         double t = (double)k * dt;
         if (duration >= 0 && t >= duration)
             break;
         int64_t ts_ms = start_ms + (int64_t)(t * 1000);
+        if (t < from) { /* --from: the physics runs, nothing is sent */
+            for (int i = 0; i < ndev; i++)
+                pump_step(&pumps[i], t, dt, a, b);
+            continue;
+        }
+        if (s.st.t0_us == 0)
+            s.st.t0_us = mono_us();
         /* Live readings are paced against the wall clock; backfill goes at full speed. Each
          * live step is sent before the pause, so a pause never holds readings back. */
         if (ts_ms >= live_ms && speed > 0) {
@@ -761,9 +788,14 @@ int main(int argc, char **argv)
                 rc = 1;
             len = 0;
             nlines = 0;
-            int64_t due = live_ms + (int64_t)((double)(ts_ms - live_ms) / speed);
             clock_gettime(CLOCK_REALTIME, &now);
-            int64_t wait = due - ((int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+            int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+            if (wall0 < 0) { /* --start: pace from the first live step sent */
+                wall0 = now_ms;
+                live_ms = ts_ms;
+            }
+            int64_t due = wall0 + (int64_t)((double)(ts_ms - live_ms) / speed);
+            int64_t wait = due - now_ms;
             if (wait > 0 && rc == 0)
                 usleep((useconds_t)wait * 1000);
         }
