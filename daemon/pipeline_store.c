@@ -1,8 +1,10 @@
 /* daemon/pipeline_store.c: the pipeline's persistence: saving detectors, and bringing devices
  * back after a restart (pipeline_restore), so no device re-enters learning.
  *
- * A saved detector is a blob: "VGPD", format 1, the channel names, the next event id and the
- * serving version, then detector_save()'s bytes. Saves go through the storage writer
+ * A saved detector is a blob: "VGPD", format 2, the channel names, the next event id and the
+ * serving version, what the status reports (format 2: counters, the last reading's state,
+ * score, model and values, the reading interval), then detector_save()'s bytes. Format 1 blobs
+ * (without the status part) still load; their status starts again from the next reading. Saves go through the storage writer
  * asynchronously; restore runs once on the main thread before readings flow. */
 #include "err.h"
 #include "log.h"
@@ -14,7 +16,21 @@
 #include <string.h>
 
 #define BLOB_MAGIC  "VGPD"
-#define BLOB_FORMAT 1u
+#define BLOB_FORMAT 2u
+
+/* The status part of format 2: fixed fields, then contrib[nch], last_x[nch] and the active
+ * anomaly event's accumulated channel shares ev_share[nch] (floats; ev_id 0: none active). */
+struct blob_status {
+    uint64_t scored, skipped_old;
+    int64_t since_ts;
+    double dt_ms;
+    uint32_t has_result, state, kind, version;
+    float score, threshold, raw, likelihood;
+    int32_t top_channel;
+    float ev_peak;
+    uint64_t ev_id;
+    int64_t ev_start_ts;
+};
 
 static void put32(uint8_t **p, uint32_t v)
 {
@@ -31,7 +47,8 @@ void pipeline__save(pipeline_t *p, struct dev *d)
     for (int c = 0; c < d->nch; c++)
         names += 2 + strlen(d->ch[c]);
     size_t dsize = detector_save_size(d->det);
-    size_t cap = 4 + 4 + 4 + names + 8 + 4 + dsize;
+    size_t stsize = sizeof(struct blob_status) + 3 * (size_t)d->nch * sizeof(float);
+    size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + dsize;
     uint8_t *blob = malloc(cap), *w = blob;
     if (blob == NULL)
         return;
@@ -48,6 +65,40 @@ void pipeline__save(pipeline_t *p, struct dev *d)
     memcpy(w, &d->next_event_id, 8);
     w += 8;
     put32(&w, d->serving_version);
+    struct blob_status bs;
+    memset(&bs, 0, sizeof bs);
+    bs.scored = d->scored;
+    bs.skipped_old = d->skipped_old;
+    bs.since_ts = d->since_ts;
+    bs.dt_ms = d->dt_ms;
+    bs.has_result = (uint32_t)d->has_result;
+    bs.state = (uint32_t)d->last.state;
+    bs.kind = (uint32_t)d->last.kind;
+    bs.version = d->last.version;
+    bs.score = d->last.score;
+    bs.threshold = d->last.threshold;
+    bs.raw = d->last.raw;
+    bs.likelihood = d->last.likelihood;
+    bs.top_channel = d->last.top_channel;
+    const struct event *ev = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    if (ev && ev->end_ts >= 0)
+        ev = NULL;
+    if (ev) {
+        bs.ev_id = ev->id;
+        bs.ev_start_ts = ev->start_ts;
+        bs.ev_peak = ev->peak;
+    }
+    memcpy(w, &bs, sizeof bs);
+    w += sizeof bs;
+    memcpy(w, d->last.contrib, (size_t)d->nch * sizeof(float));
+    w += (size_t)d->nch * sizeof(float);
+    memcpy(w, d->last_x, (size_t)d->nch * sizeof(float));
+    w += (size_t)d->nch * sizeof(float);
+    if (ev)
+        memcpy(w, ev->share, (size_t)d->nch * sizeof(float));
+    else
+        memset(w, 0, (size_t)d->nch * sizeof(float));
+    w += (size_t)d->nch * sizeof(float);
     size_t dlen = 0;
     if (detector_save(d->det, w, dsize, &dlen) == 0 &&
         store_detector_put(p->store, d->name, d->last_ts, blob, (size_t)(w - blob) + dlen))
@@ -76,7 +127,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     memcpy(&fmt, r + 4, 4);
     memcpy(&nch, r + 8, 4);
     r += 12;
-    if (fmt != BLOB_FORMAT || nch < 1 || nch > DETECTOR_MAX_CHANNELS)
+    if ((fmt != 1 && fmt != BLOB_FORMAT) || nch < 1 || nch > DETECTOR_MAX_CHANNELS)
         return ERR_CORRUPT;
     char *names[DETECTOR_MAX_CHANNELS] = {0};
     int rc = ERR_CORRUPT;
@@ -101,6 +152,23 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     memcpy(&next_event, r, 8);
     memcpy(&serving, r + 8, 4);
     r += 12;
+    struct blob_status bs;
+    float contrib[DETECTOR_MAX_CHANNELS], last_x[DETECTOR_MAX_CHANNELS];
+    float ev_share[DETECTOR_MAX_CHANNELS];
+    memset(&bs, 0, sizeof bs);
+    if (fmt >= 2) {
+        size_t vec = (size_t)nch * sizeof(float);
+        if ((size_t)(end - r) < sizeof bs + 3 * vec)
+            goto fail;
+        memcpy(&bs, r, sizeof bs);
+        memcpy(contrib, r + sizeof bs, vec);
+        memcpy(last_x, r + sizeof bs + vec, vec);
+        memcpy(ev_share, r + sizeof bs + 2 * vec, vec);
+        r += sizeof bs + 3 * vec;
+        if (bs.state > DET_ANOMALY || bs.kind > DET_KIND_LSTM ||
+            bs.top_channel >= (int32_t)nch)
+            goto fail;
+    }
     detector_t *det;
     rc = detector_load(&det, r, (size_t)(end - r));
     if (rc)
@@ -120,6 +188,37 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->last_ts = last_ts;
     d->next_event_id = next_event;
     d->serving_version = serving;
+    if (fmt >= 2) {
+        d->scored = bs.scored;
+        d->skipped_old = bs.skipped_old;
+        d->since_ts = bs.since_ts;
+        d->dt_ms = bs.dt_ms;
+        d->has_result = bs.has_result != 0;
+        memset(&d->last, 0, sizeof d->last);
+        d->last.state = (enum detector_state)bs.state;
+        d->last.is_anomaly = bs.state == DET_ANOMALY;
+        d->last.kind = (enum detector_kind)bs.kind;
+        d->last.version = bs.version;
+        d->last.score = bs.score;
+        d->last.threshold = bs.threshold;
+        d->last.raw = bs.raw;
+        d->last.likelihood = bs.likelihood;
+        d->last.top_channel = bs.top_channel;
+        memcpy(d->last.contrib, contrib, nch * sizeof(float));
+        memcpy(d->last_x, last_x, nch * sizeof(float));
+        /* The event that was active at the save goes on with its peak and channel shares
+         * (pipeline_restore keeps it when the store still has it active). */
+        d->nevents = 0;
+        if (bs.ev_id != 0 && p->o.events > 0) {
+            struct event *e = &d->events[d->nevents++];
+            memset(e, 0, sizeof *e);
+            e->id = bs.ev_id;
+            e->start_ts = bs.ev_start_ts;
+            e->end_ts = -1;
+            e->peak = bs.ev_peak;
+            memcpy(e->share, ev_share, nch * sizeof(float));
+        }
+    }
     rc = pipeline__ring_alloc(p, d);
     pipeline__apply_limits(d);
     return rc;
