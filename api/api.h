@@ -110,6 +110,8 @@ typedef struct api_opts {
     size_t max_body;        /* bytes of a request body, after gzip decoding; else 413 */
     size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
     unsigned max_conns;     /* connections in total */
+    unsigned max_conns_ip;  /* connections from one IP address; 0: no limit */
+    size_t max_header;      /* memory per connection for the request line and headers */
     unsigned timeout_s;     /* idle connection timeout */
     size_t max_query_limit; /* most points one readings query returns */
     const char *device_tag; /* line protocol tag naming the device */

@@ -152,7 +152,7 @@ int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, 
 {
     char buf[32];
     const char *v = api__arg(r, name, buf, sizeof buf);
-    *out = dflt;
+    *out = dflt < max ? dflt : max; /* a configured maximum below the default caps it too */
     if (v == NULL)
         return r->status ? -1 : 0;
     char *end;

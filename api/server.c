@@ -32,6 +32,8 @@ void api_opts_default(api_opts_t *o)
     o->max_body = 32u << 20;
     o->max_batch = 100000;
     o->max_conns = 1024;
+    o->max_conns_ip = 256;
+    o->max_header = 32768;
     o->timeout_s = 60;
     o->max_query_limit = 100000;
     o->device_tag = "device";
@@ -676,9 +678,10 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_conns, MHD_OPTION_CONNECTION_TIMEOUT, opts->timeout_s,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none,
-        NULL, MHD_OPTION_END);
+        opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header, MHD_OPTION_CONNECTION_TIMEOUT,
+        opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_END);
     if (srv->mhd == NULL) {
         snprintf(errmsg, errsize, "cannot listen for HTTP on %s (address in use or not local?)",
                  opts->listen);

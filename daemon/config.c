@@ -35,6 +35,8 @@ static const struct setting settings[] = {
     S("http", "max_body_bytes", K_SIZE, max_body_bytes, 1024, 1LL << 30),
     S("http", "max_batch", K_SIZE, max_batch, 1, 10000000),
     S("http", "max_connections", K_INT, max_connections, 1, 100000),
+    S("http", "max_connections_per_ip", K_INT, max_connections_per_ip, 0, 100000),
+    S("http", "max_header_bytes", K_SIZE, max_header_bytes, 4096, 1 << 20),
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
     S("http", "auth_file", K_STR, auth_file, 0, 0),
@@ -67,6 +69,8 @@ void config_default(config_t *c)
     c->max_body_bytes = 32u << 20;
     c->max_batch = 100000;
     c->max_connections = 1024;
+    c->max_connections_per_ip = 256;
+    c->max_header_bytes = 32768;
     c->http_timeout_s = 60;
     c->max_query_points = 100000;
     snprintf(c->stream_listen, sizeof c->stream_listen, "127.0.0.1:8471");

@@ -17,6 +17,8 @@ typedef struct config {
     size_t max_body_bytes;
     size_t max_batch;
     unsigned max_connections;
+    unsigned max_connections_per_ip;
+    size_t max_header_bytes;
     unsigned http_timeout_s;
     size_t max_query_points;
     char auth_file[512]; /* empty: no authentication */

@@ -394,6 +394,8 @@ int main(int argc, char **argv)
     ao.max_body = d.cfg.max_body_bytes;
     ao.max_batch = d.cfg.max_batch;
     ao.max_conns = d.cfg.max_connections;
+    ao.max_conns_ip = d.cfg.max_connections_per_ip;
+    ao.max_header = d.cfg.max_header_bytes;
     ao.timeout_s = d.cfg.http_timeout_s;
     ao.max_query_limit = d.cfg.max_query_points;
     ao.device_tag = d.cfg.device_tag;
