@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -328,6 +329,52 @@ static void test_batch_matches_single(void **unused)
     assert_memory_equal(st1, st2, sizeof(float) * S * B);
     assert_int_equal(model_step_batch(m, p2, ptrs, x, 0, wb), ERR_INVAL);
     free(st1), free(st2), free(x), free(p1), free(p2), free(w1), free(wb);
+    model_destroy(m);
+}
+
+/* Several threads serving from one model, each with its own states and work buffer, must get
+ * exactly the predictions of one thread doing the same (the model is read-only while serving).
+ * OpenBLAS is used from the calling threads here; its default thread count is left alone. */
+struct serve_job {
+    const model_t *m;
+    const float *x; /* [T, I] */
+    float *pred;    /* [T, O] */
+    int T;
+};
+
+static void *serve_thread(void *arg)
+{
+    struct serve_job *j = arg;
+    float *st = calloc(model_state_len(j->m), sizeof(float));
+    float *work = calloc(model_work_len(j->m, 1), sizeof(float));
+    for (int t = 0; t < j->T && st && work; t++)
+        model_step(j->m, j->pred + (size_t)t * j->m->cfg.n_outputs, st,
+                   j->x + (size_t)t * j->m->cfg.n_inputs, work);
+    free(st);
+    free(work);
+    return NULL;
+}
+
+static void test_concurrent_serving(void **unused)
+{
+    enum { NT = 4, T = 300 };
+    model_t *m = make_normed_model(6, 3, 2, 16, 8);
+    float *x = falloc((size_t)NT * T * 6), *p1 = falloc((size_t)NT * T * 3);
+    float *p2 = falloc((size_t)NT * T * 3);
+    fill(x, (size_t)NT * T * 6, -5, 5);
+    struct serve_job jobs[NT];
+    pthread_t th[NT];
+    for (int k = 0; k < NT; k++) {
+        jobs[k] = (struct serve_job){m, x + (size_t)k * T * 6, p1 + (size_t)k * T * 3, T};
+        serve_thread(&jobs[k]); /* sequential reference */
+        jobs[k].pred = p2 + (size_t)k * T * 3;
+    }
+    for (int k = 0; k < NT; k++)
+        assert_int_equal(pthread_create(&th[k], NULL, serve_thread, &jobs[k]), 0);
+    for (int k = 0; k < NT; k++)
+        pthread_join(th[k], NULL);
+    assert_memory_equal(p1, p2, sizeof(float) * NT * T * 3);
+    free(x), free(p1), free(p2);
     model_destroy(m);
 }
 
@@ -738,6 +785,7 @@ int main(void)
         cmocka_unit_test(test_grad_huber_2layers),
         cmocka_unit_test(test_step_matches_reference),
         cmocka_unit_test(test_batch_matches_single),
+        cmocka_unit_test(test_concurrent_serving),
         cmocka_unit_test(test_step_rejects_nonfinite),
         cmocka_unit_test(test_forecast),
         cmocka_unit_test(test_train_beats_persistence),
