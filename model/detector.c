@@ -40,6 +40,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->flat_rel = 0.1f;
     cfg->channel_fallback = 1;
     cfg->horizon = 20;
+    cfg->drift_all = 1;
     cfg->clamp_margin = 0.1f;
     cfg->lstm_margin = 0.1f;
     cfg->level_weight = 0.0f;

@@ -64,6 +64,8 @@ struct detector_config {
                              always are) */
     int horizon;          /* forecast horizon of that comparison: drifting channels favour
                              persistence, mean-reverting ones the model */
+    int drift_all;        /* 1: make that comparison on every row the job holds (after one
+                             window), 0: on the val_rows tail only */
     float level_weight;   /* weight of the level term of channels not predicted by persistence:
                              (x - training mean)^2 / training variance (0: off) */
     float lstm_margin;    /* the LSTM serves only if its validation cost is below (1 - this)

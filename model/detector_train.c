@@ -311,8 +311,8 @@ int detector_job_run(detector_job_t *j)
         j->cost[p] = NAN;
         if (!avail[p])
             continue;
-        if ((rc = run_errors(&pcs[p], j->data, n, nc, nv, cfg->horizon, err + (size_t)p * nc * C,
-                             sseh + (size_t)p * C)) < 0)
+        if ((rc = run_errors(&pcs[p], j->data, n, nc, cfg->drift_all ? n - ctx : nv, cfg->horizon,
+                             err + (size_t)p * nc * C, sseh + (size_t)p * C)) < 0)
             goto out;
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {

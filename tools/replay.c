@@ -74,6 +74,7 @@ static const struct field fields[] = {
     FF("flat_rel", flat_rel),
     FI("channel_fallback", channel_fallback),
     FI("horizon", horizon),
+    FI("drift_all", drift_all),
     FF("clamp_margin", clamp_margin),
     FF("lstm_margin", lstm_margin),
     FF("level_weight", level_weight),
