@@ -40,11 +40,18 @@ typedef struct api_query {
 typedef int (*api_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *const *channels,
                             const double *values);
 
+/* Called for each point a limit refuses: the point's item (JSON index, line number) and why. */
+typedef void (*api_reject_cb)(void *arg, uint32_t item, const char *reason);
+
 typedef struct api_backend {
     void *ctx;
     /* Writes a batch durably; blocks until committed. On success b is left empty. Returns 0,
      * ERR_BUSY (queue full), ERR_NOSPACE, ERR_CLOSED, ERR_IO. */
     int (*write)(void *ctx, batch_t *b);
+    /* Optional (NULL: no limits). Before a write: removes from b the points of [first,
+     * b->npoints) that would create a device or channel beyond the configured limits, calling
+     * reject for each. Returns 0 or ERR_NOMEM. */
+    int (*admit)(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg);
     /* Declares or updates a device (attrs_json: a JSON object text). Returns 0, ERR_* . */
     int (*device_put)(void *ctx, const char *id, const char *attrs_json, int *created);
     int (*device_delete)(void *ctx, const char *id);

@@ -117,6 +117,10 @@ void api__json(api_request_t *r, unsigned status, struct json_t *v);
 /* Takes an sbuf's contents as the response body. */
 void api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
 
+/* Runs the backend's admission (device and channel limits) on b; refused items join errs, which
+ * is kept in item order. Returns 0, or -1 with a 500 answer set. */
+int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs);
+
 /* Maps a backend error to a response (503 with Retry-After for ERR_BUSY, 507 for ERR_NOSPACE). */
 void api__backend_error(api_request_t *r, int err, const char *what);
 

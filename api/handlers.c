@@ -78,6 +78,8 @@ void api__h_readings_post(api_request_t *r)
         api__error(r, 500, "parsing readings: %s", err_str(rc));
         goto out;
     }
+    if (api__admit(r, &b, errs))
+        goto out;
     size_t accepted = b.npoints, readings = b.nfields;
     if (accepted > 0) {
         rc = srv->be.write(srv->be.ctx, &b);

@@ -50,6 +50,8 @@ void api__h_write(api_request_t *r)
         api__error(r, 500, "parsing line protocol: %s", err_str(rc));
         goto out;
     }
+    if (api__admit(r, &b, errs))
+        goto out;
     size_t readings = b.nfields;
     if (b.npoints > 0) {
         rc = srv->be.write(srv->be.ctx, &b);

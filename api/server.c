@@ -157,9 +157,38 @@ void api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
     set_body(r, status, ctype, p, n);
 }
 
+static void reject_item(void *arg, uint32_t item, const char *reason)
+{
+    parse_errors_add(arg, item, "%s", reason);
+}
+
+static int by_item(const void *a, const void *b)
+{
+    uint32_t x = ((const parse_error_t *)a)->item, y = ((const parse_error_t *)b)->item;
+    return (x > y) - (x < y);
+}
+
+int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs)
+{
+    if (r->srv->be.admit == NULL || b->npoints == 0)
+        return 0;
+    uint32_t before = errs->kept;
+    int rc = r->srv->be.admit(r->srv->be.ctx, b, 0, reject_item, errs);
+    if (rc) {
+        api__error(r, 500, "checking device and channel limits: %s", err_str(rc));
+        return -1;
+    }
+    if (errs->kept > before) /* parse errors and refusals, merged by item */
+        qsort(errs->e, errs->kept, sizeof errs->e[0], by_item);
+    return 0;
+}
+
 void api__backend_error(api_request_t *r, int err, const char *what)
 {
     switch (err) {
+    case ERR_LIMIT:
+        api__error(r, 409, "%s: device limit reached (storage.max_devices)", what);
+        break;
     case ERR_BUSY:
         r->retry_after = 1;
         api__error(r, 503, "%s: write queue is full, retry later", what);

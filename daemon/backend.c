@@ -16,10 +16,19 @@ static int be_write(void *ctx, batch_t *b)
     return store_write(be->store, b);
 }
 
+static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)
+{
+    backend_t *be = ctx;
+    return be->quota ? quota_admit(be->quota, b, first, reject, arg) : 0;
+}
+
 static int be_device_put(void *ctx, const char *id, const char *attrs, int *created)
 {
     backend_t *be = ctx;
-    int rc = store_device_put(be->store, id, attrs, created);
+    int rc = be->quota ? quota_device_add(be->quota, id) : 0;
+    if (rc)
+        return rc;
+    rc = store_device_put(be->store, id, attrs, created);
     if (rc == 0 && attrs && be->pipe)
         pipeline_set_attrs(be->pipe, id, attrs); /* channel limits for forecasts */
     return rc;
@@ -28,7 +37,10 @@ static int be_device_put(void *ctx, const char *id, const char *attrs, int *crea
 static int be_device_delete(void *ctx, const char *id)
 {
     backend_t *be = ctx;
-    return store_device_delete(be->store, id);
+    int rc = store_device_delete(be->store, id);
+    if (rc == 0 && be->quota)
+        quota_device_remove(be->quota, id);
+    return rc;
 }
 
 struct dev_relay {
@@ -173,6 +185,7 @@ void backend_init(api_backend_t *out, backend_t *b)
     memset(out, 0, sizeof *out);
     out->ctx = b;
     out->write = be_write;
+    out->admit = be_admit;
     out->device_put = be_device_put;
     out->device_delete = be_device_delete;
     out->device_get = be_device_get;

@@ -4,6 +4,7 @@
 
 #include "api.h"
 #include "pipeline.h"
+#include "quota.h"
 #include "storage.h"
 #include "stream.h"
 
@@ -11,6 +12,7 @@ typedef struct backend {
     store_t *store;
     stream_server_t *stream; /* may be NULL */
     pipeline_t *pipe;        /* may be NULL: the model routes then answer 501 */
+    quota_t *quota;          /* may be NULL: no device and channel limits */
 } backend_t;
 
 /* Fills an api_backend_t whose functions call into b (which must outlive the API server). */

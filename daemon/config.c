@@ -50,6 +50,8 @@ static const struct setting settings[] = {
     S("storage", "max_batch_delay_ms", K_INT, max_batch_delay_ms, 0, 1000),
     S("storage", "cache_mb", K_INT, cache_mb, 1, 65536),
     S("storage", "readers", K_INT, readers, 1, 64),
+    S("storage", "max_devices", K_SIZE, max_devices, 1, 100000000),
+    S("storage", "max_channels_per_device", K_SIZE, max_channels, 1, 1000000),
     S("model", "enabled", K_BOOL, model_enabled, 0, 0),
     S("model", "workers", K_INT, model_workers, 1, 64),
     S("model", "train_threads", K_INT, model_train_threads, 1, 64),
@@ -82,6 +84,8 @@ void config_default(config_t *c)
     c->max_batch_delay_ms = 2;
     c->cache_mb = 64;
     c->readers = 4;
+    c->max_devices = 100000;
+    c->max_channels = 4096;
     struct detector_config dc;
     detector_config_default(&dc);
     c->model_enabled = 1;
@@ -235,8 +239,10 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
  * (the README lists both). A setting is live when the code reading it can take a new value at
  * any time: atomics read per request, or state of the loop thread. */
 static const char *const live_settings[] = {
-    "daemon.log_level",      "http.max_body_bytes", "http.max_batch",
-    "http.max_query_points", "http.auth_file",      "http.metrics_auth",
+    "daemon.log_level",    "http.max_body_bytes",
+    "http.max_batch",      "http.max_query_points",
+    "http.auth_file",      "http.metrics_auth",
+    "storage.max_devices", "storage.max_channels_per_device",
 };
 
 int config_is_live(const char *section, const char *key)

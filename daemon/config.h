@@ -35,6 +35,8 @@ typedef struct config {
     int max_batch_delay_ms;
     int cache_mb;
     int readers;
+    size_t max_devices;
+    size_t max_channels;
     /* [model] */
     int model_enabled;
     int model_workers;

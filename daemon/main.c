@@ -53,6 +53,7 @@ struct daemon {
     struct override ov[OV_COUNT];
     notify_t notify;
     int auth_on; /* tokens are configured */
+    quota_t *quota;
     /* For the ingest rate in the status line: readings written at the previous status. */
     uint64_t status_written, status_ms;
 };
@@ -225,6 +226,10 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     config_copy_live(&d->cfg, &nc);
     log_set_level(d->cfg.log_level);
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points);
+    quota_set_limits(d->quota, d->cfg.max_devices, d->cfg.max_channels);
+    /* Count again from storage: drops what failed writes or racing deletions left behind. */
+    if (quota_load(d->quota, d->store))
+        log_warn("reload: cannot recount devices and channels; keeping the running counts");
     size_t ntokens = api_auth_count(auth);
     api_set_auth(d->api, auth, d->cfg.metrics_auth);
     if (ntokens)
@@ -363,6 +368,16 @@ int main(int argc, char **argv)
     }
     uv_loop_init(&d.loop);
     d.backend.store = d.store;
+    if (quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels) ||
+        (rc = quota_load(d.quota, d.store)) != 0) {
+        log_error("cannot count the stored devices and channels: %s", err_str(rc ? rc : ERR_NOMEM));
+        quota_destroy(d.quota);
+        store_close(d.store);
+        uv_loop_close(&d.loop);
+        api_auth_destroy(auth);
+        return 1;
+    }
+    d.backend.quota = d.quota;
     if (d.cfg.model_enabled) {
         pipeline_opts_t po;
         pipeline_opts_default(&po);
@@ -378,6 +393,7 @@ int main(int argc, char **argv)
         if (rc) {
             log_error("cannot start the model pipeline: %s", err_str(rc));
             store_close(d.store);
+            quota_destroy(d.quota);
             api_auth_destroy(auth);
             return 1;
         }
@@ -406,7 +422,9 @@ int main(int argc, char **argv)
         stream_opts_t sto = {.listen = d.cfg.stream_listen,
                              .max_line = d.cfg.max_line_bytes,
                              .max_conns = d.cfg.stream_max_connections,
-                             .device_tag = d.cfg.device_tag};
+                             .device_tag = d.cfg.device_tag,
+                             .admit = be.admit,
+                             .admit_ctx = be.ctx};
         rc = stream_start(&d.stream, &d.loop, &sto, d.store, NULL, err, sizeof err);
         if (rc) {
             log_error("%s", err);
@@ -458,6 +476,7 @@ int main(int argc, char **argv)
 
     stop_pipeline(&d);
     store_close(d.store);
+    quota_destroy(d.quota);
     uv_loop_close(&d.loop);
     notify_deinit(&d.notify);
     log_info("stopped cleanly");
@@ -471,6 +490,7 @@ fail:
     }
     stop_pipeline(&d);
     store_close(d.store);
+    quota_destroy(d.quota);
     uv_loop_close(&d.loop);
     notify_deinit(&d.notify);
     return 1;

@@ -241,6 +241,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
     *out = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
 }
 
+/* A line refused by the device or channel limits (the admit hook). */
+static void reject_line(void *arg, uint32_t item, const char *reason)
+{
+    struct conn *c = arg;
+    send_line(c, "error %u %s", (unsigned)item, reason);
+    if (c->srv->api)
+        api_count_ingest(c->srv->api, "stream", 0, 1);
+}
+
 static void parse_line(struct conn *c, const char *line, size_t n)
 {
     stream_server_t *s = c->srv;
@@ -254,7 +263,10 @@ static void parse_line(struct conn *c, const char *line, size_t n)
     }
     lp_opts_t lo = {.device_tag = s->device_tag, .precision = LP_NS, .max_line = s->opts.max_line};
     char msg[256];
+    size_t before = c->cur.npoints;
     int rc = lp_parse_line(&c->cur, line, n, &lo, vtime_now_ms(), c->lineno, msg, sizeof msg);
+    if (rc == 0 && s->opts.admit && c->cur.npoints > before)
+        rc = s->opts.admit(s->opts.admit_ctx, &c->cur, before, reject_line, c);
     if (rc == ERR_INVAL) {
         send_line(c, "error %u %s", c->lineno, msg);
         if (s->api)

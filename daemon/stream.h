@@ -21,6 +21,10 @@ typedef struct stream_opts {
     size_t max_line;
     unsigned max_conns;
     const char *device_tag;
+    /* Optional device and channel limits, checked on each parsed line (api_backend_t.admit);
+     * a refused line is answered "error N reason". */
+    int (*admit)(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg);
+    void *admit_ctx;
 } stream_opts_t;
 
 typedef struct stream_server stream_server_t;

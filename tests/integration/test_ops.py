@@ -598,5 +598,84 @@ max_query_points = 50
         self.assertJsonError(self.d.get("/v1/devices/lim-big/forecast?horizon=10001"), 400)
 
 
+class TestDeviceLimits(unittest.TestCase):
+    assertJsonError = vt.DaemonTestCase.assertJsonError
+
+    def assertNoDevice(self, device):
+        st, hdrs, body = self.d.get("/v1/devices/%s" % vt.quote(device))
+        self.assertEqual(st, 404, body)
+
+    CONF = "[storage]\nmax_devices = %d\nmax_channels_per_device = 4\n"
+
+    def setUp(self):
+        self.cfg = write_file(os.path.join(mkdtemp(), "vigild.conf"), self.CONF % 3)
+        self.d = Vigild(config=self.cfg)
+        self.d.start()
+
+    def tearDown(self):
+        try:
+            self.d.stop()
+        finally:
+            self.d.cleanup()
+
+    def test_devices_and_channels(self):
+        d = self.d
+        r = d.post_json([{"device": "q-%d" % i, "ts": 1, "values": {"a": 1}} for i in range(3)])
+        self.assertEqual(r.status, 200, r)
+        # JSON: the refused items are named by index, the others stored.
+        r = d.post_json([{"device": "q-new", "ts": 2, "values": {"a": 1}},
+                         {"device": "q-0", "ts": 2, "values": {"b": 2, "c": 3, "d": 4}},
+                         {"device": "q-1", "ts": 2, "values": {"b": 1, "c": 1, "d": 1, "e": 1}},
+                         {"device": "q-0", "ts": 3, "values": {"a": 5, "e": 5}},
+                         {"device": "q-2", "ts": 2, "values": {"a": "x"}}])
+        self.assertEqual(r.status, 400, r)
+        doc = r.json()
+        self.assertEqual((doc["accepted"], doc["rejected"]), (1, 4), doc)
+        errs = {e["index"]: e["error"] for e in doc["errors"]}
+        self.assertEqual(sorted(errs), [0, 2, 3, 4], doc)
+        self.assertIn("device limit reached: 3 devices (storage.max_devices)", errs[0])
+        self.assertIn("channel limit reached: device 'q-1' would have 5 channels", errs[2])
+        self.assertIn("storage.max_channels_per_device = 4", errs[3])
+        self.assertIn("not a number", errs[4])
+        self.assertNoDevice("q-new")
+        self.assertEqual(sorted(d.device("q-0")["channels"]), ["a", "b", "c", "d"])
+        self.assertEqual(d.device("q-1")["channels"], ["a"])
+        # Known channels of a full device still take readings.
+        r = d.post_json({"device": "q-0", "ts": 4, "values": {"a": 1, "d": 2}})
+        self.assertEqual(r.status, 200, r)
+        # Line protocol: InfluxDB's partial write names the first refused line.
+        r = d.write_lp("m,device=q-1 a=2 10\nm,device=q-lp a=1 10\nm,device=q-2 a=3 10\n",
+                       precision="ms")
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("device limit reached", r.json()["error"])
+        self.assertIn("(line 2); dropped=1", r.json()["error"])
+        self.assertNoDevice("q-lp")
+        self.assertEqual(len(d.readings("q-2")), 2)
+        # Stream: "error N reason" for the refused line, the rest acknowledged and stored.
+        c = d.stream_connect()
+        c.send("m,device=q-st a=1 1000000000\nm,device=q-1 a=7 2000000000\n")
+        got = c.finish()
+        c.close()
+        self.assertIn("device limit reached", vt.errors_of(got)[1])
+        self.assertEqual(vt.last_ok(got), 2)
+        self.assertNoDevice("q-st")
+        self.assertEqual([p["ts"] for p in d.readings("q-1")], [1, 10, 2000])
+        # PUT of a new device: 409; a deletion frees a place.
+        self.assertJsonError(d.curl("PUT", "/v1/devices/q-put", "-d", "{}"), 409, "max_devices")
+        self.assertEqual(d.curl("DELETE", "/v1/devices/q-2").status, 200)
+        self.assertEqual(d.curl("PUT", "/v1/devices/q-put", "-d", "{}").status, 201)
+        self.assertJsonError(d.curl("PUT", "/v1/devices/q-put2", "-d", "{}"), 409)
+        # The counts come back from storage after a restart.
+        d.restart()
+        r = d.post_json({"device": "q-after", "ts": 1, "values": {"a": 1}})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("device limit", r.json()["errors"][0]["error"])
+        # The limits are live: a reload raises them.
+        write_file(self.cfg, self.CONF % 5)
+        hup(d, "configuration reloaded")
+        r = d.post_json({"device": "q-after", "ts": 1, "values": {"a": 1}})
+        self.assertEqual(r.status, 200, r)
+
+
 if __name__ == "__main__":
     vt.main()

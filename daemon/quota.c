@@ -1,0 +1,301 @@
+/* daemon/quota.c: the device and channel limits; see quota.h.
+ *
+ * Devices are kept by name in a uthash table; each device keeps the 64-bit FNV-1a hashes of its
+ * channel names in a sorted array (8 bytes a channel instead of a copy of each name: a hash
+ * collision can only let a new channel pass as known, never refuse a good one). lock guards
+ * everything in struct quota; nothing else is locked under it. Any thread. */
+#include "quota.h"
+#include "err.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+struct qdev {
+    UT_hash_handle hh;
+    uint64_t *chans; /* sorted hashes of the channel names */
+    size_t nchans, cap;
+    char name[]; /* the key */
+};
+
+struct quota {
+    pthread_mutex_t lock;
+    struct qdev *devs;
+    size_t ndevs;
+    size_t max_devices, max_channels;
+};
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Index of h in d->chans, or of where it would go; *found says which. */
+static size_t chan_find(const struct qdev *d, uint64_t h, int *found)
+{
+    size_t lo = 0, hi = d->nchans;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->chans[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = lo < d->nchans && d->chans[lo] == h;
+    return lo;
+}
+
+static int chan_add(struct qdev *d, uint64_t h)
+{
+    int found;
+    size_t at = chan_find(d, h, &found);
+    if (found)
+        return 0;
+    if (d->nchans == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        uint64_t *c = realloc(d->chans, cap * sizeof *c);
+        if (c == NULL)
+            return ERR_NOMEM;
+        d->chans = c;
+        d->cap = cap;
+    }
+    memmove(d->chans + at + 1, d->chans + at, (d->nchans - at) * sizeof *d->chans);
+    d->chans[at] = h;
+    d->nchans++;
+    return 0;
+}
+
+static struct qdev *dev_find(struct qdev *devs, const char *name, size_t len)
+{
+    struct qdev *d = NULL;
+    HASH_FIND(hh, devs, name, len, d);
+    return d;
+}
+
+static struct qdev *dev_add(struct qdev **devs, size_t *ndevs, const char *name, size_t len)
+{
+    struct qdev *d = calloc(1, sizeof *d + len + 1);
+    if (d == NULL)
+        return NULL;
+    memcpy(d->name, name, len);
+    HASH_ADD_KEYPTR(hh, *devs, d->name, len, d);
+    (*ndevs)++;
+    return d;
+}
+
+static void dev_free(struct qdev *d)
+{
+    free(d->chans);
+    free(d);
+}
+
+static void devs_free(struct qdev **devs)
+{
+    struct qdev *d, *tmp;
+    HASH_ITER(hh, *devs, d, tmp)
+    {
+        HASH_DEL(*devs, d);
+        dev_free(d);
+    }
+}
+
+int quota_create(quota_t **out, size_t max_devices, size_t max_channels)
+{
+    quota_t *q = calloc(1, sizeof *q);
+    if (q == NULL)
+        return ERR_NOMEM;
+    pthread_mutex_init(&q->lock, NULL);
+    q->max_devices = max_devices;
+    q->max_channels = max_channels;
+    *out = q;
+    return 0;
+}
+
+void quota_destroy(quota_t *q)
+{
+    if (q == NULL)
+        return;
+    devs_free(&q->devs);
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
+void quota_set_limits(quota_t *q, size_t max_devices, size_t max_channels)
+{
+    pthread_mutex_lock(&q->lock);
+    q->max_devices = max_devices;
+    q->max_channels = max_channels;
+    pthread_mutex_unlock(&q->lock);
+}
+
+struct load_ctx {
+    struct qdev *devs;
+    size_t ndevs;
+    int rc;
+};
+
+static int on_stored_device(void *arg, const store_device_info_t *info)
+{
+    struct load_ctx *lc = arg;
+    struct qdev *d = dev_add(&lc->devs, &lc->ndevs, info->id, strlen(info->id));
+    if (d == NULL) {
+        lc->rc = ERR_NOMEM;
+        return 1;
+    }
+    for (size_t i = 0; i < info->nchannels; i++) {
+        if (chan_add(d, fnv1a(info->channels[i], strlen(info->channels[i])))) {
+            lc->rc = ERR_NOMEM;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int quota_load(quota_t *q, store_t *s)
+{
+    /* Built outside the lock (storage reads take time), swapped in under it. */
+    struct load_ctx lc = {NULL, 0, 0};
+    int rc = store_device_list(s, NULL, 0, on_stored_device, &lc);
+    if (rc == 0)
+        rc = lc.rc;
+    if (rc) {
+        devs_free(&lc.devs);
+        return rc;
+    }
+    pthread_mutex_lock(&q->lock);
+    struct qdev *old = q->devs;
+    q->devs = lc.devs;
+    q->ndevs = lc.ndevs;
+    pthread_mutex_unlock(&q->lock);
+    devs_free(&old);
+    return 0;
+}
+
+/* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
+ * (reason in why), or ERR_NOMEM. Under the lock. */
+static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, char *why, size_t size)
+{
+    const char *name = batch_str(b, p->device);
+    struct qdev *d = dev_find(q->devs, name, p->device_len);
+    if (d == NULL && q->ndevs >= q->max_devices) {
+        snprintf(why, size,
+                 "device limit reached: %zu devices (storage.max_devices); '%.40s%s' "
+                 "is not created",
+                 q->ndevs, name, p->device_len > 40 ? "..." : "");
+        return 0;
+    }
+    size_t fresh = 0;
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const batch_field_t *f = &b->fields[p->field0 + i];
+        int found = 0;
+        if (d)
+            chan_find(d, fnv1a(batch_str(b, f->name), f->name_len), &found);
+        fresh += !found;
+    }
+    size_t have = d ? d->nchans : 0;
+    if (fresh > 0 && have + fresh > q->max_channels) {
+        snprintf(why, size,
+                 "channel limit reached: device '%.40s%s' would have %zu channels "
+                 "(storage.max_channels_per_device = %zu)",
+                 name, p->device_len > 40 ? "..." : "", have + fresh, q->max_channels);
+        return 0;
+    }
+    if (d == NULL && (d = dev_add(&q->devs, &q->ndevs, name, p->device_len)) == NULL)
+        return ERR_NOMEM;
+    for (uint32_t i = 0; fresh > 0 && i < p->nfields; i++) {
+        const batch_field_t *f = &b->fields[p->field0 + i];
+        if (chan_add(d, fnv1a(batch_str(b, f->name), f->name_len)))
+            return ERR_NOMEM;
+    }
+    return 1;
+}
+
+/* Removes the points whose keep[i - first] is 0, keeping each point's fields contiguous. */
+static void compact(batch_t *b, size_t first, const unsigned char *keep)
+{
+    size_t np = first, nf = first < b->npoints ? b->points[first].field0 : b->nfields;
+    for (size_t i = first; i < b->npoints; i++) {
+        if (!keep[i - first])
+            continue;
+        batch_point_t p = b->points[i];
+        memmove(&b->fields[nf], &b->fields[p.field0], p.nfields * sizeof *b->fields);
+        p.field0 = (uint32_t)nf;
+        nf += p.nfields;
+        b->points[np++] = p;
+    }
+    b->npoints = np;
+    b->nfields = nf;
+}
+
+int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void *arg)
+{
+    if (first >= b->npoints)
+        return 0;
+    unsigned char *keep = malloc(b->npoints - first);
+    if (keep == NULL)
+        return ERR_NOMEM;
+    size_t refused = 0;
+    int rc = 0;
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = first; i < b->npoints; i++) {
+        char why[200];
+        int ok = admit_point(q, b, &b->points[i], why, sizeof why);
+        if (ok < 0) {
+            rc = ok;
+            break;
+        }
+        keep[i - first] = (unsigned char)ok;
+        if (!ok) {
+            refused++;
+            reject(arg, b->points[i].item, why);
+        }
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (rc == 0 && refused > 0)
+        compact(b, first, keep);
+    free(keep);
+    return rc;
+}
+
+int quota_device_add(quota_t *q, const char *device)
+{
+    size_t len = strlen(device);
+    int rc = 0;
+    pthread_mutex_lock(&q->lock);
+    if (dev_find(q->devs, device, len) == NULL) {
+        if (q->ndevs >= q->max_devices)
+            rc = ERR_LIMIT;
+        else if (dev_add(&q->devs, &q->ndevs, device, len) == NULL)
+            rc = ERR_NOMEM;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return rc;
+}
+
+void quota_device_remove(quota_t *q, const char *device)
+{
+    pthread_mutex_lock(&q->lock);
+    struct qdev *d = dev_find(q->devs, device, strlen(device));
+    if (d) {
+        HASH_DEL(q->devs, d);
+        q->ndevs--;
+        dev_free(d);
+    }
+    pthread_mutex_unlock(&q->lock);
+}
+
+size_t quota_devices(quota_t *q)
+{
+    pthread_mutex_lock(&q->lock);
+    size_t n = q->ndevs;
+    pthread_mutex_unlock(&q->lock);
+    return n;
+}
