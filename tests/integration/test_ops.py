@@ -677,5 +677,87 @@ class TestDeviceLimits(unittest.TestCase):
         self.assertEqual(r.status, 200, r)
 
 
+def cache_value(build, key):
+    with open(os.path.join(build, "CMakeCache.txt")) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return line.split("=", 1)[1].strip()
+    raise AssertionError("%s not in %s/CMakeCache.txt" % (key, build))
+
+
+class TestInstall(unittest.TestCase):
+    """cmake --install (staged with DESTDIR) and cpack -G DEB, from the build tree under test."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.build = os.path.dirname(vt.VIGILD)
+        if not os.path.exists(os.path.join(cls.build, "CMakeCache.txt")):
+            raise unittest.SkipTest("vigild is not in a CMake build tree")
+        cls.prefix = cache_value(cls.build, "CMAKE_INSTALL_PREFIX")
+        # GNUInstallDirs: the configuration goes to /etc when the prefix is /usr.
+        cls.etc = "/etc" if cls.prefix == "/usr" else cls.prefix + "/etc"
+
+    def test_cmake_install(self):
+        dest = mkdtemp()
+        env = dict(os.environ, DESTDIR=dest)
+        p = subprocess.run(["cmake", "--install", self.build], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        root = dest + self.prefix
+        for name in ("vigild", "vigil-sim", "vigil-replay"):
+            self.assertTrue(os.access(os.path.join(root, "bin", name), os.X_OK), name)
+        unit = os.path.join(root, "lib", "systemd", "system", "vigild.service")
+        conf = dest + self.etc + "/vigil/vigild.conf"
+        man = os.path.join(root, "share", "man", "man8", "vigild.8")
+        with open(unit) as f:
+            text = f.read()
+        self.assertIn("ExecStart=%s/bin/vigild --config %s/vigil/vigild.conf --data-dir "
+                      "/var/lib/vigil\n" % (self.prefix, self.etc), text)
+        with open(conf) as f, open(os.path.join(vt.REPO, "etc", "vigild.conf")) as g:
+            self.assertEqual(f.read(), g.read())
+        self.assertTrue(os.path.getsize(man) > 0)
+        # The installed binary runs and accepts the installed configuration.
+        vigild = os.path.join(root, "bin", "vigild")
+        p = subprocess.run([vigild, "--config", conf, "--check-config"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout), (0, "configuration ok\n"))
+        # The man page renders without warnings.
+        if shutil.which("groff"):
+            p = subprocess.run(["groff", "-man", "-Tutf8", "-ww", "-z", man],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            self.assertEqual((p.returncode, p.stdout), (0, ""))
+
+    def test_cpack_deb(self):
+        for tool in ("cpack", "dpkg-deb"):
+            if shutil.which(tool) is None:
+                self.skipTest(tool + " not installed")
+        out = mkdtemp()
+        p = subprocess.run(["cpack", "-G", "DEB", "--config",
+                            os.path.join(self.build, "CPackConfig.cmake"), "-B", out],
+                           cwd=self.build, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=600)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        debs = [f for f in os.listdir(out) if f.endswith(".deb")]
+        self.assertEqual(len(debs), 1, os.listdir(out))
+        deb = os.path.join(out, debs[0])
+        files = subprocess.run(["dpkg-deb", "-c", deb], stdout=subprocess.PIPE, text=True,
+                               check=True).stdout
+        for path in ("%s/bin/vigild" % self.prefix, "%s/bin/vigil-sim" % self.prefix,
+                     "%s/bin/vigil-replay" % self.prefix,
+                     "%s/lib/systemd/system/vigild.service" % self.prefix,
+                     "%s/vigil/vigild.conf" % self.etc,
+                     "%s/share/man/man8/vigild.8" % self.prefix):
+            self.assertIn("." + path + "\n", files)
+        fields = subprocess.run(["dpkg-deb", "-f", deb, "Package", "Version", "Depends"],
+                                stdout=subprocess.PIPE, text=True, check=True).stdout
+        self.assertIn("Package: vigil\n", fields)
+        for lib in ("libuv1", "libsqlite3-0", "libmicrohttpd12", "libjansson4", "libopenblas0"):
+            self.assertIn(lib, fields)
+        # The configuration is a conffile: upgrades keep the operator's edits.
+        conffiles = subprocess.run(["dpkg-deb", "-I", deb, "conffiles"], stdout=subprocess.PIPE,
+                                   text=True, check=True).stdout
+        self.assertEqual(conffiles, "%s/vigil/vigild.conf\n" % self.etc)
+
+
 if __name__ == "__main__":
     vt.main()
