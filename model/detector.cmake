@@ -11,7 +11,9 @@ if(BUILD_TESTING)
   add_executable(test_detector ${PROJECT_SOURCE_DIR}/tests/test_detector.c)
   target_link_libraries(test_detector model PkgConfig::CMOCKA)
   add_test(NAME unit_detector COMMAND test_detector)
-  set_tests_properties(unit_detector PROPERTIES TIMEOUT 120)
+  # One OpenBLAS thread, as vigild and vigil-replay run it (and no spinning threads beside
+  # the parallel builds).
+  set_tests_properties(unit_detector PROPERTIES TIMEOUT 120 ENVIRONMENT "OPENBLAS_NUM_THREADS=1")
   # vigil-replay is defined in tools/, which is added after model/: generator expressions
   # resolve at generate time, so naming the target here is fine.
   add_test(NAME it_replay

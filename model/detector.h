@@ -6,8 +6,9 @@
  * A detector follows one device (or one series) with C channels, all monitored. It keeps a
  * bounded ring of recent raw readings (the training window), the serving predictor (an LSTM,
  * or the linear state-space baseline when that validates better, or persistence before the
- * first training), the carried LSTM state, the recent distribution of prediction errors, and
- * the threshold state machine (normal / warning / anomaly, with hysteresis).
+ * first training; channel by channel, persistence where that forecasts better), the carried
+ * LSTM states, the error scales and the recent distribution of scores, and the threshold state
+ * machine (normal / warning / anomaly, with hysteresis).
  *
  * Lifecycle: detector_step() per reading, in time order. When it is time to (re)train, the step
  * result says so (want_train); the caller then makes a job (detector_job_create: copies what
@@ -33,8 +34,10 @@ enum detector_state { DET_LEARNING = 0, DET_NORMAL, DET_WARNING, DET_ANOMALY };
 enum detector_kind { DET_KIND_PERSISTENCE = 0, DET_KIND_LINEAR, DET_KIND_LSTM };
 
 /* Settings; plain value type. Start from detector_config_default(): the daemon's defaults are
- * the benchmark's defaults. */
+ * the benchmark's defaults (docs/detection.md gives the measurements behind each, and the
+ * ablations of the switches). */
 struct detector_config {
+    /* Training schedule and models. */
     int warmup;        /* readings before the first training (state "learning" until then) */
     int history;       /* readings kept in the ring for training (>= warmup) */
     int retrain_every; /* readings between retrainings once serving (0: never) */
@@ -42,55 +45,57 @@ struct detector_config {
                           (0: none), since the first model saw only the warm-up */
     int n_hidden;      /* LSTM hidden size */
     int n_layers;      /* LSTM layers */
-    struct model_train_config train; /* window, epochs, lr, ... (val_fraction: early stopping) */
+    struct model_train_config train; /* window (also the serving context), epochs, lr, ...
+                                        (val_fraction: the LSTM's early-stopping split) */
     int val_rows;    /* the most recent readings held out to choose the serving predictor
                         and to calibrate the error scales (at most a third of the data) */
     int recalibrate; /* 1: a training that keeps the serving predictor still recalibrates its
                         error scales and reseeds the long window; 0: only a swap does */
-    int calib_all;   /* 1: also calibrate the error scales and seed the long window on every
-                        row the job holds (after one window), not only on val_rows */
-    /* Scoring: each channel's one-step error is divided by that channel's error scale (the RMS
-     * error of the serving predictor on val_rows, fixed until the next training, floored so a
-     * flat channel cannot divide by zero); the reading's raw score is log(1 + mean over
-     * channels of z^2). The anomaly likelihood (Numenta) compares the average raw score of the
-     * last err_short readings with the distribution of raw scores over the last err_window
-     * readings, and the score is its log-scaled tail probability, in [0, 1]. */
-    int agg_top;          /* the raw score averages the agg_top largest channel terms (0: all) */
-    int err_window;       /* readings of raw scores in the long (reference) distribution */
-    int err_short;        /* short averaging window of the raw score */
-    float flat_rel;       /* error-scale floor relative to the channel's spread in training */
+    int calib_all;   /* 1: calibrate the error scales and seed the long window on every row
+                        the job holds (after one window), not only on val_rows */
+    /* Raw score: each channel's one-step error over its error scale (the serving predictor's
+     * RMS error on val_rows, floored), squared, plus the optional level term; the raw score is
+     * log(1 + mean of those terms over the channels). */
+    int agg_top;          /* average only the agg_top largest channel terms (0: all) */
+    int err_window;       /* readings of short means in the long (reference) window */
+    int err_short;        /* readings in the short mean of the raw score (<= 1024) */
+    float flat_rel;       /* error-scale floor, as a fraction of the channel's spread in
+                             training: smaller errors never count */
     int channel_fallback; /* 1: a channel where persistence forecasts `horizon` steps ahead
                              better than the model is predicted by persistence (flat channels
                              always are) */
     int horizon;          /* forecast horizon of that comparison: drifting channels favour
-                             persistence, mean-reverting ones the model */
+                             persistence, channels hovering around a level the model */
     int drift_all;        /* 1: make that comparison on every row the job holds (after one
                              window), 0: on the val_rows tail only */
-    float level_weight;   /* weight of the level term of channels not predicted by persistence:
+    float level_weight;   /* weight of a level term for channels not predicted by persistence:
                              (x - training mean)^2 / training variance (0: off) */
     float lstm_margin;    /* the LSTM serves only if its validation cost is below (1 - this)
                              times the linear baseline's and persistence's */
     float clamp_margin;   /* the LSTM's inputs are clamped to the range its training data
                              spanned, widened by this fraction of it (< 0: no clamping), so an
                              excursion cannot drive it where it never learned anything */
-    int freeze;           /* 1: raw scores of readings in state anomaly stay out of the long
-                             window, so a lasting fault keeps its alarm (bounded by accept_after) */
-    int accept_after;     /* readings in state anomaly after which the regime is accepted:
-                             scores enter the long window again and a retraining is asked for */
-    /* Threshold state machine: score >= alarm_level enters anomaly, >= warn_level warning;
-     * the state returns to normal after clear_count consecutive readings below clear_level. */
-    float warn_level;  /* score at or above: warning */
-    float alarm_level; /* score at or above: anomaly */
-    float clear_level; /* score below this for clear_count readings ends a warning/anomaly */
+    /* Likelihood (Numenta): the short mean against the mean and deviation of the short means
+     * in the long window, as a log-scaled Gaussian tail in [0, 1] (0.5: a tail of 1e-5). */
+    int freeze;       /* 1: short means of readings in state anomaly stay out of the long
+                         window, so a lasting fault keeps its alarm (bounded by accept_after) */
+    int accept_after; /* readings in state anomaly after which the regime is accepted: the
+                         window takes it in again and a retraining is asked for */
+    /* State machine: likelihood >= alarm_level starts an anomaly, >= warn_level a warning;
+     * either returns to normal after clear_count consecutive readings below clear_level
+     * (inside an anomaly judged as hold_median says). */
+    float warn_level;  /* likelihood at or above: warning */
+    float alarm_level; /* likelihood at or above: anomaly */
+    float clear_level; /* below this for clear_count readings ends a warning/anomaly */
     int clear_count;
-    int hold_median;  /* 1: inside an anomaly, judge on the median raw score of the episode's
-                         readings (at most err_short) rather than the mean: spikes make short
-                         episodes, lasting faults long ones */
-    int refractory;   /* an alarm-level reading within this many readings of the previous one
-                         is reported at repeat_cap (1: Numenta's filter, the previous only) */
-    float repeat_cap; /* reported score of an alarm-level reading right after another one
-                         (Numenta's filter: the score marks onsets); 1 disables */
-    uint64_t seed;
+    int hold_median; /* 1: inside an anomaly, judge on the median raw score of the episode's
+                        readings (at most err_short) rather than the mean: spikes make short
+                        episodes, lasting faults long ones */
+    /* The reported score is the likelihood, capped at repeat_cap for an alarm-level reading
+     * within `refractory` readings of the previous alarm-level one: it marks onsets. */
+    int refractory;   /* readings (1: Numenta's filter, the previous reading only) */
+    float repeat_cap; /* the capped score; 1 disables the filter */
+    uint64_t seed;    /* LSTM initialisation and shuffling (each training adds its version) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -108,8 +113,8 @@ void detector_destroy(detector_t *d);
 
 /* What one reading produced. */
 struct detector_result {
-    float score;     /* anomaly score in [0, 1] */
-    float threshold; /* the level the score is compared with now (alarm_level or adapted) */
+    float score;     /* anomaly score in [0, 1]: the likelihood, capped after an onset */
+    float threshold; /* alarm_level: the likelihood at or above which an anomaly starts */
     enum detector_state state;
     int is_anomaly;          /* 1 when state is DET_ANOMALY */
     int changed;             /* 1 when state differs from the previous reading's */
@@ -142,6 +147,9 @@ struct detector_train_info {
     uint32_t version;        /* version the candidate got (whether or not it was swapped in) */
     int swapped;             /* 1 when it now serves */
     enum detector_kind kind; /* what serves after the decision */
+    /* Validation costs on the held-out readings: the mean over channels of MSE / variance,
+     * with the per-channel persistence fallback applied; NaN when that predictor was not
+     * available (no LSTM from too little data, nothing serving before the first training). */
     double val_mse_lstm, val_mse_linear, val_mse_persistence, val_mse_serving;
     int epochs;
     float train_loss[64], val_loss[64];     /* training curve, first min(epochs, 64) entries */
@@ -155,18 +163,30 @@ struct detector_train_info {
  * detector_job_destroy (after apply, or to abandon it). */
 int detector_job_create(detector_job_t **out, const detector_t *d);
 
-/* Trains the candidate LSTM and the linear baseline. Any thread; touches only the job. */
+/* Trains a fresh LSTM and fits the linear baseline on all but the newest val_rows readings
+ * of the copy, then validates them, persistence and the serving predictor (copied at create)
+ * on those readings and decides what serves (the decision is applied by _apply). Any thread;
+ * touches only the job, so the result is the same on any thread. Returns ERR_INVAL, ERR_NOMEM
+ * (too little data for an LSTM is not an error: the LSTM just does not compete). */
 int detector_job_run(detector_job_t *job);
 
-/* Validates the job's candidates against the serving predictor on the detector's most recent
- * readings and swaps in the best; fills info. Owner thread. The job may then be destroyed. */
+/* Applies the job's decision: the best candidate replaces the serving predictor only if it
+ * validated better (the first training always installs one); either way the error scales and
+ * the long window are recalibrated on the held-out readings and the next training is
+ * scheduled. A stale job (the serving version changed since create: another job or
+ * detector_set_model) changes nothing but the version counter (info->swapped 0). Fills info
+ * (may be NULL). Owner thread. Returns ERR_INVAL if the job has not run or does not fit d. The
+ * job may then be destroyed. */
 int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train_info *info);
 
 void detector_job_destroy(detector_job_t *job);
 
-/* Serialises the whole detector (models, error statistics, threshold state, carried state and
- * the history ring) for a restart: detector_save_size bytes. detector_load rejects corrupt or
- * truncated input with ERR_CORRUPT. */
+/* Serialises the whole detector (settings, models, error statistics, windows, threshold
+ * state, carried LSTM states and the history ring) for a restart: detector_save_size bytes,
+ * native byte order, CRC-32 checked. A loaded detector continues bit for bit as the saved one
+ * would have. detector_save returns ERR_RANGE when cap is too small. detector_load rejects
+ * corrupt or truncated input with ERR_CORRUPT (ERR_INVAL: an unknown format version); the
+ * caller owns *out (detector_destroy). */
 size_t detector_save_size(const detector_t *d);
 int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len);
 int detector_load(detector_t **out, const void *buf, size_t len);
@@ -176,8 +196,10 @@ enum detector_state detector_get_state(const detector_t *d);
 int detector_channels(const detector_t *d);
 const model_t *detector_model(const detector_t *d); /* borrowed; NULL when none */
 
-/* Replaces the serving LSTM with a copy of m (rollback or a PUT of weights); the carried state
- * is rebuilt from the history ring. Returns ERR_INVAL when m's shape does not fit, ERR_NOMEM. */
+/* Replaces the serving LSTM with a copy of m (rollback or a PUT of weights); the carried states
+ * are rebuilt from the history ring. The error scales stay (1 before any training) until the
+ * next training recalibrates them, and the inputs are not clamped (m's training range is
+ * unknown). Returns ERR_INVAL when m's shape does not fit, ERR_NOMEM. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
 
 #endif

@@ -67,8 +67,10 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->have_pred)                                                                                \
     X(d->ring_head)                                                                                \
     X(d->ring_len)                                                                                 \
-    X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)        \
-        X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->since_red)
+    X(d->ring_since_resum)                                                                         \
+    X(d->ring_sum)                                                                                 \
+    X(d->ring_sumsq) X(d->short_head) X(d->short_len) X(d->short_sum) X(d->det_state) X(d->below)  \
+        X(d->in_anomaly) X(d->since_red)
 
 static void write_all(const detector_t *d, struct wr *w)
 {
