@@ -1,5 +1,6 @@
 /* tests/test_daemon.c: unit tests of daemon/config.c: defaults, the INI file, overrides and the
- * errors a bad file gets (file, line, reason). */
+ * errors a bad file gets (file, line, reason); of the token file (daemon/auth.c) with the API's
+ * token lookup; and of the device and channel limits (daemon/quota.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +11,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_int.h"
+#include "auth.h"
+#include "batch.h"
 #include "config.h"
+#include "err.h"
+#include "quota.h"
 
 /* Writes text to a temporary file; returns its path in buf. */
 static const char *write_conf(char *buf, size_t size, const char *text)
@@ -100,6 +106,136 @@ static void test_validate(void **state)
     assert_non_null(strstr(err, "cannot open"));
 }
 
+static void test_auth_file(void **state)
+{
+    char path[64], err[512], warn[600];
+    const char *r = "read-token-0123456789", *w = "write-token-0123456789",
+               *a = "admin-token-0123456789";
+    char text[512];
+    snprintf(text, sizeof text, "# tokens\n\nread %s\n\t write  %s \r\nadmin %s\n", r, w, a);
+    write_conf(path, sizeof path, text);
+    api_auth_t *auth = NULL;
+    assert_int_equal(auth_load(path, &auth, warn, sizeof warn, err, sizeof err), 0);
+    assert_int_equal(api_auth_count(auth), 3);
+    assert_int_equal(api__auth_role(auth, r, strlen(r)), API_ROLE_READ);
+    assert_int_equal(api__auth_role(auth, w, strlen(w)), API_ROLE_WRITE);
+    assert_int_equal(api__auth_role(auth, a, strlen(a)), API_ROLE_ADMIN);
+    /* Prefixes, extensions, case and empty strings match nothing. */
+    assert_int_equal(api__auth_role(auth, a, strlen(a) - 1), API_ROLE_NONE);
+    assert_int_equal(api__auth_role(auth, "admin-token-01234567890", 23), API_ROLE_NONE);
+    assert_int_equal(api__auth_role(auth, "ADMIN-token-0123456789", 22), API_ROLE_NONE);
+    assert_int_equal(api__auth_role(auth, "", 0), API_ROLE_NONE);
+    api_auth_destroy(auth);
+    unlink(path);
+
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"read 0123456789abcdef\nroot 0123456789abcdeg\n", ":2: unknown role 'root'"},
+        {"read\n", ":1: want 'ROLE TOKEN'"},
+        {"read 0123456789abcdef x\n", ":1: want 'ROLE TOKEN'"},
+        {"read 0123456789abcde\n", ":1: token of 15 characters"},
+        {"read 0123456789abcdef\n#\nwrite 0123456789abcdef\n",
+         ":3: duplicate token (first on line 1)"},
+        {"\n# none\n", ": no tokens"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_conf(path, sizeof path, bad[i].text);
+        auth = NULL;
+        assert_int_equal(auth_load(path, &auth, warn, sizeof warn, err, sizeof err), -1);
+        assert_null(auth);
+        assert_non_null(strstr(err, path));
+        if (strstr(err, bad[i].want) == NULL)
+            fail_msg("%s: got '%s', want '%s'", bad[i].text, err, bad[i].want);
+        unlink(path);
+    }
+}
+
+/* Adds a point of one device with the named channels (values 1, 2, ...) as item `item`. */
+static void add_point(batch_t *b, const char *dev, const char *chans, uint32_t item)
+{
+    assert_int_equal(batch_point_begin(b, dev, strlen(dev), 1000 + item, item), 0);
+    double v = 1;
+    for (const char *c = chans; *c; c++)
+        assert_int_equal(batch_field_add(b, c, 1, v++ + item * 10), 0);
+    assert_int_equal(batch_point_commit(b), 1);
+}
+
+struct refusals {
+    uint32_t items[16];
+    char why[16][200];
+    size_t n;
+};
+
+static void on_refused(void *arg, uint32_t item, const char *reason)
+{
+    struct refusals *r = arg;
+    r->items[r->n] = item;
+    snprintf(r->why[r->n], sizeof r->why[0], "%s", reason);
+    r->n++;
+}
+
+static void test_quota(void **state)
+{
+    quota_t *q;
+    assert_int_equal(quota_create(&q, 2, 3), 0);
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, "d1", "ab", 0);
+    add_point(&b, "d2", "a", 1);
+    add_point(&b, "d3", "a", 2);   /* a third device */
+    add_point(&b, "d1", "c", 3);   /* d1's third channel */
+    add_point(&b, "d1", "ad", 4);  /* d1's fourth channel: refused whole */
+    add_point(&b, "d2", "abc", 5); /* d2 to three channels */
+    struct refusals r = {.n = 0};
+    assert_int_equal(quota_admit(q, &b, 0, on_refused, &r), 0);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.items[0], 2);
+    assert_non_null(strstr(r.why[0], "device limit reached: 2 devices"));
+    assert_int_equal(r.items[1], 4);
+    assert_non_null(strstr(r.why[1], "device 'd1' would have 4 channels"));
+    /* The kept points, in order, each with its own fields. */
+    static const uint32_t items[] = {0, 1, 3, 5};
+    static const uint32_t nf[] = {2, 1, 1, 3};
+    assert_int_equal(b.npoints, 4);
+    assert_int_equal(b.nfields, 7);
+    for (size_t i = 0; i < 4; i++) {
+        const batch_point_t *p = &b.points[i];
+        assert_int_equal(p->item, items[i]);
+        assert_int_equal(p->nfields, nf[i]);
+        for (uint32_t f = 0; f < p->nfields; f++)
+            assert_true(b.fields[p->field0 + f].value == 1.0 + f + p->item * 10);
+    }
+    assert_int_equal(quota_devices(q), 2);
+    /* Known devices and channels pass; a PUT of a third device does not. */
+    batch_reset(&b);
+    add_point(&b, "d1", "abc", 6);
+    r.n = 0;
+    assert_int_equal(quota_admit(q, &b, 0, on_refused, &r), 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(quota_device_add(q, "d1"), 0);
+    assert_int_equal(quota_device_add(q, "d3"), ERR_LIMIT);
+    /* A deletion frees a place; raised limits apply to what comes next. */
+    quota_device_remove(q, "d2");
+    assert_int_equal(quota_device_add(q, "d3"), 0);
+    quota_set_limits(q, 3, 4);
+    batch_reset(&b);
+    add_point(&b, "d1", "c", 7);  /* first point: not checked (first = 1) */
+    add_point(&b, "d4", "a", 8);  /* third device */
+    add_point(&b, "d1", "d", 9);  /* fourth channel */
+    add_point(&b, "d5", "a", 10); /* fourth device */
+    r.n = 0;
+    assert_int_equal(quota_admit(q, &b, 1, on_refused, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.items[0], 10);
+    assert_int_equal(b.npoints, 3);
+    assert_int_equal(b.points[2].item, 9);
+    batch_deinit(&b);
+    quota_destroy(q);
+    quota_destroy(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -107,6 +243,8 @@ int main(void)
         cmocka_unit_test(test_load_values),
         cmocka_unit_test(test_errors_name_file_line_reason),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_auth_file),
+        cmocka_unit_test(test_quota),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
