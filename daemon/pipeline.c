@@ -644,7 +644,11 @@ int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *
     if (d == NULL)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
-    const model_t *m = d->det ? detector_model(d->det) : NULL;
+    /* The detector keeps its last LSTM when a linear model or persistence takes over: only an
+     * LSTM that serves is given out. */
+    const model_t *m = d->det && d->has_result && d->last.kind == DET_KIND_LSTM
+                           ? detector_model(d->det)
+                           : NULL;
     int rc = ERR_RANGE;
     if (m) {
         size_t cap = model_safetensors_size(m);
