@@ -5,7 +5,6 @@ SIGHUP, bearer-token authentication and roles, and the connection and size limit
 
 Every daemon runs on loopback with free ports and a temporary data directory (vigiltest.py)."""
 
-import base64
 import os
 import re
 import shutil
