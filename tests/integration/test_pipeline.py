@@ -866,7 +866,16 @@ class Restart(DaemonPerTest):
         m = wait_idle(d, "k-1", n + 1)
         self.feed("k-1", rotation(20, 500, OMEGA_A, 0.01, rng), 500)
         s = status(d, "k-1")
-        time.sleep(1.0)  # versions and the detector are saved asynchronously after training
+        # Versions and the detector are saved asynchronously after a training: wait until the
+        # database has every version (sqlite3 reads beside vigild, WAL), then kill.
+        nv = len(m["versions"])
+
+        def stored():
+            p = subprocess.run(["sqlite3", d.db_path, "SELECT count(*) FROM models m JOIN devices "
+                                "d ON d.id = m.device_id WHERE d.name = 'k-1';"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+            return p.returncode == 0 and p.stdout.strip() == str(nv)
+        wait_for("k-1's %d versions in the database" % nv, stored, 30)
         d.kill()
         d.start()
         m2 = models(d, "k-1")
