@@ -823,9 +823,27 @@ class Restart(DaemonPerTest):
         active = before["event-1"]["anomalies"]["anomalies"][0]
         self.assertTrue(active["active"], active)
         weights = req(d, "GET", "/v1/devices/twin-a/model/weights")[2]
+        # ck-1: two LSTM versions with kept weights, to roll back to after the restart.
+        self.feed("ck-1", data[:400], 0)
+        wait_idle(d, "ck-1", 1)
+        w1, w2 = lstm_tensors(3, HIDDEN, 3, 51), lstm_tensors(3, HIDDEN, 3, 52)
+        vs = []
+        for w in (w1, w2):
+            r = d.curl("PUT", "/v1/devices/ck-1/model/weights", "--data-binary", "@-",
+                       stdin=st_build(w))
+            self.assertEqual(r.status, 200, r)
+            vs.append(r.json()["versions"][0]["version"])
 
         d.stop()  # SIGTERM: exit 0 asserted
         d.start()
+        # The kept weights came back from the database: rolling back to the older one serves
+        # exactly its weights.
+        r = d.curl("POST", "/v1/devices/ck-1/model/rollback", "--data-binary",
+                   '{"version": %d}' % vs[0])
+        self.assertEqual(r.status, 200, r)
+        got = st_parse(req(d, "GET", "/v1/devices/ck-1/model/weights")[2])
+        self.assertEqual({k: v[2] for k, v in got.items()}, {k: v[1] for k, v in w1.items()})
+        self.assertEqual(status(d, "ck-1")["model"], {"version": vs[0], "kind": "lstm"})
         after = self.snapshot(("twin-a", "event-1"))
         for dev in ("twin-a", "event-1"):
             b, a = before[dev], after[dev]
