@@ -121,6 +121,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->persist = (uint8_t *)p;
     d->kind = DET_KIND_PERSISTENCE;
     d->next_version = 1;
+    d->lstm_window = cfg->train.window;
     d->due_at = (uint64_t)cfg->warmup;
     d->det_state = DET_LEARNING;
     d->since_red = 1 << 30;
@@ -189,7 +190,7 @@ static void predictor_advance(detector_t *d, const float *x)
         float in[DETECTOR_MAX_CHANNELS];
         detector__clamp(in, x, d->cfg.clamp_margin >= 0.0f ? d->lo : NULL, d->hi, C);
         if (detector__lstm_advance(d->lstm, d->pred, d->state, d->state_len, in, d->n_seen,
-                                   d->cfg.train.window, d->work) < 0)
+                                   d->lstm_window, d->work) < 0)
             memcpy(d->pred, x, sizeof(float) * (size_t)C);
         break;
     }
@@ -233,7 +234,7 @@ void detector__rebuild_state(detector_t *d)
         return;
     /* Both staggered states restart within one window, so one window plus a margin rebuilds
      * them exactly as if they had been stepped all along. */
-    int n = d->kind == DET_KIND_LSTM ? 2 * d->cfg.train.window : 1;
+    int n = d->kind == DET_KIND_LSTM ? 2 * d->lstm_window : 1;
     if (n > d->hist_len)
         n = d->hist_len;
     int start = d->hist_head - n;
@@ -314,8 +315,7 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
         float *tmp = malloc(sizeof(float) * (d->state_len + d->work_len));
         if (!tmp)
             return ERR_NOMEM;
-        memcpy(tmp,
-               detector__lstm_active(d->state, d->state_len, d->n_seen - 1, d->cfg.train.window),
+        memcpy(tmp, detector__lstm_active(d->state, d->state_len, d->n_seen - 1, d->lstm_window),
                sizeof(float) * d->state_len);
         int rc = model_forecast(d->lstm, mean, tmp, NULL, k, tmp + d->state_len);
         free(tmp);
@@ -373,6 +373,7 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     model_destroy(d->lstm);
     d->lstm = copy;
     d->kind = DET_KIND_LSTM;
+    d->lstm_window = d->cfg.train.window;
     d->version = version;
     if (version >= d->next_version)
         d->next_version = version + 1;

@@ -37,12 +37,13 @@ struct detector {
     /* serving predictor */
     enum detector_kind kind;
     uint32_t version, next_version;
-    model_t *base; /* untrained template (shape and seed) for the first training */
-    model_t *lstm; /* serving LSTM or NULL */
-    float *lin_ab; /* [C, C] linear baseline coefficients (kind LINEAR) */
-    float *lin_b;  /* [C] */
-    float *state;  /* [state_len] carried LSTM state */
-    float *work;   /* [work_len] step scratch */
+    model_t *base;   /* untrained template (shape and seed) for the first training */
+    model_t *lstm;   /* serving LSTM or NULL */
+    float *lin_ab;   /* [C, C] linear baseline coefficients (kind LINEAR) */
+    float *lin_b;    /* [C] */
+    float *state;    /* [2, state_len] the two staggered LSTM states */
+    int lstm_window; /* the window the serving LSTM was trained with: its serving context */
+    float *work;     /* [work_len] step scratch */
     size_t state_len, work_len;
     uint8_t *persist; /* [C] */
     float *lo, *hi;   /* [C] each: the serving LSTM's input range (clamp_margin) */

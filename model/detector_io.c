@@ -69,8 +69,9 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->ring_len)                                                                                 \
     X(d->ring_since_resum)                                                                         \
     X(d->ring_sum)                                                                                 \
-    X(d->ring_sumsq) X(d->short_head) X(d->short_len) X(d->short_sum) X(d->det_state) X(d->below)  \
-        X(d->in_anomaly) X(d->since_red)
+    X(d->ring_sumsq)                                                                               \
+    X(d->short_head) X(d->short_len) X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly)  \
+        X(d->since_red) X(d->lstm_window)
 
 static void write_all(const detector_t *d, struct wr *w)
 {
@@ -208,7 +209,7 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         d->short_head < 0 || d->short_head >= cfg.err_short || d->short_len < 0 ||
         d->short_len > cfg.err_short || (unsigned)d->kind > DET_KIND_LSTM ||
         (unsigned)d->det_state > DET_ANOMALY || (d->kind == DET_KIND_LSTM && !d->lstm) ||
-        d->next_version < d->version)
+        d->next_version < d->version || d->lstm_window < 1)
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

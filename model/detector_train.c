@@ -35,6 +35,7 @@ struct detector_job {
     uint8_t *s_persist;           /* [C] */
     float *s_lo, *s_hi, *lo, *hi; /* [C] LSTM input ranges: serving, candidate */
     uint32_t s_version, version;
+    int s_window, window; /* the serving LSTM's and the candidate's training windows */
     int ran;
     /* results */
     model_t *cand;
@@ -103,6 +104,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     memcpy(j->s_lo, d->lo, sizeof(float) * C);
     memcpy(j->s_hi, d->hi, sizeof(float) * C);
     j->s_version = d->version;
+    j->s_window = d->lstm_window;
+    j->window = d->cfg.train.window;
     j->version = d->next_version;
     *out = j;
     return 0;
@@ -261,6 +264,7 @@ int detector_job_run(detector_job_t *j)
     int fit = (int)((double)ntr * tc.val_fraction) - 1;
     if (tc.val_fraction > 0.0f && fit < tc.window && fit >= 8)
         tc.window = fit;
+    j->window = tc.window;
     if (tc.max_epochs > 0) {
         j->tres.train_loss = j->curves;
         j->tres.val_loss = j->curves + tc.max_epochs;
@@ -300,11 +304,10 @@ int detector_job_run(detector_job_t *j)
 
     /* Validation errors of every predictor on the tail. */
     struct pred_ctx pcs[P_COUNT] = {
-        {DET_KIND_LSTM, j->cand, NULL, NULL, clamp ? j->lo : NULL, j->hi, C, cfg->train.window},
+        {DET_KIND_LSTM, j->cand, NULL, NULL, clamp ? j->lo : NULL, j->hi, C, j->window},
         {DET_KIND_LINEAR, NULL, j->lin_ab, j->lin_b, NULL, NULL, C, cfg->train.window},
         {DET_KIND_PERSISTENCE, NULL, NULL, NULL, NULL, NULL, C, cfg->train.window},
-        {j->s_kind, j->s_lstm, j->s_ab, j->s_b, clamp ? j->s_lo : NULL, j->s_hi, C,
-         cfg->train.window},
+        {j->s_kind, j->s_lstm, j->s_ab, j->s_b, clamp ? j->s_lo : NULL, j->s_hi, C, j->s_window},
     };
     int avail[P_COUNT] = {j->have_cand, j->have_lin, 1, j->s_version > 0};
     for (int p = 0; p < P_COUNT; p++) {
@@ -414,6 +417,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
             d->lstm = j->cand;
             j->cand = NULL;
             memcpy(d->lo, j->lo, sizeof(float) * C);
+            d->lstm_window = j->window;
             memcpy(d->hi, j->hi, sizeof(float) * C);
         }
         if (j->kind == DET_KIND_LINEAR) {
