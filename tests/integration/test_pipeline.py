@@ -266,9 +266,10 @@ def context_len(k):
 # (reading 0 at t = 0), pump-6 is healthy throughout. DURATION >= 3600: an hour of readings.
 SIM_DEVICES, SIM_BACKFILL, SIM_FAULT_AT, SIM_DURATION, SIM_SPEED = 6, 1200, 600, 3700, 150
 # Seed 3: pump-6 stays clean. Other seeds show the detector's false alarms on healthy pumps
-# (measured with 10 pumps, 5 healthy, 3700 readings each: seeds 1 and 2 gave 3 events in 10
-# healthy pump-hours; before 1fffc26 about 0.6 per pump-hour). They are a detector issue reported
-# with this test, not something the test tolerates: pump-6 must have none.
+# (measured at f518ce0 with 10 pumps, 5 healthy, 3700 readings each: seeds 1, 2 and 4 gave 8
+# events in 15 healthy pump-hours, and seed 1 two before the faults on pump-2 and pump-4). They
+# are a detector issue reported with this test, not something the test tolerates: pump-6 must
+# have none, and no pump anything before its fault.
 SIM_SEED = 3
 # Detection bounds in readings after the fault's start. Observed delays in brackets (seeds 1-4,
 # several runs each): pump-1 bearing/vib [7-13], pump-3 stuck pressure [7-11], pump-4 current
