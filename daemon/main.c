@@ -135,8 +135,8 @@ static void status_text(void *arg, char *buf, size_t size)
              (unsigned long long)st.queue_max);
 }
 
-/* Storage writer thread: a batch is committed; score it. */
-static void on_commit(void *arg, const batch_t *b)
+/* Storage writer thread: a batch is committed; score it (the pipeline may take b). */
+static void on_commit(void *arg, batch_t *b)
 {
     pipeline_feed(arg, b);
 }

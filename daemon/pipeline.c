@@ -469,11 +469,32 @@ static void *shard_main(void *arg)
     return NULL;
 }
 
-void pipeline_feed(pipeline_t *p, const batch_t *b)
+void pipeline_feed(pipeline_t *p, batch_t *b)
 {
     int n = p->nshards;
     struct shard_msg *msgs[64] = {0};
-    for (size_t i = 0; i < b->npoints; i++) {
+    if (b->npoints == 0)
+        return;
+    /* When every point goes to one shard (always, with one worker), the batch itself is moved
+     * into the message: no copy on the writer thread. */
+    int one = 0;
+    if (n > 1) {
+        const batch_point_t *pt = &b->points[0];
+        one = (int)(hash_name(batch_str(b, pt->device), pt->device_len) % (uint32_t)n);
+        for (size_t i = 1; i < b->npoints && one >= 0; i++) {
+            pt = &b->points[i];
+            if (pt->device_len != b->points[i - 1].device_len ||
+                memcmp(batch_str(b, pt->device), batch_str(b, b->points[i - 1].device),
+                       pt->device_len) != 0)
+                if ((int)(hash_name(batch_str(b, pt->device), pt->device_len) % (uint32_t)n) != one)
+                    one = -1;
+        }
+    }
+    if (one >= 0 && (msgs[one] = calloc(1, sizeof *msgs[one])) != NULL) {
+        msgs[one]->b = *b;
+        batch_init(b);
+    }
+    for (size_t i = 0; one < 0 && i < b->npoints; i++) {
         const batch_point_t *pt = &b->points[i];
         int s = (int)(hash_name(batch_str(b, pt->device), pt->device_len) % (uint32_t)n);
         if (msgs[s] == NULL) {

@@ -53,9 +53,10 @@ void pipeline_save_all(pipeline_t *p);
 /* Scores everything queued, waits for running training jobs, stops the threads, frees. */
 void pipeline_destroy(pipeline_t *p);
 
-/* Queues a committed batch for scoring (copies what it needs; b stays the caller's). Blocks
- * while the device's shard is full (backpressure up to the writer). Writer thread. */
-void pipeline_feed(pipeline_t *p, const batch_t *b);
+/* Queues a committed batch for scoring. When all its points go to one shard it takes b's
+ * contents (b is left empty), else it copies them (b unchanged); the caller frees b either way.
+ * Blocks while the device's shard is full (backpressure up to the writer). Writer thread. */
+void pipeline_feed(pipeline_t *p, batch_t *b);
 
 /* Blocks until every reading fed so far has been scored (tests and shutdown). Any thread. */
 void pipeline_drain(pipeline_t *p);

@@ -208,12 +208,17 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
     sqlite3_extended_result_codes(w->db, 1);
     sqlite3_busy_timeout(w->db, STORE_BUSY_TIMEOUT_MS);
     char sql[256];
-    /* journal_size_limit trims the WAL after a checkpoint; the autocheckpoint stays at the
-     * default 1000 pages, which keeps the WAL small without checkpointing every commit. */
+    /* The checkpoint runs inside the writer's COMMIT once the WAL holds STORE_CHECKPOINT_PAGES:
+     * rarer checkpoints copy a page changed by many commits (each device's newest leaf) once
+     * instead of once per 1000 pages (SQLite's default), and stall the writer less often
+     * (measured in docs/benchmarks.md). journal_size_limit trims the WAL back to about that size
+     * after a checkpoint. */
     snprintf(sql, sizeof sql,
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA cache_size=%lld;"
-             " PRAGMA journal_size_limit=67108864; PRAGMA temp_store=MEMORY",
-             s->opts.sync_full ? "FULL" : "NORMAL", -(long long)s->opts.cache_mb * 1024);
+             " PRAGMA wal_autocheckpoint=%d; PRAGMA journal_size_limit=%lld;"
+             " PRAGMA temp_store=MEMORY",
+             s->opts.sync_full ? "FULL" : "NORMAL", -(long long)s->opts.cache_mb * 1024,
+             STORE_CHECKPOINT_PAGES, (long long)STORE_CHECKPOINT_PAGES * 4096);
     int err = exec(w->db, sql, errmsg, errsize);
     if (err)
         return err;
@@ -299,6 +304,9 @@ void store__writer_close(store_t *s)
         w->model_trim, w->event_put, w->det_put,      w->del_models, w->del_events, w->del_dets};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
+    for (size_t k = 2; k <= STORE_UPSERT_ROWS; k++)
+        sqlite3_finalize(w->upsert_n[k]);
+    memset(w->upsert_n, 0, sizeof w->upsert_n);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
      * database this code opened successfully (a refused one is not touched). PRAGMA optimize is
      * left out: every query is a primary-key search, and an ANALYZE of a large readings table

@@ -133,6 +133,8 @@ static void teardown(store_t *s)
     free(s->w.touched);
     free(s->w.blob);
     free(s->w.pairs);
+    free(s->w.ord);
+    free(s->w.run_devs);
     free(s->dir);
     free(s->db_path);
     free(s->wal_path);
@@ -205,6 +207,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         err = ERR_NOMEM;
         goto fail;
     }
+    pthread_setname_np(s->thread, "store-writer");
     log_info("storage: opened %s (%u devices)", s->db_path, HASH_COUNT(s->w.devs));
     *out = s;
     return 0;

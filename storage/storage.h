@@ -57,10 +57,12 @@ typedef void (*store_done_cb)(void *arg, int status);
 /* Called on the writer thread after each successful COMMIT, once per reading batch committed by
  * it, in commit order, and before the done callbacks of that transaction's submissions run, so a
  * client told "committed" has its readings already handed over. Never called for a transaction
- * that failed. b is borrowed: valid during the call only (copy what you keep). Must be quick; it
- * may call the asynchronous store_*_put functions but nothing that waits for the writer
- * (store_write, store_device_put, store_device_delete, store_flush, store_close). */
-typedef void (*store_commit_hook)(void *arg, const batch_t *b);
+ * that failed. b is the batch as submitted (its points in submission order), lent for the call:
+ * the hook may read it, or take its contents instead of copying them (move *b out, then
+ * batch_init(b)); the store frees whatever b holds after the call. Must be quick; it may call the
+ * asynchronous store_*_put functions but nothing that waits for the writer (store_write,
+ * store_device_put, store_device_delete, store_flush, store_close). */
+typedef void (*store_commit_hook)(void *arg, batch_t *b);
 
 /* Installs the commit hook (NULL: none). Call once, from the owning thread, before anything is
  * submitted; batches committed before the call are not reported. */

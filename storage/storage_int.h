@@ -39,6 +39,13 @@
 #define STORE_ERRMSG_LEN   256
 /* Longest encoding of one (channel idx, value) pair in a readings blob. */
 #define STORE_PAIR_MAX 20
+/* WAL size (pages) at which a commit checkpoints the WAL into the database. */
+#define STORE_CHECKPOINT_PAGES 16384
+/* Fields per point whose channel the writer remembers from the device's previous point. */
+#define STORE_CHAN_MEMO 16
+/* Most rows one readings INSERT statement carries (writer.c: a device's run of points is
+ * written by statements of STORE_UPSERT_ROWS, then fewer, rows). */
+#define STORE_UPSERT_ROWS 64
 
 /* One queued unit of work for the writer. */
 enum store_job_kind {
@@ -97,10 +104,12 @@ typedef struct store_chan {
 typedef struct store_dev {
     UT_hash_handle hh;
     int64_t id;
-    store_chan_t *chans;               /* name -> idx */
-    int64_t nchans;                    /* next channel idx */
-    int64_t first_ts, last_ts, points; /* as in the devices row; first/last -1 when no data */
-    int touched;                       /* changed by the open transaction */
+    store_chan_t *chans;                 /* name -> idx */
+    int64_t nchans;                      /* next channel idx */
+    int64_t first_ts, last_ts, points;   /* as in the devices row; first/last -1 when no data */
+    int touched;                         /* changed by the open transaction */
+    size_t run0, nrun;                   /* write_batch's scratch: its points' place in the order */
+    store_chan_t *memo[STORE_CHAN_MEMO]; /* channel of the last encoded point's i-th field */
     size_t len;
     char name[];
 } store_dev_t;
@@ -120,12 +129,23 @@ typedef struct store_writer {
     sqlite3_stmt *begin, *commit, *rollback, *upsert, *dev_ins, *dev_upd, *dev_attrs, *chan_ins,
         *del_readings, *del_chans, *del_dev;
     sqlite3_stmt *model_put, *model_trim, *event_put, *det_put, *del_models, *del_events, *del_dets;
+    /* upsert_n[k]: the readings upsert of k rows (upsert_n[1] == upsert), prepared on first use */
+    sqlite3_stmt *upsert_n[STORE_UPSERT_ROWS + 1];
     store_dev_t *devs;     /* name -> device */
     store_dev_t **touched; /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
     uint64_t merges;     /* incremented by vg_merge: the last upsert was a conflict */
-    unsigned char *blob; /* encoding buffer */
+    unsigned char *blob; /* encoding buffer: the blobs of one statement's rows, back to back */
     size_t blob_cap;
+    /* write_batch's order of a batch's points: grouped by device, then by ts, stable */
+    struct store_ord {
+        store_dev_t *d;
+        int64_t ts;
+        size_t i; /* index in the batch */
+    } * ord;      /* 2 * npoints entries: the points in batch order, then sorted */
+    size_t ord_cap;
+    store_dev_t **run_devs; /* the batch's devices in order of first appearance */
+    size_t run_devs_cap;
     struct {
         int64_t idx;
         double v;

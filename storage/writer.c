@@ -18,6 +18,7 @@
 #include "vtime.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -82,8 +83,9 @@ static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, siz
     return d;
 }
 
-/* Adds a channel to a device's map (no SQL). Returns 0 or ERR_NOMEM. */
-static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len)
+/* Adds a channel to a device's map (no SQL); *out (may be NULL) is the entry. Returns 0 or
+ * ERR_NOMEM. */
+static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, store_chan_t **out)
 {
     store_chan_t *c = malloc(sizeof *c + len + 1);
     if (c == NULL)
@@ -99,6 +101,8 @@ static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len)
     }
     if (idx >= d->nchans)
         d->nchans = idx + 1;
+    if (out != NULL)
+        *out = c;
     return 0;
 }
 
@@ -146,7 +150,7 @@ int store__maps_load(store_t *s)
                 continue; /* an orphan channel row; harmless */
             err =
                 chan_add(cur, sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2),
-                         (size_t)sqlite3_column_bytes(st, 2));
+                         (size_t)sqlite3_column_bytes(st, 2), NULL);
             if (err)
                 break;
         }
@@ -174,7 +178,10 @@ static int step_done(store_t *s, sqlite3_stmt *st)
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
     int err = store__status(s->w.db, rc);
-    store__set_errmsg(s, "%s: %s", sqlite3_sql(st), sqlite3_errmsg(s->w.db));
+    /* The SQL names the statement; a long one (a multi-row insert) is cut so the reason fits. */
+    const char *sql = sqlite3_sql(st);
+    store__set_errmsg(s, "%.96s%s: %s", sql, strlen(sql) > 96 ? "..." : "",
+                      sqlite3_errmsg(s->w.db));
     return err ? err : ERR_IO;
 }
 
@@ -210,12 +217,15 @@ static int dev_create(store_t *s, const char *name, size_t len, const char *attr
     return *out ? 0 : ERR_NOMEM;
 }
 
-static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, int64_t *idx)
+/* The idx of a device's channel, added (row and map) when new; *out is its map entry. */
+static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, int64_t *idx,
+                    store_chan_t **out)
 {
     store_chan_t *c = NULL;
     HASH_FIND(hh, d->chans, name, (unsigned)len, c);
     if (c != NULL) {
         *idx = c->idx;
+        *out = c;
         return 0;
     }
     store_writer_t *w = &s->w;
@@ -225,7 +235,7 @@ static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, in
     sqlite3_bind_text(w->chan_ins, 3, name, (int)len, SQLITE_STATIC);
     int err = step_done(s, w->chan_ins);
     if (err == 0)
-        err = chan_add(d, n, name, len);
+        err = chan_add(d, n, name, len, out);
     *idx = n;
     return err;
 }
@@ -245,21 +255,31 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
     return 0;
 }
 
-/* Encodes one point's fields into w->blob as sorted (idx, value) pairs; returns its length. */
+/* Encodes one point's fields at out (room for nfields * STORE_PAIR_MAX bytes) as pairs sorted
+ * by channel idx; sets *len. */
 static int encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
-                        size_t *len)
+                        unsigned char *out, size_t *len)
 {
     store_writer_t *w = &s->w;
-    if (grow((void **)&w->pairs, &w->pairs_cap, p->nfields, sizeof *w->pairs) ||
-        grow((void **)&w->blob, &w->blob_cap, (size_t)p->nfields * STORE_PAIR_MAX, 1))
+    if (grow((void **)&w->pairs, &w->pairs_cap, p->nfields, sizeof *w->pairs))
         return ERR_NOMEM;
     size_t n = 0;
     for (uint32_t i = 0; i < p->nfields; i++) {
         const batch_field_t *f = &b->fields[p->field0 + i];
+        const char *name = batch_str(b, f->name);
         int64_t idx;
-        int err = chan_idx(s, d, batch_str(b, f->name), f->name_len, &idx);
-        if (err)
-            return err;
+        /* A device's points mostly name the same channels in the same order: the channel of the
+         * previous point's field at this position is tried before the hash. */
+        store_chan_t *c = i < STORE_CHAN_MEMO ? d->memo[i] : NULL;
+        if (c != NULL && c->len == f->name_len && memcmp(c->name, name, c->len) == 0) {
+            idx = c->idx;
+        } else {
+            int err = chan_idx(s, d, name, f->name_len, &idx, &c);
+            if (err)
+                return err;
+            if (i < STORE_CHAN_MEMO)
+                d->memo[i] = c;
+        }
         /* Insertion sort (stable; points carry a handful of fields); a repeated idx keeps the
          * later value. */
         size_t j = n;
@@ -269,57 +289,165 @@ static int encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batc
             w->pairs[j - 1].v = f->value;
             continue;
         }
-        memmove(&w->pairs[j + 1], &w->pairs[j], (n - j) * sizeof *w->pairs);
+        if (j < n)
+            memmove(&w->pairs[j + 1], &w->pairs[j], (n - j) * sizeof *w->pairs);
         w->pairs[j].idx = idx;
         w->pairs[j].v = f->value;
         n++;
     }
     size_t off = 0;
     for (size_t i = 0; i < n; i++)
-        off += store__pair_put(w->blob + off, w->pairs[i].idx, w->pairs[i].v);
+        off += store__pair_put(out + off, w->pairs[i].idx, w->pairs[i].v);
     *len = off;
     return 0;
 }
 
+/* The readings upsert of k rows (1 <= k <= STORE_UPSERT_ROWS), prepared on first use; NULL (with
+ * the error message set) when it cannot be prepared. */
+static sqlite3_stmt *upsert_rows(store_t *s, size_t k)
+{
+    store_writer_t *w = &s->w;
+    if (k == 1)
+        return w->upsert;
+    if (w->upsert_n[k] != NULL)
+        return w->upsert_n[k];
+    char sql[128 + 8 * STORE_UPSERT_ROWS];
+    size_t n =
+        (size_t)snprintf(sql, sizeof sql, "INSERT INTO readings(device_id, ts, data) VALUES");
+    for (size_t i = 0; i < k; i++)
+        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?,?)", i ? "," : "");
+    snprintf(sql + n, sizeof sql - n,
+             " ON CONFLICT(device_id, ts) DO UPDATE SET data=vg_merge(data, excluded.data)");
+    if (sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->upsert_n[k], NULL) !=
+        SQLITE_OK) {
+        store__set_errmsg(s, "preparing the %zu-row upsert: %s", k, sqlite3_errmsg(w->db));
+        return NULL;
+    }
+    return w->upsert_n[k];
+}
+
+/* Writes m points of device d (r, in ts order, ties in batch order) with statements of up to
+ * STORE_UPSERT_ROWS rows, and updates d's stats. */
+static int write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct store_ord *r,
+                     size_t m)
+{
+    store_writer_t *w = &s->w;
+    for (size_t done = 0; done < m;) {
+        size_t k = m - done < STORE_UPSERT_ROWS ? m - done : STORE_UPSERT_ROWS;
+        size_t need = 0;
+        for (size_t q = 0; q < k; q++)
+            need += (size_t)b->points[r[done + q].i].nfields * STORE_PAIR_MAX;
+        if (grow((void **)&w->blob, &w->blob_cap, need, 1))
+            return ERR_NOMEM;
+        sqlite3_stmt *st = upsert_rows(s, k);
+        if (st == NULL)
+            return ERR_IO;
+        size_t off = 0, readings = 0;
+        for (size_t q = 0; q < k; q++) {
+            const batch_point_t *p = &b->points[r[done + q].i];
+            size_t len;
+            int err = encode_point(s, d, b, p, w->blob + off, &len);
+            if (err)
+                return err;
+            int col = (int)(3 * q);
+            sqlite3_bind_int64(st, col + 1, d->id);
+            sqlite3_bind_int64(st, col + 2, p->ts_ms);
+            sqlite3_bind_blob(st, col + 3, w->blob + off, (int)len, SQLITE_STATIC);
+            off += len;
+            readings += p->nfields;
+        }
+        uint64_t merges = w->merges;
+        int err = step_done(s, st);
+        if (err)
+            return err;
+        /* vg_merge ran once per row whose (device, ts) existed, earlier rows of the same
+         * statement included. */
+        d->points += (int64_t)(k - (size_t)(w->merges - merges));
+        int64_t lo = r[done].ts, hi = r[done + k - 1].ts;
+        if (d->first_ts < 0 || lo < d->first_ts)
+            d->first_ts = lo;
+        if (d->last_ts < 0 || hi > d->last_ts)
+            d->last_ts = hi;
+        w->tx_points += k;
+        w->tx_readings += readings;
+        done += k;
+    }
+    return 0;
+}
+
+static int ord_cmp(const void *a, const void *b)
+{
+    const struct store_ord *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Writes a batch's points grouped by device and, within a device, in ts order (ties keep the
+ * batch order, so a later value of a (device, channel, ts) still overwrites an earlier one).
+ * A device's points then go into its part of the B-tree one after another, several rows per
+ * statement, instead of interleaved with every other device's. */
 static int write_batch(store_t *s, const batch_t *b)
 {
     store_writer_t *w = &s->w;
+    if (b->npoints == 0)
+        return 0;
+    if (grow((void **)&w->ord, &w->ord_cap, 2 * b->npoints, sizeof *w->ord))
+        return ERR_NOMEM;
+    struct store_ord *ord = w->ord, *sorted = w->ord + b->npoints;
+    size_t n = 0, ndevs = 0;
+    int err = 0;
     store_dev_t *d = NULL;
-    for (size_t i = 0; i < b->npoints; i++) {
+    /* Pass 1: each point's device (consecutive points usually share one), counted. */
+    for (size_t i = 0; i < b->npoints && err == 0; i++) {
         const batch_point_t *p = &b->points[i];
         if (p->nfields == 0)
             continue;
         const char *name = batch_str(b, p->device);
-        /* Consecutive points usually share a device. */
         if (d == NULL || d->len != p->device_len || memcmp(d->name, name, d->len) != 0) {
             d = dev_find(w, name, p->device_len);
-            int err = d ? 0 : dev_create(s, name, p->device_len, NULL, &d);
+            err = d ? 0 : dev_create(s, name, p->device_len, NULL, &d);
             if (err == 0)
                 err = touch(w, d);
+            if (err == 0 && d->nrun == 0)
+                err = grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1, sizeof *w->run_devs);
             if (err)
-                return err;
+                break;
+            if (d->nrun == 0)
+                w->run_devs[ndevs++] = d;
         }
-        size_t len;
-        int err = encode_point(s, d, b, p, &len);
-        if (err)
-            return err;
-        uint64_t merges = w->merges;
-        sqlite3_bind_int64(w->upsert, 1, d->id);
-        sqlite3_bind_int64(w->upsert, 2, p->ts_ms);
-        sqlite3_bind_blob(w->upsert, 3, w->blob, (int)len, SQLITE_STATIC);
-        err = step_done(s, w->upsert);
-        if (err)
-            return err;
-        if (w->merges == merges)
-            d->points++;
-        if (d->first_ts < 0 || p->ts_ms < d->first_ts)
-            d->first_ts = p->ts_ms;
-        if (d->last_ts < 0 || p->ts_ms > d->last_ts)
-            d->last_ts = p->ts_ms;
-        w->tx_points++;
-        w->tx_readings += p->nfields;
+        d->nrun++;
+        ord[n].d = d;
+        ord[n].ts = p->ts_ms;
+        ord[n].i = i;
+        n++;
     }
-    return 0;
+    /* Pass 2: a stable counting sort by device, in order of first appearance. */
+    size_t off = 0;
+    for (size_t k = 0; k < ndevs; k++) {
+        w->run_devs[k]->run0 = off;
+        off += w->run_devs[k]->nrun;
+        w->run_devs[k]->nrun = 0;
+    }
+    if (err == 0)
+        for (size_t j = 0; j < n; j++)
+            sorted[ord[j].d->run0 + ord[j].d->nrun++] = ord[j];
+    /* Pass 3: each device's points in ts order, written. */
+    for (size_t k = 0; k < ndevs; k++) {
+        store_dev_t *dd = w->run_devs[k];
+        struct store_ord *r = sorted + dd->run0;
+        size_t m = dd->nrun;
+        dd->nrun = 0; /* the scratch is left clean for the next batch, also on failure */
+        if (err)
+            continue;
+        size_t j = 1;
+        while (j < m && r[j - 1].ts <= r[j].ts)
+            j++;
+        if (j < m)
+            qsort(r, m, sizeof *r, ord_cmp);
+        err = write_run(s, dd, b, r, m);
+    }
+    return err;
 }
 
 static int do_put(store_t *s, store_job_t *j)

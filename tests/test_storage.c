@@ -309,6 +309,105 @@ static void test_overwrite(void **state)
     free(g);
 }
 
+/* Value the sorted-batch test writes for channel ch of device dev at ts. */
+static double sorted_val(int dev, int64_t ts, int ch)
+{
+    return (double)ts * 0.25 + dev * 1000 + ch * 0.5;
+}
+
+/* The writer inserts a batch grouped by device and in ts order, several rows per statement: the
+ * result is the same as writing the points one by one in batch order. */
+static void test_sorted_batches(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ab[] = {"a", "b"}, *const ba[] = {"b", "a"}, *const b_only[] = {"b"};
+    batch_t b;
+    batch_init(&b);
+    /* s0: 150 points, ts descending (more than two statements' worth); s1: 70 ascending with
+     * the channels named in either order; s2: 5. Interleaved round robin. */
+    for (int k = 0; k < 150; k++) {
+        int64_t ts0 = 149 - k;
+        double v0[] = {sorted_val(0, ts0, 0), sorted_val(0, ts0, 1)};
+        add_point(&b, "s0", ts0, 2, ab, v0);
+        if (k < 70) {
+            double v_ba[] = {sorted_val(1, k, 1), sorted_val(1, k, 0)};
+            double v_ab[] = {sorted_val(1, k, 0), sorted_val(1, k, 1)};
+            add_point(&b, "s1", k, 2, k % 3 ? ba : ab, k % 3 ? v_ba : v_ab);
+        }
+        if (k < 5) {
+            double v2[] = {sorted_val(2, k, 0), sorted_val(2, k, 1)};
+            add_point(&b, "s2", 1000 + k, 2, ab, v2);
+        }
+        if (k == 40) {
+            /* A later value of an existing (device, ts) in the same batch: it wins for b, a is
+             * kept. */
+            double v = -1;
+            add_point(&b, "s1", 10, 1, b_only, &v);
+        }
+    }
+    assert_int_equal(store_write(f->s, &b), 0);
+    devinfo_t d = device(f->s, "s0", 0);
+    assert_int_equal(d.points, 150);
+    assert_int_equal(d.first, 0);
+    assert_int_equal(d.last, 149);
+    d = device(f->s, "s1", 0);
+    assert_int_equal(d.points, 70);
+    assert_int_equal(d.first, 0);
+    assert_int_equal(d.last, 69);
+    d = device(f->s, "s2", 0);
+    assert_int_equal(d.points, 5);
+    assert_int_equal(d.first, 1000);
+    assert_int_equal(d.last, 1004);
+
+    /* s0 again: ts 100..199, half of them existing, in statements that mix new rows and
+     * conflicts; a new channel c on every point. */
+    static const char *const bc[] = {"b", "c"};
+    for (int64_t ts = 100; ts < 200; ts++) {
+        double v[] = {-sorted_val(0, ts, 1), sorted_val(0, ts, 2)};
+        add_point(&b, "s0", ts, 2, bc, v);
+    }
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    d = device(f->s, "s0", 0);
+    assert_int_equal(d.points, 200);
+    assert_int_equal(d.first, 0);
+    assert_int_equal(d.last, 199);
+
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "s0", 0, 1000, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 200);
+    for (size_t i = 0; i < 200; i++) {
+        int64_t ts = (int64_t)i;
+        assert_int_equal(g->ts[i], ts);
+        if (ts < 150)
+            assert_true(got_val(g, i, "a") == sorted_val(0, ts, 0));
+        else
+            assert_true(isnan(got_val(g, i, "a")));
+        assert_true(got_val(g, i, "b") ==
+                    (ts < 100 ? sorted_val(0, ts, 1) : -sorted_val(0, ts, 1)));
+        if (ts < 100)
+            assert_true(isnan(got_val(g, i, "c")));
+        else
+            assert_true(got_val(g, i, "c") == sorted_val(0, ts, 2));
+    }
+    assert_int_equal(query(f->s, "s1", 0, 1000, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 70);
+    for (size_t i = 0; i < 70; i++) {
+        int64_t ts = (int64_t)i;
+        assert_int_equal(g->ts[i], ts);
+        assert_true(got_val(g, i, "a") == sorted_val(1, ts, 0));
+        assert_true(got_val(g, i, "b") == (ts == 10 ? -1 : sorted_val(1, ts, 1)));
+    }
+    assert_int_equal(query(f->s, "s2", 0, 2000, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 5);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal(g->ts[i], 1000 + (int64_t)i);
+        assert_true(got_val(g, i, "a") == sorted_val(2, (int64_t)i, 0));
+        assert_true(got_val(g, i, "b") == sorted_val(2, (int64_t)i, 1));
+    }
+    free(g);
+}
+
 static void test_new_channels(void **state)
 {
     fx_t *f = *state;
@@ -820,7 +919,7 @@ typedef struct hookrec {
     int hooks_at_done[64];
 } hookrec_t;
 
-static void on_hook(void *arg, const batch_t *b)
+static void on_hook(void *arg, batch_t *b)
 {
     hookrec_t *h = arg;
     pthread_mutex_lock(&h->mu);
@@ -907,6 +1006,76 @@ static void test_commit_hook(void **state)
     pthread_mutex_destroy(&h->mu);
     pthread_cond_destroy(&h->cond);
     free(h);
+}
+
+/* A commit hook that takes the batches it is given (as a pipeline does to avoid a copy). */
+typedef struct stealer {
+    pthread_mutex_t mu;
+    batch_t got[4];
+    int n;
+} stealer_t;
+
+static void on_hook_steal(void *arg, batch_t *b)
+{
+    stealer_t *st = arg;
+    pthread_mutex_lock(&st->mu);
+    if (st->n < 4) {
+        st->got[st->n++] = *b;
+        batch_init(b);
+    }
+    pthread_mutex_unlock(&st->mu);
+}
+
+static void test_commit_hook_steal(void **state)
+{
+    fx_t *f = *state;
+    stealer_t *st = calloc(1, sizeof *st);
+    pthread_mutex_init(&st->mu, NULL);
+    store_set_commit_hook(f->s, on_hook_steal, st);
+    static const char *const ch[] = {"x", "y"};
+    batch_t b;
+    batch_init(&b);
+    /* Two devices interleaved, one of them backwards: the hook sees the submission order. */
+    for (int k = 0; k < 100; k++) {
+        double v[] = {k, -k};
+        add_point(&b, "t0", 1000 - k, 2, ch, v);
+        add_point(&b, "t1", k, 2, ch, v);
+    }
+    assert_int_equal(store_write(f->s, &b), 0);
+    fill_batch(&b, "t2", 5, 3);
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    pthread_mutex_lock(&st->mu);
+    assert_int_equal(st->n, 2);
+    batch_t *g = &st->got[0];
+    assert_int_equal(g->npoints, 200);
+    assert_int_equal(g->nfields, 400);
+    for (int k = 0; k < 100; k++) {
+        const batch_point_t *p0 = &g->points[2 * k], *p1 = &g->points[2 * k + 1];
+        assert_string_equal(batch_str(g, p0->device), "t0");
+        assert_int_equal(p0->ts_ms, 1000 - k);
+        assert_string_equal(batch_str(g, p1->device), "t1");
+        assert_int_equal(p1->ts_ms, k);
+        assert_int_equal(p1->nfields, 2);
+        assert_string_equal(batch_str(g, g->fields[p1->field0 + 1].name), "y");
+        assert_true(g->fields[p1->field0 + 1].value == -k);
+    }
+    assert_int_equal(st->got[1].npoints, 3);
+    assert_string_equal(batch_str(&st->got[1], st->got[1].points[0].device), "t2");
+    pthread_mutex_unlock(&st->mu);
+    /* The store kept nothing of the taken batches: what was committed reads back. */
+    got_t *r = malloc(sizeof *r);
+    assert_int_equal(query(f->s, "t0", 0, 2000, NULL, 0, 0, 0, r), 0);
+    assert_int_equal(r->n, 100);
+    assert_int_equal(r->ts[0], 901);
+    assert_true(got_val(r, 0, "x") == 99 && got_val(r, 0, "y") == -99);
+    free(r);
+    store_close(f->s);
+    f->s = NULL;
+    for (int i = 0; i < st->n; i++)
+        batch_deinit(&st->got[i]);
+    pthread_mutex_destroy(&st->mu);
+    free(st);
 }
 
 /* ---- the anomaly pipeline's state ---- */
@@ -1666,6 +1835,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sorted_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_channels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_channels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_filters, setup, teardown),
@@ -1679,6 +1849,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dir_in_use, setup, teardown),
         cmocka_unit_test_setup_teardown(test_close_commits_queued, setup, teardown),
         cmocka_unit_test_setup_teardown(test_commit_hook, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_commit_hook_steal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_models, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
