@@ -54,6 +54,7 @@ struct dev {
     struct event *events;
     size_t nevents;
     uint64_t next_event_id;
+    uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first. */
     struct version *versions;
     size_t nversions;
@@ -94,6 +95,7 @@ struct pipeline {
     atomic_uint_fast64_t train_hist[8];  /* PIPE_TRAIN_BUCKETS */
     atomic_uint_fast64_t delay_hist[10]; /* PIPE_DELAY_BUCKETS, counted per reading vector */
     atomic_uint_fast64_t delay_us_total;
+    atomic_uint_fast64_t list_token; /* numbers anomalies listings (see pipeline_anomalies) */
 };
 
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */

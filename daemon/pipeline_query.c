@@ -264,6 +264,7 @@ static void events_of(struct dev *d, json_t *arr, int active_only, int64_t from,
 struct ev_ctx {
     pipeline_t *p;
     json_t *arr;
+    uint64_t token;
 };
 
 /* One stored event; an active one is replaced by its live version (peak and channels grow). */
@@ -281,6 +282,7 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
                 char *s = pipeline__event_json(d, cur);
                 o = s ? json_loads(s, 0, NULL) : NULL;
                 free(s);
+                d->listed = c->token;
             }
             pthread_mutex_unlock(&d->mu);
         }
@@ -292,6 +294,20 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     return 0;
 }
 
+static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t to)
+{
+    pthread_mutex_lock(&d->mu);
+    const struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    if (cur && cur->end_ts < 0 && d->listed != token && cur->start_ts < to) {
+        char *s = pipeline__event_json(d, cur);
+        json_t *o = s ? json_loads(s, 0, NULL) : NULL;
+        free(s);
+        if (o)
+            json_array_insert_new(arr, 0, o);
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
 int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
                        char **out)
 {
@@ -299,12 +315,22 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
         return ERR_NOTFOUND;
     json_t *arr = json_array();
     if (p->store) {
-        struct ev_ctx c = {p, arr};
+        struct ev_ctx c = {p, arr, atomic_fetch_add(&p->list_token, 1) + 1};
         int rc =
             store_events_query(p->store, device, active_only, from, to, 10000, on_stored_event, &c);
         if (rc) {
             json_decref(arr);
             return rc;
+        }
+        /* An event that just started may not be committed yet (its put is asynchronous): add
+         * the active events the store did not list, newest first like the rest. */
+        if (device) {
+            unlisted_active(pipeline__find(p, device), arr, c.token, to);
+        } else {
+            pthread_rwlock_rdlock(&p->devs_lock);
+            for (struct dev *d = p->devs; d; d = d->hh.next)
+                unlisted_active(d, arr, c.token, to);
+            pthread_rwlock_unlock(&p->devs_lock);
         }
     } else if (device) {
         events_of(pipeline__find(p, device), arr, active_only, from, to);
