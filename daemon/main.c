@@ -24,6 +24,7 @@
 #include "stream.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -401,6 +402,9 @@ int main(int argc, char **argv)
         store_set_commit_hook(d.store, on_commit, d.backend.pipe);
         pipeline_restore(d.backend.pipe);
     }
+    /* A client that goes away while we answer it must not kill the daemon: writes to a closed
+     * socket (stream acknowledgements, libmicrohttpd) fail with EPIPE instead of SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
     api_backend_t be;
     backend_init(&be, &d.backend);
     api_opts_t ao;
