@@ -212,6 +212,40 @@ void api__backend_error(api_request_t *r, int err, const char *what)
     }
 }
 
+/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 when the bytes there are not one
+ * (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, or cut short). */
+static size_t utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi) /* also stops at the NUL terminator */
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+/* Writes s as a JSON string. JSON is UTF-8: bytes that are not valid UTF-8 (line protocol
+ * takes any bytes in names, and error messages quote raw input, shortened anywhere) are
+ * written as U+FFFD, so every answer stays valid JSON. */
 void api__json_str(sbuf_t *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -219,6 +253,17 @@ void api__json_str(sbuf_t *b, const char *s)
     const char *run = s;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
+        if (c >= 0x80) {
+            size_t n = utf8_seq((const unsigned char *)s);
+            if (n > 0) {
+                s += n - 1;
+                continue;
+            }
+            sbuf_append(b, run, (size_t)(s - run));
+            sbuf_append(b, "\\ufffd", 6);
+            run = s + 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         sbuf_append(b, run, (size_t)(s - run));
