@@ -100,8 +100,10 @@ class Vigild:
     """One vigild process on a data directory. start() may be called again after stop()/kill()
     (a restart on the same data directory and, by default, the same ports)."""
 
-    def __init__(self, data_dir=None, config=None, extra_args=(), stream=True, preexec_fn=None):
+    def __init__(self, data_dir=None, config=None, extra_args=(), stream=True, preexec_fn=None,
+                 prefix=()):
         self.tmp = mkdtemp()
+        self.prefix = list(prefix)  # a command vigild runs under, e.g. ["valgrind", ...]
         self.data_dir = data_dir or os.path.join(self.tmp, "data")
         self.config = config
         self.extra_args = list(extra_args)
@@ -120,7 +122,7 @@ class Vigild:
         if self.http_port is None or new_ports:
             self.http_port = free_port()
             self.stream_port = free_port()
-        args = [VIGILD]
+        args = self.prefix + [VIGILD]
         if self.config:
             args += ["--config", self.config]
         args += ["--data-dir", self.data_dir, "--http", "127.0.0.1:%d" % self.http_port]
