@@ -355,7 +355,7 @@ int detector_channels(const detector_t *d)
 
 const model_t *detector_model(const detector_t *d)
 {
-    return d->lstm;
+    return d->kind == DET_KIND_LSTM ? d->lstm : NULL;
 }
 
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version)

@@ -194,7 +194,9 @@ int detector_load(detector_t **out, const void *buf, size_t len);
 /* Read access for status and rollback. */
 enum detector_state detector_get_state(const detector_t *d);
 int detector_channels(const detector_t *d);
-const model_t *detector_model(const detector_t *d); /* borrowed; NULL when none */
+/* The serving LSTM: borrowed, valid until the next detector_job_apply, detector_set_model or
+ * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
+const model_t *detector_model(const detector_t *d);
 
 /* Replaces the serving LSTM with a copy of m (rollback or a PUT of weights); the carried states
  * are rebuilt from the history ring. The error scales stay (1 before any training) until the
