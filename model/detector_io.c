@@ -55,23 +55,14 @@ static void get(struct rd *r, void *dst, size_t n)
 
 /* The fields after the channel count, in order. dir 0 writes from d, 1 reads into d: one list
  * serves both, so the format is written down once. */
-#define FIELDS(X)                                                                                  \
-    X(d->hist_head)                                                                                \
-    X(d->hist_len)                                                                                 \
-    X(d->have_last)                                                                                \
-    X(d->n_seen)                                                                                   \
-    X(d->due_at)                                                                                   \
-    X(d->kind)                                                                                     \
-    X(d->version)                                                                                  \
-    X(d->next_version)                                                                             \
-    X(d->have_pred)                                                                                \
-    X(d->ring_head)                                                                                \
-    X(d->ring_len)                                                                                 \
-    X(d->ring_since_resum)                                                                         \
-    X(d->ring_sum)                                                                                 \
-    X(d->ring_sumsq)                                                                               \
-    X(d->short_head) X(d->short_len) X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly)  \
-        X(d->since_red) X(d->lstm_window)
+/* clang-format off */
+#define FIELDS(X)                                                                              \
+    X(d->hist_head) X(d->hist_len) X(d->have_last) X(d->n_seen) X(d->due_at) X(d->kind)        \
+    X(d->version) X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len)            \
+    X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
+    X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->since_red)              \
+    X(d->lstm_window)
+/* clang-format on */
 
 static void write_all(const detector_t *d, struct wr *w)
 {
