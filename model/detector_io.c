@@ -53,8 +53,8 @@ static void get(struct rd *r, void *dst, size_t n)
     r->off += n;
 }
 
-/* The fields after the channel count, in order. dir 0 writes from d, 1 reads into d: one list
- * serves both, so the format is written down once. */
+/* The scalar fields after the config, in order: the writer and the loader expand the same list,
+ * so the format is written down once. */
 /* clang-format off */
 #define FIELDS(X)                                                                              \
     X(d->hist_head) X(d->hist_len) X(d->have_last) X(d->n_seen) X(d->due_at) X(d->kind)        \
