@@ -49,7 +49,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->warn_level = 0.4f;
     cfg->alarm_level = 0.5f;
     cfg->clear_level = 0.4f;
-    cfg->clear_count = 2;
+    cfg->clear_count = 1;
     cfg->hold_median = 1;
     cfg->repeat_cap = 0.3f;
     cfg->refractory = 10;
