@@ -147,6 +147,20 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         return ERR_CORRUPT;
     if (fmt != DET_FORMAT)
         return ERR_INVAL;
+    /* The arrays sized by C and the configuration must be in the blob before anything is
+     * allocated for them: a short blob claiming a huge history or window is corrupt, not a
+     * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
+     * exact layout is checked as it is read. */
+    if (C < 1 || C > DETECTOR_MAX_CHANNELS || cfg.history < 0 || cfg.history > 10000000 ||
+        cfg.err_window < 0 || cfg.err_window > 10000000 || cfg.err_short < 0 ||
+        cfg.err_short > 10000000)
+        return ERR_CORRUPT;
+    const uint64_t C64 = (uint64_t)C;
+    uint64_t need = 4 * ((uint64_t)cfg.history * C64 + C64 * C64 + 9 * C64 +
+                         (uint64_t)cfg.err_window + (uint64_t)cfg.err_short) +
+                    C64 + 8;
+    if (need > r.len - r.off)
+        return ERR_CORRUPT;
     detector_t *d;
     int rc = detector_create(&d, &cfg, C);
     if (rc == ERR_INVAL)
