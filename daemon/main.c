@@ -405,6 +405,10 @@ int main(int argc, char **argv)
     /* A client that goes away while we answer it must not kill the daemon: writes to a closed
      * socket (stream acknowledgements, libmicrohttpd) fail with EPIPE instead of SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
+    /* HTTP answers (and a test or an operator may send SIGHUP) before the loop's signal
+     * handlers are installed below: a reload asked for that early is ignored (the file was
+     * just read) instead of ending the process by SIGHUP's default action. */
+    signal(SIGHUP, SIG_IGN);
     api_backend_t be;
     backend_init(&be, &d.backend);
     api_opts_t ao;
