@@ -1786,6 +1786,64 @@ static void test_value_encoding(void **state)
 }
 
 /* Values of every form through the store, merged with overwrites of other forms. */
+/* Points of 40 channels written through the sorted multi-row path: the stored blob is the one
+ * store__pair_put gives, and every value comes back bit for bit, channels past the inline idx
+ * range included. */
+static void test_wide_points_encoding(void **state)
+{
+    fx_t *f = *state;
+    const double vals[] = {0.0,       -0.0,    71.2,          -273.15,       0.1 + 0.2,
+                           1e300,     DBL_MIN, -DBL_TRUE_MIN, FLT_MAX,       1500.0,
+                           1.0 / 3.0, 0.031,   -1e-5,         17179869184.0, (double)0.1f};
+    const size_t nv = sizeof vals / sizeof vals[0];
+    enum { NCH = 40, NPT = 30 };
+    char names[NCH][8];
+    const char *ch[NCH];
+    for (int c = 0; c < NCH; c++) {
+        snprintf(names[c], sizeof names[c], "c%d", c);
+        ch[c] = names[c];
+    }
+    batch_t b;
+    batch_init(&b);
+    for (int t = 0; t < NPT; t++) {
+        double v[NCH];
+        for (int c = 0; c < NCH; c++)
+            v[c] = vals[(size_t)(t + c) % nv];
+        add_point(&b, "enc", t, NCH, ch, v);
+    }
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    got_t *g = malloc(sizeof *g);
+    for (int c0 = 0; c0 < NCH; c0 += 8) {
+        assert_int_equal(query(f->s, "enc", 0, NPT, ch + c0, 8, 0, 0, g), 0);
+        assert_int_equal(g->n, NPT);
+        for (int t = 0; t < NPT; t++) {
+            assert_int_equal(g->nv[t], 8);
+            for (int k = 0; k < 8; k++)
+                assert_memory_equal(&g->vals[t][k], &vals[(size_t)(t + c0 + k) % nv],
+                                    sizeof(double));
+        }
+    }
+    free(g);
+    /* The first point's blob, byte for byte. */
+    unsigned char want[NCH * STORE_PAIR_MAX];
+    size_t len = 0;
+    for (int c = 0; c < NCH; c++)
+        len += store__pair_put(want + len, c, vals[(size_t)c % nv]);
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM readings WHERE ts=0", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_bytes(st, 0), (int)len);
+    assert_memory_equal(sqlite3_column_blob(st, 0), want, len);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
 static void test_compact_merge(void **state)
 {
     fx_t *f = *state;
@@ -1859,6 +1917,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
         cmocka_unit_test(test_value_encoding),
         cmocka_unit_test_setup_teardown(test_compact_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wide_points_encoding, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
