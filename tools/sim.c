@@ -505,7 +505,8 @@ static void usage(FILE *out)
         "  --channels C        channels per pump, 1-8 (default 6: speed flow pressure current\n"
         "                      temp vib; 8 adds power rpm)\n"
         "  --batch L           lines per HTTP request or stream write (default 5000)\n"
-        "  --connections C     HTTP connections, one request in flight each (default 1)\n"
+        "  --connections C     HTTP connections, one request in flight each; pump i goes on\n"
+        "                      connection i %% C, so a device's readings stay in order\n"
         "  --interval MS       simulated milliseconds between readings (default 1000)\n"
         "  --speed X           run X times faster than real time (default 1; 0: no pause)\n"
         "  --backfill S        first send S seconds of healthy history at full speed\n"
@@ -530,15 +531,16 @@ struct sink {
     int stream_fd;
     struct acks acks;
     struct hconn conns[MAX_CONNS];
-    int nconns, next;
+    int nconns;
     struct stats st;
     int verbose;
     uint64_t dry_bytes;
 };
 
-/* Hands the lines in *buf (len bytes, nlines lines) to the transport. For HTTP the buffer is
- * swapped with the connection's, so *buf may change. Returns -1 when the server is lost. */
-static int sink_flush(struct sink *s, char **buf, size_t *cap, size_t len, uint64_t nlines)
+/* Hands the lines in *buf (len bytes, nlines lines) to the transport; for HTTP, on the lane's
+ * connection, whose buffer is swapped with *buf. Returns -1 when the server is lost. */
+static int sink_flush(struct sink *s, int lane, char **buf, size_t *cap, size_t len,
+                      uint64_t nlines)
 {
     if (nlines == 0)
         return 0;
@@ -552,8 +554,7 @@ static int sink_flush(struct sink *s, char **buf, size_t *cap, size_t len, uint6
     }
     if (s->mode == 0)
         return send_all(s->stream_fd, *buf, len, &s->acks);
-    struct hconn *c = &s->conns[s->next];
-    s->next = (s->next + 1) % s->nconns;
+    struct hconn *c = &s->conns[lane];
     if (http_finish(c, s->addr, s->host, &s->st, s->verbose))
         return -1;
     char *old = c->body;
@@ -762,12 +763,17 @@ int main(int argc, char **argv)
         live_ms = start_ms + (int64_t)(backfill * 1000);
         wall0 = -1;
     }
-    size_t cap = (size_t)batch * LINE_MAX_BYTES + 1024;
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        return 1;
-    size_t len = 0;
-    uint64_t nlines = 0;
+    /* Lanes: each HTTP connection carries its own devices (pump i on lane i % connections),
+     * so a device's readings reach the server in order with several requests in flight. */
+    int nlanes = s.mode == 1 ? s.nconns : 1;
+    static char *buf[MAX_CONNS];
+    static size_t cap[MAX_CONNS], len[MAX_CONNS];
+    static uint64_t nlines[MAX_CONNS];
+    for (int j = 0; j < nlanes; j++) {
+        cap[j] = (size_t)batch * LINE_MAX_BYTES + 1024;
+        if ((buf[j] = malloc(cap[j])) == NULL)
+            return 1;
+    }
     int rc = 0;
     for (int64_t k = 0; !stop_flag && rc == 0; k++) {
         double t = (double)k * dt;
@@ -784,10 +790,12 @@ int main(int argc, char **argv)
         /* Live readings are paced against the wall clock; backfill goes at full speed. Each
          * live step is sent before the pause, so a pause never holds readings back. */
         if (ts_ms >= live_ms && speed > 0) {
-            if (sink_flush(&s, &buf, &cap, len, nlines))
-                rc = 1;
-            len = 0;
-            nlines = 0;
+            for (int j = 0; j < nlanes; j++) {
+                if (rc == 0 && sink_flush(&s, j, &buf[j], &cap[j], len[j], nlines[j]))
+                    rc = 1;
+                len[j] = 0;
+                nlines[j] = 0;
+            }
             clock_gettime(CLOCK_REALTIME, &now);
             int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
             if (wall0 < 0) { /* --start: pace from the first live step sent */
@@ -801,18 +809,20 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < ndev && rc == 0; i++) {
             struct pump *p = &pumps[i];
+            int j = i % nlanes;
             pump_step(p, t, dt, a, b);
-            len = (size_t)(put_line(buf + len, p, nch, ts_ms) - buf);
-            if (++nlines == (uint64_t)batch) {
-                if (sink_flush(&s, &buf, &cap, len, nlines))
+            len[j] = (size_t)(put_line(buf[j] + len[j], p, nch, ts_ms) - buf[j]);
+            if (++nlines[j] == (uint64_t)batch) {
+                if (sink_flush(&s, j, &buf[j], &cap[j], len[j], nlines[j]))
                     rc = 1;
-                len = 0;
-                nlines = 0;
+                len[j] = 0;
+                nlines[j] = 0;
             }
         }
     }
-    if (rc == 0 && sink_flush(&s, &buf, &cap, len, nlines))
-        rc = 1;
+    for (int j = 0; j < nlanes; j++)
+        if (rc == 0 && sink_flush(&s, j, &buf[j], &cap[j], len[j], nlines[j]))
+            rc = 1;
     if (rc)
         fprintf(stderr, "vigil-sim: connection to %s lost\n", s.addr);
     if (sink_finish(&s))
@@ -831,7 +841,8 @@ int main(int argc, char **argv)
     if (s.mode == 2)
         fprintf(stderr, " bytes=%llu", (unsigned long long)s.dry_bytes);
     fprintf(stderr, "\n");
-    free(buf);
+    for (int j = 0; j < nlanes; j++)
+        free(buf[j]);
     free(pumps);
     return rc;
 }
