@@ -55,6 +55,7 @@ static const struct setting settings[] = {
     S("model", "enabled", K_BOOL, model_enabled, 0, 0),
     S("model", "workers", K_INT, model_workers, 1, 64),
     S("model", "train_threads", K_INT, model_train_threads, 1, 64),
+    S("model", "train_nice", K_INT, model_train_nice, 0, 19),
     S("model", "warmup", K_INT, model_warmup, 10, 10000000),
     S("model", "retrain_every", K_INT, model_retrain_every, 0, 100000000),
     S("model", "hidden", K_INT, model_hidden, 1, 1024),
@@ -91,6 +92,7 @@ void config_default(config_t *c)
     c->model_enabled = 1;
     c->model_workers = 1;
     c->model_train_threads = 1;
+    c->model_train_nice = 10;
     c->model_warmup = dc.warmup;
     c->model_retrain_every = dc.retrain_every;
     c->model_hidden = dc.n_hidden;

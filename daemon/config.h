@@ -41,6 +41,7 @@ typedef struct config {
     int model_enabled;
     int model_workers;
     int model_train_threads;
+    int model_train_nice;
     int model_warmup;
     int model_retrain_every;
     int model_hidden;

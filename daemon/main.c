@@ -384,6 +384,7 @@ int main(int argc, char **argv)
         pipeline_opts_default(&po);
         po.workers = d.cfg.model_workers;
         po.train_threads = d.cfg.model_train_threads;
+        po.train_nice = d.cfg.model_train_nice;
         po.versions = d.cfg.model_versions;
         po.det.warmup = d.cfg.model_warmup;
         po.det.retrain_every = d.cfg.model_retrain_every;

@@ -21,6 +21,7 @@ void pipeline_opts_default(pipeline_opts_t *o)
     memset(o, 0, sizeof *o);
     o->workers = 1;
     o->train_threads = 1;
+    o->train_nice = 10;
     o->train_queue = 64;
     o->shard_queue = 1000000;
     o->predictions = 10000;
@@ -558,7 +559,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     p->store = store;
     pthread_rwlock_init(&p->devs_lock, NULL);
     int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, o->train_queue,
-                          "train");
+                          "train", o->train_nice);
     if (rc) {
         pthread_rwlock_destroy(&p->devs_lock);
         free(p);
@@ -667,9 +668,8 @@ int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *
     pthread_mutex_lock(&d->mu);
     /* The detector keeps its last LSTM when a linear model or persistence takes over: only an
      * LSTM that serves is given out. */
-    const model_t *m = d->det && d->has_result && d->last.kind == DET_KIND_LSTM
-                           ? detector_model(d->det)
-                           : NULL;
+    const model_t *m =
+        d->det && d->has_result && d->last.kind == DET_KIND_LSTM ? detector_model(d->det) : NULL;
     int rc = ERR_RANGE;
     if (m) {
         size_t cap = model_safetensors_size(m);

@@ -21,6 +21,7 @@
 typedef struct pipeline_opts {
     int workers;        /* inference shards (threads) */
     int train_threads;  /* training pool threads */
+    int train_nice;     /* nice value of the training threads (ingest and scoring first) */
     size_t train_queue; /* most training jobs waiting; more are postponed */
     size_t shard_queue; /* most readings waiting per shard before the writer waits */
     size_t predictions; /* predictions kept per device (a ring) */

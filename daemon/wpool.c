@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 struct job {
     wpool_fn fn;
@@ -23,6 +26,7 @@ struct wpool {
     size_t queued, running;  /* guarded by mu */
     size_t max_queued;
     int closing; /* guarded by mu */
+    int nice;
     int nthreads;
     pthread_t *threads;
 };
@@ -30,6 +34,10 @@ struct wpool {
 static void *worker(void *arg)
 {
     wpool_t *p = arg;
+    /* Linux keeps a nice value per thread: this lowers only this worker. Failure (e.g. a
+     * sandbox forbidding it) leaves the worker at normal priority, which is still correct. */
+    if (p->nice != 0)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (p->head == NULL && !p->closing)
@@ -52,7 +60,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int wpool_create(wpool_t **out, int nthreads, size_t max_queued, const char *name)
+int wpool_create(wpool_t **out, int nthreads, size_t max_queued, const char *name, int nice)
 {
     wpool_t *p = calloc(1, sizeof *p);
     if (p == NULL)
@@ -65,6 +73,7 @@ int wpool_create(wpool_t **out, int nthreads, size_t max_queued, const char *nam
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     p->max_queued = max_queued;
+    p->nice = nice;
     for (int i = 0; i < nthreads; i++) {
         if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
             p->nthreads = i;

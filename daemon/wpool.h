@@ -12,9 +12,11 @@ typedef struct wpool wpool_t;
 /* A job: runs on a worker thread. */
 typedef void (*wpool_fn)(void *arg);
 
-/* Starts nthreads workers and a queue of at most max_queued waiting jobs. Returns 0, ERR_NOMEM,
- * ERR_IO (thread creation). Caller owns *out; free with wpool_destroy. */
-int wpool_create(wpool_t **out, int nthreads, size_t max_queued, const char *name);
+/* Starts nthreads workers and a queue of at most max_queued waiting jobs. The workers run at
+ * the given nice value (0: the process's; higher: yield the CPU to everything else, as
+ * background work should). Returns 0, ERR_NOMEM, ERR_IO (thread creation). Caller owns *out;
+ * free with wpool_destroy. */
+int wpool_create(wpool_t **out, int nthreads, size_t max_queued, const char *name, int nice);
 
 /* Queues fn(arg). Returns 0, ERR_BUSY when the queue is full, ERR_CLOSED after wpool_destroy
  * began. On failure fn is never called. Any thread. */
