@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_int.h"
 #include "batch.h"
 #include "err.h"
 #include "parse.h"
+#include "sbuf.h"
 #include "vtime.h"
 
 #define NOW 1795860000123LL /* 2026-11-28T10:00:00.123Z */
@@ -1010,6 +1012,34 @@ static void test_json_bad_body(void **state)
     batch_deinit(&b);
 }
 
+/* JSON answers are UTF-8 whatever bytes they quote: valid sequences pass through, anything else
+ * (a stray byte, a cut sequence, an overlong form, a surrogate, past U+10FFFF) is U+FFFD. */
+static void json_str_is(const char *in, const char *want)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    api__json_str(&b, in);
+    assert_false(b.oom);
+    assert_string_equal(b.data, want);
+    sbuf_deinit(&b);
+}
+
+static void test_json_str_utf8(void **state)
+{
+    (void)state;
+    json_str_is("pump-7", "\"pump-7\"");
+    json_str_is("a\"b\\c\n\x01", "\"a\\\"b\\\\c\\n\\u0001\"");
+    json_str_is("\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    json_str_is("a\xff"
+                "b",
+                "\"a\\ufffdb\"");
+    json_str_is("cut \xe2\x82", "\"cut \\ufffd\\ufffd\"");
+    json_str_is("\xc0\xaf", "\"\\ufffd\\ufffd\"");                       /* overlong '/' */
+    json_str_is("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");            /* surrogate */
+    json_str_is("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\""); /* > U+10FFFF */
+    json_str_is("\x80x", "\"\\ufffdx\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1037,6 +1067,7 @@ int main(void)
         cmocka_unit_test(test_json_partial),
         cmocka_unit_test(test_json_limit),
         cmocka_unit_test(test_json_bad_body),
+        cmocka_unit_test(test_json_str_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
