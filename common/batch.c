@@ -56,6 +56,28 @@ static int str_put(batch_t *b, const char *s, size_t len, uint32_t *off)
     return 0;
 }
 
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 if it is not one: no
+ * overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t len = c >= 0xC2 && c <= 0xDF   ? 2
+                 : c >= 0xE0 && c <= 0xEF ? 3
+                 : c >= 0xF0 && c <= 0xF4 ? 4
+                                          : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return len;
+}
+
 int batch_name_check(const char *s, size_t len, const char **why)
 {
     if (len == 0) {
@@ -66,12 +88,18 @@ int batch_name_check(const char *s, size_t len, const char **why)
         *why = "is longer than 200 bytes";
         return ERR_INVAL;
     }
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7f) {
             *why = "contains a control character";
             return ERR_INVAL;
         }
+        size_t n = utf8_seq((const unsigned char *)s + i, len - i);
+        if (n == 0) {
+            *why = "is not valid UTF-8";
+            return ERR_INVAL;
+        }
+        i += n;
     }
     return 0;
 }

@@ -50,9 +50,9 @@ void batch_deinit(batch_t *b);
 /* Empties the batch, keeping its memory for reuse. */
 void batch_reset(batch_t *b);
 
-/* Checks a device id or channel name: 1..BATCH_NAME_MAX bytes, no control characters, valid
- * UTF-8 is not required but NUL is refused. Returns 0, or ERR_INVAL with *why set to a static
- * reason. */
+/* Checks a device id or channel name: 1..BATCH_NAME_MAX bytes of valid UTF-8 without control
+ * characters (names appear in JSON answers, URLs and metric labels). Returns 0, or ERR_INVAL
+ * with *why set to a static reason. */
 int batch_name_check(const char *s, size_t len, const char **why);
 
 /* Begins a point. The device id must have passed batch_name_check. Returns 0, or ERR_NOMEM

@@ -25,8 +25,8 @@ static void test_rfc3339(void **state)
     s = "2024-02-29T00:00:00.5Z";
     assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
     assert_int_equal(ms % 1000, 500);
-    const char *bad[] = {"2023-02-29T00:00:00Z", "2026-13-01T00:00:00Z", "2026-11-28T10:00:00",
-                         "2026-11-28T25:00:00Z", "2026-11-28T10:00:00.Z", "2026-11-28",
+    const char *bad[] = {"2023-02-29T00:00:00Z",     "2026-13-01T00:00:00Z",  "2026-11-28T10:00:00",
+                         "2026-11-28T25:00:00Z",     "2026-11-28T10:00:00.Z", "2026-11-28",
                          "2026-11-28T10:00:00Zjunk", "1969-12-31T23:59:59Z"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(vtime_parse_rfc3339(bad[i], strlen(bad[i]), &ms), ERR_INVAL);
@@ -73,6 +73,14 @@ static void test_batch(void **state)
     assert_int_equal(batch_name_check("a\nb", 3, &why), ERR_INVAL);
     assert_int_equal(batch_name_check("", 0, &why), ERR_INVAL);
     assert_int_equal(batch_name_check("pump 7/a=b", 10, &why), 0);
+    /* UTF-8: accepted when valid, refused when not (overlong, surrogate, truncated, stray). */
+    assert_int_equal(batch_name_check("Pumpe-\xc3\xa4\xe2\x82\xac\xf0\x9f\x94\xa7", 15, &why), 0);
+    const char *bad_utf8[] = {"a\xff",    "\xc0\xaf", "\xed\xa0\x80",
+                              "\xe2\x82", "\x80x",    "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        assert_int_equal(batch_name_check(bad_utf8[i], strlen(bad_utf8[i]), &why), ERR_INVAL);
+        assert_string_equal(why, "is not valid UTF-8");
+    }
     batch_deinit(&b);
     batch_deinit(NULL);
 }
