@@ -24,8 +24,8 @@ void pipeline_opts_default(pipeline_opts_t *o)
     o->train_nice = 10;
     o->train_queue = 64;
     o->shard_queue = 1000000;
-    o->predictions = 10000;
-    o->events = 1000;
+    o->predictions = 2000;
+    o->events = 16;
     o->versions = 10;
     o->save_every = 10000;
     detector_config_default(&o->det);

@@ -31,8 +31,9 @@ typedef struct pipeline_opts {
     struct detector_config det;
 } pipeline_opts_t;
 
-/* Defaults: 1 worker, 1 training thread, 64 jobs, 1,000,000 readings, 10,000 predictions,
- * 1,000 events, 10 versions, a save every 10,000 readings, detector_config_default(). */
+/* Defaults: 1 worker, 1 training thread, 64 jobs, 1,000,000 readings, 2,000 predictions,
+ * 16 events in memory (all are in the store), 10 versions, a save every 10,000 readings,
+ * detector_config_default(). */
 void pipeline_opts_default(pipeline_opts_t *o);
 
 typedef struct pipeline pipeline_t;
