@@ -141,9 +141,6 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
 /* The port actually bound (useful with port 0). */
 unsigned api_port(const api_server_t *srv);
 
-/* Stops accepting new connections (in-flight requests complete). Idempotent. */
-void api_quiesce(api_server_t *srv);
-
 /* Stops the server, waiting for running handlers to return, and frees it. NULL is a no-op. */
 void api_stop(api_server_t *srv);
 

@@ -773,15 +773,6 @@ unsigned api_port(const api_server_t *srv)
     return srv->port;
 }
 
-void api_quiesce(api_server_t *srv)
-{
-    if (srv && srv->mhd) {
-        MHD_socket fd = MHD_quiesce_daemon(srv->mhd);
-        if (fd != MHD_INVALID_SOCKET)
-            close(fd);
-    }
-}
-
 void api_stop(api_server_t *srv)
 {
     if (srv == NULL)

@@ -177,11 +177,12 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     log_info("signal %d: stopping intake and flushing", signum);
     notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
     demo_stop(&d->demo);
-    api_quiesce(d->api);
     if (d->stream)
         stream_set_api(d->stream, NULL);
-    /* Running handlers finish (their writes commit); new connections are refused. The API is
-     * stopped before storage closes so no handler can write to a closed store. */
+    /* Running handlers finish (their writes commit) and the listening socket closes. The API is
+     * stopped before storage closes so no handler can write to a closed store. (No
+     * MHD_quiesce_daemon first: with a thread pool and epoll it raced a worker's own removal of
+     * the listen socket and aborted vigild with "Failed to remove listen FD from epoll set".) */
     api_stop(d->api);
     d->api = NULL;
     if (d->stream)
