@@ -111,6 +111,26 @@ int api_role_parse(const char *s, api_role_t *out);
 /* The role's name (static). */
 const char *api_role_name(api_role_t role);
 
+/* A TLS certificate and private key for HTTPS, loaded from PEM files. Loop thread. */
+typedef struct api_tls api_tls_t;
+
+/* Reads and checks the certificate file (PEM: the server certificate, then any intermediates)
+ * and the unencrypted PEM private key file, and that they are a pair. Returns 0 and *out
+ * (caller owns; free with api_tls_destroy, or hand it to api_start), or -1 with
+ * "http.tls_cert: FILE: reason" or "http.tls_key: FILE: reason" in err (also when this
+ * libmicrohttpd has no TLS support). *warn (empty when none) gets a warning: a key file others
+ * may read, an expired certificate. */
+int api_tls_load(api_tls_t **out, const char *cert_path, const char *key_path, char *warn,
+                 size_t warnsize, char *err, size_t errsize);
+
+/* Frees a certificate and key, wiping the key. NULL is a no-op. */
+void api_tls_destroy(api_tls_t *t);
+
+/* Checks an http.cors_origins value: "" (no CORS), "*" (every origin), or a comma-separated
+ * list of origins "scheme://host[:port]" (no path). Returns 0, or ERR_INVAL with the bad entry
+ * named in err. */
+int api_cors_check(const char *origins, char *err, size_t errsize);
+
 typedef struct api_opts {
     const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
     int threads;            /* libmicrohttpd thread pool size */
@@ -124,6 +144,8 @@ typedef struct api_opts {
     const char *device_tag; /* line protocol tag naming the device */
     api_auth_t *auth;       /* tokens (api_start takes ownership); NULL: no authentication */
     int metrics_auth;       /* with tokens: /metrics needs a read token too */
+    api_tls_t *tls;         /* HTTPS (api_start takes ownership); NULL: plain HTTP */
+    const char *cors;       /* allowed origins (api_cors_check); NULL or "": no CORS headers */
 } api_opts_t;
 
 /* Fills opts with defaults (127.0.0.1:8470, 4 threads, 32 MiB, 100,000 items, ...). */
@@ -131,9 +153,9 @@ void api_opts_default(api_opts_t *opts);
 
 typedef struct api_server api_server_t;
 
-/* Starts listening and serving. Copies opts and backend, and takes ownership of opts->auth
- * (even on failure). Returns 0 and *out, or ERR_INVAL (bad
- * listen address) / ERR_IO (cannot bind) with a reason in errmsg. Caller owns *out; free with
+/* Starts listening and serving. Copies opts and backend, and takes ownership of opts->auth and
+ * opts->tls (even on failure). Returns 0 and *out, or ERR_INVAL (bad listen address or CORS
+ * list) / ERR_IO (cannot bind, or TLS set-up failed) with a reason in errmsg. Caller owns *out; free with
  * api_stop. Loop thread (any single owner thread). */
 int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *backend,
               char *errmsg, size_t errsize);
@@ -151,6 +173,16 @@ void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t
 /* Any thread. Replaces the tokens (a reload): requests checked afterwards use the new set.
  * Takes ownership of auth (NULL: no authentication from now on) and frees the old set. */
 void api_set_auth(api_server_t *srv, api_auth_t *auth, int metrics_auth);
+
+/* Any thread. Replaces the allowed CORS origins (a reload; see api_cors_check): requests that
+ * start afterwards use the new list. Returns 0, ERR_INVAL (bad list: the old one stays) or
+ * ERR_NOMEM. */
+int api_set_cors(api_server_t *srv, const char *origins);
+
+/* Any thread. For protocols outside the API that take the same tokens (the stream socket):
+ * -1 when no tokens are configured now (authentication off), else the role of token (len
+ * bytes) in the current set, API_ROLE_NONE when unknown; compared in constant time. */
+int api_token_role(api_server_t *srv, const char *token, size_t len);
 
 /* Any thread. Counts readings taken in by a protocol outside the API (e.g. "stream"), so
  * /metrics reports every protocol in one family. */

@@ -40,6 +40,12 @@ enum api_route {
     }
 #define API_NSTATUS 18 /* the codes above plus "other" */
 
+/* A certificate and its key, loaded by api_tls_load (tls.c). */
+struct api_tls {
+    char *cert, *key; /* NUL-terminated PEM texts, owned */
+    size_t cert_len, key_len;
+};
+
 enum api_proto { PROTO_JSON = 0, PROTO_LP, PROTO_STREAM, PROTO_COUNT };
 
 struct api_server {
@@ -55,11 +61,13 @@ struct api_server {
     atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
     /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
     atomic_size_t max_body, max_batch, max_query_limit;
-    /* auth_lock guards auth and metrics_auth: read-locked by each request's check, write-locked
-     * by api_set_auth. A leaf lock. */
+    /* auth_lock guards auth, metrics_auth and cors: read-locked by each request's checks,
+     * write-locked by api_set_auth and api_set_cors. A leaf lock. */
     pthread_rwlock_t auth_lock;
     api_auth_t *auth;
     int metrics_auth;
+    char *cors; /* allowed origins: NULL (no CORS), "*", or "a,b,c" (checked by api_cors_check) */
+    api_tls_t *tls; /* NULL: plain HTTP; kept while libmicrohttpd runs */
 };
 
 /* The WWW-Authenticate challenge a 401 carries. */
@@ -87,6 +95,12 @@ typedef struct api_request {
     int retry_after;          /* seconds; 0 for none */
     const char *allow;        /* static Allow header for 405 */
     enum api_challenge challenge;
+    /* CORS (http.cors_origins): the Access-Control-Allow-Origin value (borrowed: the request's
+     * Origin header or "*"; NULL: none), whether to send Vary: Origin, and for a preflight the
+     * methods to allow (static). */
+    const char *cors_origin;
+    int cors_vary;
+    const char *preflight_methods;
 } api_request_t;
 
 /* Query-string argument, percent-decoded into buf. Returns buf, or NULL when absent; NULL with a
@@ -102,6 +116,17 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
  * request may go on (no tokens configured, an open route, or a token with the role the route
  * needs); else sets a 401 or 403 answer and returns -1. */
 int api__auth_check(api_request_t *r);
+
+/* CORS (cors.c). Evaluates the request's Origin against the allowed origins (sets cors_origin
+ * and cors_vary); returns 1 when the request is a preflight from an allowed origin, then
+ * answered (204), else 0. */
+int api__cors_eval(api_request_t *r);
+
+/* Adds the CORS headers the request earned (none without CORS or for a disallowed origin). */
+void api__cors_headers(const api_request_t *r, struct MHD_Response *resp);
+
+/* The methods a route takes, as an Allow header value ("GET, HEAD"). */
+const char *api__route_allow(enum api_route route);
 
 /* The role of a presented token in the set (API_ROLE_NONE: unknown), in constant time. */
 api_role_t api__auth_role(const api_auth_t *a, const char *token, size_t len);

@@ -244,3 +244,13 @@ void api_set_auth(api_server_t *srv, api_auth_t *auth, int metrics_auth)
     pthread_rwlock_unlock(&srv->auth_lock);
     api_auth_destroy(old);
 }
+
+int api_token_role(api_server_t *srv, const char *token, size_t len)
+{
+    pthread_rwlock_rdlock(&srv->auth_lock);
+    int role = -1;
+    if (srv->auth != NULL)
+        role = token ? (int)api__auth_role(srv->auth, token, len) : API_ROLE_NONE;
+    pthread_rwlock_unlock(&srv->auth_lock);
+    return role;
+}

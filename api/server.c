@@ -25,6 +25,9 @@
 
 static const unsigned status_codes[] = API_STATUS_CODES;
 
+/* GnuTLS priorities for HTTPS: its defaults without the protocol versions before TLS 1.2. */
+#define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
 void api_opts_default(api_opts_t *o)
 {
     o->listen = "127.0.0.1:8470";
@@ -39,6 +42,8 @@ void api_opts_default(api_opts_t *o)
     o->device_tag = "device";
     o->auth = NULL;
     o->metrics_auth = 0;
+    o->tls = NULL;
+    o->cors = NULL;
 }
 
 static int64_t mono_us(void)
@@ -525,6 +530,11 @@ static const struct {
     [ROUTE_WEIGHTS] = {api__h_weights, "GET PUT", "GET, PUT"},
 };
 
+const char *api__route_allow(enum api_route route)
+{
+    return routes[route].allow ? routes[route].allow : "GET";
+}
+
 static void dispatch(api_request_t *r)
 {
     if (r->route == ROUTE_NOT_FOUND || routes[r->route].handler == NULL) {
@@ -567,6 +577,7 @@ static enum MHD_Result send_response(api_request_t *r)
                                     : "Bearer realm=\"vigil\"");
     if (r->route == ROUTE_PING || r->route == ROUTE_WRITE || r->route == ROUTE_QUERY)
         MHD_add_response_header(resp, "X-Influxdb-Version", "1.8.10-vigil-" VIGIL_VERSION);
+    api__cors_headers(r, resp);
     enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -592,6 +603,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->max_query_limit = atomic_load_explicit(&srv->max_query_limit, memory_order_relaxed);
         r->route = route_of(r, url);
         *con_cls = r;
+        /* A CORS preflight carries no token (browsers never send one): answered first. */
+        if (api__cors_eval(r))
+            return send_response(r);
         /* Before anything else: a request without the right token learns nothing more. */
         if (api__auth_check(r))
             return send_response(r);
@@ -711,6 +725,8 @@ static void free_server(struct api_server *srv)
 {
     pthread_rwlock_destroy(&srv->auth_lock);
     api_auth_destroy(srv->auth);
+    api_tls_destroy(srv->tls);
+    free(srv->cors);
     free(srv->device_tag);
     free(srv);
 }
@@ -722,23 +738,34 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     if (parse_listen(opts->listen, &ss)) {
         snprintf(errmsg, errsize, "invalid listen address '%s' (want ADDR:PORT)", opts->listen);
         api_auth_destroy(opts->auth);
+        api_tls_destroy(opts->tls);
         return ERR_INVAL;
     }
     struct api_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL) {
         api_auth_destroy(opts->auth);
+        api_tls_destroy(opts->tls);
         return ERR_NOMEM;
     }
     srv->opts = *opts;
     srv->opts.auth = NULL; /* owned as srv->auth */
+    srv->opts.tls = NULL;  /* owned as srv->tls */
+    srv->opts.cors = NULL; /* copied as srv->cors */
     srv->be = *backend;
     srv->auth = opts->auth;
+    srv->tls = opts->tls;
     srv->metrics_auth = opts->metrics_auth;
     pthread_rwlock_init(&srv->auth_lock, NULL);
     srv->device_tag = strdup(opts->device_tag);
     if (srv->device_tag == NULL) {
         free_server(srv);
         return ERR_NOMEM;
+    }
+    int rc = api_set_cors(srv, opts->cors);
+    if (rc) {
+        api_cors_check(opts->cors, errmsg, errsize);
+        free_server(srv);
+        return rc;
     }
     srv->opts.device_tag = srv->device_tag;
     srv->opts.listen = NULL; /* not kept: the caller's string */
@@ -747,6 +774,16 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
+    /* HTTPS: the certificate and key checked by api_tls_load; TLS 1.2 and 1.3 only. */
+    struct MHD_OptionItem tls_opts[4] = {{MHD_OPTION_END, 0, NULL}};
+    if (srv->tls) {
+        flags |= MHD_USE_TLS;
+        tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls->cert};
+        tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls->key};
+        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                              (void *)API_TLS_PRIORITIES};
+        tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
     srv->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
@@ -755,10 +792,12 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header, MHD_OPTION_CONNECTION_TIMEOUT,
         opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_END);
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
     if (srv->mhd == NULL) {
-        snprintf(errmsg, errsize, "cannot listen for HTTP on %s (address in use or not local?)",
-                 opts->listen);
+        snprintf(errmsg, errsize, "cannot listen for HTTP%s on %s (address in use or not local?%s)",
+                 srv->tls ? "S" : "", opts->listen,
+                 srv->tls ? " or TLS set-up failed: see the debug log" : "");
         free_server(srv);
         return ERR_IO;
     }

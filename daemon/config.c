@@ -3,6 +3,7 @@
  * One table lists every setting with its section, key, kind and bounds, so the file parser,
  * the command-line overrides and the documentation in etc/vigild.conf agree. Loop thread. */
 #include "config.h"
+#include "api.h"
 #include "detector.h"
 #include "err.h"
 
@@ -41,6 +42,9 @@ static const struct setting settings[] = {
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
     S("http", "auth_file", K_STR, auth_file, 0, 0),
     S("http", "metrics_auth", K_BOOL, metrics_auth, 0, 0),
+    S("http", "tls_cert", K_STR, tls_cert, 0, 0),
+    S("http", "tls_key", K_STR, tls_key, 0, 0),
+    S("http", "cors_origins", K_STR, cors_origins, 0, 0),
     S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
     S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
     S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
@@ -244,6 +248,7 @@ static const char *const live_settings[] = {
     "daemon.log_level",    "http.max_body_bytes",
     "http.max_batch",      "http.max_query_points",
     "http.auth_file",      "http.metrics_auth",
+    "http.cors_origins",
     "storage.max_devices", "storage.max_channels_per_device",
 };
 
@@ -294,6 +299,12 @@ int config_validate(const config_t *c, char *err, size_t errsize)
         snprintf(err, errsize, "http.listen: the HTTP API cannot be turned off");
         return -1;
     }
+    if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {
+        snprintf(err, errsize, "http.tls_cert and http.tls_key: set both (HTTPS) or neither");
+        return -1;
+    }
+    if (api_cors_check(c->cors_origins, err, errsize))
+        return -1;
     if (c->max_batch > c->queue_max_readings) {
         snprintf(err, errsize,
                  "http.max_batch (%zu) exceeds storage.queue_max_readings (%zu): a full batch "

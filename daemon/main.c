@@ -118,6 +118,21 @@ static int load_auth(const config_t *c, api_auth_t **auth, char *err, size_t err
     return 0;
 }
 
+/* Loads the HTTPS certificate and key the configuration names, if any, into *tls (NULL for
+ * plain HTTP). Returns 0, or -1 with "http.tls_cert: FILE: reason" in err. */
+static int load_tls(const config_t *c, api_tls_t **tls, char *err, size_t errsize)
+{
+    *tls = NULL;
+    if (c->tls_cert[0] == '\0')
+        return 0;
+    char warn[700];
+    if (api_tls_load(tls, c->tls_cert, c->tls_key, warn, sizeof warn, err, errsize))
+        return -1;
+    if (warn[0])
+        log_warn("%s", warn);
+    return 0;
+}
+
 /* Loop thread (status timer). The line systemd shows in `systemctl status`. */
 static void status_text(void *arg, char *buf, size_t size)
 {
@@ -232,6 +247,8 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     /* Count again from storage: drops what failed writes or racing deletions left behind. */
     if (quota_load(d->quota, d->store))
         log_warn("reload: cannot recount devices and channels; keeping the running counts");
+    if (api_set_cors(d->api, d->cfg.cors_origins))
+        log_error("reload: cannot apply http.cors_origins (out of memory); the old list stays");
     size_t ntokens = api_auth_count(auth);
     api_set_auth(d->api, auth, d->cfg.metrics_auth);
     if (ntokens)
@@ -339,14 +356,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigild: %s\n", err);
         return 1;
     }
-    /* Read the tokens before anything listens: a server never runs open by mistake. */
+    /* Read the tokens before anything listens: a server never runs open by mistake. The
+     * certificate and key too: a bad one stops the start, naming the file. */
     api_auth_t *auth = NULL;
-    if (load_auth(&d.cfg, &auth, err, sizeof err)) {
+    api_tls_t *tls = NULL;
+    if (load_auth(&d.cfg, &auth, err, sizeof err) || load_tls(&d.cfg, &tls, err, sizeof err)) {
         fprintf(stderr, "vigild: %s\n", err);
+        api_auth_destroy(auth);
         return 1;
     }
     if (check_only) {
         api_auth_destroy(auth);
+        api_tls_destroy(tls);
         printf("configuration ok\n");
         return 0;
     }
@@ -366,6 +387,7 @@ int main(int argc, char **argv)
     if (rc) {
         log_error("cannot open the database in %s: %s", d.cfg.data_dir, err);
         api_auth_destroy(auth);
+        api_tls_destroy(tls);
         return 1;
     }
     uv_loop_init(&d.loop);
@@ -377,6 +399,7 @@ int main(int argc, char **argv)
         store_close(d.store);
         uv_loop_close(&d.loop);
         api_auth_destroy(auth);
+        api_tls_destroy(tls);
         return 1;
     }
     d.backend.quota = d.quota;
@@ -398,6 +421,7 @@ int main(int argc, char **argv)
             store_close(d.store);
             quota_destroy(d.quota);
             api_auth_destroy(auth);
+            api_tls_destroy(tls);
             return 1;
         }
         /* Every committed batch goes to the detectors, in commit order. */
@@ -439,6 +463,7 @@ int main(int argc, char **argv)
         if (rc) {
             log_error("%s", err);
             api_auth_destroy(auth);
+            api_tls_destroy(tls);
             goto fail;
         }
         if (auth && strncmp(d.cfg.stream_listen, "127.", 4) != 0 &&
@@ -448,7 +473,9 @@ int main(int argc, char **argv)
                      d.cfg.stream_listen);
         d.backend.stream = d.stream;
     }
-    ao.auth = auth; /* api_start owns it from here */
+    ao.cors = d.cfg.cors_origins;
+    ao.tls = tls;   /* api_start owns it from here */
+    ao.auth = auth; /* and this */
     d.auth_on = auth != NULL;
     rc = api_start(&d.api, &ao, &be, err, sizeof err);
     if (rc) {
@@ -466,8 +493,9 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&d.sighup, on_hup, SIGHUP);
-    log_info("vigild %s: data in %s, HTTP on %s (port %u), stream on %s (port %u)", VIGIL_VERSION,
-             d.cfg.data_dir, d.cfg.http_listen, api_port(d.api), d.cfg.stream_listen,
+    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), stream on %s (port %u)",
+             VIGIL_VERSION, d.cfg.data_dir, d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen,
+             api_port(d.api), d.cfg.stream_listen,
              d.stream ? stream_port(d.stream) : 0);
     /* Listening, restored, signals handled: tell systemd, then keep it informed. */
     char status[512];
