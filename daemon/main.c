@@ -151,6 +151,16 @@ static void status_text(void *arg, char *buf, size_t size)
              (unsigned long long)st.queue_max);
 }
 
+/* Loop thread (the stream, at a connection's first line): the API's current tokens, so both
+ * protocols take the same tokens and a reload rotates them for both. -1: no tokens. */
+static int stream_token_role(void *arg, const char *token, size_t len)
+{
+    struct daemon *d = arg;
+    if (d->api)
+        return api_token_role(d->api, token, len);
+    return d->auth_on ? API_ROLE_NONE : -1; /* stopping: fail closed */
+}
+
 /* Storage writer thread: a batch is committed; score it (the pipeline may take b). */
 static void on_commit(void *arg, batch_t *b)
 {
@@ -458,7 +468,9 @@ int main(int argc, char **argv)
                              .max_conns = d.cfg.stream_max_connections,
                              .device_tag = d.cfg.device_tag,
                              .admit = be.admit,
-                             .admit_ctx = be.ctx};
+                             .admit_ctx = be.ctx,
+                             .token_role = stream_token_role,
+                             .token_ctx = &d};
         rc = stream_start(&d.stream, &d.loop, &sto, d.store, NULL, err, sizeof err);
         if (rc) {
             log_error("%s", err);
@@ -466,11 +478,6 @@ int main(int argc, char **argv)
             api_tls_destroy(tls);
             goto fail;
         }
-        if (auth && strncmp(d.cfg.stream_listen, "127.", 4) != 0 &&
-            strncmp(d.cfg.stream_listen, "[::1]:", 6) != 0)
-            log_warn("the stream socket (%s) takes no token: anyone who reaches it can write; "
-                     "keep it on loopback or turn it off",
-                     d.cfg.stream_listen);
         d.backend.stream = d.stream;
     }
     ao.cors = d.cfg.cors_origins;
@@ -506,6 +513,9 @@ int main(int argc, char **argv)
     if (demo) {
         if (d.stream == NULL)
             log_error("--demo needs the stream socket (stream.listen is off)");
+        else if (d.auth_on)
+            log_error("--demo: vigil-sim sends no token, and the stream takes none without "
+                      "one when tokens are configured: the demo feed is not started");
         else
             demo_start(&d.demo, &d.loop, stream_port(d.stream));
     }

@@ -25,6 +25,8 @@
 #define STREAM_PENDING_MAX 50000      /* readings parsed but not yet at the writer */
 #define STREAM_OUT_MAX     (1u << 20) /* unsent acknowledgement bytes before we stop reading */
 #define STREAM_RETRY_MS    20
+/* How long a refused connection (authentication) is read and discarded before it is closed. */
+#define STREAM_REFUSED_LINGER_MS 2000
 
 struct conn {
     uv_tcp_t tcp;
@@ -41,6 +43,8 @@ struct conn {
     uint32_t inflight_first, inflight_last;
     size_t inflight_readings;
     int reading, busy, eof, closing, open_handles;
+    int authed;  /* the first line has been checked (or no authentication is configured) */
+    int refused; /* authentication failed: input is discarded until the connection closes */
 };
 
 struct done {
@@ -250,9 +254,74 @@ static void reject_line(void *arg, uint32_t item, const char *reason)
         api_count_ingest(c->srv->api, "stream", 0, 1);
 }
 
+static void on_refused_timeout(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    c->eof = 1;
+    conn_update(c);
+}
+
+/* Answers "error 0 reason" and refuses the connection: what it sends is discarded, and it is
+ * closed when the client closes it or after STREAM_REFUSED_LINGER_MS. */
+static void refuse(struct conn *c, const char *reason)
+{
+    send_line(c, "error 0 %s", reason);
+    c->refused = 1;
+    c->len = 0;
+    c->skipping = 0;
+    uv_timer_start(&c->retry, on_refused_timeout, STREAM_REFUSED_LINGER_MS, 0);
+    log_info("stream: connection refused: %s", reason);
+}
+
+/* The first line of a connection when tokens may be configured. Returns 1 when the line was
+ * the authentication line (handled: "ok 0", or the connection refused), 0 when it is data (no
+ * tokens are configured). */
+static int first_line(struct conn *c, const char *line, size_t n)
+{
+    stream_server_t *s = c->srv;
+    c->authed = 1;
+    if (s->opts.token_role == NULL || s->opts.token_role(s->opts.token_ctx, NULL, 0) < 0)
+        return 0;
+    while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == ' ' || line[n - 1] == '\t'))
+        n--;
+    if (n < 5 || memcmp(line, "auth ", 5) != 0) {
+        refuse(c, "authentication required: send 'auth TOKEN' (a write token) as the first line");
+        return 1;
+    }
+    const char *tok = line + 5;
+    size_t len = n - 5;
+    while (len > 0 && (*tok == ' ' || *tok == '\t')) {
+        tok++;
+        len--;
+    }
+    int role = len > 0 && memchr(tok, ' ', len) == NULL && memchr(tok, '\t', len) == NULL
+                   ? s->opts.token_role(s->opts.token_ctx, tok, len)
+                   : API_ROLE_NONE;
+    if (role < API_ROLE_READ)
+        refuse(c, "invalid token");
+    else if (role < API_ROLE_WRITE)
+        refuse(c, "forbidden: a 'read' token cannot write (needs 'write')");
+    else
+        send_line(c, "ok 0");
+    return 1;
+}
+
 static void parse_line(struct conn *c, const char *line, size_t n)
 {
     stream_server_t *s = c->srv;
+    if (c->refused)
+        return;
+    if (!c->authed && !c->skipping && first_line(c, line, n))
+        return;
+    if (!c->authed) {
+        /* An overlong first line: cannot be an authentication line. */
+        c->authed = 1;
+        if (s->opts.token_role && s->opts.token_role(s->opts.token_ctx, NULL, 0) >= 0) {
+            refuse(c, "authentication required: send 'auth TOKEN' (a write token) as the first "
+                      "line");
+            return;
+        }
+    }
     c->lineno++;
     if (c->skipping) {
         c->skipping = 0;
@@ -281,9 +350,13 @@ static void parse_buffer(struct conn *c)
 {
     char *p = c->buf, *end = c->buf + c->len;
     char *nl;
-    while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+    while (!c->refused && p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
         parse_line(c, p, (size_t)(nl - p));
         p = nl + 1;
+    }
+    if (c->refused) {
+        c->len = 0; /* discarded */
+        return;
     }
     size_t rest = (size_t)(end - p);
     if (rest > c->srv->opts.max_line) {

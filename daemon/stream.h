@@ -6,7 +6,15 @@
  *   "error N reason"  line N was rejected (nothing of it stored); sent before the "ok" covering N.
  *   "fail A B reason" lines A..B could not be stored (e.g. disk full); send them again.
  * While the writer is saturated the server stops reading from connections (TCP backpressure).
- * Loop thread only. */
+ *
+ * Authentication: when tokens are configured (token_role says so when the connection sends its
+ * first line), the first line must be "auth TOKEN" with a write or admin token. It is line 0:
+ * answered "ok 0", and the data lines are numbered from 1 after it as without tokens. Anything
+ * else (no auth line, an unknown token, a read token) is answered "error 0 reason", nothing of
+ * the connection is stored, and the server closes it (after STREAM_REFUSED_LINGER_MS of
+ * discarding what the client still sends, so the error line is not lost to a reset). The token
+ * is checked once per connection: a reload that revokes it does not close connections already
+ * authenticated. Loop thread only. */
 #ifndef VIGIL_STREAM_H
 #define VIGIL_STREAM_H
 
@@ -25,6 +33,11 @@ typedef struct stream_opts {
      * a refused line is answered "error N reason". */
     int (*admit)(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg);
     void *admit_ctx;
+    /* Optional (NULL: no authentication). Called on the loop thread: -1 when no tokens are
+     * configured now, else the role (api_role_t) of token (len bytes; token NULL: just asking
+     * whether tokens are configured), API_ROLE_NONE when unknown. */
+    int (*token_role)(void *ctx, const char *token, size_t len);
+    void *token_ctx;
 } stream_opts_t;
 
 typedef struct stream_server stream_server_t;
