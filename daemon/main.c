@@ -57,10 +57,19 @@ struct daemon {
     quota_t *quota;
     /* For the ingest rate in the status line: readings written at the previous status. */
     uint64_t status_written, status_ms;
+    /* The writer's progress, for the watchdog (loop thread): transactions finished (committed
+     * or failed) at the last check, and when that count last moved or nothing was waiting. */
+    uint64_t wd_done, wd_progress_ms;
 };
 
 /* Seconds between STATUS= lines sent to systemd. */
 #define STATUS_PERIOD_MS 5000
+
+/* The watchdog stops pinging when work waits for the storage writer and no transaction has
+ * finished for this many watchdog periods ($WATCHDOG_USEC, WatchdogSec=): long enough for the
+ * slowest legitimate transaction (a large device deletion, a checkpoint on a slow disk), short
+ * enough that a writer stuck for good is restarted within minutes. */
+#define WRITER_STALL_PERIODS 4
 
 static void usage(FILE *out)
 {
@@ -161,6 +170,32 @@ static int stream_token_role(void *arg, const char *token, size_t len)
     return d->auth_on ? API_ROLE_NONE : -1; /* stopping: fail closed */
 }
 
+/* Loop thread (watchdog timer, before each ping): whether the storage writer makes progress.
+ * It does when a transaction finished (committed or failed: a writer refusing writes on a full
+ * disk is turning, not stuck) since the last check, or when nothing waits for it. */
+static int writer_healthy(void *arg, char *why, size_t size)
+{
+    struct daemon *d = arg;
+    store_stats_t st;
+    store_stats_get(d->store, &st);
+    uint64_t now = uv_now(&d->loop);
+    uint64_t done = st.commits + st.commit_errors;
+    if (done != d->wd_done || (st.queue_readings == 0 && st.ops_queued == 0)) {
+        d->wd_done = done;
+        d->wd_progress_ms = now;
+        return 1;
+    }
+    uint64_t bound_ms = d->notify.watchdog_usec / 1000 * WRITER_STALL_PERIODS;
+    if (now - d->wd_progress_ms <= bound_ms)
+        return 1;
+    snprintf(why, size,
+             "the storage writer has finished no transaction for %.1f s while %llu readings and "
+             "%llu other writes wait (bound: %d watchdog periods, %.1f s)",
+             (double)(now - d->wd_progress_ms) / 1000.0, (unsigned long long)st.queue_readings,
+             (unsigned long long)st.ops_queued, WRITER_STALL_PERIODS, (double)bound_ms / 1000.0);
+    return 0;
+}
+
 /* Storage writer thread: a batch is committed; score it (the pipeline may take b). */
 static void on_commit(void *arg, batch_t *b)
 {
@@ -201,6 +236,8 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     d->stopping = 1;
     log_info("signal %d: stopping intake and flushing", signum);
     notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
+    /* Flushing, waiting for training and saving every detector can outlast TimeoutStopSec=. */
+    notify_extend_start(&d->notify, "stopping: flushing accepted readings, saving detectors");
     demo_stop(&d->demo);
     if (d->stream)
         stream_set_api(d->stream, NULL);
@@ -384,6 +421,9 @@ int main(int argc, char **argv)
     log_set_level(d.cfg.log_level);
     if (notify_init(&d.notify, err, sizeof err))
         log_warn("systemd notification disabled: %s", err);
+    /* Opening the database and restoring every detector (catching up on the readings stored
+     * after its save) can outlast TimeoutStartSec=: keep extending it while we work. */
+    notify_extend_start(&d.notify, "starting: opening the database");
 
     store_opts_t so;
     store_opts_default(&so);
@@ -436,6 +476,7 @@ int main(int argc, char **argv)
         }
         /* Every committed batch goes to the detectors, in commit order. */
         store_set_commit_hook(d.store, on_commit, d.backend.pipe);
+        notify_extend_start(&d.notify, "starting: restoring detectors, catching up on readings");
         pipeline_restore(d.backend.pipe);
     }
     /* A client that goes away while we answer it must not kill the daemon: writes to a closed
@@ -507,8 +548,10 @@ int main(int argc, char **argv)
     /* Listening, restored, signals handled: tell systemd, then keep it informed. */
     char status[512];
     status_text(&d, status, sizeof status);
+    notify_extend_stop(&d.notify);
+    d.wd_progress_ms = uv_now(&d.loop);
     notify_sendf(&d.notify, "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
-    notify_start(&d.notify, &d.loop, STATUS_PERIOD_MS, status_text, &d);
+    notify_start(&d.notify, &d.loop, STATUS_PERIOD_MS, status_text, writer_healthy, &d);
 
     if (demo) {
         if (d.stream == NULL)

@@ -4,12 +4,18 @@
  * systemd gives in $NOTIFY_SOCKET: a path, or "@name" for Linux's abstract namespace (the '@'
  * becomes a leading NUL byte and the address length counts the name exactly, with no trailing
  * NUL). Sends are non-blocking: if systemd's queue is full a message is dropped, never waited
- * for, because the loop must not stall on its supervisor. Loop thread only. */
+ * for, because the loop must not stall on its supervisor.
+ *
+ * Threads: everything runs on the loop thread (or the main thread before and after the loop)
+ * except the extension thread, which only sends (sendto on the datagram socket, safe from any
+ * thread) and reads its own fields under mu, a leaf lock. */
 #include "notify.h"
 #include "log.h"
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +25,13 @@ int notify_init(notify_t *n, char *err, size_t errsize)
 {
     memset(n, 0, sizeof *n);
     n->fd = -1;
+    pthread_mutex_init(&n->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    n->mu_init = 1;
     const char *path = getenv("NOTIFY_SOCKET");
     const char *wd = getenv("WATCHDOG_USEC");
     const char *wdpid = getenv("WATCHDOG_PID");
@@ -68,15 +81,14 @@ int notify_init(notify_t *n, char *err, size_t errsize)
 
 int notify_send(notify_t *n, const char *msg)
 {
-    static int warned;
+    static atomic_int warned;
     if (n->fd < 0)
         return 0;
     ssize_t w =
         sendto(n->fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&n->addr, n->addrlen);
     if (w < 0) {
-        if (!warned)
+        if (atomic_exchange(&warned, 1) == 0)
             log_warn("cannot notify systemd: %s (further failures not logged)", strerror(errno));
-        warned = 1;
         return -1;
     }
     return 0;
@@ -96,7 +108,21 @@ int notify_sendf(notify_t *n, const char *fmt, ...)
 
 static void on_watchdog(uv_timer_t *t)
 {
-    notify_send(t->data, "WATCHDOG=1");
+    notify_t *n = t->data;
+    char why[400];
+    if (n->health_cb && !n->health_cb(n->status_arg, why, sizeof why)) {
+        /* No ping: systemd restarts vigild when this lasts for the watchdog period. */
+        if (!n->withheld) {
+            log_error("watchdog: not pinging systemd: %s", why);
+            notify_sendf(n, "STATUS=unhealthy, watchdog pings withheld: %s", why);
+        }
+        n->withheld = 1;
+        return;
+    }
+    if (n->withheld)
+        log_warn("watchdog: healthy again, pinging systemd");
+    n->withheld = 0;
+    notify_send(n, "WATCHDOG=1");
 }
 
 static void on_status(uv_timer_t *t)
@@ -107,12 +133,14 @@ static void on_status(uv_timer_t *t)
     notify_sendf(n, "STATUS=%s", status);
 }
 
-void notify_start(notify_t *n, uv_loop_t *loop, uint64_t status_ms, notify_status_cb cb, void *arg)
+void notify_start(notify_t *n, uv_loop_t *loop, uint64_t status_ms, notify_status_cb cb,
+                  notify_health_cb health, void *arg)
 {
     if (n->fd < 0 || n->timers)
         return;
     n->timers = 1;
     n->status_cb = cb;
+    n->health_cb = health;
     n->status_arg = arg;
     uv_timer_init(loop, &n->watchdog);
     uv_timer_init(loop, &n->status);
@@ -141,10 +169,98 @@ void notify_stop(notify_t *n)
     }
 }
 
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The extension thread: the first message at once, then one per period in which the process
+ * used at least 1 ms of CPU (a process blocked for good uses none, and is left to systemd's
+ * timeout). */
+static void *extend_main(void *arg)
+{
+    notify_t *n = arg;
+    double t0 = mono_seconds(), cpu = cpu_seconds();
+    int first = 1, idle_logged = 0;
+    pthread_mutex_lock(&n->mu);
+    while (!n->extend_stop) {
+        double now_cpu = cpu_seconds();
+        if (first || now_cpu - cpu >= 0.001) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s (%.0f s)",
+                     NOTIFY_EXTEND_USEC, n->what, mono_seconds() - t0);
+            notify_send(n, msg);
+            idle_logged = 0;
+        } else if (!idle_logged) {
+            log_warn("%s: no progress (no CPU used) for %d ms: not extending systemd's timeout",
+                     n->what, NOTIFY_EXTEND_PERIOD_MS);
+            idle_logged = 1;
+        }
+        first = 0;
+        cpu = now_cpu;
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        dl.tv_sec += NOTIFY_EXTEND_PERIOD_MS / 1000;
+        dl.tv_nsec += (long)(NOTIFY_EXTEND_PERIOD_MS % 1000) * 1000000L;
+        dl.tv_sec += dl.tv_nsec / 1000000000L;
+        dl.tv_nsec %= 1000000000L;
+        while (!n->extend_stop && pthread_cond_timedwait(&n->cond, &n->mu, &dl) != ETIMEDOUT)
+            ;
+    }
+    pthread_mutex_unlock(&n->mu);
+    return NULL;
+}
+
+int notify_extend_start(notify_t *n, const char *what)
+{
+    if (n->fd < 0)
+        return 0;
+    pthread_mutex_lock(&n->mu);
+    snprintf(n->what, sizeof n->what, "%s", what);
+    pthread_mutex_unlock(&n->mu);
+    if (n->extending)
+        return 0;
+    n->extend_stop = 0;
+    int rc = pthread_create(&n->extend_thread, NULL, extend_main, n);
+    if (rc) {
+        log_warn("cannot start the systemd timeout extension thread: %s", strerror(rc));
+        return -1;
+    }
+    n->extending = 1;
+    return 0;
+}
+
+void notify_extend_stop(notify_t *n)
+{
+    if (!n->extending)
+        return;
+    pthread_mutex_lock(&n->mu);
+    n->extend_stop = 1;
+    pthread_cond_signal(&n->cond);
+    pthread_mutex_unlock(&n->mu);
+    pthread_join(n->extend_thread, NULL);
+    n->extending = 0;
+}
+
 void notify_deinit(notify_t *n)
 {
+    notify_extend_stop(n);
     notify_stop(n);
     if (n->fd >= 0)
         close(n->fd);
     n->fd = -1;
+    if (n->mu_init) {
+        pthread_cond_destroy(&n->cond);
+        pthread_mutex_destroy(&n->mu);
+        n->mu_init = 0;
+    }
 }

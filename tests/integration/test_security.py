@@ -7,9 +7,7 @@ the clients are curl and raw sockets."""
 
 import http.client
 import os
-import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import time
