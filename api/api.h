@@ -155,8 +155,8 @@ typedef struct api_server api_server_t;
 
 /* Starts listening and serving. Copies opts and backend, and takes ownership of opts->auth and
  * opts->tls (even on failure). Returns 0 and *out, or ERR_INVAL (bad listen address or CORS
- * list) / ERR_IO (cannot bind, or TLS set-up failed) with a reason in errmsg. Caller owns *out; free with
- * api_stop. Loop thread (any single owner thread). */
+ * list) / ERR_IO (cannot bind, or TLS set-up failed) with a reason in errmsg. Caller owns *out;
+ * free with api_stop. Loop thread (any single owner thread). */
 int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *backend,
               char *errmsg, size_t errsize);
 

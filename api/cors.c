@@ -156,13 +156,13 @@ int api__cors_eval(api_request_t *r)
     }
     pthread_rwlock_unlock(&srv->auth_lock);
     if (r->cors_origin == NULL || strcmp(r->method, "OPTIONS") != 0 ||
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                    "Access-Control-Request-Method") == NULL)
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Access-Control-Request-Method") ==
+            NULL)
         return 0;
     /* A preflight from an allowed origin: the methods of the route (every method the API has
      * for a path it does not know, so a preflight reveals nothing about routes). */
-    r->preflight_methods = r->route != ROUTE_NOT_FOUND ? api__route_allow(r->route)
-                                                       : "GET, HEAD, POST, PUT, DELETE";
+    r->preflight_methods =
+        r->route != ROUTE_NOT_FOUND ? api__route_allow(r->route) : "GET, HEAD, POST, PUT, DELETE";
     r->status = 204;
     r->content_type = NULL;
     return 1;

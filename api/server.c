@@ -780,8 +780,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         flags |= MHD_USE_TLS;
         tls_opts[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls->cert};
         tls_opts[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls->key};
-        tls_opts[2] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                              (void *)API_TLS_PRIORITIES};
+        tls_opts[2] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES};
         tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
     /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */

@@ -118,8 +118,9 @@ int api_tls_load(api_tls_t **out, const char *cert_path, const char *key_path, c
      * here with GnuTLS's "key does not match". */
     if ((g = gnutls_certificate_allocate_credentials(&cred)) < 0 ||
         (g = gnutls_certificate_set_x509_key_mem(cred, &cd, &kd, GNUTLS_X509_FMT_PEM)) < 0) {
-        snprintf(err, errsize, "http.tls_key: %s does not go with the certificate in %s (GnuTLS: %s)",
-                 key_path, cert_path, gnutls_strerror(g));
+        snprintf(err, errsize,
+                 "http.tls_key: %s does not go with the certificate in %s (GnuTLS: %s)", key_path,
+                 cert_path, gnutls_strerror(g));
         goto out;
     }
     time_t now = time(NULL), end = gnutls_x509_crt_get_expiration_time(crts[0]);

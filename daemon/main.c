@@ -541,10 +541,9 @@ int main(int argc, char **argv)
     uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
     uv_signal_start(&d.sighup, on_hup, SIGHUP);
-    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), stream on %s (port %u)",
-             VIGIL_VERSION, d.cfg.data_dir, d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen,
-             api_port(d.api), d.cfg.stream_listen,
-             d.stream ? stream_port(d.stream) : 0);
+    log_info("vigild %s: data in %s, HTTP%s on %s (port %u), stream on %s (port %u)", VIGIL_VERSION,
+             d.cfg.data_dir, d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen, api_port(d.api),
+             d.cfg.stream_listen, d.stream ? stream_port(d.stream) : 0);
     /* Listening, restored, signals handled: tell systemd, then keep it informed. */
     char status[512];
     status_text(&d, status, sizeof status);

@@ -109,6 +109,11 @@ class TestWriterWatchdog(unittest.TestCase):
                 self.assertLess(time.monotonic(), deadline, "pings did not resume")
                 time.sleep(0.05)
             self.assertEqual(len(d.readings("wd-stalled")), 1)
+            pings = ns.times("WATCHDOG")
+            gap = max(b - a for a, b in zip(pings, pings[1:]))
+            sys.stderr.write("\nwriter stalled %.1f s: pings withheld after %.1f s, longest gap "
+                             "between pings %.1f s, write acknowledged %.1f s after the release\n"
+                             % (t_release - t_lock, t_quiet - t_lock, gap, res["t"] - t_release))
             # Idle afterwards: nothing waits, so pings go on.
             time.sleep(1.5)
             late = [t for t in ns.times("WATCHDOG") if t > time.monotonic() - 1.2]
