@@ -189,6 +189,13 @@ class TestNotify(unittest.TestCase):
         d = Vigild()
         try:
             d.start()
+            # /healthz answers a moment before the signal handlers are installed (a SIGHUP that
+            # early is ignored, by design; under systemd a reload waits for READY=1): wait for
+            # the start-up line logged after them, as systemd waits for READY.
+            deadline = time.monotonic() + 10
+            while ", HTTP on " not in d.log():
+                self.assertLess(time.monotonic(), deadline, d.log())
+                time.sleep(0.02)
             d.proc.send_signal(signal.SIGHUP)
             deadline = time.monotonic() + 10
             while "configuration reloaded" not in d.log():
