@@ -94,7 +94,7 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
     d = calloc(1, sizeof *d);
     if (d == NULL || (d->name = strdup(name)) == NULL ||
         (d->events = calloc(p->o.events, sizeof *d->events)) == NULL ||
-        (d->versions = calloc((size_t)p->o.versions, sizeof *d->versions)) == NULL) {
+        (d->versions = calloc((size_t)p->o.versions + 2, sizeof *d->versions)) == NULL) {
         if (d) {
             free(d->events);
             free(d->name);
@@ -281,18 +281,34 @@ static void serving_changed(struct dev *d, int swapped, uint32_t version, enum d
     }
 }
 
-/* Adds a version to d's history (dropping the oldest beyond the cap) and stores it. The
+/* Keeps the o.versions newest versions and the serving one (which a rollback may have made
+ * older than those): drops the oldest other versions beyond the cap. The store's trim spares
+ * the same version (store_model_put_keep), so the serving version's checkpoint survives any
+ * number of later trainings and restarts. Caller holds d->mu. */
+void pipeline__versions_trim(pipeline_t *p, struct dev *d)
+{
+    for (;;) {
+        size_t k = (size_t)p->o.versions;
+        size_t newest = d->nversions > k ? d->nversions - k : 0; /* first of the k newest */
+        size_t i = 0;
+        while (i < newest && d->versions[i].version == d->serving_version)
+            i++;
+        if (i >= newest)
+            return;
+        free(d->versions[i].ckpt);
+        free(d->versions[i].info_json);
+        memmove(d->versions + i, d->versions + i + 1, (d->nversions - i - 1) * sizeof *d->versions);
+        d->nversions--;
+    }
+}
+
+/* Adds a version to d's history (pipeline__versions_trim bounds it) and stores it. The
  * checkpoint of the serving LSTM is kept when this version serves, so it can be rolled back
  * to. Caller holds d->mu. */
 static void record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
                            double seconds)
 {
-    if (d->nversions == (size_t)p->o.versions) {
-        free(d->versions[0].ckpt);
-        free(d->versions[0].info_json);
-        memmove(d->versions, d->versions + 1, (d->nversions - 1) * sizeof *d->versions);
-        d->nversions--;
-    }
+    /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
     struct version *v = &d->versions[d->nversions++];
     memset(v, 0, sizeof *v);
     v->version = info->version;
@@ -308,9 +324,10 @@ static void record_version(pipeline_t *p, struct dev *d, const struct detector_t
     v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->ckpt != NULL);
     serving_changed(d, info->swapped, info->version, info->kind);
     if (p->store && v->info_json &&
-        store_model_put(p->store, d->name, v->version, v->info_json, v->ckpt, v->ckpt_len,
-                        p->o.versions))
+        store_model_put_keep(p->store, d->name, v->version, v->info_json, v->ckpt, v->ckpt_len,
+                             p->o.versions, d->serving_version))
         log_warn("pipeline: model version %u of '%s' not saved (store busy)", v->version, d->name);
+    pipeline__versions_trim(p, d);
 }
 
 /* Training pool thread: the expensive part without the lock, then apply under it. */

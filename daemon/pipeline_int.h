@@ -55,7 +55,8 @@ struct dev {
     size_t nevents;
     uint64_t next_event_id;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
-    /* Model versions, oldest first. */
+    /* Model versions, oldest first: the o.versions newest and the serving one (array room for
+     * o.versions + 2). */
     struct version *versions;
     size_t nversions;
     uint32_t serving_version;
@@ -113,6 +114,10 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
 
 /* Saves d's detector (channel names + detector_save) to the store. Caller holds d->mu. */
 void pipeline__save(pipeline_t *p, struct dev *d);
+
+/* Drops the oldest versions beyond the o.versions newest, except the serving one (kept so it can
+ * be rolled back to). Caller holds d->mu. */
+void pipeline__versions_trim(pipeline_t *p, struct dev *d);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

@@ -4,8 +4,9 @@
  * A saved detector is a blob: "VGPD", format 2, the channel names, the next event id and the
  * serving version, what the status reports (format 2: counters, the last reading's state,
  * score, model and values, the reading interval), then detector_save()'s bytes. Format 1 blobs
- * (without the status part) still load; their status starts again from the next reading. Saves go through the storage writer
- * asynchronously; restore runs once on the main thread before readings flow. */
+ * (without the status part) still load; their status starts again from the next reading. Saves go
+ * through the storage writer asynchronously; restore runs once on the main thread before readings
+ * flow. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -165,8 +166,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         memcpy(last_x, r + sizeof bs + vec, vec);
         memcpy(ev_share, r + sizeof bs + 2 * vec, vec);
         r += sizeof bs + 3 * vec;
-        if (bs.state > DET_ANOMALY || bs.kind > DET_KIND_LSTM ||
-            bs.top_channel >= (int32_t)nch)
+        if (bs.state > DET_ANOMALY || bs.kind > DET_KIND_LSTM || bs.top_channel >= (int32_t)nch)
             goto fail;
     }
     detector_t *det;
@@ -279,8 +279,10 @@ static int on_version(void *arg, int64_t version, int64_t created_ms, const char
 {
     struct version_ctx *vc = arg;
     struct dev *d = vc->d;
-    if (d->nversions == (size_t)vc->p->o.versions)
-        return 1;
+    /* Listed lowest first: keep the newest and the serving one, as the running pipeline does
+     * (a store written with a larger model.versions may hold more). */
+    if (d->nversions == (size_t)vc->p->o.versions + 2)
+        pipeline__versions_trim(vc->p, d);
     struct version *v = &d->versions[d->nversions];
     memset(v, 0, sizeof *v);
     v->version = (uint32_t)version;
