@@ -22,7 +22,6 @@ void pipeline_opts_default(pipeline_opts_t *o)
     o->workers = 1;
     o->train_threads = 1;
     o->train_nice = 10;
-    o->train_queue = 64;
     o->shard_queue = 1000000;
     o->predictions = 2000;
     o->events = 16;
@@ -220,42 +219,48 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
     }
 }
 
-static void train_job_fn(void *arg);
+static void train_next(void *arg);
 
-struct tjob {
-    pipeline_t *p;
-    struct dev *d;
-    detector_job_t *job;
-    uint64_t gen;
-    int64_t t0;
-};
-
-/* Starts a training job for d if none runs. Caller holds d->mu. Returns 0 or an ERR_. */
-static int start_training(pipeline_t *p, struct dev *d)
+/* Puts d in the training due-set (the FIFO of devices waiting for a training thread) unless it
+ * is there already or training: each device is in it at most once, so it holds at most one
+ * entry per device and no request is ever dropped, only merged into the waiting one. One pool
+ * job (train_next) is queued per entry. Caller holds d->mu (lock order: d->mu, then due_mu).
+ * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or
+ * the pool's error (nothing queued then). */
+static int mark_due(pipeline_t *p, struct dev *d)
 {
-    if (d->training)
+    if (d->det == NULL || detector_seen(d->det) < (uint64_t)p->o.det.warmup)
+        return ERR_RANGE;
+    if (d->training || d->due) {
+        atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
         return ERR_BUSY;
-    struct tjob *tj = calloc(1, sizeof *tj);
-    if (tj == NULL)
-        return ERR_NOMEM;
-    int rc = detector_job_create(&tj->job, d->det);
-    if (rc) {
-        free(tj);
-        return rc;
     }
-    tj->p = p;
-    tj->d = d;
-    tj->gen = d->gen;
-    tj->t0 = mono_ns();
-    rc = wpool_submit(p->train, train_job_fn, tj);
-    if (rc) {
-        detector_job_destroy(tj->job);
-        free(tj);
-        atomic_fetch_add_explicit(&p->train_postponed, 1, memory_order_relaxed);
-        return rc;
+    pthread_mutex_lock(&p->due_mu);
+    d->due_next = NULL;
+    if (p->due_tail)
+        p->due_tail->due_next = d;
+    else
+        p->due_head = d;
+    p->due_tail = d;
+    p->due_len++;
+    pthread_mutex_unlock(&p->due_mu);
+    d->due = 1;
+    int rc = wpool_submit(p->train, train_next, p);
+    if (rc) { /* take it out again: every entry has its pool job */
+        pthread_mutex_lock(&p->due_mu);
+        struct dev **pp = &p->due_head, *prev = NULL;
+        while (*pp && *pp != d)
+            prev = *pp, pp = &(*pp)->due_next;
+        if (*pp) {
+            *pp = d->due_next;
+            if (p->due_tail == d)
+                p->due_tail = prev;
+            p->due_len--;
+        }
+        pthread_mutex_unlock(&p->due_mu);
+        d->due = 0;
     }
-    d->training = 1;
-    return 0;
+    return rc;
 }
 
 /* The status reports the serving model and the detector's state: when a training, a rollback
@@ -330,19 +335,43 @@ static void record_version(pipeline_t *p, struct dev *d, const struct detector_t
     pipeline__versions_trim(p, d);
 }
 
-/* Training pool thread: the expensive part without the lock, then apply under it. */
-static void train_job_fn(void *arg)
+/* Training pool thread: takes the device that became due first, makes its job under its lock,
+ * runs the expensive part without the lock, then applies the job under it again. */
+static void train_next(void *arg)
 {
-    struct tjob *tj = arg;
-    pipeline_t *p = tj->p;
-    struct dev *d = tj->d;
-    int rc = detector_job_run(tj->job);
-    double seconds = (double)(mono_ns() - tj->t0) / 1e9;
+    pipeline_t *p = arg;
+    pthread_mutex_lock(&p->due_mu);
+    struct dev *d = p->due_head;
+    if (d) {
+        p->due_head = d->due_next;
+        if (p->due_head == NULL)
+            p->due_tail = NULL;
+        p->due_len--;
+    }
+    pthread_mutex_unlock(&p->due_mu);
+    if (d == NULL)
+        return;
     pthread_mutex_lock(&d->mu);
-    if (rc == 0 && tj->gen == d->gen && d->det) {
+    d->due = 0;
+    detector_job_t *job = NULL;
+    int rc = d->det && !d->training ? detector_job_create(&job, d->det) : ERR_RANGE;
+    uint64_t gen = d->gen;
+    if (rc == 0)
+        d->training = 1;
+    pthread_mutex_unlock(&d->mu);
+    if (rc) {
+        if (rc != ERR_RANGE)
+            log_warn("pipeline: training for device '%s' not started: %s", d->name, err_str(rc));
+        return;
+    }
+    int64_t t0 = mono_ns();
+    rc = detector_job_run(job);
+    double seconds = (double)(mono_ns() - t0) / 1e9;
+    pthread_mutex_lock(&d->mu);
+    if (rc == 0 && gen == d->gen && d->det) {
         struct detector_train_info info;
         memset(&info, 0, sizeof info);
-        rc = detector_job_apply(d->det, tj->job, &info);
+        rc = detector_job_apply(d->det, job, &info);
         if (rc == 0) {
             record_version(p, d, &info, seconds);
             pipeline__save(p, d);
@@ -359,8 +388,7 @@ static void train_job_fn(void *arg)
     atomic_fetch_add_explicit(&p->train_ms_total, (uint64_t)(seconds * 1000), memory_order_relaxed);
     static const double tb[] = PIPE_TRAIN_BUCKETS;
     observe(p->train_hist, tb, seconds);
-    detector_job_destroy(tj->job);
-    free(tj);
+    detector_job_destroy(job);
 }
 
 /* Scores one point of a committed batch. Shard thread. */
@@ -437,7 +465,7 @@ static void score_point(pipeline_t *p, const batch_t *b, const batch_point_t *pt
         d->ring_len++;
     track_event(p, d, pt->ts_ms, &r);
     if (r.want_train)
-        start_training(p, d);
+        mark_due(p, d);
     if (p->o.save_every > 0 && ++d->since_save >= (uint64_t)p->o.save_every)
         pipeline__save(p, d);
 out:
@@ -575,9 +603,12 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     pthread_rwlock_init(&p->devs_lock, NULL);
-    int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, o->train_queue,
-                          "train", o->train_nice);
+    pthread_mutex_init(&p->due_mu, NULL);
+    /* The pool's queue holds one job per due device, so the due-set bounds it. */
+    int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, SIZE_MAX, "train",
+                          o->train_nice);
     if (rc) {
+        pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
         free(p);
         return rc;
@@ -585,6 +616,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     p->shards = calloc((size_t)p->o.workers, sizeof *p->shards);
     if (p->shards == NULL) {
         wpool_destroy(p->train);
+        pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
         free(p);
         return ERR_NOMEM;
@@ -635,11 +667,20 @@ void pipeline_destroy(pipeline_t *p)
         dev_free(d);
     }
     free(p->shards);
+    pthread_mutex_destroy(&p->due_mu);
     pthread_rwlock_destroy(&p->devs_lock);
     free(p);
 }
 
 /* ---- control ------------------------------------------------------------------------------ */
+
+size_t pipeline__due_len(pipeline_t *p)
+{
+    pthread_mutex_lock(&p->due_mu);
+    size_t n = p->due_len;
+    pthread_mutex_unlock(&p->due_mu);
+    return n;
+}
 
 int pipeline_retrain(pipeline_t *p, const char *device)
 {
@@ -647,7 +688,7 @@ int pipeline_retrain(pipeline_t *p, const char *device)
     if (d == NULL)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
-    int rc = d->det ? start_training(p, d) : ERR_RANGE;
+    int rc = mark_due(p, d);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }

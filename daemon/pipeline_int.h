@@ -42,8 +42,10 @@ struct dev {
     int has_result;
     int64_t since_ts; /* when the current state began */
     uint64_t scored, skipped_old;
-    uint64_t since_save; /* readings scored since the detector was last saved */
-    int training;
+    uint64_t since_save;  /* readings scored since the detector was last saved */
+    int training;         /* a training job for d runs */
+    int due;              /* d is in the training due-set (p->due_head list) */
+    struct dev *due_next; /* next in the due-set; guarded by p->due_mu */
     /* Ring of recent predictions: ts, score, state, then pred[nch] and actual[nch]. */
     size_t ring_cap, ring_head, ring_len;
     int64_t *ring_ts;
@@ -89,8 +91,13 @@ struct pipeline {
     struct shard *shards;
     int nshards;
     wpool_t *train;
+    /* The training due-set: devices waiting for a training thread, oldest first, each at most
+     * once (its dev.due flag); one pool job per entry. */
+    pthread_mutex_t due_mu; /* guards due_head, due_tail, due_len and dev.due_next; leaf lock */
+    struct dev *due_head, *due_tail;
+    size_t due_len;
     /* Counters for /metrics (relaxed atomics). */
-    atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_postponed;
+    atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
     atomic_uint_fast64_t step_ns_total, train_ms_total, train_jobs;
     atomic_uint_fast64_t step_hist[8];   /* PIPE_STEP_BUCKETS */
     atomic_uint_fast64_t train_hist[8];  /* PIPE_TRAIN_BUCKETS */
@@ -118,6 +125,9 @@ void pipeline__save(pipeline_t *p, struct dev *d);
 /* Drops the oldest versions beyond the o.versions newest, except the serving one (kept so it can
  * be rolled back to). Caller holds d->mu. */
 void pipeline__versions_trim(pipeline_t *p, struct dev *d);
+
+/* Devices in the training due-set now. Any thread. */
+size_t pipeline__due_len(pipeline_t *p);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

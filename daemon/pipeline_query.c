@@ -405,14 +405,15 @@ void pipeline_metrics(pipeline_t *p, sbuf_t *out)
                 "# TYPE vigil_model_trainings_total counter\nvigil_model_trainings_total %llu\n"
                 "# HELP vigil_model_swaps_total Trainings whose candidate replaced the serving "
                 "model.\n# TYPE vigil_model_swaps_total counter\nvigil_model_swaps_total %llu\n"
-                "# HELP vigil_train_queue_jobs Training jobs waiting.\n"
+                "# HELP vigil_train_queue_jobs Devices due for training, waiting for a training "
+                "thread (each at most once).\n"
                 "# TYPE vigil_train_queue_jobs gauge\nvigil_train_queue_jobs %zu\n"
-                "# HELP vigil_train_postponed_total Trainings postponed because the queue was "
-                "full.\n# TYPE vigil_train_postponed_total counter\n"
+                "# HELP vigil_train_postponed_total Training requests merged into one already due "
+                "or running for the device.\n# TYPE vigil_train_postponed_total counter\n"
                 "vigil_train_postponed_total %llu\n",
                 (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
                 (unsigned long long)trainings, (unsigned long long)atomic_load(&p->swaps),
-                wpool_queued(p->train), (unsigned long long)atomic_load(&p->train_postponed));
+                pipeline__due_len(p), (unsigned long long)atomic_load(&p->train_merged));
     size_t inq = 0;
     for (int s = 0; s < p->nshards; s++) {
         pthread_mutex_lock(&p->shards[s].mu);

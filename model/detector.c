@@ -353,6 +353,11 @@ int detector_channels(const detector_t *d)
     return d->C;
 }
 
+uint64_t detector_seen(const detector_t *d)
+{
+    return d->n_seen;
+}
+
 const model_t *detector_model(const detector_t *d)
 {
     return d->kind == DET_KIND_LSTM ? d->lstm : NULL;

@@ -194,6 +194,8 @@ int detector_load(detector_t **out, const void *buf, size_t len);
 /* Read access for status and rollback. */
 enum detector_state detector_get_state(const detector_t *d);
 int detector_channels(const detector_t *d);
+/* Readings consumed since create (a training needs at least warmup of them). */
+uint64_t detector_seen(const detector_t *d);
 /* The serving LSTM: borrowed, valid until the next detector_job_apply, detector_set_model or
  * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
 const model_t *detector_model(const detector_t *d);

@@ -110,5 +110,45 @@ class KeepK(tp.DaemonPerTest):
                          {n: v[2] for n, v in want.items()})
 
 
+class TrainQueue(tp.DaemonPerTest):
+    # One training thread, many devices due at once: the due-set holds each of them once and
+    # serves them all in turn (the old queue of 64 jobs dropped the rest, and a device that
+    # sent no more readings was never trained).
+    N, WARM = 90, 100
+    CONFIG = tp.config_text(0, warmup=WARM, extra="train_threads = 1\n")
+
+    def test_many_devices_due_at_once_all_trained(self):
+        d = self.d
+        items = []
+        for i in range(self.N):
+            for k in range(self.WARM):
+                items.append({"device": "q-%02d" % i, "ts": T0 + 1000 * k,
+                              "values": {"x": (k * (i + 3)) % 17 * 0.1, "y": (k % 7) * 0.3,
+                                         "z": 1.0 + (k % 5) * 0.01 * i}})
+        for j in range(0, len(items), 5000):
+            tp.jreq(d, "POST", "/v1/readings", items[j:j + 5000])
+        # Everything is due once scored; at most N entries ever wait.
+        for i in range(self.N):
+            tp.wait_scored(d, "q-%02d" % i, self.WARM)
+        depth = metric(d, "vigil_train_queue_jobs")
+        self.assertIsNotNone(depth)
+        self.assertLessEqual(depth, self.N)
+
+        def all_trained():
+            return all(len(tp.models(d, "q-%02d" % i)["versions"]) >= 1 for i in range(self.N))
+        tp.wait_for("all %d devices trained" % self.N, all_trained, 180)
+        for i in range(self.N):
+            s = tp.status(d, "q-%02d" % i)
+            self.assertNotEqual(s["state"], "learning", s)
+        tp.wait_for("an empty training queue",
+                    lambda: metric(d, "vigil_train_queue_jobs") == 0, 60)
+        self.assertGreaterEqual(metric(d, "vigil_model_trainings_total"), self.N)
+        # A retrain asked for twice while the first waits or runs is merged, not queued twice.
+        r1 = d.curl("POST", "/v1/devices/q-00/model/retrain")
+        r2 = d.curl("POST", "/v1/devices/q-00/model/retrain")
+        self.assertEqual(r1.status, 202, r1)
+        self.assertIn(r2.status, (202, 409), r2)  # 202 only if the first already finished
+
+
 if __name__ == "__main__":
     vt.main()
