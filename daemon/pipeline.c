@@ -245,6 +245,7 @@ static int mark_due(pipeline_t *p, struct dev *d)
     p->due_len++;
     pthread_mutex_unlock(&p->due_mu);
     d->due = 1;
+    d->due_ts = d->last_ts;
     int rc = wpool_submit(p->train, train_next, p);
     if (rc) { /* take it out again: every entry has its pool job */
         pthread_mutex_lock(&p->due_mu);
@@ -356,15 +357,41 @@ static void train_next(void *arg)
     detector_job_t *job = NULL;
     int rc = d->det && !d->training ? detector_job_create(&job, d->det) : ERR_RANGE;
     uint64_t gen = d->gen;
+    /* The window ends at the reading that asked (as vigil-replay trains at once on it), not
+     * at whatever arrived while the device waited. */
+    int64_t to_ts = d->due_ts;
+    int nch = d->nch;
+    char *names[DETECTOR_MAX_CHANNELS] = {0};
+    for (int c = 0; rc == 0 && c < nch; c++)
+        if ((names[c] = strdup(d->ch[c])) == NULL)
+            rc = ERR_NOMEM;
     if (rc == 0)
         d->training = 1;
     pthread_mutex_unlock(&d->mu);
+    int64_t t0 = mono_ns();
+    if (rc == 0) {
+        /* The training window: the device's newest readings up to the last one scored, read
+         * from the store here, on the training thread, without the device's lock. */
+        float *rows = NULL;
+        int n = 0;
+        rc = pipeline__window_read(p, d->name, names, nch, to_ts, &rows, &n);
+        if (rc == 0)
+            rc = detector_job_set_data(job, rows, n);
+        free(rows);
+    }
+    for (int c = 0; c < nch; c++)
+        free(names[c]);
     if (rc) {
         if (rc != ERR_RANGE)
             log_warn("pipeline: training for device '%s' not started: %s", d->name, err_str(rc));
+        detector_job_destroy(job);
+        if (job) {
+            pthread_mutex_lock(&d->mu);
+            d->training = 0;
+            pthread_mutex_unlock(&d->mu);
+        }
         return;
     }
-    int64_t t0 = mono_ns();
     rc = detector_job_run(job);
     double seconds = (double)(mono_ns() - t0) / 1e9;
     pthread_mutex_lock(&d->mu);
@@ -429,7 +456,7 @@ static void score_point(pipeline_t *p, const batch_t *b, const batch_point_t *pt
     }
     struct detector_result r;
     int64_t t0 = mono_ns();
-    int rc = detector_step(d->det, x, present, &r);
+    int rc = detector_step_ts(d->det, pt->ts_ms, x, present, &r);
     double step_s = (double)(mono_ns() - t0) / 1e9;
     if (rc)
         goto out;

@@ -46,6 +46,7 @@ struct dev {
     int training;         /* a training job for d runs */
     int due;              /* d is in the training due-set (p->due_head list) */
     struct dev *due_next; /* next in the due-set; guarded by p->due_mu */
+    int64_t due_ts;       /* newest reading when d became due: its training window ends there */
     /* Ring of recent predictions: ts, score, state, then pred[nch] and actual[nch]. */
     size_t ring_cap, ring_head, ring_len;
     int64_t *ring_ts;
@@ -125,6 +126,13 @@ void pipeline__save(pipeline_t *p, struct dev *d);
 /* Drops the oldest versions beyond the o.versions newest, except the serving one (kept so it can
  * be rolled back to). Caller holds d->mu. */
 void pipeline__versions_trim(pipeline_t *p, struct dev *d);
+
+/* Reads a training window: the device's newest o.det.history readings at or before to_ts from
+ * the store, as rows [n, nch] in the order of names (the detector's channels), oldest first,
+ * missing values carried forward. *rows is malloc'd (caller frees). Returns 0, ERR_RANGE (no
+ * store), or the store's error. Training pool thread (any thread but the writer's). */
+int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
+                          int64_t to_ts, float **rows, int *n);
 
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);

@@ -13,6 +13,7 @@
 #include "vtime.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,87 @@ void pipeline__save(pipeline_t *p, struct dev *d)
         store_detector_put(p->store, d->name, d->last_ts, blob, (size_t)(w - blob) + dlen))
         log_warn("pipeline: detector of '%s' not saved (store busy)", d->name);
     free(blob);
+}
+
+/* ---- training windows --------------------------------------------------------------------- */
+
+struct window {
+    int nch;
+    char *const *names;
+    float *rows; /* [cap, nch], newest first while reading; NaN: missing */
+    size_t n, cap;
+};
+
+static int on_window_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    (void)ts;
+    struct window *w = arg;
+    if (w->n == w->cap)
+        return 1;
+    float *row = w->rows + w->n * (size_t)w->nch;
+    for (int c = 0; c < w->nch; c++)
+        row[c] = NAN;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < w->nch; c++)
+            if (strcmp(ch[i], w->names[c]) == 0) {
+                row[c] = (float)v[i];
+                break;
+            }
+    w->n++;
+    return 0;
+}
+
+int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
+                          int64_t to_ts, float **rows, int *n)
+{
+    *rows = NULL;
+    *n = 0;
+    if (p->store == NULL)
+        return ERR_RANGE;
+    struct window w = {.nch = nch, .names = names, .cap = (size_t)p->o.det.history};
+    w.rows = malloc(w.cap * (size_t)nch * sizeof(float));
+    if (w.rows == NULL)
+        return ERR_NOMEM;
+    store_query_t q = {.device = device,
+                       .from_ms = VTIME_MIN_MS,
+                       .to_ms = to_ts + 1,
+                       .channels = (const char *const *)names,
+                       .nchannels = (size_t)nch,
+                       .limit = w.cap,
+                       .desc = 1};
+    int rc = store_query(p->store, &q, on_window_point, &w);
+    if (rc) {
+        free(w.rows);
+        return rc;
+    }
+    /* Oldest first, then each missing value carried forward from the row before it; values
+     * missing before a channel's first one take that first value. */
+    const size_t C = (size_t)nch;
+    for (size_t i = 0, j = w.n ? w.n - 1 : 0; i < j; i++, j--)
+        for (size_t c = 0; c < C; c++) {
+            float t = w.rows[i * C + c];
+            w.rows[i * C + c] = w.rows[j * C + c];
+            w.rows[j * C + c] = t;
+        }
+    for (size_t c = 0; c < C; c++) {
+        float first = 0.0f;
+        for (size_t t = 0; t < w.n; t++)
+            if (isfinite(w.rows[t * C + c])) {
+                first = w.rows[t * C + c];
+                break;
+            }
+        float prev = first;
+        for (size_t t = 0; t < w.n; t++) {
+            float *v = &w.rows[t * C + c];
+            if (isfinite(*v))
+                prev = *v;
+            else
+                *v = prev;
+        }
+    }
+    *rows = w.rows;
+    *n = (int)w.n;
+    return 0;
 }
 
 void pipeline_save_all(pipeline_t *p)

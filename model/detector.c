@@ -1,5 +1,6 @@
 /* model/detector.c: the detector's lifecycle (defaults, create, destroy), the per-reading step
- * (carry-forward, scoring, history, advancing the serving predictor, asking for training),
+ * (carry-forward, scoring, context ring, advancing the serving predictor, asking for training
+ * after N readings or T seconds of the readings' time),
  * the forecast and the accessors.
  *
  * Invariants: see detector_int.h. All arrays live in one block allocated at create; the step
@@ -65,7 +66,8 @@ static int config_check(const struct detector_config *c)
         c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
         !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) || c->accept_after < 1 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
-        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 || c->train.max_epochs < 1)
+        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
+        c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0)
         return ERR_INVAL;
     return 0;
 }
@@ -91,9 +93,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
         goto fail;
     d->state_len = model_state_len(d->base);
     d->work_len = model_work_len(d->base, 1);
-    d->hist_cap = cfg->history;
+    d->ctx_cap = 2 * cfg->train.window;
     /* One block: floats first, then the per-channel flags. */
-    size_t nf = (size_t)d->hist_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
+    size_t nf = (size_t)d->ctx_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
                 2 * d->state_len + d->work_len + C /* pred */ +
                 4 * C /* err_scale, resid_rms, lmean, lscale */ + (size_t)cfg->err_window +
                 (size_t)cfg->err_short;
@@ -103,7 +105,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
         goto fail;
     }
     float *p = d->block;
-    d->hist = p, p += (size_t)d->hist_cap * C;
+    d->ctx = p, p += (size_t)d->ctx_cap * C;
     d->last = p, p += C;
     d->lin_ab = p, p += C * C;
     d->lin_b = p, p += C;
@@ -123,6 +125,8 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->next_version = 1;
     d->lstm_window = cfg->train.window;
     d->due_at = (uint64_t)cfg->warmup;
+    d->last_ts = DETECTOR_NO_TIME;
+    d->train_ts = DETECTOR_NO_TIME;
     d->det_state = DET_LEARNING;
     d->since_red = 1 << 30;
     *out = d;
@@ -212,40 +216,28 @@ static void predictor_advance(detector_t *d, const float *x)
     d->have_pred = 1;
 }
 
-void detector__hist_copy(const detector_t *d, float *out, int n)
-{
-    const size_t C = (size_t)d->C;
-    int start = d->hist_head - n;
-    if (start < 0)
-        start += d->hist_cap;
-    for (int k = 0; k < n; k++) {
-        int r = (start + k) % d->hist_cap;
-        memcpy(out + (size_t)k * C, d->hist + (size_t)r * C, sizeof(float) * C);
-    }
-}
-
 void detector__rebuild_state(detector_t *d)
 {
     const size_t C = (size_t)d->C;
     model_state_reset(d->base, d->state);
     model_state_reset(d->base, d->state + d->state_len);
     d->have_pred = 0;
-    if (d->hist_len == 0)
+    if (d->ctx_len == 0)
         return;
     /* Both staggered states restart within one window, so one window plus a margin rebuilds
-     * them exactly as if they had been stepped all along. */
+     * them exactly as if they had been stepped all along (lstm_window <= train.window). */
     int n = d->kind == DET_KIND_LSTM ? 2 * d->lstm_window : 1;
-    if (n > d->hist_len)
-        n = d->hist_len;
-    int start = d->hist_head - n;
+    if (n > d->ctx_len)
+        n = d->ctx_len;
+    int start = d->ctx_head - n;
     if (start < 0)
-        start += d->hist_cap;
-    /* The newest history row is reading n_seen - 1; predictor_advance uses n_seen as the index
+        start += d->ctx_cap;
+    /* The newest context row is reading n_seen - 1; predictor_advance uses n_seen as the index
      * of the reading it consumes, so step it back and forth around the replay. */
     uint64_t saved = d->n_seen;
     d->n_seen = saved - (uint64_t)n;
     for (int k = 0; k < n; k++) {
-        predictor_advance(d, d->hist + (size_t)((start + k) % d->hist_cap) * C);
+        predictor_advance(d, d->ctx + (size_t)((start + k) % d->ctx_cap) * C);
         d->n_seen++;
     }
     d->n_seen = saved;
@@ -253,6 +245,12 @@ void detector__rebuild_state(detector_t *d)
 
 int detector_step(detector_t *d, const float *x, const uint8_t *present,
                   struct detector_result *res)
+{
+    return detector_step_ts(d, DETECTOR_NO_TIME, x, present, res);
+}
+
+int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
+                     struct detector_result *res)
 {
     if (!d || !x || !res)
         return ERR_INVAL;
@@ -282,16 +280,31 @@ int detector_step(detector_t *d, const float *x, const uint8_t *present,
     res->kind = d->kind;
     res->version = d->version;
 
-    /* Consume the reading: history, carry-forward, then the next prediction. */
-    memcpy(d->hist + (size_t)d->hist_head * C, xc, sizeof(float) * (size_t)C);
-    d->hist_head = (d->hist_head + 1) % d->hist_cap;
-    if (d->hist_len < d->hist_cap)
-        d->hist_len++;
+    /* Consume the reading: context, carry-forward, then the next prediction. */
+    memcpy(d->ctx + (size_t)d->ctx_head * C, xc, sizeof(float) * (size_t)C);
+    d->ctx_head = (d->ctx_head + 1) % d->ctx_cap;
+    if (d->ctx_len < d->ctx_cap)
+        d->ctx_len++;
+    if (ts_ms != DETECTOR_NO_TIME)
+        d->last_ts = ts_ms;
     memcpy(d->last, xc, sizeof(float) * (size_t)C);
     d->have_last = 1;
     if (d->version > 0)
         predictor_advance(d, xc);
     d->n_seen++;
+    /* The time schedule counts the readings' own time, so a replay of a stored series asks for
+     * the same trainings as the live feed did (model/ has no clock). */
+    int by_time = 0;
+    if (d->cfg.retrain_seconds > 0 && d->version > 0 && ts_ms != DETECTOR_NO_TIME) {
+        if (d->train_ts == DETECTOR_NO_TIME || ts_ms < d->train_ts)
+            d->train_ts = ts_ms;
+        else if (ts_ms - d->train_ts >= (int64_t)d->cfg.retrain_seconds * 1000)
+            by_time = 1;
+    }
+    if (by_time) {
+        res->want_train = 1;
+        d->train_ts = ts_ms; /* ask again a period later if no job is applied by then */
+    }
     if (d->n_seen >= d->due_at) {
         res->want_train = 1;
         /* Ask again later if no job is applied by then (the caller may drop one). */

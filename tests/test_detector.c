@@ -68,9 +68,13 @@ static float *make_process(int n, uint64_t seed)
 
 static int trainings;
 
-static void step(detector_t *d, const float *x, const uint8_t *present, struct detector_result *res)
+/* Steps reading t of series [n, C] (at t seconds) and trains inline when asked, on the window
+ * of the newest `history` rows up to t, as the daemon reads it from its store. */
+static void step(detector_t *d, const float *series, int t, int C, const uint8_t *present,
+                 struct detector_result *res)
 {
-    assert_int_equal(detector_step(d, x, present, res), 0);
+    assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, series + (size_t)C * t, present, res),
+                     0);
     assert_true(res->score >= 0.0f && res->score <= 1.0f);
     if (!res->want_train)
         return;
@@ -79,6 +83,7 @@ static void step(detector_t *d, const float *x, const uint8_t *present, struct d
     if (rc == ERR_RANGE)
         return;
     assert_int_equal(rc, 0);
+    assert_int_equal(detector_job_set_data(job, series, t + 1), 0);
     assert_int_equal(detector_job_run(job), 0);
     struct detector_train_info info;
     assert_int_equal(detector_job_apply(d, job, &info), 0);
@@ -140,7 +145,7 @@ static void test_fault_flagged_with_channel(void **unused)
     struct detector_result res;
     int flagged_at = -1, top = -1;
     for (int t = 0; t < n; t++) {
-        step(d, x + (size_t)C * t, NULL, &res);
+        step(d, x, t, C, NULL, &res);
         if (t < onset) {
             assert_int_equal(res.is_anomaly, 0);
         } else if (res.is_anomaly && flagged_at < 0) {
@@ -171,7 +176,7 @@ static void test_healthy_quiet(void **unused)
     float top = 0.0f;
     trainings = 0;
     for (int t = 0; t < n; t++) {
-        step(d, x + (size_t)C * t, NULL, &res);
+        step(d, x, t, C, NULL, &res);
         anomalies += res.is_anomaly;
         if (getenv("DBG") && res.state >= DET_WARNING)
             print_message("t %d lik %.3f raw %.3f top %d v %u kind %d x %.3f %.3f pred %.3f %.3f\n",
@@ -204,7 +209,7 @@ static void test_constant_channel_not_stuck(void **unused)
     detector_t *d = new_detector(C);
     struct detector_result res;
     for (int t = 0; t < n; t++) {
-        step(d, x + 2 * t, NULL, &res);
+        step(d, x, t, 2, NULL, &res);
         if (t < step_at || t >= step_at + 50)
             assert_int_equal(res.is_anomaly, 0);
     }
@@ -226,7 +231,7 @@ static void test_missing_carried_forward(void **unused)
         int gap = t % 50 == 49;
         if (gap)
             x[C * t + 3] = NAN;
-        step(d, x + (size_t)C * t, gap ? present : NULL, &res);
+        step(d, x, t, C, gap ? present : NULL, &res);
         assert_int_equal(res.imputed, gap ? 2 : 0);
     }
     detector_destroy(d);
@@ -282,6 +287,9 @@ static void test_worse_job_not_swapped(void **unused)
 
     detector_job_t *job;
     assert_int_equal(detector_job_create(&job, d), 0);
+    assert_int_equal(detector_job_run(job), ERR_INVAL); /* no window given yet */
+    assert_int_equal(detector_job_set_data(job, x, cfg.warmup - 1), ERR_RANGE);
+    assert_int_equal(detector_job_set_data(job, x, n), 0);
     assert_int_equal(detector_job_run(job), 0);
     struct detector_train_info info;
     assert_int_equal(detector_job_apply(d, job, &info), 0);
@@ -337,7 +345,7 @@ static void test_save_load(void **unused)
     detector_t *a = new_detector(C), *b;
     struct detector_result ra, rb;
     for (int t = 0; t < cut; t++)
-        step(a, x + (size_t)C * t, NULL, &ra);
+        step(a, x, t, C, NULL, &ra);
     size_t cap = detector_save_size(a), len;
     unsigned char *buf = malloc(cap);
     assert_non_null(buf);
@@ -348,8 +356,8 @@ static void test_save_load(void **unused)
     assert_int_equal(detector_get_state(a), detector_get_state(b));
     int flagged = 0;
     for (int t = cut; t < n; t++) {
-        step(a, x + (size_t)C * t, NULL, &ra);
-        step(b, x + (size_t)C * t, NULL, &rb);
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
         assert_same_result(&ra, &rb, C);
         flagged += ra.is_anomaly;
     }
@@ -373,6 +381,74 @@ static void test_save_load(void **unused)
     free(x);
 }
 
+/* retrain_seconds: with retrain_every 0, a serving detector asks for training when its
+ * readings' timestamps have advanced retrain_seconds since the last training: after 60
+ * readings 1 s apart, after 6 readings 10 s apart; never for readings without a time. */
+static void test_retrain_seconds(void **unused)
+{
+    const int C = 4, n = 900;
+    float *x = make_process(n, 17);
+    for (int gap_s = 1; gap_s <= 10; gap_s += 9) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.retrain_every = 0;
+        cfg.retrain_seconds = 60;
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        struct detector_result res;
+        int t = 0, trained_at = -1, asks = 0, last_ask = -1;
+        for (; t < n; t++) {
+            int64_t ts = 1700000000000LL + (int64_t)t * gap_s * 1000;
+            assert_int_equal(detector_step_ts(d, ts, x + (size_t)C * t, NULL, &res), 0);
+            if (!res.want_train)
+                continue;
+            if (trained_at >= 0) { /* a time-scheduled ask */
+                asks++;
+                assert_int_equal(t - (last_ask >= 0 ? last_ask : trained_at), 60 / gap_s);
+                last_ask = t;
+                if (asks == 3)
+                    break;
+                continue; /* not trained: it asks again a period later */
+            }
+            detector_job_t *job;
+            assert_int_equal(detector_job_create(&job, d), 0);
+            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
+            assert_int_equal(detector_job_run(job), 0);
+            assert_int_equal(detector_job_apply(d, job, NULL), 0);
+            detector_job_destroy(job);
+            trained_at = t;
+        }
+        assert_int_equal(asks, 3);
+        detector_destroy(d);
+    }
+    /* Without timestamps the time schedule never fires (retrain_every 0: no count schedule
+     * either, beyond the warm-up's). */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    cfg.retrain_seconds = 1;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    int wants = 0;
+    for (int t = 0; t < 600; t++) {
+        assert_int_equal(detector_step(d, x + (size_t)C * t, NULL, &res), 0);
+        if (res.want_train && detector_get_state(d) == DET_LEARNING) {
+            detector_job_t *job;
+            assert_int_equal(detector_job_create(&job, d), 0);
+            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
+            assert_int_equal(detector_job_run(job), 0);
+            assert_int_equal(detector_job_apply(d, job, NULL), 0);
+            detector_job_destroy(job);
+        } else {
+            wants += res.want_train;
+        }
+    }
+    assert_int_equal(wants, 0);
+    detector_destroy(d);
+    free(x);
+}
+
 /* Two detectors fed the same readings give bit-identical results throughout. */
 static void test_deterministic(void **unused)
 {
@@ -383,8 +459,8 @@ static void test_deterministic(void **unused)
     detector_t *a = new_detector(C), *b = new_detector(C);
     struct detector_result ra, rb;
     for (int t = 0; t < n; t++) {
-        step(a, x + (size_t)C * t, NULL, &ra);
-        step(b, x + (size_t)C * t, NULL, &rb);
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
         assert_same_result(&ra, &rb, C);
     }
     detector_destroy(a);
@@ -403,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_worse_job_not_swapped),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_retrain_seconds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,5 +150,36 @@ class TrainQueue(tp.DaemonPerTest):
         self.assertIn(r2.status, (202, 409), r2)  # 202 only if the first already finished
 
 
+class RetrainSeconds(tp.DaemonPerTest):
+    # No count schedule: only the readings' time asks for retraining, every 60 s of it.
+    CONFIG = tp.config_text(0, extra="retrain_seconds = 60\n")
+
+    def test_retrained_by_readings_time(self):
+        d, dev = self.d, "rs-1"
+        rng = tp.random.Random(5)
+        rows = tp.rotation(tp.WARMUP + 20, 0, tp.OMEGA_A, 0.01, rng)
+        # Warm-up readings 1 s apart: the first training.
+        ts = [T0 + 1000 * k for k in range(tp.WARMUP)]
+        tp.post_readings(d, dev, rows[:tp.WARMUP], ts, tp.CH3)
+        tp.wait_scored(d, dev, tp.WARMUP)
+        m = tp.wait_idle(d, dev, 1)
+        n0 = len(m["versions"])
+        last = ts[-1]
+        # Readings 10 s apart: 50 s of readings' time asks for nothing (wall time does not
+        # count: the daemon is given time to act on a wrong request) ...
+        for k in range(1, 6):
+            tp.post_readings(d, dev, [rows[tp.WARMUP + k]], [last + 10000 * k], tp.CH3)
+        tp.wait_scored(d, dev, tp.WARMUP + 5)
+        tp.time.sleep(1.5)
+        m = tp.models(d, dev)
+        self.assertEqual((len(m["versions"]), m["training"]), (n0, False), m)
+        # ... the reading 60 s after the last training does.
+        tp.post_readings(d, dev, [rows[tp.WARMUP + 6]], [last + 60000], tp.CH3)
+        tp.wait_scored(d, dev, tp.WARMUP + 6)
+        m = tp.wait_idle(d, dev, n0 + 1)
+        self.assertEqual(len(m["versions"]), n0 + 1, m)
+        self.assertEqual(m["versions"][0]["metrics"]["rows"] > 0, True, m["versions"][0])
+
+
 if __name__ == "__main__":
     vt.main()
