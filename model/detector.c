@@ -185,6 +185,15 @@ void detector__clamp(float *in, const float *x, const float *lo, const float *hi
         in[c] = !lo ? x[c] : x[c] < lo[c] ? lo[c] : x[c] > hi[c] ? hi[c] : x[c];
 }
 
+/* The per-channel fallback after the model's prediction of d->pred from reading x[C]. */
+static void predictor_finish(detector_t *d, const float *x)
+{
+    for (int c = 0; c < d->C; c++)
+        if (d->persist[c] || !isfinite(d->pred[c]))
+            d->pred[c] = x[c];
+    d->have_pred = 1;
+}
+
 /* Advances the serving predictor by one consumed reading x[C] and writes d->pred. */
 static void predictor_advance(detector_t *d, const float *x)
 {
@@ -210,10 +219,7 @@ static void predictor_advance(detector_t *d, const float *x)
         memcpy(d->pred, x, sizeof(float) * (size_t)C);
         break;
     }
-    for (int c = 0; c < C; c++)
-        if (d->persist[c] || !isfinite(d->pred[c]))
-            d->pred[c] = x[c];
-    d->have_pred = 1;
+    predictor_finish(d, x);
 }
 
 void detector__rebuild_state(detector_t *d)
@@ -249,13 +255,12 @@ int detector_step(detector_t *d, const float *x, const uint8_t *present,
     return detector_step_ts(d, DETECTOR_NO_TIME, x, present, res);
 }
 
-int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
-                     struct detector_result *res)
+/* The step up to the model: carry-forward into xc[C], scoring against d->pred, the context
+ * ring. */
+static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
+                       struct detector_result *res, float *xc)
 {
-    if (!d || !x || !res)
-        return ERR_INVAL;
     const int C = d->C;
-    float xc[DETECTOR_MAX_CHANNELS];
     memset(res, 0, sizeof *res);
     for (int c = 0; c < C; c++) {
         int ok = (!present || present[c]) && isfinite(x[c]);
@@ -280,7 +285,7 @@ int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t
     res->kind = d->kind;
     res->version = d->version;
 
-    /* Consume the reading: context, carry-forward, then the next prediction. */
+    /* Consume the reading: context, carry-forward, then (the caller) the next prediction. */
     memcpy(d->ctx + (size_t)d->ctx_head * C, xc, sizeof(float) * (size_t)C);
     d->ctx_head = (d->ctx_head + 1) % d->ctx_cap;
     if (d->ctx_len < d->ctx_cap)
@@ -289,8 +294,11 @@ int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t
         d->last_ts = ts_ms;
     memcpy(d->last, xc, sizeof(float) * (size_t)C);
     d->have_last = 1;
-    if (d->version > 0)
-        predictor_advance(d, xc);
+}
+
+/* The step after the model: the reading count and the training schedule. */
+static void step_end(detector_t *d, int64_t ts_ms, struct detector_result *res)
+{
     d->n_seen++;
     /* The time schedule counts the readings' own time, so a replay of a stored series asks for
      * the same trainings as the live feed did (model/ has no clock). */
@@ -313,6 +321,88 @@ int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t
                 ? (uint64_t)(d->cfg.warmup / 4 + 1)
                 : (uint64_t)(d->cfg.retrain_every > 0 ? d->cfg.retrain_every : d->cfg.accept_after);
         d->due_at = d->n_seen + again;
+    }
+}
+
+int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
+                     struct detector_result *res)
+{
+    if (!d || !x || !res)
+        return ERR_INVAL;
+    float xc[DETECTOR_MAX_CHANNELS];
+    step_begin(d, ts_ms, x, present, res, xc);
+    if (d->version > 0)
+        predictor_advance(d, xc);
+    step_end(d, ts_ms, res);
+    return 0;
+}
+
+size_t detector_batch_work_len(const detector_t *d, int n)
+{
+    const size_t C = (size_t)d->C, B = 2 * (size_t)n;
+    /* inputs [n, C] consumed, LSTM inputs [2n, C], predictions [2n, C], the model's scratch
+     * for 2n states */
+    return (size_t)n * C + 2 * B * C + model_work_len(d->base, (int)B);
+}
+
+int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, const float *x,
+                        const uint8_t *present, struct detector_result *res, float *work)
+{
+    if (!ds || n < 1 || n > DETECTOR_MAX_BATCH || !x || !res || !work)
+        return ERR_INVAL;
+    const int C = ds[0]->C;
+    for (int i = 0; i < n; i++)
+        if (!ds[i] || ds[i]->C != C)
+            return ERR_INVAL;
+    const size_t Cz = (size_t)C, B = 2 * (size_t)n;
+    float *xc = work, *in = xc + (size_t)n * Cz, *pred = in + B * Cz, *mwork = pred + B * Cz;
+    float *states[2 * DETECTOR_MAX_BATCH];
+    /* Batched: the members serving an LSTM of the first such member's version (a group's
+     * detectors serve copies of one model, so its weights stand for all of them). */
+    const detector_t *lead = NULL;
+    for (int i = 0; i < n && !lead; i++)
+        if (ds[i]->version > 0 && ds[i]->kind == DET_KIND_LSTM)
+            lead = ds[i];
+    int nb = 0;
+    for (int i = 0; i < n; i++) {
+        detector_t *d = ds[i];
+        float *xi = xc + (size_t)i * Cz;
+        step_begin(d, ts_ms ? ts_ms[i] : DETECTOR_NO_TIME, x + (size_t)i * Cz,
+                   present ? present + (size_t)i * Cz : NULL, &res[i], xi);
+        if (d->version == 0)
+            continue;
+        if (!lead || d->kind != DET_KIND_LSTM || d->version != lead->version ||
+            d->lstm_window != lead->lstm_window) {
+            predictor_advance(d, xi);
+            continue;
+        }
+        /* The two staggered states, reset at their phase as detector__lstm_advance does. */
+        const int T = d->lstm_window;
+        const uint64_t phase = d->n_seen % (uint64_t)T, half = (uint64_t)(T / 2 > 0 ? T / 2 : 1);
+        if (phase == 0)
+            model_state_reset(d->lstm, d->state);
+        if (phase == half % (uint64_t)T)
+            model_state_reset(d->lstm, d->state + d->state_len);
+        detector__clamp(in + (size_t)(2 * nb) * Cz, xi, d->cfg.clamp_margin >= 0.0f ? d->lo : NULL,
+                        d->hi, C);
+        memcpy(in + (size_t)(2 * nb + 1) * Cz, in + (size_t)(2 * nb) * Cz, sizeof(float) * Cz);
+        states[2 * nb] = d->state;
+        states[2 * nb + 1] = d->state + d->state_len;
+        nb++;
+    }
+    int rc = nb > 0 ? model_step_batch(lead->lstm, pred, states, in, 2 * nb, mwork) : 0;
+    for (int i = 0, k = 0; i < n; i++) {
+        detector_t *d = ds[i];
+        if (d->version > 0 && lead && d->kind == DET_KIND_LSTM && d->version == lead->version &&
+            d->lstm_window == lead->lstm_window) {
+            const uint64_t phase = d->n_seen % (uint64_t)d->lstm_window;
+            const uint64_t half = (uint64_t)(d->lstm_window / 2 > 0 ? d->lstm_window / 2 : 1);
+            const float *p = pred + (size_t)(2 * k + (phase >= half ? 0 : 1)) * Cz;
+            memcpy(d->pred, rc == 0 ? p : xc + (size_t)i * Cz, sizeof(float) * Cz);
+            predictor_finish(d, xc + (size_t)i * Cz);
+            k++;
+        }
+        step_end(d, ts_ms ? ts_ms[i] : DETECTOR_NO_TIME, &res[i]);
     }
     return 0;
 }

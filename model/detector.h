@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #define DETECTOR_MAX_CHANNELS 64
+#define DETECTOR_MAX_BATCH    64 /* detectors in one detector_step_batch */
 
 enum detector_state { DET_LEARNING = 0, DET_NORMAL, DET_WARNING, DET_ANOMALY };
 enum detector_kind { DET_KIND_PERSISTENCE = 0, DET_KIND_LINEAR, DET_KIND_LSTM };
@@ -146,6 +147,17 @@ struct detector_result {
 int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
                      struct detector_result *res);
 
+/* Steps n detectors by one reading each (x [n, C], present [n, C] or NULL, ts_ms [n] or NULL,
+ * res [n]) as n detector_step_ts calls would, except that the members serving an LSTM of the
+ * same version as the first of them that serves an LSTM advance together in one batched model
+ * step (one sgemm per layer: model_step_batch). The caller promises that detectors serving the
+ * same version serve the same weights (a device group's). Distinct detectors, same channel
+ * count, n <= DETECTOR_MAX_BATCH. work holds detector_batch_work_len(ds[0], n) floats. No
+ * allocation. Returns 0 or ERR_INVAL. */
+int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, const float *x,
+                        const uint8_t *present, struct detector_result *res, float *work);
+size_t detector_batch_work_len(const detector_t *d, int n);
+
 /* detector_step_ts without a timestamp. */
 int detector_step(detector_t *d, const float *x, const uint8_t *present,
                   struct detector_result *res);
@@ -200,6 +212,16 @@ int detector_job_run(detector_job_t *job);
  * (may be NULL). Owner thread. Returns ERR_INVAL if the job has not run or does not fit d. The
  * job may then be destroyed. */
 int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train_info *info);
+
+/* Group training: instead of detector_job_run, job (a member's, with its own window set) takes
+ * the decision of group_job (run on the members' pooled windows): whatever serves the group
+ * after that decision (its candidate if swapped in, else what served it) is what this member
+ * will serve, with the group's version, and only the error scales, level terms and long
+ * window are calibrated on the member's own rows. A member not yet serving the group's
+ * version installs it. Then detector_job_apply as usual. Any thread; group_job is only read.
+ * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
+ * ERR_NOMEM. */
+int detector_job_share(detector_job_t *job, const detector_job_t *group_job);
 
 void detector_job_destroy(detector_job_t *job);
 

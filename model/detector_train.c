@@ -443,6 +443,76 @@ out:
     return rc;
 }
 
+int detector_job_share(detector_job_t *j, const detector_job_t *g)
+{
+    if (!j || !g || !j->data || j->ran || !g->ran || j->C != g->C)
+        return ERR_INVAL;
+    const int C = j->C, n = j->n, nv = j->n_val;
+    const size_t Cz = (size_t)C;
+    const struct detector_config *cfg = &j->cfg;
+    /* What serves the group after its decision: the candidate it swapped in, or what served. */
+    const int sw = g->swap;
+    const enum detector_kind kind = sw ? g->kind : g->s_kind;
+    const model_t *lstm = sw ? g->cand : g->s_lstm;
+    const uint32_t version = sw ? g->version : g->s_version;
+    model_t *copy = NULL;
+    if (kind == DET_KIND_LSTM && (!lstm || model_clone(&copy, lstm) < 0))
+        return lstm ? ERR_NOMEM : ERR_INVAL;
+    model_destroy(j->cand);
+    j->cand = copy;
+    j->have_cand = copy != NULL;
+    memcpy(j->lin_ab, sw ? g->lin_ab : g->s_ab, sizeof(float) * Cz * Cz);
+    memcpy(j->lin_b, sw ? g->lin_b : g->s_b, sizeof(float) * Cz);
+    memcpy(j->lo, sw ? g->lo : g->s_lo, sizeof(float) * Cz);
+    memcpy(j->hi, sw ? g->hi : g->s_hi, sizeof(float) * Cz);
+    memcpy(j->persist, g->persist, Cz);
+    j->window = sw ? g->window : g->s_window;
+    j->kind = kind;
+    /* A member whose serving version is not the group's (it just joined) installs it. */
+    j->swap = sw || j->s_version != version;
+    j->version = version;
+    memcpy(j->cost, g->cost, sizeof j->cost);
+    j->tres = g->tres;
+    const size_t E = (size_t)cfg->train.max_epochs;
+    memcpy(j->curves, g->curves, sizeof(float) * 2 * E);
+    j->tres.train_loss = j->curves;
+    j->tres.val_loss = j->curves + E;
+
+    /* Calibration on this member's own rows: the shared predictor's and persistence's errors. */
+    const int ctx = cfg->train.window < n / 4 ? cfg->train.window : n / 4;
+    const int nc = cfg->calib_all && n - ctx > nv ? n - ctx : nv, off = nc - nv;
+    float *err = malloc(sizeof(float) * 2 * (size_t)nc * Cz);
+    double *sse = calloc(8 * Cz, sizeof(double));
+    int rc = ERR_NOMEM;
+    if (!err || !sse)
+        goto out;
+    double *sseh = sse + 2 * Cz, *mean = sseh + 2 * Cz, *sd = mean + Cz, *var = sd + Cz,
+           *floor_ = var + Cz;
+    channel_stats(j, mean, sd, var, floor_);
+    const int clamp = cfg->clamp_margin >= 0.0f;
+    struct pred_ctx pcs[2] = {
+        {kind, j->cand, j->lin_ab, j->lin_b, clamp ? j->lo : NULL, j->hi, C, j->window},
+        {DET_KIND_PERSISTENCE, NULL, NULL, NULL, NULL, NULL, C, cfg->train.window},
+    };
+    for (int p = 0; p < 2; p++) {
+        if ((rc = run_errors(&pcs[p], j->data, n, nc, nv, 1, err + (size_t)p * nc * Cz,
+                             sseh + (size_t)p * Cz)) < 0)
+            goto out;
+        for (int k = off; k < nc; k++)
+            for (int c = 0; c < C; c++) {
+                double e = err[((size_t)p * nc + k) * Cz + c];
+                sse[p * C + c] += e * e;
+            }
+    }
+    calibrate(j, err, err + (size_t)nc * Cz, sse, sse + Cz, floor_, nc);
+    j->ran = 1;
+    rc = 0;
+out:
+    free(sse);
+    free(err);
+    return rc;
+}
+
 int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_info *info)
 {
     if (!d || !j || j->C != d->C || !j->ran)

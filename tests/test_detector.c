@@ -449,6 +449,161 @@ static void test_retrain_seconds(void **unused)
     free(x);
 }
 
+/* A group's batched step: three detectors serving copies of one LSTM, stepped together by
+ * detector_step_batch (one batched model step), give what three single steps give, within
+ * float rounding of the batched sgemm (1e-4 relative on predictions, 1e-3 on raw scores);
+ * a detector of another version in the same batch advances alone and exactly. */
+static void test_batch_step_matches_single(void **unused)
+{
+    const int n = 400, M = 4;
+    float *x = make_cubic(n + 40);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    struct model_config mc;
+    model_config_default(&mc, 1, 1);
+    mc.n_hidden = cfg.n_hidden;
+    model_t *base, *m;
+    assert_int_equal(model_create(&base, &mc), 0);
+    struct model_train_config tc;
+    model_train_config_default(&tc);
+    tc.window = 32;
+    tc.max_epochs = 5;
+    tc.val_fraction = 0.0f;
+    assert_int_equal(model_train(&m, base, &tc, x, (size_t)n, NULL), 0);
+    detector_t *single[4], *batch[4];
+    for (int i = 0; i < M; i++) {
+        assert_int_equal(detector_create(&single[i], &cfg, 1), 0);
+        assert_int_equal(detector_create(&batch[i], &cfg, 1), 0);
+        /* Members start at different phases of the staggered states (i readings more). */
+        struct detector_result r;
+        for (int t = 0; t < 5 + 7 * i; t++) {
+            assert_int_equal(detector_step(single[i], x + t, NULL, &r), 0);
+            assert_int_equal(detector_step(batch[i], x + t, NULL, &r), 0);
+        }
+        uint32_t version = i == M - 1 ? 9 : 8; /* the last one is not the group's version */
+        assert_int_equal(detector_set_model(single[i], m, version), 0);
+        assert_int_equal(detector_set_model(batch[i], m, version), 0);
+    }
+    float *work = malloc(sizeof(float) * detector_batch_work_len(batch[0], M));
+    assert_non_null(work);
+    for (int t = 40; t < n; t++) {
+        float xs[4];
+        int64_t ts[4];
+        struct detector_result rs[4], rb[4];
+        for (int i = 0; i < M; i++) {
+            xs[i] = x[t - 3 * i] * (1.0f + 0.1f * (float)i);
+            ts[i] = (int64_t)t * 1000;
+            assert_int_equal(detector_step_ts(single[i], ts[i], &xs[i], NULL, &rs[i]), 0);
+        }
+        assert_int_equal(detector_step_batch(batch, M, ts, xs, NULL, rb, work), 0);
+        for (int i = 0; i < M; i++) {
+            if (i == M - 1) { /* advanced alone: exactly the single step */
+                assert_true(rs[i].pred[0] == rb[i].pred[0] && rs[i].raw == rb[i].raw);
+            } else {
+                assert_true(fabsf(rs[i].pred[0] - rb[i].pred[0]) <=
+                            1e-4f * (1.0f + fabsf(rs[i].pred[0])));
+                assert_true(fabsf(rs[i].raw - rb[i].raw) <= 1e-3f * (1.0f + rs[i].raw));
+            }
+            assert_int_equal(rs[i].state, rb[i].state);
+            assert_int_equal(rs[i].version, rb[i].version);
+        }
+    }
+    int64_t ts0 = 0;
+    float x0 = 0.0f;
+    struct detector_result r0;
+    assert_int_equal(detector_step_batch(batch, 0, &ts0, &x0, NULL, &r0, work), ERR_INVAL);
+    for (int i = 0; i < M; i++) {
+        detector_destroy(single[i]);
+        detector_destroy(batch[i]);
+    }
+    free(work);
+    model_destroy(m);
+    model_destroy(base);
+    free(x);
+}
+
+/* Group training: one job on two members' pooled windows decides; each member's job shares
+ * that decision. Both then serve the same version and the same weights, but each keeps its
+ * own error scales: the same error scores lower on the noisier member. */
+static void test_group_share(void **unused)
+{
+    const int n = 1200, C = 4;
+    float *a = make_process(n, 31), *b = make_process(n, 32);
+    uint64_t s = 77;
+    for (int t = 0; t < n * C; t++)
+        b[t] += 0.3f * (float)gauss(&s); /* member b is much noisier */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    detector_t *da, *db;
+    assert_int_equal(detector_create(&da, &cfg, C), 0);
+    assert_int_equal(detector_create(&db, &cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < n; t++) {
+        assert_int_equal(detector_step(da, a + (size_t)C * t, NULL, &ra), 0);
+        assert_int_equal(detector_step(db, b + (size_t)C * t, NULL, &rb), 0);
+    }
+    float *pool = malloc(sizeof(float) * 2 * (size_t)n * C);
+    assert_non_null(pool);
+    memcpy(pool, a, sizeof(float) * (size_t)n * C);
+    memcpy(pool + (size_t)n * C, b, sizeof(float) * (size_t)n * C);
+    detector_job_t *g, *ja, *jb;
+    assert_int_equal(detector_job_create(&g, da), 0);
+    assert_int_equal(detector_job_set_data(g, pool, 2 * n), 0);
+    assert_int_equal(detector_job_create(&ja, da), 0);
+    assert_int_equal(detector_job_create(&jb, db), 0);
+    assert_int_equal(detector_job_set_data(ja, a, n), 0);
+    assert_int_equal(detector_job_set_data(jb, b, n), 0);
+    assert_int_equal(detector_job_share(ja, g), ERR_INVAL); /* the group job has not run */
+    assert_int_equal(detector_job_run(g), 0);
+    assert_int_equal(detector_job_share(ja, g), 0);
+    assert_int_equal(detector_job_share(jb, g), 0);
+    assert_int_equal(detector_job_share(jb, g), ERR_INVAL); /* already decided */
+    struct detector_train_info ia, ib;
+    assert_int_equal(detector_job_apply(da, ja, &ia), 0);
+    assert_int_equal(detector_job_apply(db, jb, &ib), 0);
+    assert_int_equal(ia.version, ib.version);
+    assert_int_equal(ia.kind, ib.kind);
+    assert_int_equal(ia.swapped, 1);
+    assert_int_equal(ib.swapped, 1);
+    if (ia.kind == DET_KIND_LSTM) {
+        size_t na = model_checkpoint_size(detector_model(da)), la, lb;
+        unsigned char *ba = malloc(na), *bb = malloc(na);
+        assert_non_null(ba);
+        assert_non_null(bb);
+        assert_int_equal(model_checkpoint_save(detector_model(da), ba, na, &la), 0);
+        assert_int_equal(model_checkpoint_save(detector_model(db), bb, na, &lb), 0);
+        assert_int_equal(la, lb);
+        assert_memory_equal(ba, bb, la);
+        free(ba);
+        free(bb);
+    }
+    /* The same error of 0.5 on every channel, against each member's own prediction. */
+    float pa[4], pb[4], band[4];
+    assert_int_equal(detector_step(da, a + (size_t)C * (n - 1), NULL, &ra), 0);
+    assert_int_equal(detector_step(db, b + (size_t)C * (n - 1), NULL, &rb), 0);
+    assert_int_equal(detector_forecast(da, pa, band, 1), 0);
+    assert_int_equal(detector_forecast(db, pb, band, 1), 0);
+    for (int c = 0; c < C; c++) {
+        pa[c] += 0.5f;
+        pb[c] += 0.5f;
+    }
+    assert_int_equal(detector_step(da, pa, NULL, &ra), 0);
+    assert_int_equal(detector_step(db, pb, NULL, &rb), 0);
+    print_message("group: version %u kind %d, raw score of the same error: quiet %.3f noisy %.3f\n",
+                  ia.version, ia.kind, (double)ra.raw, (double)rb.raw);
+    assert_true(ra.raw > rb.raw);
+    detector_job_destroy(g);
+    detector_job_destroy(ja);
+    detector_job_destroy(jb);
+    detector_destroy(da);
+    detector_destroy(db);
+    free(pool);
+    free(a);
+    free(b);
+}
+
 /* Two detectors fed the same readings give bit-identical results throughout. */
 static void test_deterministic(void **unused)
 {
@@ -480,6 +635,8 @@ int main(void)
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_retrain_seconds),
+        cmocka_unit_test(test_batch_step_matches_single),
+        cmocka_unit_test(test_group_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
