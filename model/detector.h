@@ -196,6 +196,11 @@ int detector_job_create(detector_job_t **out, const detector_t *d);
  * caller's). Any thread. Returns ERR_RANGE (fewer than warmup rows), ERR_NOMEM, ERR_INVAL. */
 int detector_job_set_data(detector_job_t *job, const float *rows, int n);
 
+/* detector_job_set_data for a group job: rows are the members' windows one after another,
+ * up to cfg.history * DETECTOR_MAX_BATCH rows (the newest are kept). The validation tail is
+ * then the last window's newest rows. */
+int detector_job_set_pooled(detector_job_t *job, const float *rows, int n);
+
 /* Trains a fresh LSTM and fits the linear baseline on all but the newest val_rows readings
  * of the window, then validates them, persistence and the serving predictor (copied at create)
  * on those readings and decides what serves (the decision is applied by _apply). Any thread;

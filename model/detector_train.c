@@ -122,15 +122,16 @@ void detector_job_destroy(detector_job_t *j)
     free(j);
 }
 
-int detector_job_set_data(detector_job_t *j, const float *rows, int n)
+/* Copies the newest (at most cap) of rows [n, C] into the job. */
+static int set_rows(detector_job_t *j, const float *rows, int n, int cap)
 {
     if (!j || !rows || n < 0 || j->ran)
         return ERR_INVAL;
     if (n < j->cfg.warmup)
         return ERR_RANGE;
-    if (n > j->cfg.history) {
-        rows += (size_t)(n - j->cfg.history) * (size_t)j->C;
-        n = j->cfg.history;
+    if (n > cap) {
+        rows += (size_t)(n - cap) * (size_t)j->C;
+        n = cap;
     }
     const size_t C = (size_t)j->C;
     /* One block: the rows, then the raw scores of the calibration rows (at most n). */
@@ -148,6 +149,17 @@ int detector_job_set_data(detector_job_t *j, const float *rows, int n)
     j->n = n;
     j->n_val = j->cfg.val_rows < n / 3 ? j->cfg.val_rows : n / 3;
     return 0;
+}
+
+int detector_job_set_data(detector_job_t *j, const float *rows, int n)
+{
+    return set_rows(j, rows, n, j ? j->cfg.history : 0);
+}
+
+int detector_job_set_pooled(detector_job_t *j, const float *rows, int n)
+{
+    const int64_t cap = j ? (int64_t)j->cfg.history * DETECTOR_MAX_BATCH : 0;
+    return set_rows(j, rows, n, cap > 100000000 ? 100000000 : (int)cap);
 }
 
 /* pred[C] = ab [C, C] . x + b, the linear baseline's step. */
