@@ -327,12 +327,21 @@ static void train_next(void *arg)
         pthread_mutex_lock(&p->due_mu);
         g->training = 1;
         pthread_mutex_unlock(&p->due_mu);
-        /* The device that asked leads (its window ends where it asked). */
-        for (size_t i = 1; i < n; i++)
-            if (devs[i] == d) {
-                devs[i] = devs[0];
-                devs[0] = d;
+        /* The leader (whose detector the group job copies: the serving model it validates
+         * against, the next version number) is the member with the newest version; a device
+         * that just joined has none of the group's and does not lead. */
+        uint32_t best = 0;
+        for (size_t i = 0; i < n; i++) {
+            pthread_mutex_lock(&devs[i]->mu);
+            uint32_t v = devs[i]->nversions ? devs[i]->versions[devs[i]->nversions - 1].version : 0;
+            pthread_mutex_unlock(&devs[i]->mu);
+            if (v > best || i == 0) {
+                best = v;
+                struct dev *t = devs[0];
+                devs[0] = devs[i];
+                devs[i] = t;
             }
+        }
     }
     struct member *ms = calloc(n ? n : 1, sizeof *ms);
     if (ms) {

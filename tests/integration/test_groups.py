@@ -114,6 +114,21 @@ class Groups(tp.DaemonPerTest):
                 "gb": tp.rotation(20, 407, tp.OMEGA_A, 0.03, rng, amp=1.3)}
         feed_together(d, devs, more, 400)
         self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 40)
+        # After a restart: the group, the shared version and the version history are back.
+        before = [tp.status(d, dev) for dev in devs]
+        hist = [[v["version"] for v in tp.models(d, dev)["versions"]] for dev in devs]
+        d.stop()
+        d.start()
+        for dev, s0, h0 in zip(devs, before, hist):
+            s = tp.status(d, dev)
+            self.assertEqual((s["group"], s["model"], s["state"] != "learning"),
+                             ("g1", s0["model"], True), s)
+            self.assertEqual([v["version"] for v in tp.models(d, dev)["versions"]], h0)
+        more = {"ga": tp.rotation(5, 420, tp.OMEGA_A, 0.01, rng),
+                "gb": tp.rotation(5, 427, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        b0 = metric_value(d, "vigil_readings_batched_total")
+        feed_together(d, devs, more, 420)
+        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 10)
 
     def test_fault_flagged_on_its_member_only(self):
         d = self.d
