@@ -14,6 +14,7 @@
  * and never reads outside the buffer. Threading: save reads the detector (owner thread); load
  * creates a new one (any thread). */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,10 +23,13 @@
 #include "internal.h"
 
 #define DET_MAGIC 0x54444756u /* "VGDT" little-endian */
-/* Format 1 held the whole training window (the history ring, `history` rows); format 2 holds
- * only the context ring: the window comes from the caller (the daemon's store). Format 1 is
- * refused (ERR_INVAL): the daemon then rebuilds the device from its stored readings. */
+/* Format 1 held the whole training window (the history ring, `history` rows) and no
+ * timestamps; format 2 holds only the context ring: the window comes from the caller (the
+ * daemon's store). Format 1 still loads: its newest rows fill the context ring, the config
+ * lacks retrain_seconds (0) and the timestamps are unknown. */
 #define DET_FORMAT 2u
+/* Format 1's config: the current one up to retrain_seconds, the first field added after it. */
+#define CFG_V1_SIZE offsetof(struct detector_config, retrain_seconds)
 
 struct wr {
     unsigned char *p; /* NULL: only count */
@@ -59,12 +63,13 @@ static void get(struct rd *r, void *dst, size_t n)
 /* The scalar fields after the config, in order: the writer and the loader expand the same list,
  * so the format is written down once. */
 /* clang-format off */
-#define FIELDS(X)                                                                              \
+#define FIELDS_V1(X)                                                                           \
     X(d->ctx_head) X(d->ctx_len) X(d->have_last) X(d->n_seen) X(d->due_at) X(d->kind)        \
     X(d->version) X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len)            \
     X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
     X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->since_red)              \
-    X(d->lstm_window) X(d->last_ts) X(d->train_ts)
+    X(d->lstm_window)
+#define FIELDS(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts)
 /* clang-format on */
 
 static void write_all(const detector_t *d, struct wr *w)
@@ -127,6 +132,31 @@ int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len)
     return 0;
 }
 
+/* Format 1's history ring (cap rows; its head and length were read into ctx_head and
+ * ctx_len): the newest rows that fit become the context ring. */
+static int v1_history(detector_t *d, struct rd *r, int cap)
+{
+    const size_t C = (size_t)d->C;
+    const int head = d->ctx_head, len = d->ctx_len;
+    if (cap < 1 || head < 0 || head >= cap || len < 0 || len > cap) {
+        r->bad = 1;
+        return 0;
+    }
+    float *hist = malloc(sizeof(float) * (size_t)cap * C);
+    if (!hist)
+        return ERR_NOMEM;
+    get(r, hist, sizeof(float) * (size_t)cap * C);
+    int n = len < d->ctx_cap ? len : d->ctx_cap;
+    for (int k = 0; k < n; k++) {
+        int row = ((head - n + k) % cap + cap) % cap;
+        memcpy(d->ctx + (size_t)k * C, hist + (size_t)row * C, sizeof(float) * C);
+    }
+    d->ctx_len = n;
+    d->ctx_head = n % d->ctx_cap;
+    free(hist);
+    return 0;
+}
+
 int detector_load(detector_t **out, const void *buf, size_t len)
 {
     if (!out || !buf)
@@ -142,25 +172,29 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     uint32_t magic, fmt;
     int C;
     struct detector_config cfg;
+    memset(&cfg, 0, sizeof cfg);
     get(&r, &magic, 4);
     get(&r, &fmt, 4);
     get(&r, &C, sizeof C);
-    get(&r, &cfg, sizeof cfg);
     if (r.bad || magic != DET_MAGIC)
         return ERR_CORRUPT;
-    if (fmt != DET_FORMAT)
+    if (fmt != DET_FORMAT && fmt != 1)
         return ERR_INVAL;
+    get(&r, &cfg, fmt == 1 ? CFG_V1_SIZE : sizeof cfg);
+    if (r.bad)
+        return ERR_CORRUPT;
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
      * exact layout is checked as it is read. */
     if (C < 1 || C > DETECTOR_MAX_CHANNELS || cfg.train.window < 1 || cfg.train.window > 100000 ||
-        cfg.err_window < 0 || cfg.err_window > 10000000 || cfg.err_short < 0 ||
-        cfg.err_short > 10000000)
+        cfg.history < 0 || cfg.history > 10000000 || cfg.err_window < 0 ||
+        cfg.err_window > 10000000 || cfg.err_short < 0 || cfg.err_short > 10000000)
         return ERR_CORRUPT;
     const uint64_t C64 = (uint64_t)C;
-    uint64_t need = 4 * (2 * (uint64_t)cfg.train.window * C64 + C64 * C64 + 9 * C64 +
-                         (uint64_t)cfg.err_window + (uint64_t)cfg.err_short) +
+    const uint64_t rows = fmt == 1 ? (uint64_t)cfg.history : 2 * (uint64_t)cfg.train.window;
+    uint64_t need = 4 * (rows * C64 + C64 * C64 + 9 * C64 + (uint64_t)cfg.err_window +
+                         (uint64_t)cfg.err_short) +
                     C64 + 8;
     if (need > r.len - r.off)
         return ERR_CORRUPT;
@@ -172,9 +206,18 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         return rc;
     const size_t Cz = (size_t)C;
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
-    FIELDS(GET_FIELD)
+    if (fmt == 1) {
+        FIELDS_V1(GET_FIELD)
+        rc = v1_history(d, &r, cfg.history);
+        if (rc < 0) {
+            detector_destroy(d);
+            return rc;
+        }
+    } else {
+        FIELDS(GET_FIELD)
+        get(&r, d->ctx, sizeof(float) * (size_t)d->ctx_cap * Cz);
+    }
 #undef GET_FIELD
-    get(&r, d->ctx, sizeof(float) * (size_t)d->ctx_cap * Cz);
     get(&r, d->last, sizeof(float) * Cz);
     get(&r, d->lin_ab, sizeof(float) * Cz * Cz);
     get(&r, d->lin_b, sizeof(float) * Cz);
