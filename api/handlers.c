@@ -115,8 +115,17 @@ static void device_json(sbuf_t *b, const api_device_t *d)
     char t[32];
     sbuf_append(b, "{\"id\":", 6);
     api__json_str(b, d->id);
-    sbuf_printf(b, ",\"created\":\"%s\",\"attrs\":%s,\"channels\":[",
+    sbuf_printf(b, ",\"created\":\"%s\",\"attrs\":%s,\"group\":",
                 vtime_format(d->created_ms, t, sizeof t), d->attrs_json);
+    /* The device's group (a shared model), from its attributes; null when none. */
+    json_t *a = json_loads(d->attrs_json, 0, NULL);
+    const char *group = json_string_value(json_object_get(a, "group"));
+    if (group && *group)
+        api__json_str(b, group);
+    else
+        sbuf_append(b, "null", 4);
+    json_decref(a);
+    sbuf_append(b, ",\"channels\":[", 13);
     for (size_t i = 0; i < d->nchannels; i++) {
         if (i)
             sbuf_append(b, ",", 1);
@@ -249,6 +258,19 @@ static void device_put(api_request_t *r)
             else
                 api__error(r, 400, "invalid JSON at line %d column %d: %s", jerr.line, jerr.column,
                            jerr.text);
+            json_decref(v);
+            if (owned)
+                free(body);
+            return;
+        }
+        /* "group": the devices naming the same group share one model (see README). */
+        json_t *g = json_object_get(v, "group");
+        const char *gwhy = NULL;
+        if (g && !json_is_null(g) &&
+            (!json_is_string(g) ||
+             batch_name_check(json_string_value(g), json_string_length(g), &gwhy) != 0)) {
+            api__error(r, 400, "field 'group': %s",
+                       json_is_string(g) ? gwhy : "must be a string (a group name) or null");
             json_decref(v);
             if (owned)
                 free(body);

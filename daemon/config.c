@@ -62,6 +62,8 @@ static const struct setting settings[] = {
     S("model", "train_nice", K_INT, model_train_nice, 0, 19),
     S("model", "warmup", K_INT, model_warmup, 10, 10000000),
     S("model", "retrain_every", K_INT, model_retrain_every, 0, 100000000),
+    S("model", "retrain_seconds", K_INT, model_retrain_seconds, 0, 100000000),
+    S("model", "train_window", K_INT, model_train_window, 16, 10000000),
     S("model", "hidden", K_INT, model_hidden, 1, 1024),
     S("model", "versions", K_INT, model_versions, 1, 1000),
 };
@@ -99,6 +101,8 @@ void config_default(config_t *c)
     c->model_train_nice = 10;
     c->model_warmup = dc.warmup;
     c->model_retrain_every = dc.retrain_every;
+    c->model_retrain_seconds = dc.retrain_seconds;
+    c->model_train_window = dc.history;
     c->model_hidden = dc.n_hidden;
     c->model_versions = 10;
 }

@@ -47,6 +47,8 @@ typedef struct config {
     int model_train_nice;
     int model_warmup;
     int model_retrain_every;
+    int model_retrain_seconds;
+    int model_train_window;
     int model_hidden;
     int model_versions;
 } config_t;

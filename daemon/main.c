@@ -462,6 +462,8 @@ int main(int argc, char **argv)
         po.versions = d.cfg.model_versions;
         po.det.warmup = d.cfg.model_warmup;
         po.det.retrain_every = d.cfg.model_retrain_every;
+        po.det.retrain_seconds = d.cfg.model_retrain_seconds;
+        po.det.history = d.cfg.model_train_window;
         po.det.n_hidden = d.cfg.model_hidden;
         if (po.det.history < po.det.warmup)
             po.det.history = po.det.warmup;

@@ -22,7 +22,6 @@ void pipeline_opts_default(pipeline_opts_t *o)
     o->workers = 1;
     o->train_threads = 1;
     o->train_nice = 10;
-    o->train_queue = 64;
     o->shard_queue = 1000000;
     o->predictions = 2000;
     o->events = 16;
@@ -31,7 +30,7 @@ void pipeline_opts_default(pipeline_opts_t *o)
     detector_config_default(&o->det);
 }
 
-static int64_t mono_ns(void)
+int64_t pipeline__mono_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -46,7 +45,7 @@ static uint32_t hash_name(const char *s, size_t n)
     return h;
 }
 
-static void observe(atomic_uint_fast64_t *hist, const double *bounds, double v)
+void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v)
 {
     for (int i = 0; i < 8; i++)
         if (v <= bounds[i])
@@ -94,7 +93,7 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
     d = calloc(1, sizeof *d);
     if (d == NULL || (d->name = strdup(name)) == NULL ||
         (d->events = calloc(p->o.events, sizeof *d->events)) == NULL ||
-        (d->versions = calloc((size_t)p->o.versions, sizeof *d->versions)) == NULL) {
+        (d->versions = calloc((size_t)p->o.versions + 2, sizeof *d->versions)) == NULL) {
         if (d) {
             free(d->events);
             free(d->name);
@@ -220,50 +219,13 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
     }
 }
 
-static void train_job_fn(void *arg);
-
-struct tjob {
-    pipeline_t *p;
-    struct dev *d;
-    detector_job_t *job;
-    uint64_t gen;
-    int64_t t0;
-};
-
-/* Starts a training job for d if none runs. Caller holds d->mu. Returns 0 or an ERR_. */
-static int start_training(pipeline_t *p, struct dev *d)
-{
-    if (d->training)
-        return ERR_BUSY;
-    struct tjob *tj = calloc(1, sizeof *tj);
-    if (tj == NULL)
-        return ERR_NOMEM;
-    int rc = detector_job_create(&tj->job, d->det);
-    if (rc) {
-        free(tj);
-        return rc;
-    }
-    tj->p = p;
-    tj->d = d;
-    tj->gen = d->gen;
-    tj->t0 = mono_ns();
-    rc = wpool_submit(p->train, train_job_fn, tj);
-    if (rc) {
-        detector_job_destroy(tj->job);
-        free(tj);
-        atomic_fetch_add_explicit(&p->train_postponed, 1, memory_order_relaxed);
-        return rc;
-    }
-    d->training = 1;
-    return 0;
-}
-
 /* The status reports the serving model and the detector's state: when a training, a rollback
  * or a PUT of weights changes them, the status follows at once, not only at the next reading
  * (a device whose backfill was scored before its first training ended stayed "learning", and
  * after a rollback the status named the old version, until its next reading). Caller holds
  * d->mu. */
-static void serving_changed(struct dev *d, int swapped, uint32_t version, enum detector_kind kind)
+void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
+                               enum detector_kind kind)
 {
     if (swapped)
         d->serving_version = version;
@@ -281,18 +243,34 @@ static void serving_changed(struct dev *d, int swapped, uint32_t version, enum d
     }
 }
 
-/* Adds a version to d's history (dropping the oldest beyond the cap) and stores it. The
- * checkpoint of the serving LSTM is kept when this version serves, so it can be rolled back
- * to. Caller holds d->mu. */
-static void record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                           double seconds)
+/* Keeps the o.versions newest versions and the serving one (which a rollback may have made
+ * older than those): drops the oldest other versions beyond the cap. The store's trim spares
+ * the same version (store_model_put_keep), so the serving version's checkpoint survives any
+ * number of later trainings and restarts. Caller holds d->mu. */
+void pipeline__versions_trim(pipeline_t *p, struct dev *d)
 {
-    if (d->nversions == (size_t)p->o.versions) {
-        free(d->versions[0].ckpt);
-        free(d->versions[0].info_json);
-        memmove(d->versions, d->versions + 1, (d->nversions - 1) * sizeof *d->versions);
+    for (;;) {
+        size_t k = (size_t)p->o.versions;
+        size_t newest = d->nversions > k ? d->nversions - k : 0; /* first of the k newest */
+        size_t i = 0;
+        while (i < newest && d->versions[i].version == d->serving_version)
+            i++;
+        if (i >= newest)
+            return;
+        free(d->versions[i].ckpt);
+        free(d->versions[i].info_json);
+        memmove(d->versions + i, d->versions + i + 1, (d->nversions - i - 1) * sizeof *d->versions);
         d->nversions--;
     }
+}
+
+/* Adds a version to d's history (pipeline__versions_trim bounds it) and stores it. The
+ * checkpoint of the serving LSTM is kept when this version serves, so it can be rolled back
+ * to. Caller holds d->mu. */
+void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                              double seconds)
+{
+    /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
     struct version *v = &d->versions[d->nversions++];
     memset(v, 0, sizeof *v);
     v->version = info->version;
@@ -306,125 +284,238 @@ static void record_version(pipeline_t *p, struct dev *d, const struct detector_t
         }
     }
     v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->ckpt != NULL);
-    serving_changed(d, info->swapped, info->version, info->kind);
+    pipeline__serving_changed(d, info->swapped, info->version, info->kind);
     if (p->store && v->info_json &&
-        store_model_put(p->store, d->name, v->version, v->info_json, v->ckpt, v->ckpt_len,
-                        p->o.versions))
+        store_model_put_keep(p->store, d->name, v->version, v->info_json, v->ckpt, v->ckpt_len,
+                             p->o.versions, d->serving_version))
         log_warn("pipeline: model version %u of '%s' not saved (store busy)", v->version, d->name);
+    pipeline__versions_trim(p, d);
 }
 
-/* Training pool thread: the expensive part without the lock, then apply under it. */
-static void train_job_fn(void *arg)
-{
-    struct tjob *tj = arg;
-    pipeline_t *p = tj->p;
-    struct dev *d = tj->d;
-    int rc = detector_job_run(tj->job);
-    double seconds = (double)(mono_ns() - tj->t0) / 1e9;
-    pthread_mutex_lock(&d->mu);
-    if (rc == 0 && tj->gen == d->gen && d->det) {
-        struct detector_train_info info;
-        memset(&info, 0, sizeof info);
-        rc = detector_job_apply(d->det, tj->job, &info);
-        if (rc == 0) {
-            record_version(p, d, &info, seconds);
-            pipeline__save(p, d);
-            atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
-            if (info.swapped)
-                atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
-        }
-    }
-    if (rc)
-        log_warn("pipeline: training for device '%s' failed: %s", d->name, err_str(rc));
-    d->training = 0;
-    pthread_mutex_unlock(&d->mu);
-    atomic_fetch_add_explicit(&p->train_jobs, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->train_ms_total, (uint64_t)(seconds * 1000), memory_order_relaxed);
-    static const double tb[] = PIPE_TRAIN_BUCKETS;
-    observe(p->train_hist, tb, seconds);
-    detector_job_destroy(tj->job);
-    free(tj);
-}
+/* One point of a committed batch on its way through scoring. */
+struct spoint {
+    struct dev *d;
+    const batch_point_t *pt;
+    float x[DETECTOR_MAX_CHANNELS];
+    uint8_t present[DETECTOR_MAX_CHANNELS];
+    struct detector_result r;
+};
 
-/* Scores one point of a committed batch. Shard thread. */
-static void score_point(pipeline_t *p, const batch_t *b, const batch_point_t *pt)
+/* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
+ * stepped. Caller holds sp->d->mu. */
+static int point_prepare(pipeline_t *p, const batch_t *b, struct spoint *sp)
 {
-    struct dev *d = pipeline__dev(p, batch_str(b, pt->device));
-    if (d == NULL)
-        return;
+    struct dev *d = sp->d;
+    const batch_point_t *pt = sp->pt;
     int idx[DETECTOR_MAX_CHANNELS * 4];
     if (pt->nfields > sizeof idx / sizeof idx[0])
-        return;
-    pthread_mutex_lock(&d->mu);
+        return 0;
     if (pt->ts_ms <= d->last_ts) {
         d->skipped_old++;
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
-        goto out;
+        return 0;
     }
     int changed = map_channels(d, b, pt, idx);
     if (changed < 0)
-        goto out;
+        return 0;
     if (changed || d->det == NULL) {
         if (d->det)
             log_info("pipeline: device '%s' now has %d channels; its model starts learning again",
                      d->name, d->nch);
         if (dev_reset_detector(p, d))
-            goto out;
+            return 0;
     }
-    float x[DETECTOR_MAX_CHANNELS];
-    uint8_t present[DETECTOR_MAX_CHANNELS];
-    memset(present, 0, sizeof present);
+    memset(sp->present, 0, sizeof sp->present);
     for (int c = 0; c < d->nch; c++)
-        x[c] = d->last_x[c];
+        sp->x[c] = d->last_x[c];
     for (uint32_t f = 0; f < pt->nfields; f++) {
         if (idx[f] < 0)
             continue;
-        x[idx[f]] = (float)b->fields[pt->field0 + f].value;
-        present[idx[f]] = 1;
+        sp->x[idx[f]] = (float)b->fields[pt->field0 + f].value;
+        sp->present[idx[f]] = 1;
     }
-    struct detector_result r;
-    int64_t t0 = mono_ns();
-    int rc = detector_step(d->det, x, present, &r);
-    double step_s = (double)(mono_ns() - t0) / 1e9;
-    if (rc)
-        goto out;
+    return 1;
+}
+
+/* After the step (sp->r): status, prediction ring, events, training, saves. Caller holds
+ * sp->d->mu. */
+static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
+{
+    struct dev *d = sp->d;
+    const struct detector_result *r = &sp->r;
+    const int64_t ts = sp->pt->ts_ms;
     static const double sb[] = PIPE_STEP_BUCKETS;
-    observe(p->step_hist, sb, step_s);
+    pipeline__observe(p->step_hist, sb, step_s);
     atomic_fetch_add_explicit(&p->step_ns_total, (uint64_t)(step_s * 1e9), memory_order_relaxed);
     atomic_fetch_add_explicit(&p->scored, 1, memory_order_relaxed);
     for (int c = 0; c < d->nch; c++)
-        if (present[c])
-            d->last_x[c] = x[c];
+        if (sp->present[c])
+            d->last_x[c] = sp->x[c];
     if (d->last_ts >= 0) {
-        double dt = (double)(pt->ts_ms - d->last_ts);
+        double dt = (double)(ts - d->last_ts);
         d->dt_ms = d->dt_ms > 0 ? 0.95 * d->dt_ms + 0.05 * dt : dt;
     }
-    if (!d->has_result || r.state != d->last.state)
-        d->since_ts = pt->ts_ms;
-    d->last = r;
+    if (!d->has_result || r->state != d->last.state)
+        d->since_ts = ts;
+    d->last = *r;
     d->has_result = 1;
-    d->last_ts = pt->ts_ms;
+    d->last_ts = ts;
     d->scored++;
     /* The prediction ring. */
     size_t slot = d->ring_head;
-    d->ring_ts[slot] = pt->ts_ms;
-    d->ring_score[slot] = r.score;
-    d->ring_state[slot] = (uint8_t)r.state;
+    d->ring_ts[slot] = ts;
+    d->ring_score[slot] = r->score;
+    d->ring_state[slot] = (uint8_t)r->state;
     float *v = d->ring_vals + slot * 2 * (size_t)d->nch;
     for (int c = 0; c < d->nch; c++) {
-        v[c] = r.pred[c];
-        v[d->nch + c] = present[c] ? x[c] : NAN;
+        v[c] = r->pred[c];
+        v[d->nch + c] = sp->present[c] ? sp->x[c] : NAN;
     }
     d->ring_head = (d->ring_head + 1) % d->ring_cap;
     if (d->ring_len < d->ring_cap)
         d->ring_len++;
-    track_event(p, d, pt->ts_ms, &r);
-    if (r.want_train)
-        start_training(p, d);
+    track_event(p, d, ts, r);
+    if (r->want_train)
+        pipeline__mark_due(p, d);
     if (p->o.save_every > 0 && ++d->since_save >= (uint64_t)p->o.save_every)
         pipeline__save(p, d);
-out:
+}
+
+/* Scores one point of a committed batch. Shard thread. */
+static void score_point(pipeline_t *p, const batch_t *b, struct spoint *sp)
+{
+    pthread_mutex_lock(&sp->d->mu);
+    if (point_prepare(p, b, sp)) {
+        int64_t t0 = pipeline__mono_ns();
+        int rc = detector_step_ts(sp->d->det, sp->pt->ts_ms, sp->x, sp->present, &sp->r);
+        if (rc == 0)
+            point_finish(p, sp, (double)(pipeline__mono_ns() - t0) / 1e9);
+    }
+    pthread_mutex_unlock(&sp->d->mu);
+}
+
+static int dev_cmp(const void *a, const void *b)
+{
+    const struct spoint *x = a, *y = b;
+    return x->d < y->d ? -1 : x->d > y->d;
+}
+
+/* Scores one reading of each of n members of a group (sps[n], distinct devices) with one
+ * batched step (detector_step_batch: the members serving the group's LSTM advance in one
+ * sgemm per layer). Members are locked in address order; only a shard holds several device
+ * locks, and a device belongs to one shard. Shard thread. */
+static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sps,
+                        int n)
+{
+    qsort(sps, (size_t)n, sizeof *sps, dev_cmp);
+    for (int i = 0; i < n; i++)
+        pthread_mutex_lock(&sps[i].d->mu);
+    detector_t *ds[DETECTOR_MAX_BATCH];
+    int64_t ts[DETECTOR_MAX_BATCH];
+    int which[DETECTOR_MAX_BATCH], k = 0, C = 0;
+    float *x = NULL;
+    uint8_t *present = NULL;
+    struct detector_result *res = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!point_prepare(p, b, &sps[i]))
+            continue;
+        if (k == 0)
+            C = sps[i].d->nch;
+        if (sps[i].d->nch != C) { /* another channel set: its own step */
+            int64_t t0 = pipeline__mono_ns();
+            if (detector_step_ts(sps[i].d->det, sps[i].pt->ts_ms, sps[i].x, sps[i].present,
+                                 &sps[i].r) == 0)
+                point_finish(p, &sps[i], (double)(pipeline__mono_ns() - t0) / 1e9);
+            continue;
+        }
+        ds[k] = sps[i].d->det;
+        ts[k] = sps[i].pt->ts_ms;
+        which[k++] = i;
+    }
+    /* Scratch: the detector's, then x [k, C] and present [k, C] (bytes). */
+    size_t need = k > 0 ? detector_batch_work_len(ds[0], k) + (size_t)k * (size_t)C * 2 : 0;
+    if (k > 0 && need > sh->work_len) {
+        float *w = realloc(sh->work, need * sizeof(float));
+        if (w) {
+            sh->work = w;
+            sh->work_len = need;
+        }
+    }
+    if (k > 0 && need <= sh->work_len) {
+        x = sh->work + detector_batch_work_len(ds[0], k);
+        present = (uint8_t *)(x + (size_t)k * C);
+        res = calloc((size_t)k, sizeof *res);
+    }
+    if (k > 0 && res) {
+        for (int j = 0; j < k; j++) {
+            memcpy(x + (size_t)j * C, sps[which[j]].x, sizeof(float) * (size_t)C);
+            memcpy(present + (size_t)j * C, sps[which[j]].present, (size_t)C);
+        }
+        int64_t t0 = pipeline__mono_ns();
+        int rc = detector_step_batch(ds, k, ts, x, present, res, sh->work);
+        if (rc == 0 && k > 1)
+            atomic_fetch_add_explicit(&p->batched, (uint64_t)k, memory_order_relaxed);
+        double step_s = (double)(pipeline__mono_ns() - t0) / 1e9 / k;
+        for (int j = 0; rc == 0 && j < k; j++) {
+            sps[which[j]].r = res[j];
+            point_finish(p, &sps[which[j]], step_s);
+        }
+    }
+    free(res);
+    for (int i = n; i-- > 0;)
+        pthread_mutex_unlock(&sps[i].d->mu);
+}
+
+/* The group of d (NULL if none). */
+static struct group *group_of(struct dev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    struct group *g = d->group;
     pthread_mutex_unlock(&d->mu);
+    return g;
+}
+
+/* Scores a message's points in order per device; members of a group whose readings arrive
+ * together (within the next GROUP_LOOKAHEAD points) are stepped as one batch: each member's
+ * earliest pending point joins, at most one per member. Shard thread. */
+#define GROUP_LOOKAHEAD 256
+static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
+{
+    const size_t np = b->npoints;
+    uint8_t *done = calloc(np, 1);
+    struct spoint *sps = malloc(DETECTOR_MAX_BATCH * sizeof *sps);
+    for (size_t i = 0; i < np; i++) {
+        if (done && done[i])
+            continue;
+        struct spoint one = {.pt = &b->points[i]};
+        one.d = pipeline__dev(p, batch_str(b, one.pt->device));
+        if (one.d == NULL)
+            continue;
+        struct group *g = done && sps ? group_of(one.d) : NULL;
+        if (g == NULL) {
+            score_point(p, b, &one);
+            continue;
+        }
+        int n = 0;
+        sps[n++] = one;
+        for (size_t j = i + 1; j < np && j < i + GROUP_LOOKAHEAD && n < DETECTOR_MAX_BATCH; j++) {
+            if (done[j])
+                continue;
+            struct dev *dj = pipeline__dev(p, batch_str(b, b->points[j].device));
+            int seen = dj == NULL;
+            for (int k = 0; k < n && !seen; k++)
+                seen = sps[k].d == dj;
+            if (seen || group_of(dj) != g)
+                continue;
+            sps[n].d = dj;
+            sps[n].pt = &b->points[j];
+            n++;
+            done[j] = 1;
+        }
+        score_group(p, sh, b, sps, n);
+    }
+    free(sps);
+    free(done);
 }
 
 /* ---- shards ------------------------------------------------------------------------------- */
@@ -445,11 +536,10 @@ static void *shard_main(void *arg)
             sh->tail = NULL;
         sh->busy = 1;
         pthread_mutex_unlock(&sh->mu);
-        for (size_t i = 0; i < m->b.npoints; i++)
-            score_point(p, &m->b, &m->b.points[i]);
+        score_message(p, sh, &m->b);
         /* Delay from commit (the client's acknowledgement) to updated status: the message's
          * last reading waited longest, so each of its points is counted with that delay. */
-        double delay = (double)(mono_ns() - m->fed_ns) / 1e9;
+        double delay = (double)(pipeline__mono_ns() - m->fed_ns) / 1e9;
         static const double db[] = PIPE_DELAY_BUCKETS;
         for (int k = 0; k < 10; k++)
             if (delay <= db[k])
@@ -520,7 +610,7 @@ void pipeline_feed(pipeline_t *p, batch_t *b)
         if (msgs[s] == NULL)
             continue;
         struct shard *sh = &p->shards[s];
-        msgs[s]->fed_ns = mono_ns();
+        msgs[s]->fed_ns = pipeline__mono_ns();
         pthread_mutex_lock(&sh->mu);
         while (sh->queued > p->o.shard_queue && !sh->stopping)
             pthread_cond_wait(&sh->space, &sh->mu);
@@ -558,9 +648,14 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     pthread_rwlock_init(&p->devs_lock, NULL);
-    int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, o->train_queue,
-                          "train", o->train_nice);
+    pthread_mutex_init(&p->due_mu, NULL);
+    pthread_mutex_init(&p->groups_mu, NULL);
+    /* The pool's queue holds one job per due device, so the due-set bounds it. */
+    int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, SIZE_MAX, "train",
+                          o->train_nice);
     if (rc) {
+        pthread_mutex_destroy(&p->groups_mu);
+        pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
         free(p);
         return rc;
@@ -568,6 +663,8 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     p->shards = calloc((size_t)p->o.workers, sizeof *p->shards);
     if (p->shards == NULL) {
         wpool_destroy(p->train);
+        pthread_mutex_destroy(&p->groups_mu);
+        pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
         free(p);
         return ERR_NOMEM;
@@ -608,6 +705,7 @@ void pipeline_destroy(pipeline_t *p)
         pthread_cond_destroy(&sh->space);
         pthread_cond_destroy(&sh->idle);
         pthread_mutex_destroy(&sh->mu);
+        free(sh->work);
     }
     /* Shards are stopped, so no new jobs; the pool finishes the queued ones. */
     wpool_destroy(p->train);
@@ -618,6 +716,9 @@ void pipeline_destroy(pipeline_t *p)
         dev_free(d);
     }
     free(p->shards);
+    pipeline__groups_free(p);
+    pthread_mutex_destroy(&p->groups_mu);
+    pthread_mutex_destroy(&p->due_mu);
     pthread_rwlock_destroy(&p->devs_lock);
     free(p);
 }
@@ -630,16 +731,14 @@ int pipeline_retrain(pipeline_t *p, const char *device)
     if (d == NULL)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
-    int rc = d->det ? start_training(p, d) : ERR_RANGE;
+    int rc = pipeline__mark_due(p, d);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
 
-int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
+/* Makes a kept version serve again on one device. */
+static int rollback_one(struct dev *d, uint32_t version)
 {
-    struct dev *d = pipeline__find(p, device);
-    if (d == NULL)
-        return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
     int rc = ERR_NOTFOUND;
     for (size_t i = 0; i < d->nversions; i++) {
@@ -653,11 +752,36 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
             model_destroy(m);
         }
         if (rc == 0)
-            serving_changed(d, 1, version, DET_KIND_LSTM);
+            pipeline__serving_changed(d, 1, version, DET_KIND_LSTM);
         break;
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
+}
+
+int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    pthread_mutex_lock(&d->mu);
+    struct group *g = d->group;
+    pthread_mutex_unlock(&d->mu);
+    int rc = rollback_one(d, version);
+    if (rc || g == NULL)
+        return rc;
+    /* A group's members serve one model: the others follow (each keeps the version's weights,
+     * since every member recorded the group's versions). */
+    struct dev **ms;
+    size_t n;
+    if (pipeline__group_members(p, g, &ms, &n) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (ms[i] != d && rollback_one(ms[i], version))
+                log_warn("pipeline: device '%s' of group '%s' has no version %u to roll back to",
+                         ms[i]->name, g->name, version);
+        free(ms);
+    }
+    return 0;
 }
 
 int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len)
@@ -710,7 +834,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.version = version;
             info.swapped = 1;
             info.kind = DET_KIND_LSTM;
-            record_version(p, d, &info, 0);
+            pipeline__record_version(p, d, &info, 0);
         }
     }
     pthread_mutex_unlock(&d->mu);

@@ -22,7 +22,6 @@ typedef struct pipeline_opts {
     int workers;        /* inference shards (threads) */
     int train_threads;  /* training pool threads */
     int train_nice;     /* nice value of the training threads (ingest and scoring first) */
-    size_t train_queue; /* most training jobs waiting; more are postponed */
     size_t shard_queue; /* most readings waiting per shard before the writer waits */
     size_t predictions; /* predictions kept per device (a ring) */
     size_t events;      /* anomaly events kept per device */
@@ -31,7 +30,7 @@ typedef struct pipeline_opts {
     struct detector_config det;
 } pipeline_opts_t;
 
-/* Defaults: 1 worker, 1 training thread, 64 jobs, 1,000,000 readings, 2,000 predictions,
+/* Defaults: 1 worker, 1 training thread, 1,000,000 readings, 2,000 predictions,
  * 16 events in memory (all are in the store), 10 versions, a save every 10,000 readings,
  * detector_config_default(). */
 void pipeline_opts_default(pipeline_opts_t *o);
@@ -73,8 +72,9 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
                        char **out);
 int pipeline_models(pipeline_t *p, const char *device, char **out);
 
-/* Asks for a retraining now. Returns 0, ERR_NOTFOUND, ERR_RANGE (too little data), ERR_BUSY
- * (a training is already running or the queue is full). */
+/* Asks for a retraining now: the device joins the training due-set (served in the order
+ * devices became due). Returns 0, ERR_NOTFOUND, ERR_RANGE (too little data), ERR_BUSY (the
+ * device is already due or training). */
 int pipeline_retrain(pipeline_t *p, const char *device);
 
 /* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */

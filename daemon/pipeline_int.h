@@ -24,6 +24,14 @@ struct event {
     float share[DETECTOR_MAX_CHANNELS]; /* accumulated score-weighted contributions */
 };
 
+/* A device group: its members (devices whose attributes name it) share one model. Never freed
+ * before the pipeline. */
+struct group {
+    UT_hash_handle hh;
+    char *name;        /* owned; the hash key */
+    int due, training; /* guarded by pipeline.due_mu */
+};
+
 struct dev {
     UT_hash_handle hh;
     char *name; /* owned; the hash key */
@@ -42,8 +50,13 @@ struct dev {
     int has_result;
     int64_t since_ts; /* when the current state began */
     uint64_t scored, skipped_old;
-    uint64_t since_save; /* readings scored since the detector was last saved */
-    int training;
+    uint64_t since_save;     /* readings scored since the detector was last saved */
+    int training;            /* a training job for d runs */
+    int due;                 /* d is in the training due-set (p->due_head list) */
+    struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
+    struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
+    struct group *group;     /* d's group or NULL */
+    int64_t due_ts;          /* newest reading when d became due: its training window ends there */
     /* Ring of recent predictions: ts, score, state, then pred[nch] and actual[nch]. */
     size_t ring_cap, ring_head, ring_len;
     int64_t *ring_ts;
@@ -55,7 +68,8 @@ struct dev {
     size_t nevents;
     uint64_t next_event_id;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
-    /* Model versions, oldest first. */
+    /* Model versions, oldest first: the o.versions newest and the serving one (array room for
+     * o.versions + 2). */
     struct version *versions;
     size_t nversions;
     uint32_t serving_version;
@@ -78,6 +92,8 @@ struct shard {
     struct shard_msg *head, *tail;
     size_t queued; /* readings */
     int busy, stopping;
+    float *work; /* scratch of batched group steps (shard thread only) */
+    size_t work_len;
 };
 
 struct pipeline {
@@ -88,8 +104,16 @@ struct pipeline {
     struct shard *shards;
     int nshards;
     wpool_t *train;
+    /* The training due-set: devices waiting for a training thread, oldest first, each at most
+     * once (its dev.due flag); one pool job per entry. */
+    pthread_mutex_t due_mu; /* guards due_head, due_tail, due_len and dev.due_next; leaf lock */
+    struct dev *due_head, *due_tail;
+    size_t due_len;
+    pthread_mutex_t groups_mu; /* guards groups (the table); leaf lock */
+    struct group *groups;
     /* Counters for /metrics (relaxed atomics). */
-    atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_postponed;
+    atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
+    atomic_uint_fast64_t batched; /* readings stepped in a group's batched step of >= 2 */
     atomic_uint_fast64_t step_ns_total, train_ms_total, train_jobs;
     atomic_uint_fast64_t step_hist[8];   /* PIPE_STEP_BUCKETS */
     atomic_uint_fast64_t train_hist[8];  /* PIPE_TRAIN_BUCKETS */
@@ -113,6 +137,47 @@ char *pipeline__version_json(const struct detector_train_info *info, int64_t cre
 
 /* Saves d's detector (channel names + detector_save) to the store. Caller holds d->mu. */
 void pipeline__save(pipeline_t *p, struct dev *d);
+
+/* Drops the oldest versions beyond the o.versions newest, except the serving one (kept so it can
+ * be rolled back to). Caller holds d->mu. */
+void pipeline__versions_trim(pipeline_t *p, struct dev *d);
+
+/* Reads a training window: the device's newest o.det.history readings at or before to_ts from
+ * the store, as rows [n, nch] in the order of names (the detector's channels), oldest first,
+ * missing values carried forward. *rows is malloc'd (caller frees). Returns 0, ERR_RANGE (no
+ * store), or the store's error. Training pool thread (any thread but the writer's). */
+int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
+                          int64_t to_ts, float **rows, int *n);
+
+/* Puts d (or its group) in the training due-set; see pipeline_train.c. Caller holds d->mu.
+ * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or
+ * the pool's error. */
+int pipeline__mark_due(pipeline_t *p, struct dev *d);
+
+/* Finds or creates the group `name` (NULL when out of memory). Any thread. */
+struct group *pipeline__group(pipeline_t *p, const char *name);
+
+/* Frees the groups (pipeline_destroy). */
+void pipeline__groups_free(pipeline_t *p);
+
+/* The devices of group g: *out is malloc'd (caller frees). Takes devs_lock and each device's
+ * mu in turn: the caller holds neither. Returns 0 or ERR_NOMEM. */
+int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n);
+
+/* Adds a version to d's history and stores it (pipeline.c). Caller holds d->mu. */
+void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                              double seconds);
+
+/* The status follows a change of the serving model. Caller holds d->mu. */
+void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
+                               enum detector_kind kind);
+
+/* Monotonic nanoseconds; a histogram observation (8 buckets). Any thread. */
+int64_t pipeline__mono_ns(void);
+void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v);
+
+/* Devices in the training due-set now. Any thread. */
+size_t pipeline__due_len(pipeline_t *p);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

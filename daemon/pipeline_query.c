@@ -2,6 +2,7 @@
  * anomalies, model versions), its limits and its /metrics families. Any thread: each function
  * takes the device's mutex while it copies what it reports. */
 #include "err.h"
+#include "log.h"
 #include "pipeline_int.h"
 #include "prom.h"
 #include "vtime.h"
@@ -139,6 +140,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                     json_array_append_new(imputed, json_string(d->ch[c]));
         }
     }
+    json_object_set_new(v, "group", d->group ? json_string(d->group->name) : json_null());
     pthread_mutex_unlock(&d->mu);
     return dump(v, out);
 }
@@ -357,6 +359,7 @@ int pipeline_models(pipeline_t *p, const char *device, char **out)
                           kind_names[d->has_result ? d->last.kind : DET_KIND_PERSISTENCE], "state",
                           state_names[d->has_result ? d->last.state : DET_LEARNING], "training",
                           d->training, "versions", arr);
+    json_object_set_new(v, "group", d->group ? json_string(d->group->name) : json_null());
     pthread_mutex_unlock(&d->mu);
     return dump(v, out);
 }
@@ -383,7 +386,17 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     char *copy = strdup(attrs_json);
     if (copy == NULL)
         return;
+    /* The device's group (shared model): {"group":"name"}; none without the key. */
+    json_t *a = json_loads(attrs_json, 0, NULL);
+    const char *gname = json_string_value(json_object_get(a, "group"));
+    struct group *g = gname && *gname ? pipeline__group(p, gname) : NULL;
+    json_decref(a);
     pthread_mutex_lock(&d->mu);
+    if (g != d->group)
+        log_info("pipeline: device '%s' %s%s%s", d->name, g ? "joins group '" : "leaves its group",
+                 g ? g->name : "",
+                 g ? "'; the group's next training gives it the shared model" : "");
+    d->group = g;
     free(d->attrs);
     d->attrs = copy;
     pipeline__apply_limits(d);
@@ -405,20 +418,26 @@ void pipeline_metrics(pipeline_t *p, sbuf_t *out)
                 "# TYPE vigil_model_trainings_total counter\nvigil_model_trainings_total %llu\n"
                 "# HELP vigil_model_swaps_total Trainings whose candidate replaced the serving "
                 "model.\n# TYPE vigil_model_swaps_total counter\nvigil_model_swaps_total %llu\n"
-                "# HELP vigil_train_queue_jobs Training jobs waiting.\n"
+                "# HELP vigil_train_queue_jobs Devices due for training, waiting for a training "
+                "thread (each at most once).\n"
                 "# TYPE vigil_train_queue_jobs gauge\nvigil_train_queue_jobs %zu\n"
-                "# HELP vigil_train_postponed_total Trainings postponed because the queue was "
-                "full.\n# TYPE vigil_train_postponed_total counter\n"
+                "# HELP vigil_train_postponed_total Training requests merged into one already due "
+                "or running for the device.\n# TYPE vigil_train_postponed_total counter\n"
                 "vigil_train_postponed_total %llu\n",
                 (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
                 (unsigned long long)trainings, (unsigned long long)atomic_load(&p->swaps),
-                wpool_queued(p->train), (unsigned long long)atomic_load(&p->train_postponed));
+                pipeline__due_len(p), (unsigned long long)atomic_load(&p->train_merged));
     size_t inq = 0;
     for (int s = 0; s < p->nshards; s++) {
         pthread_mutex_lock(&p->shards[s].mu);
         inq += p->shards[s].queued;
         pthread_mutex_unlock(&p->shards[s].mu);
     }
+    sbuf_printf(out,
+                "# HELP vigil_readings_batched_total Readings of group members stepped together "
+                "in one batched model step.\n# TYPE vigil_readings_batched_total counter\n"
+                "vigil_readings_batched_total %llu\n",
+                (unsigned long long)atomic_load(&p->batched));
     sbuf_printf(out,
                 "# HELP vigil_inference_queue_readings Readings waiting for their detector.\n"
                 "# TYPE vigil_inference_queue_readings gauge\n"

@@ -4,14 +4,16 @@
  * A saved detector is a blob: "VGPD", format 2, the channel names, the next event id and the
  * serving version, what the status reports (format 2: counters, the last reading's state,
  * score, model and values, the reading interval), then detector_save()'s bytes. Format 1 blobs
- * (without the status part) still load; their status starts again from the next reading. Saves go through the storage writer
- * asynchronously; restore runs once on the main thread before readings flow. */
+ * (without the status part) still load; their status starts again from the next reading. Saves go
+ * through the storage writer asynchronously; restore runs once on the main thread before readings
+ * flow. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +108,87 @@ void pipeline__save(pipeline_t *p, struct dev *d)
     free(blob);
 }
 
+/* ---- training windows --------------------------------------------------------------------- */
+
+struct window {
+    int nch;
+    char *const *names;
+    float *rows; /* [cap, nch], newest first while reading; NaN: missing */
+    size_t n, cap;
+};
+
+static int on_window_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    (void)ts;
+    struct window *w = arg;
+    if (w->n == w->cap)
+        return 1;
+    float *row = w->rows + w->n * (size_t)w->nch;
+    for (int c = 0; c < w->nch; c++)
+        row[c] = NAN;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < w->nch; c++)
+            if (strcmp(ch[i], w->names[c]) == 0) {
+                row[c] = (float)v[i];
+                break;
+            }
+    w->n++;
+    return 0;
+}
+
+int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
+                          int64_t to_ts, float **rows, int *n)
+{
+    *rows = NULL;
+    *n = 0;
+    if (p->store == NULL)
+        return ERR_RANGE;
+    struct window w = {.nch = nch, .names = names, .cap = (size_t)p->o.det.history};
+    w.rows = malloc(w.cap * (size_t)nch * sizeof(float));
+    if (w.rows == NULL)
+        return ERR_NOMEM;
+    store_query_t q = {.device = device,
+                       .from_ms = VTIME_MIN_MS,
+                       .to_ms = to_ts + 1,
+                       .channels = (const char *const *)names,
+                       .nchannels = (size_t)nch,
+                       .limit = w.cap,
+                       .desc = 1};
+    int rc = store_query(p->store, &q, on_window_point, &w);
+    if (rc) {
+        free(w.rows);
+        return rc;
+    }
+    /* Oldest first, then each missing value carried forward from the row before it; values
+     * missing before a channel's first one take that first value. */
+    const size_t C = (size_t)nch;
+    for (size_t i = 0, j = w.n ? w.n - 1 : 0; i < j; i++, j--)
+        for (size_t c = 0; c < C; c++) {
+            float t = w.rows[i * C + c];
+            w.rows[i * C + c] = w.rows[j * C + c];
+            w.rows[j * C + c] = t;
+        }
+    for (size_t c = 0; c < C; c++) {
+        float first = 0.0f;
+        for (size_t t = 0; t < w.n; t++)
+            if (isfinite(w.rows[t * C + c])) {
+                first = w.rows[t * C + c];
+                break;
+            }
+        float prev = first;
+        for (size_t t = 0; t < w.n; t++) {
+            float *v = &w.rows[t * C + c];
+            if (isfinite(*v))
+                prev = *v;
+            else
+                *v = prev;
+        }
+    }
+    *rows = w.rows;
+    *n = (int)w.n;
+    return 0;
+}
+
 void pipeline_save_all(pipeline_t *p)
 {
     pthread_rwlock_rdlock(&p->devs_lock);
@@ -165,8 +248,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         memcpy(last_x, r + sizeof bs + vec, vec);
         memcpy(ev_share, r + sizeof bs + 2 * vec, vec);
         r += sizeof bs + 3 * vec;
-        if (bs.state > DET_ANOMALY || bs.kind > DET_KIND_LSTM ||
-            bs.top_channel >= (int32_t)nch)
+        if (bs.state > DET_ANOMALY || bs.kind > DET_KIND_LSTM || bs.top_channel >= (int32_t)nch)
             goto fail;
     }
     detector_t *det;
@@ -279,8 +361,10 @@ static int on_version(void *arg, int64_t version, int64_t created_ms, const char
 {
     struct version_ctx *vc = arg;
     struct dev *d = vc->d;
-    if (d->nversions == (size_t)vc->p->o.versions)
-        return 1;
+    /* Listed lowest first: keep the newest and the serving one, as the running pipeline does
+     * (a store written with a larger model.versions may hold more). */
+    if (d->nversions == (size_t)vc->p->o.versions + 2)
+        pipeline__versions_trim(vc->p, d);
     struct version *v = &d->versions[d->nversions];
     memset(v, 0, sizeof *v);
     v->version = (uint32_t)version;

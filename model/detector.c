@@ -1,5 +1,6 @@
 /* model/detector.c: the detector's lifecycle (defaults, create, destroy), the per-reading step
- * (carry-forward, scoring, history, advancing the serving predictor, asking for training),
+ * (carry-forward, scoring, context ring, advancing the serving predictor, asking for training
+ * after N readings or T seconds of the readings' time),
  * the forecast and the accessors.
  *
  * Invariants: see detector_int.h. All arrays live in one block allocated at create; the step
@@ -65,7 +66,8 @@ static int config_check(const struct detector_config *c)
         c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
         !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) || c->accept_after < 1 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
-        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 || c->train.max_epochs < 1)
+        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
+        c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0)
         return ERR_INVAL;
     return 0;
 }
@@ -91,9 +93,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
         goto fail;
     d->state_len = model_state_len(d->base);
     d->work_len = model_work_len(d->base, 1);
-    d->hist_cap = cfg->history;
+    d->ctx_cap = 2 * cfg->train.window;
     /* One block: floats first, then the per-channel flags. */
-    size_t nf = (size_t)d->hist_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
+    size_t nf = (size_t)d->ctx_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
                 2 * d->state_len + d->work_len + C /* pred */ +
                 4 * C /* err_scale, resid_rms, lmean, lscale */ + (size_t)cfg->err_window +
                 (size_t)cfg->err_short;
@@ -103,7 +105,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
         goto fail;
     }
     float *p = d->block;
-    d->hist = p, p += (size_t)d->hist_cap * C;
+    d->ctx = p, p += (size_t)d->ctx_cap * C;
     d->last = p, p += C;
     d->lin_ab = p, p += C * C;
     d->lin_b = p, p += C;
@@ -123,6 +125,8 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->next_version = 1;
     d->lstm_window = cfg->train.window;
     d->due_at = (uint64_t)cfg->warmup;
+    d->last_ts = DETECTOR_NO_TIME;
+    d->train_ts = DETECTOR_NO_TIME;
     d->det_state = DET_LEARNING;
     d->since_red = 1 << 30;
     *out = d;
@@ -181,6 +185,15 @@ void detector__clamp(float *in, const float *x, const float *lo, const float *hi
         in[c] = !lo ? x[c] : x[c] < lo[c] ? lo[c] : x[c] > hi[c] ? hi[c] : x[c];
 }
 
+/* The per-channel fallback after the model's prediction of d->pred from reading x[C]. */
+static void predictor_finish(detector_t *d, const float *x)
+{
+    for (int c = 0; c < d->C; c++)
+        if (d->persist[c] || !isfinite(d->pred[c]))
+            d->pred[c] = x[c];
+    d->have_pred = 1;
+}
+
 /* Advances the serving predictor by one consumed reading x[C] and writes d->pred. */
 static void predictor_advance(detector_t *d, const float *x)
 {
@@ -206,22 +219,7 @@ static void predictor_advance(detector_t *d, const float *x)
         memcpy(d->pred, x, sizeof(float) * (size_t)C);
         break;
     }
-    for (int c = 0; c < C; c++)
-        if (d->persist[c] || !isfinite(d->pred[c]))
-            d->pred[c] = x[c];
-    d->have_pred = 1;
-}
-
-void detector__hist_copy(const detector_t *d, float *out, int n)
-{
-    const size_t C = (size_t)d->C;
-    int start = d->hist_head - n;
-    if (start < 0)
-        start += d->hist_cap;
-    for (int k = 0; k < n; k++) {
-        int r = (start + k) % d->hist_cap;
-        memcpy(out + (size_t)k * C, d->hist + (size_t)r * C, sizeof(float) * C);
-    }
+    predictor_finish(d, x);
 }
 
 void detector__rebuild_state(detector_t *d)
@@ -230,22 +228,22 @@ void detector__rebuild_state(detector_t *d)
     model_state_reset(d->base, d->state);
     model_state_reset(d->base, d->state + d->state_len);
     d->have_pred = 0;
-    if (d->hist_len == 0)
+    if (d->ctx_len == 0)
         return;
     /* Both staggered states restart within one window, so one window plus a margin rebuilds
-     * them exactly as if they had been stepped all along. */
+     * them exactly as if they had been stepped all along (lstm_window <= train.window). */
     int n = d->kind == DET_KIND_LSTM ? 2 * d->lstm_window : 1;
-    if (n > d->hist_len)
-        n = d->hist_len;
-    int start = d->hist_head - n;
+    if (n > d->ctx_len)
+        n = d->ctx_len;
+    int start = d->ctx_head - n;
     if (start < 0)
-        start += d->hist_cap;
-    /* The newest history row is reading n_seen - 1; predictor_advance uses n_seen as the index
+        start += d->ctx_cap;
+    /* The newest context row is reading n_seen - 1; predictor_advance uses n_seen as the index
      * of the reading it consumes, so step it back and forth around the replay. */
     uint64_t saved = d->n_seen;
     d->n_seen = saved - (uint64_t)n;
     for (int k = 0; k < n; k++) {
-        predictor_advance(d, d->hist + (size_t)((start + k) % d->hist_cap) * C);
+        predictor_advance(d, d->ctx + (size_t)((start + k) % d->ctx_cap) * C);
         d->n_seen++;
     }
     d->n_seen = saved;
@@ -254,10 +252,15 @@ void detector__rebuild_state(detector_t *d)
 int detector_step(detector_t *d, const float *x, const uint8_t *present,
                   struct detector_result *res)
 {
-    if (!d || !x || !res)
-        return ERR_INVAL;
+    return detector_step_ts(d, DETECTOR_NO_TIME, x, present, res);
+}
+
+/* The step up to the model: carry-forward into xc[C], scoring against d->pred, the context
+ * ring. */
+static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
+                       struct detector_result *res, float *xc)
+{
     const int C = d->C;
-    float xc[DETECTOR_MAX_CHANNELS];
     memset(res, 0, sizeof *res);
     for (int c = 0; c < C; c++) {
         int ok = (!present || present[c]) && isfinite(x[c]);
@@ -282,16 +285,34 @@ int detector_step(detector_t *d, const float *x, const uint8_t *present,
     res->kind = d->kind;
     res->version = d->version;
 
-    /* Consume the reading: history, carry-forward, then the next prediction. */
-    memcpy(d->hist + (size_t)d->hist_head * C, xc, sizeof(float) * (size_t)C);
-    d->hist_head = (d->hist_head + 1) % d->hist_cap;
-    if (d->hist_len < d->hist_cap)
-        d->hist_len++;
+    /* Consume the reading: context, carry-forward, then (the caller) the next prediction. */
+    memcpy(d->ctx + (size_t)d->ctx_head * C, xc, sizeof(float) * (size_t)C);
+    d->ctx_head = (d->ctx_head + 1) % d->ctx_cap;
+    if (d->ctx_len < d->ctx_cap)
+        d->ctx_len++;
+    if (ts_ms != DETECTOR_NO_TIME)
+        d->last_ts = ts_ms;
     memcpy(d->last, xc, sizeof(float) * (size_t)C);
     d->have_last = 1;
-    if (d->version > 0)
-        predictor_advance(d, xc);
+}
+
+/* The step after the model: the reading count and the training schedule. */
+static void step_end(detector_t *d, int64_t ts_ms, struct detector_result *res)
+{
     d->n_seen++;
+    /* The time schedule counts the readings' own time, so a replay of a stored series asks for
+     * the same trainings as the live feed did (model/ has no clock). */
+    int by_time = 0;
+    if (d->cfg.retrain_seconds > 0 && d->version > 0 && ts_ms != DETECTOR_NO_TIME) {
+        if (d->train_ts == DETECTOR_NO_TIME || ts_ms < d->train_ts)
+            d->train_ts = ts_ms;
+        else if (ts_ms - d->train_ts >= (int64_t)d->cfg.retrain_seconds * 1000)
+            by_time = 1;
+    }
+    if (by_time) {
+        res->want_train = 1;
+        d->train_ts = ts_ms; /* ask again a period later if no job is applied by then */
+    }
     if (d->n_seen >= d->due_at) {
         res->want_train = 1;
         /* Ask again later if no job is applied by then (the caller may drop one). */
@@ -300,6 +321,88 @@ int detector_step(detector_t *d, const float *x, const uint8_t *present,
                 ? (uint64_t)(d->cfg.warmup / 4 + 1)
                 : (uint64_t)(d->cfg.retrain_every > 0 ? d->cfg.retrain_every : d->cfg.accept_after);
         d->due_at = d->n_seen + again;
+    }
+}
+
+int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
+                     struct detector_result *res)
+{
+    if (!d || !x || !res)
+        return ERR_INVAL;
+    float xc[DETECTOR_MAX_CHANNELS];
+    step_begin(d, ts_ms, x, present, res, xc);
+    if (d->version > 0)
+        predictor_advance(d, xc);
+    step_end(d, ts_ms, res);
+    return 0;
+}
+
+size_t detector_batch_work_len(const detector_t *d, int n)
+{
+    const size_t C = (size_t)d->C, B = 2 * (size_t)n;
+    /* inputs [n, C] consumed, LSTM inputs [2n, C], predictions [2n, C], the model's scratch
+     * for 2n states */
+    return (size_t)n * C + 2 * B * C + model_work_len(d->base, (int)B);
+}
+
+int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, const float *x,
+                        const uint8_t *present, struct detector_result *res, float *work)
+{
+    if (!ds || n < 1 || n > DETECTOR_MAX_BATCH || !x || !res || !work)
+        return ERR_INVAL;
+    const int C = ds[0]->C;
+    for (int i = 0; i < n; i++)
+        if (!ds[i] || ds[i]->C != C)
+            return ERR_INVAL;
+    const size_t Cz = (size_t)C, B = 2 * (size_t)n;
+    float *xc = work, *in = xc + (size_t)n * Cz, *pred = in + B * Cz, *mwork = pred + B * Cz;
+    float *states[2 * DETECTOR_MAX_BATCH];
+    /* Batched: the members serving an LSTM of the first such member's version (a group's
+     * detectors serve copies of one model, so its weights stand for all of them). */
+    const detector_t *lead = NULL;
+    for (int i = 0; i < n && !lead; i++)
+        if (ds[i]->version > 0 && ds[i]->kind == DET_KIND_LSTM)
+            lead = ds[i];
+    int nb = 0;
+    for (int i = 0; i < n; i++) {
+        detector_t *d = ds[i];
+        float *xi = xc + (size_t)i * Cz;
+        step_begin(d, ts_ms ? ts_ms[i] : DETECTOR_NO_TIME, x + (size_t)i * Cz,
+                   present ? present + (size_t)i * Cz : NULL, &res[i], xi);
+        if (d->version == 0)
+            continue;
+        if (!lead || d->kind != DET_KIND_LSTM || d->version != lead->version ||
+            d->lstm_window != lead->lstm_window) {
+            predictor_advance(d, xi);
+            continue;
+        }
+        /* The two staggered states, reset at their phase as detector__lstm_advance does. */
+        const int T = d->lstm_window;
+        const uint64_t phase = d->n_seen % (uint64_t)T, half = (uint64_t)(T / 2 > 0 ? T / 2 : 1);
+        if (phase == 0)
+            model_state_reset(d->lstm, d->state);
+        if (phase == half % (uint64_t)T)
+            model_state_reset(d->lstm, d->state + d->state_len);
+        detector__clamp(in + (size_t)(2 * nb) * Cz, xi, d->cfg.clamp_margin >= 0.0f ? d->lo : NULL,
+                        d->hi, C);
+        memcpy(in + (size_t)(2 * nb + 1) * Cz, in + (size_t)(2 * nb) * Cz, sizeof(float) * Cz);
+        states[2 * nb] = d->state;
+        states[2 * nb + 1] = d->state + d->state_len;
+        nb++;
+    }
+    int rc = nb > 0 ? model_step_batch(lead->lstm, pred, states, in, 2 * nb, mwork) : 0;
+    for (int i = 0, k = 0; i < n; i++) {
+        detector_t *d = ds[i];
+        if (d->version > 0 && lead && d->kind == DET_KIND_LSTM && d->version == lead->version &&
+            d->lstm_window == lead->lstm_window) {
+            const uint64_t phase = d->n_seen % (uint64_t)d->lstm_window;
+            const uint64_t half = (uint64_t)(d->lstm_window / 2 > 0 ? d->lstm_window / 2 : 1);
+            const float *p = pred + (size_t)(2 * k + (phase >= half ? 0 : 1)) * Cz;
+            memcpy(d->pred, rc == 0 ? p : xc + (size_t)i * Cz, sizeof(float) * Cz);
+            predictor_finish(d, xc + (size_t)i * Cz);
+            k++;
+        }
+        step_end(d, ts_ms ? ts_ms[i] : DETECTOR_NO_TIME, &res[i]);
     }
     return 0;
 }
@@ -351,6 +454,11 @@ enum detector_state detector_get_state(const detector_t *d)
 int detector_channels(const detector_t *d)
 {
     return d->C;
+}
+
+uint64_t detector_seen(const detector_t *d)
+{
+    return d->n_seen;
 }
 
 const model_t *detector_model(const detector_t *d)

@@ -3,20 +3,23 @@
  * threads, logging or globals), so the daemon (live) and vigil-replay (offline) run exactly
  * the same code and benchmark scores are the daemon's scores.
  *
- * A detector follows one device (or one series) with C channels, all monitored. It keeps a
- * bounded ring of recent raw readings (the training window), the serving predictor (an LSTM,
+ * A detector follows one device (or one series) with C channels, all monitored. It keeps the
+ * last few readings (two LSTM training windows: enough to rebuild the carried states after a
+ * swap), the serving predictor (an LSTM,
  * or the linear state-space baseline when that validates better, or persistence before the
  * first training; channel by channel, persistence where that forecasts better), the carried
  * LSTM states, the error scales and the recent distribution of scores, and the threshold state
  * machine (normal / warning / anomaly, with hysteresis).
  *
  * Lifecycle: detector_step() per reading, in time order. When it is time to (re)train, the step
- * result says so (want_train); the caller then makes a job (detector_job_create: copies what
- * training needs, so it can run on any thread while the detector keeps stepping), runs it
- * (detector_job_run: the expensive part, any thread), and hands it back (detector_job_apply:
- * validates the candidate against the serving model on the most recent data and swaps only if
- * it is better; records the decision). vigil-replay does the three calls inline; the daemon
- * runs detector_job_run on its training pool.
+ * result says so (want_train); the caller then makes a job (detector_job_create: copies the
+ * settings and the serving predictor, so it can run on any thread while the detector keeps
+ * stepping), gives it the training window (detector_job_set_data: the device's most recent
+ * `history` readings, which the caller keeps: the daemon reads them from its store, vigil-replay
+ * from its in-memory series), runs it (detector_job_run: the expensive part, any thread), and
+ * hands it back (detector_job_apply: validates the candidate against the serving model on the
+ * most recent data and swaps only if it is better; records the decision). vigil-replay does
+ * the calls inline; the daemon runs set_data and run on its training pool.
  *
  * Threading: a detector is used by one thread at a time (its owner); jobs are independent
  * objects. Returns 0 or a negative ERR_* code (common/err.h). */
@@ -29,6 +32,7 @@
 #include <stdint.h>
 
 #define DETECTOR_MAX_CHANNELS 64
+#define DETECTOR_MAX_BATCH    64 /* detectors in one detector_step_batch */
 
 enum detector_state { DET_LEARNING = 0, DET_NORMAL, DET_WARNING, DET_ANOMALY };
 enum detector_kind { DET_KIND_PERSISTENCE = 0, DET_KIND_LINEAR, DET_KIND_LSTM };
@@ -39,7 +43,7 @@ enum detector_kind { DET_KIND_PERSISTENCE = 0, DET_KIND_LINEAR, DET_KIND_LSTM };
 struct detector_config {
     /* Training schedule and models. */
     int warmup;        /* readings before the first training (state "learning" until then) */
-    int history;       /* readings kept in the ring for training (>= warmup) */
+    int history;       /* readings in a training window (>= warmup), given by the caller */
     int retrain_every; /* readings between retrainings once serving (0: never) */
     int second_at;     /* reading count at which a second training follows the first one
                           (0: none), since the first model saw only the warm-up */
@@ -93,9 +97,11 @@ struct detector_config {
                         episodes, lasting faults long ones */
     /* The reported score is the likelihood, capped at repeat_cap for an alarm-level reading
      * within `refractory` readings of the previous alarm-level one: it marks onsets. */
-    int refractory;   /* readings (1: Numenta's filter, the previous reading only) */
-    float repeat_cap; /* the capped score; 1 disables the filter */
-    uint64_t seed;    /* LSTM initialisation and shuffling (each training adds its version) */
+    int refractory;      /* readings (1: Numenta's filter, the previous reading only) */
+    float repeat_cap;    /* the capped score; 1 disables the filter */
+    uint64_t seed;       /* LSTM initialisation and shuffling (each training adds its version) */
+    int retrain_seconds; /* also retrain when the readings' timestamps (detector_step_ts) have
+                            advanced this many seconds since the last training (0: never) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -131,9 +137,28 @@ struct detector_result {
                          capped at repeat_cap after an alarm-level reading) */
 };
 
-/* Consumes one reading x[n_channels] (raw units). present may be NULL (all present); a
- * missing channel (present[c] == 0) or non-finite value is carried forward from the last
- * reading. Fills res. No allocation. Returns 0 or ERR_INVAL (wrong shape). */
+/* A reading without a timestamp (retrain_seconds then ignores it). */
+#define DETECTOR_NO_TIME INT64_MIN
+
+/* Consumes one reading x[n_channels] (raw units) taken at ts_ms (milliseconds, any epoch, not
+ * decreasing; DETECTOR_NO_TIME: unknown). present may be NULL (all present); a missing channel
+ * (present[c] == 0) or non-finite value is carried forward from the last reading. Fills res.
+ * No allocation. Returns 0 or ERR_INVAL (wrong shape). */
+int detector_step_ts(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
+                     struct detector_result *res);
+
+/* Steps n detectors by one reading each (x [n, C], present [n, C] or NULL, ts_ms [n] or NULL,
+ * res [n]) as n detector_step_ts calls would, except that the members serving an LSTM of the
+ * same version as the first of them that serves an LSTM advance together in one batched model
+ * step (one sgemm per layer: model_step_batch). The caller promises that detectors serving the
+ * same version serve the same weights (a device group's). Distinct detectors, same channel
+ * count, n <= DETECTOR_MAX_BATCH. work holds detector_batch_work_len(ds[0], n) floats. No
+ * allocation. Returns 0 or ERR_INVAL. */
+int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, const float *x,
+                        const uint8_t *present, struct detector_result *res, float *work);
+size_t detector_batch_work_len(const detector_t *d, int n);
+
+/* detector_step_ts without a timestamp. */
 int detector_step(detector_t *d, const float *x, const uint8_t *present,
                   struct detector_result *res);
 
@@ -158,16 +183,30 @@ struct detector_train_info {
                                                training, or persistence validated better) */
 };
 
-/* Copies what a training needs (recent history, settings, a copy of the serving model).
- * Returns ERR_RANGE when there is not enough history, ERR_NOMEM. Caller owns *out; free with
- * detector_job_destroy (after apply, or to abandon it). */
+/* Copies what a training needs from the detector (settings, a copy of the serving model); the
+ * data comes with detector_job_set_data. Returns ERR_RANGE before warmup readings were
+ * consumed, ERR_NOMEM. Caller owns *out; free with detector_job_destroy (after apply, or to
+ * abandon it). */
 int detector_job_create(detector_job_t **out, const detector_t *d);
 
+/* Gives the job its training window: rows [n, C] raw readings, oldest first, the newest being
+ * the newest the detector had consumed at detector_job_create (or one of the last few before
+ * it); missing values already carried forward (a non-finite value is replaced by the previous
+ * row's, or 0). Only the newest cfg.history rows are used. Copies them (rows stays the
+ * caller's). Any thread. Returns ERR_RANGE (fewer than warmup rows), ERR_NOMEM, ERR_INVAL. */
+int detector_job_set_data(detector_job_t *job, const float *rows, int n);
+
+/* detector_job_set_data for a group job: rows are the members' windows one after another,
+ * up to cfg.history * DETECTOR_MAX_BATCH rows (the newest are kept). The validation tail is
+ * then the last window's newest rows. */
+int detector_job_set_pooled(detector_job_t *job, const float *rows, int n);
+
 /* Trains a fresh LSTM and fits the linear baseline on all but the newest val_rows readings
- * of the copy, then validates them, persistence and the serving predictor (copied at create)
+ * of the window, then validates them, persistence and the serving predictor (copied at create)
  * on those readings and decides what serves (the decision is applied by _apply). Any thread;
- * touches only the job, so the result is the same on any thread. Returns ERR_INVAL, ERR_NOMEM
- * (too little data for an LSTM is not an error: the LSTM just does not compete). */
+ * touches only the job, so the result is the same on any thread. Returns ERR_INVAL (no data
+ * set), ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just does not
+ * compete). */
 int detector_job_run(detector_job_t *job);
 
 /* Applies the job's decision: the best candidate replaces the serving predictor only if it
@@ -179,14 +218,24 @@ int detector_job_run(detector_job_t *job);
  * job may then be destroyed. */
 int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train_info *info);
 
+/* Group training: instead of detector_job_run, job (a member's, with its own window set) takes
+ * the decision of group_job (run on the members' pooled windows): whatever serves the group
+ * after that decision (its candidate if swapped in, else what served it) is what this member
+ * will serve, with the group's version, and only the error scales, level terms and long
+ * window are calibrated on the member's own rows. A member not yet serving the group's
+ * version installs it. Then detector_job_apply as usual. Any thread; group_job is only read.
+ * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
+ * ERR_NOMEM. */
+int detector_job_share(detector_job_t *job, const detector_job_t *group_job);
+
 void detector_job_destroy(detector_job_t *job);
 
 /* Serialises the whole detector (settings, models, error statistics, windows, threshold
- * state, carried LSTM states and the history ring) for a restart: detector_save_size bytes,
- * native byte order, CRC-32 checked. A loaded detector continues bit for bit as the saved one
- * would have. detector_save returns ERR_RANGE when cap is too small. detector_load rejects
- * corrupt or truncated input with ERR_CORRUPT (ERR_INVAL: an unknown format version); the
- * caller owns *out (detector_destroy). */
+ * state, carried LSTM states and the last readings that rebuild them) for a restart:
+ * detector_save_size bytes, native byte order, CRC-32 checked. A loaded detector continues bit for
+ * bit as the saved one would have. detector_save returns ERR_RANGE when cap is too small.
+ * detector_load rejects corrupt or truncated input with ERR_CORRUPT (ERR_INVAL: an unknown format
+ * version); the caller owns *out (detector_destroy). */
 size_t detector_save_size(const detector_t *d);
 int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len);
 int detector_load(detector_t **out, const void *buf, size_t len);
@@ -194,13 +243,15 @@ int detector_load(detector_t **out, const void *buf, size_t len);
 /* Read access for status and rollback. */
 enum detector_state detector_get_state(const detector_t *d);
 int detector_channels(const detector_t *d);
+/* Readings consumed since create (a training needs at least warmup of them). */
+uint64_t detector_seen(const detector_t *d);
 /* The serving LSTM: borrowed, valid until the next detector_job_apply, detector_set_model or
  * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
 const model_t *detector_model(const detector_t *d);
 
 /* Replaces the serving LSTM with a copy of m (rollback or a PUT of weights); the carried states
- * are rebuilt from the history ring. The error scales stay (1 before any training) until the
- * next training recalibrates them, and the inputs are not clamped (m's training range is
+ * are rebuilt from the last readings it keeps. The error scales stay (1 before any training) until
+ * the next training recalibrates them, and the inputs are not clamped (m's training range is
  * unknown). Returns ERR_INVAL when m's shape does not fit, ERR_NOMEM. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
 

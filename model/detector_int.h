@@ -2,8 +2,10 @@
  * Not part of the public interface (detector.h is).
  *
  * Invariants of struct detector:
- * - hist is a ring of hist_cap rows of C raw readings (carried forward, always finite); the
- *   newest row is at (hist_head - 1) mod hist_cap and hist_len rows are valid.
+ * - ctx is a ring of ctx_cap = 2 * train.window rows of C raw readings (carried forward,
+ *   always finite): the newest consumed, enough to rebuild the two staggered LSTM states
+ *   (detector__rebuild_state). The newest row is at (ctx_head - 1) mod ctx_cap and ctx_len
+ *   rows are valid. The training window is not kept here: the caller gives it to each job.
  * - pred holds the serving predictor's prediction of the next reading once have_pred is set.
  * - The serving predictor is `kind`: persistence (no model), the linear baseline (lin_ab,
  *   lin_b) or the LSTM (lstm with its carried state). Channels with persist[c] set are
@@ -26,13 +28,15 @@ struct detector {
     struct detector_config cfg;
     int C;
 
-    /* history ring and carry-forward */
-    float *hist; /* [hist_cap, C] */
-    int hist_cap, hist_head, hist_len;
+    /* context ring and carry-forward */
+    float *ctx; /* [ctx_cap, C] */
+    int ctx_cap, ctx_head, ctx_len;
     float *last; /* [C] last (carried-forward) reading */
     int have_last;
-    uint64_t n_seen; /* readings consumed */
-    uint64_t due_at; /* n_seen at which want_train is next raised (UINT64_MAX: never) */
+    uint64_t n_seen;  /* readings consumed */
+    uint64_t due_at;  /* n_seen at which want_train is next raised (UINT64_MAX: never) */
+    int64_t last_ts;  /* timestamp of the newest reading consumed (DETECTOR_NO_TIME: none) */
+    int64_t train_ts; /* readings' time retrain_seconds counts from (DETECTOR_NO_TIME: unset) */
 
     /* serving predictor */
     enum detector_kind kind;
@@ -72,9 +76,7 @@ struct detector {
 };
 
 /* detector.c */
-/* Copies the newest n rows of the history ring, oldest first, into out [n, C]. */
-void detector__hist_copy(const detector_t *d, float *out, int n);
-/* Re-runs the serving predictor over the newest rows of the history so the carried state and
+/* Re-runs the serving predictor over the rows of the context ring so the carried state and
  * pred match the current model (after a swap or a load). */
 void detector__rebuild_state(detector_t *d);
 

@@ -1,19 +1,20 @@
 /* model/detector_io.c: saving a whole detector to bytes and loading it back, for a restart.
  *
  * Format (native byte order: a restart on the same kind of machine), all fields in order:
- *   "VGDT" | format u32 (1) | channels i32 | the config | the history ring | carry-forward and
- *   counters | the serving predictor (kind, versions, linear coefficients, flags, prediction,
- *   carried LSTM state) | error scales | long and short windows with their running sums |
- *   threshold state | LSTM checkpoint length u64 and bytes (model_checkpoint_save) | CRC-32 of
- *   everything before it.
- * The running sums are stored, not recomputed, so a loaded detector continues bit for bit as
- * the saved one would have.
+ *   "VGDT" | format u32 (2) | channels i32 | the config | the scalar fields (FIELDS) | the
+ *   context ring (2 training windows of readings, to rebuild the LSTM states) | carry-forward | the
+ * serving predictor (kind, versions, linear coefficients, flags, prediction, carried LSTM state) |
+ * error scales | long and short windows with their running sums | threshold state | LSTM checkpoint
+ * length u64 and bytes (model_checkpoint_save) | CRC-32 of everything before it. The running sums
+ * are stored, not recomputed, so a loaded detector continues bit for bit as the saved one would
+ * have.
  *
  * Invariants: one serialiser walks the fields for both sizing and writing, so the two cannot
  * disagree; the loader checks the CRC first, then every index and count against its bounds,
  * and never reads outside the buffer. Threading: save reads the detector (owner thread); load
  * creates a new one (any thread). */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,8 +22,14 @@
 #include "err.h"
 #include "internal.h"
 
-#define DET_MAGIC  0x54444756u /* "VGDT" little-endian */
-#define DET_FORMAT 1u
+#define DET_MAGIC 0x54444756u /* "VGDT" little-endian */
+/* Format 1 held the whole training window (the history ring, `history` rows) and no
+ * timestamps; format 2 holds only the context ring: the window comes from the caller (the
+ * daemon's store). Format 1 still loads: its newest rows fill the context ring, the config
+ * lacks retrain_seconds (0) and the timestamps are unknown. */
+#define DET_FORMAT 2u
+/* Format 1's config: the current one up to retrain_seconds, the first field added after it. */
+#define CFG_V1_SIZE offsetof(struct detector_config, retrain_seconds)
 
 struct wr {
     unsigned char *p; /* NULL: only count */
@@ -56,12 +63,13 @@ static void get(struct rd *r, void *dst, size_t n)
 /* The scalar fields after the config, in order: the writer and the loader expand the same list,
  * so the format is written down once. */
 /* clang-format off */
-#define FIELDS(X)                                                                              \
-    X(d->hist_head) X(d->hist_len) X(d->have_last) X(d->n_seen) X(d->due_at) X(d->kind)        \
+#define FIELDS_V1(X)                                                                           \
+    X(d->ctx_head) X(d->ctx_len) X(d->have_last) X(d->n_seen) X(d->due_at) X(d->kind)        \
     X(d->version) X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len)            \
     X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
     X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->since_red)              \
     X(d->lstm_window)
+#define FIELDS(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts)
 /* clang-format on */
 
 static void write_all(const detector_t *d, struct wr *w)
@@ -75,7 +83,7 @@ static void write_all(const detector_t *d, struct wr *w)
 #define PUT_FIELD(f) put(w, &(f), sizeof(f));
     FIELDS(PUT_FIELD)
 #undef PUT_FIELD
-    put(w, d->hist, sizeof(float) * (size_t)d->hist_cap * C);
+    put(w, d->ctx, sizeof(float) * (size_t)d->ctx_cap * C);
     put(w, d->last, sizeof(float) * C);
     put(w, d->lin_ab, sizeof(float) * C * C);
     put(w, d->lin_b, sizeof(float) * C);
@@ -124,6 +132,31 @@ int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len)
     return 0;
 }
 
+/* Format 1's history ring (cap rows; its head and length were read into ctx_head and
+ * ctx_len): the newest rows that fit become the context ring. */
+static int v1_history(detector_t *d, struct rd *r, int cap)
+{
+    const size_t C = (size_t)d->C;
+    const int head = d->ctx_head, len = d->ctx_len;
+    if (cap < 1 || head < 0 || head >= cap || len < 0 || len > cap) {
+        r->bad = 1;
+        return 0;
+    }
+    float *hist = malloc(sizeof(float) * (size_t)cap * C);
+    if (!hist)
+        return ERR_NOMEM;
+    get(r, hist, sizeof(float) * (size_t)cap * C);
+    int n = len < d->ctx_cap ? len : d->ctx_cap;
+    for (int k = 0; k < n; k++) {
+        int row = ((head - n + k) % cap + cap) % cap;
+        memcpy(d->ctx + (size_t)k * C, hist + (size_t)row * C, sizeof(float) * C);
+    }
+    d->ctx_len = n;
+    d->ctx_head = n % d->ctx_cap;
+    free(hist);
+    return 0;
+}
+
 int detector_load(detector_t **out, const void *buf, size_t len)
 {
     if (!out || !buf)
@@ -139,25 +172,29 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     uint32_t magic, fmt;
     int C;
     struct detector_config cfg;
+    memset(&cfg, 0, sizeof cfg);
     get(&r, &magic, 4);
     get(&r, &fmt, 4);
     get(&r, &C, sizeof C);
-    get(&r, &cfg, sizeof cfg);
     if (r.bad || magic != DET_MAGIC)
         return ERR_CORRUPT;
-    if (fmt != DET_FORMAT)
+    if (fmt != DET_FORMAT && fmt != 1)
         return ERR_INVAL;
+    get(&r, &cfg, fmt == 1 ? CFG_V1_SIZE : sizeof cfg);
+    if (r.bad)
+        return ERR_CORRUPT;
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
      * exact layout is checked as it is read. */
-    if (C < 1 || C > DETECTOR_MAX_CHANNELS || cfg.history < 0 || cfg.history > 10000000 ||
-        cfg.err_window < 0 || cfg.err_window > 10000000 || cfg.err_short < 0 ||
-        cfg.err_short > 10000000)
+    if (C < 1 || C > DETECTOR_MAX_CHANNELS || cfg.train.window < 1 || cfg.train.window > 100000 ||
+        cfg.history < 0 || cfg.history > 10000000 || cfg.err_window < 0 ||
+        cfg.err_window > 10000000 || cfg.err_short < 0 || cfg.err_short > 10000000)
         return ERR_CORRUPT;
     const uint64_t C64 = (uint64_t)C;
-    uint64_t need = 4 * ((uint64_t)cfg.history * C64 + C64 * C64 + 9 * C64 +
-                         (uint64_t)cfg.err_window + (uint64_t)cfg.err_short) +
+    const uint64_t rows = fmt == 1 ? (uint64_t)cfg.history : 2 * (uint64_t)cfg.train.window;
+    uint64_t need = 4 * (rows * C64 + C64 * C64 + 9 * C64 + (uint64_t)cfg.err_window +
+                         (uint64_t)cfg.err_short) +
                     C64 + 8;
     if (need > r.len - r.off)
         return ERR_CORRUPT;
@@ -169,9 +206,18 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         return rc;
     const size_t Cz = (size_t)C;
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
-    FIELDS(GET_FIELD)
+    if (fmt == 1) {
+        FIELDS_V1(GET_FIELD)
+        rc = v1_history(d, &r, cfg.history);
+        if (rc < 0) {
+            detector_destroy(d);
+            return rc;
+        }
+    } else {
+        FIELDS(GET_FIELD)
+        get(&r, d->ctx, sizeof(float) * (size_t)d->ctx_cap * Cz);
+    }
 #undef GET_FIELD
-    get(&r, d->hist, sizeof(float) * (size_t)d->hist_cap * Cz);
     get(&r, d->last, sizeof(float) * Cz);
     get(&r, d->lin_ab, sizeof(float) * Cz * Cz);
     get(&r, d->lin_b, sizeof(float) * Cz);
@@ -208,13 +254,13 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     if (r.off != r.len)
         goto fail;
     /* Bounds of every index and count, and the kind's requirements. */
-    if (d->hist_head < 0 || d->hist_head >= d->hist_cap || d->hist_len < 0 ||
-        d->hist_len > d->hist_cap || d->ring_head < 0 || d->ring_head >= cfg.err_window ||
-        d->ring_len < 0 || d->ring_len > cfg.err_window || d->ring_since_resum < 0 ||
-        d->short_head < 0 || d->short_head >= cfg.err_short || d->short_len < 0 ||
-        d->short_len > cfg.err_short || (unsigned)d->kind > DET_KIND_LSTM ||
-        (unsigned)d->det_state > DET_ANOMALY || (d->kind == DET_KIND_LSTM && !d->lstm) ||
-        d->next_version < d->version || d->lstm_window < 1)
+    if (d->ctx_head < 0 || d->ctx_head >= d->ctx_cap || d->ctx_len < 0 || d->ctx_len > d->ctx_cap ||
+        d->ring_head < 0 || d->ring_head >= cfg.err_window || d->ring_len < 0 ||
+        d->ring_len > cfg.err_window || d->ring_since_resum < 0 || d->short_head < 0 ||
+        d->short_head >= cfg.err_short || d->short_len < 0 || d->short_len > cfg.err_short ||
+        (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
+        (d->kind == DET_KIND_LSTM && !d->lstm) || d->next_version < d->version ||
+        d->lstm_window < 1)
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

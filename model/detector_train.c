@@ -1,7 +1,8 @@
-/* model/detector_train.c: training jobs. A job copies the recent history and the serving
- * predictor (create, owner thread), trains a fresh LSTM and fits the linear baseline on all but
- * the newest val_rows readings (run, any thread), scores every predictor on those newest
- * readings and decides what serves; apply (owner thread) installs the decision and
+/* model/detector_train.c: training jobs. A job copies the serving predictor (create, owner
+ * thread), is given the training window by the caller (set_data, any thread: the daemon reads
+ * it from its store, vigil-replay from its series), trains a fresh LSTM and fits the linear
+ * baseline on all but the newest val_rows readings (run, any thread), scores every predictor on
+ * those newest readings and decides what serves; apply (owner thread) installs the decision and
  * recalibrates the error scales and the long window from the validation tail.
  *
  * The decision: for each predictor (new LSTM, new linear baseline, persistence, the serving
@@ -26,7 +27,7 @@ enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
 struct detector_job {
     struct detector_config cfg;
     int C, n, n_val;
-    float *data; /* [n, C] oldest first */
+    float *data; /* [n, C] oldest first (set_data; NULL before) */
     model_t *base;
     /* the serving predictor at create */
     enum detector_kind s_kind;
@@ -46,7 +47,7 @@ struct detector_job {
     uint8_t *persist;        /* [C] flags after the decision */
     float *scale, *rms;      /* [C] after the decision */
     float *lmean, *lscale;   /* [C] level terms after the decision */
-    float *val_raw;          /* [n_raw] raw scores of the serving predictor after the decision */
+    float *val_raw; /* [n] raw scores of the serving predictor after the decision (set_data) */
     int n_raw;
     double cost[P_COUNT];
     struct model_train_result tres;
@@ -58,7 +59,7 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
 {
     if (!out || !d)
         return ERR_INVAL;
-    if (d->hist_len < d->cfg.warmup)
+    if (d->n_seen < (uint64_t)d->cfg.warmup)
         return ERR_RANGE;
     const size_t C = (size_t)d->C;
     detector_job_t *j = calloc(1, sizeof *j);
@@ -66,16 +67,13 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
         return ERR_NOMEM;
     j->cfg = d->cfg;
     j->C = d->C;
-    j->n = d->hist_len;
-    j->n_val = d->cfg.val_rows < j->n / 3 ? d->cfg.val_rows : j->n / 3;
-    const size_t n = (size_t)j->n, E = (size_t)d->cfg.train.max_epochs;
-    size_t nf = n * C + 2 * (C * C + C) + 8 * C + n + 2 * E;
+    const size_t E = (size_t)d->cfg.train.max_epochs;
+    size_t nf = 2 * (C * C + C) + 8 * C + 2 * E;
     j->block = calloc(1, nf * sizeof(float) + 2 * C);
     int rc = ERR_NOMEM;
     if (!j->block)
         goto fail;
     float *p = j->block;
-    j->data = p, p += n * C;
     j->s_ab = p, p += C * C;
     j->s_b = p, p += C;
     j->lin_ab = p, p += C * C;
@@ -84,7 +82,6 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->rms = p, p += C;
     j->lmean = p, p += C;
     j->lscale = p, p += C;
-    j->val_raw = p, p += n;
     j->curves = p, p += 2 * E;
     j->s_lo = p, p += C;
     j->s_hi = p, p += C;
@@ -92,7 +89,6 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->hi = p, p += C;
     j->s_persist = (uint8_t *)p;
     j->persist = j->s_persist + C;
-    detector__hist_copy(d, j->data, j->n);
     if ((rc = model_clone(&j->base, d->base)) < 0)
         goto fail;
     if (d->lstm && (rc = model_clone(&j->s_lstm, d->lstm)) < 0)
@@ -121,8 +117,49 @@ void detector_job_destroy(detector_job_t *j)
     model_destroy(j->cand);
     model_destroy(j->s_lstm);
     model_destroy(j->base);
+    free(j->data);
     free(j->block);
     free(j);
+}
+
+/* Copies the newest (at most cap) of rows [n, C] into the job. */
+static int set_rows(detector_job_t *j, const float *rows, int n, int cap)
+{
+    if (!j || !rows || n < 0 || j->ran)
+        return ERR_INVAL;
+    if (n < j->cfg.warmup)
+        return ERR_RANGE;
+    if (n > cap) {
+        rows += (size_t)(n - cap) * (size_t)j->C;
+        n = cap;
+    }
+    const size_t C = (size_t)j->C;
+    /* One block: the rows, then the raw scores of the calibration rows (at most n). */
+    float *data = malloc(sizeof(float) * ((size_t)n * C + (size_t)n));
+    if (!data)
+        return ERR_NOMEM;
+    for (size_t t = 0; t < (size_t)n; t++)
+        for (size_t c = 0; c < C; c++) {
+            float v = rows[t * C + c];
+            data[t * C + c] = isfinite(v) ? v : t > 0 ? data[(t - 1) * C + c] : 0.0f;
+        }
+    free(j->data);
+    j->data = data;
+    j->val_raw = data + (size_t)n * C;
+    j->n = n;
+    j->n_val = j->cfg.val_rows < n / 3 ? j->cfg.val_rows : n / 3;
+    return 0;
+}
+
+int detector_job_set_data(detector_job_t *j, const float *rows, int n)
+{
+    return set_rows(j, rows, n, j ? j->cfg.history : 0);
+}
+
+int detector_job_set_pooled(detector_job_t *j, const float *rows, int n)
+{
+    const int64_t cap = j ? (int64_t)j->cfg.history * DETECTOR_MAX_BATCH : 0;
+    return set_rows(j, rows, n, cap > 100000000 ? 100000000 : (int)cap);
 }
 
 /* pred[C] = ab [C, C] . x + b, the linear baseline's step. */
@@ -210,27 +247,13 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
     return 0;
 }
 
-int detector_job_run(detector_job_t *j)
+/* Channel statistics of the job's rows: mean[C], sd[C] of the training part (flatness,
+ * floors), var[C] of the validation tail (cost normalisation), floor_[C] of the error scales. */
+static void channel_stats(const detector_job_t *j, double *mean, double *sd, double *var,
+                          double *floor_)
 {
-    if (!j)
-        return ERR_INVAL;
     const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv;
     const struct detector_config *cfg = &j->cfg;
-    /* Calibration rows: the tail only, or (calib_all) every row after one window of context;
-     * the decision always uses the tail. */
-    const int ctx = cfg->train.window < n / 4 ? cfg->train.window : n / 4;
-    const int nc = cfg->calib_all && n - ctx > nv ? n - ctx : nv, off = nc - nv;
-    int rc = 0;
-    float *err = malloc(sizeof(float) * (size_t)P_COUNT * nc * C);
-    double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
-    if (!err || !sse) {
-        rc = ERR_NOMEM;
-        goto out;
-    }
-    double *sseh = sse + (size_t)P_COUNT * C;
-    double *mean = sseh + (size_t)P_COUNT * C, *sd = mean + C, *var = sd + C, *floor_ = var + C;
-
-    /* Channel statistics: training part (flatness, floors), validation tail (variances). */
     for (int c = 0; c < C; c++) {
         double s = 0.0, ss = 0.0, vs = 0.0, vss = 0.0;
         for (int t = 0; t < ntr; t++)
@@ -253,8 +276,76 @@ int detector_job_run(detector_job_t *j)
             var[c] = sd[c] * sd[c] > 1e-12 * (1.0 + mean[c] * mean[c]) ? sd[c] * sd[c] : 1.0;
         floor_[c] = fmax(cfg->flat_rel * sd[c], 1e-6 * (1.0 + fabs(mean[c])));
     }
+}
 
-    /* The candidates. */
+/* Recalibration of whatever serves after the decision (flags j->persist): error scales (the
+ * larger of the RMS over the calibration rows and over the tail, so an in-sample fit cannot
+ * make them optimistic), level terms, and the raw scores that seed the long window. err_s and
+ * err_p [nc, C] are the serving predictor's and persistence's one-step errors on the last nc
+ * rows, sse_s and sse_p [C] their squared errors summed over the last n_val rows. */
+static void calibrate(detector_job_t *j, const float *err_s, const float *err_p,
+                      const double *sse_s, const double *sse_p, const double *floor_, int nc)
+{
+    const int C = j->C, n = j->n, nv = j->n_val;
+    const struct detector_config *cfg = &j->cfg;
+    float ek[DETECTOR_MAX_CHANNELS];
+    for (int c = 0; c < C; c++) {
+        const float *e_c = j->persist[c] ? err_p : err_s;
+        const double sse = j->persist[c] ? sse_p[c] : sse_s[c];
+        double all = 0.0;
+        for (int k = 0; k < nc; k++) {
+            double e = e_c[(size_t)k * C + c];
+            all += e * e;
+        }
+        j->rms[c] = (float)fmax(sqrt(sse / nv), sqrt(all / nc));
+        j->scale[c] = (float)fmax(j->rms[c], floor_[c]);
+    }
+    /* Level terms for the channels the predictor treats as hovering around a level: their
+     * mean and spread over all the job's rows. */
+    for (int c = 0; c < C; c++) {
+        double sum = 0.0, ss = 0.0;
+        for (int t = 0; t < n; t++)
+            sum += j->data[(size_t)t * C + c];
+        double mu = sum / n;
+        for (int t = 0; t < n; t++) {
+            double dv = j->data[(size_t)t * C + c] - mu;
+            ss += dv * dv;
+        }
+        j->lmean[c] = (float)mu;
+        j->lscale[c] = j->persist[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
+    }
+    for (int k = 0; k < nc; k++) {
+        for (int c = 0; c < C; c++)
+            ek[c] = (j->persist[c] ? err_p : err_s)[(size_t)k * C + c];
+        j->val_raw[k] =
+            detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C, j->lmean,
+                                j->lscale, cfg->level_weight, cfg->agg_top, C, NULL);
+    }
+    j->n_raw = nc;
+}
+
+int detector_job_run(detector_job_t *j)
+{
+    if (!j || !j->data)
+        return ERR_INVAL;
+    const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv;
+    const struct detector_config *cfg = &j->cfg;
+    /* Calibration rows: the tail only, or (calib_all) every row after one window of context;
+     * the decision always uses the tail. */
+    const int ctx = cfg->train.window < n / 4 ? cfg->train.window : n / 4;
+    const int nc = cfg->calib_all && n - ctx > nv ? n - ctx : nv, off = nc - nv;
+    int rc = 0;
+    float *err = malloc(sizeof(float) * (size_t)P_COUNT * nc * C);
+    double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
+    if (!err || !sse) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    double *sseh = sse + (size_t)P_COUNT * C;
+    double *mean = sseh + (size_t)P_COUNT * C, *sd = mean + C, *var = sd + C, *floor_ = var + C;
+
+    channel_stats(j, mean, sd, var, floor_);
+
     struct model_train_config tc = cfg->train;
     tc.seed = cfg->seed + j->version;
     tc.reinit = 1;
@@ -354,43 +445,80 @@ int detector_job_run(detector_job_t *j)
     j->kind = serve == P_SERVING ? j->s_kind : (enum detector_kind)pcs[serve].kind;
     memcpy(j->persist, flags[serve], (size_t)C);
 
-    /* Recalibration: error scales (the larger of the RMS over the calibration rows and over
-     * the tail, so an in-sample fit cannot make them optimistic) and the raw scores that seed
-     * the long window. */
-    float ek[DETECTOR_MAX_CHANNELS];
-    for (int c = 0; c < C; c++) {
-        const int src = j->persist[c] ? P_PERSIST : serve;
-        double all = 0.0;
-        for (int k = 0; k < nc; k++) {
-            double e = err[((size_t)src * nc + k) * C + c];
-            all += e * e;
-        }
-        j->rms[c] = (float)fmax(sqrt(sse[src * C + c] / nv), sqrt(all / nc));
-        j->scale[c] = (float)fmax(j->rms[c], floor_[c]);
-    }
-    /* Level terms for the channels the predictor treats as hovering around a level: their
-     * mean and spread over all the job's rows. */
-    for (int c = 0; c < C; c++) {
-        double sum = 0.0, ss = 0.0;
-        for (int t = 0; t < n; t++)
-            sum += j->data[(size_t)t * C + c];
-        double mu = sum / n;
-        for (int t = 0; t < n; t++) {
-            double dv = j->data[(size_t)t * C + c] - mu;
-            ss += dv * dv;
-        }
-        j->lmean[c] = (float)mu;
-        j->lscale[c] = j->persist[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
-    }
-    for (int k = 0; k < nc; k++) {
-        for (int c = 0; c < C; c++)
-            ek[c] = err[((size_t)(j->persist[c] ? P_PERSIST : serve) * nc + k) * C + c];
-        j->val_raw[k] =
-            detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C, j->lmean,
-                                j->lscale, cfg->level_weight, cfg->agg_top, C, NULL);
-    }
+    calibrate(j, err + (size_t)serve * nc * C, err + (size_t)P_PERSIST * nc * C, sse + serve * C,
+              sse + P_PERSIST * C, floor_, nc);
     j->n_raw = nc;
     j->ran = 1;
+out:
+    free(sse);
+    free(err);
+    return rc;
+}
+
+int detector_job_share(detector_job_t *j, const detector_job_t *g)
+{
+    if (!j || !g || !j->data || j->ran || !g->ran || j->C != g->C)
+        return ERR_INVAL;
+    const int C = j->C, n = j->n, nv = j->n_val;
+    const size_t Cz = (size_t)C;
+    const struct detector_config *cfg = &j->cfg;
+    /* What serves the group after its decision: the candidate it swapped in, or what served. */
+    const int sw = g->swap;
+    const enum detector_kind kind = sw ? g->kind : g->s_kind;
+    const model_t *lstm = sw ? g->cand : g->s_lstm;
+    const uint32_t version = sw ? g->version : g->s_version;
+    model_t *copy = NULL;
+    if (kind == DET_KIND_LSTM && (!lstm || model_clone(&copy, lstm) < 0))
+        return lstm ? ERR_NOMEM : ERR_INVAL;
+    model_destroy(j->cand);
+    j->cand = copy;
+    j->have_cand = copy != NULL;
+    memcpy(j->lin_ab, sw ? g->lin_ab : g->s_ab, sizeof(float) * Cz * Cz);
+    memcpy(j->lin_b, sw ? g->lin_b : g->s_b, sizeof(float) * Cz);
+    memcpy(j->lo, sw ? g->lo : g->s_lo, sizeof(float) * Cz);
+    memcpy(j->hi, sw ? g->hi : g->s_hi, sizeof(float) * Cz);
+    memcpy(j->persist, g->persist, Cz);
+    j->window = sw ? g->window : g->s_window;
+    j->kind = kind;
+    /* A member whose serving version is not the group's (it just joined) installs it. */
+    j->swap = sw || j->s_version != version;
+    j->version = version;
+    memcpy(j->cost, g->cost, sizeof j->cost);
+    j->tres = g->tres;
+    const size_t E = (size_t)cfg->train.max_epochs;
+    memcpy(j->curves, g->curves, sizeof(float) * 2 * E);
+    j->tres.train_loss = j->curves;
+    j->tres.val_loss = j->curves + E;
+
+    /* Calibration on this member's own rows: the shared predictor's and persistence's errors. */
+    const int ctx = cfg->train.window < n / 4 ? cfg->train.window : n / 4;
+    const int nc = cfg->calib_all && n - ctx > nv ? n - ctx : nv, off = nc - nv;
+    float *err = malloc(sizeof(float) * 2 * (size_t)nc * Cz);
+    double *sse = calloc(8 * Cz, sizeof(double));
+    int rc = ERR_NOMEM;
+    if (!err || !sse)
+        goto out;
+    double *sseh = sse + 2 * Cz, *mean = sseh + 2 * Cz, *sd = mean + Cz, *var = sd + Cz,
+           *floor_ = var + Cz;
+    channel_stats(j, mean, sd, var, floor_);
+    const int clamp = cfg->clamp_margin >= 0.0f;
+    struct pred_ctx pcs[2] = {
+        {kind, j->cand, j->lin_ab, j->lin_b, clamp ? j->lo : NULL, j->hi, C, j->window},
+        {DET_KIND_PERSISTENCE, NULL, NULL, NULL, NULL, NULL, C, cfg->train.window},
+    };
+    for (int p = 0; p < 2; p++) {
+        if ((rc = run_errors(&pcs[p], j->data, n, nc, nv, 1, err + (size_t)p * nc * Cz,
+                             sseh + (size_t)p * Cz)) < 0)
+            goto out;
+        for (int k = off; k < nc; k++)
+            for (int c = 0; c < C; c++) {
+                double e = err[((size_t)p * nc + k) * Cz + c];
+                sse[p * C + c] += e * e;
+            }
+    }
+    calibrate(j, err, err + (size_t)nc * Cz, sse, sse + Cz, floor_, nc);
+    j->ran = 1;
+    rc = 0;
 out:
     free(sse);
     free(err);
@@ -450,6 +578,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         d->due_at = d->n_seen + (uint64_t)d->cfg.retrain_every;
     else
         d->due_at = UINT64_MAX;
+    d->train_ts = d->last_ts; /* retrain_seconds counts from here (DETECTOR_NO_TIME: unknown) */
     info->swapped = swap;
     info->kind = d->kind;
     info->val_mse_lstm = j->cost[P_LSTM];

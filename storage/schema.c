@@ -267,10 +267,11 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
                         " WHERE CASE WHEN json_valid(?4) THEN json_type(?4)='object' ELSE 0 END"
                         " ON CONFLICT(device_id, version) DO UPDATE SET info=excluded.info,"
                         " ckpt=coalesce(excluded.ckpt, ckpt)"},
-        /* Deletes the versions below the (?2 + 1)-th highest; none when there are fewer. */
+        /* Deletes the versions below the (?2 + 1)-th highest but ?3 (the one that serves);
+         * none when there are fewer. */
         {&w->model_trim,
-         "DELETE FROM models WHERE device_id=?1 AND version<(SELECT version FROM models"
-         " WHERE device_id=?1 ORDER BY version DESC LIMIT 1 OFFSET ?2)"},
+         "DELETE FROM models WHERE device_id=?1 AND version<>?3 AND version<(SELECT version"
+         " FROM models WHERE device_id=?1 ORDER BY version DESC LIMIT 1 OFFSET ?2)"},
         {&w->event_put, "INSERT INTO events(device_id, id, start_ts, end_ts, info)"
                         " SELECT ?1, ?2, ?3, ?4, ?5"
                         " WHERE CASE WHEN json_valid(?5) THEN json_type(?5)='object' ELSE 0 END"

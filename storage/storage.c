@@ -477,6 +477,12 @@ static int op_check(const char *device, const void *blob, size_t len)
 int store_model_put(store_t *s, const char *device, int64_t version, const char *info_json,
                     const void *ckpt, size_t len, int keep_k)
 {
+    return store_model_put_keep(s, device, version, info_json, ckpt, len, keep_k, -1);
+}
+
+int store_model_put_keep(store_t *s, const char *device, int64_t version, const char *info_json,
+                         const void *ckpt, size_t len, int keep_k, int64_t keep_version)
+{
     int err = op_check(device, ckpt, len);
     if (err || keep_k < 0)
         return err ? err : ERR_INVAL;
@@ -486,6 +492,7 @@ int store_model_put(store_t *s, const char *device, int64_t version, const char 
     j->u.model.version = version;
     j->u.model.created_ms = vtime_now_ms();
     j->u.model.keep_k = keep_k;
+    j->u.model.keep_version = keep_version;
     return op_enqueue(s, j);
 }
 

@@ -175,6 +175,12 @@ typedef struct store_stats {
 int store_model_put(store_t *s, const char *device, int64_t version, const char *info_json,
                     const void *ckpt, size_t len, int keep_k);
 
+/* store_model_put, but the keep_k trim spares version keep_version (the one that serves, which
+ * may be older than the keep_k highest after a rollback; -1: none), so at most keep_k + 1
+ * versions remain. */
+int store_model_put_keep(store_t *s, const char *device, int64_t version, const char *info_json,
+                         const void *ckpt, size_t len, int keep_k, int64_t keep_version);
+
 /* Writes anomaly event `id` of a device (upsert: written when it starts with end_ts -1, and
  * again when it ends). info_json as above. ERR_INVAL when end_ts is neither -1 nor >= start_ts. */
 int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,

@@ -74,6 +74,7 @@ typedef struct store_job {
     union {
         struct {
             int64_t version, created_ms;
+            int64_t keep_version; /* exempt from the keep_k trim (-1: none) */
             int keep_k;
         } model;
         struct {

@@ -545,6 +545,7 @@ static int do_model(store_t *s, store_job_t *j)
         return err;
     sqlite3_bind_int64(w->model_trim, 1, d->id);
     sqlite3_bind_int64(w->model_trim, 2, (int64_t)j->u.model.keep_k - 1);
+    sqlite3_bind_int64(w->model_trim, 3, j->u.model.keep_version);
     return step_done(s, w->model_trim);
 }
 

@@ -68,9 +68,13 @@ static float *make_process(int n, uint64_t seed)
 
 static int trainings;
 
-static void step(detector_t *d, const float *x, const uint8_t *present, struct detector_result *res)
+/* Steps reading t of series [n, C] (at t seconds) and trains inline when asked, on the window
+ * of the newest `history` rows up to t, as the daemon reads it from its store. */
+static void step(detector_t *d, const float *series, int t, int C, const uint8_t *present,
+                 struct detector_result *res)
 {
-    assert_int_equal(detector_step(d, x, present, res), 0);
+    assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, series + (size_t)C * t, present, res),
+                     0);
     assert_true(res->score >= 0.0f && res->score <= 1.0f);
     if (!res->want_train)
         return;
@@ -79,6 +83,7 @@ static void step(detector_t *d, const float *x, const uint8_t *present, struct d
     if (rc == ERR_RANGE)
         return;
     assert_int_equal(rc, 0);
+    assert_int_equal(detector_job_set_data(job, series, t + 1), 0);
     assert_int_equal(detector_job_run(job), 0);
     struct detector_train_info info;
     assert_int_equal(detector_job_apply(d, job, &info), 0);
@@ -140,7 +145,7 @@ static void test_fault_flagged_with_channel(void **unused)
     struct detector_result res;
     int flagged_at = -1, top = -1;
     for (int t = 0; t < n; t++) {
-        step(d, x + (size_t)C * t, NULL, &res);
+        step(d, x, t, C, NULL, &res);
         if (t < onset) {
             assert_int_equal(res.is_anomaly, 0);
         } else if (res.is_anomaly && flagged_at < 0) {
@@ -171,7 +176,7 @@ static void test_healthy_quiet(void **unused)
     float top = 0.0f;
     trainings = 0;
     for (int t = 0; t < n; t++) {
-        step(d, x + (size_t)C * t, NULL, &res);
+        step(d, x, t, C, NULL, &res);
         anomalies += res.is_anomaly;
         if (getenv("DBG") && res.state >= DET_WARNING)
             print_message("t %d lik %.3f raw %.3f top %d v %u kind %d x %.3f %.3f pred %.3f %.3f\n",
@@ -204,7 +209,7 @@ static void test_constant_channel_not_stuck(void **unused)
     detector_t *d = new_detector(C);
     struct detector_result res;
     for (int t = 0; t < n; t++) {
-        step(d, x + 2 * t, NULL, &res);
+        step(d, x, t, 2, NULL, &res);
         if (t < step_at || t >= step_at + 50)
             assert_int_equal(res.is_anomaly, 0);
     }
@@ -226,7 +231,7 @@ static void test_missing_carried_forward(void **unused)
         int gap = t % 50 == 49;
         if (gap)
             x[C * t + 3] = NAN;
-        step(d, x + (size_t)C * t, gap ? present : NULL, &res);
+        step(d, x, t, C, gap ? present : NULL, &res);
         assert_int_equal(res.imputed, gap ? 2 : 0);
     }
     detector_destroy(d);
@@ -282,6 +287,9 @@ static void test_worse_job_not_swapped(void **unused)
 
     detector_job_t *job;
     assert_int_equal(detector_job_create(&job, d), 0);
+    assert_int_equal(detector_job_run(job), ERR_INVAL); /* no window given yet */
+    assert_int_equal(detector_job_set_data(job, x, cfg.warmup - 1), ERR_RANGE);
+    assert_int_equal(detector_job_set_data(job, x, n), 0);
     assert_int_equal(detector_job_run(job), 0);
     struct detector_train_info info;
     assert_int_equal(detector_job_apply(d, job, &info), 0);
@@ -337,7 +345,7 @@ static void test_save_load(void **unused)
     detector_t *a = new_detector(C), *b;
     struct detector_result ra, rb;
     for (int t = 0; t < cut; t++)
-        step(a, x + (size_t)C * t, NULL, &ra);
+        step(a, x, t, C, NULL, &ra);
     size_t cap = detector_save_size(a), len;
     unsigned char *buf = malloc(cap);
     assert_non_null(buf);
@@ -348,8 +356,8 @@ static void test_save_load(void **unused)
     assert_int_equal(detector_get_state(a), detector_get_state(b));
     int flagged = 0;
     for (int t = cut; t < n; t++) {
-        step(a, x + (size_t)C * t, NULL, &ra);
-        step(b, x + (size_t)C * t, NULL, &rb);
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
         assert_same_result(&ra, &rb, C);
         flagged += ra.is_anomaly;
     }
@@ -373,6 +381,229 @@ static void test_save_load(void **unused)
     free(x);
 }
 
+/* retrain_seconds: with retrain_every 0, a serving detector asks for training when its
+ * readings' timestamps have advanced retrain_seconds since the last training: after 60
+ * readings 1 s apart, after 6 readings 10 s apart; never for readings without a time. */
+static void test_retrain_seconds(void **unused)
+{
+    const int C = 4, n = 900;
+    float *x = make_process(n, 17);
+    for (int gap_s = 1; gap_s <= 10; gap_s += 9) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.retrain_every = 0;
+        cfg.retrain_seconds = 60;
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        struct detector_result res;
+        int t = 0, trained_at = -1, asks = 0, last_ask = -1;
+        for (; t < n; t++) {
+            int64_t ts = 1700000000000LL + (int64_t)t * gap_s * 1000;
+            assert_int_equal(detector_step_ts(d, ts, x + (size_t)C * t, NULL, &res), 0);
+            if (!res.want_train)
+                continue;
+            if (trained_at >= 0) { /* a time-scheduled ask */
+                asks++;
+                assert_int_equal(t - (last_ask >= 0 ? last_ask : trained_at), 60 / gap_s);
+                last_ask = t;
+                if (asks == 3)
+                    break;
+                continue; /* not trained: it asks again a period later */
+            }
+            detector_job_t *job;
+            assert_int_equal(detector_job_create(&job, d), 0);
+            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
+            assert_int_equal(detector_job_run(job), 0);
+            assert_int_equal(detector_job_apply(d, job, NULL), 0);
+            detector_job_destroy(job);
+            trained_at = t;
+        }
+        assert_int_equal(asks, 3);
+        detector_destroy(d);
+    }
+    /* Without timestamps the time schedule never fires (retrain_every 0: no count schedule
+     * either, beyond the warm-up's). */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    cfg.retrain_seconds = 1;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    int wants = 0;
+    for (int t = 0; t < 600; t++) {
+        assert_int_equal(detector_step(d, x + (size_t)C * t, NULL, &res), 0);
+        if (res.want_train && detector_get_state(d) == DET_LEARNING) {
+            detector_job_t *job;
+            assert_int_equal(detector_job_create(&job, d), 0);
+            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
+            assert_int_equal(detector_job_run(job), 0);
+            assert_int_equal(detector_job_apply(d, job, NULL), 0);
+            detector_job_destroy(job);
+        } else {
+            wants += res.want_train;
+        }
+    }
+    assert_int_equal(wants, 0);
+    detector_destroy(d);
+    free(x);
+}
+
+/* A group's batched step: three detectors serving copies of one LSTM, stepped together by
+ * detector_step_batch (one batched model step), give what three single steps give, within
+ * float rounding of the batched sgemm (1e-4 relative on predictions, 1e-3 on raw scores);
+ * a detector of another version in the same batch advances alone and exactly. */
+static void test_batch_step_matches_single(void **unused)
+{
+    const int n = 400, M = 4;
+    float *x = make_cubic(n + 40);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    struct model_config mc;
+    model_config_default(&mc, 1, 1);
+    mc.n_hidden = cfg.n_hidden;
+    model_t *base, *m;
+    assert_int_equal(model_create(&base, &mc), 0);
+    struct model_train_config tc;
+    model_train_config_default(&tc);
+    tc.window = 32;
+    tc.max_epochs = 5;
+    tc.val_fraction = 0.0f;
+    assert_int_equal(model_train(&m, base, &tc, x, (size_t)n, NULL), 0);
+    detector_t *single[4], *batch[4];
+    for (int i = 0; i < M; i++) {
+        assert_int_equal(detector_create(&single[i], &cfg, 1), 0);
+        assert_int_equal(detector_create(&batch[i], &cfg, 1), 0);
+        /* Members start at different phases of the staggered states (i readings more). */
+        struct detector_result r;
+        for (int t = 0; t < 5 + 7 * i; t++) {
+            assert_int_equal(detector_step(single[i], x + t, NULL, &r), 0);
+            assert_int_equal(detector_step(batch[i], x + t, NULL, &r), 0);
+        }
+        uint32_t version = i == M - 1 ? 9 : 8; /* the last one is not the group's version */
+        assert_int_equal(detector_set_model(single[i], m, version), 0);
+        assert_int_equal(detector_set_model(batch[i], m, version), 0);
+    }
+    float *work = malloc(sizeof(float) * detector_batch_work_len(batch[0], M));
+    assert_non_null(work);
+    for (int t = 40; t < n; t++) {
+        float xs[4];
+        int64_t ts[4];
+        struct detector_result rs[4], rb[4];
+        for (int i = 0; i < M; i++) {
+            xs[i] = x[t - 3 * i] * (1.0f + 0.1f * (float)i);
+            ts[i] = (int64_t)t * 1000;
+            assert_int_equal(detector_step_ts(single[i], ts[i], &xs[i], NULL, &rs[i]), 0);
+        }
+        assert_int_equal(detector_step_batch(batch, M, ts, xs, NULL, rb, work), 0);
+        for (int i = 0; i < M; i++) {
+            if (i == M - 1) { /* advanced alone: exactly the single step */
+                assert_true(rs[i].pred[0] == rb[i].pred[0] && rs[i].raw == rb[i].raw);
+            } else {
+                assert_true(fabsf(rs[i].pred[0] - rb[i].pred[0]) <=
+                            1e-4f * (1.0f + fabsf(rs[i].pred[0])));
+                assert_true(fabsf(rs[i].raw - rb[i].raw) <= 1e-3f * (1.0f + rs[i].raw));
+            }
+            assert_int_equal(rs[i].state, rb[i].state);
+            assert_int_equal(rs[i].version, rb[i].version);
+        }
+    }
+    int64_t ts0 = 0;
+    float x0 = 0.0f;
+    struct detector_result r0;
+    assert_int_equal(detector_step_batch(batch, 0, &ts0, &x0, NULL, &r0, work), ERR_INVAL);
+    for (int i = 0; i < M; i++) {
+        detector_destroy(single[i]);
+        detector_destroy(batch[i]);
+    }
+    free(work);
+    model_destroy(m);
+    model_destroy(base);
+    free(x);
+}
+
+/* Group training: one job on two members' pooled windows decides; each member's job shares
+ * that decision. Both then serve the same version and the same weights, but each keeps its
+ * own error scales: the same error scores lower on the noisier member. */
+static void test_group_share(void **unused)
+{
+    const int n = 1200, C = 4;
+    float *a = make_process(n, 31), *b = make_process(n, 32);
+    uint64_t s = 77;
+    for (int t = 0; t < n * C; t++)
+        b[t] += 0.3f * (float)gauss(&s); /* member b is much noisier */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    detector_t *da, *db;
+    assert_int_equal(detector_create(&da, &cfg, C), 0);
+    assert_int_equal(detector_create(&db, &cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < n; t++) {
+        assert_int_equal(detector_step(da, a + (size_t)C * t, NULL, &ra), 0);
+        assert_int_equal(detector_step(db, b + (size_t)C * t, NULL, &rb), 0);
+    }
+    float *pool = malloc(sizeof(float) * 2 * (size_t)n * C);
+    assert_non_null(pool);
+    memcpy(pool, a, sizeof(float) * (size_t)n * C);
+    memcpy(pool + (size_t)n * C, b, sizeof(float) * (size_t)n * C);
+    detector_job_t *g, *ja, *jb;
+    assert_int_equal(detector_job_create(&g, da), 0);
+    assert_int_equal(detector_job_set_data(g, pool, 2 * n), 0);
+    assert_int_equal(detector_job_create(&ja, da), 0);
+    assert_int_equal(detector_job_create(&jb, db), 0);
+    assert_int_equal(detector_job_set_data(ja, a, n), 0);
+    assert_int_equal(detector_job_set_data(jb, b, n), 0);
+    assert_int_equal(detector_job_share(ja, g), ERR_INVAL); /* the group job has not run */
+    assert_int_equal(detector_job_run(g), 0);
+    assert_int_equal(detector_job_share(ja, g), 0);
+    assert_int_equal(detector_job_share(jb, g), 0);
+    assert_int_equal(detector_job_share(jb, g), ERR_INVAL); /* already decided */
+    struct detector_train_info ia, ib;
+    assert_int_equal(detector_job_apply(da, ja, &ia), 0);
+    assert_int_equal(detector_job_apply(db, jb, &ib), 0);
+    assert_int_equal(ia.version, ib.version);
+    assert_int_equal(ia.kind, ib.kind);
+    assert_int_equal(ia.swapped, 1);
+    assert_int_equal(ib.swapped, 1);
+    if (ia.kind == DET_KIND_LSTM) {
+        size_t na = model_checkpoint_size(detector_model(da)), la, lb;
+        unsigned char *ba = malloc(na), *bb = malloc(na);
+        assert_non_null(ba);
+        assert_non_null(bb);
+        assert_int_equal(model_checkpoint_save(detector_model(da), ba, na, &la), 0);
+        assert_int_equal(model_checkpoint_save(detector_model(db), bb, na, &lb), 0);
+        assert_int_equal(la, lb);
+        assert_memory_equal(ba, bb, la);
+        free(ba);
+        free(bb);
+    }
+    /* The same error of 0.5 on every channel, against each member's own prediction. */
+    float pa[4], pb[4], band[4];
+    assert_int_equal(detector_step(da, a + (size_t)C * (n - 1), NULL, &ra), 0);
+    assert_int_equal(detector_step(db, b + (size_t)C * (n - 1), NULL, &rb), 0);
+    assert_int_equal(detector_forecast(da, pa, band, 1), 0);
+    assert_int_equal(detector_forecast(db, pb, band, 1), 0);
+    for (int c = 0; c < C; c++) {
+        pa[c] += 0.5f;
+        pb[c] += 0.5f;
+    }
+    assert_int_equal(detector_step(da, pa, NULL, &ra), 0);
+    assert_int_equal(detector_step(db, pb, NULL, &rb), 0);
+    print_message("group: version %u kind %d, raw score of the same error: quiet %.3f noisy %.3f\n",
+                  ia.version, ia.kind, (double)ra.raw, (double)rb.raw);
+    assert_true(ra.raw > rb.raw);
+    detector_job_destroy(g);
+    detector_job_destroy(ja);
+    detector_job_destroy(jb);
+    detector_destroy(da);
+    detector_destroy(db);
+    free(pool);
+    free(a);
+    free(b);
+}
+
 /* Two detectors fed the same readings give bit-identical results throughout. */
 static void test_deterministic(void **unused)
 {
@@ -383,8 +614,8 @@ static void test_deterministic(void **unused)
     detector_t *a = new_detector(C), *b = new_detector(C);
     struct detector_result ra, rb;
     for (int t = 0; t < n; t++) {
-        step(a, x + (size_t)C * t, NULL, &ra);
-        step(b, x + (size_t)C * t, NULL, &rb);
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
         assert_same_result(&ra, &rb, C);
     }
     detector_destroy(a);
@@ -403,6 +634,9 @@ int main(void)
         cmocka_unit_test(test_worse_job_not_swapped),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_retrain_seconds),
+        cmocka_unit_test(test_batch_step_matches_single),
+        cmocka_unit_test(test_group_share),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

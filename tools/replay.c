@@ -8,11 +8,14 @@
  * copied verbatim (the contract of ../shared/eval/bench.py). -v appends debugging columns
  * (raw score, state, top channel, predictor kind, model version).
  *
- * The detector is driven exactly as vigild drives it: detector_step for each row in order and,
- * when a step asks for training, detector_job_create / _run / _apply at once (the daemon runs
- * the middle call on its training pool; the result is the same because a job depends only on
- * what it copied). Settings start from detector_config_default(), the daemon's defaults; -c
- * reads an INI file of the same keys ([detector] section or none) and -s overrides one key.
+ * The detector is driven exactly as vigild drives it: detector_step_ts for each row in order
+ * (with the row's timestamp, for retrain_seconds) and, when a step asks for training,
+ * detector_job_create / _set_data / _run / _apply at once (the daemon runs set_data and run on
+ * its training pool, with the window read from its store; here the window is the newest
+ * `history` rows of the series, kept in a ring, carried forward as the detector carries them;
+ * the result is the same because a job depends only on what it was given). Settings start from
+ * detector_config_default(), the daemon's defaults; -c reads an INI file of the same keys
+ * ([detector] section or none) and -s overrides one key.
  *
  * Invariants: row t's output depends only on rows 0..t (the detector is causal and nothing
  * here looks ahead). Threading: single-threaded; OpenBLAS is held to one thread so results are
@@ -20,6 +23,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <ini.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +31,7 @@
 
 #include "detector.h"
 #include "err.h"
+#include "vtime.h"
 
 /* ---- settings ---------------------------------------------------------------------------- */
 
@@ -88,6 +93,7 @@ static const struct field fields[] = {
     FF("repeat_cap", repeat_cap),
     FI("refractory", refractory),
     FU("seed", seed),
+    FI("retrain_seconds", retrain_seconds),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
@@ -155,13 +161,52 @@ static int parse_cell(const char *s, float *v)
     return end != s && *end == '\0';
 }
 
+/* A row's timestamp in ms: epoch milliseconds, RFC 3339, or "YYYY-MM-DD HH:MM:SS" (UTC, as in
+ * the NAB files); DETECTOR_NO_TIME when it is none of these. */
+static int64_t row_time(const char *s)
+{
+    char buf[64];
+    int64_t ms;
+    size_t n = strlen(s);
+    if (n + 2 > sizeof buf)
+        return DETECTOR_NO_TIME;
+    memcpy(buf, s, n + 1);
+    if (n > 10 && buf[10] == ' ')
+        buf[10] = 'T';
+    if (vtime_parse(buf, &ms) == 0)
+        return ms;
+    memcpy(buf + n, "Z", 2);
+    return vtime_parse(buf, &ms) == 0 ? ms : DETECTOR_NO_TIME;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] INPUT.csv "
                     "OUTPUT.csv\n");
 }
 
-static int train_now(detector_t *d, int verbose, long row)
+/* The series' newest `history` rows, carried forward: the training window. */
+struct series {
+    float *ring; /* [cap, C] */
+    float *win;  /* [cap, C] scratch: the window oldest first */
+    int cap, head, len, C;
+    float last[DETECTOR_MAX_CHANNELS];
+};
+
+static void series_push(struct series *s, const float *x, const uint8_t *present)
+{
+    float *row = s->ring + (size_t)s->head * (size_t)s->C;
+    for (int c = 0; c < s->C; c++) {
+        if (present[c] && isfinite(x[c]))
+            s->last[c] = x[c];
+        row[c] = s->last[c];
+    }
+    s->head = (s->head + 1) % s->cap;
+    if (s->len < s->cap)
+        s->len++;
+}
+
+static int train_now(detector_t *d, struct series *s, int verbose, long row)
 {
     detector_job_t *job;
     int rc = detector_job_create(&job, d);
@@ -169,8 +214,18 @@ static int train_now(detector_t *d, int verbose, long row)
         return 0; /* not enough history yet; the detector asks again later */
     if (rc < 0)
         return rc;
+    const size_t C = (size_t)s->C;
+    for (int k = 0; k < s->len; k++) {
+        int r = (s->head - s->len + k + s->cap) % s->cap;
+        memcpy(s->win + (size_t)k * C, s->ring + (size_t)r * C, sizeof(float) * C);
+    }
+    rc = detector_job_set_data(job, s->win, s->len);
+    if (rc == ERR_RANGE) {
+        detector_job_destroy(job);
+        return 0;
+    }
     struct detector_train_info info;
-    if ((rc = detector_job_run(job)) == 0)
+    if (rc == 0 && (rc = detector_job_run(job)) == 0)
         rc = detector_job_apply(d, job, &info);
     if (rc == 0 && verbose)
         fprintf(stderr,
@@ -240,6 +295,7 @@ int main(int argc, char **argv)
     char *f[DETECTOR_MAX_CHANNELS + 2];
     int status = 1;
     detector_t *d = NULL;
+    struct series series = {0};
     if (getline(&line, &cap, in) < 0) {
         fprintf(stderr, "vigil-replay: %s: no header\n", argv[i]);
         goto out;
@@ -256,6 +312,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigil-replay: detector: %s\n", err_str(rc));
         goto out;
     }
+    series.C = C;
+    series.cap = cfg.history;
+    series.ring = malloc(sizeof(float) * (size_t)cfg.history * (size_t)C);
+    series.win = malloc(sizeof(float) * (size_t)cfg.history * (size_t)C);
+    if (!series.ring || !series.win) {
+        fprintf(stderr, "vigil-replay: %s\n", err_str(ERR_NOMEM));
+        goto out;
+    }
     fprintf(out, "timestamp,anomaly_score,is_anomaly%s\n",
             verbose ? ",raw,state,top_channel,kind,version" : "");
     float x[DETECTOR_MAX_CHANNELS];
@@ -267,8 +331,9 @@ int main(int argc, char **argv)
         int k = split(line, f, DETECTOR_MAX_CHANNELS + 2);
         for (int c = 0; c < C; c++)
             present[c] = c + 1 < k && parse_cell(f[c + 1], &x[c]);
-        if ((rc = detector_step(d, x, present, &res)) < 0 ||
-            (res.want_train && (rc = train_now(d, verbose, row)) < 0)) {
+        series_push(&series, x, present);
+        if ((rc = detector_step_ts(d, row_time(f[0]), x, present, &res)) < 0 ||
+            (res.want_train && (rc = train_now(d, &series, verbose, row)) < 0)) {
             fprintf(stderr, "vigil-replay: row %ld: %s\n", row, err_str(rc));
             goto out;
         }
@@ -281,6 +346,8 @@ int main(int argc, char **argv)
     status = 0;
 out:
     detector_destroy(d);
+    free(series.ring);
+    free(series.win);
     free(line);
     fclose(in);
     if (fclose(out) != 0 && status == 0) {

@@ -1,0 +1,362 @@
+/* daemon/pipeline_train.c: the training due-set, training jobs, and device groups.
+ *
+ * Due-set: a device that asks for training (its detector's want_train, or POST .../retrain)
+ * joins a FIFO at most once (dev.due; a grouped device also sets its group's due flag, so a
+ * group is in it at most once too): requests for a device or group already due or training are
+ * merged, never dropped, and the FIFO holds at most one entry per device. One training-pool job
+ * (train_next) is queued per entry; each takes the oldest entry.
+ *
+ * A training reads each device's window from the store on the training thread, without the
+ * device's lock (pipeline__window_read), runs, and applies under the lock.
+ *
+ * Groups: the devices whose attributes name the same "group" share one model. A group's
+ * training makes one job per member (from the member's detector, with the member's own
+ * window) and one group job on the members' windows one after another (pooled); the group job
+ * decides (train, validate, swap or not) and every member's job takes that decision
+ * (detector_job_share), calibrating its own error scales; each member then applies its job
+ * and records the same version. Members keep their LSTM states, scales, thresholds and events.
+ * Members with another channel set than the first one (the leader) are left out, with a log.
+ *
+ * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
+ * groups_mu (leaf) guards the groups table. Taken under a device's mu: due_mu. A training
+ * holds at most one device's mu at a time. Threads: pipeline__mark_due on shard and HTTP
+ * threads (caller holds d->mu); train_next on the training pool. */
+#include "err.h"
+#include "log.h"
+#include "pipeline_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void train_next(void *arg);
+
+int pipeline__mark_due(pipeline_t *p, struct dev *d)
+{
+    if (d->det == NULL || detector_seen(d->det) < (uint64_t)p->o.det.warmup)
+        return ERR_RANGE;
+    if (d->training || d->due) {
+        atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
+        return ERR_BUSY;
+    }
+    struct group *g = d->group;
+    pthread_mutex_lock(&p->due_mu);
+    if (g && (g->due || g->training)) {
+        pthread_mutex_unlock(&p->due_mu);
+        atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
+        return ERR_BUSY;
+    }
+    if (g)
+        g->due = 1;
+    d->due_group = g;
+    d->due_next = NULL;
+    if (p->due_tail)
+        p->due_tail->due_next = d;
+    else
+        p->due_head = d;
+    p->due_tail = d;
+    p->due_len++;
+    pthread_mutex_unlock(&p->due_mu);
+    d->due = 1;
+    d->due_ts = d->last_ts;
+    int rc = wpool_submit(p->train, train_next, p);
+    if (rc) { /* take it out again: every entry has its pool job */
+        pthread_mutex_lock(&p->due_mu);
+        struct dev **pp = &p->due_head, *prev = NULL;
+        while (*pp && *pp != d)
+            prev = *pp, pp = &(*pp)->due_next;
+        if (*pp) {
+            *pp = d->due_next;
+            if (p->due_tail == d)
+                p->due_tail = prev;
+            p->due_len--;
+        }
+        if (g)
+            g->due = 0;
+        pthread_mutex_unlock(&p->due_mu);
+        d->due = 0;
+    }
+    return rc;
+}
+
+size_t pipeline__due_len(pipeline_t *p)
+{
+    pthread_mutex_lock(&p->due_mu);
+    size_t n = p->due_len;
+    pthread_mutex_unlock(&p->due_mu);
+    return n;
+}
+
+/* ---- groups ------------------------------------------------------------------------------- */
+
+struct group *pipeline__group(pipeline_t *p, const char *name)
+{
+    struct group *g;
+    pthread_mutex_lock(&p->groups_mu);
+    HASH_FIND_STR(p->groups, name, g);
+    if (g == NULL && (g = calloc(1, sizeof *g)) != NULL) {
+        if ((g->name = strdup(name)) == NULL) {
+            free(g);
+            g = NULL;
+        } else {
+            HASH_ADD_KEYPTR(hh, p->groups, g->name, strlen(g->name), g);
+        }
+    }
+    pthread_mutex_unlock(&p->groups_mu);
+    return g;
+}
+
+void pipeline__groups_free(pipeline_t *p)
+{
+    struct group *g, *tmp;
+    HASH_ITER(hh, p->groups, g, tmp)
+    {
+        HASH_DEL(p->groups, g);
+        free(g->name);
+        free(g);
+    }
+}
+
+int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n)
+{
+    size_t cap = 8, k = 0;
+    struct dev **v = malloc(cap * sizeof *v);
+    if (v == NULL)
+        return ERR_NOMEM;
+    pthread_rwlock_rdlock(&p->devs_lock);
+    for (struct dev *d = p->devs; d; d = d->hh.next) {
+        pthread_mutex_lock(&d->mu);
+        int in = d->group == g;
+        pthread_mutex_unlock(&d->mu);
+        if (!in)
+            continue;
+        if (k == cap) {
+            struct dev **nv = realloc(v, 2 * cap * sizeof *v);
+            if (nv == NULL)
+                break;
+            v = nv;
+            cap *= 2;
+        }
+        v[k++] = d;
+    }
+    pthread_rwlock_unlock(&p->devs_lock);
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* ---- training ----------------------------------------------------------------------------- */
+
+/* One device's part in a training. */
+struct member {
+    struct dev *d;
+    detector_job_t *job;
+    uint64_t gen;
+    int64_t to_ts;
+    int nch;
+    char *names[DETECTOR_MAX_CHANNELS];
+    float *rows; /* its window [n, nch] */
+    int n;
+};
+
+/* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
+ * must have that channel set (names). */
+static int member_begin(struct member *m, struct group *g, int want_nch, char *const *want)
+{
+    struct dev *d = m->d;
+    int rc = 0;
+    pthread_mutex_lock(&d->mu);
+    if (d->det == NULL || d->training || (g && d->group != g))
+        rc = ERR_RANGE;
+    if (rc == 0 && want_nch > 0) {
+        if (d->nch != want_nch)
+            rc = ERR_INVAL;
+        for (int c = 0; rc == 0 && c < want_nch; c++)
+            if (strcmp(d->ch[c], want[c]) != 0)
+                rc = ERR_INVAL;
+        if (rc)
+            log_warn("pipeline: device '%s' has other channels than its group '%s': left out of "
+                     "the group's training",
+                     d->name, g->name);
+    }
+    if (rc == 0)
+        rc = detector_job_create(&m->job, d->det);
+    m->gen = d->gen;
+    /* The window ends at the reading that asked (as vigil-replay trains at once on it), not at
+     * whatever arrived while the device waited; other members of a group: their newest. */
+    m->to_ts = d->due ? d->due_ts : d->last_ts;
+    if (g == NULL)
+        m->to_ts = d->due_ts;
+    m->nch = d->nch;
+    for (int c = 0; rc == 0 && c < d->nch; c++)
+        if ((m->names[c] = strdup(d->ch[c])) == NULL)
+            rc = ERR_NOMEM;
+    if (rc == 0)
+        d->training = 1;
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+static void member_end(pipeline_t *p, struct member *m, int began, int run_rc, double seconds)
+{
+    struct dev *d = m->d;
+    int rc = run_rc;
+    if (began) {
+        pthread_mutex_lock(&d->mu);
+        if (rc == 0 && m->gen == d->gen && d->det) {
+            struct detector_train_info info;
+            memset(&info, 0, sizeof info);
+            rc = detector_job_apply(d->det, m->job, &info);
+            if (rc == 0) {
+                pipeline__record_version(p, d, &info, seconds);
+                pipeline__save(p, d);
+                atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
+                if (info.swapped)
+                    atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
+            }
+        }
+        if (rc && rc != ERR_RANGE)
+            log_warn("pipeline: training for device '%s' failed: %s", d->name, err_str(rc));
+        d->training = 0;
+        pthread_mutex_unlock(&d->mu);
+    }
+    detector_job_destroy(m->job);
+    for (int c = 0; c < m->nch; c++)
+        free(m->names[c]);
+    free(m->rows);
+}
+
+/* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply. */
+static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
+{
+    int64_t t0 = pipeline__mono_ns();
+    int *began = calloc(n ? n : 1, sizeof *began);
+    size_t ok = 0, total = 0, lead = n;
+    int rc = began ? 0 : ERR_NOMEM;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        began[i] = member_begin(&ms[i], g, lead < n ? ms[lead].nch : 0,
+                                lead < n ? ms[lead].names : NULL) == 0;
+        if (!began[i]) {
+            member_end(p, &ms[i], 0, 0, 0);
+            memset(&ms[i], 0, sizeof ms[i]);
+            continue;
+        }
+        if (lead == n)
+            lead = i;
+        /* The window, read from the store on this thread without the device's lock. */
+        int wrc = pipeline__window_read(p, ms[i].d->name, ms[i].names, ms[i].nch, ms[i].to_ts,
+                                        &ms[i].rows, &ms[i].n);
+        if (wrc == 0)
+            wrc = detector_job_set_data(ms[i].job, ms[i].rows, ms[i].n);
+        if (wrc) {
+            if (wrc != ERR_RANGE)
+                log_warn("pipeline: training window of '%s' not read: %s", ms[i].d->name,
+                         err_str(wrc));
+            member_end(p, &ms[i], 1, ERR_RANGE, 0);
+            memset(&ms[i], 0, sizeof ms[i]);
+            began[i] = 0;
+            continue;
+        }
+        ok++;
+        total += (size_t)ms[i].n;
+    }
+    detector_job_t *gj = NULL;
+    if (rc == 0 && ok > 0 && g == NULL) {
+        rc = detector_job_run(ms[lead].job);
+    } else if (rc == 0 && ok > 0) {
+        /* The group job: from the leader's detector, on every member's window in turn. */
+        pthread_mutex_lock(&ms[lead].d->mu);
+        rc = ms[lead].d->det ? detector_job_create(&gj, ms[lead].d->det) : ERR_RANGE;
+        pthread_mutex_unlock(&ms[lead].d->mu);
+        const size_t C = (size_t)ms[lead].nch;
+        float *pool = rc == 0 ? malloc(total * C * sizeof(float)) : NULL;
+        if (rc == 0 && pool == NULL)
+            rc = ERR_NOMEM;
+        for (size_t i = 0, at = 0; rc == 0 && i < n; i++)
+            if (began[i]) {
+                memcpy(pool + at * C, ms[i].rows, (size_t)ms[i].n * C * sizeof(float));
+                at += (size_t)ms[i].n;
+            }
+        if (rc == 0)
+            rc = detector_job_set_pooled(gj, pool, (int)total);
+        free(pool);
+        if (rc == 0)
+            rc = detector_job_run(gj);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            if (began[i])
+                rc = detector_job_share(ms[i].job, gj);
+    }
+    double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
+    for (size_t i = 0; i < n; i++)
+        if (began && began[i])
+            member_end(p, &ms[i], 1, rc, seconds);
+    detector_job_destroy(gj);
+    free(began);
+    if (ok == 0)
+        return;
+    atomic_fetch_add_explicit(&p->train_jobs, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->train_ms_total, (uint64_t)(seconds * 1000), memory_order_relaxed);
+    static const double tb[] = PIPE_TRAIN_BUCKETS;
+    pipeline__observe(p->train_hist, tb, seconds);
+}
+
+/* Training pool thread: takes the device that became due first and trains it, or its group. */
+static void train_next(void *arg)
+{
+    pipeline_t *p = arg;
+    pthread_mutex_lock(&p->due_mu);
+    struct dev *d = p->due_head;
+    if (d) {
+        p->due_head = d->due_next;
+        if (p->due_head == NULL)
+            p->due_tail = NULL;
+        p->due_len--;
+        if (d->due_group)
+            d->due_group->due = 0;
+    }
+    pthread_mutex_unlock(&p->due_mu);
+    if (d == NULL)
+        return;
+    pthread_mutex_lock(&d->mu);
+    struct group *g = d->group;
+    pthread_mutex_unlock(&d->mu);
+    struct dev **devs = &d;
+    size_t n = 1;
+    if (g) {
+        if (pipeline__group_members(p, g, &devs, &n))
+            return;
+        pthread_mutex_lock(&p->due_mu);
+        g->training = 1;
+        pthread_mutex_unlock(&p->due_mu);
+        /* The leader (whose detector the group job copies: the serving model it validates
+         * against, the next version number) is the member with the newest version; a device
+         * that just joined has none of the group's and does not lead. */
+        uint32_t best = 0;
+        for (size_t i = 0; i < n; i++) {
+            pthread_mutex_lock(&devs[i]->mu);
+            uint32_t v = devs[i]->nversions ? devs[i]->versions[devs[i]->nversions - 1].version : 0;
+            pthread_mutex_unlock(&devs[i]->mu);
+            if (v > best || i == 0) {
+                best = v;
+                struct dev *t = devs[0];
+                devs[0] = devs[i];
+                devs[i] = t;
+            }
+        }
+    }
+    struct member *ms = calloc(n ? n : 1, sizeof *ms);
+    if (ms) {
+        for (size_t i = 0; i < n; i++)
+            ms[i].d = devs[i];
+        train_set(p, g, ms, n);
+        free(ms);
+    }
+    pthread_mutex_lock(&d->mu);
+    d->due = 0;
+    pthread_mutex_unlock(&d->mu);
+    if (g) {
+        pthread_mutex_lock(&p->due_mu);
+        g->training = 0;
+        pthread_mutex_unlock(&p->due_mu);
+        free(devs);
+    }
+}

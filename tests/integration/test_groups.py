@@ -1,0 +1,168 @@
+#!/usr/bin/python3
+"""vigild integration: device groups (issue 4): PUT /v1/devices/{id} with {"group": "g1"}.
+
+The members of a group share one model (one training on their pooled windows, one version
+history), each keeps its own LSTM state, error scales, threshold and events; members'
+readings that arrive together are stepped as one batched model step.
+
+1. Two members trained together serve the same model version (and a group retrain gives both
+   the next one); GET device and status show the group.
+2. A fault on one member is flagged on that member only.
+3. A bad group value is refused with 400 naming the field.
+
+Python 3 standard library.
+"""
+
+import json
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_pipeline as tp  # noqa: E402  (helpers only)
+import vigiltest as vt  # noqa: E402
+
+T0 = 1_700_000_000_000
+
+
+def metric_value(d, name):
+    m = re.search(r"^%s (\S+)$" % re.escape(name), d.metrics(), re.M)
+    return float(m.group(1)) if m else None
+
+
+def put_group(d, dev, group, want=(200, 201)):
+    r = d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+               "--data-binary", json.dumps({"group": group}))
+    if r.status not in want:
+        raise AssertionError("PUT %s: %d %r" % (dev, r.status, r.body[:300]))
+    return r
+
+
+def feed_together(d, devs, rows_by_dev, start_k):
+    """Posts the members' readings interleaved (same timestamps, one request per 1000): each
+    instant's readings of all members arrive together."""
+    items = []
+    n = len(rows_by_dev[devs[0]])
+    for k in range(n):
+        for dev in devs:
+            items.append({"device": dev, "ts": T0 + 1000 * (start_k + k),
+                          "values": dict(zip(tp.CH3, rows_by_dev[dev][k]))})
+    for i in range(0, len(items), 1000):
+        tp.jreq(d, "POST", "/v1/readings", items[i:i + 1000])
+    for dev in devs:
+        tp.wait_scored(d, dev, start_k + n)
+
+
+class Groups(tp.DaemonPerTest):
+    CONFIG = tp.config_text(0)
+
+    def trained_pair(self):
+        d, devs = self.d, ["ga", "gb"]
+        for dev in devs:
+            put_group(d, dev, "g1")
+        rng = tp.random.Random(21)
+        rows = {"ga": tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng),
+                "gb": tp.rotation(400, 7, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        feed_together(d, devs, rows, 0)
+        for dev in devs:
+            tp.wait_idle(d, dev, 1)
+        # Each member's first request may have trained the group once: wait until no training
+        # is due or running and both serve the same version.
+
+        def same():
+            s = [tp.status(d, dev) for dev in devs]
+            m = [tp.models(d, dev) for dev in devs]
+            if any(x["training"] for x in m) or metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return s if s[0]["model"] == s[1]["model"] else None
+        return devs, rng, tp.wait_for("both members on one version", same, 60)
+
+    def test_members_share_a_version(self):
+        d = self.d
+        devs, rng, st = self.trained_pair()
+        for s in st:
+            self.assertEqual(s["group"], "g1", s)
+            self.assertNotEqual(s["state"], "learning", s)
+            self.assertGreaterEqual(s["model"]["version"], 1, s)
+        for dev in devs:
+            self.assertEqual(d.device(dev)["group"], "g1")
+        ma, mb = tp.models(d, "ga"), tp.models(d, "gb")
+        self.assertEqual([v["version"] for v in ma["versions"]],
+                         [v["version"] for v in mb["versions"]])
+        self.assertEqual(ma["group"], "g1")
+        # A retrain asked on one member trains the group: both get the same next version.
+        v0 = st[0]["model"]["version"]
+        n0 = max(v["version"] for v in ma["versions"])
+        r = d.curl("POST", "/v1/devices/gb/model/retrain")
+        self.assertEqual(r.status, 202, r)
+
+        def newer():
+            m = [tp.models(d, dev) for dev in devs]
+            tops = [max(v["version"] for v in x["versions"]) for x in m]
+            return tops if all(t > n0 for t in tops) and not any(x["training"] for x in m) \
+                else None
+        tops = tp.wait_for("a new group version", newer, 60)
+        self.assertEqual(tops[0], tops[1])
+        sa, sb = tp.status(d, "ga"), tp.status(d, "gb")
+        self.assertEqual(sa["model"], sb["model"])
+        self.assertGreaterEqual(sa["model"]["version"], v0)
+        # Scoring continues for both after the new version, the members' readings of each
+        # instant in one batched step.
+        b0 = metric_value(d, "vigil_readings_batched_total")
+        more = {"ga": tp.rotation(20, 400, tp.OMEGA_A, 0.01, rng),
+                "gb": tp.rotation(20, 407, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        feed_together(d, devs, more, 400)
+        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 40)
+        # After a restart: the group, the shared version and the version history are back.
+        before = [tp.status(d, dev) for dev in devs]
+        hist = [[v["version"] for v in tp.models(d, dev)["versions"]] for dev in devs]
+        d.stop()
+        d.start()
+        for dev, s0, h0 in zip(devs, before, hist):
+            s = tp.status(d, dev)
+            self.assertEqual((s["group"], s["model"], s["state"] != "learning"),
+                             ("g1", s0["model"], True), s)
+            self.assertEqual([v["version"] for v in tp.models(d, dev)["versions"]], h0)
+        more = {"ga": tp.rotation(5, 420, tp.OMEGA_A, 0.01, rng),
+                "gb": tp.rotation(5, 427, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        b0 = metric_value(d, "vigil_readings_batched_total")
+        feed_together(d, devs, more, 420)
+        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 10)
+
+    def test_fault_flagged_on_its_member_only(self):
+        d = self.d
+        devs, rng, _ = self.trained_pair()
+        healthy = {"ga": tp.rotation(100, 400, tp.OMEGA_A, 0.01, rng),
+                   "gb": tp.rotation(100, 407, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        feed_together(d, devs, healthy, 400)
+        for dev in devs:
+            self.assertEqual(d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"], [], dev)
+        fault = {"ga": [[x + 4.0, y, z] for x, y, z in tp.rotation(30, 500, tp.OMEGA_A, 0.01, rng)],
+                 "gb": tp.rotation(30, 507, tp.OMEGA_A, 0.03, rng, amp=1.3)}
+        feed_together(d, devs, fault, 500)
+        ev_a = d.get_json("/v1/devices/ga/anomalies")["anomalies"]
+        ev_b = d.get_json("/v1/devices/gb/anomalies")["anomalies"]
+        self.assertGreaterEqual(len(ev_a), 1, "the fault on ga was not flagged")
+        self.assertTrue(ev_a[0]["active"] or ev_a[0]["start_ts"] >= T0 + 500 * 1000, ev_a[0])
+        self.assertEqual(ev_b, [], "a fault on ga was flagged on gb")
+
+    def test_bad_group_refused(self):
+        d = self.d
+        for body in ('{"group": 5}', '{"group": ""}', '{"group": ["a"]}'):
+            r = d.curl("PUT", "/v1/devices/gx", "-H", "Content-Type: application/json",
+                       "--data-binary", body)
+            self.assertJsonError(r, 400, "group")
+        put_group(d, "gx", None)  # null: no group
+        self.assertIsNone(d.device("gx")["group"])
+
+    def assertJsonError(self, res, status, contains=None):
+        self.assertEqual(res.status, status, res)
+        doc = res.json()
+        self.assertIn("error", doc)
+        if contains:
+            self.assertIn(contains, doc["error"])
+
+
+if __name__ == "__main__":
+    vt.main()

@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""vigild integration: model versions, the training queue and the retraining schedule (issue 4).
+
+1. KeepK: with model.versions = 2, after a rollback to an old version and several later
+   trainings (which do not swap), the serving version is still kept (in memory and in the
+   database, beside the 2 newest), and after a restart it can still be rolled back to.
+2. TrainQueue: many devices become due for training at once with one training thread: every
+   one of them is trained (none dropped), and the queue depth in /metrics returns to 0.
+3. RetrainSeconds: with model.retrain_seconds set and retrain_every = 0, a device is retrained
+   when its readings' timestamps have advanced that far (readings' time, not the wall clock).
+
+Python 3 standard library.
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
+import vigiltest as vt  # noqa: E402
+
+T0 = 1_700_000_000_000
+
+
+def feed_const(d, device, n, start_k, value=(1.0, 2.0, 3.0), step_ms=1000):
+    """Posts n readings of exactly constant channels (flat: every predictor is persistence, so
+    no later training validates better than what serves and none swaps)."""
+    ts = [T0 + step_ms * k for k in range(start_k, start_k + n)]
+    tp.post_readings(d, device, [list(value)] * n, ts, tp.CH3)
+    return tp.wait_scored(d, device, start_k + n)
+
+
+def metric(d, name, labels=""):
+    text = d.metrics()
+    m = re.search(r"^%s%s (\S+)$" % (re.escape(name), re.escape(labels)), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+class KeepK(tp.DaemonPerTest):
+    CONFIG = tp.config_text(0, extra="versions = 2\n")
+
+    def retrain_no_swap(self, dev):
+        before = tp.models(self.d, dev)
+        n0 = max(v["version"] for v in before["versions"])
+        r = self.d.curl("POST", "/v1/devices/%s/model/retrain" % dev)
+        self.assertEqual(r.status, 202, r)
+
+        def done():
+            m = tp.models(self.d, dev)
+            new = [v for v in m["versions"] if v["version"] > n0]
+            return (m, new[0]) if new and not m["training"] else None
+        m, v = tp.wait_for("a new version of %s" % dev, done, 60)
+        self.assertFalse(v["swapped"], v)
+        return m
+
+    def stored_versions(self, dev):
+        p = subprocess.run(["sqlite3", self.d.db_path,
+                            "SELECT m.version FROM models m JOIN devices d ON d.id = m.device_id"
+                            " WHERE d.name = '%s' ORDER BY m.version;" % dev],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return [int(x) for x in p.stdout.split()]
+
+    def test_serving_version_survives_trims_and_restart(self):
+        d, dev = self.d, "keep-1"
+        feed_const(d, dev, 400, 0)
+        tp.wait_idle(d, dev, 1)
+        w1 = tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, 1))
+        w2 = tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, 2))
+        v1 = None
+        for w in (w1, w2):
+            r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                       "-H", "Content-Type: application/octet-stream", stdin=w)
+            self.assertEqual(r.status, 200, r)
+            if v1 is None:
+                v1 = r.json()["versions"][0]["version"]
+        r = d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                   '{"version": %d}' % v1)
+        self.assertEqual(r.status, 200, r)
+        k = 400
+        for _ in range(3):  # three trainings that keep v1 serving: each trims to 2 + serving
+            feed_const(d, dev, 5, k)
+            k += 5
+            m = self.retrain_no_swap(dev)
+        vs = [v["version"] for v in m["versions"]]
+        self.assertEqual(m["serving"]["version"], v1, m)
+        self.assertIn(v1, vs, "the serving version was trimmed from memory: %r" % vs)
+        self.assertEqual(len(vs), 3, vs)  # the 2 newest and the serving one
+        top = sorted(vs)[-2:]
+        tp.wait_for("the database to hold the same versions",
+                    lambda: self.stored_versions(dev) == sorted([v1] + top), 30)
+        served = [v for v in m["versions"] if v["version"] == v1][0]
+        self.assertTrue(served["serving"] and served["rollback"], served)
+
+        d.stop()
+        d.start()
+        m2 = tp.models(d, dev)
+        self.assertEqual(sorted(v["version"] for v in m2["versions"]), sorted([v1] + top), m2)
+        r = d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                   '{"version": %d}' % v1)
+        self.assertEqual(r.status, 200, r)
+        st, _, body = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, body[:300])
+        got = tp.st_parse(body)
+        want = tp.st_parse(w1)
+        self.assertEqual({n: v[2] for n, v in got.items() if n in want},
+                         {n: v[2] for n, v in want.items()})
+
+
+class TrainQueue(tp.DaemonPerTest):
+    # One training thread, many devices due at once: the due-set holds each of them once and
+    # serves them all in turn (the old queue of 64 jobs dropped the rest, and a device that
+    # sent no more readings was never trained).
+    N, WARM = 90, 100
+    CONFIG = tp.config_text(0, warmup=WARM, extra="train_threads = 1\n")
+
+    def test_many_devices_due_at_once_all_trained(self):
+        d = self.d
+        items = []
+        for i in range(self.N):
+            for k in range(self.WARM):
+                items.append({"device": "q-%02d" % i, "ts": T0 + 1000 * k,
+                              "values": {"x": (k * (i + 3)) % 17 * 0.1, "y": (k % 7) * 0.3,
+                                         "z": 1.0 + (k % 5) * 0.01 * i}})
+        for j in range(0, len(items), 5000):
+            tp.jreq(d, "POST", "/v1/readings", items[j:j + 5000])
+        # Everything is due once scored; at most N entries ever wait.
+        for i in range(self.N):
+            tp.wait_scored(d, "q-%02d" % i, self.WARM)
+        depth = metric(d, "vigil_train_queue_jobs")
+        self.assertIsNotNone(depth)
+        self.assertLessEqual(depth, self.N)
+
+        def all_trained():
+            return all(len(tp.models(d, "q-%02d" % i)["versions"]) >= 1 for i in range(self.N))
+        tp.wait_for("all %d devices trained" % self.N, all_trained, 180)
+        for i in range(self.N):
+            s = tp.status(d, "q-%02d" % i)
+            self.assertNotEqual(s["state"], "learning", s)
+        tp.wait_for("an empty training queue",
+                    lambda: metric(d, "vigil_train_queue_jobs") == 0, 60)
+        self.assertGreaterEqual(metric(d, "vigil_model_trainings_total"), self.N)
+        # A retrain asked for twice while the first waits or runs is merged, not queued twice.
+        r1 = d.curl("POST", "/v1/devices/q-00/model/retrain")
+        r2 = d.curl("POST", "/v1/devices/q-00/model/retrain")
+        self.assertEqual(r1.status, 202, r1)
+        self.assertIn(r2.status, (202, 409), r2)  # 202 only if the first already finished
+
+
+class RetrainSeconds(tp.DaemonPerTest):
+    # No count schedule: only the readings' time asks for retraining, every 60 s of it.
+    CONFIG = tp.config_text(0, extra="retrain_seconds = 60\n")
+
+    def test_retrained_by_readings_time(self):
+        d, dev = self.d, "rs-1"
+        rng = tp.random.Random(5)
+        rows = tp.rotation(tp.WARMUP + 20, 0, tp.OMEGA_A, 0.01, rng)
+        # Warm-up readings 1 s apart: the first training.
+        ts = [T0 + 1000 * k for k in range(tp.WARMUP)]
+        tp.post_readings(d, dev, rows[:tp.WARMUP], ts, tp.CH3)
+        tp.wait_scored(d, dev, tp.WARMUP)
+        m = tp.wait_idle(d, dev, 1)
+        n0 = len(m["versions"])
+        last = ts[-1]
+        # Readings 10 s apart: 50 s of readings' time asks for nothing (wall time does not
+        # count: the daemon is given time to act on a wrong request) ...
+        for k in range(1, 6):
+            tp.post_readings(d, dev, [rows[tp.WARMUP + k]], [last + 10000 * k], tp.CH3)
+        tp.wait_scored(d, dev, tp.WARMUP + 5)
+        tp.time.sleep(1.5)
+        m = tp.models(d, dev)
+        self.assertEqual((len(m["versions"]), m["training"]), (n0, False), m)
+        # ... the reading 60 s after the last training does.
+        tp.post_readings(d, dev, [rows[tp.WARMUP + 6]], [last + 60000], tp.CH3)
+        tp.wait_scored(d, dev, tp.WARMUP + 6)
+        m = tp.wait_idle(d, dev, n0 + 1)
+        self.assertEqual(len(m["versions"]), n0 + 1, m)
+        self.assertEqual(m["versions"][0]["metrics"]["rows"] > 0, True, m["versions"][0])
+
+
+if __name__ == "__main__":
+    vt.main()
