@@ -6,7 +6,9 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
@@ -18,9 +20,23 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
     uv_close((uv_handle_t *)p, NULL);
 }
 
-int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port)
+int demo_mint_token(demo_t *d)
 {
-    memset(d, 0, sizeof *d);
+    unsigned char raw[32];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw) {
+        log_error("demo: cannot make a token for the feed (getrandom failed)");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof raw; i++)
+        snprintf(d->token + 2 * i, 3, "%02x", raw[i]);
+    return 0;
+}
+
+extern char **environ;
+
+int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
+{
+    d->running = d->stopping = 0;
     char exe[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 32);
     if (n <= 0) {
@@ -38,13 +54,33 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port)
     uv_stdio_container_t stdio[3] = {{.flags = UV_IGNORE},
                                      {.flags = UV_INHERIT_FD, .data.fd = 1},
                                      {.flags = UV_INHERIT_FD, .data.fd = 2}};
+    /* The environment as it is, plus VIGIL_TOKEN when the feed needs one. */
+    size_t nenv = 0;
+    while (environ[nenv])
+        nenv++;
+    char **env = calloc(nenv + 2, sizeof *env);
+    char tokvar[80];
+    if (env == NULL) {
+        log_error("demo: out of memory");
+        return -1;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < nenv; i++)
+        if (strncmp(environ[i], "VIGIL_TOKEN=", 12) != 0)
+            env[k++] = environ[i];
+    if (auth_on && d->token[0]) {
+        snprintf(tokvar, sizeof tokvar, "VIGIL_TOKEN=%s", d->token);
+        env[k++] = tokvar;
+    }
     po.file = exe;
     po.args = args;
+    po.env = env;
     po.exit_cb = on_exit_cb;
     po.stdio = stdio;
     po.stdio_count = 3;
     d->proc.data = d;
     int rc = uv_spawn(loop, &d->proc, &po);
+    free(env); /* uv_spawn has copied it into the child (or failed) */
     if (rc) {
         log_error("demo: cannot start %s: %s", exe, uv_strerror(rc));
         return -1;

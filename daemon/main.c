@@ -112,9 +112,11 @@ static int load_config(const struct daemon *d, config_t *c, char *err, size_t er
     return 0;
 }
 
-/* Reads the token file the configuration names, if any, into *auth (NULL without one). Returns
+/* Reads the token file the configuration names, if any, into *auth (NULL without one), adding
+ * the --demo feed's own write token (demo_token, "" for none) when the file has tokens. Returns
  * 0, or -1 with "FILE:LINE: reason" in err. */
-static int load_auth(const config_t *c, api_auth_t **auth, char *err, size_t errsize)
+static int load_auth(const config_t *c, const char *demo_token, api_auth_t **auth, char *err,
+                     size_t errsize)
 {
     *auth = NULL;
     if (c->auth_file[0] == '\0')
@@ -124,6 +126,15 @@ static int load_auth(const config_t *c, api_auth_t **auth, char *err, size_t err
         return -1;
     if (warn[0])
         log_warn("%s", warn);
+    if (*auth && demo_token[0] && api_auth_count(*auth) > 0) {
+        size_t dup = 0;
+        if (api_auth_add(*auth, API_ROLE_WRITE, demo_token, &dup)) {
+            snprintf(err, errsize, "out of memory adding the demo feed's token");
+            api_auth_destroy(*auth);
+            *auth = NULL;
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -283,7 +294,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     }
     /* The token file is read on every reload, changed or not: that is how tokens rotate. */
     api_auth_t *auth;
-    if (load_auth(&eff, &auth, err, errsize))
+    if (load_auth(&eff, d->demo.token, &auth, err, errsize))
         return -1;
     struct changes ch = {{0}, {0}};
     config_diff(&d->cfg, &nc, on_change, &ch);
@@ -407,7 +418,11 @@ int main(int argc, char **argv)
      * certificate and key too: a bad one stops the start, naming the file. */
     api_auth_t *auth = NULL;
     api_tls_t *tls = NULL;
-    if (load_auth(&d.cfg, &auth, err, sizeof err) || load_tls(&d.cfg, &tls, err, sizeof err)) {
+    /* With tokens, --demo's feed gets a write token of its own (kept across reloads). */
+    if (demo && d.cfg.auth_file[0] && demo_mint_token(&d.demo))
+        return 1;
+    if (load_auth(&d.cfg, d.demo.token, &auth, err, sizeof err) ||
+        load_tls(&d.cfg, &tls, err, sizeof err)) {
         fprintf(stderr, "vigild: %s\n", err);
         api_auth_destroy(auth);
         return 1;
@@ -557,11 +572,8 @@ int main(int argc, char **argv)
     if (demo) {
         if (d.stream == NULL)
             log_error("--demo needs the stream socket (stream.listen is off)");
-        else if (d.auth_on)
-            log_error("--demo: vigil-sim sends no token, and the stream takes none without "
-                      "one when tokens are configured: the demo feed is not started");
         else
-            demo_start(&d.demo, &d.loop, stream_port(d.stream));
+            demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on);
     }
 
     uv_run(&d.loop, UV_RUN_DEFAULT);

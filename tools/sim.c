@@ -333,13 +333,16 @@ static void set_timeouts(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* "Authorization: Bearer TOKEN\r\n" from $VIGIL_TOKEN, or "": set once in main. */
+static char auth_header[320];
+
 static int http_send(struct hconn *c, const char *host)
 {
-    char head[256];
+    char head[640];
     int hl = snprintf(head, sizeof head,
-                      "POST /write?precision=ns HTTP/1.1\r\nHost: %s\r\n"
+                      "POST /write?precision=ns HTTP/1.1\r\nHost: %s\r\n%s"
                       "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
-                      host, c->body_len);
+                      host, auth_header, c->body_len);
     struct iovec iov[2] = {{head, (size_t)hl}, {c->body, c->body_len}};
     size_t total = (size_t)hl + c->body_len, done = 0;
     while (done < total) {
@@ -520,6 +523,8 @@ static void usage(FILE *out)
         "                      pump-5 cavitation, others none); negative: no faults\n"
         "  --seed N            random seed (default 1)\n"
         "  --quiet             do not print server errors\n"
+        "The environment variable VIGIL_TOKEN, when set, is sent as the token: a bearer token\n"
+        "over HTTP, an 'auth TOKEN' first line on the stream.\n"
         "At the end a summary line goes to stderr: vigil-sim: done mode= lines_sent=\n"
         "readings_sent= readings_acked= errors= retries= seconds= readings_per_s=\n");
 }
@@ -707,6 +712,14 @@ int main(int argc, char **argv)
         return 2;
     }
     s.acks.verbose = s.verbose;
+    const char *token = getenv("VIGIL_TOKEN");
+    if (token && token[0]) {
+        if (strlen(token) > 256 || strpbrk(token, " \t\r\n")) {
+            fprintf(stderr, "vigil-sim: VIGIL_TOKEN: not a token (blank, or over 256 bytes)\n");
+            return 2;
+        }
+        snprintf(auth_header, sizeof auth_header, "Authorization: Bearer %s\r\n", token);
+    }
     snprintf(s.host, sizeof s.host, "%s", s.addr);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
@@ -731,6 +744,14 @@ int main(int argc, char **argv)
         if (s.stream_fd < 0) {
             fprintf(stderr, "vigil-sim: cannot connect to %s\n", s.addr);
             return 1;
+        }
+        if (auth_header[0]) { /* answered "ok 0"; data lines are numbered from 1 as without */
+            char line[300];
+            int n = snprintf(line, sizeof line, "auth %s\n", token);
+            if (send_all(s.stream_fd, line, (size_t)n, &s.acks) != 0) {
+                fprintf(stderr, "vigil-sim: cannot send to %s\n", s.addr);
+                return 1;
+            }
         }
     } else if (s.mode == 1) {
         for (int i = 0; i < s.nconns; i++) {

@@ -416,6 +416,63 @@ class TestStreamAuth(vt.DaemonTestCase):
             early.close()
 
 
+class TestDemoWithTokens(unittest.TestCase):
+    """--demo with tokens configured: the feed gets a write token of its own (VIGIL_TOKEN in its
+    environment, never on its command line) and its readings arrive; vigil-sim sends
+    $VIGIL_TOKEN over HTTP as a bearer token."""
+
+    def wait_points(self, d, device, token, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            r = d.curl("GET", "/v1/devices/%s" % device, "-H", "Authorization: Bearer " + token)
+            if r.status == 200 and r.json().get("points", 0) > 0:
+                return r.json()["points"]
+            time.sleep(0.5)
+        self.fail("no readings from %s within %ds\n%s" % (device, timeout, d.log()))
+
+    def test_demo_feed_authenticates(self):
+        d = Vigild(extra_args=["--auth-file", token_file(), "--demo"])
+        d.start()
+        try:
+            self.assertGreater(self.wait_points(d, "pump-1", READ), 0)
+            # The demo token is nobody else's: the file's tokens are unchanged, and an
+            # unauthenticated client is still refused.
+            self.assertEqual(d.curl("GET", "/v1/devices").status, 401)
+            with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
+                kids = f.read().split()
+            self.assertTrue(kids, "vigil-sim is not running")
+            with open("/proc/%s/cmdline" % kids[0], "rb") as f:
+                cmdline = f.read()
+            self.assertIn(b"vigil-sim", cmdline)
+            self.assertNotIn(b"auth", cmdline)
+            self.assertNotIn(b"VIGIL_TOKEN", cmdline)
+            d.stop()
+            self.assertNotIn("connection refused", d.log())
+        finally:
+            d.cleanup()
+
+    def test_sim_http_token(self):
+        d = Vigild(extra_args=["--auth-file", token_file()])
+        d.start()
+        try:
+            sim = os.path.join(os.path.dirname(vt.VIGILD), "vigil-sim")
+            base = [sim, "--http", "127.0.0.1:%d" % d.http_port, "--devices", "2",
+                    "--backfill", "60", "--duration", "60", "--speed", "0", "--quiet"]
+            env = dict(os.environ, VIGIL_TOKEN=READ)
+            p = subprocess.run(base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=120, text=True)
+            self.assertIn("readings_acked=0 ", p.stdout)  # a read token may not write
+            env["VIGIL_TOKEN"] = WRITE
+            p = subprocess.run(base, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               timeout=120, text=True)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            self.assertIn(" errors=0 ", p.stdout)
+            self.assertGreater(self.wait_points(d, "pump-2", READ, timeout=10), 0)
+        finally:
+            d.stop()
+            d.cleanup()
+
+
 class TestStreamWithoutTokens(vt.DaemonTestCase):
     def test_no_auth_line_needed(self):
         # Without tokens nothing changes: the first line is data.
