@@ -114,20 +114,14 @@ static int same_bits(double a, double b)
     return x == y;
 }
 
-/* The fewest decimals d <= 4 with v == (double)k / 10^d exactly and |k| < 2^34, or -1. */
-static int min_decimals(double v, int64_t *k_out)
+/* k with v == (double)k / 10^d exactly and |k| < 2^34: 0 and *k, or -1 when there is none. */
+static int decimal_at(double v, int d, int64_t *k)
 {
-    for (int d = 0; d <= MAX_DECIMALS; d++) {
-        double x = v * pow10_tab[d];
-        if (!(fabs(x) < (double)K_LIMIT))
-            return -1;
-        int64_t k = (int64_t)nearbyint(x);
-        if (same_bits((double)k / pow10_tab[d], v)) {
-            *k_out = k;
-            return d;
-        }
-    }
-    return -1;
+    double x = v * pow10_tab[d];
+    if (!(fabs(x) < (double)K_LIMIT))
+        return -1;
+    *k = (int64_t)nearbyint(x);
+    return same_bits((double)*k / pow10_tab[d], v) ? 0 : -1;
 }
 
 /* Encodes one channel's m values (their point indices pi[], values v[]) of a chunk of n points
@@ -137,24 +131,26 @@ static void put_channel(store_codec_t *c, size_t *off, uint64_t idx_delta, size_
 {
     unsigned char *o = c->out;
     size_t w = *off;
-    /* The channel's decimal count is the largest any value needs; a value with fewer decimals
-     * has that many too (the same decimal, so the same nearest double), and the second pass
-     * checks every value at that count anyway. */
+    /* The channel's decimal count is the largest any value needs. Each value is tried at the
+     * count so far first (a value with fewer decimals has that many too: the same decimal, so
+     * the same nearest double; the check is what makes it so), and only a value that needs
+     * more raises it, after which the values before it are redone at the new count. */
     int dmax = 0;
+    size_t redo = 0; /* values [0, redo) were coded at a smaller count */
     for (size_t i = 0; i < m && dmax >= 0; i++) {
-        int d = min_decimals(v[i], &k[i]);
-        dmax = d < 0 ? -1 : d > dmax ? d : dmax;
-    }
-    for (size_t i = 0; i < m && dmax >= 0; i++) {
-        double x = v[i] * pow10_tab[dmax];
-        if (!(fabs(x) < (double)K_LIMIT)) {
+        int d = dmax;
+        while (d <= MAX_DECIMALS && decimal_at(v[i], d, &k[i]))
+            d++;
+        if (d > MAX_DECIMALS)
             dmax = -1;
-            break;
+        else if (d > dmax) {
+            dmax = d;
+            redo = i;
         }
-        k[i] = (int64_t)nearbyint(x);
-        if (!same_bits((double)k[i] / pow10_tab[dmax], v[i]))
-            dmax = -1;
     }
+    for (size_t i = 0; i < redo && dmax >= 0; i++)
+        if (decimal_at(v[i], dmax, &k[i]))
+            dmax = -1;
     w += varint_put(o + w, idx_delta);
     unsigned mode = dmax >= 0 ? (unsigned)dmax : MODE_PAIRS;
     if (m == n)

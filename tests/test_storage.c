@@ -553,10 +553,10 @@ static void test_index_used(void **state)
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *detail = (const char *)sqlite3_column_text(st, 3);
             rows++;
-            /* e.g. "SEARCH readings USING PRIMARY KEY (device_id=? AND ts>? AND ts<?)"; no
+            /* e.g. "SEARCH readings USING PRIMARY KEY (device_id=? AND t0>? AND t0<?)"; no
              * "SCAN" and no "USE TEMP B-TREE FOR ORDER BY". */
             assert_non_null(
-                strstr(detail, "SEARCH readings USING PRIMARY KEY (device_id=? AND ts>"));
+                strstr(detail, "SEARCH readings USING PRIMARY KEY (device_id=? AND t0>"));
             assert_null(strstr(detail, "SCAN"));
             assert_null(strstr(detail, "TEMP B-TREE"));
         }
@@ -1825,21 +1825,35 @@ static void test_wide_points_encoding(void **state)
         }
     }
     free(g);
-    /* The first point's blob, byte for byte. */
-    unsigned char want[NCH * STORE_PAIR_MAX];
-    size_t len = 0;
-    for (int c = 0; c < NCH; c++)
-        len += store__pair_put(want + len, c, vals[(size_t)c % nv]);
+    /* One batch of one device: one row holding all its points, which decodes to exactly the
+     * values written. */
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", f->dir);
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM readings WHERE ts=0", -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT t0, t_last, n, data FROM readings", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_bytes(st, 0), (int)len);
-    assert_memory_equal(sqlite3_column_blob(st, 0), want, len);
+    assert_int_equal(sqlite3_column_int64(st, 0), 0);
+    assert_int_equal(sqlite3_column_int64(st, 1), NPT - 1);
+    assert_int_equal(sqlite3_column_int64(st, 2), NPT);
+    store_codec_t codec = {0};
+    const store_cell_t *c;
+    size_t nc, np;
+    assert_int_equal(store__chunk_decode(&codec, 0, sqlite3_column_blob(st, 3),
+                                         (size_t)sqlite3_column_bytes(st, 3), &c, &nc, &np),
+                     0);
+    assert_int_equal(np, NPT);
+    assert_int_equal(nc, NPT * NCH);
+    for (size_t i = 0; i < nc; i++) {
+        assert_int_equal(c[i].ts, (int64_t)(i / NCH));
+        assert_int_equal(c[i].idx, (int64_t)(i % NCH));
+        assert_int_equal(bits_of(c[i].v), bits_of(vals[(i / NCH + i % NCH) % nv]));
+    }
+    store__codec_free(&codec);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
