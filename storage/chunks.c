@@ -17,9 +17,12 @@
  * exact.
  *
  * Compaction: a row of fewer than STORE_CHUNK_SMALL points (a device with few readings per batch)
- * is small. The device's newest small rows within one span of its newest timestamp are read,
- * concatenated (they do not overlap) and written again as full rows (the last one possibly
- * partial, and merged again next time, so the newest data stays writable as new small rows).
+ * is small. Compaction takes the device's newest rows of fewer than STORE_CHUNK_PARTIAL points
+ * each, back from the newest while they hold at most STORE_CHUNK_POINTS points in all and lie
+ * within one span of its newest timestamp, and writes them again as one row (they do not
+ * overlap: concatenated, they are sorted). So a device that sends one reading vector per batch
+ * ends up in rows of STORE_CHUNK_PARTIAL points or more, each point rewritten a bounded number
+ * of times, and the newest data stays writable as new small rows.
  * It runs inside the next transaction once a device has STORE_COMPACT_ROWS small rows, and for
  * any device with two or more when the writer is idle (writer.c).
  *
@@ -260,25 +263,27 @@ int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct 
     return 0;
 }
 
-/* Merges the device's newest small rows (within one span of its newest timestamp) into full
- * rows. */
+/* Merges the device's newest rows of fewer than STORE_CHUNK_PARTIAL points each (within one
+ * span of its newest timestamp, STORE_CHUNK_POINTS points in all) into one row. */
 static int compact_device(store_t *s, store_dev_t *d)
 {
     store_writer_t *w = &s->w;
     sqlite3_stmt *st = w->chunk_tail;
     sqlite3_bind_int64(st, 1, d->id);
     sqlite3_bind_int64(st, 2, COMPACT_SCAN);
-    int64_t newest = 0, lo = 0;
+    int64_t newest = 0, lo = 0, sum = 0;
     size_t count = 0;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t t0 = sqlite3_column_int64(st, 0);
         if (count == 0)
             newest = sqlite3_column_int64(st, 1);
-        if (sqlite3_column_int64(st, 2) >= STORE_CHUNK_SMALL ||
+        int64_t n = sqlite3_column_int64(st, 2);
+        if (n >= STORE_CHUNK_PARTIAL || sum + n > STORE_CHUNK_POINTS ||
             (uint64_t)newest - (uint64_t)t0 > STORE_CHUNK_SPAN_MS)
             break;
         lo = t0;
+        sum += n;
         count++;
     }
     sqlite3_reset(st);

@@ -545,7 +545,7 @@ static int flush_touched(store_t *s)
         if (d == NULL)
             continue;
         sqlite3_bind_int64(w->dev_upd, 1, d->id);
-        if (d->first_ts >= 0) {
+        if (d->points > 0) { /* else first_ts and last_ts are NULL: no data */
             sqlite3_bind_int64(w->dev_upd, 2, d->first_ts);
             sqlite3_bind_int64(w->dev_upd, 3, d->last_ts);
         }
