@@ -57,7 +57,7 @@
 #define STORE_CHUNK_PARTIAL 256
 #define STORE_COMPACT_ROWS  16
 /* Most devices compacted by one transaction (within a batch's, or one idle transaction). */
-#define STORE_COMPACT_PER_TX 32
+#define STORE_COMPACT_PER_TX 256
 /* Bounds the decoder checks, so a malformed row cannot make it allocate without limit. */
 #define STORE_CHUNK_IDX_MAX    (1 << 20)
 #define STORE_CHUNK_DECODE_MAX (1 << 24)
