@@ -2,9 +2,9 @@
  * schema 1-2 (one per device and timestamp), which the migration to schema 3 reads, and the
  * fallback value coding of chunk.c (a channel whose values are not all short decimals).
  *
- * Format of a schema 2 row: a sequence of pairs with strictly increasing channel idx. A pair is a tag byte,
- * kind << 5 | i, where i is the idx when it is below 31; otherwise i is 31 and a LEB128 varint
- * of idx - 31 follows the tag. Then the value, by kind:
+ * Format of a schema 2 row: a sequence of pairs with strictly increasing channel idx. A pair
+ * is a tag byte, kind << 5 | i, where i is the idx when it is below 31; otherwise i is 31 and a
+ * LEB128 varint of idx - 31 follows the tag. Then the value, by kind:
  *   0..4  DECIMAL: the value is (double)k / 10^kind exactly, with k in [-2^34, 2^34): the
  *         LEB128 varint of zigzag(k), 1 to 5 bytes;
  *   5     FLOAT: the value is a float exactly: its 4 bytes, little-endian;

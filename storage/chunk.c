@@ -254,8 +254,8 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
         size_t start = s ? c->cnt[s - 1] : 0, cm = c->cnt[s] - start;
         if (cm == 0)
             continue;
-        put_channel(c, &w, (uint64_t)((int64_t)s - prev_idx), n, c->colpi + start,
-                    c->colv + start, c->colk + start, cm);
+        put_channel(c, &w, (uint64_t)((int64_t)s - prev_idx), n, c->colpi + start, c->colv + start,
+                    c->colk + start, cm);
         prev_idx = (int64_t)s;
     }
     *out = c->out;

@@ -24,7 +24,7 @@
  * ends up in rows of STORE_CHUNK_PARTIAL points or more, each point rewritten a bounded number
  * of times, and the newest data stays writable as new small rows.
  * It runs inside the next transaction once a device has STORE_COMPACT_ROWS small rows, and for
- * any device with two or more when the writer is idle (writer.c).
+ * any device that wrote a small row when the writer is idle (writer.c).
  *
  * Threads: writer thread only. */
 #include "storage_int.h"
@@ -86,7 +86,7 @@ static int put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_
         d->points += (int64_t)np;
         if (np < STORE_CHUNK_SMALL) {
             d->small_rows++;
-            if (queue && d->small_rows >= 2 && (err = queue_compact(w, d)) != 0)
+            if (queue && (err = queue_compact(w, d)) != 0)
                 return err;
         }
         cells += k;
@@ -117,8 +117,8 @@ static int read_rows(store_t *s, store_dev_t *d, int64_t lo, int64_t hi, int64_t
         size_t nc, np;
         err = store__chunk_decode(&w->codec, t0, sqlite3_column_blob(st, 3),
                                   (size_t)sqlite3_column_bytes(st, 3), &c, &nc, &np);
-        if (err == 0 && store__grow((void **)&w->mcells, &w->mcells_cap, *nm + nc,
-                                    sizeof *w->mcells))
+        if (err == 0 &&
+            store__grow((void **)&w->mcells, &w->mcells_cap, *nm + nc, sizeof *w->mcells))
             err = ERR_NOMEM;
         if (err) {
             store__set_errmsg(s, "reading the readings row (device %lld, t0 %lld): %s",
@@ -158,8 +158,8 @@ static int merge_region(store_t *s, store_dev_t *d, const store_cell_t *nc, size
     int64_t lo = nc[0].ts, hi = nc[nn - 1].ts, first = 0, last = 0, oldpts;
     size_t nm, rows;
     /* A row overlapping [lo, hi] starts at most one span before lo. */
-    int err = read_rows(s, d, sat_sub(lo, STORE_CHUNK_SPAN_MS), hi, lo, &nm, &first, &last,
-                        &rows, &oldpts);
+    int err = read_rows(s, d, sat_sub(lo, STORE_CHUNK_SPAN_MS), hi, lo, &nm, &first, &last, &rows,
+                        &oldpts);
     if (err)
         return err;
     if (rows > 0 && (err = delete_rows(s, d, first, last)) != 0)

@@ -253,8 +253,8 @@ static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t d
         return ERR_NOMEM;
     }
     sqlite3_stmt *st = q->desc ? r->range_desc : r->range_asc;
-    int64_t lo = q->from_ms < INT64_MIN + STORE_CHUNK_SPAN_MS ? INT64_MIN
-                                                                : q->from_ms - STORE_CHUNK_SPAN_MS;
+    int64_t lo =
+        q->from_ms < INT64_MIN + STORE_CHUNK_SPAN_MS ? INT64_MIN : q->from_ms - STORE_CHUNK_SPAN_MS;
     sqlite3_bind_int64(st, 1, dev);
     sqlite3_bind_int64(st, 2, lo);
     sqlite3_bind_int64(st, 3, q->to_ms);

@@ -3,7 +3,8 @@
  *
  * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
  * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C) and runs in one transaction
- * with the user_version bump, so a crash leaves either the old or the new schema. A database newer than this code is refused before anything is written.
+ * with the user_version bump, so a crash leaves either the old or the new schema. A database newer
+ * than this code is refused before anything is written.
  *
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
  * writer thread is not running. */
@@ -215,8 +216,8 @@ static int migrate_chunks(sqlite3 *db, char *errmsg, size_t errsize)
     if (err == 0 && m > 0)
         err = put_chunks(db, ins, &codec, dev, cells, m);
     if (err) {
-        snprintf(errmsg, errsize, "migrating readings to chunks (device %lld): %s",
-                 (long long)dev, err == ERR_CORRUPT ? "malformed readings row" : err_str(err));
+        snprintf(errmsg, errsize, "migrating readings to chunks (device %lld): %s", (long long)dev,
+                 err == ERR_CORRUPT ? "malformed readings row" : err_str(err));
         goto out;
     }
     sqlite3_finalize(sel);
@@ -416,11 +417,10 @@ void store__writer_close(store_t *s)
     if (w->db == NULL)
         return;
     sqlite3_stmt *all[] = {
-        w->begin,      w->commit,      w->rollback,   w->chunk_ins,    w->chunk_range,
-        w->chunk_tail, w->chunk_del,   w->dev_ins,    w->dev_upd,      w->dev_attrs,
-        w->chan_ins,   w->del_readings, w->del_chans, w->del_dev,      w->model_put,
-        w->model_trim, w->event_put,   w->det_put,    w->del_models,   w->del_events,
-        w->del_dets};
+        w->begin,      w->commit,     w->rollback,  w->chunk_ins,  w->chunk_range, w->chunk_tail,
+        w->chunk_del,  w->dev_ins,    w->dev_upd,   w->dev_attrs,  w->chan_ins,    w->del_readings,
+        w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
+        w->del_models, w->del_events, w->del_dets};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a

@@ -51,8 +51,9 @@
 #define STORE_CHUNK_CELLS   16384
 #define STORE_CHUNK_SPAN_MS 3600000
 /* Rows of fewer points are small; compaction merges a device's newest rows of fewer than
- * STORE_CHUNK_PARTIAL points each (those within one span of its newest timestamp) into one. A device with STORE_COMPACT_ROWS small rows
- * is compacted inside the next transaction; with fewer, when the writer is idle. */
+ * STORE_CHUNK_PARTIAL points each (those within one span of its newest timestamp) into one. A
+ * device with STORE_COMPACT_ROWS small rows is compacted inside the next transaction; with fewer,
+ * when the writer is idle. */
 #define STORE_CHUNK_SMALL   64
 #define STORE_CHUNK_PARTIAL 256
 #define STORE_COMPACT_ROWS  16

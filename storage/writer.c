@@ -11,8 +11,8 @@
  * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
  *
  * Threads: store__writer_main is the writer thread; it holds qmu only to take work, to account
- * for it and to see whether the queue is empty, never while it runs SQL, the commit hook or a callback. store__maps_load also
- * runs at open, before the thread starts. */
+ * for it and to see whether the queue is empty, never while it runs SQL, the commit hook or a
+ * callback. store__maps_load also runs at open, before the thread starts. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
@@ -336,7 +336,8 @@ static int write_batch(store_t *s, const batch_t *b)
             if (err == 0)
                 err = store__touch(w, d);
             if (err == 0 && d->nrun == 0)
-                err = store__grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1, sizeof *w->run_devs);
+                err = store__grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1,
+                                  sizeof *w->run_devs);
             if (err)
                 break;
             if (d->nrun == 0)

@@ -1940,20 +1940,55 @@ static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
 static void test_chunk_codec(void **state)
 {
     (void)state;
-    const double edge[] = {0.0,       -0.0,     71.2,           -273.15,      0.1 + 0.2,
-                           1e300,     -1e-300,  DBL_MIN,        DBL_TRUE_MIN, -DBL_TRUE_MIN,
-                           DBL_MAX,   -DBL_MAX, FLT_MAX,        1500.0,       1.0 / 3.0,
-                           0.031,     -1e-5,    17179869183.0,  -17179869184.0, 1717986918.3,
-                           (double)0.1f, 12345.6789, -0.0001,   1e-4,         INFINITY,
-                           -INFINITY, NAN,      from_bits(0x7ff8000000000123ull)};
+    const double edge[] = {0.0,
+                           -0.0,
+                           71.2,
+                           -273.15,
+                           0.1 + 0.2,
+                           1e300,
+                           -1e-300,
+                           DBL_MIN,
+                           DBL_TRUE_MIN,
+                           -DBL_TRUE_MIN,
+                           DBL_MAX,
+                           -DBL_MAX,
+                           FLT_MAX,
+                           1500.0,
+                           1.0 / 3.0,
+                           0.031,
+                           -1e-5,
+                           17179869183.0,
+                           -17179869184.0,
+                           1717986918.3,
+                           (double)0.1f,
+                           12345.6789,
+                           -0.0001,
+                           1e-4,
+                           INFINITY,
+                           -INFINITY,
+                           NAN,
+                           from_bits(0x7ff8000000000123ull)};
     const size_t ne = sizeof edge / sizeof edge[0];
     enum { M = 4000 };
     store_cell_t *cells = malloc(M * sizeof *cells);
     /* 1. Every edge value in every channel, irregular timestamps across int64 (negatives, a
      * gap of 2^62, the extremes), sparse channels (bitmaps, n % 8 != 0), idx past 31. */
-    const int64_t tss[] = {INT64_MIN, INT64_MIN + 1, -4611686018427387904LL, -1000, -1, 0, 1, 2,
-                           3,         1000,          1001,                   1003,  1732780800123LL,
-                           4611686018427387904LL, INT64_MAX - 1, INT64_MAX};
+    const int64_t tss[] = {INT64_MIN,
+                           INT64_MIN + 1,
+                           -4611686018427387904LL,
+                           -1000,
+                           -1,
+                           0,
+                           1,
+                           2,
+                           3,
+                           1000,
+                           1001,
+                           1003,
+                           1732780800123LL,
+                           4611686018427387904LL,
+                           INT64_MAX - 1,
+                           INT64_MAX};
     const size_t nts = sizeof tss / sizeof tss[0];
     const int64_t idxs[] = {0, 1, 5, 30, 31, 32, 200, 1000};
     size_t m = 0;
@@ -2242,10 +2277,17 @@ static void test_range_boundaries(void **state)
         size_t n;
         int64_t first;
     } cases[] = {
-        {0, 1, 1, 0},       {99, 100, 1, 99},   {100, 1000, 0, 0},   {50, 1050, 100, 50},
-        {99, 1001, 2, 99},  {1099, 1100, 1, 1099}, {-100, 0, 0, 0}, {1100, STORE_CHUNK_SPAN_MS, 0, 0},
+        {0, 1, 1, 0},
+        {99, 100, 1, 99},
+        {100, 1000, 0, 0},
+        {50, 1050, 100, 50},
+        {99, 1001, 2, 99},
+        {1099, 1100, 1, 1099},
+        {-100, 0, 0, 0},
+        {1100, STORE_CHUNK_SPAN_MS, 0, 0},
         {STORE_CHUNK_SPAN_MS + 1, INT64_MAX, 1, STORE_CHUNK_SPAN_MS + 1},
-        {INT64_MIN, INT64_MAX, 202, 0}, {5, 5, 0, 0},
+        {INT64_MIN, INT64_MAX, 202, 0},
+        {5, 5, 0, 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         assert_int_equal(query(f->s, "rb", cases[i].from, cases[i].to, NULL, 0, 0, 0, g), 0);
