@@ -1,7 +1,7 @@
 /* storage/chunks.c: the writer's side of the readings rows (chunks): appending a batch's
  * readings, merging an overwrite into the rows it touches, and compaction of small rows.
  *
- * Layout: readings(device_id, t0, t_last, n, data) WITHOUT ROWID, key (device_id, t0): one row
+ * Layout: readings(device_id, t0, t_last, n, data), index (device_id, t0, t_last, n): one row
  * holds n timestamps t0..t_last of one device, coded by chunk.c, within the caps of
  * storage_int.h (points, values, span).
  *

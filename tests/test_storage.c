@@ -553,10 +553,10 @@ static void test_index_used(void **state)
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *detail = (const char *)sqlite3_column_text(st, 3);
             rows++;
-            /* e.g. "SEARCH readings USING PRIMARY KEY (device_id=? AND t0>? AND t0<?)"; no
+            /* "SEARCH readings USING INDEX readings_time (device_id=? AND t0>? AND t0<?)"; no
              * "SCAN" and no "USE TEMP B-TREE FOR ORDER BY". */
             assert_non_null(
-                strstr(detail, "SEARCH readings USING PRIMARY KEY (device_id=? AND t0>"));
+                strstr(detail, "SEARCH readings USING INDEX readings_time (device_id=? AND t0>"));
             assert_null(strstr(detail, "SCAN"));
             assert_null(strstr(detail, "TEMP B-TREE"));
         }
