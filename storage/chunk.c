@@ -59,7 +59,6 @@ void store__codec_free(store_codec_t *c)
     free(c->out);
     free(c->cells);
     free(c->pi);
-    free(c->slot);
     free(c->cnt);
     free(c->colpi);
     free(c->colv);
@@ -187,17 +186,20 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
     size_t n = 0;
     int64_t maxidx = 0;
     for (size_t i = 0; i < m; i++) {
+        /* What the decoder would refuse is refused here: cells out of order or repeated, an idx
+         * out of range. */
+        if (cells[i].idx < 0 || cells[i].idx >= STORE_CHUNK_IDX_MAX ||
+            (i > 0 && (cells[i].ts < cells[i - 1].ts ||
+                       (cells[i].ts == cells[i - 1].ts && cells[i].idx <= cells[i - 1].idx))))
+            return ERR_INVAL;
         if (i == 0 || cells[i].ts != cells[i - 1].ts)
             n++;
         c->pi[i] = (uint32_t)(n - 1);
         if (cells[i].idx > maxidx)
             maxidx = cells[i].idx;
     }
-    if (maxidx < 0 || maxidx >= STORE_CHUNK_IDX_MAX)
-        return ERR_INVAL;
     size_t nslots = (size_t)maxidx + 1;
-    if (grow((void **)&c->slot, &c->slot_cap, nslots, sizeof *c->slot) ||
-        grow((void **)&c->cnt, &c->cnt_cap, nslots + 1, sizeof *c->cnt) ||
+    if (grow((void **)&c->cnt, &c->cnt_cap, nslots + 1, sizeof *c->cnt) ||
         grow((void **)&c->colpi, &c->colpi_cap, m, sizeof *c->colpi) ||
         grow((void **)&c->colv, &c->colv_cap, m, sizeof *c->colv) ||
         grow((void **)&c->colk, &c->colk_cap, m, sizeof *c->colk))

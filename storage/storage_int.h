@@ -79,8 +79,6 @@ typedef struct store_codec {
     size_t cells_cap;
     uint32_t *pi, *colpi;
     size_t pi_cap, colpi_cap;
-    int32_t *slot;
-    size_t slot_cap;
     size_t *cnt;
     size_t cnt_cap;
     double *colv;
@@ -262,8 +260,8 @@ int store__pair_get(const unsigned char **p, const unsigned char *end, int64_t *
 
 /* chunk.c: the chunk codec (format in chunk.c). */
 /* Encodes m >= 1 cells (sorted by (ts, idx), unique; t0 = cells[0].ts is the row's key, not
- * stored). *out points into c (valid until c's next use). Returns 0, ERR_INVAL (m == 0 or an idx
- * out of range), ERR_NOMEM. */
+ * stored). *out points into c (valid until c's next use). Returns 0, ERR_INVAL (m == 0, cells
+ * out of order or repeated, an idx out of range), ERR_NOMEM. */
 int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
                         const unsigned char **out, size_t *len);
 /* Decodes a chunk whose first timestamp is t0 into cells sorted by (ts, idx); *cells points into

@@ -2035,6 +2035,18 @@ static void test_chunk_codec(void **state)
     assert_int_equal(store__chunk_decode(&dec, 0, bad1, sizeof bad1, &c, &nc, &np), ERR_CORRUPT);
     assert_int_equal(store__chunk_decode(&dec, 0, bad2, sizeof bad2, &c, &nc, &np), ERR_CORRUPT);
     assert_int_equal(store__chunk_decode(&dec, 0, bad3, sizeof bad3, &c, &nc, &np), ERR_CORRUPT);
+    /* The encoder refuses what it cannot code faithfully: nothing, cells out of order or
+     * repeated, a negative or huge idx. */
+    const unsigned char *data;
+    size_t dlen;
+    const store_cell_t unordered[] = {{5, 0, 1.0}, {4, 0, 1.0}},
+                       twice[] = {{5, 1, 1.0}, {5, 1, 2.0}}, neg[] = {{5, 0, 1.0}, {5, -1, 1.0}},
+                       huge[] = {{5, STORE_CHUNK_IDX_MAX, 1.0}};
+    assert_int_equal(store__chunk_encode(&dec, unordered, 0, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, unordered, 2, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, twice, 2, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, neg, 2, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, huge, 1, &data, &dlen), ERR_INVAL);
     store__codec_free(&dec);
     free(cells);
 }
