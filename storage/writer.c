@@ -172,7 +172,7 @@ int store__maps_load(store_t *s)
 }
 
 /* Runs a statement that returns no rows and resets it. Returns 0 or a status. */
-int store__step_done(store_t *s, sqlite3_stmt *st)
+static int step_done(store_t *s, sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
@@ -187,7 +187,7 @@ int store__step_done(store_t *s, sqlite3_stmt *st)
     return err ? err : ERR_IO;
 }
 
-int store__touch(store_writer_t *w, store_dev_t *d)
+static int touch(store_writer_t *w, store_dev_t *d)
 {
     if (d->touched)
         return 0;
@@ -212,7 +212,7 @@ static int dev_create(store_t *s, const char *name, size_t len, const char *attr
     sqlite3_bind_text(w->dev_ins, 1, name, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(w->dev_ins, 2, vtime_now_ms());
     sqlite3_bind_text(w->dev_ins, 3, attrs ? attrs : "{}", -1, SQLITE_STATIC);
-    int err = store__step_done(s, w->dev_ins);
+    int err = step_done(s, w->dev_ins);
     if (err)
         return err;
     *out = dev_add(w, sqlite3_last_insert_rowid(w->db), name, len);
@@ -235,14 +235,14 @@ static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, in
     sqlite3_bind_int64(w->chan_ins, 1, d->id);
     sqlite3_bind_int64(w->chan_ins, 2, n);
     sqlite3_bind_text(w->chan_ins, 3, name, (int)len, SQLITE_STATIC);
-    int err = store__step_done(s, w->chan_ins);
+    int err = step_done(s, w->chan_ins);
     if (err == 0)
         err = chan_add(d, n, name, len, out);
     *idx = n;
     return err;
 }
 
-int store__grow(void **p, size_t *cap, size_t need, size_t sz)
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
 {
     if (need <= *cap)
         return 0;
@@ -257,13 +257,29 @@ int store__grow(void **p, size_t *cap, size_t need, size_t sz)
     return 0;
 }
 
+/* The helpers above, for chunks.c. */
+int store__step_done(store_t *s, sqlite3_stmt *st)
+{
+    return step_done(s, st);
+}
+
+int store__grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    return grow(p, cap, need, sz);
+}
+
+int store__touch(store_writer_t *w, store_dev_t *d)
+{
+    return touch(w, d);
+}
+
 /* Maps one point's fields to channel idx (adding new channels) into w->pairs, sorted by idx,
  * one per idx (a repeated channel keeps the later value); sets *npairs. */
 int store__encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
                         size_t *npairs)
 {
     store_writer_t *w = &s->w;
-    if (store__grow((void **)&w->pairs, &w->pairs_cap, p->nfields, sizeof *w->pairs))
+    if (grow((void **)&w->pairs, &w->pairs_cap, p->nfields, sizeof *w->pairs))
         return ERR_NOMEM;
     size_t n = 0;
     for (uint32_t i = 0; i < p->nfields; i++) {
@@ -318,7 +334,7 @@ static int write_batch(store_t *s, const batch_t *b)
     store_writer_t *w = &s->w;
     if (b->npoints == 0)
         return 0;
-    if (store__grow((void **)&w->ord, &w->ord_cap, 2 * b->npoints, sizeof *w->ord))
+    if (grow((void **)&w->ord, &w->ord_cap, 2 * b->npoints, sizeof *w->ord))
         return ERR_NOMEM;
     struct store_ord *ord = w->ord, *sorted = w->ord + b->npoints;
     size_t n = 0, ndevs = 0;
@@ -334,10 +350,9 @@ static int write_batch(store_t *s, const batch_t *b)
             d = dev_find(w, name, p->device_len);
             err = d ? 0 : dev_create(s, name, p->device_len, NULL, &d);
             if (err == 0)
-                err = store__touch(w, d);
+                err = touch(w, d);
             if (err == 0 && d->nrun == 0)
-                err = store__grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1,
-                                  sizeof *w->run_devs);
+                err = grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1, sizeof *w->run_devs);
             if (err)
                 break;
             if (d->nrun == 0)
@@ -391,7 +406,7 @@ static int do_put(store_t *s, store_job_t *j)
         return 0;
     sqlite3_bind_int64(w->dev_attrs, 1, d->id);
     sqlite3_bind_text(w->dev_attrs, 2, j->text, -1, SQLITE_STATIC);
-    return store__step_done(s, w->dev_attrs);
+    return step_done(s, w->dev_attrs);
 }
 
 static int do_delete(store_t *s, store_job_t *j)
@@ -406,7 +421,7 @@ static int do_delete(store_t *s, store_job_t *j)
                            w->del_events,   w->del_dets,  w->del_dev};
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
         sqlite3_bind_int64(del[i], 1, d->id);
-        int err = store__step_done(s, del[i]);
+        int err = step_done(s, del[i]);
         if (err)
             return err;
     }
@@ -446,7 +461,7 @@ static void bind_blob(sqlite3_stmt *st, int col, const unsigned char *p, size_t 
  * not the transaction failed, since everyone else's readings share it. */
 static int op_upsert(store_t *s, sqlite3_stmt *st, store_job_t *j, const char *what)
 {
-    int err = store__step_done(s, st);
+    int err = step_done(s, st);
     if (err)
         return err;
     if (sqlite3_changes(s->w.db) == 0) {
@@ -475,7 +490,7 @@ static int do_model(store_t *s, store_job_t *j)
         return err;
     sqlite3_bind_int64(w->model_trim, 1, d->id);
     sqlite3_bind_int64(w->model_trim, 2, (int64_t)j->u.model.keep_k - 1);
-    return store__step_done(s, w->model_trim);
+    return step_done(s, w->model_trim);
 }
 
 static int do_event(store_t *s, store_job_t *j)
@@ -503,7 +518,7 @@ static int do_detector(store_t *s, store_job_t *j)
     sqlite3_bind_int64(w->det_put, 2, j->u.detector.saved_ms);
     sqlite3_bind_int64(w->det_put, 3, j->u.detector.last_ts);
     sqlite3_bind_blob64(w->det_put, 4, j->blob, j->blob_len, SQLITE_STATIC);
-    int err = store__step_done(s, w->det_put);
+    int err = step_done(s, w->det_put);
     if (err == 0)
         w->tx_ops++;
     return err;
@@ -551,7 +566,7 @@ static int flush_touched(store_t *s)
             sqlite3_bind_int64(w->dev_upd, 3, d->last_ts);
         }
         sqlite3_bind_int64(w->dev_upd, 4, d->points);
-        int err = store__step_done(s, w->dev_upd);
+        int err = step_done(s, w->dev_upd);
         if (err)
             return err;
     }
@@ -577,7 +592,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     if (w->maps_stale && (err = store__maps_load(s)) != 0)
         return err;
     double t0 = mono_seconds();
-    err = store__step_done(s, w->begin);
+    err = step_done(s, w->begin);
     for (store_job_t *j = jobs; err == 0 && j != NULL; j = j->next)
         err = run_job(s, j);
     /* Devices with many small rows are compacted now rather than when the writer is idle,
@@ -587,7 +602,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     if (err == 0)
         err = flush_touched(s);
     if (err == 0)
-        err = store__step_done(s, w->commit);
+        err = step_done(s, w->commit);
     for (size_t i = 0; i < w->ntouched; i++)
         if (w->touched[i] != NULL)
             w->touched[i]->touched = 0;
@@ -597,7 +612,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         return 0;
     }
     if (!sqlite3_get_autocommit(w->db))
-        store__step_done(s, w->rollback);
+        step_done(s, w->rollback);
     /* The maps may hold devices and channels that were rolled back, and stats that were not
      * committed: rebuild them from the database before the next transaction. */
     w->maps_stale = 1;
