@@ -6,10 +6,12 @@ the same points as JSON), by WRITERS concurrent clients. A rate is readings (cha
 acknowledged per second of wall time, from the first request to the last answer; every answer
 means durable (vigild: committed with synchronous=FULL; InfluxDB: its WAL fsynced per write,
 wal-fsync-delay 0s, the default). Bytes per reading: the data directory after shutdown (vigild)
-or after InfluxDB's full compaction of the shard, divided by the readings stored.
+or after InfluxDB's full compaction of the shard, divided by the readings stored; vigild's
+readings_bytes_per_reading counts only the pages of its readings table and its index (SQLite's
+dbstat), without the pipeline's saved models and detectors that the data directory also holds.
 """
-import argparse, http.client, json, os, random, shutil, signal, socket, subprocess, sys
-import tempfile, threading, time
+import argparse, http.client, json, os, random, shutil, signal, socket, sqlite3, subprocess
+import sys, tempfile, threading, time
 
 CHANNELS = ["vib", "current", "temp", "pressure", "flow", "speed", "rpm", "power"]
 
@@ -170,6 +172,15 @@ class Vigild:
             raise RuntimeError(f"vigild exited {rc}")
         return dir_bytes(os.path.join(self.dir, "data"))
 
+    def readings_bytes(self):
+        """Bytes of the stopped database's readings table and its index (pages, dbstat)."""
+        db = sqlite3.connect(f"file:{os.path.join(self.dir, 'data', 'vigil.db')}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT sum(s.pgsize) FROM dbstat s JOIN sqlite_schema t"
+                              " ON t.name=s.name WHERE t.tbl_name='readings'").fetchone()[0]
+        finally:
+            db.close()
+
 
 class Influxd:
     def __init__(self, tmp):
@@ -262,11 +273,13 @@ def main():
                 rss = v.rss_kb()
             finally:
                 vbytes = v.stop()
+            rbytes = v.readings_bytes()
             rate = readings / dt
             print(f"BENCH ingest-{proto} vigil={rate:.0f} influxdb={infl_rate:.0f} "
                   f"ratio={rate / infl_rate:.2f} bytes_per_reading={vbytes / readings:.2f} "
                   f"influxdb_bytes_per_reading={infl_bpr:.2f} readings={readings} "
-                  f"vigil_peak_rss_kb={rss}", flush=True)
+                  f"vigil_peak_rss_kb={rss} readings_bytes_per_reading={rbytes / readings:.2f}",
+                  flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

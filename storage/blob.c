@@ -1,9 +1,10 @@
-/* storage/blob.c: the readings blob (the values of one device at one timestamp) and vg_merge,
- * the SQL function that merges two of them.
+/* storage/blob.c: the exact coding of one (channel idx, value) pair: the readings rows of
+ * schema 1-2 (one per device and timestamp), which the migration to schema 3 reads, and the
+ * fallback value coding of chunk.c (a channel whose values are not all short decimals).
  *
- * Format: a sequence of pairs with strictly increasing channel idx. A pair is a tag byte,
- * kind << 5 | i, where i is the idx when it is below 31; otherwise i is 31 and a LEB128 varint
- * of idx - 31 follows the tag. Then the value, by kind:
+ * Format of a schema 2 row: a sequence of pairs with strictly increasing channel idx. A pair
+ * is a tag byte, kind << 5 | i, where i is the idx when it is below 31; otherwise i is 31 and a
+ * LEB128 varint of idx - 31 follows the tag. Then the value, by kind:
  *   0..4  DECIMAL: the value is (double)k / 10^kind exactly, with k in [-2^34, 2^34): the
  *         LEB128 varint of zigzag(k), 1 to 5 bytes;
  *   5     FLOAT: the value is a float exactly: its 4 bytes, little-endian;
@@ -19,10 +20,9 @@
  * with a two-decimal value below 81.92 in magnitude takes 3 bytes instead of the 9 of
  * (varint idx, raw double).
  *
- * Invariants: a pair never refers to the previous one, so vg_merge copies pairs verbatim and
- * its output is never longer than its two inputs together.
+ * Invariants: a pair never refers to the previous one; decoding gives back the encoded bits.
  *
- * Threads: pure functions, any thread; vg_merge runs on the writer thread inside its statements. */
+ * Threads: pure functions, any thread. */
 #include "storage_int.h"
 
 #include <float.h>
@@ -203,59 +203,4 @@ int store__pair_get(const unsigned char **pp, const unsigned char *end, int64_t 
     *idx = (int64_t)i;
     *pp = p;
     return 0;
-}
-
-/* Steps over the next pair: 1 with its idx and bytes [*start, *p), 0 at the end, -1 if
- * malformed. */
-static int next_pair(const unsigned char **p, const unsigned char *end, int64_t *idx,
-                     const unsigned char **start)
-{
-    double v;
-    if (*p >= end)
-        return 0;
-    *start = *p;
-    return store__pair_get(p, end, idx, &v) ? -1 : 1;
-}
-
-/* vg_merge(old, new): the union of two reading blobs, new values winning per channel. The writer
- * counts calls: an upsert that called it was a conflict, so the point already existed. */
-void store__vg_merge(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    store_writer_t *w = sqlite3_user_data(ctx);
-    w->merges++;
-    const unsigned char *a = sqlite3_value_blob(argv[0]);
-    int alen = sqlite3_value_bytes(argv[0]);
-    const unsigned char *b = sqlite3_value_blob(argv[1]);
-    int blen = sqlite3_value_bytes(argv[1]);
-    /* Every output pair is an input pair copied verbatim, so alen + blen bytes suffice. */
-    unsigned char *out = sqlite3_malloc64((sqlite3_uint64)alen + (sqlite3_uint64)blen + 1);
-    if (out == NULL) {
-        sqlite3_result_error_nomem(ctx);
-        return;
-    }
-    const unsigned char *pa = a, *ea = a + alen, *pb = b, *eb = b + blen, *sa = NULL, *sb = NULL;
-    int64_t ia = 0, ib = 0;
-    size_t n = 0;
-    int ha = next_pair(&pa, ea, &ia, &sa), hb = next_pair(&pb, eb, &ib, &sb);
-    while (ha > 0 || hb > 0) {
-        if (ha < 0 || hb < 0)
-            break;
-        if (hb > 0 && (ha == 0 || ib <= ia)) {
-            memcpy(out + n, sb, (size_t)(pb - sb));
-            n += (size_t)(pb - sb);
-            if (ha > 0 && ia == ib)
-                ha = next_pair(&pa, ea, &ia, &sa);
-            hb = next_pair(&pb, eb, &ib, &sb);
-        } else {
-            memcpy(out + n, sa, (size_t)(pa - sa));
-            n += (size_t)(pa - sa);
-            ha = next_pair(&pa, ea, &ia, &sa);
-        }
-    }
-    if (ha < 0 || hb < 0) {
-        sqlite3_free(out);
-        sqlite3_result_error(ctx, "vg_merge: malformed readings blob", -1);
-        return;
-    }
-    sqlite3_result_blob(ctx, out, (int)n, sqlite3_free);
 }

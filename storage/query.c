@@ -239,7 +239,9 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
 }
 
 /* Runs the range scan of a query whose device and channel selection are resolved. sel[idx] is
- * nonzero for a selected channel. */
+ * nonzero for a selected channel. A device's rows do not overlap (chunks.c), so the rows in t0
+ * order give the points in ts order; each row is decoded whole and its points in [from, to)
+ * reported, backwards for a descending query. */
 static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t dev,
                 const chanlist_t *cl, const unsigned char *sel, store_point_cb cb, void *arg)
 {
@@ -251,40 +253,60 @@ static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t d
         return ERR_NOMEM;
     }
     sqlite3_stmt *st = q->desc ? r->range_desc : r->range_asc;
+    int64_t lo =
+        q->from_ms < INT64_MIN + STORE_CHUNK_SPAN_MS ? INT64_MIN : q->from_ms - STORE_CHUNK_SPAN_MS;
     sqlite3_bind_int64(st, 1, dev);
-    sqlite3_bind_int64(st, 2, q->from_ms);
+    sqlite3_bind_int64(st, 2, lo);
     sqlite3_bind_int64(st, 3, q->to_ms);
+    sqlite3_bind_int64(st, 4, q->from_ms);
     size_t emitted = 0;
-    int rc, err = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *p = sqlite3_column_blob(st, 1);
-        const unsigned char *end = p + sqlite3_column_bytes(st, 1);
-        size_t k = 0;
-        while (p < end) {
-            int64_t idx;
-            double v;
-            if (store__pair_get(&p, end, &idx, &v)) {
-                store__set_errmsg(s, "malformed readings blob (device %lld, ts %lld)",
-                                  (long long)dev, (long long)sqlite3_column_int64(st, 0));
-                err = ERR_CORRUPT;
-                break;
-            }
-            if ((uint64_t)idx < cl->n && sel[idx]) {
-                names[k] = cl->names[idx];
-                vals[k++] = v;
-            }
+    int rc, err = 0, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const store_cell_t *c;
+        size_t nc, np;
+        int64_t t0 = sqlite3_column_int64(st, 0);
+        err = store__chunk_decode(&r->codec, t0, sqlite3_column_blob(st, 1),
+                                  (size_t)sqlite3_column_bytes(st, 1), &c, &nc, &np);
+        if (err) {
+            store__set_errmsg(s, "malformed readings row (device %lld, t0 %lld)", (long long)dev,
+                              (long long)t0);
+            break;
         }
-        if (err)
-            break;
-        if (k == 0)
-            continue;
-        emitted++;
-        if (cb(arg, sqlite3_column_int64(st, 0), k, names, vals) != 0)
-            break;
-        if (q->limit != 0 && emitted >= q->limit)
-            break;
+        /* Points are runs of cells with one ts; walked forwards or backwards. */
+        size_t i = q->desc ? nc : 0;
+        while (!stop && (q->desc ? i > 0 : i < nc)) {
+            size_t a, e;
+            if (q->desc) {
+                e = i;
+                a = e - 1;
+                while (a > 0 && c[a - 1].ts == c[e - 1].ts)
+                    a--;
+                i = a;
+            } else {
+                a = i;
+                e = a + 1;
+                while (e < nc && c[e].ts == c[a].ts)
+                    e++;
+                i = e;
+            }
+            int64_t ts = c[a].ts;
+            if (ts < q->from_ms || ts >= q->to_ms)
+                continue;
+            size_t k = 0;
+            for (size_t j = a; j < e; j++) {
+                if ((uint64_t)c[j].idx < cl->n && sel[c[j].idx]) {
+                    names[k] = cl->names[c[j].idx];
+                    vals[k++] = c[j].v;
+                }
+            }
+            if (k == 0)
+                continue;
+            emitted++;
+            if (cb(arg, ts, k, names, vals) != 0 || (q->limit != 0 && emitted >= q->limit))
+                stop = 1;
+        }
     }
-    if (err == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (err == 0 && !stop && rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = fail(s, r, rc, "reading readings");
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);

@@ -1,9 +1,10 @@
 /* storage/schema.c: the database file: connections, pragmas, schema migrations and the
- * prepared statements. The readings blob and vg_merge are in blob.c.
+ * prepared statements. The row formats are in blob.c (schema 1-2) and chunk.c (schema 3).
  *
  * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
- * i + 1 and runs in one transaction with the user_version bump, so a crash leaves either the old
- * or the new schema. A database newer than this code is refused before anything is written.
+ * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C) and runs in one transaction
+ * with the user_version bump, so a crash leaves either the old or the new schema. A database newer
+ * than this code is refused before anything is written.
  *
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
  * writer thread is not running. */
@@ -41,15 +42,28 @@ static const char *const migrations[] = {
     "CREATE INDEX events_active ON events(start_ts) WHERE end_ts IS NULL;"
     "CREATE TABLE detectors(device_id INTEGER PRIMARY KEY, saved_ms INTEGER NOT NULL,"
     " last_ts INTEGER NOT NULL, blob BLOB NOT NULL);",
+    /* 2 -> 3: many timestamps of a device per readings row (chunk.c); migrate_chunks converts
+     * the rows of version 2 (one per (device, ts)) and drops them. A rowid table with an index
+     * rather than WITHOUT ROWID: a chunk of a few KiB spills onto overflow pages, and a search
+     * of a WITHOUT ROWID B-tree reads the whole record of every overflowing cell it compares
+     * (measured: a fifth of the writer's time in memcpy). Here the rows are appended in rowid
+     * order and the searches run in the index, which also holds t_last and n, so finding the
+     * rows of a range, or a device's newest rows, reads no row until its data is wanted. The
+     * writer keeps (device_id, t0) unique (chunks.c). */
+    "ALTER TABLE readings RENAME TO readings_v2;"
+    "CREATE TABLE readings(device_id INTEGER NOT NULL, t0 INTEGER NOT NULL,"
+    " t_last INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX readings_time ON readings(device_id, t0, t_last, n);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "STORE_SCHEMA_VERSION is the number of migrations");
 
-const char store__sql_range_asc[] =
-    "SELECT ts, data FROM readings WHERE device_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts";
-const char store__sql_range_desc[] =
-    "SELECT ts, data FROM readings WHERE device_id=?1 AND ts>=?2 AND ts<?3 ORDER BY ts DESC";
+/* Rows that may hold timestamps in [from, to): ?2 is from - STORE_CHUNK_SPAN_MS, ?4 is from. */
+const char store__sql_range_asc[] = "SELECT t0, data FROM readings WHERE device_id=?1 AND t0>=?2"
+                                    " AND t0<?3 AND t_last>=?4 ORDER BY t0";
+const char store__sql_range_desc[] = "SELECT t0, data FROM readings WHERE device_id=?1 AND t0>=?2"
+                                     " AND t0<?3 AND t_last>=?4 ORDER BY t0 DESC";
 
 /* Events overlapping [?2, ?3), newest first, at most ?4 (-1: all); a device's name is ?5. The
  * fleet-wide ones name events first in a CROSS JOIN, which SQLite never reorders, so the scan runs
@@ -119,6 +133,116 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
     return rc;
 }
 
+/* Writes one device's cells (m, sorted) as chunk rows through ins; returns 0 or a status. */
+static int put_chunks(sqlite3 *db, sqlite3_stmt *ins, store_codec_t *codec, int64_t dev,
+                      const store_cell_t *cells, size_t m)
+{
+    while (m > 0) {
+        size_t np, k = store__chunk_cut(cells, m, &np);
+        const unsigned char *data;
+        size_t len;
+        int err = store__chunk_encode(codec, cells, k, &data, &len);
+        if (err)
+            return err;
+        sqlite3_bind_int64(ins, 1, dev);
+        sqlite3_bind_int64(ins, 2, cells[0].ts);
+        sqlite3_bind_int64(ins, 3, cells[k - 1].ts);
+        sqlite3_bind_int64(ins, 4, (int64_t)np);
+        sqlite3_bind_blob(ins, 5, data, (int)len, SQLITE_STATIC);
+        int rc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        if (rc != SQLITE_DONE)
+            return store__status(db, rc) ? store__status(db, rc) : ERR_IO;
+        cells += k;
+        m -= k;
+    }
+    return 0;
+}
+
+/* Schema 2 -> 3: the rows of readings_v2 (one per (device, ts), blob.c's pairs sorted by idx)
+ * become chunks, a device's timestamps cut by the caps as the writer cuts them; then
+ * readings_v2 is dropped. Memory: at most two chunks' worth of cells. */
+static int migrate_chunks(sqlite3 *db, char *errmsg, size_t errsize)
+{
+    sqlite3_stmt *sel = NULL, *ins = NULL;
+    store_codec_t codec = {0};
+    store_cell_t *cells = NULL;
+    size_t m = 0, cap = 0;
+    int64_t dev = 0, rows = 0;
+    int err = 0, rc = sqlite3_prepare_v2(
+                     db, "SELECT device_id, ts, data FROM readings_v2 ORDER BY device_id, ts", -1,
+                     &sel, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(db,
+                                "INSERT INTO readings(device_id, t0, t_last, n, data)"
+                                " VALUES(?1, ?2, ?3, ?4, ?5)",
+                                -1, &ins, NULL);
+    if (rc != SQLITE_OK)
+        goto sqlfail;
+    while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+        int64_t d = sqlite3_column_int64(sel, 0), ts = sqlite3_column_int64(sel, 1);
+        if (m > 0 && d != dev) {
+            if ((err = put_chunks(db, ins, &codec, dev, cells, m)) != 0)
+                break;
+            m = 0;
+        }
+        dev = d;
+        const unsigned char *p = sqlite3_column_blob(sel, 2);
+        const unsigned char *end = p + sqlite3_column_bytes(sel, 2);
+        while (p < end) {
+            if (store__grow((void **)&cells, &cap, m + 1, sizeof *cells)) {
+                err = ERR_NOMEM;
+                break;
+            }
+            if (store__pair_get(&p, end, &cells[m].idx, &cells[m].v)) {
+                err = ERR_CORRUPT;
+                break;
+            }
+            cells[m++].ts = ts;
+        }
+        if (err)
+            break;
+        rows++;
+        /* Now and then, the complete chunks are written (the last one may grow further). */
+        if (m >= 2 * STORE_CHUNK_CELLS) {
+            size_t done = 0, np, k;
+            while (err == 0 && done + (k = store__chunk_cut(cells + done, m - done, &np)) < m) {
+                err = put_chunks(db, ins, &codec, dev, cells + done, k);
+                done += k;
+            }
+            if (err)
+                break;
+            memmove(cells, cells + done, (m - done) * sizeof *cells);
+            m -= done;
+        }
+    }
+    if (err == 0 && rc != SQLITE_DONE)
+        goto sqlfail;
+    if (err == 0 && m > 0)
+        err = put_chunks(db, ins, &codec, dev, cells, m);
+    if (err) {
+        snprintf(errmsg, errsize, "migrating readings to chunks (device %lld): %s", (long long)dev,
+                 err == ERR_CORRUPT ? "malformed readings row" : err_str(err));
+        goto out;
+    }
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    sel = ins = NULL;
+    err = exec(db, "DROP TABLE readings_v2", errmsg, errsize);
+    if (err == 0 && rows > 0)
+        log_info("storage: %lld readings rows converted to chunks", (long long)rows);
+    goto out;
+sqlfail:
+    snprintf(errmsg, errsize, "migrating readings to chunks: %s", sqlite3_errmsg(db));
+    err = store__status(db, rc) ? store__status(db, rc) : ERR_IO;
+out:
+    sqlite3_finalize(sel);
+    sqlite3_finalize(ins);
+    store__codec_free(&codec);
+    free(cells);
+    return err;
+}
+
 /* Brings the schema to version `known` (STORE_SCHEMA_VERSION but in a test), or refuses a
  * database from a newer vigil. */
 static int migrate(sqlite3 *db, int64_t known, char *errmsg, size_t errsize)
@@ -154,6 +278,8 @@ static int migrate(sqlite3 *db, int64_t known, char *errmsg, size_t errsize)
     }
     for (int64_t v = version; v < known; v++) {
         err = exec(db, migrations[v], errmsg, errsize);
+        if (err == 0 && v == 2)
+            err = migrate_chunks(db, errmsg, errsize);
         if (err)
             goto fail;
     }
@@ -235,13 +361,6 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
     err = migrate(w->db, STORE_SCHEMA_VERSION, errmsg, errsize);
     if (err)
         return err;
-    rc = sqlite3_create_function_v2(w->db, "vg_merge", 2,
-                                    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, w,
-                                    store__vg_merge, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(errmsg, errsize, "registering vg_merge: %s", sqlite3_errmsg(w->db));
-        return ERR_IO;
-    }
     struct {
         sqlite3_stmt **st;
         const char *sql;
@@ -249,9 +368,13 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         {&w->begin, "BEGIN IMMEDIATE"},
         {&w->commit, "COMMIT"},
         {&w->rollback, "ROLLBACK"},
-        {&w->upsert,
-         "INSERT INTO readings(device_id, ts, data) VALUES(?1, ?2, ?3)"
-         " ON CONFLICT(device_id, ts) DO UPDATE SET data=vg_merge(data, excluded.data)"},
+        {&w->chunk_ins, "INSERT INTO readings(device_id, t0, t_last, n, data)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5)"},
+        {&w->chunk_range, "SELECT t0, t_last, n, data FROM readings"
+                          " WHERE device_id=?1 AND t0>=?2 AND t0<=?3 ORDER BY t0"},
+        {&w->chunk_tail, "SELECT t0, t_last, n FROM readings WHERE device_id=?1"
+                         " ORDER BY t0 DESC LIMIT ?2"},
+        {&w->chunk_del, "DELETE FROM readings WHERE device_id=?1 AND t0>=?2 AND t0<=?3"},
         {&w->dev_ins, "INSERT INTO devices(name, created_ms, attrs) VALUES(?1, ?2, ?3)"},
         {&w->dev_upd, "UPDATE devices SET first_ts=?2, last_ts=?3, points=?4 WHERE id=?1"},
         {&w->dev_attrs, "UPDATE devices SET attrs=?2 WHERE id=?1"},
@@ -300,14 +423,12 @@ void store__writer_close(store_t *s)
     if (w->db == NULL)
         return;
     sqlite3_stmt *all[] = {
-        w->begin,      w->commit,    w->rollback,     w->upsert,     w->dev_ins,    w->dev_upd,
-        w->dev_attrs,  w->chan_ins,  w->del_readings, w->del_chans,  w->del_dev,    w->model_put,
-        w->model_trim, w->event_put, w->det_put,      w->del_models, w->del_events, w->del_dets};
+        w->begin,      w->commit,     w->rollback,  w->chunk_ins,  w->chunk_range, w->chunk_tail,
+        w->chunk_del,  w->dev_ins,    w->dev_upd,   w->dev_attrs,  w->chan_ins,    w->del_readings,
+        w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
+        w->del_models, w->del_events, w->del_dets};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
-    for (size_t k = 2; k <= STORE_UPSERT_ROWS; k++)
-        sqlite3_finalize(w->upsert_n[k]);
-    memset(w->upsert_n, 0, sizeof w->upsert_n);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
      * database this code opened successfully (a refused one is not touched). PRAGMA optimize is
      * left out: every query is a primary-key search, and an ANALYZE of a large readings table
@@ -370,6 +491,7 @@ static void reader_close(store_reader_t *r)
                            r->ev_all,      r->ev_all_active, r->det_all};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
+    store__codec_free(&r->codec);
     sqlite3_close(r->db);
     memset(r, 0, sizeof *r);
 }

@@ -131,7 +131,11 @@ static void teardown(store_t *s)
     store__writer_close(s);
     store__maps_free(&s->w);
     free(s->w.touched);
-    free(s->w.blob);
+    store__codec_free(&s->w.codec);
+    free(s->w.cells);
+    free(s->w.mcells);
+    free(s->w.ocells);
+    store__compact_list_free(&s->w);
     free(s->w.pairs);
     free(s->w.ord);
     free(s->w.run_devs);

@@ -6,9 +6,9 @@
  * after COMMIT returns, so "done with status 0" means durable. Readers use their own
  * connections from a small pool, so queries never wait for the writer (WAL).
  *
- * Layout: one row per (device, timestamp) holding every channel's value of that instant in a
- * compact blob; a second write to the same (device, channel, timestamp) overwrites that value
- * and leaves the other channels alone. See docs/architecture.md.
+ * Layout: rows (chunks) of many timestamps of one device, each holding every channel's values
+ * in a compressed, exact coding; a second write to the same (device, channel, timestamp)
+ * overwrites that value and leaves the other channels alone. See docs/architecture.md.
  *
  * Beside the readings, the store keeps what the anomaly pipeline needs across restarts: model
  * versions with their metrics, anomaly events and each device's serialized detector. Their writes
@@ -94,7 +94,7 @@ typedef struct store_device_info {
     const char *attrs_json; /* borrowed */
     int64_t created_ms;
     int64_t first_ts_ms, last_ts_ms; /* -1 when the device has no readings */
-    int64_t points;                  /* timestamps stored (a point holds several channels) */
+    int64_t points; /* distinct timestamps stored, exact (a point holds several channels) */
     size_t nchannels;
     const char *const *channels; /* borrowed, in order of first appearance */
 } store_device_info_t;

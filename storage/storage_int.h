@@ -1,9 +1,10 @@
 /* storage/storage_int.h: internals shared by the storage/ files; not part of the public API.
  *
  * Files: storage.c (open, close, the queue's producer side, stats), schema.c (connections,
- * pragmas, migrations, statements), blob.c (the readings blob format and the vg_merge SQL
- * function), writer.c (the writer thread: maps, transactions), query.c (the reader pool,
- * queries, device reports).
+ * pragmas, migrations, statements), blob.c (the exact value coding of one (channel, value)
+ * pair), chunk.c (the chunk codec: one readings row, many timestamps of a device), writer.c (the
+ * writer thread: maps, transactions), chunks.c (the writer's readings rows: append, overwrite
+ * merge, compaction), query.c (the reader pool, queries, device reports).
  *
  * Lock order: qmu before smu; rmu is never held with another store lock. No lock is held while
  * a store_done_cb or a reader callback runs, except that the writer holds nothing at all. */
@@ -21,7 +22,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -43,9 +44,48 @@
 #define STORE_CHECKPOINT_PAGES 16384
 /* Fields per point whose channel the writer remembers from the device's previous point. */
 #define STORE_CHAN_MEMO 16
-/* Most rows one readings INSERT statement carries (writer.c: a device's run of points is
- * written by statements of STORE_UPSERT_ROWS, then fewer, rows). */
-#define STORE_UPSERT_ROWS 64
+/* A readings row (chunk) holds at most STORE_CHUNK_POINTS timestamps and STORE_CHUNK_CELLS
+ * values (unless one point alone has more), and its timestamps span at most STORE_CHUNK_SPAN_MS
+ * (t_last - t0), so a range query starts its index search at from - STORE_CHUNK_SPAN_MS. */
+#define STORE_CHUNK_POINTS  1024
+#define STORE_CHUNK_CELLS   16384
+#define STORE_CHUNK_SPAN_MS 3600000
+/* Rows of fewer points are small; compaction merges a device's newest rows of fewer than
+ * STORE_CHUNK_PARTIAL points each (those within one span of its newest timestamp) into one. A
+ * device with STORE_COMPACT_ROWS small rows is compacted inside the next transaction; with fewer,
+ * when the writer is idle. */
+#define STORE_CHUNK_SMALL   64
+#define STORE_CHUNK_PARTIAL 256
+#define STORE_COMPACT_ROWS  16
+/* Most devices compacted by one transaction (within a batch's, or one idle transaction). */
+#define STORE_COMPACT_PER_TX 256
+/* Bounds the decoder checks, so a malformed row cannot make it allocate without limit. */
+#define STORE_CHUNK_IDX_MAX    (1 << 20)
+#define STORE_CHUNK_DECODE_MAX (1 << 24)
+
+/* One value of a chunk: (timestamp, channel idx, value). Arrays of cells are sorted by (ts, idx)
+ * with at most one cell per (ts, idx). */
+typedef struct store_cell {
+    int64_t ts;
+    int64_t idx;
+    double v;
+} store_cell_t;
+
+/* Scratch buffers of the chunk codec (chunk.c); zero-initialise, free with store__codec_free. */
+typedef struct store_codec {
+    unsigned char *out;
+    size_t out_cap;
+    store_cell_t *cells;
+    size_t cells_cap;
+    uint32_t *pi, *colpi;
+    size_t pi_cap, colpi_cap;
+    size_t *cnt;
+    size_t cnt_cap;
+    double *colv;
+    size_t colv_cap;
+    int64_t *colk, *ts;
+    size_t colk_cap, ts_cap;
+} store_codec_t;
 
 /* One queued unit of work for the writer. */
 enum store_job_kind {
@@ -111,6 +151,8 @@ typedef struct store_dev {
     int touched;                         /* changed by the open transaction */
     size_t run0, nrun;                   /* write_batch's scratch: its points' place in the order */
     store_chan_t *memo[STORE_CHAN_MEMO]; /* channel of the last encoded point's i-th field */
+    int small_rows;                      /* small rows written since its last compaction */
+    int compact_queued;                  /* in the writer's compact list */
     size_t len;
     char name[];
 } store_dev_t;
@@ -119,6 +161,7 @@ typedef struct store_dev {
 typedef struct store_reader {
     sqlite3 *db;
     sqlite3_stmt *dev_by_name, *dev_all, *dev_after, *chans, *range_asc, *range_desc, *json_obj;
+    store_codec_t codec;
     sqlite3_stmt *models_list, *model_get, *model_latest, *ev_dev, *ev_dev_active, *ev_all,
         *ev_all_active, *det_all;
     struct store_reader *next_free;
@@ -127,17 +170,21 @@ typedef struct store_reader {
 /* The writer thread's connection, statements and maps (writer thread only). */
 typedef struct store_writer {
     sqlite3 *db;
-    sqlite3_stmt *begin, *commit, *rollback, *upsert, *dev_ins, *dev_upd, *dev_attrs, *chan_ins,
+    sqlite3_stmt *begin, *commit, *rollback, *dev_ins, *dev_upd, *dev_attrs, *chan_ins,
         *del_readings, *del_chans, *del_dev;
+    /* readings rows: insert; rows with t0 in [?2, ?3] ascending; the newest ?2 rows' (t0,
+     * t_last, n); delete rows with t0 in [?2, ?3] */
+    sqlite3_stmt *chunk_ins, *chunk_range, *chunk_tail, *chunk_del;
     sqlite3_stmt *model_put, *model_trim, *event_put, *det_put, *del_models, *del_events, *del_dets;
-    /* upsert_n[k]: the readings upsert of k rows (upsert_n[1] == upsert), prepared on first use */
-    sqlite3_stmt *upsert_n[STORE_UPSERT_ROWS + 1];
     store_dev_t *devs;     /* name -> device */
     store_dev_t **touched; /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
-    uint64_t merges;     /* incremented by vg_merge: the last upsert was a conflict */
-    unsigned char *blob; /* encoding buffer: the blobs of one statement's rows, back to back */
-    size_t blob_cap;
+    store_codec_t codec;
+    store_cell_t *cells, *mcells, *ocells; /* a run's cells; rows read back; a merge's output */
+    size_t cells_cap, mcells_cap, ocells_cap;
+    store_dev_t **compact; /* devices with small rows to compact (NULL: deleted meanwhile) */
+    size_t ncompact, compact_cap;
+    uint64_t compactions; /* devices compacted since open (for tests and benchmarks) */
     /* write_batch's order of a batch's points: grouped by device, then by ts, stable */
     struct store_ord {
         store_dev_t *d;
@@ -205,14 +252,44 @@ int store__status(sqlite3 *db, int rc);
  * an older vigil would have left it. Returns 0 or an error with errmsg set. */
 int store__test_create(const char *path, int version, char *errmsg, size_t errsize);
 
-/* blob.c: the readings blob (format in blob.c). */
+/* blob.c: the pair coding (format in blob.c). */
 /* Encodes one (idx, v) pair at p (room for STORE_PAIR_MAX bytes), in the shortest form that
  * decodes to v's exact bits; returns its length. */
 size_t store__pair_put(unsigned char *p, int64_t idx, double v);
 /* Decodes one pair at *p (advancing it); returns 0, or -1 if the blob is malformed. */
 int store__pair_get(const unsigned char **p, const unsigned char *end, int64_t *idx, double *v);
-/* The vg_merge(old, new) SQL function; its user data is the store_writer_t. */
-void store__vg_merge(sqlite3_context *ctx, int argc, sqlite3_value **argv);
+
+/* chunk.c: the chunk codec (format in chunk.c). */
+/* Encodes m >= 1 cells (sorted by (ts, idx), unique; t0 = cells[0].ts is the row's key, not
+ * stored). *out points into c (valid until c's next use). Returns 0, ERR_INVAL (m == 0, cells
+ * out of order or repeated, an idx out of range), ERR_NOMEM. */
+int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
+                        const unsigned char **out, size_t *len);
+/* Decodes a chunk whose first timestamp is t0 into cells sorted by (ts, idx); *cells points into
+ * c (valid until c's next use). Returns 0, ERR_CORRUPT (malformed), ERR_NOMEM. */
+int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t len,
+                        const store_cell_t **cells, size_t *ncells, size_t *npoints);
+/* How many of the m sorted cells go into the first chunk of a series cut by the caps (points,
+ * cells, span); *npoints its points. Always at least one point's cells. */
+size_t store__chunk_cut(const store_cell_t *cells, size_t m, size_t *npoints);
+void store__codec_free(store_codec_t *c);
+
+/* chunks.c (writer thread only) */
+/* Writes device d's run of m points of b (r, in ts order, ties in batch order): new readings
+ * appended as rows, older ones merged into the rows they overlap. Updates d's stats. */
+int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct store_ord *r,
+                     size_t m);
+/* Compacts up to STORE_COMPACT_PER_TX devices of the compact list; force: only those with
+ * STORE_COMPACT_ROWS small rows. Inside the caller's transaction. */
+int store__compact_some(store_t *s, int force);
+void store__compact_list_free(store_writer_t *w);
+/* writer.c helpers shared with chunks.c */
+int store__step_done(store_t *s, sqlite3_stmt *st);
+int store__encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
+                        size_t *npairs);
+int store__grow(void **p, size_t *cap, size_t need, size_t sz);
+/* Marks d's devices row to be written before the commit. */
+int store__touch(store_writer_t *w, store_dev_t *d);
 
 /* writer.c */
 void *store__writer_main(void *arg);

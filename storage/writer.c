@@ -4,14 +4,15 @@
  * Invariants: only this thread writes the database. Between transactions the maps (device name
  * -> id, stats, channel name -> idx) equal the tables; a transaction adds to them as it inserts,
  * and a failed transaction marks them stale so they are reloaded from the database before the
- * next one. Each readings row holds one (device, ts); writing it again merges the blobs
- * (vg_merge), and a point counts toward devices.points only when its row is new. An asynchronous
+ * next one. A batch's readings are grouped by device and written by chunks.c (many timestamps
+ * per row; devices.points counts distinct timestamps exactly). When the queue is empty, the
+ * writer compacts devices' small rows in transactions of their own. An asynchronous
  * put (model, event, detector) never fails its transaction for its own input: an unknown device
  * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
  *
- * Threads: store__writer_main is the writer thread; it holds qmu only to take work and to
- * account for it, never while it runs SQL, the commit hook or a callback. store__maps_load also
- * runs at open, before the thread starts. */
+ * Threads: store__writer_main is the writer thread; it holds qmu only to take work, to account
+ * for it and to see whether the queue is empty, never while it runs SQL, the commit hook or a
+ * callback. store__maps_load also runs at open, before the thread starts. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
@@ -56,6 +57,7 @@ void store__maps_free(store_writer_t *w)
         dev_free(d);
     }
     w->ntouched = 0;
+    w->ncompact = 0;
 }
 
 static store_dev_t *dev_find(store_writer_t *w, const char *name, size_t len)
@@ -255,10 +257,26 @@ static int grow(void **p, size_t *cap, size_t need, size_t sz)
     return 0;
 }
 
-/* Encodes one point's fields at out (room for nfields * STORE_PAIR_MAX bytes) as pairs sorted
- * by channel idx; sets *len. */
-static int encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
-                        unsigned char *out, size_t *len)
+/* The helpers above, for chunks.c. */
+int store__step_done(store_t *s, sqlite3_stmt *st)
+{
+    return step_done(s, st);
+}
+
+int store__grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    return grow(p, cap, need, sz);
+}
+
+int store__touch(store_writer_t *w, store_dev_t *d)
+{
+    return touch(w, d);
+}
+
+/* Maps one point's fields to channel idx (adding new channels) into w->pairs, sorted by idx,
+ * one per idx (a repeated channel keeps the later value); sets *npairs. */
+int store__encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
+                        size_t *npairs)
 {
     store_writer_t *w = &s->w;
     if (grow((void **)&w->pairs, &w->pairs_cap, p->nfields, sizeof *w->pairs))
@@ -295,83 +313,7 @@ static int encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batc
         w->pairs[j].v = f->value;
         n++;
     }
-    size_t off = 0;
-    for (size_t i = 0; i < n; i++)
-        off += store__pair_put(out + off, w->pairs[i].idx, w->pairs[i].v);
-    *len = off;
-    return 0;
-}
-
-/* The readings upsert of k rows (1 <= k <= STORE_UPSERT_ROWS), prepared on first use; NULL (with
- * the error message set) when it cannot be prepared. */
-static sqlite3_stmt *upsert_rows(store_t *s, size_t k)
-{
-    store_writer_t *w = &s->w;
-    if (k == 1)
-        return w->upsert;
-    if (w->upsert_n[k] != NULL)
-        return w->upsert_n[k];
-    char sql[128 + 8 * STORE_UPSERT_ROWS];
-    size_t n =
-        (size_t)snprintf(sql, sizeof sql, "INSERT INTO readings(device_id, ts, data) VALUES");
-    for (size_t i = 0; i < k; i++)
-        n += (size_t)snprintf(sql + n, sizeof sql - n, "%s(?,?,?)", i ? "," : "");
-    snprintf(sql + n, sizeof sql - n,
-             " ON CONFLICT(device_id, ts) DO UPDATE SET data=vg_merge(data, excluded.data)");
-    if (sqlite3_prepare_v3(w->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &w->upsert_n[k], NULL) !=
-        SQLITE_OK) {
-        store__set_errmsg(s, "preparing the %zu-row upsert: %s", k, sqlite3_errmsg(w->db));
-        return NULL;
-    }
-    return w->upsert_n[k];
-}
-
-/* Writes m points of device d (r, in ts order, ties in batch order) with statements of up to
- * STORE_UPSERT_ROWS rows, and updates d's stats. */
-static int write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct store_ord *r,
-                     size_t m)
-{
-    store_writer_t *w = &s->w;
-    for (size_t done = 0; done < m;) {
-        size_t k = m - done < STORE_UPSERT_ROWS ? m - done : STORE_UPSERT_ROWS;
-        size_t need = 0;
-        for (size_t q = 0; q < k; q++)
-            need += (size_t)b->points[r[done + q].i].nfields * STORE_PAIR_MAX;
-        if (grow((void **)&w->blob, &w->blob_cap, need, 1))
-            return ERR_NOMEM;
-        sqlite3_stmt *st = upsert_rows(s, k);
-        if (st == NULL)
-            return ERR_IO;
-        size_t off = 0, readings = 0;
-        for (size_t q = 0; q < k; q++) {
-            const batch_point_t *p = &b->points[r[done + q].i];
-            size_t len;
-            int err = encode_point(s, d, b, p, w->blob + off, &len);
-            if (err)
-                return err;
-            int col = (int)(3 * q);
-            sqlite3_bind_int64(st, col + 1, d->id);
-            sqlite3_bind_int64(st, col + 2, p->ts_ms);
-            sqlite3_bind_blob(st, col + 3, w->blob + off, (int)len, SQLITE_STATIC);
-            off += len;
-            readings += p->nfields;
-        }
-        uint64_t merges = w->merges;
-        int err = step_done(s, st);
-        if (err)
-            return err;
-        /* vg_merge ran once per row whose (device, ts) existed, earlier rows of the same
-         * statement included. */
-        d->points += (int64_t)(k - (size_t)(w->merges - merges));
-        int64_t lo = r[done].ts, hi = r[done + k - 1].ts;
-        if (d->first_ts < 0 || lo < d->first_ts)
-            d->first_ts = lo;
-        if (d->last_ts < 0 || hi > d->last_ts)
-            d->last_ts = hi;
-        w->tx_points += k;
-        w->tx_readings += readings;
-        done += k;
-    }
+    *npairs = n;
     return 0;
 }
 
@@ -445,7 +387,7 @@ static int write_batch(store_t *s, const batch_t *b)
             j++;
         if (j < m)
             qsort(r, m, sizeof *r, ord_cmp);
-        err = write_run(s, dd, b, r, m);
+        err = store__write_run(s, dd, b, r, m);
     }
     return err;
 }
@@ -486,6 +428,9 @@ static int do_delete(store_t *s, store_job_t *j)
     for (size_t i = 0; i < w->ntouched; i++)
         if (w->touched[i] == d)
             w->touched[i] = NULL;
+    for (size_t i = 0; i < w->ncompact; i++)
+        if (w->compact[i] == d)
+            w->compact[i] = NULL;
     HASH_DEL(w->devs, d);
     dev_free(d);
     return 0;
@@ -617,7 +562,7 @@ static int flush_touched(store_t *s)
         if (d == NULL)
             continue;
         sqlite3_bind_int64(w->dev_upd, 1, d->id);
-        if (d->first_ts >= 0) {
+        if (d->points > 0) { /* else first_ts and last_ts are NULL: no data */
             sqlite3_bind_int64(w->dev_upd, 2, d->first_ts);
             sqlite3_bind_int64(w->dev_upd, 3, d->last_ts);
         }
@@ -636,9 +581,10 @@ static double mono_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Runs every job in one transaction. Returns 0 once COMMIT succeeded, else the status of the
- * failure (ERR_NOSPACE, ERR_IO, ERR_NOMEM) with everything rolled back. */
-static int run_transaction(store_t *s, store_job_t *jobs, double *seconds)
+/* Runs every job in one transaction (idle: no jobs, compaction of the small rows of any device
+ * in the compact list). Returns 0 once COMMIT succeeded, else the status of the failure
+ * (ERR_NOSPACE, ERR_IO, ERR_NOMEM) with everything rolled back. */
+static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seconds)
 {
     store_writer_t *w = &s->w;
     w->tx_readings = w->tx_points = 0;
@@ -650,6 +596,10 @@ static int run_transaction(store_t *s, store_job_t *jobs, double *seconds)
     err = step_done(s, w->begin);
     for (store_job_t *j = jobs; err == 0 && j != NULL; j = j->next)
         err = run_job(s, j);
+    /* Devices with many small rows are compacted now rather than when the writer is idle,
+     * which a saturated writer never is; the batch's commit (and fsync) covers it. */
+    if (err == 0)
+        err = store__compact_some(s, !idle);
     if (err == 0)
         err = flush_touched(s);
     if (err == 0)
@@ -727,7 +677,7 @@ void *store__writer_main(void *arg)
         pthread_mutex_unlock(&s->qmu);
 
         double seconds = 0;
-        int err = run_transaction(s, jobs, &seconds);
+        int err = run_transaction(s, jobs, 0, &seconds);
         size_t devices = HASH_COUNT(s->w.devs);
         account(s, err, seconds, devices, ops);
         if (err && !failing)
@@ -767,6 +717,16 @@ void *store__writer_main(void *arg)
         }
 
         pthread_mutex_lock(&s->qmu);
+        /* Idle: compact devices with small rows, a few per transaction, until work arrives. */
+        while (s->qhead == NULL && !s->closing && !s->hold && s->w.ncompact > 0 && !failing) {
+            pthread_mutex_unlock(&s->qmu);
+            err = run_transaction(s, NULL, 1, &seconds);
+            if (err)
+                log_warn("storage: compaction failed (%s): %s", err_str(err), store_errmsg(s));
+            pthread_mutex_lock(&s->qmu);
+            if (err)
+                break;
+        }
     }
     pthread_mutex_unlock(&s->qmu);
     return NULL;

@@ -553,10 +553,10 @@ static void test_index_used(void **state)
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *detail = (const char *)sqlite3_column_text(st, 3);
             rows++;
-            /* e.g. "SEARCH readings USING PRIMARY KEY (device_id=? AND ts>? AND ts<?)"; no
+            /* "SEARCH readings USING INDEX readings_time (device_id=? AND t0>? AND t0<?)"; no
              * "SCAN" and no "USE TEMP B-TREE FOR ORDER BY". */
             assert_non_null(
-                strstr(detail, "SEARCH readings USING PRIMARY KEY (device_id=? AND ts>"));
+                strstr(detail, "SEARCH readings USING INDEX readings_time (device_id=? AND t0>"));
             assert_null(strstr(detail, "SCAN"));
             assert_null(strstr(detail, "TEMP B-TREE"));
         }
@@ -1825,21 +1825,35 @@ static void test_wide_points_encoding(void **state)
         }
     }
     free(g);
-    /* The first point's blob, byte for byte. */
-    unsigned char want[NCH * STORE_PAIR_MAX];
-    size_t len = 0;
-    for (int c = 0; c < NCH; c++)
-        len += store__pair_put(want + len, c, vals[(size_t)c % nv]);
+    /* One batch of one device: one row holding all its points, which decodes to exactly the
+     * values written. */
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", f->dir);
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT data FROM readings WHERE ts=0", -1, &st, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT t0, t_last, n, data FROM readings", -1, &st, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_bytes(st, 0), (int)len);
-    assert_memory_equal(sqlite3_column_blob(st, 0), want, len);
+    assert_int_equal(sqlite3_column_int64(st, 0), 0);
+    assert_int_equal(sqlite3_column_int64(st, 1), NPT - 1);
+    assert_int_equal(sqlite3_column_int64(st, 2), NPT);
+    store_codec_t codec = {0};
+    const store_cell_t *c;
+    size_t nc, np;
+    assert_int_equal(store__chunk_decode(&codec, 0, sqlite3_column_blob(st, 3),
+                                         (size_t)sqlite3_column_bytes(st, 3), &c, &nc, &np),
+                     0);
+    assert_int_equal(np, NPT);
+    assert_int_equal(nc, NPT * NCH);
+    for (size_t i = 0; i < nc; i++) {
+        assert_int_equal(c[i].ts, (int64_t)(i / NCH));
+        assert_int_equal(c[i].idx, (int64_t)(i % NCH));
+        assert_int_equal(bits_of(c[i].v), bits_of(vals[(i / NCH + i % NCH) % nv]));
+    }
+    store__codec_free(&codec);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
     sqlite3_finalize(st);
     sqlite3_close(db);
 }
@@ -1887,6 +1901,543 @@ static void test_compact_merge(void **state)
     assert_int_equal(device(f->s, "mix", 0).points, 1);
 }
 
+/* ---- chunks (schema 3) ---- */
+
+/* Encodes cells, decodes them, and checks every cell comes back bit for bit; every truncation
+ * and a trailing byte are refused. Returns the encoded length. */
+static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
+{
+    store_codec_t enc = {0}, dec = {0};
+    const unsigned char *data;
+    size_t len;
+    assert_int_equal(store__chunk_encode(&enc, cells, m, &data, &len), 0);
+    unsigned char *copy = malloc(len + 1);
+    memcpy(copy, data, len);
+    const store_cell_t *c;
+    size_t nc, np, want_np = 0;
+    for (size_t i = 0; i < m; i++)
+        want_np += i == 0 || cells[i].ts != cells[i - 1].ts;
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len, &c, &nc, &np), 0);
+    assert_int_equal(nc, m);
+    assert_int_equal(np, want_np);
+    for (size_t i = 0; i < m; i++) {
+        assert_int_equal(c[i].ts, cells[i].ts);
+        assert_int_equal(c[i].idx, cells[i].idx);
+        assert_int_equal(bits_of(c[i].v), bits_of(cells[i].v));
+    }
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, cut, &c, &nc, &np),
+                         ERR_CORRUPT);
+    copy[len] = 0;
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len + 1, &c, &nc, &np),
+                     ERR_CORRUPT);
+    free(copy);
+    store__codec_free(&enc);
+    store__codec_free(&dec);
+    return len;
+}
+
+static void test_chunk_codec(void **state)
+{
+    (void)state;
+    const double edge[] = {0.0,
+                           -0.0,
+                           71.2,
+                           -273.15,
+                           0.1 + 0.2,
+                           1e300,
+                           -1e-300,
+                           DBL_MIN,
+                           DBL_TRUE_MIN,
+                           -DBL_TRUE_MIN,
+                           DBL_MAX,
+                           -DBL_MAX,
+                           FLT_MAX,
+                           1500.0,
+                           1.0 / 3.0,
+                           0.031,
+                           -1e-5,
+                           17179869183.0,
+                           -17179869184.0,
+                           1717986918.3,
+                           (double)0.1f,
+                           12345.6789,
+                           -0.0001,
+                           1e-4,
+                           INFINITY,
+                           -INFINITY,
+                           NAN,
+                           from_bits(0x7ff8000000000123ull)};
+    const size_t ne = sizeof edge / sizeof edge[0];
+    enum { M = 4000 };
+    store_cell_t *cells = malloc(M * sizeof *cells);
+    /* 1. Every edge value in every channel, irregular timestamps across int64 (negatives, a
+     * gap of 2^62, the extremes), sparse channels (bitmaps, n % 8 != 0), idx past 31. */
+    const int64_t tss[] = {INT64_MIN,
+                           INT64_MIN + 1,
+                           -4611686018427387904LL,
+                           -1000,
+                           -1,
+                           0,
+                           1,
+                           2,
+                           3,
+                           1000,
+                           1001,
+                           1003,
+                           1732780800123LL,
+                           4611686018427387904LL,
+                           INT64_MAX - 1,
+                           INT64_MAX};
+    const size_t nts = sizeof tss / sizeof tss[0];
+    const int64_t idxs[] = {0, 1, 5, 30, 31, 32, 200, 1000};
+    size_t m = 0;
+    for (size_t t = 0; t < nts; t++)
+        for (size_t k = 0; k < 8; k++)
+            if ((t + k) % 3 != 0 || k == 0)
+                cells[m++] = (store_cell_t){tss[t], idxs[k], edge[(t * 8 + k) % ne]};
+    chunk_roundtrip(cells, m);
+    /* 2. One channel per edge value (each channel's values alike or mixed with decimals). */
+    for (size_t e = 0; e < ne; e++) {
+        m = 0;
+        for (int64_t t = 0; t < 9; t++) {
+            cells[m++] = (store_cell_t){t * 1000, 0, edge[e]};
+            cells[m++] = (store_cell_t){t * 1000, 3, t % 2 ? edge[e] : 71.25};
+        }
+        chunk_roundtrip(cells, m);
+    }
+    /* 3. A single cell; decimals at the limits of k. */
+    cells[0] = (store_cell_t){42, 7, -0.0};
+    chunk_roundtrip(cells, 1);
+    const double lim[] = {1717986.9183, -1717986.9184, 1717986.9184, 0.0001, 99999.9999};
+    for (size_t i = 0; i < 5; i++)
+        cells[i] = (store_cell_t){(int64_t)i, 0, lim[i]};
+    chunk_roundtrip(cells, 5);
+    /* 4. A regular 1 Hz series of a sensor's random walk (2 decimals) and a constant: the
+     * timestamps cost a few bytes in all and a value about one byte. */
+    double walk = 50;
+    unsigned seed = 7;
+    m = 0;
+    for (int64_t t = 0; t < 1000; t++) {
+        walk = round((walk + ((double)rand_r(&seed) / RAND_MAX - 0.5) * 0.2) * 100) / 100;
+        cells[m++] = (store_cell_t){1732780800000LL + t * 1000, 0, walk};
+        cells[m++] = (store_cell_t){1732780800000LL + t * 1000, 1, 1500.0};
+    }
+    size_t len = chunk_roundtrip(cells, m);
+    assert_true(len < 1000 + 1000 + 40);
+    /* 5. Malformed input is refused, not trusted: an empty chunk, a point without values, a
+     * huge count. */
+    store_codec_t dec = {0};
+    const store_cell_t *c;
+    size_t nc, np;
+    const unsigned char bad1[] = {0, 1}, bad2[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 1},
+                        bad3[] = {2, 1, 2, 0, 0x01, 0x00}; /* point 2 has no value */
+    assert_int_equal(store__chunk_decode(&dec, 0, bad1, sizeof bad1, &c, &nc, &np), ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad2, sizeof bad2, &c, &nc, &np), ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad3, sizeof bad3, &c, &nc, &np), ERR_CORRUPT);
+    /* The encoder refuses what it cannot code faithfully: nothing, cells out of order or
+     * repeated, a negative or huge idx. */
+    const unsigned char *data;
+    size_t dlen;
+    const store_cell_t unordered[] = {{5, 0, 1.0}, {4, 0, 1.0}},
+                       twice[] = {{5, 1, 1.0}, {5, 1, 2.0}}, neg[] = {{5, 0, 1.0}, {5, -1, 1.0}},
+                       huge[] = {{5, STORE_CHUNK_IDX_MAX, 1.0}};
+    assert_int_equal(store__chunk_encode(&dec, unordered, 0, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, unordered, 2, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, twice, 2, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, neg, 2, &data, &dlen), ERR_INVAL);
+    assert_int_equal(store__chunk_encode(&dec, huge, 1, &data, &dlen), ERR_INVAL);
+    store__codec_free(&dec);
+    free(cells);
+}
+
+static void test_chunk_cut(void **state)
+{
+    (void)state;
+    enum { M = 3 * STORE_CHUNK_POINTS };
+    store_cell_t *cells = malloc(M * sizeof *cells);
+    size_t np;
+    /* Points: a regular series is cut every STORE_CHUNK_POINTS timestamps. */
+    for (size_t i = 0; i < M; i++)
+        cells[i] = (store_cell_t){(int64_t)i, 0, 1.0};
+    assert_int_equal(store__chunk_cut(cells, M, &np), STORE_CHUNK_POINTS);
+    assert_int_equal(np, STORE_CHUNK_POINTS);
+    assert_int_equal(store__chunk_cut(cells, 10, &np), 10);
+    /* Span: t_last - t0 stays within STORE_CHUNK_SPAN_MS (the boundary itself included). */
+    cells[0].ts = 0;
+    cells[1].ts = STORE_CHUNK_SPAN_MS;
+    cells[2].ts = STORE_CHUNK_SPAN_MS + 1;
+    assert_int_equal(store__chunk_cut(cells, 3, &np), 2);
+    /* Cells: wide points are cut by values; one point alone may exceed the cap. */
+    size_t per = STORE_CHUNK_CELLS / 2 + 1;
+    assert_true(2 * per <= M || per > M);
+    free(cells);
+    cells = malloc(2 * per * sizeof *cells);
+    for (size_t i = 0; i < 2 * per; i++)
+        cells[i] = (store_cell_t){(int64_t)(i / per), (int64_t)(i % per), 2.0};
+    assert_int_equal(store__chunk_cut(cells, 2 * per, &np), per);
+    assert_int_equal(np, 1);
+    free(cells);
+}
+
+/* The readings rows of a device: count, and that they do not overlap and hold their n. */
+static size_t chunk_rows(const char *dir, const char *dev, int64_t *points)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "SELECT r.t0, r.t_last, r.n FROM readings r JOIN devices d"
+                                        " ON d.id=r.device_id WHERE d.name=?1 ORDER BY r.t0",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+    size_t rows = 0;
+    int64_t prev_last = INT64_MIN, pts = 0;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        int64_t t0 = sqlite3_column_int64(st, 0), tl = sqlite3_column_int64(st, 1);
+        if (rows > 0)
+            assert_true(t0 > prev_last);
+        assert_true(tl >= t0 && tl - t0 <= STORE_CHUNK_SPAN_MS);
+        assert_true(sqlite3_column_int64(st, 2) >= 1 &&
+                    sqlite3_column_int64(st, 2) <= STORE_CHUNK_POINTS);
+        prev_last = tl;
+        pts += sqlite3_column_int64(st, 2);
+        rows++;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    if (points != NULL)
+        *points = pts;
+    return rows;
+}
+
+/* Writes points ts0, ts0+step, ... (n of them) of dev in one batch, channels a and b with
+ * values f(ts) + off. */
+static double ow_val(int64_t ts, int ch, double off)
+{
+    return (double)(ts % 100000) * 0.01 + ch + off;
+}
+
+static void write_series(store_t *s, const char *dev, int64_t ts0, int64_t step, size_t n,
+                         double off)
+{
+    static const char *const ch[] = {"a", "b"};
+    batch_t b;
+    batch_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        int64_t ts = ts0 + (int64_t)i * step;
+        const double v[] = {ow_val(ts, 0, off), ow_val(ts, 1, off)};
+        add_point(&b, dev, ts, 2, ch, v);
+    }
+    assert_int_equal(store_write(s, &b), 0);
+    batch_deinit(&b);
+}
+
+/* Overwrites that span several rows, fall between rows, or reach before the first: the newest
+ * value wins per (ts, channel), other channels stay, rows never overlap, points stay exact. */
+static void test_overwrite_across_chunks(void **state)
+{
+    fx_t *f = *state;
+    /* Rows of 100 points each at even ts 0, 2, ..., 1998 (10 rows). */
+    for (int r = 0; r < 10; r++)
+        write_series(f->s, "ow", r * 200, 2, 100, 0);
+    assert_int_equal(device(f->s, "ow", 0).points, 1000);
+    assert_true(chunk_rows(f->dir, "ow", NULL) >= 1);
+    /* Overwrite channel a only at ts 150..650 (odd ones are new points between old ones), and
+     * a point before the first. */
+    batch_t b;
+    batch_init(&b);
+    static const char *const a[] = {"a"};
+    for (int64_t ts = 150; ts <= 650; ts++) {
+        double v = -(double)ts;
+        add_point(&b, "ow", ts, 1, a, &v);
+    }
+    double vfirst = 7.5;
+    add_point(&b, "ow", -5, 1, a, &vfirst);
+    assert_int_equal(store_write(f->s, &b), 0);
+    batch_deinit(&b);
+    int64_t pts;
+    chunk_rows(f->dir, "ow", &pts);
+    devinfo_t d = device(f->s, "ow", 0);
+    assert_int_equal(d.points, 1000 + 250 + 1);
+    assert_int_equal(pts, d.points);
+    assert_int_equal(d.first, -5);
+    assert_int_equal(d.last, 1998);
+    got_t *g = malloc(sizeof *g);
+    /* Every point of [-10, 700), checked. */
+    assert_int_equal(query(f->s, "ow", -10, 700, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 1 + 75 + 501 + 24);
+    for (size_t i = 0; i < g->n; i++) {
+        int64_t ts = g->ts[i];
+        if (i > 0)
+            assert_true(ts > g->ts[i - 1]);
+        if (ts == -5) {
+            assert_true(g->nv[i] == 1 && got_val(g, i, "a") == 7.5);
+        } else if (ts >= 150 && ts <= 650) {
+            assert_true(got_val(g, i, "a") == -(double)ts);
+            if (ts % 2 == 0)
+                assert_true(got_val(g, i, "b") == ow_val(ts, 1, 0));
+            else
+                assert_int_equal(g->nv[i], 1);
+        } else {
+            assert_true(ts % 2 == 0);
+            assert_true(got_val(g, i, "a") == ow_val(ts, 0, 0) &&
+                        got_val(g, i, "b") == ow_val(ts, 1, 0));
+        }
+    }
+    /* A retried batch (the same points again) changes nothing. */
+    write_series(f->s, "ow", 1000, 2, 100, 0);
+    assert_int_equal(device(f->s, "ow", 0).points, 1251);
+    /* A whole overwrite of everything with new values, in one batch, then read back. */
+    write_series(f->s, "ow", 0, 1, 2000, 0.5);
+    d = device(f->s, "ow", 0);
+    assert_int_equal(d.points, 2001);
+    chunk_rows(f->dir, "ow", &pts);
+    assert_int_equal(pts, 2001);
+    assert_int_equal(query(f->s, "ow", 0, 2000, NULL, 0, 1000, 1, g), 0);
+    assert_int_equal(g->n, 1000); /* the newest first */
+    for (size_t i = 0; i < g->n; i++) {
+        int64_t ts = 1999 - (int64_t)i;
+        assert_int_equal(g->ts[i], ts);
+        assert_true(got_val(g, i, "a") == ow_val(ts, 0, 0.5) &&
+                    got_val(g, i, "b") == ow_val(ts, 1, 0.5));
+    }
+    /* Late data far behind (more than a span): merged where it belongs. */
+    write_series(f->s, "ow", -10 * (int64_t)STORE_CHUNK_SPAN_MS, 1000, 3, 0);
+    assert_int_equal(device(f->s, "ow", 0).points, 2004);
+    assert_int_equal(device(f->s, "ow", 0).first, -10 * (int64_t)STORE_CHUNK_SPAN_MS);
+    assert_int_equal(query(f->s, "ow", INT64_MIN, 0, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, 4);
+    free(g);
+}
+
+/* Batches of one point per device make small rows; compaction merges them into full rows
+ * (within the next transaction at STORE_COMPACT_ROWS of them, else when the writer is idle),
+ * and nothing read changes. */
+static void test_compaction(void **state)
+{
+    fx_t *f = *state;
+    const int N = 5 * STORE_COMPACT_ROWS + 3;
+    for (int i = 0; i < N; i++)
+        write_series(f->s, "c1", 1000 * i, 1, 1, 0);
+    int64_t pts;
+    /* Idle compaction follows the last commit; wait for it (bounded: 20 s). */
+    size_t rows = 0;
+    for (int tries = 0; tries < 200; tries++) {
+        rows = chunk_rows(f->dir, "c1", &pts);
+        if (rows == 1)
+            break;
+        usleep(100 * 1000);
+    }
+    assert_int_equal(rows, 1);
+    assert_int_equal(pts, N);
+    assert_int_equal(device(f->s, "c1", 0).points, N);
+    got_t *g = malloc(sizeof *g);
+    assert_int_equal(query(f->s, "c1", 0, INT64_MAX, NULL, 0, 0, 0, g), 0);
+    assert_int_equal(g->n, (size_t)N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(g->ts[i], 1000 * i);
+        assert_true(got_val(g, (size_t)i, "a") == ow_val(1000 * i, 0, 0));
+    }
+    /* Batches queued while the writer is held are written by one transaction, each batch its
+     * own small row of c2; the compaction forced by STORE_COMPACT_ROWS small rows runs inside
+     * that transaction, so the rows are merged by the time the batches are acknowledged. */
+    counter_t cnt;
+    counter_init(&cnt);
+    store__test_hold(f->s, 1);
+    for (int i = 0; i < 3 * STORE_COMPACT_ROWS; i++) {
+        batch_t b;
+        batch_init(&b);
+        static const char *const ch[] = {"a"};
+        double v = i;
+        add_point(&b, "c2", i, 1, ch, &v);
+        assert_int_equal(store_submit(f->s, &b, on_done, &cnt), 0);
+        batch_deinit(&b);
+    }
+    store__test_hold(f->s, 0);
+    counter_wait(&cnt, 3 * STORE_COMPACT_ROWS);
+    assert_int_equal(cnt.ok, 3 * STORE_COMPACT_ROWS);
+    rows = chunk_rows(f->dir, "c2", &pts);
+    assert_int_equal(pts, 3 * STORE_COMPACT_ROWS);
+    assert_int_equal(rows, 1);
+    counter_deinit(&cnt);
+    /* Reopen: the same data, the same counters. */
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(device(f->s, "c1", 0).points, N);
+    assert_int_equal(query(f->s, "c2", 0, 1000, NULL, 0, 0, 1, g), 0);
+    assert_int_equal(g->n, (size_t)(3 * STORE_COMPACT_ROWS));
+    assert_int_equal(g->ts[0], 3 * STORE_COMPACT_ROWS - 1);
+    free(g);
+}
+
+/* Range queries at the edges of rows: from and to inside a row, on its t0 and t_last, between
+ * rows, before everything; descending; pagination by limit. */
+static void test_range_boundaries(void **state)
+{
+    fx_t *f = *state;
+    /* 3 rows: ts 0..99, 1000..1099, and one starting just before the span ends. */
+    write_series(f->s, "rb", 0, 1, 100, 0);
+    write_series(f->s, "rb", 1000, 1, 100, 0);
+    write_series(f->s, "rb", STORE_CHUNK_SPAN_MS, 1, 2, 0);
+    got_t *g = malloc(sizeof *g);
+    struct {
+        int64_t from, to;
+        size_t n;
+        int64_t first;
+    } cases[] = {
+        {0, 1, 1, 0},
+        {99, 100, 1, 99},
+        {100, 1000, 0, 0},
+        {50, 1050, 100, 50},
+        {99, 1001, 2, 99},
+        {1099, 1100, 1, 1099},
+        {-100, 0, 0, 0},
+        {1100, STORE_CHUNK_SPAN_MS, 0, 0},
+        {STORE_CHUNK_SPAN_MS + 1, INT64_MAX, 1, STORE_CHUNK_SPAN_MS + 1},
+        {INT64_MIN, INT64_MAX, 202, 0},
+        {5, 5, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(query(f->s, "rb", cases[i].from, cases[i].to, NULL, 0, 0, 0, g), 0);
+        assert_int_equal(g->n, cases[i].n);
+        if (g->n)
+            assert_int_equal(g->ts[0], cases[i].first);
+        for (size_t k = 0; k < g->n; k++)
+            assert_true(g->ts[k] >= cases[i].from && g->ts[k] < cases[i].to);
+        /* The same descending: the same points, reversed. */
+        got_t *h = malloc(sizeof *h);
+        assert_int_equal(query(f->s, "rb", cases[i].from, cases[i].to, NULL, 0, 0, 1, h), 0);
+        assert_int_equal(h->n, g->n);
+        for (size_t k = 0; k < g->n; k++)
+            assert_int_equal(h->ts[k], g->ts[g->n - 1 - k]);
+        free(h);
+    }
+    /* Pagination: pages of 7 from 0, each from the last ts + 1, give every point once. */
+    int64_t from = 0, seen = 0, prev = -1;
+    for (int pages = 0; pages < 100; pages++) {
+        assert_int_equal(query(f->s, "rb", from, INT64_MAX, NULL, 0, 7, 0, g), 0);
+        if (g->n == 0)
+            break;
+        assert_true(g->n <= 7);
+        for (size_t k = 0; k < g->n; k++) {
+            assert_true(g->ts[k] > prev);
+            prev = g->ts[k];
+        }
+        seen += (int64_t)g->n;
+        from = prev + 1;
+    }
+    assert_int_equal(seen, 202);
+    /* The newest readings (desc, limit 1), as the pipeline asks at restart. */
+    assert_int_equal(query(f->s, "rb", INT64_MIN, INT64_MAX, NULL, 0, 1, 1, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->ts[0], STORE_CHUNK_SPAN_MS + 1);
+    /* A channel filter skips points without it (c exists only at ts 5). */
+    const char *cc[] = {"c"};
+    double v = 3;
+    write1(f->s, "rb", 5, 1, cc, &v);
+    assert_int_equal(query(f->s, "rb", INT64_MIN, INT64_MAX, cc, 1, 0, 1, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->ts[0], 5);
+    assert_true(got_val(g, 0, "c") == 3);
+    free(g);
+}
+
+/* A schema 2 database (one row per (device, ts)) is migrated: its readings become chunks, every
+ * value comes back bit for bit, the counters are kept, the old table is gone. */
+static void test_migrate_v2(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    rm_dir(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    char path[128], msg[256];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    assert_int_equal(store__test_create(path, 2, msg, sizeof msg), 0);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    enum { NPTS = 2500, NCH = 40 };
+    assert_int_equal(sqlite3_exec(db,
+                                  "BEGIN;"
+                                  "INSERT INTO devices VALUES(1, 'm1', 5, '{}', 0, 2499000, 2500);"
+                                  "INSERT INTO devices VALUES(2, 'm2', 5, '{}', 7, 7, 1);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    for (int c = 0; c < NCH; c++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "INSERT INTO channels VALUES(1, %d, 'c%d')", c, c);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO channels VALUES(2, 0, 'x')", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "INSERT INTO readings VALUES(?1, ?2, ?3)", -1, &st, NULL),
+        SQLITE_OK);
+    unsigned char blob[NCH * STORE_PAIR_MAX];
+    for (int t = 0; t < NPTS; t++) {
+        size_t len = 0;
+        for (int c = 0; c < NCH; c += 1 + t % 3) /* sparse channels, some past idx 31 */
+            len += store__pair_put(blob + len, c, c == 7 ? -0.0 : t * 0.01 + c * 1e-7);
+        sqlite3_bind_int64(st, 1, 1);
+        sqlite3_bind_int64(st, 2, (int64_t)t * 1000);
+        sqlite3_bind_blob(st, 3, blob, (int)len, SQLITE_STATIC);
+        assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+        sqlite3_reset(st);
+    }
+    size_t len = store__pair_put(blob, 0, 1e300);
+    sqlite3_bind_int64(st, 1, 2);
+    sqlite3_bind_int64(st, 2, 7);
+    sqlite3_bind_blob(st, 3, blob, (int)len, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(device(f->s, "m1", 0).points, NPTS);
+    assert_int_equal(device(f->s, "m2", 0).points, 1);
+    int64_t pts;
+    size_t rows = chunk_rows(f->dir, "m1", &pts);
+    assert_int_equal(pts, NPTS);
+    assert_true(rows >= 3 && rows < 20);
+    got_t *g = malloc(sizeof *g);
+    const char *sel[] = {"c0", "c7", "c31", "c39"};
+    for (int64_t from = 0; from < NPTS * 1000; from += 1000 * 1000) {
+        assert_int_equal(query(f->s, "m1", from, from + 1000 * 1000, sel, 4, 0, 0, g), 0);
+        assert_int_equal(g->n, 1000 < NPTS - from / 1000 ? 1000 : NPTS - from / 1000);
+        for (size_t i = 0; i < g->n; i++) {
+            int t = (int)(g->ts[i] / 1000);
+            assert_int_equal(g->ts[i], (int64_t)t * 1000);
+            for (int c = 0, k = 0; c < NCH; c += 1 + t % 3) {
+                if (c != 0 && c != 7 && c != 31 && c != 39)
+                    continue;
+                double want = c == 7 ? -0.0 : t * 0.01 + c * 1e-7;
+                assert_int_equal(bits_of(g->vals[i][k]), bits_of(want));
+                k++;
+            }
+        }
+    }
+    assert_int_equal(query(f->s, "m2", 0, 100, NULL, 0, 0, 0, g), 0);
+    assert_true(g->n == 1 && g->ts[0] == 7 && got_val(g, 0, "x") == 1e300);
+    free(g);
+    store_close(f->s);
+    f->s = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), STORE_SCHEMA_VERSION);
+    sqlite3_finalize(st);
+    assert_int_not_equal(sqlite3_exec(db, "SELECT 1 FROM readings_v2", NULL, NULL, NULL),
+                         SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_store(f->dir, 0);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -1918,6 +2469,12 @@ int main(void)
         cmocka_unit_test(test_value_encoding),
         cmocka_unit_test_setup_teardown(test_compact_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide_points_encoding, setup, teardown),
+        cmocka_unit_test(test_chunk_codec),
+        cmocka_unit_test(test_chunk_cut),
+        cmocka_unit_test_setup_teardown(test_overwrite_across_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_range_boundaries, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v2, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,392 @@
+/* storage/chunk.c: the chunk codec, the format of one readings row (many timestamps of one
+ * device).
+ *
+ * A chunk holds cells (ts, channel idx, value), at most one per (ts, idx). Its first timestamp t0
+ * is the row's key and is not repeated inside. Format, all varints LEB128:
+ *   varint n (points: distinct timestamps, >= 1), varint nch (channels present, >= 1)
+ *   timestamps 2..n: delta-of-delta coded. delta_i = ts_i - ts_{i-1} (delta_0 = 0); the
+ *     dod_i = delta_i - delta_{i-1} are written as zigzag varints, except that a zero is
+ *     followed by a varint r: r more zeros follow (so a regular series costs a few bytes in all)
+ *   then per channel, in increasing idx:
+ *     varint idx (the first) or idx - previous idx (the others, >= 1)
+ *     mode byte: low 3 bits: 0..4 DECIMAL with that many decimals, 5 PAIRS; bit 3: present at
+ *       every point (else a bitmap of n bits follows, little-endian, bit i = point i present)
+ *     values of the points where present, in ts order:
+ *       DECIMAL d: the value is (double)k / 10^d exactly, |k| < 2^34; zigzag varint of k_0, then
+ *         of k_i - k_{i-1} (a slowly moving sensor costs 1-2 bytes a value)
+ *       PAIRS: each value as the pair coding of blob.c with idx 0 (a tag byte with its kind,
+ *         then 1 to 8 bytes), for a channel that no single decimal count reproduces exactly
+ * Arithmetic on timestamps and k is modulo 2^64 on both sides, so every int64 round-trips.
+ *
+ * Decimal coding instead of Gorilla's XOR of doubles: sensor values are short decimals whose
+ * doubles have noisy mantissas, so XOR leaves 40-50 significant bits a value, while the delta of
+ * k is a few bits; a channel of values that are not decimals falls back to the exact pair coding.
+ *
+ * Invariants: encode -> decode returns the very cells, bit for bit (checked while encoding:
+ * a decimal form is used only when the decoder's expression gives back the same bits). The
+ * decoder refuses anything malformed (ERR_CORRUPT) and bounds what it allocates.
+ *
+ * Threads: any; a codec (scratch buffers) belongs to one thread at a time. */
+#include "storage_int.h"
+#include "err.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { MODE_PAIRS = 5, MODE_ALL = 8, MAX_DECIMALS = 4 };
+#define K_LIMIT ((int64_t)1 << 34)
+
+static const double pow10_tab[MAX_DECIMALS + 1] = {1, 10, 100, 1000, 10000};
+
+static int grow(void **p, size_t *cap, size_t need, size_t sz)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap : 64;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(*p, n * sz);
+    if (q == NULL)
+        return ERR_NOMEM;
+    *p = q;
+    *cap = n;
+    return 0;
+}
+
+void store__codec_free(store_codec_t *c)
+{
+    free(c->out);
+    free(c->cells);
+    free(c->pi);
+    free(c->cnt);
+    free(c->colpi);
+    free(c->colv);
+    free(c->colk);
+    free(c->ts);
+    memset(c, 0, sizeof *c);
+}
+
+static size_t varint_put(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+static int varint_get(const unsigned char **pp, const unsigned char *end, uint64_t *out)
+{
+    const unsigned char *p = *pp;
+    uint64_t x = 0;
+    for (int i = 0; i < 10; i++) {
+        if (p >= end)
+            return -1;
+        x |= (uint64_t)(*p & 0x7f) << (7 * i);
+        if (!(*p++ & 0x80)) {
+            *out = x;
+            *pp = p;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static uint64_t zz(uint64_t u)
+{
+    return (u << 1) ^ (0 - (u >> 63));
+}
+
+static uint64_t unzz(uint64_t z)
+{
+    return (z >> 1) ^ (0 - (z & 1));
+}
+
+static int same_bits(double a, double b)
+{
+    uint64_t x, y;
+    memcpy(&x, &a, sizeof x);
+    memcpy(&y, &b, sizeof y);
+    return x == y;
+}
+
+/* k with v == (double)k / 10^d exactly and |k| < 2^34: 0 and *k, or -1 when there is none. */
+static int decimal_at(double v, int d, int64_t *k)
+{
+    double x = v * pow10_tab[d];
+    if (!(fabs(x) < (double)K_LIMIT))
+        return -1;
+    *k = (int64_t)nearbyint(x);
+    return same_bits((double)*k / pow10_tab[d], v) ? 0 : -1;
+}
+
+/* Encodes one channel's m values (their point indices pi[], values v[]) of a chunk of n points
+ * at c->out + *off (room reserved by the caller). */
+static void put_channel(store_codec_t *c, size_t *off, uint64_t idx_delta, size_t n,
+                        const uint32_t *pi, const double *v, int64_t *k, size_t m)
+{
+    unsigned char *o = c->out;
+    size_t w = *off;
+    /* The channel's decimal count is the largest any value needs. Each value is tried at the
+     * count so far first (a value with fewer decimals has that many too: the same decimal, so
+     * the same nearest double; the check is what makes it so), and only a value that needs
+     * more raises it, after which the values before it are redone at the new count. */
+    int dmax = 0;
+    size_t redo = 0; /* values [0, redo) were coded at a smaller count */
+    for (size_t i = 0; i < m && dmax >= 0; i++) {
+        int d = dmax;
+        while (d <= MAX_DECIMALS && decimal_at(v[i], d, &k[i]))
+            d++;
+        if (d > MAX_DECIMALS)
+            dmax = -1;
+        else if (d > dmax) {
+            dmax = d;
+            redo = i;
+        }
+    }
+    for (size_t i = 0; i < redo && dmax >= 0; i++)
+        if (decimal_at(v[i], dmax, &k[i]))
+            dmax = -1;
+    w += varint_put(o + w, idx_delta);
+    unsigned mode = dmax >= 0 ? (unsigned)dmax : MODE_PAIRS;
+    if (m == n)
+        mode |= MODE_ALL;
+    o[w++] = (unsigned char)mode;
+    if (m != n) {
+        size_t nb = (n + 7) / 8;
+        memset(o + w, 0, nb);
+        for (size_t i = 0; i < m; i++)
+            o[w + pi[i] / 8] |= (unsigned char)(1u << (pi[i] % 8));
+        w += nb;
+    }
+    if (dmax >= 0) {
+        uint64_t prev = 0;
+        for (size_t i = 0; i < m; i++) {
+            w += varint_put(o + w, zz((uint64_t)k[i] - prev));
+            prev = (uint64_t)k[i];
+        }
+    } else {
+        for (size_t i = 0; i < m; i++)
+            w += store__pair_put(o + w, 0, v[i]);
+    }
+    *off = w;
+}
+
+int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
+                        const unsigned char **out, size_t *len)
+{
+    if (m == 0)
+        return ERR_INVAL;
+    /* Pass 1: point index of each cell, the largest idx. */
+    if (grow((void **)&c->pi, &c->pi_cap, m, sizeof *c->pi))
+        return ERR_NOMEM;
+    size_t n = 0;
+    int64_t maxidx = 0;
+    for (size_t i = 0; i < m; i++) {
+        /* What the decoder would refuse is refused here: cells out of order or repeated, an idx
+         * out of range. */
+        if (cells[i].idx < 0 || cells[i].idx >= STORE_CHUNK_IDX_MAX ||
+            (i > 0 && (cells[i].ts < cells[i - 1].ts ||
+                       (cells[i].ts == cells[i - 1].ts && cells[i].idx <= cells[i - 1].idx))))
+            return ERR_INVAL;
+        if (i == 0 || cells[i].ts != cells[i - 1].ts)
+            n++;
+        c->pi[i] = (uint32_t)(n - 1);
+        if (cells[i].idx > maxidx)
+            maxidx = cells[i].idx;
+    }
+    size_t nslots = (size_t)maxidx + 1;
+    if (grow((void **)&c->cnt, &c->cnt_cap, nslots + 1, sizeof *c->cnt) ||
+        grow((void **)&c->colpi, &c->colpi_cap, m, sizeof *c->colpi) ||
+        grow((void **)&c->colv, &c->colv_cap, m, sizeof *c->colv) ||
+        grow((void **)&c->colk, &c->colk_cap, m, sizeof *c->colk))
+        return ERR_NOMEM;
+    /* Pass 2: cells by channel (a counting sort, stable, so each column is in ts order). */
+    memset(c->cnt, 0, (nslots + 1) * sizeof *c->cnt);
+    for (size_t i = 0; i < m; i++)
+        c->cnt[cells[i].idx + 1]++;
+    size_t nch = 0;
+    for (size_t s = 0; s < nslots; s++) {
+        nch += c->cnt[s + 1] != 0;
+        c->cnt[s + 1] += c->cnt[s];
+    }
+    for (size_t i = 0; i < m; i++) {
+        size_t at = c->cnt[cells[i].idx]++;
+        c->colpi[at] = c->pi[i];
+        c->colv[at] = cells[i].v;
+    }
+    /* cnt[s] is now the end of column s; its start is cnt[s - 1] (0 for s == 0). Worst case
+     * size: header 20, ts 10 a point, per channel 10 + 1 + bitmap, 9 bytes a value. */
+    size_t need = 20 + 10 * n + nch * (11 + (n + 7) / 8) + 9 * m;
+    if (grow((void **)&c->out, &c->out_cap, need, 1))
+        return ERR_NOMEM;
+    size_t w = varint_put(c->out, n);
+    w += varint_put(c->out + w, nch);
+    /* Timestamps. */
+    uint64_t prev_ts = (uint64_t)cells[0].ts, prev_delta = 0;
+    size_t zeros = 0;
+    for (size_t i = 1; i < m; i++) {
+        if (cells[i].ts == cells[i - 1].ts)
+            continue;
+        uint64_t delta = (uint64_t)cells[i].ts - prev_ts;
+        uint64_t dod = delta - prev_delta;
+        prev_ts = (uint64_t)cells[i].ts;
+        prev_delta = delta;
+        if (dod == 0) {
+            zeros++;
+            continue;
+        }
+        if (zeros) {
+            w += varint_put(c->out + w, 0);
+            w += varint_put(c->out + w, zeros - 1);
+            zeros = 0;
+        }
+        w += varint_put(c->out + w, zz(dod));
+    }
+    if (zeros) {
+        w += varint_put(c->out + w, 0);
+        w += varint_put(c->out + w, zeros - 1);
+    }
+    /* Channels. */
+    int64_t prev_idx = 0;
+    for (size_t s = 0; s < nslots; s++) {
+        size_t start = s ? c->cnt[s - 1] : 0, cm = c->cnt[s] - start;
+        if (cm == 0)
+            continue;
+        put_channel(c, &w, (uint64_t)((int64_t)s - prev_idx), n, c->colpi + start, c->colv + start,
+                    c->colk + start, cm);
+        prev_idx = (int64_t)s;
+    }
+    *out = c->out;
+    *len = w;
+    return 0;
+}
+
+int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t len,
+                        const store_cell_t **cells, size_t *ncells, size_t *npoints)
+{
+    const unsigned char *p = data, *end = p + len;
+    uint64_t n, nch;
+    if (data == NULL || varint_get(&p, end, &n) || varint_get(&p, end, &nch) || n == 0 ||
+        n > STORE_CHUNK_DECODE_MAX || nch == 0 || nch > STORE_CHUNK_IDX_MAX ||
+        n * nch > STORE_CHUNK_DECODE_MAX)
+        return ERR_CORRUPT;
+    if (grow((void **)&c->ts, &c->ts_cap, n, sizeof *c->ts))
+        return ERR_NOMEM;
+    c->ts[0] = t0;
+    uint64_t prev_ts = (uint64_t)t0, prev_delta = 0;
+    for (size_t i = 1; i < n;) {
+        uint64_t z, r = 0;
+        if (varint_get(&p, end, &z))
+            return ERR_CORRUPT;
+        if (z == 0 && (varint_get(&p, end, &r) || r > n - i - 1))
+            return ERR_CORRUPT;
+        for (uint64_t k = 0; k <= r; k++, i++) {
+            prev_delta += unzz(z);
+            prev_ts += prev_delta;
+            if ((int64_t)prev_ts <= c->ts[i - 1])
+                return ERR_CORRUPT; /* timestamps strictly increase, without wrapping */
+            c->ts[i] = (int64_t)prev_ts;
+        }
+    }
+    /* Channels, decoded column by column into colpi/colv (cells in channel order), with the
+     * column of each in colk. */
+    size_t m = 0;
+    int64_t idx = 0;
+    if (grow((void **)&c->cnt, &c->cnt_cap, n + 1, sizeof *c->cnt))
+        return ERR_NOMEM;
+    memset(c->cnt, 0, (n + 1) * sizeof *c->cnt);
+    for (uint64_t ch = 0; ch < nch; ch++) {
+        uint64_t dx;
+        if (varint_get(&p, end, &dx) || (ch > 0 && dx == 0) ||
+            dx >= (uint64_t)STORE_CHUNK_IDX_MAX - (uint64_t)idx || p >= end)
+            return ERR_CORRUPT;
+        idx += (int64_t)dx;
+        unsigned mode = *p++;
+        if ((mode & 7) > MODE_PAIRS || mode > 15)
+            return ERR_CORRUPT;
+        const unsigned char *bitmap = NULL;
+        size_t cm = (size_t)n;
+        if (!(mode & MODE_ALL)) {
+            size_t nb = ((size_t)n + 7) / 8;
+            if ((size_t)(end - p) < nb)
+                return ERR_CORRUPT;
+            bitmap = p;
+            p += nb;
+            cm = 0;
+            for (size_t i = 0; i < n; i++)
+                cm += bitmap[i / 8] >> (i % 8) & 1;
+            if (cm == 0 || (n % 8 && bitmap[nb - 1] >> (n % 8)))
+                return ERR_CORRUPT;
+        }
+        if (grow((void **)&c->colpi, &c->colpi_cap, m + cm, sizeof *c->colpi) ||
+            grow((void **)&c->colv, &c->colv_cap, m + cm, sizeof *c->colv) ||
+            grow((void **)&c->colk, &c->colk_cap, m + cm, sizeof *c->colk))
+            return ERR_NOMEM;
+        uint64_t k = 0;
+        unsigned d = mode & 7;
+        for (size_t i = 0; i < n; i++) {
+            if (bitmap != NULL && !(bitmap[i / 8] >> (i % 8) & 1))
+                continue;
+            double v;
+            if (d <= MAX_DECIMALS) {
+                uint64_t z;
+                if (varint_get(&p, end, &z))
+                    return ERR_CORRUPT;
+                k += unzz(z);
+                v = (double)(int64_t)k / pow10_tab[d];
+            } else {
+                int64_t zero;
+                if (store__pair_get(&p, end, &zero, &v) || zero != 0)
+                    return ERR_CORRUPT;
+            }
+            c->colpi[m] = (uint32_t)i;
+            c->colv[m] = v;
+            c->colk[m] = idx;
+            c->cnt[i + 1]++;
+            m++;
+        }
+    }
+    if (p != end)
+        return ERR_CORRUPT;
+    for (size_t i = 0; i < n; i++) {
+        if (c->cnt[i + 1] == 0)
+            return ERR_CORRUPT; /* a point without values */
+        c->cnt[i + 1] += c->cnt[i];
+    }
+    /* Point-major order: a stable counting sort by point keeps each point's channels in idx
+     * order. */
+    if (grow((void **)&c->cells, &c->cells_cap, m, sizeof *c->cells))
+        return ERR_NOMEM;
+    for (size_t j = 0; j < m; j++) {
+        store_cell_t *cell = &c->cells[c->cnt[c->colpi[j]]++];
+        cell->ts = c->ts[c->colpi[j]];
+        cell->idx = c->colk[j];
+        cell->v = c->colv[j];
+    }
+    *cells = c->cells;
+    *ncells = m;
+    *npoints = (size_t)n;
+    return 0;
+}
+
+size_t store__chunk_cut(const store_cell_t *cells, size_t m, size_t *npoints)
+{
+    size_t np = 0, i = 0;
+    while (i < m) {
+        size_t e = i + 1;
+        while (e < m && cells[e].ts == cells[i].ts)
+            e++;
+        /* The point [i, e) joins the chunk if it keeps within the caps (the first always does). */
+        if (np > 0 && (np + 1 > STORE_CHUNK_POINTS || e > STORE_CHUNK_CELLS ||
+                       (uint64_t)cells[i].ts - (uint64_t)cells[0].ts > STORE_CHUNK_SPAN_MS))
+            break;
+        np++;
+        i = e;
+    }
+    *npoints = np;
+    return i;
+}
