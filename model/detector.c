@@ -31,13 +31,14 @@ void detector_config_default(struct detector_config *cfg)
     cfg->train.patience = 8;
     cfg->train.val_fraction = 0.2f;
     cfg->train.lr = 5e-3f;
-    cfg->val_rows = 200;
+    cfg->val_rows = 400;
     cfg->calib_all = 0;
     cfg->recalibrate = 1;
     cfg->err_window = 2000;
     cfg->agg_top = 0;
     cfg->err_short = 10;
-    cfg->flat_rel = 0.1f;
+    cfg->flat_rel = 0.0f;
+    cfg->flat_diff = 0.2f;
     cfg->channel_fallback = 1;
     cfg->horizon = 20;
     cfg->drift_all = 1;
@@ -63,7 +64,8 @@ static int config_check(const struct detector_config *c)
         c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 ||
         c->err_window < 2 || c->agg_top < 0 || c->err_window > 10000000 || c->err_short < 1 ||
         c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
-        !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) || c->accept_after < 1 ||
+        !(c->flat_rel >= 0.0f) || !(c->flat_diff >= 0.0f) || !(c->level_weight >= 0.0f) ||
+        c->accept_after < 1 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 || c->train.max_epochs < 1)
         return ERR_INVAL;

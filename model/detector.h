@@ -61,6 +61,8 @@ struct detector_config {
     int err_short;        /* readings in the short mean of the raw score (<= 1024) */
     float flat_rel;       /* error-scale floor, as a fraction of the channel's spread in
                              training: smaller errors never count */
+    float flat_diff;      /* error-scale floor, as a fraction of the RMS of the channel's
+                             one-step changes in training (the larger floor applies) */
     int channel_fallback; /* 1: a channel where persistence forecasts `horizon` steps ahead
                              better than the model is predicted by persistence (flat channels
                              always are) */

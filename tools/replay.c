@@ -72,6 +72,7 @@ static const struct field fields[] = {
     FI("agg_top", agg_top),
     FI("err_short", err_short),
     FF("flat_rel", flat_rel),
+    FF("flat_diff", flat_diff),
     FI("channel_fallback", channel_fallback),
     FI("horizon", horizon),
     FI("drift_all", drift_all),
