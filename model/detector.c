@@ -65,9 +65,9 @@ static int config_check(const struct detector_config *c)
         c->err_window < 2 || c->agg_top < 0 || c->err_window > 10000000 || c->err_short < 1 ||
         c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
         !(c->flat_rel >= 0.0f) || !(c->flat_diff >= 0.0f) || !(c->level_weight >= 0.0f) ||
-        c->accept_after < 1 ||
-        !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
-        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 || c->train.max_epochs < 1)
+        c->accept_after < 1 || !(c->warn_level <= c->alarm_level) ||
+        !(c->clear_level <= c->alarm_level) || c->clear_count < 1 || c->refractory < 0 ||
+        c->train.window < 1 || c->train.max_epochs < 1)
         return ERR_INVAL;
     return 0;
 }

@@ -259,8 +259,8 @@ int detector_job_run(detector_job_t *j)
             ds += dv * dv;
         }
         ds = ntr > 1 ? sqrt(ds / (ntr - 1)) : sd[c];
-        floor_[c] = fmax(fmax(cfg->flat_rel * sd[c], cfg->flat_diff * ds),
-                         1e-6 * (1.0 + fabs(mean[c])));
+        floor_[c] =
+            fmax(fmax(cfg->flat_rel * sd[c], cfg->flat_diff * ds), 1e-6 * (1.0 + fabs(mean[c])));
     }
 
     /* The candidates. */
