@@ -22,7 +22,7 @@
 #include "internal.h"
 
 #define DET_MAGIC  0x54444756u /* "VGDT" little-endian */
-#define DET_FORMAT 2u /* 2: struct detector_config gained flat_diff */
+#define DET_FORMAT 2u          /* 2: struct detector_config gained flat_diff */
 
 struct wr {
     unsigned char *p; /* NULL: only count */
