@@ -51,6 +51,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->alarm_level = 0.5f;
     cfg->clear_level = 0.4f;
     cfg->clear_count = 1;
+    cfg->confirm = 1;
     cfg->hold_median = 1;
     cfg->repeat_cap = 0.3f;
     cfg->refractory = 10;
@@ -65,9 +66,9 @@ static int config_check(const struct detector_config *c)
         c->err_window < 2 || c->agg_top < 0 || c->err_window > 10000000 || c->err_short < 1 ||
         c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
         !(c->flat_rel >= 0.0f) || !(c->flat_diff >= 0.0f) || !(c->level_weight >= 0.0f) ||
-        c->accept_after < 1 || !(c->warn_level <= c->alarm_level) ||
-        !(c->clear_level <= c->alarm_level) || c->clear_count < 1 || c->refractory < 0 ||
-        c->train.window < 1 || c->train.max_epochs < 1)
+        c->accept_after < 1 || c->confirm < 1 || c->confirm > 2 ||
+        !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
+        c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 || c->train.max_epochs < 1)
         return ERR_INVAL;
     return 0;
 }
@@ -97,8 +98,8 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     /* One block: floats first, then the per-channel flags. */
     size_t nf = (size_t)d->hist_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
                 2 * d->state_len + d->work_len + C /* pred */ +
-                4 * C /* err_scale, resid_rms, lmean, lscale */ + (size_t)cfg->err_window +
-                (size_t)cfg->err_short;
+                5 * C /* err_scale, resid_rms, lmean, lscale, prev_contrib */ +
+                (size_t)cfg->err_window + (size_t)cfg->err_short;
     d->block = calloc(1, nf * sizeof(float) + C);
     if (!d->block) {
         rc = ERR_NOMEM;
@@ -118,6 +119,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->resid_rms = p, p += C;
     d->lmean = p, p += C;
     d->lscale = p, p += C;
+    d->prev_contrib = p, p += C;
     d->ring = p, p += cfg->err_window;
     d->shortbuf = p, p += cfg->err_short;
     d->persist = (uint8_t *)p;

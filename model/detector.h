@@ -90,6 +90,10 @@ struct detector_config {
     float alarm_level; /* likelihood at or above: anomaly */
     float clear_level; /* below this for clear_count readings ends a warning/anomaly */
     int clear_count;
+    int confirm;     /* readings in a row at or above alarm_level that start an anomaly (1 or
+                        2): 2 keeps a lone reading over the level from opening an episode, but
+                        the episode then opens one reading after the onset the score marks
+                        (its readings' scores are capped), so off by default */
     int hold_median; /* 1: inside an anomaly, judge on the median raw score of the episode's
                         readings (at most err_short) rather than the mean: spikes make short
                         episodes, lasting faults long ones */

@@ -22,7 +22,7 @@
 #include "internal.h"
 
 #define DET_MAGIC  0x54444756u /* "VGDT" little-endian */
-#define DET_FORMAT 2u          /* 2: struct detector_config gained flat_diff */
+#define DET_FORMAT 2u          /* 2: flat_diff and confirm in the config, prev_contrib, prev_raw */
 
 struct wr {
     unsigned char *p; /* NULL: only count */
@@ -61,7 +61,7 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->version) X(d->next_version) X(d->have_pred) X(d->ring_head) X(d->ring_len)            \
     X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
     X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->since_red)              \
-    X(d->lstm_window)
+    X(d->lstm_window) X(d->prev_raw)
 /* clang-format on */
 
 static void write_all(const detector_t *d, struct wr *w)
@@ -88,6 +88,7 @@ static void write_all(const detector_t *d, struct wr *w)
     put(w, d->resid_rms, sizeof(float) * C);
     put(w, d->lmean, sizeof(float) * C);
     put(w, d->lscale, sizeof(float) * C);
+    put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
     uint64_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
@@ -184,6 +185,7 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     get(&r, d->resid_rms, sizeof(float) * Cz);
     get(&r, d->lmean, sizeof(float) * Cz);
     get(&r, d->lscale, sizeof(float) * Cz);
+    get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
     get(&r, d->shortbuf, sizeof(float) * (size_t)cfg.err_short);
     uint64_t mlen = 0;

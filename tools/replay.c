@@ -85,6 +85,7 @@ static const struct field fields[] = {
     FF("alarm_level", alarm_level),
     FF("clear_level", clear_level),
     FI("clear_count", clear_count),
+    FI("confirm", confirm),
     FI("hold_median", hold_median),
     FF("repeat_cap", repeat_cap),
     FI("refractory", refractory),
