@@ -32,13 +32,14 @@ void detector_config_default(struct detector_config *cfg)
     cfg->train.patience = 8;
     cfg->train.val_fraction = 0.2f;
     cfg->train.lr = 5e-3f;
-    cfg->val_rows = 200;
+    cfg->val_rows = 400;
     cfg->calib_all = 0;
     cfg->recalibrate = 1;
     cfg->err_window = 2000;
     cfg->agg_top = 0;
     cfg->err_short = 10;
-    cfg->flat_rel = 0.1f;
+    cfg->flat_rel = 0.0f;
+    cfg->flat_diff = 0.2f;
     cfg->channel_fallback = 1;
     cfg->horizon = 20;
     cfg->drift_all = 1;
@@ -51,6 +52,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->alarm_level = 0.5f;
     cfg->clear_level = 0.4f;
     cfg->clear_count = 1;
+    cfg->confirm = 1;
     cfg->hold_median = 1;
     cfg->repeat_cap = 0.3f;
     cfg->refractory = 10;
@@ -64,7 +66,8 @@ static int config_check(const struct detector_config *c)
         c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 ||
         c->err_window < 2 || c->agg_top < 0 || c->err_window > 10000000 || c->err_short < 1 ||
         c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
-        !(c->flat_rel >= 0.0f) || !(c->level_weight >= 0.0f) || c->accept_after < 1 ||
+        !(c->flat_rel >= 0.0f) || !(c->flat_diff >= 0.0f) || !(c->level_weight >= 0.0f) ||
+        c->accept_after < 1 || c->confirm < 1 || c->confirm > 2 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
         c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0)
@@ -97,8 +100,8 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     /* One block: floats first, then the per-channel flags. */
     size_t nf = (size_t)d->ctx_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
                 2 * d->state_len + d->work_len + C /* pred */ +
-                4 * C /* err_scale, resid_rms, lmean, lscale */ + (size_t)cfg->err_window +
-                (size_t)cfg->err_short;
+                5 * C /* err_scale, resid_rms, lmean, lscale, prev_contrib */ +
+                (size_t)cfg->err_window + (size_t)cfg->err_short;
     d->block = calloc(1, nf * sizeof(float) + C);
     if (!d->block) {
         rc = ERR_NOMEM;
@@ -118,6 +121,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->resid_rms = p, p += C;
     d->lmean = p, p += C;
     d->lscale = p, p += C;
+    d->prev_contrib = p, p += C;
     d->ring = p, p += cfg->err_window;
     d->shortbuf = p, p += cfg->err_short;
     d->persist = (uint8_t *)p;

@@ -102,6 +102,14 @@ struct detector_config {
     uint64_t seed;       /* LSTM initialisation and shuffling (each training adds its version) */
     int retrain_seconds; /* also retrain when the readings' timestamps (detector_step_ts) have
                             advanced this many seconds since the last training (0: never) */
+    /* Added after format 1 of saved detectors (detector_io.c reads format 1's config up to
+     * retrain_seconds): keep new fields at the end. */
+    float flat_diff; /* error-scale floor, as a fraction of the RMS of the channel's one-step
+                        changes in training (the larger of this and flat_rel's floor applies) */
+    int confirm;     /* readings in a row at or above alarm_level that start an anomaly (1 or
+                        2): 2 keeps a lone reading over the level from opening an episode, but
+                        the episode then opens one reading after the onset the score marks
+                        (its readings' scores are capped), so off by default */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -62,7 +62,9 @@ struct detector {
     int ring_head, ring_len;
     double ring_sum, ring_sumsq;
     int ring_since_resum;
-    float *shortbuf; /* [err_short] */
+    float *shortbuf;     /* [err_short] */
+    float *prev_contrib; /* [C] the previous scored reading's contrib */
+    float prev_raw;      /* and its raw score */
     int short_head, short_len;
     double short_sum;
 

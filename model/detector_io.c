@@ -24,9 +24,11 @@
 
 #define DET_MAGIC 0x54444756u /* "VGDT" little-endian */
 /* Format 1 held the whole training window (the history ring, `history` rows) and no
- * timestamps; format 2 holds only the context ring: the window comes from the caller (the
- * daemon's store). Format 1 still loads: its newest rows fill the context ring, the config
- * lacks retrain_seconds (0) and the timestamps are unknown. */
+ * timestamps; format 2 holds only the context ring (the window comes from the caller: the
+ * daemon's store), the readings' timestamps, the previous reading's contributions and raw score,
+ * and the config's fields added since (retrain_seconds, flat_diff, confirm). Format 1 still
+ * loads: its newest rows fill the context ring, and the new settings take the values that keep
+ * its behaviour (retrain_seconds 0, flat_diff 0, confirm 1); the timestamps are unknown. */
 #define DET_FORMAT 2u
 /* Format 1's config: the current one up to retrain_seconds, the first field added after it. */
 #define CFG_V1_SIZE offsetof(struct detector_config, retrain_seconds)
@@ -69,7 +71,7 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
     X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->since_red)              \
     X(d->lstm_window)
-#define FIELDS(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts)
+#define FIELDS(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts) X(d->prev_raw)
 /* clang-format on */
 
 static void write_all(const detector_t *d, struct wr *w)
@@ -96,6 +98,7 @@ static void write_all(const detector_t *d, struct wr *w)
     put(w, d->resid_rms, sizeof(float) * C);
     put(w, d->lmean, sizeof(float) * C);
     put(w, d->lscale, sizeof(float) * C);
+    put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
     uint64_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
@@ -183,6 +186,8 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     get(&r, &cfg, fmt == 1 ? CFG_V1_SIZE : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
+    if (fmt == 1)
+        cfg.confirm = 1; /* the rest added since format 1 stays 0 (memset): as it ran */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -230,6 +235,8 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     get(&r, d->resid_rms, sizeof(float) * Cz);
     get(&r, d->lmean, sizeof(float) * Cz);
     get(&r, d->lscale, sizeof(float) * Cz);
+    if (fmt != 1)
+        get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
     get(&r, d->shortbuf, sizeof(float) * (size_t)cfg.err_short);
     uint64_t mlen = 0;

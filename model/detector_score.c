@@ -16,8 +16,9 @@
  *    scale, log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5. The reported score
  *    is the likelihood, except that an alarm-level reading right after another one is capped
  *    at repeat_cap (Numenta's filter): the score marks onsets, the state marks episodes.
- * 3. Thresholds with hysteresis on the likelihood: >= alarm_level is an anomaly, >= warn_level a
- * warning; either ends after clear_count consecutive readings below clear_level.
+ * 3. Thresholds with hysteresis on the likelihood: >= alarm_level on `confirm` readings in a
+ *    row starts an anomaly, >= warn_level a warning; either ends after clear_count
+ *    consecutive readings below clear_level.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
  *    regime is accepted (scores enter the window again and a retraining is asked for), so no
@@ -175,10 +176,14 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (res->contrib[c] > res->contrib[res->top_channel])
             res->top_channel = c;
     res->raw = raw;
+    float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
+    memcpy(own, res->contrib, sizeof(float) * (size_t)C);
     double mavg = short_push(d, raw);
     float lik = likelihood_score(d, mavg);
     /* Numenta's filter: an alarm-level reading right after another one is reported at
      * repeat_cap, so the score marks where an excursion starts (the state keeps the alarm). */
+    /* confirm = 2: the previous reading was at alarm level too (since_red 0). */
+    int confirmed = cfg->confirm < 2 || d->since_red == 0;
     float score = lik >= cfg->alarm_level && d->since_red < cfg->refractory && lik > cfg->repeat_cap
                       ? cfg->repeat_cap
                       : lik;
@@ -197,9 +202,22 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = likelihood_score(d, recent_median(d, k));
     }
-    if (st != DET_ANOMALY && lik >= cfg->alarm_level) {
+    if (st != DET_ANOMALY && lik >= cfg->alarm_level && confirmed) {
         st = DET_ANOMALY;
         d->below = 0;
+        if (cfg->confirm > 1) {
+            /* The episode opens on the second reading at alarm level: its channel shares
+             * cover both, weighted by their errors, so the reading that set it off counts. */
+            double wp = expm1((double)d->prev_raw), wc = expm1((double)raw);
+            if (wp + wc > 0.0)
+                for (int c = 0; c < C; c++)
+                    res->contrib[c] =
+                        (float)((wp * d->prev_contrib[c] + wc * res->contrib[c]) / (wp + wc));
+            res->top_channel = 0;
+            for (int c = 1; c < C; c++)
+                if (res->contrib[c] > res->contrib[res->top_channel])
+                    res->top_channel = c;
+        }
     } else if (st == DET_NORMAL && lik >= cfg->warn_level) {
         st = DET_WARNING;
         d->below = 0;
@@ -220,6 +238,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (!cfg->freeze || st != DET_ANOMALY || accepted)
         ring_push(d, (float)mavg);
 
+    memcpy(d->prev_contrib, own, sizeof(float) * (size_t)C);
+    d->prev_raw = raw;
     res->score = score;
     res->threshold = cfg->alarm_level;
     res->state = st;

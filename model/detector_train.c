@@ -274,7 +274,16 @@ static void channel_stats(const detector_job_t *j, double *mean, double *sd, dou
         var[c] = vss / nv;
         if (!(var[c] > 1e-12 * (1.0 + mean[c] * mean[c])))
             var[c] = sd[c] * sd[c] > 1e-12 * (1.0 + mean[c] * mean[c]) ? sd[c] * sd[c] : 1.0;
-        floor_[c] = fmax(cfg->flat_rel * sd[c], 1e-6 * (1.0 + fabs(mean[c])));
+        /* The RMS of one-step changes: the floor's scale for a slow channel whose level spans
+         * far more than its per-reading noise (a temperature). */
+        double ds = 0.0;
+        for (int t = 1; t < ntr; t++) {
+            double dv = j->data[(size_t)t * C + c] - j->data[(size_t)(t - 1) * C + c];
+            ds += dv * dv;
+        }
+        ds = ntr > 1 ? sqrt(ds / (ntr - 1)) : sd[c];
+        floor_[c] =
+            fmax(fmax(cfg->flat_rel * sd[c], cfg->flat_diff * ds), 1e-6 * (1.0 + fabs(mean[c])));
     }
 }
 

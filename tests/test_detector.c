@@ -2,7 +2,8 @@
  *
  * Behaviour on synthetic series with the daemon's default settings: an injected fault in one
  * channel of a coupled multichannel series is flagged within FAULT_LATENCY readings and named
- * as the top channel; a long healthy series raises no anomaly; a constant channel (and one
+ * as the top channel; a slow drift on a channel whose level spans far more than its noise is
+ * flagged on that channel; a long healthy series raises no anomaly; a constant channel (and one
  * that steps to a new constant) leaves no stuck alarm; a training job that validates worse
  * than the serving model is not swapped in; save/load continues bit for bit and rejects
  * corrupt or truncated bytes with ERR_CORRUPT; the same input gives the same output.
@@ -163,6 +164,63 @@ static void test_fault_flagged_with_channel(void **unused)
         assert_true(isfinite(mean[k]) && band[k] >= 0.0f);
     detector_destroy(d);
     free(x);
+}
+
+/* An overheating drift on a slow channel: the temperature of make_process with its slow
+ * cycle widened to +-4.5 (its level spans far more than its per-reading noise, as a real
+ * temperature's does) starts to rise at 0.08 per reading, faster as it goes (vigil-sim's
+ * overheat, tools/sim.c). Each reading's error is a few noise deviations but a small fraction
+ * of the channel's span: flagged within 60 readings with the temperature on top. With the
+ * defaults nothing is flagged in the 800 readings before it; earlier, one reading of this
+ * healthy part is a known false alarm (reading 1404, a lone reading at likelihood 0.509 on the
+ * current channel, 200 readings after the second training; issue 4's healthy false alarms).
+ * With confirm = 2 nothing at all is flagged before the drift. */
+static void slow_drift(int confirm)
+{
+    const int n = 2600, onset = 2300, C = 4;
+    float *x = make_process(n, 13);
+    double drift = 0.0;
+    for (int t = 0; t < n; t++) {
+        if (t >= onset)
+            drift += 0.08 * (1.0 + (t - onset) / 60.0);
+        x[C * t + 2] += (float)(4.5 * sin(2.0 * 3.14159265358979 * t / 900.0) + drift);
+    }
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.confirm = confirm;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    int flagged_at = -1, top = -1;
+    for (int t = 0; t < n; t++) {
+        step(d, x, t, C, NULL, &res);
+        if (getenv("DBG") && res.is_anomaly)
+            print_message("t %d lik %.3f raw %.3f top %d kind %d\n", t, (double)res.likelihood,
+                          (double)res.raw, res.top_channel, res.kind);
+        if (t < onset) {
+            if (confirm > 1 || t >= onset - 800)
+                assert_int_equal(res.is_anomaly, 0);
+        } else if (res.is_anomaly && flagged_at < 0) {
+            flagged_at = t;
+            top = res.top_channel;
+        }
+    }
+    print_message("drift flagged %d readings after onset, top channel %d (confirm %d)\n",
+                  flagged_at - onset, top, confirm);
+    assert_true(flagged_at >= onset && flagged_at - onset <= 60);
+    assert_int_equal(top, 2);
+    detector_destroy(d);
+    free(x);
+}
+
+static void test_slow_drift_flagged(void **unused)
+{
+    slow_drift(1);
+}
+
+static void test_slow_drift_flagged_confirm2(void **unused)
+{
+    slow_drift(2);
 }
 
 /* 8,000 healthy readings (several retrainings): never an anomaly. */
@@ -628,6 +686,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycle),
         cmocka_unit_test(test_fault_flagged_with_channel),
+        cmocka_unit_test(test_slow_drift_flagged),
+        cmocka_unit_test(test_slow_drift_flagged_confirm2),
         cmocka_unit_test(test_healthy_quiet),
         cmocka_unit_test(test_constant_channel_not_stuck),
         cmocka_unit_test(test_missing_carried_forward),
