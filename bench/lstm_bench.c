@@ -3,10 +3,14 @@
  *   step_b1      incremental step, batch 1, I=8, H=64, O=8 (steps/s), and the bare sgemv
  *                calls one step needs (gates [256 x 72] and head [8 x 64]) as calls/s
  *   step_b256    batched step, B=256, I=32, H=128, O=32 (rows/s), the model's FLOP rate, and
- *                the bare sgemm of the gate shape ([256 x 160] . [160 x 512]) in FLOP/s
+ *                the bare sgemm of the gate shape ([256 x 160] . [160 x 512]) in FLOP/s, in
+ *                each of the eight operand layouts that compute it (gates or gates^T, each
+ *                operand stored plain or transposed); the fastest is the bound
  *   train        trainer steps, T=64, B=32, I=8, H=64, O=8, Adam, MSE (steps/s)
  *   memory       bytes of one model and of one device's state for the step_b1 shape
- * Each figure is the median of 7 runs of about 0.3 s. Usage: bench_lstm THREADS [CASE] */
+ * Each figure is the median of 7 runs of about 0.3 s (0.15 s for the step_b256 timings, nine
+ * of them in alternation). BENCH_CLOCK=cpu times with the process's CPU time instead of
+ * the wall clock. Usage: bench_lstm THREADS [CASE] */
 #include <cblas.h>
 #undef I /* complex.h's imaginary unit (via cblas.h) */
 #include <stdio.h>
@@ -18,10 +22,14 @@
 
 #define REPS 7
 
+/* The clock rates are measured with: CPU time of this process when BENCH_CLOCK=cpu (on a
+ * shared machine, time spent descheduled is not counted), wall time otherwise. */
+static clockid_t bench_clock = CLOCK_MONOTONIC;
+
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
@@ -48,13 +56,13 @@ static float *frand_array(size_t n, uint64_t *s, float lo, float hi)
  * bounds are ratios of the two). */
 typedef void (*bench_fn)(void *ctx, long iters);
 
-static long calibrate(bench_fn fn, void *ctx)
+static long calibrate(bench_fn fn, void *ctx, double secs)
 {
     fn(ctx, 1);
     double t0 = now();
     fn(ctx, 1);
     double one = now() - t0;
-    long iters = one > 0 ? (long)(0.3 / one) : 1000000;
+    long iters = one > 0 ? (long)(secs / one) : 1000000;
     return iters < 1 ? 1 : iters;
 }
 
@@ -67,7 +75,7 @@ static double run_once(bench_fn fn, void *ctx, long iters)
 
 static void rate_pair(bench_fn fa, void *ca, double *ra, bench_fn fb, void *cb, double *rb)
 {
-    long ia = calibrate(fa, ca), ib = fb ? calibrate(fb, cb) : 0;
+    long ia = calibrate(fa, ca, 0.3), ib = fb ? calibrate(fb, cb, 0.3) : 0;
     double a[REPS], b[REPS];
     for (int k = 0; k < REPS; k++) {
         a[k] = run_once(fa, ca, ia);
@@ -79,6 +87,24 @@ static void rate_pair(bench_fn fa, void *ca, double *ra, bench_fn fb, void *cb, 
     if (fb) {
         qsort(b, REPS, sizeof b[0], cmp_double);
         *rb = b[REPS / 2];
+    }
+}
+
+/* rates[i] = calls per second of fns[i](ctxs[i]), n functions timed round-robin (each about
+ * secs per run, median of REPS runs), so that load changes hit all of them alike. */
+#define MAX_FNS 9
+static void rate_multi(bench_fn *fns, void **ctxs, int n, double secs, double *rates)
+{
+    long iters[MAX_FNS];
+    double r[MAX_FNS][REPS];
+    for (int i = 0; i < n; i++)
+        iters[i] = calibrate(fns[i], ctxs[i], secs);
+    for (int k = 0; k < REPS; k++)
+        for (int i = 0; i < n; i++)
+            r[i][k] = run_once(fns[i], ctxs[i], iters[i]);
+    for (int i = 0; i < n; i++) {
+        qsort(r[i], REPS, sizeof r[i][0], cmp_double);
+        rates[i] = r[i][REPS / 2];
     }
 }
 
@@ -121,18 +147,40 @@ static void gemv_fn(void *p, long iters)
     }
 }
 
+/* The gate product of the batched step, gates[B, G] = xh[B, K] . w[G, K]^T, in the eight
+ * layouts that compute it: the output as [B, G] or transposed, [G, B], and each operand
+ * stored as the model and state keep it or transposed (xt [K, B], wt [K, G]). Layout 0 is the
+ * one model_step_batch uses. */
+#define N_LAYOUTS 8
+static const char *const layout_names[N_LAYOUTS] = {
+    "BG_xh.w^T", "BG_xh.wt", "BG_xt^T.wt", "BG_xt^T.w^T",
+    "GB_w.xh^T", "GB_w.xt",  "GB_wt^T.xt", "GB_wt^T.xh^T",
+};
+
 struct gemm_ctx {
-    const float *a, *b;
+    const float *xh, *xt, *w, *wt;
     float *c;
-    int M, N, K;
+    int B, G, K, layout;
 };
 
 static void gemm_fn(void *p, long iters)
 {
     struct gemm_ctx *c = p;
-    for (long i = 0; i < iters; i++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c->M, c->N, c->K, 1.0f, c->a, c->K,
-                    c->b, c->K, 0.0f, c->c, c->N);
+    const int B = c->B, G = c->G, K = c->K;
+    const CBLAS_TRANSPOSE N = CblasNoTrans, T = CblasTrans;
+    const CBLAS_LAYOUT R = CblasRowMajor;
+    for (long i = 0; i < iters; i++) {
+        switch (c->layout) {
+        case 0: cblas_sgemm(R, N, T, B, G, K, 1.0f, c->xh, K, c->w, K, 0.0f, c->c, G); break;
+        case 1: cblas_sgemm(R, N, N, B, G, K, 1.0f, c->xh, K, c->wt, G, 0.0f, c->c, G); break;
+        case 2: cblas_sgemm(R, T, N, B, G, K, 1.0f, c->xt, B, c->wt, G, 0.0f, c->c, G); break;
+        case 3: cblas_sgemm(R, T, T, B, G, K, 1.0f, c->xt, B, c->w, K, 0.0f, c->c, G); break;
+        case 4: cblas_sgemm(R, N, T, G, B, K, 1.0f, c->w, K, c->xh, K, 0.0f, c->c, B); break;
+        case 5: cblas_sgemm(R, N, N, G, B, K, 1.0f, c->w, K, c->xt, B, 0.0f, c->c, B); break;
+        case 6: cblas_sgemm(R, T, N, G, B, K, 1.0f, c->wt, G, c->xt, B, 0.0f, c->c, B); break;
+        default: cblas_sgemm(R, T, T, G, B, K, 1.0f, c->wt, G, c->xh, K, 0.0f, c->c, B); break;
+        }
+    }
 }
 
 struct train_ctx {
@@ -154,8 +202,11 @@ int main(int argc, char **argv)
     int threads = argc > 1 ? atoi(argv[1]) : 1;
     const char *only = argc > 2 ? argv[2] : ""; /* step_b1, step_b256 or train: one case */
     openblas_set_num_threads(threads);
+    const char *clk = getenv("BENCH_CLOCK");
+    if (clk && strcmp(clk, "cpu") == 0)
+        bench_clock = CLOCK_PROCESS_CPUTIME_ID;
     uint64_t seed = 1;
-    printf("threads=%d\n", threads);
+    printf("threads=%d clock=%s\n", threads, bench_clock == CLOCK_MONOTONIC ? "wall" : "cpu");
 
     /* 1. incremental step, batch 1, I=8, H=64, O=8. */
     if (!*only || strcmp(only, "step_b1") == 0) {
@@ -203,19 +254,43 @@ int main(int argc, char **argv)
         c.work = calloc(model_work_len(c.m, B), sizeof(float));
         c.pred = calloc((size_t)B * O, sizeof(float));
         double flops_row = 2.0 * G * K + 2.0 * O * H;
-        struct gemm_ctx g = {frand_array((size_t)B * K, &seed, -1, 1),
-                             frand_array((size_t)G * K, &seed, -1, 1),
-                             calloc((size_t)B * G, sizeof(float)),
-                             B,
-                             G,
-                             K};
-        double r, rg;
-        rate_pair(batch_fn, &c, &r, gemm_fn, &g, &rg);
-        r *= B;
-        rg *= 2.0 * B * G * K;
-        printf("step_b256 rows_per_s=%.1f model_flops_per_s=%.4g sgemm_flops_per_s=%.4g\n", r,
-               r * flops_row, rg);
-        free((void *)g.a), free((void *)g.b), free(g.c);
+        float *xh = frand_array((size_t)B * K, &seed, -1, 1);
+        float *w = frand_array((size_t)G * K, &seed, -1, 1);
+        float *xt = malloc(sizeof(float) * (size_t)B * K), *wt = malloc(sizeof(float) * G * K);
+        float *out = calloc((size_t)B * G, sizeof(float));
+        if (!xt || !wt || !out)
+            return 1;
+        for (int i = 0; i < B; i++)
+            for (int k = 0; k < K; k++)
+                xt[(size_t)k * B + i] = xh[(size_t)i * K + k];
+        for (int i = 0; i < G; i++)
+            for (int k = 0; k < K; k++)
+                wt[(size_t)k * G + i] = w[(size_t)i * K + k];
+        struct gemm_ctx g[N_LAYOUTS];
+        bench_fn fns[1 + N_LAYOUTS] = {batch_fn};
+        void *ctxs[1 + N_LAYOUTS] = {&c};
+        for (int l = 0; l < N_LAYOUTS; l++) {
+            g[l] = (struct gemm_ctx){xh, xt, w, wt, out, B, G, K, l};
+            fns[1 + l] = gemm_fn;
+            ctxs[1 + l] = &g[l];
+        }
+        double rates[1 + N_LAYOUTS];
+        rate_multi(fns, ctxs, 1 + N_LAYOUTS, 0.15, rates);
+        double r = rates[0] * B, best = 0;
+        int bl = 0;
+        for (int l = 0; l < N_LAYOUTS; l++) {
+            rates[1 + l] *= 2.0 * B * G * K;
+            if (rates[1 + l] > best)
+                best = rates[1 + l], bl = l;
+        }
+        printf("step_b256 rows_per_s=%.1f model_flops_per_s=%.4g sgemm_flops_per_s=%.4g "
+               "sgemm_layout=%s sgemm_model_layout_flops_per_s=%.4g\n",
+               r, r * flops_row, best, layout_names[bl], rates[1]);
+        printf("step_b256_layouts");
+        for (int l = 0; l < N_LAYOUTS; l++)
+            printf(" %s=%.4g", layout_names[l], rates[1 + l]);
+        printf("\n");
+        free(xh), free(w), free(xt), free(wt), free(out);
         free(st), free(c.states), free(c.x), free(c.work), free(c.pred);
         model_destroy(c.m);
     }

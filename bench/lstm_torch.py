@@ -3,13 +3,18 @@
 
 Same three cases and shapes as the C side, same work per call (standardise the input, LSTM,
 linear head, de-standardise; training: MSE, backward, clip_grad_norm_, Adam). For each case
-it times eager nn.LSTM, eager nn.LSTMCell, torch.jit.script and torch.jit.trace variants and
-reports the fastest (median of 5 runs of about 0.3 s each), as key=value lines:
-  step_b1 steps_per_s=... best=...
-  step_b256 rows_per_s=... best=...
-  train steps_per_s=... best=...
-Usage: lstm_torch.py THREADS [CASE [VARIANT]] (a VARIANT skips the search and times only it)
+it times variants (steps: nn.LSTM and nn.LSTMCell, each eager, torch.jit.script, the script
+frozen and optimised by torch.jit.optimize_for_inference, and torch.jit.trace; training:
+eager, script and trace, Adam with and without foreach), each after a warm-up of 20 calls
+(the JIT's profiling runs), as the median of 5 runs of about 0.3 s, and prints the fastest
+and every variant's rate as key=value lines:
+  step_b1 steps_per_s=... best=...      step_b1_variants eager-LSTM=... script-LSTM=...
+  step_b256 rows_per_s=... best=...     step_b256_variants ...
+  train steps_per_s=... best=...        train_variants ...
+Usage: lstm_torch.py THREADS [CASE [VARIANTS]] (VARIANTS, comma-separated, limits the search).
+BENCH_CLOCK=cpu times with the process's CPU time (time.process_time) instead of the wall clock.
 """
+import os
 import sys
 import time
 
@@ -17,20 +22,23 @@ import torch
 from torch import nn
 
 REPS = 5
+WARMUP = 20
+CLOCK = time.process_time if os.environ.get("BENCH_CLOCK") == "cpu" else time.perf_counter
 
 
 def rate(fn):
+    for _ in range(WARMUP):
+        fn()
+    t0 = CLOCK()
     fn()
-    t0 = time.perf_counter()
-    fn()
-    one = time.perf_counter() - t0
+    one = CLOCK() - t0
     iters = max(1, int(0.3 / max(one, 1e-9)))
     r = []
     for _ in range(REPS):
-        t0 = time.perf_counter()
+        t0 = CLOCK()
         for _ in range(iters):
             fn()
-        r.append(iters / (time.perf_counter() - t0))
+        r.append(iters / (CLOCK() - t0))
     r.sort()
     return r[REPS // 2]
 
@@ -71,13 +79,14 @@ class SeqStep(nn.Module):
         return y, h2[0], c2[0]
 
 
-STEP_VARIANTS = ("eager-LSTM", "eager-LSTMCell", "script-LSTMCell", "trace-LSTMCell", "trace-LSTM")
+STEP_VARIANTS = ("eager-LSTM", "eager-LSTMCell", "script-LSTM", "script-LSTMCell", "frozen-LSTM",
+                 "frozen-LSTMCell", "trace-LSTM", "trace-LSTMCell")
 TRAIN_VARIANTS = ("eager", "eager-foreach", "script", "script-foreach", "trace", "trace-foreach")
 
 
 def bench_step(B, I, H, O, variants):
     x = torch.randn(B, I)
-    best, name = 0.0, ""
+    rates = {}
     with torch.inference_mode():
         for kind in variants:
             torch.manual_seed(0)
@@ -85,6 +94,8 @@ def bench_step(B, I, H, O, variants):
             h, c = torch.zeros(B, H), torch.zeros(B, H)
             if kind.startswith("script"):
                 mod = torch.jit.script(mod)
+            elif kind.startswith("frozen"):
+                mod = torch.jit.optimize_for_inference(torch.jit.script(mod))
             elif kind.startswith("trace"):
                 mod = torch.jit.trace(mod, (x, h, c))
             state = [h, c]
@@ -92,10 +103,8 @@ def bench_step(B, I, H, O, variants):
             def fn():
                 _, state[0], state[1] = mod(x, state[0], state[1])
 
-            r = rate(fn)
-            if r > best:
-                best, name = r, kind
-    return best, name
+            rates[kind] = rate(fn)
+    return rates
 
 
 class SeqModel(nn.Module):
@@ -110,7 +119,7 @@ class SeqModel(nn.Module):
 
 
 def bench_train(T, B, I, H, O, variants):
-    best, name = 0.0, ""
+    rates = {}
     z = torch.randn(T + 1, B, I)
     for variant in variants:
         kind, foreach = variant.split("-")[0], variant.endswith("-foreach")
@@ -132,10 +141,15 @@ def bench_train(T, B, I, H, O, variants):
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
             opt.step()
 
-        r = rate(fn)
-        if r > best:
-            best, name = r, variant
-    return best, name
+        rates[variant] = rate(fn)
+    return rates
+
+
+def report(case, unit, rates, scale=1.0):
+    name = max(rates, key=rates.get)
+    print(f"{case} {unit}={rates[name] * scale:.1f} best={name}")
+    print(f"{case}_variants " + " ".join(f"{k}={v * scale:.1f}" for k, v in rates.items()),
+          flush=True)
 
 
 def main():
@@ -143,18 +157,16 @@ def main():
     only = sys.argv[2] if len(sys.argv) > 2 else ""
     variant = sys.argv[3] if len(sys.argv) > 3 else ""
     torch.set_num_threads(threads)
-    print(f"threads={threads} torch={torch.__version__}")
-    step_v = (variant,) if variant else STEP_VARIANTS
-    train_v = (variant,) if variant else TRAIN_VARIANTS
+    print(f"threads={threads} torch={torch.__version__} "
+          f"clock={'cpu' if CLOCK is time.process_time else 'wall'}")
+    step_v = tuple(variant.split(",")) if variant else STEP_VARIANTS
+    train_v = tuple(variant.split(",")) if variant else TRAIN_VARIANTS
     if only in ("", "step_b1"):
-        r, n = bench_step(1, 8, 64, 8, step_v)
-        print(f"step_b1 steps_per_s={r:.1f} best={n}", flush=True)
+        report("step_b1", "steps_per_s", bench_step(1, 8, 64, 8, step_v))
     if only in ("", "step_b256"):
-        r, n = bench_step(256, 32, 128, 32, step_v)
-        print(f"step_b256 rows_per_s={r * 256:.1f} best={n}", flush=True)
+        report("step_b256", "rows_per_s", bench_step(256, 32, 128, 32, step_v), 256)
     if only in ("", "train"):
-        r, n = bench_train(64, 32, 8, 64, 8, train_v)
-        print(f"train steps_per_s={r:.2f} best={n}", flush=True)
+        report("train", "steps_per_s", bench_train(64, 32, 8, 64, 8, train_v))
 
 
 if __name__ == "__main__":

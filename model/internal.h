@@ -75,7 +75,8 @@ void model__get_floats(float *f, const unsigned char *p, size_t n);
 
 /* One row of the cell. act[G] holds the pre-activations (without biases) on entry and the
  * activations on exit (sigmoid of i, f, o and tanh of g, of pre + b_ih + b_hh);
- * c[H] = f * c_prev + i * g (c_prev NULL means zeros; c_prev must not alias c);
+ * c[H] = f * c_prev + i * g (c_prev NULL means zeros; c_prev may be c itself, for an
+ * update in place, but must not otherwise overlap it);
  * h[H] = o * tanh(c); tc[H] = tanh(c) cached for backward (NULL: not kept). */
 void lstm_cell_forward(float *act, float *h, float *c, float *tc, const float *c_prev,
                        const float *b_ih, const float *b_hh, int H);

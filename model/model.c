@@ -224,18 +224,16 @@ static int all_finite(const float *x, size_t n)
 }
 
 /* Runs the layers of one device on the standardised input already in state's z.
- * gates: [G + H] scratch (gates, then a copy of the old c). */
+ * gates: [G] scratch. The cell updates c in place (lstm_cell_forward allows c_prev == c). */
 static void layers_step(const model_t *m, float *state, float *gates)
 {
     const int H = m->cfg.n_hidden, G = 4 * H;
-    float *cprev = gates + G;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         /* gates[G] = w_l[G, K] . [input_l | h_l][K]; lda = K. Biases are added in the cell. */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, G, m->k[l], 1.0f, m->p.w[l], m->k[l],
                     state + st_in(m, l), 1, 0.0f, gates, 1);
         float *c = state + st_c(m, l);
-        memcpy(cprev, c, sizeof(float) * (size_t)H);
-        lstm_cell_forward(gates, state + st_h(m, l), c, NULL, cprev, m->p.b_ih[l], m->p.b_hh[l], H);
+        lstm_cell_forward(gates, state + st_h(m, l), c, NULL, c, m->p.b_ih[l], m->p.b_hh[l], H);
     }
 }
 
@@ -282,7 +280,6 @@ int model_step_batch(const model_t *m, float *pred, float *const *states, const 
     float *xh = work;                     /* [B, Kmax] gathered [input_l | h_l] rows */
     float *gates = xh + B * kmax(m);      /* [B, G] */
     float *zpred = gates + B * (size_t)G; /* [B, O] */
-    float *cprev = zpred + B * (size_t)O; /* [H] */
     for (size_t b = 0; b < B; b++)
         standardise(m, states[b], x + b * I);
     for (int l = 0; l < m->cfg.n_layers; l++) {
@@ -294,8 +291,7 @@ int model_step_batch(const model_t *m, float *pred, float *const *states, const 
                     0.0f, gates, G);
         for (size_t b = 0; b < B; b++) {
             float *c = states[b] + st_c(m, l);
-            memcpy(cprev, c, sizeof(float) * (size_t)H);
-            lstm_cell_forward(gates + b * G, states[b] + st_h(m, l), c, NULL, cprev, m->p.b_ih[l],
+            lstm_cell_forward(gates + b * G, states[b] + st_h(m, l), c, NULL, c, m->p.b_ih[l],
                               m->p.b_hh[l], H);
         }
     }
@@ -334,7 +330,7 @@ int model_forecast(const model_t *m, float *out, const float *state, const float
     if (k < 1 || k > MODEL_MAX_FORECAST)
         return ERR_INVAL;
     float *st = work;                           /* private copy of the state */
-    float *gates = st + model_state_len(m);     /* [G + H] */
+    float *gates = st + model_state_len(m);     /* [G] (and H spare floats) */
     float *zpred = gates + G + m->cfg.n_hidden; /* [O] */
     memcpy(st, state, model_state_size(m));
     head_step(m, zpred, st);

@@ -269,6 +269,34 @@ static void reference_predictions(const model_t *m, float *pred, const float *x,
     free(z), free(act), free(c), free(tc), free(h[0]), free(h[1]), free(h[2]);
 }
 
+static void test_cell_in_place(void **unused)
+{
+    /* The serving steps update c in place (c_prev == c): same bits as with a separate c_prev,
+     * for H with and without a partial vector column, and gates large enough to saturate. */
+    int hs[] = {5, 16, 37};
+    for (size_t s = 0; s < 3; s++) {
+        int H = hs[s], G = 4 * H;
+        float *pre = falloc((size_t)G), *a1 = falloc((size_t)G), *a2 = falloc((size_t)G);
+        float *bi = falloc((size_t)G), *bh = falloc((size_t)G), *cp = falloc((size_t)H);
+        float *c1 = falloc((size_t)H), *c2 = falloc((size_t)H), *h1 = falloc((size_t)H);
+        float *h2 = falloc((size_t)H);
+        fill(pre, (size_t)G, -30, 30);
+        fill(bi, (size_t)G, -0.5f, 0.5f);
+        fill(bh, (size_t)G, -0.5f, 0.5f);
+        fill(cp, (size_t)H, -3, 3);
+        memcpy(a1, pre, sizeof(float) * (size_t)G);
+        memcpy(a2, pre, sizeof(float) * (size_t)G);
+        memcpy(c2, cp, sizeof(float) * (size_t)H);
+        lstm_cell_forward(a1, h1, c1, NULL, cp, bi, bh, H);
+        lstm_cell_forward(a2, h2, c2, NULL, c2, bi, bh, H);
+        assert_memory_equal(a1, a2, sizeof(float) * (size_t)G);
+        assert_memory_equal(c1, c2, sizeof(float) * (size_t)H);
+        assert_memory_equal(h1, h2, sizeof(float) * (size_t)H);
+        free(pre), free(a1), free(a2), free(bi), free(bh), free(cp), free(c1), free(c2);
+        free(h1), free(h2);
+    }
+}
+
 static model_t *make_normed_model(int I, int O, int L, int H, uint64_t seed)
 {
     model_t *m = make_model(I, O, L, H, seed);
@@ -780,6 +808,7 @@ int main(void)
         cmocka_unit_test(test_config_and_sizes),
         cmocka_unit_test(test_dense_vs_naive),
         cmocka_unit_test(test_lstm_vs_naive),
+        cmocka_unit_test(test_cell_in_place),
         cmocka_unit_test(test_grad_mse_1layer),
         cmocka_unit_test(test_grad_mse_3layers),
         cmocka_unit_test(test_grad_huber_2layers),
