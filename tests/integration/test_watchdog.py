@@ -128,11 +128,11 @@ class TestWriterWatchdog(unittest.TestCase):
 
 class TestStartupExtension(unittest.TestCase):
     DEVICES = 4
-    LATER = 60000  # readings per device stored after the detectors were saved
+    LATER = 120000  # readings per device stored after the detectors were saved
 
     def test_slow_start_extends_timeout(self):
         tmp = mkdtemp()
-        base = "[model]\nwarmup = 100\nretrain_every = 0\nhidden = 96\n"
+        base = "[model]\nwarmup = 100\nretrain_every = 0\nhidden = 160\n"
         on = write_file(os.path.join(tmp, "on.conf"), base)
         off = write_file(os.path.join(tmp, "off.conf"), base + "enabled = false\n")
         data = os.path.join(tmp, "data")
