@@ -43,6 +43,7 @@ enum { OV_DATA_DIR, OV_HTTP, OV_STREAM, OV_LOG_LEVEL, OV_AUTH_FILE, OV_COUNT };
 struct daemon {
     uv_loop_t loop;
     uv_signal_t sigterm, sigint, sighup;
+    int signals_on; /* the three above are started */
     config_t cfg;
     store_t *store;
     api_server_t *api;
@@ -542,6 +543,17 @@ int main(int argc, char **argv)
     ao.tls = tls;   /* api_start owns it from here */
     ao.auth = auth; /* and this */
     d.auth_on = auth != NULL;
+    /* The loop's signal handlers go in before HTTP answers: a SIGTERM or SIGINT that comes as
+     * soon as /healthz does (a test, an impatient operator) is then a clean stop once the loop
+     * runs, never the default action's abrupt end. */
+    uv_signal_init(&d.loop, &d.sigterm);
+    uv_signal_init(&d.loop, &d.sigint);
+    uv_signal_init(&d.loop, &d.sighup);
+    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+    uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d.sighup, on_hup, SIGHUP);
+    d.signals_on = 1;
     rc = api_start(&d.api, &ao, &be, err, sizeof err);
     if (rc) {
         log_error("%s", err);
@@ -551,13 +563,6 @@ int main(int argc, char **argv)
     if (d.stream)
         stream_set_api(d.stream, d.api);
 
-    uv_signal_init(&d.loop, &d.sigterm);
-    uv_signal_init(&d.loop, &d.sigint);
-    uv_signal_init(&d.loop, &d.sighup);
-    d.sigterm.data = d.sigint.data = d.sighup.data = &d;
-    uv_signal_start(&d.sigterm, on_stop_signal, SIGTERM);
-    uv_signal_start(&d.sigint, on_stop_signal, SIGINT);
-    uv_signal_start(&d.sighup, on_hup, SIGHUP);
     log_info("vigild %s: data in %s, HTTP%s on %s (port %u), stream on %s (port %u)", VIGIL_VERSION,
              d.cfg.data_dir, d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen, api_port(d.api),
              d.cfg.stream_listen, d.stream ? stream_port(d.stream) : 0);
@@ -588,6 +593,12 @@ int main(int argc, char **argv)
 
 fail:
     api_stop(d.api);
+    if (d.signals_on) { /* closed, so the loop below can end */
+        uv_close((uv_handle_t *)&d.sigterm, NULL);
+        uv_close((uv_handle_t *)&d.sigint, NULL);
+        uv_close((uv_handle_t *)&d.sighup, NULL);
+        uv_run(&d.loop, UV_RUN_DEFAULT);
+    }
     if (d.stream) {
         stream_shutdown(d.stream, NULL, NULL);
         uv_run(&d.loop, UV_RUN_DEFAULT);

@@ -120,6 +120,18 @@ class Restart(Base):
         self.assertPoints(self.d.readings("rs-int"), [(1, {"a": 1.0})])
         self.d.stop()
 
+    def test_sigterm_right_after_healthz(self):
+        # The signal handlers are in place before HTTP answers: a SIGTERM sent the moment
+        # /healthz first answers is a clean stop (exit 0), never SIGTERM's default action.
+        self.d.stop()
+        for i in range(10):
+            self.d.start()
+            p = self.d.proc
+            p.send_signal(15)
+            self.assertEqual(p.wait(60), 0, "start %d\n%s" % (i, self.d.log()))
+            self.d.proc = None
+            vt._live.remove(self.d)
+
     def test_sighup_keeps_running(self):
         # SIGHUP (configuration reload) must neither stop nor disturb the daemon.
         r = self.d.post_json({"device": "rs-hup", "ts": 1, "values": {"a": 1}})
