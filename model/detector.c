@@ -52,7 +52,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->alarm_level = 0.5f;
     cfg->clear_level = 0.4f;
     cfg->clear_count = 1;
-    cfg->confirm = 1;
+    cfg->confirm = 2;
     cfg->hold_median = 1;
     cfg->repeat_cap = 0.3f;
     cfg->refractory = 10;

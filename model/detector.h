@@ -107,9 +107,9 @@ struct detector_config {
     float flat_diff; /* error-scale floor, as a fraction of the RMS of the channel's one-step
                         changes in training (the larger of this and flat_rel's floor applies) */
     int confirm;     /* readings in a row at or above alarm_level that start an anomaly (1 or
-                        2): 2 keeps a lone reading over the level from opening an episode, but
-                        the episode then opens one reading after the onset the score marks
-                        (its readings' scores are capped), so off by default */
+                        2): 2 keeps a lone reading over the level from opening an episode; the
+                        episode then opens one reading after the onset the score marks, so its
+                        readings' scores are capped (an event's peak is the likelihood) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

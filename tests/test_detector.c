@@ -170,11 +170,11 @@ static void test_fault_flagged_with_channel(void **unused)
  * cycle widened to +-4.5 (its level spans far more than its per-reading noise, as a real
  * temperature's does) starts to rise at 0.08 per reading, faster as it goes (vigil-sim's
  * overheat, tools/sim.c). Each reading's error is a few noise deviations but a small fraction
- * of the channel's span: flagged within 60 readings with the temperature on top. With the
- * defaults nothing is flagged in the 800 readings before it; earlier, one reading of this
- * healthy part is a known false alarm (reading 1404, a lone reading at likelihood 0.509 on the
- * current channel, 200 readings after the second training; issue 4's healthy false alarms).
- * With confirm = 2 nothing at all is flagged before the drift. */
+ * of the channel's span: flagged within 60 readings with the temperature on top. With
+ * confirm = 2 (the default) nothing at all is flagged before the drift. With confirm = 1
+ * nothing is flagged in the 800 readings before it; earlier, one reading of this healthy part
+ * is a known false alarm (reading 1404, a lone reading at likelihood 0.509 on the current
+ * channel, 200 readings after the second training; issue 4's healthy false alarms). */
 static void slow_drift(int confirm)
 {
     const int n = 2600, onset = 2300, C = 4;
