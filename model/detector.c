@@ -57,6 +57,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->repeat_cap = 0.3f;
     cfg->refractory = 10;
     cfg->seed = 1;
+    cfg->warm_epochs = 8;
 }
 
 static int config_check(const struct detector_config *c)
@@ -70,7 +71,8 @@ static int config_check(const struct detector_config *c)
         c->accept_after < 1 || c->confirm < 1 || c->confirm > 2 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
-        c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0)
+        c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
+        c->warm_epochs < 0)
         return ERR_INVAL;
     return 0;
 }

@@ -110,6 +110,9 @@ struct detector_config {
                         2): 2 keeps a lone reading over the level from opening an episode; the
                         episode then opens one reading after the onset the score marks, so its
                         readings' scores are capped (an event's peak is the likelihood) */
+    int warm_epochs; /* > 0: while an LSTM serves, a training's candidate LSTM starts from its
+                        weights and trains at most this many epochs (0: always a fresh LSTM
+                        with train.max_epochs) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -209,7 +212,8 @@ int detector_job_set_data(detector_job_t *job, const float *rows, int n);
  * then the last window's newest rows. */
 int detector_job_set_pooled(detector_job_t *job, const float *rows, int n);
 
-/* Trains a fresh LSTM and fits the linear baseline on all but the newest val_rows readings
+/* Trains an LSTM (a fresh one; with warm_epochs > 0 and an LSTM serving, one that starts from
+ * the serving weights and runs at most warm_epochs epochs) and fits the linear baseline on all but the newest val_rows readings
  * of the window, then validates them, persistence and the serving predictor (copied at create)
  * on those readings and decides what serves (the decision is applied by _apply). Any thread;
  * touches only the job, so the result is the same on any thread. Returns ERR_INVAL (no data
