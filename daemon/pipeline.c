@@ -190,7 +190,9 @@ static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
     free(js);
 }
 
-/* Opens, extends or closes the device's anomaly event after a step. Caller holds d->mu. */
+/* Opens, extends or closes the device's anomaly event after a step: its peak is the highest
+ * likelihood of its readings, its channel shares their contributions weighted by score.
+ * Caller holds d->mu. */
 static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct detector_result *r)
 {
     struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
@@ -207,8 +209,12 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
             cur->start_ts = ts;
             cur->end_ts = -1;
         }
-        if (r->score > cur->peak)
-            cur->peak = r->score;
+        /* The peak is the evidence: the likelihood, not the reported score, which the
+         * onset filter caps at repeat_cap after an alarm-level reading (with confirm = 2
+         * every reading of an episode comes after one, so no score in it reaches the alarm
+         * level). */
+        if (r->likelihood > cur->peak)
+            cur->peak = r->likelihood;
         for (int c = 0; c < d->nch; c++)
             cur->share[c] += r->contrib[c] * r->score;
         if (!active)

@@ -52,11 +52,12 @@ void detector_config_default(struct detector_config *cfg)
     cfg->alarm_level = 0.5f;
     cfg->clear_level = 0.4f;
     cfg->clear_count = 1;
-    cfg->confirm = 1;
+    cfg->confirm = 2;
     cfg->hold_median = 1;
     cfg->repeat_cap = 0.3f;
     cfg->refractory = 10;
     cfg->seed = 1;
+    cfg->warm_epochs = 8;
 }
 
 static int config_check(const struct detector_config *c)
@@ -70,7 +71,8 @@ static int config_check(const struct detector_config *c)
         c->accept_after < 1 || c->confirm < 1 || c->confirm > 2 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
-        c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0)
+        c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
+        c->warm_epochs < 0)
         return ERR_INVAL;
     return 0;
 }

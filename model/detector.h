@@ -107,9 +107,12 @@ struct detector_config {
     float flat_diff; /* error-scale floor, as a fraction of the RMS of the channel's one-step
                         changes in training (the larger of this and flat_rel's floor applies) */
     int confirm;     /* readings in a row at or above alarm_level that start an anomaly (1 or
-                        2): 2 keeps a lone reading over the level from opening an episode, but
-                        the episode then opens one reading after the onset the score marks
-                        (its readings' scores are capped), so off by default */
+                        2): 2 keeps a lone reading over the level from opening an episode; the
+                        episode then opens one reading after the onset the score marks, so its
+                        readings' scores are capped (an event's peak is the likelihood) */
+    int warm_epochs; /* > 0: while an LSTM serves, a training's candidate LSTM starts from its
+                        weights and trains at most this many epochs (0: always a fresh LSTM
+                        with train.max_epochs) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -209,12 +212,13 @@ int detector_job_set_data(detector_job_t *job, const float *rows, int n);
  * then the last window's newest rows. */
 int detector_job_set_pooled(detector_job_t *job, const float *rows, int n);
 
-/* Trains a fresh LSTM and fits the linear baseline on all but the newest val_rows readings
- * of the window, then validates them, persistence and the serving predictor (copied at create)
- * on those readings and decides what serves (the decision is applied by _apply). Any thread;
- * touches only the job, so the result is the same on any thread. Returns ERR_INVAL (no data
- * set), ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just does not
- * compete). */
+/* Trains an LSTM (a fresh one; with warm_epochs > 0 and an LSTM serving, one that starts from
+ * the serving weights and runs at most warm_epochs epochs) and fits the linear baseline on all but
+ * the newest val_rows readings of the window, then validates them, persistence and the serving
+ * predictor (copied at create) on those readings and decides what serves (the decision is applied
+ * by _apply). Any thread; touches only the job, so the result is the same on any thread. Returns
+ * ERR_INVAL (no data set), ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just
+ * does not compete). */
 int detector_job_run(detector_job_t *job);
 
 /* Applies the job's decision: the best candidate replaces the serving predictor only if it

@@ -28,8 +28,18 @@
  * daemon's store), the readings' timestamps, the previous reading's contributions and raw score,
  * and the config's fields added since (retrain_seconds, flat_diff, confirm). Format 1 still
  * loads: its newest rows fill the context ring, and the new settings take the values that keep
- * its behaviour (retrain_seconds 0, flat_diff 0, confirm 1); the timestamps are unknown. */
-#define DET_FORMAT 2u
+ * its behaviour (retrain_seconds 0, flat_diff 0, confirm 1); the timestamps are unknown.
+ * Format 3 adds warm_epochs to the config. It took the 4 bytes that were the config's tail
+ * padding, so the layout is format 2's: format 2 loads with warm_epochs 0 (as it ran; its
+ * padding bytes were never defined). */
+#define DET_FORMAT 3u
+/* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
+ * fills that padding, so both have the same size. */
+_Static_assert(sizeof(struct detector_config) ==
+                   (offsetof(struct detector_config, confirm) + sizeof(int) +
+                    _Alignof(struct detector_config) - 1) /
+                       _Alignof(struct detector_config) * _Alignof(struct detector_config),
+               "format 3's config must keep format 2's size");
 /* Format 1's config: the current one up to retrain_seconds, the first field added after it. */
 #define CFG_V1_SIZE offsetof(struct detector_config, retrain_seconds)
 
@@ -181,13 +191,15 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     get(&r, &C, sizeof C);
     if (r.bad || magic != DET_MAGIC)
         return ERR_CORRUPT;
-    if (fmt != DET_FORMAT && fmt != 1)
+    if (fmt < 1 || fmt > DET_FORMAT)
         return ERR_INVAL;
     get(&r, &cfg, fmt == 1 ? CFG_V1_SIZE : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
     if (fmt == 1)
         cfg.confirm = 1; /* the rest added since format 1 stays 0 (memset): as it ran */
+    if (fmt < 3)
+        cfg.warm_epochs = 0;
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

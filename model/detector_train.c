@@ -1,7 +1,8 @@
 /* model/detector_train.c: training jobs. A job copies the serving predictor (create, owner
  * thread), is given the training window by the caller (set_data, any thread: the daemon reads
- * it from its store, vigil-replay from its series), trains a fresh LSTM and fits the linear
- * baseline on all but the newest val_rows readings (run, any thread), scores every predictor on
+ * it from its store, vigil-replay from its series), trains an LSTM (afresh, or with warm_epochs
+ * from the serving LSTM's weights once one has served) and fits the linear baseline on all but
+ * the newest val_rows readings (run, any thread), scores every predictor on
  * those newest readings and decides what serves; apply (owner thread) installs the decision and
  * recalibrates the error scales and the long window from the validation tail.
  *
@@ -359,6 +360,14 @@ int detector_job_run(detector_job_t *j)
     tc.seed = cfg->seed + j->version;
     tc.reinit = 1;
     tc.fit_norm = 1;
+    /* Warm start: the candidate continues from the serving LSTM's weights (normalisation refit
+     * on the new rows) with fewer epochs. */
+    const model_t *init = j->base;
+    if (cfg->warm_epochs > 0 && j->s_lstm != NULL) {
+        init = j->s_lstm;
+        tc.reinit = 0;
+        tc.max_epochs = cfg->warm_epochs < tc.max_epochs ? cfg->warm_epochs : tc.max_epochs;
+    }
     /* Early in a device's life the rows may not hold a training and an early-stopping window
      * of the configured length: shorten the window (down to 8) rather than train nothing. */
     int fit = (int)((double)ntr * tc.val_fraction) - 1;
@@ -367,9 +376,9 @@ int detector_job_run(detector_job_t *j)
     j->window = tc.window;
     if (tc.max_epochs > 0) {
         j->tres.train_loss = j->curves;
-        j->tres.val_loss = j->curves + tc.max_epochs;
+        j->tres.val_loss = j->curves + cfg->train.max_epochs;
     }
-    rc = model_train(&j->cand, j->base, &tc, j->data, (size_t)ntr, &j->tres);
+    rc = model_train(&j->cand, init, &tc, j->data, (size_t)ntr, &j->tres);
     if (rc == 0)
         j->have_cand = 1;
     else if (rc != ERR_RANGE && rc != ERR_INVAL)

@@ -96,6 +96,7 @@ static const struct field fields[] = {
     FI("refractory", refractory),
     FU("seed", seed),
     FI("retrain_seconds", retrain_seconds),
+    FI("warm_epochs", warm_epochs),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
