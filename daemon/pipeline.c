@@ -71,7 +71,7 @@ static void dev_free(struct dev *d)
     free(d->ring_ts);
     free(d->ring_score);
     free(d->ring_state);
-    free(d->ring_vals);
+    free(d->ring_pred);
     free(d->events);
     for (size_t i = 0; i < d->nversions; i++) {
         free(d->versions[i].ckpt);
@@ -122,16 +122,17 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
 {
     d->ring_head = d->ring_len = 0;
+    d->last_present = ~UINT64_C(0); /* no reading seen since: none is known to have lacked one */
     free(d->ring_ts);
     free(d->ring_score);
     free(d->ring_state);
-    free(d->ring_vals);
+    free(d->ring_pred);
     d->ring_cap = p->o.predictions;
     d->ring_ts = malloc(d->ring_cap * sizeof *d->ring_ts);
     d->ring_score = malloc(d->ring_cap * sizeof *d->ring_score);
     d->ring_state = malloc(d->ring_cap);
-    d->ring_vals = malloc(d->ring_cap * 2 * (size_t)d->nch * sizeof *d->ring_vals);
-    if (!d->ring_ts || !d->ring_score || !d->ring_state || !d->ring_vals)
+    d->ring_pred = malloc(d->ring_cap * (size_t)d->nch * sizeof *d->ring_pred);
+    if (!d->ring_ts || !d->ring_score || !d->ring_state || !d->ring_pred)
         return ERR_NOMEM;
     return 0;
 }
@@ -372,11 +373,11 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     d->ring_ts[slot] = ts;
     d->ring_score[slot] = r->score;
     d->ring_state[slot] = (uint8_t)r->state;
-    float *v = d->ring_vals + slot * 2 * (size_t)d->nch;
-    for (int c = 0; c < d->nch; c++) {
-        v[c] = r->pred[c];
-        v[d->nch + c] = sp->present[c] ? sp->x[c] : NAN;
-    }
+    memcpy(d->ring_pred + slot * (size_t)d->nch, r->pred, (size_t)d->nch * sizeof *r->pred);
+    d->last_present = 0;
+    for (int c = 0; c < d->nch; c++)
+        if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
+            d->last_present |= UINT64_C(1) << c;
     d->ring_head = (d->ring_head + 1) % d->ring_cap;
     if (d->ring_len < d->ring_cap)
         d->ring_len++;

@@ -32,6 +32,8 @@ struct group {
     int due, training; /* guarded by pipeline.due_mu */
 };
 
+_Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");
+
 struct dev {
     UT_hash_handle hh;
     char *name; /* owned; the hash key */
@@ -57,12 +59,14 @@ struct dev {
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     struct group *group;     /* d's group or NULL */
     int64_t due_ts;          /* newest reading when d became due: its training window ends there */
-    /* Ring of recent predictions: ts, score, state, then pred[nch] and actual[nch]. */
+    uint64_t last_present; /* bit c: channel c was in the newest scored reading */
+    /* Ring of recent predictions: ts, score, state, pred[nch]. The actual values are not kept:
+     * they are the stored readings, joined by timestamp when the ring is read. */
     size_t ring_cap, ring_head, ring_len;
     int64_t *ring_ts;
     float *ring_score;
     uint8_t *ring_state;
-    float *ring_vals; /* [ring_cap][2 * nch] */
+    float *ring_pred; /* [ring_cap][nch] */
     /* Anomaly events, oldest first; the last one may be active. */
     struct event *events;
     size_t nevents;

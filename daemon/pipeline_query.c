@@ -132,11 +132,9 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                       "readings_not_scored_out_of_order", (json_int_t)d->skipped_old, "training",
                       d->training, "latest", latest);
         if (r->imputed) {
-            /* The ring's last actual row says which channels this reading lacked. */
-            size_t slot = (d->ring_head + d->ring_cap - 1) % d->ring_cap;
-            const float *act = d->ring_vals + slot * 2 * (size_t)d->nch + d->nch;
+            /* The channels this reading lacked (carried forward into the step). */
             for (int c = 0; c < d->nch; c++)
-                if (isnan(act[c]))
+                if (!(d->last_present & (UINT64_C(1) << c)))
                     json_array_append_new(imputed, json_string(d->ch[c]));
         }
     }
@@ -145,35 +143,144 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     return dump(v, out);
 }
 
+/* The ring entries of one predictions answer, copied out under d->mu, and the stored readings
+ * joined to them by timestamp (on_stored). */
+struct pred_join {
+    size_t n, next;   /* entries; the first one not yet passed by the store's points */
+    int nch;
+    char *ch[DETECTOR_MAX_CHANNELS]; /* owned copies of the device's channel names */
+    int64_t *ts;      /* [n], increasing */
+    float *score;     /* [n] */
+    uint8_t *state;   /* [n] */
+    float *pred;      /* [n][nch] */
+    double *actual;   /* [n][nch]; NaN: the stored reading has no value of that channel */
+};
+
+static void pred_join_free(struct pred_join *j)
+{
+    for (int c = 0; c < j->nch; c++)
+        free(j->ch[c]);
+    free(j->ts);
+    free(j->score);
+    free(j->state);
+    free(j->pred);
+    free(j->actual);
+}
+
+/* store_point_cb: puts a stored point's values beside the ring entry of the same timestamp.
+ * Points are in time order, like the entries; stored points without an entry (readings that
+ * were not scored) are passed over. */
+static int on_stored(void *arg, int64_t ts, size_t n, const char *const *channels,
+                     const double *values)
+{
+    struct pred_join *j = arg;
+    while (j->next < j->n && j->ts[j->next] < ts)
+        j->next++;
+    if (j->next == j->n)
+        return 1;
+    if (j->ts[j->next] != ts)
+        return 0;
+    double *a = j->actual + j->next * (size_t)j->nch;
+    for (size_t i = 0; i < n; i++) {
+        /* Both orders are of first appearance, so channel i is usually the device's i. */
+        int c = (int)i < j->nch && strcmp(channels[i], j->ch[i]) == 0 ? (int)i : -1;
+        for (int k = 0; c < 0 && k < j->nch; k++)
+            if (strcmp(channels[i], j->ch[k]) == 0)
+                c = k;
+        if (c >= 0)
+            a[c] = values[i];
+    }
+    j->next++;
+    return j->next == j->n;
+}
+
+/* Copies the ring entries in [from, to), at most limit, and the channel names. Caller holds
+ * d->mu. Returns 0 or ERR_NOMEM. */
+static int pred_copy(const struct dev *d, int64_t from, int64_t to, size_t limit,
+                     struct pred_join *j)
+{
+    size_t start = (d->ring_head + d->ring_cap - d->ring_len) % (d->ring_cap ? d->ring_cap : 1);
+    size_t first = d->ring_len, n = 0;
+    for (size_t i = 0; i < d->ring_len && n < limit; i++) {
+        int64_t ts = d->ring_ts[(start + i) % d->ring_cap];
+        if (ts < from || ts >= to)
+            continue;
+        if (n++ == 0)
+            first = i;
+    }
+    j->nch = d->nch;
+    for (int c = 0; c < d->nch; c++)
+        if ((j->ch[c] = strdup(d->ch[c])) == NULL)
+            return ERR_NOMEM;
+    if (n == 0)
+        return 0;
+    size_t cells = n * (size_t)d->nch;
+    j->ts = malloc(n * sizeof *j->ts);
+    j->score = malloc(n * sizeof *j->score);
+    j->state = malloc(n);
+    j->pred = malloc(cells * sizeof *j->pred);
+    j->actual = malloc(cells * sizeof *j->actual);
+    if (!j->ts || !j->score || !j->state || !j->pred || !j->actual)
+        return ERR_NOMEM;
+    for (size_t i = first; i < d->ring_len && j->n < n; i++) {
+        size_t slot = (start + i) % d->ring_cap;
+        int64_t ts = d->ring_ts[slot];
+        if (ts < from || ts >= to)
+            continue;
+        j->ts[j->n] = ts;
+        j->score[j->n] = d->ring_score[slot];
+        j->state[j->n] = d->ring_state[slot];
+        memcpy(j->pred + j->n * (size_t)d->nch, d->ring_pred + slot * (size_t)d->nch,
+               (size_t)d->nch * sizeof *j->pred);
+        j->n++;
+    }
+    for (size_t k = 0; k < cells; k++)
+        j->actual[k] = NAN;
+    return 0;
+}
+
 int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
                          char **out)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
-    json_t *pts = json_array();
+    struct pred_join j;
+    memset(&j, 0, sizeof j);
     pthread_mutex_lock(&d->mu);
-    size_t start = (d->ring_head + d->ring_cap - d->ring_len) % (d->ring_cap ? d->ring_cap : 1);
-    size_t n = 0;
-    for (size_t i = 0; i < d->ring_len && n < limit; i++) {
-        size_t slot = (start + i) % d->ring_cap;
-        int64_t ts = d->ring_ts[slot];
-        if (ts < from || ts >= to)
-            continue;
-        const float *v = d->ring_vals + slot * 2 * (size_t)d->nch;
-        json_t *pred = json_object(), *act = json_object();
-        for (int c = 0; c < d->nch; c++) {
-            json_object_set_new(pred, d->ch[c], jnum(v[c]));
-            json_object_set_new(act, d->ch[c], jnum(v[d->nch + c]));
-        }
-        json_array_append_new(pts, json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)ts,
-                                             "time", jtime(ts), "score", jnum(d->ring_score[slot]),
-                                             "state", state_names[d->ring_state[slot]], "predicted",
-                                             pred, "actual", act));
-        n++;
-    }
-    int64_t oldest = d->ring_len ? d->ring_ts[start] : -1;
+    int rc = pred_copy(d, from, to, limit, &j);
+    int64_t oldest = d->ring_len ? d->ring_ts[(d->ring_head + d->ring_cap - d->ring_len) %
+                                              d->ring_cap]
+                                 : -1;
     pthread_mutex_unlock(&d->mu);
+    /* The actual values: the stored readings over the entries' span, read without d->mu (a
+     * reading overwritten since shows its current value). No store (unit tests) or a device
+     * deleted meanwhile: all null. */
+    if (rc == 0 && j.n > 0 && p->store) {
+        store_query_t q = {.device = device, .from_ms = j.ts[0], .to_ms = j.ts[j.n - 1] + 1};
+        rc = store_query(p->store, &q, on_stored, &j);
+        if (rc == ERR_NOTFOUND)
+            rc = 0;
+    }
+    if (rc) {
+        pred_join_free(&j);
+        return rc;
+    }
+    json_t *pts = json_array();
+    for (size_t i = 0; i < j.n; i++) {
+        const float *pv = j.pred + i * (size_t)j.nch;
+        const double *av = j.actual + i * (size_t)j.nch;
+        json_t *pred = json_object(), *act = json_object();
+        for (int c = 0; c < j.nch; c++) {
+            json_object_set_new(pred, j.ch[c], jnum(pv[c]));
+            json_object_set_new(act, j.ch[c], jnum(av[c]));
+        }
+        json_array_append_new(pts, json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)j.ts[i],
+                                             "time", jtime(j.ts[i]), "score", jnum(j.score[i]),
+                                             "state", state_names[j.state[i]], "predicted", pred,
+                                             "actual", act));
+    }
+    pred_join_free(&j);
     json_t *v = json_pack("{s:s,s:o,s:o}", "device", device, "points", pts, "retained_from_ts",
                           oldest >= 0 ? json_integer(oldest) : json_null());
     return dump(v, out);

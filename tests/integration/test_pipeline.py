@@ -505,6 +505,46 @@ class Models(vt.DaemonTestCase):
             return (m, new[0]) if new and not m["training"] else None
         return wait_for("a new version of %s" % device, done, 60)
 
+    def test_predictions_actual_is_the_stored_reading(self):
+        """The predictions' actual values are the stored readings, joined by timestamp: what was
+        sent, null for a channel the reading lacked, the current value after an overwrite."""
+        dev, rng = "join-1", random.Random(11)
+        rows = rotation(40, 0, OMEGA_A, 0.01, rng)
+        ts = self.feed(dev, rows, 0)
+        # A reading without y: scored with y carried forward, and the status says so.
+        t_gap = ts[-1] + 1000
+        post_readings(self.d, dev, [[0.125, 2.5]], [t_gap], ["x", "z"])
+        s = wait_scored(self.d, dev, 41)
+        self.assertEqual(s["imputed_channels"], ["y"], s)
+        path = "/v1/devices/%s/predictions?from=%d" % (dev, ts[0])
+        preds = self.d.get_json(path)["points"]
+        self.assertEqual([p["ts"] for p in preds], ts + [t_gap])
+        for p, r in zip(preds, rows):
+            self.assertEqual(p["actual"], dict(zip(CH3, r)), p)
+            self.assertEqual(set(p["predicted"]), set(CH3))
+        self.assertEqual(preds[-1]["actual"], {"x": 0.125, "y": None, "z": 2.5})
+        # Overwrites (older than the newest: stored, not scored) show in the actual values;
+        # the predictions stay.
+        post_readings(self.d, dev, [[-7.5]], [ts[5]], ["y"])
+        post_readings(self.d, dev, [[3.75]], [t_gap], ["y"])
+        again = self.d.get_json(path)["points"]
+        self.assertEqual(again[5]["actual"], {"x": rows[5][0], "y": -7.5, "z": rows[5][2]})
+        self.assertEqual(again[-1]["actual"], {"x": 0.125, "y": 3.75, "z": 2.5})
+        self.assertEqual([p["actual"] for p in again[:5]], [p["actual"] for p in preds[:5]])
+        self.assertEqual([p["predicted"] for p in again], [p["predicted"] for p in preds])
+        self.assertEqual(status(self.d, dev)["readings_scored"], 41)
+        # A full reading: nothing imputed any more.
+        post_readings(self.d, dev, [[0.25, 0.5, 2.0]], [t_gap + 1000], CH3)
+        s = wait_scored(self.d, dev, 42)
+        self.assertEqual(s["imputed_channels"], [], s)
+        # A window inside the ring, with a limit: only its entries, each with its own reading.
+        mid = self.d.get_json("/v1/devices/%s/predictions?from=%d&to=%d&limit=3"
+                              % (dev, ts[10], ts[20]))["points"]
+        self.assertEqual([p["ts"] for p in mid], ts[10:13])
+        self.assertEqual([p["actual"] for p in mid], [dict(zip(CH3, r)) for r in rows[10:13]])
+        empty = self.d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, t_gap + 5000))
+        self.assertEqual(empty["points"], [])
+
     def test_retrain_validates_and_swaps_only_better(self):
         dev, rng = "val-1", random.Random(7)
         m0 = self.trained(dev, rng, 1000)
