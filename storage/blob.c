@@ -42,36 +42,6 @@ enum {
 
 static const double pow10_tab[MAX_DECIMALS + 1] = {1, 10, 100, 1000, 10000};
 
-static size_t varint_put(unsigned char *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (unsigned char)v;
-    return n;
-}
-
-/* Reads a varint of at most maxbytes bytes. Returns 0, or -1 when truncated or too long. */
-static int varint_get(const unsigned char **pp, const unsigned char *end, int maxbytes,
-                      uint64_t *out)
-{
-    const unsigned char *p = *pp;
-    uint64_t x = 0;
-    for (int i = 0; i < maxbytes; i++) {
-        if (p >= end)
-            return -1;
-        x |= (uint64_t)(*p & 0x7f) << (7 * i);
-        if (!(*p++ & 0x80)) {
-            *out = x;
-            *pp = p;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static void le_put(unsigned char *p, uint64_t bits, int n)
 {
     for (int i = 0; i < n; i++)
@@ -116,7 +86,7 @@ static unsigned value_put(unsigned char *p, double v, size_t *len)
     }
     /* A decimal of 1 to 4 varint bytes beats everything; one of 5 loses to a float. */
     if (found && z < (uint64_t)1 << 28) {
-        *len = varint_put(p, z);
+        *len = store__varint_put(p, z);
         return d;
     }
     if (fabs(v) <= FLT_MAX) {
@@ -130,7 +100,7 @@ static unsigned value_put(unsigned char *p, double v, size_t *len)
         }
     }
     if (found) {
-        *len = varint_put(p, z);
+        *len = store__varint_put(p, z);
         return d;
     }
     uint64_t bits;
@@ -146,7 +116,7 @@ static int value_get(unsigned kind, const unsigned char **pp, const unsigned cha
     const unsigned char *p = *pp;
     if (kind <= MAX_DECIMALS) {
         uint64_t z;
-        if (varint_get(&p, end, K_VARINT_MAX, &z))
+        if (store__varint_get(&p, end, K_VARINT_MAX, &z))
             return -1;
         int64_t h = (int64_t)(z >> 1);
         int64_t k = z & 1 ? -h - 1 : h;
@@ -178,7 +148,7 @@ size_t store__pair_put(unsigned char *p, int64_t idx, double v)
     unsigned i = (unsigned)idx;
     if (idx >= IDX_INLINE) {
         i = IDX_INLINE;
-        n += varint_put(p + 1, (uint64_t)idx - IDX_INLINE);
+        n += store__varint_put(p + 1, (uint64_t)idx - IDX_INLINE);
     }
     unsigned kind = value_put(p + n, v, &len);
     p[0] = (unsigned char)(kind << 5 | i);
@@ -194,7 +164,7 @@ int store__pair_get(const unsigned char **pp, const unsigned char *end, int64_t 
     uint64_t i = tag & 31;
     if (i == IDX_INLINE) {
         uint64_t x;
-        if (varint_get(&p, end, IDX_VARINT_MAX, &x) || x > (uint64_t)INT64_MAX - IDX_INLINE)
+        if (store__varint_get(&p, end, IDX_VARINT_MAX, &x) || x > (uint64_t)INT64_MAX - IDX_INLINE)
             return -1;
         i += x;
     }

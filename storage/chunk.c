@@ -34,25 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MODE_PAIRS = 5, MODE_ALL = 8, MAX_DECIMALS = 4 };
+enum { MODE_PAIRS = 5, MODE_ALL = 8, MAX_DECIMALS = 4, VARINT_MAX = 10 /* any uint64_t */ };
 #define K_LIMIT ((int64_t)1 << 34)
 
 static const double pow10_tab[MAX_DECIMALS + 1] = {1, 10, 100, 1000, 10000};
-
-static int grow(void **p, size_t *cap, size_t need, size_t sz)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * sz);
-    if (q == NULL)
-        return ERR_NOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
 
 void store__codec_free(store_codec_t *c)
 {
@@ -65,34 +50,6 @@ void store__codec_free(store_codec_t *c)
     free(c->colk);
     free(c->ts);
     memset(c, 0, sizeof *c);
-}
-
-static size_t varint_put(unsigned char *p, uint64_t v)
-{
-    size_t n = 0;
-    while (v >= 0x80) {
-        p[n++] = (unsigned char)(v | 0x80);
-        v >>= 7;
-    }
-    p[n++] = (unsigned char)v;
-    return n;
-}
-
-static int varint_get(const unsigned char **pp, const unsigned char *end, uint64_t *out)
-{
-    const unsigned char *p = *pp;
-    uint64_t x = 0;
-    for (int i = 0; i < 10; i++) {
-        if (p >= end)
-            return -1;
-        x |= (uint64_t)(*p & 0x7f) << (7 * i);
-        if (!(*p++ & 0x80)) {
-            *out = x;
-            *pp = p;
-            return 0;
-        }
-    }
-    return -1;
 }
 
 static uint64_t zz(uint64_t u)
@@ -150,7 +107,7 @@ static void put_channel(store_codec_t *c, size_t *off, uint64_t idx_delta, size_
     for (size_t i = 0; i < redo && dmax >= 0; i++)
         if (decimal_at(v[i], dmax, &k[i]))
             dmax = -1;
-    w += varint_put(o + w, idx_delta);
+    w += store__varint_put(o + w, idx_delta);
     unsigned mode = dmax >= 0 ? (unsigned)dmax : MODE_PAIRS;
     if (m == n)
         mode |= MODE_ALL;
@@ -165,7 +122,7 @@ static void put_channel(store_codec_t *c, size_t *off, uint64_t idx_delta, size_
     if (dmax >= 0) {
         uint64_t prev = 0;
         for (size_t i = 0; i < m; i++) {
-            w += varint_put(o + w, zz((uint64_t)k[i] - prev));
+            w += store__varint_put(o + w, zz((uint64_t)k[i] - prev));
             prev = (uint64_t)k[i];
         }
     } else {
@@ -181,7 +138,7 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
     if (m == 0)
         return ERR_INVAL;
     /* Pass 1: point index of each cell, the largest idx. */
-    if (grow((void **)&c->pi, &c->pi_cap, m, sizeof *c->pi))
+    if (store__grow((void **)&c->pi, &c->pi_cap, m, sizeof *c->pi))
         return ERR_NOMEM;
     size_t n = 0;
     int64_t maxidx = 0;
@@ -199,10 +156,10 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
             maxidx = cells[i].idx;
     }
     size_t nslots = (size_t)maxidx + 1;
-    if (grow((void **)&c->cnt, &c->cnt_cap, nslots + 1, sizeof *c->cnt) ||
-        grow((void **)&c->colpi, &c->colpi_cap, m, sizeof *c->colpi) ||
-        grow((void **)&c->colv, &c->colv_cap, m, sizeof *c->colv) ||
-        grow((void **)&c->colk, &c->colk_cap, m, sizeof *c->colk))
+    if (store__grow((void **)&c->cnt, &c->cnt_cap, nslots + 1, sizeof *c->cnt) ||
+        store__grow((void **)&c->colpi, &c->colpi_cap, m, sizeof *c->colpi) ||
+        store__grow((void **)&c->colv, &c->colv_cap, m, sizeof *c->colv) ||
+        store__grow((void **)&c->colk, &c->colk_cap, m, sizeof *c->colk))
         return ERR_NOMEM;
     /* Pass 2: cells by channel (a counting sort, stable, so each column is in ts order). */
     memset(c->cnt, 0, (nslots + 1) * sizeof *c->cnt);
@@ -221,10 +178,10 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
     /* cnt[s] is now the end of column s; its start is cnt[s - 1] (0 for s == 0). Worst case
      * size: header 20, ts 10 a point, per channel 10 + 1 + bitmap, 9 bytes a value. */
     size_t need = 20 + 10 * n + nch * (11 + (n + 7) / 8) + 9 * m;
-    if (grow((void **)&c->out, &c->out_cap, need, 1))
+    if (store__grow((void **)&c->out, &c->out_cap, need, 1))
         return ERR_NOMEM;
-    size_t w = varint_put(c->out, n);
-    w += varint_put(c->out + w, nch);
+    size_t w = store__varint_put(c->out, n);
+    w += store__varint_put(c->out + w, nch);
     /* Timestamps. */
     uint64_t prev_ts = (uint64_t)cells[0].ts, prev_delta = 0;
     size_t zeros = 0;
@@ -240,15 +197,15 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
             continue;
         }
         if (zeros) {
-            w += varint_put(c->out + w, 0);
-            w += varint_put(c->out + w, zeros - 1);
+            w += store__varint_put(c->out + w, 0);
+            w += store__varint_put(c->out + w, zeros - 1);
             zeros = 0;
         }
-        w += varint_put(c->out + w, zz(dod));
+        w += store__varint_put(c->out + w, zz(dod));
     }
     if (zeros) {
-        w += varint_put(c->out + w, 0);
-        w += varint_put(c->out + w, zeros - 1);
+        w += store__varint_put(c->out + w, 0);
+        w += store__varint_put(c->out + w, zeros - 1);
     }
     /* Channels. */
     int64_t prev_idx = 0;
@@ -270,19 +227,19 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
 {
     const unsigned char *p = data, *end = p + len;
     uint64_t n, nch;
-    if (data == NULL || varint_get(&p, end, &n) || varint_get(&p, end, &nch) || n == 0 ||
-        n > STORE_CHUNK_DECODE_MAX || nch == 0 || nch > STORE_CHUNK_IDX_MAX ||
-        n * nch > STORE_CHUNK_DECODE_MAX)
+    if (data == NULL || store__varint_get(&p, end, VARINT_MAX, &n) ||
+        store__varint_get(&p, end, VARINT_MAX, &nch) || n == 0 || n > STORE_CHUNK_DECODE_MAX ||
+        nch == 0 || nch > STORE_CHUNK_IDX_MAX || n * nch > STORE_CHUNK_DECODE_MAX)
         return ERR_CORRUPT;
-    if (grow((void **)&c->ts, &c->ts_cap, n, sizeof *c->ts))
+    if (store__grow((void **)&c->ts, &c->ts_cap, n, sizeof *c->ts))
         return ERR_NOMEM;
     c->ts[0] = t0;
     uint64_t prev_ts = (uint64_t)t0, prev_delta = 0;
     for (size_t i = 1; i < n;) {
         uint64_t z, r = 0;
-        if (varint_get(&p, end, &z))
+        if (store__varint_get(&p, end, VARINT_MAX, &z))
             return ERR_CORRUPT;
-        if (z == 0 && (varint_get(&p, end, &r) || r > n - i - 1))
+        if (z == 0 && (store__varint_get(&p, end, VARINT_MAX, &r) || r > n - i - 1))
             return ERR_CORRUPT;
         for (uint64_t k = 0; k <= r; k++, i++) {
             prev_delta += unzz(z);
@@ -296,12 +253,12 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
      * column of each in colk. */
     size_t m = 0;
     int64_t idx = 0;
-    if (grow((void **)&c->cnt, &c->cnt_cap, n + 1, sizeof *c->cnt))
+    if (store__grow((void **)&c->cnt, &c->cnt_cap, n + 1, sizeof *c->cnt))
         return ERR_NOMEM;
     memset(c->cnt, 0, (n + 1) * sizeof *c->cnt);
     for (uint64_t ch = 0; ch < nch; ch++) {
         uint64_t dx;
-        if (varint_get(&p, end, &dx) || (ch > 0 && dx == 0) ||
+        if (store__varint_get(&p, end, VARINT_MAX, &dx) || (ch > 0 && dx == 0) ||
             dx >= (uint64_t)STORE_CHUNK_IDX_MAX - (uint64_t)idx || p >= end)
             return ERR_CORRUPT;
         idx += (int64_t)dx;
@@ -322,9 +279,9 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
             if (cm == 0 || (n % 8 && bitmap[nb - 1] >> (n % 8)))
                 return ERR_CORRUPT;
         }
-        if (grow((void **)&c->colpi, &c->colpi_cap, m + cm, sizeof *c->colpi) ||
-            grow((void **)&c->colv, &c->colv_cap, m + cm, sizeof *c->colv) ||
-            grow((void **)&c->colk, &c->colk_cap, m + cm, sizeof *c->colk))
+        if (store__grow((void **)&c->colpi, &c->colpi_cap, m + cm, sizeof *c->colpi) ||
+            store__grow((void **)&c->colv, &c->colv_cap, m + cm, sizeof *c->colv) ||
+            store__grow((void **)&c->colk, &c->colk_cap, m + cm, sizeof *c->colk))
             return ERR_NOMEM;
         uint64_t k = 0;
         unsigned d = mode & 7;
@@ -334,7 +291,7 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
             double v;
             if (d <= MAX_DECIMALS) {
                 uint64_t z;
-                if (varint_get(&p, end, &z))
+                if (store__varint_get(&p, end, VARINT_MAX, &z))
                     return ERR_CORRUPT;
                 k += unzz(z);
                 v = (double)(int64_t)k / pow10_tab[d];
@@ -359,7 +316,7 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
     }
     /* Point-major order: a stable counting sort by point keeps each point's channels in idx
      * order. */
-    if (grow((void **)&c->cells, &c->cells_cap, m, sizeof *c->cells))
+    if (store__grow((void **)&c->cells, &c->cells_cap, m, sizeof *c->cells))
         return ERR_NOMEM;
     for (size_t j = 0; j < m; j++) {
         store_cell_t *cell = &c->cells[c->cnt[c->colpi[j]]++];

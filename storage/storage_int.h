@@ -287,6 +287,8 @@ void store__compact_list_free(store_writer_t *w);
 int store__step_done(store_t *s, sqlite3_stmt *st);
 int store__encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
                         size_t *npairs);
+/* Grows *p (of *cap elements of sz bytes) to at least need elements, doubling. 0 or ERR_NOMEM.
+ * (blob.c, chunk.c, chunks.c, schema.c and writer.c share it.) */
 int store__grow(void **p, size_t *cap, size_t need, size_t sz);
 /* Marks d's devices row to be written before the commit. */
 int store__touch(store_writer_t *w, store_dev_t *d);
@@ -321,5 +323,37 @@ void store__test_hold(store_t *s, int hold);
 /* Runs one SQL statement on the writer connection, in the writer's next transaction, and waits
  * for the commit; e.g. "PRAGMA max_page_count=1". Returns the job status. */
 int store__test_exec(store_t *s, const char *sql);
+
+/* LEB128 varints of the row codings (blob.c, chunk.c): 7 bits a byte, low bits first. */
+static inline size_t store__varint_put(unsigned char *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (unsigned char)v;
+    return n;
+}
+
+/* Reads a varint of at most maxbytes (<= 10) bytes from *pp, not past end, advancing *pp.
+ * Returns 0, or -1 when truncated or too long (*pp unchanged). */
+static inline int store__varint_get(const unsigned char **pp, const unsigned char *end,
+                                    int maxbytes, uint64_t *out)
+{
+    const unsigned char *p = *pp;
+    uint64_t x = 0;
+    for (int i = 0; i < maxbytes; i++) {
+        if (p >= end)
+            return -1;
+        x |= (uint64_t)(*p & 0x7f) << (7 * i);
+        if (!(*p++ & 0x80)) {
+            *out = x;
+            *pp = p;
+            return 0;
+        }
+    }
+    return -1;
+}
 
 #endif
