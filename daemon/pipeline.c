@@ -739,6 +739,8 @@ int pipeline_retrain(pipeline_t *p, const char *device)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
     int rc = pipeline__mark_due(p, d);
+    if (rc == ERR_BUSY) /* the training under way may have read its window already */
+        d->again = 1;
     pthread_mutex_unlock(&d->mu);
     return rc;
 }

@@ -55,6 +55,8 @@ struct dev {
     uint64_t since_save;     /* readings scored since the detector was last saved */
     int training;            /* a training job for d runs */
     int due;                 /* d is in the training due-set (p->due_head list) */
+    int again; /* a retrain asked through the API while d (or its group) was due or training:
+                  trained once more when that ends, so the request is not lost (d->mu) */
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     struct group *group;     /* d's group or NULL */

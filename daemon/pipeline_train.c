@@ -357,6 +357,16 @@ static void train_next(void *arg)
         pthread_mutex_lock(&p->due_mu);
         g->training = 0;
         pthread_mutex_unlock(&p->due_mu);
-        free(devs);
     }
+    /* Retrains asked through the API while this one ran: once more, now that it is over. */
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&devs[i]->mu);
+        if (devs[i]->again) {
+            devs[i]->again = 0;
+            pipeline__mark_due(p, devs[i]);
+        }
+        pthread_mutex_unlock(&devs[i]->mu);
+    }
+    if (g)
+        free(devs);
 }
