@@ -84,12 +84,12 @@ class NotifySocket:
         self.sock.close()
 
 
-def start_with_env(d, env):
+def start_with_env(d, env, timeout=15.0):
     """Starts d with extra environment variables (Vigild.start inherits os.environ)."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        d.start()
+        d.start(timeout=timeout)
     finally:
         for k, v in saved.items():
             if v is None:

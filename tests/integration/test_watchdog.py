@@ -21,21 +21,7 @@ import unittest
 
 import vigiltest as vt
 from vigiltest import Vigild, mkdtemp, write_file
-from test_ops import NotifySocket
-
-
-def start_with_env(d, env, timeout=15.0):
-    """Starts d with extra environment variables (Vigild.start inherits os.environ)."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        d.start(timeout=timeout)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+from test_ops import NotifySocket, start_with_env
 
 
 def wait_log(d, text, timeout=20):
