@@ -13,7 +13,10 @@
  * socket (default), draining and counting the server's acknowledgements, or with --http as
  * POST /write?precision=ns batches over keep-alive HTTP/1.1 connections written by hand (one
  * request in flight per connection; the next batch is generated while it is answered; 503 is
- * retried after Retry-After). --dry-run only generates, to measure the generator itself. At the
+ * retried after Retry-After). --dry-run only generates, to measure the generator itself. --csv DIR
+ * writes DIR/pump-N.csv instead, one file per pump in vigil-replay's input format (header
+ * timestamp,speed,flow,..., epoch milliseconds, one row per simulated reading, unpaced), so the
+ * detector's false alarms and fault delays can be measured offline. At the
  * end it prints one summary line on stderr ("vigil-sim: done ... readings_sent= readings_acked=
  * errors= seconds= ..."); a reading is one channel value. Numbers are formatted by hand (fixed
  * point, no printf), so generation costs well under a microsecond per reading vector.
@@ -31,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -45,6 +49,7 @@ static const char *const fault_names[F_COUNT] = {"none",  "bearing", "overheat",
 #define MAX_CONNS    64
 #define MAX_RETRIES  600 /* 503 answers retried per batch before it counts as failed */
 #define IO_TIMEOUT_S 300 /* longest a blocking send or receive may wait */
+#define CSV_MAX_FILES 1000 /* --csv: pumps (one open file each) */
 
 struct pump {
     char id[32];
@@ -167,30 +172,60 @@ static char *put_str(char *p, const char *s, size_t n)
 
 #define LINE_MAX_BYTES 320 /* longest line put_line writes, with margin */
 
+/* The channels in line and CSV order: name, decimals written, and the value of pump pm. */
+static const char *const channel_names[MAX_CHANNELS] = {"speed",   "flow", "pressure", "current",
+                                                        "temp",    "vib",  "power",    "rpm"};
+static const int channel_decimals[MAX_CHANNELS] = {4, 3, 4, 3, 3, 4, 3, 1};
+
+static double channel_value(const struct pump *pm, int c)
+{
+    switch (c) {
+    case 0:
+        return pm->speed;
+    case 1:
+        return pm->flow;
+    case 2:
+        return pm->pressure;
+    case 3:
+        return pm->current;
+    case 4:
+        return pm->temp;
+    case 5:
+        return pm->vib;
+    case 6: /* kW: about 0.6 kW per ampere, a little more at high speed */
+        return 0.6 * pm->current * (0.8 + 0.2 * pm->speed);
+    default: /* a 1480 rpm motor whose slip grows with its load */
+        return 1480.0 * pm->speed * (1 - 0.002 * pm->current);
+    }
+}
+
 /* One line of line protocol for pump p at ts_ms, with the first nch channels. */
 static char *put_line(char *p, const struct pump *pm, int nch, int64_t ts_ms)
 {
     p = put_str(p, "pump,device=", 12);
     p = put_str(p, pm->id, (size_t)pm->id_len);
-    p = put_str(p, " speed=", 7);
-    p = put_fixed(p, pm->speed, 4);
-    if (nch > 1)
-        p = put_fixed(put_str(p, ",flow=", 6), pm->flow, 3);
-    if (nch > 2)
-        p = put_fixed(put_str(p, ",pressure=", 10), pm->pressure, 4);
-    if (nch > 3)
-        p = put_fixed(put_str(p, ",current=", 9), pm->current, 3);
-    if (nch > 4)
-        p = put_fixed(put_str(p, ",temp=", 6), pm->temp, 3);
-    if (nch > 5)
-        p = put_fixed(put_str(p, ",vib=", 5), pm->vib, 4);
-    if (nch > 6) /* kW: about 0.6 kW per ampere, a little more at high speed */
-        p = put_fixed(put_str(p, ",power=", 7), 0.6 * pm->current * (0.8 + 0.2 * pm->speed), 3);
-    if (nch > 7) /* a 1480 rpm motor whose slip grows with its load */
-        p = put_fixed(put_str(p, ",rpm=", 5), 1480.0 * pm->speed * (1 - 0.002 * pm->current), 1);
+    for (int c = 0; c < nch; c++) {
+        *p++ = c == 0 ? ' ' : ',';
+        p = put_str(p, channel_names[c], strlen(channel_names[c]));
+        *p++ = '=';
+        p = put_fixed(p, channel_value(pm, c), channel_decimals[c]);
+    }
     *p++ = ' ';
     p = put_u64(p, ts_ms < 0 ? 0 : (uint64_t)ts_ms);
     p = put_str(p, "000000\n", 7);
+    return p;
+}
+
+/* One CSV row for --csv: epoch milliseconds, then the first nch channels as put_line writes
+ * them (vigil-replay's input format). */
+static char *put_csv_row(char *p, const struct pump *pm, int nch, int64_t ts_ms)
+{
+    p = put_u64(p, ts_ms < 0 ? 0 : (uint64_t)ts_ms);
+    for (int c = 0; c < nch; c++) {
+        *p++ = ',';
+        p = put_fixed(p, channel_value(pm, c), channel_decimals[c]);
+    }
+    *p++ = '\n';
     return p;
 }
 
@@ -502,6 +537,8 @@ static void usage(FILE *out)
         "  --http ADDR:PORT    send POST /write?precision=ns batches to vigild's HTTP API\n"
         "                      instead of the stream\n"
         "  --dry-run           only generate the lines (measures the generator)\n"
+        "  --csv DIR           write DIR/pump-N.csv (created; at most 1000 pumps) in\n"
+        "                      vigil-replay's input format instead of sending; unpaced\n"
         "  --devices N         pumps to simulate (default 4)\n"
         "  --first-device K    number of the first pump, pump-K (default 1), so several\n"
         "                      processes can cover disjoint ranges\n"
@@ -530,7 +567,7 @@ static void usage(FILE *out)
 }
 
 struct sink {
-    int mode; /* 0 stream, 1 http, 2 dry run */
+    int mode; /* 0 stream, 1 http, 2 dry run, 3 csv */
     const char *addr;
     char host[160];
     int stream_fd;
@@ -615,6 +652,7 @@ int main(int argc, char **argv)
     static const struct option opts[] = {{"stream", required_argument, NULL, 's'},
                                          {"http", required_argument, NULL, 'H'},
                                          {"dry-run", no_argument, NULL, 'D'},
+                                         {"csv", required_argument, NULL, 'V'},
                                          {"devices", required_argument, NULL, 'n'},
                                          {"first-device", required_argument, NULL, 'K'},
                                          {"channels", required_argument, NULL, 'c'},
@@ -639,10 +677,11 @@ int main(int argc, char **argv)
     long first = 1;
     double interval_ms = 1000, speed = 1, backfill = 0, duration = -1, fault_at = 60, from = 0;
     long long start_arg = -1;
+    const char *csv_dir = NULL;
     unsigned long long seed = 1;
     s.verbose = 1;
     int o;
-    while ((o = getopt_long(argc, argv, "s:H:Dn:K:c:B:C:i:x:b:d:f:r:S:F:qh", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "s:H:DV:n:K:c:B:C:i:x:b:d:f:r:S:F:qh", opts, NULL)) != -1) {
         switch (o) {
         case 's':
             s.addr = optarg;
@@ -654,6 +693,10 @@ int main(int argc, char **argv)
             break;
         case 'D':
             s.mode = 2;
+            break;
+        case 'V':
+            csv_dir = optarg;
+            s.mode = 3;
             break;
         case 'n':
             ndev = atoi(optarg);
@@ -707,7 +750,8 @@ int main(int argc, char **argv)
     }
     if (ndev < 1 || ndev > 10000000 || first < 0 || first > 1000000000L || nch < 1 ||
         nch > MAX_CHANNELS || from < 0 || batch < 1 || batch > 10000000 || s.nconns < 1 ||
-        s.nconns > MAX_CONNS || interval_ms <= 0 || speed < 0) {
+        s.nconns > MAX_CONNS || interval_ms <= 0 || speed < 0 ||
+        (s.mode == 3 && (ndev > CSV_MAX_FILES || csv_dir[0] == '\0'))) {
         usage(stderr);
         return 2;
     }
@@ -738,7 +782,29 @@ int main(int argc, char **argv)
         p->fault = g >= 0 && g < F_COUNT - 1 ? (enum fault)(g + 1) : F_NONE;
         p->fault_start = fault_at >= 0 ? backfill + fault_at + 15.0 * (double)g : -1;
     }
-    const char *what = s.mode == 2 ? "dry run" : s.addr;
+    const char *what = s.mode == 2 ? "dry run" : s.mode == 3 ? csv_dir : s.addr;
+    FILE **csv = NULL;
+    if (s.mode == 3) {
+        speed = 0; /* files are written as fast as they are generated */
+        if (mkdir(csv_dir, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "vigil-sim: --csv %s: %s\n", csv_dir, strerror(errno));
+            return 1;
+        }
+        if ((csv = calloc((size_t)ndev, sizeof *csv)) == NULL)
+            return 1;
+        for (int i = 0; i < ndev; i++) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/%s.csv", csv_dir, pumps[i].id);
+            if ((csv[i] = fopen(path, "w")) == NULL) {
+                fprintf(stderr, "vigil-sim: --csv: %s: %s\n", path, strerror(errno));
+                return 1;
+            }
+            fputs("timestamp", csv[i]);
+            for (int c = 0; c < nch; c++)
+                fprintf(csv[i], ",%s", channel_names[c]);
+            fputc('\n', csv[i]);
+        }
+    }
     if (s.mode == 0) {
         s.stream_fd = connect_retry(s.addr);
         if (s.stream_fd < 0) {
@@ -832,6 +898,15 @@ int main(int argc, char **argv)
             struct pump *p = &pumps[i];
             int j = i % nlanes;
             pump_step(p, t, dt, a, b);
+            if (csv) {
+                char row[LINE_MAX_BYTES];
+                size_t n = (size_t)(put_csv_row(row, p, nch, ts_ms) - row);
+                if (fwrite(row, 1, n, csv[i]) != n)
+                    rc = 1;
+                s.st.lines_sent++;
+                s.st.lines_acked++;
+                continue;
+            }
             len[j] = (size_t)(put_line(buf[j] + len[j], p, nch, ts_ms) - buf[j]);
             if (++nlines[j] == (uint64_t)batch) {
                 if (sink_flush(&s, j, &buf[j], &cap[j], len[j], nlines[j]))
@@ -844,7 +919,15 @@ int main(int argc, char **argv)
     for (int j = 0; j < nlanes; j++)
         if (rc == 0 && sink_flush(&s, j, &buf[j], &cap[j], len[j], nlines[j]))
             rc = 1;
-    if (rc)
+    for (int i = 0; csv && i < ndev; i++)
+        if (fclose(csv[i]) != 0)
+            rc = 1;
+    free(csv);
+    if (csv)
+        s.st.t1_us = mono_us();
+    if (rc && csv)
+        fprintf(stderr, "vigil-sim: --csv %s: write failed\n", csv_dir);
+    else if (rc)
         fprintf(stderr, "vigil-sim: connection to %s lost\n", s.addr);
     if (sink_finish(&s))
         rc = 1;
@@ -854,7 +937,8 @@ int main(int argc, char **argv)
             "errors=%llu retries=%llu requests=%llu seconds=%.3f readings_per_s=%.0f",
             s.mode == 0   ? "stream"
             : s.mode == 1 ? "http"
-                          : "dry-run",
+            : s.mode == 2 ? "dry-run"
+                          : "csv",
             (unsigned long long)s.st.lines_sent, (unsigned long long)s.st.lines_sent * nch,
             (unsigned long long)s.st.lines_acked * nch, (unsigned long long)s.st.lines_failed * nch,
             (unsigned long long)s.st.retries, (unsigned long long)s.st.requests, secs,
