@@ -45,10 +45,10 @@ enum fault { F_NONE, F_BEARING, F_OVERHEAT, F_STUCK, F_SPIKES, F_CAVITATION, F_C
 static const char *const fault_names[F_COUNT] = {"none",  "bearing", "overheat",
                                                  "stuck", "spikes",  "cavitation"};
 
-#define MAX_CHANNELS 8
-#define MAX_CONNS    64
-#define MAX_RETRIES  600 /* 503 answers retried per batch before it counts as failed */
-#define IO_TIMEOUT_S 300 /* longest a blocking send or receive may wait */
+#define MAX_CHANNELS  8
+#define MAX_CONNS     64
+#define MAX_RETRIES   600  /* 503 answers retried per batch before it counts as failed */
+#define IO_TIMEOUT_S  300  /* longest a blocking send or receive may wait */
 #define CSV_MAX_FILES 1000 /* --csv: pumps (one open file each) */
 
 struct pump {
@@ -173,8 +173,8 @@ static char *put_str(char *p, const char *s, size_t n)
 #define LINE_MAX_BYTES 320 /* longest line put_line writes, with margin */
 
 /* The channels in line and CSV order: name, decimals written, and the value of pump pm. */
-static const char *const channel_names[MAX_CHANNELS] = {"speed",   "flow", "pressure", "current",
-                                                        "temp",    "vib",  "power",    "rpm"};
+static const char *const channel_names[MAX_CHANNELS] = {"speed", "flow", "pressure", "current",
+                                                        "temp",  "vib",  "power",    "rpm"};
 static const int channel_decimals[MAX_CHANNELS] = {4, 3, 4, 3, 3, 4, 3, 1};
 
 static double channel_value(const struct pump *pm, int c)
