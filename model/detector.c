@@ -48,9 +48,9 @@ void detector_config_default(struct detector_config *cfg)
     cfg->level_weight = 0.0f;
     cfg->freeze = 1;
     cfg->accept_after = 500;
-    cfg->warn_level = 0.4f;
-    cfg->alarm_level = 0.5f;
-    cfg->clear_level = 0.4f;
+    cfg->warn_level = 0.35f;
+    cfg->alarm_level = 0.45f;
+    cfg->clear_level = 0.35f;
     cfg->clear_count = 1;
     cfg->confirm = 2;
     cfg->hold_median = 1;
@@ -58,6 +58,8 @@ void detector_config_default(struct detector_config *cfg)
     cfg->refractory = 10;
     cfg->seed = 1;
     cfg->warm_epochs = 8;
+    cfg->tail_plain = 0;
+    cfg->score_level = 0.5f;
 }
 
 static int config_check(const struct detector_config *c)

@@ -80,13 +80,14 @@ struct detector_config {
                              spanned, widened by this fraction of it (< 0: no clamping), so an
                              excursion cannot drive it where it never learned anything */
     /* Likelihood (Numenta): the short mean against the mean and deviation of the short means
-     * in the long window, as a log-scaled Gaussian tail in [0, 1] (0.5: a tail of 1e-5). */
+     * in the long window, as a log-scaled tail in [0, 1] (0.5: a tail of 1e-5); Gaussian for
+     * the score, Student's t for the state unless tail_plain (at the end of the struct). */
     int freeze;       /* 1: short means of readings in state anomaly stay out of the long
                          window, so a lasting fault keeps its alarm (bounded by accept_after) */
     int accept_after; /* readings in state anomaly after which the regime is accepted: the
                          window takes it in again and a retraining is asked for */
-    /* State machine: likelihood >= alarm_level starts an anomaly, >= warn_level a warning;
-     * either returns to normal after clear_count consecutive readings below clear_level
+    /* State machine: (decision) likelihood >= alarm_level starts an anomaly, >= warn_level a
+     * warning; either returns to normal after clear_count consecutive readings below clear_level
      * (inside an anomaly judged as hold_median says). */
     float warn_level;  /* likelihood at or above: warning */
     float alarm_level; /* likelihood at or above: anomaly */
@@ -96,7 +97,8 @@ struct detector_config {
                         readings (at most err_short) rather than the mean: spikes make short
                         episodes, lasting faults long ones */
     /* The reported score is the likelihood, capped at repeat_cap for an alarm-level reading
-     * within `refractory` readings of the previous alarm-level one: it marks onsets. */
+     * (score_level) within `refractory` readings of the previous alarm-level one: it marks
+     * onsets. */
     int refractory;      /* readings (1: Numenta's filter, the previous reading only) */
     float repeat_cap;    /* the capped score; 1 disables the filter */
     uint64_t seed;       /* LSTM initialisation and shuffling (each training adds its version) */
@@ -113,6 +115,16 @@ struct detector_config {
     int warm_epochs; /* > 0: while an LSTM serves, a training's candidate LSTM starts from its
                         weights and trains at most this many epochs (0: always a fresh LSTM
                         with train.max_epochs) */
+    /* Added in format 4 (formats 1-3 load with tail_plain 1 and score_level 0: as they ran). */
+    int tail_plain;    /* 0: the state machine (warn_level, alarm_level, clear_level, confirm)
+                          follows a decision likelihood that treats the long window's mean and
+                          deviation as estimates from its ring_len / err_short independent short
+                          means (Student's t with that many less one degrees of freedom, scale
+                          widened by sqrt(1 + 1 / n)), so a window seeded from few readings cannot
+                          raise alarms on its own noise; the reported score keeps the Gaussian
+                          tail. 1: both follow the Gaussian tail (before format 4) */
+    float score_level; /* the score's likelihood at or above which the onset filter counts a
+                          reading as alarm-level (0: alarm_level, as before format 4) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -144,8 +156,9 @@ struct detector_result {
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
     float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood; /* the unfiltered likelihood the state machine follows (score is this,
-                         capped at repeat_cap after an alarm-level reading) */
+    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
+                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                         repeat_cap after an alarm-level reading) */
 };
 
 /* A reading without a timestamp (retrain_seconds then ignores it). */

@@ -73,6 +73,7 @@ struct detector {
     int below;      /* consecutive readings below clear_level */
     int in_anomaly; /* consecutive readings in state anomaly */
     int since_red;  /* readings since the likelihood was last >= alarm_level (0: the previous) */
+    int dred;       /* the previous reading's decision likelihood was >= alarm_level */
 
     void *block;
 };

@@ -32,13 +32,15 @@
  * Format 3 adds warm_epochs to the config. It took the 4 bytes that were the config's tail
  * padding, so the layout is format 2's: format 2 loads with warm_epochs 0 (as it ran; its
  * padding bytes were never defined). */
-#define DET_FORMAT 3u
+#define DET_FORMAT 4u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
- * fills that padding, so both have the same size. */
-_Static_assert(sizeof(struct detector_config) ==
-                   (offsetof(struct detector_config, confirm) + sizeof(int) +
-                    _Alignof(struct detector_config) - 1) /
-                       _Alignof(struct detector_config) * _Alignof(struct detector_config),
+ * fills that padding, so both have the same size: the config up to tail_plain, the field format
+ * 4 added. Format 4's config is the whole struct. */
+#define CFG_V3_SIZE offsetof(struct detector_config, tail_plain)
+_Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
+                               _Alignof(struct detector_config) - 1) /
+                                  _Alignof(struct detector_config) *
+                                  _Alignof(struct detector_config),
                "format 3's config must keep format 2's size");
 /* Format 1's config: the current one up to retrain_seconds, the first field added after it. */
 #define CFG_V1_SIZE offsetof(struct detector_config, retrain_seconds)
@@ -81,7 +83,8 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->ring_since_resum) X(d->ring_sum) X(d->ring_sumsq) X(d->short_head) X(d->short_len)    \
     X(d->short_sum) X(d->det_state) X(d->below) X(d->in_anomaly) X(d->since_red)              \
     X(d->lstm_window)
-#define FIELDS(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts) X(d->prev_raw)
+#define FIELDS_V3(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts) X(d->prev_raw)
+#define FIELDS(X) FIELDS_V3(X) X(d->dred)
 /* clang-format on */
 
 static void write_all(const detector_t *d, struct wr *w)
@@ -193,13 +196,15 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         return ERR_CORRUPT;
     if (fmt < 1 || fmt > DET_FORMAT)
         return ERR_INVAL;
-    get(&r, &cfg, fmt == 1 ? CFG_V1_SIZE : sizeof cfg);
+    get(&r, &cfg, fmt == 1 ? CFG_V1_SIZE : fmt < 4 ? CFG_V3_SIZE : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
     if (fmt == 1)
         cfg.confirm = 1; /* the rest added since format 1 stays 0 (memset): as it ran */
     if (fmt < 3)
         cfg.warm_epochs = 0;
+    if (fmt < 4)
+        cfg.tail_plain = 1; /* format 3 and before: the Gaussian tail */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -231,7 +236,12 @@ int detector_load(detector_t **out, const void *buf, size_t len)
             return rc;
         }
     } else {
-        FIELDS(GET_FIELD)
+        if (fmt < 4) {
+            FIELDS_V3(GET_FIELD)
+            d->dred = d->since_red == 0; /* one likelihood then: the decision's was the score's */
+        } else {
+            FIELDS(GET_FIELD)
+        }
         get(&r, d->ctx, sizeof(float) * (size_t)d->ctx_cap * Cz);
     }
 #undef GET_FIELD

@@ -14,11 +14,16 @@
  *    is compared with the mean and standard deviation of those short averages over the last
  *    err_window readings (a Gaussian tail); the likelihood is the tail probability on a log
  *    scale, log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5. The reported score
- *    is the likelihood, except that an alarm-level reading right after another one is capped
- *    at repeat_cap (Numenta's filter): the score marks onsets, the state marks episodes.
- * 3. Thresholds with hysteresis on the likelihood: >= alarm_level on `confirm` readings in a
- *    row starts an anomaly, >= warn_level a warning; either ends after clear_count
- *    consecutive readings below clear_level.
+ *    is the likelihood, except that an alarm-level reading (score_level) right after another
+ *    one is capped at repeat_cap (Numenta's filter): the score marks onsets, the state marks
+ *    episodes.
+ * 3. The state follows a decision likelihood (unless tail_plain): the same comparison with
+ *    the window's mean and deviation taken as estimates from its n = ring_len / err_short
+ *    independent short means, i.e. Student's t with n - 1 degrees of freedom and scale
+ *    sd * sqrt(1 + 1/n), so a window reseeded from a short validation tail does not raise
+ *    alarms on the noise of its own statistics. Thresholds with hysteresis on it: >=
+ *    alarm_level on `confirm` readings in a row starts an anomaly, >= warn_level a warning;
+ *    either ends after clear_count consecutive readings below clear_level.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
  *    regime is accepted (scores enter the window again and a retraining is asked for), so no
@@ -122,6 +127,7 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     d->short_head = d->short_len = 0;
     d->short_sum = 0.0;
     d->since_red = 1 << 30;
+    d->dred = 0;
     /* The long window holds short-window averages, as the live path pushes them. */
     int from =
         n > d->cfg.err_window + d->cfg.err_short ? n - d->cfg.err_window - d->cfg.err_short : 0;
@@ -147,8 +153,58 @@ static double recent_median(const detector_t *d, int k)
     return k % 2 ? v[k / 2] : 0.5 * ((double)v[k / 2 - 1] + v[k / 2]);
 }
 
-/* The likelihood score of a short-window mean against the long window. */
-static float likelihood_score(const detector_t *d, double mavg)
+/* The continued fraction of the regularised incomplete beta function I_x(a, b) (modified
+ * Lentz), accurate for x < (a + 1) / (a + b + 2). */
+static double beta_cf(double a, double b, double x)
+{
+    const double tiny = 1e-300;
+    double c = 1.0, dd = 1.0 - (a + b) * x / (a + 1.0);
+    if (fabs(dd) < tiny)
+        dd = tiny;
+    dd = 1.0 / dd;
+    double h = dd;
+    for (int m = 1; m <= 200; m++) {
+        double m2 = 2.0 * m;
+        double num = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
+        for (int k = 0; k < 2; k++) {
+            dd = 1.0 + num * dd;
+            dd = fabs(dd) < tiny ? 1.0 / tiny : 1.0 / dd;
+            c = 1.0 + num / c;
+            if (fabs(c) < tiny)
+                c = tiny;
+            double del = dd * c;
+            h *= del;
+            if (k == 1 && fabs(del - 1.0) < 1e-12)
+                return h;
+            num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
+        }
+    }
+    return h;
+}
+
+/* I_x(a, b), the regularised incomplete beta function, for 0 <= x <= 1. */
+static double beta_inc(double a, double b, double x)
+{
+    if (x <= 0.0)
+        return 0.0;
+    if (x >= 1.0)
+        return 1.0;
+    double lf = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x);
+    if (x < (a + 1.0) / (a + b + 2.0))
+        return exp(lf) * beta_cf(a, b, x) / a;
+    return 1.0 - exp(lf) * beta_cf(b, a, 1.0 - x) / b;
+}
+
+/* P(T > t) for Student's t with nu degrees of freedom. */
+static double t_tail(double t, double nu)
+{
+    double p = 0.5 * beta_inc(0.5 * nu, 0.5, nu / (nu + t * t));
+    return t >= 0.0 ? p : 1.0 - p;
+}
+
+/* The likelihood of a short-window mean against the long window: with the window's mean and
+ * deviation taken as exact (a Gaussian tail) when plain is set, else as estimates (Student). */
+static float likelihood_score(const detector_t *d, double mavg, int plain)
 {
     if (d->ring_len < 2)
         return 0.0f;
@@ -157,7 +213,19 @@ static float likelihood_score(const detector_t *d, double mavg)
     double sd = var > 0.0 ? sqrt(var) : 0.0;
     if (sd < RAW_SD_FLOOR)
         sd = RAW_SD_FLOOR;
-    double tail = 0.5 * erfc((mavg - mu) / sd / sqrt(2.0));
+    double tail;
+    if (plain) {
+        tail = 0.5 * erfc((mavg - mu) / sd / sqrt(2.0));
+    } else {
+        /* The window's short means overlap by err_short - 1 readings: about ring_len /
+         * err_short of them are independent. The predictive distribution of a new one, given
+         * n such samples of unknown mean and deviation, is Student's t with n - 1 degrees of
+         * freedom and scale sd * sqrt(1 + 1 / n). */
+        double n = (double)d->ring_len / d->cfg.err_short;
+        if (n < 2.0)
+            n = 2.0;
+        tail = t_tail((mavg - mu) / (sd * sqrt(1.0 + 1.0 / n)), n - 1.0);
+    }
     double s = log(tail + 1e-10) / log(1e-10);
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
@@ -179,30 +247,34 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
     memcpy(own, res->contrib, sizeof(float) * (size_t)C);
     double mavg = short_push(d, raw);
-    float lik = likelihood_score(d, mavg);
+    /* The score ranks evidence (Gaussian tail, so it is comparable across devices and over
+     * time); the state decides, on a likelihood that accounts for how few short means the
+     * long window holds (tail_plain 0: Student's t; the same as the score's when set). */
+    float lik = likelihood_score(d, mavg, 1);
+    float dlik = cfg->tail_plain ? lik : likelihood_score(d, mavg, 0);
     /* Numenta's filter: an alarm-level reading right after another one is reported at
      * repeat_cap, so the score marks where an excursion starts (the state keeps the alarm). */
-    /* confirm = 2: the previous reading was at alarm level too (since_red 0). */
-    int confirmed = cfg->confirm < 2 || d->since_red == 0;
-    float score = lik >= cfg->alarm_level && d->since_red < cfg->refractory && lik > cfg->repeat_cap
+    /* confirm = 2: the previous reading's decision likelihood was at alarm level too. */
+    int confirmed = cfg->confirm < 2 || d->dred;
+    float red = cfg->score_level > 0.0f ? cfg->score_level : cfg->alarm_level;
+    float score = lik >= red && d->since_red < cfg->refractory && lik > cfg->repeat_cap
                       ? cfg->repeat_cap
                       : lik;
-    d->since_red = lik >= cfg->alarm_level    ? 0
-                   : d->since_red < (1 << 30) ? d->since_red + 1
-                                              : d->since_red;
-    res->likelihood = lik;
+    d->since_red = lik >= red ? 0 : d->since_red < (1 << 30) ? d->since_red + 1 : d->since_red;
+    d->dred = dlik >= cfg->alarm_level;
+    res->likelihood = dlik;
 
     /* The state machine. An episode starts on the likelihood of the short mean; inside one,
      * hold_median judges it on the median raw score of the episode's readings so far (at
      * most err_short): one wild reading keeps the mean up for err_short readings, but not the
      * median, so a spike makes a short episode while a lasting fault holds it. */
     enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
-    float hold = lik;
+    float hold = dlik;
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
-        hold = likelihood_score(d, recent_median(d, k));
+        hold = likelihood_score(d, recent_median(d, k), cfg->tail_plain);
     }
-    if (st != DET_ANOMALY && lik >= cfg->alarm_level && confirmed) {
+    if (st != DET_ANOMALY && dlik >= cfg->alarm_level && confirmed) {
         st = DET_ANOMALY;
         d->below = 0;
         if (cfg->confirm > 1) {
@@ -218,10 +290,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                 if (res->contrib[c] > res->contrib[res->top_channel])
                     res->top_channel = c;
         }
-    } else if (st == DET_NORMAL && lik >= cfg->warn_level) {
+    } else if (st == DET_NORMAL && dlik >= cfg->warn_level) {
         st = DET_WARNING;
         d->below = 0;
-    } else if (st == DET_WARNING && lik >= cfg->clear_level) {
+    } else if (st == DET_WARNING && dlik >= cfg->clear_level) {
         d->below = 0;
     } else if (st == DET_ANOMALY && hold >= cfg->clear_level) {
         d->below = 0;

@@ -252,6 +252,57 @@ static void test_healthy_quiet(void **unused)
     free(x);
 }
 
+/* The decision likelihood (tail_plain 0, the default) treats the long window's mean and
+ * deviation as estimates from its effective sample: never above the Gaussian likelihood the score
+ * reports where that matters (score_level above 1 keeps the score uncapped, so it is the Gaussian
+ * likelihood itself), and further below it while the window holds few short means (right after
+ * the first training, seeded from its 66-reading tail) than once it holds hundreds. With
+ * tail_plain 1 the two are the same. */
+static void test_decision_likelihood(void **unused)
+{
+    const int n = 3000, C = 4;
+    float *x = make_process(n, 5);
+    for (int plain = 0; plain <= 1; plain++) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.score_level = 2.0f;
+        cfg.tail_plain = plain;
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        struct detector_result res;
+        double ratio[2] = {0.0, 0.0};
+        int count[2] = {0, 0}, below = 0;
+        for (int t = 0; t < n; t++) {
+            step(d, x, t, C, NULL, &res);
+            if (res.state == DET_LEARNING)
+                continue;
+            if (plain) {
+                assert_true(res.likelihood == res.score);
+                continue;
+            }
+            if (res.score < 0.05f)
+                continue; /* below the mean both are near 0 and may cross */
+            assert_true(res.likelihood <= res.score + 1e-6f);
+            below += res.likelihood < res.score - 0.01f;
+            int late = t >= 2000 && t < 3000 ? 1 : t < cfg.warmup + 100 ? 0 : -1;
+            if (late >= 0) {
+                ratio[late] += res.likelihood / res.score;
+                count[late]++;
+            }
+        }
+        if (!plain) {
+            assert_true(count[0] > 10 && count[1] > 10);
+            print_message("decision/score likelihood: %.3f over the first 100 scored readings, "
+                          "%.3f over readings 2000-2999; %d readings lower by > 0.01\n",
+                          ratio[0] / count[0], ratio[1] / count[1], below);
+            assert_true(below > 0);
+            assert_true(ratio[0] / count[0] < ratio[1] / count[1] - 0.02);
+        }
+        detector_destroy(d);
+    }
+    free(x);
+}
+
 /* A constant channel beside a live one raises nothing; when the constant steps to a new
  * constant (a set point change), any alarm ends within 50 readings and does not return. */
 static void test_constant_channel_not_stuck(void **unused)
@@ -747,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_slow_drift_flagged_confirm2),
         cmocka_unit_test(test_warm_start),
         cmocka_unit_test(test_healthy_quiet),
+        cmocka_unit_test(test_decision_likelihood),
         cmocka_unit_test(test_constant_channel_not_stuck),
         cmocka_unit_test(test_missing_carried_forward),
         cmocka_unit_test(test_worse_job_not_swapped),

@@ -97,6 +97,8 @@ static const struct field fields[] = {
     FU("seed", seed),
     FI("retrain_seconds", retrain_seconds),
     FI("warm_epochs", warm_epochs),
+    FI("tail_plain", tail_plain),
+    FF("score_level", score_level),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
@@ -344,6 +346,9 @@ int main(int argc, char **argv)
         if (verbose)
             fprintf(out, ",%.4f,%d,%d,%d,%u", (double)res.raw, (int)res.state, res.top_channel,
                     (int)res.kind, res.version);
+        if (getenv("VIGIL_DUMPZ"))
+            for (int c = 0; c < C; c++)
+                fprintf(out, ",%.5g", (double)res.contrib[c] * C * expm1((double)res.raw));
         fputc('\n', out);
     }
     status = 0;
