@@ -547,6 +547,69 @@ static void test_save_load(void **unused)
     free(x);
 }
 
+/* model/detector_io.c's CRC (internal to the model library). */
+uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
+
+/* A format-3 detector (saved before the decision likelihood) loads with tail_plain 1 and
+ * score_level 0, and continues exactly as it ran: the blob is a format-4 save of a detector on
+ * those settings with format 4's additions cut out (the config's tail from tail_plain, and the
+ * previous reading's decision flag, the last of the scalar fields: 128 bytes of them before it). */
+static void test_load_format3(void **unused)
+{
+    const int n = 2500, cut = 1300, C = 4;
+    float *x = make_process(n, 21);
+    for (int t = 2000; t < 2100; t++)
+        x[C * t + 3] += 1.0f;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.tail_plain = 1;
+    cfg.score_level = 0.0f;
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < cut; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len), *old = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(old);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    const size_t cfg_at = 12, tail = sizeof cfg - offsetof(struct detector_config, tail_plain);
+    const size_t dred_at = cfg_at + sizeof cfg + 128;
+    size_t o = 0;
+    memcpy(old, buf, cfg_at + sizeof cfg - tail);
+    o = cfg_at + sizeof cfg - tail;
+    memcpy(old + o, buf + cfg_at + sizeof cfg, dred_at - (cfg_at + sizeof cfg));
+    o += dred_at - (cfg_at + sizeof cfg);
+    memcpy(old + o, buf + dred_at + sizeof(int), len - 4 - dred_at - sizeof(int));
+    o += len - 4 - dred_at - sizeof(int);
+    uint32_t fmt = 3;
+    memcpy(old + 4, &fmt, 4);
+    uint32_t crc = model__crc32(0, old, o);
+    memcpy(old + o, &crc, 4);
+    o += 4;
+    assert_int_equal(detector_load(&b, old, o), 0);
+    int flagged = 0;
+    for (int t = cut; t < n; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+        flagged += ra.is_anomaly;
+    }
+    assert_true(flagged > 0);
+    /* The same bytes as format 4 are the wrong length for it. */
+    fmt = 4;
+    memcpy(old + 4, &fmt, 4);
+    crc = model__crc32(0, old, o - 4);
+    memcpy(old + o - 4, &crc, 4);
+    assert_int_equal(detector_load(&b, old, o), ERR_CORRUPT);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    free(old);
+    free(x);
+}
+
 /* retrain_seconds: with retrain_every 0, a serving detector asks for training when its
  * readings' timestamps have advanced retrain_seconds since the last training: after 60
  * readings 1 s apart, after 6 readings 10 s apart; never for readings without a time. */
@@ -803,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_missing_carried_forward),
         cmocka_unit_test(test_worse_job_not_swapped),
         cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_load_format3),
         cmocka_unit_test(test_deterministic),
         cmocka_unit_test(test_retrain_seconds),
         cmocka_unit_test(test_batch_step_matches_single),
