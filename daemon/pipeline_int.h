@@ -10,11 +10,12 @@
 #include <stdatomic.h>
 #include <uthash.h>
 
+/* A model version. Its LSTM's checkpoint, when it has one, is in the store only
+ * (store_model_put_keep at record time, store_model_get at rollback): memory keeps no copy. */
 struct version {
     uint32_t version;
     char *info_json; /* owned: created, kind, swapped, metrics (see pipeline__version_json) */
-    void *ckpt;      /* owned checkpoint of the LSTM when it can be rolled back to, else NULL */
-    size_t ckpt_len;
+    int has_ckpt;    /* the store holds the LSTM's checkpoint: it can be rolled back to */
 };
 
 struct event {

@@ -347,15 +347,6 @@ struct version_ctx {
     struct dev *d;
 };
 
-static void on_ckpt(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
-{
-    struct version *v = arg;
-    if (ckpt && len > 0 && (v->ckpt = malloc(len)) != NULL) {
-        memcpy(v->ckpt, ckpt, len);
-        v->ckpt_len = len;
-    }
-}
-
 static int on_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
                       int has_ckpt)
 {
@@ -369,7 +360,7 @@ static int on_version(void *arg, int64_t version, int64_t created_ms, const char
     memset(v, 0, sizeof *v);
     v->version = (uint32_t)version;
     v->info_json = strdup(info_json);
-    v->ckpt_len = has_ckpt ? 1 : 0; /* marks a checkpoint to fetch once the listing is done */
+    v->has_ckpt = has_ckpt; /* read from the store if it is rolled back to */
     d->nversions++;
     return 0;
 }
@@ -485,13 +476,6 @@ int pipeline_restore(pipeline_t *p)
             struct version_ctx vc = {p, d};
             pthread_mutex_lock(&d->mu);
             store_models_list(p->store, d->name, on_version, &vc);
-            for (size_t k = 0; k < d->nversions; k++) {
-                struct version *v = &d->versions[k];
-                if (v->ckpt_len == 1 && v->ckpt == NULL) {
-                    v->ckpt_len = 0;
-                    store_model_get(p->store, d->name, v->version, on_ckpt, v);
-                }
-            }
             store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, on_event,
                                d);
             pthread_mutex_unlock(&d->mu);
