@@ -90,10 +90,8 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
         return d;
     d = calloc(1, sizeof *d);
     if (d == NULL || (d->name = strdup(name)) == NULL ||
-        (d->events = calloc(p->o.events, sizeof *d->events)) == NULL ||
         (d->versions = calloc((size_t)p->o.versions + 2, sizeof *d->versions)) == NULL) {
         if (d) {
-            free(d->events);
             free(d->name);
             free(d);
         }
@@ -119,20 +117,70 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
 
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
 {
-    d->ring_head = d->ring_len = 0;
+    d->ring_head = d->ring_len = d->ring_room = 0;
     d->last_present = ~UINT64_C(0); /* no reading seen since: none is known to have lacked one */
     free(d->ring_ts);
     free(d->ring_score);
     free(d->ring_state);
     free(d->ring_pred);
+    d->ring_ts = NULL;
+    d->ring_score = NULL;
+    d->ring_state = NULL;
+    d->ring_pred = NULL;
     d->ring_cap = p->o.predictions;
-    d->ring_ts = malloc(d->ring_cap * sizeof *d->ring_ts);
-    d->ring_score = malloc(d->ring_cap * sizeof *d->ring_score);
-    d->ring_state = malloc(d->ring_cap);
-    d->ring_pred = malloc(d->ring_cap * (size_t)d->nch * sizeof *d->ring_pred);
-    if (!d->ring_ts || !d->ring_score || !d->ring_state || !d->ring_pred)
-        return ERR_NOMEM;
     return 0;
+}
+
+/* Makes room for the next prediction: doubles the ring's arrays (from 64 entries, at most to
+ * ring_cap) while it has not wrapped. Returns 0 or ERR_NOMEM (the ring is then unchanged, still
+ * valid). Caller holds d->mu. */
+static int ring_grow(struct dev *d)
+{
+    if (d->ring_head < d->ring_room)
+        return 0;
+    size_t room = d->ring_room ? 2 * d->ring_room : 64;
+    if (room > d->ring_cap)
+        room = d->ring_cap;
+    if (room <= d->ring_room)
+        return ERR_NOMEM; /* ring_cap 0: nothing is recorded */
+    int64_t *ts = realloc(d->ring_ts, room * sizeof *ts);
+    if (ts)
+        d->ring_ts = ts;
+    float *score = ts ? realloc(d->ring_score, room * sizeof *score) : NULL;
+    if (score)
+        d->ring_score = score;
+    uint8_t *state = score ? realloc(d->ring_state, room) : NULL;
+    if (state)
+        d->ring_state = state;
+    float *pred = state ? realloc(d->ring_pred, room * (size_t)d->nch * sizeof *pred) : NULL;
+    if (pred == NULL)
+        return ERR_NOMEM; /* the arrays that grew keep the old entries */
+    d->ring_pred = pred;
+    d->ring_room = room;
+    return 0;
+}
+
+struct event *pipeline__event_add(pipeline_t *p, struct dev *d)
+{
+    if (p->o.events == 0)
+        return NULL;
+    if (d->nevents == p->o.events) { /* drop the oldest */
+        memmove(d->events, d->events + 1, (d->nevents - 1) * sizeof *d->events);
+        d->nevents--;
+    }
+    if (d->nevents == d->events_room) {
+        size_t room = d->events_room ? 2 * d->events_room : 1;
+        if (room > p->o.events)
+            room = p->o.events;
+        struct event *ev = realloc(d->events, room * sizeof *ev);
+        if (ev == NULL)
+            return NULL;
+        d->events = ev;
+        d->events_room = room;
+    }
+    struct event *e = &d->events[d->nevents++];
+    memset(e, 0, sizeof *e);
+    return e;
 }
 
 /* (Re)creates the detector and the prediction ring for the channel set in d->ch. */
@@ -198,12 +246,8 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
     int active = cur && cur->end_ts < 0;
     if (r->state == DET_ANOMALY) {
         if (!active) {
-            if (d->nevents == p->o.events) { /* drop the oldest */
-                memmove(d->events, d->events + 1, (d->nevents - 1) * sizeof *d->events);
-                d->nevents--;
-            }
-            cur = &d->events[d->nevents++];
-            memset(cur, 0, sizeof *cur);
+            if ((cur = pipeline__event_add(p, d)) == NULL)
+                return; /* out of memory (or no events kept): the status still says anomaly */
             cur->id = ++d->next_event_id;
             cur->start_ts = ts;
             cur->end_ts = -1;
@@ -378,19 +422,21 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     d->has_result = 1;
     d->last_ts = ts;
     d->scored++;
-    /* The prediction ring. */
-    size_t slot = d->ring_head;
-    d->ring_ts[slot] = ts;
-    d->ring_score[slot] = r->score;
-    d->ring_state[slot] = (uint8_t)r->state;
-    memcpy(d->ring_pred + slot * (size_t)d->nch, r->pred, (size_t)d->nch * sizeof *r->pred);
+    /* The prediction ring (out of memory: this prediction is not recorded). */
+    if (ring_grow(d) == 0) {
+        size_t slot = d->ring_head;
+        d->ring_ts[slot] = ts;
+        d->ring_score[slot] = r->score;
+        d->ring_state[slot] = (uint8_t)r->state;
+        memcpy(d->ring_pred + slot * (size_t)d->nch, r->pred, (size_t)d->nch * sizeof *r->pred);
+        d->ring_head = (d->ring_head + 1) % d->ring_cap;
+        if (d->ring_len < d->ring_cap)
+            d->ring_len++;
+    }
     d->last_present = 0;
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
             d->last_present |= UINT64_C(1) << c;
-    d->ring_head = (d->ring_head + 1) % d->ring_cap;
-    if (d->ring_len < d->ring_cap)
-        d->ring_len++;
     track_event(p, d, ts, r);
     if (r->want_train)
         pipeline__mark_due(p, d);
