@@ -486,10 +486,7 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     if (a.n_inputs != b.n_inputs || a.n_outputs != b.n_outputs || a.n_layers != b.n_layers ||
         a.n_hidden != b.n_hidden)
         return ERR_INVAL;
-    model_t *copy;
-    int rc = model_clone(&copy, m);
-    if (rc < 0)
-        return rc;
+    model_t *copy = model_share(m); /* group members and rollbacks: one copy of the weights */
     model_destroy(d->lstm);
     d->lstm = copy;
     d->kind = DET_KIND_LSTM;

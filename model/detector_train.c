@@ -90,8 +90,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->hi = p, p += C;
     j->s_persist = (uint8_t *)p;
     j->persist = j->s_persist + C;
-    if (d->lstm && (rc = model_clone(&j->s_lstm, d->lstm)) < 0)
-        goto fail;
+    if (d->lstm)
+        j->s_lstm = model_share(d->lstm); /* read-only in the job, as where it serves */
     j->s_kind = d->kind;
     memcpy(j->s_ab, d->lin_ab, sizeof(float) * C * C);
     memcpy(j->s_b, d->lin_b, sizeof(float) * C);
@@ -488,9 +488,10 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     const enum detector_kind kind = sw ? g->kind : g->s_kind;
     const model_t *lstm = sw ? g->cand : g->s_lstm;
     const uint32_t version = sw ? g->version : g->s_version;
-    model_t *copy = NULL;
-    if (kind == DET_KIND_LSTM && (!lstm || model_clone(&copy, lstm) < 0))
-        return lstm ? ERR_NOMEM : ERR_INVAL;
+    if (kind == DET_KIND_LSTM && !lstm)
+        return ERR_INVAL;
+    /* Every member serves the group's one copy of the weights. */
+    model_t *copy = kind == DET_KIND_LSTM ? model_share(lstm) : NULL;
     model_destroy(j->cand);
     j->cand = copy;
     j->have_cand = copy != NULL;
