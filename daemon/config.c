@@ -66,6 +66,7 @@ static const struct setting settings[] = {
     S("model", "train_window", K_INT, model_train_window, 16, 10000000),
     S("model", "hidden", K_INT, model_hidden, 1, 1024),
     S("model", "versions", K_INT, model_versions, 1, 1000),
+    S("model", "predictions", K_SIZE, model_predictions, 1, 1000000),
 };
 
 void config_default(config_t *c)
@@ -105,6 +106,7 @@ void config_default(config_t *c)
     c->model_train_window = dc.history;
     c->model_hidden = dc.n_hidden;
     c->model_versions = 10;
+    c->model_predictions = 2000; /* pipeline_opts_default's */
 }
 
 /* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) loosely; api and stream check fully

@@ -51,6 +51,7 @@ typedef struct config {
     int model_train_window;
     int model_hidden;
     int model_versions;
+    size_t model_predictions; /* predictions kept per device (the ring GET .../predictions reads) */
 } config_t;
 
 /* Fills c with the built-in defaults (those documented in etc/vigild.conf). */

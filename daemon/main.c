@@ -476,6 +476,7 @@ int main(int argc, char **argv)
         po.train_threads = d.cfg.model_train_threads;
         po.train_nice = d.cfg.model_train_nice;
         po.versions = d.cfg.model_versions;
+        po.predictions = d.cfg.model_predictions;
         po.det.warmup = d.cfg.model_warmup;
         po.det.retrain_every = d.cfg.model_retrain_every;
         po.det.retrain_seconds = d.cfg.model_retrain_seconds;

@@ -73,10 +73,8 @@ static void dev_free(struct dev *d)
     free(d->ring_state);
     free(d->ring_pred);
     free(d->events);
-    for (size_t i = 0; i < d->nversions; i++) {
-        free(d->versions[i].ckpt);
+    for (size_t i = 0; i < d->nversions; i++)
         free(d->versions[i].info_json);
-    }
     free(d->versions);
     pthread_mutex_destroy(&d->mu);
     free(d->attrs);
@@ -92,10 +90,8 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
         return d;
     d = calloc(1, sizeof *d);
     if (d == NULL || (d->name = strdup(name)) == NULL ||
-        (d->events = calloc(p->o.events, sizeof *d->events)) == NULL ||
         (d->versions = calloc((size_t)p->o.versions + 2, sizeof *d->versions)) == NULL) {
         if (d) {
-            free(d->events);
             free(d->name);
             free(d);
         }
@@ -121,20 +117,70 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
 
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
 {
-    d->ring_head = d->ring_len = 0;
+    d->ring_head = d->ring_len = d->ring_room = 0;
     d->last_present = ~UINT64_C(0); /* no reading seen since: none is known to have lacked one */
     free(d->ring_ts);
     free(d->ring_score);
     free(d->ring_state);
     free(d->ring_pred);
+    d->ring_ts = NULL;
+    d->ring_score = NULL;
+    d->ring_state = NULL;
+    d->ring_pred = NULL;
     d->ring_cap = p->o.predictions;
-    d->ring_ts = malloc(d->ring_cap * sizeof *d->ring_ts);
-    d->ring_score = malloc(d->ring_cap * sizeof *d->ring_score);
-    d->ring_state = malloc(d->ring_cap);
-    d->ring_pred = malloc(d->ring_cap * (size_t)d->nch * sizeof *d->ring_pred);
-    if (!d->ring_ts || !d->ring_score || !d->ring_state || !d->ring_pred)
-        return ERR_NOMEM;
     return 0;
+}
+
+/* Makes room for the next prediction: doubles the ring's arrays (from 64 entries, at most to
+ * ring_cap) while it has not wrapped. Returns 0 or ERR_NOMEM (the ring is then unchanged, still
+ * valid). Caller holds d->mu. */
+static int ring_grow(struct dev *d)
+{
+    if (d->ring_head < d->ring_room)
+        return 0;
+    size_t room = d->ring_room ? 2 * d->ring_room : 64;
+    if (room > d->ring_cap)
+        room = d->ring_cap;
+    if (room <= d->ring_room)
+        return ERR_NOMEM; /* ring_cap 0: nothing is recorded */
+    int64_t *ts = realloc(d->ring_ts, room * sizeof *ts);
+    if (ts)
+        d->ring_ts = ts;
+    float *score = ts ? realloc(d->ring_score, room * sizeof *score) : NULL;
+    if (score)
+        d->ring_score = score;
+    uint8_t *state = score ? realloc(d->ring_state, room) : NULL;
+    if (state)
+        d->ring_state = state;
+    float *pred = state ? realloc(d->ring_pred, room * (size_t)d->nch * sizeof *pred) : NULL;
+    if (pred == NULL)
+        return ERR_NOMEM; /* the arrays that grew keep the old entries */
+    d->ring_pred = pred;
+    d->ring_room = room;
+    return 0;
+}
+
+struct event *pipeline__event_add(pipeline_t *p, struct dev *d)
+{
+    if (p->o.events == 0)
+        return NULL;
+    if (d->nevents == p->o.events) { /* drop the oldest */
+        memmove(d->events, d->events + 1, (d->nevents - 1) * sizeof *d->events);
+        d->nevents--;
+    }
+    if (d->nevents == d->events_room) {
+        size_t room = d->events_room ? 2 * d->events_room : 1;
+        if (room > p->o.events)
+            room = p->o.events;
+        struct event *ev = realloc(d->events, room * sizeof *ev);
+        if (ev == NULL)
+            return NULL;
+        d->events = ev;
+        d->events_room = room;
+    }
+    struct event *e = &d->events[d->nevents++];
+    memset(e, 0, sizeof *e);
+    return e;
 }
 
 /* (Re)creates the detector and the prediction ring for the channel set in d->ch. */
@@ -200,12 +246,8 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
     int active = cur && cur->end_ts < 0;
     if (r->state == DET_ANOMALY) {
         if (!active) {
-            if (d->nevents == p->o.events) { /* drop the oldest */
-                memmove(d->events, d->events + 1, (d->nevents - 1) * sizeof *d->events);
-                d->nevents--;
-            }
-            cur = &d->events[d->nevents++];
-            memset(cur, 0, sizeof *cur);
+            if ((cur = pipeline__event_add(p, d)) == NULL)
+                return; /* out of memory (or no events kept): the status still says anomaly */
             cur->id = ++d->next_event_id;
             cur->start_ts = ts;
             cur->end_ts = -1;
@@ -264,16 +306,16 @@ void pipeline__versions_trim(pipeline_t *p, struct dev *d)
             i++;
         if (i >= newest)
             return;
-        free(d->versions[i].ckpt);
         free(d->versions[i].info_json);
         memmove(d->versions + i, d->versions + i + 1, (d->nversions - i - 1) * sizeof *d->versions);
         d->nversions--;
     }
 }
 
-/* Adds a version to d's history (pipeline__versions_trim bounds it) and stores it. The
- * checkpoint of the serving LSTM is kept when this version serves, so it can be rolled back
- * to. Caller holds d->mu. */
+/* Adds a version to d's history (pipeline__versions_trim bounds it) and stores it. When this
+ * version swaps an LSTM in, its checkpoint goes to the store with it, so it can be rolled back
+ * to (pipeline_rollback reads it there); without a store, or when the store refuses the put,
+ * the version cannot be rolled back to. Caller holds d->mu. */
 void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
                               double seconds)
 {
@@ -282,20 +324,32 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
     memset(v, 0, sizeof *v);
     v->version = info->version;
     const model_t *m = detector_model(d->det);
-    if (info->swapped && info->kind == DET_KIND_LSTM && m) {
+    void *ckpt = NULL;
+    size_t len = 0;
+    if (p->store && info->swapped && info->kind == DET_KIND_LSTM && m) {
         size_t cap = model_checkpoint_size(m);
-        v->ckpt = malloc(cap);
-        if (v->ckpt && model_checkpoint_save(m, v->ckpt, cap, &v->ckpt_len)) {
-            free(v->ckpt);
-            v->ckpt = NULL;
+        ckpt = malloc(cap);
+        if (ckpt && model_checkpoint_save(m, ckpt, cap, &len)) {
+            free(ckpt);
+            ckpt = NULL;
+            len = 0;
         }
     }
-    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->ckpt != NULL);
+    v->has_ckpt = ckpt != NULL;
+    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt);
     pipeline__serving_changed(d, info->swapped, info->version, info->kind);
     if (p->store && v->info_json &&
-        store_model_put_keep(p->store, d->name, v->version, v->info_json, v->ckpt, v->ckpt_len,
-                             p->o.versions, d->serving_version))
+        store_model_put_keep(p->store, d->name, v->version, v->info_json, ckpt, len, p->o.versions,
+                             d->serving_version)) {
         log_warn("pipeline: model version %u of '%s' not saved (store busy)", v->version, d->name);
+        v->has_ckpt = 0;
+        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0);
+        if (js) {
+            free(v->info_json);
+            v->info_json = js;
+        }
+    }
+    free(ckpt);
     pipeline__versions_trim(p, d);
 }
 
@@ -368,19 +422,21 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     d->has_result = 1;
     d->last_ts = ts;
     d->scored++;
-    /* The prediction ring. */
-    size_t slot = d->ring_head;
-    d->ring_ts[slot] = ts;
-    d->ring_score[slot] = r->score;
-    d->ring_state[slot] = (uint8_t)r->state;
-    memcpy(d->ring_pred + slot * (size_t)d->nch, r->pred, (size_t)d->nch * sizeof *r->pred);
+    /* The prediction ring (out of memory: this prediction is not recorded). */
+    if (ring_grow(d) == 0) {
+        size_t slot = d->ring_head;
+        d->ring_ts[slot] = ts;
+        d->ring_score[slot] = r->score;
+        d->ring_state[slot] = (uint8_t)r->state;
+        memcpy(d->ring_pred + slot * (size_t)d->nch, r->pred, (size_t)d->nch * sizeof *r->pred);
+        d->ring_head = (d->ring_head + 1) % d->ring_cap;
+        if (d->ring_len < d->ring_cap)
+            d->ring_len++;
+    }
     d->last_present = 0;
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
             d->last_present |= UINT64_C(1) << c;
-    d->ring_head = (d->ring_head + 1) % d->ring_cap;
-    if (d->ring_len < d->ring_cap)
-        d->ring_len++;
     track_event(p, d, ts, r);
     if (r->want_train)
         pipeline__mark_due(p, d);
@@ -745,25 +801,62 @@ int pipeline_retrain(pipeline_t *p, const char *device)
     return rc;
 }
 
-/* Makes a kept version serve again on one device. */
-static int rollback_one(struct dev *d, uint32_t version)
+/* 1 when d keeps version `version` with a checkpoint in the store. Caller holds d->mu. */
+static int has_rollback(const struct dev *d, uint32_t version)
+{
+    for (size_t i = 0; i < d->nversions; i++)
+        if (d->versions[i].version == version)
+            return d->versions[i].has_ckpt && d->det != NULL;
+    return 0;
+}
+
+struct ckpt_read {
+    model_t *m;
+    int rc;
+};
+
+/* store_model_get's callback: the model is made here (the checkpoint is borrowed). */
+static void on_ckpt(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
+{
+    struct ckpt_read *cr = arg;
+    (void)version;
+    (void)info_json;
+    cr->rc = ckpt && len > 0 ? model_checkpoint_load(&cr->m, ckpt, len) : ERR_NOTFOUND;
+}
+
+/* Reads the LSTM of a device's version from the store into *m (caller owns; model_destroy).
+ * The put that recorded the version is asynchronous: when the store does not hold it yet, one
+ * flush makes everything queued before durable and the read is tried again. Returns 0,
+ * ERR_NOTFOUND, or the store's or the checkpoint's error. Any thread but the writer's; the
+ * caller holds no device lock (a read may wait for the disk). */
+static int version_model_read(pipeline_t *p, const char *device, uint32_t version, model_t **m)
+{
+    if (p->store == NULL)
+        return ERR_NOTFOUND;
+    for (int attempt = 0;; attempt++) {
+        struct ckpt_read cr = {NULL, ERR_NOTFOUND};
+        int rc = store_model_get(p->store, device, version, on_ckpt, &cr);
+        if (rc == 0)
+            rc = cr.rc;
+        if (rc == 0) {
+            *m = cr.m;
+            return 0;
+        }
+        if (rc != ERR_NOTFOUND || attempt > 0 || store_flush(p->store) != 0)
+            return rc;
+    }
+}
+
+/* Makes version `version`, whose LSTM is m (borrowed), serve again on one device, if d still
+ * keeps that version. */
+static int rollback_one(struct dev *d, uint32_t version, const model_t *m)
 {
     pthread_mutex_lock(&d->mu);
     int rc = ERR_NOTFOUND;
-    for (size_t i = 0; i < d->nversions; i++) {
-        struct version *v = &d->versions[i];
-        if (v->version != version || v->ckpt == NULL || d->det == NULL)
-            continue;
-        model_t *m;
-        rc = model_checkpoint_load(&m, v->ckpt, v->ckpt_len);
-        if (rc == 0) {
-            rc = detector_set_model(d->det, m, version);
-            model_destroy(m);
-        }
-        if (rc == 0)
-            pipeline__serving_changed(d, 1, version, DET_KIND_LSTM);
-        break;
-    }
+    if (has_rollback(d, version))
+        rc = detector_set_model(d->det, m, version);
+    if (rc == 0)
+        pipeline__serving_changed(d, 1, version, DET_KIND_LSTM);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
@@ -775,22 +868,32 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
     struct group *g = d->group;
+    int ok = has_rollback(d, version);
     pthread_mutex_unlock(&d->mu);
-    int rc = rollback_one(d, version);
-    if (rc || g == NULL)
+    if (!ok)
+        return ERR_NOTFOUND;
+    /* The checkpoint is read once, outside the device's lock (the shard steps d meanwhile). */
+    model_t *m;
+    int rc = version_model_read(p, d->name, version, &m);
+    if (rc)
         return rc;
-    /* A group's members serve one model: the others follow (each keeps the version's weights,
-     * since every member recorded the group's versions). */
-    struct dev **ms;
-    size_t n;
-    if (pipeline__group_members(p, g, &ms, &n) == 0) {
-        for (size_t i = 0; i < n; i++)
-            if (ms[i] != d && rollback_one(ms[i], version))
-                log_warn("pipeline: device '%s' of group '%s' has no version %u to roll back to",
-                         ms[i]->name, g->name, version);
-        free(ms);
+    rc = rollback_one(d, version, m);
+    if (rc == 0 && g != NULL) {
+        /* A group's members serve one model: the others follow with the same weights (every
+         * member recorded the group's versions). */
+        struct dev **ms;
+        size_t n;
+        if (pipeline__group_members(p, g, &ms, &n) == 0) {
+            for (size_t i = 0; i < n; i++)
+                if (ms[i] != d && rollback_one(ms[i], version, m))
+                    log_warn(
+                        "pipeline: device '%s' of group '%s' has no version %u to roll back to",
+                        ms[i]->name, g->name, version);
+            free(ms);
+        }
     }
-    return 0;
+    model_destroy(m);
+    return rc;
 }
 
 int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len)

@@ -10,11 +10,12 @@
 #include <stdatomic.h>
 #include <uthash.h>
 
+/* A model version. Its LSTM's checkpoint, when it has one, is in the store only
+ * (store_model_put_keep at record time, store_model_get at rollback): memory keeps no copy. */
 struct version {
     uint32_t version;
     char *info_json; /* owned: created, kind, swapped, metrics (see pipeline__version_json) */
-    void *ckpt;      /* owned checkpoint of the LSTM when it can be rolled back to, else NULL */
-    size_t ckpt_len;
+    int has_ckpt;    /* the store holds the LSTM's checkpoint: it can be rolled back to */
 };
 
 struct event {
@@ -63,15 +64,18 @@ struct dev {
     int64_t due_ts;          /* newest reading when d became due: its training window ends there */
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
     /* Ring of recent predictions: ts, score, state, pred[nch]. The actual values are not kept:
-     * they are the stored readings, joined by timestamp when the ring is read. */
-    size_t ring_cap, ring_head, ring_len;
+     * they are the stored readings, joined by timestamp when the ring is read. The arrays hold
+     * ring_room entries and grow on demand up to ring_cap (o.predictions); the ring wraps only
+     * once full, so until then ring_head == ring_len <= ring_room. */
+    size_t ring_cap, ring_head, ring_len, ring_room;
     int64_t *ring_ts;
     float *ring_score;
     uint8_t *ring_state;
     float *ring_pred; /* [ring_cap][nch] */
-    /* Anomaly events, oldest first; the last one may be active. */
+    /* Anomaly events, oldest first; the last one may be active. Room for events_room, grown on
+     * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;
-    size_t nevents;
+    size_t nevents, events_room;
     uint64_t next_event_id;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
@@ -191,8 +195,13 @@ struct dev *pipeline__find(pipeline_t *p, const char *device);
 /* Finds or creates a device. NULL when out of memory. Any thread. */
 struct dev *pipeline__dev(pipeline_t *p, const char *device);
 
-/* Allocates the prediction ring for d->nch channels (emptying it). Caller holds d->mu. */
+/* Empties the prediction ring for d->nch channels and frees its arrays (they grow on demand
+ * as predictions are recorded). Caller holds d->mu. */
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
+
+/* Appends a zeroed event to d's list (growing it on demand), dropping the oldest when o.events
+ * are kept. Returns it, or NULL when out of memory or o.events is 0. Caller holds d->mu. */
+struct event *pipeline__event_add(pipeline_t *p, struct dev *d);
 
 /* Sets d's channel limits from d->attrs. Caller holds d->mu. */
 void pipeline__apply_limits(struct dev *d);

@@ -291,9 +291,8 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         /* The event that was active at the save goes on with its peak and channel shares
          * (pipeline_restore keeps it when the store still has it active). */
         d->nevents = 0;
-        if (bs.ev_id != 0 && p->o.events > 0) {
-            struct event *e = &d->events[d->nevents++];
-            memset(e, 0, sizeof *e);
+        struct event *e = bs.ev_id != 0 ? pipeline__event_add(p, d) : NULL;
+        if (e) {
             e->id = bs.ev_id;
             e->start_ts = bs.ev_start_ts;
             e->end_ts = -1;
@@ -347,15 +346,6 @@ struct version_ctx {
     struct dev *d;
 };
 
-static void on_ckpt(void *arg, int64_t version, const char *info_json, const void *ckpt, size_t len)
-{
-    struct version *v = arg;
-    if (ckpt && len > 0 && (v->ckpt = malloc(len)) != NULL) {
-        memcpy(v->ckpt, ckpt, len);
-        v->ckpt_len = len;
-    }
-}
-
 static int on_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
                       int has_ckpt)
 {
@@ -369,7 +359,7 @@ static int on_version(void *arg, int64_t version, int64_t created_ms, const char
     memset(v, 0, sizeof *v);
     v->version = (uint32_t)version;
     v->info_json = strdup(info_json);
-    v->ckpt_len = has_ckpt ? 1 : 0; /* marks a checkpoint to fetch once the listing is done */
+    v->has_ckpt = has_ckpt; /* read from the store if it is rolled back to */
     d->nversions++;
     return 0;
 }
@@ -378,11 +368,13 @@ static int on_version(void *arg, int64_t version, int64_t created_ms, const char
 static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json)
 {
-    struct dev *d = arg;
+    struct version_ctx *vc = arg;
+    struct dev *d = vc->d;
     if (end_ts >= 0 || d->nevents > 0)
         return 1;
-    struct event *e = &d->events[d->nevents++];
-    memset(e, 0, sizeof *e);
+    struct event *e = pipeline__event_add(vc->p, d);
+    if (e == NULL)
+        return 1;
     e->id = (uint64_t)id;
     e->start_ts = start_ts;
     e->end_ts = -1;
@@ -485,15 +477,8 @@ int pipeline_restore(pipeline_t *p)
             struct version_ctx vc = {p, d};
             pthread_mutex_lock(&d->mu);
             store_models_list(p->store, d->name, on_version, &vc);
-            for (size_t k = 0; k < d->nversions; k++) {
-                struct version *v = &d->versions[k];
-                if (v->ckpt_len == 1 && v->ckpt == NULL) {
-                    v->ckpt_len = 0;
-                    store_model_get(p->store, d->name, v->version, on_ckpt, v);
-                }
-            }
             store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, on_event,
-                               d);
+                               &vc);
             pthread_mutex_unlock(&d->mu);
         }
         if (d == NULL)

@@ -79,6 +79,14 @@ static int config_check(const struct detector_config *c)
     return 0;
 }
 
+void detector__model_config(struct model_config *mc, const struct detector_config *cfg, int C)
+{
+    model_config_default(mc, C, C);
+    mc->n_hidden = cfg->n_hidden;
+    mc->n_layers = cfg->n_layers;
+    mc->seed = cfg->seed;
+}
+
 int detector_create(detector_t **out, const struct detector_config *cfg, int n_channels)
 {
     if (!out || !cfg || n_channels < 1 || n_channels > DETECTOR_MAX_CHANNELS ||
@@ -90,16 +98,17 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
         return ERR_NOMEM;
     d->cfg = *cfg;
     d->C = n_channels;
+    /* The buffer lengths come from a model of the detector's shape, which is not kept. */
     struct model_config mc;
-    model_config_default(&mc, n_channels, n_channels);
-    mc.n_hidden = cfg->n_hidden;
-    mc.n_layers = cfg->n_layers;
-    mc.seed = cfg->seed;
-    int rc = model_create(&d->base, &mc);
+    detector__model_config(&mc, cfg, n_channels);
+    model_t *shape;
+    int rc = model_create(&shape, &mc);
     if (rc < 0)
         goto fail;
-    d->state_len = model_state_len(d->base);
-    d->work_len = model_work_len(d->base, 1);
+    d->state_len = model_state_len(shape);
+    d->work_len = model_work_len(shape, 1);
+    d->work_row = model_work_len(shape, 2) - d->work_len; /* affine in the batch */
+    model_destroy(shape);
     d->ctx_cap = 2 * cfg->train.window;
     /* One block: floats first, then the per-channel flags. */
     size_t nf = (size_t)d->ctx_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
@@ -140,7 +149,6 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     *out = d;
     return 0;
 fail:
-    model_destroy(d->base);
     free(d);
     return rc;
 }
@@ -150,7 +158,6 @@ void detector_destroy(detector_t *d)
     if (!d)
         return;
     model_destroy(d->lstm);
-    model_destroy(d->base);
     free(d->block);
     free(d);
 }
@@ -233,8 +240,7 @@ static void predictor_advance(detector_t *d, const float *x)
 void detector__rebuild_state(detector_t *d)
 {
     const size_t C = (size_t)d->C;
-    model_state_reset(d->base, d->state);
-    model_state_reset(d->base, d->state + d->state_len);
+    memset(d->state, 0, 2 * d->state_len * sizeof(float)); /* the initial states (model.h) */
     d->have_pred = 0;
     if (d->ctx_len == 0)
         return;
@@ -350,7 +356,7 @@ size_t detector_batch_work_len(const detector_t *d, int n)
     const size_t C = (size_t)d->C, B = 2 * (size_t)n;
     /* inputs [n, C] consumed, LSTM inputs [2n, C], predictions [2n, C], the model's scratch
      * for 2n states */
-    return (size_t)n * C + 2 * B * C + model_work_len(d->base, (int)B);
+    return (size_t)n * C + 2 * B * C + d->work_len + (B - 1) * d->work_row;
 }
 
 int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, const float *x,
@@ -478,14 +484,11 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
 {
     struct model_config a, b;
     model_get_config(m, &a);
-    model_get_config(d->base, &b);
+    detector__model_config(&b, &d->cfg, d->C);
     if (a.n_inputs != b.n_inputs || a.n_outputs != b.n_outputs || a.n_layers != b.n_layers ||
         a.n_hidden != b.n_hidden)
         return ERR_INVAL;
-    model_t *copy;
-    int rc = model_clone(&copy, m);
-    if (rc < 0)
-        return rc;
+    model_t *copy = model_share(m); /* group members and rollbacks: one copy of the weights */
     model_destroy(d->lstm);
     d->lstm = copy;
     d->kind = DET_KIND_LSTM;

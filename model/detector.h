@@ -274,10 +274,11 @@ uint64_t detector_seen(const detector_t *d);
  * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
 const model_t *detector_model(const detector_t *d);
 
-/* Replaces the serving LSTM with a copy of m (rollback or a PUT of weights); the carried states
+/* Makes m serve (a rollback or a PUT of weights), shared with the caller (model_share: not
+ * copied, read-only from now on; the caller still releases its own handle). The carried states
  * are rebuilt from the last readings it keeps. The error scales stay (1 before any training) until
  * the next training recalibrates them, and the inputs are not clamped (m's training range is
- * unknown). Returns ERR_INVAL when m's shape does not fit, ERR_NOMEM. */
+ * unknown). Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
 
 #endif

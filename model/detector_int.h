@@ -41,7 +41,6 @@ struct detector {
     /* serving predictor */
     enum detector_kind kind;
     uint32_t version, next_version;
-    model_t *base;   /* untrained template (shape and seed) for the first training */
     model_t *lstm;   /* serving LSTM or NULL */
     float *lin_ab;   /* [C, C] linear baseline coefficients (kind LINEAR) */
     float *lin_b;    /* [C] */
@@ -49,6 +48,7 @@ struct detector {
     int lstm_window; /* the window the serving LSTM was trained with: its serving context */
     float *work;     /* [work_len] step scratch */
     size_t state_len, work_len;
+    size_t work_row;  /* model_work_len's floats per further batch row (batched step) */
     uint8_t *persist; /* [C] */
     float *lo, *hi;   /* [C] each: the serving LSTM's input range (clamp_margin) */
     float *pred;      /* [C] prediction of the next reading */
@@ -79,6 +79,11 @@ struct detector {
 };
 
 /* detector.c */
+/* The LSTM shape (and initial-weight seed) of a detector with this configuration and C
+ * channels: a cold-start training creates its initial model from it (the detector keeps no
+ * untrained template model, which would cost as much memory as the serving LSTM). */
+void detector__model_config(struct model_config *mc, const struct detector_config *cfg, int C);
+
 /* Re-runs the serving predictor over the rows of the context ring so the carried state and
  * pred match the current model (after a swap or a load). */
 void detector__rebuild_state(detector_t *d);

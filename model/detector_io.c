@@ -275,7 +275,7 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         r.off += (size_t)mlen;
         struct model_config a, bc;
         model_get_config(d->lstm, &a);
-        model_get_config(d->base, &bc);
+        detector__model_config(&bc, &d->cfg, d->C);
         if (a.n_inputs != bc.n_inputs || a.n_outputs != bc.n_outputs || a.n_layers != bc.n_layers ||
             a.n_hidden != bc.n_hidden)
             goto fail;

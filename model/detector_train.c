@@ -28,8 +28,8 @@ enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
 struct detector_job {
     struct detector_config cfg;
     int C, n, n_val;
-    float *data; /* [n, C] oldest first (set_data; NULL before) */
-    model_t *base;
+    float *data;   /* [n, C] oldest first (set_data; NULL before) */
+    model_t *base; /* the cold start's initial model (detector__model_config), made by run */
     /* the serving predictor at create */
     enum detector_kind s_kind;
     model_t *s_lstm;
@@ -90,10 +90,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->hi = p, p += C;
     j->s_persist = (uint8_t *)p;
     j->persist = j->s_persist + C;
-    if ((rc = model_clone(&j->base, d->base)) < 0)
-        goto fail;
-    if (d->lstm && (rc = model_clone(&j->s_lstm, d->lstm)) < 0)
-        goto fail;
+    if (d->lstm)
+        j->s_lstm = model_share(d->lstm); /* read-only in the job, as where it serves */
     j->s_kind = d->kind;
     memcpy(j->s_ab, d->lin_ab, sizeof(float) * C * C);
     memcpy(j->s_b, d->lin_b, sizeof(float) * C);
@@ -362,11 +360,16 @@ int detector_job_run(detector_job_t *j)
     tc.fit_norm = 1;
     /* Warm start: the candidate continues from the serving LSTM's weights (normalisation refit
      * on the new rows) with fewer epochs. */
-    const model_t *init = j->base;
+    const model_t *init = j->s_lstm;
     if (cfg->warm_epochs > 0 && j->s_lstm != NULL) {
-        init = j->s_lstm;
         tc.reinit = 0;
         tc.max_epochs = cfg->warm_epochs < tc.max_epochs ? cfg->warm_epochs : tc.max_epochs;
+    } else {
+        struct model_config mc;
+        detector__model_config(&mc, cfg, C);
+        if (!j->base && (rc = model_create(&j->base, &mc)) < 0)
+            goto out;
+        init = j->base;
     }
     /* Early in a device's life the rows may not hold a training and an early-stopping window
      * of the configured length: shorten the window (down to 8) rather than train nothing. */
@@ -485,9 +488,10 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     const enum detector_kind kind = sw ? g->kind : g->s_kind;
     const model_t *lstm = sw ? g->cand : g->s_lstm;
     const uint32_t version = sw ? g->version : g->s_version;
-    model_t *copy = NULL;
-    if (kind == DET_KIND_LSTM && (!lstm || model_clone(&copy, lstm) < 0))
-        return lstm ? ERR_NOMEM : ERR_INVAL;
+    if (kind == DET_KIND_LSTM && !lstm)
+        return ERR_INVAL;
+    /* Every member serves the group's one copy of the weights. */
+    model_t *copy = kind == DET_KIND_LSTM ? model_share(lstm) : NULL;
     model_destroy(j->cand);
     j->cand = copy;
     j->have_cand = copy != NULL;

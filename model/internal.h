@@ -12,6 +12,7 @@
 #ifndef VIGIL_MODEL_INTERNAL_H
 #define VIGIL_MODEL_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,7 @@ struct model_views {
 };
 
 struct model {
+    atomic_int refs; /* handles to this model (model_share); freed when the last is destroyed */
     struct model_config cfg;
     int in[MODEL_MAX_LAYERS]; /* IN_l */
     int k[MODEL_MAX_LAYERS];  /* K_l = IN_l + H */

@@ -93,6 +93,7 @@ static model_t *model_alloc(const struct model_config *cfg)
     model_t *m = malloc(sizeof *m + nf * sizeof(float));
     if (!m)
         return NULL;
+    atomic_init(&m->refs, 1);
     m->cfg = *cfg;
     for (int l = 0; l < cfg->n_layers; l++) {
         m->in[l] = l == 0 ? cfg->n_inputs : cfg->n_hidden;
@@ -134,9 +135,21 @@ int model_clone(model_t **out, const model_t *src)
     return 0;
 }
 
+model_t *model_share(const model_t *m)
+{
+    model_t *s = (model_t *)m; /* only the count changes; the weights stay read-only */
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
 void model_destroy(model_t *m)
 {
-    free(m);
+    /* The release orders this handle's reads before the free by whichever thread drops the
+     * last reference (the acquire fence). */
+    if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_release) == 1) {
+        atomic_thread_fence(memory_order_acquire);
+        free(m);
+    }
 }
 
 void model_get_config(const model_t *m, struct model_config *cfg)
@@ -156,6 +169,8 @@ size_t model_memory_size(const model_t *m)
 
 int model_set_norm(model_t *m, const float *mean, const float *scale)
 {
+    if (atomic_load_explicit(&m->refs, memory_order_relaxed) > 1)
+        return ERR_BUSY; /* shared: readers on other threads may step it now */
     for (int i = 0; i < m->cfg.n_inputs; i++)
         if (!isfinite(mean[i]) || !isfinite(scale[i]) || !(scale[i] > 0.0f))
             return ERR_INVAL;

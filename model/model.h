@@ -68,7 +68,15 @@ int model_create(model_t **out, const struct model_config *cfg);
  * model_destroy. */
 int model_clone(model_t **out, const model_t *m);
 
-/* Frees a model. NULL is a no-op. */
+/* Another handle to the same model, without copying its weights: many owners (a device group's
+ * detectors, a training job and the detector it was made from) serve one read-only copy. The
+ * model is freed when the last handle is given to model_destroy. A shared model is immutable:
+ * model_set_norm refuses it (ERR_BUSY), and no other function modifies a model. Any thread (the
+ * count is atomic). Always succeeds; the caller owns the returned handle (model_destroy). */
+model_t *model_share(const model_t *m);
+
+/* Releases a handle: frees the model unless other handles (model_share) remain. NULL is a
+ * no-op. */
 void model_destroy(model_t *m);
 
 /* Writes the model's shape into *cfg (seed is the creation seed). */
@@ -81,8 +89,8 @@ size_t model_param_count(const model_t *m);
 size_t model_memory_size(const model_t *m);
 
 /* Sets the standardisation: mean[I] and scale[I] in raw units (borrowed, copied). Returns
- * ERR_INVAL if a value is not finite or a scale is not > 0 (the model is then unchanged). Not
- * safe while other threads use the model. */
+ * ERR_INVAL if a value is not finite or a scale is not > 0, ERR_BUSY if the model is shared
+ * (model_share); the model is then unchanged. Not safe while other threads use the model. */
 int model_set_norm(model_t *m, const float *mean, const float *scale);
 
 /* Copies the standardisation into mean[I] and scale[I] (caller-owned). */

@@ -701,6 +701,33 @@ static void test_checkpoint(void **unused)
     model_destroy(m);
 }
 
+/* model_share: handles to one copy of the weights, freed with the last; a shared model refuses
+ * model_set_norm (readers on other threads may step it). Under valgrind or ASan a free too early
+ * or a leak would show. */
+static void test_share(void **unused)
+{
+    model_t *m = make_normed_model(4, 2, 1, 6, 41), *ref = NULL;
+    assert_int_equal(model_clone(&ref, m), 0);
+    model_t *s = model_share(m);
+    assert_ptr_equal(s, m);
+    float mean[4] = {0}, scale[4] = {1, 1, 1, 1};
+    assert_int_equal(model_set_norm(s, mean, scale), ERR_BUSY);
+    assert_same_model(ref, s); /* unchanged */
+    model_destroy(m);          /* the first owner lets go: s still serves */
+    float x[4] = {0.5f, -1.0f, 2.0f, 0.25f}, p1[2], p2[2];
+    float *st1 = calloc(model_state_len(s), sizeof(float)),
+          *st2 = calloc(model_state_len(s), sizeof(float));
+    float *w = calloc(model_work_len(s, 1), sizeof(float));
+    assert_int_equal(model_step(s, p1, st1, x, w), 0);
+    assert_int_equal(model_step(ref, p2, st2, x, w), 0);
+    assert_memory_equal(p1, p2, sizeof p1);
+    /* The last handle may be modified again. */
+    assert_int_equal(model_set_norm(s, mean, scale), 0);
+    free(st1), free(st2), free(w);
+    model_destroy(s);
+    model_destroy(ref);
+}
+
 static void test_safetensors_roundtrip(void **unused)
 {
     model_t *m = make_normed_model(5, 3, 3, 7, 31), *r = NULL;
@@ -823,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_linear_recovers_system),
         cmocka_unit_test(test_evaluate_persistence),
         cmocka_unit_test(test_checkpoint),
+        cmocka_unit_test(test_share),
         cmocka_unit_test(test_safetensors_roundtrip),
         cmocka_unit_test(test_safetensors_handmade),
     };

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -125,6 +126,7 @@ max_batch_delay_ms = 0
             ("[storage]\nreaders = 1\ncache_mb = 0\n", 3, "storage.cache_mb"),
             ("[daemon]\ndata_dir =\n", 2, "daemon.data_dir"),
             ("[stream]\nmax_line_bytes = 10x\n", 2, "stream.max_line_bytes"),
+            ("[model]\npredictions = 0\n", 2, "model.predictions"),
         ]
         for text, line, word in cases:
             with self.subTest(text=text):
@@ -198,6 +200,33 @@ device_tag = host
                     s.close()
             log = d.log()
             self.assertIn("info", log, "--log-level info did not override log_level = error")
+        except AssertionError:
+            sys.stderr.write(d.log() + "\n")
+            raise
+        finally:
+            d.cleanup()
+
+    def test_predictions_kept(self):
+        # model.predictions bounds the ring GET .../predictions answers from: the newest ones.
+        tmp = vt.mkdtemp()
+        cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), "[model]\npredictions = 50\n")
+        d = vt.Vigild(config=cfg)
+        try:
+            d.start()
+            lines = "".join("m,device=pk-1 a=%d,b=%d %d\n" % (k % 7, k % 5, 1000 * (k + 1))
+                            for k in range(120))
+            self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
+            for _ in range(300):  # bounded: 30 s
+                r = d.curl("GET", "/v1/devices/pk-1/status")
+                if r.status == 200 and r.json().get("readings_scored", 0) >= 120:
+                    break
+                time.sleep(0.1)
+            r = d.curl("GET", "/v1/devices/pk-1/predictions?limit=1000")
+            self.assertEqual(r.status, 200, r)
+            pts = r.json()["points"]
+            self.assertEqual(len(pts), 50, r.json())
+            self.assertEqual(sorted(p["ts"] for p in pts), [1000 * (k + 1) for k in range(70, 120)])
+            self.assertEqual(r.json()["retained_from_ts"], 71000, r.json())
         except AssertionError:
             sys.stderr.write(d.log() + "\n")
             raise
