@@ -367,6 +367,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     d->last = *r;
     d->has_result = 1;
     d->last_ts = ts;
+    d->scored_ns = pipeline__mono_ns();
     d->scored++;
     /* The prediction ring. */
     size_t slot = d->ring_head;
@@ -715,6 +716,7 @@ void pipeline_destroy(pipeline_t *p)
         free(sh->work);
     }
     /* Shards are stopped, so no new jobs; the pool finishes the queued ones. */
+    atomic_store(&p->stopping, 1);
     wpool_destroy(p->train);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)

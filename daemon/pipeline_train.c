@@ -24,9 +24,11 @@
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
+#include "vtime.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void train_next(void *arg);
 
@@ -178,14 +180,15 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
                      "the group's training",
                      d->name, g->name);
     }
+    const int first = rc == 0 && detector_get_state(d->det) == DET_LEARNING;
     if (rc == 0)
         rc = detector_job_create(&m->job, d->det);
     m->gen = d->gen;
-    /* The window ends at the reading that asked (as vigil-replay trains at once on it), not at
-     * whatever arrived while the device waited; other members of a group: their newest. */
-    m->to_ts = d->due ? d->due_ts : d->last_ts;
-    if (g == NULL)
-        m->to_ts = d->due_ts;
+    /* A retraining's window ends at the reading that asked (as vigil-replay trains at once on
+     * it), not at whatever arrived while the device waited; other members of a group: their
+     * newest. A first training (no model yet) ends at the newest reading scored, so a backfill
+     * that arrived in bulk (first_settle waited for it) is trained on at once. */
+    m->to_ts = d->due && !first ? d->due_ts : d->last_ts;
     m->nch = d->nch;
     for (int c = 0; rc == 0 && c < d->nch; c++)
         if ((m->names[c] = strdup(d->ch[c])) == NULL)
@@ -299,6 +302,48 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
     pipeline__observe(p->train_hist, tb, seconds);
 }
 
+/* Before a device's first training: waits while its readings still arrive in bulk (a backfill
+ * of history), so the first model is trained on all of it rather than on the warm-up alone.
+ * The wait ends as soon as the window is full (o.det.history readings scored), the newest
+ * reading is recent by the wall clock (the backfill has given way to live readings), none was
+ * scored for SETTLE_QUIET_MS (nothing more arriving), or the readings' time advanced no faster
+ * than twice the wall clock's over the last SETTLE_QUIET_MS (a live feed with old timestamps);
+ * in any case after SETTLE_MAX_MS, or when the pipeline stops. A device whose readings stopped
+ * arriving before it reached a training thread does not wait at all. Polls the device under
+ * its lock; training pool thread, holding no lock. */
+#define SETTLE_POLL_MS   50
+#define SETTLE_QUIET_MS  500
+#define SETTLE_MAX_MS    10000
+#define SETTLE_RECENT_MS 5000
+static void first_settle(pipeline_t *p, struct dev *d)
+{
+    const int64_t t0 = pipeline__mono_ns(), ms = 1000000;
+    int64_t mark_ns = t0, mark_ts = -1; /* the newest timestamp SETTLE_QUIET_MS ago */
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        const int first = d->det && detector_get_state(d->det) == DET_LEARNING;
+        const uint64_t seen = d->det ? detector_seen(d->det) : 0;
+        const int64_t ts = d->last_ts, scored_ns = d->scored_ns;
+        pthread_mutex_unlock(&d->mu);
+        const int64_t now = pipeline__mono_ns();
+        if (!first || atomic_load(&p->stopping) || seen >= (uint64_t)p->o.det.history ||
+            ts >= vtime_now_ms() - SETTLE_RECENT_MS || now - scored_ns >= SETTLE_QUIET_MS * ms ||
+            now - t0 >= SETTLE_MAX_MS * ms)
+            return;
+        if (mark_ts < 0) {
+            mark_ts = ts;
+            mark_ns = now;
+        } else if (now - mark_ns >= SETTLE_QUIET_MS * ms) {
+            if (ts - mark_ts <= 2 * (now - mark_ns) / ms)
+                return;
+            mark_ts = ts;
+            mark_ns = now;
+        }
+        struct timespec nap = {0, SETTLE_POLL_MS * ms};
+        nanosleep(&nap, NULL);
+    }
+}
+
 /* Training pool thread: takes the device that became due first and trains it, or its group. */
 static void train_next(void *arg)
 {
@@ -343,6 +388,7 @@ static void train_next(void *arg)
             }
         }
     }
+    first_settle(p, d);
     struct member *ms = calloc(n ? n : 1, sizeof *ms);
     if (ms) {
         for (size_t i = 0; i < n; i++)
