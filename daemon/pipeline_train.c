@@ -350,13 +350,18 @@ static void train_next(void *arg)
     pipeline_t *p = arg;
     pthread_mutex_lock(&p->due_mu);
     struct dev *d = p->due_head;
+    struct group *g0 = NULL;
     if (d) {
         p->due_head = d->due_next;
         if (p->due_head == NULL)
             p->due_tail = NULL;
         p->due_len--;
-        if (d->due_group)
-            d->due_group->due = 0;
+        /* From due to training in one step: a member asking in between would otherwise find
+         * its group neither due nor training and queue a second training of it. */
+        if ((g0 = d->due_group) != NULL) {
+            g0->due = 0;
+            g0->training = 1;
+        }
     }
     pthread_mutex_unlock(&p->due_mu);
     if (d == NULL)
@@ -364,14 +369,26 @@ static void train_next(void *arg)
     pthread_mutex_lock(&d->mu);
     struct group *g = d->group;
     pthread_mutex_unlock(&d->mu);
+    if (g != g0) { /* d changed groups since it became due */
+        pthread_mutex_lock(&p->due_mu);
+        if (g0)
+            g0->training = 0;
+        if (g)
+            g->training = 1;
+        pthread_mutex_unlock(&p->due_mu);
+    }
     struct dev **devs = &d;
     size_t n = 1;
     if (g) {
-        if (pipeline__group_members(p, g, &devs, &n))
+        if (pipeline__group_members(p, g, &devs, &n)) {
+            pthread_mutex_lock(&d->mu);
+            d->due = 0;
+            pthread_mutex_unlock(&d->mu);
+            pthread_mutex_lock(&p->due_mu);
+            g->training = 0;
+            pthread_mutex_unlock(&p->due_mu);
             return;
-        pthread_mutex_lock(&p->due_mu);
-        g->training = 1;
-        pthread_mutex_unlock(&p->due_mu);
+        }
         /* The leader (whose detector the group job copies: the serving model it validates
          * against, the next version number) is the member with the newest version; a device
          * that just joined has none of the group's and does not lead. */
