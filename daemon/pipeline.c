@@ -104,6 +104,7 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
     pthread_mutex_init(&d->mu, NULL);
     d->shard = shard;
     d->last_ts = -1;
+    d->bulk_ts = -1;
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
@@ -368,6 +369,8 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     d->has_result = 1;
     d->last_ts = ts;
     d->scored_ns = pipeline__mono_ns();
+    if (ts < vtime_now_ms() - PIPE_RECENT_MS)
+        d->bulk_ts = ts;
     d->scored++;
     /* The prediction ring. */
     size_t slot = d->ring_head;

@@ -184,11 +184,14 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
     if (rc == 0)
         rc = detector_job_create(&m->job, d->det);
     m->gen = d->gen;
-    /* A retraining's window ends at the reading that asked (as vigil-replay trains at once on
-     * it), not at whatever arrived while the device waited; other members of a group: their
-     * newest. A first training (no model yet) ends at the newest reading scored, so a backfill
-     * that arrived in bulk (first_settle waited for it) is trained on at once. */
-    m->to_ts = d->due && !first ? d->due_ts : d->last_ts;
+    /* The window ends at the reading that asked (as vigil-replay trains at once on it), not at
+     * whatever arrived while the device waited; other members of a group: their newest. A
+     * first training (no model yet) takes in the whole backfill if one arrived in bulk
+     * (first_settle waited for it): up to its newest reading, whatever live readings came
+     * after it meanwhile. */
+    m->to_ts = d->due ? d->due_ts : d->last_ts;
+    if (first && d->bulk_ts > m->to_ts)
+        m->to_ts = d->bulk_ts;
     m->nch = d->nch;
     for (int c = 0; rc == 0 && c < d->nch; c++)
         if ((m->names[c] = strdup(d->ch[c])) == NULL)
@@ -311,10 +314,9 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
  * in any case after SETTLE_MAX_MS, or when the pipeline stops. A device whose readings stopped
  * arriving before it reached a training thread does not wait at all. Polls the device under
  * its lock; training pool thread, holding no lock. */
-#define SETTLE_POLL_MS   50
-#define SETTLE_QUIET_MS  500
-#define SETTLE_MAX_MS    10000
-#define SETTLE_RECENT_MS 5000
+#define SETTLE_POLL_MS  50
+#define SETTLE_QUIET_MS 500
+#define SETTLE_MAX_MS   10000
 static void first_settle(pipeline_t *p, struct dev *d)
 {
     const int64_t t0 = pipeline__mono_ns(), ms = 1000000;
@@ -327,7 +329,7 @@ static void first_settle(pipeline_t *p, struct dev *d)
         pthread_mutex_unlock(&d->mu);
         const int64_t now = pipeline__mono_ns();
         if (!first || atomic_load(&p->stopping) || seen >= (uint64_t)p->o.det.history ||
-            ts >= vtime_now_ms() - SETTLE_RECENT_MS || now - scored_ns >= SETTLE_QUIET_MS * ms ||
+            ts >= vtime_now_ms() - PIPE_RECENT_MS || now - scored_ns >= SETTLE_QUIET_MS * ms ||
             now - t0 >= SETTLE_MAX_MS * ms)
             return;
         if (mark_ts < 0) {

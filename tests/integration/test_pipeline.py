@@ -332,9 +332,11 @@ class SimFaults(vt.DaemonTestCase):
                          % (self.SEED, dev, fault, delay, [c["channel"] for c in first["channels"]]))
         self.assertLessEqual(delay, bound, "%s: %s flagged after %d readings (bound %d): %r"
                              % (dev, fault, delay, bound, first))
-        self.assertIn(first["channels"][0]["channel"],
-                      channel if isinstance(channel, tuple) else (channel,), first)
-        self.assertGreater(first["channels"][0]["share"], 0.3, first)
+        chans = channel if isinstance(channel, tuple) else (channel,)
+        self.assertIn(first["channels"][0]["channel"], chans, first)
+        # The fault's channel(s) carry a good part of the error (cavitation's two together).
+        self.assertGreater(sum(c["share"] for c in first["channels"] if c["channel"] in chans),
+                           0.3, first)
         # peak_score is the episode's highest likelihood: at least the alarm level, although
         # with confirm = 2 every reading's score in it is capped at 0.3 (it was 0.3 when
         # the peak came from the scores).
