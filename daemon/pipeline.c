@@ -100,6 +100,7 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
     pthread_mutex_init(&d->mu, NULL);
     d->shard = shard;
     d->last_ts = -1;
+    d->bulk_ts = -1;
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
@@ -421,6 +422,9 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     d->last = *r;
     d->has_result = 1;
     d->last_ts = ts;
+    d->scored_ns = pipeline__mono_ns();
+    if (ts < vtime_now_ms() - PIPE_RECENT_MS)
+        d->bulk_ts = ts;
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
     if (ring_grow(d) == 0) {
@@ -771,6 +775,7 @@ void pipeline_destroy(pipeline_t *p)
         free(sh->work);
     }
     /* Shards are stopped, so no new jobs; the pool finishes the queued ones. */
+    atomic_store(&p->stopping, 1);
     wpool_destroy(p->train);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)

@@ -62,6 +62,11 @@ struct dev {
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     struct group *group;     /* d's group or NULL */
     int64_t due_ts;          /* newest reading when d became due: its training window ends there */
+    /* Monotonic time its newest reading was scored (first_settle). */
+    int64_t scored_ns;
+    /* The newest scored reading that was history when it arrived (older than the wall clock
+     * by PIPE_RECENT_MS): the end of a backfill, where a first training's window ends; -1 */
+    int64_t bulk_ts;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
     /* Ring of recent predictions: ts, score, state, pred[nch]. The actual values are not kept:
      * they are the stored readings, joined by timestamp when the ring is read. The arrays hold
@@ -130,7 +135,12 @@ struct pipeline {
     atomic_uint_fast64_t delay_hist[10]; /* PIPE_DELAY_BUCKETS, counted per reading vector */
     atomic_uint_fast64_t delay_us_total;
     atomic_uint_fast64_t list_token; /* numbers anomalies listings (see pipeline_anomalies) */
+    atomic_int stopping; /* pipeline_destroy began: a first training waits for no backfill */
 };
+
+/* A reading whose timestamp is older than the wall clock by more than this when it is scored
+ * is history (a backfill), not a live reading. */
+#define PIPE_RECENT_MS 5000
 
 /* Histogram bounds in seconds (clang-format off keeps them on one line each). */
 // clang-format off

@@ -24,9 +24,11 @@
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
+#include "vtime.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void train_next(void *arg);
 
@@ -178,14 +180,18 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
                      "the group's training",
                      d->name, g->name);
     }
+    const int first = rc == 0 && detector_get_state(d->det) == DET_LEARNING;
     if (rc == 0)
         rc = detector_job_create(&m->job, d->det);
     m->gen = d->gen;
     /* The window ends at the reading that asked (as vigil-replay trains at once on it), not at
-     * whatever arrived while the device waited; other members of a group: their newest. */
+     * whatever arrived while the device waited; other members of a group: their newest. A
+     * first training (no model yet) takes in the whole backfill if one arrived in bulk
+     * (first_settle waited for it): up to its newest reading, whatever live readings came
+     * after it meanwhile. */
     m->to_ts = d->due ? d->due_ts : d->last_ts;
-    if (g == NULL)
-        m->to_ts = d->due_ts;
+    if (first && d->bulk_ts > m->to_ts)
+        m->to_ts = d->bulk_ts;
     m->nch = d->nch;
     for (int c = 0; rc == 0 && c < d->nch; c++)
         if ((m->names[c] = strdup(d->ch[c])) == NULL)
@@ -299,19 +305,65 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
     pipeline__observe(p->train_hist, tb, seconds);
 }
 
+/* Before a device's first training: waits while its readings still arrive in bulk (a backfill
+ * of history), so the first model is trained on all of it rather than on the warm-up alone.
+ * The wait ends as soon as the window is full (o.det.history readings scored), the newest
+ * reading is recent by the wall clock (the backfill has given way to live readings), none was
+ * scored for SETTLE_QUIET_MS (nothing more arriving), or the readings' time advanced no faster
+ * than twice the wall clock's over the last SETTLE_QUIET_MS (a live feed with old timestamps);
+ * in any case after SETTLE_MAX_MS, or when the pipeline stops. A device whose readings stopped
+ * arriving before it reached a training thread does not wait at all. Polls the device under
+ * its lock; training pool thread, holding no lock. */
+#define SETTLE_POLL_MS  50
+#define SETTLE_QUIET_MS 500
+#define SETTLE_MAX_MS   10000
+static void first_settle(pipeline_t *p, struct dev *d)
+{
+    const int64_t t0 = pipeline__mono_ns(), ms = 1000000;
+    int64_t mark_ns = t0, mark_ts = -1; /* the newest timestamp SETTLE_QUIET_MS ago */
+    for (;;) {
+        pthread_mutex_lock(&d->mu);
+        const int first = d->det && detector_get_state(d->det) == DET_LEARNING;
+        const uint64_t seen = d->det ? detector_seen(d->det) : 0;
+        const int64_t ts = d->last_ts, scored_ns = d->scored_ns;
+        pthread_mutex_unlock(&d->mu);
+        const int64_t now = pipeline__mono_ns();
+        if (!first || atomic_load(&p->stopping) || seen >= (uint64_t)p->o.det.history ||
+            ts >= vtime_now_ms() - PIPE_RECENT_MS || now - scored_ns >= SETTLE_QUIET_MS * ms ||
+            now - t0 >= SETTLE_MAX_MS * ms)
+            return;
+        if (mark_ts < 0) {
+            mark_ts = ts;
+            mark_ns = now;
+        } else if (now - mark_ns >= SETTLE_QUIET_MS * ms) {
+            if (ts - mark_ts <= 2 * (now - mark_ns) / ms)
+                return;
+            mark_ts = ts;
+            mark_ns = now;
+        }
+        struct timespec nap = {0, SETTLE_POLL_MS * ms};
+        nanosleep(&nap, NULL);
+    }
+}
+
 /* Training pool thread: takes the device that became due first and trains it, or its group. */
 static void train_next(void *arg)
 {
     pipeline_t *p = arg;
     pthread_mutex_lock(&p->due_mu);
     struct dev *d = p->due_head;
+    struct group *g0 = NULL;
     if (d) {
         p->due_head = d->due_next;
         if (p->due_head == NULL)
             p->due_tail = NULL;
         p->due_len--;
-        if (d->due_group)
-            d->due_group->due = 0;
+        /* From due to training in one step: a member asking in between would otherwise find
+         * its group neither due nor training and queue a second training of it. */
+        if ((g0 = d->due_group) != NULL) {
+            g0->due = 0;
+            g0->training = 1;
+        }
     }
     pthread_mutex_unlock(&p->due_mu);
     if (d == NULL)
@@ -319,14 +371,26 @@ static void train_next(void *arg)
     pthread_mutex_lock(&d->mu);
     struct group *g = d->group;
     pthread_mutex_unlock(&d->mu);
+    if (g != g0) { /* d changed groups since it became due */
+        pthread_mutex_lock(&p->due_mu);
+        if (g0)
+            g0->training = 0;
+        if (g)
+            g->training = 1;
+        pthread_mutex_unlock(&p->due_mu);
+    }
     struct dev **devs = &d;
     size_t n = 1;
     if (g) {
-        if (pipeline__group_members(p, g, &devs, &n))
+        if (pipeline__group_members(p, g, &devs, &n)) {
+            pthread_mutex_lock(&d->mu);
+            d->due = 0;
+            pthread_mutex_unlock(&d->mu);
+            pthread_mutex_lock(&p->due_mu);
+            g->training = 0;
+            pthread_mutex_unlock(&p->due_mu);
             return;
-        pthread_mutex_lock(&p->due_mu);
-        g->training = 1;
-        pthread_mutex_unlock(&p->due_mu);
+        }
         /* The leader (whose detector the group job copies: the serving model it validates
          * against, the next version number) is the member with the newest version; a device
          * that just joined has none of the group's and does not lead. */
@@ -343,6 +407,7 @@ static void train_next(void *arg)
             }
         }
     }
+    first_settle(p, d);
     struct member *ms = calloc(n ? n : 1, sizeof *ms);
     if (ms) {
         for (size_t i = 0; i < n; i++)

@@ -58,15 +58,19 @@ class Groups(tp.DaemonPerTest):
     CONFIG = tp.config_text(0)
 
     def trained_pair(self):
+        """Two members trained together: the warm-up's 300 readings, the first training, then
+        100 more readings (a device that goes on sending, not a backfill)."""
         d, devs = self.d, ["ga", "gb"]
         for dev in devs:
             put_group(d, dev, "g1")
         rng = tp.random.Random(21)
         rows = {"ga": tp.rotation(400, 0, tp.OMEGA_A, 0.01, rng),
                 "gb": tp.rotation(400, 7, tp.OMEGA_A, 0.03, rng, amp=1.3)}
-        feed_together(d, devs, rows, 0)
+        first = {dev: r[:tp.WARMUP] for dev, r in rows.items()}
+        feed_together(d, devs, first, 0)
         for dev in devs:
             tp.wait_idle(d, dev, 1)
+        feed_together(d, devs, {dev: r[tp.WARMUP:] for dev, r in rows.items()}, tp.WARMUP)
         # Each member's first request may have trained the group once: wait until no training
         # is due or running and both serve the same version.
 
@@ -91,7 +95,9 @@ class Groups(tp.DaemonPerTest):
         self.assertEqual([v["version"] for v in ma["versions"]],
                          [v["version"] for v in mb["versions"]])
         self.assertEqual(ma["group"], "g1")
-        # A retrain asked on one member trains the group: both get the same next version.
+        # A retrain asked on one member trains the group: both get the same next version (the
+        # first training saw the first 300 readings, this one all 400, so its candidate is
+        # swapped in).
         v0 = st[0]["model"]["version"]
         n0 = max(v["version"] for v in ma["versions"])
         r = d.curl("POST", "/v1/devices/gb/model/retrain")
