@@ -333,14 +333,24 @@ class SimFaults(vt.DaemonTestCase):
         self.assertLessEqual(delay, bound, "%s: %s flagged after %d readings (bound %d): %r"
                              % (dev, fault, delay, bound, first))
         chans = channel if isinstance(channel, tuple) else (channel,)
-        self.assertIn(first["channels"][0]["channel"], chans, first)
+        own = sum(c["share"] for c in first["channels"] if c["channel"] in chans)
+        if len(chans) == 1:
+            self.assertEqual(first["channels"][0]["channel"], channel, first)
+        else:
+            # A fault on two channels (cavitation: flow and pressure) splits its error between
+            # them, and a coupled channel (the motor's current) can rank first on its own: the
+            # two together must outweigh any other channel, and one of them be among the top 2.
+            self.assertTrue(first["channels"][0]["channel"] in chans or
+                            first["channels"][1]["channel"] in chans, first)
+            others = [c["share"] for c in first["channels"] if c["channel"] not in chans]
+            self.assertGreater(own, max(others), first)
         # The fault's channel(s) carry a good part of the error (cavitation's two together).
-        self.assertGreater(sum(c["share"] for c in first["channels"] if c["channel"] in chans),
-                           0.3, first)
-        # peak_score is the episode's highest likelihood: at least the alarm level, although
-        # with confirm = 2 every reading's score in it is capped at 0.3 (it was 0.3 when
-        # the peak came from the scores).
-        self.assertGreaterEqual(first["peak_score"], 0.5, first)
+        self.assertGreater(own, 0.3, first)
+        # peak_score is the episode's highest decision likelihood: at least the alarm level
+        # (the status's threshold), although with confirm = 2 every reading's score in it is
+        # capped.
+        threshold = status(self.d, dev)["threshold"]
+        self.assertGreaterEqual(first["peak_score"], threshold, first)
         self.assertEqual(first["device"], dev)
 
     def test_faults_flagged_with_their_channel(self):
