@@ -136,15 +136,16 @@ int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t
     store_writer_t *w = &s->w;
     if (n == 0)
         return 0;
-    /* Bound: every cell its own point. */
-    int err = pbuf_grow(s, d, d->plen + n * (STORE_PAIR_MAX + POINT_HEAD_MAX));
-    if (err)
-        return err;
+    /* Coded first into scratch (bound: every cell its own point), so d's buffer grows only by
+     * what the points take. */
+    if (store__grow((void **)&w->pscratch, &w->pscratch_cap, n * (STORE_PAIR_MAX + POINT_HEAD_MAX),
+                    1))
+        return ERR_NOMEM;
     if (d->pnpts == 0)
         pend_start(w, d, w->seq, c[0].ts);
     int64_t prev = d->pnpts ? d->plast : d->pbase, from = prev;
-    size_t start = d->plen, points = 0;
-    unsigned char *p = d->pbuf + d->plen;
+    size_t points = 0;
+    unsigned char *p = w->pscratch;
     for (size_t i = 0; i < n;) {
         size_t e = i + 1;
         while (e < n && c[e].ts == c[i].ts)
@@ -157,16 +158,21 @@ int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t
         points++;
         i = e;
     }
-    size_t len = (size_t)(p - d->pbuf) - start;
-    if (store__grow((void **)&w->logbuf, &w->logcap, w->loglen + SEG_HEAD_MAX + len, 1))
+    size_t len = (size_t)(p - w->pscratch);
+    if (pbuf_grow(s, d, d->plen + len) ||
+        store__grow((void **)&w->logbuf, &w->logcap, w->loglen + SEG_HEAD_MAX + len, 1)) {
+        if (d->pnpts == 0)
+            plist_remove(w, d);
         return ERR_NOMEM;
+    }
     unsigned char *q = w->logbuf + w->loglen;
     q += store__varint_put(q, (uint64_t)d->id);
     q += store__varint_put(q, zigzag(from));
     q += store__varint_put(q, len);
-    memcpy(q, d->pbuf + start, len);
+    memcpy(q, w->pscratch, len);
     w->loglen = (size_t)(q - w->logbuf) + len;
-    d->plen = start + len;
+    memcpy(d->pbuf + d->plen, w->pscratch, len);
+    d->plen += len;
     d->pnpts += points;
     d->plast = prev;
     d->points += (int64_t)points;

@@ -252,6 +252,8 @@ typedef struct store_writer {
     size_t npflush, pflush_cap;
     store_dev_t **created, **dead; /* devices created / deleted by the open transaction */
     size_t ncreated, created_cap, ndead, dead_cap;
+    unsigned char *pscratch; /* an append's coded points */
+    size_t pscratch_cap;
     store_cell_t *pcells; /* a flush's cells */
     size_t pcells_cap;
     int64_t next_id; /* id of the next device (ids are not reused while open) */
