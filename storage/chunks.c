@@ -93,8 +93,14 @@ static int put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_
             if (queue && (err = queue_compact(w, d)) != 0)
                 return err;
         }
+        if (!d->has_rows || cells[k - 1].ts > d->rlast)
+            d->rlast = cells[k - 1].ts;
+        d->has_rows = 1;
         cells += k;
         m -= k;
+        /* The devices row (counters of the rows only) is written before the commit. */
+        if ((err = store__touch(w, d)) != 0)
+            return err;
     }
     return 0;
 }
@@ -246,15 +252,14 @@ int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct 
     if (had)
         while (k < n && c[k].ts <= d->last_ts)
             k++;
-    if (k == 0 && d->pdirect_seq != w->seq) {
+    if (k == 0 && d->pdirect_txn != w->txn) {
         /* The usual case: everything is newer than what the device holds; it waits in the
          * pending readings (pending.c) until they fill a row. */
         err = store__pend_append(s, d, c, n);
     } else {
         /* The rows must hold everything first (a merge reads only rows); the device's runs in
-         * the rest of this transaction then go to rows directly. */
+         * the rest of this transaction then go to rows directly (store__pend_flush). */
         err = store__pend_flush(s, d);
-        d->pdirect_seq = w->seq;
         /* The part at or before the newest stored timestamp, in clusters a span apart, merged. */
         for (size_t a = 0; a < k && err == 0;) {
             size_t e = a + 1;
@@ -274,7 +279,7 @@ int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct 
         d->last_ts = c[n - 1].ts;
     w->tx_points += m;
     w->tx_readings += readings;
-    return 0;
+    return store__pend_mark(w, d);
 }
 
 /* Merges the device's newest rows of fewer than STORE_CHUNK_PARTIAL points each (within one
@@ -342,9 +347,9 @@ int store__compact_some(store_t *s, int force)
         d->compact_queued = 0;
         int64_t points = d->points;
         err = compact_device(s, d);
-        /* Points stay as they are (the rows do not overlap); the row is rewritten if not. */
+        /* Points stay as they are (the rows do not overlap); published if not. */
         if (err == 0 && d->points != points)
-            err = store__touch(w, d);
+            err = store__pend_mark(w, d);
         done++;
     }
     w->ncompact = keep;

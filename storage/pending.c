@@ -211,6 +211,9 @@ int store__pend_decode(const unsigned char *p, size_t len, int64_t base, store_c
 int store__pend_flush(store_t *s, store_dev_t *d)
 {
     store_writer_t *w = &s->w;
+    /* Readers may copy the published bytes until the commit: nothing is appended over them in
+     * this transaction; d's runs go to rows directly. */
+    d->pdirect_txn = w->txn;
     if (d->pnpts == 0)
         return 0;
     size_t nc, np;
@@ -227,10 +230,44 @@ int store__pend_flush(store_t *s, store_dev_t *d)
     if (err)
         return err;
     d->plen = d->pnpts = 0;
-    d->log_seq = w->seq;
+    d->log_seq = w->seq; /* written with the devices row: put_rows touched d */
     plist_remove(w, d);
     w->pchanged = 1;
-    return store__touch(w, d);
+    return store__pend_mark(w, d);
+}
+
+int store__pend_mark(store_writer_t *w, store_dev_t *d)
+{
+    if (d->pmark == w->txn)
+        return 0;
+    if (store__grow((void **)&w->pdevs, &w->pdevs_cap, w->npdevs + 1, sizeof *w->pdevs))
+        return ERR_NOMEM;
+    w->pdevs[w->npdevs++] = d;
+    d->pmark = w->txn;
+    return 0;
+}
+
+static void publish_dev(store_dev_t *d)
+{
+    d->vlen = d->plen;
+    d->vbase = d->pbase;
+    d->vpoints = d->points;
+    d->vfirst = d->first_ts;
+    d->vlast = d->last_ts;
+}
+
+int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points)
+{
+    pthread_mutex_lock(&s->pmu);
+    store_dev_t *d = NULL;
+    HASH_FIND(hid, s->pids, &dev, sizeof dev, d);
+    if (d != NULL) {
+        *points = d->vpoints;
+        *first = d->vpoints > 0 ? d->vfirst : -1;
+        *last = d->vpoints > 0 ? d->vlast : -1;
+    }
+    pthread_mutex_unlock(&s->pmu);
+    return d != NULL;
 }
 
 /* The oldest pending device is written out when it waited too long or pins too much log. */
@@ -308,13 +345,9 @@ void store__pend_publish(store_t *s)
     for (size_t i = 0; i < w->ncreated && err == 0; i++)
         if (!w->created[i]->pdead && !w->created[i]->in_pids)
             err = pids_add(s, w->created[i]);
-    for (size_t i = 0; i < w->ntouched; i++) {
-        store_dev_t *d = w->touched[i];
-        if (d != NULL) {
-            d->vlen = d->plen;
-            d->vbase = d->pbase;
-        }
-    }
+    for (size_t i = 0; i < w->npdevs; i++)
+        if (!w->pdevs[i]->pdead)
+            publish_dev(w->pdevs[i]);
     if (w->pchanged)
         s->pgen = (int64_t)w->seq;
     if (err) {
@@ -330,7 +363,7 @@ void store__pend_publish(store_t *s)
         w->log_last = w->seq;
         w->log_total += w->loglen;
     }
-    w->ndead = w->ncreated = 0;
+    w->ndead = w->ncreated = w->npdevs = 0;
     w->loglen = 0;
     w->pchanged = 0;
 }
@@ -345,8 +378,7 @@ void store__pend_index(store_t *s, int build)
     if (build) {
         for (store_dev_t *d = w->devs; d != NULL && err == 0; d = d->hh.next) {
             err = pids_add(s, d);
-            d->vlen = d->plen;
-            d->vbase = d->pbase;
+            publish_dev(d);
         }
         if (err == 0)
             s->pgen = (int64_t)w->log_last;
@@ -363,7 +395,7 @@ void store__pend_free_lists(store_writer_t *w)
 {
     for (size_t i = 0; i < w->ndead; i++)
         store__dev_free(w->dead[i]);
-    w->ndead = w->ncreated = w->npflush = 0;
+    w->ndead = w->ncreated = w->npflush = w->npdevs = 0;
     w->phead = w->ptail = NULL;
     w->loglen = 0;
     w->pchanged = 0;
@@ -391,6 +423,12 @@ static int replay_segment(store_t *s, store_dev_t *d, uint64_t seq, int64_t base
     d->plen += len;
     d->pnpts += np;
     d->plast = last;
+    /* The devices row counts the rows only (flush_touched in writer.c): pending points are
+     * added here. */
+    if (d->points == 0)
+        d->first_ts = base;
+    d->points += (int64_t)np;
+    d->last_ts = last;
     return full(d) ? queue_flush(w, d) : 0;
 }
 

@@ -180,10 +180,17 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
     if (info.attrs_json == NULL)
         info.attrs_json = "{}";
     info.created_ms = sqlite3_column_int64(st, 3);
-    int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
-    info.first_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 4);
-    info.last_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 5);
-    info.points = sqlite3_column_int64(st, 6);
+    /* The devices row counts the rows; the writer's published counters add the pending
+     * readings (pending.c). They are committed, and behind this snapshot by at most a
+     * transaction between its COMMIT and its publication, none of whose writes is acknowledged
+     * yet. */
+    if (!store__pend_stats(s, sqlite3_column_int64(st, 0), &info.first_ts_ms, &info.last_ts_ms,
+                           &info.points)) {
+        int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
+        info.first_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 4);
+        info.last_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 5);
+        info.points = sqlite3_column_int64(st, 6);
+    }
     info.nchannels = cl->n;
     info.channels = (const char *const *)cl->names;
     *stop = cb(arg, &info) != 0;

@@ -137,6 +137,7 @@ static void teardown(store_t *s)
     free(s->w.created);
     free(s->w.dead);
     free(s->w.pcells);
+    free(s->w.pdevs);
     free(s->w.pscratch);
     free(s->w.touched);
     store__codec_free(&s->w.codec);

@@ -158,9 +158,11 @@ typedef struct store_chan {
 typedef struct store_dev {
     UT_hash_handle hh;
     int64_t id;
-    store_chan_t *chans;                 /* name -> idx */
-    int64_t nchans;                      /* next channel idx */
-    int64_t first_ts, last_ts, points;   /* as in the devices row; first/last -1 when no data */
+    store_chan_t *chans;               /* name -> idx */
+    int64_t nchans;                    /* next channel idx */
+    int64_t first_ts, last_ts, points; /* rows and pending readings; first/last -1: no data */
+    int64_t rlast;                     /* newest ts in rows (valid when has_rows) */
+    int has_rows;
     int touched;                         /* changed by the open transaction */
     size_t run0, nrun;                   /* write_batch's scratch: its points' place in the order */
     store_chan_t *memo[STORE_CHAN_MEMO]; /* channel of the last encoded point's i-th field */
@@ -176,14 +178,16 @@ typedef struct store_dev {
     int64_t psince_ms;    /* when that point arrived (monotonic) */
     uint64_t plogoff0;    /* w->log_total before that log row */
     uint64_t log_seq;     /* devices.log_seq: log rows up to it hold none of its pending */
-    uint64_t pdirect_seq; /* flushed in this transaction: its runs go to rows directly */
+    uint64_t pdirect_txn; /* flushed in transaction w->txn: its runs go to rows directly */
+    uint64_t pmark;       /* in w->pdevs of transaction w->txn */
     int pflush_queued;    /* in w->pflush */
     int pdead;            /* deleted by the open transaction: freed at publication */
     struct store_dev *pprev, *pnext; /* the pending list, oldest pseq0 first */
     int in_plist;
-    /* Published (pmu): the committed pending readings, for readers. */
+    /* Published (pmu): the committed pending readings and counters, for readers. */
     size_t vlen;
     int64_t vbase;
+    int64_t vpoints, vfirst, vlast;
     UT_hash_handle hid; /* s->pids: id -> device, under pmu */
     int in_pids;
     size_t len;
@@ -242,6 +246,7 @@ typedef struct store_writer {
     /* Pending readings (pending.c). */
     uint64_t log_last;     /* seq of the newest committed log row */
     uint64_t seq;          /* seq of the open transaction's log row: log_last + 1 */
+    uint64_t txn;          /* transactions begun since open */
     unsigned char *logbuf; /* the open transaction's log row */
     size_t loglen, logcap;
     uint64_t log_total;         /* log payload bytes written (and replayed) since open */
@@ -250,6 +255,8 @@ typedef struct store_writer {
     store_dev_t *phead, *ptail; /* devices with pending readings, oldest pseq0 first */
     store_dev_t **pflush;       /* devices whose pending readings fill a row (NULL: deleted) */
     size_t npflush, pflush_cap;
+    store_dev_t **pdevs; /* devices whose pending readings or counters the transaction changed */
+    size_t npdevs, pdevs_cap;
     store_dev_t **created, **dead; /* devices created / deleted by the open transaction */
     size_t ncreated, created_cap, ndead, dead_cap;
     unsigned char *pscratch; /* an append's coded points */
@@ -361,6 +368,11 @@ int store__pend_flush(store_t *s, store_dev_t *d);
 int store__pend_end_tx(store_t *s);
 /* After COMMIT: publishes the transaction's pending readings, creations and deletions. */
 void store__pend_publish(store_t *s);
+/* Notes that the transaction changed d's pending readings or counters (published at commit). */
+int store__pend_mark(store_writer_t *w, store_dev_t *d);
+/* Any thread: d's published counters; 0 when the device is not published (then the devices
+ * row's hold). */
+int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points);
 /* Removes d from the pending list and flush queue (a deletion). */
 void store__pend_forget(store_writer_t *w, store_dev_t *d);
 /* Reads the log rows into the devices' pending readings (maps just loaded). */

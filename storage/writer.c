@@ -135,9 +135,10 @@ int store__maps_load(store_t *s)
         }
         if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
             d->first_ts = sqlite3_column_int64(st, 2);
-            d->last_ts = sqlite3_column_int64(st, 3);
+            d->last_ts = d->rlast = sqlite3_column_int64(st, 3);
         }
         d->points = sqlite3_column_int64(st, 4);
+        d->has_rows = d->points > 0;
         d->log_seq = (uint64_t)sqlite3_column_int64(st, 5);
         w->next_id = d->id + 1;
         rc = SQLITE_OK;
@@ -368,8 +369,6 @@ static int write_batch(store_t *s, const batch_t *b)
         if (d == NULL || d->len != p->device_len || memcmp(d->name, name, d->len) != 0) {
             d = dev_find(w, name, p->device_len);
             err = d ? 0 : dev_create(s, name, p->device_len, NULL, &d);
-            if (err == 0)
-                err = touch(w, d);
             if (err == 0 && d->nrun == 0)
                 err = grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1, sizeof *w->run_devs);
             if (err)
@@ -592,12 +591,15 @@ static int flush_touched(store_t *s)
         store_dev_t *d = w->touched[i];
         if (d == NULL)
             continue;
+        /* The rows' counters: pending readings are all later than the rows, and replay adds
+         * them at open (pending.c). */
+        int64_t points = d->points - (int64_t)d->pnpts;
         sqlite3_bind_int64(w->dev_upd, 1, d->id);
-        if (d->points > 0) { /* else first_ts and last_ts are NULL: no data */
+        if (points > 0) { /* else first_ts and last_ts are NULL: no rows */
             sqlite3_bind_int64(w->dev_upd, 2, d->first_ts);
-            sqlite3_bind_int64(w->dev_upd, 3, d->last_ts);
+            sqlite3_bind_int64(w->dev_upd, 3, d->rlast);
         }
-        sqlite3_bind_int64(w->dev_upd, 4, d->points);
+        sqlite3_bind_int64(w->dev_upd, 4, points);
         sqlite3_bind_int64(w->dev_upd, 5, (int64_t)d->log_seq);
         int err = step_done(s, w->dev_upd);
         if (err)
@@ -626,6 +628,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         return err;
     double t0 = mono_seconds();
     w->seq = w->log_last + 1;
+    w->txn++;
     w->loglen = 0;
     w->pchanged = 0;
     err = step_done(s, w->begin);
