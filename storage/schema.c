@@ -369,6 +369,9 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
     err = migrate(w->db, STORE_SCHEMA_VERSION, errmsg, errsize);
     if (err)
         return err;
+    /* Replaces the autocheckpoint hook (same threshold) so the pending readings are published
+     * before a checkpoint runs inside COMMIT (writer.c). */
+    sqlite3_wal_hook(w->db, store__wal_hook, s);
     struct {
         sqlite3_stmt **st;
         const char *sql;

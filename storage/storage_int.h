@@ -252,6 +252,7 @@ typedef struct store_writer {
     uint64_t log_total;         /* log payload bytes written (and replayed) since open */
     uint64_t log_trunc;         /* rows below it are deleted */
     int pchanged;               /* the open transaction changed some pending readings */
+    int publish_due;            /* set before COMMIT: the WAL hook publishes (pending.c) */
     store_dev_t *phead, *ptail; /* devices with pending readings, oldest pseq0 first */
     store_dev_t **pflush;       /* devices whose pending readings fill a row (NULL: deleted) */
     size_t npflush, pflush_cap;
@@ -402,6 +403,10 @@ int store__touch(store_writer_t *w, store_dev_t *d);
 
 /* writer.c */
 void *store__writer_main(void *arg);
+/* The writer connection's WAL hook: runs after each COMMIT; publishes the transaction's pending
+ * readings, then checkpoints once the WAL holds STORE_CHECKPOINT_PAGES (as SQLite's
+ * autocheckpoint would). Always SQLITE_OK: the commit has happened. */
+int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
 /* Frees a device no map holds any more (its channels, pending buffer and itself). */
 void store__dev_free(store_dev_t *d);
 int store__maps_load(store_t *s);

@@ -608,6 +608,18 @@ static int flush_touched(store_t *s)
     return 0;
 }
 
+int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    store_t *s = arg;
+    if (s->w.publish_due) {
+        s->w.publish_due = 0;
+        store__pend_publish(s);
+    }
+    if (frames >= STORE_CHECKPOINT_PAGES)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
 static double mono_seconds(void)
 {
     struct timespec ts;
@@ -642,10 +654,15 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         err = store__compact_some(s, !idle);
     if (err == 0)
         err = flush_touched(s);
+    /* Publication right after the commit is visible, inside COMMIT (store__wal_hook), before a
+     * checkpoint that may run there for a while: a query whose snapshot shows this commit waits
+     * for it (query.c). */
+    w->publish_due = err == 0;
     if (err == 0)
         err = step_done(s, w->commit);
-    if (err == 0)
-        store__pend_publish(s);
+    if (err == 0 && w->publish_due)
+        store__pend_publish(s); /* nothing was written: no hook */
+    w->publish_due = 0;
     for (size_t i = 0; i < w->ntouched; i++)
         if (w->touched[i] != NULL)
             w->touched[i]->touched = 0;
