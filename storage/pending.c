@@ -173,6 +173,7 @@ int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t
     w->loglen = (size_t)(q - w->logbuf) + len;
     memcpy(d->pbuf + d->plen, w->pscratch, len);
     d->plen += len;
+    w->pend_bytes += len;
     d->pnpts += points;
     d->plast = prev;
     d->points += (int64_t)points;
@@ -229,6 +230,7 @@ int store__pend_flush(store_t *s, store_dev_t *d)
     err = store__put_rows(s, d, w->pcells, nc, 1);
     if (err)
         return err;
+    w->pend_bytes -= d->plen;
     d->plen = d->pnpts = 0;
     d->log_seq = w->seq; /* written with the devices row: put_rows touched d */
     plist_remove(w, d);
@@ -273,8 +275,9 @@ int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, in
 /* The oldest pending device is written out when it waited too long or pins too much log. */
 static int stale(const store_writer_t *w, const store_dev_t *d, int64_t now)
 {
+    uint64_t span = w->log_total + w->loglen - d->plogoff0;
     return now - d->psince_ms >= STORE_PEND_AGE_MS ||
-           w->log_total + w->loglen - d->plogoff0 > STORE_LOG_SPAN_BYTES;
+           (span > STORE_LOG_SPAN_BYTES && span > STORE_LOG_SPAN_LIVE * w->pend_bytes);
 }
 
 int store__pend_end_tx(store_t *s)
@@ -315,6 +318,7 @@ int store__pend_end_tx(store_t *s)
 void store__pend_forget(store_writer_t *w, store_dev_t *d)
 {
     plist_remove(w, d);
+    w->pend_bytes -= d->plen;
     for (size_t i = 0; i < w->npflush; i++)
         if (w->pflush[i] == d)
             w->pflush[i] = NULL;
@@ -398,6 +402,7 @@ void store__pend_free_lists(store_writer_t *w)
     w->ndead = w->ncreated = w->npflush = w->npdevs = 0;
     w->phead = w->ptail = NULL;
     w->loglen = 0;
+    w->pend_bytes = 0;
     w->pchanged = 0;
 }
 
@@ -421,6 +426,7 @@ static int replay_segment(store_t *s, store_dev_t *d, uint64_t seq, int64_t base
         pend_start(w, d, seq, base);
     memcpy(d->pbuf + d->plen, p, len);
     d->plen += len;
+    w->pend_bytes += len;
     d->pnpts += np;
     d->plast = last;
     /* The devices row counts the rows only (flush_touched in writer.c): pending points are
@@ -449,7 +455,7 @@ int store__pend_replay(store_t *s)
 {
     store_writer_t *w = &s->w;
     sqlite3_stmt *st = w->log_scan;
-    w->log_last = w->log_total = w->log_trunc = 0;
+    w->log_last = w->log_total = w->log_trunc = w->pend_bytes = 0;
     /* The maps list the devices in id order (store__maps_load): searched by id. */
     size_t ndev = HASH_COUNT(w->devs), i = 0;
     store_dev_t **v = malloc((ndev ? ndev : 1) * sizeof *v);

@@ -63,13 +63,16 @@
 #define STORE_COMPACT_PER_TX 256
 /* Pending readings (pending.c): a device's newest readings wait in memory and in the readings
  * log until STORE_PEND_POINTS timestamps or STORE_PEND_BYTES bytes of them fill a chunk row. A
- * device whose oldest pending reading arrived STORE_PEND_AGE_MS ago, or is more than
- * STORE_LOG_SPAN_BYTES of log back, is written out anyway (at most STORE_PEND_STALE_PER_TX of
- * them a transaction), so the log stays bounded. */
+ * device whose oldest pending reading arrived STORE_PEND_AGE_MS ago, or is more log back than
+ * STORE_LOG_SPAN_BYTES and STORE_LOG_SPAN_LIVE times all devices' pending bytes, is written out
+ * anyway (at most STORE_PEND_STALE_PER_TX of them a transaction), so the log stays bounded: a
+ * fleet whose devices all fill rows keeps about two times its pending bytes of log, and a
+ * device that sends rarely does not pin the log for long. */
 #define STORE_PEND_POINTS       64
 #define STORE_PEND_BYTES        16384
 #define STORE_PEND_AGE_MS       600000
 #define STORE_LOG_SPAN_BYTES    (128u << 20)
+#define STORE_LOG_SPAN_LIVE     4
 #define STORE_PEND_STALE_PER_TX 8192
 /* Bounds the decoder checks, so a malformed row cannot make it allocate without limit. */
 #define STORE_CHUNK_IDX_MAX    (1 << 20)
@@ -250,6 +253,7 @@ typedef struct store_writer {
     unsigned char *logbuf; /* the open transaction's log row */
     size_t loglen, logcap;
     uint64_t log_total;         /* log payload bytes written (and replayed) since open */
+    uint64_t pend_bytes;        /* sum of the devices' plen */
     uint64_t log_trunc;         /* rows below it are deleted */
     int pchanged;               /* the open transaction changed some pending readings */
     int publish_due;            /* set before COMMIT: the WAL hook publishes (pending.c) */
