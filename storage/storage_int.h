@@ -68,11 +68,11 @@
  * anyway (at most STORE_PEND_STALE_PER_TX of them a transaction), so the log stays bounded: a
  * fleet whose devices all fill rows keeps about two times its pending bytes of log, and a
  * device that sends rarely does not pin the log for long. */
-#define STORE_PEND_POINTS       64
+#define STORE_PEND_POINTS       128
 #define STORE_PEND_BYTES        16384
 #define STORE_PEND_AGE_MS       600000
-#define STORE_LOG_SPAN_BYTES    (128u << 20)
-#define STORE_LOG_SPAN_LIVE     4
+#define STORE_LOG_SPAN_BYTES    (8u << 20)
+#define STORE_LOG_SPAN_LIVE     3
 #define STORE_PEND_STALE_PER_TX 8192
 /* Bounds the decoder checks, so a malformed row cannot make it allocate without limit. */
 #define STORE_CHUNK_IDX_MAX    (1 << 20)

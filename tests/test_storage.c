@@ -2496,25 +2496,26 @@ static void check_series(store_t *s, const char *dev, int64_t ts0, size_t n, dou
 static void test_pending_rows(void **state)
 {
     fx_t *f = *state;
-    for (int i = 0; i < 10; i++)
-        write_series(f->s, "pr", i * 5, 1, 5, 0);
+    const int P = STORE_PEND_POINTS, N = P + P / 2; /* batches of 4 points */
+    for (int i = 0; i < P / 2 / 4; i++)
+        write_series(f->s, "pr", i * 4, 1, 4, 0);
     int64_t pts;
     assert_int_equal(chunk_rows(f->dir, "pr", &pts), 0);
-    check_series(f->s, "pr", 0, 50, 0);
+    check_series(f->s, "pr", 0, (size_t)P / 2, 0);
     /* Past STORE_PEND_POINTS: one row of them all, the rest pending again. */
-    for (int i = 10; i < 20; i++)
-        write_series(f->s, "pr", i * 5, 1, 5, 0);
+    for (int i = P / 2 / 4; i < N / 4; i++)
+        write_series(f->s, "pr", i * 4, 1, 4, 0);
     assert_int_equal(chunk_rows(f->dir, "pr", &pts), 1);
-    assert_true(pts >= STORE_PEND_POINTS && pts < 100);
-    check_series(f->s, "pr", 0, 100, 0);
+    assert_true(pts >= P && pts < N);
+    check_series(f->s, "pr", 0, (size_t)N, 0);
     /* The log rows before the oldest pending reading's are gone; after everything is written
      * out, only the newest row stays. */
-    assert_true(log_rows(f->dir) <= 100 - pts + 1);
+    assert_true(log_rows(f->dir) <= N - pts + 1);
     assert_int_equal(store__test_pend_flush(f->s), 0);
     assert_int_equal(log_rows(f->dir), 1);
     assert_true(chunk_rows(f->dir, "pr", &pts) >= 1); /* the last small row may be compacted */
-    assert_int_equal(pts, 100);
-    check_series(f->s, "pr", 0, 100, 0);
+    assert_int_equal(pts, N);
+    check_series(f->s, "pr", 0, (size_t)N, 0);
 }
 
 /* A query merges rows and pending readings in order, both directions, with limits, ranges and
@@ -2636,6 +2637,8 @@ static int child_series(store_t *s, const char *dev, int64_t ts0, size_t n, doub
     return err;
 }
 
+#define CRASH_CP (STORE_PEND_POINTS + STORE_PEND_POINTS / 2)
+
 static void crash_child(const char *dir)
 {
     store_opts_t o;
@@ -2646,9 +2649,9 @@ static void crash_child(const char *dir)
     if (store_open(&s, &o, NULL, 0) != 0)
         _exit(10);
     int step = 11;
-    /* cp: 100 points in batches of 10: one row, the rest pending. */
-    for (int i = 0; i < 10; i++)
-        if (child_series(s, "cp", i * 10, 10, 0) != 0)
+    /* cp: CRASH_CP points in batches of 8: one row, the rest pending. */
+    for (int i = 0; i < CRASH_CP / 8; i++)
+        if (child_series(s, "cp", i * 8, 8, 0) != 0)
             _exit(step);
     step++;
     /* cq: pending, then an overwrite that moves them into rows, then pending again. */
@@ -2682,8 +2685,8 @@ static void test_pending_crash(void **state)
     f->s = open_store(f->dir, 0);
     int64_t pts;
     assert_int_equal(chunk_rows(f->dir, "cp", &pts), 1);
-    assert_true(pts < 100);
-    check_series(f->s, "cp", 0, 100, 0);
+    assert_true(pts < CRASH_CP);
+    check_series(f->s, "cp", 0, CRASH_CP, 0);
     got_t *g = malloc(sizeof *g);
     assert_int_equal(query(f->s, "cq", 0, 100, NULL, 0, 0, 0, g), 0);
     assert_int_equal(g->n, 35);
@@ -2696,14 +2699,14 @@ static void test_pending_crash(void **state)
     check_series(f->s, "cr", 1000, 3, 0);
     free(g);
     /* Writing continues after the replayed pending readings, across another reopen. */
-    write_series(f->s, "cp", 100, 1, 10, 0);
-    check_series(f->s, "cp", 0, 110, 0);
+    write_series(f->s, "cp", CRASH_CP, 1, 10, 0);
+    check_series(f->s, "cp", 0, CRASH_CP + 10, 0);
     store_close(f->s);
     f->s = open_store(f->dir, 0);
-    check_series(f->s, "cp", 0, 110, 0);
+    check_series(f->s, "cp", 0, CRASH_CP + 10, 0);
     check_series(f->s, "cr", 1000, 3, 0);
     assert_int_equal(store__test_pend_flush(f->s), 0);
-    check_series(f->s, "cp", 0, 110, 0);
+    check_series(f->s, "cp", 0, CRASH_CP + 10, 0);
     assert_int_equal(log_rows(f->dir), 1);
 }
 
@@ -2768,7 +2771,7 @@ static void test_pending_concurrent_reader(void **state)
     assert_int_equal(r.bad, 0);
     assert_true(r.queries > 0);
     int64_t pts;
-    assert_true(chunk_rows(f->dir, "race", &pts) >= 10);
+    assert_true(chunk_rows(f->dir, "race", &pts) >= 1000 / (2 * STORE_PEND_POINTS));
     check_series(f->s, "race", 0, 1000, 0);
 }
 
