@@ -5,6 +5,10 @@
  * holds n timestamps t0..t_last of one device, coded by chunk.c, within the caps of
  * storage_int.h (points, values, span).
  *
+ * A run whose readings are all newer than the device's newest goes to its pending readings
+ * (pending.c), which become rows here (put_rows) once they fill one; a run that reaches back
+ * first moves the pending readings into rows, so the merge below sees everything.
+ *
  * Invariants (between transactions): a device's rows never overlap in time (each timestamp of a
  * device is in at most one row, so a (device, channel, ts) has one value, the newest written);
  * d->points is the sum of n over its rows, i.e. its distinct timestamps; d->last_ts is the
@@ -89,8 +93,14 @@ static int put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_
             if (queue && (err = queue_compact(w, d)) != 0)
                 return err;
         }
+        if (!d->has_rows || cells[k - 1].ts > d->rlast)
+            d->rlast = cells[k - 1].ts;
+        d->has_rows = 1;
         cells += k;
         m -= k;
+        /* The devices row (counters of the rows only) is written before the commit. */
+        if ((err = store__touch(w, d)) != 0)
+            return err;
     }
     return 0;
 }
@@ -242,16 +252,25 @@ int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct 
     if (had)
         while (k < n && c[k].ts <= d->last_ts)
             k++;
-    /* The part at or before the newest stored timestamp, in clusters a span apart, merged. */
-    for (size_t a = 0; a < k && err == 0;) {
-        size_t e = a + 1;
-        while (e < k && (uint64_t)c[e].ts - (uint64_t)c[e - 1].ts <= STORE_CHUNK_SPAN_MS)
-            e++;
-        err = merge_region(s, d, c + a, e - a);
-        a = e;
+    if (k == 0 && d->pdirect_txn != w->txn) {
+        /* The usual case: everything is newer than what the device holds; it waits in the
+         * pending readings (pending.c) until they fill a row. */
+        err = store__pend_append(s, d, c, n);
+    } else {
+        /* The rows must hold everything first (a merge reads only rows); the device's runs in
+         * the rest of this transaction then go to rows directly (store__pend_flush). */
+        err = store__pend_flush(s, d);
+        /* The part at or before the newest stored timestamp, in clusters a span apart, merged. */
+        for (size_t a = 0; a < k && err == 0;) {
+            size_t e = a + 1;
+            while (e < k && (uint64_t)c[e].ts - (uint64_t)c[e - 1].ts <= STORE_CHUNK_SPAN_MS)
+                e++;
+            err = merge_region(s, d, c + a, e - a);
+            a = e;
+        }
+        if (err == 0)
+            err = put_rows(s, d, c + k, n - k, 1);
     }
-    if (err == 0)
-        err = put_rows(s, d, c + k, n - k, 1);
     if (err)
         return err;
     if (!had || c[0].ts < d->first_ts)
@@ -260,7 +279,7 @@ int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct 
         d->last_ts = c[n - 1].ts;
     w->tx_points += m;
     w->tx_readings += readings;
-    return 0;
+    return store__pend_mark(w, d);
 }
 
 /* Merges the device's newest rows of fewer than STORE_CHUNK_PARTIAL points each (within one
@@ -307,6 +326,11 @@ static int compact_device(store_t *s, store_dev_t *d)
     return put_rows(s, d, w->mcells, nm, 0);
 }
 
+int store__put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_t m, int queue)
+{
+    return put_rows(s, d, cells, m, queue);
+}
+
 int store__compact_some(store_t *s, int force)
 {
     store_writer_t *w = &s->w;
@@ -323,9 +347,9 @@ int store__compact_some(store_t *s, int force)
         d->compact_queued = 0;
         int64_t points = d->points;
         err = compact_device(s, d);
-        /* Points stay as they are (the rows do not overlap); the row is rewritten if not. */
+        /* Points stay as they are (the rows do not overlap); published if not. */
         if (err == 0 && d->points != points)
-            err = store__touch(w, d);
+            err = store__pend_mark(w, d);
         done++;
     }
     w->ncompact = keep;

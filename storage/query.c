@@ -3,7 +3,9 @@
  *
  * Invariants: a reader connection belongs to at most one thread at a time (taken from the free
  * list under rmu); each operation runs in one read transaction so the device row, its channels
- * and its readings come from the same snapshot, whatever the writer commits meanwhile (WAL).
+ * and its readings come from the same snapshot, whatever the writer commits meanwhile (WAL); a
+ * query takes the device's pending readings (pending.c) from memory only when they were
+ * published by the commit its snapshot shows, else it retries with a new snapshot.
  *
  * Threads: any thread. Callbacks run on the calling thread while it holds a reader connection
  * and no store lock; a slow callback only keeps that one connection (and the WAL) busy. */
@@ -12,6 +14,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 store_reader_t *store__reader_get(store_t *s)
 {
@@ -177,10 +180,17 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
     if (info.attrs_json == NULL)
         info.attrs_json = "{}";
     info.created_ms = sqlite3_column_int64(st, 3);
-    int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
-    info.first_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 4);
-    info.last_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 5);
-    info.points = sqlite3_column_int64(st, 6);
+    /* The devices row counts the rows; the writer's published counters add the pending
+     * readings (pending.c). They are committed, and behind this snapshot by at most a
+     * transaction between its COMMIT and its publication, none of whose writes is acknowledged
+     * yet. */
+    if (!store__pend_stats(s, sqlite3_column_int64(st, 0), &info.first_ts_ms, &info.last_ts_ms,
+                           &info.points)) {
+        int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
+        info.first_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 4);
+        info.last_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 5);
+        info.points = sqlite3_column_int64(st, 6);
+    }
     info.nchannels = cl->n;
     info.channels = (const char *const *)cl->names;
     *stop = cb(arg, &info) != 0;
@@ -238,20 +248,91 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
     return err == ERR_NOMEM || err == ERR_NOTFOUND || err == 0 ? err : ERR_IO;
 }
 
-/* Runs the range scan of a query whose device and channel selection are resolved. sel[idx] is
- * nonzero for a selected channel. A device's rows do not overlap (chunks.c), so the rows in t0
- * order give the points in ts order; each row is decoded whole and its points in [from, to)
- * reported, backwards for a descending query. */
-static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t dev,
-                const chanlist_t *cl, const unsigned char *sel, store_point_cb cb, void *arg)
+/* What a scan reports through: the query, the selection and the callback. */
+typedef struct scan_ctx {
+    const store_query_t *q;
+    const chanlist_t *cl;
+    const unsigned char *sel;
+    store_point_cb cb;
+    void *arg;
+    const char **names;
+    double *vals;
+    size_t emitted;
+    int stop;
+} scan_ctx_t;
+
+/* Reports the points of nc cells (sorted by (ts, idx)) that lie in [from, to) and hold a selected
+ * channel, forwards or (desc) backwards, until the callback or the limit stops the scan. */
+static void emit_cells(scan_ctx_t *x, const store_cell_t *c, size_t nc)
 {
-    const char **names = malloc((cl->n ? cl->n : 1) * sizeof *names);
-    double *vals = malloc((cl->n ? cl->n : 1) * sizeof *vals);
-    if (names == NULL || vals == NULL) {
-        free(names);
-        free(vals);
-        return ERR_NOMEM;
+    const store_query_t *q = x->q;
+    size_t i = q->desc ? nc : 0;
+    while (!x->stop && (q->desc ? i > 0 : i < nc)) {
+        size_t a, e;
+        if (q->desc) {
+            e = i;
+            a = e - 1;
+            while (a > 0 && c[a - 1].ts == c[e - 1].ts)
+                a--;
+            i = a;
+        } else {
+            a = i;
+            e = a + 1;
+            while (e < nc && c[e].ts == c[a].ts)
+                e++;
+            i = e;
+        }
+        int64_t ts = c[a].ts;
+        if (ts < q->from_ms || ts >= q->to_ms)
+            continue;
+        size_t k = 0;
+        for (size_t j = a; j < e; j++) {
+            if ((uint64_t)c[j].idx < x->cl->n && x->sel[c[j].idx]) {
+                x->names[k] = x->cl->names[c[j].idx];
+                x->vals[k++] = c[j].v;
+            }
+        }
+        if (k == 0)
+            continue;
+        x->emitted++;
+        if (x->cb(x->arg, ts, k, x->names, x->vals) != 0 ||
+            (q->limit != 0 && x->emitted >= q->limit))
+            x->stop = 1;
     }
+}
+
+/* Runs the range scan of a query whose device and channel selection are resolved. sel[idx] is
+ * nonzero for a selected channel; the device's pending readings (pending.c), plen bytes coded
+ * from pbase, are in r->pbuf. A device's rows do not overlap and its pending points are later
+ * than all of them (chunks.c, pending.c), so the rows in t0 order, then the pending points, give
+ * the points in ts order; each row is decoded whole and its points in [from, to) reported,
+ * backwards for a descending query. */
+static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t dev,
+                const chanlist_t *cl, const unsigned char *sel, size_t plen, int64_t pbase,
+                store_point_cb cb, void *arg)
+{
+    scan_ctx_t x = {q, cl, sel, cb, arg, NULL, NULL, 0, 0};
+    x.names = malloc((cl->n ? cl->n : 1) * sizeof *x.names);
+    x.vals = malloc((cl->n ? cl->n : 1) * sizeof *x.vals);
+    size_t npc = 0;
+    int err = 0;
+    if (x.names == NULL || x.vals == NULL) {
+        err = ERR_NOMEM;
+    } else if (plen > 0) {
+        size_t np;
+        int64_t last;
+        err =
+            store__pend_decode(r->pbuf, plen, pbase, &r->pcells, &r->pcells_cap, &npc, &np, &last);
+        if (err == ERR_CORRUPT)
+            store__set_errmsg(s, "malformed pending readings (device %lld)", (long long)dev);
+    }
+    if (err) {
+        free(x.names);
+        free(x.vals);
+        return err;
+    }
+    if (q->desc)
+        emit_cells(&x, r->pcells, npc);
     sqlite3_stmt *st = q->desc ? r->range_desc : r->range_asc;
     int64_t lo =
         q->from_ms < INT64_MIN + STORE_CHUNK_SPAN_MS ? INT64_MIN : q->from_ms - STORE_CHUNK_SPAN_MS;
@@ -259,9 +340,8 @@ static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t d
     sqlite3_bind_int64(st, 2, lo);
     sqlite3_bind_int64(st, 3, q->to_ms);
     sqlite3_bind_int64(st, 4, q->from_ms);
-    size_t emitted = 0;
-    int rc, err = 0, stop = 0;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = SQLITE_DONE;
+    while (!x.stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const store_cell_t *c;
         size_t nc, np;
         int64_t t0 = sqlite3_column_int64(st, 0);
@@ -272,48 +352,35 @@ static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t d
                               (long long)t0);
             break;
         }
-        /* Points are runs of cells with one ts; walked forwards or backwards. */
-        size_t i = q->desc ? nc : 0;
-        while (!stop && (q->desc ? i > 0 : i < nc)) {
-            size_t a, e;
-            if (q->desc) {
-                e = i;
-                a = e - 1;
-                while (a > 0 && c[a - 1].ts == c[e - 1].ts)
-                    a--;
-                i = a;
-            } else {
-                a = i;
-                e = a + 1;
-                while (e < nc && c[e].ts == c[a].ts)
-                    e++;
-                i = e;
-            }
-            int64_t ts = c[a].ts;
-            if (ts < q->from_ms || ts >= q->to_ms)
-                continue;
-            size_t k = 0;
-            for (size_t j = a; j < e; j++) {
-                if ((uint64_t)c[j].idx < cl->n && sel[c[j].idx]) {
-                    names[k] = cl->names[c[j].idx];
-                    vals[k++] = c[j].v;
-                }
-            }
-            if (k == 0)
-                continue;
-            emitted++;
-            if (cb(arg, ts, k, names, vals) != 0 || (q->limit != 0 && emitted >= q->limit))
-                stop = 1;
-        }
+        emit_cells(&x, c, nc);
     }
-    if (err == 0 && !stop && rc != SQLITE_ROW && rc != SQLITE_DONE)
+    if (err == 0 && !x.stop && rc != SQLITE_ROW && rc != SQLITE_DONE)
         err = fail(s, r, rc, "reading readings");
+    if (err == 0 && !q->desc)
+        emit_cells(&x, r->pcells, npc);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
-    free(names);
-    free(vals);
+    free(x.names);
+    free(x.vals);
     return err;
 }
+
+/* Reads the snapshot's pending generation (the newest log row's seq; pending.c). */
+static int log_gen(store_t *s, store_reader_t *r, int64_t *gen)
+{
+    int rc = sqlite3_step(r->log_gen), err = 0;
+    if (rc == SQLITE_ROW)
+        *gen = sqlite3_column_int64(r->log_gen, 0);
+    else
+        err = fail(s, r, rc, "reading the readings log");
+    sqlite3_reset(r->log_gen);
+    return err;
+}
+
+/* Tries (with a new snapshot each time) to read a device's rows and its pending readings as of
+ * the same commit; the writer publishes right after each COMMIT, so a retry is rare and short. */
+#define PEND_TRIES    2000
+#define PEND_RETRY_US 500
 
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg)
 {
@@ -322,10 +389,27 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
     unsigned char *sel = NULL;
-    int64_t dev = 0;
-    int err = read_begin(s, r);
-    if (err == 0)
-        err = device_id(s, r, q->device, &dev);
+    int64_t dev = 0, gen = 0, pbase = 0;
+    size_t plen = 0;
+    int err = 0;
+    for (int tries = 0;; tries++) {
+        err = read_begin(s, r);
+        if (err == 0)
+            err = log_gen(s, r, &gen);
+        if (err == 0)
+            err = device_id(s, r, q->device, &dev);
+        if (err == 0 && (err = store__pend_copy(s, r, dev, gen, &plen, &pbase)) == 1) {
+            if (!sqlite3_get_autocommit(r->db))
+                sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+            if (tries + 1 < PEND_TRIES) {
+                usleep(tries == 0 ? 0 : PEND_RETRY_US);
+                continue;
+            }
+            store__set_errmsg(s, "pending readings of device %lld unavailable", (long long)dev);
+            err = ERR_IO;
+        }
+        break;
+    }
     if (err == 0)
         err = chans_load(s, r, dev, &cl);
     if (err == 0 && (sel = calloc(cl.n ? cl.n : 1, 1)) == NULL)
@@ -345,7 +429,7 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
         memset(sel, 1, cl.n);
     }
     if (err == 0)
-        err = scan(s, r, q, dev, &cl, sel, cb, arg);
+        err = scan(s, r, q, dev, &cl, sel, plen, pbase, cb, arg);
     read_end(s, r);
     free(sel);
     chans_free(&cl);

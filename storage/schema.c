@@ -2,7 +2,8 @@
  * prepared statements. The row formats are in blob.c (schema 1-2) and chunk.c (schema 3).
  *
  * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
- * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C) and runs in one transaction
+ * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C; 3 -> 4 adds the readings
+ * log of pending.c) and runs in one transaction
  * with the user_version bump, so a crash leaves either the old or the new schema. A database newer
  * than this code is refused before anything is written.
  *
@@ -54,6 +55,13 @@ static const char *const migrations[] = {
     "CREATE TABLE readings(device_id INTEGER NOT NULL, t0 INTEGER NOT NULL,"
     " t_last INTEGER NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL);"
     "CREATE INDEX readings_time ON readings(device_id, t0, t_last, n);",
+    /* 3 -> 4: the readings log (pending.c): one row per transaction holding the devices' newest
+     * readings until they fill chunk rows; devices.log_seq is the last log row holding none of
+     * a device's pending readings. Row 0 (empty) starts the sequence: the newest row is never
+     * deleted, so seq only grows. A version 3 database has no pending readings. */
+    "CREATE TABLE readings_log(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
+    "INSERT INTO readings_log(seq, data) VALUES(0, x'');"
+    "ALTER TABLE devices ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -361,6 +369,9 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
     err = migrate(w->db, STORE_SCHEMA_VERSION, errmsg, errsize);
     if (err)
         return err;
+    /* Replaces the autocheckpoint hook (same threshold) so the pending readings are published
+     * before a checkpoint runs inside COMMIT (writer.c). */
+    sqlite3_wal_hook(w->db, store__wal_hook, s);
     struct {
         sqlite3_stmt **st;
         const char *sql;
@@ -375,8 +386,13 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         {&w->chunk_tail, "SELECT t0, t_last, n FROM readings WHERE device_id=?1"
                          " ORDER BY t0 DESC LIMIT ?2"},
         {&w->chunk_del, "DELETE FROM readings WHERE device_id=?1 AND t0>=?2 AND t0<=?3"},
-        {&w->dev_ins, "INSERT INTO devices(name, created_ms, attrs) VALUES(?1, ?2, ?3)"},
-        {&w->dev_upd, "UPDATE devices SET first_ts=?2, last_ts=?3, points=?4 WHERE id=?1"},
+        {&w->dev_ins, "INSERT INTO devices(name, created_ms, attrs, id, log_seq)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5)"},
+        {&w->dev_upd,
+         "UPDATE devices SET first_ts=?2, last_ts=?3, points=?4, log_seq=?5 WHERE id=?1"},
+        {&w->log_ins, "INSERT INTO readings_log(seq, data) VALUES(?1, ?2)"},
+        {&w->log_del, "DELETE FROM readings_log WHERE seq<?1"},
+        {&w->log_scan, "SELECT seq, data FROM readings_log ORDER BY seq"},
         {&w->dev_attrs, "UPDATE devices SET attrs=?2 WHERE id=?1"},
         {&w->chan_ins, "INSERT INTO channels(device_id, idx, name) VALUES(?1, ?2, ?3)"},
         {&w->del_readings, "DELETE FROM readings WHERE device_id=?1"},
@@ -426,7 +442,7 @@ void store__writer_close(store_t *s)
         w->begin,      w->commit,     w->rollback,  w->chunk_ins,  w->chunk_range, w->chunk_tail,
         w->chunk_del,  w->dev_ins,    w->dev_upd,   w->dev_attrs,  w->chan_ins,    w->del_readings,
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
-        w->del_models, w->del_events, w->del_dets};
+        w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
@@ -463,6 +479,7 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         {&r->range_asc, store__sql_range_asc},
         {&r->range_desc, store__sql_range_desc},
         {&r->json_obj, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END"},
+        {&r->log_gen, "SELECT max(seq) FROM readings_log"},
         {&r->models_list, "SELECT version, created_ms, info, ckpt IS NOT NULL FROM models"
                           " WHERE device_id=?1 ORDER BY version"},
         {&r->model_get, "SELECT version, info, ckpt FROM models WHERE device_id=?1 AND version=?2"},
@@ -488,10 +505,12 @@ static void reader_close(store_reader_t *r)
     sqlite3_stmt *all[] = {r->dev_by_name, r->dev_all,       r->dev_after, r->chans,
                            r->range_asc,   r->range_desc,    r->json_obj,  r->models_list,
                            r->model_get,   r->model_latest,  r->ev_dev,    r->ev_dev_active,
-                           r->ev_all,      r->ev_all_active, r->det_all};
+                           r->ev_all,      r->ev_all_active, r->det_all,   r->log_gen};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     store__codec_free(&r->codec);
+    free(r->pbuf);
+    free(r->pcells);
     sqlite3_close(r->db);
     memset(r, 0, sizeof *r);
 }

@@ -86,7 +86,7 @@ static int sync_init(store_t *s)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     int bad = pthread_mutex_init(&s->qmu, NULL) | pthread_cond_init(&s->qcond, &ca) |
               pthread_mutex_init(&s->rmu, NULL) | pthread_cond_init(&s->rcond, NULL) |
-              pthread_mutex_init(&s->smu, NULL);
+              pthread_mutex_init(&s->smu, NULL) | pthread_mutex_init(&s->pmu, NULL);
     pthread_condattr_destroy(&ca);
     return bad ? ERR_NOMEM : 0;
 }
@@ -98,6 +98,7 @@ static void sync_deinit(store_t *s)
     pthread_mutex_destroy(&s->rmu);
     pthread_cond_destroy(&s->rcond);
     pthread_mutex_destroy(&s->smu);
+    pthread_mutex_destroy(&s->pmu);
 }
 
 /* Takes dir/vigil.lock so a second vigild on the same directory fails at once with a clear
@@ -129,7 +130,15 @@ static void teardown(store_t *s)
 {
     store__readers_close(s);
     store__writer_close(s);
+    store__pend_index(s, 0);
     store__maps_free(&s->w);
+    free(s->w.logbuf);
+    free(s->w.pflush);
+    free(s->w.created);
+    free(s->w.dead);
+    free(s->w.pcells);
+    free(s->w.pdevs);
+    free(s->w.pscratch);
     free(s->w.touched);
     store__codec_free(&s->w.codec);
     free(s->w.cells);
@@ -560,5 +569,11 @@ void store__test_hold(store_t *s, int hold)
 int store__test_exec(store_t *s, const char *sql)
 {
     store_job_t *j = job_new(JOB_EXEC, NULL, sql);
+    return j ? run_sync(s, j, NULL) : ERR_NOMEM;
+}
+
+int store__test_pend_flush(store_t *s)
+{
+    store_job_t *j = job_new(JOB_PFLUSH, NULL, NULL);
     return j ? run_sync(s, j, NULL) : ERR_NOMEM;
 }

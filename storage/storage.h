@@ -7,8 +7,10 @@
  * connections from a small pool, so queries never wait for the writer (WAL).
  *
  * Layout: rows (chunks) of many timestamps of one device, each holding every channel's values
- * in a compressed, exact coding; a second write to the same (device, channel, timestamp)
- * overwrites that value and leaves the other channels alone. See docs/architecture.md.
+ * in a compressed, exact coding; a device's newest readings wait in a log (one row per commit)
+ * and in memory until they fill a chunk, and queries see both. A second write to the same
+ * (device, channel, timestamp) overwrites that value and leaves the other channels alone. See
+ * docs/architecture.md.
  *
  * Beside the readings, the store keeps what the anomaly pipeline needs across restarts: model
  * versions with their metrics, anomaly events and each device's serialized detector. Their writes

@@ -4,10 +4,12 @@
  * pragmas, migrations, statements), blob.c (the exact value coding of one (channel, value)
  * pair), chunk.c (the chunk codec: one readings row, many timestamps of a device), writer.c (the
  * writer thread: maps, transactions), chunks.c (the writer's readings rows: append, overwrite
- * merge, compaction), query.c (the reader pool, queries, device reports).
+ * merge, compaction), pending.c (the newest readings of each device, kept in memory and in
+ * the readings log until they fill a chunk), query.c (the reader pool, queries, device reports).
  *
- * Lock order: qmu before smu; rmu is never held with another store lock. No lock is held while
- * a store_done_cb or a reader callback runs, except that the writer holds nothing at all. */
+ * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
+ * (a reader takes it while it holds its reader connection, never with rmu held). No lock is held
+ * while a store_done_cb or a reader callback runs, except that the writer holds nothing at all. */
 #ifndef VIGIL_STORAGE_INT_H
 #define VIGIL_STORAGE_INT_H
 
@@ -22,7 +24,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -59,6 +61,19 @@
 #define STORE_COMPACT_ROWS  16
 /* Most devices compacted by one transaction (within a batch's, or one idle transaction). */
 #define STORE_COMPACT_PER_TX 256
+/* Pending readings (pending.c): a device's newest readings wait in memory and in the readings
+ * log until STORE_PEND_POINTS timestamps or STORE_PEND_BYTES bytes of them fill a chunk row. A
+ * device whose oldest pending reading arrived STORE_PEND_AGE_MS ago, or is more log back than
+ * STORE_LOG_SPAN_BYTES and STORE_LOG_SPAN_LIVE times all devices' pending bytes, is written out
+ * anyway (at most STORE_PEND_STALE_PER_TX of them a transaction), so the log stays bounded: a
+ * fleet whose devices all fill rows keeps about two times its pending bytes of log, and a
+ * device that sends rarely does not pin the log for long. */
+#define STORE_PEND_POINTS       128
+#define STORE_PEND_BYTES        16384
+#define STORE_PEND_AGE_MS       600000
+#define STORE_LOG_SPAN_BYTES    (8u << 20)
+#define STORE_LOG_SPAN_LIVE     3
+#define STORE_PEND_STALE_PER_TX 8192
 /* Bounds the decoder checks, so a malformed row cannot make it allocate without limit. */
 #define STORE_CHUNK_IDX_MAX    (1 << 20)
 #define STORE_CHUNK_DECODE_MAX (1 << 24)
@@ -93,6 +108,7 @@ enum store_job_kind {
     JOB_PUT,      /* device put; the waiting thread frees it */
     JOB_DELETE,   /* device delete; the waiting thread frees it */
     JOB_EXEC,     /* test hook; the waiting thread frees it */
+    JOB_PFLUSH,   /* test hook: every device's pending readings into rows; as JOB_EXEC */
     JOB_FLUSH,    /* store_flush's marker; the waiting thread frees it */
     JOB_MODEL,    /* asynchronous: no callback, freed by the writer */
     JOB_EVENT,    /* asynchronous */
@@ -145,14 +161,38 @@ typedef struct store_chan {
 typedef struct store_dev {
     UT_hash_handle hh;
     int64_t id;
-    store_chan_t *chans;                 /* name -> idx */
-    int64_t nchans;                      /* next channel idx */
-    int64_t first_ts, last_ts, points;   /* as in the devices row; first/last -1 when no data */
+    store_chan_t *chans;               /* name -> idx */
+    int64_t nchans;                    /* next channel idx */
+    int64_t first_ts, last_ts, points; /* rows and pending readings; first/last -1: no data */
+    int64_t rlast;                     /* newest ts in rows (valid when has_rows) */
+    int has_rows;
     int touched;                         /* changed by the open transaction */
     size_t run0, nrun;                   /* write_batch's scratch: its points' place in the order */
     store_chan_t *memo[STORE_CHAN_MEMO]; /* channel of the last encoded point's i-th field */
     int small_rows;                      /* small rows written since its last compaction */
     int compact_queued;                  /* in the writer's compact list */
+    /* Pending readings (pending.c), writer thread only: points after every row's, coded as in
+     * pending.c from pbase; pbuf is reallocated only under pmu (readers copy its first vlen
+     * bytes). */
+    unsigned char *pbuf;
+    size_t plen, pcap, pnpts;
+    int64_t pbase, plast; /* ts the first point is coded from; ts of the last point */
+    uint64_t pseq0;       /* log row of the oldest pending point */
+    int64_t psince_ms;    /* when that point arrived (monotonic) */
+    uint64_t plogoff0;    /* w->log_total before that log row */
+    uint64_t log_seq;     /* devices.log_seq: log rows up to it hold none of its pending */
+    uint64_t pdirect_txn; /* flushed in transaction w->txn: its runs go to rows directly */
+    uint64_t pmark;       /* in w->pdevs of transaction w->txn */
+    int pflush_queued;    /* in w->pflush */
+    int pdead;            /* deleted by the open transaction: freed at publication */
+    struct store_dev *pprev, *pnext; /* the pending list, oldest pseq0 first */
+    int in_plist;
+    /* Published (pmu): the committed pending readings and counters, for readers. */
+    size_t vlen;
+    int64_t vbase;
+    int64_t vpoints, vfirst, vlast;
+    UT_hash_handle hid; /* s->pids: id -> device, under pmu */
+    int in_pids;
     size_t len;
     char name[];
 } store_dev_t;
@@ -161,7 +201,12 @@ typedef struct store_dev {
 typedef struct store_reader {
     sqlite3 *db;
     sqlite3_stmt *dev_by_name, *dev_all, *dev_after, *chans, *range_asc, *range_desc, *json_obj;
+    sqlite3_stmt *log_gen; /* the newest log row's seq: the snapshot's pending generation */
     store_codec_t codec;
+    unsigned char *pbuf; /* a copy of a device's pending readings, and their cells */
+    size_t pbuf_cap;
+    store_cell_t *pcells;
+    size_t pcells_cap;
     sqlite3_stmt *models_list, *model_get, *model_latest, *ev_dev, *ev_dev_active, *ev_all,
         *ev_all_active, *det_all;
     struct store_reader *next_free;
@@ -172,6 +217,8 @@ typedef struct store_writer {
     sqlite3 *db;
     sqlite3_stmt *begin, *commit, *rollback, *dev_ins, *dev_upd, *dev_attrs, *chan_ins,
         *del_readings, *del_chans, *del_dev;
+    /* the readings log (pending.c): insert a row; delete rows below ?1; rows above ?1 */
+    sqlite3_stmt *log_ins, *log_del, *log_scan;
     /* readings rows: insert; rows with t0 in [?2, ?3] ascending; the newest ?2 rows' (t0,
      * t_last, n); delete rows with t0 in [?2, ?3] */
     sqlite3_stmt *chunk_ins, *chunk_range, *chunk_tail, *chunk_del;
@@ -199,8 +246,31 @@ typedef struct store_writer {
         double v;
     } * pairs; /* encoding scratch */
     size_t pairs_cap;
-    int maps_stale; /* the maps must be reloaded before the next transaction */
-    int ready;      /* opened, migrated and prepared: close may checkpoint */
+    /* Pending readings (pending.c). */
+    uint64_t log_last;     /* seq of the newest committed log row */
+    uint64_t seq;          /* seq of the open transaction's log row: log_last + 1 */
+    uint64_t txn;          /* transactions begun since open */
+    unsigned char *logbuf; /* the open transaction's log row */
+    size_t loglen, logcap;
+    uint64_t log_total;         /* log payload bytes written (and replayed) since open */
+    uint64_t pend_bytes;        /* sum of the devices' plen */
+    uint64_t log_trunc;         /* rows below it are deleted */
+    int pchanged;               /* the open transaction changed some pending readings */
+    int publish_due;            /* set before COMMIT: the WAL hook publishes (pending.c) */
+    store_dev_t *phead, *ptail; /* devices with pending readings, oldest pseq0 first */
+    store_dev_t **pflush;       /* devices whose pending readings fill a row (NULL: deleted) */
+    size_t npflush, pflush_cap;
+    store_dev_t **pdevs; /* devices whose pending readings or counters the transaction changed */
+    size_t npdevs, pdevs_cap;
+    store_dev_t **created, **dead; /* devices created / deleted by the open transaction */
+    size_t ncreated, created_cap, ndead, dead_cap;
+    unsigned char *pscratch; /* an append's coded points */
+    size_t pscratch_cap;
+    store_cell_t *pcells; /* a flush's cells */
+    size_t pcells_cap;
+    int64_t next_id; /* id of the next device (ids are not reused while open) */
+    int maps_stale;  /* the maps must be reloaded before the next transaction */
+    int ready;       /* opened, migrated and prepared: close may checkpoint */
     uint64_t tx_readings, tx_points;
     uint64_t tx_ops, tx_ops_skipped; /* asynchronous ops written / skipped by the transaction */
 } store_writer_t;
@@ -235,6 +305,11 @@ struct store {
     pthread_cond_t rcond;
     store_reader_t *readers; /* opts.readers of them */
     store_reader_t *rfree;
+
+    pthread_mutex_t pmu; /* guards: pgen, pids, and of each device in pids: vlen, vbase, and
+                            pbuf against a reallocation or free */
+    int64_t pgen;        /* log seq the published pending readings match; -1 while rebuilt */
+    store_dev_t *pids;   /* id -> device (hh hid) */
 
     pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots */
     store_stats_t stats;
@@ -283,6 +358,43 @@ int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct 
  * STORE_COMPACT_ROWS small rows. Inside the caller's transaction. */
 int store__compact_some(store_t *s, int force);
 void store__compact_list_free(store_writer_t *w);
+/* Inserts rows for m sorted unique cells of d (cut by the caps) and adds their points to d;
+ * queue: a small row puts d in the compact list. */
+int store__put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_t m, int queue);
+
+/* pending.c (writer thread, but store__pend_copy and store__pend_decode: any thread) */
+/* Appends n sorted unique cells of d, all after d->last_ts, to its pending readings and to the
+ * transaction's log row; queues d's flush when they fill a row. */
+int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t n);
+/* Writes d's pending readings as rows now (for a run that reaches back into them). */
+int store__pend_flush(store_t *s, store_dev_t *d);
+/* End of a transaction's work: flushes the full and stale devices, writes the log row, deletes
+ * log rows no device needs. */
+int store__pend_end_tx(store_t *s);
+/* After COMMIT: publishes the transaction's pending readings, creations and deletions. */
+void store__pend_publish(store_t *s);
+/* Notes that the transaction changed d's pending readings or counters (published at commit). */
+int store__pend_mark(store_writer_t *w, store_dev_t *d);
+/* Any thread: d's published counters; 0 when the device is not published (then the devices
+ * row's hold). */
+int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points);
+/* Removes d from the pending list and flush queue (a deletion). */
+void store__pend_forget(store_writer_t *w, store_dev_t *d);
+/* Reads the log rows into the devices' pending readings (maps just loaded). */
+int store__pend_replay(store_t *s);
+/* Under pmu: every device into pids, published, pgen = log_last (after a load), or pids
+ * emptied and pgen -1 (before the maps are freed). */
+void store__pend_index(store_t *s, int build);
+void store__pend_free_lists(store_writer_t *w);
+/* Copies device dev's published pending readings into r if s->pgen == gen; returns 0 (*len 0:
+ * none), 1 when the generation differs (retry with a new snapshot), ERR_NOMEM. */
+int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, size_t *len,
+                     int64_t *base);
+/* Decodes len bytes of pending readings coded from base into *cells (sorted by (ts, idx)),
+ * growing it. Returns 0, ERR_CORRUPT, ERR_NOMEM. */
+int store__pend_decode(const unsigned char *p, size_t len, int64_t base, store_cell_t **cells,
+                       size_t *cap, size_t *ncells, size_t *npoints, int64_t *last);
+
 /* writer.c helpers shared with chunks.c */
 int store__step_done(store_t *s, sqlite3_stmt *st);
 int store__encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
@@ -295,6 +407,12 @@ int store__touch(store_writer_t *w, store_dev_t *d);
 
 /* writer.c */
 void *store__writer_main(void *arg);
+/* The writer connection's WAL hook: runs after each COMMIT; publishes the transaction's pending
+ * readings, then checkpoints once the WAL holds STORE_CHECKPOINT_PAGES (as SQLite's
+ * autocheckpoint would). Always SQLITE_OK: the commit has happened. */
+int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
+/* Frees a device no map holds any more (its channels, pending buffer and itself). */
+void store__dev_free(store_dev_t *d);
 int store__maps_load(store_t *s);
 void store__maps_free(store_writer_t *w);
 void store__job_free(store_job_t *j);
@@ -323,6 +441,9 @@ void store__test_hold(store_t *s, int hold);
 /* Runs one SQL statement on the writer connection, in the writer's next transaction, and waits
  * for the commit; e.g. "PRAGMA max_page_count=1". Returns the job status. */
 int store__test_exec(store_t *s, const char *sql);
+/* Writes every device's pending readings (pending.c) as rows in the writer's next transaction
+ * and waits for the commit. Returns the transaction's status. */
+int store__test_pend_flush(store_t *s);
 
 /* LEB128 varints of the row codings (blob.c, chunk.c): 7 bits a byte, low bits first. */
 static inline size_t store__varint_put(unsigned char *p, uint64_t v)

@@ -37,7 +37,7 @@ void store__job_free(store_job_t *j)
     free(j);
 }
 
-static void dev_free(store_dev_t *d)
+void store__dev_free(store_dev_t *d)
 {
     store_chan_t *c, *tmp;
     HASH_ITER(hh, d->chans, c, tmp)
@@ -45,17 +45,20 @@ static void dev_free(store_dev_t *d)
         HASH_DEL(d->chans, c);
         free(c);
     }
+    free(d->pbuf);
     free(d);
 }
 
+/* Callers first take the devices out of s->pids (store__pend_index). */
 void store__maps_free(store_writer_t *w)
 {
     store_dev_t *d, *tmp;
     HASH_ITER(hh, w->devs, d, tmp)
     {
         HASH_DEL(w->devs, d);
-        dev_free(d);
+        store__dev_free(d);
     }
+    store__pend_free_lists(w);
     w->ntouched = 0;
     w->ncompact = 0;
 }
@@ -113,11 +116,14 @@ int store__maps_load(store_t *s)
     store_writer_t *w = &s->w;
     sqlite3_stmt *st = NULL;
     int err = 0, rc;
+    store__pend_index(s, 0);
     store__maps_free(w);
+    w->next_id = 1;
     /* Devices in id order, so the hash's insertion-ordered list is sorted by id and the channels
      * (read in device_id order) can be attached by walking it once. */
     rc = sqlite3_prepare_v2(w->db,
-                            "SELECT id, name, first_ts, last_ts, points FROM devices ORDER BY id",
+                            "SELECT id, name, first_ts, last_ts, points, log_seq FROM devices"
+                            " ORDER BY id",
                             -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
@@ -129,9 +135,12 @@ int store__maps_load(store_t *s)
         }
         if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
             d->first_ts = sqlite3_column_int64(st, 2);
-            d->last_ts = sqlite3_column_int64(st, 3);
+            d->last_ts = d->rlast = sqlite3_column_int64(st, 3);
         }
         d->points = sqlite3_column_int64(st, 4);
+        d->has_rows = d->points > 0;
+        d->log_seq = (uint64_t)sqlite3_column_int64(st, 5);
+        w->next_id = d->id + 1;
         rc = SQLITE_OK;
     }
     sqlite3_finalize(st);
@@ -163,12 +172,14 @@ int store__maps_load(store_t *s)
     if (err) {
         store__set_errmsg(s, "loading device maps: %s",
                           err == ERR_NOMEM ? "out of memory" : sqlite3_errmsg(w->db));
-        store__maps_free(w);
-        w->maps_stale = 1;
-        return err;
+    } else if ((err = store__pend_replay(s)) == 0) {
+        w->maps_stale = 0;
+        store__pend_index(s, 1); /* may set maps_stale again when out of memory */
+        return 0;
     }
-    w->maps_stale = 0;
-    return 0;
+    store__maps_free(w);
+    w->maps_stale = 1;
+    return err;
 }
 
 /* Runs a statement that returns no rows and resets it. Returns 0 or a status. */
@@ -204,19 +215,28 @@ static int touch(store_writer_t *w, store_dev_t *d)
     return 0;
 }
 
-/* Inserts a new device row and map entry. attrs NULL: "{}". */
+/* Inserts a new device row and map entry. attrs NULL: "{}". Its id is new while the store is
+ * open, and its log_seq is the last committed log row (pending.c relies on both). */
 static int dev_create(store_t *s, const char *name, size_t len, const char *attrs,
                       store_dev_t **out)
 {
     store_writer_t *w = &s->w;
+    if (store__grow((void **)&w->created, &w->created_cap, w->ncreated + 1, sizeof *w->created))
+        return ERR_NOMEM;
     sqlite3_bind_text(w->dev_ins, 1, name, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(w->dev_ins, 2, vtime_now_ms());
     sqlite3_bind_text(w->dev_ins, 3, attrs ? attrs : "{}", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(w->dev_ins, 4, w->next_id);
+    sqlite3_bind_int64(w->dev_ins, 5, (int64_t)w->log_last);
     int err = step_done(s, w->dev_ins);
     if (err)
         return err;
-    *out = dev_add(w, sqlite3_last_insert_rowid(w->db), name, len);
-    return *out ? 0 : ERR_NOMEM;
+    *out = dev_add(w, w->next_id++, name, len);
+    if (*out == NULL)
+        return ERR_NOMEM;
+    (*out)->log_seq = w->log_last;
+    w->created[w->ncreated++] = *out;
+    return 0;
 }
 
 /* The idx of a device's channel, added (row and map) when new; *out is its map entry. */
@@ -349,8 +369,6 @@ static int write_batch(store_t *s, const batch_t *b)
         if (d == NULL || d->len != p->device_len || memcmp(d->name, name, d->len) != 0) {
             d = dev_find(w, name, p->device_len);
             err = d ? 0 : dev_create(s, name, p->device_len, NULL, &d);
-            if (err == 0)
-                err = touch(w, d);
             if (err == 0 && d->nrun == 0)
                 err = grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1, sizeof *w->run_devs);
             if (err)
@@ -431,8 +449,14 @@ static int do_delete(store_t *s, store_job_t *j)
     for (size_t i = 0; i < w->ncompact; i++)
         if (w->compact[i] == d)
             w->compact[i] = NULL;
+    /* Readers may still copy its published pending readings until the commit: it is freed at
+     * publication (pending.c). */
+    if (grow((void **)&w->dead, &w->dead_cap, w->ndead + 1, sizeof *w->dead))
+        return ERR_NOMEM;
+    store__pend_forget(w, d);
     HASH_DEL(w->devs, d);
-    dev_free(d);
+    d->pdead = 1;
+    w->dead[w->ndead++] = d;
     return 0;
 }
 
@@ -542,6 +566,12 @@ static int run_job(store_t *s, store_job_t *j)
         return do_detector(s, j);
     case JOB_FLUSH:
         return 0; /* its place in the queue is the point */
+    case JOB_PFLUSH: {
+        int err = 0;
+        while (err == 0 && s->w.phead != NULL)
+            err = store__pend_flush(s, s->w.phead);
+        return err;
+    }
     case JOB_EXEC: {
         char *e = NULL;
         if (sqlite3_exec(s->w.db, j->text, NULL, NULL, &e) != SQLITE_OK)
@@ -561,17 +591,33 @@ static int flush_touched(store_t *s)
         store_dev_t *d = w->touched[i];
         if (d == NULL)
             continue;
+        /* The rows' counters: pending readings are all later than the rows, and replay adds
+         * them at open (pending.c). */
+        int64_t points = d->points - (int64_t)d->pnpts;
         sqlite3_bind_int64(w->dev_upd, 1, d->id);
-        if (d->points > 0) { /* else first_ts and last_ts are NULL: no data */
+        if (points > 0) { /* else first_ts and last_ts are NULL: no rows */
             sqlite3_bind_int64(w->dev_upd, 2, d->first_ts);
-            sqlite3_bind_int64(w->dev_upd, 3, d->last_ts);
+            sqlite3_bind_int64(w->dev_upd, 3, d->rlast);
         }
-        sqlite3_bind_int64(w->dev_upd, 4, d->points);
+        sqlite3_bind_int64(w->dev_upd, 4, points);
+        sqlite3_bind_int64(w->dev_upd, 5, (int64_t)d->log_seq);
         int err = step_done(s, w->dev_upd);
         if (err)
             return err;
     }
     return 0;
+}
+
+int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    store_t *s = arg;
+    if (s->w.publish_due) {
+        s->w.publish_due = 0;
+        store__pend_publish(s);
+    }
+    if (frames >= STORE_CHECKPOINT_PAGES)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
 }
 
 static double mono_seconds(void)
@@ -593,17 +639,30 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     if (w->maps_stale && (err = store__maps_load(s)) != 0)
         return err;
     double t0 = mono_seconds();
+    w->seq = w->log_last + 1;
+    w->txn++;
+    w->loglen = 0;
+    w->pchanged = 0;
     err = step_done(s, w->begin);
     for (store_job_t *j = jobs; err == 0 && j != NULL; j = j->next)
         err = run_job(s, j);
     /* Devices with many small rows are compacted now rather than when the writer is idle,
      * which a saturated writer never is; the batch's commit (and fsync) covers it. */
     if (err == 0)
+        err = store__pend_end_tx(s);
+    if (err == 0)
         err = store__compact_some(s, !idle);
     if (err == 0)
         err = flush_touched(s);
+    /* Publication right after the commit is visible, inside COMMIT (store__wal_hook), before a
+     * checkpoint that may run there for a while: a query whose snapshot shows this commit waits
+     * for it (query.c). */
+    w->publish_due = err == 0;
     if (err == 0)
         err = step_done(s, w->commit);
+    if (err == 0 && w->publish_due)
+        store__pend_publish(s); /* nothing was written: no hook */
+    w->publish_due = 0;
     for (size_t i = 0; i < w->ntouched; i++)
         if (w->touched[i] != NULL)
             w->touched[i]->touched = 0;
