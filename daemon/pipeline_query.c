@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pipeline_int.h"
 #include "prom.h"
+#include "sbuf.h"
 #include "vtime.h"
 
 #include <jansson.h>
@@ -107,40 +108,189 @@ static json_t *version_obj(const struct dev *d, const struct version *v)
     return o;
 }
 
+/* ---- status: written by hand, not through jansson --------------------------------------------
+ * The most frequent query (a dashboard polls every device): no JSON tree, one growing buffer,
+ * the same text jansson would write with JSON_FLAGS (keys in insertion order, reals as %.7g
+ * with ".0" added when that looks like an integer and the exponent without '+' or leading
+ * zeros, non-finite as null). */
+
+static void st_str(sbuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    sbuf_append(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        sbuf_append(b, run, (size_t)(s - run));
+        run = s + 1;
+        char e[7] = {'\\', (char)c, 0};
+        size_t n = 2;
+        if (c == '\n')
+            e[1] = 'n';
+        else if (c == '\r')
+            e[1] = 'r';
+        else if (c == '\t')
+            e[1] = 't';
+        else if (c == '\b')
+            e[1] = 'b';
+        else if (c == '\f')
+            e[1] = 'f';
+        else if (c < 0x20) {
+            memcpy(e, "\\u00", 4);
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            n = 6;
+        }
+        sbuf_append(b, e, n);
+    }
+    sbuf_append(b, run, (size_t)(s - run));
+    sbuf_append(b, "\"", 1);
+}
+
+static void st_real(sbuf_t *b, double v)
+{
+    if (!isfinite(v)) {
+        sbuf_append(b, "null", 4);
+        return;
+    }
+    char t[40];
+    int n = snprintf(t, sizeof t - 2, "%.7g", v);
+    char *e = strchr(t, 'e');
+    if (e) { /* "1e+07" -> "1e7", "1e-07" -> "1e-7", as jansson writes them */
+        char *from = e + 1, *to = e + 1;
+        if (*from == '+')
+            from++;
+        else if (*from == '-')
+            from++, to++;
+        while (*from == '0' && from[1] != '\0')
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        n = (int)strlen(t);
+    } else if (strchr(t, '.') == NULL) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    }
+    sbuf_append(b, t, (size_t)n);
+}
+
+static void st_time(sbuf_t *b, int64_t ms)
+{
+    char t[32];
+    st_str(b, vtime_format(ms, t, sizeof t));
+}
+
+/* What a status answer reports, copied under d->mu. Names are borrowed: a device, its channel
+ * names (only ever appended) and groups live as long as the pipeline. */
+struct status_copy {
+    int has_result, nch, training;
+    struct detector_result r;
+    int64_t since_ts, last_ts;
+    uint64_t scored, skipped_old, last_present;
+    float last_x[DETECTOR_MAX_CHANNELS];
+    const char *ch[DETECTOR_MAX_CHANNELS];
+    const char *group;
+};
+
 int pipeline_status(pipeline_t *p, const char *device, char **out)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
+    /* Only a copy under the lock (a few hundred ns): the shard thread steps this device under
+     * the same mutex, and every status request of it takes it, so a thread preempted while
+     * holding it (the machine is busy with ingest) would stall the others; the JSON is written
+     * after. */
+    struct status_copy c;
     pthread_mutex_lock(&d->mu);
-    json_t *v;
-    if (!d->has_result) {
-        v = json_pack("{s:s,s:s}", "device", d->name, "state", "learning");
-    } else {
-        const struct detector_result *r = &d->last;
-        json_t *imputed = json_array();
-        json_t *latest = json_object();
-        for (int c = 0; c < d->nch; c++)
-            json_object_set_new(latest, d->ch[c], jnum(d->last_x[c]));
-        v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:b,s:o}",
-                      "device", d->name, "state", state_names[r->state], "score", jnum(r->score),
-                      "threshold", jnum(r->threshold), "since_ts", (json_int_t)d->since_ts, "since",
-                      jtime(d->since_ts), "last_ts", (json_int_t)d->last_ts, "last",
-                      jtime(d->last_ts), "model", "version", (json_int_t)r->version, "kind",
-                      kind_names[r->kind], "top_channels", ranked(d, r->contrib, 3),
-                      "imputed_channels", imputed, "readings_scored", (json_int_t)d->scored,
-                      "readings_not_scored_out_of_order", (json_int_t)d->skipped_old, "training",
-                      d->training, "latest", latest);
-        if (r->imputed) {
-            /* The channels this reading lacked (carried forward into the step). */
-            for (int c = 0; c < d->nch; c++)
-                if (!(d->last_present & (UINT64_C(1) << c)))
-                    json_array_append_new(imputed, json_string(d->ch[c]));
-        }
-    }
-    json_object_set_new(v, "group", d->group ? json_string(d->group->name) : json_null());
+    c.has_result = d->has_result;
+    c.nch = d->nch;
+    c.training = d->training;
+    c.r = d->last;
+    c.since_ts = d->since_ts;
+    c.last_ts = d->last_ts;
+    c.scored = d->scored;
+    c.skipped_old = d->skipped_old;
+    c.last_present = d->last_present;
+    memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
+    memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
+    c.group = d->group ? d->group->name : NULL;
     pthread_mutex_unlock(&d->mu);
-    return dump(v, out);
+
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, "{\"device\":", 10);
+    st_str(&b, d->name);
+    if (!c.has_result) {
+        sbuf_append(&b, ",\"state\":\"learning\"", 19);
+    } else {
+        const struct detector_result *r = &c.r;
+        sbuf_printf(&b, ",\"state\":\"%s\",\"score\":", state_names[r->state]);
+        st_real(&b, r->score);
+        sbuf_append(&b, ",\"threshold\":", 13);
+        st_real(&b, r->threshold);
+        sbuf_printf(&b, ",\"since_ts\":%lld,\"since\":", (long long)c.since_ts);
+        st_time(&b, c.since_ts);
+        sbuf_printf(&b, ",\"last_ts\":%lld,\"last\":", (long long)c.last_ts);
+        st_time(&b, c.last_ts);
+        sbuf_printf(&b, ",\"model\":{\"version\":%lld,\"kind\":\"%s\"},\"top_channels\":[",
+                    (long long)r->version, kind_names[r->kind]);
+        /* The three channels with the largest shares, as ranked() lists them. */
+        int order[DETECTOR_MAX_CHANNELS];
+        double total = 0;
+        for (int i = 0; i < c.nch; i++) {
+            order[i] = i;
+            total += r->contrib[i];
+        }
+        for (int i = 1; i < c.nch; i++)
+            for (int j = i; j > 0 && r->contrib[order[j]] > r->contrib[order[j - 1]]; j--) {
+                int t = order[j];
+                order[j] = order[j - 1];
+                order[j - 1] = t;
+            }
+        for (int i = 0; i < c.nch && i < 3; i++) {
+            double sh = total > 0 ? r->contrib[order[i]] / total : 0;
+            if (sh <= 0)
+                break;
+            sbuf_append(&b, i ? ",{\"channel\":" : "{\"channel\":", i ? 12 : 11);
+            st_str(&b, c.ch[order[i]]);
+            sbuf_append(&b, ",\"share\":", 9);
+            st_real(&b, sh);
+            sbuf_append(&b, "}", 1);
+        }
+        sbuf_append(&b, "],\"imputed_channels\":[", 22);
+        int k = 0;
+        for (int i = 0; r->imputed && i < c.nch; i++) /* channels carried forward */
+            if (!(c.last_present & (UINT64_C(1) << i))) {
+                if (k++)
+                    sbuf_append(&b, ",", 1);
+                st_str(&b, c.ch[i]);
+            }
+        sbuf_printf(&b,
+                    "],\"readings_scored\":%llu,\"readings_not_scored_out_of_order\":%llu,"
+                    "\"training\":%s,\"latest\":{",
+                    (unsigned long long)c.scored, (unsigned long long)c.skipped_old,
+                    c.training ? "true" : "false");
+        for (int i = 0; i < c.nch; i++) {
+            if (i)
+                sbuf_append(&b, ",", 1);
+            st_str(&b, c.ch[i]);
+            sbuf_append(&b, ":", 1);
+            st_real(&b, c.last_x[i]);
+        }
+        sbuf_append(&b, "}", 1);
+    }
+    sbuf_append(&b, ",\"group\":", 9);
+    if (c.group)
+        st_str(&b, c.group);
+    else
+        sbuf_append(&b, "null", 4);
+    sbuf_append(&b, "}", 1);
+    size_t n;
+    *out = b.oom ? NULL : sbuf_steal(&b, &n);
+    sbuf_deinit(&b);
+    return *out ? 0 : ERR_NOMEM;
 }
 
 /* The ring entries of one predictions answer, copied out under d->mu, and the stored readings
