@@ -550,7 +550,9 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
                         for out, url in (order if k % 2 == 0 else order[::-1]):
                             out.append(wrk(url, wsecs))
                     rate = 0.5 * median([x["rps"] for x in wn])
+                    th0 = v.threads_cpu()
                     pv = http_rate(a.http_rate, v.port, "/v1/devices/pump-1/status", rate, psecs)
+                    th1 = v.threads_cpu()
                     pn = http_rate(a.http_rate, ng.port, "/status.json", rate, psecs)
                     ingest_running = all(p.poll() is None for p in sims.procs)
                     tot = sims.wait()
@@ -562,7 +564,15 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
                 ng.stop()
             stored += tot["readings_acked"]
             t_sim += secs
+            # Per thread over vigild's open-loop pass: CPU and time runnable but waiting for a
+            # CPU (schedstat), in ms per second of the pass.
+            pth = {k: 1000 * (th1.get(k, 0) - th0.get(k, 0)) / psecs for k in th1}
+            log("status open loop, vigild's threads, ms per s (CPU; runnable waiting for a CPU): "
+                + ", ".join(f"{k} {pth[k]:.0f}; {pth.get('wait:' + k, 0):.0f}"
+                            for k in sorted(pth, key=lambda k: -pth[k])
+                            if not k.startswith("wait:") and pth[k] >= 1))
             res["status"] = {"vigil": wv, "nginx": wn, "paced": pv, "nginx_paced": pn,
+                             "threads": pth,
                              "paced_rate": rate, "ingest_rate":
                              tot["readings_acked"] / max(tot["seconds"], 1e-9),
                              "ingest_throughout": ingest_running, "load": (la0, la1),
@@ -736,6 +746,8 @@ def main():
                       f"nginx_paced_p999_ms={pn['p999_ms']:.2f} goal_met={met} "
                       f"rounds={len(s['vigil'])} "
                       f"wrk_cpu_share={med('vigil', 'cpu_share'):.2f} "
+                      f"mhd_runnable_wait_ms_per_s="
+                      f"{s['threads'].get('wait:MHD-worker', 0):.0f} "
                       f"load_avg={s['load'][0]:.1f}-{s['load'][1]:.1f} "
                       f"devices={n} ingest_readings_per_s={s['ingest_rate']:.0f} "
                       f"ingest_p99_status_delay_ms={fmt_ms(s['p99_delay'])} "
