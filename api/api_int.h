@@ -68,6 +68,18 @@ struct api_server {
     int metrics_auth;
     char *cors; /* allowed origins: NULL (no CORS), "*", or "a,b,c" (checked by api_cors_check) */
     api_tls_t *tls; /* NULL: plain HTTP; kept while libmicrohttpd runs */
+    /* The http-io threads (server.c): requests of routes that wait for the disk run there, their
+     * connection suspended meanwhile. io_mu guards io_head, io_tail, io_running, io_closing and
+     * io_stop; a leaf lock. */
+    pthread_mutex_t io_mu;
+    pthread_cond_t io_cv;   /* a job was queued, or io_stop was set */
+    pthread_cond_t io_done; /* a job ended (its connection resumed) */
+    struct api_request *io_head, *io_tail;
+    int io_running; /* jobs taken by a thread and not yet resumed */
+    int io_closing; /* api_stop started: requests run on the worker as before */
+    int io_stop;    /* the threads exit once the queue is empty */
+    int nio;        /* threads started */
+    pthread_t *io_threads;
 };
 
 /* The WWW-Authenticate challenge a 401 carries. */
@@ -101,6 +113,10 @@ typedef struct api_request {
     const char *cors_origin;
     int cors_vary;
     const char *preflight_methods;
+    /* Set by an http-io thread when it has run the handler, before it resumes the connection;
+     * the worker then only sends the response. */
+    atomic_int io_answered;
+    struct api_request *io_next; /* in the server's io queue; guarded by io_mu */
 } api_request_t;
 
 /* Query-string argument, percent-decoded into buf. Returns buf, or NULL when absent; NULL with a

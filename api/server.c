@@ -3,6 +3,19 @@
  * libmicrohttpd runs a pool of opts.threads threads, each with its own epoll set; the access
  * handler and everything it calls run on those threads ("any thread"). A request's state lives
  * in an api_request_t from the handler's first call until the completion callback frees it.
+ *
+ * Each worker owns the connections it accepted, so a handler that blocks stalls every other
+ * connection of that worker. Ingest blocks until its batch is durable (the writer's commit and
+ * fsync, milliseconds) and database reads take as long as they take: requests of those routes
+ * (routes[].io) are handed, with their body complete, to opts.threads "http-io" threads while
+ * their connection is suspended (MHD_suspend_connection); the io thread runs the handler, marks
+ * the request answered and resumes the connection, and the worker, called again, sends the
+ * response. So a status request never waits behind another client's write. As many io threads
+ * as workers: as many writes wait on one commit together as before. api_stop first lets the
+ * queued and running io jobs end (new ones then run on the worker as before), since
+ * libmicrohttpd must not stop with a suspended connection; then it stops libmicrohttpd, then
+ * the io threads. Lock order: srv->io_mu is a leaf (nothing is taken under it but
+ * libmicrohttpd's own suspend).
  * Paths are routed on their raw form (the unescape callback is the identity) and each path
  * segment is percent-decoded on its own, so a device id may contain '/' as %2F. */
 #include "api_int.h"
@@ -13,6 +26,7 @@
 #include <arpa/inet.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,30 +518,32 @@ static void ping(api_request_t *r)
     r->content_type = NULL;
 }
 
-/* Each route's handler and the methods it takes ("GET" also allows HEAD where listed). */
+/* Each route's handler, the methods it takes ("GET" also allows HEAD where listed), and
+ * whether it runs on an http-io thread (io: it waits for the disk; see the file comment). */
 static const struct {
     void (*handler)(api_request_t *r);
     const char *methods; /* space-separated, for matching; shown in Allow with commas */
     const char *allow;
+    int io;
 } routes[ROUTE_COUNT] = {
     [ROUTE_HEALTHZ] = {healthz, "GET HEAD", "GET, HEAD"},
     [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD"},
     [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD"},
-    [ROUTE_WRITE] = {api__h_write, "POST", "POST"},
-    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST"},
-    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST"},
-    [ROUTE_DEVICES] = {api__h_devices, "GET", "GET"},
-    [ROUTE_DEVICE] = {api__h_device, "GET PUT DELETE", "GET, PUT, DELETE"},
-    [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET", "GET"},
+    [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1},
+    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1},
+    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", 1},
+    [ROUTE_DEVICES] = {api__h_devices, "GET", "GET", 1},
+    [ROUTE_DEVICE] = {api__h_device, "GET PUT DELETE", "GET, PUT, DELETE", 1},
+    [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET", "GET", 1},
     [ROUTE_STATUS] = {api__h_status, "GET", "GET"},
-    [ROUTE_PREDICTIONS] = {api__h_predictions, "GET", "GET"},
+    [ROUTE_PREDICTIONS] = {api__h_predictions, "GET", "GET", 1},
     [ROUTE_FORECAST] = {api__h_forecast, "GET", "GET"},
-    [ROUTE_DEVICE_ANOMALIES] = {api__h_anomalies, "GET", "GET"},
-    [ROUTE_ANOMALIES] = {api__h_anomalies, "GET", "GET"},
+    [ROUTE_DEVICE_ANOMALIES] = {api__h_anomalies, "GET", "GET", 1},
+    [ROUTE_ANOMALIES] = {api__h_anomalies, "GET", "GET", 1},
     [ROUTE_MODEL] = {api__h_model, "GET", "GET"},
     [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST"},
-    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST"},
-    [ROUTE_WEIGHTS] = {api__h_weights, "GET PUT", "GET, PUT"},
+    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", 1},
+    [ROUTE_WEIGHTS] = {api__h_weights, "GET PUT", "GET, PUT", 1},
 };
 
 const char *api__route_allow(enum api_route route)
@@ -551,6 +567,94 @@ static void dispatch(api_request_t *r)
         }
     }
     method_not_allowed(r, routes[r->route].allow);
+}
+
+/* Runs the request's handler; there is always an answer after it. Any thread. */
+static void handle(api_request_t *r)
+{
+    if (r->too_large)
+        api__error(r, 413, "request body exceeds the limit of %zu bytes", r->max_body);
+    else
+        dispatch(r);
+    if (r->status == 0)
+        api__error(r, 500, "internal error: no response");
+}
+
+/* ---- http-io threads (see the file comment) ------------------------------------------------ */
+
+/* Hands r to an io thread, its connection suspended. Returns 1, or 0 when the io threads are
+ * closing (or none run): the caller then handles r itself. Worker thread, from the access
+ * handler (the only place libmicrohttpd allows a suspend). */
+static int io_submit(struct api_server *srv, api_request_t *r)
+{
+    pthread_mutex_lock(&srv->io_mu);
+    if (srv->io_closing || srv->nio == 0) {
+        pthread_mutex_unlock(&srv->io_mu);
+        return 0;
+    }
+    /* Suspended before it is queued, so an io thread never resumes a running connection. */
+    MHD_suspend_connection(r->conn);
+    r->io_next = NULL;
+    if (srv->io_tail)
+        srv->io_tail->io_next = r;
+    else
+        srv->io_head = r;
+    srv->io_tail = r;
+    pthread_cond_signal(&srv->io_cv);
+    pthread_mutex_unlock(&srv->io_mu);
+    return 1;
+}
+
+/* An http-io thread: runs queued requests' handlers, then resumes their connections. */
+static void *io_main(void *arg)
+{
+    struct api_server *srv = arg;
+    pthread_mutex_lock(&srv->io_mu);
+    for (;;) {
+        while (srv->io_head == NULL && !srv->io_stop)
+            pthread_cond_wait(&srv->io_cv, &srv->io_mu);
+        api_request_t *r = srv->io_head;
+        if (r == NULL)
+            break;
+        srv->io_head = r->io_next;
+        if (srv->io_head == NULL)
+            srv->io_tail = NULL;
+        srv->io_running++;
+        pthread_mutex_unlock(&srv->io_mu);
+        handle(r);
+        /* r belongs to the worker again once the connection resumes: not touched after. */
+        struct MHD_Connection *conn = r->conn;
+        atomic_store_explicit(&r->io_answered, 1, memory_order_release);
+        MHD_resume_connection(conn);
+        pthread_mutex_lock(&srv->io_mu);
+        srv->io_running--;
+        pthread_cond_broadcast(&srv->io_done);
+    }
+    pthread_mutex_unlock(&srv->io_mu);
+    return NULL;
+}
+
+/* Stops handing requests to the io threads and waits for the queued and running ones to be
+ * answered and resumed. Any thread but a worker or io thread. */
+static void io_close(struct api_server *srv)
+{
+    pthread_mutex_lock(&srv->io_mu);
+    srv->io_closing = 1;
+    while (srv->io_head || srv->io_running)
+        pthread_cond_wait(&srv->io_done, &srv->io_mu);
+    pthread_mutex_unlock(&srv->io_mu);
+}
+
+/* Ends the io threads (the queue is empty after io_close). */
+static void io_join(struct api_server *srv)
+{
+    pthread_mutex_lock(&srv->io_mu);
+    srv->io_stop = 1;
+    pthread_cond_broadcast(&srv->io_cv);
+    pthread_mutex_unlock(&srv->io_mu);
+    for (int i = 0; i < srv->nio; i++)
+        pthread_join(srv->io_threads[i], NULL);
+    srv->nio = 0;
 }
 
 static enum MHD_Result send_response(api_request_t *r)
@@ -646,14 +750,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->len += n;
         return MHD_YES;
     }
+    if (atomic_load_explicit(&r->io_answered, memory_order_acquire))
+        return send_response(r); /* resumed: an io thread ran the handler */
     if (r->status != 0)
         return MHD_YES; /* the early 413 is queued already */
-    if (r->too_large)
-        api__error(r, 413, "request body exceeds the limit of %zu bytes", r->max_body);
-    else
-        dispatch(r);
-    if (r->status == 0)
-        api__error(r, 500, "internal error: no response");
+    if (!r->too_large && routes[r->route].io && io_submit(srv, r))
+        return MHD_YES; /* called again once resumed */
+    handle(r);
     return send_response(r);
 }
 
@@ -723,6 +826,10 @@ static int parse_listen(const char *s, struct sockaddr_storage *ss)
 
 static void free_server(struct api_server *srv)
 {
+    free(srv->io_threads);
+    pthread_cond_destroy(&srv->io_done);
+    pthread_cond_destroy(&srv->io_cv);
+    pthread_mutex_destroy(&srv->io_mu);
     pthread_rwlock_destroy(&srv->auth_lock);
     api_auth_destroy(srv->auth);
     api_tls_destroy(srv->tls);
@@ -756,6 +863,9 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     srv->tls = opts->tls;
     srv->metrics_auth = opts->metrics_auth;
     pthread_rwlock_init(&srv->auth_lock, NULL);
+    pthread_mutex_init(&srv->io_mu, NULL);
+    pthread_cond_init(&srv->io_cv, NULL);
+    pthread_cond_init(&srv->io_done, NULL);
     srv->device_tag = strdup(opts->device_tag);
     if (srv->device_tag == NULL) {
         free_server(srv);
@@ -771,7 +881,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     srv->opts.listen = NULL; /* not kept: the caller's string */
     api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit);
     unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
+        MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* HTTPS: the certificate and key checked by api_tls_load; TLS 1.2 and 1.3 only. */
@@ -801,6 +912,24 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         free_server(srv);
         return ERR_IO;
     }
+    /* The io threads; until they run (or if none could start), io_submit answers on the
+     * worker. One failing to start is not fatal: the others, or the workers, do its share. */
+    unsigned nio = (unsigned)(opts->threads > 0 ? opts->threads : 1);
+    srv->io_threads = calloc(nio, sizeof *srv->io_threads);
+    for (unsigned i = 0; srv->io_threads && i < nio; i++) {
+        pthread_mutex_lock(&srv->io_mu);
+        int ok = pthread_create(&srv->io_threads[srv->nio], NULL, io_main, srv) == 0;
+        if (ok) {
+            pthread_setname_np(srv->io_threads[srv->nio], "http-io");
+            srv->nio++;
+        }
+        pthread_mutex_unlock(&srv->io_mu);
+        if (!ok) {
+            log_warn("http: cannot start an http-io thread; disk-bound requests run on the "
+                     "HTTP workers");
+            break;
+        }
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : 0;
     *out = srv;
@@ -816,7 +945,9 @@ void api_stop(api_server_t *srv)
 {
     if (srv == NULL)
         return;
+    io_close(srv); /* libmicrohttpd must not stop with a suspended connection */
     MHD_stop_daemon(srv->mhd);
+    io_join(srv);
     free_server(srv);
 }
 

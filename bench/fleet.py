@@ -19,8 +19,17 @@ is one timeline per N (vigil-sim --start/--from), so phases continue each other 
             interpolated in the vigil_score_delay_seconds histogram's difference over the pass.
   paced     when the max pass's p99 >= 1 s: sim --speed at 70 %, then 50 %, of the max rate.
   half      for the status size (--status-size, default the smallest): ingest paced at half the
-            sustained rate while wrk -t1 -c32 -d10s --latency hits GET /v1/devices/pump-1/status
-            on vigild, then the same JSON as a static file on nginx (1 worker, no access log).
+            sustained rate throughout. Closed loop: wrk -t1 -c32 -d5s --latency on GET
+            /v1/devices/pump-1/status on vigild and on the same JSON as a static file on nginx
+            (1 worker, no access log), --status-rounds rounds alternating (v n, n v, v n), the
+            medians reported: the rates and their ratio. Open loop: bench/http_rate.c at half
+            nginx's median rate (the goal's rate), 5 s on vigild then on nginx, latency from when
+            each request was due: the p99 at that rate. Why both: a closed-loop client at
+            saturation measures its own queue (32 requests always in flight, so by Little's law
+            the mean latency is 32 / rate) and sends fewer requests while the server stalls,
+            so its p99 depends on -c and undercounts stalls; the goal's p99 belongs to a rate.
+            goal_met=1: vigild's rate >= half nginx's, and at half nginx's rate the p99 < 5 ms,
+            the rate was served, no errors, and the ingest ran throughout.
 
 Memory: VmRSS after the passes less an empty vigild's, per device; the slope over N by least
 squares. Disk: the data folder after a clean stop (database + WAL) / readings stored in all
@@ -309,7 +318,7 @@ def classify(comm, dso, sym, funcs):
     # the request's handling.
     if comm.startswith("store-writer"):
         return "store"
-    if comm.startswith("MHD"):
+    if comm.startswith("MHD") or comm.startswith("http-io"):
         return "http"
     return "other"
 
@@ -339,8 +348,14 @@ def perf_report(path, funcs):
 # ---- HTTP peers --------------------------------------------------------------------------------
 
 def wrk(url, secs=10):
+    """Closed loop: wrk -t1 -c32 for secs; its rate, p50/p99 (ms) and the share of one core
+    wrk itself used (it runs on the same two cores as the server and the ingest)."""
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.time()
     out = subprocess.run(["wrk", "-t1", "-c32", f"-d{secs}s", "--latency", url],
                          capture_output=True, text=True, timeout=secs + 60).stdout
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime
 
     def ms(s):
         mm = re.fullmatch(r"([0-9.]+)(us|ms|s)", s)
@@ -349,7 +364,25 @@ def wrk(url, secs=10):
     lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     return {"rps": rps, "p50": ms(lat["50"]), "p99": ms(lat["99"]),
-            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+            "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "cpu_share": cpu / max(time.time() - t0, 1e-9)}
+
+
+def http_rate(exe, port, path, rate, secs=5):
+    """Open loop (bench/http_rate.c): GET path at a fixed rate over 32 connections, latency
+    from when each request was due; returns its figures (ms), 'rps' and 'errors'."""
+    out = subprocess.run([exe, "127.0.0.1", str(port), path, f"{rate:.0f}", str(secs), "32"],
+                         capture_output=True, text=True, timeout=secs + 120)
+    r = {k: float(v) for k, v in re.findall(r"(\w+)=([0-9.]+)", out.stdout)}
+    if "p99_ms" not in r:
+        raise RuntimeError(f"http_rate failed ({out.returncode}): {out.stderr[-300:]}")
+    return r
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
 
 
 class Nginx:
@@ -371,6 +404,7 @@ error_log {self.dir}/error.log;
 events {{ worker_connections 1024; }}
 http {{
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path {self.dir}/tmp;
   types {{ application/json json; }}
   server {{
@@ -488,35 +522,64 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
                 best = rp
         res["best"] = best
 
-        # Status endpoint under wrk beside nginx, ingest at half the sustained rate.
+        # Status endpoint beside nginx, ingest at half the sustained rate. Closed loop (wrk)
+        # for the rates, in alternating rounds (vigil, nginx, nginx, vigil, ...) so the
+        # machine's changing load falls on both alike; then open loop at half nginx's rate
+        # (the goal's rate) for the latency that rate gets, on vigild and on nginx.
         if do_status:
             sustained = best["rate"] if best else r["rate"] * 0.5
             speed = 0.5 * sustained / (n * CHANNELS)
-            secs = max(3, round(speed * (2 * 10 + 8)))
+            rounds, wsecs, psecs = a.status_rounds, 5, 5
+            busy = 2 * rounds * wsecs + 2 * psecs + 4 * rounds + 10  # wrk and process starts
+            secs = max(3, round(speed * busy))
             st, body = v.get("/v1/devices/pump-1/status")
             if st != 200:
                 raise RuntimeError(f"status of pump-1: {st} {body[:200]!r}")
+            vurl = f"http://127.0.0.1:{v.port}/v1/devices/pump-1/status"
             ng = Nginx(tmp, body)
+            nurl = f"http://127.0.0.1:{ng.port}/status.json"
+            wv, wn = [], []
             try:
                 m0 = v.metrics()
+                la0 = os.getloadavg()[0]
                 sims = Sims(a.build, v, n, start_ms, t_sim, t_sim + secs, speed)
                 try:
                     time.sleep(2)
-                    wv = wrk(f"http://127.0.0.1:{v.port}/v1/devices/pump-1/status")
-                    wn = wrk(f"http://127.0.0.1:{ng.port}/status.json")
+                    for k in range(rounds):
+                        order = [(wv, vurl), (wn, nurl)]
+                        for out, url in (order if k % 2 == 0 else order[::-1]):
+                            out.append(wrk(url, wsecs))
+                    rate = 0.5 * median([x["rps"] for x in wn])
+                    th0 = v.threads_cpu()
+                    pv = http_rate(a.http_rate, v.port, "/v1/devices/pump-1/status", rate, psecs)
+                    th1 = v.threads_cpu()
+                    pn = http_rate(a.http_rate, ng.port, "/status.json", rate, psecs)
+                    ingest_running = all(p.poll() is None for p in sims.procs)
                     tot = sims.wait()
                 finally:
                     sims.kill()
+                la1 = os.getloadavg()[0]
                 _, m1 = wait_scored(v, fed(m0) + tot["lines_sent"], 600, poll)
             finally:
                 ng.stop()
             stored += tot["readings_acked"]
             t_sim += secs
-            res["status"] = {"vigil": wv, "nginx": wn, "ingest_rate":
+            # Per thread over vigild's open-loop pass: CPU and time runnable but waiting for a
+            # CPU (schedstat), in ms per second of the pass.
+            pth = {k: 1000 * (th1.get(k, 0) - th0.get(k, 0)) / psecs for k in th1}
+            log("status open loop, vigild's threads, ms per s (CPU; runnable waiting for a CPU): "
+                + ", ".join(f"{k} {pth[k]:.0f}; {pth.get('wait:' + k, 0):.0f}"
+                            for k in sorted(pth, key=lambda k: -pth[k])
+                            if not k.startswith("wait:") and pth[k] >= 1))
+            res["status"] = {"vigil": wv, "nginx": wn, "paced": pv, "nginx_paced": pn,
+                             "threads": pth,
+                             "paced_rate": rate, "ingest_rate":
                              tot["readings_acked"] / max(tot["seconds"], 1e-9),
+                             "ingest_throughout": ingest_running, "load": (la0, la1),
                              "speed": speed, "body_bytes": len(body),
                              "p99_delay": delay_quantile(m0, m1, 0.99)}
-            log(f"status: vigil {wv}, nginx {wn}")
+            log(f"status: closed loop vigil {wv}, nginx {wn}; open loop at {rate:.0f}/s: "
+                f"vigil {pv}, nginx {pn}; load average {la0:.1f} -> {la1:.1f}")
 
         m = v.metrics()
         res["states"] = m["_states"]
@@ -623,6 +686,8 @@ def main():
     ap.add_argument("--perf-freq", type=int, default=499)
     ap.add_argument("--status-size", type=int, default=0,
                     help="N at which the status endpoint is measured (default: the smallest)")
+    ap.add_argument("--status-rounds", type=int, default=3,
+                    help="alternating closed-loop rounds of 5 s on vigild and on nginx")
     ap.add_argument("--keep", action="store_true", help="keep the data folders and profiles")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
@@ -637,6 +702,9 @@ def main():
         log(f"load average at start: {f.read().split()[:3]}")
     tmp = tempfile.mkdtemp(prefix="vigil-fleet-")
     t_start = time.time()
+    a.http_rate = os.path.join(tmp, "http_rate")
+    subprocess.run(["cc", "-O2", "-o", a.http_rate, os.path.join(root, "bench", "http_rate.c")],
+                   check=True)
     try:
         v = Vigild(a.build, tmp)
         time.sleep(0.5)
@@ -659,14 +727,32 @@ def main():
             print_size(res)
             if "status" in res:
                 s = res["status"]
-                print(f"BENCH status-http vigil_rps={s['vigil']['rps']:.0f} "
-                      f"nginx_rps={s['nginx']['rps']:.0f} "
-                      f"ratio={s['vigil']['rps'] / s['nginx']['rps']:.2f} "
-                      f"p99_ms={s['vigil']['p99']:.2f} p50_ms={s['vigil']['p50']:.2f} "
-                      f"nginx_p50_ms={s['nginx']['p50']:.2f} nginx_p99_ms={s['nginx']['p99']:.2f} "
+
+                def med(side, k):
+                    return median([x[k] for x in s[side]])
+                pv, pn = s["paced"], s["nginx_paced"]
+                met = int(med("vigil", "rps") >= 0.5 * med("nginx", "rps")
+                          and pv["p99_ms"] < 5 and pv["rps"] >= 0.98 * s["paced_rate"]
+                          and pv["errors"] == 0 and s["ingest_throughout"])
+                print(f"BENCH status-http vigil_rps={med('vigil', 'rps'):.0f} "
+                      f"nginx_rps={med('nginx', 'rps'):.0f} "
+                      f"ratio={med('vigil', 'rps') / med('nginx', 'rps'):.2f} "
+                      f"p99_ms={med('vigil', 'p99'):.2f} p50_ms={med('vigil', 'p50'):.2f} "
+                      f"nginx_p50_ms={med('nginx', 'p50'):.2f} "
+                      f"nginx_p99_ms={med('nginx', 'p99'):.2f} "
+                      f"paced_rps={pv['rps']:.0f} paced_p50_ms={pv['p50_ms']:.2f} "
+                      f"paced_p99_ms={pv['p99_ms']:.2f} paced_p999_ms={pv['p999_ms']:.2f} "
+                      f"paced_errors={pv['errors']:.0f} nginx_paced_p99_ms={pn['p99_ms']:.2f} "
+                      f"nginx_paced_p999_ms={pn['p999_ms']:.2f} goal_met={met} "
+                      f"rounds={len(s['vigil'])} "
+                      f"wrk_cpu_share={med('vigil', 'cpu_share'):.2f} "
+                      f"mhd_runnable_wait_ms_per_s="
+                      f"{s['threads'].get('wait:MHD-worker', 0):.0f} "
+                      f"load_avg={s['load'][0]:.1f}-{s['load'][1]:.1f} "
                       f"devices={n} ingest_readings_per_s={s['ingest_rate']:.0f} "
                       f"ingest_p99_status_delay_ms={fmt_ms(s['p99_delay'])} "
-                      f"non2xx={s['vigil']['non2xx']} body_bytes={s['body_bytes']}", flush=True)
+                      f"non2xx={sum(x['non2xx'] for x in s['vigil'])} "
+                      f"body_bytes={s['body_bytes']}", flush=True)
         if len(results) >= 2:
             xs = [r["n"] for r in results]
             ys = [r["rss_kb"] for r in results]

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pipeline_int.h"
 #include "prom.h"
+#include "sbuf.h"
 #include "vtime.h"
 
 #include <jansson.h>
@@ -37,27 +38,27 @@ static int dump(json_t *v, char **out)
 }
 
 /* Channels ranked by their share, as [{"channel","share"}], at most n. */
-static json_t *ranked(const struct dev *d, const float *share, int n)
+static json_t *ranked(char *const *names, int nch, const float *share, int n)
 {
     int order[DETECTOR_MAX_CHANNELS];
     double total = 0;
-    for (int c = 0; c < d->nch; c++) {
+    for (int c = 0; c < nch; c++) {
         order[c] = c;
         total += share[c];
     }
-    for (int i = 1; i < d->nch; i++) /* insertion sort: a handful of channels */
+    for (int i = 1; i < nch; i++) /* insertion sort: a handful of channels */
         for (int j = i; j > 0 && share[order[j]] > share[order[j - 1]]; j--) {
             int t = order[j];
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
     json_t *a = json_array();
-    for (int i = 0; i < d->nch && i < n; i++) {
+    for (int i = 0; i < nch && i < n; i++) {
         double s = total > 0 ? share[order[i]] / total : 0;
         if (s <= 0)
             break;
         json_array_append_new(
-            a, json_pack("{s:s,s:o}", "channel", d->ch[order[i]], "share", json_real(s)));
+            a, json_pack("{s:s,s:o}", "channel", names[order[i]], "share", json_real(s)));
     }
     return a;
 }
@@ -69,7 +70,7 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
                           jtime(e->start_ts), "end_ts",
                           e->end_ts >= 0 ? json_integer(e->end_ts) : json_null(), "end",
                           e->end_ts >= 0 ? jtime(e->end_ts) : json_null(), "active", e->end_ts < 0,
-                          "peak_score", jnum(e->peak), "channels", ranked(d, e->share, d->nch));
+                          "peak_score", jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
     char *s = NULL;
     dump(v, &s);
     return s;
@@ -107,39 +108,69 @@ static json_t *version_obj(const struct dev *d, const struct version *v)
     return o;
 }
 
+/* What a status answer reports, copied under d->mu. Names are borrowed: a device, its channel
+ * names (only ever appended) and groups live as long as the pipeline. */
+struct status_copy {
+    int has_result, nch, training;
+    struct detector_result r;
+    int64_t since_ts, last_ts;
+    uint64_t scored, skipped_old, last_present;
+    float last_x[DETECTOR_MAX_CHANNELS];
+    char *ch[DETECTOR_MAX_CHANNELS]; /* borrowed */
+    const char *group;
+};
+
 int pipeline_status(pipeline_t *p, const char *device, char **out)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
+    /* Only a copy under the lock (a few hundred ns): the shard thread steps this device under
+     * the same mutex, and every status request of it takes it, so a thread preempted while
+     * holding it (the machine is busy with ingest) would stall the others; the JSON is written
+     * after. */
+    struct status_copy c;
     pthread_mutex_lock(&d->mu);
+    c.has_result = d->has_result;
+    c.nch = d->nch;
+    c.training = d->training;
+    c.r = d->last;
+    c.since_ts = d->since_ts;
+    c.last_ts = d->last_ts;
+    c.scored = d->scored;
+    c.skipped_old = d->skipped_old;
+    c.last_present = d->last_present;
+    memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
+    memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
+    c.group = d->group ? d->group->name : NULL;
+    pthread_mutex_unlock(&d->mu);
+
     json_t *v;
-    if (!d->has_result) {
+    if (!c.has_result) {
         v = json_pack("{s:s,s:s}", "device", d->name, "state", "learning");
     } else {
-        const struct detector_result *r = &d->last;
+        const struct detector_result *r = &c.r;
         json_t *imputed = json_array();
         json_t *latest = json_object();
-        for (int c = 0; c < d->nch; c++)
-            json_object_set_new(latest, d->ch[c], jnum(d->last_x[c]));
+        for (int i = 0; i < c.nch; i++)
+            json_object_set_new(latest, c.ch[i], jnum(c.last_x[i]));
+        if (r->imputed) /* the channels this reading lacked (carried forward into the step) */
+            for (int i = 0; i < c.nch; i++)
+                if (!(c.last_present & (UINT64_C(1) << i)))
+                    json_array_append_new(imputed, json_string(c.ch[i]));
         v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:b,s:o}",
                       "device", d->name, "state", state_names[r->state], "score", jnum(r->score),
-                      "threshold", jnum(r->threshold), "since_ts", (json_int_t)d->since_ts, "since",
-                      jtime(d->since_ts), "last_ts", (json_int_t)d->last_ts, "last",
-                      jtime(d->last_ts), "model", "version", (json_int_t)r->version, "kind",
-                      kind_names[r->kind], "top_channels", ranked(d, r->contrib, 3),
-                      "imputed_channels", imputed, "readings_scored", (json_int_t)d->scored,
-                      "readings_not_scored_out_of_order", (json_int_t)d->skipped_old, "training",
-                      d->training, "latest", latest);
-        if (r->imputed) {
-            /* The channels this reading lacked (carried forward into the step). */
-            for (int c = 0; c < d->nch; c++)
-                if (!(d->last_present & (UINT64_C(1) << c)))
-                    json_array_append_new(imputed, json_string(d->ch[c]));
-        }
+                      "threshold", jnum(r->threshold), "since_ts", (json_int_t)c.since_ts, "since",
+                      jtime(c.since_ts), "last_ts", (json_int_t)c.last_ts, "last",
+                      jtime(c.last_ts), "model", "version", (json_int_t)r->version, "kind",
+                      kind_names[r->kind], "top_channels", ranked(c.ch, c.nch, r->contrib, 3),
+                      "imputed_channels", imputed, "readings_scored", (json_int_t)c.scored,
+                      "readings_not_scored_out_of_order", (json_int_t)c.skipped_old, "training",
+                      c.training, "latest", latest);
     }
-    json_object_set_new(v, "group", d->group ? json_string(d->group->name) : json_null());
-    pthread_mutex_unlock(&d->mu);
+    if (v == NULL)
+        return ERR_NOMEM;
+    json_object_set_new(v, "group", c.group ? json_string(c.group) : json_null());
     return dump(v, out);
 }
 
