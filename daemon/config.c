@@ -31,6 +31,7 @@ struct setting {
 static const struct setting settings[] = {
     S("daemon", "data_dir", K_STR, data_dir, 1, 0),
     S("daemon", "log_level", K_LEVEL, log_level, 0, 0),
+    S("daemon", "ingest_nice", K_INT, ingest_nice, 0, 19),
     S("http", "listen", K_LISTEN, http_listen, 0, 0),
     S("http", "threads", K_INT, http_threads, 1, 64),
     S("http", "max_body_bytes", K_SIZE, max_body_bytes, 1024, 1LL << 30),
@@ -74,6 +75,7 @@ void config_default(config_t *c)
     memset(c, 0, sizeof *c);
     snprintf(c->data_dir, sizeof c->data_dir, "./vigil-data");
     c->log_level = LOG_LEVEL_INFO;
+    c->ingest_nice = 5;
     snprintf(c->http_listen, sizeof c->http_listen, "127.0.0.1:8470");
     c->http_threads = 4;
     c->max_body_bytes = 32u << 20;

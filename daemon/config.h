@@ -11,6 +11,7 @@ typedef struct config {
     /* [daemon] */
     char data_dir[512];
     enum log_level log_level;
+    int ingest_nice;
     /* [http] */
     char http_listen[128];
     int http_threads;

@@ -18,6 +18,7 @@
 #include "demo.h"
 #include "err.h"
 #include "log.h"
+#include "nice.h"
 #include "notify.h"
 #include "pipeline.h"
 #include "storage.h"
@@ -449,6 +450,7 @@ int main(int argc, char **argv)
     so.sync_full = d.cfg.sync_full;
     so.cache_mb = d.cfg.cache_mb;
     so.readers = d.cfg.readers;
+    so.writer_nice = d.cfg.ingest_nice;
     int rc = store_open(&d.store, &so, err, sizeof err);
     if (rc) {
         log_error("cannot open the database in %s: %s", d.cfg.data_dir, err);
@@ -475,6 +477,7 @@ int main(int argc, char **argv)
         po.workers = d.cfg.model_workers;
         po.train_threads = d.cfg.model_train_threads;
         po.train_nice = d.cfg.model_train_nice;
+        po.shard_nice = d.cfg.ingest_nice;
         po.versions = d.cfg.model_versions;
         po.predictions = d.cfg.model_predictions;
         po.det.warmup = d.cfg.model_warmup;
@@ -582,6 +585,9 @@ int main(int argc, char **argv)
             demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on);
     }
 
+    /* The loop parses the stream's readings: a bulk thread like the writer and the shards. Set
+     * last, so no thread it creates before this inherits the value. */
+    thread_nice(d.cfg.ingest_nice);
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
     stop_pipeline(&d);

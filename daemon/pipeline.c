@@ -8,6 +8,7 @@
  * time. Training never runs on the loop, an HTTP thread or a shard. */
 #include "err.h"
 #include "log.h"
+#include "nice.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
@@ -591,6 +592,7 @@ static void *shard_main(void *arg)
 {
     struct shard *sh = arg;
     pipeline_t *p = sh->p;
+    thread_nice(p->o.shard_nice);
     pthread_mutex_lock(&sh->mu);
     for (;;) {
         while (sh->head == NULL && !sh->stopping)

@@ -21,7 +21,8 @@
 typedef struct pipeline_opts {
     int workers;        /* inference shards (threads) */
     int train_threads;  /* training pool threads */
-    int train_nice;     /* nice value of the training threads (ingest and scoring first) */
+    int train_nice;     /* nice increment of the training threads (ingest and scoring first) */
+    int shard_nice;     /* nice increment of the inference (shard) threads (0: none) */
     size_t shard_queue; /* most readings waiting per shard before the writer waits */
     size_t predictions; /* predictions kept per device (a ring) */
     size_t events;      /* anomaly events kept per device */

@@ -4,14 +4,12 @@
  * without it). */
 #include "wpool.h"
 #include "err.h"
+#include "nice.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 struct job {
     wpool_fn fn;
@@ -34,10 +32,7 @@ struct wpool {
 static void *worker(void *arg)
 {
     wpool_t *p = arg;
-    /* Linux keeps a nice value per thread: this lowers only this worker. Failure (e.g. a
-     * sandbox forbidding it) leaves the worker at normal priority, which is still correct. */
-    if (p->nice != 0)
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), p->nice);
+    thread_nice(p->nice); /* only this worker */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (p->head == NULL && !p->closing)

@@ -13,8 +13,8 @@ typedef struct wpool wpool_t;
 typedef void (*wpool_fn)(void *arg);
 
 /* Starts nthreads workers and a queue of at most max_queued waiting jobs. The workers run at
- * the given nice value (0: the process's; higher: yield the CPU to everything else, as
- * background work should). Returns 0, ERR_NOMEM, ERR_IO (thread creation). Caller owns *out;
+ * the given nice increment over the creating thread's (0: the same; higher: yield the CPU to
+ * everything else, as background work should; see thread_nice). Returns 0, ERR_NOMEM, ERR_IO (thread creation). Caller owns *out;
  * free with wpool_destroy. */
 int wpool_create(wpool_t **out, int nthreads, size_t max_queued, const char *name, int nice);
 

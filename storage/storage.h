@@ -36,6 +36,7 @@ typedef struct store_opts {
     int sync_full;          /* 1: PRAGMA synchronous=FULL (fsync every commit); 0: NORMAL */
     int cache_mb;           /* page cache of the write connection, MiB */
     int readers;            /* number of reader connections (at least 1) */
+    int writer_nice;        /* nice increment of the writer thread (0: none) */
 } store_opts_t;
 
 /* Fills opts with the defaults: queue 1,000,000 readings, 2 ms, sync full, 64 MiB, 4 readers. */

@@ -16,6 +16,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "nice.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -706,6 +707,7 @@ void *store__writer_main(void *arg)
 {
     store_t *s = arg;
     int failing = 0;
+    thread_nice(s->opts.writer_nice);
     pthread_mutex_lock(&s->qmu);
     for (;;) {
         while ((s->qhead == NULL || s->hold) && !s->closing)

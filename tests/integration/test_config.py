@@ -233,6 +233,34 @@ device_tag = host
         finally:
             d.cleanup()
 
+    def test_ingest_nice(self):
+        # daemon.ingest_nice lowers the bulk threads (store writer, inference) by that much below
+        # the process's priority (the HTTP threads keep it); training by model.train_nice.
+        def nices(d):
+            out = {}
+            for t in os.listdir("/proc/%d/task" % d.proc.pid):
+                with open("/proc/%d/task/%s/comm" % (d.proc.pid, t)) as f:
+                    name = f.read().strip()
+                with open("/proc/%d/task/%s/stat" % (d.proc.pid, t)) as f:
+                    nice = int(f.read().rsplit(")", 1)[1].split()[16])
+                out.setdefault(name, set()).add(nice)
+            return out
+        for text, bulk in (("", 5), ("[daemon]\ningest_nice = 12\n", 12),
+                           ("[daemon]\ningest_nice = 0\n", 0)):
+            tmp = vt.mkdtemp()
+            d = vt.Vigild(config=vt.write_file(os.path.join(tmp, "vigild.conf"), text))
+            try:
+                d.start()
+                n = nices(d)
+                base = os.nice(0)  # vigild starts at the test's nice value (ctest may be niced)
+                self.assertEqual(n.get("store-writer"), {min(19, base + bulk)}, n)
+                self.assertEqual(n.get("infer"), {min(19, base + bulk)}, n)
+                self.assertEqual(n.get("MHD-worker"), {base}, n)
+                self.assertEqual(n.get("http-io"), {base}, n)
+                self.assertEqual(n.get("train-0"), {min(19, base + 10)}, n)
+            finally:
+                d.cleanup()
+
     def test_file_log_level_applies(self):
         tmp = vt.mkdtemp()
         cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), "[daemon]\nlog_level = error\n")
