@@ -628,6 +628,8 @@ def print_size(res):
     per = {s: reading_ns * res["stages"][s] / total for s in STAGES}
     stage_kv = " ".join(f"cpu_ns_{s}={per[s]:.0f}" for s in STAGES)
     st = res["states"]
+    # The readings' tables: the chunk rows and the log of readings not yet cut into rows.
+    readings_bytes = res['tables'].get('readings', 0) + res['tables'].get('readings_log', 0)
     print(f"BENCH fleet-{n} readings_per_s={best['rate']:.0f} "
           f"p99_status_delay_ms={fmt_ms(best['p99'])} "
           f"rss_per_device_kb={res['rss_per_dev_kb']:.1f} "
@@ -643,7 +645,7 @@ def print_size(res):
           f"readings_stored={res['stored']:.0f} sim_seconds={res['sim_seconds']} "
           f"vmdata_per_device_kb={res['vmdata_per_dev_kb']:.1f} rss_kb={res['rss_kb']} "
           f"disk_bytes={res['disk']} readings_table_bytes_per_reading="
-          f"{res['tables'].get('readings', 0) / max(res['stored'], 1):.2f} "
+          f"{readings_bytes / max(res['stored'], 1):.2f} "
           f"detectors_table_bytes_per_device={res['tables'].get('detectors', 0) / n:.0f} "
           f"stop_s={res['stop_s']:.1f} vigild_exit={res['exit']}", flush=True)
     log(f"N={n} tables: {res['tables']}")
