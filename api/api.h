@@ -133,7 +133,8 @@ int api_cors_check(const char *origins, char *err, size_t errsize);
 
 typedef struct api_opts {
     const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
-    int threads;            /* libmicrohttpd thread pool size */
+    int threads;            /* libmicrohttpd thread pool size, and as many http-io threads */
+    int io_nice;            /* nice increment of the http-io threads (ingest parsing) */
     size_t max_body;        /* bytes of a request body, after gzip decoding; else 413 */
     size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
     unsigned max_conns;     /* connections in total */

@@ -21,6 +21,7 @@
 #include "api_int.h"
 #include "err.h"
 #include "log.h"
+#include "nice.h"
 #include "vtime.h"
 
 #include <arpa/inet.h>
@@ -46,6 +47,7 @@ void api_opts_default(api_opts_t *o)
 {
     o->listen = "127.0.0.1:8470";
     o->threads = 4;
+    o->io_nice = 0;
     o->max_body = 32u << 20;
     o->max_batch = 100000;
     o->max_conns = 1024;
@@ -609,6 +611,7 @@ static int io_submit(struct api_server *srv, api_request_t *r)
 static void *io_main(void *arg)
 {
     struct api_server *srv = arg;
+    thread_nice(srv->opts.io_nice); /* bulk work: parsing writes, waiting for the disk */
     pthread_mutex_lock(&srv->io_mu);
     for (;;) {
         while (srv->io_head == NULL && !srv->io_stop)

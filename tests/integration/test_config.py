@@ -234,8 +234,9 @@ device_tag = host
             d.cleanup()
 
     def test_ingest_nice(self):
-        # daemon.ingest_nice lowers the bulk threads (store writer, inference) by that much below
-        # the process's priority (the HTTP threads keep it); training by model.train_nice.
+        # daemon.ingest_nice lowers the bulk threads (store writer, inference, http-io) by that
+        # much below the process's priority (the HTTP workers keep it); training by
+        # model.train_nice.
         def nices(d):
             out = {}
             for t in os.listdir("/proc/%d/task" % d.proc.pid):
@@ -256,7 +257,7 @@ device_tag = host
                 self.assertEqual(n.get("store-writer"), {min(19, base + bulk)}, n)
                 self.assertEqual(n.get("infer"), {min(19, base + bulk)}, n)
                 self.assertEqual(n.get("MHD-worker"), {base}, n)
-                self.assertEqual(n.get("http-io"), {base}, n)
+                self.assertEqual(n.get("http-io"), {min(19, base + bulk)}, n)
                 self.assertEqual(n.get("train-0"), {min(19, base + 10)}, n)
             finally:
                 d.cleanup()
