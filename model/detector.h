@@ -248,7 +248,9 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * after that decision (its candidate if swapped in, else what served it) is what this member
  * will serve, with the group's version, and only the error scales, level terms and long
  * window are calibrated on the member's own rows. A member not yet serving the group's
- * version installs it. Then detector_job_apply as usual. Any thread; group_job is only read.
+ * version installs it. A decision that installs nothing is recorded (info->version) under
+ * the group candidate's number, as a single device's would be, never again under the serving
+ * version. Then detector_job_apply as usual. Any thread; group_job is only read.
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */
 int detector_job_share(detector_job_t *job, const detector_job_t *group_job);

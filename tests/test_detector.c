@@ -826,6 +826,39 @@ static void test_group_share(void **unused)
     detector_job_destroy(g);
     detector_job_destroy(ja);
     detector_job_destroy(jb);
+
+    /* A second group training on the same windows: whether it swaps or keeps the serving
+     * model, each member records the decision under a new version number (a kept model
+     * recorded under the serving version would duplicate it in the history), and serves the
+     * new version only if it was swapped in. */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(detector_job_create(&g, da), 0);
+        assert_int_equal(detector_job_set_data(g, pool, 2 * n), 0);
+        assert_int_equal(detector_job_create(&ja, da), 0);
+        assert_int_equal(detector_job_create(&jb, db), 0);
+        assert_int_equal(detector_job_set_data(ja, a, n), 0);
+        assert_int_equal(detector_job_set_data(jb, b, n), 0);
+        assert_int_equal(detector_job_run(g), 0);
+        assert_int_equal(detector_job_share(ja, g), 0);
+        assert_int_equal(detector_job_share(jb, g), 0);
+        struct detector_train_info ia2, ib2;
+        assert_int_equal(detector_job_apply(da, ja, &ia2), 0);
+        assert_int_equal(detector_job_apply(db, jb, &ib2), 0);
+        print_message("group round %d: version %u swapped %d (serving %u)\n", round + 2,
+                      ia2.version, ia2.swapped, ia.version);
+        assert_true(ia2.version > ia.version);
+        assert_int_equal(ia2.version, ib2.version);
+        assert_int_equal(ia2.swapped, ib2.swapped);
+        assert_int_equal(detector_step(da, a + (size_t)C * (n - 1), NULL, &ra), 0);
+        assert_int_equal(detector_step(db, b + (size_t)C * (n - 1), NULL, &rb), 0);
+        assert_int_equal(ra.version, ia2.swapped ? ia2.version : ia.version);
+        assert_int_equal(rb.version, ra.version);
+        if (ia2.swapped)
+            ia = ia2;
+        detector_job_destroy(g);
+        detector_job_destroy(ja);
+        detector_job_destroy(jb);
+    }
     detector_destroy(da);
     detector_destroy(db);
     free(pool);
