@@ -125,6 +125,11 @@ struct detector_config {
                           tail. 1: both follow the Gaussian tail (before format 4) */
     float score_level; /* the score's likelihood at or above which the onset filter counts a
                           reading as alarm-level (0: alarm_level, as before format 4) */
+    /* Added in format 5 (formats 1-4 load with open_median 0: as they ran). */
+    int open_median; /* > 0: an anomaly opens only if the median raw score of the last
+                        open_median readings (at most err_short), judged as a short mean,
+                        reaches clear_level, so an episode does not open where it would end at
+                        once (0: off) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -281,6 +281,15 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float open = dlik;
     if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short && cfg->hold_median)
         open = likelihood_score(d, recent_median(d, d->short_len), cfg->tail_plain);
+    /* open_median: the median raw score of the last open_median readings must itself reach
+     * clear_level (taken as a short mean), the level that holds an episode, or the episode
+     * would end on its next reading: a short mean lifted by one reading, or by readings
+     * that are each only slightly high, opens nothing. */
+    if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed && cfg->open_median > 0) {
+        int k = cfg->open_median < d->short_len ? cfg->open_median : d->short_len;
+        if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
+            confirmed = 0;
+    }
     if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed) {
         st = DET_ANOMALY;
         d->below = 0;
