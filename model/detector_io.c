@@ -199,7 +199,10 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     if (fmt < 1 || fmt > DET_FORMAT)
         return ERR_INVAL;
     get(&r, &cfg,
-        fmt == 1 ? CFG_V1_SIZE : fmt < 4 ? CFG_V3_SIZE : fmt < 5 ? CFG_V4_SIZE : sizeof cfg);
+        fmt == 1  ? CFG_V1_SIZE
+        : fmt < 4 ? CFG_V3_SIZE
+        : fmt < 5 ? CFG_V4_SIZE
+                  : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
     if (fmt == 1)

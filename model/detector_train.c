@@ -36,9 +36,9 @@ struct detector_job {
     float *s_ab, *s_b;            /* [C, C], [C] */
     uint8_t *s_persist;           /* [C] */
     float *s_lo, *s_hi, *lo, *hi; /* [C] LSTM input ranges: serving, candidate */
-    uint32_t s_version, version; /* version: the candidate's number, recorded by apply */
-    uint32_t install;            /* the version a swap installs (0: version; set by share) */
-    int s_window, window; /* the serving LSTM's and the candidate's training windows */
+    uint32_t s_version, version;  /* version: the candidate's number, recorded by apply */
+    uint32_t install;             /* the version a swap installs (0: version; set by share) */
+    int s_window, window;         /* the serving LSTM's and the candidate's training windows */
     int ran;
     /* results */
     model_t *cand;

@@ -305,6 +305,51 @@ static void test_decision_likelihood(void **unused)
 
 /* A constant channel beside a live one raises nothing; when the constant steps to a new
  * constant (a set point change), any alarm ends within 50 readings and does not return. */
+/* open_median guards an opening with the median of the last raw scores. The default, 3, must
+ * keep a lone spike's episode (the predictor errs on the spike and on the readings it predicts
+ * from it) and a burst of three; the median of the whole short window (10) flags neither, so
+ * the test is not vacuous: the opening test is what decides. The quiet readings before are
+ * never flagged. */
+static void test_open_median(void **unused)
+{
+    const int n = 1500, C = 4, lone = 1300, burst = 1400;
+    float *x = make_process(n, 11);
+    x[C * lone + 1] += 3.0f;
+    for (int t = burst; t < burst + 3; t++)
+        x[C * t + 1] += 3.0f;
+    for (int om = 3; om <= 10; om += 7) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        assert_int_equal(cfg.open_median, 3);
+        cfg.open_median = om;
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        struct detector_result res;
+        int at_lone = 0, at_burst = 0, before = 0;
+        for (int t = 0; t < n; t++) {
+            step(d, x, t, C, NULL, &res);
+            if (t >= 1000 && t < lone)
+                before += res.is_anomaly;
+            else if (t >= lone && t < lone + 20)
+                at_lone += res.is_anomaly;
+            else if (t >= burst && t < burst + 20)
+                at_burst += res.is_anomaly;
+        }
+        print_message("open_median %d: flagged %d after the lone spike, %d after the burst\n", om,
+                      at_lone, at_burst);
+        assert_int_equal(before, 0);
+        if (om == 3) {
+            assert_true(at_lone > 0);
+            assert_true(at_burst > 0);
+        } else {
+            assert_int_equal(at_lone, 0);
+            assert_int_equal(at_burst, 0);
+        }
+        detector_destroy(d);
+    }
+    free(x);
+}
+
 static void test_constant_channel_not_stuck(void **unused)
 {
     const int n = 4000, step_at = 2500, C = 2;
@@ -895,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_warm_start),
         cmocka_unit_test(test_healthy_quiet),
         cmocka_unit_test(test_decision_likelihood),
+        cmocka_unit_test(test_open_median),
         cmocka_unit_test(test_constant_channel_not_stuck),
         cmocka_unit_test(test_missing_carried_forward),
         cmocka_unit_test(test_worse_job_not_swapped),
