@@ -60,6 +60,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->warm_epochs = 8;
     cfg->tail_plain = 0;
     cfg->score_level = 0.5f;
+    cfg->open_median = 3;
 }
 
 static int config_check(const struct detector_config *c)
@@ -67,8 +68,8 @@ static int config_check(const struct detector_config *c)
     if (c->warmup < 16 || c->history < c->warmup || c->history > 10000000 || c->retrain_every < 0 ||
         c->second_at < 0 || c->n_hidden < 1 || c->n_hidden > MODEL_MAX_HIDDEN || c->n_layers < 1 ||
         c->n_layers > MODEL_MAX_LAYERS || c->val_rows < 4 || c->horizon < 1 || c->horizon > 1000 ||
-        c->err_window < 2 || c->agg_top < 0 || c->err_window > 10000000 || c->err_short < 1 ||
-        c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
+        c->err_window < 2 || c->agg_top < 0 || c->open_median < 0 || c->err_window > 10000000 ||
+        c->err_short < 1 || c->err_short > c->err_window || c->err_short > DETECTOR_MAX_SHORT ||
         !(c->flat_rel >= 0.0f) || !(c->flat_diff >= 0.0f) || !(c->level_weight >= 0.0f) ||
         c->accept_after < 1 || c->confirm < 1 || c->confirm > 2 ||
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||

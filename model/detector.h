@@ -125,6 +125,11 @@ struct detector_config {
                           tail. 1: both follow the Gaussian tail (before format 4) */
     float score_level; /* the score's likelihood at or above which the onset filter counts a
                           reading as alarm-level (0: alarm_level, as before format 4) */
+    /* Added in format 5 (formats 1-4 load with open_median 0: as they ran). */
+    int open_median; /* > 0: an anomaly opens only if the median raw score of the last
+                        open_median readings (at most err_short), judged as a short mean,
+                        reaches clear_level, so an episode does not open where it would end at
+                        once (0: off) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -248,7 +253,9 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * after that decision (its candidate if swapped in, else what served it) is what this member
  * will serve, with the group's version, and only the error scales, level terms and long
  * window are calibrated on the member's own rows. A member not yet serving the group's
- * version installs it. Then detector_job_apply as usual. Any thread; group_job is only read.
+ * version installs it. A decision that installs nothing is recorded (info->version) under
+ * the group candidate's number, as a single device's would be, never again under the serving
+ * version. Then detector_job_apply as usual. Any thread; group_job is only read.
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */
 int detector_job_share(detector_job_t *job, const detector_job_t *group_job);

@@ -70,7 +70,8 @@ struct detector {
 
     /* threshold state machine */
     enum detector_state det_state;
-    int below;      /* consecutive readings below clear_level */
+    int below;      /* consecutive readings below clear_level; in state normal, readings since an
+                       anomaly ended (1..err_short + 1, 0: none recently) */
     int in_anomaly; /* consecutive readings in state anomaly */
     int since_red;  /* readings since the likelihood was last >= alarm_level (0: the previous) */
     int dred;       /* the previous reading's decision likelihood was >= alarm_level */

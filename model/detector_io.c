@@ -31,12 +31,14 @@
  * its behaviour (retrain_seconds 0, flat_diff 0, confirm 1); the timestamps are unknown.
  * Format 3 adds warm_epochs to the config. It took the 4 bytes that were the config's tail
  * padding, so the layout is format 2's: format 2 loads with warm_epochs 0 (as it ran; its
- * padding bytes were never defined). */
-#define DET_FORMAT 4u
+ * padding bytes were never defined). Format 5 adds open_median at the config's end. */
+#define DET_FORMAT 5u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
 #define CFG_V3_SIZE offsetof(struct detector_config, tail_plain)
+/* Format 4's config: up to open_median, the field format 5 added. */
+#define CFG_V4_SIZE offsetof(struct detector_config, open_median)
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
                                   _Alignof(struct detector_config) *
@@ -196,7 +198,11 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         return ERR_CORRUPT;
     if (fmt < 1 || fmt > DET_FORMAT)
         return ERR_INVAL;
-    get(&r, &cfg, fmt == 1 ? CFG_V1_SIZE : fmt < 4 ? CFG_V3_SIZE : sizeof cfg);
+    get(&r, &cfg,
+        fmt == 1  ? CFG_V1_SIZE
+        : fmt < 4 ? CFG_V3_SIZE
+        : fmt < 5 ? CFG_V4_SIZE
+                  : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
     if (fmt == 1)
@@ -205,6 +211,8 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         cfg.warm_epochs = 0;
     if (fmt < 4)
         cfg.tail_plain = 1; /* format 3 and before: the Gaussian tail */
+    if (fmt < 5)
+        cfg.open_median = 0; /* format 4 and before: no median test at an opening */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

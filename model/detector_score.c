@@ -274,7 +274,23 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = likelihood_score(d, recent_median(d, k), cfg->tail_plain);
     }
-    if (st != DET_ANOMALY && dlik >= cfg->alarm_level && confirmed) {
+    /* Right after an anomaly ends (below > 0 in state normal: readings since; the short window
+     * still holds the episode's readings), a new one is judged as the ended one was: with
+     * hold_median on the median of the short window, so the mean the episode left behind
+     * cannot reopen it at once (one alarm would flap into several), nor raise a warning. */
+    float open = dlik;
+    if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short && cfg->hold_median)
+        open = likelihood_score(d, recent_median(d, d->short_len), cfg->tail_plain);
+    /* open_median: the median raw score of the last open_median readings must itself reach
+     * clear_level (taken as a short mean), the level that holds an episode, or the episode
+     * would end on its next reading: a short mean lifted by one reading, or by readings
+     * that are each only slightly high, opens nothing. */
+    if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed && cfg->open_median > 0) {
+        int k = cfg->open_median < d->short_len ? cfg->open_median : d->short_len;
+        if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
+            confirmed = 0;
+    }
+    if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed) {
         st = DET_ANOMALY;
         d->below = 0;
         if (cfg->confirm > 1) {
@@ -290,7 +306,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                 if (res->contrib[c] > res->contrib[res->top_channel])
                     res->top_channel = c;
         }
-    } else if (st == DET_NORMAL && dlik >= cfg->warn_level) {
+    } else if (st == DET_NORMAL && open >= cfg->warn_level) {
         st = DET_WARNING;
         d->below = 0;
     } else if (st == DET_WARNING && dlik >= cfg->clear_level) {
@@ -298,8 +314,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     } else if (st == DET_ANOMALY && hold >= cfg->clear_level) {
         d->below = 0;
     } else if (st != DET_NORMAL && ++d->below >= cfg->clear_count) {
+        d->below = st == DET_ANOMALY; /* counts on in normal after an anomaly (see open) */
         st = DET_NORMAL;
-        d->below = 0;
+    } else if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short) {
+        d->below++;
     }
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;

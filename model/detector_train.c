@@ -36,8 +36,9 @@ struct detector_job {
     float *s_ab, *s_b;            /* [C, C], [C] */
     uint8_t *s_persist;           /* [C] */
     float *s_lo, *s_hi, *lo, *hi; /* [C] LSTM input ranges: serving, candidate */
-    uint32_t s_version, version;
-    int s_window, window; /* the serving LSTM's and the candidate's training windows */
+    uint32_t s_version, version;  /* version: the candidate's number, recorded by apply */
+    uint32_t install;             /* the version a swap installs (0: version; set by share) */
+    int s_window, window;         /* the serving LSTM's and the candidate's training windows */
     int ran;
     /* results */
     model_t *cand;
@@ -502,9 +503,13 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     memcpy(j->persist, g->persist, Cz);
     j->window = sw ? g->window : g->s_window;
     j->kind = kind;
-    /* A member whose serving version is not the group's (it just joined) installs it. */
+    /* A member whose serving version is not the group's (it just joined) installs it. The
+     * decision is recorded under the group candidate's own number unless the member installs
+     * something (the group's swap, or what serves the group for a member that just joined):
+     * a kept model must not be recorded again under the version that serves. */
     j->swap = sw || j->s_version != version;
-    j->version = version;
+    j->install = version;
+    j->version = j->swap ? version : g->version;
     memcpy(j->cost, g->cost, sizeof j->cost);
     j->tres = g->tres;
     const size_t E = (size_t)cfg->train.max_epochs;
@@ -575,7 +580,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
             memcpy(d->lin_b, j->lin_b, sizeof(float) * C);
         }
         d->kind = j->kind;
-        d->version = j->version;
+        d->version = j->install ? j->install : j->version;
     }
     if (!stale && (swap || d->cfg.recalibrate)) {
         /* Recalibrate whatever serves now on the newest data. */

@@ -305,6 +305,51 @@ static void test_decision_likelihood(void **unused)
 
 /* A constant channel beside a live one raises nothing; when the constant steps to a new
  * constant (a set point change), any alarm ends within 50 readings and does not return. */
+/* open_median guards an opening with the median of the last raw scores. The default, 3, must
+ * keep a lone spike's episode (the predictor errs on the spike and on the readings it predicts
+ * from it) and a burst of three; the median of the whole short window (10) flags neither, so
+ * the test is not vacuous: the opening test is what decides. The quiet readings before are
+ * never flagged. */
+static void test_open_median(void **unused)
+{
+    const int n = 1500, C = 4, lone = 1300, burst = 1400;
+    float *x = make_process(n, 11);
+    x[C * lone + 1] += 3.0f;
+    for (int t = burst; t < burst + 3; t++)
+        x[C * t + 1] += 3.0f;
+    for (int om = 3; om <= 10; om += 7) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        assert_int_equal(cfg.open_median, 3);
+        cfg.open_median = om;
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        struct detector_result res;
+        int at_lone = 0, at_burst = 0, before = 0;
+        for (int t = 0; t < n; t++) {
+            step(d, x, t, C, NULL, &res);
+            if (t >= 1000 && t < lone)
+                before += res.is_anomaly;
+            else if (t >= lone && t < lone + 20)
+                at_lone += res.is_anomaly;
+            else if (t >= burst && t < burst + 20)
+                at_burst += res.is_anomaly;
+        }
+        print_message("open_median %d: flagged %d after the lone spike, %d after the burst\n", om,
+                      at_lone, at_burst);
+        assert_int_equal(before, 0);
+        if (om == 3) {
+            assert_true(at_lone > 0);
+            assert_true(at_burst > 0);
+        } else {
+            assert_int_equal(at_lone, 0);
+            assert_int_equal(at_burst, 0);
+        }
+        detector_destroy(d);
+    }
+    free(x);
+}
+
 static void test_constant_channel_not_stuck(void **unused)
 {
     const int n = 4000, step_at = 2500, C = 2;
@@ -826,6 +871,39 @@ static void test_group_share(void **unused)
     detector_job_destroy(g);
     detector_job_destroy(ja);
     detector_job_destroy(jb);
+
+    /* A second group training on the same windows: whether it swaps or keeps the serving
+     * model, each member records the decision under a new version number (a kept model
+     * recorded under the serving version would duplicate it in the history), and serves the
+     * new version only if it was swapped in. */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(detector_job_create(&g, da), 0);
+        assert_int_equal(detector_job_set_data(g, pool, 2 * n), 0);
+        assert_int_equal(detector_job_create(&ja, da), 0);
+        assert_int_equal(detector_job_create(&jb, db), 0);
+        assert_int_equal(detector_job_set_data(ja, a, n), 0);
+        assert_int_equal(detector_job_set_data(jb, b, n), 0);
+        assert_int_equal(detector_job_run(g), 0);
+        assert_int_equal(detector_job_share(ja, g), 0);
+        assert_int_equal(detector_job_share(jb, g), 0);
+        struct detector_train_info ia2, ib2;
+        assert_int_equal(detector_job_apply(da, ja, &ia2), 0);
+        assert_int_equal(detector_job_apply(db, jb, &ib2), 0);
+        print_message("group round %d: version %u swapped %d (serving %u)\n", round + 2,
+                      ia2.version, ia2.swapped, ia.version);
+        assert_true(ia2.version > ia.version);
+        assert_int_equal(ia2.version, ib2.version);
+        assert_int_equal(ia2.swapped, ib2.swapped);
+        assert_int_equal(detector_step(da, a + (size_t)C * (n - 1), NULL, &ra), 0);
+        assert_int_equal(detector_step(db, b + (size_t)C * (n - 1), NULL, &rb), 0);
+        assert_int_equal(ra.version, ia2.swapped ? ia2.version : ia.version);
+        assert_int_equal(rb.version, ra.version);
+        if (ia2.swapped)
+            ia = ia2;
+        detector_job_destroy(g);
+        detector_job_destroy(ja);
+        detector_job_destroy(jb);
+    }
     detector_destroy(da);
     detector_destroy(db);
     free(pool);
@@ -862,6 +940,7 @@ int main(void)
         cmocka_unit_test(test_warm_start),
         cmocka_unit_test(test_healthy_quiet),
         cmocka_unit_test(test_decision_likelihood),
+        cmocka_unit_test(test_open_median),
         cmocka_unit_test(test_constant_channel_not_stuck),
         cmocka_unit_test(test_missing_carried_forward),
         cmocka_unit_test(test_worse_job_not_swapped),

@@ -99,6 +99,7 @@ static const struct field fields[] = {
     FI("warm_epochs", warm_epochs),
     FI("tail_plain", tail_plain),
     FF("score_level", score_level),
+    FI("open_median", open_median),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)

@@ -9,7 +9,8 @@ spikes and cavitation faults, pump-6..10 healthy) with tests/integration/test_pi
 schedule: 1200 s of backfill, faults from 600 s after it (pump-k's at reading 1800 + 15 (k - 1)),
 3700 readings a pump, one a second. Each pump is replayed through vigil-replay (the daemon's
 detector and defaults; -s overrides a detector key, e.g. -s warmup=600 -s retrain_every=600
-for the integration test's settings). Printed per seed: anomaly episodes on the healthy pumps
+for the integration test's settings, or -s warmup=1200 -s retrain_every=600 for what the
+daemon does with them: its first training waits for the bulk backfill). Printed per seed: anomaly episodes on the healthy pumps
 (and how many readings they flag), episodes on the faulty pumps that end before their fault,
 and each fault's delay in readings from its start to the first flagged reading at or after it,
 with the top channel there. Python 3 standard library only.
