@@ -776,7 +776,8 @@ void pipeline_destroy(pipeline_t *p)
         pthread_mutex_destroy(&sh->mu);
         free(sh->work);
     }
-    /* Shards are stopped, so no new jobs; the pool finishes the queued ones. */
+    /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
+     * queued ones return at once: train_next). */
     atomic_store(&p->stopping, 1);
     wpool_destroy(p->train);
     struct dev *d, *tmp;

@@ -350,6 +350,13 @@ static void first_settle(pipeline_t *p, struct dev *d)
 static void train_next(void *arg)
 {
     pipeline_t *p = arg;
+    /* Stopping: the pool runs its queued jobs before it ends, one per due device, which at
+     * fleet scale is minutes of training nobody waits for. They are skipped (the FIFO goes with
+     * the devices); after a restart each detector asks again as it does for any job not
+     * applied (warm-up / 4 + 1 readings later for a first training, retrain_every for a
+     * retraining). */
+    if (atomic_load(&p->stopping))
+        return;
     pthread_mutex_lock(&p->due_mu);
     struct dev *d = p->due_head;
     struct group *g0 = NULL;
