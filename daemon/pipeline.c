@@ -780,6 +780,11 @@ void pipeline_destroy(pipeline_t *p)
      * queued ones return at once: train_next). */
     atomic_store(&p->stopping, 1);
     wpool_destroy(p->train);
+    size_t skipped = pipeline__due_len(p);
+    if (skipped > 0)
+        log_info("pipeline: %zu due trainings not run at stop (each detector asks again after a "
+                 "restart)",
+                 skipped);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)
     {

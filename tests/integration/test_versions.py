@@ -181,5 +181,25 @@ class RetrainSeconds(tp.DaemonPerTest):
         self.assertEqual(m["versions"][0]["metrics"]["rows"] > 0, True, m["versions"][0])
 
 
+class StopSkipsQueuedTrainings(tp.DaemonPerTest):
+    """A stop does not run the trainings still waiting in the due-set (at fleet scale that was
+    minutes of training before vigild exited): it says how many it left, and exits cleanly."""
+    CONFIG = tp.config_text(0, warmup=20, extra="train_threads = 1\n")
+
+    def test_stop_leaves_queued_trainings(self):
+        d, ndev, n = self.d, 300, 25
+        lines = "".join("m,device=q-%d a=%d,b=%d,c=%d %d\n"
+                        % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
+                        for i in range(ndev) for k in range(n))
+        self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
+        queued = tp.wait_for("trainings queued",
+                             lambda: (metric(d, "vigil_train_queue_jobs") or 0) >= 50 or None, 60)
+        self.assertTrue(queued)
+        d.stop(timeout=60)
+        m = re.search(r"pipeline: (\d+) due trainings not run at stop", d.log())
+        self.assertIsNotNone(m, d.log()[-2000:])
+        self.assertGreater(int(m.group(1)), 0)
+
+
 if __name__ == "__main__":
     vt.main()
