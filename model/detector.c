@@ -16,6 +16,10 @@
 #include "detector_int.h"
 #include "err.h"
 
+/* A persistence channel's forecast follows its trend when the slope is at least this many
+ * standard errors (detector_forecast). */
+#define FORECAST_TREND_T 3.0
+
 void detector_config_default(struct detector_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -422,6 +426,33 @@ int detector_step_batch(detector_t *const *ds, int n, const int64_t *ts_ms, cons
     return 0;
 }
 
+/* The least-squares slope per reading of channel c over the context ring (the newest ctx_len
+ * readings, oldest first) and its standard error. 0 and 0 with fewer than 8 readings. */
+static void ctx_trend(const detector_t *d, int c, double *slope, double *se)
+{
+    const int n = d->ctx_len;
+    *slope = 0.0;
+    *se = 0.0;
+    if (n < 8)
+        return;
+    const int start = (d->ctx_head - n + d->ctx_cap) % d->ctx_cap;
+    const double tm = (n - 1) / 2.0;
+    double ym = 0.0;
+    for (int k = 0; k < n; k++)
+        ym += d->ctx[(size_t)((start + k) % d->ctx_cap) * d->C + c];
+    ym /= n;
+    double sxy = 0.0, sxx = 0.0, syy = 0.0;
+    for (int k = 0; k < n; k++) {
+        const double dt = k - tm, dy = d->ctx[(size_t)((start + k) % d->ctx_cap) * d->C + c] - ym;
+        sxy += dt * dy;
+        sxx += dt * dt;
+        syy += dy * dy;
+    }
+    *slope = sxy / sxx;
+    const double sse = fmax(syy - *slope * sxy, 0.0);
+    *se = sqrt(sse / (n - 2) / sxx);
+}
+
 int detector_forecast(const detector_t *d, float *mean, float *band, int k)
 {
     if (!d || !mean || !band || k < 1 || k > MODEL_MAX_FORECAST)
@@ -440,6 +471,18 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
         if (rc < 0)
             return rc;
     }
+    /* A channel predicted by persistence continues its recent trend ("naive with drift") when
+     * the context ring shows one (|slope| >= FORECAST_TREND_T standard errors): a temperature
+     * drifting towards its limit gets a time to it, a noisy level stays flat. */
+    double slope[DETECTOR_MAX_CHANNELS], se[DETECTOR_MAX_CHANNELS];
+    for (int c = 0; c < C; c++) {
+        slope[c] = se[c] = 0.0;
+        if (d->persist[c] || d->kind == DET_KIND_PERSISTENCE) {
+            ctx_trend(d, c, &slope[c], &se[c]);
+            if (!(fabs(slope[c]) >= FORECAST_TREND_T * se[c]))
+                slope[c] = se[c] = 0.0;
+        }
+    }
     for (int j = 0; j < k; j++) {
         const float *prev = j == 0 ? d->last : mean + (size_t)(j - 1) * C;
         float *row = mean + (size_t)j * C;
@@ -447,15 +490,17 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
             if (j == 0) {
                 row[c] = d->pred[c];
             } else if (d->persist[c] || d->kind == DET_KIND_PERSISTENCE) {
-                row[c] = prev[c];
+                row[c] = prev[c] + (float)slope[c];
             } else if (d->kind == DET_KIND_LINEAR) {
                 float s = d->lin_b[c];
                 for (int i = 0; i < C; i++)
                     s += d->lin_ab[c * C + i] * prev[i];
                 row[c] = s;
             }
-            /* An LSTM row keeps model_forecast's value. */
-            band[(size_t)j * C + c] = 1.96f * d->resid_rms[c] * sqrtf((float)(j + 1));
+            /* An LSTM row keeps model_forecast's value. The band: the one-step residual grown
+             * as a random walk's, plus the trend's own uncertainty carried j steps. */
+            const double r = d->resid_rms[c], e = se[c] * j;
+            band[(size_t)j * C + c] = (float)(1.96 * sqrt(r * r * (j + 1) + e * e));
         }
     }
     return 0;

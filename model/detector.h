@@ -192,8 +192,11 @@ int detector_step(detector_t *d, const float *x, const uint8_t *present,
                   struct detector_result *res);
 
 /* Forecasts k steps from the current state without disturbing it: mean[k, C] raw and band
- * [k, C], the half-width of a ~95% interval from the recent residuals. Returns ERR_INVAL for
- * k < 1, ERR_RANGE before the first training (no model yet). Allocates its scratch. */
+ * [k, C], the half-width of a ~95% interval from the recent residuals. The first step is the
+ * serving prediction; a channel predicted by persistence then follows the least-squares trend
+ * of the context ring's readings where that trend is significant (else it stays flat). Returns
+ * ERR_INVAL for k < 1, ERR_RANGE before the first training (no model yet). Allocates its
+ * scratch. */
 int detector_forecast(const detector_t *d, float *mean, float *band, int k);
 
 /* Metrics of one training, for the model history. */

@@ -373,6 +373,45 @@ static void test_constant_channel_not_stuck(void **unused)
     free(x);
 }
 
+/* The forecast of a channel predicted by persistence (constant in training) follows its recent
+ * trend once it drifts, so a time to a limit exists; while it only stays level, or wanders as
+ * noise without a trend, its forecast stays flat. The other channel (the LSTM's) is finite. */
+static void test_forecast_persistence_trend(void **unused)
+{
+    const int n = 700, ramp_at = 600, C = 2, K = 20;
+    float *p = make_process(n, 5);
+    float *x = malloc(sizeof(float) * 2 * n);
+    assert_non_null(x);
+    uint64_t s = 99;
+    for (int t = 0; t < n; t++) {
+        x[2 * t] = p[4 * t];
+        x[2 * t + 1] = t < 300 ? 7.25f : t < ramp_at ? 7.25f + 0.01f * (float)gauss(&s)
+                                                     : 7.25f + 0.05f * (float)(t - ramp_at);
+    }
+    detector_t *d = new_detector(C);
+    struct detector_result res;
+    float mean[K * 2], band[K * 2];
+    for (int t = 0; t < n; t++) {
+        step(d, x, t, C, NULL, &res);
+        if (t == 299 || t == ramp_at - 1) { /* level, then level with noise: flat */
+            assert_int_equal(detector_forecast(d, mean, band, K), 0);
+            for (int j = 1; j < K; j++)
+                assert_float_equal(mean[2 * j + 1], x[2 * t + 1], 1e-6);
+        }
+    }
+    assert_int_equal(detector_forecast(d, mean, band, K), 0);
+    const float last = x[2 * (n - 1) + 1];
+    assert_float_equal(mean[1], last, 1e-4); /* the first step: the served prediction */
+    for (int j = 1; j < K; j++) {
+        assert_float_equal(mean[2 * j + 1], last + 0.05f * (float)j, 1e-3);
+        assert_true(isfinite(mean[2 * j]) && band[2 * j] > 0.0f);
+        assert_true(band[2 * j + 1] >= band[2 * (j - 1) + 1]);
+    }
+    detector_destroy(d);
+    free(p);
+    free(x);
+}
+
 /* Missing channels are carried forward and counted. */
 static void test_missing_carried_forward(void **unused)
 {
@@ -942,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_decision_likelihood),
         cmocka_unit_test(test_open_median),
         cmocka_unit_test(test_constant_channel_not_stuck),
+        cmocka_unit_test(test_forecast_persistence_trend),
         cmocka_unit_test(test_missing_carried_forward),
         cmocka_unit_test(test_worse_job_not_swapped),
         cmocka_unit_test(test_save_load),
