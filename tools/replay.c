@@ -6,7 +6,8 @@
  * channel count comes from the header, and an empty or unparsable cell is a missing value.
  * OUTPUT gets timestamp,anomaly_score,is_anomaly with one row per input row, the timestamp
  * copied verbatim (the contract of ../shared/eval/bench.py). -v appends debugging columns
- * (raw score, state, top channel, predictor kind, model version).
+ * (raw score, state, top channel, predictor kind, model version, the decision likelihood the
+ * state follows) and prints each training to stderr.
  *
  * The detector is driven exactly as vigild drives it: detector_step_ts for each row in order
  * (with the row's timestamp, for retrain_seconds) and, when a step asks for training,
@@ -327,7 +328,7 @@ int main(int argc, char **argv)
         goto out;
     }
     fprintf(out, "timestamp,anomaly_score,is_anomaly%s\n",
-            verbose ? ",raw,state,top_channel,kind,version" : "");
+            verbose ? ",raw,state,top_channel,kind,version,likelihood" : "");
     float x[DETECTOR_MAX_CHANNELS];
     uint8_t present[DETECTOR_MAX_CHANNELS];
     struct detector_result res;
@@ -345,8 +346,8 @@ int main(int argc, char **argv)
         }
         fprintf(out, "%s,%.6f,%d", f[0], (double)res.score, res.is_anomaly);
         if (verbose)
-            fprintf(out, ",%.4f,%d,%d,%d,%u", (double)res.raw, (int)res.state, res.top_channel,
-                    (int)res.kind, res.version);
+            fprintf(out, ",%.4f,%d,%d,%d,%u,%.4f", (double)res.raw, (int)res.state,
+                    res.top_channel, (int)res.kind, res.version, (double)res.likelihood);
         if (getenv("VIGIL_DUMPZ"))
             for (int c = 0; c < C; c++)
                 fprintf(out, ",%.5g", (double)res.contrib[c] * C * expm1((double)res.raw));
