@@ -36,7 +36,8 @@ squares. Disk: the data folder after a clean stop (database + WAL) / readings st
 phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
-import argparse, http.client, os, re, resource, shutil, signal, subprocess, sys, tempfile, time
+import argparse, http.client, json, os, re, resource, shutil, signal, subprocess, sys, tempfile, \
+    threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ingest import free_port, wait_http, dir_bytes  # noqa: E402
@@ -173,6 +174,49 @@ def delay_quantile(m0, m1, q):
     return float("inf")
 
 
+def serving_counts(m):
+    """(scored, scored by a trained model, by an LSTM): NaN for the last two when vigild does
+    not export them (a build before the serving counters)."""
+    nan = float("nan")
+    return (m.get("vigil_readings_scored_total", 0),
+            m.get("vigil_readings_scored_serving_total", nan),
+            m.get("vigil_readings_scored_lstm_total", nan))
+
+
+def assign_groups(v, n, size, conns=16):
+    """PUT /v1/devices/pump-i {"group": "g-<(i-1)//size>"} for i in 1..n through the real API,
+    over `conns` keep-alive connections (each PUT waits for its commit: concurrency lets the
+    writer group them). Before any reading, so every device is a member from its first reading.
+    Returns the wall seconds."""
+    t0 = time.time()
+    errors = []
+
+    def worker(k):
+        c = http.client.HTTPConnection("127.0.0.1", v.port, timeout=120)
+        try:
+            for i in range(1 + k, n + 1, conns):
+                body = json.dumps({"group": f"g-{(i - 1) // size}"})
+                c.request("PUT", f"/v1/devices/pump-{i}", body,
+                          {"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                if r.status not in (200, 201):
+                    errors.append(f"pump-{i}: {r.status}")
+                    return
+        except (OSError, http.client.HTTPException) as e:
+            errors.append(str(e))
+        finally:
+            c.close()
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError(f"group assignment failed: {errors[:3]}")
+    return time.time() - t0
+
+
 # ---- load --------------------------------------------------------------------------------------
 
 class Sims:
@@ -225,6 +269,16 @@ def wait_scored(v, target, timeout, poll):
         time.sleep(poll)
 
 
+def serving_fraction(m0, m1):
+    """Of the vectors scored between two metrics reads: the fractions scored by a trained model
+    and by an LSTM (NaN without the counters)."""
+    s0, s1 = serving_counts(m0), serving_counts(m1)
+    d = s1[0] - s0[0]
+    if d <= 0:
+        return (float("nan"), float("nan"))
+    return ((s1[1] - s0[1]) / d, (s1[2] - s0[2]) / d)
+
+
 def run_phase(build, v, n, start_ms, frm, to, speed, poll):
     """Runs one phase; returns a dict of what it measured."""
     m0 = v.metrics()
@@ -254,6 +308,7 @@ def run_phase(build, v, n, start_ms, frm, to, speed, poll):
          "postponed": m1.get("vigil_train_postponed_total", 0)
          - m0.get("vigil_train_postponed_total", 0),
          "retries": tot.get("retries", 0), "states": m1["_states"], "speed": speed,
+         "serving": serving_fraction(m0, m1),
          "threads": {k: th1.get(k, 0) - th0.get(k, 0) for k in th1}, "m1": m1}
     return r
 
@@ -445,38 +500,71 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
     t_sim = 0
     phases = []
     try:
-        # Warm-up.
+        # Groups first, through the API, before any reading arrives.
+        if a.group_size > 0:
+            res["group_put_s"] = assign_groups(v, n, a.group_size)
+            log(f"N={n} {n} devices put in groups of {a.group_size}: "
+                f"{res['group_put_s']:.1f} s")
+        # Warm-up to serving: model.warmup (400) simulated seconds at full speed, then rounds of
+        # 101 s (a device still learning asks again every warmup/4 + 1 readings) until at most
+        # 1 % of the fleet is learning, each round after the training queue drained; bounded
+        # by --max-rounds and by --warmup-budget seconds of wall time in all (then the max
+        # pass runs with whatever still learns, and serving= says so). N > --steady-max: the
+        # old 2 simulated seconds (every device exists, none trained).
+        tw0 = time.time()
+        m = v.metrics()
+        tr0 = m.get("vigil_model_trainings_total", 0)
+        tj0 = (m.get("vigil_training_seconds_count", 0), m.get("vigil_training_seconds_sum", 0))
         if n <= a.steady_max:
             t_end = 400
             r = run_phase(a.build, v, n, start_ms, 0, t_end, 0, poll)
             stored += r["readings"]
             t_sim = t_end
             rounds = 0
-            while rounds < a.max_rounds:
+            res["warmup_feed_s"] = r["wall"]
+            drain_s = 0.0
+            while True:
                 t0 = time.time()
-                while time.time() - t0 < 60:
+                left = a.warmup_budget - (t0 - tw0)
+                while time.time() - t0 < max(0.0, min(a.drain_max, left)):
                     m = v.metrics()
                     if m.get("vigil_train_queue_jobs", 0) == 0:
                         break
                     time.sleep(0.5)
+                drain_s += time.time() - t0
+                m = v.metrics()
                 learning = m["_states"][0]
-                log(f"N={n} warm-up t={t_sim}s: states {m['_states']} "
-                    f"(learning, normal, warning, anomaly), trainings "
-                    f"{m.get('vigil_model_trainings_total', 0):.0f}")
-                if learning <= 0.01 * n:
+                log(f"N={n} warm-up t={t_sim}s ({time.time() - tw0:.0f} s): states "
+                    f"{m['_states']} (learning, normal, warning, anomaly), trainings "
+                    f"{m.get('vigil_model_trainings_total', 0):.0f}, due "
+                    f"{m.get('vigil_train_queue_jobs', 0):.0f}")
+                if learning <= 0.01 * n or rounds >= a.max_rounds or \
+                        time.time() - tw0 >= a.warmup_budget:
                     break
                 r = run_phase(a.build, v, n, start_ms, t_sim, t_sim + 101, 0, poll)
                 stored += r["readings"]
                 t_sim += 101
                 rounds += 1
             res["warmup_rounds"] = rounds
-            measure_to = max(t_sim + 300, a.steady_seconds)
+            res["warmup_drain_s"] = drain_s
+            if n <= a.long_max:
+                measure_to = max(t_sim + 300, a.steady_seconds)
+            else:
+                measure_to = t_sim + max(10, -(-a.measure_readings // (n * CHANNELS)))
         else:
             r = run_phase(a.build, v, n, start_ms, 0, 2, 0, poll)
             stored += r["readings"]
             t_sim = 2
             measure_to = t_sim + max(10, -(-a.measure_readings // (n * CHANNELS)))
-        res["warm_states"] = v.metrics()["_states"]
+        m = v.metrics()
+        res["warmup_s"] = time.time() - tw0
+        res["warmup_trainings"] = m.get("vigil_model_trainings_total", 0) - tr0
+        tj = (m.get("vigil_training_seconds_count", 0) - tj0[0],
+              m.get("vigil_training_seconds_sum", 0) - tj0[1])
+        res["warmup_train_jobs"] = tj[0]
+        res["warmup_s_per_train_job"] = tj[1] / tj[0] if tj[0] else 0.0
+        res["warmup_rss_kb"] = v.proc_status("VmRSS")
+        res["warm_states"] = m["_states"]
 
         # Max pass, profiled.
         prof = os.path.join(v.dir, "perf.data")
@@ -598,6 +686,8 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
     res["exit"] = v.rc
     res["tables"] = v.tables()
     res["rss_per_dev_kb"] = (res["rss_kb"] - rss_empty) / n
+    res["warmup_rss_per_dev_kb"] = (res["warmup_rss_kb"] - rss_empty) / n
+    res["group_size"] = a.group_size
     res["vmdata_per_dev_kb"] = res["vmdata_kb"] / n
     res["phases"] = phases
     if not a.keep:
@@ -647,7 +737,15 @@ def print_size(res):
           f"disk_bytes={res['disk']} readings_table_bytes_per_reading="
           f"{readings_bytes / max(res['stored'], 1):.2f} "
           f"detectors_table_bytes_per_device={res['tables'].get('detectors', 0) / n:.0f} "
-          f"stop_s={res['stop_s']:.1f} vigild_exit={res['exit']}", flush=True)
+          f"stop_s={res['stop_s']:.1f} vigild_exit={res['exit']} "
+          f"serving={mx['serving'][0]:.4f} serving_lstm={mx['serving'][1]:.4f} "
+          f"group_size={res['group_size']} warmup_s={res['warmup_s']:.0f} "
+          f"warmup_rounds={res.get('warmup_rounds', 0)} "
+          f"warmup_learning={res['warm_states'][0]} "
+          f"warmup_train_jobs={res['warmup_train_jobs']:.0f} "
+          f"warmup_s_per_train_job={res['warmup_s_per_train_job']:.3f} "
+          f"warmup_rss_per_device_kb={res['warmup_rss_per_dev_kb']:.1f} "
+          f"group_put_s={res.get('group_put_s', 0):.1f}", flush=True)
     log(f"N={n} tables: {res['tables']}")
     th = {k: x for k, x in mx["threads"].items() if not k.startswith("wait:")}
     ths = sum(th.values()) or 1
@@ -677,8 +775,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--sizes", default="1000,10000,100000")
-    ap.add_argument("--steady-max", type=int, default=1000,
-                    help="largest N brought to steady state (serving) before measuring")
+    ap.add_argument("--steady-max", type=int, default=100000,
+                    help="largest N brought to serving before measuring (larger N: 2 simulated "
+                    "seconds of warm-up, every device learning)")
+    ap.add_argument("--long-max", type=int, default=1000,
+                    help="largest N whose max pass runs to --steady-seconds (larger N: "
+                    "--measure-readings readings)")
+    ap.add_argument("--warmup-budget", type=float, default=1200,
+                    help="wall seconds at most for a warm-up to serving")
+    ap.add_argument("--drain-max", type=float, default=120,
+                    help="wall seconds at most waiting for the training queue between rounds")
+    ap.add_argument("--group-size", type=int, default=0,
+                    help="devices per model group, assigned through PUT /v1/devices/{id} before "
+                    "any reading (0: every device its own model)")
     ap.add_argument("--steady-seconds", type=int, default=2700,
                     help="simulated seconds at the end of a steady fleet's max pass")
     ap.add_argument("--max-rounds", type=int, default=20)

@@ -411,6 +411,11 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     pipeline__observe(p->step_hist, sb, step_s);
     atomic_fetch_add_explicit(&p->step_ns_total, (uint64_t)(step_s * 1e9), memory_order_relaxed);
     atomic_fetch_add_explicit(&p->scored, 1, memory_order_relaxed);
+    if (r->state != DET_LEARNING) {
+        atomic_fetch_add_explicit(&p->scored_serving, 1, memory_order_relaxed);
+        if (r->kind == DET_KIND_LSTM)
+            atomic_fetch_add_explicit(&p->scored_lstm, 1, memory_order_relaxed);
+    }
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c])
             d->last_x[c] = sp->x[c];
@@ -545,21 +550,34 @@ static struct group *group_of(struct dev *d)
 
 /* Scores a message's points in order per device; members of a group whose readings arrive
  * together (within the next GROUP_LOOKAHEAD points) are stepped as one batch: each member's
- * earliest pending point joins, at most one per member. Shard thread. */
+ * earliest pending point joins, at most one per member. Each point's device and group are
+ * looked up once (a scan ahead for a group's members compares pointers, not names). Shard
+ * thread. */
 #define GROUP_LOOKAHEAD 256
 static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
 {
     const size_t np = b->npoints;
     uint8_t *done = calloc(np, 1);
     struct spoint *sps = malloc(DETECTOR_MAX_BATCH * sizeof *sps);
+    struct dev **pd = malloc((np ? np : 1) * sizeof *pd);
+    struct group **pg = malloc((np ? np : 1) * sizeof *pg);
+    if (!done || !sps || !pd || !pg) { /* out of memory: one point at a time, no batching */
+        for (size_t i = 0; i < np; i++) {
+            struct spoint one = {.pt = &b->points[i]};
+            if ((one.d = pipeline__dev(p, batch_str(b, one.pt->device))) != NULL)
+                score_point(p, b, &one);
+        }
+        goto out;
+    }
     for (size_t i = 0; i < np; i++) {
-        if (done && done[i])
+        pd[i] = pipeline__dev(p, batch_str(b, b->points[i].device));
+        pg[i] = pd[i] ? group_of(pd[i]) : NULL;
+    }
+    for (size_t i = 0; i < np; i++) {
+        if (done[i] || pd[i] == NULL)
             continue;
-        struct spoint one = {.pt = &b->points[i]};
-        one.d = pipeline__dev(p, batch_str(b, one.pt->device));
-        if (one.d == NULL)
-            continue;
-        struct group *g = done && sps ? group_of(one.d) : NULL;
+        struct spoint one = {.pt = &b->points[i], .d = pd[i]};
+        struct group *g = pg[i];
         if (g == NULL) {
             score_point(p, b, &one);
             continue;
@@ -567,21 +585,23 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
         int n = 0;
         sps[n++] = one;
         for (size_t j = i + 1; j < np && j < i + GROUP_LOOKAHEAD && n < DETECTOR_MAX_BATCH; j++) {
-            if (done[j])
+            if (done[j] || pg[j] != g)
                 continue;
-            struct dev *dj = pipeline__dev(p, batch_str(b, b->points[j].device));
-            int seen = dj == NULL;
+            int seen = 0;
             for (int k = 0; k < n && !seen; k++)
-                seen = sps[k].d == dj;
-            if (seen || group_of(dj) != g)
+                seen = sps[k].d == pd[j];
+            if (seen)
                 continue;
-            sps[n].d = dj;
+            sps[n].d = pd[j];
             sps[n].pt = &b->points[j];
             n++;
             done[j] = 1;
         }
         score_group(p, sh, b, sps, n);
     }
+out:
+    free(pg);
+    free(pd);
     free(sps);
     free(done);
 }

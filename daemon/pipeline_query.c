@@ -530,11 +530,13 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     struct group *g = gname && *gname ? pipeline__group(p, gname) : NULL;
     json_decref(a);
     pthread_mutex_lock(&d->mu);
-    if (g != d->group)
+    if (g != d->group && pipeline__group_move(p, d, g) == 0)
         log_info("pipeline: device '%s' %s%s%s", d->name, g ? "joins group '" : "leaves its group",
                  g ? g->name : "",
                  g ? "'; the group's next training gives it the shared model" : "");
-    d->group = g;
+    else if (g != d->group)
+        log_warn("pipeline: device '%s' not moved to group '%s': out of memory", d->name,
+                 g ? g->name : "(none)");
     free(d->attrs);
     d->attrs = copy;
     pipeline__apply_limits(d);
@@ -571,6 +573,16 @@ void pipeline_metrics(pipeline_t *p, sbuf_t *out)
         inq += p->shards[s].queued;
         pthread_mutex_unlock(&p->shards[s].mu);
     }
+    sbuf_printf(out,
+                "# HELP vigil_readings_scored_serving_total Reading vectors scored by a trained "
+                "model (their device past learning).\n"
+                "# TYPE vigil_readings_scored_serving_total counter\n"
+                "vigil_readings_scored_serving_total %llu\n"
+                "# HELP vigil_readings_scored_lstm_total Of those, the vectors an LSTM predicted.\n"
+                "# TYPE vigil_readings_scored_lstm_total counter\nvigil_readings_scored_lstm_total "
+                "%llu\n",
+                (unsigned long long)atomic_load(&p->scored_serving),
+                (unsigned long long)atomic_load(&p->scored_lstm));
     sbuf_printf(out,
                 "# HELP vigil_readings_batched_total Readings of group members stepped together "
                 "in one batched model step.\n# TYPE vigil_readings_batched_total counter\n"

@@ -18,7 +18,8 @@
  * Members with another channel set than the first one (the leader) are left out, with a log.
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
- * groups_mu (leaf) guards the groups table. Taken under a device's mu: due_mu. A training
+ * groups_mu (leaf) guards the groups table and each group's member list. Taken under a
+ * device's mu: due_mu, groups_mu (pipeline__group_move). A training
  * holds at most one device's mu at a time. Threads: pipeline__mark_due on shard and HTTP
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
@@ -113,34 +114,54 @@ void pipeline__groups_free(pipeline_t *p)
     HASH_ITER(hh, p->groups, g, tmp)
     {
         HASH_DEL(p->groups, g);
+        free(g->members);
         free(g->name);
         free(g);
     }
 }
 
+int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g)
+{
+    struct group *old = d->group;
+    if (g == old)
+        return 0;
+    pthread_mutex_lock(&p->groups_mu);
+    if (g && g->nmembers == g->members_room) {
+        size_t room = g->members_room ? 2 * g->members_room : 8;
+        struct dev **nv = realloc(g->members, room * sizeof *nv);
+        if (nv == NULL) {
+            pthread_mutex_unlock(&p->groups_mu);
+            return ERR_NOMEM;
+        }
+        g->members = nv;
+        g->members_room = room;
+    }
+    if (old) { /* keeps the others' order: trainings pool their windows in it */
+        for (size_t i = 0; i < old->nmembers; i++)
+            if (old->members[i] == d) {
+                memmove(old->members + i, old->members + i + 1,
+                        (old->nmembers - i - 1) * sizeof *old->members);
+                old->nmembers--;
+                break;
+            }
+    }
+    if (g)
+        g->members[g->nmembers++] = d;
+    d->group = g;
+    pthread_mutex_unlock(&p->groups_mu);
+    return 0;
+}
+
 int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n)
 {
-    size_t cap = 8, k = 0;
-    struct dev **v = malloc(cap * sizeof *v);
+    pthread_mutex_lock(&p->groups_mu);
+    size_t k = g->nmembers;
+    struct dev **v = malloc((k ? k : 1) * sizeof *v);
+    if (v && k)
+        memcpy(v, g->members, k * sizeof *v);
+    pthread_mutex_unlock(&p->groups_mu);
     if (v == NULL)
         return ERR_NOMEM;
-    pthread_rwlock_rdlock(&p->devs_lock);
-    for (struct dev *d = p->devs; d; d = d->hh.next) {
-        pthread_mutex_lock(&d->mu);
-        int in = d->group == g;
-        pthread_mutex_unlock(&d->mu);
-        if (!in)
-            continue;
-        if (k == cap) {
-            struct dev **nv = realloc(v, 2 * cap * sizeof *v);
-            if (nv == NULL)
-                break;
-            v = nv;
-            cap *= 2;
-        }
-        v[k++] = d;
-    }
-    pthread_rwlock_unlock(&p->devs_lock);
     *out = v;
     *n = k;
     return 0;
