@@ -25,6 +25,7 @@ void pipeline_opts_default(pipeline_opts_t *o)
     o->train_nice = 10;
     o->shard_queue = 1000000;
     o->predictions = 2000;
+    o->group_rows = 8000;
     o->events = 16;
     o->versions = 10;
     o->save_every = 10000;
@@ -319,7 +320,7 @@ void pipeline__versions_trim(pipeline_t *p, struct dev *d)
  * to (pipeline_rollback reads it there); without a store, or when the store refuses the put,
  * the version cannot be rolled back to. Caller holds d->mu. */
 void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                              double seconds)
+                              double seconds, size_t pooled)
 {
     /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
     struct version *v = &d->versions[d->nversions++];
@@ -338,14 +339,14 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
         }
     }
     v->has_ckpt = ckpt != NULL;
-    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt);
+    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt, pooled);
     pipeline__serving_changed(d, info->swapped, info->version, info->kind);
     if (p->store && v->info_json &&
         store_model_put_keep(p->store, d->name, v->version, v->info_json, ckpt, len, p->o.versions,
                              d->serving_version)) {
         log_warn("pipeline: model version %u of '%s' not saved (store busy)", v->version, d->name);
         v->has_ckpt = 0;
-        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0);
+        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0, pooled);
         if (js) {
             free(v->info_json);
             v->info_json = js;
@@ -979,7 +980,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.version = version;
             info.swapped = 1;
             info.kind = DET_KIND_LSTM;
-            pipeline__record_version(p, d, &info, 0);
+            pipeline__record_version(p, d, &info, 0, 0);
         }
     }
     pthread_mutex_unlock(&d->mu);

@@ -36,6 +36,9 @@ struct group {
      * without walking every device. Guarded by pipeline.groups_mu. */
     struct dev **members;
     size_t nmembers, members_room;
+    /* Where in the member list the next training starts pooling windows (o.group_rows): only
+     * the training that set `training` touches it. */
+    size_t pool_next;
 };
 
 _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");
@@ -157,10 +160,11 @@ struct pipeline {
 // clang-format on
 
 /* JSON texts describing an event and a version (for the API and the persistence hooks);
- * malloc'd, NULL when out of memory. Caller holds d->mu. */
+ * malloc'd, NULL when out of memory. pooled > 0: the version came from a group's training on
+ * that many pooled readings (metrics.pooled_rows). Caller holds d->mu. */
 char *pipeline__event_json(const struct dev *d, const struct event *e);
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
-                             double seconds, int has_ckpt);
+                             double seconds, int has_ckpt, size_t pooled);
 
 /* Saves d's detector (channel names + detector_save) to the store. Caller holds d->mu. */
 void pipeline__save(pipeline_t *p, struct dev *d);
@@ -195,9 +199,10 @@ void pipeline__groups_free(pipeline_t *p);
  * groups_mu only. Returns 0 or ERR_NOMEM. */
 int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n);
 
-/* Adds a version to d's history and stores it (pipeline.c). Caller holds d->mu. */
+/* Adds a version to d's history and stores it (pipeline.c); pooled as for
+ * pipeline__version_json. Caller holds d->mu. */
 void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                              double seconds);
+                              double seconds, size_t pooled);
 
 /* The status follows a change of the serving model. Caller holds d->mu. */
 void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,

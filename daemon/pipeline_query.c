@@ -77,7 +77,7 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
 }
 
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
-                             double seconds, int has_ckpt)
+                             double seconds, int has_ckpt, size_t pooled)
 {
     json_t *tl = json_array(), *vl = json_array();
     int ne = i->epochs < 64 ? i->epochs : 64;
@@ -93,6 +93,9 @@ char *pipeline__version_json(const struct detector_train_info *i, int64_t create
         "val_mse_persistence", jnum(i->val_mse_persistence), "val_mse_serving_before",
         jnum(i->val_mse_serving), "epochs", i->epochs, "rows", (json_int_t)i->rows, "train_seconds",
         seconds, "train_loss", tl, "val_loss", vl);
+    if (v && pooled > 0)
+        json_object_set_new(json_object_get(v, "metrics"), "pooled_rows",
+                            json_integer((json_int_t)pooled));
     char *s = NULL;
     dump(v, &s);
     return s;

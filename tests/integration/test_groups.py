@@ -12,6 +12,7 @@ readings that arrive together are stepped as one batched model step.
 4. Devices that move between groups, or leave one, before their first reading are trained with
    the group they are in (each group keeps its member list beside the devices' group), and
    vigil_readings_scored_serving_total counts exactly the vectors scored by a trained model.
+5. model.group_rows bounds the readings a group's training pools (at least one window).
 
 Python 3 standard library.
 """
@@ -188,6 +189,15 @@ class Groups(tp.DaemonPerTest):
         self.assertEqual([st[dev]["group"] for dev in devs], ["g1", "g1", "g2", "g2", None])
         self.assertEqual(st["ga"]["model"], st["gb"]["model"])
         self.assertEqual(st["gc"]["model"], st["ge"]["model"])
+        # Each group's training pooled its own members' windows (WARMUP readings each), not the
+        # members of the other group or gd's (which trained alone: nothing pooled).
+        for dev in devs:
+            pooled = [v["metrics"].get("pooled_rows") for v in tp.models(d, dev)["versions"]]
+            if dev == "gd":
+                self.assertEqual(pooled, [None])
+            else:
+                self.assertEqual(len(pooled), 1, pooled)
+                self.assertTrue(2 * tp.WARMUP - 2 <= pooled[0] <= 2 * tp.WARMUP, (dev, pooled))
         # Now every vector is scored by a trained model, and those an LSTM predicted are a part.
         s1 = metric_value(d, "vigil_readings_scored_total")
         v1 = metric_value(d, "vigil_readings_scored_serving_total")
@@ -214,6 +224,28 @@ class Groups(tp.DaemonPerTest):
         self.assertIn("error", doc)
         if contains:
             self.assertIn(contains, doc["error"])
+
+
+class GroupRows(tp.DaemonPerTest):
+    # A window of WARMUP readings, and group_rows below it: one window is pooled.
+    CONFIG = tp.config_text(0, extra="train_window = %d\ngroup_rows = 1\n" % tp.WARMUP)
+
+    def test_pool_bounded(self):
+        d, devs = self.d, ["ra", "rb", "rc"]
+        for dev in devs:
+            put_group(d, dev, "r1")
+        rng = tp.random.Random(8)
+        feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
+                                for k, dev in enumerate(devs)}, 0)
+
+        def trained():
+            m = [tp.models(d, dev) for dev in devs]
+            if any(x["training"] or not x["versions"] for x in m):
+                return None
+            return m
+        for m in tp.wait_for("the group trained", trained, 60):
+            self.assertEqual([v["metrics"]["pooled_rows"] for v in m["versions"]],
+                             [tp.WARMUP] * len(m["versions"]), m["versions"])
 
 
 if __name__ == "__main__":
