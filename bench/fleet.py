@@ -530,7 +530,7 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
                     m = v.metrics()
                     if m.get("vigil_train_queue_jobs", 0) == 0:
                         break
-                    time.sleep(0.5)
+                    time.sleep(max(0.5, poll))
                 drain_s += time.time() - t0
                 m = v.metrics()
                 learning = m["_states"][0]

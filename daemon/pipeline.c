@@ -201,13 +201,19 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
 }
 
 /* Maps a point's fields onto the device's channels, adding new ones. Returns 1 when the channel
- * set changed (the detector must be rebuilt), 0 when not, or an error. */
+ * set changed (the detector must be rebuilt), 0 when not, or an error. A device's points
+ * usually carry its channels in the same order: the channel after the previous field's match
+ * is tried first, one comparison per field, before the search. */
 static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt, int *idx)
 {
-    int changed = 0;
+    int changed = 0, next = 0;
     for (uint32_t f = 0; f < pt->nfields; f++) {
         const char *name = batch_str(b, b->fields[pt->field0 + f].name);
         int k = -1;
+        if (next < d->nch && strcmp(d->ch[next], name) == 0) {
+            idx[f] = next++;
+            continue;
+        }
         for (int c = 0; c < d->nch; c++)
             if (strcmp(d->ch[c], name) == 0) {
                 k = c;
@@ -226,6 +232,7 @@ static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt
             changed = 1;
         }
         idx[f] = k;
+        next = k + 1;
     }
     return changed;
 }
@@ -549,11 +556,23 @@ static struct group *group_of(struct dev *d)
     return g;
 }
 
+/* Looks up the devices and groups of b's points [*resolved, end) into pd, pg. Shard thread. */
+static void resolve(pipeline_t *p, const batch_t *b, struct dev **pd, struct group **pg,
+                    size_t *resolved, size_t end)
+{
+    for (size_t i = *resolved; i < end; i++) {
+        pd[i] = pipeline__dev(p, batch_str(b, b->points[i].device));
+        pg[i] = pd[i] ? group_of(pd[i]) : NULL;
+    }
+    if (end > *resolved)
+        *resolved = end;
+}
+
 /* Scores a message's points in order per device; members of a group whose readings arrive
  * together (within the next GROUP_LOOKAHEAD points) are stepped as one batch: each member's
  * earliest pending point joins, at most one per member. Each point's device and group are
- * looked up once (a scan ahead for a group's members compares pointers, not names). Shard
- * thread. */
+ * looked up once, when the message's order or a scan ahead first reaches it (the scan then
+ * compares pointers, not names). Shard thread. */
 #define GROUP_LOOKAHEAD 256
 static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
 {
@@ -570,11 +589,9 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
         }
         goto out;
     }
+    size_t resolved = 0; /* pd, pg hold the points before this one */
     for (size_t i = 0; i < np; i++) {
-        pd[i] = pipeline__dev(p, batch_str(b, b->points[i].device));
-        pg[i] = pd[i] ? group_of(pd[i]) : NULL;
-    }
-    for (size_t i = 0; i < np; i++) {
+        resolve(p, b, pd, pg, &resolved, i + 1);
         if (done[i] || pd[i] == NULL)
             continue;
         struct spoint one = {.pt = &b->points[i], .d = pd[i]};
@@ -586,6 +603,7 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
         int n = 0;
         sps[n++] = one;
         for (size_t j = i + 1; j < np && j < i + GROUP_LOOKAHEAD && n < DETECTOR_MAX_BATCH; j++) {
+            resolve(p, b, pd, pg, &resolved, j + 1);
             if (done[j] || pg[j] != g)
                 continue;
             int seen = 0;
