@@ -6,14 +6,22 @@ the rest as POST /write?precision=ns batches of 5,000 lines over HTTP (2 keep-al
 connections), 8 channels a device, one vector per device per simulated second. Simulated time
 is one timeline per N (vigil-sim --start/--from), so phases continue each other exactly:
 
-  warm-up   N <= --steady-max (default 1000): 400 simulated seconds at full speed (model.warmup is
-            400 readings), then rounds of 101 s (a device that is still learning asks again for
-            training every warmup/4+1 readings) until at most 1 % of the fleet is learning or the
-            round cap is hit; larger N: 2 simulated seconds, so every device exists before the
-            measurement (they stay in 'learning': fewer readings than model.warmup).
-  max       full speed (sim --speed 0) over MEASURE readings (1k: up to 2,700 s of simulated time
-            in all, so the 1k fleet retrains on schedule and holds about an hour of data at the
-            end); perf records vigild throughout. The rate is readings / wall time from the start
+  groups    with --group-size G: before any reading, PUT /v1/devices/pump-i {"group": "g-<k>"}
+            (G consecutive pumps a group) through the API, 16 connections.
+  warm-up   N <= --steady-max (default 100000, every size): 400 simulated seconds at full speed
+            (model.warmup is 200 readings), then rounds of 101 s (a device that is still learning
+            asks again for training every warmup/4+1 readings) until at most 1 % of the fleet is
+            learning, the round cap is hit or --warmup-budget seconds have passed, each round
+            after the training queue drained (at most --drain-max s); larger N: 2 simulated
+            seconds, every device learning. serving= on the BENCH line is the fraction of the
+            max pass's vectors scored by a trained model (vigil_readings_scored_serving_total),
+            serving_lstm= by an LSTM: a figure from learning devices cannot pass for a scored one.
+  max       full speed (sim --speed 0) over MEASURE readings (N <= --long-max, 1k: up to 2,700 s
+            of simulated time in all, so the 1k fleet retrains on schedule and holds about an hour
+            of data at the end; larger N: --measure-readings); perf records vigild throughout. The
+            rate is readings / wall time from the sims' first live send (they first run their
+            pumps silently up to --from: seconds of their CPU at 100k, not counted in the wall
+            time, but in sim_cpu_ns_per_reading)
             until every reading is stored and scored (vigil_readings_scored_total plus
             not_scored reach the vectors sent); the p99 acknowledgement-to-status delay is
             interpolated in the vigil_score_delay_seconds histogram's difference over the pass.
@@ -292,12 +300,17 @@ def run_phase(build, v, n, start_ms, frm, to, speed, poll):
         sims.kill()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t_acked = time.time()
+    # Each sim first runs its pumps silently up to --from (at 100k devices and 500 s, 5-10 s of
+    # its CPU before the first reading is sent): the pass starts at its first live send, which
+    # its own `seconds` (first send to last answer) dates.
+    t_send = t_acked - tot["seconds"] if tot.get("seconds", 0) > 0 else t0
     t1, m1 = wait_scored(v, fed(m0) + tot["lines_sent"], 600, poll)
     c1 = v.cpu_s()
     th1 = v.threads_cpu()
     readings = tot["readings_acked"]
-    r = {"readings": readings, "vectors": tot["lines_sent"], "wall": t1 - t0,
-         "wall_acked": t_acked - t0, "rate": readings / (t1 - t0), "cpu": c1 - c0,
+    r = {"readings": readings, "vectors": tot["lines_sent"], "wall": t1 - t_send,
+         "wall_acked": t_acked - t_send, "rate": readings / (t1 - t_send), "cpu": c1 - c0,
+         "sim_setup_s": t_send - t0,
          "sim_cpu": ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime,
          "p50": delay_quantile(m0, m1, 0.5), "p99": delay_quantile(m0, m1, 0.99),
          "scored_all": fed(m1) - fed(m0) >= tot["lines_sent"],
@@ -765,7 +778,8 @@ def print_size(res):
                                    for r in top))
     for p in res["phases"]:
         log(f"  phase {p['name']}: sim {p['sim_from']}..{p['sim_to']} s, speed {p['speed']:.3f}, "
-            f"{p['readings']:.0f} readings, {p['rate']:.0f}/s, p50 {fmt_ms(p['p50'])} ms, "
+            f"{p['readings']:.0f} readings, {p['rate']:.0f}/s (sims' silent run to --from "
+            f"{p['sim_setup_s']:.1f} s), serving {p['serving'][0]:.4f}, p50 {fmt_ms(p['p50'])} ms, "
             f"p99 {fmt_ms(p['p99'])} ms, trainings {p['trainings']:.0f}, postponed "
             f"{p['postponed']:.0f}, not scored {p['not_scored']:.0f}, 503 retries "
             f"{p['retries']:.0f}")
