@@ -6,14 +6,22 @@ the rest as POST /write?precision=ns batches of 5,000 lines over HTTP (2 keep-al
 connections), 8 channels a device, one vector per device per simulated second. Simulated time
 is one timeline per N (vigil-sim --start/--from), so phases continue each other exactly:
 
-  warm-up   N <= --steady-max (default 1000): 400 simulated seconds at full speed (model.warmup is
-            400 readings), then rounds of 101 s (a device that is still learning asks again for
-            training every warmup/4+1 readings) until at most 1 % of the fleet is learning or the
-            round cap is hit; larger N: 2 simulated seconds, so every device exists before the
-            measurement (they stay in 'learning': fewer readings than model.warmup).
-  max       full speed (sim --speed 0) over MEASURE readings (1k: up to 2,700 s of simulated time
-            in all, so the 1k fleet retrains on schedule and holds about an hour of data at the
-            end); perf records vigild throughout. The rate is readings / wall time from the start
+  groups    with --group-size G: before any reading, PUT /v1/devices/pump-i {"group": "g-<k>"}
+            (G consecutive pumps a group) through the API, 16 connections.
+  warm-up   N <= --steady-max (default 100000, every size): 400 simulated seconds at full speed
+            (model.warmup is 200 readings), then rounds of 101 s (a device that is still learning
+            asks again for training every warmup/4+1 readings) until at most 1 % of the fleet is
+            learning, the round cap is hit or --warmup-budget seconds have passed, each round
+            after the training queue drained (at most --drain-max s); larger N: 2 simulated
+            seconds, every device learning. serving= on the BENCH line is the fraction of the
+            max pass's vectors scored by a trained model (vigil_readings_scored_serving_total),
+            serving_lstm= by an LSTM: a figure from learning devices cannot pass for a scored one.
+  max       full speed (sim --speed 0) over MEASURE readings (N <= --long-max, 1k: up to 2,700 s
+            of simulated time in all, so the 1k fleet retrains on schedule and holds about an hour
+            of data at the end; larger N: --measure-readings); perf records vigild throughout. The
+            rate is readings / wall time from the sims' first live send (they first run their
+            pumps silently up to --from: seconds of their CPU at 100k, not counted in the wall
+            time, but in sim_cpu_ns_per_reading)
             until every reading is stored and scored (vigil_readings_scored_total plus
             not_scored reach the vectors sent); the p99 acknowledgement-to-status delay is
             interpolated in the vigil_score_delay_seconds histogram's difference over the pass.
@@ -36,7 +44,8 @@ squares. Disk: the data folder after a clean stop (database + WAL) / readings st
 phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
-import argparse, http.client, os, re, resource, shutil, signal, subprocess, sys, tempfile, time
+import argparse, http.client, json, os, re, resource, shutil, signal, subprocess, sys, tempfile, \
+    threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ingest import free_port, wait_http, dir_bytes  # noqa: E402
@@ -173,6 +182,49 @@ def delay_quantile(m0, m1, q):
     return float("inf")
 
 
+def serving_counts(m):
+    """(scored, scored by a trained model, by an LSTM): NaN for the last two when vigild does
+    not export them (a build before the serving counters)."""
+    nan = float("nan")
+    return (m.get("vigil_readings_scored_total", 0),
+            m.get("vigil_readings_scored_serving_total", nan),
+            m.get("vigil_readings_scored_lstm_total", nan))
+
+
+def assign_groups(v, n, size, conns=16):
+    """PUT /v1/devices/pump-i {"group": "g-<(i-1)//size>"} for i in 1..n through the real API,
+    over `conns` keep-alive connections (each PUT waits for its commit: concurrency lets the
+    writer group them). Before any reading, so every device is a member from its first reading.
+    Returns the wall seconds."""
+    t0 = time.time()
+    errors = []
+
+    def worker(k):
+        c = http.client.HTTPConnection("127.0.0.1", v.port, timeout=120)
+        try:
+            for i in range(1 + k, n + 1, conns):
+                body = json.dumps({"group": f"g-{(i - 1) // size}"})
+                c.request("PUT", f"/v1/devices/pump-{i}", body,
+                          {"Content-Type": "application/json"})
+                r = c.getresponse()
+                r.read()
+                if r.status not in (200, 201):
+                    errors.append(f"pump-{i}: {r.status}")
+                    return
+        except (OSError, http.client.HTTPException) as e:
+            errors.append(str(e))
+        finally:
+            c.close()
+    ts = [threading.Thread(target=worker, args=(k,)) for k in range(conns)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise RuntimeError(f"group assignment failed: {errors[:3]}")
+    return time.time() - t0
+
+
 # ---- load --------------------------------------------------------------------------------------
 
 class Sims:
@@ -225,6 +277,16 @@ def wait_scored(v, target, timeout, poll):
         time.sleep(poll)
 
 
+def serving_fraction(m0, m1):
+    """Of the vectors scored between two metrics reads: the fractions scored by a trained model
+    and by an LSTM (NaN without the counters)."""
+    s0, s1 = serving_counts(m0), serving_counts(m1)
+    d = s1[0] - s0[0]
+    if d <= 0:
+        return (float("nan"), float("nan"))
+    return ((s1[1] - s0[1]) / d, (s1[2] - s0[2]) / d)
+
+
 def run_phase(build, v, n, start_ms, frm, to, speed, poll):
     """Runs one phase; returns a dict of what it measured."""
     m0 = v.metrics()
@@ -238,12 +300,17 @@ def run_phase(build, v, n, start_ms, frm, to, speed, poll):
         sims.kill()
     ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t_acked = time.time()
+    # Each sim first runs its pumps silently up to --from (at 100k devices and 500 s, 5-10 s of
+    # its CPU before the first reading is sent): the pass starts at its first live send, which
+    # its own `seconds` (first send to last answer) dates.
+    t_send = t_acked - tot["seconds"] if tot.get("seconds", 0) > 0 else t0
     t1, m1 = wait_scored(v, fed(m0) + tot["lines_sent"], 600, poll)
     c1 = v.cpu_s()
     th1 = v.threads_cpu()
     readings = tot["readings_acked"]
-    r = {"readings": readings, "vectors": tot["lines_sent"], "wall": t1 - t0,
-         "wall_acked": t_acked - t0, "rate": readings / (t1 - t0), "cpu": c1 - c0,
+    r = {"readings": readings, "vectors": tot["lines_sent"], "wall": t1 - t_send,
+         "wall_acked": t_acked - t_send, "rate": readings / (t1 - t_send), "cpu": c1 - c0,
+         "sim_setup_s": t_send - t0,
          "sim_cpu": ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime,
          "p50": delay_quantile(m0, m1, 0.5), "p99": delay_quantile(m0, m1, 0.99),
          "scored_all": fed(m1) - fed(m0) >= tot["lines_sent"],
@@ -254,6 +321,7 @@ def run_phase(build, v, n, start_ms, frm, to, speed, poll):
          "postponed": m1.get("vigil_train_postponed_total", 0)
          - m0.get("vigil_train_postponed_total", 0),
          "retries": tot.get("retries", 0), "states": m1["_states"], "speed": speed,
+         "serving": serving_fraction(m0, m1),
          "threads": {k: th1.get(k, 0) - th0.get(k, 0) for k in th1}, "m1": m1}
     return r
 
@@ -445,38 +513,71 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
     t_sim = 0
     phases = []
     try:
-        # Warm-up.
+        # Groups first, through the API, before any reading arrives.
+        if a.group_size > 0:
+            res["group_put_s"] = assign_groups(v, n, a.group_size)
+            log(f"N={n} {n} devices put in groups of {a.group_size}: "
+                f"{res['group_put_s']:.1f} s")
+        # Warm-up to serving: model.warmup (400) simulated seconds at full speed, then rounds of
+        # 101 s (a device still learning asks again every warmup/4 + 1 readings) until at most
+        # 1 % of the fleet is learning, each round after the training queue drained; bounded
+        # by --max-rounds and by --warmup-budget seconds of wall time in all (then the max
+        # pass runs with whatever still learns, and serving= says so). N > --steady-max: the
+        # old 2 simulated seconds (every device exists, none trained).
+        tw0 = time.time()
+        m = v.metrics()
+        tr0 = m.get("vigil_model_trainings_total", 0)
+        tj0 = (m.get("vigil_training_seconds_count", 0), m.get("vigil_training_seconds_sum", 0))
         if n <= a.steady_max:
             t_end = 400
             r = run_phase(a.build, v, n, start_ms, 0, t_end, 0, poll)
             stored += r["readings"]
             t_sim = t_end
             rounds = 0
-            while rounds < a.max_rounds:
+            res["warmup_feed_s"] = r["wall"]
+            drain_s = 0.0
+            while True:
                 t0 = time.time()
-                while time.time() - t0 < 60:
+                left = a.warmup_budget - (t0 - tw0)
+                while time.time() - t0 < max(0.0, min(a.drain_max, left)):
                     m = v.metrics()
                     if m.get("vigil_train_queue_jobs", 0) == 0:
                         break
-                    time.sleep(0.5)
+                    time.sleep(max(0.5, poll))
+                drain_s += time.time() - t0
+                m = v.metrics()
                 learning = m["_states"][0]
-                log(f"N={n} warm-up t={t_sim}s: states {m['_states']} "
-                    f"(learning, normal, warning, anomaly), trainings "
-                    f"{m.get('vigil_model_trainings_total', 0):.0f}")
-                if learning <= 0.01 * n:
+                log(f"N={n} warm-up t={t_sim}s ({time.time() - tw0:.0f} s): states "
+                    f"{m['_states']} (learning, normal, warning, anomaly), trainings "
+                    f"{m.get('vigil_model_trainings_total', 0):.0f}, due "
+                    f"{m.get('vigil_train_queue_jobs', 0):.0f}")
+                if learning <= 0.01 * n or rounds >= a.max_rounds or \
+                        time.time() - tw0 >= a.warmup_budget:
                     break
                 r = run_phase(a.build, v, n, start_ms, t_sim, t_sim + 101, 0, poll)
                 stored += r["readings"]
                 t_sim += 101
                 rounds += 1
             res["warmup_rounds"] = rounds
-            measure_to = max(t_sim + 300, a.steady_seconds)
+            res["warmup_drain_s"] = drain_s
+            if n <= a.long_max:
+                measure_to = max(t_sim + 300, a.steady_seconds)
+            else:
+                measure_to = t_sim + max(10, -(-a.measure_readings // (n * CHANNELS)))
         else:
             r = run_phase(a.build, v, n, start_ms, 0, 2, 0, poll)
             stored += r["readings"]
             t_sim = 2
             measure_to = t_sim + max(10, -(-a.measure_readings // (n * CHANNELS)))
-        res["warm_states"] = v.metrics()["_states"]
+        m = v.metrics()
+        res["warmup_s"] = time.time() - tw0
+        res["warmup_trainings"] = m.get("vigil_model_trainings_total", 0) - tr0
+        tj = (m.get("vigil_training_seconds_count", 0) - tj0[0],
+              m.get("vigil_training_seconds_sum", 0) - tj0[1])
+        res["warmup_train_jobs"] = tj[0]
+        res["warmup_s_per_train_job"] = tj[1] / tj[0] if tj[0] else 0.0
+        res["warmup_rss_kb"] = v.proc_status("VmRSS")
+        res["warm_states"] = m["_states"]
 
         # Max pass, profiled.
         prof = os.path.join(v.dir, "perf.data")
@@ -598,6 +699,8 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
     res["exit"] = v.rc
     res["tables"] = v.tables()
     res["rss_per_dev_kb"] = (res["rss_kb"] - rss_empty) / n
+    res["warmup_rss_per_dev_kb"] = (res["warmup_rss_kb"] - rss_empty) / n
+    res["group_size"] = a.group_size
     res["vmdata_per_dev_kb"] = res["vmdata_kb"] / n
     res["phases"] = phases
     if not a.keep:
@@ -647,7 +750,15 @@ def print_size(res):
           f"disk_bytes={res['disk']} readings_table_bytes_per_reading="
           f"{readings_bytes / max(res['stored'], 1):.2f} "
           f"detectors_table_bytes_per_device={res['tables'].get('detectors', 0) / n:.0f} "
-          f"stop_s={res['stop_s']:.1f} vigild_exit={res['exit']}", flush=True)
+          f"stop_s={res['stop_s']:.1f} vigild_exit={res['exit']} "
+          f"serving={mx['serving'][0]:.4f} serving_lstm={mx['serving'][1]:.4f} "
+          f"group_size={res['group_size']} warmup_s={res['warmup_s']:.0f} "
+          f"warmup_rounds={res.get('warmup_rounds', 0)} "
+          f"warmup_learning={res['warm_states'][0]} "
+          f"warmup_train_jobs={res['warmup_train_jobs']:.0f} "
+          f"warmup_s_per_train_job={res['warmup_s_per_train_job']:.3f} "
+          f"warmup_rss_per_device_kb={res['warmup_rss_per_dev_kb']:.1f} "
+          f"group_put_s={res.get('group_put_s', 0):.1f}", flush=True)
     log(f"N={n} tables: {res['tables']}")
     th = {k: x for k, x in mx["threads"].items() if not k.startswith("wait:")}
     ths = sum(th.values()) or 1
@@ -667,7 +778,8 @@ def print_size(res):
                                    for r in top))
     for p in res["phases"]:
         log(f"  phase {p['name']}: sim {p['sim_from']}..{p['sim_to']} s, speed {p['speed']:.3f}, "
-            f"{p['readings']:.0f} readings, {p['rate']:.0f}/s, p50 {fmt_ms(p['p50'])} ms, "
+            f"{p['readings']:.0f} readings, {p['rate']:.0f}/s (sims' silent run to --from "
+            f"{p['sim_setup_s']:.1f} s), serving {p['serving'][0]:.4f}, p50 {fmt_ms(p['p50'])} ms, "
             f"p99 {fmt_ms(p['p99'])} ms, trainings {p['trainings']:.0f}, postponed "
             f"{p['postponed']:.0f}, not scored {p['not_scored']:.0f}, 503 retries "
             f"{p['retries']:.0f}")
@@ -677,8 +789,19 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--sizes", default="1000,10000,100000")
-    ap.add_argument("--steady-max", type=int, default=1000,
-                    help="largest N brought to steady state (serving) before measuring")
+    ap.add_argument("--steady-max", type=int, default=100000,
+                    help="largest N brought to serving before measuring (larger N: 2 simulated "
+                    "seconds of warm-up, every device learning)")
+    ap.add_argument("--long-max", type=int, default=1000,
+                    help="largest N whose max pass runs to --steady-seconds (larger N: "
+                    "--measure-readings readings)")
+    ap.add_argument("--warmup-budget", type=float, default=1200,
+                    help="wall seconds at most for a warm-up to serving")
+    ap.add_argument("--drain-max", type=float, default=120,
+                    help="wall seconds at most waiting for the training queue between rounds")
+    ap.add_argument("--group-size", type=int, default=0,
+                    help="devices per model group, assigned through PUT /v1/devices/{id} before "
+                    "any reading (0: every device its own model)")
     ap.add_argument("--steady-seconds", type=int, default=2700,
                     help="simulated seconds at the end of a steady fleet's max pass")
     ap.add_argument("--max-rounds", type=int, default=20)

@@ -68,6 +68,7 @@ static const struct setting settings[] = {
     S("model", "hidden", K_INT, model_hidden, 1, 1024),
     S("model", "versions", K_INT, model_versions, 1, 1000),
     S("model", "predictions", K_SIZE, model_predictions, 1, 1000000),
+    S("model", "group_rows", K_SIZE, model_group_rows, 0, 100000000),
 };
 
 void config_default(config_t *c)
@@ -109,6 +110,7 @@ void config_default(config_t *c)
     c->model_hidden = dc.n_hidden;
     c->model_versions = 10;
     c->model_predictions = 2000; /* pipeline_opts_default's */
+    c->model_group_rows = 8000;  /* pipeline_opts_default's */
 }
 
 /* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) loosely; api and stream check fully

@@ -480,6 +480,7 @@ int main(int argc, char **argv)
         po.shard_nice = d.cfg.ingest_nice;
         po.versions = d.cfg.model_versions;
         po.predictions = d.cfg.model_predictions;
+        po.group_rows = d.cfg.model_group_rows;
         po.det.warmup = d.cfg.model_warmup;
         po.det.retrain_every = d.cfg.model_retrain_every;
         po.det.retrain_seconds = d.cfg.model_retrain_seconds;

@@ -25,6 +25,7 @@ void pipeline_opts_default(pipeline_opts_t *o)
     o->train_nice = 10;
     o->shard_queue = 1000000;
     o->predictions = 2000;
+    o->group_rows = 8000;
     o->events = 16;
     o->versions = 10;
     o->save_every = 10000;
@@ -200,13 +201,19 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
 }
 
 /* Maps a point's fields onto the device's channels, adding new ones. Returns 1 when the channel
- * set changed (the detector must be rebuilt), 0 when not, or an error. */
+ * set changed (the detector must be rebuilt), 0 when not, or an error. A device's points
+ * usually carry its channels in the same order: the channel after the previous field's match
+ * is tried first, one comparison per field, before the search. */
 static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt, int *idx)
 {
-    int changed = 0;
+    int changed = 0, next = 0;
     for (uint32_t f = 0; f < pt->nfields; f++) {
         const char *name = batch_str(b, b->fields[pt->field0 + f].name);
         int k = -1;
+        if (next < d->nch && strcmp(d->ch[next], name) == 0) {
+            idx[f] = next++;
+            continue;
+        }
         for (int c = 0; c < d->nch; c++)
             if (strcmp(d->ch[c], name) == 0) {
                 k = c;
@@ -225,6 +232,7 @@ static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt
             changed = 1;
         }
         idx[f] = k;
+        next = k + 1;
     }
     return changed;
 }
@@ -319,7 +327,7 @@ void pipeline__versions_trim(pipeline_t *p, struct dev *d)
  * to (pipeline_rollback reads it there); without a store, or when the store refuses the put,
  * the version cannot be rolled back to. Caller holds d->mu. */
 void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                              double seconds)
+                              double seconds, size_t pooled)
 {
     /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
     struct version *v = &d->versions[d->nversions++];
@@ -338,14 +346,14 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
         }
     }
     v->has_ckpt = ckpt != NULL;
-    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt);
+    v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt, pooled);
     pipeline__serving_changed(d, info->swapped, info->version, info->kind);
     if (p->store && v->info_json &&
         store_model_put_keep(p->store, d->name, v->version, v->info_json, ckpt, len, p->o.versions,
                              d->serving_version)) {
         log_warn("pipeline: model version %u of '%s' not saved (store busy)", v->version, d->name);
         v->has_ckpt = 0;
-        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0);
+        char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0, pooled);
         if (js) {
             free(v->info_json);
             v->info_json = js;
@@ -411,6 +419,11 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     pipeline__observe(p->step_hist, sb, step_s);
     atomic_fetch_add_explicit(&p->step_ns_total, (uint64_t)(step_s * 1e9), memory_order_relaxed);
     atomic_fetch_add_explicit(&p->scored, 1, memory_order_relaxed);
+    if (r->state != DET_LEARNING) {
+        atomic_fetch_add_explicit(&p->scored_serving, 1, memory_order_relaxed);
+        if (r->kind == DET_KIND_LSTM)
+            atomic_fetch_add_explicit(&p->scored_lstm, 1, memory_order_relaxed);
+    }
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c])
             d->last_x[c] = sp->x[c];
@@ -543,23 +556,46 @@ static struct group *group_of(struct dev *d)
     return g;
 }
 
+/* Looks up the devices and groups of b's points [*resolved, end) into pd, pg. Shard thread. */
+static void resolve(pipeline_t *p, const batch_t *b, struct dev **pd, struct group **pg,
+                    size_t *resolved, size_t end)
+{
+    for (size_t i = *resolved; i < end; i++) {
+        pd[i] = pipeline__dev(p, batch_str(b, b->points[i].device));
+        pg[i] = pd[i] ? group_of(pd[i]) : NULL;
+    }
+    if (end > *resolved)
+        *resolved = end;
+}
+
 /* Scores a message's points in order per device; members of a group whose readings arrive
  * together (within the next GROUP_LOOKAHEAD points) are stepped as one batch: each member's
- * earliest pending point joins, at most one per member. Shard thread. */
+ * earliest pending point joins, at most one per member. Each point's device and group are
+ * looked up once, when the message's order or a scan ahead first reaches it (the scan then
+ * compares pointers, not names). Shard thread. */
 #define GROUP_LOOKAHEAD 256
 static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
 {
     const size_t np = b->npoints;
     uint8_t *done = calloc(np, 1);
     struct spoint *sps = malloc(DETECTOR_MAX_BATCH * sizeof *sps);
+    struct dev **pd = malloc((np ? np : 1) * sizeof *pd);
+    struct group **pg = malloc((np ? np : 1) * sizeof *pg);
+    if (!done || !sps || !pd || !pg) { /* out of memory: one point at a time, no batching */
+        for (size_t i = 0; i < np; i++) {
+            struct spoint one = {.pt = &b->points[i]};
+            if ((one.d = pipeline__dev(p, batch_str(b, one.pt->device))) != NULL)
+                score_point(p, b, &one);
+        }
+        goto out;
+    }
+    size_t resolved = 0; /* pd, pg hold the points before this one */
     for (size_t i = 0; i < np; i++) {
-        if (done && done[i])
+        resolve(p, b, pd, pg, &resolved, i + 1);
+        if (done[i] || pd[i] == NULL)
             continue;
-        struct spoint one = {.pt = &b->points[i]};
-        one.d = pipeline__dev(p, batch_str(b, one.pt->device));
-        if (one.d == NULL)
-            continue;
-        struct group *g = done && sps ? group_of(one.d) : NULL;
+        struct spoint one = {.pt = &b->points[i], .d = pd[i]};
+        struct group *g = pg[i];
         if (g == NULL) {
             score_point(p, b, &one);
             continue;
@@ -567,21 +603,24 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
         int n = 0;
         sps[n++] = one;
         for (size_t j = i + 1; j < np && j < i + GROUP_LOOKAHEAD && n < DETECTOR_MAX_BATCH; j++) {
-            if (done[j])
+            resolve(p, b, pd, pg, &resolved, j + 1);
+            if (done[j] || pg[j] != g)
                 continue;
-            struct dev *dj = pipeline__dev(p, batch_str(b, b->points[j].device));
-            int seen = dj == NULL;
+            int seen = 0;
             for (int k = 0; k < n && !seen; k++)
-                seen = sps[k].d == dj;
-            if (seen || group_of(dj) != g)
+                seen = sps[k].d == pd[j];
+            if (seen)
                 continue;
-            sps[n].d = dj;
+            sps[n].d = pd[j];
             sps[n].pt = &b->points[j];
             n++;
             done[j] = 1;
         }
         score_group(p, sh, b, sps, n);
     }
+out:
+    free(pg);
+    free(pd);
     free(sps);
     free(done);
 }
@@ -959,7 +998,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.version = version;
             info.swapped = 1;
             info.kind = DET_KIND_LSTM;
-            pipeline__record_version(p, d, &info, 0);
+            pipeline__record_version(p, d, &info, 0, 0);
         }
     }
     pthread_mutex_unlock(&d->mu);

@@ -25,13 +25,16 @@ typedef struct pipeline_opts {
     int shard_nice;     /* nice increment of the inference (shard) threads (0: none) */
     size_t shard_queue; /* most readings waiting per shard before the writer waits */
     size_t predictions; /* predictions kept per device (a ring) */
+    size_t group_rows;  /* readings a group's training pools from its members' windows at most,
+                           whole windows in turn from one training to the next (0: all) */
     size_t events;      /* anomaly events kept per device */
     int versions;       /* model versions kept per device */
     int save_every;     /* readings between saves of a device's detector (0: only at exit) */
     struct detector_config det;
 } pipeline_opts_t;
 
-/* Defaults: 1 worker, 1 training thread, 1,000,000 readings, 2,000 predictions,
+/* Defaults: 1 worker, 1 training thread, 1,000,000 readings, 2,000 predictions, 8,000 pooled
+ * group rows,
  * 16 events in memory (all are in the store), 10 versions, a save every 10,000 readings,
  * detector_config_default(). */
 void pipeline_opts_default(pipeline_opts_t *o);

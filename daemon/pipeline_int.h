@@ -31,6 +31,14 @@ struct group {
     UT_hash_handle hh;
     char *name;        /* owned; the hash key */
     int due, training; /* guarded by pipeline.due_mu */
+    /* Its members in the order they joined (room for members_room), kept beside dev.group
+     * (changed together, under the device's mu then groups_mu), so a training finds them
+     * without walking every device. Guarded by pipeline.groups_mu. */
+    struct dev **members;
+    size_t nmembers, members_room;
+    /* Where in the member list the next training starts pooling windows (o.group_rows): only
+     * the training that set `training` touches it. */
+    size_t pool_next;
 };
 
 _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");
@@ -128,6 +136,8 @@ struct pipeline {
     struct group *groups;
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
+    /* Of scored: by a trained model (the device past learning), and of those by an LSTM. */
+    atomic_uint_fast64_t scored_serving, scored_lstm;
     atomic_uint_fast64_t batched; /* readings stepped in a group's batched step of >= 2 */
     atomic_uint_fast64_t step_ns_total, train_ms_total, train_jobs;
     atomic_uint_fast64_t step_hist[8];   /* PIPE_STEP_BUCKETS */
@@ -150,10 +160,11 @@ struct pipeline {
 // clang-format on
 
 /* JSON texts describing an event and a version (for the API and the persistence hooks);
- * malloc'd, NULL when out of memory. Caller holds d->mu. */
+ * malloc'd, NULL when out of memory. pooled > 0: the version came from a group's training on
+ * that many pooled readings (metrics.pooled_rows). Caller holds d->mu. */
 char *pipeline__event_json(const struct dev *d, const struct event *e);
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
-                             double seconds, int has_ckpt);
+                             double seconds, int has_ckpt, size_t pooled);
 
 /* Saves d's detector (channel names + detector_save) to the store. Caller holds d->mu. */
 void pipeline__save(pipeline_t *p, struct dev *d);
@@ -177,16 +188,21 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d);
 /* Finds or creates the group `name` (NULL when out of memory). Any thread. */
 struct group *pipeline__group(pipeline_t *p, const char *name);
 
+/* Moves d from its group (d->group, or none) to g (or none): d->group and both member lists.
+ * Returns 0, or ERR_NOMEM (d stays where it was). Caller holds d->mu. */
+int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g);
+
 /* Frees the groups (pipeline_destroy). */
 void pipeline__groups_free(pipeline_t *p);
 
-/* The devices of group g: *out is malloc'd (caller frees). Takes devs_lock and each device's
- * mu in turn: the caller holds neither. Returns 0 or ERR_NOMEM. */
+/* The devices of group g, in the order they joined: *out is malloc'd (caller frees). Takes
+ * groups_mu only. Returns 0 or ERR_NOMEM. */
 int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n);
 
-/* Adds a version to d's history and stores it (pipeline.c). Caller holds d->mu. */
+/* Adds a version to d's history and stores it (pipeline.c); pooled as for
+ * pipeline__version_json. Caller holds d->mu. */
 void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                              double seconds);
+                              double seconds, size_t pooled);
 
 /* The status follows a change of the serving model. Caller holds d->mu. */
 void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,

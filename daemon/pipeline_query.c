@@ -77,7 +77,7 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
 }
 
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
-                             double seconds, int has_ckpt)
+                             double seconds, int has_ckpt, size_t pooled)
 {
     json_t *tl = json_array(), *vl = json_array();
     int ne = i->epochs < 64 ? i->epochs : 64;
@@ -93,6 +93,9 @@ char *pipeline__version_json(const struct detector_train_info *i, int64_t create
         "val_mse_persistence", jnum(i->val_mse_persistence), "val_mse_serving_before",
         jnum(i->val_mse_serving), "epochs", i->epochs, "rows", (json_int_t)i->rows, "train_seconds",
         seconds, "train_loss", tl, "val_loss", vl);
+    if (v && pooled > 0)
+        json_object_set_new(json_object_get(v, "metrics"), "pooled_rows",
+                            json_integer((json_int_t)pooled));
     char *s = NULL;
     dump(v, &s);
     return s;
@@ -530,11 +533,13 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     struct group *g = gname && *gname ? pipeline__group(p, gname) : NULL;
     json_decref(a);
     pthread_mutex_lock(&d->mu);
-    if (g != d->group)
+    if (g != d->group && pipeline__group_move(p, d, g) == 0)
         log_info("pipeline: device '%s' %s%s%s", d->name, g ? "joins group '" : "leaves its group",
                  g ? g->name : "",
                  g ? "'; the group's next training gives it the shared model" : "");
-    d->group = g;
+    else if (g != d->group)
+        log_warn("pipeline: device '%s' not moved to group '%s': out of memory", d->name,
+                 g ? g->name : "(none)");
     free(d->attrs);
     d->attrs = copy;
     pipeline__apply_limits(d);
@@ -571,6 +576,16 @@ void pipeline_metrics(pipeline_t *p, sbuf_t *out)
         inq += p->shards[s].queued;
         pthread_mutex_unlock(&p->shards[s].mu);
     }
+    sbuf_printf(out,
+                "# HELP vigil_readings_scored_serving_total Reading vectors scored by a trained "
+                "model (their device past learning).\n"
+                "# TYPE vigil_readings_scored_serving_total counter\n"
+                "vigil_readings_scored_serving_total %llu\n"
+                "# HELP vigil_readings_scored_lstm_total Of those, the vectors an LSTM predicted.\n"
+                "# TYPE vigil_readings_scored_lstm_total counter\nvigil_readings_scored_lstm_total "
+                "%llu\n",
+                (unsigned long long)atomic_load(&p->scored_serving),
+                (unsigned long long)atomic_load(&p->scored_lstm));
     sbuf_printf(out,
                 "# HELP vigil_readings_batched_total Readings of group members stepped together "
                 "in one batched model step.\n# TYPE vigil_readings_batched_total counter\n"

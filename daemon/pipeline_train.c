@@ -11,14 +11,17 @@
  *
  * Groups: the devices whose attributes name the same "group" share one model. A group's
  * training makes one job per member (from the member's detector, with the member's own
- * window) and one group job on the members' windows one after another (pooled); the group job
+ * window) and one group job on the members' windows one after another (pooled: at most
+ * o.group_rows readings, whole windows of the members in turn from one training to the next,
+ * so a group's training costs about the same whatever the group's size); the group job
  * decides (train, validate, swap or not) and every member's job takes that decision
  * (detector_job_share), calibrating its own error scales; each member then applies its job
  * and records the same version. Members keep their LSTM states, scales, thresholds and events.
  * Members with another channel set than the first one (the leader) are left out, with a log.
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
- * groups_mu (leaf) guards the groups table. Taken under a device's mu: due_mu. A training
+ * groups_mu (leaf) guards the groups table and each group's member list. Taken under a
+ * device's mu: due_mu, groups_mu (pipeline__group_move). A training
  * holds at most one device's mu at a time. Threads: pipeline__mark_due on shard and HTTP
  * threads (caller holds d->mu); train_next on the training pool. */
 #include "err.h"
@@ -113,34 +116,54 @@ void pipeline__groups_free(pipeline_t *p)
     HASH_ITER(hh, p->groups, g, tmp)
     {
         HASH_DEL(p->groups, g);
+        free(g->members);
         free(g->name);
         free(g);
     }
 }
 
+int pipeline__group_move(pipeline_t *p, struct dev *d, struct group *g)
+{
+    struct group *old = d->group;
+    if (g == old)
+        return 0;
+    pthread_mutex_lock(&p->groups_mu);
+    if (g && g->nmembers == g->members_room) {
+        size_t room = g->members_room ? 2 * g->members_room : 8;
+        struct dev **nv = realloc(g->members, room * sizeof *nv);
+        if (nv == NULL) {
+            pthread_mutex_unlock(&p->groups_mu);
+            return ERR_NOMEM;
+        }
+        g->members = nv;
+        g->members_room = room;
+    }
+    if (old) { /* keeps the others' order: trainings pool their windows in it */
+        for (size_t i = 0; i < old->nmembers; i++)
+            if (old->members[i] == d) {
+                memmove(old->members + i, old->members + i + 1,
+                        (old->nmembers - i - 1) * sizeof *old->members);
+                old->nmembers--;
+                break;
+            }
+    }
+    if (g)
+        g->members[g->nmembers++] = d;
+    d->group = g;
+    pthread_mutex_unlock(&p->groups_mu);
+    return 0;
+}
+
 int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n)
 {
-    size_t cap = 8, k = 0;
-    struct dev **v = malloc(cap * sizeof *v);
+    pthread_mutex_lock(&p->groups_mu);
+    size_t k = g->nmembers;
+    struct dev **v = malloc((k ? k : 1) * sizeof *v);
+    if (v && k)
+        memcpy(v, g->members, k * sizeof *v);
+    pthread_mutex_unlock(&p->groups_mu);
     if (v == NULL)
         return ERR_NOMEM;
-    pthread_rwlock_rdlock(&p->devs_lock);
-    for (struct dev *d = p->devs; d; d = d->hh.next) {
-        pthread_mutex_lock(&d->mu);
-        int in = d->group == g;
-        pthread_mutex_unlock(&d->mu);
-        if (!in)
-            continue;
-        if (k == cap) {
-            struct dev **nv = realloc(v, 2 * cap * sizeof *v);
-            if (nv == NULL)
-                break;
-            v = nv;
-            cap *= 2;
-        }
-        v[k++] = d;
-    }
-    pthread_rwlock_unlock(&p->devs_lock);
     *out = v;
     *n = k;
     return 0;
@@ -158,6 +181,7 @@ struct member {
     char *names[DETECTOR_MAX_CHANNELS];
     float *rows; /* its window [n, nch] */
     int n;
+    size_t pooled; /* readings the group's training pooled (0: the device's own training) */
 };
 
 /* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
@@ -213,7 +237,7 @@ static void member_end(pipeline_t *p, struct member *m, int began, int run_rc, d
             memset(&info, 0, sizeof info);
             rc = detector_job_apply(d->det, m->job, &info);
             if (rc == 0) {
-                pipeline__record_version(p, d, &info, seconds);
+                pipeline__record_version(p, d, &info, seconds, m->pooled);
                 pipeline__save(p, d);
                 atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
                 if (info.swapped)
@@ -273,23 +297,37 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         pthread_mutex_lock(&ms[lead].d->mu);
         rc = ms[lead].d->det ? detector_job_create(&gj, ms[lead].d->det) : ERR_RANGE;
         pthread_mutex_unlock(&ms[lead].d->mu);
-        const size_t C = (size_t)ms[lead].nch;
-        float *pool = rc == 0 ? malloc(total * C * sizeof(float)) : NULL;
+        /* The pool: at most o.group_rows readings (at least one window), whole windows of the
+         * members in turn from where the last training stopped, the last one cut to its
+         * newest readings; every member's own window still calibrates its own job. */
+        const size_t C = (size_t)ms[lead].nch, hist = (size_t)p->o.det.history;
+        size_t cap = p->o.group_rows == 0 ? total : p->o.group_rows < hist ? hist : p->o.group_rows;
+        cap = cap < total ? cap : total;
+        float *pool = rc == 0 ? malloc(cap * C * sizeof(float)) : NULL;
         if (rc == 0 && pool == NULL)
             rc = ERR_NOMEM;
-        for (size_t i = 0, at = 0; rc == 0 && i < n; i++)
-            if (began[i]) {
-                memcpy(pool + at * C, ms[i].rows, (size_t)ms[i].n * C * sizeof(float));
-                at += (size_t)ms[i].n;
-            }
+        size_t at = 0, k = 0;
+        const size_t first = g->pool_next % n;
+        for (; rc == 0 && k < n && at < cap; k++) {
+            const size_t i = (first + k) % n;
+            if (!began[i])
+                continue;
+            size_t take = (size_t)ms[i].n < cap - at ? (size_t)ms[i].n : cap - at;
+            memcpy(pool + at * C, ms[i].rows + ((size_t)ms[i].n - take) * C,
+                   take * C * sizeof(float));
+            at += take;
+        }
+        g->pool_next = first + k;
         if (rc == 0)
-            rc = detector_job_set_pooled(gj, pool, (int)total);
+            rc = detector_job_set_pooled(gj, pool, (int)at);
         free(pool);
         if (rc == 0)
             rc = detector_job_run(gj);
         for (size_t i = 0; rc == 0 && i < n; i++)
-            if (began[i])
+            if (began[i]) {
                 rc = detector_job_share(ms[i].job, gj);
+                ms[i].pooled = at;
+            }
     }
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
     for (size_t i = 0; i < n; i++)

@@ -9,6 +9,10 @@ readings that arrive together are stepped as one batched model step.
    the next one); GET device and status show the group.
 2. A fault on one member is flagged on that member only.
 3. A bad group value is refused with 400 naming the field.
+4. Devices that move between groups, or leave one, before their first reading are trained with
+   the group they are in (each group keeps its member list beside the devices' group), and
+   vigil_readings_scored_serving_total counts exactly the vectors scored by a trained model.
+5. model.group_rows bounds the readings a group's training pools (at least one window).
 
 Python 3 standard library.
 """
@@ -155,6 +159,56 @@ class Groups(tp.DaemonPerTest):
         self.assertTrue(ev_a[0]["active"] or ev_a[0]["start_ts"] >= T0 + 500 * 1000, ev_a[0])
         self.assertEqual(ev_b, [], "a fault on ga was flagged on gb")
 
+    def test_moved_members_train_with_their_group(self):
+        d = self.d
+        for dev, g in (("ga", "g1"), ("gb", "g1"), ("gc", "g1"), ("gc", "g2"), ("ge", "g2"),
+                       ("gd", "g1"), ("gd", None)):
+            put_group(d, dev, g)
+        devs = ["ga", "gb", "gc", "ge", "gd"]
+        rng = tp.random.Random(5)
+        rows = {dev: tp.rotation(tp.WARMUP + 20, 3 * k, tp.OMEGA_A, 0.01, rng)
+                for k, dev in enumerate(devs)}
+        s0 = metric_value(d, "vigil_readings_scored_total")
+        v0 = metric_value(d, "vigil_readings_scored_serving_total")
+        # One reading short of the warm-up: nobody asked for training, every vector is learning.
+        feed_together(d, devs, {dev: r[:tp.WARMUP - 1] for dev, r in rows.items()}, 0)
+        self.assertEqual(metric_value(d, "vigil_readings_scored_total") - s0,
+                         len(devs) * (tp.WARMUP - 1))
+        self.assertEqual(metric_value(d, "vigil_readings_scored_serving_total"), v0)
+        feed_together(d, devs, {dev: r[tp.WARMUP - 1:tp.WARMUP] for dev, r in rows.items()},
+                      tp.WARMUP - 1)
+
+        def trained():
+            st = [tp.status(d, dev) for dev in devs]
+            m = [tp.models(d, dev) for dev in devs]
+            if any(x["training"] for x in m) or metric_value(d, "vigil_train_queue_jobs") or \
+                    any(x["state"] == "learning" for x in st):
+                return None
+            return st
+        st = dict(zip(devs, tp.wait_for("every device trained", trained, 60)))
+        self.assertEqual([st[dev]["group"] for dev in devs], ["g1", "g1", "g2", "g2", None])
+        self.assertEqual(st["ga"]["model"], st["gb"]["model"])
+        self.assertEqual(st["gc"]["model"], st["ge"]["model"])
+        # Each group's training pooled its own members' windows (WARMUP readings each), not the
+        # members of the other group or gd's (which trained alone: nothing pooled).
+        for dev in devs:
+            pooled = [v["metrics"].get("pooled_rows") for v in tp.models(d, dev)["versions"]]
+            if dev == "gd":
+                self.assertEqual(pooled, [None])
+            else:
+                self.assertEqual(len(pooled), 1, pooled)
+                self.assertTrue(2 * tp.WARMUP - 2 <= pooled[0] <= 2 * tp.WARMUP, (dev, pooled))
+        # Now every vector is scored by a trained model, and those an LSTM predicted are a part.
+        s1 = metric_value(d, "vigil_readings_scored_total")
+        v1 = metric_value(d, "vigil_readings_scored_serving_total")
+        l1 = metric_value(d, "vigil_readings_scored_lstm_total")
+        feed_together(d, devs, {dev: r[tp.WARMUP:] for dev, r in rows.items()}, tp.WARMUP)
+        self.assertEqual(metric_value(d, "vigil_readings_scored_total") - s1, len(devs) * 20)
+        self.assertEqual(metric_value(d, "vigil_readings_scored_serving_total") - v1,
+                         len(devs) * 20)
+        self.assertLessEqual(metric_value(d, "vigil_readings_scored_lstm_total") - l1,
+                             len(devs) * 20)
+
     def test_bad_group_refused(self):
         d = self.d
         for body in ('{"group": 5}', '{"group": ""}', '{"group": ["a"]}'):
@@ -170,6 +224,28 @@ class Groups(tp.DaemonPerTest):
         self.assertIn("error", doc)
         if contains:
             self.assertIn(contains, doc["error"])
+
+
+class GroupRows(tp.DaemonPerTest):
+    # A window of WARMUP readings, and group_rows below it: one window is pooled.
+    CONFIG = tp.config_text(0, extra="train_window = %d\ngroup_rows = 1\n" % tp.WARMUP)
+
+    def test_pool_bounded(self):
+        d, devs = self.d, ["ra", "rb", "rc"]
+        for dev in devs:
+            put_group(d, dev, "r1")
+        rng = tp.random.Random(8)
+        feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
+                                for k, dev in enumerate(devs)}, 0)
+
+        def trained():
+            m = [tp.models(d, dev) for dev in devs]
+            if any(x["training"] or not x["versions"] for x in m):
+                return None
+            return m
+        for m in tp.wait_for("the group trained", trained, 60):
+            self.assertEqual([v["metrics"]["pooled_rows"] for v in m["versions"]],
+                             [tp.WARMUP] * len(m["versions"]), m["versions"])
 
 
 if __name__ == "__main__":
