@@ -252,8 +252,17 @@ device_tag = host
             d = vt.Vigild(config=vt.write_file(os.path.join(tmp, "vigild.conf"), text))
             try:
                 d.start()
-                n = nices(d)
                 base = os.nice(0)  # vigild starts at the test's nice value (ctest may be niced)
+                # Each thread sets its own nice when it starts running, which on a loaded machine
+                # can come after /healthz answers: wait (bounded) for the last one to get there.
+                want = {"store-writer": {min(19, base + bulk)}, "infer": {min(19, base + bulk)},
+                        "MHD-worker": {base}, "http-io": {min(19, base + bulk)},
+                        "train-0": {min(19, base + 10)}}
+                deadline = time.monotonic() + 10
+                n = nices(d)
+                while any(n.get(k) != v for k, v in want.items()) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    n = nices(d)
                 self.assertEqual(n.get("store-writer"), {min(19, base + bulk)}, n)
                 self.assertEqual(n.get("infer"), {min(19, base + bulk)}, n)
                 self.assertEqual(n.get("MHD-worker"), {base}, n)
