@@ -98,7 +98,9 @@ static const char *form_q(const char *body, size_t len, char *buf, size_t size)
             buf[o] = '\0';
             return buf;
         }
-        p = stop + 1;
+        if (amp == NULL)
+            break; /* not stop + 1: that would point past the end of the body */
+        p = amp + 1;
     }
     return NULL;
 }

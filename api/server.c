@@ -321,8 +321,9 @@ void api__json_num(sbuf_t *b, double v)
     sbuf_append(b, buf, strlen(buf));
 }
 
-/* Inflates a gzip body into a new buffer of at most max bytes. Returns 0, 1 when too large, or
- * -1 when the body is not valid gzip. */
+/* Inflates a gzip body (one member, or several concatenated as `cat a.gz b.gz` makes) into a
+ * new buffer of at most max bytes in all. Returns 0, 1 when too large, or -1 when the body is
+ * not valid gzip. */
 static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outlen)
 {
     z_stream z;
@@ -334,12 +335,16 @@ static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outl
     int rc = -1;
     if (buf == NULL)
         goto done;
+    /* Bytes inflated so far, over all members: z.total_out restarts at 0 with each member
+     * (inflateReset), so it cannot say where the next one's output goes. */
+    size_t used = 0;
     z.next_in = (Bytef *)in;
     z.avail_in = (uInt)n;
     for (;;) {
-        z.next_out = (Bytef *)buf + z.total_out;
-        z.avail_out = (uInt)(cap - z.total_out);
+        z.next_out = (Bytef *)buf + used;
+        z.avail_out = (uInt)(cap - used);
         int zr = inflate(&z, Z_NO_FLUSH);
+        used = cap - z.avail_out;
         if (zr == Z_STREAM_END) {
             /* Concatenated gzip members are legal; continue with the next one. */
             if (z.avail_in > 0) {
@@ -368,7 +373,7 @@ static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outl
         }
     }
     *out = buf;
-    *outlen = z.total_out;
+    *outlen = used;
     buf = NULL;
 done:
     free(buf);

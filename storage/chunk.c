@@ -225,9 +225,11 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
 int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t len,
                         const store_cell_t **cells, size_t *ncells, size_t *npoints)
 {
+    if (data == NULL)
+        return ERR_CORRUPT; /* SQLite's empty blob; NULL + len would be undefined */
     const unsigned char *p = data, *end = p + len;
     uint64_t n, nch;
-    if (data == NULL || store__varint_get(&p, end, VARINT_MAX, &n) ||
+    if (store__varint_get(&p, end, VARINT_MAX, &n) ||
         store__varint_get(&p, end, VARINT_MAX, &nch) || n == 0 || n > STORE_CHUNK_DECODE_MAX ||
         nch == 0 || nch > STORE_CHUNK_IDX_MAX || n * nch > STORE_CHUNK_DECODE_MAX)
         return ERR_CORRUPT;

@@ -469,7 +469,7 @@ int store__pend_replay(store_t *s)
         seq = (uint64_t)sqlite3_column_int64(st, 0);
         const unsigned char *p = sqlite3_column_blob(st, 1);
         size_t n = (size_t)sqlite3_column_bytes(st, 1);
-        const unsigned char *end = p + n;
+        const unsigned char *end = p ? p + n : p; /* an empty blob is NULL */
         if (first)
             w->log_trunc = seq;
         first = 0;

@@ -196,7 +196,7 @@ static int migrate_chunks(sqlite3 *db, char *errmsg, size_t errsize)
         }
         dev = d;
         const unsigned char *p = sqlite3_column_blob(sel, 2);
-        const unsigned char *end = p + sqlite3_column_bytes(sel, 2);
+        const unsigned char *end = p ? p + sqlite3_column_bytes(sel, 2) : p; /* empty: NULL */
         while (p < end) {
             if (store__grow((void **)&cells, &cap, m + 1, sizeof *cells)) {
                 err = ERR_NOMEM;

@@ -2037,6 +2037,8 @@ static void test_chunk_codec(void **state)
     assert_int_equal(store__chunk_decode(&dec, 0, bad1, sizeof bad1, &c, &nc, &np), ERR_CORRUPT);
     assert_int_equal(store__chunk_decode(&dec, 0, bad2, sizeof bad2, &c, &nc, &np), ERR_CORRUPT);
     assert_int_equal(store__chunk_decode(&dec, 0, bad3, sizeof bad3, &c, &nc, &np), ERR_CORRUPT);
+    /* An empty blob, which sqlite3_column_blob returns as NULL. */
+    assert_int_equal(store__chunk_decode(&dec, 0, NULL, 0, &c, &nc, &np), ERR_CORRUPT);
     /* The encoder refuses what it cannot code faithfully: nothing, cells out of order or
      * repeated, a negative or huge idx. */
     const unsigned char *data;

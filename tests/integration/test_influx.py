@@ -129,6 +129,25 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertJsonError(r, 415, "deflate")
         self.assertNoDevice("lp-gz3")
 
+    def test_gzip_members(self):
+        # Concatenated gzip members (cat a.gz b.gz) are one valid body: every member's lines
+        # are stored, not only the last one's (gunzip once wrote each member over the last).
+        import gzip
+        path = os.path.join(self.d.tmp, "members.gz")
+        members = [gzip.compress(("m,device=lp-gzm v=%d %d\n" % (i, 1000 * (i + 1))).encode())
+                   for i in range(3)]
+        vt.write_file(path, b"".join(members), "wb")
+        r = self.d.curl("POST", "/write?precision=ms", "-H", "Content-Encoding: gzip",
+                        "--data-binary", "@" + path)
+        self.ok(r)
+        self.assertPoints(self.d.readings("lp-gzm"),
+                          [(1000 * (i + 1), {"v": float(i)}) for i in range(3)])
+        # A valid member followed by bytes that are not gzip: 400, nothing stored.
+        vt.write_file(path, members[0] + b"not gzip", "wb")
+        r = self.d.curl("POST", "/write?precision=ms", "-H", "Content-Encoding: gzip",
+                        "--data-binary", "@" + path)
+        self.assertJsonError(r, 400, "gzip")
+
     def test_partial_write(self):
         body = ("m,device=lp-part a=1 1000\n"
                 "m,device=lp-part a= 2000\n"
