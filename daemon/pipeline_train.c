@@ -13,7 +13,8 @@
  * training makes one job per member (from the member's detector, with the member's own
  * window) and one group job on the members' windows one after another (pooled: at most
  * o.group_rows readings, whole windows of the members in turn from one training to the next,
- * so a group's training costs about the same whatever the group's size); the group job
+ * so a group's training costs about the same whatever the group's size; each window a series of
+ * its own, with its newest readings held out, see detector_job_set_pooled); the group job
  * decides (train, validate, swap or not) and every member's job takes that decision
  * (detector_job_share), calibrating its own error scales; each member then applies its job
  * and records the same version. Members keep their LSTM states, scales, thresholds and events.

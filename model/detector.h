@@ -239,11 +239,11 @@ int detector_job_set_pooled(detector_job_t *job, const float *rows, const int *l
 
 /* Trains an LSTM (a fresh one; with warm_epochs > 0 and an LSTM serving, one that starts from
  * the serving weights and runs at most warm_epochs epochs) and fits the linear baseline on all but
- * the newest val_rows readings of the window, then validates them, persistence and the serving
- * predictor (copied at create) on those readings and decides what serves (the decision is applied
- * by _apply). Any thread; touches only the job, so the result is the same on any thread. Returns
- * ERR_INVAL (no data set), ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just
- * does not compete). */
+ * the newest val_rows readings of the window (of every window, for a pooled job), then validates
+ * them, persistence and the serving predictor (copied at create) on those readings (the last
+ * window's) and decides what serves (the decision is applied by _apply). Any thread; touches
+ * only the job, so the result is the same on any thread. Returns ERR_INVAL (no data set),
+ * ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just does not compete). */
 int detector_job_run(detector_job_t *job);
 
 /* Applies the job's decision: the best candidate replaces the serving predictor only if it

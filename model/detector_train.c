@@ -13,6 +13,10 @@
  * cannot beat "same as last time" on a channel only adds noise there. The best new predictor
  * replaces the serving one only if its cost is lower; the first training always installs one.
  *
+ * A group's job (set_pooled) holds several members' windows: each is a series of its own (no
+ * training window, linear pair or prediction spans two), and each one's newest rows are held
+ * out, since members that run in step share a timeline.
+ *
  * Invariants: a job never touches its detector between create and apply; run is a pure
  * function of the job, so results are the same on any thread. Threading: create and apply on
  * the detector's owner thread, run on any thread, one thread at a time per job. */
