@@ -13,7 +13,8 @@
  * training makes one job per member (from the member's detector, with the member's own
  * window) and one group job on the members' windows one after another (pooled: at most
  * o.group_rows readings, whole windows of the members in turn from one training to the next,
- * so a group's training costs about the same whatever the group's size); the group job
+ * so a group's training costs about the same whatever the group's size; each window a series of
+ * its own, with its newest readings held out, see detector_job_set_pooled); the group job
  * decides (train, validate, swap or not) and every member's job takes that decision
  * (detector_job_share), calibrating its own error scales; each member then applies its job
  * and records the same version. Members keep their LSTM states, scales, thresholds and events.
@@ -299,28 +300,44 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         pthread_mutex_unlock(&ms[lead].d->mu);
         /* The pool: at most o.group_rows readings (at least one window), whole windows of the
          * members in turn from where the last training stopped, the last one cut to its
-         * newest readings; every member's own window still calibrates its own job. */
+         * newest readings and moved first, so the newest window (the group's validation tail)
+         * is a whole one; every member's own window still calibrates its own job. The job is
+         * told where each window starts: nothing is learnt across two members. */
         const size_t C = (size_t)ms[lead].nch, hist = (size_t)p->o.det.history;
         size_t cap = p->o.group_rows == 0 ? total : p->o.group_rows < hist ? hist : p->o.group_rows;
         cap = cap < total ? cap : total;
         float *pool = rc == 0 ? malloc(cap * C * sizeof(float)) : NULL;
-        if (rc == 0 && pool == NULL)
+        int *lens = rc == 0 ? malloc(2 * n * sizeof *lens) : NULL, *order = lens ? lens + n : NULL;
+        if (rc == 0 && (pool == NULL || lens == NULL))
             rc = ERR_NOMEM;
-        size_t at = 0, k = 0;
+        size_t at = 0, k = 0, nseg = 0;
         const size_t first = g->pool_next % n;
         for (; rc == 0 && k < n && at < cap; k++) {
             const size_t i = (first + k) % n;
             if (!began[i])
                 continue;
             size_t take = (size_t)ms[i].n < cap - at ? (size_t)ms[i].n : cap - at;
-            memcpy(pool + at * C, ms[i].rows + ((size_t)ms[i].n - take) * C,
-                   take * C * sizeof(float));
+            order[nseg] = (int)i;
+            lens[nseg++] = (int)take;
             at += take;
         }
         g->pool_next = first + k;
+        if (nseg > 1 && lens[nseg - 1] < ms[order[nseg - 1]].n) {
+            const int ci = order[nseg - 1], cl = lens[nseg - 1];
+            memmove(order + 1, order, (nseg - 1) * sizeof *order);
+            memmove(lens + 1, lens, (nseg - 1) * sizeof *lens);
+            order[0] = ci;
+            lens[0] = cl;
+        }
+        for (size_t s = 0, to = 0; rc == 0 && s < nseg; to += (size_t)lens[s++]) {
+            const struct member *m = &ms[order[s]];
+            memcpy(pool + to * C, m->rows + ((size_t)m->n - (size_t)lens[s]) * C,
+                   (size_t)lens[s] * C * sizeof(float));
+        }
         if (rc == 0)
-            rc = detector_job_set_pooled(gj, pool, (int)at);
+            rc = detector_job_set_pooled(gj, pool, lens, (int)nseg);
         free(pool);
+        free(lens);
         if (rc == 0)
             rc = detector_job_run(gj);
         for (size_t i = 0; rc == 0 && i < n; i++)

@@ -228,18 +228,22 @@ int detector_job_create(detector_job_t **out, const detector_t *d);
  * caller's). Any thread. Returns ERR_RANGE (fewer than warmup rows), ERR_NOMEM, ERR_INVAL. */
 int detector_job_set_data(detector_job_t *job, const float *rows, int n);
 
-/* detector_job_set_data for a group job: rows are the members' windows one after another,
- * up to cfg.history * DETECTOR_MAX_BATCH rows (the newest are kept). The validation tail is
- * then the last window's newest rows. */
-int detector_job_set_pooled(detector_job_t *job, const float *rows, int n);
+/* detector_job_set_data for a group job: rows are nseg members' windows one after another,
+ * lens[k] rows each (rows [sum of lens, C]), up to cfg.history * DETECTOR_MAX_BATCH rows in all
+ * (the newest are kept: the oldest windows are dropped first). Each window is a series of its
+ * own: nothing is trained, validated or predicted across two of them. The validation tail is
+ * the last window's newest rows, so that window must hold warmup rows. Returns as
+ * detector_job_set_data (ERR_RANGE also for a last window shorter than warmup; ERR_INVAL for
+ * a negative length). */
+int detector_job_set_pooled(detector_job_t *job, const float *rows, const int *lens, int nseg);
 
 /* Trains an LSTM (a fresh one; with warm_epochs > 0 and an LSTM serving, one that starts from
  * the serving weights and runs at most warm_epochs epochs) and fits the linear baseline on all but
- * the newest val_rows readings of the window, then validates them, persistence and the serving
- * predictor (copied at create) on those readings and decides what serves (the decision is applied
- * by _apply). Any thread; touches only the job, so the result is the same on any thread. Returns
- * ERR_INVAL (no data set), ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just
- * does not compete). */
+ * the newest val_rows readings of the window (of every window, for a pooled job), then validates
+ * them, persistence and the serving predictor (copied at create) on those readings (the last
+ * window's) and decides what serves (the decision is applied by _apply). Any thread; touches
+ * only the job, so the result is the same on any thread. Returns ERR_INVAL (no data set),
+ * ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just does not compete). */
 int detector_job_run(detector_job_t *job);
 
 /* Applies the job's decision: the best candidate replaces the serving predictor only if it

@@ -13,6 +13,10 @@
  * cannot beat "same as last time" on a channel only adds noise there. The best new predictor
  * replaces the serving one only if its cost is lower; the first training always installs one.
  *
+ * A group's job (set_pooled) holds several members' windows: each is a series of its own (no
+ * training window, linear pair or prediction spans two), and each one's newest rows are held
+ * out, since members that run in step share a timeline.
+ *
  * Invariants: a job never touches its detector between create and apply; run is a pure
  * function of the job, so results are the same on any thread. Threading: create and apply on
  * the detector's owner thread, run on any thread, one thread at a time per job. */
@@ -28,8 +32,14 @@ enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
 struct detector_job {
     struct detector_config cfg;
     int C, n, n_val;
-    float *data;   /* [n, C] oldest first (set_data; NULL before) */
-    model_t *base; /* the cold start's initial model (detector__model_config), made by run */
+    float *data; /* [n, C] oldest first (set_data; NULL before) */
+    /* Segments: a pooled job's rows are several series one after another (a group's members'
+     * windows): segment k starts at row seg[k] (seg[0] = 0, ascending) and ends where the next
+     * one starts, or at n. Nothing is predicted across a boundary. One segment for
+     * set_data. */
+    int *seg;
+    int nseg, n_train; /* n_train: rows trained on (every segment's rows before its tail) */
+    model_t *base;     /* the cold start's initial model (detector__model_config), made by run */
     /* the serving predictor at create */
     enum detector_kind s_kind;
     model_t *s_lstm;
@@ -118,48 +128,107 @@ void detector_job_destroy(detector_job_t *j)
     model_destroy(j->s_lstm);
     model_destroy(j->base);
     free(j->data);
+    free(j->seg);
     free(j->block);
     free(j);
 }
 
-/* Copies the newest (at most cap) of rows [n, C] into the job. */
-static int set_rows(detector_job_t *j, const float *rows, int n, int cap)
+/* Segment k: rows [*a, *b), of which [*v, *b) is its held-out tail, its newest min(val_rows,
+ * length / 3) rows (for one segment: the job's validation tail). Trainings fit rows [*a, *v)
+ * only: the members of a group mostly run in step, so a training row of one member from the
+ * time of another member's tail would make that tail (the decision's, or the member's own
+ * calibration rows) in-sample in all but name. */
+static void seg_rows(const detector_job_t *j, int k, int *a, int *v, int *b)
 {
-    if (!j || !rows || n < 0 || j->ran)
+    *a = j->seg[k];
+    *b = k + 1 < j->nseg ? j->seg[k + 1] : j->n;
+    const int len = *b - *a;
+    *v = *b - (j->cfg.val_rows < len / 3 ? j->cfg.val_rows : len / 3);
+}
+
+/* Copies the newest (at most cap) of the rows of nseg series one after another, lens[k] rows
+ * each (rows [sum of lens, C]), into the job: oldest series dropped first, the oldest kept one
+ * cut to its newest rows. */
+static int set_rows(detector_job_t *j, const float *rows, const int *lens, int nseg, int cap)
+{
+    if (!j || !rows || !lens || nseg < 1 || j->ran)
         return ERR_INVAL;
+    int64_t total = 0;
+    for (int k = 0; k < nseg; k++) {
+        if (lens[k] < 0)
+            return ERR_INVAL;
+        total += lens[k];
+    }
+    if (total > INT32_MAX)
+        return ERR_INVAL;
+    int n = (int)total, first = 0, cut = 0; /* first kept series, rows cut from its start */
     if (n < j->cfg.warmup)
         return ERR_RANGE;
     if (n > cap) {
+        int drop = n - cap;
+        while (drop >= lens[first])
+            drop -= lens[first++];
+        cut = drop;
         rows += (size_t)(n - cap) * (size_t)j->C;
         n = cap;
     }
     const size_t C = (size_t)j->C;
     /* One block: the rows, then the raw scores of the calibration rows (at most n). */
     float *data = malloc(sizeof(float) * ((size_t)n * C + (size_t)n));
-    if (!data)
+    int *seg = malloc(sizeof(int) * (size_t)(nseg - first));
+    if (!data || !seg) {
+        free(data);
+        free(seg);
         return ERR_NOMEM;
-    for (size_t t = 0; t < (size_t)n; t++)
+    }
+    int ns = 0;
+    for (int k = first, at = 0; k < nseg; k++) {
+        const int len = lens[k] - (k == first ? cut : 0);
+        if (len > 0) /* empty series are left out */
+            seg[ns++] = at;
+        at += len;
+    }
+    if (ns == 0 || n - seg[ns - 1] < j->cfg.warmup) { /* the validation tail's window */
+        free(data);
+        free(seg);
+        return ERR_RANGE;
+    }
+    for (size_t t = 0, k = 0; t < (size_t)n; t++) {
+        while (k + 1 < (size_t)ns && (size_t)seg[k + 1] <= t)
+            k++;
+        const int start = t == (size_t)seg[k]; /* carry forward within a series only */
         for (size_t c = 0; c < C; c++) {
             float v = rows[t * C + c];
-            data[t * C + c] = isfinite(v) ? v : t > 0 ? data[(t - 1) * C + c] : 0.0f;
+            data[t * C + c] = isfinite(v) ? v : !start ? data[(t - 1) * C + c] : 0.0f;
         }
+    }
     free(j->data);
+    free(j->seg);
     j->data = data;
+    j->seg = seg;
+    j->nseg = ns;
     j->val_raw = data + (size_t)n * C;
     j->n = n;
-    j->n_val = j->cfg.val_rows < n / 3 ? j->cfg.val_rows : n / 3;
+    /* The validation tail: the newest rows of the last series. */
+    const int last = n - seg[ns - 1];
+    j->n_val = j->cfg.val_rows < last / 3 ? j->cfg.val_rows : last / 3;
+    j->n_train = 0;
+    for (int k = 0, a, v, b; k < ns; k++) {
+        seg_rows(j, k, &a, &v, &b);
+        j->n_train += v - a;
+    }
     return 0;
 }
 
 int detector_job_set_data(detector_job_t *j, const float *rows, int n)
 {
-    return set_rows(j, rows, n, j ? j->cfg.history : 0);
+    return set_rows(j, rows, &n, 1, j ? j->cfg.history : 0);
 }
 
-int detector_job_set_pooled(detector_job_t *j, const float *rows, int n)
+int detector_job_set_pooled(detector_job_t *j, const float *rows, const int *lens, int nseg)
 {
     const int64_t cap = j ? (int64_t)j->cfg.history * DETECTOR_MAX_BATCH : 0;
-    return set_rows(j, rows, n, cap > 100000000 ? 100000000 : (int)cap);
+    return set_rows(j, rows, lens, nseg, cap > 100000000 ? 100000000 : (int)cap);
 }
 
 /* pred[C] = ab [C, C] . x + b, the linear baseline's step. */
@@ -182,13 +251,17 @@ struct pred_ctx {
     int C, T;
 };
 
-/* Runs a predictor over all n rows and writes its one-step errors on the last ncal rows:
- * err [ncal, C], err[k, c] = actual - predicted for row n - ncal + k. Adds to sseh[C] the
- * squared errors of its h-step-ahead forecasts of the last n_val rows (h >= 1). */
-static int run_errors(const struct pred_ctx *pc, const float *data, int n, int ncal, int n_val,
-                      int h, float *err, double *sseh)
+/* Runs a predictor over the job's rows and writes its one-step errors on the last ncal rows:
+ * err [ncal, C], err[k, c] = actual - predicted for row n - ncal + k (the caller keeps them
+ * inside the last segment). Adds to sseh[C] the squared errors of its h-step-ahead forecasts
+ * (h >= 1) of the rows from hfrom on that are at least skip = min(win, its length / 4) rows
+ * into their segment. Each segment is run on its own: the predictor starts afresh at its
+ * first row and never predicts across its end. */
+static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int ncal, int hfrom,
+                      int win, int h, float *err, double *sseh)
 {
-    const int C = pc->C;
+    const int C = pc->C, n = j->n;
+    const float *data = j->data;
     float pred[DETECTOR_MAX_CHANNELS], tmp[DETECTOR_MAX_CHANNELS];
     float *state = NULL, *work = NULL, *fc = NULL;
     size_t sl = 0;
@@ -201,13 +274,26 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
         work = state + 2 * sl;
         fc = work + wl;
     }
-    const int cfrom = n - ncal, hfrom = n - n_val;
+    const int cfrom = n - ncal;
+    int k = -1, a = 0, b = 0, skip = 0; /* row t is in segment k, rows [a, b) */
     for (int t = 0; t + 1 < n; t++) {
+        if (k + 1 < j->nseg && t == j->seg[k + 1]) {
+            int v;
+            seg_rows(j, ++k, &a, &v, &b);
+            skip = win < (b - a) / 4 ? win : (b - a) / 4;
+            if (state && t > 0) {
+                model_state_reset(pc->lstm, state);
+                model_state_reset(pc->lstm, state + sl);
+            }
+        }
+        if (t + 1 >= b) /* the next row begins another series */
+            continue;
+        const uint64_t lt = (uint64_t)(t - a); /* the row's index in its series */
         const float *x = data + (size_t)t * C;
         if (pc->kind == DET_KIND_LSTM) {
             float in[DETECTOR_MAX_CHANNELS];
             detector__clamp(in, x, pc->lo, pc->hi, C);
-            if (detector__lstm_advance(pc->lstm, pred, state, sl, in, (uint64_t)t, pc->T, work) < 0)
+            if (detector__lstm_advance(pc->lstm, pred, state, sl, in, lt, pc->T, work) < 0)
                 memcpy(pred, x, sizeof(float) * (size_t)C);
         } else if (pc->kind == DET_KIND_LINEAR) {
             linear_apply(pred, x, pc->ab, pc->b, C);
@@ -219,18 +305,18 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
                 float e = data[(size_t)(t + 1) * C + c] - pred[c];
                 err[(size_t)(t + 1 - cfrom) * C + c] = isfinite(e) ? e : 1e30f;
             }
-        if (t + h < hfrom || t + h >= n)
+        if (t + h < hfrom || t + h >= b || t + h - a < skip)
             continue;
         /* The h-step forecast from row t. */
         const float *ph = tmp;
         if (pc->kind == DET_KIND_LSTM && h > 1) {
-            if (model_forecast(pc->lstm, fc, detector__lstm_active(state, sl, (uint64_t)t, pc->T),
-                               NULL, h, work) < 0)
+            if (model_forecast(pc->lstm, fc, detector__lstm_active(state, sl, lt, pc->T), NULL, h,
+                               work) < 0)
                 memcpy(fc + (size_t)(h - 1) * C, x, sizeof(float) * (size_t)C);
             ph = fc + (size_t)(h - 1) * C;
         } else if (pc->kind == DET_KIND_LINEAR) {
             memcpy(tmp, pred, sizeof(float) * (size_t)C);
-            for (int k = 1; k < h; k++) {
+            for (int s = 1; s < h; s++) {
                 float nx[DETECTOR_MAX_CHANNELS];
                 linear_apply(nx, tmp, pc->ab, pc->b, C);
                 memcpy(tmp, nx, sizeof(float) * (size_t)C);
@@ -247,23 +333,29 @@ static int run_errors(const struct pred_ctx *pc, const float *data, int n, int n
     return 0;
 }
 
-/* Channel statistics of the job's rows: mean[C], sd[C] of the training part (flatness,
+/* Channel statistics of the job's rows: mean[C], sd[C] of the training rows (flatness,
  * floors), var[C] of the validation tail (cost normalisation), floor_[C] of the error scales. */
 static void channel_stats(const detector_job_t *j, double *mean, double *sd, double *var,
                           double *floor_)
 {
-    const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv;
+    const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv, nt = j->n_train;
     const struct detector_config *cfg = &j->cfg;
     for (int c = 0; c < C; c++) {
         double s = 0.0, ss = 0.0, vs = 0.0, vss = 0.0;
-        for (int t = 0; t < ntr; t++)
-            s += j->data[(size_t)t * C + c];
-        mean[c] = s / ntr;
-        for (int t = 0; t < ntr; t++) {
-            double dv = j->data[(size_t)t * C + c] - mean[c];
-            ss += dv * dv;
+        for (int k = 0, a, v, b; k < j->nseg; k++) {
+            seg_rows(j, k, &a, &v, &b);
+            for (int t = a; t < v; t++)
+                s += j->data[(size_t)t * C + c];
         }
-        sd[c] = sqrt(ss / ntr);
+        mean[c] = s / nt;
+        for (int k = 0, a, v, b; k < j->nseg; k++) {
+            seg_rows(j, k, &a, &v, &b);
+            for (int t = a; t < v; t++) {
+                double dv = j->data[(size_t)t * C + c] - mean[c];
+                ss += dv * dv;
+            }
+        }
+        sd[c] = sqrt(ss / nt);
         for (int t = ntr; t < n; t++)
             vs += j->data[(size_t)t * C + c];
         vs /= nv;
@@ -277,11 +369,15 @@ static void channel_stats(const detector_job_t *j, double *mean, double *sd, dou
         /* The RMS of one-step changes: the floor's scale for a slow channel whose level spans
          * far more than its per-reading noise (a temperature). */
         double ds = 0.0;
-        for (int t = 1; t < ntr; t++) {
-            double dv = j->data[(size_t)t * C + c] - j->data[(size_t)(t - 1) * C + c];
-            ds += dv * dv;
+        int nd = 0; /* changes within a series (none across a pooled job's boundaries) */
+        for (int k = 0, a, v, b; k < j->nseg; k++) {
+            seg_rows(j, k, &a, &v, &b);
+            for (int t = a + 1; t < v; t++, nd++) {
+                double dv = j->data[(size_t)t * C + c] - j->data[(size_t)(t - 1) * C + c];
+                ds += dv * dv;
+            }
         }
-        ds = ntr > 1 ? sqrt(ds / (ntr - 1)) : sd[c];
+        ds = nd > 0 ? sqrt(ds / nd) : sd[c];
         floor_[c] =
             fmax(fmax(cfg->flat_rel * sd[c], cfg->flat_diff * ds), 1e-6 * (1.0 + fabs(mean[c])));
     }
@@ -333,16 +429,117 @@ static void calibrate(detector_job_t *j, const float *err_s, const float *err_p,
     j->n_raw = nc;
 }
 
+/* The LSTM's training on a pooled job. model_train cuts its windows of T + 1 rows every stride
+ * rows of one series; on members' windows laid end to end, a few of them would span two
+ * members and teach the jump from one member's newest reading to the next one's oldest. When
+ * the members run in step (a fleet of one kind of pump under one schedule) that jump is the
+ * same at every boundary, the LSTM learns it, and it then predicts the jump wherever a member
+ * looks like the end of a window: every member's errors rise together, on every channel, into
+ * false alarms. So the windows are cut here, each inside one segment's training rows, every
+ * stride rows as model_train would, and laid end to end for model_train with stride T + 1,
+ * which takes them back exactly as they are. Its early-stopping windows are cut as it would
+ * cut them from each segment (from the newest val_fraction of its training rows) and laid
+ * last, so that they are the newest in every member, not one member's rows from a time the
+ * others train on. Any thread. */
+static int train_pooled(detector_job_t *j, const model_t *init, const struct model_train_config *tc)
+{
+    const int T = tc->window, C = j->C;
+    const int stride = tc->stride > 0 ? tc->stride : (T / 4 > 0 ? T / 4 : 1);
+    const size_t wl = (size_t)(T + 1) * C;
+    size_t nw[2] = {0, 0}; /* training windows, early-stopping windows */
+    float *buf = NULL;
+    for (int pass = 0; pass < 2; pass++) { /* count, then copy */
+        size_t w[2] = {0, pass ? nw[0] : 0};
+        for (int k = 0, a, v, b; k < j->nseg; k++) {
+            seg_rows(j, k, &a, &v, &b);
+            const int e = v - (int)((double)(v - a) * tc->val_fraction); /* as model_train */
+            for (int part = 0; part < 2; part++)
+                for (int s = part ? e : a; s + T + 1 <= (part ? v : e); s += stride, w[part]++)
+                    if (buf)
+                        memcpy(buf + w[part] * wl, j->data + (size_t)s * C, sizeof(float) * wl);
+        }
+        if (pass == 1)
+            break;
+        nw[0] = w[0];
+        nw[1] = w[1];
+        if (nw[0] < 1 || (tc->val_fraction > 0.0f && nw[1] < 1))
+            return ERR_RANGE; /* as model_train's: too little data for an LSTM */
+        if (!(buf = malloc(sizeof(float) * (nw[0] + nw[1]) * wl)))
+            return ERR_NOMEM;
+    }
+    struct model_train_config wc = *tc;
+    wc.stride = T + 1;
+    /* model_train holds out the last (size_t)(rows * val_fraction) rows: the nw[1] windows. */
+    const size_t rows = (nw[0] + nw[1]) * (size_t)(T + 1), want = nw[1] * (size_t)(T + 1);
+    wc.val_fraction = want > 0 ? (float)(((double)want + 0.5) / (double)rows) : 0.0f;
+    while ((size_t)((double)rows * wc.val_fraction) > want)
+        wc.val_fraction = nextafterf(wc.val_fraction, 0.0f);
+    while ((size_t)((double)rows * wc.val_fraction) < want)
+        wc.val_fraction = nextafterf(wc.val_fraction, 1.0f);
+    int rc = model_train(&j->cand, init, &wc, buf, rows, &j->tres);
+    free(buf);
+    return rc;
+}
+
+/* More series than this in a pooled job: the linear baseline is fitted on the newest
+ * LINEAR_MAX_SEGS + 1 of them (one indicator column per boundary, see fit_linear). */
+#define LINEAR_MAX_SEGS 64
+
+/* Fits the linear baseline on the job's training rows into lin_ab, lin_b. model_linear_fit
+ * regresses each row on the previous one; in a pooled job the segments' training rows are
+ * laid end to end and the pair across a boundary (one member's reading, the next member's
+ * oldest) is no transition of any pump, so each boundary gets an input column of its own that
+ * is 1 on that pair's first row and 0 elsewhere: its coefficient absorbs that pair exactly,
+ * which leaves the others' least-squares fit as if the pair were not there. Returns
+ * model_linear_fit's codes. Any thread. */
+static int fit_linear(detector_job_t *j)
+{
+    const int C = j->C;
+    const int k0 = j->nseg - 1 > LINEAR_MAX_SEGS ? j->nseg - 1 - LINEAR_MAX_SEGS : 0;
+    const int nb = j->nseg - 1 - k0; /* boundaries */
+    int n = 0, a, v, b;
+    for (int k = k0; k < j->nseg; k++) {
+        seg_rows(j, k, &a, &v, &b);
+        n += v - a;
+    }
+    const int I = C + nb;
+    float *buf = NULL, *ab = j->lin_ab;
+    if (nb > 0) {
+        buf = calloc((size_t)n * I + (size_t)C * I, sizeof(float));
+        if (!buf)
+            return ERR_NOMEM;
+        ab = buf + (size_t)n * I;
+        for (int k = k0, t = 0; k < j->nseg; k++) {
+            seg_rows(j, k, &a, &v, &b);
+            for (int r = a; r < v; r++, t++)
+                memcpy(buf + (size_t)t * I, j->data + (size_t)r * C, sizeof(float) * C);
+            if (k + 1 < j->nseg)
+                buf[(size_t)(t - 1) * I + C + (k - k0)] = 1.0f;
+        }
+    }
+    model_linear_t *lin = NULL;
+    int rc = model_linear_fit(&lin, buf ? buf : j->data, (size_t)n, I, C);
+    if (rc == 0) {
+        model_linear_coef(lin, ab, j->lin_b);
+        model_linear_destroy(lin);
+        for (int o = 0; nb > 0 && o < C; o++) /* A: the first C columns of [A | B] */
+            memcpy(j->lin_ab + (size_t)o * C, ab + (size_t)o * I, sizeof(float) * C);
+    }
+    free(buf);
+    return rc;
+}
+
 int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
         return ERR_INVAL;
-    const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv;
+    const int C = j->C, n = j->n, nv = j->n_val;
     const struct detector_config *cfg = &j->cfg;
     /* Calibration rows: the tail only, or (calib_all) every row after one window of context;
-     * the decision always uses the tail. */
-    const int ctx = cfg->train.window < n / 4 ? cfg->train.window : n / 4;
-    const int nc = cfg->calib_all && n - ctx > nv ? n - ctx : nv, off = nc - nv;
+     * the decision always uses the tail. Both lie in the last segment (nl rows). */
+    const int nl = n - j->seg[j->nseg - 1];
+    const int ctx = cfg->train.window < nl / 4 ? cfg->train.window : nl / 4;
+    const int nc = cfg->calib_all && nl - ctx > nv ? nl - ctx : nv, off = nc - nv;
     int rc = 0;
     float *err = malloc(sizeof(float) * (size_t)P_COUNT * nc * C);
     double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
@@ -373,8 +570,14 @@ int detector_job_run(detector_job_t *j)
         init = j->base;
     }
     /* Early in a device's life the rows may not hold a training and an early-stopping window
-     * of the configured length: shorten the window (down to 8) rather than train nothing. */
-    int fit = (int)((double)ntr * tc.val_fraction) - 1;
+     * of the configured length: shorten the window (down to 8) rather than train nothing (a
+     * pooled job: by its longest segment). */
+    int longest = 0;
+    for (int k = 0, a, v, b; k < j->nseg; k++) {
+        seg_rows(j, k, &a, &v, &b);
+        longest = v - a > longest ? v - a : longest;
+    }
+    int fit = (int)((double)longest * tc.val_fraction) - 1;
     if (tc.val_fraction > 0.0f && fit < tc.window && fit >= 8)
         tc.window = fit;
     j->window = tc.window;
@@ -382,16 +585,14 @@ int detector_job_run(detector_job_t *j)
         j->tres.train_loss = j->curves;
         j->tres.val_loss = j->curves + cfg->train.max_epochs;
     }
-    rc = model_train(&j->cand, init, &tc, j->data, (size_t)ntr, &j->tres);
+    rc = j->nseg > 1 ? train_pooled(j, init, &tc)
+                     : model_train(&j->cand, init, &tc, j->data, (size_t)j->n_train, &j->tres);
     if (rc == 0)
         j->have_cand = 1;
     else if (rc != ERR_RANGE && rc != ERR_INVAL)
         goto out;
-    model_linear_t *lin = NULL;
-    rc = model_linear_fit(&lin, j->data, (size_t)ntr, C, C);
+    rc = fit_linear(j);
     if (rc == 0) {
-        model_linear_coef(lin, j->lin_ab, j->lin_b);
-        model_linear_destroy(lin);
         j->have_lin = 1;
         for (int k = 0; k < C * C + C; k++)
             if (!isfinite(k < C * C ? j->lin_ab[k] : j->lin_b[k - C * C]))
@@ -405,10 +606,13 @@ int detector_job_run(detector_job_t *j)
     const int clamp = cfg->clamp_margin >= 0.0f;
     for (int c = 0; c < C; c++) {
         float lo = INFINITY, hi = -INFINITY;
-        for (int t = 0; t < ntr; t++) {
-            float v = j->data[(size_t)t * C + c];
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
+        for (int k = 0, a, v, b; k < j->nseg; k++) {
+            seg_rows(j, k, &a, &v, &b);
+            for (int t = a; t < v; t++) {
+                float x = j->data[(size_t)t * C + c];
+                lo = x < lo ? x : lo;
+                hi = x > hi ? x : hi;
+            }
         }
         float m = cfg->clamp_margin * (hi - lo) + 1e-6f * (1.0f + fabsf(hi) + fabsf(lo));
         j->lo[c] = lo - m;
@@ -427,8 +631,8 @@ int detector_job_run(detector_job_t *j)
         j->cost[p] = NAN;
         if (!avail[p])
             continue;
-        if ((rc = run_errors(&pcs[p], j->data, n, nc, cfg->drift_all ? n - ctx : nv, cfg->horizon,
-                             err + (size_t)p * nc * C, sseh + (size_t)p * C)) < 0)
+        if ((rc = run_errors(&pcs[p], j, nc, cfg->drift_all ? 0 : n - nv, cfg->train.window,
+                             cfg->horizon, err + (size_t)p * nc * C, sseh + (size_t)p * C)) < 0)
             goto out;
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {
@@ -518,8 +722,9 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     j->tres.val_loss = j->curves + E;
 
     /* Calibration on this member's own rows: the shared predictor's and persistence's errors. */
-    const int ctx = cfg->train.window < n / 4 ? cfg->train.window : n / 4;
-    const int nc = cfg->calib_all && n - ctx > nv ? n - ctx : nv, off = nc - nv;
+    const int nl = n - j->seg[j->nseg - 1];
+    const int ctx = cfg->train.window < nl / 4 ? cfg->train.window : nl / 4;
+    const int nc = cfg->calib_all && nl - ctx > nv ? nl - ctx : nv, off = nc - nv;
     float *err = malloc(sizeof(float) * 2 * (size_t)nc * Cz);
     double *sse = calloc(8 * Cz, sizeof(double));
     int rc = ERR_NOMEM;
@@ -534,8 +739,8 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
         {DET_KIND_PERSISTENCE, NULL, NULL, NULL, NULL, NULL, C, cfg->train.window},
     };
     for (int p = 0; p < 2; p++) {
-        if ((rc = run_errors(&pcs[p], j->data, n, nc, nv, 1, err + (size_t)p * nc * Cz,
-                             sseh + (size_t)p * Cz)) < 0)
+        if ((rc = run_errors(&pcs[p], j, nc, n - nv, cfg->train.window, 1,
+                             err + (size_t)p * nc * Cz, sseh + (size_t)p * Cz)) < 0)
             goto out;
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {
@@ -617,7 +822,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         info->train_loss[e] = j->tres.train_loss[e];
         info->val_loss[e] = j->tres.val_loss[e];
     }
-    info->rows = (size_t)(j->n - j->n_val);
+    info->rows = (size_t)j->n_train;
     memcpy(info->persist, d->persist, C);
     return 0;
 }

@@ -12,7 +12,8 @@ readings that arrive together are stepped as one batched model step.
 4. Devices that move between groups, or leave one, before their first reading are trained with
    the group they are in (each group keeps its member list beside the devices' group), and
    vigil_readings_scored_serving_total counts exactly the vectors scored by a trained model.
-5. model.group_rows bounds the readings a group's training pools (at least one window).
+5. model.group_rows bounds the readings a group's training pools (at least one window); a
+   window cut to fit is pooled first, so the group still trains.
 
 Python 3 standard library.
 """
@@ -246,6 +247,34 @@ class GroupRows(tp.DaemonPerTest):
         for m in tp.wait_for("the group trained", trained, 60):
             self.assertEqual([v["metrics"]["pooled_rows"] for v in m["versions"]],
                              [tp.WARMUP] * len(m["versions"]), m["versions"])
+
+
+class GroupRowsCut(tp.DaemonPerTest):
+    # Windows of WARMUP readings and room for two and a half of them: the third member's window
+    # is cut to its newest half and pooled first, so the last window (whose newest readings
+    # validate the group's candidate) is a whole one.
+    CONFIG = tp.config_text(0, extra="train_window = %d\ngroup_rows = %d\n"
+                            % (tp.WARMUP, 2 * tp.WARMUP + tp.WARMUP // 2))
+
+    def test_cut_window_pooled(self):
+        d, devs = self.d, ["ca", "cb", "cc"]
+        for dev in devs:
+            put_group(d, dev, "c1")
+        rng = tp.random.Random(9)
+        feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
+                                for k, dev in enumerate(devs)}, 0)
+
+        def trained():
+            m = [tp.models(d, dev) for dev in devs]
+            if any(x["training"] or not x["versions"] for x in m):
+                return None
+            return m
+        for m in tp.wait_for("the group trained", trained, 60):
+            self.assertEqual([v["metrics"]["pooled_rows"] for v in m["versions"]],
+                             [2 * tp.WARMUP + tp.WARMUP // 2] * len(m["versions"]),
+                             m["versions"])
+        for dev in devs:
+            self.assertNotEqual(tp.status(d, dev)["state"], "learning", dev)
 
 
 if __name__ == "__main__":
