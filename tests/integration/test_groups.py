@@ -227,24 +227,30 @@ class Groups(tp.DaemonPerTest):
             self.assertIn(contains, doc["error"])
 
 
+def train_group(test, devs, group, seed):
+    """Puts devs in group, feeds each a warm-up of readings together and waits until the group
+    has trained; returns each member's model history."""
+    d = test.d
+    for dev in devs:
+        put_group(d, dev, group)
+    rng = tp.random.Random(seed)
+    feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
+                            for k, dev in enumerate(devs)}, 0)
+
+    def trained():
+        m = [tp.models(d, dev) for dev in devs]
+        if any(x["training"] or not x["versions"] for x in m):
+            return None
+        return m
+    return tp.wait_for("the group trained", trained, 60)
+
+
 class GroupRows(tp.DaemonPerTest):
     # A window of WARMUP readings, and group_rows below it: one window is pooled.
     CONFIG = tp.config_text(0, extra="train_window = %d\ngroup_rows = 1\n" % tp.WARMUP)
 
     def test_pool_bounded(self):
-        d, devs = self.d, ["ra", "rb", "rc"]
-        for dev in devs:
-            put_group(d, dev, "r1")
-        rng = tp.random.Random(8)
-        feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
-                                for k, dev in enumerate(devs)}, 0)
-
-        def trained():
-            m = [tp.models(d, dev) for dev in devs]
-            if any(x["training"] or not x["versions"] for x in m):
-                return None
-            return m
-        for m in tp.wait_for("the group trained", trained, 60):
+        for m in train_group(self, ["ra", "rb", "rc"], "r1", 8):
             self.assertEqual([v["metrics"]["pooled_rows"] for v in m["versions"]],
                              [tp.WARMUP] * len(m["versions"]), m["versions"])
 
@@ -257,24 +263,13 @@ class GroupRowsCut(tp.DaemonPerTest):
                             % (tp.WARMUP, 2 * tp.WARMUP + tp.WARMUP // 2))
 
     def test_cut_window_pooled(self):
-        d, devs = self.d, ["ca", "cb", "cc"]
-        for dev in devs:
-            put_group(d, dev, "c1")
-        rng = tp.random.Random(9)
-        feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
-                                for k, dev in enumerate(devs)}, 0)
-
-        def trained():
-            m = [tp.models(d, dev) for dev in devs]
-            if any(x["training"] or not x["versions"] for x in m):
-                return None
-            return m
-        for m in tp.wait_for("the group trained", trained, 60):
+        devs = ["ca", "cb", "cc"]
+        for m in train_group(self, devs, "c1", 9):
             self.assertEqual([v["metrics"]["pooled_rows"] for v in m["versions"]],
                              [2 * tp.WARMUP + tp.WARMUP // 2] * len(m["versions"]),
                              m["versions"])
         for dev in devs:
-            self.assertNotEqual(tp.status(d, dev)["state"], "learning", dev)
+            self.assertNotEqual(tp.status(self.d, dev)["state"], "learning", dev)
 
 
 if __name__ == "__main__":
