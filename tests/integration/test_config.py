@@ -263,11 +263,7 @@ device_tag = host
                 while any(n.get(k) != v for k, v in want.items()) and time.monotonic() < deadline:
                     time.sleep(0.05)
                     n = nices(d)
-                self.assertEqual(n.get("store-writer"), {min(19, base + bulk)}, n)
-                self.assertEqual(n.get("infer"), {min(19, base + bulk)}, n)
-                self.assertEqual(n.get("MHD-worker"), {base}, n)
-                self.assertEqual(n.get("http-io"), {min(19, base + bulk)}, n)
-                self.assertEqual(n.get("train-0"), {min(19, base + 10)}, n)
+                self.assertEqual({k: n.get(k) for k in want}, want, n)
             finally:
                 d.cleanup()
 
