@@ -119,6 +119,9 @@ typedef struct api_request {
     struct api_request *io_next; /* in the server's io queue; guarded by io_mu */
 } api_request_t;
 
+/* Whether the request is a GET or a HEAD (a GET whose body libmicrohttpd does not send). */
+int api__is_get(const api_request_t *r);
+
 /* Query-string argument, percent-decoded into buf. Returns buf, or NULL when absent; NULL with a
  * 400 answer set (r->status != 0) when it does not fit in buf or holds a NUL byte. */
 const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size);
@@ -127,6 +130,20 @@ const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
  * parameter (epoch ms or RFC 3339). Return 0, or -1 with a 400 answer set naming it. */
 int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out);
 int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out);
+
+/* Parses the optional 'from' and 'to' time parameters of a range [from, to) (defaults: all of
+ * time) and checks from < to. Returns 0, or -1 with a 400 answer set naming them. */
+int api__arg_range(api_request_t *r, int64_t *from, int64_t *to);
+
+/* The most bytes of JSON one page of a list answer holds (readings, devices): a page that
+ * reaches it ends early, at an item boundary, with its continuation ("next", "next_after")
+ * set; a single item larger than it (one point of 4,096 long channel names) is sent whole. */
+#define API_PAGE_BYTES ((size_t)8 << 20)
+
+/* The most entries of one predictions page (each holds up to 2 x 64 values), and the default
+ * and most events of one anomalies page. */
+#define API_PREDICTIONS_PAGE 1000
+#define API_ANOMALIES_PAGE 1000
 
 /* Checks the request's credentials against the server's tokens (auth.c). Returns 0 when the
  * request may go on (no tokens configured, an open route, or a token with the role the route
@@ -168,6 +185,9 @@ void api__backend_error(api_request_t *r, int err, const char *what);
 /* Decodes the request body into *body and *len, inflating gzip when Content-Encoding says so.
  * Returns 0; or sets the response (413 / 415 / 400) and returns -1. */
 int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
+
+/* Appends s percent-encoded for use in a URL path or query component. */
+void api__pct_encode(sbuf_t *b, const char *s);
 
 /* Appends a JSON-escaped string (with quotes) / a double in its shortest exact form. */
 void api__json_str(sbuf_t *b, const char *s);

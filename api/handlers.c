@@ -6,14 +6,15 @@
 #include "err.h"
 #include "vtime.h"
 
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* Appends s percent-encoded for use in a URL path or query component. */
-static void pct_encode(sbuf_t *b, const char *s)
+void api__pct_encode(sbuf_t *b, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (; *s; s++) {
@@ -146,17 +147,33 @@ static void device_json(sbuf_t *b, const api_device_t *d)
 struct list_ctx {
     sbuf_t *b;
     size_t n;
+    int full; /* the page reached API_PAGE_BYTES: the device that crossed it was taken back */
     char last[BATCH_NAME_MAX + 1];
 };
+
+/* Ends a page at API_PAGE_BYTES: when the item just appended after mark crossed it (and is not
+ * the page's first), it is taken back. Returns 1 when the page is full. */
+static int page_full(sbuf_t *b, size_t mark, size_t n)
+{
+    if (b->len <= API_PAGE_BYTES || n == 0 || b->oom)
+        return 0;
+    b->len = mark;
+    b->data[mark] = '\0';
+    return 1;
+}
 
 static int list_one(void *arg, const api_device_t *d)
 {
     struct list_ctx *c = arg;
-    if (c->n++)
+    size_t mark = c->b->len;
+    if (c->n)
         sbuf_append(c->b, ",", 1);
     device_json(c->b, d);
+    if ((c->full = page_full(c->b, mark, c->n)) != 0)
+        return 1;
+    c->n++;
     snprintf(c->last, sizeof c->last, "%s", d->id);
-    return 0;
+    return c->b->oom;
 }
 
 int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out)
@@ -167,13 +184,14 @@ int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, 
     if (v == NULL)
         return r->status ? -1 : 0;
     char *end;
+    errno = 0;
     unsigned long long n = strtoull(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || n == 0 || v[0] == '-') {
+    if (!isdigit((unsigned char)v[0]) || *end != '\0' || n == 0) { /* no sign, no space */
         api__error(r, 400, "parameter '%s': want a positive integer, got '%s'", name, v);
         return -1;
     }
-    if (n > max) {
-        api__error(r, 400, "parameter '%s': %llu exceeds the maximum of %zu", name, n, max);
+    if (n > max || errno == ERANGE) { /* quoted as given: strtoull saturates a huge one */
+        api__error(r, 400, "parameter '%s': %s exceeds the maximum of %zu", name, v, max);
         return -1;
     }
     *out = (size_t)n;
@@ -192,16 +210,18 @@ void api__h_devices(api_request_t *r)
         return;
     sbuf_t b;
     sbuf_init(&b);
-    struct list_ctx c = {&b, 0, ""};
+    struct list_ctx c = {&b, 0, 0, ""};
     sbuf_append(&b, "{\"devices\":[", 12);
     int rc = srv->be.device_list(srv->be.ctx, a, limit, list_one, &c);
+    if (rc == 0 && b.oom)
+        rc = ERR_NOMEM;
     if (rc) {
         sbuf_deinit(&b);
         api__backend_error(r, rc, "listing devices");
         return;
     }
     sbuf_append(&b, "],\"next_after\":", 15);
-    if (c.n == limit)
+    if (c.n == limit || c.full)
         api__json_str(&b, c.last);
     else
         sbuf_append(&b, "null", 4);
@@ -298,7 +318,7 @@ static void device_put(api_request_t *r)
 void api__h_device(api_request_t *r)
 {
     struct api_server *srv = r->srv;
-    if (strcmp(r->method, "GET") == 0) {
+    if (api__is_get(r)) {
         device_get(r, 200);
     } else if (strcmp(r->method, "PUT") == 0) {
         device_put(r);
@@ -318,12 +338,14 @@ void api__h_device(api_request_t *r)
 struct points_ctx {
     sbuf_t *b;
     size_t n;
+    int full; /* the page reached API_PAGE_BYTES: the point that crossed it was taken back */
     int64_t last_ts;
 };
 
 static int point_one(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
     struct points_ctx *c = arg;
+    size_t mark = c->b->len;
     char t[32];
     sbuf_printf(c->b, "%s{\"ts\":%lld,\"time\":\"%s\",\"values\":{", c->n ? "," : "", (long long)ts,
                 vtime_format(ts, t, sizeof t));
@@ -335,6 +357,8 @@ static int point_one(void *arg, int64_t ts, size_t n, const char *const *ch, con
         api__json_num(c->b, v[i]);
     }
     sbuf_append(c->b, "}}", 2);
+    if ((c->full = page_full(c->b, mark, c->n)) != 0)
+        return 1; /* stops the storage read too */
     c->n++;
     c->last_ts = ts;
     return c->b->oom;
@@ -354,13 +378,24 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     return 0;
 }
 
+int api__arg_range(api_request_t *r, int64_t *from, int64_t *to)
+{
+    if (api__arg_time(r, "from", VTIME_MIN_MS, from) ||
+        api__arg_time(r, "to", VTIME_MAX_MS + 1, to))
+        return -1;
+    if (*from >= *to) {
+        api__error(r, 400, "parameters 'from' and 'to': from must be before to");
+        return -1;
+    }
+    return 0;
+}
+
 void api__h_device_readings(api_request_t *r)
 {
     struct api_server *srv = r->srv;
     api_query_t q = {.device = r->seg[0]};
     size_t limit;
-    if (api__arg_time(r, "from", VTIME_MIN_MS, &q.from_ms) ||
-        api__arg_time(r, "to", VTIME_MAX_MS + 1, &q.to_ms) ||
+    if (api__arg_range(r, &q.from_ms, &q.to_ms) ||
         api__arg_limit(r, "limit", 1000, r->max_query_limit, &limit))
         return;
     q.limit = limit;
@@ -373,10 +408,6 @@ void api__h_device_readings(api_request_t *r)
         return;
     }
     q.desc = o && strcmp(o, "desc") == 0;
-    if (q.from_ms >= q.to_ms) {
-        api__error(r, 400, "parameters 'from' and 'to': from must be before to");
-        return;
-    }
     char chbuf[8192];
     const char *chans[256];
     const char *cs = api__arg(r, "channels", chbuf, sizeof chbuf);
@@ -401,8 +432,10 @@ void api__h_device_readings(api_request_t *r)
     sbuf_append(&b, "{\"device\":", 10);
     api__json_str(&b, q.device);
     sbuf_append(&b, ",\"points\":[", 11);
-    struct points_ctx c = {&b, 0, 0};
+    struct points_ctx c = {&b, 0, 0, 0};
     int rc = srv->be.query(srv->be.ctx, &q, point_one, &c);
+    if (rc == 0 && b.oom)
+        rc = ERR_NOMEM;
     if (rc) {
         sbuf_deinit(&b);
         if (rc == ERR_NOTFOUND)
@@ -414,12 +447,13 @@ void api__h_device_readings(api_request_t *r)
         return;
     }
     sbuf_append(&b, "],\"next\":", 9);
-    /* The next page continues after the last point returned, in the same order; there is none
-     * when that range is empty (the page ended at the range's first or last millisecond). */
+    /* The next page continues after the last point returned, in the same order, whenever the
+     * page is full (limit points, or API_PAGE_BYTES); there is none when that range is empty
+     * (the page ended at the range's first or last millisecond). */
     int64_t from = q.desc ? q.from_ms : c.last_ts + 1, to = q.desc ? c.last_ts : q.to_ms;
-    if (c.n == limit && from < to) {
+    if ((c.n == limit || c.full) && from < to) {
         sbuf_append(&b, "\"/v1/devices/", 13);
-        pct_encode(&b, q.device);
+        api__pct_encode(&b, q.device);
         sbuf_printf(&b, "/readings?from=%lld&limit=%zu%s", (long long)from, limit,
                     q.desc ? "&order=desc" : "");
         /* The default end (VTIME_MAX_MS + 1) is not a valid parameter value: leave it out. */
@@ -430,7 +464,7 @@ void api__h_device_readings(api_request_t *r)
             for (size_t i = 0; i < q.nchannels; i++) {
                 if (i)
                     sbuf_append(&b, ",", 1);
-                pct_encode(&b, chans[i]);
+                api__pct_encode(&b, chans[i]);
             }
         }
         sbuf_append(&b, "\"", 1);

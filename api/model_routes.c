@@ -7,6 +7,7 @@
 #include "vtime.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,18 +62,88 @@ void api__h_status(api_request_t *r)
     answer(r, rc, out, "status");
 }
 
+/* The pipeline's answers are JSON texts with reals at 7 significant digits (floats): kept so
+ * when one is parsed to add a page's continuation. */
+#define PIPE_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(7))
+
+/* Parses a pipeline answer to add "next" (takes json). Returns the object, or NULL with a 500
+ * answer set. */
+static json_t *parse_answer(api_request_t *r, char *json)
+{
+    json_t *v = json_loads(json, 0, NULL);
+    free(json);
+    if (v == NULL)
+        api__error(r, 500, "reading the pipeline's answer: out of memory or invalid JSON");
+    return v;
+}
+
+/* Answers 200 with v and next (a URL built in b, or null when b is NULL); takes v. */
+static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
+{
+    if (next && next->oom) {
+        json_decref(v);
+        sbuf_deinit(next);
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    json_object_set_new(v, "next", next ? json_string(next->data) : json_null());
+    if (next)
+        sbuf_deinit(next);
+    char *s = json_dumps(v, PIPE_JSON_FLAGS);
+    json_decref(v);
+    if (s == NULL) {
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, s, strlen(s));
+    sbuf_append(&b, "\n", 1);
+    free(s);
+    api__body(r, 200, "application/json", &b);
+}
+
+/* Appends "&to=T" unless to is the open end of time (not a valid parameter value). */
+static void next_to(sbuf_t *b, int64_t to)
+{
+    if (to <= VTIME_MAX_MS)
+        sbuf_printf(b, "&to=%lld", (long long)to);
+}
+
 void api__h_predictions(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
     size_t limit;
-    if (!have(r, be->pipe_predictions) || api__arg_time(r, "from", VTIME_MIN_MS, &from) ||
-        api__arg_time(r, "to", VTIME_MAX_MS + 1, &to) ||
-        api__arg_limit(r, "limit", 1000, 100000, &limit))
+    if (!have(r, be->pipe_predictions) || api__arg_range(r, &from, &to) ||
+        api__arg_limit(r, "limit", API_PREDICTIONS_PAGE, 100000, &limit))
         return;
+    /* One entry holds a predicted and an actual value of each of up to 64 channels: a page
+     * holds at most API_PREDICTIONS_PAGE of them, whatever the limit. */
+    size_t page = limit < API_PREDICTIONS_PAGE ? limit : API_PREDICTIONS_PAGE;
     char *out = NULL;
-    int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, limit, &out);
-    answer(r, rc, out, "predictions");
+    int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, page, &out);
+    if (rc || out == NULL) {
+        answer(r, rc, out, "predictions");
+        return;
+    }
+    json_t *v = parse_answer(r, out);
+    if (v == NULL)
+        return;
+    json_t *pts = json_object_get(v, "points");
+    size_t n = json_array_size(pts);
+    json_int_t last = n ? json_integer_value(json_object_get(json_array_get(pts, n - 1), "ts")) : 0;
+    if (n < page || last + 1 >= to) { /* the range is exhausted */
+        answer_page(r, v, NULL);
+        return;
+    }
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, "/v1/devices/", 12);
+    api__pct_encode(&b, r->seg[0]);
+    sbuf_printf(&b, "/predictions?from=%lld&limit=%zu", (long long)last + 1, limit);
+    next_to(&b, to);
+    answer_page(r, v, &b);
 }
 
 void api__h_forecast(api_request_t *r)
@@ -86,13 +157,67 @@ void api__h_forecast(api_request_t *r)
     answer(r, rc, out, "forecast");
 }
 
+struct ev_item {
+    json_int_t start_ts;
+    size_t pos;
+};
+
+/* Newest start first; ties keep the backend's order. */
+static int by_start_desc(const void *a, const void *b)
+{
+    const struct ev_item *x = a, *y = b;
+    if (x->start_ts != y->start_ts)
+        return x->start_ts < y->start_ts ? 1 : -1;
+    return (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Keeps the newest `limit` events of arr (sorted newest start first), never splitting the
+ * events of one start time between pages (a page then holds more or fewer than limit).
+ * Returns the number kept; *boundary is the oldest start time kept. Returns SIZE_MAX when out
+ * of memory. */
+static size_t events_page(json_t **arr, size_t limit, int64_t *boundary)
+{
+    size_t n = json_array_size(*arr);
+    struct ev_item *it = calloc(n ? n : 1, sizeof *it);
+    json_t *out = json_array();
+    if (it == NULL || out == NULL) {
+        free(it);
+        json_decref(out);
+        return SIZE_MAX;
+    }
+    for (size_t i = 0; i < n; i++) {
+        it[i].start_ts = json_integer_value(json_object_get(json_array_get(*arr, i), "start_ts"));
+        it[i].pos = i;
+    }
+    qsort(it, n, sizeof *it, by_start_desc);
+    size_t k = n < limit ? n : limit;
+    if (k < n && k > 0 && it[k].start_ts == it[k - 1].start_ts) {
+        size_t j = k;
+        while (j > 0 && it[j - 1].start_ts == it[k].start_ts)
+            j--;
+        if (j == 0) /* one start time fills the page: all of its events go on it */
+            while (k < n && it[k].start_ts == it[0].start_ts)
+                k++;
+        else
+            k = j;
+    }
+    for (size_t i = 0; i < k; i++)
+        json_array_append(out, json_array_get(*arr, it[i].pos));
+    *boundary = k ? (int64_t)it[k - 1].start_ts : 0;
+    free(it);
+    json_decref(*arr);
+    *arr = out;
+    return k;
+}
+
 void api__h_anomalies(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
+    size_t limit;
     char abuf[8];
-    if (!have(r, be->pipe_anomalies) || api__arg_time(r, "from", VTIME_MIN_MS, &from) ||
-        api__arg_time(r, "to", VTIME_MAX_MS + 1, &to))
+    if (!have(r, be->pipe_anomalies) || api__arg_range(r, &from, &to) ||
+        api__arg_limit(r, "limit", API_ANOMALIES_PAGE, API_ANOMALIES_PAGE, &limit))
         return;
     const char *a = api__arg(r, "active", abuf, sizeof abuf);
     if (r->status)
@@ -101,10 +226,48 @@ void api__h_anomalies(api_request_t *r)
         api__error(r, 400, "parameter 'active': want true or false");
         return;
     }
+    int active = a && strcmp(a, "true") == 0;
+    const char *dev = r->route == ROUTE_ANOMALIES ? NULL : r->seg[0];
     char *out = NULL;
-    int rc = be->pipe_anomalies(be->ctx, r->route == ROUTE_ANOMALIES ? NULL : r->seg[0],
-                                a && strcmp(a, "true") == 0, from, to, &out);
-    answer(r, rc, out, "anomalies"); /* out is read after the call has filled it */
+    int rc = be->pipe_anomalies(be->ctx, dev, active, from, to, &out);
+    if (rc || out == NULL) {
+        answer(r, rc, out, "anomalies");
+        return;
+    }
+    json_t *v = parse_answer(r, out);
+    if (v == NULL)
+        return;
+    json_t *arr = json_incref(json_object_get(v, "anomalies"));
+    size_t n = json_array_size(arr), k;
+    int64_t boundary = 0;
+    if (arr == NULL || (k = events_page(&arr, limit, &boundary)) == SIZE_MAX) {
+        json_decref(arr);
+        json_decref(v);
+        api__error(r, 500, "anomalies: out of memory");
+        return;
+    }
+    json_object_set_new(v, "anomalies", arr);
+    if (k == n) { /* everything the range holds (the backend reads at most 10,000) */
+        answer_page(r, v, NULL);
+        return;
+    }
+    /* The next page: the events that started before the oldest start on this one. */
+    sbuf_t b;
+    sbuf_init(&b);
+    if (dev) {
+        sbuf_append(&b, "/v1/devices/", 12);
+        api__pct_encode(&b, dev);
+        sbuf_append(&b, "/anomalies?", 11);
+    } else {
+        sbuf_append(&b, "/v1/anomalies?", 14);
+    }
+    sbuf_printf(&b, "limit=%zu", limit);
+    if (from > VTIME_MIN_MS)
+        sbuf_printf(&b, "&from=%lld", (long long)from);
+    next_to(&b, boundary);
+    if (active)
+        sbuf_append(&b, "&active=true", 12);
+    answer_page(r, v, &b);
 }
 
 void api__h_model(api_request_t *r)
@@ -158,7 +321,7 @@ void api__h_rollback(api_request_t *r)
 void api__h_weights(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
-    if (strcmp(r->method, "GET") == 0) {
+    if (api__is_get(r)) {
         if (!have(r, be->pipe_weights_get))
             return;
         void *buf = NULL;

@@ -118,6 +118,11 @@ const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
     return buf;
 }
 
+int api__is_get(const api_request_t *r)
+{
+    return strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+}
+
 /* libmicrohttpd's unescape callback: keep everything raw; see the file comment. */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 {
@@ -525,37 +530,107 @@ static void ping(api_request_t *r)
     r->content_type = NULL;
 }
 
-/* Each route's handler, the methods it takes ("GET" also allows HEAD where listed), and
- * whether it runs on an http-io thread (io: it waits for the disk; see the file comment). */
+/* Each route's handler, the methods it takes, and whether it runs on an http-io thread (io: it
+ * waits for the disk; see the file comment). HEAD is taken wherever GET is (libmicrohttpd sends
+ * the headers only) and OPTIONS everywhere (204 with Allow). allow is the CORS preflight's list
+ * (the methods a script may use); allow_hdr the full Allow header of a 405 or an OPTIONS answer.
+ * params lists the query parameters a /v1 route takes: any other, or one given twice, is a 400,
+ * so a misspelt "form=" or a second "limit=" is never silently ignored. NULL: not checked (the
+ * operational and InfluxDB routes, whose clients send parameters vigild has no use for). */
+static const char *const no_params[] = {NULL};
+static const char *const devices_params[] = {"limit", "after", NULL};
+static const char *const readings_params[] = {"from", "to", "limit", "order", "channels", NULL};
+static const char *const predictions_params[] = {"from", "to", "limit", NULL};
+static const char *const forecast_params[] = {"horizon", NULL};
+static const char *const anomalies_params[] = {"from", "to", "limit", "active", NULL};
+
 static const struct {
     void (*handler)(api_request_t *r);
-    const char *methods; /* space-separated, for matching; shown in Allow with commas */
+    const char *methods; /* space-separated, for matching */
     const char *allow;
     int io;
+    const char *allow_hdr;
+    const char *const *params;
 } routes[ROUTE_COUNT] = {
-    [ROUTE_HEALTHZ] = {healthz, "GET HEAD", "GET, HEAD"},
-    [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD"},
-    [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD"},
-    [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1},
-    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1},
-    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", 1},
-    [ROUTE_DEVICES] = {api__h_devices, "GET", "GET", 1},
-    [ROUTE_DEVICE] = {api__h_device, "GET PUT DELETE", "GET, PUT, DELETE", 1},
-    [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET", "GET", 1},
-    [ROUTE_STATUS] = {api__h_status, "GET", "GET"},
-    [ROUTE_PREDICTIONS] = {api__h_predictions, "GET", "GET", 1},
-    [ROUTE_FORECAST] = {api__h_forecast, "GET", "GET"},
-    [ROUTE_DEVICE_ANOMALIES] = {api__h_anomalies, "GET", "GET", 1},
-    [ROUTE_ANOMALIES] = {api__h_anomalies, "GET", "GET", 1},
-    [ROUTE_MODEL] = {api__h_model, "GET", "GET"},
-    [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST"},
-    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", 1},
-    [ROUTE_WEIGHTS] = {api__h_weights, "GET PUT", "GET, PUT", 1},
+    [ROUTE_HEALTHZ] = {healthz, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS"},
+    [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS"},
+    [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS"},
+    [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1, "POST, OPTIONS"},
+    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1, "GET, POST, OPTIONS"},
+    [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", 1, "POST, OPTIONS", no_params},
+    [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+                       devices_params},
+    [ROUTE_DEVICE] = {api__h_device, "GET HEAD PUT DELETE", "GET, PUT, DELETE", 1,
+                      "GET, HEAD, PUT, DELETE, OPTIONS", no_params},
+    [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+                               readings_params},
+    [ROUTE_STATUS] = {api__h_status, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", no_params},
+    [ROUTE_PREDICTIONS] = {api__h_predictions, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+                           predictions_params},
+    [ROUTE_FORECAST] = {api__h_forecast, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS",
+                        forecast_params},
+    [ROUTE_DEVICE_ANOMALIES] = {api__h_anomalies, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+                                anomalies_params},
+    [ROUTE_ANOMALIES] = {api__h_anomalies, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
+                         anomalies_params},
+    [ROUTE_MODEL] = {api__h_model, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", no_params},
+    [ROUTE_RETRAIN] = {api__h_retrain, "POST", "POST", 0, "POST, OPTIONS", no_params},
+    [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", 1, "POST, OPTIONS", no_params},
+    [ROUTE_WEIGHTS] = {api__h_weights, "GET HEAD PUT", "GET, PUT", 1, "GET, HEAD, PUT, OPTIONS",
+                       no_params},
 };
 
 const char *api__route_allow(enum api_route route)
 {
     return routes[route].allow ? routes[route].allow : "GET";
+}
+
+struct param_check {
+    const char *const *known;
+    const char *bad;  /* the first parameter refused, borrowed from libmicrohttpd */
+    int dup;          /* bad is given twice (else it is unknown) */
+    unsigned seen;    /* bit i: known[i] was given */
+};
+
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct param_check *c = cls;
+    for (unsigned i = 0; c->known[i]; i++) {
+        if (strcmp(key, c->known[i]) != 0)
+            continue;
+        if (c->seen & (1u << i)) {
+            c->bad = key;
+            c->dup = 1;
+            return MHD_NO;
+        }
+        c->seen |= 1u << i;
+        return MHD_YES;
+    }
+    c->bad = key;
+    return MHD_NO;
+}
+
+/* Refuses query parameters the route does not take, or takes once (see routes[]). Returns 0,
+ * or -1 with a 400 answer naming the parameter. */
+static int check_params(api_request_t *r)
+{
+    const char *const *known = routes[r->route].params;
+    if (known == NULL)
+        return 0;
+    struct param_check c = {known, NULL, 0, 0};
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_param, &c);
+    if (c.bad == NULL)
+        return 0;
+    char list[128] = "";
+    for (size_t i = 0, n = 0; known[i]; i++)
+        n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", known[i]);
+    if (c.dup)
+        api__error(r, 400, "parameter '%s': given more than once", c.bad);
+    else
+        api__error(r, 400, "parameter '%.64s': unknown here (this endpoint takes %s)", c.bad,
+                   known[0] ? list : "no parameters");
+    return -1;
 }
 
 static void dispatch(api_request_t *r)
@@ -564,16 +639,23 @@ static void dispatch(api_request_t *r)
         api__error(r, 404, "no such endpoint: %s %s", r->method, r->url);
         return;
     }
+    if (strcmp(r->method, "OPTIONS") == 0) { /* not a CORS preflight: those are answered first */
+        r->allow = routes[r->route].allow_hdr;
+        r->status = 204;
+        r->content_type = NULL;
+        return;
+    }
     /* Whole-word match of the method in the route's list. */
     const char *m = routes[r->route].methods;
     size_t n = strlen(r->method);
     for (const char *p = m; (p = strstr(p, r->method)) != NULL; p += n) {
         if ((p == m || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ')) {
-            routes[r->route].handler(r);
+            if (check_params(r) == 0)
+                routes[r->route].handler(r);
             return;
         }
     }
-    method_not_allowed(r, routes[r->route].allow);
+    method_not_allowed(r, routes[r->route].allow_hdr);
 }
 
 /* Runs the request's handler; there is always an answer after it. Any thread. */
