@@ -193,6 +193,14 @@ void api__pct_encode(sbuf_t *b, const char *s);
 void api__json_str(sbuf_t *b, const char *s);
 void api__json_num(sbuf_t *b, double v);
 
+/* One anomalies page (model_routes.c): replaces *arr, an array of event objects with a
+ * "start_ts", by a new array of its newest `limit` events, newest start first (ties keep their
+ * order), never splitting the events of one start time between pages: the page ends before
+ * them, or holds all of them (more than limit) when they alone would fill it. Returns the
+ * number kept, with *boundary the oldest start time kept (the next page's 'to'); SIZE_MAX when
+ * out of memory (*arr unchanged). */
+size_t api__events_page(struct json_t **arr, size_t limit, int64_t *boundary);
+
 /* Route handlers (handlers.c, influx.c); each sets the response. Any thread. */
 void api__h_readings_post(api_request_t *r);
 void api__h_devices(api_request_t *r);

@@ -171,11 +171,7 @@ static int by_start_desc(const void *a, const void *b)
     return (x->pos > y->pos) - (x->pos < y->pos);
 }
 
-/* Keeps the newest `limit` events of arr (sorted newest start first), never splitting the
- * events of one start time between pages (a page then holds more or fewer than limit).
- * Returns the number kept; *boundary is the oldest start time kept. Returns SIZE_MAX when out
- * of memory. */
-static size_t events_page(json_t **arr, size_t limit, int64_t *boundary)
+size_t api__events_page(json_t **arr, size_t limit, int64_t *boundary)
 {
     size_t n = json_array_size(*arr);
     struct ev_item *it = calloc(n ? n : 1, sizeof *it);
@@ -240,7 +236,7 @@ void api__h_anomalies(api_request_t *r)
     json_t *arr = json_incref(json_object_get(v, "anomalies"));
     size_t n = json_array_size(arr), k;
     int64_t boundary = 0;
-    if (arr == NULL || (k = events_page(&arr, limit, &boundary)) == SIZE_MAX) {
+    if (arr == NULL || (k = api__events_page(&arr, limit, &boundary)) == SIZE_MAX) {
         json_decref(arr);
         json_decref(v);
         api__error(r, 500, "anomalies: out of memory");

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1040,6 +1041,52 @@ static void test_json_str_utf8(void **state)
     json_str_is("\x80x", "\"\\ufffdx\"");
 }
 
+/* Builds an event array from start times (each event's "id" is its position), pages it with
+ * limit, and checks the ids kept (in order, want[] ends with -1) and the boundary. */
+static void events_page_is(const int64_t *starts, size_t n, size_t limit, const int *want,
+                           int64_t want_boundary)
+{
+    json_t *arr = json_array();
+    assert_non_null(arr);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(json_array_append_new(arr, json_pack("{s:I,s:I}", "id", (json_int_t)i,
+                                                              "start_ts", (json_int_t)starts[i])),
+                         0);
+    int64_t boundary = -1;
+    size_t k = api__events_page(&arr, limit, &boundary);
+    size_t nwant = 0;
+    while (want[nwant] >= 0)
+        nwant++;
+    assert_int_equal(k, nwant);
+    assert_int_equal(json_array_size(arr), nwant);
+    for (size_t i = 0; i < nwant; i++)
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, i), "id")),
+                         want[i]);
+    if (nwant > 0)
+        assert_int_equal(boundary, want_boundary);
+    json_decref(arr);
+}
+
+static void test_events_page(void **state)
+{
+    (void)state;
+    /* Sorted newest start first; ties keep their order (the active event the backend put in
+     * front goes to its place). */
+    const int64_t a[] = {50, 90, 70, 70, 10};
+    events_page_is(a, 5, 10, (const int[]){1, 2, 3, 0, 4, -1}, 10);
+    /* A page never splits one start time: limit 2 would cut the two 70s apart. */
+    events_page_is(a, 5, 2, (const int[]){1, -1}, 90);
+    events_page_is(a, 5, 3, (const int[]){1, 2, 3, -1}, 70);
+    events_page_is(a, 5, 4, (const int[]){1, 2, 3, 0, -1}, 50);
+    /* When one start time alone fills the page, all of its events go on it. */
+    const int64_t b[] = {30, 30, 30, 20};
+    events_page_is(b, 4, 2, (const int[]){0, 1, 2, -1}, 30);
+    events_page_is(b, 4, 1, (const int[]){0, 1, 2, -1}, 30);
+    events_page_is(b, 4, 3, (const int[]){0, 1, 2, -1}, 30);
+    events_page_is(b, 4, 4, (const int[]){0, 1, 2, 3, -1}, 20);
+    events_page_is(b, 0, 4, (const int[]){-1}, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1068,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_json_limit),
         cmocka_unit_test(test_json_bad_body),
         cmocka_unit_test(test_json_str_utf8),
+        cmocka_unit_test(test_events_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

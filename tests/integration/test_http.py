@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import sys
+import time
 import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -490,16 +491,16 @@ class Routing(vt.DaemonTestCase):
         self.assertJsonError(self.d.curl("POST", "/v1/nothing", "--data-binary", "{}"), 404)
 
     def test_wrong_method(self):
-        for method, path, allow in [("GET", "/v1/readings", "POST"),
-                                    ("DELETE", "/v1/readings", "POST"),
-                                    ("POST", "/v1/devices", "GET"),
-                                    ("POST", "/v1/devices/x", "GET, PUT, DELETE"),
-                                    ("PUT", "/v1/devices/x/readings", "GET"),
-                                    ("POST", "/healthz", "GET, HEAD"),
-                                    ("POST", "/metrics", "GET, HEAD"),
-                                    ("POST", "/ping", "GET, HEAD"),
-                                    ("GET", "/write", "POST"),
-                                    ("DELETE", "/query", "GET, POST")]:
+        for method, path, allow in [("GET", "/v1/readings", "POST, OPTIONS"),
+                                    ("DELETE", "/v1/readings", "POST, OPTIONS"),
+                                    ("POST", "/v1/devices", "GET, HEAD, OPTIONS"),
+                                    ("POST", "/v1/devices/x", "GET, HEAD, PUT, DELETE, OPTIONS"),
+                                    ("PUT", "/v1/devices/x/readings", "GET, HEAD, OPTIONS"),
+                                    ("POST", "/healthz", "GET, HEAD, OPTIONS"),
+                                    ("POST", "/metrics", "GET, HEAD, OPTIONS"),
+                                    ("POST", "/ping", "GET, HEAD, OPTIONS"),
+                                    ("GET", "/write", "POST, OPTIONS"),
+                                    ("DELETE", "/query", "GET, POST, OPTIONS")]:
             with self.subTest(method=method, path=path):
                 r = self.d.curl(method, path)
                 self.assertJsonError(r, 405, method)
@@ -535,6 +536,222 @@ class Routing(vt.DaemonTestCase):
         self.assertEqual(r.json()["status"], "ok")
         st, _, body = vt.http_request("HEAD", self.d.url("/healthz"))
         self.assertEqual((st, body), (200, b""))
+
+    def test_head_wherever_get(self):
+        # HEAD answers what GET would, without the body; on /v1/devices/{id} it must not fall
+        # through to DELETE.
+        r = self.d.post_json({"device": "head-1", "ts": 1000, "values": {"a": 1}})
+        self.assertEqual(r.status, 200, r)
+        for path in ("/v1/devices", "/v1/devices/head-1", "/v1/devices/head-1/readings",
+                     "/v1/anomalies", "/healthz"):
+            with self.subTest(path=path):
+                st, hdrs, body = vt.http_request("GET", self.d.url(path))
+                self.assertEqual(st, 200, body)
+                hst, hhdrs, hbody = vt.http_request("HEAD", self.d.url(path))
+                self.assertEqual((hst, hbody), (200, b""))
+                self.assertEqual(hhdrs.get("content-type"), "application/json")
+                self.assertEqual(int(hhdrs["content-length"]), len(body))
+        self.assertEqual(self.d.device("head-1")["points"], 1)
+        # A HEAD error still has its status (and no body).
+        st, _, body = vt.http_request("HEAD", self.d.url("/v1/devices/head-nope/readings"))
+        self.assertEqual((st, body), (404, b""))
+
+    def test_options_lists_methods(self):
+        for path, allow in (("/v1/devices/x", "GET, HEAD, PUT, DELETE, OPTIONS"),
+                            ("/v1/readings", "POST, OPTIONS"),
+                            ("/v1/devices/x/model/retrain", "POST, OPTIONS"),
+                            ("/healthz", "GET, HEAD, OPTIONS")):
+            with self.subTest(path=path):
+                r = self.d.curl("OPTIONS", path)
+                self.assertEqual((r.status, r.body), (204, b""), r)
+                self.assertEqual(r.headers.get("allow"), allow)
+        self.assertJsonError(self.d.curl("OPTIONS", "/v1/nothing"), 404)
+        self.assertNoDevice("x")  # OPTIONS on a device route declares nothing
+
+
+class QueryParams(vt.DaemonTestCase):
+    """Malformed query parameters get a 400 naming the parameter, never a silent default."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = cls.d.post_json([{"device": "qp-1", "ts": 1000 + i, "values": {"a": i}}
+                             for i in range(5)])
+        assert r.status == 200, r
+
+    def test_unknown_parameter(self):
+        for path, name in (("/v1/devices/qp-1/readings?form=1000", "form"),
+                           ("/v1/devices/qp-1/readings?from=1000&lmit=2", "lmit"),
+                           ("/v1/devices?limt=5", "limt"),
+                           ("/v1/devices/qp-1?verbose=1", "verbose"),
+                           ("/v1/devices/qp-1/forecast?steps=5", "steps"),
+                           ("/v1/devices/qp-1/predictions?order=desc", "order"),
+                           ("/v1/anomalies?device=qp-1", "device")):
+            with self.subTest(path=path):
+                msg = self.assertJsonError(self.d.get(path), 400, "'%s'" % name)
+                self.assertIn("unknown", msg)
+        r = self.d.post_json({"device": "qp-2", "ts": 1, "values": {"a": 1}},
+                             path="/v1/readings?precision=ms")
+        self.assertJsonError(r, 400, ["'precision'", "no parameters"])
+        self.assertNoDevice("qp-2")
+
+    def test_repeated_parameter(self):
+        self.assertJsonError(self.d.get("/v1/devices/qp-1/readings?limit=2&limit=3"), 400,
+                             ["'limit'", "more than once"])
+        self.assertJsonError(self.d.get("/v1/devices/qp-1/readings?from=1&from=2"), 400, "'from'")
+
+    def test_from_not_before_to(self):
+        for ep in ("readings", "predictions", "anomalies"):
+            for q in ("from=5000&to=1000", "from=1000&to=1000"):
+                with self.subTest(ep=ep, q=q):
+                    self.assertJsonError(self.d.get("/v1/devices/qp-1/%s?%s" % (ep, q)), 400,
+                                         ["'from'", "'to'"])
+        self.assertJsonError(self.d.get("/v1/anomalies?from=2026-11-28T10:00:00Z"
+                                        "&to=2026-11-28T09:00:00Z"), 400, "'from'")
+
+    def test_huge_and_malformed_integers(self):
+        big = "99999999999999999999"
+        msg = self.assertJsonError(self.d.get("/v1/devices/qp-1/forecast?horizon=" + big), 400,
+                                   ["'horizon'", big, "10000"])
+        self.assertNotIn("18446744073709551615", msg)
+        for v in ("-1", "0", "abc", "1e3", "%2B5", "%205", "5x", ""):
+            with self.subTest(v=v):
+                self.assertJsonError(self.d.get("/v1/devices/qp-1/forecast?horizon=" + v), 400,
+                                     "'horizon'")
+                self.assertJsonError(self.d.get("/v1/devices/qp-1/readings?limit=" + v), 400,
+                                     "'limit'")
+        self.assertJsonError(self.d.get("/v1/devices?limit=" + big), 400, ["'limit'", big])
+
+    def test_anomalies_limit(self):
+        for path in ("/v1/anomalies", "/v1/devices/qp-1/anomalies"):
+            with self.subTest(path=path):
+                doc = self.d.get_json(path + "?limit=5")
+                self.assertEqual(doc, {"anomalies": [], "next": None})
+                self.assertJsonError(self.d.get(path + "?limit=0"), 400, "'limit'")
+                self.assertJsonError(self.d.get(path + "?limit=1001"), 400, ["'limit'", "1000"])
+
+    def test_predictions_pages(self):
+        # 30 scored readings, read in pages of 7 by following "next": the same entries as
+        # one page holds, in order, with nothing repeated.
+        dev = "qp-pred"
+        r = self.d.post_json([{"device": dev, "ts": 10000 + 10 * i, "values": {"a": i % 7}}
+                              for i in range(30)])
+        self.assertEqual(r.status, 200, r)
+        deadline = time.monotonic() + 60
+        while True:
+            whole = self.d.get_json("/v1/devices/%s/predictions" % dev)
+            if len(whole["points"]) == 30 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(whole["points"]), 30)
+        self.assertIsNone(whole["next"])
+        path, pages, got = "/v1/devices/%s/predictions?limit=7&to=10290" % dev, 0, []
+        while path:
+            doc = self.d.get_json(path)
+            self.assertLessEqual(len(doc["points"]), 7)
+            got += doc["points"]
+            path = doc["next"]
+            pages += 1
+            self.assertLess(pages, 10)
+        self.assertEqual([p["ts"] for p in got], [p["ts"] for p in whole["points"]][:29])
+        self.assertEqual(got, whole["points"][:29])
+        self.assertEqual(pages, 5)
+
+
+class PageCaps(vt.DaemonTestCase):
+    """A list page holds at most 8 MiB of JSON (readings, devices) whatever the limit; the page
+    that reaches it ends early at an item boundary and its continuation gets the rest."""
+
+    CAP = 8 << 20
+    NAMES = ["c%04d" % i + "x" * 195 for i in range(4096)]  # 200 bytes each: ~0.85 MB a point
+
+    def write_wide(self, device, ts_list):
+        body = "".join("m,device=%s %s %d\n" % (device, ",".join(
+            "%s=%d" % (n, t + i) for i, n in enumerate(self.NAMES)), t) for t in ts_list)
+        r = self.d.write_lp(body, precision="ms")
+        self.assertEqual(r.status, 204, r)
+
+    def test_readings_page_cap(self):
+        ts = list(range(1000, 1012))
+        self.write_wide("wide-1", ts)
+        for order in ("asc", "desc"):
+            with self.subTest(order=order):
+                path = "/v1/devices/wide-1/readings?limit=100&order=" + order
+                pages = []
+                while path:
+                    st, _, body = self.d.get(path)
+                    self.assertEqual(st, 200, body[:300])
+                    self.assertLessEqual(len(body), self.CAP)
+                    doc = vt.loads(body)
+                    pages.append(doc["points"])
+                    path = doc["next"]
+                    self.assertLess(len(pages), 20)
+                self.assertGreater(len(pages), 1, "one page of %d points" % len(pages[0]))
+                self.assertLess(len(pages[0]), 12)
+                got = [p for page in pages for p in page]
+                want = ts if order == "asc" else ts[::-1]
+                self.assertEqual([p["ts"] for p in got], want)
+                for p in got:
+                    self.assertEqual(len(p["values"]), 4096)
+                    self.assertEqual(p["values"][self.NAMES[17]], p["ts"] + 17)
+        # A page that holds every point asked for is not cut.
+        doc = self.d.get_json("/v1/devices/wide-1/readings?limit=3")
+        self.assertEqual(len(doc["points"]), 3)
+
+    def test_devices_page_cap(self):
+        ids = ["wdev-%02d" % i for i in range(11)]  # ~0.85 MB of channel names each
+        for dev in ids:
+            self.write_wide(dev, [5000])
+        after, pages, got = None, [], []
+        while True:
+            q = "/v1/devices?limit=10000" + ("&after=" + after if after else "")
+            st, _, body = self.d.get(q)
+            self.assertEqual(st, 200, body[:300])
+            self.assertLessEqual(len(body), self.CAP)
+            doc = vt.loads(body)
+            pages.append(len(doc["devices"]))
+            got += [x["id"] for x in doc["devices"]]
+            after = doc["next_after"]
+            if not after:
+                break
+            self.assertLess(len(pages), 20)
+        self.assertGreater(len(pages), 1, pages)
+        self.assertEqual([x for x in got if x.startswith("wdev-")], ids)
+        self.assertEqual(len(got), len(set(got)))
+
+
+class MhdErrors(vt.DaemonTestCase):
+    """What libmicrohttpd answers itself, before vigild's handler runs (docs/reliability.md):
+    the status is right and nothing is stored, but the body is its HTML."""
+
+    def raw(self, data):
+        import socket
+        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+        try:
+            s.sendall(data)
+            out = b""
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    return out
+                out += b
+        finally:
+            s.close()
+
+    def test_bad_content_length(self):
+        body = b'{"device":"mhd-1","ts":1,"values":{"a":1}}'
+        for cl, status in ((b"abc", b"400"), (b"-5", b"400"),
+                           (b"99999999999999999999999", b"413")):
+            with self.subTest(cl=cl):
+                out = self.raw(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                               b"application/json\r\nContent-Length: " + cl + b"\r\n\r\n" + body)
+                self.assertTrue(out.startswith(b"HTTP/1.1 " + status), out[:200])
+        self.assertNoDevice("mhd-1")
+        # A declared length over http.max_body_bytes is vigild's own answer: JSON.
+        out = self.raw(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000000"
+                       b"\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 413"), out[:200])
+        self.assertIn(b'{"error":"request body of 100000000000 bytes exceeds', out)
 
 
 class Limits(vt.DaemonTestCase):
