@@ -143,7 +143,12 @@ int api__arg_range(api_request_t *r, int64_t *from, int64_t *to);
 /* The most entries of one predictions page (each holds up to 2 x 64 values), and the default
  * and most events of one anomalies page. */
 #define API_PREDICTIONS_PAGE 1000
-#define API_ANOMALIES_PAGE 1000
+#define API_ANOMALIES_PAGE   1000
+
+/* The most values (steps x channels) of one forecast, and the channels a detector models at
+ * most (model/detector.h DETECTOR_MAX_CHANNELS: assumed when the pipeline does not say). */
+#define API_FORECAST_VALUES       64000
+#define API_FORECAST_CHANNELS_MAX 64
 
 /* Checks the request's credentials against the server's tokens (auth.c). Returns 0 when the
  * request may go on (no tokens configured, an open route, or a token with the role the route

@@ -378,6 +378,35 @@ int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out
     return 0;
 }
 
+struct chan_find {
+    const api_query_t *q;
+    const char *missing; /* the first channel of the query the device does not have */
+};
+
+static int find_missing(void *arg, const api_device_t *d)
+{
+    struct chan_find *f = arg;
+    for (size_t i = 0; i < f->q->nchannels && f->missing == NULL; i++) {
+        size_t k = 0;
+        while (k < d->nchannels && strcmp(d->channels[k], f->q->channels[i]) != 0)
+            k++;
+        if (k == d->nchannels)
+            f->missing = f->q->channels[i];
+    }
+    return 1;
+}
+
+/* Answers the 400 of a query naming a channel the device does not have, naming it. */
+static void unknown_channel(api_request_t *r, const api_query_t *q)
+{
+    struct chan_find f = {q, NULL};
+    if (r->srv->be.device_get(r->srv->be.ctx, q->device, find_missing, &f) == 0 && f.missing)
+        api__error(r, 400, "parameter 'channels': device '%s' has no channel '%s'", q->device,
+                   f.missing);
+    else
+        api__error(r, 400, "parameter 'channels': unknown channel of device '%s'", q->device);
+}
+
 int api__arg_range(api_request_t *r, int64_t *from, int64_t *to)
 {
     if (api__arg_time(r, "from", VTIME_MIN_MS, from) ||
@@ -424,6 +453,11 @@ void api__h_device_readings(api_request_t *r)
             p = strchr(p, ',');
             if (p)
                 *p++ = '\0';
+            if (*chans[q.nchannels - 1] == '\0') {
+                api__error(r, 400, "parameter 'channels': name %zu of the list is empty",
+                           q.nchannels);
+                return;
+            }
         }
         q.channels = chans;
     }
@@ -441,7 +475,7 @@ void api__h_device_readings(api_request_t *r)
         if (rc == ERR_NOTFOUND)
             api__error(r, 404, "device '%s' not found", q.device);
         else if (rc == ERR_INVAL)
-            api__error(r, 400, "parameter 'channels': unknown channel of device '%s'", q.device);
+            unknown_channel(r, &q);
         else
             api__backend_error(r, rc, "querying readings");
         return;

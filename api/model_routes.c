@@ -146,12 +146,46 @@ void api__h_predictions(api_request_t *r)
     answer_page(r, v, &b);
 }
 
+/* The channels the device's detector models: the keys of "latest" in its status, or
+ * API_FORECAST_CHANNELS_MAX when the status does not say (no reading scored yet). Returns the
+ * count, or 0 with an answer set (the device is unknown, or out of memory). */
+static size_t modeled_channels(api_request_t *r)
+{
+    api_backend_t *be = &r->srv->be;
+    char *out = NULL;
+    int rc = be->pipe_status(be->ctx, r->seg[0], &out);
+    if (rc || out == NULL) {
+        answer(r, rc, out, "forecast");
+        return 0;
+    }
+    json_t *v = json_loads(out, 0, NULL);
+    free(out);
+    json_t *latest = json_object_get(v, "latest");
+    size_t n = json_is_object(latest) && json_object_size(latest) > 0 ? json_object_size(latest)
+                                                                      : API_FORECAST_CHANNELS_MAX;
+    json_decref(v);
+    return n;
+}
+
 void api__h_forecast(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
     size_t horizon;
-    if (!have(r, be->pipe_forecast) || api__arg_limit(r, "horizon", 60, 10000, &horizon))
+    if (!have(r, be->pipe_forecast) || !have(r, be->pipe_status) ||
+        api__arg_limit(r, "horizon", 60, 10000, &horizon))
         return;
+    /* A forecast is one answer, not paged: its size (steps x channels, each with a mean and a
+     * band) is capped by refusing a horizon beyond the device's share of the budget. */
+    size_t nch = modeled_channels(r);
+    if (nch == 0)
+        return;
+    if (horizon * nch > API_FORECAST_VALUES) {
+        api__error(r, 400,
+                   "parameter 'horizon': %zu steps of %zu channels exceed %d forecast values; "
+                   "at most %zu for device '%s'",
+                   horizon, nch, API_FORECAST_VALUES, API_FORECAST_VALUES / nch, r->seg[0]);
+        return;
+    }
     char *out = NULL;
     int rc = be->pipe_forecast(be->ctx, r->seg[0], (int)horizon, &out);
     answer(r, rc, out, "forecast");

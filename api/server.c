@@ -558,8 +558,7 @@ static const struct {
     [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1, "POST, OPTIONS"},
     [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1, "GET, POST, OPTIONS"},
     [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", 1, "POST, OPTIONS", no_params},
-    [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
-                       devices_params},
+    [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", devices_params},
     [ROUTE_DEVICE] = {api__h_device, "GET HEAD PUT DELETE", "GET, PUT, DELETE", 1,
                       "GET, HEAD, PUT, DELETE, OPTIONS", no_params},
     [ROUTE_DEVICE_READINGS] = {api__h_device_readings, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS",
@@ -587,9 +586,9 @@ const char *api__route_allow(enum api_route route)
 
 struct param_check {
     const char *const *known;
-    const char *bad;  /* the first parameter refused, borrowed from libmicrohttpd */
-    int dup;          /* bad is given twice (else it is unknown) */
-    unsigned seen;    /* bit i: known[i] was given */
+    const char *bad; /* the first parameter refused, borrowed from libmicrohttpd */
+    int dup;         /* bad is given twice (else it is unknown) */
+    unsigned seen;   /* bit i: known[i] was given */
 };
 
 static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,

@@ -5,6 +5,7 @@ queries, routing and errors. Every value is read back and compared exactly."""
 import datetime
 import gzip
 import json
+import math
 import os
 import sys
 import time
@@ -412,7 +413,11 @@ class Readings(vt.DaemonTestCase):
         self.assertPoints(self.d.readings(self.DEV, channels="b,c"), self.expect(chans={"b", "c"}))
         self.assertPoints(self.d.readings(self.DEV, channels="c"), self.expect(chans={"c"}))
         self.assertJsonError(self.d.get("/v1/devices/%s/readings?channels=a,nope" % self.DEV),
-                             400, "channel")
+                             400, ["'channels'", "no channel 'nope'"])
+        for cs, pos in (("a,,b", "name 2"), (",a", "name 1"), ("a,", "name 2")):
+            with self.subTest(channels=cs):
+                self.assertJsonError(self.d.get("/v1/devices/%s/readings?channels=%s"
+                                                % (self.DEV, cs)), 400, ["'channels'", pos, "empty"])
 
     def test_limit_and_next(self):
         doc = self.d.get_json("/v1/devices/%s/readings?limit=10" % self.DEV)
@@ -657,6 +662,39 @@ class QueryParams(vt.DaemonTestCase):
         self.assertEqual(got, whole["points"][:29])
         self.assertEqual(pages, 5)
 
+
+class ForecastCap(vt.DaemonTestCase):
+    """A forecast is one answer (not paged): its steps x channels are capped at 64,000 values,
+    a longer horizon is a 400 naming 'horizon' and the device's most."""
+
+    CONFIG = "[model]\nwarmup = 60\nhidden = 4\nretrain_every = 0\n"
+
+    def trained(self, dev, nch):
+        r = self.d.post_json([{"device": dev, "ts": 1000 * i,
+                               "values": {"ch%02d" % c: math.sin(i / 7 + c) for c in range(nch)}}
+                              for i in range(120)])
+        self.assertEqual(r.status, 200, r)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            st, _, body = self.d.get("/v1/devices/%s/model" % dev)
+            if st == 200 and vt.loads(body)["versions"]:
+                return
+            time.sleep(0.1)
+        self.fail("%s: no model within 120 s" % dev)
+
+    def test_horizon_times_channels(self):
+        self.trained("fc-64", 64)
+        self.assertJsonError(self.d.get("/v1/devices/fc-64/forecast?horizon=1001"), 400,
+                             ["'horizon'", "64 channels", "at most 1000"])
+        doc = self.d.get_json("/v1/devices/fc-64/forecast?horizon=1000")
+        self.assertEqual(len(doc["steps"]), 1000)
+        self.assertEqual(len(doc["steps"][0]["values"]), 64)
+        self.trained("fc-4", 4)
+        doc = self.d.get_json("/v1/devices/fc-4/forecast?horizon=10000")
+        self.assertEqual(len(doc["steps"]), 10000)
+        self.assertJsonError(self.d.get("/v1/devices/fc-4/forecast?horizon=10001"), 400,
+                             ["'horizon'", "10000"])
+        self.assertJsonError(self.d.get("/v1/devices/fc-nope/forecast?horizon=5"), 404, "fc-nope")
 
 class PageCaps(vt.DaemonTestCase):
     """A list page holds at most 8 MiB of JSON (readings, devices) whatever the limit; the page
