@@ -253,6 +253,55 @@ static void device_get(api_request_t *r, unsigned status)
     api__body(r, status, "application/json", &b);
 }
 
+/* Checks the "limits" attribute: null, or an object of channel names to {"min": N, "max": N}
+ * (either or both, min below max), which the forecast's time to limit reads. Returns 0, or -1
+ * with a 400 answer naming the field. */
+static int check_limits(api_request_t *r, json_t *lim)
+{
+    if (lim == NULL || json_is_null(lim))
+        return 0;
+    if (!json_is_object(lim)) {
+        api__error(r, 400,
+                   "field 'limits': must be an object of channel names to "
+                   "{\"min\": N, \"max\": N}, or null");
+        return -1;
+    }
+    const char *ch, *why;
+    json_t *l;
+    json_object_foreach(lim, ch, l)
+    {
+        if (batch_name_check(ch, strlen(ch), &why)) {
+            api__error(r, 400, "field 'limits': channel name %s", why);
+            return -1;
+        }
+        if (!json_is_object(l) || json_object_size(l) == 0) {
+            api__error(r, 400,
+                       "field 'limits.%s': must be {\"min\": N, \"max\": N} (either or both)", ch);
+            return -1;
+        }
+        const char *k;
+        json_t *x;
+        json_object_foreach(l, k, x)
+        {
+            if (strcmp(k, "min") != 0 && strcmp(k, "max") != 0) {
+                api__error(r, 400, "field 'limits.%s.%.64s': unknown key (want min, max)", ch, k);
+                return -1;
+            }
+            if (!json_is_number(x)) {
+                api__error(r, 400, "field 'limits.%s.%s': must be a number", ch, k);
+                return -1;
+            }
+        }
+        json_t *mn = json_object_get(l, "min"), *mx = json_object_get(l, "max");
+        if (mn && mx && !(json_number_value(mn) < json_number_value(mx))) {
+            api__error(r, 400, "field 'limits.%s': min %g is not below max %g", ch,
+                       json_number_value(mn), json_number_value(mx));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void device_put(api_request_t *r)
 {
     struct api_server *srv = r->srv;
@@ -291,6 +340,12 @@ static void device_put(api_request_t *r)
              batch_name_check(json_string_value(g), json_string_length(g), &gwhy) != 0)) {
             api__error(r, 400, "field 'group': %s",
                        json_is_string(g) ? gwhy : "must be a string (a group name) or null");
+            json_decref(v);
+            if (owned)
+                free(body);
+            return;
+        }
+        if (check_limits(r, json_object_get(v, "limits"))) {
             json_decref(v);
             if (owned)
                 free(body);

@@ -231,8 +231,13 @@ size_t api__events_page(json_t **arr, size_t limit, int64_t *boundary)
         else
             k = j;
     }
-    for (size_t i = 0; i < k; i++)
-        json_array_append(out, json_array_get(*arr, it[i].pos));
+    for (size_t i = 0; i < k; i++) {
+        if (json_array_append(out, json_array_get(*arr, it[i].pos)) != 0) {
+            free(it);
+            json_decref(out);
+            return SIZE_MAX;
+        }
+    }
     *boundary = k ? (int64_t)it[k - 1].start_ts : 0;
     free(it);
     json_decref(*arr);

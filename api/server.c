@@ -622,7 +622,7 @@ static int check_params(api_request_t *r)
     if (c.bad == NULL)
         return 0;
     char list[128] = "";
-    for (size_t i = 0, n = 0; known[i]; i++)
+    for (size_t i = 0, n = 0; known[i] && n < sizeof list; i++) /* a few short names */
         n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", known[i]);
     if (c.dup)
         api__error(r, 400, "parameter '%s': given more than once", c.bad);

@@ -256,6 +256,29 @@ class JsonIngest(vt.DaemonTestCase):
 
 class Devices(vt.DaemonTestCase):
 
+    def test_put_limits_checked(self):
+        # "limits" feeds the forecast's time to limit: a wrong shape was stored and silently
+        # ignored; now it is a 400 naming the field, and the attributes before it stay.
+        def put(body):
+            return self.d.curl("PUT", "/v1/devices/lim-put", "-H",
+                               "Content-Type: application/json", "--data-binary", body)
+        good = '{"limits":{"temp":{"max":90},"p":{"min":1.5,"max":3}},"site":"n"}'
+        self.assertEqual(put(good).status, 201)
+        for body, words in (('{"limits":5}', "'limits'"),
+                            ('{"limits":{"temp":7}}', "'limits.temp'"),
+                            ('{"limits":{"temp":{}}}', "'limits.temp'"),
+                            ('{"limits":{"temp":{"max":"90"}}}', ["'limits.temp.max'", "number"]),
+                            ('{"limits":{"temp":{"mx":90}}}', ["'limits.temp.mx'", "unknown"]),
+                            ('{"limits":{"temp":{"min":10,"max":5}}}',
+                             ["'limits.temp'", "not below"]),
+                            ('{"limits":{"":{"max":1}}}', "'limits'")):
+            with self.subTest(body=body):
+                self.assertJsonError(put(body), 400, words)
+        self.assertEqual(self.d.device("lim-put")["attrs"], json.loads(good))
+        r = put('{"limits":null}')
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json()["attrs"], {"limits": None})
+
     def test_put_get_delete(self):
         r = self.d.curl("PUT", "/v1/devices/pump-7", "-H", "Content-Type: application/json",
                         "--data-binary", '{"site":"north","rated_kw":7.5,"tags":["a","b"]}')
