@@ -119,10 +119,16 @@ int api_auth_add(api_auth_t *a, api_role_t role, const char *token, size_t *dup)
 }
 
 /* The role a request needs: the open routes none, reads "read", ingest "write", changes to
- * devices and models "admin". */
+ * devices and models "admin". An OPTIONS (not a CORS preflight) only lists a route's methods:
+ * a read. */
 static api_role_t route_role(enum api_route route, const char *method, int metrics_auth)
 {
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    if (strcmp(method, "OPTIONS") == 0)
+        return route == ROUTE_HEALTHZ || route == ROUTE_PING ||
+                       (route == ROUTE_METRICS && !metrics_auth)
+                   ? API_ROLE_NONE
+                   : API_ROLE_READ;
     switch (route) {
     case ROUTE_HEALTHZ:
     case ROUTE_PING:

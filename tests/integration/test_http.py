@@ -597,6 +597,33 @@ class Routing(vt.DaemonTestCase):
         self.assertNoDevice("x")  # OPTIONS on a device route declares nothing
 
 
+class OptionsWithTokens(vt.DaemonTestCase):
+    """With tokens, an OPTIONS lists the methods to any valid token (it is a read), never to a
+    request without one."""
+
+    READ = "opt-read-token-AAAAAAAAAAAA"
+
+    @classmethod
+    def setUpClass(cls):
+        path = os.path.join(vt.mkdtemp(), "tokens")
+        vt.write_file(path, "read %s\n" % cls.READ)
+        os.chmod(path, 0o600)
+        cls.EXTRA_ARGS = ("--auth-file", path)
+        super().setUpClass()
+
+    def test_options_needs_a_read_token(self):
+        auth = ("-H", "Authorization: Bearer " + self.READ)
+        for path, allow in (("/v1/readings", "POST, OPTIONS"),
+                            ("/v1/devices/x", "GET, HEAD, PUT, DELETE, OPTIONS"),
+                            ("/v1/devices/x/model/rollback", "POST, OPTIONS")):
+            with self.subTest(path=path):
+                r = self.d.curl("OPTIONS", path, *auth)
+                self.assertEqual((r.status, r.headers.get("allow")), (204, allow), r)
+                self.assertJsonError(self.d.curl("OPTIONS", path), 401)
+        self.assertJsonError(self.d.curl("OPTIONS", "/v1/nothing"), 401)
+        self.assertEqual(self.d.curl("OPTIONS", "/healthz").status, 204)
+
+
 class QueryParams(vt.DaemonTestCase):
     """Malformed query parameters get a 400 naming the parameter, never a silent default."""
 
