@@ -93,6 +93,7 @@ typedef struct api_request {
     const char *url;    /* borrowed, raw (not percent-decoded) path */
     enum api_route route;
     char *seg[4]; /* decoded path segments after the route prefix (device id), owned */
+    int bad_id;   /* the path's device id cannot be one: 1 empty, 2 a NUL, 3 too long; 0: it can */
     char *body;
     size_t len, cap;
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */

@@ -470,9 +470,14 @@ static enum api_route route_of(api_request_t *r, const char *url)
         return ROUTE_NOT_FOUND;
     if (n == 2)
         return ROUTE_DEVICES;
+    /* An id that cannot be one (empty, a NUL, far too long) still routes, so the answer can be
+     * a 400 saying what is wrong with it rather than "no such endpoint" (see dispatch). */
     char id[BATCH_NAME_MAX * 3 + 1];
-    if (pct_decode(seg[2], strlen(seg[2]), id, sizeof id, 0) <= 0)
-        return ROUTE_NOT_FOUND;
+    long idlen = pct_decode(seg[2], strlen(seg[2]), id, sizeof id, 0);
+    if (idlen <= 0) {
+        r->bad_id = idlen == 0 ? 1 : strstr(seg[2], "%00") ? 2 : 3;
+        id[0] = '\0';
+    }
     r->seg[0] = strdup(id);
     if (r->seg[0] == NULL)
         return ROUTE_NOT_FOUND;
@@ -636,6 +641,14 @@ static void dispatch(api_request_t *r)
 {
     if (r->route == ROUTE_NOT_FOUND || routes[r->route].handler == NULL) {
         api__error(r, 404, "no such endpoint: %s %s", r->method, r->url);
+        return;
+    }
+    if (r->bad_id && strcmp(r->method, "OPTIONS") != 0) {
+        if (r->bad_id == 3)
+            api__error(r, 400, "device id in the path: longer than %d bytes", BATCH_NAME_MAX);
+        else
+            api__error(r, 400, "device id in the path: %s",
+                       r->bad_id == 1 ? "is empty" : "holds a NUL byte (%00)");
         return;
     }
     if (strcmp(r->method, "OPTIONS") == 0) { /* not a CORS preflight: those are answered first */

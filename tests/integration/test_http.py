@@ -565,6 +565,20 @@ class Routing(vt.DaemonTestCase):
         st, _, body = vt.http_request("HEAD", self.d.url("/healthz"))
         self.assertEqual((st, body), (200, b""))
 
+    def test_bad_device_id_in_path(self):
+        # An id that cannot be one is a 400 saying why, not "no such endpoint".
+        for method, path, words in (("GET", "/v1/devices//readings", "empty"),
+                                    ("DELETE", "/v1/devices/%00", "NUL"),
+                                    ("GET", "/v1/devices/a%00b/status", "NUL"),
+                                    ("PUT", "/v1/devices/" + "a" * 700, "200 bytes"),
+                                    ("GET", "/v1/devices/%s/forecast" % ("%41" * 650), "200 bytes")):
+            with self.subTest(method=method, path=path[:40]):
+                self.assertJsonError(self.d.curl(method, path), 400, ["device id", words])
+        # Still a 404 where no route has that shape, and a 400 / 404 for ids of a valid form.
+        self.assertJsonError(self.d.get("/v1/devices//nothing"), 404, "no such endpoint")
+        self.assertJsonError(self.d.get("/v1/devices/" + "a" * 300), 404, "not found")
+        self.assertJsonError(self.d.curl("PUT", "/v1/devices/" + "a" * 300), 400, "device id")
+
     def test_head_wherever_get(self):
         # HEAD answers what GET would, without the body; on /v1/devices/{id} it must not fall
         # through to DELETE.
