@@ -1,7 +1,10 @@
 /* api/handlers.c: the /v1 JSON endpoints: ingest of JSON readings, devices, reading queries.
  *
  * Handlers run on libmicrohttpd's threads ("any thread") and reach storage only through the
- * backend table. Every error answer is {"error": "..."} naming the field, item or parameter. */
+ * backend table. Every error answer is {"error": "..."} naming the field, item or parameter.
+ * A list answer (device list, readings) is one page of at most `limit` items and at most
+ * API_PAGE_BYTES of JSON: the item that crosses the byte cap is taken back and stops the
+ * storage read, and the page's continuation ("next_after", "next") then starts at it. */
 #include "api_int.h"
 #include "err.h"
 #include "vtime.h"

@@ -1,7 +1,9 @@
 /* api/model_routes.c: the endpoints of the online pipeline: status, predictions, forecast,
  * anomalies, model versions, retrain, rollback and weights. The answers are built by the
- * backend (the daemon's pipeline) as JSON text; this file validates parameters and maps errors.
- * Any thread. */
+ * backend (the daemon's pipeline) as JSON text; this file validates parameters, maps errors and
+ * bounds the answers: predictions and anomalies come in pages (the backend is asked for one
+ * page; this file adds its "next"), a forecast's steps x channels are capped (README "Pages,
+ * parameters and methods"). Any thread. */
 #include "api_int.h"
 #include "err.h"
 #include "vtime.h"
@@ -86,10 +88,10 @@ static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
         api__error(r, 500, "out of memory");
         return;
     }
-    json_object_set_new(v, "next", next ? json_string(next->data) : json_null());
+    int rc = json_object_set_new(v, "next", next ? json_string(next->data) : json_null());
     if (next)
         sbuf_deinit(next);
-    char *s = json_dumps(v, PIPE_JSON_FLAGS);
+    char *s = rc == 0 ? json_dumps(v, PIPE_JSON_FLAGS) : NULL;
     json_decref(v);
     if (s == NULL) {
         api__error(r, 500, "out of memory");
@@ -281,7 +283,11 @@ void api__h_anomalies(api_request_t *r)
         api__error(r, 500, "anomalies: out of memory");
         return;
     }
-    json_object_set_new(v, "anomalies", arr);
+    if (json_object_set_new(v, "anomalies", arr) != 0) {
+        json_decref(v);
+        api__error(r, 500, "anomalies: out of memory");
+        return;
+    }
     if (k == n) { /* everything the range holds (the backend reads at most 10,000) */
         answer_page(r, v, NULL);
         return;

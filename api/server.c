@@ -17,7 +17,9 @@
  * the io threads. Lock order: srv->io_mu is a leaf (nothing is taken under it but
  * libmicrohttpd's own suspend).
  * Paths are routed on their raw form (the unescape callback is the identity) and each path
- * segment is percent-decoded on its own, so a device id may contain '/' as %2F. */
+ * segment is percent-decoded on its own, so a device id may contain '/' as %2F. HEAD runs a
+ * route's GET (libmicrohttpd drops the body), OPTIONS answers 204 with Allow, and a /v1 route
+ * refuses query parameters it does not take (routes[]). */
 #include "api_int.h"
 #include "err.h"
 #include "log.h"
