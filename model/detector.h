@@ -130,6 +130,14 @@ struct detector_config {
                         open_median readings (at most err_short), judged as a short mean,
                         reaches clear_level, so an episode does not open where it would end at
                         once (0: off) */
+    /* Added in format 6 (formats 1-5 load with extrap_weight 0: as they ran). */
+    float extrap_weight; /* > 0 (the linear baseline serving): a channel's error scale widens
+                            (in quadrature) by this times the part of its prediction that the
+                            other channels' inputs contribute from beyond two standard
+                            deviations of the level of the data the model was trained and
+                            calibrated on: a model meeting an operating point it never saw is
+                            uncertain there, while a fault on the channel itself is not excused
+                            (its own input does not count); 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
