@@ -1156,6 +1156,66 @@ static void test_extrapolation_first_model(void **unused)
     assert_true(now <= 1);
 }
 
+/* A format-5 save (the config's last 4 bytes were padding then, now extrap_weight) loads with
+ * extrap_weight 0, whatever its padding held, and continues bit for bit as the detector that
+ * ran without the term; the same pump with the term (format 6) raises fewer anomalies, so the
+ * check can tell the two apart. */
+static void test_load_format5(void **unused)
+{
+    enum { N = 1199, C = 6, CUT = 300 };
+    float *x = make_pump(N, 12), *y = malloc(sizeof(float) * C * N);
+    assert_non_null(y);
+    for (int t = 0; t < N; t++)
+        memcpy(y + (size_t)C * t, x + (size_t)PUMP_C * t, sizeof(float) * C);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.extrap_weight = 0.0f;
+    detector_t *a, *b, *w;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    assert_int_equal(detector_create(&w, &cfg, C), 0);
+    struct detector_result ra, rb, rw;
+    for (int t = 0; t < CUT; t++)
+        step(a, y, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    const size_t cfg_at = 12, at = cfg_at + offsetof(struct detector_config, extrap_weight);
+    assert_true(at + sizeof(float) <= cfg_at + sizeof cfg); /* it took format 5's padding */
+    const float junk = 0.1f;
+    memcpy(buf + at, &junk, sizeof junk);
+    uint32_t fmt = 5;
+    memcpy(buf + 4, &fmt, 4);
+    uint32_t crc = model__crc32(0, buf, len - 4);
+    memcpy(buf + len - 4, &crc, 4);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    /* w: the same detector with the term, from the same point (a format-6 load of it). */
+    fmt = 6;
+    memcpy(buf + 4, &fmt, 4);
+    crc = model__crc32(0, buf, len - 4);
+    memcpy(buf + len - 4, &crc, 4);
+    detector_destroy(w);
+    assert_int_equal(detector_load(&w, buf, len), 0);
+    int alarms_a = 0, alarms_w = 0;
+    for (int t = CUT; t < N; t++) {
+        step(a, y, t, C, NULL, &ra);
+        step(b, y, t, C, NULL, &rb);
+        step(w, y, t, C, NULL, &rw);
+        assert_same_result(&ra, &rb, C);
+        alarms_a += ra.state == DET_ANOMALY && ra.changed;
+        alarms_w += rw.state == DET_ANOMALY && rw.changed;
+    }
+    print_message("format 5 (no term): %d anomalies; with extrap_weight %.1f: %d\n", alarms_a,
+                  junk, alarms_w);
+    assert_true(alarms_a > alarms_w);
+    detector_destroy(a);
+    detector_destroy(b);
+    detector_destroy(w);
+    free(buf);
+    free(y);
+    free(x);
+}
+
 /* Two detectors fed the same readings give bit-identical results throughout. */
 static void test_deterministic(void **unused)
 {
@@ -1198,6 +1258,7 @@ int main(void)
         cmocka_unit_test(test_group_share),
         cmocka_unit_test(test_group_healthy_quiet),
         cmocka_unit_test(test_extrapolation_first_model),
+        cmocka_unit_test(test_load_format5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
