@@ -1205,8 +1205,8 @@ static void test_load_format5(void **unused)
         alarms_a += ra.state == DET_ANOMALY && ra.changed;
         alarms_w += rw.state == DET_ANOMALY && rw.changed;
     }
-    print_message("format 5 (no term): %d anomalies; with extrap_weight %.1f: %d\n", alarms_a,
-                  junk, alarms_w);
+    print_message("format 5 (no term): %d anomalies; with extrap_weight %.1f: %d\n", alarms_a, junk,
+                  alarms_w);
     assert_true(alarms_a > alarms_w);
     detector_destroy(a);
     detector_destroy(b);
