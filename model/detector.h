@@ -135,9 +135,10 @@ struct detector_config {
                             (in quadrature) by this times the part of its prediction that the
                             other channels' inputs contribute from beyond two standard
                             deviations of the level of the data the model was trained and
-                            calibrated on: a model meeting an operating point it never saw is
-                            uncertain there, while a fault on the channel itself is not excused
-                            (its own input does not count); 0: off */
+                            calibrated on (its own input too, when at least half of the
+                            others are out, up to the farthest of them): a model meeting an
+                            operating point it never saw is uncertain there, while a fault that
+                            moves one channel is not excused on it; 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -242,9 +242,12 @@ static float likelihood_score(const detector_t *d, double mavg, int plain)
  * part_o = sum_i a_oi (u_i - clamp(u_i)). There the model has no support: its linear response
  * is roughly right near the region (a smooth plant) but its error grows with how far it
  * extrapolates, so the expected error gains a fraction of that part: scale'^2 = scale^2 +
- * (extrap_weight part_o)^2. The channel's own input does not count: a fault moves the faulty
- * channel out of its range, and its error must stay an error; an operating point the model
- * never saw moves the inputs of every coupled channel. Single-channel series never widen. */
+ * (extrap_weight part_o)^2. A fault moves the faulty channel out of its range, an operating
+ * point the model never saw moves most coupled channels together: so the channel's own input
+ * counts only in such a coupled move (at least half of the other channels out), and only as
+ * far as the farthest of them goes; a fault's error on its own channel stays an error, and at
+ * a new operating point its excess beyond the others' still counts. Single-channel series
+ * never widen. */
 static void extrap_scales(const detector_t *d, float *scale)
 {
     const int C = d->C;
@@ -269,10 +272,26 @@ static void extrap_scales(const detector_t *d, float *scale)
     for (int o = 0; o < C; o++) {
         if (d->persist[o])
             continue;
-        double part = 0.0;
-        for (int i = 0; i < C; i++)
-            if (i != o)
-                part += (double)d->lin_ab[o * C + i] * out[i];
+        /* The other channels' part, and how many of them lie out of their region and how far. */
+        double part = 0.0, far = 0.0;
+        int n_out = 0, n_known = 0;
+        for (int i = 0; i < C; i++) {
+            if (i == o)
+                continue;
+            part += (double)d->lin_ab[o * C + i] * out[i];
+            if (d->lscale[i] > 0.0f) {
+                n_known++;
+                n_out += out[i] != 0.0;
+                far = fmax(far, fabs(out[i]) / d->lscale[i]);
+            }
+        }
+        /* A coupled move (at least half of the other channels out of their region) takes the
+         * channel's own input along: its own excursion extrapolates too, but only as far, in
+         * its standard deviations, as the farthest other channel's goes. */
+        if (d->lscale[o] > 0.0f && out[o] != 0.0 && n_known > 0 && 2 * n_out >= n_known) {
+            double own = fmin(fabs(out[o]) / d->lscale[o], far) * d->lscale[o];
+            part += (double)d->lin_ab[o * C + o] * (out[o] < 0.0 ? -own : own);
+        }
         double s = d->err_scale[o], x = (double)w * part;
         scale[o] = (float)sqrt(s * s + x * x);
     }

@@ -1156,6 +1156,68 @@ static void test_extrapolation_first_model(void **unused)
     assert_true(now <= 1);
 }
 
+/* A fault at an operating point the first model never saw is still flagged on its channel:
+ * a linear plant (so the model's extrapolation is right) whose control channel ramps, with a
+ * 50-reading ripple, from the range of its first 200 readings to 2-3 standard deviations
+ * beyond it by reading 550, every channel following, so every channel's input is out of its
+ * region and each channel's own excursion counts as extrapolation (as far as the others').
+ * At reading 550 one output steps by 12 noise deviations, against the move or along it: the
+ * step must be flagged within FAULT_LATENCY readings with that channel on top, at most 2
+ * readings later than without the term, and nothing is flagged before it. */
+static int ramp_fault_delay(float w, float step_by)
+{
+    enum { N = 600, C = 4, AT = 550, CH = 2 };
+    const double pi = 3.14159265358979323846;
+    float *x = malloc(sizeof(float) * C * N);
+    assert_non_null(x);
+    uint64_t s = 77;
+    for (int t = 0; t < N; t++) {
+        double u = 1.0 + 0.001 * t + 0.1 * sin(2 * pi * t / 50.0) + 0.01 * gauss(&s);
+        x[C * t + 0] = (float)u;
+        x[C * t + 1] = (float)(3.0 + 2.0 * u + 0.05 * gauss(&s));
+        x[C * t + 2] = (float)(1.0 - 1.5 * u + 0.05 * gauss(&s));
+        x[C * t + 3] = (float)(0.5 * x[C * t + 1] + u + 0.05 * gauss(&s));
+        if (t >= AT)
+            x[C * t + CH] += step_by;
+    }
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.extrap_weight = w;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    int early = 0, flagged = -1;
+    for (int t = 0; t < N; t++) {
+        step(d, x, t, C, NULL, &res);
+        if (res.state != DET_ANOMALY || !res.changed)
+            continue;
+        if (t < AT)
+            early++;
+        else if (flagged < 0 && res.top_channel == CH)
+            flagged = t;
+    }
+    print_message("extrap_weight %.1f, step %+.1f: %d anomalies before it, flagged %d readings "
+                  "after it\n",
+                  w, step_by, early, flagged < 0 ? -1 : flagged - AT);
+    assert_int_equal(res.version, 1); /* the first model served throughout */
+    assert_int_equal(early, 0);
+    assert_true(flagged >= AT && flagged - AT <= FAULT_LATENCY);
+    detector_destroy(d);
+    free(x);
+    return flagged - AT;
+}
+
+static void test_extrapolation_fault_flagged(void **unused)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    for (int k = 0; k < 2; k++) {
+        const float by = k ? -0.6f : 0.6f;
+        int with = ramp_fault_delay(cfg.extrap_weight, by), without = ramp_fault_delay(0.0f, by);
+        assert_true(with <= without + 2);
+    }
+}
+
 /* A format-5 save (the config's last 4 bytes were padding then, now extrap_weight) loads with
  * extrap_weight 0, whatever its padding held, and continues bit for bit as the detector that
  * ran without the term; the same pump with the term (format 6) raises fewer anomalies, so the
@@ -1259,6 +1321,7 @@ int main(void)
         cmocka_unit_test(test_group_healthy_quiet),
         cmocka_unit_test(test_extrapolation_first_model),
         cmocka_unit_test(test_load_format5),
+        cmocka_unit_test(test_extrapolation_fault_flagged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
