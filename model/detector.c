@@ -65,6 +65,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->tail_plain = 0;
     cfg->score_level = 0.5f;
     cfg->open_median = 3;
+    cfg->extrap_weight = 0.1f;
 }
 
 static int config_check(const struct detector_config *c)
@@ -79,7 +80,7 @@ static int config_check(const struct detector_config *c)
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
         c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
-        c->warm_epochs < 0)
+        c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f))
         return ERR_INVAL;
     return 0;
 }

@@ -130,6 +130,15 @@ struct detector_config {
                         open_median readings (at most err_short), judged as a short mean,
                         reaches clear_level, so an episode does not open where it would end at
                         once (0: off) */
+    /* Added in format 6 (formats 1-5 load with extrap_weight 0: as they ran). */
+    float extrap_weight; /* > 0 (the linear baseline serving): a channel's error scale widens
+                            (in quadrature) by this times the part of its prediction that the
+                            other channels' inputs contribute from beyond two standard
+                            deviations of the level of the data the model was trained and
+                            calibrated on (its own input too, when at least half of the
+                            others are out, up to the farthest of them): a model meeting an
+                            operating point it never saw is uncertain there, while a fault that
+                            moves one channel is not excused on it; 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

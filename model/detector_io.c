@@ -31,14 +31,20 @@
  * its behaviour (retrain_seconds 0, flat_diff 0, confirm 1); the timestamps are unknown.
  * Format 3 adds warm_epochs to the config. It took the 4 bytes that were the config's tail
  * padding, so the layout is format 2's: format 2 loads with warm_epochs 0 (as it ran; its
- * padding bytes were never defined). Format 5 adds open_median at the config's end. */
-#define DET_FORMAT 5u
+ * padding bytes were never defined). Format 5 adds open_median at the config's end, format 6
+ * extrap_weight. */
+#define DET_FORMAT 6u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
 #define CFG_V3_SIZE offsetof(struct detector_config, tail_plain)
 /* Format 4's config: up to open_median, the field format 5 added. */
 #define CFG_V4_SIZE offsetof(struct detector_config, open_median)
+/* Format 5's config: up to extrap_weight, the field format 6 added, with the struct's tail
+ * padding (extrap_weight may have taken it, as warm_epochs did in format 3). */
+#define CFG_V5_SIZE                                                                                \
+    ((offsetof(struct detector_config, extrap_weight) + _Alignof(struct detector_config) - 1) /    \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
                                   _Alignof(struct detector_config) *
@@ -202,6 +208,7 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         fmt == 1  ? CFG_V1_SIZE
         : fmt < 4 ? CFG_V3_SIZE
         : fmt < 5 ? CFG_V4_SIZE
+        : fmt < 6 ? CFG_V5_SIZE
                   : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -213,6 +220,8 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         cfg.tail_plain = 1; /* format 3 and before: the Gaussian tail */
     if (fmt < 5)
         cfg.open_median = 0; /* format 4 and before: no median test at an opening */
+    if (fmt < 6)
+        cfg.extrap_weight = 0.0f; /* format 5 and before: no extrapolation term */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -2,11 +2,12 @@
  *
  * 1. Normalisation. Each channel's error e_c = x_c - pred_c is divided by the channel's error
  *    scale (the serving predictor's RMS error on the validation tail of its training, with a
- *    floor for flat channels): z_c. A channel the model treats as hovering around a level
- *    (not predicted by persistence) adds level_weight * l_c^2, l_c its distance from the
- *    level of the training data in that data's standard deviations: a one-step predictor
- *    follows a lasting shift within a few readings, the level term keeps seeing it. The raw
- *    score of the reading is log(1 + mean_c (z_c^2 + level term)): for
+ *    floor for flat channels, widened where the prediction extrapolates from other channels'
+ *    inputs beyond the data the model knows: extrap_scales): z_c. A channel the model treats
+ *    as hovering around a level (not predicted by persistence) adds level_weight * l_c^2, l_c
+ *    its distance from the level of the training data in that data's standard deviations: a
+ *    one-step predictor follows a lasting shift within a few readings, the level term keeps
+ *    seeing it. The raw score of the reading is log(1 + mean_c (z_c^2 + level term)): for
  *    one channel about chi-square with one degree of freedom, log-compressed so a single wild
  *    reading cannot dominate the reference distribution for thousands of readings.
  * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
@@ -42,6 +43,9 @@
 #define RAW_SD_FLOOR 0.05
 /* z^2 cap per channel, so one channel's absurd error stays a finite, comparable score. */
 #define Z2_CAP 1e12
+/* extrap_weight: the region the model knows, in standard deviations of each channel's level
+ * over the training job's rows (a sine spans 1.4 of them, Gaussian noise about 3). */
+#define EXTRAP_SD 2.0
 
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
                           const float *lscale, float w, int top, int C, float *contrib)
@@ -230,14 +234,78 @@ static float likelihood_score(const detector_t *d, double mavg, int plain)
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
+/* The error scales of this reading's prediction, widened where it extrapolates (extrap_weight
+ * > 0, the linear baseline serving): the prediction of channel o was made from the previous
+ * reading u = d->last, and the part of it that inputs i != o contributed from beyond the region
+ * of the data the model was last trained or calibrated on (lmean +- EXTRAP_SD lscale, over the
+ * last job's rows; channels predicted by persistence have lscale 0 and never count) is
+ * part_o = sum_i a_oi (u_i - clamp(u_i)). There the model has no support: its linear response
+ * is roughly right near the region (a smooth plant) but its error grows with how far it
+ * extrapolates, so the expected error gains a fraction of that part: scale'^2 = scale^2 +
+ * (extrap_weight part_o)^2. A fault moves the faulty channel out of its range, an operating
+ * point the model never saw moves most coupled channels together: so the channel's own input
+ * counts only in such a coupled move (at least half of the other channels out), and only as
+ * far as the farthest of them goes; a fault's error on its own channel stays an error, and at
+ * a new operating point its excess beyond the others' still counts. Single-channel series
+ * never widen. */
+static void extrap_scales(const detector_t *d, float *scale)
+{
+    const int C = d->C;
+    const float w = d->cfg.extrap_weight;
+    memcpy(scale, d->err_scale, sizeof(float) * (size_t)C);
+    if (!(w > 0.0f) || d->kind != DET_KIND_LINEAR)
+        return;
+    double out[DETECTOR_MAX_CHANNELS]; /* u_i - clamp(u_i) */
+    int any = 0;
+    for (int i = 0; i < C; i++) {
+        out[i] = 0.0;
+        if (!(d->lscale[i] > 0.0f))
+            continue;
+        double lo = d->lmean[i] - EXTRAP_SD * d->lscale[i],
+               hi = d->lmean[i] + EXTRAP_SD * d->lscale[i];
+        double u = d->last[i];
+        out[i] = u < lo ? u - lo : u > hi ? u - hi : 0.0;
+        any |= out[i] != 0.0;
+    }
+    if (!any)
+        return;
+    for (int o = 0; o < C; o++) {
+        if (d->persist[o])
+            continue;
+        /* The other channels' part, and how many of them lie out of their region and how far. */
+        double part = 0.0, far = 0.0;
+        int n_out = 0, n_known = 0;
+        for (int i = 0; i < C; i++) {
+            if (i == o)
+                continue;
+            part += (double)d->lin_ab[o * C + i] * out[i];
+            if (d->lscale[i] > 0.0f) {
+                n_known++;
+                n_out += out[i] != 0.0;
+                far = fmax(far, fabs(out[i]) / d->lscale[i]);
+            }
+        }
+        /* A coupled move (at least half of the other channels out of their region) takes the
+         * channel's own input along: its own excursion extrapolates too, but only as far, in
+         * its standard deviations, as the farthest other channel's goes. */
+        if (d->lscale[o] > 0.0f && out[o] != 0.0 && n_known > 0 && 2 * n_out >= n_known) {
+            double own = fmin(fabs(out[o]) / d->lscale[o], far) * d->lscale[o];
+            part += (double)d->lin_ab[o * C + o] * (out[o] < 0.0 ? -own : own);
+        }
+        double s = d->err_scale[o], x = (double)w * part;
+        scale[o] = (float)sqrt(s * s + x * x);
+    }
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
     const int C = d->C;
-    float e[DETECTOR_MAX_CHANNELS];
+    float e[DETECTOR_MAX_CHANNELS], scale[DETECTOR_MAX_CHANNELS];
     for (int c = 0; c < C; c++)
         e[c] = x[c] - d->pred[c];
-    float raw = detector__raw_score(e, d->err_scale, x, d->lmean, d->lscale, cfg->level_weight,
+    extrap_scales(d, scale);
+    float raw = detector__raw_score(e, scale, x, d->lmean, d->lscale, cfg->level_weight,
                                     cfg->agg_top, C, res->contrib);
     res->top_channel = 0;
     for (int c = 1; c < C; c++)

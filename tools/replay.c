@@ -101,6 +101,7 @@ static const struct field fields[] = {
     FI("tail_plain", tail_plain),
     FF("score_level", score_level),
     FI("open_median", open_median),
+    FF("extrap_weight", extrap_weight),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
