@@ -23,7 +23,9 @@
  * range. Its counters follow (points minus the rows' n, first_ts the next row's t0, or the
  * oldest pending reading's, or none), written with the devices row and published at commit
  * like any write. A failed transaction rolls everything back, the maps are reloaded, and the
- * walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later.
+ * walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later. Statements that
+ * cannot be prepared disable retention (logged; store_retention_sweep answers ERR_IO) instead
+ * of failing every transaction they would join.
  *
  * Invariants: between transactions a device's rows still do not overlap, d->points counts its
  * rows' and pending points, d->first_ts is its oldest; the cursor (pos) is a device in the map or
@@ -33,8 +35,10 @@
  * s->stats under smu after each commit. */
 #include "storage_int.h"
 #include "err.h"
+#include "log.h"
 #include "vtime.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -144,7 +148,7 @@ int store__retain_step(store_t *s)
 {
     store_writer_t *w = &s->w;
     store_retain_t *r = &w->ret;
-    if (s->opts.retention_ms <= 0)
+    if (s->opts.retention_ms <= 0 || r->disabled)
         return 0;
     int64_t now = store__mono_ms();
     if (now < r->next_ms)
@@ -152,8 +156,12 @@ int store__retain_step(store_t *s)
     int err = prepare(s, &r->rows, sql_rows);
     if (err == 0)
         err = prepare(s, &r->events, sql_events);
-    if (err)
-        return err;
+    if (err) {
+        /* Never fail other clients' writes for it: retention stops, loudly. */
+        log_error("storage: retention disabled: %s", store_errmsg(s));
+        r->disabled = 1;
+        return 0;
+    }
     if (!r->active) {
         int64_t wall = vtime_now_ms();
         r->active = 1;
@@ -211,6 +219,12 @@ static void wake(store_job_t *j, int status)
 void store__retain_end_tx(store_t *s, int err)
 {
     store_retain_t *r = &s->w.ret;
+    if (r->disabled) {
+        wake(r->wait_cur, ERR_IO);
+        wake(r->wait_next, ERR_IO);
+        r->wait_cur = r->wait_next = NULL;
+        return;
+    }
     if (!r->tx_step)
         return;
     int64_t now = store__mono_ms();
@@ -250,12 +264,16 @@ void store__retain_end_tx(store_t *s, int err)
 
 int64_t store__retain_due_ms(store_t *s)
 {
-    return s->opts.retention_ms > 0 ? s->w.ret.next_ms : -1;
+    return s->opts.retention_ms > 0 && !s->w.ret.disabled ? s->w.ret.next_ms : -1;
 }
 
 void store__retain_wait(store_t *s, store_job_t *j)
 {
     store_retain_t *r = &s->w.ret;
+    if (r->disabled) {
+        j->cb(j->arg, ERR_IO);
+        return;
+    }
     j->next = r->wait_next;
     r->wait_next = j;
     if (!r->active)

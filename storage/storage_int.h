@@ -227,6 +227,7 @@ typedef struct store_reader {
 /* The retention sweep's state (retention.c; writer thread only). */
 typedef struct store_retain {
     sqlite3_stmt *rows, *events; /* prepared at the first step, finalized at the writer's exit */
+    int disabled;                /* its statements could not be prepared: no sweeps */
     int active;                  /* a sweep is walking the devices */
     int64_t horizon;             /* its horizon: rows with t_last before it go */
     int64_t next_ms;             /* monotonic ms before which no step runs */
