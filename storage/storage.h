@@ -256,7 +256,8 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
  * every device walked, its rows older than the horizon (wall clock at the sweep's start minus
  * retention_ms) deleted, in transactions of bounded work interleaved with other writes. Returns
  * 0, ERR_INVAL (no retention configured), ERR_IO (the sweep is disabled, or the transaction
- * that took the request failed), ERR_NOSPACE, ERR_CLOSED, ERR_NOMEM. Any thread but the writer's. */
+ * that took the request failed), ERR_NOSPACE, ERR_CLOSED, ERR_NOMEM. Any thread but the
+ * writer's. */
 int store_retention_sweep(store_t *s);
 
 /* Any thread. Copies the current counters. */
