@@ -44,11 +44,11 @@
 
 /* The oldest rows of a device (?1), at most ?2 of them: t0 order is time order (rows do not
  * overlap), so the deletable ones come first. */
-static const char sql_rows[] =
+const char store__sql_retain_rows[] =
     "SELECT t0, t_last, n FROM readings WHERE device_id=?1 ORDER BY t0 LIMIT ?2";
 /* At most ?2 events that ended before ?1, found through the events_start index (an event ends
  * after it starts); the active ones (end_ts NULL) never match. */
-static const char sql_events[] =
+const char store__sql_retain_events[] =
     "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
     " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2)";
 
@@ -153,9 +153,9 @@ int store__retain_step(store_t *s)
     int64_t now = store__mono_ms();
     if (now < r->next_ms)
         return 0;
-    int err = prepare(s, &r->rows, sql_rows);
+    int err = prepare(s, &r->rows, store__sql_retain_rows);
     if (err == 0)
-        err = prepare(s, &r->events, sql_events);
+        err = prepare(s, &r->events, store__sql_retain_events);
     if (err) {
         /* Never fail other clients' writes for it: retention stops, loudly. */
         log_error("storage: retention disabled: %s", store_errmsg(s));

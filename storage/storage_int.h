@@ -481,6 +481,8 @@ extern const char store__sql_ev_dev[];
 extern const char store__sql_ev_dev_active[];
 extern const char store__sql_ev_all[];
 extern const char store__sql_ev_all_active[];
+extern const char store__sql_retain_rows[];
+extern const char store__sql_retain_events[];
 
 /* Test hooks (tests/test_storage.c only). */
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */

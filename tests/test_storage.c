@@ -3028,6 +3028,36 @@ static void test_retention_with_writes(void **state)
     assert_true(st.retention_chunks >= 200 * 4 && st.retention_chunks <= 300 * 4);
 }
 
+/* The sweep's statements search indexes that exist (no new one): the rows of a device in
+ * readings_time, the ended events through events_start. */
+static void test_retention_index_used(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    const char *sqls[] = {store__sql_retain_rows, store__sql_retain_events};
+    const char *want[] = {"SEARCH readings USING COVERING INDEX readings_time (device_id=?)",
+                          "SEARCH events USING INDEX events_start (start_ts<?)"};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[1024];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        int found = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            found += strstr(detail, want[i]) != NULL;
+            assert_null(strstr(detail, "SCAN"));
+            assert_null(strstr(detail, "TEMP B-TREE"));
+        }
+        assert_int_equal(found, 1);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -3073,6 +3103,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_with_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
