@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "err.h"
 #include "prom.h"
+#include "vtime.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -16,9 +17,60 @@ static int be_write(void *ctx, batch_t *b)
     return store_write(be->store, b);
 }
 
+/* ms as the largest whole unit of storage.retention: "30d", "12h", "90m", "45s". */
+static void duration_format(int64_t ms, char *buf, size_t size)
+{
+    static const struct {
+        char unit;
+        int64_t ms;
+    } units[] = {{'w', 604800000}, {'d', 86400000}, {'h', 3600000}, {'m', 60000}, {'s', 1000}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ms % units[i].ms == 0) {
+            snprintf(buf, size, "%lld%c", (long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    snprintf(buf, size, "%lldms", (long long)ms);
+}
+
+/* Removes the points of [first, b->npoints) older than the retention horizon, as InfluxDB drops
+ * points beyond its retention policy: each is reported by item, the others keep their order. A
+ * stored point would only wait for the next sweep to delete it; refused, the client knows. */
+static void retention_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject,
+                            void *arg)
+{
+    int64_t now = vtime_now_ms(), horizon = now - be->retention_ms;
+    size_t np = first, nf = first < b->npoints ? b->points[first].field0 : b->nfields;
+    uint64_t refused = 0;
+    for (size_t i = first; i < b->npoints; i++) {
+        batch_point_t p = b->points[i];
+        if (p.ts_ms < horizon) {
+            char ts[32], hz[32], ret[32], why[200];
+            duration_format(be->retention_ms, ret, sizeof ret);
+            snprintf(why, sizeof why,
+                     "point beyond retention policy: ts %s is older than the horizon %s "
+                     "(storage.retention = %s); not stored",
+                     vtime_format(p.ts_ms, ts, sizeof ts), vtime_format(horizon, hz, sizeof hz),
+                     ret);
+            reject(arg, p.item, why);
+            refused++;
+            continue;
+        }
+        memmove(&b->fields[nf], &b->fields[p.field0], p.nfields * sizeof *b->fields);
+        p.field0 = (uint32_t)nf;
+        nf += p.nfields;
+        b->points[np++] = p;
+    }
+    b->npoints = np;
+    b->nfields = nf;
+    if (refused)
+        atomic_fetch_add_explicit(&be->retention_refused, refused, memory_order_relaxed);
+}
+
 static int be_admit(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg)
 {
     backend_t *be = ctx;
+    if (be->retention_ms > 0)
+        retention_admit(be, b, first, reject, arg);
     return be->quota ? quota_admit(be->quota, b, first, reject, arg) : 0;
 }
 
@@ -120,6 +172,36 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 (unsigned long long)st.devices);
     prom_histogram(out, "vigil_store_commit_seconds", "Latency of write transactions.", bounds,
                    st.commit_buckets, 12, st.commits, st.commit_seconds_sum);
+    sbuf_printf(
+        out,
+        "# HELP vigil_store_retention_removed_chunks_total Readings rows (chunks) deleted by "
+        "retention.\n# TYPE vigil_store_retention_removed_chunks_total counter\n"
+        "vigil_store_retention_removed_chunks_total %llu\n"
+        "# HELP vigil_store_retention_removed_points_total Timestamps (points of all their "
+        "channels) "
+        "in the rows deleted by retention.\n"
+        "# TYPE vigil_store_retention_removed_points_total counter\n"
+        "vigil_store_retention_removed_points_total %llu\n"
+        "# HELP vigil_store_retention_removed_events_total Ended anomaly events deleted by "
+        "retention.\n# TYPE vigil_store_retention_removed_events_total counter\n"
+        "vigil_store_retention_removed_events_total %llu\n"
+        "# HELP vigil_store_retention_sweeps_total Retention sweeps finished.\n"
+        "# TYPE vigil_store_retention_sweeps_total counter\n"
+        "vigil_store_retention_sweeps_total %llu\n"
+        "# HELP vigil_store_retention_seconds_total Writer time spent in retention sweeps.\n"
+        "# TYPE vigil_store_retention_seconds_total counter\n"
+        "vigil_store_retention_seconds_total %.6f\n"
+        "# HELP vigil_store_retention_last_sweep_seconds Start to end of the last retention sweep "
+        "(its steps share the writer with other writes).\n"
+        "# TYPE vigil_store_retention_last_sweep_seconds gauge\n"
+        "vigil_store_retention_last_sweep_seconds %.3f\n"
+        "# HELP vigil_retention_refused_points_total Points refused at write: older than the "
+        "retention horizon.\n# TYPE vigil_retention_refused_points_total counter\n"
+        "vigil_retention_refused_points_total %llu\n",
+        (unsigned long long)st.retention_chunks, (unsigned long long)st.retention_points,
+        (unsigned long long)st.retention_events, (unsigned long long)st.retention_sweeps,
+        st.retention_seconds, st.retention_last_sweep_seconds,
+        (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
     if (be->stream)
         stream_metrics(be->stream, out);
     if (be->pipe)

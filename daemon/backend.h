@@ -8,11 +8,18 @@
 #include "storage.h"
 #include "stream.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
+
 typedef struct backend {
     store_t *store;
     stream_server_t *stream; /* may be NULL */
     pipeline_t *pipe;        /* may be NULL: the model routes then answer 501 */
     quota_t *quota;          /* may be NULL: no device and channel limits */
+    /* storage.retention (0: none): a point older than now - retention_ms is refused at write,
+     * naming its item, instead of being stored for the next sweep to delete. */
+    int64_t retention_ms;
+    _Atomic uint64_t retention_refused; /* points refused for it, for /metrics */
 } backend_t;
 
 /* Fills an api_backend_t whose functions call into b (which must outlive the API server). */

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN, K_BOOL };
+enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN, K_BOOL, K_DURATION };
 
 struct setting {
     const char *section, *key;
@@ -57,6 +57,8 @@ static const struct setting settings[] = {
     S("storage", "readers", K_INT, readers, 1, 64),
     S("storage", "max_devices", K_SIZE, max_devices, 1, 100000000),
     S("storage", "max_channels_per_device", K_SIZE, max_channels, 1, 1000000),
+    /* A duration in ms, 1 s to 100 years (36500d), or 0 */
+    S("storage", "retention", K_DURATION, retention_ms, 1000, 36500LL * 86400000),
     S("model", "enabled", K_BOOL, model_enabled, 0, 0),
     S("model", "workers", K_INT, model_workers, 1, 64),
     S("model", "train_threads", K_INT, model_train_threads, 1, 64),
@@ -97,6 +99,7 @@ void config_default(config_t *c)
     c->readers = 4;
     c->max_devices = 100000;
     c->max_channels = 4096;
+    c->retention_ms = 0; /* keep forever */
     struct detector_config dc;
     detector_config_default(&dc);
     c->model_enabled = 1;
@@ -111,6 +114,36 @@ void config_default(config_t *c)
     c->model_versions = 10;
     c->model_predictions = 2000; /* pipeline_opts_default's */
     c->model_group_rows = 8000;  /* pipeline_opts_default's */
+}
+
+/* Parses a duration: "0" or "" (none), or a whole number with one unit, s, m, h, d or w ("30d",
+ * "12h"), into ms within [min, max] (or 0). Returns 0 or -1. */
+static int duration_parse(const char *v, long long min, long long max, int64_t *out)
+{
+    if (*v == '\0' || strcmp(v, "0") == 0) {
+        *out = 0;
+        return 0;
+    }
+    static const struct {
+        char unit;
+        long long ms;
+    } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}, {'w', 604800000}};
+    char *end;
+    errno = 0;
+    if (*v < '0' || *v > '9')
+        return -1;
+    long long n = strtoll(v, &end, 10);
+    if (errno || end == v || end[0] == '\0' || end[1] != '\0')
+        return -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (units[i].unit != end[0])
+            continue;
+        if (n > max / units[i].ms || n * units[i].ms < min)
+            return -1;
+        *out = n * units[i].ms;
+        return 0;
+    }
+    return -1;
 }
 
 /* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) loosely; api and stream check fully
@@ -197,6 +230,15 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             *(int *)field = 0;
         else {
             snprintf(err, errsize, "%s.%s: '%s' is not true or false", section, key, value);
+            return -1;
+        }
+        return 0;
+    case K_DURATION:
+        if (duration_parse(value, s->min, s->max, (int64_t *)field)) {
+            snprintf(err, errsize,
+                     "%s.%s: '%s' is not 0 (off) or a duration from 1s to 36500d: a whole number "
+                     "with one unit s, m, h, d or w, e.g. 30d",
+                     section, key, value);
             return -1;
         }
         return 0;

@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct config {
     /* [daemon] */
@@ -41,6 +42,7 @@ typedef struct config {
     int readers;
     size_t max_devices;
     size_t max_channels;
+    int64_t retention_ms; /* readings older than this are deleted (0: kept forever) */
     /* [model] */
     int model_enabled;
     int model_workers;

@@ -451,6 +451,7 @@ int main(int argc, char **argv)
     so.cache_mb = d.cfg.cache_mb;
     so.readers = d.cfg.readers;
     so.writer_nice = d.cfg.ingest_nice;
+    so.retention_ms = d.cfg.retention_ms;
     int rc = store_open(&d.store, &so, err, sizeof err);
     if (rc) {
         log_error("cannot open the database in %s: %s", d.cfg.data_dir, err);
@@ -460,6 +461,7 @@ int main(int argc, char **argv)
     }
     uv_loop_init(&d.loop);
     d.backend.store = d.store;
+    d.backend.retention_ms = d.cfg.retention_ms;
     if (quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels) ||
         (rc = quota_load(d.quota, d.store)) != 0) {
         log_error("cannot count the stored devices and channels: %s", err_str(rc ? rc : ERR_NOMEM));

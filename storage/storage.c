@@ -431,6 +431,14 @@ int store_flush(store_t *s)
     return j ? run_sync(s, j, NULL) : ERR_NOMEM;
 }
 
+int store_retention_sweep(store_t *s)
+{
+    if (s->opts.retention_ms <= 0)
+        return ERR_INVAL;
+    store_job_t *j = job_new(JOB_RETAIN, NULL, NULL);
+    return j ? run_sync(s, j, NULL) : ERR_NOMEM;
+}
+
 /* Builds an asynchronous job: copies device, info ("{}" when NULL) and blob. NULL: no memory. */
 static store_job_t *op_new(enum store_job_kind kind, const char *device, const char *info,
                            const void *blob, size_t len)

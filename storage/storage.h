@@ -37,9 +37,14 @@ typedef struct store_opts {
     int cache_mb;           /* page cache of the write connection, MiB */
     int readers;            /* number of reader connections (at least 1) */
     int writer_nice;        /* nice increment of the writer thread (0: none) */
+    /* Retention (storage/retention.c): readings rows whose every timestamp is older than
+     * now - retention_ms, and anomaly events that ended before it, are deleted by a sweep on the
+     * writer thread, at open and then periodically; 0 keeps everything forever. */
+    int64_t retention_ms;
 } store_opts_t;
 
-/* Fills opts with the defaults: queue 1,000,000 readings, 2 ms, sync full, 64 MiB, 4 readers. */
+/* Fills opts with the defaults: queue 1,000,000 readings, 2 ms, sync full, 64 MiB, 4 readers,
+ * no retention (keep forever). */
 void store_opts_default(store_opts_t *opts);
 
 /* Opens (creating or migrating) the database and starts the writer thread.
@@ -150,6 +155,14 @@ typedef struct store_stats {
     uint64_t ops_dropped; /* refused with ERR_BUSY: too many pending */
     uint64_t ops_skipped; /* committed as no-ops: unknown device, or info not a JSON object */
     uint64_t ops_failed;  /* lost with a transaction that failed (disk full, I/O error) */
+    /* Retention sweeps (store_opts_t.retention_ms), committed since open. */
+    uint64_t retention_chunks;           /* readings rows (chunks) deleted */
+    uint64_t retention_points;           /* timestamps those rows held */
+    uint64_t retention_events;           /* ended anomaly events deleted */
+    uint64_t retention_sweeps;           /* sweeps finished */
+    uint64_t retention_steps;            /* transactions that ran a step of a sweep */
+    double retention_seconds;            /* writer time spent in the steps */
+    double retention_last_sweep_seconds; /* start to end of the last finished sweep */
 } store_stats_t;
 
 /* Upper bounds (seconds) of the commit latency histogram, for /metrics. */
@@ -238,6 +251,14 @@ typedef int (*store_detector_cb)(void *arg, const char *device, int64_t last_ts,
 
 /* Reports every saved detector, in device creation order (for start-up). */
 int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
+
+/* Starts a retention sweep now (after the one running, if any) and blocks until it has finished:
+ * every device walked, its rows older than the horizon (wall clock at the sweep's start minus
+ * retention_ms) deleted, in transactions of bounded work interleaved with other writes. Returns
+ * 0, ERR_INVAL (no retention configured), ERR_IO (the sweep is disabled, or the transaction
+ * that took the request failed), ERR_NOSPACE, ERR_CLOSED, ERR_NOMEM. Any thread but the
+ * writer's. */
+int store_retention_sweep(store_t *s);
 
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);

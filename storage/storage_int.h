@@ -5,7 +5,8 @@
  * pair), chunk.c (the chunk codec: one readings row, many timestamps of a device), writer.c (the
  * writer thread: maps, transactions), chunks.c (the writer's readings rows: append, overwrite
  * merge, compaction), pending.c (the newest readings of each device, kept in memory and in
- * the readings log until they fill a chunk), query.c (the reader pool, queries, device reports).
+ * the readings log until they fill a chunk), query.c (the reader pool, queries, device reports),
+ * retention.c (the writer's retention sweep: old readings rows and ended events deleted).
  *
  * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
  * (a reader takes it while it holds its reader connection, never with rmu held). No lock is held
@@ -74,6 +75,16 @@
 #define STORE_LOG_SPAN_BYTES    (8u << 20)
 #define STORE_LOG_SPAN_LIVE     3
 #define STORE_PEND_STALE_PER_TX 8192
+/* Retention (retention.c): one step of a sweep, inside a writer transaction, walks at most
+ * STORE_RETAIN_DEVS_PER_TX devices and deletes at most STORE_RETAIN_ROWS_PER_TX readings rows and
+ * STORE_RETAIN_EVENTS_PER_TX events, so a sweep never holds up ingest for long. A sweep starts at
+ * open and then every retention / 10, within [STORE_RETAIN_PERIOD_MIN_MS, STORE_RETAIN_PERIOD_MS];
+ * after a failed step it resumes STORE_RETAIN_PERIOD_MIN_MS later. */
+#define STORE_RETAIN_DEVS_PER_TX   256
+#define STORE_RETAIN_ROWS_PER_TX   256
+#define STORE_RETAIN_EVENTS_PER_TX 256
+#define STORE_RETAIN_PERIOD_MS     60000
+#define STORE_RETAIN_PERIOD_MIN_MS 1000
 /* Bounds the decoder checks, so a malformed row cannot make it allocate without limit. */
 #define STORE_CHUNK_IDX_MAX    (1 << 20)
 #define STORE_CHUNK_DECODE_MAX (1 << 24)
@@ -110,6 +121,7 @@ enum store_job_kind {
     JOB_EXEC,     /* test hook; the waiting thread frees it */
     JOB_PFLUSH,   /* test hook: every device's pending readings into rows; as JOB_EXEC */
     JOB_FLUSH,    /* store_flush's marker; the waiting thread frees it */
+    JOB_RETAIN,   /* store_retention_sweep: called back when its sweep ends; waiter frees it */
     JOB_MODEL,    /* asynchronous: no callback, freed by the writer */
     JOB_EVENT,    /* asynchronous */
     JOB_DETECTOR, /* asynchronous */
@@ -212,6 +224,24 @@ typedef struct store_reader {
     struct store_reader *next_free;
 } store_reader_t;
 
+/* The retention sweep's state (retention.c; writer thread only). */
+typedef struct store_retain {
+    sqlite3_stmt *rows, *events; /* prepared at the first step, finalized at the writer's exit */
+    int disabled;                /* its statements could not be prepared: no sweeps */
+    int active;                  /* a sweep is walking the devices */
+    int64_t horizon;             /* its horizon: rows with t_last before it go */
+    int64_t next_ms;             /* monotonic ms before which no step runs */
+    int64_t start_ms;            /* monotonic ms when the sweep started */
+    int walking;                 /* pos is valid (else the walk starts at the first device) */
+    struct store_dev *pos;       /* the next device to visit (NULL: the walk has ended) */
+    int events_done;             /* the sweep's events are deleted */
+    int finishing;               /* the open transaction ends the sweep */
+    struct store_job *wait_next, *wait_cur;   /* JOB_RETAIN waiting: for the next sweep; this one */
+    uint64_t tx_chunks, tx_points, tx_events; /* the open transaction's deletions */
+    int tx_step;                              /* the open transaction ran a step */
+    double tx_seconds;
+} store_retain_t;
+
 /* The writer thread's connection, statements and maps (writer thread only). */
 typedef struct store_writer {
     sqlite3 *db;
@@ -273,6 +303,7 @@ typedef struct store_writer {
     int ready;       /* opened, migrated and prepared: close may checkpoint */
     uint64_t tx_readings, tx_points;
     uint64_t tx_ops, tx_ops_skipped; /* asynchronous ops written / skipped by the transaction */
+    store_retain_t ret;
 } store_writer_t;
 
 struct store {
@@ -405,6 +436,22 @@ int store__grow(void **p, size_t *cap, size_t need, size_t sz);
 /* Marks d's devices row to be written before the commit. */
 int store__touch(store_writer_t *w, store_dev_t *d);
 
+/* retention.c (writer thread only) */
+/* A step of the retention sweep, inside the open transaction: starts a sweep when one is due,
+ * then deletes within the per-transaction bounds. Returns 0 or the SQL error. */
+int store__retain_step(store_t *s);
+/* After the transaction (err: its status): counts a committed step's deletions, ends the sweep
+ * (calling back its waiters) or, after a failure, restarts its walk later. */
+void store__retain_end_tx(store_t *s, int err);
+/* Monotonic ms when the next step is due; -1 when retention is off. */
+int64_t store__retain_due_ms(store_t *s);
+/* Takes a committed JOB_RETAIN: called back (status 0) when the next sweep to start has ended. */
+void store__retain_wait(store_t *s, struct store_job *j);
+/* A device leaves the maps (deletion): the walk moves past it. */
+void store__retain_forget(store_writer_t *w, struct store_dev *d);
+/* At the writer's exit: calls back the waiters with ERR_CLOSED, finalizes the statements. */
+void store__retain_deinit(store_t *s);
+
 /* writer.c */
 void *store__writer_main(void *arg);
 /* The writer connection's WAL hook: runs after each COMMIT; publishes the transaction's pending
@@ -434,6 +481,8 @@ extern const char store__sql_ev_dev[];
 extern const char store__sql_ev_dev_active[];
 extern const char store__sql_ev_all[];
 extern const char store__sql_ev_all_active[];
+extern const char store__sql_retain_rows[];
+extern const char store__sql_retain_events[];
 
 /* Test hooks (tests/test_storage.c only). */
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */

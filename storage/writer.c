@@ -62,6 +62,8 @@ void store__maps_free(store_writer_t *w)
     store__pend_free_lists(w);
     w->ntouched = 0;
     w->ncompact = 0;
+    w->ret.walking = 0; /* the retention walk restarts from the first device */
+    w->ret.pos = NULL;
 }
 
 static store_dev_t *dev_find(store_writer_t *w, const char *name, size_t len)
@@ -455,6 +457,7 @@ static int do_delete(store_t *s, store_job_t *j)
     if (grow((void **)&w->dead, &w->dead_cap, w->ndead + 1, sizeof *w->dead))
         return ERR_NOMEM;
     store__pend_forget(w, d);
+    store__retain_forget(w, d);
     HASH_DEL(w->devs, d);
     d->pdead = 1;
     w->dead[w->ndead++] = d;
@@ -567,6 +570,11 @@ static int run_job(store_t *s, store_job_t *j)
         return do_detector(s, j);
     case JOB_FLUSH:
         return 0; /* its place in the queue is the point */
+    case JOB_RETAIN:
+        /* Once committed, it waits for the next sweep (store__retain_wait). */
+        if (s->opts.retention_ms <= 0)
+            j->status = ERR_INVAL;
+        return 0;
     case JOB_PFLUSH: {
         int err = 0;
         while (err == 0 && s->w.phead != NULL)
@@ -653,6 +661,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         err = store__pend_end_tx(s);
     if (err == 0)
         err = store__compact_some(s, !idle);
+    /* A bounded step of the retention sweep when one is due (retention.c). */
+    if (err == 0)
+        err = store__retain_step(s);
     if (err == 0)
         err = flush_touched(s);
     /* Publication right after the commit is visible, inside COMMIT (store__wal_hook), before a
@@ -670,6 +681,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     w->ntouched = 0;
     if (err == 0) {
         *seconds = mono_seconds() - t0;
+        store__retain_end_tx(s, 0);
         return 0;
     }
     if (!sqlite3_get_autocommit(w->db))
@@ -678,6 +690,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
      * committed: rebuild them from the database before the next transaction. */
     w->maps_stale = 1;
     store__maps_load(s);
+    store__retain_end_tx(s, err);
     return err;
 }
 
@@ -703,6 +716,56 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
     pthread_mutex_unlock(&s->smu);
 }
 
+/* Idle work (qmu held on entry and return): while nothing is queued, transactions of their own
+ * compact the devices' small rows and run the steps of a due retention sweep. Returns 0, or the
+ * status of a transaction that failed (logged; the work stops there). */
+static int idle_work(store_t *s, int failing)
+{
+    double seconds;
+    for (;;) {
+        int64_t due = store__retain_due_ms(s);
+        int retain = due >= 0 && due <= store__mono_ms();
+        if (s->qhead != NULL || s->closing || s->hold || failing || (s->w.ncompact == 0 && !retain))
+            return 0;
+        pthread_mutex_unlock(&s->qmu);
+        int err = run_transaction(s, NULL, 1, &seconds);
+        if (err)
+            log_warn("storage: compaction or retention failed (%s): %s", err_str(err),
+                     store_errmsg(s));
+        pthread_mutex_lock(&s->qmu);
+        if (err)
+            return err;
+    }
+}
+
+/* Waits (qmu held) until work is queued or closing begins. Meanwhile it wakes up when a
+ * retention sweep is due and runs it as idle work; after a failed idle transaction, none runs
+ * for STORE_RETAIN_PERIOD_MS unless work arrives (a full disk is not retried in a loop). */
+static void wait_for_work(store_t *s, int failing)
+{
+    int64_t backoff = 0;
+    while ((s->qhead == NULL || s->hold) && !s->closing) {
+        int64_t due = s->hold || failing ? -1 : store__retain_due_ms(s);
+        int64_t now = store__mono_ms();
+        if (due >= 0 && due < backoff)
+            due = backoff;
+        if (due < 0) {
+            pthread_cond_wait(&s->qcond, &s->qmu);
+        } else if (due > now) {
+            struct timespec dl;
+            clock_gettime(CLOCK_MONOTONIC, &dl);
+            int64_t ms = due - now;
+            dl.tv_sec += (time_t)(ms / 1000);
+            dl.tv_nsec += (long)(ms % 1000) * 1000000L;
+            dl.tv_sec += dl.tv_nsec / 1000000000L;
+            dl.tv_nsec %= 1000000000L;
+            pthread_cond_timedwait(&s->qcond, &s->qmu, &dl);
+        } else if (idle_work(s, failing) != 0) {
+            backoff = store__mono_ms() + STORE_RETAIN_PERIOD_MS;
+        }
+    }
+}
+
 void *store__writer_main(void *arg)
 {
     store_t *s = arg;
@@ -710,8 +773,7 @@ void *store__writer_main(void *arg)
     thread_nice(s->opts.writer_nice);
     pthread_mutex_lock(&s->qmu);
     for (;;) {
-        while ((s->qhead == NULL || s->hold) && !s->closing)
-            pthread_cond_wait(&s->qcond, &s->qmu);
+        wait_for_work(s, failing);
         if (s->qhead == NULL)
             break; /* closing and drained */
         /* Group commit: when little is queued, wait briefly for more so one fsync covers it. */
@@ -770,6 +832,8 @@ void *store__writer_main(void *arg)
             if (j->kind == JOB_BATCH) {
                 j->cb(j->arg, st);
                 store__job_free(j);
+            } else if (j->kind == JOB_RETAIN && st == 0) {
+                store__retain_wait(s, j); /* called back when its sweep has ended */
             } else if (store__job_async(j)) {
                 store__job_free(j); /* nobody waits; account() counted a failure */
             } else {
@@ -778,17 +842,11 @@ void *store__writer_main(void *arg)
         }
 
         pthread_mutex_lock(&s->qmu);
-        /* Idle: compact devices with small rows, a few per transaction, until work arrives. */
-        while (s->qhead == NULL && !s->closing && !s->hold && s->w.ncompact > 0 && !failing) {
-            pthread_mutex_unlock(&s->qmu);
-            err = run_transaction(s, NULL, 1, &seconds);
-            if (err)
-                log_warn("storage: compaction failed (%s): %s", err_str(err), store_errmsg(s));
-            pthread_mutex_lock(&s->qmu);
-            if (err)
-                break;
-        }
+        /* Idle: compact devices with small rows, a few per transaction, and step a due
+         * retention sweep, until work arrives. */
+        idle_work(s, failing);
     }
     pthread_mutex_unlock(&s->qmu);
+    store__retain_deinit(s);
     return NULL;
 }

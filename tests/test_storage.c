@@ -25,6 +25,7 @@
 #include "log.h"
 #include "storage.h"
 #include "storage_int.h"
+#include "vtime.h"
 
 /* ---- fixtures and helpers ---- */
 
@@ -2834,6 +2835,229 @@ static void test_migrate_v3(void **state)
     sqlite3_close(db);
 }
 
+/* ---- retention (storage/retention.c) ---- */
+
+#define DAY_MS (24LL * 3600 * 1000)
+
+static store_t *open_retention(const char *dir, int64_t retention_ms)
+{
+    store_opts_t o;
+    store_opts_default(&o);
+    o.dir = dir;
+    o.sync_full = 0;
+    o.readers = 2;
+    o.retention_ms = retention_ms;
+    store_t *s = NULL;
+    char msg[256];
+    assert_int_equal(store_open(&s, &o, msg, sizeof msg), 0);
+    return s;
+}
+
+/* n points of channel "v" from ts0, step apart, in one batch; value i + base. */
+static void write_spaced(store_t *s, const char *dev, int64_t ts0, int64_t step, size_t n,
+                         double base)
+{
+    static const char *const ch[] = {"v"};
+    batch_t b;
+    batch_init(&b);
+    for (size_t i = 0; i < n; i++) {
+        double v = base + (double)i;
+        add_point(&b, dev, ts0 + (int64_t)i * step, 1, ch, &v);
+    }
+    assert_int_equal(store_write(s, &b), 0);
+    batch_deinit(&b);
+}
+
+typedef struct span {
+    size_t n;
+    int64_t first, last;
+} span_t;
+
+static int count_point(void *arg, int64_t ts, size_t n, const char *const *names,
+                       const double *vals)
+{
+    span_t *sp = arg;
+    (void)n, (void)names, (void)vals;
+    if (sp->n++ == 0)
+        sp->first = ts;
+    sp->last = ts;
+    return 0;
+}
+
+/* Every point of dev, counted. */
+static span_t all_points(store_t *s, const char *dev)
+{
+    span_t sp = {0, -1, -1};
+    store_query_t q = {dev, INT64_MIN, INT64_MAX, NULL, 0, 0, 0};
+    assert_int_equal(store_query(s, &q, count_point, &sp), 0);
+    return sp;
+}
+
+static void test_retention_sweep(void **state)
+{
+    fx_t *f = *state;
+    /* The fixture's store keeps everything (a sweep cannot be asked for): the data goes in
+     * there, then the store is opened again with a retention of a day. */
+    assert_int_equal(store_retention_sweep(f->s), ERR_INVAL);
+    int64_t now = vtime_now_ms(), horizon = now - DAY_MS;
+
+    /* "old": 600 points two hours apart, 10 to 60 days old: 600 rows (a row spans at most an
+     * hour), all older than the horizon, more than two steps' worth (STORE_RETAIN_ROWS_PER_TX). */
+    write_spaced(f->s, "old", now - 60 * DAY_MS, 2 * 3600 * 1000, 600, 0);
+    assert_int_equal(chunk_rows(f->dir, "old", NULL), 600);
+    /* "mixed", oldest first: a row 3 days old (300 points), a row spanning the horizon (600
+     * points 2 s apart from 10 minutes before it), a row an hour old (300 points) and 50
+     * pending readings (fewer than STORE_PEND_POINTS: not a row yet). */
+    write_spaced(f->s, "mixed", now - 3 * DAY_MS, 1000, 300, 0);
+    write_spaced(f->s, "mixed", horizon - 600000, 2000, 600, 1000);
+    write_spaced(f->s, "mixed", now - 3600000, 1000, 300, 2000);
+    write_spaced(f->s, "mixed", now - 1800000, 1000, 50, 3000);
+    assert_int_equal(chunk_rows(f->dir, "mixed", NULL), 3);
+    /* "pend": 50 readings 5 days old that are still pending: a sweep leaves them. */
+    write_spaced(f->s, "pend", now - 5 * DAY_MS, 1000, 50, 0);
+    assert_int_equal(chunk_rows(f->dir, "pend", NULL), 0);
+    /* Events of "old": ended before the horizon (goes), active since then, ended after it,
+     * recent (stay). */
+    int64_t t5 = now - 5 * DAY_MS;
+    assert_int_equal(store_event_put(f->s, "old", 1, t5, t5 + 60000, "{}"), 0);
+    assert_int_equal(store_event_put(f->s, "old", 2, t5, -1, "{}"), 0);
+    assert_int_equal(store_event_put(f->s, "old", 3, t5, now - 3600000, "{}"), 0);
+    assert_int_equal(store_event_put(f->s, "old", 4, now - 60000, now - 1000, "{}"), 0);
+    store_close(f->s);
+    /* A sweep starts at open; store_retention_sweep waits for it and for one more. */
+    f->s = open_retention(f->dir, DAY_MS);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t after, again;
+    store_stats_get(f->s, &after);
+
+    /* Old rows gone; the row spanning the horizon, newer rows and pending readings kept. */
+    assert_int_equal(chunk_rows(f->dir, "old", NULL), 0);
+    assert_int_equal(all_points(f->s, "old").n, 0);
+    devinfo_t d = device(f->s, "old", 0);
+    assert_int_equal(d.points, 0);
+    assert_int_equal(d.first, -1);
+    assert_int_equal(chunk_rows(f->dir, "mixed", NULL), 2);
+    span_t sp = all_points(f->s, "mixed");
+    assert_int_equal(sp.n, 950);
+    assert_int_equal(sp.first, horizon - 600000);
+    assert_int_equal(sp.last, now - 1800000 + 49000);
+    d = device(f->s, "mixed", 0);
+    assert_int_equal(d.points, 950);
+    assert_int_equal(d.first, horizon - 600000);
+    assert_int_equal(d.last, now - 1800000 + 49000);
+    assert_int_equal(all_points(f->s, "pend").n, 50);
+    assert_int_equal(device(f->s, "pend", 0).points, 50);
+    events_t e;
+    assert_int_equal(events(f->s, "old", 0, INT64_MIN, INT64_MAX, 0, &e), 0);
+    assert_int_equal(e.n, 3);
+    for (int i = 0; i < e.n; i++)
+        assert_true(e.id[i] != 1);
+
+    /* The counters since open: 601 rows of 900 points, one event, two sweeps; bounded steps:
+     * 600 rows of one device take at least three transactions. */
+    assert_int_equal(after.retention_chunks, 601);
+    assert_int_equal(after.retention_points, 900);
+    assert_int_equal(after.retention_events, 1);
+    assert_int_equal(after.retention_sweeps, 2);
+    assert_true(after.retention_steps >= 3);
+    assert_true(after.retention_seconds > 0);
+
+    /* New readings still go in; a second sweep finds nothing more. */
+    write_spaced(f->s, "old", now - 60000, 1000, 10, 0);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_get(f->s, &again);
+    assert_int_equal(again.retention_chunks, after.retention_chunks);
+    assert_int_equal(again.retention_sweeps, 3);
+    assert_int_equal(all_points(f->s, "old").n, 10);
+    assert_int_equal(device(f->s, "old", 0).first, now - 60000);
+
+    /* The devices rows were written with the deletions: the same after a restart. */
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    d = device(f->s, "mixed", 0);
+    assert_int_equal(d.points, 950);
+    assert_int_equal(d.first, horizon - 600000);
+    assert_int_equal(all_points(f->s, "mixed").n, 950);
+    d = device(f->s, "old", 0);
+    assert_int_equal(d.points, 10);
+    assert_int_equal(d.first, now - 60000);
+}
+
+/* A sweep shares the writer with ingest and deletions: run while another thread writes and
+ * deletes devices, it still removes the old rows of every device that remains, and nothing
+ * written meanwhile is lost. */
+static void *sweeper(void *arg)
+{
+    return (void *)(intptr_t)store_retention_sweep(arg);
+}
+
+static void test_retention_with_writes(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = open_retention(f->dir, DAY_MS);
+    int64_t now = vtime_now_ms();
+    char name[32];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "d%03d", i);
+        write_spaced(f->s, name, now - 10 * DAY_MS, 2 * 3600 * 1000, 4, 0);
+    }
+    assert_int_equal(store__test_pend_flush(f->s), 0); /* 4 rows each */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, sweeper, f->s), 0);
+    for (int i = 200; i < 300; i++) {
+        snprintf(name, sizeof name, "d%03d", i);
+        assert_int_equal(store_device_delete(f->s, name), 0);
+        write_spaced(f->s, "live", now + i, 1, 1, i);
+    }
+    void *ret;
+    assert_int_equal(pthread_join(t, &ret), 0);
+    assert_int_equal((int)(intptr_t)ret, 0);
+    for (int i = 0; i < 200; i++) {
+        snprintf(name, sizeof name, "d%03d", i);
+        assert_int_equal(chunk_rows(f->dir, name, NULL), 0);
+        assert_int_equal(device(f->s, name, 0).points, 0);
+    }
+    for (int i = 200; i < 300; i++) {
+        snprintf(name, sizeof name, "d%03d", i);
+        device(f->s, name, ERR_NOTFOUND);
+    }
+    assert_int_equal(all_points(f->s, "live").n, 100);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_true(st.retention_chunks >= 200 * 4 && st.retention_chunks <= 300 * 4);
+}
+
+/* The sweep's statements search indexes that exist (no new one): the rows of a device in
+ * readings_time, the ended events through events_start. */
+static void test_retention_index_used(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    const char *sqls[] = {store__sql_retain_rows, store__sql_retain_events};
+    const char *want[] = {"SEARCH readings USING COVERING INDEX readings_time (device_id=?)",
+                          "SEARCH events USING INDEX events_start (start_ts<?)"};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[1024];
+        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        int found = 0;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+            const char *detail = (const char *)sqlite3_column_text(st, 3);
+            found += strstr(detail, want[i]) != NULL;
+            assert_null(strstr(detail, "SCAN"));
+            assert_null(strstr(detail, "TEMP B-TREE"));
+        }
+        assert_int_equal(found, 1);
+        sqlite3_finalize(st);
+    }
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -2877,6 +3101,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pending_crash, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pending_concurrent_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v3, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_with_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

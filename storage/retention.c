@@ -1,0 +1,298 @@
+/* storage/retention.c: the retention sweep. With store_opts_t.retention_ms set, the writer
+ * deletes the readings rows (chunks) whose every timestamp is older than the horizon, now minus
+ * the retention, and the anomaly events that ended before it; model versions are bounded per
+ * device elsewhere and stay, and so do devices, channels and saved detectors.
+ *
+ * What is kept: a row goes only when its newest timestamp (t_last) is before the horizon, so a
+ * row spanning the horizon stays whole until all of it is old: at least `retention` of readings
+ * is kept, and at most about one row's span (an hour, usually minutes) plus one sweep period
+ * more. A device's pending readings (pending.c: its newest, not yet a row) are never touched; old
+ * ones become a row within STORE_PEND_AGE_MS and go with a later sweep. Deleted pages go to
+ * SQLite's freelist and are reused by later writes: the file does not shrink (no VACUUM, which
+ * would rewrite the whole database under the write lock), it stops growing once the retained
+ * data is in steady state.
+ *
+ * How: a sweep fixes its horizon (wall clock at its start) and walks the writer's device map
+ * from a cursor. It runs in steps, one per writer transaction: every transaction of a busy
+ * writer (so a saturated writer still sweeps) and idle transactions of its own while the queue
+ * is empty (writer.c). A step visits at most STORE_RETAIN_DEVS_PER_TX devices and deletes at most
+ * STORE_RETAIN_ROWS_PER_TX rows and STORE_RETAIN_EVENTS_PER_TX events, so it adds a bounded,
+ * small amount of work to the transaction it shares with other clients' readings. A device is
+ * read only when its oldest timestamp (d->first_ts, in memory) is before the horizon; its rows
+ * are then found in the (device_id, t0, t_last, n) index, oldest first, and deleted as one key
+ * range. Its counters follow (points minus the rows' n, first_ts the next row's t0, or the
+ * oldest pending reading's, or none), written with the devices row and published at commit
+ * like any write. A failed transaction rolls everything back, the maps are reloaded, and the
+ * walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later. Statements that
+ * cannot be prepared disable retention (logged; store_retention_sweep answers ERR_IO) instead
+ * of failing every transaction they would join.
+ *
+ * Invariants: between transactions a device's rows still do not overlap, d->points counts its
+ * rows' and pending points, d->first_ts is its oldest; the cursor (pos) is a device in the map or
+ * NULL, moved past a deleted device (store__retain_forget) and dropped with the maps.
+ *
+ * Threads: writer thread only (the sweep's state is store_writer_t.ret); the counters go to
+ * s->stats under smu after each commit. */
+#include "storage_int.h"
+#include "err.h"
+#include "log.h"
+#include "vtime.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* The oldest rows of a device (?1), at most ?2 of them: t0 order is time order (rows do not
+ * overlap), so the deletable ones come first. */
+const char store__sql_retain_rows[] =
+    "SELECT t0, t_last, n FROM readings WHERE device_id=?1 ORDER BY t0 LIMIT ?2";
+/* At most ?2 events that ended before ?1, found through the events_start index (an event ends
+ * after it starts); the active ones (end_ts NULL) never match. */
+const char store__sql_retain_events[] =
+    "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
+    " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2)";
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Time between the starts of two sweeps: a tenth of the retention, within the bounds. */
+static int64_t period_ms(const store_t *s)
+{
+    int64_t p = s->opts.retention_ms / 10;
+    if (p < STORE_RETAIN_PERIOD_MIN_MS)
+        p = STORE_RETAIN_PERIOD_MIN_MS;
+    return p > STORE_RETAIN_PERIOD_MS ? STORE_RETAIN_PERIOD_MS : p;
+}
+
+static int prepare(store_t *s, sqlite3_stmt **st, const char *sql)
+{
+    if (*st != NULL)
+        return 0;
+    int rc = sqlite3_prepare_v3(s->w.db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+    if (rc == SQLITE_OK)
+        return 0;
+    store__set_errmsg(s, "preparing the retention sweep: %s", sqlite3_errmsg(s->w.db));
+    return store__status(s->w.db, rc) ? store__status(s->w.db, rc) : ERR_IO;
+}
+
+/* Deletes the oldest rows of d that end before the horizon, at most budget of them; *removed is
+ * their number, *more 1 when d has more such rows (the budget ran out on it). */
+static int retain_device(store_t *s, store_dev_t *d, int64_t horizon, size_t budget,
+                         size_t *removed, int *more)
+{
+    store_writer_t *w = &s->w;
+    sqlite3_stmt *st = w->ret.rows;
+    sqlite3_bind_int64(st, 1, d->id);
+    sqlite3_bind_int64(st, 2, (int64_t)budget + 1);
+    size_t k = 0;
+    int64_t lo = 0, hi = 0, points = 0, next_t0 = 0;
+    int has_next = 0, rc;
+    *removed = 0;
+    *more = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t t0 = sqlite3_column_int64(st, 0), t_last = sqlite3_column_int64(st, 1);
+        if (k < budget && t_last < horizon) {
+            if (k++ == 0)
+                lo = t0;
+            hi = t0;
+            points += sqlite3_column_int64(st, 2);
+            continue;
+        }
+        has_next = 1;
+        next_t0 = t0;
+        *more = k == budget && t_last < horizon;
+        break;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        store__set_errmsg(s, "reading the rows of device %lld for retention: %s", (long long)d->id,
+                          sqlite3_errmsg(w->db));
+        return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+    }
+    *removed = k;
+    if (k == 0)
+        return 0;
+    /* The k rows are exactly those with t0 in [lo, hi]: (device_id, t0) is unique. */
+    sqlite3_bind_int64(w->chunk_del, 1, d->id);
+    sqlite3_bind_int64(w->chunk_del, 2, lo);
+    sqlite3_bind_int64(w->chunk_del, 3, hi);
+    int err = store__step_done(s, w->chunk_del);
+    if (err)
+        return err;
+    d->points -= points;
+    if (has_next) {
+        d->first_ts = next_t0;
+    } else {
+        /* No row is left: the pending readings (all later than the rows) hold the device's
+         * oldest timestamp, or the device holds none. */
+        d->has_rows = 0;
+        d->small_rows = 0;
+        if (d->pnpts > 0)
+            d->first_ts = d->pbase;
+        else
+            d->first_ts = d->last_ts = -1;
+    }
+    w->ret.tx_chunks += k;
+    w->ret.tx_points += (uint64_t)points;
+    if ((err = store__touch(w, d)) != 0)
+        return err;
+    return store__pend_mark(w, d);
+}
+
+int store__retain_step(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    store_retain_t *r = &w->ret;
+    if (s->opts.retention_ms <= 0 || r->disabled)
+        return 0;
+    int64_t now = store__mono_ms();
+    if (now < r->next_ms)
+        return 0;
+    int err = prepare(s, &r->rows, store__sql_retain_rows);
+    if (err == 0)
+        err = prepare(s, &r->events, store__sql_retain_events);
+    if (err) {
+        /* Never fail other clients' writes for it: retention stops, loudly. */
+        log_error("storage: retention disabled: %s", store_errmsg(s));
+        r->disabled = 1;
+        return 0;
+    }
+    if (!r->active) {
+        int64_t wall = vtime_now_ms();
+        r->active = 1;
+        r->horizon =
+            wall < INT64_MIN + s->opts.retention_ms ? INT64_MIN : wall - s->opts.retention_ms;
+        r->start_ms = now;
+        r->walking = 0;
+        r->events_done = 0;
+        r->wait_cur = r->wait_next;
+        r->wait_next = NULL;
+    }
+    double t0 = mono_seconds();
+    r->tx_step = 1;
+    store_dev_t *d = r->walking ? r->pos : w->devs;
+    r->walking = 1;
+    size_t budget = STORE_RETAIN_ROWS_PER_TX;
+    for (size_t seen = 0; d != NULL && budget > 0 && seen < STORE_RETAIN_DEVS_PER_TX; seen++) {
+        if (d->has_rows && d->first_ts < r->horizon) {
+            size_t removed;
+            int more;
+            if ((err = retain_device(s, d, r->horizon, budget, &removed, &more)) != 0)
+                break;
+            budget -= removed;
+            if (more)
+                break; /* this device again in the next step */
+        }
+        d = d->hh.next;
+    }
+    r->pos = d;
+    if (err == 0 && !r->events_done) {
+        sqlite3_bind_int64(r->events, 1, r->horizon);
+        sqlite3_bind_int64(r->events, 2, STORE_RETAIN_EVENTS_PER_TX);
+        err = store__step_done(s, r->events);
+        if (err == 0) {
+            int n = sqlite3_changes(w->db);
+            r->tx_events += (uint64_t)n;
+            r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
+        }
+    }
+    r->finishing = err == 0 && r->pos == NULL && r->events_done;
+    r->tx_seconds += mono_seconds() - t0;
+    return err;
+}
+
+/* Calls back a list of JOB_RETAIN (linked through next) with status. */
+static void wake(store_job_t *j, int status)
+{
+    while (j != NULL) {
+        store_job_t *next = j->next;
+        j->cb(j->arg, status); /* the waiter owns and frees the job */
+        j = next;
+    }
+}
+
+void store__retain_end_tx(store_t *s, int err)
+{
+    store_retain_t *r = &s->w.ret;
+    if (r->disabled) {
+        wake(r->wait_cur, ERR_IO);
+        wake(r->wait_next, ERR_IO);
+        r->wait_cur = r->wait_next = NULL;
+        return;
+    }
+    if (!r->tx_step)
+        return;
+    int64_t now = store__mono_ms();
+    store_job_t *done = NULL;
+    if (err == 0) {
+        pthread_mutex_lock(&s->smu);
+        store_stats_t *st = &s->stats;
+        st->retention_chunks += r->tx_chunks;
+        st->retention_points += r->tx_points;
+        st->retention_events += r->tx_events;
+        st->retention_steps++;
+        st->retention_seconds += r->tx_seconds;
+        if (r->finishing) {
+            st->retention_sweeps++;
+            st->retention_last_sweep_seconds = (double)(now - r->start_ms) / 1000.0;
+        }
+        pthread_mutex_unlock(&s->smu);
+        if (r->finishing) {
+            r->active = 0;
+            r->walking = 0;
+            done = r->wait_cur;
+            r->wait_cur = NULL;
+            /* A sweep asked for meanwhile starts at once. */
+            r->next_ms = r->wait_next != NULL ? 0 : now + period_ms(s);
+        }
+    } else if (r->active) {
+        r->walking = 0;
+        r->events_done = 0;
+        r->next_ms = now + STORE_RETAIN_PERIOD_MIN_MS;
+    }
+    r->tx_chunks = r->tx_points = r->tx_events = 0;
+    r->tx_seconds = 0;
+    r->tx_step = 0;
+    r->finishing = 0;
+    wake(done, 0);
+}
+
+int64_t store__retain_due_ms(store_t *s)
+{
+    return s->opts.retention_ms > 0 && !s->w.ret.disabled ? s->w.ret.next_ms : -1;
+}
+
+void store__retain_wait(store_t *s, store_job_t *j)
+{
+    store_retain_t *r = &s->w.ret;
+    if (r->disabled) {
+        j->cb(j->arg, ERR_IO);
+        return;
+    }
+    j->next = r->wait_next;
+    r->wait_next = j;
+    if (!r->active)
+        r->next_ms = 0;
+}
+
+void store__retain_forget(store_writer_t *w, store_dev_t *d)
+{
+    if (w->ret.walking && w->ret.pos == d)
+        w->ret.pos = d->hh.next;
+}
+
+void store__retain_deinit(store_t *s)
+{
+    store_retain_t *r = &s->w.ret;
+    wake(r->wait_cur, ERR_CLOSED);
+    wake(r->wait_next, ERR_CLOSED);
+    r->wait_cur = r->wait_next = NULL;
+    sqlite3_finalize(r->rows);
+    sqlite3_finalize(r->events);
+    r->rows = r->events = NULL;
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/python3
+"""vigild integration: storage.retention. Readings written while no retention is set are
+removed by the sweep at the next start with `retention = 1d` (whole old chunks; newer ones and
+the pending newest readings stay), as the API and /metrics show; writes older than the horizon
+are refused naming the item or line (JSON, /write, stream) while the rest is stored; with a
+short retention, readings that age past it while the daemon runs go with a periodic sweep; a
+bad value stops start-up naming the key."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+
+DAY = 86400 * 1000
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    if not m:
+        raise AssertionError("no metric %s" % name)
+    return float(m.group(1))
+
+
+def series(device, ts0, step, n, base):
+    return [{"device": device, "ts": ts0 + i * step, "values": {"v": base + i}}
+            for i in range(n)]
+
+
+class Retention(vt.DaemonTestCase):
+
+    def tearDown(self):
+        if getattr(self, "daemon", None):
+            try:
+                self.daemon.stop()
+            finally:
+                self.daemon.cleanup()
+
+    def start(self, conf_text, daemon=None):
+        conf = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"), conf_text)
+        if daemon is None:
+            daemon = vt.Vigild(config=conf)
+        else:
+            daemon.config = conf
+        self.daemon = self.d = daemon
+        return daemon.start()
+
+    def wait_metric(self, name, at_least, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = metric(self.d.metrics(), name)
+            if v >= at_least:
+                return v
+            if time.monotonic() > deadline:
+                raise AssertionError("%s stayed at %s (want >= %s)" % (name, v, at_least))
+            time.sleep(0.2)
+
+    @classmethod
+    def setUpClass(cls):
+        pass  # each test starts its own daemon
+
+    @classmethod
+    def tearDownClass(cls):
+        pass
+
+    def test_sweep_at_start_and_refused_writes(self):
+        d = self.start("[model]\nenabled = false\n")
+        now = vt.now_ms()
+        old = series("r-old", now - 3 * DAY, 1000, 300, 0)
+        mix_old = series("r-mix", now - 3 * DAY, 1000, 300, 0)
+        mix_new = series("r-mix", now - 3600 * 1000, 1000, 300, 1000)
+        mix_pending = series("r-mix", now - 60 * 1000, 1000, 20, 2000)
+        # Each batch of 300 fills a chunk (128 readings or more go to a row); the last 20 stay
+        # pending readings.
+        for batch in (old, mix_old, mix_new, mix_pending):
+            r = d.post_json(batch)
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("r-old")["points"], 300)
+        self.assertEqual(d.device("r-mix")["points"], 620)
+        d.stop()
+
+        d = self.start("[model]\nenabled = false\n[storage]\nretention = 1d\n", daemon=d)
+        # A sweep runs at start: the two 3-day-old chunks (600 points) go.
+        self.assertEqual(self.wait_metric("vigil_store_retention_removed_points_total", 600), 600)
+        m = d.metrics()
+        self.assertEqual(metric(m, "vigil_store_retention_removed_chunks_total"), 2)
+        self.assertGreaterEqual(metric(m, "vigil_store_retention_sweeps_total"), 1)
+        self.assertGreater(metric(m, "vigil_store_retention_seconds_total"), 0)
+        self.assertEqual(d.readings("r-old"), [])
+        dev = d.device("r-old")
+        self.assertEqual(dev["points"], 0)
+        # The device itself stays (its channels and attributes), with no readings.
+        self.assertIsNone(dev["first_ts"], dev)
+        self.assertPoints(d.readings("r-mix"),
+                          [(p["ts"], p["values"]) for p in mix_new + mix_pending])
+        dev = d.device("r-mix")
+        self.assertEqual(dev["points"], 320)
+        self.assertEqual(dev["first_ts"], mix_new[0]["ts"])
+
+        # Writes older than the horizon: refused by item/line, the rest stored.
+        now = vt.now_ms()
+        r = d.post_json([{"device": "r-w", "ts": now - 2 * DAY, "values": {"v": 1}},
+                         {"device": "r-w", "ts": now, "values": {"v": 2}}])
+        self.assertEqual(r.status, 400, r)
+        doc = r.json()
+        self.assertEqual(doc["accepted"], 1, doc)
+        self.assertEqual(doc["rejected"], 1, doc)
+        self.assertEqual(doc["errors"][0]["index"], 0, doc)
+        self.assertIn("beyond retention policy", doc["errors"][0]["error"])
+        self.assertIn("storage.retention = 1d", doc["errors"][0]["error"])
+        r = d.write_lp("m,device=r-w v=3 %d\nm,device=r-w v=4 %d\n" % (now + 1, now - 2 * DAY),
+                       precision="ms")
+        self.assertJsonError(r, 400, ["partial write", "beyond retention policy", "(line 2)",
+                                      "dropped=1"])
+        c = d.stream_connect()
+        try:
+            c.send("m,device=r-w v=5 %d\nm,device=r-w v=6 %d\n"
+                   % ((now - 2 * DAY) * 10 ** 6, (now + 2) * 10 ** 6))
+            got = c.wait_ok(2)
+            errs = vt.errors_of(got)
+            self.assertEqual(sorted(errs), [1], got)
+            self.assertIn("beyond retention policy", errs[1])
+            c.finish()
+        finally:
+            c.close()
+        self.assertPoints(d.readings("r-w"), [(now, {"v": 2}), (now + 1, {"v": 3}),
+                                              (now + 2, {"v": 6})])
+        self.assertEqual(metric(d.metrics(), "vigil_retention_refused_points_total"), 3)
+
+    def test_periodic_sweep(self):
+        # 10 s retention: a sweep every second (a tenth of it, at least 1 s).
+        d = self.start("[model]\nenabled = false\n[storage]\nretention = 10s\n")
+        now = vt.now_ms()
+        rows = series("r-p", now - 5000, 1, 300, 0)   # one chunk of 300 points
+        pending = series("r-p", now - 4000, 1, 20, 500)  # pending readings after it
+        for batch in (rows, pending):
+            r = d.post_json(batch)
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(d.device("r-p")["points"], 320)
+        # Once older than 10 s the chunk goes with the next sweep; the pending readings wait
+        # until they become a chunk (within 10 minutes), so they are still there.
+        self.assertEqual(self.wait_metric("vigil_store_retention_removed_points_total", 300), 300)
+        self.assertGreaterEqual(metric(d.metrics(), "vigil_store_retention_sweeps_total"), 2)
+        self.assertPoints(d.readings("r-p"), [(p["ts"], p["values"]) for p in pending])
+        self.assertEqual(d.device("r-p")["points"], 20)
+
+    def test_bad_value_names_key(self):
+        conf = vt.write_file(os.path.join(vt.mkdtemp(), "bad.conf"),
+                             "[storage]\nretention = 30 days\n")
+        p = subprocess.run([vt.VIGILD, "--config", conf, "--check-config"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=60)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("bad.conf:2: storage.retention: '30 days'", p.stdout)
+        for good in ("0", "", "30d", "12h", "90m", "3600s", "2w"):
+            conf = vt.write_file(os.path.join(vt.mkdtemp(), "ok.conf"),
+                                 "[storage]\nretention = %s\n" % good)
+            p = subprocess.run([vt.VIGILD, "--config", conf, "--check-config"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 0, "%r: %s" % (good, p.stdout))
+
+
+if __name__ == "__main__":
+    vt.main()
