@@ -14,13 +14,17 @@ readings that arrive together are stepped as one batched model step.
    vigil_readings_scored_serving_total counts exactly the vectors scored by a trained model.
 5. model.group_rows bounds the readings a group's training pools (at least one window); a
    window cut to fit is pooled first, so the group still trains.
+6. After a restart a member serves the group's version with the same weights and state, and
+   the store holds the group's model once (schema 5's shared checkpoints).
 
 Python 3 standard library.
 """
 
 import json
+import math
 import os
 import re
+import sqlite3
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -34,6 +38,18 @@ T0 = 1_700_000_000_000
 def metric_value(d, name):
     m = re.search(r"^%s (\S+)$" % re.escape(name), d.metrics(), re.M)
     return float(m.group(1)) if m else None
+
+
+def squashed(n, start, omega, noise, rng, amp=1.0):
+    """A 3-channel oscillator squashed through tanh, with a third harmonic: unlike
+    tp.rotation, no linear map of one reading predicts the next, and the LSTM serves."""
+    rows = []
+    for k in range(start, start + n):
+        c, s = math.cos(omega * k), math.sin(omega * k)
+        rows.append([round(amp * math.tanh(4 * c) + rng.gauss(0, noise), 6),
+                     round(amp * math.tanh(4 * s) + rng.gauss(0, noise), 6),
+                     round(amp * math.cos(3 * omega * k) + rng.gauss(0, noise), 6)])
+    return rows
 
 
 def put_group(d, dev, group, want=(200, 201)):
@@ -142,6 +158,77 @@ class Groups(tp.DaemonPerTest):
         b0 = metric_value(d, "vigil_readings_batched_total")
         feed_together(d, devs, more, 420)
         self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 10)
+
+    def test_restart_restores_the_shared_model_once(self):
+        """A restarted member serves the group's version with the same weights and continues
+        from the same state: its forecast is the one before the stop, and its prediction of
+        the next reading is that forecast's first step. The store holds the group's model
+        once: both members' saved detectors and each version's members refer to one
+        checkpoint row."""
+        d, devs = self.d, ["ga", "gb"]
+        for dev in devs:
+            put_group(d, dev, "g1")
+        rng = tp.random.Random(21)
+        rows = {"ga": squashed(421, 0, tp.OMEGA_A, 0.01, rng),
+                "gb": squashed(421, 7, tp.OMEGA_A, 0.02, rng, amp=1.3)}
+        feed_together(d, devs, {dev: r[:tp.WARMUP] for dev, r in rows.items()}, 0)
+        for dev in devs:
+            tp.wait_idle(d, dev, 1)
+
+        def serving():
+            s = [tp.status(d, dev) for dev in devs]
+            if any(x["training"] for x in s) or metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return s if s[0]["model"] == s[1]["model"] else None
+        tp.wait_for("both members on one version", serving, 60)
+        feed_together(d, devs, {dev: r[tp.WARMUP:420] for dev, r in rows.items()}, tp.WARMUP)
+        tp.wait_for("both members on one version", serving, 60)
+        before = {}
+        for dev in devs:
+            s = tp.status(d, dev)
+            self.assertEqual(s["model"]["kind"], "lstm", s)  # a checkpoint to share
+            before[dev] = (s["model"], tp.models(d, dev)["versions"],
+                           tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)[2],
+                           d.get_json("/v1/devices/%s/forecast?horizon=5" % dev)["steps"])
+        self.assertEqual(before["ga"][2], before["gb"][2])
+        d.stop()  # SIGTERM: every detector saved
+        db = sqlite3.connect(d.db_path)
+        dets = db.execute("SELECT v.name, t.ckpt_id FROM detectors t JOIN devices v"
+                          " ON v.id = t.device_id ORDER BY v.name").fetchall()
+        self.assertEqual([n for n, _ in dets], devs)
+        self.assertIsNotNone(dets[0][1])
+        self.assertEqual(dets[0][1], dets[1][1], dets)
+        # One row per version with a checkpoint, whichever member recorded it.
+        per_version = db.execute(
+            "SELECT m.version, count(DISTINCT m.ckpt_id), count(*) FROM models m"
+            " WHERE m.ckpt_id IS NOT NULL GROUP BY m.version").fetchall()
+        self.assertTrue(per_version)
+        for v, ids, refs in per_version:
+            self.assertEqual((ids, refs), (1, 2), (v, per_version))
+        n_ckpts = db.execute("SELECT count(*) FROM ckpts").fetchone()[0]
+        self.assertLessEqual(n_ckpts, len(per_version) + 1)
+        db.close()
+        d.start()
+        self.assertIn("1 shared models", d.log())
+        for dev in devs:
+            s = tp.status(d, dev)
+            self.assertEqual((s["group"], s["model"], s["state"] != "learning"),
+                             ("g1", before[dev][0], True), s)
+            self.assertEqual(tp.models(d, dev)["versions"], before[dev][1], dev)
+            self.assertEqual(tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)[2],
+                             before[dev][2], dev)
+            self.assertEqual(d.get_json("/v1/devices/%s/forecast?horizon=5" % dev)["steps"],
+                             before[dev][3], dev)
+        b0 = metric_value(d, "vigil_readings_batched_total")
+        feed_together(d, devs, {dev: r[420:] for dev, r in rows.items()}, 420)
+        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 2)
+        for dev in devs:
+            p = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, T0 + 420 * 1000))
+            self.assertEqual(len(p["points"]), 1, p)
+            step = before[dev][3][0]
+            self.assertEqual(step["ts"], T0 + 420 * 1000)
+            self.assertEqual(p["points"][0]["predicted"],
+                             {ch: v["mean"] for ch, v in step["values"].items()}, (dev, p, step))
 
     def test_fault_flagged_on_its_member_only(self):
         d = self.d
