@@ -29,6 +29,9 @@
 
 enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
 
+/* The fewest rows of a job's last segment: its validation tail (a third) holds one row. */
+#define MIN_TAIL_ROWS 4
+
 struct detector_job {
     struct detector_config cfg;
     int C, n, n_val;
@@ -188,7 +191,10 @@ static int set_rows(detector_job_t *j, const float *rows, const int *lens, int n
             seg[ns++] = at;
         at += len;
     }
-    if (ns == 0 || n - seg[ns - 1] < j->cfg.warmup) { /* the validation tail's window */
+    /* The validation tail's window; at least MIN_TAIL_ROWS whatever the warm-up, so the tail
+     * (a third of it at most) is never empty (see calib_rows). */
+    const int tail_min = j->cfg.warmup > MIN_TAIL_ROWS ? j->cfg.warmup : MIN_TAIL_ROWS;
+    if (ns == 0 || n - seg[ns - 1] < tail_min) {
         free(data);
         free(seg);
         return ERR_RANGE;
@@ -229,6 +235,19 @@ int detector_job_set_pooled(detector_job_t *j, const float *rows, const int *len
 {
     const int64_t cap = j ? (int64_t)j->cfg.history * DETECTOR_MAX_BATCH : 0;
     return set_rows(j, rows, lens, nseg, cap > 100000000 ? 100000000 : (int)cap);
+}
+
+/* The calibration rows: the validation tail only, or (calib_all) every row of the last segment
+ * after one window of context. run_errors writes an error for every row but a segment's first
+ * (nothing predicts it), so the context is at least one row: the calibration rows are then all
+ * written, however short the segment (set_rows keeps the last one at least MIN_TAIL_ROWS long,
+ * so the tail holds at least one row). */
+static int calib_rows(const detector_job_t *j)
+{
+    const int nl = j->n - j->seg[j->nseg - 1], nv = j->n_val;
+    int ctx = j->cfg.train.window < nl / 4 ? j->cfg.train.window : nl / 4;
+    ctx = ctx < 1 ? 1 : ctx;
+    return j->cfg.calib_all && nl - ctx > nv ? nl - ctx : nv;
 }
 
 /* pred[C] = ab [C, C] . x + b, the linear baseline's step. */
@@ -535,11 +554,7 @@ int detector_job_run(detector_job_t *j)
         return ERR_INVAL;
     const int C = j->C, n = j->n, nv = j->n_val;
     const struct detector_config *cfg = &j->cfg;
-    /* Calibration rows: the tail only, or (calib_all) every row after one window of context;
-     * the decision always uses the tail. Both lie in the last segment (nl rows). */
-    const int nl = n - j->seg[j->nseg - 1];
-    const int ctx = cfg->train.window < nl / 4 ? cfg->train.window : nl / 4;
-    const int nc = cfg->calib_all && nl - ctx > nv ? nl - ctx : nv, off = nc - nv;
+    const int nc = calib_rows(j), off = nc - nv;
     int rc = 0;
     float *err = malloc(sizeof(float) * (size_t)P_COUNT * nc * C);
     double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
@@ -722,9 +737,7 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     j->tres.val_loss = j->curves + E;
 
     /* Calibration on this member's own rows: the shared predictor's and persistence's errors. */
-    const int nl = n - j->seg[j->nseg - 1];
-    const int ctx = cfg->train.window < nl / 4 ? cfg->train.window : nl / 4;
-    const int nc = cfg->calib_all && nl - ctx > nv ? nl - ctx : nv, off = nc - nv;
+    const int nc = calib_rows(j), off = nc - nv;
     float *err = malloc(sizeof(float) * 2 * (size_t)nc * Cz);
     double *sse = calloc(8 * Cz, sizeof(double));
     int rc = ERR_NOMEM;
