@@ -53,6 +53,7 @@ struct detector_job {
     uint32_t install;             /* the version a swap installs (0: version; set by share) */
     int s_window, window;         /* the serving LSTM's and the candidate's training windows */
     int ran;
+    int pooled; /* set_pooled: a group's job, whose decision serves every member */
     /* results */
     model_t *cand;
     int have_cand, have_lin;
@@ -234,7 +235,10 @@ int detector_job_set_data(detector_job_t *j, const float *rows, int n)
 int detector_job_set_pooled(detector_job_t *j, const float *rows, const int *lens, int nseg)
 {
     const int64_t cap = j ? (int64_t)j->cfg.history * DETECTOR_MAX_BATCH : 0;
-    return set_rows(j, rows, lens, nseg, cap > 100000000 ? 100000000 : (int)cap);
+    int rc = set_rows(j, rows, lens, nseg, cap > 100000000 ? 100000000 : (int)cap);
+    if (rc == 0)
+        j->pooled = 1;
+    return rc;
 }
 
 /* The calibration rows: the validation tail only, or (calib_all) every row of the last segment
@@ -273,11 +277,13 @@ struct pred_ctx {
 /* Runs a predictor over the job's rows and writes its one-step errors on the last ncal rows:
  * err [ncal, C], err[k, c] = actual - predicted for row n - ncal + k (the caller keeps them
  * inside the last segment). Adds to sseh[C] the squared errors of its h-step-ahead forecasts
- * (h >= 1) of the rows from hfrom on that are at least skip = min(win, its length / 4) rows
- * into their segment. Each segment is run on its own: the predictor starts afresh at its
- * first row and never predicts across its end. */
+ * (h >= 1) of the rows from hfrom on (hfrom < 0: of each segment's held-out tail) that are at
+ * least skip = min(win, its length / 4) rows into their segment, and, when vsse is not NULL,
+ * to vsse [nseg, C] the squared one-step errors of each segment's held-out tail (seg_rows), on
+ * which a pooled job decides. Each segment is run on its own: the predictor starts afresh at
+ * its first row and never predicts across its end. */
 static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int ncal, int hfrom,
-                      int win, int h, float *err, double *sseh)
+                      int win, int h, float *err, double *sseh, double *vsse)
 {
     const int C = pc->C, n = j->n;
     const float *data = j->data;
@@ -294,10 +300,9 @@ static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int nc
         fc = work + wl;
     }
     const int cfrom = n - ncal;
-    int k = -1, a = 0, b = 0, skip = 0; /* row t is in segment k, rows [a, b) */
+    int k = -1, a = 0, v = 0, b = 0, skip = 0; /* row t is in segment k, rows [a, b), tail v */
     for (int t = 0; t + 1 < n; t++) {
         if (k + 1 < j->nseg && t == j->seg[k + 1]) {
-            int v;
             seg_rows(j, ++k, &a, &v, &b);
             skip = win < (b - a) / 4 ? win : (b - a) / 4;
             if (state && t > 0) {
@@ -319,12 +324,16 @@ static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int nc
         } else {
             memcpy(pred, x, sizeof(float) * (size_t)C);
         }
-        if (t + 1 >= cfrom)
+        if (t + 1 >= cfrom || (vsse && t + 1 >= v))
             for (int c = 0; c < C; c++) {
                 float e = data[(size_t)(t + 1) * C + c] - pred[c];
-                err[(size_t)(t + 1 - cfrom) * C + c] = isfinite(e) ? e : 1e30f;
+                e = isfinite(e) ? e : 1e30f;
+                if (t + 1 >= cfrom)
+                    err[(size_t)(t + 1 - cfrom) * C + c] = e;
+                if (vsse && t + 1 >= v)
+                    vsse[(size_t)k * C + c] += (double)e * e;
             }
-        if (t + h < hfrom || t + h >= b || t + h - a < skip)
+        if (t + h < (hfrom < 0 ? v : hfrom) || t + h >= b || t + h - a < skip)
             continue;
         /* The h-step forecast from row t. */
         const float *ph = tmp;
@@ -352,15 +361,37 @@ static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int nc
     return 0;
 }
 
+/* The variance of channel c over segment k's held-out tail (a cost's normalisation), or, for a
+ * channel flat there, the training rows' (mean, sd), or 1. */
+static double tail_var(const detector_job_t *j, int k, int c, double mean, double sd)
+{
+    const int C = j->C;
+    int a, v, b;
+    seg_rows(j, k, &a, &v, &b);
+    const int nv = b - v;
+    double vs = 0.0, vss = 0.0;
+    for (int t = v; t < b; t++)
+        vs += j->data[(size_t)t * C + c];
+    vs /= nv;
+    for (int t = v; t < b; t++) {
+        double dv = j->data[(size_t)t * C + c] - vs;
+        vss += dv * dv;
+    }
+    double var = vss / nv;
+    if (!(var > 1e-12 * (1.0 + mean * mean)))
+        var = sd * sd > 1e-12 * (1.0 + mean * mean) ? sd * sd : 1.0;
+    return var;
+}
+
 /* Channel statistics of the job's rows: mean[C], sd[C] of the training rows (flatness,
- * floors), var[C] of the validation tail (cost normalisation), floor_[C] of the error scales. */
+ * floors), var[C] of the last segment's validation tail, floor_[C] of the error scales. */
 static void channel_stats(const detector_job_t *j, double *mean, double *sd, double *var,
                           double *floor_)
 {
-    const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv, nt = j->n_train;
+    const int C = j->C, nt = j->n_train;
     const struct detector_config *cfg = &j->cfg;
     for (int c = 0; c < C; c++) {
-        double s = 0.0, ss = 0.0, vs = 0.0, vss = 0.0;
+        double s = 0.0, ss = 0.0;
         for (int k = 0, a, v, b; k < j->nseg; k++) {
             seg_rows(j, k, &a, &v, &b);
             for (int t = a; t < v; t++)
@@ -375,16 +406,7 @@ static void channel_stats(const detector_job_t *j, double *mean, double *sd, dou
             }
         }
         sd[c] = sqrt(ss / nt);
-        for (int t = ntr; t < n; t++)
-            vs += j->data[(size_t)t * C + c];
-        vs /= nv;
-        for (int t = ntr; t < n; t++) {
-            double dv = j->data[(size_t)t * C + c] - vs;
-            vss += dv * dv;
-        }
-        var[c] = vss / nv;
-        if (!(var[c] > 1e-12 * (1.0 + mean[c] * mean[c])))
-            var[c] = sd[c] * sd[c] > 1e-12 * (1.0 + mean[c] * mean[c]) ? sd[c] * sd[c] : 1.0;
+        var[c] = tail_var(j, j->nseg - 1, c, mean[c], sd[c]);
         /* The RMS of one-step changes: the floor's scale for a slow channel whose level spans
          * far more than its per-reading noise (a temperature). */
         double ds = 0.0;
@@ -552,10 +574,11 @@ int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
         return ERR_INVAL;
-    const int C = j->C, n = j->n, nv = j->n_val;
+    const int C = j->C, nv = j->n_val;
     const struct detector_config *cfg = &j->cfg;
     const int nc = calib_rows(j), off = nc - nv;
     int rc = 0;
+    double *vsse = NULL; /* [P_COUNT, nseg, C] tails' squared errors, then [nseg, C] variances */
     float *err = malloc(sizeof(float) * (size_t)P_COUNT * nc * C);
     double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
     if (!err || !sse) {
@@ -634,7 +657,20 @@ int detector_job_run(detector_job_t *j)
         j->hi[c] = hi + m;
     }
 
-    /* Validation errors of every predictor on the tail. */
+    /* Validation errors of every predictor on the held-out tails: every segment's (a group's
+     * members: the group decides on all of them, not on whichever member came last), each
+     * normalised by its own tail's variance per channel and weighted alike, so a member with
+     * a larger spread does not outweigh the others. One segment: its tail, as before. */
+    const size_t SC = (size_t)j->nseg * C;
+    vsse = calloc((size_t)P_COUNT * SC + SC, sizeof(double));
+    if (!vsse) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    double *vvar = vsse + (size_t)P_COUNT * SC;
+    for (int k = 0; k < j->nseg; k++)
+        for (int c = 0; c < C; c++)
+            vvar[(size_t)k * C + c] = tail_var(j, k, c, mean[c], sd[c]);
     struct pred_ctx pcs[P_COUNT] = {
         {DET_KIND_LSTM, j->cand, NULL, NULL, clamp ? j->lo : NULL, j->hi, C, j->window},
         {DET_KIND_LINEAR, NULL, j->lin_ab, j->lin_b, NULL, NULL, C, cfg->train.window},
@@ -646,8 +682,9 @@ int detector_job_run(detector_job_t *j)
         j->cost[p] = NAN;
         if (!avail[p])
             continue;
-        if ((rc = run_errors(&pcs[p], j, nc, cfg->drift_all ? 0 : n - nv, cfg->train.window,
-                             cfg->horizon, err + (size_t)p * nc * C, sseh + (size_t)p * C)) < 0)
+        if ((rc = run_errors(&pcs[p], j, nc, cfg->drift_all ? 0 : -1, cfg->train.window,
+                             cfg->horizon, err + (size_t)p * nc * C, sseh + (size_t)p * C,
+                             vsse + (size_t)p * SC)) < 0)
             goto out;
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {
@@ -663,14 +700,27 @@ int detector_job_run(detector_job_t *j)
         double cost = 0.0;
         for (int c = 0; c < C; c++) {
             int flat = !(sd[c] > 1e-6 * (1.0 + fabs(mean[c])));
-            if (p == P_SERVING)
+            /* What serves keeps its flags, except in a group's job: there they are the
+             * leader's, which hold the leader's own flat channels (detector_job_share), so the
+             * group's are decided afresh on the pooled rows, as a candidate's are. */
+            if (p == P_SERVING && !j->pooled)
                 flags[p][c] = j->s_persist[c];
             else if (p == P_PERSIST)
                 flags[p][c] = 1;
             else
                 flags[p][c] =
                     flat || (cfg->channel_fallback && sseh[P_PERSIST * C + c] <= sseh[p * C + c]);
-            cost += sse[(flags[p][c] ? P_PERSIST : p) * C + c] / nv / var[c];
+            const double *q = vsse + (size_t)(flags[p][c] ? P_PERSIST : p) * SC;
+            double term = 0.0;
+            int nk = 0;
+            for (int k = 0, a, v, b; k < j->nseg; k++) {
+                seg_rows(j, k, &a, &v, &b);
+                if (b - v < 1)
+                    continue;
+                term += q[(size_t)k * C + c] / (b - v) / vvar[(size_t)k * C + c];
+                nk++;
+            }
+            cost += term / nk; /* nk >= 1: the last segment's tail is never empty */
         }
         j->cost[p] = cost / C;
     }
@@ -691,6 +741,7 @@ int detector_job_run(detector_job_t *j)
     j->n_raw = nc;
     j->ran = 1;
 out:
+    free(vsse);
     free(sse);
     free(err);
     return rc;
@@ -746,6 +797,13 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     double *sseh = sse + 2 * Cz, *mean = sseh + 2 * Cz, *sd = mean + Cz, *var = sd + Cz,
            *floor_ = var + Cz;
     channel_stats(j, mean, sd, var, floor_);
+    /* The group's per-channel fallback to persistence was decided on the pooled rows; a
+     * channel flat in this member's own rows falls back whatever the group decided, as in a
+     * training of its own (a stuck or constant sensor of one member is predicted exactly,
+     * not by a model fitted to the other members' moving channel). */
+    for (int c = 0; c < C; c++)
+        if (!(sd[c] > 1e-6 * (1.0 + fabs(mean[c]))))
+            j->persist[c] = 1;
     const int clamp = cfg->clamp_margin >= 0.0f;
     struct pred_ctx pcs[2] = {
         {kind, j->cand, j->lin_ab, j->lin_b, clamp ? j->lo : NULL, j->hi, C, j->window},
@@ -753,7 +811,7 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     };
     for (int p = 0; p < 2; p++) {
         if ((rc = run_errors(&pcs[p], j, nc, n - nv, cfg->train.window, 1,
-                             err + (size_t)p * nc * Cz, sseh + (size_t)p * Cz)) < 0)
+                             err + (size_t)p * nc * Cz, sseh + (size_t)p * Cz, NULL)) < 0)
             goto out;
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {

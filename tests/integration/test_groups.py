@@ -16,6 +16,9 @@ readings that arrive together are stepped as one batched model step.
    window cut to fit is pooled first, so the group still trains.
 6. After a restart a member serves the group's version with the same weights and state, and
    the store holds the group's model once (schema 5's shared checkpoints).
+7. A member's channel that is flat in its own readings is predicted by persistence whatever
+   the group decided for that channel.
+8. The group's decision validates on every member's held-out readings (pooled).
 
 Python 3 standard library.
 """
@@ -25,6 +28,7 @@ import math
 import os
 import re
 import sqlite3
+import struct
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -229,6 +233,91 @@ class Groups(tp.DaemonPerTest):
             self.assertEqual(step["ts"], T0 + 420 * 1000)
             self.assertEqual(p["points"][0]["predicted"],
                              {ch: v["mean"] for ch, v in step["values"].items()}, (dev, p, step))
+
+    def test_flat_channel_of_one_member_predicted_exactly(self):
+        """Three members whose z moves (a linear function of x and y) and one whose z is
+        constant: the group's model predicts z for the three (persistence, 20 steps ahead over
+        half a period, is far worse there), and the fourth takes that model but predicts its
+        own flat z by persistence, exactly, as a device trained alone would (before: the group's
+        model, about 2.06 for 2.0)."""
+        d, devs = self.d, ["ga", "gb", "gc", "gd"]
+        for dev in devs:
+            put_group(d, dev, "g1")
+        rng = tp.random.Random(22)
+        rows = {dev: tp.rotation(tp.WARMUP + 20, 5 * k, tp.OMEGA_A, 0.01, rng)
+                for k, dev in enumerate(devs)}
+        rows["gd"] = [[x, y, 2.0] for x, y, _ in rows["gd"]]
+        feed_together(d, devs, {dev: r[:tp.WARMUP] for dev, r in rows.items()}, 0)
+        for dev in devs:
+            tp.wait_idle(d, dev, 1)
+
+        def serving():
+            s = [tp.status(d, dev) for dev in devs]
+            if any(x["training"] for x in s) or metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return s if all(x["model"] == s[0]["model"] for x in s) else None
+        st = tp.wait_for("all members on one version", serving, 60)
+        self.assertNotEqual(st[0]["model"]["kind"], "persistence", st)
+        feed_together(d, devs, {dev: r[tp.WARMUP:] for dev, r in rows.items()}, tp.WARMUP)
+        frm = T0 + tp.WARMUP * 1000
+        pts = {dev: d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, frm))["points"]
+               for dev in devs}
+        for dev in devs:
+            self.assertEqual(len(pts[dev]), 20, dev)
+        self.assertEqual([p["predicted"]["z"] for p in pts["gd"]], [2.0] * 20, pts["gd"][:3])
+        # The others' z comes from the model: not the previous reading's value.
+        for dev in ("ga", "gb", "gc"):
+            prev = [r[2] for r in rows[dev][tp.WARMUP - 1:-1]]
+            got = [p["predicted"]["z"] for p in pts[dev]]
+            self.assertGreater(sum(1 for g, q in zip(got, prev) if abs(g - q) > 1e-6), 10,
+                               (dev, got[:3], prev[:3]))
+
+    def test_decision_validates_on_every_members_tail(self):
+        """The group's keep-or-swap decision scores each predictor on every member's held-out
+        readings (the newest third of each window, at most val_rows), each member's errors
+        normalised by its own tail's variance per channel and the members weighted alike: the
+        recorded persistence cost is that pooled figure, computed here from the readings, and
+        not the cost on any one member's tail (before: the last member's only)."""
+        d, devs = self.d, ["va", "vb", "vc"]
+        for dev in devs:
+            put_group(d, dev, "v1")
+        rng = tp.random.Random(23)
+        # Faster members: larger persistence errors for their spread.
+        rows = {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A * (1 + 0.5 * k), 0.01, rng,
+                                 amp=1.0 + 0.5 * k) for k, dev in enumerate(devs)}
+        feed_together(d, devs, rows, 0)
+
+        def trained():
+            m = [tp.models(d, dev) for dev in devs]
+            return None if any(x["training"] or not x["versions"] for x in m) else m
+        ms = tp.wait_for("the group trained", trained, 60)
+        got = {m["versions"][-1]["metrics"]["val_mse_persistence"] for m in ms}
+        self.assertEqual(len(got), 1, got)  # one decision for all
+        got = got.pop()
+        self.assertEqual([m["versions"][-1]["metrics"]["pooled_rows"] for m in ms],
+                         [3 * tp.WARMUP] * 3)
+
+        def f32(x):
+            return struct.unpack("f", struct.pack("f", x))[0]
+        nv = tp.WARMUP // 3  # each window's tail: min(val_rows 400, 300 / 3)
+
+        def member_cost(r):
+            """Per channel: the tail's squared persistence errors over nv, over the tail's
+            variance."""
+            out = []
+            for c in range(3):
+                x = [f32(row[c]) for row in r]
+                tail = x[-nv:]
+                sse = sum(f32(x[t] - x[t - 1]) ** 2 for t in range(len(x) - nv, len(x)))
+                mu = sum(tail) / nv
+                var = sum((v - mu) ** 2 for v in tail) / nv
+                out.append(sse / nv / var)
+            return out
+        per = [member_cost(rows[dev]) for dev in devs]
+        pooled = sum(sum(p[c] for p in per) / len(per) for c in range(3)) / 3
+        self.assertAlmostEqual(got / pooled, 1.0, delta=1e-4, msg=(got, pooled))
+        for p in per:  # and it could not be one member's
+            self.assertGreater(abs(sum(p) / 3 / pooled - 1.0), 0.05, (per, pooled))
 
     def test_fault_flagged_on_its_member_only(self):
         d = self.d
