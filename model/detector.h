@@ -266,6 +266,12 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */
 int detector_job_share(detector_job_t *job, const detector_job_t *group_job);
+/* detector_job_share for n members' jobs at once: the same decision taken, and the shared
+ * LSTM's errors on every member's rows computed with the members in step (one batched model
+ * step per row for all of them). Results equal detector_job_share's up to the batched sgemm's
+ * rounding. Any thread. Returns ERR_INVAL (a job as for detector_job_share, or n < 1),
+ * ERR_NOMEM; on failure the jobs are not usable (destroy them). */
+int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_job_t *group_job);
 
 void detector_job_destroy(detector_job_t *job);
 

@@ -15,7 +15,11 @@
  *
  * A group's job (set_pooled) holds several members' windows: each is a series of its own (no
  * training window, linear pair or prediction spans two), and each one's newest rows are held
- * out, since members that run in step share a timeline.
+ * out, since members that run in step share a timeline. The decision validates on all those
+ * held-out tails (each member's errors over its own tail's variance, members weighted alike),
+ * and the flags of what serves are decided on them too. Each member's job then takes the
+ * decision (share; share_batch steps the shared LSTM for all members at once) and calibrates
+ * on its own rows, a channel flat in them predicted by persistence.
  *
  * Invariants: a job never touches its detector between create and apply; run is a pure
  * function of the job, so results are the same on any thread. Threading: create and apply on
@@ -747,12 +751,12 @@ out:
     return rc;
 }
 
-int detector_job_share(detector_job_t *j, const detector_job_t *g)
+/* Takes the group's decision into member job j (detector_job_share, before the calibration). */
+static int share_take(detector_job_t *j, const detector_job_t *g)
 {
     if (!j || !g || !j->data || j->ran || !g->ran || j->C != g->C)
         return ERR_INVAL;
-    const int C = j->C, n = j->n, nv = j->n_val;
-    const size_t Cz = (size_t)C;
+    const size_t Cz = (size_t)j->C;
     const struct detector_config *cfg = &j->cfg;
     /* What serves the group after its decision: the candidate it swapped in, or what served. */
     const int sw = g->swap;
@@ -786,45 +790,198 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     memcpy(j->curves, g->curves, sizeof(float) * 2 * E);
     j->tres.train_loss = j->curves;
     j->tres.val_loss = j->curves + E;
+    return 0;
+}
 
-    /* Calibration on this member's own rows: the shared predictor's and persistence's errors. */
-    const int nc = calib_rows(j), off = nc - nv;
-    float *err = malloc(sizeof(float) * 2 * (size_t)nc * Cz);
-    double *sse = calloc(8 * Cz, sizeof(double));
-    int rc = ERR_NOMEM;
-    if (!err || !sse)
-        goto out;
-    double *sseh = sse + 2 * Cz, *mean = sseh + 2 * Cz, *sd = mean + Cz, *var = sd + Cz,
-           *floor_ = var + Cz;
-    channel_stats(j, mean, sd, var, floor_);
+/* A member's calibration while it is shared: its one-step errors on its nc calibration rows,
+ * [2, nc, C] (the shared predictor's, then persistence's), and in one block the squared errors
+ * over the tail sse [2, C], sseh [2, C] (run_errors', unused), mean, sd, var, floor_ [C]. */
+struct share_cal {
+    int nc;
+    float *err;
+    double *sse, *sseh, *mean, *sd, *var, *floor_;
+};
+
+/* Allocates m, computes j's channel statistics (its own flat channels fall back to
+ * persistence) and the errors of persistence, and of the shared predictor unless lstm_later
+ * (an LSTM whose errors lstm_errors_batch computes). Returns 0 or ERR_NOMEM. */
+static int share_begin(detector_job_t *j, struct share_cal *m, int lstm_later)
+{
+    const int C = j->C;
+    const size_t Cz = (size_t)C;
+    const struct detector_config *cfg = &j->cfg;
+    m->nc = calib_rows(j);
+    m->err = malloc(sizeof(float) * 2 * (size_t)m->nc * Cz);
+    m->sse = calloc(8 * Cz, sizeof(double));
+    if (!m->err || !m->sse)
+        return ERR_NOMEM;
+    m->sseh = m->sse + 2 * Cz;
+    m->mean = m->sseh + 2 * Cz;
+    m->sd = m->mean + Cz;
+    m->var = m->sd + Cz;
+    m->floor_ = m->var + Cz;
+    channel_stats(j, m->mean, m->sd, m->var, m->floor_);
     /* The group's per-channel fallback to persistence was decided on the pooled rows; a
      * channel flat in this member's own rows falls back whatever the group decided, as in a
      * training of its own (a stuck or constant sensor of one member is predicted exactly,
      * not by a model fitted to the other members' moving channel). */
     for (int c = 0; c < C; c++)
-        if (!(sd[c] > 1e-6 * (1.0 + fabs(mean[c]))))
+        if (!(m->sd[c] > 1e-6 * (1.0 + fabs(m->mean[c]))))
             j->persist[c] = 1;
     const int clamp = cfg->clamp_margin >= 0.0f;
     struct pred_ctx pcs[2] = {
-        {kind, j->cand, j->lin_ab, j->lin_b, clamp ? j->lo : NULL, j->hi, C, j->window},
+        {j->kind, j->cand, j->lin_ab, j->lin_b, clamp ? j->lo : NULL, j->hi, C, j->window},
         {DET_KIND_PERSISTENCE, NULL, NULL, NULL, NULL, NULL, C, cfg->train.window},
     };
-    for (int p = 0; p < 2; p++) {
-        if ((rc = run_errors(&pcs[p], j, nc, n - nv, cfg->train.window, 1,
-                             err + (size_t)p * nc * Cz, sseh + (size_t)p * Cz, NULL)) < 0)
-            goto out;
+    for (int p = lstm_later ? 1 : 0; p < 2; p++) {
+        int rc = run_errors(&pcs[p], j, m->nc, j->n - j->n_val, cfg->train.window, 1,
+                            m->err + (size_t)p * m->nc * Cz, m->sseh + (size_t)p * Cz, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Sums the tail's squared errors and calibrates j (calibrate); frees m's buffers. */
+static void share_end(detector_job_t *j, struct share_cal *m)
+{
+    const int C = j->C, nc = m->nc, off = nc - j->n_val;
+    const size_t Cz = (size_t)C;
+    for (int p = 0; p < 2; p++)
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {
-                double e = err[((size_t)p * nc + k) * Cz + c];
-                sse[p * C + c] += e * e;
+                double e = m->err[((size_t)p * nc + k) * Cz + c];
+                m->sse[p * C + c] += e * e;
             }
-    }
-    calibrate(j, err, err + (size_t)nc * Cz, sse, sse + Cz, floor_, nc);
+    calibrate(j, m->err, m->err + (size_t)nc * Cz, m->sse, m->sse + Cz, m->floor_, nc);
     j->ran = 1;
-    rc = 0;
-out:
-    free(sse);
-    free(err);
+}
+
+static void share_free(struct share_cal *m)
+{
+    free(m->err);
+    free(m->sse);
+    memset(m, 0, sizeof *m);
+}
+
+int detector_job_share(detector_job_t *j, const detector_job_t *g)
+{
+    int rc = share_take(j, g);
+    if (rc)
+        return rc;
+    struct share_cal m = {0};
+    rc = share_begin(j, &m, 0);
+    if (rc == 0)
+        share_end(j, &m);
+    share_free(&m);
+    return rc;
+}
+
+/* The shared LSTM's one-step errors on every member's calibration rows (the first of each
+ * share_cal's err), the members run in step: at row t every member still in its window
+ * advances both its staggered states in one model_step_batch (one sgemm per layer for all
+ * of them) instead of two model_steps each, which is what detector_job_share_batch saves. As
+ * run_errors: each window is one series from its row 0 (all share the phase of the stagger,
+ * so they reset together), inputs clamped to the group's range, a failed step predicting the
+ * reading itself. Any thread. Returns 0 or ERR_NOMEM. */
+static int lstm_errors_batch(detector_job_t *const *js, struct share_cal *ms, int n)
+{
+    const model_t *m = js[0]->cand;
+    const int C = js[0]->C, T = js[0]->window, B = 2 * n;
+    const size_t Cz = (size_t)C, sl = model_state_len(m), wl = model_work_len(m, B);
+    const uint64_t half = (uint64_t)(T / 2 > 0 ? T / 2 : 1);
+    int maxn = 0;
+    for (int i = 0; i < n; i++)
+        maxn = js[i]->n > maxn ? js[i]->n : maxn;
+    float *block = calloc((size_t)B * sl + wl + 2 * (size_t)B * Cz, sizeof(float));
+    float **ptrs = malloc(sizeof(float *) * (size_t)B);
+    int *act = malloc(sizeof(int) * (size_t)n);
+    if (!block || !ptrs || !act) {
+        free(block);
+        free(ptrs);
+        free(act);
+        return ERR_NOMEM;
+    }
+    float *states = block, *work = states + (size_t)B * sl, *x = work + wl, *pred = x + B * Cz;
+    for (int t = 0; t + 1 < maxn; t++) {
+        const uint64_t phase = (uint64_t)t % (uint64_t)T;
+        const int use_a = phase >= half;
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            const detector_job_t *j = js[i];
+            if (t + 1 >= j->n)
+                continue;
+            float *sa = states + (size_t)(2 * i) * sl, *sb = sa + sl;
+            if (phase == 0)
+                model_state_reset(m, sa);
+            if (phase == half % (uint64_t)T)
+                model_state_reset(m, sb);
+            const int clamp = j->cfg.clamp_margin >= 0.0f;
+            detector__clamp(x + (size_t)(2 * k) * Cz, j->data + (size_t)t * Cz,
+                            clamp ? j->lo : NULL, j->hi, C);
+            memcpy(x + (size_t)(2 * k + 1) * Cz, x + (size_t)(2 * k) * Cz, sizeof(float) * Cz);
+            ptrs[2 * k] = sa;
+            ptrs[2 * k + 1] = sb;
+            act[k++] = i;
+        }
+        if (model_step_batch(m, pred, ptrs, x, 2 * k, work) < 0) {
+            /* A non-finite input (nothing was updated): each member on its own, as
+             * detector__lstm_advance would step it. */
+            for (int q = 0; q < k; q++) {
+                float *p0 = pred + (size_t)(2 * q) * Cz, *in = x + (size_t)(2 * q) * Cz;
+                int rc = model_step(m, p0, ptrs[2 * q], in, work);
+                if (rc == 0)
+                    rc = model_step(m, p0 + Cz, ptrs[2 * q + 1], in, work);
+                if (rc < 0) {
+                    const float *raw = js[act[q]]->data + (size_t)t * Cz;
+                    memcpy(p0, raw, sizeof(float) * Cz);
+                    memcpy(p0 + Cz, raw, sizeof(float) * Cz);
+                }
+            }
+        }
+        for (int q = 0; q < k; q++) {
+            const detector_job_t *j = js[act[q]];
+            const int cfrom = j->n - ms[act[q]].nc;
+            if (t + 1 < cfrom)
+                continue;
+            const float *p = pred + (size_t)(2 * q + (use_a ? 0 : 1)) * Cz;
+            float *e = ms[act[q]].err + (size_t)(t + 1 - cfrom) * Cz;
+            for (int c = 0; c < C; c++) {
+                float v = j->data[(size_t)(t + 1) * Cz + c] - p[c];
+                e[c] = isfinite(v) ? v : 1e30f;
+            }
+        }
+    }
+    free(block);
+    free(ptrs);
+    free(act);
+    return 0;
+}
+
+int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_job_t *g)
+{
+    if (!jobs || n < 1 || !g)
+        return ERR_INVAL;
+    for (int i = 0; i < n; i++)
+        if (!jobs[i] || jobs[i]->C != jobs[0]->C)
+            return ERR_INVAL;
+    struct share_cal *ms = calloc((size_t)n, sizeof *ms);
+    if (!ms)
+        return ERR_NOMEM;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = share_take(jobs[i], g);
+    /* Every member serves the group's LSTM (take gave each a handle to it): in step. */
+    const int batch = rc == 0 && jobs[0]->kind == DET_KIND_LSTM && n > 1;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = share_begin(jobs[i], &ms[i], batch);
+    if (rc == 0 && batch)
+        rc = lstm_errors_batch(jobs, ms, n);
+    for (int i = 0; rc == 0 && i < n; i++)
+        share_end(jobs[i], &ms[i]);
+    for (int i = 0; i < n; i++)
+        share_free(&ms[i]);
+    free(ms);
     return rc;
 }
 
