@@ -6,10 +6,10 @@
  * score, model and values, the reading interval), then detector_save()'s bytes; when an LSTM
  * serves, detector_save_shared()'s, with the LSTM's checkpoint stored beside the blob
  * (store_detector_put), once for all the detectors that serve the same model (a group's
- * members), and restored once for all of them, the detectors sharing the model in memory too. Format 1 blobs
- * (without the status part) still load; their status starts again from the next reading. Saves go
- * through the storage writer asynchronously; restore runs once on the main thread before readings
- * flow. */
+ * members), and restored once for all of them, the detectors sharing the model in memory too.
+ * Format 1 blobs (without the status part) still load; their status starts again from the next
+ * reading. Saves go through the storage writer asynchronously; restore runs once on the main thread
+ * before readings flow. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"

@@ -336,8 +336,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         d->short_head >= cfg.err_short || d->short_len < 0 || d->short_len > cfg.err_short ||
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
-        d->next_version < d->version ||
-        d->lstm_window < 1)
+        d->next_version < d->version || d->lstm_window < 1)
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

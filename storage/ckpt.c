@@ -77,8 +77,8 @@ int store__migrate_ckpts(sqlite3 *db, char *errmsg, size_t errsize)
     int rc = sqlite3_prepare_v2(db, "SELECT device_id, version FROM models WHERE ckpt IS NOT NULL",
                                 -1, &sel, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "SELECT ckpt FROM models WHERE device_id=?1 AND version=?2",
-                                -1, &get, NULL);
+        rc = sqlite3_prepare_v2(db, "SELECT ckpt FROM models WHERE device_id=?1 AND version=?2", -1,
+                                &get, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db,
                                 "UPDATE models SET ckpt_id=?3, ckpt=NULL"

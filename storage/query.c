@@ -536,7 +536,8 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
         size_t clen = 0;
         int rc, crc = SQLITE_DONE;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t id = sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 3);
+            int64_t id =
+                sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 3);
             if (id != cur) {
                 sqlite3_reset(ck);
                 ckpt = NULL;

@@ -19,16 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Schema 5's reference counting of ckpts rows by table t (models or detectors). */
+/* Schema 5's reference counting of ckpts rows: CKPT_UNREF drops OLD's reference (and the row
+ * with its last one), CKPT_TRIGGERS(t) keeps the count for table t (models or detectors). */
 #define CKPT_UNREF                                                                                 \
-    " UPDATE ckpts SET refs=refs-1 WHERE id=OLD.ckpt_id;"                                         \
+    " UPDATE ckpts SET refs=refs-1 WHERE id=OLD.ckpt_id;"                                          \
     " DELETE FROM ckpts WHERE id=OLD.ckpt_id AND refs<=0;"
 #define CKPT_TRIGGERS(t)                                                                           \
     "CREATE TRIGGER " t "_ckpt_ins AFTER INSERT ON " t " WHEN NEW.ckpt_id IS NOT NULL BEGIN"       \
     " UPDATE ckpts SET refs=refs+1 WHERE id=NEW.ckpt_id; END;"                                     \
-    "CREATE TRIGGER " t "_ckpt_del AFTER DELETE ON " t " WHEN OLD.ckpt_id IS NOT NULL BEGIN"       \
-    CKPT_UNREF " END;"                                                                          \
-    "CREATE TRIGGER " t "_ckpt_upd AFTER UPDATE OF ckpt_id ON " t                                 \
+    "CREATE TRIGGER " t "_ckpt_del AFTER DELETE ON " t                                             \
+    " WHEN OLD.ckpt_id IS NOT NULL BEGIN" CKPT_UNREF " END;"                                       \
+    "CREATE TRIGGER " t "_ckpt_upd AFTER UPDATE OF ckpt_id ON " t                                  \
     " WHEN OLD.ckpt_id IS NOT NEW.ckpt_id BEGIN"                                                   \
     " UPDATE ckpts SET refs=refs+1 WHERE id=NEW.ckpt_id;" CKPT_UNREF " END;"
 
@@ -86,8 +87,8 @@ static const char *const migrations[] = {
     "CREATE INDEX ckpts_hash ON ckpts(hash);"
     "ALTER TABLE models ADD COLUMN ckpt_id INTEGER;"
     "ALTER TABLE detectors ADD COLUMN ckpt_id INTEGER;"
-    "CREATE INDEX detectors_ckpt ON detectors(ckpt_id, device_id);"
-    CKPT_TRIGGERS("models") CKPT_TRIGGERS("detectors"),
+    "CREATE INDEX detectors_ckpt ON detectors(ckpt_id, device_id);" CKPT_TRIGGERS("models")
+        CKPT_TRIGGERS("detectors"),
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

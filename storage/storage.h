@@ -173,9 +173,9 @@ typedef struct store_stats {
 /* Writes model `version` of a device with info_json (a JSON object: metrics, kind, data range;
  * NULL: "{}") and an optional checkpoint (ckpt NULL and len 0: none; an existing version keeps
  * its checkpoint and created_ms, and takes the new info). Checkpoints with the same bytes (a
- * device group's version, recorded by every member) are stored once. created_ms is the time of the call.
- * keep_k > 0 then deletes, in the same transaction, every version of the device below its keep_k
- * highest; 0 keeps all. len is at most 64 MiB. */
+ * device group's version, recorded by every member) are stored once. created_ms is the time of the
+ * call. keep_k > 0 then deletes, in the same transaction, every version of the device below its
+ * keep_k highest; 0 keeps all. len is at most 64 MiB. */
 int store_model_put(store_t *s, const char *device, int64_t version, const char *info_json,
                     const void *ckpt, size_t len, int keep_k);
 
