@@ -64,26 +64,24 @@ int store__ckpt_add(sqlite3 *db, sqlite3_stmt *find, sqlite3_stmt *add, const vo
     return 0;
 }
 
-/* Schema 4 -> 5: every models row's inline checkpoint moves to ckpts (one row per distinct
- * checkpoint); the triggers count the references. The keys are collected first, so no row is
- * updated under a running scan of its table. Saved detectors keep their inline checkpoint (the
- * detector blob is opaque here): the pipeline's next save of each one splits it off. */
+/* Schema 4 -> 5: copies every row of models_v4 into the new models table, each inline
+ * checkpoint into ckpts (one row per distinct checkpoint; the triggers count the references),
+ * then drops models_v4. Saved detectors keep their inline checkpoint (the detector blob is
+ * opaque here): the pipeline's next save of each one splits it off. */
 int store__migrate_ckpts(sqlite3 *db, char *errmsg, size_t errsize)
 {
-    sqlite3_stmt *sel = NULL, *get = NULL, *upd = NULL, *find = NULL, *add = NULL;
-    int64_t *keys = NULL; /* (device_id, version) pairs */
-    size_t n = 0, cap = 0;
+    sqlite3_stmt *sel = NULL, *ins = NULL, *find = NULL, *add = NULL;
+    int64_t n = 0, with = 0;
     int err = 0;
-    int rc = sqlite3_prepare_v2(db, "SELECT device_id, version FROM models WHERE ckpt IS NOT NULL",
+    int rc = sqlite3_prepare_v2(db,
+                                "SELECT device_id, version, created_ms, info, ckpt FROM models_v4"
+                                " ORDER BY device_id, version",
                                 -1, &sel, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_prepare_v2(db, "SELECT ckpt FROM models WHERE device_id=?1 AND version=?2", -1,
-                                &get, NULL);
-    if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db,
-                                "UPDATE models SET ckpt_id=?3, ckpt=NULL"
-                                " WHERE device_id=?1 AND version=?2",
-                                -1, &upd, NULL);
+                                "INSERT INTO models(device_id, version, created_ms, info, ckpt_id)"
+                                " VALUES(?1, ?2, ?3, ?4, ?5)",
+                                -1, &ins, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(db, store__sql_ckpt_find, -1, &find, NULL);
     if (rc == SQLITE_OK)
@@ -91,52 +89,55 @@ int store__migrate_ckpts(sqlite3 *db, char *errmsg, size_t errsize)
     if (rc != SQLITE_OK)
         goto sqlfail;
     while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-        if (store__grow((void **)&keys, &cap, 2 * n + 2, sizeof *keys)) {
-            err = ERR_NOMEM;
-            break;
-        }
-        keys[2 * n] = sqlite3_column_int64(sel, 0);
-        keys[2 * n + 1] = sqlite3_column_int64(sel, 1);
-        n++;
-    }
-    if (err == 0 && rc != SQLITE_DONE)
-        goto sqlfail;
-    for (size_t i = 0; err == 0 && i < n; i++) {
-        sqlite3_bind_int64(get, 1, keys[2 * i]);
-        sqlite3_bind_int64(get, 2, keys[2 * i + 1]);
-        if ((rc = sqlite3_step(get)) != SQLITE_ROW)
-            goto sqlfail;
         int64_t id = 0;
-        /* The blob is valid until get is reset: add copies it into its own row. */
-        err = store__ckpt_add(db, find, add, sqlite3_column_blob(get, 0),
-                              (size_t)sqlite3_column_bytes(get, 0), &id);
-        sqlite3_reset(get);
-        if (err)
-            break;
-        sqlite3_bind_int64(upd, 1, keys[2 * i]);
-        sqlite3_bind_int64(upd, 2, keys[2 * i + 1]);
-        sqlite3_bind_int64(upd, 3, id);
-        rc = sqlite3_step(upd);
-        sqlite3_reset(upd);
-        if (rc != SQLITE_DONE)
+        if (sqlite3_column_type(sel, 4) != SQLITE_NULL) {
+            /* The blob is valid until sel steps: add copies it into its own row. */
+            err = store__ckpt_add(db, find, add, sqlite3_column_blob(sel, 4),
+                                  (size_t)sqlite3_column_bytes(sel, 4), &id);
+            if (err)
+                break;
+            with++;
+        }
+        for (int c = 0; c < 3; c++)
+            sqlite3_bind_int64(ins, c + 1, sqlite3_column_int64(sel, c));
+        sqlite3_bind_text(ins, 4, (const char *)sqlite3_column_text(sel, 3), -1, SQLITE_TRANSIENT);
+        if (id != 0)
+            sqlite3_bind_int64(ins, 5, id);
+        else
+            sqlite3_bind_null(ins, 5);
+        int irc = sqlite3_step(ins);
+        sqlite3_reset(ins);
+        sqlite3_clear_bindings(ins);
+        if (irc != SQLITE_DONE) {
+            rc = irc;
             goto sqlfail;
+        }
+        n++;
     }
     if (err) {
         snprintf(errmsg, errsize, "migrating model checkpoints: %s", err_str(err));
         goto out;
     }
+    if (rc != SQLITE_DONE)
+        goto sqlfail;
+    sqlite3_finalize(sel);
+    sel = NULL;
+    if (sqlite3_exec(db, "DROP TABLE models_v4", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sqlite3_errcode(db);
+        goto sqlfail;
+    }
     if (n > 0)
-        log_info("storage: %zu model checkpoints moved to the shared checkpoints table", n);
+        log_info("storage: %lld model versions migrated, %lld checkpoints moved to the shared"
+                 " checkpoints table",
+                 (long long)n, (long long)with);
     goto out;
 sqlfail:
     snprintf(errmsg, errsize, "migrating model checkpoints: %s", sqlite3_errmsg(db));
     err = store__status(db, rc) ? store__status(db, rc) : ERR_IO;
 out:
     sqlite3_finalize(sel);
-    sqlite3_finalize(get);
-    sqlite3_finalize(upd);
+    sqlite3_finalize(ins);
     sqlite3_finalize(find);
     sqlite3_finalize(add);
-    free(keys);
     return err;
 }

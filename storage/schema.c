@@ -80,12 +80,19 @@ static const char *const migrations[] = {
     /* 4 -> 5: checkpoints stored once (ckpt.c): models and detectors refer to a ckpts row by
      * ckpt_id, and a group's members, which serve one model, share its rows. The triggers keep
      * refs equal to the number of rows referring, and delete a row nobody refers to any more.
-     * models.ckpt stays for the old rows, which store__migrate_ckpts empties; the detectors'
+     * models becomes a rowid table with a unique index: without its checkpoint a version's row
+     * is its metrics JSON (about 2 KB), which a WITHOUT ROWID table keeps on its leaf only up
+     * to about 1 KB, spilling the rest to an overflow page of its own (4.7 KB on disk per
+     * version, measured), while a rowid table's leaf holds it whole. store__migrate_ckpts
+     * copies models_v4's rows, their checkpoints into ckpts, and drops it; the detectors'
      * index orders the restore by checkpoint, so each one is read and parsed once. */
     "CREATE TABLE ckpts(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL,"
     " refs INTEGER NOT NULL, data BLOB NOT NULL);"
     "CREATE INDEX ckpts_hash ON ckpts(hash);"
-    "ALTER TABLE models ADD COLUMN ckpt_id INTEGER;"
+    "ALTER TABLE models RENAME TO models_v4;"
+    "CREATE TABLE models(device_id INTEGER NOT NULL, version INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, info TEXT NOT NULL, ckpt_id INTEGER);"
+    "CREATE UNIQUE INDEX models_version ON models(device_id, version);"
     "ALTER TABLE detectors ADD COLUMN ckpt_id INTEGER;"
     "CREATE INDEX detectors_ckpt ON detectors(ckpt_id, device_id);" CKPT_TRIGGERS("models")
         CKPT_TRIGGERS("detectors"),

@@ -440,7 +440,8 @@ extern const char store__sql_ckpt_add[];
  * or detectors row refer to it (the triggers count it), or deletes it. 0 or an ERR_ code. */
 int store__ckpt_add(sqlite3 *db, sqlite3_stmt *find, sqlite3_stmt *add, const void *p, size_t len,
                     int64_t *id);
-/* Schema 4 -> 5: moves the models rows' checkpoints to ckpts. 0 or an ERR_ code (errmsg set). */
+/* Schema 4 -> 5: copies models_v4 into models, the checkpoints into ckpts. 0 or an ERR_ code
+ * (errmsg set). */
 int store__migrate_ckpts(sqlite3 *db, char *errmsg, size_t errsize);
 extern const char store__sql_range_asc[];
 extern const char store__sql_range_desc[];
