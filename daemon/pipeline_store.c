@@ -3,10 +3,13 @@
  *
  * A saved detector is a blob: "VGPD", format 2, the channel names, the next event id and the
  * serving version, what the status reports (format 2: counters, the last reading's state,
- * score, model and values, the reading interval), then detector_save()'s bytes. Format 1 blobs
- * (without the status part) still load; their status starts again from the next reading. Saves go
- * through the storage writer asynchronously; restore runs once on the main thread before readings
- * flow. */
+ * score, model and values, the reading interval), then detector_save()'s bytes; when an LSTM
+ * serves, detector_save_shared()'s, with the LSTM's checkpoint stored beside the blob
+ * (store_detector_put), once for all the detectors that serve the same model (a group's
+ * members), and restored once for all of them, the detectors sharing the model in memory too.
+ * Format 1 blobs (without the status part) still load; their status starts again from the next
+ * reading. Saves go through the storage writer asynchronously; restore runs once on the main thread
+ * before readings flow. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -48,12 +51,23 @@ void pipeline__save(pipeline_t *p, struct dev *d)
     size_t names = 0;
     for (int c = 0; c < d->nch; c++)
         names += 2 + strlen(d->ch[c]);
-    size_t dsize = detector_save_size(d->det);
+    /* The serving LSTM's checkpoint goes beside the blob: the store keeps one copy of it for
+     * every member of a group (and every version that holds the same model). */
+    const model_t *lstm = detector_model(d->det);
+    size_t csize = lstm ? model_checkpoint_size(lstm) : 0, clen = 0;
+    uint8_t *ckpt = csize ? malloc(csize) : NULL;
+    if (csize && (ckpt == NULL || model_checkpoint_save(lstm, ckpt, csize, &clen) != 0)) {
+        free(ckpt);
+        return;
+    }
+    size_t dsize = ckpt ? detector_save_shared_size(d->det) : detector_save_size(d->det);
     size_t stsize = sizeof(struct blob_status) + 3 * (size_t)d->nch * sizeof(float);
     size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + dsize;
     uint8_t *blob = malloc(cap), *w = blob;
-    if (blob == NULL)
+    if (blob == NULL) {
+        free(ckpt);
         return;
+    }
     memcpy(w, BLOB_MAGIC, 4);
     w += 4;
     put32(&w, BLOB_FORMAT);
@@ -102,10 +116,13 @@ void pipeline__save(pipeline_t *p, struct dev *d)
         memset(w, 0, (size_t)d->nch * sizeof(float));
     w += (size_t)d->nch * sizeof(float);
     size_t dlen = 0;
-    if (detector_save(d->det, w, dsize, &dlen) == 0 &&
-        store_detector_put(p->store, d->name, d->last_ts, blob, (size_t)(w - blob) + dlen))
+    int rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
+                  : detector_save(d->det, w, dsize, &dlen);
+    if (rc == 0 && store_detector_put(p->store, d->name, d->last_ts, blob,
+                                      (size_t)(w - blob) + dlen, ckpt, clen))
         log_warn("pipeline: detector of '%s' not saved (store busy)", d->name);
     free(blob);
+    free(ckpt);
 }
 
 /* ---- training windows --------------------------------------------------------------------- */
@@ -200,8 +217,10 @@ void pipeline_save_all(pipeline_t *p)
     pthread_rwlock_unlock(&p->devs_lock);
 }
 
-/* Rebuilds a device from its saved blob. Returns 0 or ERR_CORRUPT / ERR_NOMEM. */
-static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_t *b, size_t n)
+/* Rebuilds a device from its saved blob and the LSTM it served (borrowed, shared: NULL when it
+ * was saved with its own or none). Returns 0 or ERR_CORRUPT / ERR_NOMEM. */
+static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_t *b, size_t n,
+                     const model_t *lstm)
 {
     const uint8_t *r = b, *end = b + n;
     uint32_t fmt, nch;
@@ -252,7 +271,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
             goto fail;
     }
     detector_t *det;
-    rc = detector_load(&det, r, (size_t)(end - r));
+    rc = detector_load_shared(&det, r, (size_t)(end - r), lstm);
     if (rc)
         goto fail;
     if (detector_channels(det) != (int)nch) {
@@ -312,16 +331,33 @@ fail:
 struct restore_ctx {
     pipeline_t *p;
     int loaded, failed;
+    /* The model of the previous detector's checkpoint (the store reports the detectors that
+     * share one together): each checkpoint is parsed once, and its detectors share the model,
+     * as a group's members do after a training. */
+    int64_t ckpt_id;
+    model_t *lstm;
+    int ckpt_rc; /* its model_checkpoint_load's result */
+    int models;  /* checkpoints parsed */
 };
 
-static int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len)
+static int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len,
+                       int64_t ckpt_id, const void *ckpt, size_t ckpt_len)
 {
     struct restore_ctx *rc = arg;
     struct dev *d = pipeline__dev(rc->p, device);
     if (d == NULL)
         return 0;
+    if (ckpt_id != rc->ckpt_id) {
+        model_destroy(rc->lstm);
+        rc->lstm = NULL;
+        rc->ckpt_id = ckpt_id;
+        rc->ckpt_rc = ckpt ? model_checkpoint_load(&rc->lstm, ckpt, ckpt_len) : 0;
+        rc->models += ckpt != NULL && rc->ckpt_rc == 0;
+    }
+    int err = rc->ckpt_rc == ERR_NOMEM ? ERR_NOMEM : rc->ckpt_rc ? ERR_CORRUPT : 0;
     pthread_mutex_lock(&d->mu);
-    int err = load_blob(rc->p, d, last_ts, blob, len);
+    if (err == 0)
+        err = load_blob(rc->p, d, last_ts, blob, len, rc->lstm);
     pthread_mutex_unlock(&d->mu);
     if (err) {
         log_warn("pipeline: saved detector of '%s' unusable (%s); it learns again", device,
@@ -466,6 +502,7 @@ int pipeline_restore(pipeline_t *p)
     struct restore_ctx rctx = {.p = p};
     if (rc == 0)
         rc = store_detectors_load(p->store, on_detector, &rctx);
+    model_destroy(rctx.lstm);
     struct names nm = {0};
     if (rc == 0)
         rc = store_device_list(p->store, NULL, 0, add_name, &nm);
@@ -490,7 +527,8 @@ int pipeline_restore(pipeline_t *p)
     for (size_t i = 0; i < nm.n; i++)
         free(nm.v[i]);
     free(nm.v);
-    log_info("pipeline: %d detectors restored (%d unusable), %zu devices caught up", rctx.loaded,
-             rctx.failed, nm.n);
+    log_info("pipeline: %d detectors restored (%d unusable, %d shared models), %zu devices caught "
+             "up",
+             rctx.loaded, rctx.failed, rctx.models, nm.n);
     return rc;
 }

@@ -15,9 +15,10 @@
  * o.group_rows readings, whole windows of the members in turn from one training to the next,
  * so a group's training costs about the same whatever the group's size; each window a series of
  * its own, with its newest readings held out, see detector_job_set_pooled); the group job
- * decides (train, validate, swap or not) and every member's job takes that decision
- * (detector_job_share), calibrating its own error scales; each member then applies its job
- * and records the same version. Members keep their LSTM states, scales, thresholds and events.
+ * decides (train, validate on every member's held-out readings, swap or not) and every
+ * member's job takes that decision (detector_job_share_batch: the shared LSTM stepped for all
+ * members at once), calibrating its own error scales; each member then applies its job and
+ * records the same version. Members keep their LSTM states, scales, thresholds and events.
  * Members with another channel set than the first one (the leader) are left out, with a log.
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
@@ -340,11 +341,20 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         free(lens);
         if (rc == 0)
             rc = detector_job_run(gj);
+        /* Every member takes the decision and calibrates on its own window, the members'
+         * shared LSTM stepped for all of them at once (detector_job_share_batch). */
+        detector_job_t **jobs = rc == 0 ? malloc(ok * sizeof *jobs) : NULL;
+        size_t nj = 0;
+        if (rc == 0 && jobs == NULL)
+            rc = ERR_NOMEM;
         for (size_t i = 0; rc == 0 && i < n; i++)
             if (began[i]) {
-                rc = detector_job_share(ms[i].job, gj);
+                jobs[nj++] = ms[i].job;
                 ms[i].pooled = at;
             }
+        if (rc == 0)
+            rc = detector_job_share_batch(jobs, (int)nj, gj);
+        free(jobs);
     }
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
     for (size_t i = 0; i < n; i++)

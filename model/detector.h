@@ -275,6 +275,12 @@ int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train
  * Returns ERR_INVAL (no data, already run, group job not run, other channel count),
  * ERR_NOMEM. */
 int detector_job_share(detector_job_t *job, const detector_job_t *group_job);
+/* detector_job_share for n members' jobs at once: the same decision taken, and the shared
+ * LSTM's errors on every member's rows computed with the members in step (one batched model
+ * step per row for all of them). Results equal detector_job_share's up to the batched sgemm's
+ * rounding. Any thread. Returns ERR_INVAL (a job as for detector_job_share, or n < 1),
+ * ERR_NOMEM; on failure the jobs are not usable (destroy them). */
+int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_job_t *group_job);
 
 void detector_job_destroy(detector_job_t *job);
 
@@ -287,6 +293,14 @@ void detector_job_destroy(detector_job_t *job);
 size_t detector_save_size(const detector_t *d);
 int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len);
 int detector_load(detector_t **out, const void *buf, size_t len);
+/* detector_save without the serving LSTM when an LSTM serves (detector_model not NULL): the
+ * caller keeps that model once for every detector serving it (a device group's members; its
+ * model_checkpoint_save bytes) and gives it to detector_load_shared, which shares it (model_share:
+ * borrowed, not copied) with the loaded detector; it also loads detector_save's bytes (lstm then
+ * unused). ERR_CORRUPT when the bytes need an LSTM and lstm is NULL or of another shape. */
+size_t detector_save_shared_size(const detector_t *d);
+int detector_save_shared(const detector_t *d, void *buf, size_t cap, size_t *len);
+int detector_load_shared(detector_t **out, const void *buf, size_t len, const model_t *lstm);
 
 /* Read access for status and rollback. */
 enum detector_state detector_get_state(const detector_t *d);

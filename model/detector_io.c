@@ -5,7 +5,9 @@
  *   context ring (2 training windows of readings, to rebuild the LSTM states) | carry-forward | the
  * serving predictor (kind, versions, linear coefficients, flags, prediction, carried LSTM state) |
  * error scales | long and short windows with their running sums | threshold state | LSTM checkpoint
- * length u64 and bytes (model_checkpoint_save) | CRC-32 of everything before it. The running sums
+ * length u64 and bytes (model_checkpoint_save; detector_save_shared: the length UINT64_MAX and
+ * no bytes when an LSTM serves, the caller keeping the model, which a device group's members
+ * share, once for all of them) | CRC-32 of everything before it. The running sums
  * are stored, not recomputed, so a loaded detector continues bit for bit as the saved one would
  * have.
  *
@@ -95,7 +97,18 @@ static void get(struct rd *r, void *dst, size_t n)
 #define FIELDS(X) FIELDS_V3(X) X(d->dred)
 /* clang-format on */
 
-static void write_all(const detector_t *d, struct wr *w)
+/* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller
+ * stores the serving model once for every detector that serves it and gives it back to
+ * detector_load_shared. */
+#define LSTM_OUTSIDE UINT64_MAX
+
+/* The LSTM goes outside the bytes when asked and it is what serves (detector_model). */
+static int lstm_outside(const detector_t *d, int shared)
+{
+    return shared && d->lstm && d->kind == DET_KIND_LSTM;
+}
+
+static void write_all(const detector_t *d, struct wr *w, int shared)
 {
     const size_t C = (size_t)d->C;
     uint32_t magic = DET_MAGIC, fmt = DET_FORMAT;
@@ -122,9 +135,10 @@ static void write_all(const detector_t *d, struct wr *w)
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
-    uint64_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
+    const int outside = lstm_outside(d, shared);
+    uint64_t mlen = outside ? LSTM_OUTSIDE : d->lstm ? model_checkpoint_size(d->lstm) : 0;
     put(w, &mlen, 8);
-    if (mlen > 0) {
+    if (mlen > 0 && !outside) {
         if (w->p && w->len + mlen <= w->cap) {
             size_t got = 0;
             if (model_checkpoint_save(d->lstm, w->p + w->len, (size_t)mlen, &got) < 0 ||
@@ -137,23 +151,43 @@ static void write_all(const detector_t *d, struct wr *w)
     put(w, &crc, 4);
 }
 
-size_t detector_save_size(const detector_t *d)
+static size_t save_size(const detector_t *d, int shared)
 {
     struct wr w = {NULL, 0, 0};
-    write_all(d, &w);
+    write_all(d, &w, shared);
     return w.len;
 }
 
-int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len)
+static int save(const detector_t *d, void *buf, size_t cap, size_t *len, int shared)
 {
     if (!d || !buf || !len)
         return ERR_INVAL;
     struct wr w = {buf, 0, cap};
-    write_all(d, &w);
+    write_all(d, &w, shared);
     if (w.len > w.cap)
         return ERR_RANGE;
     *len = w.len;
     return 0;
+}
+
+size_t detector_save_size(const detector_t *d)
+{
+    return save_size(d, 0);
+}
+
+int detector_save(const detector_t *d, void *buf, size_t cap, size_t *len)
+{
+    return save(d, buf, cap, len, 0);
+}
+
+size_t detector_save_shared_size(const detector_t *d)
+{
+    return save_size(d, 1);
+}
+
+int detector_save_shared(const detector_t *d, void *buf, size_t cap, size_t *len)
+{
+    return save(d, buf, cap, len, 1);
 }
 
 /* Format 1's history ring (cap rows; its head and length were read into ctx_head and
@@ -181,7 +215,7 @@ static int v1_history(detector_t *d, struct rd *r, int cap)
     return 0;
 }
 
-int detector_load(detector_t **out, const void *buf, size_t len)
+static int load(detector_t **out, const void *buf, size_t len, const model_t *lstm)
 {
     if (!out || !buf)
         return ERR_INVAL;
@@ -281,15 +315,20 @@ int detector_load(detector_t **out, const void *buf, size_t len)
     uint64_t mlen = 0;
     get(&r, &mlen, 8);
     rc = ERR_CORRUPT;
-    if (r.bad || mlen > r.len - r.off)
+    const int outside = mlen == LSTM_OUTSIDE && fmt >= 5;
+    if (r.bad || (!outside && mlen > r.len - r.off) || (outside && lstm == NULL))
         goto fail;
-    if (mlen > 0) {
+    if (outside) {
+        d->lstm = model_share(lstm); /* read-only, as the detectors that share it serve it */
+    } else if (mlen > 0) {
         int mrc = model_checkpoint_load(&d->lstm, r.p + r.off, (size_t)mlen);
         if (mrc < 0) {
             rc = mrc == ERR_NOMEM ? ERR_NOMEM : ERR_CORRUPT;
             goto fail;
         }
         r.off += (size_t)mlen;
+    }
+    if (d->lstm) {
         struct model_config a, bc;
         model_get_config(d->lstm, &a);
         detector__model_config(&bc, &d->cfg, d->C);
@@ -305,8 +344,8 @@ int detector_load(detector_t **out, const void *buf, size_t len)
         d->ring_len > cfg.err_window || d->ring_since_resum < 0 || d->short_head < 0 ||
         d->short_head >= cfg.err_short || d->short_len < 0 || d->short_len > cfg.err_short ||
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
-        (d->kind == DET_KIND_LSTM && !d->lstm) || d->next_version < d->version ||
-        d->lstm_window < 1)
+        (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
+        d->next_version < d->version || d->lstm_window < 1)
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))
@@ -316,4 +355,14 @@ int detector_load(detector_t **out, const void *buf, size_t len)
 fail:
     detector_destroy(d);
     return rc;
+}
+
+int detector_load(detector_t **out, const void *buf, size_t len)
+{
+    return load(out, buf, len, NULL);
+}
+
+int detector_load_shared(detector_t **out, const void *buf, size_t len, const model_t *lstm)
+{
+    return load(out, buf, len, lstm);
 }

@@ -15,7 +15,11 @@
  *
  * A group's job (set_pooled) holds several members' windows: each is a series of its own (no
  * training window, linear pair or prediction spans two), and each one's newest rows are held
- * out, since members that run in step share a timeline.
+ * out, since members that run in step share a timeline. The decision validates on all those
+ * held-out tails (each member's errors over its own tail's variance, members weighted alike),
+ * and the flags of what serves are decided on them too. Each member's job then takes the
+ * decision (share; share_batch steps the shared LSTM for all members at once) and calibrates
+ * on its own rows, a channel flat in them predicted by persistence.
  *
  * Invariants: a job never touches its detector between create and apply; run is a pure
  * function of the job, so results are the same on any thread. Threading: create and apply on
@@ -28,6 +32,9 @@
 #include "err.h"
 
 enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
+
+/* The fewest rows of a job's last segment: its validation tail (a third) holds one row. */
+#define MIN_TAIL_ROWS 4
 
 struct detector_job {
     struct detector_config cfg;
@@ -50,6 +57,7 @@ struct detector_job {
     uint32_t install;             /* the version a swap installs (0: version; set by share) */
     int s_window, window;         /* the serving LSTM's and the candidate's training windows */
     int ran;
+    int pooled; /* set_pooled: a group's job, whose decision serves every member */
     /* results */
     model_t *cand;
     int have_cand, have_lin;
@@ -188,7 +196,10 @@ static int set_rows(detector_job_t *j, const float *rows, const int *lens, int n
             seg[ns++] = at;
         at += len;
     }
-    if (ns == 0 || n - seg[ns - 1] < j->cfg.warmup) { /* the validation tail's window */
+    /* The validation tail's window; at least MIN_TAIL_ROWS whatever the warm-up, so the tail
+     * (a third of it at most) is never empty (see calib_rows). */
+    const int tail_min = j->cfg.warmup > MIN_TAIL_ROWS ? j->cfg.warmup : MIN_TAIL_ROWS;
+    if (ns == 0 || n - seg[ns - 1] < tail_min) {
         free(data);
         free(seg);
         return ERR_RANGE;
@@ -228,7 +239,23 @@ int detector_job_set_data(detector_job_t *j, const float *rows, int n)
 int detector_job_set_pooled(detector_job_t *j, const float *rows, const int *lens, int nseg)
 {
     const int64_t cap = j ? (int64_t)j->cfg.history * DETECTOR_MAX_BATCH : 0;
-    return set_rows(j, rows, lens, nseg, cap > 100000000 ? 100000000 : (int)cap);
+    int rc = set_rows(j, rows, lens, nseg, cap > 100000000 ? 100000000 : (int)cap);
+    if (rc == 0)
+        j->pooled = 1;
+    return rc;
+}
+
+/* The calibration rows: the validation tail only, or (calib_all) every row of the last segment
+ * after one window of context. run_errors writes an error for every row but a segment's first
+ * (nothing predicts it), so the context is at least one row: the calibration rows are then all
+ * written, however short the segment (set_rows keeps the last one at least MIN_TAIL_ROWS long,
+ * so the tail holds at least one row). */
+static int calib_rows(const detector_job_t *j)
+{
+    const int nl = j->n - j->seg[j->nseg - 1], nv = j->n_val;
+    int ctx = j->cfg.train.window < nl / 4 ? j->cfg.train.window : nl / 4;
+    ctx = ctx < 1 ? 1 : ctx;
+    return j->cfg.calib_all && nl - ctx > nv ? nl - ctx : nv;
 }
 
 /* pred[C] = ab [C, C] . x + b, the linear baseline's step. */
@@ -254,11 +281,13 @@ struct pred_ctx {
 /* Runs a predictor over the job's rows and writes its one-step errors on the last ncal rows:
  * err [ncal, C], err[k, c] = actual - predicted for row n - ncal + k (the caller keeps them
  * inside the last segment). Adds to sseh[C] the squared errors of its h-step-ahead forecasts
- * (h >= 1) of the rows from hfrom on that are at least skip = min(win, its length / 4) rows
- * into their segment. Each segment is run on its own: the predictor starts afresh at its
- * first row and never predicts across its end. */
+ * (h >= 1) of the rows from hfrom on (hfrom < 0: of each segment's held-out tail) that are at
+ * least skip = min(win, its length / 4) rows into their segment, and, when vsse is not NULL,
+ * to vsse [nseg, C] the squared one-step errors of each segment's held-out tail (seg_rows), on
+ * which a pooled job decides. Each segment is run on its own: the predictor starts afresh at
+ * its first row and never predicts across its end. */
 static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int ncal, int hfrom,
-                      int win, int h, float *err, double *sseh)
+                      int win, int h, float *err, double *sseh, double *vsse)
 {
     const int C = pc->C, n = j->n;
     const float *data = j->data;
@@ -275,10 +304,9 @@ static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int nc
         fc = work + wl;
     }
     const int cfrom = n - ncal;
-    int k = -1, a = 0, b = 0, skip = 0; /* row t is in segment k, rows [a, b) */
+    int k = -1, a = 0, v = 0, b = 0, skip = 0; /* row t is in segment k, rows [a, b), tail v */
     for (int t = 0; t + 1 < n; t++) {
         if (k + 1 < j->nseg && t == j->seg[k + 1]) {
-            int v;
             seg_rows(j, ++k, &a, &v, &b);
             skip = win < (b - a) / 4 ? win : (b - a) / 4;
             if (state && t > 0) {
@@ -300,12 +328,16 @@ static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int nc
         } else {
             memcpy(pred, x, sizeof(float) * (size_t)C);
         }
-        if (t + 1 >= cfrom)
+        if (t + 1 >= cfrom || (vsse && t + 1 >= v))
             for (int c = 0; c < C; c++) {
                 float e = data[(size_t)(t + 1) * C + c] - pred[c];
-                err[(size_t)(t + 1 - cfrom) * C + c] = isfinite(e) ? e : 1e30f;
+                e = isfinite(e) ? e : 1e30f;
+                if (t + 1 >= cfrom)
+                    err[(size_t)(t + 1 - cfrom) * C + c] = e;
+                if (vsse && t + 1 >= v)
+                    vsse[(size_t)k * C + c] += (double)e * e;
             }
-        if (t + h < hfrom || t + h >= b || t + h - a < skip)
+        if (t + h < (hfrom < 0 ? v : hfrom) || t + h >= b || t + h - a < skip)
             continue;
         /* The h-step forecast from row t. */
         const float *ph = tmp;
@@ -333,15 +365,37 @@ static int run_errors(const struct pred_ctx *pc, const detector_job_t *j, int nc
     return 0;
 }
 
+/* The variance of channel c over segment k's held-out tail (a cost's normalisation), or, for a
+ * channel flat there, the training rows' (mean, sd), or 1. */
+static double tail_var(const detector_job_t *j, int k, int c, double mean, double sd)
+{
+    const int C = j->C;
+    int a, v, b;
+    seg_rows(j, k, &a, &v, &b);
+    const int nv = b - v;
+    double vs = 0.0, vss = 0.0;
+    for (int t = v; t < b; t++)
+        vs += j->data[(size_t)t * C + c];
+    vs /= nv;
+    for (int t = v; t < b; t++) {
+        double dv = j->data[(size_t)t * C + c] - vs;
+        vss += dv * dv;
+    }
+    double var = vss / nv;
+    if (!(var > 1e-12 * (1.0 + mean * mean)))
+        var = sd * sd > 1e-12 * (1.0 + mean * mean) ? sd * sd : 1.0;
+    return var;
+}
+
 /* Channel statistics of the job's rows: mean[C], sd[C] of the training rows (flatness,
- * floors), var[C] of the validation tail (cost normalisation), floor_[C] of the error scales. */
+ * floors), var[C] of the last segment's validation tail, floor_[C] of the error scales. */
 static void channel_stats(const detector_job_t *j, double *mean, double *sd, double *var,
                           double *floor_)
 {
-    const int C = j->C, n = j->n, nv = j->n_val, ntr = n - nv, nt = j->n_train;
+    const int C = j->C, nt = j->n_train;
     const struct detector_config *cfg = &j->cfg;
     for (int c = 0; c < C; c++) {
-        double s = 0.0, ss = 0.0, vs = 0.0, vss = 0.0;
+        double s = 0.0, ss = 0.0;
         for (int k = 0, a, v, b; k < j->nseg; k++) {
             seg_rows(j, k, &a, &v, &b);
             for (int t = a; t < v; t++)
@@ -356,16 +410,7 @@ static void channel_stats(const detector_job_t *j, double *mean, double *sd, dou
             }
         }
         sd[c] = sqrt(ss / nt);
-        for (int t = ntr; t < n; t++)
-            vs += j->data[(size_t)t * C + c];
-        vs /= nv;
-        for (int t = ntr; t < n; t++) {
-            double dv = j->data[(size_t)t * C + c] - vs;
-            vss += dv * dv;
-        }
-        var[c] = vss / nv;
-        if (!(var[c] > 1e-12 * (1.0 + mean[c] * mean[c])))
-            var[c] = sd[c] * sd[c] > 1e-12 * (1.0 + mean[c] * mean[c]) ? sd[c] * sd[c] : 1.0;
+        var[c] = tail_var(j, j->nseg - 1, c, mean[c], sd[c]);
         /* The RMS of one-step changes: the floor's scale for a slow channel whose level spans
          * far more than its per-reading noise (a temperature). */
         double ds = 0.0;
@@ -533,14 +578,11 @@ int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
         return ERR_INVAL;
-    const int C = j->C, n = j->n, nv = j->n_val;
+    const int C = j->C, nv = j->n_val;
     const struct detector_config *cfg = &j->cfg;
-    /* Calibration rows: the tail only, or (calib_all) every row after one window of context;
-     * the decision always uses the tail. Both lie in the last segment (nl rows). */
-    const int nl = n - j->seg[j->nseg - 1];
-    const int ctx = cfg->train.window < nl / 4 ? cfg->train.window : nl / 4;
-    const int nc = cfg->calib_all && nl - ctx > nv ? nl - ctx : nv, off = nc - nv;
+    const int nc = calib_rows(j), off = nc - nv;
     int rc = 0;
+    double *vsse = NULL; /* [P_COUNT, nseg, C] tails' squared errors, then [nseg, C] variances */
     float *err = malloc(sizeof(float) * (size_t)P_COUNT * nc * C);
     double *sse = calloc((size_t)2 * P_COUNT * C + 4 * (size_t)C, sizeof(double));
     if (!err || !sse) {
@@ -619,7 +661,20 @@ int detector_job_run(detector_job_t *j)
         j->hi[c] = hi + m;
     }
 
-    /* Validation errors of every predictor on the tail. */
+    /* Validation errors of every predictor on the held-out tails: every segment's (a group's
+     * members: the group decides on all of them, not on whichever member came last), each
+     * normalised by its own tail's variance per channel and weighted alike, so a member with
+     * a larger spread does not outweigh the others. One segment: its tail, as before. */
+    const size_t SC = (size_t)j->nseg * C;
+    vsse = calloc((size_t)P_COUNT * SC + SC, sizeof(double));
+    if (!vsse) {
+        rc = ERR_NOMEM;
+        goto out;
+    }
+    double *vvar = vsse + (size_t)P_COUNT * SC;
+    for (int k = 0; k < j->nseg; k++)
+        for (int c = 0; c < C; c++)
+            vvar[(size_t)k * C + c] = tail_var(j, k, c, mean[c], sd[c]);
     struct pred_ctx pcs[P_COUNT] = {
         {DET_KIND_LSTM, j->cand, NULL, NULL, clamp ? j->lo : NULL, j->hi, C, j->window},
         {DET_KIND_LINEAR, NULL, j->lin_ab, j->lin_b, NULL, NULL, C, cfg->train.window},
@@ -631,8 +686,9 @@ int detector_job_run(detector_job_t *j)
         j->cost[p] = NAN;
         if (!avail[p])
             continue;
-        if ((rc = run_errors(&pcs[p], j, nc, cfg->drift_all ? 0 : n - nv, cfg->train.window,
-                             cfg->horizon, err + (size_t)p * nc * C, sseh + (size_t)p * C)) < 0)
+        if ((rc = run_errors(&pcs[p], j, nc, cfg->drift_all ? 0 : -1, cfg->train.window,
+                             cfg->horizon, err + (size_t)p * nc * C, sseh + (size_t)p * C,
+                             vsse + (size_t)p * SC)) < 0)
             goto out;
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {
@@ -648,14 +704,27 @@ int detector_job_run(detector_job_t *j)
         double cost = 0.0;
         for (int c = 0; c < C; c++) {
             int flat = !(sd[c] > 1e-6 * (1.0 + fabs(mean[c])));
-            if (p == P_SERVING)
+            /* What serves keeps its flags, except in a group's job: there they are the
+             * leader's, which hold the leader's own flat channels (detector_job_share), so the
+             * group's are decided afresh on the pooled rows, as a candidate's are. */
+            if (p == P_SERVING && !j->pooled)
                 flags[p][c] = j->s_persist[c];
             else if (p == P_PERSIST)
                 flags[p][c] = 1;
             else
                 flags[p][c] =
                     flat || (cfg->channel_fallback && sseh[P_PERSIST * C + c] <= sseh[p * C + c]);
-            cost += sse[(flags[p][c] ? P_PERSIST : p) * C + c] / nv / var[c];
+            const double *q = vsse + (size_t)(flags[p][c] ? P_PERSIST : p) * SC;
+            double term = 0.0;
+            int nk = 0;
+            for (int k = 0, a, v, b; k < j->nseg; k++) {
+                seg_rows(j, k, &a, &v, &b);
+                if (b - v < 1)
+                    continue;
+                term += q[(size_t)k * C + c] / (b - v) / vvar[(size_t)k * C + c];
+                nk++;
+            }
+            cost += term / nk; /* nk >= 1: the last segment's tail is never empty */
         }
         j->cost[p] = cost / C;
     }
@@ -676,17 +745,18 @@ int detector_job_run(detector_job_t *j)
     j->n_raw = nc;
     j->ran = 1;
 out:
+    free(vsse);
     free(sse);
     free(err);
     return rc;
 }
 
-int detector_job_share(detector_job_t *j, const detector_job_t *g)
+/* Takes the group's decision into member job j (detector_job_share, before the calibration). */
+static int share_take(detector_job_t *j, const detector_job_t *g)
 {
     if (!j || !g || !j->data || j->ran || !g->ran || j->C != g->C)
         return ERR_INVAL;
-    const int C = j->C, n = j->n, nv = j->n_val;
-    const size_t Cz = (size_t)C;
+    const size_t Cz = (size_t)j->C;
     const struct detector_config *cfg = &j->cfg;
     /* What serves the group after its decision: the candidate it swapped in, or what served. */
     const int sw = g->swap;
@@ -720,40 +790,198 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     memcpy(j->curves, g->curves, sizeof(float) * 2 * E);
     j->tres.train_loss = j->curves;
     j->tres.val_loss = j->curves + E;
+    return 0;
+}
 
-    /* Calibration on this member's own rows: the shared predictor's and persistence's errors. */
-    const int nl = n - j->seg[j->nseg - 1];
-    const int ctx = cfg->train.window < nl / 4 ? cfg->train.window : nl / 4;
-    const int nc = cfg->calib_all && nl - ctx > nv ? nl - ctx : nv, off = nc - nv;
-    float *err = malloc(sizeof(float) * 2 * (size_t)nc * Cz);
-    double *sse = calloc(8 * Cz, sizeof(double));
-    int rc = ERR_NOMEM;
-    if (!err || !sse)
-        goto out;
-    double *sseh = sse + 2 * Cz, *mean = sseh + 2 * Cz, *sd = mean + Cz, *var = sd + Cz,
-           *floor_ = var + Cz;
-    channel_stats(j, mean, sd, var, floor_);
+/* A member's calibration while it is shared: its one-step errors on its nc calibration rows,
+ * [2, nc, C] (the shared predictor's, then persistence's), and in one block the squared errors
+ * over the tail sse [2, C], sseh [2, C] (run_errors', unused), mean, sd, var, floor_ [C]. */
+struct share_cal {
+    int nc;
+    float *err;
+    double *sse, *sseh, *mean, *sd, *var, *floor_;
+};
+
+/* Allocates m, computes j's channel statistics (its own flat channels fall back to
+ * persistence) and the errors of persistence, and of the shared predictor unless lstm_later
+ * (an LSTM whose errors lstm_errors_batch computes). Returns 0 or ERR_NOMEM. */
+static int share_begin(detector_job_t *j, struct share_cal *m, int lstm_later)
+{
+    const int C = j->C;
+    const size_t Cz = (size_t)C;
+    const struct detector_config *cfg = &j->cfg;
+    m->nc = calib_rows(j);
+    m->err = malloc(sizeof(float) * 2 * (size_t)m->nc * Cz);
+    m->sse = calloc(8 * Cz, sizeof(double));
+    if (!m->err || !m->sse)
+        return ERR_NOMEM;
+    m->sseh = m->sse + 2 * Cz;
+    m->mean = m->sseh + 2 * Cz;
+    m->sd = m->mean + Cz;
+    m->var = m->sd + Cz;
+    m->floor_ = m->var + Cz;
+    channel_stats(j, m->mean, m->sd, m->var, m->floor_);
+    /* The group's per-channel fallback to persistence was decided on the pooled rows; a
+     * channel flat in this member's own rows falls back whatever the group decided, as in a
+     * training of its own (a stuck or constant sensor of one member is predicted exactly,
+     * not by a model fitted to the other members' moving channel). */
+    for (int c = 0; c < C; c++)
+        if (!(m->sd[c] > 1e-6 * (1.0 + fabs(m->mean[c]))))
+            j->persist[c] = 1;
     const int clamp = cfg->clamp_margin >= 0.0f;
     struct pred_ctx pcs[2] = {
-        {kind, j->cand, j->lin_ab, j->lin_b, clamp ? j->lo : NULL, j->hi, C, j->window},
+        {j->kind, j->cand, j->lin_ab, j->lin_b, clamp ? j->lo : NULL, j->hi, C, j->window},
         {DET_KIND_PERSISTENCE, NULL, NULL, NULL, NULL, NULL, C, cfg->train.window},
     };
-    for (int p = 0; p < 2; p++) {
-        if ((rc = run_errors(&pcs[p], j, nc, n - nv, cfg->train.window, 1,
-                             err + (size_t)p * nc * Cz, sseh + (size_t)p * Cz)) < 0)
-            goto out;
+    for (int p = lstm_later ? 1 : 0; p < 2; p++) {
+        int rc = run_errors(&pcs[p], j, m->nc, j->n - j->n_val, cfg->train.window, 1,
+                            m->err + (size_t)p * m->nc * Cz, m->sseh + (size_t)p * Cz, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Sums the tail's squared errors and calibrates j (calibrate); frees m's buffers. */
+static void share_end(detector_job_t *j, struct share_cal *m)
+{
+    const int C = j->C, nc = m->nc, off = nc - j->n_val;
+    const size_t Cz = (size_t)C;
+    for (int p = 0; p < 2; p++)
         for (int k = off; k < nc; k++)
             for (int c = 0; c < C; c++) {
-                double e = err[((size_t)p * nc + k) * Cz + c];
-                sse[p * C + c] += e * e;
+                double e = m->err[((size_t)p * nc + k) * Cz + c];
+                m->sse[p * C + c] += e * e;
             }
-    }
-    calibrate(j, err, err + (size_t)nc * Cz, sse, sse + Cz, floor_, nc);
+    calibrate(j, m->err, m->err + (size_t)nc * Cz, m->sse, m->sse + Cz, m->floor_, nc);
     j->ran = 1;
-    rc = 0;
-out:
-    free(sse);
-    free(err);
+}
+
+static void share_free(struct share_cal *m)
+{
+    free(m->err);
+    free(m->sse);
+    memset(m, 0, sizeof *m);
+}
+
+int detector_job_share(detector_job_t *j, const detector_job_t *g)
+{
+    int rc = share_take(j, g);
+    if (rc)
+        return rc;
+    struct share_cal m = {0};
+    rc = share_begin(j, &m, 0);
+    if (rc == 0)
+        share_end(j, &m);
+    share_free(&m);
+    return rc;
+}
+
+/* The shared LSTM's one-step errors on every member's calibration rows (the first of each
+ * share_cal's err), the members run in step: at row t every member still in its window
+ * advances both its staggered states in one model_step_batch (one sgemm per layer for all
+ * of them) instead of two model_steps each, which is what detector_job_share_batch saves. As
+ * run_errors: each window is one series from its row 0 (all share the phase of the stagger,
+ * so they reset together), inputs clamped to the group's range, a failed step predicting the
+ * reading itself. Any thread. Returns 0 or ERR_NOMEM. */
+static int lstm_errors_batch(detector_job_t *const *js, struct share_cal *ms, int n)
+{
+    const model_t *m = js[0]->cand;
+    const int C = js[0]->C, T = js[0]->window, B = 2 * n;
+    const size_t Cz = (size_t)C, sl = model_state_len(m), wl = model_work_len(m, B);
+    const uint64_t half = (uint64_t)(T / 2 > 0 ? T / 2 : 1);
+    int maxn = 0;
+    for (int i = 0; i < n; i++)
+        maxn = js[i]->n > maxn ? js[i]->n : maxn;
+    float *block = calloc((size_t)B * sl + wl + 2 * (size_t)B * Cz, sizeof(float));
+    float **ptrs = malloc(sizeof(float *) * (size_t)B);
+    int *act = malloc(sizeof(int) * (size_t)n);
+    if (!block || !ptrs || !act) {
+        free(block);
+        free(ptrs);
+        free(act);
+        return ERR_NOMEM;
+    }
+    float *states = block, *work = states + (size_t)B * sl, *x = work + wl, *pred = x + B * Cz;
+    for (int t = 0; t + 1 < maxn; t++) {
+        const uint64_t phase = (uint64_t)t % (uint64_t)T;
+        const int use_a = phase >= half;
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            const detector_job_t *j = js[i];
+            if (t + 1 >= j->n)
+                continue;
+            float *sa = states + (size_t)(2 * i) * sl, *sb = sa + sl;
+            if (phase == 0)
+                model_state_reset(m, sa);
+            if (phase == half % (uint64_t)T)
+                model_state_reset(m, sb);
+            const int clamp = j->cfg.clamp_margin >= 0.0f;
+            detector__clamp(x + (size_t)(2 * k) * Cz, j->data + (size_t)t * Cz,
+                            clamp ? j->lo : NULL, j->hi, C);
+            memcpy(x + (size_t)(2 * k + 1) * Cz, x + (size_t)(2 * k) * Cz, sizeof(float) * Cz);
+            ptrs[2 * k] = sa;
+            ptrs[2 * k + 1] = sb;
+            act[k++] = i;
+        }
+        if (model_step_batch(m, pred, ptrs, x, 2 * k, work) < 0) {
+            /* A non-finite input (nothing was updated): each member on its own, as
+             * detector__lstm_advance would step it. */
+            for (int q = 0; q < k; q++) {
+                float *p0 = pred + (size_t)(2 * q) * Cz, *in = x + (size_t)(2 * q) * Cz;
+                int rc = model_step(m, p0, ptrs[2 * q], in, work);
+                if (rc == 0)
+                    rc = model_step(m, p0 + Cz, ptrs[2 * q + 1], in, work);
+                if (rc < 0) {
+                    const float *raw = js[act[q]]->data + (size_t)t * Cz;
+                    memcpy(p0, raw, sizeof(float) * Cz);
+                    memcpy(p0 + Cz, raw, sizeof(float) * Cz);
+                }
+            }
+        }
+        for (int q = 0; q < k; q++) {
+            const detector_job_t *j = js[act[q]];
+            const int cfrom = j->n - ms[act[q]].nc;
+            if (t + 1 < cfrom)
+                continue;
+            const float *p = pred + (size_t)(2 * q + (use_a ? 0 : 1)) * Cz;
+            float *e = ms[act[q]].err + (size_t)(t + 1 - cfrom) * Cz;
+            for (int c = 0; c < C; c++) {
+                float v = j->data[(size_t)(t + 1) * Cz + c] - p[c];
+                e[c] = isfinite(v) ? v : 1e30f;
+            }
+        }
+    }
+    free(block);
+    free(ptrs);
+    free(act);
+    return 0;
+}
+
+int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_job_t *g)
+{
+    if (!jobs || n < 1 || !g)
+        return ERR_INVAL;
+    for (int i = 0; i < n; i++)
+        if (!jobs[i] || jobs[i]->C != jobs[0]->C)
+            return ERR_INVAL;
+    struct share_cal *ms = calloc((size_t)n, sizeof *ms);
+    if (!ms)
+        return ERR_NOMEM;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = share_take(jobs[i], g);
+    /* Every member serves the group's LSTM (take gave each a handle to it): in step. */
+    const int batch = rc == 0 && jobs[0]->kind == DET_KIND_LSTM && n > 1;
+    for (int i = 0; rc == 0 && i < n; i++)
+        rc = share_begin(jobs[i], &ms[i], batch);
+    if (rc == 0 && batch)
+        rc = lstm_errors_batch(jobs, ms, n);
+    for (int i = 0; rc == 0 && i < n; i++)
+        share_end(jobs[i], &ms[i]);
+    for (int i = 0; i < n; i++)
+        share_free(&ms[i]);
+    free(ms);
     return rc;
 }
 

@@ -526,18 +526,47 @@ int store_events_query(store_t *s, const char *device, int active_only, int64_t 
 int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);
-    sqlite3_stmt *st = r->det_all;
+    sqlite3_stmt *st = r->det_all, *ck = r->ckpt_get;
     int err = read_begin(s, r);
     if (err == 0) {
-        int rc;
+        /* The current checkpoint's row stays stepped (its bytes valid) while the detectors
+         * that share it are reported. */
+        int64_t cur = 0;
+        const void *ckpt = NULL;
+        size_t clen = 0;
+        int rc, crc = SQLITE_DONE;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t id =
+                sqlite3_column_type(st, 3) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, 3);
+            if (id != cur) {
+                sqlite3_reset(ck);
+                ckpt = NULL;
+                clen = 0;
+                cur = id;
+                sqlite3_bind_int64(ck, 1, id);
+                if ((crc = sqlite3_step(ck)) == SQLITE_ROW) {
+                    ckpt = sqlite3_column_blob(ck, 0);
+                    clen = (size_t)sqlite3_column_bytes(ck, 0);
+                } else {
+                    break; /* a dangling reference: corrupt (rows_end reports it) */
+                }
+            }
             const void *blob = sqlite3_column_blob(st, 2);
             size_t len = (size_t)sqlite3_column_bytes(st, 2);
             if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-                   len ? blob : NULL, len) != 0)
+                   len ? blob : NULL, len, id, clen ? ckpt : NULL, clen) != 0)
                 break;
         }
-        err = rows_end(s, r, st, rc, "loading detectors");
+        sqlite3_reset(ck);
+        sqlite3_clear_bindings(ck);
+        if (rc == SQLITE_ROW && crc != SQLITE_ROW && cur != 0) {
+            /* Missing (the triggers never leave a reference dangling) or unreadable. */
+            err = crc == SQLITE_DONE ? ERR_CORRUPT : fail(s, r, crc, "loading a checkpoint");
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+        } else {
+            err = rows_end(s, r, st, rc, "loading detectors");
+        }
     }
     read_end(s, r);
     return read_status(err);

@@ -3,7 +3,8 @@
  *
  * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
  * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C; 3 -> 4 adds the readings
- * log of pending.c) and runs in one transaction
+ * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c) and
+ * runs in one transaction
  * with the user_version bump, so a crash leaves either the old or the new schema. A database newer
  * than this code is refused before anything is written.
  *
@@ -17,6 +18,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Schema 5's reference counting of ckpts rows: CKPT_UNREF drops OLD's reference (and the row
+ * with its last one), CKPT_TRIGGERS(t) keeps the count for table t (models or detectors). */
+#define CKPT_UNREF                                                                                 \
+    " UPDATE ckpts SET refs=refs-1 WHERE id=OLD.ckpt_id;"                                          \
+    " DELETE FROM ckpts WHERE id=OLD.ckpt_id AND refs<=0;"
+#define CKPT_TRIGGERS(t)                                                                           \
+    "CREATE TRIGGER " t "_ckpt_ins AFTER INSERT ON " t " WHEN NEW.ckpt_id IS NOT NULL BEGIN"       \
+    " UPDATE ckpts SET refs=refs+1 WHERE id=NEW.ckpt_id; END;"                                     \
+    "CREATE TRIGGER " t "_ckpt_del AFTER DELETE ON " t                                             \
+    " WHEN OLD.ckpt_id IS NOT NULL BEGIN" CKPT_UNREF " END;"                                       \
+    "CREATE TRIGGER " t "_ckpt_upd AFTER UPDATE OF ckpt_id ON " t                                  \
+    " WHEN OLD.ckpt_id IS NOT NEW.ckpt_id BEGIN"                                                   \
+    " UPDATE ckpts SET refs=refs+1 WHERE id=NEW.ckpt_id;" CKPT_UNREF " END;"
 
 /* Each entry takes the schema from version i to i + 1. Append only; never edit a shipped one. */
 static const char *const migrations[] = {
@@ -62,6 +77,25 @@ static const char *const migrations[] = {
     "CREATE TABLE readings_log(seq INTEGER PRIMARY KEY, data BLOB NOT NULL);"
     "INSERT INTO readings_log(seq, data) VALUES(0, x'');"
     "ALTER TABLE devices ADD COLUMN log_seq INTEGER NOT NULL DEFAULT 0;",
+    /* 4 -> 5: checkpoints stored once (ckpt.c): models and detectors refer to a ckpts row by
+     * ckpt_id, and a group's members, which serve one model, share its rows. The triggers keep
+     * refs equal to the number of rows referring, and delete a row nobody refers to any more.
+     * models becomes a rowid table with a unique index: without its checkpoint a version's row
+     * is its metrics JSON (about 2 KB), which a WITHOUT ROWID table keeps on its leaf only up
+     * to about 1 KB, spilling the rest to an overflow page of its own (4.7 KB on disk per
+     * version, measured), while a rowid table's leaf holds it whole. store__migrate_ckpts
+     * copies models_v4's rows, their checkpoints into ckpts, and drops it; the detectors'
+     * index orders the restore by checkpoint, so each one is read and parsed once. */
+    "CREATE TABLE ckpts(id INTEGER PRIMARY KEY, hash INTEGER NOT NULL,"
+    " refs INTEGER NOT NULL, data BLOB NOT NULL);"
+    "CREATE INDEX ckpts_hash ON ckpts(hash);"
+    "ALTER TABLE models RENAME TO models_v4;"
+    "CREATE TABLE models(device_id INTEGER NOT NULL, version INTEGER NOT NULL,"
+    " created_ms INTEGER NOT NULL, info TEXT NOT NULL, ckpt_id INTEGER);"
+    "CREATE UNIQUE INDEX models_version ON models(device_id, version);"
+    "ALTER TABLE detectors ADD COLUMN ckpt_id INTEGER;"
+    "CREATE INDEX detectors_ckpt ON detectors(ckpt_id, device_id);" CKPT_TRIGGERS("models")
+        CKPT_TRIGGERS("detectors"),
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -288,6 +322,8 @@ static int migrate(sqlite3 *db, int64_t known, char *errmsg, size_t errsize)
         err = exec(db, migrations[v], errmsg, errsize);
         if (err == 0 && v == 2)
             err = migrate_chunks(db, errmsg, errsize);
+        if (err == 0 && v == 4)
+            err = store__migrate_ckpts(db, errmsg, errsize);
         if (err)
             goto fail;
     }
@@ -401,11 +437,11 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         /* The asynchronous puts insert nothing when info is not a JSON object (see writer.c);
          * the CASE keeps json_type from raising an error on malformed text. INSERT ... SELECT
          * needs its WHERE before ON CONFLICT anyway (SQLite's upsert parsing rule). */
-        {&w->model_put, "INSERT INTO models(device_id, version, created_ms, info, ckpt)"
+        {&w->model_put, "INSERT INTO models(device_id, version, created_ms, info, ckpt_id)"
                         " SELECT ?1, ?2, ?3, ?4, ?5"
                         " WHERE CASE WHEN json_valid(?4) THEN json_type(?4)='object' ELSE 0 END"
                         " ON CONFLICT(device_id, version) DO UPDATE SET info=excluded.info,"
-                        " ckpt=coalesce(excluded.ckpt, ckpt)"},
+                        " ckpt_id=coalesce(excluded.ckpt_id, ckpt_id)"},
         /* Deletes the versions below the (?2 + 1)-th highest but ?3 (the one that serves);
          * none when there are fewer. */
         {&w->model_trim,
@@ -416,10 +452,13 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
                         " WHERE CASE WHEN json_valid(?5) THEN json_type(?5)='object' ELSE 0 END"
                         " ON CONFLICT(device_id, id) DO UPDATE SET start_ts=excluded.start_ts,"
                         " end_ts=excluded.end_ts, info=excluded.info"},
-        {&w->det_put,
-         "INSERT INTO detectors(device_id, saved_ms, last_ts, blob) VALUES(?1, ?2, ?3, ?4)"
-         " ON CONFLICT(device_id) DO UPDATE SET saved_ms=excluded.saved_ms,"
-         " last_ts=excluded.last_ts, blob=excluded.blob"},
+        {&w->det_put, "INSERT INTO detectors(device_id, saved_ms, last_ts, blob, ckpt_id)"
+                      " VALUES(?1, ?2, ?3, ?4, ?5)"
+                      " ON CONFLICT(device_id) DO UPDATE SET saved_ms=excluded.saved_ms,"
+                      " last_ts=excluded.last_ts, blob=excluded.blob, ckpt_id=excluded.ckpt_id"},
+        {&w->ckpt_find, store__sql_ckpt_find},
+        {&w->ckpt_add, store__sql_ckpt_add},
+        {&w->ckpt_gc, "DELETE FROM ckpts WHERE id=?1 AND refs<=0"},
         {&w->del_models, "DELETE FROM models WHERE device_id=?1"},
         {&w->del_events, "DELETE FROM events WHERE device_id=?1"},
         {&w->del_dets, "DELETE FROM detectors WHERE device_id=?1"},
@@ -442,7 +481,8 @@ void store__writer_close(store_t *s)
         w->begin,      w->commit,     w->rollback,  w->chunk_ins,  w->chunk_range, w->chunk_tail,
         w->chunk_del,  w->dev_ins,    w->dev_upd,   w->dev_attrs,  w->chan_ins,    w->del_readings,
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
-        w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan};
+        w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan,
+        w->ckpt_find,  w->ckpt_add,   w->ckpt_gc};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
@@ -480,17 +520,22 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         {&r->range_desc, store__sql_range_desc},
         {&r->json_obj, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) END"},
         {&r->log_gen, "SELECT max(seq) FROM readings_log"},
-        {&r->models_list, "SELECT version, created_ms, info, ckpt IS NOT NULL FROM models"
+        {&r->models_list, "SELECT version, created_ms, info, ckpt_id IS NOT NULL FROM models"
                           " WHERE device_id=?1 ORDER BY version"},
-        {&r->model_get, "SELECT version, info, ckpt FROM models WHERE device_id=?1 AND version=?2"},
-        {&r->model_latest, "SELECT version, info, ckpt FROM models WHERE device_id=?1"
-                           " ORDER BY version DESC LIMIT 1"},
+        {&r->model_get, "SELECT m.version, m.info, c.data FROM models m LEFT JOIN ckpts c"
+                        " ON c.id=m.ckpt_id WHERE m.device_id=?1 AND m.version=?2"},
+        {&r->model_latest, "SELECT m.version, m.info, c.data FROM models m LEFT JOIN ckpts c"
+                           " ON c.id=m.ckpt_id WHERE m.device_id=?1"
+                           " ORDER BY m.version DESC LIMIT 1"},
         {&r->ev_dev, store__sql_ev_dev},
         {&r->ev_dev_active, store__sql_ev_dev_active},
         {&r->ev_all, store__sql_ev_all},
         {&r->ev_all_active, store__sql_ev_all_active},
-        {&r->det_all, "SELECT d.name, t.last_ts, t.blob FROM detectors t CROSS JOIN devices d"
-                      " ON d.id=t.device_id ORDER BY t.device_id"},
+        /* Those sharing a checkpoint one after another (the detectors_ckpt index's order),
+         * so store_detectors_load reads each checkpoint once. */
+        {&r->det_all, "SELECT d.name, t.last_ts, t.blob, t.ckpt_id FROM detectors t"
+                      " CROSS JOIN devices d ON d.id=t.device_id ORDER BY t.ckpt_id, t.device_id"},
+        {&r->ckpt_get, "SELECT data FROM ckpts WHERE id=?1"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         int err = prepare(r->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
@@ -505,7 +550,8 @@ static void reader_close(store_reader_t *r)
     sqlite3_stmt *all[] = {r->dev_by_name, r->dev_all,       r->dev_after, r->chans,
                            r->range_asc,   r->range_desc,    r->json_obj,  r->models_list,
                            r->model_get,   r->model_latest,  r->ev_dev,    r->ev_dev_active,
-                           r->ev_all,      r->ev_all_active, r->det_all,   r->log_gen};
+                           r->ev_all,      r->ev_all_active, r->det_all,   r->log_gen,
+                           r->ckpt_get};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     store__codec_free(&r->codec);

@@ -452,7 +452,7 @@ static store_job_t *op_new(enum store_job_kind kind, const char *device, const c
             store__job_free(j);
             return NULL;
         }
-        if (len)
+        if (len && blob != NULL) /* else the caller fills it (store_detector_put) */
             memcpy(j->blob, blob, len);
         j->blob_len = len;
     }
@@ -533,16 +533,24 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
 }
 
 int store_detector_put(store_t *s, const char *device, int64_t last_ts, const void *blob,
-                       size_t len)
+                       size_t len, const void *ckpt, size_t ckpt_len)
 {
     int err = op_check(device, blob, len);
+    if (err == 0 && ((ckpt == NULL) != (ckpt_len == 0) || ckpt_len > STORE_BLOB_MAX))
+        err = ERR_INVAL;
     if (err)
         return err;
-    store_job_t *j = op_new(JOB_DETECTOR, device, NULL, blob, len);
+    /* One allocation: the state, then the checkpoint (do_detector splits them). */
+    store_job_t *j = op_new(JOB_DETECTOR, device, NULL, NULL, len + ckpt_len);
     if (j == NULL)
         return ERR_NOMEM;
+    if (len)
+        memcpy(j->blob, blob, len);
+    if (ckpt_len)
+        memcpy(j->blob + len, ckpt, ckpt_len);
     j->u.detector.saved_ms = vtime_now_ms();
     j->u.detector.last_ts = last_ts;
+    j->u.detector.ckpt_len = ckpt_len;
     return op_enqueue(s, j);
 }
 

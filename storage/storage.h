@@ -185,9 +185,10 @@ typedef struct store_stats {
 
 /* Writes model `version` of a device with info_json (a JSON object: metrics, kind, data range;
  * NULL: "{}") and an optional checkpoint (ckpt NULL and len 0: none; an existing version keeps
- * its checkpoint and created_ms, and takes the new info). created_ms is the time of the call.
- * keep_k > 0 then deletes, in the same transaction, every version of the device below its keep_k
- * highest; 0 keeps all. len is at most 64 MiB. */
+ * its checkpoint and created_ms, and takes the new info). Checkpoints with the same bytes (a
+ * device group's version, recorded by every member) are stored once. created_ms is the time of the
+ * call. keep_k > 0 then deletes, in the same transaction, every version of the device below its
+ * keep_k highest; 0 keeps all. len is at most 64 MiB. */
 int store_model_put(store_t *s, const char *device, int64_t version, const char *info_json,
                     const void *ckpt, size_t len, int keep_k);
 
@@ -203,9 +204,12 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
                     const char *info_json);
 
 /* Replaces the device's serialized detector, the state of its pipeline as of reading last_ts.
- * blob (len bytes, at most 64 MiB) is opaque to the store. */
+ * blob (len bytes, at most 64 MiB) is opaque to the store. ckpt (ckpt_len bytes, at most 64 MiB;
+ * NULL and 0: none) is a model checkpoint the detector needs: it is stored once for every
+ * detector and model version holding the same bytes (a device group's members serve one
+ * model), and store_detectors_load gives it back beside the blob. */
 int store_detector_put(store_t *s, const char *device, int64_t last_ts, const void *blob,
-                       size_t len);
+                       size_t len, const void *ckpt, size_t ckpt_len);
 
 /* Blocks until everything queued before the call (readings, device changes and the asynchronous
  * puts) is committed or has failed, and their done callbacks and commit hooks have run. Returns
@@ -245,11 +249,15 @@ typedef int (*store_event_cb)(void *arg, const char *device, int64_t id, int64_t
 int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
                        int64_t to_ms, size_t limit, store_event_cb cb, void *arg);
 
-/* One device's saved detector. */
+/* One device's saved detector, with its checkpoint: ckpt_id > 0 names the stored checkpoint
+ * (ckpt, ckpt_len bytes), 0 when the detector was saved without one (ckpt NULL, ckpt_len 0). */
 typedef int (*store_detector_cb)(void *arg, const char *device, int64_t last_ts, const void *blob,
-                                 size_t len);
+                                 size_t len, int64_t ckpt_id, const void *ckpt, size_t ckpt_len);
 
-/* Reports every saved detector, in device creation order (for start-up). */
+/* Reports every saved detector (for start-up): those without a checkpoint first, then those
+ * sharing a checkpoint one after another (by ckpt_id), each in device creation order. A
+ * checkpoint is read once for all the detectors that share it, so a caller that keeps the
+ * model it made for the previous ckpt_id parses each checkpoint once. */
 int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
 
 /* Starts a retention sweep now (after the one running, if any) and blocks until it has finished:

@@ -25,7 +25,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -150,6 +150,7 @@ typedef struct store_job {
         } event;
         struct {
             int64_t saved_ms, last_ts;
+            size_t ckpt_len; /* blob is the state, then ckpt_len bytes of checkpoint (0: none) */
         } detector;
     } u;
     int created; /* JOB_PUT result, read by the waiter after cb */
@@ -221,6 +222,7 @@ typedef struct store_reader {
     size_t pcells_cap;
     sqlite3_stmt *models_list, *model_get, *model_latest, *ev_dev, *ev_dev_active, *ev_all,
         *ev_all_active, *det_all;
+    sqlite3_stmt *ckpt_get; /* a checkpoint's bytes by id (ckpt.c) */
     struct store_reader *next_free;
 } store_reader_t;
 
@@ -253,6 +255,8 @@ typedef struct store_writer {
      * t_last, n); delete rows with t0 in [?2, ?3] */
     sqlite3_stmt *chunk_ins, *chunk_range, *chunk_tail, *chunk_del;
     sqlite3_stmt *model_put, *model_trim, *event_put, *det_put, *del_models, *del_events, *del_dets;
+    /* shared checkpoints (ckpt.c): find by bytes, add, delete ?1 if nothing refers to it */
+    sqlite3_stmt *ckpt_find, *ckpt_add, *ckpt_gc;
     store_dev_t *devs;     /* name -> device */
     store_dev_t **touched; /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
@@ -475,6 +479,17 @@ void store__reader_put(store_t *s, store_reader_t *r);
 int store__json_object(store_t *s, const char *text);
 
 /* SQL of the range and event queries, exported for the index tests. */
+/* ckpt.c: the SQL that finds a checkpoint row by its bytes (?1 hash, ?2 bytes) and adds one. */
+extern const char store__sql_ckpt_find[];
+extern const char store__sql_ckpt_add[];
+/* The id of the ckpts row holding p[len] (find and add: statements of store__sql_ckpt_find and
+ * store__sql_ckpt_add on db), added with refs 0 when none does: the caller then makes a models
+ * or detectors row refer to it (the triggers count it), or deletes it. 0 or an ERR_ code. */
+int store__ckpt_add(sqlite3 *db, sqlite3_stmt *find, sqlite3_stmt *add, const void *p, size_t len,
+                    int64_t *id);
+/* Schema 4 -> 5: copies models_v4 into models, the checkpoints into ckpts. 0 or an ERR_ code
+ * (errmsg set). */
+int store__migrate_ckpts(sqlite3 *db, char *errmsg, size_t errsize);
 extern const char store__sql_range_asc[];
 extern const char store__sql_range_desc[];
 extern const char store__sql_ev_dev[];

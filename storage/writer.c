@@ -476,15 +476,6 @@ static store_dev_t *op_device(store_t *s, store_job_t *j, const char *what)
     return d;
 }
 
-/* Binds a blob, or NULL when there is none. */
-static void bind_blob(sqlite3_stmt *st, int col, const unsigned char *p, size_t len)
-{
-    if (p == NULL)
-        sqlite3_bind_null(st, col);
-    else
-        sqlite3_bind_blob64(st, col, p, len, SQLITE_STATIC);
-}
-
 /* Runs an upsert whose SELECT yields no row when info is not a JSON object: the put is skipped,
  * not the transaction failed, since everyone else's readings share it. */
 static int op_upsert(store_t *s, sqlite3_stmt *st, store_job_t *j, const char *what)
@@ -502,18 +493,45 @@ static int op_upsert(store_t *s, sqlite3_stmt *st, store_job_t *j, const char *w
     return 0;
 }
 
+/* The shared checkpoint row of p[len] (ckpt.c) into *id; 0 when p is NULL (none). */
+static int ckpt_ref(store_t *s, const void *p, size_t len, int64_t *id)
+{
+    *id = 0;
+    if (p == NULL)
+        return 0;
+    return store__ckpt_add(s->w.db, s->w.ckpt_find, s->w.ckpt_add, p, len, id);
+}
+
+/* Deletes checkpoint row id if nothing refers to it (a put that wrote nothing). */
+static int ckpt_unused(store_t *s, int64_t id)
+{
+    if (id == 0)
+        return 0;
+    sqlite3_bind_int64(s->w.ckpt_gc, 1, id);
+    return step_done(s, s->w.ckpt_gc);
+}
+
 static int do_model(store_t *s, store_job_t *j)
 {
     store_writer_t *w = &s->w;
     store_dev_t *d = op_device(s, j, "model");
     if (d == NULL)
         return 0;
+    int64_t ck = 0;
+    int err = ckpt_ref(s, j->blob, j->blob_len, &ck);
+    if (err)
+        return err;
     sqlite3_bind_int64(w->model_put, 1, d->id);
     sqlite3_bind_int64(w->model_put, 2, j->u.model.version);
     sqlite3_bind_int64(w->model_put, 3, j->u.model.created_ms);
     sqlite3_bind_text(w->model_put, 4, j->text, -1, SQLITE_STATIC);
-    bind_blob(w->model_put, 5, j->blob, j->blob_len);
-    int err = op_upsert(s, w->model_put, j, "model");
+    if (ck != 0)
+        sqlite3_bind_int64(w->model_put, 5, ck);
+    else
+        sqlite3_bind_null(w->model_put, 5);
+    err = op_upsert(s, w->model_put, j, "model");
+    if (err == 0 && sqlite3_changes(w->db) == 0)
+        err = ckpt_unused(s, ck);
     if (err || j->u.model.keep_k <= 0)
         return err;
     sqlite3_bind_int64(w->model_trim, 1, d->id);
@@ -543,11 +561,20 @@ static int do_detector(store_t *s, store_job_t *j)
     store_dev_t *d = op_device(s, j, "detector");
     if (d == NULL)
         return 0;
+    const size_t clen = j->u.detector.ckpt_len, slen = j->blob_len - clen;
+    int64_t ck = 0;
+    int err = ckpt_ref(s, clen ? j->blob + slen : NULL, clen, &ck);
+    if (err)
+        return err;
     sqlite3_bind_int64(w->det_put, 1, d->id);
     sqlite3_bind_int64(w->det_put, 2, j->u.detector.saved_ms);
     sqlite3_bind_int64(w->det_put, 3, j->u.detector.last_ts);
-    sqlite3_bind_blob64(w->det_put, 4, j->blob, j->blob_len, SQLITE_STATIC);
-    int err = step_done(s, w->det_put);
+    sqlite3_bind_blob64(w->det_put, 4, j->blob, slen, SQLITE_STATIC);
+    if (ck != 0)
+        sqlite3_bind_int64(w->det_put, 5, ck);
+    else
+        sqlite3_bind_null(w->det_put, 5);
+    err = step_done(s, w->det_put);
     if (err == 0)
         w->tx_ops++;
     return err;

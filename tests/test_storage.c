@@ -1234,7 +1234,7 @@ static void test_ops_skipped(void **state)
     assert_int_equal(store_model_put(f->s, "d", 1, "[1,2]", NULL, 0, 0), 0);
     assert_int_equal(store_event_put(f->s, "d", 1, 5, -1, "{bad"), 0);
     assert_int_equal(store_event_put(f->s, "d", 2, 5, -1, "\"text\""), 0);
-    assert_int_equal(store_detector_put(f->s, "nosuch", 1, "x", 1), 0);
+    assert_int_equal(store_detector_put(f->s, "nosuch", 1, "x", 1, NULL, 0), 0);
     assert_int_equal(store_event_put(f->s, "nosuch", 1, 5, -1, NULL), 0);
     assert_int_equal(store_event_put(f->s, "d", 3, 5, 6, "{\"ok\":true}"), 0);
     store_stats_t st;
@@ -1391,9 +1391,13 @@ typedef struct dets {
     int64_t last[8];
     size_t len[8];
     unsigned char first[8];
+    int64_t ckpt_id[8];
+    size_t ckpt_len[8];
+    unsigned char ckpt_first[8];
 } dets_t;
 
-static int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len)
+static int on_detector(void *arg, const char *device, int64_t last_ts, const void *blob, size_t len,
+                       int64_t ckpt_id, const void *ckpt, size_t ckpt_len)
 {
     dets_t *d = arg;
     assert_true(d->n < 8);
@@ -1401,6 +1405,10 @@ static int on_detector(void *arg, const char *device, int64_t last_ts, const voi
     d->last[d->n] = last_ts;
     d->len[d->n] = len;
     d->first[d->n] = len ? *(const unsigned char *)blob : 0;
+    assert_true((ckpt_id == 0) == (ckpt == NULL));
+    d->ckpt_id[d->n] = ckpt_id;
+    d->ckpt_len[d->n] = ckpt_len;
+    d->ckpt_first[d->n] = ckpt_len ? *(const unsigned char *)ckpt : 0;
     d->n++;
     return 0;
 }
@@ -1412,10 +1420,10 @@ static void test_detectors_and_delete(void **state)
     touch_device(f->s, "b");
     unsigned char *big = malloc(100000);
     memset(big, 0xab, 100000);
-    assert_int_equal(store_detector_put(f->s, "b", 10, big, 100000), 0);
-    assert_int_equal(store_detector_put(f->s, "a", 5, "\x01\x02", 2), 0);
-    assert_int_equal(store_detector_put(f->s, "a", 6, "\x03", 1), 0); /* replaces */
-    assert_int_equal(store_detector_put(f->s, "a", 1, NULL, 5), ERR_INVAL);
+    assert_int_equal(store_detector_put(f->s, "b", 10, big, 100000, NULL, 0), 0);
+    assert_int_equal(store_detector_put(f->s, "a", 5, "\x01\x02", 2, NULL, 0), 0);
+    assert_int_equal(store_detector_put(f->s, "a", 6, "\x03", 1, NULL, 0), 0); /* replaces */
+    assert_int_equal(store_detector_put(f->s, "a", 1, NULL, 5, NULL, 0), ERR_INVAL);
     free(big);
     assert_int_equal(store_model_put(f->s, "a", 1, "{}", "ck", 2, 0), 0);
     assert_int_equal(store_event_put(f->s, "a", 1, 1, -1, NULL), 0);
@@ -1481,7 +1489,7 @@ static void test_ops_queue(void **state)
         assert_int_equal(store_event_put(f->s, "q", i, i, -1, NULL), 0);
     /* Beyond the bound: dropped and counted. */
     assert_int_equal(store_event_put(f->s, "q", -1, 0, -1, NULL), ERR_BUSY);
-    assert_int_equal(store_detector_put(f->s, "q", 0, "x", 1), ERR_BUSY);
+    assert_int_equal(store_detector_put(f->s, "q", 0, "x", 1, NULL, 0), ERR_BUSY);
     store_stats_t st;
     store_stats_get(f->s, &st);
     assert_int_equal(st.ops_queued, STORE_OPS_MAX);
@@ -1503,7 +1511,7 @@ static void test_ops_queue(void **state)
     assert_int_equal(e->id[0], STORE_OPS_MAX - 1);
     free(e);
     /* Space again. */
-    assert_int_equal(store_detector_put(f->s, "q", 0, "x", 1), 0);
+    assert_int_equal(store_detector_put(f->s, "q", 0, "x", 1, NULL, 0), 0);
     /* A put lost with a failed transaction is counted, and puts wait out the disk-full
      * back-off like readings. */
     assert_int_equal(store_flush(f->s), 0);
@@ -3058,6 +3066,215 @@ static void test_retention_index_used(void **state)
     sqlite3_close(db);
 }
 
+/* ---- shared checkpoints (schema 5) ---- */
+
+/* One integer from SQL on the database file (a second connection; WAL readers see the last
+ * commit). */
+static int64_t sql_int(const char *dir, const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* Every ckpts row is referred to exactly refs times, and by at least one row. */
+static void check_refs(const char *dir)
+{
+    assert_int_equal(sql_int(dir, "SELECT count(*) FROM ckpts c WHERE refs<>"
+                                  " (SELECT count(*) FROM models WHERE ckpt_id=c.id)"
+                                  " + (SELECT count(*) FROM detectors WHERE ckpt_id=c.id)"
+                                  " OR refs<1"),
+                     0);
+    assert_int_equal(sql_int(dir, "SELECT count(*) FROM models WHERE ckpt_id IS NOT NULL"
+                                  " AND ckpt_id NOT IN (SELECT id FROM ckpts)"),
+                     0);
+}
+
+/* A group's members record the same checkpoint in their versions and saved detectors: it is
+ * stored once, every member reads it back, and the row goes when the last reference does
+ * (trimmed versions, replaced detectors, deleted devices). */
+static void test_ckpts_shared(void **state)
+{
+    fx_t *f = *state;
+    const char *devs[] = {"g1", "g2", "g3", "solo"};
+    unsigned char x[200], y[200], z[200]; /* models_t holds 256 bytes */
+    for (size_t i = 0; i < sizeof x; i++) {
+        x[i] = (unsigned char)(i * 7);
+        y[i] = (unsigned char)(i * 11);
+        z[i] = (unsigned char)(i * 13);
+    }
+    for (int i = 0; i < 4; i++)
+        touch_device(f->s, devs[i]);
+    for (int i = 0; i < 4; i++) {
+        const unsigned char *ck = i < 3 ? x : y;
+        assert_int_equal(store_model_put(f->s, devs[i], 1, "{}", ck, sizeof x, 2), 0);
+        assert_int_equal(store_detector_put(f->s, devs[i], 10 + i, "s", 1, ck, sizeof x), 0);
+    }
+    /* A put skipped for its info leaves no checkpoint row behind. */
+    assert_int_equal(store_model_put(f->s, "g1", 9, "[1]", z, sizeof z, 2), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM ckpts"), 2);
+    assert_int_equal(sql_int(f->dir, "SELECT max(refs) FROM ckpts"), 6);
+    check_refs(f->dir);
+    for (int i = 0; i < 4; i++) {
+        models_t *m = calloc(1, sizeof *m);
+        assert_int_equal(store_model_get(f->s, devs[i], 1, on_model_data, m), 0);
+        assert_int_equal(m->ckpt_len, sizeof x);
+        assert_memory_equal(m->ckpt, i < 3 ? x : y, sizeof x);
+        free(m);
+    }
+    dets_t d = {0};
+    assert_int_equal(store_detectors_load(f->s, on_detector, &d), 0);
+    assert_int_equal(d.n, 4);
+    /* The three sharing x one after another, in creation order, then "solo"'s y. */
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(d.dev[i], devs[i]);
+        assert_int_equal(d.ckpt_id[i], d.ckpt_id[0]);
+        assert_int_equal(d.ckpt_len[i], sizeof x);
+        assert_int_equal(d.ckpt_first[i], x[0]);
+        assert_int_equal(d.len[i], 1);
+        assert_int_equal(d.first[i], 's');
+        assert_int_equal(d.last[i], 10 + i);
+    }
+    assert_string_equal(d.dev[3], "solo");
+    assert_true(d.ckpt_id[3] != d.ckpt_id[0]);
+    assert_int_equal(d.ckpt_first[3], 0); /* y[0] */
+    /* Versions 2 and 3 (keep 2: version 1 goes) with z; the members' detectors move to z. */
+    for (int v = 2; v <= 3; v++)
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(store_model_put(f->s, devs[i], v, "{}", z, sizeof z, 2), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_detector_put(f->s, devs[i], 20, "t", 1, z, sizeof z), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM ckpts"), 2); /* y and z */
+    assert_int_equal(sql_int(f->dir, "SELECT max(refs) FROM ckpts"), 9);
+    check_refs(f->dir);
+    models_t *m = calloc(1, sizeof *m);
+    assert_int_equal(store_model_get(f->s, "g2", 3, on_model_data, m), 0);
+    assert_int_equal(m->ckpt_len, sizeof z);
+    assert_memory_equal(m->ckpt, z, sizeof z);
+    free(m);
+    /* A detector saved without a checkpoint drops its reference. */
+    assert_int_equal(store_detector_put(f->s, "solo", 30, "u", 1, NULL, 0), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    check_refs(f->dir);
+    assert_int_equal(sql_int(f->dir, "SELECT min(refs) FROM ckpts"), 1); /* y: version 1 */
+    /* Deleting every device that refers to a checkpoint deletes it. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(store_device_delete(f->s, devs[i]), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM ckpts"), 0);
+    /* And a reopen reads what it wrote. */
+    touch_device(f->s, "g1");
+    assert_int_equal(store_model_put(f->s, "g1", 1, "{}", x, sizeof x, 0), 0);
+    assert_int_equal(store_detector_put(f->s, "g1", 5, "s", 1, x, sizeof x), 0);
+    assert_int_equal(store_detector_put(f->s, "g1", 5, "s", 1, x, 0), ERR_INVAL);
+    assert_int_equal(store_flush(f->s), 0);
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_detectors_load(f->s, on_detector, &d), 0);
+    assert_int_equal(d.n, 1);
+    assert_int_equal(d.ckpt_len[0], sizeof x);
+    assert_int_equal(sql_int(f->dir, "SELECT refs FROM ckpts"), 2);
+    check_refs(f->dir);
+}
+
+/* A version 4 database (checkpoints inline in models) is migrated: each distinct checkpoint
+ * becomes one ckpts row that its versions refer to, every version reads back the same bytes,
+ * and the saved detectors (inline checkpoints, opaque to the store) load as they were. */
+static void test_migrate_v4(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = NULL;
+    rm_dir(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    char path[128], msg[256];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    assert_int_equal(store__test_create(path, 4, msg, sizeof msg), 0);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    /* Three members of a group with versions 1 and 2 (the same two checkpoints), one device
+     * with its own, a version without one, and the members' saved detectors. */
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO devices(id, name, created_ms) VALUES(1, 'm1', 1), (2, 'm2', 2),"
+                     " (3, 'm3', 3), (4, 'own', 4);"
+                     "INSERT INTO models VALUES(1, 1, 5, '{}', x'0102030405'),"
+                     " (2, 1, 5, '{}', x'0102030405'), (3, 1, 5, '{}', x'0102030405'),"
+                     " (1, 2, 6, '{}', x'0a0b'), (2, 2, 6, '{}', x'0a0b'),"
+                     " (3, 2, 6, '{}', x'0a0b'), (4, 1, 5, '{}', x'ff'),"
+                     " (4, 2, 6, '{\"v\":2}', NULL);"
+                     "INSERT INTO detectors VALUES(1, 7, 70, x'aa01'), (2, 7, 71, x'aa02'),"
+                     " (3, 7, 72, x'aa03');",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    /* models is a rowid table without the inline column, and every version came across. */
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sqlite_master WHERE name='models_v4'"),
+                     0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM pragma_table_info('models')"
+                                     " WHERE name='ckpt'"),
+                     0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM models"), 8);
+    assert_int_equal(sql_int(f->dir, "SELECT created_ms FROM models WHERE device_id=1"
+                                     " AND version=2"),
+                     6);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM ckpts"), 3);
+    assert_int_equal(sql_int(f->dir, "SELECT refs FROM ckpts WHERE data=x'0102030405'"), 3);
+    assert_int_equal(sql_int(f->dir, "SELECT refs FROM ckpts WHERE data=x'0a0b'"), 3);
+    check_refs(f->dir);
+    const char *names[] = {"m1", "m2", "m3"};
+    for (int i = 0; i < 3; i++) {
+        models_t *m = models(f->s, names[i], 0);
+        assert_int_equal(m->n, 2);
+        assert_int_equal(m->has_ckpt[0], 1);
+        assert_int_equal(m->has_ckpt[1], 1);
+        free(m);
+        m = calloc(1, sizeof *m);
+        assert_int_equal(store_model_get(f->s, names[i], 1, on_model_data, m), 0);
+        assert_int_equal(m->ckpt_len, 5);
+        assert_memory_equal(m->ckpt, "\x01\x02\x03\x04\x05", 5);
+        assert_int_equal(store_model_get(f->s, names[i], -1, on_model_data, m), 0);
+        assert_int_equal(m->got_version, 2);
+        assert_int_equal(m->ckpt_len, 2);
+        assert_memory_equal(m->ckpt, "\x0a\x0b", 2);
+        free(m);
+    }
+    models_t *m = models(f->s, "own", 0);
+    assert_int_equal(m->n, 2);
+    assert_int_equal(m->has_ckpt[0], 1);
+    assert_int_equal(m->has_ckpt[1], 0);
+    free(m);
+    dets_t d = {0};
+    assert_int_equal(store_detectors_load(f->s, on_detector, &d), 0);
+    assert_int_equal(d.n, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(d.dev[i], names[i]);
+        assert_int_equal(d.last[i], 70 + i);
+        assert_int_equal(d.len[i], 2);
+        assert_int_equal(d.ckpt_id[i], 0);
+    }
+    /* The migrated rows take part in the counting: trimming version 1 everywhere drops its
+     * checkpoint. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_model_put(f->s, names[i], 3, "{}", "\x0a\x0b", 2, 2), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM ckpts"), 2);
+    assert_int_equal(sql_int(f->dir, "SELECT refs FROM ckpts WHERE data=x'0a0b'"), 6);
+    check_refs(f->dir);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -3104,6 +3321,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_with_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ckpts_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,7 +2,8 @@
 """vigild integration: durability. A clean restart (SIGTERM, exit 0) keeps everything; after
 kill -9 every acknowledged reading (HTTP JSON 200, /write 204, stream "ok N") is there and
 PRAGMA integrity_check is ok, including when the kill lands in the middle of concurrent
-ingest."""
+ingest. A device group's members come back after kill -9 serving the group's version from the
+one stored copy of its model."""
 
 import json
 import os
@@ -384,6 +385,74 @@ class Crash(Base):
                                  "stream %d: acknowledged line %d lost" % (k, line + 1))
         self.d.stop()
         self.assertEqual(integrity_check(self.d.db_path), "ok")
+
+
+class GroupCrash(Base):
+    """kill -9 after a device group's training: every member comes back serving the group's
+    version from its saved detector and the one stored copy of the group's model (schema 5:
+    a checkpoint row the members' detectors and versions refer to), parsed once, and the
+    members are stepped together again; the checkpoints' reference counts stay exact."""
+
+    def test_kill9_group_members_restored(self):
+        import test_groups as tg
+        tp = tg.tp
+        self.d.cleanup()
+        self.d = vt.Vigild(config=tp.make_config(tp.config_text(0)))
+        self.d.start()
+        d, devs = self.d, ["ka", "kb", "kc"]
+        for dev in devs:
+            tg.put_group(d, dev, "kg")
+        rng = tp.random.Random(31)
+        rows = {dev: tg.squashed(tp.WARMUP + 30, 4 * k, tp.OMEGA_A, 0.01, rng)
+                for k, dev in enumerate(devs)}
+        tg.feed_together(d, devs, {dev: r[:tp.WARMUP] for dev, r in rows.items()}, 0)
+
+        def serving():
+            s = [tp.status(d, dev) for dev in devs]
+            if any(x["training"] or x["state"] == "learning" for x in s) or \
+                    tg.metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return s if all(x["model"] == s[0]["model"] for x in s) else None
+        st = tp.wait_for("the group serving one version", serving, 60)
+        self.assertEqual(st[0]["model"]["kind"], "lstm", st)
+        tg.feed_together(d, devs, {dev: r[tp.WARMUP:tp.WARMUP + 20] for dev, r in rows.items()},
+                         tp.WARMUP)
+        before = {dev: (tp.status(d, dev), tp.models(d, dev)["versions"]) for dev in devs}
+        nv = sum(len(v) for _, v in before.values())
+        # The versions and detectors are saved asynchronously after the training: wait until
+        # the database has all of them, each referring to a stored checkpoint (sqlite3 beside
+        # vigild, WAL), then kill.
+
+        def saved():
+            p = subprocess.run(
+                ["sqlite3", d.db_path,
+                 "SELECT (SELECT count(*) FROM models WHERE ckpt_id IS NOT NULL),"
+                 " (SELECT count(DISTINCT ckpt_id) FROM detectors WHERE ckpt_id IS NOT NULL),"
+                 " (SELECT count(*) FROM detectors WHERE ckpt_id IS NOT NULL);"],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+            return p.returncode == 0 and p.stdout.strip() == "%d|1|%d" % (nv, len(devs))
+        tp.wait_for("the group's versions and detectors in the database", saved, 30)
+        d.kill()
+        self.assertEqual(integrity_check(d.db_path), "ok")
+        d.start()
+        self.assertIn("(0 unusable, 1 shared models)", d.log())
+        for dev in devs:
+            s = tp.status(d, dev)
+            self.assertNotEqual(s["state"], "learning", s)
+            self.assertEqual((s["group"], s["model"]), ("kg", before[dev][0]["model"]), s)
+            self.assertEqual(tp.models(d, dev)["versions"], before[dev][1], dev)
+        b0 = tg.metric_value(d, "vigil_readings_batched_total")
+        tg.feed_together(d, devs, {dev: r[tp.WARMUP + 20:] for dev, r in rows.items()},
+                         tp.WARMUP + 20)
+        self.assertEqual(tg.metric_value(d, "vigil_readings_batched_total") - b0, 30)
+        d.stop()
+        p = subprocess.run(
+            ["sqlite3", d.db_path,
+             "SELECT count(*) FROM ckpts c WHERE refs <> (SELECT count(*) FROM models"
+             " WHERE ckpt_id = c.id) + (SELECT count(*) FROM detectors WHERE ckpt_id = c.id)"
+             " OR refs < 1;"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, "0"), p.stderr)
 
 
 class WriteErrors(Base):

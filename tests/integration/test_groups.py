@@ -14,13 +14,21 @@ readings that arrive together are stepped as one batched model step.
    vigil_readings_scored_serving_total counts exactly the vectors scored by a trained model.
 5. model.group_rows bounds the readings a group's training pools (at least one window); a
    window cut to fit is pooled first, so the group still trains.
+6. After a restart a member serves the group's version with the same weights and state, and
+   the store holds the group's model once (schema 5's shared checkpoints).
+7. A member's channel that is flat in its own readings is predicted by persistence whatever
+   the group decided for that channel.
+8. The group's decision validates on every member's held-out readings (pooled).
 
 Python 3 standard library.
 """
 
 import json
+import math
 import os
 import re
+import sqlite3
+import struct
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -34,6 +42,18 @@ T0 = 1_700_000_000_000
 def metric_value(d, name):
     m = re.search(r"^%s (\S+)$" % re.escape(name), d.metrics(), re.M)
     return float(m.group(1)) if m else None
+
+
+def squashed(n, start, omega, noise, rng, amp=1.0):
+    """A 3-channel oscillator squashed through tanh, with a third harmonic: unlike
+    tp.rotation, no linear map of one reading predicts the next, and the LSTM serves."""
+    rows = []
+    for k in range(start, start + n):
+        c, s = math.cos(omega * k), math.sin(omega * k)
+        rows.append([round(amp * math.tanh(4 * c) + rng.gauss(0, noise), 6),
+                     round(amp * math.tanh(4 * s) + rng.gauss(0, noise), 6),
+                     round(amp * math.cos(3 * omega * k) + rng.gauss(0, noise), 6)])
+    return rows
 
 
 def put_group(d, dev, group, want=(200, 201)):
@@ -142,6 +162,162 @@ class Groups(tp.DaemonPerTest):
         b0 = metric_value(d, "vigil_readings_batched_total")
         feed_together(d, devs, more, 420)
         self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 10)
+
+    def test_restart_restores_the_shared_model_once(self):
+        """A restarted member serves the group's version with the same weights and continues
+        from the same state: its forecast is the one before the stop, and its prediction of
+        the next reading is that forecast's first step. The store holds the group's model
+        once: both members' saved detectors and each version's members refer to one
+        checkpoint row."""
+        d, devs = self.d, ["ga", "gb"]
+        for dev in devs:
+            put_group(d, dev, "g1")
+        rng = tp.random.Random(21)
+        rows = {"ga": squashed(421, 0, tp.OMEGA_A, 0.01, rng),
+                "gb": squashed(421, 7, tp.OMEGA_A, 0.02, rng, amp=1.3)}
+        feed_together(d, devs, {dev: r[:tp.WARMUP] for dev, r in rows.items()}, 0)
+        for dev in devs:
+            tp.wait_idle(d, dev, 1)
+
+        def serving():
+            s = [tp.status(d, dev) for dev in devs]
+            if any(x["training"] for x in s) or metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return s if s[0]["model"] == s[1]["model"] else None
+        tp.wait_for("both members on one version", serving, 60)
+        feed_together(d, devs, {dev: r[tp.WARMUP:420] for dev, r in rows.items()}, tp.WARMUP)
+        tp.wait_for("both members on one version", serving, 60)
+        before = {}
+        for dev in devs:
+            s = tp.status(d, dev)
+            self.assertEqual(s["model"]["kind"], "lstm", s)  # a checkpoint to share
+            before[dev] = (s["model"], tp.models(d, dev)["versions"],
+                           tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)[2],
+                           d.get_json("/v1/devices/%s/forecast?horizon=5" % dev)["steps"])
+        self.assertEqual(before["ga"][2], before["gb"][2])
+        d.stop()  # SIGTERM: every detector saved
+        db = sqlite3.connect(d.db_path)
+        dets = db.execute("SELECT v.name, t.ckpt_id FROM detectors t JOIN devices v"
+                          " ON v.id = t.device_id ORDER BY v.name").fetchall()
+        self.assertEqual([n for n, _ in dets], devs)
+        self.assertIsNotNone(dets[0][1])
+        self.assertEqual(dets[0][1], dets[1][1], dets)
+        # One row per version with a checkpoint, whichever member recorded it.
+        per_version = db.execute(
+            "SELECT m.version, count(DISTINCT m.ckpt_id), count(*) FROM models m"
+            " WHERE m.ckpt_id IS NOT NULL GROUP BY m.version").fetchall()
+        self.assertTrue(per_version)
+        for v, ids, refs in per_version:
+            self.assertEqual((ids, refs), (1, 2), (v, per_version))
+        n_ckpts = db.execute("SELECT count(*) FROM ckpts").fetchone()[0]
+        self.assertLessEqual(n_ckpts, len(per_version) + 1)
+        db.close()
+        d.start()
+        self.assertIn("1 shared models", d.log())
+        for dev in devs:
+            s = tp.status(d, dev)
+            self.assertEqual((s["group"], s["model"], s["state"] != "learning"),
+                             ("g1", before[dev][0], True), s)
+            self.assertEqual(tp.models(d, dev)["versions"], before[dev][1], dev)
+            self.assertEqual(tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)[2],
+                             before[dev][2], dev)
+            self.assertEqual(d.get_json("/v1/devices/%s/forecast?horizon=5" % dev)["steps"],
+                             before[dev][3], dev)
+        b0 = metric_value(d, "vigil_readings_batched_total")
+        feed_together(d, devs, {dev: r[420:] for dev, r in rows.items()}, 420)
+        self.assertEqual(metric_value(d, "vigil_readings_batched_total") - b0, 2)
+        for dev in devs:
+            p = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, T0 + 420 * 1000))
+            self.assertEqual(len(p["points"]), 1, p)
+            step = before[dev][3][0]
+            self.assertEqual(step["ts"], T0 + 420 * 1000)
+            self.assertEqual(p["points"][0]["predicted"],
+                             {ch: v["mean"] for ch, v in step["values"].items()}, (dev, p, step))
+
+    def test_flat_channel_of_one_member_predicted_exactly(self):
+        """Three members whose z moves (a linear function of x and y) and one whose z is
+        constant: the group's model predicts z for the three (persistence, 20 steps ahead over
+        half a period, is far worse there), and the fourth takes that model but predicts its
+        own flat z by persistence, exactly, as a device trained alone would (before: the group's
+        model, about 2.06 for 2.0)."""
+        d, devs = self.d, ["ga", "gb", "gc", "gd"]
+        for dev in devs:
+            put_group(d, dev, "g1")
+        rng = tp.random.Random(22)
+        rows = {dev: tp.rotation(tp.WARMUP + 20, 5 * k, tp.OMEGA_A, 0.01, rng)
+                for k, dev in enumerate(devs)}
+        rows["gd"] = [[x, y, 2.0] for x, y, _ in rows["gd"]]
+        feed_together(d, devs, {dev: r[:tp.WARMUP] for dev, r in rows.items()}, 0)
+        for dev in devs:
+            tp.wait_idle(d, dev, 1)
+
+        def serving():
+            s = [tp.status(d, dev) for dev in devs]
+            if any(x["training"] for x in s) or metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return s if all(x["model"] == s[0]["model"] for x in s) else None
+        st = tp.wait_for("all members on one version", serving, 60)
+        self.assertNotEqual(st[0]["model"]["kind"], "persistence", st)
+        feed_together(d, devs, {dev: r[tp.WARMUP:] for dev, r in rows.items()}, tp.WARMUP)
+        frm = T0 + tp.WARMUP * 1000
+        pts = {dev: d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, frm))["points"]
+               for dev in devs}
+        for dev in devs:
+            self.assertEqual(len(pts[dev]), 20, dev)
+        self.assertEqual([p["predicted"]["z"] for p in pts["gd"]], [2.0] * 20, pts["gd"][:3])
+        # The others' z comes from the model: not the previous reading's value.
+        for dev in ("ga", "gb", "gc"):
+            prev = [r[2] for r in rows[dev][tp.WARMUP - 1:-1]]
+            got = [p["predicted"]["z"] for p in pts[dev]]
+            self.assertGreater(sum(1 for g, q in zip(got, prev) if abs(g - q) > 1e-6), 10,
+                               (dev, got[:3], prev[:3]))
+
+    def test_decision_validates_on_every_members_tail(self):
+        """The group's keep-or-swap decision scores each predictor on every member's held-out
+        readings (the newest third of each window, at most val_rows), each member's errors
+        normalised by its own tail's variance per channel and the members weighted alike: the
+        recorded persistence cost is that pooled figure, computed here from the readings, and
+        not the cost on any one member's tail (before: the last member's only)."""
+        d, devs = self.d, ["va", "vb", "vc"]
+        for dev in devs:
+            put_group(d, dev, "v1")
+        rng = tp.random.Random(23)
+        # Faster members: larger persistence errors for their spread.
+        rows = {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A * (1 + 0.5 * k), 0.01, rng,
+                                 amp=1.0 + 0.5 * k) for k, dev in enumerate(devs)}
+        feed_together(d, devs, rows, 0)
+
+        def trained():
+            m = [tp.models(d, dev) for dev in devs]
+            return None if any(x["training"] or not x["versions"] for x in m) else m
+        ms = tp.wait_for("the group trained", trained, 60)
+        got = {m["versions"][-1]["metrics"]["val_mse_persistence"] for m in ms}
+        self.assertEqual(len(got), 1, got)  # one decision for all
+        got = got.pop()
+        self.assertEqual([m["versions"][-1]["metrics"]["pooled_rows"] for m in ms],
+                         [3 * tp.WARMUP] * 3)
+
+        def f32(x):
+            return struct.unpack("f", struct.pack("f", x))[0]
+        nv = tp.WARMUP // 3  # each window's tail: min(val_rows 400, 300 / 3)
+
+        def member_cost(r):
+            """Per channel: the tail's squared persistence errors over nv, over the tail's
+            variance."""
+            out = []
+            for c in range(3):
+                x = [f32(row[c]) for row in r]
+                tail = x[-nv:]
+                sse = sum(f32(x[t] - x[t - 1]) ** 2 for t in range(len(x) - nv, len(x)))
+                mu = sum(tail) / nv
+                var = sum((v - mu) ** 2 for v in tail) / nv
+                out.append(sse / nv / var)
+            return out
+        per = [member_cost(rows[dev]) for dev in devs]
+        pooled = sum(sum(p[c] for p in per) / len(per) for c in range(3)) / 3
+        self.assertAlmostEqual(got / pooled, 1.0, delta=1e-4, msg=(got, pooled))
+        for p in per:  # and it could not be one member's
+            self.assertGreater(abs(sum(p) / 3 / pooled - 1.0), 0.05, (per, pooled))
 
     def test_fault_flagged_on_its_member_only(self):
         d = self.d
