@@ -170,3 +170,24 @@ void batch_point_abort(batch_t *b)
     b->str_len = p->device;
     b->open = 0;
 }
+
+size_t batch_points_filter(batch_t *b, size_t first, batch_keep_fn keep, void *arg)
+{
+    /* Fields are packed in point order, so a kept point's fields only ever move down: nf never
+     * passes the field0 of the point being examined, whose fields are intact when keep sees
+     * it. */
+    size_t np = first, nf = first < b->npoints ? b->points[first].field0 : b->nfields;
+    for (size_t i = first; i < b->npoints; i++) {
+        if (!keep(arg, &b->points[i], i))
+            continue;
+        batch_point_t p = b->points[i];
+        memmove(&b->fields[nf], &b->fields[p.field0], p.nfields * sizeof *b->fields);
+        p.field0 = (uint32_t)nf;
+        nf += p.nfields;
+        b->points[np++] = p;
+    }
+    size_t removed = b->npoints - np;
+    b->npoints = np;
+    b->nfields = nf;
+    return removed;
+}

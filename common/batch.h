@@ -70,6 +70,15 @@ int batch_point_commit(batch_t *b);
 /* Drops the open point and everything added to it since batch_point_begin. */
 void batch_point_abort(batch_t *b);
 
+/* Decides whether point i (first <= i < npoints) stays: nonzero keeps it. Called once a point,
+ * in order, before any later point moves; p is b->points[i], its fields still in place. */
+typedef int (*batch_keep_fn)(void *arg, const batch_point_t *p, size_t i);
+
+/* Removes the points of [first, npoints) that keep(arg, ...) refuses; the others keep their
+ * order and their fields stay contiguous (points before first are untouched). Not for an
+ * open point. Returns the number of points removed. No allocation. */
+size_t batch_points_filter(batch_t *b, size_t first, batch_keep_fn keep, void *arg);
+
 /* Borrowed string at an offset; valid until the batch is reset or freed. */
 static inline const char *batch_str(const batch_t *b, uint32_t off)
 {

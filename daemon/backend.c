@@ -32,36 +32,39 @@ static void duration_format(int64_t ms, char *buf, size_t size)
     snprintf(buf, size, "%lldms", (long long)ms);
 }
 
+struct horizon {
+    backend_t *be;
+    int64_t horizon;
+    api_reject_cb reject;
+    void *arg;
+};
+
+/* batch_points_filter's test for retention_admit: a point older than the horizon is reported
+ * by item and refused. */
+static int within_horizon(void *arg, const batch_point_t *p, size_t i)
+{
+    const struct horizon *h = arg;
+    (void)i;
+    if (p->ts_ms >= h->horizon)
+        return 1;
+    char ts[32], hz[32], ret[32], why[200];
+    duration_format(h->be->retention_ms, ret, sizeof ret);
+    snprintf(why, sizeof why,
+             "point beyond retention policy: ts %s is older than the horizon %s "
+             "(storage.retention = %s); not stored",
+             vtime_format(p->ts_ms, ts, sizeof ts), vtime_format(h->horizon, hz, sizeof hz), ret);
+    h->reject(h->arg, p->item, why);
+    return 0;
+}
+
 /* Removes the points of [first, b->npoints) older than the retention horizon, as InfluxDB drops
  * points beyond its retention policy: each is reported by item, the others keep their order. A
  * stored point would only wait for the next sweep to delete it; refused, the client knows. */
 static void retention_admit(backend_t *be, batch_t *b, size_t first, api_reject_cb reject,
                             void *arg)
 {
-    int64_t now = vtime_now_ms(), horizon = now - be->retention_ms;
-    size_t np = first, nf = first < b->npoints ? b->points[first].field0 : b->nfields;
-    uint64_t refused = 0;
-    for (size_t i = first; i < b->npoints; i++) {
-        batch_point_t p = b->points[i];
-        if (p.ts_ms < horizon) {
-            char ts[32], hz[32], ret[32], why[200];
-            duration_format(be->retention_ms, ret, sizeof ret);
-            snprintf(why, sizeof why,
-                     "point beyond retention policy: ts %s is older than the horizon %s "
-                     "(storage.retention = %s); not stored",
-                     vtime_format(p.ts_ms, ts, sizeof ts), vtime_format(horizon, hz, sizeof hz),
-                     ret);
-            reject(arg, p.item, why);
-            refused++;
-            continue;
-        }
-        memmove(&b->fields[nf], &b->fields[p.field0], p.nfields * sizeof *b->fields);
-        p.field0 = (uint32_t)nf;
-        nf += p.nfields;
-        b->points[np++] = p;
-    }
-    b->npoints = np;
-    b->nfields = nf;
+    struct horizon h = {be, vtime_now_ms() - be->retention_ms, reject, arg};
+    uint64_t refused = batch_points_filter(b, first, within_horizon, &h);
     if (refused)
         atomic_fetch_add_explicit(&be->retention_refused, refused, memory_order_relaxed);
 }

@@ -218,21 +218,17 @@ static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, cha
     return 1;
 }
 
-/* Removes the points whose keep[i - first] is 0, keeping each point's fields contiguous. */
-static void compact(batch_t *b, size_t first, const unsigned char *keep)
+/* batch_points_filter's test for quota_admit: the verdicts admit_point gave, keep[i - first]. */
+struct marks {
+    const unsigned char *keep;
+    size_t first;
+};
+
+static int keep_marked(void *arg, const batch_point_t *p, size_t i)
 {
-    size_t np = first, nf = first < b->npoints ? b->points[first].field0 : b->nfields;
-    for (size_t i = first; i < b->npoints; i++) {
-        if (!keep[i - first])
-            continue;
-        batch_point_t p = b->points[i];
-        memmove(&b->fields[nf], &b->fields[p.field0], p.nfields * sizeof *b->fields);
-        p.field0 = (uint32_t)nf;
-        nf += p.nfields;
-        b->points[np++] = p;
-    }
-    b->npoints = np;
-    b->nfields = nf;
+    const struct marks *m = arg;
+    (void)p;
+    return m->keep[i - m->first];
 }
 
 int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void *arg)
@@ -259,8 +255,10 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
         }
     }
     pthread_mutex_unlock(&q->lock);
-    if (rc == 0 && refused > 0)
-        compact(b, first, keep);
+    if (rc == 0 && refused > 0) {
+        struct marks m = {keep, first};
+        batch_points_filter(b, first, keep_marked, &m);
+    }
     free(keep);
     return rc;
 }

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "batch.h"
@@ -85,12 +86,70 @@ static void test_batch(void **state)
     batch_deinit(NULL);
 }
 
+/* batch_points_filter's test: refuses the points whose timestamp is odd (in seconds), and
+ * records the indexes it was asked about. */
+struct seen {
+    size_t idx[8], n;
+};
+
+static int even_second(void *arg, const batch_point_t *p, size_t i)
+{
+    struct seen *s = arg;
+    s->idx[s->n++] = i;
+    return (p->ts_ms / 1000) % 2 == 0;
+}
+
+/* Points 1..4 of five (point 0 before first stays whatever its time); points 1 and 3 have odd
+ * seconds: removed, the others keep their order, their fields (one, two, three of them) and
+ * their values, packed in order. */
+static void test_batch_filter(void **state)
+{
+    (void)state;
+    batch_t b;
+    batch_init(&b);
+    const int64_t ts[5] = {1000, 3000, 4000, 5000, 6000};
+    char name[8];
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(batch_point_begin(&b, "dev", 3, ts[k], (uint32_t)(10 + k)), 0);
+        for (int f = 0; f <= k % 3; f++) {
+            int len = snprintf(name, sizeof name, "c%d", f);
+            assert_int_equal(batch_field_add(&b, name, (size_t)len, 100.0 * k + f), 0);
+        }
+        assert_int_equal(batch_point_commit(&b), 1);
+    }
+    assert_int_equal(b.nfields, 1 + 2 + 3 + 1 + 2);
+    struct seen s = {.n = 0};
+    assert_int_equal(batch_points_filter(&b, 1, even_second, &s), 2);
+    assert_int_equal(s.n, 4);
+    for (size_t i = 0; i < s.n; i++)
+        assert_int_equal(s.idx[i], i + 1);
+    assert_int_equal(b.npoints, 3);
+    assert_int_equal(b.nfields, 1 + 3 + 2);
+    const uint32_t item[3] = {10, 12, 14}, nf[3] = {1, 3, 2};
+    for (size_t i = 0, f0 = 0; i < 3; i++) {
+        assert_int_equal(b.points[i].item, item[i]);
+        assert_int_equal(b.points[i].nfields, nf[i]);
+        assert_int_equal(b.points[i].field0, f0);
+        for (uint32_t f = 0; f < nf[i]; f++)
+            assert_true(b.fields[f0 + f].value == 100.0 * (item[i] - 10) + f);
+        f0 += nf[i];
+    }
+    /* Nothing from first on: nothing asked, nothing removed. */
+    s.n = 0;
+    assert_int_equal(batch_points_filter(&b, 3, even_second, &s), 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(b.npoints, 3);
+    assert_int_equal(b.nfields, 6);
+    batch_deinit(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_format_roundtrip),
         cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_batch_filter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
