@@ -65,16 +65,18 @@ def main():
         add("dev_struct", chunk(d))
         add("names_attrs", chunk(d["name"]) + chunk(d["attrs"]) +
             sum(chunk(d["ch"][i]) for i in range(int(d["nch"]))))
-        # The prediction ring, whatever its fields are called in this build.
+        # The prediction ring: four arrays before session 5, a struct pred_ring since (an exact
+        # tail and sealed blocks).
         ring = 0
-        for name in ("ring_ts", "ring_score", "ring_state", "ring_pred", "ring_blocks"):
-            v = field(d, name)
-            if v is not None:
-                ring += chunk(v)
-        blocks = field(d, "ring_blocks")
-        if blocks is not None and int(blocks) != 0:
-            for i in range(int(d["ring_nblocks"])):
-                ring += chunk(blocks[i])
+        r = field(d, "ring")
+        if r is None:
+            for name in ("ring_ts", "ring_score", "ring_state", "ring_pred"):
+                ring += chunk(d[name])
+        else:
+            ring += chunk(r["tail"]) + chunk(r["blk"])
+            room = int(r["blk_room"])
+            for i in range(int(r["blk_len"])):
+                ring += chunk(r["blk"][(int(r["blk_head"]) + i) % room])
         add("prediction_ring", ring)
         add("events", chunk(d["events"]))
         vers = chunk(d["versions"])
@@ -94,7 +96,6 @@ def main():
                 a = int(m)
                 if a not in holders:
                     holders[a] = chunk(m)
-                add("lstm_weights", 0)
         d = d["hh"]["next"].cast(dev_t)
     # Models: each counted once (a group's is split over its members by the division below).
     parts["lstm_weights"] = sum(holders.values())
