@@ -40,7 +40,11 @@ is one timeline per N (vigil-sim --start/--from), so phases continue each other 
             the rate was served, no errors, and the ingest ran throughout.
 
 Memory: VmRSS after the passes less an empty vigild's, per device; the slope over N by least
-squares. Disk: the data folder after a clean stop (database + WAL) / readings stored in all
+squares. Then, attached with gdb for a moment: malloc's in-use bytes (malloc_stats) and SQLite's
+(sqlite3_memory_used: mostly the writer's page cache, up to storage.cache_mb whatever N is)
+less an empty vigild's, per device (heap_per_device_kb, heap_less_sqlite_per_device_kb), and
+the heap's parts device by device (bench/fleet_mem.py: BENCH fleet-N-memory, bytes per device).
+--hidden H runs vigild with model.hidden = H (a configuration file holding only that). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
 phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
