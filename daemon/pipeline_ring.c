@@ -3,8 +3,8 @@
  *
  * Layout. The newest entries are kept exactly, in the tail: a circular array of up to
  * tail_cap = min(cap, PIPE_RING_TAIL) entries, grown on demand (a device that never scores costs
- * nothing). When the ring holds more than the tail can, the tail's oldest PIPE_RING_BLOCK entries are
- * sealed into a compact block each time it is full; sealed blocks are kept oldest first in a
+ * nothing). When the ring holds more than the tail can, the tail's oldest PIPE_RING_BLOCK entries
+ * are sealed into a compact block each time it is full; sealed blocks are kept oldest first in a
  * circular array of pointers, and the oldest block is dropped once the newer ones hold `cap`
  * entries without it. Only the newest `cap` entries are answered (`skip` hides the surplus at
  * the start of the oldest block), so a ring answers exactly what a plain ring of `cap` entries
@@ -143,9 +143,9 @@ static int seal(struct pred_ring *r, size_t n)
     const size_t first = (r->tail_head + r->tail_room - r->tail_len) % r->tail_room;
 #define AT(k) ((first + (k)) % r->tail_room)
     if (r->blk == NULL) {
-        /* Every block holds PIPE_RING_BLOCK entries (cap > tail_cap = PIPE_RING_TAIL here). The blocks
-         * but the oldest hold fewer than cap entries, so at most ceil(cap / PIPE_RING_BLOCK) + 1 are
-         * kept, plus the one being added before the oldest is dropped. */
+        /* Every block holds PIPE_RING_BLOCK entries (cap > tail_cap = PIPE_RING_TAIL here). The
+         * blocks but the oldest hold fewer than cap entries, so at most ceil(cap / PIPE_RING_BLOCK)
+         * + 1 are kept, plus the one being added before the oldest is dropped. */
         r->blk_room = r->cap / PIPE_RING_BLOCK + 3;
         if ((r->blk = calloc(r->blk_room, sizeof *r->blk)) == NULL)
             return ERR_NOMEM;
@@ -168,7 +168,9 @@ static int seal(struct pred_ring *r, size_t n)
     float lo[DETECTOR_MAX_CHANNELS], hi[DETECTOR_MAX_CHANNELS];
     uint8_t width[DETECTOR_MAX_CHANNELS];
     size_t bytes = RING_HDR +
-                   (mode == RING_TS_RAW ? 8 * n : mode == RING_TS_DELTA ? 4 * (n - 1) : 0) +
+                   (mode == RING_TS_RAW     ? 8 * n
+                    : mode == RING_TS_DELTA ? 4 * (n - 1)
+                                            : 0) +
                    (n + 3) / 4 + 4 * n;
     for (int c = 0; c < C; c++) {
         float a = t.pred[AT(0) * (size_t)C + c], b = a;
@@ -289,8 +291,9 @@ static int blk_each(const unsigned char *b, int C, size_t from, pipeline__ring_f
     memcpy(&n, b + 12, 2);
     const int mode = b[14];
     const unsigned char *ts = b + RING_HDR;
-    const unsigned char *states =
-        ts + (mode == RING_TS_RAW ? 8 * (size_t)n : mode == RING_TS_DELTA ? 4 * (size_t)(n - 1) : 0);
+    const unsigned char *states = ts + (mode == RING_TS_RAW     ? 8 * (size_t)n
+                                        : mode == RING_TS_DELTA ? 4 * (size_t)(n - 1)
+                                                                : 0);
     const unsigned char *scores = states + (n + 3) / 4;
     const unsigned char *ch[DETECTOR_MAX_CHANNELS];
     float lo[DETECTOR_MAX_CHANNELS], hi[DETECTOR_MAX_CHANNELS];

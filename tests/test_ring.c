@@ -87,8 +87,8 @@ static int check_entry(void *arg, int64_t ts, float score, uint8_t state, const 
             assert_memory_equal(&pred[ch], &want, sizeof want);
             continue;
         }
-        double bound = ((double)hi - lo) / 131070.0 + 2 * (double)nextafterf(fabsf(want), INFINITY) -
-                       2 * (double)fabsf(want);
+        double bound = ((double)hi - lo) / 131070.0 +
+                       2 * (double)nextafterf(fabsf(want), INFINITY) - 2 * (double)fabsf(want);
         double err = fabs((double)pred[ch] - want);
         assert_true(err <= bound);
         if (bound > 0 && err / bound > c->worst)
@@ -145,7 +145,9 @@ static void test_ring_newest_cap(void **state)
     pipeline__ring_init(&r, 2000, NCH);
     push_all(&r, &p);
     assert_int_equal(pipeline__ring_len(&r), 2000);
-    struct check c = {.p = &p, .first = 3000, .block_bound = 1,
+    struct check c = {.p = &p,
+                      .first = 3000,
+                      .block_bound = 1,
                       .exact_from = p.n - (PIPE_RING_TAIL - PIPE_RING_BLOCK)};
     assert_int_equal(pipeline__ring_each(&r, check_entry, &c), 0);
     assert_int_equal(c.i, 2000);
@@ -176,7 +178,8 @@ static void test_ring_every_length(void **state)
             if (k % 97 == 0 || k + 1 == p.n) {
                 struct pushed view = p;
                 view.n = k + 1;
-                struct check c = {.p = &view, .first = k + 1 - want,
+                struct check c = {.p = &view,
+                                  .first = k + 1 - want,
                                   .block_bound = caps[ci] > PIPE_RING_TAIL,
                                   .exact_from = k + 1 > PIPE_RING_TAIL - PIPE_RING_BLOCK
                                                     ? k + 1 - (PIPE_RING_TAIL - PIPE_RING_BLOCK)
@@ -209,7 +212,9 @@ static void test_ring_timestamps(void **state)
     struct pred_ring r;
     pipeline__ring_init(&r, 1000, NCH);
     push_all(&r, &p);
-    struct check c = {.p = &p, .first = 500, .block_bound = 1,
+    struct check c = {.p = &p,
+                      .first = 500,
+                      .block_bound = 1,
                       .exact_from = p.n - (PIPE_RING_TAIL - PIPE_RING_BLOCK)};
     assert_int_equal(pipeline__ring_each(&r, check_entry, &c), 0);
     assert_int_equal(c.i, 1000);
