@@ -40,7 +40,11 @@ is one timeline per N (vigil-sim --start/--from), so phases continue each other 
             the rate was served, no errors, and the ingest ran throughout.
 
 Memory: VmRSS after the passes less an empty vigild's, per device; the slope over N by least
-squares. Disk: the data folder after a clean stop (database + WAL) / readings stored in all
+squares. Then, attached with gdb for a moment: malloc's in-use bytes (malloc_stats) and SQLite's
+(sqlite3_memory_used: mostly the writer's page cache, up to storage.cache_mb whatever N is)
+less an empty vigild's, per device (heap_per_device_kb, heap_less_sqlite_per_device_kb), and
+the heap's parts device by device (bench/fleet_mem.py: BENCH fleet-N-memory, bytes per device).
+--hidden H runs vigild with model.hidden = H (a configuration file holding only that). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
 phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
@@ -63,16 +67,51 @@ def log(*a):
 # ---- vigild ------------------------------------------------------------------------------------
 
 class Vigild:
-    def __init__(self, build, tmp):
+    def __init__(self, build, tmp, hidden=0):
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="vigil-")
         self.data = os.path.join(self.dir, "data")
         self.port, self.sport = free_port(), free_port()
         self.log = open(os.path.join(self.dir, "log"), "w")
-        self.p = subprocess.Popen([os.path.join(build, "vigild"), "--data-dir", self.data,
-                                   "--http", f"127.0.0.1:{self.port}",
+        conf = []
+        if hidden > 0:  # the one setting --hidden changes; the rest stay built-in defaults
+            path = os.path.join(self.dir, "vigild.conf")
+            with open(path, "w") as f:
+                f.write(f"[model]\nhidden = {hidden}\n")
+            conf = ["--config", path]
+        self.p = subprocess.Popen([os.path.join(build, "vigild")] + conf +
+                                  ["--data-dir", self.data, "--http", f"127.0.0.1:{self.port}",
                                    "--stream", f"127.0.0.1:{self.sport}", "--log-level", "warn"],
                                   stderr=self.log)
         wait_http(self.port, "/healthz")
+
+    def heap(self):
+        """(malloc's in-use bytes over all arenas, SQLite's allocated bytes), read by attaching
+        gdb for a moment (malloc_stats() prints to vigild's stderr, the log); (0, 0) when gdb
+        is missing or fails. SQLite's bytes are mostly the writer's page cache (storage.cache_mb),
+        which grows with the data, not with the devices."""
+        logp = os.path.join(self.dir, "log")
+        before = os.path.getsize(logp)
+        try:
+            out = subprocess.run(["gdb", "-p", str(self.p.pid), "-batch", "-ex",
+                                  "call (void)malloc_stats()", "-ex",
+                                  "print (long long)sqlite3_memory_used()", "-x",
+                                  os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                               "fleet_mem.py")],
+                                 capture_output=True, text=True, timeout=300).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return 0, 0, {}
+        with open(logp) as f:
+            f.seek(before)
+            tail = f.read()
+        m = re.search(r"Total \(incl. mmap\):\s*system bytes\s*=\s*\d+\s*in use bytes\s*=\s*(\d+)",
+                      tail)
+        q = re.findall(r"^\$\d+ = (\d+)", out, re.M)
+        # bench/fleet_mem.py's parts per device (none for an empty vigild or without gdb).
+        parts = {}
+        pm = re.search(r"^MEM (.*)$", out, re.M)
+        if pm:
+            parts = {k: int(x) for k, x in (kv.split("=") for kv in pm.group(1).split())}
+        return (int(m.group(1)) if m else 0), (int(q[-1]) if q else 0), parts
 
     def get(self, path, timeout=120):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -504,9 +543,10 @@ def fmt_ms(s):
     return "inf" if s == float("inf") else f"{s * 1000:.0f}"
 
 
-def run_size(a, n, tmp, rss_empty, funcs, do_status):
+def run_size(a, n, tmp, empty, funcs, do_status):
+    rss_empty = empty["rss_kb"]
     res = {"n": n}
-    v = Vigild(a.build, tmp)
+    v = Vigild(a.build, tmp, a.hidden)
     start_ms = (int(time.time()) - 8 * 86400) * 1000
     poll = 0.25 if n <= 10000 else 1.0
     stored = 0
@@ -690,6 +730,7 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
         res["rss_kb"] = v.proc_status("VmRSS")
         res["hwm_kb"] = v.proc_status("VmHWM")
         res["vmdata_kb"] = v.proc_status("VmData")
+        res["heap"], res["sqlite_mem"], res["parts"] = v.heap()
         res["sim_seconds"] = t_sim
     finally:
         disk = v.stop()
@@ -701,7 +742,14 @@ def run_size(a, n, tmp, rss_empty, funcs, do_status):
     res["rss_per_dev_kb"] = (res["rss_kb"] - rss_empty) / n
     res["warmup_rss_per_dev_kb"] = (res["warmup_rss_kb"] - rss_empty) / n
     res["group_size"] = a.group_size
+    res["hidden"] = a.hidden or "default"
     res["vmdata_per_dev_kb"] = res["vmdata_kb"] / n
+    # malloc's in-use bytes less an empty vigild's, and that less SQLite's growth (its page
+    # cache, bounded by storage.cache_mb whatever N is), per device.
+    res["empty_heap"], res["empty_sqlite"] = empty["heap"], empty["sqlite_mem"]
+    res["heap_per_dev_kb"] = (res["heap"] - empty["heap"]) / 1024 / n
+    res["heap_less_sqlite_per_dev_kb"] = \
+        (res["heap"] - empty["heap"] - (res["sqlite_mem"] - empty["sqlite_mem"])) / 1024 / n
     res["phases"] = phases
     if not a.keep:
         shutil.rmtree(v.dir, ignore_errors=True)
@@ -758,8 +806,27 @@ def print_size(res):
           f"warmup_train_jobs={res['warmup_train_jobs']:.0f} "
           f"warmup_s_per_train_job={res['warmup_s_per_train_job']:.3f} "
           f"warmup_rss_per_device_kb={res['warmup_rss_per_dev_kb']:.1f} "
-          f"group_put_s={res.get('group_put_s', 0):.1f}", flush=True)
+          f"group_put_s={res.get('group_put_s', 0):.1f} hidden={res['hidden']} "
+          f"heap_per_device_kb={res['heap_per_dev_kb']:.1f} "
+          f"heap_less_sqlite_per_device_kb={res['heap_less_sqlite_per_dev_kb']:.1f} "
+          f"sqlite_mem_kb={res['sqlite_mem'] / 1024:.0f}", flush=True)
     log(f"N={n} tables: {res['tables']}")
+    parts = res.get("parts", {})
+    if parts.get("devices"):
+        # Heap bytes per device by part (bench/fleet_mem.py); "other" is the rest of the heap's
+        # growth less SQLite's: storage's per-device state, buffers, malloc's free space.
+        nd = parts["devices"]
+        known = {k: x for k, x in parts.items() if k not in ("devices", "lstm_models") and
+                 not k.startswith(("lstm_serving", "lstm_held", "no_lstm"))}
+        other = res["heap"] - res["empty_heap"] - (res["sqlite_mem"] - res["empty_sqlite"]) - \
+            sum(known.values())
+        print(f"BENCH fleet-{n}-memory devices={nd} " +
+              " ".join(f"{k}_b={x / nd:.0f}" for k, x in sorted(known.items())) +
+              f" other_b={other / nd:.0f} sqlite_kb={res['sqlite_mem'] / 1024:.0f} "
+              f"lstm_models={parts.get('lstm_models', 0)} "
+              f"lstm_serving={parts.get('lstm_serving', 0)} "
+              f"lstm_held_not_serving={parts.get('lstm_held_not_serving', 0)} "
+              f"no_lstm={parts.get('no_lstm', 0)}", flush=True)
     th = {k: x for k, x in mx["threads"].items() if not k.startswith("wait:")}
     ths = sum(th.values()) or 1
     waits = {k[5:]: x for k, x in mx["threads"].items() if k.startswith("wait:")}
@@ -813,6 +880,9 @@ def main():
                     help="N at which the status endpoint is measured (default: the smallest)")
     ap.add_argument("--status-rounds", type=int, default=3,
                     help="alternating closed-loop rounds of 5 s on vigild and on nginx")
+    ap.add_argument("--hidden", type=int, default=0,
+                    help="model.hidden for vigild, through a configuration file holding only that "
+                    "(0: the built-in default, no file)")
     ap.add_argument("--keep", action="store_true", help="keep the data folders and profiles")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
@@ -831,9 +901,11 @@ def main():
     subprocess.run(["cc", "-O2", "-o", a.http_rate, os.path.join(root, "bench", "http_rate.c")],
                    check=True)
     try:
-        v = Vigild(a.build, tmp)
+        v = Vigild(a.build, tmp, a.hidden)
         time.sleep(0.5)
-        rss_empty = v.proc_status("VmRSS")
+        empty = {"rss_kb": v.proc_status("VmRSS")}
+        empty["heap"], empty["sqlite_mem"], _ = v.heap()
+        rss_empty = empty["rss_kb"]
         v.stop()
         if v.rc != 0:
             sys.exit("fleet: an empty vigild did not stop cleanly")
@@ -847,7 +919,7 @@ def main():
               f"readings=16000000 processes=1", flush=True)
         results = []
         for n in sizes:
-            res = run_size(a, n, tmp, rss_empty, funcs, n == status_n)
+            res = run_size(a, n, tmp, empty, funcs, n == status_n)
             results.append(res)
             print_size(res)
             if "status" in res:

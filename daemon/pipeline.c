@@ -70,10 +70,7 @@ static void dev_free(struct dev *d)
     detector_destroy(d->det);
     for (int i = 0; i < d->nch; i++)
         free(d->ch[i]);
-    free(d->ring_ts);
-    free(d->ring_score);
-    free(d->ring_state);
-    free(d->ring_pred);
+    pipeline__ring_deinit(&d->ring);
     free(d->events);
     for (size_t i = 0; i < d->nversions; i++)
         free(d->versions[i].info_json);
@@ -120,46 +117,9 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
 
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
 {
-    d->ring_head = d->ring_len = d->ring_room = 0;
     d->last_present = ~UINT64_C(0); /* no reading seen since: none is known to have lacked one */
-    free(d->ring_ts);
-    free(d->ring_score);
-    free(d->ring_state);
-    free(d->ring_pred);
-    d->ring_ts = NULL;
-    d->ring_score = NULL;
-    d->ring_state = NULL;
-    d->ring_pred = NULL;
-    d->ring_cap = p->o.predictions;
-    return 0;
-}
-
-/* Makes room for the next prediction: doubles the ring's arrays (from 64 entries, at most to
- * ring_cap) while it has not wrapped. Returns 0 or ERR_NOMEM (the ring is then unchanged, still
- * valid). Caller holds d->mu. */
-static int ring_grow(struct dev *d)
-{
-    if (d->ring_head < d->ring_room)
-        return 0;
-    size_t room = d->ring_room ? 2 * d->ring_room : 64;
-    if (room > d->ring_cap)
-        room = d->ring_cap;
-    if (room <= d->ring_room)
-        return ERR_NOMEM; /* ring_cap 0: nothing is recorded */
-    int64_t *ts = realloc(d->ring_ts, room * sizeof *ts);
-    if (ts)
-        d->ring_ts = ts;
-    float *score = ts ? realloc(d->ring_score, room * sizeof *score) : NULL;
-    if (score)
-        d->ring_score = score;
-    uint8_t *state = score ? realloc(d->ring_state, room) : NULL;
-    if (state)
-        d->ring_state = state;
-    float *pred = state ? realloc(d->ring_pred, room * (size_t)d->nch * sizeof *pred) : NULL;
-    if (pred == NULL)
-        return ERR_NOMEM; /* the arrays that grew keep the old entries */
-    d->ring_pred = pred;
-    d->ring_room = room;
+    pipeline__ring_deinit(&d->ring);
+    pipeline__ring_init(&d->ring, p->o.predictions, d->nch);
     return 0;
 }
 
@@ -441,16 +401,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
         d->bulk_ts = ts;
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
-    if (ring_grow(d) == 0) {
-        size_t slot = d->ring_head;
-        d->ring_ts[slot] = ts;
-        d->ring_score[slot] = r->score;
-        d->ring_state[slot] = (uint8_t)r->state;
-        memcpy(d->ring_pred + slot * (size_t)d->nch, r->pred, (size_t)d->nch * sizeof *r->pred);
-        d->ring_head = (d->ring_head + 1) % d->ring_cap;
-        if (d->ring_len < d->ring_cap)
-            d->ring_len++;
-    }
+    (void)pipeline__ring_push(&d->ring, ts, r->score, (uint8_t)r->state, r->pred);
     d->last_present = 0;
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */

@@ -43,6 +43,50 @@ struct group {
 
 _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");
 
+/* The prediction ring's exact tail (entries) and sealed block size (entries); pipeline_ring.c
+ * describes the layout. */
+#define PIPE_RING_TAIL  256
+#define PIPE_RING_BLOCK 64
+
+/* A device's prediction ring: per scored reading its timestamp, score, state and predicted
+ * values, the newest `cap` of them; the newest min(cap, PIPE_RING_TAIL) or so exact, older ones in
+ * sealed blocks (timestamps, scores and states exact, predicted values within 1/131,070 of the
+ * channel's range over their block). Guarded by its device's mu. */
+struct pred_ring {
+    size_t cap; /* entries answered at most (o.predictions; 0: none recorded) */
+    int nch;
+    /* The exact tail: a circular array of tail_room entries (grown on demand up to tail_cap),
+     * tail_len of them valid, the newest just before tail_head. One allocation, split as
+     * ts [room], score [room], pred [room][nch], state [room]. */
+    void *tail;
+    size_t tail_cap, tail_room, tail_head, tail_len;
+    /* Sealed blocks, oldest first: a circular array of blk_room pointers from blk_head. */
+    unsigned char **blk;
+    size_t blk_room, blk_head, blk_len;
+    size_t sealed; /* entries in the sealed blocks */
+    size_t skip;   /* the oldest entries held but not answered (beyond cap) */
+};
+
+/* A ring entry, oldest first; returns nonzero to stop the walk. pred is borrowed for the call. */
+typedef int (*pipeline__ring_fn)(void *arg, int64_t ts, float score, uint8_t state,
+                                 const float *pred);
+
+/* An empty ring for cap entries of nch channels (allocates nothing). */
+void pipeline__ring_init(struct pred_ring *r, size_t cap, int nch);
+/* Frees what the ring holds; it is then empty with cap 0. NULL is a no-op. */
+void pipeline__ring_deinit(struct pred_ring *r);
+/* Appends an entry (pred [nch] copied), dropping the oldest beyond cap. Returns 0, or ERR_NOMEM
+ * (out of memory, or cap 0: the entry is not recorded and the ring is unchanged). No
+ * allocation but a tail growth (up to PIPE_RING_TAIL entries) and, once the tail is full, one block
+ * per PIPE_RING_BLOCK entries. */
+int pipeline__ring_push(struct pred_ring *r, int64_t ts, float score, uint8_t state,
+                        const float *pred);
+/* Calls fn for each answered entry, oldest first, until it returns nonzero (returned). No
+ * allocation. */
+int pipeline__ring_each(const struct pred_ring *r, pipeline__ring_fn fn, void *arg);
+/* Entries answered (at most cap). */
+size_t pipeline__ring_len(const struct pred_ring *r);
+
 struct dev {
     UT_hash_handle hh;
     char *name; /* owned; the hash key */
@@ -76,15 +120,9 @@ struct dev {
      * by PIPE_RECENT_MS): the end of a backfill, where a first training's window ends; -1 */
     int64_t bulk_ts;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
-    /* Ring of recent predictions: ts, score, state, pred[nch]. The actual values are not kept:
-     * they are the stored readings, joined by timestamp when the ring is read. The arrays hold
-     * ring_room entries and grow on demand up to ring_cap (o.predictions); the ring wraps only
-     * once full, so until then ring_head == ring_len <= ring_room. */
-    size_t ring_cap, ring_head, ring_len, ring_room;
-    int64_t *ring_ts;
-    float *ring_score;
-    uint8_t *ring_state;
-    float *ring_pred; /* [ring_cap][nch] */
+    /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
+     * they are the stored readings, joined by timestamp when the ring is read. */
+    struct pred_ring ring;
     /* Anomaly events, oldest first; the last one may be active. Room for events_room, grown on
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;

@@ -228,48 +228,69 @@ static int on_stored(void *arg, int64_t ts, size_t n, const char *const *channel
     return j->next == j->n;
 }
 
-/* Copies the ring entries in [from, to), at most limit, and the channel names. Caller holds
- * d->mu. Returns 0 or ERR_NOMEM. */
-static int pred_copy(const struct dev *d, int64_t from, int64_t to, size_t limit,
-                     struct pred_join *j)
+/* pipeline__ring_fn: copies an entry in [from, to) into the join (room for `room`), stops once
+ * it is full; notes the oldest entry's timestamp. */
+struct pred_pick {
+    struct pred_join *j;
+    int64_t from, to, oldest;
+    size_t room;
+};
+
+static int pred_pick(void *arg, int64_t ts, float score, uint8_t state, const float *pred)
 {
-    size_t start = (d->ring_head + d->ring_cap - d->ring_len) % (d->ring_cap ? d->ring_cap : 1);
-    size_t first = d->ring_len, n = 0;
-    for (size_t i = 0; i < d->ring_len && n < limit; i++) {
-        int64_t ts = d->ring_ts[(start + i) % d->ring_cap];
-        if (ts < from || ts >= to)
-            continue;
-        if (n++ == 0)
-            first = i;
-    }
+    struct pred_pick *k = arg;
+    struct pred_join *j = k->j;
+    if (k->oldest < 0)
+        k->oldest = ts;
+    if (ts < k->from || ts >= k->to)
+        return ts >= k->to; /* entries are in time order: none after this one fits */
+    j->ts[j->n] = ts;
+    j->score[j->n] = score;
+    j->state[j->n] = state;
+    memcpy(j->pred + j->n * (size_t)j->nch, pred, (size_t)j->nch * sizeof *pred);
+    return ++j->n == k->room;
+}
+
+/* pipeline__ring_fn: notes the oldest entry's timestamp only. */
+static int pred_pick_oldest(void *arg, int64_t ts, float score, uint8_t state, const float *pred)
+{
+    (void)score, (void)state, (void)pred;
+    ((struct pred_pick *)arg)->oldest = ts;
+    return 1;
+}
+
+/* Copies the ring entries in [from, to), at most limit, and the channel names; *oldest is the
+ * oldest entry's timestamp (-1: empty ring). Caller holds d->mu. Returns 0 or ERR_NOMEM. */
+static int pred_copy(const struct dev *d, int64_t from, int64_t to, size_t limit,
+                     struct pred_join *j, int64_t *oldest)
+{
+    *oldest = -1;
     j->nch = d->nch;
     for (int c = 0; c < d->nch; c++)
         if ((j->ch[c] = strdup(d->ch[c])) == NULL)
             return ERR_NOMEM;
-    if (n == 0)
+    size_t room = pipeline__ring_len(&d->ring);
+    if (room > limit)
+        room = limit;
+    if (room == 0) {
+        struct pred_pick k = {j, from, to, -1, 0};
+        pipeline__ring_each(&d->ring, pred_pick_oldest, &k);
+        *oldest = k.oldest;
         return 0;
-    size_t cells = n * (size_t)d->nch;
-    j->ts = malloc(n * sizeof *j->ts);
-    j->score = malloc(n * sizeof *j->score);
-    j->state = malloc(n);
+    }
+    size_t cells = room * (size_t)d->nch;
+    j->ts = malloc(room * sizeof *j->ts);
+    j->score = malloc(room * sizeof *j->score);
+    j->state = malloc(room);
     j->pred = malloc(cells * sizeof *j->pred);
     j->actual = malloc(cells * sizeof *j->actual);
     if (!j->ts || !j->score || !j->state || !j->pred || !j->actual)
         return ERR_NOMEM;
-    for (size_t i = first; i < d->ring_len && j->n < n; i++) {
-        size_t slot = (start + i) % d->ring_cap;
-        int64_t ts = d->ring_ts[slot];
-        if (ts < from || ts >= to)
-            continue;
-        j->ts[j->n] = ts;
-        j->score[j->n] = d->ring_score[slot];
-        j->state[j->n] = d->ring_state[slot];
-        memcpy(j->pred + j->n * (size_t)d->nch, d->ring_pred + slot * (size_t)d->nch,
-               (size_t)d->nch * sizeof *j->pred);
-        j->n++;
-    }
-    for (size_t k = 0; k < cells; k++)
-        j->actual[k] = NAN;
+    struct pred_pick k = {j, from, to, -1, room};
+    pipeline__ring_each(&d->ring, pred_pick, &k);
+    *oldest = k.oldest;
+    for (size_t i = 0; i < j->n * (size_t)d->nch; i++)
+        j->actual[i] = NAN;
     return 0;
 }
 
@@ -282,10 +303,8 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
     struct pred_join j;
     memset(&j, 0, sizeof j);
     pthread_mutex_lock(&d->mu);
-    int rc = pred_copy(d, from, to, limit, &j);
-    int64_t oldest = d->ring_len ? d->ring_ts[(d->ring_head + d->ring_cap - d->ring_len) %
-                                              d->ring_cap]
-                                 : -1;
+    int64_t oldest;
+    int rc = pred_copy(d, from, to, limit, &j, &oldest);
     pthread_mutex_unlock(&d->mu);
     /* The actual values: the stored readings over the entries' span, read without d->mu (a
      * reading overwritten since shows its current value). No store (unit tests) or a device

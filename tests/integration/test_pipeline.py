@@ -581,6 +581,37 @@ class Models(vt.DaemonTestCase):
         empty = self.d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, t_gap + 5000))
         self.assertEqual(empty["points"], [])
 
+    def test_predictions_sealed_within_bound(self):
+        """The prediction ring keeps its newest entries exactly and seals older ones in blocks
+        of 64 (daemon/pipeline_ring.c): once sealed, an entry keeps its timestamp, score and
+        state exactly and its predicted values within 1/131,070 of the channel's range over
+        its block (plus float rounding), and the ring still answers every entry."""
+        dev, rng = "seal-1", random.Random(5)
+        ts = self.feed(dev, rotation(200, 0, OMEGA_A, 0.01, rng), 0)
+        path = "/v1/devices/%s/predictions?from=%d&limit=100000" % (dev, ts[0])
+        exact = self.d.get_json(path)["points"]  # 200 entries: none sealed yet
+        self.assertEqual([p["ts"] for p in exact], ts)
+        ts += self.feed(dev, rotation(400, 200, OMEGA_A, 0.01, rng), 200)
+        doc = self.d.get_json(path)
+        later = doc["points"]
+        self.assertEqual([p["ts"] for p in later], ts)
+        self.assertEqual(doc["retained_from_ts"], ts[0])
+        changed = 0
+        for b0 in range(0, 192, 64):  # the first three blocks: sealed now, exact before
+            block = exact[b0:b0 + 64]
+            for ch in CH3:
+                vals = [p["predicted"][ch] for p in block]
+                bound = (max(vals) - min(vals)) / 131070.0
+                for e, g in zip(block, later[b0:b0 + 64]):
+                    self.assertEqual((g["ts"], g["score"], g["state"], g["actual"]),
+                                     (e["ts"], e["score"], e["state"], e["actual"]))
+                    want, got = e["predicted"][ch], g["predicted"][ch]
+                    self.assertLessEqual(abs(got - want), bound + 2.5e-7 * abs(want),
+                                         "%d %s: %r sealed as %r" % (e["ts"], ch, want, got))
+                    changed += got != want
+        # Sealed, not copied (else this test would not cover the sealed blocks).
+        self.assertGreater(changed, 0)
+
     def test_retrain_validates_and_swaps_only_better(self):
         dev, rng = "val-1", random.Random(7)
         m0 = self.trained(dev, rng, 1000)
