@@ -647,6 +647,12 @@ class QueryParams(vt.DaemonTestCase):
         r = cls.d.post_json([{"device": "qp-1", "ts": 1000 + i, "values": {"a": i}}
                              for i in range(5)])
         assert r.status == 200, r
+        # The pipeline's endpoints answer 404 until it has scored the device's readings (the
+        # POST's answer means stored): wait for that, so no test races it.
+        deadline = time.monotonic() + 60
+        while cls.d.get("/v1/devices/qp-1/predictions")[0] != 200:
+            assert time.monotonic() < deadline, "qp-1 never reached the pipeline"
+            time.sleep(0.05)
 
     def test_unknown_parameter(self):
         for path, name in (("/v1/devices/qp-1/readings?form=1000", "form"),
@@ -708,7 +714,11 @@ class QueryParams(vt.DaemonTestCase):
         self.assertEqual(r.status, 200, r)
         deadline = time.monotonic() + 60
         while True:
-            whole = self.d.get_json("/v1/devices/%s/predictions" % dev)
+            # 404 until the pipeline has taken the device's first reading (the POST's answer
+            # means stored, not yet scored).
+            st, _, body = self.d.get("/v1/devices/%s/predictions" % dev)
+            self.assertIn(st, (200, 404), body)
+            whole = json.loads(body) if st == 200 else {"points": []}
             if len(whole["points"]) == 30 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
