@@ -210,6 +210,18 @@ typedef struct store_dev {
     char name[];
 } store_dev_t;
 
+/* The writer's index of devices by name (devidx.c): open addressing over slots of (hash of the
+ * name, device); an empty slot has d NULL. */
+typedef struct store_dslot {
+    uint64_t hash;
+    struct store_dev *d;
+} store_dslot_t;
+
+typedef struct store_devidx {
+    store_dslot_t *slots; /* mask + 1 of them (a power of two), or NULL while empty */
+    size_t mask, count;
+} store_devidx_t;
+
 /* One reader connection and its statements. */
 typedef struct store_reader {
     sqlite3 *db;
@@ -257,7 +269,8 @@ typedef struct store_writer {
     sqlite3_stmt *model_put, *model_trim, *event_put, *det_put, *del_models, *del_events, *del_dets;
     /* shared checkpoints (ckpt.c): find by bytes, add, delete ?1 if nothing refers to it */
     sqlite3_stmt *ckpt_find, *ckpt_add, *ckpt_gc;
-    store_dev_t *devs;     /* name -> device */
+    store_dev_t *devs;     /* name -> device; owns the devices and keeps them in id order */
+    store_devidx_t didx;   /* name -> device, for lookups (devidx.c) */
     store_dev_t **touched; /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
     store_codec_t codec;
@@ -275,6 +288,8 @@ typedef struct store_writer {
     size_t ord_cap;
     store_dev_t **run_devs; /* the batch's devices in order of first appearance */
     size_t run_devs_cap;
+    uint64_t *nhash; /* write_batch's scratch: each point's device name hash */
+    size_t nhash_cap;
     struct {
         int64_t idx;
         double v;
@@ -351,6 +366,24 @@ struct store {
     char errmsg[STORE_ERRMSG_SLOTS][STORE_ERRMSG_LEN];
     int errmsg_cur; /* slot of the last message, -1 none */
 };
+
+/* devidx.c (writer thread only, but store__devidx_hash: any thread) */
+/* The 64-bit hash of a device name the index uses. */
+uint64_t store__devidx_hash(const char *name, size_t len);
+/* The device named name[len] whose name hashes to h, or NULL. Borrowed. */
+struct store_dev *store__devidx_find(const store_devidx_t *x, uint64_t h, const char *name,
+                                     size_t len);
+/* Prefetches the slot where a lookup of hash h starts. */
+void store__devidx_prefetch(const store_devidx_t *x, uint64_t h);
+/* The first device on h's probe path whose name has hash h (it reads no device), or NULL: what
+ * store__devidx_find will most likely return, for prefetching it. */
+struct store_dev *store__devidx_peek(const store_devidx_t *x, uint64_t h);
+/* Adds d (not yet indexed; its name and len set). 0 or ERR_NOMEM (then d is not indexed). */
+int store__devidx_add(store_devidx_t *x, struct store_dev *d);
+/* Removes d if it is indexed. */
+void store__devidx_del(store_devidx_t *x, const struct store_dev *d);
+/* Empties the index and frees its slots. */
+void store__devidx_clear(store_devidx_t *x);
 
 /* schema.c */
 int store__writer_open(store_t *s, char *errmsg, size_t errsize);
