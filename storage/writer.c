@@ -315,15 +315,22 @@ int store__encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batc
         int64_t idx;
         /* A device's points mostly name the same channels in the same order: the channel of the
          * previous point's field at this position is tried before the hash. */
-        store_chan_t *c = i < STORE_CHAN_MEMO ? d->memo[i] : NULL;
-        if (c != NULL && c->len == f->name_len && memcmp(c->name, name, c->len) == 0) {
-            idx = c->idx;
+        struct store_chan_memo *m = i < STORE_CHAN_MEMO ? &d->memo[i] : NULL;
+        if (m != NULL && m->c != NULL && m->len == f->name_len &&
+            memcmp(m->len <= STORE_CHAN_MEMO_NAME ? m->name : m->c->name, name, m->len) == 0) {
+            idx = m->idx;
         } else {
+            store_chan_t *c;
             int err = chan_idx(s, d, name, f->name_len, &idx, &c);
             if (err)
                 return err;
-            if (i < STORE_CHAN_MEMO)
-                d->memo[i] = c;
+            if (m != NULL) {
+                m->c = c;
+                m->idx = c->idx;
+                m->len = (uint32_t)c->len;
+                if (c->len <= STORE_CHAN_MEMO_NAME)
+                    memcpy(m->name, c->name, c->len);
+            }
         }
         /* Insertion sort (stable; points carry a handful of fields); a repeated idx keeps the
          * later value. */
@@ -387,8 +394,8 @@ static int write_batch(store_t *s, const batch_t *b)
         if (i + PREFETCH_AHEAD < b->npoints) {
             const store_dev_t *pd = store__devidx_peek(&w->didx, w->nhash[i + PREFETCH_AHEAD]);
             if (pd != NULL) {
-                __builtin_prefetch(&pd->nrun, 1);
-                __builtin_prefetch(&pd->len);
+                __builtin_prefetch(&pd->run0, 1);
+                __builtin_prefetch(pd->name);
             }
         }
         if (p->nfields == 0)
@@ -420,22 +427,20 @@ static int write_batch(store_t *s, const batch_t *b)
     if (err == 0)
         for (size_t j = 0; j < n; j++)
             sorted[ord[j].d->run0 + ord[j].d->nrun++] = ord[j];
-    /* Pass 3: each device's points in ts order, written. Ahead of device k, every cache line of
-     * device k + 2 * PREFETCH_AHEAD is prefetched (its stats, channel memo and pending fields
-     * are spread over it), and what device k + PREFETCH_AHEAD (in cache by then) will read
-     * beyond itself: the channels its previous point named, and the end of its pending buffer,
-     * where its readings will be appended. */
+    /* Pass 3: each device's points in ts order, written. Ahead of device k, the hot fields of
+     * device k + 2 * PREFETCH_AHEAD are prefetched (a few cache lines: storage_int.h), and
+     * what device k + PREFETCH_AHEAD (in cache by then) will read beyond itself: the end of its
+     * pending buffer, where its readings will be appended. */
     for (size_t k = 0; k < ndevs; k++) {
         store_dev_t *dd = w->run_devs[k];
         if (err == 0 && k + 2 * PREFETCH_AHEAD < ndevs) {
             const char *pd = (const char *)w->run_devs[k + 2 * PREFETCH_AHEAD];
-            for (size_t line = 0; line < sizeof *dd; line += 64)
+            for (size_t line = 0; line < STORE_DEV_HOT_END; line += 64)
                 __builtin_prefetch(pd + line);
+            __builtin_prefetch(pd + STORE_DEV_HOT_END - 1);
         }
         if (err == 0 && k + PREFETCH_AHEAD < ndevs) {
             const store_dev_t *pd = w->run_devs[k + PREFETCH_AHEAD];
-            for (size_t i = 0; i < STORE_CHAN_MEMO && pd->memo[i] != NULL; i++)
-                __builtin_prefetch(&pd->memo[i]->len);
             if (pd->pbuf != NULL)
                 __builtin_prefetch(pd->pbuf + pd->plen, 1);
         }
