@@ -3,10 +3,11 @@
  * Files: storage.c (open, close, the queue's producer side, stats), schema.c (connections,
  * pragmas, migrations, statements), blob.c (the exact value coding of one (channel, value)
  * pair), chunk.c (the chunk codec: one readings row, many timestamps of a device), writer.c (the
- * writer thread: maps, transactions), chunks.c (the writer's readings rows: append, overwrite
- * merge, compaction), pending.c (the newest readings of each device, kept in memory and in
- * the readings log until they fill a chunk), query.c (the reader pool, queries, device reports),
- * retention.c (the writer's retention sweep: old readings rows and ended events deleted).
+ * writer thread: maps, transactions), devidx.c (the writer's index of devices by name), chunks.c
+ * (the writer's readings rows: append, overwrite merge, compaction), pending.c (the newest readings
+ * of each device, kept in memory and in the readings log until they fill a chunk), query.c (the
+ * reader pool, queries, device reports), retention.c (the writer's retention sweep: old readings
+ * rows and ended events deleted).
  *
  * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
  * (a reader takes it while it holds its reader connection, never with rmu held). No lock is held
@@ -198,19 +199,19 @@ typedef struct store_dev {
     } memo[STORE_CHAN_MEMO];
     /* Cold: the rest, but for the end. */
     UT_hash_handle hh;
-    store_chan_t *chans;     /* name -> idx */
-    int64_t nchans;          /* next channel idx */
-    int64_t rlast;           /* newest ts in rows (valid when has_rows) */
+    store_chan_t *chans; /* name -> idx */
+    int64_t nchans;      /* next channel idx */
+    int64_t rlast;       /* newest ts in rows (valid when has_rows) */
     int has_rows;
-    int touched;             /* changed by the open transaction */
-    int small_rows;          /* small rows written since its last compaction */
-    int compact_queued;      /* in the writer's compact list */
-    uint64_t pseq0;          /* log row of the oldest pending point */
-    int64_t psince_ms;       /* when that point arrived (monotonic) */
-    uint64_t plogoff0;       /* w->log_total before that log row */
-    uint64_t log_seq;        /* devices.log_seq: log rows up to it hold none of its pending */
-    int pflush_queued;       /* in w->pflush */
-    int pdead;               /* deleted by the open transaction: freed at publication */
+    int touched;        /* changed by the open transaction */
+    int small_rows;     /* small rows written since its last compaction */
+    int compact_queued; /* in the writer's compact list */
+    uint64_t pseq0;     /* log row of the oldest pending point */
+    int64_t psince_ms;  /* when that point arrived (monotonic) */
+    uint64_t plogoff0;  /* w->log_total before that log row */
+    uint64_t log_seq;   /* devices.log_seq: log rows up to it hold none of its pending */
+    int pflush_queued;  /* in w->pflush */
+    int pdead;          /* deleted by the open transaction: freed at publication */
     struct store_dev *pprev, *pnext; /* the pending list, oldest pseq0 first */
     int in_plist;
     /* Published (pmu): the committed pending readings and counters, for readers. */

@@ -324,10 +324,9 @@ static void test_devidx(void **state)
         if (i % 3 != 0)
             assert_int_equal(store__devidx_add(&x, d[i]), 0);
     for (int i = 0; i < N; i++)
-        assert_ptr_equal(
-            store__devidx_find(&x, store__devidx_hash(d[i]->name, d[i]->len), d[i]->name,
-                               d[i]->len),
-            d[i]);
+        assert_ptr_equal(store__devidx_find(&x, store__devidx_hash(d[i]->name, d[i]->len),
+                                            d[i]->name, d[i]->len),
+                         d[i]);
     store__devidx_clear(&x);
     assert_null(x.slots);
     for (int i = 0; i < N; i++)
