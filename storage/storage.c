@@ -148,6 +148,7 @@ static void teardown(store_t *s)
     free(s->w.pairs);
     free(s->w.ord);
     free(s->w.run_devs);
+    free(s->w.nhash);
     free(s->dir);
     free(s->db_path);
     free(s->wal_path);

@@ -3,10 +3,11 @@
  * Files: storage.c (open, close, the queue's producer side, stats), schema.c (connections,
  * pragmas, migrations, statements), blob.c (the exact value coding of one (channel, value)
  * pair), chunk.c (the chunk codec: one readings row, many timestamps of a device), writer.c (the
- * writer thread: maps, transactions), chunks.c (the writer's readings rows: append, overwrite
- * merge, compaction), pending.c (the newest readings of each device, kept in memory and in
- * the readings log until they fill a chunk), query.c (the reader pool, queries, device reports),
- * retention.c (the writer's retention sweep: old readings rows and ended events deleted).
+ * writer thread: maps, transactions), devidx.c (the writer's index of devices by name), chunks.c
+ * (the writer's readings rows: append, overwrite merge, compaction), pending.c (the newest readings
+ * of each device, kept in memory and in the readings log until they fill a chunk), query.c (the
+ * reader pool, queries, device reports), retention.c (the writer's retention sweep: old readings
+ * rows and ended events deleted).
  *
  * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
  * (a reader takes it while it holds its reader connection, never with rmu held). No lock is held
@@ -17,6 +18,7 @@
 #include "storage.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <sqlite3.h>
 #include <stdint.h>
 
@@ -45,8 +47,10 @@
 #define STORE_PAIR_MAX 20
 /* WAL size (pages) at which a commit checkpoints the WAL into the database. */
 #define STORE_CHECKPOINT_PAGES 16384
-/* Fields per point whose channel the writer remembers from the device's previous point. */
-#define STORE_CHAN_MEMO 16
+/* Fields per point whose channel the writer remembers from the device's previous point, and
+ * the longest channel name it keeps beside each (longer ones are compared in the channel). */
+#define STORE_CHAN_MEMO      16
+#define STORE_CHAN_MEMO_NAME 12
 /* A readings row (chunk) holds at most STORE_CHUNK_POINTS timestamps and STORE_CHUNK_CELLS
  * values (unless one point alone has more), and its timestamps span at most STORE_CHUNK_SPAN_MS
  * (t_last - t0), so a range query starts its index search at from - STORE_CHUNK_SPAN_MS. */
@@ -172,32 +176,42 @@ typedef struct store_chan {
 } store_chan_t;
 
 typedef struct store_dev {
-    UT_hash_handle hh;
+    /* Hot: what writing a run of points reads and writes (chunks.c, pending.c), together at the
+     * start so write_batch prefetches a few cache lines of each device, not all of it (before
+     * STORE_DEV_HOT_END). */
     int64_t id;
-    store_chan_t *chans;               /* name -> idx */
-    int64_t nchans;                    /* next channel idx */
     int64_t first_ts, last_ts, points; /* rows and pending readings; first/last -1: no data */
-    int64_t rlast;                     /* newest ts in rows (valid when has_rows) */
-    int has_rows;
-    int touched;                         /* changed by the open transaction */
-    size_t run0, nrun;                   /* write_batch's scratch: its points' place in the order */
-    store_chan_t *memo[STORE_CHAN_MEMO]; /* channel of the last encoded point's i-th field */
-    int small_rows;                      /* small rows written since its last compaction */
-    int compact_queued;                  /* in the writer's compact list */
     /* Pending readings (pending.c), writer thread only: points after every row's, coded as in
      * pending.c from pbase; pbuf is reallocated only under pmu (readers copy its first vlen
      * bytes). */
     unsigned char *pbuf;
     size_t plen, pcap, pnpts;
     int64_t pbase, plast; /* ts the first point is coded from; ts of the last point */
-    uint64_t pseq0;       /* log row of the oldest pending point */
-    int64_t psince_ms;    /* when that point arrived (monotonic) */
-    uint64_t plogoff0;    /* w->log_total before that log row */
-    uint64_t log_seq;     /* devices.log_seq: log rows up to it hold none of its pending */
     uint64_t pdirect_txn; /* flushed in transaction w->txn: its runs go to rows directly */
     uint64_t pmark;       /* in w->pdevs of transaction w->txn */
-    int pflush_queued;    /* in w->pflush */
-    int pdead;            /* deleted by the open transaction: freed at publication */
+    /* The channel of the last encoded point's i-th field (c NULL: none), with its idx and, when
+     * it fits, its name, so the usual point compares its names here, not in the channels. */
+    struct store_chan_memo {
+        store_chan_t *c;
+        int64_t idx;
+        uint32_t len;
+        char name[STORE_CHAN_MEMO_NAME]; /* the first len bytes, when len <= STORE_CHAN_MEMO_NAME */
+    } memo[STORE_CHAN_MEMO];
+    /* Cold: the rest, but for the end. */
+    UT_hash_handle hh;
+    store_chan_t *chans; /* name -> idx */
+    int64_t nchans;      /* next channel idx */
+    int64_t rlast;       /* newest ts in rows (valid when has_rows) */
+    int has_rows;
+    int touched;        /* changed by the open transaction */
+    int small_rows;     /* small rows written since its last compaction */
+    int compact_queued; /* in the writer's compact list */
+    uint64_t pseq0;     /* log row of the oldest pending point */
+    int64_t psince_ms;  /* when that point arrived (monotonic) */
+    uint64_t plogoff0;  /* w->log_total before that log row */
+    uint64_t log_seq;   /* devices.log_seq: log rows up to it hold none of its pending */
+    int pflush_queued;  /* in w->pflush */
+    int pdead;          /* deleted by the open transaction: freed at publication */
     struct store_dev *pprev, *pnext; /* the pending list, oldest pseq0 first */
     int in_plist;
     /* Published (pmu): the committed pending readings and counters, for readers. */
@@ -206,9 +220,27 @@ typedef struct store_dev {
     int64_t vpoints, vfirst, vlast;
     UT_hash_handle hid; /* s->pids: id -> device, under pmu */
     int in_pids;
+    /* The end: what a batch's lookup and grouping read (write_batch passes 1 and 2), beside the
+     * name the lookup compares. */
+    size_t run0, nrun; /* write_batch's scratch: its points' place in the order */
     size_t len;
     char name[];
 } store_dev_t;
+
+/* The end of store_dev_t's hot fields for a point of at most 8 fields. */
+#define STORE_DEV_HOT_END offsetof(store_dev_t, memo[8])
+
+/* The writer's index of devices by name (devidx.c): open addressing over slots of (hash of the
+ * name, device); an empty slot has d NULL. */
+typedef struct store_dslot {
+    uint64_t hash;
+    struct store_dev *d;
+} store_dslot_t;
+
+typedef struct store_devidx {
+    store_dslot_t *slots; /* mask + 1 of them (a power of two), or NULL while empty */
+    size_t mask, count;
+} store_devidx_t;
 
 /* One reader connection and its statements. */
 typedef struct store_reader {
@@ -257,7 +289,8 @@ typedef struct store_writer {
     sqlite3_stmt *model_put, *model_trim, *event_put, *det_put, *del_models, *del_events, *del_dets;
     /* shared checkpoints (ckpt.c): find by bytes, add, delete ?1 if nothing refers to it */
     sqlite3_stmt *ckpt_find, *ckpt_add, *ckpt_gc;
-    store_dev_t *devs;     /* name -> device */
+    store_dev_t *devs;     /* name -> device; owns the devices and keeps them in id order */
+    store_devidx_t didx;   /* name -> device, for lookups (devidx.c) */
     store_dev_t **touched; /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
     store_codec_t codec;
@@ -275,6 +308,8 @@ typedef struct store_writer {
     size_t ord_cap;
     store_dev_t **run_devs; /* the batch's devices in order of first appearance */
     size_t run_devs_cap;
+    uint64_t *nhash; /* write_batch's scratch: each point's device name hash */
+    size_t nhash_cap;
     struct {
         int64_t idx;
         double v;
@@ -351,6 +386,24 @@ struct store {
     char errmsg[STORE_ERRMSG_SLOTS][STORE_ERRMSG_LEN];
     int errmsg_cur; /* slot of the last message, -1 none */
 };
+
+/* devidx.c (writer thread only, but store__devidx_hash: any thread) */
+/* The 64-bit hash of a device name the index uses. */
+uint64_t store__devidx_hash(const char *name, size_t len);
+/* The device named name[len] whose name hashes to h, or NULL. Borrowed. */
+struct store_dev *store__devidx_find(const store_devidx_t *x, uint64_t h, const char *name,
+                                     size_t len);
+/* Prefetches the slot where a lookup of hash h starts. */
+void store__devidx_prefetch(const store_devidx_t *x, uint64_t h);
+/* The first device on h's probe path whose name has hash h (it reads no device), or NULL: what
+ * store__devidx_find will most likely return, for prefetching it. */
+struct store_dev *store__devidx_peek(const store_devidx_t *x, uint64_t h);
+/* Adds d (not yet indexed; its name and len set). 0 or ERR_NOMEM (then d is not indexed). */
+int store__devidx_add(store_devidx_t *x, struct store_dev *d);
+/* Removes d if it is indexed. */
+void store__devidx_del(store_devidx_t *x, const struct store_dev *d);
+/* Empties the index and frees its slots. */
+void store__devidx_clear(store_devidx_t *x);
 
 /* schema.c */
 int store__writer_open(store_t *s, char *errmsg, size_t errsize);

@@ -244,6 +244,96 @@ static void fill_batch(batch_t *b, const char *dev, int64_t ts0, size_t n)
 
 /* ---- tests ---- */
 
+/* The writer remembers each device's channels by field position, with short names kept beside
+ * them (storage_int.h, STORE_CHAN_MEMO_NAME): names longer than that, sharing their first bytes,
+ * and names of exactly that length that differ only in the last byte still map to their own
+ * channels when a point names them in another order. */
+static void test_channel_memo(void **state)
+{
+    fx_t *f = *state;
+    const char *n1[] = {"temperature_sensor_a", "temperature_sensor_b", "abcdefghijk1"};
+    const char *n2[] = {"temperature_sensor_b", "temperature_sensor_a", "abcdefghijk2"};
+    const double v1[] = {1, 2, 3}, v2[] = {4, 5, 6}, v3[] = {7, 8, 9};
+    write1(f->s, "m", 1000, 3, n1, v1);
+    write1(f->s, "m", 2000, 3, n2, v2);
+    write1(f->s, "m", 3000, 3, n2, v3);
+    write1(f->s, "m", 4000, 3, n1, v1);
+    const char *all[] = {"temperature_sensor_a", "temperature_sensor_b", "abcdefghijk1",
+                         "abcdefghijk2"};
+    /* Per channel, its value at ts 1000..4000 (NAN: none). */
+    const double want[4][4] = {{1, 5, 8, 1}, {2, 4, 7, 2}, {3, NAN, NAN, 3}, {NAN, 6, 9, NAN}};
+    got_t *g = malloc(sizeof *g);
+    for (size_t c = 0; c < 4; c++) {
+        assert_int_equal(query(f->s, "m", 0, INT64_MAX, &all[c], 1, 0, 0, g), 0);
+        size_t k = 0;
+        for (size_t t = 0; t < 4; t++) {
+            if (isnan(want[c][t]))
+                continue;
+            assert_true(k < g->n);
+            assert_int_equal(g->ts[k], 1000 * (int64_t)(t + 1));
+            assert_int_equal(g->nv[k], 1);
+            assert_true(g->vals[k][0] == want[c][t]);
+            k++;
+        }
+        assert_int_equal(g->n, k);
+    }
+    free(g);
+}
+
+/* The writer's device index (devidx.c): every added device is found by name, a removed one is
+ * not, and removals in any order keep the others reachable (backward-shift deletion). */
+static void test_devidx(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    store_dev_t **d = calloc(N, sizeof *d);
+    assert_non_null(d);
+    store_devidx_t x = {0};
+    char name[32];
+    assert_null(store__devidx_find(&x, store__devidx_hash("dev-0", 5), "dev-0", 5));
+    for (int i = 0; i < N; i++) {
+        int len = snprintf(name, sizeof name, "dev-%d", i);
+        d[i] = calloc(1, sizeof *d[i] + (size_t)len + 1);
+        assert_non_null(d[i]);
+        d[i]->len = (size_t)len;
+        memcpy(d[i]->name, name, (size_t)len);
+        assert_int_equal(store__devidx_add(&x, d[i]), 0);
+    }
+    assert_int_equal(x.count, N);
+    assert_true(x.count * 2 <= x.mask + 1);
+    /* Remove two thirds, in an order unrelated to the slots. */
+    for (int k = 0; k < N; k++) {
+        int i = (int)(((unsigned)k * 7919u) % N);
+        if (i % 3 != 0)
+            store__devidx_del(&x, d[i]);
+    }
+    store__devidx_del(&x, d[1]); /* already removed: no-op */
+    assert_int_equal(x.count, N / 3);
+    for (int i = 0; i < N; i++) {
+        const char *nm = d[i]->name;
+        store_dev_t *got = store__devidx_find(&x, store__devidx_hash(nm, d[i]->len), nm, d[i]->len);
+        if (i % 3 == 0) {
+            assert_ptr_equal(got, d[i]);
+            assert_ptr_equal(store__devidx_peek(&x, store__devidx_hash(nm, d[i]->len)), d[i]);
+        } else {
+            assert_null(got);
+        }
+    }
+    /* Added back, all are found again. */
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 0)
+            assert_int_equal(store__devidx_add(&x, d[i]), 0);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(store__devidx_find(&x, store__devidx_hash(d[i]->name, d[i]->len),
+                                            d[i]->name, d[i]->len),
+                         d[i]);
+    store__devidx_clear(&x);
+    assert_null(x.slots);
+    for (int i = 0; i < N; i++)
+        free(d[i]);
+    free(d);
+}
+
 static void test_roundtrip_exact(void **state)
 {
     fx_t *f = *state;
@@ -3280,6 +3370,8 @@ int main(void)
     log_set_level(LOG_LEVEL_WARN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_exact, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_memo, setup, teardown),
+        cmocka_unit_test(test_devidx),
         cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sorted_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_channels, setup, teardown),
