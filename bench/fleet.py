@@ -386,7 +386,7 @@ def source_functions(root):
                         out.setdefault(name, stage)
             except OSError:
                 pass
-    return out
+    return out  # a name defined in two areas (a static helper) counts for the first listed
 
 
 def classify(comm, dso, sym, funcs):

@@ -27,7 +27,7 @@ void batch_reset(batch_t *b)
 }
 
 /* Grows *arr so it holds at least need elements of size sz. */
-static int grow(void **arr, size_t *cap, size_t need, size_t sz)
+static int batch_grow(void **arr, size_t *cap, size_t need, size_t sz)
 {
     if (need <= *cap)
         return 0;
@@ -47,7 +47,7 @@ static int str_put(batch_t *b, const char *s, size_t len, uint32_t *off)
 {
     if (b->str_len + len + 1 > UINT32_MAX)
         return ERR_NOMEM;
-    if (grow((void **)&b->str, &b->str_cap, b->str_len + len + 1, 1))
+    if (batch_grow((void **)&b->str, &b->str_cap, b->str_len + len + 1, 1))
         return ERR_NOMEM;
     memcpy(b->str + b->str_len, s, len);
     b->str[b->str_len + len] = '\0';
@@ -108,7 +108,7 @@ int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms,
 {
     if (b->open)
         batch_point_abort(b);
-    if (grow((void **)&b->points, &b->points_cap, b->npoints + 1, sizeof *b->points))
+    if (batch_grow((void **)&b->points, &b->points_cap, b->npoints + 1, sizeof *b->points))
         return ERR_NOMEM;
     batch_point_t *p = &b->points[b->npoints];
     size_t str_mark = b->str_len;
@@ -136,7 +136,7 @@ int batch_field_add(batch_t *b, const char *name, size_t len, double value)
             return 0;
         }
     }
-    if (grow((void **)&b->fields, &b->fields_cap, b->nfields + 1, sizeof *b->fields))
+    if (batch_grow((void **)&b->fields, &b->fields_cap, b->nfields + 1, sizeof *b->fields))
         return ERR_NOMEM;
     batch_field_t *f = &b->fields[b->nfields];
     if (str_put(b, name, len, &f->name))

@@ -53,7 +53,7 @@ static size_t chan_find(const struct qdev *d, uint64_t h, int *found)
     return lo;
 }
 
-static int chan_add(struct qdev *d, uint64_t h)
+static int qchan_add(struct qdev *d, uint64_t h)
 {
     int found;
     size_t at = chan_find(d, h, &found);
@@ -73,14 +73,14 @@ static int chan_add(struct qdev *d, uint64_t h)
     return 0;
 }
 
-static struct qdev *dev_find(struct qdev *devs, const char *name, size_t len)
+static struct qdev *qdev_find(struct qdev *devs, const char *name, size_t len)
 {
     struct qdev *d = NULL;
     HASH_FIND(hh, devs, name, len, d);
     return d;
 }
 
-static struct qdev *dev_add(struct qdev **devs, size_t *ndevs, const char *name, size_t len)
+static struct qdev *qdev_add(struct qdev **devs, size_t *ndevs, const char *name, size_t len)
 {
     struct qdev *d = calloc(1, sizeof *d + len + 1);
     if (d == NULL)
@@ -145,13 +145,13 @@ struct load_ctx {
 static int on_stored_device(void *arg, const store_device_info_t *info)
 {
     struct load_ctx *lc = arg;
-    struct qdev *d = dev_add(&lc->devs, &lc->ndevs, info->id, strlen(info->id));
+    struct qdev *d = qdev_add(&lc->devs, &lc->ndevs, info->id, strlen(info->id));
     if (d == NULL) {
         lc->rc = ERR_NOMEM;
         return 1;
     }
     for (size_t i = 0; i < info->nchannels; i++) {
-        if (chan_add(d, fnv1a(info->channels[i], strlen(info->channels[i])))) {
+        if (qchan_add(d, fnv1a(info->channels[i], strlen(info->channels[i])))) {
             lc->rc = ERR_NOMEM;
             return 1;
         }
@@ -184,7 +184,7 @@ int quota_load(quota_t *q, store_t *s)
 static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, char *why, size_t size)
 {
     const char *name = batch_str(b, p->device);
-    struct qdev *d = dev_find(q->devs, name, p->device_len);
+    struct qdev *d = qdev_find(q->devs, name, p->device_len);
     if (d == NULL && q->ndevs >= q->max_devices) {
         snprintf(why, size,
                  "device limit reached: %zu devices (storage.max_devices); '%.40s%s' "
@@ -208,11 +208,11 @@ static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, cha
                  name, p->device_len > 40 ? "..." : "", have + fresh, q->max_channels);
         return 0;
     }
-    if (d == NULL && (d = dev_add(&q->devs, &q->ndevs, name, p->device_len)) == NULL)
+    if (d == NULL && (d = qdev_add(&q->devs, &q->ndevs, name, p->device_len)) == NULL)
         return ERR_NOMEM;
     for (uint32_t i = 0; fresh > 0 && i < p->nfields; i++) {
         const batch_field_t *f = &b->fields[p->field0 + i];
-        if (chan_add(d, fnv1a(batch_str(b, f->name), f->name_len)))
+        if (qchan_add(d, fnv1a(batch_str(b, f->name), f->name_len)))
             return ERR_NOMEM;
     }
     return 1;
@@ -268,10 +268,10 @@ int quota_device_add(quota_t *q, const char *device)
     size_t len = strlen(device);
     int rc = 0;
     pthread_mutex_lock(&q->lock);
-    if (dev_find(q->devs, device, len) == NULL) {
+    if (qdev_find(q->devs, device, len) == NULL) {
         if (q->ndevs >= q->max_devices)
             rc = ERR_LIMIT;
-        else if (dev_add(&q->devs, &q->ndevs, device, len) == NULL)
+        else if (qdev_add(&q->devs, &q->ndevs, device, len) == NULL)
             rc = ERR_NOMEM;
     }
     pthread_mutex_unlock(&q->lock);
@@ -281,7 +281,7 @@ int quota_device_add(quota_t *q, const char *device)
 void quota_device_remove(quota_t *q, const char *device)
 {
     pthread_mutex_lock(&q->lock);
-    struct qdev *d = dev_find(q->devs, device, strlen(device));
+    struct qdev *d = qdev_find(q->devs, device, strlen(device));
     if (d) {
         HASH_DEL(q->devs, d);
         q->ndevs--;
