@@ -604,16 +604,16 @@ int main(int argc, char **argv)
 
 fail:
     api_stop(d.api);
-    if (d.signals_on) { /* closed, so the loop below can end */
+    /* Every handle closed first, then one run of the loop to finish the closes: running it while
+     * the stream still listens would never return (a failed HTTP listen used to hang here). */
+    if (d.signals_on) {
         uv_close((uv_handle_t *)&d.sigterm, NULL);
         uv_close((uv_handle_t *)&d.sigint, NULL);
         uv_close((uv_handle_t *)&d.sighup, NULL);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
     }
-    if (d.stream) {
+    if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
-        uv_run(&d.loop, UV_RUN_DEFAULT);
-    }
+    uv_run(&d.loop, UV_RUN_DEFAULT);
     stop_pipeline(&d);
     store_close(d.store);
     quota_destroy(d.quota);

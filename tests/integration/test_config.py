@@ -162,7 +162,7 @@ class Overrides(unittest.TestCase):
     def test_flags_override_file(self):
         tmp = vt.mkdtemp()
         file_data = os.path.join(tmp, "file-data")
-        file_http, file_stream = vt.free_port(), vt.free_port()
+        file_http, file_stream = vt.free_ports(2)
         cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), """
 [daemon]
 data_dir = %s
@@ -332,6 +332,12 @@ device_tag = host
                                "--stream", "off")
             self.assertNotEqual(rc, 0)
             self.assertIn(str(d.http_port), err)
+            # The same with the stream on: it listens first and must be shut again (this hung
+            # in the failure path's loop run, for ever, before the fix).
+            rc, out, err = run("--data-dir", other + "2", "--http", "127.0.0.1:%d" % d.http_port,
+                               "--stream", "127.0.0.1:0", timeout=15)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("cannot listen for HTTP", err)
             # Same data directory: refused while the first one runs.
             rc, out, err = run("--data-dir", d.data_dir, "--http", "127.0.0.1:0",
                                "--stream", "off")

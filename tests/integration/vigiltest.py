@@ -81,13 +81,24 @@ def mkdtemp(prefix="vigil-it-"):
     return d
 
 
+def free_ports(n):
+    """n distinct free loopback TCP ports (bind port 0 n times, holding every socket until all
+    are chosen: one at a time, the kernel may hand out the same port twice)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
-    """A free loopback TCP port (bind port 0 and read what the kernel chose)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free loopback TCP port."""
+    return free_ports(1)[0]
 
 
 def write_file(path, text, mode="w"):
@@ -120,8 +131,7 @@ class Vigild:
     def start(self, timeout=15.0, new_ports=False):
         assert self.proc is None, "already running"
         if self.http_port is None or new_ports:
-            self.http_port = free_port()
-            self.stream_port = free_port()
+            self.http_port, self.stream_port = free_ports(2)
         args = self.prefix + [VIGILD]
         if self.config:
             args += ["--config", self.config]
