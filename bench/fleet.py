@@ -52,7 +52,7 @@ import argparse, http.client, json, os, re, resource, shutil, signal, subprocess
     threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ingest import free_port, wait_http, dir_bytes  # noqa: E402
+from ingest import free_port, free_ports, wait_http, dir_bytes  # noqa: E402
 
 CHANNELS = 8
 HTTP_BATCH = 5000
@@ -70,7 +70,7 @@ class Vigild:
     def __init__(self, build, tmp, hidden=0):
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="vigil-")
         self.data = os.path.join(self.dir, "data")
-        self.port, self.sport = free_port(), free_port()
+        self.port, self.sport = free_ports(2)
         self.log = open(os.path.join(self.dir, "log"), "w")
         conf = []
         if hidden > 0:  # the one setting --hidden changes; the rest stay built-in defaults

@@ -16,12 +16,22 @@ import sys, tempfile, threading, time
 CHANNELS = ["vib", "current", "temp", "pressure", "flow", "speed", "rpm", "power"]
 
 
+def free_ports(n):
+    """n distinct free loopback ports: every socket held until all are chosen (one at a time,
+    the kernel may hand out the same port twice)."""
+    socks = []
+    try:
+        for _ in range(n):
+            socks.append(socket.socket())
+            socks[-1].bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+    return free_ports(1)[0]
 
 
 def wait_http(port, path, timeout=30):
@@ -150,7 +160,7 @@ def dir_bytes(path):
 class Vigild:
     def __init__(self, binary, tmp):
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="vigil-")
-        self.port, self.sport = free_port(), free_port()
+        self.port, self.sport = free_ports(2)
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.p = subprocess.Popen([binary, "--data-dir", os.path.join(self.dir, "data"),
                                    "--http", f"127.0.0.1:{self.port}",
@@ -185,7 +195,7 @@ class Vigild:
 class Influxd:
     def __init__(self, tmp):
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="influx-")
-        self.port, bport = free_port(), free_port()
+        self.port, bport = free_ports(2)
         conf = os.path.join(self.dir, "influxdb.conf")
         with open(conf, "w") as f:
             f.write(f"""reporting-disabled = true
