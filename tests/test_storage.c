@@ -1443,20 +1443,17 @@ static void test_events(void **state)
     free(e);
 }
 
-static void test_events_index_used(void **state)
+/* Each of the n statements sqls[i] is planned on the fixture's database with want[i] in
+ * exactly one line of its EXPLAIN QUERY PLAN, and no line scans a table or sorts in a temporary
+ * b-tree (index order, no scan). */
+static void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want,
+                         size_t n)
 {
-    fx_t *f = *state;
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", f->dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev_active, store__sql_ev_all,
-                          store__sql_ev_all_active};
-    const char *want[] = {"USING INDEX events_device_start (device_id=? AND start_ts<?)",
-                          "USING INDEX events_device_start (device_id=? AND start_ts<?)",
-                          "SEARCH e USING INDEX events_start (start_ts<?)",
-                          "SEARCH e USING INDEX events_active (start_ts<?)"};
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < n; i++) {
         char sql[1024];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
         sqlite3_stmt *st;
@@ -1465,7 +1462,6 @@ static void test_events_index_used(void **state)
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *detail = (const char *)sqlite3_column_text(st, 3);
             found += strstr(detail, want[i]) != NULL;
-            /* Newest first comes from the index order: no sort, no scan. */
             assert_null(strstr(detail, "SCAN"));
             assert_null(strstr(detail, "TEMP B-TREE"));
         }
@@ -1473,6 +1469,17 @@ static void test_events_index_used(void **state)
         sqlite3_finalize(st);
     }
     sqlite3_close(db);
+}
+
+static void test_events_index_used(void **state)
+{
+    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev_active, store__sql_ev_all,
+                          store__sql_ev_all_active};
+    const char *want[] = {"USING INDEX events_device_start (device_id=? AND start_ts<?)",
+                          "USING INDEX events_device_start (device_id=? AND start_ts<?)",
+                          "SEARCH e USING INDEX events_start (start_ts<?)",
+                          "SEARCH e USING INDEX events_active (start_ts<?)"};
+    assert_plans(*state, sqls, want, 4);
 }
 
 typedef struct dets {
@@ -3130,30 +3137,10 @@ static void test_retention_with_writes(void **state)
  * readings_time, the ended events through events_start. */
 static void test_retention_index_used(void **state)
 {
-    fx_t *f = *state;
-    char path[128];
-    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     const char *sqls[] = {store__sql_retain_rows, store__sql_retain_events};
     const char *want[] = {"SEARCH readings USING COVERING INDEX readings_time (device_id=?)",
                           "SEARCH events USING INDEX events_start (start_ts<?)"};
-    for (size_t i = 0; i < 2; i++) {
-        char sql[1024];
-        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        int found = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *detail = (const char *)sqlite3_column_text(st, 3);
-            found += strstr(detail, want[i]) != NULL;
-            assert_null(strstr(detail, "SCAN"));
-            assert_null(strstr(detail, "TEMP B-TREE"));
-        }
-        assert_int_equal(found, 1);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
+    assert_plans(*state, sqls, want, 2);
 }
 
 /* ---- shared checkpoints (schema 5) ---- */
