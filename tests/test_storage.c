@@ -1446,8 +1446,7 @@ static void test_events(void **state)
 /* Each of the n statements sqls[i] is planned on the fixture's database with want[i] in
  * exactly one line of its EXPLAIN QUERY PLAN, and no line scans a table or sorts in a temporary
  * b-tree (index order, no scan). */
-static void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want,
-                         size_t n)
+static void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want, size_t n)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", f->dir);
