@@ -1657,17 +1657,25 @@ static void test_close_commits_queued(void **state)
     counter_deinit(&c);
 }
 
-/* A database left by the first release (schema 1) is upgraded in place, its data intact. */
-static void test_migrate_v1(void **state)
+/* Closes the fixture's store and leaves in its directory an empty database of schema version
+ * `version` (store__test_create), for a migration test to fill and open; path gets its file. */
+static void old_schema(fx_t *f, int version, char *path, size_t size)
 {
-    fx_t *f = *state;
     store_close(f->s);
     f->s = NULL;
     rm_dir(f->dir);
     assert_int_equal(mkdir(f->dir, 0700), 0);
-    char path[128], msg[256];
-    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
-    assert_int_equal(store__test_create(path, 1, msg, sizeof msg), 0);
+    char msg[256];
+    snprintf(path, size, "%s/vigil.db", f->dir);
+    assert_int_equal(store__test_create(path, version, msg, sizeof msg), 0);
+}
+
+/* A database left by the first release (schema 1) is upgraded in place, its data intact. */
+static void test_migrate_v1(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    old_schema(f, 1, path, sizeof path);
     /* What schema 1 holds after one reading of "old": temp=21.5 at ts 10. */
     unsigned char blob[32];
     size_t n = store__pair_put(blob, 0, 21.5);
@@ -2468,13 +2476,8 @@ static void test_range_boundaries(void **state)
 static void test_migrate_v2(void **state)
 {
     fx_t *f = *state;
-    store_close(f->s);
-    f->s = NULL;
-    rm_dir(f->dir);
-    assert_int_equal(mkdir(f->dir, 0700), 0);
-    char path[128], msg[256];
-    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
-    assert_int_equal(store__test_create(path, 2, msg, sizeof msg), 0);
+    char path[128];
+    old_schema(f, 2, path, sizeof path);
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -2887,13 +2890,8 @@ static void test_pending_concurrent_reader(void **state)
 static void test_migrate_v3(void **state)
 {
     fx_t *f = *state;
-    store_close(f->s);
-    f->s = NULL;
-    rm_dir(f->dir);
-    assert_int_equal(mkdir(f->dir, 0700), 0);
-    char path[128], msg[256];
-    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
-    assert_int_equal(store__test_create(path, 3, msg, sizeof msg), 0);
+    char path[128];
+    old_schema(f, 3, path, sizeof path);
     sqlite3 *db;
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -3269,13 +3267,8 @@ static void test_ckpts_shared(void **state)
 static void test_migrate_v4(void **state)
 {
     fx_t *f = *state;
-    store_close(f->s);
-    f->s = NULL;
-    rm_dir(f->dir);
-    assert_int_equal(mkdir(f->dir, 0700), 0);
-    char path[128], msg[256];
-    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
-    assert_int_equal(store__test_create(path, 4, msg, sizeof msg), 0);
+    char path[128];
+    old_schema(f, 4, path, sizeof path);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     /* Three members of a group with versions 1 and 2 (the same two checkpoints), one device
