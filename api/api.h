@@ -70,8 +70,10 @@ typedef struct api_backend {
     int (*pipe_predictions)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
                             char **out);
     int (*pipe_forecast)(void *ctx, const char *id, int horizon, char **out);
+    /* id NULL: every device. The newest events overlapping [from, to): at least the newest
+     * limit and, where one start time spans the cut, all events that started then. */
     int (*pipe_anomalies)(void *ctx, const char *id, int active_only, int64_t from, int64_t to,
-                          char **out); /* id NULL: every device */
+                          size_t limit, char **out);
     int (*pipe_models)(void *ctx, const char *id, char **out);
     int (*pipe_retrain)(void *ctx, const char *id);
     int (*pipe_rollback)(void *ctx, const char *id, uint32_t version);

@@ -266,7 +266,7 @@ void api__h_anomalies(api_request_t *r)
     int active = a && strcmp(a, "true") == 0;
     const char *dev = r->route == ROUTE_ANOMALIES ? NULL : r->seg[0];
     char *out = NULL;
-    int rc = be->pipe_anomalies(be->ctx, dev, active, from, to, &out);
+    int rc = be->pipe_anomalies(be->ctx, dev, active, from, to, limit, &out);
     if (rc || out == NULL) {
         answer(r, rc, out, "anomalies");
         return;
@@ -288,7 +288,7 @@ void api__h_anomalies(api_request_t *r)
         api__error(r, 500, "anomalies: out of memory");
         return;
     }
-    if (k == n) { /* everything the range holds (the backend reads at most 10,000) */
+    if (k == n) { /* everything the range holds (as far as the backend read, see pipeline.h) */
         answer_page(r, v, NULL);
         return;
     }

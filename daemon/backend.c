@@ -228,9 +228,10 @@ static int be_forecast(void *ctx, const char *id, int horizon, char **out)
     return pipeline_forecast(((backend_t *)ctx)->pipe, id, horizon, out);
 }
 
-static int be_anomalies(void *ctx, const char *id, int active, int64_t from, int64_t to, char **out)
+static int be_anomalies(void *ctx, const char *id, int active, int64_t from, int64_t to,
+                        size_t limit, char **out)
 {
-    return pipeline_anomalies(((backend_t *)ctx)->pipe, id, active, from, to, out);
+    return pipeline_anomalies(((backend_t *)ctx)->pipe, id, active, from, to, limit, out);
 }
 
 static int be_models(void *ctx, const char *id, char **out)

@@ -72,8 +72,12 @@ int pipeline_status(pipeline_t *p, const char *device, char **out);
 int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
                          char **out);
 int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out);
+/* The newest events overlapping [from, to) (device NULL: the fleet's): the newest limit + 1
+ * and every event that shares a start time with the last of them (an API page never splits a
+ * start time), at most PIPELINE_EVENTS_READ in all. */
+#define PIPELINE_EVENTS_READ 10000
 int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
-                       char **out);
+                       size_t limit, char **out);
 int pipeline_models(pipeline_t *p, const char *device, char **out);
 
 /* Asks for a retraining now: the device joins the training due-set (served in the order

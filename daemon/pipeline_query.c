@@ -427,6 +427,8 @@ struct ev_ctx {
     pipeline_t *p;
     json_t *arr;
     uint64_t token;
+    size_t n;                       /* events the store reported */
+    int64_t first_start, last_start; /* the start times of the first and the last */
 };
 
 /* One stored event; an active one is replaced by its live version (peak and channels grow). */
@@ -435,6 +437,9 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
 {
     struct ev_ctx *c = arg;
     json_t *o = NULL;
+    if (c->n++ == 0)
+        c->first_start = start_ts;
+    c->last_start = start_ts;
     if (end_ts < 0) {
         struct dev *d = pipeline__find(c->p, device);
         if (d) {
@@ -471,18 +476,28 @@ static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t 
 }
 
 int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
-                       char **out)
+                       size_t limit, char **out)
 {
     if (device && pipeline__find(p, device) == NULL)
         return ERR_NOTFOUND;
     json_t *arr = json_array();
     if (p->store) {
-        struct ev_ctx c = {p, arr, atomic_fetch_add(&p->list_token, 1) + 1};
-        int rc =
-            store_events_query(p->store, device, active_only, from, to, 10000, on_stored_event, &c);
-        if (rc) {
-            json_decref(arr);
-            return rc;
+        /* limit + 1 events show where the page ends, unless they all started at once: then
+         * that start time may have more, and the read is repeated up to the cap. */
+        size_t cap = limit < PIPELINE_EVENTS_READ ? limit + 1 : PIPELINE_EVENTS_READ;
+        struct ev_ctx c;
+        for (;;) {
+            c = (struct ev_ctx){p, arr, atomic_fetch_add(&p->list_token, 1) + 1, 0, 0, 0};
+            int rc = store_events_query(p->store, device, active_only, from, to, cap,
+                                        on_stored_event, &c);
+            if (rc) {
+                json_decref(arr);
+                return rc;
+            }
+            if (c.n < cap || c.first_start != c.last_start || cap == PIPELINE_EVENTS_READ)
+                break;
+            json_array_clear(arr);
+            cap = PIPELINE_EVENTS_READ;
         }
         /* An event that just started may not be committed yet (its put is asynchronous): add
          * the active events the store did not list, newest first like the rest. */

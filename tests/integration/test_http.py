@@ -770,6 +770,89 @@ class ForecastCap(vt.DaemonTestCase):
                              ["'horizon'", "10000"])
         self.assertJsonError(self.d.get("/v1/devices/fc-nope/forecast?horizon=5"), 404, "fc-nope")
 
+class AnomalyPages(vt.DaemonTestCase):
+    """Fleet-wide anomalies read page by page through "next": the same events as one page, in
+    order, none repeated or lost, and a start time shared by more events than `limit` is never
+    split (those events come on one page). Eight devices see the same sine; a burst of
+    alternating spikes on channel a starts at three times: 3 devices (A), 3 (B), 2 (C)."""
+
+    CONFIG = "[model]\nwarmup = 60\nhidden = 4\nretrain_every = 0\n"
+    T0 = 1000000
+    BURST = {"A": (150, 3), "B": (160, 3), "C": (170, 2)}  # group: (burst start, devices)
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        devs = [(g, "ap-%s%d" % (g.lower(), k)) for g, (_, n) in sorted(cls.BURST.items())
+                for k in range(n)]
+
+        def rows(i0, i1):
+            out = []
+            for i in range(i0, i1):
+                for g, dev in devs:
+                    a, b = math.sin(i / 5.0), math.cos(i / 5.0)
+                    j = i - 80 - cls.BURST[g][0]
+                    if 0 <= j < 20:  # the burst: 20 readings of +-5 on a
+                        a += 5.0 if j % 2 else -5.0
+                    out.append({"device": dev, "ts": cls.T0 + 1000 * i, "values": {"a": a, "b": b}})
+            return out
+        assert cls.d.post_json(rows(0, 80)).status == 200
+        deadline = time.monotonic() + 60
+        for _, dev in devs:  # first models (linear: a sine is a linear system)
+            while True:
+                st, _, body = cls.d.get("/v1/devices/%s/model" % dev)
+                if st == 200 and vt.loads(body)["versions"]:
+                    break
+                assert time.monotonic() < deadline, dev + ": no model in 60 s"
+                time.sleep(0.1)
+        assert cls.d.post_json(rows(80, 300)).status == 200
+        cls.whole = None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            doc = cls.d.get_json("/v1/anomalies")
+            if len(doc["anomalies"]) == len(devs) and not any(e["active"]
+                                                              for e in doc["anomalies"]):
+                cls.whole = doc
+                break
+            time.sleep(0.1)
+        assert cls.whole is not None, "want one ended event per device, got %r" % (doc,)
+
+    def pages(self, path):
+        got, sizes = [], []
+        while path:
+            doc = self.d.get_json(path)
+            got += doc["anomalies"]
+            sizes.append(len(doc["anomalies"]))
+            path = doc["next"]
+            self.assertLess(len(sizes), 10)
+        return got, sizes
+
+    def test_events_by_group(self):
+        ev = self.whole["anomalies"]
+        self.assertIsNone(self.whole["next"])
+        starts = sorted({e["start_ts"] for e in ev}, reverse=True)
+        self.assertEqual(len(starts), 3, ev)
+        self.assertEqual([sum(1 for e in ev if e["start_ts"] == s) for s in starts], [2, 3, 3])
+        self.assertEqual([e["start_ts"] for e in ev], sorted((e["start_ts"] for e in ev),
+                                                             reverse=True))
+
+    def test_pages_never_split_a_start_time(self):
+        # limit 2: C's two, then B's three on one page (one start time fills it), then A's.
+        # limit 4: C's two (B's three would cross it), then B's, then A's.
+        for limit, sizes in ((2, [2, 3, 3]), (4, [2, 3, 3]), (5, [5, 3]), (8, [8])):
+            with self.subTest(limit=limit):
+                got, seen = self.pages("/v1/anomalies?limit=%d" % limit)
+                self.assertEqual(seen, sizes)
+                self.assertEqual(sorted(json.dumps(e, sort_keys=True) for e in got),
+                                 sorted(json.dumps(e, sort_keys=True)
+                                        for e in self.whole["anomalies"]))
+
+    def test_device_pages(self):
+        got, seen = self.pages("/v1/devices/ap-b1/anomalies?limit=1")
+        self.assertEqual(seen, [1])
+        self.assertEqual(got, [e for e in self.whole["anomalies"] if e["device"] == "ap-b1"])
+
+
 class PageCaps(vt.DaemonTestCase):
     """A list page holds at most 8 MiB of JSON (readings, devices) whatever the limit; the page
     that reaches it ends early at an item boundary and its continuation gets the rest."""
