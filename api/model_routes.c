@@ -112,17 +112,56 @@ static void next_to(sbuf_t *b, int64_t to)
         sbuf_printf(b, "&to=%lld", (long long)to);
 }
 
+/* The channels the device's detector models: the keys of "latest" in its status, or
+ * API_FORECAST_CHANNELS_MAX when the status does not say (no reading scored yet). Returns the
+ * count, or 0 with an answer set naming `what` (the device is unknown, or out of memory).
+ * *name_bytes (NULL: not wanted): the names' total length (64 a name when not known). */
+static size_t modeled_channels(api_request_t *r, const char *what, size_t *name_bytes)
+{
+    api_backend_t *be = &r->srv->be;
+    char *out = NULL;
+    int rc = be->pipe_status(be->ctx, r->seg[0], &out);
+    if (rc || out == NULL) {
+        answer(r, rc, out, what);
+        return 0;
+    }
+    json_t *v = json_loads(out, 0, NULL);
+    free(out);
+    json_t *latest = json_object_get(v, "latest");
+    size_t n = json_is_object(latest) ? json_object_size(latest) : 0, bytes = 0;
+    const char *key;
+    json_t *val;
+    json_object_foreach(latest, key, val) bytes += strlen(key);
+    if (n == 0) {
+        n = API_FORECAST_CHANNELS_MAX;
+        bytes = 64 * n;
+    }
+    if (name_bytes)
+        *name_bytes = bytes;
+    json_decref(v);
+    return n;
+}
+
 void api__h_predictions(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
     int64_t from, to;
     size_t limit;
-    if (!have(r, be->pipe_predictions) || api__arg_range(r, &from, &to) ||
+    if (!have(r, be->pipe_predictions) || !have(r, be->pipe_status) ||
+        api__arg_range(r, &from, &to) ||
         api__arg_limit(r, "limit", API_PREDICTIONS_PAGE, 100000, &limit))
         return;
-    /* One entry holds a predicted and an actual value of each of up to 64 channels: a page
-     * holds at most API_PREDICTIONS_PAGE of them, whatever the limit. */
+    /* One entry holds a predicted and an actual value of each of up to 64 channels, each
+     * under its name: a page holds at most API_PREDICTIONS_PAGE of them and, by an upper
+     * estimate of an entry's JSON (a number is at most 16 bytes, 4 more for quotes, colon
+     * and comma; 128 for the rest), about API_PAGE_BYTES, whatever the limit. */
+    size_t names, nch = modeled_channels(r, "predictions", &names);
+    if (nch == 0)
+        return;
+    size_t entry = 2 * (names + 20 * nch) + 128;
     size_t page = limit < API_PREDICTIONS_PAGE ? limit : API_PREDICTIONS_PAGE;
+    if (page > API_PAGE_BYTES / entry)
+        page = API_PAGE_BYTES / entry ? API_PAGE_BYTES / entry : 1;
     char *out = NULL;
     int rc = be->pipe_predictions(be->ctx, r->seg[0], from, to, page, &out);
     if (rc || out == NULL) {
@@ -148,27 +187,6 @@ void api__h_predictions(api_request_t *r)
     answer_page(r, v, &b);
 }
 
-/* The channels the device's detector models: the keys of "latest" in its status, or
- * API_FORECAST_CHANNELS_MAX when the status does not say (no reading scored yet). Returns the
- * count, or 0 with an answer set (the device is unknown, or out of memory). */
-static size_t modeled_channels(api_request_t *r)
-{
-    api_backend_t *be = &r->srv->be;
-    char *out = NULL;
-    int rc = be->pipe_status(be->ctx, r->seg[0], &out);
-    if (rc || out == NULL) {
-        answer(r, rc, out, "forecast");
-        return 0;
-    }
-    json_t *v = json_loads(out, 0, NULL);
-    free(out);
-    json_t *latest = json_object_get(v, "latest");
-    size_t n = json_is_object(latest) && json_object_size(latest) > 0 ? json_object_size(latest)
-                                                                      : API_FORECAST_CHANNELS_MAX;
-    json_decref(v);
-    return n;
-}
-
 void api__h_forecast(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
@@ -178,7 +196,7 @@ void api__h_forecast(api_request_t *r)
         return;
     /* A forecast is one answer, not paged: its size (steps x channels, each with a mean and a
      * band) is capped by refusing a horizon beyond the device's share of the budget. */
-    size_t nch = modeled_channels(r);
+    size_t nch = modeled_channels(r, "forecast", NULL);
     if (nch == 0)
         return;
     if (horizon * nch > API_FORECAST_VALUES) {

@@ -915,6 +915,36 @@ class PageCaps(vt.DaemonTestCase):
         self.assertEqual(len(got), len(set(got)))
 
 
+    def test_predictions_page_cap(self):
+        # 64 modelled channels of 200-byte names: an entry is ~28 KB of JSON, so 400 entries
+        # (11 MB) come in pages of at most 8 MiB.
+        names = self.NAMES[:64]
+        body = "".join("m,device=wpred %s %d\n" % (",".join(
+            "%s=%d" % (n, (t + i) % 17) for i, n in enumerate(names)), 1000 * t)
+            for t in range(1, 401))
+        self.assertEqual(self.d.write_lp(body, precision="ms").status, 204)
+        deadline = time.monotonic() + 60
+        while True:  # 404 until the pipeline has the device, then pages fill as it scores
+            got, pages, path = [], [], "/v1/devices/wpred/predictions?limit=1000"
+            while path:
+                st, _, body = self.d.get(path)
+                self.assertIn(st, (200, 404), body[:300])
+                if st == 404:
+                    break
+                self.assertLessEqual(len(body), self.CAP)
+                doc = vt.loads(body)
+                pages.append(len(doc["points"]))
+                got += doc["points"]
+                path = doc["next"]
+                self.assertLess(len(pages), 20)
+            if len(got) == 400 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual([p["ts"] for p in got], [1000 * t for t in range(1, 401)])
+        self.assertGreater(len(pages), 1, pages)
+        self.assertEqual(len(got[0]["predicted"]), 64)
+        self.assertEqual(got[5]["actual"][names[3]], (6 + 3) % 17)
+
 class MhdErrors(vt.DaemonTestCase):
     """What libmicrohttpd answers itself, before vigild's handler runs (docs/reliability.md):
     the status is right and nothing is stored, but the body is its HTML."""
