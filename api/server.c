@@ -712,7 +712,6 @@ static int io_submit(struct api_server *srv, api_request_t *r)
 static void *io_main(void *arg)
 {
     struct api_server *srv = arg;
-    thread_nice(srv->opts.io_nice); /* bulk work: parsing writes, waiting for the disk */
     pthread_mutex_lock(&srv->io_mu);
     for (;;) {
         while (srv->io_head == NULL && !srv->io_stop)
@@ -984,9 +983,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     srv->opts.device_tag = srv->device_tag;
     srv->opts.listen = NULL; /* not kept: the caller's string */
     api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit);
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC |
-        MHD_ALLOW_SUSPEND_RESUME;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     /* HTTPS: the certificate and key checked by api_tls_load; TLS 1.2 and 1.3 only. */
@@ -1022,7 +1020,9 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     srv->io_threads = calloc(nio, sizeof *srv->io_threads);
     for (unsigned i = 0; srv->io_threads && i < nio; i++) {
         pthread_mutex_lock(&srv->io_mu);
-        int ok = pthread_create(&srv->io_threads[srv->nio], NULL, io_main, srv) == 0;
+        /* niced: bulk work, parsing writes and waiting for the disk */
+        int ok =
+            thread_create_niced(&srv->io_threads[srv->nio], srv->opts.io_nice, io_main, srv) == 0;
         if (ok) {
             pthread_setname_np(srv->io_threads[srv->nio], "http-io");
             srv->nio++;

@@ -582,7 +582,6 @@ static void *shard_main(void *arg)
 {
     struct shard *sh = arg;
     pipeline_t *p = sh->p;
-    thread_nice(p->o.shard_nice);
     pthread_mutex_lock(&sh->mu);
     for (;;) {
         while (sh->head == NULL && !sh->stopping)
@@ -736,7 +735,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         pthread_cond_init(&sh->cv, NULL);
         pthread_cond_init(&sh->space, NULL);
         pthread_cond_init(&sh->idle, NULL);
-        if (pthread_create(&sh->thread, NULL, shard_main, sh) != 0) {
+        if (thread_create_niced(&sh->thread, p->o.shard_nice, shard_main, sh) != 0) {
             p->nshards = s;
             pipeline_destroy(p);
             return ERR_IO;

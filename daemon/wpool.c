@@ -32,7 +32,6 @@ struct wpool {
 static void *worker(void *arg)
 {
     wpool_t *p = arg;
-    thread_nice(p->nice); /* only this worker */
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (p->head == NULL && !p->closing)
@@ -70,7 +69,7 @@ int wpool_create(wpool_t **out, int nthreads, size_t max_queued, const char *nam
     p->max_queued = max_queued;
     p->nice = nice;
     for (int i = 0; i < nthreads; i++) {
-        if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
+        if (thread_create_niced(&p->threads[i], nice, worker, p) != 0) { /* only this worker */
             p->nthreads = i;
             wpool_destroy(p);
             return ERR_IO;

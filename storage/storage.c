@@ -14,6 +14,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "nice.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -216,7 +217,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     if (err)
         goto fail;
     s->stats.devices = HASH_COUNT(s->w.devs);
-    if (pthread_create(&s->thread, NULL, store__writer_main, s) != 0) {
+    if (thread_create_niced(&s->thread, s->opts.writer_nice, store__writer_main, s) != 0) {
         snprintf(errmsg, errsize, "cannot start the writer thread");
         err = ERR_NOMEM;
         goto fail;

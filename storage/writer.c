@@ -16,7 +16,6 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
-#include "nice.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -844,7 +843,6 @@ void *store__writer_main(void *arg)
 {
     store_t *s = arg;
     int failing = 0;
-    thread_nice(s->opts.writer_nice);
     pthread_mutex_lock(&s->qmu);
     for (;;) {
         wait_for_work(s, failing);
