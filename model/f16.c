@@ -93,7 +93,10 @@ void model__gemv_f16_naive(float *y, const uint16_t *w, const float *x, const ui
         float s = 0.0f;
         for (int k = 0; k < K; k++)
             s += model__f16_to_f32(w[(size_t)j * K + k]) * x[k];
-        y[j] = bias_sum(s, b1, b2, j);
+        /* The biases written out, not through bias_sum: a reference shares no code with the
+         * kernels it checks. */
+        float b = b1 ? model__f16_to_f32(b1[j]) : 0.0f, c = b2 ? model__f16_to_f32(b2[j]) : 0.0f;
+        y[j] = s + b + c;
     }
 }
 
