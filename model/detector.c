@@ -547,8 +547,7 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     if (a.n_inputs != b.n_inputs || a.n_outputs != b.n_outputs || a.n_layers != b.n_layers ||
         a.n_hidden != b.n_hidden)
         return ERR_INVAL;
-    /* Group members and rollbacks: one copy of the weights; in float16 its own compact copy. */
-    model_t *copy = detector__serving_model(d, model_share(m), 1);
+    model_t *copy = model_share(m); /* group members and rollbacks: one copy of the weights */
     model_destroy(d->lstm);
     d->lstm = copy;
     d->kind = DET_KIND_LSTM;
