@@ -973,6 +973,14 @@ static void test_compact_step(void **unused)
         assert_close(pc, pw, (size_t)T * O, 1e-5f, 1e-5f, "f16 step vs f32 step, same weights");
         assert_close(pc, pr, (size_t)T * O, 1e-5f, 1e-5f, "f16 step vs reference");
         assert_close(pc, pm, (size_t)T * O, 1e-2f, 1e-2f, "f16 step vs unrounded f32");
+        double worst = 0, scale = 0;
+        for (int i = 0; i < T * O; i++) {
+            worst = fmax(worst, fabs((double)pc[i] - pm[i]));
+            scale = fmax(scale, fabs((double)pm[i]));
+        }
+        print_message("f16 I=%d O=%d L=%d H=%d: largest |f16 - f32| over %d predictions %.3g "
+                      "(largest |prediction| %.3g)\n",
+                      I, O, L, H, T * O, worst, scale);
         assert_true(memcmp(pc, pm, sizeof(float) * (size_t)T * O) != 0);
         free(x), free(pc), free(pw), free(pr), free(pm);
         model_destroy(c), model_destroy(w), model_destroy(m);
