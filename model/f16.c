@@ -21,6 +21,7 @@
 #include "internal.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define F16_X86 1
 #else
@@ -168,9 +169,13 @@ __attribute__((target("avx2,fma,f16c"))) static void gemv_f16c(float *y, const u
 int model__f16c_available(void)
 {
 #if F16_X86
+    /* AVX2 and FMA through the compiler's CPU model (which also checks that the OS saves the
+     * YMM registers); F16C from CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does
+     * not know "f16c"). */
+    unsigned a, b, c, d;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __builtin_cpu_supports("f16c");
+           __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 #else
     return 0;
 #endif
