@@ -2,8 +2,9 @@
  * incremental step, the batched step, prediction, forecast and evaluation.
  *
  * Invariants: a model is one allocation (handle, mean, scale, parameters); the views in m->p
- * point into it. The serving functions take the model const and write only the caller's state,
- * prediction and work buffers, so any number of threads may serve from one model.
+ * (float32) or m->p16 (a compact model's float16 parameters) point into it, the other set NULL. The
+ * serving functions take the model const and write only the caller's state, prediction and work
+ * buffers, so any number of threads may serve from one model.
  *
  * The state [z | h_0..h_{L-1} | c_0..c_{L-1}] is laid out so that layer l's mat-vec input
  * [input_l | h_l] is contiguous in it: [z | h_0] for layer 0, [h_{l-1} | h_l] above. The step
