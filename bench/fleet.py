@@ -67,16 +67,16 @@ def log(*a):
 # ---- vigild ------------------------------------------------------------------------------------
 
 class Vigild:
-    def __init__(self, build, tmp, hidden=0):
+    def __init__(self, build, tmp, hidden=0, model_conf=""):
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="vigil-")
         self.data = os.path.join(self.dir, "data")
         self.port, self.sport = free_ports(2)
         self.log = open(os.path.join(self.dir, "log"), "w")
         conf = []
-        if hidden > 0:  # the one setting --hidden changes; the rest stay built-in defaults
-            path = os.path.join(self.dir, "vigild.conf")
+        if hidden > 0 or model_conf:  # --hidden (and fleet_lstm.py's --precision); the rest
+            path = os.path.join(self.dir, "vigild.conf")  # stay built-in defaults
             with open(path, "w") as f:
-                f.write(f"[model]\nhidden = {hidden}\n")
+                f.write("[model]\n" + (f"hidden = {hidden}\n" if hidden > 0 else "") + model_conf)
             conf = ["--config", path]
         self.p = subprocess.Popen([os.path.join(build, "vigild")] + conf +
                                   ["--data-dir", self.data, "--http", f"127.0.0.1:{self.port}",

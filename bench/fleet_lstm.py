@@ -3,8 +3,10 @@ bench/fleet's pumps never do (their linear baseline validates better). Standard 
 needs gdb (bench/fleet_mem.py) and a vigild built with debug information.
 
     /usr/bin/python3 bench/fleet_lstm.py [--build build] [--devices 100] [--hidden 64]
+                                         [--precision float16|float32]
 
-A fresh vigild (configuration: only model.hidden) gets --devices devices x 8 channels of a
+A fresh vigild (configuration: only model.hidden, and model.serving_precision when --precision
+is given: the precision of the weights each device serves; default the built-in one) gets --devices devices x 8 channels of a
 chaotic logistic map, x' = 3.9 x (1 - x) per channel, each device and channel from its own
 start (an LSTM of H=64 predicts it better than the linear baseline by more than
 model.lstm_margin), over HTTP line protocol in rounds of 200 readings per device, the training
@@ -36,16 +38,18 @@ def main():
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--readings", type=int, default=2600)
+    ap.add_argument("--precision", choices=("float16", "float32"), default=None)
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     tmp = tempfile.mkdtemp(prefix="vigil-fleet-lstm-")
     try:
-        v = Vigild(build, tmp, a.hidden)
+        conf = f"serving_precision = {a.precision}\n" if a.precision else ""
+        v = Vigild(build, tmp, a.hidden, conf)
         time.sleep(0.5)
         empty_heap, empty_sqlite, _ = v.heap()
         empty_rss = v.proc_status("VmRSS")
         v.stop()
-        v = Vigild(build, tmp, a.hidden)
+        v = Vigild(build, tmp, a.hidden, conf)
         n = a.devices
         x = [[(0.1 + 0.8 * ((d * 8 + c) * 0.6180339887 % 1.0)) for c in range(CHANNELS)]
              for d in range(n)]
@@ -86,6 +90,7 @@ def main():
         other = heap - empty_heap - (sqlite_mem - empty_sqlite) - sum(known.values())
         nd = max(parts.get("devices", 0), 1)
         print(f"BENCH fleet-lstm devices={n} hidden={a.hidden} readings_per_device={a.readings} "
+              f"precision={a.precision or 'default'} "
               f"trainings={m.get('vigil_model_trainings_total', 0):.0f} "
               f"rss_per_device_kb={(rss - empty_rss) / n:.1f} "
               f"heap_per_device_kb={(heap - empty_heap) / 1024 / n:.1f} "

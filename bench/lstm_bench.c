@@ -7,7 +7,13 @@
  *                each of the eight operand layouts that compute it (gates or gates^T, each
  *                operand stored plain or transposed); the fastest is the bound
  *   train        trainer steps, T=64, B=32, I=8, H=64, O=8, Adam, MSE (steps/s)
- *   memory       bytes of one model and of one device's state for the step_b1 shape
+ *   step_b1_f16  the step_b1 step of the same model in float16 (model_compact) beside the
+ *                float32 one, timed in alternation: warm (one model, in cache), and cold
+ *                (COLD_DEVICES devices, each with its own model, stepped in turn: 80 MB of
+ *                float32 weights, beyond the 32 MB L3, so each step reads its weights from
+ *                memory, as at fleet scale)
+ *   memory       bytes of one model (float32 and float16) and of one device's state for the
+ *                step_b1 shape
  * Each figure is the median of 7 runs of about 0.3 s (0.15 s for the step_b256 timings, nine
  * of them in alternation). BENCH_CLOCK=cpu times with the process's CPU time instead of
  * the wall clock. Usage: bench_lstm THREADS [CASE] */
@@ -130,6 +136,62 @@ static void batch_fn(void *p, long iters)
         model_step_batch(c->m, c->pred, c->states, c->x, c->batch, c->work);
 }
 
+/* COLD_DEVICES devices, each with its own model and state, stepped in turn. */
+#define COLD_DEVICES 1024
+struct fleet_ctx {
+    model_t *m[COLD_DEVICES];
+    float *state[COLD_DEVICES];
+    float *work, *x, *pred;
+};
+
+static void fleet_fn(void *p, long iters)
+{
+    struct fleet_ctx *c = p;
+    for (long i = 0; i < iters; i++)
+        model_step(c->m[i % COLD_DEVICES], c->pred, c->state[i % COLD_DEVICES],
+                   c->x + (i % 1024) * 8, c->work);
+}
+
+/* The step_b1_f16 case: float32 and float16, warm and cold, timed round-robin. */
+static void bench_f16(uint64_t *seed)
+{
+    struct model_config cfg = {8, 8, 1, 64, 1};
+    struct step_ctx w32 = {0}, w16 = {0};
+    struct fleet_ctx *f32 = calloc(1, sizeof *f32), *f16 = calloc(1, sizeof *f16);
+    if (!f32 || !f16 || model_create(&w32.m, &cfg) || model_compact(&w16.m, w32.m))
+        exit(1);
+    float *x = frand_array(1024 * 8, seed, -2, 2);
+    float *work = calloc(model_work_len(w32.m, 1), sizeof(float)), *pred = calloc(8, 4);
+    float *states = calloc((size_t)(2 * COLD_DEVICES + 2) * model_state_len(w32.m), 4);
+    if (!work || !pred || !states)
+        exit(1);
+    size_t S = model_state_len(w32.m);
+    w32 = (struct step_ctx){w32.m, states, work, x, pred, NULL, 0, 1024};
+    w16 = (struct step_ctx){w16.m, states + S, work, x, pred, NULL, 0, 1024};
+    for (int d = 0; d < COLD_DEVICES; d++) {
+        cfg.seed = 100 + (uint64_t)d;
+        if (model_create(&f32->m[d], &cfg) || model_compact(&f16->m[d], f32->m[d]))
+            exit(1);
+        f32->state[d] = states + (2 + (size_t)d) * S;
+        f16->state[d] = states + (2 + COLD_DEVICES + (size_t)d) * S;
+    }
+    f32->work = f16->work = work;
+    f32->x = f16->x = x;
+    f32->pred = f16->pred = pred;
+    bench_fn fns[4] = {step_fn, step_fn, fleet_fn, fleet_fn};
+    void *ctxs[4] = {&w32, &w16, f32, f16};
+    double r[4];
+    rate_multi(fns, ctxs, 4, 0.3, r);
+    printf("step_b1_f16 f32_steps_per_s=%.1f f16_steps_per_s=%.1f cold_f32_steps_per_s=%.1f "
+           "cold_f16_steps_per_s=%.1f cold_devices=%d\n",
+           r[0], r[1], r[2], r[3], COLD_DEVICES);
+    printf("memory16 model16_bytes=%zu\n", model_memory_size(w16.m));
+    for (int d = 0; d < COLD_DEVICES; d++)
+        model_destroy(f32->m[d]), model_destroy(f16->m[d]);
+    model_destroy(w32.m), model_destroy(w16.m);
+    free(f32), free(f16), free(x), free(work), free(pred), free(states);
+}
+
 struct gemv_ctx {
     const float *w, *v, *wh, *vh;
     float *y, *yh;
@@ -238,6 +300,9 @@ int main(int argc, char **argv)
         free(c.x), free(c.state), free(c.work), free(c.pred);
         model_destroy(c.m);
     }
+    /* 1b. the same step in float16, warm and cold. */
+    if (!*only || strcmp(only, "step_b1_f16") == 0)
+        bench_f16(&seed);
     /* 2. batched step, B=256, I=32, H=128, O=32. */
     if (!*only || strcmp(only, "step_b256") == 0) {
         const int B = 256, I = 32, H = 128, O = 32, G = 4 * H, K = I + H;

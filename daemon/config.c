@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN, K_BOOL, K_DURATION };
+enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN, K_BOOL, K_DURATION, K_PRECISION };
 
 struct setting {
     const char *section, *key;
@@ -71,6 +71,8 @@ static const struct setting settings[] = {
     S("model", "versions", K_INT, model_versions, 1, 1000),
     S("model", "predictions", K_SIZE, model_predictions, 1, 1000000),
     S("model", "group_rows", K_SIZE, model_group_rows, 0, 100000000),
+    /* float16 (1) or float32 (0) */
+    S("model", "serving_precision", K_PRECISION, model_serving_f16, 0, 0),
 };
 
 void config_default(config_t *c)
@@ -114,6 +116,7 @@ void config_default(config_t *c)
     c->model_versions = 10;
     c->model_predictions = 2000; /* pipeline_opts_default's */
     c->model_group_rows = 8000;  /* pipeline_opts_default's */
+    c->model_serving_f16 = dc.serving_f16;
 }
 
 /* Parses a duration: "0" or "" (none), or a whole number with one unit, s, m, h, d or w ("30d",
@@ -239,6 +242,16 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                      "%s.%s: '%s' is not 0 (off) or a duration from 1s to 36500d: a whole number "
                      "with one unit s, m, h, d or w, e.g. 30d",
                      section, key, value);
+            return -1;
+        }
+        return 0;
+    case K_PRECISION:
+        if (strcmp(value, "float16") == 0)
+            *(int *)field = 1;
+        else if (strcmp(value, "float32") == 0)
+            *(int *)field = 0;
+        else {
+            snprintf(err, errsize, "%s.%s: '%s' is not float16 or float32", section, key, value);
             return -1;
         }
         return 0;

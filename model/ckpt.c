@@ -2,13 +2,15 @@
  *
  * Layout, all little-endian:
  *   0  "VGLM"            magic
- *   4  u32 version       1
+ *   4  u32 version       1: float32 parameters; 2: float16 (a compact model, model_compact)
  *   8  u32 I, O, L, H    shape
  *  24  u64 seed          creation seed (informational)
  *  32  u64 n_params      must equal the count the shape implies
  *  40  u64 total length  of the whole checkpoint, CRC included
- *  48  f32 mean[I], scale[I], params[n_params] (layout of internal.h)
+ *  48  f32 mean[I], scale[I], then params[n_params] (layout of internal.h): f32 (version 1)
+ *      or IEEE binary16 bits as u16 (version 2)
  *  end u32 CRC-32 (IEEE) of every byte before it
+ * A float32 model writes version 1, so checkpoints of float32 models read as before.
  * Loading checks the length before reading anything, the CRC before trusting anything, then
  * the shape and the values (finite weights, positive scales), so corrupt or truncated input is
  * an error, never a crash or a half-built model. Any thread. */
@@ -19,7 +21,8 @@
 #include "internal.h"
 
 #define CKPT_MAGIC   "VGLM"
-#define CKPT_VERSION 1u
+#define CKPT_VERSION 1u /* float32 parameters */
+#define CKPT_F16     2u /* float16 parameters */
 #define CKPT_HEADER  48u
 
 uint32_t model__crc32(uint32_t crc, const void *buf, size_t n)
@@ -84,9 +87,15 @@ void model__get_floats(float *f, const unsigned char *p, size_t n)
     }
 }
 
+/* Bytes of a checkpoint of I inputs and np parameters of pb bytes each. */
+static size_t ckpt_size(size_t I, size_t np, size_t pb)
+{
+    return CKPT_HEADER + 4 * 2 * I + pb * np + 4;
+}
+
 size_t model_checkpoint_size(const model_t *m)
 {
-    return CKPT_HEADER + 4 * (2 * (size_t)m->cfg.n_inputs + m->n_params) + 4;
+    return ckpt_size((size_t)m->cfg.n_inputs, m->n_params, m->compact ? 2 : 4);
 }
 
 int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
@@ -96,7 +105,7 @@ int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
         return ERR_RANGE;
     unsigned char *p = buf;
     memcpy(p, CKPT_MAGIC, 4);
-    put_u32(p + 4, CKPT_VERSION);
+    put_u32(p + 4, m->compact ? CKPT_F16 : CKPT_VERSION);
     put_u32(p + 8, (uint32_t)m->cfg.n_inputs);
     put_u32(p + 12, (uint32_t)m->cfg.n_outputs);
     put_u32(p + 16, (uint32_t)m->cfg.n_layers);
@@ -104,7 +113,17 @@ int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
     put_u64(p + 24, m->cfg.seed);
     put_u64(p + 32, m->n_params);
     put_u64(p + 40, total);
-    model__put_floats(p + CKPT_HEADER, m->block, 2 * (size_t)m->cfg.n_inputs + m->n_params);
+    const size_t I = (size_t)m->cfg.n_inputs;
+    if (m->compact) {
+        model__put_floats(p + CKPT_HEADER, m->block, 2 * I);
+        unsigned char *q = p + CKPT_HEADER + 8 * I;
+        for (size_t i = 0; i < m->n_params; i++) {
+            q[2 * i] = (unsigned char)(m->params16[i] & 0xff);
+            q[2 * i + 1] = (unsigned char)(m->params16[i] >> 8);
+        }
+    } else {
+        model__put_floats(p + CKPT_HEADER, m->block, 2 * I + m->n_params);
+    }
     put_u32(p + total - 4, model__crc32(0, p, total - 4));
     *len = total;
     return 0;
@@ -119,8 +138,10 @@ int model_checkpoint_load(model_t **out, const void *buf, size_t len)
         return ERR_CORRUPT;
     if (get_u32(p + len - 4) != model__crc32(0, p, len - 4))
         return ERR_CORRUPT;
-    if (get_u32(p + 4) != CKPT_VERSION)
+    const uint32_t version = get_u32(p + 4);
+    if (version != CKPT_VERSION && version != CKPT_F16)
         return ERR_INVAL;
+    const int f16 = version == CKPT_F16;
     uint32_t dims[4];
     for (int i = 0; i < 4; i++) {
         dims[i] = get_u32(p + 8 + 4 * i);
@@ -132,20 +153,32 @@ int model_checkpoint_load(model_t **out, const void *buf, size_t len)
     if (model__config_check(&cfg) < 0)
         return ERR_CORRUPT;
     size_t np = model__param_count(&cfg);
-    size_t nf = 2 * (size_t)cfg.n_inputs + np;
-    if (get_u64(p + 32) != np || len != CKPT_HEADER + 4 * nf + 4)
+    const size_t I = (size_t)cfg.n_inputs;
+    if (get_u64(p + 32) != np || len != ckpt_size(I, np, f16 ? 2 : 4))
         return ERR_CORRUPT;
-    model_t *m;
-    int rc = model_create(&m, &cfg);
-    if (rc < 0)
-        return rc;
+    model_t *m = model__alloc(&cfg, f16);
+    if (!m)
+        return ERR_NOMEM;
+    /* The float32 values (mean and scale, and a version 1's parameters) must be finite, the
+     * scales positive; a version 2's halves must be finite (exponent not all ones). */
+    size_t nf = 2 * I + (f16 ? 0 : np);
     model__get_floats(m->block, p + CKPT_HEADER, nf);
+    int bad = 0;
     for (size_t i = 0; i < nf; i++)
-        if (!isfinite(m->block[i]) ||
-            (i >= (size_t)cfg.n_inputs && i < 2 * (size_t)cfg.n_inputs && !(m->block[i] > 0.0f))) {
-            model_destroy(m);
-            return ERR_CORRUPT;
+        if (!isfinite(m->block[i]) || (i >= I && i < 2 * I && !(m->block[i] > 0.0f)))
+            bad = 1;
+    if (f16) {
+        const unsigned char *q = p + CKPT_HEADER + 8 * I;
+        for (size_t i = 0; i < np; i++) {
+            m->params16[i] = (uint16_t)(q[2 * i] | (q[2 * i + 1] << 8));
+            if ((m->params16[i] & 0x7c00u) == 0x7c00u)
+                bad = 1;
         }
+    }
+    if (bad) {
+        model_destroy(m);
+        return ERR_CORRUPT;
+    }
     *out = m;
     return 0;
 }

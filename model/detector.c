@@ -66,6 +66,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->score_level = 0.5f;
     cfg->open_median = 3;
     cfg->extrap_weight = 0.1f;
+    cfg->serving_f16 = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -80,7 +81,8 @@ static int config_check(const struct detector_config *c)
         !(c->warn_level <= c->alarm_level) || !(c->clear_level <= c->alarm_level) ||
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
         c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
-        c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f))
+        c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
+        c->serving_f16 > 1)
         return ERR_INVAL;
     return 0;
 }
@@ -520,6 +522,16 @@ int detector_channels(const detector_t *d)
 uint64_t detector_seen(const detector_t *d)
 {
     return d->n_seen;
+}
+
+model_t *detector__serving_model(const detector_t *d, model_t *m, int own)
+{
+    model_t *c;
+    if (!d->cfg.serving_f16 || !own || model_is_compact(m) || model_compact(&c, m) < 0)
+        return m; /* float32 serves (a weight beyond float16's range, or out of memory: still
+                     correct, only larger) */
+    model_destroy(m);
+    return c;
 }
 
 const model_t *detector_model(const detector_t *d)

@@ -139,6 +139,11 @@ struct detector_config {
                             others are out, up to the farthest of them): a model meeting an
                             operating point it never saw is uncertain there, while a fault that
                             moves one channel is not excused on it; 0: off */
+    /* Added in format 7 (formats 1-6 load with serving_f16 0: as they ran). */
+    int serving_f16; /* 1: an LSTM a training made for this detector alone serves in its
+                        float16 form (model_compact: half the memory, predictions within float16
+                        rounding of the float32 model's); a device group's shared model, and a
+                        model given with detector_set_model, serve as they are. 0: float32 */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -312,7 +317,9 @@ uint64_t detector_seen(const detector_t *d);
 const model_t *detector_model(const detector_t *d);
 
 /* Makes m serve (a rollback or a PUT of weights), shared with the caller (model_share: not
- * copied, read-only from now on; the caller still releases its own handle). The carried states
+ * copied, read-only from now on; the caller still releases its own handle). m serves in its own
+ * precision whatever serving_f16 says: a PUT's weights as given, a rolled-back version as it
+ * served (its checkpoint keeps float16 or float32). The carried states
  * are rebuilt from the last readings it keeps. The error scales stay (1 before any training) until
  * the next training recalibrates them, and the inputs are not clamped (m's training range is
  * unknown). Returns ERR_INVAL when m's shape does not fit. */

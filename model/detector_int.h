@@ -89,6 +89,12 @@ void detector__model_config(struct model_config *mc, const struct detector_confi
  * pred match the current model (after a swap or a load). */
 void detector__rebuild_state(detector_t *d);
 
+/* The model d serves from a training's candidate m (takes ownership of that handle): m's float16
+ * form (model_compact) when d's config asks for it (serving_f16) and the model is d's own (own:
+ * not a device group's shared model), m itself otherwise, or when compacting fails (float32
+ * then serves). Never fails. Owner thread. */
+model_t *detector__serving_model(const detector_t *d, model_t *m, int own);
+
 /* in[C] = x clamped to [lo, hi] (lo NULL: copied). */
 void detector__clamp(float *in, const float *x, const float *lo, const float *hi, int C);
 /* Steps the two staggered LSTM states (states [2, len]) by x, the reading with index idx

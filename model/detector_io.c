@@ -34,8 +34,9 @@
  * Format 3 adds warm_epochs to the config. It took the 4 bytes that were the config's tail
  * padding, so the layout is format 2's: format 2 loads with warm_epochs 0 (as it ran; its
  * padding bytes were never defined). Format 5 adds open_median at the config's end, format 6
- * extrap_weight. */
-#define DET_FORMAT 6u
+ * extrap_weight, format 7 serving_f16 (the LSTM's own checkpoint says whether it is float16:
+ * model_checkpoint_save's version 2). */
+#define DET_FORMAT 7u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -46,6 +47,10 @@
  * padding (extrap_weight may have taken it, as warm_epochs did in format 3). */
 #define CFG_V5_SIZE                                                                                \
     ((offsetof(struct detector_config, extrap_weight) + _Alignof(struct detector_config) - 1) /    \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 6's config: up to serving_f16, the field format 7 added, with the tail padding. */
+#define CFG_V6_SIZE                                                                                \
+    ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -243,6 +248,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 4 ? CFG_V3_SIZE
         : fmt < 5 ? CFG_V4_SIZE
         : fmt < 6 ? CFG_V5_SIZE
+        : fmt < 7 ? CFG_V6_SIZE
                   : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -256,6 +262,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.open_median = 0; /* format 4 and before: no median test at an opening */
     if (fmt < 6)
         cfg.extrap_weight = 0.0f; /* format 5 and before: no extrapolation term */
+    if (fmt < 7)
+        cfg.serving_f16 = 0; /* format 6 and before: float32 (its padding bytes undefined) */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -1002,7 +1002,8 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     if (swap) {
         if (j->kind == DET_KIND_LSTM) {
             model_destroy(d->lstm);
-            d->lstm = j->cand;
+            /* A group member's model (install set) stays the group's one shared copy. */
+            d->lstm = detector__serving_model(d, j->cand, j->install == 0);
             j->cand = NULL;
             memcpy(d->lo, j->lo, sizeof(float) * C);
             d->lstm_window = j->window;

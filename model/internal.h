@@ -8,7 +8,11 @@
  *   IN_0 = I, IN_l = H for l > 0. Then b_ih_l [4H], b_hh_l [4H].
  *   head: fc_w [O, H], fc_b [O].
  * All parameters are one array in the order W_0, b_ih_0, b_hh_0, W_1, ..., fc_w, fc_b, so
- * gradients and Adam moments share the layout and the optimiser is one loop. */
+ * gradients and Adam moments share the layout and the optimiser is one loop.
+ *
+ * A compact model (model_compact, f16.c) is the serving-only form: the same array in IEEE
+ * float16 (binary16) bits, params16, with mean and scale still float32; params and the float
+ * views p are NULL, and the serving functions read params16 through p16 instead. */
 #ifndef VIGIL_MODEL_INTERNAL_H
 #define VIGIL_MODEL_INTERNAL_H
 
@@ -27,18 +31,38 @@ struct model_views {
     float *fc_b;
 };
 
+/* The same views of a float16 parameter array (a compact model's). */
+struct model_views16 {
+    const uint16_t *w[MODEL_MAX_LAYERS];
+    const uint16_t *b_ih[MODEL_MAX_LAYERS];
+    const uint16_t *b_hh[MODEL_MAX_LAYERS];
+    const uint16_t *fc_w;
+    const uint16_t *fc_b;
+};
+
 struct model {
     atomic_int refs; /* handles to this model (model_share); freed when the last is destroyed */
     struct model_config cfg;
     int in[MODEL_MAX_LAYERS]; /* IN_l */
     int k[MODEL_MAX_LAYERS];  /* K_l = IN_l + H */
     size_t n_params;
+    int compact;   /* 1: float16 parameters in params16 (params and p NULL); 0: float32 */
     float *mean;   /* [I] */
     float *scale;  /* [I] */
-    float *params; /* [n_params] */
+    float *params; /* [n_params] float32, or NULL (compact) */
     struct model_views p;
-    float block[]; /* mean, scale, params: one allocation with the handle */
+    uint16_t *params16; /* [n_params] float16 bits, or NULL (float32) */
+    struct model_views16 p16;
+    float block[]; /* mean, scale, then params or params16: one allocation with the handle */
 };
+
+/* Allocates a model of shape cfg (assumed valid) with its views set and its values undefined:
+ * float32 parameters, or float16 ones when compact. Returns NULL when out of memory. */
+model_t *model__alloc(const struct model_config *cfg, int compact);
+
+/* Writes a model's mean, scale and parameters as float32 into dst [2 I + n_params] (the layout
+ * of a float32 model's block): a copy, or for a compact model the widened float16 values. */
+void model__widen(float *dst, const model_t *m);
 
 /* Validates a config. Returns 0 or ERR_INVAL. */
 int model__config_check(const struct model_config *cfg);
@@ -76,7 +100,8 @@ void model__get_floats(float *f, const unsigned char *p, size_t n);
  * Shapes: B batch rows, T steps, IN layer inputs, H hidden, G = 4H gates, K = IN + H. */
 
 /* One row of the cell. act[G] holds the pre-activations (without biases) on entry and the
- * activations on exit (sigmoid of i, f, o and tanh of g, of pre + b_ih + b_hh);
+ * activations on exit (sigmoid of i, f, o and tanh of g, of pre + b_ih + b_hh; b_ih and b_hh
+ * both NULL: act already includes the biases, as model__gemv_f16 adds them);
  * c[H] = f * c_prev + i * g (c_prev NULL means zeros; c_prev may be c itself, for an
  * update in place, but must not otherwise overlap it);
  * h[H] = o * tanh(c); tc[H] = tanh(c) cached for backward (NULL: not kept). */
@@ -135,6 +160,29 @@ void loss_mse_backward(float *dy, const float *y, const float *target, size_t n)
 /* Huber loss with delta (PyTorch HuberLoss, mean), and its gradient dy[n]. */
 float loss_huber_forward(const float *y, const float *target, size_t n, float delta);
 void loss_huber_backward(float *dy, const float *y, const float *target, size_t n, float delta);
+
+/* ---- float16 (f16.c) ----------------------------------------------------------------------
+ * IEEE binary16 values are carried as their bits in uint16_t. */
+
+/* The float16 nearest to x (ties to even); beyond float16's range: infinity; NaN stays NaN. */
+uint16_t model__f32_to_f16(float x);
+/* The float value of a float16 (exact). */
+float model__f16_to_f32(uint16_t h);
+
+/* y[M] = w[M, K] . x[K] + b1[M] + b2[M], w row-major float16 (lda = K), b1 and b2 float16 (either
+ * NULL: none), products accumulated in float32 and the biases added in that order, as the float32
+ * step adds them (lstm_cell_forward). Picks the F16C/FMA kernel when the CPU has it, the portable
+ * one otherwise. No allocation; any thread. */
+void model__gemv_f16(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                     const uint16_t *b2, int M, int K);
+/* The portable kernel (same contract), and a plain loop (the reference: products summed in
+ * order). */
+void model__gemv_f16_portable(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                              const uint16_t *b2, int M, int K);
+void model__gemv_f16_naive(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                           const uint16_t *b2, int M, int K);
+/* 1 when model__gemv_f16 takes the F16C/FMA kernel on this CPU. */
+int model__f16c_available(void);
 
 /* ---- trainer internals used by the gradient tests (train.c) ------------------------------ */
 

@@ -117,17 +117,22 @@ VINLINE float vtanh1(float x)
     return vtanh(vsplat(x))[0];
 }
 
-/* act[j] = sigmoid (or tanh) of act[j] + b_ih[j] + b_hh[j] for j in [j0, j1). */
+/* act[j] = sigmoid (or tanh) of act[j] + b_ih[j] + b_hh[j] for j in [j0, j1) (of act[j] alone
+ * when b_ih is NULL: the float16 step adds the biases in its mat-vec). */
 VINLINE void act_range(float *act, const float *b_ih, const float *b_hh, int j0, int j1,
                        int is_tanh)
 {
     int j = j0;
     for (; j + VL <= j1; j += VL) {
-        vf v = vld(act + j) + vld(b_ih + j) + vld(b_hh + j);
+        vf v = vld(act + j);
+        if (b_ih)
+            v = v + vld(b_ih + j) + vld(b_hh + j);
         vst(act + j, is_tanh ? vtanh(v) : vsigmoid(v));
     }
     for (; j < j1; j++) {
-        float v = act[j] + b_ih[j] + b_hh[j];
+        float v = act[j];
+        if (b_ih)
+            v = v + b_ih[j] + b_hh[j];
         act[j] = is_tanh ? vtanh1(v) : vsigmoid1(v);
     }
 }

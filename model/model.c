@@ -2,12 +2,17 @@
  * incremental step, the batched step, prediction, forecast and evaluation.
  *
  * Invariants: a model is one allocation (handle, mean, scale, parameters); the views in m->p
- * point into it. The serving functions take the model const and write only the caller's state,
- * prediction and work buffers, so any number of threads may serve from one model.
+ * (float32) or m->p16 (a compact model's float16 parameters) point into it, the other set NULL. The
+ * serving functions take the model const and write only the caller's state, prediction and work
+ * buffers, so any number of threads may serve from one model.
  *
  * The state [z | h_0..h_{L-1} | c_0..c_{L-1}] is laid out so that layer l's mat-vec input
  * [input_l | h_l] is contiguous in it: [z | h_0] for layer 0, [h_{l-1} | h_l] above. The step
- * therefore runs one sgemv per layer straight on the state, with no copies. */
+ * therefore runs one sgemv per layer straight on the state, with no copies.
+ *
+ * A compact model (float16 parameters, f16.c) serves through the same functions: each mat-vec
+ * is then model__gemv_f16, which adds the biases too, and the batched step runs the devices one
+ * at a time (compact models are single devices' own; a group's shared model stays float32). */
 #include <cblas.h>
 #undef I /* complex.h's imaginary unit (via cblas.h); I is the input count here */
 #include <math.h>
@@ -86,15 +91,40 @@ void model__init_params(model_t *m, uint64_t seed)
         m->params[i] = model__rand_uniform(&s, -k, k);
 }
 
-static model_t *model_alloc(const struct model_config *cfg)
+/* The same views of a float16 array. */
+static void views16(const model_t *m, const uint16_t *base, struct model_views16 *v)
+{
+    size_t G = 4 * (size_t)m->cfg.n_hidden, off = 0;
+    memset(v, 0, sizeof *v);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        v->w[l] = base + off;
+        off += G * (size_t)m->k[l];
+        v->b_ih[l] = base + off;
+        off += G;
+        v->b_hh[l] = base + off;
+        off += G;
+    }
+    v->fc_w = base + off;
+    off += (size_t)m->cfg.n_outputs * m->cfg.n_hidden;
+    v->fc_b = base + off;
+}
+
+/* Bytes of a model's allocation (handle and block). */
+static size_t alloc_size(const struct model_config *cfg, size_t np, int compact)
+{
+    return sizeof(model_t) + 2 * (size_t)cfg->n_inputs * sizeof(float) +
+           np * (compact ? sizeof(uint16_t) : sizeof(float));
+}
+
+model_t *model__alloc(const struct model_config *cfg, int compact)
 {
     size_t np = model__param_count(cfg);
-    size_t nf = 2 * (size_t)cfg->n_inputs + np;
-    model_t *m = malloc(sizeof *m + nf * sizeof(float));
+    model_t *m = malloc(alloc_size(cfg, np, compact));
     if (!m)
         return NULL;
     atomic_init(&m->refs, 1);
     m->cfg = *cfg;
+    m->compact = compact;
     for (int l = 0; l < cfg->n_layers; l++) {
         m->in[l] = l == 0 ? cfg->n_inputs : cfg->n_hidden;
         m->k[l] = m->in[l] + cfg->n_hidden;
@@ -104,8 +134,17 @@ static model_t *model_alloc(const struct model_config *cfg)
     m->n_params = np;
     m->mean = m->block;
     m->scale = m->block + cfg->n_inputs;
-    m->params = m->block + 2 * (size_t)cfg->n_inputs;
-    model__views(m, m->params, &m->p);
+    memset(&m->p, 0, sizeof m->p);
+    memset(&m->p16, 0, sizeof m->p16);
+    m->params = NULL;
+    m->params16 = NULL;
+    if (compact) {
+        m->params16 = (uint16_t *)(m->block + 2 * (size_t)cfg->n_inputs);
+        views16(m, m->params16, &m->p16);
+    } else {
+        m->params = m->block + 2 * (size_t)cfg->n_inputs;
+        model__views(m, m->params, &m->p);
+    }
     return m;
 }
 
@@ -113,7 +152,7 @@ int model_create(model_t **out, const struct model_config *cfg)
 {
     if (model__config_check(cfg) < 0)
         return ERR_INVAL;
-    model_t *m = model_alloc(cfg);
+    model_t *m = model__alloc(cfg, 0);
     if (!m)
         return ERR_NOMEM;
     for (int i = 0; i < cfg->n_inputs; i++) {
@@ -127,10 +166,10 @@ int model_create(model_t **out, const struct model_config *cfg)
 
 int model_clone(model_t **out, const model_t *src)
 {
-    model_t *m = model_alloc(&src->cfg);
+    model_t *m = model__alloc(&src->cfg, 0);
     if (!m)
         return ERR_NOMEM;
-    memcpy(m->block, src->block, (2 * (size_t)src->cfg.n_inputs + src->n_params) * sizeof(float));
+    model__widen(m->block, src); /* a copy, or a compact model's values in float32 */
     *out = m;
     return 0;
 }
@@ -164,7 +203,7 @@ size_t model_param_count(const model_t *m)
 
 size_t model_memory_size(const model_t *m)
 {
-    return sizeof *m + (2 * (size_t)m->cfg.n_inputs + m->n_params) * sizeof(float);
+    return alloc_size(&m->cfg, m->n_params, m->compact);
 }
 
 int model_set_norm(model_t *m, const float *mean, const float *scale)
@@ -244,10 +283,17 @@ static void layers_step(const model_t *m, float *state, float *gates)
 {
     const int H = m->cfg.n_hidden, G = 4 * H;
     for (int l = 0; l < m->cfg.n_layers; l++) {
+        float *c = state + st_c(m, l);
+        if (m->compact) {
+            /* gates[G] = w_l[G, K] . [input_l | h_l][K] + b_ih + b_hh, float16 weights. */
+            model__gemv_f16(gates, m->p16.w[l], state + st_in(m, l), m->p16.b_ih[l], m->p16.b_hh[l],
+                            G, m->k[l]);
+            lstm_cell_forward(gates, state + st_h(m, l), c, NULL, c, NULL, NULL, H);
+            continue;
+        }
         /* gates[G] = w_l[G, K] . [input_l | h_l][K]; lda = K. Biases are added in the cell. */
         cblas_sgemv(CblasRowMajor, CblasNoTrans, G, m->k[l], 1.0f, m->p.w[l], m->k[l],
                     state + st_in(m, l), 1, 0.0f, gates, 1);
-        float *c = state + st_c(m, l);
         lstm_cell_forward(gates, state + st_h(m, l), c, NULL, c, m->p.b_ih[l], m->p.b_hh[l], H);
     }
 }
@@ -255,6 +301,11 @@ static void layers_step(const model_t *m, float *state, float *gates)
 /* zpred[O] = head applied to the top h of state (standardised units). */
 static void head_step(const model_t *m, float *zpred, const float *state)
 {
+    if (m->compact) {
+        model__gemv_f16(zpred, m->p16.fc_w, state + st_h(m, m->cfg.n_layers - 1), m->p16.fc_b, NULL,
+                        m->cfg.n_outputs, m->cfg.n_hidden);
+        return;
+    }
     dense_forward(zpred, state + st_h(m, m->cfg.n_layers - 1), m->p.fc_w, m->p.fc_b, 1,
                   m->cfg.n_hidden, m->cfg.n_outputs);
 }
@@ -297,6 +348,15 @@ int model_step_batch(const model_t *m, float *pred, float *const *states, const 
     float *zpred = gates + B * (size_t)G; /* [B, O] */
     for (size_t b = 0; b < B; b++)
         standardise(m, states[b], x + b * I);
+    if (m->compact) {
+        /* One device at a time: the float16 mat-vec has no batched form (see the header). */
+        for (size_t b = 0; b < B; b++) {
+            layers_step(m, states[b], gates);
+            head_step(m, zpred + b * O, states[b]);
+        }
+        destandardise(m, pred, zpred, batch);
+        return 0;
+    }
     for (int l = 0; l < m->cfg.n_layers; l++) {
         const int K = m->k[l];
         for (size_t b = 0; b < B; b++)
@@ -326,7 +386,10 @@ void model_predict(const model_t *m, float *pred, const float *state)
     /* A small loop instead of dense_forward so this needs no work buffer. */
     for (int j0 = 0; j0 < O; j0 += 64) {
         int n = O - j0 < 64 ? O - j0 : 64;
-        for (int j = 0; j < n; j++) {
+        if (m->compact)
+            model__gemv_f16(zpred, m->p16.fc_w + (size_t)j0 * m->cfg.n_hidden, h, m->p16.fc_b + j0,
+                            NULL, n, m->cfg.n_hidden);
+        for (int j = 0; !m->compact && j < n; j++) {
             const float *w = m->p.fc_w + (size_t)(j0 + j) * m->cfg.n_hidden;
             float s = m->p.fc_b[j0 + j];
             for (int i = 0; i < m->cfg.n_hidden; i++)

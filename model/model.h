@@ -64,9 +64,23 @@ void model_config_default(struct model_config *cfg, int n_inputs, int n_outputs)
  * shape out of range, ERR_NOMEM. On success the caller owns *out; free with model_destroy. */
 int model_create(model_t **out, const struct model_config *cfg);
 
-/* Copies a model (weights and standardisation). Returns ERR_NOMEM. Caller owns *out; free with
- * model_destroy. */
+/* Copies a model (weights and standardisation) as a float32 model: a compact model's float16
+ * weights are widened (exactly). Returns ERR_NOMEM. Caller owns *out; free with model_destroy. */
 int model_clone(model_t **out, const model_t *m);
+
+/* A serving-only compact copy of m: its parameters rounded to IEEE float16 (binary16, to
+ * nearest, ties to even), the standardisation kept in float32; about half the memory, and a
+ * step that reads half the bytes (it widens each weight and accumulates in float32). Every
+ * function of this header takes a compact model: the serving ones read the float16 weights,
+ * the others (checkpoint, export, clone, training from it as a base) see their float32 values.
+ * Compacting a compact model copies it; compacting the clone of a compact model gives the same
+ * float16 values (float16 -> float32 -> float16 is exact). Returns ERR_RANGE when a parameter is
+ * beyond float16's range (|x| >= 65520 rounds to infinity), ERR_NOMEM. Caller owns *out; free
+ * with model_destroy. */
+int model_compact(model_t **out, const model_t *m);
+
+/* 1 for a compact (float16) model, 0 for a float32 one. */
+int model_is_compact(const model_t *m);
 
 /* Another handle to the same model, without copying its weights: many owners (a device group's
  * detectors, a training job and the detector it was made from) serve one read-only copy. The
@@ -255,8 +269,9 @@ int model_linear_evaluate(const model_linear_t *lin, struct model_eval *res, con
 size_t model_checkpoint_size(const model_t *m);
 
 /* Writes a versioned checkpoint (magic, version, shape, standardisation, weights, CRC-32) into
- * buf (caller-owned, cap bytes) and its length to *len. Returns ERR_RANGE if cap is too
- * small (nothing meaningful written). */
+ * buf (caller-owned, cap bytes) and its length to *len. A compact model's checkpoint holds its
+ * float16 weights (format version 2; float32 models write version 1) and loads back compact,
+ * with the same bits. Returns ERR_RANGE if cap is too small (nothing meaningful written). */
 int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len);
 
 /* Creates a model from a checkpoint (buf borrowed). Returns ERR_CORRUPT for a wrong magic,
@@ -267,11 +282,13 @@ int model_checkpoint_load(model_t **out, const void *buf, size_t len);
 /* Bytes model_safetensors_export writes for this model. */
 size_t model_safetensors_size(const model_t *m);
 
-/* Writes the model in the safetensors format (F32, little-endian) with the names of a PyTorch
+/* Writes the model in the safetensors format (F32, little-endian; a compact model's weights
+ * widened, exactly) with the names of a PyTorch
  * module holding `lstm = nn.LSTM(I, H, L)` and `fc = nn.Linear(H, O)`: "lstm.weight_ih_l{k}"
  * [4H, in], "lstm.weight_hh_l{k}" [4H, H], "lstm.bias_ih_l{k}", "lstm.bias_hh_l{k}" [4H],
  * "fc.weight" [O, H], "fc.bias" [O], and the standardisation as "input_mean", "input_scale"
- * [I] (registered buffers). Returns ERR_RANGE if cap is too small. */
+ * [I] (registered buffers). Returns ERR_RANGE if cap is too small, ERR_NOMEM (a compact model's
+ * widened copy). */
 int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *len);
 
 /* Creates a model from a safetensors buffer (borrowed) with the names above; "lstm." may be

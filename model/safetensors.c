@@ -13,6 +13,7 @@
  * Any thread. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -34,26 +35,33 @@ struct st_out {
     size_t ld;
 };
 
-static int out_list(const model_t *m, struct st_out *t)
+/* The tensors of model m whose float32 values are vals, [2 I + n_params] in the layout of a
+ * float32 model's block (mean, scale, parameters; model__widen). vals NULL: only the names and
+ * shapes are wanted (every src is then NULL). */
+static int out_list(const model_t *m, const float *vals, struct st_out *t)
 {
     const size_t H = (size_t)m->cfg.n_hidden, G = 4 * H;
+    const size_t O = (size_t)m->cfg.n_outputs, I = (size_t)m->cfg.n_inputs;
+    struct model_views v;
+    memset(&v, 0, sizeof v);
+    if (vals)
+        model__views(m, (float *)vals + 2 * I, &v);
     int n = 0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         size_t in = (size_t)m->in[l], K = (size_t)m->k[l];
-        t[n] = (struct st_out){"", 2, {G, in}, m->p.w[l], K};
+        t[n] = (struct st_out){"", 2, {G, in}, v.w[l], K};
         snprintf(t[n++].name, ST_NAME_MAX, "lstm.weight_ih_l%d", l);
-        t[n] = (struct st_out){"", 2, {G, H}, m->p.w[l] + in, K};
+        t[n] = (struct st_out){"", 2, {G, H}, vals ? v.w[l] + in : NULL, K};
         snprintf(t[n++].name, ST_NAME_MAX, "lstm.weight_hh_l%d", l);
-        t[n] = (struct st_out){"", 1, {G, 1}, m->p.b_ih[l], G};
+        t[n] = (struct st_out){"", 1, {G, 1}, v.b_ih[l], G};
         snprintf(t[n++].name, ST_NAME_MAX, "lstm.bias_ih_l%d", l);
-        t[n] = (struct st_out){"", 1, {G, 1}, m->p.b_hh[l], G};
+        t[n] = (struct st_out){"", 1, {G, 1}, v.b_hh[l], G};
         snprintf(t[n++].name, ST_NAME_MAX, "lstm.bias_hh_l%d", l);
     }
-    const size_t O = (size_t)m->cfg.n_outputs, I = (size_t)m->cfg.n_inputs;
-    t[n++] = (struct st_out){"fc.weight", 2, {O, H}, m->p.fc_w, H};
-    t[n++] = (struct st_out){"fc.bias", 1, {O, 1}, m->p.fc_b, O};
-    t[n++] = (struct st_out){"input_mean", 1, {I, 1}, m->mean, I};
-    t[n++] = (struct st_out){"input_scale", 1, {I, 1}, m->scale, I};
+    t[n++] = (struct st_out){"fc.weight", 2, {O, H}, v.fc_w, H};
+    t[n++] = (struct st_out){"fc.bias", 1, {O, 1}, v.fc_b, O};
+    t[n++] = (struct st_out){"input_mean", 1, {I, 1}, vals, I};
+    t[n++] = (struct st_out){"input_scale", 1, {I, 1}, vals ? vals + I : NULL, I};
     return n;
 }
 
@@ -97,7 +105,7 @@ static size_t header_json(const struct st_out *t, int n, char *dst, size_t cap)
 size_t model_safetensors_size(const model_t *m)
 {
     struct st_out t[4 * MODEL_MAX_LAYERS + 4];
-    int n = out_list(m, t);
+    int n = out_list(m, NULL, t);
     size_t hl = (header_json(t, n, NULL, 0) + 7) & ~(size_t)7, data = 0;
     for (int i = 0; i < n; i++)
         data += 4 * numel(&t[i]);
@@ -109,8 +117,16 @@ int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *le
     size_t total = model_safetensors_size(m);
     if (cap < total)
         return ERR_RANGE;
+    /* A float32 model's block is the values; a compact model's are widened into a copy. */
+    float *wide = NULL;
+    if (m->compact) {
+        wide = malloc(sizeof(float) * (2 * (size_t)m->cfg.n_inputs + m->n_params));
+        if (!wide)
+            return ERR_NOMEM;
+        model__widen(wide, m);
+    }
     struct st_out t[4 * MODEL_MAX_LAYERS + 4];
-    int n = out_list(m, t);
+    int n = out_list(m, wide ? wide : m->block, t);
     unsigned char *p = buf;
     size_t hl = header_json(t, n, (char *)p + 8, cap - 8);
     size_t padded = (hl + 7) & ~(size_t)7;
@@ -126,6 +142,7 @@ int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *le
             d += 4 * cols;
         }
     }
+    free(wide);
     *len = total;
     return 0;
 }

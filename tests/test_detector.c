@@ -1226,6 +1226,24 @@ static void test_extrapolation_fault_flagged(void **unused)
  * extrap_weight 0, whatever its padding held, and continues bit for bit as the detector that
  * ran without the term; the same pump with the term (format 6) raises fewer anomalies, so the
  * check can tell the two apart. */
+/* The config's size in formats 5 and 6: up to serving_f16 (format 7's), with the tail padding. */
+#define CFG_V6_SIZE                                                                                \
+    ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+
+/* Turns a current save (buf, *len bytes) into format fmt (5 or 6): the config's fields added
+ * since (format 7's serving_f16) are cut out and the CRC redone. */
+static void as_format6(unsigned char *buf, size_t *len, uint32_t fmt)
+{
+    const size_t cfg_at = 12, cut = sizeof(struct detector_config) - CFG_V6_SIZE;
+    memmove(buf + cfg_at + CFG_V6_SIZE, buf + cfg_at + CFG_V6_SIZE + cut,
+            *len - (cfg_at + CFG_V6_SIZE + cut));
+    *len -= cut;
+    memcpy(buf + 4, &fmt, 4);
+    uint32_t crc = model__crc32(0, buf, *len - 4);
+    memcpy(buf + *len - 4, &crc, 4);
+}
+
 static void test_load_format5(void **unused)
 {
     enum { N = 1199, C = 6, CUT = 300 };
@@ -1247,18 +1265,15 @@ static void test_load_format5(void **unused)
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
     const size_t cfg_at = 12, at = cfg_at + offsetof(struct detector_config, extrap_weight);
-    assert_true(at + sizeof(float) <= cfg_at + sizeof cfg); /* it took format 5's padding */
+    assert_true(at + sizeof(float) <= cfg_at + CFG_V6_SIZE); /* it took format 5's padding */
     const float junk = 0.1f;
     memcpy(buf + at, &junk, sizeof junk);
-    uint32_t fmt = 5;
-    memcpy(buf + 4, &fmt, 4);
-    uint32_t crc = model__crc32(0, buf, len - 4);
-    memcpy(buf + len - 4, &crc, 4);
+    as_format6(buf, &len, 5);
     assert_int_equal(detector_load(&b, buf, len), 0);
     /* w: the same detector with the term, from the same point (a format-6 load of it). */
-    fmt = 6;
+    uint32_t fmt = 6;
     memcpy(buf + 4, &fmt, 4);
-    crc = model__crc32(0, buf, len - 4);
+    uint32_t crc = model__crc32(0, buf, len - 4);
     memcpy(buf + len - 4, &crc, 4);
     detector_destroy(w);
     assert_int_equal(detector_load(&w, buf, len), 0);
@@ -1279,6 +1294,109 @@ static void test_load_format5(void **unused)
     detector_destroy(w);
     free(buf);
     free(y);
+    free(x);
+}
+
+/* serving_f16: the LSTM a detector's own training installs serves in float16 (float32 with
+ * serving_f16 0); a model given with detector_set_model serves as given (shared, float32 here),
+ * a compact one too; a training that warm-starts from a compact serving model trains its
+ * widened copy, and an LSTM it installs is float16; save/load keeps the float16 model and
+ * continues bit for bit; a format-6 save loads with serving_f16 0. */
+static void test_serving_f16(void **unused)
+{
+    const int n = 1200;
+    float *x = make_cubic(n);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_int_equal(cfg.serving_f16, 1);
+    cfg.retrain_every = 0;
+    cfg.warm_epochs = 3;
+    detector_t *d, *d32;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_config c32 = cfg;
+    c32.serving_f16 = 0;
+    assert_int_equal(detector_create(&d32, &c32, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < n; t++) {
+        assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
+        assert_int_equal(detector_step(d32, x + t, NULL, &res), 0);
+    }
+    /* The first training installs an LSTM of d's own: float16, and float32 on d32. */
+    detector_t *both[2] = {d, d32};
+    for (int k = 0; k < 2; k++) {
+        detector_job_t *job;
+        struct detector_train_info info;
+        assert_int_equal(detector_job_create(&job, both[k]), 0);
+        assert_int_equal(detector_job_set_data(job, x, n), 0);
+        assert_int_equal(detector_job_run(job), 0);
+        assert_int_equal(detector_job_apply(both[k], job, &info), 0);
+        detector_job_destroy(job);
+        print_message("serving_f16 %d: first training: swapped %d, kind %d\n", 1 - k, info.swapped,
+                      info.kind);
+        assert_int_equal(info.kind, DET_KIND_LSTM);
+        assert_int_equal(model_is_compact(detector_model(both[k])), 1 - k);
+    }
+    model_t *good = train_good(&cfg, x, n), *good16;
+    assert_int_equal(model_compact(&good16, good), 0);
+    assert_int_equal(detector_set_model(d, good, 7), 0);
+    assert_ptr_equal(detector_model(d), good);
+    assert_int_equal(detector_set_model(d, good16, 8), 0);
+    assert_ptr_equal(detector_model(d), good16);
+    assert_int_equal(detector_set_model(d32, good, 7), 0);
+    assert_ptr_equal(detector_model(d32), good);
+    /* A training from the compact serving model (warm start). */
+    detector_job_t *job;
+    assert_int_equal(detector_job_create(&job, d), 0);
+    assert_int_equal(detector_job_set_data(job, x, n), 0);
+    assert_int_equal(detector_job_run(job), 0);
+    struct detector_train_info info;
+    assert_int_equal(detector_job_apply(d, job, &info), 0);
+    detector_job_destroy(job);
+    print_message("serving_f16: after a warm-started training: swapped %d, kind %d\n", info.swapped,
+                  info.kind);
+    if (info.kind == DET_KIND_LSTM)
+        assert_int_equal(model_is_compact(detector_model(d)), 1);
+    /* Save and load: the float16 model comes back, and the two continue alike. */
+    size_t cap = detector_save_size(d), len;
+    unsigned char *buf = malloc(cap);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, cap, &len), 0);
+    detector_t *e;
+    assert_int_equal(detector_load(&e, buf, len), 0);
+    if (info.kind == DET_KIND_LSTM)
+        assert_int_equal(model_is_compact(detector_model(e)), 1);
+    struct detector_result ra, rb;
+    for (int t = 0; t < 200; t++) {
+        float v = x[t] + (t > 150 ? 0.5f : 0.0f);
+        assert_int_equal(detector_step(d, &v, NULL, &ra), 0);
+        assert_int_equal(detector_step(e, &v, NULL, &rb), 0);
+        assert_same_result(&ra, &rb, 1);
+    }
+    /* Format 6: serving_f16 was not there; it loads as 0 (a training of f would install
+     * float32; here only the config's value is checked, through a save of f: format 7 again). */
+    free(buf);
+    cap = detector_save_size(d);
+    buf = malloc(cap);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, cap, &len), 0);
+    as_format6(buf, &len, 6);
+    detector_t *f;
+    assert_int_equal(detector_load(&f, buf, len), 0);
+    size_t flen;
+    unsigned char *fb = malloc(detector_save_size(f));
+    assert_non_null(fb);
+    assert_int_equal(detector_save(f, fb, detector_save_size(f), &flen), 0);
+    int f16_saved;
+    memcpy(&f16_saved, fb + 12 + offsetof(struct detector_config, serving_f16), sizeof(int));
+    assert_int_equal(f16_saved, 0);
+    free(fb);
+    free(buf);
+    model_destroy(good);
+    model_destroy(good16);
+    detector_destroy(d);
+    detector_destroy(d32);
+    detector_destroy(e);
+    detector_destroy(f);
     free(x);
 }
 
@@ -1615,10 +1733,17 @@ static void min_rows_run(struct min_run *out, int perturb, int calib_all)
     assert_int_equal(detector_job_share_batch(js, MIN_MEMBERS, g), 0);
     assert_int_equal(detector_job_run(js[MIN_MEMBERS]), 0);
     struct detector_train_info info;
+    const model_t *shared = NULL; /* the group's model (alive while a member holds it) */
     for (int i = 0; i <= MIN_MEMBERS; i++) {
         assert_int_equal(detector_job_apply(d[i], js[i], &info), 0);
-        if (i < MIN_MEMBERS)
+        if (i < MIN_MEMBERS) {
             assert_int_equal(info.kind, DET_KIND_LSTM);
+            /* The members serve the group's one model, float32 (serving_f16 is for own ones). */
+            if (i == 0)
+                shared = detector_model(d[0]);
+            assert_ptr_equal(detector_model(d[i]), shared);
+            assert_int_equal(model_is_compact(detector_model(d[i])), 0);
+        }
         detector_job_destroy(js[i]);
         for (int t = 0; t < MIN_MORE; t++) {
             struct detector_result *res = &out->res[i][t];
@@ -1690,6 +1815,7 @@ int main(void)
         cmocka_unit_test(test_group_healthy_quiet),
         cmocka_unit_test(test_extrapolation_first_model),
         cmocka_unit_test(test_load_format5),
+        cmocka_unit_test(test_serving_f16),
         cmocka_unit_test(test_extrapolation_fault_flagged),
         cmocka_unit_test(test_save_shared_round_trip),
         cmocka_unit_test(test_share_batch_matches_single),
