@@ -139,6 +139,14 @@ struct detector_config {
                             others are out, up to the farthest of them): a model meeting an
                             operating point it never saw is uncertain there, while a fault that
                             moves one channel is not excused on it; 0: off */
+    /* Added in format 7 (formats 1-6 load with err_corr 0: as they ran). */
+    int err_corr; /* 1: the raw score sums the channels' scaled errors through the inverse of
+                     their correlation on the calibration rows (a Mahalanobis distance, shrunk
+                     towards independence by C / (rows + C)), so one disturbance that coupled
+                     channels all follow counts once, not once per channel, while errors
+                     that break the usual coupling count more (only with agg_top 0 and two
+                     or more channels); 0: the channels' squared errors are summed as if
+                     independent */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -34,8 +34,9 @@
  * Format 3 adds warm_epochs to the config. It took the 4 bytes that were the config's tail
  * padding, so the layout is format 2's: format 2 loads with warm_epochs 0 (as it ran; its
  * padding bytes were never defined). Format 5 adds open_median at the config's end, format 6
- * extrap_weight. */
-#define DET_FORMAT 6u
+ * extrap_weight, format 7 err_corr (the config's tail padding again, where alignment leaves
+ * it) and the error weights (rinv, C x C floats after the level terms). */
+#define DET_FORMAT 7u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -46,6 +47,10 @@
  * padding (extrap_weight may have taken it, as warm_epochs did in format 3). */
 #define CFG_V5_SIZE                                                                                \
     ((offsetof(struct detector_config, extrap_weight) + _Alignof(struct detector_config) - 1) /    \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 6's config: up to err_corr, the field format 7 added, with the tail padding. */
+#define CFG_V6_SIZE                                                                                \
+    ((offsetof(struct detector_config, err_corr) + _Alignof(struct detector_config) - 1) /         \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -132,6 +137,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     put(w, d->resid_rms, sizeof(float) * C);
     put(w, d->lmean, sizeof(float) * C);
     put(w, d->lscale, sizeof(float) * C);
+    put(w, d->rinv, sizeof(float) * C * C);
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -243,6 +249,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 4 ? CFG_V3_SIZE
         : fmt < 5 ? CFG_V4_SIZE
         : fmt < 6 ? CFG_V5_SIZE
+        : fmt < 7 ? CFG_V6_SIZE
                   : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -256,6 +263,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.open_median = 0; /* format 4 and before: no median test at an opening */
     if (fmt < 6)
         cfg.extrap_weight = 0.0f; /* format 5 and before: no extrapolation term */
+    if (fmt < 7)
+        cfg.err_corr = 0; /* format 6 and before: channels' errors summed as independent */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -308,6 +317,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     get(&r, d->resid_rms, sizeof(float) * Cz);
     get(&r, d->lmean, sizeof(float) * Cz);
     get(&r, d->lscale, sizeof(float) * Cz);
+    if (fmt >= 7)
+        get(&r, d->rinv, sizeof(float) * Cz * Cz);
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);

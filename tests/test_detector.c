@@ -641,6 +641,35 @@ static void test_save_load(void **unused)
 /* model/detector_io.c's CRC (internal to the model library). */
 uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
 
+/* Format 6's config: up to err_corr, with the struct's tail padding (detector_io.c). */
+#define CFG6_SIZE                                                                                  \
+    ((offsetof(struct detector_config, err_corr) + _Alignof(struct detector_config) - 1) /         \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+
+/* Cuts format 7's additions out of a save of len bytes (the config's tail from err_corr, and the
+ * C x C error weights, which lie just before the previous reading's contributions, the long and
+ * short windows and the LSTM checkpoint's length), so the bytes have format 6's layout; returns
+ * the new length (the CRC, the last 4 bytes, is left for the caller to redo). The checkpoint
+ * length is found as the u64 that counts the bytes after it up to the CRC. */
+static size_t cut_weights(unsigned char *buf, size_t len, int C, const struct detector_config *cfg)
+{
+    size_t p = 12 + sizeof *cfg;
+    for (; p + 12 <= len; p++) {
+        uint64_t m;
+        memcpy(&m, buf + p, 8);
+        if (m == len - 12 - p)
+            break;
+    }
+    assert_true(p + 12 <= len);
+    const size_t w = sizeof(float) * (size_t)C * C;
+    const size_t at = p - sizeof(float) * ((size_t)cfg->err_short + cfg->err_window + C) - w;
+    memmove(buf + at, buf + at + w, len - at - w);
+    len -= w;
+    const size_t tail = sizeof *cfg - CFG6_SIZE;
+    memmove(buf + 12 + CFG6_SIZE, buf + 12 + sizeof *cfg, len - 12 - sizeof *cfg);
+    return len - tail;
+}
+
 /* A format-3 detector (saved before the decision likelihood) loads with tail_plain 1 and
  * score_level 0, and continues exactly as it ran: the blob is a format-4 save of a detector on
  * those settings with format 4's additions cut out (the config's tail from tail_plain, and the
@@ -655,6 +684,7 @@ static void test_load_format3(void **unused)
     detector_config_default(&cfg);
     cfg.tail_plain = 1;
     cfg.score_level = 0.0f;
+    cfg.err_corr = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -665,13 +695,14 @@ static void test_load_format3(void **unused)
     assert_non_null(buf);
     assert_non_null(old);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
-    const size_t cfg_at = 12, tail = sizeof cfg - offsetof(struct detector_config, tail_plain);
-    const size_t dred_at = cfg_at + sizeof cfg + 128;
+    len = cut_weights(buf, len, C, &cfg);
+    const size_t cfg_at = 12, tail = CFG6_SIZE - offsetof(struct detector_config, tail_plain);
+    const size_t dred_at = cfg_at + CFG6_SIZE + 128;
     size_t o = 0;
-    memcpy(old, buf, cfg_at + sizeof cfg - tail);
-    o = cfg_at + sizeof cfg - tail;
-    memcpy(old + o, buf + cfg_at + sizeof cfg, dred_at - (cfg_at + sizeof cfg));
-    o += dred_at - (cfg_at + sizeof cfg);
+    memcpy(old, buf, cfg_at + CFG6_SIZE - tail);
+    o = cfg_at + CFG6_SIZE - tail;
+    memcpy(old + o, buf + cfg_at + CFG6_SIZE, dred_at - (cfg_at + CFG6_SIZE));
+    o += dred_at - (cfg_at + CFG6_SIZE);
     memcpy(old + o, buf + dred_at + sizeof(int), len - 4 - dred_at - sizeof(int));
     o += len - 4 - dred_at - sizeof(int);
     uint32_t fmt = 3;
@@ -1236,6 +1267,7 @@ static void test_load_format5(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.extrap_weight = 0.0f;
+    cfg.err_corr = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     assert_int_equal(detector_create(&w, &cfg, C), 0);
@@ -1246,8 +1278,9 @@ static void test_load_format5(void **unused)
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
+    len = cut_weights(buf, len, C, &cfg);
     const size_t cfg_at = 12, at = cfg_at + offsetof(struct detector_config, extrap_weight);
-    assert_true(at + sizeof(float) <= cfg_at + sizeof cfg); /* it took format 5's padding */
+    assert_true(at + sizeof(float) <= cfg_at + CFG6_SIZE); /* it took format 5's padding */
     const float junk = 0.1f;
     memcpy(buf + at, &junk, sizeof junk);
     uint32_t fmt = 5;

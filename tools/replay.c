@@ -102,6 +102,7 @@ static const struct field fields[] = {
     FF("score_level", score_level),
     FI("open_median", open_median),
     FF("extrap_weight", extrap_weight),
+    FI("err_corr", err_corr),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
@@ -347,8 +348,8 @@ int main(int argc, char **argv)
         }
         fprintf(out, "%s,%.6f,%d", f[0], (double)res.score, res.is_anomaly);
         if (verbose)
-            fprintf(out, ",%.4f,%d,%d,%d,%u,%.4f", (double)res.raw, (int)res.state,
-                    res.top_channel, (int)res.kind, res.version, (double)res.likelihood);
+            fprintf(out, ",%.4f,%d,%d,%d,%u,%.4f", (double)res.raw, (int)res.state, res.top_channel,
+                    (int)res.kind, res.version, (double)res.likelihood);
         if (getenv("VIGIL_DUMPZ"))
             for (int c = 0; c < C; c++)
                 fprintf(out, ",%.5g", (double)res.contrib[c] * C * expm1((double)res.raw));
