@@ -438,8 +438,12 @@ static void channel_stats(const detector_job_t *j, double *mean, double *sd, dou
  * fluctuation passing into the pressure and the current) counts once instead of once per
  * channel, and no direction counts more than under independence (ev < 1 would amplify the
  * directions where the few calibration rows happen to vary least, and errors that break the
- * coupling are faults the sum already sees). A channel without error on those rows (flat) is
- * independent of the rest. R by cyclic Jacobi rotations, in doubles. Returns ERR_NOMEM. */
+ * coupling are faults the sum already sees). The weights are then scaled by C / tr(W R), so the
+ * form's mean over the calibration rows is C, as the plain sum's is: log1p(q / C) keeps the
+ * scale the raw score had (a lower level would be compressed less by the log, and a common
+ * disturbance's swings would weigh more in the long window, not less). A channel without
+ * error on those rows (flat) is independent of the rest. R by cyclic Jacobi rotations, in
+ * doubles. Returns ERR_NOMEM. */
 static int corr_weights(float *rinv, const float *err_s, const float *err_p, const uint8_t *persist,
                         const float *scale, int nc, int C)
 {
@@ -498,12 +502,16 @@ static int corr_weights(float *rinv, const float *err_s, const float *err_p, con
                 }
             }
     }
+    double tr = 0.0;
+    for (int k = 0; k < C; k++)
+        tr += r[k * Cz + k] / fmax(r[k * Cz + k], 1.0);
+    const double norm = C / tr; /* tr >= 1: the largest eigenvalue is at least 1 */
     for (int a = 0; a < C; a++)
         for (int b = 0; b < C; b++) {
             double w = 0.0;
             for (int k = 0; k < C; k++)
                 w += v[a * Cz + k] * v[b * Cz + k] / fmax(r[k * Cz + k], 1.0);
-            rinv[a * Cz + b] = (float)w;
+            rinv[a * Cz + b] = (float)(w * norm);
         }
     free(r);
     return 0;
