@@ -9,7 +9,11 @@
  *    one-step predictor follows a lasting shift within a few readings, the level term keeps
  *    seeing it. The raw score of the reading is log(1 + mean_c (z_c^2 + level term)): for
  *    one channel about chi-square with one degree of freedom, log-compressed so a single wild
- *    reading cannot dominate the reference distribution for thousands of readings.
+ *    reading cannot dominate the reference distribution for thousands of readings. With
+ *    err_corr (once a training calibrated on a whole tail) the sum of z_c^2 is the quadratic
+ *    form z' W z, W from the errors' correlation on the calibration rows (detector_train.c,
+ *    corr_weights): a disturbance that coupled channels all follow counts once, not once per
+ *    channel; contrib stays each channel's own z_c^2 share.
  * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
  *    streaming data", Neurocomputing 2017). The mean raw score of the last err_short readings
  *    is compared with the mean and standard deviation of those short averages over the last

@@ -496,6 +496,10 @@ class SimFaultsSeed4(SimFaults):
     SEED = 4
 
 
+class SimFaultsSeed1(SimFaults):
+    SEED = 1
+
+
 # ============================================================================================
 # 2, 3, 5. Retraining and validation, rollback, PyTorch weights.
 # ============================================================================================
