@@ -67,6 +67,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->open_median = 3;
     cfg->extrap_weight = 0.1f;
     cfg->serving_f16 = 1;
+    cfg->err_corr = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -82,7 +83,7 @@ static int config_check(const struct detector_config *c)
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
         c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
         c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
-        c->serving_f16 > 1)
+        c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1)
         return ERR_INVAL;
     return 0;
 }
@@ -121,7 +122,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     /* One block: floats first, then the per-channel flags. */
     size_t nf = (size_t)d->ctx_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
                 2 * d->state_len + d->work_len + C /* pred */ +
-                5 * C /* err_scale, resid_rms, lmean, lscale, prev_contrib */ +
+                5 * C /* err_scale, resid_rms, lmean, lscale, prev_contrib */ + C * C /* rinv */ +
                 (size_t)cfg->err_window + (size_t)cfg->err_short;
     d->block = calloc(1, nf * sizeof(float) + C);
     if (!d->block) {
@@ -143,6 +144,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->lmean = p, p += C;
     d->lscale = p, p += C;
     d->prev_contrib = p, p += C;
+    d->rinv = p, p += C * C;
+    for (size_t c = 0; c < C; c++)
+        d->rinv[c * C + c] = 1.0f;
     d->ring = p, p += cfg->err_window;
     d->shortbuf = p, p += cfg->err_short;
     d->persist = (uint8_t *)p;

@@ -144,6 +144,14 @@ struct detector_config {
                         float16 form (model_compact: half the memory, predictions within float16
                         rounding of the float32 model's); a device group's shared model, and a
                         model given with detector_set_model, serve as they are. 0: float32 */
+    /* Also format 7 (formats 1-6 load with err_corr 0: as they ran). */
+    int err_corr; /* 1: the raw score sums the channels' scaled errors through the inverse of
+                     their correlation on the calibration rows (a Mahalanobis distance, shrunk
+                     towards independence by C / (rows + C)), so one disturbance that coupled
+                     channels all follow counts once, not once per channel, while errors
+                     that break the usual coupling count more (only with agg_top 0 and two
+                     or more channels); 0: the channels' squared errors are summed as if
+                     independent */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

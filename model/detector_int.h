@@ -58,6 +58,8 @@ struct detector {
     float *err_scale;      /* [C] */
     float *resid_rms;      /* [C] validation RMS error, for the forecast band */
     float *lmean, *lscale; /* [C] each: level of the training data; lscale 0: no level term */
+    float *rinv;           /* [C, C] err_corr: inverse correlation of the calibration errors
+                              (identity until the first calibration) */
     float *ring;           /* [err_window] raw scores */
     int ring_head, ring_len;
     double ring_sum, ring_sumsq;
@@ -111,9 +113,11 @@ const float *detector__lstm_active(const float *states, size_t len, uint64_t idx
 void detector__score(detector_t *d, const float *x, struct detector_result *res);
 /* The raw score of one reading x[C] from its per-channel errors e[C] and scales, plus the
  * level terms (channels with lscale > 0, weight w), over the top largest channel terms (0:
- * all); fills contrib[C] (may be NULL). */
+ * all; then rinv [C, C], if not NULL, couples the scaled errors as a Mahalanobis distance);
+ * fills contrib[C] (may be NULL) with each channel's share of its own squared scaled error. */
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
-                          const float *lscale, float w, int top, int C, float *contrib);
+                          const float *lscale, float w, int top, const float *rinv, int C,
+                          float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);
 

@@ -35,7 +35,8 @@
  * padding, so the layout is format 2's: format 2 loads with warm_epochs 0 (as it ran; its
  * padding bytes were never defined). Format 5 adds open_median at the config's end, format 6
  * extrap_weight, format 7 serving_f16 (the LSTM's own checkpoint says whether it is float16:
- * model_checkpoint_save's version 2). */
+ * model_checkpoint_save's version 2) and err_corr (the config's tail padding again, where
+ * alignment leaves it) and the error weights (rinv, C x C floats after the level terms). */
 #define DET_FORMAT 7u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -48,7 +49,7 @@
 #define CFG_V5_SIZE                                                                                \
     ((offsetof(struct detector_config, extrap_weight) + _Alignof(struct detector_config) - 1) /    \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
-/* Format 6's config: up to serving_f16, the field format 7 added, with the tail padding. */
+/* Format 6's config: up to serving_f16, the first field format 7 added, with the tail padding. */
 #define CFG_V6_SIZE                                                                                \
     ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
@@ -137,6 +138,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     put(w, d->resid_rms, sizeof(float) * C);
     put(w, d->lmean, sizeof(float) * C);
     put(w, d->lscale, sizeof(float) * C);
+    put(w, d->rinv, sizeof(float) * C * C);
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -262,8 +264,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.open_median = 0; /* format 4 and before: no median test at an opening */
     if (fmt < 6)
         cfg.extrap_weight = 0.0f; /* format 5 and before: no extrapolation term */
-    if (fmt < 7)
+    if (fmt < 7) {
         cfg.serving_f16 = 0; /* format 6 and before: float32 (its padding bytes undefined) */
+        cfg.err_corr = 0;    /* and channels' errors summed as independent */
+    }
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -316,6 +320,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     get(&r, d->resid_rms, sizeof(float) * Cz);
     get(&r, d->lmean, sizeof(float) * Cz);
     get(&r, d->lscale, sizeof(float) * Cz);
+    if (fmt >= 7)
+        get(&r, d->rinv, sizeof(float) * Cz * Cz);
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);

@@ -9,7 +9,11 @@
  *    one-step predictor follows a lasting shift within a few readings, the level term keeps
  *    seeing it. The raw score of the reading is log(1 + mean_c (z_c^2 + level term)): for
  *    one channel about chi-square with one degree of freedom, log-compressed so a single wild
- *    reading cannot dominate the reference distribution for thousands of readings.
+ *    reading cannot dominate the reference distribution for thousands of readings. With
+ *    err_corr (once a training calibrated on a whole tail) the sum of z_c^2 is the quadratic
+ *    form z' W z, W from the errors' correlation on the calibration rows (detector_train.c,
+ *    corr_weights): a disturbance that coupled channels all follow counts once, not once per
+ *    channel; contrib stays each channel's own z_c^2 share.
  * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
  *    streaming data", Neurocomputing 2017). The mean raw score of the last err_short readings
  *    is compared with the mean and standard deviation of those short averages over the last
@@ -41,19 +45,24 @@
 /* Standard deviations of the raw score below this are treated as this: a perfectly predicted
  * series (all errors zero) must not turn the first rounding error into an alarm. */
 #define RAW_SD_FLOOR 0.05
-/* z^2 cap per channel, so one channel's absurd error stays a finite, comparable score. */
+/* z^2 cap per channel, so one channel's absurd error stays a finite, comparable score (and
+ * |z| likewise, for err_corr's quadratic form). */
 #define Z2_CAP 1e12
+#define Z_CAP  1e6
 /* extrap_weight: the region the model knows, in standard deviations of each channel's level
  * over the training job's rows (a sine spans 1.4 of them, Gaussian noise about 3). */
 #define EXTRAP_SD 2.0
 
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
-                          const float *lscale, float w, int top, int C, float *contrib)
+                          const float *lscale, float w, int top, const float *rinv, int C,
+                          float *contrib)
 {
-    double s = 0.0, z2[DETECTOR_MAX_CHANNELS];
+    double s = 0.0, z2[DETECTOR_MAX_CHANNELS], z[DETECTOR_MAX_CHANNELS];
     for (int c = 0; c < C; c++) {
-        double z = (double)e[c] / (double)scale[c];
-        z2[c] = z * z;
+        z[c] = (double)e[c] / (double)scale[c];
+        if (!(fabs(z[c]) <= Z_CAP))
+            z[c] = z[c] < 0.0 ? -Z_CAP : Z_CAP; /* also a NaN: as the largest error */
+        z2[c] = z[c] * z[c];
         if (w > 0.0f && lscale[c] > 0.0f) {
             double l = ((double)x[c] - lmean[c]) / lscale[c];
             z2[c] += (double)w * l * l;
@@ -65,6 +74,19 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
     if (contrib)
         for (int c = 0; c < C; c++)
             contrib[c] = s > 0.0 ? (float)(z2[c] / s) : 1.0f / (float)C;
+    if ((top <= 0 || top >= C) && rinv && C > 1) {
+        /* err_corr: z' R^-1 z, R the correlation of the calibration rows' scaled errors. Its
+         * mean over those rows is C, as the sum's is, so the long window's scale is kept; the
+         * level terms (diagonal) are added as they are. */
+        double q = 0.0;
+        for (int c = 0; c < C; c++) {
+            double r = 0.0;
+            for (int k = 0; k < C; k++)
+                r += (double)rinv[(size_t)c * C + k] * z[k];
+            q += z[c] * r + (z2[c] - z[c] * z[c]);
+        }
+        return (float)log1p((q > 0.0 ? q : 0.0) / C);
+    }
     if (top <= 0 || top >= C)
         return (float)log1p(s / C);
     /* The mean of the `top` largest terms: a fault in one channel of many is not averaged
@@ -306,7 +328,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         e[c] = x[c] - d->pred[c];
     extrap_scales(d, scale);
     float raw = detector__raw_score(e, scale, x, d->lmean, d->lscale, cfg->level_weight,
-                                    cfg->agg_top, C, res->contrib);
+                                    cfg->agg_top, cfg->err_corr ? d->rinv : NULL, C, res->contrib);
     res->top_channel = 0;
     for (int c = 1; c < C; c++)
         if (res->contrib[c] > res->contrib[res->top_channel])

@@ -67,6 +67,7 @@ struct detector_job {
     uint8_t *persist;        /* [C] flags after the decision */
     float *scale, *rms;      /* [C] after the decision */
     float *lmean, *lscale;   /* [C] level terms after the decision */
+    float *rinv;             /* [C, C] err_corr's inverse error correlation after the decision */
     float *val_raw; /* [n] raw scores of the serving predictor after the decision (set_data) */
     int n_raw;
     double cost[P_COUNT];
@@ -88,7 +89,7 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->cfg = d->cfg;
     j->C = d->C;
     const size_t E = (size_t)d->cfg.train.max_epochs;
-    size_t nf = 2 * (C * C + C) + 8 * C + 2 * E;
+    size_t nf = 3 * C * C + 2 * C + 8 * C + 2 * E;
     j->block = calloc(1, nf * sizeof(float) + 2 * C);
     int rc = ERR_NOMEM;
     if (!j->block)
@@ -102,6 +103,7 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->rms = p, p += C;
     j->lmean = p, p += C;
     j->lscale = p, p += C;
+    j->rinv = p, p += C * C;
     j->curves = p, p += 2 * E;
     j->s_lo = p, p += C;
     j->s_hi = p, p += C;
@@ -428,13 +430,100 @@ static void channel_stats(const detector_job_t *j, double *mean, double *sd, dou
     }
 }
 
+/* err_corr: rinv [C, C], the weights of the scaled errors' quadratic form (detector__raw_score),
+ * from their correlation R over the calibration rows (z = err[nc, C] / scale; the errors' mean
+ * is taken as 0, as the score takes it). With R = V diag(ev) V', rinv = V diag(1 / max(ev, 1))
+ * V': a direction in which the channels' errors move together more than an independent
+ * channel's would (ev > 1: one disturbance that coupled channels all follow, such as a flow
+ * fluctuation passing into the pressure and the current) counts once instead of once per
+ * channel, and no direction counts more than under independence (ev < 1 would amplify the
+ * directions where the few calibration rows happen to vary least, and errors that break the
+ * coupling are faults the sum already sees). The weights are then scaled by C / tr(W R), so the
+ * form's mean over the calibration rows is C, as the plain sum's is: log1p(q / C) keeps the
+ * scale the raw score had (a lower level would be compressed less by the log, and a common
+ * disturbance's swings would weigh more in the long window, not less). A channel without
+ * error on those rows (flat) is independent of the rest. R by cyclic Jacobi rotations, in
+ * doubles. Returns ERR_NOMEM. */
+static int corr_weights(float *rinv, const float *err_s, const float *err_p, const uint8_t *persist,
+                        const float *scale, int nc, int C)
+{
+    const size_t Cz = (size_t)C;
+    double *r = calloc(2 * Cz * Cz, sizeof(double)), *v = r + Cz * Cz;
+    if (!r)
+        return ERR_NOMEM;
+    for (int k = 0; k < nc; k++) {
+        double z[DETECTOR_MAX_CHANNELS];
+        for (int c = 0; c < C; c++)
+            z[c] = (double)(persist[c] ? err_p : err_s)[(size_t)k * Cz + c] / scale[c];
+        for (int a = 0; a < C; a++)
+            for (int b = 0; b <= a; b++)
+                r[a * Cz + b] += z[a] * z[b];
+    }
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < a; b++) {
+            double den = sqrt(r[a * Cz + a] * r[b * Cz + b]);
+            r[a * Cz + b] = r[b * Cz + a] = den > 0.0 ? r[a * Cz + b] / den : 0.0;
+        }
+    for (int a = 0; a < C; a++) {
+        r[a * Cz + a] = 1.0;
+        for (int b = 0; b < C; b++)
+            v[a * Cz + b] = a == b;
+    }
+    /* Jacobi: each rotation zeroes r[p, q] (r <- J' r J, v <- v J) until r is diagonal. */
+    for (int sweep = 0; sweep < 60; sweep++) {
+        double off = 0.0;
+        for (int p = 0; p < C; p++)
+            for (int q = p + 1; q < C; q++)
+                off += r[p * Cz + q] * r[p * Cz + q];
+        if (off < 1e-20)
+            break;
+        for (int p = 0; p < C; p++)
+            for (int q = p + 1; q < C; q++) {
+                double apq = r[p * Cz + q];
+                if (apq == 0.0)
+                    continue;
+                double th = (r[q * Cz + q] - r[p * Cz + p]) / (2.0 * apq);
+                double t = (th >= 0.0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1.0));
+                double c = 1.0 / sqrt(t * t + 1.0), s = t * c;
+                for (int k = 0; k < C; k++) { /* columns p and q */
+                    double kp = r[k * Cz + p], kq = r[k * Cz + q];
+                    r[k * Cz + p] = c * kp - s * kq;
+                    r[k * Cz + q] = s * kp + c * kq;
+                }
+                for (int k = 0; k < C; k++) { /* rows p and q */
+                    double pk = r[p * Cz + k], qk = r[q * Cz + k];
+                    r[p * Cz + k] = c * pk - s * qk;
+                    r[q * Cz + k] = s * pk + c * qk;
+                }
+                for (int k = 0; k < C; k++) {
+                    double kp = v[k * Cz + p], kq = v[k * Cz + q];
+                    v[k * Cz + p] = c * kp - s * kq;
+                    v[k * Cz + q] = s * kp + c * kq;
+                }
+            }
+    }
+    double tr = 0.0;
+    for (int k = 0; k < C; k++)
+        tr += r[k * Cz + k] / fmax(r[k * Cz + k], 1.0);
+    const double norm = C / tr; /* tr >= 1: the largest eigenvalue is at least 1 */
+    for (int a = 0; a < C; a++)
+        for (int b = 0; b < C; b++) {
+            double w = 0.0;
+            for (int k = 0; k < C; k++)
+                w += v[a * Cz + k] * v[b * Cz + k] / fmax(r[k * Cz + k], 1.0);
+            rinv[a * Cz + b] = (float)(w * norm);
+        }
+    free(r);
+    return 0;
+}
+
 /* Recalibration of whatever serves after the decision (flags j->persist): error scales (the
  * larger of the RMS over the calibration rows and over the tail, so an in-sample fit cannot
  * make them optimistic), level terms, and the raw scores that seed the long window. err_s and
  * err_p [nc, C] are the serving predictor's and persistence's one-step errors on the last nc
  * rows, sse_s and sse_p [C] their squared errors summed over the last n_val rows. */
-static void calibrate(detector_job_t *j, const float *err_s, const float *err_p,
-                      const double *sse_s, const double *sse_p, const double *floor_, int nc)
+static int calibrate(detector_job_t *j, const float *err_s, const float *err_p, const double *sse_s,
+                     const double *sse_p, const double *floor_, int nc)
 {
     const int C = j->C, n = j->n, nv = j->n_val;
     const struct detector_config *cfg = &j->cfg;
@@ -464,14 +553,28 @@ static void calibrate(detector_job_t *j, const float *err_s, const float *err_p,
         j->lmean[c] = (float)mu;
         j->lscale[c] = j->persist[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
     }
+    /* The correlation is used once the calibration tail is whole (val_rows rows): a first
+     * training on few readings calibrates on a minute or so of one operating point, and its
+     * model meets most others out of its data, where its errors are extrapolation, not the
+     * noise whose coupling those rows show. */
+    if (cfg->err_corr && nc >= cfg->val_rows) {
+        int rc = corr_weights(j->rinv, err_s, err_p, j->persist, j->scale, nc, C);
+        if (rc < 0)
+            return rc;
+    } else {
+        memset(j->rinv, 0, sizeof(float) * (size_t)C * C);
+        for (int c = 0; c < C; c++)
+            j->rinv[(size_t)c * C + c] = 1.0f;
+    }
     for (int k = 0; k < nc; k++) {
         for (int c = 0; c < C; c++)
             ek[c] = (j->persist[c] ? err_p : err_s)[(size_t)k * C + c];
-        j->val_raw[k] =
-            detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C, j->lmean,
-                                j->lscale, cfg->level_weight, cfg->agg_top, C, NULL);
+        j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C,
+                                            j->lmean, j->lscale, cfg->level_weight, cfg->agg_top,
+                                            cfg->err_corr ? j->rinv : NULL, C, NULL);
     }
     j->n_raw = nc;
+    return 0;
 }
 
 /* The LSTM's training on a pooled job. model_train cuts its windows of T + 1 rows every stride
@@ -740,8 +843,10 @@ int detector_job_run(detector_job_t *j)
     j->kind = serve == P_SERVING ? j->s_kind : (enum detector_kind)pcs[serve].kind;
     memcpy(j->persist, flags[serve], (size_t)C);
 
-    calibrate(j, err + (size_t)serve * nc * C, err + (size_t)P_PERSIST * nc * C, sse + serve * C,
-              sse + P_PERSIST * C, floor_, nc);
+    rc = calibrate(j, err + (size_t)serve * nc * C, err + (size_t)P_PERSIST * nc * C,
+                   sse + serve * C, sse + P_PERSIST * C, floor_, nc);
+    if (rc < 0)
+        goto out;
     j->n_raw = nc;
     j->ran = 1;
 out:
@@ -842,8 +947,8 @@ static int share_begin(detector_job_t *j, struct share_cal *m, int lstm_later)
     return 0;
 }
 
-/* Sums the tail's squared errors and calibrates j (calibrate); frees m's buffers. */
-static void share_end(detector_job_t *j, struct share_cal *m)
+/* Sums the tail's squared errors and calibrates j (calibrate). Returns ERR_NOMEM. */
+static int share_end(detector_job_t *j, struct share_cal *m)
 {
     const int C = j->C, nc = m->nc, off = nc - j->n_val;
     const size_t Cz = (size_t)C;
@@ -853,8 +958,11 @@ static void share_end(detector_job_t *j, struct share_cal *m)
                 double e = m->err[((size_t)p * nc + k) * Cz + c];
                 m->sse[p * C + c] += e * e;
             }
-    calibrate(j, m->err, m->err + (size_t)nc * Cz, m->sse, m->sse + Cz, m->floor_, nc);
+    int rc = calibrate(j, m->err, m->err + (size_t)nc * Cz, m->sse, m->sse + Cz, m->floor_, nc);
+    if (rc < 0)
+        return rc;
     j->ran = 1;
+    return 0;
 }
 
 static void share_free(struct share_cal *m)
@@ -872,7 +980,7 @@ int detector_job_share(detector_job_t *j, const detector_job_t *g)
     struct share_cal m = {0};
     rc = share_begin(j, &m, 0);
     if (rc == 0)
-        share_end(j, &m);
+        rc = share_end(j, &m);
     share_free(&m);
     return rc;
 }
@@ -978,7 +1086,7 @@ int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_
     if (rc == 0 && batch)
         rc = lstm_errors_batch(jobs, ms, n);
     for (int i = 0; rc == 0 && i < n; i++)
-        share_end(jobs[i], &ms[i]);
+        rc = share_end(jobs[i], &ms[i]);
     for (int i = 0; i < n; i++)
         share_free(&ms[i]);
     free(ms);
@@ -1023,6 +1131,8 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         memcpy(d->resid_rms, j->rms, sizeof(float) * C);
         memcpy(d->lmean, j->lmean, sizeof(float) * C);
         memcpy(d->lscale, j->lscale, sizeof(float) * C);
+        if (d->cfg.err_corr)
+            memcpy(d->rinv, j->rinv, sizeof(float) * C * C);
         detector__windows_seed(d, j->val_raw, j->n_raw);
         d->in_anomaly = 0;
         d->below = 0;

@@ -641,6 +641,36 @@ static void test_save_load(void **unused)
 /* model/detector_io.c's CRC (internal to the model library). */
 uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
 
+/* Format 6's config: up to serving_f16 (format 7's first field), with the struct's tail
+ * padding (detector_io.c). */
+#define CFG6_SIZE                                                                                  \
+    ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+
+/* Cuts format 7's additions out of a save of len bytes (the config's tail from serving_f16, and the
+ * C x C error weights, which lie just before the previous reading's contributions, the long and
+ * short windows and the LSTM checkpoint's length), so the bytes have format 6's layout; returns
+ * the new length (the CRC, the last 4 bytes, is left for the caller to redo). The checkpoint
+ * length is found as the u64 that counts the bytes after it up to the CRC. */
+static size_t cut_weights(unsigned char *buf, size_t len, int C, const struct detector_config *cfg)
+{
+    size_t p = 12 + sizeof *cfg;
+    for (; p + 12 <= len; p++) {
+        uint64_t m;
+        memcpy(&m, buf + p, 8);
+        if (m == len - 12 - p)
+            break;
+    }
+    assert_true(p + 12 <= len);
+    const size_t w = sizeof(float) * (size_t)C * C;
+    const size_t at = p - sizeof(float) * ((size_t)cfg->err_short + cfg->err_window + C) - w;
+    memmove(buf + at, buf + at + w, len - at - w);
+    len -= w;
+    const size_t tail = sizeof *cfg - CFG6_SIZE;
+    memmove(buf + 12 + CFG6_SIZE, buf + 12 + sizeof *cfg, len - 12 - sizeof *cfg);
+    return len - tail;
+}
+
 /* A format-3 detector (saved before the decision likelihood) loads with tail_plain 1 and
  * score_level 0, and continues exactly as it ran: the blob is a format-4 save of a detector on
  * those settings with format 4's additions cut out (the config's tail from tail_plain, and the
@@ -655,6 +685,7 @@ static void test_load_format3(void **unused)
     detector_config_default(&cfg);
     cfg.tail_plain = 1;
     cfg.score_level = 0.0f;
+    cfg.err_corr = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -665,13 +696,14 @@ static void test_load_format3(void **unused)
     assert_non_null(buf);
     assert_non_null(old);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
-    const size_t cfg_at = 12, tail = sizeof cfg - offsetof(struct detector_config, tail_plain);
-    const size_t dred_at = cfg_at + sizeof cfg + 128;
+    len = cut_weights(buf, len, C, &cfg);
+    const size_t cfg_at = 12, tail = CFG6_SIZE - offsetof(struct detector_config, tail_plain);
+    const size_t dred_at = cfg_at + CFG6_SIZE + 128;
     size_t o = 0;
-    memcpy(old, buf, cfg_at + sizeof cfg - tail);
-    o = cfg_at + sizeof cfg - tail;
-    memcpy(old + o, buf + cfg_at + sizeof cfg, dred_at - (cfg_at + sizeof cfg));
-    o += dred_at - (cfg_at + sizeof cfg);
+    memcpy(old, buf, cfg_at + CFG6_SIZE - tail);
+    o = cfg_at + CFG6_SIZE - tail;
+    memcpy(old + o, buf + cfg_at + CFG6_SIZE, dred_at - (cfg_at + CFG6_SIZE));
+    o += dred_at - (cfg_at + CFG6_SIZE);
     memcpy(old + o, buf + dred_at + sizeof(int), len - 4 - dred_at - sizeof(int));
     o += len - 4 - dred_at - sizeof(int);
     uint32_t fmt = 3;
@@ -1130,6 +1162,90 @@ static int pump_first_model_alarms(int m, float w)
     return alarms;
 }
 
+/* The raw score of reading t + 1 of x[, C] if its errors were exactly e[C]: d is cloned (a save
+ * and load, which continues bit for bit), one clone reveals the prediction, another is given it
+ * plus e. */
+static float raw_of_errors(const detector_t *d, const float *x, int t, int C, const float *e)
+{
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    detector_t *p, *q;
+    assert_int_equal(detector_load(&p, buf, got), 0);
+    assert_int_equal(detector_load(&q, buf, got), 0);
+    struct detector_result res;
+    assert_int_equal(detector_step_ts(p, (int64_t)(t + 1) * 1000, x + (size_t)C * t, NULL, &res),
+                     0);
+    float y[DETECTOR_MAX_CHANNELS];
+    for (int c = 0; c < C; c++)
+        y[c] = res.pred[c] + e[c];
+    assert_int_equal(detector_step_ts(q, (int64_t)(t + 1) * 1000, y, NULL, &res), 0);
+    detector_destroy(p);
+    detector_destroy(q);
+    free(buf);
+    return res.raw;
+}
+
+/* One disturbance that coupled channels all follow counts once (err_corr, eighth round): a
+ * plant whose channels 0 and 1 both follow one unpredictable disturbance (their one-step errors
+ * correlate about 0.9) and whose channel 2 is independent, trained once its calibration tail is
+ * whole (1,200 readings). An error of k on channels 0 and 1 together (the coupling the plant
+ * shows) must score below an error of k * sqrt(2) on channel 0 alone, which the plain sum of
+ * squared scaled errors scores the same (within the two scales' difference, a few per cent):
+ * compared as the sums they are log1p of, with err_corr 0 (formats 1-6) the two are within
+ * 10 % of each other, with the default the coupled one is below 0.8 of the other (about 0.7:
+ * 2 / (1 + rho) against 1 / (1 + rho) + 1, the form's weights for rho about 0.9). An error against
+ * the coupling (k and -k) is not excused: it scores at least as much as the lone one. */
+static void coupled_raws(int err_corr, float *together, float *alone, float *against)
+{
+    enum { N = 1300, C = 3 };
+    float *x = malloc(sizeof(float) * C * N);
+    assert_non_null(x);
+    uint64_t s = 4242;
+    double u = 0.0, w = 0.0;
+    for (int t = 0; t < N; t++) {
+        u = 0.95 * u + gauss(&s);
+        w = 0.9 * w + 0.5 * gauss(&s);
+        x[C * t + 0] = (float)(10.0 + u + 0.3 * gauss(&s));
+        x[C * t + 1] = (float)(20.0 + u + 0.3 * gauss(&s));
+        x[C * t + 2] = (float)(5.0 + w);
+    }
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.warmup = 1200;
+    cfg.retrain_every = 0;
+    cfg.err_corr = err_corr;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    for (int t = 0; t < N - 1; t++)
+        step(d, x, t, C, NULL, &res);
+    assert_int_equal(res.version, 1);
+    const float k = 4.0f;
+    const float e1[C] = {k, k, 0.0f}, e2[C] = {k * 1.41421356f, 0.0f, 0.0f}, e3[C] = {k, -k, 0.0f};
+    *together = raw_of_errors(d, x, N - 2, C, e1);
+    *alone = raw_of_errors(d, x, N - 2, C, e2);
+    *against = raw_of_errors(d, x, N - 2, C, e3);
+    detector_destroy(d);
+    free(x);
+}
+
+static void test_coupled_errors_count_once(void **unused)
+{
+    (void)unused;
+    float tog0, alone0, ag0, tog, alone, ag;
+    coupled_raws(0, &tog0, &alone0, &ag0);
+    coupled_raws(1, &tog, &alone, &ag);
+    print_message("raw score of a coupled error / a lone one / one against the coupling: "
+                  "%.3f / %.3f / %.3f (err_corr 0: %.3f / %.3f / %.3f)\n",
+                  tog, alone, ag, tog0, alone0, ag0);
+    /* Compared as the quadratic forms q = C expm1(raw) the raw scores compress. */
+    assert_true(fabs(expm1(tog0) - expm1(alone0)) < 0.1 * expm1(alone0)); /* plain sum: same */
+    assert_true(expm1(tog) < 0.8 * expm1(alone));
+    assert_true(ag >= alone);
+}
+
 /* A pump's first model, trained on its first 200 readings (speeds 0.75-0.95, a third of its
  * 600-reading cycle), meets speeds down to 0.55 from about reading 280: pressure is quadratic
  * in the flow and the current about cubic, so the linear baseline errs more the further the
@@ -1226,19 +1342,10 @@ static void test_extrapolation_fault_flagged(void **unused)
  * extrap_weight 0, whatever its padding held, and continues bit for bit as the detector that
  * ran without the term; the same pump with the term (format 6) raises fewer anomalies, so the
  * check can tell the two apart. */
-/* The config's size in formats 5 and 6: up to serving_f16 (format 7's), with the tail padding. */
-#define CFG_V6_SIZE                                                                                \
-    ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
-     _Alignof(struct detector_config) * _Alignof(struct detector_config))
-
-/* Turns a current save (buf, *len bytes) into format fmt (5 or 6): the config's fields added
- * since (format 7's serving_f16) are cut out and the CRC redone. */
+/* Gives a save (buf, *len bytes) whose format-7 additions cut_weights has cut the format
+ * number fmt (5 or 6) and redoes its CRC. */
 static void as_format6(unsigned char *buf, size_t *len, uint32_t fmt)
 {
-    const size_t cfg_at = 12, cut = sizeof(struct detector_config) - CFG_V6_SIZE;
-    memmove(buf + cfg_at + CFG_V6_SIZE, buf + cfg_at + CFG_V6_SIZE + cut,
-            *len - (cfg_at + CFG_V6_SIZE + cut));
-    *len -= cut;
     memcpy(buf + 4, &fmt, 4);
     uint32_t crc = model__crc32(0, buf, *len - 4);
     memcpy(buf + *len - 4, &crc, 4);
@@ -1254,6 +1361,7 @@ static void test_load_format5(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.extrap_weight = 0.0f;
+    cfg.err_corr = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     assert_int_equal(detector_create(&w, &cfg, C), 0);
@@ -1264,8 +1372,9 @@ static void test_load_format5(void **unused)
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
+    len = cut_weights(buf, len, C, &cfg);
     const size_t cfg_at = 12, at = cfg_at + offsetof(struct detector_config, extrap_weight);
-    assert_true(at + sizeof(float) <= cfg_at + CFG_V6_SIZE); /* it took format 5's padding */
+    assert_true(at + sizeof(float) <= cfg_at + CFG6_SIZE); /* it took format 5's padding */
     const float junk = 0.1f;
     memcpy(buf + at, &junk, sizeof junk);
     as_format6(buf, &len, 5);
@@ -1379,6 +1488,7 @@ static void test_serving_f16(void **unused)
     buf = malloc(cap);
     assert_non_null(buf);
     assert_int_equal(detector_save(d, buf, cap, &len), 0);
+    len = cut_weights(buf, len, 1, &cfg);
     as_format6(buf, &len, 6);
     detector_t *f;
     assert_int_equal(detector_load(&f, buf, len), 0);
@@ -1816,6 +1926,7 @@ int main(void)
         cmocka_unit_test(test_extrapolation_first_model),
         cmocka_unit_test(test_load_format5),
         cmocka_unit_test(test_serving_f16),
+        cmocka_unit_test(test_coupled_errors_count_once),
         cmocka_unit_test(test_extrapolation_fault_flagged),
         cmocka_unit_test(test_save_shared_round_trip),
         cmocka_unit_test(test_share_batch_matches_single),

@@ -103,6 +103,7 @@ static const struct field fields[] = {
     FI("open_median", open_median),
     FF("extrap_weight", extrap_weight),
     FI("serving_f16", serving_f16),
+    FI("err_corr", err_corr),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)

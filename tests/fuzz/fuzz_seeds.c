@@ -22,11 +22,20 @@ static int put(const char *dir, const char *sub, const char *name, const void *b
     return 0;
 }
 
-static int model_seeds(const char *dir, const struct model_config *cfg, const char *name)
+/* compact: the seeds are of the model's float16 serving form (checkpoint version 2). */
+static int model_seeds(const char *dir, const struct model_config *cfg, int compact,
+                       const char *name)
 {
-    model_t *m;
+    model_t *m, *f32;
     if (model_create(&m, cfg) != 0)
         return -1;
+    if (compact) {
+        f32 = m;
+        int rc = model_compact(&m, f32);
+        model_destroy(f32);
+        if (rc != 0)
+            return -1;
+    }
     size_t n = model_checkpoint_size(m), s = model_safetensors_size(m), len;
     uint8_t *buf = malloc(n > s ? n : s);
     int rc = -1;
@@ -84,9 +93,10 @@ int main(int argc, char **argv)
         return 2;
     }
     struct model_config a = {2, 2, 1, 4, 1}, b = {3, 1, 2, 3, 7}, c = {1, 1, 1, 1, 3};
-    if (model_seeds(argv[1], &a, "i2-o2-l1-h4") || model_seeds(argv[1], &b, "i3-o1-l2-h3") ||
-        model_seeds(argv[1], &c, "i1-o1-l1-h1") || detector_seed(argv[1], 2, 0, "c2-learning") ||
-        detector_seed(argv[1], 3, 1, "c3-lstm"))
+    if (model_seeds(argv[1], &a, 0, "i2-o2-l1-h4") || model_seeds(argv[1], &b, 0, "i3-o1-l2-h3") ||
+        model_seeds(argv[1], &c, 0, "i1-o1-l1-h1") ||
+        model_seeds(argv[1], &b, 1, "i3-o1-l2-h3-f16") ||
+        detector_seed(argv[1], 2, 0, "c2-learning") || detector_seed(argv[1], 3, 1, "c3-lstm"))
         return 1;
     return 0;
 }

@@ -274,6 +274,14 @@ SIM_DEVICES, SIM_BACKFILL, SIM_FAULT_AT, SIM_DURATION, SIM_SPEED = 6, 1200, 600,
 # open_median (vigil-replay with -s warmup=1200 -s retrain_every=600 agrees), and a
 # SimFaultsSeed1 passed 3 runs alone, but failed once in the full suite under load: healthy
 # pump-6, a 5-reading episode, peak 0.55 (the daemon's training windows depend on timing).
+# Eighth round (err_corr): SimFaultsSeed1 passed 5 runs alone and 1 of 2 under load (a bounded
+# loop of the unit tests at -j2 beside it, load average about 5); the failed run raised no
+# anomaly either (pump-6 quiet, no pump before its fault) but trained pump-6 only 3 times in the
+# hour and the fleet 22 times (test_healthy_pump_raises_no_anomaly and
+# test_metrics_pipeline_families want 4 and 24), and SimFaultsSeed2 fails the same two checks
+# under such load (3 of 6 loaded runs on that branch, 1 of 5 with the vigild before it):
+# trainings lagging the 150x replay, not an alarm. Seed 1 stays out until those pass under
+# load.
 # Measured with vigil-replay on healthy
 # runs of seeds 1-4 (10 pumps each, no faults, 3700 readings, first training on 1200, then
 # every 600; 2500 scored readings per pump, 28 pump-hours in all): 6 events, 0 with seed 2,
