@@ -54,13 +54,24 @@ void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double 
             atomic_fetch_add_explicit(&hist[i], 1, memory_order_relaxed);
 }
 
-struct dev *pipeline__find(pipeline_t *p, const char *device)
+static int dev_same(const void *item, const char *name, size_t len)
 {
-    struct dev *d;
+    const struct dev *d = item;
+    return d->name_len == len && memcmp(d->name, name, len) == 0;
+}
+
+static struct dev *find_h(pipeline_t *p, const char *device, size_t len, uint64_t h)
+{
     pthread_rwlock_rdlock(&p->devs_lock);
-    HASH_FIND_STR(p->devs, device, d);
+    struct dev *d = nameidx_find(&p->idx, h, device, len, dev_same);
     pthread_rwlock_unlock(&p->devs_lock);
     return d;
+}
+
+struct dev *pipeline__find(pipeline_t *p, const char *device)
+{
+    size_t len = strlen(device);
+    return find_h(p, device, len, nameidx_hash(device, len));
 }
 
 /* ---- devices ------------------------------------------------------------------------------ */
@@ -83,12 +94,17 @@ static void dev_free(struct dev *d)
 
 struct dev *pipeline__dev(pipeline_t *p, const char *name)
 {
-    int shard = (int)(hash_name(name, strlen(name)) % (uint32_t)p->nshards);
-    struct dev *d = pipeline__find(p, name);
+    size_t len = strlen(name);
+    return pipeline__dev_h(p, name, len, nameidx_hash(name, len));
+}
+
+struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_t h)
+{
+    struct dev *d = find_h(p, name, len, h);
     if (d)
         return d;
     d = calloc(1, sizeof *d);
-    if (d == NULL || (d->name = strdup(name)) == NULL ||
+    if (d == NULL || (d->name = strndup(name, len)) == NULL ||
         (d->versions = calloc((size_t)p->o.versions + 2, sizeof *d->versions)) == NULL) {
         if (d) {
             free(d->name);
@@ -97,20 +113,25 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
         return NULL;
     }
     pthread_mutex_init(&d->mu, NULL);
-    d->shard = shard;
+    d->name_len = len;
+    d->shard = (int)(hash_name(name, len) % (uint32_t)p->nshards);
     d->last_ts = -1;
     d->bulk_ts = -1;
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
-    struct dev *other;
-    HASH_FIND_STR(p->devs, name, other);
+    struct dev *other = nameidx_find(&p->idx, h, name, len, dev_same);
     if (other) { /* created meanwhile by another thread (an HTTP PUT): keep that one */
         pthread_rwlock_unlock(&p->devs_lock);
         dev_free(d);
         return other;
     }
-    HASH_ADD_KEYPTR(hh, p->devs, d->name, strlen(d->name), d);
+    if (nameidx_add(&p->idx, h, d) != 0) {
+        pthread_rwlock_unlock(&p->devs_lock);
+        dev_free(d);
+        return NULL;
+    }
+    HASH_ADD_KEYPTR(hh, p->devs, d->name, len, d);
     pthread_rwlock_unlock(&p->devs_lock);
     return d;
 }
@@ -512,7 +533,9 @@ static void resolve(pipeline_t *p, const batch_t *b, struct dev **pd, struct gro
                     size_t *resolved, size_t end)
 {
     for (size_t i = *resolved; i < end; i++) {
-        pd[i] = pipeline__dev(p, batch_str(b, b->points[i].device));
+        const batch_point_t *pt = &b->points[i];
+        const char *name = batch_str(b, pt->device);
+        pd[i] = pipeline__dev_h(p, name, pt->device_len, nameidx_hash(name, pt->device_len));
         pg[i] = pd[i] ? group_of(pd[i]) : NULL;
     }
     if (end > *resolved)
@@ -781,6 +804,7 @@ void pipeline_destroy(pipeline_t *p)
         HASH_DEL(p->devs, d);
         dev_free(d);
     }
+    nameidx_deinit(&p->idx);
     free(p->shards);
     pipeline__groups_free(p);
     pthread_mutex_destroy(&p->groups_mu);

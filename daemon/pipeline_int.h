@@ -3,6 +3,7 @@
 #ifndef VIGIL_PIPELINE_INT_H
 #define VIGIL_PIPELINE_INT_H
 
+#include "nameidx.h"
 #include "pipeline.h"
 #include "wpool.h"
 
@@ -90,6 +91,7 @@ size_t pipeline__ring_len(const struct pred_ring *r);
 struct dev {
     UT_hash_handle hh;
     char *name; /* owned; the hash key */
+    size_t name_len;
     int shard;
     pthread_mutex_t mu; /* guards everything below */
     detector_t *det;
@@ -160,8 +162,9 @@ struct shard {
 struct pipeline {
     pipeline_opts_t o;
     store_t *store;             /* borrowed; may be NULL */
-    pthread_rwlock_t devs_lock; /* guards the devs table (not the devices' contents) */
-    struct dev *devs;
+    pthread_rwlock_t devs_lock; /* guards devs and idx (not the devices' contents) */
+    struct dev *devs; /* every device (uthash: owns them; walked by listings) */
+    nameidx_t idx;    /* the same devices by name, for lookups (common/nameidx.h) */
     struct shard *shards;
     int nshards;
     wpool_t *train;
@@ -258,6 +261,9 @@ struct dev *pipeline__find(pipeline_t *p, const char *device);
 
 /* Finds or creates a device. NULL when out of memory. Any thread. */
 struct dev *pipeline__dev(pipeline_t *p, const char *device);
+
+/* pipeline__dev for a name of len bytes (NUL-terminated) whose nameidx_hash is h. */
+struct dev *pipeline__dev_h(pipeline_t *p, const char *device, size_t len, uint64_t h);
 
 /* Empties the prediction ring for d->nch channels and frees its arrays (they grow on demand
  * as predictions are recorded). Caller holds d->mu. */

@@ -1,8 +1,11 @@
 /* daemon/quota.c: the device and channel limits; see quota.h.
  *
- * Devices are kept by name in a uthash table; each device keeps the 64-bit FNV-1a hashes of its
- * channel names in a sorted array (8 bytes a channel instead of a copy of each name: a hash
- * collision can only let a new channel pass as known, never refuse a good one). lock guards
+ * Devices are kept by name in common/nameidx.h's open-addressing index (a uthash table read one
+ * device per chain entry: at 100k devices a cache miss each, 2 % of vigild's time at 1k
+ * devices already; docs/benchmarks.md, "Session 6"); each device keeps the 64-bit FNV-1a
+ * hashes of its channel names in a sorted array (8 bytes a channel instead of a copy of each
+ * name: a hash collision can only let a new channel pass as known, never refuse a good one).
+ * The index owns nothing: qdev_add and the removals free what they take out of it. lock guards
  * everything in struct quota; nothing else is locked under it. Any thread. */
 #include "quota.h"
 #include "err.h"
@@ -12,19 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+
+#include "nameidx.h"
 
 struct qdev {
-    UT_hash_handle hh;
     uint64_t *chans; /* sorted hashes of the channel names */
     size_t nchans, cap;
-    char name[]; /* the key */
+    size_t len;
+    char name[]; /* the key, len bytes and a NUL */
 };
 
 struct quota {
     pthread_mutex_t lock;
-    struct qdev *devs;
-    size_t ndevs;
+    nameidx_t devs; /* name -> struct qdev (owned through the index) */
     size_t max_devices, max_channels;
 };
 
@@ -73,21 +76,28 @@ static int qchan_add(struct qdev *d, uint64_t h)
     return 0;
 }
 
-static struct qdev *qdev_find(struct qdev *devs, const char *name, size_t len)
+static int qdev_same(const void *item, const char *name, size_t len)
 {
-    struct qdev *d = NULL;
-    HASH_FIND(hh, devs, name, len, d);
-    return d;
+    const struct qdev *d = item;
+    return d->len == len && memcmp(d->name, name, len) == 0;
 }
 
-static struct qdev *qdev_add(struct qdev **devs, size_t *ndevs, const char *name, size_t len)
+static struct qdev *qdev_find(const nameidx_t *devs, const char *name, size_t len)
+{
+    return nameidx_find(devs, nameidx_hash(name, len), name, len, qdev_same);
+}
+
+static struct qdev *qdev_add(nameidx_t *devs, const char *name, size_t len)
 {
     struct qdev *d = calloc(1, sizeof *d + len + 1);
     if (d == NULL)
         return NULL;
     memcpy(d->name, name, len);
-    HASH_ADD_KEYPTR(hh, *devs, d->name, len, d);
-    (*ndevs)++;
+    d->len = len;
+    if (nameidx_add(devs, nameidx_hash(name, len), d) != 0) {
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -97,14 +107,12 @@ static void dev_free(struct qdev *d)
     free(d);
 }
 
-static void devs_free(struct qdev **devs)
+static void devs_free(nameidx_t *devs)
 {
-    struct qdev *d, *tmp;
-    HASH_ITER(hh, *devs, d, tmp)
-    {
-        HASH_DEL(*devs, d);
-        dev_free(d);
-    }
+    for (size_t i = 0; devs->slots && i <= devs->mask; i++)
+        if (devs->slots[i].item != NULL)
+            dev_free(devs->slots[i].item);
+    nameidx_deinit(devs);
 }
 
 int quota_create(quota_t **out, size_t max_devices, size_t max_channels)
@@ -137,15 +145,14 @@ void quota_set_limits(quota_t *q, size_t max_devices, size_t max_channels)
 }
 
 struct load_ctx {
-    struct qdev *devs;
-    size_t ndevs;
+    nameidx_t devs;
     int rc;
 };
 
 static int on_stored_device(void *arg, const store_device_info_t *info)
 {
     struct load_ctx *lc = arg;
-    struct qdev *d = qdev_add(&lc->devs, &lc->ndevs, info->id, strlen(info->id));
+    struct qdev *d = qdev_add(&lc->devs, info->id, strlen(info->id));
     if (d == NULL) {
         lc->rc = ERR_NOMEM;
         return 1;
@@ -162,7 +169,7 @@ static int on_stored_device(void *arg, const store_device_info_t *info)
 int quota_load(quota_t *q, store_t *s)
 {
     /* Built outside the lock (storage reads take time), swapped in under it. */
-    struct load_ctx lc = {NULL, 0, 0};
+    struct load_ctx lc = {{NULL, 0, 0}, 0};
     int rc = store_device_list(s, NULL, 0, on_stored_device, &lc);
     if (rc == 0)
         rc = lc.rc;
@@ -171,9 +178,8 @@ int quota_load(quota_t *q, store_t *s)
         return rc;
     }
     pthread_mutex_lock(&q->lock);
-    struct qdev *old = q->devs;
+    nameidx_t old = q->devs;
     q->devs = lc.devs;
-    q->ndevs = lc.ndevs;
     pthread_mutex_unlock(&q->lock);
     devs_free(&old);
     return 0;
@@ -184,12 +190,12 @@ int quota_load(quota_t *q, store_t *s)
 static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, char *why, size_t size)
 {
     const char *name = batch_str(b, p->device);
-    struct qdev *d = qdev_find(q->devs, name, p->device_len);
-    if (d == NULL && q->ndevs >= q->max_devices) {
+    struct qdev *d = qdev_find(&q->devs, name, p->device_len);
+    if (d == NULL && q->devs.count >= q->max_devices) {
         snprintf(why, size,
                  "device limit reached: %zu devices (storage.max_devices); '%.40s%s' "
                  "is not created",
-                 q->ndevs, name, p->device_len > 40 ? "..." : "");
+                 q->devs.count, name, p->device_len > 40 ? "..." : "");
         return 0;
     }
     size_t fresh = 0;
@@ -208,7 +214,7 @@ static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, cha
                  name, p->device_len > 40 ? "..." : "", have + fresh, q->max_channels);
         return 0;
     }
-    if (d == NULL && (d = qdev_add(&q->devs, &q->ndevs, name, p->device_len)) == NULL)
+    if (d == NULL && (d = qdev_add(&q->devs, name, p->device_len)) == NULL)
         return ERR_NOMEM;
     for (uint32_t i = 0; fresh > 0 && i < p->nfields; i++) {
         const batch_field_t *f = &b->fields[p->field0 + i];
@@ -268,10 +274,10 @@ int quota_device_add(quota_t *q, const char *device)
     size_t len = strlen(device);
     int rc = 0;
     pthread_mutex_lock(&q->lock);
-    if (qdev_find(q->devs, device, len) == NULL) {
-        if (q->ndevs >= q->max_devices)
+    if (qdev_find(&q->devs, device, len) == NULL) {
+        if (q->devs.count >= q->max_devices)
             rc = ERR_LIMIT;
-        else if (qdev_add(&q->devs, &q->ndevs, device, len) == NULL)
+        else if (qdev_add(&q->devs, device, len) == NULL)
             rc = ERR_NOMEM;
     }
     pthread_mutex_unlock(&q->lock);
@@ -281,10 +287,11 @@ int quota_device_add(quota_t *q, const char *device)
 void quota_device_remove(quota_t *q, const char *device)
 {
     pthread_mutex_lock(&q->lock);
-    struct qdev *d = qdev_find(q->devs, device, strlen(device));
+    size_t len = strlen(device);
+    uint64_t h = nameidx_hash(device, len);
+    struct qdev *d = nameidx_find(&q->devs, h, device, len, qdev_same);
     if (d) {
-        HASH_DEL(q->devs, d);
-        q->ndevs--;
+        nameidx_del(&q->devs, h, d);
         dev_free(d);
     }
     pthread_mutex_unlock(&q->lock);
@@ -293,7 +300,7 @@ void quota_device_remove(quota_t *q, const char *device)
 size_t quota_devices(quota_t *q)
 {
     pthread_mutex_lock(&q->lock);
-    size_t n = q->ndevs;
+    size_t n = q->devs.count;
     pthread_mutex_unlock(&q->lock);
     return n;
 }
