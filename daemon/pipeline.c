@@ -181,12 +181,87 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     return detector_create(&d->det, &p->o.det, d->nch);
 }
 
-/* Maps a point's fields onto the device's channels, adding new ones. Returns 1 when the channel
- * set changed (the detector must be rebuilt), 0 when not, or an error. A device's points
- * usually carry its channels in the same order: the channel after the previous field's match
- * is tried first, one comparison per field, before the search. */
-static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt, int *idx)
+/* The key of a channel list: the names in order, each followed by a NUL, in buf (room for
+ * len bytes). Returns the key's length, or 0 when it does not fit. */
+static size_t chlist_key(char *const *ch, int n, char *buf, size_t room)
 {
+    size_t len = 0;
+    for (int c = 0; c < n; c++) {
+        size_t l = strlen(ch[c]) + 1;
+        if (len + l > room)
+            return 0;
+        memcpy(buf + len, ch[c], l);
+        len += l;
+    }
+    return len;
+}
+
+static int chlist_same(const void *item, const char *key, size_t len)
+{
+    const struct chlist *cl = item;
+    return cl->key_len == len && memcmp(cl->key, key, len) == 0;
+}
+
+/* Points d at the shard's copy of its channel list (d->ch), made when the shard has none yet
+ * and holds fewer than PIPE_CHLISTS; otherwise d keeps none and map_channels takes the slow
+ * path. Caller holds d->mu; shard thread. */
+static void chlist_attach(struct shard *sh, struct dev *d)
+{
+    char key[DETECTOR_MAX_CHANNELS * 32];
+    d->chl = NULL;
+    size_t len = d->nch > 0 ? chlist_key(d->ch, d->nch, key, sizeof key) : 0;
+    if (len == 0)
+        return;
+    uint64_t h = nameidx_hash(key, len);
+    struct chlist *cl = nameidx_find(&sh->chlists, h, key, len, chlist_same);
+    if (cl == NULL) {
+        if (sh->chlists.count >= PIPE_CHLISTS || (cl = malloc(sizeof *cl + len)) == NULL)
+            return;
+        cl->n = d->nch;
+        cl->key_len = len;
+        memcpy(cl->key, key, len);
+        if (nameidx_add(&sh->chlists, h, cl) != 0) {
+            free(cl);
+            return;
+        }
+    }
+    d->chl = cl;
+    d->chl_gen = d->gen;
+}
+
+/* 1 when pt's fields are exactly d's channels in order (its channel list cl): the usual point,
+ * checked against the shard's copy of the names, which stays in cache, instead of the device's
+ * own, which at 100k devices are a cache miss each. */
+static int fields_match(const struct chlist *cl, const batch_t *b, const batch_point_t *pt)
+{
+    if ((int)pt->nfields != cl->n)
+        return 0;
+    const char *k = cl->key;
+    for (uint32_t f = 0; f < pt->nfields; f++) {
+        const batch_field_t *fl = &b->fields[pt->field0 + f];
+        size_t l = fl->name_len;
+        if ((size_t)(k - cl->key) + l + 1 > cl->key_len || k[l] != '\0' ||
+            memcmp(k, batch_str(b, fl->name), l) != 0)
+            return 0;
+        k += l + 1;
+    }
+    return 1;
+}
+
+/* Maps a point's fields onto the device's channels, adding new ones. Returns 1 when the channel
+ * set changed (the detector must be rebuilt), 0 when not, or an error. Fast path: the point
+ * carries exactly the device's channels in their order (fields_match). Otherwise a device's
+ * points usually carry its channels in the same order: the channel after the previous field's
+ * match is tried first, one comparison per field, before the search. */
+static int map_channels(struct shard *sh, struct dev *d, const batch_t *b, const batch_point_t *pt,
+                        int *idx)
+{
+    if (d->chl != NULL && d->chl_gen == d->gen && d->nch == d->chl->n &&
+        fields_match(d->chl, b, pt)) {
+        for (uint32_t f = 0; f < pt->nfields; f++)
+            idx[f] = (int)f;
+        return 0;
+    }
     int changed = 0, next = 0;
     for (uint32_t f = 0; f < pt->nfields; f++) {
         const char *name = batch_str(b, b->fields[pt->field0 + f].name);
@@ -215,6 +290,8 @@ static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt
         idx[f] = k;
         next = k + 1;
     }
+    if (!changed && (d->chl == NULL || d->chl_gen != d->gen))
+        chlist_attach(sh, d);
     return changed;
 }
 
@@ -344,7 +421,8 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
     pipeline__versions_trim(p, d);
 }
 
-/* One point of a committed batch on its way through scoring. */
+/* One point of a committed batch on its way through scoring. Only d and pt are set before
+ * point_prepare (no zeroing: r alone is 560 bytes, and the detector fills it). */
 struct spoint {
     struct dev *d;
     const batch_point_t *pt;
@@ -353,9 +431,22 @@ struct spoint {
     struct detector_result r;
 };
 
+/* d->last = *r, but of pred and contrib only the device's nch channels: readers of d->last
+ * (status, saves) read no further, and the whole struct is 9 cache lines of a device that, at
+ * 100k devices, is cold. */
+static void result_keep(struct detector_result *dst, const struct detector_result *r, int nch)
+{
+    memcpy(dst, r, offsetof(struct detector_result, pred));
+    memcpy(dst->pred, r->pred, sizeof(float) * (size_t)nch);
+    memcpy(dst->contrib, r->contrib, sizeof(float) * (size_t)nch);
+    dst->top_channel = r->top_channel;
+    dst->raw = r->raw;
+    dst->likelihood = r->likelihood;
+}
+
 /* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
  * stepped. Caller holds sp->d->mu. */
-static int point_prepare(pipeline_t *p, const batch_t *b, struct spoint *sp)
+static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
 {
     struct dev *d = sp->d;
     const batch_point_t *pt = sp->pt;
@@ -367,7 +458,7 @@ static int point_prepare(pipeline_t *p, const batch_t *b, struct spoint *sp)
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
         return 0;
     }
-    int changed = map_channels(d, b, pt, idx);
+    int changed = map_channels(sh, d, b, pt, idx);
     if (changed < 0)
         return 0;
     if (changed || d->det == NULL) {
@@ -389,12 +480,12 @@ static int point_prepare(pipeline_t *p, const batch_t *b, struct spoint *sp)
     return 1;
 }
 
-/* After the step (sp->r): status, prediction ring, events, training, saves. Caller holds
- * sp->d->mu. */
-static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
+/* After the step (its result r): status, prediction ring, events, training, saves. Caller
+ * holds sp->d->mu. */
+static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector_result *r,
+                         double step_s)
 {
     struct dev *d = sp->d;
-    const struct detector_result *r = &sp->r;
     const int64_t ts = sp->pt->ts_ms;
     static const double sb[] = PIPE_STEP_BUCKETS;
     pipeline__observe(p->step_hist, sb, step_s);
@@ -414,7 +505,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     }
     if (!d->has_result || r->state != d->last.state)
         d->since_ts = ts;
-    d->last = *r;
+    result_keep(&d->last, r, d->nch);
     d->has_result = 1;
     d->last_ts = ts;
     d->scored_ns = pipeline__mono_ns();
@@ -435,42 +526,55 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
 }
 
 /* Scores one point of a committed batch. Shard thread. */
-static void score_point(pipeline_t *p, const batch_t *b, struct spoint *sp)
+static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
 {
     pthread_mutex_lock(&sp->d->mu);
-    if (point_prepare(p, b, sp)) {
+    if (point_prepare(p, sh, b, sp)) {
         int64_t t0 = pipeline__mono_ns();
         int rc = detector_step_ts(sp->d->det, sp->pt->ts_ms, sp->x, sp->present, &sp->r);
         if (rc == 0)
-            point_finish(p, sp, (double)(pipeline__mono_ns() - t0) / 1e9);
+            point_finish(p, sp, &sp->r, (double)(pipeline__mono_ns() - t0) / 1e9);
     }
     pthread_mutex_unlock(&sp->d->mu);
 }
 
-static int dev_cmp(const void *a, const void *b)
+/* Sorts ord[n] (indices into sps) by device address: insertion sort, n is at most
+ * DETECTOR_MAX_BATCH and the members mostly arrive in order already. The points themselves
+ * (900 bytes each) do not move. */
+static void order_by_dev(const struct spoint *sps, int *ord, int n)
 {
-    const struct spoint *x = a, *y = b;
-    return x->d < y->d ? -1 : x->d > y->d;
+    for (int i = 0; i < n; i++)
+        ord[i] = i;
+    for (int i = 1; i < n; i++) {
+        int v = ord[i], j = i;
+        while (j > 0 && sps[ord[j - 1]].d > sps[v].d) {
+            ord[j] = ord[j - 1];
+            j--;
+        }
+        ord[j] = v;
+    }
 }
 
 /* Scores one reading of each of n members of a group (sps[n], distinct devices) with one
  * batched step (detector_step_batch: the members serving the group's LSTM advance in one
- * sgemm per layer). Members are locked in address order; only a shard holds several device
- * locks, and a device belongs to one shard. Shard thread. */
+ * sgemm per layer). Members are locked and handled in address order; only a shard holds
+ * several device locks, and a device belongs to one shard. The results go to the shard's
+ * scratch (sh->res), not through the points. Shard thread. */
 static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sps,
                         int n)
 {
-    qsort(sps, (size_t)n, sizeof *sps, dev_cmp);
+    int ord[DETECTOR_MAX_BATCH];
+    order_by_dev(sps, ord, n);
     for (int i = 0; i < n; i++)
-        pthread_mutex_lock(&sps[i].d->mu);
+        pthread_mutex_lock(&sps[ord[i]].d->mu);
     detector_t *ds[DETECTOR_MAX_BATCH];
     int64_t ts[DETECTOR_MAX_BATCH];
     int which[DETECTOR_MAX_BATCH], k = 0, C = 0;
     float *x = NULL;
     uint8_t *present = NULL;
-    struct detector_result *res = NULL;
-    for (int i = 0; i < n; i++) {
-        if (!point_prepare(p, b, &sps[i]))
+    for (int o = 0; o < n; o++) {
+        int i = ord[o];
+        if (!point_prepare(p, sh, b, &sps[i]))
             continue;
         if (k == 0)
             C = sps[i].d->nch;
@@ -478,7 +582,7 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
             int64_t t0 = pipeline__mono_ns();
             if (detector_step_ts(sps[i].d->det, sps[i].pt->ts_ms, sps[i].x, sps[i].present,
                                  &sps[i].r) == 0)
-                point_finish(p, &sps[i], (double)(pipeline__mono_ns() - t0) / 1e9);
+                point_finish(p, &sps[i], &sps[i].r, (double)(pipeline__mono_ns() - t0) / 1e9);
             continue;
         }
         ds[k] = sps[i].d->det;
@@ -497,9 +601,11 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
     if (k > 0 && need <= sh->work_len) {
         x = sh->work + detector_batch_work_len(ds[0], k);
         present = (uint8_t *)(x + (size_t)k * C);
-        res = calloc((size_t)k, sizeof *res);
     }
-    if (k > 0 && res) {
+    if (k > 0 && sh->res == NULL)
+        sh->res = malloc(DETECTOR_MAX_BATCH * sizeof *sh->res);
+    if (k > 0 && x && sh->res) {
+        struct detector_result *res = sh->res;
         for (int j = 0; j < k; j++) {
             memcpy(x + (size_t)j * C, sps[which[j]].x, sizeof(float) * (size_t)C);
             memcpy(present + (size_t)j * C, sps[which[j]].present, (size_t)C);
@@ -509,14 +615,11 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         if (rc == 0 && k > 1)
             atomic_fetch_add_explicit(&p->batched, (uint64_t)k, memory_order_relaxed);
         double step_s = (double)(pipeline__mono_ns() - t0) / 1e9 / k;
-        for (int j = 0; rc == 0 && j < k; j++) {
-            sps[which[j]].r = res[j];
-            point_finish(p, &sps[which[j]], step_s);
-        }
+        for (int j = 0; rc == 0 && j < k; j++)
+            point_finish(p, &sps[which[j]], &res[j], step_s);
     }
-    free(res);
-    for (int i = n; i-- > 0;)
-        pthread_mutex_unlock(&sps[i].d->mu);
+    for (int o = n; o-- > 0;)
+        pthread_mutex_unlock(&sps[ord[o]].d->mu);
 }
 
 /* The group of d (NULL if none). */
@@ -557,9 +660,10 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
     struct group **pg = malloc((np ? np : 1) * sizeof *pg);
     if (!done || !sps || !pd || !pg) { /* out of memory: one point at a time, no batching */
         for (size_t i = 0; i < np; i++) {
-            struct spoint one = {.pt = &b->points[i]};
+            struct spoint one;
+            one.pt = &b->points[i];
             if ((one.d = pipeline__dev(p, batch_str(b, one.pt->device))) != NULL)
-                score_point(p, b, &one);
+                score_point(p, sh, b, &one);
         }
         goto out;
     }
@@ -568,14 +672,16 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
         resolve(p, b, pd, pg, &resolved, i + 1);
         if (done[i] || pd[i] == NULL)
             continue;
-        struct spoint one = {.pt = &b->points[i], .d = pd[i]};
         struct group *g = pg[i];
         if (g == NULL) {
-            score_point(p, b, &one);
+            sps[0].pt = &b->points[i];
+            sps[0].d = pd[i];
+            score_point(p, sh, b, &sps[0]);
             continue;
         }
         int n = 0;
-        sps[n++] = one;
+        sps[n].pt = &b->points[i];
+        sps[n++].d = pd[i];
         for (size_t j = i + 1; j < np && j < i + GROUP_LOOKAHEAD && n < DETECTOR_MAX_BATCH; j++) {
             resolve(p, b, pd, pg, &resolved, j + 1);
             if (done[j] || pg[j] != g)
@@ -600,6 +706,13 @@ out:
 }
 
 /* ---- shards ------------------------------------------------------------------------------- */
+
+static void chlists_free(nameidx_t *x)
+{
+    for (size_t i = 0; x->slots && i <= x->mask; i++)
+        free(x->slots[i].item);
+    nameidx_deinit(x);
+}
 
 static void *shard_main(void *arg)
 {
@@ -788,6 +901,8 @@ void pipeline_destroy(pipeline_t *p)
         pthread_cond_destroy(&sh->idle);
         pthread_mutex_destroy(&sh->mu);
         free(sh->work);
+        free(sh->res);
+        chlists_free(&sh->chlists);
     }
     /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
      * queued ones return at once: train_next). */

@@ -88,6 +88,18 @@ int pipeline__ring_each(const struct pred_ring *r, pipeline__ring_fn fn, void *a
 /* Entries answered (at most cap). */
 size_t pipeline__ring_len(const struct pred_ring *r);
 
+/* A channel list, shared by the devices of a shard that have it (dev.chl): its names in order,
+ * each followed by a NUL. Shard thread only; freed with the shard. */
+struct chlist {
+    int n;
+    size_t key_len;
+    char key[];
+};
+
+/* Channel lists a shard keeps at most (a client giving each device its own channel names
+ * cannot grow them without bound; devices beyond take map_channels' slow path). */
+#define PIPE_CHLISTS 4096
+
 struct dev {
     UT_hash_handle hh;
     char *name; /* owned; the hash key */
@@ -98,6 +110,10 @@ struct dev {
     uint64_t gen; /* bumped when det is replaced (channels changed), so stale jobs are dropped */
     int nch;
     char *ch[DETECTOR_MAX_CHANNELS];
+    /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
+     * (every change of ch bumps gen). Shard thread, under mu. */
+    const struct chlist *chl;
+    uint64_t chl_gen;
     float last_x[DETECTOR_MAX_CHANNELS];
     float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
     char *attrs;     /* owned JSON object text of the device's attributes, or NULL */
@@ -107,9 +123,9 @@ struct dev {
     int has_result;
     int64_t since_ts; /* when the current state began */
     uint64_t scored, skipped_old;
-    uint64_t since_save;     /* readings scored since the detector was last saved */
-    int training;            /* a training job for d runs */
-    int due;                 /* d is in the training due-set (p->due_head list) */
+    uint64_t since_save; /* readings scored since the detector was last saved */
+    int training;        /* a training job for d runs */
+    int due;             /* d is in the training due-set (p->due_head list) */
     int again; /* a retrain asked through the API while d (or its group) was due or training:
                   trained once more when that ends, so the request is not lost (d->mu) */
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
@@ -157,14 +173,16 @@ struct shard {
     int busy, stopping;
     float *work; /* scratch of batched group steps (shard thread only) */
     size_t work_len;
+    struct detector_result *res; /* their results [DETECTOR_MAX_BATCH] (shard thread only) */
+    nameidx_t chlists;           /* struct chlist by key (shard thread only) */
 };
 
 struct pipeline {
     pipeline_opts_t o;
     store_t *store;             /* borrowed; may be NULL */
     pthread_rwlock_t devs_lock; /* guards devs and idx (not the devices' contents) */
-    struct dev *devs; /* every device (uthash: owns them; walked by listings) */
-    nameidx_t idx;    /* the same devices by name, for lookups (common/nameidx.h) */
+    struct dev *devs;           /* every device (uthash: owns them; walked by listings) */
+    nameidx_t idx;              /* the same devices by name, for lookups (common/nameidx.h) */
     struct shard *shards;
     int nshards;
     wpool_t *train;
