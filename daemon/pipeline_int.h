@@ -100,51 +100,63 @@ struct chlist {
  * cannot grow them without bound; devices beyond take map_channels' slow path). */
 #define PIPE_CHLISTS 4096
 
+/* A device's name is kept inside struct dev when shorter than this (with its NUL), so the
+ * lookup's comparison reads no other allocation. */
+#define PIPE_NAME_INLINE 44
+
+/* A device. Laid out for the shard's per-point path: the fields every scored point reads or
+ * writes come first, the lookup's (name, name_len, name_buf) in the first cache line and the
+ * step's in the next few (pipeline.c prefetches them points ahead, dev_prefetch), the status's
+ * and training's after. Allocated aligned to a cache line. At 100k devices every point's
+ * device is cold: each further line it touches is one more miss. */
 struct dev {
-    UT_hash_handle hh;
-    char *name; /* owned; the hash key */
+    /* Set at creation, never changed (read without a lock). */
+    char *name; /* the hash key: name_buf, or owned when longer */
     size_t name_len;
     int shard;
-    pthread_mutex_t mu; /* guards everything below */
+    char name_buf[PIPE_NAME_INLINE];
+    pthread_mutex_t mu;  /* guards everything below but hh */
+    struct group *group; /* d's group or NULL */
     detector_t *det;
     uint64_t gen; /* bumped when det is replaced (channels changed), so stale jobs are dropped */
     int nch;
-    char *ch[DETECTOR_MAX_CHANNELS];
+    int has_result;
     /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
      * (every change of ch bumps gen). Shard thread, under mu. */
     const struct chlist *chl;
     uint64_t chl_gen;
-    float last_x[DETECTOR_MAX_CHANNELS];
-    float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
-    char *attrs;     /* owned JSON object text of the device's attributes, or NULL */
-    int64_t last_ts; /* newest scored timestamp, -1 before the first */
-    double dt_ms;    /* running estimate of the reading interval */
-    struct detector_result last;
-    int has_result;
+    int64_t last_ts;  /* newest scored timestamp, -1 before the first */
+    double dt_ms;     /* running estimate of the reading interval */
     int64_t since_ts; /* when the current state began */
-    uint64_t scored, skipped_old;
+    uint64_t scored;
     uint64_t since_save; /* readings scored since the detector was last saved */
-    int training;        /* a training job for d runs */
-    int due;             /* d is in the training due-set (p->due_head list) */
-    int again; /* a retrain asked through the API while d (or its group) was due or training:
-                  trained once more when that ends, so the request is not lost (d->mu) */
-    struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
-    struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
-    struct group *group;     /* d's group or NULL */
-    int64_t due_ts;          /* newest reading when d became due: its training window ends there */
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
     /* The newest scored reading that was history when it arrived (older than the wall clock
      * by PIPE_RECENT_MS): the end of a backfill, where a first training's window ends; -1 */
     int64_t bulk_ts;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
-    /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
-     * they are the stored readings, joined by timestamp when the ring is read. */
-    struct pred_ring ring;
     /* Anomaly events, oldest first; the last one may be active. Room for events_room, grown on
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;
     size_t nevents, events_room;
+    /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
+     * they are the stored readings, joined by timestamp when the ring is read. */
+    struct pred_ring ring;
+    float last_x[DETECTOR_MAX_CHANNELS];
+    struct detector_result last;
+    /* Read by a point only in map_channels' slow path, by the status and by training. */
+    char *ch[DETECTOR_MAX_CHANNELS];
+    float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
+    char *attrs; /* owned JSON object text of the device's attributes, or NULL */
+    uint64_t skipped_old;
+    int training; /* a training job for d runs */
+    int due;      /* d is in the training due-set (p->due_head list) */
+    int again;    /* a retrain asked through the API while d (or its group) was due or training:
+                     trained once more when that ends, so the request is not lost (d->mu) */
+    struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
+    struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
+    int64_t due_ts;          /* newest reading when d became due: its training window ends there */
     uint64_t next_event_id;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
@@ -152,6 +164,7 @@ struct dev {
     struct version *versions;
     size_t nversions;
     uint32_t serving_version;
+    UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
 struct shard_msg {
