@@ -57,8 +57,8 @@ struct pred_ring {
     size_t cap; /* entries answered at most (o.predictions; 0: none recorded) */
     int nch;
     /* The exact tail: a circular array of tail_room entries (grown on demand up to tail_cap),
-     * tail_len of them valid, the newest just before tail_head. One allocation, split as
-     * ts [room], score [room], pred [room][nch], state [room]. */
+     * tail_len of them valid, the newest just before tail_head. One allocation of packed
+     * entries, each ts, score, state, pred [nch] together (pipeline_ring.c). */
     void *tail;
     size_t tail_cap, tail_room, tail_head, tail_len;
     /* Sealed blocks, oldest first: a circular array of blk_room pointers from blk_head. */
