@@ -192,8 +192,38 @@ int quota_load(quota_t *q, store_t *s)
 
 /* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
  * (reason in why), or ERR_NOMEM. Under the lock. */
-static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, uint64_t h, char *why,
-                       size_t size)
+/* The channel-name hashes of the point before (a device's points, and a fleet's devices, mostly
+ * carry the same channel names in the same order): a field named as the previous point's field
+ * at the same place reuses its hash, after one comparison with a name still in cache. */
+#define QUOTA_MEMO 64
+struct fmemo {
+    const batch_point_t *prev; /* NULL: none */
+    uint64_t h[QUOTA_MEMO];
+};
+
+/* The hashes of p's channel names into h[p->nfields], through and into the memo m. */
+static void field_hashes(struct fmemo *m, const batch_t *b, const batch_point_t *p, uint64_t *h)
+{
+    const batch_point_t *prev = m->prev;
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const batch_field_t *f = &b->fields[p->field0 + i];
+        const batch_field_t *g =
+            prev && i < prev->nfields && i < QUOTA_MEMO ? &b->fields[prev->field0 + i] : NULL;
+        if (g && g->name_len == f->name_len &&
+            memcmp(batch_str(b, g->name), batch_str(b, f->name), f->name_len) == 0)
+            h[i] = m->h[i];
+        else
+            h[i] = fnv1a(batch_str(b, f->name), f->name_len);
+    }
+    for (uint32_t i = 0; i < p->nfields && i < QUOTA_MEMO; i++)
+        m->h[i] = h[i];
+    m->prev = p;
+}
+
+/* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
+ * (reason in why), or ERR_NOMEM. Under the lock. */
+static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, uint64_t h,
+                       struct fmemo *m, char *why, size_t size)
 {
     const char *name = batch_str(b, p->device);
     struct qdev *d = nameidx_find(&q->devs, h, name, p->device_len, qdev_same);
@@ -204,30 +234,34 @@ static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, uin
                  q->devs.count, name, p->device_len > 40 ? "..." : "");
         return 0;
     }
+    uint64_t fh_small[QUOTA_MEMO], *fh = fh_small;
+    if (p->nfields > QUOTA_MEMO && (fh = malloc(p->nfields * sizeof *fh)) == NULL)
+        return ERR_NOMEM;
+    field_hashes(m, b, p, fh);
     size_t fresh = 0;
     for (uint32_t i = 0; i < p->nfields; i++) {
-        const batch_field_t *f = &b->fields[p->field0 + i];
         int found = 0;
         if (d)
-            chan_find(d, fnv1a(batch_str(b, f->name), f->name_len), &found);
+            chan_find(d, fh[i], &found);
         fresh += !found;
     }
     size_t have = d ? d->nchans : 0;
+    int rc = 1;
     if (fresh > 0 && have + fresh > q->max_channels) {
         snprintf(why, size,
                  "channel limit reached: device '%.40s%s' would have %zu channels "
                  "(storage.max_channels_per_device = %zu)",
                  name, p->device_len > 40 ? "..." : "", have + fresh, q->max_channels);
-        return 0;
+        rc = 0;
+    } else if (d == NULL && (d = qdev_add(&q->devs, name, p->device_len)) == NULL) {
+        rc = ERR_NOMEM;
     }
-    if (d == NULL && (d = qdev_add(&q->devs, name, p->device_len)) == NULL)
-        return ERR_NOMEM;
-    for (uint32_t i = 0; fresh > 0 && i < p->nfields; i++) {
-        const batch_field_t *f = &b->fields[p->field0 + i];
-        if (qchan_add(d, fnv1a(batch_str(b, f->name), f->name_len)))
-            return ERR_NOMEM;
-    }
-    return 1;
+    for (uint32_t i = 0; rc == 1 && fresh > 0 && i < p->nfields; i++)
+        if (qchan_add(d, fh[i]))
+            rc = ERR_NOMEM;
+    if (fh != fh_small)
+        free(fh);
+    return rc;
 }
 
 /* batch_points_filter's test for quota_admit: the verdicts admit_point gave, keep[i - first]. */
@@ -257,6 +291,8 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
     }
     size_t refused = 0, hashed = first;
     int rc = 0;
+    struct fmemo memo;
+    memo.prev = NULL;
     pthread_mutex_lock(&q->lock);
     for (size_t i = first; i < np; i++) {
         for (; hashed < np && hashed < i + 2 * QUOTA_AHEAD; hashed++) {
@@ -275,7 +311,7 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
                 __builtin_prefetch(ahead->chans);
         }
         char why[200];
-        int ok = admit_point(q, b, &b->points[i], hs[i - first], why, sizeof why);
+        int ok = admit_point(q, b, &b->points[i], hs[i - first], &memo, why, sizeof why);
         if (ok < 0) {
             rc = ok;
             break;
