@@ -489,10 +489,11 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     return 1;
 }
 
-/* After the step (its result r): status, prediction ring, events, training, saves. Caller
- * holds sp->d->mu. */
+/* After the step (its result r, at monotonic now_ns and wall now_ms: read once for a group's
+ * members, scored together): status, prediction ring, events, training, saves. Caller holds
+ * sp->d->mu. */
 static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector_result *r,
-                         double step_s)
+                         double step_s, int64_t now_ns, int64_t now_ms)
 {
     struct dev *d = sp->d;
     const int64_t ts = sp->pt->ts_ms;
@@ -517,8 +518,8 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     result_keep(&d->last, r, d->nch);
     d->has_result = 1;
     d->last_ts = ts;
-    d->scored_ns = pipeline__mono_ns();
-    if (ts < vtime_now_ms() - PIPE_RECENT_MS)
+    d->scored_ns = now_ns;
+    if (ts < now_ms - PIPE_RECENT_MS)
         d->bulk_ts = ts;
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
@@ -541,8 +542,9 @@ static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struc
     if (point_prepare(p, sh, b, sp)) {
         int64_t t0 = pipeline__mono_ns();
         int rc = detector_step_ts(sp->d->det, sp->pt->ts_ms, sp->x, sp->present, &sp->r);
+        int64_t t1 = pipeline__mono_ns();
         if (rc == 0)
-            point_finish(p, sp, &sp->r, (double)(pipeline__mono_ns() - t0) / 1e9);
+            point_finish(p, sp, &sp->r, (double)(t1 - t0) / 1e9, t1, vtime_now_ms());
     }
     pthread_mutex_unlock(&sp->d->mu);
 }
@@ -590,8 +592,10 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         if (sps[i].d->nch != C) { /* another channel set: its own step */
             int64_t t0 = pipeline__mono_ns();
             if (detector_step_ts(sps[i].d->det, sps[i].pt->ts_ms, sps[i].x, sps[i].present,
-                                 &sps[i].r) == 0)
-                point_finish(p, &sps[i], &sps[i].r, (double)(pipeline__mono_ns() - t0) / 1e9);
+                                 &sps[i].r) == 0) {
+                int64_t t1 = pipeline__mono_ns();
+                point_finish(p, &sps[i], &sps[i].r, (double)(t1 - t0) / 1e9, t1, vtime_now_ms());
+            }
             continue;
         }
         ds[k] = sps[i].d->det;
@@ -623,9 +627,11 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         int rc = detector_step_batch(ds, k, ts, x, present, res, sh->work);
         if (rc == 0 && k > 1)
             atomic_fetch_add_explicit(&p->batched, (uint64_t)k, memory_order_relaxed);
-        double step_s = (double)(pipeline__mono_ns() - t0) / 1e9 / k;
+        /* One clock reading for the group: its members were scored together. */
+        int64_t t1 = pipeline__mono_ns(), now_ms = vtime_now_ms();
+        double step_s = (double)(t1 - t0) / 1e9 / k;
         for (int j = 0; rc == 0 && j < k; j++)
-            point_finish(p, &sps[which[j]], &res[j], step_s);
+            point_finish(p, &sps[which[j]], &res[j], step_s, t1, now_ms);
     }
     for (int o = n; o-- > 0;)
         pthread_mutex_unlock(&sps[ord[o]].d->mu);
