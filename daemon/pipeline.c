@@ -49,9 +49,14 @@ static uint32_t hash_name(const char *s, size_t n)
 
 void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v)
 {
+    pipeline__observe_n(hist, bounds, v, 1);
+}
+
+void pipeline__observe_n(atomic_uint_fast64_t *hist, const double *bounds, double v, uint64_t n)
+{
     for (int i = 0; i < 8; i++)
         if (v <= bounds[i])
-            atomic_fetch_add_explicit(&hist[i], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&hist[i], n, memory_order_relaxed);
 }
 
 static int dev_same(const void *item, const char *name, size_t len)
@@ -489,22 +494,41 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     return 1;
 }
 
+/* The counters of a step's points, added to the pipeline's (shared atomics: a dozen locked
+ * additions a point, made once a step instead) by tally_flush. */
+struct tally {
+    uint64_t scored, serving, lstm;
+};
+
+/* Adds t to the pipeline's counters, its points each taking step_s seconds. */
+static void tally_flush(pipeline_t *p, const struct tally *t, double step_s)
+{
+    static const double sb[] = PIPE_STEP_BUCKETS;
+    if (t->scored == 0)
+        return;
+    pipeline__observe_n(p->step_hist, sb, step_s, t->scored);
+    atomic_fetch_add_explicit(&p->step_ns_total, t->scored * (uint64_t)(step_s * 1e9),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->scored, t->scored, memory_order_relaxed);
+    if (t->serving)
+        atomic_fetch_add_explicit(&p->scored_serving, t->serving, memory_order_relaxed);
+    if (t->lstm)
+        atomic_fetch_add_explicit(&p->scored_lstm, t->lstm, memory_order_relaxed);
+}
+
 /* After the step (its result r, at monotonic now_ns and wall now_ms: read once for a group's
- * members, scored together): status, prediction ring, events, training, saves. Caller holds
- * sp->d->mu. */
+ * members, scored together): status, prediction ring, events, training, saves; the point is
+ * counted in t. Caller holds sp->d->mu. */
 static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector_result *r,
-                         double step_s, int64_t now_ns, int64_t now_ms)
+                         struct tally *t, int64_t now_ns, int64_t now_ms)
 {
     struct dev *d = sp->d;
     const int64_t ts = sp->pt->ts_ms;
-    static const double sb[] = PIPE_STEP_BUCKETS;
-    pipeline__observe(p->step_hist, sb, step_s);
-    atomic_fetch_add_explicit(&p->step_ns_total, (uint64_t)(step_s * 1e9), memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->scored, 1, memory_order_relaxed);
+    t->scored++;
     if (r->state != DET_LEARNING) {
-        atomic_fetch_add_explicit(&p->scored_serving, 1, memory_order_relaxed);
+        t->serving++;
         if (r->kind == DET_KIND_LSTM)
-            atomic_fetch_add_explicit(&p->scored_lstm, 1, memory_order_relaxed);
+            t->lstm++;
     }
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c])
@@ -543,8 +567,10 @@ static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         int64_t t0 = pipeline__mono_ns();
         int rc = detector_step_ts(sp->d->det, sp->pt->ts_ms, sp->x, sp->present, &sp->r);
         int64_t t1 = pipeline__mono_ns();
+        struct tally t = {0, 0, 0};
         if (rc == 0)
-            point_finish(p, sp, &sp->r, (double)(t1 - t0) / 1e9, t1, vtime_now_ms());
+            point_finish(p, sp, &sp->r, &t, t1, vtime_now_ms());
+        tally_flush(p, &t, (double)(t1 - t0) / 1e9);
     }
     pthread_mutex_unlock(&sp->d->mu);
 }
@@ -594,7 +620,9 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
             if (detector_step_ts(sps[i].d->det, sps[i].pt->ts_ms, sps[i].x, sps[i].present,
                                  &sps[i].r) == 0) {
                 int64_t t1 = pipeline__mono_ns();
-                point_finish(p, &sps[i], &sps[i].r, (double)(t1 - t0) / 1e9, t1, vtime_now_ms());
+                struct tally t = {0, 0, 0};
+                point_finish(p, &sps[i], &sps[i].r, &t, t1, vtime_now_ms());
+                tally_flush(p, &t, (double)(t1 - t0) / 1e9);
             }
             continue;
         }
@@ -629,9 +657,10 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
             atomic_fetch_add_explicit(&p->batched, (uint64_t)k, memory_order_relaxed);
         /* One clock reading for the group: its members were scored together. */
         int64_t t1 = pipeline__mono_ns(), now_ms = vtime_now_ms();
-        double step_s = (double)(t1 - t0) / 1e9 / k;
+        struct tally t = {0, 0, 0};
         for (int j = 0; rc == 0 && j < k; j++)
-            point_finish(p, &sps[which[j]], &res[j], step_s, t1, now_ms);
+            point_finish(p, &sps[which[j]], &res[j], &t, t1, now_ms);
+        tally_flush(p, &t, (double)(t1 - t0) / 1e9 / k);
     }
     for (int o = n; o-- > 0;)
         pthread_mutex_unlock(&sps[ord[o]].d->mu);
@@ -670,7 +699,7 @@ struct lookup {
 /* How far ahead of its lookup a point's index slot, then its device, is prefetched. At 100k
  * devices both are cache misses; a few points ahead they overlap the work of the points
  * before. */
-#define RESOLVE_AHEAD 8
+#define RESOLVE_AHEAD 16
 
 /* Looks up the devices and groups of b's points [lk->resolved, end) (creating unknown devices).
  * Each lookup prefetches the index slot of the point 2 * RESOLVE_AHEAD ahead and the device of

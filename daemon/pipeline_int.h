@@ -283,6 +283,8 @@ void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
 /* Monotonic nanoseconds; a histogram observation (8 buckets). Any thread. */
 int64_t pipeline__mono_ns(void);
 void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v);
+/* n observations of v. */
+void pipeline__observe_n(atomic_uint_fast64_t *hist, const double *bounds, double v, uint64_t n);
 
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);

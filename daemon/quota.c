@@ -92,6 +92,9 @@ static struct qdev *qdev_find(const nameidx_t *devs, const char *name, size_t le
  * cache miss, which a few points ahead overlap the work of the points before. */
 #define QUOTA_AHEAD 8
 
+/* Points whose verdicts and hashes quota_admit keeps on the stack. */
+#define QUOTA_SMALL 32
+
 static struct qdev *qdev_add(nameidx_t *devs, const char *name, size_t len)
 {
     struct qdev *d = calloc(1, sizeof *d + len + 1);
@@ -282,12 +285,20 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
     if (first >= b->npoints)
         return 0;
     const size_t np = b->npoints;
-    unsigned char *keep = malloc(np - first);
-    uint64_t *hs = malloc((np - first) * sizeof *hs); /* the points' name hashes */
-    if (keep == NULL || hs == NULL) {
-        free(keep);
-        free(hs);
-        return ERR_NOMEM;
+    /* The verdicts and the points' name hashes: on the stack for a few points (the stream
+     * admits each line on its own). */
+    unsigned char keep_small[QUOTA_SMALL];
+    uint64_t hs_small[QUOTA_SMALL];
+    unsigned char *keep = keep_small;
+    uint64_t *hs = hs_small;
+    if (np - first > QUOTA_SMALL) {
+        keep = malloc(np - first);
+        hs = malloc((np - first) * sizeof *hs);
+        if (keep == NULL || hs == NULL) {
+            free(keep);
+            free(hs);
+            return ERR_NOMEM;
+        }
     }
     size_t refused = 0, hashed = first;
     int rc = 0;
@@ -327,8 +338,10 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
         struct marks m = {keep, first};
         batch_points_filter(b, first, keep_marked, &m);
     }
-    free(hs);
-    free(keep);
+    if (keep != keep_small) {
+        free(hs);
+        free(keep);
+    }
     return rc;
 }
 
