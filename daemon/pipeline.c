@@ -5,7 +5,13 @@
  * device's newest are stored (they are already) but not scored. When a detector asks for
  * training, a job is made under the device's lock and run on the training pool; the pool thread
  * then applies it under the lock again, so the detector is only ever touched by one thread at a
- * time. Training never runs on the loop, an HTTP thread or a shard. */
+ * time. Training never runs on the loop, an HTTP thread or a shard.
+ *
+ * At 100k devices every point's device is cold, so the shard's per-point path reads as few of
+ * its cache lines as it can: devices are found through a name index (p->idx, common/nameidx.h)
+ * whose slots and devices resolve() prefetches points ahead; a point carrying its device's
+ * channels in order is mapped through the shard's shared channel list (sh->chlists, shard
+ * thread only) rather than the device's own names; counters are added once per step. */
 #include "err.h"
 #include "log.h"
 #include "nice.h"
