@@ -306,6 +306,15 @@ int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
  * are kept. Returns it, or NULL when out of memory or o.events is 0. Caller holds d->mu. */
 struct event *pipeline__event_add(pipeline_t *p, struct dev *d);
 
+/* Maps pt's fields onto d's channels into idx[pt->nfields] (-1: beyond the detector's width),
+ * adding new channels (pipeline_chan.c). Returns 1 when the channel set changed (the detector
+ * must be rebuilt), 0 when not, or ERR_NOMEM. Shard thread; caller holds d->mu. */
+int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
+                           const batch_point_t *pt, int *idx);
+
+/* Frees a shard's channel lists (pipeline_destroy, after the shard stopped). */
+void pipeline__chlists_free(nameidx_t *x);
+
 /* Sets d's channel limits from d->attrs. Caller holds d->mu. */
 void pipeline__apply_limits(struct dev *d);
 
