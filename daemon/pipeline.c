@@ -5,7 +5,13 @@
  * device's newest are stored (they are already) but not scored. When a detector asks for
  * training, a job is made under the device's lock and run on the training pool; the pool thread
  * then applies it under the lock again, so the detector is only ever touched by one thread at a
- * time. Training never runs on the loop, an HTTP thread or a shard. */
+ * time. Training never runs on the loop, an HTTP thread or a shard.
+ *
+ * At 100k devices every point's device is cold, so the shard's per-point path reads as few of
+ * its cache lines as it can: devices are found through a name index (p->idx, common/nameidx.h)
+ * whose slots and devices resolve() prefetches points ahead; a point carrying its device's
+ * channels in order is mapped through the shard's shared channel list (pipeline_chan.c, shard
+ * thread only) rather than the device's own names; counters are added once per step. */
 #include "err.h"
 #include "log.h"
 #include "nice.h"
@@ -49,18 +55,34 @@ static uint32_t hash_name(const char *s, size_t n)
 
 void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v)
 {
+    pipeline__observe_n(hist, bounds, v, 1);
+}
+
+void pipeline__observe_n(atomic_uint_fast64_t *hist, const double *bounds, double v, uint64_t n)
+{
     for (int i = 0; i < 8; i++)
         if (v <= bounds[i])
-            atomic_fetch_add_explicit(&hist[i], 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&hist[i], n, memory_order_relaxed);
+}
+
+static int dev_same(const void *item, const char *name, size_t len)
+{
+    const struct dev *d = item;
+    return d->name_len == len && memcmp(d->name, name, len) == 0;
+}
+
+static struct dev *find_h(pipeline_t *p, const char *device, size_t len, uint64_t h)
+{
+    pthread_rwlock_rdlock(&p->devs_lock);
+    struct dev *d = nameidx_find(&p->idx, h, device, len, dev_same);
+    pthread_rwlock_unlock(&p->devs_lock);
+    return d;
 }
 
 struct dev *pipeline__find(pipeline_t *p, const char *device)
 {
-    struct dev *d;
-    pthread_rwlock_rdlock(&p->devs_lock);
-    HASH_FIND_STR(p->devs, device, d);
-    pthread_rwlock_unlock(&p->devs_lock);
-    return d;
+    size_t len = strlen(device);
+    return find_h(p, device, len, nameidx_hash(device, len));
 }
 
 /* ---- devices ------------------------------------------------------------------------------ */
@@ -77,40 +99,59 @@ static void dev_free(struct dev *d)
     free(d->versions);
     pthread_mutex_destroy(&d->mu);
     free(d->attrs);
-    free(d->name);
+    if (d->name != d->name_buf)
+        free(d->name);
     free(d);
 }
 
 struct dev *pipeline__dev(pipeline_t *p, const char *name)
 {
-    int shard = (int)(hash_name(name, strlen(name)) % (uint32_t)p->nshards);
-    struct dev *d = pipeline__find(p, name);
+    size_t len = strlen(name);
+    return pipeline__dev_h(p, name, len, nameidx_hash(name, len));
+}
+
+struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_t h)
+{
+    struct dev *d = find_h(p, name, len, h);
     if (d)
         return d;
-    d = calloc(1, sizeof *d);
-    if (d == NULL || (d->name = strdup(name)) == NULL ||
-        (d->versions = calloc((size_t)p->o.versions + 2, sizeof *d->versions)) == NULL) {
-        if (d) {
+    const size_t line = 64, size = (sizeof *d + line - 1) / line * line;
+    if ((d = aligned_alloc(line, size)) == NULL)
+        return NULL;
+    memset(d, 0, size);
+    if (len < sizeof d->name_buf) {
+        memcpy(d->name_buf, name, len);
+        d->name = d->name_buf;
+    } else if ((d->name = strndup(name, len)) == NULL) {
+        free(d);
+        return NULL;
+    }
+    if ((d->versions = calloc((size_t)p->o.versions + 2, sizeof *d->versions)) == NULL) {
+        if (d->name != d->name_buf)
             free(d->name);
-            free(d);
-        }
+        free(d);
         return NULL;
     }
     pthread_mutex_init(&d->mu, NULL);
-    d->shard = shard;
+    d->name_len = len;
+    d->shard = (int)(hash_name(name, len) % (uint32_t)p->nshards);
     d->last_ts = -1;
     d->bulk_ts = -1;
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
-    struct dev *other;
-    HASH_FIND_STR(p->devs, name, other);
+    struct dev *other = nameidx_find(&p->idx, h, name, len, dev_same);
     if (other) { /* created meanwhile by another thread (an HTTP PUT): keep that one */
         pthread_rwlock_unlock(&p->devs_lock);
         dev_free(d);
         return other;
     }
-    HASH_ADD_KEYPTR(hh, p->devs, d->name, strlen(d->name), d);
+    if (nameidx_add(&p->idx, h, d) != 0) {
+        pthread_rwlock_unlock(&p->devs_lock);
+        dev_free(d);
+        return NULL;
+    }
+    HASH_ADD_KEYPTR(hh, p->devs, d->name, len, d);
     pthread_rwlock_unlock(&p->devs_lock);
     return d;
 }
@@ -158,43 +199,6 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
         return rc;
     pipeline__apply_limits(d);
     return detector_create(&d->det, &p->o.det, d->nch);
-}
-
-/* Maps a point's fields onto the device's channels, adding new ones. Returns 1 when the channel
- * set changed (the detector must be rebuilt), 0 when not, or an error. A device's points
- * usually carry its channels in the same order: the channel after the previous field's match
- * is tried first, one comparison per field, before the search. */
-static int map_channels(struct dev *d, const batch_t *b, const batch_point_t *pt, int *idx)
-{
-    int changed = 0, next = 0;
-    for (uint32_t f = 0; f < pt->nfields; f++) {
-        const char *name = batch_str(b, b->fields[pt->field0 + f].name);
-        int k = -1;
-        if (next < d->nch && strcmp(d->ch[next], name) == 0) {
-            idx[f] = next++;
-            continue;
-        }
-        for (int c = 0; c < d->nch; c++)
-            if (strcmp(d->ch[c], name) == 0) {
-                k = c;
-                break;
-            }
-        if (k < 0) {
-            if (d->nch == DETECTOR_MAX_CHANNELS) {
-                idx[f] = -1; /* beyond the detector's width: stored, not modelled */
-                continue;
-            }
-            d->ch[d->nch] = strdup(name);
-            if (d->ch[d->nch] == NULL)
-                return ERR_NOMEM;
-            d->last_x[d->nch] = 0;
-            k = d->nch++;
-            changed = 1;
-        }
-        idx[f] = k;
-        next = k + 1;
-    }
-    return changed;
 }
 
 static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
@@ -323,7 +327,8 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
     pipeline__versions_trim(p, d);
 }
 
-/* One point of a committed batch on its way through scoring. */
+/* One point of a committed batch on its way through scoring. Only d and pt are set before
+ * point_prepare (no zeroing: r alone is 560 bytes, and the detector fills it). */
 struct spoint {
     struct dev *d;
     const batch_point_t *pt;
@@ -332,9 +337,22 @@ struct spoint {
     struct detector_result r;
 };
 
+/* d->last = *r, but of pred and contrib only the device's nch channels: readers of d->last
+ * (status, saves) read no further, and the whole struct is 9 cache lines of a device that, at
+ * 100k devices, is cold. */
+static void result_keep(struct detector_result *dst, const struct detector_result *r, int nch)
+{
+    memcpy(dst, r, offsetof(struct detector_result, pred));
+    memcpy(dst->pred, r->pred, sizeof(float) * (size_t)nch);
+    memcpy(dst->contrib, r->contrib, sizeof(float) * (size_t)nch);
+    dst->top_channel = r->top_channel;
+    dst->raw = r->raw;
+    dst->likelihood = r->likelihood;
+}
+
 /* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
  * stepped. Caller holds sp->d->mu. */
-static int point_prepare(pipeline_t *p, const batch_t *b, struct spoint *sp)
+static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
 {
     struct dev *d = sp->d;
     const batch_point_t *pt = sp->pt;
@@ -346,7 +364,7 @@ static int point_prepare(pipeline_t *p, const batch_t *b, struct spoint *sp)
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
         return 0;
     }
-    int changed = map_channels(d, b, pt, idx);
+    int changed = pipeline__map_channels(sh, d, b, pt, idx);
     if (changed < 0)
         return 0;
     if (changed || d->det == NULL) {
@@ -368,21 +386,41 @@ static int point_prepare(pipeline_t *p, const batch_t *b, struct spoint *sp)
     return 1;
 }
 
-/* After the step (sp->r): status, prediction ring, events, training, saves. Caller holds
- * sp->d->mu. */
-static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
+/* The counters of a step's points, added to the pipeline's (shared atomics: a dozen locked
+ * additions a point, made once a step instead) by tally_flush. */
+struct tally {
+    uint64_t scored, serving, lstm;
+};
+
+/* Adds t to the pipeline's counters, its points each taking step_s seconds. */
+static void tally_flush(pipeline_t *p, const struct tally *t, double step_s)
+{
+    static const double sb[] = PIPE_STEP_BUCKETS;
+    if (t->scored == 0)
+        return;
+    pipeline__observe_n(p->step_hist, sb, step_s, t->scored);
+    atomic_fetch_add_explicit(&p->step_ns_total, t->scored * (uint64_t)(step_s * 1e9),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->scored, t->scored, memory_order_relaxed);
+    if (t->serving)
+        atomic_fetch_add_explicit(&p->scored_serving, t->serving, memory_order_relaxed);
+    if (t->lstm)
+        atomic_fetch_add_explicit(&p->scored_lstm, t->lstm, memory_order_relaxed);
+}
+
+/* After the step (its result r, at monotonic now_ns and wall now_ms: read once for a group's
+ * members, scored together): status, prediction ring, events, training, saves; the point is
+ * counted in t. Caller holds sp->d->mu. */
+static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector_result *r,
+                         struct tally *t, int64_t now_ns, int64_t now_ms)
 {
     struct dev *d = sp->d;
-    const struct detector_result *r = &sp->r;
     const int64_t ts = sp->pt->ts_ms;
-    static const double sb[] = PIPE_STEP_BUCKETS;
-    pipeline__observe(p->step_hist, sb, step_s);
-    atomic_fetch_add_explicit(&p->step_ns_total, (uint64_t)(step_s * 1e9), memory_order_relaxed);
-    atomic_fetch_add_explicit(&p->scored, 1, memory_order_relaxed);
+    t->scored++;
     if (r->state != DET_LEARNING) {
-        atomic_fetch_add_explicit(&p->scored_serving, 1, memory_order_relaxed);
+        t->serving++;
         if (r->kind == DET_KIND_LSTM)
-            atomic_fetch_add_explicit(&p->scored_lstm, 1, memory_order_relaxed);
+            t->lstm++;
     }
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c])
@@ -393,11 +431,11 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
     }
     if (!d->has_result || r->state != d->last.state)
         d->since_ts = ts;
-    d->last = *r;
+    result_keep(&d->last, r, d->nch);
     d->has_result = 1;
     d->last_ts = ts;
-    d->scored_ns = pipeline__mono_ns();
-    if (ts < vtime_now_ms() - PIPE_RECENT_MS)
+    d->scored_ns = now_ns;
+    if (ts < now_ms - PIPE_RECENT_MS)
         d->bulk_ts = ts;
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
@@ -414,50 +452,70 @@ static void point_finish(pipeline_t *p, struct spoint *sp, double step_s)
 }
 
 /* Scores one point of a committed batch. Shard thread. */
-static void score_point(pipeline_t *p, const batch_t *b, struct spoint *sp)
+static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
 {
     pthread_mutex_lock(&sp->d->mu);
-    if (point_prepare(p, b, sp)) {
+    if (point_prepare(p, sh, b, sp)) {
         int64_t t0 = pipeline__mono_ns();
         int rc = detector_step_ts(sp->d->det, sp->pt->ts_ms, sp->x, sp->present, &sp->r);
+        int64_t t1 = pipeline__mono_ns();
+        struct tally t = {0, 0, 0};
         if (rc == 0)
-            point_finish(p, sp, (double)(pipeline__mono_ns() - t0) / 1e9);
+            point_finish(p, sp, &sp->r, &t, t1, vtime_now_ms());
+        tally_flush(p, &t, (double)(t1 - t0) / 1e9);
     }
     pthread_mutex_unlock(&sp->d->mu);
 }
 
-static int dev_cmp(const void *a, const void *b)
+/* Sorts ord[n] (indices into sps) by device address: insertion sort, n is at most
+ * DETECTOR_MAX_BATCH and the members mostly arrive in order already. The points themselves
+ * (900 bytes each) do not move. */
+static void order_by_dev(const struct spoint *sps, int *ord, int n)
 {
-    const struct spoint *x = a, *y = b;
-    return x->d < y->d ? -1 : x->d > y->d;
+    for (int i = 0; i < n; i++)
+        ord[i] = i;
+    for (int i = 1; i < n; i++) {
+        int v = ord[i], j = i;
+        while (j > 0 && sps[ord[j - 1]].d > sps[v].d) {
+            ord[j] = ord[j - 1];
+            j--;
+        }
+        ord[j] = v;
+    }
 }
 
 /* Scores one reading of each of n members of a group (sps[n], distinct devices) with one
  * batched step (detector_step_batch: the members serving the group's LSTM advance in one
- * sgemm per layer). Members are locked in address order; only a shard holds several device
- * locks, and a device belongs to one shard. Shard thread. */
+ * sgemm per layer). Members are locked and handled in address order; only a shard holds
+ * several device locks, and a device belongs to one shard. The results go to the shard's
+ * scratch (sh->res), not through the points. Shard thread. */
 static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sps,
                         int n)
 {
-    qsort(sps, (size_t)n, sizeof *sps, dev_cmp);
+    int ord[DETECTOR_MAX_BATCH];
+    order_by_dev(sps, ord, n);
     for (int i = 0; i < n; i++)
-        pthread_mutex_lock(&sps[i].d->mu);
+        pthread_mutex_lock(&sps[ord[i]].d->mu);
     detector_t *ds[DETECTOR_MAX_BATCH];
     int64_t ts[DETECTOR_MAX_BATCH];
     int which[DETECTOR_MAX_BATCH], k = 0, C = 0;
     float *x = NULL;
     uint8_t *present = NULL;
-    struct detector_result *res = NULL;
-    for (int i = 0; i < n; i++) {
-        if (!point_prepare(p, b, &sps[i]))
+    for (int o = 0; o < n; o++) {
+        int i = ord[o];
+        if (!point_prepare(p, sh, b, &sps[i]))
             continue;
         if (k == 0)
             C = sps[i].d->nch;
         if (sps[i].d->nch != C) { /* another channel set: its own step */
             int64_t t0 = pipeline__mono_ns();
             if (detector_step_ts(sps[i].d->det, sps[i].pt->ts_ms, sps[i].x, sps[i].present,
-                                 &sps[i].r) == 0)
-                point_finish(p, &sps[i], (double)(pipeline__mono_ns() - t0) / 1e9);
+                                 &sps[i].r) == 0) {
+                int64_t t1 = pipeline__mono_ns();
+                struct tally t = {0, 0, 0};
+                point_finish(p, &sps[i], &sps[i].r, &t, t1, vtime_now_ms());
+                tally_flush(p, &t, (double)(t1 - t0) / 1e9);
+            }
             continue;
         }
         ds[k] = sps[i].d->det;
@@ -476,9 +534,11 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
     if (k > 0 && need <= sh->work_len) {
         x = sh->work + detector_batch_work_len(ds[0], k);
         present = (uint8_t *)(x + (size_t)k * C);
-        res = calloc((size_t)k, sizeof *res);
     }
-    if (k > 0 && res) {
+    if (k > 0 && sh->res == NULL)
+        sh->res = malloc(DETECTOR_MAX_BATCH * sizeof *sh->res);
+    if (k > 0 && x && sh->res) {
+        struct detector_result *res = sh->res;
         for (int j = 0; j < k; j++) {
             memcpy(x + (size_t)j * C, sps[which[j]].x, sizeof(float) * (size_t)C);
             memcpy(present + (size_t)j * C, sps[which[j]].present, (size_t)C);
@@ -487,15 +547,15 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         int rc = detector_step_batch(ds, k, ts, x, present, res, sh->work);
         if (rc == 0 && k > 1)
             atomic_fetch_add_explicit(&p->batched, (uint64_t)k, memory_order_relaxed);
-        double step_s = (double)(pipeline__mono_ns() - t0) / 1e9 / k;
-        for (int j = 0; rc == 0 && j < k; j++) {
-            sps[which[j]].r = res[j];
-            point_finish(p, &sps[which[j]], step_s);
-        }
+        /* One clock reading for the group: its members were scored together. */
+        int64_t t1 = pipeline__mono_ns(), now_ms = vtime_now_ms();
+        struct tally t = {0, 0, 0};
+        for (int j = 0; rc == 0 && j < k; j++)
+            point_finish(p, &sps[which[j]], &res[j], &t, t1, now_ms);
+        tally_flush(p, &t, (double)(t1 - t0) / 1e9 / k);
     }
-    free(res);
-    for (int i = n; i-- > 0;)
-        pthread_mutex_unlock(&sps[i].d->mu);
+    for (int o = n; o-- > 0;)
+        pthread_mutex_unlock(&sps[ord[o]].d->mu);
 }
 
 /* The group of d (NULL if none). */
@@ -507,16 +567,64 @@ static struct group *group_of(struct dev *d)
     return g;
 }
 
-/* Looks up the devices and groups of b's points [*resolved, end) into pd, pg. Shard thread. */
-static void resolve(pipeline_t *p, const batch_t *b, struct dev **pd, struct group **pg,
-                    size_t *resolved, size_t end)
+/* Prefetches the lines of d that scoring a point reads or writes: the hot fields up to
+ * last_x (pipeline_int.h's layout), and those of the last result it keeps (result_keep). */
+static void dev_prefetch(const struct dev *d)
 {
-    for (size_t i = *resolved; i < end; i++) {
-        pd[i] = pipeline__dev(p, batch_str(b, b->points[i].device));
-        pg[i] = pd[i] ? group_of(pd[i]) : NULL;
+    const char *c = (const char *)d;
+    for (size_t o = 0; o < offsetof(struct dev, last_x) + 64; o += 64)
+        __builtin_prefetch(c + o, 1);
+    __builtin_prefetch(c + offsetof(struct dev, last.pred), 1);
+    __builtin_prefetch(c + offsetof(struct dev, last.contrib), 1);
+    __builtin_prefetch(c + offsetof(struct dev, last.top_channel), 1);
+}
+
+/* The lookups of a message's points (score_message): device pd[i] and group pg[i] of the
+ * points before `resolved`, and the name hashes ph[i] of those before `hashed`. */
+struct lookup {
+    struct dev **pd;
+    struct group **pg;
+    uint64_t *ph;
+    size_t resolved, hashed;
+};
+
+/* How far ahead of its lookup a point's index slot, then its device, is prefetched. At 100k
+ * devices both are cache misses; a few points ahead they overlap the work of the points
+ * before. */
+#define RESOLVE_AHEAD 16
+
+/* Looks up the devices and groups of b's points [lk->resolved, end) (creating unknown devices).
+ * Each lookup prefetches the index slot of the point 2 * RESOLVE_AHEAD ahead and the device of
+ * the one RESOLVE_AHEAD ahead. Shard thread. */
+static void resolve(pipeline_t *p, const batch_t *b, struct lookup *lk, size_t end)
+{
+    const size_t np = b->npoints, from = lk->resolved;
+    if (end <= from)
+        return;
+    pthread_rwlock_rdlock(&p->devs_lock);
+    for (size_t i = from; i < end; i++) {
+        for (; lk->hashed < np && lk->hashed < i + 2 * RESOLVE_AHEAD; lk->hashed++) {
+            const batch_point_t *pt = &b->points[lk->hashed];
+            lk->ph[lk->hashed] = nameidx_hash(batch_str(b, pt->device), pt->device_len);
+            nameidx_prefetch(&p->idx, lk->ph[lk->hashed]);
+        }
+        if (i + RESOLVE_AHEAD < lk->hashed) {
+            const struct dev *ahead = nameidx_peek(&p->idx, lk->ph[i + RESOLVE_AHEAD]);
+            if (ahead)
+                dev_prefetch(ahead);
+        }
+        const batch_point_t *pt = &b->points[i];
+        lk->pd[i] =
+            nameidx_find(&p->idx, lk->ph[i], batch_str(b, pt->device), pt->device_len, dev_same);
     }
-    if (end > *resolved)
-        *resolved = end;
+    pthread_rwlock_unlock(&p->devs_lock);
+    for (size_t i = from; i < end; i++) {
+        const batch_point_t *pt = &b->points[i];
+        if (lk->pd[i] == NULL) /* unknown: created (or made by another thread meanwhile) */
+            lk->pd[i] = pipeline__dev_h(p, batch_str(b, pt->device), pt->device_len, lk->ph[i]);
+        lk->pg[i] = lk->pd[i] ? group_of(lk->pd[i]) : NULL;
+    }
+    lk->resolved = end;
 }
 
 /* Scores a message's points in order per device; members of a group whose readings arrive
@@ -530,31 +638,36 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
     const size_t np = b->npoints;
     uint8_t *done = calloc(np, 1);
     struct spoint *sps = malloc(DETECTOR_MAX_BATCH * sizeof *sps);
-    struct dev **pd = malloc((np ? np : 1) * sizeof *pd);
-    struct group **pg = malloc((np ? np : 1) * sizeof *pg);
-    if (!done || !sps || !pd || !pg) { /* out of memory: one point at a time, no batching */
+    struct lookup lk = {malloc((np ? np : 1) * sizeof *lk.pd),
+                        malloc((np ? np : 1) * sizeof *lk.pg),
+                        malloc((np ? np : 1) * sizeof *lk.ph), 0, 0};
+    struct dev **pd = lk.pd;
+    struct group **pg = lk.pg;
+    if (!done || !sps || !pd || !pg || !lk.ph) { /* out of memory: one point at a time */
         for (size_t i = 0; i < np; i++) {
-            struct spoint one = {.pt = &b->points[i]};
+            struct spoint one;
+            one.pt = &b->points[i];
             if ((one.d = pipeline__dev(p, batch_str(b, one.pt->device))) != NULL)
-                score_point(p, b, &one);
+                score_point(p, sh, b, &one);
         }
         goto out;
     }
-    size_t resolved = 0; /* pd, pg hold the points before this one */
     for (size_t i = 0; i < np; i++) {
-        resolve(p, b, pd, pg, &resolved, i + 1);
+        resolve(p, b, &lk, i + 1);
         if (done[i] || pd[i] == NULL)
             continue;
-        struct spoint one = {.pt = &b->points[i], .d = pd[i]};
         struct group *g = pg[i];
         if (g == NULL) {
-            score_point(p, b, &one);
+            sps[0].pt = &b->points[i];
+            sps[0].d = pd[i];
+            score_point(p, sh, b, &sps[0]);
             continue;
         }
         int n = 0;
-        sps[n++] = one;
+        sps[n].pt = &b->points[i];
+        sps[n++].d = pd[i];
         for (size_t j = i + 1; j < np && j < i + GROUP_LOOKAHEAD && n < DETECTOR_MAX_BATCH; j++) {
-            resolve(p, b, pd, pg, &resolved, j + 1);
+            resolve(p, b, &lk, j + 1);
             if (done[j] || pg[j] != g)
                 continue;
             int seen = 0;
@@ -570,6 +683,7 @@ static void score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
         score_group(p, sh, b, sps, n);
     }
 out:
+    free(lk.ph);
     free(pg);
     free(pd);
     free(sps);
@@ -764,6 +878,8 @@ void pipeline_destroy(pipeline_t *p)
         pthread_cond_destroy(&sh->idle);
         pthread_mutex_destroy(&sh->mu);
         free(sh->work);
+        free(sh->res);
+        pipeline__chlists_free(&sh->chlists);
     }
     /* Shards are stopped, so no new jobs; the pool ends after the training under way (the
      * queued ones return at once: train_next). */
@@ -780,6 +896,7 @@ void pipeline_destroy(pipeline_t *p)
         HASH_DEL(p->devs, d);
         dev_free(d);
     }
+    nameidx_deinit(&p->idx);
     free(p->shards);
     pipeline__groups_free(p);
     pthread_mutex_destroy(&p->groups_mu);

@@ -3,6 +3,7 @@
 #ifndef VIGIL_PIPELINE_INT_H
 #define VIGIL_PIPELINE_INT_H
 
+#include "nameidx.h"
 #include "pipeline.h"
 #include "wpool.h"
 
@@ -56,8 +57,8 @@ struct pred_ring {
     size_t cap; /* entries answered at most (o.predictions; 0: none recorded) */
     int nch;
     /* The exact tail: a circular array of tail_room entries (grown on demand up to tail_cap),
-     * tail_len of them valid, the newest just before tail_head. One allocation, split as
-     * ts [room], score [room], pred [room][nch], state [room]. */
+     * tail_len of them valid, the newest just before tail_head. One allocation of packed
+     * entries, each ts, score, state, pred [nch] together (pipeline_ring.c). */
     void *tail;
     size_t tail_cap, tail_room, tail_head, tail_len;
     /* Sealed blocks, oldest first: a circular array of blk_room pointers from blk_head. */
@@ -87,46 +88,75 @@ int pipeline__ring_each(const struct pred_ring *r, pipeline__ring_fn fn, void *a
 /* Entries answered (at most cap). */
 size_t pipeline__ring_len(const struct pred_ring *r);
 
+/* A channel list, shared by the devices of a shard that have it (dev.chl): its names in order,
+ * each followed by a NUL. Shard thread only; freed with the shard. */
+struct chlist {
+    int n;
+    size_t key_len;
+    char key[];
+};
+
+/* Channel lists a shard keeps at most (a client giving each device its own channel names
+ * cannot grow them without bound; devices beyond take map_channels' slow path). */
+#define PIPE_CHLISTS 4096
+
+/* A device's name is kept inside struct dev when shorter than this (with its NUL), so the
+ * lookup's comparison reads no other allocation. */
+#define PIPE_NAME_INLINE 44
+
+/* A device. Laid out for the shard's per-point path: the fields every scored point reads or
+ * writes come first, the lookup's (name, name_len, name_buf) in the first cache line and the
+ * step's in the next few (pipeline.c prefetches them points ahead, dev_prefetch), the status's
+ * and training's after. Allocated aligned to a cache line. At 100k devices every point's
+ * device is cold: each further line it touches is one more miss. */
 struct dev {
-    UT_hash_handle hh;
-    char *name; /* owned; the hash key */
+    /* Set at creation, never changed (read without a lock). */
+    char *name; /* the hash key: name_buf, or owned when longer */
+    size_t name_len;
     int shard;
-    pthread_mutex_t mu; /* guards everything below */
+    char name_buf[PIPE_NAME_INLINE];
+    pthread_mutex_t mu;  /* guards everything below but hh */
+    struct group *group; /* d's group or NULL */
     detector_t *det;
     uint64_t gen; /* bumped when det is replaced (channels changed), so stale jobs are dropped */
     int nch;
-    char *ch[DETECTOR_MAX_CHANNELS];
-    float last_x[DETECTOR_MAX_CHANNELS];
-    float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
-    char *attrs;     /* owned JSON object text of the device's attributes, or NULL */
-    int64_t last_ts; /* newest scored timestamp, -1 before the first */
-    double dt_ms;    /* running estimate of the reading interval */
-    struct detector_result last;
     int has_result;
+    /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
+     * (every change of ch bumps gen). Shard thread, under mu. */
+    const struct chlist *chl;
+    uint64_t chl_gen;
+    int64_t last_ts;  /* newest scored timestamp, -1 before the first */
+    double dt_ms;     /* running estimate of the reading interval */
     int64_t since_ts; /* when the current state began */
-    uint64_t scored, skipped_old;
-    uint64_t since_save;     /* readings scored since the detector was last saved */
-    int training;            /* a training job for d runs */
-    int due;                 /* d is in the training due-set (p->due_head list) */
-    int again; /* a retrain asked through the API while d (or its group) was due or training:
-                  trained once more when that ends, so the request is not lost (d->mu) */
-    struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
-    struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
-    struct group *group;     /* d's group or NULL */
-    int64_t due_ts;          /* newest reading when d became due: its training window ends there */
+    uint64_t scored;
+    uint64_t since_save; /* readings scored since the detector was last saved */
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
     /* The newest scored reading that was history when it arrived (older than the wall clock
      * by PIPE_RECENT_MS): the end of a backfill, where a first training's window ends; -1 */
     int64_t bulk_ts;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
-    /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
-     * they are the stored readings, joined by timestamp when the ring is read. */
-    struct pred_ring ring;
     /* Anomaly events, oldest first; the last one may be active. Room for events_room, grown on
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;
     size_t nevents, events_room;
+    /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
+     * they are the stored readings, joined by timestamp when the ring is read. */
+    struct pred_ring ring;
+    float last_x[DETECTOR_MAX_CHANNELS];
+    struct detector_result last;
+    /* Read by a point only in map_channels' slow path, by the status and by training. */
+    char *ch[DETECTOR_MAX_CHANNELS];
+    float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
+    char *attrs; /* owned JSON object text of the device's attributes, or NULL */
+    uint64_t skipped_old;
+    int training; /* a training job for d runs */
+    int due;      /* d is in the training due-set (p->due_head list) */
+    int again;    /* a retrain asked through the API while d (or its group) was due or training:
+                     trained once more when that ends, so the request is not lost (d->mu) */
+    struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
+    struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
+    int64_t due_ts;          /* newest reading when d became due: its training window ends there */
     uint64_t next_event_id;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
@@ -134,6 +164,7 @@ struct dev {
     struct version *versions;
     size_t nversions;
     uint32_t serving_version;
+    UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
 struct shard_msg {
@@ -155,13 +186,16 @@ struct shard {
     int busy, stopping;
     float *work; /* scratch of batched group steps (shard thread only) */
     size_t work_len;
+    struct detector_result *res; /* their results [DETECTOR_MAX_BATCH] (shard thread only) */
+    nameidx_t chlists;           /* struct chlist by key (shard thread only) */
 };
 
 struct pipeline {
     pipeline_opts_t o;
     store_t *store;             /* borrowed; may be NULL */
-    pthread_rwlock_t devs_lock; /* guards the devs table (not the devices' contents) */
-    struct dev *devs;
+    pthread_rwlock_t devs_lock; /* guards devs and idx (not the devices' contents) */
+    struct dev *devs;           /* every device (uthash: owns them; walked by listings) */
+    nameidx_t idx;              /* the same devices by name, for lookups (common/nameidx.h) */
     struct shard *shards;
     int nshards;
     wpool_t *train;
@@ -249,6 +283,8 @@ void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
 /* Monotonic nanoseconds; a histogram observation (8 buckets). Any thread. */
 int64_t pipeline__mono_ns(void);
 void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v);
+/* n observations of v. */
+void pipeline__observe_n(atomic_uint_fast64_t *hist, const double *bounds, double v, uint64_t n);
 
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);
@@ -259,6 +295,9 @@ struct dev *pipeline__find(pipeline_t *p, const char *device);
 /* Finds or creates a device. NULL when out of memory. Any thread. */
 struct dev *pipeline__dev(pipeline_t *p, const char *device);
 
+/* pipeline__dev for a name of len bytes (NUL-terminated) whose nameidx_hash is h. */
+struct dev *pipeline__dev_h(pipeline_t *p, const char *device, size_t len, uint64_t h);
+
 /* Empties the prediction ring for d->nch channels and frees its arrays (they grow on demand
  * as predictions are recorded). Caller holds d->mu. */
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
@@ -266,6 +305,15 @@ int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
 /* Appends a zeroed event to d's list (growing it on demand), dropping the oldest when o.events
  * are kept. Returns it, or NULL when out of memory or o.events is 0. Caller holds d->mu. */
 struct event *pipeline__event_add(pipeline_t *p, struct dev *d);
+
+/* Maps pt's fields onto d's channels into idx[pt->nfields] (-1: beyond the detector's width),
+ * adding new channels (pipeline_chan.c). Returns 1 when the channel set changed (the detector
+ * must be rebuilt), 0 when not, or ERR_NOMEM. Shard thread; caller holds d->mu. */
+int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
+                           const batch_point_t *pt, int *idx);
+
+/* Frees a shard's channel lists (pipeline_destroy, after the shard stopped). */
+void pipeline__chlists_free(nameidx_t *x);
 
 /* Sets d's channel limits from d->attrs. Caller holds d->mu. */
 void pipeline__apply_limits(struct dev *d);

@@ -8,7 +8,8 @@
  * circular array of pointers, and the oldest block is dropped once the newer ones hold `cap`
  * entries without it. Only the newest `cap` entries are answered (`skip` hides the surplus at
  * the start of the oldest block), so a ring answers exactly what a plain ring of `cap` entries
- * would, timestamps, scores and states bit for bit.
+ * would, timestamps, scores and states bit for bit. A tail entry's fields are packed together
+ * (ent()), so a push touches one or two cache lines.
  *
  * A sealed block (a byte string; fields unaligned, read and written with memcpy):
  *   header  int64 ts0, uint32 dt, uint16 n, uint8 ts_mode, uint8 unused
@@ -67,21 +68,38 @@ size_t pipeline__ring_len(const struct pred_ring *r)
     return r->sealed + r->tail_len - r->skip;
 }
 
-/* Views of a tail allocation of `room` entries: ts [room], score [room], pred [room][nch],
- * state [room] (the 8-byte array first keeps every array aligned). */
-struct tail_view {
-    int64_t *ts;
-    float *score, *pred;
-    uint8_t *state;
-};
+/* A tail entry, packed (entry_bytes(nch) apart, fields unaligned, read and written with
+ * memcpy): int64 ts, float score, uint8 state, float pred [nch]. One entry's fields sit
+ * together, so a push writes one or two cache lines of the device's tail, not one line in
+ * each of four arrays (at 100k devices every one of them a miss). */
+#define ENT_TS    0
+#define ENT_SCORE 8
+#define ENT_STATE 12
+#define ENT_PRED  13
 
-static struct tail_view tail_view(void *mem, size_t room, int nch)
+static unsigned char *ent(void *tail, size_t slot, int nch)
 {
-    struct tail_view v;
-    v.ts = mem;
-    v.score = (float *)(v.ts + room);
-    v.pred = v.score + room;
-    v.state = (uint8_t *)(v.pred + room * (size_t)nch);
+    return (unsigned char *)tail + slot * entry_bytes(nch);
+}
+
+static int64_t ent_ts(const unsigned char *e)
+{
+    int64_t v;
+    memcpy(&v, e + ENT_TS, sizeof v);
+    return v;
+}
+
+static float ent_score(const unsigned char *e)
+{
+    float v;
+    memcpy(&v, e + ENT_SCORE, sizeof v);
+    return v;
+}
+
+static float ent_pred(const unsigned char *e, int c)
+{
+    float v;
+    memcpy(&v, e + ENT_PRED + (size_t)c * sizeof v, sizeof v);
     return v;
 }
 
@@ -98,14 +116,9 @@ static int tail_grow(struct pred_ring *r)
     if (!mem)
         return ERR_NOMEM;
     /* Not wrapped yet: the entries are 0..tail_len - 1 in place. */
-    struct tail_view a = tail_view(r->tail, r->tail_room, r->nch), b = tail_view(mem, room, r->nch);
     size_t n = r->tail_len;
-    if (n) {
-        memcpy(b.ts, a.ts, n * sizeof *b.ts);
-        memcpy(b.score, a.score, n * sizeof *b.score);
-        memcpy(b.pred, a.pred, n * (size_t)r->nch * sizeof *b.pred);
-        memcpy(b.state, a.state, n);
-    }
+    if (n)
+        memcpy(mem, r->tail, n * entry_bytes(r->nch));
     free(r->tail);
     r->tail = mem;
     r->tail_room = room;
@@ -139,9 +152,8 @@ static void put_f32(unsigned char **p, float v)
 static int seal(struct pred_ring *r, size_t n)
 {
     const int C = r->nch;
-    const struct tail_view t = tail_view(r->tail, r->tail_room, C);
     const size_t first = (r->tail_head + r->tail_room - r->tail_len) % r->tail_room;
-#define AT(k) ((first + (k)) % r->tail_room)
+#define AT(k) ent(r->tail, (first + (k)) % r->tail_room, C)
     if (r->blk == NULL) {
         /* Every block holds PIPE_RING_BLOCK entries (cap > tail_cap = PIPE_RING_TAIL here). The
          * blocks but the oldest hold fewer than cap entries, so at most ceil(cap / PIPE_RING_BLOCK)
@@ -152,9 +164,9 @@ static int seal(struct pred_ring *r, size_t n)
     }
     /* Timestamps: a constant step (the usual case), gaps of 32 bits, or raw. */
     int mode = RING_TS_REGULAR;
-    int64_t dt0 = n > 1 ? t.ts[AT(1)] - t.ts[AT(0)] : 0;
+    int64_t dt0 = n > 1 ? ent_ts(AT(1)) - ent_ts(AT(0)) : 0;
     for (size_t k = 1; k < n; k++) {
-        int64_t g = t.ts[AT(k)] - t.ts[AT(k - 1)];
+        int64_t g = ent_ts(AT(k)) - ent_ts(AT(k - 1));
         if (g < 0 || g > (int64_t)UINT32_MAX) {
             mode = RING_TS_RAW;
             break;
@@ -173,17 +185,17 @@ static int seal(struct pred_ring *r, size_t n)
                                             : 0) +
                    (n + 3) / 4 + 4 * n;
     for (int c = 0; c < C; c++) {
-        float a = t.pred[AT(0) * (size_t)C + c], b = a;
+        float a = ent_pred(AT(0), c), b = a;
         int finite = isfinite(a), same = 1;
         for (size_t k = 1; k < n; k++) {
-            float v = t.pred[AT(k) * (size_t)C + c];
+            float v = ent_pred(AT(k), c);
             finite = finite && isfinite(v);
             same = same && memcmp(&v, &a, sizeof v) == 0;
             a = v < a ? v : a;
             b = v > b ? v : b;
         }
         if (same)
-            a = b = t.pred[AT(0) * (size_t)C + c];
+            a = b = ent_pred(AT(0), c);
         width[c] = same ? 0 : !finite || !isfinite(b - a) ? 32 : 16;
         lo[c] = a;
         hi[c] = b;
@@ -192,30 +204,30 @@ static int seal(struct pred_ring *r, size_t n)
     unsigned char *blk = malloc(bytes), *p = blk;
     if (!blk)
         return ERR_NOMEM;
-    put_i64(&p, t.ts[AT(0)]);
+    put_i64(&p, ent_ts(AT(0)));
     put_u32(&p, mode == RING_TS_REGULAR ? (uint32_t)dt0 : 0);
     put_u16(&p, (uint16_t)n);
     *p++ = (unsigned char)mode;
     *p++ = 0;
     for (size_t k = 1; k < n && mode != RING_TS_REGULAR; k++)
         if (mode == RING_TS_DELTA)
-            put_u32(&p, (uint32_t)(t.ts[AT(k)] - t.ts[AT(k - 1)]));
+            put_u32(&p, (uint32_t)(ent_ts(AT(k)) - ent_ts(AT(k - 1))));
     if (mode == RING_TS_RAW)
         for (size_t k = 0; k < n; k++)
-            put_i64(&p, t.ts[AT(k)]);
+            put_i64(&p, ent_ts(AT(k)));
     memset(p, 0, (n + 3) / 4);
     for (size_t k = 0; k < n; k++)
-        p[k / 4] |= (unsigned char)((t.state[AT(k)] & 3u) << (2 * (k % 4)));
+        p[k / 4] |= (unsigned char)((AT(k)[ENT_STATE] & 3u) << (2 * (k % 4)));
     p += (n + 3) / 4;
     for (size_t k = 0; k < n; k++)
-        put_f32(&p, t.score[AT(k)]);
+        put_f32(&p, ent_score(AT(k)));
     for (int c = 0; c < C; c++) {
         *p++ = width[c];
         put_f32(&p, lo[c]);
         put_f32(&p, hi[c]);
         const double span = (double)hi[c] - (double)lo[c];
         for (size_t k = 0; k < n && width[c] > 0; k++) {
-            float v = t.pred[AT(k) * (size_t)C + c];
+            float v = ent_pred(AT(k), c);
             if (width[c] == 32) {
                 put_f32(&p, v);
             } else {
@@ -266,12 +278,11 @@ int pipeline__ring_push(struct pred_ring *r, int64_t ts, float score, uint8_t st
     int rc = tail_grow(r);
     if (rc < 0)
         return rc;
-    struct tail_view t = tail_view(r->tail, r->tail_room, r->nch);
-    size_t slot = r->tail_head;
-    t.ts[slot] = ts;
-    t.score[slot] = score;
-    t.state[slot] = state;
-    memcpy(t.pred + slot * (size_t)r->nch, pred, (size_t)r->nch * sizeof *pred);
+    unsigned char *e = ent(r->tail, r->tail_head, r->nch);
+    memcpy(e + ENT_TS, &ts, sizeof ts);
+    memcpy(e + ENT_SCORE, &score, sizeof score);
+    e[ENT_STATE] = state;
+    memcpy(e + ENT_PRED, pred, (size_t)r->nch * sizeof *pred);
     r->tail_head = (r->tail_head + 1) % r->tail_room;
     r->tail_len++;
     /* Answer the newest cap entries only. */
@@ -357,11 +368,12 @@ int pipeline__ring_each(const struct pred_ring *r, pipeline__ring_fn fn, void *a
     }
     if (r->tail_len == 0)
         return 0;
-    const struct tail_view t = tail_view(r->tail, r->tail_room, r->nch);
     const size_t first = (r->tail_head + r->tail_room - r->tail_len) % r->tail_room;
+    float pred[DETECTOR_MAX_CHANNELS]; /* the entry's predictions, aligned for fn */
     for (size_t k = skip; k < r->tail_len; k++) {
-        size_t s = (first + k) % r->tail_room;
-        int stop = fn(arg, t.ts[s], t.score[s], t.state[s], t.pred + s * (size_t)r->nch);
+        const unsigned char *e = ent(r->tail, (first + k) % r->tail_room, r->nch);
+        memcpy(pred, e + ENT_PRED, (size_t)r->nch * sizeof *pred);
+        int stop = fn(arg, ent_ts(e), ent_score(e), e[ENT_STATE], pred);
         if (stop)
             return stop;
     }

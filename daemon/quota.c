@@ -1,8 +1,11 @@
 /* daemon/quota.c: the device and channel limits; see quota.h.
  *
- * Devices are kept by name in a uthash table; each device keeps the 64-bit FNV-1a hashes of its
- * channel names in a sorted array (8 bytes a channel instead of a copy of each name: a hash
- * collision can only let a new channel pass as known, never refuse a good one). lock guards
+ * Devices are kept by name in common/nameidx.h's open-addressing index (a uthash table read one
+ * device per chain entry: at 100k devices a cache miss each, 2 % of vigild's time at 1k
+ * devices already; docs/benchmarks.md, "Session 6"); each device keeps the 64-bit FNV-1a
+ * hashes of its channel names in a sorted array (8 bytes a channel instead of a copy of each
+ * name: a hash collision can only let a new channel pass as known, never refuse a good one).
+ * The index owns nothing: qdev_add and the removals free what they take out of it. lock guards
  * everything in struct quota; nothing else is locked under it. Any thread. */
 #include "quota.h"
 #include "err.h"
@@ -12,19 +15,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
+
+#include "nameidx.h"
 
 struct qdev {
-    UT_hash_handle hh;
     uint64_t *chans; /* sorted hashes of the channel names */
     size_t nchans, cap;
-    char name[]; /* the key */
+    size_t len;
+    char name[]; /* the key, len bytes and a NUL */
 };
 
 struct quota {
     pthread_mutex_t lock;
-    struct qdev *devs;
-    size_t ndevs;
+    nameidx_t devs; /* name -> struct qdev (owned through the index) */
     size_t max_devices, max_channels;
 };
 
@@ -73,21 +76,36 @@ static int qchan_add(struct qdev *d, uint64_t h)
     return 0;
 }
 
-static struct qdev *qdev_find(struct qdev *devs, const char *name, size_t len)
+static int qdev_same(const void *item, const char *name, size_t len)
 {
-    struct qdev *d = NULL;
-    HASH_FIND(hh, devs, name, len, d);
-    return d;
+    const struct qdev *d = item;
+    return d->len == len && memcmp(d->name, name, len) == 0;
 }
 
-static struct qdev *qdev_add(struct qdev **devs, size_t *ndevs, const char *name, size_t len)
+static struct qdev *qdev_find(const nameidx_t *devs, const char *name, size_t len)
+{
+    return nameidx_find(devs, nameidx_hash(name, len), name, len, qdev_same);
+}
+
+/* How far ahead quota_admit prefetches a point's index slot (2 * QUOTA_AHEAD), its device
+ * (QUOTA_AHEAD) and that device's channel hashes (QUOTA_AHEAD / 2): at 100k devices each is a
+ * cache miss, which a few points ahead overlap the work of the points before. */
+#define QUOTA_AHEAD 8
+
+/* Points whose verdicts and hashes quota_admit keeps on the stack. */
+#define QUOTA_SMALL 32
+
+static struct qdev *qdev_add(nameidx_t *devs, const char *name, size_t len)
 {
     struct qdev *d = calloc(1, sizeof *d + len + 1);
     if (d == NULL)
         return NULL;
     memcpy(d->name, name, len);
-    HASH_ADD_KEYPTR(hh, *devs, d->name, len, d);
-    (*ndevs)++;
+    d->len = len;
+    if (nameidx_add(devs, nameidx_hash(name, len), d) != 0) {
+        free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -97,14 +115,12 @@ static void dev_free(struct qdev *d)
     free(d);
 }
 
-static void devs_free(struct qdev **devs)
+static void devs_free(nameidx_t *devs)
 {
-    struct qdev *d, *tmp;
-    HASH_ITER(hh, *devs, d, tmp)
-    {
-        HASH_DEL(*devs, d);
-        dev_free(d);
-    }
+    for (size_t i = 0; devs->slots && i <= devs->mask; i++)
+        if (devs->slots[i].item != NULL)
+            dev_free(devs->slots[i].item);
+    nameidx_deinit(devs);
 }
 
 int quota_create(quota_t **out, size_t max_devices, size_t max_channels)
@@ -137,15 +153,14 @@ void quota_set_limits(quota_t *q, size_t max_devices, size_t max_channels)
 }
 
 struct load_ctx {
-    struct qdev *devs;
-    size_t ndevs;
+    nameidx_t devs;
     int rc;
 };
 
 static int on_stored_device(void *arg, const store_device_info_t *info)
 {
     struct load_ctx *lc = arg;
-    struct qdev *d = qdev_add(&lc->devs, &lc->ndevs, info->id, strlen(info->id));
+    struct qdev *d = qdev_add(&lc->devs, info->id, strlen(info->id));
     if (d == NULL) {
         lc->rc = ERR_NOMEM;
         return 1;
@@ -162,7 +177,7 @@ static int on_stored_device(void *arg, const store_device_info_t *info)
 int quota_load(quota_t *q, store_t *s)
 {
     /* Built outside the lock (storage reads take time), swapped in under it. */
-    struct load_ctx lc = {NULL, 0, 0};
+    struct load_ctx lc = {{NULL, 0, 0}, 0};
     int rc = store_device_list(s, NULL, 0, on_stored_device, &lc);
     if (rc == 0)
         rc = lc.rc;
@@ -171,9 +186,8 @@ int quota_load(quota_t *q, store_t *s)
         return rc;
     }
     pthread_mutex_lock(&q->lock);
-    struct qdev *old = q->devs;
+    nameidx_t old = q->devs;
     q->devs = lc.devs;
-    q->ndevs = lc.ndevs;
     pthread_mutex_unlock(&q->lock);
     devs_free(&old);
     return 0;
@@ -181,41 +195,76 @@ int quota_load(quota_t *q, store_t *s)
 
 /* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
  * (reason in why), or ERR_NOMEM. Under the lock. */
-static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, char *why, size_t size)
+/* The channel-name hashes of the point before (a device's points, and a fleet's devices, mostly
+ * carry the same channel names in the same order): a field named as the previous point's field
+ * at the same place reuses its hash, after one comparison with a name still in cache. */
+#define QUOTA_MEMO 64
+struct fmemo {
+    const batch_point_t *prev; /* NULL: none */
+    uint64_t h[QUOTA_MEMO];
+};
+
+/* The hashes of p's channel names into h[p->nfields], through and into the memo m. */
+static void field_hashes(struct fmemo *m, const batch_t *b, const batch_point_t *p, uint64_t *h)
+{
+    const batch_point_t *prev = m->prev;
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const batch_field_t *f = &b->fields[p->field0 + i];
+        const batch_field_t *g =
+            prev && i < prev->nfields && i < QUOTA_MEMO ? &b->fields[prev->field0 + i] : NULL;
+        if (g && g->name_len == f->name_len &&
+            memcmp(batch_str(b, g->name), batch_str(b, f->name), f->name_len) == 0)
+            h[i] = m->h[i];
+        else
+            h[i] = fnv1a(batch_str(b, f->name), f->name_len);
+    }
+    for (uint32_t i = 0; i < p->nfields && i < QUOTA_MEMO; i++)
+        m->h[i] = h[i];
+    m->prev = p;
+}
+
+/* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
+ * (reason in why), or ERR_NOMEM. Under the lock. */
+static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, uint64_t h,
+                       struct fmemo *m, char *why, size_t size)
 {
     const char *name = batch_str(b, p->device);
-    struct qdev *d = qdev_find(q->devs, name, p->device_len);
-    if (d == NULL && q->ndevs >= q->max_devices) {
+    struct qdev *d = nameidx_find(&q->devs, h, name, p->device_len, qdev_same);
+    if (d == NULL && q->devs.count >= q->max_devices) {
         snprintf(why, size,
                  "device limit reached: %zu devices (storage.max_devices); '%.40s%s' "
                  "is not created",
-                 q->ndevs, name, p->device_len > 40 ? "..." : "");
+                 q->devs.count, name, p->device_len > 40 ? "..." : "");
         return 0;
     }
+    uint64_t fh_small[QUOTA_MEMO], *fh = fh_small;
+    if (p->nfields > QUOTA_MEMO && (fh = malloc(p->nfields * sizeof *fh)) == NULL)
+        return ERR_NOMEM;
+    field_hashes(m, b, p, fh);
     size_t fresh = 0;
     for (uint32_t i = 0; i < p->nfields; i++) {
-        const batch_field_t *f = &b->fields[p->field0 + i];
         int found = 0;
         if (d)
-            chan_find(d, fnv1a(batch_str(b, f->name), f->name_len), &found);
+            chan_find(d, fh[i], &found);
         fresh += !found;
     }
     size_t have = d ? d->nchans : 0;
+    int rc = 1;
     if (fresh > 0 && have + fresh > q->max_channels) {
         snprintf(why, size,
                  "channel limit reached: device '%.40s%s' would have %zu channels "
                  "(storage.max_channels_per_device = %zu)",
                  name, p->device_len > 40 ? "..." : "", have + fresh, q->max_channels);
-        return 0;
+        rc = 0;
+    } else if (d == NULL && (d = qdev_add(&q->devs, name, p->device_len)) == NULL) {
+        rc = ERR_NOMEM;
     }
-    if (d == NULL && (d = qdev_add(&q->devs, &q->ndevs, name, p->device_len)) == NULL)
-        return ERR_NOMEM;
-    for (uint32_t i = 0; fresh > 0 && i < p->nfields; i++) {
-        const batch_field_t *f = &b->fields[p->field0 + i];
-        if (qchan_add(d, fnv1a(batch_str(b, f->name), f->name_len)))
-            return ERR_NOMEM;
-    }
-    return 1;
+    for (uint32_t i = 0; rc == 1 && fresh > 0 && i < p->nfields; i++)
+        if (qchan_add(d, fh[i]))
+            rc = ERR_NOMEM;
+    if (fh != fh_small)
+        free(fh);
+    return rc;
 }
 
 /* batch_points_filter's test for quota_admit: the verdicts admit_point gave, keep[i - first]. */
@@ -235,15 +284,45 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
 {
     if (first >= b->npoints)
         return 0;
-    unsigned char *keep = malloc(b->npoints - first);
-    if (keep == NULL)
-        return ERR_NOMEM;
-    size_t refused = 0;
+    const size_t np = b->npoints;
+    /* The verdicts and the points' name hashes: on the stack for a few points (the stream
+     * admits each line on its own). */
+    unsigned char keep_small[QUOTA_SMALL];
+    uint64_t hs_small[QUOTA_SMALL];
+    unsigned char *keep = keep_small;
+    uint64_t *hs = hs_small;
+    if (np - first > QUOTA_SMALL) {
+        keep = malloc(np - first);
+        hs = malloc((np - first) * sizeof *hs);
+        if (keep == NULL || hs == NULL) {
+            free(keep);
+            free(hs);
+            return ERR_NOMEM;
+        }
+    }
+    size_t refused = 0, hashed = first;
     int rc = 0;
+    struct fmemo memo;
+    memo.prev = NULL;
     pthread_mutex_lock(&q->lock);
-    for (size_t i = first; i < b->npoints; i++) {
+    for (size_t i = first; i < np; i++) {
+        for (; hashed < np && hashed < i + 2 * QUOTA_AHEAD; hashed++) {
+            const batch_point_t *p = &b->points[hashed];
+            hs[hashed - first] = nameidx_hash(batch_str(b, p->device), p->device_len);
+            nameidx_prefetch(&q->devs, hs[hashed - first]);
+        }
+        if (i + QUOTA_AHEAD < hashed) {
+            const struct qdev *ahead = nameidx_peek(&q->devs, hs[i + QUOTA_AHEAD - first]);
+            if (ahead)
+                __builtin_prefetch(ahead);
+        }
+        if (i + QUOTA_AHEAD / 2 < hashed) {
+            const struct qdev *ahead = nameidx_peek(&q->devs, hs[i + QUOTA_AHEAD / 2 - first]);
+            if (ahead && ahead->chans)
+                __builtin_prefetch(ahead->chans);
+        }
         char why[200];
-        int ok = admit_point(q, b, &b->points[i], why, sizeof why);
+        int ok = admit_point(q, b, &b->points[i], hs[i - first], &memo, why, sizeof why);
         if (ok < 0) {
             rc = ok;
             break;
@@ -259,7 +338,10 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
         struct marks m = {keep, first};
         batch_points_filter(b, first, keep_marked, &m);
     }
-    free(keep);
+    if (keep != keep_small) {
+        free(hs);
+        free(keep);
+    }
     return rc;
 }
 
@@ -268,10 +350,10 @@ int quota_device_add(quota_t *q, const char *device)
     size_t len = strlen(device);
     int rc = 0;
     pthread_mutex_lock(&q->lock);
-    if (qdev_find(q->devs, device, len) == NULL) {
-        if (q->ndevs >= q->max_devices)
+    if (qdev_find(&q->devs, device, len) == NULL) {
+        if (q->devs.count >= q->max_devices)
             rc = ERR_LIMIT;
-        else if (qdev_add(&q->devs, &q->ndevs, device, len) == NULL)
+        else if (qdev_add(&q->devs, device, len) == NULL)
             rc = ERR_NOMEM;
     }
     pthread_mutex_unlock(&q->lock);
@@ -281,10 +363,11 @@ int quota_device_add(quota_t *q, const char *device)
 void quota_device_remove(quota_t *q, const char *device)
 {
     pthread_mutex_lock(&q->lock);
-    struct qdev *d = qdev_find(q->devs, device, strlen(device));
+    size_t len = strlen(device);
+    uint64_t h = nameidx_hash(device, len);
+    struct qdev *d = nameidx_find(&q->devs, h, device, len, qdev_same);
     if (d) {
-        HASH_DEL(q->devs, d);
-        q->ndevs--;
+        nameidx_del(&q->devs, h, d);
         dev_free(d);
     }
     pthread_mutex_unlock(&q->lock);
@@ -293,7 +376,7 @@ void quota_device_remove(quota_t *q, const char *device)
 size_t quota_devices(quota_t *q)
 {
     pthread_mutex_lock(&q->lock);
-    size_t n = q->ndevs;
+    size_t n = q->devs.count;
     pthread_mutex_unlock(&q->lock);
     return n;
 }

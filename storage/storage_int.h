@@ -16,6 +16,7 @@
 #define VIGIL_STORAGE_INT_H
 
 #include "storage.h"
+#include "nameidx.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -230,17 +231,9 @@ typedef struct store_dev {
 /* The end of store_dev_t's hot fields for a point of at most 8 fields. */
 #define STORE_DEV_HOT_END offsetof(store_dev_t, memo[8])
 
-/* The writer's index of devices by name (devidx.c): open addressing over slots of (hash of the
- * name, device); an empty slot has d NULL. */
-typedef struct store_dslot {
-    uint64_t hash;
-    struct store_dev *d;
-} store_dslot_t;
-
-typedef struct store_devidx {
-    store_dslot_t *slots; /* mask + 1 of them (a power of two), or NULL while empty */
-    size_t mask, count;
-} store_devidx_t;
+/* The writer's index of devices by name (devidx.c): common/nameidx.h's index of store_dev_t
+ * items. */
+typedef nameidx_t store_devidx_t;
 
 /* One reader connection and its statements. */
 typedef struct store_reader {

@@ -1,4 +1,4 @@
-/* tests/test_common.c: unit tests of common/ (timestamps, batches). */
+/* tests/test_common.c: unit tests of common/ (timestamps, batches, the name index). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 
 #include "batch.h"
 #include "err.h"
+#include "nameidx.h"
 #include "nice.h"
 #include "vtime.h"
 
@@ -210,6 +211,123 @@ static void test_thread_create_niced(void **state)
     assert_int_equal(getpriority(PRIO_PROCESS, 0), base); /* the caller's is unchanged */
 }
 
+/* An item of the name index tests: its name inline. */
+struct named {
+    size_t len;
+    char name[24];
+};
+
+static int named_same(const void *item, const char *name, size_t len)
+{
+    const struct named *n = item;
+    return n->len == len && memcmp(n->name, name, len) == 0;
+}
+
+static struct named *named_find(const nameidx_t *x, const char *name)
+{
+    size_t len = strlen(name);
+    return nameidx_find(x, nameidx_hash(name, len), name, len, named_same);
+}
+
+/* Every slot's entry is reachable from its home slot: no empty slot lies between them (the
+ * index's invariant, which backward-shift deletion keeps), and the load stays at most 1/2. */
+static void assert_probe_chains(const nameidx_t *x)
+{
+    size_t used = 0;
+    for (size_t i = 0; x->slots && i <= x->mask; i++) {
+        if (x->slots[i].item == NULL)
+            continue;
+        used++;
+        for (size_t j = (size_t)x->slots[i].hash & x->mask; j != i; j = (j + 1) & x->mask)
+            assert_non_null(x->slots[j].item);
+    }
+    assert_int_equal(used, x->count);
+    if (x->slots)
+        assert_true(x->count * 2 <= x->mask + 1);
+}
+
+/* The name index: every added item is found by its name and no other, a removed one is not
+ * found, removals in any order keep the rest reachable, and items added back are found again. */
+static void test_nameidx(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    struct named *it = calloc(N, sizeof *it);
+    assert_non_null(it);
+    nameidx_t x;
+    nameidx_init(&x);
+    assert_null(named_find(&x, "dev-0"));
+    assert_null(nameidx_peek(&x, nameidx_hash("dev-0", 5)));
+    nameidx_del(&x, nameidx_hash("dev-0", 5), &it[0]); /* empty: no-op */
+    for (int i = 0; i < N; i++) {
+        it[i].len = (size_t)snprintf(it[i].name, sizeof it[i].name, "dev-%d", i);
+        assert_int_equal(nameidx_add(&x, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
+    }
+    assert_int_equal(x.count, N);
+    assert_probe_chains(&x);
+    for (int i = 0; i < N; i++) {
+        assert_ptr_equal(named_find(&x, it[i].name), &it[i]);
+        assert_ptr_equal(nameidx_peek(&x, nameidx_hash(it[i].name, it[i].len)), &it[i]);
+    }
+    /* A prefix or an extension of a name is another name. */
+    assert_null(named_find(&x, "dev-"));
+    assert_null(named_find(&x, "dev-10000"));
+    assert_null(named_find(&x, "dev-12x"));
+    /* Remove two thirds, in an order unrelated to the slots; a second removal is a no-op. */
+    for (int k = 0; k < N; k++) {
+        int i = (int)(((unsigned)k * 7919u) % N);
+        if (i % 3 != 0)
+            nameidx_del(&x, nameidx_hash(it[i].name, it[i].len), &it[i]);
+    }
+    nameidx_del(&x, nameidx_hash(it[1].name, it[1].len), &it[1]);
+    assert_int_equal(x.count, (N + 2) / 3);
+    assert_probe_chains(&x);
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            assert_ptr_equal(named_find(&x, it[i].name), &it[i]);
+        else
+            assert_null(named_find(&x, it[i].name));
+    }
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 0)
+            assert_int_equal(nameidx_add(&x, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
+    assert_probe_chains(&x);
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(named_find(&x, it[i].name), &it[i]);
+    nameidx_deinit(&x);
+    assert_null(x.slots);
+    assert_int_equal(x.count, 0);
+    assert_null(named_find(&x, "dev-1"));
+    free(it);
+}
+
+/* Items whose hashes collide (the same hash given for different names) are told apart by their
+ * names, and deleting one in the middle of a probe chain keeps the later ones reachable. */
+static void test_nameidx_collisions(void **state)
+{
+    (void)state;
+    struct named it[6];
+    nameidx_t x;
+    nameidx_init(&x);
+    const uint64_t h = 42; /* all share one home slot */
+    for (int i = 0; i < 6; i++) {
+        it[i].len = (size_t)snprintf(it[i].name, sizeof it[i].name, "c%d", i);
+        assert_int_equal(nameidx_add(&x, h, &it[i]), 0);
+    }
+    for (int i = 0; i < 6; i++)
+        assert_ptr_equal(nameidx_find(&x, h, it[i].name, it[i].len, named_same), &it[i]);
+    assert_null(nameidx_find(&x, h, "c9", 2, named_same));
+    nameidx_del(&x, h, &it[2]);
+    nameidx_del(&x, h, &it[0]);
+    assert_probe_chains(&x);
+    for (int i = 0; i < 6; i++)
+        if (i == 0 || i == 2)
+            assert_null(nameidx_find(&x, h, it[i].name, it[i].len, named_same));
+        else
+            assert_ptr_equal(nameidx_find(&x, h, it[i].name, it[i].len, named_same), &it[i]);
+    nameidx_deinit(&x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -218,6 +336,8 @@ int main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_batch_filter),
         cmocka_unit_test(test_thread_create_niced),
+        cmocka_unit_test(test_nameidx),
+        cmocka_unit_test(test_nameidx_collisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

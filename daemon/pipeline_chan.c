@@ -1,0 +1,138 @@
+/* daemon/pipeline_chan.c: mapping a point's fields onto its device's channels (the shard's
+ * per-point path), and the shard's shared channel lists that make the usual case cheap.
+ *
+ * A device's channel names are separate allocations (d->ch), so at 100k devices comparing a
+ * point's fields with them cost a cache miss per channel. Each shard keeps one copy of every
+ * distinct channel list its devices have (struct chlist: the names in order, each followed by
+ * a NUL; at most PIPE_CHLISTS), and a device points at its list (d->chl) while d->gen has not
+ * changed since; a point carrying exactly those channels in that order is checked against the
+ * list, which stays in cache. Any other point takes the search by name, which also adds new
+ * channels. The lists are freed with the shard.
+ *
+ * Threads: shard thread only, under the device's mutex. */
+#include "err.h"
+#include "pipeline_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* The key of a channel list: the names in order, each followed by a NUL, in buf (room for
+ * len bytes). Returns the key's length, or 0 when it does not fit. */
+static size_t chlist_key(char *const *ch, int n, char *buf, size_t room)
+{
+    size_t len = 0;
+    for (int c = 0; c < n; c++) {
+        size_t l = strlen(ch[c]) + 1;
+        if (len + l > room)
+            return 0;
+        memcpy(buf + len, ch[c], l);
+        len += l;
+    }
+    return len;
+}
+
+static int chlist_same(const void *item, const char *key, size_t len)
+{
+    const struct chlist *cl = item;
+    return cl->key_len == len && memcmp(cl->key, key, len) == 0;
+}
+
+/* Points d at the shard's copy of its channel list (d->ch), made when the shard has none yet
+ * and holds fewer than PIPE_CHLISTS; otherwise d keeps none and map_channels takes the slow
+ * path. Caller holds d->mu; shard thread. */
+static void chlist_attach(struct shard *sh, struct dev *d)
+{
+    char key[DETECTOR_MAX_CHANNELS * 32];
+    d->chl = NULL;
+    size_t len = d->nch > 0 ? chlist_key(d->ch, d->nch, key, sizeof key) : 0;
+    if (len == 0)
+        return;
+    uint64_t h = nameidx_hash(key, len);
+    struct chlist *cl = nameidx_find(&sh->chlists, h, key, len, chlist_same);
+    if (cl == NULL) {
+        if (sh->chlists.count >= PIPE_CHLISTS || (cl = malloc(sizeof *cl + len)) == NULL)
+            return;
+        cl->n = d->nch;
+        cl->key_len = len;
+        memcpy(cl->key, key, len);
+        if (nameidx_add(&sh->chlists, h, cl) != 0) {
+            free(cl);
+            return;
+        }
+    }
+    d->chl = cl;
+    d->chl_gen = d->gen;
+}
+
+/* 1 when pt's fields are exactly d's channels in order (its channel list cl): the usual point,
+ * checked against the shard's copy of the names, which stays in cache, instead of the device's
+ * own, which at 100k devices are a cache miss each. */
+static int fields_match(const struct chlist *cl, const batch_t *b, const batch_point_t *pt)
+{
+    if ((int)pt->nfields != cl->n)
+        return 0;
+    const char *k = cl->key;
+    for (uint32_t f = 0; f < pt->nfields; f++) {
+        const batch_field_t *fl = &b->fields[pt->field0 + f];
+        size_t l = fl->name_len;
+        if ((size_t)(k - cl->key) + l + 1 > cl->key_len || k[l] != '\0' ||
+            memcmp(k, batch_str(b, fl->name), l) != 0)
+            return 0;
+        k += l + 1;
+    }
+    return 1;
+}
+
+/* Maps a point's fields onto the device's channels, adding new ones. Returns 1 when the channel
+ * set changed (the detector must be rebuilt), 0 when not, or an error. Fast path: the point
+ * carries exactly the device's channels in their order (fields_match). Otherwise a device's
+ * points usually carry its channels in the same order: the channel after the previous field's
+ * match is tried first, one comparison per field, before the search. */
+int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
+                           const batch_point_t *pt, int *idx)
+{
+    if (d->chl != NULL && d->chl_gen == d->gen && d->nch == d->chl->n &&
+        fields_match(d->chl, b, pt)) {
+        for (uint32_t f = 0; f < pt->nfields; f++)
+            idx[f] = (int)f;
+        return 0;
+    }
+    int changed = 0, next = 0;
+    for (uint32_t f = 0; f < pt->nfields; f++) {
+        const char *name = batch_str(b, b->fields[pt->field0 + f].name);
+        int k = -1;
+        if (next < d->nch && strcmp(d->ch[next], name) == 0) {
+            idx[f] = next++;
+            continue;
+        }
+        for (int c = 0; c < d->nch; c++)
+            if (strcmp(d->ch[c], name) == 0) {
+                k = c;
+                break;
+            }
+        if (k < 0) {
+            if (d->nch == DETECTOR_MAX_CHANNELS) {
+                idx[f] = -1; /* beyond the detector's width: stored, not modelled */
+                continue;
+            }
+            d->ch[d->nch] = strdup(name);
+            if (d->ch[d->nch] == NULL)
+                return ERR_NOMEM;
+            d->last_x[d->nch] = 0;
+            k = d->nch++;
+            changed = 1;
+        }
+        idx[f] = k;
+        next = k + 1;
+    }
+    if (!changed && (d->chl == NULL || d->chl_gen != d->gen))
+        chlist_attach(sh, d);
+    return changed;
+}
+
+void pipeline__chlists_free(nameidx_t *x)
+{
+    for (size_t i = 0; x->slots && i <= x->mask; i++)
+        free(x->slots[i].item);
+    nameidx_deinit(x);
+}
