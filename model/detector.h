@@ -310,7 +310,8 @@ int detector_load(detector_t **out, const void *buf, size_t len);
  * caller keeps that model once for every detector serving it (a device group's members; its
  * model_checkpoint_save bytes) and gives it to detector_load_shared, which shares it (model_share:
  * borrowed, not copied) with the loaded detector; it also loads detector_save's bytes (lstm then
- * unused). ERR_CORRUPT when the bytes need an LSTM and lstm is NULL or of another shape. */
+ * unused). ERR_CORRUPT when the bytes need an LSTM and lstm is NULL, of another shape, or (saved
+ * in format 7 or later) not the model that served (model_fingerprint). */
 size_t detector_save_shared_size(const detector_t *d);
 int detector_save_shared(const detector_t *d, void *buf, size_t cap, size_t *len);
 int detector_load_shared(detector_t **out, const void *buf, size_t len, const model_t *lstm);

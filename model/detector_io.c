@@ -7,7 +7,8 @@
  * error scales | long and short windows with their running sums | threshold state | LSTM checkpoint
  * length u64 and bytes (model_checkpoint_save; detector_save_shared: the length UINT64_MAX and
  * no bytes when an LSTM serves, the caller keeping the model, which a device group's members
- * share, once for all of them) | CRC-32 of everything before it. The running sums
+ * share, once for all of them, and from format 7 its model_fingerprint u32, so a load with
+ * another model of the same shape is refused) | CRC-32 of everything before it. The running sums
  * are stored, not recomputed, so a loaded detector continues bit for bit as the saved one would
  * have.
  *
@@ -145,6 +146,10 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     const int outside = lstm_outside(d, shared);
     uint64_t mlen = outside ? LSTM_OUTSIDE : d->lstm ? model_checkpoint_size(d->lstm) : 0;
     put(w, &mlen, 8);
+    if (outside) { /* which model it was (format 7): the loader refuses another */
+        uint32_t fp = model_fingerprint(d->lstm);
+        put(w, &fp, 4);
+    }
     if (mlen > 0 && !outside) {
         if (w->p && w->len + mlen <= w->cap) {
             size_t got = 0;
@@ -330,7 +335,11 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     get(&r, &mlen, 8);
     rc = ERR_CORRUPT;
     const int outside = mlen == LSTM_OUTSIDE && fmt >= 5;
-    if (r.bad || (!outside && mlen > r.len - r.off) || (outside && lstm == NULL))
+    uint32_t fp = 0;
+    if (outside && fmt >= 7)
+        get(&r, &fp, 4);
+    if (r.bad || (!outside && mlen > r.len - r.off) || (outside && lstm == NULL) ||
+        (outside && fmt >= 7 && fp != model_fingerprint(lstm)))
         goto fail;
     if (outside) {
         d->lstm = model_share(lstm); /* read-only, as the detectors that share it serve it */

@@ -206,6 +206,18 @@ size_t model_memory_size(const model_t *m)
     return alloc_size(&m->cfg, m->n_params, m->compact);
 }
 
+uint32_t model_fingerprint(const model_t *m)
+{
+    const struct model_config *c = &m->cfg;
+    const int32_t shape[5] = {c->n_inputs, c->n_outputs, c->n_layers, c->n_hidden, m->compact};
+    uint32_t crc = model__crc32(0, shape, sizeof shape);
+    crc = model__crc32(crc, m->mean, sizeof(float) * (size_t)c->n_inputs);
+    crc = model__crc32(crc, m->scale, sizeof(float) * (size_t)c->n_inputs);
+    if (m->compact)
+        return model__crc32(crc, m->params16, sizeof(uint16_t) * m->n_params);
+    return model__crc32(crc, m->params, sizeof(float) * m->n_params);
+}
+
 int model_set_norm(model_t *m, const float *mean, const float *scale)
 {
     if (atomic_load_explicit(&m->refs, memory_order_relaxed) > 1)

@@ -102,6 +102,12 @@ size_t model_param_count(const model_t *m);
 /* Bytes of memory one model occupies (handle and all its arrays). */
 size_t model_memory_size(const model_t *m);
 
+/* A fingerprint of the model's content: CRC-32 of its shape, standardisation and parameters
+ * (their float16 bits for a compact model, so a model and its compact form differ). Equal
+ * models give equal fingerprints, models that differ almost surely not: detector_save_shared
+ * records its serving model's, so detector_load_shared refuses another of the same shape. */
+uint32_t model_fingerprint(const model_t *m);
+
 /* Sets the standardisation: mean[I] and scale[I] in raw units (borrowed, copied). Returns
  * ERR_INVAL if a value is not finite or a scale is not > 0, ERR_BUSY if the model is shared
  * (model_share); the model is then unchanged. Not safe while other threads use the model. */

@@ -1595,7 +1595,7 @@ static void test_save_shared_round_trip(void **unused)
     size_t clen;
     unsigned char *ckpt = ckpt_bytes(serving, &clen);
     size_t full = detector_save_size(a), cap = detector_save_shared_size(a), len;
-    assert_true(cap + clen <= full);
+    assert_int_equal(cap + clen, full + 4); /* less the checkpoint, plus its fingerprint */
     unsigned char *buf = malloc(cap), *fbuf = malloc(full);
     assert_non_null(buf);
     assert_non_null(fbuf);
@@ -1648,6 +1648,24 @@ static void test_save_shared_round_trip(void **unused)
     assert_int_equal(detector_load(&e, buf, len), ERR_CORRUPT);
     assert_int_equal(detector_load_shared(&e, buf, len, NULL), ERR_CORRUPT);
     assert_int_equal(detector_load_shared(&e, buf, len, other), ERR_CORRUPT);
+    /* A model of the same shape that is not the one that served (fresh weights; or the same
+     * weights one ulp apart in the checkpoint's last parameter, its CRC redone). */
+    model_t *twin;
+    mc.n_hidden = cfg.n_hidden;
+    mc.seed = 99;
+    assert_int_equal(model_create(&twin, &mc), 0);
+    assert_int_equal(detector_load_shared(&e, buf, len, twin), ERR_CORRUPT);
+    model_destroy(twin);
+    unsigned char *alt = malloc(clen);
+    assert_non_null(alt);
+    memcpy(alt, ckpt, clen);
+    alt[clen - 8] ^= 0x01; /* one ulp of the last parameter (little-endian, before the CRC) */
+    uint32_t acrc = model__crc32(0, alt, clen - 4);
+    memcpy(alt + clen - 4, &acrc, 4);
+    assert_int_equal(model_checkpoint_load(&twin, alt, clen), 0);
+    assert_int_equal(detector_load_shared(&e, buf, len, twin), ERR_CORRUPT);
+    model_destroy(twin);
+    free(alt);
     assert_int_equal(detector_load_shared(&e, buf, 0, m), ERR_CORRUPT);
     assert_int_equal(detector_load_shared(&e, buf, 10, m), ERR_CORRUPT);
     assert_int_equal(detector_load_shared(&e, buf, len / 2, m), ERR_CORRUPT);
