@@ -622,8 +622,8 @@ static size_t label_copy(char *dst, const char *name, size_t len)
 /* Appends "<family>{device=<label>} <value>\n". family is at most 32 bytes, label (escaped,
  * quoted) at most 2 * BATCH_NAME_MAX + 2, value a NUL-terminated string under 40: the line fits
  * the stack buffer, so one append per line. */
-static void device_line(sbuf_t *b, const char *family, size_t flen, const char *label,
-                        size_t llen, const char *value)
+static void device_line(sbuf_t *b, const char *family, size_t flen, const char *label, size_t llen,
+                        const char *value)
 {
     char line[32 + 8 + 2 * BATCH_NAME_MAX + 2 + 2 + 40 + 1];
     size_t vlen = strlen(value), k = 0;

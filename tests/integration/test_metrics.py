@@ -3,7 +3,9 @@
 counters match the traffic the test sent: readings by protocol, rejected items, HTTP requests
 by route and status, readings committed."""
 
+import math
 import os
+import random
 import re
 import shutil
 import signal
@@ -189,6 +191,59 @@ class MetricsCap(PromtoolMixin, vt.DaemonTestCase):
         self.assertEqual(got, want)
         for dv in devs:
             self.assertEqual(value(m, "vigil_device_state", device=dv.replace('"', '\\"')), 0)
+
+
+class MetricsCapFlagged(PromtoolMixin, vt.DaemonTestCase):
+    """Beyond http.metrics_max_devices the per-device families still list the devices in
+    warning or anomaly: 3 devices (a 2-channel oscillator their linear model predicts), cap 2,
+    one pushed into anomaly by readings far off its pattern; it alone is listed."""
+
+    CONFIG = ("[http]\nmetrics_max_devices = 2\n"
+              "[model]\nwarmup = 100\nretrain_every = 0\nhidden = 4\n")
+
+    def feed(self, dev, ks, fn):
+        r = self.d.post_json([{"device": dev, "ts": 1_700_000_000_000 + 1000 * k, "values": fn(k)}
+                              for k in ks])
+        self.assertEqual(r.status, 200, r)
+
+    def wait(self, what, pred, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = pred()
+            if v:
+                return v
+            self.assertLess(time.monotonic(), deadline, "timed out: %s\n%s" % (what, self.d.log()))
+            time.sleep(0.1)
+
+    def test_flagged_devices_listed(self):
+        rnd = random.Random(1)
+
+        def wave(k):
+            return {"x": math.sin(0.3 * k) + rnd.gauss(0, 0.01),
+                    "y": math.cos(0.3 * k) + rnd.gauss(0, 0.01)}
+        for dev in ("f-a", "f-b", "f-c"):
+            self.feed(dev, range(150), wave)
+        for dev in ("f-a", "f-b", "f-c"):
+            self.wait(dev + " trained", lambda: (lambda m: m["versions"] and not m["training"])(
+                self.d.get_json("/v1/devices/%s/model" % dev)), 60)
+        # Readings scored by the trained model calibrate its threshold; then the jump.
+        self.feed("f-b", range(150, 200), wave)
+        self.feed("f-b", range(200, 230), lambda k: {"x": 40.0 + k % 3, "y": -30.0})
+        self.wait("f-b in anomaly", lambda: self.d.get_json("/v1/devices/f-b/status")["state"]
+                  == "anomaly", 10)
+        text = self.d.metrics()
+        self.promtool(text)
+        m = parse(text)
+        devs = sorted({dict(labels)["device"] for (name, labels) in m
+                       if name.startswith("vigil_device_")})
+        self.assertEqual(devs, ["f-b"])
+        self.assertEqual(value(m, "vigil_device_state", device="f-b"), 3)
+        self.assertGreaterEqual(value(m, "vigil_device_model_version", device="f-b"), 1)
+        self.assertIsNotNone(value(m, "vigil_device_anomaly_score", device="f-b"))
+        self.assertEqual(value(m, "vigil_metrics_devices_omitted"), 2)
+        self.assertEqual(value(m, "vigil_devices_by_state", state="anomaly"), 1)
+        self.assertEqual(sum(value(m, "vigil_devices_by_state", state=st)
+                             for st in ("learning", "normal", "warning", "anomaly")), 3)
 
 
 if __name__ == "__main__":
