@@ -5,6 +5,7 @@
  * from libmicrohttpd's handler threads, and storage is thread-safe. */
 #include "backend.h"
 #include "err.h"
+#include "log.h"
 #include "prom.h"
 #include "vtime.h"
 
@@ -207,8 +208,15 @@ static void be_metrics(void *ctx, sbuf_t *out)
         (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
     if (be->stream)
         stream_metrics(be->stream, out);
-    if (be->pipe)
-        pipeline_metrics(be->pipe, out);
+    if (be->pipe) {
+        size_t max = atomic_load_explicit(&be->metrics_max_devices, memory_order_relaxed);
+        size_t omitted = pipeline_metrics(be->pipe, out, max);
+        if (omitted && !atomic_exchange(&be->metrics_capped_logged, 1))
+            log_info("/metrics: more devices than http.metrics_max_devices (%zu): per-device "
+                     "series only for devices in warning or anomaly (%zu left out now; "
+                     "vigil_metrics_devices_omitted has the count of each scrape)",
+                     max, omitted);
+    }
 }
 
 /* The pipeline's functions take the pipeline, not the backend: thin relays. */

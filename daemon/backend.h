@@ -20,6 +20,10 @@ typedef struct backend {
      * naming its item, instead of being stored for the next sweep to delete. */
     int64_t retention_ms;
     _Atomic uint64_t retention_refused; /* points refused for it, for /metrics */
+    /* http.metrics_max_devices (live: main stores it on reload) and whether /metrics has logged
+     * that it left devices out since (main clears it on reload). */
+    _Atomic size_t metrics_max_devices;
+    _Atomic int metrics_capped_logged;
 } backend_t;
 
 /* Fills an api_backend_t whose functions call into b (which must outlive the API server). */

@@ -43,6 +43,7 @@ static const struct setting settings[] = {
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
     S("http", "auth_file", K_STR, auth_file, 0, 0),
     S("http", "metrics_auth", K_BOOL, metrics_auth, 0, 0),
+    S("http", "metrics_max_devices", K_SIZE, metrics_max_devices, 0, 100000000),
     S("http", "tls_cert", K_STR, tls_cert, 0, 0),
     S("http", "tls_key", K_STR, tls_key, 0, 0),
     S("http", "cors_origins", K_STR, cors_origins, 0, 0),
@@ -90,6 +91,7 @@ void config_default(config_t *c)
     c->max_header_bytes = 32768;
     c->http_timeout_s = 60;
     c->max_query_points = 100000;
+    c->metrics_max_devices = 1000;
     snprintf(c->stream_listen, sizeof c->stream_listen, "127.0.0.1:8471");
     c->max_line_bytes = 65536;
     c->stream_max_connections = 1024;
@@ -312,6 +314,7 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
 static const char *const live_settings[] = {
     "daemon.log_level",      "http.max_body_bytes", "http.max_batch",
     "http.max_query_points", "http.auth_file",      "http.metrics_auth",
+    "http.metrics_max_devices",
     "http.cors_origins",     "storage.max_devices", "storage.max_channels_per_device",
 };
 

@@ -303,6 +303,8 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     config_copy_live(&d->cfg, &nc);
     log_set_level(d->cfg.log_level);
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points);
+    atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
+    atomic_store(&d->backend.metrics_capped_logged, 0);
     quota_set_limits(d->quota, d->cfg.max_devices, d->cfg.max_channels);
     /* Count again from storage: drops what failed writes or racing deletions left behind. */
     if (quota_load(d->quota, d->store))
@@ -462,6 +464,7 @@ int main(int argc, char **argv)
     uv_loop_init(&d.loop);
     d.backend.store = d.store;
     d.backend.retention_ms = d.cfg.retention_ms;
+    atomic_store(&d.backend.metrics_max_devices, d.cfg.metrics_max_devices);
     if (quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels) ||
         (rc = quota_load(d.quota, d.store)) != 0) {
         log_error("cannot count the stored devices and channels: %s", err_str(rc ? rc : ERR_NOMEM));

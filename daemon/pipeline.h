@@ -99,7 +99,10 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
  * Any thread. */
 void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_json);
 
-/* Appends the pipeline's Prometheus families. Any thread. */
-void pipeline_metrics(pipeline_t *p, sbuf_t *out);
+/* Appends the pipeline's Prometheus families. The per-device ones list every device while there
+ * are at most max_devices, else only those in warning or anomaly (at most max_devices of them);
+ * 0 lists none. Returns the number of devices left out. Any thread; holds no lock while it
+ * formats, so a scrape never stalls ingest. Out of memory: out->oom is set. */
+size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices);
 
 #endif

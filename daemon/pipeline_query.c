@@ -1,6 +1,6 @@
 /* daemon/pipeline_query.c: the pipeline's JSON answers (status, predictions, forecast,
  * anomalies, model versions), its limits and its /metrics families. Any thread: each function
- * takes the device's mutex while it copies what it reports. */
+ * takes the device's mutex while it copies what it reports (/metrics: see device_families). */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -580,7 +580,153 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     pthread_mutex_unlock(&d->mu);
 }
 
-void pipeline_metrics(pipeline_t *p, sbuf_t *out)
+/* ---- /metrics: the per-device families ------------------------------------------------------
+ *
+ * At fleet scale a scrape must stay cheap and small. The fleet's per-device series (score, state,
+ * serving version) are listed while the fleet has at most max_devices devices; beyond that only
+ * the devices in warning or anomaly (the ones an operator must see by name), at most max_devices
+ * of them, and vigil_metrics_devices_omitted says how many were left out. The fleet-level count
+ * by state is always there, so alerting on "any device in anomaly" never depends on the cap.
+ *
+ * The walk is one pass with no lock held across formatting: devs_lock only while the count and
+ * the head are read, each device's mutex only while its three values are copied. That is safe
+ * because a device, once added, lives as long as the pipeline (nothing removes one before
+ * pipeline_destroy) and uthash appends at the tail of its insertion-order list: the next
+ * pointers of the first n devices, seen under devs_lock, never change afterwards (a later
+ * HASH_ADD writes only the then-tail's, which is the n-th device's at the earliest, never read
+ * here). No allocation per device: the state and version lines go to two buffers that grow
+ * geometrically and are appended to out after the pass (a family's lines must be contiguous). */
+
+/* Copies `"name"` (Prometheus label escaping) into dst, which has room for 2 * len + 2 bytes.
+ * Returns the length written. */
+static size_t label_copy(char *dst, const char *name, size_t len)
+{
+    size_t k = 0;
+    dst[k++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (c == '\\' || c == '"') {
+            dst[k++] = '\\';
+            dst[k++] = c;
+        } else if (c == '\n') {
+            dst[k++] = '\\';
+            dst[k++] = 'n';
+        } else {
+            dst[k++] = c;
+        }
+    }
+    dst[k++] = '"';
+    return k;
+}
+
+/* Appends "<family>{device=<label>} <value>\n". family is at most 32 bytes, label (escaped,
+ * quoted) at most 2 * BATCH_NAME_MAX + 2, value a NUL-terminated string under 40: the line fits
+ * the stack buffer, so one append per line. */
+static void device_line(sbuf_t *b, const char *family, size_t flen, const char *label, size_t llen,
+                        const char *value)
+{
+    char line[32 + 8 + 2 * BATCH_NAME_MAX + 2 + 2 + 40 + 1];
+    size_t vlen = strlen(value), k = 0;
+    memcpy(line + k, family, flen);
+    k += flen;
+    memcpy(line + k, "{device=", 8);
+    k += 8;
+    memcpy(line + k, label, llen);
+    k += llen;
+    line[k++] = '}';
+    line[k++] = ' ';
+    memcpy(line + k, value, vlen);
+    k += vlen;
+    line[k++] = '\n';
+    sbuf_append(b, line, k);
+}
+
+/* The same line for a name longer than BATCH_NAME_MAX (no device gets one through the API;
+ * kept so such a device would still be listed): escaped straight into the buffer. */
+static void device_line_long(sbuf_t *b, const char *family, const char *name, const char *value)
+{
+    sbuf_printf(b, "%s{device=", family);
+    prom_label(b, name);
+    sbuf_printf(b, "} %s\n", value);
+}
+
+#define FAM(s) s, sizeof s - 1
+
+static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
+{
+    pthread_rwlock_rdlock(&p->devs_lock);
+    struct dev *head = p->devs;
+    size_t n = HASH_COUNT(p->devs);
+    pthread_rwlock_unlock(&p->devs_lock);
+
+    int all = n <= max_devices;
+    size_t by_state[4] = {0, 0, 0, 0}, listed = 0;
+    sbuf_t st, ver;
+    sbuf_init(&st);
+    sbuf_init(&ver);
+    sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device (all "
+                     "devices up to http.metrics_max_devices, else those in warning or "
+                     "anomaly).\n# TYPE vigil_device_anomaly_score gauge\n");
+    char label[2 * BATCH_NAME_MAX + 2];
+    struct dev *d = head;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            d = d->hh.next; /* device i-1's next: fixed since devs_lock (see above) */
+        pthread_mutex_lock(&d->mu);
+        int has = d->has_result;
+        int state = has ? (int)d->last.state : 0;
+        double score = d->last.score;
+        unsigned version = has ? d->last.version : 0;
+        pthread_mutex_unlock(&d->mu);
+        if (state < 0 || state > 3)
+            state = 0;
+        by_state[state]++;
+        if (!all && (state < DET_WARNING || listed >= max_devices))
+            continue;
+        listed++;
+        char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16];
+        if (has)
+            snprintf(sc, sizeof sc, "%g", score);
+        snprintf(vv, sizeof vv, "%u", version);
+        if (d->name_len > BATCH_NAME_MAX) {
+            if (has)
+                device_line_long(out, "vigil_device_anomaly_score", d->name, sc);
+            device_line_long(&st, "vigil_device_state", d->name, stv);
+            device_line_long(&ver, "vigil_device_model_version", d->name, vv);
+            continue;
+        }
+        size_t llen = label_copy(label, d->name, d->name_len);
+        if (has)
+            device_line(out, FAM("vigil_device_anomaly_score"), label, llen, sc);
+        device_line(&st, FAM("vigil_device_state"), label, llen, stv);
+        device_line(&ver, FAM("vigil_device_model_version"), label, llen, vv);
+    }
+    sbuf_printf(out, "# HELP vigil_device_state Device state: 0 learning, 1 normal, 2 warning, "
+                     "3 anomaly.\n# TYPE vigil_device_state gauge\n");
+    sbuf_append(out, st.data ? st.data : "", st.len);
+    sbuf_printf(out, "# HELP vigil_device_model_version Serving model version per device.\n"
+                     "# TYPE vigil_device_model_version gauge\n");
+    sbuf_append(out, ver.data ? ver.data : "", ver.len);
+    if (st.oom || ver.oom)
+        out->oom = 1; /* the exposition would lack lines: fail the scrape as a whole */
+    sbuf_deinit(&st);
+    sbuf_deinit(&ver);
+    sbuf_printf(out, "# HELP vigil_devices_by_state Devices by detector state (a device without "
+                     "a scored reading counts as learning).\n"
+                     "# TYPE vigil_devices_by_state gauge\n");
+    for (int s = 0; s < 4; s++)
+        sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s],
+                    by_state[s]);
+    size_t omitted = n - listed;
+    sbuf_printf(out, "# HELP vigil_metrics_devices_omitted Devices whose per-device series this "
+                     "scrape left out (more devices than http.metrics_max_devices).\n"
+                     "# TYPE vigil_metrics_devices_omitted gauge\n"
+                     "vigil_metrics_devices_omitted %zu\n",
+                omitted);
+    return omitted;
+}
+
+size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
 {
     static const double sb[] = PIPE_STEP_BUCKETS, tb[] = PIPE_TRAIN_BUCKETS,
                         dlb[] = PIPE_DELAY_BUCKETS;
@@ -646,36 +792,5 @@ void pipeline_metrics(pipeline_t *p, sbuf_t *out)
         cum[i] = atomic_load(&p->train_hist[i]);
     prom_histogram(out, "vigil_training_seconds", "Time of one training job.", tb, cum, 8,
                    atomic_load(&p->train_jobs), atomic_load(&p->train_ms_total) / 1e3);
-    /* Per device: score, state and serving version. */
-    sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device.\n"
-                     "# TYPE vigil_device_anomaly_score gauge\n");
-    pthread_rwlock_rdlock(&p->devs_lock);
-    for (struct dev *d = p->devs; d; d = d->hh.next) {
-        pthread_mutex_lock(&d->mu);
-        if (d->has_result) {
-            sbuf_printf(out, "vigil_device_anomaly_score{device=");
-            prom_label(out, d->name);
-            sbuf_printf(out, "} %g\n", d->last.score);
-        }
-        pthread_mutex_unlock(&d->mu);
-    }
-    sbuf_printf(out, "# HELP vigil_device_state Device state: 0 learning, 1 normal, 2 warning, "
-                     "3 anomaly.\n# TYPE vigil_device_state gauge\n");
-    for (struct dev *d = p->devs; d; d = d->hh.next) {
-        pthread_mutex_lock(&d->mu);
-        sbuf_printf(out, "vigil_device_state{device=");
-        prom_label(out, d->name);
-        sbuf_printf(out, "} %d\n", d->has_result ? (int)d->last.state : 0);
-        pthread_mutex_unlock(&d->mu);
-    }
-    sbuf_printf(out, "# HELP vigil_device_model_version Serving model version per device.\n"
-                     "# TYPE vigil_device_model_version gauge\n");
-    for (struct dev *d = p->devs; d; d = d->hh.next) {
-        pthread_mutex_lock(&d->mu);
-        sbuf_printf(out, "vigil_device_model_version{device=");
-        prom_label(out, d->name);
-        sbuf_printf(out, "} %u\n", d->has_result ? d->last.version : 0);
-        pthread_mutex_unlock(&d->mu);
-    }
-    pthread_rwlock_unlock(&p->devs_lock);
+    return device_families(p, out, max_devices);
 }

@@ -3,11 +3,15 @@
 counters match the traffic the test sent: readings by protocol, rejected items, HTTP requests
 by route and status, readings committed."""
 
+import math
 import os
+import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -34,13 +38,16 @@ def value(metrics, name, **labels):
     return metrics.get((name, frozenset(labels.items())))
 
 
-class Metrics(vt.DaemonTestCase):
+class PromtoolMixin:
 
     def promtool(self, text):
         p = subprocess.run([PROMTOOL, "check", "metrics"], input=text, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, text=True, timeout=60)
         self.assertEqual(p.returncode, 0, "promtool check metrics:\n%s\n---\n%s" % (p.stdout, text))
         self.assertEqual(p.stdout.strip(), "", p.stdout)
+
+
+class Metrics(PromtoolMixin, vt.DaemonTestCase):
 
     def test_metrics_after_traffic(self):
         # Fresh daemon: promtool accepts the exposition before any traffic too.
@@ -129,6 +136,114 @@ class Metrics(vt.DaemonTestCase):
             self.assertEqual(value(m, "vigil_stream_connections"), 1)
         finally:
             c.close()
+
+
+class MetricsCap(PromtoolMixin, vt.DaemonTestCase):
+    """http.metrics_max_devices: with more devices than the cap, the per-device families list
+    only devices in warning or anomaly (none here: a device with 5 readings is learning), the
+    fleet-level families stay, vigil_metrics_devices_omitted counts the devices left out and
+    the daemon says so once in its log. A reload that raises the cap lists them all again."""
+
+    CONFIG = "[http]\nmetrics_max_devices = 2\n"
+
+    def per_device(self, m):
+        return sorted((name, dict(labels)["device"]) for (name, labels) in m
+                      if name.startswith("vigil_device_"))
+
+    def test_cap_then_reload(self):
+        devs = ["cap-a", "cap-b", 'cap-"c"']  # a quote: the label escaping
+        r = self.d.post_json([{"device": dv, "ts": t, "values": {"v": t}}
+                              for dv in devs for t in range(1, 6)])
+        self.assertEqual(r.status, 200, r)
+        text = self.d.metrics()
+        self.promtool(text)
+        m = parse(text)
+        self.assertEqual(value(m, "vigil_devices"), 3)
+        self.assertEqual(self.per_device(m), [])
+        self.assertEqual(value(m, "vigil_metrics_devices_omitted"), 3)
+        self.assertEqual(value(m, "vigil_devices_by_state", state="learning"), 3)
+        for st in ("normal", "warning", "anomaly"):
+            self.assertEqual(value(m, "vigil_devices_by_state", state=st), 0, st)
+        self.assertEqual(value(m, "vigil_store_readings_written_total"), 15)
+        self.assertIn("# TYPE vigil_device_state gauge", text)  # the families stay declared
+        # A second scrape: the log line is not repeated.
+        parse(self.d.metrics())
+        self.assertEqual(self.d.log().count("more devices than http.metrics_max_devices"), 1,
+                         self.d.log())
+
+        # Reload with the cap at the fleet's size: every device listed, nothing omitted.
+        vt.write_file(self.d.config, "[http]\nmetrics_max_devices = 3\n")
+        deadline = time.monotonic() + 10
+        while ", HTTP on " not in self.d.log():  # logged once the SIGHUP handler is installed
+            self.assertLess(time.monotonic(), deadline, self.d.log())
+            time.sleep(0.02)
+        self.d.proc.send_signal(signal.SIGHUP)
+        while "configuration reloaded; applied: http.metrics_max_devices" not in self.d.log():
+            self.assertLess(time.monotonic(), deadline, self.d.log())
+            time.sleep(0.05)
+        text = self.d.metrics()
+        self.promtool(text)
+        m = parse(text)
+        self.assertEqual(value(m, "vigil_metrics_devices_omitted"), 0)
+        want = sorted((f, dv.replace('"', '\\"')) for f in
+                      ("vigil_device_state", "vigil_device_model_version") for dv in devs)
+        got = [x for x in self.per_device(m) if x[0] != "vigil_device_anomaly_score"]
+        self.assertEqual(got, want)
+        for dv in devs:
+            self.assertEqual(value(m, "vigil_device_state", device=dv.replace('"', '\\"')), 0)
+
+
+class MetricsCapFlagged(PromtoolMixin, vt.DaemonTestCase):
+    """Beyond http.metrics_max_devices the per-device families still list the devices in
+    warning or anomaly: 3 devices (a 2-channel oscillator their linear model predicts), cap 2,
+    one pushed into anomaly by readings far off its pattern; it alone is listed."""
+
+    CONFIG = ("[http]\nmetrics_max_devices = 2\n"
+              "[model]\nwarmup = 100\nretrain_every = 0\nhidden = 4\n")
+
+    def feed(self, dev, ks, fn):
+        r = self.d.post_json([{"device": dev, "ts": 1_700_000_000_000 + 1000 * k, "values": fn(k)}
+                              for k in ks])
+        self.assertEqual(r.status, 200, r)
+
+    def wait(self, what, pred, timeout):
+        deadline = time.monotonic() + timeout
+        while True:
+            v = pred()
+            if v:
+                return v
+            self.assertLess(time.monotonic(), deadline, "timed out: %s\n%s" % (what, self.d.log()))
+            time.sleep(0.1)
+
+    def test_flagged_devices_listed(self):
+        rnd = random.Random(1)
+
+        def wave(k):
+            return {"x": math.sin(0.3 * k) + rnd.gauss(0, 0.01),
+                    "y": math.cos(0.3 * k) + rnd.gauss(0, 0.01)}
+        for dev in ("f-a", "f-b", "f-c"):
+            self.feed(dev, range(150), wave)
+        for dev in ("f-a", "f-b", "f-c"):
+            self.wait(dev + " trained", lambda: (lambda m: m["versions"] and not m["training"])(
+                self.d.get_json("/v1/devices/%s/model" % dev)), 60)
+        # Readings scored by the trained model calibrate its threshold; then the jump.
+        self.feed("f-b", range(150, 200), wave)
+        self.feed("f-b", range(200, 230), lambda k: {"x": 40.0 + k % 3, "y": -30.0})
+        self.wait("f-b in anomaly", lambda: self.d.get_json("/v1/devices/f-b/status")["state"]
+                  == "anomaly", 10)
+        text = self.d.metrics()
+        self.promtool(text)
+        m = parse(text)
+        devs = sorted({dict(labels)["device"] for (name, labels) in m
+                       if name.startswith("vigil_device_")})
+        self.assertEqual(devs, ["f-b"])
+        self.assertEqual(value(m, "vigil_device_state", device="f-b"), 3)
+        self.assertGreaterEqual(value(m, "vigil_device_model_version", device="f-b"), 1)
+        self.assertIsNotNone(value(m, "vigil_device_anomaly_score", device="f-b"))
+        self.assertEqual(value(m, "vigil_metrics_devices_omitted"), 2)
+        self.assertEqual(value(m, "vigil_devices_by_state", state="anomaly"), 1)
+        self.assertEqual(sum(value(m, "vigil_devices_by_state", state=st)
+                             for st in ("learning", "normal", "warning", "anomaly")), 3)
 
 
 if __name__ == "__main__":
