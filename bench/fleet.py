@@ -123,9 +123,12 @@ class Vigild:
 
     def metrics(self):
         """Scalar metrics by 'name{labels}', plus '_states': devices per state (0 learning,
-        1 normal, 2 warning, 3 anomaly). Per-device series other than the state are skipped."""
+        1 normal, 2 warning, 3 anomaly) from vigil_devices_by_state (the per-device series stop
+        at http.metrics_max_devices; a vigild without the family: counted from them).
+        Per-device series are skipped."""
         st, body = self.get("/metrics")
-        m, states = {}, [0, 0, 0, 0]
+        m, states, by_state = {}, [0, 0, 0, 0], None
+        names = ["learning", "normal", "warning", "anomaly"]
         for line in body.decode().splitlines():
             if not line or line[0] == "#":
                 continue
@@ -135,8 +138,11 @@ class Vigild:
             if line.startswith("vigil_device_"):
                 continue
             k, v = line.rsplit(" ", 1)
+            if k.startswith('vigil_devices_by_state{state="'):
+                by_state = by_state or [0, 0, 0, 0]
+                by_state[names.index(k.split('"')[1])] = int(float(v))
             m[k] = float(v)
-        m["_states"] = states
+        m["_states"] = by_state if by_state is not None else states
         return m
 
     def proc_status(self, key):
