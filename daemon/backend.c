@@ -96,6 +96,8 @@ static int be_device_delete(void *ctx, const char *id)
     int rc = store_device_delete(be->store, id);
     if (rc == 0 && be->quota)
         quota_device_remove(be->quota, id);
+    if (rc == 0 && be->pipe)
+        pipeline_forget(be->pipe, id);
     return rc;
 }
 

@@ -82,7 +82,8 @@ static struct dev *find_h(pipeline_t *p, const char *device, size_t len, uint64_
 struct dev *pipeline__find(pipeline_t *p, const char *device)
 {
     size_t len = strlen(device);
-    return find_h(p, device, len, nameidx_hash(device, len));
+    struct dev *d = find_h(p, device, len, nameidx_hash(device, len));
+    return d && !atomic_load_explicit(&d->deleted, memory_order_relaxed) ? d : NULL;
 }
 
 /* ---- devices ------------------------------------------------------------------------------ */
@@ -433,6 +434,8 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
         d->since_ts = ts;
     result_keep(&d->last, r, d->nch);
     d->has_result = 1;
+    if (atomic_load_explicit(&d->deleted, memory_order_relaxed))
+        atomic_store_explicit(&d->deleted, 0, memory_order_relaxed);
     d->last_ts = ts;
     d->scored_ns = now_ns;
     if (ts < now_ms - PIPE_RECENT_MS)

@@ -99,6 +99,12 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
  * Any thread. */
 void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_json);
 
+/* A device deleted from the store: the pipeline forgets what it learnt (detector, channels,
+ * predictions, events, versions, attributes, group), so its status is a 404 again and readings
+ * sent to the same id later start a new device from learning, whatever their timestamps. A
+ * training under way for it is dropped when it ends. Any thread. */
+void pipeline_forget(pipeline_t *p, const char *device);
+
 /* Appends the pipeline's Prometheus families. The per-device ones list every device while there
  * are at most max_devices, else only those in warning or anomaly (at most max_devices of them);
  * 0 lists none. Returns the number of devices left out. Any thread; holds no lock while it

@@ -151,6 +151,10 @@ struct dev {
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     uint64_t skipped_old;
     int training; /* a training job for d runs */
+    /* 1 from pipeline_forget (deleted from the store) until a reading is scored or attributes
+     * are set again: the API's lookups (pipeline__find) do not see d meanwhile. Written under
+     * mu, read without it (relaxed: a query racing the delete sees either). */
+    atomic_int deleted;
     int due;      /* d is in the training due-set (p->due_head list) */
     int again;    /* a retrain asked through the API while d (or its group) was due or training:
                      trained once more when that ends, so the request is not lost (d->mu) */

@@ -478,7 +478,10 @@ static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t 
 int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
                        size_t limit, char **out)
 {
-    if (device && pipeline__find(p, device) == NULL)
+    /* Looked up once: a delete meanwhile hides the device from later lookups, but its struct
+     * lives on (pipeline_forget), so dv stays valid. */
+    struct dev *dv = device ? pipeline__find(p, device) : NULL;
+    if (device && dv == NULL)
         return ERR_NOTFOUND;
     json_t *arr = json_array();
     if (p->store) {
@@ -502,7 +505,7 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
         /* An event that just started may not be committed yet (its put is asynchronous): add
          * the active events the store did not list, newest first like the rest. */
         if (device) {
-            unlisted_active(pipeline__find(p, device), arr, c.token, to);
+            unlisted_active(dv, arr, c.token, to);
         } else {
             pthread_rwlock_rdlock(&p->devs_lock);
             for (struct dev *d = p->devs; d; d = d->hh.next)
@@ -510,7 +513,7 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
             pthread_rwlock_unlock(&p->devs_lock);
         }
     } else if (device) {
-        events_of(pipeline__find(p, device), arr, active_only, from, to);
+        events_of(dv, arr, active_only, from, to);
     } else {
         pthread_rwlock_rdlock(&p->devs_lock);
         for (struct dev *d = p->devs; d; d = d->hh.next)
@@ -577,7 +580,52 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
     free(d->attrs);
     d->attrs = copy;
     pipeline__apply_limits(d);
+    atomic_store_explicit(&d->deleted, 0, memory_order_relaxed); /* PUT again */
     pthread_mutex_unlock(&d->mu);
+}
+
+void pipeline_forget(pipeline_t *p, const char *device)
+{
+    struct dev *d = pipeline__dev(p, device);
+    if (d == NULL)
+        return;
+    /* The struct stays (the /metrics walk relies on devices living as long as the pipeline):
+     * everything it learnt goes, as a new device starts. */
+    pthread_mutex_lock(&d->mu);
+    if (d->group && pipeline__group_move(p, d, NULL) != 0)
+        log_warn("pipeline: deleted device '%s' stays in group '%s': out of memory", d->name,
+                 d->group->name);
+    detector_destroy(d->det);
+    d->det = NULL;
+    d->gen++; /* a training under way is dropped when it ends */
+    d->has_result = 0;
+    for (int c = 0; c < d->nch; c++) {
+        free(d->ch[c]);
+        d->ch[c] = NULL;
+    }
+    d->nch = 0;
+    d->last_ts = d->bulk_ts = -1;
+    d->dt_ms = 0.0;
+    d->since_ts = d->scored_ns = 0;
+    d->scored = d->since_save = d->skipped_old = d->last_present = 0;
+    d->nevents = 0;
+    d->next_event_id = 0;
+    pipeline__ring_deinit(&d->ring);
+    memset(d->last_x, 0, sizeof d->last_x);
+    memset(&d->last, 0, sizeof d->last);
+    for (size_t i = 0; i < d->nversions; i++) {
+        free(d->versions[i].info_json);
+        d->versions[i].info_json = NULL;
+    }
+    d->nversions = 0;
+    d->serving_version = 0;
+    d->again = 0;
+    free(d->attrs);
+    d->attrs = NULL;
+    pipeline__apply_limits(d);
+    atomic_store_explicit(&d->deleted, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&d->mu);
+    log_info("pipeline: device '%s' deleted: it starts learning again if readings come", device);
 }
 
 /* ---- /metrics: the per-device families ------------------------------------------------------
@@ -660,7 +708,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     pthread_rwlock_unlock(&p->devs_lock);
 
     int all = n <= max_devices;
-    size_t by_state[4] = {0, 0, 0, 0}, listed = 0;
+    size_t by_state[4] = {0, 0, 0, 0}, listed = 0, gone = 0;
     sbuf_t st, ver;
     sbuf_init(&st);
     sbuf_init(&ver);
@@ -677,7 +725,12 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         int state = has ? (int)d->last.state : 0;
         double score = d->last.score;
         unsigned version = has ? d->last.version : 0;
+        int deleted = atomic_load_explicit(&d->deleted, memory_order_relaxed);
         pthread_mutex_unlock(&d->mu);
+        if (deleted) { /* pipeline_forget: not a device any more */
+            gone++;
+            continue;
+        }
         if (state < 0 || state > 3)
             state = 0;
         by_state[state]++;
@@ -717,7 +770,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     for (int s = 0; s < 4; s++)
         sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s],
                     by_state[s]);
-    size_t omitted = n - listed;
+    size_t omitted = n - gone - listed;
     sbuf_printf(out, "# HELP vigil_metrics_devices_omitted Devices whose per-device series this "
                      "scrape left out (more devices than http.metrics_max_devices).\n"
                      "# TYPE vigil_metrics_devices_omitted gauge\n"

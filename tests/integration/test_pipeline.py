@@ -909,6 +909,40 @@ class Models(vt.DaemonTestCase):
 # 4. Restart: models, versions, events and detector states survive; scoring continues.
 # ============================================================================================
 
+class DeleteDevice(vt.DaemonTestCase):
+    """DELETE /v1/devices/{id} makes the pipeline forget the device: its pipeline endpoints are
+    404s, /metrics no longer lists it, and readings sent to the same id afterwards, whatever
+    their timestamps, start a new device from learning (before: the old detector kept serving
+    and refused them as older than its newest reading)."""
+
+    CONFIG = config_text(0, warmup=60, hidden=4)
+
+    def test_delete_then_reuse_the_id(self):
+        d, dev, t0 = self.d, "del-1", 1000000
+        r = d.post_json([{"device": dev, "ts": t0 + 1000 * i, "values": {"a": math.sin(i / 5)}}
+                         for i in range(100)])
+        self.assertEqual(r.status, 200, r)
+        wait_scored(d, dev, 100)
+        wait_for("a first model", lambda: models(d, dev)["versions"], 60)
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        for ep in ("status", "predictions", "forecast", "anomalies", "model"):
+            with self.subTest(ep=ep):
+                self.assertJsonError(d.curl("GET", "/v1/devices/%s/%s" % (dev, ep)), 404)
+        st, _, body = req(d, "GET", "/metrics")
+        self.assertNotIn('device="%s"' % dev, body.decode())
+        # The same id again, with other channels and older timestamps: a new device.
+        r = d.post_json([{"device": dev, "ts": t0 + 1000 * i, "values": {"b": math.cos(i / 5)}}
+                         for i in range(30)])
+        self.assertEqual(r.status, 200, r)
+        s = wait_scored(d, dev, 30)
+        self.assertEqual(s["readings_scored"], 30, s)
+        self.assertEqual(s["readings_not_scored_out_of_order"], 0, s)
+        self.assertEqual(s["state"], "learning", s)
+        self.assertEqual(set(s["latest"]), {"b"}, s)
+        self.assertEqual(models(d, dev)["versions"], [])
+        self.assertEqual(d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"], [])
+
+
 class DaemonPerTest(unittest.TestCase):
     CONFIG = config_text(0)
 
