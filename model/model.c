@@ -50,21 +50,40 @@ size_t model__param_count(const struct model_config *cfg)
     return n + (size_t)cfg->n_outputs * H + (size_t)cfg->n_outputs;
 }
 
-void model__views(const model_t *m, float *base, struct model_views *v)
+/* Where each tensor starts in a parameter-shaped array (internal.h's layout): w, b_ih, b_hh
+ * per layer, then the head's weight and bias in fc[0], fc[1]. */
+struct param_offsets {
+    size_t w[MODEL_MAX_LAYERS], b_ih[MODEL_MAX_LAYERS], b_hh[MODEL_MAX_LAYERS], fc[2];
+};
+
+static void param_offsets(const model_t *m, struct param_offsets *o)
 {
     size_t G = 4 * (size_t)m->cfg.n_hidden, off = 0;
-    memset(v, 0, sizeof *v);
+    memset(o, 0, sizeof *o);
     for (int l = 0; l < m->cfg.n_layers; l++) {
-        v->w[l] = base + off;
+        o->w[l] = off;
         off += G * (size_t)m->k[l];
-        v->b_ih[l] = base + off;
+        o->b_ih[l] = off;
         off += G;
-        v->b_hh[l] = base + off;
+        o->b_hh[l] = off;
         off += G;
     }
-    v->fc_w = base + off;
-    off += (size_t)m->cfg.n_outputs * m->cfg.n_hidden;
-    v->fc_b = base + off;
+    o->fc[0] = off;
+    o->fc[1] = off + (size_t)m->cfg.n_outputs * m->cfg.n_hidden;
+}
+
+void model__views(const model_t *m, float *base, struct model_views *v)
+{
+    struct param_offsets o;
+    param_offsets(m, &o);
+    memset(v, 0, sizeof *v);
+    for (int l = 0; l < m->cfg.n_layers; l++) {
+        v->w[l] = base + o.w[l];
+        v->b_ih[l] = base + o.b_ih[l];
+        v->b_hh[l] = base + o.b_hh[l];
+    }
+    v->fc_w = base + o.fc[0];
+    v->fc_b = base + o.fc[1];
 }
 
 uint64_t model__rand_u64(uint64_t *s)
@@ -94,19 +113,16 @@ void model__init_params(model_t *m, uint64_t seed)
 /* The same views of a float16 array. */
 static void views16(const model_t *m, const uint16_t *base, struct model_views16 *v)
 {
-    size_t G = 4 * (size_t)m->cfg.n_hidden, off = 0;
+    struct param_offsets o;
+    param_offsets(m, &o);
     memset(v, 0, sizeof *v);
     for (int l = 0; l < m->cfg.n_layers; l++) {
-        v->w[l] = base + off;
-        off += G * (size_t)m->k[l];
-        v->b_ih[l] = base + off;
-        off += G;
-        v->b_hh[l] = base + off;
-        off += G;
+        v->w[l] = base + o.w[l];
+        v->b_ih[l] = base + o.b_ih[l];
+        v->b_hh[l] = base + o.b_hh[l];
     }
-    v->fc_w = base + off;
-    off += (size_t)m->cfg.n_outputs * m->cfg.n_hidden;
-    v->fc_b = base + off;
+    v->fc_w = base + o.fc[0];
+    v->fc_b = base + o.fc[1];
 }
 
 /* Bytes of a model's allocation (handle and block). */

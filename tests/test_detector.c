@@ -75,6 +75,17 @@ static float *make_process(int n, uint64_t seed)
 
 static int trainings;
 
+/* One training of d on x's first n rows, applied; its report in *info. */
+static void train_on(detector_t *d, const float *x, int n, struct detector_train_info *info)
+{
+    detector_job_t *job;
+    assert_int_equal(detector_job_create(&job, d), 0);
+    assert_int_equal(detector_job_set_data(job, x, n), 0);
+    assert_int_equal(detector_job_run(job), 0);
+    assert_int_equal(detector_job_apply(d, job, info), 0);
+    detector_job_destroy(job);
+}
+
 /* Steps reading t of series [n, C] (at t seconds) and trains inline when asked, on the window
  * of the newest `history` rows up to t, as the daemon reads it from its store. */
 static void step(detector_t *d, const float *series, int t, int C, const uint8_t *present,
@@ -493,13 +504,8 @@ static double warm_candidate_cost(int warm_epochs, double *serving, int *epochs)
         assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
     model_t *good = train_good(&cfg, x, n);
     assert_int_equal(detector_set_model(d, good, 7), 0);
-    detector_job_t *job;
-    assert_int_equal(detector_job_create(&job, d), 0);
-    assert_int_equal(detector_job_set_data(job, x, n), 0);
-    assert_int_equal(detector_job_run(job), 0);
     struct detector_train_info info;
-    assert_int_equal(detector_job_apply(d, job, &info), 0);
-    detector_job_destroy(job);
+    train_on(d, x, n, &info);
     *serving = info.val_mse_serving;
     *epochs = info.epochs;
     model_destroy(good);
@@ -1433,13 +1439,8 @@ static void test_serving_f16(void **unused)
     /* The first training installs an LSTM of d's own: float16, and float32 on d32. */
     detector_t *both[2] = {d, d32};
     for (int k = 0; k < 2; k++) {
-        detector_job_t *job;
         struct detector_train_info info;
-        assert_int_equal(detector_job_create(&job, both[k]), 0);
-        assert_int_equal(detector_job_set_data(job, x, n), 0);
-        assert_int_equal(detector_job_run(job), 0);
-        assert_int_equal(detector_job_apply(both[k], job, &info), 0);
-        detector_job_destroy(job);
+        train_on(both[k], x, n, &info);
         print_message("serving_f16 %d: first training: swapped %d, kind %d\n", 1 - k, info.swapped,
                       info.kind);
         assert_int_equal(info.kind, DET_KIND_LSTM);
@@ -1454,13 +1455,8 @@ static void test_serving_f16(void **unused)
     assert_int_equal(detector_set_model(d32, good, 7), 0);
     assert_ptr_equal(detector_model(d32), good);
     /* A training from the compact serving model (warm start). */
-    detector_job_t *job;
-    assert_int_equal(detector_job_create(&job, d), 0);
-    assert_int_equal(detector_job_set_data(job, x, n), 0);
-    assert_int_equal(detector_job_run(job), 0);
     struct detector_train_info info;
-    assert_int_equal(detector_job_apply(d, job, &info), 0);
-    detector_job_destroy(job);
+    train_on(d, x, n, &info);
     print_message("serving_f16: after a warm-started training: swapped %d, kind %d\n", info.swapped,
                   info.kind);
     if (info.kind == DET_KIND_LSTM)

@@ -669,6 +669,27 @@ static void assert_same_model(const model_t *a, const model_t *b)
                         sizeof(float) * (2 * (size_t)a->cfg.n_inputs + a->n_params));
 }
 
+/* Every truncation of the checkpoint buf[0, len), and every single-bit flip of it (made in
+ * bad, len bytes of room), is an error and leaves *r untouched. Each truncation is loaded from
+ * a malloc'd copy of exactly that length so a read past the end would show in ASan. */
+static void assert_ckpt_damage_refused(const unsigned char *buf, unsigned char *bad, size_t len,
+                                       model_t **r)
+{
+    for (size_t l = 0; l < len; l++) {
+        unsigned char *t = malloc(l ? l : 1);
+        assert_non_null(t);
+        memcpy(t, buf, l);
+        assert_int_equal(model_checkpoint_load(r, t, l), ERR_CORRUPT);
+        free(t);
+    }
+    for (size_t i = 0; i < len; i++) {
+        memcpy(bad, buf, len);
+        bad[i] ^= (unsigned char)(1u << (i % 8));
+        int rc = model_checkpoint_load(r, bad, len);
+        assert_true(rc == ERR_CORRUPT || rc == ERR_INVAL);
+    }
+}
+
 static void test_checkpoint(void **unused)
 {
     model_t *m = make_normed_model(4, 2, 2, 6, 21), *r = NULL;
@@ -681,20 +702,7 @@ static void test_checkpoint(void **unused)
     assert_same_model(m, r);
     model_destroy(r);
     r = NULL;
-    /* Every truncation, and every single-bit flip, is an error. Each attempt runs on a
-     * malloc'd copy of exactly that length so a read past the end would show in ASan. */
-    for (size_t l = 0; l < len; l++) {
-        unsigned char *t = malloc(l ? l : 1);
-        memcpy(t, buf, l);
-        assert_int_equal(model_checkpoint_load(&r, t, l), ERR_CORRUPT);
-        free(t);
-    }
-    for (size_t i = 0; i < len; i++) {
-        memcpy(bad, buf, len);
-        bad[i] ^= (unsigned char)(1u << (i % 8));
-        int rc = model_checkpoint_load(&r, bad, len);
-        assert_true(rc == ERR_CORRUPT || rc == ERR_INVAL);
-    }
+    assert_ckpt_damage_refused(buf, bad, len, &r);
     assert_null(r);
     assert_int_equal(model_checkpoint_load(&r, NULL, 0), ERR_CORRUPT);
     free(buf), free(bad);
@@ -1066,18 +1074,7 @@ static void test_compact_roundtrips(void **unused)
     assert_same_compact(c, r);
     model_destroy(r);
     r = NULL;
-    for (size_t l = 0; l < len; l++) {
-        unsigned char *t = malloc(l ? l : 1);
-        memcpy(t, buf, l);
-        assert_int_equal(model_checkpoint_load(&r, t, l), ERR_CORRUPT);
-        free(t);
-    }
-    for (size_t i = 0; i < len; i++) {
-        memcpy(bad, buf, len);
-        bad[i] ^= (unsigned char)(1u << (i % 8));
-        int rc = model_checkpoint_load(&r, bad, len);
-        assert_true(rc == ERR_CORRUPT || rc == ERR_INVAL);
-    }
+    assert_ckpt_damage_refused(buf, bad, len, &r);
     /* A half that is infinite, with a valid CRC, is corrupt. */
     memcpy(bad, buf, len);
     size_t at = 48 + 8 * 4 + 2 * 7;
