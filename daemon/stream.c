@@ -7,12 +7,12 @@
  * error list until the points of the lines before it are admitted (admit_pending), so the
  * "error" lines of one connection go out in line order whichever step found them, and all of
  * them before the "ok" that covers them: submit admits and flushes first. The list is bounded
- * (STREAM_ERRS_MAX: then admission runs early). The batch at the writer and the one
- * accumulating: while it is being committed the next one accumulates, so a busy
- * connection sends large batches and an idle one small ones. A connection stops reading when
- * its pending batch is full, when the writer's queue refuses a batch (retried on a timer), or
- * when the client does not read its acknowledgements; memory per connection is therefore
- * bounded by max_line + one read + STREAM_PENDING_MAX readings.
+ * (STREAM_ERRS_MAX: then admission runs early). While the batch at the writer is being
+ * committed the next one accumulates, so a busy connection sends large batches and an idle one
+ * small ones. A connection stops reading when its pending batch is full, when the writer's
+ * queue refuses a batch (retried on a timer), or when the client does not read its
+ * acknowledgements; memory per connection is therefore bounded by max_line + one read +
+ * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines.
  *
  * Threads: everything runs on the loop thread except on_commit, which the writer thread calls;
  * it only appends to the done list (guarded by mu) and wakes the loop with uv_async_send. */
