@@ -2,8 +2,11 @@
 
 Data: DEVICES devices x 8 channels, one point per device per second, values as a sensor gives
 them (random walks rounded to 2-4 decimals), sent in batches of BATCH points (line protocol, or
-the same points as JSON), by WRITERS concurrent clients. A rate is readings (channel values)
-acknowledged per second of wall time, from the first request to the last answer; every answer
+the same points as JSON), by WRITERS concurrent clients. --protos chooses vigild's protocols,
+--no-influxdb skips InfluxDB, --perf profiles vigild during each transfer (perf, cpu-clock).
+cpu_ns_per_reading is vigild's CPU time over the transfer per reading, loop_cpu_ns_per_reading
+that of its main thread (the libuv loop: the stream's reads, parsing, admission, answers).
+A rate is readings (channel values) acknowledged per second of wall time, from the first request to the last answer; every answer
 means durable (vigild: committed with synchronous=FULL; InfluxDB: its WAL fsynced per write,
 wal-fsync-delay 0s, the default). Bytes per reading: the data directory after shutdown (vigild)
 or after InfluxDB's full compaction of the shard, divided by the readings stored; vigild's
@@ -146,6 +149,31 @@ def stream_all(port, chunks, writers):
     return dt
 
 
+def print_profile(proto, path, top=12):
+    """Prints the top symbols of a perf.data of vigild (share of all its samples, by thread)."""
+    out = subprocess.run(["perf", "report", "-i", path, "--stdio", "--no-children", "-n",
+                          "--sort", "comm,sym", "-t", "|"], capture_output=True, text=True)
+    rows, total = [], 0
+    for line in out.stdout.splitlines():
+        f = [x.strip() for x in line.split("|")]
+        if len(f) < 4 or not f[0].endswith("%"):
+            continue
+        try:
+            n = int(f[1])
+        except ValueError:
+            continue
+        total += n
+        rows.append((n, f[2], f[3].split("] ", 1)[-1]))
+    rows.sort(reverse=True)
+    print(f"PROFILE ingest-{proto} samples={total}")
+    for n, comm, sym in rows[:top]:
+        print(f"  {100 * n / max(total, 1):5.1f}%  {comm:<14} {sym}")
+    for want in ("quota_admit", "lp_parse_line"):
+        n = sum(r[0] for r in rows if r[2] == want)
+        print(f"  {want}: {100 * n / max(total, 1):.1f}% of the samples")
+    sys.stdout.flush()
+
+
 def dir_bytes(path):
     total = 0
     for root, _, files in os.walk(path):
@@ -167,6 +195,14 @@ class Vigild:
                                    "--stream", f"127.0.0.1:{self.sport}", "--log-level", "warn"],
                                   stderr=self.log)
         wait_http(self.port, "/healthz")
+
+    def cpu_s(self, tid=None):
+        """CPU seconds (user + system) of vigild, or of its thread tid (the loop: the pid)."""
+        path = f"/proc/{self.p.pid}/stat" if tid is None else \
+            f"/proc/{self.p.pid}/task/{tid}/stat"
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def rss_kb(self):
         with open(f"/proc/{self.p.pid}/status") as f:
@@ -248,7 +284,16 @@ def main():
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--writers", type=int, default=2)
+    ap.add_argument("--protos", default="json,lp,stream",
+                    help="which of vigild's protocols to measure (comma-separated)")
+    ap.add_argument("--no-influxdb", action="store_true",
+                    help="skip InfluxDB (its fields print as 0)")
+    ap.add_argument("--perf", action="store_true",
+                    help="perf-record vigild during each transfer; print its top symbols")
     a = ap.parse_args()
+    protos = [p for p in a.protos.split(",") if p]
+    if not set(protos) <= {"json", "lp", "stream"}:
+        ap.error("--protos: json, lp, stream")
     pts = make_points(a.devices, a.points)
     readings = len(pts) * len(CHANNELS)
     lines = lp_lines(pts)
@@ -258,18 +303,28 @@ def main():
     stream_chunks = [("\n".join(b) + "\n").encode() for b in batches(lines, a.batch)]
     tmp = tempfile.mkdtemp(prefix="vigil-bench-")
     try:
-        infl = Influxd(tmp)
-        try:
-            t_infl = post_all(infl.port, "/write?db=bench&precision=ms", lp_bodies, a.writers,
-                              "text/plain", 204)
-            infl_bytes = infl.settled_bytes()
-        finally:
-            infl.stop()
-        infl_rate = readings / t_infl
-        infl_bpr = infl_bytes / readings
-        for proto in ("json", "lp", "stream"):
-            v = Vigild(a.vigild, tmp)
+        infl_rate, infl_bpr = 0.0, 0.0
+        if not a.no_influxdb:
+            infl = Influxd(tmp)
             try:
+                t_infl = post_all(infl.port, "/write?db=bench&precision=ms", lp_bodies,
+                                  a.writers, "text/plain", 204)
+                infl_bytes = infl.settled_bytes()
+            finally:
+                infl.stop()
+            infl_rate = readings / t_infl
+            infl_bpr = infl_bytes / readings
+        for proto in protos:
+            v = Vigild(a.vigild, tmp)
+            perf = None
+            try:
+                cpu0, loop0 = v.cpu_s(), v.cpu_s(v.p.pid)
+                if a.perf:
+                    prof = os.path.join(v.dir, "perf.data")
+                    perf = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "999",
+                                             "-p", str(v.p.pid), "-o", prof, "-q"],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    time.sleep(0.5)
                 if proto == "json":
                     dt = post_all(v.port, "/v1/readings", json_bodies, a.writers,
                                   "application/json", 200)
@@ -280,15 +335,24 @@ def main():
                     # The stream takes nanosecond timestamps.
                     chunks = [b.replace(b"\n", b"000000\n") for b in stream_chunks]
                     dt = stream_all(v.sport, chunks, a.writers)
+                if perf is not None:
+                    perf.send_signal(signal.SIGINT)
+                    perf.wait(timeout=120)
+                    print_profile(proto, prof)
+                cpu, loop = v.cpu_s() - cpu0, v.cpu_s(v.p.pid) - loop0
                 rss = v.rss_kb()
             finally:
+                if perf is not None and perf.poll() is None:
+                    perf.kill()
                 vbytes = v.stop()
             rbytes = v.readings_bytes()
             rate = readings / dt
             print(f"BENCH ingest-{proto} vigil={rate:.0f} influxdb={infl_rate:.0f} "
-                  f"ratio={rate / infl_rate:.2f} bytes_per_reading={vbytes / readings:.2f} "
+                  f"ratio={rate / infl_rate if infl_rate else 0:.2f} bytes_per_reading={vbytes / readings:.2f} "
                   f"influxdb_bytes_per_reading={infl_bpr:.2f} readings={readings} "
-                  f"vigil_peak_rss_kb={rss} readings_bytes_per_reading={rbytes / readings:.2f}",
+                  f"vigil_peak_rss_kb={rss} readings_bytes_per_reading={rbytes / readings:.2f} "
+                  f"cpu_ns_per_reading={cpu / readings * 1e9:.0f} "
+                  f"loop_cpu_ns_per_reading={loop / readings * 1e9:.0f}",
                   flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -285,8 +285,8 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
     if (first >= b->npoints)
         return 0;
     const size_t np = b->npoints;
-    /* The verdicts and the points' name hashes: on the stack for a few points (the stream
-     * admits each line on its own). */
+    /* The verdicts and the points' name hashes: on the stack for a few points (a small
+     * request, or a stream read that brought few lines). */
     unsigned char keep_small[QUOTA_SMALL];
     uint64_t hs_small[QUOTA_SMALL];
     unsigned char *keep = keep_small;

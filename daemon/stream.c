@@ -1,11 +1,18 @@
 /* daemon/stream.c: the line-protocol stream socket on the libuv loop; protocol in stream.h.
  *
  * Each connection reads into its own buffer, parses complete lines into a batch, and keeps at
- * most one batch at the writer: while it is being committed the next one accumulates, so a busy
- * connection sends large batches and an idle one small ones. A connection stops reading when
- * its pending batch is full, when the writer's queue refuses a batch (retried on a timer), or
- * when the client does not read its acknowledgements; memory per connection is therefore
- * bounded by max_line + one read + STREAM_PENDING_MAX readings.
+ * most one batch at the writer. The admit hook (device and channel limits) runs once per read
+ * over every point that read parsed, not once per line, so daemon/quota.c can look a few
+ * devices ahead as it does for an HTTP request. A line's error waits in the connection's
+ * error list until the points of the lines before it are admitted (admit_pending), so the
+ * "error" lines of one connection go out in line order whichever step found them, and all of
+ * them before the "ok" that covers them: submit admits and flushes first. The list is bounded
+ * (STREAM_ERRS_MAX: then admission runs early). While the batch at the writer is being
+ * committed the next one accumulates, so a busy connection sends large batches and an idle one
+ * small ones. A connection stops reading when its pending batch is full, when the writer's
+ * queue refuses a batch (retried on a timer), or when the client does not read its
+ * acknowledgements; memory per connection is therefore bounded by max_line + one read +
+ * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines.
  *
  * Threads: everything runs on the loop thread except on_commit, which the writer thread calls;
  * it only appends to the done list (guarded by mu) and wakes the loop with uv_async_send. */
@@ -25,8 +32,16 @@
 #define STREAM_PENDING_MAX 50000      /* readings parsed but not yet at the writer */
 #define STREAM_OUT_MAX     (1u << 20) /* unsent acknowledgement bytes before we stop reading */
 #define STREAM_RETRY_MS    20
+#define STREAM_ERRS_MAX    256 /* per-line errors waiting for admission before it runs early */
 /* How long a refused connection (authentication) is read and discarded before it is closed. */
 #define STREAM_REFUSED_LINGER_MS 2000
+
+/* A per-line error waiting for the points before it to be admitted: its "error N reason\n" line
+ * ends at offset end of the connection's errtext. */
+struct perr {
+    uint32_t line;
+    uint32_t end;
+};
 
 struct conn {
     uv_tcp_t tcp;
@@ -39,7 +54,11 @@ struct conn {
     uint32_t lineno;
     batch_t cur;
     uint32_t cur_first; /* first line not yet submitted; lines cur_first..lineno are in cur */
-    int inflight;       /* 1 while a batch is at the writer */
+    size_t admitted;    /* points [0, admitted) of cur have passed the admit hook */
+    sbuf_t errtext;     /* the error lines of errs, one after another */
+    struct perr *errs;  /* errors of lines after the last admission, in line order */
+    size_t nerrs, errs_cap, errs_sent; /* errs[0, errs_sent) are written */
+    int inflight;                      /* 1 while a batch is at the writer */
     uint32_t inflight_first, inflight_last;
     size_t inflight_readings;
     int reading, busy, eof, closing, open_handles;
@@ -91,6 +110,30 @@ static void on_written(uv_write_t *req, int status)
         conn_update(c); /* the output queue shrank: maybe read again */
 }
 
+static void send_bytes(struct conn *c, const char *p, size_t n)
+{
+    struct wreq *w = malloc(sizeof *w + n);
+    if (w == NULL)
+        return;
+    memcpy(w->data, p, n);
+    w->req.data = c;
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written))
+        free(w);
+}
+
+/* Formats one answer line, newline included, into line[512]; returns its length, or 0. */
+static size_t format_line(char *line, const char *fmt, va_list ap)
+{
+    int n = vsnprintf(line, 512 - 1, fmt, ap);
+    if (n < 0)
+        return 0;
+    if (n > 512 - 2)
+        n = 512 - 2;
+    line[n++] = '\n';
+    return (size_t)n;
+}
+
 static void send_line(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void send_line(struct conn *c, const char *fmt, ...)
@@ -98,21 +141,111 @@ static void send_line(struct conn *c, const char *fmt, ...)
     char line[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    size_t n = format_line(line, fmt, ap);
     va_end(ap);
-    if (n < 0)
+    if (n > 0)
+        send_bytes(c, line, n);
+}
+
+/* ---- per-line errors and admission ---------------------------------------------------------- */
+
+/* Writes the waiting errors of lines before line `before` (all of them when all is set), in one
+ * write; the list is emptied once everything in it is written. */
+static void flush_errors(struct conn *c, uint32_t before, int all)
+{
+    size_t k = c->errs_sent;
+    while (k < c->nerrs && (all || c->errs[k].line < before))
+        k++;
+    if (k > c->errs_sent) {
+        size_t from = c->errs_sent ? c->errs[c->errs_sent - 1].end : 0;
+        send_bytes(c, c->errtext.data + from, c->errs[k - 1].end - from);
+        c->errs_sent = k;
+    }
+    if (c->errs_sent == c->nerrs) {
+        c->nerrs = c->errs_sent = 0;
+        c->errtext.len = 0;
+    }
+}
+
+/* A limit refused line `item` (the admit hook's reject callback). */
+static void reject_line(void *arg, uint32_t item, const char *reason)
+{
+    struct conn *c = arg;
+    flush_errors(c, item, 0);
+    send_line(c, "error %u %s", (unsigned)item, reason);
+    if (c->srv->api)
+        api_count_ingest(c->srv->api, "stream", 0, 1);
+}
+
+static int keep_none(void *arg, const batch_point_t *p, size_t i)
+{
+    (void)arg;
+    (void)p;
+    (void)i;
+    return 0;
+}
+
+/* Runs the admit hook over the points parsed since the last admission, then writes every
+ * waiting error. When the hook fails as a whole (out of memory), those points are dropped and
+ * each of their lines answered "error N reason": nothing unchecked reaches the writer. */
+static void admit_pending(struct conn *c)
+{
+    stream_server_t *s = c->srv;
+    if (s->opts.admit && c->admitted < c->cur.npoints) {
+        int rc = s->opts.admit(s->opts.admit_ctx, &c->cur, c->admitted, reject_line, c);
+        if (rc) {
+            for (size_t i = c->admitted; i < c->cur.npoints; i++) {
+                uint32_t item = c->cur.points[i].item;
+                if (i > c->admitted && item == c->cur.points[i - 1].item)
+                    continue;
+                flush_errors(c, item, 0);
+                send_line(c, "error %u %s", (unsigned)item, err_str(rc));
+            }
+            batch_points_filter(&c->cur, c->admitted, keep_none, NULL);
+        }
+    }
+    c->admitted = c->cur.npoints;
+    flush_errors(c, 0, 1);
+}
+
+/* Reports line's error after the lines before it are admitted. counted: count it as a rejected
+ * item in /metrics. */
+static void line_error(struct conn *c, uint32_t line, int counted, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void line_error(struct conn *c, uint32_t line, int counted, const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = format_line(text, fmt, ap);
+    va_end(ap);
+    if (counted && c->srv->api)
+        api_count_ingest(c->srv->api, "stream", 0, 1);
+    if (n == 0)
         return;
-    if ((size_t)n > sizeof line - 2)
-        n = sizeof line - 2;
-    line[n++] = '\n';
-    struct wreq *w = malloc(sizeof *w + (size_t)n);
-    if (w == NULL)
+    if (c->nerrs == c->errs_cap) {
+        size_t cap = c->errs_cap ? 2 * c->errs_cap : 16;
+        struct perr *e = realloc(c->errs, cap * sizeof *e);
+        if (e != NULL) {
+            c->errs = e;
+            c->errs_cap = cap;
+        }
+    }
+    size_t at = c->errtext.len;
+    if (c->nerrs == c->errs_cap || at + n > UINT32_MAX || sbuf_append(&c->errtext, text, n)) {
+        /* No room to wait: admit what comes before the line now, then answer it directly. */
+        admit_pending(c);
+        sbuf_deinit(&c->errtext);
+        sbuf_init(&c->errtext);
+        send_bytes(c, text, n);
         return;
-    memcpy(w->data, line, (size_t)n);
-    w->req.data = c;
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
-    if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written))
-        free(w);
+    }
+    c->errs[c->nerrs].line = line;
+    c->errs[c->nerrs].end = (uint32_t)(at + n);
+    c->nerrs++;
+    if (c->nerrs >= STREAM_ERRS_MAX)
+        admit_pending(c);
 }
 
 /* ---- submitting to the writer -------------------------------------------------------------- */
@@ -150,6 +283,7 @@ static void on_retry(uv_timer_t *t)
 /* Hands the pending lines to the writer when nothing of this connection is there already. */
 static void submit(struct conn *c)
 {
+    admit_pending(c);
     if (c->inflight || c->busy || c->cur_first > c->lineno)
         return;
     uint32_t first = c->cur_first, last = c->lineno;
@@ -169,9 +303,11 @@ static void submit(struct conn *c)
     if (rc) {
         send_line(c, "fail %u %u %s", first, last, err_str(rc));
         batch_reset(&c->cur);
+        c->admitted = 0;
         c->cur_first = last + 1;
         return;
     }
+    c->admitted = 0; /* the store took the points */
     c->inflight = 1;
     c->inflight_first = first;
     c->inflight_last = last;
@@ -188,6 +324,8 @@ static void on_conn_handle_closed(uv_handle_t *h)
         return;
     stream_server_t *s = c->srv;
     batch_deinit(&c->cur);
+    sbuf_deinit(&c->errtext);
+    free(c->errs);
     free(c->buf);
     free(c);
     s->live--;
@@ -243,15 +381,6 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)
         c->cap = cap;
     }
     *out = uv_buf_init(c->buf + c->len, (unsigned)(c->cap - c->len));
-}
-
-/* A line refused by the device or channel limits (the admit hook). */
-static void reject_line(void *arg, uint32_t item, const char *reason)
-{
-    struct conn *c = arg;
-    send_line(c, "error %u %s", (unsigned)item, reason);
-    if (c->srv->api)
-        api_count_ingest(c->srv->api, "stream", 0, 1);
 }
 
 static void on_refused_timeout(uv_timer_t *t)
@@ -325,24 +454,18 @@ static void parse_line(struct conn *c, const char *line, size_t n)
     c->lineno++;
     if (c->skipping) {
         c->skipping = 0;
-        send_line(c, "error %u line longer than %zu bytes", c->lineno, s->opts.max_line);
-        if (s->api)
-            api_count_ingest(s->api, "stream", 0, 1);
+        line_error(c, c->lineno, 1, "error %u line longer than %zu bytes", c->lineno,
+                   s->opts.max_line);
         return;
     }
     lp_opts_t lo = {.device_tag = s->device_tag, .precision = LP_NS, .max_line = s->opts.max_line};
     char msg[256];
-    size_t before = c->cur.npoints;
+    /* The point is admitted with the rest of this read's (admit_pending). */
     int rc = lp_parse_line(&c->cur, line, n, &lo, vtime_now_ms(), c->lineno, msg, sizeof msg);
-    if (rc == 0 && s->opts.admit && c->cur.npoints > before)
-        rc = s->opts.admit(s->opts.admit_ctx, &c->cur, before, reject_line, c);
-    if (rc == ERR_INVAL) {
-        send_line(c, "error %u %s", c->lineno, msg);
-        if (s->api)
-            api_count_ingest(s->api, "stream", 0, 1);
-    } else if (rc) {
-        send_line(c, "error %u %s", c->lineno, err_str(rc));
-    }
+    if (rc == ERR_INVAL)
+        line_error(c, c->lineno, 1, "error %u %s", c->lineno, msg);
+    else if (rc)
+        line_error(c, c->lineno, 0, "error %u %s", c->lineno, err_str(rc));
 }
 
 /* Parses every complete line in the buffer and keeps the incomplete rest. */
@@ -366,6 +489,7 @@ static void parse_buffer(struct conn *c)
         memmove(c->buf, p, rest);
     }
     c->len = rest;
+    admit_pending(c); /* the whole read at once; its errors go out now, not at the next submit */
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -443,6 +567,7 @@ static void on_connection(uv_stream_t *listener, int status)
     c->srv = s;
     c->cur_first = 1;
     batch_init(&c->cur);
+    sbuf_init(&c->errtext);
     uv_tcp_init(s->loop, &c->tcp);
     uv_timer_init(s->loop, &c->retry);
     c->tcp.data = c->retry.data = c;

@@ -29,8 +29,8 @@ typedef struct stream_opts {
     size_t max_line;
     unsigned max_conns;
     const char *device_tag;
-    /* Optional device and channel limits, checked on each parsed line (api_backend_t.admit);
-     * a refused line is answered "error N reason". */
+    /* Optional device and channel limits (api_backend_t.admit), called once per read over the
+     * points of the lines it completed; a refused line is answered "error N reason". */
     int (*admit)(void *ctx, batch_t *b, size_t first, api_reject_cb reject, void *arg);
     void *admit_ctx;
     /* Optional (NULL: no authentication). Called on the loop thread: -1 when no tokens are

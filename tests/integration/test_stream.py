@@ -271,6 +271,77 @@ max_line_bytes = 256
         self.assertPoints(self.d.readings("sl-3"), [(1, {"v": 1.0})])
 
 
+class StreamBatches(vt.DaemonTestCase):
+    """The stream parses what a read brings into one batch and admits it at once (device and
+    channel limits): errors found by the parser and by the limits, in the middle of many good
+    lines and across reads that split lines, are reported in line order under their own line
+    numbers, each before the ok covering it, and every good line around them is stored."""
+    CONFIG = """
+[storage]
+max_devices = 3
+max_channels_per_device = 4
+"""
+
+    def test_bad_lines_among_many_split_across_reads(self):
+        n = 3000
+        bad = {
+            1500: ("m,device=sb-1 a= 1", "missing field value"),       # parser
+            2000: ("m,device=sb-1 c=1,d=2,e=3 %d000000" % 2000, "channel limit"),
+            2001: ("m,device=sb-2 a=1 notatime", "bad timestamp"),    # right after a refusal
+            2500: ("m,device=sb-4 a=1 %d000000" % 2500, "device limit"),
+            2999: ("m,device=sb-3 a=NaN 1", "invalid number"),
+        }
+        # And refusals by the limits all along (a read admitted twice or not at all shows).
+        for i in range(37, n, 97):
+            bad.setdefault(i, ("m,device=sb-new-%d a=1 %d000000" % (i, i), "device limit")
+                           if i % 2 else
+                           ("m,device=sb-2 x%d=1,y=2,z=3 %d000000" % (i % 5, i), "channel limit"))
+        # The limits keep sb-1..3 with channels a and b: a line that would add a third is
+        # refused, whichever read it arrives in.
+        def good(i):
+            return "m,device=sb-%d a=%d,b=%d.5 %d000000" % (1 + i % 3, i, i, i)
+
+        lines = [bad[i][0] if i in bad else good(i) for i in range(1, n + 1)]
+        data = "".join(l + "\n" for l in lines).encode()
+        c = self.d.stream_connect()
+        try:
+            # Pieces of odd sizes, so that reads end inside lines and inside numbers.
+            at, k = 0, 0
+            while at < len(data):
+                step = (4093, 17, 65531, 1000, 3)[k % 5]
+                c.send(data[at:at + step])
+                at += step
+                k += 1
+                if k % 4 == 0:
+                    time.sleep(0.01)
+            got = c.wait_ok(n)
+            got += c.finish()
+        finally:
+            c.close()
+        self.assertFalse([r for r in got if r.startswith("fail")], got[:5])
+        errs = vt.errors_of(got)
+        self.assertEqual(sorted(errs), sorted(bad), [r for r in got if r.startswith("error")])
+        for i, (_, reason) in bad.items():
+            self.assertIn(reason, errs[i], (i, errs[i]))
+        # Error lines in line order, each before the first ok that covers its line.
+        err_lines = [int(r.split()[1]) for r in got if r.startswith("error ")]
+        self.assertEqual(err_lines, sorted(err_lines), got)
+        for i in bad:
+            e_at = got.index(next(r for r in got if r.startswith("error %d " % i)))
+            ok_at = next(j for j, r in enumerate(got)
+                         if r.startswith("ok ") and int(r.split()[1]) >= i)
+            self.assertLess(e_at, ok_at, (i, got[max(0, e_at - 3):e_at + 3]))
+        self.assertEqual(vt.last_ok(got), n)
+        # Every good line is stored, the bad ones are not.
+        for dev in (1, 2, 3):
+            want = [(i, {"a": float(i), "b": i + 0.5}) for i in range(1, n + 1)
+                    if i not in bad and 1 + i % 3 == dev]
+            self.assertPoints(self.d.readings("sb-%d" % dev, limit=n), want)
+        self.assertEqual(sorted(self.d.device("sb-1")["channels"]), ["a", "b"])
+        st, _, _ = vt.http_request("GET", self.d.url("/v1/devices/sb-4"))
+        self.assertEqual(st, 404)
+
+
 class SmallQueue(vt.DaemonTestCase):
     """A writer queue of 1,000 readings: HTTP answers 503 with Retry-After when it is full (never
     hangs), the stream slows down instead (backpressure), and nothing acknowledged is lost."""
