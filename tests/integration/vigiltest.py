@@ -107,6 +107,10 @@ def write_file(path, text, mode="w"):
     return path
 
 
+class _PortTaken(Exception):
+    """vigild exited at start-up because a port it was given was in use (Vigild.start)."""
+
+
 class Vigild:
     """One vigild process on a data directory. start() may be called again after stop()/kill()
     (a restart on the same data directory and, by default, the same ports)."""
@@ -129,6 +133,19 @@ class Vigild:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def start(self, timeout=15.0, new_ports=False):
+        """Starts vigild and waits for /healthz. The ports free_ports picked can be taken by
+        another process before vigild binds them (ctest runs tests in parallel, and a restart
+        reuses its ports): when vigild exits at start-up because it cannot listen, it is
+        started again on new ports, at most three times."""
+        for attempt in range(3):
+            try:
+                return self._start(timeout, new_ports or attempt > 0)
+            except _PortTaken as e:
+                with open(self.log_path, "a") as log:
+                    log.write("==== %s: starting again on new ports\n" % e)
+        return self._start(timeout, True)
+
+    def _start(self, timeout, new_ports):
         assert self.proc is None, "already running"
         if self.http_port is None or new_ports:
             self.http_port, self.stream_port = free_ports(2)
@@ -152,6 +169,7 @@ class Vigild:
             if user_pre:
                 user_pre()
 
+        log_at = logf.tell()
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf,
                                      preexec_fn=pre)
         logf.close()
@@ -162,6 +180,12 @@ class Vigild:
             if rc is not None:
                 self.proc = None
                 _live.remove(self)
+                with open(self.log_path, "rb") as f:
+                    f.seek(log_at)
+                    said = f.read().decode("utf-8", "replace")
+                if rc == 1 and "cannot listen for" in said and "in use" in said:
+                    raise _PortTaken("vigild could not listen on port %d or %d"
+                                     % (self.http_port, self.stream_port))
                 raise AssertionError("vigild exited with %d during start-up\n%s" % (rc, self.log()))
             try:
                 st, _, body = http_request("GET", self.url("/healthz"), timeout=2)
