@@ -20,6 +20,14 @@ void nameidx_deinit(nameidx_t *x)
     nameidx_init(x);
 }
 
+void nameidx_free(nameidx_t *x, void (*free_item)(void *item))
+{
+    for (size_t i = 0; x->slots && i <= x->mask; i++)
+        if (x->slots[i].item != NULL)
+            free_item(x->slots[i].item);
+    nameidx_deinit(x);
+}
+
 uint64_t nameidx_hash(const char *name, size_t len)
 {
     uint64_t h = 0xcbf29ce484222325ULL;

@@ -38,6 +38,9 @@ void nameidx_init(nameidx_t *x);
 /* Frees the slots (not the items); the index is then empty and may be used again. */
 void nameidx_deinit(nameidx_t *x);
 
+/* nameidx_deinit for an index that owns its items: free_item(item) for each, then the slots. */
+void nameidx_free(nameidx_t *x, void (*free_item)(void *item));
+
 /* The hash of a name: FNV-1a, then murmur3's 64-bit finalizer so the low bits used for the
  * slot depend on every byte. Any thread. */
 uint64_t nameidx_hash(const char *name, size_t len);

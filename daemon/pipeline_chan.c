@@ -132,7 +132,5 @@ int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
 
 void pipeline__chlists_free(nameidx_t *x)
 {
-    for (size_t i = 0; x->slots && i <= x->mask; i++)
-        free(x->slots[i].item);
-    nameidx_deinit(x);
+    nameidx_free(x, free);
 }

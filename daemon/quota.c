@@ -109,18 +109,16 @@ static struct qdev *qdev_add(nameidx_t *devs, const char *name, size_t len)
     return d;
 }
 
-static void dev_free(struct qdev *d)
+static void dev_free(void *item)
 {
+    struct qdev *d = item;
     free(d->chans);
     free(d);
 }
 
 static void devs_free(nameidx_t *devs)
 {
-    for (size_t i = 0; devs->slots && i <= devs->mask; i++)
-        if (devs->slots[i].item != NULL)
-            dev_free(devs->slots[i].item);
-    nameidx_deinit(devs);
+    nameidx_free(devs, dev_free);
 }
 
 int quota_create(quota_t **out, size_t max_devices, size_t max_channels)

@@ -248,6 +248,18 @@ static void assert_probe_chains(const nameidx_t *x)
 
 /* The name index: every added item is found by its name and no other, a removed one is not
  * found, removals in any order keep the rest reachable, and items added back are found again. */
+/* nameidx_free's item function in the test: counts, and marks the item (len) so a second
+ * call for the same item fails. */
+static int freed;
+
+static void count_freed(void *item)
+{
+    struct named *n = item;
+    assert_true(n->len != (size_t)-1);
+    n->len = (size_t)-1;
+    freed++;
+}
+
 static void test_nameidx(void **state)
 {
     (void)state;
@@ -298,6 +310,16 @@ static void test_nameidx(void **state)
     assert_null(x.slots);
     assert_int_equal(x.count, 0);
     assert_null(named_find(&x, "dev-1"));
+    /* nameidx_free hands every item to its free function once, then empties the index. */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(nameidx_add(&x, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
+    freed = 0;
+    nameidx_free(&x, count_freed);
+    assert_int_equal(freed, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(it[i].len, (size_t)-1); /* each marked once (count_freed) */
+    assert_null(x.slots);
+    assert_int_equal(x.count, 0);
     free(it);
 }
 
