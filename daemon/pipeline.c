@@ -195,6 +195,8 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     d->det = NULL;
     d->gen++;
     d->has_result = 0;
+    /* A reading for a deleted device (pipeline_forget left det NULL) makes it a device again. */
+    atomic_store_explicit(&d->deleted, 0, memory_order_relaxed);
     int rc = pipeline__ring_alloc(p, d);
     if (rc)
         return rc;
@@ -434,8 +436,6 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
         d->since_ts = ts;
     result_keep(&d->last, r, d->nch);
     d->has_result = 1;
-    if (atomic_load_explicit(&d->deleted, memory_order_relaxed))
-        atomic_store_explicit(&d->deleted, 0, memory_order_relaxed);
     d->last_ts = ts;
     d->scored_ns = now_ns;
     if (ts < now_ms - PIPE_RECENT_MS)

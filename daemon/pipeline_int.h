@@ -151,8 +151,8 @@ struct dev {
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     uint64_t skipped_old;
     int training; /* a training job for d runs */
-    /* 1 from pipeline_forget (deleted from the store) until a reading is scored or attributes
-     * are set again: the API's lookups (pipeline__find) do not see d meanwhile. Written under
+    /* 1 from pipeline_forget (deleted from the store) until a reading comes (dev_reset_detector)
+     * or attributes are set again: the API's lookups (pipeline__find) do not see d meanwhile. Written under
      * mu, read without it (relaxed: a query racing the delete sees either). */
     atomic_int deleted;
     int due;      /* d is in the training due-set (p->due_head list) */
