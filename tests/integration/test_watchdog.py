@@ -74,10 +74,13 @@ class TestWriterWatchdog(unittest.TestCase):
             # Progress is sampled every ping (0.25 s), so the bound counts from the last sample
             # before the write: up to one ping early.
             self.assertGreaterEqual(t_quiet - t_lock, 1.5, "withheld well before the 2 s bound")
-            ns.wait_for("STATUS", after=0, timeout=5)
-            self.assertTrue(any(kv.get("STATUS", "").startswith("unhealthy, watchdog pings "
-                                                                "withheld")
-                                for _, kv in ns.msgs), [m[1] for m in ns.msgs][-5:])
+            # vigild logs, then sends the STATUS: wait (bounded) for that message itself, not
+            # for any STATUS (an earlier one matched, and the check raced the datagram).
+            deadline = time.monotonic() + 5
+            while not any(kv.get("STATUS", "").startswith("unhealthy, watchdog pings withheld")
+                          for _, kv in list(ns.msgs)):
+                self.assertLess(time.monotonic(), deadline, [m[1] for m in ns.msgs][-5:])
+                time.sleep(0.02)
             # Stay stalled well past the bound (the writer's busy timeout is 10 s): no ping.
             time.sleep(2.5)
             self.assertTrue(th.is_alive(), "the write finished while the lock was held")
