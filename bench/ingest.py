@@ -10,8 +10,10 @@ A rate is readings (channel values) acknowledged per second of wall time, from t
 means durable (vigild: committed with synchronous=FULL; InfluxDB: its WAL fsynced per write,
 wal-fsync-delay 0s, the default). Bytes per reading: the data directory after shutdown (vigild)
 or after InfluxDB's full compaction of the shard, divided by the readings stored; vigild's
-readings_bytes_per_reading counts only the pages of its readings table and its index (SQLite's
-dbstat), without the pipeline's saved models and detectors that the data directory also holds.
+readings_bytes_per_reading counts only the pages of its readings table, its index and the
+readings log (SQLite's dbstat; the log holds each device's newest readings until they fill a
+chunk row, so at many devices and few readings each it holds most of them), without the
+pipeline's saved models and detectors that the data directory also holds.
 """
 import argparse, http.client, json, os, random, shutil, signal, socket, sqlite3, subprocess
 import sys, tempfile, threading, time
@@ -219,11 +221,13 @@ class Vigild:
         return dir_bytes(os.path.join(self.dir, "data"))
 
     def readings_bytes(self):
-        """Bytes of the stopped database's readings table and its index (pages, dbstat)."""
+        """Bytes of the stopped database's readings table, its index and the readings log
+        (pages, dbstat)."""
         db = sqlite3.connect(f"file:{os.path.join(self.dir, 'data', 'vigil.db')}?mode=ro", uri=True)
         try:
             return db.execute("SELECT sum(s.pgsize) FROM dbstat s JOIN sqlite_schema t"
-                              " ON t.name=s.name WHERE t.tbl_name='readings'").fetchone()[0]
+                              " ON t.name=s.name WHERE t.tbl_name IN ('readings', 'readings_log')"
+                              ).fetchone()[0]
         finally:
             db.close()
 
