@@ -153,14 +153,14 @@ struct detector_config {
                      or more channels); 0: the channels' squared errors are summed as if
                      independent */
     /* Added in format 8 (formats 1-7 load with op_point 0: as they ran). */
-    int op_point; /* 1: a second, operating-point likelihood joins the decision: the reading's
-                     distance from the level of the last training's data (mean over the
-                     channels not predicted by persistence of ((x - level) / spread)^2,
-                     log-compressed, as an exponential short mean) against that distance's
-                     own history since the training (Student's t, frozen in an episode), its
-                     tail doubled for the two tests; the state follows the larger of the two
-                     likelihoods, so a lasting shift of the operating point that a one-step
-                     predictor follows stays visible. The score is unchanged. 0: off */
+    int op_point; /* 1: a second, operating-point likelihood joins the decision (two or more
+                     channels with a level, i.e. not predicted by persistence): each such
+                     channel's level in its training spreads, as an exponential short mean,
+                     against that channel's own levels since the training (Student's t, frozen
+                     in an episode), the most extreme channel's tail times the channels judged
+                     and 2; the state follows the larger of the two likelihoods, so a lasting
+                     shift of one channel's level that a one-step predictor follows stays
+                     flagged. The score is unchanged. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -74,8 +74,9 @@ struct detector {
      * the exponential short mean of channel c's level in its training spreads,
      * (x_c - lmean_c) / lscale_c (channels with lscale > 0 only); op_sum and op_sumsq are the
      * sums of op_ew and its square over the op_n readings since the last training's reseed
-     * (the reference; frozen in an episode, as the long window is). op_n < 0: no reading since
-     * the reseed (op_ew unset). Inline, not in the block: 2 KB a detector. */
+     * (the reference; frozen in an episode, as the long window is). op_n <= 0: none yet (the
+     * next reading starts op_ew). Inline, not in the block: 1.5 KB a detector (saved only when
+     * op_point is set and C >= 2). */
     double op_n;
     double op_ew[DETECTOR_MAX_CHANNELS], op_sum[DETECTOR_MAX_CHANNELS],
         op_sumsq[DETECTOR_MAX_CHANNELS];

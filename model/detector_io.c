@@ -38,9 +38,9 @@
  * extrap_weight, format 7 serving_f16 (the LSTM's own checkpoint says whether it is float16:
  * model_checkpoint_save's version 2) and err_corr (the config's tail padding again, where
  * alignment leaves it) and the error weights (rinv, C x C floats after the level terms).
- * Format 8 adds op_point at the config's end and, only when it is set, the operating-point
- * state after the error weights (op_n, then op_ew, op_sum and op_sumsq, C doubles each), so a
- * detector without the term saves format 7's layout under the new number. */
+ * Format 8 adds op_point at the config's end and, only when it is set and C >= 2 (one channel
+ * has no operating-point term), the operating-point state after the error weights (op_n, then
+ * op_ew, op_sum and op_sumsq, C doubles each). */
 #define DET_FORMAT 8u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -147,7 +147,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     put(w, d->lmean, sizeof(float) * C);
     put(w, d->lscale, sizeof(float) * C);
     put(w, d->rinv, sizeof(float) * C * C);
-    if (d->cfg.op_point) {
+    if (d->cfg.op_point && C >= 2) {
         put(w, &d->op_n, sizeof d->op_n);
         put(w, d->op_ew, sizeof(double) * C);
         put(w, d->op_sum, sizeof(double) * C);
@@ -343,7 +343,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     get(&r, d->lscale, sizeof(float) * Cz);
     if (fmt >= 7)
         get(&r, d->rinv, sizeof(float) * Cz * Cz);
-    if (cfg.op_point) { /* format 8 and later, as the config says */
+    if (cfg.op_point && C >= 2) { /* format 8 and later, as the config says */
         get(&r, &d->op_n, sizeof d->op_n);
         get(&r, d->op_ew, sizeof(double) * Cz);
         get(&r, d->op_sum, sizeof(double) * Cz);
@@ -391,7 +391,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
         d->next_version < d->version || d->lstm_window < 1 ||
-        (cfg.op_point && !(d->op_n >= -1.0 && d->op_n <= 1e18)))
+        (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

@@ -29,13 +29,18 @@
  *    alarms on the noise of its own statistics. Thresholds with hysteresis on it: >=
  *    alarm_level on `confirm` readings in a row starts an anomaly, >= warn_level a warning;
  *    either ends after clear_count consecutive readings below clear_level.
- * 3a. op_point (off by default): a second likelihood joins the decision, of the operating point
- *    rather than the prediction error: the reading's distance from the level of the last
- *    training's data (channels not predicted by persistence), log-compressed, as an exponential
- *    short mean, against that distance's own history since the training (Student's t as in 3,
- *    its tail doubled: two tests). The state follows the larger likelihood; an opening on it
- *    needs the opening reading itself at clear_level (a spike the mean remembers opens nothing)
- *    and takes its channel shares from the level terms. The reported score is unchanged.
+ * 3a. op_point (ninth round): a second likelihood joins the decision, of the operating point
+ *    rather than the prediction error (op_likelihood): each channel with a level (not
+ *    predicted by persistence) has its level, in the training data's spreads, as an
+ *    exponential short mean, judged against that channel's own short levels since the
+ *    training (Student's t as in 3, two-sided); the most extreme channel's tail is multiplied
+ *    by the number of channels judged and by 2 (two likelihoods). Only with two or more such
+ *    channels. The state follows the larger likelihood: a lasting shift that a one-step
+ *    predictor follows after its onset stays visible, and a drifting channel (a temperature),
+ *    whose own history is wide, does not hide a steady one leaving its level. An opening on
+ *    it needs the opening reading's own levels at clear_level (a spike the short mean
+ *    remembers opens nothing) and takes its top channel from the levels. The reported score
+ *    is unchanged.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
  *    regime is accepted (scores enter the window again and a retraining is asked for), so no
@@ -311,7 +316,8 @@ static float op_likelihood(const detector_t *d, const float *x, int now, int *to
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
-/* op_point: this reading's levels into the short means (before it is judged). */
+/* op_point: this reading's levels into the short means (before it is judged); the first
+ * reading after a reseed (op_n <= 0) starts them. */
 static void op_update(detector_t *d, const float *x)
 {
     double a = 2.0 / (d->cfg.err_short + 1.0); /* an err_short box mean's centre of mass */
