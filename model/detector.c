@@ -68,6 +68,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->extrap_weight = 0.1f;
     cfg->serving_f16 = 1;
     cfg->err_corr = 1;
+    cfg->op_point = 1;
 }
 
 static int config_check(const struct detector_config *c)

@@ -152,6 +152,15 @@ struct detector_config {
                      that break the usual coupling count more (only with agg_top 0 and two
                      or more channels); 0: the channels' squared errors are summed as if
                      independent */
+    /* Added in format 8 (formats 1-7 load with op_point 0: as they ran). */
+    int op_point; /* 1: a second, operating-point likelihood joins the decision (two or more
+                     channels with a level, i.e. not predicted by persistence): each such
+                     channel's level in its training spreads, as an exponential short mean,
+                     against that channel's own levels since the training (Student's t, frozen
+                     in an episode), the most extreme channel's tail times the channels judged
+                     and 2; the state follows the larger of the two likelihoods, so a lasting
+                     shift of one channel's level that a one-step predictor follows stays
+                     flagged. The score is unchanged. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -70,6 +70,17 @@ struct detector {
     int short_head, short_len;
     double short_sum;
 
+    /* op_point: the operating-point likelihood (detector_score.c, op_likelihood). op_ew[c] is
+     * the exponential short mean of channel c's level in its training spreads,
+     * (x_c - lmean_c) / lscale_c (channels with lscale > 0 only); op_sum and op_sumsq are the
+     * sums of op_ew and its square over the op_n readings since the last training's reseed
+     * (the reference; frozen in an episode, as the long window is). op_n <= 0: none yet (the
+     * next reading starts op_ew). Inline, not in the block: 1.5 KB a detector (saved only when
+     * op_point is set and C >= 2). */
+    double op_n;
+    double op_ew[DETECTOR_MAX_CHANNELS], op_sum[DETECTOR_MAX_CHANNELS],
+        op_sumsq[DETECTOR_MAX_CHANNELS];
+
     /* threshold state machine */
     enum detector_state det_state;
     int below;      /* consecutive readings below clear_level; in state normal, readings since an

@@ -37,8 +37,11 @@
  * padding bytes were never defined). Format 5 adds open_median at the config's end, format 6
  * extrap_weight, format 7 serving_f16 (the LSTM's own checkpoint says whether it is float16:
  * model_checkpoint_save's version 2) and err_corr (the config's tail padding again, where
- * alignment leaves it) and the error weights (rinv, C x C floats after the level terms). */
-#define DET_FORMAT 7u
+ * alignment leaves it) and the error weights (rinv, C x C floats after the level terms).
+ * Format 8 adds op_point at the config's end and, only when it is set and C >= 2 (one channel
+ * has no operating-point term), the operating-point state after the error weights (op_n, then
+ * op_ew, op_sum and op_sumsq, C doubles each). */
+#define DET_FORMAT 8u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -53,6 +56,10 @@
 /* Format 6's config: up to serving_f16, the first field format 7 added, with the tail padding. */
 #define CFG_V6_SIZE                                                                                \
     ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 7's config: up to op_point, the field format 8 added, with the tail padding. */
+#define CFG_V7_SIZE                                                                                \
+    ((offsetof(struct detector_config, op_point) + _Alignof(struct detector_config) - 1) /         \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -140,6 +147,12 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     put(w, d->lmean, sizeof(float) * C);
     put(w, d->lscale, sizeof(float) * C);
     put(w, d->rinv, sizeof(float) * C * C);
+    if (d->cfg.op_point && C >= 2) {
+        put(w, &d->op_n, sizeof d->op_n);
+        put(w, d->op_ew, sizeof(double) * C);
+        put(w, d->op_sum, sizeof(double) * C);
+        put(w, d->op_sumsq, sizeof(double) * C);
+    }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -256,6 +269,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 5 ? CFG_V4_SIZE
         : fmt < 6 ? CFG_V5_SIZE
         : fmt < 7 ? CFG_V6_SIZE
+        : fmt < 8 ? CFG_V7_SIZE
                   : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -273,6 +287,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.serving_f16 = 0; /* format 6 and before: float32 (its padding bytes undefined) */
         cfg.err_corr = 0;    /* and channels' errors summed as independent */
     }
+    if (fmt < 8)
+        cfg.op_point = 0; /* format 7 and before: no operating-point likelihood */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -327,6 +343,12 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     get(&r, d->lscale, sizeof(float) * Cz);
     if (fmt >= 7)
         get(&r, d->rinv, sizeof(float) * Cz * Cz);
+    if (cfg.op_point && C >= 2) { /* format 8 and later, as the config says */
+        get(&r, &d->op_n, sizeof d->op_n);
+        get(&r, d->op_ew, sizeof(double) * Cz);
+        get(&r, d->op_sum, sizeof(double) * Cz);
+        get(&r, d->op_sumsq, sizeof(double) * Cz);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -368,7 +390,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         d->short_head >= cfg.err_short || d->short_len < 0 || d->short_len > cfg.err_short ||
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
-        d->next_version < d->version || d->lstm_window < 1)
+        d->next_version < d->version || d->lstm_window < 1 ||
+        (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

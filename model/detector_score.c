@@ -29,6 +29,18 @@
  *    alarms on the noise of its own statistics. Thresholds with hysteresis on it: >=
  *    alarm_level on `confirm` readings in a row starts an anomaly, >= warn_level a warning;
  *    either ends after clear_count consecutive readings below clear_level.
+ * 3a. op_point (ninth round): a second likelihood joins the decision, of the operating point
+ *    rather than the prediction error (op_likelihood): each channel with a level (not
+ *    predicted by persistence) has its level, in the training data's spreads, as an
+ *    exponential short mean, judged against that channel's own short levels since the
+ *    training (Student's t as in 3, two-sided); the most extreme channel's tail is multiplied
+ *    by the number of channels judged and by 2 (two likelihoods). Only with two or more such
+ *    channels. The state follows the larger likelihood: a lasting shift that a one-step
+ *    predictor follows after its onset stays visible, and a drifting channel (a temperature),
+ *    whose own history is wide, does not hide a steady one leaving its level. An opening on
+ *    it needs the opening reading's own levels at clear_level (a spike the short mean
+ *    remembers opens nothing) and takes its top channel from the levels. The reported score
+ *    is unchanged.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
  *    regime is accepted (scores enter the window again and a retraining is asked for), so no
@@ -52,6 +64,9 @@
 /* extrap_weight: the region the model knows, in standard deviations of each channel's level
  * over the training job's rows (a sine spans 1.4 of them, Gaussian noise about 3). */
 #define EXTRAP_SD 2.0
+/* op_point: a channel's level deviation is never taken below this many of its training
+ * spreads (a quantised or very steady channel would otherwise alarm on its next step). */
+#define OP_SD_FLOOR 1.0
 
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
                           const float *lscale, float w, int top, const float *rinv, int C,
@@ -148,6 +163,9 @@ static double short_push(detector_t *d, float raw)
 
 void detector__windows_seed(detector_t *d, const float *raw, int n)
 {
+    d->op_n = -1.0; /* unset: the next reading's levels start the short means */
+    memset(d->op_sum, 0, sizeof d->op_sum);
+    memset(d->op_sumsq, 0, sizeof d->op_sumsq);
     d->ring_head = d->ring_len = d->ring_since_resum = 0;
     d->ring_sum = d->ring_sumsq = 0.0;
     d->short_head = d->short_len = 0;
@@ -256,6 +274,67 @@ static float likelihood_score(const detector_t *d, double mavg, int plain)
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
+/* op_point: the likelihood that the operating point has moved. Each channel with a level
+ * (lscale > 0: not predicted by persistence) is judged on its own: its short level v (op_ew, or
+ * one reading's level) against that channel's levels since the training (op_n of them), as the
+ * decision likelihood judges the error (Student's t with n = op_n / err_short effective samples,
+ * scale sd sqrt(1 + 1 / n), sd at least OP_SD_FLOOR training spreads), two-sided; the most
+ * extreme channel's tail, times the channels judged (Bonferroni) and 2 (the state looks at two
+ * likelihoods), on the likelihood's log scale. A channel that drifts slowly (a temperature) has
+ * a wide history and stays quiet; one that held its level and leaves it (a flow after a valve
+ * fault) stands out, however far the drifting one has gone. top gets that channel. 0 until
+ * 2 err_short readings were seen, or when no channel has a level. now: this reading's own
+ * levels instead of the short means. */
+static float op_likelihood(const detector_t *d, const float *x, int now, int *top)
+{
+    const double S = d->cfg.err_short;
+    *top = -1;
+    if (d->op_n < 2.0 * S)
+        return 0.0f;
+    double n = d->op_n / S, tmax = -1.0;
+    int k = 0;
+    for (int c = 0; c < d->C; c++) {
+        if (!(d->lscale[c] > 0.0f))
+            continue;
+        k++;
+        double v = now ? ((double)x[c] - d->lmean[c]) / d->lscale[c] : d->op_ew[c];
+        double mu = d->op_sum[c] / d->op_n;
+        double var = d->op_sumsq[c] / d->op_n - mu * mu;
+        double sd = var > 0.0 ? sqrt(var) : 0.0;
+        if (sd < OP_SD_FLOOR)
+            sd = OP_SD_FLOOR;
+        double t = fabs(v - mu) / (sd * sqrt(1.0 + 1.0 / n));
+        if (t > tmax) {
+            tmax = t;
+            *top = c;
+        }
+    }
+    if (k < 2)
+        return 0.0f; /* one channel: nothing drowns its error (see op_point in detector.h) */
+    double tail = 2.0 * 2.0 * k * t_tail(tmax, n - 1.0);
+    double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
+    return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
+}
+
+/* op_point: this reading's levels into the short means (before it is judged); the first
+ * reading after a reseed (op_n <= 0) starts them. */
+static void op_update(detector_t *d, const float *x)
+{
+    double a = 2.0 / (d->cfg.err_short + 1.0); /* an err_short box mean's centre of mass */
+    for (int c = 0; c < d->C; c++) {
+        if (!(d->lscale[c] > 0.0f)) {
+            d->op_ew[c] = 0.0; /* no level: never judged */
+            continue;
+        }
+        double l = ((double)x[c] - d->lmean[c]) / d->lscale[c];
+        if (!(fabs(l) <= Z_CAP))
+            l = l < 0.0 ? -Z_CAP : Z_CAP;
+        d->op_ew[c] = d->op_n <= 0.0 ? l : d->op_ew[c] + a * (l - d->op_ew[c]);
+    }
+    if (d->op_n < 0.0)
+        d->op_n = 0.0;
+}
+
 /* The error scales of this reading's prediction, widened where it extrapolates (extrap_weight
  * > 0, the linear baseline serving): the prediction of channel o was made from the previous
  * reading u = d->last, and the part of it that inputs i != o contributed from beyond the region
@@ -342,6 +421,18 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * long window holds (tail_plain 0: Student's t; the same as the score's when set). */
     float lik = likelihood_score(d, mavg, 1);
     float dlik = cfg->tail_plain ? lik : likelihood_score(d, mavg, 0);
+    /* op_point: the operating point's likelihood (olik, of the short mean; onow, of this
+     * reading's own distance) joins the decision. */
+    float olik = 0.0f, onow = 0.0f;
+    int otop = -1, onow_top;
+    if (cfg->op_point) {
+        op_update(d, x);
+        olik = op_likelihood(d, x, 0, &otop);
+        onow = op_likelihood(d, x, 1, &onow_top);
+    }
+    float elik = dlik; /* the error's decision likelihood alone */
+    if (olik > dlik)
+        dlik = olik;
     /* Numenta's filter: an alarm-level reading right after another one is reported at
      * repeat_cap, so the score marks where an excursion starts (the state keeps the alarm). */
     /* confirm = 2: the previous reading's decision likelihood was at alarm level too. */
@@ -363,19 +454,28 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = likelihood_score(d, recent_median(d, k), cfg->tail_plain);
+        if (olik > hold)
+            hold = olik;
     }
     /* Right after an anomaly ends (below > 0 in state normal: readings since; the short window
      * still holds the episode's readings), a new one is judged as the ended one was: with
      * hold_median on the median of the short window, so the mean the episode left behind
      * cannot reopen it at once (one alarm would flap into several), nor raise a warning. */
-    float open = dlik;
+    float open_err = elik;
     if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short && cfg->hold_median)
-        open = likelihood_score(d, recent_median(d, d->short_len), cfg->tail_plain);
+        open_err = likelihood_score(d, recent_median(d, d->short_len), cfg->tail_plain);
+    /* An opening on the operating point alone (the error's likelihood below the level) needs
+     * this reading's own distance at clear_level: the short mean remembers a spike, the
+     * reading does not. */
+    int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
+    float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;
+    by_op = by_op && open >= cfg->alarm_level;
     /* open_median: the median raw score of the last open_median readings must itself reach
      * clear_level (taken as a short mean), the level that holds an episode, or the episode
      * would end on its next reading: a short mean lifted by one reading, or by readings
      * that are each only slightly high, opens nothing. */
-    if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed && cfg->open_median > 0) {
+    if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed && cfg->open_median > 0 &&
+        !by_op) {
         int k = cfg->open_median < d->short_len ? cfg->open_median : d->short_len;
         if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
             confirmed = 0;
@@ -383,7 +483,12 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed) {
         st = DET_ANOMALY;
         d->below = 0;
-        if (cfg->confirm > 1) {
+        if (by_op && otop >= 0) {
+            /* The operating point opened it: the channel that left its level. */
+            memset(res->contrib, 0, sizeof(float) * (size_t)C);
+            res->contrib[otop] = 1.0f;
+            res->top_channel = otop;
+        } else if (cfg->confirm > 1) {
             /* The episode opens on the second reading at alarm level: its channel shares
              * cover both, weighted by their errors, so the reading that set it off counts. */
             double wp = expm1((double)d->prev_raw), wc = expm1((double)raw);
@@ -415,8 +520,16 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int accepted = d->in_anomaly >= cfg->accept_after;
     if (d->in_anomaly == cfg->accept_after)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
-    if (!cfg->freeze || st != DET_ANOMALY || accepted)
+    if (!cfg->freeze || st != DET_ANOMALY || accepted) {
         ring_push(d, (float)mavg);
+        if (cfg->op_point && d->op_n >= 0.0) {
+            d->op_n += 1.0;
+            for (int c = 0; c < C; c++) {
+                d->op_sum[c] += d->op_ew[c];
+                d->op_sumsq[c] += d->op_ew[c] * d->op_ew[c];
+            }
+        }
+    }
 
     memcpy(d->prev_contrib, own, sizeof(float) * (size_t)C);
     d->prev_raw = raw;

@@ -104,6 +104,7 @@ static const struct field fields[] = {
     FF("extrap_weight", extrap_weight),
     FI("serving_f16", serving_f16),
     FI("err_corr", err_corr),
+    FI("op_point", op_point),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
