@@ -24,6 +24,7 @@
 #include "storage.h"
 #include "stream.h"
 
+#include <cblas.h> /* openblas_set_num_threads */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -494,6 +495,11 @@ int main(int argc, char **argv)
         po.det.serving_f16 = d.cfg.model_serving_f16;
         if (po.det.history < po.det.warmup)
             po.det.history = po.det.warmup;
+        /* The pipeline runs model/ on its own shard and training threads: OpenBLAS's threads
+         * would only oversubscribe the cores, and after each call they spin in sched_yield
+         * (measured: a fifth of vigild's CPU at 1k devices serving their own LSTMs when
+         * OPENBLAS_NUM_THREADS was not set; model/model.h asks callers for this). */
+        openblas_set_num_threads(1);
         rc = pipeline_create(&d.backend.pipe, &po, d.store);
         if (rc) {
             log_error("cannot start the model pipeline: %s", err_str(rc));
