@@ -160,9 +160,71 @@ struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
 {
     d->last_present = ~UINT64_C(0); /* no reading seen since: none is known to have lacked one */
+    /* Block numbers go on growing (a late report of the old ring's block never matches). A ring
+     * that had blocks may have them in the store: they go (its channels differ now). */
+    const int64_t seq = d->ring.seq_next;
+    if (p->store && seq > 0 && store_preds_drop(p->store, d->name) != 0)
+        log_warn("pipeline: old predictions of '%s' not dropped from the store (store busy)",
+                 d->name);
     pipeline__ring_deinit(&d->ring);
-    pipeline__ring_init(&d->ring, p->o.predictions, d->nch);
+    pipeline__ring_init(&d->ring, p->o.predictions, d->nch, seq);
     return 0;
+}
+
+/* store_pred_cb: the writer's report on a block of the ring arg (writer thread). */
+static void on_pred_stored(void *arg, int64_t seq, int status)
+{
+    pipeline__ring_ack(arg, seq, status);
+}
+
+/* Puts a block of d's ring to the store: cb NULL at shutdown (nobody waits for the report).
+ * Returns the put's status. Caller holds d->mu. */
+static int ring_put(pipeline_t *p, struct dev *d, const struct pred_block *b, store_pred_cb cb)
+{
+    store_pred_t sp = {.seq = b->seq,
+                       .keep_from = b->keep_from,
+                       .t0 = b->t0,
+                       .t1 = b->t1,
+                       .n = b->n,
+                       .nch = d->ring.nch,
+                       .blob = b->bytes,
+                       .len = b->len};
+    return store_pred_put(p->store, d->name, &sp, cb, cb ? &d->ring : NULL);
+}
+
+/* Hands d's oldest block in memory to the store when none is with it, and frees the one it
+ * has committed (pipeline_ring.c). A put refused (store busy or full) is tried again at the
+ * next reading: the block stays in memory meanwhile. Caller holds d->mu. */
+static void ring_handoff(pipeline_t *p, struct dev *d)
+{
+    struct pred_block b;
+    if (p->store && pipeline__ring_handoff(&d->ring, &b) && ring_put(p, d, &b, on_pred_stored))
+        pipeline__ring_unsend(&d->ring);
+}
+
+/* At shutdown (shards stopped): seals every ring's tail and puts the blocks still in memory, so
+ * the predictions survive a restart, then waits for the writer, whose reports name the rings
+ * (they must come before the devices are freed). */
+static void rings_save(pipeline_t *p)
+{
+    if (p->store == NULL)
+        return;
+    size_t failed = 0;
+    for (struct dev *d = p->devs; d; d = d->hh.next) {
+        pthread_mutex_lock(&d->mu);
+        int rc = pipeline__ring_seal_tail(&d->ring);
+        struct pred_block b;
+        for (size_t i = d->ring.blk_mem; rc == 0 && i < d->ring.blk_len; i++)
+            if (pipeline__ring_block(&d->ring, i, &b))
+                rc = ring_put(p, d, &b, NULL);
+        failed += rc != 0;
+        pthread_mutex_unlock(&d->mu);
+    }
+    if (failed)
+        log_warn("pipeline: the newest predictions of %zu devices not saved (out of memory or "
+                 "store busy)",
+                 failed);
+    (void)store_flush(p->store);
 }
 
 struct event *pipeline__event_add(pipeline_t *p, struct dev *d)
@@ -443,6 +505,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
     (void)pipeline__ring_push(&d->ring, ts, r->score, (uint8_t)r->state, r->pred);
+    ring_handoff(p, d);
     d->last_present = 0;
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
@@ -893,6 +956,7 @@ void pipeline_destroy(pipeline_t *p)
         log_info("pipeline: %zu due trainings not run at stop (each detector asks again after a "
                  "restart)",
                  skipped);
+    rings_save(p);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)
     {

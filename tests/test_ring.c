@@ -142,7 +142,7 @@ static void test_ring_newest_cap(void **state)
     for (size_t k = 0; k < p.n; k++)
         fill(&p, k, 1764000000000 + 1000 * (int64_t)k);
     struct pred_ring r;
-    pipeline__ring_init(&r, 2000, NCH);
+    pipeline__ring_init(&r, 2000, NCH, 0);
     push_all(&r, &p);
     assert_int_equal(pipeline__ring_len(&r), 2000);
     struct check c = {.p = &p,
@@ -168,7 +168,7 @@ static void test_ring_every_length(void **state)
     static const size_t caps[] = {1, 50, 256, 257, 300, 700};
     for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
         struct pred_ring r;
-        pipeline__ring_init(&r, caps[ci], NCH);
+        pipeline__ring_init(&r, caps[ci], NCH, 0);
         float pred[NCH];
         for (size_t k = 0; k < p.n; k++) {
             memcpy(pred, p.pred + k * NCH, sizeof pred);
@@ -210,7 +210,7 @@ static void test_ring_timestamps(void **state)
         fill(&p, k, ts);
     }
     struct pred_ring r;
-    pipeline__ring_init(&r, 1000, NCH);
+    pipeline__ring_init(&r, 1000, NCH, 0);
     push_all(&r, &p);
     struct check c = {.p = &p,
                       .first = 500,
@@ -235,14 +235,14 @@ static void test_ring_stop_and_empty(void **state)
     (void)state;
     struct pred_ring r;
     float pred[NCH] = {0};
-    pipeline__ring_init(&r, 0, NCH);
+    pipeline__ring_init(&r, 0, NCH, 0);
     assert_int_equal(pipeline__ring_push(&r, 1, 0.5f, 1, pred), ERR_NOMEM);
     assert_int_equal(pipeline__ring_len(&r), 0);
     int n = 0;
     assert_int_equal(pipeline__ring_each(&r, stop_at_3, &n), 0);
     assert_int_equal(n, 0);
     pipeline__ring_deinit(&r);
-    pipeline__ring_init(&r, 600, NCH);
+    pipeline__ring_init(&r, 600, NCH, 0);
     for (int k = 0; k < 900; k++)
         assert_int_equal(pipeline__ring_push(&r, k, 0.5f, 1, pred), 0);
     assert_int_equal(pipeline__ring_each(&r, stop_at_3, &n), 7);
