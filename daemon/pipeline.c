@@ -171,35 +171,45 @@ int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
     return 0;
 }
 
-/* store_pred_cb: the writer's report on a block of the ring arg (writer thread). */
+/* store_pred_cb: the writer's report on a block of device arg's ring (writer thread). The
+ * committed blocks are freed now if d->mu is free, else at d's next reading or query: never
+ * waiting for the lock, so the writer is never held up by a device. */
 static void on_pred_stored(void *arg, int64_t seq, int status)
 {
-    pipeline__ring_ack(arg, seq, status);
+    struct dev *d = arg;
+    pipeline__ring_ack(&d->ring, seq, status);
+    if (pthread_mutex_trylock(&d->mu) == 0) {
+        pipeline__ring_settle(&d->ring);
+        pthread_mutex_unlock(&d->mu);
+    }
 }
 
-/* Puts a block of d's ring to the store: cb NULL at shutdown (nobody waits for the report).
- * Returns the put's status. Caller holds d->mu. */
-static int ring_put(pipeline_t *p, struct dev *d, const struct pred_block *b, store_pred_cb cb)
+/* Puts d's blocks in memory that are not yet put to the store, oldest first, after freeing those
+ * it has committed (pipeline_ring.c). cb NULL: no reports (at shutdown). A put refused (store
+ * busy or full) is tried again at the next reading: the block stays in memory meanwhile. Caller
+ * holds d->mu. Returns 0 or the refused put's status. */
+static int ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb)
 {
-    store_pred_t sp = {.seq = b->seq,
-                       .keep_from = b->keep_from,
-                       .t0 = b->t0,
-                       .t1 = b->t1,
-                       .n = b->n,
-                       .nch = d->ring.nch,
-                       .blob = b->bytes,
-                       .len = b->len};
-    return store_pred_put(p->store, d->name, &sp, cb, cb ? &d->ring : NULL);
-}
-
-/* Hands d's oldest block in memory to the store when none is with it, and frees the one it
- * has committed (pipeline_ring.c). A put refused (store busy or full) is tried again at the
- * next reading: the block stays in memory meanwhile. Caller holds d->mu. */
-static void ring_handoff(pipeline_t *p, struct dev *d)
-{
+    if (p->store == NULL)
+        return 0;
+    pipeline__ring_settle(&d->ring);
     struct pred_block b;
-    if (p->store && pipeline__ring_handoff(&d->ring, &b) && ring_put(p, d, &b, on_pred_stored))
-        pipeline__ring_unsend(&d->ring);
+    while (pipeline__ring_next(&d->ring, &b)) {
+        store_pred_t sp = {.seq = b.seq,
+                           .keep_from = b.keep_from,
+                           .t0 = b.t0,
+                           .t1 = b.t1,
+                           .n = b.n,
+                           .nch = d->ring.nch,
+                           .blob = b.bytes,
+                           .len = b.len};
+        int rc = store_pred_put(p->store, d->name, &sp, cb, cb ? d : NULL);
+        if (rc) {
+            pipeline__ring_unsend(&d->ring, b.seq);
+            return rc;
+        }
+    }
+    return 0;
 }
 
 /* At shutdown (shards stopped): seals every ring's tail and puts the blocks still in memory, so
@@ -213,10 +223,8 @@ static void rings_save(pipeline_t *p)
     for (struct dev *d = p->devs; d; d = d->hh.next) {
         pthread_mutex_lock(&d->mu);
         int rc = pipeline__ring_seal_tail(&d->ring);
-        struct pred_block b;
-        for (size_t i = d->ring.blk_mem; rc == 0 && i < d->ring.blk_len; i++)
-            if (pipeline__ring_block(&d->ring, i, &b))
-                rc = ring_put(p, d, &b, NULL);
+        if (rc == 0)
+            rc = ring_handoff(p, d, NULL);
         failed += rc != 0;
         pthread_mutex_unlock(&d->mu);
     }
@@ -505,7 +513,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
     (void)pipeline__ring_push(&d->ring, ts, r->score, (uint8_t)r->state, r->pred);
-    ring_handoff(p, d);
+    (void)ring_handoff(p, d, on_pred_stored);
     d->last_present = 0;
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */

@@ -72,12 +72,13 @@ struct pred_ring {
     size_t blk_room, blk_head, blk_len, blk_mem;
     size_t sealed;    /* entries in the live blocks */
     size_t skip;      /* the oldest entries held but not answered (beyond cap) */
-    int64_t seq_next; /* the next sealed block's number */
-    int64_t sent;     /* number of the block handed to the store and not acknowledged; -1 none */
-    /* The store's reports on sent blocks (number + 1; 0: none), written by the writer thread
-     * (pipeline__ring_ack), read under mu. Kept by init and deinit. */
+    int64_t seq_next;  /* the next sealed block's number */
+    int64_t sent_next; /* the next block to put to the store */
+    /* The store's reports (pipeline__ring_ack, writer thread): every block up to ok_upto is
+     * committed; failed: a put failed since the last settle. Left alone by deinit. */
     struct pred_ack {
-        atomic_int_fast64_t ok, fail;
+        atomic_int_fast64_t ok_upto;
+        atomic_int failed;
     } ack;
 };
 
@@ -115,13 +116,16 @@ struct pred_block {
     size_t len;
 };
 
-/* Takes in the store's reports (a committed block is freed: the store answers it from now on)
- * and, when no block is with the store, gives the oldest block in memory in *b and marks it
- * sent. Returns 1 (*b set: put it, then pipeline__ring_unsend if the put failed) or 0. */
-int pipeline__ring_handoff(struct pred_ring *r, struct pred_block *b);
-/* The put of the block just given failed: it stays in memory, to be given again. */
-void pipeline__ring_unsend(struct pred_ring *r);
-/* The store's report on block seq (status 0: committed). Any thread (store_pred_cb). */
+/* Frees the blocks the store has committed (it answers them from now on), and after a failed
+ * put makes the blocks after the committed prefix due again. Caller holds mu. */
+void pipeline__ring_settle(struct pred_ring *r);
+/* The next block in memory to put to the store, oldest first, in *b (then marked put): returns
+ * 1, or 0 when every block in memory is put. Caller holds mu. */
+int pipeline__ring_next(struct pred_ring *r, struct pred_block *b);
+/* The put of block seq failed at once: it and those after it are due again. */
+void pipeline__ring_unsend(struct pred_ring *r, int64_t seq);
+/* The store's report on block seq (status 0: committed). Any thread (store_pred_cb); the reports
+ * of one ring come in the order of its puts. */
 void pipeline__ring_ack(struct pred_ring *r, int64_t seq, int status);
 /* Seals the whole tail into blocks (its values kept exactly), e.g. at shutdown. Returns 0 or
  * ERR_NOMEM (part of it may be sealed). */

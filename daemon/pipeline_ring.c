@@ -11,17 +11,18 @@
  * would, timestamps, scores and states bit for bit. A tail entry's fields are packed together
  * (ent()), so a push touches one or two cache lines.
  *
- * The store. With a store, pipeline.c hands each sealed block to it (pipeline__ring_handoff), one
- * at a time and oldest first, and the block is freed from memory once the writer reports it
- * committed (pipeline__ring_ack, then the next handoff). So the live blocks are always a prefix
- * in the store (blk_mem of them, the oldest) and the rest in memory, numbered consecutively
- * (seq): a reader copies the memory part under the device's mutex, then reads the blocks below
- * the oldest in memory from the store (pipeline__ring_stored), with no gap and no duplicate. A
- * block whose put failed stays in memory and is given again; a block dropped beyond cap while
- * in memory is never stored. The store keeps one block more than the live ones (keep_from), so
- * a reader whose snapshot is a block old still finds its oldest block. Sequence numbers only
- * grow for a device (pipeline.c carries seq_next over a reset), so a late report on a block of a
- * ring that was reset never matches the block now sent.
+ * The store. With a store, pipeline.c puts each sealed block to it as it is sealed
+ * (pipeline__ring_next), oldest first, and a block is freed from memory once the writer reports
+ * it committed together with every block before it (pipeline__ring_ack keeps the committed
+ * prefix, ok_upto; pipeline__ring_settle frees it). So the live blocks are always a prefix in the
+ * store (blk_mem of them, the oldest) and the rest in memory, numbered consecutively (seq): a
+ * reader copies the memory part under the device's mutex, then reads the blocks below the
+ * oldest in memory from the store (pipeline__ring_stored), with no gap and no duplicate. After a
+ * failed put, the blocks after the committed prefix are put again (a put replaces its seq); a
+ * block dropped beyond cap while in memory is never stored. The store keeps one block more than
+ * the live ones (keep_from), so a reader whose snapshot is a block old still finds its oldest.
+ * Sequence numbers only grow for a device (pipeline.c carries seq_next over a reset), so a late
+ * report on a block of a ring that was reset never extends the new ring's prefix.
  *
  * A sealed block (a byte string; fields unaligned, read and written with memcpy):
  *   header  int64 ts0, uint32 dt, uint16 n, uint8 ts_mode, uint8 unused
@@ -65,8 +66,10 @@ void pipeline__ring_init(struct pred_ring *r, size_t cap, int nch, int64_t seq_n
     r->cap = cap;
     r->nch = nch;
     r->tail_cap = cap < PIPE_RING_TAIL ? cap : PIPE_RING_TAIL;
-    r->seq_next = seq_next;
-    r->sent = -1;
+    r->seq_next = r->sent_next = seq_next;
+    /* Nothing of this ring is committed yet; a failure reported for an older one is moot. */
+    atomic_store_explicit(&r->ack.ok_upto, seq_next - 1, memory_order_release);
+    atomic_store_explicit(&r->ack.failed, 0, memory_order_release);
 }
 
 void pipeline__ring_deinit(struct pred_ring *r)
@@ -79,8 +82,7 @@ void pipeline__ring_deinit(struct pred_ring *r)
     free(r->blk);
     const int64_t seq = r->seq_next; /* kept: see "The store" above */
     memset(r, 0, offsetof(struct pred_ring, ack));
-    r->seq_next = seq;
-    r->sent = -1;
+    r->seq_next = r->sent_next = seq;
 }
 
 size_t pipeline__ring_len(const struct pred_ring *r)
@@ -519,37 +521,49 @@ int pipeline__ring_block(const struct pred_ring *r, size_t i, struct pred_block 
 
 void pipeline__ring_ack(struct pred_ring *r, int64_t seq, int status)
 {
-    atomic_store_explicit(status == 0 ? &r->ack.ok : &r->ack.fail, seq + 1, memory_order_release);
+    if (status != 0) {
+        atomic_store_explicit(&r->ack.failed, 1, memory_order_release);
+        return;
+    }
+    /* Reports come in the order of the puts (one writer, first in first out): a block extends
+     * the committed prefix when it follows it. A block after a failed one does not (it is put
+     * again after it); a report of a ring since reset never follows its prefix. */
+    int_fast64_t want = seq - 1;
+    atomic_compare_exchange_strong_explicit(&r->ack.ok_upto, &want, seq, memory_order_acq_rel,
+                                            memory_order_relaxed);
 }
 
-int pipeline__ring_handoff(struct pred_ring *r, struct pred_block *b)
+void pipeline__ring_settle(struct pred_ring *r)
 {
-    if (r->sent >= 0) {
-        const int64_t seq0 = r->seq_next - (int64_t)r->blk_len;
-        if (atomic_load_explicit(&r->ack.ok, memory_order_acquire) == r->sent + 1) {
-            /* Committed: the oldest block in memory, unless it was dropped meanwhile. */
-            if (r->sent == seq0 + (int64_t)r->blk_mem && r->blk_mem < r->blk_len) {
-                const size_t at = (r->blk_head + r->blk_mem) % r->blk_room;
-                free(r->blk[at]);
-                r->blk[at] = NULL;
-                r->blk_mem++;
-            }
-            r->sent = -1;
-        } else if (atomic_compare_exchange_strong(&r->ack.fail, &(int_fast64_t){r->sent + 1}, 0)) {
-            r->sent = -1; /* given again below (the report cleared: the next put of it is new) */
-        } else {
-            return 0; /* still with the writer */
-        }
+    const int64_t seq0 = r->seq_next - (int64_t)r->blk_len;
+    const int64_t upto = atomic_load_explicit(&r->ack.ok_upto, memory_order_acquire);
+    while (r->blk_mem < r->blk_len && seq0 + (int64_t)r->blk_mem <= upto) {
+        const size_t at = (r->blk_head + r->blk_mem) % r->blk_room;
+        free(r->blk[at]);
+        r->blk[at] = NULL;
+        r->blk_mem++;
     }
-    if (!pipeline__ring_block(r, r->blk_mem, b))
+    /* A put failed: every block after the committed prefix is put again, in order. */
+    if (atomic_exchange_explicit(&r->ack.failed, 0, memory_order_acq_rel))
+        r->sent_next = upto + 1;
+}
+
+int pipeline__ring_next(struct pred_ring *r, struct pred_block *b)
+{
+    const int64_t seq0 = r->seq_next - (int64_t)r->blk_len;
+    const int64_t mem0 = seq0 + (int64_t)r->blk_mem; /* the oldest block in memory */
+    if (r->sent_next < mem0)
+        r->sent_next = mem0; /* those before are committed, or were dropped unsent */
+    if (!pipeline__ring_block(r, (size_t)(r->sent_next - seq0), b))
         return 0;
-    r->sent = b->seq;
+    r->sent_next++;
     return 1;
 }
 
-void pipeline__ring_unsend(struct pred_ring *r)
+void pipeline__ring_unsend(struct pred_ring *r, int64_t seq)
 {
-    r->sent = -1;
+    if (seq < r->sent_next)
+        r->sent_next = seq;
 }
 
 int pipeline__ring_seal_tail(struct pred_ring *r)
@@ -580,7 +594,8 @@ int pipeline__ring_adopt(struct pred_ring *r, int64_t seq, uint32_t n)
     r->blk_len++;
     r->blk_mem = r->blk_len;
     r->sealed += n;
-    r->seq_next = seq + 1;
+    r->seq_next = r->sent_next = seq + 1;
+    atomic_store_explicit(&r->ack.ok_upto, seq, memory_order_release);
     drop_old(r);
     return 0;
 }
