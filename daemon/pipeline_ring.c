@@ -544,7 +544,8 @@ void pipeline__ring_settle(struct pred_ring *r)
         r->blk_mem++;
     }
     /* A put failed: every block after the committed prefix is put again, in order. */
-    if (atomic_exchange_explicit(&r->ack.failed, 0, memory_order_acq_rel))
+    if (atomic_load_explicit(&r->ack.failed, memory_order_relaxed) &&
+        atomic_exchange_explicit(&r->ack.failed, 0, memory_order_acq_rel))
         r->sent_next = upto + 1;
 }
 
