@@ -220,6 +220,7 @@ static void rings_save(pipeline_t *p)
     if (p->store == NULL)
         return;
     size_t failed = 0;
+    pthread_rwlock_rdlock(&p->devs_lock);
     for (struct dev *d = p->devs; d; d = d->hh.next) {
         pthread_mutex_lock(&d->mu);
         int rc = pipeline__ring_seal_tail(&d->ring);
@@ -228,6 +229,7 @@ static void rings_save(pipeline_t *p)
         failed += rc != 0;
         pthread_mutex_unlock(&d->mu);
     }
+    pthread_rwlock_unlock(&p->devs_lock); /* not held while the writer runs: it may feed */
     if (failed)
         log_warn("pipeline: the newest predictions of %zu devices not saved (out of memory or "
                  "store busy)",

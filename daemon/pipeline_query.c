@@ -355,9 +355,9 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
     int64_t oldest = plan.mem_oldest;
     if (rc == 0 && plan.stored > 0 && p->store) {
         size_t room = plan.stored + m.n < limit ? plan.stored + m.n : limit;
-        /* Entries from the first in memory on are newer than every stored one: then only the
+        /* Entries after the first in memory are newer than every stored one: then only the
          * oldest stored timestamp is needed. */
-        int only_oldest = plan.mem_oldest >= 0 && from >= plan.mem_oldest;
+        int only_oldest = plan.mem_oldest >= 0 && from > plan.mem_oldest;
         if (!only_oldest)
             rc = pred_room(&j, room, j.nch);
         struct pred_pick k = {&j, from, to, -1, room};
