@@ -115,6 +115,11 @@ class PredStore(unittest.TestCase):
         win = self.preds(DEV, "&from=%d&to=%d" % (lo, hi))
         self.assertEqual(win["points"], [p for p in whole["points"] if lo <= p["ts"] < hi])
         self.assertEqual(win["retained_from_ts"], whole["retained_from_ts"])
+        # From inside the memory part: only those, and the oldest stored one's ts as before.
+        lo = T0 + 1000 * (n - 100)
+        tail = self.preds(DEV, "&from=%d" % lo)
+        self.assertEqual(tail["points"], [p for p in whole["points"] if p["ts"] >= lo])
+        self.assertEqual(tail["retained_from_ts"], whole["retained_from_ts"])
         # Bounded: the live blocks and one spare (keep_from), never the 20 sealed.
         stored = self.blocks(DEV)
         self.assertLessEqual(sum(c for _, c in stored), CAP + 2 * 64, stored)
@@ -144,6 +149,28 @@ class PredStore(unittest.TestCase):
         doc = self.preds(DEV)
         self.assertEqual([p["ts"] for p in doc["points"]],
                          [T0 + 1000 * k for k in range(n + 1000, n + 1100)])
+
+    def test_corrupt_block(self):
+        # A stored block whose bytes were damaged on disk: the answer is a JSON error, the
+        # daemon goes on.
+        self.base = 0
+        self.send(DEV, 0, 1200)
+        stored = self.wait_stored(DEV, 3)
+        self.d.stop()
+        db = sqlite3.connect(self.d.db_path)
+        db.execute("UPDATE preds SET data=randomblob(length(data)) WHERE seq=?",
+                   (stored[-1][0],))
+        db.commit()
+        db.close()
+        self.d.start()
+        r = self.d.curl("GET", "/v1/devices/%s/predictions?limit=100000" % DEV)
+        self.assertEqual(r.status, 500, r)
+        self.assertIn("error", r.json())
+        self.assertIn("prediction", self.d.log())
+        lo = T0 + 1000 * 1100
+        tail = self.d.curl("GET", "/v1/devices/%s/predictions?from=%d" % (DEV, lo))
+        self.assertEqual(tail.status, 500, tail)  # after the restart every block is stored
+        self.assertEqual(self.d.curl("GET", "/healthz").status, 200)
 
     def test_crash_keeps_stored_blocks(self):
         # SIGKILL: the tail is lost, the committed blocks stay; what is answered after the
