@@ -11,7 +11,13 @@
  * its cache lines as it can: devices are found through a name index (p->idx, common/nameidx.h)
  * whose slots and devices resolve() prefetches points ahead; a point carrying its device's
  * channels in order is mapped through the shard's shared channel list (pipeline_chan.c, shard
- * thread only) rather than the device's own names; counters are added once per step. */
+ * thread only) rather than the device's own names; counters are added once per step.
+ *
+ * A device's prediction ring puts each sealed block to the store as the shard seals it
+ * (ring_handoff); the writer thread reports each put (on_pred_stored) and frees the committed
+ * blocks itself if the device's mutex is free (trylock: the writer never waits for a device),
+ * else the shard does at the device's next reading. pipeline_destroy seals every ring's tail,
+ * puts it and flushes the store before freeing the devices the reports name. */
 #include "err.h"
 #include "log.h"
 #include "nice.h"

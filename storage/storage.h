@@ -13,7 +13,8 @@
  * docs/architecture.md.
  *
  * Beside the readings, the store keeps what the anomaly pipeline needs across restarts: model
- * versions with their metrics, anomaly events and each device's serialized detector. Their writes
+ * versions with their metrics, anomaly events, each device's serialized detector and its older
+ * predictions (prediction blocks). Their writes
  * are asynchronous (queued to the same writer, never waited for); store_flush waits for them.
  *
  * Threads: store_open/store_close from the owning thread (the daemon's main thread); every other
