@@ -130,8 +130,9 @@ class PredStore(unittest.TestCase):
         again = self.preds(DEV)
         self.assertEqual(again, whole)
         self.assertIn("stored prediction blocks", self.d.log())
-        # New readings continue the ring: still the newest CAP, no gap at the restart.
-        self.base = n
+        # New readings continue the ring: still the newest CAP, no gap at the restart (the
+        # scored count goes on from the restored detector's).
+        self.base = 0
         self.send(DEV, n, n + 300)
         after = self.preds(DEV)
         self.check_newest(after, n + 300)
