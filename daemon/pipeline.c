@@ -11,7 +11,13 @@
  * its cache lines as it can: devices are found through a name index (p->idx, common/nameidx.h)
  * whose slots and devices resolve() prefetches points ahead; a point carrying its device's
  * channels in order is mapped through the shard's shared channel list (pipeline_chan.c, shard
- * thread only) rather than the device's own names; counters are added once per step. */
+ * thread only) rather than the device's own names; counters are added once per step.
+ *
+ * A device's prediction ring puts each sealed block to the store as the shard seals it
+ * (ring_handoff); the writer thread reports each put (on_pred_stored) and frees the committed
+ * blocks itself if the device's mutex is free (trylock: the writer never waits for a device),
+ * else the shard does at the device's next reading. pipeline_destroy seals every ring's tail,
+ * puts it and flushes the store before freeing the devices the reports name. */
 #include "err.h"
 #include "log.h"
 #include "nice.h"
@@ -160,9 +166,81 @@ struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d)
 {
     d->last_present = ~UINT64_C(0); /* no reading seen since: none is known to have lacked one */
+    /* Block numbers go on growing (a late report of the old ring's block never matches). A ring
+     * that had blocks may have them in the store: they go (its channels differ now). */
+    const int64_t seq = d->ring.seq_next;
+    if (p->store && seq > 0 && store_preds_drop(p->store, d->name) != 0)
+        log_warn("pipeline: old predictions of '%s' not dropped from the store (store busy)",
+                 d->name);
     pipeline__ring_deinit(&d->ring);
-    pipeline__ring_init(&d->ring, p->o.predictions, d->nch);
+    pipeline__ring_init(&d->ring, p->o.predictions, d->nch, seq);
     return 0;
+}
+
+/* store_pred_cb: the writer's report on a block of device arg's ring (writer thread). The
+ * committed blocks are freed now if d->mu is free, else at d's next reading or query: never
+ * waiting for the lock, so the writer is never held up by a device. */
+static void on_pred_stored(void *arg, int64_t seq, int status)
+{
+    struct dev *d = arg;
+    pipeline__ring_ack(&d->ring, seq, status);
+    if (pthread_mutex_trylock(&d->mu) == 0) {
+        pipeline__ring_settle(&d->ring);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+/* Puts d's blocks in memory that are not yet put to the store, oldest first, after freeing those
+ * it has committed (pipeline_ring.c). cb NULL: no reports (at shutdown). A put refused (store
+ * busy or full) is tried again at the next reading: the block stays in memory meanwhile. Caller
+ * holds d->mu. Returns 0 or the refused put's status. */
+static int ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb)
+{
+    if (p->store == NULL)
+        return 0;
+    pipeline__ring_settle(&d->ring);
+    struct pred_block b;
+    while (pipeline__ring_next(&d->ring, &b)) {
+        store_pred_t sp = {.seq = b.seq,
+                           .keep_from = b.keep_from,
+                           .t0 = b.t0,
+                           .t1 = b.t1,
+                           .n = b.n,
+                           .nch = d->ring.nch,
+                           .blob = b.bytes,
+                           .len = b.len};
+        int rc = store_pred_put(p->store, d->name, &sp, cb, cb ? d : NULL);
+        if (rc) {
+            pipeline__ring_unsend(&d->ring, b.seq);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* At shutdown (shards stopped): seals every ring's tail and puts the blocks still in memory, so
+ * the predictions survive a restart, then waits for the writer, whose reports name the rings
+ * (they must come before the devices are freed). */
+static void rings_save(pipeline_t *p)
+{
+    if (p->store == NULL)
+        return;
+    size_t failed = 0;
+    pthread_rwlock_rdlock(&p->devs_lock);
+    for (struct dev *d = p->devs; d; d = d->hh.next) {
+        pthread_mutex_lock(&d->mu);
+        int rc = pipeline__ring_seal_tail(&d->ring);
+        if (rc == 0)
+            rc = ring_handoff(p, d, NULL);
+        failed += rc != 0;
+        pthread_mutex_unlock(&d->mu);
+    }
+    pthread_rwlock_unlock(&p->devs_lock); /* not held while the writer runs: it may feed */
+    if (failed)
+        log_warn("pipeline: the newest predictions of %zu devices not saved (out of memory or "
+                 "store busy)",
+                 failed);
+    (void)store_flush(p->store);
 }
 
 struct event *pipeline__event_add(pipeline_t *p, struct dev *d)
@@ -443,6 +521,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
     (void)pipeline__ring_push(&d->ring, ts, r->score, (uint8_t)r->state, r->pred);
+    (void)ring_handoff(p, d, on_pred_stored);
     d->last_present = 0;
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
@@ -893,6 +972,7 @@ void pipeline_destroy(pipeline_t *p)
         log_info("pipeline: %zu due trainings not run at stop (each detector asks again after a "
                  "restart)",
                  skipped);
+    rings_save(p);
     struct dev *d, *tmp;
     HASH_ITER(hh, p->devs, d, tmp)
     {

@@ -52,7 +52,9 @@ _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask")
 /* A device's prediction ring: per scored reading its timestamp, score, state and predicted
  * values, the newest `cap` of them; the newest min(cap, PIPE_RING_TAIL) or so exact, older ones in
  * sealed blocks (timestamps, scores and states exact, predicted values within 1/131,070 of the
- * channel's range over their block). Guarded by its device's mu. */
+ * channel's range over their block). With a store, a sealed block is handed to it (one at a time,
+ * pipeline.c) and freed once committed: memory keeps the tail and the blocks not yet committed,
+ * the store the older ones (pipeline_ring.c). Guarded by its device's mu, but ack. */
 struct pred_ring {
     size_t cap; /* entries answered at most (o.predictions; 0: none recorded) */
     int nch;
@@ -61,19 +63,32 @@ struct pred_ring {
      * entries, each ts, score, state, pred [nch] together (pipeline_ring.c). */
     void *tail;
     size_t tail_cap, tail_room, tail_head, tail_len;
-    /* Sealed blocks, oldest first: a circular array of blk_room pointers from blk_head. */
+    /* Live sealed blocks, oldest first: a circular array of blk_room pointers from blk_head
+     * (NULL: the block is in the store only), then in the same allocation blk_n [blk_room], each
+     * block's entries. Blocks [0, blk_mem) from the oldest are in the store, [blk_mem, blk_len)
+     * in memory. Live block i has the sequence number seq_next - blk_len + i. */
     unsigned char **blk;
-    size_t blk_room, blk_head, blk_len;
-    size_t sealed; /* entries in the sealed blocks */
-    size_t skip;   /* the oldest entries held but not answered (beyond cap) */
+    uint16_t *blk_n;
+    size_t blk_room, blk_head, blk_len, blk_mem;
+    size_t sealed;    /* entries in the live blocks */
+    size_t skip;      /* the oldest entries held but not answered (beyond cap) */
+    int64_t seq_next;  /* the next sealed block's number */
+    int64_t sent_next; /* the next block to put to the store */
+    /* The store's reports (pipeline__ring_ack, writer thread): every block up to ok_upto is
+     * committed; failed: a put failed since the last settle. Left alone by deinit. */
+    struct pred_ack {
+        atomic_int_fast64_t ok_upto;
+        atomic_int failed;
+    } ack;
 };
 
 /* A ring entry, oldest first; returns nonzero to stop the walk. pred is borrowed for the call. */
 typedef int (*pipeline__ring_fn)(void *arg, int64_t ts, float score, uint8_t state,
                                  const float *pred);
 
-/* An empty ring for cap entries of nch channels (allocates nothing). */
-void pipeline__ring_init(struct pred_ring *r, size_t cap, int nch);
+/* An empty ring for cap entries of nch channels, blocks numbered from seq_next (allocates
+ * nothing). */
+void pipeline__ring_init(struct pred_ring *r, size_t cap, int nch, int64_t seq_next);
 /* Frees what the ring holds; it is then empty with cap 0. NULL is a no-op. */
 void pipeline__ring_deinit(struct pred_ring *r);
 /* Appends an entry (pred [nch] copied), dropping the oldest beyond cap. Returns 0, or ERR_NOMEM
@@ -82,11 +97,50 @@ void pipeline__ring_deinit(struct pred_ring *r);
  * per PIPE_RING_BLOCK entries. */
 int pipeline__ring_push(struct pred_ring *r, int64_t ts, float score, uint8_t state,
                         const float *pred);
-/* Calls fn for each answered entry, oldest first, until it returns nonzero (returned). No
+/* Calls fn for each answered entry held in memory, oldest first, until it returns nonzero
+ * (returned). The answered entries before them are in the store (pipeline__ring_stored). No
  * allocation. */
 int pipeline__ring_each(const struct pred_ring *r, pipeline__ring_fn fn, void *arg);
-/* Entries answered (at most cap). */
+/* Entries answered (at most cap), in memory and in the store. */
 size_t pipeline__ring_len(const struct pred_ring *r);
+/* The answered entries in the store: blocks [*seq_lo, *seq_hi) (equal: none), whose first *skip
+ * entries are not answered; returns how many entries they answer. */
+size_t pipeline__ring_stored(const struct pred_ring *r, int64_t *seq_lo, int64_t *seq_hi,
+                             size_t *skip);
+
+/* A sealed block to hand to the store. */
+struct pred_block {
+    int64_t seq, keep_from, t0, t1; /* keep_from: the store may delete blocks below it */
+    uint32_t n;
+    const unsigned char *bytes; /* borrowed: valid until the ring next changes */
+    size_t len;
+};
+
+/* Frees the blocks the store has committed (it answers them from now on), and after a failed
+ * put makes the blocks after the committed prefix due again. Caller holds mu. */
+void pipeline__ring_settle(struct pred_ring *r);
+/* The next block in memory to put to the store, oldest first, in *b (then marked put): returns
+ * 1, or 0 when every block in memory is put. Caller holds mu. */
+int pipeline__ring_next(struct pred_ring *r, struct pred_block *b);
+/* The put of block seq failed at once: it and those after it are due again. */
+void pipeline__ring_unsend(struct pred_ring *r, int64_t seq);
+/* The store's report on block seq (status 0: committed). Any thread (store_pred_cb); the reports
+ * of one ring come in the order of its puts. */
+void pipeline__ring_ack(struct pred_ring *r, int64_t seq, int status);
+/* Seals the whole tail into blocks (its values kept exactly), e.g. at shutdown. Returns 0 or
+ * ERR_NOMEM (part of it may be sealed). */
+int pipeline__ring_seal_tail(struct pred_ring *r);
+/* Block i (from the oldest live one) in *b if it is in memory: returns 1, else 0. */
+int pipeline__ring_block(const struct pred_ring *r, size_t i, struct pred_block *b);
+/* Appends a block that is in the store (numbered seq, n entries) as the newest, at restore
+ * (the tail must be empty). A seq that does not follow the newest live block's forgets the
+ * blocks before it. Returns 0 or ERR_NOMEM. */
+int pipeline__ring_adopt(struct pred_ring *r, int64_t seq, uint32_t n);
+/* Calls fn for the entries of a block read from the store (bytes[len], n entries of nch
+ * channels) from index `from` on. Returns fn's stop, 0, or ERR_CORRUPT (bytes not a well-formed
+ * block of n entries and nch channels: fn not called). */
+int pipeline__ring_block_each(const unsigned char *bytes, size_t len, uint32_t n, int nch,
+                              size_t from, pipeline__ring_fn fn, void *arg);
 
 /* A channel list, shared by the devices of a shard that have it (dev.chl): its names in order,
  * each followed by a NUL. Shard thread only; freed with the shard. */
@@ -152,12 +206,12 @@ struct dev {
     uint64_t skipped_old;
     int training; /* a training job for d runs */
     /* 1 from pipeline_forget (deleted from the store) until a reading comes (dev_reset_detector)
-     * or attributes are set again: the API's lookups (pipeline__find) do not see d meanwhile. Written under
-     * mu, read without it (relaxed: a query racing the delete sees either). */
+     * or attributes are set again: the API's lookups (pipeline__find) do not see d meanwhile.
+     * Written under mu, read without it (relaxed: a query racing the delete sees either). */
     atomic_int deleted;
-    int due;      /* d is in the training due-set (p->due_head list) */
-    int again;    /* a retrain asked through the API while d (or its group) was due or training:
-                     trained once more when that ends, so the request is not lost (d->mu) */
+    int due;   /* d is in the training due-set (p->due_head list) */
+    int again; /* a retrain asked through the API while d (or its group) was due or training:
+                  trained once more when that ends, so the request is not lost (d->mu) */
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     int64_t due_ts;          /* newest reading when d became due: its training window ends there */

@@ -65,12 +65,12 @@ static json_t *ranked(char *const *names, int nch, const float *share, int n)
 
 char *pipeline__event_json(const struct dev *d, const struct event *e)
 {
-    json_t *v = json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:b,s:o,s:o}", "device", d->name, "id",
-                          (json_int_t)e->id, "start_ts", (json_int_t)e->start_ts, "start",
-                          jtime(e->start_ts), "end_ts",
-                          e->end_ts >= 0 ? json_integer(e->end_ts) : json_null(), "end",
-                          e->end_ts >= 0 ? jtime(e->end_ts) : json_null(), "active", e->end_ts < 0,
-                          "peak_score", jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
+    json_t *v = json_pack(
+        "{s:s,s:I,s:I,s:o,s:o,s:o,s:b,s:o,s:o}", "device", d->name, "id", (json_int_t)e->id,
+        "start_ts", (json_int_t)e->start_ts, "start", jtime(e->start_ts), "end_ts",
+        e->end_ts >= 0 ? json_integer(e->end_ts) : json_null(), "end",
+        e->end_ts >= 0 ? jtime(e->end_ts) : json_null(), "active", e->end_ts < 0, "peak_score",
+        jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
     char *s = NULL;
     dump(v, &s);
     return s;
@@ -164,10 +164,10 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
         v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:b,s:o}",
                       "device", d->name, "state", state_names[r->state], "score", jnum(r->score),
                       "threshold", jnum(r->threshold), "since_ts", (json_int_t)c.since_ts, "since",
-                      jtime(c.since_ts), "last_ts", (json_int_t)c.last_ts, "last",
-                      jtime(c.last_ts), "model", "version", (json_int_t)r->version, "kind",
-                      kind_names[r->kind], "top_channels", ranked(c.ch, c.nch, r->contrib, 3),
-                      "imputed_channels", imputed, "readings_scored", (json_int_t)c.scored,
+                      jtime(c.since_ts), "last_ts", (json_int_t)c.last_ts, "last", jtime(c.last_ts),
+                      "model", "version", (json_int_t)r->version, "kind", kind_names[r->kind],
+                      "top_channels", ranked(c.ch, c.nch, r->contrib, 3), "imputed_channels",
+                      imputed, "readings_scored", (json_int_t)c.scored,
                       "readings_not_scored_out_of_order", (json_int_t)c.skipped_old, "training",
                       c.training, "latest", latest);
     }
@@ -180,14 +180,14 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
 /* The ring entries of one predictions answer, copied out under d->mu, and the stored readings
  * joined to them by timestamp (on_stored). */
 struct pred_join {
-    size_t n, next;   /* entries; the first one not yet passed by the store's points */
+    size_t n, next; /* entries; the first one not yet passed by the store's points */
     int nch;
     char *ch[DETECTOR_MAX_CHANNELS]; /* owned copies of the device's channel names */
-    int64_t *ts;      /* [n], increasing */
-    float *score;     /* [n] */
-    uint8_t *state;   /* [n] */
-    float *pred;      /* [n][nch] */
-    double *actual;   /* [n][nch]; NaN: the stored reading has no value of that channel */
+    int64_t *ts;                     /* [n], increasing */
+    float *score;                    /* [n] */
+    uint8_t *state;                  /* [n] */
+    float *pred;                     /* [n][nch] */
+    double *actual; /* [n][nch]; NaN: the stored reading has no value of that channel */
 };
 
 static void pred_join_free(struct pred_join *j)
@@ -259,39 +259,82 @@ static int pred_pick_oldest(void *arg, int64_t ts, float score, uint8_t state, c
     return 1;
 }
 
-/* Copies the ring entries in [from, to), at most limit, and the channel names; *oldest is the
- * oldest entry's timestamp (-1: empty ring). Caller holds d->mu. Returns 0 or ERR_NOMEM. */
-static int pred_copy(const struct dev *d, int64_t from, int64_t to, size_t limit,
-                     struct pred_join *j, int64_t *oldest)
+/* Allocates room for `room` entries of nch channels in j. Returns 0 or ERR_NOMEM. */
+static int pred_room(struct pred_join *j, size_t room, int nch)
 {
-    *oldest = -1;
-    j->nch = d->nch;
-    for (int c = 0; c < d->nch; c++)
-        if ((j->ch[c] = strdup(d->ch[c])) == NULL)
-            return ERR_NOMEM;
-    size_t room = pipeline__ring_len(&d->ring);
-    if (room > limit)
-        room = limit;
-    if (room == 0) {
-        struct pred_pick k = {j, from, to, -1, 0};
-        pipeline__ring_each(&d->ring, pred_pick_oldest, &k);
-        *oldest = k.oldest;
-        return 0;
-    }
-    size_t cells = room * (size_t)d->nch;
+    size_t cells = room * (size_t)nch;
+    j->nch = nch;
     j->ts = malloc(room * sizeof *j->ts);
     j->score = malloc(room * sizeof *j->score);
     j->state = malloc(room);
     j->pred = malloc(cells * sizeof *j->pred);
     j->actual = malloc(cells * sizeof *j->actual);
-    if (!j->ts || !j->score || !j->state || !j->pred || !j->actual)
+    return j->ts && j->score && j->state && j->pred && j->actual ? 0 : ERR_NOMEM;
+}
+
+/* What an answer reads from the store: the blocks [seq_lo, seq_hi), the first `skip` entries of
+ * the first not answered (pipeline__ring_stored). */
+struct pred_plan {
+    int64_t seq_lo, seq_hi;
+    size_t skip, stored; /* stored: entries they answer */
+    int64_t mem_oldest;  /* the oldest answered entry in memory (-1: none) */
+};
+
+/* Copies the channel names and the ring's answered entries in memory in [from, to), at most
+ * limit, into m (room for them); fills the plan of the rest. Caller holds d->mu. Returns 0 or
+ * ERR_NOMEM. */
+static int pred_copy(const struct dev *d, int64_t from, int64_t to, size_t limit,
+                     struct pred_join *j, struct pred_join *m, struct pred_plan *plan)
+{
+    j->nch = m->nch = d->nch;
+    for (int c = 0; c < d->nch; c++)
+        if ((j->ch[c] = strdup(d->ch[c])) == NULL)
+            return ERR_NOMEM;
+    plan->stored = pipeline__ring_stored(&d->ring, &plan->seq_lo, &plan->seq_hi, &plan->skip);
+    size_t room = pipeline__ring_len(&d->ring) - plan->stored;
+    if (room > limit)
+        room = limit;
+    struct pred_pick k = {m, from, to, -1, room};
+    if (room == 0) {
+        pipeline__ring_each(&d->ring, pred_pick_oldest, &k);
+        plan->mem_oldest = k.oldest;
+        return 0;
+    }
+    if (pred_room(m, room, d->nch))
         return ERR_NOMEM;
-    struct pred_pick k = {j, from, to, -1, room};
     pipeline__ring_each(&d->ring, pred_pick, &k);
-    *oldest = k.oldest;
-    for (size_t i = 0; i < j->n * (size_t)d->nch; i++)
-        j->actual[i] = NAN;
+    plan->mem_oldest = k.oldest;
     return 0;
+}
+
+/* store_pred_read_cb: a stored block's answered entries into the join (pred_pick), or only the
+ * oldest one's timestamp. Blocks come in order; the first may be newer than planned (the ring
+ * moved on and the store trimmed it meanwhile: the answer then starts later), but a gap after it
+ * is an error. */
+struct pred_read {
+    struct pred_pick *k;
+    const struct pred_plan *plan;
+    int only_oldest;
+    int64_t next; /* the block expected next (-1: the first) */
+    int stopped;  /* the walk ended before the last block */
+    int rc;
+};
+
+static int on_pred_block(void *arg, int64_t seq, uint32_t n, int nch, const void *blob, size_t len)
+{
+    struct pred_read *x = arg;
+    if ((x->next >= 0 && seq != x->next) || nch != x->k->j->nch) {
+        x->rc = ERR_CORRUPT;
+        return 1;
+    }
+    size_t from = seq == x->plan->seq_lo ? x->plan->skip : 0;
+    x->next = seq + 1;
+    int stop = pipeline__ring_block_each(blob, len, n, nch, from,
+                                         x->only_oldest ? pred_pick_oldest : pred_pick, x->k);
+    if (stop < 0)
+        x->rc = stop;
+    x->stopped = stop != 0;
+    return stop != 0;
 }
 
 int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
@@ -300,12 +343,63 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
-    struct pred_join j;
+    struct pred_join j, m;
     memset(&j, 0, sizeof j);
+    memset(&m, 0, sizeof m);
+    struct pred_plan plan;
+    /* The part in memory under d->mu, then the older part from the store without it: blocks
+     * leave memory only once committed, so the store has every block below the memory's. */
     pthread_mutex_lock(&d->mu);
-    int64_t oldest;
-    int rc = pred_copy(d, from, to, limit, &j, &oldest);
+    int rc = pred_copy(d, from, to, limit, &j, &m, &plan);
     pthread_mutex_unlock(&d->mu);
+    int64_t oldest = plan.mem_oldest;
+    if (rc == 0 && plan.stored > 0 && p->store) {
+        size_t room = plan.stored + m.n < limit ? plan.stored + m.n : limit;
+        /* Entries after the first in memory are newer than every stored one: then only the
+         * oldest stored timestamp is needed. */
+        int only_oldest = plan.mem_oldest >= 0 && from > plan.mem_oldest;
+        if (!only_oldest)
+            rc = pred_room(&j, room, j.nch);
+        struct pred_pick k = {&j, from, to, -1, room};
+        struct pred_read x = {&k, &plan, only_oldest, -1, 0, 0};
+        if (rc == 0)
+            rc = store_preds_read(p->store, device, plan.seq_lo, plan.seq_hi, on_pred_block, &x);
+        /* The newest stored blocks are missing (none at all: all trimmed, the ring moved on). */
+        if (rc == 0 && x.rc == 0 && !x.stopped && x.next >= 0 && x.next != plan.seq_hi)
+            x.rc = ERR_CORRUPT;
+        if (rc == 0)
+            rc = x.rc;
+        if (rc == ERR_NOTFOUND) /* deleted meanwhile */
+            rc = 0;
+        if (rc == ERR_CORRUPT)
+            log_error("pipeline: stored predictions of '%s' unreadable: %s", device,
+                      x.rc ? "a block is malformed or missing" : store_errmsg(p->store));
+        if (k.oldest >= 0)
+            oldest = k.oldest;
+        if (only_oldest)
+            j.n = 0;
+    }
+    /* The stored entries first, then those in memory, at most limit. */
+    if (rc == 0 && m.n > 0 && j.ts == NULL) {
+        struct pred_join t = m; /* the memory part is the whole answer */
+        memcpy(t.ch, j.ch, sizeof t.ch);
+        memset(j.ch, 0, sizeof j.ch);
+        pred_join_free(&j);
+        j = t;
+        memset(&m, 0, sizeof m);
+    } else if (rc == 0 && m.n > 0) {
+        for (size_t i = 0; i < m.n && j.n < limit; i++, j.n++) {
+            j.ts[j.n] = m.ts[i];
+            j.score[j.n] = m.score[i];
+            j.state[j.n] = m.state[i];
+            memcpy(j.pred + j.n * (size_t)j.nch, m.pred + i * (size_t)j.nch,
+                   (size_t)j.nch * sizeof *j.pred);
+        }
+    }
+    m.nch = 0; /* its names are j's */
+    pred_join_free(&m);
+    for (size_t i = 0; rc == 0 && i < j.n * (size_t)j.nch; i++)
+        j.actual[i] = NAN;
     /* The actual values: the stored readings over the entries' span, read without d->mu (a
      * reading overwritten since shows its current value). No store (unit tests) or a device
      * deleted meanwhile: all null. */
@@ -328,10 +422,10 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
             json_object_set_new(pred, j.ch[c], jnum(pv[c]));
             json_object_set_new(act, j.ch[c], jnum(av[c]));
         }
-        json_array_append_new(pts, json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)j.ts[i],
-                                             "time", jtime(j.ts[i]), "score", jnum(j.score[i]),
-                                             "state", state_names[j.state[i]], "predicted", pred,
-                                             "actual", act));
+        json_array_append_new(pts,
+                              json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)j.ts[i],
+                                        "time", jtime(j.ts[i]), "score", jnum(j.score[i]), "state",
+                                        state_names[j.state[i]], "predicted", pred, "actual", act));
     }
     pred_join_free(&j);
     json_t *v = json_pack("{s:s,s:o,s:o}", "device", device, "points", pts, "retained_from_ts",
@@ -427,7 +521,7 @@ struct ev_ctx {
     pipeline_t *p;
     json_t *arr;
     uint64_t token;
-    size_t n;                       /* events the store reported */
+    size_t n;                        /* events the store reported */
     int64_t first_start, last_start; /* the start times of the first and the last */
 };
 
@@ -768,13 +862,13 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "a scored reading counts as learning).\n"
                      "# TYPE vigil_devices_by_state gauge\n");
     for (int s = 0; s < 4; s++)
-        sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s],
-                    by_state[s]);
+        sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
     size_t omitted = n - gone - listed;
-    sbuf_printf(out, "# HELP vigil_metrics_devices_omitted Devices whose per-device series this "
-                     "scrape left out (more devices than http.metrics_max_devices).\n"
-                     "# TYPE vigil_metrics_devices_omitted gauge\n"
-                     "vigil_metrics_devices_omitted %zu\n",
+    sbuf_printf(out,
+                "# HELP vigil_metrics_devices_omitted Devices whose per-device series this "
+                "scrape left out (more devices than http.metrics_max_devices).\n"
+                "# TYPE vigil_metrics_devices_omitted gauge\n"
+                "vigil_metrics_devices_omitted %zu\n",
                 omitted);
     return omitted;
 }

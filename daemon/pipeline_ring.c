@@ -11,6 +11,19 @@
  * would, timestamps, scores and states bit for bit. A tail entry's fields are packed together
  * (ent()), so a push touches one or two cache lines.
  *
+ * The store. With a store, pipeline.c puts each sealed block to it as it is sealed
+ * (pipeline__ring_next), oldest first, and a block is freed from memory once the writer reports
+ * it committed together with every block before it (pipeline__ring_ack keeps the committed
+ * prefix, ok_upto; pipeline__ring_settle frees it). So the live blocks are always a prefix in the
+ * store (blk_mem of them, the oldest) and the rest in memory, numbered consecutively (seq): a
+ * reader copies the memory part under the device's mutex, then reads the blocks below the
+ * oldest in memory from the store (pipeline__ring_stored), with no gap and no duplicate. After a
+ * failed put, the blocks after the committed prefix are put again (a put replaces its seq); a
+ * block dropped beyond cap while in memory is never stored. The store keeps one block more than
+ * the live ones (keep_from), so a reader whose snapshot is a block old still finds its oldest.
+ * Sequence numbers only grow for a device (pipeline.c carries seq_next over a reset), so a late
+ * report on a block of a ring that was reset never extends the new ring's prefix.
+ *
  * A sealed block (a byte string; fields unaligned, read and written with memcpy):
  *   header  int64 ts0, uint32 dt, uint16 n, uint8 ts_mode, uint8 unused
  *   ts      RING_TS_REGULAR: nothing (entry k is ts0 + k * dt); RING_TS_DELTA: uint32 [n - 1]
@@ -19,18 +32,21 @@
  *   scores  float [n], exact
  *   per channel: uint8 width, float lo, float hi, then width 0: nothing (every value equals
  *           lo), 16: uint16 q [n], the value lo + q * (hi - lo) / 65535 rounded to float,
- *           32: float [n] exact (a non-finite value in the block)
+ *           32: float [n] exact (a non-finite value in the block, or a tail sealed whole by
+ *           pipeline__ring_seal_tail, so a restart answers its values bit for bit)
  * So a sealed predicted value is within (hi - lo) / 131070 of the prediction, plus float
  * rounding, where lo and hi are that channel's smallest and largest prediction among the
  * block's PIPE_RING_BLOCK readings: about 1/131,000 of the channel's local variation, not of its
  * magnitude (a value of 1500 varying by 30 over the block is kept to 0.0002). An 8-channel
  * entry takes about 21.5 bytes sealed against 45 exact.
  *
- * Threading: none of its own; the caller serialises access (the device's mutex). */
+ * Threading: none of its own; the caller serialises access (the device's mutex), except
+ * pipeline__ring_ack (any thread: atomics). */
 #include "err.h"
 #include "pipeline_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,12 +60,16 @@ static size_t entry_bytes(int nch)
     return sizeof(int64_t) + sizeof(float) + 1 + (size_t)nch * sizeof(float);
 }
 
-void pipeline__ring_init(struct pred_ring *r, size_t cap, int nch)
+void pipeline__ring_init(struct pred_ring *r, size_t cap, int nch, int64_t seq_next)
 {
-    memset(r, 0, sizeof *r);
+    memset(r, 0, offsetof(struct pred_ring, ack));
     r->cap = cap;
     r->nch = nch;
     r->tail_cap = cap < PIPE_RING_TAIL ? cap : PIPE_RING_TAIL;
+    r->seq_next = r->sent_next = seq_next;
+    /* Nothing of this ring is committed yet; a failure reported for an older one is moot. */
+    atomic_store_explicit(&r->ack.ok_upto, seq_next - 1, memory_order_release);
+    atomic_store_explicit(&r->ack.failed, 0, memory_order_release);
 }
 
 void pipeline__ring_deinit(struct pred_ring *r)
@@ -60,7 +80,9 @@ void pipeline__ring_deinit(struct pred_ring *r)
     for (size_t i = 0; i < r->blk_len; i++)
         free(r->blk[(r->blk_head + i) % r->blk_room]);
     free(r->blk);
-    memset(r, 0, sizeof *r);
+    const int64_t seq = r->seq_next; /* kept: see "The store" above */
+    memset(r, 0, offsetof(struct pred_ring, ack));
+    r->seq_next = r->sent_next = seq;
 }
 
 size_t pipeline__ring_len(const struct pred_ring *r)
@@ -147,21 +169,42 @@ static void put_f32(unsigned char **p, float v)
     *p += sizeof v;
 }
 
+/* Makes room for one more live block: the pointer array (and blk_n behind it) grows by half
+ * when full, the blocks oldest first from 0. Returns 0 or ERR_NOMEM (nothing changed). */
+static int blk_reserve(struct pred_ring *r)
+{
+    if (r->blk_len < r->blk_room)
+        return 0;
+    /* At most ceil(cap / PIPE_RING_BLOCK) + 1 blocks of PIPE_RING_BLOCK entries are live, plus the
+     * one being added before the oldest is dropped; blocks sealed shorter (a tail at shutdown)
+     * may need more. */
+    size_t room = r->blk_room ? r->blk_room + r->blk_room / 2 + 1 : r->cap / PIPE_RING_BLOCK + 3;
+    unsigned char **blk = malloc(room * (sizeof *blk + sizeof *r->blk_n));
+    if (blk == NULL)
+        return ERR_NOMEM;
+    uint16_t *n = (uint16_t *)(blk + room);
+    for (size_t i = 0; i < r->blk_len; i++) {
+        blk[i] = r->blk[(r->blk_head + i) % r->blk_room];
+        n[i] = r->blk_n[(r->blk_head + i) % r->blk_room];
+    }
+    free(r->blk);
+    r->blk = blk;
+    r->blk_n = n;
+    r->blk_room = room;
+    r->blk_head = 0;
+    return 0;
+}
+
 /* Seals the tail's oldest n entries into a block appended to the sealed ones and removes them
- * from the tail. Returns 0 or ERR_NOMEM (nothing changed). */
-static int seal(struct pred_ring *r, size_t n)
+ * from the tail; exact: every channel's values as floats (width 32, or 0 when constant).
+ * Returns 0 or ERR_NOMEM (nothing changed). */
+static int seal(struct pred_ring *r, size_t n, int exact)
 {
     const int C = r->nch;
     const size_t first = (r->tail_head + r->tail_room - r->tail_len) % r->tail_room;
 #define AT(k) ent(r->tail, (first + (k)) % r->tail_room, C)
-    if (r->blk == NULL) {
-        /* Every block holds PIPE_RING_BLOCK entries (cap > tail_cap = PIPE_RING_TAIL here). The
-         * blocks but the oldest hold fewer than cap entries, so at most ceil(cap / PIPE_RING_BLOCK)
-         * + 1 are kept, plus the one being added before the oldest is dropped. */
-        r->blk_room = r->cap / PIPE_RING_BLOCK + 3;
-        if ((r->blk = calloc(r->blk_room, sizeof *r->blk)) == NULL)
-            return ERR_NOMEM;
-    }
+    if (blk_reserve(r) != 0)
+        return ERR_NOMEM;
     /* Timestamps: a constant step (the usual case), gaps of 32 bits, or raw. */
     int mode = RING_TS_REGULAR;
     int64_t dt0 = n > 1 ? ent_ts(AT(1)) - ent_ts(AT(0)) : 0;
@@ -196,7 +239,7 @@ static int seal(struct pred_ring *r, size_t n)
         }
         if (same)
             a = b = ent_pred(AT(0), c);
-        width[c] = same ? 0 : !finite || !isfinite(b - a) ? 32 : 16;
+        width[c] = same ? 0 : exact || !finite || !isfinite(b - a) ? 32 : 16;
         lo[c] = a;
         hi[c] = b;
         bytes += 1 + 8 + (size_t)width[c] / 8 * n;
@@ -237,19 +280,31 @@ static int seal(struct pred_ring *r, size_t n)
         }
     }
 #undef AT
-    r->blk[(r->blk_head + r->blk_len) % r->blk_room] = blk;
+    size_t at = (r->blk_head + r->blk_len) % r->blk_room;
+    r->blk[at] = blk;
+    r->blk_n[at] = (uint16_t)n;
     r->blk_len++;
+    r->seq_next++;
     r->sealed += n;
     r->tail_len -= n;
     return 0;
 }
 
-/* Entries in the oldest sealed block. */
-static size_t blk_n(const unsigned char *b)
+/* Drops the oldest live blocks the newer entries no longer need (they hold cap without them),
+ * from memory or, when stored, from the ring's account (the store trims them: keep_from). */
+static void drop_old(struct pred_ring *r)
 {
-    uint16_t n;
-    memcpy(&n, b + 12, sizeof n);
-    return n;
+    while (r->blk_len > 0 && r->sealed - r->blk_n[r->blk_head] + r->tail_len >= r->cap) {
+        r->sealed -= r->blk_n[r->blk_head];
+        free(r->blk[r->blk_head]);
+        r->blk[r->blk_head] = NULL;
+        r->blk_head = (r->blk_head + 1) % r->blk_room;
+        r->blk_len--;
+        if (r->blk_mem > 0)
+            r->blk_mem--;
+    }
+    size_t total = r->sealed + r->tail_len;
+    r->skip = total > r->cap ? total - r->cap : 0;
 }
 
 int pipeline__ring_push(struct pred_ring *r, int64_t ts, float score, uint8_t state,
@@ -259,18 +314,9 @@ int pipeline__ring_push(struct pred_ring *r, int64_t ts, float score, uint8_t st
         return ERR_NOMEM; /* nothing is recorded */
     if (r->tail_len == r->tail_cap) {
         if (r->tail_cap < r->cap) {
-            int rc = seal(r, PIPE_RING_BLOCK < r->tail_cap ? PIPE_RING_BLOCK : r->tail_cap);
+            int rc = seal(r, PIPE_RING_BLOCK < r->tail_cap ? PIPE_RING_BLOCK : r->tail_cap, 0);
             if (rc < 0)
                 return rc;
-            /* Drop the oldest blocks the newer entries no longer need. */
-            while (r->blk_len > 0 &&
-                   r->sealed - blk_n(r->blk[r->blk_head]) + r->tail_len + 1 >= r->cap) {
-                r->sealed -= blk_n(r->blk[r->blk_head]);
-                free(r->blk[r->blk_head]);
-                r->blk[r->blk_head] = NULL;
-                r->blk_head = (r->blk_head + 1) % r->blk_room;
-                r->blk_len--;
-            }
         } else {
             r->tail_len--; /* a plain ring: the oldest entry is overwritten */
         }
@@ -286,57 +332,87 @@ int pipeline__ring_push(struct pred_ring *r, int64_t ts, float score, uint8_t st
     r->tail_head = (r->tail_head + 1) % r->tail_room;
     r->tail_len++;
     /* Answer the newest cap entries only. */
-    size_t total = r->sealed + r->tail_len;
-    r->skip = total > r->cap ? total - r->cap : 0;
+    drop_old(r);
     return 0;
 }
 
-/* Calls fn for the entries of a sealed block from index `from` on; returns fn's stop or 0. */
-static int blk_each(const unsigned char *b, int C, size_t from, pipeline__ring_fn fn, void *arg)
-{
+/* A block's layout, from its header and each channel's width: where its parts start and its
+ * length. Returns 0, or -1 when it does not fit in avail bytes or is malformed (a mode or
+ * width that does not exist). */
+struct blk_layout {
     int64_t ts0;
     uint32_t dt;
     uint16_t n;
-    memcpy(&ts0, b, 8);
-    memcpy(&dt, b + 8, 4);
-    memcpy(&n, b + 12, 2);
-    const int mode = b[14];
-    const unsigned char *ts = b + RING_HDR;
-    const unsigned char *states = ts + (mode == RING_TS_RAW     ? 8 * (size_t)n
-                                        : mode == RING_TS_DELTA ? 4 * (size_t)(n - 1)
-                                                                : 0);
-    const unsigned char *scores = states + (n + 3) / 4;
-    const unsigned char *ch[DETECTOR_MAX_CHANNELS];
+    int mode;
+    const unsigned char *ts, *states, *scores, *ch[DETECTOR_MAX_CHANNELS];
+    size_t len;
+};
+
+static int blk_parse(const unsigned char *b, size_t avail, int C, struct blk_layout *l)
+{
+    if (avail < RING_HDR)
+        return -1;
+    memcpy(&l->ts0, b, 8);
+    memcpy(&l->dt, b + 8, 4);
+    memcpy(&l->n, b + 12, 2);
+    l->mode = b[14];
+    const size_t n = l->n;
+    if (n == 0 || l->mode > RING_TS_RAW)
+        return -1;
+    size_t off = RING_HDR;
+    l->ts = b + off;
+    off += l->mode == RING_TS_RAW ? 8 * n : l->mode == RING_TS_DELTA ? 4 * (n - 1) : 0;
+    l->states = b + off;
+    off += (n + 3) / 4;
+    l->scores = b + off;
+    off += 4 * n;
+    for (int c = 0; c < C; c++) {
+        if (off + 9 > avail)
+            return -1;
+        const unsigned w = b[off];
+        if (w != 0 && w != 16 && w != 32)
+            return -1;
+        l->ch[c] = b + off;
+        off += 9 + w / 8 * n;
+    }
+    if (off > avail)
+        return -1;
+    l->len = off;
+    return 0;
+}
+
+/* Calls fn for the entries of a well-formed sealed block from index `from` on; returns fn's stop
+ * or 0. */
+static int blk_each(const struct blk_layout *l, int C, size_t from, pipeline__ring_fn fn, void *arg)
+{
+    const size_t n = l->n;
     float lo[DETECTOR_MAX_CHANNELS], hi[DETECTOR_MAX_CHANNELS];
     double step[DETECTOR_MAX_CHANNELS];
-    const unsigned char *p = scores + 4 * (size_t)n;
     for (int c = 0; c < C; c++) {
-        ch[c] = p;
-        memcpy(&lo[c], p + 1, 4);
-        memcpy(&hi[c], p + 5, 4);
+        memcpy(&lo[c], l->ch[c] + 1, 4);
+        memcpy(&hi[c], l->ch[c] + 5, 4);
         step[c] = ((double)hi[c] - (double)lo[c]) / 65535.0;
-        p += 9 + (size_t)p[0] / 8 * n;
     }
-    int64_t t = ts0;
+    int64_t t = l->ts0;
     for (size_t k = 0; k < n; k++) {
-        if (k > 0 && mode == RING_TS_REGULAR) {
-            t += dt;
-        } else if (k > 0 && mode == RING_TS_DELTA) {
+        if (k > 0 && l->mode == RING_TS_REGULAR) {
+            t += l->dt;
+        } else if (k > 0 && l->mode == RING_TS_DELTA) {
             uint32_t g;
-            memcpy(&g, ts + 4 * (k - 1), 4);
+            memcpy(&g, l->ts + 4 * (k - 1), 4);
             t += g;
-        } else if (mode == RING_TS_RAW) {
-            memcpy(&t, ts + 8 * k, 8);
+        } else if (l->mode == RING_TS_RAW) {
+            memcpy(&t, l->ts + 8 * k, 8);
         }
         if (k < from)
             continue;
         float score, pred[DETECTOR_MAX_CHANNELS];
-        memcpy(&score, scores + 4 * k, 4);
+        memcpy(&score, l->scores + 4 * k, 4);
         for (int c = 0; c < C; c++) {
-            const unsigned char *d = ch[c] + 9;
-            if (ch[c][0] == 0) {
+            const unsigned char *d = l->ch[c] + 9;
+            if (l->ch[c][0] == 0) {
                 pred[c] = lo[c];
-            } else if (ch[c][0] == 32) {
+            } else if (l->ch[c][0] == 32) {
                 memcpy(&pred[c], d + 4 * k, 4);
             } else {
                 uint16_t q;
@@ -344,24 +420,37 @@ static int blk_each(const unsigned char *b, int C, size_t from, pipeline__ring_f
                 pred[c] = (float)((double)lo[c] + q * step[c]);
             }
         }
-        int stop = fn(arg, t, score, (uint8_t)((states[k / 4] >> (2 * (k % 4))) & 3u), pred);
+        int stop = fn(arg, t, score, (uint8_t)((l->states[k / 4] >> (2 * (k % 4))) & 3u), pred);
         if (stop)
             return stop;
     }
     return 0;
 }
 
+int pipeline__ring_block_each(const unsigned char *bytes, size_t len, uint32_t n, int nch,
+                              size_t from, pipeline__ring_fn fn, void *arg)
+{
+    struct blk_layout l;
+    if (nch < 1 || nch > DETECTOR_MAX_CHANNELS || blk_parse(bytes, len, nch, &l) != 0 ||
+        l.len != len || l.n != n)
+        return ERR_CORRUPT;
+    return blk_each(&l, nch, from, fn, arg);
+}
+
 int pipeline__ring_each(const struct pred_ring *r, pipeline__ring_fn fn, void *arg)
 {
-    size_t skip = r->skip;
-    for (size_t i = 0; i < r->blk_len; i++) {
+    /* The skip applies to the oldest live block: in the store when blk_mem > 0. */
+    size_t skip = r->blk_mem > 0 ? 0 : r->skip;
+    for (size_t i = r->blk_mem; i < r->blk_len; i++) {
         const unsigned char *b = r->blk[(r->blk_head + i) % r->blk_room];
-        size_t n = blk_n(b);
+        size_t n = r->blk_n[(r->blk_head + i) % r->blk_room];
         if (skip >= n) {
             skip -= n;
             continue;
         }
-        int stop = blk_each(b, r->nch, skip, fn, arg);
+        struct blk_layout l;
+        (void)blk_parse(b, SIZE_MAX, r->nch, &l); /* sealed here: well-formed */
+        int stop = blk_each(&l, r->nch, skip, fn, arg);
         skip = 0;
         if (stop)
             return stop;
@@ -377,5 +466,137 @@ int pipeline__ring_each(const struct pred_ring *r, pipeline__ring_fn fn, void *a
         if (stop)
             return stop;
     }
+    return 0;
+}
+
+size_t pipeline__ring_stored(const struct pred_ring *r, int64_t *seq_lo, int64_t *seq_hi,
+                             size_t *skip)
+{
+    const int64_t seq0 = r->seq_next - (int64_t)r->blk_len;
+    *seq_lo = seq0;
+    *seq_hi = seq0 + (int64_t)r->blk_mem;
+    *skip = r->blk_mem > 0 ? r->skip : 0;
+    size_t n = 0;
+    for (size_t i = 0; i < r->blk_mem; i++)
+        n += r->blk_n[(r->blk_head + i) % r->blk_room];
+    return n - *skip;
+}
+
+/* The newest timestamp of a well-formed block. */
+static int64_t blk_last_ts(const struct blk_layout *l)
+{
+    if (l->mode == RING_TS_REGULAR)
+        return l->ts0 + (int64_t)l->dt * (l->n - 1);
+    int64_t t = l->ts0;
+    if (l->mode == RING_TS_RAW) {
+        memcpy(&t, l->ts + 8 * ((size_t)l->n - 1), 8);
+        return t;
+    }
+    for (size_t k = 1; k < l->n; k++) {
+        uint32_t g;
+        memcpy(&g, l->ts + 4 * (k - 1), 4);
+        t += g;
+    }
+    return t;
+}
+
+int pipeline__ring_block(const struct pred_ring *r, size_t i, struct pred_block *b)
+{
+    if (i >= r->blk_len || i < r->blk_mem)
+        return 0;
+    const size_t at = (r->blk_head + i) % r->blk_room;
+    struct blk_layout l;
+    (void)blk_parse(r->blk[at], SIZE_MAX, r->nch, &l);
+    const int64_t seq0 = r->seq_next - (int64_t)r->blk_len;
+    b->seq = seq0 + (int64_t)i;
+    /* One block more than the live ones: a reader's snapshot may be one block old. */
+    b->keep_from = seq0 - 1;
+    b->t0 = l.ts0;
+    b->t1 = blk_last_ts(&l);
+    b->n = r->blk_n[at];
+    b->bytes = r->blk[at];
+    b->len = l.len;
+    return 1;
+}
+
+void pipeline__ring_ack(struct pred_ring *r, int64_t seq, int status)
+{
+    if (status != 0) {
+        atomic_store_explicit(&r->ack.failed, 1, memory_order_release);
+        return;
+    }
+    /* Reports come in the order of the puts (one writer, first in first out): a block extends
+     * the committed prefix when it follows it. A block after a failed one does not (it is put
+     * again after it); a report of a ring since reset never follows its prefix. */
+    int_fast64_t want = seq - 1;
+    atomic_compare_exchange_strong_explicit(&r->ack.ok_upto, &want, seq, memory_order_acq_rel,
+                                            memory_order_relaxed);
+}
+
+void pipeline__ring_settle(struct pred_ring *r)
+{
+    const int64_t seq0 = r->seq_next - (int64_t)r->blk_len;
+    const int64_t upto = atomic_load_explicit(&r->ack.ok_upto, memory_order_acquire);
+    while (r->blk_mem < r->blk_len && seq0 + (int64_t)r->blk_mem <= upto) {
+        const size_t at = (r->blk_head + r->blk_mem) % r->blk_room;
+        free(r->blk[at]);
+        r->blk[at] = NULL;
+        r->blk_mem++;
+    }
+    /* A put failed: every block after the committed prefix is put again, in order. */
+    if (atomic_load_explicit(&r->ack.failed, memory_order_relaxed) &&
+        atomic_exchange_explicit(&r->ack.failed, 0, memory_order_acq_rel))
+        r->sent_next = upto + 1;
+}
+
+int pipeline__ring_next(struct pred_ring *r, struct pred_block *b)
+{
+    const int64_t seq0 = r->seq_next - (int64_t)r->blk_len;
+    const int64_t mem0 = seq0 + (int64_t)r->blk_mem; /* the oldest block in memory */
+    if (r->sent_next < mem0)
+        r->sent_next = mem0; /* those before are committed, or were dropped unsent */
+    if (!pipeline__ring_block(r, (size_t)(r->sent_next - seq0), b))
+        return 0;
+    r->sent_next++;
+    return 1;
+}
+
+void pipeline__ring_unsend(struct pred_ring *r, int64_t seq)
+{
+    if (seq < r->sent_next)
+        r->sent_next = seq;
+}
+
+int pipeline__ring_seal_tail(struct pred_ring *r)
+{
+    while (r->tail_len > 0) {
+        int rc = seal(r, r->tail_len < PIPE_RING_BLOCK ? r->tail_len : PIPE_RING_BLOCK, 1);
+        if (rc)
+            return rc;
+    }
+    drop_old(r);
+    return 0;
+}
+
+int pipeline__ring_adopt(struct pred_ring *r, int64_t seq, uint32_t n)
+{
+    if (r->cap == 0 || n == 0 || n > UINT16_MAX || r->tail_len > 0 || r->blk_mem < r->blk_len)
+        return ERR_INVAL;
+    if (r->blk_len > 0 && seq != r->seq_next) { /* not the next one: forget those before */
+        r->blk_len = r->blk_mem = 0;
+        r->sealed = 0;
+    }
+    int rc = blk_reserve(r);
+    if (rc)
+        return rc;
+    size_t at = (r->blk_head + r->blk_len) % r->blk_room;
+    r->blk[at] = NULL;
+    r->blk_n[at] = (uint16_t)n;
+    r->blk_len++;
+    r->blk_mem = r->blk_len;
+    r->sealed += n;
+    r->seq_next = r->sent_next = seq + 1;
+    atomic_store_explicit(&r->ack.ok_upto, seq, memory_order_release);
+    drop_old(r);
     return 0;
 }

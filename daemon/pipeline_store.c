@@ -494,6 +494,41 @@ static int add_name(void *arg, const store_device_info_t *info)
     return 0;
 }
 
+/* store_pred_list_cb: a stored prediction block becomes the newest of its device's ring, if its
+ * device was restored with channels of its width and the block ends by the detector's state
+ * (after a crash, blocks newer than the saved detector are predicted again by the catch-up:
+ * adopting them too would answer those timestamps twice). The first block that does not fit
+ * ends the device's run (a gap in the numbers starts a new one: pipeline__ring_adopt); the
+ * next put's trim deletes what is not adopted. */
+struct pred_restore {
+    pipeline_t *p;
+    struct dev *d; /* the device of the previous block (NULL: unknown or not restored) */
+    int stopped;   /* d's run has ended */
+    size_t blocks, devices;
+};
+
+static int on_pred_block(void *arg, const char *device, int64_t seq, uint32_t n, int nch,
+                         int64_t t1)
+{
+    struct pred_restore *x = arg;
+    if (x->d == NULL || strcmp(x->d->name, device) != 0) {
+        x->d = pipeline__find(x->p, device);
+        x->stopped = 0;
+        if (x->d)
+            x->devices++;
+    }
+    struct dev *d = x->d;
+    if (d == NULL || x->stopped)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    int ok = d->det != NULL && d->ring.nch == nch && t1 <= d->last_ts &&
+             pipeline__ring_adopt(&d->ring, seq, n) == 0;
+    pthread_mutex_unlock(&d->mu);
+    x->stopped = !ok;
+    x->blocks += ok;
+    return 0;
+}
+
 int pipeline_restore(pipeline_t *p)
 {
     if (p->store == NULL)
@@ -503,6 +538,10 @@ int pipeline_restore(pipeline_t *p)
     if (rc == 0)
         rc = store_detectors_load(p->store, on_detector, &rctx);
     model_destroy(rctx.lstm);
+    /* The rings' older predictions, before the catch-up pushes newer ones. */
+    struct pred_restore prx = {.p = p};
+    if (rc == 0 && store_preds_list(p->store, on_pred_block, &prx) != 0)
+        log_warn("pipeline: stored predictions not restored: %s", store_errmsg(p->store));
     struct names nm = {0};
     if (rc == 0)
         rc = store_device_list(p->store, NULL, 0, add_name, &nm);
@@ -528,7 +567,7 @@ int pipeline_restore(pipeline_t *p)
         free(nm.v[i]);
     free(nm.v);
     log_info("pipeline: %d detectors restored (%d unusable, %d shared models), %zu devices caught "
-             "up",
-             rctx.loaded, rctx.failed, rctx.models, nm.n);
+             "up, %zu stored prediction blocks",
+             rctx.loaded, rctx.failed, rctx.models, nm.n, prx.blocks);
     return rc;
 }

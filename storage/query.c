@@ -571,3 +571,88 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
     read_end(s, r);
     return read_status(err);
 }
+
+/* ---- prediction blocks ---- */
+
+int store_preds_read(store_t *s, const char *device, int64_t from_seq, int64_t to_seq,
+                     store_pred_read_cb cb, void *arg)
+{
+    if (device == NULL)
+        return ERR_NOTFOUND;
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = r->preds_read;
+    int64_t dev = 0;
+    int err = read_begin(s, r);
+    if (err == 0)
+        err = device_id(s, r, device, &dev);
+    if (err == 0) {
+        sqlite3_bind_int64(st, 1, dev);
+        sqlite3_bind_int64(st, 2, from_seq);
+        sqlite3_bind_int64(st, 3, to_seq);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t seq = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+            int64_t nch = sqlite3_column_int64(st, 2), sum = sqlite3_column_int64(st, 3);
+            const void *blob = sqlite3_column_blob(st, 4);
+            size_t len = (size_t)sqlite3_column_bytes(st, 4);
+            if (blob == NULL || len == 0 || n < 1 || n > 65535 || nch < 1 || nch > 64 ||
+                (uint32_t)sum != store__pred_sum(blob, len) || sum < 0 || sum > UINT32_MAX) {
+                store__set_errmsg(s, "prediction block %lld of device \"%s\" is corrupt",
+                                  (long long)seq, device);
+                err = ERR_CORRUPT;
+                break;
+            }
+            if (cb(arg, seq, (uint32_t)n, (int)nch, blob, len) != 0)
+                break;
+        }
+        int e2 = rows_end(s, r, st, err ? SQLITE_DONE : rc, "reading prediction blocks");
+        err = err ? err : e2;
+    }
+    read_end(s, r);
+    return err == ERR_CORRUPT ? err : read_status(err);
+}
+
+int store_preds_list(store_t *s, store_pred_list_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = r->preds_all;
+    int err = read_begin(s, r);
+    if (err == 0) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            int64_t n = sqlite3_column_int64(st, 2), nch = sqlite3_column_int64(st, 3);
+            if (n < 1 || n > 65535 || nch < 1 || nch > 64)
+                continue; /* unusable: store_preds_read would refuse it; the next put trims it */
+            if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                   (uint32_t)n, (int)nch, sqlite3_column_int64(st, 4)) != 0)
+                break;
+        }
+        err = rows_end(s, r, st, rc, "listing prediction blocks");
+    }
+    read_end(s, r);
+    return read_status(err);
+}
+
+int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *bytes)
+{
+    *blocks = *bytes = 0;
+    if (device == NULL)
+        return ERR_NOTFOUND;
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = r->preds_bytes;
+    int64_t dev = 0;
+    int err = read_begin(s, r);
+    if (err == 0)
+        err = device_id(s, r, device, &dev);
+    if (err == 0) {
+        sqlite3_bind_int64(st, 1, dev);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            *blocks = sqlite3_column_int64(st, 0);
+            *bytes = sqlite3_column_int64(st, 1);
+        }
+        err = rows_end(s, r, st, rc, "sizing prediction blocks");
+    }
+    read_end(s, r);
+    return read_status(err);
+}

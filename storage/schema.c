@@ -3,8 +3,8 @@
  *
  * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
  * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C; 3 -> 4 adds the readings
- * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c) and
- * runs in one transaction
+ * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c;
+ * 5 -> 6 adds the prediction blocks' table) and runs in one transaction
  * with the user_version bump, so a crash leaves either the old or the new schema. A database newer
  * than this code is refused before anything is written.
  *
@@ -96,6 +96,15 @@ static const char *const migrations[] = {
     "ALTER TABLE detectors ADD COLUMN ckpt_id INTEGER;"
     "CREATE INDEX detectors_ckpt ON detectors(ckpt_id, device_id);" CKPT_TRIGGERS("models")
         CKPT_TRIGGERS("detectors"),
+    /* 5 -> 6: a device's older predictions (daemon/pipeline_ring.c's sealed blocks), one row a
+     * block of about 1.4 KB: a rowid table, whose leaf keeps such a row whole (a WITHOUT ROWID
+     * one would spill it to an overflow page). sum is the block's checksum (preds.c). The index
+     * covers the start-up listing (store_preds_list), so it reads no block. No uniqueness: a
+     * put deletes the rows it replaces first. */
+    "CREATE TABLE preds(device_id INTEGER NOT NULL, seq INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " nch INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, sum INTEGER NOT NULL,"
+    " data BLOB NOT NULL);"
+    "CREATE INDEX preds_dev ON preds(device_id, seq, n, nch, t1);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -462,6 +471,12 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         {&w->del_models, "DELETE FROM models WHERE device_id=?1"},
         {&w->del_events, "DELETE FROM events WHERE device_id=?1"},
         {&w->del_dets, "DELETE FROM detectors WHERE device_id=?1"},
+        {&w->del_preds, "DELETE FROM preds WHERE device_id=?1"},
+        /* A put's trim: the blocks below ?2 (beyond the ring) and from ?3 on (the one it
+         * replaces, and any a ring that started again left above it). */
+        {&w->pred_trim, "DELETE FROM preds WHERE device_id=?1 AND (seq<?2 OR seq>=?3)"},
+        {&w->pred_ins, "INSERT INTO preds(device_id, seq, n, nch, t0, t1, sum, data)"
+                       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         err = prepare(w->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
@@ -482,7 +497,7 @@ void store__writer_close(store_t *s)
         w->chunk_del,  w->dev_ins,    w->dev_upd,   w->dev_attrs,  w->chan_ins,    w->del_readings,
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
         w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan,
-        w->ckpt_find,  w->ckpt_add,   w->ckpt_gc};
+        w->ckpt_find,  w->ckpt_add,   w->ckpt_gc,   w->del_preds,  w->pred_trim,   w->pred_ins};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
@@ -536,6 +551,12 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
         {&r->det_all, "SELECT d.name, t.last_ts, t.blob, t.ckpt_id FROM detectors t"
                       " CROSS JOIN devices d ON d.id=t.device_id ORDER BY t.ckpt_id, t.device_id"},
         {&r->ckpt_get, "SELECT data FROM ckpts WHERE id=?1"},
+        {&r->preds_read, "SELECT seq, n, nch, sum, data FROM preds WHERE device_id=?1"
+                         " AND seq>=?2 AND seq<?3 ORDER BY seq"},
+        {&r->preds_all, "SELECT d.name, p.seq, p.n, p.nch, p.t1 FROM preds p CROSS JOIN devices d"
+                        " ON d.id=p.device_id ORDER BY p.device_id, p.seq"},
+        {&r->preds_bytes, "SELECT count(*), coalesce(sum(length(data)), 0) FROM preds"
+                          " WHERE device_id=?1"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         int err = prepare(r->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
@@ -551,7 +572,7 @@ static void reader_close(store_reader_t *r)
                            r->range_asc,   r->range_desc,    r->json_obj,  r->models_list,
                            r->model_get,   r->model_latest,  r->ev_dev,    r->ev_dev_active,
                            r->ev_all,      r->ev_all_active, r->det_all,   r->log_gen,
-                           r->ckpt_get};
+                           r->ckpt_get,    r->preds_read,    r->preds_all, r->preds_bytes};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     store__codec_free(&r->codec);

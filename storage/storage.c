@@ -445,7 +445,8 @@ int store_retention_sweep(store_t *s)
 static store_job_t *op_new(enum store_job_kind kind, const char *device, const char *info,
                            const void *blob, size_t len)
 {
-    store_job_t *j = job_new(kind, device, kind == JOB_DETECTOR ? NULL : info ? info : "{}");
+    int bare = kind == JOB_DETECTOR || kind == JOB_PRED || kind == JOB_PRED_DROP; /* no info */
+    store_job_t *j = job_new(kind, device, bare ? NULL : info ? info : "{}");
     if (j == NULL)
         return NULL;
     /* A detector's empty state is still a value (blob NOT NULL); one byte keeps malloc honest. */
@@ -554,6 +555,48 @@ int store_detector_put(store_t *s, const char *device, int64_t last_ts, const vo
     j->u.detector.last_ts = last_ts;
     j->u.detector.ckpt_len = ckpt_len;
     return op_enqueue(s, j);
+}
+
+uint32_t store__pred_sum(const void *p, size_t len)
+{
+    const unsigned char *b = p;
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 16777619u;
+    return h;
+}
+
+int store_pred_put(store_t *s, const char *device, const store_pred_t *b, store_pred_cb cb,
+                   void *arg)
+{
+    int err = op_check(device, b->blob, b->len);
+    if (err == 0 &&
+        (b->len == 0 || b->n < 1 || b->n > 65535 || b->nch < 1 || b->nch > 64 || b->t1 < b->t0))
+        err = ERR_INVAL;
+    if (err)
+        return err;
+    store_job_t *j = op_new(JOB_PRED, device, NULL, b->blob, b->len);
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->u.pred.seq = b->seq;
+    j->u.pred.keep_from = b->keep_from;
+    j->u.pred.t0 = b->t0;
+    j->u.pred.t1 = b->t1;
+    j->u.pred.n = b->n;
+    j->u.pred.nch = b->nch;
+    j->u.pred.sum = store__pred_sum(b->blob, b->len);
+    j->u.pred.cb = cb;
+    j->u.pred.arg = arg;
+    return op_enqueue(s, j);
+}
+
+int store_preds_drop(store_t *s, const char *device)
+{
+    int err = op_check(device, NULL, 0);
+    if (err)
+        return err;
+    store_job_t *j = op_new(JOB_PRED_DROP, device, NULL, NULL, 0);
+    return j ? op_enqueue(s, j) : ERR_NOMEM;
 }
 
 static int64_t file_size(const char *path)

@@ -13,7 +13,8 @@
  * docs/architecture.md.
  *
  * Beside the readings, the store keeps what the anomaly pipeline needs across restarts: model
- * versions with their metrics, anomaly events and each device's serialized detector. Their writes
+ * versions with their metrics, anomaly events, each device's serialized detector and its older
+ * predictions (prediction blocks). Their writes
  * are asynchronous (queued to the same writer, never waited for); store_flush waits for them.
  *
  * Threads: store_open/store_close from the owning thread (the daemon's main thread); every other
@@ -92,7 +93,8 @@ int store_write(store_t *s, batch_t *b);
  * attrs not a JSON object), ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_CLOSED (store closing). */
 int store_device_put(store_t *s, const char *device, const char *attrs_json, int *created);
 
-/* Deletes a device, its channels and all its readings, models, events and detector. Blocks until
+/* Deletes a device, its channels and all its readings, models, events, detector and prediction
+ * blocks. Blocks until
  * committed (the writer deletes every row in one transaction, so other writes wait behind a large
  * device). Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_CLOSED. */
 int store_device_delete(store_t *s, const char *device);
@@ -210,6 +212,65 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
  * model), and store_detectors_load gives it back beside the blob. */
 int store_detector_put(store_t *s, const char *device, int64_t last_ts, const void *blob,
                        size_t len, const void *ckpt, size_t ckpt_len);
+
+/* ---- Prediction blocks ----
+ *
+ * A device's older predictions (daemon/pipeline_ring.c seals them into blocks of bytes opaque to
+ * the store), numbered by the caller with a per-device sequence number seq, each holding n
+ * predictions of nch channels. The store keeps each with a checksum and gives it back by seq. */
+
+/* Called on the writer thread once the put's transaction has committed (status 0; also when
+ * the device no longer exists and the put was a no-op) or failed (ERR_IO, ERR_NOSPACE). Must
+ * be quick and must not call back into the store. */
+typedef void (*store_pred_cb)(void *arg, int64_t seq, int status);
+
+/* A block to write: seq, its n predictions (1 <= n <= 65535) of nch channels (1 <= nch <= 64)
+ * from timestamp t0 to t1, blob[len] (len >= 1; borrowed, copied by the put), and keep_from:
+ * the device's blocks below it are deleted in the same transaction. */
+typedef struct store_pred {
+    int64_t seq, keep_from, t0, t1;
+    uint32_t n;
+    int nch;
+    const void *blob;
+    size_t len;
+} store_pred_t;
+
+/* Writes block b->seq of a device, asynchronously as the puts above, deleting in the same
+ * transaction the device's blocks below b->keep_from and those from b->seq on (the one it
+ * replaces, and any left above it by a ring that started again). cb (may be NULL) is called
+ * exactly once when the put was queued (returned 0), never when it was not. Returns as the
+ * puts above; ERR_INVAL also for a field of b out of range. */
+int store_pred_put(store_t *s, const char *device, const store_pred_t *b, store_pred_cb cb,
+                   void *arg);
+
+/* Deletes every block of the device, asynchronously (a ring that starts again: new channels).
+ * Returns as the puts above. */
+int store_preds_drop(store_t *s, const char *device);
+
+/* One block: seq, its n predictions of nch channels, bytes borrowed for the call. Return
+ * nonzero to stop. */
+typedef int (*store_pred_read_cb)(void *arg, int64_t seq, uint32_t n, int nch, const void *blob,
+                                  size_t len);
+
+/* Reports the device's blocks with seq in [from_seq, to_seq), lowest first, in one snapshot.
+ * Returns 0, ERR_NOTFOUND (no such device), ERR_CORRUPT (a block whose bytes do not match its
+ * checksum, or n, nch out of range: the blocks before it were reported, it and those after
+ * not), ERR_IO, ERR_NOMEM. */
+int store_preds_read(store_t *s, const char *device, int64_t from_seq, int64_t to_seq,
+                     store_pred_read_cb cb, void *arg);
+
+/* One stored block's place, without its bytes (device borrowed for the call); t1 is its newest
+ * prediction's timestamp. */
+typedef int (*store_pred_list_cb)(void *arg, const char *device, int64_t seq, uint32_t n, int nch,
+                                  int64_t t1);
+
+/* Reports every stored block of every device (for start-up), by device in creation order, then
+ * seq, from the index alone. Returns 0, ERR_IO, ERR_NOMEM. */
+int store_preds_list(store_t *s, store_pred_list_cb cb, void *arg);
+
+/* The device's stored blocks and their bytes (blocks only, not SQLite's pages). Returns 0,
+ * ERR_NOTFOUND, ERR_IO. */
+int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *bytes);
 
 /* Blocks until everything queued before the call (readings, device changes and the asynchronous
  * puts) is committed or has failed, and their done callbacks and commit hooks have run. Returns

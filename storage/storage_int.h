@@ -7,7 +7,8 @@
  * (the writer's readings rows: append, overwrite merge, compaction), pending.c (the newest readings
  * of each device, kept in memory and in the readings log until they fill a chunk), query.c (the
  * reader pool, queries, device reports), retention.c (the writer's retention sweep: old readings
- * rows and ended events deleted).
+ * rows and ended events deleted). Prediction blocks: storage.c (puts), writer.c (their
+ * writes), query.c (their reads).
  *
  * Lock order: qmu before smu; rmu is never held with another store lock; pmu is taken alone
  * (a reader takes it while it holds its reader connection, never with rmu held). No lock is held
@@ -28,7 +29,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -120,16 +121,18 @@ typedef struct store_codec {
 
 /* One queued unit of work for the writer. */
 enum store_job_kind {
-    JOB_BATCH,    /* readings; freed by the writer after its callback */
-    JOB_PUT,      /* device put; the waiting thread frees it */
-    JOB_DELETE,   /* device delete; the waiting thread frees it */
-    JOB_EXEC,     /* test hook; the waiting thread frees it */
-    JOB_PFLUSH,   /* test hook: every device's pending readings into rows; as JOB_EXEC */
-    JOB_FLUSH,    /* store_flush's marker; the waiting thread frees it */
-    JOB_RETAIN,   /* store_retention_sweep: called back when its sweep ends; waiter frees it */
-    JOB_MODEL,    /* asynchronous: no callback, freed by the writer */
-    JOB_EVENT,    /* asynchronous */
-    JOB_DETECTOR, /* asynchronous */
+    JOB_BATCH,     /* readings; freed by the writer after its callback */
+    JOB_PUT,       /* device put; the waiting thread frees it */
+    JOB_DELETE,    /* device delete; the waiting thread frees it */
+    JOB_EXEC,      /* test hook; the waiting thread frees it */
+    JOB_PFLUSH,    /* test hook: every device's pending readings into rows; as JOB_EXEC */
+    JOB_FLUSH,     /* store_flush's marker; the waiting thread frees it */
+    JOB_RETAIN,    /* store_retention_sweep: called back when its sweep ends; waiter frees it */
+    JOB_MODEL,     /* asynchronous: no callback, freed by the writer */
+    JOB_EVENT,     /* asynchronous */
+    JOB_DETECTOR,  /* asynchronous */
+    JOB_PRED,      /* asynchronous; its pred.cb, if any, is called after the transaction */
+    JOB_PRED_DROP, /* asynchronous */
 };
 
 typedef struct store_job {
@@ -157,6 +160,13 @@ typedef struct store_job {
             int64_t saved_ms, last_ts;
             size_t ckpt_len; /* blob is the state, then ckpt_len bytes of checkpoint (0: none) */
         } detector;
+        struct {
+            int64_t seq, keep_from, t0, t1;
+            uint32_t n, sum;
+            int nch;
+            store_pred_cb cb; /* NULL: none */
+            void *arg;
+        } pred;
     } u;
     int created; /* JOB_PUT result, read by the waiter after cb */
     int status;  /* the job's own failure (ERR_NOTFOUND ...), set by the writer */
@@ -165,7 +175,8 @@ typedef struct store_job {
 /* Jobs that nobody waits for (fire and forget), counted against STORE_OPS_MAX. */
 static inline int store__job_async(const store_job_t *j)
 {
-    return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_DETECTOR;
+    return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_DETECTOR ||
+           j->kind == JOB_PRED || j->kind == JOB_PRED_DROP;
 }
 
 /* Writer-side maps (writer thread only; built at open before the thread starts). */
@@ -247,7 +258,8 @@ typedef struct store_reader {
     size_t pcells_cap;
     sqlite3_stmt *models_list, *model_get, *model_latest, *ev_dev, *ev_dev_active, *ev_all,
         *ev_all_active, *det_all;
-    sqlite3_stmt *ckpt_get; /* a checkpoint's bytes by id (ckpt.c) */
+    sqlite3_stmt *ckpt_get;                             /* a checkpoint's bytes by id (ckpt.c) */
+    sqlite3_stmt *preds_read, *preds_all, *preds_bytes; /* prediction blocks (query.c) */
     struct store_reader *next_free;
 } store_reader_t;
 
@@ -282,6 +294,8 @@ typedef struct store_writer {
     sqlite3_stmt *model_put, *model_trim, *event_put, *det_put, *del_models, *del_events, *del_dets;
     /* shared checkpoints (ckpt.c): find by bytes, add, delete ?1 if nothing refers to it */
     sqlite3_stmt *ckpt_find, *ckpt_add, *ckpt_gc;
+    /* prediction blocks: a device's all; a put's trim; a put's insert */
+    sqlite3_stmt *del_preds, *pred_trim, *pred_ins;
     store_dev_t *devs;     /* name -> device; owns the devices and keeps them in id order */
     store_devidx_t didx;   /* name -> device, for lookups (devidx.c) */
     store_dev_t **touched; /* devices changed by the open transaction */
@@ -513,6 +527,9 @@ void store__dev_free(store_dev_t *d);
 int store__maps_load(store_t *s);
 void store__maps_free(store_writer_t *w);
 void store__job_free(store_job_t *j);
+
+/* The checksum of a prediction block (FNV-1a, 32 bits), kept beside it in preds.sum. */
+uint32_t store__pred_sum(const void *p, size_t len);
 
 /* storage.c */
 void store__set_errmsg(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -483,8 +483,8 @@ static int do_delete(store_t *s, store_job_t *j)
         j->status = ERR_NOTFOUND;
         return 0;
     }
-    sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_models,
-                           w->del_events,   w->del_dets,  w->del_dev};
+    sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_models, w->del_events,
+                           w->del_dets,     w->del_preds, w->del_dev};
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
         sqlite3_bind_int64(del[i], 1, d->id);
         int err = step_done(s, del[i]);
@@ -626,6 +626,46 @@ static int do_detector(store_t *s, store_job_t *j)
     return err;
 }
 
+/* A prediction block: the trim, then the insert (preds has no unique key: the trim removed
+ * the row of the same seq). */
+static int do_pred(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = op_device(s, j, "prediction block");
+    if (d == NULL)
+        return 0;
+    sqlite3_bind_int64(w->pred_trim, 1, d->id);
+    sqlite3_bind_int64(w->pred_trim, 2, j->u.pred.keep_from);
+    sqlite3_bind_int64(w->pred_trim, 3, j->u.pred.seq);
+    int err = step_done(s, w->pred_trim);
+    if (err)
+        return err;
+    sqlite3_bind_int64(w->pred_ins, 1, d->id);
+    sqlite3_bind_int64(w->pred_ins, 2, j->u.pred.seq);
+    sqlite3_bind_int64(w->pred_ins, 3, j->u.pred.n);
+    sqlite3_bind_int64(w->pred_ins, 4, j->u.pred.nch);
+    sqlite3_bind_int64(w->pred_ins, 5, j->u.pred.t0);
+    sqlite3_bind_int64(w->pred_ins, 6, j->u.pred.t1);
+    sqlite3_bind_int64(w->pred_ins, 7, j->u.pred.sum);
+    sqlite3_bind_blob64(w->pred_ins, 8, j->blob, j->blob_len, SQLITE_STATIC);
+    err = step_done(s, w->pred_ins);
+    if (err == 0)
+        w->tx_ops++;
+    return err;
+}
+
+static int do_pred_drop(store_t *s, store_job_t *j)
+{
+    store_dev_t *d = op_device(s, j, "prediction blocks' drop");
+    if (d == NULL)
+        return 0;
+    sqlite3_bind_int64(s->w.del_preds, 1, d->id);
+    int err = step_done(s, s->w.del_preds);
+    if (err == 0)
+        s->w.tx_ops++;
+    return err;
+}
+
 static int run_job(store_t *s, store_job_t *j)
 {
     switch (j->kind) {
@@ -641,6 +681,10 @@ static int run_job(store_t *s, store_job_t *j)
         return do_event(s, j);
     case JOB_DETECTOR:
         return do_detector(s, j);
+    case JOB_PRED:
+        return do_pred(s, j);
+    case JOB_PRED_DROP:
+        return do_pred_drop(s, j);
     case JOB_FLUSH:
         return 0; /* its place in the queue is the point */
     case JOB_RETAIN:
@@ -907,6 +951,8 @@ void *store__writer_main(void *arg)
             } else if (j->kind == JOB_RETAIN && st == 0) {
                 store__retain_wait(s, j); /* called back when its sweep has ended */
             } else if (store__job_async(j)) {
+                if (j->kind == JOB_PRED && j->u.pred.cb != NULL)
+                    j->u.pred.cb(j->u.pred.arg, j->u.pred.seq, st);
                 store__job_free(j); /* nobody waits; account() counted a failure */
             } else {
                 j->cb(j->arg, st); /* the waiter owns and frees the job; no touching it now */

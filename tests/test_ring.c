@@ -2,7 +2,10 @@
  * newest `cap` entries, oldest first, timestamps, scores and states exactly; the newest
  * PIPE_RING_TAIL - PIPE_RING_BLOCK predicted values exactly, older ones within their block's
  * stated bound (a channel's range over the block / 131,070, plus float rounding), constant and
- * non-finite channels exactly; any timestamps (regular, irregular, huge gaps, repeats). */
+ * non-finite channels exactly; any timestamps (regular, irregular, huge gaps, repeats). With a
+ * store (simulated here: late, batched, failing commits), the stored part and the memory part
+ * together answer the same entries bit for bit; a tail sealed at shutdown and adopted after a
+ * restart answers as before; a malformed stored block is refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -142,7 +145,7 @@ static void test_ring_newest_cap(void **state)
     for (size_t k = 0; k < p.n; k++)
         fill(&p, k, 1764000000000 + 1000 * (int64_t)k);
     struct pred_ring r;
-    pipeline__ring_init(&r, 2000, NCH);
+    pipeline__ring_init(&r, 2000, NCH, 0);
     push_all(&r, &p);
     assert_int_equal(pipeline__ring_len(&r), 2000);
     struct check c = {.p = &p,
@@ -168,7 +171,7 @@ static void test_ring_every_length(void **state)
     static const size_t caps[] = {1, 50, 256, 257, 300, 700};
     for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
         struct pred_ring r;
-        pipeline__ring_init(&r, caps[ci], NCH);
+        pipeline__ring_init(&r, caps[ci], NCH, 0);
         float pred[NCH];
         for (size_t k = 0; k < p.n; k++) {
             memcpy(pred, p.pred + k * NCH, sizeof pred);
@@ -210,7 +213,7 @@ static void test_ring_timestamps(void **state)
         fill(&p, k, ts);
     }
     struct pred_ring r;
-    pipeline__ring_init(&r, 1000, NCH);
+    pipeline__ring_init(&r, 1000, NCH, 0);
     push_all(&r, &p);
     struct check c = {.p = &p,
                       .first = 500,
@@ -235,14 +238,14 @@ static void test_ring_stop_and_empty(void **state)
     (void)state;
     struct pred_ring r;
     float pred[NCH] = {0};
-    pipeline__ring_init(&r, 0, NCH);
+    pipeline__ring_init(&r, 0, NCH, 0);
     assert_int_equal(pipeline__ring_push(&r, 1, 0.5f, 1, pred), ERR_NOMEM);
     assert_int_equal(pipeline__ring_len(&r), 0);
     int n = 0;
     assert_int_equal(pipeline__ring_each(&r, stop_at_3, &n), 0);
     assert_int_equal(n, 0);
     pipeline__ring_deinit(&r);
-    pipeline__ring_init(&r, 600, NCH);
+    pipeline__ring_init(&r, 600, NCH, 0);
     for (int k = 0; k < 900; k++)
         assert_int_equal(pipeline__ring_push(&r, k, 0.5f, 1, pred), 0);
     assert_int_equal(pipeline__ring_each(&r, stop_at_3, &n), 7);
@@ -251,13 +254,319 @@ static void test_ring_stop_and_empty(void **state)
     pipeline__ring_deinit(NULL);
 }
 
+/* ---- the store hand-off ----
+ *
+ * A simulated store: puts queue up as the writer's queue does, and "transactions" take a run of
+ * them, commit it (bytes kept by seq, reports ok in order) or fail it (reports failed). A ring
+ * read is its stored part (pipeline__ring_stored, blocks from the simulated store, through
+ * pipeline__ring_block_each) then its memory part (pipeline__ring_each). */
+#define SIM_SEQ 512
+struct sim_put {
+    int64_t seq;
+    uint32_t n;
+    size_t len;
+    unsigned char *bytes;
+};
+struct sim {
+    struct sim_put q[SIM_SEQ]; /* queued puts, oldest first */
+    size_t nq;
+    unsigned char *bytes[SIM_SEQ]; /* committed block by seq */
+    size_t len[SIM_SEQ];
+    uint32_t n[SIM_SEQ];
+};
+
+static void sim_handoff(struct sim *s, struct pred_ring *r)
+{
+    pipeline__ring_settle(r);
+    struct pred_block b;
+    while (s->nq < SIM_SEQ && pipeline__ring_next(r, &b)) {
+        assert_true(b.seq >= 0 && b.seq < SIM_SEQ);
+        struct sim_put *p = &s->q[s->nq++];
+        p->seq = b.seq;
+        p->n = b.n;
+        p->len = b.len;
+        p->bytes = malloc(b.len);
+        assert_non_null(p->bytes);
+        memcpy(p->bytes, b.bytes, b.len);
+    }
+}
+
+/* One transaction of the first k queued puts: committed (ok) or failed. */
+static void sim_tx(struct sim *s, struct pred_ring *r, size_t k, int ok)
+{
+    k = k < s->nq ? k : s->nq;
+    for (size_t i = 0; i < k; i++) {
+        struct sim_put *p = &s->q[i];
+        if (ok) {
+            free(s->bytes[p->seq]);
+            s->bytes[p->seq] = p->bytes;
+            s->len[p->seq] = p->len;
+            s->n[p->seq] = p->n;
+        } else {
+            free(p->bytes);
+        }
+        pipeline__ring_ack(r, p->seq, ok ? 0 : ERR_IO);
+    }
+    memmove(s->q, s->q + k, (s->nq - k) * sizeof *s->q);
+    s->nq -= k;
+}
+
+static void sim_free(struct sim *s)
+{
+    for (size_t i = 0; i < s->nq; i++)
+        free(s->q[i].bytes);
+    for (size_t i = 0; i < SIM_SEQ; i++)
+        free(s->bytes[i]);
+}
+
+/* Collects every entry of a walk. */
+struct got {
+    size_t n;
+    int64_t ts[4096];
+    float score[4096];
+    uint8_t state[4096];
+    float pred[4096][NCH];
+};
+
+static int got_entry(void *arg, int64_t ts, float score, uint8_t state, const float *pred)
+{
+    struct got *g = arg;
+    assert_true(g->n < 4096);
+    g->ts[g->n] = ts;
+    g->score[g->n] = score;
+    g->state[g->n] = state;
+    memcpy(g->pred[g->n], pred, sizeof g->pred[0]);
+    g->n++;
+    return 0;
+}
+
+/* Reads the ring as the predictions answer does: stored blocks, then memory. */
+static void read_all(const struct sim *s, const struct pred_ring *r, struct got *g)
+{
+    g->n = 0;
+    int64_t lo, hi;
+    size_t skip;
+    size_t stored = pipeline__ring_stored(r, &lo, &hi, &skip);
+    for (int64_t q = lo; q < hi; q++) {
+        assert_non_null(s->bytes[q]); /* every block below memory's is committed */
+        assert_int_equal(pipeline__ring_block_each(s->bytes[q], s->len[q], s->n[q], NCH,
+                                                   q == lo ? skip : 0, got_entry, g),
+                         0);
+    }
+    assert_int_equal(g->n, stored);
+    assert_int_equal(pipeline__ring_each(r, got_entry, g), 0);
+    assert_int_equal(g->n, pipeline__ring_len(r));
+}
+
+static void assert_same(const struct got *a, const struct got *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_true(a->ts[i] == b->ts[i]);
+        assert_memory_equal(&a->score[i], &b->score[i], sizeof a->score[i]);
+        assert_int_equal(a->state[i], b->state[i]);
+        assert_memory_equal(a->pred[i], b->pred[i], sizeof a->pred[i]); /* bit for bit */
+    }
+}
+
+/* With blocks handed to a store that commits late, in runs, and now and then fails a run, the
+ * ring answers what a ring without a store answers, bit for bit, after every push; memory then
+ * holds only the blocks not yet committed. */
+static void test_ring_store_handoff(void **state)
+{
+    (void)state;
+    struct pushed p;
+    pushed_alloc(&p, 5000);
+    for (size_t k = 0; k < p.n; k++)
+        fill(&p, k, 1764000000000 + 1000 * (int64_t)k);
+    struct pred_ring r, ref;
+    pipeline__ring_init(&r, 2000, NCH, 0);
+    pipeline__ring_init(&ref, 2000, NCH, 0);
+    struct sim *s = calloc(1, sizeof *s);
+    struct got *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(s);
+    assert_non_null(a);
+    assert_non_null(b);
+    float pred[NCH];
+    size_t failures = 0, max_stored = 0;
+    for (size_t k = 0; k < p.n; k++) {
+        memcpy(pred, p.pred + k * NCH, sizeof pred);
+        assert_int_equal(pipeline__ring_push(&r, p.ts[k], p.score[k], p.state[k], pred), 0);
+        assert_int_equal(pipeline__ring_push(&ref, p.ts[k], p.score[k], p.state[k], pred), 0);
+        sim_handoff(s, &r);
+        /* The writer: now and then, a transaction of some queued puts; one in 4 fails. */
+        if (uniform() < 0.01) { /* every 100 readings or so: puts queue up */
+            int ok = uniform() > 1.0 / 4;
+            failures += !ok && s->nq > 0;
+            sim_tx(s, &r, 1 + (size_t)(uniform() * 6), ok);
+        }
+        if (k % 3 == 0 || k + 1 == p.n) {
+            read_all(s, &r, a);
+            read_all(s, &ref, b); /* no store: all in memory */
+            assert_same(a, b);
+            int64_t lo, hi;
+            size_t skip;
+            pipeline__ring_stored(&r, &lo, &hi, &skip);
+            max_stored = (size_t)(hi - lo) > max_stored ? (size_t)(hi - lo) : max_stored;
+        }
+    }
+    assert_true(failures > 0);
+    print_message("max stored %zu failures %zu\n", max_stored, failures);
+    assert_true(max_stored >= 10); /* much of the ring was answered from the store */
+    /* Everything committed: memory holds the tail only. */
+    for (int i = 0; i < 100 && s->nq + (size_t)(r.sent_next < r.seq_next); i++) {
+        sim_tx(s, &r, SIM_SEQ, 1);
+        sim_handoff(s, &r);
+    }
+    pipeline__ring_settle(&r);
+    assert_int_equal(r.blk_mem, r.blk_len);
+    read_all(s, &r, a);
+    read_all(s, &ref, b);
+    assert_same(a, b);
+    free(a);
+    free(b);
+    sim_free(s);
+    free(s);
+    pipeline__ring_deinit(&r);
+    pipeline__ring_deinit(&ref);
+    pushed_free(&p);
+}
+
+/* A tail sealed at shutdown keeps its values exactly: a ring adopting the stored blocks after a
+ * restart answers what the ring answered before, bit for bit; then it goes on as a ring. */
+static void test_ring_seal_adopt(void **state)
+{
+    (void)state;
+    struct pushed p;
+    pushed_alloc(&p, 3000);
+    for (size_t k = 0; k < p.n; k++)
+        fill(&p, k, 1000 * (int64_t)k);
+    struct pred_ring r, back;
+    pipeline__ring_init(&r, 1000, NCH, 0);
+    struct sim *s = calloc(1, sizeof *s);
+    struct got *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    assert_non_null(s);
+    assert_non_null(a);
+    assert_non_null(b);
+    float pred[NCH];
+    for (size_t k = 0; k < 2900; k++) {
+        memcpy(pred, p.pred + k * NCH, sizeof pred);
+        assert_int_equal(pipeline__ring_push(&r, p.ts[k], p.score[k], p.state[k], pred), 0);
+        sim_handoff(s, &r);
+        sim_tx(s, &r, SIM_SEQ, 1);
+    }
+    read_all(s, &r, a); /* before the shutdown */
+    assert_int_equal(pipeline__ring_seal_tail(&r), 0);
+    assert_int_equal(r.tail_len, 0);
+    sim_handoff(s, &r);
+    sim_tx(s, &r, SIM_SEQ, 1);
+    read_all(s, &r, b);
+    assert_same(a, b);
+    /* The restart: the live blocks' places, as store_preds_list reports them. */
+    pipeline__ring_init(&back, 1000, NCH, 0);
+    int64_t lo = r.seq_next - (int64_t)r.blk_len;
+    for (int64_t q = lo - 3; q < r.seq_next; q++) /* older ones first, as the store has them */
+        if (q >= 0 && s->bytes[q])
+            assert_int_equal(pipeline__ring_adopt(&back, q, s->n[q]), 0);
+    assert_int_equal(back.seq_next, r.seq_next);
+    read_all(s, &back, b);
+    assert_same(a, b);
+    /* It goes on: the newest 1000 of all 3000, the 100 new ones exact. */
+    for (size_t k = 2900; k < p.n; k++) {
+        memcpy(pred, p.pred + k * NCH, sizeof pred);
+        assert_int_equal(pipeline__ring_push(&back, p.ts[k], p.score[k], p.state[k], pred), 0);
+        sim_handoff(s, &back);
+        sim_tx(s, &back, SIM_SEQ, 1);
+    }
+    read_all(s, &back, b);
+    assert_int_equal(b->n, 1000);
+    for (size_t i = 0; i < b->n; i++)
+        assert_true(b->ts[i] == p.ts[2000 + i]);
+    for (size_t i = 900; i < 1000; i++)
+        assert_memory_equal(b->pred[i], p.pred + (2000 + i) * NCH, sizeof b->pred[i]);
+    /* A gap in the numbers at restore: only the run after it is adopted. */
+    struct pred_ring g;
+    pipeline__ring_init(&g, 1000, NCH, 0);
+    assert_int_equal(pipeline__ring_adopt(&g, 3, 64), 0);
+    assert_int_equal(pipeline__ring_adopt(&g, 5, 64), 0);
+    assert_int_equal(pipeline__ring_len(&g), 64);
+    assert_int_equal(g.seq_next, 6);
+    pipeline__ring_deinit(&g);
+    free(a);
+    free(b);
+    sim_free(s);
+    free(s);
+    pipeline__ring_deinit(&r);
+    pipeline__ring_deinit(&back);
+    pushed_free(&p);
+}
+
+static int count_entry(void *arg, int64_t ts, float score, uint8_t state, const float *pred)
+{
+    (void)ts, (void)score, (void)state, (void)pred;
+    ++*(int *)arg;
+    return 0;
+}
+
+/* A malformed block read back (truncated, longer, a wrong count, mode or width) is refused with
+ * ERR_CORRUPT before any entry is reported; the intact block reads. */
+static void test_ring_corrupt_block(void **state)
+{
+    (void)state;
+    struct pred_ring r;
+    pipeline__ring_init(&r, 1000, NCH, 0);
+    float pred[NCH];
+    for (int k = 0; k < 400; k++) {
+        for (int c = 0; c < NCH; c++)
+            pred[c] = (float)(k * c) * 0.5f;
+        assert_int_equal(pipeline__ring_push(&r, 1000 * k, 0.25f, 1, pred), 0);
+    }
+    struct pred_block b;
+    assert_int_equal(pipeline__ring_next(&r, &b), 1);
+    unsigned char *buf = malloc(b.len + 16);
+    assert_non_null(buf);
+    int n = 0;
+    memcpy(buf, b.bytes, b.len);
+    assert_int_equal(pipeline__ring_block_each(buf, b.len, b.n, NCH, 0, count_entry, &n), 0);
+    assert_int_equal(n, (int)b.n);
+    n = 0;
+    for (size_t cut = 0; cut < b.len; cut += 7) /* truncated anywhere */
+        assert_int_equal(pipeline__ring_block_each(buf, cut, b.n, NCH, 0, count_entry, &n),
+                         ERR_CORRUPT);
+    assert_int_equal(pipeline__ring_block_each(buf, b.len + 16, b.n, NCH, 0, count_entry, &n),
+                     ERR_CORRUPT);
+    assert_int_equal(pipeline__ring_block_each(buf, b.len, b.n + 1, NCH, 0, count_entry, &n),
+                     ERR_CORRUPT);
+    assert_int_equal(pipeline__ring_block_each(buf, b.len, b.n, NCH - 1, 0, count_entry, &n),
+                     ERR_CORRUPT);
+    assert_int_equal(pipeline__ring_block_each(buf, b.len, b.n, 65, 0, count_entry, &n),
+                     ERR_CORRUPT);
+    buf[14] = 9; /* the timestamps' mode */
+    assert_int_equal(pipeline__ring_block_each(buf, b.len, b.n, NCH, 0, count_entry, &n),
+                     ERR_CORRUPT);
+    buf[14] = b.bytes[14];
+    memset(buf + 12, 0, 2); /* n = 0 */
+    assert_int_equal(pipeline__ring_block_each(buf, b.len, 0, NCH, 0, count_entry, &n),
+                     ERR_CORRUPT);
+    memcpy(buf, b.bytes, b.len);
+    /* A channel's width byte: the first channel's follows the header, ts, states and scores. */
+    size_t w0 = 16 + (b.n + 3) / 4 + 4 * (size_t)b.n; /* regular timestamps: none stored */
+    assert_true(buf[w0] == 0 || buf[w0] == 16 || buf[w0] == 32);
+    buf[w0] = 8;
+    assert_int_equal(pipeline__ring_block_each(buf, b.len, b.n, NCH, 0, count_entry, &n),
+                     ERR_CORRUPT);
+    assert_int_equal(n, 0);
+    free(buf);
+    pipeline__ring_deinit(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ring_newest_cap),
-        cmocka_unit_test(test_ring_every_length),
-        cmocka_unit_test(test_ring_timestamps),
-        cmocka_unit_test(test_ring_stop_and_empty),
+        cmocka_unit_test(test_ring_newest_cap),    cmocka_unit_test(test_ring_every_length),
+        cmocka_unit_test(test_ring_timestamps),    cmocka_unit_test(test_ring_stop_and_empty),
+        cmocka_unit_test(test_ring_store_handoff), cmocka_unit_test(test_ring_seal_adopt),
+        cmocka_unit_test(test_ring_corrupt_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

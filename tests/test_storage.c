@@ -3344,6 +3344,269 @@ static void test_migrate_v4(void **state)
     check_refs(f->dir);
 }
 
+/* ---- prediction blocks (schema 6) ---- */
+
+/* The reports of pred puts, in the order the writer made them. */
+typedef struct preds_seen {
+    int n;
+    int64_t seq[64];
+    int status[64];
+} preds_seen_t;
+
+static void on_pred(void *arg, int64_t seq, int status)
+{
+    preds_seen_t *p = arg;
+    if (p->n < 64) {
+        p->seq[p->n] = seq;
+        p->status[p->n] = status;
+    }
+    p->n++;
+}
+
+/* A block of len bytes whose content depends on seq and salt. */
+static store_pred_t pred_block(unsigned char *buf, size_t len, int64_t seq, int64_t keep_from,
+                               int salt)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char)(seq * 31 + (int64_t)i * 7 + salt);
+    return (store_pred_t){.seq = seq,
+                          .keep_from = keep_from,
+                          .t0 = 1000 * seq,
+                          .t1 = 1000 * seq + 63,
+                          .n = 64,
+                          .nch = 8,
+                          .blob = buf,
+                          .len = len};
+}
+
+typedef struct preds_got {
+    int n;
+    int64_t seq[64], t1[64];
+    uint32_t cnt[64];
+    size_t len[64];
+    unsigned char bytes[64][256];
+    char dev[64][16];
+} preds_got_t;
+
+static int on_pred_read(void *arg, int64_t seq, uint32_t n, int nch, const void *blob, size_t len)
+{
+    preds_got_t *g = arg;
+    assert_int_equal(nch, 8);
+    assert_true(g->n < 64 && len <= 256);
+    g->seq[g->n] = seq;
+    g->cnt[g->n] = n;
+    g->len[g->n] = len;
+    memcpy(g->bytes[g->n], blob, len);
+    g->n++;
+    return 0;
+}
+
+static int on_pred_list(void *arg, const char *device, int64_t seq, uint32_t n, int nch, int64_t t1)
+{
+    preds_got_t *g = arg;
+    assert_int_equal(nch, 8);
+    assert_true(g->n < 64);
+    snprintf(g->dev[g->n], sizeof g->dev[0], "%s", device);
+    g->seq[g->n] = seq;
+    g->cnt[g->n] = n;
+    g->t1[g->n] = t1;
+    g->n++;
+    return 0;
+}
+
+/* Puts, reads by seq range, the trim below keep_from and from the put's seq on, the listing for
+ * start-up, sizes, reports in put order, a drop, a device's deletion, and bad arguments. */
+static void test_preds(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(store_device_put(f->s, "d1", NULL, NULL), 0);
+    assert_int_equal(store_device_put(f->s, "d2", NULL, NULL), 0);
+    unsigned char buf[256];
+    preds_seen_t seen = {0};
+    for (int64_t q = 0; q < 5; q++) {
+        store_pred_t b = pred_block(buf, 100 + (size_t)q, q, -1, 0);
+        assert_int_equal(store_pred_put(f->s, "d1", &b, on_pred, &seen), 0);
+    }
+    store_pred_t b2 = pred_block(buf, 50, 0, -1, 9);
+    assert_int_equal(store_pred_put(f->s, "d2", &b2, NULL, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(seen.n, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(seen.seq[i], i);
+        assert_int_equal(seen.status[i], 0);
+    }
+    /* [1, 4): blocks 1, 2, 3, their bytes as put. */
+    preds_got_t *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    assert_int_equal(store_preds_read(f->s, "d1", 1, 4, on_pred_read, g), 0);
+    assert_int_equal(g->n, 3);
+    for (int i = 0; i < 3; i++) {
+        unsigned char want[256];
+        pred_block(want, 101 + (size_t)i, 1 + i, -1, 0);
+        assert_int_equal(g->seq[i], 1 + i);
+        assert_int_equal(g->cnt[i], 64);
+        assert_int_equal(g->len[i], 101 + i);
+        assert_memory_equal(g->bytes[i], want, g->len[i]);
+    }
+    int64_t blocks, bytes;
+    assert_int_equal(store_preds_size(f->s, "d1", &blocks, &bytes), 0);
+    assert_int_equal(blocks, 5);
+    assert_int_equal(bytes, 100 + 101 + 102 + 103 + 104);
+    /* Block 5 keeping from 3: 0..2 go. Then block 4 again (other bytes): 5 goes too. */
+    store_pred_t b = pred_block(buf, 120, 5, 3, 0);
+    assert_int_equal(store_pred_put(f->s, "d1", &b, NULL, NULL), 0);
+    b = pred_block(buf, 90, 4, 3, 1);
+    assert_int_equal(store_pred_put(f->s, "d1", &b, NULL, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    memset(g, 0, sizeof *g);
+    assert_int_equal(store_preds_list(f->s, on_pred_list, g), 0);
+    assert_int_equal(g->n, 3); /* d1: 3, 4; d2: 0 (devices in creation order) */
+    assert_string_equal(g->dev[0], "d1");
+    assert_int_equal(g->seq[0], 3);
+    assert_int_equal(g->t1[0], 3063);
+    assert_string_equal(g->dev[1], "d1");
+    assert_int_equal(g->seq[1], 4);
+    assert_string_equal(g->dev[2], "d2");
+    assert_int_equal(g->seq[2], 0);
+    memset(g, 0, sizeof *g);
+    assert_int_equal(store_preds_read(f->s, "d1", 0, INT64_MAX, on_pred_read, g), 0);
+    assert_int_equal(g->n, 2);
+    assert_int_equal(g->len[1], 90);
+    assert_memory_equal(g->bytes[1], buf, 90);
+    /* Bad arguments: nothing queued, no report. */
+    seen.n = 0;
+    b = pred_block(buf, 10, 7, 0, 0);
+    b.len = 0;
+    assert_int_equal(store_pred_put(f->s, "d1", &b, on_pred, &seen), ERR_INVAL);
+    b = pred_block(buf, 10, 7, 0, 0);
+    b.n = 0;
+    assert_int_equal(store_pred_put(f->s, "d1", &b, on_pred, &seen), ERR_INVAL);
+    b = pred_block(buf, 10, 7, 0, 0);
+    b.nch = 65;
+    assert_int_equal(store_pred_put(f->s, "d1", &b, on_pred, &seen), ERR_INVAL);
+    b = pred_block(buf, 10, 7, 0, 0);
+    b.t1 = b.t0 - 1;
+    assert_int_equal(store_pred_put(f->s, "d1", &b, on_pred, &seen), ERR_INVAL);
+    b = pred_block(buf, 10, 7, 0, 0);
+    assert_int_equal(store_pred_put(f->s, "no such/../name\n", &b, on_pred, &seen), ERR_INVAL);
+    /* An unknown device: a no-op, reported committed (the ring may free its block). */
+    store_stats_t st0, st1;
+    store_stats_get(f->s, &st0);
+    assert_int_equal(store_pred_put(f->s, "ghost", &b, on_pred, &seen), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(seen.n, 1);
+    assert_int_equal(seen.status[0], 0);
+    store_stats_get(f->s, &st1);
+    assert_int_equal(st1.ops_skipped, st0.ops_skipped + 1);
+    assert_int_equal(store_preds_read(f->s, "ghost", 0, 10, on_pred_read, g), ERR_NOTFOUND);
+    assert_int_equal(store_preds_size(f->s, "ghost", &blocks, &bytes), ERR_NOTFOUND);
+    /* A drop, and a deletion, take every block of their device only. */
+    assert_int_equal(store_preds_drop(f->s, "d1"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM preds WHERE device_id=(SELECT id FROM"
+                                     " devices WHERE name='d1')"),
+                     0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM preds"), 1);
+    assert_int_equal(store_device_delete(f->s, "d2"), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM preds"), 0);
+    free(g);
+}
+
+/* A block whose bytes do not match their checksum, or whose count is out of range, is an error
+ * (ERR_CORRUPT), not a crash: the blocks before it are reported, it is not. */
+static void test_preds_corrupt(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(store_device_put(f->s, "c", NULL, NULL), 0);
+    unsigned char buf[256];
+    for (int64_t q = 0; q < 3; q++) {
+        store_pred_t b = pred_block(buf, 200, q, -1, 0);
+        assert_int_equal(store_pred_put(f->s, "c", &b, NULL, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    preds_got_t *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    /* One byte changed. */
+    assert_int_equal(store__test_exec(f->s, "UPDATE preds SET data=x'00' || substr(data, 2)"
+                                            " WHERE seq=1"),
+                     0);
+    assert_int_equal(store_preds_read(f->s, "c", 0, 3, on_pred_read, g), ERR_CORRUPT);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->seq[0], 0);
+    assert_string_not_equal(store_errmsg(f->s), "");
+    /* Truncated. */
+    memset(g, 0, sizeof *g);
+    assert_int_equal(store__test_exec(f->s, "UPDATE preds SET data=substr(data, 1, 10)"
+                                            " WHERE seq=2"),
+                     0);
+    assert_int_equal(store_preds_read(f->s, "c", 2, 3, on_pred_read, g), ERR_CORRUPT);
+    assert_int_equal(g->n, 0);
+    /* A count out of range, a NULL blob: refused by the read, left out of the listing. */
+    assert_int_equal(store__test_exec(f->s, "UPDATE preds SET n=0 WHERE seq=0"), 0);
+    assert_int_equal(store_preds_read(f->s, "c", 0, 1, on_pred_read, g), ERR_CORRUPT);
+    assert_int_equal(g->n, 0);
+    assert_int_equal(store_preds_list(f->s, on_pred_list, g), 0);
+    assert_int_equal(g->n, 2); /* blocks 1 and 2: their bytes are only read by a read */
+    free(g);
+}
+
+/* A put lost with a failed transaction (disk full) is reported failed, in order with the
+ * others, so the ring keeps its block and puts it again. */
+static void test_preds_failed_report(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(store_device_put(f->s, "r", NULL, NULL), 0);
+    unsigned char buf[256];
+    preds_seen_t seen = {0};
+    counter_t c;
+    counter_init(&c);
+    batch_t bt;
+    batch_init(&bt);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    store__test_hold(f->s, 1);
+    fill_batch(&bt, "r-new", 0, 20000);
+    assert_int_equal(store_submit(f->s, &bt, on_done, &c), 0);
+    store_pred_t b = pred_block(buf, 200, 0, -1, 0);
+    assert_int_equal(store_pred_put(f->s, "r", &b, on_pred, &seen), 0);
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(c.bad, 1);
+    (void)store_flush(f->s); /* its reports have run once it returns, whatever its status */
+    assert_int_equal(seen.n, 1);
+    assert_int_not_equal(seen.status[0], 0);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    batch_deinit(&bt);
+    counter_deinit(&c);
+}
+
+/* A version 5 database gains the preds table; its devices and everything else stay. */
+static void test_migrate_v5(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    old_schema(f, 5, path, sizeof path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "INSERT INTO devices(id, name, created_ms) VALUES(1, 'v5', 1)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sqlite_master WHERE name='preds'"), 1);
+    unsigned char buf[256];
+    store_pred_t b = pred_block(buf, 64, 0, -1, 0);
+    assert_int_equal(store_pred_put(f->s, "v5", &b, NULL, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    preds_got_t *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    assert_int_equal(store_preds_read(f->s, "v5", 0, 1, on_pred_read, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_memory_equal(g->bytes[0], buf, 64);
+    free(g);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -3394,6 +3657,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpts_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preds_corrupt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preds_failed_report, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
