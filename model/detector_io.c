@@ -37,8 +37,9 @@
  * padding bytes were never defined). Format 5 adds open_median at the config's end, format 6
  * extrap_weight, format 7 serving_f16 (the LSTM's own checkpoint says whether it is float16:
  * model_checkpoint_save's version 2) and err_corr (the config's tail padding again, where
- * alignment leaves it) and the error weights (rinv, C x C floats after the level terms). */
-#define DET_FORMAT 7u
+ * alignment leaves it) and the error weights (rinv, C x C floats after the level terms). Format 8
+ * adds model_kind at the config's end (format 7 loads with DET_MODEL_AUTO, as it ran). */
+#define DET_FORMAT 8u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -53,6 +54,10 @@
 /* Format 6's config: up to serving_f16, the first field format 7 added, with the tail padding. */
 #define CFG_V6_SIZE                                                                                \
     ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 7's config: up to model_kind, the field format 8 added, with the tail padding. */
+#define CFG_V7_SIZE                                                                                \
+    ((offsetof(struct detector_config, model_kind) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -256,6 +261,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 5 ? CFG_V4_SIZE
         : fmt < 6 ? CFG_V5_SIZE
         : fmt < 7 ? CFG_V6_SIZE
+        : fmt < 8 ? CFG_V7_SIZE
                   : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -273,6 +279,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.serving_f16 = 0; /* format 6 and before: float32 (its padding bytes undefined) */
         cfg.err_corr = 0;    /* and channels' errors summed as independent */
     }
+    if (fmt < 8)
+        cfg.model_kind = DET_MODEL_AUTO; /* format 7 and before: keep-or-swap by validation */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
