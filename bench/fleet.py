@@ -44,7 +44,8 @@ squares. Then, attached with gdb for a moment: malloc's in-use bytes (malloc_sta
 (sqlite3_memory_used: mostly the writer's page cache, up to storage.cache_mb whatever N is)
 less an empty vigild's, per device (heap_per_device_kb, heap_less_sqlite_per_device_kb), and
 the heap's parts device by device (bench/fleet_mem.py: BENCH fleet-N-memory, bytes per device).
---hidden H runs vigild with model.hidden = H (a configuration file holding only that). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
+--hidden H runs vigild with model.hidden = H, --model-kind K with model.kind = K (a
+configuration file holding only those). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
 phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
@@ -67,16 +68,17 @@ def log(*a):
 # ---- vigild ------------------------------------------------------------------------------------
 
 class Vigild:
-    def __init__(self, build, tmp, hidden=0, model_conf=""):
+    def __init__(self, build, tmp, hidden=0, model_conf="", kind=""):
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="vigil-")
         self.data = os.path.join(self.dir, "data")
         self.port, self.sport = free_ports(2)
         self.log = open(os.path.join(self.dir, "log"), "w")
         conf = []
-        if hidden > 0 or model_conf:  # --hidden (and fleet_lstm.py's --precision); the rest
-            path = os.path.join(self.dir, "vigild.conf")  # stay built-in defaults
+        if hidden > 0 or model_conf or kind:  # --hidden, --model-kind (and fleet_lstm.py's
+            path = os.path.join(self.dir, "vigild.conf")  # --precision); the rest stay defaults
             with open(path, "w") as f:
-                f.write("[model]\n" + (f"hidden = {hidden}\n" if hidden > 0 else "") + model_conf)
+                f.write("[model]\n" + (f"hidden = {hidden}\n" if hidden > 0 else "") +
+                        (f"kind = {kind}\n" if kind else "") + model_conf)
             conf = ["--config", path]
         self.p = subprocess.Popen([os.path.join(build, "vigild")] + conf +
                                   ["--data-dir", self.data, "--http", f"127.0.0.1:{self.port}",
@@ -552,7 +554,7 @@ def fmt_ms(s):
 def run_size(a, n, tmp, empty, funcs, do_status):
     rss_empty = empty["rss_kb"]
     res = {"n": n}
-    v = Vigild(a.build, tmp, a.hidden)
+    v = Vigild(a.build, tmp, a.hidden, kind=a.model_kind)
     start_ms = (int(time.time()) - 8 * 86400) * 1000
     poll = 0.25 if n <= 10000 else 1.0
     stored = 0
@@ -749,6 +751,7 @@ def run_size(a, n, tmp, empty, funcs, do_status):
     res["warmup_rss_per_dev_kb"] = (res["warmup_rss_kb"] - rss_empty) / n
     res["group_size"] = a.group_size
     res["hidden"] = a.hidden or "default"
+    res["model_kind"] = a.model_kind or "default"
     res["vmdata_per_dev_kb"] = res["vmdata_kb"] / n
     # malloc's in-use bytes less an empty vigild's, and that less SQLite's growth (its page
     # cache, bounded by storage.cache_mb whatever N is), per device.
@@ -813,6 +816,7 @@ def print_size(res):
           f"warmup_s_per_train_job={res['warmup_s_per_train_job']:.3f} "
           f"warmup_rss_per_device_kb={res['warmup_rss_per_dev_kb']:.1f} "
           f"group_put_s={res.get('group_put_s', 0):.1f} hidden={res['hidden']} "
+          f"model_kind={res['model_kind']} "
           f"heap_per_device_kb={res['heap_per_dev_kb']:.1f} "
           f"heap_less_sqlite_per_device_kb={res['heap_less_sqlite_per_dev_kb']:.1f} "
           f"sqlite_mem_kb={res['sqlite_mem'] / 1024:.0f}", flush=True)
@@ -889,6 +893,9 @@ def main():
     ap.add_argument("--hidden", type=int, default=0,
                     help="model.hidden for vigild, through a configuration file holding only that "
                     "(0: the built-in default, no file)")
+    ap.add_argument("--model-kind", choices=("auto", "lstm", "linear"), default="",
+                    help="model.kind for vigild, written to the configuration file --hidden "
+                    "writes (default: the built-in one)")
     ap.add_argument("--keep", action="store_true", help="keep the data folders and profiles")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
@@ -907,7 +914,7 @@ def main():
     subprocess.run(["cc", "-O2", "-o", a.http_rate, os.path.join(root, "bench", "http_rate.c")],
                    check=True)
     try:
-        v = Vigild(a.build, tmp, a.hidden)
+        v = Vigild(a.build, tmp, a.hidden, kind=a.model_kind)
         time.sleep(0.5)
         empty = {"rss_kb": v.proc_status("VmRSS")}
         empty["heap"], empty["sqlite_mem"], _ = v.heap()
