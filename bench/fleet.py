@@ -383,7 +383,7 @@ def source_functions(root):
              "score": ["model/detector_score.c"],
              "train": ["model/train.c", "model/detector_train.c"],
              "infer": ["model/lstm.c", "model/dense.c", "model/linear.c", "model/model.c",
-                       "model/detector.c"]}
+                       "model/f16.c", "model/detector.c"]}
     out = {}
     pat = re.compile(r"^[a-z][\w \*]*?\b(\w+)\(", re.M)
     for stage, fs in files.items():
@@ -416,7 +416,7 @@ def classify(comm, dso, sym, funcs):
                 r"recent_median|detector__windows)", s):
         return "score"
     if re.match(r"(detector_step|model_step|lstm_|dense_|predictor_advance|detector__lstm|"
-                r"detector__clamp)", s):
+                r"detector__clamp|model__gemv|gemv_f16)", s):  # gemv_f16c: the float16 step
         return "infer"
     if s.startswith("MHD_") or "libmicrohttpd" in dso:
         return "http"
