@@ -45,7 +45,8 @@ squares. Then, attached with gdb for a moment: malloc's in-use bytes (malloc_sta
 less an empty vigild's, per device (heap_per_device_kb, heap_less_sqlite_per_device_kb), and
 the heap's parts device by device (bench/fleet_mem.py: BENCH fleet-N-memory, bytes per device).
 --hidden H runs vigild with model.hidden = H, --model-kind K with model.kind = K (a
-configuration file holding only those). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
+configuration file holding only those). vigild runs with OPENBLAS_NUM_THREADS=1, as
+systemd/vigild.service starts it (unless the environment sets it). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
 phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
@@ -80,10 +81,15 @@ class Vigild:
                 f.write("[model]\n" + (f"hidden = {hidden}\n" if hidden > 0 else "") +
                         (f"kind = {kind}\n" if kind else "") + model_conf)
             conf = ["--config", path]
+        # As systemd/vigild.service runs it: one OpenBLAS thread per calling thread (a
+        # training's or a group step's sgemm would otherwise wake OpenBLAS's own threads,
+        # which spin in sched_yield on the two cores the pipeline needs).
+        env = dict(os.environ)
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
         self.p = subprocess.Popen([os.path.join(build, "vigild")] + conf +
                                   ["--data-dir", self.data, "--http", f"127.0.0.1:{self.port}",
                                    "--stream", f"127.0.0.1:{self.sport}", "--log-level", "warn"],
-                                  stderr=self.log)
+                                  stderr=self.log, env=env)
         wait_http(self.port, "/healthz")
 
     def heap(self):
