@@ -44,7 +44,9 @@ squares. Then, attached with gdb for a moment: malloc's in-use bytes (malloc_sta
 (sqlite3_memory_used: mostly the writer's page cache, up to storage.cache_mb whatever N is)
 less an empty vigild's, per device (heap_per_device_kb, heap_less_sqlite_per_device_kb), and
 the heap's parts device by device (bench/fleet_mem.py: BENCH fleet-N-memory, bytes per device).
---hidden H runs vigild with model.hidden = H (a configuration file holding only that). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
+--hidden H runs vigild with model.hidden = H, --model-kind K with model.kind = K (a
+configuration file holding only those). vigild runs with OPENBLAS_NUM_THREADS=1, as
+systemd/vigild.service starts it (unless the environment sets it). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
 phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
@@ -67,21 +69,27 @@ def log(*a):
 # ---- vigild ------------------------------------------------------------------------------------
 
 class Vigild:
-    def __init__(self, build, tmp, hidden=0, model_conf=""):
+    def __init__(self, build, tmp, hidden=0, model_conf="", kind=""):
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="vigil-")
         self.data = os.path.join(self.dir, "data")
         self.port, self.sport = free_ports(2)
         self.log = open(os.path.join(self.dir, "log"), "w")
         conf = []
-        if hidden > 0 or model_conf:  # --hidden (and fleet_lstm.py's --precision); the rest
-            path = os.path.join(self.dir, "vigild.conf")  # stay built-in defaults
+        if hidden > 0 or model_conf or kind:  # --hidden, --model-kind (and fleet_lstm.py's
+            path = os.path.join(self.dir, "vigild.conf")  # --precision); the rest stay defaults
             with open(path, "w") as f:
-                f.write("[model]\n" + (f"hidden = {hidden}\n" if hidden > 0 else "") + model_conf)
+                f.write("[model]\n" + (f"hidden = {hidden}\n" if hidden > 0 else "") +
+                        (f"kind = {kind}\n" if kind else "") + model_conf)
             conf = ["--config", path]
+        # As systemd/vigild.service runs it: one OpenBLAS thread per calling thread (a
+        # training's or a group step's sgemm would otherwise wake OpenBLAS's own threads,
+        # which spin in sched_yield on the two cores the pipeline needs).
+        env = dict(os.environ)
+        env.setdefault("OPENBLAS_NUM_THREADS", "1")
         self.p = subprocess.Popen([os.path.join(build, "vigild")] + conf +
                                   ["--data-dir", self.data, "--http", f"127.0.0.1:{self.port}",
                                    "--stream", f"127.0.0.1:{self.sport}", "--log-level", "warn"],
-                                  stderr=self.log)
+                                  stderr=self.log, env=env)
         wait_http(self.port, "/healthz")
 
     def heap(self):
@@ -381,7 +389,7 @@ def source_functions(root):
              "score": ["model/detector_score.c"],
              "train": ["model/train.c", "model/detector_train.c"],
              "infer": ["model/lstm.c", "model/dense.c", "model/linear.c", "model/model.c",
-                       "model/detector.c"]}
+                       "model/f16.c", "model/detector.c"]}
     out = {}
     pat = re.compile(r"^[a-z][\w \*]*?\b(\w+)\(", re.M)
     for stage, fs in files.items():
@@ -414,7 +422,7 @@ def classify(comm, dso, sym, funcs):
                 r"recent_median|detector__windows)", s):
         return "score"
     if re.match(r"(detector_step|model_step|lstm_|dense_|predictor_advance|detector__lstm|"
-                r"detector__clamp)", s):
+                r"detector__clamp|model__gemv|gemv_f16)", s):  # gemv_f16c: the float16 step
         return "infer"
     if s.startswith("MHD_") or "libmicrohttpd" in dso:
         return "http"
@@ -552,7 +560,7 @@ def fmt_ms(s):
 def run_size(a, n, tmp, empty, funcs, do_status):
     rss_empty = empty["rss_kb"]
     res = {"n": n}
-    v = Vigild(a.build, tmp, a.hidden)
+    v = Vigild(a.build, tmp, a.hidden, kind=a.model_kind)
     start_ms = (int(time.time()) - 8 * 86400) * 1000
     poll = 0.25 if n <= 10000 else 1.0
     stored = 0
@@ -749,6 +757,7 @@ def run_size(a, n, tmp, empty, funcs, do_status):
     res["warmup_rss_per_dev_kb"] = (res["warmup_rss_kb"] - rss_empty) / n
     res["group_size"] = a.group_size
     res["hidden"] = a.hidden or "default"
+    res["model_kind"] = a.model_kind or "default"
     res["vmdata_per_dev_kb"] = res["vmdata_kb"] / n
     # malloc's in-use bytes less an empty vigild's, and that less SQLite's growth (its page
     # cache, bounded by storage.cache_mb whatever N is), per device.
@@ -813,6 +822,7 @@ def print_size(res):
           f"warmup_s_per_train_job={res['warmup_s_per_train_job']:.3f} "
           f"warmup_rss_per_device_kb={res['warmup_rss_per_dev_kb']:.1f} "
           f"group_put_s={res.get('group_put_s', 0):.1f} hidden={res['hidden']} "
+          f"model_kind={res['model_kind']} "
           f"heap_per_device_kb={res['heap_per_dev_kb']:.1f} "
           f"heap_less_sqlite_per_device_kb={res['heap_less_sqlite_per_dev_kb']:.1f} "
           f"sqlite_mem_kb={res['sqlite_mem'] / 1024:.0f}", flush=True)
@@ -889,6 +899,9 @@ def main():
     ap.add_argument("--hidden", type=int, default=0,
                     help="model.hidden for vigild, through a configuration file holding only that "
                     "(0: the built-in default, no file)")
+    ap.add_argument("--model-kind", choices=("auto", "lstm", "linear"), default="",
+                    help="model.kind for vigild, written to the configuration file --hidden "
+                    "writes (default: the built-in one)")
     ap.add_argument("--keep", action="store_true", help="keep the data folders and profiles")
     a = ap.parse_args()
     a.build = os.path.abspath(a.build)
@@ -907,7 +920,7 @@ def main():
     subprocess.run(["cc", "-O2", "-o", a.http_rate, os.path.join(root, "bench", "http_rate.c")],
                    check=True)
     try:
-        v = Vigild(a.build, tmp, a.hidden)
+        v = Vigild(a.build, tmp, a.hidden, kind=a.model_kind)
         time.sleep(0.5)
         empty = {"rss_kb": v.proc_status("VmRSS")}
         empty["heap"], empty["sqlite_mem"], _ = v.heap()

@@ -14,7 +14,18 @@
 #include <string.h>
 #include <strings.h>
 
-enum kind { K_STR, K_INT, K_SIZE, K_BOOL_SYNC, K_LEVEL, K_LISTEN, K_BOOL, K_DURATION, K_PRECISION };
+enum kind {
+    K_STR,
+    K_INT,
+    K_SIZE,
+    K_BOOL_SYNC,
+    K_LEVEL,
+    K_LISTEN,
+    K_BOOL,
+    K_DURATION,
+    K_PRECISION,
+    K_MODEL_KIND
+};
 
 struct setting {
     const char *section, *key;
@@ -74,6 +85,8 @@ static const struct setting settings[] = {
     S("model", "group_rows", K_SIZE, model_group_rows, 0, 100000000),
     /* float16 (1) or float32 (0) */
     S("model", "serving_precision", K_PRECISION, model_serving_f16, 0, 0),
+    /* auto, lstm or linear (enum detector_model_kind) */
+    S("model", "kind", K_MODEL_KIND, model_kind, 0, 0),
 };
 
 void config_default(config_t *c)
@@ -119,6 +132,7 @@ void config_default(config_t *c)
     c->model_predictions = 2000; /* pipeline_opts_default's */
     c->model_group_rows = 8000;  /* pipeline_opts_default's */
     c->model_serving_f16 = dc.serving_f16;
+    c->model_kind = dc.model_kind;
 }
 
 /* Parses a duration: "0" or "" (none), or a whole number with one unit, s, m, h, d or w ("30d",
@@ -257,6 +271,17 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             return -1;
         }
         return 0;
+    case K_MODEL_KIND: {
+        static const char *const kinds[] = {
+            [DET_MODEL_AUTO] = "auto", [DET_MODEL_LSTM] = "lstm", [DET_MODEL_LINEAR] = "linear"};
+        for (int k = 0; k < (int)(sizeof kinds / sizeof kinds[0]); k++)
+            if (strcmp(value, kinds[k]) == 0) {
+                *(int *)field = k;
+                return 0;
+            }
+        snprintf(err, errsize, "%s.%s: '%s' is not auto, lstm or linear", section, key, value);
+        return -1;
+    }
     case K_LEVEL:
         if (log_level_parse(value, (enum log_level *)field)) {
             snprintf(err, errsize, "%s.%s: '%s' is not debug, info, warn or error", section, key,

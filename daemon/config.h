@@ -58,6 +58,7 @@ typedef struct config {
     size_t model_predictions; /* predictions kept per device (the ring GET .../predictions reads) */
     size_t model_group_rows;  /* readings a group's training pools at most (0: no bound) */
     int model_serving_f16;    /* model.serving_precision: 1 float16, 0 float32 (own LSTMs) */
+    int model_kind;           /* model.kind: enum detector_model_kind (auto, lstm, linear) */
 } config_t;
 
 /* Fills c with the built-in defaults (those documented in etc/vigild.conf). */

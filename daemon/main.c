@@ -493,6 +493,7 @@ int main(int argc, char **argv)
         po.det.history = d.cfg.model_train_window;
         po.det.n_hidden = d.cfg.model_hidden;
         po.det.serving_f16 = d.cfg.model_serving_f16;
+        po.det.model_kind = d.cfg.model_kind;
         if (po.det.history < po.det.warmup)
             po.det.history = po.det.warmup;
         /* The pipeline runs model/ on its own shard and training threads: OpenBLAS's threads

@@ -69,6 +69,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->serving_f16 = 1;
     cfg->err_corr = 1;
     cfg->op_point = 1;
+    cfg->model_kind = DET_MODEL_AUTO;
 }
 
 static int config_check(const struct detector_config *c)
@@ -84,7 +85,8 @@ static int config_check(const struct detector_config *c)
         c->clear_count < 1 || c->refractory < 0 || c->train.window < 1 ||
         c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
         c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
-        c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1)
+        c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||
+        c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR)
         return ERR_INVAL;
     return 0;
 }

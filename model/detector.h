@@ -36,6 +36,12 @@
 
 enum detector_state { DET_LEARNING = 0, DET_NORMAL, DET_WARNING, DET_ANOMALY };
 enum detector_kind { DET_KIND_PERSISTENCE = 0, DET_KIND_LINEAR, DET_KIND_LSTM };
+/* Which predictors a training may install (detector_config.model_kind). */
+enum detector_model_kind {
+    DET_MODEL_AUTO = 0, /* the one that validates best (the LSTM by lstm_margin) */
+    DET_MODEL_LSTM,     /* an LSTM whenever one trained; only a better LSTM replaces it */
+    DET_MODEL_LINEAR    /* never train an LSTM: the linear baseline or persistence */
+};
 
 /* Settings; plain value type. Start from detector_config_default(): the daemon's defaults are
  * the benchmark's defaults (docs/detection.md gives the measurements behind each, and the
@@ -161,6 +167,15 @@ struct detector_config {
                      and 2; the state follows the larger of the two likelihoods, so a lasting
                      shift of one channel's level that a one-step predictor follows stays
                      flagged. The score is unchanged. 0: off */
+    /* Added in format 9 (formats 1-8 load with model_kind DET_MODEL_AUTO: as they ran). */
+    int model_kind; /* enum detector_model_kind. DET_MODEL_AUTO: a training installs whichever
+                       of its LSTM, linear baseline and persistence validates best, the LSTM
+                       only by lstm_margin, if that beats what serves. DET_MODEL_LSTM: its LSTM
+                       serves whenever one trained (too little data: as auto), replacing a
+                       linear or persistence predictor whatever their costs; once an LSTM
+                       serves only a candidate LSTM that validates better than it replaces it.
+                       DET_MODEL_LINEAR: no LSTM is trained (one given with
+                       detector_set_model still serves until a training validates better) */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -269,12 +284,13 @@ int detector_job_set_data(detector_job_t *job, const float *rows, int n);
 int detector_job_set_pooled(detector_job_t *job, const float *rows, const int *lens, int nseg);
 
 /* Trains an LSTM (a fresh one; with warm_epochs > 0 and an LSTM serving, one that starts from
- * the serving weights and runs at most warm_epochs epochs) and fits the linear baseline on all but
+ * the serving weights and runs at most warm_epochs epochs; none with model_kind
+ * DET_MODEL_LINEAR) and fits the linear baseline on all but
  * the newest val_rows readings of the window (of every window, for a pooled job), then validates
  * them, persistence and the serving predictor (copied at create) on those readings (the last
- * window's) and decides what serves (the decision is applied by _apply). Any thread; touches
- * only the job, so the result is the same on any thread. Returns ERR_INVAL (no data set),
- * ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just does not compete). */
+ * window's) and decides what serves as model_kind says (the decision is applied by _apply). Any
+ * thread; touches only the job, so the result is the same on any thread. Returns ERR_INVAL (no data
+ * set), ERR_NOMEM (too little data for an LSTM is not an error: the LSTM just does not compete). */
 int detector_job_run(detector_job_t *job);
 
 /* Applies the job's decision: the best candidate replaces the serving predictor only if it

@@ -40,8 +40,9 @@
  * alignment leaves it) and the error weights (rinv, C x C floats after the level terms).
  * Format 8 adds op_point at the config's end and, only when it is set and C >= 2 (one channel
  * has no operating-point term), the operating-point state after the error weights (op_n, then
- * op_ew, op_sum and op_sumsq, C doubles each). */
-#define DET_FORMAT 8u
+ * op_ew, op_sum and op_sumsq, C doubles each). Format 9 adds model_kind at the config's end
+ * (formats 1-8 load with DET_MODEL_AUTO, as they ran). */
+#define DET_FORMAT 9u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -60,6 +61,10 @@
 /* Format 7's config: up to op_point, the field format 8 added, with the tail padding. */
 #define CFG_V7_SIZE                                                                                \
     ((offsetof(struct detector_config, op_point) + _Alignof(struct detector_config) - 1) /         \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 8's config: up to model_kind, the field format 9 added, with the tail padding. */
+#define CFG_V8_SIZE                                                                                \
+    ((offsetof(struct detector_config, model_kind) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -270,6 +275,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 6 ? CFG_V5_SIZE
         : fmt < 7 ? CFG_V6_SIZE
         : fmt < 8 ? CFG_V7_SIZE
+        : fmt < 9 ? CFG_V8_SIZE
                   : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -289,6 +295,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     }
     if (fmt < 8)
         cfg.op_point = 0; /* format 7 and before: no operating-point likelihood */
+    if (fmt < 9)
+        cfg.model_kind = DET_MODEL_AUTO; /* format 8 and before: keep-or-swap by validation */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -12,6 +12,9 @@
  * validates better (and always on channels that were flat in training), since a model that
  * cannot beat "same as last time" on a channel only adds noise there. The best new predictor
  * replaces the serving one only if its cost is lower; the first training always installs one.
+ * model_kind narrows the choice: lstm installs a trained LSTM over a linear or persistence
+ * predictor whatever they cost (an LSTM then serving is replaced only by a better LSTM), linear
+ * trains no LSTM.
  *
  * A group's job (set_pooled) holds several members' windows: each is a series of its own (no
  * training window, linear pair or prediction spans two), and each one's newest rows are held
@@ -704,7 +707,9 @@ int detector_job_run(detector_job_t *j)
     /* Warm start: the candidate continues from the serving LSTM's weights (normalisation refit
      * on the new rows) with fewer epochs. */
     const model_t *init = j->s_lstm;
-    if (cfg->warm_epochs > 0 && j->s_lstm != NULL) {
+    if (cfg->model_kind == DET_MODEL_LINEAR) {
+        /* No LSTM: the linear baseline and persistence compete with what serves. */
+    } else if (cfg->warm_epochs > 0 && j->s_lstm != NULL) {
         tc.reinit = 0;
         tc.max_epochs = cfg->warm_epochs < tc.max_epochs ? cfg->warm_epochs : tc.max_epochs;
     } else {
@@ -730,12 +735,14 @@ int detector_job_run(detector_job_t *j)
         j->tres.train_loss = j->curves;
         j->tres.val_loss = j->curves + cfg->train.max_epochs;
     }
-    rc = j->nseg > 1 ? train_pooled(j, init, &tc)
-                     : model_train(&j->cand, init, &tc, j->data, (size_t)j->n_train, &j->tres);
-    if (rc == 0)
-        j->have_cand = 1;
-    else if (rc != ERR_RANGE && rc != ERR_INVAL)
-        goto out;
+    if (cfg->model_kind != DET_MODEL_LINEAR) {
+        rc = j->nseg > 1 ? train_pooled(j, init, &tc)
+                         : model_train(&j->cand, init, &tc, j->data, (size_t)j->n_train, &j->tres);
+        if (rc == 0)
+            j->have_cand = 1;
+        else if (rc != ERR_RANGE && rc != ERR_INVAL)
+            goto out;
+    }
     rc = fit_linear(j);
     if (rc == 0) {
         j->have_lin = 1;
@@ -836,9 +843,20 @@ int detector_job_run(detector_job_t *j)
         best = P_LINEAR;
     /* The LSTM must beat the simpler predictors by lstm_margin: it extrapolates worst when a
      * slow channel leaves the range it was trained on. */
-    if (avail[P_LSTM] && j->cost[P_LSTM] < (1.0 - cfg->lstm_margin) * j->cost[best])
+    /* model_kind lstm: an LSTM that trained (and validates to a finite cost) is the best
+     * candidate whatever the others cost, and replaces a serving linear or persistence
+     * predictor outright; a serving LSTM yields only to a candidate LSTM that validates
+     * better (with none, it keeps serving). */
+    const int want_lstm = cfg->model_kind == DET_MODEL_LSTM;
+    const int lstm_ok = avail[P_LSTM] && isfinite(j->cost[P_LSTM]);
+    if (want_lstm ? lstm_ok
+                  : avail[P_LSTM] && j->cost[P_LSTM] < (1.0 - cfg->lstm_margin) * j->cost[best])
         best = P_LSTM;
-    j->swap = !avail[P_SERVING] || j->cost[best] < j->cost[P_SERVING];
+    if (want_lstm && avail[P_SERVING] && j->s_kind == DET_KIND_LSTM)
+        j->swap = best == P_LSTM && j->cost[P_LSTM] < j->cost[P_SERVING];
+    else
+        j->swap = !avail[P_SERVING] || j->cost[best] < j->cost[P_SERVING] ||
+                  (want_lstm && best == P_LSTM);
     int serve = j->swap ? best : P_SERVING;
     j->kind = serve == P_SERVING ? j->s_kind : (enum detector_kind)pcs[serve].kind;
     memcpy(j->persist, flags[serve], (size_t)C);

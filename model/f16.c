@@ -15,6 +15,7 @@
  *
  * Kernels never allocate and hold no state; any thread. */
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "err.h"
@@ -171,11 +172,23 @@ int model__f16c_available(void)
 #if F16_X86
     /* AVX2 and FMA through the compiler's CPU model (which also checks that the OS saves the
      * YMM registers); F16C from CPUID leaf 1, ECX bit 29 (clang's __builtin_cpu_supports does
-     * not know "f16c"). */
-    unsigned a, b, c, d;
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-           __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+     * not know "f16c"). Asked once: in a virtual machine CPUID traps to the hypervisor, and
+     * asking on every mat-vec cost about seven times the mat-vec itself (docs/benchmarks.md,
+     * "An LSTM step for every reading"). The answer is a property of the machine, so the one
+     * cache is no mutable state in the module's sense: 0 not yet asked, 1 no, 2 yes; threads
+     * that race on the first call compute and store the same value. */
+    static _Atomic int known;
+    int k = atomic_load_explicit(&known, memory_order_relaxed);
+    if (k == 0) {
+        unsigned a, b, c, d;
+        __builtin_cpu_init();
+        k = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0
+                ? 2
+                : 1;
+        atomic_store_explicit(&known, k, memory_order_relaxed);
+    }
+    return k == 2;
 #else
     return 0;
 #endif

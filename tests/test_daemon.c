@@ -15,6 +15,7 @@
 #include "auth.h"
 #include "batch.h"
 #include "config.h"
+#include "detector.h"
 #include "err.h"
 #include "quota.h"
 
@@ -89,6 +90,25 @@ static void test_errors_name_file_line_reason(void **state)
     expect_error("[daemon]\nlog_level = loud\n", ":2:", "debug, info, warn or error");
     expect_error("[http]\nlisten = localhost\n", ":2:", "not ADDR:PORT");
     expect_error("[http]\nthis line has no equals sign\n", ":2:", "syntax error");
+    expect_error("[model]\nkind = neural\n",
+                 ":2:", "model.kind: 'neural' is not auto, lstm or linear");
+}
+
+/* model.kind: each name maps to its enum detector_model_kind (auto the default). */
+static void test_model_kind(void **state)
+{
+    config_t c;
+    char err[512];
+    config_default(&c);
+    assert_int_equal(c.model_kind, DET_MODEL_AUTO);
+    const char *names[] = {"lstm", "linear", "auto"};
+    const int want[] = {DET_MODEL_LSTM, DET_MODEL_LINEAR, DET_MODEL_AUTO};
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(config_set(&c, "model", "kind", names[k], err, sizeof err), 0);
+        assert_int_equal(c.model_kind, want[k]);
+    }
+    assert_int_equal(config_set(&c, "model", "kind", "LSTM", err, sizeof err), -1);
+    assert_int_equal(c.model_kind, DET_MODEL_AUTO);
 }
 
 static void test_validate(void **state)
@@ -242,6 +262,7 @@ int main(void)
         cmocka_unit_test(test_defaults_match_shipped_file),
         cmocka_unit_test(test_load_values),
         cmocka_unit_test(test_errors_name_file_line_reason),
+        cmocka_unit_test(test_model_kind),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_auth_file),
         cmocka_unit_test(test_quota),

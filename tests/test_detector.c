@@ -1918,6 +1918,144 @@ static void test_min_rows_calibration(void **unused)
     }
 }
 
+/* A linear process, n readings of C = 4 channels: each channel relaxes towards its own level
+ * and leans on the next one, x_t[c] = 0.8 x_{t-1}[c] + 0.15 x_{t-1}[c+1] + noise (around
+ * levels 10 + c). The linear baseline is the exact model of it, so it validates better than a
+ * briefly trained LSTM. */
+static float *make_linear(int n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * 4 * (size_t)n);
+    assert_non_null(x);
+    uint64_t s = seed;
+    double v[4] = {0, 0, 0, 0};
+    for (int t = 0; t < n; t++) {
+        double nv[4];
+        for (int c = 0; c < 4; c++)
+            nv[c] = 0.8 * v[c] + 0.15 * v[(c + 1) % 4] + 0.1 * gauss(&s);
+        for (int c = 0; c < 4; c++) {
+            v[c] = nv[c];
+            x[4 * t + c] = (float)(10.0 + c + v[c]);
+        }
+    }
+    return x;
+}
+
+/* model_kind on data where the linear baseline wins: auto serves it; lstm serves the LSTM
+ * from the first training on, and a later candidate LSTM replaces the serving one exactly when
+ * it validates better; linear never trains an LSTM (no LSTM cost in any training's report).
+ * The three detectors see the same readings and train at the same points (200 and 1,200). */
+static void test_model_kind(void **unused)
+{
+    enum { N = 1400, C = 4 };
+    float *x = make_linear(N, 77);
+    const int kinds[3] = {DET_MODEL_AUTO, DET_MODEL_LSTM, DET_MODEL_LINEAR};
+    enum detector_kind served[3];
+    int trained[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.train.max_epochs = 4;
+        cfg.warm_epochs = 2;
+        cfg.model_kind = kinds[k];
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, C), 0);
+        struct detector_result res;
+        for (int t = 0; t < N; t++) {
+            assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, &res),
+                             0);
+            if (!res.want_train)
+                continue;
+            detector_job_t *job;
+            assert_int_equal(detector_job_create(&job, d), 0);
+            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
+            assert_int_equal(detector_job_run(job), 0);
+            struct detector_train_info info;
+            assert_int_equal(detector_job_apply(d, job, &info), 0);
+            detector_job_destroy(job);
+            print_message("model_kind %d at %d: swapped %d kind %d (lstm %.4f linear %.4f "
+                          "persistence %.4f serving %.4f)\n",
+                          kinds[k], t, info.swapped, info.kind, info.val_mse_lstm,
+                          info.val_mse_linear, info.val_mse_persistence, info.val_mse_serving);
+            if (kinds[k] == DET_MODEL_LINEAR) {
+                assert_true(isnan(info.val_mse_lstm));
+                assert_true(info.kind != DET_KIND_LSTM);
+            } else {
+                assert_false(isnan(info.val_mse_lstm));
+                assert_true(info.val_mse_linear < info.val_mse_lstm); /* linear wins here */
+            }
+            if (kinds[k] == DET_MODEL_LSTM) {
+                assert_int_equal(info.kind, DET_KIND_LSTM);
+                if (trained[k] == 0)
+                    assert_int_equal(info.swapped, 1);
+                else
+                    assert_int_equal(info.swapped, info.val_mse_lstm < info.val_mse_serving);
+            }
+            trained[k]++;
+        }
+        served[k] = res.kind;
+        assert_int_equal(trained[k], 2);
+        assert_true((detector_model(d) != NULL) == (kinds[k] == DET_MODEL_LSTM));
+        detector_destroy(d);
+    }
+    assert_int_equal(served[0], DET_KIND_LINEAR);
+    assert_int_equal(served[1], DET_KIND_LSTM);
+    assert_true(served[2] != DET_KIND_LSTM);
+    free(x);
+}
+
+/* A format-8 save (before model_kind) loads, as DET_MODEL_AUTO, and continues bit for bit as
+ * the saved detector (model_kind auto) would have, through a training. */
+static void test_load_format8(void **unused)
+{
+    enum { N = 1400, C = 4, CUT = 700 };
+    float *x = make_linear(N, 78);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.train.max_epochs = 4;
+    cfg.warm_epochs = 2;
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < CUT; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    assert_int_equal(got, len);
+    /* Format 8: the config ends before model_kind (with the struct's tail padding). */
+    const size_t al = _Alignof(struct detector_config);
+    const size_t cfg8 = (offsetof(struct detector_config, model_kind) + al - 1) / al * al;
+    const size_t tail = sizeof(struct detector_config) - cfg8;
+    memmove(buf + 12 + cfg8, buf + 12 + sizeof(struct detector_config),
+            len - 12 - sizeof(struct detector_config));
+    len -= tail;
+    /* Where model_kind took format 8's tail padding (the configs are then the same size),
+     * junk there: format 8 must not read it. */
+    const size_t at = 12 + offsetof(struct detector_config, model_kind);
+    const int in_padding = at + sizeof(int) <= 12 + cfg8;
+    if (in_padding) {
+        const int junk = 99;
+        memcpy(buf + at, &junk, sizeof junk);
+    }
+    as_format6(buf, &len, 8);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    /* The same bytes claiming format 9: a config cut short, or the junk as model_kind (not a
+     * kind): not loaded either way. */
+    as_format6(buf, &len, 9);
+    detector_t *c = NULL;
+    assert_int_not_equal(detector_load(&c, buf, len), 0);
+    for (int t = CUT; t < N; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+    }
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    free(x);
+}
+
 /* ---- ninth round: the operating-point likelihood (op_point) ------------------------------- */
 
 /* Four channels: channel 0 an AR(1) level (coefficient 0.95, stationary deviation 1 around 10,
@@ -2110,6 +2248,8 @@ int main(void)
         cmocka_unit_test(test_share_batch_matches_single),
         cmocka_unit_test(test_min_rows_calibration),
         cmocka_unit_test(test_op_point_level_shift),
+        cmocka_unit_test(test_model_kind),
+        cmocka_unit_test(test_load_format8),
         cmocka_unit_test(test_load_format7),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
