@@ -218,7 +218,8 @@ void pipeline_save_all(pipeline_t *p)
 }
 
 /* Rebuilds a device from its saved blob and the LSTM it served (borrowed, shared: NULL when it
- * was saved with its own or none). Returns 0 or ERR_CORRUPT / ERR_NOMEM. */
+ * was saved with its own or none), with the running configuration's training settings
+ * (detector_apply_settings). Returns 0 or ERR_CORRUPT / ERR_NOMEM / ERR_INVAL. */
 static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_t *b, size_t n,
                      const model_t *lstm)
 {
@@ -274,6 +275,14 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     rc = detector_load_shared(&det, r, (size_t)(end - r), lstm);
     if (rc)
         goto fail;
+    /* The retraining schedule, model.kind and model.serving_precision are the running
+     * configuration's, not the ones the detector was saved with (out of range: ERR_INVAL, as
+     * detector_create would give a new device). */
+    rc = detector_apply_settings(det, &p->o.det);
+    if (rc) {
+        detector_destroy(det);
+        goto fail;
+    }
     if (detector_channels(det) != (int)nch) {
         detector_destroy(det);
         rc = ERR_CORRUPT;

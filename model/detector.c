@@ -546,6 +546,19 @@ const model_t *detector_model(const detector_t *d)
     return d->kind == DET_KIND_LSTM ? d->lstm : NULL;
 }
 
+int detector_apply_settings(detector_t *d, const struct detector_config *cfg)
+{
+    struct detector_config c = d->cfg;
+    c.retrain_every = cfg->retrain_every;
+    c.retrain_seconds = cfg->retrain_seconds;
+    c.model_kind = cfg->model_kind;
+    c.serving_f16 = cfg->serving_f16;
+    if (config_check(&c))
+        return ERR_INVAL;
+    d->cfg = c;
+    return 0;
+}
+
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
 {
     struct model_config a, b;

@@ -350,6 +350,16 @@ uint64_t detector_seen(const detector_t *d);
  * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
 const model_t *detector_model(const detector_t *d);
 
+/* The operator's settings that a detector restored from a save takes from the running
+ * configuration (cfg) rather than keeping the ones it was saved with: retrain_every,
+ * retrain_seconds, model_kind and serving_f16. They shape trainings only, so they apply from the
+ * next training on (a retraining already due stays due; the next due point after it follows
+ * the new retrain_every); nothing about the serving model, the scores or the state changes.
+ * Settings sized into the saved arrays (history, train.window, err_window, ...) and the model's
+ * shape (n_hidden, n_layers) stay as saved. Returns ERR_INVAL, changing nothing, when the
+ * settings are out of range. */
+int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
+
 /* Makes m serve (a rollback or a PUT of weights), shared with the caller (model_share: not
  * copied, read-only from now on; the caller still releases its own handle). m serves in its own
  * precision whatever serving_f16 says: a PUT's weights as given, a rolled-back version as it

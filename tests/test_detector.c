@@ -2056,6 +2056,71 @@ static void test_load_format8(void **unused)
     free(x);
 }
 
+/* Feeds readings [from, to) of x to d, running every training it asks for on the readings so
+ * far; returns the trainings run. */
+static int feed_training(detector_t *d, const float *x, int C, int from, int to,
+                         struct detector_result *res)
+{
+    int trained = 0;
+    for (int t = from; t < to; t++) {
+        assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, res), 0);
+        if (!res->want_train)
+            continue;
+        detector_job_t *job;
+        assert_int_equal(detector_job_create(&job, d), 0);
+        assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
+        assert_int_equal(detector_job_run(job), 0);
+        struct detector_train_info info;
+        assert_int_equal(detector_job_apply(d, job, &info), 0);
+        detector_job_destroy(job);
+        trained++;
+    }
+    return trained;
+}
+
+/* detector_apply_settings: a detector saved with model_kind auto (serving the linear baseline,
+ * which wins on this process) and restored with model_kind lstm serves an LSTM after its next
+ * training, and retrains on the new retrain_every; the same save restored without the call
+ * keeps auto (linear) and the old schedule. Out-of-range settings change nothing. */
+static void test_apply_settings(void **unused)
+{
+    enum { N = 1800, C = 4, CUT = 700 };
+    float *x = make_linear(N, 79);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.train.max_epochs = 4;
+    cfg.warm_epochs = 2;
+    detector_t *a, *b, *c;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    struct detector_result ra, rb, rc;
+    assert_int_equal(feed_training(a, x, C, 0, CUT, &ra), 1); /* the first training, at 200 */
+    assert_int_equal(ra.kind, DET_KIND_LINEAR);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(detector_load(&c, buf, len), 0);
+    struct detector_config live = cfg;
+    live.model_kind = 7; /* not a kind */
+    assert_int_equal(detector_apply_settings(b, &live), ERR_INVAL);
+    live.model_kind = DET_MODEL_LSTM;
+    live.retrain_every = 300;
+    assert_int_equal(detector_apply_settings(b, &live), 0);
+    /* Due at reading 1,200 (the old schedule's point stays), then every 300: 1,500, 1,800. */
+    assert_int_equal(feed_training(b, x, C, CUT, N, &rb), 3);
+    assert_int_equal(rb.kind, DET_KIND_LSTM);
+    assert_non_null(detector_model(b));
+    assert_int_equal(feed_training(c, x, C, CUT, N, &rc), 1); /* 1,200 only */
+    assert_int_equal(rc.kind, DET_KIND_LINEAR);
+    assert_null(detector_model(c));
+    detector_destroy(a);
+    detector_destroy(b);
+    detector_destroy(c);
+    free(buf);
+    free(x);
+}
+
 /* ---- ninth round: the operating-point likelihood (op_point) ------------------------------- */
 
 /* Four channels: channel 0 an AR(1) level (coefficient 0.95, stationary deviation 1 around 10,
@@ -2250,6 +2315,7 @@ int main(void)
         cmocka_unit_test(test_op_point_level_shift),
         cmocka_unit_test(test_model_kind),
         cmocka_unit_test(test_load_format8),
+        cmocka_unit_test(test_apply_settings),
         cmocka_unit_test(test_load_format7),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
