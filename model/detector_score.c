@@ -282,33 +282,12 @@ static float likelihood_score(const detector_t *d, double mavg, int plain)
  * extreme channel's tail, times the channels judged (Bonferroni) and 2 (the state looks at two
  * likelihoods), on the likelihood's log scale. A channel that drifts slowly (a temperature) has
  * a wide history and stays quiet; one that held its level and leaves it (a flow after a valve
- * fault) stands out, however far the drifting one has gone. top gets that channel. 0 until
- * 2 err_short readings were seen, or when no channel has a level. now: this reading's own
- * levels instead of the short means. */
-static float op_likelihood(const detector_t *d, const float *x, int now, int *top)
+ * fault) stands out, however far the drifting one has gone. op_tail_score turns the most
+ * extreme channel's t (tmax, of k channels judged) into the likelihood; op_likelihood below
+ * gives it for the short means and for this reading's own levels, with the channel each time;
+ * both 0 (channel -1) until 2 err_short readings were seen, or when no channel has a level. */
+static float op_tail_score(double tmax, int k, double n)
 {
-    const double S = d->cfg.err_short;
-    *top = -1;
-    if (d->op_n < 2.0 * S)
-        return 0.0f;
-    double n = d->op_n / S, tmax = -1.0;
-    int k = 0;
-    for (int c = 0; c < d->C; c++) {
-        if (!(d->lscale[c] > 0.0f))
-            continue;
-        k++;
-        double v = now ? ((double)x[c] - d->lmean[c]) / d->lscale[c] : d->op_ew[c];
-        double mu = d->op_sum[c] / d->op_n;
-        double var = d->op_sumsq[c] / d->op_n - mu * mu;
-        double sd = var > 0.0 ? sqrt(var) : 0.0;
-        if (sd < OP_SD_FLOOR)
-            sd = OP_SD_FLOOR;
-        double t = fabs(v - mu) / (sd * sqrt(1.0 + 1.0 / n));
-        if (t > tmax) {
-            tmax = t;
-            *top = c;
-        }
-    }
     if (k < 2)
         return 0.0f; /* one channel: nothing drowns its error (see op_point in detector.h) */
     /* Student's t is a scale mixture of Gaussians, so its tail is never below the Gaussian one:
@@ -320,6 +299,43 @@ static float op_likelihood(const detector_t *d, const float *x, int now, int *to
     double tail = 2.0 * 2.0 * k * t_tail(tmax, n - 1.0);
     double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
+}
+
+/* Both likelihoods in one pass over the channels (their statistics are shared): of the short
+ * means (*ew, top channel *ew_top) and of this reading's own levels (*now, *now_top). */
+static void op_likelihood(const detector_t *d, const float *x, float *ew, int *ew_top, float *now,
+                          int *now_top)
+{
+    const double S = d->cfg.err_short;
+    *ew = *now = 0.0f;
+    *ew_top = *now_top = -1;
+    if (d->op_n < 2.0 * S)
+        return;
+    double n = d->op_n / S, tmax_ew = -1.0, tmax_now = -1.0;
+    int k = 0;
+    for (int c = 0; c < d->C; c++) {
+        if (!(d->lscale[c] > 0.0f))
+            continue;
+        k++;
+        double mu = d->op_sum[c] / d->op_n;
+        double var = d->op_sumsq[c] / d->op_n - mu * mu;
+        double sd = var > 0.0 ? sqrt(var) : 0.0;
+        if (sd < OP_SD_FLOOR)
+            sd = OP_SD_FLOOR;
+        double scale = sd * sqrt(1.0 + 1.0 / n);
+        double t_ew = fabs(d->op_ew[c] - mu) / scale;
+        double t_now = fabs(((double)x[c] - d->lmean[c]) / d->lscale[c] - mu) / scale;
+        if (t_ew > tmax_ew) {
+            tmax_ew = t_ew;
+            *ew_top = c;
+        }
+        if (t_now > tmax_now) {
+            tmax_now = t_now;
+            *now_top = c;
+        }
+    }
+    *ew = op_tail_score(tmax_ew, k, n);
+    *now = op_tail_score(tmax_now, k, n);
 }
 
 /* op_point: this reading's levels into the short means (before it is judged); the first
@@ -433,8 +449,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int otop = -1, onow_top;
     if (cfg->op_point) {
         op_update(d, x);
-        olik = op_likelihood(d, x, 0, &otop);
-        onow = op_likelihood(d, x, 1, &onow_top);
+        op_likelihood(d, x, &olik, &otop, &onow, &onow_top);
     }
     float elik = dlik; /* the error's decision likelihood alone */
     if (olik > dlik)
