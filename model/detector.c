@@ -197,7 +197,10 @@ int detector__lstm_advance(const model_t *m, float *pred, float *states, size_t 
     if (phase == half % (uint64_t)T)
         model_state_reset(m, states + len);
     int use_a = phase >= half;
-    return model_step2(m, use_a ? pred : other, use_a ? other : pred, states, states + len, x, work);
+    int rc = model_step(m, use_a ? pred : other, states, x, work);
+    if (rc == 0)
+        rc = model_step(m, use_a ? other : pred, states + len, x, work);
+    return rc;
 }
 
 const float *detector__lstm_active(const float *states, size_t len, uint64_t idx, int T)

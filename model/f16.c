@@ -165,66 +165,6 @@ __attribute__((target("avx2,fma,f16c"))) static void gemv_f16c(float *y, const u
         model__gemv_f16_portable(y + j, w + (size_t)j * K, x, b1 ? b1 + j : NULL,
                                  b2 ? b2 + j : NULL, M - j, K);
 }
-
-/* gemv_f16c for two vectors at once (y = w . x, y2 = w . x2): each group of 8 halves is loaded
- * and widened once and feeds both vectors' FMAs, and each vector's sums run in exactly
- * gemv_f16c's order, so y and y2 are gemv_f16c's bits. Eight accumulators, four widened rows
- * and two input vectors: 14 of the 16 YMM registers. */
-__attribute__((target("avx2,fma,f16c"))) static void gemv2_f16c(float *y, float *y2,
-                                                                const uint16_t *w, const float *x,
-                                                                const float *x2, const uint16_t *b1,
-                                                                const uint16_t *b2, int M, int K)
-{
-    int j = 0;
-    for (; j + 4 <= M; j += 4) {
-        const uint16_t *r0 = w + (size_t)j * K, *r1 = r0 + K, *r2 = r1 + K, *r3 = r2 + K;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        __m256 c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-        int k = 0;
-        for (; k + 8 <= K; k += 8) {
-            __m256 xv = _mm256_loadu_ps(x + k), xv2 = _mm256_loadu_ps(x2 + k);
-            __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r0 + k)));
-            __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r1 + k)));
-            __m256 w2 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r2 + k)));
-            __m256 w3 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r3 + k)));
-            a0 = _mm256_fmadd_ps(w0, xv, a0);
-            c0 = _mm256_fmadd_ps(w0, xv2, c0);
-            a1 = _mm256_fmadd_ps(w1, xv, a1);
-            c1 = _mm256_fmadd_ps(w1, xv2, c1);
-            a2 = _mm256_fmadd_ps(w2, xv, a2);
-            c2 = _mm256_fmadd_ps(w2, xv2, c2);
-            a3 = _mm256_fmadd_ps(w3, xv, a3);
-            c3 = _mm256_fmadd_ps(w3, xv2, c3);
-        }
-        __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        __m256 s2 = _mm256_hadd_ps(_mm256_hadd_ps(c0, c1), _mm256_hadd_ps(c2, c3));
-        float out[4], out2[4];
-        _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
-        _mm_storeu_ps(out2, _mm_add_ps(_mm256_castps256_ps128(s2), _mm256_extractf128_ps(s2, 1)));
-        for (; k < K; k++) {
-            const float h0 = _cvtsh_ss(r0[k]), h1 = _cvtsh_ss(r1[k]), h2 = _cvtsh_ss(r2[k]),
-                        h3 = _cvtsh_ss(r3[k]);
-            out[0] += h0 * x[k];
-            out[1] += h1 * x[k];
-            out[2] += h2 * x[k];
-            out[3] += h3 * x[k];
-            out2[0] += h0 * x2[k];
-            out2[1] += h1 * x2[k];
-            out2[2] += h2 * x2[k];
-            out2[3] += h3 * x2[k];
-        }
-        for (int i = 0; i < 4; i++) {
-            y[j + i] = bias_sum(out[i], b1, b2, j + i);
-            y2[j + i] = bias_sum(out2[i], b1, b2, j + i);
-        }
-    }
-    if (j < M) {
-        model__gemv_f16_portable(y + j, w + (size_t)j * K, x, b1 ? b1 + j : NULL,
-                                 b2 ? b2 + j : NULL, M - j, K);
-        model__gemv_f16_portable(y2 + j, w + (size_t)j * K, x2, b1 ? b1 + j : NULL,
-                                 b2 ? b2 + j : NULL, M - j, K);
-    }
-}
 #endif
 
 int model__f16c_available(void)
@@ -264,19 +204,6 @@ void model__gemv_f16(float *y, const uint16_t *w, const float *x, const uint16_t
     }
 #endif
     model__gemv_f16_portable(y, w, x, b1, b2, M, K);
-}
-
-void model__gemv2_f16(float *y, float *y2, const uint16_t *w, const float *x, const float *x2,
-                      const uint16_t *b1, const uint16_t *b2, int M, int K)
-{
-#if F16_X86
-    if (model__f16c_available()) {
-        gemv2_f16c(y, y2, w, x, x2, b1, b2, M, K);
-        return;
-    }
-#endif
-    model__gemv_f16_portable(y, w, x, b1, b2, M, K);
-    model__gemv_f16_portable(y2, w, x2, b1, b2, M, K);
 }
 
 /* ---- the compact model --------------------------------------------------------------------- */

@@ -175,11 +175,6 @@ float model__f16_to_f32(uint16_t h);
  * one otherwise. No allocation; any thread. */
 void model__gemv_f16(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
                      const uint16_t *b2, int M, int K);
-/* model__gemv_f16 of two vectors through the same weights: y = w . x + b1 + b2 and y2 = w . x2
- * + b1 + b2, each the bits model__gemv_f16 gives, with the weights read and widened once (the
- * two staggered LSTM states of a device step through one model). */
-void model__gemv2_f16(float *y, float *y2, const uint16_t *w, const float *x, const float *x2,
-                      const uint16_t *b1, const uint16_t *b2, int M, int K);
 /* The portable kernel (same contract), and a plain loop (the reference: products summed in
  * order). */
 void model__gemv_f16_portable(float *y, const uint16_t *w, const float *x, const uint16_t *b1,

@@ -364,36 +364,6 @@ int model_step(const model_t *m, float *pred, float *state, const float *x, floa
     return 0;
 }
 
-int model_step2(const model_t *m, float *pred, float *pred2, float *state, float *state2,
-                const float *x, float *work)
-{
-    if (!m->compact) {
-        int rc = model_step(m, pred, state, x, work);
-        return rc ? rc : model_step(m, pred2, state2, x, work);
-    }
-    if (!all_finite(x, (size_t)m->cfg.n_inputs))
-        return ERR_INVAL;
-    const int H = m->cfg.n_hidden, G = 4 * H, O = m->cfg.n_outputs;
-    /* [G] gates, [G] gates2, [O] zpred, [O] zpred2: 2G + 2O <= model_work_len(m, 1), as
-     * O <= I (the predicted channels are inputs). */
-    float *gates = work, *gates2 = work + G, *zpred = work + 2 * (size_t)G, *zpred2 = zpred + O;
-    standardise(m, state, x);
-    standardise(m, state2, x);
-    for (int l = 0; l < m->cfg.n_layers; l++) {
-        float *c = state + st_c(m, l), *c2 = state2 + st_c(m, l);
-        model__gemv2_f16(gates, gates2, m->p16.w[l], state + st_in(m, l), state2 + st_in(m, l),
-                         m->p16.b_ih[l], m->p16.b_hh[l], G, m->k[l]);
-        lstm_cell_forward(gates, state + st_h(m, l), c, NULL, c, NULL, NULL, H);
-        lstm_cell_forward(gates2, state2 + st_h(m, l), c2, NULL, c2, NULL, NULL, H);
-    }
-    const size_t top = st_h(m, m->cfg.n_layers - 1);
-    model__gemv2_f16(zpred, zpred2, m->p16.fc_w, state + top, state2 + top, m->p16.fc_b, NULL, O,
-                     H);
-    destandardise(m, pred, zpred, 1);
-    destandardise(m, pred2, zpred2, 1);
-    return 0;
-}
-
 int model_step_batch(const model_t *m, float *pred, float *const *states, const float *x, int batch,
                      float *work)
 {

@@ -141,14 +141,6 @@ size_t model_work_len(const model_t *m, int batch);
  * untouched). */
 int model_step(const model_t *m, float *pred, float *state, const float *x, float *work);
 
-/* Two incremental steps of one input x through the same model, of two states (distinct
- * arrays): model_step(m, pred, state, x) and model_step(m, pred2, state2, x), the same bits;
- * on a compact model each weight is read and widened once for both (a detector's two staggered
- * states). work holds model_work_len(m, 1) floats. Returns ERR_INVAL if an x value is not
- * finite (nothing updated). */
-int model_step2(const model_t *m, float *pred, float *pred2, float *state, float *state2,
-                const float *x, float *work);
-
 /* Batched step for `batch` devices sharing this model: x is [batch, I] raw, row-major;
  * states[b] points to device b's state (distinct arrays); pred is [batch, O]. One sgemm per
  * layer plus one for the head. work holds model_work_len(m, batch) floats. Returns ERR_INVAL

@@ -941,78 +941,6 @@ static void test_f16_gemv_vs_naive(void **unused)
             }
 }
 
-static void test_f16_gemv2_same_bits(void **unused)
-{
-    /* The two-vector kernel gives each vector exactly the one-vector kernel's bits (whole and
-     * partial groups of 4 rows and 8 columns, with and without biases). */
-    int Ms[] = {1, 3, 4, 7, 256}, Ks[] = {1, 7, 8, 9, 72, 133};
-    for (size_t a = 0; a < 5; a++)
-        for (size_t b = 0; b < 6; b++)
-            for (int nb = 0; nb < 3; nb++) {
-                int M = Ms[a], K = Ks[b];
-                uint16_t *w = h16_random((size_t)M * K, -1, 1);
-                uint16_t *b1 = nb > 0 ? h16_random((size_t)M, -1, 1) : NULL;
-                uint16_t *b2 = nb > 1 ? h16_random((size_t)M, -1, 1) : NULL;
-                float *x = falloc((size_t)K), *x2 = falloc((size_t)K);
-                float *y = falloc((size_t)M), *y2 = falloc((size_t)M);
-                float *r = falloc((size_t)M), *r2 = falloc((size_t)M);
-                fill(x, (size_t)K, -3, 3);
-                fill(x2, (size_t)K, -3, 3);
-                model__gemv2_f16(y, y2, w, x, x2, b1, b2, M, K);
-                model__gemv_f16(r, w, x, b1, b2, M, K);
-                model__gemv_f16(r2, w, x2, b1, b2, M, K);
-                assert_memory_equal(y, r, sizeof(float) * (size_t)M);
-                assert_memory_equal(y2, r2, sizeof(float) * (size_t)M);
-                free(w), free(b1), free(b2), free(x), free(x2), free(y), free(y2), free(r),
-                    free(r2);
-            }
-}
-
-static void test_compact_step2_same_bits(void **unused)
-{
-    /* model_step2 of two states (one fresh, one carried 17 steps ahead) against two
-     * model_step calls: the same predictions and states, bit for bit, on compact models (the
-     * two-vector kernel) and float32 ones; a non-finite input changes nothing. */
-    int shapes[][4] = {{5, 3, 1, 9}, {5, 3, 2, 9}, {8, 8, 1, 64}, {3, 1, 2, 20}};
-    for (size_t s = 0; s < 4; s++)
-        for (int compact = 0; compact < 2; compact++) {
-            const int I = shapes[s][0], O = shapes[s][1], L = shapes[s][2], H = shapes[s][3];
-            const int T = 40;
-            model_t *m = make_normed_model(I, O, L, H, 120 + s), *c = m;
-            if (compact)
-                assert_int_equal(model_compact(&c, m), 0);
-            const size_t sl = model_state_len(c);
-            float *x = falloc((size_t)T * I), *work = falloc(model_work_len(c, 1));
-            float *a = falloc(sl), *b = falloc(sl), *a2 = falloc(sl), *b2 = falloc(sl);
-            float *pa = falloc((size_t)O), *pb = falloc((size_t)O), *qa = falloc((size_t)O),
-                  *qb = falloc((size_t)O);
-            fill(x, (size_t)T * I, -8, 8);
-            model_state_reset(c, a), model_state_reset(c, b);
-            for (int t = 0; t < 17; t++)
-                assert_int_equal(model_step(c, pb, b, x + (size_t)t * I, work), 0);
-            memcpy(a2, a, sizeof(float) * sl), memcpy(b2, b, sizeof(float) * sl);
-            for (int t = 0; t < T; t++) {
-                const float *xt = x + (size_t)t * I;
-                assert_int_equal(model_step2(c, pa, pb, a, b, xt, work), 0);
-                assert_int_equal(model_step(c, qa, a2, xt, work), 0);
-                assert_int_equal(model_step(c, qb, b2, xt, work), 0);
-                assert_memory_equal(pa, qa, sizeof(float) * (size_t)O);
-                assert_memory_equal(pb, qb, sizeof(float) * (size_t)O);
-                assert_memory_equal(a, a2, sizeof(float) * sl);
-                assert_memory_equal(b, b2, sizeof(float) * sl);
-            }
-            x[0] = NAN;
-            assert_int_equal(model_step2(c, pa, pb, a, b, x, work), ERR_INVAL);
-            assert_memory_equal(a, a2, sizeof(float) * sl);
-            assert_memory_equal(b, b2, sizeof(float) * sl);
-            free(x), free(work), free(a), free(b), free(a2), free(b2), free(pa), free(pb),
-                free(qa), free(qb);
-            if (compact)
-                model_destroy(c);
-            model_destroy(m);
-        }
-}
-
 /* Steps T rows of x through m from the zero state: pred [T, O]. */
 static void run_steps(const model_t *m, float *pred, const float *x, int T)
 {
@@ -1254,8 +1182,6 @@ int main(void)
         cmocka_unit_test(test_safetensors_handmade),
         cmocka_unit_test(test_f16_conversions),
         cmocka_unit_test(test_f16_gemv_vs_naive),
-        cmocka_unit_test(test_f16_gemv2_same_bits),
-        cmocka_unit_test(test_compact_step2_same_bits),
         cmocka_unit_test(test_compact_step),
         cmocka_unit_test(test_compact_batch_predict_forecast),
         cmocka_unit_test(test_compact_roundtrips),
