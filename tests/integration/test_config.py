@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """vigild integration: the command line and the configuration file: --version, --help,
 --check-config, errors naming FILE:LINE and the reason, flags overriding the file, settings
-taking effect."""
+taking effect, also on devices restored from the database after a restart."""
 
 import os
 import socket
@@ -12,6 +12,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 import vigiltest as vt  # noqa: E402
 
 
@@ -390,6 +391,46 @@ class StartupRefusals(unittest.TestCase):
             d.start()
             self.assertEqual(d.device("sv-1")["points"], 1)
             d.stop()
+        finally:
+            d.cleanup()
+
+
+class RestoredSettings(unittest.TestCase):
+    """A device restored at start-up runs with the running configuration's model.kind and
+    retraining schedule, not the ones saved with it (detector_apply_settings at restore)."""
+
+    def test_restart_with_changed_kind_and_schedule(self):
+        tmp = vt.mkdtemp()
+        cfg = os.path.join(tmp, "vigild.conf")
+        # First run: the linear model only, and no retraining schedule at all.
+        vt.write_file(cfg, tp.config_text(0, extra="kind = linear\n"))
+        d = vt.Vigild(config=cfg)
+        dev, t0 = "rs-1", 1_700_000_000_000
+        rows = tp.rotation(tp.WARMUP + 20, 0, tp.OMEGA_A, 0.01, tp.random.Random(7))
+        try:
+            d.start()
+            ts = [t0 + 1000 * k for k in range(tp.WARMUP)]
+            tp.post_readings(d, dev, rows[:tp.WARMUP], ts, tp.CH3)
+            tp.wait_scored(d, dev, tp.WARMUP)
+            m = tp.wait_idle(d, dev, 1)
+            self.assertEqual(m["serving"]["kind"], "linear", m)
+            n0, last = len(m["versions"]), ts[-1]
+            d.stop()
+            # Second run on the same data: an LSTM serves once one trains, and 60 s of the
+            # readings' time asks for a retraining.
+            vt.write_file(cfg, tp.config_text(0, extra="kind = lstm\nretrain_seconds = 60\n"))
+            d.start()
+            self.assertEqual(len(tp.models(d, dev)["versions"]), n0)
+            for k in range(1, 7):  # 10 s apart: the last one is 60 s after the training
+                tp.post_readings(d, dev, [rows[tp.WARMUP + k]], [last + 10000 * k], tp.CH3)
+            tp.wait_scored(d, dev, tp.WARMUP + 6)
+            m = tp.wait_idle(d, dev, n0 + 1)
+            self.assertEqual(len(m["versions"]), n0 + 1, m)
+            self.assertEqual(m["serving"]["kind"], "lstm", m)
+            d.stop()
+        except AssertionError:
+            sys.stderr.write(d.log() + "\n")
+            raise
         finally:
             d.cleanup()
 
