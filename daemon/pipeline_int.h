@@ -134,8 +134,8 @@ void pipeline__ring_unsend(struct pred_ring *r, int64_t seq);
 /* The store's report on block seq (status 0: committed). Any thread (store_pred_cb); the reports
  * of one ring come in the order of its puts. */
 void pipeline__ring_ack(struct pred_ring *r, int64_t seq, int status);
-/* Seals the whole tail into blocks (its values kept exactly), e.g. at shutdown. Returns 0 or
- * ERR_NOMEM (part of it may be sealed). */
+/* Seals the whole tail into blocks (its values kept exactly, two blocks to a page of the store
+ * for 8 channels), e.g. at shutdown. Returns 0 or ERR_NOMEM (part of it may be sealed). */
 int pipeline__ring_seal_tail(struct pred_ring *r);
 /* Block i (from the oldest live one) in *b if it is in memory: returns 1, else 0. */
 int pipeline__ring_block(const struct pred_ring *r, size_t i, struct pred_block *b);

@@ -47,7 +47,10 @@
  * 72 KB of pages for 49 KB of blocks a device, docs/benchmarks.md). So a block holds the most
  * entries, up to PIPE_RING_BLOCK, for which a usual block (regular timestamps, 16-bit values)
  * stays within RING_BLOCK_BUDGET bytes, three rows to a page: 60 entries (1,303 bytes) for 8
- * channels, 64 for up to 7, never fewer than PIPE_RING_BLOCK_MIN. The layout holds its n, so
+ * channels, 64 for up to 7, never fewer than PIPE_RING_BLOCK_MIN. A tail sealed whole at
+ * shutdown (32-bit values) goes in blocks of at most RING_EXACT_BUDGET bytes, two to a page: 52
+ * entries (1,973 bytes) for 8 channels, so its 256 entries take three pages, not five (64-entry
+ * exact blocks of 2,408 bytes went one to a page). The layout holds its n, so
  * blocks sealed with another size (schema 6 stored 64 entries whatever the channels) read back
  * alike, and a ring may hold blocks of both sizes.
  *
@@ -70,19 +73,27 @@ enum { RING_TS_REGULAR = 0, RING_TS_DELTA = 1, RING_TS_RAW = 2 };
  * 2^49 rows ever put), the record's header (10) and other columns (up to 27: device_id 3, seq 4,
  * n 1, nch 1, t0 6, t1 6, sum 6), 48 in all. Three rows fill the page at 1,314 bytes of block. */
 #define RING_BLOCK_BUDGET 1310
+/* Half a page less a row's other bytes, the same way: two rows fill it at 1,996 bytes. */
+#define RING_EXACT_BUDGET 1990
 
-/* Bytes of a block of n entries with nch channels, regular timestamps and 16-bit values. */
-static size_t regular_block_bytes(size_t n, int nch)
+/* Bytes of a block of n entries with nch channels of `width` bits each, regular timestamps. */
+static size_t block_bytes(size_t n, int nch, size_t width)
 {
-    return RING_HDR + (n + 3) / 4 + 4 * n + (size_t)nch * (9 + 2 * n);
+    return RING_HDR + (n + 3) / 4 + 4 * n + (size_t)nch * (9 + width / 8 * n);
+}
+
+/* The most entries, from PIPE_RING_BLOCK down to PIPE_RING_BLOCK_MIN, within budget bytes. */
+static size_t block_len(int nch, size_t width, size_t budget)
+{
+    size_t n = PIPE_RING_BLOCK;
+    while (n > PIPE_RING_BLOCK_MIN && block_bytes(n, nch, width) > budget)
+        n--;
+    return n;
 }
 
 size_t pipeline__ring_block_len(int nch)
 {
-    size_t n = PIPE_RING_BLOCK;
-    while (n > PIPE_RING_BLOCK_MIN && regular_block_bytes(n, nch) > RING_BLOCK_BUDGET)
-        n--;
-    return n;
+    return block_len(nch, 16, RING_BLOCK_BUDGET);
 }
 
 /* Bytes of one exact tail entry with nch channels. */
@@ -602,7 +613,7 @@ void pipeline__ring_unsend(struct pred_ring *r, int64_t seq)
 
 int pipeline__ring_seal_tail(struct pred_ring *r)
 {
-    const size_t len = pipeline__ring_block_len(r->nch);
+    const size_t len = block_len(r->nch, 32, RING_EXACT_BUDGET);
     while (r->tail_len > 0) {
         int rc = seal(r, r->tail_len < len ? r->tail_len : len, 1);
         if (rc)

@@ -563,9 +563,9 @@ static void test_ring_corrupt_block(void **state)
 }
 
 /* The block size: an 8-channel block of regular timestamps fits three to a 4 KiB page with its
- * row's other bytes (at most 48: pipeline_ring.c), and is not needlessly short; a block of 64
- * entries (schema 6's) would not fit so. Fewer channels keep 64, more never go below the
- * minimum. */
+ * row's other bytes (at most 48 with its cell pointer: pipeline_ring.c), and is not needlessly
+ * short; a block of 64 entries (schema 6's) would not fit so. Fewer channels keep 64, more never go
+ * below the minimum. */
 static void test_ring_block_size(void **state)
 {
     (void)state;
@@ -586,13 +586,24 @@ static void test_ring_block_size(void **state)
     size_t blocks = 0;
     while (pipeline__ring_next(&r, &b)) {
         assert_int_equal(b.n, BLK);
-        assert_true(8 + 3 * (2 + 48 + b.len) <= 4096);
+        assert_true(8 + 3 * (48 + b.len) <= 4096);
         blocks++;
     }
     assert_true(blocks >= 10);
     /* 64 entries of the same channels: two to a page. */
     size_t len64 = 16 + 16 + 4 * 64 + NCH * (9 + 2 * 64);
-    assert_true(8 + 3 * (2 + 48 + len64) > 4096);
+    assert_true(8 + 3 * (48 + len64) > 4096);
+    /* The tail sealed whole (exact values): two blocks to a page, three pages for 256 entries. */
+    size_t tail = r.tail_len, exact = 0, exact_blocks = 0;
+    assert_int_equal(tail, 1000 - 13 * BLK); /* sealed at pushes 257, 317, ..., 977 */
+    assert_int_equal(pipeline__ring_seal_tail(&r), 0);
+    while (pipeline__ring_next(&r, &b)) {
+        assert_true(8 + 2 * (48 + b.len) <= 4096);
+        exact += b.n;
+        exact_blocks++;
+    }
+    assert_int_equal(exact, tail);
+    assert_int_equal(exact_blocks, (tail + 51) / 52); /* 52 entries a block: 5, three pages */
     pipeline__ring_deinit(&r);
 }
 
