@@ -5,12 +5,12 @@
  * tail_cap = min(cap, PIPE_RING_TAIL) entries, grown on demand (a device that never scores costs
  * nothing). When the ring holds more than the tail can, the tail's oldest block_len entries
  * (pipeline__ring_block_len: 60 for 8 channels) are sealed into a compact block each time it is
- * full; sealed blocks are kept oldest first in a
- * circular array of pointers, and the oldest block is dropped once the newer ones hold `cap`
- * entries without it. Only the newest `cap` entries are answered (`skip` hides the surplus at
- * the start of the oldest block), so a ring answers exactly what a plain ring of `cap` entries
- * would, timestamps, scores and states bit for bit. A tail entry's fields are packed together
- * (ent()), so a push touches one or two cache lines.
+ * full; sealed blocks are kept oldest first in a circular array of pointers, and the oldest
+ * block is dropped once the newer ones hold `cap` entries without it. Only the newest `cap`
+ * entries are answered (`skip` hides the surplus at the start of the oldest block), so a ring
+ * answers exactly what a plain ring of `cap` entries would, timestamps, scores and states bit
+ * for bit. A tail entry's fields are packed together (ent()), so a push touches one or two cache
+ * lines.
  *
  * The store. With a store, pipeline.c puts each sealed block to it as it is sealed
  * (pipeline__ring_next), oldest first, and a block is freed from memory once the writer reports
@@ -37,9 +37,9 @@
  *           pipeline__ring_seal_tail, so a restart answers its values bit for bit)
  * So a sealed predicted value is within (hi - lo) / 131070 of the prediction, plus float
  * rounding, where lo and hi are that channel's smallest and largest prediction among the
- * block's readings (at most PIPE_RING_BLOCK): about 1/131,000 of the channel's local variation, not
- * of its magnitude (a value of 1500 varying by 30 over the block is kept to 0.0002). An 8-channel
- * entry takes about 21.7 bytes sealed against 45 exact.
+ * block's readings (at most PIPE_RING_BLOCK): about 1/131,000 of the channel's local variation,
+ * not of its magnitude (a value of 1500 varying by 30 over the block is kept to 0.0002). An
+ * 8-channel entry takes about 21.7 bytes sealed against 45 exact.
  *
  * A block's size. The store keeps a block as a row of up to 48 bytes besides the block, in
  * 4 KiB pages (storage/schema.c, preds), and a page holds whole rows: blocks of 64 8-channel
@@ -49,10 +49,10 @@
  * stays within RING_BLOCK_BUDGET bytes, three rows to a page: 60 entries (1,303 bytes) for 8
  * channels, 64 for up to 7, never fewer than PIPE_RING_BLOCK_MIN. A tail sealed whole at
  * shutdown (32-bit values) goes in blocks of at most RING_EXACT_BUDGET bytes, two to a page: 52
- * entries (1,973 bytes) for 8 channels, so its 256 entries take three pages, not five (64-entry
- * exact blocks of 2,408 bytes went one to a page). The layout holds its n, so
- * blocks sealed with another size (schema 6 stored 64 entries whatever the channels) read back
- * alike, and a ring may hold blocks of both sizes.
+ * entries (1,973 bytes) for 8 channels, so its up to 256 entries take three pages, not four
+ * (64-entry exact blocks of 2,408 bytes went one to a page). The layout holds its n, so blocks
+ * sealed with another size (schema 6 stored 64 entries whatever the channels) read back alike,
+ * and a ring may hold blocks of both sizes.
  *
  * Threading: none of its own; the caller serialises access (the device's mutex), except
  * pipeline__ring_ack (any thread: atomics). */
