@@ -51,7 +51,8 @@ phases. Disk in steady state, read live through a read-only sqlite3 (dbstat): af
 (continued unmeasured to an hour of simulated data when N <= --long-max) and at the end, the
 database's pages per reading stored by then (bytes_per_reading_1h) and their growth per reading
 between the two (bytes_per_reading_slope); per device at the end, the fixed tables (checkpoints,
-model versions, prediction blocks, saved detectors) and how many versions devices hold. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
+model versions, prediction blocks, saved detectors) and how many versions devices hold.
+CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
 import argparse, http.client, json, os, re, resource, shutil, signal, subprocess, sys, tempfile, \
