@@ -47,7 +47,12 @@ the heap's parts device by device (bench/fleet_mem.py: BENCH fleet-N-memory, byt
 --hidden H runs vigild with model.hidden = H, --model-kind K with model.kind = K (a
 configuration file holding only those). vigild runs with OPENBLAS_NUM_THREADS=1, as
 systemd/vigild.service starts it (unless the environment sets it). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
-phases. CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
+phases. Disk in steady state, read live through a read-only sqlite3 (dbstat): after the max pass
+(continued unmeasured to an hour of simulated data when N <= --long-max) and at the end, the
+database's pages per reading stored by then (bytes_per_reading_1h) and their growth per reading
+between the two (bytes_per_reading_slope); per device at the end, the fixed tables (checkpoints,
+model versions, prediction blocks, saved detectors) and how many versions devices hold.
+CPU per reading by stage: vigild's CPU time over the max pass (/proc) split by the perf
 profile's samples (cpu-clock), grouped by symbol, then by library, then by thread.
 """
 import argparse, http.client, json, os, re, resource, shutil, signal, subprocess, sys, tempfile, \
@@ -195,16 +200,47 @@ class Vigild:
                 log(f"vigild exited {self.rc} on SIGTERM: {f.read()[-300:].strip()}")
         return dir_bytes(self.data)
 
-    def tables(self):
-        """Bytes per table (with its indexes) of the stopped database, from SQLite's dbstat."""
-        q = ("SELECT coalesce(t.tbl_name, s.name), sum(s.pgsize) FROM dbstat s "
-             "LEFT JOIN sqlite_schema t ON t.name = s.name GROUP BY 1")
+    def query(self, q):
+        """Rows (lists of strings) of q run by a read-only sqlite3 on the database, stopped or
+        live (WAL mode lets a reader see the last commit beside the writer); [] on failure."""
         try:
             out = subprocess.run(["sqlite3", "-readonly", os.path.join(self.data, "vigil.db"), q],
                                  capture_output=True, text=True, timeout=600).stdout
         except (OSError, subprocess.TimeoutExpired):
-            return {}
-        return {k: int(v) for k, v in (ln.split("|") for ln in out.splitlines() if "|" in ln)}
+            return []
+        return [ln.split("|") for ln in out.splitlines() if "|" in ln]
+
+    def tables(self):
+        """Bytes per table (with its indexes) of the database, from SQLite's dbstat."""
+        q = ("SELECT coalesce(t.tbl_name, s.name), sum(s.pgsize) FROM dbstat s "
+             "LEFT JOIN sqlite_schema t ON t.name = s.name GROUP BY 1")
+        return {r[0]: int(r[1]) for r in self.query(q) if len(r) == 2}
+
+    def snapshot(self, stored, t_sim):
+        """The disk of the running vigild: per table (dbstat), the database's pages (page_count
+        x page_size: what the file holds once the WAL is checkpointed, free pages included), the
+        data folder (database, WAL and its index as they are now), and the model versions and
+        checkpoints the devices hold, with the readings acknowledged by then."""
+        t0 = time.time()
+        pages = self.query("SELECT 'db', (SELECT page_count FROM pragma_page_count) * "
+                           "(SELECT page_size FROM pragma_page_size)")
+        ver = self.query("SELECT 'v', count(*), coalesce(min(c), 0), coalesce(max(c), 0), "
+                         "(SELECT count(*) FROM ckpts) FROM (SELECT count(*) AS c FROM models "
+                         "GROUP BY device_id)")
+        snap = {"stored": stored, "t_sim": t_sim, "tables": self.tables(),
+                "db": int(pages[0][1]) if pages else 0, "folder": dir_bytes(self.data),
+                "devices_with_versions": int(ver[0][1]) if ver else 0,
+                "versions_min": int(ver[0][2]) if ver else 0,
+                "versions_max": int(ver[0][3]) if ver else 0,
+                "ckpt_rows": int(ver[0][4]) if ver else 0}
+        snap["versions"] = sum(int(r[1]) for r in self.query(
+            "SELECT 'n', count(*) FROM models")) if ver else 0
+        log(f"disk at {t_sim} simulated s, {stored:.0f} readings ({time.time() - t0:.1f} s to "
+            f"read): database {snap['db']}, folder {snap['folder']}, versions "
+            f"{snap['versions']} of {snap['devices_with_versions']} devices "
+            f"({snap['versions_min']}-{snap['versions_max']}), checkpoints {snap['ckpt_rows']}, "
+            f"tables {snap['tables']}")
+        return snap
 
 
 def fed(m):
@@ -653,6 +689,13 @@ def run_size(a, n, tmp, empty, funcs, do_status):
             f"({r['rate']:.0f}/s), p99 {fmt_ms(r['p99'])} ms, cpu {r['cpu']:.1f}s, "
             f"states {r['states']}")
         res["max"] = r
+        # Disk in steady state: the first point after an hour of simulated data (the long runs
+        # go on to it unmeasured at full speed, usually from 2,700 s), the second at the end.
+        if n <= a.long_max and t_sim < 3600:
+            rf = run_phase(a.build, v, n, start_ms, t_sim, 3600, 0, poll)
+            stored += rf["readings"]
+            t_sim = 3600
+        res["snap1"] = v.snapshot(stored, t_sim)
         stages, rows, total = perf_report(prof, funcs)
         res["stages"], res["rows"], res["samples"] = stages, rows, total
 
@@ -746,6 +789,7 @@ def run_size(a, n, tmp, empty, funcs, do_status):
         res["vmdata_kb"] = v.proc_status("VmData")
         res["heap"], res["sqlite_mem"], res["parts"] = v.heap()
         res["sim_seconds"] = t_sim
+        res["snap2"] = v.snapshot(stored, t_sim)
     finally:
         disk = v.stop()
     res["stored"] = stored
@@ -796,6 +840,13 @@ def print_size(res):
     st = res["states"]
     # The readings' tables: the chunk rows and the log of readings not yet cut into rows.
     readings_bytes = res['tables'].get('readings', 0) + res['tables'].get('readings_log', 0)
+    # Steady state: the database at the first point (after an hour of simulated data for
+    # N <= --long-max) per reading stored by then, and its growth per reading to the end; the
+    # fixed per-device tables at the end (live), beside the stopped database's detectors.
+    s1, s2 = res["snap1"], res["snap2"]
+    slope = (s2["db"] - s1["db"]) / (s2["stored"] - s1["stored"]) \
+        if s2["stored"] > s1["stored"] else float("nan")
+    t2 = s2["tables"]
     print(f"BENCH fleet-{n} readings_per_s={best['rate']:.0f} "
           f"p99_status_delay_ms={fmt_ms(best['p99'])} "
           f"rss_per_device_kb={res['rss_per_dev_kb']:.1f} "
@@ -825,7 +876,19 @@ def print_size(res):
           f"model_kind={res['model_kind']} "
           f"heap_per_device_kb={res['heap_per_dev_kb']:.1f} "
           f"heap_less_sqlite_per_device_kb={res['heap_less_sqlite_per_dev_kb']:.1f} "
-          f"sqlite_mem_kb={res['sqlite_mem'] / 1024:.0f}", flush=True)
+          f"sqlite_mem_kb={res['sqlite_mem'] / 1024:.0f} "
+          f"bytes_per_reading_1h={s1['db'] / max(s1['stored'], 1):.2f} "
+          f"folder_bytes_per_reading_1h={s1['folder'] / max(s1['stored'], 1):.2f} "
+          f"snap1_sim_seconds={s1['t_sim']} snap1_readings={s1['stored']:.0f} "
+          f"bytes_per_reading_slope={slope:.2f} "
+          f"ckpt_bytes_per_device={t2.get('ckpts', 0) / n:.0f} "
+          f"models_bytes_per_device={t2.get('models', 0) / n:.0f} "
+          f"preds_bytes_per_device={t2.get('preds', 0) / n:.0f} "
+          f"live_detectors_bytes_per_device={t2.get('detectors', 0) / n:.0f} "
+          f"versions_per_device={s2['versions'] / n:.2f} versions_min={s2['versions_min']} "
+          f"versions_max={s2['versions_max']} "
+          f"versions_devices={s2['devices_with_versions']} "
+          f"ckpts_per_device={s2['ckpt_rows'] / n:.2f}", flush=True)
     log(f"N={n} tables: {res['tables']}")
     parts = res.get("parts", {})
     if parts.get("devices"):

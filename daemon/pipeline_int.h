@@ -44,10 +44,12 @@ struct group {
 
 _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask");
 
-/* The prediction ring's exact tail (entries) and sealed block size (entries); pipeline_ring.c
- * describes the layout. */
-#define PIPE_RING_TAIL  256
-#define PIPE_RING_BLOCK 64
+/* The prediction ring's exact tail (entries), and a sealed block's entries at most and at
+ * least (pipeline__ring_block_len chooses between them by the channel count; pipeline_ring.c
+ * describes the layout). */
+#define PIPE_RING_TAIL      256
+#define PIPE_RING_BLOCK     64
+#define PIPE_RING_BLOCK_MIN 16
 
 /* A device's prediction ring: per scored reading its timestamp, score, state and predicted
  * values, the newest `cap` of them; the newest min(cap, PIPE_RING_TAIL) or so exact, older ones in
@@ -70,8 +72,8 @@ struct pred_ring {
     unsigned char **blk;
     uint16_t *blk_n;
     size_t blk_room, blk_head, blk_len, blk_mem;
-    size_t sealed;    /* entries in the live blocks */
-    size_t skip;      /* the oldest entries held but not answered (beyond cap) */
+    size_t sealed;     /* entries in the live blocks */
+    size_t skip;       /* the oldest entries held but not answered (beyond cap) */
     int64_t seq_next;  /* the next sealed block's number */
     int64_t sent_next; /* the next block to put to the store */
     /* The store's reports (pipeline__ring_ack, writer thread): every block up to ok_upto is
@@ -85,6 +87,11 @@ struct pred_ring {
 /* A ring entry, oldest first; returns nonzero to stop the walk. pred is borrowed for the call. */
 typedef int (*pipeline__ring_fn)(void *arg, int64_t ts, float score, uint8_t state,
                                  const float *pred);
+
+/* Entries of a block sealed from a full tail for nch channels: the most, up to PIPE_RING_BLOCK,
+ * whose block (regular timestamps, 16-bit values) and its row in the store fit three to a 4 KiB
+ * page; at least PIPE_RING_BLOCK_MIN (more than 18 channels: then fewer to a page). */
+size_t pipeline__ring_block_len(int nch);
 
 /* An empty ring for cap entries of nch channels, blocks numbered from seq_next (allocates
  * nothing). */
@@ -127,8 +134,8 @@ void pipeline__ring_unsend(struct pred_ring *r, int64_t seq);
 /* The store's report on block seq (status 0: committed). Any thread (store_pred_cb); the reports
  * of one ring come in the order of its puts. */
 void pipeline__ring_ack(struct pred_ring *r, int64_t seq, int status);
-/* Seals the whole tail into blocks (its values kept exactly), e.g. at shutdown. Returns 0 or
- * ERR_NOMEM (part of it may be sealed). */
+/* Seals the whole tail into blocks (its values kept exactly, two blocks to a page of the store
+ * for 8 channels), e.g. at shutdown. Returns 0 or ERR_NOMEM (part of it may be sealed). */
 int pipeline__ring_seal_tail(struct pred_ring *r);
 /* Block i (from the oldest live one) in *b if it is in memory: returns 1, else 0. */
 int pipeline__ring_block(const struct pred_ring *r, size_t i, struct pred_block *b);

@@ -3,13 +3,14 @@
  *
  * Layout. The newest entries are kept exactly, in the tail: a circular array of up to
  * tail_cap = min(cap, PIPE_RING_TAIL) entries, grown on demand (a device that never scores costs
- * nothing). When the ring holds more than the tail can, the tail's oldest PIPE_RING_BLOCK entries
- * are sealed into a compact block each time it is full; sealed blocks are kept oldest first in a
- * circular array of pointers, and the oldest block is dropped once the newer ones hold `cap`
- * entries without it. Only the newest `cap` entries are answered (`skip` hides the surplus at
- * the start of the oldest block), so a ring answers exactly what a plain ring of `cap` entries
- * would, timestamps, scores and states bit for bit. A tail entry's fields are packed together
- * (ent()), so a push touches one or two cache lines.
+ * nothing). When the ring holds more than the tail can, the tail's oldest block_len entries
+ * (pipeline__ring_block_len: 60 for 8 channels) are sealed into a compact block each time it is
+ * full; sealed blocks are kept oldest first in a circular array of pointers, and the oldest
+ * block is dropped once the newer ones hold `cap` entries without it. Only the newest `cap`
+ * entries are answered (`skip` hides the surplus at the start of the oldest block), so a ring
+ * answers exactly what a plain ring of `cap` entries would, timestamps, scores and states bit
+ * for bit. A tail entry's fields are packed together (ent()), so a push touches one or two cache
+ * lines.
  *
  * The store. With a store, pipeline.c puts each sealed block to it as it is sealed
  * (pipeline__ring_next), oldest first, and a block is freed from memory once the writer reports
@@ -36,9 +37,22 @@
  *           pipeline__ring_seal_tail, so a restart answers its values bit for bit)
  * So a sealed predicted value is within (hi - lo) / 131070 of the prediction, plus float
  * rounding, where lo and hi are that channel's smallest and largest prediction among the
- * block's PIPE_RING_BLOCK readings: about 1/131,000 of the channel's local variation, not of its
- * magnitude (a value of 1500 varying by 30 over the block is kept to 0.0002). An 8-channel
- * entry takes about 21.5 bytes sealed against 45 exact.
+ * block's readings (at most PIPE_RING_BLOCK): about 1/131,000 of the channel's local variation,
+ * not of its magnitude (a value of 1500 varying by 30 over the block is kept to 0.0002). An
+ * 8-channel entry takes about 21.7 bytes sealed against 45 exact.
+ *
+ * A block's size. The store keeps a block as a row of up to 48 bytes besides the block, in
+ * 4 KiB pages (storage/schema.c, preds), and a page holds whole rows: blocks of 64 8-channel
+ * entries (1,384 bytes) went two to a page, a third of each page empty (measured with dbstat:
+ * 72 KB of pages for 49 KB of blocks a device, docs/benchmarks.md). So a block holds the most
+ * entries, up to PIPE_RING_BLOCK, for which a usual block (regular timestamps, 16-bit values)
+ * stays within RING_BLOCK_BUDGET bytes, three rows to a page: 60 entries (1,303 bytes) for 8
+ * channels, 64 for up to 7, never fewer than PIPE_RING_BLOCK_MIN. A tail sealed whole at
+ * shutdown (32-bit values) goes in blocks of at most RING_EXACT_BUDGET bytes, two to a page: 52
+ * entries (1,973 bytes) for 8 channels, so its up to 256 entries take three pages, not four
+ * (64-entry exact blocks of 2,408 bytes went one to a page). The layout holds its n, so blocks
+ * sealed with another size (schema 6 stored 64 entries whatever the channels) read back alike,
+ * and a ring may hold blocks of both sizes.
  *
  * Threading: none of its own; the caller serialises access (the device's mutex), except
  * pipeline__ring_ack (any thread: atomics). */
@@ -53,6 +67,34 @@
 enum { RING_TS_REGULAR = 0, RING_TS_DELTA = 1, RING_TS_RAW = 2 };
 
 #define RING_HDR 16 /* ts0 8, dt 4, n 2, ts_mode 1, unused 1 */
+
+/* A third of a 4 KiB page less a row's other bytes in the store. The page: an 8-byte header;
+ * per row a 2-byte cell pointer, the cell's payload length (2) and rowid (up to 7 bytes, below
+ * 2^49 rows ever put), the record's header (10) and other columns (up to 27: device_id 3, seq 4,
+ * n 1, nch 1, t0 6, t1 6, sum 6), 48 in all. Three rows fill the page at 1,314 bytes of block. */
+#define RING_BLOCK_BUDGET 1310
+/* Half a page less a row's other bytes, the same way: two rows fill it at 1,996 bytes. */
+#define RING_EXACT_BUDGET 1990
+
+/* Bytes of a block of n entries with nch channels of `width` bits each, regular timestamps. */
+static size_t block_bytes(size_t n, int nch, size_t width)
+{
+    return RING_HDR + (n + 3) / 4 + 4 * n + (size_t)nch * (9 + width / 8 * n);
+}
+
+/* The most entries, from PIPE_RING_BLOCK down to PIPE_RING_BLOCK_MIN, within budget bytes. */
+static size_t block_len(int nch, size_t width, size_t budget)
+{
+    size_t n = PIPE_RING_BLOCK;
+    while (n > PIPE_RING_BLOCK_MIN && block_bytes(n, nch, width) > budget)
+        n--;
+    return n;
+}
+
+size_t pipeline__ring_block_len(int nch)
+{
+    return block_len(nch, 16, RING_BLOCK_BUDGET);
+}
 
 /* Bytes of one exact tail entry with nch channels. */
 static size_t entry_bytes(int nch)
@@ -175,10 +217,11 @@ static int blk_reserve(struct pred_ring *r)
 {
     if (r->blk_len < r->blk_room)
         return 0;
-    /* At most ceil(cap / PIPE_RING_BLOCK) + 1 blocks of PIPE_RING_BLOCK entries are live, plus the
-     * one being added before the oldest is dropped; blocks sealed shorter (a tail at shutdown)
-     * may need more. */
-    size_t room = r->blk_room ? r->blk_room + r->blk_room / 2 + 1 : r->cap / PIPE_RING_BLOCK + 3;
+    /* At most ceil(cap / block_len) + 1 blocks of block_len entries are live, plus the one
+     * being added before the oldest is dropped; blocks sealed shorter (a tail at shutdown) may
+     * need more. */
+    size_t room = r->blk_room ? r->blk_room + r->blk_room / 2 + 1
+                              : r->cap / pipeline__ring_block_len(r->nch) + 3;
     unsigned char **blk = malloc(room * (sizeof *blk + sizeof *r->blk_n));
     if (blk == NULL)
         return ERR_NOMEM;
@@ -314,7 +357,8 @@ int pipeline__ring_push(struct pred_ring *r, int64_t ts, float score, uint8_t st
         return ERR_NOMEM; /* nothing is recorded */
     if (r->tail_len == r->tail_cap) {
         if (r->tail_cap < r->cap) {
-            int rc = seal(r, PIPE_RING_BLOCK < r->tail_cap ? PIPE_RING_BLOCK : r->tail_cap, 0);
+            const size_t len = pipeline__ring_block_len(r->nch);
+            int rc = seal(r, len < r->tail_cap ? len : r->tail_cap, 0);
             if (rc < 0)
                 return rc;
         } else {
@@ -569,8 +613,9 @@ void pipeline__ring_unsend(struct pred_ring *r, int64_t seq)
 
 int pipeline__ring_seal_tail(struct pred_ring *r)
 {
+    const size_t len = block_len(r->nch, 32, RING_EXACT_BUDGET);
     while (r->tail_len > 0) {
-        int rc = seal(r, r->tail_len < PIPE_RING_BLOCK ? r->tail_len : PIPE_RING_BLOCK, 1);
+        int rc = seal(r, r->tail_len < len ? r->tail_len : len, 1);
         if (rc)
             return rc;
     }

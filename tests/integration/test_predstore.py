@@ -3,7 +3,8 @@ older predictions are sealed into blocks that go to the store (table preds) and 
 once committed. GET /v1/devices/{id}/predictions answers the newest model.predictions entries
 across the memory/store boundary, paged or not, with no gap and no duplicate; the predictions
 survive a clean restart bit for bit (the tail is sealed exactly at shutdown); a DELETE removes
-the stored blocks; the store keeps a bounded number of blocks per device.
+the stored blocks; the store keeps a bounded number of blocks per device; an 8-channel
+device's blocks go three to a page.
 
 Starts the real vigild on loopback (tests/integration/vigiltest.py); reads the database with
 Python's sqlite3 (read-only) to see the blocks."""
@@ -184,6 +185,33 @@ class PredStore(unittest.TestCase):
         ts = [p["ts"] for p in self.preds(DEV)["points"]]
         self.assertEqual(ts, sorted(set(ts)))
         self.assertTrue(all(t < T0 + 1000 * 1200 for t in ts))
+
+    def test_three_blocks_a_page(self):
+        # An 8-channel device's blocks (60 entries, 1,303 bytes: pipeline_ring.c) go three to a
+        # 4 KiB page of the store, where schema 6's 64-entry blocks (1,384 bytes) went two.
+        self.base = 0
+        dev = "ps-8"
+        n = 1000
+        body = "".join("m,device=%s %s %d\n" % (
+            dev, ",".join("c%d=%.2f" % (c, 10 * c + (k * (c + 3)) % 17 * 0.5) for c in range(8)),
+            T0 + 1000 * k) for k in range(n))
+        self.assertEqual(self.d.write_lp(body, precision="ms").status, 204)
+        for _ in range(600):  # bounded: 60 s
+            st = self.d.curl("GET", "/v1/devices/%s/status" % dev)
+            if st.status == 200 and st.json().get("readings_scored", 0) >= n:
+                break
+            time.sleep(0.1)
+        stored = self.wait_stored(dev, 6)
+        self.assertEqual({c for _, c in stored}, {60}, stored)
+        db = sqlite3.connect("file:%s?mode=ro" % self.d.db_path, uri=True, timeout=10)
+        try:
+            cells = [c for (c,) in db.execute(
+                "SELECT ncell FROM dbstat WHERE name='preds' AND pagetype='leaf'")]
+            sizes = {ln for (ln,) in db.execute("SELECT length(data) FROM preds")}
+        finally:
+            db.close()
+        self.assertEqual(max(cells), 3, (cells, sizes))
+        self.assertLessEqual(max(sizes), 1310, sizes)
 
 
 if __name__ == "__main__":
