@@ -97,7 +97,7 @@ static const char *const migrations[] = {
     "CREATE INDEX detectors_ckpt ON detectors(ckpt_id, device_id);" CKPT_TRIGGERS("models")
         CKPT_TRIGGERS("detectors"),
     /* 5 -> 6: a device's older predictions (daemon/pipeline_ring.c's sealed blocks), one row a
-     * block of about 1.4 KB: a rowid table, whose leaf keeps such a row whole (a WITHOUT ROWID
+     * block of about 1.3 KB (three to a page): a rowid table, whose leaf keeps such a row whole (a WITHOUT ROWID
      * one would spill it to an overflow page). sum is the block's checksum (preds.c). The index
      * covers the start-up listing (store_preds_list), so it reads no block. No uniqueness: a
      * put deletes the rows it replaces first. */
