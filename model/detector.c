@@ -70,7 +70,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->err_corr = 1;
     cfg->op_point = 1;
     cfg->model_kind = DET_MODEL_AUTO;
-    cfg->season_bins = 0;
+    cfg->season_bins = 256;
 }
 
 static int config_check(const struct detector_config *c)

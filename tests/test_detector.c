@@ -693,7 +693,8 @@ static void test_load_format3(void **unused)
     cfg.tail_plain = 1;
     cfg.score_level = 0.0f;
     cfg.err_corr = 0;
-    cfg.op_point = 0; /* format 8's state is not cut here */
+    cfg.op_point = 0;    /* format 8's state is not cut here */
+    cfg.season_bins = 0; /* nor format 10's */
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -1370,7 +1371,8 @@ static void test_load_format5(void **unused)
     detector_config_default(&cfg);
     cfg.extrap_weight = 0.0f;
     cfg.err_corr = 0;
-    cfg.op_point = 0; /* format 8's state is not cut here */
+    cfg.op_point = 0;    /* format 8's state is not cut here */
+    cfg.season_bins = 0; /* nor format 10's */
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     assert_int_equal(detector_create(&w, &cfg, C), 0);
@@ -1429,6 +1431,7 @@ static void test_serving_f16(void **unused)
     assert_int_equal(cfg.serving_f16, 1);
     cfg.retrain_every = 0;
     cfg.warm_epochs = 3;
+    cfg.season_bins = 0; /* format 10's state is not cut here */
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_config c32 = cfg;
@@ -2013,6 +2016,7 @@ static void test_load_format8(void **unused)
     detector_config_default(&cfg);
     cfg.train.max_epochs = 4;
     cfg.warm_epochs = 2;
+    cfg.season_bins = 0; /* format 10's state is not cut here */
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2234,6 +2238,7 @@ static void test_load_format7(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.op_point = 0;
+    cfg.season_bins = 0; /* format 10's state is not cut here */
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2371,6 +2376,9 @@ static int season_delay(int bins, uint64_t seed, int save_at, int *before, int *
  * serving, loaded, continues bit for bit through it (format 10's seasonal state). */
 static void test_season_missing_cycle(void **unused)
 {
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.season_bins, 256);
     for (uint64_t seed = 1; seed <= 4; seed++) {
         struct detector_train_info i1, i0;
         int b1, h1, b0, h0;
