@@ -759,14 +759,18 @@ static int season_fit(detector_job_t *j, int c, int nc, float *errq, double *r, 
         return 0;
     const int maxl = v / SEASON_MIN_CYCLES;
     int zc = 0, best = 0;
-    for (int L = 1; L <= maxl; L++) {
+    for (int L = 1; L <= maxl + 1; L++) { /* maxl + 1 <= v / 2: r has room */
         double acc = 0.0;
         for (int t = 0; t + L < v; t++)
             acc += det[t] * det[t + L];
         r[L] = acc / (v - L) / var;
+    }
+    /* Only a peak (a local maximum, not the edge of the lags searched) is a period. */
+    for (int L = 1; L <= maxl; L++) {
         if (!zc && r[L] < 0.0)
             zc = L;
-        if (zc && L >= SEASON_MIN_PERIOD && (best == 0 || r[L] > r[best]))
+        if (zc && L >= SEASON_MIN_PERIOD && r[L] >= r[L - 1] && r[L] >= r[L + 1] &&
+            (best == 0 || r[L] > r[best]))
             best = L;
     }
     if (best == 0 || !(r[best] >= SEASON_MIN_ACF))
