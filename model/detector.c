@@ -619,6 +619,10 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     d->kind = DET_KIND_LSTM;
     d->lstm_window = d->cfg.train.window;
     d->version = version;
+    /* The seasonal profiles were chosen against what served before: m serves every channel
+     * (persistence's flags stay) until a training validates a profile against it. */
+    if (d->season)
+        memset(d->season, 0, (size_t)d->C);
     if (version >= d->next_version)
         d->next_version = version + 1;
     if (d->det_state == DET_LEARNING)

@@ -382,7 +382,8 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * served (its checkpoint keeps float16 or float32). The carried states
  * are rebuilt from the last readings it keeps. The error scales stay (1 before any training) until
  * the next training recalibrates them, and the inputs are not clamped (m's training range is
- * unknown). Returns ERR_INVAL when m's shape does not fit. */
+ * unknown). A channel predicted by a seasonal profile (season_bins) is predicted by m from now
+ * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
 
 #endif
