@@ -70,6 +70,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->err_corr = 1;
     cfg->op_point = 1;
     cfg->model_kind = DET_MODEL_AUTO;
+    cfg->season_bins = 256;
 }
 
 static int config_check(const struct detector_config *c)
@@ -86,7 +87,8 @@ static int config_check(const struct detector_config *c)
         c->train.window > 100000 || c->train.max_epochs < 1 || c->retrain_seconds < 0 ||
         c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
         c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||
-        c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR)
+        c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR || c->season_bins < 0 ||
+        c->season_bins > DETECTOR_MAX_SEASON_BINS)
         return ERR_INVAL;
     return 0;
 }
@@ -127,7 +129,10 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
                 2 * d->state_len + d->work_len + C /* pred */ +
                 5 * C /* err_scale, resid_rms, lmean, lscale, prev_contrib */ + C * C /* rinv */ +
                 (size_t)cfg->err_window + (size_t)cfg->err_short;
-    d->block = calloc(1, nf * sizeof(float) + C);
+    const size_t SB = (size_t)cfg->season_bins;
+    if (SB > 0)
+        nf += C * SB + 2 * C /* s_prof, s_a, s_phi */ + C /* s_period (ints) */;
+    d->block = calloc(1, nf * sizeof(float) + 2 * C);
     if (!d->block) {
         rc = ERR_NOMEM;
         goto fail;
@@ -152,7 +157,15 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
         d->rinv[c * C + c] = 1.0f;
     d->ring = p, p += cfg->err_window;
     d->shortbuf = p, p += cfg->err_short;
+    if (SB > 0) {
+        d->s_prof = p, p += C * SB;
+        d->s_a = p, p += C;
+        d->s_phi = p, p += C;
+        d->s_period = (int *)p, p += C; /* int and float: same size and alignment */
+    }
     d->persist = (uint8_t *)p;
+    if (SB > 0)
+        d->season = d->persist + C;
     d->kind = DET_KIND_PERSISTENCE;
     d->next_version = 1;
     d->lstm_window = cfg->train.window;
@@ -215,12 +228,40 @@ void detector__clamp(float *in, const float *x, const float *lo, const float *hi
         in[c] = !lo ? x[c] : x[c] < lo[c] ? lo[c] : x[c] > hi[c] ? hi[c] : x[c];
 }
 
-/* The per-channel fallback after the model's prediction of d->pred from reading x[C]. */
+float detector__season_at(const float *prof, int period, int bins, uint64_t idx)
+{
+    const int B = period < bins ? period : bins;
+    const int phase = (int)(idx % (uint64_t)period);
+    /* Bin k holds phases [k P / B, (k + 1) P / B), centred near (k + 0.5) P / B - 0.5. */
+    double w = ((double)phase + 0.5) * B / period - 0.5;
+    double k0 = floor(w), f = w - k0;
+    int a = (int)k0 % B, b;
+    a = a < 0 ? a + B : a;
+    b = a + 1 < B ? a + 1 : 0;
+    return (float)((1.0 - f) * prof[a] + f * prof[b]);
+}
+
+float detector__season_pred(const float *prof, int period, int bins, float a, float phi, float x,
+                            uint64_t idx)
+{
+    const float now = detector__season_at(prof, period, bins, idx);
+    return detector__season_at(prof, period, bins, idx + 1) + a + phi * (x - now);
+}
+
+/* The per-channel fallbacks after the model's prediction of d->pred from reading x[C] (index
+ * n_seen): the seasonal profile, persistence. */
 static void predictor_finish(detector_t *d, const float *x)
 {
-    for (int c = 0; c < d->C; c++)
-        if (d->persist[c] || !isfinite(d->pred[c]))
+    const int SB = d->cfg.season_bins;
+    for (int c = 0; c < d->C; c++) {
+        if (d->season && d->season[c])
+            d->pred[c] = detector__season_pred(d->s_prof + (size_t)c * SB, d->s_period[c], SB,
+                                               d->s_a[c], d->s_phi[c], x[c], d->n_seen);
+        else if (d->persist[c])
             d->pred[c] = x[c];
+        if (!isfinite(d->pred[c]))
+            d->pred[c] = x[c];
+    }
     d->have_pred = 1;
 }
 
@@ -499,6 +540,11 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
         for (int c = 0; c < C; c++) {
             if (j == 0) {
                 row[c] = d->pred[c];
+            } else if (d->season && d->season[c]) {
+                const int SB = d->cfg.season_bins; /* prev is reading n_seen + j - 1 */
+                row[c] =
+                    detector__season_pred(d->s_prof + (size_t)c * SB, d->s_period[c], SB, d->s_a[c],
+                                          d->s_phi[c], prev[c], d->n_seen + (uint64_t)j - 1);
             } else if (d->persist[c] || d->kind == DET_KIND_PERSISTENCE) {
                 row[c] = prev[c] + (float)slope[c];
             } else if (d->kind == DET_KIND_LINEAR) {
@@ -573,6 +619,10 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     d->kind = DET_KIND_LSTM;
     d->lstm_window = d->cfg.train.window;
     d->version = version;
+    /* The seasonal profiles were chosen against what served before: m serves every channel
+     * (persistence's flags stay) until a training validates a profile against it. */
+    if (d->season)
+        memset(d->season, 0, (size_t)d->C);
     if (version >= d->next_version)
         d->next_version = version + 1;
     if (d->det_state == DET_LEARNING)

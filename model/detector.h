@@ -176,6 +176,17 @@ struct detector_config {
                        serves only a candidate LSTM that validates better than it replaces it.
                        DET_MODEL_LINEAR: no LSTM is trained (one given with
                        detector_set_model still serves until a training validates better) */
+    /* Added in format 10 (formats 1-9 load with season_bins 0: as they ran). */
+    int season_bins; /* > 0: a seasonal candidate per channel. Where a training's rows show a
+                        strong period P (the first peak of their detrended autocorrelation after
+                        it has crossed zero, at least 0.3; 8 <= P <= a third of the training
+                        rows; P counts readings, so it assumes regular sampling), the channel
+                        may be predicted by a per-phase profile of that period (at most
+                        season_bins bins, linearly interpolated) plus an AR(1) correction of
+                        its deviation from the profile, chosen per channel where that
+                        validates 10 % better than what would predict it otherwise (not in a
+                        group's job). Costs 4 * C * (season_bins + 3) + C bytes a detector.
+                        0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -259,6 +270,11 @@ struct detector_train_info {
     size_t rows;                            /* readings trained on */
     uint8_t persist[DETECTOR_MAX_CHANNELS]; /* 1: channel predicted by persistence (flat in
                                                training, or persistence validated better) */
+    /* season_bins > 0: what the seasonal candidate decided (the period P in readings, 0 where
+     * no strong period was found; season 1 where the profile predicts the channel, which then
+     * overrides persist) */
+    int season_period[DETECTOR_MAX_CHANNELS];
+    uint8_t season[DETECTOR_MAX_CHANNELS];
 };
 
 /* Copies what a training needs from the detector (settings, a copy of the serving model); the
@@ -366,7 +382,8 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
  * served (its checkpoint keeps float16 or float32). The carried states
  * are rebuilt from the last readings it keeps. The error scales stay (1 before any training) until
  * the next training recalibrates them, and the inputs are not clamped (m's training range is
- * unknown). Returns ERR_INVAL when m's shape does not fit. */
+ * unknown). A channel predicted by a seasonal profile (season_bins) is predicted by m from now
+ * until a training chooses a profile again. Returns ERR_INVAL when m's shape does not fit. */
 int detector_set_model(detector_t *d, const model_t *m, uint32_t version);
 
 #endif

@@ -23,6 +23,8 @@
 
 /* Upper bound of err_short (the median of the short window sorts it on the stack). */
 #define DETECTOR_MAX_SHORT 1024
+/* Upper bound of season_bins. */
+#define DETECTOR_MAX_SEASON_BINS 1024
 
 struct detector {
     struct detector_config cfg;
@@ -81,6 +83,16 @@ struct detector {
     double op_ew[DETECTOR_MAX_CHANNELS], op_sum[DETECTOR_MAX_CHANNELS],
         op_sumsq[DETECTOR_MAX_CHANNELS];
 
+    /* season_bins > 0 (else all NULL): the seasonal predictor of each channel (detector.c,
+     * detector__season_pred). season[c] 1: channel c is predicted by its profile, whatever
+     * persist[c] says (persist keeps the model's own flags); s_period[c] its period P in
+     * readings (phase: reading index mod P); s_prof[c * season_bins + k] the profile's bin k
+     * (min(P, season_bins) bins used, zero mean); s_a[c], s_phi[c] the AR(1) correction of the
+     * deviation from the profile. In the block. */
+    uint8_t *season;
+    int *s_period;
+    float *s_prof, *s_a, *s_phi;
+
     /* threshold state machine */
     enum detector_state det_state;
     int below;      /* consecutive readings below clear_level; in state normal, readings since an
@@ -117,6 +129,14 @@ int detector__lstm_advance(const model_t *m, float *pred, float *states, size_t 
                            uint64_t idx, int T, float *work);
 /* The state that made the last prediction, after consuming reading idx. */
 const float *detector__lstm_active(const float *states, size_t len, uint64_t idx, int T);
+
+/* The seasonal profile's value at reading index idx: prof holds min(period, bins) bins, each
+ * over an equal share of the period's phases; the value is interpolated linearly between the
+ * bins' centres (circularly), so with as many bins as phases it is the bin itself. */
+float detector__season_at(const float *prof, int period, int bins, uint64_t idx);
+/* The seasonal prediction of reading idx + 1 from reading idx's value x. */
+float detector__season_pred(const float *prof, int period, int bins, float a, float phi, float x,
+                            uint64_t idx);
 
 /* detector_score.c */
 /* Scores one reading against d->pred, updates the windows and the state machine, fills res's

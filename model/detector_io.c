@@ -41,8 +41,11 @@
  * Format 8 adds op_point at the config's end and, only when it is set and C >= 2 (one channel
  * has no operating-point term), the operating-point state after the error weights (op_n, then
  * op_ew, op_sum and op_sumsq, C doubles each). Format 9 adds model_kind at the config's end
- * (formats 1-8 load with DET_MODEL_AUTO, as they ran). */
-#define DET_FORMAT 9u
+ * (formats 1-8 load with DET_MODEL_AUTO, as they ran). Format 10 adds season_bins at the
+ * config's end and, only when it is set, the seasonal predictors after the operating-point
+ * state (season, C bytes; s_period, C int32; s_a, s_phi, C floats each; s_prof, C x
+ * season_bins floats); formats 1-9 load with season_bins 0, as they ran. */
+#define DET_FORMAT 10u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -65,6 +68,10 @@
 /* Format 8's config: up to model_kind, the field format 9 added, with the tail padding. */
 #define CFG_V8_SIZE                                                                                \
     ((offsetof(struct detector_config, model_kind) + _Alignof(struct detector_config) - 1) /       \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 9's config: up to season_bins, the field format 10 added, with the tail padding. */
+#define CFG_V9_SIZE                                                                                \
+    ((offsetof(struct detector_config, season_bins) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -157,6 +164,13 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->op_ew, sizeof(double) * C);
         put(w, d->op_sum, sizeof(double) * C);
         put(w, d->op_sumsq, sizeof(double) * C);
+    }
+    if (d->cfg.season_bins > 0) {
+        put(w, d->season, C);
+        put(w, d->s_period, sizeof(int) * C);
+        put(w, d->s_a, sizeof(float) * C);
+        put(w, d->s_phi, sizeof(float) * C);
+        put(w, d->s_prof, sizeof(float) * C * (size_t)d->cfg.season_bins);
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -269,14 +283,15 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     if (fmt < 1 || fmt > DET_FORMAT)
         return ERR_INVAL;
     get(&r, &cfg,
-        fmt == 1  ? CFG_V1_SIZE
-        : fmt < 4 ? CFG_V3_SIZE
-        : fmt < 5 ? CFG_V4_SIZE
-        : fmt < 6 ? CFG_V5_SIZE
-        : fmt < 7 ? CFG_V6_SIZE
-        : fmt < 8 ? CFG_V7_SIZE
-        : fmt < 9 ? CFG_V8_SIZE
-                  : sizeof cfg);
+        fmt == 1   ? CFG_V1_SIZE
+        : fmt < 4  ? CFG_V3_SIZE
+        : fmt < 5  ? CFG_V4_SIZE
+        : fmt < 6  ? CFG_V5_SIZE
+        : fmt < 7  ? CFG_V6_SIZE
+        : fmt < 8  ? CFG_V7_SIZE
+        : fmt < 9  ? CFG_V8_SIZE
+        : fmt < 10 ? CFG_V9_SIZE
+                   : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
     if (fmt == 1)
@@ -297,6 +312,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.op_point = 0; /* format 7 and before: no operating-point likelihood */
     if (fmt < 9)
         cfg.model_kind = DET_MODEL_AUTO; /* format 8 and before: keep-or-swap by validation */
+    if (fmt < 10)
+        cfg.season_bins = 0; /* format 9 and before: no seasonal predictor */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -357,6 +374,13 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->op_sum, sizeof(double) * Cz);
         get(&r, d->op_sumsq, sizeof(double) * Cz);
     }
+    if (cfg.season_bins > 0) { /* format 10 and later, as the config says */
+        get(&r, d->season, Cz);
+        get(&r, d->s_period, sizeof(int) * Cz);
+        get(&r, d->s_a, sizeof(float) * Cz);
+        get(&r, d->s_phi, sizeof(float) * Cz);
+        get(&r, d->s_prof, sizeof(float) * Cz * (size_t)cfg.season_bins);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -403,6 +427,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))
+            goto fail;
+    for (size_t c = 0; cfg.season_bins > 0 && c < Cz; c++)
+        if (d->season[c] > 1 || d->s_period[c] < 0 || d->s_period[c] > cfg.history ||
+            (d->season[c] && d->s_period[c] < 2))
             goto fail;
     *out = d;
     return 0;

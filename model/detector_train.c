@@ -39,6 +39,18 @@ enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
 /* The fewest rows of a job's last segment: its validation tail (a third) holds one row. */
 #define MIN_TAIL_ROWS 4
 
+/* The seasonal candidate (season_bins > 0): a period is at least SEASON_MIN_PERIOD readings and
+ * its autocorrelation at least SEASON_MIN_ACF; the profile predicts a channel only where its
+ * validation error is below (1 - SEASON_MARGIN) times that of what would predict it otherwise
+ * (the LSTM's lstm_margin, for the same reason: a richer predictor must earn its place); the
+ * period is the first autocorrelation peak within SEASON_HARMONIC of the best (not a multiple)
+ * and the rows must hold SEASON_MIN_CYCLES of it. */
+#define SEASON_MIN_PERIOD 8
+#define SEASON_MIN_ACF    0.3
+#define SEASON_MARGIN     0.1
+#define SEASON_HARMONIC   0.9
+#define SEASON_MIN_CYCLES 3
+
 struct detector_job {
     struct detector_config cfg;
     int C, n, n_val;
@@ -60,7 +72,13 @@ struct detector_job {
     uint32_t install;             /* the version a swap installs (0: version; set by share) */
     int s_window, window;         /* the serving LSTM's and the candidate's training windows */
     int ran;
-    int pooled; /* set_pooled: a group's job, whose decision serves every member */
+    int pooled;       /* set_pooled: a group's job, whose decision serves every member */
+    uint64_t idx_end; /* the detector's n_seen at create: the newest row is reading idx_end - 1 */
+    /* season_bins > 0: the seasonal candidate after run (as in struct detector), in sea */
+    uint8_t *season;
+    int *s_period;
+    float *s_prof, *s_a, *s_phi;
+    void *sea;
     /* results */
     model_t *cand;
     int have_cand, have_lin;
@@ -126,6 +144,19 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->s_window = d->lstm_window;
     j->window = d->cfg.train.window;
     j->version = d->next_version;
+    j->idx_end = d->n_seen;
+    if (d->cfg.season_bins > 0) {
+        const size_t SB = (size_t)d->cfg.season_bins;
+        j->sea = calloc(1, sizeof(float) * (C * SB + 3 * C) + C);
+        if (!j->sea)
+            goto fail;
+        float *q = j->sea;
+        j->s_prof = q, q += C * SB;
+        j->s_a = q, q += C;
+        j->s_phi = q, q += C;
+        j->s_period = (int *)q, q += C;
+        j->season = (uint8_t *)q;
+    }
     *out = j;
     return 0;
 fail:
@@ -143,6 +174,7 @@ void detector_job_destroy(detector_job_t *j)
     free(j->data);
     free(j->seg);
     free(j->block);
+    free(j->sea);
     free(j);
 }
 
@@ -531,9 +563,14 @@ static int calibrate(detector_job_t *j, const float *err_s, const float *err_p, 
     const int C = j->C, n = j->n, nv = j->n_val;
     const struct detector_config *cfg = &j->cfg;
     float ek[DETECTOR_MAX_CHANNELS];
+    /* What predicts each channel: persistence, unless the seasonal profile does (its errors
+     * are err_s's then: season_choose). */
+    uint8_t pers[DETECTOR_MAX_CHANNELS];
+    for (int c = 0; c < C; c++)
+        pers[c] = j->persist[c] && !(j->season && j->season[c]);
     for (int c = 0; c < C; c++) {
-        const float *e_c = j->persist[c] ? err_p : err_s;
-        const double sse = j->persist[c] ? sse_p[c] : sse_s[c];
+        const float *e_c = pers[c] ? err_p : err_s;
+        const double sse = pers[c] ? sse_p[c] : sse_s[c];
         double all = 0.0;
         for (int k = 0; k < nc; k++) {
             double e = e_c[(size_t)k * C + c];
@@ -554,14 +591,14 @@ static int calibrate(detector_job_t *j, const float *err_s, const float *err_p, 
             ss += dv * dv;
         }
         j->lmean[c] = (float)mu;
-        j->lscale[c] = j->persist[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
+        j->lscale[c] = pers[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
     }
     /* The correlation is used once the calibration tail is whole (val_rows rows): a first
      * training on few readings calibrates on a minute or so of one operating point, and its
      * model meets most others out of its data, where its errors are extrapolation, not the
      * noise whose coupling those rows show. */
     if (cfg->err_corr && nc >= cfg->val_rows) {
-        int rc = corr_weights(j->rinv, err_s, err_p, j->persist, j->scale, nc, C);
+        int rc = corr_weights(j->rinv, err_s, err_p, pers, j->scale, nc, C);
         if (rc < 0)
             return rc;
     } else {
@@ -571,7 +608,7 @@ static int calibrate(detector_job_t *j, const float *err_s, const float *err_p, 
     }
     for (int k = 0; k < nc; k++) {
         for (int c = 0; c < C; c++)
-            ek[c] = (j->persist[c] ? err_p : err_s)[(size_t)k * C + c];
+            ek[c] = (pers[c] ? err_p : err_s)[(size_t)k * C + c];
         j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C,
                                             j->lmean, j->lscale, cfg->level_weight, cfg->agg_top,
                                             cfg->err_corr ? j->rinv : NULL, C, NULL);
@@ -678,6 +715,160 @@ static int fit_linear(detector_job_t *j)
     }
     free(buf);
     return rc;
+}
+
+/* The seasonal candidate of channel c of a one-series job (season_bins > 0). On the training
+ * rows [0, v) (the tail is held out), with their linear trend removed: the autocorrelation
+ * r(L) for 1 <= L <= v / 2 (each lag over its own pairs); past the lag where it first falls
+ * below zero (a return, not a slow decay) its largest value must reach SEASON_MIN_ACF, and the
+ * period P is the first peak of at least SEASON_HARMONIC times that (not a multiple of it), P
+ * >= SEASON_MIN_PERIOD and at most a SEASON_MIN_CYCLES-th of the rows, so the profile averages
+ * at least that many cycles (a period found in two cycles of a quasi-periodic signal, such as
+ * vigil-sim's speed set point with its 600- and 97-second terms, drifts out of phase soon after
+ * its training). The profile: the detrended rows' mean per bin of phase ((row's reading index) mod
+ * P, min(P, season_bins) bins), less its mean; the correction: the least-squares AR(1) y' = a + phi
+ * y of the deviations y from the profile. Writes s_period[c] (0: none), the profile and the
+ * correction into the job, and the candidate's one-step errors on the last nc rows into errq
+ * [nc] (when a period was found). r [v / 2 + 1], det [v] and sum, cnt [season_bins] are
+ * scratch. Returns 1 when a period was found, else 0. Any thread. */
+static int season_fit(detector_job_t *j, int c, int nc, float *errq, double *r, double *det,
+                      double *sum, double *cnt)
+{
+    const int C = j->C, n = j->n, v = n - j->n_val, SB = j->cfg.season_bins;
+    const uint64_t idx0 = j->idx_end - (uint64_t)n; /* reading index of row 0 */
+    j->s_period[c] = 0;
+    if (v < 2 * SEASON_MIN_PERIOD)
+        return 0;
+    const double tm = (v - 1) / 2.0;
+    double ym = 0.0, sxy = 0.0, sxx = 0.0;
+    for (int t = 0; t < v; t++)
+        ym += j->data[(size_t)t * C + c];
+    ym /= v;
+    for (int t = 0; t < v; t++) {
+        sxy += (t - tm) * (j->data[(size_t)t * C + c] - ym);
+        sxx += (t - tm) * (t - tm);
+    }
+    const double slope = sxx > 0.0 ? sxy / sxx : 0.0;
+    double var = 0.0;
+    for (int t = 0; t < v; t++) {
+        det[t] = j->data[(size_t)t * C + c] - ym - slope * (t - tm);
+        var += det[t] * det[t];
+    }
+    var /= v;
+    if (!(var > 1e-12 * (1.0 + ym * ym)))
+        return 0;
+    const int maxl = v / SEASON_MIN_CYCLES;
+    int zc = 0, best = 0;
+    for (int L = 1; L <= maxl + 1; L++) { /* maxl + 1 <= v / 2: r has room */
+        double acc = 0.0;
+        for (int t = 0; t + L < v; t++)
+            acc += det[t] * det[t + L];
+        r[L] = acc / (v - L) / var;
+    }
+    /* Only a peak (a local maximum, not the edge of the lags searched) is a period. */
+    for (int L = 1; L <= maxl; L++) {
+        if (!zc && r[L] < 0.0)
+            zc = L;
+        if (zc && L >= SEASON_MIN_PERIOD && r[L] >= r[L - 1] && r[L] >= r[L + 1] &&
+            (best == 0 || r[L] > r[best]))
+            best = L;
+    }
+    if (best == 0 || !(r[best] >= SEASON_MIN_ACF))
+        return 0;
+    /* A period's multiples correlate about as well as it does: the period is the first peak
+     * (a local maximum) within SEASON_HARMONIC of the best, so the profile averages the most
+     * cycles and spends its bins on one of them. */
+    int P = best;
+    for (int L = zc > SEASON_MIN_PERIOD ? zc : SEASON_MIN_PERIOD; L < best; L++)
+        if (r[L] >= SEASON_HARMONIC * r[best] && r[L] >= r[L - 1] && r[L] >= r[L + 1]) {
+            P = L;
+            break;
+        }
+    const int B = P < SB ? P : SB;
+    float *prof = j->s_prof + (size_t)c * SB;
+    memset(sum, 0, sizeof(double) * (size_t)B);
+    memset(cnt, 0, sizeof(double) * (size_t)B);
+    for (int t = 0; t < v; t++) {
+        const int k = (int)((idx0 + (uint64_t)t) % (uint64_t)P * (uint64_t)B / (uint64_t)P);
+        sum[k] += det[t];
+        cnt[k] += 1.0;
+    }
+    double pm = 0.0;
+    for (int k = 0; k < B; k++)
+        pm += cnt[k] > 0.0 ? sum[k] / cnt[k] : 0.0;
+    pm /= B;
+    for (int k = 0; k < B; k++)
+        prof[k] = (float)((cnt[k] > 0.0 ? sum[k] / cnt[k] : 0.0) - pm);
+    /* The deviations from the profile (raw units) and their AR(1) fit. */
+    for (int t = 0; t < v; t++)
+        det[t] = j->data[(size_t)t * C + c] - detector__season_at(prof, P, SB, idx0 + (uint64_t)t);
+    double mx = 0.0, my = 0.0, cxy = 0.0, cxx = 0.0;
+    for (int t = 0; t + 1 < v; t++) {
+        mx += det[t];
+        my += det[t + 1];
+    }
+    mx /= v - 1;
+    my /= v - 1;
+    for (int t = 0; t + 1 < v; t++) {
+        cxy += (det[t] - mx) * (det[t + 1] - my);
+        cxx += (det[t] - mx) * (det[t] - mx);
+    }
+    double phi = cxx > 0.0 ? cxy / cxx : 0.0;
+    phi = phi > 1.0 ? 1.0 : phi < -1.0 ? -1.0 : phi;
+    j->s_phi[c] = (float)phi;
+    j->s_a[c] = (float)(my - phi * mx);
+    j->s_period[c] = P;
+    for (int k = 0; k < nc; k++) {
+        const int t = n - nc + k; /* t >= 1: nc <= n / 3 */
+        const uint64_t i = idx0 + (uint64_t)t - 1;
+        const float p = detector__season_pred(prof, P, SB, j->s_a[c], j->s_phi[c],
+                                              j->data[(size_t)(t - 1) * C + c], i);
+        const float e = j->data[(size_t)t * C + c] - p;
+        errq[k] = isfinite(e) ? e : 1e30f;
+    }
+    return 1;
+}
+
+/* The seasonal choice (season_bins > 0, one series): after the decision on serve (its errors
+ * err_s, persistence's err_p [nc, C], their tails' squared errors sse_s, sse_p [C], flags
+ * j->persist), each channel not flat in training whose profile validates SEASON_MARGIN better
+ * on the tail than what predicts it gets season[c]; its errors then replace the serving
+ * predictor's in err_s and sse_s (calibrate takes a seasonal channel's from there). Returns
+ * ERR_NOMEM. Any thread. */
+static int season_choose(detector_job_t *j, float *err_s, const float *err_p, double *sse_s,
+                         const double *sse_p, const double *mean, const double *sd, int nc)
+{
+    const int C = j->C, v = j->n - j->n_val, off = nc - j->n_val;
+    memset(j->season, 0, (size_t)C);
+    memset(j->s_period, 0, sizeof(int) * (size_t)C);
+    if (j->nseg != 1)
+        return 0; /* a group's members run in step on one time line each: not here */
+    const size_t SB = (size_t)j->cfg.season_bins, nr = (size_t)v / 2 + 1;
+    double *r = malloc(sizeof(double) * (nr + (size_t)v + 2 * SB));
+    float *errq = malloc(sizeof(float) * (size_t)nc);
+    if (!r || !errq) {
+        free(r);
+        free(errq);
+        return ERR_NOMEM;
+    }
+    for (int c = 0; c < C; c++) {
+        if (!(sd[c] > 1e-6 * (1.0 + fabs(mean[c]))) ||
+            !season_fit(j, c, nc, errq, r, r + nr, r + nr + v, r + nr + v + SB))
+            continue;
+        double sq = 0.0;
+        for (int k = off; k < nc; k++)
+            sq += (double)errq[k] * errq[k];
+        const double now = j->persist[c] ? sse_p[c] : sse_s[c];
+        if (!(sq < (1.0 - SEASON_MARGIN) * now))
+            continue;
+        j->season[c] = 1;
+        sse_s[c] = sq;
+        for (int k = 0; k < nc; k++)
+            err_s[(size_t)k * C + c] = errq[k];
+    }
+    free(r);
+    free(errq);
+    return 0;
 }
 
 int detector_job_run(detector_job_t *j)
@@ -860,6 +1051,10 @@ int detector_job_run(detector_job_t *j)
     int serve = j->swap ? best : P_SERVING;
     j->kind = serve == P_SERVING ? j->s_kind : (enum detector_kind)pcs[serve].kind;
     memcpy(j->persist, flags[serve], (size_t)C);
+    if (cfg->season_bins > 0 &&
+        (rc = season_choose(j, err + (size_t)serve * nc * C, err + (size_t)P_PERSIST * nc * C,
+                            sse + serve * C, sse + P_PERSIST * C, mean, sd, nc)) < 0)
+        goto out;
 
     rc = calibrate(j, err + (size_t)serve * nc * C, err + (size_t)P_PERSIST * nc * C,
                    sse + serve * C, sse + P_PERSIST * C, floor_, nc);
@@ -1122,6 +1317,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     memset(info, 0, sizeof *info);
     int stale = j->s_version != d->version;
     int swap = j->swap && !stale;
+    int reseason = 0;
     info->version = j->version;
     if (d->next_version <= j->version)
         d->next_version = j->version + 1;
@@ -1151,13 +1347,24 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         memcpy(d->lscale, j->lscale, sizeof(float) * C);
         if (d->cfg.err_corr)
             memcpy(d->rinv, j->rinv, sizeof(float) * C * C);
+        if (d->season && j->season) {
+            /* A new profile or choice changes the next prediction: rebuild it below. */
+            for (size_t c = 0; c < C; c++)
+                reseason |= d->season[c] | j->season[c];
+            const size_t SB = (size_t)d->cfg.season_bins;
+            memcpy(d->season, j->season, C);
+            memcpy(d->s_period, j->s_period, sizeof(int) * C);
+            memcpy(d->s_prof, j->s_prof, sizeof(float) * C * SB);
+            memcpy(d->s_a, j->s_a, sizeof(float) * C);
+            memcpy(d->s_phi, j->s_phi, sizeof(float) * C);
+        }
         detector__windows_seed(d, j->val_raw, j->n_raw);
         d->in_anomaly = 0;
         d->below = 0;
         if (d->det_state == DET_LEARNING)
             d->det_state = DET_NORMAL;
     }
-    if (swap || !d->have_pred)
+    if (swap || !d->have_pred || reseason)
         detector__rebuild_state(d);
     /* Schedule: a second training at second_at readings (the first model saw little), then
      * every retrain_every readings. */
@@ -1181,5 +1388,9 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     }
     info->rows = (size_t)j->n_train;
     memcpy(info->persist, d->persist, C);
+    for (size_t c = 0; d->season && c < C; c++) {
+        info->season[c] = d->season[c];
+        info->season_period[c] = d->s_period[c];
+    }
     return 0;
 }

@@ -105,6 +105,7 @@ static const struct field fields[] = {
     FI("serving_f16", serving_f16),
     FI("err_corr", err_corr),
     FI("op_point", op_point),
+    FI("season_bins", season_bins),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
@@ -250,6 +251,11 @@ static int train_now(detector_t *d, struct series *s, int verbose, long row)
         for (int c = 0; c < detector_channels(d); c++)
             if (info.persist[c])
                 fprintf(stderr, " %d", c);
+        fputc('\n', stderr);
+        fprintf(stderr, "  seasonal channels (period):");
+        for (int c = 0; c < detector_channels(d); c++)
+            if (info.season_period[c] > 0)
+                fprintf(stderr, " %d%s(%d)", c, info.season[c] ? "*" : "", info.season_period[c]);
         fputc('\n', stderr);
     }
     detector_job_destroy(job);
