@@ -3,10 +3,11 @@
  * after N readings or T seconds of the readings' time),
  * the forecast and the accessors.
  *
- * Invariants: see detector_int.h. All arrays live in one block allocated at create; the step
- * writes only into them, so it never allocates. A reading is scored against the prediction
- * the serving predictor made after the previous reading, then consumed, so the score of
- * reading t depends on readings up to t only (causal).
+ * Invariants: see detector_int.h. All arrays live in one block allocated at create, except
+ * the seasonal profiles (s_prof: only the channels that use one, replaced by a training's
+ * apply); the step writes only into them, so it never allocates. A reading is scored against
+ * the prediction the serving predictor made after the previous reading, then consumed, so the
+ * score of reading t depends on readings up to t only (causal).
  *
  * Threading: one owner thread per detector (detector.h). */
 #include <math.h>
@@ -131,7 +132,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
                 (size_t)cfg->err_window + (size_t)cfg->err_short;
     const size_t SB = (size_t)cfg->season_bins;
     if (SB > 0)
-        nf += C * SB + 2 * C /* s_prof, s_a, s_phi */ + C /* s_period (ints) */;
+        nf += 2 * C /* s_a, s_phi */ + C /* s_period (ints); the profiles: s_prof, none yet */;
     d->block = calloc(1, nf * sizeof(float) + 2 * C);
     if (!d->block) {
         rc = ERR_NOMEM;
@@ -158,7 +159,6 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->ring = p, p += cfg->err_window;
     d->shortbuf = p, p += cfg->err_short;
     if (SB > 0) {
-        d->s_prof = p, p += C * SB;
         d->s_a = p, p += C;
         d->s_phi = p, p += C;
         d->s_period = (int *)p, p += C; /* int and float: same size and alignment */
@@ -186,6 +186,7 @@ void detector_destroy(detector_t *d)
     if (!d)
         return;
     model_destroy(d->lstm);
+    free(d->s_prof);
     free(d->block);
     free(d);
 }
@@ -253,11 +254,13 @@ float detector__season_pred(const float *prof, int period, int bins, float a, fl
 static void predictor_finish(detector_t *d, const float *x)
 {
     const int SB = d->cfg.season_bins;
+    const float *prof = d->s_prof; /* the next seasonal channel's profile */
     for (int c = 0; c < d->C; c++) {
-        if (d->season && d->season[c])
-            d->pred[c] = detector__season_pred(d->s_prof + (size_t)c * SB, d->s_period[c], SB,
-                                               d->s_a[c], d->s_phi[c], x[c], d->n_seen);
-        else if (d->persist[c])
+        if (d->season && d->season[c]) {
+            d->pred[c] = detector__season_pred(prof, d->s_period[c], SB, d->s_a[c], d->s_phi[c],
+                                               x[c], d->n_seen);
+            prof += SB;
+        } else if (d->persist[c])
             d->pred[c] = x[c];
         if (!isfinite(d->pred[c]))
             d->pred[c] = x[c];
@@ -537,14 +540,14 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
     for (int j = 0; j < k; j++) {
         const float *prev = j == 0 ? d->last : mean + (size_t)(j - 1) * C;
         float *row = mean + (size_t)j * C;
+        const float *prof = d->s_prof; /* the next seasonal channel's profile */
         for (int c = 0; c < C; c++) {
+            const int seasonal = d->season && d->season[c];
             if (j == 0) {
                 row[c] = d->pred[c];
-            } else if (d->season && d->season[c]) {
-                const int SB = d->cfg.season_bins; /* prev is reading n_seen + j - 1 */
-                row[c] =
-                    detector__season_pred(d->s_prof + (size_t)c * SB, d->s_period[c], SB, d->s_a[c],
-                                          d->s_phi[c], prev[c], d->n_seen + (uint64_t)j - 1);
+            } else if (seasonal) { /* prev is reading n_seen + j - 1 */
+                row[c] = detector__season_pred(prof, d->s_period[c], d->cfg.season_bins, d->s_a[c],
+                                               d->s_phi[c], prev[c], d->n_seen + (uint64_t)j - 1);
             } else if (d->persist[c] || d->kind == DET_KIND_PERSISTENCE) {
                 row[c] = prev[c] + (float)slope[c];
             } else if (d->kind == DET_KIND_LINEAR) {
@@ -557,6 +560,8 @@ int detector_forecast(const detector_t *d, float *mean, float *band, int k)
              * as a random walk's, plus the trend's own uncertainty carried j steps. */
             const double r = d->resid_rms[c], e = se[c] * j;
             band[(size_t)j * C + c] = (float)(1.96 * sqrt(r * r * (j + 1) + e * e));
+            if (seasonal)
+                prof += d->cfg.season_bins;
         }
     }
     return 0;
@@ -623,6 +628,8 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
      * (persistence's flags stay) until a training validates a profile against it. */
     if (d->season)
         memset(d->season, 0, (size_t)d->C);
+    free(d->s_prof); /* no channel uses a profile now */
+    d->s_prof = NULL;
     if (version >= d->next_version)
         d->next_version = version + 1;
     if (d->det_state == DET_LEARNING)

@@ -314,8 +314,9 @@ int detector_job_run(detector_job_t *job);
  * the long window are recalibrated on the held-out readings and the next training is
  * scheduled. A stale job (the serving version changed since create: another job or
  * detector_set_model) changes nothing but the version counter (info->swapped 0). Fills info
- * (may be NULL). Owner thread. Returns ERR_INVAL if the job has not run or does not fit d. The
- * job may then be destroyed. */
+ * (may be NULL). Owner thread. Returns ERR_INVAL if the job has not run or does not fit d,
+ * ERR_NOMEM if the chosen seasonal profiles cannot be allocated (d then unchanged). The job may
+ * then be destroyed. */
 int detector_job_apply(detector_t *d, detector_job_t *job, struct detector_train_info *info);
 
 /* Group training: instead of detector_job_run, job (a member's, with its own window set) takes

@@ -13,7 +13,9 @@
  *   better for that channel).
  * - err_scale[c] > 0 once serving; ring holds ring_len raw scores (the long window) with their
  *   running sums; shortbuf holds the last short_len raw scores.
- * - Every array is allocated at create in one block; detector_step never allocates.
+ * - Every array is allocated at create in one block, except s_prof (the seasonal profiles of
+ *   the channels that use one, replaced when a training's result is applied); detector_step
+ *   never allocates.
  *
  * Threading: as detector.h (one owner thread per detector; jobs are independent). */
 #ifndef VIGIL_DETECTOR_INT_H
@@ -86,12 +88,17 @@ struct detector {
     /* season_bins > 0 (else all NULL): the seasonal predictor of each channel (detector.c,
      * detector__season_pred). season[c] 1: channel c is predicted by its profile, whatever
      * persist[c] says (persist keeps the model's own flags); s_period[c] its period P in
-     * readings (phase: reading index mod P); s_prof[c * season_bins + k] the profile's bin k
-     * (min(P, season_bins) bins used, zero mean); s_a[c], s_phi[c] the AR(1) correction of the
-     * deviation from the profile. In the block. */
+     * readings (phase: reading index mod P); s_a[c], s_phi[c] the AR(1) correction of the
+     * deviation from the profile. These are in the block. The profiles cost season_bins floats
+     * a channel, so only the channels with season[c] = 1 have one: s_prof is its own
+     * allocation of n_prof x season_bins floats, n_prof the number of channels with season[c]
+     * set (NULL when none), holding their profiles in channel order; the k-th seasonal
+     * channel's bin b is s_prof[k * season_bins + b] (min(P, season_bins) bins used, zero
+     * mean). A training's result replaces it whole (detector_job_apply); destroy frees it. */
     uint8_t *season;
     int *s_period;
-    float *s_prof, *s_a, *s_phi;
+    float *s_a, *s_phi;
+    float *s_prof;
 
     /* threshold state machine */
     enum detector_state det_state;

@@ -43,8 +43,9 @@
  * op_ew, op_sum and op_sumsq, C doubles each). Format 9 adds model_kind at the config's end
  * (formats 1-8 load with DET_MODEL_AUTO, as they ran). Format 10 adds season_bins at the
  * config's end and, only when it is set, the seasonal predictors after the operating-point
- * state (season, C bytes; s_period, C int32; s_a, s_phi, C floats each; s_prof, C x
- * season_bins floats); formats 1-9 load with season_bins 0, as they ran. */
+ * state (season, C bytes; s_period, C int32; s_a, s_phi, C floats each; then season_bins
+ * floats of profile for each channel with season[c] = 1 only, in channel order, as s_prof
+ * holds them); formats 1-9 load with season_bins 0, as they ran. */
 #define DET_FORMAT 10u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -128,6 +129,15 @@ static void get(struct rd *r, void *dst, size_t n)
  * detector_load_shared. */
 #define LSTM_OUTSIDE UINT64_MAX
 
+/* The number of channels with a seasonal profile (season[c] set, as s_prof holds them). */
+static size_t season_count(const uint8_t *season, size_t C)
+{
+    size_t n = 0;
+    for (size_t c = 0; c < C; c++)
+        n += season[c] != 0;
+    return n;
+}
+
 /* The LSTM goes outside the bytes when asked and it is what serves (detector_model). */
 static int lstm_outside(const detector_t *d, int shared)
 {
@@ -170,7 +180,9 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->s_period, sizeof(int) * C);
         put(w, d->s_a, sizeof(float) * C);
         put(w, d->s_phi, sizeof(float) * C);
-        put(w, d->s_prof, sizeof(float) * C * (size_t)d->cfg.season_bins);
+        const size_t np = season_count(d->season, C);
+        if (np > 0)
+            put(w, d->s_prof, sizeof(float) * np * (size_t)d->cfg.season_bins);
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -379,7 +391,20 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->s_period, sizeof(int) * Cz);
         get(&r, d->s_a, sizeof(float) * Cz);
         get(&r, d->s_phi, sizeof(float) * Cz);
-        get(&r, d->s_prof, sizeof(float) * Cz * (size_t)cfg.season_bins);
+        /* The profiles of the channels that use one: allocated only once the bytes are seen
+         * to be there (season[c] > 1 is refused below). */
+        const size_t np = season_count(d->season, Cz);
+        const size_t pb = sizeof(float) * np * (size_t)cfg.season_bins;
+        if (np > 0 && !r.bad && pb <= r.len - r.off) {
+            d->s_prof = malloc(pb);
+            if (!d->s_prof) {
+                rc = ERR_NOMEM;
+                goto fail;
+            }
+            get(&r, d->s_prof, pb);
+        } else if (np > 0) {
+            r.bad = 1;
+        }
     }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);

@@ -1306,6 +1306,32 @@ int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_
     return rc;
 }
 
+/* The profiles of the channels j chose (season[c] set), in channel order, in a new allocation
+ * of n x season_bins floats for n such channels (*out NULL when n is 0): the detector's s_prof
+ * once j is applied (detector_int.h). Caller owns *out; free with free. Returns ERR_NOMEM
+ * (*out NULL). */
+static int season_profiles(float **out, const detector_job_t *j)
+{
+    const size_t SB = (size_t)j->cfg.season_bins;
+    size_t n = 0;
+    *out = NULL;
+    for (int c = 0; c < j->C; c++)
+        n += j->season[c] != 0;
+    if (n == 0)
+        return 0;
+    float *p = malloc(sizeof(float) * n * SB), *q = p;
+    if (!p)
+        return ERR_NOMEM;
+    for (int c = 0; c < j->C; c++) {
+        if (j->season[c]) {
+            memcpy(q, j->s_prof + (size_t)c * SB, sizeof(float) * SB);
+            q += SB;
+        }
+    }
+    *out = p;
+    return 0;
+}
+
 int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_info *info)
 {
     if (!d || !j || j->C != d->C || !j->ran)
@@ -1317,7 +1343,16 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     memset(info, 0, sizeof *info);
     int stale = j->s_version != d->version;
     int swap = j->swap && !stale;
+    int recal = !stale && (swap || d->cfg.recalibrate);
     int reseason = 0;
+    /* The new profiles are allocated before anything changes, so a failure leaves d as it
+     * was. */
+    float *prof = NULL;
+    if (recal && d->season && j->season) {
+        int rc = season_profiles(&prof, j);
+        if (rc < 0)
+            return rc;
+    }
     info->version = j->version;
     if (d->next_version <= j->version)
         d->next_version = j->version + 1;
@@ -1338,7 +1373,7 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         d->kind = j->kind;
         d->version = j->install ? j->install : j->version;
     }
-    if (!stale && (swap || d->cfg.recalibrate)) {
+    if (recal) {
         /* Recalibrate whatever serves now on the newest data. */
         memcpy(d->persist, j->persist, C);
         memcpy(d->err_scale, j->scale, sizeof(float) * C);
@@ -1351,10 +1386,10 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
             /* A new profile or choice changes the next prediction: rebuild it below. */
             for (size_t c = 0; c < C; c++)
                 reseason |= d->season[c] | j->season[c];
-            const size_t SB = (size_t)d->cfg.season_bins;
             memcpy(d->season, j->season, C);
             memcpy(d->s_period, j->s_period, sizeof(int) * C);
-            memcpy(d->s_prof, j->s_prof, sizeof(float) * C * SB);
+            free(d->s_prof);
+            d->s_prof = prof;
             memcpy(d->s_a, j->s_a, sizeof(float) * C);
             memcpy(d->s_phi, j->s_phi, sizeof(float) * C);
         }
