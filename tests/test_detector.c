@@ -2442,6 +2442,134 @@ static void test_load_format9(void **unused)
     free(x);
 }
 
+/* Three channels, row-major [n, 3]: make_shifts' cycle (seed 5) on channel 0 and on channel 2
+ * (seed 6, a third of a cycle later), Gaussian noise around 3 on channel 1 (no period), the
+ * cycles stopping at `stop`. */
+static float *make_mixed_season(int n, int stop)
+{
+    float *a = make_shifts(n + SEASON_P, stop, 5), *b = make_shifts(n + SEASON_P, stop + 33, 6);
+    float *x = malloc(sizeof(float) * 3 * (size_t)n);
+    assert_non_null(x);
+    uint64_t s = 7;
+    for (int t = 0; t < n; t++) {
+        x[3 * t + 0] = a[t];
+        x[3 * t + 1] = (float)(3.0 + 0.1 * gauss(&s));
+        x[3 * t + 2] = b[t + 33];
+    }
+    free(a);
+    free(b);
+    return x;
+}
+
+/* Saves buf's first len - 4 bytes with a fresh CRC as a len-byte blob in out and loads it. */
+static int load_recrc(const unsigned char *buf, size_t len, unsigned char *out)
+{
+    memcpy(out, buf, len - 4);
+    uint32_t crc = model__crc32(0, out, len - 4);
+    memcpy(out + len - 4, &crc, 4);
+    detector_t *d = NULL;
+    int rc = detector_load(&d, out, len);
+    detector_destroy(d);
+    return rc;
+}
+
+/* Format 10 keeps a seasonal profile only for the channels that use one. Three channels, the
+ * linear baseline serving (no LSTM checkpoint, so the blob's tail layout is known here): after
+ * the training at 1,200 the two cycling channels choose their profile and the noise channel
+ * does not. The save is then exactly 4 x season_bins bytes per chosen channel longer than the
+ * fresh detector's, which itself holds only the 13 bytes a channel of flags and scalars more
+ * than with season_bins 0 (main's layout saved C x season_bins floats whatever was chosen). A
+ * copy loaded there serves bit for bit as the saved one (steps, forecasts, and a training at
+ * 2,200 after the cycles stop, which replaces the profiles). Blobs whose profiles are cut, or
+ * whose flags claim more or fewer profiles than they hold, are refused (CRC redone). */
+static void test_season_save_only_chosen(void **unused)
+{
+    enum { C = 3, N = 2600, STOP = 2100, CUT = 1500, K = 20 };
+    float *x = make_mixed_season(N, STOP);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.model_kind = DET_MODEL_LINEAR;
+    cfg.season_bins = 0;
+    detector_t *a, *b = NULL;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    const size_t size_nobins = detector_save_size(a);
+    detector_destroy(a);
+    cfg.season_bins = 256;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    const size_t size_fresh = detector_save_size(a);
+    assert_int_equal(size_fresh, size_nobins + 13 * C);
+
+    struct detector_result ra, rb;
+    struct detector_train_info info;
+    memset(&info, 0, sizeof info);
+    for (int t = 0; t < CUT; t++) {
+        assert_int_equal(detector_step_ts(a, (int64_t)t * 1000, x + (size_t)C * t, NULL, &ra), 0);
+        if (ra.want_train)
+            train_on(a, x, t + 1, &info);
+    }
+    print_message("at %d: season %d %d %d, periods %d %d %d\n", CUT, info.season[0], info.season[1],
+                  info.season[2], info.season_period[0], info.season_period[1],
+                  info.season_period[2]);
+    assert_int_equal(info.season[0], 1);
+    assert_int_equal(info.season[1], 0);
+    assert_int_equal(info.season[2], 1);
+    const size_t SB = 256, np = 2;
+    size_t len = detector_save_size(a), got;
+    assert_int_equal(len, size_fresh + np * SB * sizeof(float));
+    unsigned char *buf = malloc(len), *alt = malloc(len + 8);
+    assert_non_null(buf);
+    assert_non_null(alt);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    assert_int_equal(got, len);
+
+    /* The tail: season [C] | s_period, s_a, s_phi [C] each | profiles [np, SB] | prev_contrib
+     * [C] | ring [err_window] | shortbuf [err_short] | checkpoint length 0 | CRC. */
+    const size_t prof_end =
+        len - 4 - 8 - sizeof(float) * ((size_t)cfg.err_window + (size_t)cfg.err_short + C);
+    const size_t prof_at = prof_end - np * SB * sizeof(float);
+    const size_t flags_at = prof_at - 3 * 4 * C - C;
+    for (int c = 0; c < C; c++)
+        assert_int_equal(buf[flags_at + c], info.season[c]);
+    assert_int_equal(load_recrc(buf, len, alt), 0); /* the re-CRC'd copy itself loads */
+    /* Cut (the bytes before `cut`, then a CRC) inside, at and around the profiles; and every
+     * 997th length. */
+    for (size_t cut = prof_at - 16; cut <= prof_end + 16; cut += 4)
+        assert_int_equal(load_recrc(buf, cut + 4, alt), ERR_CORRUPT);
+    for (size_t l = 16; l < len; l += 997)
+        assert_int_equal(load_recrc(buf, l, alt), ERR_CORRUPT);
+    /* Flags that claim a profile more (channel 1), or one fewer (channel 2), or 2. */
+    const unsigned char flips[3][2] = {{1, 1}, {2, 0}, {0, 2}};
+    for (int f = 0; f < 3; f++) {
+        const unsigned char was = buf[flags_at + flips[f][0]];
+        buf[flags_at + flips[f][0]] = flips[f][1];
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+        buf[flags_at + flips[f][0]] = was;
+    }
+
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    float ma[K * C], ba[K * C], mb[K * C], bb[K * C];
+    int changed = 0;
+    for (int t = CUT; t < N; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+        if (t % 50 == 0) {
+            assert_int_equal(detector_forecast(a, ma, ba, K), 0);
+            assert_int_equal(detector_forecast(b, mb, bb, K), 0);
+            assert_memory_equal(ma, mb, sizeof ma);
+            assert_memory_equal(ba, bb, sizeof ba);
+        }
+        changed += detector_save_size(a) != len;
+    }
+    print_message("after the stop: save %zu bytes (%zu at the cut), %d readings at another size\n",
+                  detector_save_size(a), len, changed);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(alt);
+    free(buf);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2479,6 +2607,7 @@ int main(void)
         cmocka_unit_test(test_load_format7),
         cmocka_unit_test(test_season_missing_cycle),
         cmocka_unit_test(test_load_format9),
+        cmocka_unit_test(test_season_save_only_chosen),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
