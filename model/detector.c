@@ -242,6 +242,14 @@ float detector__season_at(const float *prof, int period, int bins, uint64_t idx)
     return (float)((1.0 - f) * prof[a] + f * prof[b]);
 }
 
+size_t detector__season_count(const uint8_t *season, int C)
+{
+    size_t n = 0;
+    for (int c = 0; c < C; c++)
+        n += season[c] != 0;
+    return n;
+}
+
 float detector__season_pred(const float *prof, int period, int bins, float a, float phi, float x,
                             uint64_t idx)
 {

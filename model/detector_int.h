@@ -141,6 +141,8 @@ const float *detector__lstm_active(const float *states, size_t len, uint64_t idx
  * over an equal share of the period's phases; the value is interpolated linearly between the
  * bins' centres (circularly), so with as many bins as phases it is the bin itself. */
 float detector__season_at(const float *prof, int period, int bins, uint64_t idx);
+/* The number of channels c < C with season[c] set: the profiles s_prof holds. */
+size_t detector__season_count(const uint8_t *season, int C);
 /* The seasonal prediction of reading idx + 1 from reading idx's value x. */
 float detector__season_pred(const float *prof, int period, int bins, float a, float phi, float x,
                             uint64_t idx);

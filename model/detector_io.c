@@ -129,15 +129,6 @@ static void get(struct rd *r, void *dst, size_t n)
  * detector_load_shared. */
 #define LSTM_OUTSIDE UINT64_MAX
 
-/* The number of channels with a seasonal profile (season[c] set, as s_prof holds them). */
-static size_t season_count(const uint8_t *season, size_t C)
-{
-    size_t n = 0;
-    for (size_t c = 0; c < C; c++)
-        n += season[c] != 0;
-    return n;
-}
-
 /* The LSTM goes outside the bytes when asked and it is what serves (detector_model). */
 static int lstm_outside(const detector_t *d, int shared)
 {
@@ -180,7 +171,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->s_period, sizeof(int) * C);
         put(w, d->s_a, sizeof(float) * C);
         put(w, d->s_phi, sizeof(float) * C);
-        const size_t np = season_count(d->season, C);
+        const size_t np = detector__season_count(d->season, (int)C);
         if (np > 0)
             put(w, d->s_prof, sizeof(float) * np * (size_t)d->cfg.season_bins);
     }
@@ -393,7 +384,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->s_phi, sizeof(float) * Cz);
         /* The profiles of the channels that use one: allocated only once the bytes are seen
          * to be there (season[c] > 1 is refused below). */
-        const size_t np = season_count(d->season, Cz);
+        const size_t np = detector__season_count(d->season, C);
         const size_t pb = sizeof(float) * np * (size_t)cfg.season_bins;
         if (np > 0 && !r.bad && pb <= r.len - r.off) {
             d->s_prof = malloc(pb);

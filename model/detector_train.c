@@ -1313,10 +1313,8 @@ int detector_job_share_batch(detector_job_t *const *jobs, int n, const detector_
 static int season_profiles(float **out, const detector_job_t *j)
 {
     const size_t SB = (size_t)j->cfg.season_bins;
-    size_t n = 0;
+    const size_t n = detector__season_count(j->season, j->C);
     *out = NULL;
-    for (int c = 0; c < j->C; c++)
-        n += j->season[c] != 0;
     if (n == 0)
         return 0;
     float *p = malloc(sizeof(float) * n * SB), *q = p;
