@@ -997,25 +997,9 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
             (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)API_TLS_PRIORITIES};
         tls_opts[3] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     }
-    /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
-    srv->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
-        opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header, MHD_OPTION_CONNECTION_TIMEOUT,
-        opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
-        MHD_OPTION_END);
-    if (srv->mhd == NULL) {
-        snprintf(errmsg, errsize, "cannot listen for HTTP%s on %s (address in use or not local?%s)",
-                 srv->tls ? "S" : "", opts->listen,
-                 srv->tls ? " or TLS set-up failed: see the debug log" : "");
-        free_server(srv);
-        return ERR_IO;
-    }
-    /* The io threads; until they run (or if none could start), io_submit answers on the
-     * worker. One failing to start is not fatal: the others, or the workers, do its share. */
+    /* The io threads, started (and named) before the daemon listens, so they are there for the
+     * first request; if none could start, io_submit answers on the worker. One failing to
+     * start is not fatal: the others, or the workers, do its share. */
     unsigned nio = (unsigned)(opts->threads > 0 ? opts->threads : 1);
     srv->io_threads = calloc(nio, sizeof *srv->io_threads);
     for (unsigned i = 0; srv->io_threads && i < nio; i++) {
@@ -1033,6 +1017,24 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
                      "HTTP workers");
             break;
         }
+    }
+    /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
+    srv->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+        opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->max_header, MHD_OPTION_CONNECTION_TIMEOUT,
+        opts->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_ARRAY, tls_opts,
+        MHD_OPTION_END);
+    if (srv->mhd == NULL) {
+        io_join(srv);
+        snprintf(errmsg, errsize, "cannot listen for HTTP%s on %s (address in use or not local?%s)",
+                 srv->tls ? "S" : "", opts->listen,
+                 srv->tls ? " or TLS set-up failed: see the debug log" : "");
+        free_server(srv);
+        return ERR_IO;
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = info ? info->port : 0;
