@@ -18,8 +18,9 @@
  *                (two model_step calls on two states, as the detector's two staggered states),
  *                and per gates mat-vec (model__gemv_f16_panel on the model's own weights,
  *                256 x 72) on the dispatched kernel and on each lower level (the portable one);
- *                the dispatched mat-vec's multiply-adds per ns. Not in the default run (bench/lstm
- * does not print it); run it alone
+ *                the dispatched mat-vec's multiply-adds per ns; and cold: COLD_DEVICES
+ *                compact models stepped in turn, a device step (two model_step calls) each. Not in
+ * the default run (bench/lstm does not print it); run it alone
  *                (`bench_lstm 1 f16_warm`), also under perf (F16_WARM_SECS, default 0.3: the
  *                seconds per timing run, seven runs per figure)
  * Each figure is the median of 7 runs of about 0.3 s (0.15 s for the step_b256 timings, nine
@@ -242,6 +243,26 @@ static void warm_gemv_fn(void *p, long iters)
     }
 }
 
+/* COLD_DEVICES compact models (each device its own), a device step each in turn: two
+ * model_step calls on the device's two states, as the detector steps its staggered states; the
+ * first reads the weights from memory (40 MB in all, beyond the L3), the second from cache. */
+struct cold_ctx {
+    model_t *m[COLD_DEVICES];
+    float *states, *work, *x, *pred;
+    size_t S;
+};
+
+static void cold_device_fn(void *p, long iters)
+{
+    struct cold_ctx *c = p;
+    for (long i = 0; i < iters; i++) {
+        const int d = (int)(i % COLD_DEVICES);
+        float *s = c->states + 2 * (size_t)d * c->S;
+        model_step(c->m[d], c->pred, s, c->x + (i % 1024) * 8, c->work);
+        model_step(c->m[d], c->pred, s + c->S, c->x + (i % 1024) * 8, c->work);
+    }
+}
+
 static void bench_f16_warm(uint64_t *seed)
 {
     struct model_config cfg = {8, 8, 1, 64, 1};
@@ -260,8 +281,8 @@ static void bench_f16_warm(uint64_t *seed)
     /* The dispatched kernel, then each level below it down to the portable one. */
     const int top = model__f16_isa();
     struct warm_ctx c = {m, st, st + S, work, x, pred, gates, -1}, lv[2];
-    bench_fn fns[5] = {warm_step_fn, warm_device_fn, warm_gemv_fn};
-    void *ctxs[5] = {&c, &c, &c};
+    bench_fn fns[6] = {warm_step_fn, warm_device_fn, warm_gemv_fn};
+    void *ctxs[6] = {&c, &c, &c};
     int n = 3;
     for (int isa = top - 1; isa >= 0; isa--) {
         lv[isa] = c;
@@ -269,18 +290,38 @@ static void bench_f16_warm(uint64_t *seed)
         fns[n] = warm_gemv_fn;
         ctxs[n++] = &lv[isa];
     }
+    struct cold_ctx *cold = calloc(1, sizeof *cold);
+    if (!cold)
+        exit(1);
+    cold->S = S;
+    cold->states = calloc(2 * S * COLD_DEVICES, sizeof(float));
+    cold->work = work, cold->x = x, cold->pred = pred;
+    for (int d = 0; d < COLD_DEVICES; d++) {
+        struct model_config cd = cfg;
+        cd.seed = 100 + (uint64_t)d;
+        if (model_create(&m32, &cd) || model_compact(&cold->m[d], m32))
+            exit(1);
+        model_destroy(m32);
+    }
+    if (!cold->states)
+        exit(1);
+    fns[n] = cold_device_fn;
+    ctxs[n++] = cold;
     const char *e = getenv("F16_WARM_SECS");
     double secs = e ? atof(e) : 0.3;
-    double r[5];
+    double r[6];
     rate_multi(fns, ctxs, n, secs > 0 ? secs : 0.3, r);
     const double madds = 256.0 * 72.0;
     printf("f16_warm step_ns=%.1f device_step_ns=%.1f gemv_ns=%.1f gemv_madds_per_ns=%.2f "
            "isa=%d",
            1e9 / r[0], 1e9 / r[1], 1e9 / r[2], madds * r[2] / 1e9, top);
     static const char *const names[2] = {"portable", "avx2"};
-    for (int i = 3, isa = top - 1; i < n; i++, isa--)
+    for (int i = 3, isa = top - 1; i < n - 1; i++, isa--)
         printf(" gemv_%s_ns=%.1f", names[isa], 1e9 / r[i]);
-    printf("\n");
+    printf(" cold_device_step_ns=%.1f cold_devices=%d\n", 1e9 / r[n - 1], COLD_DEVICES);
+    for (int d = 0; d < COLD_DEVICES; d++)
+        model_destroy(cold->m[d]);
+    free(cold->states), free(cold);
     model_destroy(m);
     free(x), free(st), free(work), free(pred), free(gates);
 }

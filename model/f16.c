@@ -10,26 +10,31 @@
  *
  * Layout invariant: params16 holds the parameters of internal.h's layout with one change, the
  * LSTM gate matrices W_l [G, K] are stored in panels (model__f16_panel_pos): each group of
- * MODEL_F16_PANEL consecutive rows is one block [K][MODEL_F16_PANEL], so the halves of 16 rows
- * at one column k are contiguous; rows past the last whole panel (G % 16 of them) stay row-major
- * after the panels. Every other tensor (biases, head) is stored as in the float32 layout. The
- * panels are written in place as the model is built (model_compact, model_checkpoint_load);
- * whatever reads the parameters in canonical order goes through model__f16_index (checkpoints,
- * widening for clone and safetensors export, the fingerprint), so checkpoint bytes, exports and
- * fingerprints do not depend on the in-memory layout. No second copy of the weights exists.
+ * MODEL_F16_PANEL (64) consecutive rows is one block [K][64], so the halves of a panel's 64 rows
+ * at one column k are contiguous (128 bytes); rows past the last whole panel (G % 64 of them,
+ * when H is not a multiple of 16) stay row-major after the panels. Every other tensor (biases,
+ * head) is stored as in the float32 layout. The panels are written in place as the model is
+ * built (model_compact, model_checkpoint_load); whatever reads the parameters in canonical
+ * order goes through model__f16_index (checkpoints, widening for clone and safetensors export,
+ * the fingerprint), so checkpoint bytes, exports and fingerprints do not depend on the
+ * in-memory layout. No second copy of the weights exists.
  *
- * Why panels: with rows stored row-major the mat-vec ends every group of rows with horizontal
- * reductions and scalar bias conversions, which took two thirds of the kernel's time (perf
- * annotate, docs/benchmarks.md "The float16 step's mat-vec (session 8)"). With a panel, each
- * 8 or 16 halves loaded and widened feed one FMA of 8 or 16 different rows with x[k]
- * broadcast: no reductions, and the biases are added as vectors.
+ * Why panels (docs/benchmarks.md, "The float16 step's mat-vec (session 8)"): with rows stored
+ * row-major the mat-vec ended every group of 4 rows with horizontal reductions and scalar bias
+ * conversions, two thirds of the kernel's time warm in cache (perf annotate). In a panel, each
+ * 8 halves loaded and widened feed one FMA of 8 different rows with x[k] broadcast: no
+ * reductions, biases added as vectors, 8 independent accumulators. And the whole panel is read
+ * as one sequential stream: with 16-row panels and four of them in flight (four streams 2 KB
+ * apart) a device step was as fast warm but took 12 % more time than with the row-major kernel
+ * when the weights come from memory, as at fleet scale; with 64-row panels it takes 37 % less.
  *
  * The kernels have two versions: AVX2 with F16C and FMA, and a portable one (software
- * widening), picked at run time by model__f16_isa, which asks the CPU once. An AVX-512 panel
- * kernel (one 16-lane accumulator per panel, eight panels in flight) was measured slower on
- * this Zen 4 (660 ns against 488 ns for the 256 x 72 mat-vec) and is not kept. Conversions to
- * float16 are in software (round to nearest, ties to even), so a compaction gives the same
- * bits on every machine.
+ * widening, which compilers vectorise), picked at run time by model__f16_isa, which asks the
+ * CPU once. An AVX-512 panel kernel (one 16-lane accumulator per 16 rows) was measured slower
+ * on this Zen 4 (660 ns against 488 ns for the 256 x 72 mat-vec, warm) and is not kept;
+ * software prefetching ahead in the panel did not help either. Conversions to float16 are in
+ * software (round to nearest, ties to even), so a compaction gives the same bits on every
+ * machine.
  *
  * Kernels never allocate and hold no state; any thread. */
 #include <math.h>
@@ -181,7 +186,7 @@ static void gemv_f16_rows_portable(float *y, const uint16_t *w, const float *x, 
     }
 }
 
-/* Panels, portable: one panel's 16 sums at a time, each column's 16 halves widened and
+/* Panels, portable: one panel's 64 sums at a time, each column's 64 halves widened and
  * multiplied by the one x[k] (a loop compilers vectorise: the widening has no branches). */
 static void gemv_f16_panel_portable(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
                                     const uint16_t *b2, int M, int K)
@@ -270,62 +275,35 @@ AVX2_FNS static void gemv_f16_rows_avx2(float *y, const uint16_t *w, const float
                                M - j, K);
 }
 
-/* One FMA step of a panel's two 8-row halves at column k. */
-#define PANEL_FMA2(a_lo, a_hi, wp, k, xk)                                                          \
-    do {                                                                                           \
-        a_lo = _mm256_fmadd_ps(                                                                    \
-            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((wp) + (size_t)(k)*16))), xk, a_lo); \
-        a_hi = _mm256_fmadd_ps(                                                                    \
-            _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((wp) + (size_t)(k)*16 + 8))), xk,    \
-            a_hi);                                                                                 \
-    } while (0)
-
-/* Panels, AVX2: four panels (64 rows) at a time in eight 8-lane accumulators, enough
- * independent FMA chains to cover the FMA latency; then single panels; then the row-major
- * rest. Each sum runs over k in order, one FMA per product. */
+/* Panels, AVX2: a panel's MODEL_F16_PANEL rows in MODEL_F16_PANEL / 8 accumulators of 8
+ * lanes, enough independent FMA chains to cover the FMA latency; at each column k, the
+ * panel's halves (contiguous: the weights are read as one sequential stream) widened 8 at a
+ * time and multiplied by x[k] broadcast. Each sum runs over k in order, one FMA per product.
+ * Then the row-major rest. */
 AVX2_FNS static void gemv_f16_panel_avx2(float *y, const uint16_t *w, const float *x,
                                          const uint16_t *b1, const uint16_t *b2, int M, int K)
 {
-    enum { P = MODEL_F16_PANEL };
+    enum { P = MODEL_F16_PANEL, V = MODEL_F16_PANEL / 8 };
     const int np = M / P;
-    const size_t PK = (size_t)P * K;
-    int p = 0;
-    for (; p + 4 <= np; p += 4) {
-        const uint16_t *w0 = w + (size_t)p * PK, *w1 = w0 + PK, *w2 = w1 + PK, *w3 = w2 + PK;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-               a7 = a0;
+    for (int p = 0; p < np; p++) {
+        const uint16_t *wp = w + (size_t)p * P * K;
+        __m256 a[V];
+        for (int v = 0; v < V; v++)
+            a[v] = _mm256_setzero_ps();
         for (int k = 0; k < K; k++) {
             const __m256 xk = _mm256_broadcast_ss(x + k);
-            PANEL_FMA2(a0, a1, w0, k, xk);
-            PANEL_FMA2(a2, a3, w1, k, xk);
-            PANEL_FMA2(a4, a5, w2, k, xk);
-            PANEL_FMA2(a6, a7, w3, k, xk);
+            const uint16_t *col = wp + (size_t)k * P;
+            for (int v = 0; v < V; v++)
+                a[v] = _mm256_fmadd_ps(
+                    _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(col + 8 * v))), xk, a[v]);
         }
-        const int j = p * P;
-        _mm256_storeu_ps(y + j, bias8(b1, b2, j, a0));
-        _mm256_storeu_ps(y + j + 8, bias8(b1, b2, j + 8, a1));
-        _mm256_storeu_ps(y + j + 16, bias8(b1, b2, j + 16, a2));
-        _mm256_storeu_ps(y + j + 24, bias8(b1, b2, j + 24, a3));
-        _mm256_storeu_ps(y + j + 32, bias8(b1, b2, j + 32, a4));
-        _mm256_storeu_ps(y + j + 40, bias8(b1, b2, j + 40, a5));
-        _mm256_storeu_ps(y + j + 48, bias8(b1, b2, j + 48, a6));
-        _mm256_storeu_ps(y + j + 56, bias8(b1, b2, j + 56, a7));
-    }
-    for (; p < np; p++) {
-        const uint16_t *w0 = w + (size_t)p * PK;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0;
-        for (int k = 0; k < K; k++) {
-            const __m256 xk = _mm256_broadcast_ss(x + k);
-            PANEL_FMA2(a0, a1, w0, k, xk);
-        }
-        _mm256_storeu_ps(y + p * P, bias8(b1, b2, p * P, a0));
-        _mm256_storeu_ps(y + p * P + 8, bias8(b1, b2, p * P + 8, a1));
+        for (int v = 0; v < V; v++)
+            _mm256_storeu_ps(y + p * P + 8 * v, bias8(b1, b2, p * P + 8 * v, a[v]));
     }
     if (np * P < M)
-        gemv_f16_rows_avx2(y + np * P, w + (size_t)np * PK, x, b1 ? b1 + np * P : NULL,
+        gemv_f16_rows_avx2(y + np * P, w + (size_t)np * P * K, x, b1 ? b1 + np * P : NULL,
                            b2 ? b2 + np * P : NULL, M - np * P, K);
 }
-#undef PANEL_FMA2
 
 #endif
 

@@ -13,7 +13,7 @@
  * A compact model (model_compact, f16.c) is the serving-only form: the same array in IEEE
  * float16 (binary16) bits, params16, with mean and scale still float32; params and the float
  * views p are NULL, and the serving functions read params16 through p16 instead. In params16
- * the gate matrices W_l are stored in panels of 16 rows (f16.c), every other tensor as above:
+ * the gate matrices W_l are stored in panels of 64 rows (f16.c), every other tensor as above:
  * read or write params16 in canonical order only through model__f16_index. */
 #ifndef VIGIL_MODEL_INTERNAL_H
 #define VIGIL_MODEL_INTERNAL_H
@@ -173,10 +173,10 @@ float model__f16_to_f32(uint16_t h);
 
 /* Rows of one float16 panel (f16.c's header): the gate matrices of a compact model keep each
  * group of this many rows as one block [K][MODEL_F16_PANEL]. */
-#define MODEL_F16_PANEL 16
+#define MODEL_F16_PANEL 64
 
 /* Where element (r, k) of a float16 matrix [M, K] stored in panels lives: rows below
- * M / 16 * 16 in their panel's block (column-major within the block), the rest row-major after
+ * M / 64 * 64 in their panel's block (column-major within the block), the rest row-major after
  * the panels. */
 size_t model__f16_panel_pos(int M, int K, int r, int k);
 /* Where parameter i of internal.h's (canonical) layout lives in a compact model's params16:

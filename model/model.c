@@ -321,7 +321,7 @@ static void layers_step(const model_t *m, float *state, float *gates)
         float *c = state + st_c(m, l);
         if (m->compact) {
             /* gates[G] = w_l[G, K] . [input_l | h_l][K] + b_ih + b_hh, float16 weights stored
-             * in panels of 16 rows (f16.c). */
+             * in panels of 64 rows (f16.c). */
             model__gemv_f16_panel(gates, m->p16.w[l], state + st_in(m, l), m->p16.b_ih[l],
                                   m->p16.b_hh[l], G, m->k[l]);
             lstm_cell_forward(gates, state + st_h(m, l), c, NULL, c, NULL, NULL, H);
