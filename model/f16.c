@@ -132,29 +132,32 @@ size_t model__f16_index(const model_t *m, size_t i)
 /* ---- kernels ------------------------------------------------------------------------------- */
 
 /* The plain-loop references: products summed in order, then the biases. They share no code
- * with the kernels they check (the biases written out, the widening the same exact function). */
-void model__gemv_f16_naive(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
-                           const uint16_t *b2, int M, int K)
+ * with the kernels they check (the biases written out, the widening the same exact function).
+ * panels: w in panels (model__f16_panel_pos), else row-major. */
+static void gemv_f16_naive(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                           const uint16_t *b2, int M, int K, int panels)
 {
     for (int j = 0; j < M; j++) {
         float s = 0.0f;
-        for (int k = 0; k < K; k++)
-            s += model__f16_to_f32(w[(size_t)j * K + k]) * x[k];
+        for (int k = 0; k < K; k++) {
+            size_t at = panels ? model__f16_panel_pos(M, K, j, k) : (size_t)j * K + k;
+            s += model__f16_to_f32(w[at]) * x[k];
+        }
         float b = b1 ? model__f16_to_f32(b1[j]) : 0.0f, c = b2 ? model__f16_to_f32(b2[j]) : 0.0f;
         y[j] = s + b + c;
     }
 }
 
+void model__gemv_f16_naive(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                           const uint16_t *b2, int M, int K)
+{
+    gemv_f16_naive(y, w, x, b1, b2, M, K, 0);
+}
+
 void model__gemv_f16_panel_naive(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
                                  const uint16_t *b2, int M, int K)
 {
-    for (int j = 0; j < M; j++) {
-        float s = 0.0f;
-        for (int k = 0; k < K; k++)
-            s += model__f16_to_f32(w[model__f16_panel_pos(M, K, j, k)]) * x[k];
-        float b = b1 ? model__f16_to_f32(b1[j]) : 0.0f, c = b2 ? model__f16_to_f32(b2[j]) : 0.0f;
-        y[j] = s + b + c;
-    }
+    gemv_f16_naive(y, w, x, b1, b2, M, K, 1);
 }
 
 static float bias_sum(float dot, const uint16_t *b1, const uint16_t *b2, int j)
@@ -212,7 +215,8 @@ static void gemv_f16_panel_portable(float *y, const uint16_t *w, const float *x,
 #if F16_X86
 #define AVX2_FNS __attribute__((target("avx2,fma,f16c")))
 
-/* Eight, or four, float16 biases from b (NULL: none), widened; 0 where b is NULL. */
+/* a + b1[j..] + b2[j..], 8 (bias8) or 4 (bias4) lanes: the float16 biases widened and added
+ * in that order, as bias_sum does (either NULL: not added). */
 AVX2_FNS static inline __m256 bias8(const uint16_t *b1, const uint16_t *b2, int j, __m256 a)
 {
     if (b1)
