@@ -596,7 +596,7 @@ def fmt_ms(s):
 def run_size(a, n, tmp, empty, funcs, do_status):
     rss_empty = empty["rss_kb"]
     res = {"n": n}
-    v = Vigild(a.build, tmp, a.hidden, kind=a.model_kind)
+    v = Vigild(a.build, tmp, a.hidden, model_conf=a.model_conf, kind=a.model_kind)
     start_ms = (int(time.time()) - 8 * 86400) * 1000
     poll = 0.25 if n <= 10000 else 1.0
     stored = 0
@@ -965,8 +965,12 @@ def main():
     ap.add_argument("--model-kind", choices=("auto", "lstm", "linear"), default="",
                     help="model.kind for vigild, written to the configuration file --hidden "
                     "writes (default: the built-in one)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="model.workers for vigild (inference threads), written to the "
+                    "configuration file --hidden writes (0: the built-in default)")
     ap.add_argument("--keep", action="store_true", help="keep the data folders and profiles")
     a = ap.parse_args()
+    a.model_conf = f"workers = {a.workers}\n" if a.workers > 0 else ""
     a.build = os.path.abspath(a.build)
     for exe in ("vigild", "vigil-sim"):
         if not os.access(os.path.join(a.build, exe), os.X_OK):
@@ -983,7 +987,7 @@ def main():
     subprocess.run(["cc", "-O2", "-o", a.http_rate, os.path.join(root, "bench", "http_rate.c")],
                    check=True)
     try:
-        v = Vigild(a.build, tmp, a.hidden, kind=a.model_kind)
+        v = Vigild(a.build, tmp, a.hidden, model_conf=a.model_conf, kind=a.model_kind)
         time.sleep(0.5)
         empty = {"rss_kb": v.proc_status("VmRSS")}
         empty["heap"], empty["sqlite_mem"], _ = v.heap()

@@ -14,6 +14,15 @@
  *                memory, as at fleet scale)
  *   memory       bytes of one model (float32 and float16) and of one device's state for the
  *                step_b1 shape
+ *   f16_warm     the float16 step_b1 model alone, warm: ns per model_step, per device step
+ *                (two model_step calls on two states, as the detector's two staggered states),
+ *                and per gates mat-vec (model__gemv_f16_panel on the model's own weights,
+ *                256 x 72) on the dispatched kernel and on each lower level (the portable one);
+ *                the dispatched mat-vec's multiply-adds per ns; and cold: COLD_DEVICES
+ *                compact models stepped in turn, a device step (two model_step calls) each. Not in
+ * the default run (bench/lstm does not print it); run it alone
+ *                (`bench_lstm 1 f16_warm`), also under perf (F16_WARM_SECS, default 0.3: the
+ *                seconds per timing run, seven runs per figure)
  * Each figure is the median of 7 runs of about 0.3 s (0.15 s for the step_b256 timings, nine
  * of them in alternation). BENCH_CLOCK=cpu times with the process's CPU time instead of
  * the wall clock. Usage: bench_lstm THREADS [CASE] */
@@ -24,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "internal.h" /* f16_warm times the float16 kernel itself */
 #include "model.h"
 
 #define REPS 7
@@ -192,6 +202,130 @@ static void bench_f16(uint64_t *seed)
     free(f32), free(f16), free(x), free(work), free(pred), free(states);
 }
 
+/* The f16_warm case: one compact model, in cache. */
+struct warm_ctx {
+    const model_t *m;
+    float *s0, *s1, *work, *x, *pred, *gates;
+    int isa; /* the gates kernel's level (model__f16_isa's), -1 the dispatched one */
+};
+
+static void warm_step_fn(void *p, long iters)
+{
+    struct warm_ctx *c = p;
+    for (long i = 0; i < iters; i++)
+        model_step(c->m, c->pred, c->s0, c->x + (i % 1024) * 8, c->work);
+}
+
+static void warm_device_fn(void *p, long iters)
+{
+    struct warm_ctx *c = p;
+    for (long i = 0; i < iters; i++) {
+        model_step(c->m, c->pred, c->s0, c->x + (i % 1024) * 8, c->work);
+        model_step(c->m, c->pred, c->s1, c->x + (i % 1024) * 8, c->work);
+    }
+}
+
+/* gates[256] = W[256, 72] . s0[0..71] + b_ih + b_hh, the step's gate mat-vec, on the model's
+ * own (compact, panel-stored) weights. */
+static void warm_gemv_fn(void *p, long iters)
+{
+    struct warm_ctx *c = p;
+    const model_t *m = c->m;
+    const int G = 4 * m->cfg.n_hidden, K = m->k[0];
+    for (long i = 0; i < iters; i++) {
+        if (c->isa < 0)
+            model__gemv_f16_panel(c->gates, m->p16.w[0], c->s0, m->p16.b_ih[0], m->p16.b_hh[0], G,
+                                  K);
+        else
+            model__gemv_f16_panel_at(c->isa, c->gates, m->p16.w[0], c->s0, m->p16.b_ih[0],
+                                     m->p16.b_hh[0], G, K);
+        c->s0[i & 7] += c->gates[(i * 37) & 255] * 1e-30f; /* a dependency between calls */
+    }
+}
+
+/* COLD_DEVICES compact models (each device its own), a device step each in turn: two
+ * model_step calls on the device's two states, as the detector steps its staggered states; the
+ * first reads the weights from memory (40 MB in all, beyond the L3), the second from cache. */
+struct cold_ctx {
+    model_t *m[COLD_DEVICES];
+    float *states, *work, *x, *pred;
+    size_t S;
+};
+
+static void cold_device_fn(void *p, long iters)
+{
+    struct cold_ctx *c = p;
+    for (long i = 0; i < iters; i++) {
+        const int d = (int)(i % COLD_DEVICES);
+        float *s = c->states + 2 * (size_t)d * c->S;
+        model_step(c->m[d], c->pred, s, c->x + (i % 1024) * 8, c->work);
+        model_step(c->m[d], c->pred, s + c->S, c->x + (i % 1024) * 8, c->work);
+    }
+}
+
+static void bench_f16_warm(uint64_t *seed)
+{
+    struct model_config cfg = {8, 8, 1, 64, 1};
+    model_t *m32, *m;
+    if (model_create(&m32, &cfg) || model_compact(&m, m32))
+        exit(1);
+    model_destroy(m32);
+    size_t S = model_state_len(m);
+    float *x = frand_array(1024 * 8, seed, -2, 2), *st = calloc(2 * S, sizeof(float));
+    float *work = calloc(model_work_len(m, 1), sizeof(float)), *pred = calloc(8, 4);
+    float *gates = calloc(256, sizeof(float));
+    if (!st || !work || !pred || !gates)
+        exit(1);
+    for (size_t i = 0; i < S; i++)
+        st[i] = st[S + i] = 0.1f * (float)(i % 7) - 0.3f;
+    /* The dispatched kernel, then each level below it down to the portable one. */
+    const int top = model__f16_isa();
+    struct warm_ctx c = {m, st, st + S, work, x, pred, gates, -1}, lv[2];
+    bench_fn fns[6] = {warm_step_fn, warm_device_fn, warm_gemv_fn};
+    void *ctxs[6] = {&c, &c, &c};
+    int n = 3;
+    for (int isa = top - 1; isa >= 0; isa--) {
+        lv[isa] = c;
+        lv[isa].isa = isa;
+        fns[n] = warm_gemv_fn;
+        ctxs[n++] = &lv[isa];
+    }
+    struct cold_ctx *cold = calloc(1, sizeof *cold);
+    if (!cold)
+        exit(1);
+    cold->S = S;
+    cold->states = calloc(2 * S * COLD_DEVICES, sizeof(float));
+    cold->work = work, cold->x = x, cold->pred = pred;
+    for (int d = 0; d < COLD_DEVICES; d++) {
+        struct model_config cd = cfg;
+        cd.seed = 100 + (uint64_t)d;
+        if (model_create(&m32, &cd) || model_compact(&cold->m[d], m32))
+            exit(1);
+        model_destroy(m32);
+    }
+    if (!cold->states)
+        exit(1);
+    fns[n] = cold_device_fn;
+    ctxs[n++] = cold;
+    const char *e = getenv("F16_WARM_SECS");
+    double secs = e ? atof(e) : 0.3;
+    double r[6];
+    rate_multi(fns, ctxs, n, secs > 0 ? secs : 0.3, r);
+    const double madds = 256.0 * 72.0;
+    printf("f16_warm step_ns=%.1f device_step_ns=%.1f gemv_ns=%.1f gemv_madds_per_ns=%.2f "
+           "isa=%d",
+           1e9 / r[0], 1e9 / r[1], 1e9 / r[2], madds * r[2] / 1e9, top);
+    static const char *const names[2] = {"portable", "avx2"};
+    for (int i = 3, isa = top - 1; i < n - 1; i++, isa--)
+        printf(" gemv_%s_ns=%.1f", names[isa], 1e9 / r[i]);
+    printf(" cold_device_step_ns=%.1f cold_devices=%d\n", 1e9 / r[n - 1], COLD_DEVICES);
+    for (int d = 0; d < COLD_DEVICES; d++)
+        model_destroy(cold->m[d]);
+    free(cold->states), free(cold);
+    model_destroy(m);
+    free(x), free(st), free(work), free(pred), free(gates);
+}
+
 struct gemv_ctx {
     const float *w, *v, *wh, *vh;
     float *y, *yh;
@@ -233,14 +367,30 @@ static void gemm_fn(void *p, long iters)
     const CBLAS_LAYOUT R = CblasRowMajor;
     for (long i = 0; i < iters; i++) {
         switch (c->layout) {
-        case 0: cblas_sgemm(R, N, T, B, G, K, 1.0f, c->xh, K, c->w, K, 0.0f, c->c, G); break;
-        case 1: cblas_sgemm(R, N, N, B, G, K, 1.0f, c->xh, K, c->wt, G, 0.0f, c->c, G); break;
-        case 2: cblas_sgemm(R, T, N, B, G, K, 1.0f, c->xt, B, c->wt, G, 0.0f, c->c, G); break;
-        case 3: cblas_sgemm(R, T, T, B, G, K, 1.0f, c->xt, B, c->w, K, 0.0f, c->c, G); break;
-        case 4: cblas_sgemm(R, N, T, G, B, K, 1.0f, c->w, K, c->xh, K, 0.0f, c->c, B); break;
-        case 5: cblas_sgemm(R, N, N, G, B, K, 1.0f, c->w, K, c->xt, B, 0.0f, c->c, B); break;
-        case 6: cblas_sgemm(R, T, N, G, B, K, 1.0f, c->wt, G, c->xt, B, 0.0f, c->c, B); break;
-        default: cblas_sgemm(R, T, T, G, B, K, 1.0f, c->wt, G, c->xh, K, 0.0f, c->c, B); break;
+        case 0:
+            cblas_sgemm(R, N, T, B, G, K, 1.0f, c->xh, K, c->w, K, 0.0f, c->c, G);
+            break;
+        case 1:
+            cblas_sgemm(R, N, N, B, G, K, 1.0f, c->xh, K, c->wt, G, 0.0f, c->c, G);
+            break;
+        case 2:
+            cblas_sgemm(R, T, N, B, G, K, 1.0f, c->xt, B, c->wt, G, 0.0f, c->c, G);
+            break;
+        case 3:
+            cblas_sgemm(R, T, T, B, G, K, 1.0f, c->xt, B, c->w, K, 0.0f, c->c, G);
+            break;
+        case 4:
+            cblas_sgemm(R, N, T, G, B, K, 1.0f, c->w, K, c->xh, K, 0.0f, c->c, B);
+            break;
+        case 5:
+            cblas_sgemm(R, N, N, G, B, K, 1.0f, c->w, K, c->xt, B, 0.0f, c->c, B);
+            break;
+        case 6:
+            cblas_sgemm(R, T, N, G, B, K, 1.0f, c->wt, G, c->xt, B, 0.0f, c->c, B);
+            break;
+        default:
+            cblas_sgemm(R, T, T, G, B, K, 1.0f, c->wt, G, c->xh, K, 0.0f, c->c, B);
+            break;
         }
     }
 }
@@ -303,6 +453,9 @@ int main(int argc, char **argv)
     /* 1b. the same step in float16, warm and cold. */
     if (!*only || strcmp(only, "step_b1_f16") == 0)
         bench_f16(&seed);
+    /* 1c. the float16 step warm, and its mat-vec: only when asked for. */
+    if (strcmp(only, "f16_warm") == 0)
+        bench_f16_warm(&seed);
     /* 2. batched step, B=256, I=32, H=128, O=32. */
     if (!*only || strcmp(only, "step_b256") == 0) {
         const int B = 256, I = 32, H = 128, O = 32, G = 4 * H, K = I + H;

@@ -8,7 +8,9 @@
  *  32  u64 n_params      must equal the count the shape implies
  *  40  u64 total length  of the whole checkpoint, CRC included
  *  48  f32 mean[I], scale[I], then params[n_params] (layout of internal.h): f32 (version 1)
- *      or IEEE binary16 bits as u16 (version 2)
+ *      or IEEE binary16 bits as u16 (version 2), always in that canonical order (a compact
+ *      model's gate matrices are in panels in memory, f16.c: save and load map through
+ *      model__f16_index, so the bytes do not depend on the in-memory layout)
  *  end u32 CRC-32 (IEEE) of every byte before it
  * A float32 model writes version 1, so checkpoints of float32 models read as before.
  * Loading checks the length before reading anything, the CRC before trusting anything, then
@@ -117,9 +119,10 @@ int model_checkpoint_save(const model_t *m, void *buf, size_t cap, size_t *len)
     if (m->compact) {
         model__put_floats(p + CKPT_HEADER, m->block, 2 * I);
         unsigned char *q = p + CKPT_HEADER + 8 * I;
-        for (size_t i = 0; i < m->n_params; i++) {
-            q[2 * i] = (unsigned char)(m->params16[i] & 0xff);
-            q[2 * i + 1] = (unsigned char)(m->params16[i] >> 8);
+        for (size_t i = 0; i < m->n_params; i++) { /* canonical order (f16.c: panels) */
+            const uint16_t h = m->params16[model__f16_index(m, i)];
+            q[2 * i] = (unsigned char)(h & 0xff);
+            q[2 * i + 1] = (unsigned char)(h >> 8);
         }
     } else {
         model__put_floats(p + CKPT_HEADER, m->block, 2 * I + m->n_params);
@@ -169,9 +172,10 @@ int model_checkpoint_load(model_t **out, const void *buf, size_t len)
             bad = 1;
     if (f16) {
         const unsigned char *q = p + CKPT_HEADER + 8 * I;
-        for (size_t i = 0; i < np; i++) {
-            m->params16[i] = (uint16_t)(q[2 * i] | (q[2 * i + 1] << 8));
-            if ((m->params16[i] & 0x7c00u) == 0x7c00u)
+        for (size_t i = 0; i < np; i++) { /* each half to its place in the panel layout */
+            const uint16_t h = (uint16_t)(q[2 * i] | (q[2 * i + 1] << 8));
+            m->params16[model__f16_index(m, i)] = h;
+            if ((h & 0x7c00u) == 0x7c00u)
                 bad = 1;
         }
     }

@@ -12,7 +12,9 @@
  *
  * A compact model (model_compact, f16.c) is the serving-only form: the same array in IEEE
  * float16 (binary16) bits, params16, with mean and scale still float32; params and the float
- * views p are NULL, and the serving functions read params16 through p16 instead. */
+ * views p are NULL, and the serving functions read params16 through p16 instead. In params16
+ * the gate matrices W_l are stored in panels of 64 rows (f16.c), every other tensor as above:
+ * read or write params16 in canonical order only through model__f16_index. */
 #ifndef VIGIL_MODEL_INTERNAL_H
 #define VIGIL_MODEL_INTERNAL_H
 
@@ -169,20 +171,47 @@ uint16_t model__f32_to_f16(float x);
 /* The float value of a float16 (exact). */
 float model__f16_to_f32(uint16_t h);
 
+/* Rows of one float16 panel (f16.c's header): the gate matrices of a compact model keep each
+ * group of this many rows as one block [K][MODEL_F16_PANEL]. */
+#define MODEL_F16_PANEL 64
+
+/* Where element (r, k) of a float16 matrix [M, K] stored in panels lives: rows below
+ * M / 64 * 64 in their panel's block (column-major within the block), the rest row-major after
+ * the panels. */
+size_t model__f16_panel_pos(int M, int K, int r, int k);
+/* Where parameter i of internal.h's (canonical) layout lives in a compact model's params16:
+ * the gate matrices are in panels, the rest in place. The one map between the two orders;
+ * whatever reads or writes params16 in canonical order goes through it. */
+size_t model__f16_index(const model_t *m, size_t i);
+
+/* Kernel levels (model__f16_isa): a portable loop, and F16C + AVX2 + FMA. */
+enum { MODEL_F16_PORTABLE = 0, MODEL_F16_AVX2 = 1 };
+/* The highest level this CPU runs; the CPU is asked once (CPUID traps in a virtual machine). */
+int model__f16_isa(void);
+/* 1 when the float16 kernels use F16C and FMA on this CPU (model__f16_isa() >= AVX2). */
+int model__f16c_available(void);
+
 /* y[M] = w[M, K] . x[K] + b1[M] + b2[M], w row-major float16 (lda = K), b1 and b2 float16 (either
  * NULL: none), products accumulated in float32 and the biases added in that order, as the float32
- * step adds them (lstm_cell_forward). Picks the F16C/FMA kernel when the CPU has it, the portable
- * one otherwise. No allocation; any thread. */
+ * step adds them (lstm_cell_forward). The head's mat-vec. Picks the best kernel this CPU runs.
+ * No allocation; any thread. */
 void model__gemv_f16(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
                      const uint16_t *b2, int M, int K);
-/* The portable kernel (same contract), and a plain loop (the reference: products summed in
- * order). */
-void model__gemv_f16_portable(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
-                              const uint16_t *b2, int M, int K);
+/* The same with w in panels (model__f16_panel_pos): the gate mat-vec of a compact model. Each
+ * row's products are summed in the order of k, one fused multiply-add each on x86. */
+void model__gemv_f16_panel(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                           const uint16_t *b2, int M, int K);
+/* The two at a given level (at most model__f16_isa(); the tests run every level). */
+void model__gemv_f16_at(int isa, float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                        const uint16_t *b2, int M, int K);
+void model__gemv_f16_panel_at(int isa, float *y, const uint16_t *w, const float *x,
+                              const uint16_t *b1, const uint16_t *b2, int M, int K);
+/* Plain loops (the references: products summed in order, then the biases), for w row-major
+ * and in panels. */
 void model__gemv_f16_naive(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
                            const uint16_t *b2, int M, int K);
-/* 1 when model__gemv_f16 takes the F16C/FMA kernel on this CPU. */
-int model__f16c_available(void);
+void model__gemv_f16_panel_naive(float *y, const uint16_t *w, const float *x, const uint16_t *b1,
+                                 const uint16_t *b2, int M, int K);
 
 /* ---- trainer internals used by the gradient tests (train.c) ------------------------------ */
 

@@ -11,8 +11,10 @@
  * therefore runs one sgemv per layer straight on the state, with no copies.
  *
  * A compact model (float16 parameters, f16.c) serves through the same functions: each mat-vec
- * is then model__gemv_f16, which adds the biases too, and the batched step runs the devices one
- * at a time (compact models are single devices' own; a group's shared model stays float32). */
+ * is then a float16 kernel, which adds the biases too (model__gemv_f16_panel for the gates,
+ * whose weights a compact model keeps in panels; model__gemv_f16 for the head), and the batched
+ * step runs the devices one at a time (compact models are single devices' own; a group's shared
+ * model stays float32). */
 #include <cblas.h>
 #undef I /* complex.h's imaginary unit (via cblas.h); I is the input count here */
 #include <math.h>
@@ -229,8 +231,13 @@ uint32_t model_fingerprint(const model_t *m)
     uint32_t crc = model__crc32(0, shape, sizeof shape);
     crc = model__crc32(crc, m->mean, sizeof(float) * (size_t)c->n_inputs);
     crc = model__crc32(crc, m->scale, sizeof(float) * (size_t)c->n_inputs);
-    if (m->compact)
-        return model__crc32(crc, m->params16, sizeof(uint16_t) * m->n_params);
+    if (m->compact) {
+        /* The halves in canonical order (not the panel layout of memory), so the fingerprint
+         * does not depend on how the kernels like their weights stored. */
+        for (size_t i = 0; i < m->n_params; i++)
+            crc = model__crc32(crc, &m->params16[model__f16_index(m, i)], sizeof(uint16_t));
+        return crc;
+    }
     return model__crc32(crc, m->params, sizeof(float) * m->n_params);
 }
 
@@ -313,9 +320,10 @@ static void layers_step(const model_t *m, float *state, float *gates)
     for (int l = 0; l < m->cfg.n_layers; l++) {
         float *c = state + st_c(m, l);
         if (m->compact) {
-            /* gates[G] = w_l[G, K] . [input_l | h_l][K] + b_ih + b_hh, float16 weights. */
-            model__gemv_f16(gates, m->p16.w[l], state + st_in(m, l), m->p16.b_ih[l], m->p16.b_hh[l],
-                            G, m->k[l]);
+            /* gates[G] = w_l[G, K] . [input_l | h_l][K] + b_ih + b_hh, float16 weights stored
+             * in panels of 64 rows (f16.c). */
+            model__gemv_f16_panel(gates, m->p16.w[l], state + st_in(m, l), m->p16.b_ih[l],
+                                  m->p16.b_hh[l], G, m->k[l]);
             lstm_cell_forward(gates, state + st_h(m, l), c, NULL, c, NULL, NULL, H);
             continue;
         }

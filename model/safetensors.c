@@ -117,7 +117,9 @@ int model_safetensors_export(const model_t *m, void *buf, size_t cap, size_t *le
     size_t total = model_safetensors_size(m);
     if (cap < total)
         return ERR_RANGE;
-    /* A float32 model's block is the values; a compact model's are widened into a copy. */
+    /* A float32 model's block is the values; a compact model's are widened into a copy, in
+     * canonical order (model__widen reads the panels of its gate matrices through
+     * model__f16_index). */
     float *wide = NULL;
     if (m->compact) {
         wide = malloc(sizeof(float) * (2 * (size_t)m->cfg.n_inputs + m->n_params));

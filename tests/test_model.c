@@ -904,41 +904,112 @@ static uint16_t *h16_random(size_t n, float lo, float hi)
     return w;
 }
 
+/* |y - ref| <= 2e-6 * (sum_k |w_jk x_k| + |b1_j| + |b2_j|) for every row: float32 rounding of up
+ * to 135 terms summed in another order or with fused multiply-adds (a wrong row, column, panel
+ * or bias is off by far more). */
+static void assert_gemv_close(const float *y, const float *ref, const uint16_t *w, int panels,
+                              const float *x, const uint16_t *b1, const uint16_t *b2, int M, int K,
+                              const char *what, int isa)
+{
+    for (int j = 0; j < M; j++) {
+        double mag = 0;
+        for (int k = 0; k < K; k++) {
+            size_t at = panels ? model__f16_panel_pos(M, K, j, k) : (size_t)j * K + k;
+            mag += fabs(model__f16_to_f32(w[at]) * x[k]);
+        }
+        mag += b1 ? fabs(model__f16_to_f32(b1[j])) : 0;
+        mag += b2 ? fabs(model__f16_to_f32(b2[j])) : 0;
+        if (!(fabs(y[j] - ref[j]) <= 2e-6 * mag)) {
+            print_error("%s level %d M %d K %d row %d: %.9g vs %.9g\n", what, isa, M, K, j, y[j],
+                        ref[j]);
+            fail();
+        }
+    }
+}
+
 static void test_f16_gemv_vs_naive(void **unused)
 {
-    /* The dispatched kernel (F16C/FMA where the CPU has it) and the portable one against the
-     * plain loop: |y - ref| <= 2e-6 * (sum_k |w_jk x_k| + |b1_j| + |b2_j|), float32 rounding of
-     * up to 133 terms summed in a different order (a wrong row, column or bias is off by far
-     * more). Shapes cover whole and partial groups of 4 rows and 8 columns. */
-    print_message("f16 gemv: F16C kernel %s\n", model__f16c_available() ? "tested" : "absent");
-    int Ms[] = {1, 3, 4, 7, 256}, Ks[] = {1, 7, 8, 9, 72, 133};
-    for (size_t a = 0; a < 5; a++)
-        for (size_t b = 0; b < 6; b++)
+    /* Every kernel level this CPU runs (portable; AVX2/F16C/FMA), row-major and in panels,
+     * against the plain loops, within assert_gemv_close's bound; the dispatched functions are
+     * the top level's. Shapes cover one and several panels (64 rows), rows after the panels
+     * (M % 16), groups of 4 rows and 8 columns. */
+    const int top = model__f16_isa();
+    print_message("f16 gemv: kernel levels 0..%d tested (0 portable, 1 AVX2/F16C/FMA)\n", top);
+    int Ms[] = {1, 3, 4, 7, 16, 20, 48, 64, 80, 128, 144, 256, 260}, Ks[] = {1, 7, 8, 9, 72, 133};
+    for (size_t a = 0; a < sizeof Ms / sizeof Ms[0]; a++)
+        for (size_t b = 0; b < sizeof Ks / sizeof Ks[0]; b++)
             for (int nb = 0; nb < 3; nb++) {
                 int M = Ms[a], K = Ks[b];
                 uint16_t *w = h16_random((size_t)M * K, -1, 1);
+                uint16_t *wp = h16_random((size_t)M * K, 0, 0);
                 uint16_t *b1 = nb > 0 ? h16_random((size_t)M, -1, 1) : NULL;
                 uint16_t *b2 = nb > 1 ? h16_random((size_t)M, -1, 1) : NULL;
                 float *x = falloc((size_t)K), *y0 = falloc((size_t)M), *y1 = falloc((size_t)M);
                 float *y2 = falloc((size_t)M);
                 fill(x, (size_t)K, -3, 3);
-                model__gemv_f16_naive(y0, w, x, b1, b2, M, K);
-                model__gemv_f16(y1, w, x, b1, b2, M, K);
-                model__gemv_f16_portable(y2, w, x, b1, b2, M, K);
-                for (int j = 0; j < M; j++) {
-                    double mag = 0;
+                for (int j = 0; j < M; j++) /* the same matrix in panels */
                     for (int k = 0; k < K; k++)
-                        mag += fabs(model__f16_to_f32(w[(size_t)j * K + k]) * x[k]);
-                    mag += b1 ? fabs(model__f16_to_f32(b1[j])) : 0;
-                    mag += b2 ? fabs(model__f16_to_f32(b2[j])) : 0;
-                    if (!(fabs(y1[j] - y0[j]) <= 2e-6 * mag && fabs(y2[j] - y0[j]) <= 2e-6 * mag)) {
-                        print_error("M %d K %d biases %d row %d: %.9g %.9g vs %.9g\n", M, K, nb, j,
-                                    y1[j], y2[j], y0[j]);
-                        fail();
-                    }
+                        wp[model__f16_panel_pos(M, K, j, k)] = w[(size_t)j * K + k];
+                model__gemv_f16_naive(y0, w, x, b1, b2, M, K);
+                model__gemv_f16_panel_naive(y2, wp, x, b1, b2, M, K);
+                assert_memory_equal(y0, y2, sizeof(float) * (size_t)M); /* same sums */
+                for (int isa = 0; isa <= top; isa++) {
+                    model__gemv_f16_at(isa, y1, w, x, b1, b2, M, K);
+                    assert_gemv_close(y1, y0, w, 0, x, b1, b2, M, K, "rows", isa);
+                    model__gemv_f16_panel_at(isa, y1, wp, x, b1, b2, M, K);
+                    assert_gemv_close(y1, y0, wp, 1, x, b1, b2, M, K, "panels", isa);
                 }
-                free(w), free(b1), free(b2), free(x), free(y0), free(y1), free(y2);
+                model__gemv_f16(y2, w, x, b1, b2, M, K);
+                model__gemv_f16_at(top, y1, w, x, b1, b2, M, K);
+                assert_memory_equal(y1, y2, sizeof(float) * (size_t)M);
+                model__gemv_f16_panel(y2, wp, x, b1, b2, M, K);
+                model__gemv_f16_panel_at(top, y1, wp, x, b1, b2, M, K);
+                assert_memory_equal(y1, y2, sizeof(float) * (size_t)M);
+                free(w), free(wp), free(b1), free(b2), free(x), free(y0), free(y1), free(y2);
             }
+}
+
+static void test_f16_widening_exact(void **unused)
+{
+    /* model__f16_to_f32 gives every half's exact value (computed here in double from its
+     * fields), and every kernel level widens every finite half exactly: with x = 1 and one
+     * column, each output is its row's weight, a bias is added exactly to 0. */
+    for (uint32_t h = 0; h < 65536; h++) {
+        const int e = (h >> 10) & 31, mant = h & 1023;
+        if (e == 31)
+            continue; /* infinities and NaNs: test_f16_conversions */
+        double v = e == 0 ? ldexp(mant, -24) : ldexp(1024 + mant, e - 25);
+        v = (h & 0x8000u) ? -v : v;
+        float f = model__f16_to_f32((uint16_t)h);
+        assert_true((double)f == v);
+        assert_int_equal(signbit(f) != 0, (h & 0x8000u) != 0);
+    }
+    const int top = model__f16_isa(), M = 32;
+    uint16_t w[32], zero[32] = {0};
+    float one = 1.0f, y[32];
+    for (uint32_t h0 = 0; h0 < 65536; h0 += M) {
+        for (int j = 0; j < M; j++) {
+            uint16_t h = (uint16_t)(h0 + (uint32_t)j);
+            w[j] = ((h >> 10) & 31) == 31 ? 0 : h; /* panels of one column: rows in order */
+        }
+        for (int isa = 0; isa <= top; isa++) {
+            for (int panels = 0; panels < 2; panels++) {
+                if (panels)
+                    model__gemv_f16_panel_at(isa, y, w, &one, NULL, NULL, M, 1);
+                else
+                    model__gemv_f16_at(isa, y, w, &one, NULL, NULL, M, 1);
+                for (int j = 0; j < M; j++)
+                    assert_true(y[j] == model__f16_to_f32(w[j]));
+                /* the bias path: 0 weights, the halves as b1 */
+                if (panels)
+                    model__gemv_f16_panel_at(isa, y, zero, &one, w, NULL, M, 1);
+                else
+                    model__gemv_f16_at(isa, y, zero, &one, w, NULL, M, 1);
+                for (int j = 0; j < M; j++)
+                    assert_true(y[j] == model__f16_to_f32(w[j]));
+            }
+        }
+    }
 }
 
 /* Steps T rows of x through m from the zero state: pred [T, O]. */
@@ -1117,7 +1188,7 @@ static void test_compact_out_of_range(void **unused)
     assert_null(c);
     m->params[5] = 65504.0f; /* the largest half: fine */
     assert_int_equal(model_compact(&c, m), 0);
-    assert_true(model__f16_to_f32(c->params16[5]) == 65504.0f);
+    assert_true(model__f16_to_f32(c->params16[model__f16_index(c, 5)]) == 65504.0f);
     model_destroy(c);
     model_destroy(m);
 }
@@ -1156,6 +1227,76 @@ static void test_compact_evaluate_and_train(void **unused)
     free(data);
 }
 
+static void test_compact_panel_layout(void **unused)
+{
+    /* A compact model keeps its gate matrices in panels of 64 rows (f16.c) and everything else
+     * in place; model__f16_index maps canonical positions onto that layout one to one. What
+     * leaves the model is in canonical order, unchanged by the layout: the checkpoint's halves
+     * are f32_to_f16 of the float32 parameters in internal.h's order, save -> load -> save gives
+     * the same bytes, the safetensors export is that of the widened float32 model byte for
+     * byte, and the fingerprint is the CRC of the canonical halves. Shapes: four panels (H=64),
+     * none (H=6: G=24 rows, all row-major), a panel and 16 rows after it (H=20, 3 layers), two
+     * panels and 16 rows (H=36). */
+    int shapes[][4] = {{8, 8, 1, 64}, {4, 2, 2, 6}, {5, 3, 3, 20}, {3, 3, 1, 36}};
+    for (size_t s = 0; s < 4; s++) {
+        const int I = shapes[s][0], O = shapes[s][1], L = shapes[s][2], H = shapes[s][3];
+        model_t *m = make_normed_model(I, O, L, H, 300 + s), *c, *w, *r;
+        assert_int_equal(model_compact(&c, m), 0);
+        const size_t n = model_param_count(c);
+        uint16_t *canon = malloc(sizeof(uint16_t) * n);
+        unsigned char *seen = calloc(n, 1);
+        assert_non_null(canon);
+        assert_non_null(seen);
+        for (size_t i = 0; i < n; i++) {
+            size_t at = model__f16_index(c, i);
+            assert_true(at < n);
+            assert_int_equal(seen[at], 0);
+            seen[at] = 1;
+            canon[i] = model__f32_to_f16(m->params[i]);
+            assert_int_equal(c->params16[at], canon[i]);
+        }
+        /* In memory it really is the panel layout: W_0's row 1, column 0 follows row 0's (when
+         * W_0 has a whole panel; else it is row-major). */
+        const size_t K0 = (size_t)(I + H);
+        assert_int_equal(c->params16[1], canon[4 * H >= MODEL_F16_PANEL ? K0 : 1]);
+        /* Checkpoint: canonical halves after the header and mean, scale; save-load-save. */
+        size_t cap = model_checkpoint_size(c), len, len2;
+        unsigned char *b1 = malloc(cap), *b2 = malloc(cap);
+        assert_int_equal(model_checkpoint_save(c, b1, cap, &len), 0);
+        for (size_t i = 0; i < n; i++) {
+            const unsigned char *q = b1 + 48 + 8 * (size_t)I + 2 * i;
+            assert_int_equal(q[0] | (q[1] << 8), canon[i]);
+        }
+        assert_int_equal(model_checkpoint_load(&r, b1, len), 0);
+        assert_memory_equal(r->params16, c->params16, sizeof(uint16_t) * n);
+        assert_int_equal(model_checkpoint_save(r, b2, cap, &len2), 0);
+        assert_int_equal(len, len2);
+        assert_memory_equal(b1, b2, len);
+        model_destroy(r);
+        free(b1), free(b2);
+        /* safetensors: the compact model's export is its widened float32 clone's. */
+        assert_int_equal(model_clone(&w, c), 0);
+        for (size_t i = 0; i < n; i++)
+            assert_true(w->params[i] == model__f16_to_f32(canon[i]));
+        cap = model_safetensors_size(c);
+        b1 = malloc(cap), b2 = malloc(cap);
+        assert_int_equal(model_safetensors_export(c, b1, cap, &len), 0);
+        assert_int_equal(model_safetensors_export(w, b2, cap, &len2), 0);
+        assert_int_equal(len, len2);
+        assert_memory_equal(b1, b2, len);
+        free(b1), free(b2);
+        /* The fingerprint: shape (with the compact flag), mean, scale, canonical halves. */
+        const int32_t shape[5] = {I, O, L, H, 1};
+        uint32_t crc = model__crc32(0, shape, sizeof shape);
+        crc = model__crc32(crc, c->mean, sizeof(float) * (size_t)I);
+        crc = model__crc32(crc, c->scale, sizeof(float) * (size_t)I);
+        crc = model__crc32(crc, canon, sizeof(uint16_t) * n);
+        assert_int_equal(model_fingerprint(c), crc);
+        free(canon), free(seen);
+        model_destroy(w), model_destroy(c), model_destroy(m);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1182,11 +1323,13 @@ int main(void)
         cmocka_unit_test(test_safetensors_handmade),
         cmocka_unit_test(test_f16_conversions),
         cmocka_unit_test(test_f16_gemv_vs_naive),
+        cmocka_unit_test(test_f16_widening_exact),
         cmocka_unit_test(test_compact_step),
         cmocka_unit_test(test_compact_batch_predict_forecast),
         cmocka_unit_test(test_compact_roundtrips),
         cmocka_unit_test(test_compact_out_of_range),
         cmocka_unit_test(test_compact_evaluate_and_train),
+        cmocka_unit_test(test_compact_panel_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
