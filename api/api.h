@@ -137,6 +137,8 @@ typedef struct api_opts {
     const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
     int threads;            /* libmicrohttpd thread pool size, and as many http-io threads */
     int io_nice;            /* nice increment of the http-io threads (ingest parsing) */
+    int rt_priority;        /* > 0: the libmicrohttpd workers run SCHED_RR at this priority
+                               (1-99; needs CAP_SYS_NICE or RLIMIT_RTPRIO); 0: as the process */
     size_t max_body;        /* bytes of a request body, after gzip decoding; else 413 */
     size_t max_batch;       /* items (JSON) or lines (line protocol) per request; else 413 */
     unsigned max_conns;     /* connections in total */

@@ -53,6 +53,7 @@ struct api_server {
     char *device_tag; /* owned copy of opts.device_tag */
     api_backend_t be;
     struct MHD_Daemon *mhd;
+    atomic_int rt_refused; /* rt_priority was refused once (logged once) */
     unsigned port;
     /* Counters, relaxed atomics: written by handler threads, read by /metrics. */
     atomic_uint_fast64_t requests[ROUTE_COUNT][API_NSTATUS];

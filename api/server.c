@@ -10,7 +10,9 @@
  * (routes[].io) are handed, with their body complete, to opts.threads "http-io" threads while
  * their connection is suspended (MHD_suspend_connection); the io thread runs the handler, marks
  * the request answered and resumes the connection, and the worker, called again, sends the
- * response. So a status request never waits behind another client's write. As many io threads
+ * response. So a status request never waits behind another client's write. The io threads run
+ * at opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on
+ * their first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads
  * as workers: as many writes wait on one commit together as before. api_stop first lets the
  * queued and running io jobs end (new ones then run on the worker as before), since
  * libmicrohttpd must not stop with a suspended connection; then it stops libmicrohttpd, then
@@ -30,6 +32,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -790,6 +793,25 @@ static enum MHD_Result send_response(api_request_t *r)
     return ret;
 }
 
+/* http.rt_priority: a libmicrohttpd worker moves itself to SCHED_RR on its first request
+ * (libmicrohttpd starts its threads itself; this is the first of our code they run). The workers
+ * answer from memory and hand disk-bound requests to the niced http-io threads, so what runs at
+ * this priority is short. Refused (no CAP_SYS_NICE, RLIMIT_RTPRIO too low): one warning, and the
+ * workers run as before. */
+static void worker_rt(struct api_server *srv)
+{
+    static _Thread_local int done;
+    if (done || srv->opts.rt_priority <= 0)
+        return;
+    done = 1;
+    struct sched_param sp = {.sched_priority = srv->opts.rt_priority};
+    int rc = pthread_setschedparam(pthread_self(), SCHED_RR, &sp);
+    if (rc && atomic_exchange(&srv->rt_refused, 1) == 0)
+        log_warn("http: rt_priority %d refused (%s): the HTTP workers run at the process's "
+                 "priority (CAP_SYS_NICE or LimitRTPRIO= allows it)",
+                 srv->opts.rt_priority, strerror(rc));
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls)
@@ -797,6 +819,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct api_server *srv = cls;
     api_request_t *r = *con_cls;
     if (r == NULL) {
+        worker_rt(srv);
         r = calloc(1, sizeof *r);
         if (r == NULL)
             return MHD_NO;

@@ -44,8 +44,9 @@ squares. Then, attached with gdb for a moment: malloc's in-use bytes (malloc_sta
 (sqlite3_memory_used: mostly the writer's page cache, up to storage.cache_mb whatever N is)
 less an empty vigild's, per device (heap_per_device_kb, heap_less_sqlite_per_device_kb), and
 the heap's parts device by device (bench/fleet_mem.py: BENCH fleet-N-memory, bytes per device).
---hidden H runs vigild with model.hidden = H, --model-kind K with model.kind = K (a
-configuration file holding only those). vigild runs with OPENBLAS_NUM_THREADS=1, as
+--hidden H runs vigild with model.hidden = H, --model-kind K with model.kind = K, --workers W
+with model.workers = W, --rt-priority P with http.rt_priority = P (a configuration file holding
+only those). vigild runs with OPENBLAS_NUM_THREADS=1, as
 systemd/vigild.service starts it (unless the environment sets it). Disk: the data folder after a clean stop (database + WAL) / readings stored in all
 phases. Disk in steady state, read live through a read-only sqlite3 (dbstat): after the max pass
 (continued unmeasured to an hour of simulated data when N <= --long-max) and at the end, the
@@ -968,9 +969,15 @@ def main():
     ap.add_argument("--workers", type=int, default=0,
                     help="model.workers for vigild (inference threads), written to the "
                     "configuration file --hidden writes (0: the built-in default)")
+    ap.add_argument("--rt-priority", type=int, default=0,
+                    help="http.rt_priority for vigild (its HTTP workers at that SCHED_RR "
+                    "priority), written to the configuration file --hidden writes (0: off, the "
+                    "built-in default)")
     ap.add_argument("--keep", action="store_true", help="keep the data folders and profiles")
     a = ap.parse_args()
     a.model_conf = f"workers = {a.workers}\n" if a.workers > 0 else ""
+    if a.rt_priority > 0:  # a section after [model]: the file's last
+        a.model_conf += f"[http]\nrt_priority = {a.rt_priority}\n"
     a.build = os.path.abspath(a.build)
     for exe in ("vigild", "vigil-sim"):
         if not os.access(os.path.join(a.build, exe), os.X_OK):
@@ -1032,6 +1039,7 @@ def main():
                       f"mhd_runnable_wait_ms_per_s="
                       f"{s['threads'].get('wait:MHD-worker', 0):.0f} "
                       f"load_avg={s['load'][0]:.1f}-{s['load'][1]:.1f} "
+                      f"http_rt_priority={a.rt_priority} "
                       f"devices={n} ingest_readings_per_s={s['ingest_rate']:.0f} "
                       f"ingest_p99_status_delay_ms={fmt_ms(s['p99_delay'])} "
                       f"non2xx={sum(x['non2xx'] for x in s['vigil'])} "

@@ -45,6 +45,7 @@ static const struct setting settings[] = {
     S("daemon", "ingest_nice", K_INT, ingest_nice, 0, 19),
     S("http", "listen", K_LISTEN, http_listen, 0, 0),
     S("http", "threads", K_INT, http_threads, 1, 64),
+    S("http", "rt_priority", K_INT, http_rt_priority, 0, 99),
     S("http", "max_body_bytes", K_SIZE, max_body_bytes, 1024, 1LL << 30),
     S("http", "max_batch", K_SIZE, max_batch, 1, 10000000),
     S("http", "max_connections", K_INT, max_connections, 1, 100000),

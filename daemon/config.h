@@ -16,6 +16,7 @@ typedef struct config {
     /* [http] */
     char http_listen[128];
     int http_threads;
+    int http_rt_priority;
     size_t max_body_bytes;
     size_t max_batch;
     unsigned max_connections;

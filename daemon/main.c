@@ -529,6 +529,7 @@ int main(int argc, char **argv)
     ao.listen = d.cfg.http_listen;
     ao.threads = d.cfg.http_threads;
     ao.io_nice = d.cfg.ingest_nice;
+    ao.rt_priority = d.cfg.http_rt_priority;
     ao.max_body = d.cfg.max_body_bytes;
     ao.max_batch = d.cfg.max_batch;
     ao.max_conns = d.cfg.max_connections;

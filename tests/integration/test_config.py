@@ -264,6 +264,41 @@ device_tag = host
             finally:
                 d.cleanup()
 
+    def test_rt_priority(self):
+        # http.rt_priority = 1: a libmicrohttpd worker that has served a request runs SCHED_RR
+        # at priority 1, no other thread does; refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0): one
+        # warning in the log. The default (0) leaves every thread SCHED_OTHER.
+        def policies(d):
+            out = {}
+            for t in os.listdir("/proc/%d/task" % d.proc.pid):
+                with open("/proc/%d/task/%s/comm" % (d.proc.pid, t)) as f:
+                    name = f.read().strip()
+                with open("/proc/%d/task/%s/stat" % (d.proc.pid, t)) as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                # fields 40 and 41 of stat (rt_priority, policy), after pid and comm
+                out.setdefault(name, set()).add((int(st[37]), int(st[38])))
+            return out
+        import resource
+        allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= 1
+        for text, rt in (("", 0), ("[http]\nrt_priority = 1\n", 1)):
+            tmp = vt.mkdtemp()
+            d = vt.Vigild(config=vt.write_file(os.path.join(tmp, "vigild.conf"), text))
+            try:
+                d.start()
+                for _ in range(8):  # separate connections, so more than one worker serves
+                    self.assertEqual(d.curl("GET", "/healthz").status, 200)
+                p = policies(d)
+                others = {(prio, pol) for k, v in p.items() if k != "MHD-worker" for prio, pol in v}
+                self.assertEqual(others, {(0, 0)}, p)
+                if rt and allowed:
+                    self.assertIn((1, 2), p["MHD-worker"], p)  # SCHED_RR is 2
+                    self.assertTrue(p["MHD-worker"] <= {(0, 0), (1, 2)}, p)
+                else:
+                    self.assertEqual(p["MHD-worker"], {(0, 0)}, p)
+                    self.assertEqual("rt_priority 1 refused" in d.log(), bool(rt), d.log())
+            finally:
+                d.cleanup()
+
     def test_file_log_level_applies(self):
         tmp = vt.mkdtemp()
         cfg = vt.write_file(os.path.join(tmp, "vigild.conf"), "[daemon]\nlog_level = error\n")
