@@ -25,6 +25,19 @@ def run(*args, timeout=30):
     return p.returncode, p.stdout, p.stderr
 
 
+def thread_fields(d, pick):
+    """{thread name: set of pick(fields)} over vigild's threads, fields being /proc's stat
+    fields after pid and comm (fields[0] is field 3, the state)."""
+    out = {}
+    for t in os.listdir("/proc/%d/task" % d.proc.pid):
+        with open("/proc/%d/task/%s/comm" % (d.proc.pid, t)) as f:
+            name = f.read().strip()
+        with open("/proc/%d/task/%s/stat" % (d.proc.pid, t)) as f:
+            st = f.read().rsplit(")", 1)[1].split()
+        out.setdefault(name, set()).add(pick(st))
+    return out
+
+
 class CommandLine(unittest.TestCase):
 
     def setUp(self):
@@ -238,15 +251,8 @@ device_tag = host
         # daemon.ingest_nice lowers the bulk threads (store writer, inference, http-io) by that
         # much below the process's priority (the HTTP workers keep it); training by
         # model.train_nice.
-        def nices(d):
-            out = {}
-            for t in os.listdir("/proc/%d/task" % d.proc.pid):
-                with open("/proc/%d/task/%s/comm" % (d.proc.pid, t)) as f:
-                    name = f.read().strip()
-                with open("/proc/%d/task/%s/stat" % (d.proc.pid, t)) as f:
-                    nice = int(f.read().rsplit(")", 1)[1].split()[16])
-                out.setdefault(name, set()).add(nice)
-            return out
+        def nices(d):  # stat field 19: nice
+            return thread_fields(d, lambda st: int(st[16]))
         for text, bulk in (("", 5), ("[daemon]\ningest_nice = 12\n", 12),
                            ("[daemon]\ningest_nice = 0\n", 0)):
             tmp = vt.mkdtemp()
@@ -268,16 +274,8 @@ device_tag = host
         # http.rt_priority = 1: a libmicrohttpd worker that has served a request runs SCHED_RR
         # at priority 1, no other thread does; refused (no CAP_SYS_NICE, RLIMIT_RTPRIO 0): one
         # warning in the log. The default (0) leaves every thread SCHED_OTHER.
-        def policies(d):
-            out = {}
-            for t in os.listdir("/proc/%d/task" % d.proc.pid):
-                with open("/proc/%d/task/%s/comm" % (d.proc.pid, t)) as f:
-                    name = f.read().strip()
-                with open("/proc/%d/task/%s/stat" % (d.proc.pid, t)) as f:
-                    st = f.read().rsplit(")", 1)[1].split()
-                # fields 40 and 41 of stat (rt_priority, policy), after pid and comm
-                out.setdefault(name, set()).add((int(st[37]), int(st[38])))
-            return out
+        def policies(d):  # stat fields 40 and 41: rt_priority, policy
+            return thread_fields(d, lambda st: (int(st[37]), int(st[38])))
         import resource
         allowed = os.geteuid() == 0 or resource.getrlimit(resource.RLIMIT_RTPRIO)[0] >= 1
         for text, rt in (("", 0), ("[http]\nrt_priority = 1\n", 1)):
