@@ -2152,6 +2152,19 @@ static float *make_ar_level(int n, int onset, int ramp, double by, uint64_t seed
     return x;
 }
 
+/* A detector loaded from d's save, to run beside d (it must answer as d does). */
+static detector_t *reloaded(const detector_t *d)
+{
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    detector_t *e;
+    assert_int_equal(detector_load(&e, buf, got), 0);
+    free(buf);
+    return e;
+}
+
 /* Runs make_ar_level(1800, 1500, ramp, by, seed) through a detector with op_point set as
  * given; returns the readings from the onset to the first flagged one (-1: never), *before the
  * anomalies opened before the onset, *top the top channel at the first flagged reading, *held
@@ -2173,14 +2186,8 @@ static int ar_level_delay(int op_point, int ramp, double by, uint64_t seed, int 
     *before = *held = 0;
     *top = -1;
     for (int t = 0; t < n; t++) {
-        if (t == save_at) {
-            size_t len = detector_save_size(d), got;
-            unsigned char *buf = malloc(len);
-            assert_non_null(buf);
-            assert_int_equal(detector_save(d, buf, len, &got), 0);
-            assert_int_equal(detector_load(&e, buf, got), 0);
-            free(buf);
-        }
+        if (t == save_at)
+            e = reloaded(d);
         step(d, x, t, C, NULL, &res);
         if (e) {
             step(e, x, t, C, NULL, &re);
@@ -2332,14 +2339,8 @@ static int season_delay(int bins, uint64_t seed, int save_at, int *before, int *
     int flagged_at = -1;
     *before = *held = 0;
     for (int t = 0; t < n; t++) {
-        if (t == save_at) {
-            size_t len = detector_save_size(d), got;
-            unsigned char *buf = malloc(len);
-            assert_non_null(buf);
-            assert_int_equal(detector_save(d, buf, len, &got), 0);
-            assert_int_equal(detector_load(&e, buf, got), 0);
-            free(buf);
-        }
+        if (t == save_at)
+            e = reloaded(d);
         assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + t, NULL, &res), 0);
         if (e) {
             assert_int_equal(detector_step_ts(e, (int64_t)t * 1000, x + t, NULL, &re), 0);
