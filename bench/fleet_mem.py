@@ -63,7 +63,11 @@ def main():
     while int(d) != 0:
         n += 1
         add("dev_struct", chunk(d))
-        add("names_attrs", chunk(d["name"]) + chunk(d["attrs"]) +
+        # A short name lives in the dev struct itself (name_buf, counted in dev_struct): the
+        # "chunk header" before it would be the struct's shard field, not a size.
+        name = d["name"]
+        inline = int(name) == int(d["name_buf"].address)
+        add("names_attrs", (0 if inline else chunk(name)) + chunk(d["attrs"]) +
             sum(chunk(d["ch"][i]) for i in range(int(d["nch"]))))
         # The prediction ring: four arrays before session 5, a struct pred_ring since (an exact
         # tail and sealed blocks).
