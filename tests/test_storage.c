@@ -628,34 +628,40 @@ static void test_query_filters(void **state)
     free(g);
 }
 
-static void test_index_used(void **state)
+/* Each of the n statements sqls[i] is planned on the fixture's database with want[i] in
+ * exactly one line of its EXPLAIN QUERY PLAN, and no line scans a table or sorts in a temporary
+ * b-tree (index order, no scan). */
+static void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want, size_t n)
 {
-    fx_t *f = *state;
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", f->dir);
     sqlite3 *db;
     assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    const char *sqls[] = {store__sql_range_asc, store__sql_range_desc};
-    for (size_t i = 0; i < 2; i++) {
-        char sql[512];
+    for (size_t i = 0; i < n; i++) {
+        char sql[1024];
         snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
         sqlite3_stmt *st;
         assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        int rows = 0;
+        int found = 0;
         while (sqlite3_step(st) == SQLITE_ROW) {
             const char *detail = (const char *)sqlite3_column_text(st, 3);
-            rows++;
-            /* "SEARCH readings USING INDEX readings_time (device_id=? AND t0>? AND t0<?)"; no
-             * "SCAN" and no "USE TEMP B-TREE FOR ORDER BY". */
-            assert_non_null(
-                strstr(detail, "SEARCH readings USING INDEX readings_time (device_id=? AND t0>"));
+            found += strstr(detail, want[i]) != NULL;
             assert_null(strstr(detail, "SCAN"));
             assert_null(strstr(detail, "TEMP B-TREE"));
         }
-        assert_int_equal(rows, 1);
+        assert_int_equal(found, 1);
         sqlite3_finalize(st);
     }
     sqlite3_close(db);
+}
+
+/* The range reads search readings_time by device and start time, in index order. */
+static void test_index_used(void **state)
+{
+    const char *sqls[] = {store__sql_range_asc, store__sql_range_desc};
+    const char *want[] = {"SEARCH readings USING INDEX readings_time (device_id=? AND t0>",
+                          "SEARCH readings USING INDEX readings_time (device_id=? AND t0>"};
+    assert_plans(*state, sqls, want, 2);
 }
 
 static void test_devices(void **state)
@@ -1441,33 +1447,6 @@ static void test_events(void **state)
     assert_int_equal(e->n, 0);
     assert_int_equal(store_event_put(f->s, "a", 9, 100, 99, NULL), ERR_INVAL);
     free(e);
-}
-
-/* Each of the n statements sqls[i] is planned on the fixture's database with want[i] in
- * exactly one line of its EXPLAIN QUERY PLAN, and no line scans a table or sorts in a temporary
- * b-tree (index order, no scan). */
-static void assert_plans(const fx_t *f, const char *const *sqls, const char *const *want, size_t n)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    for (size_t i = 0; i < n; i++) {
-        char sql[1024];
-        snprintf(sql, sizeof sql, "EXPLAIN QUERY PLAN %s", sqls[i]);
-        sqlite3_stmt *st;
-        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-        int found = 0;
-        while (sqlite3_step(st) == SQLITE_ROW) {
-            const char *detail = (const char *)sqlite3_column_text(st, 3);
-            found += strstr(detail, want[i]) != NULL;
-            assert_null(strstr(detail, "SCAN"));
-            assert_null(strstr(detail, "TEMP B-TREE"));
-        }
-        assert_int_equal(found, 1);
-        sqlite3_finalize(st);
-    }
-    sqlite3_close(db);
 }
 
 static void test_events_index_used(void **state)
