@@ -130,6 +130,14 @@ static void fill(struct pushed *p, size_t k, int64_t ts)
     }
 }
 
+/* n entries, one a second from t0 ms, each filled by fill(). */
+static void pushed_seconds(struct pushed *p, size_t n, int64_t t0)
+{
+    pushed_alloc(p, n);
+    for (size_t k = 0; k < n; k++)
+        fill(p, k, t0 + 1000 * (int64_t)k);
+}
+
 static void push_all(struct pred_ring *r, const struct pushed *p)
 {
     float pred[NCH];
@@ -144,9 +152,7 @@ static void test_ring_newest_cap(void **state)
 {
     (void)state;
     struct pushed p;
-    pushed_alloc(&p, 5000);
-    for (size_t k = 0; k < p.n; k++)
-        fill(&p, k, 1764000000000 + 1000 * (int64_t)k);
+    pushed_seconds(&p, 5000, 1764000000000);
     struct pred_ring r;
     pipeline__ring_init(&r, 2000, NCH, 0);
     push_all(&r, &p);
@@ -166,9 +172,7 @@ static void test_ring_every_length(void **state)
 {
     (void)state;
     struct pushed p;
-    pushed_alloc(&p, 1200);
-    for (size_t k = 0; k < p.n; k++)
-        fill(&p, k, 1000 * (int64_t)k);
+    pushed_seconds(&p, 1200, 0);
     static const size_t caps[] = {1, 50, 256, 257, 300, 700};
     for (size_t ci = 0; ci < sizeof caps / sizeof *caps; ci++) {
         struct pred_ring r;
@@ -378,9 +382,7 @@ static void test_ring_store_handoff(void **state)
      * on where the failed transactions fall (from 8 to 31 blocks at most over 13 sequences). */
     rng = 88172645463325252ull;
     struct pushed p;
-    pushed_alloc(&p, 5000);
-    for (size_t k = 0; k < p.n; k++)
-        fill(&p, k, 1764000000000 + 1000 * (int64_t)k);
+    pushed_seconds(&p, 5000, 1764000000000);
     struct pred_ring r, ref;
     pipeline__ring_init(&r, 2000, NCH, 0);
     pipeline__ring_init(&ref, 2000, NCH, 0);
@@ -440,9 +442,7 @@ static void test_ring_seal_adopt(void **state)
 {
     (void)state;
     struct pushed p;
-    pushed_alloc(&p, 3000);
-    for (size_t k = 0; k < p.n; k++)
-        fill(&p, k, 1000 * (int64_t)k);
+    pushed_seconds(&p, 3000, 0);
     struct pred_ring r, back;
     pipeline__ring_init(&r, 1000, NCH, 0);
     struct sim *s = calloc(1, sizeof *s);
@@ -663,9 +663,7 @@ static void test_ring_old_blocks(void **state)
 {
     (void)state;
     struct pushed p;
-    pushed_alloc(&p, 1500);
-    for (size_t k = 0; k < p.n; k++)
-        fill(&p, k, 1764000000000 + 1000 * (int64_t)k);
+    pushed_seconds(&p, 1500, 1764000000000);
     struct sim *s = calloc(1, sizeof *s);
     struct got *g = malloc(sizeof *g);
     assert_non_null(s);
