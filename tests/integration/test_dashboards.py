@@ -2,12 +2,12 @@
 """vigild integration: the shipped Prometheus rules, scrape configuration and Grafana dashboard
 (etc/prometheus/, etc/grafana/) against the real tools and a real vigild.
 
-1. Static (Files): `promtool check rules` and `promtool check config` pass on the shipped files;
+1. Static (Files, Install): `promtool check rules` and `promtool check config` pass on the shipped files;
    `promtool test rules` passes tests/prometheus/vigil.rules.test.yml (each alert fires on a
    synthetic series and stays silent on a healthy one); the dashboard is Grafana dashboard JSON
    (schemaVersion, a `datasource` variable of type datasource, `device` from label values,
    panels with gridPos inside the 24-column grid and not overlapping, targets with expr, every
-   query on `${datasource}`).
+   query on `${datasource}`); `cmake --install` stages them unchanged under share/vigil.
 2. Live (Live): the real vigild (harness) and the real Prometheus (Debian's `prometheus`,
    listening on 127.0.0.1 on a free port, storage in a temporary directory, scrape and rule
    evaluation every 1 s, the shipped rules file). Three devices learn a 2-channel oscillator;
@@ -207,6 +207,33 @@ class Files(unittest.TestCase):
                     "vigil_train_queue_jobs", "vigil_train_postponed_total",
                     "vigil_http_requests_total"):
             self.assertIn(fam, exprs)
+
+
+class Install(unittest.TestCase):
+    """cmake --install (staged with DESTDIR) puts the rules, the scrape config and the dashboard
+    under <prefix>/share/vigil, unchanged, and the installed config still finds its rules."""
+
+    def test_installed_files(self):
+        build = os.path.dirname(vt.VIGILD)
+        cache = os.path.join(build, "CMakeCache.txt")
+        self.assertTrue(os.path.exists(cache), "vigild (%s) is not in a CMake build tree" % build)
+        with open(cache) as f:
+            prefix = re.search(r"^CMAKE_INSTALL_PREFIX:\w+=(.*)$", f.read(), re.M).group(1)
+        dest = vt.mkdtemp(prefix="vigil-install-")
+        p = subprocess.run(["cmake", "--install", build], env=dict(os.environ, DESTDIR=dest),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        share = dest + prefix + "/share/vigil"
+        for src, rel in ((PROM_CONFIG, "prometheus/prometheus.yml"),
+                         (RULES, "prometheus/vigil.rules.yml"),
+                         (DASHBOARD, "grafana/vigil-dashboard.json")):
+            with open(src, "rb") as f, open(os.path.join(share, rel), "rb") as g:
+                self.assertEqual(f.read(), g.read(), rel)
+        rc, out = run([tool("promtool"), "check", "config",
+                       os.path.join(share, "prometheus", "prometheus.yml")])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("1 rule files found", out)
 
 
 class Prometheus:
