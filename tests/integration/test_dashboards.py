@@ -2,9 +2,11 @@
 """vigild integration: the shipped Prometheus rules, scrape configuration and Grafana dashboard
 (etc/prometheus/, etc/grafana/) against the real tools and a real vigild.
 
-1. Static (Files, Install): `promtool check rules` and `promtool check config` pass on the shipped files;
-   `promtool test rules` passes tests/prometheus/vigil.rules.test.yml (each alert fires on a
-   synthetic series and stays silent on a healthy one); the dashboard is Grafana dashboard JSON
+1. Static (Files, Install): `promtool check rules` and `promtool check config` pass on the
+   shipped files; `promtool test rules` passes tests/prometheus/vigil.rules.test.yml (each
+   alert fires on a synthetic series and stays silent on a healthy one, and every alert is in
+   it, firing and silent); every alert has a severity, an audience, a summary and a
+   description; the dashboard is Grafana dashboard JSON
    (schemaVersion, a `datasource` variable of type datasource, `device` from label values,
    panels with gridPos inside the 24-column grid and not overlapping, targets with expr, every
    query on `${datasource}`); `cmake --install` stages them unchanged under share/vigil.
@@ -15,10 +17,12 @@
    MetricsCapFlagged does), with some rejected input on the way. Through Prometheus's HTTP API:
    every rule evaluates without error and every recording rule yields a series; every `expr`
    of the dashboard, with its variables substituted (one device, and All), parses and returns a
-   non-empty result with at least one finite value; the dashboard's variable queries find the
-   job, the instance and the devices; every vigil_* name in the rules and the dashboard is a
-   family vigild exports; VigilDeviceAnomaly is pending or firing for the device, naming it and
-   its state, and VigilDown is not. Both processes are stopped at the end (exit code 0).
+   non-empty result (with at least one finite value over a 2-minute rate window, which covers
+   the whole run); the per-device panels show the device in anomaly; the dashboard's variable
+   queries find the job, the instance and the devices; every vigil_* name in the rules and the
+   dashboard is a family vigild exports; VigilDeviceAnomaly is pending or firing for the
+   device, naming it and its state, and no critical alert (VigilDown among them) is active.
+   Both processes are stopped at the end (exit code 0).
 
 Never skipped: without promtool or prometheus the tests fail, saying that tools/install-deps
 installs them (Debian package prometheus). Every wait is bounded; all traffic is on loopback.
@@ -185,7 +189,8 @@ class Files(unittest.TestCase):
             self.assertLessEqual(g["x"] + g["w"], 24, p["title"])
             for x in range(g["x"], g["x"] + g["w"]):
                 for y in range(g["y"], g["y"] + g["h"]):
-                    self.assertNotIn((x, y), cells, "%r overlaps %r" % (p["title"], cells.get((x, y))))
+                    self.assertNotIn((x, y), cells,
+                                     "%r overlaps %r" % (p["title"], cells.get((x, y))))
                     cells[(x, y)] = p["title"]
             if p["type"] == "row":
                 continue
