@@ -187,6 +187,18 @@ struct detector_config {
                         validates 10 % better than what would predict it otherwise (not in a
                         group's job). Costs 4 * C * (season_bins + 3) + C bytes a detector.
                         0: off */
+    /* Added in format 11 (formats 1-10 load with burst_memory 0: as they ran). */
+    int burst_memory; /* 1: a burst the device has shown before does not open an episode
+                         (detector_burst.c). A burst is an episode that lasted fewer than
+                         err_short readings, ended by itself and was followed by err_short
+                         readings without one; it is remembered with its peak short mean until
+                         the next training.
+                         While m bursts of the last err_window readings peaked at or above the
+                         current short mean, the decision's tail is at least their empirical
+                         rate m / (ring_len / err_short), so only an excursion above every
+                         recent burst opens an episode or a warning. The reported score, the hold
+                         of an open episode and the operating point are unchanged; a lasting
+                         fault is never a burst. Costs 224 bytes a detector. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

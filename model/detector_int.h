@@ -25,6 +25,8 @@
 
 /* Upper bound of err_short (the median of the short window sorts it on the stack). */
 #define DETECTOR_MAX_SHORT 1024
+/* burst_memory: the bursts a detector remembers (detector_burst.c). */
+#define DETECTOR_MAX_BURSTS 16
 /* Upper bound of season_bins. */
 #define DETECTOR_MAX_SEASON_BINS 1024
 
@@ -100,6 +102,18 @@ struct detector {
     float *s_a, *s_phi;
     float *s_prof;
 
+    /* burst_memory (detector_burst.c): the bursts since the last training (at most
+     * DETECTOR_MAX_BURSTS, the newest at burst_head - 1; burst_n valid): their peak short mean
+     * and the n_seen at which their episode ended. ep_peak is the open episode's peak so far;
+     * burst_pend 1: an episode short enough to be a burst ended at pend_end with peak
+     * pend_peak, and is recorded once err_short readings have passed without an episode.
+     * Inline: 224 bytes a detector (saved only when burst_memory is set). */
+    int burst_n, burst_head, burst_pend;
+    float ep_peak, pend_peak;
+    uint64_t pend_end;
+    float burst_peak[DETECTOR_MAX_BURSTS];
+    uint64_t burst_end[DETECTOR_MAX_BURSTS];
+
     /* threshold state machine */
     enum detector_state det_state;
     int below;      /* consecutive readings below clear_level; in state normal, readings since an
@@ -160,5 +174,19 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
                           float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);
+
+/* detector_burst.c (burst_memory) */
+/* Forgets the bursts, recorded and pending (with the long window: a training rescales the
+ * raw scores). */
+void detector__burst_clear(detector_t *d);
+/* Called with the state st the machine just decided for this reading (d->det_state and
+ * d->in_anomaly still the previous reading's) and the short mean mavg: tracks the open
+ * episode's peak; an episode that ends after fewer than err_short readings becomes pending, and is
+ * recorded as a burst once err_short readings have passed without a new one. */
+void detector__burst_note(detector_t *d, enum detector_state st, double mavg);
+/* The likelihood lik of the short mean mavg, capped at the log-scaled empirical tail m / n of
+ * the recorded bursts (m of those within err_window readings peaked at or above mavg, n =
+ * ring_len / err_short); lik itself when m is 0. */
+float detector__burst_cap(const detector_t *d, double mavg, float lik);
 
 #endif

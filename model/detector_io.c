@@ -45,8 +45,12 @@
  * config's end and, only when it is set, the seasonal predictors after the operating-point
  * state (season, C bytes; s_period, C int32; s_a, s_phi, C floats each; then season_bins
  * floats of profile for each channel with season[c] = 1 only, in channel order, as s_prof
- * holds them); formats 1-9 load with season_bins 0, as they ran. */
-#define DET_FORMAT 10u
+ * holds them); formats 1-9 load with season_bins 0, as they ran. Format 11 adds burst_memory
+ * at the config's end and, only when it is set, the bursts after the seasonal predictors
+ * (burst_n, burst_head, burst_pend i32; ep_peak, pend_peak f32; pend_end u64; then
+ * DETECTOR_MAX_BURSTS floats of burst_peak and as many u64 of burst_end); formats 1-10 load
+ * with burst_memory 0, as they ran. */
+#define DET_FORMAT 11u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -73,6 +77,10 @@
 /* Format 9's config: up to season_bins, the field format 10 added, with the tail padding. */
 #define CFG_V9_SIZE                                                                                \
     ((offsetof(struct detector_config, season_bins) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 10's config: up to burst_memory, the field format 11 added, with the tail padding. */
+#define CFG_V10_SIZE                                                                               \
+    ((offsetof(struct detector_config, burst_memory) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -174,6 +182,16 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         const size_t np = detector__season_count(d->season, (int)C);
         if (np > 0)
             put(w, d->s_prof, sizeof(float) * np * (size_t)d->cfg.season_bins);
+    }
+    if (d->cfg.burst_memory) {
+        put(w, &d->burst_n, sizeof d->burst_n);
+        put(w, &d->burst_head, sizeof d->burst_head);
+        put(w, &d->burst_pend, sizeof d->burst_pend);
+        put(w, &d->ep_peak, sizeof d->ep_peak);
+        put(w, &d->pend_peak, sizeof d->pend_peak);
+        put(w, &d->pend_end, sizeof d->pend_end);
+        put(w, d->burst_peak, sizeof d->burst_peak);
+        put(w, d->burst_end, sizeof d->burst_end);
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -294,6 +312,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 8  ? CFG_V7_SIZE
         : fmt < 9  ? CFG_V8_SIZE
         : fmt < 10 ? CFG_V9_SIZE
+        : fmt < 11 ? CFG_V10_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -317,6 +336,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.model_kind = DET_MODEL_AUTO; /* format 8 and before: keep-or-swap by validation */
     if (fmt < 10)
         cfg.season_bins = 0; /* format 9 and before: no seasonal predictor */
+    if (fmt < 11)
+        cfg.burst_memory = 0; /* format 10 and before: no memory of bursts */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -397,6 +418,16 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             r.bad = 1;
         }
     }
+    if (cfg.burst_memory) { /* format 11 and later, as the config says */
+        get(&r, &d->burst_n, sizeof d->burst_n);
+        get(&r, &d->burst_head, sizeof d->burst_head);
+        get(&r, &d->burst_pend, sizeof d->burst_pend);
+        get(&r, &d->ep_peak, sizeof d->ep_peak);
+        get(&r, &d->pend_peak, sizeof d->pend_peak);
+        get(&r, &d->pend_end, sizeof d->pend_end);
+        get(&r, d->burst_peak, sizeof d->burst_peak);
+        get(&r, d->burst_end, sizeof d->burst_end);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -439,7 +470,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
         d->next_version < d->version || d->lstm_window < 1 ||
-        (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)))
+        (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)) ||
+        (cfg.burst_memory &&
+         (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||
+          d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

@@ -163,6 +163,7 @@ static double short_push(detector_t *d, float raw)
 
 void detector__windows_seed(detector_t *d, const float *raw, int n)
 {
+    detector__burst_clear(d);
     d->op_n = -1.0; /* unset: the next reading's levels start the short means */
     memset(d->op_sum, 0, sizeof d->op_sum);
     memset(d->op_sumsq, 0, sizeof d->op_sumsq);
@@ -451,6 +452,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         op_update(d, x);
         op_likelihood(d, x, &olik, &otop, &onow, &onow_top);
     }
+    if (cfg->burst_memory) /* not above a burst shown since the training (detector_burst.c) */
+        dlik = detector__burst_cap(d, mavg, dlik);
     float elik = dlik; /* the error's decision likelihood alone */
     if (olik > dlik)
         dlik = olik;
@@ -535,6 +538,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     } else if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short) {
         d->below++;
     }
+    if (cfg->burst_memory)
+        detector__burst_note(d, st, mavg);
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 
