@@ -72,6 +72,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->op_point = 1;
     cfg->model_kind = DET_MODEL_AUTO;
     cfg->season_bins = 256;
+    cfg->shift_len = 32;
 }
 
 static int config_check(const struct detector_config *c)
@@ -89,7 +90,8 @@ static int config_check(const struct detector_config *c)
         c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
         c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||
         c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR || c->season_bins < 0 ||
-        c->season_bins > DETECTOR_MAX_SEASON_BINS)
+        c->season_bins > DETECTOR_MAX_SEASON_BINS || c->shift_len < 0 ||
+        c->shift_len > DETECTOR_MAX_SHIFT)
         return ERR_INVAL;
     return 0;
 }

@@ -187,6 +187,20 @@ struct detector_config {
                         validates 10 % better than what would predict it otherwise (not in a
                         group's job). Costs 4 * C * (season_bins + 3) + C bytes a detector.
                         0: off */
+    /* Added in format 11 (formats 1-10 load with shift_len 0: as they ran). */
+    int shift_len; /* > 0: a step test joins the decision (devices with two or more channels
+                      with a level, i.e. not predicted by persistence; detector_shift.c): per
+                      channel, the jump between the least-squares lines through the older and
+                      the newer q = shift_len of the newest 2 q readings, at the point between
+                      them (a drift, even one that speeds up, is continuous there; a step is
+                      not), judged against its own values since the training (frozen in an
+                      episode) and only where the step takes the channel further from its mean
+                      level since the training; the most extreme channel's two-sided tail
+                      times the channels judged and 2. An episode it opens is held while the
+                      channel's level (the newer q readings' mean) stays nearer the level the
+                      step went to than its mean since the training. q is at most half the
+                      context ring (2 train.window readings), which it reads: the state is
+                      1,560 bytes of sums a detector. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -25,6 +25,8 @@
 
 /* Upper bound of err_short (the median of the short window sorts it on the stack). */
 #define DETECTOR_MAX_SHORT 1024
+/* Upper bound of shift_len (its window is read into stack arrays of 4 of it). */
+#define DETECTOR_MAX_SHIFT 64
 /* Upper bound of season_bins. */
 #define DETECTOR_MAX_SEASON_BINS 1024
 
@@ -84,6 +86,19 @@ struct detector {
     double op_n;
     double op_ew[DETECTOR_MAX_CHANNELS], op_sum[DETECTOR_MAX_CHANNELS],
         op_sumsq[DETECTOR_MAX_CHANNELS];
+
+    /* shift_len > 0 (detector_shift.c): the step test's reference. sh_n counts the readings
+     * since the last training's reseed whose step estimate entered it (0: none yet); sh_sum and
+     * sh_sumsq sum each channel's step estimate and its square over them, sh_lsum its level,
+     * in training spreads (frozen in an episode, as the long window is). sh_ch1 is 1 + the
+     * channel whose step opened the current episode (0: none), sh_post its level after the
+     * step (the mean of the step's readings). Inline, not in the block: 1,552 bytes a detector
+     * (saved only when shift_len is set and C >= 2: 8 + 24 C + 12 bytes). */
+    double sh_n;
+    double sh_sum[DETECTOR_MAX_CHANNELS], sh_sumsq[DETECTOR_MAX_CHANNELS],
+        sh_lsum[DETECTOR_MAX_CHANNELS];
+    double sh_post;
+    int sh_ch1;
 
     /* season_bins > 0 (else all NULL): the seasonal predictor of each channel (detector.c,
      * detector__season_pred). season[c] 1: channel c is predicted by its profile, whatever
@@ -160,5 +175,26 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
                           float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);
+
+/* detector_shift.c (shift_len): the step test of one reading. */
+struct detector__shift {
+    float lik;                          /* its likelihood (0: nothing judged) */
+    int top;                            /* the channel that gave it (-1: none) */
+    double pre, post;                   /* that channel's level before and after the step */
+    int valid;                          /* the step estimates below were computed */
+    double step[DETECTOR_MAX_CHANNELS]; /* each channel's step estimate, training spreads */
+};
+/* Evaluates the step test on reading x[C] (not yet in the context ring) into sh. */
+void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh);
+/* Inside an episode the step test opened: 1 while its channel's level stays nearer the level
+ * after the step than the one before, else 0 (0 too when no step opened the episode). */
+float detector__shift_hold(const detector_t *d, const float *x);
+/* After the state machine: an episode the step opened (opened) records its channel and levels
+ * for the hold; otherwise the hold stays only while keep (the episode goes on, not accepted);
+ * the reference takes the reading in when push (not frozen, as the long window). */
+void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh,
+                           int opened, int keep, int push);
+/* Empties the reference (a training's reseed) and drops the hold. */
+void detector__shift_reset(detector_t *d);
 
 #endif

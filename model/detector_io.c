@@ -45,8 +45,12 @@
  * config's end and, only when it is set, the seasonal predictors after the operating-point
  * state (season, C bytes; s_period, C int32; s_a, s_phi, C floats each; then season_bins
  * floats of profile for each channel with season[c] = 1 only, in channel order, as s_prof
- * holds them); formats 1-9 load with season_bins 0, as they ran. */
-#define DET_FORMAT 10u
+ * holds them); formats 1-9 load with season_bins 0, as they ran. Format 11 adds shift_len at
+ * the config's end and, only when it is set and C >= 2 (one channel has no step test), the step
+ * test's state after the seasonal predictors (sh_n, then sh_sum, sh_sumsq and sh_lsum, C
+ * doubles each, then sh_post, a double, and sh_ch1, an int32); formats 1-10 load with
+ * shift_len 0, as they ran. */
+#define DET_FORMAT 11u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -73,6 +77,10 @@
 /* Format 9's config: up to season_bins, the field format 10 added, with the tail padding. */
 #define CFG_V9_SIZE                                                                                \
     ((offsetof(struct detector_config, season_bins) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 10's config: up to shift_len, the field format 11 added, with the tail padding. */
+#define CFG_V10_SIZE                                                                               \
+    ((offsetof(struct detector_config, shift_len) + _Alignof(struct detector_config) - 1) /        \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -174,6 +182,14 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         const size_t np = detector__season_count(d->season, (int)C);
         if (np > 0)
             put(w, d->s_prof, sizeof(float) * np * (size_t)d->cfg.season_bins);
+    }
+    if (d->cfg.shift_len > 0 && C >= 2) {
+        put(w, &d->sh_n, sizeof d->sh_n);
+        put(w, d->sh_sum, sizeof(double) * C);
+        put(w, d->sh_sumsq, sizeof(double) * C);
+        put(w, d->sh_lsum, sizeof(double) * C);
+        put(w, &d->sh_post, sizeof d->sh_post);
+        put(w, &d->sh_ch1, sizeof d->sh_ch1);
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -294,6 +310,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 8  ? CFG_V7_SIZE
         : fmt < 9  ? CFG_V8_SIZE
         : fmt < 10 ? CFG_V9_SIZE
+        : fmt < 11 ? CFG_V10_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -317,6 +334,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.model_kind = DET_MODEL_AUTO; /* format 8 and before: keep-or-swap by validation */
     if (fmt < 10)
         cfg.season_bins = 0; /* format 9 and before: no seasonal predictor */
+    if (fmt < 11)
+        cfg.shift_len = 0; /* format 10 and before: no step test */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -397,6 +416,14 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             r.bad = 1;
         }
     }
+    if (cfg.shift_len > 0 && C >= 2) { /* format 11 and later, as the config says */
+        get(&r, &d->sh_n, sizeof d->sh_n);
+        get(&r, d->sh_sum, sizeof(double) * Cz);
+        get(&r, d->sh_sumsq, sizeof(double) * Cz);
+        get(&r, d->sh_lsum, sizeof(double) * Cz);
+        get(&r, &d->sh_post, sizeof d->sh_post);
+        get(&r, &d->sh_ch1, sizeof d->sh_ch1);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -439,7 +466,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
         d->next_version < d->version || d->lstm_window < 1 ||
-        (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)))
+        (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)) ||
+        (cfg.shift_len > 0 && C >= 2 &&
+         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

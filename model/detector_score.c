@@ -164,6 +164,7 @@ static double short_push(detector_t *d, float raw)
 void detector__windows_seed(detector_t *d, const float *raw, int n)
 {
     d->op_n = -1.0; /* unset: the next reading's levels start the short means */
+    detector__shift_reset(d);
     memset(d->op_sum, 0, sizeof d->op_sum);
     memset(d->op_sumsq, 0, sizeof d->op_sumsq);
     d->ring_head = d->ring_len = d->ring_since_resum = 0;
@@ -451,6 +452,18 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         op_update(d, x);
         op_likelihood(d, x, &olik, &otop, &onow, &onow_top);
     }
+    /* shift_len: the step test (detector_shift.c) joins the operating point's likelihood; it
+     * guards its own opening (the median of the step's readings), so it passes onow's. */
+    struct detector__shift sh = {.lik = 0.0f, .top = -1};
+    int by_shift = 0;
+    if (cfg->shift_len > 0) {
+        detector__shift_eval(d, x, &sh);
+        if (sh.lik > olik) {
+            olik = onow = sh.lik;
+            otop = sh.top;
+            by_shift = 1;
+        }
+    }
     float elik = dlik; /* the error's decision likelihood alone */
     if (olik > dlik)
         dlik = olik;
@@ -478,6 +491,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (olik > hold)
             hold = olik;
     }
+    if (st == DET_ANOMALY && d->sh_ch1 > 0) {
+        float sh_hold = detector__shift_hold(d, x); /* the step that opened it persists */
+        if (sh_hold > hold)
+            hold = sh_hold;
+    }
     /* Right after an anomaly ends (below > 0 in state normal: readings since; the short window
      * still holds the episode's readings), a new one is judged as the ended one was: with
      * hold_median on the median of the short window, so the mean the episode left behind
@@ -501,9 +519,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
             confirmed = 0;
     }
+    int opened = 0;
     if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed) {
         st = DET_ANOMALY;
         d->below = 0;
+        opened = 1;
         if (by_op && otop >= 0) {
             /* The operating point opened it: the channel that left its level. */
             memset(res->contrib, 0, sizeof(float) * (size_t)C);
@@ -541,6 +561,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int accepted = d->in_anomaly >= cfg->accept_after;
     if (d->in_anomaly == cfg->accept_after)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
+    if (cfg->shift_len > 0)
+        detector__shift_after(d, x, &sh, opened && by_shift, st == DET_ANOMALY && !accepted,
+                              !cfg->freeze || st != DET_ANOMALY || accepted);
     if (!cfg->freeze || st != DET_ANOMALY || accepted) {
         ring_push(d, (float)mavg);
         if (cfg->op_point && d->op_n >= 0.0) {

@@ -285,6 +285,7 @@ static void test_decision_likelihood(void **unused)
         cfg.score_level = 2.0f;
         cfg.tail_plain = plain;
         cfg.op_point = 0; /* the error's likelihood alone (op_point's can only raise it) */
+        cfg.shift_len = 0; /* and the step test's */
         detector_t *d;
         assert_int_equal(detector_create(&d, &cfg, C), 0);
         struct detector_result res;
@@ -695,6 +696,7 @@ static void test_load_format3(void **unused)
     cfg.err_corr = 0;
     cfg.op_point = 0;    /* format 8's state is not cut here */
     cfg.season_bins = 0; /* nor format 10's */
+    cfg.shift_len = 0;   /* nor format 11's */
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -1373,6 +1375,7 @@ static void test_load_format5(void **unused)
     cfg.err_corr = 0;
     cfg.op_point = 0;    /* format 8's state is not cut here */
     cfg.season_bins = 0; /* nor format 10's */
+    cfg.shift_len = 0;   /* nor format 11's */
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     assert_int_equal(detector_create(&w, &cfg, C), 0);
@@ -1432,6 +1435,7 @@ static void test_serving_f16(void **unused)
     cfg.retrain_every = 0;
     cfg.warm_epochs = 3;
     cfg.season_bins = 0; /* format 10's state is not cut here */
+    cfg.shift_len = 0;   /* nor format 11's */
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_config c32 = cfg;
@@ -2017,6 +2021,7 @@ static void test_load_format8(void **unused)
     cfg.train.max_epochs = 4;
     cfg.warm_epochs = 2;
     cfg.season_bins = 0; /* format 10's state is not cut here */
+    cfg.shift_len = 0;   /* nor format 11's */
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2179,6 +2184,7 @@ static int ar_level_delay(int op_point, int ramp, double by, uint64_t seed, int 
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.op_point = op_point;
+    cfg.shift_len = 0; /* the operating point alone (the step test holds such a step too) */
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, &cfg, C), 0);
     struct detector_result res, re;
@@ -2246,6 +2252,7 @@ static void test_load_format7(void **unused)
     detector_config_default(&cfg);
     cfg.op_point = 0;
     cfg.season_bins = 0; /* format 10's state is not cut here */
+    cfg.shift_len = 0;   /* nor format 11's */
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2490,6 +2497,7 @@ static void test_season_save_only_chosen(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.model_kind = DET_MODEL_LINEAR;
+    cfg.shift_len = 0; /* format 11's state would sit between the profiles and the tail */
     cfg.season_bins = 0;
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);

@@ -106,6 +106,7 @@ static const struct field fields[] = {
     FI("err_corr", err_corr),
     FI("op_point", op_point),
     FI("season_bins", season_bins),
+    FI("shift_len", shift_len),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
