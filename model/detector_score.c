@@ -455,13 +455,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* shift_len: the step test (detector_shift.c) joins the operating point's likelihood; it
      * guards its own opening (the median of the step's readings), so it passes onow's. */
     struct detector__shift sh = {.lik = 0.0f, .top = -1};
-    int by_shift = 0;
     if (cfg->shift_len > 0) {
         detector__shift_eval(d, x, &sh);
         if (sh.lik > olik) {
             olik = onow = sh.lik;
             otop = sh.top;
-            by_shift = 1;
         }
     }
     float elik = dlik; /* the error's decision likelihood alone */
@@ -519,11 +517,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
             confirmed = 0;
     }
-    int opened = 0;
     if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed) {
         st = DET_ANOMALY;
         d->below = 0;
-        opened = 1;
         if (by_op && otop >= 0) {
             /* The operating point opened it: the channel that left its level. */
             memset(res->contrib, 0, sizeof(float) * (size_t)C);
@@ -562,7 +558,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (d->in_anomaly == cfg->accept_after)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
     if (cfg->shift_len > 0)
-        detector__shift_after(d, x, &sh, opened && by_shift, st == DET_ANOMALY && !accepted,
+        detector__shift_after(d, x, &sh,
+                              st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 &&
+                                  sh.lik >= cfg->alarm_level,
+                              st == DET_ANOMALY && !accepted,
                               !cfg->freeze || st != DET_ANOMALY || accepted);
     if (!cfg->freeze || st != DET_ANOMALY || accepted) {
         ring_push(d, (float)mavg);
