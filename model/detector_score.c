@@ -558,11 +558,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (d->in_anomaly == cfg->accept_after)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
     if (cfg->shift_len > 0)
-        detector__shift_after(d, x, &sh,
-                              st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 &&
-                                  sh.lik >= cfg->alarm_level,
-                              st == DET_ANOMALY && !accepted,
-                              !cfg->freeze || st != DET_ANOMALY || accepted);
+        detector__shift_after(
+            d, x, &sh,
+            st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 && sh.lik >= cfg->alarm_level,
+            st == DET_ANOMALY && !accepted, !cfg->freeze || st != DET_ANOMALY || accepted);
     if (!cfg->freeze || st != DET_ANOMALY || accepted) {
         ring_push(d, (float)mavg);
         if (cfg->op_point && d->op_n >= 0.0) {
