@@ -196,9 +196,10 @@ struct detector_config {
                       not), judged against its own values since the training (frozen in an
                       episode) and only where the step takes the channel further from its mean
                       level since the training; the most extreme channel's two-sided tail
-                      times the channels judged and 2. An episode it opens is held while the
-                      channel's level (the newer q readings' mean) stays nearer the level the
-                      step went to than its mean since the training. q is at most half the
+                      times the channels judged and 2. An episode in which it reaches
+                      alarm_level is held while the channel's level (the newer q readings'
+                      mean) stays nearer the level the step went to than its mean since the
+                      training. q is at most half the
                       context ring (2 train.window readings), which it reads: the state is
                       1,560 bytes of sums a detector. 0: off */
 };

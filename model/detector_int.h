@@ -91,7 +91,7 @@ struct detector {
      * since the last training's reseed whose step estimate entered it (0: none yet); sh_sum and
      * sh_sumsq sum each channel's step estimate and its square over them, sh_lsum its level,
      * in training spreads (frozen in an episode, as the long window is). sh_ch1 is 1 + the
-     * channel whose step opened the current episode (0: none), sh_post its level after the
+     * channel whose step holds the current episode (0: none), sh_post its level after the
      * step (the mean of the step's readings). Inline, not in the block: 1,552 bytes a detector
      * (saved only when shift_len is set and C >= 2: 8 + 24 C + 12 bytes). */
     double sh_n;
@@ -186,14 +186,16 @@ struct detector__shift {
 };
 /* Evaluates the step test on reading x[C] (not yet in the context ring) into sh. */
 void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh);
-/* Inside an episode the step test opened: 1 while its channel's level stays nearer the level
- * after the step than the one before, else 0 (0 too when no step opened the episode). */
+/* Inside an episode in which the step test reached alarm level: 1 while its channel's level
+ * stays nearer the level the step went to than its mean since the training, else 0 (0 too when
+ * no hold is armed). */
 float detector__shift_hold(const detector_t *d, const float *x);
-/* After the state machine: an episode the step opened (opened) records its channel and levels
- * for the hold; otherwise the hold stays only while keep (the episode goes on, not accepted);
- * the reference takes the reading in when push (not frozen, as the long window). */
-void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh,
-                           int opened, int keep, int push);
+/* After the state machine: arm (the step test at alarm level in an episode with no hold yet)
+ * records sh's channel and level for the hold; otherwise the hold stays only while keep (the
+ * episode goes on, not accepted); the reference takes the reading in when push (not frozen, as
+ * the long window is). */
+void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh, int arm,
+                           int keep, int push);
 /* Empties the reference (a training's reseed) and drops the hold. */
 void detector__shift_reset(detector_t *d);
 

@@ -41,6 +41,10 @@
  *    it needs the opening reading's own levels at clear_level (a spike the short mean
  *    remembers opens nothing) and takes its top channel from the levels. The reported score
  *    is unchanged.
+ * 3b. shift_len (eleventh round): a step test per channel (detector_shift.c) joins the
+ *    operating point's likelihood: the jump between lines through the older and newer halves of
+ *    the newest 2 shift_len readings, against its own values since the training; an episode in
+ *    which it reaches alarm_level is held while the step persists.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
  *    regime is accepted (scores enter the window again and a retraining is asked for), so no
@@ -490,7 +494,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             hold = olik;
     }
     if (st == DET_ANOMALY && d->sh_ch1 > 0) {
-        float sh_hold = detector__shift_hold(d, x); /* the step that opened it persists */
+        float sh_hold = detector__shift_hold(d, x); /* the step it found persists */
         if (sh_hold > hold)
             hold = sh_hold;
     }

@@ -31,11 +31,12 @@
  * fewer than two channels with a level are not judged: a single channel's step is its
  * prediction error's to see (and NAB, one channel, stays as it was).
  *
- * An episode the step opens is held while that channel's level (mean(Q)) stays nearer the level
- * the step went to than the channel's mean since the training (frozen): a stuck valve stays
- * flagged, whatever its size against the noise, until it is fixed or its regime is accepted
- * (accept_after), which drops the hold. A training's reseed empties the reference and drops
- * the hold (the levels' units change).
+ * An episode in which the test reaches alarm_level (opening it, or later: the one-step error
+ * often flags a step's first readings and then lets go) is held while that channel's level
+ * (mean(Q)) stays nearer the level the step went to than the channel's mean since the training
+ * (frozen): a stuck valve stays flagged, whatever its size against the noise, until it is fixed
+ * or its regime is accepted (accept_after), which drops the hold. A training's reseed empties the
+ * reference and drops the hold (the levels' units change).
  *
  * Cost: O(W C) a reading, no allocation (the levels are read from the context ring); the state
  * is inline in struct detector (detector_int.h). Threading: owner thread of the detector. */
@@ -170,10 +171,10 @@ float detector__shift_hold(const detector_t *d, const float *x)
     return fabs(qm - d->sh_post) < fabs(qm - lm) ? 1.0f : 0.0f;
 }
 
-void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh,
-                           int opened, int keep, int push)
+void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh, int arm,
+                           int keep, int push)
 {
-    if (opened && sh->top >= 0) {
+    if (arm && sh->top >= 0) {
         d->sh_ch1 = sh->top + 1;
         d->sh_post = sh->post;
     } else if (!keep) {
