@@ -59,16 +59,17 @@ static int shift_q(const detector_t *d)
     return q >= 2 && d->ctx_len >= 2 * q - 1 ? q : 0;
 }
 
-/* Channel c's levels over the window, oldest first, into l[W] (the last is x's). */
-static void window_levels(const detector_t *d, const float *x, int c, int W, double *l)
+/* Channel c's raw readings over the window, oldest first, into v[W] (the last is x's). */
+static void window_raw(const detector_t *d, const float *x, int c, int W, double *v)
 {
-    const int C = d->C;
-    const double m = d->lmean[c], s = d->lscale[c];
-    for (int k = 1; k < W; k++) {
-        int row = ((d->ctx_head - k) % d->ctx_cap + d->ctx_cap) % d->ctx_cap;
-        l[W - 1 - k] = ((double)d->ctx[(size_t)row * C + c] - m) / s;
+    const int C = d->C, cap = d->ctx_cap;
+    int row = ((d->ctx_head - (W - 1)) % cap + cap) % cap;
+    for (int i = 0; i < W - 1; i++) {
+        v[i] = d->ctx[(size_t)row * C + c];
+        if (++row == cap)
+            row = 0;
     }
-    l[W - 1] = ((double)x[c] - m) / s;
+    v[W - 1] = x[c];
 }
 
 /* The median of n values (n <= DETECTOR_MAX_SHIFT), by insertion sort of a copy. */
@@ -85,21 +86,18 @@ static double median(const double *v, int n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* The least-squares line through v[0 .. n-1], at u = at (u = 0 at the middle); *mean_out gets
- * the mean. */
+/* The least-squares line through v[0 .. n-1] (n >= 2), at u = at (u = 0 at the middle, so the
+ * slope is sum(u v) / sum(u^2), sum(u^2) = n (n^2 - 1) / 12); *mean_out gets the mean. */
 static double line_at(const double *v, int n, double at, double *mean_out)
 {
-    double c0 = 0.5 * (n - 1), mean = 0.0, sxy = 0.0, sxx = 0.0;
-    for (int i = 0; i < n; i++)
-        mean += v[i];
-    mean /= n;
+    const double c0 = 0.5 * (n - 1), sxx = n * ((double)n * n - 1.0) / 12.0;
+    double sum = 0.0, suv = 0.0;
     for (int i = 0; i < n; i++) {
-        double u = i - c0;
-        sxy += u * (v[i] - mean);
-        sxx += u * u;
+        sum += v[i];
+        suv += (i - c0) * v[i];
     }
-    *mean_out = mean;
-    return mean + (sxx > 0.0 ? sxy / sxx : 0.0) * at;
+    *mean_out = sum / n;
+    return sum / n + suv / sxx * at;
 }
 
 void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh)
@@ -118,16 +116,20 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
         return;
     sh->valid = 1;
     const int judged = d->sh_n >= 2.0 * W;
-    double tmax = -1.0, l[2 * DETECTOR_MAX_SHIFT];
+    double tmax = -1.0, v[2 * DETECTOR_MAX_SHIFT];
     for (int c = 0; c < d->C; c++) {
         sh->step[c] = 0.0;
         if (!(d->lscale[c] > 0.0f))
             continue;
-        window_levels(d, x, c, W, l);
+        /* In raw units, then in training spreads (levels are affine in the readings). */
+        const double m = d->lmean[c], sc = d->lscale[c];
+        window_raw(d, x, c, W, v);
         /* The jump at the change point between P's line and Q's line: a kink (a drift that
          * speeds up) is continuous there, a step is not. */
         double pre, qm;
-        double step = line_at(l + p, q, -0.5 * q, &qm) - line_at(l, p, 0.5 * p, &pre);
+        double step = (line_at(v + p, q, -0.5 * q, &qm) - line_at(v, p, 0.5 * p, &pre)) / sc;
+        pre = (pre - m) / sc;
+        qm = (qm - m) / sc;
         sh->step[c] = isfinite(step) ? step : 0.0;
         if (!judged)
             continue;
@@ -140,8 +142,12 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
         double t = fabs(sh->step[c] - mu) / sd;
         if (!(fabs(qm - lm) > fabs(pre - lm)) || !(t > tmax))
             continue;
+        /* A channel whose tail alone makes the likelihood 0 cannot raise it: the median (a
+         * sort) is left out for it, as for most readings of a healthy device. */
+        if (2.0 * k * erfc(t / M_SQRT2) >= 1.0)
+            continue;
         /* Q's median beyond the midpoint of the two levels, on the step's side. */
-        double med = median(l + p, q);
+        double med = (median(v + p, q) - m) / sc;
         if (!((med - 0.5 * (pre + qm)) * (qm - pre) > 0.0))
             continue;
         tmax = t;
@@ -161,11 +167,11 @@ float detector__shift_hold(const detector_t *d, const float *x)
     const int q = shift_q(d), c = d->sh_ch1 - 1;
     if (q == 0 || c < 0 || c >= d->C || !(d->lscale[c] > 0.0f))
         return 0.0f;
-    double l[2 * DETECTOR_MAX_SHIFT], qm = 0.0;
-    window_levels(d, x, c, 2 * q, l);
+    double v[2 * DETECTOR_MAX_SHIFT], qm = 0.0;
+    window_raw(d, x, c, 2 * q, v);
     for (int i = q; i < 2 * q; i++)
-        qm += l[i];
-    qm /= q;
+        qm += v[i];
+    qm = (qm / q - d->lmean[c]) / d->lscale[c];
     /* The reference level: the channel's mean since the training (frozen in the episode). */
     double lm = d->sh_n > 0.0 ? d->sh_lsum[c] / d->sh_n : 0.0;
     return fabs(qm - d->sh_post) < fabs(qm - lm) ? 1.0f : 0.0f;
