@@ -73,6 +73,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->model_kind = DET_MODEL_AUTO;
     cfg->season_bins = 256;
     cfg->burst_memory = 1;
+    cfg->shift_len = 32;
 }
 
 static int config_check(const struct detector_config *c)
@@ -90,7 +91,8 @@ static int config_check(const struct detector_config *c)
         c->warm_epochs < 0 || !(c->extrap_weight >= 0.0f) || c->serving_f16 < 0 ||
         c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||
         c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR || c->season_bins < 0 ||
-        c->season_bins > DETECTOR_MAX_SEASON_BINS || c->burst_memory < 0 || c->burst_memory > 1)
+        c->season_bins > DETECTOR_MAX_SEASON_BINS || c->burst_memory < 0 || c->burst_memory > 1 ||
+        c->shift_len < 0 || c->shift_len > DETECTOR_MAX_SHIFT)
         return ERR_INVAL;
     return 0;
 }

@@ -199,6 +199,21 @@ struct detector_config {
                          recent burst opens an episode or a warning. The reported score, the hold
                          of an open episode and the operating point are unchanged; a lasting
                          fault is never a burst. Costs 224 bytes a detector. 0: off */
+    /* Also added in format 11 (formats 1-10 load with shift_len 0: as they ran). */
+    int shift_len; /* > 0: a step test joins the decision (devices with two or more channels
+                      with a level, i.e. not predicted by persistence; detector_shift.c): per
+                      channel, the jump between the least-squares lines through the older and
+                      the newer q = shift_len of the newest 2 q readings, at the point between
+                      them (a drift, even one that speeds up, is continuous there; a step is
+                      not), judged against its own values since the training (frozen in an
+                      episode) and only where the step takes the channel further from its mean
+                      level since the training; the most extreme channel's two-sided tail
+                      times the channels judged and 2. An episode in which it reaches
+                      alarm_level is held while the channel's level (the newer q readings'
+                      mean) stays nearer the level the step went to than its mean since the
+                      training. q is at most half the
+                      context ring (2 train.window readings), which it reads: the state is
+                      1,560 bytes of sums a detector. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -27,6 +27,8 @@
 #define DETECTOR_MAX_SHORT 1024
 /* burst_memory: the bursts a detector remembers (detector_burst.c). */
 #define DETECTOR_MAX_BURSTS 16
+/* Upper bound of shift_len (its window is read into stack arrays of 4 of it). */
+#define DETECTOR_MAX_SHIFT 64
 /* Upper bound of season_bins. */
 #define DETECTOR_MAX_SEASON_BINS 1024
 
@@ -86,6 +88,19 @@ struct detector {
     double op_n;
     double op_ew[DETECTOR_MAX_CHANNELS], op_sum[DETECTOR_MAX_CHANNELS],
         op_sumsq[DETECTOR_MAX_CHANNELS];
+
+    /* shift_len > 0 (detector_shift.c): the step test's reference. sh_n counts the readings
+     * since the last training's reseed whose step estimate entered it (0: none yet); sh_sum and
+     * sh_sumsq sum each channel's step estimate and its square over them, sh_lsum its level,
+     * in training spreads (frozen in an episode, as the long window is). sh_ch1 is 1 + the
+     * channel whose step holds the current episode (0: none), sh_post its level after the
+     * step (the mean of the step's readings). Inline, not in the block: 1,552 bytes a detector
+     * (saved only when shift_len is set and C >= 2: 8 + 24 C + 12 bytes). */
+    double sh_n;
+    double sh_sum[DETECTOR_MAX_CHANNELS], sh_sumsq[DETECTOR_MAX_CHANNELS],
+        sh_lsum[DETECTOR_MAX_CHANNELS];
+    double sh_post;
+    int sh_ch1;
 
     /* season_bins > 0 (else all NULL): the seasonal predictor of each channel (detector.c,
      * detector__season_pred). season[c] 1: channel c is predicted by its profile, whatever
@@ -188,5 +203,27 @@ void detector__burst_note(detector_t *d, enum detector_state st, double mavg);
  * the recorded bursts (m of those within err_window readings peaked at or above mavg, n =
  * ring_len / err_short); lik itself when m is 0. */
 float detector__burst_cap(const detector_t *d, double mavg, float lik);
+/* detector_shift.c (shift_len): the step test of one reading. */
+struct detector__shift {
+    float lik;                          /* its likelihood (0: nothing judged) */
+    int top;                            /* the channel that gave it (-1: none) */
+    double pre, post;                   /* that channel's level before and after the step */
+    int valid;                          /* the step estimates below were computed */
+    double step[DETECTOR_MAX_CHANNELS]; /* each channel's step estimate, training spreads */
+};
+/* Evaluates the step test on reading x[C] (not yet in the context ring) into sh. */
+void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh);
+/* Inside an episode in which the step test reached alarm level: 1 while its channel's level
+ * stays nearer the level the step went to than its mean since the training, else 0 (0 too when
+ * no hold is armed). */
+float detector__shift_hold(const detector_t *d, const float *x);
+/* After the state machine: arm (the step test at alarm level in an episode with no hold yet)
+ * records sh's channel and level for the hold; otherwise the hold stays only while keep (the
+ * episode goes on, not accepted); the reference takes the reading in when push (not frozen, as
+ * the long window is). */
+void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh, int arm,
+                           int keep, int push);
+/* Empties the reference (a training's reseed) and drops the hold. */
+void detector__shift_reset(detector_t *d);
 
 #endif

@@ -46,10 +46,12 @@
  * state (season, C bytes; s_period, C int32; s_a, s_phi, C floats each; then season_bins
  * floats of profile for each channel with season[c] = 1 only, in channel order, as s_prof
  * holds them); formats 1-9 load with season_bins 0, as they ran. Format 11 adds burst_memory
- * at the config's end and, only when it is set, the bursts after the seasonal predictors
- * (burst_n, burst_head, burst_pend i32; ep_peak, pend_peak f32; pend_end u64; then
- * DETECTOR_MAX_BURSTS floats of burst_peak and as many u64 of burst_end); formats 1-10 load
- * with burst_memory 0, as they ran. */
+ * and shift_len at the config's end and after the seasonal predictors: only when burst_memory
+ * is set, the bursts (burst_n, burst_head, burst_pend i32; ep_peak, pend_peak f32; pend_end
+ * u64; then DETECTOR_MAX_BURSTS floats of burst_peak and as many u64 of burst_end); then, only
+ * when shift_len is set and C >= 2 (one channel has no step test), the step test's state (sh_n,
+ * then sh_sum, sh_sumsq and sh_lsum, C doubles each, then sh_post, a double, and sh_ch1, an
+ * int32); formats 1-10 load with both 0, as they ran. */
 #define DET_FORMAT 11u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -78,7 +80,8 @@
 #define CFG_V9_SIZE                                                                                \
     ((offsetof(struct detector_config, season_bins) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
-/* Format 10's config: up to burst_memory, the field format 11 added, with the tail padding. */
+/* Format 10's config: up to burst_memory, the first field format 11 added, with the tail
+ * padding. */
 #define CFG_V10_SIZE                                                                               \
     ((offsetof(struct detector_config, burst_memory) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
@@ -192,6 +195,14 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, &d->pend_end, sizeof d->pend_end);
         put(w, d->burst_peak, sizeof d->burst_peak);
         put(w, d->burst_end, sizeof d->burst_end);
+    }
+    if (d->cfg.shift_len > 0 && C >= 2) {
+        put(w, &d->sh_n, sizeof d->sh_n);
+        put(w, d->sh_sum, sizeof(double) * C);
+        put(w, d->sh_sumsq, sizeof(double) * C);
+        put(w, d->sh_lsum, sizeof(double) * C);
+        put(w, &d->sh_post, sizeof d->sh_post);
+        put(w, &d->sh_ch1, sizeof d->sh_ch1);
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -336,8 +347,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.model_kind = DET_MODEL_AUTO; /* format 8 and before: keep-or-swap by validation */
     if (fmt < 10)
         cfg.season_bins = 0; /* format 9 and before: no seasonal predictor */
-    if (fmt < 11)
-        cfg.burst_memory = 0; /* format 10 and before: no memory of bursts */
+    if (fmt < 11) { /* format 10 and before: no memory of bursts, no step test */
+        cfg.burst_memory = 0;
+        cfg.shift_len = 0;
+    }
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -428,6 +441,14 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->burst_peak, sizeof d->burst_peak);
         get(&r, d->burst_end, sizeof d->burst_end);
     }
+    if (cfg.shift_len > 0 && C >= 2) { /* format 11 and later, as the config says */
+        get(&r, &d->sh_n, sizeof d->sh_n);
+        get(&r, d->sh_sum, sizeof(double) * Cz);
+        get(&r, d->sh_sumsq, sizeof(double) * Cz);
+        get(&r, d->sh_lsum, sizeof(double) * Cz);
+        get(&r, &d->sh_post, sizeof d->sh_post);
+        get(&r, &d->sh_ch1, sizeof d->sh_ch1);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -473,7 +494,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)) ||
         (cfg.burst_memory &&
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||
-          d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)))
+          d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)) ||
+        (cfg.shift_len > 0 && C >= 2 &&
+         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

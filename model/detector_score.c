@@ -41,6 +41,10 @@
  *    it needs the opening reading's own levels at clear_level (a spike the short mean
  *    remembers opens nothing) and takes its top channel from the levels. The reported score
  *    is unchanged.
+ * 3b. shift_len (eleventh round): a step test per channel (detector_shift.c) joins the
+ *    operating point's likelihood: the jump between lines through the older and newer halves of
+ *    the newest 2 shift_len readings, against its own values since the training; an episode in
+ *    which it reaches alarm_level is held while the step persists.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
  *    regime is accepted (scores enter the window again and a retraining is asked for), so no
@@ -165,6 +169,7 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
 {
     detector__burst_clear(d);
     d->op_n = -1.0; /* unset: the next reading's levels start the short means */
+    detector__shift_reset(d);
     memset(d->op_sum, 0, sizeof d->op_sum);
     memset(d->op_sumsq, 0, sizeof d->op_sumsq);
     d->ring_head = d->ring_len = d->ring_since_resum = 0;
@@ -454,6 +459,16 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     }
     if (cfg->burst_memory) /* not above a burst shown since the training (detector_burst.c) */
         dlik = detector__burst_cap(d, mavg, dlik);
+    /* shift_len: the step test (detector_shift.c) joins the operating point's likelihood; it
+     * guards its own opening (the median of the step's readings), so it passes onow's. */
+    struct detector__shift sh = {.lik = 0.0f, .top = -1};
+    if (cfg->shift_len > 0) {
+        detector__shift_eval(d, x, &sh);
+        if (sh.lik > olik) {
+            olik = onow = sh.lik;
+            otop = sh.top;
+        }
+    }
     float elik = dlik; /* the error's decision likelihood alone */
     if (olik > dlik)
         dlik = olik;
@@ -480,6 +495,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         hold = likelihood_score(d, recent_median(d, k), cfg->tail_plain);
         if (olik > hold)
             hold = olik;
+    }
+    if (st == DET_ANOMALY && d->sh_ch1 > 0) {
+        float sh_hold = detector__shift_hold(d, x); /* the step it found persists */
+        if (sh_hold > hold)
+            hold = sh_hold;
     }
     /* Right after an anomaly ends (below > 0 in state normal: readings since; the short window
      * still holds the episode's readings), a new one is judged as the ended one was: with
@@ -546,6 +566,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int accepted = d->in_anomaly >= cfg->accept_after;
     if (d->in_anomaly == cfg->accept_after)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
+    if (cfg->shift_len > 0)
+        detector__shift_after(
+            d, x, &sh,
+            st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 && sh.lik >= cfg->alarm_level,
+            st == DET_ANOMALY && !accepted, !cfg->freeze || st != DET_ANOMALY || accepted);
     if (!cfg->freeze || st != DET_ANOMALY || accepted) {
         ring_push(d, (float)mavg);
         if (cfg->op_point && d->op_n >= 0.0) {

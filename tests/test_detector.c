@@ -284,7 +284,8 @@ static void test_decision_likelihood(void **unused)
         detector_config_default(&cfg);
         cfg.score_level = 2.0f;
         cfg.tail_plain = plain;
-        cfg.op_point = 0; /* the error's likelihood alone (op_point's can only raise it) */
+        cfg.op_point = 0;  /* the error's likelihood alone (op_point's can only raise it) */
+        cfg.shift_len = 0; /* and the step test's */
         detector_t *d;
         assert_int_equal(detector_create(&d, &cfg, C), 0);
         struct detector_result res;
@@ -697,6 +698,7 @@ static void test_load_format3(void **unused)
     cfg.season_bins = 0; /* nor format 10's */
     /* nor format 11's */
     cfg.burst_memory = 0;
+    cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -1377,6 +1379,7 @@ static void test_load_format5(void **unused)
     cfg.season_bins = 0; /* nor format 10's */
     /* nor format 11's */
     cfg.burst_memory = 0;
+    cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     assert_int_equal(detector_create(&w, &cfg, C), 0);
@@ -1438,6 +1441,7 @@ static void test_serving_f16(void **unused)
     cfg.season_bins = 0; /* format 10's state is not cut here */
     /* nor format 11's */
     cfg.burst_memory = 0;
+    cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_config c32 = cfg;
@@ -2025,6 +2029,7 @@ static void test_load_format8(void **unused)
     cfg.season_bins = 0; /* format 10's state is not cut here */
     /* nor format 11's */
     cfg.burst_memory = 0;
+    cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2187,6 +2192,7 @@ static int ar_level_delay(int op_point, int ramp, double by, uint64_t seed, int 
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.op_point = op_point;
+    cfg.shift_len = 0; /* the operating point alone (the step test holds such a step too) */
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, &cfg, C), 0);
     struct detector_result res, re;
@@ -2256,6 +2262,7 @@ static void test_load_format7(void **unused)
     cfg.season_bins = 0; /* format 10's state is not cut here */
     /* nor format 11's */
     cfg.burst_memory = 0;
+    cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2501,6 +2508,7 @@ static void test_season_save_only_chosen(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.model_kind = DET_MODEL_LINEAR;
+    cfg.shift_len = 0; /* format 11's state would sit between the profiles and the tail */
     cfg.season_bins = 0;
     cfg.burst_memory = 0; /* the offsets below are format 10's layout */
     detector_t *a, *b = NULL;
@@ -2581,6 +2589,114 @@ static void test_season_save_only_chosen(void **unused)
     free(alt);
     free(buf);
     free(x);
+}
+
+/* ---- eleventh round: the step test (shift_len) ------------------------------------------- */
+
+/* Six channels, row-major [n, 6], a pump seen as SKAB's valve experiments show it: channel 0 a
+ * flow hovering around 30 (white noise of deviation 1), channel 1 a temperature (noise 0.02)
+ * that wanders 2 units over a 2,500-reading cycle and, from reading 1,000, drops by `drift`
+ * more along a half cosine of 300 readings (a drift that sets in and speeds up, far beyond
+ * anything in its training rows), channels 2 and 3 a coupled 60-reading cycle, channels 4 and 5
+ * white noise (a pressure and a voltage). From `onset` the flow steps down by `by` deviations
+ * and stays there. */
+static float *make_step_drift(int n, int onset, double by, double drift, uint64_t seed)
+{
+    enum { C = 6 };
+    float *x = malloc(sizeof(float) * C * (size_t)n);
+    assert_non_null(x);
+    uint64_t s = seed;
+    const double pi = 3.14159265358979, innov = sqrt(1.0 - 0.95 * 0.95);
+    double ar = 0.0;
+    for (int t = 0; t < n; t++) {
+        double v = sin(2.0 * pi * t / 60.0);
+        double dr = t < 1000    ? 0.0
+                    : t >= 1300 ? drift
+                                : drift * 0.5 * (1.0 - cos(pi * (t - 1000) / 300.0));
+        ar = 0.95 * ar + innov * gauss(&s);
+        x[C * t + 0] = (float)(30.0 + ar - (t >= onset ? by : 0.0));
+        x[C * t + 1] = (float)(60.0 + 2.0 * sin(2.0 * pi * t / 2500.0) - dr + 0.02 * gauss(&s));
+        x[C * t + 2] = (float)(v + 0.05 * gauss(&s));
+        x[C * t + 3] = (float)(5.0 + 0.5 * v + 0.05 * gauss(&s));
+        x[C * t + 4] = (float)(2.0 + 0.3 * gauss(&s));
+        x[C * t + 5] = (float)(230.0 + 10.0 * gauss(&s));
+    }
+    return x;
+}
+
+/* Runs make_step_drift(1800, 1500, by, drift, seed) through a detector with shift_len as given
+ * (the defaults otherwise); returns the readings from the onset to the first flagged one (-1:
+ * never), with *before the anomalies opened before the onset, *top the top channel at the
+ * first flagged reading and *held the flagged readings from the onset on (300). With save_at >
+ * 0, a copy loaded from a save there runs beside it and must agree bit for bit. */
+static int step_drift_delay(int shift_len, int op_point, double by, double drift, uint64_t seed,
+                            int save_at, int *before, int *top, int *held)
+{
+    const int n = 1800, onset = 1500, C = 6;
+    float *x = make_step_drift(n, onset, by, drift, seed);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.shift_len = shift_len;
+    cfg.op_point = op_point;
+    detector_t *d, *e = NULL;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res, re;
+    int flagged_at = -1;
+    *before = *held = 0;
+    *top = -1;
+    for (int t = 0; t < n; t++) {
+        if (t == save_at)
+            e = reloaded(d);
+        step(d, x, t, C, NULL, &res);
+        if (e) {
+            step(e, x, t, C, NULL, &re);
+            assert_same_result(&res, &re, C);
+        }
+        if (t < onset) {
+            *before += res.changed && res.state == DET_ANOMALY;
+        } else {
+            *held += res.is_anomaly;
+            if (res.is_anomaly && flagged_at < 0) {
+                flagged_at = t;
+                *top = res.top_channel;
+            }
+        }
+    }
+    detector_destroy(d);
+    detector_destroy(e);
+    free(x);
+    return flagged_at < 0 ? -1 : flagged_at - onset;
+}
+
+/* The step test on its own (op_point 0, which a step of this size would also trip): a flow
+ * level (AR(1), coefficient 0.95, the ninth round's) steps down by 8 stationary deviations at
+ * reading 1,500 and stays there, while from reading 1,000 a temperature drifts by 4 units (200
+ * of its noise deviations) into a range it never had, seeds 1-6. The one-step error flags the
+ * onset (or not: seed 6), then lets go, since the predictor follows the new level: without the
+ * test no seed holds it for 250 of the 300 readings after it (1-101 measured). With it the step
+ * is held (270-296 measured) once the test sees it, and it opens no episode of its own before
+ * the onset, drift or not (the episodes the error opens there, seeds 4 and 5, are the same
+ * without it). A save at 1,400, loaded, continues bit for bit through the step (format 11's
+ * state). */
+static void test_shift_step_held(void **unused)
+{
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.shift_len, 32);
+    int held_off = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        int b1, t1, h1, b0, t0, h0;
+        int on = step_drift_delay(32, 0, 8.0, 4.0, seed, seed == 1 ? 1400 : -1, &b1, &t1, &h1);
+        int off = step_drift_delay(0, 0, 8.0, 4.0, seed, -1, &b0, &t0, &h0);
+        print_message("seed %d: shift_len 32: delay %d top %d, %d of 300 flagged (%d before); "
+                      "0: delay %d top %d, %d flagged (%d before)\n",
+                      (int)seed, on, t1, h1, b1, off, t0, h0, b0);
+        assert_int_equal(b1, b0);
+        assert_true(on >= 0 && on <= 2 * def.shift_len);
+        assert_true(h1 >= 250);
+        held_off += h0 >= 250;
+    }
+    assert_int_equal(held_off, 0);
 }
 
 /* ---- twelfth round: bursts shown before (burst_memory) ------------------------------------ */
@@ -2678,9 +2794,10 @@ static void test_burst_memory(void **unused)
     }
 }
 
-/* A format-10 save (no burst_memory in its config; junk where the field may lie in its tail
- * padding) loads with burst_memory 0 and continues bit for bit as the saved detector without it
- * (through the bursts and the step); the same bytes claimed as format 11 are refused. */
+/* A format-10 save (no burst_memory or shift_len in its config; junk where burst_memory may lie
+ * in its tail padding) loads with both 0 and continues bit for bit as the saved detector
+ * without them (through the bursts and the step); the same bytes claimed as format 11 are
+ * refused. */
 static void test_load_format10(void **unused)
 {
     enum { N = 2200, CUT = 1300, C = 4 };
@@ -2688,6 +2805,7 @@ static void test_load_format10(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.burst_memory = 0;
+    cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2763,6 +2881,7 @@ int main(void)
         cmocka_unit_test(test_season_missing_cycle),
         cmocka_unit_test(test_load_format9),
         cmocka_unit_test(test_season_save_only_chosen),
+        cmocka_unit_test(test_shift_step_held),
         cmocka_unit_test(test_burst_memory),
         cmocka_unit_test(test_load_format10),
     };

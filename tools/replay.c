@@ -107,6 +107,7 @@ static const struct field fields[] = {
     FI("op_point", op_point),
     FI("season_bins", season_bins),
     FI("burst_memory", burst_memory),
+    FI("shift_len", shift_len),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)

@@ -1,0 +1,210 @@
+/* model/detector_shift.c: a step test per channel (shift_len, eleventh round).
+ *
+ * A fault that changes a plant's state (a valve stuck part-closed) moves a channel's mean
+ * abruptly and leaves it there, while healthy channels also drift (temperatures) by as much or
+ * more. A test of the level alone cannot tell the two apart; a test for a step in the mean
+ * against a local trend can (residual change detection: Basseville & Nikiforov, "Detection of
+ * Abrupt Changes", 1993, ch. 7, a likelihood ratio for an additive jump with the trend a
+ * nuisance parameter). Per channel c with a level (lscale > 0: not predicted by persistence),
+ * in training spreads l = (x - lmean) / lscale, over the newest W = 2 q readings (q = shift_len,
+ * at most half the context ring plus the reading being scored):
+ *
+ *   P = the older q of them, Q = the newer q; a least-squares line is fitted to each.
+ *   step = (Q's line) - (P's line), both at the change point between them.
+ *
+ * A drift, however far it goes, is continuous at the change point, and so is a drift that
+ * speeds up (a kink); a step is not. The price of the two slopes is precision: for white noise
+ * of deviation s the estimate's deviation is s / 2 at q = 32, twice that of the plain
+ * difference of the two means (measured in docs/detection.md, "Eleventh round").
+ *
+ * The estimate's null spread is the channel's own: its mean and deviation over the readings
+ * since the last training (frozen in an episode, as the long window is; judged once 2 W of them
+ * are in), the deviation floored at SHIFT_SD_FLOOR training spreads. This takes in the channel's
+ * autocorrelation and curvature, which a white-noise model of the residuals would not (a
+ * temperature's residual around a line is small but smooth). The statistic is |step - mean| /
+ * deviation; it counts only when the step takes the channel further from its mean level since
+ * the training (|mean(Q) - m| > |mean(P) - m|), so a faulty channel's return to its level opens
+ * nothing, and only when the median of Q lies beyond the midpoint of mean(P) and mean(Q) (one
+ * wild reading moves a mean, not the median). The likelihood is the most extreme channel's
+ * two-sided Gaussian tail, times the channels judged (Bonferroni) and 2 (one more likelihood the
+ * state looks at), on the decision's log scale, as op_point's (detector_score.c). Devices with
+ * fewer than two channels with a level are not judged: a single channel's step is its
+ * prediction error's to see (and NAB, one channel, stays as it was).
+ *
+ * An episode in which the test reaches alarm_level (opening it, or later: the one-step error
+ * often flags a step's first readings and then lets go) is held while that channel's level
+ * (mean(Q)) stays nearer the level the step went to than the channel's mean since the training
+ * (frozen): a stuck valve stays flagged, whatever its size against the noise, until it is fixed
+ * or its regime is accepted (accept_after), which drops the hold. A training's reseed empties the
+ * reference and drops the hold (the levels' units change).
+ *
+ * Cost: O(W C) a reading, no allocation (the levels are read from the context ring); the state
+ * is inline in struct detector (detector_int.h). Threading: owner thread of the detector. */
+#include <math.h>
+#include <string.h>
+
+#include "detector_int.h"
+
+/* The step estimate's deviation is never taken below this many training spreads: a channel
+ * steadier since the training than in it (a quantised one) would otherwise alarm on any step. */
+#define SHIFT_SD_FLOOR 0.1
+
+/* q readings after the change, q before it: the context ring holds the 2 q - 1 before the
+ * reading being scored (0: the test cannot run yet). */
+static int shift_q(const detector_t *d)
+{
+    int q = d->cfg.shift_len < DETECTOR_MAX_SHIFT ? d->cfg.shift_len : DETECTOR_MAX_SHIFT;
+    if (q > (d->ctx_cap + 1) / 2)
+        q = (d->ctx_cap + 1) / 2;
+    return q >= 2 && d->ctx_len >= 2 * q - 1 ? q : 0;
+}
+
+/* Channel c's raw readings over the window, oldest first, into v[W] (the last is x's). */
+static void window_raw(const detector_t *d, const float *x, int c, int W, double *v)
+{
+    const int C = d->C, cap = d->ctx_cap;
+    int row = ((d->ctx_head - (W - 1)) % cap + cap) % cap;
+    for (int i = 0; i < W - 1; i++) {
+        v[i] = d->ctx[(size_t)row * C + c];
+        if (++row == cap)
+            row = 0;
+    }
+    v[W - 1] = x[c];
+}
+
+/* The median of n values (n <= DETECTOR_MAX_SHIFT), by insertion sort of a copy. */
+static double median(const double *v, int n)
+{
+    double t[DETECTOR_MAX_SHIFT];
+    for (int i = 0; i < n; i++) {
+        double a = v[i];
+        int j = i;
+        for (; j > 0 && t[j - 1] > a; j--)
+            t[j] = t[j - 1];
+        t[j] = a;
+    }
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* The least-squares line through v[0 .. n-1] (n >= 2), at u = at (u = 0 at the middle, so the
+ * slope is sum(u v) / sum(u^2), sum(u^2) = n (n^2 - 1) / 12); *mean_out gets the mean. */
+static double line_at(const double *v, int n, double at, double *mean_out)
+{
+    const double c0 = 0.5 * (n - 1), sxx = n * ((double)n * n - 1.0) / 12.0;
+    double sum = 0.0, suv = 0.0;
+    for (int i = 0; i < n; i++) {
+        sum += v[i];
+        suv += (i - c0) * v[i];
+    }
+    *mean_out = sum / n;
+    return sum / n + suv / sxx * at;
+}
+
+void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh)
+{
+    sh->lik = 0.0f;
+    sh->top = -1;
+    sh->pre = sh->post = 0.0;
+    sh->valid = 0;
+    const int q = shift_q(d), p = q, W = 2 * q;
+    if (q == 0)
+        return;
+    int k = 0;
+    for (int c = 0; c < d->C; c++)
+        k += d->lscale[c] > 0.0f;
+    if (k < 2)
+        return;
+    sh->valid = 1;
+    const int judged = d->sh_n >= 2.0 * W;
+    double tmax = -1.0, v[2 * DETECTOR_MAX_SHIFT];
+    for (int c = 0; c < d->C; c++) {
+        sh->step[c] = 0.0;
+        if (!(d->lscale[c] > 0.0f))
+            continue;
+        /* In raw units, then in training spreads (levels are affine in the readings). */
+        const double m = d->lmean[c], sc = d->lscale[c];
+        window_raw(d, x, c, W, v);
+        /* The jump at the change point between P's line and Q's line: a kink (a drift that
+         * speeds up) is continuous there, a step is not. */
+        double pre, qm;
+        double step = (line_at(v + p, q, -0.5 * q, &qm) - line_at(v, p, 0.5 * p, &pre)) / sc;
+        pre = (pre - m) / sc;
+        qm = (qm - m) / sc;
+        sh->step[c] = isfinite(step) ? step : 0.0;
+        if (!judged)
+            continue;
+        double mu = d->sh_sum[c] / d->sh_n;
+        double var = d->sh_sumsq[c] / d->sh_n - mu * mu;
+        double sd = var > 0.0 ? sqrt(var) : 0.0;
+        if (sd < SHIFT_SD_FLOOR)
+            sd = SHIFT_SD_FLOOR;
+        double lm = d->sh_lsum[c] / d->sh_n;
+        double t = fabs(sh->step[c] - mu) / sd;
+        if (!(fabs(qm - lm) > fabs(pre - lm)) || !(t > tmax))
+            continue;
+        /* A channel whose tail alone makes the likelihood 0 cannot raise it: the median (a
+         * sort) is left out for it, as for most readings of a healthy device. */
+        if (2.0 * k * erfc(t / M_SQRT2) >= 1.0)
+            continue;
+        /* Q's median beyond the midpoint of the two levels, on the step's side. */
+        double med = (median(v + p, q) - m) / sc;
+        if (!((med - 0.5 * (pre + qm)) * (qm - pre) > 0.0))
+            continue;
+        tmax = t;
+        sh->top = c;
+        sh->pre = pre;
+        sh->post = qm;
+    }
+    if (sh->top < 0)
+        return;
+    double tail = 2.0 * k * erfc(tmax / M_SQRT2); /* two-sided (erfc), k channels, times 2 */
+    double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
+    sh->lik = (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
+}
+
+float detector__shift_hold(const detector_t *d, const float *x)
+{
+    const int q = shift_q(d), c = d->sh_ch1 - 1;
+    if (q == 0 || c < 0 || c >= d->C || !(d->lscale[c] > 0.0f))
+        return 0.0f;
+    double v[2 * DETECTOR_MAX_SHIFT], qm = 0.0;
+    window_raw(d, x, c, 2 * q, v);
+    for (int i = q; i < 2 * q; i++)
+        qm += v[i];
+    qm = (qm / q - d->lmean[c]) / d->lscale[c];
+    /* The reference level: the channel's mean since the training (frozen in the episode). */
+    double lm = d->sh_n > 0.0 ? d->sh_lsum[c] / d->sh_n : 0.0;
+    return fabs(qm - d->sh_post) < fabs(qm - lm) ? 1.0f : 0.0f;
+}
+
+void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh, int arm,
+                           int keep, int push)
+{
+    if (arm && sh->top >= 0) {
+        d->sh_ch1 = sh->top + 1;
+        d->sh_post = sh->post;
+    } else if (!keep) {
+        d->sh_ch1 = 0; /* the episode ended, or its regime was accepted */
+    }
+    if (!push || !sh->valid)
+        return;
+    d->sh_n += 1.0;
+    for (int c = 0; c < d->C; c++) {
+        if (!(d->lscale[c] > 0.0f))
+            continue;
+        double lv = ((double)x[c] - d->lmean[c]) / d->lscale[c];
+        d->sh_sum[c] += sh->step[c];
+        d->sh_sumsq[c] += sh->step[c] * sh->step[c];
+        d->sh_lsum[c] += isfinite(lv) ? lv : 0.0;
+    }
+}
+
+void detector__shift_reset(detector_t *d)
+{
+    d->sh_n = 0.0;
+    memset(d->sh_sum, 0, sizeof d->sh_sum);
+    memset(d->sh_sumsq, 0, sizeof d->sh_sumsq);
+    memset(d->sh_lsum, 0, sizeof d->sh_lsum);
+    d->sh_ch1 = 0;
+    d->sh_post = 0.0;
+}
