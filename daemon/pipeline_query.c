@@ -726,19 +726,22 @@ void pipeline_forget(pipeline_t *p, const char *device)
 /* ---- /metrics: the per-device families ------------------------------------------------------
  *
  * At fleet scale a scrape must stay cheap and small. The fleet's per-device series (score, state,
- * serving version) are listed while the fleet has at most max_devices devices; beyond that only
- * the devices in warning or anomaly (the ones an operator must see by name), at most max_devices
- * of them, and vigil_metrics_devices_omitted says how many were left out. The fleet-level count
- * by state is always there, so alerting on "any device in anomaly" never depends on the cap.
+ * serving version, last arrival) are listed while the fleet has at most max_devices devices; beyond
+ * that only the devices in warning or anomaly (the ones an operator must see by name), at most
+ * max_devices of them, and vigil_metrics_devices_omitted says how many were left out. The
+ * fleet-level count by state is always there, so alerting on "any device in anomaly" never depends
+ * on the cap; so is the count of silent devices (vigil_devices_silent, pipeline_silence against one
+ * clock reading per scrape).
  *
  * The walk is one pass with no lock held across formatting: devs_lock only while the count and
- * the head are read, each device's mutex only while its three values are copied. That is safe
+ * the head are read, each device's mutex only while its values are copied. That is safe
  * because a device, once added, lives as long as the pipeline (nothing removes one before
  * pipeline_destroy) and uthash appends at the tail of its insertion-order list: the next
  * pointers of the first n devices, seen under devs_lock, never change afterwards (a later
  * HASH_ADD writes only the then-tail's, which is the n-th device's at the earliest, never read
- * here). No allocation per device: the state and version lines go to two buffers that grow
- * geometrically and are appended to out after the pass (a family's lines must be contiguous). */
+ * here). No allocation per device: the state, version and arrival lines go to three buffers that
+ * grow geometrically and are appended to out after the pass (a family's lines must be contiguous).
+ */
 
 /* Copies `"name"` (Prometheus label escaping) into dst, which has room for 2 * len + 2 bytes.
  * Returns the length written. */
