@@ -116,10 +116,9 @@ int64_t pipeline_last_seen(pipeline_t *p, const char *device);
  * its silence exceeds. Fixed: 60 s is beyond any live feed's interval (vigil-sim 1 s, Telegraf's
  * default flush 10 s), 3600 s catches hourly reporters. */
 #define PIPELINE_SILENT_N 3
-#define PIPELINE_SILENT_AFTER                                                                      \
-    {                                                                                              \
-        60, 300, 3600                                                                              \
-    }
+// clang-format off
+#define PIPELINE_SILENT_AFTER {60, 300, 3600}
+// clang-format on
 
 /* How long a device has been silent at wall-clock now_ms: since seen_ms, its newest reading's
  * arrival, or, when none arrived since the pipeline started (seen_ms < 0), since start_ms, the

@@ -739,9 +739,9 @@ void pipeline_forget(pipeline_t *p, const char *device)
  * pipeline_destroy) and uthash appends at the tail of its insertion-order list: the next
  * pointers of the first n devices, seen under devs_lock, never change afterwards (a later
  * HASH_ADD writes only the then-tail's, which is the n-th device's at the earliest, never read
- * here). No allocation per device: the state, version and arrival lines go to three buffers that
- * grow geometrically and are appended to out after the pass (a family's lines must be contiguous).
- */
+ * here). No allocation per device: the state, version and arrival lines go to three buffers
+ * that grow geometrically and are appended to out after the pass (a family's lines must be
+ * contiguous). */
 
 /* Copies `"name"` (Prometheus label escaping) into dst, which has room for 2 * len + 2 bytes.
  * Returns the length written. */
@@ -765,13 +765,13 @@ static size_t label_copy(char *dst, const char *name, size_t len)
     return k;
 }
 
-/* Appends "<family>{device=<label>} <value>\n". family is at most 32 bytes, label (escaped,
+/* Appends "<family>{device=<label>} <value>\n". family is at most 48 bytes, label (escaped,
  * quoted) at most 2 * BATCH_NAME_MAX + 2, value a NUL-terminated string under 40: the line fits
  * the stack buffer, so one append per line. */
 static void device_line(sbuf_t *b, const char *family, size_t flen, const char *label, size_t llen,
                         const char *value)
 {
-    char line[32 + 8 + 2 * BATCH_NAME_MAX + 2 + 2 + 40 + 1];
+    char line[48 + 8 + 2 * BATCH_NAME_MAX + 2 + 2 + 40 + 1];
     size_t vlen = strlen(value), k = 0;
     memcpy(line + k, family, flen);
     k += flen;

@@ -265,10 +265,14 @@ class SilentDevices(PromtoolMixin, vt.DaemonTestCase):
         t_post = time.time()
         self.post("s-old", [self.OLD + 1000 * k for k in range(5)])
         self.post("s-new", [new + 1000 * k for k in range(5)])
+        # The longest id (200 bytes) with a quote: the longest line the gauge's family makes.
+        longest = 's-"' + "x" * 197
+        self.post(longest, [1])
         # Declared, never reporting.
         self.assertEqual(self.d.curl("PUT", "/v1/devices/s-quiet", "-H",
                                      "Content-Type: application/json", "-d", "{}").status, 201)
-        m, t0, t1 = self.wait_seen(["s-old", "s-new"], t_post - 0.01)
+        m, t0, t1 = self.wait_seen(["s-old", "s-new", longest.replace('"', '\\"')],
+                                   t_post - 0.01)
         seen_old, seen_new = self.seen(m, "s-old"), self.seen(m, "s-new")
         for sv in (seen_old, seen_new):  # arrival: now, not 2001 nor next year
             self.assertGreaterEqual(sv, t_post - 0.01)
