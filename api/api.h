@@ -19,6 +19,9 @@ typedef struct api_device {
     const char *attrs_json; /* borrowed; a JSON object text */
     int64_t created_ms;
     int64_t first_ts_ms, last_ts_ms; /* -1 when there are no readings */
+    /* Wall-clock time its newest reading arrived (was committed), whatever the reading's own
+     * timestamp; -1 when none arrived since vigild started, or the pipeline is not running. */
+    int64_t last_seen_ms;
     int64_t points;
     size_t nchannels;
     const char *const *channels;

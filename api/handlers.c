@@ -144,6 +144,12 @@ static void device_json(sbuf_t *b, const api_device_t *d)
     } else {
         sbuf_printf(b, ",\"first_ts\":null,\"last_ts\":null");
     }
+    /* When its newest reading arrived (not its timestamp): a silent device shows here. */
+    if (d->last_seen_ms >= 0)
+        sbuf_printf(b, ",\"last_seen_ts\":%lld,\"last_seen\":\"%s\"", (long long)d->last_seen_ms,
+                    vtime_format(d->last_seen_ms, t, sizeof t));
+    else
+        sbuf_printf(b, ",\"last_seen_ts\":null,\"last_seen\":null");
     sbuf_append(b, "}", 1);
 }
 

@@ -104,6 +104,7 @@ static int be_device_delete(void *ctx, const char *id)
 struct dev_relay {
     api_device_cb cb;
     void *arg;
+    pipeline_t *pipe; /* NULL: no arrival times */
 };
 
 static int relay_device(void *arg, const store_device_info_t *in)
@@ -114,6 +115,7 @@ static int relay_device(void *arg, const store_device_info_t *in)
                       .created_ms = in->created_ms,
                       .first_ts_ms = in->first_ts_ms,
                       .last_ts_ms = in->last_ts_ms,
+                      .last_seen_ms = r->pipe ? pipeline_last_seen(r->pipe, in->id) : -1,
                       .points = in->points,
                       .nchannels = in->nchannels,
                       .channels = in->channels};
@@ -123,14 +125,14 @@ static int relay_device(void *arg, const store_device_info_t *in)
 static int be_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
 {
     backend_t *be = ctx;
-    struct dev_relay r = {cb, arg};
+    struct dev_relay r = {cb, arg, be->pipe};
     return store_device_get(be->store, id, relay_device, &r);
 }
 
 static int be_device_list(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg)
 {
     backend_t *be = ctx;
-    struct dev_relay r = {cb, arg};
+    struct dev_relay r = {cb, arg, be->pipe};
     return store_device_list(be->store, after, limit, relay_device, &r);
 }
 

@@ -144,6 +144,7 @@ struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_
     d->shard = (int)(hash_name(name, len) % (uint32_t)p->nshards);
     d->last_ts = -1;
     d->bulk_ts = -1;
+    atomic_init(&d->seen_ms, -1);
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
@@ -438,6 +439,10 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     struct dev *d = sp->d;
     const batch_point_t *pt = sp->pt;
     int idx[DETECTOR_MAX_CHANNELS * 4];
+    /* It arrived, whatever its timestamp (a backfill or a skewed clock too): one store of the
+     * message's clock reading, to a line of d the step touches anyway. */
+    if (sh->arrived_ms >= 0)
+        atomic_store_explicit(&d->seen_ms, sh->arrived_ms, memory_order_relaxed);
     if (pt->nfields > sizeof idx / sizeof idx[0])
         return 0;
     if (pt->ts_ms <= d->last_ts) {
@@ -790,6 +795,7 @@ static void *shard_main(void *arg)
             sh->tail = NULL;
         sh->busy = 1;
         pthread_mutex_unlock(&sh->mu);
+        sh->arrived_ms = m->arrived_ms;
         score_message(p, sh, &m->b);
         /* Delay from commit (the client's acknowledgement) to updated status: the message's
          * last reading waited longest, so each of its points is counted with that delay. */
@@ -815,6 +821,13 @@ static void *shard_main(void *arg)
 }
 
 void pipeline_feed(pipeline_t *p, batch_t *b)
+{
+    /* One clock reading per committed batch (vDSO, no system call): its readings arrived now,
+     * give or take the writer's group-commit delay. */
+    pipeline__feed_at(p, b, vtime_now_ms());
+}
+
+void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms)
 {
     int n = p->nshards;
     struct shard_msg *msgs[64] = {0};
@@ -865,6 +878,7 @@ void pipeline_feed(pipeline_t *p, batch_t *b)
             continue;
         struct shard *sh = &p->shards[s];
         msgs[s]->fed_ns = pipeline__mono_ns();
+        msgs[s]->arrived_ms = arrived_ms;
         pthread_mutex_lock(&sh->mu);
         while (sh->queued > p->o.shard_queue && !sh->stopping)
             pthread_cond_wait(&sh->space, &sh->mu);
@@ -901,6 +915,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     if (p->o.workers > 64)
         p->o.workers = 64;
     p->store = store;
+    p->start_ms = vtime_now_ms();
     pthread_rwlock_init(&p->devs_lock, NULL);
     pthread_mutex_init(&p->due_mu, NULL);
     pthread_mutex_init(&p->groups_mu, NULL);

@@ -60,7 +60,9 @@ void pipeline_destroy(pipeline_t *p);
 
 /* Queues a committed batch for scoring. When all its points go to one shard it takes b's
  * contents (b is left empty), else it copies them (b unchanged); the caller frees b either way.
- * Blocks while the device's shard is full (backpressure up to the writer). Writer thread. */
+ * Its readings' devices record their arrival now (one wall-clock reading per batch; see
+ * pipeline_last_seen). Blocks while the device's shard is full (backpressure up to the
+ * writer). Writer thread. */
 void pipeline_feed(pipeline_t *p, batch_t *b);
 
 /* Blocks until every reading fed so far has been scored (tests and shutdown). Any thread. */
@@ -104,6 +106,27 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
  * sent to the same id later start a new device from learning, whatever their timestamps. A
  * training under way for it is dropped when it ends. Any thread. */
 void pipeline_forget(pipeline_t *p, const char *device);
+
+/* When device's newest reading arrived (wall-clock ms of the commit that held it, whatever the
+ * reading's own timestamp), or -1: unknown device, or none arrived since the pipeline started.
+ * Any thread; takes no device mutex (a listing never waits for a step or a training). */
+int64_t pipeline_last_seen(pipeline_t *p, const char *device);
+
+/* The buckets of vigil_devices_silent, in seconds: a device counts in each bucket whose bound
+ * its silence exceeds. Fixed: 60 s is beyond any live feed's interval (vigil-sim 1 s, Telegraf's
+ * default flush 10 s), 3600 s catches hourly reporters. */
+#define PIPELINE_SILENT_N 3
+// clang-format off
+#define PIPELINE_SILENT_AFTER {60, 300, 3600}
+// clang-format on
+
+/* How long a device has been silent at wall-clock now_ms: since seen_ms, its newest reading's
+ * arrival, or, when none arrived since the pipeline started (seen_ms < 0), since start_ms, the
+ * pipeline's start (a lower bound: what came before a restart is not known); 0 when the clock
+ * went back past it. Adds 1 to silent[k] for each bucket (PIPELINE_SILENT_AFTER) it exceeds
+ * (more than: exactly 60 s is not silent after 60). Returns the silence in ms. Pure. */
+int64_t pipeline_silence(int64_t now_ms, int64_t seen_ms, int64_t start_ms,
+                         size_t silent[PIPELINE_SILENT_N]);
 
 /* Appends the pipeline's Prometheus families. The per-device ones list every device while there
  * are at most max_devices, else only those in warning or anomaly (at most max_devices of them);

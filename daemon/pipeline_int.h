@@ -186,7 +186,12 @@ struct dev {
      * (every change of ch bumps gen). Shard thread, under mu. */
     const struct chlist *chl;
     uint64_t chl_gen;
-    int64_t last_ts;  /* newest scored timestamp, -1 before the first */
+    int64_t last_ts; /* newest scored timestamp, -1 before the first */
+    /* Wall-clock ms its newest reading ARRIVED (the commit of the batch that held it, read once
+     * per batch: pipeline__feed_at), whatever the reading's own timestamp, scored or not; -1:
+     * none since the pipeline started (restored devices, devices only declared). Written by
+     * the shard under mu; read without it (relaxed) by device listings and /metrics. */
+    atomic_int_fast64_t seen_ms;
     double dt_ms;     /* running estimate of the reading interval */
     int64_t since_ts; /* when the current state began */
     uint64_t scored;
@@ -234,7 +239,8 @@ struct dev {
 
 struct shard_msg {
     batch_t b;
-    int64_t fed_ns; /* when the writer handed it over (monotonic), for the delay histogram */
+    int64_t fed_ns;     /* when the writer handed it over (monotonic), for the delay histogram */
+    int64_t arrived_ms; /* its readings' arrival (wall clock, ms); -1: not an arrival (restore) */
     struct shard_msg *next;
 };
 
@@ -253,6 +259,7 @@ struct shard {
     size_t work_len;
     struct detector_result *res; /* their results [DETECTOR_MAX_BATCH] (shard thread only) */
     nameidx_t chlists;           /* struct chlist by key (shard thread only) */
+    int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
 };
 
 struct pipeline {
@@ -273,6 +280,7 @@ struct pipeline {
     struct group *groups;
     /* Counters for /metrics (relaxed atomics). */
     atomic_uint_fast64_t scored, skipped_old, trainings, swaps, train_merged;
+    atomic_uint_fast64_t train_failures; /* device trainings that ended in an error (logged) */
     /* Of scored: by a trained model (the device past learning), and of those by an LSTM. */
     atomic_uint_fast64_t scored_serving, scored_lstm;
     atomic_uint_fast64_t batched; /* readings stepped in a group's batched step of >= 2 */
@@ -283,6 +291,8 @@ struct pipeline {
     atomic_uint_fast64_t delay_us_total;
     atomic_uint_fast64_t list_token; /* numbers anomalies listings (see pipeline_anomalies) */
     atomic_int stopping; /* pipeline_destroy began: a first training waits for no backfill */
+    int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
+                            when no reading of it arrived since (set once, read anywhere) */
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
@@ -350,6 +360,11 @@ int64_t pipeline__mono_ns(void);
 void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v);
 /* n observations of v. */
 void pipeline__observe_n(atomic_uint_fast64_t *hist, const double *bounds, double v, uint64_t n);
+
+/* pipeline_feed for readings that arrived at wall-clock arrived_ms (-1: not an arrival, e.g.
+ * the restore's catch-up of stored readings: no device's seen_ms changes). Writer thread, or
+ * the restore before readings flow. */
+void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms);
 
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);

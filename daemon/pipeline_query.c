@@ -699,6 +699,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     }
     d->nch = 0;
     d->last_ts = d->bulk_ts = -1;
+    atomic_store_explicit(&d->seen_ms, -1, memory_order_relaxed);
     d->dt_ms = 0.0;
     d->since_ts = d->scored_ns = 0;
     d->scored = d->since_save = d->skipped_old = d->last_present = 0;
@@ -725,19 +726,22 @@ void pipeline_forget(pipeline_t *p, const char *device)
 /* ---- /metrics: the per-device families ------------------------------------------------------
  *
  * At fleet scale a scrape must stay cheap and small. The fleet's per-device series (score, state,
- * serving version) are listed while the fleet has at most max_devices devices; beyond that only
- * the devices in warning or anomaly (the ones an operator must see by name), at most max_devices
- * of them, and vigil_metrics_devices_omitted says how many were left out. The fleet-level count
- * by state is always there, so alerting on "any device in anomaly" never depends on the cap.
+ * serving version, last arrival) are listed while the fleet has at most max_devices devices; beyond
+ * that only the devices in warning or anomaly (the ones an operator must see by name), at most
+ * max_devices of them, and vigil_metrics_devices_omitted says how many were left out. The
+ * fleet-level count by state is always there, so alerting on "any device in anomaly" never depends
+ * on the cap; so is the count of silent devices (vigil_devices_silent, pipeline_silence against one
+ * clock reading per scrape).
  *
  * The walk is one pass with no lock held across formatting: devs_lock only while the count and
- * the head are read, each device's mutex only while its three values are copied. That is safe
+ * the head are read, each device's mutex only while its values are copied. That is safe
  * because a device, once added, lives as long as the pipeline (nothing removes one before
  * pipeline_destroy) and uthash appends at the tail of its insertion-order list: the next
  * pointers of the first n devices, seen under devs_lock, never change afterwards (a later
  * HASH_ADD writes only the then-tail's, which is the n-th device's at the earliest, never read
- * here). No allocation per device: the state and version lines go to two buffers that grow
- * geometrically and are appended to out after the pass (a family's lines must be contiguous). */
+ * here). No allocation per device: the state, version and arrival lines go to three buffers
+ * that grow geometrically and are appended to out after the pass (a family's lines must be
+ * contiguous). */
 
 /* Copies `"name"` (Prometheus label escaping) into dst, which has room for 2 * len + 2 bytes.
  * Returns the length written. */
@@ -761,13 +765,13 @@ static size_t label_copy(char *dst, const char *name, size_t len)
     return k;
 }
 
-/* Appends "<family>{device=<label>} <value>\n". family is at most 32 bytes, label (escaped,
+/* Appends "<family>{device=<label>} <value>\n". family is at most 48 bytes, label (escaped,
  * quoted) at most 2 * BATCH_NAME_MAX + 2, value a NUL-terminated string under 40: the line fits
  * the stack buffer, so one append per line. */
 static void device_line(sbuf_t *b, const char *family, size_t flen, const char *label, size_t llen,
                         const char *value)
 {
-    char line[32 + 8 + 2 * BATCH_NAME_MAX + 2 + 2 + 40 + 1];
+    char line[48 + 8 + 2 * BATCH_NAME_MAX + 2 + 2 + 40 + 1];
     size_t vlen = strlen(value), k = 0;
     memcpy(line + k, family, flen);
     k += flen;
@@ -794,6 +798,24 @@ static void device_line_long(sbuf_t *b, const char *family, const char *name, co
 
 #define FAM(s) s, sizeof s - 1
 
+int64_t pipeline_last_seen(pipeline_t *p, const char *device)
+{
+    struct dev *d = pipeline__find(p, device);
+    return d ? atomic_load_explicit(&d->seen_ms, memory_order_relaxed) : -1;
+}
+
+int64_t pipeline_silence(int64_t now_ms, int64_t seen_ms, int64_t start_ms,
+                         size_t silent[PIPELINE_SILENT_N])
+{
+    static const int64_t after_s[PIPELINE_SILENT_N] = PIPELINE_SILENT_AFTER;
+    int64_t since = seen_ms >= 0 ? seen_ms : start_ms;
+    int64_t ms = now_ms > since ? now_ms - since : 0;
+    for (int k = 0; k < PIPELINE_SILENT_N; k++)
+        if (ms > after_s[k] * 1000)
+            silent[k]++;
+    return ms;
+}
+
 static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
 {
     pthread_rwlock_rdlock(&p->devs_lock);
@@ -803,9 +825,12 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
 
     int all = n <= max_devices;
     size_t by_state[4] = {0, 0, 0, 0}, listed = 0, gone = 0;
-    sbuf_t st, ver;
+    size_t silent[PIPELINE_SILENT_N] = {0};
+    const int64_t now_ms = vtime_now_ms(); /* one clock for the whole pass */
+    sbuf_t st, ver, seen;
     sbuf_init(&st);
     sbuf_init(&ver);
+    sbuf_init(&seen);
     sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device (all "
                      "devices up to http.metrics_max_devices, else those in warning or "
                      "anomaly).\n# TYPE vigil_device_anomaly_score gauge\n");
@@ -820,6 +845,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         double score = d->last.score;
         unsigned version = has ? d->last.version : 0;
         int deleted = atomic_load_explicit(&d->deleted, memory_order_relaxed);
+        int64_t seen_ms = atomic_load_explicit(&d->seen_ms, memory_order_relaxed);
         pthread_mutex_unlock(&d->mu);
         if (deleted) { /* pipeline_forget: not a device any more */
             gone++;
@@ -828,18 +854,23 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         if (state < 0 || state > 3)
             state = 0;
         by_state[state]++;
+        (void)pipeline_silence(now_ms, seen_ms, p->start_ms, silent);
         if (!all && (state < DET_WARNING || listed >= max_devices))
             continue;
         listed++;
-        char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16];
+        char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16], sv[32];
         if (has)
             snprintf(sc, sizeof sc, "%g", score);
         snprintf(vv, sizeof vv, "%u", version);
+        /* Seconds with the milliseconds kept; no arrival since the start: the start. */
+        int64_t at = seen_ms >= 0 ? seen_ms : p->start_ms;
+        snprintf(sv, sizeof sv, "%lld.%03d", (long long)(at / 1000), (int)(at % 1000));
         if (d->name_len > BATCH_NAME_MAX) {
             if (has)
                 device_line_long(out, "vigil_device_anomaly_score", d->name, sc);
             device_line_long(&st, "vigil_device_state", d->name, stv);
             device_line_long(&ver, "vigil_device_model_version", d->name, vv);
+            device_line_long(&seen, "vigil_device_last_reading_timestamp_seconds", d->name, sv);
             continue;
         }
         size_t llen = label_copy(label, d->name, d->name_len);
@@ -847,6 +878,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
             device_line(out, FAM("vigil_device_anomaly_score"), label, llen, sc);
         device_line(&st, FAM("vigil_device_state"), label, llen, stv);
         device_line(&ver, FAM("vigil_device_model_version"), label, llen, vv);
+        device_line(&seen, FAM("vigil_device_last_reading_timestamp_seconds"), label, llen, sv);
     }
     sbuf_printf(out, "# HELP vigil_device_state Device state: 0 learning, 1 normal, 2 warning, "
                      "3 anomaly.\n# TYPE vigil_device_state gauge\n");
@@ -854,15 +886,28 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     sbuf_printf(out, "# HELP vigil_device_model_version Serving model version per device.\n"
                      "# TYPE vigil_device_model_version gauge\n");
     sbuf_append(out, ver.data ? ver.data : "", ver.len);
-    if (st.oom || ver.oom)
+    sbuf_printf(out, "# HELP vigil_device_last_reading_timestamp_seconds When the device's newest "
+                     "reading arrived (Unix time of its commit, whatever the reading's own "
+                     "timestamp; vigild's start if none arrived since).\n"
+                     "# TYPE vigil_device_last_reading_timestamp_seconds gauge\n");
+    sbuf_append(out, seen.data ? seen.data : "", seen.len);
+    if (st.oom || ver.oom || seen.oom)
         out->oom = 1; /* the exposition would lack lines: fail the scrape as a whole */
     sbuf_deinit(&st);
     sbuf_deinit(&ver);
+    sbuf_deinit(&seen);
     sbuf_printf(out, "# HELP vigil_devices_by_state Devices by detector state (a device without "
                      "a scored reading counts as learning).\n"
                      "# TYPE vigil_devices_by_state gauge\n");
     for (int s = 0; s < 4; s++)
         sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
+    static const int after_s[PIPELINE_SILENT_N] = PIPELINE_SILENT_AFTER;
+    sbuf_printf(out, "# HELP vigil_devices_silent Devices whose newest reading arrived more than "
+                     "`after` seconds ago (with none since vigild started: started that long "
+                     "ago); every device, at any fleet size.\n"
+                     "# TYPE vigil_devices_silent gauge\n");
+    for (int k = 0; k < PIPELINE_SILENT_N; k++)
+        sbuf_printf(out, "vigil_devices_silent{after=\"%d\"} %zu\n", after_s[k], silent[k]);
     size_t omitted = n - gone - listed;
     sbuf_printf(out,
                 "# HELP vigil_metrics_devices_omitted Devices whose per-device series this "
@@ -888,6 +933,10 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "# TYPE vigil_model_trainings_total counter\nvigil_model_trainings_total %llu\n"
                 "# HELP vigil_model_swaps_total Trainings whose candidate replaced the serving "
                 "model.\n# TYPE vigil_model_swaps_total counter\nvigil_model_swaps_total %llu\n"
+                "# HELP vigil_model_training_failures_total Device trainings that ended in an "
+                "error (logged; the serving model stays).\n"
+                "# TYPE vigil_model_training_failures_total counter\n"
+                "vigil_model_training_failures_total %llu\n"
                 "# HELP vigil_train_queue_jobs Devices due for training, waiting for a training "
                 "thread (each at most once).\n"
                 "# TYPE vigil_train_queue_jobs gauge\nvigil_train_queue_jobs %zu\n"
@@ -896,7 +945,8 @@ size_t pipeline_metrics(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "vigil_train_postponed_total %llu\n",
                 (unsigned long long)scored, (unsigned long long)atomic_load(&p->skipped_old),
                 (unsigned long long)trainings, (unsigned long long)atomic_load(&p->swaps),
-                pipeline__due_len(p), (unsigned long long)atomic_load(&p->train_merged));
+                (unsigned long long)atomic_load(&p->train_failures), pipeline__due_len(p),
+                (unsigned long long)atomic_load(&p->train_merged));
     size_t inq = 0;
     for (int s = 0; s < p->nshards; s++) {
         pthread_mutex_lock(&p->shards[s].mu);

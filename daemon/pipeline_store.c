@@ -473,7 +473,7 @@ static void refeed(pipeline_t *p, struct dev *d, int64_t last_ts, int have_det)
                 rf.b.points[j] = t;
             }
         }
-        pipeline_feed(p, &rf.b);
+        pipeline__feed_at(p, &rf.b, -1); /* stored readings: no arrival */
     }
     batch_deinit(&rf.b);
 }

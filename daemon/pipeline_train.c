@@ -246,8 +246,10 @@ static void member_end(pipeline_t *p, struct member *m, int began, int run_rc, d
                     atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
             }
         }
-        if (rc && rc != ERR_RANGE)
+        if (rc && rc != ERR_RANGE) { /* ERR_RANGE: too little data yet, not a failure */
             log_warn("pipeline: training for device '%s' failed: %s", d->name, err_str(rc));
+            atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
+        }
         d->training = 0;
         pthread_mutex_unlock(&d->mu);
     }
@@ -280,9 +282,11 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         if (wrc == 0)
             wrc = detector_job_set_data(ms[i].job, ms[i].rows, ms[i].n);
         if (wrc) {
-            if (wrc != ERR_RANGE)
+            if (wrc != ERR_RANGE) { /* an error, not too little data: the training failed */
                 log_warn("pipeline: training window of '%s' not read: %s", ms[i].d->name,
                          err_str(wrc));
+                atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
+            }
             member_end(p, &ms[i], 1, ERR_RANGE, 0);
             memset(&ms[i], 0, sizeof ms[i]);
             began[i] = 0;

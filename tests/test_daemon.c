@@ -1,6 +1,7 @@
 /* tests/test_daemon.c: unit tests of daemon/config.c: defaults, the INI file, overrides and the
  * errors a bad file gets (file, line, reason); of the token file (daemon/auth.c) with the API's
- * token lookup; and of the device and channel limits (daemon/quota.c). */
+ * token lookup; of the device and channel limits (daemon/quota.c); and of a device's silence as
+ * /metrics counts it (pipeline_silence). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include "config.h"
 #include "detector.h"
 #include "err.h"
+#include "pipeline.h"
 #include "quota.h"
 
 /* Writes text to a temporary file; returns its path in buf. */
@@ -256,6 +258,47 @@ static void test_quota(void **state)
     quota_destroy(NULL);
 }
 
+/* pipeline_silence: the silence runs from the newest arrival, or from the start when none came
+ * since; a bucket counts a silence strictly longer than its bound; a clock that went back gives
+ * 0, never a negative age; counts accumulate over devices. */
+static void test_silence(void **state)
+{
+    (void)state;
+    const int64_t start = 1700000000000, now = start + 4000 * 1000;
+    size_t silent[PIPELINE_SILENT_N] = {0};
+    static const int after[PIPELINE_SILENT_N] = PIPELINE_SILENT_AFTER;
+    assert_int_equal(after[0], 60);
+    assert_int_equal(after[1], 300);
+    assert_int_equal(after[2], 3600);
+    /* Arrived a second ago: in no bucket. */
+    assert_int_equal(pipeline_silence(now, now - 1000, start, silent), 1000);
+    assert_int_equal(silent[0] + silent[1] + silent[2], 0);
+    /* Exactly 60 s: not more than 60. One millisecond more: in the first bucket only. */
+    assert_int_equal(pipeline_silence(now, now - 60000, start, silent), 60000);
+    assert_int_equal(silent[0], 0);
+    assert_int_equal(pipeline_silence(now, now - 60001, start, silent), 60001);
+    assert_int_equal(silent[0], 1);
+    assert_int_equal(silent[1], 0);
+    /* 301 s: the first two. */
+    (void)pipeline_silence(now, now - 301000, start, silent);
+    assert_int_equal(silent[0], 2);
+    assert_int_equal(silent[1], 1);
+    assert_int_equal(silent[2], 0);
+    /* None since the start (4,000 s ago): counted from the start, in all three. */
+    assert_int_equal(pipeline_silence(now, -1, start, silent), 4000 * 1000);
+    assert_int_equal(silent[0], 3);
+    assert_int_equal(silent[1], 2);
+    assert_int_equal(silent[2], 1);
+    /* An arrival after the start counts from itself, not from the start. */
+    assert_int_equal(pipeline_silence(now, start + 3990 * 1000, start, silent), 10000);
+    assert_int_equal(silent[0], 3);
+    /* The clock went back past the arrival: silent 0 ms, no bucket. */
+    assert_int_equal(pipeline_silence(now, now + 5000, start, silent), 0);
+    assert_int_equal(silent[0], 3);
+    assert_int_equal(silent[1], 2);
+    assert_int_equal(silent[2], 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +309,7 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_auth_file),
         cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_silence),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

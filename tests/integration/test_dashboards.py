@@ -210,7 +210,9 @@ class Files(unittest.TestCase):
                     "vigil_store_database_bytes", "vigil_inference_queue_readings",
                     "vigil_inference_seconds", "vigil_training_seconds", "vigil_model_swaps_total",
                     "vigil_train_queue_jobs", "vigil_train_postponed_total",
-                    "vigil_http_requests_total"):
+                    "vigil_http_requests_total", "vigil_devices_silent",
+                    "vigil_device_last_reading_timestamp_seconds",
+                    "vigil_model_training_failures_total"):
             self.assertIn(fam, exprs)
 
 

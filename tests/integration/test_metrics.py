@@ -195,11 +195,141 @@ class MetricsCap(PromtoolMixin, vt.DaemonTestCase):
         m = parse(text)
         self.assertEqual(value(m, "vigil_metrics_devices_omitted"), 0)
         want = sorted((f, dv.replace('"', '\\"')) for f in
-                      ("vigil_device_state", "vigil_device_model_version") for dv in devs)
+                      ("vigil_device_state", "vigil_device_model_version",
+                       "vigil_device_last_reading_timestamp_seconds") for dv in devs)
         got = [x for x in self.per_device(m) if x[0] != "vigil_device_anomaly_score"]
         self.assertEqual(got, want)
         for dv in devs:
             self.assertEqual(value(m, "vigil_device_state", device=dv.replace('"', '\\"')), 0)
+
+
+class SilentDevices(PromtoolMixin, vt.DaemonTestCase):
+    """A device that stops reporting shows it: vigil_device_last_reading_timestamp_seconds and the
+    device JSON's last_seen_ts are when its newest reading ARRIVED (not its timestamp: one
+    device sends 2001's readings, the other next year's), so the silent one's stays put while
+    the other's moves, and its age (scrape time less it) grows; a reading older than the
+    device's newest (stored, not scored) is an arrival too. vigil_devices_silent (buckets of 60
+    s and more, fixed: no test knob) counts 0 for devices heard from within the test and is
+    exported before any device; a declared device that never reported, and every device after
+    a restart, count from vigild's start (JSON null). Also what a fresh vigild exports at 0:
+    the training failure counter and each route's success code, not the whole code matrix."""
+
+    OLD = 978_307_200_000  # 2001-01-01: a backfill
+    NEW = None  # a year ahead of the wall clock: a gateway with a wrong clock
+
+    def scrape(self):
+        t0 = time.time()
+        text = self.d.metrics()
+        t1 = time.time()
+        self.promtool(text)
+        return parse(text), t0, t1
+
+    def seen(self, m, dev):
+        return value(m, "vigil_device_last_reading_timestamp_seconds", device=dev)
+
+    def post(self, dev, ts_list):
+        r = self.d.post_json([{"device": dev, "ts": t, "values": {"v": 1.0}} for t in ts_list])
+        self.assertEqual(r.status, 200, r)
+
+    def wait_seen(self, devs, after, timeout=10):
+        """Scrapes until every device in devs has a timestamp of at least `after` (the pipeline
+        learns of a reading a moment after its 200); bounded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m, t0, t1 = self.scrape()
+            if all((self.seen(m, dv) or 0) >= after for dv in devs):
+                return m, t0, t1
+            self.assertLess(time.monotonic(), deadline, (devs, after, m))
+            time.sleep(0.05)
+
+    def test_silent_device(self):
+        started = time.time()
+        m, _, _ = self.scrape()
+        # A fresh vigild: no device yet, every bucket exported at 0.
+        for after in ("60", "300", "3600"):
+            self.assertEqual(value(m, "vigil_devices_silent", after=after), 0, after)
+        self.assertEqual(value(m, "vigil_model_training_failures_total"), 0)
+        # Each route's success code(s) at 0 before its first request; no other code.
+        for route, code in (("ping", "204"), ("write", "204"), ("status", "200"),
+                            ("device", "200"), ("device", "201"), ("model_retrain", "202"),
+                            ("model_weights", "200"), ("not_found", "404")):
+            self.assertEqual(value(m, "vigil_http_requests_total", route=route, code=code), 0,
+                             (route, code))
+        codes = {(dict(k)["route"], dict(k)["code"]) for (name, k) in m
+                 if name == "vigil_http_requests_total"}
+        self.assertNotIn(("ping", "500"), codes)
+        self.assertNotIn(("model_retrain", "200"), codes)
+        self.assertLess(len(codes), 30, sorted(codes))
+
+        new = (int(time.time()) + 365 * 86400) * 1000
+        t_post = time.time()
+        self.post("s-old", [self.OLD + 1000 * k for k in range(5)])
+        self.post("s-new", [new + 1000 * k for k in range(5)])
+        # The longest id (200 bytes) with a quote: the longest line the gauge's family makes.
+        longest = 's-"' + "x" * 197
+        self.post(longest, [1])
+        # Declared, never reporting.
+        self.assertEqual(self.d.curl("PUT", "/v1/devices/s-quiet", "-H",
+                                     "Content-Type: application/json", "-d", "{}").status, 201)
+        m, t0, t1 = self.wait_seen(["s-old", "s-new", longest.replace('"', '\\"')],
+                                   t_post - 0.01)
+        seen_old, seen_new = self.seen(m, "s-old"), self.seen(m, "s-new")
+        for sv in (seen_old, seen_new):  # arrival: now, not 2001 nor next year
+            self.assertGreaterEqual(sv, t_post - 0.01)
+            self.assertLessEqual(sv, t1 + 0.01)
+        # The declared device: vigild's start (it never reported).
+        quiet = self.seen(m, "s-quiet")
+        self.assertLessEqual(quiet, started + 0.01)
+        self.assertGreater(quiet, started - 60)
+        # The device JSON says the same, in the style of last_ts/last.
+        for dv, sv, last_ts in (("s-old", seen_old, self.OLD + 4000), ("s-new", seen_new, new + 4000)):
+            doc = self.d.device(dv)
+            self.assertEqual(doc["last_ts"], last_ts)  # the reading's own timestamp
+            self.assertAlmostEqual(doc["last_seen_ts"] / 1000, sv, delta=0.0015)
+            self.assertEqual(doc["last_seen"][:19],
+                             time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(doc["last_seen_ts"]
+                                                                            // 1000)))
+        doc = self.d.device("s-quiet")
+        self.assertIsNone(doc["last_seen_ts"])
+        self.assertIsNone(doc["last_seen"])
+        listed = {x["id"]: x for x in self.d.get_json("/v1/devices")["devices"]}
+        self.assertEqual(listed["s-old"]["last_seen_ts"], self.d.device("s-old")["last_seen_ts"])
+
+        # s-new stops; s-old keeps reporting (still 2001's timestamps) for about 2 s.
+        age0 = t1 - seen_new
+        for k in range(5, 10):
+            time.sleep(0.4)
+            self.post("s-old", [self.OLD + 1000 * k])
+        m, t0, t1 = self.wait_seen(["s-old"], seen_old + 1.5)
+        self.assertEqual(self.seen(m, "s-new"), seen_new)  # silent: unchanged
+        self.assertGreater(self.seen(m, "s-old"), seen_old + 1.5)
+        age1 = t0 - self.seen(m, "s-new")
+        self.assertGreaterEqual(age1, age0 + 1.5)  # its age grows with the wall clock
+        self.assertLess(t1 - self.seen(m, "s-old"), age1)
+        self.assertEqual(self.d.device("s-new")["last_seen_ts"], round(seen_new * 1000))
+        # Everything arrived within this test, well under 60 s: no bucket counts a device
+        # (the 60 s bucket only while the test has not run that long on a slow machine).
+        if time.time() - started < 55:
+            self.assertEqual(value(m, "vigil_devices_silent", after="60"), 0)
+        self.assertEqual(value(m, "vigil_devices_silent", after="300"), 0)
+        self.assertEqual(value(m, "vigil_devices_silent", after="3600"), 0)
+
+        # A reading older than s-new's newest is stored but not scored: it still arrived.
+        t_post = time.time()
+        self.post("s-new", [new - 1000])
+        m, _, _ = self.wait_seen(["s-new"], t_post - 0.01)
+        self.assertEqual(self.d.get_json("/v1/devices/s-new/status")
+                         ["readings_not_scored_out_of_order"], 1)
+
+        # After a restart no reading has arrived yet: JSON null, and the gauge is the new
+        # start (a lower bound of the silence; what came before is not known).
+        t_restart = time.time()
+        self.d.restart()
+        m, _, _ = self.scrape()
+        for dv in ("s-old", "s-new", "s-quiet"):
+            self.assertIsNone(self.d.device(dv)["last_seen_ts"], dv)
+            self.assertGreaterEqual(self.seen(m, dv), t_restart - 0.01, dv)
+        self.assertEqual(value(m, "vigil_devices_silent", after="300"), 0)
 
 
 class MetricsCapFlagged(PromtoolMixin, vt.DaemonTestCase):
