@@ -38,7 +38,8 @@
  * or its regime is accepted (accept_after), which drops the hold. A training's reseed empties the
  * reference and drops the hold (the levels' units change).
  *
- * Cost: O(W C) a reading, no allocation (the levels are read from the context ring); the state
+ * Cost: O(W C) a reading, in one pass over the context ring's W rows (a channel's window is
+ * copied out only for the median, where it can matter), no allocation; the state
  * is inline in struct detector (detector_int.h). Threading: owner thread of the detector. */
 #include <math.h>
 #include <string.h>
@@ -86,16 +87,41 @@ static double median(const double *v, int n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* The least-squares line through v[0 .. n-1] (n >= 2), at u = at (u = 0 at the middle, so the
- * slope is sum(u v) / sum(u^2), sum(u^2) = n (n^2 - 1) / 12); *mean_out gets the mean. */
-static double line_at(const double *v, int n, double at, double *mean_out)
+/* The least-squares fits of P (the older q of the window) and Q (the newer q) for every
+ * channel at once, in one pass over the context ring's rows (row-major: each row is read once,
+ * not once per channel). Per channel, the sums are added in the same order as a fit of that
+ * channel's window alone would add them, so the results are those of such a fit to the bit. */
+struct shift_fits {
+    double sum[2][DETECTOR_MAX_CHANNELS]; /* [0]: P, [1]: Q */
+    double suv[2][DETECTOR_MAX_CHANNELS]; /* sum of (i - c0) v, i the index within P or Q */
+};
+
+static void window_fits(const detector_t *d, const float *x, int q, struct shift_fits *f)
 {
-    const double c0 = 0.5 * (n - 1), sxx = n * ((double)n * n - 1.0) / 12.0;
-    double sum = 0.0, suv = 0.0;
-    for (int i = 0; i < n; i++) {
-        sum += v[i];
-        suv += (i - c0) * v[i];
+    const int C = d->C, cap = d->ctx_cap, W = 2 * q;
+    const double c0 = 0.5 * (q - 1);
+    memset(f, 0, sizeof *f);
+    int row = ((d->ctx_head - (W - 1)) % cap + cap) % cap;
+    for (int i = 0; i < W; i++) {
+        const float *r = i < W - 1 ? d->ctx + (size_t)row * C : x;
+        const int h = i >= q;
+        const double u = (h ? i - q : i) - c0;
+        for (int c = 0; c < C; c++) {
+            double v = r[c];
+            f->sum[h][c] += v;
+            f->suv[h][c] += u * v;
+        }
+        if (++row == cap)
+            row = 0;
     }
+}
+
+/* The least-squares line of n readings (n >= 2) whose sums are sum and suv (window_fits), at
+ * u = at (u = 0 at the middle, so the slope is suv / sum(u^2), sum(u^2) = n (n^2 - 1) / 12);
+ * *mean_out gets the mean. */
+static double line_at(double sum, double suv, int n, double at, double *mean_out)
+{
+    const double sxx = n * ((double)n * n - 1.0) / 12.0;
     *mean_out = sum / n;
     return sum / n + suv / sxx * at;
 }
@@ -117,17 +143,20 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
     sh->valid = 1;
     const int judged = d->sh_n >= 2.0 * W;
     double tmax = -1.0, v[2 * DETECTOR_MAX_SHIFT];
+    struct shift_fits f;
+    window_fits(d, x, q, &f);
     for (int c = 0; c < d->C; c++) {
         sh->step[c] = 0.0;
         if (!(d->lscale[c] > 0.0f))
             continue;
         /* In raw units, then in training spreads (levels are affine in the readings). */
         const double m = d->lmean[c], sc = d->lscale[c];
-        window_raw(d, x, c, W, v);
         /* The jump at the change point between P's line and Q's line: a kink (a drift that
          * speeds up) is continuous there, a step is not. */
         double pre, qm;
-        double step = (line_at(v + p, q, -0.5 * q, &qm) - line_at(v, p, 0.5 * p, &pre)) / sc;
+        double step = (line_at(f.sum[1][c], f.suv[1][c], q, -0.5 * q, &qm) -
+                       line_at(f.sum[0][c], f.suv[0][c], p, 0.5 * p, &pre)) /
+                      sc;
         pre = (pre - m) / sc;
         qm = (qm - m) / sc;
         sh->step[c] = isfinite(step) ? step : 0.0;
@@ -147,6 +176,7 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
         if (2.0 * k * erfc(t / M_SQRT2) >= 1.0)
             continue;
         /* Q's median beyond the midpoint of the two levels, on the step's side. */
+        window_raw(d, x, c, W, v);
         double med = (median(v + p, q) - m) / sc;
         if (!((med - 0.5 * (pre + qm)) * (qm - pre) > 0.0))
             continue;
