@@ -2178,23 +2178,16 @@ static detector_t *reloaded(const detector_t *d)
     return e;
 }
 
-/* Runs make_ar_level(1800, 1500, ramp, by, seed) through a detector with op_point set as
- * given; returns the readings from the onset to the first flagged one (-1: never), *before the
- * anomalies opened before the onset, *top the top channel at the first flagged reading, *held
- * the flagged readings from the onset on (300 readings). With
- * save_at > 0, the detector is saved there and a loaded copy runs beside it and must agree bit
- * for bit. */
-static int ar_level_delay(int op_point, int ramp, double by, uint64_t seed, int save_at,
-                          int *before, int *top, int *held)
+/* Runs the n readings x[n, C] through a detector with cfg and frees x; returns the readings
+ * from onset to the first flagged one (-1: never), *before the anomalies opened before the
+ * onset, *top the top channel at the first flagged reading, *held the flagged readings from
+ * the onset on. With save_at > 0, the detector is saved there and a loaded copy runs beside it
+ * and must agree bit for bit. */
+static int onset_run(const struct detector_config *cfg, float *x, int n, int C, int onset,
+                     int save_at, int *before, int *top, int *held)
 {
-    const int n = 1800, onset = 1500, C = 4;
-    float *x = make_ar_level(n, onset, ramp, by, seed);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.op_point = op_point;
-    cfg.shift_len = 0; /* the operating point alone (the step test holds such a step too) */
     detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    assert_int_equal(detector_create(&d, cfg, C), 0);
     struct detector_result res, re;
     int flagged_at = -1;
     *before = *held = 0;
@@ -2221,6 +2214,24 @@ static int ar_level_delay(int op_point, int ramp, double by, uint64_t seed, int 
     detector_destroy(e);
     free(x);
     return flagged_at < 0 ? -1 : flagged_at - onset;
+}
+
+/* Runs make_ar_level(1800, 1500, ramp, by, seed) through a detector with op_point set as
+ * given; returns the readings from the onset to the first flagged one (-1: never), *before the
+ * anomalies opened before the onset, *top the top channel at the first flagged reading, *held
+ * the flagged readings from the onset on (300 readings). With
+ * save_at > 0, the detector is saved there and a loaded copy runs beside it and must agree bit
+ * for bit. */
+static int ar_level_delay(int op_point, int ramp, double by, uint64_t seed, int save_at,
+                          int *before, int *top, int *held)
+{
+    const int n = 1800, onset = 1500, C = 4;
+    float *x = make_ar_level(n, onset, ramp, by, seed);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.op_point = op_point;
+    cfg.shift_len = 0; /* the operating point alone (the step test holds such a step too) */
+    return onset_run(&cfg, x, n, C, onset, save_at, before, top, held);
 }
 
 /* A lasting step of 10 stationary deviations on an AR level channel, seeds 1-6: the one-step
@@ -2638,34 +2649,7 @@ static int step_drift_delay(int shift_len, int op_point, double by, double drift
     detector_config_default(&cfg);
     cfg.shift_len = shift_len;
     cfg.op_point = op_point;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
-    struct detector_result res, re;
-    int flagged_at = -1;
-    *before = *held = 0;
-    *top = -1;
-    for (int t = 0; t < n; t++) {
-        if (t == save_at)
-            e = reloaded(d);
-        step(d, x, t, C, NULL, &res);
-        if (e) {
-            step(e, x, t, C, NULL, &re);
-            assert_same_result(&res, &re, C);
-        }
-        if (t < onset) {
-            *before += res.changed && res.state == DET_ANOMALY;
-        } else {
-            *held += res.is_anomaly;
-            if (res.is_anomaly && flagged_at < 0) {
-                flagged_at = t;
-                *top = res.top_channel;
-            }
-        }
-    }
-    detector_destroy(d);
-    detector_destroy(e);
-    free(x);
-    return flagged_at < 0 ? -1 : flagged_at - onset;
+    return onset_run(&cfg, x, n, C, onset, save_at, before, top, held);
 }
 
 /* The step test on its own (op_point 0, which a step of this size would also trip): a flow
