@@ -251,7 +251,8 @@ void detector__shift_reset(detector_t *d);
  * took x in: *lik of the short means, *now of x's own deviations, *top the most extreme channel
  * of the short means (-1: none). All 0 until 2 err_short readings since the training. */
 void detector__opinion_eval(detector_t *d, const float *x, float *lik, float *now, int *top);
-/* The short means into the reference (not frozen, as the long window). */
+/* The short means into the reference (called where the long window takes a reading), unless
+ * lik, their likelihood, is at warn_level. */
 void detector__opinion_push(detector_t *d, float lik);
 /* Empties the reference (a training's reseed). */
 void detector__opinion_reset(detector_t *d);

@@ -18,9 +18,11 @@
  * operating point judges levels (detector_score.c, op_likelihood): Student's t with n = o_n /
  * err_short effective samples, scale sd sqrt(1 + 1 / n), sd at least OPIN_SD_FLOOR training
  * spreads, two-sided; the most extreme channel's tail times the channels judged and 2 (the
- * state looks at two likelihoods), on the likelihood's log scale. It joins the decision where
- * the operating point's likelihood does (opening on it needs the reading's own deviation at
- * clear_level; it holds an episode), and with season_opinion 2 the reported score too.
+ * state looks at two likelihoods), on the likelihood's log scale. A short deviation whose own
+ * likelihood is at warn_level stays out of that reference (else a missing cycle is learnt as it
+ * develops). Bit 1 of season_opinion (the default) joins it to the reported score only; bit 2
+ * joins it to the decision where the operating point's likelihood does (opening on it needs the
+ * reading's own deviation at clear_level; it holds an episode).
  *
  * Invariants: o_rec is NULL exactly when n_op is 0; o_prof points into it, after the records.
  * The phase is the reading index mod period, as the seasonal predictor's (regular sampling).
