@@ -74,6 +74,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->season_bins = 256;
     cfg->burst_memory = 1;
     cfg->shift_len = 32;
+    cfg->season_opinion = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -92,7 +93,8 @@ static int config_check(const struct detector_config *c)
         c->serving_f16 > 1 || c->err_corr < 0 || c->err_corr > 1 ||
         c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR || c->season_bins < 0 ||
         c->season_bins > DETECTOR_MAX_SEASON_BINS || c->burst_memory < 0 || c->burst_memory > 1 ||
-        c->shift_len < 0 || c->shift_len > DETECTOR_MAX_SHIFT)
+        c->shift_len < 0 || c->shift_len > DETECTOR_MAX_SHIFT || c->season_opinion < 0 ||
+        c->season_opinion > 3)
         return ERR_INVAL;
     return 0;
 }
@@ -190,6 +192,7 @@ void detector_destroy(detector_t *d)
         return;
     model_destroy(d->lstm);
     free(d->s_prof);
+    free(d->o_rec);
     free(d->block);
     free(d);
 }

@@ -7,7 +7,8 @@ target_sources(model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/detector_train.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_io.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_burst.c
-  ${CMAKE_CURRENT_LIST_DIR}/detector_shift.c)
+  ${CMAKE_CURRENT_LIST_DIR}/detector_shift.c
+  ${CMAKE_CURRENT_LIST_DIR}/detector_opinion.c)
 
 if(BUILD_TESTING)
   add_executable(test_detector ${PROJECT_SOURCE_DIR}/tests/test_detector.c)

@@ -214,6 +214,22 @@ struct detector_config {
                       training. q is at most half the
                       context ring (2 train.window readings), which it reads: the state is
                       1,560 bytes of sums a detector. 0: off */
+    /* Added in format 12 (formats 1-11 load with season_opinion 0: as they ran). */
+    int season_opinion; /* bits (with season_bins): a seasonal profile that a training found but
+                           did not choose (it did not validate 10 % better as a one-step
+                           predictor) is kept as a second opinion (detector_opinion.c): the
+                           reading's deviation from it, in the deviation's spread over the
+                           training rows, as an err_short exponential mean, judged against its
+                           own values since the training (Student's t, two-sided; a value at
+                           warn_level stays out of that reference; the most extreme channel's
+                           tail times the channels judged and 2), for every device (one channel
+                           too): a day that runs far below its weekly pattern through ordinary
+                           one-step changes is seen. Bit 1: its likelihood joins the reported
+                           score (the default, 1: the decision is unchanged); bit 2: it joins the
+                           decision as the operating point's likelihood does (measured, not
+                           adopted: docs/detection.md, "Fifteenth round"). Costs 4 season_bins +
+                           40 bytes for each channel with such a profile, nothing for the
+                           others. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

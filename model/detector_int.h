@@ -32,6 +32,14 @@
 /* Upper bound of season_bins. */
 #define DETECTOR_MAX_SEASON_BINS 1024
 
+/* season_opinion: one channel's found-but-not-chosen seasonal profile (detector_opinion.c). */
+struct detector__opinion {
+    int ch, period;    /* the channel, the profile's period in readings */
+    float mean, sd;    /* the deviation from the profile over the training rows (raw units) */
+    double ew;         /* the deviation in sd, as an err_short exponential mean */
+    double sum, sumsq; /* ew and its square summed over the o_n readings since the training */
+};
+
 struct detector {
     struct detector_config cfg;
     int C;
@@ -116,6 +124,18 @@ struct detector {
     int *s_period;
     float *s_a, *s_phi;
     float *s_prof;
+
+    /* season_opinion (detector_opinion.c): the profiles a training found but did not choose,
+     * kept as a second opinion. o_rec is one allocation of n_op records (channel order)
+     * followed by their profiles (o_prof: n_op x season_bins floats, the k-th record's bin b at
+     * o_prof[k * season_bins + b]); NULL when no channel has one. A training's result replaces
+     * it whole (detector_job_apply); destroy frees it. o_n counts the readings since the last
+     * training's reseed whose short deviations entered the records' sums (-1: none yet, the
+     * next reading starts the short means). */
+    struct detector__opinion *o_rec;
+    float *o_prof;
+    int n_op;
+    double o_n;
 
     /* burst_memory (detector_burst.c): the bursts since the last training (at most
      * DETECTOR_MAX_BURSTS, the newest at burst_head - 1; burst_n valid): their peak short mean
@@ -225,5 +245,24 @@ void detector__shift_after(detector_t *d, const float *x, const struct detector_
                            int keep, int push);
 /* Empties the reference (a training's reseed) and drops the hold. */
 void detector__shift_reset(detector_t *d);
+
+/* detector_opinion.c (season_opinion) */
+/* The likelihood of the second opinion for reading x[C] (index n_seen), after its short means
+ * took x in: *lik of the short means, *now of x's own deviations, *top the most extreme channel
+ * of the short means (-1: none). All 0 until 2 err_short readings since the training. */
+void detector__opinion_eval(detector_t *d, const float *x, float *lik, float *now, int *top);
+/* The short means into the reference (called where the long window takes a reading), unless
+ * lik, their likelihood, is at warn_level. */
+void detector__opinion_push(detector_t *d, float lik);
+/* Empties the reference (a training's reseed). */
+void detector__opinion_reset(detector_t *d);
+/* A new record block for the channels c with period[c] > 0 and !season[c] (their profiles at
+ * prof + c * bins, the deviations' mean and spread in mean[c], sd[c]): *out NULL and *n 0 when
+ * none. Caller owns *out; free with free. Returns ERR_NOMEM (*out NULL). Any thread. */
+int detector__opinion_make(struct detector__opinion **out, int *n, int C, int bins,
+                           const uint8_t *season, const int *period, const float *prof,
+                           const float *mean, const float *sd);
+/* detector_score.c: P(T > t) for Student's t with nu degrees of freedom. */
+double detector__t_tail(double t, double nu);
 
 #endif

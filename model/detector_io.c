@@ -51,8 +51,12 @@
  * u64; then DETECTOR_MAX_BURSTS floats of burst_peak and as many u64 of burst_end); then, only
  * when shift_len is set and C >= 2 (one channel has no step test), the step test's state (sh_n,
  * then sh_sum, sh_sumsq and sh_lsum, C doubles each, then sh_post, a double, and sh_ch1, an
- * int32); formats 1-10 load with both 0, as they ran. */
-#define DET_FORMAT 11u
+ * int32); formats 1-10 load with both 0, as they ran. Format 12 adds season_opinion at the
+ * config's end and, only when it and season_bins are set, after the step test's state, the
+ * second opinions (detector_opinion.c): n_op i32 and o_n f64, then n_op records (ch, period i32;
+ * mean, sd f32; ew, sum, sumsq f64) and n_op x season_bins floats of their profiles; formats 1-11
+ * load with season_opinion 0, as they ran. */
+#define DET_FORMAT 12u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -84,6 +88,10 @@
  * padding. */
 #define CFG_V10_SIZE                                                                               \
     ((offsetof(struct detector_config, burst_memory) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 11's config: up to season_opinion, the field format 12 added, with the tail padding. */
+#define CFG_V11_SIZE                                                                               \
+    ((offsetof(struct detector_config, season_opinion) + _Alignof(struct detector_config) - 1) /   \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -203,6 +211,22 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->sh_lsum, sizeof(double) * C);
         put(w, &d->sh_post, sizeof d->sh_post);
         put(w, &d->sh_ch1, sizeof d->sh_ch1);
+    }
+    if (d->cfg.season_opinion && d->cfg.season_bins > 0) {
+        put(w, &d->n_op, sizeof d->n_op);
+        put(w, &d->o_n, sizeof d->o_n);
+        for (int i = 0; i < d->n_op; i++) {
+            const struct detector__opinion *o = &d->o_rec[i];
+            put(w, &o->ch, sizeof o->ch);
+            put(w, &o->period, sizeof o->period);
+            put(w, &o->mean, sizeof o->mean);
+            put(w, &o->sd, sizeof o->sd);
+            put(w, &o->ew, sizeof o->ew);
+            put(w, &o->sum, sizeof o->sum);
+            put(w, &o->sumsq, sizeof o->sumsq);
+        }
+        if (d->n_op > 0)
+            put(w, d->o_prof, sizeof(float) * (size_t)d->n_op * (size_t)d->cfg.season_bins);
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -324,6 +348,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 9  ? CFG_V8_SIZE
         : fmt < 10 ? CFG_V9_SIZE
         : fmt < 11 ? CFG_V10_SIZE
+        : fmt < 12 ? CFG_V11_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -351,6 +376,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.burst_memory = 0;
         cfg.shift_len = 0;
     }
+    if (fmt < 12)
+        cfg.season_opinion = 0; /* format 11 and before: no second opinion */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -449,6 +476,36 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, &d->sh_post, sizeof d->sh_post);
         get(&r, &d->sh_ch1, sizeof d->sh_ch1);
     }
+    if (cfg.season_opinion && cfg.season_bins > 0) { /* format 12 and later, as the config says */
+        int n = 0;
+        get(&r, &n, sizeof n);
+        get(&r, &d->o_n, sizeof d->o_n);
+        /* Records and profiles: allocated only once the bytes are seen to be there. */
+        const size_t rec = 2 * sizeof(int) + 2 * sizeof(float) + 3 * sizeof(double);
+        const size_t SB = (size_t)cfg.season_bins;
+        if (!r.bad && n >= 1 && n <= C && (rec + sizeof(float) * SB) * (size_t)n <= r.len - r.off) {
+            d->o_rec = calloc(1, sizeof *d->o_rec * (size_t)n + sizeof(float) * SB * (size_t)n);
+            if (!d->o_rec) {
+                rc = ERR_NOMEM;
+                goto fail;
+            }
+            d->n_op = n;
+            d->o_prof = (float *)(d->o_rec + n);
+            for (int i = 0; i < n; i++) {
+                struct detector__opinion *o = &d->o_rec[i];
+                get(&r, &o->ch, sizeof o->ch);
+                get(&r, &o->period, sizeof o->period);
+                get(&r, &o->mean, sizeof o->mean);
+                get(&r, &o->sd, sizeof o->sd);
+                get(&r, &o->ew, sizeof o->ew);
+                get(&r, &o->sum, sizeof o->sum);
+                get(&r, &o->sumsq, sizeof o->sumsq);
+            }
+            get(&r, d->o_prof, sizeof(float) * SB * (size_t)n);
+        } else if (n != 0) {
+            r.bad = 1;
+        }
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -501,6 +558,15 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))
             goto fail;
+    for (int i = 0, prev = -1; i < d->n_op; i++) { /* channel order, valid periods and spreads */
+        const struct detector__opinion *o = &d->o_rec[i];
+        if (o->ch <= prev || o->ch >= C || o->period < 2 || o->period > cfg.history ||
+            !(o->sd > 0.0f && isfinite(o->sd)) || !isfinite(o->mean))
+            goto fail;
+        prev = o->ch;
+    }
+    if (cfg.season_opinion && cfg.season_bins > 0 && !(d->o_n >= -1.0 && d->o_n <= 1e18))
+        goto fail;
     for (size_t c = 0; cfg.season_bins > 0 && c < Cz; c++)
         if (d->season[c] > 1 || d->s_period[c] < 0 || d->s_period[c] > cfg.history ||
             (d->season[c] && d->s_period[c] < 2))

@@ -170,6 +170,7 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     detector__burst_clear(d);
     d->op_n = -1.0; /* unset: the next reading's levels start the short means */
     detector__shift_reset(d);
+    detector__opinion_reset(d);
     memset(d->op_sum, 0, sizeof d->op_sum);
     memset(d->op_sumsq, 0, sizeof d->op_sumsq);
     d->ring_head = d->ring_len = d->ring_since_resum = 0;
@@ -250,6 +251,11 @@ static double t_tail(double t, double nu)
 {
     double p = 0.5 * beta_inc(0.5 * nu, 0.5, nu / (nu + t * t));
     return t >= 0.0 ? p : 1.0 - p;
+}
+
+double detector__t_tail(double t, double nu)
+{
+    return t_tail(t, nu);
 }
 
 /* The likelihood of a short-window mean against the long window: with the window's mean and
@@ -469,6 +475,21 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             otop = sh.top;
         }
     }
+    /* season_opinion: a found-but-not-chosen seasonal profile's deviation (detector_opinion.c)
+     * joins the reported score (bit 1) and the operating point's likelihood in the decision
+     * (bit 2), for one channel too. */
+    float plik = 0.0f, pnow = 0.0f;
+    int ptop = -1;
+    if (cfg->season_opinion && d->n_op > 0) {
+        detector__opinion_eval(d, x, &plik, &pnow, &ptop);
+        if ((cfg->season_opinion & 2) && plik > olik) {
+            olik = plik;
+            onow = pnow;
+            otop = ptop;
+        }
+        if ((cfg->season_opinion & 1) && plik > lik)
+            lik = plik;
+    }
     float elik = dlik; /* the error's decision likelihood alone */
     if (olik > dlik)
         dlik = olik;
@@ -573,6 +594,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             st == DET_ANOMALY && !accepted, !cfg->freeze || st != DET_ANOMALY || accepted);
     if (!cfg->freeze || st != DET_ANOMALY || accepted) {
         ring_push(d, (float)mavg);
+        if (cfg->season_opinion)
+            detector__opinion_push(d, plik);
         if (cfg->op_point && d->op_n >= 0.0) {
             d->op_n += 1.0;
             for (int c = 0; c < C; c++) {

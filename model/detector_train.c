@@ -78,6 +78,7 @@ struct detector_job {
     uint8_t *season;
     int *s_period;
     float *s_prof, *s_a, *s_phi;
+    float *o_mean, *o_sd; /* the deviation from the profile over the training rows (opinion) */
     void *sea;
     /* results */
     model_t *cand;
@@ -147,13 +148,15 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->idx_end = d->n_seen;
     if (d->cfg.season_bins > 0) {
         const size_t SB = (size_t)d->cfg.season_bins;
-        j->sea = calloc(1, sizeof(float) * (C * SB + 3 * C) + C);
+        j->sea = calloc(1, sizeof(float) * (C * SB + 5 * C) + C);
         if (!j->sea)
             goto fail;
         float *q = j->sea;
         j->s_prof = q, q += C * SB;
         j->s_a = q, q += C;
         j->s_phi = q, q += C;
+        j->o_mean = q, q += C;
+        j->o_sd = q, q += C;
         j->s_period = (int *)q, q += C;
         j->season = (uint8_t *)q;
     }
@@ -802,7 +805,14 @@ static int season_fit(detector_job_t *j, int c, int nc, float *errq, double *r, 
     /* The deviations from the profile (raw units) and their AR(1) fit. */
     for (int t = 0; t < v; t++)
         det[t] = j->data[(size_t)t * C + c] - detector__season_at(prof, P, SB, idx0 + (uint64_t)t);
-    double mx = 0.0, my = 0.0, cxy = 0.0, cxx = 0.0;
+    double mx = 0.0, my = 0.0, cxy = 0.0, cxx = 0.0, ya = 0.0, yv = 0.0;
+    for (int t = 0; t < v; t++) /* season_opinion: the deviation's mean and spread */
+        ya += det[t];
+    ya /= v;
+    for (int t = 0; t < v; t++)
+        yv += (det[t] - ya) * (det[t] - ya);
+    j->o_mean[c] = (float)ya;
+    j->o_sd[c] = (float)sqrt(yv / v);
     for (int t = 0; t + 1 < v; t++) {
         mx += det[t];
         my += det[t + 1];
@@ -1346,10 +1356,17 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     /* The new profiles are allocated before anything changes, so a failure leaves d as it
      * was. */
     float *prof = NULL;
+    struct detector__opinion *opin = NULL;
+    int n_op = 0;
     if (recal && d->season && j->season) {
         int rc = season_profiles(&prof, j);
-        if (rc < 0)
+        if (rc == 0 && d->cfg.season_opinion)
+            rc = detector__opinion_make(&opin, &n_op, j->C, j->cfg.season_bins, j->season,
+                                        j->s_period, j->s_prof, j->o_mean, j->o_sd);
+        if (rc < 0) {
+            free(prof);
             return rc;
+        }
     }
     info->version = j->version;
     if (d->next_version <= j->version)
@@ -1390,6 +1407,10 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
             d->s_prof = prof;
             memcpy(d->s_a, j->s_a, sizeof(float) * C);
             memcpy(d->s_phi, j->s_phi, sizeof(float) * C);
+            free(d->o_rec); /* season_opinion: the profiles found and not chosen */
+            d->o_rec = opin;
+            d->o_prof = opin ? (float *)(opin + n_op) : NULL;
+            d->n_op = n_op;
         }
         detector__windows_seed(d, j->val_raw, j->n_raw);
         d->in_anomaly = 0;

@@ -108,6 +108,7 @@ static const struct field fields[] = {
     FI("season_bins", season_bins),
     FI("burst_memory", burst_memory),
     FI("shift_len", shift_len),
+    FI("season_opinion", season_opinion),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)

@@ -1,0 +1,149 @@
+/* model/detector_opinion.c: a found-but-not-chosen seasonal profile as a second opinion
+ * (detector_config.season_opinion).
+ *
+ * The seasonal candidate (detector_train.c, season_fit) finds a channel's period in a
+ * training's rows and builds a per-phase profile of it; the profile predicts the channel only
+ * where it validates 10 % better than what predicts it otherwise, as a one-step predictor.
+ * Where an LSTM follows a weekly or daily pattern well enough one step at a time, the profile
+ * is dropped, and with it the one thing that knows what the day should look like: a holiday,
+ * a line stopped on a working day or a chiller that did not start is reached through one-step
+ * changes of ordinary size, so the one-step error never sees it (docs/detection.md,
+ * "Thirteenth round": nyc_taxi's Thanksgiving, Christmas and blizzard).
+ *
+ * With season_opinion, each such channel keeps the profile (a record and season_bins floats).
+ * Its statistic is the reading's deviation from the profile, y = x - s(idx), less the
+ * deviation's mean over the training rows, in the deviation's spread over those rows, as an
+ * exponential mean of weight 2 / (err_short + 1): one reading does not decide, a day that runs
+ * low does. That short deviation is judged against its own values since the training, as the
+ * operating point judges levels (detector_score.c, op_likelihood): Student's t with n = o_n /
+ * err_short effective samples, scale sd sqrt(1 + 1 / n), sd at least OPIN_SD_FLOOR training
+ * spreads, two-sided; the most extreme channel's tail times the channels judged and 2 (the
+ * state looks at two likelihoods), on the likelihood's log scale. A short deviation whose own
+ * likelihood is at warn_level stays out of that reference (else a missing cycle is learnt as it
+ * develops). Bit 1 of season_opinion (the default) joins it to the reported score only; bit 2
+ * joins it to the decision where the operating point's likelihood does (opening on it needs the
+ * reading's own deviation at clear_level; it holds an episode).
+ *
+ * Invariants: o_rec is NULL exactly when n_op is 0; o_prof points into it, after the records.
+ * The phase is the reading index mod period, as the seasonal predictor's (regular sampling).
+ * No allocation in eval, push or reset.
+ * Threading: owner thread of the detector, except detector__opinion_make (any thread). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "detector_int.h"
+#include "err.h"
+
+/* The short deviation's spread is never taken below this many training spreads. */
+#define OPIN_SD_FLOOR 1.0
+/* |deviation| cap in training spreads (a wild reading stays finite). */
+#define OPIN_Z_CAP 1e6
+
+int detector__opinion_make(struct detector__opinion **out, int *n, int C, int bins,
+                           const uint8_t *season, const int *period, const float *prof,
+                           const float *mean, const float *sd)
+{
+    *out = NULL;
+    *n = 0;
+    int k = 0;
+    for (int c = 0; c < C; c++)
+        k += period[c] > 0 && !season[c] && sd[c] > 0.0f;
+    if (k == 0)
+        return 0;
+    const size_t SB = (size_t)bins;
+    struct detector__opinion *r = calloc(1, sizeof *r * (size_t)k + sizeof(float) * SB * k);
+    if (!r)
+        return ERR_NOMEM;
+    float *q = (float *)(r + k); /* the records' size is a multiple of 8: aligned */
+    for (int c = 0, i = 0; c < C; c++) {
+        if (!(period[c] > 0 && !season[c] && sd[c] > 0.0f))
+            continue;
+        r[i].ch = c;
+        r[i].period = period[c];
+        r[i].mean = mean[c];
+        r[i].sd = sd[c];
+        memcpy(q + (size_t)i * SB, prof + (size_t)c * SB, sizeof(float) * SB);
+        i++;
+    }
+    *out = r;
+    *n = k;
+    return 0;
+}
+
+void detector__opinion_reset(detector_t *d)
+{
+    d->o_n = -1.0;
+    for (int i = 0; i < d->n_op; i++)
+        d->o_rec[i].ew = d->o_rec[i].sum = d->o_rec[i].sumsq = 0.0;
+}
+
+void detector__opinion_push(detector_t *d, float lik)
+{
+    if (d->n_op == 0 || d->o_n < 0.0)
+        return;
+    if (lik >= d->cfg.warn_level)
+        return; /* a deviation at warning level stays out of its own reference */
+    d->o_n += 1.0;
+    for (int i = 0; i < d->n_op; i++) {
+        struct detector__opinion *r = &d->o_rec[i];
+        r->sum += r->ew;
+        r->sumsq += r->ew * r->ew;
+    }
+}
+
+/* The most extreme channel's t (of k judged) as a likelihood: tail times 2 (two-sided), 2 (two
+ * likelihoods) and k. */
+static float opin_score(double tmax, int k, double n)
+{
+    if (k < 1 || tmax < 0.0)
+        return 0.0f;
+    if (2.0 * 2.0 * k * 0.5 * erfc(tmax / M_SQRT2) >= 1.001)
+        return 0.0f; /* Student's tail is never below the Gaussian one: see op_tail_score */
+    double tail = 2.0 * 2.0 * k * detector__t_tail(tmax, n - 1.0);
+    double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
+    return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
+}
+
+void detector__opinion_eval(detector_t *d, const float *x, float *lik, float *now, int *top)
+{
+    *lik = *now = 0.0f;
+    *top = -1;
+    if (d->n_op == 0)
+        return;
+    const int SB = d->cfg.season_bins;
+    const double S = d->cfg.err_short, a = 2.0 / (S + 1.0);
+    double z[DETECTOR_MAX_CHANNELS];
+    for (int i = 0; i < d->n_op; i++) {
+        struct detector__opinion *r = &d->o_rec[i];
+        const float s = detector__season_at(d->o_prof + (size_t)i * SB, r->period, SB, d->n_seen);
+        double v = ((double)x[r->ch] - s - r->mean) / r->sd;
+        if (!(fabs(v) <= OPIN_Z_CAP))
+            v = v < 0.0 ? -OPIN_Z_CAP : OPIN_Z_CAP;
+        z[i] = v;
+        r->ew = d->o_n <= 0.0 ? v : r->ew + a * (v - r->ew);
+    }
+    if (d->o_n < 0.0)
+        d->o_n = 0.0;
+    if (d->o_n < 2.0 * S)
+        return;
+    const double n = d->o_n / S;
+    double tmax = -1.0, tnow = -1.0;
+    for (int i = 0; i < d->n_op; i++) {
+        const struct detector__opinion *r = &d->o_rec[i];
+        double mu = r->sum / d->o_n, var = r->sumsq / d->o_n - mu * mu;
+        double sd = var > 0.0 ? sqrt(var) : 0.0;
+        if (sd < OPIN_SD_FLOOR)
+            sd = OPIN_SD_FLOOR;
+        const double scale = sd * sqrt(1.0 + 1.0 / n);
+        const double t = fabs(r->ew - mu) / scale, tn = fabs(z[i] - mu) / scale;
+        if (t > tmax) {
+            tmax = t;
+            *top = r->ch;
+        }
+        if (tn > tnow)
+            tnow = tn;
+    }
+    *lik = opin_score(tmax, d->n_op, n);
+    *now = opin_score(tnow, d->n_op, n);
+}
