@@ -230,6 +230,14 @@ struct detector_config {
                            adopted: docs/detection.md, "Fifteenth round"). Costs 4 season_bins +
                            40 bytes for each channel with such a profile, nothing for the
                            others. 0: off */
+    /* Added in format 13 (formats 1-12 load with shift_plain 0: as they ran). */
+    int shift_plain; /* 1 (with shift_len): each channel's step is estimated by whichever of two
+                        estimates has the smaller deviation since the training, the jump between
+                        the two halves' lines (shift_len's) or the plain difference of their
+                        means. Both measure a clean step in full; the plain difference is twice
+                        as precise on a channel that is noise around a level (a flow), the
+                        lines' jump is blind to a smooth drift (a temperature). Costs 1,024
+                        bytes of sums a detector. 0: the lines' jump on every channel */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -50,6 +50,16 @@
  * steadier since the training than in it (a quantised one) would otherwise alarm on any step. */
 #define SHIFT_SD_FLOOR 0.1
 
+/* The mean and deviation (floored at SHIFT_SD_FLOOR) of a step estimate over the n readings
+ * of the reference, from its sums. */
+static double ref_sd(double sum, double sumsq, double n, double *mean_out)
+{
+    double mu = sum / n, var = sumsq / n - mu * mu;
+    double sd = var > 0.0 ? sqrt(var) : 0.0;
+    *mean_out = mu;
+    return sd < SHIFT_SD_FLOOR ? SHIFT_SD_FLOOR : sd;
+}
+
 /* q readings after the change, q before it: the context ring holds the 2 q - 1 before the
  * reading being scored (0: the test cannot run yet). */
 static int shift_q(const detector_t *d)
@@ -160,15 +170,23 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
         pre = (pre - m) / sc;
         qm = (qm - m) / sc;
         sh->step[c] = isfinite(step) ? step : 0.0;
+        sh->pstep[c] = isfinite(qm - pre) ? qm - pre : 0.0;
         if (!judged)
             continue;
-        double mu = d->sh_sum[c] / d->sh_n;
-        double var = d->sh_sumsq[c] / d->sh_n - mu * mu;
-        double sd = var > 0.0 ? sqrt(var) : 0.0;
-        if (sd < SHIFT_SD_FLOOR)
-            sd = SHIFT_SD_FLOOR;
+        double mu, sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, &mu), est = sh->step[c];
+        if (d->cfg.shift_plain) {
+            /* Both estimates measure a clean step at the change point in full, so the one that
+             * has varied less on this channel since the training is the more sensitive test:
+             * the plain difference on noise around a level, the lines' jump on a drift. */
+            double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
+            if (psd < sd) {
+                mu = pmu;
+                sd = psd;
+                est = sh->pstep[c];
+            }
+        }
         double lm = d->sh_lsum[c] / d->sh_n;
-        double t = fabs(sh->step[c] - mu) / sd;
+        double t = fabs(est - mu) / sd;
         if (!(fabs(qm - lm) > fabs(pre - lm)) || !(t > tmax))
             continue;
         /* A channel whose tail alone makes the likelihood 0 cannot raise it: the median (a
@@ -225,6 +243,8 @@ void detector__shift_after(detector_t *d, const float *x, const struct detector_
         double lv = ((double)x[c] - d->lmean[c]) / d->lscale[c];
         d->sh_sum[c] += sh->step[c];
         d->sh_sumsq[c] += sh->step[c] * sh->step[c];
+        d->sh_psum[c] += sh->pstep[c];
+        d->sh_psumsq[c] += sh->pstep[c] * sh->pstep[c];
         d->sh_lsum[c] += isfinite(lv) ? lv : 0.0;
     }
 }
@@ -235,6 +255,8 @@ void detector__shift_reset(detector_t *d)
     memset(d->sh_sum, 0, sizeof d->sh_sum);
     memset(d->sh_sumsq, 0, sizeof d->sh_sumsq);
     memset(d->sh_lsum, 0, sizeof d->sh_lsum);
+    memset(d->sh_psum, 0, sizeof d->sh_psum);
+    memset(d->sh_psumsq, 0, sizeof d->sh_psumsq);
     d->sh_ch1 = 0;
     d->sh_post = 0.0;
 }
