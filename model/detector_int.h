@@ -241,7 +241,7 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
 /* Inside an episode in which the step test reached alarm level: 1 while its channel's level
  * stays nearer the level the step went to than its mean since the training, else 0 (0 too when
  * no hold is armed). */
-float detector__shift_hold(const detector_t *d, const float *x);
+float detector__shift_hold(const detector_t *d, const float *x, const struct detector__shift *sh);
 /* After the state machine: arm (the step test at alarm level in an episode with no hold yet)
  * records sh's channel and level for the hold; otherwise the hold stays only while keep (the
  * episode goes on, not accepted); the reference takes the reading in when push (not frozen, as

@@ -58,8 +58,9 @@
  * load with season_opinion 0, as they ran. Format 13 adds shift_plain at the config's end and,
  * only when it and shift_len are set and C >= 2, the plain differences' sums after the step
  * test's state (sh_psum, sh_psumsq, C doubles each); formats 1-12 load with shift_plain 0, as
- * they ran. */
-#define DET_FORMAT 13u
+ * they ran. Format 14 adds shift_release at the config's end (no state); formats 1-13 load with
+ * it 0, as they ran. */
+#define DET_FORMAT 14u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -99,6 +100,10 @@
 /* Format 12's config: up to shift_plain, the field format 13 added, with the tail padding. */
 #define CFG_V12_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_plain) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 13's config: up to shift_release, the field format 14 added, with the tail padding. */
+#define CFG_V13_SIZE                                                                               \
+    ((offsetof(struct detector_config, shift_release) + _Alignof(struct detector_config) - 1) /    \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -361,6 +366,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 11 ? CFG_V10_SIZE
         : fmt < 12 ? CFG_V11_SIZE
         : fmt < 13 ? CFG_V12_SIZE
+        : fmt < 14 ? CFG_V13_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -392,6 +398,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.season_opinion = 0; /* format 11 and before: no second opinion */
     if (fmt < 13) /* format 12 and before: the lines' jump on every channel */
         cfg.shift_plain = 0;
+    if (fmt < 14)
+        cfg.shift_release = 0; /* format 13 and before: the hold waits for Q's mean */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -210,7 +210,7 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
     sh->lik = (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
-float detector__shift_hold(const detector_t *d, const float *x)
+float detector__shift_hold(const detector_t *d, const float *x, const struct detector__shift *sh)
 {
     const int q = shift_q(d), c = d->sh_ch1 - 1;
     if (q == 0 || c < 0 || c >= d->C || !(d->lscale[c] > 0.0f))
@@ -222,6 +222,29 @@ float detector__shift_hold(const detector_t *d, const float *x)
     qm = (qm / q - d->lmean[c]) / d->lscale[c];
     /* The reference level: the channel's mean since the training (frozen in the episode). */
     double lm = d->sh_n > 0.0 ? d->sh_lsum[c] / d->sh_n : 0.0;
+    if (d->cfg.shift_release && sh->valid && d->sh_n >= 4.0 * q) {
+        /* The fault's end is a step back toward the old level: the channel's step estimate
+         * (the one the test judges it on), against its own reference, taken toward lm. */
+        double mu, sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, &mu), est = sh->step[c];
+        if (d->cfg.shift_plain) {
+            double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
+            if (psd < sd) {
+                mu = pmu;
+                sd = psd;
+                est = sh->pstep[c];
+            }
+        }
+        /* Judged as the test judges an opening, on the decision's log scale at alarm_level,
+         * but for one channel named in advance (no Bonferroni factor): at the default
+         * alarm_level 0.45 the step back must reach 4.32 of its deviations. */
+        const double back = d->sh_post > lm ? mu - est : est - mu;
+        if (back > 0.0) {
+            double tail = 2.0 * erfc(back / sd / M_SQRT2);
+            double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
+            if (s >= d->cfg.alarm_level)
+                return -1.0f; /* released: the channel stepped back */
+        }
+    }
     return fabs(qm - d->sh_post) < fabs(qm - lm) ? 1.0f : 0.0f;
 }
 
