@@ -240,7 +240,8 @@ struct detector__shift {
 void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh);
 /* Inside an episode in which the step test reached alarm level: 1 while its channel's level
  * stays nearer the level the step went to than its mean since the training, else 0 (0 too when
- * no hold is armed). */
+ * no hold is armed); -1 with shift_release when sh (this reading's step test) shows that
+ * channel stepping back (the caller drops the hold). */
 float detector__shift_hold(const detector_t *d, const float *x, const struct detector__shift *sh);
 /* After the state machine: arm (the step test at alarm level in an episode with no hold yet)
  * records sh's channel and level for the hold; otherwise the hold stays only while keep (the

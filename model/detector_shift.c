@@ -38,6 +38,17 @@
  * or its regime is accepted (accept_after), which drops the hold. A training's reseed empties the
  * reference and drops the hold (the levels' units change).
  *
+ * shift_release (sixteenth round): the fault's end is itself a step, back toward the level
+ * before it (a valve reopening). The hold above waits for mean(Q) to cross the midpoint, about
+ * q / 2 readings after the return; with shift_release the held channel's step estimate (the
+ * one the test judges it on, against the same reference) ends the hold as soon as it shows a
+ * step back toward the mean level since the training that is significant at alarm_level for
+ * the one channel (no Bonferroni factor: the channel is named in advance; 4.32 deviations at
+ * the default 0.45). The share of the original step this needs is thus set by the estimate's
+ * precision (the step that armed the hold was at least 4.76 deviations, with C = 8), not by a
+ * fraction chosen for it. The release drops the hold (a later step at alarm level may arm it
+ * again in the same episode); other terms may still hold the episode.
+ *
  * Cost: O(W C) a reading, in one pass over the context ring's W rows (a channel's window is
  * copied out only for the median, where it can matter), no allocation; the state
  * is inline in struct detector (detector_int.h). Threading: owner thread of the detector. */
