@@ -230,6 +230,20 @@ struct detector_config {
                            adopted: docs/detection.md, "Fifteenth round"). Costs 4 season_bins +
                            40 bytes for each channel with such a profile, nothing for the
                            others. 0: off */
+    /* Added in format 13 (formats 1-12 load with shift_plain 0: as they ran). */
+    int shift_plain; /* 1 (with shift_len): each channel's step is estimated by whichever of two
+                        estimates has the smaller deviation since the training, the jump between
+                        the two halves' lines (shift_len's) or the plain difference of their
+                        means. Both measure a clean step in full; the plain difference is twice
+                        as precise on a channel that is noise around a level (a flow), the
+                        lines' jump is blind to a smooth drift (a temperature). Costs 1,024
+                        bytes of sums a detector. 0: the lines' jump on every channel */
+    /* Added in format 14 (formats 1-13 load with shift_release 0: as they ran). */
+    int shift_release; /* 1 (with shift_len): a step hold ends at once when the held channel's
+                          step estimate (the one the test judges it on) shows a step back
+                          toward the channel's level since the training (docs/detection.md,
+                          "Sixteenth round"). No state. 0: the hold waits for the newest
+                          shift_len readings' mean to cross the midpoint */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -109,6 +109,10 @@ struct detector {
         sh_lsum[DETECTOR_MAX_CHANNELS];
     double sh_post;
     int sh_ch1;
+    /* shift_plain: the same sums of the plain difference of the two halves' means (sh_psum,
+     * sh_psumsq), over the same sh_n readings. Inline: 1,024 bytes (saved only with shift_len
+     * and shift_plain set and C >= 2: 16 C bytes). */
+    double sh_psum[DETECTOR_MAX_CHANNELS], sh_psumsq[DETECTOR_MAX_CHANNELS];
 
     /* season_bins > 0 (else all NULL): the seasonal predictor of each channel (detector.c,
      * detector__season_pred). season[c] 1: channel c is predicted by its profile, whatever
@@ -225,18 +229,20 @@ void detector__burst_note(detector_t *d, enum detector_state st, double mavg);
 float detector__burst_cap(const detector_t *d, double mavg, float lik);
 /* detector_shift.c (shift_len): the step test of one reading. */
 struct detector__shift {
-    float lik;                          /* its likelihood (0: nothing judged) */
-    int top;                            /* the channel that gave it (-1: none) */
-    double pre, post;                   /* that channel's level before and after the step */
-    int valid;                          /* the step estimates below were computed */
-    double step[DETECTOR_MAX_CHANNELS]; /* each channel's step estimate, training spreads */
+    float lik;                           /* its likelihood (0: nothing judged) */
+    int top;                             /* the channel that gave it (-1: none) */
+    double pre, post;                    /* that channel's level before and after the step */
+    int valid;                           /* the step estimates below were computed */
+    double step[DETECTOR_MAX_CHANNELS];  /* each channel's step estimate, training spreads */
+    double pstep[DETECTOR_MAX_CHANNELS]; /* shift_plain: the plain difference of the means */
 };
 /* Evaluates the step test on reading x[C] (not yet in the context ring) into sh. */
 void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh);
 /* Inside an episode in which the step test reached alarm level: 1 while its channel's level
  * stays nearer the level the step went to than its mean since the training, else 0 (0 too when
- * no hold is armed). */
-float detector__shift_hold(const detector_t *d, const float *x);
+ * no hold is armed); -1 with shift_release when sh (this reading's step test) shows that
+ * channel stepping back (the caller drops the hold). */
+float detector__shift_hold(const detector_t *d, const float *x, const struct detector__shift *sh);
 /* After the state machine: arm (the step test at alarm level in an episode with no hold yet)
  * records sh's channel and level for the hold; otherwise the hold stays only while keep (the
  * episode goes on, not accepted); the reference takes the reading in when push (not frozen, as

@@ -55,8 +55,12 @@
  * config's end and, only when it and season_bins are set, after the step test's state, the
  * second opinions (detector_opinion.c): n_op i32 and o_n f64, then n_op records (ch, period i32;
  * mean, sd f32; ew, sum, sumsq f64) and n_op x season_bins floats of their profiles; formats 1-11
- * load with season_opinion 0, as they ran. */
-#define DET_FORMAT 12u
+ * load with season_opinion 0, as they ran. Format 13 adds shift_plain at the config's end and,
+ * only when it and shift_len are set and C >= 2, the plain differences' sums after the step
+ * test's state (sh_psum, sh_psumsq, C doubles each); formats 1-12 load with shift_plain 0, as
+ * they ran. Format 14 adds shift_release at the config's end (no state); formats 1-13 load with
+ * it 0, as they ran. */
+#define DET_FORMAT 14u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -92,6 +96,14 @@
 /* Format 11's config: up to season_opinion, the field format 12 added, with the tail padding. */
 #define CFG_V11_SIZE                                                                               \
     ((offsetof(struct detector_config, season_opinion) + _Alignof(struct detector_config) - 1) /   \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 12's config: up to shift_plain, the field format 13 added, with the tail padding. */
+#define CFG_V12_SIZE                                                                               \
+    ((offsetof(struct detector_config, shift_plain) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 13's config: up to shift_release, the field format 14 added, with the tail padding. */
+#define CFG_V13_SIZE                                                                               \
+    ((offsetof(struct detector_config, shift_release) + _Alignof(struct detector_config) - 1) /    \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -211,6 +223,10 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->sh_lsum, sizeof(double) * C);
         put(w, &d->sh_post, sizeof d->sh_post);
         put(w, &d->sh_ch1, sizeof d->sh_ch1);
+        if (d->cfg.shift_plain) {
+            put(w, d->sh_psum, sizeof(double) * C);
+            put(w, d->sh_psumsq, sizeof(double) * C);
+        }
     }
     if (d->cfg.season_opinion && d->cfg.season_bins > 0) {
         put(w, &d->n_op, sizeof d->n_op);
@@ -349,6 +365,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 10 ? CFG_V9_SIZE
         : fmt < 11 ? CFG_V10_SIZE
         : fmt < 12 ? CFG_V11_SIZE
+        : fmt < 13 ? CFG_V12_SIZE
+        : fmt < 14 ? CFG_V13_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -378,6 +396,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     }
     if (fmt < 12)
         cfg.season_opinion = 0; /* format 11 and before: no second opinion */
+    if (fmt < 13) /* format 12 and before: the lines' jump on every channel */
+        cfg.shift_plain = 0;
+    if (fmt < 14)
+        cfg.shift_release = 0; /* format 13 and before: the hold waits for Q's mean */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -475,6 +497,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->sh_lsum, sizeof(double) * Cz);
         get(&r, &d->sh_post, sizeof d->sh_post);
         get(&r, &d->sh_ch1, sizeof d->sh_ch1);
+        if (cfg.shift_plain) { /* format 13 and later, as the config says */
+            get(&r, d->sh_psum, sizeof(double) * Cz);
+            get(&r, d->sh_psumsq, sizeof(double) * Cz);
+        }
     }
     if (cfg.season_opinion && cfg.season_bins > 0) { /* format 12 and later, as the config says */
         int n = 0;

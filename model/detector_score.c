@@ -518,7 +518,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             hold = olik;
     }
     if (st == DET_ANOMALY && d->sh_ch1 > 0) {
-        float sh_hold = detector__shift_hold(d, x); /* the step it found persists */
+        float sh_hold = detector__shift_hold(d, x, &sh); /* the step it found persists */
+        if (sh_hold < 0.0f)
+            d->sh_ch1 = 0; /* released: the step went back (shift_release) */
         if (sh_hold > hold)
             hold = sh_hold;
     }

@@ -38,6 +38,17 @@
  * or its regime is accepted (accept_after), which drops the hold. A training's reseed empties the
  * reference and drops the hold (the levels' units change).
  *
+ * shift_release (sixteenth round): the fault's end is itself a step, back toward the level
+ * before it (a valve reopening). The hold above waits for mean(Q) to cross the midpoint, about
+ * q / 2 readings after the return; with shift_release the held channel's step estimate (the
+ * one the test judges it on, against the same reference) ends the hold as soon as it shows a
+ * step back toward the mean level since the training that is significant at alarm_level for
+ * the one channel (no Bonferroni factor: the channel is named in advance; 4.32 deviations at
+ * the default 0.45). The share of the original step this needs is thus set by the estimate's
+ * precision (the step that armed the hold was at least 4.76 deviations, with C = 8), not by a
+ * fraction chosen for it. The release drops the hold (a later step at alarm level may arm it
+ * again in the same episode); other terms may still hold the episode.
+ *
  * Cost: O(W C) a reading, in one pass over the context ring's W rows (a channel's window is
  * copied out only for the median, where it can matter), no allocation; the state
  * is inline in struct detector (detector_int.h). Threading: owner thread of the detector. */
@@ -49,6 +60,16 @@
 /* The step estimate's deviation is never taken below this many training spreads: a channel
  * steadier since the training than in it (a quantised one) would otherwise alarm on any step. */
 #define SHIFT_SD_FLOOR 0.1
+
+/* The mean and deviation (floored at SHIFT_SD_FLOOR) of a step estimate over the n readings
+ * of the reference, from its sums. */
+static double ref_sd(double sum, double sumsq, double n, double *mean_out)
+{
+    double mu = sum / n, var = sumsq / n - mu * mu;
+    double sd = var > 0.0 ? sqrt(var) : 0.0;
+    *mean_out = mu;
+    return sd < SHIFT_SD_FLOOR ? SHIFT_SD_FLOOR : sd;
+}
 
 /* q readings after the change, q before it: the context ring holds the 2 q - 1 before the
  * reading being scored (0: the test cannot run yet). */
@@ -160,15 +181,23 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
         pre = (pre - m) / sc;
         qm = (qm - m) / sc;
         sh->step[c] = isfinite(step) ? step : 0.0;
+        sh->pstep[c] = isfinite(qm - pre) ? qm - pre : 0.0;
         if (!judged)
             continue;
-        double mu = d->sh_sum[c] / d->sh_n;
-        double var = d->sh_sumsq[c] / d->sh_n - mu * mu;
-        double sd = var > 0.0 ? sqrt(var) : 0.0;
-        if (sd < SHIFT_SD_FLOOR)
-            sd = SHIFT_SD_FLOOR;
+        double mu, sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, &mu), est = sh->step[c];
+        if (d->cfg.shift_plain) {
+            /* Both estimates measure a clean step at the change point in full, so the one that
+             * has varied less on this channel since the training is the more sensitive test:
+             * the plain difference on noise around a level, the lines' jump on a drift. */
+            double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
+            if (psd < sd) {
+                mu = pmu;
+                sd = psd;
+                est = sh->pstep[c];
+            }
+        }
         double lm = d->sh_lsum[c] / d->sh_n;
-        double t = fabs(sh->step[c] - mu) / sd;
+        double t = fabs(est - mu) / sd;
         if (!(fabs(qm - lm) > fabs(pre - lm)) || !(t > tmax))
             continue;
         /* A channel whose tail alone makes the likelihood 0 cannot raise it: the median (a
@@ -192,7 +221,7 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
     sh->lik = (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
-float detector__shift_hold(const detector_t *d, const float *x)
+float detector__shift_hold(const detector_t *d, const float *x, const struct detector__shift *sh)
 {
     const int q = shift_q(d), c = d->sh_ch1 - 1;
     if (q == 0 || c < 0 || c >= d->C || !(d->lscale[c] > 0.0f))
@@ -204,6 +233,29 @@ float detector__shift_hold(const detector_t *d, const float *x)
     qm = (qm / q - d->lmean[c]) / d->lscale[c];
     /* The reference level: the channel's mean since the training (frozen in the episode). */
     double lm = d->sh_n > 0.0 ? d->sh_lsum[c] / d->sh_n : 0.0;
+    if (d->cfg.shift_release && sh->valid && d->sh_n >= 4.0 * q) {
+        /* The fault's end is a step back toward the old level: the channel's step estimate
+         * (the one the test judges it on), against its own reference, taken toward lm. */
+        double mu, sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, &mu), est = sh->step[c];
+        if (d->cfg.shift_plain) {
+            double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
+            if (psd < sd) {
+                mu = pmu;
+                sd = psd;
+                est = sh->pstep[c];
+            }
+        }
+        /* Judged as the test judges an opening, on the decision's log scale at alarm_level,
+         * but for one channel named in advance (no Bonferroni factor): at the default
+         * alarm_level 0.45 the step back must reach 4.32 of its deviations. */
+        const double back = d->sh_post > lm ? mu - est : est - mu;
+        if (back > 0.0) {
+            double tail = 2.0 * erfc(back / sd / M_SQRT2);
+            double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
+            if (s >= d->cfg.alarm_level)
+                return -1.0f; /* released: the channel stepped back */
+        }
+    }
     return fabs(qm - d->sh_post) < fabs(qm - lm) ? 1.0f : 0.0f;
 }
 
@@ -225,6 +277,8 @@ void detector__shift_after(detector_t *d, const float *x, const struct detector_
         double lv = ((double)x[c] - d->lmean[c]) / d->lscale[c];
         d->sh_sum[c] += sh->step[c];
         d->sh_sumsq[c] += sh->step[c] * sh->step[c];
+        d->sh_psum[c] += sh->pstep[c];
+        d->sh_psumsq[c] += sh->pstep[c] * sh->pstep[c];
         d->sh_lsum[c] += isfinite(lv) ? lv : 0.0;
     }
 }
@@ -235,6 +289,8 @@ void detector__shift_reset(detector_t *d)
     memset(d->sh_sum, 0, sizeof d->sh_sum);
     memset(d->sh_sumsq, 0, sizeof d->sh_sumsq);
     memset(d->sh_lsum, 0, sizeof d->sh_lsum);
+    memset(d->sh_psum, 0, sizeof d->sh_psum);
+    memset(d->sh_psumsq, 0, sizeof d->sh_psumsq);
     d->sh_ch1 = 0;
     d->sh_post = 0.0;
 }

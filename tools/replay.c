@@ -109,6 +109,8 @@ static const struct field fields[] = {
     FI("burst_memory", burst_memory),
     FI("shift_len", shift_len),
     FI("season_opinion", season_opinion),
+    FI("shift_plain", shift_plain),
+    FI("shift_release", shift_release),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
