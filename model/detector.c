@@ -75,8 +75,8 @@ void detector_config_default(struct detector_config *cfg)
     cfg->burst_memory = 1;
     cfg->shift_len = 32;
     cfg->season_opinion = 1;
-    cfg->shift_plain = 0;
-    cfg->shift_release = 0;
+    cfg->shift_plain = 1;
+    cfg->shift_release = 1;
 }
 
 static int config_check(const struct detector_config *c)
