@@ -71,6 +71,26 @@ static double ref_sd(double sum, double sumsq, double n, double *mean_out)
     return sd < SHIFT_SD_FLOOR ? SHIFT_SD_FLOOR : sd;
 }
 
+/* Channel c's step estimate as the test judges it, with its reference's mean and deviation
+ * (*mu, *sd): the lines' jump, or with shift_plain whichever of it and the plain difference
+ * has varied less on this channel since the training. Both measure a clean step at the change
+ * point in full, so the less varied one is the more sensitive test: the plain difference on
+ * noise around a level, the lines' jump on a drift. Needs d->sh_n > 0. */
+static double judged_step(const detector_t *d, const struct detector__shift *sh, int c,
+                          double *mu, double *sd)
+{
+    *sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, mu);
+    if (d->cfg.shift_plain) {
+        double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
+        if (psd < *sd) {
+            *mu = pmu;
+            *sd = psd;
+            return sh->pstep[c];
+        }
+    }
+    return sh->step[c];
+}
+
 /* q readings after the change, q before it: the context ring holds the 2 q - 1 before the
  * reading being scored (0: the test cannot run yet). */
 static int shift_q(const detector_t *d)
@@ -184,18 +204,7 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
         sh->pstep[c] = isfinite(qm - pre) ? qm - pre : 0.0;
         if (!judged)
             continue;
-        double mu, sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, &mu), est = sh->step[c];
-        if (d->cfg.shift_plain) {
-            /* Both estimates measure a clean step at the change point in full, so the one that
-             * has varied less on this channel since the training is the more sensitive test:
-             * the plain difference on noise around a level, the lines' jump on a drift. */
-            double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
-            if (psd < sd) {
-                mu = pmu;
-                sd = psd;
-                est = sh->pstep[c];
-            }
-        }
+        double mu, sd, est = judged_step(d, sh, c, &mu, &sd);
         double lm = d->sh_lsum[c] / d->sh_n;
         double t = fabs(est - mu) / sd;
         if (!(fabs(qm - lm) > fabs(pre - lm)) || !(t > tmax))
@@ -236,15 +245,7 @@ float detector__shift_hold(const detector_t *d, const float *x, const struct det
     if (d->cfg.shift_release && sh->valid && d->sh_n >= 4.0 * q) {
         /* The fault's end is a step back toward the old level: the channel's step estimate
          * (the one the test judges it on), against its own reference, taken toward lm. */
-        double mu, sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, &mu), est = sh->step[c];
-        if (d->cfg.shift_plain) {
-            double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
-            if (psd < sd) {
-                mu = pmu;
-                sd = psd;
-                est = sh->pstep[c];
-            }
-        }
+        double mu, sd, est = judged_step(d, sh, c, &mu, &sd);
         /* Judged as the test judges an opening, on the decision's log scale at alarm_level,
          * but for one channel named in advance (no Bonferroni factor): at the default
          * alarm_level 0.45 the step back must reach 4.32 of its deviations. */
