@@ -76,8 +76,8 @@ static double ref_sd(double sum, double sumsq, double n, double *mean_out)
  * has varied less on this channel since the training. Both measure a clean step at the change
  * point in full, so the less varied one is the more sensitive test: the plain difference on
  * noise around a level, the lines' jump on a drift. Needs d->sh_n > 0. */
-static double judged_step(const detector_t *d, const struct detector__shift *sh, int c,
-                          double *mu, double *sd)
+static double judged_step(const detector_t *d, const struct detector__shift *sh, int c, double *mu,
+                          double *sd)
 {
     *sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, mu);
     if (d->cfg.shift_plain) {

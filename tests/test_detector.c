@@ -1366,6 +1366,24 @@ static void as_format6(unsigned char *buf, size_t *len, uint32_t fmt)
     memcpy(buf + *len - 4, &crc, 4);
 }
 
+/* Cuts the save buf[*len] back to format fmt, whose config ended before the field at offset
+ * field of struct detector_config (padded to the struct's alignment): the config's newer bytes
+ * are dropped, junk is written where the field lies if it took that padding (the older format
+ * must not read it), and the format number and CRC are redone. Returns 1 when the junk went
+ * into the padding. */
+static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk, uint32_t fmt)
+{
+    const size_t al = _Alignof(struct detector_config), size = sizeof(struct detector_config);
+    const size_t keep = (field + al - 1) / al * al;
+    memmove(buf + 12 + keep, buf + 12 + size, *len - 12 - size);
+    *len -= size - keep;
+    const int in_padding = field + sizeof(int) <= keep;
+    if (in_padding)
+        memcpy(buf + 12 + field, &junk, sizeof junk);
+    as_format6(buf, len, fmt);
+    return in_padding;
+}
+
 static void test_load_format5(void **unused)
 {
     enum { N = 1199, C = 6, CUT = 300 };
@@ -2045,22 +2063,9 @@ static void test_load_format8(void **unused)
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
     assert_int_equal(got, len);
-    /* Format 8: the config ends before model_kind (with the struct's tail padding). */
-    const size_t al = _Alignof(struct detector_config);
-    const size_t cfg8 = (offsetof(struct detector_config, model_kind) + al - 1) / al * al;
-    const size_t tail = sizeof(struct detector_config) - cfg8;
-    memmove(buf + 12 + cfg8, buf + 12 + sizeof(struct detector_config),
-            len - 12 - sizeof(struct detector_config));
-    len -= tail;
-    /* Where model_kind took format 8's tail padding (the configs are then the same size),
-     * junk there: format 8 must not read it. */
-    const size_t at = 12 + offsetof(struct detector_config, model_kind);
-    const int in_padding = at + sizeof(int) <= 12 + cfg8;
-    if (in_padding) {
-        const int junk = 99;
-        memcpy(buf + at, &junk, sizeof junk);
-    }
-    as_format6(buf, &len, 8);
+    /* Format 8: the config ends before model_kind; where model_kind took format 8's tail
+     * padding (the configs are then the same size), junk there: format 8 must not read it. */
+    cut_to_format(buf, &len, offsetof(struct detector_config, model_kind), 99, 8);
     assert_int_equal(detector_load(&b, buf, len), 0);
     /* The same bytes claiming format 9: a config cut short, or the junk as model_kind (not a
      * kind): not loaded either way. */
@@ -2570,17 +2575,7 @@ static void test_load_format9(void **unused)
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
-    const size_t al = _Alignof(struct detector_config);
-    const size_t cfg9 = (offsetof(struct detector_config, season_bins) + al - 1) / al * al;
-    memmove(buf + 12 + cfg9, buf + 12 + sizeof cfg, len - 12 - sizeof cfg);
-    len -= sizeof cfg - cfg9;
-    const size_t at = 12 + offsetof(struct detector_config, season_bins);
-    const int in_padding = at + sizeof(int) <= 12 + cfg9;
-    if (in_padding) {
-        const int junk = 256;
-        memcpy(buf + at, &junk, sizeof junk);
-    }
-    as_format6(buf, &len, 9);
+    cut_to_format(buf, &len, offsetof(struct detector_config, season_bins), 256, 9);
     assert_int_equal(detector_load(&b, buf, len), 0);
     for (int t = CUT; t < N; t++) {
         step(a, x, t, 1, NULL, &ra);
@@ -2925,16 +2920,7 @@ static void test_load_format10(void **unused)
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
-    const size_t al = _Alignof(struct detector_config);
-    const size_t cfg10 = (offsetof(struct detector_config, burst_memory) + al - 1) / al * al;
-    memmove(buf + 12 + cfg10, buf + 12 + sizeof cfg, len - 12 - sizeof cfg);
-    len -= sizeof cfg - cfg10;
-    const size_t at = 12 + offsetof(struct detector_config, burst_memory);
-    if (at + sizeof(int) <= 12 + cfg10) { /* burst_memory took format 10's padding: junk there */
-        const int junk = 256;
-        memcpy(buf + at, &junk, sizeof junk);
-    }
-    as_format6(buf, &len, 10);
+    cut_to_format(buf, &len, offsetof(struct detector_config, burst_memory), 256, 10);
     assert_int_equal(detector_load(&b, buf, len), 0);
     int opened = 0;
     for (int t = CUT; t < N; t++) {
@@ -2973,16 +2959,7 @@ static void test_load_format11(void **unused)
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
-    const size_t al = _Alignof(struct detector_config);
-    const size_t cfg11 = (offsetof(struct detector_config, season_opinion) + al - 1) / al * al;
-    memmove(buf + 12 + cfg11, buf + 12 + sizeof cfg, len - 12 - sizeof cfg);
-    len -= sizeof cfg - cfg11;
-    const size_t at = 12 + offsetof(struct detector_config, season_opinion);
-    if (at + sizeof(int) <= 12 + cfg11) { /* the field took format 11's padding: junk there */
-        const int junk = 1;
-        memcpy(buf + at, &junk, sizeof junk);
-    }
-    as_format6(buf, &len, 11);
+    cut_to_format(buf, &len, offsetof(struct detector_config, season_opinion), 1, 11);
     assert_int_equal(detector_load(&b, buf, len), 0);
     double top = 0.0;
     for (int t = CUT; t < N; t++) {
@@ -3103,15 +3080,7 @@ static void test_load_format12(void **unused)
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
-    const size_t al = _Alignof(struct detector_config);
-    const size_t cfg12 = (offsetof(struct detector_config, shift_plain) + al - 1) / al * al;
-    memmove(buf + 12 + cfg12, buf + 12 + sizeof cfg, len - 12 - sizeof cfg);
-    len -= sizeof cfg - cfg12;
-    const size_t at = 12 + offsetof(struct detector_config, shift_plain);
-    const int junk = 256;
-    if (at + sizeof(int) <= 12 + cfg12) /* shift_plain took format 12's padding: junk there */
-        memcpy(buf + at, &junk, sizeof junk);
-    as_format6(buf, &len, 12);
+    cut_to_format(buf, &len, offsetof(struct detector_config, shift_plain), 256, 12);
     assert_int_equal(detector_load(&b, buf, len), 0);
     int opened = 0;
     for (int t = CUT; t < N; t++) {
@@ -3132,8 +3101,8 @@ static void test_load_format12(void **unused)
 
 /* A format-13 save (no shift_release in its config; junk where the field lies in the config's
  * tail padding) of a six-channel detector with the step test and shift_plain on loads with
- * shift_release 0 and continues bit for bit as the saved detector (through a step of 8 deviations, which opens an
- * episode); the same bytes claimed as format 14 are refused (the junk is not a valid
+ * shift_release 0 and continues bit for bit as the saved detector (through a step of 8 deviations,
+ * which opens an episode); the same bytes claimed as format 14 are refused (the junk is not a valid
  * shift_release). */
 static void test_load_format13(void **unused)
 {
@@ -3152,15 +3121,7 @@ static void test_load_format13(void **unused)
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
-    const size_t al = _Alignof(struct detector_config);
-    const size_t cfg13 = (offsetof(struct detector_config, shift_release) + al - 1) / al * al;
-    memmove(buf + 12 + cfg13, buf + 12 + sizeof cfg, len - 12 - sizeof cfg);
-    len -= sizeof cfg - cfg13;
-    const size_t at = 12 + offsetof(struct detector_config, shift_release);
-    const int junk = 256;
-    if (at + sizeof(int) <= 12 + cfg13) /* shift_release took format 13's padding: junk there */
-        memcpy(buf + at, &junk, sizeof junk);
-    as_format6(buf, &len, 13);
+    cut_to_format(buf, &len, offsetof(struct detector_config, shift_release), 256, 13);
     assert_int_equal(detector_load(&b, buf, len), 0);
     int opened = 0;
     for (int t = CUT; t < N; t++) {
