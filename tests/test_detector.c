@@ -2999,31 +2999,8 @@ static int plain_step_run(int shift_plain, double by, uint64_t seed, int save_at
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.shift_plain = shift_plain;
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, C), 0);
-    struct detector_result res, re;
-    int flagged_at = -1;
-    *before = *held = 0;
-    for (int t = 0; t < n; t++) {
-        if (t == save_at)
-            e = reloaded(d);
-        step(d, x, t, C, NULL, &res);
-        if (e) {
-            step(e, x, t, C, NULL, &re);
-            assert_same_result(&res, &re, C);
-        }
-        if (t < onset) {
-            *before += res.changed && res.state == DET_ANOMALY;
-        } else {
-            *held += res.is_anomaly;
-            if (res.is_anomaly && flagged_at < 0)
-                flagged_at = t;
-        }
-    }
-    detector_destroy(d);
-    detector_destroy(e);
-    free(x);
-    return flagged_at < 0 ? -1 : flagged_at - onset;
+    int top;
+    return onset_run(&cfg, x, n, C, onset, save_at, before, &top, held);
 }
 
 /* A flow that is white noise around its level (deviation 1) steps down by 2 deviations at
