@@ -235,6 +235,7 @@ struct detector__shift {
     int valid;                           /* the step estimates below were computed */
     double step[DETECTOR_MAX_CHANNELS];  /* each channel's step estimate, training spreads */
     double pstep[DETECTOR_MAX_CHANNELS]; /* shift_plain: the plain difference of the means */
+    double level[DETECTOR_MAX_CHANNELS]; /* the newer q readings' mean, training spreads */
 };
 /* Evaluates the step test on reading x[C] (not yet in the context ring) into sh. */
 void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh);

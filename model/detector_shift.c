@@ -200,6 +200,7 @@ void detector__shift_eval(const detector_t *d, const float *x, struct detector__
                       sc;
         pre = (pre - m) / sc;
         qm = (qm - m) / sc;
+        sh->level[c] = qm;
         sh->step[c] = isfinite(step) ? step : 0.0;
         sh->pstep[c] = isfinite(qm - pre) ? qm - pre : 0.0;
         if (!judged)
@@ -235,11 +236,18 @@ float detector__shift_hold(const detector_t *d, const float *x, const struct det
     const int q = shift_q(d), c = d->sh_ch1 - 1;
     if (q == 0 || c < 0 || c >= d->C || !(d->lscale[c] > 0.0f))
         return 0.0f;
-    double v[2 * DETECTOR_MAX_SHIFT], qm = 0.0;
-    window_raw(d, x, c, 2 * q, v);
-    for (int i = q; i < 2 * q; i++)
-        qm += v[i];
-    qm = (qm / q - d->lmean[c]) / d->lscale[c];
+    /* The channel's level: the newer q readings' mean, as the test computed it this reading
+     * (the same sum in the same order when the hold reads it itself). */
+    double qm = 0.0;
+    if (sh->valid) {
+        qm = sh->level[c];
+    } else {
+        double v[2 * DETECTOR_MAX_SHIFT];
+        window_raw(d, x, c, 2 * q, v);
+        for (int i = q; i < 2 * q; i++)
+            qm += v[i];
+        qm = (qm / q - d->lmean[c]) / d->lscale[c];
+    }
     /* The reference level: the channel's mean since the training (frozen in the episode). */
     double lm = d->sh_n > 0.0 ? d->sh_lsum[c] / d->sh_n : 0.0;
     if (d->cfg.shift_release && sh->valid && d->sh_n >= 4.0 * q) {
