@@ -244,6 +244,18 @@ struct detector_config {
                           toward the channel's level since the training (docs/detection.md,
                           "Sixteenth round"). No state. 0: the hold waits for the newest
                           shift_len readings' mean to cross the midpoint */
+    /* Added in format 15 (formats 1-14 load with onset_record 0: as they ran). */
+    float onset_record; /* in [0, 1]: how an onset's reported score ranks above score_level
+                           (detector_score.c, onset_rank). An onset (a reading reported at or
+                           above score_level, not capped by the onset filter) is reported at
+                           score_level + (1 - score_level) (r g + (1 - r) l), r = onset_record,
+                           l its likelihood's own place above score_level, and g = 1 -
+                           exp(-e) for e > 0, the excess of the short window's largest raw
+                           score over the largest raw score of every reading that left the
+                           short window since the training: an excursion beyond anything the
+                           device has shown since then ranks above one it has shown before.
+                           The decision is unchanged. Costs 8 bytes of state. 0: the onset's
+                           likelihood as it is */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -153,6 +153,12 @@ struct detector {
     float burst_peak[DETECTOR_MAX_BURSTS];
     uint64_t burst_end[DETECTOR_MAX_BURSTS];
 
+    /* onset_record (detector_score.c, onset_rank): the largest raw score of the readings that
+     * left the short window since the last training's reseed (the reseed's calibration rows
+     * included), and how many did (rec_n < err_short: too few to say what is a record). */
+    float rec_max;
+    int rec_n;
+
     /* threshold state machine */
     enum detector_state det_state;
     int below;      /* consecutive readings below clear_level; in state normal, readings since an

@@ -59,8 +59,10 @@
  * only when it and shift_len are set and C >= 2, the plain differences' sums after the step
  * test's state (sh_psum, sh_psumsq, C doubles each); formats 1-12 load with shift_plain 0, as
  * they ran. Format 14 adds shift_release at the config's end (no state); formats 1-13 load with
- * it 0, as they ran. */
-#define DET_FORMAT 14u
+ * it 0, as they ran. Format 15 adds onset_record at the config's end and, only when it is set
+ * (> 0), its reference after the second opinions (rec_max f32, rec_n i32); formats 1-14 load
+ * with onset_record 0, as they ran. */
+#define DET_FORMAT 15u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -104,6 +106,10 @@
 /* Format 13's config: up to shift_release, the field format 14 added, with the tail padding. */
 #define CFG_V13_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_release) + _Alignof(struct detector_config) - 1) /    \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 14's config: up to onset_record, the field format 15 added, with the tail padding. */
+#define CFG_V14_SIZE                                                                               \
+    ((offsetof(struct detector_config, onset_record) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -244,6 +250,10 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         if (d->n_op > 0)
             put(w, d->o_prof, sizeof(float) * (size_t)d->n_op * (size_t)d->cfg.season_bins);
     }
+    if (d->cfg.onset_record > 0.0f) {
+        put(w, &d->rec_max, sizeof d->rec_max);
+        put(w, &d->rec_n, sizeof d->rec_n);
+    }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -367,6 +377,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 12 ? CFG_V11_SIZE
         : fmt < 13 ? CFG_V12_SIZE
         : fmt < 14 ? CFG_V13_SIZE
+        : fmt < 15 ? CFG_V14_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -390,16 +401,18 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.model_kind = DET_MODEL_AUTO; /* format 8 and before: keep-or-swap by validation */
     if (fmt < 10)
         cfg.season_bins = 0; /* format 9 and before: no seasonal predictor */
-    if (fmt < 11) { /* format 10 and before: no memory of bursts, no step test */
+    if (fmt < 11) {          /* format 10 and before: no memory of bursts, no step test */
         cfg.burst_memory = 0;
         cfg.shift_len = 0;
     }
     if (fmt < 12)
         cfg.season_opinion = 0; /* format 11 and before: no second opinion */
-    if (fmt < 13) /* format 12 and before: the lines' jump on every channel */
+    if (fmt < 13)               /* format 12 and before: the lines' jump on every channel */
         cfg.shift_plain = 0;
     if (fmt < 14)
         cfg.shift_release = 0; /* format 13 and before: the hold waits for Q's mean */
+    if (fmt < 15)
+        cfg.onset_record = 0.0f; /* format 14 and before: onsets reported at their likelihood */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -532,6 +545,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             r.bad = 1;
         }
     }
+    if (cfg.onset_record > 0.0f) { /* format 15 and later, as the config says */
+        get(&r, &d->rec_max, sizeof d->rec_max);
+        get(&r, &d->rec_n, sizeof d->rec_n);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -579,7 +596,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||
           d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)) ||
         (cfg.shift_len > 0 && C >= 2 &&
-         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C)))
+         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C)) ||
+        (cfg.onset_record > 0.0f &&
+         (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

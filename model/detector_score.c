@@ -155,10 +155,15 @@ static void ring_push(detector_t *d, float raw)
 static double short_push(detector_t *d, float raw)
 {
     const int S = d->cfg.err_short;
-    if (d->short_len == S)
-        d->short_sum -= d->shortbuf[d->short_head];
-    else
+    if (d->short_len == S) {
+        float old = d->shortbuf[d->short_head];
+        d->short_sum -= old;
+        /* onset_record's reference: what the device has shown, once out of the short window */
+        d->rec_max = old > d->rec_max ? old : d->rec_max;
+        d->rec_n = d->rec_n < (1 << 30) ? d->rec_n + 1 : d->rec_n;
+    } else {
         d->short_len++;
+    }
     d->shortbuf[d->short_head] = raw;
     d->short_sum += raw;
     d->short_head = (d->short_head + 1) % S;
@@ -187,6 +192,11 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
         if (k - from >= d->cfg.err_short - 1 || n - from < d->cfg.err_short)
             ring_push(d, (float)mavg);
     }
+    /* onset_record's reference starts with the live readings, not with the calibration rows
+     * the loop above passed through the short window (measured: docs/detection.md,
+     * "Seventeenth round"). Raw scores are >= 0. */
+    d->rec_max = 0.0f;
+    d->rec_n = 0;
 }
 
 /* The median of the newest k (1..short_len) raw scores. */
@@ -432,6 +442,30 @@ static void extrap_scales(const detector_t *d, float *scale)
     }
 }
 
+/* onset_record: the reported score of an onset (lik at or above red, not capped), ranked by
+ * what a maintenance engineer asks first of a new excursion: has the device done this since its
+ * training? g grows with the excess e of the short window's largest raw score over the largest
+ * of the readings that left it since the training (raw scores are log(1 + z^2), so e is the log
+ * of the ratio of the two 1 + z^2: e = 1 is a squared error e times the largest seen); g is 0
+ * for an excursion no larger than one the device has shown, and 1/2 (no opinion) while fewer
+ * than err_short readings make the reference. l is the likelihood's own place above red. The
+ * result stays in [red, 1], so which readings reach red, and the onset filter, are unchanged. */
+static float onset_rank(const detector_t *d, float lik, float red)
+{
+    const double r = d->cfg.onset_record;
+    double g = 0.5;
+    if (d->rec_n >= d->cfg.err_short) {
+        float mx = 0.0f;
+        for (int k = 0; k < d->short_len; k++)
+            mx = d->shortbuf[k] > mx ? d->shortbuf[k] : mx;
+        double e = (double)mx - d->rec_max;
+        g = e > 0.0 ? -expm1(-e) : 0.0;
+    }
+    double l = red < 1.0f ? ((double)lik - red) / (1.0 - red) : 0.0;
+    double s = red + (1.0 - red) * (r * g + (1.0 - r) * (l < 1.0 ? l : 1.0));
+    return (float)(s < 1.0 ? s : 1.0);
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -501,6 +535,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float score = lik >= red && d->since_red < cfg->refractory && lik > cfg->repeat_cap
                       ? cfg->repeat_cap
                       : lik;
+    if (cfg->onset_record > 0.0f && lik >= red && score == lik)
+        score = onset_rank(d, lik, red);
     d->since_red = lik >= red ? 0 : d->since_red < (1 << 30) ? d->since_red + 1 : d->since_red;
     d->dred = dlik >= cfg->alarm_level;
     res->likelihood = dlik;
