@@ -2192,6 +2192,21 @@ static detector_t *reloaded(const detector_t *d)
     return e;
 }
 
+/* Steps d by reading t of x[., C] (step). From reading save_at > 0 on, *e (NULL before) is a copy
+ * loaded from d's save there, stepped beside it: it must answer bit for bit as d does. */
+static void step_twin(detector_t *d, detector_t **e, int save_at, const float *x, int t, int C,
+                      struct detector_result *res)
+{
+    if (t == save_at)
+        *e = reloaded(d);
+    step(d, x, t, C, NULL, res);
+    if (*e) {
+        struct detector_result re;
+        step(*e, x, t, C, NULL, &re);
+        assert_same_result(res, &re, C);
+    }
+}
+
 /* Runs the n readings x[n, C] through a detector with cfg and frees x; returns the readings
  * from onset to the first flagged one (-1: never), *before the anomalies opened before the
  * onset, *top the top channel at the first flagged reading, *held the flagged readings from
@@ -2202,18 +2217,12 @@ static int onset_run(const struct detector_config *cfg, float *x, int n, int C, 
 {
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, cfg, C), 0);
-    struct detector_result res, re;
+    struct detector_result res;
     int flagged_at = -1;
     *before = *held = 0;
     *top = -1;
     for (int t = 0; t < n; t++) {
-        if (t == save_at)
-            e = reloaded(d);
-        step(d, x, t, C, NULL, &res);
-        if (e) {
-            step(e, x, t, C, NULL, &re);
-            assert_same_result(&res, &re, C);
-        }
+        step_twin(d, &e, save_at, x, t, C, &res);
         if (t < onset) {
             *before += res.changed && res.state == DET_ANOMALY;
         } else {
@@ -2845,18 +2854,12 @@ static int burst_run(int burst_memory, uint64_t seed, int save_at, int *opened, 
     cfg.burst_memory = burst_memory;
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, &cfg, C), 0);
-    struct detector_result res, re;
+    struct detector_result res;
     int flagged_at = -1;
     *opened = *before = 0;
     int last_burst = -1;
     for (int t = 0; t < n; t++) {
-        if (t == save_at)
-            e = reloaded(d);
-        step(d, x, t, C, NULL, &res);
-        if (e) {
-            step(e, x, t, C, NULL, &re);
-            assert_same_result(&res, &re, C);
-        }
+        step_twin(d, &e, save_at, x, t, C, &res);
         int opens = res.changed && res.state == DET_ANOMALY;
         if (t < BURST_FIRST) {
             *before += opens;
@@ -2947,6 +2950,44 @@ static void test_load_format10(void **unused)
     free(x);
 }
 
+/* A detector of C channels with cfg, fed x[n, C] up to reading cut, saved, its save cut back to
+ * format fmt (cut_to_format: the config ends before the field at offset field, junk where it
+ * lay in the padding) and loaded; the saved and the loaded detector then run to n in step and
+ * must agree bit for bit. The same bytes claimed as format fmt + 1 must be refused. Returns the
+ * readings after the cut reported at or above score_level; *top the largest score among them. */
+static int cut_and_continue(const struct detector_config *cfg, int C, const float *x, int n,
+                            int cut, size_t field, int junk, uint32_t fmt, double *top)
+{
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < cut; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    cut_to_format(buf, &len, field, junk, fmt);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    int onsets = 0;
+    *top = 0.0;
+    for (int t = cut; t < n; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+        onsets += rb.score >= cfg->score_level;
+        if (rb.score > *top)
+            *top = rb.score;
+    }
+    as_format6(buf, &len, fmt + 1);
+    detector_t *c = NULL;
+    assert_int_not_equal(detector_load(&c, buf, len), 0);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    return onsets;
+}
+
 /* A format-11 save (no season_opinion in its config; junk where the field may lie in its tail
  * padding) of make_slow_cycle's detector after the training at 1,200 loads with season_opinion
  * 0 and continues bit for bit as the saved detector without it, through the missed load curve;
@@ -2959,32 +3000,10 @@ static void test_load_format11(void **unused)
     detector_config_default(&cfg);
     cfg.season_opinion = 0;
     cfg.onset_record = 0.0f; /* format 15's state is not cut here */
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, 1, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, season_opinion), 1, 11);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    double top = 0.0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, 1, NULL, &ra);
-        step(b, x, t, 1, NULL, &rb);
-        assert_same_result(&ra, &rb, 1);
-        if (rb.score > top)
-            top = rb.score;
-    }
+    double top;
+    cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, season_opinion), 1, 11,
+                     &top);
     print_message("format 11 load: largest score after the cut %.3f, as saved\n", top);
-    as_format6(buf, &len, 12);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
@@ -3227,18 +3246,12 @@ static void record_run(float r, uint64_t seed, int save_at, float on[3], uint8_t
     cfg.onset_record = r;
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    struct detector_result res, re;
+    struct detector_result res;
     const int at[3] = {REC_AT_FIRST, REC_AT_REPEAT, REC_AT_RECORD};
     for (int b = 0; b < 3; b++)
         on[b] = -1.0f;
     for (int t = 0; t < n; t++) {
-        if (t == save_at)
-            e = reloaded(d);
-        step(d, x, t, 1, NULL, &res);
-        if (e) {
-            step(e, x, t, 1, NULL, &re);
-            assert_same_result(&res, &re, 1);
-        }
+        step_twin(d, &e, save_at, x, t, 1, &res);
         states[t] = (uint8_t)res.state;
         scores[t] = res.score;
         for (int b = 0; b < 3; b++)
@@ -3294,8 +3307,9 @@ static void test_onset_record(void **unused)
     assert_true(flat_without >= 3);
 }
 
-/* A format-14 save (no onset_record in its config) of record_run's detector with onset_record 0
- * loads with 0 and continues bit for bit as the saved detector through the record burst. */
+/* A format-14 save (no onset_record in its config, which the field grew by 8 bytes) of
+ * record_run's detector with onset_record 0 loads with 0 and continues bit for bit as the saved
+ * detector through the record burst; the same bytes claimed as format 15 are refused. */
 static void test_load_format14(void **unused)
 {
     enum { N = 2000, CUT = 1700 };
@@ -3303,29 +3317,13 @@ static void test_load_format14(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.onset_record = 0.0f;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, 1, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, onset_record), 0, 14);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int onsets = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, 1, NULL, &ra);
-        step(b, x, t, 1, NULL, &rb);
-        assert_same_result(&ra, &rb, 1);
-        onsets += rb.score >= cfg.score_level;
-    }
-    print_message("format 14 load: %d readings at score_level after the cut, as saved\n", onsets);
+    double top;
+    int onsets = cut_and_continue(&cfg, 1, x, N, CUT,
+                                  offsetof(struct detector_config, onset_record), 0, 14, &top);
+    print_message("format 14 load: %d readings at score_level after the cut (largest %.3f), as "
+                  "saved\n",
+                  onsets, top);
     assert_true(onsets >= 1);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
