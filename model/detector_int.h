@@ -271,6 +271,10 @@ size_t detector__shift_doubles(const struct detector_config *cfg, int C);
 /* Points d's step-test arrays into p (detector__shift_doubles(&d->cfg, d->C) doubles, zeroed);
  * returns the first double after them. */
 double *detector__shift_place(detector_t *d, double *p);
+/* Rebuilds d's window sums from the context ring unless they are valid (sw_ok); returns the
+ * test's half window q, 0 when the ring is too short for the test (nothing done). The sums are
+ * those of the ring's rows even when sw_ok stays 0 (a rebuild whose sums rounded). */
+int detector__shift_sums(detector_t *d);
 /* Called with each reading x[C] the context ring is about to take (before it is written): moves
  * the window sums on by one reading, in O(C). */
 void detector__shift_push(detector_t *d, const float *x);

@@ -221,11 +221,18 @@ struct shift_fits {
     double suv[2][DETECTOR_MAX_CHANNELS]; /* sum of (i - m) v, i the index within P or Q */
 };
 
+int detector__shift_sums(detector_t *d)
+{
+    const int q = shift_q(d);
+    if (q > 0 && !d->sw_ok)
+        sums_rebuild(d, q);
+    return q;
+}
+
 static void window_fits(detector_t *d, const float *x, int q, struct shift_fits *f)
 {
     const double m = 0.5 * (q - 1); /* x's index within Q, q - 1, less Q's middle */
-    if (!d->sw_ok)
-        sums_rebuild(d, q);
+    detector__shift_sums(d);
     for (int c = 0; c < d->C; c++) {
         f->sum[0][c] = d->sw_sum[0][c];
         f->suv[0][c] = d->sw_suv[0][c];
