@@ -405,9 +405,9 @@ double *detector__shift_place(detector_t *d, double *p)
     if (d->cfg.shift_len <= 0)
         return p;
     /* The window sums together: the four arrays every reading updates, 4 C doubles. */
-    double **a[SHIFT_ARRAYS] = {&d->sw_sum[0], &d->sw_suv[0], &d->sw_sum[1], &d->sw_suv[1],
-                                &d->sh_sum,    &d->sh_sumsq,  &d->sh_lsum,   &d->sh_psum,
-                                &d->sh_psumsq};
+    double **a[SHIFT_ARRAYS] = {&d->sw_sum[0], &d->sw_suv[0], &d->sw_sum[1],
+                                &d->sw_suv[1], &d->sh_sum,    &d->sh_sumsq,
+                                &d->sh_lsum,   &d->sh_psum,   &d->sh_psumsq};
     for (int i = 0; i < SHIFT_ARRAYS; i++, p += d->C)
         *a[i] = p;
     return p;

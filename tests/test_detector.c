@@ -3208,8 +3208,7 @@ static int sums_checked(const detector_t *d, int q)
     for (int c = 0; c < d->C; c++) {
         double ref[4], mag[4];
         direct_sums(d, q, c, ref, mag);
-        const double got[4] = {d->sw_sum[0][c], d->sw_suv[0][c], d->sw_sum[1][c],
-                               d->sw_suv[1][c]};
+        const double got[4] = {d->sw_sum[0][c], d->sw_suv[0][c], d->sw_sum[1][c], d->sw_suv[1][c]};
         for (int k = 0; k < 4; k++)
             if (!(fabs(got[k] - ref[k]) <= 1e-12 * mag[k]))
                 fail_msg("channel %d sum %d: kept %.17g, direct %.17g", c, k, got[k], ref[k]);
