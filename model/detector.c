@@ -134,7 +134,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->work_row = model_work_len(shape, 2) - d->work_len; /* affine in the batch */
     model_destroy(shape);
     d->ctx_cap = 2 * cfg->train.window;
-    /* One block: floats first, then the per-channel flags. */
+    /* One block: the step test's doubles first (calloc aligns them), the floats, then the
+     * per-channel flags. */
+    const size_t nd = detector__shift_doubles(cfg, n_channels);
     size_t nf = (size_t)d->ctx_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
                 2 * d->state_len + d->work_len + C /* pred */ +
                 5 * C /* err_scale, resid_rms, lmean, lscale, prev_contrib */ + C * C /* rinv */ +
@@ -142,12 +144,12 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     const size_t SB = (size_t)cfg->season_bins;
     if (SB > 0)
         nf += 2 * C /* s_a, s_phi */ + C /* s_period (ints); the profiles: s_prof, none yet */;
-    d->block = calloc(1, nf * sizeof(float) + 2 * C);
+    d->block = calloc(1, nd * sizeof(double) + nf * sizeof(float) + 2 * C);
     if (!d->block) {
         rc = ERR_NOMEM;
         goto fail;
     }
-    float *p = d->block;
+    float *p = (float *)detector__shift_place(d, d->block);
     d->ctx = p, p += (size_t)d->ctx_cap * C;
     d->last = p, p += C;
     d->lin_ab = p, p += C * C;
@@ -377,6 +379,8 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
     res->version = d->version;
 
     /* Consume the reading: context, carry-forward, then (the caller) the next prediction. */
+    if (d->cfg.shift_len > 0)
+        detector__shift_push(d, xc); /* before the ring takes it: it reads the row that leaves */
     memcpy(d->ctx + (size_t)d->ctx_head * C, xc, sizeof(float) * (size_t)C);
     d->ctx_head = (d->ctx_head + 1) % d->ctx_cap;
     if (d->ctx_len < d->ctx_cap)

@@ -102,17 +102,28 @@ struct detector {
      * sh_sumsq sum each channel's step estimate and its square over them, sh_lsum its level,
      * in training spreads (frozen in an episode, as the long window is). sh_ch1 is 1 + the
      * channel whose step holds the current episode (0: none), sh_post its level after the
-     * step (the mean of the step's readings). Inline, not in the block: 1,552 bytes a detector
-     * (saved only when shift_len is set and C >= 2: 8 + 24 C + 12 bytes). */
+     * step (the mean of the step's readings). Saved only when shift_len is set and C >= 2
+     * (8 + 24 C + 12 bytes). shift_plain: the same sums of the plain difference of the two
+     * halves' means (sh_psum, sh_psumsq), over the same sh_n readings (saved only with
+     * shift_plain set too: 16 C bytes). The arrays are [C] each, in the block (all NULL when
+     * shift_len is 0). */
     double sh_n;
-    double sh_sum[DETECTOR_MAX_CHANNELS], sh_sumsq[DETECTOR_MAX_CHANNELS],
-        sh_lsum[DETECTOR_MAX_CHANNELS];
+    double *sh_sum, *sh_sumsq, *sh_lsum;
     double sh_post;
     int sh_ch1;
-    /* shift_plain: the same sums of the plain difference of the two halves' means (sh_psum,
-     * sh_psumsq), over the same sh_n readings. Inline: 1,024 bytes (saved only with shift_len
-     * and shift_plain set and C >= 2: 16 C bytes). */
-    double sh_psum[DETECTOR_MAX_CHANNELS], sh_psumsq[DETECTOR_MAX_CHANNELS];
+    double *sh_psum, *sh_psumsq;
+    /* The sums of the step test's two line fits, kept up to date as the context ring takes
+     * each reading so that a reading reads three ring rows, not 2 shift_len (session 10;
+     * detector_shift.c, detector__shift_push). Over the ring's newest 2 q - 1 rows (q the
+     * test's half window): sw_sum[0][c] and sw_suv[0][c] the sum of channel c's readings and
+     * of u times them over the older q rows (P), u their index minus its middle (q - 1) / 2;
+     * sw_sum[1], sw_suv[1] the same over the newer q - 1 rows (Q without the reading being
+     * scored), u counted from Q's start. Derived state, not saved: valid only while sw_ok,
+     * when they are the exact (unrounded) sums of the rows they cover; sw_ok 0 (create, load,
+     * a training's reseed, an update that would have rounded) and the next test rebuilds them
+     * from the ring. [C] each, in the block (NULL when shift_len is 0). */
+    double *sw_sum[2], *sw_suv[2];
+    int sw_ok;
 
     /* season_bins > 0 (else all NULL): the seasonal predictor of each channel (detector.c,
      * detector__season_pred). season[c] 1: channel c is predicted by its profile, whatever
@@ -243,8 +254,9 @@ struct detector__shift {
     double pstep[DETECTOR_MAX_CHANNELS]; /* shift_plain: the plain difference of the means */
     double level[DETECTOR_MAX_CHANNELS]; /* the newer q readings' mean, training spreads */
 };
-/* Evaluates the step test on reading x[C] (not yet in the context ring) into sh. */
-void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh);
+/* Evaluates the step test on reading x[C] (not yet in the context ring) into sh; rebuilds the
+ * window sums first when they are not valid (sw_ok 0). */
+void detector__shift_eval(detector_t *d, const float *x, struct detector__shift *sh);
 /* Inside an episode in which the step test reached alarm level: 1 while its channel's level
  * stays nearer the level the step went to than its mean since the training, else 0 (0 too when
  * no hold is armed); -1 with shift_release when sh (this reading's step test) shows that
@@ -256,8 +268,22 @@ float detector__shift_hold(const detector_t *d, const float *x, const struct det
  * the long window is). */
 void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh, int arm,
                            int keep, int push);
-/* Empties the reference (a training's reseed) and drops the hold. */
+/* Empties the reference (a training's reseed) and drops the hold; the window sums are rebuilt
+ * at the next test. */
 void detector__shift_reset(detector_t *d);
+/* The doubles the step test keeps per detector of C channels with configuration cfg (0 when
+ * shift_len is 0): its arrays' share of the block. */
+size_t detector__shift_doubles(const struct detector_config *cfg, int C);
+/* Points d's step-test arrays into p (detector__shift_doubles(&d->cfg, d->C) doubles, zeroed);
+ * returns the first double after them. */
+double *detector__shift_place(detector_t *d, double *p);
+/* Rebuilds d's window sums from the context ring unless they are valid (sw_ok); returns the
+ * test's half window q, 0 when the ring is too short for the test (nothing done). The sums are
+ * those of the ring's rows even when sw_ok stays 0 (a rebuild whose sums rounded). */
+int detector__shift_sums(detector_t *d);
+/* Called with each reading x[C] the context ring is about to take (before it is written): moves
+ * the window sums on by one reading, in O(C). */
+void detector__shift_push(detector_t *d, const float *x);
 
 /* detector_opinion.c (season_opinion) */
 /* The likelihood of the second opinion for reading x[C] (index n_seen), after its short means

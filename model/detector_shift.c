@@ -49,9 +49,13 @@
  * fraction chosen for it. The release drops the hold (a later step at alarm level may arm it
  * again in the same episode); other terms may still hold the episode.
  *
- * Cost: O(W C) a reading, in one pass over the context ring's W rows (a channel's window is
- * copied out only for the median, where it can matter), no allocation; the state
- * is inline in struct detector (detector_int.h). Threading: owner thread of the detector. */
+ * Cost: O(C) a reading (session 10). The two fits need four sums per channel over the window
+ * (detector_int.h, sw_sum and sw_suv); they are moved on by one reading as the context ring
+ * takes it (detector__shift_push, which reads the row that leaves the window and the row that
+ * moves from Q to P), so a reading touches three ring rows, not W: at 10,000 devices those
+ * rows are cache misses (docs/benchmarks.md, "Session 9" and "Session 10"). A channel's window
+ * is copied out only for the median, where it can matter. No allocation: the arrays are [C]
+ * in the detector's block. Threading: owner thread of the detector. */
 #include <math.h>
 #include <string.h>
 
@@ -128,32 +132,112 @@ static double median(const double *v, int n)
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-/* The least-squares fits of P (the older q of the window) and Q (the newer q) for every
- * channel at once, in one pass over the context ring's rows (row-major: each row is read once,
- * not once per channel). Per channel, the sums are added in the same order as a fit of that
- * channel's window alone would add them, so the results are those of such a fit to the bit. */
-struct shift_fits {
-    double sum[2][DETECTOR_MAX_CHANNELS]; /* [0]: P, [1]: Q */
-    double suv[2][DETECTOR_MAX_CHANNELS]; /* sum of (i - c0) v, i the index within P or Q */
-};
+/* a + b, with *inexact set when the sum was rounded. For |a| >= |b|, s - a is computed exactly
+ * (Dekker's Fast2Sum lemma), so it equals b only when s is a + b; the test with the operands
+ * swapped covers |b| > |a|, and an exact sum passes both. */
+static inline double add_x(double a, double b, int *inexact)
+{
+    const double s = a + b;
+    *inexact |= (s - a != b) | (s - b != a);
+    return s;
+}
 
-static void window_fits(const detector_t *d, const float *x, int q, struct shift_fits *f)
+/* The window sums rebuilt from the context ring's newest 2 q - 1 rows (the window without the
+ * reading being scored), each channel's sums added oldest row first: the order in which a fit
+ * of that channel's window alone adds them, so the fits that follow are that fit's to the bit.
+ * Valid (sw_ok) only if no addition rounded. */
+static void sums_rebuild(detector_t *d, int q)
 {
     const int C = d->C, cap = d->ctx_cap, W = 2 * q;
-    const double c0 = 0.5 * (q - 1);
-    memset(f, 0, sizeof *f);
+    const double m = 0.5 * (q - 1);
+    int inexact = 0;
+    for (int h = 0; h < 2; h++) {
+        memset(d->sw_sum[h], 0, sizeof(double) * (size_t)C);
+        memset(d->sw_suv[h], 0, sizeof(double) * (size_t)C);
+    }
     int row = ((d->ctx_head - (W - 1)) % cap + cap) % cap;
-    for (int i = 0; i < W; i++) {
-        const float *r = i < W - 1 ? d->ctx + (size_t)row * C : x;
+    for (int i = 0; i < W - 1; i++) {
+        const float *r = d->ctx + (size_t)row * C;
         const int h = i >= q;
-        const double u = (h ? i - q : i) - c0;
+        const double u = (h ? i - q : i) - m;
+        double *s = d->sw_sum[h], *t = d->sw_suv[h];
         for (int c = 0; c < C; c++) {
-            double v = r[c];
-            f->sum[h][c] += v;
-            f->suv[h][c] += u * v;
+            s[c] = add_x(s[c], r[c], &inexact);
+            t[c] = add_x(t[c], u * r[c], &inexact);
         }
         if (++row == cap)
             row = 0;
+    }
+    d->sw_ok = !inexact;
+}
+
+void detector__shift_push(detector_t *d, const float *x)
+{
+    /* The window before x: w_0 .. w_{2q-2}, the ring's newest 2 q - 1 rows; after it w_1 ..
+     * w_{2q-1}, w_{2q-1} = x. a = w_0 leaves, b = w_q moves from Q to P. With m = (q - 1) / 2,
+     * S_P = sum_{i<q} w_i and T_P = sum_{i<q} (i - m) w_i:
+     *   S_P' = S_P - a + b,
+     *   T_P' = sum_{i<q} (i - m) w_{i+1} = sum_{1<=j<=q} (j - m) w_j - sum_{1<=j<=q} w_j
+     *        = (T_P + m a + (q - m) b) - S_P' = T_P - S_P + (m + 1) a + m b   (q - m = m + 1);
+     * and over Q's q - 1 rows w_{q+j}, j < q - 1, S_Q and T_Q = sum (j - m) w_{q+j} likewise:
+     *   S_Q' = S_Q - b + x,
+     *   T_Q' = (T_Q + m b + (q - 1 - m) x) - S_Q' = T_Q - S_Q + (m + 1) b + (m - 1) x.
+     * Drift: each term is a float reading times a multiple of 1/2 below 33, exact in a double,
+     * and every addition is checked (add_x). While none rounds, the sums are the exact sums of
+     * the rows they cover, however many readings they have been carried: no error accumulates,
+     * so no periodic rebuild is needed, and the fits are a direct fit's to the bit whenever that
+     * fit's own additions are exact (a channel's readings within about 2^18 of each other in
+     * magnitude). An update that would round (a reading of 1e9 among readings of 1e-3) drops
+     * the sums instead, and the test rebuilds them from the ring in a direct fit's order, at
+     * the old cost, for as long as such a reading is in the window. */
+    const int q = shift_q(d);
+    if (!d->sw_ok || q == 0) {
+        d->sw_ok = 0;
+        return;
+    }
+    const int C = d->C, cap = d->ctx_cap;
+    const double m = 0.5 * (q - 1);
+    const float *ra = d->ctx + (size_t)(((d->ctx_head - (2 * q - 1)) % cap + cap) % cap) * C;
+    const float *rb = d->ctx + (size_t)(((d->ctx_head - (q - 1)) % cap + cap) % cap) * C;
+    double *sp = d->sw_sum[0], *tp = d->sw_suv[0], *sq = d->sw_sum[1], *tq = d->sw_suv[1];
+    int inexact = 0;
+    for (int c = 0; c < C; c++) {
+        const double a = ra[c], b = rb[c], v = x[c];
+        double t = add_x(add_x(tp[c], -sp[c], &inexact), (m + 1.0) * a, &inexact);
+        tp[c] = add_x(t, m * b, &inexact);
+        sp[c] = add_x(add_x(sp[c], -a, &inexact), b, &inexact);
+        t = add_x(add_x(tq[c], -sq[c], &inexact), (m + 1.0) * b, &inexact);
+        tq[c] = add_x(t, (m - 1.0) * v, &inexact);
+        sq[c] = add_x(add_x(sq[c], -b, &inexact), v, &inexact);
+    }
+    d->sw_ok = !inexact;
+}
+
+/* The least-squares fits of P (the older q of the window) and Q (the newer q) for every
+ * channel: the window sums (rebuilt first if not valid) with the reading x, the window's last,
+ * added to Q's as a direct fit adds it (last), so the results are that fit's to the bit. */
+struct shift_fits {
+    double sum[2][DETECTOR_MAX_CHANNELS]; /* [0]: P, [1]: Q */
+    double suv[2][DETECTOR_MAX_CHANNELS]; /* sum of (i - m) v, i the index within P or Q */
+};
+
+int detector__shift_sums(detector_t *d)
+{
+    const int q = shift_q(d);
+    if (q > 0 && !d->sw_ok)
+        sums_rebuild(d, q);
+    return q;
+}
+
+static void window_fits(detector_t *d, const float *x, int q, struct shift_fits *f)
+{
+    const double m = 0.5 * (q - 1); /* x's index within Q, q - 1, less Q's middle */
+    detector__shift_sums(d);
+    for (int c = 0; c < d->C; c++) {
+        f->sum[0][c] = d->sw_sum[0][c];
+        f->suv[0][c] = d->sw_suv[0][c];
+        f->sum[1][c] = d->sw_sum[1][c] + x[c];
+        f->suv[1][c] = d->sw_suv[1][c] + m * x[c];
     }
 }
 
@@ -167,7 +251,7 @@ static double line_at(double sum, double suv, int n, double at, double *mean_out
     return sum / n + suv / sxx * at;
 }
 
-void detector__shift_eval(const detector_t *d, const float *x, struct detector__shift *sh)
+void detector__shift_eval(detector_t *d, const float *x, struct detector__shift *sh)
 {
     sh->lik = 0.0f;
     sh->top = -1;
@@ -295,11 +379,36 @@ void detector__shift_after(detector_t *d, const float *x, const struct detector_
 void detector__shift_reset(detector_t *d)
 {
     d->sh_n = 0.0;
-    memset(d->sh_sum, 0, sizeof d->sh_sum);
-    memset(d->sh_sumsq, 0, sizeof d->sh_sumsq);
-    memset(d->sh_lsum, 0, sizeof d->sh_lsum);
-    memset(d->sh_psum, 0, sizeof d->sh_psum);
-    memset(d->sh_psumsq, 0, sizeof d->sh_psumsq);
     d->sh_ch1 = 0;
     d->sh_post = 0.0;
+    d->sw_ok = 0; /* the ring is unchanged; rebuilding costs one pass a training */
+    if (!d->sh_sum)
+        return; /* shift_len 0: no arrays */
+    const size_t n = sizeof(double) * (size_t)d->C;
+    memset(d->sh_sum, 0, n);
+    memset(d->sh_sumsq, 0, n);
+    memset(d->sh_lsum, 0, n);
+    memset(d->sh_psum, 0, n);
+    memset(d->sh_psumsq, 0, n);
+}
+
+/* The step test's arrays, [C] doubles each (detector__shift_place). */
+enum { SHIFT_ARRAYS = 9 };
+
+size_t detector__shift_doubles(const struct detector_config *cfg, int C)
+{
+    return cfg->shift_len > 0 ? SHIFT_ARRAYS * (size_t)C : 0;
+}
+
+double *detector__shift_place(detector_t *d, double *p)
+{
+    if (d->cfg.shift_len <= 0)
+        return p;
+    /* The window sums together: the four arrays every reading updates, 4 C doubles. */
+    double **a[SHIFT_ARRAYS] = {&d->sw_sum[0], &d->sw_suv[0], &d->sw_sum[1],
+                                &d->sw_suv[1], &d->sh_sum,    &d->sh_sumsq,
+                                &d->sh_lsum,   &d->sh_psum,   &d->sh_psumsq};
+    for (int i = 0; i < SHIFT_ARRAYS; i++, p += d->C)
+        *a[i] = p;
+    return p;
 }

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "detector.h"
+#include "detector_int.h" /* test_shift_sums_incremental reads the window sums */
 #include "err.h"
 
 #ifdef __GLIBC__
@@ -3327,6 +3328,115 @@ static void test_load_format14(void **unused)
     free(x);
 }
 
+/* ---- session 10: the step test's window sums kept incrementally --------------------------- */
+
+/* Channel c's direct sums over the context ring's newest 2 q - 1 rows, the window sums d keeps
+ * (detector_int.h, sw_sum and sw_suv): out[0], out[1] P's sum and sum of u v over its q rows,
+ * out[2], out[3] Q's over its q - 1; mag[k] the sum of out[k]'s terms' magnitudes. */
+static void direct_sums(const detector_t *d, int q, int c, double *out, double *mag)
+{
+    const int cap = d->ctx_cap, C = d->C;
+    const double m = 0.5 * (q - 1);
+    for (int k = 0; k < 4; k++)
+        out[k] = mag[k] = 0.0;
+    for (int i = 0; i < 2 * q - 1; i++) {
+        const int row = ((d->ctx_head - (2 * q - 1) + i) % cap + cap) % cap, h = i >= q;
+        const double v = d->ctx[(size_t)row * C + c], u = (h ? i - q : i) - m;
+        out[2 * h] += v;
+        mag[2 * h] += fabs(v);
+        out[2 * h + 1] += u * v;
+        mag[2 * h + 1] += fabs(u * v);
+    }
+}
+
+/* 1 when d's window sums are valid, after asserting that each is within 1e-12 of its terms'
+ * magnitudes of the direct sum (relative to the sum itself on these readings: tighter than
+ * 1e-9); 0 when they are not valid (nothing to check). */
+static int sums_checked(const detector_t *d, int q)
+{
+    if (!d->sw_ok)
+        return 0;
+    for (int c = 0; c < d->C; c++) {
+        double ref[4], mag[4];
+        direct_sums(d, q, c, ref, mag);
+        const double got[4] = {d->sw_sum[0][c], d->sw_suv[0][c], d->sw_sum[1][c], d->sw_suv[1][c]};
+        for (int k = 0; k < 4; k++)
+            if (!(fabs(got[k] - ref[k]) <= 1e-12 * mag[k]))
+                fail_msg("channel %d sum %d: kept %.17g, direct %.17g", c, k, got[k], ref[k]);
+    }
+    return 1;
+}
+
+/* The window sums over 3,000 readings of make_step_drift's six channels (seed 7, the defaults:
+ * q = 32, a context ring of 64 rows, so 46 wraps): the flow steps down by 8 deviations at
+ * 1,500 (an episode), the temperature drifts from 1,000, trainings on schedule. After every
+ * reading from the first test on, except those after which a training was applied (its reseed
+ * drops the sums until the next test), the sums are valid and equal the direct sums. A save in
+ * the episode (1,560), loaded, starts without them; rebuilt, they equal the saved detector's to
+ * the bit, and the copy answers as the original to the end. A reading of 3e12 on the
+ * voltage at 2,700 makes the updates round: the sums are then rebuilt from the ring at each
+ * of the 2 q readings it is in the window (invalid after each), and valid again after. */
+static void test_shift_sums_incremental(void **unused)
+{
+    enum { N = 3000, C = 6, SAVE_AT = 1560, SPIKE = 2700 };
+    float *x = make_step_drift(N, 1500, 8.0, 4.0, 7);
+    x[C * SPIKE + 5] = 3e12f;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    const int q = cfg.shift_len;
+    detector_t *d, *e = NULL;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    assert_true(d->ctx_cap >= 2 * q);
+    const int trained0 = trainings;
+    int first = -1, checked = 0, reseeds = 0, anomaly = 0, invalid_after_spike = 0;
+    struct detector_result res, re;
+    for (int t = 0; t < N; t++) {
+        const int before = trainings;
+        step(d, x, t, C, NULL, &res);
+        if (e) {
+            step(e, x, t, C, NULL, &re);
+            assert_same_result(&res, &re, C);
+            sums_checked(e, q);
+        }
+        if (first < 0 && d->sw_ok)
+            first = t;
+        anomaly += t >= 1500 && res.state == DET_ANOMALY;
+        if (trainings > before && first >= 0) {
+            reseeds++;
+            assert_false(d->sw_ok);
+            continue;
+        }
+        if (first < 0)
+            continue;
+        if (t >= SPIKE && t < SPIKE + 2 * q) {
+            invalid_after_spike += !d->sw_ok;
+            continue;
+        }
+        checked += sums_checked(d, q);
+        if (t == SAVE_AT) {
+            e = reloaded(d);
+            assert_false(e->sw_ok);
+            assert_int_equal(detector__shift_sums(e), q);
+            assert_true(e->sw_ok);
+            for (int h = 0; h < 2; h++) {
+                assert_memory_equal(e->sw_sum[h], d->sw_sum[h], sizeof(double) * C);
+                assert_memory_equal(e->sw_suv[h], d->sw_suv[h], sizeof(double) * C);
+            }
+        }
+    }
+    print_message("first test at %d, %d trainings (%d after it), sums checked after %d readings, "
+                  "%d anomaly readings from the step, invalid after %d readings of the spike\n",
+                  first, trainings - trained0, reseeds, checked, anomaly, invalid_after_spike);
+    assert_true(first >= 0 && first < 400);
+    assert_true(reseeds >= 2);
+    assert_true(anomaly >= 250);
+    assert_int_equal(invalid_after_spike, 2 * q);
+    assert_int_equal(checked, N - first - reseeds - 2 * q);
+    detector_destroy(d);
+    detector_destroy(e);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3376,6 +3486,7 @@ int main(void)
         cmocka_unit_test(test_shift_release),
         cmocka_unit_test(test_onset_record),
         cmocka_unit_test(test_load_format14),
+        cmocka_unit_test(test_shift_sums_incremental),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
