@@ -7,7 +7,11 @@
  * (train_next) is queued per entry; each takes the oldest entry.
  *
  * A training reads each device's window from the store on the training thread, without the
- * device's lock (pipeline__window_read), runs, and applies under the lock.
+ * device's lock (pipeline__window_read), runs, and applies under the lock. It is kept only once
+ * its version is in the store (the rollback point the API promises): after the apply the
+ * training thread flushes the store and looks the version up, without any lock; if it is not
+ * there the detector copied before the apply is put back (member_undo). Every failure is logged
+ * once per device and counted (train_failed); the detector asks again later.
  *
  * Groups: the devices whose attributes name the same "group" share one model. A group's
  * training makes one job per member (from the member's detector, with the member's own
