@@ -368,36 +368,37 @@ void pipeline__versions_trim(pipeline_t *p, struct dev *d)
     }
 }
 
-/* Adds a version to d's history (pipeline__versions_trim bounds it) and stores it. When this
- * version swaps an LSTM in, its checkpoint goes to the store with it, so it can be rolled back
- * to (pipeline_rollback reads it there); without a store, or when the store refuses the put,
- * the version cannot be rolled back to. Caller holds d->mu. */
-void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
-                              double seconds, size_t pooled)
+/* A version that swaps an LSTM in goes to the store with its checkpoint, so it can be rolled
+ * back to (pipeline_rollback reads it there): without one it is no rollback point. */
+int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                          double seconds, size_t pooled, struct version *v)
 {
-    /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
-    struct version *v = &d->versions[d->nversions++];
     memset(v, 0, sizeof *v);
     v->version = info->version;
     const model_t *m = detector_model(d->det);
     void *ckpt = NULL;
     size_t len = 0;
+    int rc = 0;
     if (p->store && info->swapped && info->kind == DET_KIND_LSTM && m) {
         size_t cap = model_checkpoint_size(m);
         ckpt = malloc(cap);
-        if (ckpt && model_checkpoint_save(m, ckpt, cap, &len)) {
+        if (ckpt == NULL || model_checkpoint_save(m, ckpt, cap, &len)) {
             free(ckpt);
             ckpt = NULL;
             len = 0;
+            rc = ERR_NOMEM; /* no rollback point: the version is not stored as it should be */
         }
     }
     v->has_ckpt = ckpt != NULL;
     v->info_json = pipeline__version_json(info, vtime_now_ms(), seconds, v->has_ckpt, pooled);
-    pipeline__serving_changed(d, info->swapped, info->version, info->kind);
-    if (p->store && v->info_json &&
-        store_model_put_keep(p->store, d->name, v->version, v->info_json, ckpt, len, p->o.versions,
-                             d->serving_version)) {
-        log_warn("pipeline: model version %u of '%s' not saved (store busy)", v->version, d->name);
+    const int64_t serving = info->swapped ? info->version : d->serving_version; /* kept */
+    if (v->info_json == NULL)
+        rc = ERR_NOMEM;
+    else if (p->store && rc == 0)
+        rc = store_model_put_keep(p->store, d->name, v->version, v->info_json, ckpt, len,
+                                  p->o.versions, serving);
+    free(ckpt);
+    if (rc && v->has_ckpt) { /* it says no rollback from here */
         v->has_ckpt = 0;
         char *js = pipeline__version_json(info, vtime_now_ms(), seconds, 0, pooled);
         if (js) {
@@ -405,8 +406,27 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
             v->info_json = js;
         }
     }
-    free(ckpt);
+    return rc;
+}
+
+void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v)
+{
+    /* Room: at most o.versions + 1 are kept (the trim below), the array holds 2 more. */
+    d->versions[d->nversions++] = *v;
+    v->info_json = NULL;
     pipeline__versions_trim(p, d);
+}
+
+void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                              double seconds, size_t pooled)
+{
+    struct version v;
+    pipeline__serving_changed(d, info->swapped, info->version, info->kind);
+    int rc = pipeline__version_put(p, d, info, seconds, pooled, &v);
+    if (rc)
+        log_warn("pipeline: model version %u of '%s' not saved: %s", v.version, d->name,
+                 err_str(rc));
+    pipeline__version_add(p, d, &v);
 }
 
 /* One point of a committed batch on its way through scoring. Only d and pt are set before

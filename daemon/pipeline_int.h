@@ -313,8 +313,9 @@ char *pipeline__event_json(const struct dev *d, const struct event *e);
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
                              double seconds, int has_ckpt, size_t pooled);
 
-/* Saves d's detector (channel names + detector_save) to the store. Caller holds d->mu. */
-void pipeline__save(pipeline_t *p, struct dev *d);
+/* Saves d's detector (channel names + detector_save) to the store. Returns 0 (queued, or no
+ * store), or why not (ERR_NOMEM, or the store's refusal; logged). Caller holds d->mu. */
+int pipeline__save(pipeline_t *p, struct dev *d);
 
 /* Drops the oldest versions beyond the o.versions newest, except the serving one (kept so it can
  * be rolled back to). Caller holds d->mu. */
@@ -346,8 +347,23 @@ void pipeline__groups_free(pipeline_t *p);
  * groups_mu only. Returns 0 or ERR_NOMEM. */
 int pipeline__group_members(pipeline_t *p, struct group *g, struct dev ***out, size_t *n);
 
-/* Adds a version to d's history and stores it (pipeline.c); pooled as for
- * pipeline__version_json. Caller holds d->mu. */
+/* Makes the record of version info in *v (v->info_json malloc'd: caller owns it, NULL when out
+ * of memory; pooled as for pipeline__version_json) and queues its put to the store, with the
+ * serving LSTM's checkpoint when the version swapped one in (its rollback point). Returns 0
+ * (queued, or no store), or why it is not stored: the store's refusal (ERR_NOSPACE, ERR_BUSY,
+ * ERR_CLOSED) or ERR_NOMEM (no checkpoint or no record made); v->has_ckpt is then 0. A queued put
+ * may still be lost with a failed commit (store_flush, store_models_list tell). Does not add v to
+ * d's history. Caller holds d->mu. */
+int pipeline__version_put(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
+                          double seconds, size_t pooled, struct version *v);
+
+/* Adds v to d's history, taking its info_json (v->info_json NULL after), and drops the oldest
+ * beyond o.versions (pipeline__versions_trim). Caller holds d->mu. */
+void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v);
+
+/* The status follows the swap (pipeline__serving_changed), then the version is put and added to
+ * d's history whether or not the store took it (logged; no rollback to it then): for weights
+ * given by PUT. Caller holds d->mu. */
 void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
                               double seconds, size_t pooled);
 

@@ -43,11 +43,19 @@ static void put32(uint8_t **p, uint32_t v)
     *p += 4;
 }
 
-void pipeline__save(pipeline_t *p, struct dev *d)
+/* A save that did not reach the store: the store keeps the previous one (a restart then starts
+ * from it); the next save (o.save_every readings on, or at shutdown) tries again. */
+static int detector_not_saved(const struct dev *d, int rc)
+{
+    log_warn("pipeline: detector of '%s' not saved: %s", d->name, err_str(rc));
+    return rc;
+}
+
+int pipeline__save(pipeline_t *p, struct dev *d)
 {
     d->since_save = 0;
     if (p->store == NULL || d->det == NULL)
-        return;
+        return 0;
     size_t names = 0;
     for (int c = 0; c < d->nch; c++)
         names += 2 + strlen(d->ch[c]);
@@ -56,17 +64,16 @@ void pipeline__save(pipeline_t *p, struct dev *d)
     const model_t *lstm = detector_model(d->det);
     size_t csize = lstm ? model_checkpoint_size(lstm) : 0, clen = 0;
     uint8_t *ckpt = csize ? malloc(csize) : NULL;
-    if (csize && (ckpt == NULL || model_checkpoint_save(lstm, ckpt, csize, &clen) != 0)) {
-        free(ckpt);
-        return;
-    }
+    int rc = 0;
+    if (csize && (ckpt == NULL || model_checkpoint_save(lstm, ckpt, csize, &clen) != 0))
+        rc = ERR_NOMEM;
     size_t dsize = ckpt ? detector_save_shared_size(d->det) : detector_save_size(d->det);
     size_t stsize = sizeof(struct blob_status) + 3 * (size_t)d->nch * sizeof(float);
     size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + dsize;
-    uint8_t *blob = malloc(cap), *w = blob;
+    uint8_t *blob = rc == 0 ? malloc(cap) : NULL, *w = blob;
     if (blob == NULL) {
         free(ckpt);
-        return;
+        return detector_not_saved(d, ERR_NOMEM);
     }
     memcpy(w, BLOB_MAGIC, 4);
     w += 4;
@@ -116,13 +123,14 @@ void pipeline__save(pipeline_t *p, struct dev *d)
         memset(w, 0, (size_t)d->nch * sizeof(float));
     w += (size_t)d->nch * sizeof(float);
     size_t dlen = 0;
-    int rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
-                  : detector_save(d->det, w, dsize, &dlen);
-    if (rc == 0 && store_detector_put(p->store, d->name, d->last_ts, blob,
-                                      (size_t)(w - blob) + dlen, ckpt, clen))
-        log_warn("pipeline: detector of '%s' not saved (store busy)", d->name);
+    rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
+              : detector_save(d->det, w, dsize, &dlen);
+    if (rc == 0)
+        rc = store_detector_put(p->store, d->name, d->last_ts, blob, (size_t)(w - blob) + dlen,
+                                ckpt, clen);
     free(blob);
     free(ckpt);
+    return rc ? detector_not_saved(d, rc) : 0;
 }
 
 /* ---- training windows --------------------------------------------------------------------- */

@@ -7,7 +7,11 @@
  * (train_next) is queued per entry; each takes the oldest entry.
  *
  * A training reads each device's window from the store on the training thread, without the
- * device's lock (pipeline__window_read), runs, and applies under the lock.
+ * device's lock (pipeline__window_read), runs, and applies under the lock. It is kept only once
+ * its version is in the store (the rollback point the API promises): after the apply the
+ * training thread flushes the store and looks the version up, without any lock; if it is not
+ * there the detector copied before the apply is put back (member_undo). Every failure is logged
+ * once per device and counted (train_failed); the detector asks again later.
  *
  * Groups: the devices whose attributes name the same "group" share one model. A group's
  * training makes one job per member (from the member's detector, with the member's own
@@ -184,7 +188,28 @@ struct member {
     float *rows; /* its window [n, nch] */
     int n;
     size_t pooled; /* readings the group's training pooled (0: the device's own training) */
+    int rc;        /* the training's outcome for this device (member_apply, versions_confirm) */
+    /* With a store, the job is applied (member_apply) but kept only once its version is stored
+     * (versions_confirm, member_end): until then `before` holds the detector as it was, with
+     * what the status said served (before_version, before_kind), and v the version's record. */
+    int applied;
+    detector_t *before;
+    uint32_t before_version, serving;
+    enum detector_kind before_kind;
+    struct detector_train_info info;
+    struct version v;
 };
+
+/* A training of `device` that failed with rc: logged once with the device and the reason, and
+ * counted (vigil_model_training_failures_total). The model that served serves on; the detector
+ * asks again later as for any job not applied (retrain_every readings on, or warmup / 4 + 1
+ * before its first model), never at once. */
+static void train_failed(pipeline_t *p, const char *device, const char *what, int rc)
+{
+    log_warn("pipeline: training for device '%s' failed: %s%s; the serving model stays", device,
+             what, err_str(rc));
+    atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
+}
 
 /* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
  * must have that channel set (names). */
@@ -228,31 +253,129 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
     return rc;
 }
 
-static void member_end(pipeline_t *p, struct member *m, int began, int run_rc, double seconds)
+/* A copy of det that continues exactly as det would (detector_save then detector_load_shared,
+ * sharing its serving LSTM), to undo a training with. Caller owns *out (detector_destroy).
+ * Returns 0 or ERR_NOMEM (or the load's error, which det's own bytes do not give). */
+static int detector_copy(detector_t **out, const detector_t *det)
+{
+    const model_t *lstm = detector_model(det);
+    size_t cap = lstm ? detector_save_shared_size(det) : detector_save_size(det), len = 0;
+    void *buf = malloc(cap);
+    if (buf == NULL)
+        return ERR_NOMEM;
+    int rc = lstm ? detector_save_shared(det, buf, cap, &len) : detector_save(det, buf, cap, &len);
+    if (rc == 0)
+        rc = detector_load_shared(out, buf, len, lstm);
+    free(buf);
+    return rc;
+}
+
+/* Applies m's job (run_rc: how the run went) to its device, copying the detector first when a
+ * store holds versions, and queues the version's put; the status names the new serving model
+ * at once. Takes the device's lock. */
+static void member_apply(pipeline_t *p, struct member *m, int run_rc, double seconds)
 {
     struct dev *d = m->d;
-    int rc = run_rc;
+    m->rc = run_rc;
+    pthread_mutex_lock(&d->mu);
+    if (m->rc == 0 && m->gen == d->gen && d->det) { /* else stale: dropped, not a failure */
+        m->before_version = d->serving_version;
+        m->before_kind = d->last.kind;
+        if (p->store)
+            m->rc = detector_copy(&m->before, d->det);
+        if (m->rc == 0)
+            m->rc = detector_job_apply(d->det, m->job, &m->info);
+        if (m->rc == 0) {
+            m->applied = 1;
+            /* The periodic save (o.save_every readings on) must not store this detector before
+             * its version is confirmed: member_end saves it then, or undoes it. */
+            d->since_save = 0;
+            pipeline__serving_changed(d, m->info.swapped, m->info.version, m->info.kind);
+            m->serving = d->serving_version;
+            m->rc = pipeline__version_put(p, d, &m->info, seconds, m->pooled, &m->v);
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
+}
+
+struct version_seen {
+    uint32_t version;
+    int need_ckpt, found;
+};
+
+static int on_stored_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
+                             int has_ckpt)
+{
+    struct version_seen *vs = arg;
+    (void)created_ms;
+    (void)info_json;
+    if (version == (int64_t)vs->version && (has_ckpt || !vs->need_ckpt))
+        vs->found = 1;
+    return vs->found;
+}
+
+/* The puts of the applied members' versions are asynchronous: one flush waits for them, then
+ * each version is looked up in the store (a put queued just before a failed commit is lost with
+ * it, whatever the flush's own transaction did); m->rc says why one is not there. Training
+ * thread, holding no lock (the writer may wait for a shard, which may wait for a device). */
+static void versions_confirm(pipeline_t *p, struct member *ms, size_t n)
+{
+    int queued = 0;
+    for (size_t i = 0; i < n; i++)
+        queued |= ms[i].applied && ms[i].rc == 0;
+    if (!queued || p->store == NULL)
+        return;
+    const int frc = store_flush(p->store);
+    for (size_t i = 0; i < n; i++) {
+        struct member *m = &ms[i];
+        if (!m->applied || m->rc)
+            continue;
+        struct version_seen vs = {m->v.version, m->v.has_ckpt, 0};
+        int lrc = store_models_list(p->store, m->d->name, on_stored_version, &vs);
+        if (!vs.found && (lrc == 0 || frc != 0)) /* unread: the flush's word */
+            m->rc = frc ? frc : ERR_IO; /* ERR_IO: lost with an earlier commit (logged there) */
+    }
+}
+
+/* Puts d back as it was before m's apply, whose version the store does not hold: the detector
+ * copied then (behind by the readings scored since, as after a gap of that many), the status's
+ * serving model. Unless a rollback or PUT of weights changed the serving model meanwhile: then
+ * that change stays. Caller holds d->mu. */
+static void member_undo(struct dev *d, struct member *m)
+{
+    if (m->before == NULL || d->serving_version != m->serving)
+        return;
+    detector_destroy(d->det);
+    d->det = m->before;
+    m->before = NULL;
+    pipeline__serving_changed(d, 1, m->before_version, m->before_kind);
+}
+
+/* Ends m's part: the applied training is kept (its version joins the history, the detector is
+ * saved) or undone, a failure logged and counted, d free to train again; m's memory freed. */
+static void member_end(pipeline_t *p, struct member *m, int began)
+{
+    struct dev *d = m->d;
     if (began) {
         pthread_mutex_lock(&d->mu);
-        if (rc == 0 && m->gen == d->gen && d->det) {
-            struct detector_train_info info;
-            memset(&info, 0, sizeof info);
-            rc = detector_job_apply(d->det, m->job, &info);
-            if (rc == 0) {
-                pipeline__record_version(p, d, &info, seconds, m->pooled);
-                pipeline__save(p, d);
-                atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
-                if (info.swapped)
-                    atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
-            }
+        if (m->gen != d->gen) /* deleted or new channels meanwhile: dropped as a stale job */
+            m->applied = m->rc = 0;
+        if (m->applied && m->rc == 0) {
+            pipeline__version_add(p, d, &m->v);
+            pipeline__save(p, d);
+            atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
+            if (m->info.swapped)
+                atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
+        } else if (m->applied) {
+            member_undo(d, m);
         }
-        if (rc && rc != ERR_RANGE) { /* ERR_RANGE: too little data yet, not a failure */
-            log_warn("pipeline: training for device '%s' failed: %s", d->name, err_str(rc));
-            atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
-        }
+        if (m->rc && m->rc != ERR_RANGE) /* ERR_RANGE: too little data yet, not a failure */
+            train_failed(p, d->name, m->applied ? "its version not stored: " : "", m->rc);
         d->training = 0;
         pthread_mutex_unlock(&d->mu);
     }
+    detector_destroy(m->before);
+    free(m->v.info_json);
     detector_job_destroy(m->job);
     for (int c = 0; c < m->nch; c++)
         free(m->names[c]);
@@ -267,10 +390,13 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
     size_t ok = 0, total = 0, lead = n;
     int rc = began ? 0 : ERR_NOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        began[i] = member_begin(&ms[i], g, lead < n ? ms[lead].nch : 0,
-                                lead < n ? ms[lead].names : NULL) == 0;
+        int brc =
+            member_begin(&ms[i], g, lead < n ? ms[lead].nch : 0, lead < n ? ms[lead].names : NULL);
+        began[i] = brc == 0;
+        if (brc == ERR_NOMEM) /* else not trainable now, or logged (other channels) */
+            train_failed(p, ms[i].d->name, "", brc);
         if (!began[i]) {
-            member_end(p, &ms[i], 0, 0, 0);
+            member_end(p, &ms[i], 0);
             memset(&ms[i], 0, sizeof ms[i]);
             continue;
         }
@@ -282,12 +408,10 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         if (wrc == 0)
             wrc = detector_job_set_data(ms[i].job, ms[i].rows, ms[i].n);
         if (wrc) {
-            if (wrc != ERR_RANGE) { /* an error, not too little data: the training failed */
-                log_warn("pipeline: training window of '%s' not read: %s", ms[i].d->name,
-                         err_str(wrc));
-                atomic_fetch_add_explicit(&p->train_failures, 1, memory_order_relaxed);
-            }
-            member_end(p, &ms[i], 1, ERR_RANGE, 0);
+            if (wrc != ERR_RANGE) /* an error, not too little data: the training failed */
+                train_failed(p, ms[i].d->name, "its window not read: ", wrc);
+            ms[i].rc = ERR_RANGE; /* counted just now, or not a failure */
+            member_end(p, &ms[i], 1);
             memset(&ms[i], 0, sizeof ms[i]);
             began[i] = 0;
             continue;
@@ -361,10 +485,16 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         free(jobs);
     }
     double seconds = (double)(pipeline__mono_ns() - t0) / 1e9;
-    for (size_t i = 0; i < n; i++)
-        if (began && began[i])
-            member_end(p, &ms[i], 1, rc, seconds);
+    for (size_t i = 0; began && i < n; i++)
+        if (began[i])
+            member_apply(p, &ms[i], rc, seconds);
+    versions_confirm(p, ms, n);
+    for (size_t i = 0; began && i < n; i++)
+        if (began[i])
+            member_end(p, &ms[i], 1);
     detector_job_destroy(gj);
+    if (began == NULL && n > 0)
+        train_failed(p, ms[0].d->name, "", ERR_NOMEM);
     free(began);
     if (ok == 0)
         return;
@@ -459,6 +589,7 @@ static void train_next(void *arg)
     size_t n = 1;
     if (g) {
         if (pipeline__group_members(p, g, &devs, &n)) {
+            train_failed(p, d->name, "", ERR_NOMEM);
             pthread_mutex_lock(&d->mu);
             d->due = 0;
             pthread_mutex_unlock(&d->mu);
@@ -490,6 +621,8 @@ static void train_next(void *arg)
             ms[i].d = devs[i];
         train_set(p, g, ms, n);
         free(ms);
+    } else {
+        train_failed(p, d->name, "", ERR_NOMEM);
     }
     pthread_mutex_lock(&d->mu);
     d->due = 0;

@@ -33,6 +33,7 @@ import json
 import math
 import os
 import random
+import re
 import resource
 import socket
 import subprocess
@@ -46,6 +47,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from test_crash import integrity_check  # noqa: E402
+import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 
 CRASH_KILLS = int(os.environ.get("VIGIL_CRASH_KILLS", "20"))
 RSS_BOUND_MB = 96        # vigild's peak RSS under the overload test (configuration below)
@@ -502,8 +504,10 @@ enabled = false
 # Disk full
 # ============================================================================================
 
-class DiskFull(Base):
+class TmpfsVolume(Base):
+    """vigild (CONFIG) with its data directory on a small tmpfs of its own, which fill() fills."""
     SIZE_MB = 8
+    CONFIG = "[model]\nenabled = false\n"
 
     def setUp(self):
         self.mnt = vt.mkdtemp("vigil-tmpfs-")
@@ -514,7 +518,7 @@ class DiskFull(Base):
                           "refused writes with RLIMIT_FSIZE" % p.stdout.decode().strip())
         self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
         self.d = vt.Vigild(data_dir=os.path.join(self.mnt, "data"),
-                           config=config_file("[model]\nenabled = false\n"))
+                           config=config_file(self.CONFIG))
         self.d.start()
 
     def fill(self, leave_kb):
@@ -529,6 +533,8 @@ class DiskFull(Base):
                 pass
         return path
 
+
+class DiskFull(TmpfsVolume):
     def test_disk_full_and_back(self):
         d = self.d
         acked, refused = [], []
@@ -595,6 +601,176 @@ class DiskFull(Base):
             self.assertNotIn(j * 1000, have, "a refused batch was stored")
         self.assertEqual(self.stored("df-stream").get(999000), {"v": -1.0})
         d.stop()
+
+
+# ============================================================================================
+# Trainings that fail
+# ============================================================================================
+
+class TrainingFaults:
+    """A device with a model whose retraining is made to fail, then to succeed (mixed into a
+    TestCase whose setUp started self.d with CONFIG). A training is asked for through the API
+    only (retrain_every = 0), so the test knows how many ran. The model that serves when they
+    run is an LSTM of random weights given by PUT: any training validates better and swaps, so
+    a failed one that was not undone would show in what serves."""
+    CONFIG = "[model]\nwarmup = 200\nretrain_every = 0\nhidden = %d\n" % tp.HIDDEN
+    DEV = "tf"
+    CH = ("x", "y", "z")
+
+    def post(self, k0, n):
+        """POSTs readings k0 .. k0 + n - 1 of an oscillation (the linear model and an LSTM
+        predict it, persistence does not); returns the HTTP status."""
+        items = [{"device": self.DEV, "ts": T0 + 1000 * k,
+                  "values": {"x": math.sin(0.2 * k), "y": math.cos(0.2 * k),
+                             "z": 0.5 * math.sin(0.2 * k) + 2}} for k in range(k0, k0 + n)]
+        st, _, body = req(self.d, "POST", "/v1/readings", items)
+        self.assertIn(st, (200, 507), body)
+        return st
+
+    def failures(self):
+        m = re.search(r"^vigil_model_training_failures_total (\d+)$", self.d.metrics(), re.M)
+        self.assertIsNotNone(m, "vigil_model_training_failures_total not exported")
+        return int(m.group(1))
+
+    def model(self, known=True):
+        """GET .../model; None when the device is not known yet and known is False."""
+        st, _, body = req(self.d, "GET", "/v1/devices/%s/model" % self.DEV)
+        if st == 404 and not known:
+            return None
+        self.assertEqual(st, 200, body)
+        return vt.loads(body)
+
+    def give_model(self, n=400):
+        """Feeds n readings, waits for the first model, then PUTs random LSTM weights; returns
+        GET .../model once that version is in the database."""
+        self.assertEqual(self.post(0, n), 200)
+        wait_for("the first model", lambda: (lambda m: m if m and m["versions"] and not
+                                             m["training"] else None)(self.model(False)), 120)
+        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % self.DEV, "-H",
+                        "Content-Type: application/octet-stream", "--data-binary", "@-",
+                        stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, 5)))
+        self.assertEqual(r.status, 200, r)
+        m = self.model()
+        self.assertEqual(m["serving"]["kind"], "lstm", m)
+        self.wait_stored(m["serving"]["version"])
+        return m
+
+    def wait_stored(self, version):
+        wait_for("version %d in the database" % version, lambda: sqlite_rows(
+            self.d.db_path, "SELECT count(*) FROM models m JOIN devices d ON d.id = m.device_id "
+            "WHERE d.name = '%s' AND m.version = %d" % (self.DEV, version)) == "1", 30)
+
+    def retrain(self):
+        st, _, body = req(self.d, "POST", "/v1/devices/%s/model/retrain" % self.DEV)
+        self.assertEqual(st, 202, body)
+
+    def fail_once(self, m0):
+        """Asks for a training that must fail: it is counted once, logged with the device, and
+        the model that served serves on (same version, same history, not learning), scoring."""
+        f0 = self.failures()
+        self.retrain()
+        wait_for("the failed training to be counted", lambda: self.failures() > f0, 120)
+        m1 = wait_for("the training to end",
+                      lambda: (lambda m: m if not m["training"] else None)(self.model()), 60)
+        self.assertEqual(m1["serving"], m0["serving"])
+        self.assertEqual(m1["versions"], m0["versions"], "a failed training left a version")
+        st = self.d.get_json("/v1/devices/%s/status" % self.DEV)
+        self.assertEqual(st["model"]["version"], m0["serving"]["version"], st)
+        self.assertNotEqual(st["state"], "learning", st)
+        self.assertIn("pipeline: training for device '%s' failed: " % self.DEV, self.d.log())
+        # One request, one failure: it is not retried in a loop.
+        time.sleep(1.5)
+        self.assertEqual(self.failures(), f0 + 1)
+        return self.failures()
+
+    def succeed(self, m0, f):
+        """Asks for a training that must succeed now: a new version, listed and stored, and no
+        further failure."""
+        top = max(v["version"] for v in m0["versions"])
+        self.retrain()
+        m = wait_for("a new version", lambda: (lambda m: m if not m["training"] and any(
+            v["version"] > top for v in m["versions"]) else None)(self.model()), 120)
+        new = max(v["version"] for v in m["versions"])
+        self.assertEqual(m["serving"]["version"], new, "the random LSTM still serves: %r" % m)
+        self.wait_stored(new)
+        self.assertEqual(self.failures(), f)
+        return m
+
+
+class TrainingDiskFull(TrainingFaults, TmpfsVolume):
+    """The disk fills while the model is enabled: readings are refused (507), what was
+    acknowledged stays, a training then fails (its version cannot be stored), and the device
+    serves on with the model it had; once space returns a training succeeds and is stored."""
+
+    def test_training_while_disk_full(self):
+        d = self.d
+        m0 = self.give_model()
+        # Fewer than accept_after (500) readings under the random LSTM: their anomaly is not
+        # accepted as the new regime, which would ask for a training of its own.
+        filler = self.fill(32)
+        k, acked = 400, 400
+        for _ in range(9):
+            if self.post(k, 50) != 200:
+                break
+            k, acked = k + 50, acked + 50
+        else:
+            self.fail("the volume never filled: test is too weak")
+        self.fill(0)  # the last pages too: no commit can succeed now
+        self.assertEqual(self.post(k, 10), 507)
+        f = self.fail_once(m0)
+        self.assertEqual(d.get("/healthz")[0], 200)
+        self.assertEqual(d.device(self.DEV)["points"], acked)
+        preds = d.get_json("/v1/devices/%s/predictions?limit=5" % self.DEV)
+        self.assertTrue(preds["points"], preds)
+        os.unlink(filler)
+        for _ in range(100):
+            if self.post(k, 10) == 200:
+                break
+            time.sleep(0.1)
+        else:
+            self.fail("writes did not resume after space returned")
+        self.succeed(m0, f)
+        d.stop()
+        self.assertEqual(integrity_check(d.db_path), "ok")
+
+
+FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
+
+
+@unittest.skipIf(SANITIZED, "a sanitizer build owns malloc: an LD_PRELOAD allocator cannot run "
+                 "under it (this case runs in the plain build)")
+@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
+                     "library, set by CTest) not found")
+class TrainingOutOfMemory(TrainingFaults, Base):
+    """vigild runs under tests/fault/failalloc.c's library: while its flag file exists, the
+    allocations on a training thread of at least the size the file holds fail. 4096 bytes: the
+    training window's (24 KB here); 32768: the job's own (its copy of the model, its training
+    buffers). Each time a training fails (counted once, logged with the device and the reason)
+    and the device serves on with the model it had, readings still taken and scored; once the
+    file is gone a training succeeds and is stored."""
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILALLOC, "VIGIL_FAILALLOC_FLAG=" + self.flag])
+        self.d.start()
+
+    def test_training_out_of_memory(self):
+        m0 = self.give_model()
+        k = 400
+        for size, reason in ((4096, "its window not read: out of memory"),
+                             (32768, "out of memory")):
+            vt.write_file(self.flag, str(size))
+            f = self.fail_once(m0)
+            self.assertIn("training for device '%s' failed: %s;" % (self.DEV, reason),
+                          self.d.log())
+            self.assertEqual(self.post(k, 50), 200)
+            k += 50
+            wait_for("the new readings scored", lambda: self.d.get_json(
+                "/v1/devices/%s/status" % self.DEV)["readings_scored"] >= k, 30)
+        os.unlink(self.flag)
+        self.succeed(m0, f)
+        self.d.stop()
 
 
 # ============================================================================================
