@@ -77,6 +77,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->season_opinion = 1;
     cfg->shift_plain = 1;
     cfg->shift_release = 1;
+    cfg->settle_release = 0;
 }
 
 static int config_check(const struct detector_config *c)
@@ -96,8 +97,8 @@ static int config_check(const struct detector_config *c)
         c->model_kind < DET_MODEL_AUTO || c->model_kind > DET_MODEL_LINEAR || c->season_bins < 0 ||
         c->season_bins > DETECTOR_MAX_SEASON_BINS || c->burst_memory < 0 || c->burst_memory > 1 ||
         c->shift_len < 0 || c->shift_len > DETECTOR_MAX_SHIFT || c->season_opinion < 0 ||
-        c->season_opinion > 3 || c->shift_plain < 0 || c->shift_plain > 1 ||
-        c->shift_release < 0 || c->shift_release > 1)
+        c->season_opinion > 3 || c->shift_plain < 0 || c->shift_plain > 1 || c->shift_release < 0 ||
+        c->shift_release > 1 || c->settle_release < 0 || c->settle_release > 1)
         return ERR_INVAL;
     return 0;
 }

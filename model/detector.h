@@ -244,6 +244,17 @@ struct detector_config {
                           toward the channel's level since the training (docs/detection.md,
                           "Sixteenth round"). No state. 0: the hold waits for the newest
                           shift_len readings' mean to cross the midpoint */
+    /* Added in format 15 (formats 1-14 load with settle_release 0: as they ran). */
+    int settle_release; /* 1 (with shift_release): when the step that held an episode steps
+                           back (shift_release's test), the episode ends there, whatever the
+                           error's and the operating point's likelihoods still say: the fault
+                           that moved the channel has ended, and what remains is the state the
+                           device settled into after it. With burst_memory, that after-state
+                           (the short mean at the release) is then remembered as a burst is,
+                           so the same level opens no new episode (a larger one does). The
+                           result of the releasing reading has `released` set
+                           (docs/detection.md, "Eighteenth round"). No state of its own. 0:
+                           the other terms hold the episode on */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -278,6 +289,8 @@ struct detector_result {
     float likelihood; /* the unfiltered likelihood the state machine follows (the decision
                          likelihood, tail_plain; with tail_plain 1 score is this, capped at
                          repeat_cap after an alarm-level reading) */
+    int released;     /* 1 on the reading whose episode settle_release ended (state normal:
+                         the fault's step went back; the episode ends as any other does) */
 };
 
 /* A reading without a timestamp (retrain_seconds then ignores it). */

@@ -59,8 +59,11 @@
  * only when it and shift_len are set and C >= 2, the plain differences' sums after the step
  * test's state (sh_psum, sh_psumsq, C doubles each); formats 1-12 load with shift_plain 0, as
  * they ran. Format 14 adds shift_release at the config's end (no state); formats 1-13 load with
- * it 0, as they ran. */
-#define DET_FORMAT 14u
+ * it 0, as they ran. Format 15 adds settle_release at the config's end and, only when it and
+ * shift_len are set and C >= 2, after the step test's state (and shift_plain's sums), the
+ * settle watch (st_ch1, sh_lead i32; st_post, sh_far f64); formats 1-14 load with settle_release 0,
+ * as they ran. */
+#define DET_FORMAT 15u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -104,6 +107,10 @@
 /* Format 13's config: up to shift_release, the field format 14 added, with the tail padding. */
 #define CFG_V13_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_release) + _Alignof(struct detector_config) - 1) /    \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 14's config: up to settle_release, the field format 15 added, with the tail padding. */
+#define CFG_V14_SIZE                                                                               \
+    ((offsetof(struct detector_config, settle_release) + _Alignof(struct detector_config) - 1) /   \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -226,6 +233,12 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         if (d->cfg.shift_plain) {
             put(w, d->sh_psum, sizeof(double) * C);
             put(w, d->sh_psumsq, sizeof(double) * C);
+        }
+        if (d->cfg.settle_release) {
+            put(w, &d->st_ch1, sizeof d->st_ch1);
+            put(w, &d->sh_lead, sizeof d->sh_lead);
+            put(w, &d->st_post, sizeof d->st_post);
+            put(w, &d->sh_far, sizeof d->sh_far);
         }
     }
     if (d->cfg.season_opinion && d->cfg.season_bins > 0) {
@@ -367,6 +380,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 12 ? CFG_V11_SIZE
         : fmt < 13 ? CFG_V12_SIZE
         : fmt < 14 ? CFG_V13_SIZE
+        : fmt < 15 ? CFG_V14_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -400,6 +414,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.shift_plain = 0;
     if (fmt < 14)
         cfg.shift_release = 0; /* format 13 and before: the hold waits for Q's mean */
+    if (fmt < 15)
+        cfg.settle_release = 0; /* format 14 and before: the other terms hold the episode on */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -501,6 +517,12 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             get(&r, d->sh_psum, sizeof(double) * Cz);
             get(&r, d->sh_psumsq, sizeof(double) * Cz);
         }
+        if (cfg.settle_release) { /* format 15 and later, as the config says */
+            get(&r, &d->st_ch1, sizeof d->st_ch1);
+            get(&r, &d->sh_lead, sizeof d->sh_lead);
+            get(&r, &d->st_post, sizeof d->st_post);
+            get(&r, &d->sh_far, sizeof d->sh_far);
+        }
     }
     if (cfg.season_opinion && cfg.season_bins > 0) { /* format 12 and later, as the config says */
         int n = 0;
@@ -579,7 +601,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||
           d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)) ||
         (cfg.shift_len > 0 && C >= 2 &&
-         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C)))
+         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C || d->st_ch1 < 0 ||
+          d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

@@ -111,6 +111,7 @@ static const struct field fields[] = {
     FI("season_opinion", season_opinion),
     FI("shift_plain", shift_plain),
     FI("shift_release", shift_release),
+    FI("settle_release", settle_release),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
