@@ -63,6 +63,8 @@
 /* settle_release: a step counts as gone back only if it was at least this many of the channel's
  * present robust deviations (returned). */
 #define SETTLE_NOISE 2.0
+/* settle_release: "back near its level" is within this share of the step's size of it. */
+#define SETTLE_NEAR 0.25
 
 /* The mean and deviation (floored at SHIFT_SD_FLOOR) of a step estimate over the n readings
  * of the reference, from its sums. */
@@ -285,7 +287,7 @@ static int returned(const detector_t *d, const float *x, int c, int q, double lm
 {
     double v[2 * DETECTOR_MAX_SHIFT], dev[DETECTOR_MAX_SHIFT];
     window_raw(d, x, c, 2 * q, v);
-    const double tol = 0.5 * fabs(post - lm), sc = d->lscale[c];
+    const double tol = SETTLE_NEAR * fabs(post - lm), sc = d->lscale[c];
     const int k0 = q / 2 > 0 ? q / 2 : 1;
     const double *newest = v + 2 * q - k0;
     const double med = median(newest, k0);
