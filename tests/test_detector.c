@@ -1385,6 +1385,42 @@ static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk
     return in_padding;
 }
 
+/* Runs x[n, C] through a detector with cfg up to reading cut, saves it, cuts the save back to
+ * format fmt (the config's bytes from `field` on dropped, junk in the padding where the field
+ * would lie: cut_to_format) and loads it; the loaded detector must continue bit for bit as the
+ * saved one through the rest of x, and the same bytes claimed as format fmt + 1 must be refused.
+ * Returns the anomalies opened after the cut. */
+static int load_older_format(const struct detector_config *cfg, const float *x, int n, int cut,
+                             int C, size_t field, int junk, uint32_t fmt)
+{
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < cut; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    assert_int_equal(got, len);
+    cut_to_format(buf, &len, field, junk, fmt);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    int opened = 0;
+    for (int t = cut; t < n; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+        opened += rb.changed && rb.state == DET_ANOMALY;
+    }
+    as_format6(buf, &len, fmt + 1);
+    detector_t *c = NULL;
+    assert_int_not_equal(detector_load(&c, buf, len), 0);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    return opened;
+}
+
 static void test_load_format5(void **unused)
 {
     enum { N = 1199, C = 6, CUT = 300 };
@@ -2054,33 +2090,11 @@ static void test_load_format8(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0; /* format 12's state is not cut here */
     cfg.shift_len = 0;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    assert_int_equal(got, len);
     /* Format 8: the config ends before model_kind; where model_kind took format 8's tail
-     * padding (the configs are then the same size), junk there: format 8 must not read it. */
-    cut_to_format(buf, &len, offsetof(struct detector_config, model_kind), 99, 8);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    /* The same bytes claiming format 9: a config cut short, or the junk as model_kind (not a
-     * kind): not loaded either way. */
-    as_format6(buf, &len, 9);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-    }
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
+     * padding (the configs are then the same size), junk there: format 8 must not read it. The
+     * same bytes claiming format 9: a config cut short, or the junk as model_kind (not a kind):
+     * not loaded either way. */
+    load_older_format(&cfg, x, N, CUT, C, offsetof(struct detector_config, model_kind), 99, 8);
     free(x);
 }
 
@@ -2567,28 +2581,7 @@ static void test_load_format9(void **unused)
     cfg.season_bins = 0;
     cfg.burst_memory = 0;   /* format 11's state is not cut here */
     cfg.season_opinion = 0; /* format 12's state is not cut here */
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, 1, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, season_bins), 256, 9);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, 1, NULL, &ra);
-        step(b, x, t, 1, NULL, &rb);
-        assert_same_result(&ra, &rb, 1);
-    }
-    as_format6(buf, &len, 10);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
+    load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
 
@@ -2912,31 +2905,9 @@ static void test_load_format10(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0; /* format 12's state is not cut here */
     cfg.shift_len = 0;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, burst_memory), 256, 10);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int opened = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        opened += rb.changed && rb.state == DET_ANOMALY;
-    }
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, burst_memory), 256, 10);
     print_message("format 10 load: %d anomalies opened after the cut, as saved\n", opened);
-    as_format6(buf, &len, 11);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
@@ -3049,31 +3020,9 @@ static void test_load_format12(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.shift_plain = 0;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, shift_plain), 256, 12);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int opened = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        opened += rb.changed && rb.state == DET_ANOMALY;
-    }
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
-    as_format6(buf, &len, 13);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
@@ -3090,31 +3039,9 @@ static void test_load_format13(void **unused)
     detector_config_default(&cfg);
     cfg.shift_plain = 1;
     cfg.shift_release = 0;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, shift_release), 256, 13);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int opened = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        opened += rb.changed && rb.state == DET_ANOMALY;
-    }
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
-    as_format6(buf, &len, 14);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
@@ -3320,31 +3247,9 @@ static void test_load_format14(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.settle_release = 0;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, settle_release), 256, 14);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int opened = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        opened += rb.changed && rb.state == DET_ANOMALY;
-    }
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, settle_release), 256, 14);
     print_message("format 14 load: %d anomalies opened after the cut, as saved\n", opened);
-    as_format6(buf, &len, 15);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
