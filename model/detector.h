@@ -245,16 +245,18 @@ struct detector_config {
                           "Sixteenth round"). No state. 0: the hold waits for the newest
                           shift_len readings' mean to cross the midpoint */
     /* Added in format 15 (formats 1-14 load with settle_release 0: as they ran). */
-    int settle_release; /* 1 (with shift_release): when the step that held an episode steps
-                           back (shift_release's test), the episode ends there, whatever the
-                           error's and the operating point's likelihoods still say: the fault
-                           that moved the channel has ended, and what remains is the state the
-                           device settled into after it. With burst_memory, that after-state
-                           (the short mean at the release) is then remembered as a burst is,
-                           so the same level opens no new episode (a larger one does). The
-                           result of the releasing reading has `released` set
-                           (docs/detection.md, "Eighteenth round"). No state of its own. 0:
-                           the other terms hold the episode on */
+    int settle_release; /* 1 (with shift_release): an episode whose step hold was armed within
+                           shift_len readings of its opening (the step set it off) ends when
+                           shift_release has dropped that hold and the channel has landed back
+                           within a quarter of the step of its level since the training (the
+                           medians of its newest shift_len / 2 and / 4 readings; the step at
+                           least 2 robust deviations of those readings), whatever the error's
+                           and the operating point's likelihoods still say: what remains is the
+                           state the device settled into after the fault. A training is asked
+                           for (as accept_after does), and with burst_memory the short mean at
+                           the release is kept as a burst until it applies. The result of that
+                           reading has `released` set (docs/detection.md, "Eighteenth round").
+                           24 bytes of state when set. 0: the other terms hold the episode on */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

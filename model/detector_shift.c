@@ -49,6 +49,13 @@
  * fraction chosen for it. The release drops the hold (a later step at alarm level may arm it
  * again in the same episode); other terms may still hold the episode.
  *
+ * settle_release (eighteenth round): when the hold that shift_release dropped was armed within q
+ * readings of the episode's opening (the step set the episode off), its channel is watched
+ * (detector__shift_settle) until it has landed back near its level since the training
+ * (returned); the episode then ends, whatever else still holds it: the fault has ended, and what
+ * differs now is the state the device settled into after it (detector_score.c asks for a
+ * training, as an accepted regime does).
+ *
  * Cost: O(W C) a reading, in one pass over the context ring's W rows (a channel's window is
  * copied out only for the median, where it can matter), no allocation; the state
  * is inline in struct detector (detector_int.h). Threading: owner thread of the detector. */

@@ -1385,6 +1385,24 @@ static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk
     return in_padding;
 }
 
+/* A detector created with cfg for C channels and run through readings [0, cut) of x (its
+ * trainings inline), in *out, and its save: returns the bytes (caller frees), *len their count. */
+static unsigned char *saved_after(const struct detector_config *cfg, const float *x, int cut, int C,
+                                  detector_t **out, size_t *len)
+{
+    struct detector_result res;
+    assert_int_equal(detector_create(out, cfg, C), 0);
+    for (int t = 0; t < cut; t++)
+        step(*out, x, t, C, NULL, &res);
+    size_t got;
+    *len = detector_save_size(*out);
+    unsigned char *buf = malloc(*len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(*out, buf, *len, &got), 0);
+    assert_int_equal(got, *len);
+    return buf;
+}
+
 /* Runs x[n, C] through a detector with cfg up to reading cut, saves it, cuts the save back to
  * format fmt (the config's bytes from `field` on dropped, junk in the padding where the field
  * would lie: cut_to_format) and loads it; the loaded detector must continue bit for bit as the
@@ -1394,15 +1412,9 @@ static int load_older_format(const struct detector_config *cfg, const float *x, 
                              int C, size_t field, int junk, uint32_t fmt)
 {
     detector_t *a, *b;
-    assert_int_equal(detector_create(&a, cfg, C), 0);
+    size_t len;
+    unsigned char *buf = saved_after(cfg, x, cut, C, &a, &len);
     struct detector_result ra, rb;
-    for (int t = 0; t < cut; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    assert_int_equal(got, len);
     cut_to_format(buf, &len, field, junk, fmt);
     assert_int_equal(detector_load(&b, buf, len), 0);
     int opened = 0;
@@ -2301,14 +2313,9 @@ static void test_load_format7(void **unused)
     cfg.season_opinion = 0; /* format 12's state is not cut here */
     cfg.shift_len = 0;
     detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    size_t len;
+    unsigned char *buf = saved_after(&cfg, x, cut, C, &a, &len);
     struct detector_result ra, rb;
-    for (int t = 0; t < cut; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
     /* Format 7's config ends at op_point, padded to the struct's alignment. */
     const size_t cfg7 =
         (offsetof(struct detector_config, op_point) + _Alignof(struct detector_config) - 1) /
@@ -2923,14 +2930,9 @@ static void test_load_format11(void **unused)
     detector_config_default(&cfg);
     cfg.season_opinion = 0;
     detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    size_t len;
+    unsigned char *buf = saved_after(&cfg, x, CUT, 1, &a, &len);
     struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, 1, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
     cut_to_format(buf, &len, offsetof(struct detector_config, season_opinion), 1, 11);
     assert_int_equal(detector_load(&b, buf, len), 0);
     double top = 0.0;
