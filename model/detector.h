@@ -256,6 +256,19 @@ struct detector_config {
                            device has shown since then ranks above one it has shown before.
                            The decision is unchanged. Costs 8 bytes of state. 0: the onset's
                            likelihood as it is */
+    /* Added in format 16 (formats 1-15 load with settle_release 0: as they ran). */
+    int settle_release; /* 1 (with shift_release): an episode whose step hold was armed within
+                           shift_len readings of its opening (the step set it off) ends when
+                           shift_release has dropped that hold and the channel has landed back
+                           within a quarter of the step of its level since the training (the
+                           medians of its newest shift_len / 2 and / 4 readings; the step at
+                           least 2 robust deviations of those readings), whatever the error's
+                           and the operating point's likelihoods still say: what remains is the
+                           state the device settled into after the fault. A training is asked
+                           for (as accept_after does), and with burst_memory the short mean at
+                           the release is kept as a burst until it applies. The result of that
+                           reading has `released` set (docs/detection.md, "Eighteenth round").
+                           24 bytes of state when set. 0: the other terms hold the episode on */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -290,6 +303,8 @@ struct detector_result {
     float likelihood; /* the unfiltered likelihood the state machine follows (the decision
                          likelihood, tail_plain; with tail_plain 1 score is this, capped at
                          repeat_cap after an alarm-level reading) */
+    int released;     /* 1 on the reading whose episode settle_release ended (state normal:
+                         the fault's step went back; the episode ends as any other does) */
 };
 
 /* A reading without a timestamp (retrain_seconds then ignores it). */

@@ -75,12 +75,17 @@ void detector__burst_note(detector_t *d, enum detector_state st, double mavg)
      * no longer holds any reading of it). Only then is it a burst shown before. */
     if (d->burst_pend && d->n_seen - d->pend_end >= (uint64_t)S) {
         d->burst_pend = 0;
-        d->burst_peak[d->burst_head] = d->pend_peak;
-        d->burst_end[d->burst_head] = d->pend_end;
-        d->burst_head = (d->burst_head + 1) % DETECTOR_MAX_BURSTS;
-        if (d->burst_n < DETECTOR_MAX_BURSTS)
-            d->burst_n++;
+        detector__burst_keep(d, d->pend_peak, d->pend_end);
     }
+}
+
+void detector__burst_keep(detector_t *d, float peak, uint64_t end)
+{
+    d->burst_peak[d->burst_head] = peak;
+    d->burst_end[d->burst_head] = end;
+    d->burst_head = (d->burst_head + 1) % DETECTOR_MAX_BURSTS;
+    if (d->burst_n < DETECTOR_MAX_BURSTS)
+        d->burst_n++;
 }
 
 float detector__burst_cap(const detector_t *d, double mavg, float lik)

@@ -178,6 +178,16 @@ struct detector {
     int since_red;  /* readings since the likelihood was last >= alarm_level (0: the previous) */
     int dred;       /* the previous reading's decision likelihood was >= alarm_level */
 
+    /* settle_release (detector_shift.c, detector__shift_settle): sh_lead 1 while the armed
+     * step hold was armed within shift_len readings of its episode's opening (the step set it
+     * off) and sh_far the farthest level (from the channel's mean since the training) its
+     * channel's newer half reached while held; st_ch1 is 1 + the channel of such a hold that
+     * shift_release released (0: none), watched until it lands back near its level (then the
+     * episode ends), st_post that step's level (sh_far at the release). Saved only when
+     * settle_release and shift_len are set and C >= 2: 24 bytes. */
+    int st_ch1, sh_lead;
+    double st_post, sh_far;
+
     void *block;
 };
 
@@ -240,6 +250,9 @@ void detector__burst_clear(detector_t *d);
  * episode's peak; an episode that ends after fewer than err_short readings becomes pending, and is
  * recorded as a burst once err_short readings have passed without a new one. */
 void detector__burst_note(detector_t *d, enum detector_state st, double mavg);
+/* Records a burst of peak short mean peak whose episode ended at n_seen = end, the newest
+ * overwriting the oldest (burst_note's bursts; settle_release's after-states). */
+void detector__burst_keep(detector_t *d, float peak, uint64_t end);
 /* The likelihood lik of the short mean mavg, capped at the log-scaled empirical tail m / n of
  * the recorded bursts (m of those within err_window readings peaked at or above mavg, n =
  * ring_len / err_short); lik itself when m is 0. */
@@ -284,6 +297,11 @@ int detector__shift_sums(detector_t *d);
 /* Called with each reading x[C] the context ring is about to take (before it is written): moves
  * the window sums on by one reading, in O(C). */
 void detector__shift_push(detector_t *d, const float *x);
+/* settle_release, in an episode with no step hold armed: rel_ch1 is 1 + the channel whose
+ * hold shift_release dropped at this reading (0: none); if that hold set the episode off
+ * (sh_lead), its channel is watched from now on. Returns 1 when the watched channel has come
+ * back near its level before the step (the episode then ends), else 0. */
+int detector__shift_settle(detector_t *d, const float *x, int rel_ch1);
 
 /* detector_opinion.c (season_opinion) */
 /* The likelihood of the second opinion for reading x[C] (index n_seen), after its short means

@@ -61,8 +61,11 @@
  * they ran. Format 14 adds shift_release at the config's end (no state); formats 1-13 load with
  * it 0, as they ran. Format 15 adds onset_record at the config's end and, only when it is set
  * (> 0), its reference after the second opinions (rec_max f32, rec_n i32); formats 1-14 load
- * with onset_record 0, as they ran. */
-#define DET_FORMAT 15u
+ * with onset_record 0, as they ran. Format 16 adds settle_release at the config's end and, only
+ * when it and shift_len are set and C >= 2, after the step test's state (and shift_plain's sums),
+ * the settle watch (st_ch1, sh_lead i32; st_post, sh_far f64); formats 1-15 load with
+ * settle_release 0, as they ran. */
+#define DET_FORMAT 16u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -110,6 +113,10 @@
 /* Format 14's config: up to onset_record, the field format 15 added, with the tail padding. */
 #define CFG_V14_SIZE                                                                               \
     ((offsetof(struct detector_config, onset_record) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 15's config: up to settle_release, the field format 16 added, with the tail padding. */
+#define CFG_V15_SIZE                                                                               \
+    ((offsetof(struct detector_config, settle_release) + _Alignof(struct detector_config) - 1) /   \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -232,6 +239,12 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         if (d->cfg.shift_plain) {
             put(w, d->sh_psum, sizeof(double) * C);
             put(w, d->sh_psumsq, sizeof(double) * C);
+        }
+        if (d->cfg.settle_release) {
+            put(w, &d->st_ch1, sizeof d->st_ch1);
+            put(w, &d->sh_lead, sizeof d->sh_lead);
+            put(w, &d->st_post, sizeof d->st_post);
+            put(w, &d->sh_far, sizeof d->sh_far);
         }
     }
     if (d->cfg.season_opinion && d->cfg.season_bins > 0) {
@@ -378,6 +391,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 13 ? CFG_V12_SIZE
         : fmt < 14 ? CFG_V13_SIZE
         : fmt < 15 ? CFG_V14_SIZE
+        : fmt < 16 ? CFG_V15_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -413,6 +427,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.shift_release = 0; /* format 13 and before: the hold waits for Q's mean */
     if (fmt < 15)
         cfg.onset_record = 0.0f; /* format 14 and before: onsets reported at their likelihood */
+    if (fmt < 16)
+        cfg.settle_release = 0; /* format 15 and before: the other terms hold the episode on */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -514,6 +530,12 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             get(&r, d->sh_psum, sizeof(double) * Cz);
             get(&r, d->sh_psumsq, sizeof(double) * Cz);
         }
+        if (cfg.settle_release) { /* format 16 and later, as the config says */
+            get(&r, &d->st_ch1, sizeof d->st_ch1);
+            get(&r, &d->sh_lead, sizeof d->sh_lead);
+            get(&r, &d->st_post, sizeof d->st_post);
+            get(&r, &d->sh_far, sizeof d->sh_far);
+        }
     }
     if (cfg.season_opinion && cfg.season_bins > 0) { /* format 12 and later, as the config says */
         int n = 0;
@@ -596,7 +618,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||
           d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)) ||
         (cfg.shift_len > 0 && C >= 2 &&
-         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C)) ||
+         (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C || d->st_ch1 < 0 ||
+          d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)) ||
         (cfg.onset_record > 0.0f &&
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))))
         goto fail;

@@ -553,13 +553,22 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (olik > hold)
             hold = olik;
     }
+    int rel_ch1 = 0, settled = 0;
     if (st == DET_ANOMALY && d->sh_ch1 > 0) {
         float sh_hold = detector__shift_hold(d, x, &sh); /* the step it found persists */
-        if (sh_hold < 0.0f)
+        if (sh_hold < 0.0f) {
+            rel_ch1 = d->sh_ch1;
             d->sh_ch1 = 0; /* released: the step went back (shift_release) */
+        }
         if (sh_hold > hold)
             hold = sh_hold;
     }
+    /* settle_release: the step that set the episode off has come back to its level; what
+     * still holds the episode is the state the device settled into after the fault. */
+    if (st == DET_ANOMALY && cfg->settle_release && d->sh_ch1 == 0)
+        settled = detector__shift_settle(d, x, rel_ch1);
+    if (settled)
+        hold = 0.0f;
     /* Right after an anomaly ends (below > 0 in state normal: readings since; the short window
      * still holds the episode's readings), a new one is judged as the ended one was: with
      * hold_median on the median of the short window, so the mean the episode left behind
@@ -619,6 +628,15 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     }
     if (cfg->burst_memory)
         detector__burst_note(d, st, mavg);
+    res->released = settled && st == DET_NORMAL;
+    if (res->released) {
+        /* The state the device settled into is learnt, as an accepted regime is (a training
+         * is asked for); until that training applies, the error's short mean no higher than
+         * now reopens nothing, as a burst the device has shown (burst_memory). */
+        d->due_at = d->n_seen + 1;
+        if (cfg->burst_memory)
+            detector__burst_keep(d, (float)mavg, d->n_seen);
+    }
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 

@@ -49,6 +49,13 @@
  * fraction chosen for it. The release drops the hold (a later step at alarm level may arm it
  * again in the same episode); other terms may still hold the episode.
  *
+ * settle_release (eighteenth round): when the hold that shift_release dropped was armed within q
+ * readings of the episode's opening (the step set the episode off), its channel is watched
+ * (detector__shift_settle) until it has landed back near its level since the training
+ * (returned); the episode then ends, whatever else still holds it: the fault has ended, and what
+ * differs now is the state the device settled into after it (detector_score.c asks for a
+ * training, as an accepted regime does).
+ *
  * Cost: O(C) a reading (session 10). The two fits need four sums per channel over the window
  * (detector_int.h, sw_sum and sw_suv); they are moved on by one reading as the context ring
  * takes it (detector__shift_push, which reads the row that leaves the window and the row that
@@ -64,6 +71,11 @@
 /* The step estimate's deviation is never taken below this many training spreads: a channel
  * steadier since the training than in it (a quantised one) would otherwise alarm on any step. */
 #define SHIFT_SD_FLOOR 0.1
+/* settle_release: a step counts as gone back only if it was at least this many of the channel's
+ * present robust deviations (returned). */
+#define SETTLE_NOISE 2.0
+/* settle_release: "back near its level" is within this share of the step's size of it. */
+#define SETTLE_NEAR 0.25
 
 /* The mean and deviation (floored at SHIFT_SD_FLOOR) of a step estimate over the n readings
  * of the reference, from its sums. */
@@ -352,14 +364,72 @@ float detector__shift_hold(const detector_t *d, const float *x, const struct det
     return fabs(qm - d->sh_post) < fabs(qm - lm) ? 1.0f : 0.0f;
 }
 
+/* settle_release: whether channel c is back near its level before the step that went to
+ * post (training spreads, as lm, its mean level since the training). It is when the medians of
+ * its newest q / 2 and q / 4 readings (the level it has come back to; the q-reading mean lags)
+ * both lie within half the step's size of lm, and the step itself is at least SETTLE_NOISE
+ * robust deviations (1.4826 median absolute deviations) of the newest q / 2 readings. A step
+ * back that overshoots to the other side (a valve that swings from too open to too closed) is a
+ * new step, not a return: while it passes, the longer median crosses lm when half its readings
+ * are on either side, but the shorter one is then past it. A channel that has turned noisy
+ * (cavitation) makes steps and steps back of its mean out of noise around an unchanged level:
+ * its "step" is small against its present noise, so it never counts as returned. */
+static int returned(const detector_t *d, const float *x, int c, int q, double lm, double post)
+{
+    double v[2 * DETECTOR_MAX_SHIFT], dev[DETECTOR_MAX_SHIFT];
+    window_raw(d, x, c, 2 * q, v);
+    const double tol = SETTLE_NEAR * fabs(post - lm), sc = d->lscale[c];
+    const int k0 = q / 2 > 0 ? q / 2 : 1;
+    const double *newest = v + 2 * q - k0;
+    const double med = median(newest, k0);
+    for (int i = 0; i < k0; i++)
+        dev[i] = fabs(newest[i] - med);
+    if (!(fabs(post - lm) * sc >= SETTLE_NOISE * 1.4826 * median(dev, k0)))
+        return 0;
+    for (int k = k0; k >= 1; k /= 2) {
+        const double land = (median(v + 2 * q - k, k) - d->lmean[c]) / sc;
+        if (!(fabs(land - lm) <= tol))
+            return 0;
+        if (k <= q / 4 || k == 1)
+            break;
+    }
+    return 1;
+}
+
+int detector__shift_settle(detector_t *d, const float *x, int rel_ch1)
+{
+    if (rel_ch1 > 0 && d->sh_lead) {
+        d->st_ch1 = rel_ch1; /* the step that set the episode off went back: watch it land */
+        d->st_post = d->sh_far;
+    }
+    const int q = shift_q(d), c = d->st_ch1 - 1;
+    if (q == 0 || c < 0 || c >= d->C || !(d->lscale[c] > 0.0f) || !(d->sh_n > 0.0))
+        return 0;
+    return returned(d, x, c, q, d->sh_lsum[c] / d->sh_n, d->st_post);
+}
+
 void detector__shift_after(detector_t *d, const float *x, const struct detector__shift *sh, int arm,
                            int keep, int push)
 {
     if (arm && sh->top >= 0) {
         d->sh_ch1 = sh->top + 1;
         d->sh_post = sh->post;
+        /* settle_release: the step set the episode off if the test saw it within q readings
+         * of the opening (it needs about q / 2 to see a step at all); a new step is the
+         * episode's evidence from now on, so an earlier one's return no longer ends it. */
+        d->sh_lead = d->in_anomaly <= shift_q(d);
+        d->st_ch1 = 0;
+        d->sh_far = sh->post;
+    } else if (keep && d->sh_ch1 > 0 && sh->valid && d->sh_n > 0.0) {
+        /* The step's full size: the test arms the hold before the newer half holds only
+         * readings after the step, so its level then is part of the way there. */
+        const int c = d->sh_ch1 - 1;
+        const double lm = d->sh_lsum[c] / d->sh_n;
+        if (fabs(sh->level[c] - lm) > fabs(d->sh_far - lm))
+            d->sh_far = sh->level[c];
     } else if (!keep) {
         d->sh_ch1 = 0; /* the episode ended, or its regime was accepted */
+        d->st_ch1 = d->sh_lead = 0;
     }
     if (!push || !sh->valid)
         return;
@@ -381,6 +451,8 @@ void detector__shift_reset(detector_t *d)
     d->sh_n = 0.0;
     d->sh_ch1 = 0;
     d->sh_post = 0.0;
+    d->st_ch1 = d->sh_lead = 0;
+    d->st_post = d->sh_far = 0.0;
     d->sw_ok = 0; /* the ring is unchanged; rebuilding costs one pass a training */
     if (!d->sh_sum)
         return; /* shift_len 0: no arrays */

@@ -1386,6 +1386,57 @@ static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk
     return in_padding;
 }
 
+/* A detector of C channels with cfg, fed x[n, C] up to reading cut, saved, its save cut back to
+ * format fmt (cut_to_format: the config ends before the field at offset field, junk where it
+ * lay in the padding) and loaded; the saved and the loaded detector then run to n in step and
+ * must agree bit for bit. The same bytes claimed as format fmt + 1 must be refused. Returns the
+ * readings after the cut reported at or above score_level; *top the largest score among them,
+ * *opened the anomalies opened after the cut. */
+static int cut_and_continue(const struct detector_config *cfg, int C, const float *x, int n,
+                            int cut, size_t field, int junk, uint32_t fmt, double *top, int *opened)
+{
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < cut; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    cut_to_format(buf, &len, field, junk, fmt);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    int onsets = 0;
+    *top = 0.0;
+    *opened = 0;
+    for (int t = cut; t < n; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+        onsets += rb.score >= cfg->score_level;
+        *opened += rb.changed && rb.state == DET_ANOMALY;
+        if (rb.score > *top)
+            *top = rb.score;
+    }
+    as_format6(buf, &len, fmt + 1);
+    detector_t *c = NULL;
+    assert_int_not_equal(detector_load(&c, buf, len), 0);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    return onsets;
+}
+
+/* cut_and_continue for a test that counts the anomalies opened after the cut (returned). */
+static int load_older_format(const struct detector_config *cfg, const float *x, int n, int cut,
+                             int C, size_t field, int junk, uint32_t fmt)
+{
+    double top;
+    int opened;
+    cut_and_continue(cfg, C, x, n, cut, field, junk, fmt, &top, &opened);
+    return opened;
+}
+
 static void test_load_format5(void **unused)
 {
     enum { N = 1199, C = 6, CUT = 300 };
@@ -2582,28 +2633,7 @@ static void test_load_format9(void **unused)
     cfg.burst_memory = 0;    /* format 11's state is not cut here */
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, 1), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, 1, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, season_bins), 256, 9);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, 1, NULL, &ra);
-        step(b, x, t, 1, NULL, &rb);
-        assert_same_result(&ra, &rb, 1);
-    }
-    as_format6(buf, &len, 10);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
+    load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
 
@@ -2923,70 +2953,10 @@ static void test_load_format10(void **unused)
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
     cfg.shift_len = 0;
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, burst_memory), 256, 10);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int opened = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        opened += rb.changed && rb.state == DET_ANOMALY;
-    }
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, burst_memory), 256, 10);
     print_message("format 10 load: %d anomalies opened after the cut, as saved\n", opened);
-    as_format6(buf, &len, 11);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
-}
-
-/* A detector of C channels with cfg, fed x[n, C] up to reading cut, saved, its save cut back to
- * format fmt (cut_to_format: the config ends before the field at offset field, junk where it
- * lay in the padding) and loaded; the saved and the loaded detector then run to n in step and
- * must agree bit for bit. The same bytes claimed as format fmt + 1 must be refused. Returns the
- * readings after the cut reported at or above score_level; *top the largest score among them. */
-static int cut_and_continue(const struct detector_config *cfg, int C, const float *x, int n,
-                            int cut, size_t field, int junk, uint32_t fmt, double *top)
-{
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < cut; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, field, junk, fmt);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int onsets = 0;
-    *top = 0.0;
-    for (int t = cut; t < n; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        onsets += rb.score >= cfg->score_level;
-        if (rb.score > *top)
-            *top = rb.score;
-    }
-    as_format6(buf, &len, fmt + 1);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
-    return onsets;
 }
 
 /* A format-11 save (no season_opinion in its config; junk where the field may lie in its tail
@@ -3002,8 +2972,9 @@ static void test_load_format11(void **unused)
     cfg.season_opinion = 0;
     cfg.onset_record = 0.0f; /* format 15's state is not cut here */
     double top;
+    int opened;
     cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, season_opinion), 1, 11,
-                     &top);
+                     &top, &opened);
     print_message("format 11 load: largest score after the cut %.3f, as saved\n", top);
     free(x);
 }
@@ -3078,31 +3049,9 @@ static void test_load_format12(void **unused)
     detector_config_default(&cfg);
     cfg.shift_plain = 0;
     cfg.onset_record = 0.0f; /* format 15's state is not cut here */
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, shift_plain), 256, 12);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int opened = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        opened += rb.changed && rb.state == DET_ANOMALY;
-    }
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
-    as_format6(buf, &len, 13);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
@@ -3120,31 +3069,9 @@ static void test_load_format13(void **unused)
     cfg.shift_plain = 1;
     cfg.shift_release = 0;
     cfg.onset_record = 0.0f; /* format 15's state is not cut here */
-    detector_t *a, *b;
-    assert_int_equal(detector_create(&a, &cfg, C), 0);
-    struct detector_result ra, rb;
-    for (int t = 0; t < CUT; t++)
-        step(a, x, t, C, NULL, &ra);
-    size_t len = detector_save_size(a), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(a, buf, len, &got), 0);
-    cut_to_format(buf, &len, offsetof(struct detector_config, shift_release), 256, 13);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    int opened = 0;
-    for (int t = CUT; t < N; t++) {
-        step(a, x, t, C, NULL, &ra);
-        step(b, x, t, C, NULL, &rb);
-        assert_same_result(&ra, &rb, C);
-        opened += rb.changed && rb.state == DET_ANOMALY;
-    }
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
-    as_format6(buf, &len, 14);
-    detector_t *c = NULL;
-    assert_int_not_equal(detector_load(&c, buf, len), 0);
-    detector_destroy(a);
-    detector_destroy(b);
-    free(buf);
     free(x);
 }
 
@@ -3319,8 +3246,9 @@ static void test_load_format14(void **unused)
     detector_config_default(&cfg);
     cfg.onset_record = 0.0f;
     double top;
-    int onsets = cut_and_continue(&cfg, 1, x, N, CUT,
-                                  offsetof(struct detector_config, onset_record), 0, 14, &top);
+    int opened;
+    int onsets = cut_and_continue(
+        &cfg, 1, x, N, CUT, offsetof(struct detector_config, onset_record), 0, 14, &top, &opened);
     print_message("format 14 load: %d readings at score_level after the cut (largest %.3f), as "
                   "saved\n",
                   onsets, top);
@@ -3437,6 +3365,155 @@ static void test_shift_sums_incremental(void **unused)
     free(x);
 }
 
+/* ---- eighteenth round: an episode released when its step has gone back (settle_release) ---- */
+
+/* What the flow does around settle_run's fault window (1,600-1,900). */
+enum settle_case {
+    SETTLE_RETURNS, /* steps down by 3 deviations and back; the pump runs differently after */
+    SETTLE_PERSIST, /* steps down by 3 deviations and stays there */
+    SETTLE_GROWING, /* steps down by 3 deviations, then keeps falling 3 more per 300 readings */
+    SETTLE_SWING    /* steps down by 3 deviations, then swings to 3 above its level */
+};
+
+/* release_run's pump (shift_plain and shift_release on, the defaults otherwise), the flow as
+ * `kind` says, through a detector with settle_release as given (trainings as they fall due,
+ * inline). Returns the flagged readings in the 150 after 2,150; *held gets the flagged readings
+ * of the 300 in the fault window, *before the anomalies opened before the onset, *released the
+ * readings with `released` set. With save_at > 0 a copy loaded from a save there runs beside it
+ * and must agree bit for bit. */
+static int settle_run(int settle, enum settle_case kind, uint64_t seed, int save_at, int *before,
+                      int *held, int *released)
+{
+    const int n = 2190, onset = 1600, back = 1900, C = 6;
+    float *x = make_step_drift(n, onset, 0.0, 4.0, seed);
+    uint64_t s = seed * 7919u + 17u;
+    for (int t = 0; t < n; t++) {
+        double off = 0.0, sd = 1.0;
+        if (t >= onset)
+            off = kind == SETTLE_GROWING   ? -3.0 - 3.0 * (t - onset) / 300.0
+                  : t < back               ? -3.0
+                  : kind == SETTLE_SWING   ? 3.0
+                  : kind == SETTLE_PERSIST ? -3.0
+                                           : 0.0;
+        x[C * t + 0] = (float)(30.0 + sd * gauss(&s) + off);
+        /* After the return the pump runs differently: channel 3 follows the cycle of channel 2
+         * with a gain of 0.8 instead of 0.5 (6 of its noise deviations at the peaks; its mean
+         * stays), which the model's prediction error sees and its level does not. */
+        if (t >= back && kind == SETTLE_RETURNS)
+            x[C * t + 3] += (float)(0.3 * sin(2.0 * 3.14159265358979 * t / 60.0));
+    }
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.shift_plain = 1;
+    cfg.shift_release = 1;
+    cfg.settle_release = settle;
+    detector_t *d, *e = NULL;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res, re;
+    int after = 0;
+    *before = *held = *released = 0;
+    for (int t = 0; t < n; t++) {
+        if (t == save_at)
+            e = reloaded(d);
+        step(d, x, t, C, NULL, &res);
+        if (e) {
+            step(e, x, t, C, NULL, &re);
+            assert_same_result(&res, &re, C);
+        }
+        *released += res.released;
+        if (res.released)
+            assert_int_equal(res.state, DET_NORMAL); /* it ends as any episode does */
+        if (t < onset)
+            *before += res.changed && res.state == DET_ANOMALY;
+        else if (t < back)
+            *held += res.is_anomaly;
+        else
+            after += res.is_anomaly;
+    }
+    detector_destroy(d);
+    detector_destroy(e);
+    free(x);
+    return after;
+}
+
+/* A valve fault that ends, and a pump that runs differently after it: the flow steps down by 3
+ * deviations for 300 readings, comes back to its level and then runs 6 times noisier, seeds 1-6.
+ * Without settle_release the step hold is released by the step back, but the error's
+ * likelihood (against the long window, frozen since the opening) holds the episode through the
+ * 150 readings after the return; with it the episode ends once the flow has landed back, its
+ * result says `released`, and the training it asks for takes the noisier state in. Asserted:
+ * a release in every seed with it and none without; fewer flagged readings after the return
+ * with it in every seed, and at most half as many in all; the fault itself held as well
+ * (at least 250 of 300 either way); the same openings before the onset. A save at 2,100
+ * (inside the fault, the hold armed), loaded, continues bit for bit through the release
+ * (format 15's state). */
+static void test_settle_release(void **unused)
+{
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.settle_release, 0);
+    int sum1 = 0, sum0 = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        int b1, h1, r1, b0, h0, r0;
+        int on = settle_run(1, SETTLE_RETURNS, seed, seed == 1 ? 2100 : -1, &b1, &h1, &r1);
+        int off = settle_run(0, SETTLE_RETURNS, seed, -1, &b0, &h0, &r0);
+        print_message("seed %d: settle_release 1: %d of 300 held, %d of 290 flagged after the "
+                      "return, %d released (%d before); 0: %d held, %d after, %d released (%d "
+                      "before)\n",
+                      (int)seed, h1, on, r1, b1, h0, off, r0, b0);
+        assert_int_equal(b1, b0);
+        assert_true(h1 >= 250 && h0 >= 250);
+        assert_true(r1 >= 1);
+        assert_int_equal(r0, 0);
+        assert_true(on < off);
+        sum1 += on;
+        sum0 += off;
+    }
+    assert_true(2 * sum1 <= sum0);
+}
+
+/* Faults that have not ended are not released: the flow's step persists (and the pump runs
+ * noisier), keeps growing (3 more deviations over the 300 readings), or swings from 3 below its
+ * level to 3 above it (a step back that shift_release sees but that lands far from the old
+ * level: a new fault, not a return), seeds 1-6. Asserted: no reading released, and the same
+ * flagged readings with settle_release as without it, in the fault window and after it. */
+static void test_settle_keeps_faults(void **unused)
+{
+    static const enum settle_case kinds[] = {SETTLE_PERSIST, SETTLE_GROWING, SETTLE_SWING};
+    static const char *names[] = {"persists", "grows", "swings"};
+    for (int k = 0; k < 3; k++)
+        for (uint64_t seed = 1; seed <= 6; seed++) {
+            int b1, h1, r1, b0, h0, r0;
+            int on = settle_run(1, kinds[k], seed, -1, &b1, &h1, &r1);
+            int off = settle_run(0, kinds[k], seed, -1, &b0, &h0, &r0);
+            print_message("%s, seed %d: settle_release 1: %d of 300 held, %d of 290 after, %d "
+                          "released; 0: %d held, %d after\n",
+                          names[k], (int)seed, h1, on, r1, h0, off);
+            assert_int_equal(r1, 0);
+            assert_int_equal(h1, h0);
+            assert_int_equal(on, off);
+            assert_int_equal(b1, b0);
+        }
+}
+
+/* A format-15 save (no settle_release in its config; junk where the field would lie in the
+ * config's tail padding) of a six-channel detector with the step test, shift_plain,
+ * shift_release and onset_record on loads with settle_release 0 and continues bit for bit as
+ * the saved detector (through a step of 8 deviations, which opens an episode); the same bytes
+ * claimed as format 16 are refused. */
+static void test_load_format15(void **unused)
+{
+    enum { N = 2150, CUT = 1800, C = 6 };
+    float *x = make_step_drift(N, 1850, 8.0, 4.0, 3);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.settle_release = 0;
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, settle_release), 256, 15);
+    print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3487,6 +3564,9 @@ int main(void)
         cmocka_unit_test(test_onset_record),
         cmocka_unit_test(test_load_format14),
         cmocka_unit_test(test_shift_sums_incremental),
+        cmocka_unit_test(test_settle_release),
+        cmocka_unit_test(test_settle_keeps_faults),
+        cmocka_unit_test(test_load_format15),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
