@@ -78,7 +78,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->shift_plain = 1;
     cfg->shift_release = 1;
     cfg->onset_record = 0.8f;
-    cfg->settle_release = 0;
+    cfg->settle_release = 1;
 }
 
 static int config_check(const struct detector_config *c)

@@ -702,6 +702,7 @@ static void test_load_format3(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1454,6 +1455,7 @@ static void test_load_format5(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1518,6 +1520,7 @@ static void test_serving_f16(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2108,6 +2111,7 @@ static void test_load_format8(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2350,6 +2354,7 @@ static void test_load_format7(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2633,6 +2638,7 @@ static void test_load_format9(void **unused)
     cfg.burst_memory = 0;    /* format 11's state is not cut here */
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2689,6 +2695,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.burst_memory = 0;    /* the offsets below are format 10's layout */
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -2952,6 +2959,7 @@ static void test_load_format10(void **unused)
     cfg.burst_memory = 0;
     cfg.season_opinion = 0;  /* format 12's state is not cut here */
     cfg.onset_record = 0.0f; /* nor format 15's */
+    cfg.settle_release = 0;  /* nor format 16's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -2971,6 +2979,7 @@ static void test_load_format11(void **unused)
     detector_config_default(&cfg);
     cfg.season_opinion = 0;
     cfg.onset_record = 0.0f; /* format 15's state is not cut here */
+    cfg.settle_release = 0;  /* nor format 16's */
     double top;
     int opened;
     cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, season_opinion), 1, 11,
@@ -3049,6 +3058,7 @@ static void test_load_format12(void **unused)
     detector_config_default(&cfg);
     cfg.shift_plain = 0;
     cfg.onset_record = 0.0f; /* format 15's state is not cut here */
+    cfg.settle_release = 0;  /* nor format 16's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3069,6 +3079,7 @@ static void test_load_format13(void **unused)
     cfg.shift_plain = 1;
     cfg.shift_release = 0;
     cfg.onset_record = 0.0f; /* format 15's state is not cut here */
+    cfg.settle_release = 0;  /* nor format 16's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3446,12 +3457,12 @@ static int settle_run(int settle, enum settle_case kind, uint64_t seed, int save
  * with it in every seed, and at most half as many in all; the fault itself held as well
  * (at least 250 of 300 either way); the same openings before the onset. A save at 2,100
  * (inside the fault, the hold armed), loaded, continues bit for bit through the release
- * (format 15's state). */
+ * (format 16's state). */
 static void test_settle_release(void **unused)
 {
     struct detector_config def;
     detector_config_default(&def);
-    assert_int_equal(def.settle_release, 0);
+    assert_int_equal(def.settle_release, 1); /* the default since the merge */
     int sum1 = 0, sum0 = 0;
     for (uint64_t seed = 1; seed <= 6; seed++) {
         int b1, h1, r1, b0, h0, r0;
