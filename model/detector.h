@@ -256,6 +256,20 @@ struct detector_config {
                            device has shown since then ranks above one it has shown before.
                            The decision is unchanged. Costs 8 bytes of state. 0: the onset's
                            likelihood as it is */
+    /* Added in format 16 (formats 1-15 load with season_accum 0: as they ran). */
+    float season_accum; /* in [0, 1] (with season_opinion and season_bins): a day that departs
+                           from its cycle, accumulated (detector_opinion.c). For each channel
+                           where a training found a period (its profile chosen or not), the
+                           reading's deviation from the profile, in the deviation's spread over
+                           the training rows, as an exponential mean over L = season_accum
+                           periods (at least err_short readings), judged against its own values
+                           over the training rows and since the training (Student's t with
+                           their L-reading samples, two-sided, spread at least the training
+                           rows'; a value at warn_level stays out of that reference; the most
+                           extreme channel's tail times the channels judged and 2). Its
+                           likelihood joins the reported score where season_opinion's bit 1
+                           does; the decision is unchanged. Costs 40 bytes for each channel with
+                           a kept profile, and 4 season_bins + 80 for a chosen one. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
