@@ -40,7 +40,8 @@ struct detector__opinion {
     double sum, sumsq; /* ew and its square summed over the o_n readings since the training */
     /* season_accum (detector_opinion.c; zero while it is off): the deviation in sd as an
      * exponential mean over detector__accum_len readings (aew), its spread over the training
-     * rows (asd; 0: not judged) from n0 values, and aew and its square summed over the o_an
+     * and held-out rows (asd; 0: not judged) from n0 training-row values, and aew and its
+     * square summed over the o_an
      * readings since the training. own 1: the channel's profile is chosen (it predicts the
      * channel), so only the accumulated departure judges it. */
     float asd, n0;

@@ -126,6 +126,20 @@ _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeo
 /* Format 1's config: the current one up to retrain_seconds, the first field added after it. */
 #define CFG_V1_SIZE offsetof(struct detector_config, retrain_seconds)
 
+/* Format 16's fields of a second-opinion record (season_accum), in their saved order: one
+ * table serves the save and the load. */
+#define ACC_FIELD(f)                                                                               \
+    {                                                                                              \
+        offsetof(struct detector__opinion, f), sizeof(((struct detector__opinion *)0)->f)          \
+    }
+static const struct {
+    size_t off, len;
+} ACC_FIELDS[] = {ACC_FIELD(asd), ACC_FIELD(n0),   ACC_FIELD(own),
+                  ACC_FIELD(aew), ACC_FIELD(asum), ACC_FIELD(asumsq)};
+#define N_ACC_FIELDS (sizeof ACC_FIELDS / sizeof ACC_FIELDS[0])
+/* Their bytes a record: asd, n0 f32, own i32, aew, asum, asumsq f64. */
+#define ACC_BYTES (2 * sizeof(float) + sizeof(int) + 3 * sizeof(double))
+
 struct wr {
     unsigned char *p; /* NULL: only count */
     size_t len, cap;
@@ -257,14 +271,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
             put(w, &o->ew, sizeof o->ew);
             put(w, &o->sum, sizeof o->sum);
             put(w, &o->sumsq, sizeof o->sumsq);
-            if (d->cfg.season_accum > 0.0f) {
-                put(w, &o->asd, sizeof o->asd);
-                put(w, &o->n0, sizeof o->n0);
-                put(w, &o->own, sizeof o->own);
-                put(w, &o->aew, sizeof o->aew);
-                put(w, &o->asum, sizeof o->asum);
-                put(w, &o->asumsq, sizeof o->asumsq);
-            }
+            for (size_t k = 0; d->cfg.season_accum > 0.0f && k < N_ACC_FIELDS; k++)
+                put(w, (const char *)o + ACC_FIELDS[k].off, ACC_FIELDS[k].len);
         }
         if (d->n_op > 0)
             put(w, d->o_prof, sizeof(float) * (size_t)d->n_op * (size_t)d->cfg.season_bins);
@@ -547,8 +555,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             get(&r, &d->o_an, sizeof d->o_an);
         }
         /* Records and profiles: allocated only once the bytes are seen to be there. */
-        const size_t rec = 2 * sizeof(int) + 2 * sizeof(float) + 3 * sizeof(double) +
-                           (acc ? sizeof(int) + 2 * sizeof(float) + 3 * sizeof(double) : 0);
+        const size_t rec =
+            2 * sizeof(int) + 2 * sizeof(float) + 3 * sizeof(double) + (acc ? ACC_BYTES : 0);
         const size_t SB = (size_t)cfg.season_bins;
         if (!r.bad && n >= 1 && n <= C && (rec + sizeof(float) * SB) * (size_t)n <= r.len - r.off) {
             d->o_rec = calloc(1, sizeof *d->o_rec * (size_t)n + sizeof(float) * SB * (size_t)n);
@@ -567,14 +575,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
                 get(&r, &o->ew, sizeof o->ew);
                 get(&r, &o->sum, sizeof o->sum);
                 get(&r, &o->sumsq, sizeof o->sumsq);
-                if (acc) {
-                    get(&r, &o->asd, sizeof o->asd);
-                    get(&r, &o->n0, sizeof o->n0);
-                    get(&r, &o->own, sizeof o->own);
-                    get(&r, &o->aew, sizeof o->aew);
-                    get(&r, &o->asum, sizeof o->asum);
-                    get(&r, &o->asumsq, sizeof o->asumsq);
-                }
+                for (size_t k = 0; acc && k < N_ACC_FIELDS; k++)
+                    get(&r, (char *)o + ACC_FIELDS[k].off, ACC_FIELDS[k].len);
             }
             get(&r, d->o_prof, sizeof(float) * SB * (size_t)n);
         } else if (n != 0) {

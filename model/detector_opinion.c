@@ -24,6 +24,17 @@
  * joins it to the decision where the operating point's likelihood does (opening on it needs the
  * reading's own deviation at clear_level; it holds an episode).
  *
+ * season_accum (docs/detection.md, "Nineteenth round") accumulates the same deviation over
+ * more readings: an exponential mean over a fraction of the period (at least err_short), for
+ * a day that departs only a little at each reading but all day (a load curve that flattens).
+ * Its null spread comes from the training (detector_train.c, accum_spread: the rows the
+ * profile was fitted on and the held-out rows, pooled), so it is judged from the first day,
+ * with the pooled count as its sample; its values since the training join that reference
+ * unless their own likelihood is at warn_level. With it, a channel whose profile was chosen
+ * has a record too (own): its AR(1) correction follows a day that runs low, so the one-step
+ * error does not see it either; the short statistic skips such a record. Its likelihood joins
+ * the reported score where bit 1 does, never the decision (measured: it lost NAB own).
+ *
  * Invariants: o_rec is NULL exactly when n_op is 0; o_prof points into it, after the records.
  * The phase is the reading index mod period, as the seasonal predictor's (regular sampling).
  * No allocation in eval, push or reset.
