@@ -269,6 +269,22 @@ struct detector_config {
                            the release is kept as a burst until it applies. The result of that
                            reading has `released` set (docs/detection.md, "Eighteenth round").
                            24 bytes of state when set. 0: the other terms hold the episode on */
+    /* Added in format 17 (formats 1-16 load with season_accum 0: as they ran). */
+    float season_accum; /* in [0, 1] (with season_opinion and season_bins): a day that departs
+                           from its cycle, accumulated (detector_opinion.c). For each channel
+                           where a training found a period (its profile chosen or not), the
+                           reading's deviation from the profile, in the deviation's spread over
+                           the training rows, as an exponential mean over L = season_accum
+                           periods (at least err_short readings), judged against that mean's
+                           spread over the training rows and the held-out rows, pooled, and its
+                           values since the training (Student's t with their L-reading samples,
+                           two-sided, spread at least the training's; a value at warn_level
+                           stays out of that reference; the most extreme channel's tail times
+                           the channels judged and 2). Its likelihood joins the reported score
+                           where season_opinion's bit 1 does; the decision is unchanged
+                           (docs/detection.md, "Nineteenth round"). Costs 16 bytes a detector,
+                           40 more for each channel with a kept profile, and 4 season_bins + 80
+                           for a chosen one (a record and a copy of its profile). 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -38,6 +38,15 @@ struct detector__opinion {
     float mean, sd;    /* the deviation from the profile over the training rows (raw units) */
     double ew;         /* the deviation in sd, as an err_short exponential mean */
     double sum, sumsq; /* ew and its square summed over the o_n readings since the training */
+    /* season_accum (detector_opinion.c; zero while it is off): the deviation in sd as an
+     * exponential mean over detector__accum_len readings (aew), its spread over the training
+     * and held-out rows (asd; 0: not judged) from n0 training-row values, and aew and its
+     * square summed over the o_an
+     * readings since the training. own 1: the channel's profile is chosen (it predicts the
+     * channel), so only the accumulated departure judges it. */
+    float asd, n0;
+    int own;
+    double aew, asum, asumsq;
 };
 
 struct detector {
@@ -189,6 +198,10 @@ struct detector {
     double st_post, sh_far;
 
     void *block;
+
+    /* season_accum (detector_opinion.c): readings since the training's reseed (o_age, -1: none
+     * yet) and those whose accumulated departures entered the records' sums (o_an). */
+    double o_age, o_an;
 };
 
 /* detector.c */
@@ -303,22 +316,31 @@ void detector__shift_push(detector_t *d, const float *x);
  * back near its level before the step (the episode then ends), else 0. */
 int detector__shift_settle(detector_t *d, const float *x, int rel_ch1);
 
-/* detector_opinion.c (season_opinion) */
+/* detector_opinion.c (season_opinion, season_accum) */
 /* The likelihood of the second opinion for reading x[C] (index n_seen), after its short means
  * took x in: *lik of the short means, *now of x's own deviations, *top the most extreme channel
- * of the short means (-1: none). All 0 until 2 err_short readings since the training. */
-void detector__opinion_eval(detector_t *d, const float *x, float *lik, float *now, int *top);
+ * of the short means (-1: none). All 0 until 2 err_short readings since the training. *alik:
+ * the accumulated departures' likelihood (season_accum; 0 while off, or no record has its span
+ * of readings since the training). */
+void detector__opinion_eval(detector_t *d, const float *x, float *lik, float *now, int *top,
+                            float *alik);
 /* The short means into the reference (called where the long window takes a reading), unless
- * lik, their likelihood, is at warn_level. */
-void detector__opinion_push(detector_t *d, float lik);
-/* Empties the reference (a training's reseed). */
+ * lik, their likelihood, is at warn_level; the accumulated means into theirs unless alik is. */
+void detector__opinion_push(detector_t *d, float lik, float alik);
+/* Empties the references (a training's reseed). */
 void detector__opinion_reset(detector_t *d);
-/* A new record block for the channels c with period[c] > 0 and !season[c] (their profiles at
- * prof + c * bins, the deviations' mean and spread in mean[c], sd[c]): *out NULL and *n 0 when
- * none. Caller owns *out; free with free. Returns ERR_NOMEM (*out NULL). Any thread. */
-int detector__opinion_make(struct detector__opinion **out, int *n, int C, int bins,
-                           const uint8_t *season, const int *period, const float *prof,
-                           const float *mean, const float *sd);
+/* A new record block for the channels c with period[c] > 0 and sd[c] > 0 that are !season[c]
+ * or, with cfg->season_accum, have asd[c] > 0 (their profiles at prof + c * season_bins, the
+ * deviations' mean and spread in mean[c], sd[c], the accumulated mean's spread and count in
+ * asd[c], n0[c]): *out NULL and *n 0 when none. Caller owns *out; free with free. Returns
+ * ERR_NOMEM (*out NULL). Any thread. */
+int detector__opinion_make(struct detector__opinion **out, int *n,
+                           const struct detector_config *cfg, int C, const uint8_t *season,
+                           const int *period, const float *prof, const float *mean, const float *sd,
+                           const float *asd, const float *n0);
+/* The readings over which the accumulated departure of a profile of period readings is taken
+ * (season_accum): season_accum periods, at least err_short. */
+int detector__accum_len(const struct detector_config *cfg, int period);
 /* detector_score.c: P(T > t) for Student's t with nu degrees of freedom. */
 double detector__t_tail(double t, double nu);
 

@@ -64,8 +64,12 @@
  * with onset_record 0, as they ran. Format 16 adds settle_release at the config's end and, only
  * when it and shift_len are set and C >= 2, after the step test's state (and shift_plain's sums),
  * the settle watch (st_ch1, sh_lead i32; st_post, sh_far f64); formats 1-15 load with
- * settle_release 0, as they ran. */
-#define DET_FORMAT 16u
+ * settle_release 0, as they ran.
+ * Format 17 adds season_accum at the config's end and, only when it is set (> 0) with the
+ * second opinions, o_age and o_an (f64) after o_n and, after each record's fields, asd, n0
+ * (f32), own (i32), aew, asum, asumsq (f64); formats 1-16 load with season_accum 0, as they
+ * ran. */
+#define DET_FORMAT 17u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -118,6 +122,10 @@
 #define CFG_V15_SIZE                                                                               \
     ((offsetof(struct detector_config, settle_release) + _Alignof(struct detector_config) - 1) /   \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 16's config: up to season_accum, the field format 17 added, with the tail padding. */
+#define CFG_V16_SIZE                                                                               \
+    ((offsetof(struct detector_config, season_accum) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
                                   _Alignof(struct detector_config) *
@@ -125,6 +133,20 @@ _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeo
                "format 3's config must keep format 2's size");
 /* Format 1's config: the current one up to retrain_seconds, the first field added after it. */
 #define CFG_V1_SIZE offsetof(struct detector_config, retrain_seconds)
+
+/* Format 17's fields of a second-opinion record (season_accum), in their saved order: one
+ * table serves the save and the load. */
+#define ACC_FIELD(f)                                                                               \
+    {                                                                                              \
+        offsetof(struct detector__opinion, f), sizeof(((struct detector__opinion *)0)->f)          \
+    }
+static const struct {
+    size_t off, len;
+} ACC_FIELDS[] = {ACC_FIELD(asd), ACC_FIELD(n0),   ACC_FIELD(own),
+                  ACC_FIELD(aew), ACC_FIELD(asum), ACC_FIELD(asumsq)};
+#define N_ACC_FIELDS (sizeof ACC_FIELDS / sizeof ACC_FIELDS[0])
+/* Their bytes a record: asd, n0 f32, own i32, aew, asum, asumsq f64. */
+#define ACC_BYTES (2 * sizeof(float) + sizeof(int) + 3 * sizeof(double))
 
 struct wr {
     unsigned char *p; /* NULL: only count */
@@ -250,6 +272,10 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     if (d->cfg.season_opinion && d->cfg.season_bins > 0) {
         put(w, &d->n_op, sizeof d->n_op);
         put(w, &d->o_n, sizeof d->o_n);
+        if (d->cfg.season_accum > 0.0f) {
+            put(w, &d->o_age, sizeof d->o_age);
+            put(w, &d->o_an, sizeof d->o_an);
+        }
         for (int i = 0; i < d->n_op; i++) {
             const struct detector__opinion *o = &d->o_rec[i];
             put(w, &o->ch, sizeof o->ch);
@@ -259,6 +285,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
             put(w, &o->ew, sizeof o->ew);
             put(w, &o->sum, sizeof o->sum);
             put(w, &o->sumsq, sizeof o->sumsq);
+            for (size_t k = 0; d->cfg.season_accum > 0.0f && k < N_ACC_FIELDS; k++)
+                put(w, (const char *)o + ACC_FIELDS[k].off, ACC_FIELDS[k].len);
         }
         if (d->n_op > 0)
             put(w, d->o_prof, sizeof(float) * (size_t)d->n_op * (size_t)d->cfg.season_bins);
@@ -392,6 +420,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 14 ? CFG_V13_SIZE
         : fmt < 15 ? CFG_V14_SIZE
         : fmt < 16 ? CFG_V15_SIZE
+        : fmt < 17 ? CFG_V16_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -429,6 +458,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.onset_record = 0.0f; /* format 14 and before: onsets reported at their likelihood */
     if (fmt < 16)
         cfg.settle_release = 0; /* format 15 and before: the other terms hold the episode on */
+    if (fmt < 17)
+        cfg.season_accum = 0.0f; /* format 16 and before: no accumulated departure */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -541,8 +572,14 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         int n = 0;
         get(&r, &n, sizeof n);
         get(&r, &d->o_n, sizeof d->o_n);
+        const int acc = cfg.season_accum > 0.0f; /* format 17 and later, as the config says */
+        if (acc) {
+            get(&r, &d->o_age, sizeof d->o_age);
+            get(&r, &d->o_an, sizeof d->o_an);
+        }
         /* Records and profiles: allocated only once the bytes are seen to be there. */
-        const size_t rec = 2 * sizeof(int) + 2 * sizeof(float) + 3 * sizeof(double);
+        const size_t rec =
+            2 * sizeof(int) + 2 * sizeof(float) + 3 * sizeof(double) + (acc ? ACC_BYTES : 0);
         const size_t SB = (size_t)cfg.season_bins;
         if (!r.bad && n >= 1 && n <= C && (rec + sizeof(float) * SB) * (size_t)n <= r.len - r.off) {
             d->o_rec = calloc(1, sizeof *d->o_rec * (size_t)n + sizeof(float) * SB * (size_t)n);
@@ -561,6 +598,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
                 get(&r, &o->ew, sizeof o->ew);
                 get(&r, &o->sum, sizeof o->sum);
                 get(&r, &o->sumsq, sizeof o->sumsq);
+                for (size_t k = 0; acc && k < N_ACC_FIELDS; k++)
+                    get(&r, (char *)o + ACC_FIELDS[k].off, ACC_FIELDS[k].len);
             }
             get(&r, d->o_prof, sizeof(float) * SB * (size_t)n);
         } else if (n != 0) {
@@ -629,11 +668,16 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     for (int i = 0, prev = -1; i < d->n_op; i++) { /* channel order, valid periods and spreads */
         const struct detector__opinion *o = &d->o_rec[i];
         if (o->ch <= prev || o->ch >= C || o->period < 2 || o->period > cfg.history ||
-            !(o->sd > 0.0f && isfinite(o->sd)) || !isfinite(o->mean))
+            !(o->sd > 0.0f && isfinite(o->sd)) || !isfinite(o->mean) ||
+            !(o->asd >= 0.0f && isfinite(o->asd)) || !(o->n0 >= 0.0f && isfinite(o->n0)) ||
+            o->own < 0 || o->own > 1 || (o->own && !(o->asd > 0.0f)))
             goto fail;
         prev = o->ch;
     }
     if (cfg.season_opinion && cfg.season_bins > 0 && !(d->o_n >= -1.0 && d->o_n <= 1e18))
+        goto fail;
+    if (cfg.season_accum > 0.0f && cfg.season_opinion && cfg.season_bins > 0 &&
+        !(d->o_age >= -1.0 && d->o_age <= 1e18 && d->o_an >= 0.0 && d->o_an <= 1e18))
         goto fail;
     for (size_t c = 0; cfg.season_bins > 0 && c < Cz; c++)
         if (d->season[c] > 1 || d->s_period[c] < 0 || d->s_period[c] > cfg.history ||

@@ -512,10 +512,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* season_opinion: a found-but-not-chosen seasonal profile's deviation (detector_opinion.c)
      * joins the reported score (bit 1) and the operating point's likelihood in the decision
      * (bit 2), for one channel too. */
-    float plik = 0.0f, pnow = 0.0f;
+    float plik = 0.0f, pnow = 0.0f, palik = 0.0f; /* palik: season_accum's */
     int ptop = -1;
     if (cfg->season_opinion && d->n_op > 0) {
-        detector__opinion_eval(d, x, &plik, &pnow, &ptop);
+        detector__opinion_eval(d, x, &plik, &pnow, &ptop, &palik);
         if ((cfg->season_opinion & 2) && plik > olik) {
             olik = plik;
             onow = pnow;
@@ -523,6 +523,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         }
         if ((cfg->season_opinion & 1) && plik > lik)
             lik = plik;
+        if ((cfg->season_opinion & 1) && palik > lik)
+            lik = palik;
     }
     float elik = dlik; /* the error's decision likelihood alone */
     if (olik > dlik)
@@ -651,7 +653,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (!cfg->freeze || st != DET_ANOMALY || accepted) {
         ring_push(d, (float)mavg);
         if (cfg->season_opinion)
-            detector__opinion_push(d, plik);
+            detector__opinion_push(d, plik, palik);
         if (cfg->op_point && d->op_n >= 0.0) {
             d->op_n += 1.0;
             for (int c = 0; c < C; c++) {

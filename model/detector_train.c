@@ -79,6 +79,7 @@ struct detector_job {
     int *s_period;
     float *s_prof, *s_a, *s_phi;
     float *o_mean, *o_sd; /* the deviation from the profile over the training rows (opinion) */
+    float *o_asd, *o_n0;  /* its accumulated mean's spread and sample count (season_accum) */
     void *sea;
     /* results */
     model_t *cand;
@@ -148,7 +149,7 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->idx_end = d->n_seen;
     if (d->cfg.season_bins > 0) {
         const size_t SB = (size_t)d->cfg.season_bins;
-        j->sea = calloc(1, sizeof(float) * (C * SB + 5 * C) + C);
+        j->sea = calloc(1, sizeof(float) * (C * SB + 7 * C) + C);
         if (!j->sea)
             goto fail;
         float *q = j->sea;
@@ -157,6 +158,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
         j->s_phi = q, q += C;
         j->o_mean = q, q += C;
         j->o_sd = q, q += C;
+        j->o_asd = q, q += C;
+        j->o_n0 = q, q += C;
         j->s_period = (int *)q, q += C;
         j->season = (uint8_t *)q;
     }
@@ -720,6 +723,46 @@ static int fit_linear(detector_job_t *j)
     return rc;
 }
 
+/* season_accum: the spread of the deviation's accumulated mean (the deviation from the profile
+ * prof of period P in its spread o_sd, less its mean ya, as an exponential mean over
+ * detector__accum_len readings) over the job's rows, into o_asd[c], and how many training-row
+ * values it took into o_n0[c] (both 0 when off or when fewer than two spans of training rows
+ * remain after the first). det [v] holds the training rows' deviations; the held-out tail
+ * (rows v to n, which the profile was not fitted on) is read from the data. The spread is the
+ * larger of the training rows' (about their mean, after the first span) and the tail's (about
+ * 0: a profile that mispredicts its held-out rows, as one whose period is a reading off does,
+ * counts its bias as spread), so a cycle that its profile follows worse out of sample needs a
+ * larger departure. Any thread. */
+static void accum_spread(detector_job_t *j, int c, int P, const float *prof, const double *det,
+                         int v, double ya)
+{
+    j->o_asd[c] = j->o_n0[c] = 0.0f;
+    const int L = detector__accum_len(&j->cfg, P), n = j->n, C = j->C;
+    if (L <= 0 || v < 3 * L || !(j->o_sd[c] > 0.0f))
+        return;
+    const uint64_t idx0 = j->idx_end - (uint64_t)n;
+    const double a = 2.0 / (L + 1.0), sd = j->o_sd[c];
+    double ew = 0.0, s = 0.0, ss = 0.0, st = 0.0;
+    for (int t = 0; t < n; t++) {
+        const double y =
+            t < v ? det[t]
+                  : j->data[(size_t)t * C + c] -
+                        detector__season_at(prof, P, j->cfg.season_bins, idx0 + (uint64_t)t);
+        const double u = (y - ya) / sd;
+        ew = t == 0 ? u : ew + a * (u - ew);
+        if (t >= v) {
+            st += ew * ew;
+        } else if (t >= L) {
+            s += ew;
+            ss += ew * ew;
+        }
+    }
+    const double m = v - L, mu = s / m, var = ss / m - mu * mu, tail = n > v ? st / (n - v) : 0.0;
+    const double w = (m * var + (n - v) * tail) / (m + (n - v));
+    j->o_asd[c] = (float)(w > 0.0 ? sqrt(w) : 0.0);
+    j->o_n0[c] = (float)m;
+}
+
 /* The seasonal candidate of channel c of a one-series job (season_bins > 0). On the training
  * rows [0, v) (the tail is held out), with their linear trend removed: the autocorrelation
  * r(L) for 1 <= L <= v / 2 (each lag over its own pairs); past the lag where it first falls
@@ -813,6 +856,7 @@ static int season_fit(detector_job_t *j, int c, int nc, float *errq, double *r, 
         yv += (det[t] - ya) * (det[t] - ya);
     j->o_mean[c] = (float)ya;
     j->o_sd[c] = (float)sqrt(yv / v);
+    accum_spread(j, c, P, prof, det, v, ya);
     for (int t = 0; t + 1 < v; t++) {
         mx += det[t];
         my += det[t + 1];
@@ -1361,8 +1405,8 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
     if (recal && d->season && j->season) {
         int rc = season_profiles(&prof, j);
         if (rc == 0 && d->cfg.season_opinion)
-            rc = detector__opinion_make(&opin, &n_op, j->C, j->cfg.season_bins, j->season,
-                                        j->s_period, j->s_prof, j->o_mean, j->o_sd);
+            rc = detector__opinion_make(&opin, &n_op, &j->cfg, j->C, j->season, j->s_period,
+                                        j->s_prof, j->o_mean, j->o_sd, j->o_asd, j->o_n0);
         if (rc < 0) {
             free(prof);
             return rc;

@@ -113,6 +113,7 @@ static const struct field fields[] = {
     FI("shift_release", shift_release),
     FF("onset_record", onset_record),
     FI("settle_release", settle_release),
+    FF("season_accum", season_accum),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
