@@ -584,6 +584,14 @@ class Routing(vt.DaemonTestCase):
         # through to DELETE.
         r = self.d.post_json({"device": "head-1", "ts": 1000, "values": {"a": 1}})
         self.assertEqual(r.status, 200, r)
+        # The device's arrival time (last_seen) is recorded when the reading is scored, which
+        # follows its acknowledgement by milliseconds: wait for it, so that GET and HEAD below
+        # describe the same device.
+        for _ in range(500):
+            if self.d.device("head-1").get("last_seen_ts") is not None:
+                break
+            time.sleep(0.01)
+        self.assertIsNotNone(self.d.device("head-1").get("last_seen_ts"))
         for path in ("/v1/devices", "/v1/devices/head-1", "/v1/devices/head-1/readings",
                      "/v1/anomalies", "/healthz"):
             with self.subTest(path=path):
