@@ -78,6 +78,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->shift_plain = 1;
     cfg->shift_release = 1;
     cfg->onset_record = 0.8f;
+    cfg->record_open = 0.5f;
 }
 
 static int config_check(const struct detector_config *c)
@@ -98,7 +99,8 @@ static int config_check(const struct detector_config *c)
         c->season_bins > DETECTOR_MAX_SEASON_BINS || c->burst_memory < 0 || c->burst_memory > 1 ||
         c->shift_len < 0 || c->shift_len > DETECTOR_MAX_SHIFT || c->season_opinion < 0 ||
         c->season_opinion > 3 || c->shift_plain < 0 || c->shift_plain > 1 || c->shift_release < 0 ||
-        c->shift_release > 1 || !(c->onset_record >= 0.0f) || c->onset_record > 1.0f)
+        c->shift_release > 1 || !(c->onset_record >= 0.0f) || c->onset_record > 1.0f ||
+        !(c->record_open == 0.0f || (c->record_open >= c->alarm_level && c->record_open <= 1.0f)))
         return ERR_INVAL;
     return 0;
 }

@@ -61,8 +61,10 @@
  * they ran. Format 14 adds shift_release at the config's end (no state); formats 1-13 load with
  * it 0, as they ran. Format 15 adds onset_record at the config's end and, only when it is set
  * (> 0), its reference after the second opinions (rec_max f32, rec_n i32); formats 1-14 load
- * with onset_record 0, as they ran. */
-#define DET_FORMAT 15u
+ * with onset_record 0, as they ran. Format 16 adds record_open at the config's end (it takes
+ * the config's tail padding) and saves the same reference when either it or onset_record is
+ * set; formats 1-15 load with record_open 0, as they ran. */
+#define DET_FORMAT 16u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -110,6 +112,10 @@
 /* Format 14's config: up to onset_record, the field format 15 added, with the tail padding. */
 #define CFG_V14_SIZE                                                                               \
     ((offsetof(struct detector_config, onset_record) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 15's config: up to record_open, the field format 16 added, with the tail padding. */
+#define CFG_V15_SIZE                                                                               \
+    ((offsetof(struct detector_config, record_open) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -250,7 +256,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         if (d->n_op > 0)
             put(w, d->o_prof, sizeof(float) * (size_t)d->n_op * (size_t)d->cfg.season_bins);
     }
-    if (d->cfg.onset_record > 0.0f) {
+    if (d->cfg.onset_record > 0.0f || d->cfg.record_open > 0.0f) {
         put(w, &d->rec_max, sizeof d->rec_max);
         put(w, &d->rec_n, sizeof d->rec_n);
     }
@@ -378,6 +384,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 13 ? CFG_V12_SIZE
         : fmt < 14 ? CFG_V13_SIZE
         : fmt < 15 ? CFG_V14_SIZE
+        : fmt < 16 ? CFG_V15_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -413,6 +420,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.shift_release = 0; /* format 13 and before: the hold waits for Q's mean */
     if (fmt < 15)
         cfg.onset_record = 0.0f; /* format 14 and before: onsets reported at their likelihood */
+    if (fmt < 16)
+        cfg.record_open = 0.0f; /* format 15 and before: every opening at alarm_level */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -545,7 +554,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             r.bad = 1;
         }
     }
-    if (cfg.onset_record > 0.0f) { /* format 15 and later, as the config says */
+    if (cfg.onset_record > 0.0f || cfg.record_open > 0.0f) { /* format 15 and later */
         get(&r, &d->rec_max, sizeof d->rec_max);
         get(&r, &d->rec_n, sizeof d->rec_n);
     }
@@ -597,7 +606,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
           d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)) ||
         (cfg.shift_len > 0 && C >= 2 &&
          (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C)) ||
-        (cfg.onset_record > 0.0f &&
+        ((cfg.onset_record > 0.0f || cfg.record_open > 0.0f) &&
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))))
         goto fail;
     for (size_t c = 0; c < Cz; c++)

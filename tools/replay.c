@@ -112,6 +112,7 @@ static const struct field fields[] = {
     FI("shift_plain", shift_plain),
     FI("shift_release", shift_release),
     FF("onset_record", onset_record),
+    FF("record_open", record_open),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
