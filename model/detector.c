@@ -100,7 +100,7 @@ static int config_check(const struct detector_config *c)
         c->shift_len < 0 || c->shift_len > DETECTOR_MAX_SHIFT || c->season_opinion < 0 ||
         c->season_opinion > 3 || c->shift_plain < 0 || c->shift_plain > 1 || c->shift_release < 0 ||
         c->shift_release > 1 || !(c->onset_record >= 0.0f) || c->onset_record > 1.0f ||
-        !(c->record_open == 0.0f || (c->record_open >= c->alarm_level && c->record_open <= 1.0f)))
+        !(c->record_open >= 0.0f) || c->record_open > 1.0f)
         return ERR_INVAL;
     return 0;
 }

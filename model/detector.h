@@ -257,7 +257,7 @@ struct detector_config {
                            The decision is unchanged. Costs 8 bytes of state. 0: the onset's
                            likelihood as it is */
     /* Added in format 16 (formats 1-15 load with record_open 0: as they ran). */
-    float record_open; /* in [alarm_level, 1]: the error's decision likelihood an episode needs
+    float record_open; /* in [0, 1]: the error's decision likelihood an episode needs
                           to open when the excursion is within the device's record (the short
                           window's largest raw score no larger than the largest raw score of
                           every reading that left the short window since the training, as
@@ -266,7 +266,8 @@ struct detector_config {
                           judged before err_short readings make the record, opens at
                           alarm_level as before; the operating point's and the step test's
                           openings are unchanged. Costs the 8 bytes of onset_record's state
-                          when that is 0. 0: off (docs/detection.md, "Twentieth round") */
+                          when that is 0. 0 (or any value up to alarm_level): off
+                          (docs/detection.md, "Twentieth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
