@@ -285,6 +285,18 @@ struct detector_config {
                            (docs/detection.md, "Nineteenth round"). Costs 16 bytes a detector,
                            40 more for each channel with a kept profile, and 4 season_bins + 80
                            for a chosen one (a record and a copy of its profile). 0: off */
+    /* Added in format 18 (formats 1-17 load with record_open 0: as they ran). */
+    float record_open; /* in [0, 1]: the error's decision likelihood an episode needs
+                          to open when the excursion is within the device's record (the short
+                          window's largest raw score no larger than the largest raw score of
+                          every reading that left the short window since the training, as
+                          onset_record's g = 0; detector_score.c). Below it such an excursion
+                          raises a warning at most. An excursion beyond the record, or one
+                          judged before err_short readings make the record, opens at
+                          alarm_level as before; the operating point's and the step test's
+                          openings are unchanged. Costs the 8 bytes of onset_record's state
+                          when that is 0. 0 (or any value up to alarm_level): off
+                          (docs/detection.md, "Twentieth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

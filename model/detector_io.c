@@ -68,8 +68,9 @@
  * Format 17 adds season_accum at the config's end and, only when it is set (> 0) with the
  * second opinions, o_age and o_an (f64) after o_n and, after each record's fields, asd, n0
  * (f32), own (i32), aew, asum, asumsq (f64); formats 1-16 load with season_accum 0, as they
- * ran. */
-#define DET_FORMAT 17u
+ * ran. Format 18 adds record_open at the config's end and saves onset_record's reference
+ * when either it or onset_record is set; formats 1-17 load with record_open 0, as they ran. */
+#define DET_FORMAT 18u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -125,6 +126,10 @@
 /* Format 16's config: up to season_accum, the field format 17 added, with the tail padding. */
 #define CFG_V16_SIZE                                                                               \
     ((offsetof(struct detector_config, season_accum) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 17's config: up to record_open, the field format 18 added, with the tail padding. */
+#define CFG_V17_SIZE                                                                               \
+    ((offsetof(struct detector_config, record_open) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -291,7 +296,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         if (d->n_op > 0)
             put(w, d->o_prof, sizeof(float) * (size_t)d->n_op * (size_t)d->cfg.season_bins);
     }
-    if (d->cfg.onset_record > 0.0f) {
+    if (d->cfg.onset_record > 0.0f || d->cfg.record_open > 0.0f) {
         put(w, &d->rec_max, sizeof d->rec_max);
         put(w, &d->rec_n, sizeof d->rec_n);
     }
@@ -421,6 +426,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 15 ? CFG_V14_SIZE
         : fmt < 16 ? CFG_V15_SIZE
         : fmt < 17 ? CFG_V16_SIZE
+        : fmt < 18 ? CFG_V17_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -460,6 +466,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.settle_release = 0; /* format 15 and before: the other terms hold the episode on */
     if (fmt < 17)
         cfg.season_accum = 0.0f; /* format 16 and before: no accumulated departure */
+    if (fmt < 18)
+        cfg.record_open = 0.0f; /* format 17 and before: every opening at alarm_level */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -606,7 +614,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             r.bad = 1;
         }
     }
-    if (cfg.onset_record > 0.0f) { /* format 15 and later, as the config says */
+    if (cfg.onset_record > 0.0f || cfg.record_open > 0.0f) { /* format 15 and later */
         get(&r, &d->rec_max, sizeof d->rec_max);
         get(&r, &d->rec_n, sizeof d->rec_n);
     }
@@ -659,7 +667,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.shift_len > 0 && C >= 2 &&
          (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C || d->st_ch1 < 0 ||
           d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)) ||
-        (cfg.onset_record > 0.0f &&
+        ((cfg.onset_record > 0.0f || cfg.record_open > 0.0f) &&
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))))
         goto fail;
     for (size_t c = 0; c < Cz; c++)

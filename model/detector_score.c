@@ -442,6 +442,19 @@ static void extrap_scales(const detector_t *d, float *scale)
     }
 }
 
+/* The excess of the short window's largest raw score over the largest raw score of every
+ * reading that left the short window since the training (onset_record's reference), or NAN
+ * while fewer than err_short readings make that reference. */
+static double record_excess(const detector_t *d)
+{
+    if (d->rec_n < d->cfg.err_short)
+        return NAN;
+    float mx = 0.0f;
+    for (int k = 0; k < d->short_len; k++)
+        mx = d->shortbuf[k] > mx ? d->shortbuf[k] : mx;
+    return (double)mx - d->rec_max;
+}
+
 /* onset_record: the reported score of an onset (lik at or above red, not capped), ranked by
  * what a maintenance engineer asks first of a new excursion: has the device done this since its
  * training? g grows with the excess e of the short window's largest raw score over the largest
@@ -453,14 +466,8 @@ static void extrap_scales(const detector_t *d, float *scale)
 static float onset_rank(const detector_t *d, float lik, float red)
 {
     const double r = d->cfg.onset_record;
-    double g = 0.5;
-    if (d->rec_n >= d->cfg.err_short) {
-        float mx = 0.0f;
-        for (int k = 0; k < d->short_len; k++)
-            mx = d->shortbuf[k] > mx ? d->shortbuf[k] : mx;
-        double e = (double)mx - d->rec_max;
-        g = e > 0.0 ? -expm1(-e) : 0.0;
-    }
+    double e = record_excess(d);
+    double g = isnan(e) ? 0.5 : e > 0.0 ? -expm1(-e) : 0.0;
     double l = red < 1.0f ? ((double)lik - red) / (1.0 - red) : 0.0;
     double s = red + (1.0 - red) * (r * g + (1.0 - r) * (l < 1.0 ? l : 1.0));
     return (float)(s < 1.0 ? s : 1.0);
@@ -581,6 +588,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* An opening on the operating point alone (the error's likelihood below the level) needs
      * this reading's own distance at clear_level: the short mean remembers a spike, the
      * reading does not. */
+    /* record_open: an excursion within the device's record since the training opens only at
+     * record_open; below it, its error raises a warning at most. */
+    if (cfg->record_open > 0.0f && open_err >= cfg->alarm_level && open_err < cfg->record_open &&
+        st != DET_ANOMALY && !(record_excess(d) > 0.0))
+        open_err = nextafterf(cfg->alarm_level, 0.0f);
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
     float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;
     by_op = by_op && open >= cfg->alarm_level;

@@ -114,6 +114,7 @@ static const struct field fields[] = {
     FF("onset_record", onset_record),
     FI("settle_release", settle_release),
     FF("season_accum", season_accum),
+    FF("record_open", record_open),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
