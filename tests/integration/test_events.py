@@ -5,7 +5,8 @@ EndedBy: a device pushed into an anomaly by a burst of another regime, then give
 regime back. While active its event says "ended_by": null; once ended, GET /v1/anomalies and
 the device's events say how (cleared, accepted or released), vigil_anomaly_episodes_ended_total
 counts it under that reason (every reason listed at 0 from the start), and after a restart the
-closed event, read back from the database, still says how it ended.
+closed event, read back from the database, still says how it ended. An episode still active
+when the device's channel set changes ends by "reset".
 
 Python 3 standard library.
 """
@@ -20,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 import vigiltest as vt  # noqa: E402
 
+T0 = 1_700_000_000_000  # DaemonPerTest.feed's first timestamp
 REASONS = ("cleared", "accepted", "released", "reset")
 
 
@@ -68,7 +70,6 @@ class EndedBy(tp.DaemonPerTest):
         self.assertEqual(ended[0]["id"], active["id"], ended)
         why = ended[0]["ended_by"]
         self.assertIn(why, ("cleared", "accepted", "released"), ended[0])
-        print("ended by %s after %d readings of its own regime" % (why, k - 680), file=sys.stderr)
         fleet = [e for e in d.get_json("/v1/anomalies")["anomalies"] if e["device"] == dev]
         self.assertIn(ended[0], fleet)
         counts = ended_counts(d)
@@ -83,6 +84,23 @@ class EndedBy(tp.DaemonPerTest):
         d.start()
         self.assertEqual(self.events(dev), before)
         self.assertEqual(ended_counts(d), {r: 0 for r in REASONS})  # counters of this run
+
+    def test_channels_changed_ends_by_reset(self):
+        """An episode still active when the device's channel set changes ends by "reset": the
+        device's detector starts over (learning), no detector reason."""
+        d, dev = self.d, "ev-2"
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, random.Random(5))
+        self.feed(dev, data[:500], 0)
+        tp.wait_idle(d, dev, 1)
+        self.feed(dev, data[500:650], 500)
+        self.feed(dev, tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(6), amp=3.0), 650)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        # One more reading, with a fourth channel (feed's timestamps: T0 + 1 s a reading).
+        tp.post_readings(d, dev, [[0.0, 1.0, 2.3, 7.0]], [T0 + 1000 * 680], tp.CH3 + ["w"])
+        ended = tp.wait_for("the event closed", lambda: [
+            e for e in self.events(dev) if not e["active"]], 10)
+        self.assertEqual(ended[0]["ended_by"], "reset", ended)
+        self.assertEqual(ended_counts(d)["reset"], 1)
 
 
 if __name__ == "__main__":
