@@ -319,7 +319,11 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
         if (!active)
             persist_event(p, d, cur);
     } else if (active) {
+        /* No reason from the detector: it left state anomaly by starting over (a new
+         * detector for a changed channel set is learning). */
+        cur->ended_by = r->ended_by != DET_END_NONE ? (int)r->ended_by : PIPE_END_RESET;
         cur->end_ts = ts;
+        atomic_fetch_add_explicit(&p->ended[cur->ended_by], 1, memory_order_relaxed);
         persist_event(p, d, cur);
     }
 }

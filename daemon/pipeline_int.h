@@ -19,11 +19,16 @@ struct version {
     int has_ckpt;    /* the store holds the LSTM's checkpoint: it can be rolled back to */
 };
 
+/* How an event ended: the detector's enum detector_end, and beyond it the daemon's own. */
+#define PIPE_END_RESET (DET_END_RELEASED + 1) /* the detector started over (channels changed) */
+#define PIPE_END_N     (PIPE_END_RESET + 1)
+
 struct event {
     uint64_t id;
     int64_t start_ts, end_ts; /* end_ts < 0 while active */
     float peak;
     float share[DETECTOR_MAX_CHANNELS]; /* accumulated score-weighted contributions */
+    int ended_by;                       /* enum detector_end or PIPE_END_RESET; 0 while active */
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed
@@ -290,6 +295,7 @@ struct pipeline {
     atomic_uint_fast64_t delay_hist[10]; /* PIPE_DELAY_BUCKETS, counted per reading vector */
     atomic_uint_fast64_t delay_us_total;
     atomic_uint_fast64_t list_token; /* numbers anomalies listings (see pipeline_anomalies) */
+    atomic_uint_fast64_t ended[PIPE_END_N]; /* events ended, by event.ended_by (0 unused) */
     atomic_int stopping; /* pipeline_destroy began: a first training waits for no backfill */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */

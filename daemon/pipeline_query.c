@@ -14,6 +14,8 @@
 #include <string.h>
 
 static const char *const state_names[] = {"learning", "normal", "warning", "anomaly"};
+/* event.ended_by's names (index 0: still active, null in the JSON). */
+static const char *const end_names[PIPE_END_N] = {NULL, "cleared", "accepted", "released", "reset"};
 static const char *const kind_names[] = {"persistence", "linear", "lstm"};
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(7))
@@ -71,6 +73,9 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
         e->end_ts >= 0 ? json_integer(e->end_ts) : json_null(), "end",
         e->end_ts >= 0 ? jtime(e->end_ts) : json_null(), "active", e->end_ts < 0, "peak_score",
         jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
+    int why = e->end_ts >= 0 && e->ended_by > 0 && e->ended_by < PIPE_END_N ? e->ended_by : 0;
+    if (v)
+        json_object_set_new(v, "ended_by", why ? json_string(end_names[why]) : json_null());
     char *s = NULL;
     dump(v, &s);
     return s;
@@ -550,6 +555,9 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     }
     if (o == NULL)
         o = json_loads(info_json, 0, NULL);
+    /* Saved before events told how they ended: unknown, as an active one's. */
+    if (o && json_object_get(o, "ended_by") == NULL)
+        json_object_set_new(o, "ended_by", json_null());
     if (o)
         json_array_append_new(c->arr, o);
     return 0;
@@ -901,6 +909,14 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "# TYPE vigil_devices_by_state gauge\n");
     for (int s = 0; s < 4; s++)
         sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
+    sbuf_printf(out, "# HELP vigil_anomaly_episodes_ended_total Anomaly episodes ended since "
+                     "vigild started, by how: cleared (readings as expected again), accepted "
+                     "(the regime was learnt as normal: the fault may persist), released (the "
+                     "step went back), reset (the device's model started over).\n"
+                     "# TYPE vigil_anomaly_episodes_ended_total counter\n");
+    for (int k = 1; k < PIPE_END_N; k++)
+        sbuf_printf(out, "vigil_anomaly_episodes_ended_total{reason=\"%s\"} %llu\n", end_names[k],
+                    (unsigned long long)atomic_load(&p->ended[k]));
     static const int after_s[PIPELINE_SILENT_N] = PIPELINE_SILENT_AFTER;
     sbuf_printf(out, "# HELP vigil_devices_silent Devices whose newest reading arrived more than "
                      "`after` seconds ago (with none since vigild started: started that long "

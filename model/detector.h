@@ -312,6 +312,15 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
 /* Frees a detector. NULL is a no-op. */
 void detector_destroy(detector_t *d);
 
+/* Why a reading's state change ended an anomaly episode (detector_result.ended_by). */
+enum detector_end {
+    DET_END_NONE = 0, /* no episode ended on this reading */
+    DET_END_CLEARED,  /* the readings came back to what the model expects */
+    DET_END_ACCEPTED, /* the episode had lasted accept_after readings: its regime was accepted
+                         (learnt as normal) before it ended, so the fault may still be there */
+    DET_END_RELEASED, /* settle_release: the step that set it off went back (released is 1) */
+};
+
 /* What one reading produced. */
 struct detector_result {
     float score;     /* anomaly score in [0, 1]: the likelihood, capped after an onset */
@@ -333,6 +342,9 @@ struct detector_result {
                          repeat_cap after an alarm-level reading) */
     int released;     /* 1 on the reading whose episode settle_release ended (state normal:
                          the fault's step went back; the episode ends as any other does) */
+    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
+                                   regime outranks a release: the alarm had already stopped
+                                   before the step went back); DET_END_NONE elsewhere */
 };
 
 /* A reading without a timestamp (retrain_seconds then ignores it). */

@@ -186,6 +186,10 @@ struct detector {
     int in_anomaly; /* consecutive readings in state anomaly */
     int since_red;  /* readings since the likelihood was last >= alarm_level (0: the previous) */
     int dred;       /* the previous reading's decision likelihood was >= alarm_level */
+    /* The open episode's regime was accepted (in_anomaly reached accept_after; a training's
+     * reseed zeroes in_anomaly, not this): it ends "accepted". Not saved: a loaded detector
+     * knows it again from in_anomaly alone. */
+    int ep_accepted;
 
     /* settle_release (detector_shift.c, detector__shift_settle): sh_lead 1 while the armed
      * step hold was armed within shift_len readings of its episode's opening (the step set it

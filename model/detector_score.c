@@ -651,12 +651,20 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (cfg->burst_memory)
             detector__burst_keep(d, (float)mavg, d->n_seen);
     }
+    if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
+        res->ended_by = d->ep_accepted || d->in_anomaly >= cfg->accept_after ? DET_END_ACCEPTED
+                        : res->released                                      ? DET_END_RELEASED
+                                                                             : DET_END_CLEARED;
+        d->ep_accepted = 0;
+    }
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 
     int accepted = d->in_anomaly >= cfg->accept_after;
-    if (d->in_anomaly == cfg->accept_after)
+    if (d->in_anomaly == cfg->accept_after) {
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
+        d->ep_accepted = 1;
+    }
     if (cfg->shift_len > 0)
         detector__shift_after(
             d, x, &sh,

@@ -3813,6 +3813,86 @@ static void test_load_format16(void **unused)
     slow_cycle_cut(&cfg, 0.6, offsetof(struct detector_config, season_accum), 16);
 }
 
+/* ---- how an episode ended (detector_result.ended_by) ------------------------------------- */
+
+/* make_step_drift's pump (drift 4) whose flow steps down by 3 deviations at 1,600 for `len`
+ * readings (len < 0: for good) and then comes back; with `noisier` the pump runs differently
+ * after the return (channel 3 follows channel 2's cycle with more gain), as in settle_run. Runs
+ * it through a detector with cfg (shift_plain and shift_release on), trainings inline, and
+ * counts the readings that end an episode by each reason in ends[4]. Asserted on every
+ * reading: a reason exactly on the reading that leaves state anomaly, `released` readings
+ * ending by release unless their regime had been accepted. */
+static void end_run(struct detector_config *cfg, int len, int noisier, uint64_t seed, int ends[4])
+{
+    const int n = 2190, onset = 1600, C = 6;
+    float *x = make_step_drift(n, onset, 0.0, 4.0, seed);
+    uint64_t s = seed * 7919u + 17u;
+    for (int t = 0; t < n; t++) {
+        int in_fault = t >= onset && (len < 0 || t < onset + len);
+        x[C * t + 0] = (float)(30.0 + gauss(&s) - (in_fault ? 3.0 : 0.0));
+        if (noisier && t >= onset + len)
+            x[C * t + 3] += (float)(0.3 * sin(2.0 * 3.14159265358979 * t / 60.0));
+    }
+    cfg->shift_plain = 1;
+    cfg->shift_release = 1;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, cfg, C), 0);
+    struct detector_result res;
+    enum detector_state prev = DET_LEARNING;
+    memset(ends, 0, 4 * sizeof *ends);
+    for (int t = 0; t < n; t++) {
+        step(d, x, t, C, NULL, &res);
+        int left = prev == DET_ANOMALY && res.state != DET_ANOMALY;
+        assert_int_equal(res.ended_by != DET_END_NONE, left);
+        assert_true(res.ended_by >= DET_END_NONE && res.ended_by <= DET_END_RELEASED);
+        if (res.released)
+            assert_true(res.ended_by == DET_END_RELEASED || res.ended_by == DET_END_ACCEPTED);
+        if (res.ended_by == DET_END_RELEASED)
+            assert_int_equal(res.released, 1);
+        ends[res.ended_by]++;
+        prev = res.state;
+    }
+    detector_destroy(d);
+    free(x);
+}
+
+/* Each way an episode ends is told on the reading that ends it, seeds 1-3: a 100-reading fault
+ * that goes away (settle_release off) clears; a fault that stays past accept_after (60 here)
+ * ends accepted, its regime learnt; a fault whose step goes back while the pump runs
+ * differently after it (settle_run's SETTLE_RETURNS) is released. Asserted: at least one
+ * episode ends by the expected reason and none by the others (the fault-free readings before
+ * the onset open nothing that would end otherwise). */
+static void test_episode_end_reason(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        struct detector_config cfg;
+        int ends[4];
+        detector_config_default(&cfg);
+        cfg.settle_release = 0;
+        end_run(&cfg, 100, 0, seed, ends);
+        print_message("seed %d: cleared %d accepted %d released %d (a fault that goes away)\n",
+                      (int)seed, ends[1], ends[2], ends[3]);
+        assert_true(ends[DET_END_CLEARED] >= 1);
+        assert_int_equal(ends[DET_END_ACCEPTED] + ends[DET_END_RELEASED], 0);
+
+        detector_config_default(&cfg);
+        cfg.accept_after = 60;
+        end_run(&cfg, -1, 0, seed, ends);
+        print_message("seed %d: cleared %d accepted %d released %d (a fault that stays)\n",
+                      (int)seed, ends[1], ends[2], ends[3]);
+        assert_true(ends[DET_END_ACCEPTED] >= 1);
+        assert_int_equal(ends[DET_END_RELEASED], 0);
+
+        detector_config_default(&cfg);
+        end_run(&cfg, 300, 1, seed, ends);
+        print_message("seed %d: cleared %d accepted %d released %d (a step that goes back)\n",
+                      (int)seed, ends[1], ends[2], ends[3]);
+        assert_true(ends[DET_END_RELEASED] >= 1);
+        assert_int_equal(ends[DET_END_ACCEPTED], 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3871,6 +3951,7 @@ int main(void)
         cmocka_unit_test(test_accum_flat_day),
         cmocka_unit_test(test_load_format16),
         cmocka_unit_test(test_accum_chosen_profile),
+        cmocka_unit_test(test_episode_end_reason),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
