@@ -297,6 +297,15 @@ struct detector_config {
                           openings are unchanged. Costs the 8 bytes of onset_record's state
                           when that is 0. 0 (or any value up to alarm_level): off
                           (docs/detection.md, "Twentieth round") */
+    /* Added in format 19 (formats 1-18 load with score_tails 0: as they ran). */
+    int score_tails; /* 0 or 1: where a second opinion joins the reported score (season_opinion
+                        bit 1, a kept profile), the error's tail in that score is doubled before
+                        the larger of the likelihoods is taken, as the second opinions' tails
+                        already are for the two likelihoods the state compares: a departure of
+                        the same improbability then scores the same whichever term saw it
+                        (detector_score.c, error_on_opinion_scale). Only the reported score
+                        changes; the decision does not. No state. 0: off (docs/detection.md,
+                        "Twenty-first round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -69,8 +69,10 @@
  * second opinions, o_age and o_an (f64) after o_n and, after each record's fields, asd, n0
  * (f32), own (i32), aew, asum, asumsq (f64); formats 1-16 load with season_accum 0, as they
  * ran. Format 18 adds record_open at the config's end and saves onset_record's reference
- * when either it or onset_record is set; formats 1-17 load with record_open 0, as they ran. */
-#define DET_FORMAT 18u
+ * when either it or onset_record is set; formats 1-17 load with record_open 0, as they ran.
+ * Format 19 adds score_tails at the config's end (no state); formats 1-18 load with it 0, as
+ * they ran. */
+#define DET_FORMAT 19u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -130,6 +132,10 @@
 /* Format 17's config: up to record_open, the field format 18 added, with the tail padding. */
 #define CFG_V17_SIZE                                                                               \
     ((offsetof(struct detector_config, record_open) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 18's config: up to score_tails, the field format 19 added, with the tail padding. */
+#define CFG_V18_SIZE                                                                               \
+    ((offsetof(struct detector_config, score_tails) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -427,6 +433,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 16 ? CFG_V15_SIZE
         : fmt < 17 ? CFG_V16_SIZE
         : fmt < 18 ? CFG_V17_SIZE
+        : fmt < 19 ? CFG_V18_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -468,6 +475,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.season_accum = 0.0f; /* format 16 and before: no accumulated departure */
     if (fmt < 18)
         cfg.record_open = 0.0f; /* format 17 and before: every opening at alarm_level */
+    if (fmt < 19)
+        cfg.score_tails = 0; /* format 18 and before: the error's tail in the score as it is */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -473,6 +473,24 @@ static float onset_rank(const detector_t *d, float lik, float red)
     return (float)(s < 1.0 ? s : 1.0);
 }
 
+/* score_tails: the error's likelihood for the reported score on the second opinions' scale.
+ * The score is the larger of the error's likelihood and the second opinions' (season_opinion
+ * bit 1); each opinion's tail is already multiplied by 2 for the two likelihoods the state
+ * compares (opin_score), the error's is not, so before this a departure of the same
+ * improbability scored higher when the error saw it than when an opinion did (measured:
+ * docs/detection.md, "Twenty-first round"). Here the error's tail is doubled as well, only
+ * where an opinion joins the score: alone, the error's likelihood is compared with nothing. */
+static float error_on_opinion_scale(const detector_t *d, float lik)
+{
+    const struct detector_config *cfg = &d->cfg;
+    if (!cfg->score_tails || !(cfg->season_opinion & 1) || d->n_op == 0)
+        return lik;
+    const double L = log(1e-10);
+    double tail = exp((double)lik * L) - 1e-10; /* the likelihood's own map, inverted */
+    double s = log(fmin(2.0 * (tail > 0.0 ? tail : 0.0), 1.0) + 1e-10) / L;
+    return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -523,6 +541,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int ptop = -1;
     if (cfg->season_opinion && d->n_op > 0) {
         detector__opinion_eval(d, x, &plik, &pnow, &ptop, &palik);
+        lik = error_on_opinion_scale(d, lik); /* dlik, the decision's, was taken above */
         if ((cfg->season_opinion & 2) && plik > olik) {
             olik = plik;
             onow = pnow;

@@ -705,6 +705,7 @@ static void test_load_format3(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1460,6 +1461,7 @@ static void test_load_format5(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1527,6 +1529,7 @@ static void test_serving_f16(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2120,6 +2123,7 @@ static void test_load_format8(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2365,6 +2369,7 @@ static void test_load_format7(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2654,6 +2659,7 @@ static void test_load_format9(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2713,6 +2719,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -2979,6 +2986,7 @@ static void test_load_format10(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3014,6 +3022,7 @@ static void test_load_format11(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3090,6 +3099,7 @@ static void test_load_format12(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3113,6 +3123,7 @@ static void test_load_format13(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3291,6 +3302,7 @@ static void test_load_format14(void **unused)
     cfg.onset_record = 0.0f;
     cfg.season_accum = 0.0f; /* format 17's state is not cut here */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.score_tails = 0;     /* nor format 19's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3413,6 +3425,7 @@ static void test_load_format17(void **unused)
     detector_config_default(&cfg);
     cfg.record_open = 0.0f;
     cfg.onset_record = 0.0f;
+    cfg.score_tails = 0; /* format 19's field is cut too */
     double top;
     int opened;
     const int junk = 0x3f666666; /* 0.9f: a record_open the config check would accept */
@@ -3893,6 +3906,95 @@ static void test_episode_end_reason(void **unused)
     }
 }
 
+/* ---- twenty-first round: the error's tail on the second opinions' scale (score_tails) ------ */
+
+/* The likelihood's map (log(tail + 1e-10) / log(1e-10)) of twice the tail that s maps. */
+static double tail_doubled(double s)
+{
+    const double L = log(1e-10);
+    double tail = exp(s * L) - 1e-10;
+    double r = log(fmin(2.0 * (tail > 0.0 ? tail : 0.0), 1.0) + 1e-10) / L;
+    return r < 0.0 ? 0.0 : r > 1.0 ? 1.0 : r;
+}
+
+/* Two detectors in step on x[n] (one channel), the defaults with score_tails 1 and 0, trained
+ * alike: the decisions (state, flag, likelihood) agree at every reading; every score below
+ * score_level with score_tails lies between tail_doubled of the one without and that one (the
+ * larger of the doubled error's likelihood and an opinion's). Returns the readings on which it
+ * is tail_doubled's value and lower (the error made the score, on the opinions' scale). */
+static int score_tails_run(const float *x, int n, int season_bins)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.season_bins = season_bins;
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    cfg.score_tails = 0;
+    assert_int_equal(detector_create(&b, &cfg, 1), 0);
+    struct detector_result ra, rb;
+    int doubled = 0;
+    for (int t = 0; t < n; t++) {
+        step(a, x, t, 1, NULL, &ra);
+        step(b, x, t, 1, NULL, &rb);
+        assert_int_equal(ra.state, rb.state);
+        assert_int_equal(ra.is_anomaly, rb.is_anomaly);
+        assert_true(ra.likelihood == rb.likelihood);
+        if (ra.score >= cfg.score_level || rb.score >= cfg.score_level)
+            continue;
+        const double lo = tail_doubled(rb.score);
+        assert_true(ra.score <= rb.score + 1e-6f);
+        assert_true(ra.score >= lo - 1e-5);
+        doubled += fabs(ra.score - lo) < 1e-5 && ra.score < rb.score - 1e-4f;
+    }
+    detector_destroy(a);
+    detector_destroy(b);
+    return doubled;
+}
+
+/* score_tails (the default): make_slow_cycle's load curve, going on as it was (seeds 1-3),
+ * keeps its found profile as a second opinion from the training at 1,200; from then the
+ * error's likelihood in the reported score is that of twice its tail, as the opinion's already
+ * is. The decision is the same as without; hundreds of readings' scores are the doubled tail's
+ * (none without the change: the test fails with it off). Without a kept profile (season_bins 0)
+ * the error's likelihood is compared with nothing and the scores are the same either way. */
+static void test_score_tails(void **unused)
+{
+    (void)unused;
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.score_tails, 1);
+    enum { N = 2000 };
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_slow_cycle(N, N, seed, 1.0);
+        int with = score_tails_run(x, N, def.season_bins), alone = score_tails_run(x, N, 0);
+        print_message("seed %d: %d scores on the opinions' scale with a kept profile, %d without\n",
+                      (int)seed, with, alone);
+        assert_true(with >= 100);
+        assert_int_equal(alone, 0);
+        free(x);
+    }
+}
+
+/* A format-18 save (no score_tails in its config; junk where the field may lie in the tail
+ * padding) of make_slow_cycle's detector after its profile was kept loads with score_tails 0
+ * and continues bit for bit as the saved detector with 0; the same bytes claimed as format 19
+ * are refused (the junk is not a valid score_tails, or the config is short). */
+static void test_load_format18(void **unused)
+{
+    (void)unused;
+    enum { N = 1800, CUT = 1400 };
+    float *x = make_slow_cycle(N, N, 2, 1.0);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.score_tails = 0;
+    double top;
+    int opened;
+    cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, score_tails), 256, 18,
+                     &top, &opened);
+    print_message("format 18 load: largest score after the cut %.3f, as saved\n", top);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3952,6 +4054,8 @@ int main(void)
         cmocka_unit_test(test_load_format16),
         cmocka_unit_test(test_accum_chosen_profile),
         cmocka_unit_test(test_episode_end_reason),
+        cmocka_unit_test(test_score_tails),
+        cmocka_unit_test(test_load_format18),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
