@@ -81,6 +81,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->settle_release = 1;
     cfg->season_accum = 0.1f;
     cfg->record_open = 0.0f;
+    cfg->warn_run = 20;
 }
 
 static int config_check(const struct detector_config *c)
@@ -103,7 +104,8 @@ static int config_check(const struct detector_config *c)
         c->season_opinion > 3 || c->shift_plain < 0 || c->shift_plain > 1 || c->shift_release < 0 ||
         c->shift_release > 1 || !(c->onset_record >= 0.0f) || c->onset_record > 1.0f ||
         c->settle_release < 0 || c->settle_release > 1 || !(c->season_accum >= 0.0f) ||
-        c->season_accum > 1.0f || !(c->record_open >= 0.0f) || c->record_open > 1.0f)
+        c->season_accum > 1.0f || !(c->record_open >= 0.0f) || c->record_open > 1.0f ||
+        c->warn_run < 0)
         return ERR_INVAL;
     return 0;
 }

@@ -705,6 +705,7 @@ static void test_load_format3(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1460,6 +1461,7 @@ static void test_load_format5(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1527,6 +1529,7 @@ static void test_serving_f16(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2120,6 +2123,7 @@ static void test_load_format8(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2365,6 +2369,7 @@ static void test_load_format7(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2500,7 +2505,7 @@ static void test_season_missing_cycle(void **unused)
     struct detector_config def;
     detector_config_default(&def);
     assert_int_equal(def.season_bins, 256);
-    for (uint64_t seed = 1; seed <= 4; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         struct detector_train_info i1, i0;
         int b1, h1, b0, h0;
         int on = season_delay(256, seed, seed == 1 ? 1400 : -1, &b1, &h1, &i1);
@@ -2615,7 +2620,7 @@ static void test_opinion_missing_cycle(void **unused)
     struct detector_config def;
     detector_config_default(&def);
     assert_int_equal(def.season_opinion, 1);
-    for (uint64_t seed = 1; seed <= 4; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         struct detector_train_info i1, i3, i0;
         int f1, f3, f0, b1, b3, b0;
         int s1 = opinion_delay(1, 0.0f, 0.0, seed, seed == 1 ? 1400 : -1, &f1, &b1, &i1);
@@ -2654,6 +2659,7 @@ static void test_load_format9(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2713,6 +2719,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -2949,7 +2956,7 @@ static void test_burst_memory(void **unused)
     struct detector_config def;
     detector_config_default(&def);
     assert_int_equal(def.burst_memory, 1);
-    for (uint64_t seed = 1; seed <= 4; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         int o1, b1, o0, b0;
         int on = burst_run(1, seed, seed == 1 ? BURST_FIRST + BURST_EVERY + 5 : -1, &o1, &b1);
         int off = burst_run(0, seed, -1, &o0, &b0);
@@ -2979,6 +2986,7 @@ static void test_load_format10(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3014,6 +3022,7 @@ static void test_load_format11(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3090,6 +3099,7 @@ static void test_load_format12(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3113,6 +3123,7 @@ static void test_load_format13(void **unused)
     cfg.settle_release = 0;  /* nor format 16's */
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3254,7 +3265,7 @@ static void test_onset_record(void **unused)
     uint8_t st1[N], st0[N];
     static float sc1[N], sc0[N];
     int flat_without = 0;
-    for (uint64_t seed = 1; seed <= 4; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         float on1[3], on0[3];
         record_run(r, seed, seed == 1 ? 1700 : 0, on1, st1, sc1);
         record_run(0.0f, seed, 0, on0, st0, sc0);
@@ -3291,6 +3302,7 @@ static void test_load_format14(void **unused)
     cfg.onset_record = 0.0f;
     cfg.season_accum = 0.0f; /* format 17's state is not cut here */
     cfg.record_open = 0.0f;  /* nor format 18's */
+    cfg.warn_run = 0;        /* nor format 19's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3385,7 +3397,7 @@ static void test_record_open(void **unused)
     assert_true(def.record_open == 0.0f);
     const float sizes[2] = {1.0f, 1.4f};
     for (int i = 0; i < 2; i++)
-        for (uint64_t seed = 1; seed <= 4; seed++) {
+        for (uint64_t seed = 1; seed <= 6; seed++) {
             int op1, w1, op0, w0;
             int f1 = record_open_run(1.0f, sizes[i], seed, seed == 1 ? 1550 : 0, &op1, &w1);
             int f0 = record_open_run(0.0f, sizes[i], seed, 0, &op0, &w0);
@@ -3413,6 +3425,7 @@ static void test_load_format17(void **unused)
     detector_config_default(&cfg);
     cfg.record_open = 0.0f;
     cfg.onset_record = 0.0f;
+    cfg.warn_run = 0; /* format 19's state is not cut here */
     double top;
     int opened;
     const int junk = 0x3f666666; /* 0.9f: a record_open the config check would accept */
@@ -3675,6 +3688,7 @@ static void test_load_format15(void **unused)
     detector_config_default(&cfg);
     cfg.settle_release = 0;
     cfg.season_accum = 0.0f; /* format 17's state is not cut here */
+    cfg.warn_run = 0;        /* nor format 19's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3717,7 +3731,7 @@ static void test_accum_flat_day(void **unused)
     struct detector_config def;
     detector_config_default(&def);
     assert_true(def.season_accum > 0.0f);
-    for (uint64_t seed = 1; seed <= 4; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         struct detector_train_info ia, i0;
         int fa, f0, ba, b0;
         int sa =
@@ -3789,7 +3803,7 @@ static void test_accum_chosen_profile(void **unused)
     struct detector_config def;
     detector_config_default(&def);
     int earlier = 0;
-    for (uint64_t seed = 1; seed <= 4; seed++) {
+    for (uint64_t seed = 1; seed <= 6; seed++) {
         struct detector_train_info ia, i0;
         int sa, fa, ba, s0, f0, b0;
         smooth_run(def.season_accum, seed, &sa, &fa, &ba, &ia);
@@ -3810,6 +3824,7 @@ static void test_load_format16(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.season_accum = 0.0f;
+    cfg.warn_run = 0; /* format 19's state is not cut here */
     slow_cycle_cut(&cfg, 0.6, offsetof(struct detector_config, season_accum), 16);
 }
 
@@ -3893,6 +3908,111 @@ static void test_episode_end_reason(void **unused)
     }
 }
 
+/* ---- twenty-second round: a warning that lasts opens (warn_run) -------------------------- */
+
+/* make_step_drift's pump without its step or drift (n readings, seed) whose white-noise channel
+ * 4 turns f times noisier from reading 1,500 on: a wear that adds noise. */
+static float *make_noisier(int n, double f, uint64_t seed)
+{
+    float *x = make_step_drift(n, n, 0.0, 0.0, seed);
+    for (int t = 1500; t < n; t++)
+        x[6 * t + 4] = (float)(2.0 + f * (x[6 * t + 4] - 2.0));
+    return x;
+}
+
+/* The defaults with warn_run wr and the warning's levels at 0.2 (warn_level and clear_level: a
+ * tail of 1e-2, so a moderate fault stays a warning for long and the run's combination needs
+ * four independent short means, 40 readings, at the least to reach alarm_level). */
+static void warn_run_config(struct detector_config *cfg, int wr)
+{
+    detector_config_default(cfg);
+    cfg->warn_level = cfg->clear_level = 0.2f;
+    cfg->warn_run = wr;
+}
+
+/* Runs make_noisier(2100, f, seed) through warn_run_config(wr), trainings inline; a copy loaded
+ * from a save at save_at > 0 runs beside it and must agree bit for bit. Returns the readings
+ * from 1,500 to the first flagged one (-1: never); *before the anomalies opened before 1,500,
+ * *warned the readings in state warning from 1,500 on. */
+static int noisier_run(int wr, double f, uint64_t seed, int save_at, int *before, int *warned)
+{
+    enum { N = 2100, C = 6, ONSET = 1500 };
+    float *x = make_noisier(N, f, seed);
+    struct detector_config cfg;
+    warn_run_config(&cfg, wr);
+    detector_t *d, *e = NULL;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    int flagged_at = -1;
+    *before = *warned = 0;
+    for (int t = 0; t < N; t++) {
+        /* the save is to carry a run, or it tests nothing of warn_run's state */
+        if (save_at > 0 && t == save_at)
+            assert_true(wr == 0 || d->run_n > 0);
+        step_twin(d, &e, save_at, x, t, C, &res);
+        if (t < ONSET)
+            *before += res.changed && res.state == DET_ANOMALY;
+        else
+            *warned += res.state == DET_WARNING;
+        if (t >= ONSET && res.is_anomaly && flagged_at < 0)
+            flagged_at = t;
+    }
+    detector_destroy(d);
+    detector_destroy(e);
+    free(x);
+    return flagged_at < 0 ? -1 : flagged_at - ONSET;
+}
+
+/* A noise fault (channel 4 twice as noisy from 1,500) that mostly raises warnings, seeds 1-6:
+ * with warn_run 20 it is flagged in more seeds than without, in every seed it is flagged
+ * without it no later with it, and in at least one seed only with it (a run of warnings that
+ * never reached alarm_level). The same pump healthy (f 1) raises warnings but opens no episode
+ * with warn_run, in any seed; nothing opens before the fault. A save at 1,560 (seed 1, inside
+ * a run: the episode opens at 1,574 with warn_run) continues bit for bit. warn_run is 20 by
+ * default. */
+static void test_warn_run(void **unused)
+{
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.warn_run, 20);
+    int with = 0, without = 0, only_with = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        int b0, w0, b1, w1;
+        int d0 = noisier_run(0, 2.0, seed, 0, &b0, &w0);
+        int d1 = noisier_run(20, 2.0, seed, seed == 1 ? 1560 : 0, &b1, &w1);
+        print_message("seed %d noisier: warn_run 0 delay %d (warned %d), 20: delay %d (warned "
+                      "%d)\n",
+                      (int)seed, d0, w0, d1, w1);
+        assert_int_equal(b0 + b1, 0);
+        with += d1 >= 0;
+        without += d0 >= 0;
+        only_with += d1 >= 0 && d0 < 0;
+        if (d0 >= 0)
+            assert_true(d1 >= 0 && d1 <= d0);
+        int bh, wh;
+        assert_int_equal(noisier_run(20, 1.0, seed, 0, &bh, &wh), -1);
+        assert_int_equal(bh, 0);
+        assert_true(wh > 0); /* the healthy pump did warn: the runs were there to judge */
+    }
+    assert_true(with > without);
+    assert_true(only_with >= 1);
+}
+
+/* A format-18 save (no warn_run in its config, no run state) of the noisier pump (seed 1), cut
+ * at 1,560, loads with warn_run 0 whatever the config's padding held, and continues bit for
+ * bit as the detector that ran without it. */
+static void test_load_format18(void **unused)
+{
+    enum { N = 2100, CUT = 1560 };
+    float *x = make_noisier(N, 2.0, 1);
+    struct detector_config cfg;
+    warn_run_config(&cfg, 0);
+    int opened =
+        load_older_format(&cfg, x, N, CUT, 6, offsetof(struct detector_config, warn_run), 20, 18);
+    print_message("format 18 load: %d anomalies opened after the cut, as saved\n", opened);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -3952,6 +4072,8 @@ int main(void)
         cmocka_unit_test(test_load_format16),
         cmocka_unit_test(test_accum_chosen_profile),
         cmocka_unit_test(test_episode_end_reason),
+        cmocka_unit_test(test_warn_run),
+        cmocka_unit_test(test_load_format18),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

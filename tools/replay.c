@@ -115,6 +115,7 @@ static const struct field fields[] = {
     FI("settle_release", settle_release),
     FF("season_accum", season_accum),
     FF("record_open", record_open),
+    FI("warn_run", warn_run),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
