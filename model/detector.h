@@ -306,6 +306,18 @@ struct detector_config {
                         (detector_score.c, error_on_opinion_scale). Only the reported score
                         changes; the decision does not. No state. 0: off (docs/detection.md,
                         "Twenty-first round") */
+    /* Added in format 20 (formats 1-19 load with warn_run 0: as they ran). */
+    int warn_run; /* readings (>= 0): a warning that lasts opens an episode. Once the opening
+                     likelihood has stayed at or above warn_level for warn_run readings in a
+                     row (outside an episode), the run's short means are combined as
+                     independent evidence: k = run / err_short of them (they overlap by
+                     err_short - 1 readings), each at the run's mean likelihood m, their tails'
+                     product P = 1e-10^(k m) taken as Fisher's combined tail
+                     P sum_{j<k} (-ln P)^j / j!; an episode opens when that reaches
+                     alarm_level. Many moderately unlikely short means in a row are very
+                     unlikely together, and a warning's short means feed the long window,
+                     which would otherwise learn the fault (docs/detection.md, "Twenty-second
+                     round"). 12 bytes of state when set. 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

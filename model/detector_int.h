@@ -179,6 +179,12 @@ struct detector {
     float rec_max;
     int rec_n;
 
+    /* warn_run (detector_score.c, warn_run_open): the current run of readings whose opening
+     * likelihood was at or above warn_level outside an episode, and the sum of those
+     * likelihoods. */
+    int run_n;
+    double run_sum;
+
     /* threshold state machine */
     enum detector_state det_state;
     int below;      /* consecutive readings below clear_level; in state normal, readings since an

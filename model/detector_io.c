@@ -71,8 +71,10 @@
  * ran. Format 18 adds record_open at the config's end and saves onset_record's reference
  * when either it or onset_record is set; formats 1-17 load with record_open 0, as they ran.
  * Format 19 adds score_tails at the config's end (no state); formats 1-18 load with it 0, as
- * they ran. */
-#define DET_FORMAT 19u
+ * they ran. Format 20 adds warn_run at the config's end and, only when it is set (> 0), the
+ * run's state after onset_record's reference (run_n i32, run_sum f64); formats 1-19 load with
+ * warn_run 0, as they ran. */
+#define DET_FORMAT 20u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -136,6 +138,10 @@
 /* Format 18's config: up to score_tails, the field format 19 added, with the tail padding. */
 #define CFG_V18_SIZE                                                                               \
     ((offsetof(struct detector_config, score_tails) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 19's config: up to warn_run, the field format 20 added, with the tail padding. */
+#define CFG_V19_SIZE                                                                               \
+    ((offsetof(struct detector_config, warn_run) + _Alignof(struct detector_config) - 1) /         \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -306,6 +312,10 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, &d->rec_max, sizeof d->rec_max);
         put(w, &d->rec_n, sizeof d->rec_n);
     }
+    if (d->cfg.warn_run > 0) {
+        put(w, &d->run_n, sizeof d->run_n);
+        put(w, &d->run_sum, sizeof d->run_sum);
+    }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -434,6 +444,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 17 ? CFG_V16_SIZE
         : fmt < 18 ? CFG_V17_SIZE
         : fmt < 19 ? CFG_V18_SIZE
+        : fmt < 20 ? CFG_V19_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -477,6 +488,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.record_open = 0.0f; /* format 17 and before: every opening at alarm_level */
     if (fmt < 19)
         cfg.score_tails = 0; /* format 18 and before: the error's tail in the score as it is */
+    if (fmt < 20)
+        cfg.warn_run = 0; /* format 19 and before: a warning never opens by lasting */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -627,6 +640,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, &d->rec_max, sizeof d->rec_max);
         get(&r, &d->rec_n, sizeof d->rec_n);
     }
+    if (cfg.warn_run > 0) { /* format 20 and later */
+        get(&r, &d->run_n, sizeof d->run_n);
+        get(&r, &d->run_sum, sizeof d->run_sum);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -677,7 +694,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
          (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C || d->st_ch1 < 0 ||
           d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)) ||
         ((cfg.onset_record > 0.0f || cfg.record_open > 0.0f) &&
-         (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))))
+         (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
+        (cfg.warn_run > 0 &&
+         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0))))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

@@ -197,6 +197,8 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
      * "Seventeenth round"). Raw scores are >= 0. */
     d->rec_max = 0.0f;
     d->rec_n = 0;
+    d->run_n = 0; /* warn_run: a run is judged against one reference */
+    d->run_sum = 0.0;
 }
 
 /* The median of the newest k (1..short_len) raw scores. */
@@ -491,6 +493,45 @@ static float error_on_opinion_scale(const detector_t *d, float lik)
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
+/* Independent short means a warn_run run counts at most: enough for any warn_level that opens
+ * at all, and it bounds the combination's loop. */
+#define RUN_MAX_K 64
+
+/* warn_run: adds this reading's opening likelihood `open` (outside an episode) to the run at
+ * warn_level, or ends the run; 1 when the run has lasted warn_run readings and its combined
+ * likelihood reaches alarm_level. The run's short means overlap, so only k = run / err_short of
+ * them count as independent, each at the run's mean likelihood m (a tail of 1e-10^m); the
+ * probability that k independent uniform tails multiply to P = 1e-10^(k m) or less is Fisher's
+ * P sum_{j<k} (-ln P)^j / j!, put on the likelihood's log scale. */
+static int warn_run_open(detector_t *d, float open)
+{
+    const struct detector_config *cfg = &d->cfg;
+    if (d->run_n == 0 && open < cfg->warn_level)
+        return 0;
+    if (d->run_n < (1 << 30)) {
+        d->run_n++;
+        d->run_sum += open;
+    }
+    if (d->run_sum < (double)d->run_n * cfg->warn_level) { /* Page's CUSUM back at 0 */
+        d->run_n = 0;
+        d->run_sum = 0.0;
+        return 0;
+    }
+    if (d->run_n < cfg->warn_run)
+        return 0;
+    int k = d->run_n / cfg->err_short;
+    k = k < 1 ? 1 : k > RUN_MAX_K ? RUN_MAX_K : k;
+    double lnp = k * (d->run_sum / d->run_n) * log(1e-10); /* ln P */
+    double term = 1.0, sum = 1.0;
+    for (int j = 1; j < k; j++) {
+        term *= -lnp / j;
+        sum += term;
+    }
+    double tail = exp(lnp) * sum;
+    double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
+    return s >= cfg->alarm_level;
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -615,18 +656,27 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
     float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;
     by_op = by_op && open >= cfg->alarm_level;
+    /* warn_run: a warning that has lasted opens as an alarm-level reading does; the run is
+     * its confirmation (the previous reading need not be at alarm level). */
+    int by_run = 0;
+    if (cfg->warn_run > 0 && st != DET_ANOMALY) {
+        by_run = warn_run_open(d, open);
+        confirmed |= by_run;
+    }
     /* open_median: the median raw score of the last open_median readings must itself reach
      * clear_level (taken as a short mean), the level that holds an episode, or the episode
      * would end on its next reading: a short mean lifted by one reading, or by readings
-     * that are each only slightly high, opens nothing. */
-    if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed && cfg->open_median > 0 &&
-        !by_op) {
+     * that are each only slightly high, opens nothing (nor does a run that ends in such). */
+    if (st != DET_ANOMALY && (open >= cfg->alarm_level || by_run) && confirmed &&
+        cfg->open_median > 0 && !by_op) {
         int k = cfg->open_median < d->short_len ? cfg->open_median : d->short_len;
         if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
             confirmed = 0;
     }
-    if (st != DET_ANOMALY && open >= cfg->alarm_level && confirmed) {
+    if (st != DET_ANOMALY && (open >= cfg->alarm_level || by_run) && confirmed) {
         st = DET_ANOMALY;
+        d->run_n = 0;
+        d->run_sum = 0.0;
         d->below = 0;
         if (by_op && otop >= 0) {
             /* The operating point opened it: the channel that left its level. */

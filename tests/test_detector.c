@@ -706,6 +706,7 @@ static void test_load_format3(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1462,6 +1463,7 @@ static void test_load_format5(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1530,6 +1532,7 @@ static void test_serving_f16(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2124,6 +2127,7 @@ static void test_load_format8(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2370,6 +2374,7 @@ static void test_load_format7(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2660,6 +2665,7 @@ static void test_load_format9(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2720,6 +2726,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -2987,6 +2994,7 @@ static void test_load_format10(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3023,6 +3031,7 @@ static void test_load_format11(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3100,6 +3109,7 @@ static void test_load_format12(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3124,6 +3134,7 @@ static void test_load_format13(void **unused)
     cfg.season_accum = 0.0f; /* nor format 17's */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3303,6 +3314,7 @@ static void test_load_format14(void **unused)
     cfg.season_accum = 0.0f; /* format 17's state is not cut here */
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
+    cfg.warn_run = 0;        /* nor format 20's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3426,6 +3438,7 @@ static void test_load_format17(void **unused)
     cfg.record_open = 0.0f;
     cfg.onset_record = 0.0f;
     cfg.score_tails = 0; /* format 19's field is cut too */
+    cfg.warn_run = 0;    /* format 19's state is not cut here */
     double top;
     int opened;
     const int junk = 0x3f666666; /* 0.9f: a record_open the config check would accept */
@@ -3689,6 +3702,7 @@ static void test_load_format15(void **unused)
     cfg.settle_release = 0;
     cfg.season_accum = 0.0f; /* format 17's state is not cut here */
     cfg.score_tails = 0;     /* nor format 19's field */
+    cfg.warn_run = 0;        /* nor format 20's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3825,6 +3839,7 @@ static void test_load_format16(void **unused)
     detector_config_default(&cfg);
     cfg.season_accum = 0.0f;
     cfg.score_tails = 0; /* format 19's field is cut too */
+    cfg.warn_run = 0;    /* format 19's state is not cut here */
     slow_cycle_cut(&cfg, 0.6, offsetof(struct detector_config, season_accum), 16);
 }
 
@@ -3989,11 +4004,114 @@ static void test_load_format18(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.score_tails = 0;
+    cfg.warn_run = 0; /* format 20's state is not cut here */
     double top;
     int opened;
     cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, score_tails), 256, 18,
                      &top, &opened);
     print_message("format 18 load: largest score after the cut %.3f, as saved\n", top);
+    free(x);
+}
+
+/* ---- twenty-second round: a warning that lasts opens (warn_run) -------------------------- */
+
+/* make_step_drift's pump without its step or drift (n readings, seed) whose white-noise channel
+ * 4 turns f times noisier from reading 1,500 on: a wear that adds noise. */
+static float *make_noisier(int n, double f, uint64_t seed)
+{
+    float *x = make_step_drift(n, n, 0.0, 0.0, seed);
+    for (int t = 1500; t < n; t++)
+        x[6 * t + 4] = (float)(2.0 + f * (x[6 * t + 4] - 2.0));
+    return x;
+}
+
+/* The defaults with warn_run wr and the warning's levels at 0.2 (warn_level and clear_level: a
+ * tail of 1e-2, so a moderate fault stays a warning for long and the run's combination needs
+ * four independent short means, 40 readings, at the least to reach alarm_level). */
+static void warn_run_config(struct detector_config *cfg, int wr)
+{
+    detector_config_default(cfg);
+    cfg->warn_level = cfg->clear_level = 0.2f;
+    cfg->warn_run = wr;
+}
+
+/* Runs make_noisier(2100, f, seed) through warn_run_config(wr) (onset_run: trainings inline, a
+ * copy loaded from a save at save_at > 0 beside it, bit for bit). Returns the readings from
+ * 1,500 to the first flagged one (-1: never); *before the anomalies opened before 1,500, *held
+ * the readings flagged from 1,500 on. */
+static int noisier_run(int wr, double f, uint64_t seed, int save_at, int *before, int *held)
+{
+    struct detector_config cfg;
+    warn_run_config(&cfg, wr);
+    int top;
+    return onset_run(&cfg, make_noisier(2100, f, seed), 2100, 6, 1500, save_at, before, &top, held);
+}
+
+/* The length of the warning run warn_run_config(20) carries into reading `at` of
+ * make_noisier(at, f, seed): a save there is to carry one, or it tests nothing of warn_run's
+ * state. */
+static int noisier_run_at(double f, uint64_t seed, int at)
+{
+    float *x = make_noisier(at, f, seed);
+    struct detector_config cfg;
+    warn_run_config(&cfg, 20);
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 6), 0);
+    struct detector_result res;
+    for (int t = 0; t < at; t++)
+        step(d, x, t, 6, NULL, &res);
+    int n = d->run_n;
+    detector_destroy(d);
+    free(x);
+    return n;
+}
+
+/* A noise fault (channel 4 twice as noisy from 1,500) that mostly raises warnings, seeds 1-6:
+ * with warn_run 20 it is flagged in more seeds than without, in every seed it is flagged
+ * without it no later with it, and in at least one seed only with it (a run of warnings that
+ * never reached alarm_level). The same pump healthy (f 1) opens no episode with warn_run, in any
+ * seed (it does warn: 6-26 readings a seed, measured); nothing opens before the fault. A save
+ * at 1,560 (seed 1, inside a run: the episode opens at 1,574 with warn_run) continues bit for
+ * bit. warn_run is 20 by default. */
+static void test_warn_run(void **unused)
+{
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.warn_run, 20);
+    assert_true(noisier_run_at(2.0, 1, 1560) > 0);
+    int with = 0, without = 0, only_with = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        int b0, h0, b1, h1;
+        int d0 = noisier_run(0, 2.0, seed, 0, &b0, &h0);
+        int d1 = noisier_run(20, 2.0, seed, seed == 1 ? 1560 : 0, &b1, &h1);
+        print_message("seed %d noisier: warn_run 0 delay %d (held %d), 20: delay %d (held %d)\n",
+                      (int)seed, d0, h0, d1, h1);
+        assert_int_equal(b0 + b1, 0);
+        with += d1 >= 0;
+        without += d0 >= 0;
+        only_with += d1 >= 0 && d0 < 0;
+        if (d0 >= 0)
+            assert_true(d1 >= 0 && d1 <= d0);
+        int bh, hh;
+        assert_int_equal(noisier_run(20, 1.0, seed, 0, &bh, &hh), -1);
+        assert_int_equal(bh + hh, 0);
+    }
+    assert_true(with > without);
+    assert_true(only_with >= 1);
+}
+
+/* A format-19 save (format 18 on the round's branch; no warn_run in its config, no run state) of
+ * the noisier pump (seed 1), cut at 1,560, loads with warn_run 0 whatever the config's padding
+ * held, and continues bit for bit as the detector that ran without it. */
+static void test_load_format19(void **unused)
+{
+    enum { N = 2100, CUT = 1560 };
+    float *x = make_noisier(N, 2.0, 1);
+    struct detector_config cfg;
+    warn_run_config(&cfg, 0);
+    int opened =
+        load_older_format(&cfg, x, N, CUT, 6, offsetof(struct detector_config, warn_run), 20, 19);
+    print_message("format 19 load: %d anomalies opened after the cut, as saved\n", opened);
     free(x);
 }
 
@@ -4057,7 +4175,9 @@ int main(void)
         cmocka_unit_test(test_accum_chosen_profile),
         cmocka_unit_test(test_episode_end_reason),
         cmocka_unit_test(test_score_tails),
+        cmocka_unit_test(test_warn_run),
         cmocka_unit_test(test_load_format18),
+        cmocka_unit_test(test_load_format19),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -116,6 +116,7 @@ static const struct field fields[] = {
     FF("season_accum", season_accum),
     FF("record_open", record_open),
     FI("score_tails", score_tails),
+    FI("warn_run", warn_run),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
