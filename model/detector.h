@@ -318,6 +318,17 @@ struct detector_config {
                      unlikely together, and a warning's short means feed the long window,
                      which would otherwise learn the fault (docs/detection.md, "Twenty-second
                      round"). 12 bytes of state when set. 0: off */
+    /* Added in format 21 (formats 1-20 load with onset_quiet 0: as they ran). */
+    float onset_quiet; /* in [0, 1] (with onset_record): the share of the quiet before an onset
+                          in onset_record's (1 - r) part, which the likelihood's place l had
+                          alone: that part becomes (1 - k) l + k q, k = onset_quiet, q = 1 -
+                          exp(-s / err_window), s the readings since the previous reading whose
+                          likelihood reached score_level (none since the training: q = 1). An
+                          excursion after a long quiet ranks above one in a bursty spell; an
+                          excursion beyond the record still ranks by g first. Only the reported
+                          score changes; the decision does not. No state (the onset filter's
+                          count is saved already). 0: the likelihood's place alone
+                          (docs/detection.md, "Twenty-fourth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -73,8 +73,9 @@
  * Format 19 adds score_tails at the config's end (no state); formats 1-18 load with it 0, as
  * they ran. Format 20 adds warn_run at the config's end and, only when it is set (> 0), the
  * run's state after onset_record's reference (run_n i32, run_sum f64); formats 1-19 load with
- * warn_run 0, as they ran. */
-#define DET_FORMAT 20u
+ * warn_run 0, as they ran. Format 21 adds onset_quiet at the config's end (no state: since_red is
+ * saved already); formats 1-20 load with it 0, as they ran. */
+#define DET_FORMAT 21u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -142,6 +143,10 @@
 /* Format 19's config: up to warn_run, the field format 20 added, with the tail padding. */
 #define CFG_V19_SIZE                                                                               \
     ((offsetof(struct detector_config, warn_run) + _Alignof(struct detector_config) - 1) /         \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 20's config: up to onset_quiet, the field format 21 added, with the tail padding. */
+#define CFG_V20_SIZE                                                                               \
+    ((offsetof(struct detector_config, onset_quiet) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -445,6 +450,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 18 ? CFG_V17_SIZE
         : fmt < 19 ? CFG_V18_SIZE
         : fmt < 20 ? CFG_V19_SIZE
+        : fmt < 21 ? CFG_V20_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -490,6 +496,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.score_tails = 0; /* format 18 and before: the error's tail in the score as it is */
     if (fmt < 20)
         cfg.warn_run = 0; /* format 19 and before: a warning never opens by lasting */
+    if (fmt < 21)
+        cfg.onset_quiet = 0.0f; /* format 20 and before: onsets ranked by l alone below g */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

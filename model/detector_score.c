@@ -464,14 +464,22 @@ static double record_excess(const detector_t *d)
  * of the ratio of the two 1 + z^2: e = 1 is a squared error e times the largest seen); g is 0
  * for an excursion no larger than one the device has shown, and 1/2 (no opinion) while fewer
  * than err_short readings make the reference. l is the likelihood's own place above red. The
- * result stays in [red, 1], so which readings reach red, and the onset filter, are unchanged. */
+ * result stays in [red, 1], so which readings reach red, and the onset filter, are unchanged.
+ * onset_quiet k shares the (1 - r) part between l and the quiet before the onset, q = 1 -
+ * exp(-s / err_window), s = since_red (the readings since the previous one that reached red; the
+ * training resets it to "never", q = 1): most excursions within the record that NAB's labels
+ * call false come in bursty spells, a few hundred readings after the previous one, while most of
+ * the labelled ones come after a long quiet (measured: docs/detection.md, "Twenty-fourth
+ * round"). err_window is the likelihood's own memory: a spell it still holds is not a quiet. */
 static float onset_rank(const detector_t *d, float lik, float red)
 {
-    const double r = d->cfg.onset_record;
+    const double r = d->cfg.onset_record, k = d->cfg.onset_quiet;
     double e = record_excess(d);
     double g = isnan(e) ? 0.5 : e > 0.0 ? -expm1(-e) : 0.0;
     double l = red < 1.0f ? ((double)lik - red) / (1.0 - red) : 0.0;
-    double s = red + (1.0 - red) * (r * g + (1.0 - r) * (l < 1.0 ? l : 1.0));
+    double q = -expm1(-(double)d->since_red / d->cfg.err_window);
+    double p = (1.0 - k) * (l < 1.0 ? l : 1.0) + k * q;
+    double s = red + (1.0 - red) * (r * g + (1.0 - r) * p);
     return (float)(s < 1.0 ? s : 1.0);
 }
 

@@ -3703,6 +3703,7 @@ static void test_load_format15(void **unused)
     cfg.season_accum = 0.0f; /* format 17's state is not cut here */
     cfg.score_tails = 0;     /* nor format 19's field */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.onset_quiet = 0.0f;  /* nor format 21's field */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4115,6 +4116,119 @@ static void test_load_format19(void **unused)
     free(x);
 }
 
+/* ---- twenty-fourth round: an onset after a long quiet ranks higher (onset_quiet) ------------ */
+
+/* make_process(n, seed) with bumps of +amp on channel 3 for 6 readings, at gaps that make both
+ * bursty spells (40 readings apart) and long quiets (400 and more). */
+static float *make_spells(int n, uint64_t seed)
+{
+    static const int at[] = {700, 740, 780, 1250, 1290, 1700, 2150, 2190, 2600};
+    static const float amp[] = {0.5f, 0.7f, 0.9f, 0.4f, 0.8f, 0.5f, 0.45f, 0.9f, 0.5f};
+    float *x = make_process(n, seed);
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++)
+        for (int t = at[i]; t < at[i] + 6 && t < n; t++)
+            x[4 * t + 3] += amp[i];
+    return x;
+}
+
+/* onset_quiet: make_spells (seeds 1-3) through four detectors that differ only in how an onset
+ * ranks: onset_record 0 (c: the onset's likelihood as it is, so its place l), onset_quiet 0 (a),
+ * the default 0.5 (d) and 1 (b). The decision is the same in all four at every reading, and
+ * every score below score_level too. At each onset a's, d's and b's scores are 0.5 + 0.5 (0.8 g
+ * + 0.2 ((1 - k) l + k q)): d - a = 0.05 (q - l) and b - a = 0.1 (q - l), q = 1 - exp(-s /
+ * err_window) with s the readings since the previous one c reported at or above score_level or
+ * capped at repeat_cap (since a training: q = 1), within float rounding. The test fails with the
+ * term off (d = a while q != l). Some onset after a long quiet that a ranked below one in a spell
+ * ranks above it in d: the rank's effect. */
+static void test_onset_quiet(void **unused)
+{
+    (void)unused;
+    enum { N = 3000, C = 4 };
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_true(def.onset_quiet == 0.5f);
+    assert_true(def.onset_record == 0.8f);
+    int onsets = 0, quiet = 0, spell = 0, flips = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_spells(N, seed);
+        detector_t *d[4];
+        const float k[4] = {-1.0f, 0.0f, 0.5f, 1.0f}; /* c, a, d, b */
+        for (int i = 0; i < 4; i++) {
+            struct detector_config cfg = def;
+            cfg.onset_record = i == 0 ? 0.0f : def.onset_record;
+            cfg.onset_quiet = i == 0 ? 0.0f : k[i];
+            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+        }
+        double qs[64], sa[64], sd[64];
+        int n_on = 0, last_red = -1, seen = trainings;
+        for (int t = 0; t < N; t++) {
+            struct detector_result r[4];
+            for (int i = 0; i < 4; i++)
+                step(d[i], x, t, C, NULL, &r[i]);
+            for (int i = 1; i < 4; i++) {
+                assert_int_equal(r[i].state, r[0].state);
+                assert_int_equal(r[i].is_anomaly, r[0].is_anomaly);
+                assert_true(r[i].likelihood == r[0].likelihood);
+                if (r[0].score < def.score_level)
+                    assert_true(r[i].score == r[0].score);
+            }
+            if (r[0].score >= def.score_level) {
+                double q = last_red < 0 ? 1.0 : -expm1(-(t - last_red - 1.0) / def.err_window);
+                double l = 2.0 * (r[0].score - 0.5);
+                assert_true(fabs((r[2].score - r[1].score) - 0.05 * (q - l)) < 1e-5);
+                assert_true(fabs((r[3].score - r[1].score) - 0.1 * (q - l)) < 1e-5);
+                if (n_on < 64) {
+                    qs[n_on] = q;
+                    sa[n_on] = r[1].score;
+                    sd[n_on] = r[2].score;
+                    n_on++;
+                }
+                quiet += q > 0.15;
+                spell += q < 0.05;
+            }
+            if (r[0].score >= def.score_level || r[0].score == def.repeat_cap)
+                last_red = t;
+            if (trainings != seen) /* four trainings: one a detector, each resets the count */
+                last_red = -1;
+            seen = trainings;
+        }
+        for (int i = 0; i < n_on; i++)
+            for (int j = 0; j < n_on; j++)
+                flips += qs[i] > qs[j] + 0.1 && sa[i] < sa[j] && sd[i] > sd[j];
+        print_message("seed %d: %d onsets\n", (int)seed, n_on);
+        onsets += n_on;
+        for (int i = 0; i < 4; i++)
+            detector_destroy(d[i]);
+        free(x);
+    }
+    print_message("onset_quiet: %d onsets, %d after a quiet (q > 0.15), %d in a spell (q < 0.05), "
+                  "%d pairs the quiet reorders\n",
+                  onsets, quiet, spell, flips);
+    assert_true(quiet >= 3 && spell >= 3);
+    assert_true(flips >= 1);
+}
+
+/* A format-20 save (no onset_quiet in its config) of make_spells' detector (seed 1), cut at
+ * 1,280 (between the spell's onsets), loads with onset_quiet 0 and continues bit for bit as the
+ * saved detector with 0; the same bytes claimed as format 21 are refused. */
+static void test_load_format20(void **unused)
+{
+    (void)unused;
+    enum { N = 1800, CUT = 1280 };
+    float *x = make_spells(N, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.onset_quiet = 0.0f;
+    double top;
+    int opened;
+    int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_quiet),
+                                  -1, 20, &top, &opened);
+    print_message("format 20 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
+                  top);
+    assert_true(onsets >= 1);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -4178,6 +4292,8 @@ int main(void)
         cmocka_unit_test(test_warn_run),
         cmocka_unit_test(test_load_format18),
         cmocka_unit_test(test_load_format19),
+        cmocka_unit_test(test_onset_quiet),
+        cmocka_unit_test(test_load_format20),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
