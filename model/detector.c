@@ -83,6 +83,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->record_open = 0.0f;
     cfg->score_tails = 1;
     cfg->warn_run = 20;
+    cfg->warn_region = 0;
 }
 
 static int config_check(const struct detector_config *c)
@@ -107,7 +108,7 @@ static int config_check(const struct detector_config *c)
         c->settle_release < 0 || c->settle_release > 1 || !(c->season_accum >= 0.0f) ||
         c->season_accum > 1.0f || !(c->record_open >= 0.0f) || c->record_open > 1.0f ||
         c->score_tails < 0 || c->score_tails > 1 ||
-        c->warn_run < 0)
+        c->warn_run < 0 || c->warn_region < 0 || c->warn_region > 1)
         return ERR_INVAL;
     return 0;
 }

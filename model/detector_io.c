@@ -73,8 +73,10 @@
  * Format 19 adds score_tails at the config's end (no state); formats 1-18 load with it 0, as
  * they ran. Format 20 adds warn_run at the config's end and, only when it is set (> 0), the
  * run's state after onset_record's reference (run_n i32, run_sum f64); formats 1-19 load with
- * warn_run 0, as they ran. */
-#define DET_FORMAT 20u
+ * warn_run 0, as they ran. Format 21 adds warn_region at the config's end and, only when it
+ * and warn_run are set, the run's count of readings beyond the model's region after the run's
+ * state (run_out i32); formats 1-20 load with warn_region 0, as they ran. */
+#define DET_FORMAT 21u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -142,6 +144,10 @@
 /* Format 19's config: up to warn_run, the field format 20 added, with the tail padding. */
 #define CFG_V19_SIZE                                                                               \
     ((offsetof(struct detector_config, warn_run) + _Alignof(struct detector_config) - 1) /         \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 20's config: up to warn_region, the field format 21 added, with the tail padding. */
+#define CFG_V20_SIZE                                                                               \
+    ((offsetof(struct detector_config, warn_region) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -315,6 +321,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     if (d->cfg.warn_run > 0) {
         put(w, &d->run_n, sizeof d->run_n);
         put(w, &d->run_sum, sizeof d->run_sum);
+        if (d->cfg.warn_region) /* format 21 and later */
+            put(w, &d->run_out, sizeof d->run_out);
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -445,6 +453,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 18 ? CFG_V17_SIZE
         : fmt < 19 ? CFG_V18_SIZE
         : fmt < 20 ? CFG_V19_SIZE
+        : fmt < 21 ? CFG_V20_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -490,6 +499,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.score_tails = 0; /* format 18 and before: the error's tail in the score as it is */
     if (fmt < 20)
         cfg.warn_run = 0; /* format 19 and before: a warning never opens by lasting */
+    if (fmt < 21)
+        cfg.warn_region = 0; /* format 20 and before: a run opens wherever the device is */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -643,6 +654,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     if (cfg.warn_run > 0) { /* format 20 and later */
         get(&r, &d->run_n, sizeof d->run_n);
         get(&r, &d->run_sum, sizeof d->run_sum);
+        if (cfg.warn_region) /* format 21 and later */
+            get(&r, &d->run_out, sizeof d->run_out);
     }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
@@ -696,7 +709,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         ((cfg.onset_record > 0.0f || cfg.record_open > 0.0f) &&
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
         (cfg.warn_run > 0 &&
-         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0))))
+         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) ||
+          d->run_out < 0 || d->run_out > d->run_n)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

@@ -117,6 +117,7 @@ static const struct field fields[] = {
     FF("record_open", record_open),
     FI("score_tails", score_tails),
     FI("warn_run", warn_run),
+    FI("warn_region", warn_region),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
