@@ -83,7 +83,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->record_open = 0.0f;
     cfg->score_tails = 1;
     cfg->warn_run = 20;
-    cfg->warn_region = 0;
+    cfg->warn_region = 1;
 }
 
 static int config_check(const struct detector_config *c)
