@@ -107,8 +107,8 @@ static int config_check(const struct detector_config *c)
         c->shift_release > 1 || !(c->onset_record >= 0.0f) || c->onset_record > 1.0f ||
         c->settle_release < 0 || c->settle_release > 1 || !(c->season_accum >= 0.0f) ||
         c->season_accum > 1.0f || !(c->record_open >= 0.0f) || c->record_open > 1.0f ||
-        c->score_tails < 0 || c->score_tails > 1 ||
-        c->warn_run < 0 || c->warn_region < 0 || c->warn_region > 1)
+        c->score_tails < 0 || c->score_tails > 1 || c->warn_run < 0 || c->warn_region < 0 ||
+        c->warn_region > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -709,8 +709,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         ((cfg.onset_record > 0.0f || cfg.record_open > 0.0f) &&
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
         (cfg.warn_run > 0 &&
-         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) ||
-          d->run_out < 0 || d->run_out > d->run_n)))
+         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) || d->run_out < 0 ||
+          d->run_out > d->run_n)))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

@@ -504,18 +504,6 @@ static float error_on_opinion_scale(const detector_t *d, float lik)
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
-/* Independent short means a warn_run run counts at most: enough for any warn_level that opens
- * at all, and it bounds the combination's loop. */
-#define RUN_MAX_K 64
-
-/* warn_run: adds this reading's opening likelihood `open` (outside an episode) to the run at
- * warn_level, or ends the run, and counts the reading in run_out when `beyond` (warn_region);
- * 1 when the run has lasted warn_run readings and its combined likelihood reaches alarm_level,
- * unless (warn_region) more than half of its readings were a coupled move beyond the model's
- * region: a run of the model's extrapolation, which goes on but does not open. The run's short means overlap, so only k = run / err_short of
- * them count as independent, each at the run's mean likelihood m (a tail of 1e-10^m); the
- * probability that k independent uniform tails multiply to P = 1e-10^(k m) or less is Fisher's
- * P sum_{j<k} (-ln P)^j / j!, put on the likelihood's log scale. */
 /* warn_region: 1 when the reading x is a coupled move beyond the serving model's region: at
  * least half of the channels with a level, and two or more, lie out of it (region_out). That is
  * extrap_scales' coupled move, taken over all the channels: an operating point the model never
@@ -530,6 +518,18 @@ static int beyond_region(const detector_t *d, const float *x)
     return n_known >= 2 && 2 * n_out >= n_known;
 }
 
+/* Independent short means a warn_run run counts at most: enough for any warn_level that opens
+ * at all, and it bounds the combination's loop. */
+#define RUN_MAX_K 64
+
+/* warn_run: adds this reading's opening likelihood `open` (outside an episode) to the run at
+ * warn_level, or ends the run; 1 when the run has lasted warn_run readings and its combined
+ * likelihood reaches alarm_level. The run's short means overlap, so only k = run / err_short of
+ * them count as independent, each at the run's mean likelihood m (a tail of 1e-10^m); the
+ * probability that k independent uniform tails multiply to P = 1e-10^(k m) or less is Fisher's
+ * P sum_{j<k} (-ln P)^j / j!, put on the likelihood's log scale. warn_region: the reading counts
+ * in run_out when `beyond`, and a run more than half of whose readings were (a run of the
+ * model's extrapolation) goes on but does not open. */
 static int warn_run_open(detector_t *d, float open, int beyond)
 {
     const struct detector_config *cfg = &d->cfg;
