@@ -387,6 +387,17 @@ static void op_update(detector_t *d, const float *x)
         d->op_n = 0.0;
 }
 
+/* How far u, a reading of channel i, lies beyond the region of the data the model was last
+ * trained or calibrated on (lmean +- EXTRAP_SD lscale): u - clamp(u); 0 inside it, and for a
+ * channel without a level (lscale 0). */
+static double region_out(const detector_t *d, int i, double u)
+{
+    if (!(d->lscale[i] > 0.0f))
+        return 0.0;
+    double lo = d->lmean[i] - EXTRAP_SD * d->lscale[i], hi = d->lmean[i] + EXTRAP_SD * d->lscale[i];
+    return u < lo ? u - lo : u > hi ? u - hi : 0.0;
+}
+
 /* The error scales of this reading's prediction, widened where it extrapolates (extrap_weight
  * > 0, the linear baseline serving): the prediction of channel o was made from the previous
  * reading u = d->last, and the part of it that inputs i != o contributed from beyond the region
@@ -401,17 +412,6 @@ static void op_update(detector_t *d, const float *x)
  * far as the farthest of them goes; a fault's error on its own channel stays an error, and at
  * a new operating point its excess beyond the others' still counts. Single-channel series
  * never widen. */
-/* How far u, a reading of channel i, lies beyond the region of the data the model was last
- * trained or calibrated on (lmean +- EXTRAP_SD lscale): u - clamp(u); 0 inside it, and for a
- * channel without a level (lscale 0). */
-static double region_out(const detector_t *d, int i, double u)
-{
-    if (!(d->lscale[i] > 0.0f))
-        return 0.0;
-    double lo = d->lmean[i] - EXTRAP_SD * d->lscale[i], hi = d->lmean[i] + EXTRAP_SD * d->lscale[i];
-    return u < lo ? u - lo : u > hi ? u - hi : 0.0;
-}
-
 static void extrap_scales(const detector_t *d, float *scale)
 {
     const int C = d->C;
