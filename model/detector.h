@@ -329,6 +329,18 @@ struct detector_config {
                           score changes; the decision does not. No state (the onset filter's
                           count is saved already). 0: the likelihood's place alone
                           (docs/detection.md, "Twenty-fourth round") */
+    /* Added in format 22 (formats 1-21 load with warn_region 0: as they ran). */
+    int warn_region; /* 0 or 1: a warning run (warn_run) does not open while more than half of
+                        its readings were a coupled move beyond the data the serving model was
+                        trained on: at least half of the channels with a level (two or more of
+                        them) beyond two of their training spreads from their training level,
+                        extrapolation's region (extrap_weight). There a young model's error
+                        grows across its channels however healthy the device: such a run says
+                        that the model has not seen this operating point, not that the device
+                        is failing. The run goes on (it may open once most of it lies inside
+                        the region); an alarm-level reading opens as before. 4 bytes of state
+                        when set with warn_run (docs/detection.md, "Twenty-third round").
+                        0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -181,9 +181,11 @@ struct detector {
 
     /* warn_run (detector_score.c, warn_run_open): the current run of readings whose opening
      * likelihood was at or above warn_level outside an episode, and the sum of those
-     * likelihoods. */
+     * likelihoods; warn_region: how many of those readings were a coupled move beyond the
+     * serving model's region (detector_score.c, beyond_region). */
     int run_n;
     double run_sum;
+    int run_out;
 
     /* threshold state machine */
     enum detector_state det_state;

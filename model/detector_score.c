@@ -170,6 +170,13 @@ static double short_push(detector_t *d, float raw)
     return d->short_sum / d->short_len;
 }
 
+/* warn_run: no run. */
+static void run_reset(detector_t *d)
+{
+    d->run_n = d->run_out = 0;
+    d->run_sum = 0.0;
+}
+
 void detector__windows_seed(detector_t *d, const float *raw, int n)
 {
     detector__burst_clear(d);
@@ -197,8 +204,7 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
      * "Seventeenth round"). Raw scores are >= 0. */
     d->rec_max = 0.0f;
     d->rec_n = 0;
-    d->run_n = 0; /* warn_run: a run is judged against one reference */
-    d->run_sum = 0.0;
+    run_reset(d); /* warn_run: a run is judged against one reference */
 }
 
 /* The median of the newest k (1..short_len) raw scores. */
@@ -381,6 +387,17 @@ static void op_update(detector_t *d, const float *x)
         d->op_n = 0.0;
 }
 
+/* How far u, a reading of channel i, lies beyond the region of the data the model was last
+ * trained or calibrated on (lmean +- EXTRAP_SD lscale): u - clamp(u); 0 inside it, and for a
+ * channel without a level (lscale 0). */
+static double region_out(const detector_t *d, int i, double u)
+{
+    if (!(d->lscale[i] > 0.0f))
+        return 0.0;
+    double lo = d->lmean[i] - EXTRAP_SD * d->lscale[i], hi = d->lmean[i] + EXTRAP_SD * d->lscale[i];
+    return u < lo ? u - lo : u > hi ? u - hi : 0.0;
+}
+
 /* The error scales of this reading's prediction, widened where it extrapolates (extrap_weight
  * > 0, the linear baseline serving): the prediction of channel o was made from the previous
  * reading u = d->last, and the part of it that inputs i != o contributed from beyond the region
@@ -405,13 +422,7 @@ static void extrap_scales(const detector_t *d, float *scale)
     double out[DETECTOR_MAX_CHANNELS]; /* u_i - clamp(u_i) */
     int any = 0;
     for (int i = 0; i < C; i++) {
-        out[i] = 0.0;
-        if (!(d->lscale[i] > 0.0f))
-            continue;
-        double lo = d->lmean[i] - EXTRAP_SD * d->lscale[i],
-               hi = d->lmean[i] + EXTRAP_SD * d->lscale[i];
-        double u = d->last[i];
-        out[i] = u < lo ? u - lo : u > hi ? u - hi : 0.0;
+        out[i] = region_out(d, i, d->last[i]);
         any |= out[i] != 0.0;
     }
     if (!any)
@@ -501,6 +512,20 @@ static float error_on_opinion_scale(const detector_t *d, float lik)
     return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
 }
 
+/* warn_region: 1 when the reading x is a coupled move beyond the serving model's region: at
+ * least half of the channels with a level, and two or more, lie out of it (region_out). That is
+ * extrap_scales' coupled move, taken over all the channels: an operating point the model never
+ * saw, where a young model's error grows across channels however healthy the device. */
+static int beyond_region(const detector_t *d, const float *x)
+{
+    int n_known = 0, n_out = 0;
+    for (int i = 0; i < d->C; i++) {
+        n_known += d->lscale[i] > 0.0f;
+        n_out += region_out(d, i, x[i]) != 0.0;
+    }
+    return n_known >= 2 && 2 * n_out >= n_known;
+}
+
 /* Independent short means a warn_run run counts at most: enough for any warn_level that opens
  * at all, and it bounds the combination's loop. */
 #define RUN_MAX_K 64
@@ -510,8 +535,10 @@ static float error_on_opinion_scale(const detector_t *d, float lik)
  * likelihood reaches alarm_level. The run's short means overlap, so only k = run / err_short of
  * them count as independent, each at the run's mean likelihood m (a tail of 1e-10^m); the
  * probability that k independent uniform tails multiply to P = 1e-10^(k m) or less is Fisher's
- * P sum_{j<k} (-ln P)^j / j!, put on the likelihood's log scale. */
-static int warn_run_open(detector_t *d, float open)
+ * P sum_{j<k} (-ln P)^j / j!, put on the likelihood's log scale. warn_region: the reading counts
+ * in run_out when `beyond`, and a run more than half of whose readings were (a run of the
+ * model's extrapolation) goes on but does not open. */
+static int warn_run_open(detector_t *d, float open, int beyond)
 {
     const struct detector_config *cfg = &d->cfg;
     if (d->run_n == 0 && open < cfg->warn_level)
@@ -519,13 +546,13 @@ static int warn_run_open(detector_t *d, float open)
     if (d->run_n < (1 << 30)) {
         d->run_n++;
         d->run_sum += open;
+        d->run_out += beyond;
     }
     if (d->run_sum < (double)d->run_n * cfg->warn_level) { /* Page's CUSUM back at 0 */
-        d->run_n = 0;
-        d->run_sum = 0.0;
+        run_reset(d);
         return 0;
     }
-    if (d->run_n < cfg->warn_run)
+    if (d->run_n < cfg->warn_run || 2 * d->run_out > d->run_n)
         return 0;
     int k = d->run_n / cfg->err_short;
     k = k < 1 ? 1 : k > RUN_MAX_K ? RUN_MAX_K : k;
@@ -668,7 +695,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * its confirmation (the previous reading need not be at alarm level). */
     int by_run = 0;
     if (cfg->warn_run > 0 && st != DET_ANOMALY) {
-        by_run = warn_run_open(d, open);
+        by_run = warn_run_open(d, open, cfg->warn_region && beyond_region(d, x));
         confirmed |= by_run;
     }
     /* open_median: the median raw score of the last open_median readings must itself reach
@@ -683,8 +710,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     }
     if (st != DET_ANOMALY && (open >= cfg->alarm_level || by_run) && confirmed) {
         st = DET_ANOMALY;
-        d->run_n = 0;
-        d->run_sum = 0.0;
+        run_reset(d);
         d->below = 0;
         if (by_op && otop >= 0) {
             /* The operating point opened it: the channel that left its level. */
