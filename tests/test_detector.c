@@ -4246,6 +4246,89 @@ static void test_load_format20(void **unused)
     free(x);
 }
 
+/* tests/integration/test_pipeline.py's rotation (x = sin, y = cos of 2 pi k / 40, z = 0.5 x +
+ * 0.3 y + 2, noise 0.01 on each), z shifted by 0.5 for good from reading 650; [n, 3]. */
+static float *make_shifted_rotation(int n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * 3 * (size_t)n);
+    assert_non_null(x);
+    uint64_t s = seed;
+    const double w = 2.0 * 3.14159265358979 / 40.0;
+    for (int k = 0; k < n; k++) {
+        double a = sin(w * k) + 0.01 * gauss(&s), b = cos(w * k) + 0.01 * gauss(&s);
+        x[3 * k] = (float)a;
+        x[3 * k + 1] = (float)b;
+        x[3 * k + 2] = (float)(0.5 * a + 0.3 * b + 2.0 + 0.01 * gauss(&s) + (k >= 650 ? 0.5 : 0.0));
+    }
+    return x;
+}
+
+/* Runs make_shifted_rotation(n, seed) through a detector with it_events' settings (warmup 300,
+ * retrain_every 0, hidden 8), each training made and applied `lag` readings after the reading
+ * that asked for it, on the window that ends at that reading (as the daemon does: its job waits
+ * for a worker). Returns the reading that ends the shift's episode (-1: none by n), its reason
+ * in *why, the reading its acceptance's training applied at in *applied. */
+static int late_training_end(int lag, uint64_t seed, int n, enum detector_end *why, int *applied)
+{
+    enum { C = 3 };
+    float *x = make_shifted_rotation(n, seed);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.warmup = 300;
+    cfg.retrain_every = 0;
+    cfg.n_hidden = 8;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    int asked = -1, opened = -1, ended = -1;
+    *applied = -1;
+    for (int t = 0; t < n && ended < 0; t++) {
+        assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, &res), 0);
+        if (res.changed && res.state == DET_ANOMALY && t >= 650 && opened < 0)
+            opened = t;
+        if (res.ended_by != DET_END_NONE && opened >= 0) {
+            ended = t;
+            *why = res.ended_by;
+        }
+        if (res.want_train && asked < 0)
+            asked = t;
+        if (asked >= 0 && t >= asked + (asked > 650 ? lag : 0)) {
+            struct detector_train_info info;
+            train_on(d, x, asked + 1, &info);
+            if (asked > 650 && *applied < 0)
+                *applied = t;
+            asked = -1;
+        }
+    }
+    detector_destroy(d);
+    free(x);
+    return ended;
+}
+
+/* The shift's episode is accepted at its 500th reading, which asks for a training. Applied at
+ * once (lag 0, as vigil-replay trains) the episode ends on the next reading; applied 1, 5 or
+ * 20 readings later on the window that ends at the reading that asked (the daemon's), it ends
+ * within 50 readings of that training as well, seeds 1-3: the acceptance lasts until the
+ * episode ends (ep_accepted). Before, the training's zeroed in_anomaly froze the windows and
+ * re-armed the step hold, and the episode went on past reading 1,900 (another 750). */
+static void test_accepted_training_late(void **unused)
+{
+    (void)unused;
+    static const int lags[] = {0, 1, 5, 20};
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        for (size_t i = 0; i < sizeof lags / sizeof lags[0]; i++) {
+            enum detector_end why = DET_END_NONE;
+            int applied;
+            int ended = late_training_end(lags[i], seed, 1900, &why, &applied);
+            print_message("seed %d lag %2d: acceptance's training applied at %d, episode ended at "
+                          "%d (reason %d)\n",
+                          (int)seed, lags[i], applied, ended, (int)why);
+            assert_true(applied > 1100);
+            assert_true(ended > applied && ended <= applied + 50);
+            assert_int_equal(why, DET_END_ACCEPTED);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -4311,6 +4394,7 @@ int main(void)
         cmocka_unit_test(test_load_format19),
         cmocka_unit_test(test_accepted_across_save),
         cmocka_unit_test(test_load_format20),
+        cmocka_unit_test(test_accepted_training_late),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
