@@ -195,8 +195,9 @@ struct detector {
     int since_red;  /* readings since the likelihood was last >= alarm_level (0: the previous) */
     int dred;       /* the previous reading's decision likelihood was >= alarm_level */
     /* The open episode's regime was accepted (in_anomaly reached accept_after; a training's
-     * reseed zeroes in_anomaly, not this): it ends "accepted". Not saved: a loaded detector
-     * knows it again from in_anomaly alone. */
+     * reseed zeroes in_anomaly, not this): its readings enter the windows and hold no step
+     * until it ends, "accepted". Saved from format 23 (detector_io.c); older saves derive it
+     * from in_anomaly. */
     int ep_accepted;
 
     /* settle_release (detector_shift.c, detector__shift_settle): sh_lead 1 while the armed

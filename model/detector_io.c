@@ -1,16 +1,16 @@
 /* model/detector_io.c: saving a whole detector to bytes and loading it back, for a restart.
  *
  * Format (native byte order: a restart on the same kind of machine), all fields in order:
- *   "VGDT" | format u32 (2) | channels i32 | the config | the scalar fields (FIELDS) | the
- *   context ring (2 training windows of readings, to rebuild the LSTM states) | carry-forward | the
- * serving predictor (kind, versions, linear coefficients, flags, prediction, carried LSTM state) |
- * error scales | long and short windows with their running sums | threshold state | LSTM checkpoint
- * length u64 and bytes (model_checkpoint_save; detector_save_shared: the length UINT64_MAX and
- * no bytes when an LSTM serves, the caller keeping the model, which a device group's members
- * share, once for all of them, and from format 7 its model_fingerprint u32, so a load with
- * another model of the same shape is refused) | CRC-32 of everything before it. The running sums
- * are stored, not recomputed, so a loaded detector continues bit for bit as the saved one would
- * have.
+ *   "VGDT" | format u32 (2) | channels i32 | the config | ep_accepted i32 (format 23) | the
+ *   scalar fields (FIELDS) | the context ring (2 training windows of readings, to rebuild the
+ *   LSTM states) | carry-forward | the serving predictor (kind, versions, linear coefficients,
+ *   flags, prediction, carried LSTM state) | error scales | long and short windows with their
+ *   running sums | threshold state | LSTM checkpoint length u64 and bytes
+ *   (model_checkpoint_save; detector_save_shared: the length UINT64_MAX and no bytes when an
+ *   LSTM serves, the caller keeping the model, which a device group's members share, once for
+ *   all of them, and from format 7 its model_fingerprint u32, so a load with another model of
+ *   the same shape is refused) | CRC-32 of everything before it. The running sums are stored,
+ *   not recomputed, so a loaded detector continues bit for bit as the saved one would have.
  *
  * Invariants: one serialiser walks the fields for both sizing and writing, so the two cannot
  * disagree; the loader checks the CRC first, then every index and count against its bounds,
@@ -77,8 +77,13 @@
  * saved already); formats 1-20 load with it 0, as they ran. Format 22 adds warn_region at the
  * config's end and, only when it and warn_run are set, the run's count of readings beyond the
  * model's region after the run's state (run_out i32); formats 1-21 load with warn_region 0, as
- * they ran. */
-#define DET_FORMAT 22u
+ * they ran. Format 23 adds ep_accepted (i32) right after the config, before the scalar fields:
+ * an episode whose regime was accepted and then learnt by a training (which zeroes in_anomaly)
+ * still ends "accepted" after a load. Formats 1-22 load with it derived as well as the bytes
+ * allow: 1 while in state anomaly with in_anomaly at accept_after or more (the acceptance
+ * before a training applied), else 0 (an episode whose training had applied ends "cleared" or
+ * "released", as it would have after such a restart before). */
+#define DET_FORMAT 23u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -238,6 +243,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     put(w, &fmt, 4);
     put(w, &d->C, sizeof d->C);
     put(w, &d->cfg, sizeof d->cfg);
+    put(w, &d->ep_accepted, sizeof d->ep_accepted); /* format 23 */
 #define PUT_FIELD(f) put(w, &(f), sizeof(f));
     FIELDS(PUT_FIELD)
 #undef PUT_FIELD
@@ -532,6 +538,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     if (rc < 0)
         return rc;
     const size_t Cz = (size_t)C;
+    if (fmt >= 23)
+        get(&r, &d->ep_accepted, sizeof d->ep_accepted);
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
     if (fmt == 1) {
         FIELDS_V1(GET_FIELD)
@@ -550,6 +558,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->ctx, sizeof(float) * (size_t)d->ctx_cap * Cz);
     }
 #undef GET_FIELD
+    if (fmt < 23) /* unsaved: accepted only if it had not yet been learnt (see DET_FORMAT) */
+        d->ep_accepted = d->det_state == DET_ANOMALY && d->in_anomaly >= cfg.accept_after;
     get(&r, d->last, sizeof(float) * Cz);
     get(&r, d->lin_ab, sizeof(float) * Cz * Cz);
     get(&r, d->lin_b, sizeof(float) * Cz);
@@ -706,6 +716,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         d->ring_len > cfg.err_window || d->ring_since_resum < 0 || d->short_head < 0 ||
         d->short_head >= cfg.err_short || d->short_len < 0 || d->short_len > cfg.err_short ||
         (unsigned)d->kind > DET_KIND_LSTM || (unsigned)d->det_state > DET_ANOMALY ||
+        (unsigned)d->ep_accepted > (d->det_state == DET_ANOMALY) ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
         d->next_version < d->version || d->lstm_window < 1 ||
         (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)) ||

@@ -47,8 +47,8 @@
  *    which it reaches alarm_level is held while the step persists.
  * 4. While in anomaly the raw scores stay out of the long window (freeze), so a lasting fault
  *    keeps its alarm instead of becoming the reference; after accept_after readings the
- *    regime is accepted (scores enter the window again and a retraining is asked for), so no
- *    alarm can stay stuck.
+ *    regime is accepted (scores enter the window again and a retraining is asked for) until
+ *    the episode ends, so no alarm can stay stuck.
  *
  * Invariants: the long window's running sums equal the sums of its contents (recomputed every
  * err_window pushes against rounding drift). No allocation.
@@ -763,7 +763,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 
-    int accepted = d->in_anomaly >= cfg->accept_after;
+    /* Accepted for the rest of the episode: the training the acceptance asked for zeroes
+     * in_anomaly, and when it applies a reading or more later (the daemon's, whose window ends
+     * at the reading that asked) the freeze and the step hold would otherwise start over. */
+    int accepted = d->in_anomaly >= cfg->accept_after || d->ep_accepted;
     if (d->in_anomaly == cfg->accept_after) {
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;

@@ -597,6 +597,7 @@ static void assert_same_result(const struct detector_result *a, const struct det
     assert_int_equal(a->state, b->state);
     assert_int_equal(a->want_train, b->want_train);
     assert_int_equal(a->version, b->version);
+    assert_int_equal(a->ended_by, b->ended_by);
     assert_memory_equal(a->pred, b->pred, sizeof(float) * (size_t)C);
     assert_memory_equal(a->contrib, b->contrib, sizeof(float) * (size_t)C);
 }
@@ -657,6 +658,16 @@ uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
     ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 
+/* Drops format 21's ep_accepted (an int right after the config) from a save of *len bytes whose
+ * config is still the whole struct, so the bytes have format 20's layout (the CRC, the last 4
+ * bytes, is left for the caller to redo). Every older format's cut starts with it. */
+static void cut_ep_accepted(unsigned char *buf, size_t *len)
+{
+    const size_t at = 12 + sizeof(struct detector_config);
+    memmove(buf + at, buf + at + sizeof(int), *len - at - sizeof(int));
+    *len -= sizeof(int);
+}
+
 /* Cuts format 7's additions out of a save of len bytes (the config's tail from serving_f16, and the
  * C x C error weights, which lie just before the previous reading's contributions, the long and
  * short windows and the LSTM checkpoint's length), so the bytes have format 6's layout; returns
@@ -664,6 +675,7 @@ uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
  * length is found as the u64 that counts the bytes after it up to the CRC. */
 static size_t cut_weights(unsigned char *buf, size_t len, int C, const struct detector_config *cfg)
 {
+    cut_ep_accepted(buf, &len);
     size_t p = 12 + sizeof *cfg;
     for (; p + 12 <= len; p++) {
         uint64_t m;
@@ -1375,13 +1387,15 @@ static void as_format6(unsigned char *buf, size_t *len, uint32_t fmt)
 
 /* Cuts the save buf[*len] back to format fmt, whose config ended before the field at offset
  * field of struct detector_config (padded to the struct's alignment): the config's newer bytes
- * are dropped, junk is written where the field lies if it took that padding (the older format
- * must not read it), and the format number and CRC are redone. Returns 1 when the junk went
- * into the padding. */
+ * (and before format 23 ep_accepted, cut_ep_accepted) are dropped, junk is written where the field
+ * lies if it took that padding (the older format must not read it), and the format number and CRC
+ * are redone. Returns 1 when the junk went into the padding. */
 static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk, uint32_t fmt)
 {
     const size_t al = _Alignof(struct detector_config), size = sizeof(struct detector_config);
     const size_t keep = (field + al - 1) / al * al;
+    if (fmt < 23)
+        cut_ep_accepted(buf, len);
     memmove(buf + 12 + keep, buf + 12 + size, *len - 12 - size);
     *len -= size - keep;
     const int in_padding = field + sizeof(int) <= keep;
@@ -2390,6 +2404,7 @@ static void test_load_format7(void **unused)
         (offsetof(struct detector_config, op_point) + _Alignof(struct detector_config) - 1) /
         _Alignof(struct detector_config) * _Alignof(struct detector_config);
     const size_t at = 12 + offsetof(struct detector_config, op_point);
+    cut_ep_accepted(buf, &len);
     memmove(buf + 12 + cfg7, buf + 12 + sizeof cfg, len - 12 - sizeof cfg);
     len -= sizeof cfg - cfg7;
     if (at + sizeof(int) <= 12 + cfg7) { /* op_point took format 7's padding: junk there */
@@ -3846,16 +3861,13 @@ static void test_load_format16(void **unused)
 
 /* ---- how an episode ended (detector_result.ended_by) ------------------------------------- */
 
-/* make_step_drift's pump (drift 4) whose flow steps down by 3 deviations at 1,600 for `len`
- * readings (len < 0: for good) and then comes back; with `noisier` the pump runs differently
- * after the return (channel 3 follows channel 2's cycle with more gain), as in settle_run. Runs
- * it through a detector with cfg (shift_plain and shift_release on), trainings inline, and
- * counts the readings that end an episode by each reason in ends[4]. Asserted on every
- * reading: a reason exactly on the reading that leaves state anomaly, `released` readings
- * ending by release unless their regime had been accepted. */
-static void end_run(struct detector_config *cfg, int len, int noisier, uint64_t seed, int ends[4])
+/* make_step_drift's pump (drift 4, n readings) whose flow steps down by 3 deviations at 1,600
+ * for `len` readings (len < 0: for good) and then comes back; with `noisier` the pump runs
+ * differently after the return (channel 3 follows channel 2's cycle with more gain), as in
+ * settle_run. */
+static float *make_end_pump(int n, int len, int noisier, uint64_t seed)
 {
-    const int n = 2190, onset = 1600, C = 6;
+    const int onset = 1600, C = 6;
     float *x = make_step_drift(n, onset, 0.0, 4.0, seed);
     uint64_t s = seed * 7919u + 17u;
     for (int t = 0; t < n; t++) {
@@ -3864,6 +3876,17 @@ static void end_run(struct detector_config *cfg, int len, int noisier, uint64_t 
         if (noisier && t >= onset + len)
             x[C * t + 3] += (float)(0.3 * sin(2.0 * 3.14159265358979 * t / 60.0));
     }
+    return x;
+}
+
+/* Runs make_end_pump(2190, len, noisier, seed) through a detector with cfg (shift_plain and
+ * shift_release on), trainings inline, and counts the readings that end an episode by each
+ * reason in ends[4]. Asserted on every reading: a reason exactly on the reading that leaves
+ * state anomaly, `released` readings ending by release unless their regime had been accepted. */
+static void end_run(struct detector_config *cfg, int len, int noisier, uint64_t seed, int ends[4])
+{
+    const int n = 2190, C = 6;
+    float *x = make_end_pump(n, len, noisier, seed);
     cfg->shift_plain = 1;
     cfg->shift_release = 1;
     detector_t *d;
@@ -4353,6 +4376,197 @@ static void test_load_format21(void **unused)
     free(x);
 }
 
+/* ---- an accepted episode across a restart (ep_accepted, format 23) ----------------------- */
+
+/* The readings the lasting flow step (make_end_pump(n, -1, 0, seed)) takes through a detector
+ * with cfg (trainings inline) until its episode's regime has been accepted and learnt: the
+ * training the acceptance asked for (on the same reading, inline) has zeroed in_anomaly and
+ * the episode is still open. -1: never. */
+static int accepted_cut(const struct detector_config *cfg, const float *x, int n)
+{
+    detector_t *d;
+    assert_int_equal(detector_create(&d, cfg, 6), 0);
+    struct detector_result res;
+    int cut = -1;
+    for (int t = 0; t < n && cut < 0; t++) {
+        step(d, x, t, 6, NULL, &res);
+        if (d->det_state == DET_ANOMALY && d->ep_accepted && d->in_anomaly < cfg->accept_after)
+            cut = t + 1;
+    }
+    detector_destroy(d);
+    return cut;
+}
+
+/* The first reason an episode ends by from reading `from` of x (N rows, C 6) through d (and a
+ * beside it, which must agree bit for bit when given); DET_END_NONE: none ended. */
+static enum detector_end first_end(detector_t *d, detector_t *a, const float *x, int from, int n)
+{
+    struct detector_result rd, ra;
+    enum detector_end why = DET_END_NONE;
+    for (int t = from; t < n; t++) {
+        step(d, x, t, 6, NULL, &rd);
+        if (a) {
+            step(a, x, t, 6, NULL, &ra);
+            assert_same_result(&ra, &rd, 6);
+        }
+        if (why == DET_END_NONE)
+            why = rd.ended_by;
+    }
+    return why;
+}
+
+/* A flow step that stays (accept_after 60, seeds 1-3) is accepted and its regime learnt by the
+ * training that acceptance asks for, which zeroes in_anomaly while the episode still lasts (it
+ * ends on the next reading). A save just after that training loads and the episode ends
+ * "accepted", bit for bit as the saved detector (ended_by included); the same save cut to
+ * format 22, which has no ep_accepted, can only derive it from in_anomaly and ends it otherwise
+ * (as every restart there did before format 23). */
+static void test_accepted_across_save(void **unused)
+{
+    (void)unused;
+    enum { N = 1800, C = 6 };
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_end_pump(N, -1, 0, seed);
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.accept_after = 60;
+        const int cut = accepted_cut(&cfg, x, N);
+        assert_true(cut > 1600);
+        detector_t *a, *b, *c;
+        assert_int_equal(detector_create(&a, &cfg, C), 0);
+        struct detector_result ra;
+        for (int t = 0; t < cut; t++)
+            step(a, x, t, C, NULL, &ra);
+        assert_int_equal(ra.state, DET_ANOMALY);
+        size_t len = detector_save_size(a), got;
+        unsigned char *buf = malloc(len), *old = malloc(len);
+        assert_non_null(buf);
+        assert_non_null(old);
+        assert_int_equal(detector_save(a, buf, len, &got), 0);
+        memcpy(old, buf, len);
+        cut_to_format(old, &got, sizeof(struct detector_config), 0, 22);
+        assert_int_equal(detector_load(&b, buf, len), 0);
+        assert_int_equal(detector_load(&c, old, got), 0);
+        enum detector_end now = first_end(b, a, x, cut, N), was = first_end(c, NULL, x, cut, N);
+        print_message("seed %d: saved after the acceptance's training (reading %d): ends %d, as "
+                      "format 22 %d\n",
+                      (int)seed, cut, (int)now, (int)was);
+        assert_int_equal(now, DET_END_ACCEPTED);
+        assert_true(was != DET_END_NONE && was != DET_END_ACCEPTED);
+        detector_destroy(a);
+        detector_destroy(b);
+        detector_destroy(c);
+        free(buf);
+        free(old);
+        free(x);
+    }
+}
+
+/* A format-20 save (no ep_accepted) of the lasting flow step (seed 1, accept_after 60) loads and
+ * continues bit for bit, ended_by included, through the episode that ends "accepted" at 1,666
+ * (test_accepted_across_save): cut before the onset (1,560), and inside the episode before its
+ * acceptance (1,630), where ep_accepted derived from in_anomaly is 0 as it was. */
+static void test_load_format22(void **unused)
+{
+    (void)unused;
+    enum { N = 1800, C = 6 };
+    float *x = make_end_pump(N, -1, 0, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.accept_after = 60;
+    const int cuts[2] = {1560, 1630};
+    for (int k = 0; k < 2; k++) {
+        int opened =
+            load_older_format(&cfg, x, N, cuts[k], C, sizeof(struct detector_config), 0, 22);
+        print_message("format 22 load at %d: %d anomalies opened after the cut, as saved\n",
+                      cuts[k], opened);
+    }
+    free(x);
+}
+
+/* tests/integration/test_pipeline.py's rotation (x = sin, y = cos of 2 pi k / 40, z = 0.5 x +
+ * 0.3 y + 2, noise 0.01 on each), z shifted by 0.5 for good from reading 650; [n, 3]. */
+static float *make_shifted_rotation(int n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * 3 * (size_t)n);
+    assert_non_null(x);
+    uint64_t s = seed;
+    const double w = 2.0 * 3.14159265358979 / 40.0;
+    for (int k = 0; k < n; k++) {
+        double a = sin(w * k) + 0.01 * gauss(&s), b = cos(w * k) + 0.01 * gauss(&s);
+        x[3 * k] = (float)a;
+        x[3 * k + 1] = (float)b;
+        x[3 * k + 2] = (float)(0.5 * a + 0.3 * b + 2.0 + 0.01 * gauss(&s) + (k >= 650 ? 0.5 : 0.0));
+    }
+    return x;
+}
+
+/* Runs make_shifted_rotation(n, seed) through a detector with it_events' settings (warmup 300,
+ * retrain_every 0, hidden 8), each training made and applied `lag` readings after the reading
+ * that asked for it, on the window that ends at that reading (as the daemon does: its job waits
+ * for a worker). Returns the reading that ends the shift's episode (-1: none by n), its reason
+ * in *why, the reading its acceptance's training applied at in *applied. */
+static int late_training_end(int lag, uint64_t seed, int n, enum detector_end *why, int *applied)
+{
+    enum { C = 3 };
+    float *x = make_shifted_rotation(n, seed);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.warmup = 300;
+    cfg.retrain_every = 0;
+    cfg.n_hidden = 8;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, C), 0);
+    struct detector_result res;
+    int asked = -1, opened = -1, ended = -1;
+    *applied = -1;
+    for (int t = 0; t < n && ended < 0; t++) {
+        assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, &res), 0);
+        if (res.changed && res.state == DET_ANOMALY && t >= 650 && opened < 0)
+            opened = t;
+        if (res.ended_by != DET_END_NONE && opened >= 0) {
+            ended = t;
+            *why = res.ended_by;
+        }
+        if (res.want_train && asked < 0)
+            asked = t;
+        if (asked >= 0 && t >= asked + (asked > 650 ? lag : 0)) {
+            struct detector_train_info info;
+            train_on(d, x, asked + 1, &info);
+            if (asked > 650 && *applied < 0)
+                *applied = t;
+            asked = -1;
+        }
+    }
+    detector_destroy(d);
+    free(x);
+    return ended;
+}
+
+/* The shift's episode is accepted at its 500th reading, which asks for a training. Applied at
+ * once (lag 0, as vigil-replay trains) the episode ends on the next reading; applied 1, 5 or
+ * 20 readings later on the window that ends at the reading that asked (the daemon's), it ends
+ * within 50 readings of that training as well, seeds 1-3: the acceptance lasts until the
+ * episode ends (ep_accepted). Before, the training's zeroed in_anomaly froze the windows and
+ * re-armed the step hold, and the episode went on past reading 1,900 (another 750). */
+static void test_accepted_training_late(void **unused)
+{
+    (void)unused;
+    static const int lags[] = {0, 1, 5, 20};
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        for (size_t i = 0; i < sizeof lags / sizeof lags[0]; i++) {
+            enum detector_end why = DET_END_NONE;
+            int applied;
+            int ended = late_training_end(lags[i], seed, 1900, &why, &applied);
+            print_message("seed %d lag %2d: acceptance's training applied at %d, episode ended at "
+                          "%d (reason %d)\n",
+                          (int)seed, lags[i], applied, ended, (int)why);
+            assert_true(applied > 1100);
+            assert_true(ended > applied && ended <= applied + 50);
+            assert_int_equal(why, DET_END_ACCEPTED);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -4420,6 +4634,9 @@ int main(void)
         cmocka_unit_test(test_load_format20),
         cmocka_unit_test(test_warn_region),
         cmocka_unit_test(test_load_format21),
+        cmocka_unit_test(test_accepted_across_save),
+        cmocka_unit_test(test_load_format22),
+        cmocka_unit_test(test_accepted_training_late),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
