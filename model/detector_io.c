@@ -74,8 +74,10 @@
  * they ran. Format 20 adds warn_run at the config's end and, only when it is set (> 0), the
  * run's state after onset_record's reference (run_n i32, run_sum f64); formats 1-19 load with
  * warn_run 0, as they ran. Format 21 adds onset_quiet at the config's end (no state: since_red is
- * saved already); formats 1-20 load with it 0, as they ran. */
-#define DET_FORMAT 21u
+ * saved already); formats 1-20 load with it 0, as they ran. Format 22 adds record_quiet at the
+ * config's end and, only when it is set, quiet_n (i32) after warn_run's state; formats 1-21 load
+ * with it 0, as they ran. */
+#define DET_FORMAT 22u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -147,6 +149,10 @@
 /* Format 20's config: up to onset_quiet, the field format 21 added, with the tail padding. */
 #define CFG_V20_SIZE                                                                               \
     ((offsetof(struct detector_config, onset_quiet) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 21's config: up to record_quiet, the field format 22 added, with the tail padding. */
+#define CFG_V21_SIZE                                                                               \
+    ((offsetof(struct detector_config, record_quiet) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -321,6 +327,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, &d->run_n, sizeof d->run_n);
         put(w, &d->run_sum, sizeof d->run_sum);
     }
+    if (d->cfg.record_quiet)
+        put(w, &d->quiet_n, sizeof d->quiet_n);
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -451,6 +459,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 19 ? CFG_V18_SIZE
         : fmt < 20 ? CFG_V19_SIZE
         : fmt < 21 ? CFG_V20_SIZE
+        : fmt < 22 ? CFG_V21_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -498,6 +507,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.warn_run = 0; /* format 19 and before: a warning never opens by lasting */
     if (fmt < 21)
         cfg.onset_quiet = 0.0f; /* format 20 and before: onsets ranked by l alone below g */
+    if (fmt < 22)
+        cfg.record_quiet = 0; /* format 21 and before: g alone, the quiet since the training */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -652,6 +663,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, &d->run_n, sizeof d->run_n);
         get(&r, &d->run_sum, sizeof d->run_sum);
     }
+    if (cfg.record_quiet) /* format 22 and later */
+        get(&r, &d->quiet_n, sizeof d->quiet_n);
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -704,7 +717,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         ((cfg.onset_record > 0.0f || cfg.record_open > 0.0f) &&
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
         (cfg.warn_run > 0 &&
-         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0))))
+         (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0))) ||
+        (cfg.record_quiet && (d->quiet_n < 0 || d->quiet_n > (1 << 30))))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

@@ -707,6 +707,7 @@ static void test_load_format3(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1464,6 +1465,7 @@ static void test_load_format5(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1533,6 +1535,7 @@ static void test_serving_f16(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2128,6 +2131,7 @@ static void test_load_format8(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2375,6 +2379,7 @@ static void test_load_format7(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2666,6 +2671,7 @@ static void test_load_format9(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2727,6 +2733,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -2995,6 +3002,7 @@ static void test_load_format10(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3032,6 +3040,7 @@ static void test_load_format11(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3110,6 +3119,7 @@ static void test_load_format12(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3135,6 +3145,7 @@ static void test_load_format13(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3238,6 +3249,7 @@ static void record_run(float r, uint64_t seed, int save_at, float on[3], uint8_t
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.onset_record = r;
+    cfg.record_quiet = 0; /* the record 200 readings after a burst: onset_record's own ranking */
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_result res;
@@ -3315,6 +3327,7 @@ static void test_load_format14(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 22's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3437,8 +3450,9 @@ static void test_load_format17(void **unused)
     detector_config_default(&cfg);
     cfg.record_open = 0.0f;
     cfg.onset_record = 0.0f;
-    cfg.score_tails = 0; /* format 19's field is cut too */
-    cfg.warn_run = 0;    /* format 19's state is not cut here */
+    cfg.score_tails = 0;  /* format 19's field is cut too */
+    cfg.warn_run = 0;     /* format 19's state is not cut here */
+    cfg.record_quiet = 0; /* nor format 22's */
     double top;
     int opened;
     const int junk = 0x3f666666; /* 0.9f: a record_open the config check would accept */
@@ -3704,6 +3718,7 @@ static void test_load_format15(void **unused)
     cfg.score_tails = 0;     /* nor format 19's field */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.onset_quiet = 0.0f;  /* nor format 21's field */
+    cfg.record_quiet = 0;    /* nor format 22's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3839,8 +3854,9 @@ static void test_load_format16(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.season_accum = 0.0f;
-    cfg.score_tails = 0; /* format 19's field is cut too */
-    cfg.warn_run = 0;    /* format 19's state is not cut here */
+    cfg.score_tails = 0;  /* format 19's field is cut too */
+    cfg.warn_run = 0;     /* format 19's state is not cut here */
+    cfg.record_quiet = 0; /* nor format 22's */
     slow_cycle_cut(&cfg, 0.6, offsetof(struct detector_config, season_accum), 16);
 }
 
@@ -4005,7 +4021,8 @@ static void test_load_format18(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.score_tails = 0;
-    cfg.warn_run = 0; /* format 20's state is not cut here */
+    cfg.warn_run = 0;     /* format 20's state is not cut here */
+    cfg.record_quiet = 0; /* nor format 22's */
     double top;
     int opened;
     cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, score_tails), 256, 18,
@@ -4110,6 +4127,7 @@ static void test_load_format19(void **unused)
     float *x = make_noisier(N, 2.0, 1);
     struct detector_config cfg;
     warn_run_config(&cfg, 0);
+    cfg.record_quiet = 0; /* format 22's state is not cut here */
     int opened =
         load_older_format(&cfg, x, N, CUT, 6, offsetof(struct detector_config, warn_run), 20, 19);
     print_message("format 19 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4157,6 +4175,7 @@ static void test_onset_quiet(void **unused)
             struct detector_config cfg = def;
             cfg.onset_record = i == 0 ? 0.0f : def.onset_record;
             cfg.onset_quiet = i == 0 ? 0.0f : k[i];
+            cfg.record_quiet = 0; /* q from the training, g alone: record_quiet's own test */
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
         }
         double qs[64], sa[64], sd[64];
@@ -4219,11 +4238,105 @@ static void test_load_format20(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.onset_quiet = 0.0f;
+    cfg.record_quiet = 0; /* format 22's state is not cut here */
     double top;
     int opened;
     int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_quiet),
                                   -1, 20, &top, &opened);
     print_message("format 20 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
+                  top);
+    assert_true(onsets >= 1);
+    free(x);
+}
+
+/* ---- twenty-fifth round: the quiet weighs the record, across trainings (record_quiet) -------- */
+
+/* record_quiet: make_spells (seeds 1-3) through three detectors: record_quiet 0 with onset_quiet
+ * 0 (a: 0.5 + 0.5 (0.8 g + 0.2 l) at an onset), onset_record 0 (c: the onset's likelihood, so
+ * its place l; with a, g), and the default (b). The decision is the same in all three at every
+ * reading, and so is every score below score_level. At each onset b's score is 0.5 + 0.5 (0.8 g
+ * q + 0.2 (0.5 l + 0.5 q)), q = 1 - exp(-s / err_window), s the readings since the previous one
+ * c reported at or above score_level or capped at repeat_cap, counted across trainings (none
+ * yet: q = 1), within float rounding. Fails with g not weighed by q or with q counted from the
+ * training (make_spells has a spell that a training cuts). A record in a spell ranks lower in b
+ * than in a. */
+static void test_record_quiet(void **unused)
+{
+    (void)unused;
+    enum { N = 3000, C = 4 };
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.record_quiet, 1);
+    int onsets = 0, records = 0, spell_records = 0, lowered = 0, across = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_spells(N, seed);
+        detector_t *d[3];
+        for (int i = 0; i < 3; i++) {
+            struct detector_config cfg = def;
+            cfg.record_quiet = i == 2;
+            cfg.onset_quiet = i == 0 ? 0.0f : def.onset_quiet;
+            cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
+            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+        }
+        int last_red = -1, seen = trainings, trained = 0;
+        for (int t = 0; t < N; t++) {
+            struct detector_result r[3];
+            for (int i = 0; i < 3; i++)
+                step(d[i], x, t, C, NULL, &r[i]);
+            for (int i = 0; i < 2; i++) {
+                assert_int_equal(r[i].state, r[2].state);
+                assert_int_equal(r[i].is_anomaly, r[2].is_anomaly);
+                assert_true(r[i].likelihood == r[2].likelihood);
+            }
+            if (r[1].score < def.score_level) {
+                assert_true(r[0].score == r[1].score && r[2].score == r[1].score);
+            } else if (r[0].score < 1.0f - 1e-6f) {
+                double q = last_red < 0 ? 1.0 : -expm1(-(t - last_red - 1.0) / def.err_window);
+                double l = fmin(2.0 * (r[1].score - 0.5), 1.0);
+                double g = (2.0 * (r[0].score - 0.5) - 0.2 * l) / 0.8;
+                double want = 0.5 + 0.5 * (0.8 * g * q + 0.2 * (0.5 * l + 0.5 * q));
+                assert_true(fabs(r[2].score - want) < 2e-5);
+                onsets++;
+                records += g > 0.01;
+                spell_records += g > 0.01 && q < 0.1;
+                lowered += g > 0.01 && q < 0.1 && r[2].score < r[0].score - 0.05;
+                across += trained && last_red >= 0; /* a training since the previous one */
+                trained = 0;
+            }
+            if (r[1].score >= def.score_level || r[1].score == def.repeat_cap)
+                last_red = t;
+            trained |= trainings != seen; /* four trainings: one a detector, none resets q */
+            seen = trainings;
+        }
+        for (int i = 0; i < 3; i++)
+            detector_destroy(d[i]);
+        free(x);
+    }
+    print_message("record_quiet: %d onsets, %d records, %d of them in a spell (q < 0.1), %d ranked "
+                  "lower by 0.05 or more; %d onsets after a training that kept the quiet\n",
+                  onsets, records, spell_records, lowered, across);
+    assert_true(onsets >= 10 && records >= 3);
+    assert_true(lowered >= 1);
+    assert_true(across >= 1);
+}
+
+/* A format-21 save (no record_quiet in its config, no quiet count) of make_spells' detector
+ * (seed 1), cut at 1,280 (between the spell's onsets), loads with record_quiet 0 whatever the
+ * config's padding held, and continues bit for bit as the saved detector with 0; the same bytes
+ * claimed as format 22 are refused. */
+static void test_load_format21(void **unused)
+{
+    (void)unused;
+    enum { N = 2300, CUT = 1280 };
+    float *x = make_spells(N, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.record_quiet = 0;
+    double top;
+    int opened;
+    int onsets = cut_and_continue(
+        &cfg, 4, x, N, CUT, offsetof(struct detector_config, record_quiet), 256, 21, &top, &opened);
+    print_message("format 21 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
                   top);
     assert_true(onsets >= 1);
     free(x);
@@ -4294,6 +4407,8 @@ int main(void)
         cmocka_unit_test(test_load_format19),
         cmocka_unit_test(test_onset_quiet),
         cmocka_unit_test(test_load_format20),
+        cmocka_unit_test(test_record_quiet),
+        cmocka_unit_test(test_load_format21),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -118,6 +118,7 @@ static const struct field fields[] = {
     FI("score_tails", score_tails),
     FI("warn_run", warn_run),
     FF("onset_quiet", onset_quiet),
+    FI("record_quiet", record_quiet),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
