@@ -4251,6 +4251,19 @@ static void test_load_format20(void **unused)
 
 /* ---- twenty-fifth round: the quiet weighs the record, across trainings (record_quiet) -------- */
 
+/* Steps the n detectors d[] by reading t of x[., C] into r[] and asserts that they decide alike:
+ * each one's state, flag and decision likelihood are d[0]'s. */
+static void step_alike(detector_t **d, int n, const float *x, int t, int C,
+                       struct detector_result *r)
+{
+    for (int i = 0; i < n; i++) {
+        step(d[i], x, t, C, NULL, &r[i]);
+        assert_int_equal(r[i].state, r[0].state);
+        assert_int_equal(r[i].is_anomaly, r[0].is_anomaly);
+        assert_true(r[i].likelihood == r[0].likelihood);
+    }
+}
+
 /* record_quiet: make_spells (seeds 1-3) through three detectors: record_quiet 0 with onset_quiet
  * 0 (a: 0.5 + 0.5 (0.8 g + 0.2 l) at an onset), onset_record 0 (c: the onset's likelihood, so
  * its place l; with a, g), and the default (b). The decision is the same in all three at every
@@ -4281,13 +4294,7 @@ static void test_record_quiet(void **unused)
         int last_red = -1, seen = trainings, trained = 0;
         for (int t = 0; t < N; t++) {
             struct detector_result r[3];
-            for (int i = 0; i < 3; i++)
-                step(d[i], x, t, C, NULL, &r[i]);
-            for (int i = 0; i < 2; i++) {
-                assert_int_equal(r[i].state, r[2].state);
-                assert_int_equal(r[i].is_anomaly, r[2].is_anomaly);
-                assert_true(r[i].likelihood == r[2].likelihood);
-            }
+            step_alike(d, 3, x, t, C, r);
             if (r[1].score < def.score_level) {
                 assert_true(r[0].score == r[1].score && r[2].score == r[1].score);
             } else if (r[0].score < 1.0f - 1e-6f) {
