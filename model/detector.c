@@ -85,6 +85,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->warn_run = 20;
     cfg->onset_quiet = 0.5f;
     cfg->warn_region = 1;
+    cfg->record_quiet = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -109,7 +110,8 @@ static int config_check(const struct detector_config *c)
         c->settle_release < 0 || c->settle_release > 1 || !(c->season_accum >= 0.0f) ||
         c->season_accum > 1.0f || !(c->record_open >= 0.0f) || c->record_open > 1.0f ||
         c->score_tails < 0 || c->score_tails > 1 || c->warn_run < 0 || !(c->onset_quiet >= 0.0f) ||
-        c->onset_quiet > 1.0f || c->warn_region < 0 || c->warn_region > 1)
+        c->onset_quiet > 1.0f || c->warn_region < 0 || c->warn_region > 1 || c->record_quiet < 0 ||
+        c->record_quiet > 1)
         return ERR_INVAL;
     return 0;
 }
@@ -196,6 +198,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->train_ts = DETECTOR_NO_TIME;
     d->det_state = DET_LEARNING;
     d->since_red = 1 << 30;
+    d->quiet_n = 1 << 30;
     *out = d;
     return 0;
 fail:

@@ -341,6 +341,17 @@ struct detector_config {
                         the region); an alarm-level reading opens as before. 4 bytes of state
                         when set with warn_run (docs/detection.md, "Twenty-third round").
                         0: off */
+    /* Added in format 24 (formats 1-23 load with record_quiet 0: as they ran). */
+    int record_quiet; /* 0 or 1 (with onset_record): the quiet before an onset weighs its record
+                         too, and is the device's, not the model's. onset_record's g becomes
+                         g q, and q (here and in onset_quiet's share) counts the readings since
+                         the previous reading whose likelihood reached score_level whether or
+                         not a training came between (none since the detector was created:
+                         q = 1): a record set in a bursty spell ranks as low as a repeat, and
+                         a training does not make the device's next excursion its first. Only
+                         the reported score changes; the decision and the onset filter do not.
+                         4 bytes of state when set. 0: g alone, q counted since the training
+                         (docs/detection.md, "Twenty-fifth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

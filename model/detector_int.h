@@ -194,6 +194,9 @@ struct detector {
     int in_anomaly; /* consecutive readings in state anomaly */
     int since_red;  /* readings since the likelihood was last >= alarm_level (0: the previous) */
     int dred;       /* the previous reading's decision likelihood was >= alarm_level */
+    /* record_quiet: readings since the likelihood was last >= score_level, across trainings
+     * (the reseed leaves it; 1 << 30: never since the detector was created). */
+    int quiet_n;
     /* The open episode's regime was accepted (in_anomaly reached accept_after; a training's
      * reseed zeroes in_anomaly, not this): its readings enter the windows and hold no step
      * until it ends, "accepted". Saved from format 23 (detector_io.c); older saves derive it

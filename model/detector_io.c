@@ -82,8 +82,10 @@
  * still ends "accepted" after a load. Formats 1-22 load with it derived as well as the bytes
  * allow: 1 while in state anomaly with in_anomaly at accept_after or more (the acceptance
  * before a training applied), else 0 (an episode whose training had applied ends "cleared" or
- * "released", as it would have after such a restart before). */
-#define DET_FORMAT 23u
+ * "released", as it would have after such a restart before). Format 24 adds record_quiet at the
+ * config's end and, only when it is set, quiet_n (i32) after warn_run's state; formats 1-23 load
+ * with it 0, as they ran. */
+#define DET_FORMAT 24u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -159,6 +161,11 @@
 /* Format 21's config: up to warn_region, the field format 22 added, with the tail padding. */
 #define CFG_V21_SIZE                                                                               \
     ((offsetof(struct detector_config, warn_region) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Formats 22 and 23's config (23 added no field): up to record_quiet, the field format 24 added,
+ * with the tail padding. */
+#define CFG_V23_SIZE                                                                               \
+    ((offsetof(struct detector_config, record_quiet) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 _Static_assert(CFG_V3_SIZE == (offsetof(struct detector_config, confirm) + sizeof(int) +
                                _Alignof(struct detector_config) - 1) /
@@ -336,6 +343,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         if (d->cfg.warn_region) /* format 22 and later */
             put(w, &d->run_out, sizeof d->run_out);
     }
+    if (d->cfg.record_quiet)
+        put(w, &d->quiet_n, sizeof d->quiet_n);
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -467,6 +476,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 20 ? CFG_V19_SIZE
         : fmt < 21 ? CFG_V20_SIZE
         : fmt < 22 ? CFG_V21_SIZE
+        : fmt < 24 ? CFG_V23_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -516,6 +526,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.onset_quiet = 0.0f; /* format 20 and before: onsets ranked by l alone below g */
     if (fmt < 22)
         cfg.warn_region = 0; /* format 21 and before: a run opens wherever the device is */
+    if (fmt < 24)
+        cfg.record_quiet = 0; /* format 23 and before: g alone, the quiet since the training */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -676,6 +688,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         if (cfg.warn_region) /* format 22 and later */
             get(&r, &d->run_out, sizeof d->run_out);
     }
+    if (cfg.record_quiet) /* format 24 and later */
+        get(&r, &d->quiet_n, sizeof d->quiet_n);
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -730,7 +744,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
          (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
         (cfg.warn_run > 0 &&
          (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) || d->run_out < 0 ||
-          d->run_out > d->run_n)))
+          d->run_out > d->run_n)) ||
+        (cfg.record_quiet && (d->quiet_n < 0 || d->quiet_n > (1 << 30))))
         goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))

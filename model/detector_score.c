@@ -481,14 +481,22 @@ static double record_excess(const detector_t *d)
  * training resets it to "never", q = 1): most excursions within the record that NAB's labels
  * call false come in bursty spells, a few hundred readings after the previous one, while most of
  * the labelled ones come after a long quiet (measured: docs/detection.md, "Twenty-fourth
- * round"). err_window is the likelihood's own memory: a spell it still holds is not a quiet. */
+ * round"). err_window is the likelihood's own memory: a spell it still holds is not a quiet.
+ * record_quiet weighs g by q as well, and counts q's readings across trainings (quiet_n): most
+ * records that NAB's labels call false are set in a bursty spell or are the first onset after a
+ * training that follows one, while the labelled ones come after a long quiet of the device's
+ * (measured: docs/detection.md, "Twenty-fifth round"). A training changes the model, not how
+ * long the device has been quiet; a record in a spell is as unsurprising as the spell. */
 static float onset_rank(const detector_t *d, float lik, float red)
 {
     const double r = d->cfg.onset_record, k = d->cfg.onset_quiet;
     double e = record_excess(d);
     double g = isnan(e) ? 0.5 : e > 0.0 ? -expm1(-e) : 0.0;
     double l = red < 1.0f ? ((double)lik - red) / (1.0 - red) : 0.0;
-    double q = -expm1(-(double)d->since_red / d->cfg.err_window);
+    double q =
+        -expm1(-(double)(d->cfg.record_quiet ? d->quiet_n : d->since_red) / d->cfg.err_window);
+    if (d->cfg.record_quiet)
+        g *= q;
     double p = (1.0 - k) * (l < 1.0 ? l : 1.0) + k * q;
     double s = red + (1.0 - red) * (r * g + (1.0 - r) * p);
     return (float)(s < 1.0 ? s : 1.0);
@@ -642,6 +650,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (cfg->onset_record > 0.0f && lik >= red && score == lik)
         score = onset_rank(d, lik, red);
     d->since_red = lik >= red ? 0 : d->since_red < (1 << 30) ? d->since_red + 1 : d->since_red;
+    d->quiet_n = lik >= red ? 0 : d->quiet_n < (1 << 30) ? d->quiet_n + 1 : d->quiet_n;
     d->dred = dlik >= cfg->alarm_level;
     res->likelihood = dlik;
 

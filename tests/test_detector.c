@@ -719,6 +719,7 @@ static void test_load_format3(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1478,6 +1479,7 @@ static void test_load_format5(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1547,6 +1549,7 @@ static void test_serving_f16(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2142,6 +2145,7 @@ static void test_load_format8(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2389,6 +2393,7 @@ static void test_load_format7(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2681,6 +2686,7 @@ static void test_load_format9(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2742,6 +2748,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -3010,6 +3017,7 @@ static void test_load_format10(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3047,6 +3055,7 @@ static void test_load_format11(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3125,6 +3134,7 @@ static void test_load_format12(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3150,6 +3160,7 @@ static void test_load_format13(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3253,6 +3264,7 @@ static void record_run(float r, uint64_t seed, int save_at, float on[3], uint8_t
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.onset_record = r;
+    cfg.record_quiet = 0; /* the record 200 readings after a burst: onset_record's own ranking */
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_result res;
@@ -3330,6 +3342,7 @@ static void test_load_format14(void **unused)
     cfg.record_open = 0.0f;  /* nor format 18's */
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
+    cfg.record_quiet = 0;    /* nor format 24's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3452,8 +3465,9 @@ static void test_load_format17(void **unused)
     detector_config_default(&cfg);
     cfg.record_open = 0.0f;
     cfg.onset_record = 0.0f;
-    cfg.score_tails = 0; /* format 19's field is cut too */
-    cfg.warn_run = 0;    /* format 19's state is not cut here */
+    cfg.score_tails = 0;  /* format 19's field is cut too */
+    cfg.warn_run = 0;     /* format 19's state is not cut here */
+    cfg.record_quiet = 0; /* nor format 24's */
     double top;
     int opened;
     const int junk = 0x3f666666; /* 0.9f: a record_open the config check would accept */
@@ -3719,6 +3733,7 @@ static void test_load_format15(void **unused)
     cfg.score_tails = 0;     /* nor format 19's field */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.onset_quiet = 0.0f;  /* nor format 21's field */
+    cfg.record_quiet = 0;    /* nor format 24's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3854,8 +3869,9 @@ static void test_load_format16(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.season_accum = 0.0f;
-    cfg.score_tails = 0; /* format 19's field is cut too */
-    cfg.warn_run = 0;    /* format 19's state is not cut here */
+    cfg.score_tails = 0;  /* format 19's field is cut too */
+    cfg.warn_run = 0;     /* format 19's state is not cut here */
+    cfg.record_quiet = 0; /* nor format 24's */
     slow_cycle_cut(&cfg, 0.6, offsetof(struct detector_config, season_accum), 16);
 }
 
@@ -4028,7 +4044,8 @@ static void test_load_format18(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.score_tails = 0;
-    cfg.warn_run = 0; /* format 20's state is not cut here */
+    cfg.warn_run = 0;     /* format 20's state is not cut here */
+    cfg.record_quiet = 0; /* nor format 24's */
     double top;
     int opened;
     cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, score_tails), 256, 18,
@@ -4133,6 +4150,7 @@ static void test_load_format19(void **unused)
     float *x = make_noisier(N, 2.0, 1);
     struct detector_config cfg;
     warn_run_config(&cfg, 0);
+    cfg.record_quiet = 0; /* format 24's state is not cut here */
     int opened =
         load_older_format(&cfg, x, N, CUT, 6, offsetof(struct detector_config, warn_run), 20, 19);
     print_message("format 19 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4180,6 +4198,7 @@ static void test_onset_quiet(void **unused)
             struct detector_config cfg = def;
             cfg.onset_record = i == 0 ? 0.0f : def.onset_record;
             cfg.onset_quiet = i == 0 ? 0.0f : k[i];
+            cfg.record_quiet = 0; /* q from the training, g alone: record_quiet's own test */
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
         }
         double qs[64], sa[64], sd[64];
@@ -4243,6 +4262,7 @@ static void test_load_format20(void **unused)
     detector_config_default(&cfg);
     cfg.onset_quiet = 0.0f;
     cfg.warn_region = 0; /* nor format 22's */
+    cfg.record_quiet = 0; /* nor format 24's */
     double top;
     int opened;
     int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_quiet),
@@ -4370,6 +4390,7 @@ static void test_load_format21(void **unused)
     struct detector_config cfg;
     warn_run_config(&cfg, 20);
     cfg.warn_region = 0;
+    cfg.record_quiet = 0; /* nor format 24's */
     int opened = load_older_format(&cfg, x, N, CUT, 6,
                                    offsetof(struct detector_config, warn_region), 20, 21);
     print_message("format 21 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4430,6 +4451,7 @@ static void test_accepted_across_save(void **unused)
         struct detector_config cfg;
         detector_config_default(&cfg);
         cfg.accept_after = 60;
+        cfg.record_quiet = 0; /* format 24's state is not in the format-22 cut */
         const int cut = accepted_cut(&cfg, x, N);
         assert_true(cut > 1600);
         detector_t *a, *b, *c;
@@ -4444,7 +4466,7 @@ static void test_accepted_across_save(void **unused)
         assert_non_null(old);
         assert_int_equal(detector_save(a, buf, len, &got), 0);
         memcpy(old, buf, len);
-        cut_to_format(old, &got, sizeof(struct detector_config), 0, 22);
+        cut_to_format(old, &got, offsetof(struct detector_config, record_quiet), 0, 22);
         assert_int_equal(detector_load(&b, buf, len), 0);
         assert_int_equal(detector_load(&c, old, got), 0);
         enum detector_end now = first_end(b, a, x, cut, N), was = first_end(c, NULL, x, cut, N);
@@ -4474,10 +4496,12 @@ static void test_load_format22(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.accept_after = 60;
+    cfg.record_quiet = 0; /* nor format 24's */
     const int cuts[2] = {1560, 1630};
     for (int k = 0; k < 2; k++) {
         int opened =
-            load_older_format(&cfg, x, N, cuts[k], C, sizeof(struct detector_config), 0, 22);
+            load_older_format(&cfg, x, N, cuts[k], C,
+                              offsetof(struct detector_config, record_quiet), 0, 22);
         print_message("format 22 load at %d: %d anomalies opened after the cut, as saved\n",
                       cuts[k], opened);
     }
@@ -4567,6 +4591,106 @@ static void test_accepted_training_late(void **unused)
         }
 }
 
+/* ---- twenty-fifth round: the quiet weighs the record, across trainings (record_quiet) -------- */
+
+/* Steps the n detectors d[] by reading t of x[., C] into r[] and asserts that they decide alike:
+ * each one's state, flag and decision likelihood are d[0]'s. */
+static void step_alike(detector_t **d, int n, const float *x, int t, int C,
+                       struct detector_result *r)
+{
+    for (int i = 0; i < n; i++) {
+        step(d[i], x, t, C, NULL, &r[i]);
+        assert_int_equal(r[i].state, r[0].state);
+        assert_int_equal(r[i].is_anomaly, r[0].is_anomaly);
+        assert_true(r[i].likelihood == r[0].likelihood);
+    }
+}
+
+/* record_quiet: make_spells (seeds 1-3) through three detectors: record_quiet 0 with onset_quiet
+ * 0 (a: 0.5 + 0.5 (0.8 g + 0.2 l) at an onset), onset_record 0 (c: the onset's likelihood, so
+ * its place l; with a, g), and the default (b). The decision is the same in all three at every
+ * reading, and so is every score below score_level. At each onset b's score is 0.5 + 0.5 (0.8 g
+ * q + 0.2 (0.5 l + 0.5 q)), q = 1 - exp(-s / err_window), s the readings since the previous one
+ * c reported at or above score_level or capped at repeat_cap, counted across trainings (none
+ * yet: q = 1), within float rounding. Fails with g not weighed by q or with q counted from the
+ * training (make_spells has a spell that a training cuts). A record in a spell ranks lower in b
+ * than in a. */
+static void test_record_quiet(void **unused)
+{
+    (void)unused;
+    enum { N = 3000, C = 4 };
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.record_quiet, 1);
+    int onsets = 0, records = 0, spell_records = 0, lowered = 0, across = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_spells(N, seed);
+        detector_t *d[3];
+        for (int i = 0; i < 3; i++) {
+            struct detector_config cfg = def;
+            cfg.record_quiet = i == 2;
+            cfg.onset_quiet = i == 0 ? 0.0f : def.onset_quiet;
+            cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
+            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+        }
+        int last_red = -1, seen = trainings, trained = 0;
+        for (int t = 0; t < N; t++) {
+            struct detector_result r[3];
+            step_alike(d, 3, x, t, C, r);
+            if (r[1].score < def.score_level) {
+                assert_true(r[0].score == r[1].score && r[2].score == r[1].score);
+            } else if (r[0].score < 1.0f - 1e-6f) {
+                double q = last_red < 0 ? 1.0 : -expm1(-(t - last_red - 1.0) / def.err_window);
+                double l = fmin(2.0 * (r[1].score - 0.5), 1.0);
+                double g = (2.0 * (r[0].score - 0.5) - 0.2 * l) / 0.8;
+                double want = 0.5 + 0.5 * (0.8 * g * q + 0.2 * (0.5 * l + 0.5 * q));
+                assert_true(fabs(r[2].score - want) < 2e-5);
+                onsets++;
+                records += g > 0.01;
+                spell_records += g > 0.01 && q < 0.1;
+                lowered += g > 0.01 && q < 0.1 && r[2].score < r[0].score - 0.05;
+                across += trained && last_red >= 0; /* a training since the previous one */
+                trained = 0;
+            }
+            if (r[1].score >= def.score_level || r[1].score == def.repeat_cap)
+                last_red = t;
+            trained |= trainings != seen; /* four trainings: one a detector, none resets q */
+            seen = trainings;
+        }
+        for (int i = 0; i < 3; i++)
+            detector_destroy(d[i]);
+        free(x);
+    }
+    print_message("record_quiet: %d onsets, %d records, %d of them in a spell (q < 0.1), %d ranked "
+                  "lower by 0.05 or more; %d onsets after a training that kept the quiet\n",
+                  onsets, records, spell_records, lowered, across);
+    assert_true(onsets >= 10 && records >= 3);
+    assert_true(lowered >= 1);
+    assert_true(across >= 1);
+}
+
+/* A format-23 save (no record_quiet in its config, no quiet count) of make_spells' detector
+ * (seed 1), cut at 1,280 (between the spell's onsets), loads with record_quiet 0 whatever the
+ * config's padding held, and continues bit for bit as the saved detector with 0; the same bytes
+ * claimed as format 24 are refused. */
+static void test_load_format23(void **unused)
+{
+    (void)unused;
+    enum { N = 2300, CUT = 1280 };
+    float *x = make_spells(N, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.record_quiet = 0;
+    double top;
+    int opened;
+    int onsets = cut_and_continue(
+        &cfg, 4, x, N, CUT, offsetof(struct detector_config, record_quiet), 256, 23, &top, &opened);
+    print_message("format 23 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
+                  top);
+    assert_true(onsets >= 1);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -4637,6 +4761,8 @@ int main(void)
         cmocka_unit_test(test_accepted_across_save),
         cmocka_unit_test(test_load_format22),
         cmocka_unit_test(test_accepted_training_late),
+        cmocka_unit_test(test_record_quiet),
+        cmocka_unit_test(test_load_format23),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -119,6 +119,7 @@ static const struct field fields[] = {
     FI("warn_run", warn_run),
     FF("onset_quiet", onset_quiet),
     FI("warn_region", warn_region),
+    FI("record_quiet", record_quiet),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
