@@ -424,7 +424,8 @@ def source_functions(root):
              "store": ["storage/" + f for f in sorted(os.listdir(os.path.join(root, "storage")))
                        if f.endswith(".c")],
              "score": ["model/detector_score.c"],
-             "train": ["model/train.c", "model/detector_train.c"],
+             "train": ["model/train.c", "model/detector_train.c", "model/detector_calib.c",
+                       "model/detector_season.c"],
              "infer": ["model/lstm.c", "model/dense.c", "model/linear.c", "model/model.c",
                        "model/f16.c", "model/detector.c"]}
     out = {}

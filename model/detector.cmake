@@ -5,6 +5,8 @@ target_sources(model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/detector.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_score.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_train.c
+  ${CMAKE_CURRENT_LIST_DIR}/detector_calib.c
+  ${CMAKE_CURRENT_LIST_DIR}/detector_season.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_io.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_burst.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_shift.c

@@ -1,4 +1,5 @@
-/* model/detector_int.h: the detector struct and the helpers shared by the detector_*.c files.
+/* model/detector_int.h: the detector and training-job structs and the helpers shared by the
+ * detector_*.c files.
  * Not part of the public interface (detector.h is).
  *
  * Invariants of struct detector:
@@ -359,5 +360,100 @@ int detector__opinion_make(struct detector__opinion **out, int *n,
 int detector__accum_len(const struct detector_config *cfg, int period);
 /* detector_score.c: P(T > t) for Student's t with nu degrees of freedom. */
 double detector__t_tail(double t, double nu);
+
+/* Training jobs: detector_train.c (lifecycle, decision), detector_calib.c (errors,
+ * calibration, a group member's share), detector_season.c (the seasonal candidate). */
+/* The predictors a job scores (detector_train.c: P_LSTM, P_LINEAR, P_PERSIST, P_SERVING). */
+#define DETECTOR__N_PRED 4
+
+/* A training job (detector.h's detector_job_t). */
+struct detector_job {
+    struct detector_config cfg;
+    int C, n, n_val;
+    float *data; /* [n, C] oldest first (set_data; NULL before) */
+    /* Segments: a pooled job's rows are several series one after another (a group's members'
+     * windows): segment k starts at row seg[k] (seg[0] = 0, ascending) and ends where the next
+     * one starts, or at n. Nothing is predicted across a boundary. One segment for
+     * set_data. */
+    int *seg;
+    int nseg, n_train; /* n_train: rows trained on (every segment's rows before its tail) */
+    model_t *base;     /* the cold start's initial model (detector__model_config), made by run */
+    /* the serving predictor at create */
+    enum detector_kind s_kind;
+    model_t *s_lstm;
+    float *s_ab, *s_b;            /* [C, C], [C] */
+    uint8_t *s_persist;           /* [C] */
+    float *s_lo, *s_hi, *lo, *hi; /* [C] LSTM input ranges: serving, candidate */
+    uint32_t s_version, version;  /* version: the candidate's number, recorded by apply */
+    uint32_t install;             /* the version a swap installs (0: version; set by share) */
+    int s_window, window;         /* the serving LSTM's and the candidate's training windows */
+    int ran;
+    int pooled;       /* set_pooled: a group's job, whose decision serves every member */
+    uint64_t idx_end; /* the detector's n_seen at create: the newest row is reading idx_end - 1 */
+    /* season_bins > 0: the seasonal candidate after run (as in struct detector), in sea */
+    uint8_t *season;
+    int *s_period;
+    float *s_prof, *s_a, *s_phi;
+    float *o_mean, *o_sd; /* the deviation from the profile over the training rows (opinion) */
+    float *o_asd, *o_n0;  /* its accumulated mean's spread and sample count (season_accum) */
+    void *sea;
+    /* results */
+    model_t *cand;
+    int have_cand, have_lin;
+    float *lin_ab, *lin_b;
+    int swap;
+    enum detector_kind kind; /* serving kind after the decision */
+    uint8_t *persist;        /* [C] flags after the decision */
+    float *scale, *rms;      /* [C] after the decision */
+    float *lmean, *lscale;   /* [C] level terms after the decision */
+    float *rinv;             /* [C, C] err_corr's inverse error correlation after the decision */
+    float *val_raw; /* [n] raw scores of the serving predictor after the decision (set_data) */
+    int n_raw;
+    double cost[DETECTOR__N_PRED]; /* by predictor: detector_train.c's P_LSTM .. P_SERVING */
+    struct model_train_result tres;
+    float *curves; /* [2, max_epochs] */
+    void *block;
+};
+
+/* One predictor as a job sees it. */
+struct detector__pred {
+    enum detector_kind kind;
+    const model_t *lstm;
+    const float *ab, *b;
+    const float *lo, *hi; /* LSTM input range, or NULL */
+    int C, T;
+};
+
+/* detector_train.c */
+/* Segment k of job j: rows [*a, *b), its held-out tail [*v, *b) (trainings fit [*a, *v)). */
+void detector__seg_rows(const detector_job_t *j, int k, int *a, int *v, int *b);
+
+/* detector_calib.c */
+/* The number of calibration rows of j (the newest rows of its last segment), at least 1. */
+int detector__calib_rows(const detector_job_t *j);
+/* Runs predictor pc over j's rows: its one-step errors on the last ncal rows into err
+ * [ncal, C], its h-step squared errors into sseh [C], each segment's tail's squared one-step
+ * errors into vsse [nseg, C] (may be NULL). Returns 0 or ERR_NOMEM. */
+int detector__run_errors(const struct detector__pred *pc, const detector_job_t *j, int ncal,
+                         int hfrom, int win, int h, float *err, double *sseh, double *vsse);
+/* The variance of channel c over segment k's held-out tail (mean, sd: the training rows', the
+ * fallback for a channel flat there). */
+double detector__tail_var(const detector_job_t *j, int k, int c, double mean, double sd);
+/* Channel statistics of j's rows: mean, sd of the training rows, var of the last tail, floor_
+ * of the error scales ([C] each). */
+void detector__channel_stats(const detector_job_t *j, double *mean, double *sd, double *var,
+                             double *floor_);
+/* Calibrates what serves after j's decision (j->persist) from its errors err_s, err_p [nc, C]
+ * and tails' squared errors sse_s, sse_p [C]: scales, level terms, rinv, val_raw. Returns 0
+ * or ERR_NOMEM. */
+int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_p,
+                        const double *sse_s, const double *sse_p, const double *floor_, int nc);
+
+/* detector_season.c */
+/* The seasonal choice (season_bins > 0) after j's decision: fits each channel's profile and
+ * sets season[c] where it validates better, its errors then replacing err_s's and sse_s's.
+ * Returns 0 or ERR_NOMEM. */
+int detector__season_choose(detector_job_t *j, float *err_s, const float *err_p, double *sse_s,
+                            const double *sse_p, const double *mean, const double *sd, int nc);
 
 #endif

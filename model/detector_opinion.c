@@ -1,7 +1,7 @@
 /* model/detector_opinion.c: a found-but-not-chosen seasonal profile as a second opinion
  * (detector_config.season_opinion).
  *
- * The seasonal candidate (detector_train.c, season_fit) finds a channel's period in a
+ * The seasonal candidate (detector_season.c, season_fit) finds a channel's period in a
  * training's rows and builds a per-phase profile of it; the profile predicts the channel only
  * where it validates 10 % better than what predicts it otherwise, as a one-step predictor.
  * Where an LSTM follows a weekly or daily pattern well enough one step at a time, the profile
@@ -27,7 +27,7 @@
  * season_accum (docs/detection.md, "Nineteenth round") accumulates the same deviation over
  * more readings: an exponential mean over a fraction of the period (at least err_short), for
  * a day that departs only a little at each reading but all day (a load curve that flattens).
- * Its null spread comes from the training (detector_train.c, accum_spread: the rows the
+ * Its null spread comes from the training (detector_season.c, accum_spread: the rows the
  * profile was fitted on and the held-out rows, pooled), so it is judged from the first day,
  * with the pooled count as its sample; its values since the training join that reference
  * unless their own likelihood is at warn_level. With it, a channel whose profile was chosen
