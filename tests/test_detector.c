@@ -720,7 +720,7 @@ static void test_load_format3(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1481,7 +1481,7 @@ static void test_load_format5(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1552,7 +1552,7 @@ static void test_serving_f16(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2149,7 +2149,7 @@ static void test_load_format8(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2398,7 +2398,7 @@ static void test_load_format7(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2692,7 +2692,7 @@ static void test_load_format9(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2755,7 +2755,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -3025,7 +3025,7 @@ static void test_load_format10(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3064,7 +3064,7 @@ static void test_load_format11(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3144,7 +3144,7 @@ static void test_load_format12(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3171,7 +3171,7 @@ static void test_load_format13(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3355,7 +3355,7 @@ static void test_load_format14(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3748,7 +3748,7 @@ static void test_load_format15(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.onset_quiet = 0.0f;  /* nor format 21's field */
     cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4705,7 +4705,7 @@ static void test_load_format23(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.record_quiet = 0;
-    cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.onset_rate = 0; /* nor format 25's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -4800,8 +4800,8 @@ static void test_load_format24(void **unused)
     cfg.onset_rate = 0;
     double top;
     int opened;
-    int onsets = cut_and_continue(
-        &cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_rate), 256, 24, &top, &opened);
+    int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_rate),
+                                  256, 24, &top, &opened);
     print_message("format 24 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
                   top);
     assert_true(onsets >= 1);
