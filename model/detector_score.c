@@ -490,9 +490,9 @@ static double record_excess(const detector_t *d)
  * onset_rate divides g by 1 + n, n the device's earlier onsets with an exponential memory of
  * err_window readings (ons_rate, onset_rate_note): the quiet sees only the last gap, so a
  * device that sets off onsets every few hundred readings looks quiet again soon after each;
- * its count does not. Among the records NAB's labels call false, the count is four times the
- * found windows' (median 2.4-2.8 against 0.85-1.0, seeds 1-3), a wider split than the gap's
- * (measured: docs/detection.md, "Twenty-sixth round"). */
+ * its count does not. Among the records NAB's labels call false, the count is two to three
+ * times the found windows' (medians 2.2-2.8 against 0.85-1.04, seeds 1-3), a wider split than
+ * the gap's (measured: docs/detection.md, "Twenty-sixth round"). */
 static float onset_rank(const detector_t *d, float lik, float red)
 {
     const double r = d->cfg.onset_record, k = d->cfg.onset_quiet;
