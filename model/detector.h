@@ -352,6 +352,16 @@ struct detector_config {
                          the reported score changes; the decision and the onset filter do not.
                          4 bytes of state when set. 0: g alone, q counted since the training
                          (docs/detection.md, "Twenty-fifth round") */
+    /* Added in format 25 (formats 1-24 load with onset_rate 0: as they ran). */
+    int onset_rate; /* 0 or 1 (with onset_record): a record is as new as the device's onsets are
+                       rare. onset_record's g is divided by 1 + n, n the device's earlier onsets
+                       (readings reaching score_level that the onset filter did not cap), each
+                       weighed exp(-age / err_window) and counted across trainings: a device
+                       that sets off several onsets within the likelihood's memory ranks a new
+                       record lower than one whose previous onset was its only one; the quiet
+                       (record_quiet) looks only at the last gap. Only the reported score
+                       changes; the decision and the onset filter do not. 8 bytes of state when
+                       set. 0: off (docs/detection.md, "Twenty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -198,6 +198,9 @@ struct detector {
     /* record_quiet: readings since the likelihood was last >= score_level, across trainings
      * (the reseed leaves it; 1 << 30: never since the detector was created). */
     int quiet_n;
+    /* onset_rate: the earlier onsets, each weighed exp(-age / err_window), across trainings
+     * (the reseed leaves it; 0: none). */
+    double ons_rate;
     /* The open episode's regime was accepted (in_anomaly reached accept_after; a training's
      * reseed zeroes in_anomaly, not this): its readings enter the windows and hold no step
      * until it ends, "accepted". Saved from format 23 (detector_io.c); older saves derive it

@@ -720,6 +720,7 @@ static void test_load_format3(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1480,6 +1481,7 @@ static void test_load_format5(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1550,6 +1552,7 @@ static void test_serving_f16(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2146,6 +2149,7 @@ static void test_load_format8(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2394,6 +2398,7 @@ static void test_load_format7(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2687,6 +2692,7 @@ static void test_load_format9(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2749,6 +2755,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -3018,6 +3025,7 @@ static void test_load_format10(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3056,6 +3064,7 @@ static void test_load_format11(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3135,6 +3144,7 @@ static void test_load_format12(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3161,6 +3171,7 @@ static void test_load_format13(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3265,6 +3276,7 @@ static void record_run(float r, uint64_t seed, int save_at, float on[3], uint8_t
     detector_config_default(&cfg);
     cfg.onset_record = r;
     cfg.record_quiet = 0; /* the record 200 readings after a burst: onset_record's own ranking */
+    cfg.onset_rate = 0;   /* nor format 25's */
     detector_t *d, *e = NULL;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_result res;
@@ -3343,6 +3355,7 @@ static void test_load_format14(void **unused)
     cfg.score_tails = 0;     /* nor format 19's */
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3468,6 +3481,7 @@ static void test_load_format17(void **unused)
     cfg.score_tails = 0;  /* format 19's field is cut too */
     cfg.warn_run = 0;     /* format 19's state is not cut here */
     cfg.record_quiet = 0; /* nor format 24's */
+    cfg.onset_rate = 0;   /* nor format 25's */
     double top;
     int opened;
     const int junk = 0x3f666666; /* 0.9f: a record_open the config check would accept */
@@ -3734,6 +3748,7 @@ static void test_load_format15(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.onset_quiet = 0.0f;  /* nor format 21's field */
     cfg.record_quiet = 0;    /* nor format 24's */
+    cfg.onset_rate = 0;      /* nor format 25's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3872,6 +3887,7 @@ static void test_load_format16(void **unused)
     cfg.score_tails = 0;  /* format 19's field is cut too */
     cfg.warn_run = 0;     /* format 19's state is not cut here */
     cfg.record_quiet = 0; /* nor format 24's */
+    cfg.onset_rate = 0;   /* nor format 25's */
     slow_cycle_cut(&cfg, 0.6, offsetof(struct detector_config, season_accum), 16);
 }
 
@@ -4046,6 +4062,7 @@ static void test_load_format18(void **unused)
     cfg.score_tails = 0;
     cfg.warn_run = 0;     /* format 20's state is not cut here */
     cfg.record_quiet = 0; /* nor format 24's */
+    cfg.onset_rate = 0;   /* nor format 25's */
     double top;
     int opened;
     cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, score_tails), 256, 18,
@@ -4151,6 +4168,7 @@ static void test_load_format19(void **unused)
     struct detector_config cfg;
     warn_run_config(&cfg, 0);
     cfg.record_quiet = 0; /* format 24's state is not cut here */
+    cfg.onset_rate = 0;   /* nor format 25's */
     int opened =
         load_older_format(&cfg, x, N, CUT, 6, offsetof(struct detector_config, warn_run), 20, 19);
     print_message("format 19 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4199,6 +4217,7 @@ static void test_onset_quiet(void **unused)
             cfg.onset_record = i == 0 ? 0.0f : def.onset_record;
             cfg.onset_quiet = i == 0 ? 0.0f : k[i];
             cfg.record_quiet = 0; /* q from the training, g alone: record_quiet's own test */
+            cfg.onset_rate = 0;   /* nor format 25's */
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
         }
         double qs[64], sa[64], sd[64];
@@ -4263,6 +4282,7 @@ static void test_load_format20(void **unused)
     cfg.onset_quiet = 0.0f;
     cfg.warn_region = 0; /* nor format 22's */
     cfg.record_quiet = 0; /* nor format 24's */
+    cfg.onset_rate = 0;   /* nor format 25's */
     double top;
     int opened;
     int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_quiet),
@@ -4391,6 +4411,7 @@ static void test_load_format21(void **unused)
     warn_run_config(&cfg, 20);
     cfg.warn_region = 0;
     cfg.record_quiet = 0; /* nor format 24's */
+    cfg.onset_rate = 0;   /* nor format 25's */
     int opened = load_older_format(&cfg, x, N, CUT, 6,
                                    offsetof(struct detector_config, warn_region), 20, 21);
     print_message("format 21 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4452,6 +4473,7 @@ static void test_accepted_across_save(void **unused)
         detector_config_default(&cfg);
         cfg.accept_after = 60;
         cfg.record_quiet = 0; /* format 24's state is not in the format-22 cut */
+        cfg.onset_rate = 0;   /* nor format 25's */
         const int cut = accepted_cut(&cfg, x, N);
         assert_true(cut > 1600);
         detector_t *a, *b, *c;
@@ -4497,6 +4519,7 @@ static void test_load_format22(void **unused)
     detector_config_default(&cfg);
     cfg.accept_after = 60;
     cfg.record_quiet = 0; /* nor format 24's */
+    cfg.onset_rate = 0;   /* nor format 25's */
     const int cuts[2] = {1560, 1630};
     for (int k = 0; k < 2; k++) {
         int opened =
@@ -4629,6 +4652,7 @@ static void test_record_quiet(void **unused)
         for (int i = 0; i < 3; i++) {
             struct detector_config cfg = def;
             cfg.record_quiet = i == 2;
+            cfg.onset_rate = 0; /* q alone: onset_rate has its own test */
             cfg.onset_quiet = i == 0 ? 0.0f : def.onset_quiet;
             cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
@@ -4681,11 +4705,104 @@ static void test_load_format23(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.record_quiet = 0;
+    cfg.onset_rate = 0; /* nor format 25's */
     double top;
     int opened;
     int onsets = cut_and_continue(
         &cfg, 4, x, N, CUT, offsetof(struct detector_config, record_quiet), 256, 23, &top, &opened);
     print_message("format 23 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
+                  top);
+    assert_true(onsets >= 1);
+    free(x);
+}
+
+/* ---- twenty-sixth round: a record is as new as the device's onsets are rare (onset_rate) ---- */
+
+/* onset_rate: make_spells (seeds 1-3) through three detectors: the default with onset_rate 0
+ * (a: 0.5 + 0.5 (0.8 g q + 0.2 p) at an onset, p = 0.5 l + 0.5 q), onset_record 0 (c: its
+ * onset's likelihood, so l) and the default (b). The decision is the same in all three at
+ * every reading, and so is every score below score_level. At each onset b's score is 0.5 + 0.5
+ * (0.8 g q / (1 + n) + 0.2 p), n = the sum over the earlier onsets (a's readings at or above
+ * score_level) of exp(-age / err_window), counted across trainings, computed here outside the
+ * detector, within float rounding. Fails with g not divided (onset_rate ignored), with the count
+ * reset by a training, or with a different memory. A record after earlier onsets ranks lower in
+ * b than in a. */
+static void test_onset_rate(void **unused)
+{
+    (void)unused;
+    enum { N = 3000, C = 4 };
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.onset_rate, 1);
+    int onsets = 0, counted = 0, lowered = 0, across = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_spells(N, seed);
+        detector_t *d[3];
+        for (int i = 0; i < 3; i++) {
+            struct detector_config cfg = def;
+            cfg.onset_rate = i == 2;
+            cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
+            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+        }
+        int last_red = -1, seen = trainings, trained = 0, n_ons = 0, ons_at[64];
+        for (int t = 0; t < N; t++) {
+            struct detector_result r[3];
+            step_alike(d, 3, x, t, C, r);
+            if (r[1].score < def.score_level) {
+                assert_true(r[0].score == r[1].score && r[2].score == r[1].score);
+            } else {
+                double n = 0.0;
+                for (int k = 0; k < n_ons; k++)
+                    n += exp(-(double)(t - ons_at[k]) / def.err_window);
+                if (r[0].score < 1.0f - 1e-6f) {
+                    double q = last_red < 0 ? 1.0 : -expm1(-(t - last_red - 1.0) / def.err_window);
+                    double l = fmin(2.0 * (r[1].score - 0.5), 1.0), p = 0.5 * l + 0.5 * q;
+                    double gq = (2.0 * (r[0].score - 0.5) - 0.2 * p) / 0.8;
+                    double want = 0.5 + 0.5 * (0.8 * gq / (1.0 + n) + 0.2 * p);
+                    assert_true(fabs(r[2].score - want) < 2e-5);
+                    onsets++;
+                    counted += n > 0.5 && gq > 0.01;
+                    lowered += n > 0.5 && gq > 0.01 && r[2].score < r[0].score - 0.02;
+                    across += trained && n > 0.1; /* a training since an onset still counted */
+                }
+                assert_true(n_ons < 64);
+                ons_at[n_ons++] = t;
+                trained = 0;
+            }
+            if (r[1].score >= def.score_level || r[1].score == def.repeat_cap)
+                last_red = t;
+            trained |= trainings != seen;
+            seen = trainings;
+        }
+        for (int i = 0; i < 3; i++)
+            detector_destroy(d[i]);
+        free(x);
+    }
+    print_message("onset_rate: %d onsets, %d records after earlier onsets (n > 0.5), %d ranked "
+                  "lower by 0.02 or more; %d onsets after a training with the count kept\n",
+                  onsets, counted, lowered, across);
+    assert_true(onsets >= 10 && counted >= 3);
+    assert_true(lowered >= 1);
+    assert_true(across >= 1);
+}
+
+/* A format-24 save (no onset_rate in its config, no onset count) of make_spells' detector
+ * (seed 1), cut at 1,280 (between the spell's onsets), loads with onset_rate 0 whatever the
+ * config's padding held, and continues bit for bit as the saved detector with 0; the same bytes
+ * claimed as format 25 are refused. */
+static void test_load_format24(void **unused)
+{
+    (void)unused;
+    enum { N = 2300, CUT = 1280 };
+    float *x = make_spells(N, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.onset_rate = 0;
+    double top;
+    int opened;
+    int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_rate),
+                                  256, 24, &top, &opened);
+    print_message("format 24 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
                   top);
     assert_true(onsets >= 1);
     free(x);
@@ -4763,6 +4880,8 @@ int main(void)
         cmocka_unit_test(test_accepted_training_late),
         cmocka_unit_test(test_record_quiet),
         cmocka_unit_test(test_load_format23),
+        cmocka_unit_test(test_onset_rate),
+        cmocka_unit_test(test_load_format24),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
