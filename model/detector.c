@@ -200,6 +200,7 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->det_state = DET_LEARNING;
     d->since_red = 1 << 30;
     d->quiet_n = 1 << 30;
+    d->ons_decay = exp(-1.0 / cfg->err_window);
     *out = d;
     return 0;
 fail:

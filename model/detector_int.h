@@ -201,6 +201,7 @@ struct detector {
     /* onset_rate: the earlier onsets, each weighed exp(-age / err_window), across trainings
      * (the reseed leaves it; 0: none). */
     double ons_rate;
+    double ons_decay; /* exp(-1 / err_window), ons_rate's decay a reading (not saved: derived) */
     /* The open episode's regime was accepted (in_anomaly reached accept_after; a training's
      * reseed zeroes in_anomaly, not this): its readings enter the windows and hold no step
      * until it ends, "accepted". Saved from format 23 (detector_io.c); older saves derive it

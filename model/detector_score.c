@@ -11,7 +11,7 @@
  *    one channel about chi-square with one degree of freedom, log-compressed so a single wild
  *    reading cannot dominate the reference distribution for thousands of readings. With
  *    err_corr (once a training calibrated on a whole tail) the sum of z_c^2 is the quadratic
- *    form z' W z, W from the errors' correlation on the calibration rows (detector_train.c,
+ *    form z' W z, W from the errors' correlation on the calibration rows (detector_calib.c,
  *    corr_weights): a disturbance that coupled channels all follow counts once, not once per
  *    channel; contrib stays each channel's own z_c^2 share.
  * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
@@ -517,7 +517,7 @@ static void onset_rate_note(detector_t *d, int onset)
 {
     if (!d->cfg.onset_rate)
         return;
-    double n = (d->ons_rate + onset) * exp(-1.0 / d->cfg.err_window);
+    double n = (d->ons_rate + onset) * d->ons_decay;
     d->ons_rate = n < 1e-30 ? 0.0 : n;
 }
 
