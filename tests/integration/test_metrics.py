@@ -17,6 +17,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import test_pipeline as tp  # noqa: E402  (DaemonPerTest only: its TestCases are not collected)
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 CLOCKSHIFT = os.environ.get("VIGIL_CLOCKSHIFT", "")  # tests/fault/clockshift.c, set by CTest
@@ -389,7 +390,7 @@ class MetricsCapFlagged(PromtoolMixin, vt.DaemonTestCase):
 
 @unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
                      "library, set by CTest; not built for sanitizer builds) not found")
-class SilenceShifted(PromtoolMixin, unittest.TestCase):
+class SilenceShifted(PromtoolMixin, tp.DaemonPerTest):
     """vigil_devices_silent's buckets rise through the daemon without a minute's wait: vigild
     runs under tests/fault/clockshift.c's library, which moves its wall clock (CLOCK_REALTIME
     only; timers and the watchdog keep the monotonic one) forward by the milliseconds a file
@@ -403,17 +404,6 @@ class SilenceShifted(PromtoolMixin, unittest.TestCase):
         self.d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT,
                                    "VIGIL_CLOCKSHIFT_FILE=" + self.shift])
         self.d.start()
-
-    d = None
-
-    def run(self, result=None):
-        before = (len(result.failures), len(result.errors)) if result else (0, 0)
-        out = super().run(result)
-        if self.d is not None:
-            if result is not None and (len(result.failures), len(result.errors)) != before:
-                sys.stderr.write("\n%s\n" % self.d.log())
-            self.d.cleanup()
-        return out
 
     def scrape(self):
         text = self.d.metrics()

@@ -11,11 +11,11 @@ import socket
 import sys
 import threading
 import time
-import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import test_pipeline as tp  # noqa: E402  (DaemonPerTest only: its TestCases are not collected)
 
 
 class Stream(vt.DaemonTestCase):
@@ -433,7 +433,7 @@ max_batch_delay_ms = 20
                       % statuses.count(503), m)
 
 
-class StreamStop(unittest.TestCase):
+class StreamStop(tp.DaemonPerTest):
     """SIGTERM while a client streams: vigild stops reading, stores and acknowledges every line
     it has read, half-closes, and discards the client's further input until the client ends its
     own or has everything vigild wrote (at most 2 s): the client reads its answers to a clean
@@ -445,21 +445,6 @@ class StreamStop(unittest.TestCase):
     case, whose answers then outgrow the sockets' buffers."""
     CONFIG = "[model]\nenabled = false\n"
     LINES = 300000
-    d = None
-
-    def setUp(self):
-        self.d = vt.Vigild(config=vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
-                                                self.CONFIG))
-        self.d.start()
-
-    def run(self, result=None):
-        before = (len(result.failures), len(result.errors)) if result else (0, 0)
-        out = super().run(result)
-        if self.d is not None:
-            if result is not None and (len(result.failures), len(result.errors)) != before:
-                sys.stderr.write("\n%s\n" % self.d.log())
-            self.d.cleanup()
-        return out
 
     def data(self, dev, bad):
         return "".join("bad line %d\n" % k if bad and k % 2 == 0 else
@@ -478,15 +463,20 @@ class StreamStop(unittest.TestCase):
         self.d.proc.send_signal(signal.SIGTERM)
         self.t_stop = time.monotonic()
 
-    def read_to_end(self, s, got=b""):
-        """Reads the answers to vigild's end of output; a reset fails the test."""
+    def recv(self, s, got):
+        """The next bytes of answers (b"": vigild's end of output); a reset fails the test."""
+        try:
+            return s.recv(65536)
+        except ConnectionResetError as e:
+            self.fail("the connection was reset after %d bytes of answers: %r" % (len(got), e))
+
+    def read_to_end(self, s):
+        """Reads the answers to vigild's end of output."""
         s.setblocking(True)
         s.settimeout(30)
+        got = b""
         while True:
-            try:
-                b = s.recv(65536)
-            except ConnectionResetError as e:
-                self.fail("the connection was reset after %d bytes of answers: %r" % (len(got), e))
+            b = self.recv(s, got)
             if not b:
                 return got.decode().split("\n")[:-1]
             got += b
@@ -534,10 +524,7 @@ class StreamStop(unittest.TestCase):
                     except OSError:
                         data = data[:sent]  # refused: vigild has closed; read the rest
                 if r:
-                    try:
-                        b = s.recv(65536)
-                    except ConnectionResetError as e:
-                        self.fail("reset after %d bytes of answers: %r" % (len(got), e))
+                    b = self.recv(s, got)
                     if not b:
                         break
                     got += b
