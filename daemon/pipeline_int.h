@@ -222,6 +222,10 @@ struct dev {
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     uint64_t skipped_old;
     int training; /* a training job for d runs */
+    /* A training's job is applied but its version not yet confirmed stored (pipeline_train.c
+     * member_apply to member_end): no save meanwhile (pipeline__save), so a saved detector never
+     * serves a version the store may not hold. Under mu. */
+    int unconfirmed;
     /* 1 from pipeline_forget (deleted from the store) until a reading comes (dev_reset_detector)
      * or attributes are set again: the API's lookups (pipeline__find) do not see d meanwhile.
      * Written under mu, read without it (relaxed: a query racing the delete sees either). */
@@ -319,8 +323,9 @@ char *pipeline__event_json(const struct dev *d, const struct event *e);
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
                              double seconds, int has_ckpt, size_t pooled);
 
-/* Saves d's detector (channel names + detector_save) to the store. Returns 0 (queued, or no
- * store), or why not (ERR_NOMEM, or the store's refusal; logged). Caller holds d->mu. */
+/* Saves d's detector (channel names + detector_save) to the store. Returns 0 (queued, no store,
+ * or held off while a training's version is unconfirmed: d->unconfirmed), or why not
+ * (ERR_NOMEM, or the store's refusal; logged). Caller holds d->mu. */
 int pipeline__save(pipeline_t *p, struct dev *d);
 
 /* Drops the oldest versions beyond the o.versions newest, except the serving one (kept so it can

@@ -54,7 +54,10 @@ static int detector_not_saved(const struct dev *d, int rc)
 int pipeline__save(pipeline_t *p, struct dev *d)
 {
     d->since_save = 0;
-    if (p->store == NULL || d->det == NULL)
+    /* Unconfirmed: the store keeps the save before the training (its versions are stored);
+     * member_end saves once the version is found, or undoes the training. This holds off the
+     * periodic save and the one of every detector at shutdown alike. */
+    if (p->store == NULL || d->det == NULL || d->unconfirmed)
         return 0;
     size_t names = 0;
     for (int c = 0; c < d->nch; c++)

@@ -287,9 +287,9 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
             m->rc = detector_job_apply(d->det, m->job, &m->info);
         if (m->rc == 0) {
             m->applied = 1;
-            /* The periodic save (o.save_every readings on) must not store this detector before
-             * its version is confirmed: member_end saves it then, or undoes it. */
-            d->since_save = 0;
+            /* No save (periodic, or at shutdown) may store this detector before its version is
+             * confirmed: member_end saves it then, or undoes it. */
+            d->unconfirmed = p->store != NULL;
             pipeline__serving_changed(d, m->info.swapped, m->info.version, m->info.kind);
             m->serving = d->serving_version;
             m->rc = pipeline__version_put(p, d, &m->info, seconds, m->pooled, &m->v);
@@ -358,6 +358,8 @@ static void member_end(pipeline_t *p, struct member *m, int began)
     struct dev *d = m->d;
     if (began) {
         pthread_mutex_lock(&d->mu);
+        if (m->applied)
+            d->unconfirmed = 0;
         if (m->gen != d->gen) /* deleted or new channels meanwhile: dropped as a stale job */
             m->applied = m->rc = 0;
         if (m->applied && m->rc == 0) {

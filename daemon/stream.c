@@ -12,7 +12,9 @@
  * small ones. A connection stops reading when its pending batch is full, when the writer's
  * queue refuses a batch (retried on a timer), or when the client does not read its
  * acknowledgements; memory per connection is therefore bounded by max_line + one read +
- * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines.
+ * STREAM_PENDING_MAX readings + STREAM_ERRS_MAX waiting error lines. At shutdown every line
+ * read is submitted and answered before the connection half-closes; it then lingers, discarding
+ * input, so the close does not reset the connection and drop those answers (conn_linger).
  *
  * Threads: everything runs on the loop thread except on_commit, which the writer thread calls;
  * it only appends to the done list (guarded by mu) and wakes the loop with uv_async_send. */
@@ -21,12 +23,14 @@
 #include "log.h"
 #include "vtime.h"
 
+#include <linux/sockios.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define STREAM_READ_CHUNK  65536
 #define STREAM_PENDING_MAX 50000      /* readings parsed but not yet at the writer */
@@ -35,6 +39,9 @@
 #define STREAM_ERRS_MAX    256 /* per-line errors waiting for admission before it runs early */
 /* How long a refused connection (authentication) is read and discarded before it is closed. */
 #define STREAM_REFUSED_LINGER_MS 2000
+/* At shutdown, the longest a connection waits for its last acknowledgements to reach the client
+ * (conn_linger), discarding its input meanwhile. */
+#define STREAM_CLOSE_LINGER_MS 2000
 
 /* A per-line error waiting for the points before it to be admitted: its "error N reason\n" line
  * ends at offset end of the connection's errtext. */
@@ -62,6 +69,10 @@ struct conn {
     uint32_t inflight_first, inflight_last;
     size_t inflight_readings;
     int reading, busy, eof, closing, open_handles;
+    /* Closing at shutdown (conn_linger): the FIN is sent (shut_done), input is discarded until
+     * the client's end of input (peer_eof), for linger_ms so far. */
+    int lingering, shut_done, peer_eof;
+    unsigned linger_ms;
     int authed;  /* the first line has been checked (or no authentication is configured) */
     int refused; /* authentication failed: input is discarded until the connection closes */
 };
@@ -94,6 +105,7 @@ struct stream_server {
 
 static void conn_update(struct conn *c);
 static void maybe_finish(stream_server_t *s);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out);
 
 /* ---- output ------------------------------------------------------------------------------- */
 
@@ -332,15 +344,76 @@ static void on_conn_handle_closed(uv_handle_t *h)
     maybe_finish(s);
 }
 
-static void on_shutdown(uv_shutdown_t *req, int status)
+/* Closes both handles; once only (a close cancels a pending shutdown, whose callback then
+ * comes here again). */
+static void conn_release(struct conn *c)
 {
-    struct conn *c = req->data;
-    free(req);
+    if (uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
     uv_close((uv_handle_t *)&c->retry, on_conn_handle_closed);
 }
 
-/* Closes the connection once its acknowledgements are flushed. */
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    struct conn *c = req->data;
+    free(req);
+    c->shut_done = 1;
+    if (!c->lingering || status != 0)
+        conn_release(c);
+}
+
+/* Input after the last acknowledgement, at shutdown: not parsed, not stored, not acknowledged. */
+static void on_discard(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct conn *c = st->data;
+    (void)buf;
+    c->len = 0;
+    if (nread < 0) {
+        c->peer_eof = 1;
+        uv_read_stop(st);
+    }
+}
+
+/* 1 when nothing this side wrote waits to reach the client: libuv's queue is written and the
+ * kernel's send queue acknowledged by the client's TCP (SIOCOUTQ). */
+static int output_delivered(struct conn *c)
+{
+    uv_os_fd_t fd;
+    int queued = 0;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > 0 ||
+        uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || ioctl(fd, SIOCOUTQ, &queued) != 0)
+        return 0;
+    return queued == 0;
+}
+
+static void on_linger_tick(uv_timer_t *t)
+{
+    struct conn *c = t->data;
+    c->linger_ms += STREAM_RETRY_MS;
+    if ((c->shut_done && (c->peer_eof || output_delivered(c))) ||
+        c->linger_ms >= STREAM_CLOSE_LINGER_MS)
+        conn_release(c);
+}
+
+/* At shutdown the client may still be sending: closing a socket with unread input makes the
+ * kernel reset the connection and drop what it has not yet delivered of ours, the last "ok"
+ * lines among it (a client reading slowly lost every acknowledgement). So the connection is
+ * half-closed after its last answer and its input read and discarded until the client ends its
+ * input, or until all of our output has reached it (a reset can then lose nothing), at most
+ * STREAM_CLOSE_LINGER_MS (a client that does not read at all then loses its answers, as before,
+ * but cannot hold the shutdown). Polled every STREAM_RETRY_MS on the connection's timer. */
+static void conn_linger(struct conn *c)
+{
+    c->lingering = 1;
+    c->len = 0;
+    c->skipping = 0;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_discard) != 0)
+        c->peer_eof = 1;
+    uv_timer_start(&c->retry, on_linger_tick, STREAM_RETRY_MS, STREAM_RETRY_MS);
+}
+
+/* Closes the connection once its acknowledgements are flushed (conn_linger at shutdown). */
 static void conn_close(struct conn *c)
 {
     if (c->closing)
@@ -359,12 +432,14 @@ static void conn_close(struct conn *c)
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req) {
         req->data = c;
-        if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) == 0)
+        if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) == 0) {
+            if (s->shutting_down && !c->eof)
+                conn_linger(c);
             return;
+        }
         free(req);
     }
-    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
-    uv_close((uv_handle_t *)&c->retry, on_conn_handle_closed);
+    conn_release(c);
 }
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *out)

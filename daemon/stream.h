@@ -48,8 +48,10 @@ typedef struct stream_server stream_server_t;
 int stream_start(stream_server_t **out, uv_loop_t *loop, const stream_opts_t *opts, store_t *store,
                  api_server_t *api, char *err, size_t errsize);
 
-/* Stops accepting; submits what each connection has parsed, waits for those commits, sends the
- * final acknowledgements, closes every connection and frees the server, then calls done. */
+/* Stops accepting and reading; submits what each connection has parsed, waits for those
+ * commits, sends the final acknowledgements, half-closes every connection and closes it once the
+ * client has them or ends its input (at most 2 s, its further input discarded meanwhile), frees
+ * the server, then calls done. */
 void stream_shutdown(stream_server_t *s, void (*done)(void *arg), void *arg);
 
 /* Connects the API server whose /metrics counts the stream's ingest (NULL: none). */

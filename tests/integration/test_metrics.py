@@ -12,12 +12,15 @@ import signal
 import subprocess
 import sys
 import time
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import test_pipeline as tp  # noqa: E402  (DaemonPerTest only: its TestCases are not collected)
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+CLOCKSHIFT = os.environ.get("VIGIL_CLOCKSHIFT", "")  # tests/fault/clockshift.c, set by CTest
 
 
 def parse(text):
@@ -383,6 +386,70 @@ class MetricsCapFlagged(PromtoolMixin, vt.DaemonTestCase):
         self.assertEqual(value(m, "vigil_devices_by_state", state="anomaly"), 1)
         self.assertEqual(sum(value(m, "vigil_devices_by_state", state=st)
                              for st in ("learning", "normal", "warning", "anomaly")), 3)
+
+
+@unittest.skipUnless(os.path.exists(CLOCKSHIFT), "VIGIL_CLOCKSHIFT (tests/fault/clockshift.c's "
+                     "library, set by CTest; not built for sanitizer builds) not found")
+class SilenceShifted(PromtoolMixin, tp.DaemonPerTest):
+    """vigil_devices_silent's buckets rise through the daemon without a minute's wait: vigild
+    runs under tests/fault/clockshift.c's library, which moves its wall clock (CLOCK_REALTIME
+    only; timers and the watchdog keep the monotonic one) forward by the milliseconds a file
+    holds. No setting of the product changes: the buckets stay 60, 300 and 3600 s. Two devices
+    report; the clock moves 61 s on: both are in the 60 s bucket, none in 300; one reports again
+    and leaves it; 240 s more: both in the 60 s bucket, the one silent since the start in the
+    300 s bucket too."""
+
+    def setUp(self):
+        self.shift = vt.write_file(os.path.join(vt.mkdtemp(), "shift"), "0")
+        self.d = vt.Vigild(prefix=["env", "LD_PRELOAD=" + CLOCKSHIFT,
+                                   "VIGIL_CLOCKSHIFT_FILE=" + self.shift])
+        self.d.start()
+
+    def scrape(self):
+        text = self.d.metrics()
+        self.promtool(text)
+        return parse(text)
+
+    def silent(self, m):
+        return [value(m, "vigil_devices_silent", after=a) for a in ("60", "300", "3600")]
+
+    def move_clock(self, ms):
+        """Moves vigild's wall clock to ms ahead of the true one; returns after the library
+        has read it (it reads the file at most 20 ms apart)."""
+        vt.write_file(self.shift, str(ms))
+        time.sleep(0.1)
+
+    def report(self, dev, ts, after):
+        """Posts a reading of dev and waits until its arrival (vigild's clock) is at least
+        `after` seconds since the epoch."""
+        r = self.d.post_json([{"device": dev, "ts": ts, "values": {"v": 1.0}}])
+        self.assertEqual(r.status, 200, r)
+        deadline = time.monotonic() + 10
+        while True:
+            m = self.scrape()
+            seen = value(m, "vigil_device_last_reading_timestamp_seconds", device=dev)
+            if seen is not None and seen >= after:
+                return m
+            self.assertLess(time.monotonic(), deadline, (dev, after, seen))
+            time.sleep(0.05)
+
+    def test_silent_buckets(self):
+        t0 = time.time()
+        self.report("q-a", 1000, t0 - 0.01)
+        m = self.report("q-b", 1000, t0 - 0.01)
+        self.assertEqual(self.silent(m), [0, 0, 0])
+        self.move_clock(61000)
+        m = self.scrape()
+        self.assertEqual(self.silent(m), [2, 0, 0])
+        # The arrival gauge is vigild's clock too: both still show their true arrival.
+        self.assertLess(value(m, "vigil_device_last_reading_timestamp_seconds", device="q-a"),
+                        time.time() + 1)
+        # q-a reports again (at vigild's clock, 61 s ahead): it leaves the bucket.
+        m = self.report("q-a", 2000, time.time() + 60)
+        self.assertEqual(self.silent(m), [1, 0, 0])
+        self.move_clock(301000)
+        self.assertEqual(self.silent(self.scrape()), [2, 1, 0])
+        self.d.stop()
 
 
 if __name__ == "__main__":

@@ -608,21 +608,24 @@ class DiskFull(TmpfsVolume):
 # ============================================================================================
 
 class TrainingFaults:
-    """A device with a model whose retraining is made to fail, then to succeed (mixed into a
-    TestCase whose setUp started self.d with CONFIG). A training is asked for through the API
-    only (retrain_every = 0), so the test knows how many ran. The model that serves when they
-    run is an LSTM of random weights given by PUT: any training validates better and swaps, so
-    a failed one that was not undone would show in what serves."""
+    """Devices with a model whose retraining is made to fail, then to succeed (mixed into a
+    TestCase whose setUp started self.d with CONFIG): one device, or the members of GROUP, which
+    train together (one group training, a version for each member). A training is asked for
+    through the API only (retrain_every = 0), so the test knows how many ran. The model that
+    serves when they run is an LSTM of random weights given by PUT: any training validates
+    better and swaps, so a failed one that was not undone would show in what serves."""
     CONFIG = "[model]\nwarmup = 200\nretrain_every = 0\nhidden = %d\n" % tp.HIDDEN
-    DEV = "tf"
+    DEVS = ("tf",)
+    GROUP = None
     CH = ("x", "y", "z")
 
     def post(self, k0, n):
-        """POSTs readings k0 .. k0 + n - 1 of an oscillation (the linear model and an LSTM
-        predict it, persistence does not); returns the HTTP status."""
-        items = [{"device": self.DEV, "ts": T0 + 1000 * k,
+        """POSTs readings k0 .. k0 + n - 1 of an oscillation for every device (the linear model
+        and an LSTM predict it, persistence does not); returns the HTTP status."""
+        items = [{"device": dev, "ts": T0 + 1000 * k,
                   "values": {"x": math.sin(0.2 * k), "y": math.cos(0.2 * k),
-                             "z": 0.5 * math.sin(0.2 * k) + 2}} for k in range(k0, k0 + n)]
+                             "z": 0.5 * math.sin(0.2 * k) + 2 + i}}
+                 for k in range(k0, k0 + n) for i, dev in enumerate(self.DEVS)]
         st, _, body = req(self.d, "POST", "/v1/readings", items)
         self.assertIn(st, (200, 507), body)
         return st
@@ -632,70 +635,95 @@ class TrainingFaults:
         self.assertIsNotNone(m, "vigil_model_training_failures_total not exported")
         return int(m.group(1))
 
-    def model(self, known=True):
-        """GET .../model; None when the device is not known yet and known is False."""
-        st, _, body = req(self.d, "GET", "/v1/devices/%s/model" % self.DEV)
+    def model(self, dev, known=True):
+        """GET .../model of dev; None when the device is not known yet and known is False."""
+        st, _, body = req(self.d, "GET", "/v1/devices/%s/model" % dev)
         if st == 404 and not known:
             return None
         self.assertEqual(st, 200, body)
         return vt.loads(body)
 
-    def give_model(self, n=400):
-        """Feeds n readings, waits for the first model, then PUTs random LSTM weights; returns
-        GET .../model once that version is in the database."""
-        self.assertEqual(self.post(0, n), 200)
-        wait_for("the first model", lambda: (lambda m: m if m and m["versions"] and not
-                                             m["training"] else None)(self.model(False)), 120)
-        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % self.DEV, "-H",
-                        "Content-Type: application/octet-stream", "--data-binary", "@-",
-                        stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, 5)))
-        self.assertEqual(r.status, 200, r)
-        m = self.model()
-        self.assertEqual(m["serving"]["kind"], "lstm", m)
-        self.wait_stored(m["serving"]["version"])
-        return m
+    def models(self, known=True):
+        """{device: GET .../model} once no device is training, else None."""
+        ms = {dev: self.model(dev, known) for dev in self.DEVS}
+        return None if any(m is None or m["training"] for m in ms.values()) else ms
 
-    def wait_stored(self, version):
-        wait_for("version %d in the database" % version, lambda: sqlite_rows(
+    def idle(self):
+        """The models once none is training and no training is queued (a group's members may
+        each have asked for one), else None."""
+        m = re.search(r"^vigil_train_queue_jobs (\S+)$", self.d.metrics(), re.M)
+        return self.models(False) if m and float(m.group(1)) == 0 else None
+
+    def give_model(self, n=400):
+        """Feeds n readings, waits for the first model, then PUTs random LSTM weights to every
+        device; returns {device: GET .../model} once those versions are in the database."""
+        for dev in self.DEVS if self.GROUP else ():
+            r = self.d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+                            "--data-binary", json.dumps({"group": self.GROUP}))
+            self.assertIn(r.status, (200, 201), r)
+        self.assertEqual(self.post(0, n), 200)
+        wait_for("the first model", lambda: (lambda ms: ms if ms and all(
+            m["versions"] for m in ms.values()) else None)(self.idle()), 120)
+        for dev in self.DEVS:
+            r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "-H",
+                            "Content-Type: application/octet-stream", "--data-binary", "@-",
+                            stdin=tp.st_build(tp.lstm_tensors(3, tp.HIDDEN, 3, 5)))
+            self.assertEqual(r.status, 200, r)
+        ms = self.models()
+        for dev, m in ms.items():
+            self.assertEqual(m["serving"]["kind"], "lstm", m)
+            self.wait_stored(dev, m["serving"]["version"])
+        return ms
+
+    def wait_stored(self, dev, version):
+        wait_for("version %d of %s in the database" % (version, dev), lambda: sqlite_rows(
             self.d.db_path, "SELECT count(*) FROM models m JOIN devices d ON d.id = m.device_id "
-            "WHERE d.name = '%s' AND m.version = %d" % (self.DEV, version)) == "1", 30)
+            "WHERE d.name = '%s' AND m.version = %d" % (dev, version)) == "1", 30)
 
     def retrain(self):
-        st, _, body = req(self.d, "POST", "/v1/devices/%s/model/retrain" % self.DEV)
+        """Asks for a training of the first device (of its group, when it has one)."""
+        st, _, body = req(self.d, "POST", "/v1/devices/%s/model/retrain" % self.DEVS[0])
         self.assertEqual(st, 202, body)
 
     def fail_once(self, m0):
-        """Asks for a training that must fail: it is counted once, logged with the device, and
+        """Asks for a training that must fail: it is counted and logged once per device, and
         the model that served serves on (same version, same history, not learning), scoring."""
         f0 = self.failures()
+        want, logged = f0 + len(self.DEVS), {dev: self.logged(dev) for dev in self.DEVS}
         self.retrain()
-        wait_for("the failed training to be counted", lambda: self.failures() > f0, 120)
-        m1 = wait_for("the training to end",
-                      lambda: (lambda m: m if not m["training"] else None)(self.model()), 60)
-        self.assertEqual(m1["serving"], m0["serving"])
-        self.assertEqual(m1["versions"], m0["versions"], "a failed training left a version")
-        st = self.d.get_json("/v1/devices/%s/status" % self.DEV)
-        self.assertEqual(st["model"]["version"], m0["serving"]["version"], st)
-        self.assertNotEqual(st["state"], "learning", st)
-        self.assertIn("pipeline: training for device '%s' failed: " % self.DEV, self.d.log())
-        # One request, one failure: it is not retried in a loop.
+        wait_for("the failed training to be counted", lambda: self.failures() >= want, 120)
+        m1 = wait_for("the training to end", self.models, 60)
+        for dev in self.DEVS:
+            self.assertEqual(m1[dev]["serving"], m0[dev]["serving"], dev)
+            self.assertEqual(m1[dev]["versions"], m0[dev]["versions"],
+                             "a failed training left a version of %s" % dev)
+            st = self.d.get_json("/v1/devices/%s/status" % dev)
+            self.assertEqual(st["model"]["version"], m0[dev]["serving"]["version"], st)
+            self.assertNotEqual(st["state"], "learning", st)
+            self.assertEqual(self.logged(dev), logged[dev] + 1, self.d.log())
+        # One request, one failure per device: it is not retried in a loop.
         time.sleep(1.5)
-        self.assertEqual(self.failures(), f0 + 1)
+        self.assertEqual(self.failures(), f0 + len(self.DEVS))
         return self.failures()
 
-    def succeed(self, m0, f):
-        """Asks for a training that must succeed now: a new version, listed and stored, and no
-        further failure."""
-        top = max(v["version"] for v in m0["versions"])
-        self.retrain()
-        m = wait_for("a new version", lambda: (lambda m: m if not m["training"] and any(
-            v["version"] > top for v in m["versions"]) else None)(self.model()), 120)
-        new = max(v["version"] for v in m["versions"])
-        self.assertEqual(m["serving"]["version"], new, "the random LSTM still serves: %r" % m)
-        self.wait_stored(new)
-        self.assertEqual(self.failures(), f)
-        return m
+    def logged(self, dev):
+        return self.d.log().count("pipeline: training for device '%s' failed: " % dev)
 
+    def succeed(self, m0, f):
+        """Asks for a training that must succeed now: a new version of every device, listed,
+        serving and stored (one version for a group's members), and no further failure."""
+        top = max(v["version"] for m in m0.values() for v in m["versions"])
+        self.retrain()
+        ms = wait_for("a new version", lambda: (lambda ms: ms if ms and all(any(
+            v["version"] > top for v in m["versions"]) for m in ms.values()) else None)(
+                self.models()), 120)
+        for dev, m in ms.items():
+            new = max(v["version"] for v in m["versions"])
+            self.assertEqual(m["serving"]["version"], new, "the random LSTM still serves: %r" % m)
+            self.wait_stored(dev, new)
+        self.assertEqual(len({m["serving"]["version"] for m in ms.values()}), 1, ms)
+        self.assertEqual(self.failures(), f)
+        return ms
 
 class TrainingDiskFull(TrainingFaults, TmpfsVolume):
     """The disk fills while the model is enabled: readings are refused (507), what was
@@ -703,10 +731,17 @@ class TrainingDiskFull(TrainingFaults, TmpfsVolume):
     serves on with the model it had; once space returns a training succeeds and is stored."""
 
     def test_training_while_disk_full(self):
-        d = self.d
         m0 = self.give_model()
-        # Fewer than accept_after (500) readings under the random LSTM: their anomaly is not
-        # accepted as the new regime, which would ask for a training of its own.
+        filler, k, f = self.fill_while_scoring(m0)
+        self.space_back(filler, k)
+        self.succeed(m0, f)
+        self.d.stop()
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+
+    def fill_while_scoring(self, m0):
+        """Fills the volume while readings are taken (fewer than accept_after (500) under the
+        random LSTM: their anomaly is not accepted as the new regime, which would ask for a
+        training of its own), then lets a training fail; returns (filler, k, failures)."""
         filler = self.fill(32)
         k, acked = 400, 400
         for _ in range(9):
@@ -718,20 +753,29 @@ class TrainingDiskFull(TrainingFaults, TmpfsVolume):
         self.fill(0)  # the last pages too: no commit can succeed now
         self.assertEqual(self.post(k, 10), 507)
         f = self.fail_once(m0)
-        self.assertEqual(d.get("/healthz")[0], 200)
-        self.assertEqual(d.device(self.DEV)["points"], acked)
-        preds = d.get_json("/v1/devices/%s/predictions?limit=5" % self.DEV)
-        self.assertTrue(preds["points"], preds)
+        self.assertEqual(self.d.get("/healthz")[0], 200)
+        for dev in self.DEVS:
+            self.assertEqual(self.d.device(dev)["points"], acked)
+            preds = self.d.get_json("/v1/devices/%s/predictions?limit=5" % dev)
+            self.assertTrue(preds["points"], preds)
+        return filler, k, f
+
+    def space_back(self, filler, k):
         os.unlink(filler)
         for _ in range(100):
             if self.post(k, 10) == 200:
-                break
+                return
             time.sleep(0.1)
-        else:
-            self.fail("writes did not resume after space returned")
-        self.succeed(m0, f)
-        d.stop()
-        self.assertEqual(integrity_check(d.db_path), "ok")
+        self.fail("writes did not resume after space returned")
+
+
+class GroupTrainingDiskFull(TrainingDiskFull):
+    """The same for a group of two devices (README "groups"): the group's training runs on both
+    windows and applies to both members; neither version can be stored, so both members'
+    trainings are undone, each counted and logged once, and both serve on with the model they
+    had; once space returns the group's training gives both one new version, stored."""
+    DEVS = ("tga", "tgb")
+    GROUP = "tg"
 
 
 FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
@@ -762,12 +806,12 @@ class TrainingOutOfMemory(TrainingFaults, Base):
                              (32768, "out of memory")):
             vt.write_file(self.flag, str(size))
             f = self.fail_once(m0)
-            self.assertIn("training for device '%s' failed: %s;" % (self.DEV, reason),
+            self.assertIn("training for device '%s' failed: %s;" % (self.DEVS[0], reason),
                           self.d.log())
             self.assertEqual(self.post(k, 50), 200)
             k += 50
             wait_for("the new readings scored", lambda: self.d.get_json(
-                "/v1/devices/%s/status" % self.DEV)["readings_scored"] >= k, 30)
+                "/v1/devices/%s/status" % self.DEVS[0])["readings_scored"] >= k, 30)
         os.unlink(self.flag)
         self.succeed(m0, f)
         self.d.stop()

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """vigild integration: the line-protocol stream socket with a raw TCP client: acknowledgements
 ("ok N"), per-line errors ("error N reason") that keep the connection usable, a bounded
-concurrent burst, end of input without a final newline; everything read back over HTTP."""
+concurrent burst, end of input without a final newline; everything read back over HTTP; at
+SIGTERM, every line read is stored and acknowledged before the connection closes (StreamStop)."""
 
 import os
+import select
+import signal
 import socket
 import sys
 import threading
@@ -12,6 +15,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+import test_pipeline as tp  # noqa: E402  (DaemonPerTest only: its TestCases are not collected)
 
 
 class Stream(vt.DaemonTestCase):
@@ -427,6 +431,143 @@ max_batch_delay_ms = 20
         m = self.d.metrics()
         self.assertIn('vigil_http_requests_total{route="readings",code="503"} %d'
                       % statuses.count(503), m)
+
+
+class StreamStop(tp.DaemonPerTest):
+    """SIGTERM while a client streams: vigild stops reading, stores and acknowledges every line
+    it has read, half-closes, and discards the client's further input until the client ends its
+    own or has everything vigild wrote (at most 2 s): the client reads its answers to a clean
+    end of input, never a reset. Checked from both sides: the answers (the "ok"s rise, every bad
+    line up to the last "ok" has its error, the last "ok" is short of what was sent: the stop
+    fell mid-stream), and after a restart the device holds exactly the good lines up to the last
+    "ok" (its count and newest timestamp: nothing acknowledged is missing, nothing stored went
+    unacknowledged). Line k's timestamp is k ms; every other line is bad in the slow reader's
+    case, whose answers then outgrow the sockets' buffers."""
+    CONFIG = "[model]\nenabled = false\n"
+    LINES = 300000
+
+    def data(self, dev, bad):
+        return "".join("bad line %d\n" % k if bad and k % 2 == 0 else
+                       "st,device=%s v=%d %d\n" % (dev, k, k * 10 ** 6)
+                       for k in range(1, self.LINES + 1)).encode()
+
+    def connect(self, rcvbuf=None):
+        s = socket.socket()
+        if rcvbuf:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.connect(("127.0.0.1", self.d.stream_port))
+        s.setblocking(False)
+        return s
+
+    def sigterm(self):
+        self.d.proc.send_signal(signal.SIGTERM)
+        self.t_stop = time.monotonic()
+
+    def recv(self, s, got):
+        """The next bytes of answers (b"": vigild's end of output); a reset fails the test."""
+        try:
+            return s.recv(65536)
+        except ConnectionResetError as e:
+            self.fail("the connection was reset after %d bytes of answers: %r" % (len(got), e))
+
+    def read_to_end(self, s):
+        """Reads the answers to vigild's end of output."""
+        s.setblocking(True)
+        s.settimeout(30)
+        got = b""
+        while True:
+            b = self.recv(s, got)
+            if not b:
+                return got.decode().split("\n")[:-1]
+            got += b
+
+    def stopped(self):
+        """vigild's exit after the SIGTERM: clean, within the shutdown's bound."""
+        rc = self.d.proc.wait(30)
+        self.assertEqual(rc, 0, self.d.log())
+        self.d.proc = None
+        vt._live.remove(self.d)
+
+    def check(self, dev, answers, sent, bad):
+        oks = [int(a.split()[1]) for a in answers if a.startswith("ok ")]
+        self.assertTrue(oks, answers[:5])
+        self.assertEqual(oks, sorted(set(oks)), "the oks do not rise")
+        last = oks[-1]
+        sent_lines = sent.count(b"\n")
+        self.assertLess(last, sent_lines, "nothing was left unread at the stop: test is too weak")
+        self.assertEqual([a for a in answers if not a.startswith(("ok ", "error "))], [])
+        errs = sorted(vt.errors_of(answers))
+        self.assertEqual(errs, [k for k in range(1, last + 1) if k % 2 == 0] if bad else [])
+        good = [k for k in range(1, last + 1) if not (bad and k % 2 == 0)]
+        self.d.start()
+        doc = self.d.device(dev)
+        self.assertEqual((doc["points"], doc["last_ts"]), (len(good), good[-1]))
+        self.d.stop()
+        sys.stderr.write("[%s: %d lines sent, %d before the SIGTERM, last ok %d; answers read and "
+                         "vigild exited %.2f s after the SIGTERM]\n"
+                         % (dev, sent_lines, self.stop_line, last, self.t_exit - self.t_stop))
+
+    def test_stop_while_streaming(self):
+        """A client that sends and reads at once; the SIGTERM once 1,000 lines are
+        acknowledged. It sends on until vigild's end of output (or a refused send)."""
+        data, sent, got = self.data("stop-a", False), 0, b""
+        s = self.connect()
+        self.t_stop = None
+        try:
+            while True:
+                w = [s] if sent < len(data) else []
+                r, w, _ = select.select([s], w, [], 10)
+                self.assertTrue(r or w, "no progress for 10 s")
+                if w:
+                    try:
+                        sent += s.send(data[sent:sent + 65536])
+                    except OSError:
+                        data = data[:sent]  # refused: vigild has closed; read the rest
+                if r:
+                    b = self.recv(s, got)
+                    if not b:
+                        break
+                    got += b
+                if self.t_stop is None and vt.last_ok(got.decode().split("\n")[:-1]) >= 1000:
+                    self.stop_line = sent and data[:sent].count(b"\n")
+                    self.sigterm()
+        finally:
+            s.close()
+        self.stopped()
+        self.t_exit = time.monotonic()
+        self.check("stop-a", got.decode().split("\n")[:-1], data[:sent], False)
+
+    def test_stop_with_slow_reader(self):
+        """A client that does not read its answers while it sends (a small receive buffer; every
+        other line bad, so the answers fill the buffers between): vigild stops reading its input
+        for lack of room for answers. SIGTERM; the client goes on sending (the rest of its lines, for at most 0.5 s), then
+        reads.
+        Before conn_linger the close reset the connection and the client lost every "ok"."""
+        data, sent = self.data("stop-b", True), 0
+        s = self.connect(rcvbuf=4096)
+        try:
+            deadline = time.monotonic() + 3
+            while sent < len(data) // 2 and time.monotonic() < deadline:
+                try:
+                    sent += s.send(data[sent:sent + 65536])
+                except BlockingIOError:
+                    time.sleep(0.01)
+            self.stop_line = data[:sent].count(b"\n")
+            self.sigterm()
+            until = time.monotonic() + 0.5
+            while time.monotonic() < until and sent < len(data):
+                try:
+                    sent += s.send(data[sent:sent + 65536])
+                except BlockingIOError:
+                    time.sleep(0.01)
+                except OSError:
+                    break
+            answers = self.read_to_end(s)
+        finally:
+            s.close()
+        self.stopped()
+        self.t_exit = time.monotonic()
+        self.check("stop-b", answers, data[:sent], True)
 
 
 if __name__ == "__main__":

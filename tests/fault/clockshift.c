@@ -1,0 +1,65 @@
+/* tests/fault/clockshift.c: an LD_PRELOAD library for the integration tests that moves vigild's
+ * wall clock (CLOCK_REALTIME) forward by the milliseconds a file holds, so a test can make a
+ * minute of silence pass at once (test_metrics.py SilenceShifted: vigil_devices_silent's 60 s
+ * bucket) without a test-only setting in the product. The monotonic clocks stay true, so the
+ * loop's timers, the watchdog and the store's back-off run as they would.
+ *
+ * The environment: VIGIL_CLOCKSHIFT_FILE, the file's path; absent or empty file: no shift. The
+ * file is read again at most every 20 ms of monotonic time (an open and a read, no allocation),
+ * so a rewrite takes effect within that. Both clocks are read with the system call itself (no
+ * dlsym, no vDSO): slower, and only for tests. Not for sanitizer builds, whose runtime must come
+ * first among the preloaded libraries. Any thread: the cache is two relaxed atomics; a thread
+ * racing a re-read sees the old shift or the new one. */
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REREAD_NS 20000000LL
+
+static atomic_llong shift_ms;
+static atomic_llong next_read_ns;
+
+static int64_t sys_ns(clockid_t clk)
+{
+    struct timespec ts;
+    if (syscall(SYS_clock_gettime, clk, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The shift in ms, from the file when the cached value is older than REREAD_NS. */
+static int64_t shift_now(void)
+{
+    const int64_t now = sys_ns(CLOCK_MONOTONIC);
+    if (now < atomic_load_explicit(&next_read_ns, memory_order_relaxed))
+        return atomic_load_explicit(&shift_ms, memory_order_relaxed);
+    const char *path = getenv("VIGIL_CLOCKSHIFT_FILE");
+    int64_t v = 0;
+    int fd = path ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+        char text[32];
+        ssize_t k = read(fd, text, sizeof text - 1);
+        close(fd);
+        text[k > 0 ? k : 0] = '\0';
+        v = strtoll(text, NULL, 10);
+    }
+    atomic_store_explicit(&shift_ms, v, memory_order_relaxed);
+    atomic_store_explicit(&next_read_ns, now + REREAD_NS, memory_order_relaxed);
+    return v;
+}
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+    if (syscall(SYS_clock_gettime, clk, ts) != 0)
+        return -1;
+    if (clk != CLOCK_REALTIME && clk != CLOCK_REALTIME_COARSE)
+        return 0;
+    int64_t ns = (int64_t)ts->tv_sec * 1000000000LL + ts->tv_nsec + shift_now() * 1000000LL;
+    ts->tv_sec = (time_t)(ns / 1000000000LL);
+    ts->tv_nsec = (long)(ns % 1000000000LL);
+    return 0;
+}
