@@ -352,6 +352,18 @@ struct detector_config {
                          the reported score changes; the decision and the onset filter do not.
                          4 bytes of state when set. 0: g alone, q counted since the training
                          (docs/detection.md, "Twenty-fifth round") */
+    /* Added in format 25 (formats 1-24 load with shift_confirm 0: as they ran). */
+    int shift_confirm; /* 0 or 1 (with confirm = 2 and shift_len): a reading whose step test
+                          (shift_len) is at alarm_level confirms itself; the previous reading
+                          need not have been at alarm level. The test already judges 2
+                          shift_len readings and guards its own opening (the newer half's
+                          median must lie past the midpoint of the two levels), so one wild
+                          reading cannot set it off, while a second reading in a row adds
+                          little evidence to a window that shares all but one of its readings:
+                          it only lets a step whose test flickers at the level (a quantised
+                          channel) wait for the next time it is at alarm level twice in a row.
+                          No state. 0: confirmed as any opening (docs/detection.md,
+                          "Twenty-seventh round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

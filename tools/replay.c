@@ -120,6 +120,7 @@ static const struct field fields[] = {
     FF("onset_quiet", onset_quiet),
     FI("warn_region", warn_region),
     FI("record_quiet", record_quiet),
+    FI("shift_confirm", shift_confirm),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
