@@ -362,8 +362,10 @@ struct detector_config {
                           little evidence to a window that shares all but one of its readings:
                           it only lets a step whose test flickers at the level (a quantised
                           channel) wait for the next time it is at alarm level twice in a row.
-                          No state. 0: confirmed as any opening (docs/detection.md,
-                          "Twenty-seventh round") */
+                          Not while the test's window holds a reading whose likelihood reached
+                          score_level (since_red < 2 shift_len): an excursion of the error bends
+                          the lines, and the test flickers with it. No state. 0: confirmed as
+                          any opening (docs/detection.md, "Twenty-seventh round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -4734,12 +4734,12 @@ static int step_confirm_delay(int shift_confirm, double by, double spike, uint64
 
 /* shift_confirm: steps of 4-8 stationary deviations of the AR flow, seeds 1-6, each run with and
  * without it. It opens no episode before the step that the run without it does not (nor with a
- * single reading of 30 deviations at 1,200: the step test's median guard, not the
- * confirmation, keeps a wild reading out), flags no step later or for fewer readings, and finds
- * more (20 of 30 against 18, measured: the step test's likelihood flickers around alarm_level as
- * the step enters its window, and confirm = 2 waited for two readings in a row that may never
- * come; step 7 seed 2's one-reading episode is then held, 271 readings against 1). A save
- * inside the step's approach (seed 1, step 4, reading 1,510) continues bit for bit. */
+ * single reading of 30 deviations at 1,200, which opens one episode with it and without it),
+ * flags no step later or for fewer readings, finds more and some earlier (measured: 19 of 30
+ * against 18, step 4 seed 1 at 31 readings and never without; step 5 seed 5 one reading sooner):
+ * the step test's likelihood flickers around alarm_level as the step enters its window, and
+ * confirm = 2 waits for two readings in a row that may never come. A save inside the step's
+ * approach (seed 1, step 4, reading 1,510) continues bit for bit. */
 static void test_shift_confirm(void **unused)
 {
     (void)unused;
