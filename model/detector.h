@@ -362,6 +362,20 @@ struct detector_config {
                        (record_quiet) looks only at the last gap. Only the reported score
                        changes; the decision and the onset filter do not. 8 bytes of state when
                        set. 0: off (docs/detection.md, "Twenty-sixth round") */
+    /* Added in format 26 (formats 1-25 load with shift_confirm 0: as they ran). */
+    int shift_confirm; /* 0 or 1 (with confirm = 2 and shift_len): a reading whose step test
+                          (shift_len) is at alarm_level confirms itself; the previous reading
+                          need not have been at alarm level. The test already judges 2
+                          shift_len readings and guards its own opening (the newer half's
+                          median must lie past the midpoint of the two levels), so one wild
+                          reading cannot set it off, while a second reading in a row adds
+                          little evidence to a window that shares all but one of its readings:
+                          it only lets a step whose test flickers at the level (a quantised
+                          channel) wait for the next time it is at alarm level twice in a row.
+                          Not while the test's window holds a reading whose likelihood reached
+                          score_level (since_red < 2 shift_len): an excursion of the error bends
+                          the lines, and the test flickers with it. No state. 0: confirmed as
+                          any opening (docs/detection.md, "Twenty-seventh round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -721,6 +721,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
     float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;
     by_op = by_op && open >= cfg->alarm_level;
+    /* shift_confirm: the step test is its own confirmation: its window of 2 shift_len
+     * readings and its median guard do for a step what confirm = 2 does for a short mean. Not
+     * while that window holds a reading whose likelihood reached score_level: an excursion of
+     * the error (a burst of spikes) bends both lines, and the test flickers at the level for
+     * as long as the excursion is in its window (one-reading episodes, one after another). */
+    if (cfg->shift_confirm && sh.lik >= cfg->alarm_level && d->since_red >= 2 * cfg->shift_len)
+        confirmed = 1;
     /* warn_run: a warning that has lasted opens as an alarm-level reading does; the run is
      * its confirmation (the previous reading need not be at alarm level). */
     int by_run = 0;

@@ -721,6 +721,7 @@ static void test_load_format3(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1482,6 +1483,7 @@ static void test_load_format5(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     cfg.shift_len = 0;
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -1553,6 +1555,7 @@ static void test_serving_f16(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     cfg.shift_len = 0;
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
@@ -2150,6 +2153,7 @@ static void test_load_format8(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2399,6 +2403,7 @@ static void test_load_format7(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     cfg.shift_len = 0;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
@@ -2693,6 +2698,7 @@ static void test_load_format9(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     load_older_format(&cfg, x, N, CUT, 1, offsetof(struct detector_config, season_bins), 256, 9);
     free(x);
 }
@@ -2756,6 +2762,7 @@ static void test_season_save_only_chosen(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -3026,6 +3033,7 @@ static void test_load_format10(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     cfg.shift_len = 0;
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, burst_memory), 256, 10);
@@ -3065,6 +3073,7 @@ static void test_load_format11(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     slow_cycle_cut(&cfg, 0.0, offsetof(struct detector_config, season_opinion), 11);
 }
 
@@ -3145,6 +3154,7 @@ static void test_load_format12(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_plain), 256, 12);
     print_message("format 12 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3172,6 +3182,7 @@ static void test_load_format13(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, shift_release), 256, 13);
     print_message("format 13 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3356,6 +3367,7 @@ static void test_load_format14(void **unused)
     cfg.warn_run = 0;        /* nor format 20's */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -3482,6 +3494,7 @@ static void test_load_format17(void **unused)
     cfg.warn_run = 0;     /* format 19's state is not cut here */
     cfg.record_quiet = 0; /* nor format 24's */
     cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     double top;
     int opened;
     const int junk = 0x3f666666; /* 0.9f: a record_open the config check would accept */
@@ -3749,6 +3762,7 @@ static void test_load_format15(void **unused)
     cfg.onset_quiet = 0.0f;  /* nor format 21's field */
     cfg.record_quiet = 0;    /* nor format 24's */
     cfg.onset_rate = 0;      /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     int opened = load_older_format(&cfg, x, N, CUT, C,
                                    offsetof(struct detector_config, settle_release), 256, 15);
     print_message("format 15 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -3888,6 +3902,7 @@ static void test_load_format16(void **unused)
     cfg.warn_run = 0;     /* format 19's state is not cut here */
     cfg.record_quiet = 0; /* nor format 24's */
     cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     slow_cycle_cut(&cfg, 0.6, offsetof(struct detector_config, season_accum), 16);
 }
 
@@ -4063,6 +4078,7 @@ static void test_load_format18(void **unused)
     cfg.warn_run = 0;     /* format 20's state is not cut here */
     cfg.record_quiet = 0; /* nor format 24's */
     cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     double top;
     int opened;
     cut_and_continue(&cfg, 1, x, N, CUT, offsetof(struct detector_config, score_tails), 256, 18,
@@ -4169,6 +4185,7 @@ static void test_load_format19(void **unused)
     warn_run_config(&cfg, 0);
     cfg.record_quiet = 0; /* format 24's state is not cut here */
     cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     int opened =
         load_older_format(&cfg, x, N, CUT, 6, offsetof(struct detector_config, warn_run), 20, 19);
     print_message("format 19 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4283,6 +4300,7 @@ static void test_load_format20(void **unused)
     cfg.warn_region = 0; /* nor format 22's */
     cfg.record_quiet = 0; /* nor format 24's */
     cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     double top;
     int opened;
     int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_quiet),
@@ -4412,6 +4430,7 @@ static void test_load_format21(void **unused)
     cfg.warn_region = 0;
     cfg.record_quiet = 0; /* nor format 24's */
     cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     int opened = load_older_format(&cfg, x, N, CUT, 6,
                                    offsetof(struct detector_config, warn_region), 20, 21);
     print_message("format 21 load: %d anomalies opened after the cut, as saved\n", opened);
@@ -4474,6 +4493,7 @@ static void test_accepted_across_save(void **unused)
         cfg.accept_after = 60;
         cfg.record_quiet = 0; /* format 24's state is not in the format-22 cut */
         cfg.onset_rate = 0;   /* nor format 25's */
+        cfg.shift_confirm = 0; /* nor format 26's */
         const int cut = accepted_cut(&cfg, x, N);
         assert_true(cut > 1600);
         detector_t *a, *b, *c;
@@ -4520,11 +4540,11 @@ static void test_load_format22(void **unused)
     cfg.accept_after = 60;
     cfg.record_quiet = 0; /* nor format 24's */
     cfg.onset_rate = 0;   /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     const int cuts[2] = {1560, 1630};
     for (int k = 0; k < 2; k++) {
-        int opened =
-            load_older_format(&cfg, x, N, cuts[k], C,
-                              offsetof(struct detector_config, record_quiet), 0, 22);
+        int opened = load_older_format(&cfg, x, N, cuts[k], C,
+                                       offsetof(struct detector_config, record_quiet), 0, 22);
         print_message("format 22 load at %d: %d anomalies opened after the cut, as saved\n",
                       cuts[k], opened);
     }
@@ -4706,6 +4726,7 @@ static void test_load_format23(void **unused)
     detector_config_default(&cfg);
     cfg.record_quiet = 0;
     cfg.onset_rate = 0; /* nor format 25's */
+    cfg.shift_confirm = 0; /* nor format 26's */
     double top;
     int opened;
     int onsets = cut_and_continue(
@@ -4798,6 +4819,7 @@ static void test_load_format24(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.onset_rate = 0;
+    cfg.shift_confirm = 0; /* nor format 26's */
     double top;
     int opened;
     int onsets = cut_and_continue(&cfg, 4, x, N, CUT, offsetof(struct detector_config, onset_rate),
@@ -4805,6 +4827,89 @@ static void test_load_format24(void **unused)
     print_message("format 24 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
                   top);
     assert_true(onsets >= 1);
+    free(x);
+}
+
+/* ---- twenty-seventh round: the step test confirms itself (shift_confirm) ------------------- */
+
+/* make_step_drift(1800, 1500, by, 0, seed) (a flow that steps down by `by` stationary
+ * deviations at 1,500, no drift) through the defaults with shift_confirm as given; returns the
+ * delay to the first flagged reading (-1: never), *before and *held as onset_run's. With spike,
+ * the flow also takes one reading of +spike deviations at 1,200 (after the first two trainings:
+ * the step test judges it). */
+static int step_confirm_delay(int shift_confirm, double by, double spike, uint64_t seed,
+                              int save_at, int *before, int *held)
+{
+    const int n = 1800, onset = 1500, C = 6;
+    float *x = make_step_drift(n, onset, by, 0.0, seed);
+    x[C * 1200] += (float)spike;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.shift_confirm = shift_confirm;
+    int top;
+    return onset_run(&cfg, x, n, C, onset, save_at, before, &top, held);
+}
+
+/* shift_confirm: steps of 4-8 stationary deviations of the AR flow, seeds 1-6, each run with and
+ * without it. It opens no episode before the step that the run without it does not (nor with a
+ * single reading of 30 deviations at 1,200, which opens one episode with it and without it),
+ * flags no step later or for fewer readings, finds more and some earlier (measured: 19 of 30
+ * against 18, step 4 seed 1 at 31 readings and never without; step 5 seed 5 one reading sooner):
+ * the step test's likelihood flickers around alarm_level as the step enters its window, and
+ * confirm = 2 waits for two readings in a row that may never come. A save inside the step's
+ * approach (seed 1, step 4, reading 1,510) continues bit for bit. */
+static void test_shift_confirm(void **unused)
+{
+    (void)unused;
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.shift_confirm, 1);
+    static const double steps[] = {4.0, 5.0, 6.0, 7.0, 8.0};
+    int earlier = 0, found = 0, found0 = 0, gained = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        for (uint64_t seed = 1; seed <= 6; seed++) {
+            int b1, h1, b0, h0, bs, hs, bs0, hs0;
+            int save = seed == 1 && steps[i] == 4.0 ? 1510 : -1;
+            int on = step_confirm_delay(1, steps[i], 0.0, seed, save, &b1, &h1);
+            int off = step_confirm_delay(0, steps[i], 0.0, seed, -1, &b0, &h0);
+            step_confirm_delay(1, steps[i], 30.0, seed, -1, &bs, &hs);
+            step_confirm_delay(0, steps[i], 30.0, seed, -1, &bs0, &hs0);
+            print_message("step %.0f seed %d: shift_confirm 1: delay %d, %d of 300 flagged (%d "
+                          "before; %d with the spike); 0: delay %d, %d flagged (%d before; %d)\n",
+                          steps[i], (int)seed, on, h1, b1, bs, off, h0, b0, bs0);
+            assert_int_equal(b1, b0);
+            assert_int_equal(bs, bs0);
+            if (off >= 0)
+                assert_true(on >= 0 && on <= off);
+            assert_true(h1 >= h0);
+            found += on >= 0;
+            found0 += off >= 0;
+            earlier += on >= 0 && (off < 0 || on < off);
+            gained += off >= 0 ? off - on : 0;
+        }
+    print_message("shift_confirm: %d steps found (%d without it), %d earlier, %d readings sooner "
+                  "where both found it\n",
+                  found, found0, earlier, gained);
+    assert_true(found > found0);
+    assert_true(earlier >= 2);
+}
+
+/* A format-25 save (no shift_confirm in its config) of test_shift_confirm's pump (seed 2, step
+ * 7), cut at 1,490 (just before the step), loads with shift_confirm 0 whatever the
+ * config's padding held, and continues bit for bit as the saved detector with 0; the same bytes
+ * claimed as format 26 are refused. */
+static void test_load_format25(void **unused)
+{
+    (void)unused;
+    enum { N = 1800, CUT = 1490, C = 6 };
+    float *x = make_step_drift(N, 1500, 7.0, 0.0, 2);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.shift_confirm = 0;
+    int opened = load_older_format(&cfg, x, N, CUT, C,
+                                   offsetof(struct detector_config, shift_confirm), 257, 25);
+    print_message("format 25 load: %d anomalies opened after the cut, as saved\n", opened);
+    assert_true(opened >= 1);
     free(x);
 }
 
@@ -4882,6 +4987,8 @@ int main(void)
         cmocka_unit_test(test_load_format23),
         cmocka_unit_test(test_onset_rate),
         cmocka_unit_test(test_load_format24),
+        cmocka_unit_test(test_shift_confirm),
+        cmocka_unit_test(test_load_format25),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

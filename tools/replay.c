@@ -121,6 +121,7 @@ static const struct field fields[] = {
     FI("warn_region", warn_region),
     FI("record_quiet", record_quiet),
     FI("onset_rate", onset_rate),
+    FI("shift_confirm", shift_confirm),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
