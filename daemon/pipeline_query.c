@@ -843,6 +843,17 @@ int64_t pipeline_silence(int64_t now_ms, int64_t seen_ms, int64_t start_ms,
     return ms;
 }
 
+/* A counter family by reason: every reason of names[1..n-1] listed, at 0 until counted
+ * (counts[0], an unknown reason, is not listed). */
+static void reason_counter(sbuf_t *out, const char *family, const char *help,
+                           const char *const *names, const atomic_uint_fast64_t *counts, int n)
+{
+    sbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", family, help, family);
+    for (int k = 1; k < n; k++)
+        sbuf_printf(out, "%s{reason=\"%s\"} %llu\n", family, names[k],
+                    (unsigned long long)atomic_load(&counts[k]));
+}
+
 static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
 {
     pthread_rwlock_rdlock(&p->devs_lock);
@@ -928,22 +939,17 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "# TYPE vigil_devices_by_state gauge\n");
     for (int s = 0; s < 4; s++)
         sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
-    sbuf_printf(out, "# HELP vigil_anomaly_episodes_ended_total Anomaly episodes ended since "
-                     "vigild started, by how: cleared (readings as expected again), accepted "
-                     "(the regime was learnt as normal: the fault may persist), released (the "
-                     "step went back), reset (the device's model started over).\n"
-                     "# TYPE vigil_anomaly_episodes_ended_total counter\n");
-    for (int k = 1; k < PIPE_END_N; k++)
-        sbuf_printf(out, "vigil_anomaly_episodes_ended_total{reason=\"%s\"} %llu\n", end_names[k],
-                    (unsigned long long)atomic_load(&p->ended[k]));
-    sbuf_printf(out, "# HELP vigil_anomaly_episodes_opened_total Anomaly episodes opened since "
-                     "vigild started, by what set them off: error (the prediction error), level "
-                     "(a channel's level far from its history), step (the step test), lasting "
-                     "(a warning that lasted).\n"
-                     "# TYPE vigil_anomaly_episodes_opened_total counter\n");
-    for (int k = 1; k < PIPE_OPEN_N; k++)
-        sbuf_printf(out, "vigil_anomaly_episodes_opened_total{reason=\"%s\"} %llu\n", open_names[k],
-                    (unsigned long long)atomic_load(&p->opened[k]));
+    reason_counter(out, "vigil_anomaly_episodes_ended_total",
+                   "Anomaly episodes ended since vigild started, by how: cleared (readings as "
+                   "expected again), accepted (the regime was learnt as normal: the fault may "
+                   "persist), released (the step went back), reset (the device's model started "
+                   "over).",
+                   end_names, p->ended, PIPE_END_N);
+    reason_counter(out, "vigil_anomaly_episodes_opened_total",
+                   "Anomaly episodes opened since vigild started, by what set them off: error "
+                   "(the prediction error), level (a channel's level far from its history), step "
+                   "(the step test), lasting (a warning that lasted).",
+                   open_names, p->opened, PIPE_OPEN_N);
     static const int after_s[PIPELINE_SILENT_N] = PIPELINE_SILENT_AFTER;
     sbuf_printf(out, "# HELP vigil_devices_silent Devices whose newest reading arrived more than "
                      "`after` seconds ago (with none since vigild started: started that long "
