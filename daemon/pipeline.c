@@ -307,6 +307,10 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
             cur->id = ++d->next_event_id;
             cur->start_ts = ts;
             cur->end_ts = -1;
+            /* The detector names what opened the episode on the reading that entered state
+             * anomaly; a detector restored in an episode whose event is gone names none. */
+            cur->opened_by = (int)r->opened_by;
+            atomic_fetch_add_explicit(&p->opened[cur->opened_by], 1, memory_order_relaxed);
         }
         /* The peak is the evidence: the likelihood, not the reported score, which the
          * onset filter caps at repeat_cap after an alarm-level reading (with confirm = 2

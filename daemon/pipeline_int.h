@@ -22,6 +22,9 @@ struct version {
 /* How an event ended: the detector's enum detector_end, and beyond it the daemon's own. */
 #define PIPE_END_RESET (DET_END_RELEASED + 1) /* the detector started over (channels changed) */
 #define PIPE_END_N     (PIPE_END_RESET + 1)
+/* What opened an event: the detector's enum detector_open (0: unknown, an event saved before
+ * events told it, or one the detector did not open on this run's reading). */
+#define PIPE_OPEN_N (DET_OPEN_LASTING + 1)
 
 struct event {
     uint64_t id;
@@ -29,6 +32,7 @@ struct event {
     float peak;
     float share[DETECTOR_MAX_CHANNELS]; /* accumulated score-weighted contributions */
     int ended_by;                       /* enum detector_end or PIPE_END_RESET; 0 while active */
+    int opened_by;                      /* enum detector_open; 0 unknown */
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed
@@ -299,7 +303,8 @@ struct pipeline {
     atomic_uint_fast64_t delay_hist[10]; /* PIPE_DELAY_BUCKETS, counted per reading vector */
     atomic_uint_fast64_t delay_us_total;
     atomic_uint_fast64_t list_token; /* numbers anomalies listings (see pipeline_anomalies) */
-    atomic_uint_fast64_t ended[PIPE_END_N]; /* events ended, by event.ended_by (0 unused) */
+    atomic_uint_fast64_t ended[PIPE_END_N];   /* events ended, by event.ended_by (0 unused) */
+    atomic_uint_fast64_t opened[PIPE_OPEN_N]; /* events opened, by event.opened_by (0 not listed) */
     atomic_int stopping; /* pipeline_destroy began: a first training waits for no backfill */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
@@ -320,6 +325,9 @@ struct pipeline {
  * malloc'd, NULL when out of memory. pooled > 0: the version came from a group's training on
  * that many pooled readings (metrics.pooled_rows). Caller holds d->mu. */
 char *pipeline__event_json(const struct dev *d, const struct event *e);
+/* The enum detector_open an event's JSON names in "opened_by" (an event's info_json as
+ * pipeline__event_json wrote it); 0 when it names none (saved before the field, or null). */
+int pipeline__event_opened_by(const char *info_json);
 char *pipeline__version_json(const struct detector_train_info *info, int64_t created_ms,
                              double seconds, int has_ckpt, size_t pooled);
 

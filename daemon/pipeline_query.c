@@ -16,6 +16,8 @@
 static const char *const state_names[] = {"learning", "normal", "warning", "anomaly"};
 /* event.ended_by's names (index 0: still active, null in the JSON). */
 static const char *const end_names[PIPE_END_N] = {NULL, "cleared", "accepted", "released", "reset"};
+/* event.opened_by's names (index 0: unknown, null in the JSON). */
+static const char *const open_names[PIPE_OPEN_N] = {NULL, "error", "level", "step", "lasting"};
 static const char *const kind_names[] = {"persistence", "linear", "lstm"};
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(7))
@@ -74,11 +76,26 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
         e->end_ts >= 0 ? jtime(e->end_ts) : json_null(), "active", e->end_ts < 0, "peak_score",
         jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
     int why = e->end_ts >= 0 && e->ended_by > 0 && e->ended_by < PIPE_END_N ? e->ended_by : 0;
-    if (v)
+    int how = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N ? e->opened_by : 0;
+    if (v) {
         json_object_set_new(v, "ended_by", why ? json_string(end_names[why]) : json_null());
+        json_object_set_new(v, "opened_by", how ? json_string(open_names[how]) : json_null());
+    }
     char *s = NULL;
     dump(v, &s);
     return s;
+}
+
+int pipeline__event_opened_by(const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    const char *name = json_string_value(json_object_get(j, "opened_by"));
+    int how = 0;
+    for (int k = 1; name && k < PIPE_OPEN_N && how == 0; k++)
+        if (strcmp(name, open_names[k]) == 0)
+            how = k;
+    json_decref(j);
+    return how;
 }
 
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
@@ -555,9 +572,11 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     }
     if (o == NULL)
         o = json_loads(info_json, 0, NULL);
-    /* Saved before events told how they ended: unknown, as an active one's. */
+    /* Saved before events told how they ended or opened: unknown, as an active one's end. */
     if (o && json_object_get(o, "ended_by") == NULL)
         json_object_set_new(o, "ended_by", json_null());
+    if (o && json_object_get(o, "opened_by") == NULL)
+        json_object_set_new(o, "opened_by", json_null());
     if (o)
         json_array_append_new(c->arr, o);
     return 0;
@@ -824,6 +843,17 @@ int64_t pipeline_silence(int64_t now_ms, int64_t seen_ms, int64_t start_ms,
     return ms;
 }
 
+/* A counter family by reason: every reason of names[1..n-1] listed, at 0 until counted
+ * (counts[0], an unknown reason, is not listed). */
+static void reason_counter(sbuf_t *out, const char *family, const char *help,
+                           const char *const *names, const atomic_uint_fast64_t *counts, int n)
+{
+    sbuf_printf(out, "# HELP %s %s\n# TYPE %s counter\n", family, help, family);
+    for (int k = 1; k < n; k++)
+        sbuf_printf(out, "%s{reason=\"%s\"} %llu\n", family, names[k],
+                    (unsigned long long)atomic_load(&counts[k]));
+}
+
 static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
 {
     pthread_rwlock_rdlock(&p->devs_lock);
@@ -909,14 +939,17 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "# TYPE vigil_devices_by_state gauge\n");
     for (int s = 0; s < 4; s++)
         sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
-    sbuf_printf(out, "# HELP vigil_anomaly_episodes_ended_total Anomaly episodes ended since "
-                     "vigild started, by how: cleared (readings as expected again), accepted "
-                     "(the regime was learnt as normal: the fault may persist), released (the "
-                     "step went back), reset (the device's model started over).\n"
-                     "# TYPE vigil_anomaly_episodes_ended_total counter\n");
-    for (int k = 1; k < PIPE_END_N; k++)
-        sbuf_printf(out, "vigil_anomaly_episodes_ended_total{reason=\"%s\"} %llu\n", end_names[k],
-                    (unsigned long long)atomic_load(&p->ended[k]));
+    reason_counter(out, "vigil_anomaly_episodes_ended_total",
+                   "Anomaly episodes ended since vigild started, by how: cleared (readings as "
+                   "expected again), accepted (the regime was learnt as normal: the fault may "
+                   "persist), released (the step went back), reset (the device's model started "
+                   "over).",
+                   end_names, p->ended, PIPE_END_N);
+    reason_counter(out, "vigil_anomaly_episodes_opened_total",
+                   "Anomaly episodes opened since vigild started, by what set them off: error "
+                   "(the prediction error), level (a channel's level far from its history), step "
+                   "(the step test), lasting (a warning that lasted).",
+                   open_names, p->opened, PIPE_OPEN_N);
     static const int after_s[PIPELINE_SILENT_N] = PIPELINE_SILENT_AFTER;
     sbuf_printf(out, "# HELP vigil_devices_silent Devices whose newest reading arrived more than "
                      "`after` seconds ago (with none since vigild started: started that long "

@@ -426,14 +426,21 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
 {
     struct version_ctx *vc = arg;
     struct dev *d = vc->d;
-    if (end_ts >= 0 || d->nevents > 0)
+    if (end_ts >= 0)
         return 1;
-    struct event *e = pipeline__event_add(vc->p, d);
+    /* The saved detector's blob keeps no reason: what opened the event is in the store. */
+    struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
+    if (e && e->id == (uint64_t)id && e->end_ts < 0)
+        e->opened_by = pipeline__event_opened_by(info_json);
+    if (d->nevents > 0)
+        return 1;
+    e = pipeline__event_add(vc->p, d);
     if (e == NULL)
         return 1;
     e->id = (uint64_t)id;
     e->start_ts = start_ts;
     e->end_ts = -1;
+    e->opened_by = pipeline__event_opened_by(info_json);
     json_t *j = json_loads(info_json, 0, NULL);
     json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
     e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;

@@ -400,6 +400,20 @@ enum detector_end {
     DET_END_RELEASED, /* settle_release: the step that set it off went back (released is 1) */
 };
 
+/* What opened an anomaly episode (detector_result.opened_by), in the order the state machine
+ * judges it: a lasting warning, else the operating point's side when it opened alone (the
+ * error's likelihood below alarm_level; the channel reported is then the one it names), else
+ * the prediction error. */
+enum detector_open {
+    DET_OPEN_NONE = 0, /* no episode opened on this reading */
+    DET_OPEN_ERROR,    /* the prediction error's decision likelihood at alarm_level (the usual
+                          case; with it, any other likelihood at the level too) */
+    DET_OPEN_LEVEL,    /* op_point: a channel's level far from its own history since the
+                          training (or, season_opinion bit 2, from its seasonal profile) */
+    DET_OPEN_STEP,     /* shift_len: the step test (with shift_confirm, on one reading) */
+    DET_OPEN_LASTING,  /* warn_run: a warning that lasted warn_run readings */
+};
+
 /* What one reading produced. */
 struct detector_result {
     float score;     /* anomaly score in [0, 1]: the likelihood, capped after an onset */
@@ -421,9 +435,11 @@ struct detector_result {
                          repeat_cap after an alarm-level reading) */
     int released;     /* 1 on the reading whose episode settle_release ended (state normal:
                          the fault's step went back; the episode ends as any other does) */
-    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
-                                   regime outranks a release: the alarm had already stopped
-                                   before the step went back); DET_END_NONE elsewhere */
+    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
+                                     regime outranks a release: the alarm had already stopped
+                                     before the step went back); DET_END_NONE elsewhere */
+    enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
+                                     DET_OPEN_NONE elsewhere */
 };
 
 /* A reading without a timestamp (retrain_seconds then ignores it). */

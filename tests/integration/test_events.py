@@ -5,7 +5,9 @@ EndedBy: a device pushed into an anomaly by a burst of another regime, then give
 regime back. While active its event says "ended_by": null; once ended, GET /v1/anomalies and
 the device's events say how (cleared, accepted or released), vigil_anomaly_episodes_ended_total
 counts it under that reason (every reason listed at 0 from the start), and after a restart the
-closed event, read back from the database, still says how it ended. An episode still active
+closed event, read back from the database, still says how it ended. Every event also says what
+opened it ("opened_by": error, level, step or lasting), active or closed, across a restart (an
+active one too), and vigil_anomaly_episodes_opened_total counts it. An episode still active
 when the device's channel set changes ends by "reset". A lasting level shift ends "accepted"
 once the episode has lasted accept_after (500) readings, also when vigild restarts after the
 training that learnt the accepted regime and before the episode ends (the detector's saved
@@ -31,19 +33,27 @@ import vigiltest as vt  # noqa: E402
 
 T0 = 1_700_000_000_000  # DaemonPerTest.feed's first timestamp
 REASONS = ("cleared", "accepted", "released", "reset")
+OPENED = ("error", "level", "step", "lasting")
+
+
+def reason_counts(d, family, reasons):
+    """The counter family's values by reason (asserts every reason is listed)."""
+    text = d.metrics()
+    counts = {}
+    for r in reasons:
+        m = re.search(r'^%s\{reason="%s"\} (\S+)$' % (family, r), text, re.M)
+        if m is None:
+            raise AssertionError("no %s for reason %s" % (family, r))
+        counts[r] = float(m.group(1))
+    return counts
 
 
 def ended_counts(d):
-    """vigil_anomaly_episodes_ended_total by reason (asserts every reason is listed)."""
-    text = d.metrics()
-    counts = {}
-    for r in REASONS:
-        m = re.search(r'^vigil_anomaly_episodes_ended_total\{reason="%s"\} (\S+)$' % r, text,
-                      re.M)
-        if m is None:
-            raise AssertionError("no vigil_anomaly_episodes_ended_total for reason %s" % r)
-        counts[r] = float(m.group(1))
-    return counts
+    return reason_counts(d, "vigil_anomaly_episodes_ended_total", REASONS)
+
+
+def opened_counts(d):
+    return reason_counts(d, "vigil_anomaly_episodes_opened_total", OPENED)
 
 
 def z_shifted(n, start, rng, by=0.5):
@@ -76,6 +86,17 @@ class Events(tp.DaemonPerTest):
             self.assertEqual(counts[r], want, (r, counts))
         return counts
 
+    def assert_opened_counted(self, devs):
+        """vigil_anomaly_episodes_opened_total counts, by reason, the devs' events (all opened
+        since vigild started), each of which says a reason; returns the counts."""
+        counts = opened_counts(self.d)
+        evs = [e for dev in devs for e in self.events(dev)]
+        for e in evs:
+            self.assertIn(e["opened_by"], OPENED, e)
+        for r in OPENED:
+            self.assertEqual(counts[r], sum(1 for e in evs if e["opened_by"] == r), (r, counts))
+        return counts
+
 
 class EndedBy(Events):
 
@@ -101,6 +122,7 @@ class EndedBy(Events):
     def test_ended_event_says_how_across_a_restart(self):
         d, dev = self.d, "ev-1"
         self.assertEqual(ended_counts(d), {r: 0 for r in REASONS})
+        self.assertEqual(opened_counts(d), {r: 0 for r in OPENED})
         rng = random.Random(3)
         data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
         burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(4), amp=3.0)
@@ -108,6 +130,8 @@ class EndedBy(Events):
         self.assertTrue(active["active"], active)
         self.assertIn("ended_by", active)
         self.assertIsNone(active["ended_by"], active)
+        self.assertIn(active["opened_by"], OPENED, active)
+        self.assertEqual(self.assert_opened_counted([dev])[active["opened_by"]], 1)
 
         # Its own regime again, 100 readings at a time (at most 600), until the episode ends.
         k = 680
@@ -117,6 +141,7 @@ class EndedBy(Events):
             k += 100
         ended = self.closed(dev)
         self.assertEqual(ended[0]["id"], active["id"], ended)
+        self.assertEqual(ended[0]["opened_by"], active["opened_by"], ended)
         why = ended[0]["ended_by"]
         self.assertIn(why, ("cleared", "accepted", "released"), ended[0])
         fleet = [e for e in d.get_json("/v1/anomalies")["anomalies"] if e["device"] == dev]
@@ -130,6 +155,7 @@ class EndedBy(Events):
         d.start()
         self.assertEqual(self.events(dev), before)
         self.assertEqual(ended_counts(d), {r: 0 for r in REASONS})  # counters of this run
+        self.assertEqual(opened_counts(d), {r: 0 for r in OPENED})
 
     def test_channels_changed_ends_by_reset(self):
         """An episode still active when the device's channel set changes ends by "reset": the
@@ -160,9 +186,14 @@ class EndedBy(Events):
             self.feed(dev, z_shifted(k0 + 500 - 680, 680, rng), 680)
             tp.wait_idle(d, dev, 2)
             self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+            opened_by = self.events(dev)[0]["opened_by"]
+            self.assertIn(opened_by, OPENED)
             d.stop()  # SIGTERM: exit 0 asserted
             d.start()
             self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+            active = self.events(dev)
+            self.assertTrue(active[0]["active"], active)
+            self.assertEqual(active[0]["opened_by"], opened_by, active)  # from the store
             k = k0 + 500
         self.feed_while_anomaly(dev, k, lambda n, k: z_shifted(n, k, rng), k0 + 600)
         ended = self.closed(dev)
@@ -247,6 +278,7 @@ class Released(Events):
             self.assertEqual(fault[0]["ended_by"], "released", fault)
             self.assertTrue(1900 <= reading(fault[0]["end_ts"]) < 1950, fault)
         counts = self.assert_counted(devs)
+        self.assert_opened_counted(devs)
         self.assertEqual(counts["released"], 3, counts)
         self.assertEqual(counts["accepted"], 0, counts)
 
