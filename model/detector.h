@@ -376,6 +376,16 @@ struct detector_config {
                           score_level (since_red < 2 shift_len): an excursion of the error bends
                           the lines, and the test flickers with it. No state. 0: confirmed as
                           any opening (docs/detection.md, "Twenty-seventh round") */
+    /* Added in format 27 (formats 1-26 load with shift_winsor 0: as they ran). */
+    float shift_winsor; /* > 0 (with shift_len): a step estimate enters the step test's
+                           reference (since the training) pulled in to within this many of its
+                           deviations of its mean (Huber's winsorising), and the deviation is
+                           taken as the winsorised one over its value for Gaussian noise, so
+                           noise is judged as before. A slow step (a valve closing over tens of
+                           readings) sends its growing estimates into the reference before the
+                           test sees all of it, widening the deviation it is then judged
+                           against; pulled in, they cannot widen it much. No state. 0: every
+                           estimate enters as it is (docs/detection.md, "Twenty-eighth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -86,8 +86,10 @@
  * config's end and, only when it is set, quiet_n (i32) after warn_run's state; formats 1-23 load
  * with it 0, as they ran. Format 25 adds onset_rate at the config's end and, only when it is set,
  * ons_rate (f64) after quiet_n; formats 1-24 load with it 0, as they ran. Format 26 adds
- * shift_confirm at the config's end (no state); formats 1-25 load with it 0, as they ran. */
-#define DET_FORMAT 26u
+ * shift_confirm at the config's end (no state); formats 1-25 load with it 0, as they ran.
+ * Format 27 adds shift_winsor at the config's end (no state); formats 1-26 load with it 0, as
+ * they ran. */
+#define DET_FORMAT 27u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -172,6 +174,10 @@
 /* Format 24's config: up to onset_rate, the field format 25 added, with the tail padding. */
 #define CFG_V24_SIZE                                                                               \
     ((offsetof(struct detector_config, onset_rate) + _Alignof(struct detector_config) - 1) /       \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 26's config: up to shift_winsor, the field format 27 added, with the tail padding. */
+#define CFG_V26_SIZE                                                                               \
+    ((offsetof(struct detector_config, shift_winsor) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -491,6 +497,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 24 ? CFG_V23_SIZE
         : fmt < 25 ? CFG_V24_SIZE
         : fmt < 26 ? CFG_V25_SIZE
+        : fmt < 27 ? CFG_V26_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -546,6 +553,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.onset_rate = 0; /* format 24 and before: a record not weighed by the onsets' rate */
     if (fmt < 26)
         cfg.shift_confirm = 0; /* format 25 and before: a step's opening confirmed as any */
+    if (fmt < 27)
+        cfg.shift_winsor = 0.0f; /* format 26 and before: every step estimate entered as it was */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

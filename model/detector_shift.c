@@ -77,14 +77,36 @@
 /* settle_release: "back near its level" is within this share of the step's size of it. */
 #define SETTLE_NEAR 0.25
 
-/* The mean and deviation (floored at SHIFT_SD_FLOOR) of a step estimate over the n readings
- * of the reference, from its sums. */
-static double ref_sd(double sum, double sumsq, double n, double *mean_out)
+/* shift_winsor: the share of a standard Gaussian's variance that its winsorising at h keeps,
+ * E[min(z^2, h^2)] (1 when off). The winsorised variance over it estimates the noise's. */
+static double winsor_keep(double h)
 {
-    double mu = sum / n, var = sumsq / n - mu * mu;
+    if (!(h > 0.0))
+        return 1.0;
+    const double tail = erfc(h / M_SQRT2); /* P(|z| > h) */
+    return 1.0 - tail - 2.0 * h * exp(-0.5 * h * h) / sqrt(2.0 * M_PI) + h * h * tail;
+}
+
+/* The mean and deviation (floored at SHIFT_SD_FLOOR) of a step estimate over the n readings
+ * of the reference, from its sums; with shift_winsor, the winsorised variance over the share
+ * of a Gaussian's that winsorising keeps. */
+static double ref_sd(const detector_t *d, double sum, double sumsq, double n, double *mean_out)
+{
+    double mu = sum / n, var = (sumsq / n - mu * mu) / winsor_keep(d->cfg.shift_winsor);
     double sd = var > 0.0 ? sqrt(var) : 0.0;
     *mean_out = mu;
     return sd < SHIFT_SD_FLOOR ? SHIFT_SD_FLOOR : sd;
+}
+
+/* shift_winsor: estimate e as it enters the reference whose sums are sum and sumsq: within
+ * shift_winsor of its deviations of its mean (as it stands: before the estimate), once the
+ * reference is judged on (n >= W: before, it has no settled deviation to pull in by). */
+static double winsor(const detector_t *d, double e, double sum, double sumsq, int judged)
+{
+    if (!(d->cfg.shift_winsor > 0.0f) || !judged)
+        return e;
+    double mu, lim = d->cfg.shift_winsor * ref_sd(d, sum, sumsq, d->sh_n, &mu);
+    return e > mu + lim ? mu + lim : e < mu - lim ? mu - lim : e;
 }
 
 /* Channel c's step estimate as the test judges it, with its reference's mean and deviation
@@ -95,9 +117,9 @@ static double ref_sd(double sum, double sumsq, double n, double *mean_out)
 static double judged_step(const detector_t *d, const struct detector__shift *sh, int c, double *mu,
                           double *sd)
 {
-    *sd = ref_sd(d->sh_sum[c], d->sh_sumsq[c], d->sh_n, mu);
+    *sd = ref_sd(d, d->sh_sum[c], d->sh_sumsq[c], d->sh_n, mu);
     if (d->cfg.shift_plain) {
-        double pmu, psd = ref_sd(d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
+        double pmu, psd = ref_sd(d, d->sh_psum[c], d->sh_psumsq[c], d->sh_n, &pmu);
         if (psd < *sd) {
             *mu = pmu;
             *sd = psd;
@@ -433,17 +455,20 @@ void detector__shift_after(detector_t *d, const float *x, const struct detector_
     }
     if (!push || !sh->valid)
         return;
-    d->sh_n += 1.0;
+    const int q = shift_q(d), judged = q > 0 && d->sh_n >= 4.0 * q;
     for (int c = 0; c < d->C; c++) {
         if (!(d->lscale[c] > 0.0f))
             continue;
         double lv = ((double)x[c] - d->lmean[c]) / d->lscale[c];
-        d->sh_sum[c] += sh->step[c];
-        d->sh_sumsq[c] += sh->step[c] * sh->step[c];
-        d->sh_psum[c] += sh->pstep[c];
-        d->sh_psumsq[c] += sh->pstep[c] * sh->pstep[c];
+        const double e = winsor(d, sh->step[c], d->sh_sum[c], d->sh_sumsq[c], judged);
+        const double pe = winsor(d, sh->pstep[c], d->sh_psum[c], d->sh_psumsq[c], judged);
+        d->sh_sum[c] += e;
+        d->sh_sumsq[c] += e * e;
+        d->sh_psum[c] += pe;
+        d->sh_psumsq[c] += pe * pe;
         d->sh_lsum[c] += isfinite(lv) ? lv : 0.0;
     }
+    d->sh_n += 1.0;
 }
 
 void detector__shift_reset(detector_t *d)

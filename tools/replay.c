@@ -122,6 +122,7 @@ static const struct field fields[] = {
     FI("record_quiet", record_quiet),
     FI("onset_rate", onset_rate),
     FI("shift_confirm", shift_confirm),
+    FF("shift_winsor", shift_winsor),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
