@@ -386,6 +386,16 @@ struct detector_config {
                            test sees all of it, widening the deviation it is then judged
                            against; pulled in, they cannot widen it much. No state. 0: every
                            estimate enters as it is (docs/detection.md, "Twenty-eighth round") */
+    /* Added in format 28 (formats 1-27 load with range_quiet 0: as they ran). */
+    float range_quiet; /* [0, 1] (with onset_record and onset_quiet): the share of the quiet's
+                          credit (onset_quiet's q in an onset's rank) that an onset loses when
+                          no channel, in its short window (err_short readings), leaves the range
+                          of values it has shown since the detector began scoring: after a long
+                          quiet, a device that goes somewhere it has never been is news, one
+                          back in its own range after a quiet is less so. Only the reported
+                          score changes; the decision and the onset filter do not. 4 + 8 C
+                          bytes of state when set. 0: off (docs/detection.md, "Thirtieth
+                          round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

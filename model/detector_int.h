@@ -223,6 +223,12 @@ struct detector {
     /* season_accum (detector_opinion.c): readings since the training's reseed (o_age, -1: none
      * yet) and those whose accumulated departures entered the records' sums (o_an). */
     double o_age, o_an;
+
+    /* range_quiet (detector_score.c, range_note): each channel's range of the readings that
+     * left the short window since the detector began scoring, across trainings; vr_n of them
+     * (0: no range yet). Saved only when range_quiet is set (format 28). */
+    int vr_n;
+    float vr_lo[DETECTOR_MAX_CHANNELS], vr_hi[DETECTOR_MAX_CHANNELS];
 };
 
 /* detector.c */

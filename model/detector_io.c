@@ -88,8 +88,10 @@
  * ons_rate (f64) after quiet_n; formats 1-24 load with it 0, as they ran. Format 26 adds
  * shift_confirm at the config's end (no state); formats 1-25 load with it 0, as they ran.
  * Format 27 adds shift_winsor at the config's end (no state); formats 1-26 load with it 0, as
- * they ran. */
-#define DET_FORMAT 27u
+ * they ran. Format 28 adds range_quiet at the config's end and, only when it is set (> 0), the
+ * channels' range after ons_rate (vr_n i32; vr_lo, vr_hi f32 [C] each); formats 1-27 load with
+ * it 0, as they ran. */
+#define DET_FORMAT 28u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -178,6 +180,10 @@
 /* Format 26's config: up to shift_winsor, the field format 27 added, with the tail padding. */
 #define CFG_V26_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_winsor) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 27's config: up to range_quiet, the field format 28 added, with the tail padding. */
+#define CFG_V27_SIZE                                                                               \
+    ((offsetof(struct detector_config, range_quiet) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -363,6 +369,11 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, &d->quiet_n, sizeof d->quiet_n);
     if (d->cfg.onset_rate)
         put(w, &d->ons_rate, sizeof d->ons_rate);
+    if (d->cfg.range_quiet > 0.0f) {
+        put(w, &d->vr_n, sizeof d->vr_n);
+        put(w, d->vr_lo, sizeof(float) * C);
+        put(w, d->vr_hi, sizeof(float) * C);
+    }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -498,6 +509,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 25 ? CFG_V24_SIZE
         : fmt < 26 ? CFG_V25_SIZE
         : fmt < 27 ? CFG_V26_SIZE
+        : fmt < 28 ? CFG_V27_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -555,6 +567,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.shift_confirm = 0; /* format 25 and before: a step's opening confirmed as any */
     if (fmt < 27)
         cfg.shift_winsor = 0.0f; /* format 26 and before: every step estimate entered as it was */
+    if (fmt < 28)
+        cfg.range_quiet = 0.0f; /* format 27 and before: the quiet's credit wherever it went */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -719,6 +733,11 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, &d->quiet_n, sizeof d->quiet_n);
     if (cfg.onset_rate) /* format 25 and later */
         get(&r, &d->ons_rate, sizeof d->ons_rate);
+    if (cfg.range_quiet > 0.0f) { /* format 28 and later */
+        get(&r, &d->vr_n, sizeof d->vr_n);
+        get(&r, d->vr_lo, sizeof(float) * Cz);
+        get(&r, d->vr_hi, sizeof(float) * Cz);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -775,8 +794,12 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
          (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) || d->run_out < 0 ||
           d->run_out > d->run_n)) ||
         (cfg.record_quiet && (d->quiet_n < 0 || d->quiet_n > (1 << 30))) ||
-        (cfg.onset_rate && !(d->ons_rate >= 0.0 && d->ons_rate <= cfg.err_window + 1.0)))
+        (cfg.onset_rate && !(d->ons_rate >= 0.0 && d->ons_rate <= cfg.err_window + 1.0)) ||
+        (cfg.range_quiet > 0.0f && d->vr_n < 0))
         goto fail;
+    for (size_t c = 0; cfg.range_quiet > 0.0f && d->vr_n > 0 && c < Cz; c++)
+        if (!(d->vr_lo[c] <= d->vr_hi[c]) || !isfinite(d->vr_lo[c]) || !isfinite(d->vr_hi[c]))
+            goto fail;
     for (size_t c = 0; c < Cz; c++)
         if (d->version > 0 && !(d->err_scale[c] > 0.0f && isfinite(d->err_scale[c])))
             goto fail;

@@ -468,6 +468,55 @@ static double record_excess(const detector_t *d)
     return (double)mx - d->rec_max;
 }
 
+/* range_quiet: the readings of the short window other than x, the one being scored (not yet
+ * in the context ring), are the context ring's newest w (at most its capacity). */
+static int range_rows(const detector_t *d)
+{
+    int w = d->cfg.err_short - 1;
+    return w < d->ctx_cap ? w : d->ctx_cap;
+}
+
+/* The context ring's row k readings back from its newest (k = 0: the previous reading). */
+static const float *ctx_back(const detector_t *d, int k)
+{
+    return d->ctx + (size_t)((d->ctx_head - 1 - k + 2 * d->ctx_cap) % d->ctx_cap) * d->C;
+}
+
+/* range_quiet: 1 when a channel of the short window (x and the newest range_rows readings)
+ * lies outside the range it has shown since the detector began scoring, or when there is no
+ * range yet (no opinion). Exact comparisons: a counter one above its maximum has left it. */
+static int beyond_range(const detector_t *d, const float *x)
+{
+    if (d->vr_n == 0)
+        return 1;
+    const int w = range_rows(d), n = w < d->ctx_len ? w : d->ctx_len;
+    for (int k = -1; k < n; k++) {
+        const float *v = k < 0 ? x : ctx_back(d, k);
+        for (int c = 0; c < d->C; c++)
+            if (v[c] < d->vr_lo[c] || v[c] > d->vr_hi[c])
+                return 1;
+    }
+    return 0;
+}
+
+/* range_quiet: the reading that leaves the short window after this one (the oldest of its
+ * range_rows, or x itself with a short window of one) joins each channel's range. Each
+ * reading leaves exactly once, as the context ring moves on by one reading a scored one. */
+static void range_note(detector_t *d, const float *x)
+{
+    if (!(d->cfg.range_quiet > 0.0f))
+        return;
+    const int w = range_rows(d);
+    if (w > d->ctx_len)
+        return; /* the ring does not reach back yet to the reading that leaves */
+    const float *v = w == 0 ? x : ctx_back(d, w - 1);
+    for (int c = 0; c < d->C; c++) {
+        d->vr_lo[c] = d->vr_n == 0 || v[c] < d->vr_lo[c] ? v[c] : d->vr_lo[c];
+        d->vr_hi[c] = d->vr_n == 0 || v[c] > d->vr_hi[c] ? v[c] : d->vr_hi[c];
+    }
+    d->vr_n = d->vr_n < (1 << 30) ? d->vr_n + 1 : d->vr_n;
+}
+
 /* onset_record: the reported score of an onset (lik at or above red, not capped), ranked by
  * what a maintenance engineer asks first of a new excursion: has the device done this since its
  * training? g grows with the excess e of the short window's largest raw score over the largest
@@ -492,8 +541,12 @@ static double record_excess(const detector_t *d)
  * device that sets off onsets every few hundred readings looks quiet again soon after each;
  * its count does not. Among the records NAB's labels call false, the count is two to three
  * times the found windows' (medians 2.2-2.8 against 0.85-1.04, seeds 1-3), a wider split than
- * the gap's (measured: docs/detection.md, "Twenty-sixth round"). */
-static float onset_rank(const detector_t *d, float lik, float red)
+ * the gap's (measured: docs/detection.md, "Twenty-sixth round"). range_quiet takes that share
+ * of q's credit in p from an onset whose short window stays within the range every channel has
+ * shown since the detector began scoring (beyond_range): a long quiet makes an excursion news
+ * when it goes where the device has never been; most onsets NAB's labels call false return
+ * within it, most found windows leave it (measured: docs/detection.md, "Thirtieth round"). */
+static float onset_rank(const detector_t *d, const float *x, float lik, float red)
 {
     const double r = d->cfg.onset_record, k = d->cfg.onset_quiet;
     double e = record_excess(d);
@@ -505,6 +558,8 @@ static float onset_rank(const detector_t *d, float lik, float red)
         g *= q;
     if (d->cfg.onset_rate)
         g /= 1.0 + d->ons_rate;
+    if (d->cfg.range_quiet > 0.0f && !beyond_range(d, x))
+        q *= 1.0 - d->cfg.range_quiet; /* after g took it: this weighs the quiet's own credit */
     double p = (1.0 - k) * (l < 1.0 ? l : 1.0) + k * q;
     double s = red + (1.0 - red) * (r * g + (1.0 - r) * p);
     return (float)(s < 1.0 ? s : 1.0);
@@ -668,8 +723,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                       : lik;
     const int onset = cfg->onset_record > 0.0f && lik >= red && score == lik;
     if (onset)
-        score = onset_rank(d, lik, red);
+        score = onset_rank(d, x, lik, red);
     onset_rate_note(d, onset);
+    range_note(d, x);
     d->since_red = lik >= red ? 0 : d->since_red < (1 << 30) ? d->since_red + 1 : d->since_red;
     d->quiet_n = lik >= red ? 0 : d->quiet_n < (1 << 30) ? d->quiet_n + 1 : d->quiet_n;
     d->dred = dlik >= cfg->alarm_level;
