@@ -4,10 +4,10 @@
  * A saved detector is a blob: "VGPD", format 3, the channel names, the next event id and the
  * serving version, what the status reports (format 2: counters, the last reading's state,
  * score, model and values, the reading interval; format 3: what opened the active event), then
- * detector_save()'s bytes; when an LSTM
- * serves, detector_save_shared()'s, with the LSTM's checkpoint stored beside the blob
- * (store_detector_put), once for all the detectors that serve the same model (a group's
- * members), and restored once for all of them, the detectors sharing the model in memory too.
+ * detector_save()'s bytes; when an LSTM serves, detector_save_shared()'s, with the LSTM's
+ * checkpoint stored beside the blob (store_detector_put), once for all the detectors that serve
+ * the same model (a group's members), and restored once for all of them, the detectors sharing
+ * the model in memory too.
  * Format 1 blobs (without the status part) still load; their status starts again from the next
  * reading. Format 2 blobs load with the active event's opening reason unknown (as they ran),
  * unless the store still has the event. Saves go through the storage writer asynchronously;

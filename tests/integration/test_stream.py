@@ -609,7 +609,7 @@ class DemoStop(unittest.TestCase):
             self.assertEqual(len(done), 1, "no final report of vigil-sim\n" + d.log())
             lines, readings, acked, errors = map(int, done[0])
             self.assertEqual((errors, acked), (0, readings), d.log())
-            self.assertGreater(lines, 4 * 903)
+            self.assertGreaterEqual(lines, 4 * 903)  # stopped in the live phase
             # Everything the sim sent is stored: the pumps' points after a restart.
             d.extra_args = []
             d.start()
