@@ -11,6 +11,19 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+/* The feed has exited, or demo_stop's wait for it is over: tells the caller, once. */
+static void stop_over(demo_t *d)
+{
+    void (*cb)(void *) = d->stopped;
+    d->stopped = NULL;
+    if (d->waiting) {
+        d->waiting = 0;
+        uv_close((uv_handle_t *)&d->wait, NULL);
+    }
+    if (cb)
+        cb(d->stopped_arg);
+}
+
 static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
 {
     demo_t *d = p->data;
@@ -18,6 +31,15 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int sig)
         log_warn("demo: vigil-sim exited (status %lld, signal %d)", (long long)status, sig);
     d->running = 0;
     uv_close((uv_handle_t *)p, NULL);
+    stop_over(d);
+}
+
+static void on_wait_over(uv_timer_t *t)
+{
+    demo_t *d = t->data;
+    log_warn("demo: vigil-sim has not exited %d ms after SIGTERM; stopping without it",
+             DEMO_STOP_WAIT_MS);
+    stop_over(d);
 }
 
 int demo_mint_token(demo_t *d)
@@ -91,10 +113,26 @@ int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on)
     return 0;
 }
 
-void demo_stop(demo_t *d)
+void demo_stop(demo_t *d, void (*stopped)(void *arg), void *arg)
 {
-    if (d->running) {
-        d->stopping = 1;
-        uv_process_kill(&d->proc, SIGTERM);
+    if (!d->running || d->stopping) {
+        if (stopped)
+            stopped(arg);
+        return;
     }
+    d->stopping = 1;
+    d->stopped = stopped;
+    d->stopped_arg = arg;
+    uv_process_kill(&d->proc, SIGTERM);
+    if (uv_timer_init(d->proc.loop, &d->wait) == 0) {
+        d->waiting = 1;
+        d->wait.data = d;
+        uv_timer_start(&d->wait, on_wait_over, DEMO_STOP_WAIT_MS, 0);
+    }
+}
+
+void demo_kill(demo_t *d)
+{
+    if (d->running)
+        uv_process_kill(&d->proc, SIGKILL);
 }

@@ -8,7 +8,15 @@ typedef struct demo {
     uv_process_t proc;
     int running, stopping;
     char token[65]; /* with tokens configured: the feed's own write token, else empty */
+    /* demo_stop's wait for the feed to exit: its bound, and whom to tell when it is over. */
+    uv_timer_t wait;
+    int waiting; /* wait is initialized and not yet closed */
+    void (*stopped)(void *arg);
+    void *stopped_arg;
 } demo_t;
+
+/* How long demo_stop waits for the feed to exit before its caller stops without it. */
+#define DEMO_STOP_WAIT_MS 2000
 
 /* Fills d->token with a fresh random token (64 hex digits from getrandom) for the feed, so
  * --demo works with tokens configured; the caller adds it to the token set with the write role
@@ -21,7 +29,15 @@ int demo_mint_token(demo_t *d);
  * command line. Returns 0 or -1 (logged). */
 int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on);
 
-/* Asks the feed to stop (SIGTERM); its handle closes when it exits. */
-void demo_stop(demo_t *d);
+/* Asks the feed to stop (SIGTERM) and calls stopped(arg) once, when it has exited or after
+ * DEMO_STOP_WAIT_MS, whichever comes first (at once, from this call, when it is not running).
+ * The feed sends its last lines, ends its output and reads the stream's answers before it
+ * exits, so a caller that keeps serving the stream until stopped has stored and acknowledged
+ * every line it sent. Its handle closes when it exits. */
+void demo_stop(demo_t *d, void (*stopped)(void *arg), void *arg);
+
+/* Kills the feed (SIGKILL) if it is still running: for a feed that outlived demo_stop's wait
+ * and the stream's close, so the loop does not wait for it forever. */
+void demo_kill(demo_t *d);
 
 #endif

@@ -3,8 +3,10 @@
  * Threads: the main thread runs the libuv loop (signals, the stream socket, completions from
  * the writer). libmicrohttpd runs its own thread pool for HTTP; storage runs one writer thread
  * and serves reads on the calling threads. Shutdown order (SIGTERM or SIGINT): stop accepting
- * HTTP and stream connections, let running requests finish, flush what each stream connection
- * parsed, then close storage (which commits everything queued) and exit 0.
+ * HTTP connections and let running requests finish; with --demo, ask the feed to stop and keep
+ * serving the stream until it has exited (at most DEMO_STOP_WAIT_MS), so every line it sent is
+ * stored and acknowledged; then stop accepting stream connections, flush what each one parsed,
+ * close storage (which commits everything queued) and exit 0.
  *
  * Under systemd (Type=notify) the loop tells the service manager it is ready, pings the
  * watchdog and reports a status line (daemon/notify.c). SIGHUP reloads the configuration: the
@@ -234,10 +236,21 @@ static void on_stream_closed(void *arg)
     struct daemon *d = arg;
     d->stream = NULL;
     d->backend.stream = NULL;
+    demo_kill(&d->demo); /* still running only when it outlived demo_stop's wait */
     notify_stop(&d->notify);
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+/* Loop thread: the demo feed has exited (or will not in time): the stream stops. */
+static void close_stream(void *arg)
+{
+    struct daemon *d = arg;
+    if (d->stream)
+        stream_shutdown(d->stream, on_stream_closed, d);
+    else
+        on_stream_closed(d);
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -252,7 +265,6 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
     /* Flushing, waiting for training and saving every detector can outlast TimeoutStopSec=. */
     notify_extend_start(&d->notify, "stopping: flushing accepted readings, saving detectors");
-    demo_stop(&d->demo);
     if (d->stream)
         stream_set_api(d->stream, NULL);
     /* Running handlers finish (their writes commit) and the listening socket closes. The API is
@@ -261,10 +273,10 @@ static void on_stop_signal(uv_signal_t *h, int signum)
      * the listen socket and aborted vigild with "Failed to remove listen FD from epoll set".) */
     api_stop(d->api);
     d->api = NULL;
-    if (d->stream)
-        stream_shutdown(d->stream, on_stream_closed, d);
-    else
-        on_stream_closed(d);
+    /* The demo feed (Ctrl-C reaches it too) sends its last lines, ends its output and reads
+     * their answers before it exits: the stream keeps serving until then, or the lines it sent
+     * as we stopped would be left unread and unacknowledged. */
+    demo_stop(&d->demo, close_stream, d);
 }
 
 /* Names of changed settings, split by whether the reload applies them. */

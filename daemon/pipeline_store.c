@@ -1,15 +1,17 @@
 /* daemon/pipeline_store.c: the pipeline's persistence: saving detectors, and bringing devices
  * back after a restart (pipeline_restore), so no device re-enters learning.
  *
- * A saved detector is a blob: "VGPD", format 2, the channel names, the next event id and the
+ * A saved detector is a blob: "VGPD", format 3, the channel names, the next event id and the
  * serving version, what the status reports (format 2: counters, the last reading's state,
- * score, model and values, the reading interval), then detector_save()'s bytes; when an LSTM
- * serves, detector_save_shared()'s, with the LSTM's checkpoint stored beside the blob
- * (store_detector_put), once for all the detectors that serve the same model (a group's
- * members), and restored once for all of them, the detectors sharing the model in memory too.
+ * score, model and values, the reading interval; format 3: what opened the active event), then
+ * detector_save()'s bytes; when an LSTM serves, detector_save_shared()'s, with the LSTM's
+ * checkpoint stored beside the blob (store_detector_put), once for all the detectors that serve
+ * the same model (a group's members), and restored once for all of them, the detectors sharing
+ * the model in memory too.
  * Format 1 blobs (without the status part) still load; their status starts again from the next
- * reading. Saves go through the storage writer asynchronously; restore runs once on the main thread
- * before readings flow. */
+ * reading. Format 2 blobs load with the active event's opening reason unknown (as they ran),
+ * unless the store still has the event. Saves go through the storage writer asynchronously;
+ * restore runs once on the main thread before readings flow. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -21,10 +23,13 @@
 #include <string.h>
 
 #define BLOB_MAGIC  "VGPD"
-#define BLOB_FORMAT 2u
+#define BLOB_FORMAT 3u
 
 /* The status part of format 2: fixed fields, then contrib[nch], last_x[nch] and the active
- * anomaly event's accumulated channel shares ev_share[nch] (floats; ev_id 0: none active). */
+ * anomaly event's accumulated channel shares ev_share[nch] (floats; ev_id 0: none active).
+ * Format 3 appends the active event's opened_by (uint32, enum detector_open): the detector
+ * names it only on the reading that enters state anomaly, so an episode restored without its
+ * stored event (a write the busy store dropped) would otherwise lose it. */
 struct blob_status {
     uint64_t scored, skipped_old;
     int64_t since_ts;
@@ -72,7 +77,7 @@ int pipeline__save(pipeline_t *p, struct dev *d)
         rc = ERR_NOMEM;
     size_t dsize = ckpt ? detector_save_shared_size(d->det) : detector_save_size(d->det);
     size_t stsize = sizeof(struct blob_status) + 3 * (size_t)d->nch * sizeof(float);
-    size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + dsize;
+    size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + 4 + dsize;
     uint8_t *blob = rc == 0 ? malloc(cap) : NULL, *w = blob;
     if (blob == NULL) {
         free(ckpt);
@@ -125,6 +130,7 @@ int pipeline__save(pipeline_t *p, struct dev *d)
     else
         memset(w, 0, (size_t)d->nch * sizeof(float));
     w += (size_t)d->nch * sizeof(float);
+    put32(&w, ev ? (uint32_t)ev->opened_by : 0);
     size_t dlen = 0;
     rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
               : detector_save(d->det, w, dsize, &dlen);
@@ -241,7 +247,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     memcpy(&fmt, r + 4, 4);
     memcpy(&nch, r + 8, 4);
     r += 12;
-    if ((fmt != 1 && fmt != BLOB_FORMAT) || nch < 1 || nch > DETECTOR_MAX_CHANNELS)
+    if (fmt < 1 || fmt > BLOB_FORMAT || nch < 1 || nch > DETECTOR_MAX_CHANNELS)
         return ERR_CORRUPT;
     char *names[DETECTOR_MAX_CHANNELS] = {0};
     int rc = ERR_CORRUPT;
@@ -269,6 +275,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     struct blob_status bs;
     float contrib[DETECTOR_MAX_CHANNELS], last_x[DETECTOR_MAX_CHANNELS];
     float ev_share[DETECTOR_MAX_CHANNELS];
+    uint32_t ev_opened_by = 0;
     memset(&bs, 0, sizeof bs);
     if (fmt >= 2) {
         size_t vec = (size_t)nch * sizeof(float);
@@ -280,6 +287,14 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         memcpy(ev_share, r + sizeof bs + 2 * vec, vec);
         r += sizeof bs + 3 * vec;
         if (bs.state > DET_ANOMALY || bs.kind > DET_KIND_LSTM || bs.top_channel >= (int32_t)nch)
+            goto fail;
+    }
+    if (fmt >= 3) {
+        if (end - r < 4)
+            goto fail;
+        memcpy(&ev_opened_by, r, 4);
+        r += 4;
+        if (ev_opened_by >= PIPE_OPEN_N)
             goto fail;
     }
     detector_t *det;
@@ -336,6 +351,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
             e->start_ts = bs.ev_start_ts;
             e->end_ts = -1;
             e->peak = bs.ev_peak;
+            e->opened_by = (int)ev_opened_by;
             memcpy(e->share, ev_share, nch * sizeof(float));
         }
     }
@@ -428,10 +444,12 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     struct dev *d = vc->d;
     if (end_ts >= 0)
         return 1;
-    /* The saved detector's blob keeps no reason: what opened the event is in the store. */
+    /* The stored event names what opened it; a format 2 blob does not (format 3 keeps it for
+     * an event the store lost), and an event stored by an older vigild names nothing. */
     struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
-    if (e && e->id == (uint64_t)id && e->end_ts < 0)
-        e->opened_by = pipeline__event_opened_by(info_json);
+    int how = pipeline__event_opened_by(info_json);
+    if (e && e->id == (uint64_t)id && e->end_ts < 0 && how)
+        e->opened_by = how;
     if (d->nevents > 0)
         return 1;
     e = pipeline__event_add(vc->p, d);
@@ -440,7 +458,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     e->id = (uint64_t)id;
     e->start_ts = start_ts;
     e->end_ts = -1;
-    e->opened_by = pipeline__event_opened_by(info_json);
+    e->opened_by = how;
     json_t *j = json_loads(info_json, 0, NULL);
     json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
     e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;

@@ -24,6 +24,7 @@ import math
 import os
 import random
 import re
+import subprocess
 import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -156,6 +157,29 @@ class EndedBy(Events):
         self.assertEqual(self.events(dev), before)
         self.assertEqual(ended_counts(d), {r: 0 for r in REASONS})  # counters of this run
         self.assertEqual(opened_counts(d), {r: 0 for r in OPENED})
+
+    def test_opened_by_kept_without_its_stored_event(self):
+        """An episode active at a stop whose stored event is gone (a write the busy store
+        dropped; deleted here with sqlite3 while vigild is down) continues after the restart
+        with what opened it: the saved detector keeps it (blob format 3). Before, the restored
+        event said null, and so did its row once the episode ended."""
+        d, dev = self.d, "ev-5"
+        rng = random.Random(3)
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
+        burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(4), amp=3.0)
+        active = self.open_episode(dev, data, burst)
+        self.assertIn(active["opened_by"], OPENED, active)
+        d.stop()  # SIGTERM: exit 0 asserted; the detector is saved with its active episode
+        subprocess.run(["sqlite3", d.db_path, "DELETE FROM events WHERE device_id = "
+                        "(SELECT id FROM devices WHERE name = '%s');" % dev], check=True)
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        # Its own regime again until the episode ends: the closed event is read from the store.
+        self.feed_while_anomaly(dev, 680, lambda n, k: tp.rotation(n, k, tp.OMEGA_A, 0.01, rng),
+                                680 + 600)
+        ended = self.closed(dev)
+        self.assertEqual([(e["id"], e["opened_by"]) for e in ended],
+                         [(active["id"], active["opened_by"])], ended)
 
     def test_channels_changed_ends_by_reset(self):
         """An episode still active when the device's channel set changes ends by "reset": the

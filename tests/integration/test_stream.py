@@ -2,15 +2,18 @@
 """vigild integration: the line-protocol stream socket with a raw TCP client: acknowledgements
 ("ok N"), per-line errors ("error N reason") that keep the connection usable, a bounded
 concurrent burst, end of input without a final newline; everything read back over HTTP; at
-SIGTERM, every line read is stored and acknowledged before the connection closes (StreamStop)."""
+SIGTERM, every line read is stored and acknowledged before the connection closes (StreamStop);
+--demo's feed stops first, every line it sent stored and acknowledged (DemoStop)."""
 
 import os
+import re
 import select
 import signal
 import socket
 import sys
 import threading
 import time
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -568,6 +571,93 @@ class StreamStop(tp.DaemonPerTest):
         self.stopped()
         self.t_exit = time.monotonic()
         self.check("stop-b", answers, data[:sent], True)
+
+
+class DemoStop(unittest.TestCase):
+    """vigild --demo stopped as a user stops it: Ctrl-C (SIGINT to the foreground process
+    group: vigild and vigil-sim both get it) or a signal to vigild alone. The feed stops
+    sending, and everything it sent is stored and acknowledged before vigild closes the stream:
+    the sim's own final report says 0 unacknowledged readings, and after a restart the four
+    pumps hold exactly the lines it says it sent. The stop comes in the live phase (after the
+    900 s of backfill per pump), where the sim sends a step a second; before the fix vigild
+    closed the stream right after telling the sim to stop, and a signal to vigild alone left
+    the sim's last step (4 lines, errors=24) unread every time."""
+
+    PUMPS = ["pump-%d" % i for i in range(1, 5)]
+    DONE = re.compile(r"vigil-sim: done mode=stream lines_sent=(\d+) readings_sent=(\d+) "
+                      r"readings_acked=(\d+) errors=(\d+) ")
+
+    def run_demo(self, stop):
+        # Its own process group, so a signal to the group reaches vigild and its feed only.
+        d = vt.Vigild(extra_args=["--demo"], preexec_fn=os.setpgrp)
+        d.start()
+        try:
+            # Live: every pump past its backfill by a few steps.
+            deadline = time.monotonic() + 60
+            while min(self.points(d, p) for p in self.PUMPS) < 903:
+                self.assertLess(time.monotonic(), deadline, "the demo feed is not live\n" + d.log())
+                time.sleep(0.2)
+            stop(d.proc)
+            t_stop = time.monotonic()
+            rc = d.proc.wait(30)
+            took = time.monotonic() - t_stop
+            d.proc = None
+            vt._live.remove(d)
+            self.assertEqual(rc, 0, d.log())
+            d.check_sanitizers()
+            done = self.DONE.findall(d.log())
+            self.assertEqual(len(done), 1, "no final report of vigil-sim\n" + d.log())
+            lines, readings, acked, errors = map(int, done[0])
+            self.assertEqual((errors, acked), (0, readings), d.log())
+            self.assertGreaterEqual(lines, 4 * 903)  # stopped in the live phase
+            # Everything the sim sent is stored: the pumps' points after a restart.
+            d.extra_args = []
+            d.start()
+            stored = sum(d.device(p)["points"] for p in self.PUMPS)
+            d.stop()
+            self.assertEqual(stored, lines)
+            sys.stderr.write("[%s: %d lines sent, all acknowledged and stored; vigild exited %.2f "
+                             "s after the signal]\n" % (self.id().split(".")[-1], lines, took))
+        finally:
+            d.cleanup()
+
+    @staticmethod
+    def points(d, dev):
+        """The device's stored points; 0 before its first."""
+        st, _, body = d.get("/v1/devices/" + dev)
+        return vt.loads(body)["points"] if st == 200 else 0
+
+    def test_ctrl_c_to_the_group(self):
+        self.run_demo(lambda proc: os.killpg(proc.pid, signal.SIGINT))
+
+    def test_sigint_to_vigild_alone(self):
+        self.run_demo(lambda proc: proc.send_signal(signal.SIGINT))
+
+    def test_sigterm_to_vigild_alone(self):
+        self.run_demo(lambda proc: proc.send_signal(signal.SIGTERM))
+
+    def test_feed_that_does_not_exit(self):
+        """A feed that does not stop (SIGSTOPped here) holds the stop no longer than the wait's
+        bound (2 s) and the stream's linger (at most 2 s more): vigild goes on stopping,
+        kills it and exits 0."""
+        d = vt.Vigild(extra_args=["--demo"])
+        d.start()
+        try:
+            deadline = time.monotonic() + 60
+            while self.points(d, "pump-1") == 0:
+                self.assertLess(time.monotonic(), deadline, "no readings from the feed")
+                time.sleep(0.2)
+            with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
+                sim = int(f.read().split()[0])
+            os.kill(sim, signal.SIGSTOP)
+            t_stop = time.monotonic()
+            d.stop(timeout=30)
+            took = time.monotonic() - t_stop
+            self.assertIn("vigil-sim has not exited 2000 ms after SIGTERM", d.log())
+            self.assertLess(took, 10, d.log())
+            sys.stderr.write("[a stopped feed: vigild exited %.2f s after SIGTERM]\n" % took)
+        finally:
+            d.cleanup()
 
 
 if __name__ == "__main__":
