@@ -386,6 +386,19 @@ struct detector_config {
                            test sees all of it, widening the deviation it is then judged
                            against; pulled in, they cannot widen it much. No state. 0: every
                            estimate enters as it is (docs/detection.md, "Twenty-eighth round") */
+    /* Added in format 28 (formats 1-27 load with offset_release 0: as they ran). */
+    int offset_release; /* > 0: readings after which an episode whose error has become a
+                           steady offset is no longer held by the error, on a device whose
+                           levels neither the operating point nor the step test judges (fewer
+                           than two channels with a level). Steady: the standard deviation of
+                           the short window's error norms at most 2 error scales, as noise
+                           around a constant offset is. If nothing else holds the episode it
+                           ends as released and a training is asked for, as an accepted
+                           regime's is: the device settled at a new level, which the event's
+                           onset has reported. On a device with two or more such channels a
+                           steady error is a changed relation between channels (a valve stuck
+                           part-closed), held as before. No state. 0: off (docs/detection.md,
+                           "Thirty-first round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

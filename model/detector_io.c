@@ -88,8 +88,9 @@
  * ons_rate (f64) after quiet_n; formats 1-24 load with it 0, as they ran. Format 26 adds
  * shift_confirm at the config's end (no state); formats 1-25 load with it 0, as they ran.
  * Format 27 adds shift_winsor at the config's end (no state); formats 1-26 load with it 0, as
- * they ran. */
-#define DET_FORMAT 27u
+ * they ran. Format 28 adds offset_release at the config's end (no state); formats 1-27 load
+ * with it 0, as they ran. */
+#define DET_FORMAT 28u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -178,6 +179,10 @@
 /* Format 26's config: up to shift_winsor, the field format 27 added, with the tail padding. */
 #define CFG_V26_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_winsor) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 27's config: up to offset_release, the field format 28 added, with the tail padding. */
+#define CFG_V27_SIZE                                                                               \
+    ((offsetof(struct detector_config, offset_release) + _Alignof(struct detector_config) - 1) /   \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -498,6 +503,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 25 ? CFG_V24_SIZE
         : fmt < 26 ? CFG_V25_SIZE
         : fmt < 27 ? CFG_V26_SIZE
+        : fmt < 28 ? CFG_V27_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -555,6 +561,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.shift_confirm = 0; /* format 25 and before: a step's opening confirmed as any */
     if (fmt < 27)
         cfg.shift_winsor = 0.0f; /* format 26 and before: every step estimate entered as it was */
+    if (fmt < 28)
+        cfg.offset_release = 0; /* format 27 and before: the error holds a steady offset */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

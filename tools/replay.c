@@ -123,6 +123,7 @@ static const struct field fields[] = {
     FI("onset_rate", onset_rate),
     FI("shift_confirm", shift_confirm),
     FF("shift_winsor", shift_winsor),
+    FI("offset_release", offset_release),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
