@@ -420,7 +420,8 @@ enum detector_end {
     DET_END_CLEARED,  /* the readings came back to what the model expects */
     DET_END_ACCEPTED, /* the episode had lasted accept_after readings: its regime was accepted
                          (learnt as normal) before it ended, so the fault may still be there */
-    DET_END_RELEASED, /* settle_release: the step that set it off went back (released is 1) */
+    DET_END_RELEASED, /* settle_release: the step that set it off went back; offset_release:
+                         the error settled at a steady offset (released is 1 either way) */
 };
 
 /* What opened an anomaly episode (detector_result.opened_by), in the order the state machine
@@ -456,8 +457,9 @@ struct detector_result {
     float likelihood; /* the unfiltered likelihood the state machine follows (the decision
                          likelihood, tail_plain; with tail_plain 1 score is this, capped at
                          repeat_cap after an alarm-level reading) */
-    int released;     /* 1 on the reading whose episode settle_release ended (state normal:
-                         the fault's step went back; the episode ends as any other does) */
+    int released;     /* 1 on the reading whose episode settle_release or offset_release
+                         ended (state normal: the fault's step went back, or the device settled
+                         at a new level; a training is asked for) */
     enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
                                      regime outranks a release: the alarm had already stopped
                                      before the step went back); DET_END_NONE elsewhere */

@@ -529,8 +529,12 @@ static void onset_rate_note(detector_t *d, int onset)
  * standard deviation there is the noise's, about 1 error scale however large the offset, while
  * an excursion that still moves (a burst, a wandering fault) spreads it far wider. OFFSET_SD
  * leaves room for an estimate from err_short readings and a new level somewhat noisier than
- * the old (measured: docs/detection.md, "Thirty-first round"). */
-#define OFFSET_SD 2.0
+ * the old. The norms must also stay OFFSET_APART of their deviations away from 0: errors
+ * around no offset (noise that a tight reference still finds high) have norms whose mean is
+ * about 1.3 of their deviations (a half-normal's), an offset's many (measured:
+ * docs/detection.md, "Thirty-first round"). */
+#define OFFSET_SD    2.0
+#define OFFSET_APART 3.0
 static int error_is_offset(const detector_t *d)
 {
     const int n = d->short_len;
@@ -546,7 +550,8 @@ static int error_is_offset(const detector_t *d)
     m /= n;
     for (int k = 0; k < n; k++)
         v += (a[k] - m) * (a[k] - m);
-    return n > 1 && v / (n - 1) <= OFFSET_SD * OFFSET_SD;
+    const double sd = n > 1 ? sqrt(v / (n - 1)) : INFINITY;
+    return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
 }
 
 /* 1 when the operating point or the step test judges this device's levels: two or more
@@ -723,10 +728,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = likelihood_score(d, recent_median(d, k), cfg->tail_plain);
     }
-    /* offset_release: the error's own hold lets go of a steady offset (error_is_offset); the
-     * operating point's and the step's holds below are untouched, so on a device with two or
-     * more modelled channels a level that moved and stays is held by them. */
-    int offset = st == DET_ANOMALY && !level_tests_judge(d) && error_is_offset(d);
+    /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
+     * offset (error_is_offset); the operating point's and the step's holds below are
+     * untouched, and on a device whose levels they judge the error keeps its hold. */
+    int offset = st == DET_ANOMALY && hold >= cfg->clear_level && !level_tests_judge(d) &&
+                 error_is_offset(d);
     if (offset)
         hold = 0.0f;
     if (st == DET_ANOMALY && (cfg->hold_median || offset) && olik > hold)
