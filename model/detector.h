@@ -396,6 +396,19 @@ struct detector_config {
                           score changes; the decision and the onset filter do not. 4 + 8 C
                           bytes of state when set. 0: off (docs/detection.md, "Thirtieth
                           round") */
+    /* Added in format 29 (formats 1-28 load with offset_release 0: as they ran). */
+    int offset_release; /* > 0: readings after which an episode whose error has become a
+                           steady offset is no longer held by the error, on a device whose
+                           levels neither the operating point nor the step test judges (fewer
+                           than two channels with a level). Steady: the standard deviation of
+                           the short window's error norms at most 2 error scales, as noise
+                           around a constant offset is. If nothing else holds the episode it
+                           ends as released and a training is asked for, as an accepted
+                           regime's is: the device settled at a new level, which the event's
+                           onset has reported. On a device with two or more such channels a
+                           steady error is a changed relation between channels (a valve stuck
+                           part-closed), held as before. No state. 0: off (docs/detection.md,
+                           "Thirty-first round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -417,7 +430,8 @@ enum detector_end {
     DET_END_CLEARED,  /* the readings came back to what the model expects */
     DET_END_ACCEPTED, /* the episode had lasted accept_after readings: its regime was accepted
                          (learnt as normal) before it ended, so the fault may still be there */
-    DET_END_RELEASED, /* settle_release: the step that set it off went back (released is 1) */
+    DET_END_RELEASED, /* settle_release: the step that set it off went back; offset_release:
+                         the error settled at a steady offset (released is 1 either way) */
 };
 
 /* What opened an anomaly episode (detector_result.opened_by), in the order the state machine
@@ -453,8 +467,9 @@ struct detector_result {
     float likelihood; /* the unfiltered likelihood the state machine follows (the decision
                          likelihood, tail_plain; with tail_plain 1 score is this, capped at
                          repeat_cap after an alarm-level reading) */
-    int released;     /* 1 on the reading whose episode settle_release ended (state normal:
-                         the fault's step went back; the episode ends as any other does) */
+    int released;     /* 1 on the reading whose episode settle_release or offset_release
+                         ended (state normal: the fault's step went back, or the device settled
+                         at a new level; a training is asked for) */
     enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
                                      regime outranks a release: the alarm had already stopped
                                      before the step went back); DET_END_NONE elsewhere */

@@ -90,8 +90,9 @@
  * Format 27 adds shift_winsor at the config's end (no state); formats 1-26 load with it 0, as
  * they ran. Format 28 adds range_quiet at the config's end and, only when it is set (> 0), the
  * channels' range after ons_rate (vr_n i32; vr_lo, vr_hi f32 [C] each); formats 1-27 load with
- * it 0, as they ran. */
-#define DET_FORMAT 28u
+ * it 0, as they ran. Format 29 adds offset_release at the config's end (no state);
+ * formats 1-28 load with it 0, as they ran. */
+#define DET_FORMAT 29u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -184,6 +185,10 @@
 /* Format 27's config: up to range_quiet, the field format 28 added, with the tail padding. */
 #define CFG_V27_SIZE                                                                               \
     ((offsetof(struct detector_config, range_quiet) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 28's config: up to offset_release, the field format 29 added, with the tail padding. */
+#define CFG_V28_SIZE                                                                               \
+    ((offsetof(struct detector_config, offset_release) + _Alignof(struct detector_config) - 1) /   \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -510,6 +515,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 26 ? CFG_V25_SIZE
         : fmt < 27 ? CFG_V26_SIZE
         : fmt < 28 ? CFG_V27_SIZE
+        : fmt < 29 ? CFG_V28_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -569,6 +575,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.shift_winsor = 0.0f; /* format 26 and before: every step estimate entered as it was */
     if (fmt < 28)
         cfg.range_quiet = 0.0f; /* format 27 and before: the quiet's credit wherever it went */
+    if (fmt < 29)
+        cfg.offset_release = 0; /* format 28 and before: the error holds a steady offset */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

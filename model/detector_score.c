@@ -576,6 +576,49 @@ static void onset_rate_note(detector_t *d, int onset)
     d->ons_rate = n < 1e-30 ? 0.0 : n;
 }
 
+/* offset_release: 1 when the error that holds an episode has become a steady offset, once
+ * the episode has lasted offset_release readings: the device settled at a new level that the
+ * serving predictor, which reverts to its training level, keeps missing by about the same
+ * amount. The short window is judged on the norm of each reading's scaled error, sqrt(e^raw -
+ * 1) (raw = log(1 + mean_c z_c^2)): an offset plus noise keeps it near the offset, so its
+ * standard deviation there is the noise's, about 1 error scale however large the offset, while
+ * an excursion that still moves (a burst, a wandering fault) spreads it far wider. OFFSET_SD
+ * leaves room for an estimate from err_short readings and a new level somewhat noisier than
+ * the old. The norms must also stay OFFSET_APART of their deviations away from 0: errors
+ * around no offset (noise that a tight reference still finds high) have norms whose mean is
+ * about 1.3 of their deviations (a half-normal's), an offset's many (measured:
+ * docs/detection.md, "Thirty-first round"). */
+#define OFFSET_SD    2.0
+#define OFFSET_APART 3.0
+static int error_is_offset(const detector_t *d)
+{
+    const int n = d->short_len;
+    if (d->cfg.offset_release <= 0 || d->in_anomaly + 1 < d->cfg.offset_release ||
+        d->in_anomaly + 1 < n)
+        return 0;
+    double a[DETECTOR_MAX_SHORT], m = 0.0, v = 0.0;
+    for (int k = 0; k < n; k++) {
+        double r = d->shortbuf[k];
+        a[k] = sqrt(expm1(r > 0.0 ? r : 0.0));
+        m += a[k];
+    }
+    m /= n;
+    for (int k = 0; k < n; k++)
+        v += (a[k] - m) * (a[k] - m);
+    const double sd = n > 1 ? sqrt(v / (n - 1)) : INFINITY;
+    return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
+}
+
+/* 1 when the operating point or the step test judges this device's levels: two or more
+ * channels with a level (op_tail_score, detector__shift_eval), and either test on. */
+static int level_tests_judge(const detector_t *d)
+{
+    int k = 0;
+    for (int c = 0; c < d->C; c++)
+        k += d->lscale[c] > 0.0f;
+    return k >= 2 && (d->cfg.op_point || d->cfg.shift_len > 0);
+}
+
 /* score_tails: the error's likelihood for the reported score on the second opinions' scale.
  * The score is the larger of the error's likelihood and the second opinions' (season_opinion
  * bit 1); each opinion's tail is already multiplied by 2 for the two likelihoods the state
@@ -740,9 +783,16 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = likelihood_score(d, recent_median(d, k), cfg->tail_plain);
-        if (olik > hold)
-            hold = olik;
     }
+    /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
+     * offset (error_is_offset); the operating point's and the step's holds below are
+     * untouched, and on a device whose levels they judge the error keeps its hold. */
+    int offset = st == DET_ANOMALY && hold >= cfg->clear_level && !level_tests_judge(d) &&
+                 error_is_offset(d);
+    if (offset)
+        hold = 0.0f;
+    if (st == DET_ANOMALY && (cfg->hold_median || offset) && olik > hold)
+        hold = olik;
     int rel_ch1 = 0, settled = 0;
     if (st == DET_ANOMALY && d->sh_ch1 > 0) {
         float sh_hold = detector__shift_hold(d, x, &sh); /* the step it found persists */
@@ -843,7 +893,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     }
     if (cfg->burst_memory)
         detector__burst_note(d, st, mavg);
-    res->released = settled && st == DET_NORMAL;
+    res->released = (settled || offset) && st == DET_NORMAL;
     if (res->released) {
         /* The state the device settled into is learnt, as an accepted regime is (a training
          * is asked for); until that training applies, the error's short mean no higher than

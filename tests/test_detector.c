@@ -2493,7 +2493,8 @@ static float *make_shifts(int n, int stop, uint64_t seed)
  * defaults); returns the readings from the first missed edge (the first cycle start at or
  * after stop plus a quarter cycle) to the first flagged reading (-1: never), the anomalies
  * opened before stop in *before, the flagged readings from the missed edge on in *held (100
- * readings), and the last training's report in *info. With save_at > 0 a loaded copy saved
+ * readings), and the last training's report before stop in *info (a training that an
+ * offset_release asks for after it sees the cycle gone). With save_at > 0 a loaded copy saved
  * there runs beside it and must agree bit for bit. */
 static int season_delay(int bins, uint64_t seed, int save_at, int *before, int *held,
                         struct detector_train_info *info)
@@ -2518,7 +2519,8 @@ static int season_delay(int bins, uint64_t seed, int save_at, int *before, int *
             assert_same_result(&res, &re, 1);
         }
         if (res.want_train) {
-            train_on(d, x, t + 1, info);
+            struct detector_train_info late;
+            train_on(d, x, t + 1, t < stop ? info : &late);
             if (e) {
                 struct detector_train_info ie;
                 train_on(e, x, t + 1, &ie);
@@ -5079,6 +5081,145 @@ static void test_load_format27(void **unused)
     spells_load_older(2300, offsetof(struct detector_config, range_quiet), -1, 27);
 }
 
+/* ---- thirty-first round: a level that moved and stays (offset_release) --------------------- */
+
+#define OR_ONSET 1400 /* after the training at 1,200 */
+
+/* One channel, an AR(1) level (0.5, innovations 0.1), 2,000 readings; from OR_ONSET a lasting
+ * step of +`step` (the device settled at a new level: a one-step predictor that reverts to its
+ * training level misses every reading by about the same amount). */
+static float *make_new_level(uint64_t seed, double step)
+{
+    float *x = malloc(sizeof(float) * 2000);
+    assert_non_null(x);
+    double v = 0.0;
+    for (int t = 0; t < 2000; t++) {
+        v = 0.5 * v + 0.1 * gauss(&seed);
+        x[t] = (float)(v + (t >= OR_ONSET ? step : 0.0));
+    }
+    return x;
+}
+
+/* Runs x (one channel, 2,000 readings, freed) with offset_release `after`: *opened the first
+ * reading flagged from OR_ONSET on (-1: none), returns the length of that episode (to the end
+ * if it does not end); *why its ended_by, *asked whether the reading that ended it asked for a
+ * training, *again the episodes opened after it; asserts nothing opens before OR_ONSET. With
+ * save_at > 0 a loaded copy saved there runs beside it bit for bit. */
+static int new_level_run(float *x, int after, int save_at, int *opened, enum detector_end *why,
+                         int *asked, int *again)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.offset_release = after;
+    detector_t *d, *e = NULL;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    int ended = -1;
+    *opened = -1;
+    *why = DET_END_NONE;
+    *asked = *again = 0;
+    for (int t = 0; t < 2000; t++) {
+        step_twin(d, &e, save_at, x, t, 1, &res);
+        if (t < OR_ONSET && res.changed && res.is_anomaly)
+            fail_msg("an episode opens at %d, before the new level", t);
+        if (t >= OR_ONSET && *opened < 0 && res.is_anomaly)
+            *opened = t;
+        if (*opened >= 0 && ended < 0 && res.ended_by != DET_END_NONE) {
+            ended = t;
+            *why = res.ended_by;
+            *asked = res.want_train;
+        } else if (ended >= 0) {
+            *again += res.changed && res.is_anomaly;
+        }
+    }
+    detector_destroy(d);
+    detector_destroy(e);
+    free(x);
+    return *opened < 0 ? 0 : (ended < 0 ? 2000 : ended) - *opened;
+}
+
+/* offset_release (the default, 100): on one channel a level that moved by 30 innovation
+ * deviations and stays is flagged at its onset as before, and its episode ends as released
+ * on its 100th reading (99 flagged; within 10 more: the short window must be a steady offset),
+ * asking for a training, after which nothing opens again in the 500 readings left; without it
+ * (0) the error holds the same episode until it is accepted at accept_after (500). Seeds 1-4;
+ * a save inside the episode (1,450) continues bit for bit. Without the release in
+ * detector__score the first assertion fails (the episode lasts 500 readings). */
+static void test_offset_release(void **unused)
+{
+    (void)unused;
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.offset_release, 100);
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        int o1, o0, a1, a0, g1, g0;
+        enum detector_end w1, w0;
+        int l1 = new_level_run(make_new_level(seed, 3.0), 100, seed == 1 ? 1450 : 0, &o1, &w1,
+                               &a1, &g1);
+        int l0 = new_level_run(make_new_level(seed, 3.0), 0, 0, &o0, &w0, &a0, &g0);
+        print_message("seed %d: new level flagged at +%d, episode %d readings (end %d, training "
+                      "asked %d, %d opened after); offset_release 0: %d readings (end %d)\n",
+                      (int)seed, o1 - OR_ONSET, l1, (int)w1, a1, g1, l0, (int)w0);
+        assert_true(l1 >= 99 && l1 <= 110);
+        assert_int_equal(w1, DET_END_RELEASED);
+        assert_true(a1);
+        assert_int_equal(g1, 0);
+        assert_int_equal(o1, o0);
+        assert_true(o1 >= OR_ONSET && o1 - OR_ONSET <= FAULT_LATENCY);
+        assert_true(l0 >= def.accept_after);
+        assert_int_equal(w0, DET_END_ACCEPTED);
+    }
+}
+
+/* Devices whose levels the operating point and the step test judge keep their episodes as
+ * before: make_step_drift's six channels (the flow down by 4 and 7 deviations at 1,500, seeds
+ * 1-3) give the same result on every reading with offset_release 100 as with 0. */
+static void test_offset_release_multichannel(void **unused)
+{
+    (void)unused;
+    enum { N = 2200, C = 6 };
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        for (int k = 0; k < 2; k++) {
+            float *x = make_step_drift(N, 1500, k ? 7.0 : 4.0, 0.0, seed);
+            struct detector_config cfg;
+            detector_config_default(&cfg);
+            detector_t *a, *b;
+            assert_int_equal(detector_create(&a, &cfg, C), 0);
+            cfg.offset_release = 0;
+            assert_int_equal(detector_create(&b, &cfg, C), 0);
+            struct detector_result ra, rb;
+            int held = 0;
+            for (int t = 0; t < N; t++) {
+                step(a, x, t, C, NULL, &ra);
+                step(b, x, t, C, NULL, &rb);
+                assert_same_result(&ra, &rb, C);
+                held += t >= 1500 && ra.is_anomaly;
+            }
+            print_message("seed %d step %d: %d readings flagged from the step on, as without\n",
+                          (int)seed, k ? 7 : 4, held);
+            detector_destroy(a);
+            detector_destroy(b);
+            free(x);
+        }
+}
+
+/* A format-28 save (no offset_release in its config; on main the field takes format 28's tail
+ * padding, after range_quiet: -1 there, which a loader that read it would refuse, and which
+ * makes the same bytes claimed as format 29 a refused config) of the one-channel new level's
+ * detector, cut inside the episode (1,450), loads with offset_release 0 and continues bit for
+ * bit as the saved detector run without it: the episode is held to its acceptance. */
+static void test_load_format28(void **unused)
+{
+    (void)unused;
+    float *x = make_new_level(2, 3.0);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    int opened = load_older_format(&cfg, x, 2000, 1450, 1,
+                                   offsetof(struct detector_config, offset_release), -1, 28);
+    print_message("format 28 load: %d anomalies opened after the cut, as saved\n", opened);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -5160,6 +5301,9 @@ int main(void)
         cmocka_unit_test(test_load_format26),
         cmocka_unit_test(test_range_quiet),
         cmocka_unit_test(test_load_format27),
+        cmocka_unit_test(test_offset_release),
+        cmocka_unit_test(test_offset_release_multichannel),
+        cmocka_unit_test(test_load_format28),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -124,6 +124,7 @@ static const struct field fields[] = {
     FI("shift_confirm", shift_confirm),
     FF("shift_winsor", shift_winsor),
     FF("range_quiet", range_quiet),
+    FI("offset_release", offset_release),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
