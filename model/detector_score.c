@@ -609,6 +609,16 @@ static int error_is_offset(const detector_t *d)
     return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
 }
 
+/* The largest raw score in the short window. */
+static double short_max(const detector_t *d)
+{
+    double m = 0.0;
+    for (int k = 0; k < d->short_len; k++)
+        if (d->shortbuf[k] > m)
+            m = d->shortbuf[k];
+    return m;
+}
+
 /* 1 when the operating point or the step test judges this device's levels: two or more
  * channels with a level (op_tail_score, detector__shift_eval), and either test on. */
 static int level_tests_judge(const detector_t *d)
@@ -897,10 +907,19 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (res->released) {
         /* The state the device settled into is learnt, as an accepted regime is (a training
          * is asked for); until that training applies, the error's short mean no higher than
-         * now reopens nothing, as a burst the device has shown (burst_memory). */
+         * now reopens nothing, as a burst the device has shown (burst_memory). A steady
+         * offset goes on after its release until then (the daemon's training applies
+         * readings later, not on this one as vigil-replay's), and its next short means
+         * scatter around this one: kept at the short window's largest raw score instead, so
+         * the offset's own noise does not reopen it at once (tests/integration/
+         * test_events.py, SettledLevel). Nor does the median of the short window, which
+         * judges an opening right after an episode (open_err above) but is the offset
+         * itself here: the offset's openings are judged on the capped short mean at once. */
         d->due_at = d->n_seen + 1;
         if (cfg->burst_memory)
-            detector__burst_keep(d, (float)mavg, d->n_seen);
+            detector__burst_keep(d, (float)(offset ? short_max(d) : mavg), d->n_seen);
+        if (offset && cfg->burst_memory)
+            d->below = cfg->err_short + 1;
     }
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
         res->ended_by = d->ep_accepted || d->in_anomaly >= cfg->accept_after ? DET_END_ACCEPTED

@@ -15,7 +15,9 @@ state keeps the acceptance).
 
 Released: a six-channel pump whose flow steps down and comes back, after which the pump runs
 differently (tests/test_detector.c's make_end_pump): the episode the step opened ends
-"released" soon after the step has gone back (settle_release), in seeds 1-3.
+"released" soon after the step has gone back (settle_release), in seeds 1-3. One sensor whose
+level moves and stays (tests/test_detector.c's make_new_level): the episode ends "released"
+after 100 readings (offset_release), where six channels would keep it.
 
 Python 3 standard library.
 """
@@ -304,6 +306,55 @@ class Released(Events):
         counts = self.assert_counted(devs)
         self.assert_opened_counted(devs)
         self.assertEqual(counts["released"], 3, counts)
+        self.assertEqual(counts["accepted"], 0, counts)
+
+
+def new_level(n, onset, step, seed):
+    """tests/test_detector.c's make_new_level drawn by Python's generator: one channel, an
+    AR(1) level (0.5, innovations 0.1), up by `step` from onset on for good."""
+    g = random.Random(seed).gauss
+    v, rows = 0.0, []
+    for t in range(n):
+        v = 0.5 * v + 0.1 * g(0, 1)
+        rows.append([round(v + (step if t >= onset else 0.0), 6)])
+    return rows
+
+
+class SettledLevel(Events):
+    CONFIG = Released.CONFIG
+
+    def test_one_sensor_settled_at_a_new_level_ends_released(self):
+        """One sensor steps up by 30 innovation deviations at 1,400 and stays: the episode
+        that opens within 50 readings ends "released" on its 100th reading or so (the unit
+        test's figure: 99 flagged; allowed 90-130 here), then nothing else opens up to 1,800
+        (the training it asked for learns the new level). The same device kept its episode to
+        the acceptance at 500 readings before offset_release. The scheduled trainings (200,
+        1,200) are awaited before more readings, as the unit test trains inline."""
+        devs = []
+        for seed in (1, 2):
+            dev = "lvl-%d" % seed
+            devs.append(dev)
+            rows = new_level(1800, 1400, 3.0, seed)
+            post = lambda part, k: (  # noqa: E731
+                tp.post_readings(self.d, dev, part, [T0 + 1000 * i for i in
+                                                     range(k, k + len(part))], ["level"]),
+                tp.wait_scored(self.d, dev, k + len(part)))
+            post(rows[:200], 0)
+            tp.wait_idle(self.d, dev, 1)
+            post(rows[200:1200], 200)
+            tp.wait_idle(self.d, dev, 2)
+            post(rows[1200:], 1200)
+            evs = tp.wait_for("%s: the level's episode closed" % dev, lambda: [
+                e for e in self.events(dev) if not e["active"]], 10)
+            self.assertEqual(len(evs), 1, evs)
+            ev = evs[0]
+            start, end = reading(ev["start_ts"]), reading(ev["end_ts"])
+            self.assertTrue(1400 <= start < 1450, ev)
+            self.assertEqual(ev["ended_by"], "released", ev)
+            self.assertTrue(90 <= end - start <= 130, ev)
+            self.assertEqual(tp.status(self.d, dev)["state"], "normal")
+        counts = self.assert_counted(devs)
+        self.assertEqual(counts["released"], 2, counts)
         self.assertEqual(counts["accepted"], 0, counts)
 
 
