@@ -669,6 +669,18 @@ static void cut_ep_accepted(unsigned char *buf, size_t *len)
     *len -= sizeof(int);
 }
 
+/* Sets *cfg as the loader leaves the config of a format (2 or later) that ended before the field
+ * at offset field of struct detector_config: that field and every later one 0, its off value,
+ * except tail_plain (format 4's), which formats 3 and before load as 1. An older format's test
+ * runs its saved detector on this, as the format did (it had none of those fields, nor their
+ * state), so a field added later needs no line in every older format's test. */
+static void config_as_format(struct detector_config *cfg, size_t field)
+{
+    memset((char *)cfg + field, 0, sizeof *cfg - field);
+    if (field <= offsetof(struct detector_config, tail_plain))
+        cfg->tail_plain = 1;
+}
+
 /* Cuts format 7's additions out of a save of len bytes (the config's tail from serving_f16, and the
  * C x C error weights, which lie just before the previous reading's contributions, the long and
  * short windows and the LSTM checkpoint's length), so the bytes have format 6's layout; returns
@@ -706,25 +718,8 @@ static void test_load_format3(void **unused)
         x[C * t + 3] += 1.0f;
     struct detector_config cfg;
     detector_config_default(&cfg);
-    cfg.tail_plain = 1;
-    cfg.score_level = 0.0f;
-    cfg.err_corr = 0;
-    cfg.op_point = 0;    /* format 8's state is not cut here */
-    cfg.season_bins = 0; /* nor format 10's */
-    /* nor format 11's */
-    cfg.burst_memory = 0;
-    cfg.season_opinion = 0;  /* format 12's state is not cut here */
-    cfg.onset_record = 0.0f; /* nor format 15's */
-    cfg.settle_release = 0;  /* nor format 16's */
-    cfg.season_accum = 0.0f; /* nor format 17's */
-    cfg.record_open = 0.0f;  /* nor format 18's */
-    cfg.score_tails = 0;     /* nor format 19's */
-    cfg.warn_run = 0;        /* nor format 20's */
-    cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;      /* nor format 25's */
-    cfg.range_quiet = 0.0f;  /* nor format 28's */
-    cfg.shift_confirm = 0;   /* nor format 26's */
-    cfg.shift_len = 0;
+    /* tail_plain 1, score_level 0 and every later field off, as format 3 ran. */
+    config_as_format(&cfg, offsetof(struct detector_config, tail_plain));
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -1414,15 +1409,14 @@ static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk
  * format fmt (cut_to_format: the config ends before the field at offset field, junk where it
  * lay in the padding) and loaded; the saved and the loaded detector then run to n in step and
  * must agree bit for bit. The same bytes claimed as format fmt + 1 must be refused. The saved
- * detector runs with cfg's fields from `field` on zeroed: format fmt had none of them, and the
- * loader leaves each at 0, its off value (so a field added later needs no line here in every
- * older format's test). Returns the readings after the cut reported at or above score_level;
- * *top the largest score among them, *opened the anomalies opened after the cut. */
+ * detector runs with cfg as format fmt's loader leaves it (config_as_format). Returns the readings
+ * after the cut reported at or above score_level; *top the largest score among them, *opened the
+ * anomalies opened after the cut. */
 static int cut_and_continue(const struct detector_config *cfg, int C, const float *x, int n,
                             int cut, size_t field, int junk, uint32_t fmt, double *top, int *opened)
 {
     struct detector_config old = *cfg;
-    memset((char *)&old + field, 0, sizeof old - field);
+    config_as_format(&old, field);
     cfg = &old;
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, cfg, C), 0);
@@ -1475,24 +1469,7 @@ static void test_load_format5(void **unused)
         memcpy(y + (size_t)C * t, x + (size_t)PUMP_C * t, sizeof(float) * C);
     struct detector_config cfg;
     detector_config_default(&cfg);
-    cfg.extrap_weight = 0.0f;
-    cfg.err_corr = 0;
-    cfg.op_point = 0;    /* format 8's state is not cut here */
-    cfg.season_bins = 0; /* nor format 10's */
-    /* nor format 11's */
-    cfg.burst_memory = 0;
-    cfg.season_opinion = 0;  /* format 12's state is not cut here */
-    cfg.onset_record = 0.0f; /* nor format 15's */
-    cfg.settle_release = 0;  /* nor format 16's */
-    cfg.season_accum = 0.0f; /* nor format 17's */
-    cfg.record_open = 0.0f;  /* nor format 18's */
-    cfg.score_tails = 0;     /* nor format 19's */
-    cfg.warn_run = 0;        /* nor format 20's */
-    cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;      /* nor format 25's */
-    cfg.range_quiet = 0.0f;  /* nor format 28's */
-    cfg.shift_confirm = 0;   /* nor format 26's */
-    cfg.shift_len = 0;
+    config_as_format(&cfg, offsetof(struct detector_config, extrap_weight));
     detector_t *a, *b, *w;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     assert_int_equal(detector_create(&w, &cfg, C), 0);
@@ -1551,21 +1528,8 @@ static void test_serving_f16(void **unused)
     assert_int_equal(cfg.serving_f16, 1);
     cfg.retrain_every = 0;
     cfg.warm_epochs = 3;
-    cfg.season_bins = 0; /* format 10's state is not cut here */
-    /* nor format 11's */
-    cfg.burst_memory = 0;
-    cfg.season_opinion = 0;  /* format 12's state is not cut here */
-    cfg.onset_record = 0.0f; /* nor format 15's */
-    cfg.settle_release = 0;  /* nor format 16's */
-    cfg.season_accum = 0.0f; /* nor format 17's */
-    cfg.record_open = 0.0f;  /* nor format 18's */
-    cfg.score_tails = 0;     /* nor format 19's */
-    cfg.warn_run = 0;        /* nor format 20's */
-    cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;      /* nor format 25's */
-    cfg.range_quiet = 0.0f;  /* nor format 28's */
-    cfg.shift_confirm = 0;   /* nor format 26's */
-    cfg.shift_len = 0;
+    /* cut_weights cuts format 7's state only: d runs as format 9 did (no state after it). */
+    config_as_format(&cfg, offsetof(struct detector_config, season_bins));
     detector_t *d, *d32;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_config c32 = cfg;
@@ -2150,21 +2114,7 @@ static void test_load_format8(void **unused)
     detector_config_default(&cfg);
     cfg.train.max_epochs = 4;
     cfg.warm_epochs = 2;
-    cfg.season_bins = 0; /* format 10's state is not cut here */
-    /* nor format 11's */
-    cfg.burst_memory = 0;
-    cfg.season_opinion = 0;  /* format 12's state is not cut here */
-    cfg.onset_record = 0.0f; /* nor format 15's */
-    cfg.settle_release = 0;  /* nor format 16's */
-    cfg.season_accum = 0.0f; /* nor format 17's */
-    cfg.record_open = 0.0f;  /* nor format 18's */
-    cfg.score_tails = 0;     /* nor format 19's */
-    cfg.warn_run = 0;        /* nor format 20's */
-    cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;      /* nor format 25's */
-    cfg.range_quiet = 0.0f;  /* nor format 28's */
-    cfg.shift_confirm = 0;   /* nor format 26's */
-    cfg.shift_len = 0;
+    config_as_format(&cfg, offsetof(struct detector_config, model_kind));
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2400,22 +2350,7 @@ static void test_load_format7(void **unused)
     float *x = make_ar_level(n, 1500, 1, 6.0, 1);
     struct detector_config cfg;
     detector_config_default(&cfg);
-    cfg.op_point = 0;
-    cfg.season_bins = 0; /* format 10's state is not cut here */
-    /* nor format 11's */
-    cfg.burst_memory = 0;
-    cfg.season_opinion = 0;  /* format 12's state is not cut here */
-    cfg.onset_record = 0.0f; /* nor format 15's */
-    cfg.settle_release = 0;  /* nor format 16's */
-    cfg.season_accum = 0.0f; /* nor format 17's */
-    cfg.record_open = 0.0f;  /* nor format 18's */
-    cfg.score_tails = 0;     /* nor format 19's */
-    cfg.warn_run = 0;        /* nor format 20's */
-    cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;      /* nor format 25's */
-    cfg.range_quiet = 0.0f;  /* nor format 28's */
-    cfg.shift_confirm = 0;   /* nor format 26's */
-    cfg.shift_len = 0;
+    config_as_format(&cfg, offsetof(struct detector_config, op_point));
     detector_t *a, *b;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     struct detector_result ra, rb;
@@ -2751,20 +2686,10 @@ static void test_season_save_only_chosen(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.model_kind = DET_MODEL_LINEAR;
-    cfg.shift_len = 0; /* format 11's state would sit between the profiles and the tail */
+    /* The offsets below are format 10's layout: no state of format 11's fields on (shift_len's
+     * would sit between the profiles and the tail). */
+    config_as_format(&cfg, offsetof(struct detector_config, burst_memory));
     cfg.season_bins = 0;
-    cfg.burst_memory = 0;    /* the offsets below are format 10's layout */
-    cfg.season_opinion = 0;  /* format 12's state is not cut here */
-    cfg.onset_record = 0.0f; /* nor format 15's */
-    cfg.settle_release = 0;  /* nor format 16's */
-    cfg.season_accum = 0.0f; /* nor format 17's */
-    cfg.record_open = 0.0f;  /* nor format 18's */
-    cfg.score_tails = 0;     /* nor format 19's */
-    cfg.warn_run = 0;        /* nor format 20's */
-    cfg.record_quiet = 0;    /* nor format 24's */
-    cfg.onset_rate = 0;      /* nor format 25's */
-    cfg.range_quiet = 0.0f;  /* nor format 28's */
-    cfg.shift_confirm = 0;   /* nor format 26's */
     detector_t *a, *b = NULL;
     assert_int_equal(detector_create(&a, &cfg, C), 0);
     const size_t size_nobins = detector_save_size(a);
@@ -4415,10 +4340,8 @@ static void test_accepted_across_save(void **unused)
         struct detector_config cfg;
         detector_config_default(&cfg);
         cfg.accept_after = 60;
-        cfg.record_quiet = 0;   /* format 24's state is not in the format-22 cut */
-        cfg.onset_rate = 0;     /* nor format 25's */
-        cfg.range_quiet = 0.0f; /* nor format 28's */
-        cfg.shift_confirm = 0;  /* nor format 26's */
+        /* a runs as format 22 did (the cut below has no state of later fields). */
+        config_as_format(&cfg, offsetof(struct detector_config, record_quiet));
         const int cut = accepted_cut(&cfg, x, N);
         assert_true(cut > 1600);
         detector_t *a, *b, *c;
