@@ -91,7 +91,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->shift_winsor = 0.0f;
     cfg->range_quiet = 0.4f;
     cfg->offset_release = 100;
-    cfg->opinion_open = 0;
+    cfg->opinion_open = 1;
 }
 
 static int config_check(const struct detector_config *c)
