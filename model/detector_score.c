@@ -886,10 +886,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st != DET_ANOMALY && (opens || by_opin)) {
         st = DET_ANOMALY;
         /* The step test wins a tie with the operating point (olik is the larger of them). */
-        res->opened_by = by_run                      ? DET_OPEN_LASTING
-                         : !by_op                    ? DET_OPEN_ERROR
+        res->opened_by = by_run                       ? DET_OPEN_LASTING
+                         : !by_op                     ? DET_OPEN_ERROR
                          : !by_opin && sh.lik >= olik ? DET_OPEN_STEP
-                                                     : DET_OPEN_LEVEL;
+                                                      : DET_OPEN_LEVEL;
         run_reset(d);
         d->below = 0;
         if (by_op && otop >= 0) {

@@ -5251,8 +5251,8 @@ static void test_opinion_open(void **unused)
             opinion_delay(1, def.season_accum, keeps[k], seed, -1, &foff, &boff, &ioff);
             print_message("keep %.1f seed %d: period %d chosen %d; opinion_open 1: flag %d (%d "
                           "before); 0: flag %d (%d before)\n",
-                          keeps[k], (int)seed, ion.season_period[0], ion.season[0], fon, bon,
-                          foff, boff);
+                          keeps[k], (int)seed, ion.season_period[0], ion.season[0], fon, bon, foff,
+                          boff);
             assert_int_equal(ion.season[0], 0);
             assert_true(fon >= 0);
             assert_true(bon <= 1);
