@@ -91,6 +91,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->shift_winsor = 0.0f;
     cfg->range_quiet = 0.4f;
     cfg->offset_release = 100;
+    cfg->opinion_open = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -118,7 +119,8 @@ static int config_check(const struct detector_config *c)
         c->onset_quiet > 1.0f || c->warn_region < 0 || c->warn_region > 1 || c->record_quiet < 0 ||
         c->record_quiet > 1 || c->onset_rate < 0 || c->onset_rate > 1 || c->shift_confirm < 0 ||
         c->shift_confirm > 1 || !(c->shift_winsor >= 0.0f) || !(c->shift_winsor <= 100.0f) ||
-        !(c->range_quiet >= 0.0f) || !(c->range_quiet <= 1.0f) || c->offset_release < 0)
+        !(c->range_quiet >= 0.0f) || !(c->range_quiet <= 1.0f) || c->offset_release < 0 ||
+        c->opinion_open < 0 || c->opinion_open > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -409,6 +409,23 @@ struct detector_config {
                            steady error is a changed relation between channels (a valve stuck
                            part-closed), held as before. No state. 0: off (docs/detection.md,
                            "Thirty-first round") */
+    /* Added in format 30 (formats 1-29 load with opinion_open 0: as they ran). */
+    int opinion_open; /* 0 or 1 (with season_opinion and season_bins): a second opinion's onset
+                         opens an episode. When the larger of a kept seasonal profile's
+                         likelihoods (its deviation's, and season_accum's accumulated one) has
+                         been at alarm_level for exactly `confirm` readings in a row, outside an
+                         episode, an episode opens (opened_by level, its channel the profile's);
+                         a run opens once however long it lasts. Only on a device whose levels
+                         neither the operating point nor the step test judges (fewer than two
+                         channels with a level), as offset_release: where they judge, a level
+                         opening is theirs. The opinions join only the
+                         opening: the episode is held, as any other, by the error's median, the
+                         operating point and the step test, so the freeze does not hold a
+                         departure that the series goes on with (season_opinion bit 2 and the
+                         accumulated likelihood in the hold did: docs/detection.md, fifteenth
+                         and nineteenth rounds). 4 bytes of state, not saved (a run in progress
+                         at a save starts over). 0: off (docs/detection.md, "Thirty-third
+                         round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -229,6 +229,10 @@ struct detector {
      * (0: no range yet). Saved only when range_quiet is set (format 28). */
     int vr_n;
     float vr_lo[DETECTOR_MAX_CHANNELS], vr_hi[DETECTOR_MAX_CHANNELS];
+
+    /* opinion_open (detector_score.c, opinion_onset): the readings in a row whose second
+     * opinion was at alarm_level (0 after a training's reseed). Not saved. */
+    int opin_run;
 };
 
 /* detector.c */

@@ -205,6 +205,7 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     d->rec_max = 0.0f;
     d->rec_n = 0;
     run_reset(d); /* warn_run: a run is judged against one reference */
+    d->opin_run = 0; /* opinion_open: likewise */
 }
 
 /* The median of the newest k (1..short_len) raw scores. */
@@ -702,6 +703,28 @@ static int warn_run_open(detector_t *d, float open, int beyond)
     return s >= cfg->alarm_level;
 }
 
+/* opinion_open: counts the readings in a row whose second opinion (the larger of the kept
+ * profile's deviation likelihood plik and its accumulated one palik) is at alarm_level, and
+ * says whether this reading is the `confirm`-th of such a run: the opinion's onset, which opens
+ * an episode outside one. A run opens once, however long it lasts: a departure the series
+ * goes on with (a changed regime) stays high until the next training refits the profile, and
+ * must not open an episode on every reading after the first one ends. Only on a device whose
+ * levels the level tests do not judge (level_tests_judge). */
+static int opinion_onset(detector_t *d, float plik, float palik, enum detector_state st)
+{
+    const struct detector_config *cfg = &d->cfg;
+    float q = plik > palik ? plik : palik;
+    if (q < cfg->alarm_level)
+        d->opin_run = 0;
+    else if (d->opin_run < (1 << 30))
+        d->opin_run++;
+    /* Where the operating point and the step test judge the levels (two or more channels with
+     * a level), they own an opening on a level: an opinion's earlier onset there opened the
+     * episode before the step test could (SKAB's valve1/12, seed 1), whose hold then ended
+     * the fault's episode 250 readings early (docs/detection.md, "Thirty-third round"). */
+    return st != DET_ANOMALY && d->opin_run == cfg->confirm && !level_tests_judge(d);
+}
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -763,6 +786,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if ((cfg->season_opinion & 1) && palik > lik)
             lik = palik;
     }
+    int by_opin = cfg->opinion_open && opinion_onset(d, plik, palik, d->det_state);
     float elik = dlik; /* the error's decision likelihood alone */
     if (olik > dlik)
         dlik = olik;
@@ -861,17 +885,25 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
             confirmed = 0;
     }
-    if (st != DET_ANOMALY && (open >= cfg->alarm_level || by_run) && confirmed) {
+    /* opinion_open: a second opinion's onset opens where nothing else does; as the operating
+     * point's, its opening is told as `level` and names the profile's channel. */
+    int opens = (open >= cfg->alarm_level || by_run) && confirmed;
+    by_opin = by_opin && !opens;
+    if (by_opin) {
+        by_op = 1;
+        otop = ptop;
+    }
+    if (st != DET_ANOMALY && (opens || by_opin)) {
         st = DET_ANOMALY;
         /* The step test wins a tie with the operating point (olik is the larger of them). */
-        res->opened_by = by_run           ? DET_OPEN_LASTING
-                         : !by_op         ? DET_OPEN_ERROR
-                         : sh.lik >= olik ? DET_OPEN_STEP
-                                          : DET_OPEN_LEVEL;
+        res->opened_by = by_run                       ? DET_OPEN_LASTING
+                         : !by_op                     ? DET_OPEN_ERROR
+                         : !by_opin && sh.lik >= olik ? DET_OPEN_STEP
+                                                      : DET_OPEN_LEVEL;
         run_reset(d);
         d->below = 0;
         if (by_op && otop >= 0) {
-            /* The operating point opened it: the channel that left its level. */
+            /* The operating point (or the opinion) opened it: the channel that left its level. */
             memset(res->contrib, 0, sizeof(float) * (size_t)C);
             res->contrib[otop] = 1.0f;
             res->top_channel = otop;

@@ -125,6 +125,7 @@ static const struct field fields[] = {
     FF("shift_winsor", shift_winsor),
     FF("range_quiet", range_quiet),
     FI("offset_release", offset_release),
+    FI("opinion_open", opinion_open),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
