@@ -848,8 +848,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * hold_median on the median of the short window, so the mean the episode left behind
      * cannot reopen it at once (one alarm would flap into several), nor raise a warning. */
     float open_err = elik;
-    if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short && cfg->hold_median)
-        open_err = likelihood_score(d, recent_median(d, d->short_len), cfg->tail_plain);
+    if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short && cfg->hold_median) {
+        /* Not above a burst shown since the training either, as the short mean is not. */
+        double med = recent_median(d, d->short_len);
+        open_err = likelihood_score(d, med, cfg->tail_plain);
+        if (cfg->burst_memory)
+            open_err = detector__burst_cap(d, med, open_err);
+    }
     /* An opening on the operating point alone (the error's likelihood below the level) needs
      * this reading's own distance at clear_level: the short mean remembers a spike, the
      * reading does not. */
@@ -944,14 +949,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
          * readings later, not on this one as vigil-replay's), and its next short means
          * scatter around this one: kept at the short window's largest raw score instead, so
          * the offset's own noise does not reopen it at once (tests/integration/
-         * test_events.py, SettledLevel). Nor does the median of the short window, which
-         * judges an opening right after an episode (open_err above) but is the offset
-         * itself here: the offset's openings are judged on the capped short mean at once. */
+         * test_events.py, SettledLevel; the cap also bounds the median that judges an
+         * opening right after an episode, open_err above). */
         d->due_at = d->n_seen + 1;
         if (cfg->burst_memory)
             detector__burst_keep(d, (float)(offset ? short_max(d) : mavg), d->n_seen);
-        if (offset && cfg->burst_memory)
-            d->below = cfg->err_short + 1;
     }
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
         res->ended_by = d->ep_accepted || d->in_anomaly >= cfg->accept_after ? DET_END_ACCEPTED
