@@ -5102,12 +5102,12 @@ static void test_offset_release(void **unused)
     }
 }
 
-/* Devices whose levels the operating point and the step test judge keep their episodes as
- * before: make_step_drift's six channels (the flow down by 4 and 7 deviations at 1,500, seeds
- * 1-3) give the same result on every reading with offset_release 100 as with 0. */
-static void test_offset_release_multichannel(void **unused)
+/* Devices whose levels the operating point and the step test judge are not touched by a
+ * one-sensor rule: make_step_drift's six channels (the flow down by 4 and 7 deviations at
+ * 1,500, seeds 1-3) give the same result on every reading with the defaults as with the int
+ * config field at offset `field` set to 0. */
+static void assert_multichannel_unchanged(size_t field, const char *name)
 {
-    (void)unused;
     enum { N = 2200, C = 6 };
     for (uint64_t seed = 1; seed <= 3; seed++)
         for (int k = 0; k < 2; k++) {
@@ -5116,7 +5116,7 @@ static void test_offset_release_multichannel(void **unused)
             detector_config_default(&cfg);
             detector_t *a, *b;
             assert_int_equal(detector_create(&a, &cfg, C), 0);
-            cfg.offset_release = 0;
+            memset((char *)&cfg + field, 0, sizeof(int));
             assert_int_equal(detector_create(&b, &cfg, C), 0);
             struct detector_result ra, rb;
             int held = 0;
@@ -5126,12 +5126,21 @@ static void test_offset_release_multichannel(void **unused)
                 assert_same_result(&ra, &rb, C);
                 held += t >= 1500 && ra.is_anomaly;
             }
-            print_message("seed %d step %d: %d readings flagged from the step on, as without\n",
-                          (int)seed, k ? 7 : 4, held);
+            print_message("seed %d step %d: %d readings flagged from the step on, as with %s 0\n",
+                          (int)seed, k ? 7 : 4, held, name);
             detector_destroy(a);
             detector_destroy(b);
             free(x);
         }
+}
+
+/* Devices whose levels the operating point and the step test judge keep their episodes as
+ * before: the same result on every reading with offset_release 100 as with 0. */
+static void test_offset_release_multichannel(void **unused)
+{
+    (void)unused;
+    assert_multichannel_unchanged(offsetof(struct detector_config, offset_release),
+                                  "offset_release");
 }
 
 /* A format-28 save (no offset_release in its config; on main the field takes format 28's tail
@@ -5208,28 +5217,19 @@ static void test_load_format29(void **unused)
 
 /* ---- thirty-fifth round: an episode ends when its recent readings are normal (hold_recent) -- */
 
-#define HR_ONSET 1400 /* after the training at 1,200 */
-#define HR_N     2000
+#define HR_ONSET OR_ONSET /* make_new_level's onset, after the training at 1,200 */
+#define HR_N     2000     /* make_new_level's length */
 
 /* One channel, make_new_level's AR(1) level (0.5, innovations 0.1), HR_N readings. kind 0: a
  * burst from HR_ONSET, +2.0 decaying by 0.85 a reading for 6 readings, after which the values
  * are back at their level (the return: HR_ONSET + 6). kind 1: a lasting noisy fault from
- * HR_ONSET, +0.6 (5 of the level's deviations; the one-step error about 3 of its own) with
- * the level's noise, so that now and then a reading's error falls back inside the noise. */
+ * HR_ONSET (make_new_level's step of +0.6: 5 of the level's deviations, the one-step error
+ * about 3 of its own), whose error now and then falls back inside the noise. */
 static float *make_hold_case(uint64_t seed, int kind)
 {
-    float *x = malloc(sizeof(float) * HR_N);
-    assert_non_null(x);
-    double v = 0.0;
-    for (int t = 0; t < HR_N; t++) {
-        v = 0.5 * v + 0.1 * gauss(&seed);
-        double add = 0.0;
-        if (kind == 0 && t >= HR_ONSET && t < HR_ONSET + 6)
-            add = 2.0 * pow(0.85, t - HR_ONSET);
-        else if (kind == 1 && t >= HR_ONSET)
-            add = 0.6;
-        x[t] = (float)(v + add);
-    }
+    float *x = make_new_level(seed, kind ? 0.6 : 0.0);
+    for (int k = 0; kind == 0 && k < 6; k++)
+        x[HR_ONSET + k] += (float)(2.0 * pow(0.85, k));
     return x;
 }
 
@@ -5304,7 +5304,7 @@ static void test_hold_recent_burst(void **unused)
  * inside the noise: with hold_recent 3 (the default) it is held exactly as with 0, one
  * episode from its onset (two in seed 2, as with 0) until offset_release lets it go, 101-125
  * readings on; no third normal reading in a row comes inside it. hold_recent 2 splits it in
- * 7 of the 12 seeds (up to 13 episodes), and the median of the newest 5 readings (the
+ * 6 of the 12 seeds (up to 13 episodes), and the median of the newest 5 readings (the
  * thirty-fifth round's first form) in 2 of seeds 1-8 (6 and 12 episodes): measured. */
 static void test_hold_recent_lasting(void **unused)
 {
@@ -5326,32 +5326,12 @@ static void test_hold_recent_lasting(void **unused)
     }
 }
 
-/* Devices whose levels the level tests judge are unchanged: make_step_drift's six channels
- * (the flow down by 4 and 7 deviations at 1,500, seeds 1-3) give the same result on every
- * reading with hold_recent 3 as with 0. */
+/* Devices whose levels the level tests judge are unchanged: the same result on every reading
+ * with hold_recent 3 as with 0 (assert_multichannel_unchanged). */
 static void test_hold_recent_multichannel(void **unused)
 {
     (void)unused;
-    enum { N = 2200, C = 6 };
-    for (uint64_t seed = 1; seed <= 3; seed++)
-        for (int k = 0; k < 2; k++) {
-            float *x = make_step_drift(N, 1500, k ? 7.0 : 4.0, 0.0, seed);
-            struct detector_config cfg;
-            detector_config_default(&cfg);
-            detector_t *a, *b;
-            assert_int_equal(detector_create(&a, &cfg, C), 0);
-            cfg.hold_recent = 0;
-            assert_int_equal(detector_create(&b, &cfg, C), 0);
-            struct detector_result ra, rb;
-            for (int t = 0; t < N; t++) {
-                step(a, x, t, C, NULL, &ra);
-                step(b, x, t, C, NULL, &rb);
-                assert_same_result(&ra, &rb, C);
-            }
-            detector_destroy(a);
-            detector_destroy(b);
-            free(x);
-        }
+    assert_multichannel_unchanged(offsetof(struct detector_config, hold_recent), "hold_recent");
 }
 
 /* A format-30 save (no hold_recent in its config; -1 where the field may lie in format 30's

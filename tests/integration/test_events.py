@@ -84,6 +84,30 @@ class Events(tp.DaemonPerTest):
         return tp.wait_for("%s: an event closed in the listing" % dev, lambda: [
             e for e in self.events(dev) if not e["active"]], 10)
 
+    def one_sensor(self, dev, rows):
+        """Feeds one-sensor rows to dev, the scheduled trainings (200, 1,200; CONFIG's) awaited
+        before more readings, as the unit tests train inline; returns its closed events once
+        there is one, its state back to normal."""
+        post = lambda part, k: (  # noqa: E731
+            tp.post_readings(self.d, dev, part, [T0 + 1000 * i for i in
+                                                 range(k, k + len(part))], ["level"]),
+            tp.wait_scored(self.d, dev, k + len(part)))
+        post(rows[:200], 0)
+        tp.wait_idle(self.d, dev, 1)
+        post(rows[200:1200], 200)
+        tp.wait_idle(self.d, dev, 2)
+        post(rows[1200:], 1200)
+        evs = self.closed(dev)
+        self.assertEqual(tp.status(self.d, dev)["state"], "normal")
+        return evs
+
+    def one_event(self, dev, rows):
+        """one_sensor, which must close exactly one event: (that event, its start and end
+        readings)."""
+        evs = self.one_sensor(dev, rows)
+        self.assertEqual(len(evs), 1, evs)
+        return evs[0], reading(evs[0]["start_ts"]), reading(evs[0]["end_ts"])
+
     def assert_counted(self, devs):
         """vigil_anomaly_episodes_ended_total counts, by reason, the devs' closed events; returns
         the counts."""
@@ -339,25 +363,10 @@ class SettledLevel(Events):
         for seed in (1, 2):
             dev = "lvl-%d" % seed
             devs.append(dev)
-            rows = new_level(1800, 1400, 3.0, seed)
-            post = lambda part, k: (  # noqa: E731
-                tp.post_readings(self.d, dev, part, [T0 + 1000 * i for i in
-                                                     range(k, k + len(part))], ["level"]),
-                tp.wait_scored(self.d, dev, k + len(part)))
-            post(rows[:200], 0)
-            tp.wait_idle(self.d, dev, 1)
-            post(rows[200:1200], 200)
-            tp.wait_idle(self.d, dev, 2)
-            post(rows[1200:], 1200)
-            evs = tp.wait_for("%s: the level's episode closed" % dev, lambda: [
-                e for e in self.events(dev) if not e["active"]], 10)
-            self.assertEqual(len(evs), 1, evs)
-            ev = evs[0]
-            start, end = reading(ev["start_ts"]), reading(ev["end_ts"])
+            ev, start, end = self.one_event(dev, new_level(1800, 1400, 3.0, seed))
             self.assertTrue(1400 <= start < 1450, ev)
             self.assertEqual(ev["ended_by"], "released", ev)
             self.assertTrue(90 <= end - start <= 130, ev)
-            self.assertEqual(tp.status(self.d, dev)["state"], "normal")
         counts = self.assert_counted(devs)
         self.assertEqual(counts["released"], 2, counts)
         self.assertEqual(counts["accepted"], 0, counts)
@@ -386,23 +395,6 @@ class RecentReadings(Events):
     noise stays one event."""
     CONFIG = Released.CONFIG
 
-    def one_sensor(self, dev, rows):
-        """Feeds dev's rows as SettledLevel does (the trainings at 200 and 1,200 awaited);
-        returns its closed events."""
-        post = lambda part, k: (  # noqa: E731
-            tp.post_readings(self.d, dev, part, [T0 + 1000 * i for i in
-                                                 range(k, k + len(part))], ["level"]),
-            tp.wait_scored(self.d, dev, k + len(part)))
-        post(rows[:200], 0)
-        tp.wait_idle(self.d, dev, 1)
-        post(rows[200:1200], 200)
-        tp.wait_idle(self.d, dev, 2)
-        post(rows[1200:], 1200)
-        evs = tp.wait_for("%s: an event closed" % dev, lambda: [
-            e for e in self.events(dev) if not e["active"]], 10)
-        self.assertEqual(tp.status(self.d, dev)["state"], "normal")
-        return evs
-
     def test_burst_that_decays_ends_soon_after_the_return(self):
         """A burst at 1,400 that decays over 6 readings (back at the level from 1,406): one
         event, "cleared" within 5 readings of the return. Seeds 3-5: vigil-replay on the same
@@ -414,10 +406,7 @@ class RecentReadings(Events):
         for seed in (3, 4, 5):
             dev = "burst-%d" % seed
             devs.append(dev)
-            evs = self.one_sensor(dev, hold_case(1600, 1400, 0, seed))
-            self.assertEqual(len(evs), 1, evs)
-            ev = evs[0]
-            start, end = reading(ev["start_ts"]), reading(ev["end_ts"])
+            ev, start, end = self.one_event(dev, hold_case(1600, 1400, 0, seed))
             self.assertTrue(1400 <= start < 1406, ev)
             self.assertEqual(ev["ended_by"], "cleared", ev)
             self.assertTrue(1406 <= end <= 1406 + 5, ev)
@@ -434,10 +423,7 @@ class RecentReadings(Events):
         for seed in (1, 2):
             dev = "noisy-%d" % seed
             devs.append(dev)
-            evs = self.one_sensor(dev, hold_case(1800, 1400, 1, seed))
-            self.assertEqual(len(evs), 1, evs)
-            ev = evs[0]
-            start, end = reading(ev["start_ts"]), reading(ev["end_ts"])
+            ev, start, end = self.one_event(dev, hold_case(1800, 1400, 1, seed))
             self.assertTrue(1400 <= start < 1420, ev)
             self.assertEqual(ev["ended_by"], "released", ev)
             self.assertTrue(90 <= end - start <= 130, ev)
