@@ -426,6 +426,20 @@ struct detector_config {
                          and nineteenth rounds). 4 bytes of state, not saved (a run in progress
                          at a save starts over). 0: off (docs/detection.md, "Thirty-third
                          round") */
+    /* Added in format 31 (formats 1-30 load with hold_recent 0: as they ran). */
+    int hold_recent; /* 0 .. err_short (with hold_median): on a device whose levels neither the
+                        operating point nor the step test judges (fewer than two channels with
+                        a level), the error no longer holds an episode once the newest
+                        hold_recent readings are each normal on their own (the likelihood of
+                        the largest of their raw scores, taken as a short mean, below
+                        clear_level): the device is back. hold_median's median of up to
+                        err_short readings otherwise keeps the episode of a burst that decays
+                        for about as many readings after the values' return as the burst
+                        lasted. A lasting fault whose readings now and then fall back inside
+                        the noise keeps its episode: fewer than hold_recent normal readings in
+                        a row do not end it. Right after an episode, the reopening is judged
+                        with the same cap. Never holds an episode longer. No state. 0: off
+                        (docs/detection.md, "Thirty-fifth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -92,8 +92,9 @@
  * channels' range after ons_rate (vr_n i32; vr_lo, vr_hi f32 [C] each); formats 1-27 load with
  * it 0, as they ran. Format 29 adds offset_release at the config's end (no state);
  * formats 1-28 load with it 0, as they ran. Format 30 adds opinion_open at the config's end
- * (its run count is not saved); formats 1-29 load with it 0, as they ran. */
-#define DET_FORMAT 30u
+ * (its run count is not saved); formats 1-29 load with it 0, as they ran. Format 31 adds
+ * hold_recent at the config's end (no state); formats 1-30 load with it 0, as they ran. */
+#define DET_FORMAT 31u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -194,6 +195,10 @@
 /* Format 29's config: up to opinion_open, the field format 30 added, with the tail padding. */
 #define CFG_V29_SIZE                                                                               \
     ((offsetof(struct detector_config, opinion_open) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 30's config: up to hold_recent, the field format 31 added, with the tail padding. */
+#define CFG_V30_SIZE                                                                               \
+    ((offsetof(struct detector_config, hold_recent) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -522,6 +527,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 28 ? CFG_V27_SIZE
         : fmt < 29 ? CFG_V28_SIZE
         : fmt < 30 ? CFG_V29_SIZE
+        : fmt < 31 ? CFG_V30_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -585,6 +591,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.offset_release = 0; /* format 28 and before: the error holds a steady offset */
     if (fmt < 30)
         cfg.opinion_open = 0; /* format 29 and before: the second opinions open nothing */
+    if (fmt < 31)
+        cfg.hold_recent = 0; /* format 30 and before: held on the median alone */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

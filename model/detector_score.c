@@ -630,6 +630,30 @@ static int level_tests_judge(const detector_t *d)
     return k >= 2 && (d->cfg.op_point || d->cfg.shift_len > 0);
 }
 
+/* hold_recent: the error's hold h (a likelihood, from the median of the newest `avail` raw
+ * scores, at most short_len) capped by the likelihood of the largest of the newest hold_recent
+ * raw scores, on a device whose levels the level tests do not judge: once that many readings
+ * in a row are each normal on their own, the device is back, and the median of up to
+ * err_short readings, which a burst of high readings keeps up for as many readings after the
+ * return as the burst lasted, no longer holds the episode. A lasting fault whose readings now
+ * and then fall back inside the noise keeps its hold: one or two normal readings amid it do
+ * not make hold_recent in a row. Right after an episode the reopening is judged on the same
+ * cap, or the burst still in the short window would reopen at once the episode that just
+ * ended. Where the level tests judge, they hold a level change themselves: unchanged. */
+static float hold_recent_cap(const detector_t *d, float h, int avail)
+{
+    const int r = d->cfg.hold_recent, S = d->cfg.err_short;
+    if (r <= 0 || avail < r || level_tests_judge(d))
+        return h;
+    double m = 0.0;
+    for (int i = 0; i < r; i++) {
+        double x = d->shortbuf[((d->short_head - 1 - i) % S + S) % S];
+        m = x > m ? x : m;
+    }
+    float l = likelihood_score(d, m, d->cfg.tail_plain);
+    return l < h ? l : h;
+}
+
 /* score_tails: the error's likelihood for the reported score on the second opinions' scale.
  * The score is the larger of the error's likelihood and the second opinions' (season_opinion
  * bit 1); each opinion's tail is already multiplied by 2 for the two likelihoods the state
@@ -811,12 +835,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* The state machine. An episode starts on the likelihood of the short mean; inside one,
      * hold_median judges it on the median raw score of the episode's readings so far (at
      * most err_short): one wild reading keeps the mean up for err_short readings, but not the
-     * median, so a spike makes a short episode while a lasting fault holds it. */
+     * median, so a spike makes a short episode while a lasting fault holds it; hold_recent
+     * lets go once the newest readings are each normal (hold_recent_cap). */
     enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
     float hold = dlik;
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
-        hold = likelihood_score(d, recent_median(d, k), cfg->tail_plain);
+        hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (error_is_offset); the operating point's and the step's holds below are
@@ -851,7 +876,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short && cfg->hold_median) {
         /* Not above a burst shown since the training either, as the short mean is not. */
         double med = recent_median(d, d->short_len);
-        open_err = likelihood_score(d, med, cfg->tail_plain);
+        open_err = hold_recent_cap(d, likelihood_score(d, med, cfg->tail_plain), d->short_len);
         if (cfg->burst_memory)
             open_err = detector__burst_cap(d, med, open_err);
     }
