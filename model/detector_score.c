@@ -630,6 +630,18 @@ static int level_tests_judge(const detector_t *d)
     return k >= 2 && (d->cfg.op_point || d->cfg.shift_len > 0);
 }
 
+/* record_open's level on this device: record_open_one where the level tests do not judge its
+ * levels and it is set, record_open otherwise. On such a device (one sensor: NAB's series) the
+ * error alone decides an opening, and most excursions within the record that open there are
+ * bursts its labels call false; where the levels are judged, a fault's re-openings within the
+ * record its first episode set are real (SKAB's: docs/detection.md, "Thirty-seventh round"). */
+static float record_level(const detector_t *d)
+{
+    if (d->cfg.record_open_one > 0.0f && !level_tests_judge(d))
+        return d->cfg.record_open_one;
+    return d->cfg.record_open;
+}
+
 /* score_tails: the error's likelihood for the reported score on the second opinions' scale.
  * The score is the larger of the error's likelihood and the second opinions' (season_opinion
  * bit 1); each opinion's tail is already multiplied by 2 for the two likelihoods the state
@@ -859,8 +871,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * this reading's own distance at clear_level: the short mean remembers a spike, the
      * reading does not. */
     /* record_open: an excursion within the device's record since the training opens only at
-     * record_open; below it, its error raises a warning at most. */
-    if (cfg->record_open > 0.0f && open_err >= cfg->alarm_level && open_err < cfg->record_open &&
+     * record_open; below it, its error raises a warning at most. record_open_one sets that
+     * level where the level tests do not judge (record_level). */
+    const float rec_level = record_level(d);
+    if (rec_level > 0.0f && open_err >= cfg->alarm_level && open_err < rec_level &&
         st != DET_ANOMALY && !(record_excess(d) > 0.0))
         open_err = nextafterf(cfg->alarm_level, 0.0f);
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
