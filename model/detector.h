@@ -429,11 +429,12 @@ struct detector_config {
     /* Added in format 31 (formats 1-30 load with record_open_one 0: as they ran). */
     float record_open_one; /* in [0, 1]: record_open's level on a device whose levels neither
                               the operating point nor the step test judges (fewer than two
-                              channels with a level): there an excursion of the error within
-                              the device's record since the training opens only at this
-                              decision likelihood, below it a warning at most. Where the level
-                              tests judge, record_open applies as before. Costs the 8 bytes of
-                              onset_record's state when that is 0. 0 (or any value up to
+                              channels with a level), when above record_open: there an
+                              excursion of the error within the device's record since the
+                              training opens only at this decision likelihood, below it a
+                              warning at most. Where the level tests judge, record_open alone
+                              applies, as before. Costs the 8 bytes of onset_record's state
+                              when that and record_open are 0. 0 (or any value up to
                               alarm_level): off (docs/detection.md, "Thirty-seventh round") */
 };
 

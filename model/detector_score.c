@@ -630,16 +630,15 @@ static int level_tests_judge(const detector_t *d)
     return k >= 2 && (d->cfg.op_point || d->cfg.shift_len > 0);
 }
 
-/* record_open's level on this device: record_open_one where the level tests do not judge its
- * levels and it is set, record_open otherwise. On such a device (one sensor: NAB's series) the
- * error alone decides an opening, and most excursions within the record that open there are
- * bursts its labels call false; where the levels are judged, a fault's re-openings within the
- * record its first episode set are real (SKAB's: docs/detection.md, "Thirty-seventh round"). */
+/* record_open's level on this device: record_open on every device, raised to record_open_one
+ * where the level tests do not judge its levels. There (one sensor: NAB's series) the error
+ * alone decides an opening, and nothing else tells a repeat of a burst from news; where the
+ * levels are judged, a fault's re-openings within the record its first episode set are real
+ * (SKAB's: docs/detection.md, "Twentieth round" and "Thirty-seventh round"). */
 static float record_level(const detector_t *d)
 {
-    if (d->cfg.record_open_one > 0.0f && !level_tests_judge(d))
-        return d->cfg.record_open_one;
-    return d->cfg.record_open;
+    const float one = level_tests_judge(d) ? 0.0f : d->cfg.record_open_one;
+    return one > d->cfg.record_open ? one : d->cfg.record_open;
 }
 
 /* score_tails: the error's likelihood for the reported score on the second opinions' scale.
@@ -871,7 +870,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * this reading's own distance at clear_level: the short mean remembers a spike, the
      * reading does not. */
     /* record_open: an excursion within the device's record since the training opens only at
-     * record_open; below it, its error raises a warning at most. record_open_one sets that
+     * record_open; below it, its error raises a warning at most. record_open_one raises that
      * level where the level tests do not judge (record_level). */
     const float rec_level = record_level(d);
     if (rec_level > 0.0f && open_err >= cfg->alarm_level && open_err < rec_level &&
