@@ -93,6 +93,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->offset_release = 100;
     cfg->opinion_open = 1;
     cfg->hold_recent = 3;
+    cfg->record_open_one = 0.5f;
 }
 
 static int config_check(const struct detector_config *c)
@@ -122,7 +123,8 @@ static int config_check(const struct detector_config *c)
         c->shift_confirm > 1 || !(c->shift_winsor >= 0.0f) || !(c->shift_winsor <= 100.0f) ||
         !(c->range_quiet >= 0.0f) || !(c->range_quiet <= 1.0f) || c->offset_release < 0 ||
         c->opinion_open < 0 || c->opinion_open > 1 || c->hold_recent < 0 ||
-        c->hold_recent > c->err_short)
+        c->hold_recent > c->err_short || !(c->record_open_one >= 0.0f) ||
+        c->record_open_one > 1.0f)
         return ERR_INVAL;
     return 0;
 }

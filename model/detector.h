@@ -440,6 +440,16 @@ struct detector_config {
                         a row do not end it. Right after an episode, the reopening is judged
                         with the same cap. Never holds an episode longer. No state. 0: off
                         (docs/detection.md, "Thirty-fifth round") */
+    /* Added in format 32 (formats 1-31 load with record_open_one 0: as they ran). */
+    float record_open_one; /* in [0, 1]: record_open's level on a device whose levels neither
+                              the operating point nor the step test judges (fewer than two
+                              channels with a level), when above record_open: there an
+                              excursion of the error within the device's record since the
+                              training opens only at this decision likelihood, below it a
+                              warning at most. Where the level tests judge, record_open alone
+                              applies, as before. Costs the 8 bytes of onset_record's state
+                              when that and record_open are 0. 0 (or any value up to
+                              alarm_level): off (docs/detection.md, "Thirty-seventh round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

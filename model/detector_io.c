@@ -93,8 +93,10 @@
  * it 0, as they ran. Format 29 adds offset_release at the config's end (no state);
  * formats 1-28 load with it 0, as they ran. Format 30 adds opinion_open at the config's end
  * (its run count is not saved); formats 1-29 load with it 0, as they ran. Format 31 adds
- * hold_recent at the config's end (no state); formats 1-30 load with it 0, as they ran. */
-#define DET_FORMAT 31u
+ * hold_recent at the config's end (no state); formats 1-30 load with it 0, as they ran. Format
+ * 32 adds record_open_one at the config's end; onset_record's reference is saved when it,
+ * onset_record or record_open is set (keeps_record); formats 1-31 load with it 0, as they ran. */
+#define DET_FORMAT 32u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -200,6 +202,10 @@
 #define CFG_V30_SIZE                                                                               \
     ((offsetof(struct detector_config, hold_recent) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 31's config: up to record_open_one, the field format 32 added, with the tail padding. */
+#define CFG_V31_SIZE                                                                               \
+    ((offsetof(struct detector_config, record_open_one) + _Alignof(struct detector_config) - 1) /  \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -272,6 +278,13 @@ static void get(struct rd *r, void *dst, size_t n)
  * stores the serving model once for every detector that serves it and gives it back to
  * detector_load_shared. */
 #define LSTM_OUTSIDE UINT64_MAX
+
+/* Whether onset_record's reference (rec_max, rec_n) is kept and saved: a field that reads it
+ * is set. */
+static int keeps_record(const struct detector_config *c)
+{
+    return c->onset_record > 0.0f || c->record_open > 0.0f || c->record_open_one > 0.0f;
+}
 
 /* The LSTM goes outside the bytes when asked and it is what serves (detector_model). */
 static int lstm_outside(const detector_t *d, int shared)
@@ -370,7 +383,7 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         if (d->n_op > 0)
             put(w, d->o_prof, sizeof(float) * (size_t)d->n_op * (size_t)d->cfg.season_bins);
     }
-    if (d->cfg.onset_record > 0.0f || d->cfg.record_open > 0.0f) {
+    if (keeps_record(&d->cfg)) {
         put(w, &d->rec_max, sizeof d->rec_max);
         put(w, &d->rec_n, sizeof d->rec_n);
     }
@@ -528,6 +541,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 29 ? CFG_V28_SIZE
         : fmt < 30 ? CFG_V29_SIZE
         : fmt < 31 ? CFG_V30_SIZE
+        : fmt < 32 ? CFG_V31_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -593,6 +607,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.opinion_open = 0; /* format 29 and before: the second opinions open nothing */
     if (fmt < 31)
         cfg.hold_recent = 0; /* format 30 and before: held on the median alone */
+    if (fmt < 32)
+        cfg.record_open_one = 0.0f; /* format 31 and before: record_open on every device */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -743,7 +759,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
             r.bad = 1;
         }
     }
-    if (cfg.onset_record > 0.0f || cfg.record_open > 0.0f) { /* format 15 and later */
+    if (keeps_record(&cfg)) { /* format 15 and later */
         get(&r, &d->rec_max, sizeof d->rec_max);
         get(&r, &d->rec_n, sizeof d->rec_n);
     }
@@ -812,8 +828,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.shift_len > 0 && C >= 2 &&
          (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C || d->st_ch1 < 0 ||
           d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)) ||
-        ((cfg.onset_record > 0.0f || cfg.record_open > 0.0f) &&
-         (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
+        (keeps_record(&cfg) && (d->rec_n < 0 || !(d->rec_max >= 0.0f && isfinite(d->rec_max)))) ||
         (cfg.warn_run > 0 &&
          (d->run_n < 0 || !(d->run_sum >= 0.0 && d->run_sum <= d->run_n + 1.0) || d->run_out < 0 ||
           d->run_out > d->run_n)) ||

@@ -3288,31 +3288,34 @@ static float *make_record_spike(int n, float by, uint64_t seed)
     return x;
 }
 
-/* Runs make_record_spike(2000, by, seed) with record_open ro and onset_record 0 (so that the
- * record is kept, and saved, for record_open alone): *opened the episodes that open at the
- * bursts (within 13 readings of each), *warned their readings in state warning, returns the
- * first flagged reading from RO_STEP on (-1: none), and asserts nothing opens elsewhere before
- * RO_STEP. With save_at > 0 a copy loaded from a save there runs beside it bit for bit. */
-static int record_open_run(float ro, float by, uint64_t seed, int save_at, int *opened, int *warned)
+/* Runs make_record_spike(2000, by, seed) on channel 0 of C channels (any others independent
+ * AR(1) levels like it, from seed + 100) through a detector with cfg: *opened the episodes that
+ * open at the bursts (within 13 readings of each), *warned their readings in state warning,
+ * returns the first flagged reading from RO_STEP on (-1: none), and asserts nothing opens
+ * elsewhere before RO_STEP. With save_at > 0 a copy loaded from a save there runs beside it bit
+ * for bit. */
+static int record_spike_run(const struct detector_config *cfg, int C, float by, uint64_t seed,
+                            int save_at, int *opened, int *warned)
 {
     const int n = 2000;
-    float *x = make_record_spike(n, by, seed);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.onset_record = 0.0f;
-    cfg.record_open = ro;
-    /* The bursts' control (some open without record_open) was measured on hold_median alone:
-     * with hold_recent the excursion's episode ends 3 readings sooner, its tail's short means
-     * enter the reference, and no +1.0 burst opens in seed 2 (docs/detection.md, "Thirty-fifth
-     * round"). */
-    cfg.hold_recent = 0;
+    float *s = make_record_spike(n, by, seed), *x = malloc(sizeof(float) * (size_t)n * C);
+    assert_non_null(x);
+    uint64_t other = seed + 100;
+    double v[DETECTOR_MAX_CHANNELS] = {0};
+    for (int t = 0; t < n; t++) {
+        x[(size_t)t * C] = s[t];
+        for (int c = 1; c < C; c++) {
+            v[c] = 0.5 * v[c] + 0.1 * gauss(&other);
+            x[(size_t)t * C + c] = (float)v[c];
+        }
+    }
     detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    assert_int_equal(detector_create(&d, cfg, C), 0);
     struct detector_result res;
     int flagged = -1, prev = 0;
     *opened = *warned = 0;
     for (int t = 0; t < n; t++) {
-        step_twin(d, &e, save_at, x, t, 1, &res);
+        step_twin(d, &e, save_at, x, t, C, &res);
         const int at_burst = t >= RO_BURST0 && (t - RO_BURST0) % 100 < 13 && t < RO_STEP;
         const int at_spike = t >= RO_SPIKE && t < RO_SPIKE + RO_SPIKE_LEN;
         if (res.is_anomaly && !prev && t < RO_STEP && !at_spike) {
@@ -3328,7 +3331,24 @@ static int record_open_run(float ro, float by, uint64_t seed, int save_at, int *
     detector_destroy(d);
     detector_destroy(e);
     free(x);
+    free(s);
     return flagged;
+}
+
+/* record_spike_run on one channel with record_open ro and onset_record 0 (so that the record is
+ * kept, and saved, for record_open alone). */
+static int record_open_run(float ro, float by, uint64_t seed, int save_at, int *opened, int *warned)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.onset_record = 0.0f;
+    cfg.record_open = ro;
+    /* The bursts' control (some open without record_open) was measured on hold_median alone:
+     * with hold_recent the excursion's episode ends 3 readings sooner, its tail's short means
+     * enter the reference, and no +1.0 burst opens in seed 2 (docs/detection.md, "Thirty-fifth
+     * round"). */
+    cfg.hold_recent = 0;
+    return record_spike_run(&cfg, 1, by, seed, save_at, opened, warned);
 }
 
 /* With record_open, an excursion within the device's record since its training (bursts whose
@@ -5351,6 +5371,95 @@ static void test_load_format30(void **unused)
     free(x);
 }
 
+/* ---- thirty-seventh round: record_open's level on a one-sensor device (record_open_one) ---- */
+
+/* record_spike_run on C channels with onset_record 0 (the record kept, and saved, for the
+ * setting under test alone), record_open ro and record_open_one one. */
+static int record_one_run(int C, float ro, float one, float by, uint64_t seed, int save_at,
+                          int *opened, int *warned)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.onset_record = 0.0f;
+    cfg.record_open = ro;
+    cfg.record_open_one = one;
+    cfg.hold_recent = 0; /* the bursts' control, as record_open_run's: measured without it */
+    return record_spike_run(&cfg, C, by, seed, save_at, opened, warned);
+}
+
+/* On one channel (no level test judges it) record_open_one is record_open's level: at 1 the
+ * bursts within the record the 15-reading spike set (+1.0, +1.4 against +3.0) open nothing and
+ * raise warnings, where with it off at least one opens in every seed; bursts beyond every
+ * reading since the training (+4.0) still open. A lasting step beyond the record is flagged
+ * within FAULT_LATENCY either way. On two channels with a level (the spike's series and an
+ * independent AR(1) level: the operating point and the step test judge them) record_open_one 1
+ * changes nothing (the same episodes, warnings and step delay as off), while record_open 1
+ * there holds every +1.0 burst to a warning (measured: 0 episodes against 1-2, seeds 1-4), so
+ * the data exercise the rule the restriction keeps out. A save between the bursts (onset_record
+ * and record_open 0: the record is saved for record_open_one alone, keeps_record in
+ * detector_io.c) continues bit for bit. The default, 0.5, is score_level (docs/detection.md,
+ * "Thirty-seventh round"). */
+static void test_record_open_one(void **unused)
+{
+    (void)unused;
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_true(def.record_open_one == 0.5f);
+    assert_true(def.record_open_one == def.score_level);
+    const float sizes[3] = {1.0f, 1.4f, 4.0f};
+    for (int i = 0; i < 3; i++)
+        for (uint64_t seed = 1; seed <= 4; seed++) {
+            int op1, w1, op0, w0;
+            int f1 = record_one_run(1, 0.0f, 1.0f, sizes[i], seed, seed == 1 ? 1550 : 0, &op1, &w1);
+            int f0 = record_one_run(1, 0.0f, 0.0f, sizes[i], seed, 0, &op0, &w0);
+            print_message("one channel, bursts +%.1f seed %d: episodes at the bursts %d with "
+                          "record_open_one 1 (%d readings in warning), %d off; step at +%d / +%d\n",
+                          (double)sizes[i], (int)seed, op1, w1, op0, f1 - RO_STEP, f0 - RO_STEP);
+            if (sizes[i] < 3.0f) {
+                assert_int_equal(op1, 0);
+                assert_true(w1 >= 3);
+                assert_true(op0 >= 1);
+            } else {
+                assert_true(op1 >= 1);
+            }
+            assert_true(f1 >= RO_STEP && f1 - RO_STEP <= FAULT_LATENCY);
+            assert_true(f0 >= RO_STEP && f0 - RO_STEP <= FAULT_LATENCY);
+        }
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        int op1, w1, op0, w0, opr, wr;
+        int f1 = record_one_run(2, 0.0f, 1.0f, 1.0f, seed, 0, &op1, &w1);
+        int f0 = record_one_run(2, 0.0f, 0.0f, 1.0f, seed, 0, &op0, &w0);
+        record_one_run(2, 1.0f, 0.0f, 1.0f, seed, 0, &opr, &wr);
+        print_message("two channels seed %d: episodes at the bursts %d with record_open_one 1, %d "
+                      "off, %d with record_open 1\n",
+                      (int)seed, op1, op0, opr);
+        assert_int_equal(op1, op0);
+        assert_int_equal(w1, w0);
+        assert_int_equal(f1, f0);
+        assert_true(op0 >= 1);
+        assert_true(opr < op0);
+    }
+}
+
+/* A format-31 save (no record_open_one in its config; -1 where the field may lie in format 31's
+ * tail padding, which a loader that read it would refuse, and which makes the same bytes
+ * claimed as format 32 a refused config) of make_record_spike's one-channel detector (bursts
+ * +1.0, seed 1), cut at 1,450 between the spike and the bursts, loads with record_open_one 0
+ * and continues bit for bit as the saved detector run without it: the bursts within the record
+ * open episodes, as they did. */
+static void test_load_format31(void **unused)
+{
+    (void)unused;
+    float *x = make_record_spike(2000, 1.0f, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    int opened = load_older_format(&cfg, x, 2000, 1450, 1,
+                                   offsetof(struct detector_config, record_open_one), -1, 31);
+    print_message("format 31 load: %d anomalies opened after the cut, as saved\n", opened);
+    assert_true(opened >= 1);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -5441,6 +5550,8 @@ int main(void)
         cmocka_unit_test(test_hold_recent_lasting),
         cmocka_unit_test(test_hold_recent_multichannel),
         cmocka_unit_test(test_load_format30),
+        cmocka_unit_test(test_record_open_one),
+        cmocka_unit_test(test_load_format31),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

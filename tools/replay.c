@@ -127,6 +127,7 @@ static const struct field fields[] = {
     FI("offset_release", offset_release),
     FI("opinion_open", opinion_open),
     FI("hold_recent", hold_recent),
+    FF("record_open_one", record_open_one),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
