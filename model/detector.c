@@ -92,6 +92,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->range_quiet = 0.4f;
     cfg->offset_release = 100;
     cfg->opinion_open = 1;
+    cfg->onset_rhythm = 0;
 }
 
 static int config_check(const struct detector_config *c)
@@ -120,7 +121,7 @@ static int config_check(const struct detector_config *c)
         c->record_quiet > 1 || c->onset_rate < 0 || c->onset_rate > 1 || c->shift_confirm < 0 ||
         c->shift_confirm > 1 || !(c->shift_winsor >= 0.0f) || !(c->shift_winsor <= 100.0f) ||
         !(c->range_quiet >= 0.0f) || !(c->range_quiet <= 1.0f) || c->offset_release < 0 ||
-        c->opinion_open < 0 || c->opinion_open > 1)
+        c->opinion_open < 0 || c->opinion_open > 1 || c->onset_rhythm < 0 || c->onset_rhythm > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -426,6 +426,16 @@ struct detector_config {
                          and nineteenth rounds). 4 bytes of state, not saved (a run in progress
                          at a save starts over). 0: off (docs/detection.md, "Thirty-third
                          round") */
+    /* Added in format 31 (formats 1-30 load with onset_rhythm 0: as they ran). */
+    int onset_rhythm; /* 0 or 1 (with onset_record): an onset that keeps a schedule is ranked
+                         at score_level, the lowest rank an onset has. The device's last 8
+                         onsets are kept (their reading counts, across trainings); an onset
+                         keeps a schedule when its gap to one of them matches, within 1/32
+                         of the gap, a gap between two of them, both gaps at least 4
+                         err_short readings: its third repeat at one interval (a nightly job,
+                         a daily flush) is the device's routine, not news. Only the reported
+                         score changes; the decision and the onset filter do not. 68 bytes of
+                         state when set. 0: off (docs/detection.md, "Thirty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

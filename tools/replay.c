@@ -126,6 +126,7 @@ static const struct field fields[] = {
     FF("range_quiet", range_quiet),
     FI("offset_release", offset_release),
     FI("opinion_open", opinion_open),
+    FI("onset_rhythm", onset_rhythm),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
