@@ -92,7 +92,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->range_quiet = 0.4f;
     cfg->offset_release = 100;
     cfg->opinion_open = 1;
-    cfg->onset_rhythm = 0;
+    cfg->onset_rhythm = 1;
 }
 
 static int config_check(const struct detector_config *c)

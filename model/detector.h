@@ -427,15 +427,19 @@ struct detector_config {
                          at a save starts over). 0: off (docs/detection.md, "Thirty-third
                          round") */
     /* Added in format 31 (formats 1-30 load with onset_rhythm 0: as they ran). */
-    int onset_rhythm; /* 0 or 1 (with onset_record): an onset that keeps a schedule is ranked
-                         at score_level, the lowest rank an onset has. The device's last 8
-                         onsets are kept (their reading counts, across trainings); an onset
-                         keeps a schedule when its gap to one of them matches, within 1/32
-                         of the gap, a gap between two of them, both gaps at least 4
-                         err_short readings: its third repeat at one interval (a nightly job,
-                         a daily flush) is the device's routine, not news. Only the reported
-                         score changes; the decision and the onset filter do not. 68 bytes of
-                         state when set. 0: off (docs/detection.md, "Thirty-sixth round") */
+    int onset_rhythm; /* 0 or 1 (with onset_record): an onset that keeps a schedule ranks at
+                         score_level, the lowest rank an onset has. The device's last 8 onsets
+                         are kept across trainings (reading counts, and each short window's
+                         largest raw score). An onset keeps a schedule when it is the third
+                         repeat at one interval: its gap g to a kept onset matches the gap from
+                         that one to an earlier one and from there to an earlier one again,
+                         each within g / 32 (g at least 4 err_short readings; other onsets in
+                         between do not count), and its short window's largest raw score is
+                         at most log 2 above theirs: a nightly job's spike, a daily flush, is
+                         the device's routine, not news; the same job failing wildly is. Only
+                         the reported score changes; the decision and the onset filter do not.
+                         100 bytes of state, saved when set. 0: off (docs/detection.md,
+                         "Thirty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -5312,7 +5312,10 @@ static int routine_run(uint64_t seed, int big, int off, int cut, float *sa, floa
 static void test_onset_rhythm(void **unused)
 {
     (void)unused;
-    const float red = 0.5f;
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.onset_rhythm, 1);
+    const float red = def.score_level;
     for (uint64_t seed = 1; seed <= 3; seed++) {
         float sa[RH_SPIKES], sb[RH_SPIKES], oa = -1.0f, ob = -1.0f, ba[RH_SPIKES], bb[RH_SPIKES];
         int moved = routine_run(seed, -1, 150 + 8 * RH_PERIOD + RH_PERIOD / 2,
