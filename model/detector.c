@@ -94,6 +94,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->opinion_open = 1;
     cfg->hold_recent = 3;
     cfg->record_open_one = 0.5f;
+    cfg->onset_rhythm = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -124,7 +125,7 @@ static int config_check(const struct detector_config *c)
         !(c->range_quiet >= 0.0f) || !(c->range_quiet <= 1.0f) || c->offset_release < 0 ||
         c->opinion_open < 0 || c->opinion_open > 1 || c->hold_recent < 0 ||
         c->hold_recent > c->err_short || !(c->record_open_one >= 0.0f) ||
-        c->record_open_one > 1.0f)
+        c->record_open_one > 1.0f || c->onset_rhythm < 0 || c->onset_rhythm > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -450,6 +450,20 @@ struct detector_config {
                               applies, as before. Costs the 8 bytes of onset_record's state
                               when that and record_open are 0. 0 (or any value up to
                               alarm_level): off (docs/detection.md, "Thirty-seventh round") */
+    /* Added in format 33 (formats 1-32 load with onset_rhythm 0: as they ran). */
+    int onset_rhythm; /* 0 or 1 (with onset_record): an onset that keeps a schedule ranks at
+                         score_level, the lowest rank an onset has. The device's last 8 onsets
+                         are kept across trainings (reading counts, and each short window's
+                         largest raw score). An onset keeps a schedule when it is the third
+                         repeat at one interval: its gap g to a kept onset matches the gap from
+                         that one to an earlier one and from there to an earlier one again,
+                         each within g / 32 (g at least 4 err_short readings; other onsets in
+                         between do not count), and its short window's largest raw score is
+                         at most log 2 above theirs: a nightly job's spike, a daily flush, is
+                         the device's routine, not news; the same job failing wildly is. Only
+                         the reported score changes; the decision and the onset filter do not.
+                         100 bytes of state, saved when set. 0: off (docs/detection.md,
+                         "Thirty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

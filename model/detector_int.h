@@ -32,6 +32,8 @@
 #define DETECTOR_MAX_SHIFT 64
 /* Upper bound of season_bins. */
 #define DETECTOR_MAX_SEASON_BINS 1024
+/* onset_rhythm: the onsets a detector remembers (detector_score.c, keeps_schedule). */
+#define DETECTOR_RHYTHM_N 8
 
 /* season_opinion: one channel's found-but-not-chosen seasonal profile (detector_opinion.c). */
 struct detector__opinion {
@@ -233,6 +235,13 @@ struct detector {
     /* opinion_open (detector_score.c, opinion_onset): the readings in a row whose second
      * opinion was at alarm_level (0 after a training's reseed). Not saved. */
     int opin_run;
+
+    /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
+     * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
+     * leaves them). Saved only when onset_rhythm is set (format 31). */
+    int rh_n;
+    uint64_t rh_at[DETECTOR_RHYTHM_N];
+    float rh_raw[DETECTOR_RHYTHM_N];
 };
 
 /* detector.c */

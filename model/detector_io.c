@@ -95,8 +95,11 @@
  * (its run count is not saved); formats 1-29 load with it 0, as they ran. Format 31 adds
  * hold_recent at the config's end (no state); formats 1-30 load with it 0, as they ran. Format
  * 32 adds record_open_one at the config's end; onset_record's reference is saved when it,
- * onset_record or record_open is set (keeps_record); formats 1-31 load with it 0, as they ran. */
-#define DET_FORMAT 32u
+ * onset_record or record_open is set (keeps_record); formats 1-31 load with it 0, as they ran.
+ * Format 33 adds onset_rhythm at the config's end and, only when it is set, the onsets' reading
+ * counts after the channels' range (rh_n i32, rh_at u64 [DETECTOR_RHYTHM_N], rh_raw f32
+ * [DETECTOR_RHYTHM_N]); formats 1-32 load with it 0, as they ran. */
+#define DET_FORMAT 33u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -205,6 +208,10 @@
 /* Format 31's config: up to record_open_one, the field format 32 added, with the tail padding. */
 #define CFG_V31_SIZE                                                                               \
     ((offsetof(struct detector_config, record_open_one) + _Alignof(struct detector_config) - 1) /  \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 32's config: up to onset_rhythm, the field format 33 added, with the tail padding. */
+#define CFG_V32_SIZE                                                                               \
+    ((offsetof(struct detector_config, onset_rhythm) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -402,6 +409,11 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->vr_lo, sizeof(float) * C);
         put(w, d->vr_hi, sizeof(float) * C);
     }
+    if (d->cfg.onset_rhythm) {
+        put(w, &d->rh_n, sizeof d->rh_n);
+        put(w, d->rh_at, sizeof d->rh_at);
+        put(w, d->rh_raw, sizeof d->rh_raw);
+    }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -542,6 +554,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 30 ? CFG_V29_SIZE
         : fmt < 31 ? CFG_V30_SIZE
         : fmt < 32 ? CFG_V31_SIZE
+        : fmt < 33 ? CFG_V32_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -609,6 +622,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.hold_recent = 0; /* format 30 and before: held on the median alone */
     if (fmt < 32)
         cfg.record_open_one = 0.0f; /* format 31 and before: record_open on every device */
+    if (fmt < 33)
+        cfg.onset_rhythm = 0; /* format 32 and before: every onset ranked, routine or not */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -778,6 +793,11 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->vr_lo, sizeof(float) * Cz);
         get(&r, d->vr_hi, sizeof(float) * Cz);
     }
+    if (cfg.onset_rhythm) { /* format 33 and later */
+        get(&r, &d->rh_n, sizeof d->rh_n);
+        get(&r, d->rh_at, sizeof d->rh_at);
+        get(&r, d->rh_raw, sizeof d->rh_raw);
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -834,8 +854,13 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
           d->run_out > d->run_n)) ||
         (cfg.record_quiet && (d->quiet_n < 0 || d->quiet_n > (1 << 30))) ||
         (cfg.onset_rate && !(d->ons_rate >= 0.0 && d->ons_rate <= cfg.err_window + 1.0)) ||
-        (cfg.range_quiet > 0.0f && d->vr_n < 0))
+        (cfg.range_quiet > 0.0f && d->vr_n < 0) ||
+        (cfg.onset_rhythm && (d->rh_n < 0 || d->rh_n > DETECTOR_RHYTHM_N)))
         goto fail;
+    for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
+        if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||
+            !(d->rh_raw[i] >= 0.0f && isfinite(d->rh_raw[i])))
+            goto fail;
     for (size_t c = 0; cfg.range_quiet > 0.0f && d->vr_n > 0 && c < Cz; c++)
         if (!(d->vr_lo[c] <= d->vr_hi[c]) || !isfinite(d->vr_lo[c]) || !isfinite(d->vr_hi[c]))
             goto fail;

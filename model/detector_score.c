@@ -518,6 +518,76 @@ static void range_note(detector_t *d, const float *x)
     d->vr_n = d->vr_n < (1 << 30) ? d->vr_n + 1 : d->vr_n;
 }
 
+/* onset_rhythm: an onset keeps a schedule when it is the third repeat at one interval: its gap
+ * g to an earlier kept onset matches the gap from that one to an earlier one, and from that one
+ * to an earlier one again, each within RHYTHM_TOL of g (a few percent: a nightly job at 03:30
+ * give or take 45 minutes, a daily flush whose start drifts with its predecessors' run times),
+ * and g is at least RHYTHM_MIN_SHORTS short windows (an excursion and its aftermath are one
+ * event; onsets that close are a spell, not a schedule). Other onsets between the repeats do
+ * not break the schedule. One repeat is not a schedule: two onsets a day apart after one a day
+ * earlier happen by chance on a device with many onsets (measured: docs/detection.md,
+ * "Thirty-sixth round"). The routine also keeps its size: an onset whose short window's
+ * largest raw score exceeds the largest of the repeats' by more than RHYTHM_SIZE (log 2: twice
+ * 1 + z^2) is news however punctual (the nightly job that failed wildly). */
+#define RHYTHM_TOL        (1.0 / 32.0)
+#define RHYTHM_MIN_SHORTS 4
+#define RHYTHM_REPEATS    3
+#define RHYTHM_SIZE       0.6931471805599453
+
+static double short_max(const detector_t *d);
+
+/* Gaps g and h (readings) match: both at least min, within RHYTHM_TOL of the larger. */
+static int gaps_match(uint64_t g, uint64_t h, uint64_t min)
+{
+    const uint64_t hi = g > h ? g : h, lo = g > h ? h : g;
+    return lo >= min && (double)(hi - lo) <= RHYTHM_TOL * (double)hi;
+}
+
+/* 1 when this reading, an onset, keeps a schedule of the kept onsets (rh_at, oldest first):
+ * for some kept onset a, walking back from a finds RHYTHM_REPEATS - 1 more at gaps matching
+ * g = now - a (the first match each time), and the short window is no larger than theirs. */
+static int keeps_schedule(const detector_t *d)
+{
+    const uint64_t min = (uint64_t)RHYTHM_MIN_SHORTS * (uint64_t)d->cfg.err_short;
+    const double now = short_max(d);
+    for (int a = d->rh_n - 1; a >= 0; a--) {
+        const uint64_t g = d->n_seen - d->rh_at[a];
+        if (g < min)
+            continue;
+        uint64_t t = d->rh_at[a];
+        float big = d->rh_raw[a];
+        int reps = 1;
+        for (int b = a - 1; b >= 0 && reps < RHYTHM_REPEATS; b--) {
+            const uint64_t h = t - d->rh_at[b];
+            if (gaps_match(g, h, min)) {
+                t = d->rh_at[b];
+                big = d->rh_raw[b] > big ? d->rh_raw[b] : big;
+                reps++;
+            } else if ((double)h > (1.0 + RHYTHM_TOL) * (double)g) {
+                break; /* older ones are farther still */
+            }
+        }
+        if (reps >= RHYTHM_REPEATS && now <= big + RHYTHM_SIZE)
+            return 1;
+    }
+    return 0;
+}
+
+/* onset_rhythm: keeps this reading's count and short-window size when it is an onset, the
+ * oldest of DETECTOR_RHYTHM_N dropped. */
+static void rhythm_note(detector_t *d, int onset)
+{
+    if (!d->cfg.onset_rhythm || !onset)
+        return;
+    if (d->rh_n == DETECTOR_RHYTHM_N) {
+        memmove(d->rh_at, d->rh_at + 1, sizeof(uint64_t) * (DETECTOR_RHYTHM_N - 1));
+        memmove(d->rh_raw, d->rh_raw + 1, sizeof(float) * (DETECTOR_RHYTHM_N - 1));
+        d->rh_n--;
+    }
+    d->rh_raw[d->rh_n] = (float)short_max(d);
+    d->rh_at[d->rh_n++] = d->n_seen;
+}
+
 /* onset_record: the reported score of an onset (lik at or above red, not capped), ranked by
  * what a maintenance engineer asks first of a new excursion: has the device done this since its
  * training? g grows with the excess e of the short window's largest raw score over the largest
@@ -546,9 +616,15 @@ static void range_note(detector_t *d, const float *x)
  * of q's credit in p from an onset whose short window stays within the range every channel has
  * shown since the detector began scoring (beyond_range): a long quiet makes an excursion news
  * when it goes where the device has never been; most onsets NAB's labels call false return
- * within it, most found windows leave it (measured: docs/detection.md, "Thirtieth round"). */
+ * within it, most found windows leave it (measured: docs/detection.md, "Thirtieth round").
+ * onset_rhythm ranks an onset that keeps a schedule (keeps_schedule) at red: the quiet before
+ * a nightly job's spike is a day long every day, and the spike is as large as every night's;
+ * taking only the quiet's credit away left its l part above NAB's tuned thresholds (measured:
+ * docs/detection.md, "Thirty-sixth round"). */
 static float onset_rank(const detector_t *d, const float *x, float lik, float red)
 {
+    if (d->cfg.onset_rhythm && keeps_schedule(d))
+        return red; /* the device's routine, not news: the lowest rank an onset has */
     const double r = d->cfg.onset_record, k = d->cfg.onset_quiet;
     double e = record_excess(d);
     double g = isnan(e) ? 0.5 : e > 0.0 ? -expm1(-e) : 0.0;
@@ -837,6 +913,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (onset)
         score = onset_rank(d, x, lik, red);
     onset_rate_note(d, onset);
+    rhythm_note(d, onset);
     range_note(d, x);
     d->since_red = lik >= red ? 0 : d->since_red < (1 << 30) ? d->since_red + 1 : d->since_red;
     d->quiet_n = lik >= red ? 0 : d->quiet_n < (1 << 30) ? d->quiet_n + 1 : d->quiet_n;

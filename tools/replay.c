@@ -128,6 +128,7 @@ static const struct field fields[] = {
     FI("opinion_open", opinion_open),
     FI("hold_recent", hold_recent),
     FF("record_open_one", record_open_one),
+    FI("onset_rhythm", onset_rhythm),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
