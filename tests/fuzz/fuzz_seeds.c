@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "detector.h"
+#include "detector_int.h" /* detector_rhythm_seed checks the onsets it kept */
 #include "model.h"
 
 static int put(const char *dir, const char *sub, const char *name, const void *buf, size_t len)
@@ -86,6 +87,49 @@ static int detector_seed(const char *dir, int channels, int with_lstm, const cha
     return rc;
 }
 
+/* A one-channel detector whose onset_rhythm state (format 33: rh_n, rh_at, rh_raw) holds
+ * onsets: an LSTM serves from reading 0 and a spike comes every 20 readings (more than
+ * onset_rhythm's 4 short windows apart), so the fuzzer mutates a blob whose onsets' counts and
+ * sizes are set, not only rh_n 0. Fails when fewer than 3 onsets were kept (the seed would
+ * no longer cover the state). */
+static int detector_rhythm_seed(const char *dir, const char *name)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.warmup = 16;
+    cfg.history = 32;
+    cfg.err_window = 16;
+    cfg.err_short = 4;
+    cfg.n_hidden = 4;
+    cfg.hold_recent = 3;
+    detector_t *d;
+    model_t *m;
+    struct model_config mc;
+    model_config_default(&mc, 1, 1);
+    mc.n_hidden = 4;
+    if (detector_create(&d, &cfg, 1) != 0)
+        return -1;
+    int rc = model_create(&m, &mc) != 0 ? -1 : detector_set_model(d, m, 1);
+    model_destroy(m);
+    for (int t = 0; rc == 0 && t < 200; t++) {
+        struct detector_result res;
+        float x = t % 20 == 19 ? 8.0f : 0.1f * (float)(t % 3);
+        rc = detector_step(d, &x, NULL, &res);
+    }
+    if (rc == 0 && d->rh_n < 3) {
+        fprintf(stderr, "fuzz_seeds: %s kept %d onsets (3 wanted)\n", name, d->rh_n);
+        rc = -1;
+    }
+    size_t n = detector_save_size(d), len;
+    uint8_t *buf = rc == 0 ? malloc(n) : NULL;
+    rc = buf && detector_save(d, buf, n, &len) == 0
+             ? put(dir, "detector", name, buf, len)
+             : -1;
+    free(buf);
+    detector_destroy(d);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -96,7 +140,8 @@ int main(int argc, char **argv)
     if (model_seeds(argv[1], &a, 0, "i2-o2-l1-h4") || model_seeds(argv[1], &b, 0, "i3-o1-l2-h3") ||
         model_seeds(argv[1], &c, 0, "i1-o1-l1-h1") ||
         model_seeds(argv[1], &b, 1, "i3-o1-l2-h3-f16") ||
-        detector_seed(argv[1], 2, 0, "c2-learning") || detector_seed(argv[1], 3, 1, "c3-lstm"))
+        detector_seed(argv[1], 2, 0, "c2-learning") || detector_seed(argv[1], 3, 1, "c3-lstm") ||
+        detector_rhythm_seed(argv[1], "c1-rhythm"))
         return 1;
     return 0;
 }
