@@ -5716,6 +5716,71 @@ static void test_rhythm_state_refused(void **unused)
     detector_destroy(d);
 }
 
+/* A detector in an episode (make_hold_case's lasting fault, seed 1, 10 readings into its
+ * episode), saved: its episode's counts (below, in_anomaly after det_state in the scalars after
+ * the config, found by the fields' sizes and checked against the detector's values) are
+ * validated on load. With the CRC redone, an in_anomaly of -196608 (tests/fuzz/fuzz_detector's
+ * input: loaded before, and the first reading's hold then read recent_median's v[-98304]), -1,
+ * 2^30 + 1 or INT32_MAX, or a below of -1 or INT32_MAX, is refused with ERR_CORRUPT; an
+ * in_anomaly of 1000 loads and scores (the median takes at most short_len readings). */
+static void test_episode_counts_refused(void **unused)
+{
+    (void)unused;
+    float *x = make_hold_case(1, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d, *e;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result r;
+    memset(&r, 0, sizeof r);
+    int t = 0;
+    for (; t < HR_N && !(r.state == DET_ANOMALY && d->in_anomaly >= 10); t++)
+        step(d, x, t, 1, NULL, &r);
+    assert_true(t < HR_N - 40);
+    t--; /* the last reading stepped */
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len), *alt = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(alt);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    /* magic, format, C, the config, ep_accepted, then FIELDS_V1 (detector_io.c) in order. */
+    size_t off = 12 + sizeof d->cfg + sizeof d->ep_accepted + sizeof d->ctx_head +
+                 sizeof d->ctx_len + sizeof d->have_last + sizeof d->n_seen + sizeof d->due_at +
+                 sizeof d->kind + sizeof d->version + sizeof d->next_version +
+                 sizeof d->have_pred + sizeof d->ring_head + sizeof d->ring_len +
+                 sizeof d->ring_since_resum + sizeof d->ring_sum + sizeof d->ring_sumsq +
+                 sizeof d->short_head + sizeof d->short_len + sizeof d->short_sum;
+    const size_t below_at = off + sizeof d->det_state, anom_at = below_at + sizeof d->below;
+    assert_memory_equal(buf + off, &d->det_state, sizeof d->det_state);
+    assert_memory_equal(buf + below_at, &d->below, sizeof d->below);
+    assert_memory_equal(buf + anom_at, &d->in_anomaly, sizeof d->in_anomaly);
+    assert_memory_equal(buf + anom_at + sizeof d->in_anomaly, &d->since_red, sizeof d->since_red);
+    print_message("episode at reading %d: in_anomaly %d, below %d\n", t, d->in_anomaly, d->below);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+    const int32_t anom_bad[] = {-196608, -1, (1 << 30) + 1, INT32_MAX}, below_bad[] = {-1, INT32_MAX};
+    for (size_t i = 0; i < sizeof anom_bad / sizeof anom_bad[0]; i++) {
+        memcpy(buf + anom_at, &anom_bad[i], 4);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(buf + anom_at, &d->in_anomaly, 4);
+    for (size_t i = 0; i < sizeof below_bad / sizeof below_bad[0]; i++) {
+        memcpy(buf + below_at, &below_bad[i], 4);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(buf + below_at, &d->below, 4);
+    const int32_t long_episode = 1000;
+    memcpy(buf + anom_at, &long_episode, 4);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+    assert_int_equal(detector_load(&e, alt, len), 0);
+    for (int k = t + 1; k < t + 30; k++)
+        step(e, x, k, 1, NULL, &r);
+    detector_destroy(e);
+    free(buf);
+    free(alt);
+    free(x);
+    detector_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -5811,6 +5876,7 @@ int main(void)
         cmocka_unit_test(test_onset_rhythm),
         cmocka_unit_test(test_load_format32),
         cmocka_unit_test(test_rhythm_state_refused),
+        cmocka_unit_test(test_episode_counts_refused),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
