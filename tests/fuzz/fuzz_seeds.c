@@ -50,41 +50,53 @@ static int model_seeds(const char *dir, const struct model_config *cfg, int comp
     return rc;
 }
 
+/* The detectors' small shapes: a blob of a few kilobytes the fuzzer mutates quickly. */
+static void small_config(struct detector_config *cfg)
+{
+    detector_config_default(cfg);
+    cfg->warmup = 16;
+    cfg->history = 32;
+    cfg->err_window = 16;
+    cfg->err_short = 4;
+    cfg->n_hidden = 4;
+}
+
+/* Writes detector_save's bytes of d as DIR/detector/name and destroys d (rc != 0: only
+ * destroys it, returning rc). */
+static int save_seed(const char *dir, detector_t *d, const char *name, int rc)
+{
+    size_t n = detector_save_size(d), len;
+    uint8_t *buf = rc == 0 ? malloc(n) : NULL;
+    rc = buf && detector_save(d, buf, n, &len) == 0 ? put(dir, "detector", name, buf, len) : -1;
+    free(buf);
+    detector_destroy(d);
+    return rc;
+}
+
 static int detector_seed(const char *dir, int channels, int with_lstm, const char *name)
 {
     struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.warmup = 16;
-    cfg.history = 32;
-    cfg.err_window = 16;
-    cfg.err_short = 4;
-    cfg.n_hidden = 4;
+    small_config(&cfg);
     detector_t *d;
     if (detector_create(&d, &cfg, channels) != 0)
         return -1;
     float x[8];
-    for (int t = 0; t < 10; t++) {
+    int rc = 0;
+    for (int t = 0; rc == 0 && t < 10; t++) {
         struct detector_result res;
         for (int c = 0; c < channels; c++)
             x[c] = (float)(t * (c + 1)) * 0.5f;
-        if (detector_step(d, x, NULL, &res) != 0)
-            return -1;
+        rc = detector_step(d, x, NULL, &res);
     }
-    if (with_lstm) {
+    if (rc == 0 && with_lstm) {
         struct model_config mc;
         model_config_default(&mc, channels, channels);
         mc.n_hidden = 4;
-        model_t *m;
-        if (model_create(&m, &mc) != 0 || detector_set_model(d, m, 1) != 0)
-            return -1;
+        model_t *m = NULL;
+        rc = model_create(&m, &mc) != 0 ? -1 : detector_set_model(d, m, 1);
         model_destroy(m);
     }
-    size_t n = detector_save_size(d), len;
-    uint8_t *buf = malloc(n);
-    int rc = buf && detector_save(d, buf, n, &len) == 0 ? put(dir, "detector", name, buf, len) : -1;
-    free(buf);
-    detector_destroy(d);
-    return rc;
+    return save_seed(dir, d, name, rc);
 }
 
 /* A one-channel detector whose onset_rhythm state (format 33: rh_n, rh_at, rh_raw) holds
@@ -95,20 +107,14 @@ static int detector_seed(const char *dir, int channels, int with_lstm, const cha
 static int detector_rhythm_seed(const char *dir, const char *name)
 {
     struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.warmup = 16;
-    cfg.history = 32;
-    cfg.err_window = 16;
-    cfg.err_short = 4;
-    cfg.n_hidden = 4;
-    cfg.hold_recent = 3;
+    small_config(&cfg);
     detector_t *d;
-    model_t *m;
     struct model_config mc;
     model_config_default(&mc, 1, 1);
     mc.n_hidden = 4;
     if (detector_create(&d, &cfg, 1) != 0)
         return -1;
+    model_t *m = NULL;
     int rc = model_create(&m, &mc) != 0 ? -1 : detector_set_model(d, m, 1);
     model_destroy(m);
     for (int t = 0; rc == 0 && t < 200; t++) {
@@ -120,14 +126,7 @@ static int detector_rhythm_seed(const char *dir, const char *name)
         fprintf(stderr, "fuzz_seeds: %s kept %d onsets (3 wanted)\n", name, d->rh_n);
         rc = -1;
     }
-    size_t n = detector_save_size(d), len;
-    uint8_t *buf = rc == 0 ? malloc(n) : NULL;
-    rc = buf && detector_save(d, buf, n, &len) == 0
-             ? put(dir, "detector", name, buf, len)
-             : -1;
-    free(buf);
-    detector_destroy(d);
-    return rc;
+    return save_seed(dir, d, name, rc);
 }
 
 int main(int argc, char **argv)
