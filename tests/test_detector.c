@@ -5746,10 +5746,10 @@ static void test_episode_counts_refused(void **unused)
     /* magic, format, C, the config, ep_accepted, then FIELDS_V1 (detector_io.c) in order. */
     size_t off = 12 + sizeof d->cfg + sizeof d->ep_accepted + sizeof d->ctx_head +
                  sizeof d->ctx_len + sizeof d->have_last + sizeof d->n_seen + sizeof d->due_at +
-                 sizeof d->kind + sizeof d->version + sizeof d->next_version +
-                 sizeof d->have_pred + sizeof d->ring_head + sizeof d->ring_len +
-                 sizeof d->ring_since_resum + sizeof d->ring_sum + sizeof d->ring_sumsq +
-                 sizeof d->short_head + sizeof d->short_len + sizeof d->short_sum;
+                 sizeof d->kind + sizeof d->version + sizeof d->next_version + sizeof d->have_pred +
+                 sizeof d->ring_head + sizeof d->ring_len + sizeof d->ring_since_resum +
+                 sizeof d->ring_sum + sizeof d->ring_sumsq + sizeof d->short_head +
+                 sizeof d->short_len + sizeof d->short_sum;
     const size_t below_at = off + sizeof d->det_state, anom_at = below_at + sizeof d->below;
     assert_memory_equal(buf + off, &d->det_state, sizeof d->det_state);
     assert_memory_equal(buf + below_at, &d->below, sizeof d->below);
@@ -5757,7 +5757,8 @@ static void test_episode_counts_refused(void **unused)
     assert_memory_equal(buf + anom_at + sizeof d->in_anomaly, &d->since_red, sizeof d->since_red);
     print_message("episode at reading %d: in_anomaly %d, below %d\n", t, d->in_anomaly, d->below);
     assert_int_equal(load_recrc(buf, len, alt), 0);
-    const int32_t anom_bad[] = {-196608, -1, (1 << 30) + 1, INT32_MAX}, below_bad[] = {-1, INT32_MAX};
+    const int32_t anom_bad[] = {-196608, -1, (1 << 30) + 1, INT32_MAX},
+                  below_bad[] = {-1, INT32_MAX};
     for (size_t i = 0; i < sizeof anom_bad / sizeof anom_bad[0]; i++) {
         memcpy(buf + anom_at, &anom_bad[i], 4);
         assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
