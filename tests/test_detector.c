@@ -5683,6 +5683,163 @@ static void test_one_sensor_pattern_fault(void **unused)
     assert_true(total >= 2000);
 }
 
+/* ---- review (session 13): onset_rhythm's saved state is validated on load --------------- */
+
+/* Where the n bytes of needle first occur in hay[len] (len when nowhere). */
+static size_t find_bytes(const unsigned char *hay, size_t len, const void *needle, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return i;
+    return len;
+}
+
+/* A format-33 save of make_routine's detector (seed 1) after its sixth spike holds its kept
+ * onsets (rh_n i32, rh_at u64 [8], rh_raw f32 [8], found by their bytes). With the CRC redone,
+ * the bytes as saved load, and so do an rh_n of 0, a newest onset at n_seen - 1 and a size of
+ * 0; every hostile variant is refused with ERR_CORRUPT, never an index out of range: rh_n -1,
+ * 9 or INT32_MAX, two onsets out of order or at the same count, an onset at or after n_seen
+ * (u64 max too), a size NaN, +inf or negative, and the blob cut inside the state. */
+static void test_rhythm_state_refused(void **unused)
+{
+    (void)unused;
+    int at[RH_SPIKES];
+    float *x = make_routine(1, -1, -1, at);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result r;
+    for (int t = 0; t <= at[5] + 20; t++)
+        step(d, x, t, 1, NULL, &r);
+    const int n = d->rh_n;
+    print_message("rhythm state: %d onsets kept, the newest at %llu of %llu readings\n", n,
+                  (unsigned long long)d->rh_at[n - 1], (unsigned long long)d->n_seen);
+    assert_true(n >= 3 && n < DETECTOR_RHYTHM_N); /* room for rh_n + 1 to be a lie */
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len), *alt = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(alt);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    const size_t at_off = find_bytes(buf, len, d->rh_at, sizeof d->rh_at);
+    assert_true(at_off >= 4 && at_off < len);
+    const size_t n_off = at_off - 4, raw_off = at_off + sizeof d->rh_at;
+    int32_t rn;
+    memcpy(&rn, buf + n_off, 4);
+    assert_int_equal(rn, n);
+    assert_memory_equal(buf + raw_off, d->rh_raw, sizeof d->rh_raw);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+
+    const uint64_t seen = d->n_seen, prev = d->rh_at[n - 2];
+    const int32_t ns_ok[] = {0}, ns_bad[] = {-1, DETECTOR_RHYTHM_N + 1, INT32_MAX};
+    const uint64_t last_ok[] = {seen - 1}, last_bad[] = {seen, seen + 1, UINT64_MAX, prev};
+    const float raw_ok[] = {0.0f}, raw_bad[] = {NAN, INFINITY, -0.5f};
+    unsigned char *last_at = buf + at_off + sizeof(uint64_t) * (size_t)(n - 1);
+    unsigned char *last_raw = buf + raw_off + sizeof(float) * (size_t)(n - 1);
+    for (int ok = 0; ok < 2; ok++) {
+        const int want = ok ? 0 : ERR_CORRUPT;
+        const size_t nn = ok ? 1 : 3, na = ok ? 1 : 4, nr = ok ? 1 : 3;
+        for (size_t i = 0; i < nn; i++) {
+            memcpy(buf + n_off, ok ? &ns_ok[i] : &ns_bad[i], 4);
+            assert_int_equal(load_recrc(buf, len, alt), want);
+        }
+        memcpy(buf + n_off, &rn, 4);
+        for (size_t i = 0; i < na; i++) {
+            memcpy(last_at, ok ? &last_ok[i] : &last_bad[i], 8);
+            assert_int_equal(load_recrc(buf, len, alt), want);
+        }
+        memcpy(last_at, &d->rh_at[n - 1], 8);
+        for (size_t i = 0; i < nr; i++) {
+            memcpy(last_raw, ok ? &raw_ok[i] : &raw_bad[i], 4);
+            assert_int_equal(load_recrc(buf, len, alt), want);
+        }
+        memcpy(last_raw, &d->rh_raw[n - 1], 4);
+    }
+    /* rh_n one more than kept: the slot after the newest (0 in the save) is not after it. */
+    const int32_t more = n + 1;
+    memcpy(buf + n_off, &more, 4);
+    assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    memcpy(buf + n_off, &rn, 4);
+    /* The first two onsets swapped. */
+    memcpy(buf + at_off, &d->rh_at[1], 8);
+    memcpy(buf + at_off + 8, &d->rh_at[0], 8);
+    assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    memcpy(buf + at_off, d->rh_at, 16);
+    for (size_t cut = n_off; cut < raw_off + sizeof d->rh_raw; cut += 4)
+        assert_int_equal(load_recrc(buf, cut + 4, alt), ERR_CORRUPT);
+    assert_int_equal(load_recrc(buf, len, alt), 0); /* every change undone */
+    free(buf);
+    free(alt);
+    free(x);
+    detector_destroy(d);
+}
+
+/* A detector in an episode (make_hold_case's lasting fault, seed 1, 10 readings into its
+ * episode), saved: its episode's counts (below, in_anomaly after det_state in the scalars after
+ * the config, found by the fields' sizes and checked against the detector's values) are
+ * validated on load. With the CRC redone, an in_anomaly of -196608 (tests/fuzz/fuzz_detector's
+ * input: loaded before, and the first reading's hold then read recent_median's v[-98304]), -1,
+ * 2^30 + 1 or INT32_MAX, or a below of -1 or INT32_MAX, is refused with ERR_CORRUPT; an
+ * in_anomaly of 1000 loads and scores (the median takes at most short_len readings). */
+static void test_episode_counts_refused(void **unused)
+{
+    (void)unused;
+    float *x = make_hold_case(1, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d, *e;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result r;
+    memset(&r, 0, sizeof r);
+    int t = 0;
+    for (; t < HR_N && !(r.state == DET_ANOMALY && d->in_anomaly >= 10); t++)
+        step(d, x, t, 1, NULL, &r);
+    assert_true(t < HR_N - 40);
+    t--; /* the last reading stepped */
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len), *alt = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(alt);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    /* magic, format, C, the config, ep_accepted, then FIELDS_V1 (detector_io.c) in order. */
+    size_t off = 12 + sizeof d->cfg + sizeof d->ep_accepted + sizeof d->ctx_head +
+                 sizeof d->ctx_len + sizeof d->have_last + sizeof d->n_seen + sizeof d->due_at +
+                 sizeof d->kind + sizeof d->version + sizeof d->next_version + sizeof d->have_pred +
+                 sizeof d->ring_head + sizeof d->ring_len + sizeof d->ring_since_resum +
+                 sizeof d->ring_sum + sizeof d->ring_sumsq + sizeof d->short_head +
+                 sizeof d->short_len + sizeof d->short_sum;
+    const size_t below_at = off + sizeof d->det_state, anom_at = below_at + sizeof d->below;
+    assert_memory_equal(buf + off, &d->det_state, sizeof d->det_state);
+    assert_memory_equal(buf + below_at, &d->below, sizeof d->below);
+    assert_memory_equal(buf + anom_at, &d->in_anomaly, sizeof d->in_anomaly);
+    assert_memory_equal(buf + anom_at + sizeof d->in_anomaly, &d->since_red, sizeof d->since_red);
+    print_message("episode at reading %d: in_anomaly %d, below %d\n", t, d->in_anomaly, d->below);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+    const int32_t anom_bad[] = {-196608, -1, (1 << 30) + 1, INT32_MAX},
+                  below_bad[] = {-1, INT32_MAX};
+    for (size_t i = 0; i < sizeof anom_bad / sizeof anom_bad[0]; i++) {
+        memcpy(buf + anom_at, &anom_bad[i], 4);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(buf + anom_at, &d->in_anomaly, 4);
+    for (size_t i = 0; i < sizeof below_bad / sizeof below_bad[0]; i++) {
+        memcpy(buf + below_at, &below_bad[i], 4);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(buf + below_at, &d->below, 4);
+    const int32_t long_episode = 1000;
+    memcpy(buf + anom_at, &long_episode, 4);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+    assert_int_equal(detector_load(&e, alt, len), 0);
+    for (int k = t + 1; k < t + 30; k++)
+        step(e, x, k, 1, NULL, &r);
+    detector_destroy(e);
+    free(buf);
+    free(alt);
+    free(x);
+    detector_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -5778,6 +5935,8 @@ int main(void)
         cmocka_unit_test(test_onset_rhythm),
         cmocka_unit_test(test_load_format32),
         cmocka_unit_test(test_one_sensor_pattern_fault),
+        cmocka_unit_test(test_rhythm_state_refused),
+        cmocka_unit_test(test_episode_counts_refused),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
