@@ -730,11 +730,12 @@ static float hold_recent_cap(const detector_t *d, float h, int avail)
     return l < h ? l : h;
 }
 
-/* record_open's level on this device: record_open on every device, raised to record_open_one
- * where the level tests do not judge its levels. There (one sensor: NAB's series) the error
- * alone decides an opening, and nothing else tells a repeat of a burst from news; where the
- * levels are judged, a fault's re-openings within the record its first episode set are real
- * (SKAB's: docs/detection.md, "Twentieth round" and "Thirty-seventh round"). */
+/* record_open's level on this device (0: off): record_open on every device, raised to
+ * record_open_one where the level tests do not judge its levels (asked only for a reading at
+ * alarm level: level_tests_judge counts the channels). There (one sensor: NAB's series) the
+ * error alone decides an opening, and nothing else tells a repeat of a burst from news; where
+ * the levels are judged, a fault's re-openings within the record its first episode set are
+ * real (SKAB's: docs/detection.md, "Twentieth round" and "Thirty-seventh round"). */
 static float record_level(const detector_t *d)
 {
     const float one = level_tests_judge(d) ? 0.0f : d->cfg.record_open_one;
@@ -974,9 +975,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* record_open: an excursion within the device's record since the training opens only at
      * record_open; below it, its error raises a warning at most. record_open_one raises that
      * level where the level tests do not judge (record_level). */
-    const float rec_level = record_level(d);
-    if (rec_level > 0.0f && open_err >= cfg->alarm_level && open_err < rec_level &&
-        st != DET_ANOMALY && !(record_excess(d) > 0.0))
+    if (open_err >= cfg->alarm_level && st != DET_ANOMALY && open_err < record_level(d) &&
+        !(record_excess(d) > 0.0))
         open_err = nextafterf(cfg->alarm_level, 0.0f);
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
     float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;
