@@ -208,13 +208,29 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     d->opin_run = 0; /* opinion_open: likewise */
 }
 
+/* The largest raw score in the short window. */
+static double short_max(const detector_t *d)
+{
+    double m = 0.0;
+    for (int k = 0; k < d->short_len; k++)
+        if (d->shortbuf[k] > m)
+            m = d->shortbuf[k];
+    return m;
+}
+
+/* The short window's raw score i readings back (0: the newest). */
+static float recent_raw(const detector_t *d, int i)
+{
+    const int S = d->cfg.err_short;
+    return d->shortbuf[((d->short_head - 1 - i) % S + S) % S];
+}
+
 /* The median of the newest k (1..short_len) raw scores. */
 static double recent_median(const detector_t *d, int k)
 {
-    const int S = d->cfg.err_short;
     float v[DETECTOR_MAX_SHORT];
     for (int i = 0; i < k; i++) {
-        float x = d->shortbuf[((d->short_head - 1 - i) % S + S) % S];
+        float x = recent_raw(d, i);
         int j = i;
         for (; j > 0 && v[j - 1] > x; j--)
             v[j] = v[j - 1];
@@ -463,10 +479,7 @@ static double record_excess(const detector_t *d)
 {
     if (d->rec_n < d->cfg.err_short)
         return NAN;
-    float mx = 0.0f;
-    for (int k = 0; k < d->short_len; k++)
-        mx = d->shortbuf[k] > mx ? d->shortbuf[k] : mx;
-    return (double)mx - d->rec_max;
+    return short_max(d) - d->rec_max;
 }
 
 /* range_quiet: the readings of the short window other than x, the one being scored (not yet
@@ -533,8 +546,6 @@ static void range_note(detector_t *d, const float *x)
 #define RHYTHM_MIN_SHORTS 4
 #define RHYTHM_REPEATS    3
 #define RHYTHM_SIZE       0.6931471805599453
-
-static double short_max(const detector_t *d);
 
 /* Gaps g and h (readings) match: both at least min, within RHYTHM_TOL of the larger. */
 static int gaps_match(uint64_t g, uint64_t h, uint64_t min)
@@ -686,16 +697,6 @@ static int error_is_offset(const detector_t *d)
     return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
 }
 
-/* The largest raw score in the short window. */
-static double short_max(const detector_t *d)
-{
-    double m = 0.0;
-    for (int k = 0; k < d->short_len; k++)
-        if (d->shortbuf[k] > m)
-            m = d->shortbuf[k];
-    return m;
-}
-
 /* 1 when the operating point or the step test judges this device's levels: two or more
  * channels with a level (op_tail_score, detector__shift_eval), and either test on. */
 static int level_tests_judge(const detector_t *d)
@@ -718,14 +719,12 @@ static int level_tests_judge(const detector_t *d)
  * ended. Where the level tests judge, they hold a level change themselves: unchanged. */
 static float hold_recent_cap(const detector_t *d, float h, int avail)
 {
-    const int r = d->cfg.hold_recent, S = d->cfg.err_short;
+    const int r = d->cfg.hold_recent;
     if (r <= 0 || avail < r || level_tests_judge(d))
         return h;
     double m = 0.0;
-    for (int i = 0; i < r; i++) {
-        double x = d->shortbuf[((d->short_head - 1 - i) % S + S) % S];
-        m = x > m ? x : m;
-    }
+    for (int i = 0; i < r; i++)
+        m = fmax(m, recent_raw(d, i));
     float l = likelihood_score(d, m, d->cfg.tail_plain);
     return l < h ? l : h;
 }
