@@ -5902,35 +5902,38 @@ static int accept_run(const struct detector_config *cfg, float *x, int n, int C,
  * point and the step test judge its level) and make_new_level's one sensor up by 30
  * innovation deviations from 1,400 (offset_release 0: the error alone would hold it to
  * accept_after), seeds 1-3. The state is normal at once, the next reading asks for a
- * training, nothing opens in the 150 readings before that training applies (nor after it, to
- * the end of the series), and a save made right after the acceptance continues bit for bit.
+ * training, nothing opens in the 150 readings before that training applies, nor after it to
+ * the end of the series (nor when it applies on the first reading after the acceptance, with
+ * only 30-odd readings of the level in its window), and a save made right after the acceptance
+ * continues bit for bit.
  * Without the acceptance the same readings stay flagged (the fault holds its episode), and
  * detector_accept without an open episode is ERR_RANGE. */
 static void test_operator_accept(void **unused)
 {
     (void)unused;
-    enum { WAIT = 150 };
-    for (uint64_t seed = 1; seed <= 3; seed++)
-        for (int one = 0; one < 2; one++) {
-            struct detector_config cfg;
-            detector_config_default(&cfg);
-            cfg.offset_release = one ? 0 : cfg.offset_release;
-            const int C = one ? 1 : 6, n = one ? 2000 : 2200, onset = one ? OR_ONSET : 1600;
-            int at[2], asked[2], held[2], again[2]; /* [1]: accepted, [0]: not */
-            for (int acc = 0; acc < 2; acc++)
-                at[acc] = accept_run(
-                    &cfg, one ? make_new_level(seed, 3.0) : make_end_pump(n, -1, 0, seed), n, C,
-                    onset, acc, WAIT, &asked[acc], &held[acc], &again[acc]);
-            print_message("seed %d, %d channel(s): accepted at %d; training asked %d, %d of %d "
-                          "readings flagged before it applied, %d episodes after; not accepted: "
-                          "%d flagged\n",
-                          (int)seed, C, at[1], asked[1], held[1], WAIT, again[1], held[0]);
-            assert_int_equal(at[1], at[0]);
-            assert_true(asked[1]);
-            assert_int_equal(held[1], 0);
-            assert_int_equal(again[1], 0);
-            assert_int_equal(held[0], WAIT);
-        }
+    for (int w = 0; w < 2; w++)
+        for (uint64_t seed = 1; seed <= 3; seed++)
+            for (int one = 0; one < 2; one++) {
+                const int wait = w ? 150 : 1; /* readings before the training applies */
+                struct detector_config cfg;
+                detector_config_default(&cfg);
+                cfg.offset_release = one ? 0 : cfg.offset_release;
+                const int C = one ? 1 : 6, n = one ? 2000 : 2200, onset = one ? OR_ONSET : 1600;
+                int at[2], asked[2], held[2], again[2]; /* [1]: accepted, [0]: not */
+                for (int acc = 0; acc < 2; acc++)
+                    at[acc] = accept_run(
+                        &cfg, one ? make_new_level(seed, 3.0) : make_end_pump(n, -1, 0, seed), n, C,
+                        onset, acc, wait, &asked[acc], &held[acc], &again[acc]);
+                print_message("seed %d, %d channel(s): accepted at %d; training asked %d, %d of %d "
+                              "readings flagged before it applied, %d episodes after to %d; not "
+                              "accepted: %d flagged\n",
+                              (int)seed, C, at[1], asked[1], held[1], wait, again[1], n, held[0]);
+                assert_int_equal(at[1], at[0]);
+                assert_true(asked[1]);
+                assert_int_equal(held[1], 0);
+                assert_int_equal(again[1], 0);
+                assert_int_equal(held[0], wait);
+            }
     detector_t *d = new_detector(4);
     assert_int_equal(detector_accept(d), ERR_RANGE); /* learning */
     assert_int_equal(detector_accept(NULL), ERR_INVAL);
