@@ -82,10 +82,13 @@ typedef struct api_backend {
     int (*pipe_rollback)(void *ctx, const char *id, uint32_t version);
     int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);
     int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len);
+    /* The operator accepts the open anomaly (note NULL: none): *out the ended event's JSON;
+     * ERR_RANGE when no anomaly is open. */
+    int (*pipe_accept)(void *ctx, const char *id, const char *note, char **out);
 } api_backend_t;
 
 /* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write
- * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT). */
+ * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT, anomalies accept). */
 typedef enum api_role {
     API_ROLE_NONE = 0,
     API_ROLE_READ,

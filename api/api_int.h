@@ -30,6 +30,7 @@ enum api_route {
     ROUTE_RETRAIN,
     ROUTE_ROLLBACK,
     ROUTE_WEIGHTS,
+    ROUTE_ACCEPT, /* POST /v1/devices/{id}/anomalies/accept */
     ROUTE_COUNT
 };
 
@@ -224,5 +225,6 @@ void api__h_model(api_request_t *r);
 void api__h_retrain(api_request_t *r);
 void api__h_rollback(api_request_t *r);
 void api__h_weights(api_request_t *r);
+void api__h_accept(api_request_t *r);
 
 #endif

@@ -1,9 +1,9 @@
 /* api/model_routes.c: the endpoints of the online pipeline: status, predictions, forecast,
- * anomalies, model versions, retrain, rollback and weights. The answers are built by the
- * backend (the daemon's pipeline) as JSON text; this file validates parameters, maps errors and
- * bounds the answers: predictions and anomalies come in pages (the backend is asked for one
- * page; this file adds its "next"), a forecast's steps x channels are capped (README "Pages,
- * parameters and methods"). Any thread. */
+ * anomalies (and an operator's acceptance of one), model versions, retrain, rollback and
+ * weights. The answers are built by the backend (the daemon's pipeline) as JSON text; this file
+ * validates parameters and bodies, maps errors and bounds the answers: predictions and
+ * anomalies come in pages (the backend is asked for one page; this file adds its "next"), a
+ * forecast's steps x channels are capped (README "Pages, parameters and methods"). Any thread. */
 #include "api_int.h"
 #include "err.h"
 #include "vtime.h"
@@ -349,6 +349,69 @@ void api__h_retrain(api_request_t *r)
         api__json(r, 202, json_pack("{s:s,s:s}", "device", r->seg[0], "training", "queued"));
     else
         fail(r, rc, "retrain");
+}
+
+/* The longest operator's note an acceptance keeps, in bytes of UTF-8. */
+#define ACCEPT_NOTE_MAX 500
+
+/* The acceptance's optional body: empty, or {"note": "..."} (null: none). Returns 0 with *note
+ * borrowed from *v (the caller json_decrefs *v, also on failure), or -1 with a 400 answer naming
+ * what is wrong. */
+static int accept_body(api_request_t *r, json_t **v, const char **note)
+{
+    *v = NULL;
+    *note = NULL;
+    size_t i = 0;
+    while (r->body && i < r->len &&
+           (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
+        i++;
+    if (r->body == NULL || i == r->len)
+        return 0; /* no body: no note */
+    json_error_t jerr;
+    *v = json_loadb(r->body, r->len, 0, &jerr);
+    if (!json_is_object(*v)) {
+        api__error(r, 400, "body must be empty or a JSON object {\"note\": \"...\"}");
+        return -1;
+    }
+    const char *key;
+    json_t *val;
+    json_object_foreach(*v, key, val)
+    {
+        if (strcmp(key, "note") != 0) {
+            api__error(r, 400, "field '%.64s': unknown (the body takes only \"note\")", key);
+            return -1;
+        }
+        if (json_is_null(val))
+            continue;
+        if (!json_is_string(val)) {
+            api__error(r, 400, "field 'note': must be a string");
+            return -1;
+        }
+        if (json_string_length(val) > ACCEPT_NOTE_MAX) {
+            api__error(r, 400, "field 'note': longer than %d bytes", ACCEPT_NOTE_MAX);
+            return -1;
+        }
+        *note = json_string_value(val);
+    }
+    return 0;
+}
+
+void api__h_accept(api_request_t *r)
+{
+    api_backend_t *be = &r->srv->be;
+    if (!have(r, be->pipe_accept))
+        return;
+    json_t *v;
+    const char *note;
+    if (accept_body(r, &v, &note) == 0) {
+        char *out = NULL;
+        int rc = be->pipe_accept(be->ctx, r->seg[0], note, &out);
+        if (rc == ERR_RANGE)
+            api__error(r, 409, "accept: device '%s' has no open anomaly", r->seg[0]);
+        else
+            answer(r, rc, out, "accept");
+    }
+    json_decref(v);
 }
 
 void api__h_rollback(api_request_t *r)

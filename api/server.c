@@ -505,6 +505,8 @@ static enum api_route route_of(api_request_t *r, const char *url)
         if (strcmp(seg[4], "weights") == 0)
             return ROUTE_WEIGHTS;
     }
+    if (n == 5 && strcmp(seg[3], "anomalies") == 0 && strcmp(seg[4], "accept") == 0)
+        return ROUTE_ACCEPT;
     return ROUTE_NOT_FOUND;
 }
 
@@ -518,7 +520,8 @@ static void method_not_allowed(api_request_t *r, const char *allow)
 static int route_takes_body(enum api_route route)
 {
     return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_DEVICE ||
-           route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS;
+           route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS ||
+           route == ROUTE_ACCEPT;
 }
 
 static void healthz(api_request_t *r)
@@ -587,6 +590,8 @@ static const struct {
     [ROUTE_ROLLBACK] = {api__h_rollback, "POST", "POST", 1, "POST, OPTIONS", no_params},
     [ROUTE_WEIGHTS] = {api__h_weights, "GET HEAD PUT", "GET, PUT", 1, "GET, HEAD, PUT, OPTIONS",
                        no_params},
+    /* io: it stores the ended event and the detector */
+    [ROUTE_ACCEPT] = {api__h_accept, "POST", "POST", 1, "POST, OPTIONS", no_params},
 };
 
 const char *api__route_allow(enum api_route route)

@@ -256,6 +256,11 @@ static int be_retrain(void *ctx, const char *id)
     return pipeline_retrain(((backend_t *)ctx)->pipe, id);
 }
 
+static int be_accept(void *ctx, const char *id, const char *note, char **out)
+{
+    return pipeline_accept(((backend_t *)ctx)->pipe, id, note, out);
+}
+
 static int be_rollback(void *ctx, const char *id, uint32_t version)
 {
     return pipeline_rollback(((backend_t *)ctx)->pipe, id, version);
@@ -298,6 +303,7 @@ void backend_init(api_backend_t *out, backend_t *b)
         out->pipe_anomalies = be_anomalies;
         out->pipe_models = be_models;
         out->pipe_retrain = be_retrain;
+        out->pipe_accept = be_accept;
         out->pipe_rollback = be_rollback;
         out->pipe_weights_get = be_weights_get;
         out->pipe_weights_put = be_weights_put;

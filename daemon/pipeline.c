@@ -100,6 +100,7 @@ static void dev_free(struct dev *d)
     for (int i = 0; i < d->nch; i++)
         free(d->ch[i]);
     pipeline__ring_deinit(&d->ring);
+    pipeline__events_clear(d);
     free(d->events);
     for (size_t i = 0; i < d->nversions; i++)
         free(d->versions[i].info_json);
@@ -249,6 +250,7 @@ struct event *pipeline__event_add(pipeline_t *p, struct dev *d)
     if (p->o.events == 0)
         return NULL;
     if (d->nevents == p->o.events) { /* drop the oldest */
+        free(d->events[0].note);
         memmove(d->events, d->events + 1, (d->nevents - 1) * sizeof *d->events);
         d->nevents--;
     }
@@ -265,6 +267,13 @@ struct event *pipeline__event_add(pipeline_t *p, struct dev *d)
     struct event *e = &d->events[d->nevents++];
     memset(e, 0, sizeof *e);
     return e;
+}
+
+void pipeline__events_clear(struct dev *d)
+{
+    for (size_t i = 0; i < d->nevents; i++)
+        free(d->events[i].note);
+    d->nevents = 0;
 }
 
 /* (Re)creates the detector and the prediction ring for the channel set in d->ch. */
@@ -1033,16 +1042,78 @@ void pipeline_destroy(pipeline_t *p)
 
 /* ---- control ------------------------------------------------------------------------------ */
 
+/* The API asks d for a training now. Caller holds d->mu. */
+static int train_now(pipeline_t *p, struct dev *d)
+{
+    int rc = pipeline__mark_due(p, d);
+    if (rc == ERR_BUSY) /* the training under way may have read its window already */
+        d->again = 1;
+    return rc;
+}
+
 int pipeline_retrain(pipeline_t *p, const char *device)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
-    int rc = pipeline__mark_due(p, d);
-    if (rc == ERR_BUSY) /* the training under way may have read its window already */
-        d->again = 1;
+    int rc = train_now(p, d);
     pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+/* Ends d's active event as the operator's, at the last reading scored (the episode held every
+ * reading up to it; the next one is judged as the accepted level's), with note (taken). Returns
+ * the event's JSON (malloc'd; NULL when out of memory). An episode without a kept event
+ * (o.events 0, or memory was short when it opened) is answered as an event with id 0 that is
+ * neither kept nor stored. Caller holds d->mu. */
+static char *end_by_operator(pipeline_t *p, struct dev *d, char *note)
+{
+    struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    struct event untracked = {.start_ts = d->since_ts, .end_ts = -1};
+    if (cur == NULL || cur->end_ts >= 0)
+        cur = &untracked;
+    cur->ended_by = PIPE_END_OPERATOR;
+    cur->end_ts = d->last_ts >= cur->start_ts ? d->last_ts : cur->start_ts;
+    cur->note = note;
+    atomic_fetch_add_explicit(&p->ended[PIPE_END_OPERATOR], 1, memory_order_relaxed);
+    if (cur != &untracked)
+        persist_event(p, d, cur);
+    char *js = pipeline__event_json(d, cur);
+    if (cur == &untracked)
+        free(note);
+    return js;
+}
+
+int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **out)
+{
+    *out = NULL;
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    char *copy = note ? strdup(note) : NULL;
+    if (note && copy == NULL)
+        return ERR_NOMEM;
+    pthread_mutex_lock(&d->mu);
+    int rc = d->det ? detector_accept(d->det) : ERR_RANGE;
+    if (rc == 0) {
+        *out = end_by_operator(p, d, copy);
+        copy = NULL;
+        pipeline__serving_changed(d, 0, 0, DET_KIND_PERSISTENCE); /* the status: normal */
+        /* Learn the level now, not at the next reading (which would ask too: merged). */
+        (void)train_now(p, d);
+        /* A restart (even after a crash) resumes after the acceptance, not inside the
+         * episode whose event is stored as ended. */
+        (void)pipeline__save(p, d);
+        if (*out == NULL)
+            rc = ERR_NOMEM; /* accepted all the same: the answer alone is lost */
+    }
+    pthread_mutex_unlock(&d->mu);
+    free(copy);
+    /* The store commits the ended event before the answer, so a listing right after it shows
+     * the event ended (else the stored row, still active, would be listed a moment longer). */
+    if (rc == 0 && p->store)
+        (void)store_flush(p->store);
     return rc;
 }
 

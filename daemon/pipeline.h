@@ -87,6 +87,14 @@ int pipeline_models(pipeline_t *p, const char *device, char **out);
  * device is already due or training). */
 int pipeline_retrain(pipeline_t *p, const char *device);
 
+/* An operator accepts the device's open anomaly episode as its new normal (POST
+ * .../anomalies/accept): the detector ends it (detector_accept), its event ends "operator" with
+ * note (copied; NULL: none) and is stored, a training is asked for at once, and the detector is
+ * saved. *out: the ended event's JSON, malloc'd. Returns 0, ERR_NOTFOUND, ERR_RANGE (no episode
+ * open: nothing changes), ERR_NOMEM (before anything changed, or after the acceptance when
+ * only its answer was lost). Any thread. */
+int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **out);
+
 /* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
 

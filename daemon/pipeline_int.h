@@ -20,8 +20,9 @@ struct version {
 };
 
 /* How an event ended: the detector's enum detector_end, and beyond it the daemon's own. */
-#define PIPE_END_RESET (DET_END_RELEASED + 1) /* the detector started over (channels changed) */
-#define PIPE_END_N     (PIPE_END_RESET + 1)
+#define PIPE_END_RESET    (DET_END_RELEASED + 1) /* the detector started over (channels changed) */
+#define PIPE_END_OPERATOR (PIPE_END_RESET + 1)   /* accepted through the API (pipeline_accept) */
+#define PIPE_END_N        (PIPE_END_OPERATOR + 1)
 /* What opened an event: the detector's enum detector_open (0: unknown, an event saved before
  * events told it, or one the detector did not open on this run's reading). */
 #define PIPE_OPEN_N (DET_OPEN_LASTING + 1)
@@ -31,8 +32,9 @@ struct event {
     int64_t start_ts, end_ts; /* end_ts < 0 while active */
     float peak;
     float share[DETECTOR_MAX_CHANNELS]; /* accumulated score-weighted contributions */
-    int ended_by;                       /* enum detector_end or PIPE_END_RESET; 0 while active */
-    int opened_by;                      /* enum detector_open; 0 unknown */
+    int ended_by;  /* enum detector_end, PIPE_END_RESET or PIPE_END_OPERATOR; 0 while active */
+    int opened_by; /* enum detector_open; 0 unknown */
+    char *note;    /* owned (pipeline__events_clear frees it): the operator's note, NULL: none */
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed
@@ -420,6 +422,9 @@ int pipeline__ring_alloc(pipeline_t *p, struct dev *d);
 /* Appends a zeroed event to d's list (growing it on demand), dropping the oldest when o.events
  * are kept. Returns it, or NULL when out of memory or o.events is 0. Caller holds d->mu. */
 struct event *pipeline__event_add(pipeline_t *p, struct dev *d);
+/* Empties d's event list, freeing the events' notes (the list's room stays). Caller holds d->mu,
+ * or d is not shared. */
+void pipeline__events_clear(struct dev *d);
 
 /* Maps pt's fields onto d's channels into idx[pt->nfields] (-1: beyond the detector's width),
  * adding new channels (pipeline_chan.c). Returns 1 when the channel set changed (the detector

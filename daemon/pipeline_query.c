@@ -15,7 +15,8 @@
 
 static const char *const state_names[] = {"learning", "normal", "warning", "anomaly"};
 /* event.ended_by's names (index 0: still active, null in the JSON). */
-static const char *const end_names[PIPE_END_N] = {NULL, "cleared", "accepted", "released", "reset"};
+static const char *const end_names[PIPE_END_N] = {NULL,       "cleared", "accepted",
+                                                  "released", "reset",   "operator"};
 /* event.opened_by's names (index 0: unknown, null in the JSON). */
 static const char *const open_names[PIPE_OPEN_N] = {NULL, "error", "level", "step", "lasting"};
 static const char *const kind_names[] = {"persistence", "linear", "lstm"};
@@ -80,6 +81,8 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
     if (v) {
         json_object_set_new(v, "ended_by", why ? json_string(end_names[why]) : json_null());
         json_object_set_new(v, "opened_by", how ? json_string(open_names[how]) : json_null());
+        if (e->note)
+            json_object_set_new(v, "note", json_string(e->note));
     }
     char *s = NULL;
     dump(v, &s);
@@ -730,7 +733,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->dt_ms = 0.0;
     d->since_ts = d->scored_ns = 0;
     d->scored = d->since_save = d->skipped_old = d->last_present = 0;
-    d->nevents = 0;
+    pipeline__events_clear(d);
     d->next_event_id = 0;
     pipeline__ring_deinit(&d->ring);
     memset(d->last_x, 0, sizeof d->last_x);
@@ -943,7 +946,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                    "Anomaly episodes ended since vigild started, by how: cleared (readings as "
                    "expected again), accepted (the regime was learnt as normal: the fault may "
                    "persist), released (the step went back), reset (the device's model started "
-                   "over).",
+                   "over), operator (accepted as normal through the API).",
                    end_names, p->ended, PIPE_END_N);
     reason_counter(out, "vigil_anomaly_episodes_opened_total",
                    "Anomaly episodes opened since vigild started, by what set them off: error "

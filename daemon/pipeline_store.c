@@ -344,7 +344,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         memcpy(d->last_x, last_x, nch * sizeof(float));
         /* The event that was active at the save goes on with its peak and channel shares
          * (pipeline_restore keeps it when the store still has it active). */
-        d->nevents = 0;
+        pipeline__events_clear(d);
         struct event *e = bs.ev_id != 0 ? pipeline__event_add(p, d) : NULL;
         if (e) {
             e->id = bs.ev_id;

@@ -633,6 +633,43 @@ uint64_t detector_seen(const detector_t *d)
     return d->n_seen;
 }
 
+int detector_accept(detector_t *d)
+{
+    if (d == NULL)
+        return ERR_INVAL;
+    if (d->det_state != DET_ANOMALY)
+        return ERR_RANGE;
+    /* The error: the long window was frozen through the episode, so the level's short means
+     * would reopen it at once. Until the training learns the level, they are a burst the
+     * device has shown (burst_memory), kept at the short window's largest raw score (as an
+     * offset_release keeps it) so the level's own noise does not reopen it either, while an
+     * excursion beyond it still does. */
+    if (d->cfg.burst_memory) {
+        float top = 0.0f;
+        for (int k = 0; k < d->short_len; k++)
+            top = fmaxf(top, d->shortbuf[k]);
+        detector__burst_keep(d, top, d->n_seen);
+    }
+    /* The level tests judge a channel's level against its levels since the training: from now
+     * on, since the acceptance, as the training's reseed will (detector__windows_seed), so the
+     * accepted level is their reference rather than their alarm. */
+    d->op_n = -1.0;
+    memset(d->op_sum, 0, sizeof d->op_sum);
+    memset(d->op_sumsq, 0, sizeof d->op_sumsq);
+    detector__shift_reset(d);
+    detector__opinion_reset(d);
+    /* Ended as an episode that clears is (below counts on: the next opening is judged on the
+     * short window's median), with no alarm-level reading before it to confirm a new one. */
+    d->det_state = DET_NORMAL;
+    d->in_anomaly = 0;
+    d->ep_accepted = 0;
+    d->below = 1;
+    d->dred = 0;
+    if (d->due_at > d->n_seen + 1)
+        d->due_at = d->n_seen + 1; /* learn the level: the next reading asks for a training */
+    return 0;
+}
+
 model_t *detector__serving_model(const detector_t *d, model_t *m, int own)
 {
     model_t *c;

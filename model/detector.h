@@ -676,6 +676,16 @@ uint64_t detector_seen(const detector_t *d);
  * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
 const model_t *detector_model(const detector_t *d);
 
+/* An operator accepts the open anomaly episode: the device's level is its new normal. Ends the
+ * episode on the spot (state normal; the caller records why: no result is made) and asks for a
+ * training (the next reading's want_train), as an accepted regime does. Until that training
+ * applies, the level does not reopen an episode: the short window's readings count as a burst
+ * the device has shown (with burst_memory), and the operating point, the step test and the
+ * second opinions judge levels since the acceptance, as after a training. Everything it
+ * changes is saved state (no format change). Owner thread; no allocation. Returns ERR_RANGE
+ * (no episode open: nothing changes), ERR_INVAL. */
+int detector_accept(detector_t *d);
+
 /* The operator's settings that a detector restored from a save takes from the running
  * configuration (cfg) rather than keeping the ones it was saved with: retrain_every,
  * retrain_seconds, model_kind and serving_f16. They shape trainings only, so they apply from the

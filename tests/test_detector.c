@@ -5840,6 +5840,106 @@ static void test_episode_counts_refused(void **unused)
     detector_destroy(d);
 }
 
+/* ---- an operator accepts an episode (detector_accept) ------------------------------------ */
+
+/* Runs x [n, C] (freed) through a detector with cfg, trainings inline, until its first episode
+ * from `onset` on has lasted 30 readings; then, with `accept`, the operator accepts it. The
+ * next `wait` readings are stepped without the training they ask for (the daemon's applies
+ * later), beside a copy loaded from a save made right after the acceptance (bit for bit); then
+ * that training applies and the rest runs with trainings inline. Returns the reading accepted
+ * at; *asked: the first reading after it asked for a training; *held: readings in state anomaly
+ * while the training waited; *again: episodes opened after the acceptance. */
+static int accept_run(const struct detector_config *cfg, float *x, int n, int C, int onset,
+                      int accept, int wait, int *asked, int *held, int *again)
+{
+    detector_t *d, *e = NULL;
+    assert_int_equal(detector_create(&d, cfg, C), 0);
+    struct detector_result res;
+    int t = 0, since = -1;
+    for (; t < n && since < 30; t++) {
+        step(d, x, t, C, NULL, &res);
+        since = t >= onset && res.is_anomaly ? since + 1 : since;
+        if (t >= onset && since >= 0)
+            assert_int_equal(res.state, DET_ANOMALY); /* the fault holds its episode */
+    }
+    assert_true(since == 30);
+    const int at = t - 1;
+    *asked = *held = *again = 0;
+    if (accept) {
+        assert_int_equal(detector_accept(d), 0);
+        assert_int_equal(detector_get_state(d), DET_NORMAL);
+        assert_int_equal(detector_accept(d), ERR_RANGE); /* no episode open any more */
+        e = reloaded(d);
+    }
+    for (int k = 0; k < wait && t < n; k++, t++) {
+        assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, &res), 0);
+        if (e) {
+            struct detector_result re;
+            assert_int_equal(detector_step_ts(e, (int64_t)t * 1000, x + (size_t)C * t, NULL, &re),
+                             0);
+            assert_same_result(&res, &re, C);
+        }
+        if (k == 0)
+            *asked = res.want_train;
+        *held += res.is_anomaly;
+        *again += accept && res.changed && res.is_anomaly;
+        assert_int_equal(res.ended_by, DET_END_NONE); /* the acceptance made no result */
+    }
+    struct detector_train_info info;
+    train_on(d, x, t, &info);
+    for (; t < n; t++) {
+        step(d, x, t, C, NULL, &res);
+        *again += accept && res.changed && res.is_anomaly;
+    }
+    detector_destroy(d);
+    detector_destroy(e);
+    free(x);
+    return at;
+}
+
+/* An operator accepts an episode 30 readings into a lasting fault, the defaults otherwise:
+ * make_end_pump's flow down by 3 deviations for good from 1,600 (six channels: the operating
+ * point and the step test judge its level) and make_new_level's one sensor up by 30
+ * innovation deviations from 1,400 (offset_release 0: the error alone would hold it to
+ * accept_after), seeds 1-3. The state is normal at once, the next reading asks for a
+ * training, nothing opens in the 150 readings before that training applies, nor after it to
+ * the end of the series (nor when it applies on the first reading after the acceptance, with
+ * only 30-odd readings of the level in its window), and a save made right after the acceptance
+ * continues bit for bit.
+ * Without the acceptance the same readings stay flagged (the fault holds its episode), and
+ * detector_accept without an open episode is ERR_RANGE. */
+static void test_operator_accept(void **unused)
+{
+    (void)unused;
+    for (int w = 0; w < 2; w++)
+        for (uint64_t seed = 1; seed <= 3; seed++)
+            for (int one = 0; one < 2; one++) {
+                const int wait = w ? 150 : 1; /* readings before the training applies */
+                struct detector_config cfg;
+                detector_config_default(&cfg);
+                cfg.offset_release = one ? 0 : cfg.offset_release;
+                const int C = one ? 1 : 6, n = one ? 2000 : 2200, onset = one ? OR_ONSET : 1600;
+                int at[2], asked[2], held[2], again[2]; /* [1]: accepted, [0]: not */
+                for (int acc = 0; acc < 2; acc++)
+                    at[acc] = accept_run(
+                        &cfg, one ? make_new_level(seed, 3.0) : make_end_pump(n, -1, 0, seed), n, C,
+                        onset, acc, wait, &asked[acc], &held[acc], &again[acc]);
+                print_message("seed %d, %d channel(s): accepted at %d; training asked %d, %d of %d "
+                              "readings flagged before it applied, %d episodes after to %d; not "
+                              "accepted: %d flagged\n",
+                              (int)seed, C, at[1], asked[1], held[1], wait, again[1], n, held[0]);
+                assert_int_equal(at[1], at[0]);
+                assert_true(asked[1]);
+                assert_int_equal(held[1], 0);
+                assert_int_equal(again[1], 0);
+                assert_int_equal(held[0], wait);
+            }
+    detector_t *d = new_detector(4);
+    assert_int_equal(detector_accept(d), ERR_RANGE); /* learning */
+    assert_int_equal(detector_accept(NULL), ERR_INVAL);
+    detector_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -5937,6 +6037,7 @@ int main(void)
         cmocka_unit_test(test_one_sensor_pattern_fault),
         cmocka_unit_test(test_rhythm_state_refused),
         cmocka_unit_test(test_episode_counts_refused),
+        cmocka_unit_test(test_operator_accept),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -45,7 +45,7 @@ import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not c
 import vigiltest as vt  # noqa: E402
 
 T0 = 1_700_000_000_000  # DaemonPerTest.feed's first timestamp
-REASONS = ("cleared", "accepted", "released", "reset")
+REASONS = ("cleared", "accepted", "released", "reset", "operator")
 OPENED = ("error", "level", "step", "lasting")
 
 
@@ -134,9 +134,6 @@ class Events(tp.DaemonPerTest):
             self.assertEqual(counts[r], sum(1 for e in evs if e["opened_by"] == r), (r, counts))
         return counts
 
-
-class EndedBy(Events):
-
     def open_episode(self, dev, data, fault):
         """Feeds dev the 650 readings of its regime in data (trained on the first 500), then the
         rows of fault from reading 650, which open an episode; returns its event."""
@@ -155,6 +152,9 @@ class EndedBy(Events):
             self.feed(dev, rows(10, k), k)
             k += 10
         return k
+
+
+class EndedBy(Events):
 
     def test_ended_event_says_how_across_a_restart(self):
         d, dev = self.d, "ev-1"
@@ -506,6 +506,89 @@ class Rhythm(Events):
         for k in range(5, RH_SPIKES):
             self.assertEqual(days["rh-a"][k], 0.5, (k, a))
             self.assertEqual(days["rh-b"][k], 0.5, (k, b))
+
+class OperatorAccept(Events):
+    """POST /v1/devices/{id}/anomalies/accept: z shifted by 0.5 for good from reading 650 opens
+    an episode that would last to accept_after (500 readings); 20 readings into it the operator
+    accepts it with a note. The answer is the ended event ("ended_by": "operator", the note),
+    the listing and the counter say the same, the status is normal at once, a training is
+    recorded, and 200 more readings at the accepted level open nothing; after a restart the
+    event still says so. Bodies other than an optional {"note": string} are 400s naming the
+    field, a second acceptance is a 409, an unknown device a 404, a GET a 405."""
+
+    def accept(self, dev, body=None, headers=None):
+        st, _, data = tp.req(self.d, "POST", "/v1/devices/%s/anomalies/accept" % dev, body,
+                             headers)
+        return st, vt.loads(data) if data else None
+
+    def test_accept_ends_the_episode_and_learns_the_level(self):
+        d, dev = self.d, "acc-1"
+        rng = random.Random(7)
+        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng),
+                                   z_shifted(30, 650, rng))
+        self.feed(dev, z_shifted(20, 680, rng), 680)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        trained = len(tp.wait_idle(d, dev, 1)["versions"])
+        for body, field in (({"note": 5}, "'note'"), ({"note": "x" * 501}, "'note'"),
+                            ({"reason": "x"}, "'reason'"), ([1], "JSON object"),
+                            ("not json", "JSON object")):
+            st, err = self.accept(dev, body)
+            self.assertEqual(st, 400, (body, err))
+            self.assertIn(field, err["error"], (body, err))
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")  # refused: nothing changed
+
+        st, ended = self.accept(dev, {"note": "bearing replaced"})
+        self.assertEqual(st, 200, ended)
+        self.assertEqual((ended["id"], ended["active"], ended["ended_by"], ended["note"]),
+                         (active["id"], False, "operator", "bearing replaced"), ended)
+        self.assertEqual(reading(ended["end_ts"]), 699, ended)  # the last reading scored
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        self.assertEqual(self.events(dev), [ended])
+        self.assertEqual(self.assert_counted([dev])["operator"], 1)
+
+        st, err = self.accept(dev)  # nothing open any more
+        self.assertEqual(st, 409, err)
+        self.assertIn("no open anomaly", err["error"])
+        st, err = self.accept("no-such-device")
+        self.assertEqual(st, 404, err)
+        st, _, _ = tp.req(d, "GET", "/v1/devices/%s/anomalies/accept" % dev)
+        self.assertEqual(st, 405)
+
+        # The accepted level goes on: a training is recorded, and nothing opens (10 at a time,
+        # the first ones possibly before that training applies).
+        k = 700
+        for _ in range(20):
+            self.feed(dev, z_shifted(10, k, rng), k)
+            k += 10
+            self.assertNotEqual(tp.status(d, dev)["state"], "anomaly", k)
+        tp.wait_idle(d, dev, trained + 1)
+        self.assertEqual(self.events(dev), [ended])
+
+        d.stop()  # SIGTERM: exit 0 asserted
+        d.start()
+        self.assertEqual(self.events(dev), [ended])
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        self.feed(dev, z_shifted(50, k, rng), k)
+        self.assertEqual(self.events(dev), [ended])
+
+    def test_admin_only_with_tokens(self):
+        """With tokens on, the acceptance is an admin's: a read token gets 403, no token 401,
+        an admin token gets through (404: no such device)."""
+        self.d.stop()
+        path = os.path.join(vt.mkdtemp(), "tokens")
+        vt.write_file(path, "read r3ad-t0ken-AAAAAAAAAAAAAAAA\n"
+                      "admin adm1n-t0ken-CCCCCCCCCCCCCCCC\n")
+        os.chmod(path, 0o600)
+        self.d.cleanup()
+        self.d = vt.Vigild(extra_args=["--auth-file", path])
+        self.d.start()
+        for token, want in (("r3ad-t0ken-AAAAAAAAAAAAAAAA", 403), (None, 401),
+                            ("adm1n-t0ken-CCCCCCCCCCCCCCCC", 404)):
+            headers = {"Authorization": "Bearer " + token} if token else None
+            st, err = self.accept("pump-3", {"note": "x"}, headers)
+            self.assertEqual(st, want, (token, err))
+            self.assertIn("error", err)
+
 
 if __name__ == "__main__":
     vt.main()
