@@ -464,6 +464,21 @@ struct detector_config {
                          the reported score changes; the decision and the onset filter do not.
                          100 bytes of state, saved when set. 0: off (docs/detection.md,
                          "Thirty-sixth round") */
+    /* Added in format 34 (formats 1-33 load with range_far 0: as they ran). */
+    float range_far; /* >= 0 (with range_quiet, whose range it reads): a reading that goes
+                        beyond the range a channel has shown since the detector began scoring
+                        (range_quiet's, and the short window's newer readings) by more than
+                        this share of the range's width, once that range holds at least
+                        RANGE_FAR_MIN readings, is an onset whatever the model predicted: it
+                        is reported at score_level + (1 - score_level) (1 - f / u) at least,
+                        u its excess in widths (score_level at the share, growing with the
+                        excess), counts as an alarm-level reading for the onset filter and the
+                        onset rank's memory, and (range_open) opens an episode. A device with
+                        exponential tails exceeds its range of n readings by half its width
+                        about n^-1.5 of the time. No state. 0: off (docs/detection.md,
+                        "Fortieth round") */
+    int range_open;  /* 0 or 1 (with range_far): such a reading also opens an episode (opened_by
+                        level, its channel the one beyond), held and ended as the error's */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
