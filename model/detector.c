@@ -95,8 +95,8 @@ void detector_config_default(struct detector_config *cfg)
     cfg->hold_recent = 3;
     cfg->record_open_one = 0.5f;
     cfg->onset_rhythm = 1;
-    cfg->range_far = 0.0f;
-    cfg->range_open = 0;
+    cfg->range_far = 0.5f;
+    cfg->range_open = 1;
 }
 
 static int config_check(const struct detector_config *c)

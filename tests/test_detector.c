@@ -343,6 +343,7 @@ static void test_open_median(void **unused)
         detector_config_default(&cfg);
         assert_int_equal(cfg.open_median, 3);
         cfg.open_median = om;
+        cfg.range_open = 0; /* a +3 spike is far beyond the current's range: it would open */
         detector_t *d;
         assert_int_equal(detector_create(&d, &cfg, C), 0);
         struct detector_result res;
@@ -4826,13 +4827,14 @@ static int open_reason_pair(const struct detector_config *cfg, const struct dete
 
 /* Each reason, seeds 1-6, from a series made to open that way. A flow reading of +30
  * deviations (make_step_drift's pump at 1,200, test_shift_confirm's spike) opens on the
- * prediction error in every seed. The flow stepping down by 4 stationary deviations at 1,500
+ * prediction error in every seed (range_open 0: with it, the spike opens at once as a level). The flow stepping down by 4 stationary deviations at 1,500
  * (test_shift_confirm's smallest step; shift_len 0 without the step test), the AR level moving
  * by 10 at 1,500 (test_op_point_level_shift's; shift_len 0, op_point 0 without it) and the
  * noisier pump (test_warn_run's; warn_run 0 without it) open_reason_pair's assertions, and each
  * names its feature in at least one seed (measured: the step in seed 1, the level in seed 2,
- * where the error misses its onset; the lasting warning in seeds 1, 2 and 6, in 6 ahead of the
- * error). */
+ * where the error misses its onset, and since range_open in every seed, the move's first
+ * reading being far beyond the level's range; the lasting warning in seeds 1, 2 and 6, in 6
+ * ahead of the error). The level's "without" runs with range_open 0 as well. */
 static void test_episode_open_reason(void **unused)
 {
     (void)unused;
@@ -4843,7 +4845,9 @@ static void test_episode_open_reason(void **unused)
         detector_config_default(&cfg);
         float *x = make_step_drift(1800, 1800, 0.0, 0.0, seed);
         x[6 * 1200] += 30.0f;
-        assert_int_equal(open_reason(&cfg, x, 1800, 6, 1200, &before), DET_OPEN_ERROR);
+        off = cfg;
+        off.range_open = 0; /* with it, the spike (far beyond the flow's range) opens as a level */
+        assert_int_equal(open_reason(&off, x, 1800, 6, 1200, &before), DET_OPEN_ERROR);
         assert_int_equal(before, 0);
 
         print_message("seed %d, a step of 4:\n", (int)seed);
@@ -4856,6 +4860,7 @@ static void test_episode_open_reason(void **unused)
         cfg.shift_len = 0;
         off = cfg;
         off.op_point = 0;
+        off.range_open = 0; /* a level of 10 leaves the range: range_open opens it as a level too */
         levels += open_reason_pair(&cfg, &off, make_ar_level(1800, 1500, 1, 10.0, seed), 1800, 4,
                                    1500, DET_OPEN_LEVEL);
 
@@ -4971,6 +4976,7 @@ static void test_range_quiet(void **unused)
         for (int i = 0; i < 2; i++) {
             struct detector_config cfg = def;
             cfg.range_quiet = i == 0 ? 0.0f : def.range_quiet;
+            cfg.range_far = 0.0f; /* it reads range_quiet's range: not in a's */
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
         }
         float lo[C] = {0}, hi[C] = {0};
