@@ -21,7 +21,8 @@
  *    scale, log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5. The reported score
  *    is the likelihood, except that an alarm-level reading (score_level) right after another
  *    one is capped at repeat_cap (Numenta's filter): the score marks onsets, the state marks
- *    episodes.
+ *    episodes. range_far: a reading far beyond every value its device has shown (range_excess)
+ *    is an onset too, and with range_open it opens an episode (a limit, the oldest alarm).
  * 3. The state follows a decision likelihood (unless tail_plain): the same comparison with
  *    the window's mean and deviation taken as estimates from its n = ring_len / err_short
  *    independent short means, i.e. Student's t with n - 1 degrees of freedom and scale
@@ -953,7 +954,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                       ? cfg->repeat_cap
                       : lik;
     /* range_far: a reading far beyond every value its device has shown is an onset whatever
-     * the model predicted (unless the onset filter caps it: the excursion has begun). */
+     * the model predicted (not within the onset filter's refractory: an excursion under way
+     * goes on). It counts as one in the rank's memory (quiet_n, the rate, the rhythm), not in
+     * since_red, which the decision reads (shift_confirm): only range_open acts on that. */
     int far_top;
     const double far_u = range_excess(d, x, &far_top);
     const int far = far_top >= 0 && far_u > cfg->range_far && d->since_red >= cfg->refractory;

@@ -4827,14 +4827,15 @@ static int open_reason_pair(const struct detector_config *cfg, const struct dete
 
 /* Each reason, seeds 1-6, from a series made to open that way. A flow reading of +30
  * deviations (make_step_drift's pump at 1,200, test_shift_confirm's spike) opens on the
- * prediction error in every seed (range_open 0: with it, the spike opens at once as a level). The flow stepping down by 4 stationary deviations at 1,500
- * (test_shift_confirm's smallest step; shift_len 0 without the step test), the AR level moving
- * by 10 at 1,500 (test_op_point_level_shift's; shift_len 0, op_point 0 without it) and the
- * noisier pump (test_warn_run's; warn_run 0 without it) open_reason_pair's assertions, and each
- * names its feature in at least one seed (measured: the step in seed 1, the level in seed 2,
- * where the error misses its onset, and since range_open in every seed, the move's first
- * reading being far beyond the level's range; the lasting warning in seeds 1, 2 and 6, in 6
- * ahead of the error). The level's "without" runs with range_open 0 as well. */
+ * prediction error in every seed (range_open 0: with it, the spike opens at once as a level).
+ * The flow stepping down by 4 stationary deviations at 1,500 (test_shift_confirm's smallest
+ * step; shift_len 0 without the step test), the AR level moving by 10 at 1,500
+ * (test_op_point_level_shift's; shift_len 0, op_point 0 without it) and the noisier pump
+ * (test_warn_run's; warn_run 0 without it) open_reason_pair's assertions, and each names its
+ * feature in at least one seed (measured: the step in seed 1, the level in seed 2, where the
+ * error misses its onset, and since range_open in every seed, the move's first reading being
+ * far beyond the level's range; the lasting warning in seeds 1, 2 and 6, in 6 ahead of the
+ * error). The level's "without" runs with range_open 0 as well. */
 static void test_episode_open_reason(void **unused)
 {
     (void)unused;
@@ -5848,11 +5849,11 @@ static void test_episode_counts_refused(void **unused)
 
 /* ---- fortieth round: a reading far beyond the device's record of values (range_far) ------- */
 
-#define FD_N      3600
-#define FD_FROM   200  /* the first scored reading (warmup): the range starts there */
-#define FD_JUST   2400 /* a dip 0.2 of the range's width below its minimum */
-#define FD_FAR    3000 /* a dip 0.8 of the width below it */
-#define FD_SHARE  0.5f
+#define FD_N     3600
+#define FD_FROM  200  /* the first scored reading (warmup): the range starts there */
+#define FD_JUST  2400 /* a dip 0.2 of the range's width below its minimum */
+#define FD_FAR   3000 /* a dip 0.8 of the width below it */
+#define FD_SHARE 0.5f
 
 /* Lowers x[t] to u widths below the range of x[FD_FROM .. t - 1] (the values the detector has
  * shown since it began scoring); returns the range's width. */
