@@ -95,6 +95,8 @@ void detector_config_default(struct detector_config *cfg)
     cfg->hold_recent = 3;
     cfg->record_open_one = 0.5f;
     cfg->onset_rhythm = 1;
+    cfg->range_far = 0.5f;
+    cfg->range_open = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -125,7 +127,9 @@ static int config_check(const struct detector_config *c)
         !(c->range_quiet >= 0.0f) || !(c->range_quiet <= 1.0f) || c->offset_release < 0 ||
         c->opinion_open < 0 || c->opinion_open > 1 || c->hold_recent < 0 ||
         c->hold_recent > c->err_short || !(c->record_open_one >= 0.0f) ||
-        c->record_open_one > 1.0f || c->onset_rhythm < 0 || c->onset_rhythm > 1)
+        c->record_open_one > 1.0f || c->onset_rhythm < 0 || c->onset_rhythm > 1 ||
+        !(c->range_far >= 0.0f) || !(c->range_far <= 100.0f) || c->range_open < 0 ||
+        c->range_open > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -464,6 +464,22 @@ struct detector_config {
                          the reported score changes; the decision and the onset filter do not.
                          100 bytes of state, saved when set. 0: off (docs/detection.md,
                          "Thirty-sixth round") */
+    /* Added in format 34 (formats 1-33 load with range_far and range_open 0: as they ran). */
+    float range_far; /* >= 0 (with range_quiet, whose range it reads): a reading that goes
+                        beyond the values a channel has shown since the detector began scoring
+                        by more than this share of their range's width, once that range holds
+                        400 readings and not within `refractory` readings of an alarm-level one,
+                        is an onset whatever the model predicted: reported at score_level + (1 -
+                        score_level) (1 - range_far / u) at least, u its excess in widths
+                        (score_level at the share, growing with the excess), and counted as an
+                        onset by the onset rank's memory (quiet, rate, rhythm). A device with
+                        exponential tails exceeds its range of n readings by half its width
+                        about n^-1.5 of the time: from 400 readings on, once in its life in one
+                        device in ten. No state. 0: off (docs/detection.md, "Fortieth round") */
+    int range_open;  /* 0 or 1 (with range_far): such a reading also opens an episode where
+                        nothing else opens on it (opened_by level, its channel the top channel),
+                        held and ended as any episode. 0: only the score (docs/detection.md,
+                        "Fortieth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -498,7 +514,8 @@ enum detector_open {
     DET_OPEN_ERROR,    /* the prediction error's decision likelihood at alarm_level (the usual
                           case; with it, any other likelihood at the level too) */
     DET_OPEN_LEVEL,    /* op_point: a channel's level far from its own history since the
-                          training (or, season_opinion bit 2, from its seasonal profile) */
+                          training (or, season_opinion bit 2, from its seasonal profile; or,
+                          range_open, a reading far beyond every value the channel has shown) */
     DET_OPEN_STEP,     /* shift_len: the step test (with shift_confirm, on one reading) */
     DET_OPEN_LASTING,  /* warn_run: a warning that lasted warn_run readings */
 };

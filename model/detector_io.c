@@ -98,8 +98,10 @@
  * onset_record or record_open is set (keeps_record); formats 1-31 load with it 0, as they ran.
  * Format 33 adds onset_rhythm at the config's end and, only when it is set, the onsets' reading
  * counts after the channels' range (rh_n i32, rh_at u64 [DETECTOR_RHYTHM_N], rh_raw f32
- * [DETECTOR_RHYTHM_N]); formats 1-32 load with it 0, as they ran. */
-#define DET_FORMAT 33u
+ * [DETECTOR_RHYTHM_N]); formats 1-32 load with it 0, as they ran. Format 34 adds range_far and
+ * range_open at the config's end (no state: the range is range_quiet's); formats 1-33 load with
+ * them 0, as they ran. */
+#define DET_FORMAT 34u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -212,6 +214,10 @@
 /* Format 32's config: up to onset_rhythm, the field format 33 added, with the tail padding. */
 #define CFG_V32_SIZE                                                                               \
     ((offsetof(struct detector_config, onset_rhythm) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 33's config: up to range_far, the field format 34 added, with the tail padding. */
+#define CFG_V33_SIZE                                                                               \
+    ((offsetof(struct detector_config, range_far) + _Alignof(struct detector_config) - 1) /        \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -555,6 +561,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 31 ? CFG_V30_SIZE
         : fmt < 32 ? CFG_V31_SIZE
         : fmt < 33 ? CFG_V32_SIZE
+        : fmt < 34 ? CFG_V33_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -624,6 +631,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.record_open_one = 0.0f; /* format 31 and before: record_open on every device */
     if (fmt < 33)
         cfg.onset_rhythm = 0; /* format 32 and before: every onset ranked, routine or not */
+    if (fmt < 34) {
+        cfg.range_far = 0.0f; /* format 33 and before: a reading's value news only to the model */
+        cfg.range_open = 0;
+    }
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -21,7 +21,8 @@
  *    scale, log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5. The reported score
  *    is the likelihood, except that an alarm-level reading (score_level) right after another
  *    one is capped at repeat_cap (Numenta's filter): the score marks onsets, the state marks
- *    episodes.
+ *    episodes. range_far: a reading far beyond every value its device has shown (range_excess)
+ *    is an onset too, and with range_open it opens an episode (a limit, the oldest alarm).
  * 3. The state follows a decision likelihood (unless tail_plain): the same comparison with
  *    the window's mean and deviation taken as estimates from its n = ring_len / err_short
  *    independent short means, i.e. Student's t with n - 1 degrees of freedom and scale
@@ -531,6 +532,49 @@ static void range_note(detector_t *d, const float *x)
     d->vr_n = d->vr_n < (1 << 30) ? d->vr_n + 1 : d->vr_n;
 }
 
+/* range_far: the readings a channel's range must hold before a reading beyond it is news. A
+ * device with exponential tails (heavier than Gaussian) goes beyond its range of n readings by
+ * a share f of the width with a chance of about n^-(1 + f) a reading (the maximum of n such
+ * readings is near log n scales, and so is the width), so from n0 readings on it does so about
+ * n0^-f / f times in all its life: once in ten devices at n0 = 400 and f = 1/2. */
+#define RANGE_FAR_MIN 400
+
+/* range_far: how far x goes beyond the values each channel has shown since the detector began
+ * scoring (range_note's range, widened by the short window's readings that have not joined it
+ * yet), in shares of that range's width: the largest over the channels (*top: its channel),
+ * or 0 (*top -1) while the range is younger than RANGE_FAR_MIN readings. A flat channel (width
+ * 0) has no opinion: its error scale's floor judges it. */
+static double range_excess(const detector_t *d, const float *x, int *top)
+{
+    *top = -1;
+    if (!(d->cfg.range_far > 0.0f) || !(d->cfg.range_quiet > 0.0f) || d->vr_n < RANGE_FAR_MIN)
+        return 0.0;
+    const int w = range_rows(d), n = w < d->ctx_len ? w : d->ctx_len;
+    double best = 0.0;
+    for (int c = 0; c < d->C; c++) {
+        if (x[c] >= d->vr_lo[c] && x[c] <= d->vr_hi[c])
+            continue; /* within the older range: most readings stop here */
+        double lo = d->vr_lo[c], hi = d->vr_hi[c];
+        for (int k = 0; k < n; k++) {
+            lo = fmin(lo, ctx_back(d, k)[c]);
+            hi = fmax(hi, ctx_back(d, k)[c]);
+        }
+        const double ex = x[c] < lo ? lo - x[c] : x[c] - hi, u = ex / (hi - lo);
+        if (hi > lo && u > best) {
+            best = u;
+            *top = c;
+        }
+    }
+    return best;
+}
+
+/* range_far: the rank of a reading u widths beyond its range (u at least the share f): f / u
+ * of the way below 1 from score_level, so score_level at the share, growing with the excess. */
+static float far_rank(const detector_t *d, double u, float red)
+{
+    return (float)(red + (1.0 - red) * (1.0 - d->cfg.range_far / u));
+}
+
 /* onset_rhythm: an onset keeps a schedule when it is the third repeat at one interval: its gap
  * g to an earlier kept onset matches the gap from that one to an earlier one, and from that one
  * to an earlier one again, each within RHYTHM_TOL of g (a few percent: a nightly job at 03:30
@@ -909,14 +953,24 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float score = lik >= red && d->since_red < cfg->refractory && lik > cfg->repeat_cap
                       ? cfg->repeat_cap
                       : lik;
-    const int onset = cfg->onset_record > 0.0f && lik >= red && score == lik;
-    if (onset)
+    /* range_far: a reading far beyond every value its device has shown is an onset whatever
+     * the model predicted (not within the onset filter's refractory: an excursion under way
+     * goes on). It counts as one in the rank's memory (quiet_n, the rate, the rhythm), not in
+     * since_red, which the decision reads (shift_confirm): only range_open acts on that. */
+    int far_top;
+    const double far_u = range_excess(d, x, &far_top);
+    const int far = far_top >= 0 && far_u > cfg->range_far && d->since_red >= cfg->refractory;
+    const int red_now = lik >= red || far;
+    const int onset = cfg->onset_record > 0.0f && ((lik >= red && score == lik) || far);
+    if (onset && lik >= red && score == lik)
         score = onset_rank(d, x, lik, red);
+    if (far && far_rank(d, far_u, red) > score)
+        score = far_rank(d, far_u, red);
     onset_rate_note(d, onset);
     rhythm_note(d, onset);
     range_note(d, x);
     d->since_red = lik >= red ? 0 : d->since_red < (1 << 30) ? d->since_red + 1 : d->since_red;
-    d->quiet_n = lik >= red ? 0 : d->quiet_n < (1 << 30) ? d->quiet_n + 1 : d->quiet_n;
+    d->quiet_n = red_now ? 0 : d->quiet_n < (1 << 30) ? d->quiet_n + 1 : d->quiet_n;
     d->dred = dlik >= cfg->alarm_level;
     res->likelihood = dlik;
 
@@ -1012,13 +1066,20 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         by_op = 1;
         otop = ptop;
     }
-    if (st != DET_ANOMALY && (opens || by_opin)) {
+    /* range_open: a reading far beyond the device's range opens where nothing else does, told
+     * as `level` (a channel where it has never been) and naming that channel. */
+    const int by_far = cfg->range_open && far && st != DET_ANOMALY && !opens && !by_opin;
+    if (by_far) {
+        by_op = 1;
+        otop = far_top;
+    }
+    if (st != DET_ANOMALY && (opens || by_opin || by_far)) {
         st = DET_ANOMALY;
         /* The step test wins a tie with the operating point (olik is the larger of them). */
-        res->opened_by = by_run                       ? DET_OPEN_LASTING
-                         : !by_op                     ? DET_OPEN_ERROR
-                         : !by_opin && sh.lik >= olik ? DET_OPEN_STEP
-                                                      : DET_OPEN_LEVEL;
+        res->opened_by = by_run                                  ? DET_OPEN_LASTING
+                         : !by_op                                ? DET_OPEN_ERROR
+                         : !by_opin && !by_far && sh.lik >= olik ? DET_OPEN_STEP
+                                                                 : DET_OPEN_LEVEL;
         run_reset(d);
         d->below = 0;
         if (by_op && otop >= 0) {

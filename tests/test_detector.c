@@ -343,6 +343,7 @@ static void test_open_median(void **unused)
         detector_config_default(&cfg);
         assert_int_equal(cfg.open_median, 3);
         cfg.open_median = om;
+        cfg.range_open = 0; /* a +3 spike is far beyond the current's range: it would open */
         detector_t *d;
         assert_int_equal(detector_create(&d, &cfg, C), 0);
         struct detector_result res;
@@ -4826,13 +4827,15 @@ static int open_reason_pair(const struct detector_config *cfg, const struct dete
 
 /* Each reason, seeds 1-6, from a series made to open that way. A flow reading of +30
  * deviations (make_step_drift's pump at 1,200, test_shift_confirm's spike) opens on the
- * prediction error in every seed. The flow stepping down by 4 stationary deviations at 1,500
- * (test_shift_confirm's smallest step; shift_len 0 without the step test), the AR level moving
- * by 10 at 1,500 (test_op_point_level_shift's; shift_len 0, op_point 0 without it) and the
- * noisier pump (test_warn_run's; warn_run 0 without it) open_reason_pair's assertions, and each
- * names its feature in at least one seed (measured: the step in seed 1, the level in seed 2,
- * where the error misses its onset; the lasting warning in seeds 1, 2 and 6, in 6 ahead of the
- * error). */
+ * prediction error in every seed (range_open 0: with it, the spike opens at once as a level).
+ * The flow stepping down by 4 stationary deviations at 1,500 (test_shift_confirm's smallest
+ * step; shift_len 0 without the step test), the AR level moving by 10 at 1,500
+ * (test_op_point_level_shift's; shift_len 0, op_point 0 without it) and the noisier pump
+ * (test_warn_run's; warn_run 0 without it) open_reason_pair's assertions, and each names its
+ * feature in at least one seed (measured: the step in seed 1, the level in seed 2, where the
+ * error misses its onset, and since range_open in every seed, the move's first reading being
+ * far beyond the level's range; the lasting warning in seeds 1, 2 and 6, in 6 ahead of the
+ * error). The level's "without" runs with range_open 0 as well. */
 static void test_episode_open_reason(void **unused)
 {
     (void)unused;
@@ -4843,7 +4846,9 @@ static void test_episode_open_reason(void **unused)
         detector_config_default(&cfg);
         float *x = make_step_drift(1800, 1800, 0.0, 0.0, seed);
         x[6 * 1200] += 30.0f;
-        assert_int_equal(open_reason(&cfg, x, 1800, 6, 1200, &before), DET_OPEN_ERROR);
+        off = cfg;
+        off.range_open = 0; /* with it, the spike (far beyond the flow's range) opens as a level */
+        assert_int_equal(open_reason(&off, x, 1800, 6, 1200, &before), DET_OPEN_ERROR);
         assert_int_equal(before, 0);
 
         print_message("seed %d, a step of 4:\n", (int)seed);
@@ -4856,6 +4861,7 @@ static void test_episode_open_reason(void **unused)
         cfg.shift_len = 0;
         off = cfg;
         off.op_point = 0;
+        off.range_open = 0; /* a level of 10 leaves the range: range_open opens it as a level too */
         levels += open_reason_pair(&cfg, &off, make_ar_level(1800, 1500, 1, 10.0, seed), 1800, 4,
                                    1500, DET_OPEN_LEVEL);
 
@@ -4971,6 +4977,7 @@ static void test_range_quiet(void **unused)
         for (int i = 0; i < 2; i++) {
             struct detector_config cfg = def;
             cfg.range_quiet = i == 0 ? 0.0f : def.range_quiet;
+            cfg.range_far = 0.0f; /* it reads range_quiet's range: not in a's */
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
         }
         float lo[C] = {0}, hi[C] = {0};
@@ -5940,6 +5947,185 @@ static void test_operator_accept(void **unused)
     detector_destroy(d);
 }
 
+/* ---- fortieth round: a reading far beyond the device's record of values (range_far) ------- */
+
+#define FD_N     3600
+#define FD_FROM  200  /* the first scored reading (warmup): the range starts there */
+#define FD_JUST  2400 /* a dip 0.2 of the range's width below its minimum */
+#define FD_FAR   3000 /* a dip 0.8 of the width below it */
+#define FD_SHARE 0.5f
+
+/* Lowers x[t] to u widths below the range of x[FD_FROM .. t - 1] (the values the detector has
+ * shown since it began scoring); returns the range's width. */
+static double dip_below(float *x, int t, double u)
+{
+    float lo = x[FD_FROM], hi = x[FD_FROM];
+    for (int k = FD_FROM; k < t; k++) {
+        lo = x[k] < lo ? x[k] : lo;
+        hi = x[k] > hi ? x[k] : hi;
+    }
+    x[t] = (float)(lo - u * ((double)hi - lo));
+    return (double)hi - lo;
+}
+
+/* One sensor whose error scale is wide in a direction unrelated to the fault's: an AR(1) level
+ * (0.5, innovations 0.1) with an upward burst (+0.5 to +1, decaying with the level) every 40
+ * readings on average, and two single readings below its range: FD_JUST 0.2 of the width below
+ * (news to no one) and FD_FAR 0.8 below (as NAB's ec2_request_latency_system_failure w0). */
+static float *make_far_dip(uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * FD_N);
+    assert_non_null(x);
+    uint64_t s = seed;
+    double v = 0.0;
+    for (int t = 0; t < FD_N; t++) {
+        v = 0.5 * v + 0.1 * gauss(&s);
+        if (rng_next(&s) % 40 == 0)
+            v += 0.5 + 0.5 * (double)(rng_next(&s) >> 11) / 9007199254740992.0;
+        x[t] = (float)v;
+    }
+    dip_below(x, FD_JUST, 0.2);
+    dip_below(x, FD_FAR, 0.8);
+    return x;
+}
+
+/* range_far: make_far_dip (seeds 1-3) through range_far 0 (a), 0.5 (b) and 0.5 with range_open
+ * (c), the other settings the defaults. Before FD_FAR the three agree in every result (the
+ * bursts and the just-beyond dip are not far); at FD_FAR, where a's score is the likelihood's,
+ * below score_level, b reports the dip at 0.5 + 0.5 (1 - 0.5 / u) at least, u its excess in
+ * widths of the range kept here, b's decision is a's, and c opens an episode (level, channel 0)
+ * that ends within err_short readings, as an error's episode of one reading does. */
+static void test_range_far(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_far_dip(seed);
+        detector_t *d[3];
+        for (int i = 0; i < 3; i++) {
+            struct detector_config cfg;
+            detector_config_default(&cfg);
+            cfg.range_far = i == 0 ? 0.0f : FD_SHARE;
+            cfg.range_open = i == 2;
+            assert_int_equal(detector_create(&d[i], &cfg, 1), 0);
+        }
+        float lo = 0.0f, hi = 0.0f;
+        int scored = 0, ended = -1;
+        double u = 0.0;
+        for (int t = 0; t < FD_N && ended < 0; t++) {
+            struct detector_result r[3];
+            for (int i = 0; i < 3; i++)
+                step(d[i], x, t, 1, NULL, &r[i]);
+            if (t < FD_FAR) {
+                for (int i = 1; i < 3; i++) {
+                    assert_true(r[i].score == r[0].score);
+                    assert_int_equal(r[i].state, r[0].state);
+                }
+            } else if (t == FD_FAR) {
+                u = (lo - x[t]) / ((double)hi - lo);
+                print_message("seed %d: dip %.2f widths below the range: score %.3f without, "
+                              "%.3f with range_far; opened %d (by %d)\n",
+                              (int)seed, u, r[0].score, r[1].score, r[2].state == DET_ANOMALY,
+                              r[2].opened_by);
+                assert_true(u > 0.7 && u < 0.9);
+                assert_true(r[0].score < 0.5f && r[0].state != DET_ANOMALY);
+                assert_true(r[1].score >= 0.5 + 0.5 * (1.0 - FD_SHARE / u) - 1e-6);
+                assert_int_equal(r[1].state, r[0].state);
+                assert_int_equal(r[2].state, DET_ANOMALY);
+                assert_int_equal(r[2].opened_by, DET_OPEN_LEVEL);
+                assert_int_equal(r[2].top_channel, 0);
+            } else if (r[2].state != DET_ANOMALY) {
+                ended = t;
+            }
+            if (t == FD_JUST) /* 0.2 widths below: as without the rule (checked above) */
+                assert_true((lo - x[t]) / ((double)hi - lo) > 0.15);
+            if (r[0].state != DET_LEARNING) {
+                lo = scored == 0 || x[t] < lo ? x[t] : lo;
+                hi = scored == 0 || x[t] > hi ? x[t] : hi;
+                scored++;
+            }
+        }
+        assert_true(ended > FD_FAR && ended <= FD_FAR + 10);
+        for (int i = 0; i < 3; i++)
+            detector_destroy(d[i]);
+        free(x);
+    }
+}
+
+/* A healthy 4-channel process (make_process) whose temperature (channel 2) still warms up, 20
+ * degrees over the first readings (time constant 300), sets new maxima for its first thousand
+ * readings: none is far beyond its range, which grows with it. A new device's range is narrow:
+ * a jump of the pressure (channel 3) by 5 of its early range's widths at reading 300, 100
+ * readings into the range, is not judged by it (too young). With range_far and range_open the
+ * results are range_far 0's at every reading (seeds 1-3). */
+static void test_range_far_warmup(void **unused)
+{
+    (void)unused;
+    enum { N = 2400, C = 4, JUMP = 300 };
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        float *x = make_process(N, seed);
+        float lo = x[FD_FROM * C + 3], hi = lo;
+        for (int t = 0; t < N; t++)
+            x[t * C + 2] += (float)(20.0 * -expm1(-t / 300.0));
+        for (int t = FD_FROM; t < JUMP; t++) {
+            lo = x[t * C + 3] < lo ? x[t * C + 3] : lo;
+            hi = x[t * C + 3] > hi ? x[t * C + 3] : hi;
+        }
+        x[JUMP * C + 3] = hi + 5.0f * (hi - lo);
+        detector_t *d[2];
+        for (int i = 0; i < 2; i++) {
+            struct detector_config cfg;
+            detector_config_default(&cfg);
+            cfg.range_far = i == 0 ? 0.0f : FD_SHARE;
+            cfg.range_open = i;
+            assert_int_equal(detector_create(&d[i], &cfg, C), 0);
+        }
+        int maxima = 0;
+        float top = x[FD_FROM * C + 2];
+        for (int t = 0; t < N; t++) {
+            struct detector_result r[2];
+            for (int i = 0; i < 2; i++)
+                step(d[i], x, t, C, NULL, &r[i]);
+            assert_true(r[1].score == r[0].score);
+            assert_int_equal(r[1].state, r[0].state);
+            assert_int_equal(r[1].opened_by, r[0].opened_by);
+            if (t > FD_FROM && x[t * C + 2] > top) {
+                top = x[t * C + 2];
+                maxima++;
+            }
+        }
+        print_message("seed %d: %d new temperature maxima, none far\n", (int)seed, maxima);
+        assert_true(maxima >= 50);
+        for (int i = 0; i < 2; i++)
+            detector_destroy(d[i]);
+        free(x);
+    }
+}
+
+/* A format-33 save (no range_far in its config) of make_far_dip's detector (seed 1) with
+ * range_far and range_open on, cut 10 readings before its far dip, loads with both 0 and
+ * continues bit for bit as the saved detector run without them, through the dip the rule would
+ * report at 0.69 and open on (test_range_far): no score there reaches 0.5, nothing opens. The
+ * same bytes claimed as format 34 are refused (-1 where the field may lie in format 33's tail
+ * padding). */
+static void test_load_format33(void **unused)
+{
+    (void)unused;
+    float *x = make_far_dip(1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.range_far = FD_SHARE;
+    cfg.range_open = 1;
+    double top;
+    int opened;
+    cut_and_continue(&cfg, 1, x, FD_FAR + 1, FD_FAR - 10,
+                     offsetof(struct detector_config, range_far), -1, 33, &top, &opened);
+    print_message("format 33 load: largest score %.3f after the cut, %d opened, as saved\n", top,
+                  opened);
+    assert_true(top < 0.5);
+    assert_int_equal(opened, 0);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -6038,6 +6224,9 @@ int main(void)
         cmocka_unit_test(test_rhythm_state_refused),
         cmocka_unit_test(test_episode_counts_refused),
         cmocka_unit_test(test_operator_accept),
+        cmocka_unit_test(test_range_far),
+        cmocka_unit_test(test_range_far_warmup),
+        cmocka_unit_test(test_load_format33),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -129,6 +129,8 @@ static const struct field fields[] = {
     FI("hold_recent", hold_recent),
     FF("record_open_one", record_open_one),
     FI("onset_rhythm", onset_rhythm),
+    FF("range_far", range_far),
+    FI("range_open", range_open),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
