@@ -5899,32 +5899,41 @@ static int opinion_open_reading(const float *x)
     return at;
 }
 
+/* make_slow_cycle (stop RS_STOP, keep 0, seed 1) into *x (caller frees) and a default detector
+ * *d (caller destroys) stepped up to the reading opinion_open opens its episode on (returned),
+ * not that one: the second opinion's run in progress, at confirm - 1. */
+static int cycle_before_open(float **x, detector_t **d)
+{
+    *x = make_slow_cycle(RS_N, RS_STOP, 1, 0.0);
+    const int open_at = opinion_open_reading(*x);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_int_equal(detector_create(d, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < open_at; t++)
+        cycle_step(*d, *x, t, &res);
+    assert_int_equal((*d)->opin_run, cfg.confirm - 1);
+    return open_at;
+}
+
 /* opinion_open's run (opin_run) is saved (format 34): a detector saved one reading before its
- * second opinion's run reaches `confirm` (the run at 1 then) and loaded opens the same episode
+ * second opinion's run reaches `confirm` (cycle_before_open) and loaded opens the same episode
  * on the same reading and continues bit for bit. Format 33 did not save the run: the loaded
  * copy's run started over and opened its episode a reading late, or not at all (vigil-replay
  * --restart-every 1 on NAB's art_daily_jumpsup, docs/reliability.md). */
 static void test_opinion_run_saved(void **unused)
 {
     (void)unused;
-    float *x = make_slow_cycle(RS_N, RS_STOP, 1, 0.0);
-    const int open_at = opinion_open_reading(x);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    float *x;
+    detector_t *d;
+    const int open_at = cycle_before_open(&x, &d);
+    detector_t *e = reloaded(d);
+    assert_int_equal(e->opin_run, d->opin_run);
     struct detector_result rd, re;
-    for (int t = 0; t < RS_N; t++) {
-        if (t == open_at) {
-            assert_int_equal(d->opin_run, cfg.confirm - 1); /* the run in progress */
-            e = reloaded(d);
-            assert_int_equal(e->opin_run, d->opin_run);
-        }
+    for (int t = open_at; t < RS_N; t++) {
         cycle_step(d, x, t, &rd);
-        if (e) {
-            cycle_step(e, x, t, &re);
-            assert_same_result(&rd, &re, 1);
-        }
+        cycle_step(e, x, t, &re);
+        assert_same_result(&rd, &re, 1);
         if (t == open_at) {
             assert_true(re.changed && re.state == DET_ANOMALY);
             assert_int_equal(re.opened_by, DET_OPEN_LEVEL);
@@ -5943,17 +5952,10 @@ static void test_opinion_run_saved(void **unused)
 static void test_load_format33(void **unused)
 {
     (void)unused;
-    float *x = make_slow_cycle(RS_N, RS_STOP, 1, 0.0);
-    const int open_at = opinion_open_reading(x);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
+    float *x;
     detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    const int open_at = cycle_before_open(&x, &d);
     struct detector_result rd, re;
-    int t = 0;
-    for (; t < open_at; t++)
-        cycle_step(d, x, t, &rd);
-    assert_int_equal(d->opin_run, cfg.confirm - 1);
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
@@ -5963,7 +5965,7 @@ static void test_load_format33(void **unused)
     assert_int_equal(detector_load(&e, buf, len), 0);
     assert_int_equal(e->opin_run, 0);
     int opened = 0;
-    for (; t < RS_N; t++) {
+    for (int t = open_at; t < RS_N; t++) {
         cycle_step(d, x, t, &rd);
         cycle_step(e, x, t, &re);
         assert_same_result(&rd, &re, 1);
