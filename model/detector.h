@@ -423,9 +423,9 @@ struct detector_config {
                          operating point and the step test, so the freeze does not hold a
                          departure that the series goes on with (season_opinion bit 2 and the
                          accumulated likelihood in the hold did: docs/detection.md, fifteenth
-                         and nineteenth rounds). 4 bytes of state, not saved (a run in progress
-                         at a save starts over). 0: off (docs/detection.md, "Thirty-third
-                         round") */
+                         and nineteenth rounds). 4 bytes of state, saved from format 35 (a
+                         format 33 save loads with a run in progress started over). 0: off
+                         (docs/detection.md, "Thirty-third round") */
     /* Added in format 31 (formats 1-30 load with hold_recent 0: as they ran). */
     int hold_recent; /* 0 .. err_short (with hold_median): on a device whose levels neither the
                         operating point nor the step test judges (fewer than two channels with

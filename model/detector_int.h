@@ -233,7 +233,9 @@ struct detector {
     float vr_lo[DETECTOR_MAX_CHANNELS], vr_hi[DETECTOR_MAX_CHANNELS];
 
     /* opinion_open (detector_score.c, opinion_onset): the readings in a row whose second
-     * opinion was at alarm_level (0 after a training's reseed). Not saved. */
+     * opinion was at alarm_level (0 after a training's reseed). Saved only when opinion_open
+     * is set (format 35): a run that a restart started over opened its episode later, or not
+     * at all (NAB's art_daily_jumpsup among 12 files, docs/reliability.md). */
     int opin_run;
 
     /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last

@@ -100,8 +100,11 @@
  * counts after the channels' range (rh_n i32, rh_at u64 [DETECTOR_RHYTHM_N], rh_raw f32
  * [DETECTOR_RHYTHM_N]); formats 1-32 load with it 0, as they ran. Format 34 adds range_far and
  * range_open at the config's end (no state: the range is range_quiet's); formats 1-33 load with
- * them 0, as they ran. */
-#define DET_FORMAT 34u
+ * them 0, as they ran. Format 35 adds no config field: it saves, only when opinion_open is set,
+ * its run of readings (opin_run i32) after the onsets, so a run in progress at a restart opens
+ * its episode on the same reading as it would have without the restart; formats 1-34 load with
+ * the run at 0 (started over, as they ran). */
+#define DET_FORMAT 35u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -420,6 +423,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->rh_at, sizeof d->rh_at);
         put(w, d->rh_raw, sizeof d->rh_raw);
     }
+    if (d->cfg.opinion_open)
+        put(w, &d->opin_run, sizeof d->opin_run);
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -809,6 +814,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->rh_at, sizeof d->rh_at);
         get(&r, d->rh_raw, sizeof d->rh_raw);
     }
+    if (cfg.opinion_open && fmt >= 35)
+        get(&r, &d->opin_run, sizeof d->opin_run);
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -870,7 +877,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.record_quiet && (d->quiet_n < 0 || d->quiet_n > (1 << 30))) ||
         (cfg.onset_rate && !(d->ons_rate >= 0.0 && d->ons_rate <= cfg.err_window + 1.0)) ||
         (cfg.range_quiet > 0.0f && d->vr_n < 0) ||
-        (cfg.onset_rhythm && (d->rh_n < 0 || d->rh_n > DETECTOR_RHYTHM_N)))
+        (cfg.onset_rhythm && (d->rh_n < 0 || d->rh_n > DETECTOR_RHYTHM_N)) ||
+        (cfg.opinion_open && (d->opin_run < 0 || d->opin_run > (1 << 30))))
         goto fail;
     for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
         if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||

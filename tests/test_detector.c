@@ -1406,6 +1406,25 @@ static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk
     return in_padding;
 }
 
+/* Formats 30-34 had opinion_open without saving its run (opin_run, format 35's 4 bytes before
+ * prev_contrib): drops them from d's save buf[*len] (found from the end of the blob: CRC, the
+ * LSTM's checkpoint and its length, the short and long windows, prev_contrib; checked against
+ * d's run; the CRC is left for the caller to redo) and starts d's run over, as those formats ran
+ * after a load. Nothing when d's config has no opinion_open. */
+static void drop_opin_run(unsigned char *buf, size_t *len, detector_t *d)
+{
+    if (!d->cfg.opinion_open)
+        return;
+    const size_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
+    const size_t at = *len - 4 - mlen - 8 -
+                      sizeof(float) * (size_t)(d->cfg.err_short + d->cfg.err_window + d->C) -
+                      sizeof d->opin_run;
+    assert_memory_equal(buf + at, &d->opin_run, sizeof d->opin_run);
+    memmove(buf + at, buf + at + sizeof d->opin_run, *len - at - sizeof d->opin_run);
+    *len -= sizeof d->opin_run;
+    d->opin_run = 0;
+}
+
 /* A detector of C channels with cfg, fed x[n, C] up to reading cut, saved, its save cut back to
  * format fmt (cut_to_format: the config ends before the field at offset field, junk where it
  * lay in the padding) and loaded; the saved and the loaded detector then run to n in step and
@@ -1428,6 +1447,8 @@ static int cut_and_continue(const struct detector_config *cfg, int C, const floa
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
     assert_int_equal(detector_save(a, buf, len, &got), 0);
+    if (fmt < 35)
+        drop_opin_run(buf, &len, a);
     cut_to_format(buf, &len, field, junk, fmt);
     assert_int_equal(detector_load(&b, buf, len), 0);
     int onsets = 0;
@@ -6126,6 +6147,127 @@ static void test_load_format33(void **unused)
     free(x);
 }
 
+/* ---- restart equivalence (session 14): state a restart must keep --------------------------- */
+
+#define RS_STOP 1500            /* make_slow_cycle's stop: the load curve fails to come */
+#define RS_N    (RS_STOP + 180) /* the missed ramp (stop + 80) and its high phase */
+
+/* Steps d by reading t of make_slow_cycle's one channel as opinion_delay does (the readings'
+ * time a second apart) and trains at once when asked; fills res. */
+static void cycle_step(detector_t *d, const float *x, int t, struct detector_result *res)
+{
+    assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + t, NULL, res), 0);
+    if (res->want_train) {
+        struct detector_train_info info;
+        train_on(d, x, t + 1, &info);
+    }
+}
+
+/* The reading of make_slow_cycle (stop RS_STOP, keep 0, seed 1) at which opinion_open opens its
+ * episode with the defaults (the kept profile's run at alarm_level reaching `confirm`): found
+ * by a first pass; asserts there is one, after the stop, opened on the level. */
+static int opinion_open_reading(const float *x)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    int at = -1;
+    for (int t = 0; t < RS_N && at < 0; t++) {
+        cycle_step(d, x, t, &res);
+        if (t >= RS_STOP && res.changed && res.state == DET_ANOMALY && d->opin_run == cfg.confirm)
+            at = t;
+    }
+    detector_destroy(d);
+    assert_true(at > RS_STOP);
+    assert_int_equal(res.opened_by, DET_OPEN_LEVEL);
+    return at;
+}
+
+/* make_slow_cycle (stop RS_STOP, keep 0, seed 1) into *x (caller frees) and a default detector
+ * *d (caller destroys) stepped up to the reading opinion_open opens its episode on (returned),
+ * not that one: the second opinion's run in progress, at confirm - 1. */
+static int cycle_before_open(float **x, detector_t **d)
+{
+    *x = make_slow_cycle(RS_N, RS_STOP, 1, 0.0);
+    const int open_at = opinion_open_reading(*x);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_int_equal(detector_create(d, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < open_at; t++)
+        cycle_step(*d, *x, t, &res);
+    assert_int_equal((*d)->opin_run, cfg.confirm - 1);
+    return open_at;
+}
+
+/* opinion_open's run (opin_run) is saved (format 35): a detector saved one reading before its
+ * second opinion's run reaches `confirm` (cycle_before_open) and loaded opens the same episode
+ * on the same reading and continues bit for bit. Format 34 did not save the run: the loaded
+ * copy's run started over and opened its episode a reading late, or not at all (vigil-replay
+ * --restart-every 1 on NAB's art_daily_jumpsup, docs/reliability.md). */
+static void test_opinion_run_saved(void **unused)
+{
+    (void)unused;
+    float *x;
+    detector_t *d;
+    const int open_at = cycle_before_open(&x, &d);
+    detector_t *e = reloaded(d);
+    assert_int_equal(e->opin_run, d->opin_run);
+    struct detector_result rd, re;
+    for (int t = open_at; t < RS_N; t++) {
+        cycle_step(d, x, t, &rd);
+        cycle_step(e, x, t, &re);
+        assert_same_result(&rd, &re, 1);
+        if (t == open_at) {
+            assert_true(re.changed && re.state == DET_ANOMALY);
+            assert_int_equal(re.opened_by, DET_OPEN_LEVEL);
+        }
+    }
+    print_message("opinion run saved at reading %d: the loaded copy opens there too\n", open_at);
+    detector_destroy(d);
+    detector_destroy(e);
+    free(x);
+}
+
+/* A format-34 save (no opin_run: drop_opin_run) of the same detector at the same reading, the
+ * run at 1, loads with the run at 0 and continues bit for bit as the saved detector does with
+ * its run started over (as format 34 ran); the same bytes claimed as format 35 are refused (4
+ * bytes short). */
+static void test_load_format34(void **unused)
+{
+    (void)unused;
+    float *x;
+    detector_t *d, *e = NULL;
+    const int open_at = cycle_before_open(&x, &d);
+    struct detector_result rd, re;
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    drop_opin_run(buf, &len, d); /* d's run starts over, as format 34 ran after a load */
+    as_format6(buf, &len, 34);
+    assert_int_equal(detector_load(&e, buf, len), 0);
+    assert_int_equal(e->opin_run, 0);
+    int opened = 0;
+    for (int t = open_at; t < RS_N; t++) {
+        cycle_step(d, x, t, &rd);
+        cycle_step(e, x, t, &re);
+        assert_same_result(&rd, &re, 1);
+        opened += re.changed && re.state == DET_ANOMALY;
+    }
+    print_message("format 34 load at reading %d: %d anomalies opened after it, as saved\n", open_at,
+                  opened);
+    as_format6(buf, &len, 35);
+    detector_t *c = NULL;
+    assert_int_equal(detector_load(&c, buf, len), ERR_CORRUPT);
+    detector_destroy(d);
+    detector_destroy(e);
+    free(buf);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -6226,7 +6368,9 @@ int main(void)
         cmocka_unit_test(test_operator_accept),
         cmocka_unit_test(test_range_far),
         cmocka_unit_test(test_range_far_warmup),
+        cmocka_unit_test(test_opinion_run_saved),
         cmocka_unit_test(test_load_format33),
+        cmocka_unit_test(test_load_format34),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -1,6 +1,6 @@
 /* tools/replay.c: vigil-replay, the daemon's detector over one CSV series, offline.
  *
- *   vigil-replay [-c FILE.ini] [-s key=value]... [-v] INPUT.csv OUTPUT.csv
+ *   vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N] INPUT.csv OUTPUT.csv
  *
  * INPUT has the header timestamp,<channel>,... and one reading per row, oldest first; the
  * channel count comes from the header, and an empty or unparsable cell is a missing value.
@@ -17,6 +17,12 @@
  * the result is the same because a job depends only on what it was given). Settings start from
  * detector_config_default(), the daemon's defaults; -c reads an INI file of the same keys
  * ([detector] section or none) and -s overrides one key.
+ *
+ * --restart-every N (N > 0) restarts the detector every N rows as a daemon restart does: after
+ * row k N's step it saves the detector to a buffer (detector_save), destroys it and continues
+ * with detector_load's copy; a training that step asked for runs on the loaded detector. The
+ * outputs must be byte-identical to the run without (docs/reliability.md, "Restart
+ * equivalence"; tests/restart_equivalence.py). N = 0, the default, never restarts.
  *
  * Invariants: row t's output depends only on rows 0..t (the detector is causal and nothing
  * here looks ahead). Threading: single-threaded; OpenBLAS is held to one thread so results are
@@ -218,8 +224,30 @@ static int64_t row_time(const char *s)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] INPUT.csv "
-                    "OUTPUT.csv\n");
+    fprintf(stderr, "usage: vigil-replay [-c FILE.ini] [-s key=value]... [-v] [--restart-every N] "
+                    "INPUT.csv OUTPUT.csv\n");
+}
+
+/* A daemon restart in the middle of the series: *d saved into *buf (grown as needed; caller
+ * owns it, free with free), destroyed, and replaced by the detector loaded from those bytes. On
+ * failure *d is unchanged (still the running detector). */
+static int restart(detector_t **d, unsigned char **buf, size_t *cap)
+{
+    size_t need = detector_save_size(*d), len;
+    if (need > *cap) {
+        unsigned char *p = realloc(*buf, need);
+        if (!p)
+            return ERR_NOMEM;
+        *buf = p;
+        *cap = need;
+    }
+    detector_t *loaded;
+    int rc = detector_save(*d, *buf, *cap, &len);
+    if (rc < 0 || (rc = detector_load(&loaded, *buf, len)) < 0)
+        return rc;
+    detector_destroy(*d);
+    *d = loaded;
+    return 0;
 }
 
 /* The series' newest `history` rows, carried forward: the training window. */
@@ -292,9 +320,17 @@ int main(int argc, char **argv)
     struct detector_config cfg;
     detector_config_default(&cfg);
     int verbose = 0, i = 1;
+    long restart_every = 0;
     for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
         if (!strcmp(argv[i], "-v")) {
             verbose = 1;
+        } else if (!strcmp(argv[i], "--restart-every") && i + 1 < argc) {
+            char *end;
+            restart_every = strtol(argv[++i], &end, 10);
+            if (end == argv[i] || *end != '\0' || restart_every < 0) {
+                usage();
+                return 2;
+            }
         } else if (!strcmp(argv[i], "-c") && i + 1 < argc) {
             if (ini_parse(argv[++i], on_ini, &cfg) != 0) {
                 fprintf(stderr, "vigil-replay: cannot use %s\n", argv[i]);
@@ -338,6 +374,8 @@ int main(int argc, char **argv)
     int status = 1;
     detector_t *d = NULL;
     struct series series = {0};
+    unsigned char *saved = NULL; /* --restart-every's buffer */
+    size_t saved_cap = 0;
     if (getline(&line, &cap, in) < 0) {
         fprintf(stderr, "vigil-replay: %s: no header\n", argv[i]);
         goto out;
@@ -375,6 +413,8 @@ int main(int argc, char **argv)
             present[c] = c + 1 < k && parse_cell(f[c + 1], &x[c]);
         series_push(&series, x, present);
         if ((rc = detector_step_ts(d, row_time(f[0]), x, present, &res)) < 0 ||
+            (restart_every > 0 && row % restart_every == 0 &&
+             (rc = restart(&d, &saved, &saved_cap)) < 0) ||
             (res.want_train && (rc = train_now(d, &series, verbose, row)) < 0)) {
             fprintf(stderr, "vigil-replay: row %ld: %s\n", row, err_str(rc));
             goto out;
@@ -391,6 +431,7 @@ int main(int argc, char **argv)
     status = 0;
 out:
     detector_destroy(d);
+    free(saved);
     free(series.ring);
     free(series.win);
     free(line);
