@@ -648,12 +648,8 @@ int detector_accept(detector_t *d)
      * device has shown (burst_memory), kept at the short window's largest raw score (as an
      * offset_release keeps it) so the level's own noise does not reopen it either, while an
      * excursion beyond it still does. */
-    if (d->cfg.burst_memory) {
-        float top = 0.0f;
-        for (int k = 0; k < d->short_len; k++)
-            top = fmaxf(top, d->shortbuf[k]);
-        detector__burst_keep(d, top, d->n_seen);
-    }
+    if (d->cfg.burst_memory)
+        detector__burst_keep(d, (float)detector__short_max(d), d->n_seen);
     /* The level tests judge a channel's level against its levels since the training: from now
      * on, since the acceptance, as the training's reseed will (detector__windows_seed), so the
      * accepted level is their reference rather than their alarm. */

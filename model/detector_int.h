@@ -295,6 +295,8 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
                           float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);
+/* The largest raw score in the short window (0 when it is empty). */
+double detector__short_max(const detector_t *d);
 
 /* detector_burst.c (burst_memory) */
 /* Forgets the bursts, recorded and pending (with the long window: a training rescales the

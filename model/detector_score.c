@@ -205,12 +205,11 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
      * "Seventeenth round"). Raw scores are >= 0. */
     d->rec_max = 0.0f;
     d->rec_n = 0;
-    run_reset(d); /* warn_run: a run is judged against one reference */
+    run_reset(d);    /* warn_run: a run is judged against one reference */
     d->opin_run = 0; /* opinion_open: likewise */
 }
 
-/* The largest raw score in the short window. */
-static double short_max(const detector_t *d)
+double detector__short_max(const detector_t *d)
 {
     double m = 0.0;
     for (int k = 0; k < d->short_len; k++)
@@ -480,7 +479,7 @@ static double record_excess(const detector_t *d)
 {
     if (d->rec_n < d->cfg.err_short)
         return NAN;
-    return short_max(d) - d->rec_max;
+    return detector__short_max(d) - d->rec_max;
 }
 
 /* range_quiet: the readings of the short window other than x, the one being scored (not yet
@@ -604,7 +603,7 @@ static int gaps_match(uint64_t g, uint64_t h, uint64_t min)
 static int keeps_schedule(const detector_t *d)
 {
     const uint64_t min = (uint64_t)RHYTHM_MIN_SHORTS * (uint64_t)d->cfg.err_short;
-    const double now = short_max(d);
+    const double now = detector__short_max(d);
     for (int a = d->rh_n - 1; a >= 0; a--) {
         const uint64_t g = d->n_seen - d->rh_at[a];
         if (g < min)
@@ -639,7 +638,7 @@ static void rhythm_note(detector_t *d, int onset)
         memmove(d->rh_raw, d->rh_raw + 1, sizeof(float) * (DETECTOR_RHYTHM_N - 1));
         d->rh_n--;
     }
-    d->rh_raw[d->rh_n] = (float)short_max(d);
+    d->rh_raw[d->rh_n] = (float)detector__short_max(d);
     d->rh_at[d->rh_n++] = d->n_seen;
 }
 
@@ -1128,7 +1127,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
          * opening right after an episode, open_err above). */
         d->due_at = d->n_seen + 1;
         if (cfg->burst_memory)
-            detector__burst_keep(d, (float)(offset ? short_max(d) : mavg), d->n_seen);
+            detector__burst_keep(d, (float)(offset ? detector__short_max(d) : mavg), d->n_seen);
     }
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
         res->ended_by = d->ep_accepted || d->in_anomaly >= cfg->accept_after ? DET_END_ACCEPTED
