@@ -602,7 +602,8 @@ class Maintenance(Events):
     show it; readings of a large fault timestamped in the period are stored and acknowledged but
     neither scored nor predicted, open nothing and ask for no training, also after a restart in
     the middle (the period is stored); a second POST moves the end. DELETE ends it (204; 409
-    when not in maintenance) and the next readings are scored and predicted again. Bodies other
+    when not in maintenance) and the next readings are scored and predicted again; a training
+    after it leaves the period's readings out of its window. Bodies other
     than {"minutes": 1..10080, "note": string of at most 500 bytes} are 400s naming the field,
     an unknown device a 404, a GET a 405. The feed's timestamps end about now, as a live feed's
     (the period is matched against the readings' own timestamps)."""
@@ -635,13 +636,14 @@ class Maintenance(Events):
         return tp.status(self.d, dev)
 
     def feed_maint(self, dev, rows, at_ms):
-        """Posts rows at 1 s steps from at_ms (acknowledged: post_readings asserts the 200) and
-        checks they are stored; returns the next timestamp."""
+        """Posts rows at 20 ms steps from at_ms (acknowledged: post_readings asserts the 200) and
+        checks they are stored; returns the next timestamp. The steps are short so the readings
+        are not in the future when the maintenance ends (a live feed's never are)."""
         before = self.points(dev)
-        ts = [at_ms + 1000 * i for i in range(len(rows))]
+        ts = [at_ms + 20 * i for i in range(len(rows))]
         tp.post_readings(self.d, dev, rows, ts, tp.CH3)
         self.assertEqual(self.points(dev), before + len(rows))
-        return ts[-1] + 1000
+        return ts[-1] + 20
 
     def test_maintenance_silences_and_scoring_resumes(self):
         d, dev = self.d, "mnt-1"
@@ -687,6 +689,7 @@ class Maintenance(Events):
 
         # A fault far larger than the one that opened the episode, during the maintenance.
         before = self.settled(dev, 2000)
+        outside = self.points(dev)
         at = self.feed_maint(dev, z_shifted(40, 700, rng, by=5.0), start_ms + 1)
         after = self.settled(dev, 2001)
         keys = ("readings_scored", "last_ts", "state")
@@ -706,6 +709,7 @@ class Maintenance(Events):
         self.assertEqual([after[k] for k in keys], [before[k] for k in keys])
         self.assertEqual(self.events(dev), ended)
 
+        time.sleep(max(0.0, (at - time.time() * 1000) / 1000 + 0.05))  # the readings are past
         st, _ = self.maint(dev, "DELETE")
         self.assertEqual(st, 204)
         self.assertEqual(self.maint(dev, "DELETE")[0], 409)
@@ -721,6 +725,14 @@ class Maintenance(Events):
         preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start_ms))["points"]
         self.assertEqual(len(preds), 30, preds[:3])
         self.assertGreaterEqual(preds[0]["ts"], resume)
+
+        # A training now leaves the 60 maintenance readings out of its window: it holds the
+        # readings outside the period, and trains on all but its validation third (val_rows
+        # 400 is more than a third of them).
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        newest = tp.wait_idle(d, dev, trained + 1)["versions"][0]  # newest first
+        n = outside + 30
+        self.assertEqual(newest["metrics"]["rows"], n - n // 3, (n, newest))
 
     def test_admin_only_with_tokens(self):
         """With tokens on, maintenance is an admin's: a read token gets 403 (POST and DELETE),
