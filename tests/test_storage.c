@@ -3558,21 +3558,25 @@ static void test_preds_failed_report(void **state)
     counter_deinit(&c);
 }
 
+/* A database of schema version with one device, name, opened (migrated) as f->s. */
+static void migrated_with_device(fx_t *f, int version, const char *name)
+{
+    char path[128], sql[128];
+    old_schema(f, version, path, sizeof path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql, "INSERT INTO devices(id, name, created_ms) VALUES(1, '%s', 1)", name);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
 /* A version 5 database gains the preds table; its devices and everything else stay. */
 static void test_migrate_v5(void **state)
 {
     fx_t *f = *state;
-    char path[128];
-    old_schema(f, 5, path, sizeof path);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO devices(id, name, created_ms) VALUES(1, 'v5', 1)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    f->s = open_store(f->dir, 0);
-    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    migrated_with_device(f, 5, "v5");
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sqlite_master WHERE name='preds'"), 1);
     unsigned char buf[256];
     store_pred_t b = pred_block(buf, 64, 0, -1, 0);
@@ -3659,17 +3663,7 @@ static void test_maint(void **state)
 static void test_migrate_v6(void **state)
 {
     fx_t *f = *state;
-    char path[128];
-    old_schema(f, 6, path, sizeof path);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO devices(id, name, created_ms) VALUES(1, 'v6', 1)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    f->s = open_store(f->dir, 0);
-    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    migrated_with_device(f, 6, "v6");
     assert_int_equal(store_maint_put(f->s, "v6", 1, 2, "x"), 0);
     assert_int_equal(store_flush(f->s), 0);
     maint_got_t *g = calloc(1, sizeof *g);

@@ -87,6 +87,17 @@ def reading(ts):
 
 class Events(tp.DaemonPerTest):
 
+    def restart_with_tokens(self):
+        """vigild again, on a fresh database, with a read and an admin token."""
+        self.d.stop()
+        path = os.path.join(vt.mkdtemp(), "tokens")
+        vt.write_file(path, "read r3ad-t0ken-AAAAAAAAAAAAAAAA\n"
+                      "admin adm1n-t0ken-CCCCCCCCCCCCCCCC\n")
+        os.chmod(path, 0o600)
+        self.d.cleanup()
+        self.d = vt.Vigild(extra_args=["--auth-file", path])
+        self.d.start()
+
     def events(self, dev):
         return self.d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"]
 
@@ -580,14 +591,7 @@ class OperatorAccept(Events):
     def test_admin_only_with_tokens(self):
         """With tokens on, the acceptance is an admin's: a read token gets 403, no token 401,
         an admin token gets through (404: no such device)."""
-        self.d.stop()
-        path = os.path.join(vt.mkdtemp(), "tokens")
-        vt.write_file(path, "read r3ad-t0ken-AAAAAAAAAAAAAAAA\n"
-                      "admin adm1n-t0ken-CCCCCCCCCCCCCCCC\n")
-        os.chmod(path, 0o600)
-        self.d.cleanup()
-        self.d = vt.Vigild(extra_args=["--auth-file", path])
-        self.d.start()
+        self.restart_with_tokens()
         for token, want in (("r3ad-t0ken-AAAAAAAAAAAAAAAA", 403), (None, 401),
                             ("adm1n-t0ken-CCCCCCCCCCCCCCCC", 404)):
             headers = {"Authorization": "Bearer " + token} if token else None
@@ -737,14 +741,7 @@ class Maintenance(Events):
     def test_admin_only_with_tokens(self):
         """With tokens on, maintenance is an admin's: a read token gets 403 (POST and DELETE),
         no token 401, an admin token gets through (404: no such device)."""
-        self.d.stop()
-        path = os.path.join(vt.mkdtemp(), "tokens")
-        vt.write_file(path, "read r3ad-t0ken-AAAAAAAAAAAAAAAA\n"
-                      "admin adm1n-t0ken-CCCCCCCCCCCCCCCC\n")
-        os.chmod(path, 0o600)
-        self.d.cleanup()
-        self.d = vt.Vigild(extra_args=["--auth-file", path])
-        self.d.start()
+        self.restart_with_tokens()
         for method in ("POST", "DELETE"):
             for token, want in (("r3ad-t0ken-AAAAAAAAAAAAAAAA", 403), (None, 401),
                                 ("adm1n-t0ken-CCCCCCCCCCCCCCCC", 404)):
