@@ -194,6 +194,7 @@ struct dev {
     uint64_t gen; /* bumped when det is replaced (channels changed), so stale jobs are dropped */
     int nch;
     int has_result;
+    int nmaint; /* periods in maint (below): read by every point, so here with the hot fields */
     /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
      * (every change of ch bumps gen). Shard thread, under mu. */
     const struct chlist *chl;
@@ -250,11 +251,10 @@ struct dev {
     struct version *versions;
     size_t nversions;
     uint32_t serving_version;
-    /* Maintenance periods, oldest first, at most STORE_MAINT_KEEP (allocated at the first, so a
-     * device never serviced holds none); the last one is current while the clock is before its
-     * end. maint_note: the last one's note (owned, NULL: none). */
+    /* Maintenance periods, nmaint of them, oldest first, at most STORE_MAINT_KEEP (allocated at
+     * the first, so a device never serviced holds none); the last one is current while the
+     * clock is before its end. maint_note: the last one's note (owned, NULL: none). */
     struct maint_span *maint;
-    int nmaint;
     char *maint_note;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
