@@ -25,6 +25,9 @@ typedef struct api_device {
     int64_t points;
     size_t nchannels;
     const char *const *channels;
+    /* The device's current maintenance as JSON text ({"until", "until_ts", "note"}; borrowed),
+     * NULL: none. */
+    const char *maint_json;
 } api_device_t;
 
 /* Called once per device; return nonzero to stop. Runs on the calling thread. */
@@ -85,10 +88,16 @@ typedef struct api_backend {
     /* The operator accepts the open anomaly (note NULL: none): *out the ended event's JSON;
      * ERR_RANGE when no anomaly is open. */
     int (*pipe_accept)(void *ctx, const char *id, const char *note, char **out);
+    /* Planned maintenance for minutes from now (note NULL: none): *out {"device",
+     * "maintenance"}; its end now (ERR_RANGE: not in maintenance). */
+    int (*pipe_maint_start)(void *ctx, const char *id, int64_t minutes, const char *note,
+                            char **out);
+    int (*pipe_maint_end)(void *ctx, const char *id);
 } api_backend_t;
 
 /* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write
- * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT, anomalies accept). */
+ * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT, anomalies accept,
+ * maintenance). */
 typedef enum api_role {
     API_ROLE_NONE = 0,
     API_ROLE_READ,

@@ -31,6 +31,7 @@ enum api_route {
     ROUTE_ROLLBACK,
     ROUTE_WEIGHTS,
     ROUTE_ACCEPT, /* POST /v1/devices/{id}/anomalies/accept */
+    ROUTE_MAINT,  /* POST, DELETE /v1/devices/{id}/maintenance */
     ROUTE_COUNT
 };
 
@@ -226,5 +227,6 @@ void api__h_retrain(api_request_t *r);
 void api__h_rollback(api_request_t *r);
 void api__h_weights(api_request_t *r);
 void api__h_accept(api_request_t *r);
+void api__h_maint(api_request_t *r);
 
 #endif

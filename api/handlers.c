@@ -150,6 +150,9 @@ static void device_json(sbuf_t *b, const api_device_t *d)
                     vtime_format(d->last_seen_ms, t, sizeof t));
     else
         sbuf_printf(b, ",\"last_seen_ts\":null,\"last_seen\":null");
+    sbuf_append(b, ",\"maintenance\":", 15);
+    sbuf_append(b, d->maint_json ? d->maint_json : "null",
+                d->maint_json ? strlen(d->maint_json) : 4);
     sbuf_append(b, "}", 1);
 }
 

@@ -15,12 +15,13 @@ static const char *const route_names[ROUTE_COUNT] = {"not_found",     "healthz",
                                                      "forecast",      "device_anomalies",
                                                      "anomalies",     "model",
                                                      "model_retrain", "model_rollback",
-                                                     "model_weights", "anomalies_accept"};
+                                                     "model_weights", "anomalies_accept",
+                                                     "maintenance"};
 static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 
 /* The codes each route answers when it does its job, exported from the start (0 before its first
  * request), so rate() and increase() see a route's first successes instead of starting a series
- * on them. Only these: the whole route x code matrix would be 20 x 18 = 360 series, mostly
+ * on them. Only these: the whole route x code matrix would be 21 x 18 = 378 series, mostly
  * impossible pairs (a 413 from GET /healthz). So an error pair still appears with its first
  * error, which rate() does not count (the shipped rules alert on no HTTP error rate; the
  * dashboard's errors panel shows it from the second). not_found's one answer is 404 and is
@@ -36,6 +37,7 @@ static const unsigned route_ok[ROUTE_COUNT][2] = {
     [ROUTE_ANOMALIES] = {200},   [ROUTE_MODEL] = {200},
     [ROUTE_RETRAIN] = {202},     [ROUTE_ROLLBACK] = {200},
     [ROUTE_WEIGHTS] = {200},     [ROUTE_ACCEPT] = {200},
+    [ROUTE_MAINT] = {200, 204},
 };
 
 static int is_route_ok(int rt, unsigned code)

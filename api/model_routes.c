@@ -1,9 +1,10 @@
 /* api/model_routes.c: the endpoints of the online pipeline: status, predictions, forecast,
- * anomalies (and an operator's acceptance of one), model versions, retrain, rollback and
- * weights. The answers are built by the backend (the daemon's pipeline) as JSON text; this file
- * validates parameters and bodies, maps errors and bounds the answers: predictions and
- * anomalies come in pages (the backend is asked for one page; this file adds its "next"), a
- * forecast's steps x channels are capped (README "Pages, parameters and methods"). Any thread. */
+ * anomalies (and an operator's acceptance of one), planned maintenance, model versions,
+ * retrain, rollback and weights. The answers are built by the backend (the daemon's pipeline) as
+ * JSON text; this file validates parameters and bodies, maps errors and bounds the answers:
+ * predictions and anomalies come in pages (the backend is asked for one page; this file adds its
+ * "next"), a forecast's steps x channels are capped (README "Pages, parameters and methods"). Any
+ * thread. */
 #include "api_int.h"
 #include "err.h"
 #include "vtime.h"
@@ -351,13 +352,16 @@ void api__h_retrain(api_request_t *r)
         fail(r, rc, "retrain");
 }
 
-/* The longest operator's note an acceptance keeps, in bytes of UTF-8. */
-#define ACCEPT_NOTE_MAX 500
+/* The longest operator's note an acceptance or a maintenance keeps, in bytes of UTF-8. */
+#define NOTE_MAX 500
+/* The longest maintenance, in minutes (a week). */
+#define MAINT_MINUTES_MAX 10080
 
-/* The acceptance's optional body: empty, or {"note": "..."} (null: none). Returns 0 with *note
- * borrowed from *v (the caller json_decrefs *v, also on failure), or -1 with a 400 answer naming
- * what is wrong. */
-static int accept_body(api_request_t *r, json_t **v, const char **note)
+/* An operator's body: {"note": "..."} (null: none) and, when minutes is not NULL, "minutes"
+ * (required, an integer in [1, MAINT_MINUTES_MAX]); without minutes an empty body is no note.
+ * Returns 0 with *note borrowed from *v (the caller json_decrefs *v, also on failure), or -1
+ * with a 400 answer naming what is wrong. */
+static int operator_body(api_request_t *r, json_t **v, const char **note, json_int_t *minutes)
 {
     *v = NULL;
     *note = NULL;
@@ -365,20 +369,25 @@ static int accept_body(api_request_t *r, json_t **v, const char **note)
     while (r->body && i < r->len &&
            (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
         i++;
-    if (r->body == NULL || i == r->len)
+    if ((r->body == NULL || i == r->len) && minutes == NULL)
         return 0; /* no body: no note */
     json_error_t jerr;
-    *v = json_loadb(r->body, r->len, 0, &jerr);
+    *v = r->body ? json_loadb(r->body, r->len, 0, &jerr) : NULL;
     if (!json_is_object(*v)) {
-        api__error(r, 400, "body must be empty or a JSON object {\"note\": \"...\"}");
+        api__error(r, 400,
+                   minutes ? "body must be a JSON object {\"minutes\": N, \"note\": \"...\"}"
+                           : "body must be empty or a JSON object {\"note\": \"...\"}");
         return -1;
     }
     const char *key;
     json_t *val;
     json_object_foreach(*v, key, val)
     {
+        if (minutes && strcmp(key, "minutes") == 0)
+            continue;
         if (strcmp(key, "note") != 0) {
-            api__error(r, 400, "field '%.64s': unknown (the body takes only \"note\")", key);
+            api__error(r, 400, "field '%.64s': unknown (the body takes only %s)", key,
+                       minutes ? "\"minutes\" and \"note\"" : "\"note\"");
             return -1;
         }
         if (json_is_null(val))
@@ -387,12 +396,22 @@ static int accept_body(api_request_t *r, json_t **v, const char **note)
             api__error(r, 400, "field 'note': must be a string");
             return -1;
         }
-        if (json_string_length(val) > ACCEPT_NOTE_MAX) {
-            api__error(r, 400, "field 'note': longer than %d bytes", ACCEPT_NOTE_MAX);
+        if (json_string_length(val) > NOTE_MAX) {
+            api__error(r, 400, "field 'note': longer than %d bytes", NOTE_MAX);
             return -1;
         }
         *note = json_string_value(val);
     }
+    if (minutes == NULL)
+        return 0;
+    json_t *m = json_object_get(*v, "minutes");
+    if (!json_is_integer(m) || json_integer_value(m) < 1 ||
+        json_integer_value(m) > MAINT_MINUTES_MAX) {
+        api__error(r, 400, "field 'minutes': %s an integer from 1 to %d",
+                   m ? "must be" : "required:", MAINT_MINUTES_MAX);
+        return -1;
+    }
+    *minutes = json_integer_value(m);
     return 0;
 }
 
@@ -403,13 +422,41 @@ void api__h_accept(api_request_t *r)
         return;
     json_t *v;
     const char *note;
-    if (accept_body(r, &v, &note) == 0) {
+    if (operator_body(r, &v, &note, NULL) == 0) {
         char *out = NULL;
         int rc = be->pipe_accept(be->ctx, r->seg[0], note, &out);
         if (rc == ERR_RANGE)
             api__error(r, 409, "accept: device '%s' has no open anomaly", r->seg[0]);
         else
             answer(r, rc, out, "accept");
+    }
+    json_decref(v);
+}
+
+void api__h_maint(api_request_t *r)
+{
+    api_backend_t *be = &r->srv->be;
+    if (!have(r, be->pipe_maint_start))
+        return;
+    if (strcmp(r->method, "DELETE") == 0) {
+        int rc = be->pipe_maint_end(be->ctx, r->seg[0]);
+        if (rc == ERR_RANGE) {
+            api__error(r, 409, "maintenance: device '%s' is not in maintenance", r->seg[0]);
+        } else if (rc) {
+            fail(r, rc, "maintenance");
+        } else {
+            r->status = 204;
+            r->content_type = NULL;
+        }
+        return;
+    }
+    json_t *v;
+    const char *note;
+    json_int_t minutes = 0;
+    if (operator_body(r, &v, &note, &minutes) == 0) {
+        char *out = NULL;
+        int rc = be->pipe_maint_start(be->ctx, r->seg[0], (int64_t)minutes, note, &out);
+        answer(r, rc, out, "maintenance");
     }
     json_decref(v);
 }

@@ -507,6 +507,8 @@ static enum api_route route_of(api_request_t *r, const char *url)
     }
     if (n == 5 && strcmp(seg[3], "anomalies") == 0 && strcmp(seg[4], "accept") == 0)
         return ROUTE_ACCEPT;
+    if (n == 4 && strcmp(seg[3], "maintenance") == 0)
+        return ROUTE_MAINT;
     return ROUTE_NOT_FOUND;
 }
 
@@ -521,7 +523,7 @@ static int route_takes_body(enum api_route route)
 {
     return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_DEVICE ||
            route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS ||
-           route == ROUTE_ACCEPT;
+           route == ROUTE_ACCEPT || route == ROUTE_MAINT;
 }
 
 static void healthz(api_request_t *r)
@@ -592,6 +594,9 @@ static const struct {
                        no_params},
     /* io: it stores the ended event and the detector */
     [ROUTE_ACCEPT] = {api__h_accept, "POST", "POST", 1, "POST, OPTIONS", no_params},
+    /* io: it stores the period and waits for its commit */
+    [ROUTE_MAINT] = {api__h_maint, "POST DELETE", "POST, DELETE", 1, "POST, DELETE, OPTIONS",
+                     no_params},
 };
 
 const char *api__route_allow(enum api_route route)

@@ -10,6 +10,7 @@
 #include "vtime.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int be_write(void *ctx, batch_t *b)
@@ -110,6 +111,9 @@ struct dev_relay {
 static int relay_device(void *arg, const store_device_info_t *in)
 {
     struct dev_relay *r = arg;
+    char *maint = NULL;
+    if (r->pipe)
+        (void)pipeline_maint_json(r->pipe, in->id, &maint); /* none, or not known: null */
     api_device_t d = {.id = in->id,
                       .attrs_json = in->attrs_json,
                       .created_ms = in->created_ms,
@@ -118,8 +122,11 @@ static int relay_device(void *arg, const store_device_info_t *in)
                       .last_seen_ms = r->pipe ? pipeline_last_seen(r->pipe, in->id) : -1,
                       .points = in->points,
                       .nchannels = in->nchannels,
-                      .channels = in->channels};
-    return r->cb(r->arg, &d);
+                      .channels = in->channels,
+                      .maint_json = maint};
+    int stop = r->cb(r->arg, &d);
+    free(maint);
+    return stop;
 }
 
 static int be_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
@@ -261,6 +268,16 @@ static int be_accept(void *ctx, const char *id, const char *note, char **out)
     return pipeline_accept(((backend_t *)ctx)->pipe, id, note, out);
 }
 
+static int be_maint_start(void *ctx, const char *id, int64_t minutes, const char *note, char **out)
+{
+    return pipeline_maint_start(((backend_t *)ctx)->pipe, id, minutes, note, out);
+}
+
+static int be_maint_end(void *ctx, const char *id)
+{
+    return pipeline_maint_end(((backend_t *)ctx)->pipe, id);
+}
+
 static int be_rollback(void *ctx, const char *id, uint32_t version)
 {
     return pipeline_rollback(((backend_t *)ctx)->pipe, id, version);
@@ -304,6 +321,8 @@ void backend_init(api_backend_t *out, backend_t *b)
         out->pipe_models = be_models;
         out->pipe_retrain = be_retrain;
         out->pipe_accept = be_accept;
+        out->pipe_maint_start = be_maint_start;
+        out->pipe_maint_end = be_maint_end;
         out->pipe_rollback = be_rollback;
         out->pipe_weights_get = be_weights_get;
         out->pipe_weights_put = be_weights_put;

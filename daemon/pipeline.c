@@ -102,6 +102,7 @@ static void dev_free(struct dev *d)
     pipeline__ring_deinit(&d->ring);
     pipeline__events_clear(d);
     free(d->events);
+    pipeline__maint_clear(d);
     for (size_t i = 0; i < d->nversions; i++)
         free(d->versions[i].info_json);
     free(d->versions);
@@ -487,6 +488,10 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
         atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
         return 0;
     }
+    /* Stored, but not the device's behaviour: the detector goes on after the maintenance as
+     * after a gap in the feed. */
+    if (d->nmaint > 0 && pipeline__maint_has(d, pt->ts_ms))
+        return 0;
     int changed = pipeline__map_channels(sh, d, b, pt, idx);
     if (changed < 0)
         return 0;
@@ -1062,25 +1067,25 @@ int pipeline_retrain(pipeline_t *p, const char *device)
     return rc;
 }
 
-/* Ends d's active event as the operator's, at the last reading scored (the episode held every
- * reading up to it; the next one is judged as the accepted level's), with note (taken). Returns
- * the event's JSON (malloc'd; NULL when out of memory). An episode without a kept event
- * (o.events 0, or memory was short when it opened) is answered as an event with id 0 that is
- * neither kept nor stored. Caller holds d->mu. */
-static char *end_by_operator(pipeline_t *p, struct dev *d, char *note)
+char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int untracked)
 {
     struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
-    struct event untracked = {.start_ts = d->since_ts, .end_ts = -1};
-    if (cur == NULL || cur->end_ts >= 0)
-        cur = &untracked;
-    cur->ended_by = PIPE_END_OPERATOR;
+    struct event none = {.start_ts = d->since_ts, .end_ts = -1};
+    if (cur == NULL || cur->end_ts >= 0) {
+        if (!untracked) {
+            free(note);
+            return NULL;
+        }
+        cur = &none;
+    }
+    cur->ended_by = why;
     cur->end_ts = d->last_ts >= cur->start_ts ? d->last_ts : cur->start_ts;
     cur->note = note;
-    atomic_fetch_add_explicit(&p->ended[PIPE_END_OPERATOR], 1, memory_order_relaxed);
-    if (cur != &untracked)
+    atomic_fetch_add_explicit(&p->ended[why], 1, memory_order_relaxed);
+    if (cur != &none)
         persist_event(p, d, cur);
     char *js = pipeline__event_json(d, cur);
-    if (cur == &untracked)
+    if (cur == &none)
         free(note);
     return js;
 }
@@ -1097,7 +1102,9 @@ int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **
     pthread_mutex_lock(&d->mu);
     int rc = d->det ? detector_accept(d->det) : ERR_RANGE;
     if (rc == 0) {
-        *out = end_by_operator(p, d, copy);
+        /* The episode ended at the last reading scored (it held every reading up to it; the
+         * next one is judged as the accepted level's). */
+        *out = pipeline__event_end(p, d, PIPE_END_OPERATOR, copy, 1);
         copy = NULL;
         pipeline__serving_changed(d, 0, 0, DET_KIND_PERSISTENCE); /* the status: normal */
         /* Learn the level now, not at the next reading (which would ask too: merged). */

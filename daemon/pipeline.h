@@ -95,6 +95,22 @@ int pipeline_retrain(pipeline_t *p, const char *device);
  * only its answer was lost). Any thread. */
 int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **out);
 
+/* Planned maintenance (daemon/pipeline_maint.c): the device's readings are stored but not
+ * scored nor trained on until now + minutes (a device already in maintenance gets the new end
+ * and note). An anomaly open when it begins ends "maintenance". note: copied, NULL: none. The
+ * period is stored (the store flushed) before the return. *out: {"device", "maintenance"} as
+ * the status shows it, malloc'd. Returns 0, ERR_NOTFOUND, ERR_NOMEM (before anything changed,
+ * or after, when only the answer was lost). Any thread. */
+int pipeline_maint_start(pipeline_t *p, const char *device, int64_t minutes, const char *note,
+                         char **out);
+/* Ends the device's maintenance now (stored before the return). Returns 0, ERR_NOTFOUND,
+ * ERR_RANGE (not in maintenance). Any thread. */
+int pipeline_maint_end(pipeline_t *p, const char *device);
+/* The device's current maintenance as the status shows it ("null" when none), malloc'd into
+ * *out. Returns 0, ERR_NOTFOUND (unknown), ERR_RANGE (never in maintenance: *out NULL),
+ * ERR_NOMEM. Any thread. */
+int pipeline_maint_json(pipeline_t *p, const char *device, char **out);
+
 /* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
 

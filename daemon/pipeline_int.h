@@ -20,9 +20,10 @@ struct version {
 };
 
 /* How an event ended: the detector's enum detector_end, and beyond it the daemon's own. */
-#define PIPE_END_RESET    (DET_END_RELEASED + 1) /* the detector started over (channels changed) */
-#define PIPE_END_OPERATOR (PIPE_END_RESET + 1)   /* accepted through the API (pipeline_accept) */
-#define PIPE_END_N        (PIPE_END_OPERATOR + 1)
+#define PIPE_END_RESET    (DET_END_RELEASED + 1)  /* the detector started over (channels changed) */
+#define PIPE_END_OPERATOR (PIPE_END_RESET + 1)    /* accepted through the API (pipeline_accept) */
+#define PIPE_END_MAINT    (PIPE_END_OPERATOR + 1) /* maintenance began (pipeline_maint_start) */
+#define PIPE_END_N        (PIPE_END_MAINT + 1)
 /* What opened an event: the detector's enum detector_open (0: unknown, an event saved before
  * events told it, or one the detector did not open on this run's reading). */
 #define PIPE_OPEN_N (DET_OPEN_LASTING + 1)
@@ -32,7 +33,7 @@ struct event {
     int64_t start_ts, end_ts; /* end_ts < 0 while active */
     float peak;
     float share[DETECTOR_MAX_CHANNELS]; /* accumulated score-weighted contributions */
-    int ended_by;  /* enum detector_end, PIPE_END_RESET or PIPE_END_OPERATOR; 0 while active */
+    int ended_by;  /* enum detector_end or a PIPE_END_ beyond it; 0 while active */
     int opened_by; /* enum detector_open; 0 unknown */
     char *note;    /* owned (pipeline__events_clear frees it): the operator's note, NULL: none */
 };
@@ -193,6 +194,7 @@ struct dev {
     uint64_t gen; /* bumped when det is replaced (channels changed), so stale jobs are dropped */
     int nch;
     int has_result;
+    int nmaint; /* periods in maint (below): read by every point, so here with the hot fields */
     /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
      * (every change of ch bumps gen). Shard thread, under mu. */
     const struct chlist *chl;
@@ -249,7 +251,18 @@ struct dev {
     struct version *versions;
     size_t nversions;
     uint32_t serving_version;
+    /* Maintenance periods, nmaint of them, oldest first, at most STORE_MAINT_KEEP (allocated at
+     * the first, so a device never serviced holds none); the last one is current while the
+     * clock is before its end. maint_note: the last one's note (owned, NULL: none). */
+    struct maint_span *maint;
+    char *maint_note;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
+};
+
+/* A planned maintenance period of a device: wall-clock ms [start_ms, end_ms). Readings whose
+ * timestamps fall in one are stored but neither scored nor trained on. */
+struct maint_span {
+    int64_t start_ms, end_ms;
 };
 
 struct shard_msg {
@@ -343,11 +356,14 @@ int pipeline__save(pipeline_t *p, struct dev *d);
 void pipeline__versions_trim(pipeline_t *p, struct dev *d);
 
 /* Reads a training window: the device's newest o.det.history readings at or before to_ts from
- * the store, as rows [n, nch] in the order of names (the detector's channels), oldest first,
- * missing values carried forward. *rows is malloc'd (caller frees). Returns 0, ERR_RANGE (no
- * store), or the store's error. Training pool thread (any thread but the writer's). */
+ * the store, but for those in its maintenance periods skip[nskip] (a serviced device's readings
+ * are not its normal behaviour), as rows [n, nch] in the order of names (the detector's
+ * channels), oldest first, missing values carried forward. *rows is malloc'd (caller frees).
+ * Returns 0, ERR_RANGE (no store), or the store's error. Training pool thread (any thread but the
+ * writer's). */
 int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
-                          int64_t to_ts, float **rows, int *n);
+                          const struct maint_span *skip, int nskip, int64_t to_ts, float **rows,
+                          int *n);
 
 /* Puts d (or its group) in the training due-set; see pipeline_train.c. Caller holds d->mu.
  * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or
@@ -405,6 +421,26 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms);
 
 /* Devices in the training due-set now. Any thread. */
 size_t pipeline__due_len(pipeline_t *p);
+
+/* Ends d's active event (if any) as `why` with note (taken, NULL: none), at the last reading
+ * scored, and stores it. Returns the event's JSON (malloc'd; NULL when out of memory). An episode
+ * without a kept event is answered, when untracked is set, as an event with id 0 that is
+ * neither kept nor stored; else nothing is ended and NULL returned. Caller holds d->mu. */
+char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int untracked);
+
+/* 1 when a reading of d at ts falls in one of its maintenance periods (it is then not scored).
+ * Caller holds d->mu. */
+int pipeline__maint_has(const struct dev *d, int64_t ts);
+/* Brings back every device's stored maintenance periods (pipeline_restore, before the catch-up:
+ * the readings the catch-up steps through skip them too). Returns 0 or an ERR_. */
+int pipeline__maint_restore(pipeline_t *p);
+/* 1 when d is in maintenance at now_ms (wall clock). Caller holds d->mu. */
+int pipeline__maint_on(struct dev *d, int64_t now_ms);
+/* The status's "maintenance" now: {"until", "until_ts", "note"}, or JSON null when d is not in
+ * maintenance (NULL: out of memory). Caller owns it (json_decref); caller holds d->mu. */
+struct json_t *pipeline__maint_status(struct dev *d);
+/* Frees d's maintenance periods and note. Caller holds d->mu, or d is not shared. */
+void pipeline__maint_clear(struct dev *d);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */
 struct dev *pipeline__find(pipeline_t *p, const char *device);

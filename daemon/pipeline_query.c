@@ -15,8 +15,8 @@
 
 static const char *const state_names[] = {"learning", "normal", "warning", "anomaly"};
 /* event.ended_by's names (index 0: still active, null in the JSON). */
-static const char *const end_names[PIPE_END_N] = {NULL,       "cleared", "accepted",
-                                                  "released", "reset",   "operator"};
+static const char *const end_names[PIPE_END_N] = {NULL,    "cleared",  "accepted",   "released",
+                                                  "reset", "operator", "maintenance"};
 /* event.opened_by's names (index 0: unknown, null in the JSON). */
 static const char *const open_names[PIPE_OPEN_N] = {NULL, "error", "level", "step", "lasting"};
 static const char *const kind_names[] = {"persistence", "linear", "lstm"};
@@ -171,6 +171,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     memcpy(c.last_x, d->last_x, sizeof(float) * (size_t)d->nch);
     memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
     c.group = d->group ? d->group->name : NULL;
+    json_t *maint = pipeline__maint_status(d);
     pthread_mutex_unlock(&d->mu);
 
     json_t *v;
@@ -196,9 +197,12 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                       "readings_not_scored_out_of_order", (json_int_t)c.skipped_old, "training",
                       c.training, "latest", latest);
     }
-    if (v == NULL)
+    if (v == NULL) {
+        json_decref(maint);
         return ERR_NOMEM;
+    }
     json_object_set_new(v, "group", c.group ? json_string(c.group) : json_null());
+    json_object_set_new(v, "maintenance", maint ? maint : json_null());
     return dump(v, out);
 }
 
@@ -734,6 +738,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->since_ts = d->scored_ns = 0;
     d->scored = d->since_save = d->skipped_old = d->last_present = 0;
     pipeline__events_clear(d);
+    pipeline__maint_clear(d);
     d->next_event_id = 0;
     pipeline__ring_deinit(&d->ring);
     memset(d->last_x, 0, sizeof d->last_x);
@@ -865,7 +870,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     pthread_rwlock_unlock(&p->devs_lock);
 
     int all = n <= max_devices;
-    size_t by_state[4] = {0, 0, 0, 0}, listed = 0, gone = 0;
+    size_t by_state[4] = {0, 0, 0, 0}, listed = 0, gone = 0, in_maint = 0;
     size_t silent[PIPELINE_SILENT_N] = {0};
     const int64_t now_ms = vtime_now_ms(); /* one clock for the whole pass */
     sbuf_t st, ver, seen;
@@ -887,7 +892,9 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         unsigned version = has ? d->last.version : 0;
         int deleted = atomic_load_explicit(&d->deleted, memory_order_relaxed);
         int64_t seen_ms = atomic_load_explicit(&d->seen_ms, memory_order_relaxed);
+        int maint = d->nmaint > 0 && pipeline__maint_on(d, now_ms);
         pthread_mutex_unlock(&d->mu);
+        in_maint += (size_t)(maint && !deleted);
         if (deleted) { /* pipeline_forget: not a device any more */
             gone++;
             continue;
@@ -942,11 +949,18 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "# TYPE vigil_devices_by_state gauge\n");
     for (int s = 0; s < 4; s++)
         sbuf_printf(out, "vigil_devices_by_state{state=\"%s\"} %zu\n", state_names[s], by_state[s]);
+    sbuf_printf(out,
+                "# HELP vigil_devices_in_maintenance Devices in planned maintenance now "
+                "(their readings stored, not scored).\n"
+                "# TYPE vigil_devices_in_maintenance gauge\n"
+                "vigil_devices_in_maintenance %zu\n",
+                in_maint);
     reason_counter(out, "vigil_anomaly_episodes_ended_total",
                    "Anomaly episodes ended since vigild started, by how: cleared (readings as "
                    "expected again), accepted (the regime was learnt as normal: the fault may "
                    "persist), released (the step went back), reset (the device's model started "
-                   "over), operator (accepted as normal through the API).",
+                   "over), operator (accepted as normal through the API), maintenance (the device "
+                   "went into planned maintenance).",
                    end_names, p->ended, PIPE_END_N);
     reason_counter(out, "vigil_anomaly_episodes_opened_total",
                    "Anomaly episodes opened since vigild started, by what set them off: error "

@@ -147,16 +147,20 @@ int pipeline__save(pipeline_t *p, struct dev *d)
 struct window {
     int nch;
     char *const *names;
+    const struct maint_span *skip; /* [nskip]: periods whose readings are left out */
+    int nskip;
     float *rows; /* [cap, nch], newest first while reading; NaN: missing */
     size_t n, cap;
 };
 
 static int on_window_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
-    (void)ts;
     struct window *w = arg;
     if (w->n == w->cap)
         return 1;
+    for (int k = 0; k < w->nskip; k++)
+        if (ts >= w->skip[k].start_ms && ts < w->skip[k].end_ms)
+            return 0;
     float *row = w->rows + w->n * (size_t)w->nch;
     for (int c = 0; c < w->nch; c++)
         row[c] = NAN;
@@ -171,13 +175,15 @@ static int on_window_point(void *arg, int64_t ts, size_t n, const char *const *c
 }
 
 int pipeline__window_read(pipeline_t *p, const char *device, char *const *names, int nch,
-                          int64_t to_ts, float **rows, int *n)
+                          const struct maint_span *skip, int nskip, int64_t to_ts, float **rows,
+                          int *n)
 {
     *rows = NULL;
     *n = 0;
     if (p->store == NULL)
         return ERR_RANGE;
-    struct window w = {.nch = nch, .names = names, .cap = (size_t)p->o.det.history};
+    struct window w = {
+        .nch = nch, .names = names, .skip = skip, .nskip = nskip, .cap = (size_t)p->o.det.history};
     w.rows = malloc(w.cap * (size_t)nch * sizeof(float));
     if (w.rows == NULL)
         return ERR_NOMEM;
@@ -186,7 +192,8 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
                        .to_ms = to_ts + 1,
                        .channels = (const char *const *)names,
                        .nchannels = (size_t)nch,
-                       .limit = w.cap,
+                       /* Skipped readings do not fill the window: then the callback stops. */
+                       .limit = nskip > 0 ? 0 : w.cap,
                        .desc = 1};
     int rc = store_query(p->store, &q, on_window_point, &w);
     if (rc) {
@@ -583,6 +590,8 @@ int pipeline_restore(pipeline_t *p)
     if (rc == 0)
         rc = store_detectors_load(p->store, on_detector, &rctx);
     model_destroy(rctx.lstm);
+    if (rc == 0)
+        rc = pipeline__maint_restore(p);
     /* The rings' older predictions, before the catch-up pushes newer ones. */
     struct pred_restore prx = {.p = p};
     if (rc == 0 && store_preds_list(p->store, on_pred_block, &prx) != 0)

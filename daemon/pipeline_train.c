@@ -185,6 +185,9 @@ struct member {
     int64_t to_ts;
     int nch;
     char *names[DETECTOR_MAX_CHANNELS];
+    /* The device's maintenance periods when the training began: its window leaves them out. */
+    struct maint_span skip[STORE_MAINT_KEEP];
+    int nskip;
     float *rows; /* its window [n, nch] */
     int n;
     size_t pooled; /* readings the group's training pooled (0: the device's own training) */
@@ -244,6 +247,9 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
     if (first && d->bulk_ts > m->to_ts)
         m->to_ts = d->bulk_ts;
     m->nch = d->nch;
+    m->nskip = d->nmaint;
+    if (d->nmaint > 0)
+        memcpy(m->skip, d->maint, sizeof(struct maint_span) * (size_t)d->nmaint);
     for (int c = 0; rc == 0 && c < d->nch; c++)
         if ((m->names[c] = strdup(d->ch[c])) == NULL)
             rc = ERR_NOMEM;
@@ -405,8 +411,8 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
         if (lead == n)
             lead = i;
         /* The window, read from the store on this thread without the device's lock. */
-        int wrc = pipeline__window_read(p, ms[i].d->name, ms[i].names, ms[i].nch, ms[i].to_ts,
-                                        &ms[i].rows, &ms[i].n);
+        int wrc = pipeline__window_read(p, ms[i].d->name, ms[i].names, ms[i].nch, ms[i].skip,
+                                        ms[i].nskip, ms[i].to_ts, &ms[i].rows, &ms[i].n);
         if (wrc == 0)
             wrc = detector_job_set_data(ms[i].job, ms[i].rows, ms[i].n);
         if (wrc) {

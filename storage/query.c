@@ -523,6 +523,23 @@ int store_events_query(store_t *s, const char *device, int active_only, int64_t 
     return read_status(err);
 }
 
+int store_maint_load(store_t *s, store_maint_cb cb, void *arg)
+{
+    store_reader_t *r = store__reader_get(s);
+    sqlite3_stmt *st = r->maint_all;
+    int err = read_begin(s, r);
+    if (err == 0) {
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+                   sqlite3_column_int64(st, 2), (const char *)sqlite3_column_text(st, 3)) != 0)
+                break;
+        err = rows_end(s, r, st, rc, "reading maintenance periods");
+    }
+    read_end(s, r);
+    return read_status(err);
+}
+
 int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
 {
     store_reader_t *r = store__reader_get(s);

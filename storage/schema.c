@@ -97,14 +97,19 @@ static const char *const migrations[] = {
     "CREATE INDEX detectors_ckpt ON detectors(ckpt_id, device_id);" CKPT_TRIGGERS("models")
         CKPT_TRIGGERS("detectors"),
     /* 5 -> 6: a device's older predictions (daemon/pipeline_ring.c's sealed blocks), one row a
-     * block of about 1.3 KB (three to a page): a rowid table, whose leaf keeps such a row whole (a WITHOUT ROWID
-     * one would spill it to an overflow page). sum is the block's checksum (preds.c). The index
-     * covers the start-up listing (store_preds_list), so it reads no block. No uniqueness: a
-     * put deletes the rows it replaces first. */
+     * block of about 1.3 KB (three to a page): a rowid table, whose leaf keeps such a row whole (a
+     * WITHOUT ROWID one would spill it to an overflow page). sum is the block's checksum (preds.c).
+     * The index covers the start-up listing (store_preds_list), so it reads no block. No
+     * uniqueness: a put deletes the rows it replaces first. */
     "CREATE TABLE preds(device_id INTEGER NOT NULL, seq INTEGER NOT NULL, n INTEGER NOT NULL,"
     " nch INTEGER NOT NULL, t0 INTEGER NOT NULL, t1 INTEGER NOT NULL, sum INTEGER NOT NULL,"
     " data BLOB NOT NULL);"
     "CREATE INDEX preds_dev ON preds(device_id, seq, n, nch, t1);",
+    /* 6 -> 7: a device's planned maintenance periods (wall-clock ms, [start_ms, end_ms)), the
+     * newest STORE_MAINT_KEEP per device: the current one (end in the future) silences the
+     * device, the past ones are left out of its trainings' windows. */
+    "CREATE TABLE maint(device_id INTEGER NOT NULL, start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER NOT NULL, note TEXT, PRIMARY KEY(device_id, start_ms)) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -472,6 +477,14 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
         {&w->del_events, "DELETE FROM events WHERE device_id=?1"},
         {&w->del_dets, "DELETE FROM detectors WHERE device_id=?1"},
         {&w->del_preds, "DELETE FROM preds WHERE device_id=?1"},
+        {&w->maint_put, "INSERT INTO maint(device_id, start_ms, end_ms, note)"
+                        " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(device_id, start_ms)"
+                        " DO UPDATE SET end_ms=excluded.end_ms, note=excluded.note"},
+        /* Deletes the periods below the ?2-th newest (none when there are fewer). */
+        {&w->maint_trim, "DELETE FROM maint WHERE device_id=?1 AND start_ms<(SELECT start_ms"
+                         " FROM maint WHERE device_id=?1 ORDER BY start_ms DESC LIMIT 1"
+                         " OFFSET ?2 - 1)"},
+        {&w->del_maint, "DELETE FROM maint WHERE device_id=?1"},
         /* A put's trim: the blocks below ?2 (beyond the ring) and from ?3 on (the one it
          * replaces, and any a ring that started again left above it). */
         {&w->pred_trim, "DELETE FROM preds WHERE device_id=?1 AND (seq<?2 OR seq>=?3)"},
@@ -497,7 +510,8 @@ void store__writer_close(store_t *s)
         w->chunk_del,  w->dev_ins,    w->dev_upd,   w->dev_attrs,  w->chan_ins,    w->del_readings,
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
         w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan,
-        w->ckpt_find,  w->ckpt_add,   w->ckpt_gc,   w->del_preds,  w->pred_trim,   w->pred_ins};
+        w->ckpt_find,  w->ckpt_add,   w->ckpt_gc,   w->del_preds,  w->pred_trim,   w->pred_ins,
+        w->maint_put,  w->maint_trim, w->del_maint};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a
@@ -557,6 +571,9 @@ static int reader_open(store_t *s, store_reader_t *r, char *errmsg, size_t errsi
                         " ON d.id=p.device_id ORDER BY p.device_id, p.seq"},
         {&r->preds_bytes, "SELECT count(*), coalesce(sum(length(data)), 0) FROM preds"
                           " WHERE device_id=?1"},
+        {&r->maint_all, "SELECT d.name, m.start_ms, m.end_ms, m.note FROM maint m"
+                        " CROSS JOIN devices d ON d.id=m.device_id ORDER BY m.device_id,"
+                        " m.start_ms"},
     };
     for (size_t i = 0; i < sizeof stmts / sizeof stmts[0]; i++) {
         int err = prepare(r->db, stmts[i].sql, stmts[i].st, errmsg, errsize);
@@ -572,7 +589,8 @@ static void reader_close(store_reader_t *r)
                            r->range_asc,   r->range_desc,    r->json_obj,  r->models_list,
                            r->model_get,   r->model_latest,  r->ev_dev,    r->ev_dev_active,
                            r->ev_all,      r->ev_all_active, r->det_all,   r->log_gen,
-                           r->ckpt_get,    r->preds_read,    r->preds_all, r->preds_bytes};
+                           r->ckpt_get,    r->preds_read,    r->preds_all, r->preds_bytes,
+                           r->maint_all};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     store__codec_free(&r->codec);

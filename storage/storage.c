@@ -446,7 +446,9 @@ static store_job_t *op_new(enum store_job_kind kind, const char *device, const c
                            const void *blob, size_t len)
 {
     int bare = kind == JOB_DETECTOR || kind == JOB_PRED || kind == JOB_PRED_DROP; /* no info */
-    store_job_t *j = job_new(kind, device, bare ? NULL : info ? info : "{}");
+    /* A maintenance period's text is its note, which may be absent (NULL). */
+    const char *text = bare ? NULL : (info || kind == JOB_MAINT) ? info : "{}";
+    store_job_t *j = job_new(kind, device, text);
     if (j == NULL)
         return NULL;
     /* A detector's empty state is still a value (blob NOT NULL); one byte keeps malloc honest. */
@@ -532,6 +534,20 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
     j->u.event.id = id;
     j->u.event.start_ts = start_ts;
     j->u.event.end_ts = end_ts;
+    return op_enqueue(s, j);
+}
+
+int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t end_ms,
+                    const char *note)
+{
+    int err = op_check(device, NULL, 0);
+    if (err || end_ms < start_ms)
+        return err ? err : ERR_INVAL;
+    store_job_t *j = op_new(JOB_MAINT, device, note, NULL, 0);
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->u.maint.start_ms = start_ms;
+    j->u.maint.end_ms = end_ms;
     return op_enqueue(s, j);
 }
 

@@ -205,6 +205,25 @@ int store_model_put_keep(store_t *s, const char *device, int64_t version, const 
 int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json);
 
+/* The maintenance periods kept per device (the newest by start). */
+#define STORE_MAINT_KEEP 16
+
+/* Writes a maintenance period of a device, [start_ms, end_ms) in wall-clock ms, with its note
+ * (NULL: none; copied), asynchronously as the puts above: an upsert by (device, start_ms), so a
+ * period whose end changes is put again; then the device's periods beyond the newest
+ * STORE_MAINT_KEEP are deleted in the same transaction. Returns 0, ERR_INVAL (bad name,
+ * end_ms < start_ms), ERR_BUSY, ERR_NOMEM, ERR_NOSPACE, ERR_CLOSED (nothing queued). */
+int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t end_ms,
+                    const char *note);
+
+/* One maintenance period (device and note borrowed for the call; note NULL: none). */
+typedef int (*store_maint_cb)(void *arg, const char *device, int64_t start_ms, int64_t end_ms,
+                              const char *note);
+
+/* Reports every device's maintenance periods (for start-up), by device in creation order, then
+ * oldest start first. Returns 0, ERR_IO, ERR_NOMEM. */
+int store_maint_load(store_t *s, store_maint_cb cb, void *arg);
+
 /* Replaces the device's serialized detector, the state of its pipeline as of reading last_ts.
  * blob (len bytes, at most 64 MiB) is opaque to the store. ckpt (ckpt_len bytes, at most 64 MiB;
  * NULL and 0: none) is a model checkpoint the detector needs: it is stored once for every

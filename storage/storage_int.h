@@ -29,7 +29,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -130,6 +130,7 @@ enum store_job_kind {
     JOB_RETAIN,    /* store_retention_sweep: called back when its sweep ends; waiter frees it */
     JOB_MODEL,     /* asynchronous: no callback, freed by the writer */
     JOB_EVENT,     /* asynchronous */
+    JOB_MAINT,     /* asynchronous */
     JOB_DETECTOR,  /* asynchronous */
     JOB_PRED,      /* asynchronous; its pred.cb, if any, is called after the transaction */
     JOB_PRED_DROP, /* asynchronous */
@@ -143,7 +144,8 @@ typedef struct store_job {
     store_done_cb cb; /* called exactly once with the status */
     void *arg;
     char *device; /* JOB_PUT, JOB_DELETE and the asynchronous kinds: owned */
-    char *text;   /* JOB_PUT: attrs or NULL; JOB_EXEC: SQL; JOB_MODEL, JOB_EVENT: info; owned */
+    char *text;   /* JOB_PUT: attrs or NULL; JOB_EXEC: SQL; JOB_MODEL, JOB_EVENT: info; JOB_MAINT:
+                     note or NULL; owned */
     unsigned char *blob; /* JOB_MODEL: checkpoint or NULL; JOB_DETECTOR: state; owned */
     size_t blob_len;
     size_t op_bytes; /* asynchronous kinds: bytes held, counted against STORE_OPS_BYTES_MAX */
@@ -156,6 +158,9 @@ typedef struct store_job {
         struct {
             int64_t id, start_ts, end_ts; /* end_ts -1: still active */
         } event;
+        struct {
+            int64_t start_ms, end_ms;
+        } maint;
         struct {
             int64_t saved_ms, last_ts;
             size_t ckpt_len; /* blob is the state, then ckpt_len bytes of checkpoint (0: none) */
@@ -175,8 +180,8 @@ typedef struct store_job {
 /* Jobs that nobody waits for (fire and forget), counted against STORE_OPS_MAX. */
 static inline int store__job_async(const store_job_t *j)
 {
-    return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_DETECTOR ||
-           j->kind == JOB_PRED || j->kind == JOB_PRED_DROP;
+    return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_MAINT ||
+           j->kind == JOB_DETECTOR || j->kind == JOB_PRED || j->kind == JOB_PRED_DROP;
 }
 
 /* Writer-side maps (writer thread only; built at open before the thread starts). */
@@ -260,6 +265,7 @@ typedef struct store_reader {
         *ev_all_active, *det_all;
     sqlite3_stmt *ckpt_get;                             /* a checkpoint's bytes by id (ckpt.c) */
     sqlite3_stmt *preds_read, *preds_all, *preds_bytes; /* prediction blocks (query.c) */
+    sqlite3_stmt *maint_all; /* every device's maintenance periods (query.c) */
     struct store_reader *next_free;
 } store_reader_t;
 
@@ -296,6 +302,8 @@ typedef struct store_writer {
     sqlite3_stmt *ckpt_find, *ckpt_add, *ckpt_gc;
     /* prediction blocks: a device's all; a put's trim; a put's insert */
     sqlite3_stmt *del_preds, *pred_trim, *pred_ins;
+    /* maintenance periods: upsert by start; keep the newest ?2; a device's all */
+    sqlite3_stmt *maint_put, *maint_trim, *del_maint;
     store_dev_t *devs;     /* name -> device; owns the devices and keeps them in id order */
     store_devidx_t didx;   /* name -> device, for lookups (devidx.c) */
     store_dev_t **touched; /* devices changed by the open transaction */

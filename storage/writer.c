@@ -484,7 +484,7 @@ static int do_delete(store_t *s, store_job_t *j)
         return 0;
     }
     sqlite3_stmt *del[] = {w->del_readings, w->del_chans, w->del_models, w->del_events,
-                           w->del_dets,     w->del_preds, w->del_dev};
+                           w->del_dets,     w->del_preds, w->del_maint,  w->del_dev};
     for (size_t i = 0; i < sizeof del / sizeof del[0]; i++) {
         sqlite3_bind_int64(del[i], 1, d->id);
         int err = step_done(s, del[i]);
@@ -601,6 +601,28 @@ static int do_event(store_t *s, store_job_t *j)
     return op_upsert(s, w->event_put, j, "event");
 }
 
+/* A maintenance period: its upsert, then the device's periods beyond the newest
+ * STORE_MAINT_KEEP deleted. */
+static int do_maint(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = op_device(s, j, "maintenance period");
+    if (d == NULL)
+        return 0;
+    sqlite3_bind_int64(w->maint_put, 1, d->id);
+    sqlite3_bind_int64(w->maint_put, 2, j->u.maint.start_ms);
+    sqlite3_bind_int64(w->maint_put, 3, j->u.maint.end_ms);
+    if (j->text)
+        sqlite3_bind_text(w->maint_put, 4, j->text, -1, SQLITE_STATIC);
+    int err = step_done(s, w->maint_put);
+    if (err)
+        return err;
+    w->tx_ops++;
+    sqlite3_bind_int64(w->maint_trim, 1, d->id);
+    sqlite3_bind_int64(w->maint_trim, 2, STORE_MAINT_KEEP);
+    return step_done(s, w->maint_trim);
+}
+
 static int do_detector(store_t *s, store_job_t *j)
 {
     store_writer_t *w = &s->w;
@@ -679,6 +701,8 @@ static int run_job(store_t *s, store_job_t *j)
         return do_model(s, j);
     case JOB_EVENT:
         return do_event(s, j);
+    case JOB_MAINT:
+        return do_maint(s, j);
     case JOB_DETECTOR:
         return do_detector(s, j);
     case JOB_PRED:

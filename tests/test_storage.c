@@ -3558,21 +3558,25 @@ static void test_preds_failed_report(void **state)
     counter_deinit(&c);
 }
 
+/* A database of schema version with one device, name, opened (migrated) as f->s. */
+static void migrated_with_device(fx_t *f, int version, const char *name)
+{
+    char path[128], sql[128];
+    old_schema(f, version, path, sizeof path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql, "INSERT INTO devices(id, name, created_ms) VALUES(1, '%s', 1)", name);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+}
+
 /* A version 5 database gains the preds table; its devices and everything else stay. */
 static void test_migrate_v5(void **state)
 {
     fx_t *f = *state;
-    char path[128];
-    old_schema(f, 5, path, sizeof path);
-    sqlite3 *db;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "INSERT INTO devices(id, name, created_ms) VALUES(1, 'v5', 1)",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(db);
-    f->s = open_store(f->dir, 0);
-    assert_int_equal(sql_int(f->dir, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    migrated_with_device(f, 5, "v5");
     assert_int_equal(sql_int(f->dir, "SELECT count(*) FROM sqlite_master WHERE name='preds'"), 1);
     unsigned char buf[256];
     store_pred_t b = pred_block(buf, 64, 0, -1, 0);
@@ -3583,6 +3587,91 @@ static void test_migrate_v5(void **state)
     assert_int_equal(store_preds_read(f->s, "v5", 0, 1, on_pred_read, g), 0);
     assert_int_equal(g->n, 1);
     assert_memory_equal(g->bytes[0], buf, 64);
+    free(g);
+}
+
+/* Maintenance periods as store_maint_load reports them. */
+typedef struct maint_got {
+    int n;
+    char dev[32][8];
+    int64_t start[32], end[32];
+    char note[32][16]; /* "" for none */
+} maint_got_t;
+
+static int on_maint(void *arg, const char *device, int64_t start_ms, int64_t end_ms,
+                    const char *note)
+{
+    maint_got_t *g = arg;
+    assert_true(g->n < 32);
+    snprintf(g->dev[g->n], sizeof g->dev[0], "%s", device);
+    g->start[g->n] = start_ms;
+    g->end[g->n] = end_ms;
+    snprintf(g->note[g->n], sizeof g->note[0], "%s", note ? note : "");
+    g->n++;
+    return 0;
+}
+
+/* a's 20 periods keep the newest STORE_MAINT_KEEP (16), oldest first, a put with the same start
+ * replaces the end and note; b's one is reported after a's (creation order); the periods survive
+ * a reopen; deleting a deletes its periods; an end before the start and an unknown device put
+ * nothing. */
+static void test_maint(void **state)
+{
+    fx_t *f = *state;
+    touch_device(f->s, "a");
+    touch_device(f->s, "b");
+    assert_int_equal(store_maint_put(f->s, "b", 50, 60, NULL), 0);
+    for (int i = 0; i < 20; i++) {
+        char note[16];
+        snprintf(note, sizeof note, "n%d", i);
+        assert_int_equal(store_maint_put(f->s, "a", 1000 * i, 1000 * i + 500, note), 0);
+    }
+    assert_int_equal(store_maint_put(f->s, "a", 19000, 19100, "ended"), 0);
+    assert_int_equal(store_maint_put(f->s, "a", 10, 5, NULL), ERR_INVAL);
+    assert_int_equal(store_maint_put(f->s, "nosuch", 1, 2, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    maint_got_t *g = calloc(2, sizeof *g);
+    assert_non_null(g);
+    assert_int_equal(store_maint_load(f->s, on_maint, g), 0);
+    assert_int_equal(g->n, STORE_MAINT_KEEP + 1);
+    for (int i = 0; i < STORE_MAINT_KEEP; i++) {
+        assert_string_equal(g->dev[i], "a");
+        assert_int_equal(g->start[i], 1000 * (i + 4));
+    }
+    assert_int_equal(g->end[0], 4500);
+    assert_string_equal(g->note[0], "n4");
+    assert_int_equal(g->end[STORE_MAINT_KEEP - 1], 19100);
+    assert_string_equal(g->note[STORE_MAINT_KEEP - 1], "ended");
+    assert_string_equal(g->dev[STORE_MAINT_KEEP], "b");
+    assert_int_equal(g->start[STORE_MAINT_KEEP], 50);
+    assert_string_equal(g->note[STORE_MAINT_KEEP], "");
+
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(store_maint_load(f->s, on_maint, &g[1]), 0);
+    assert_memory_equal(&g[1], &g[0], sizeof g[0]);
+
+    assert_int_equal(store_device_delete(f->s, "a"), 0);
+    memset(g, 0, sizeof *g);
+    assert_int_equal(store_maint_load(f->s, on_maint, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->dev[0], "b");
+    free(g);
+}
+
+/* A version 6 database gains the maint table and keeps its devices. */
+static void test_migrate_v6(void **state)
+{
+    fx_t *f = *state;
+    migrated_with_device(f, 6, "v6");
+    assert_int_equal(store_maint_put(f->s, "v6", 1, 2, "x"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    maint_got_t *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    assert_int_equal(store_maint_load(f->s, on_maint, g), 0);
+    assert_int_equal(g->n, 1);
+    assert_string_equal(g->dev[0], "v6");
+    assert_string_equal(g->note[0], "x");
     free(g);
 }
 
@@ -3640,6 +3729,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_preds_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_preds_failed_report, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v6, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,11 @@ kept onsets survive a restart in the middle of the routine (detector_save's form
 VGPD blob), so every onset from the third repeat on is reported at score_level, after the
 restart as before it.
 
+Maintenance: POST /v1/devices/{id}/maintenance silences a device for a while: an open
+anomaly ends "maintenance", readings are stored and acknowledged but not scored (no
+prediction, event or training), across a restart too; DELETE ends it and scoring resumes from
+the state before.
+
 Python 3 standard library.
 """
 
@@ -38,6 +43,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -45,7 +51,7 @@ import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not c
 import vigiltest as vt  # noqa: E402
 
 T0 = 1_700_000_000_000  # DaemonPerTest.feed's first timestamp
-REASONS = ("cleared", "accepted", "released", "reset", "operator")
+REASONS = ("cleared", "accepted", "released", "reset", "operator", "maintenance")
 OPENED = ("error", "level", "step", "lasting")
 
 
@@ -80,6 +86,17 @@ def reading(ts):
 
 
 class Events(tp.DaemonPerTest):
+
+    def restart_with_tokens(self):
+        """vigild again, on a fresh database, with a read and an admin token."""
+        self.d.stop()
+        path = os.path.join(vt.mkdtemp(), "tokens")
+        vt.write_file(path, "read r3ad-t0ken-AAAAAAAAAAAAAAAA\n"
+                      "admin adm1n-t0ken-CCCCCCCCCCCCCCCC\n")
+        os.chmod(path, 0o600)
+        self.d.cleanup()
+        self.d = vt.Vigild(extra_args=["--auth-file", path])
+        self.d.start()
 
     def events(self, dev):
         return self.d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"]
@@ -574,20 +591,164 @@ class OperatorAccept(Events):
     def test_admin_only_with_tokens(self):
         """With tokens on, the acceptance is an admin's: a read token gets 403, no token 401,
         an admin token gets through (404: no such device)."""
-        self.d.stop()
-        path = os.path.join(vt.mkdtemp(), "tokens")
-        vt.write_file(path, "read r3ad-t0ken-AAAAAAAAAAAAAAAA\n"
-                      "admin adm1n-t0ken-CCCCCCCCCCCCCCCC\n")
-        os.chmod(path, 0o600)
-        self.d.cleanup()
-        self.d = vt.Vigild(extra_args=["--auth-file", path])
-        self.d.start()
+        self.restart_with_tokens()
         for token, want in (("r3ad-t0ken-AAAAAAAAAAAAAAAA", 403), (None, 401),
                             ("adm1n-t0ken-CCCCCCCCCCCCCCCC", 404)):
             headers = {"Authorization": "Bearer " + token} if token else None
             st, err = self.accept("pump-3", {"note": "x"}, headers)
             self.assertEqual(st, want, (token, err))
             self.assertIn("error", err)
+
+
+class Maintenance(Events):
+    """POST /v1/devices/{id}/maintenance {"minutes": N, "note"}: the open episode ends
+    "maintenance" (counted by reason), the status, the device and vigil_devices_in_maintenance
+    show it; readings of a large fault timestamped in the period are stored and acknowledged but
+    neither scored nor predicted, open nothing and ask for no training, also after a restart in
+    the middle (the period is stored); a second POST moves the end. DELETE ends it (204; 409
+    when not in maintenance) and the next readings are scored and predicted again; a training
+    after it leaves the period's readings out of its window. Bodies other
+    than {"minutes": 1..10080, "note": string of at most 500 bytes} are 400s naming the field,
+    an unknown device a 404, a GET a 405. The feed's timestamps end about now, as a live feed's
+    (the period is matched against the readings' own timestamps)."""
+
+    def setUp(self):
+        super().setUp()
+        self.t0 = int(time.time() * 1000) - 1000 * 1000  # reading 1,000 is about now
+
+    def feed(self, device, rows, start_k, t0=None, wait=True):
+        return super().feed(device, rows, start_k, self.t0 if t0 is None else t0, wait)
+
+    def maint(self, dev, method="POST", body=None, headers=None):
+        st, _, data = tp.req(self.d, method, "/v1/devices/%s/maintenance" % dev, body, headers)
+        return st, vt.loads(data) if data else None
+
+    def in_maintenance(self):
+        m = re.search(r"^vigil_devices_in_maintenance (\S+)$", self.d.metrics(), re.M)
+        self.assertIsNotNone(m)
+        return float(m.group(1))
+
+    def points(self, dev):
+        return self.d.get_json("/v1/devices/%s" % dev)["points"]
+
+    def settled(self, dev, k):
+        """Waits until everything posted before is scored: the pipeline has one shard (CONFIG),
+        which scores in commit order, so a probe device's reading scored after them says so."""
+        tp.post_readings(self.d, "probe", [[0.0, 1.0, 2.0]], [self.t0 + 1000 * k], tp.CH3)
+        self.probes = getattr(self, "probes", 0) + 1
+        tp.wait_scored(self.d, "probe", self.probes)
+        return tp.status(self.d, dev)
+
+    def feed_maint(self, dev, rows, at_ms):
+        """Posts rows at 20 ms steps from at_ms (acknowledged: post_readings asserts the 200) and
+        checks they are stored; returns the next timestamp. The steps are short so the readings
+        are not in the future when the maintenance ends (a live feed's never are)."""
+        before = self.points(dev)
+        ts = [at_ms + 20 * i for i in range(len(rows))]
+        tp.post_readings(self.d, dev, rows, ts, tp.CH3)
+        self.assertEqual(self.points(dev), before + len(rows))
+        return ts[-1] + 20
+
+    def test_maintenance_silences_and_scoring_resumes(self):
+        d, dev = self.d, "mnt-1"
+        rng = random.Random(11)
+        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng),
+                                   z_shifted(30, 650, rng))
+        self.assertTrue(active["active"], active)
+        trained = len(tp.wait_idle(d, dev, 1)["versions"])
+        for body, field in (({}, "'minutes'"), ({"minutes": 0}, "'minutes'"),
+                            ({"minutes": 10081}, "'minutes'"), ({"minutes": "5"}, "'minutes'"),
+                            ({"minutes": 1.5}, "'minutes'"), ({"minutes": 5, "note": 5}, "'note'"),
+                            ({"minutes": 5, "note": "x" * 501}, "'note'"),
+                            ({"minutes": 5, "why": "x"}, "'why'"), ([1], "JSON object"),
+                            ("not json", "JSON object"), (None, "JSON object")):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 400, (body, err))
+            self.assertIn(field, err["error"], (body, err))
+        self.assertIsNone(tp.status(d, dev)["maintenance"])  # refused: nothing changed
+        self.assertEqual(self.maint("no-such-device", body={"minutes": 5})[0], 404)
+        self.assertEqual(self.maint("no-such-device", "DELETE")[0], 404)
+        self.assertEqual(self.maint(dev, "GET")[0], 405)
+        st, err = self.maint(dev, "DELETE")
+        self.assertEqual(st, 409, err)
+        self.assertIn("not in maintenance", err["error"])
+
+        st, first = self.maint(dev, body={"minutes": 1, "note": "valve swapped"})
+        self.assertEqual(st, 200, first)
+        start_ms = first["maintenance"]["until_ts"] - 60000
+        st, ans = self.maint(dev, body={"minutes": 30, "note": "valve swapped, bearings"})
+        self.assertEqual(st, 200, ans)
+        m = ans["maintenance"]
+        self.assertEqual((m["until_ts"] - start_ms) // 60000, 30, (first, ans))  # end moved
+        self.assertEqual(m["note"], "valve swapped, bearings")
+        self.assertRegex(m["until"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+        self.assertEqual(tp.status(d, dev)["maintenance"], m)
+        self.assertEqual(d.get_json("/v1/devices/%s" % dev)["maintenance"], m)
+        self.assertEqual(self.in_maintenance(), 1)
+        ended = self.events(dev)
+        self.assertEqual(len(ended), 1, ended)
+        self.assertEqual((ended[0]["id"], ended[0]["active"], ended[0]["ended_by"]),
+                         (active["id"], False, "maintenance"), ended)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+
+        # A fault far larger than the one that opened the episode, during the maintenance.
+        before = self.settled(dev, 2000)
+        outside = self.points(dev)
+        at = self.feed_maint(dev, z_shifted(40, 700, rng, by=5.0), start_ms + 1)
+        after = self.settled(dev, 2001)
+        keys = ("readings_scored", "last_ts", "state")
+        self.assertEqual([after[k] for k in keys], [before[k] for k in keys])
+        self.assertEqual(self.events(dev), ended)
+        preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start_ms))["points"]
+        self.assertEqual(preds, [])
+        self.assertEqual(len(tp.models(d, dev)["versions"]), trained)
+
+        d.stop()  # a restart in the middle: the maintenance goes on
+        d.start()
+        self.assertEqual(tp.status(d, dev)["maintenance"], m)
+        self.assertEqual(self.in_maintenance(), 1)
+        self.probes = 0
+        at = self.feed_maint(dev, z_shifted(20, 740, rng, by=5.0), at)
+        after = self.settled(dev, 2002)
+        self.assertEqual([after[k] for k in keys], [before[k] for k in keys])
+        self.assertEqual(self.events(dev), ended)
+
+        time.sleep(max(0.0, (at - time.time() * 1000) / 1000 + 0.05))  # the readings are past
+        st, _ = self.maint(dev, "DELETE")
+        self.assertEqual(st, 204)
+        self.assertEqual(self.maint(dev, "DELETE")[0], 409)
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
+        self.assertIsNone(d.get_json("/v1/devices/%s" % dev)["maintenance"])
+        self.assertEqual(self.in_maintenance(), 0)
+
+        # Scoring resumes: the next readings (after the period's end) are scored and predicted.
+        resume = max(at, int(time.time() * 1000) + 1000)
+        tp.post_readings(d, dev, tp.rotation(30, 760, tp.OMEGA_A, 0.01, rng),
+                         [resume + 1000 * i for i in range(30)], tp.CH3)
+        tp.wait_scored(d, dev, before["readings_scored"] + 30)
+        preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start_ms))["points"]
+        self.assertEqual(len(preds), 30, preds[:3])
+        self.assertGreaterEqual(preds[0]["ts"], resume)
+
+        # A training now leaves the 60 maintenance readings out of its window: it holds the
+        # readings outside the period, and trains on all but its validation third (val_rows
+        # 400 is more than a third of them).
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        newest = tp.wait_idle(d, dev, trained + 1)["versions"][0]  # newest first
+        n = outside + 30
+        self.assertEqual(newest["metrics"]["rows"], n - n // 3, (n, newest))
+
+    def test_admin_only_with_tokens(self):
+        """With tokens on, maintenance is an admin's: a read token gets 403 (POST and DELETE),
+        no token 401, an admin token gets through (404: no such device)."""
+        self.restart_with_tokens()
+        for method in ("POST", "DELETE"):
+            for token, want in (("r3ad-t0ken-AAAAAAAAAAAAAAAA", 403), (None, 401),
+                                ("adm1n-t0ken-CCCCCCCCCCCCCCCC", 404)):
+                headers = {"Authorization": "Bearer " + token} if token else None
+                st, err = self.maint("pump-3", method, {"minutes": 5}, headers)
+                self.assertEqual(st, want, (method, token, err))
+                self.assertIn("error", err)
 
 
 if __name__ == "__main__":
