@@ -131,8 +131,13 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t minutes, con
     }
     struct maint_span saved = rc == 0 ? d->maint[d->nmaint - 1] : (struct maint_span){0, 0};
     if (rc == 0 && began) {
-        /* The anomaly open now is the maintenance's, not the device's: ended, not paged on. */
+        /* The anomaly open now is the maintenance's, not the device's: ended, not paged on.
+         * The detector's episode ends with it (the status and vigil_device_state say normal
+         * through the period, so no alert keeps firing) without learning the level: a fault
+         * still there when scoring resumes opens a new episode and event. */
         free(pipeline__event_end(p, d, PIPE_END_MAINT, NULL, 0));
+        if (d->det && detector_end_episode(d->det) == 0)
+            pipeline__serving_changed(d, 0, 0, DET_KIND_PERSISTENCE); /* the status follows */
         (void)pipeline__save(p, d);
     }
     json_t *v = NULL;

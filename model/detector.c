@@ -637,6 +637,30 @@ uint64_t detector_seen(const detector_t *d)
     return d->n_seen;
 }
 
+/* Ends d's open episode on the spot, as an episode that clears ends (below counts on: the next
+ * opening is judged on the short window's median), with no alarm-level reading before it to
+ * confirm a new one, and no step held for it (as detector__shift_after lets go at an end). */
+static void end_episode(detector_t *d)
+{
+    d->det_state = DET_NORMAL;
+    d->in_anomaly = 0;
+    d->ep_accepted = 0;
+    d->below = 1;
+    d->dred = 0;
+    d->sh_ch1 = 0;
+    d->st_ch1 = d->sh_lead = 0;
+}
+
+int detector_end_episode(detector_t *d)
+{
+    if (d == NULL)
+        return ERR_INVAL;
+    if (d->det_state != DET_ANOMALY)
+        return ERR_RANGE;
+    end_episode(d);
+    return 0;
+}
+
 int detector_accept(detector_t *d)
 {
     if (d == NULL)
@@ -658,13 +682,7 @@ int detector_accept(detector_t *d)
     memset(d->op_sumsq, 0, sizeof d->op_sumsq);
     detector__shift_reset(d);
     detector__opinion_reset(d);
-    /* Ended as an episode that clears is (below counts on: the next opening is judged on the
-     * short window's median), with no alarm-level reading before it to confirm a new one. */
-    d->det_state = DET_NORMAL;
-    d->in_anomaly = 0;
-    d->ep_accepted = 0;
-    d->below = 1;
-    d->dred = 0;
+    end_episode(d);
     if (d->due_at > d->n_seen + 1)
         d->due_at = d->n_seen + 1; /* learn the level: the next reading asks for a training */
     return 0;

@@ -703,6 +703,14 @@ const model_t *detector_model(const detector_t *d);
  * (no episode open: nothing changes), ERR_INVAL. */
 int detector_accept(detector_t *d);
 
+/* Ends the open anomaly episode on the spot without learning anything from it (planned
+ * maintenance: the episode is the crew's work, not the device's): state normal, as an episode
+ * that clears; no training is asked for, and the level that held it is judged as before, so a
+ * fault still there when readings are scored again opens a new episode. Saved state only (no
+ * format change). Owner thread; no allocation. Returns ERR_RANGE (no episode open: nothing
+ * changes), ERR_INVAL. */
+int detector_end_episode(detector_t *d);
+
 /* The operator's settings that a detector restored from a save takes from the running
  * configuration (cfg) rather than keeping the ones it was saved with: retrain_every,
  * retrain_seconds, model_kind and serving_f16. They shape trainings only, so they apply from the

@@ -5968,6 +5968,66 @@ static void test_operator_accept(void **unused)
     detector_destroy(d);
 }
 
+/* Planned maintenance ends an episode without learning it (detector_end_episode): the same
+ * lasting faults as test_operator_accept's (six channels, the flow down for good; one sensor up
+ * by 30 deviations with offset_release 0), seeds 1-3, ended 30 readings into their episodes.
+ * The state is normal at once and no training is asked for; the fault is still there, so a new
+ * episode opens within err_short readings and holds (the level was not learnt, unlike an
+ * acceptance); a save made right after the end continues bit for bit. Without an open episode
+ * it is ERR_RANGE. */
+static void test_end_episode(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 3; seed++)
+        for (int one = 0; one < 2; one++) {
+            struct detector_config cfg;
+            detector_config_default(&cfg);
+            cfg.offset_release = one ? 0 : cfg.offset_release;
+            const int C = one ? 1 : 6, n = one ? 2000 : 2200, onset = one ? OR_ONSET : 1600;
+            float *x = one ? make_new_level(seed, 3.0) : make_end_pump(n, -1, 0, seed);
+            detector_t *d;
+            assert_int_equal(detector_create(&d, &cfg, C), 0);
+            struct detector_result res, re;
+            int t = 0, since = -1;
+            for (; t < n && since < 30; t++) {
+                step(d, x, t, C, NULL, &res);
+                since = t >= onset && res.is_anomaly ? since + 1 : since;
+            }
+            assert_true(since == 30);
+            assert_int_equal(detector_end_episode(d), 0);
+            assert_int_equal(detector_get_state(d), DET_NORMAL);
+            assert_int_equal(detector_end_episode(d), ERR_RANGE);
+            detector_t *e = reloaded(d);
+            int reopened = -1, flagged = 0, asked = 0;
+            const int from = t;
+            for (; t < n; t++) {
+                assert_int_equal(
+                    detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, &res), 0);
+                assert_int_equal(
+                    detector_step_ts(e, (int64_t)t * 1000, x + (size_t)C * t, NULL, &re), 0);
+                assert_same_result(&res, &re, C);
+                if (t < from + cfg.err_short)
+                    asked |= res.want_train;
+                if (reopened < 0 && res.changed && res.is_anomaly)
+                    reopened = t - from;
+                flagged += res.is_anomaly;
+            }
+            print_message("seed %d, %d channel(s): ended at %d; reopened %d readings later, %d of "
+                          "%d flagged after\n",
+                          (int)seed, C, from - 1, reopened, flagged, n - from);
+            assert_false(asked);
+            assert_true(reopened >= 0 && reopened <= cfg.err_short);
+            assert_true(flagged >= (n - from) / 2);
+            detector_destroy(d);
+            detector_destroy(e);
+            free(x);
+        }
+    detector_t *d = new_detector(4);
+    assert_int_equal(detector_end_episode(d), ERR_RANGE); /* learning */
+    assert_int_equal(detector_end_episode(NULL), ERR_INVAL);
+    detector_destroy(d);
+}
+
 /* ---- fortieth round: a reading far beyond the device's record of values (range_far) ------- */
 
 #define FD_N     3600
@@ -6366,6 +6426,7 @@ int main(void)
         cmocka_unit_test(test_rhythm_state_refused),
         cmocka_unit_test(test_episode_counts_refused),
         cmocka_unit_test(test_operator_accept),
+        cmocka_unit_test(test_end_episode),
         cmocka_unit_test(test_range_far),
         cmocka_unit_test(test_range_far_warmup),
         cmocka_unit_test(test_opinion_run_saved),

@@ -690,6 +690,9 @@ class Maintenance(Events):
         self.assertEqual((ended[0]["id"], ended[0]["active"], ended[0]["ended_by"]),
                          (active["id"], False, "maintenance"), ended)
         self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+        # The detector's episode ended with its event: the status (and vigil_device_state, which
+        # the shipped alert reads) says normal through the period, not anomaly.
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
 
         # A fault far larger than the one that opened the episode, during the maintenance.
         before = self.settled(dev, 2000)
