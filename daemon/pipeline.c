@@ -347,11 +347,8 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
  * (a device whose backfill was scored before its first training ended stayed "learning", and
  * after a rollback the status named the old version, until its next reading). Caller holds
  * d->mu. */
-void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
-                               enum detector_kind kind)
+void pipeline__state_follows(struct dev *d)
 {
-    if (swapped)
-        d->serving_version = version;
     if (!d->has_result || d->det == NULL)
         return;
     enum detector_state st = detector_get_state(d->det);
@@ -360,6 +357,16 @@ void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
         d->last.is_anomaly = st == DET_ANOMALY;
         d->since_ts = d->last_ts;
     }
+}
+
+void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
+                               enum detector_kind kind)
+{
+    if (swapped)
+        d->serving_version = version;
+    pipeline__state_follows(d);
+    if (!d->has_result || d->det == NULL)
+        return;
     if (swapped) {
         d->last.version = version;
         d->last.kind = kind;
@@ -1106,7 +1113,7 @@ int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **
          * next one is judged as the accepted level's). */
         *out = pipeline__event_end(p, d, PIPE_END_OPERATOR, copy, 1);
         copy = NULL;
-        pipeline__serving_changed(d, 0, 0, DET_KIND_PERSISTENCE); /* the status: normal */
+        pipeline__state_follows(d); /* the status: normal */
         /* Learn the level now, not at the next reading (which would ask too: merged). */
         (void)train_now(p, d);
         /* A restart (even after a crash) resumes after the acceptance, not inside the

@@ -404,7 +404,12 @@ void pipeline__version_add(pipeline_t *p, struct dev *d, struct version *v);
 void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detector_train_info *info,
                               double seconds, size_t pooled);
 
-/* The status follows a change of the serving model. Caller holds d->mu. */
+/* The status's state follows the detector's, at once rather than at the next reading (an
+ * operator's acceptance, a maintenance that ends an episode). Caller holds d->mu. */
+void pipeline__state_follows(struct dev *d);
+
+/* The status follows a change of the serving model (and the detector's state, as
+ * pipeline__state_follows). Caller holds d->mu. */
 void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
                                enum detector_kind kind);
 

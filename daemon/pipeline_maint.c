@@ -137,7 +137,7 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t minutes, con
          * still there when scoring resumes opens a new episode and event. */
         free(pipeline__event_end(p, d, PIPE_END_MAINT, NULL, 0));
         if (d->det && detector_end_episode(d->det) == 0)
-            pipeline__serving_changed(d, 0, 0, DET_KIND_PERSISTENCE); /* the status follows */
+            pipeline__state_follows(d);
         (void)pipeline__save(p, d);
     }
     json_t *v = NULL;
