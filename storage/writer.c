@@ -623,6 +623,21 @@ static int do_maint(store_t *s, store_job_t *j)
     return step_done(s, w->maint_trim);
 }
 
+/* A cancelled maintenance period: the device's one starting at start_ms, deleted. */
+static int do_maint_del(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    store_dev_t *d = op_device(s, j, "maintenance period");
+    if (d == NULL)
+        return 0;
+    sqlite3_bind_int64(w->maint_del, 1, d->id);
+    sqlite3_bind_int64(w->maint_del, 2, j->u.maint.start_ms);
+    int err = step_done(s, w->maint_del);
+    if (err == 0)
+        w->tx_ops++;
+    return err;
+}
+
 static int do_detector(store_t *s, store_job_t *j)
 {
     store_writer_t *w = &s->w;
@@ -703,6 +718,8 @@ static int run_job(store_t *s, store_job_t *j)
         return do_event(s, j);
     case JOB_MAINT:
         return do_maint(s, j);
+    case JOB_MAINT_DEL:
+        return do_maint_del(s, j);
     case JOB_DETECTOR:
         return do_detector(s, j);
     case JOB_PRED:
