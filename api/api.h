@@ -103,7 +103,7 @@ typedef struct api_backend {
 
 /* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write
  * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT, anomalies accept,
- * maintenance). */
+ * maintenance POST/DELETE). */
 typedef enum api_role {
     API_ROLE_NONE = 0,
     API_ROLE_READ,

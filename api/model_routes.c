@@ -405,6 +405,8 @@ static int maint_period(api_request_t *r, json_t *v, struct maint_body *mb)
     }
     const int64_t now_ms = vtime_now_ms(), from_ms = mb->from_ms >= 0 ? mb->from_ms : now_ms;
     const char *why = NULL;
+    char week[64];
+    snprintf(week, sizeof week, "at most a week (%d minutes) after 'from'", MAINT_MINUTES_MAX);
     if (m)
         why = "not with 'minutes' (give one of them)";
     else if (mb->until_ms <= from_ms)
@@ -412,7 +414,7 @@ static int maint_period(api_request_t *r, json_t *v, struct maint_body *mb)
     else if (mb->until_ms <= now_ms)
         why = "must be after now";
     else if (mb->until_ms - from_ms > (int64_t)MAINT_MINUTES_MAX * 60000)
-        why = "at most a week (10080 minutes) after 'from'";
+        why = week;
     if (why) {
         api__error(r, 400, "field 'until': %s", why);
         return -1;
@@ -447,8 +449,8 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
     json_t *val;
     json_object_foreach(*v, key, val)
     {
-        if (mb && (strcmp(key, "minutes") == 0 || strcmp(key, "from") == 0 ||
-                   strcmp(key, "until") == 0))
+        if (mb &&
+            (strcmp(key, "minutes") == 0 || strcmp(key, "from") == 0 || strcmp(key, "until") == 0))
             continue;
         if (strcmp(key, "note") != 0) {
             api__error(r, 400, "field '%.64s': unknown (the body takes only %s)", key,
@@ -496,8 +498,8 @@ static void maint_overlaps(api_request_t *r, char *period)
     free(period);
     const char *from = json_string_value(json_object_get(o, "from"));
     const char *until = json_string_value(json_object_get(o, "until"));
-    char msg[160];
-    snprintf(msg, sizeof msg, "maintenance: overlaps device '%s''s period from %s until %s",
+    char msg[512];
+    snprintf(msg, sizeof msg, "maintenance: overlaps the period of device '%s' from %s until %s",
              r->seg[0], from ? from : "?", until ? until : "?");
     api__json(r, 409, json_pack("{s:s,s:o}", "error", msg, "overlaps", o ? o : json_null()));
 }
@@ -519,8 +521,8 @@ static void maint_delete(api_request_t *r)
                    vtime_format(from_ms, t, sizeof t));
     else if (rc == ERR_BUSY)
         api__error(r, 409,
-                   "maintenance: device '%s''s period from %s is not scheduled (a past one stays; "
-                   "DELETE without 'from' ends the current one)",
+                   "maintenance: the period of device '%s' from %s is not scheduled (a past one "
+                   "stays; DELETE without 'from' ends the current one)",
                    r->seg[0], vtime_format(from_ms, t, sizeof t));
     else if (rc)
         fail(r, rc, "maintenance");

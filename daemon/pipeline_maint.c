@@ -114,7 +114,7 @@ static int not_past(const struct dev *d, int64_t now_ms)
     return n;
 }
 
-/* What period k of d is at now_ms. */
+/* Whether period m is past, current or scheduled at now_ms. */
 static const char *span_state(const struct maint_span *m, int64_t now_ms)
 {
     return m->end_ms <= now_ms ? "past" : m->start_ms <= now_ms ? "current" : "scheduled";
@@ -187,8 +187,8 @@ static void persist(pipeline_t *p, const char *device, struct maint_span m, cons
     if (rc == 0)
         rc = store_flush(p->store);
     if (rc)
-        log_warn("pipeline: maintenance of '%s' not stored: %s (a restart %s)", device,
-                 err_str(rc), del ? "brings it back" : "forgets it");
+        log_warn("pipeline: maintenance of '%s' not stored: %s (a restart %s)", device, err_str(rc),
+                 del ? "brings it back" : "forgets it");
 }
 
 /* Dumps v (taken) into *out. Returns 0 or ERR_NOMEM. */

@@ -512,7 +512,7 @@ void store__writer_close(store_t *s)
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
         w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan,
         w->ckpt_find,  w->ckpt_add,   w->ckpt_gc,   w->del_preds,  w->pred_trim,   w->pred_ins,
-        w->maint_put,  w->maint_trim, w->del_maint,  w->maint_del};
+        w->maint_put,  w->maint_trim, w->del_maint, w->maint_del};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a

@@ -182,8 +182,8 @@ typedef struct store_job {
 static inline int store__job_async(const store_job_t *j)
 {
     return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_MAINT ||
-           j->kind == JOB_MAINT_DEL ||
-           j->kind == JOB_DETECTOR || j->kind == JOB_PRED || j->kind == JOB_PRED_DROP;
+           j->kind == JOB_MAINT_DEL || j->kind == JOB_DETECTOR || j->kind == JOB_PRED ||
+           j->kind == JOB_PRED_DROP;
 }
 
 /* Writer-side maps (writer thread only; built at open before the thread starts). */

@@ -34,6 +34,12 @@ anomaly ends "maintenance", readings are stored and acknowledged but not scored 
 prediction, event or training), across a restart too; DELETE ends it and scoring resumes from
 the state before.
 
+ScheduledMaintenance: a period planned ahead ({"from", "until"}) changes nothing at the POST;
+its first reading (by timestamp) ends the open episode "maintenance", its readings are not
+scored, the status and metrics show it only while vigild's clock is in it; GET lists periods
+as past, current or scheduled; overlaps are 409s; DELETE ?from=T cancels a scheduled one; both
+survive restarts.
+
 Python 3 standard library.
 """
 
