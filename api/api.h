@@ -88,16 +88,22 @@ typedef struct api_backend {
     /* The operator accepts the open anomaly (note NULL: none): *out the ended event's JSON;
      * ERR_RANGE when no anomaly is open. */
     int (*pipe_accept)(void *ctx, const char *id, const char *note, char **out);
-    /* Planned maintenance for minutes from now (note NULL: none): *out {"device",
-     * "maintenance"}; its end now (ERR_RANGE: not in maintenance). */
-    int (*pipe_maint_start)(void *ctx, const char *id, int64_t minutes, const char *note,
-                            char **out);
-    int (*pipe_maint_end)(void *ctx, const char *id);
+    /* Planned maintenance [from_ms, until_ms) (from_ms -1: from now, or the current period's
+     * end and note changed; until_ms -1: now + minutes; note NULL: none): *out {"device",
+     * "maintenance", "period"}, or on ERR_BUSY the period it overlaps; ERR_INVAL: until not
+     * after now; ERR_LIMIT: too many periods ahead. The end of the current one now (from_ms -1;
+     * ERR_RANGE: not in maintenance) or the cancel of the scheduled one starting at from_ms
+     * (ERR_RANGE: none starts there; ERR_BUSY: past or current). The device's periods: *out
+     * {"device", "periods"}. */
+    int (*pipe_maint_start)(void *ctx, const char *id, int64_t from_ms, int64_t until_ms,
+                            int64_t minutes, const char *note, char **out);
+    int (*pipe_maint_end)(void *ctx, const char *id, int64_t from_ms);
+    int (*pipe_maint_list)(void *ctx, const char *id, char **out);
 } api_backend_t;
 
 /* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write
  * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT, anomalies accept,
- * maintenance). */
+ * maintenance POST/DELETE). */
 typedef enum api_role {
     API_ROLE_NONE = 0,
     API_ROLE_READ,

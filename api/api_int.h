@@ -31,7 +31,7 @@ enum api_route {
     ROUTE_ROLLBACK,
     ROUTE_WEIGHTS,
     ROUTE_ACCEPT, /* POST /v1/devices/{id}/anomalies/accept */
-    ROUTE_MAINT,  /* POST, DELETE /v1/devices/{id}/maintenance */
+    ROUTE_MAINT,  /* GET, POST, DELETE /v1/devices/{id}/maintenance */
     ROUTE_COUNT
 };
 

@@ -142,11 +142,11 @@ static api_role_t route_role(enum api_route route, const char *method, int metri
         return get ? API_ROLE_READ : API_ROLE_WRITE;
     case ROUTE_DEVICE:
     case ROUTE_WEIGHTS:
+    case ROUTE_MAINT:
         return get ? API_ROLE_READ : API_ROLE_ADMIN;
     case ROUTE_RETRAIN:
     case ROUTE_ROLLBACK:
     case ROUTE_ACCEPT:
-    case ROUTE_MAINT:
         return API_ROLE_ADMIN;
     default:
         return API_ROLE_READ;

@@ -7,6 +7,7 @@
  * thread. */
 #include "api_int.h"
 #include "err.h"
+#include "parse.h"
 #include "vtime.h"
 
 #include <jansson.h>
@@ -357,11 +358,75 @@ void api__h_retrain(api_request_t *r)
 /* The longest maintenance, in minutes (a week). */
 #define MAINT_MINUTES_MAX 10080
 
-/* An operator's body: {"note": "..."} (null: none) and, when minutes is not NULL, "minutes"
- * (required, an integer in [1, MAINT_MINUTES_MAX]); without minutes an empty body is no note.
- * Returns 0 with *note borrowed from *v (the caller json_decrefs *v, also on failure), or -1
- * with a 400 answer naming what is wrong. */
-static int operator_body(api_request_t *r, json_t **v, const char **note, json_int_t *minutes)
+/* A maintenance's body beyond the note: minutes (0: not given), or from (-1: now) and until
+ * (-1: not given) in epoch ms. */
+struct maint_body {
+    json_int_t minutes;
+    int64_t from_ms, until_ms;
+};
+
+/* The optional timestamp field name of v into *ms (-1 when absent). Returns 0, or -1 with a
+ * 400 answer naming it. */
+static int body_time(api_request_t *r, json_t *v, const char *name, int64_t *ms)
+{
+    json_t *t = json_object_get(v, name);
+    const char *why;
+    *ms = -1;
+    if (t && parse_json_time(t, ms, &why)) {
+        api__error(r, 400, "field '%s': %s", name, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks a maintenance's period: {"minutes": N} (an integer in [1, MAINT_MINUTES_MAX]), or
+ * {"until": T} with an optional "from" (absent: now), until after from and after now, at most
+ * MAINT_MINUTES_MAX minutes after from. Returns 0 with *mb, or -1 with a 400 answer naming the
+ * field. */
+static int maint_period(api_request_t *r, json_t *v, struct maint_body *mb)
+{
+    json_t *m = json_object_get(v, "minutes");
+    if (body_time(r, v, "from", &mb->from_ms) || body_time(r, v, "until", &mb->until_ms))
+        return -1;
+    mb->minutes = 0;
+    if (mb->until_ms < 0) {
+        if (mb->from_ms >= 0) {
+            api__error(r, 400, "field 'until': required with 'from'");
+            return -1;
+        }
+        if (!json_is_integer(m) || json_integer_value(m) < 1 ||
+            json_integer_value(m) > MAINT_MINUTES_MAX) {
+            api__error(r, 400, "field 'minutes': %s an integer from 1 to %d (or give 'until')",
+                       m ? "must be" : "required:", MAINT_MINUTES_MAX);
+            return -1;
+        }
+        mb->minutes = json_integer_value(m);
+        return 0;
+    }
+    const int64_t now_ms = vtime_now_ms(), from_ms = mb->from_ms >= 0 ? mb->from_ms : now_ms;
+    const char *why = NULL;
+    char week[64];
+    snprintf(week, sizeof week, "at most a week (%d minutes) after 'from'", MAINT_MINUTES_MAX);
+    if (m)
+        why = "not with 'minutes' (give one of them)";
+    else if (mb->until_ms <= from_ms)
+        why = "must be after 'from'";
+    else if (mb->until_ms <= now_ms)
+        why = "must be after now";
+    else if (mb->until_ms - from_ms > (int64_t)MAINT_MINUTES_MAX * 60000)
+        why = week;
+    if (why) {
+        api__error(r, 400, "field 'until': %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+/* An operator's body: {"note": "..."} (null: none) and, when mb is not NULL, a maintenance's
+ * period (maint_period); without mb an empty body is no note. Returns 0 with *note borrowed
+ * from *v (the caller json_decrefs *v, also on failure), or -1 with a 400 answer naming what is
+ * wrong. */
+static int operator_body(api_request_t *r, json_t **v, const char **note, struct maint_body *mb)
 {
     *v = NULL;
     *note = NULL;
@@ -369,25 +434,27 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, json_i
     while (r->body && i < r->len &&
            (r->body[i] == ' ' || r->body[i] == '\t' || r->body[i] == '\r' || r->body[i] == '\n'))
         i++;
-    if ((r->body == NULL || i == r->len) && minutes == NULL)
+    if ((r->body == NULL || i == r->len) && mb == NULL)
         return 0; /* no body: no note */
     json_error_t jerr;
     *v = r->body ? json_loadb(r->body, r->len, 0, &jerr) : NULL;
     if (!json_is_object(*v)) {
         api__error(r, 400,
-                   minutes ? "body must be a JSON object {\"minutes\": N, \"note\": \"...\"}"
-                           : "body must be empty or a JSON object {\"note\": \"...\"}");
+                   mb ? "body must be a JSON object {\"minutes\": N, \"note\": \"...\"} or "
+                        "{\"from\": T, \"until\": T, \"note\": \"...\"}"
+                      : "body must be empty or a JSON object {\"note\": \"...\"}");
         return -1;
     }
     const char *key;
     json_t *val;
     json_object_foreach(*v, key, val)
     {
-        if (minutes && strcmp(key, "minutes") == 0)
+        if (mb &&
+            (strcmp(key, "minutes") == 0 || strcmp(key, "from") == 0 || strcmp(key, "until") == 0))
             continue;
         if (strcmp(key, "note") != 0) {
             api__error(r, 400, "field '%.64s': unknown (the body takes only %s)", key,
-                       minutes ? "\"minutes\" and \"note\"" : "\"note\"");
+                       mb ? "\"minutes\", \"from\", \"until\" and \"note\"" : "\"note\"");
             return -1;
         }
         if (json_is_null(val))
@@ -402,17 +469,7 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, json_i
         }
         *note = json_string_value(val);
     }
-    if (minutes == NULL)
-        return 0;
-    json_t *m = json_object_get(*v, "minutes");
-    if (!json_is_integer(m) || json_integer_value(m) < 1 ||
-        json_integer_value(m) > MAINT_MINUTES_MAX) {
-        api__error(r, 400, "field 'minutes': %s an integer from 1 to %d",
-                   m ? "must be" : "required:", MAINT_MINUTES_MAX);
-        return -1;
-    }
-    *minutes = json_integer_value(m);
-    return 0;
+    return mb ? maint_period(r, *v, mb) : 0;
 }
 
 void api__h_accept(api_request_t *r)
@@ -433,30 +490,80 @@ void api__h_accept(api_request_t *r)
     json_decref(v);
 }
 
+/* 409: the period asked overlaps period (the backend's JSON text of it, taken). */
+static void maint_overlaps(api_request_t *r, char *period)
+{
+    json_error_t jerr;
+    json_t *o = period ? json_loads(period, 0, &jerr) : NULL;
+    free(period);
+    const char *from = json_string_value(json_object_get(o, "from"));
+    const char *until = json_string_value(json_object_get(o, "until"));
+    char msg[512];
+    snprintf(msg, sizeof msg, "maintenance: overlaps the period of device '%s' from %s until %s",
+             r->seg[0], from ? from : "?", until ? until : "?");
+    api__json(r, 409, json_pack("{s:s,s:o}", "error", msg, "overlaps", o ? o : json_null()));
+}
+
+/* DELETE: the current period ends now, or (?from=T) the scheduled one starting at T is
+ * cancelled. */
+static void maint_delete(api_request_t *r)
+{
+    api_backend_t *be = &r->srv->be;
+    int64_t from_ms;
+    if (api__arg_time(r, "from", -1, &from_ms))
+        return;
+    int rc = be->pipe_maint_end(be->ctx, r->seg[0], from_ms);
+    char t[32];
+    if (rc == ERR_RANGE && from_ms < 0)
+        api__error(r, 409, "maintenance: device '%s' is not in maintenance", r->seg[0]);
+    else if (rc == ERR_RANGE)
+        api__error(r, 404, "maintenance: no period of device '%s' starts at %s", r->seg[0],
+                   vtime_format(from_ms, t, sizeof t));
+    else if (rc == ERR_BUSY)
+        api__error(r, 409,
+                   "maintenance: the period of device '%s' from %s is not scheduled (a past one "
+                   "stays; DELETE without 'from' ends the current one)",
+                   r->seg[0], vtime_format(from_ms, t, sizeof t));
+    else if (rc)
+        fail(r, rc, "maintenance");
+    else {
+        r->status = 204;
+        r->content_type = NULL;
+    }
+}
+
 void api__h_maint(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
     if (!have(r, be->pipe_maint_start))
         return;
+    char *out = NULL;
+    if (api__is_get(r)) {
+        int rc = be->pipe_maint_list(be->ctx, r->seg[0], &out);
+        answer(r, rc, out, "maintenance");
+        return;
+    }
     if (strcmp(r->method, "DELETE") == 0) {
-        int rc = be->pipe_maint_end(be->ctx, r->seg[0]);
-        if (rc == ERR_RANGE) {
-            api__error(r, 409, "maintenance: device '%s' is not in maintenance", r->seg[0]);
-        } else if (rc) {
-            fail(r, rc, "maintenance");
-        } else {
-            r->status = 204;
-            r->content_type = NULL;
-        }
+        maint_delete(r);
         return;
     }
     json_t *v;
     const char *note;
-    json_int_t minutes = 0;
-    if (operator_body(r, &v, &note, &minutes) == 0) {
-        char *out = NULL;
-        int rc = be->pipe_maint_start(be->ctx, r->seg[0], (int64_t)minutes, note, &out);
-        answer(r, rc, out, "maintenance");
+    struct maint_body mb;
+    if (operator_body(r, &v, &note, &mb) == 0) {
+        int rc = be->pipe_maint_start(be->ctx, r->seg[0], mb.from_ms, mb.until_ms,
+                                      (int64_t)mb.minutes, note, &out);
+        if (rc == ERR_BUSY)
+            maint_overlaps(r, out);
+        else if (rc == ERR_INVAL)
+            api__error(r, 400, "field 'until': must be after now");
+        else if (rc == ERR_LIMIT)
+            api__error(r, 409,
+                       "maintenance: device '%s' keeps no more periods (all it keeps are current "
+                       "or scheduled: cancel one)",
+                       r->seg[0]);
+        else
+            answer(r, rc, out, "maintenance");
     }
     json_decref(v);
 }

@@ -43,6 +43,12 @@ int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms
                         size_t max_items, size_t *nitems, parse_errors_t *errs, char *errmsg,
                         size_t errsize);
 
+/* A JSON timestamp as the readings' "ts" takes it: an integer (or a whole real) in epoch ms,
+ * or an RFC 3339 string, between VTIME_MIN_MS and VTIME_MAX_MS. Returns 0 with *ms, or
+ * ERR_INVAL with the reason in *why (static, without the field's name). Any thread, pure. */
+struct json_t;
+int parse_json_time(const struct json_t *ts, int64_t *ms, const char **why);
+
 /* ---- InfluxDB line protocol: POST /write and the stream socket ------------------------------
  *   measurement[,tag=v...] field=v[,field=v...] [timestamp]
  * with InfluxDB's escaping rules (\, \space \= in measurement, tag keys/values and field keys;

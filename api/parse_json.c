@@ -15,17 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Reads the optional "ts" member into *ms (now_ms when absent). Returns 0, or ERR_INVAL with the
- * reason in *why. */
-static int item_ts(json_t *ts, int64_t now_ms, int64_t *ms, const char **why)
+int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
 {
-    if (ts == NULL) {
-        *ms = now_ms;
-        return 0;
-    }
     if (json_is_string(ts)) {
         if (vtime_parse_rfc3339(json_string_value(ts), json_string_length(ts), ms)) {
-            *why = "ts: not an RFC 3339 timestamp between 1970 and 9999";
+            *why = "not an RFC 3339 timestamp between 1970 and 9999";
             return ERR_INVAL;
         }
         return 0;
@@ -33,7 +27,7 @@ static int item_ts(json_t *ts, int64_t now_ms, int64_t *ms, const char **why)
     if (json_is_integer(ts)) {
         json_int_t v = json_integer_value(ts);
         if (v < VTIME_MIN_MS || v > VTIME_MAX_MS) {
-            *why = "ts: out of range";
+            *why = "out of range";
             return ERR_INVAL;
         }
         *ms = v;
@@ -43,18 +37,29 @@ static int item_ts(json_t *ts, int64_t now_ms, int64_t *ms, const char **why)
         /* 1.7328e12 is a real to jansson but a whole number of ms: accepted. */
         double d = json_real_value(ts);
         if (!(d >= (double)VTIME_MIN_MS && d <= (double)VTIME_MAX_MS)) {
-            *why = "ts: out of range";
+            *why = "out of range";
             return ERR_INVAL;
         }
         if ((double)(int64_t)d != d) {
-            *why = "ts: not a whole number of milliseconds";
+            *why = "not a whole number of milliseconds";
             return ERR_INVAL;
         }
         *ms = (int64_t)d;
         return 0;
     }
-    *why = "ts: not an integer or an RFC 3339 string";
+    *why = "not an integer or an RFC 3339 string";
     return ERR_INVAL;
+}
+
+/* Reads the optional "ts" member into *ms (now_ms when absent). Returns 0, or ERR_INVAL with the
+ * reason in *why. */
+static int item_ts(json_t *ts, int64_t now_ms, int64_t *ms, const char **why)
+{
+    if (ts == NULL) {
+        *ms = now_ms;
+        return 0;
+    }
+    return parse_json_time(ts, ms, why);
 }
 
 /* Checks one item and adds it as a point. Returns 0, ERR_INVAL (errs gets the reason) or
@@ -98,7 +103,7 @@ static int item_add(batch_t *b, json_t *item, uint32_t index, int64_t now_ms, pa
     }
     int64_t ms;
     if (item_ts(ts, now_ms, &ms, &why)) {
-        parse_errors_add(errs, index, "%s", why);
+        parse_errors_add(errs, index, "ts: %s", why);
         return ERR_INVAL;
     }
     if (values == NULL) {

@@ -558,6 +558,7 @@ static const char *const readings_params[] = {"from", "to", "limit", "order", "c
 static const char *const predictions_params[] = {"from", "to", "limit", NULL};
 static const char *const forecast_params[] = {"horizon", NULL};
 static const char *const anomalies_params[] = {"from", "to", "limit", "active", NULL};
+static const char *const maint_params[] = {"from", NULL}; /* DELETE: the scheduled one's start */
 
 static const struct {
     void (*handler)(api_request_t *r);
@@ -595,8 +596,8 @@ static const struct {
     /* io: it stores the ended event and the detector */
     [ROUTE_ACCEPT] = {api__h_accept, "POST", "POST", 1, "POST, OPTIONS", no_params},
     /* io: it stores the period and waits for its commit */
-    [ROUTE_MAINT] = {api__h_maint, "POST DELETE", "POST, DELETE", 1, "POST, DELETE, OPTIONS",
-                     no_params},
+    [ROUTE_MAINT] = {api__h_maint, "GET HEAD POST DELETE", "GET, POST, DELETE", 1,
+                     "GET, HEAD, POST, DELETE, OPTIONS", maint_params},
 };
 
 const char *api__route_allow(enum api_route route)

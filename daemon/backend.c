@@ -268,14 +268,22 @@ static int be_accept(void *ctx, const char *id, const char *note, char **out)
     return pipeline_accept(((backend_t *)ctx)->pipe, id, note, out);
 }
 
-static int be_maint_start(void *ctx, const char *id, int64_t minutes, const char *note, char **out)
+static int be_maint_start(void *ctx, const char *id, int64_t from_ms, int64_t until_ms,
+                          int64_t minutes, const char *note, char **out)
 {
-    return pipeline_maint_start(((backend_t *)ctx)->pipe, id, minutes, note, out);
+    return pipeline_maint_start(((backend_t *)ctx)->pipe, id, from_ms, until_ms, minutes, note,
+                                out);
 }
 
-static int be_maint_end(void *ctx, const char *id)
+static int be_maint_end(void *ctx, const char *id, int64_t from_ms)
 {
-    return pipeline_maint_end(((backend_t *)ctx)->pipe, id);
+    pipeline_t *p = ((backend_t *)ctx)->pipe;
+    return from_ms < 0 ? pipeline_maint_end(p, id) : pipeline_maint_cancel(p, id, from_ms);
+}
+
+static int be_maint_list(void *ctx, const char *id, char **out)
+{
+    return pipeline_maint_list(((backend_t *)ctx)->pipe, id, out);
 }
 
 static int be_rollback(void *ctx, const char *id, uint32_t version)
@@ -323,6 +331,7 @@ void backend_init(api_backend_t *out, backend_t *b)
         out->pipe_accept = be_accept;
         out->pipe_maint_start = be_maint_start;
         out->pipe_maint_end = be_maint_end;
+        out->pipe_maint_list = be_maint_list;
         out->pipe_rollback = be_rollback;
         out->pipe_weights_get = be_weights_get;
         out->pipe_weights_put = be_weights_put;

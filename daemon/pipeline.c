@@ -497,7 +497,7 @@ static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, stru
     }
     /* Stored, but not the device's behaviour: the detector goes on after the maintenance as
      * after a gap in the feed. */
-    if (d->nmaint > 0 && pipeline__maint_has(d, pt->ts_ms))
+    if (d->nmaint > 0 && pipeline__maint_skip(p, d, pt->ts_ms))
         return 0;
     int changed = pipeline__map_channels(sh, d, b, pt, idx);
     if (changed < 0)

@@ -95,17 +95,40 @@ int pipeline_retrain(pipeline_t *p, const char *device);
  * only its answer was lost). Any thread. */
 int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **out);
 
-/* Planned maintenance (daemon/pipeline_maint.c): the device's readings are stored but not
- * scored nor trained on until now + minutes (a device already in maintenance gets the new end
- * and note). An anomaly open when it begins ends "maintenance". note: copied, NULL: none. The
- * period is stored (the store flushed) before the return. *out: {"device", "maintenance"} as
- * the status shows it, malloc'd. Returns 0, ERR_NOTFOUND, ERR_NOMEM (before anything changed,
- * or after, when only the answer was lost). Any thread. */
-int pipeline_maint_start(pipeline_t *p, const char *device, int64_t minutes, const char *note,
-                         char **out);
+/* A planned maintenance period of a device: wall-clock ms [start_ms, end_ms). Readings whose
+ * timestamps fall in one are stored but neither scored nor trained on. */
+struct maint_span {
+    int64_t start_ms, end_ms;
+};
+
+/* The first of spans[n] other than spans[skip] (skip -1: none) that shares a moment with m
+ * (half-open spans: one ending where the other starts does not), or -1. Pure. */
+int pipeline_maint_overlap(const struct maint_span *spans, int n, struct maint_span m, int skip);
+
+/* Planned maintenance (daemon/pipeline_maint.c): the device's readings timestamped in a period
+ * are stored but not scored nor trained on. from_ms -1: from now, and a device in maintenance
+ * now gets the new end and note instead; until_ms -1: now + minutes. An anomaly open when the
+ * period begins ends "maintenance": at once when it is current, else at the first reading
+ * timestamped in it (pipeline__maint_skip). note: copied, NULL: none. The period is stored (the
+ * store flushed) before the return. *out: {"device", "maintenance" (as the status shows it),
+ * "period" (as pipeline_maint_list lists it)}, malloc'd; on ERR_BUSY the period overlapped, as
+ * listed. Returns 0, ERR_NOTFOUND, ERR_INVAL (until not after from and now), ERR_BUSY
+ * (overlaps another period of the device), ERR_LIMIT (STORE_MAINT_KEEP periods not past
+ * already), ERR_NOMEM (before anything changed, or after, when only the answer was lost). Any
+ * thread. */
+int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int64_t until_ms,
+                         int64_t minutes, const char *note, char **out);
 /* Ends the device's maintenance now (stored before the return). Returns 0, ERR_NOTFOUND,
  * ERR_RANGE (not in maintenance). Any thread. */
 int pipeline_maint_end(pipeline_t *p, const char *device);
+/* Cancels the device's scheduled period starting at from_ms (deleted from the store before the
+ * return). Returns 0, ERR_NOTFOUND (device), ERR_RANGE (no period starts there), ERR_BUSY (the
+ * period is past or current: not cancelled). Any thread. */
+int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms);
+/* The device's periods, oldest first: {"device", "periods": [{"from", "from_ts", "until",
+ * "until_ts", "note", "state": "past|current|scheduled"}]}, malloc'd into *out. Returns 0,
+ * ERR_NOTFOUND, ERR_NOMEM. Any thread. */
+int pipeline_maint_list(pipeline_t *p, const char *device, char **out);
 /* The device's current maintenance as the status shows it ("null" when none), malloc'd into
  * *out. Returns 0, ERR_NOTFOUND (unknown), ERR_RANGE (never in maintenance: *out NULL),
  * ERR_NOMEM. Any thread. */

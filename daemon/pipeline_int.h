@@ -251,18 +251,13 @@ struct dev {
     struct version *versions;
     size_t nversions;
     uint32_t serving_version;
-    /* Maintenance periods, nmaint of them, oldest first, at most STORE_MAINT_KEEP (allocated at
-     * the first, so a device never serviced holds none); the last one is current while the
-     * clock is before its end. maint_note: the last one's note (owned, NULL: none). */
+    /* Maintenance periods, nmaint of them, ordered by start and never overlapping, at most
+     * STORE_MAINT_KEEP (allocated at the first, so a device never serviced holds none): past
+     * ones, then at most one current (the clock in it), then scheduled ones. maint_notes[k]:
+     * maint[k]'s note (owned, NULL: none), in the same allocation as maint. */
     struct maint_span *maint;
-    char *maint_note;
+    char **maint_notes;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
-};
-
-/* A planned maintenance period of a device: wall-clock ms [start_ms, end_ms). Readings whose
- * timestamps fall in one are stored but neither scored nor trained on. */
-struct maint_span {
-    int64_t start_ms, end_ms;
 };
 
 struct shard_msg {
@@ -433,9 +428,10 @@ size_t pipeline__due_len(pipeline_t *p);
  * neither kept nor stored; else nothing is ended and NULL returned. Caller holds d->mu. */
 char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int untracked);
 
-/* 1 when a reading of d at ts falls in one of its maintenance periods (it is then not scored).
- * Caller holds d->mu. */
-int pipeline__maint_has(const struct dev *d, int64_t ts);
+/* point_prepare's check: 1 when a reading of d at ts falls in one of its maintenance periods,
+ * and then the anomaly episode still open ends "maintenance" (the first reading of a scheduled
+ * period is where it begins for the device; later ones find none open). Caller holds d->mu. */
+int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts);
 /* Brings back every device's stored maintenance periods (pipeline_restore, before the catch-up:
  * the readings the catch-up steps through skip them too). Returns 0 or an ERR_. */
 int pipeline__maint_restore(pipeline_t *p);
@@ -444,7 +440,7 @@ int pipeline__maint_on(struct dev *d, int64_t now_ms);
 /* The status's "maintenance" now: {"until", "until_ts", "note"}, or JSON null when d is not in
  * maintenance (NULL: out of memory). Caller owns it (json_decref); caller holds d->mu. */
 struct json_t *pipeline__maint_status(struct dev *d);
-/* Frees d's maintenance periods and note. Caller holds d->mu, or d is not shared. */
+/* Frees d's maintenance periods and their notes. Caller holds d->mu, or d is not shared. */
 void pipeline__maint_clear(struct dev *d);
 
 /* Looks a device up (NULL if unknown); the caller then locks d->mu. Any thread. */

@@ -1,19 +1,28 @@
 /* daemon/pipeline_maint.c: planned maintenance. An operator puts a device in maintenance for a
- * while (POST /v1/devices/{id}/maintenance): its readings are stored as always, but those whose
- * timestamps fall in a maintenance period are not given to the detector (no score, prediction,
- * event or training request: point_prepare skips them) and are left out of its trainings'
- * windows (pipeline__window_read), since a serviced pump's readings are abnormal by design and
- * are not its normal behaviour. The detector goes on after the period from its state before, as
- * after a gap in the feed. An anomaly open when the maintenance starts ends "maintenance".
+ * while, from now or scheduled ahead (POST /v1/devices/{id}/maintenance): its readings are
+ * stored as always, but those whose timestamps fall in a maintenance period are not given to
+ * the detector (no score, prediction, event or training request: point_prepare skips them) and
+ * are left out of its trainings' windows (pipeline__window_read), since a serviced pump's
+ * readings are abnormal by design and are not its normal behaviour. The detector goes on after
+ * the period from its state before, as after a gap in the feed. An anomaly open when the
+ * maintenance begins ends "maintenance".
+ *
+ * When a period begins: for the readings, at its start by their own timestamps (the device's
+ * clock), like everything else about them; the open episode ends at the POST when the period
+ * is current then, else at the first reading timestamped in it (pipeline__maint_skip), so the
+ * episode ends exactly where scoring stops, even for a device whose clock is off. The status,
+ * the device and /metrics say "in maintenance" by vigild's clock (while a period is current),
+ * so a device that is silent or whose clock is behind shows its last state until its first
+ * reading in the period.
  *
  * Invariants: a device's periods (dev.maint) are ordered by start and never overlap; at most
- * STORE_MAINT_KEEP are kept, in memory and in the store (which trims the same way); only the
- * last may be current (its end after the clock). Periods are in wall-clock ms and readings are
- * matched by their own timestamps, so the catch-up after a restart and a training skip exactly
- * the readings the live feed skipped (for a device whose clock agrees with vigild's).
+ * STORE_MAINT_KEEP are kept, in memory and in the store (which trims the same way, by start), so
+ * a new period is refused when all of them are current or scheduled; each keeps its note. Periods
+ * are in wall-clock ms and readings are matched by their own timestamps, so the catch-up after a
+ * restart and a training skip exactly the readings the live feed skipped.
  *
  * Threads: the API's functions are any thread (under the device's mu); restore runs on the main
- * thread before readings flow. */
+ * thread before readings flow; pipeline__maint_skip on the device's shard. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -23,67 +32,118 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pipeline__maint_has(const struct dev *d, int64_t ts)
+int pipeline_maint_overlap(const struct maint_span *spans, int n, struct maint_span m, int skip)
+{
+    for (int k = 0; k < n; k++)
+        if (k != skip && m.start_ms < spans[k].end_ms && spans[k].start_ms < m.end_ms)
+            return k;
+    return -1;
+}
+
+/* The index of d's period holding ts, or -1. Caller holds d->mu. */
+static int find(const struct dev *d, int64_t ts)
 {
     for (int k = d->nmaint; k-- > 0;) {
         if (ts >= d->maint[k].end_ms)
-            return 0; /* after this one, and so after every older one */
+            return -1; /* after this one, and so after every older one */
         if (ts >= d->maint[k].start_ms)
-            return 1;
+            return k;
     }
-    return 0;
-}
-
-void pipeline__maint_clear(struct dev *d)
-{
-    free(d->maint);
-    free(d->maint_note);
-    d->maint = NULL;
-    d->maint_note = NULL;
-    d->nmaint = 0;
-}
-
-/* The current period of d at now_ms, or NULL. Caller holds d->mu. */
-static struct maint_span *current(struct dev *d, int64_t now_ms)
-{
-    struct maint_span *m = d->nmaint ? &d->maint[d->nmaint - 1] : NULL;
-    return m && now_ms >= m->start_ms && now_ms < m->end_ms ? m : NULL;
+    return -1;
 }
 
 int pipeline__maint_on(struct dev *d, int64_t now_ms)
 {
-    return current(d, now_ms) != NULL;
+    return find(d, now_ms) >= 0;
 }
 
-/* Appends [start_ms, end_ms) to d's periods, dropping the oldest beyond STORE_MAINT_KEEP, with
- * note (taken: freed on failure). Returns 0 or ERR_NOMEM. Caller holds d->mu. */
-static int span_add(struct dev *d, int64_t start_ms, int64_t end_ms, char *note)
+void pipeline__maint_clear(struct dev *d)
 {
-    if (d->maint == NULL && (d->maint = malloc(STORE_MAINT_KEEP * sizeof *d->maint)) == NULL) {
-        free(note);
-        return ERR_NOMEM;
+    for (int k = 0; k < d->nmaint; k++)
+        free(d->maint_notes[k]);
+    free(d->maint); /* and maint_notes, in the same block */
+    d->maint = NULL;
+    d->maint_notes = NULL;
+    d->nmaint = 0;
+}
+
+/* Removes d's period k with its note. Caller holds d->mu. */
+static void span_remove(struct dev *d, int k)
+{
+    free(d->maint_notes[k]);
+    int after = d->nmaint - k - 1;
+    memmove(d->maint + k, d->maint + k + 1, (size_t)after * sizeof *d->maint);
+    memmove(d->maint_notes + k, d->maint_notes + k + 1, (size_t)after * sizeof *d->maint_notes);
+    d->nmaint--;
+}
+
+/* Adds m to d's periods in start order, dropping the oldest when STORE_MAINT_KEEP are kept
+ * (the caller makes sure it is past), with note (taken: freed on failure). m overlaps none.
+ * Returns m's index, or ERR_NOMEM. Caller holds d->mu. */
+static int span_add(struct dev *d, struct maint_span m, char *note)
+{
+    if (d->maint == NULL) {
+        void *block = malloc(STORE_MAINT_KEEP * (sizeof *d->maint + sizeof *d->maint_notes));
+        if (block == NULL) {
+            free(note);
+            return ERR_NOMEM;
+        }
+        d->maint = block;
+        d->maint_notes = (char **)(d->maint + STORE_MAINT_KEEP);
     }
-    if (d->nmaint == STORE_MAINT_KEEP) {
-        memmove(d->maint, d->maint + 1, (STORE_MAINT_KEEP - 1) * sizeof *d->maint);
-        d->nmaint--;
-    }
-    d->maint[d->nmaint++] = (struct maint_span){start_ms, end_ms};
-    free(d->maint_note);
-    d->maint_note = note;
-    return 0;
+    if (d->nmaint == STORE_MAINT_KEEP)
+        span_remove(d, 0);
+    int k = d->nmaint;
+    while (k > 0 && d->maint[k - 1].start_ms > m.start_ms)
+        k--;
+    memmove(d->maint + k + 1, d->maint + k, (size_t)(d->nmaint - k) * sizeof *d->maint);
+    memmove(d->maint_notes + k + 1, d->maint_notes + k,
+            (size_t)(d->nmaint - k) * sizeof *d->maint_notes);
+    d->maint[k] = m;
+    d->maint_notes[k] = note;
+    d->nmaint++;
+    return k;
+}
+
+/* Periods of d not past at now_ms (the current and the scheduled ones). Caller holds d->mu. */
+static int not_past(const struct dev *d, int64_t now_ms)
+{
+    int n = 0;
+    for (int k = d->nmaint; k-- > 0 && d->maint[k].end_ms > now_ms;)
+        n++;
+    return n;
+}
+
+/* Whether period m is past, current or scheduled at now_ms. */
+static const char *span_state(const struct maint_span *m, int64_t now_ms)
+{
+    return m->end_ms <= now_ms ? "past" : m->start_ms <= now_ms ? "current" : "scheduled";
+}
+
+/* Period k of d as listed: {"from", "from_ts", "until", "until_ts", "note", "state"} (NULL: out
+ * of memory). Caller holds d->mu. */
+static json_t *span_json(const struct dev *d, int k, int64_t now_ms)
+{
+    const struct maint_span *m = &d->maint[k];
+    char f[32], u[32];
+    return json_pack("{s:s,s:I,s:s,s:I,s:o,s:s}", "from", vtime_format(m->start_ms, f, sizeof f),
+                     "from_ts", (json_int_t)m->start_ms, "until",
+                     vtime_format(m->end_ms, u, sizeof u), "until_ts", (json_int_t)m->end_ms,
+                     "note", d->maint_notes[k] ? json_string(d->maint_notes[k]) : json_null(),
+                     "state", span_state(m, now_ms));
 }
 
 /* The status's "maintenance": {"until", "note"} for the current period, or null. Caller holds
  * d->mu. */
 static json_t *maint_json(struct dev *d, int64_t now_ms)
 {
-    const struct maint_span *m = current(d, now_ms);
-    if (m == NULL)
+    int k = find(d, now_ms);
+    if (k < 0)
         return json_null();
     char t[32];
-    return json_pack("{s:s,s:I,s:o}", "until", vtime_format(m->end_ms, t, sizeof t), "until_ts",
-                     (json_int_t)m->end_ms, "note",
-                     d->maint_note ? json_string(d->maint_note) : json_null());
+    return json_pack("{s:s,s:I,s:o}", "until", vtime_format(d->maint[k].end_ms, t, sizeof t),
+                     "until_ts", (json_int_t)d->maint[k].end_ms, "note",
+                     d->maint_notes[k] ? json_string(d->maint_notes[k]) : json_null());
 }
 
 json_t *pipeline__maint_status(struct dev *d)
@@ -91,22 +151,93 @@ json_t *pipeline__maint_status(struct dev *d)
     return maint_json(d, vtime_now_ms());
 }
 
-/* Stores d's newest period and waits for the commit (an answered POST or DELETE survives a
- * crash). Called without d->mu: the copy was taken under it. */
-static void persist(pipeline_t *p, const char *device, struct maint_span m, const char *note)
+/* The anomaly open now is the maintenance's, not the device's: ended, not paged on. The
+ * detector's episode ends with it (the status and vigil_device_state say normal through the
+ * period, so no alert keeps firing) without learning the level: a fault still there when
+ * scoring resumes opens a new episode and event. Nothing changes when none is open (no
+ * allocation then: point_prepare calls it for every reading in a period). Caller holds d->mu. */
+static void end_episode(pipeline_t *p, struct dev *d)
+{
+    char *ended = pipeline__event_end(p, d, PIPE_END_MAINT, NULL, 0);
+    int det = d->det && detector_end_episode(d->det) == 0;
+    if (det)
+        pipeline__state_follows(d);
+    if (ended || det)
+        (void)pipeline__save(p, d);
+    free(ended);
+}
+
+int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts)
+{
+    if (find(d, ts) < 0)
+        return 0;
+    end_episode(p, d);
+    return 1;
+}
+
+/* Stores a period (or deletes it: del) and waits for the commit (an answered POST or DELETE
+ * survives a crash). Called without d->mu: the copy was taken under it. */
+static void persist(pipeline_t *p, const char *device, struct maint_span m, const char *note,
+                    int del)
 {
     if (p->store == NULL)
         return;
-    int rc = store_maint_put(p->store, device, m.start_ms, m.end_ms, note);
+    int rc = del ? store_maint_delete(p->store, device, m.start_ms)
+                 : store_maint_put(p->store, device, m.start_ms, m.end_ms, note);
     if (rc == 0)
         rc = store_flush(p->store);
     if (rc)
-        log_warn("pipeline: maintenance of '%s' not stored: %s (a restart forgets it)", device,
-                 err_str(rc));
+        log_warn("pipeline: maintenance of '%s' not stored: %s (a restart %s)", device, err_str(rc),
+                 del ? "brings it back" : "forgets it");
 }
 
-int pipeline_maint_start(pipeline_t *p, const char *device, int64_t minutes, const char *note,
-                         char **out)
+/* Dumps v (taken) into *out. Returns 0 or ERR_NOMEM. */
+static int dump(json_t *v, char **out)
+{
+    *out = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    return *out ? 0 : ERR_NOMEM;
+}
+
+/* pipeline_maint_start's change under d->mu: m the period asked (start -1: from now), note
+ * taken. Sets *saved to the period as stored and *out to the answer (or to the period in the
+ * way, on ERR_BUSY). */
+static int maint_put(pipeline_t *p, struct dev *d, struct maint_span m, char *note, int64_t now_ms,
+                     struct maint_span *saved, char **out)
+{
+    int cur = m.start_ms < 0 ? find(d, now_ms) : -1;
+    if (m.start_ms < 0)
+        m.start_ms = cur >= 0 ? d->maint[cur].start_ms : now_ms;
+    if (m.end_ms <= now_ms || m.end_ms <= m.start_ms) {
+        free(note);
+        return ERR_INVAL;
+    }
+    int clash = pipeline_maint_overlap(d->maint, d->nmaint, m, cur);
+    if (clash >= 0 || (cur < 0 && not_past(d, now_ms) == STORE_MAINT_KEEP)) {
+        free(note);
+        if (clash < 0)
+            return ERR_LIMIT;
+        (void)dump(span_json(d, clash, now_ms), out);
+        return ERR_BUSY;
+    }
+    int k = cur;
+    if (cur >= 0) { /* a second POST replaces the end (and the note) */
+        d->maint[cur].end_ms = m.end_ms;
+        free(d->maint_notes[cur]);
+        d->maint_notes[cur] = note;
+    } else if ((k = span_add(d, m, note)) < 0) {
+        return k;
+    }
+    *saved = d->maint[k];
+    if (cur < 0 && m.start_ms <= now_ms)
+        end_episode(p, d); /* current already: it begins now */
+    return dump(json_pack("{s:s,s:o,s:o}", "device", d->name, "maintenance", maint_json(d, now_ms),
+                          "period", span_json(d, k, now_ms)),
+                out);
+}
+
+int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int64_t until_ms,
+                         int64_t minutes, const char *note, char **out)
 {
     *out = NULL;
     struct dev *d = pipeline__find(p, device);
@@ -118,39 +249,14 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t minutes, con
         free(stored);
         return ERR_NOMEM;
     }
-    const int64_t now_ms = vtime_now_ms(), until_ms = now_ms + minutes * 60000;
+    const int64_t now_ms = vtime_now_ms();
+    struct maint_span m = {from_ms, until_ms >= 0 ? until_ms : now_ms + minutes * 60000};
+    struct maint_span saved = {-1, -1};
     pthread_mutex_lock(&d->mu);
-    struct maint_span *m = current(d, now_ms);
-    int rc = 0, began = m == NULL;
-    if (m) { /* a second POST replaces the end (and the note) */
-        m->end_ms = until_ms;
-        free(d->maint_note);
-        d->maint_note = copy;
-    } else {
-        rc = span_add(d, now_ms, until_ms, copy);
-    }
-    struct maint_span saved = rc == 0 ? d->maint[d->nmaint - 1] : (struct maint_span){0, 0};
-    if (rc == 0 && began) {
-        /* The anomaly open now is the maintenance's, not the device's: ended, not paged on.
-         * The detector's episode ends with it (the status and vigil_device_state say normal
-         * through the period, so no alert keeps firing) without learning the level: a fault
-         * still there when scoring resumes opens a new episode and event. */
-        free(pipeline__event_end(p, d, PIPE_END_MAINT, NULL, 0));
-        if (d->det && detector_end_episode(d->det) == 0)
-            pipeline__state_follows(d);
-        (void)pipeline__save(p, d);
-    }
-    json_t *v = NULL;
-    if (rc == 0)
-        v = json_pack("{s:s,s:o}", "device", d->name, "maintenance", maint_json(d, now_ms));
+    int rc = maint_put(p, d, m, copy, now_ms, &saved, out);
     pthread_mutex_unlock(&d->mu);
-    if (rc == 0) {
-        persist(p, d->name, saved, stored);
-        *out = v ? json_dumps(v, JSON_COMPACT) : NULL;
-        if (*out == NULL)
-            rc = ERR_NOMEM; /* in maintenance all the same: the answer alone is lost */
-    }
-    json_decref(v);
+    if (saved.start_ms >= 0) /* changed, even when only the answer was lost */
+        persist(p, d->name, saved, stored, 0);
     free(stored);
     return rc;
 }
@@ -162,20 +268,60 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
         return ERR_NOTFOUND;
     const int64_t now_ms = vtime_now_ms();
     pthread_mutex_lock(&d->mu);
-    struct maint_span *m = current(d, now_ms);
+    int k = find(d, now_ms);
     struct maint_span saved = {0, 0};
     char *note = NULL;
-    if (m) {
+    if (k >= 0) {
+        struct maint_span *m = &d->maint[k];
         m->end_ms = now_ms > m->start_ms ? now_ms : m->start_ms + 1;
         saved = *m;
-        note = d->maint_note ? strdup(d->maint_note) : NULL;
+        note = d->maint_notes[k] ? strdup(d->maint_notes[k]) : NULL;
     }
     pthread_mutex_unlock(&d->mu);
-    if (m == NULL)
+    if (k < 0)
         return ERR_RANGE;
-    persist(p, d->name, saved, note);
+    persist(p, d->name, saved, note, 0);
     free(note);
     return 0;
+}
+
+int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms)
+{
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    const int64_t now_ms = vtime_now_ms();
+    pthread_mutex_lock(&d->mu);
+    int k = d->nmaint;
+    while (k-- > 0 && d->maint[k].start_ms != from_ms)
+        ;
+    int rc = k < 0 ? ERR_RANGE : d->maint[k].start_ms <= now_ms ? ERR_BUSY : 0;
+    struct maint_span gone = k >= 0 ? d->maint[k] : (struct maint_span){0, 0};
+    if (rc == 0)
+        span_remove(d, k);
+    pthread_mutex_unlock(&d->mu);
+    if (rc == 0)
+        persist(p, d->name, gone, NULL, 1);
+    return rc;
+}
+
+int pipeline_maint_list(pipeline_t *p, const char *device, char **out)
+{
+    *out = NULL;
+    struct dev *d = pipeline__find(p, device);
+    if (d == NULL)
+        return ERR_NOTFOUND;
+    const int64_t now_ms = vtime_now_ms();
+    json_t *periods = json_array();
+    pthread_mutex_lock(&d->mu);
+    for (int k = 0; periods && k < d->nmaint; k++)
+        if (json_array_append_new(periods, span_json(d, k, now_ms))) {
+            json_decref(periods);
+            periods = NULL;
+        }
+    pthread_mutex_unlock(&d->mu);
+    return dump(periods ? json_pack("{s:s,s:o}", "device", d->name, "periods", periods) : NULL,
+                out);
 }
 
 int pipeline_maint_json(pipeline_t *p, const char *device, char **out)
@@ -194,8 +340,7 @@ int pipeline_maint_json(pipeline_t *p, const char *device, char **out)
     return *out ? 0 : ERR_NOMEM;
 }
 
-/* store_maint_cb: a stored period goes back to its device (oldest first, so the last one's note
- * is the one kept). */
+/* store_maint_cb: a stored period goes back to its device with its note. */
 static int on_period(void *arg, const char *device, int64_t start_ms, int64_t end_ms,
                      const char *note)
 {
@@ -207,8 +352,12 @@ static int on_period(void *arg, const char *device, int64_t start_ms, int64_t en
         log_warn("pipeline: maintenance of '%s' not restored: out of memory", device);
         return 0;
     }
+    struct maint_span m = {start_ms, end_ms};
     pthread_mutex_lock(&d->mu);
-    (void)span_add(d, start_ms, end_ms, copy);
+    if (pipeline_maint_overlap(d->maint, d->nmaint, m, -1) < 0)
+        (void)span_add(d, m, copy); /* stored by this code: never overlapping */
+    else
+        free(copy);
     pthread_mutex_unlock(&d->mu);
     return 0;
 }

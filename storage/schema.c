@@ -485,6 +485,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
                          " FROM maint WHERE device_id=?1 ORDER BY start_ms DESC LIMIT 1"
                          " OFFSET ?2 - 1)"},
         {&w->del_maint, "DELETE FROM maint WHERE device_id=?1"},
+        {&w->maint_del, "DELETE FROM maint WHERE device_id=?1 AND start_ms=?2"},
         /* A put's trim: the blocks below ?2 (beyond the ring) and from ?3 on (the one it
          * replaces, and any a ring that started again left above it). */
         {&w->pred_trim, "DELETE FROM preds WHERE device_id=?1 AND (seq<?2 OR seq>=?3)"},
@@ -511,7 +512,7 @@ void store__writer_close(store_t *s)
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
         w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan,
         w->ckpt_find,  w->ckpt_add,   w->ckpt_gc,   w->del_preds,  w->pred_trim,   w->pred_ins,
-        w->maint_put,  w->maint_trim, w->del_maint};
+        w->maint_put,  w->maint_trim, w->del_maint, w->maint_del};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a

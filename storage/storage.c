@@ -445,7 +445,8 @@ int store_retention_sweep(store_t *s)
 static store_job_t *op_new(enum store_job_kind kind, const char *device, const char *info,
                            const void *blob, size_t len)
 {
-    int bare = kind == JOB_DETECTOR || kind == JOB_PRED || kind == JOB_PRED_DROP; /* no info */
+    int bare = kind == JOB_DETECTOR || kind == JOB_PRED || kind == JOB_PRED_DROP ||
+               kind == JOB_MAINT_DEL; /* no info */
     /* A maintenance period's text is its note, which may be absent (NULL). */
     const char *text = bare ? NULL : (info || kind == JOB_MAINT) ? info : "{}";
     store_job_t *j = job_new(kind, device, text);
@@ -548,6 +549,18 @@ int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t en
         return ERR_NOMEM;
     j->u.maint.start_ms = start_ms;
     j->u.maint.end_ms = end_ms;
+    return op_enqueue(s, j);
+}
+
+int store_maint_delete(store_t *s, const char *device, int64_t start_ms)
+{
+    int err = op_check(device, NULL, 0);
+    if (err)
+        return err;
+    store_job_t *j = op_new(JOB_MAINT_DEL, device, NULL, NULL, 0);
+    if (j == NULL)
+        return ERR_NOMEM;
+    j->u.maint.start_ms = start_ms;
     return op_enqueue(s, j);
 }
 

@@ -216,6 +216,11 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
 int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t end_ms,
                     const char *note);
 
+/* Deletes the device's maintenance period that starts at start_ms (a scheduled one cancelled),
+ * asynchronously as store_maint_put; none there is no error. Returns 0, ERR_INVAL (bad name),
+ * ERR_BUSY, ERR_NOMEM, ERR_NOSPACE, ERR_CLOSED (nothing queued). */
+int store_maint_delete(store_t *s, const char *device, int64_t start_ms);
+
 /* One maintenance period (device and note borrowed for the call; note NULL: none). */
 typedef int (*store_maint_cb)(void *arg, const char *device, int64_t start_ms, int64_t end_ms,
                               const char *note);

@@ -131,6 +131,7 @@ enum store_job_kind {
     JOB_MODEL,     /* asynchronous: no callback, freed by the writer */
     JOB_EVENT,     /* asynchronous */
     JOB_MAINT,     /* asynchronous */
+    JOB_MAINT_DEL, /* asynchronous */
     JOB_DETECTOR,  /* asynchronous */
     JOB_PRED,      /* asynchronous; its pred.cb, if any, is called after the transaction */
     JOB_PRED_DROP, /* asynchronous */
@@ -159,7 +160,7 @@ typedef struct store_job {
             int64_t id, start_ts, end_ts; /* end_ts -1: still active */
         } event;
         struct {
-            int64_t start_ms, end_ms;
+            int64_t start_ms, end_ms; /* JOB_MAINT_DEL: start_ms only */
         } maint;
         struct {
             int64_t saved_ms, last_ts;
@@ -181,7 +182,8 @@ typedef struct store_job {
 static inline int store__job_async(const store_job_t *j)
 {
     return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_MAINT ||
-           j->kind == JOB_DETECTOR || j->kind == JOB_PRED || j->kind == JOB_PRED_DROP;
+           j->kind == JOB_MAINT_DEL || j->kind == JOB_DETECTOR || j->kind == JOB_PRED ||
+           j->kind == JOB_PRED_DROP;
 }
 
 /* Writer-side maps (writer thread only; built at open before the thread starts). */
@@ -302,8 +304,9 @@ typedef struct store_writer {
     sqlite3_stmt *ckpt_find, *ckpt_add, *ckpt_gc;
     /* prediction blocks: a device's all; a put's trim; a put's insert */
     sqlite3_stmt *del_preds, *pred_trim, *pred_ins;
-    /* maintenance periods: upsert by start; keep the newest ?2; a device's all */
-    sqlite3_stmt *maint_put, *maint_trim, *del_maint;
+    /* maintenance periods: upsert by start; keep the newest ?2; a device's all; the one
+     * starting at ?2 */
+    sqlite3_stmt *maint_put, *maint_trim, *del_maint, *maint_del;
     store_dev_t *devs;     /* name -> device; owns the devices and keeps them in id order */
     store_devidx_t didx;   /* name -> device, for lookups (devidx.c) */
     store_dev_t **touched; /* devices changed by the open transaction */

@@ -601,16 +601,26 @@ static int do_event(store_t *s, store_job_t *j)
     return op_upsert(s, w->event_put, j, "event");
 }
 
+/* Binds a maintenance job's device (?1) and period start (?2) to st. Returns the device, or
+ * NULL when it is unknown (the job is skipped). */
+static store_dev_t *maint_bind(store_t *s, store_job_t *j, sqlite3_stmt *st)
+{
+    store_dev_t *d = op_device(s, j, "maintenance period");
+    if (d) {
+        sqlite3_bind_int64(st, 1, d->id);
+        sqlite3_bind_int64(st, 2, j->u.maint.start_ms);
+    }
+    return d;
+}
+
 /* A maintenance period: its upsert, then the device's periods beyond the newest
  * STORE_MAINT_KEEP deleted. */
 static int do_maint(store_t *s, store_job_t *j)
 {
     store_writer_t *w = &s->w;
-    store_dev_t *d = op_device(s, j, "maintenance period");
+    store_dev_t *d = maint_bind(s, j, w->maint_put);
     if (d == NULL)
         return 0;
-    sqlite3_bind_int64(w->maint_put, 1, d->id);
-    sqlite3_bind_int64(w->maint_put, 2, j->u.maint.start_ms);
     sqlite3_bind_int64(w->maint_put, 3, j->u.maint.end_ms);
     if (j->text)
         sqlite3_bind_text(w->maint_put, 4, j->text, -1, SQLITE_STATIC);
@@ -621,6 +631,18 @@ static int do_maint(store_t *s, store_job_t *j)
     sqlite3_bind_int64(w->maint_trim, 1, d->id);
     sqlite3_bind_int64(w->maint_trim, 2, STORE_MAINT_KEEP);
     return step_done(s, w->maint_trim);
+}
+
+/* A cancelled maintenance period: the device's one starting at start_ms, deleted. */
+static int do_maint_del(store_t *s, store_job_t *j)
+{
+    store_writer_t *w = &s->w;
+    if (maint_bind(s, j, w->maint_del) == NULL)
+        return 0;
+    int err = step_done(s, w->maint_del);
+    if (err == 0)
+        w->tx_ops++;
+    return err;
 }
 
 static int do_detector(store_t *s, store_job_t *j)
@@ -703,6 +725,8 @@ static int run_job(store_t *s, store_job_t *j)
         return do_event(s, j);
     case JOB_MAINT:
         return do_maint(s, j);
+    case JOB_MAINT_DEL:
+        return do_maint_del(s, j);
     case JOB_DETECTOR:
         return do_detector(s, j);
     case JOB_PRED:

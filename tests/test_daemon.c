@@ -1,7 +1,8 @@
 /* tests/test_daemon.c: unit tests of daemon/config.c: defaults, the INI file, overrides and the
  * errors a bad file gets (file, line, reason); of the token file (daemon/auth.c) with the API's
- * token lookup; of the device and channel limits (daemon/quota.c); and of a device's silence as
- * /metrics counts it (pipeline_silence). */
+ * token lookup; of the device and channel limits (daemon/quota.c); of a device's silence as
+ * /metrics counts it (pipeline_silence); and of the overlap check of maintenance periods
+ * (pipeline_maint_overlap). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -299,6 +300,29 @@ static void test_silence(void **state)
     assert_int_equal(silent[2], 1);
 }
 
+/* pipeline_maint_overlap: half-open spans overlap when they share a moment (touching ones do
+ * not), whichever starts first, one inside the other too; skip leaves one out (the current period
+ * whose end moves); the first overlapping one is reported. */
+static void test_maint_overlap(void **state)
+{
+    (void)state;
+    const struct maint_span s[] = {{100, 200}, {200, 300}, {500, 600}};
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){0, 100}, -1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){300, 500}, -1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){600, 700}, -1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){0, 101}, -1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){199, 201}, -1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){299, 501}, -1), 1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){520, 530}, -1), 2);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){0, 1000}, -1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){599, 1000}, -1), 2);
+    /* The second period's end moved to 450: only itself is in the way, and skipped. */
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){200, 450}, 1), -1);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){200, 501}, 1), 2);
+    assert_int_equal(pipeline_maint_overlap(s, 3, (struct maint_span){150, 450}, 1), 0);
+    assert_int_equal(pipeline_maint_overlap(s, 0, (struct maint_span){0, 1000}, -1), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_auth_file),
         cmocka_unit_test(test_quota),
         cmocka_unit_test(test_silence),
+        cmocka_unit_test(test_maint_overlap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

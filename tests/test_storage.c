@@ -3675,6 +3675,48 @@ static void test_migrate_v6(void **state)
     free(g);
 }
 
+/* The maintenance periods s holds once its queue is committed, in the first of n new
+ * maint_got_t (caller frees). */
+static maint_got_t *maint_committed(store_t *s, int n)
+{
+    maint_got_t *g = calloc((size_t)n, sizeof *g);
+    assert_non_null(g);
+    assert_int_equal(store_flush(s), 0);
+    assert_int_equal(store_maint_load(s, on_maint, g), 0);
+    return g;
+}
+
+/* store_maint_delete: a cancelled period is deleted, the device's others kept with their notes
+ * (also after a reopen); a start where none is, another device's period and an unknown device
+ * delete nothing. */
+static void test_maint_delete(void **state)
+{
+    fx_t *f = *state;
+    touch_device(f->s, "a");
+    touch_device(f->s, "b");
+    assert_int_equal(store_maint_put(f->s, "a", 100, 200, "shift"), 0);
+    assert_int_equal(store_maint_put(f->s, "a", 300, 400, "week-end"), 0);
+    assert_int_equal(store_maint_put(f->s, "b", 300, 400, NULL), 0);
+    assert_int_equal(store_maint_delete(f->s, "a", 300), 0);
+    assert_int_equal(store_maint_delete(f->s, "a", 150), 0);
+    assert_int_equal(store_maint_delete(f->s, "nosuch", 100), 0);
+    assert_int_equal(store_maint_delete(f->s, "", 100), ERR_INVAL);
+    maint_got_t *g = maint_committed(f->s, 2);
+    assert_int_equal(g->n, 2);
+    assert_string_equal(g->dev[0], "a");
+    assert_int_equal(g->start[0], 100);
+    assert_int_equal(g->end[0], 200);
+    assert_string_equal(g->note[0], "shift");
+    assert_string_equal(g->dev[1], "b");
+    assert_int_equal(g->start[1], 300);
+
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(store_maint_load(f->s, on_maint, &g[1]), 0);
+    assert_memory_equal(&g[1], &g[0], sizeof g[0]);
+    free(g);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -3731,6 +3773,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v5, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v6, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_delete, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

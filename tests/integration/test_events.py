@@ -34,6 +34,12 @@ anomaly ends "maintenance", readings are stored and acknowledged but not scored 
 prediction, event or training), across a restart too; DELETE ends it and scoring resumes from
 the state before.
 
+ScheduledMaintenance: a period planned ahead ({"from", "until"}) changes nothing at the POST;
+its first reading (by timestamp) ends the open episode "maintenance", its readings are not
+scored, the status and metrics show it only while vigild's clock is in it; GET lists periods
+as past, current or scheduled; overlaps are 409s; DELETE ?from=T cancels a scheduled one; both
+survive restarts.
+
 Python 3 standard library.
 """
 
@@ -600,17 +606,8 @@ class OperatorAccept(Events):
             self.assertIn("error", err)
 
 
-class Maintenance(Events):
-    """POST /v1/devices/{id}/maintenance {"minutes": N, "note"}: the open episode ends
-    "maintenance" (counted by reason), the status, the device and vigil_devices_in_maintenance
-    show it; readings of a large fault timestamped in the period are stored and acknowledged but
-    neither scored nor predicted, open nothing and ask for no training, also after a restart in
-    the middle (the period is stored); a second POST moves the end. DELETE ends it (204; 409
-    when not in maintenance) and the next readings are scored and predicted again; a training
-    after it leaves the period's readings out of its window. Bodies other
-    than {"minutes": 1..10080, "note": string of at most 500 bytes} are 400s naming the field,
-    an unknown device a 404, a GET a 405. The feed's timestamps end about now, as a live feed's
-    (the period is matched against the readings' own timestamps)."""
+class MaintenanceCase(Events):
+    """Helpers of the maintenance classes (no tests of its own)."""
 
     def setUp(self):
         super().setUp()
@@ -619,8 +616,9 @@ class Maintenance(Events):
     def feed(self, device, rows, start_k, t0=None, wait=True):
         return super().feed(device, rows, start_k, self.t0 if t0 is None else t0, wait)
 
-    def maint(self, dev, method="POST", body=None, headers=None):
-        st, _, data = tp.req(self.d, method, "/v1/devices/%s/maintenance" % dev, body, headers)
+    def maint(self, dev, method="POST", body=None, headers=None, query=""):
+        st, _, data = tp.req(self.d, method, "/v1/devices/%s/maintenance%s" % (dev, query), body,
+                             headers)
         return st, vt.loads(data) if data else None
 
     def in_maintenance(self):
@@ -649,6 +647,19 @@ class Maintenance(Events):
         self.assertEqual(self.points(dev), before + len(rows))
         return ts[-1] + 20
 
+
+class Maintenance(MaintenanceCase):
+    """POST /v1/devices/{id}/maintenance {"minutes": N, "note"}: the open episode ends
+    "maintenance" (counted by reason), the status, the device and vigil_devices_in_maintenance
+    show it; readings of a large fault timestamped in the period are stored and acknowledged but
+    neither scored nor predicted, open nothing and ask for no training, also after a restart in
+    the middle (the period is stored); a second POST moves the end. DELETE ends it (204; 409
+    when not in maintenance) and the next readings are scored and predicted again; a training
+    after it leaves the period's readings out of its window. Bodies other
+    than {"minutes": 1..10080, "note": string of at most 500 bytes} are 400s naming the field,
+    an unknown device a 404, a GET lists no period yet. The feed's timestamps end about now, as
+    a live feed's (the period is matched against the readings' own timestamps)."""
+
     def test_maintenance_silences_and_scoring_resumes(self):
         d, dev = self.d, "mnt-1"
         rng = random.Random(11)
@@ -668,7 +679,7 @@ class Maintenance(Events):
         self.assertIsNone(tp.status(d, dev)["maintenance"])  # refused: nothing changed
         self.assertEqual(self.maint("no-such-device", body={"minutes": 5})[0], 404)
         self.assertEqual(self.maint("no-such-device", "DELETE")[0], 404)
-        self.assertEqual(self.maint(dev, "GET")[0], 405)
+        self.assertEqual(self.maint(dev, "GET"), (200, {"device": dev, "periods": []}))
         st, err = self.maint(dev, "DELETE")
         self.assertEqual(st, 409, err)
         self.assertIn("not in maintenance", err["error"])
@@ -752,6 +763,173 @@ class Maintenance(Events):
                 st, err = self.maint("pump-3", method, {"minutes": 5}, headers)
                 self.assertEqual(st, want, (method, token, err))
                 self.assertIn("error", err)
+
+
+def rfc3339(ms):
+    """ms as an RFC 3339 UTC timestamp with milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+class ScheduledMaintenance(MaintenanceCase):
+    """POST /v1/devices/{id}/maintenance {"from": T, "until": T, "note"} plans a period ahead (T
+    in epoch ms or RFC 3339, as a reading's ts): nothing changes at the POST; readings
+    timestamped before it are scored, the first one timestamped in it ends the open episode
+    "maintenance" (the device's clock decides, before vigild's reaches the start), those in it
+    are stored but not scored; the status, the device and vigil_devices_in_maintenance show it
+    only while vigild's clock is in it. GET lists the periods (past, current, scheduled) with
+    their notes; a period overlapping another is a 409 naming it (one touching it is not); DELETE
+    ?from=T cancels a scheduled one (404 when none starts there, 409 for a past or current one).
+    A scheduled period, and its cancel, survive a restart."""
+
+    def listed(self, dev):
+        st, ans = self.maint(dev, "GET")
+        self.assertEqual(st, 200, ans)
+        return [(m["from_ts"], m["until_ts"], m["note"], m["state"]) for m in ans["periods"]]
+
+    def restart(self):
+        self.d.stop()
+        self.d.start()
+        self.probes = 0  # the probe device's count starts again
+
+    def sleep_until(self, ms):
+        """Sleeps until vigild's clock (this host's) is past ms; at most 30 s."""
+        wait = (ms - time.time() * 1000) / 1000 + 0.05
+        self.assertLess(wait, 30)
+        time.sleep(max(0.0, wait))
+
+    def test_plan_list_overlap_cancel_across_restarts(self):
+        dev = "sched-2"
+        self.feed(dev, tp.rotation(20, 0, tp.OMEGA_A, 0.01, random.Random(3)), 0)
+        now = int(time.time() * 1000)
+        start, until = now + 3600000, now + 2 * 3600000
+        for body, field in (({"from": start}, "'until'"),
+                            ({"from": start, "until": start}, "'until'"),
+                            ({"until": now - 1000}, "'until'"),
+                            ({"from": start, "until": start + 7 * 86400000 + 1}, "'until'"),
+                            ({"minutes": 5, "until": until}, "'until'"),
+                            ({"from": "tomorrow", "until": until}, "'from'"),
+                            ({"from": start, "until": [1]}, "'until'"),
+                            ({"from": start, "until": until, "to": 1}, "'to'")):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 400, (body, err))
+            self.assertIn(field, err["error"], (body, err))
+        self.assertEqual(self.listed(dev), [])
+
+        st, ans = self.maint(dev, body={"from": rfc3339(start), "until": rfc3339(until),
+                                        "note": "week-end shutdown"})
+        self.assertEqual(st, 200, ans)
+        self.assertIsNone(ans["maintenance"])
+        self.assertEqual((ans["period"]["from"], ans["period"]["until"]),
+                         (rfc3339(start), rfc3339(until)))
+        # Touching is not overlapping: the next one starts where it ends (epoch ms this time).
+        st, ans2 = self.maint(dev, body={"from": until, "until": until + 600000})
+        self.assertEqual(st, 200, ans2)
+        planned = [(start, until, "week-end shutdown", "scheduled"),
+                   (until, until + 600000, None, "scheduled")]
+        self.assertEqual(self.listed(dev), planned)
+        self.assertIsNone(tp.status(self.d, dev)["maintenance"])
+        self.assertEqual(self.in_maintenance(), 0)
+        for body in ({"from": start - 60000, "until": start + 1},
+                     {"from": start + 1, "until": start + 2},
+                     {"from": until - 1, "until": until + 1}):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 409, (body, err))
+            o = err["overlaps"]
+            self.assertIn((o["from_ts"], o["until_ts"]), [p[:2] for p in planned], err)
+            self.assertIn(o["from"], err["error"])
+            self.assertIn(o["until"], err["error"])
+        self.assertEqual(self.maint(dev, body={"from": start - 60000, "until": start + 1})[1]
+                         ["overlaps"]["from_ts"], start)
+        self.assertEqual(self.listed(dev), planned)
+
+        self.restart()  # scheduled periods and their notes come back from the store
+        self.assertEqual(self.listed(dev), planned)
+        self.assertEqual(self.maint(dev, "DELETE", None, None)[0], 409)  # none current
+        st, err = self.maint(dev, "DELETE", query="?from=" + vt.quote(rfc3339(start + 1)))
+        self.assertEqual(st, 404, err)
+        self.assertIn("starts at", err["error"])
+        st, _ = self.maint(dev, "DELETE", query="?from=" + vt.quote(rfc3339(start)))
+        self.assertEqual(st, 204)
+        self.assertEqual(self.listed(dev), planned[1:])
+        self.assertEqual(self.maint(dev, "DELETE", query="?from=%d" % start)[0], 404)
+        self.assertEqual(self.maint(dev, "DELETE", query="?from=soon")[0], 400)
+        self.assertEqual(self.maint("no-such-device", "GET")[0], 404)
+        self.restart()  # the cancel is stored too
+        self.assertEqual(self.listed(dev), planned[1:])
+
+    def test_scheduled_period_begins_with_its_first_reading(self):
+        d, dev = self.d, "sched-1"
+        rng = random.Random(12)
+        fault = z_shifted(40, 650, rng)
+        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng), fault[:30])
+        self.assertTrue(active["active"], active)
+        tp.wait_idle(d, dev, 1)
+
+        now = int(time.time() * 1000)
+        start, until = now + 10000, now + 16000
+        st, ans = self.maint(dev, body={"from": start, "until": until, "note": "seal change"})
+        self.assertEqual(st, 200, ans)
+        self.assertEqual((ans["period"]["from_ts"], ans["period"]["until_ts"],
+                          ans["period"]["note"], ans["period"]["state"]),
+                         (start, until, "seal change", "scheduled"))
+        self.assertIsNone(ans["maintenance"])
+        self.assertEqual(self.events(dev)[0], active)  # the POST ended nothing
+
+        # Before the period (by their timestamps): scored, the episode goes on.
+        before = self.settled(dev, 2000)
+        tp.post_readings(d, dev, fault[30:], [self.t0 + 1000 * k for k in range(680, 690)],
+                         tp.CH3)
+        scored = tp.wait_scored(d, dev, before["readings_scored"] + 10)["readings_scored"]
+        self.assertEqual([e["active"] for e in self.events(dev)], [True])
+
+        # In it, before vigild's clock gets there: stored, not scored; the first one ends the
+        # episode "maintenance" and the state is normal.
+        at = self.feed_maint(dev, z_shifted(20, 700, rng, by=5.0), start)
+        after = self.settled(dev, 2001)
+        self.assertLess(time.time() * 1000, start, "too slow: the period began meanwhile")
+        self.assertEqual(after["readings_scored"], scored)
+        self.assertEqual(after["state"], "normal")
+        ended = self.events(dev)
+        self.assertEqual((ended[0]["id"], ended[0]["active"], ended[0]["ended_by"]),
+                         (active["id"], False, "maintenance"), ended)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+        self.assertIsNone(tp.status(d, dev)["maintenance"])  # not current yet
+        self.assertEqual(self.in_maintenance(), 0)
+
+        # Current while vigild's clock is in it.
+        self.sleep_until(start)
+        m = {"until": rfc3339(until), "until_ts": until, "note": "seal change"}
+        self.assertEqual(tp.status(d, dev)["maintenance"], m)
+        self.assertEqual(d.get_json("/v1/devices/%s" % dev)["maintenance"], m)
+        self.assertEqual(self.in_maintenance(), 1)
+        self.assertEqual(self.listed(dev), [(start, until, "seal change", "current")])
+        self.assertEqual(self.maint(dev, "DELETE", query="?from=%d" % start)[0], 409)  # current
+        self.assertLess(time.time() * 1000, until, "too slow: the period ended meanwhile")
+
+        # Past once it ends: scoring resumes after it, from the state before.
+        self.sleep_until(max(at, until))
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
+        self.assertEqual(self.in_maintenance(), 0)
+        self.assertEqual(self.listed(dev), [(start, until, "seal change", "past")])
+        st, err = self.maint(dev, "DELETE", query="?from=%d" % start)
+        self.assertEqual(st, 409, err)
+        self.assertIn("not scheduled", err["error"])
+        resume = int(time.time() * 1000)
+        tp.post_readings(d, dev, tp.rotation(10, 760, tp.OMEGA_A, 0.01, rng),
+                         [resume + 100 * i for i in range(10)], tp.CH3)
+        tp.wait_scored(d, dev, scored + 10)
+        preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start))["points"]
+        self.assertEqual(len(preds), 10, preds[:3])
+        self.assertGreaterEqual(preds[0]["ts"], until)
+
+    def test_list_with_a_read_token(self):
+        """GET is a reader's (404 here: no such device), POST and DELETE ?from an admin's."""
+        self.restart_with_tokens()
+        read = {"Authorization": "Bearer r3ad-t0ken-AAAAAAAAAAAAAAAA"}
+        self.assertEqual(self.maint("pump-3", "GET", None, read)[0], 404)
+        self.assertEqual(self.maint("pump-3", "GET")[0], 401)
+        self.assertEqual(self.maint("pump-3", "DELETE", None, read, "?from=1")[0], 403)
+        self.assertEqual(self.maint("pump-3", "POST", {"from": 1, "until": 2}, read)[0], 403)
 
 
 if __name__ == "__main__":
