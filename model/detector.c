@@ -97,6 +97,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->onset_rhythm = 1;
     cfg->range_far = 0.5f;
     cfg->range_open = 1;
+    cfg->mean_far = 0.1f;
 }
 
 static int config_check(const struct detector_config *c)
@@ -129,7 +130,7 @@ static int config_check(const struct detector_config *c)
         c->hold_recent > c->err_short || !(c->record_open_one >= 0.0f) ||
         c->record_open_one > 1.0f || c->onset_rhythm < 0 || c->onset_rhythm > 1 ||
         !(c->range_far >= 0.0f) || !(c->range_far <= 100.0f) || c->range_open < 0 ||
-        c->range_open > 1)
+        c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f))
         return ERR_INVAL;
     return 0;
 }

@@ -480,6 +480,19 @@ struct detector_config {
                         nothing else opens on it (opened_by level, its channel the top channel),
                         held and ended as any episode. 0: only the score (docs/detection.md,
                         "Fortieth round") */
+    /* Added in format 36 (formats 1-35 load with mean_far 0: as they ran). */
+    float mean_far; /* >= 0 (with range_quiet, whose range it reads): the short window's mean
+                       (err_short readings) going beyond every value a channel has shown before
+                       them by more than this share of their range's width, once that range
+                       holds 400 readings, is an onset on the reading where it first does so
+                       (not within `refractory` readings of an alarm-level one): ranked as a
+                       record of the device's values (the onset rank with its record term at
+                       1, weighed by the quiet and the onset rate), whatever the model predicted.
+                       A mean of readings leaves the range only when the device has stayed out
+                       of it, never by noise; a steady drift takes it (err_short - 1) / 2n
+                       widths out after n readings (0.011 at 400), the share a tenth. Only the
+                       score; one int of state, saved when set. 0: off (docs/detection.md,
+                       "Forty-third round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

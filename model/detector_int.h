@@ -238,6 +238,11 @@ struct detector {
      * at all (NAB's art_daily_jumpsup among 12 files, docs/reliability.md). */
     int opin_run;
 
+    /* mean_far (detector_score.c, mean_excess): 1 when the previous reading's short mean was
+     * beyond its channel's range by the share, so an excursion is one onset, on the reading
+     * that leaves. Saved only when mean_far is set (format 36). */
+    int mf_on;
+
     /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
      * leaves them). Saved only when onset_rhythm is set (format 31). */

@@ -103,8 +103,10 @@
  * them 0, as they ran. Format 35 adds no config field: it saves, only when opinion_open is set,
  * its run of readings (opin_run i32) after the onsets, so a run in progress at a restart opens
  * its episode on the same reading as it would have without the restart; formats 1-34 load with
- * the run at 0 (started over, as they ran). */
-#define DET_FORMAT 35u
+ * the run at 0 (started over, as they ran). Format 36 adds mean_far at the config's end and,
+ * only when it is set, its flag (mf_on i32) before opinion_open's run; formats 1-35 load with
+ * it 0, as they ran. */
+#define DET_FORMAT 36u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -221,6 +223,10 @@
 /* Format 33's config: up to range_far, the field format 34 added, with the tail padding. */
 #define CFG_V33_SIZE                                                                               \
     ((offsetof(struct detector_config, range_far) + _Alignof(struct detector_config) - 1) /        \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 35's config: up to mean_far, the field format 36 added, with the tail padding. */
+#define CFG_V35_SIZE                                                                               \
+    ((offsetof(struct detector_config, mean_far) + _Alignof(struct detector_config) - 1) /         \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -423,6 +429,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, d->rh_at, sizeof d->rh_at);
         put(w, d->rh_raw, sizeof d->rh_raw);
     }
+    if (d->cfg.mean_far > 0.0f)
+        put(w, &d->mf_on, sizeof d->mf_on);
     if (d->cfg.opinion_open)
         put(w, &d->opin_run, sizeof d->opin_run);
     put(w, d->prev_contrib, sizeof(float) * C);
@@ -567,6 +575,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 32 ? CFG_V31_SIZE
         : fmt < 33 ? CFG_V32_SIZE
         : fmt < 34 ? CFG_V33_SIZE
+        : fmt < 36 ? CFG_V35_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -640,6 +649,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.range_far = 0.0f; /* format 33 and before: a reading's value news only to the model */
         cfg.range_open = 0;
     }
+    if (fmt < 36)
+        cfg.mean_far = 0.0f; /* format 35 and before: a level's mean news only to the model */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -814,6 +825,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, d->rh_at, sizeof d->rh_at);
         get(&r, d->rh_raw, sizeof d->rh_raw);
     }
+    if (cfg.mean_far > 0.0f) /* format 36 and later */
+        get(&r, &d->mf_on, sizeof d->mf_on);
     if (cfg.opinion_open && fmt >= 35)
         get(&r, &d->opin_run, sizeof d->opin_run);
     if (fmt != 1)
@@ -878,7 +891,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.onset_rate && !(d->ons_rate >= 0.0 && d->ons_rate <= cfg.err_window + 1.0)) ||
         (cfg.range_quiet > 0.0f && d->vr_n < 0) ||
         (cfg.onset_rhythm && (d->rh_n < 0 || d->rh_n > DETECTOR_RHYTHM_N)) ||
-        (cfg.opinion_open && (d->opin_run < 0 || d->opin_run > (1 << 30))))
+        (cfg.opinion_open && (d->opin_run < 0 || d->opin_run > (1 << 30))) ||
+        (cfg.mean_far > 0.0f && (d->mf_on < 0 || d->mf_on > 1)))
         goto fail;
     for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
         if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||

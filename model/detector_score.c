@@ -22,7 +22,9 @@
  *    is the likelihood, except that an alarm-level reading (score_level) right after another
  *    one is capped at repeat_cap (Numenta's filter): the score marks onsets, the state marks
  *    episodes. range_far: a reading far beyond every value its device has shown (range_excess)
- *    is an onset too, and with range_open it opens an episode (a limit, the oldest alarm).
+ *    is an onset too, and with range_open it opens an episode (a limit, the oldest alarm);
+ *    mean_far: so is the short window's mean going beyond those values (mean_excess), once an
+ *    excursion, ranked as a record of the device's values (the score only).
  * 3. The state follows a decision likelihood (unless tail_plain): the same comparison with
  *    the window's mean and deviation taken as estimates from its n = ring_len / err_short
  *    independent short means, i.e. Student's t with n - 1 degrees of freedom and scale
@@ -574,6 +576,32 @@ static float far_rank(const detector_t *d, double u, float red)
     return (float)(red + (1.0 - red) * (1.0 - d->cfg.range_far / u));
 }
 
+/* mean_far: how far the short window's mean (x and the newest range_rows readings) goes
+ * beyond the values each channel has shown before them (range_note's range), in shares of that
+ * range's width: the largest over the channels, or 0 while the range is younger than
+ * RANGE_FAR_MIN readings or the ring does not yet hold the window. A mean is never beyond the
+ * readings it averages, so it leaves the older range only when every recent reading has, on
+ * average: a level the device holds, not a spike. A flat channel (width 0) has no opinion. */
+static double mean_excess(const detector_t *d, const float *x)
+{
+    const int w = range_rows(d);
+    if (!(d->cfg.mean_far > 0.0f) || !(d->cfg.range_quiet > 0.0f) || d->vr_n < RANGE_FAR_MIN ||
+        w > d->ctx_len)
+        return 0.0;
+    double best = 0.0;
+    for (int c = 0; c < d->C; c++) {
+        double m = x[c];
+        for (int k = 0; k < w; k++)
+            m += ctx_back(d, k)[c];
+        m /= w + 1;
+        const double lo = d->vr_lo[c], hi = d->vr_hi[c];
+        const double ex = m < lo ? lo - m : m > hi ? m - hi : 0.0;
+        if (hi > lo && ex / (hi - lo) > best)
+            best = ex / (hi - lo);
+    }
+    return best;
+}
+
 /* onset_rhythm: an onset keeps a schedule when it is the third repeat at one interval: its gap
  * g to an earlier kept onset matches the gap from that one to an earlier one, and from that one
  * to an earlier one again, each within RHYTHM_TOL of g (a few percent: a nightly job at 03:30
@@ -674,14 +702,16 @@ static void rhythm_note(detector_t *d, int onset)
  * onset_rhythm ranks an onset that keeps a schedule (keeps_schedule) at red: the quiet before
  * a nightly job's spike is a day long every day, and the spike is as large as every night's;
  * taking only the quiet's credit away left its l part above NAB's tuned thresholds (measured:
- * docs/detection.md, "Thirty-sixth round"). */
-static float onset_rank(const detector_t *d, const float *x, float lik, float red)
+ * docs/detection.md, "Thirty-sixth round"). value_rec (mean_far): the onset is a short mean
+ * beyond every value the device has shown, a record of its values rather than of the model's
+ * errors, and takes g at 1 (weighed by the quiet and the rate as any record). */
+static float onset_rank(const detector_t *d, const float *x, float lik, float red, int value_rec)
 {
     if (d->cfg.onset_rhythm && keeps_schedule(d))
         return red; /* the device's routine, not news: the lowest rank an onset has */
     const double r = d->cfg.onset_record, k = d->cfg.onset_quiet;
     double e = record_excess(d);
-    double g = isnan(e) ? 0.5 : e > 0.0 ? -expm1(-e) : 0.0;
+    double g = value_rec ? 1.0 : isnan(e) ? 0.5 : e > 0.0 ? -expm1(-e) : 0.0;
     double l = red < 1.0f ? ((double)lik - red) / (1.0 - red) : 0.0;
     double q =
         -expm1(-(double)(d->cfg.record_quiet ? d->quiet_n : d->since_red) / d->cfg.err_window);
@@ -959,12 +989,20 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     int far_top;
     const double far_u = range_excess(d, x, &far_top);
     const int far = far_top >= 0 && far_u > cfg->range_far && d->since_red >= cfg->refractory;
-    const int red_now = lik >= red || far;
-    const int onset = cfg->onset_record > 0.0f && ((lik >= red && score == lik) || far);
+    /* mean_far: the short mean's first reading beyond every value the device has shown is an
+     * onset too, ranked as a record of the device's values (not within the refractory: the
+     * likelihood marked that excursion's onset already). Its memory is one flag (mf_on). */
+    const int mf_now = mean_excess(d, x) > cfg->mean_far;
+    const int mfar = mf_now && !d->mf_on && d->since_red >= cfg->refractory;
+    d->mf_on = mf_now;
+    const int red_now = lik >= red || far || mfar;
+    const int onset = cfg->onset_record > 0.0f && ((lik >= red && score == lik) || far || mfar);
     if (onset && lik >= red && score == lik)
-        score = onset_rank(d, x, lik, red);
+        score = onset_rank(d, x, lik, red, 0);
     if (far && far_rank(d, far_u, red) > score)
         score = far_rank(d, far_u, red);
+    if (onset && mfar && onset_rank(d, x, red, red, 1) > score)
+        score = onset_rank(d, x, red, red, 1);
     onset_rate_note(d, onset);
     rhythm_note(d, onset);
     range_note(d, x);

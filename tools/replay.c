@@ -137,6 +137,7 @@ static const struct field fields[] = {
     FI("onset_rhythm", onset_rhythm),
     FF("range_far", range_far),
     FI("range_open", range_open),
+    FF("mean_far", mean_far),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
