@@ -47,6 +47,14 @@ static void answer(api_request_t *r, int rc, char *json, const char *what)
     api__body(r, 200, "application/json", &b);
 }
 
+/* 400 for a body that is not JSON at all, saying where jansson stopped (as the device and
+ * readings routes do) and what the body should be. */
+static void bad_json(api_request_t *r, const json_error_t *jerr, const char *want)
+{
+    api__error(r, 400, "invalid JSON at line %d column %d: %s (the body is %s)", jerr->line,
+               jerr->column, jerr->text, want);
+}
+
 static int have(api_request_t *r, const void *fn)
 {
     if (fn == NULL) {
@@ -438,6 +446,12 @@ static int operator_body(api_request_t *r, json_t **v, const char **note, struct
         return 0; /* no body: no note */
     json_error_t jerr;
     *v = r->body ? json_loadb(r->body, r->len, 0, &jerr) : NULL;
+    if (*v == NULL && r->body) {
+        bad_json(r, &jerr,
+                 mb ? "a JSON object of \"minutes\" or \"from\" and \"until\", and \"note\""
+                    : "empty or a JSON object {\"note\": \"...\"}");
+        return -1;
+    }
     if (!json_is_object(*v)) {
         api__error(r, 400,
                    mb ? "body must be a JSON object {\"minutes\": N, \"note\": \"...\"} or "
@@ -575,6 +589,10 @@ void api__h_rollback(api_request_t *r)
         return;
     json_error_t jerr;
     json_t *v = json_loadb(r->body ? r->body : "", r->len, 0, &jerr);
+    if (v == NULL && r->len > 0) {
+        bad_json(r, &jerr, "{\"version\": N}");
+        return;
+    }
     json_t *ver = v ? json_object_get(v, "version") : NULL;
     if (!json_is_integer(ver) || json_integer_value(ver) < 1 ||
         json_integer_value(ver) > UINT32_MAX) {

@@ -554,7 +554,8 @@ class OperatorAccept(Events):
         trained = len(tp.wait_idle(d, dev, 1)["versions"])
         for body, field in (({"note": 5}, "'note'"), ({"note": "x" * 501}, "'note'"),
                             ({"reason": "x"}, "'reason'"), ([1], "JSON object"),
-                            ("not json", "JSON object")):
+                            ("not json", "invalid JSON at line 1 column 3"),
+                            ('{"note": "x"', "invalid JSON at line 1 column")):
             st, err = self.accept(dev, body)
             self.assertEqual(st, 400, (body, err))
             self.assertIn(field, err["error"], (body, err))
@@ -672,7 +673,8 @@ class Maintenance(MaintenanceCase):
                             ({"minutes": 1.5}, "'minutes'"), ({"minutes": 5, "note": 5}, "'note'"),
                             ({"minutes": 5, "note": "x" * 501}, "'note'"),
                             ({"minutes": 5, "why": "x"}, "'why'"), ([1], "JSON object"),
-                            ("not json", "JSON object"), (None, "JSON object")):
+                            ("not json", "invalid JSON at line 1 column 3"),
+                            (None, "JSON object")):
             st, err = self.maint(dev, body=body)
             self.assertEqual(st, 400, (body, err))
             self.assertIn(field, err["error"], (body, err))
