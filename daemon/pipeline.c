@@ -1033,8 +1033,8 @@ void pipeline_destroy(pipeline_t *p)
     wpool_destroy(p->train);
     size_t skipped = pipeline__due_len(p);
     if (skipped > 0)
-        log_info("pipeline: %zu due trainings not run at stop (each detector asks again after a "
-                 "restart)",
+        log_info("pipeline: %zu due trainings not run at stop (saved as asked for: the next "
+                 "start asks for them again)",
                  skipped);
     rings_save(p);
     struct dev *d, *tmp;

@@ -239,6 +239,9 @@ struct dev {
      * Written under mu, read without it (relaxed: a query racing the delete sees either). */
     atomic_int deleted;
     int due;   /* d is in the training due-set (p->due_head list) */
+    /* Restored from a save made while a training was asked for and not applied (blob format
+     * 4): pipeline_restore asks for it again after the catch-up. */
+    int train_asked;
     int again; /* a retrain asked through the API while d (or its group) was due or training:
                   trained once more when that ends, so the request is not lost (d->mu) */
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */

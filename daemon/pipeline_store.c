@@ -1,16 +1,21 @@
 /* daemon/pipeline_store.c: the pipeline's persistence: saving detectors, and bringing devices
  * back after a restart (pipeline_restore), so no device re-enters learning.
  *
- * A saved detector is a blob: "VGPD", format 3, the channel names, the next event id and the
+ * A saved detector is a blob: "VGPD", format 4, the channel names, the next event id and the
  * serving version, what the status reports (format 2: counters, the last reading's state,
  * score, model and values, the reading interval; format 3: what opened the active event), then
  * detector_save()'s bytes; when an LSTM serves, detector_save_shared()'s, with the LSTM's
  * checkpoint stored beside the blob (store_detector_put), once for all the detectors that serve
  * the same model (a group's members), and restored once for all of them, the detectors sharing
  * the model in memory too.
+ * Format 4 appends flags (uint32): BLOB_TRAIN_ASKED, a training asked for (by the detector or
+ * the API) and not applied when the save was made, which pipeline_restore asks for again at
+ * once: the pool skips queued trainings at a stop, and the detector, which asked once, would
+ * otherwise ask again only at its next due point (retrain_every readings on: an accepted
+ * level or a settled offset learnt that much later, or never with retrain_every 0).
  * Format 1 blobs (without the status part) still load; their status starts again from the next
  * reading. Format 2 blobs load with the active event's opening reason unknown (as they ran),
- * unless the store still has the event. Saves go through the storage writer asynchronously;
+ * unless the store still has the event. Formats 1-3 load with no training asked (as they ran). Saves go through the storage writer asynchronously;
  * restore runs once on the main thread before readings flow. */
 #include "err.h"
 #include "log.h"
@@ -23,7 +28,8 @@
 #include <string.h>
 
 #define BLOB_MAGIC  "VGPD"
-#define BLOB_FORMAT 3u
+#define BLOB_FORMAT 4u
+#define BLOB_TRAIN_ASKED 1u
 
 /* The status part of format 2: fixed fields, then contrib[nch], last_x[nch] and the active
  * anomaly event's accumulated channel shares ev_share[nch] (floats; ev_id 0: none active).
@@ -77,7 +83,7 @@ int pipeline__save(pipeline_t *p, struct dev *d)
         rc = ERR_NOMEM;
     size_t dsize = ckpt ? detector_save_shared_size(d->det) : detector_save_size(d->det);
     size_t stsize = sizeof(struct blob_status) + 3 * (size_t)d->nch * sizeof(float);
-    size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + 4 + dsize;
+    size_t cap = 4 + 4 + 4 + names + 8 + 4 + stsize + 4 + 4 + dsize;
     uint8_t *blob = rc == 0 ? malloc(cap) : NULL, *w = blob;
     if (blob == NULL) {
         free(ckpt);
@@ -131,6 +137,9 @@ int pipeline__save(pipeline_t *p, struct dev *d)
         memset(w, 0, (size_t)d->nch * sizeof(float));
     w += (size_t)d->nch * sizeof(float);
     put32(&w, ev ? (uint32_t)ev->opened_by : 0);
+    /* Due or training now: a save at the stop (or a crash after this one) must not lose it
+     * (member_end's save after the training applied records it as answered). */
+    put32(&w, d->due || d->training || d->again ? BLOB_TRAIN_ASKED : 0);
     size_t dlen = 0;
     rc = ckpt ? detector_save_shared(d->det, w, dsize, &dlen)
               : detector_save(d->det, w, dsize, &dlen);
@@ -304,6 +313,15 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         if (ev_opened_by >= PIPE_OPEN_N)
             goto fail;
     }
+    uint32_t flags = 0;
+    if (fmt >= 4) {
+        if (end - r < 4)
+            goto fail;
+        memcpy(&flags, r, 4);
+        r += 4;
+        if (flags & ~BLOB_TRAIN_ASKED)
+            goto fail;
+    }
     detector_t *det;
     rc = detector_load_shared(&det, r, (size_t)(end - r), lstm);
     if (rc)
@@ -331,6 +349,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     d->last_ts = last_ts;
     d->next_event_id = next_event;
     d->serving_version = serving;
+    d->train_asked = (flags & BLOB_TRAIN_ASKED) != 0;
     if (fmt >= 2) {
         d->scored = bs.scored;
         d->skipped_old = bs.skipped_old;
@@ -581,6 +600,21 @@ static int on_pred_block(void *arg, const char *device, int64_t seq, uint32_t n,
     return 0;
 }
 
+/* A training d asked for before the stop and did not get is asked for now, after the catch-up
+ * (which may have asked already: then it is merged). Returns 1 when one was asked. */
+static int ask_again(pipeline_t *p, struct dev *d)
+{
+    if (d == NULL)
+        return 0;
+    pthread_mutex_lock(&d->mu);
+    int asked = d->train_asked && d->det != NULL;
+    d->train_asked = 0;
+    if (asked)
+        (void)pipeline__mark_due(p, d);
+    pthread_mutex_unlock(&d->mu);
+    return asked;
+}
+
 int pipeline_restore(pipeline_t *p)
 {
     if (p->store == NULL)
@@ -617,11 +651,15 @@ int pipeline_restore(pipeline_t *p)
             refeed(p, d, last_ts, have_det);
     }
     pipeline_drain(p);
+    int asked = 0;
+    for (size_t i = 0; rc == 0 && i < nm.n; i++)
+        asked += ask_again(p, pipeline__find(p, nm.v[i]));
     for (size_t i = 0; i < nm.n; i++)
         free(nm.v[i]);
     free(nm.v);
     log_info("pipeline: %d detectors restored (%d unusable, %d shared models), %zu devices caught "
-             "up, %zu stored prediction blocks",
-             rctx.loaded, rctx.failed, rctx.models, nm.n, prx.blocks);
+             "up, %zu stored prediction blocks, %d trainings asked for before the stop asked "
+             "again",
+             rctx.loaded, rctx.failed, rctx.models, nm.n, prx.blocks, asked);
     return rc;
 }

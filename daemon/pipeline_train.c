@@ -364,13 +364,19 @@ static void member_end(pipeline_t *p, struct member *m, int began)
     struct dev *d = m->d;
     if (began) {
         pthread_mutex_lock(&d->mu);
+        d->training = 0; /* before the save below, which must not record it as asked for */
         if (m->applied)
             d->unconfirmed = 0;
         if (m->gen != d->gen) /* deleted or new channels meanwhile: dropped as a stale job */
             m->applied = m->rc = 0;
         if (m->applied && m->rc == 0) {
             pipeline__version_add(p, d, &m->v);
+            /* Saved as not asking: d->due still marks the request this training answered
+             * (train_next clears it when the set is done), not one waiting. */
+            int due = d->due;
+            d->due = 0;
             pipeline__save(p, d);
+            d->due = due;
             atomic_fetch_add_explicit(&p->trainings, 1, memory_order_relaxed);
             if (m->info.swapped)
                 atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
@@ -379,7 +385,6 @@ static void member_end(pipeline_t *p, struct member *m, int began)
         }
         if (m->rc && m->rc != ERR_RANGE) /* ERR_RANGE: too little data yet, not a failure */
             train_failed(p, d->name, m->applied ? "its version not stored: " : "", m->rc);
-        d->training = 0;
         pthread_mutex_unlock(&d->mu);
     }
     detector_destroy(m->before);
@@ -559,9 +564,8 @@ static void train_next(void *arg)
     pipeline_t *p = arg;
     /* Stopping: the pool runs its queued jobs before it ends, one per due device, which at
      * fleet scale is minutes of training nobody waits for. They are skipped (the FIFO goes with
-     * the devices); after a restart each detector asks again as it does for any job not
-     * applied (warm-up / 4 + 1 readings later for a first training, retrain_every for a
-     * retraining). */
+     * the devices); the stop's save recorded each as asked for, and the restart asks for it
+     * again at once (pipeline_store.c, blob format 4). */
     if (atomic_load(&p->stopping))
         return;
     pthread_mutex_lock(&p->due_mu);

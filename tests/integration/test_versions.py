@@ -183,7 +183,10 @@ class RetrainSeconds(tp.DaemonPerTest):
 
 class StopSkipsQueuedTrainings(tp.DaemonPerTest):
     """A stop does not run the trainings still waiting in the due-set (at fleet scale that was
-    minutes of training before vigild exited): it says how many it left, and exits cleanly."""
+    minutes of training before vigild exited): it says how many it left, and exits cleanly. The
+    next start asks for each of them again at once, with no new reading (before blob format 4 a
+    device's detector asked again only warm-up / 4 + 1 readings later, so a device whose feed
+    had stopped never got its first model)."""
     CONFIG = tp.config_text(0, warmup=20, extra="train_threads = 1\n")
 
     def test_stop_leaves_queued_trainings(self):
@@ -198,7 +201,17 @@ class StopSkipsQueuedTrainings(tp.DaemonPerTest):
         d.stop(timeout=60)
         m = re.search(r"pipeline: (\d+) due trainings not run at stop", d.log())
         self.assertIsNotNone(m, d.log()[-2000:])
-        self.assertGreater(int(m.group(1)), 0)
+        skipped = int(m.group(1))
+        self.assertGreater(skipped, 0)
+
+        d.start()
+        asked = re.findall(r"(\d+) trainings asked for before the stop asked again", d.log())
+        self.assertEqual(len(asked), 2, d.log()[-2000:])  # one line a start
+        self.assertGreaterEqual(int(asked[-1]), skipped)
+        tp.wait_for("the queued trainings run",
+                    lambda: metric(d, "vigil_train_queue_jobs") == 0 or None, 180)
+        for i in range(ndev):  # each has its first model (one may still be training: waited)
+            tp.wait_idle(d, "q-%d" % i, 1, timeout=30)
 
 
 if __name__ == "__main__":
