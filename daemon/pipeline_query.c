@@ -873,10 +873,11 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     size_t by_state[4] = {0, 0, 0, 0}, listed = 0, gone = 0, in_maint = 0;
     size_t silent[PIPELINE_SILENT_N] = {0};
     const int64_t now_ms = vtime_now_ms(); /* one clock for the whole pass */
-    sbuf_t st, ver, seen;
+    sbuf_t st, ver, seen, mnt;
     sbuf_init(&st);
     sbuf_init(&ver);
     sbuf_init(&seen);
+    sbuf_init(&mnt);
     sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device (all "
                      "devices up to http.metrics_max_devices, else those in warning or "
                      "anomaly).\n# TYPE vigil_device_anomaly_score gauge\n");
@@ -919,6 +920,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
             device_line_long(&st, "vigil_device_state", d->name, stv);
             device_line_long(&ver, "vigil_device_model_version", d->name, vv);
             device_line_long(&seen, "vigil_device_last_reading_timestamp_seconds", d->name, sv);
+            if (maint)
+                device_line_long(&mnt, "vigil_device_in_maintenance", d->name, "1");
             continue;
         }
         size_t llen = label_copy(label, d->name, d->name_len);
@@ -927,6 +930,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         device_line(&st, FAM("vigil_device_state"), label, llen, stv);
         device_line(&ver, FAM("vigil_device_model_version"), label, llen, vv);
         device_line(&seen, FAM("vigil_device_last_reading_timestamp_seconds"), label, llen, sv);
+        if (maint)
+            device_line(&mnt, FAM("vigil_device_in_maintenance"), label, llen, "1");
     }
     sbuf_printf(out, "# HELP vigil_device_state Device state: 0 learning, 1 normal, 2 warning, "
                      "3 anomaly.\n# TYPE vigil_device_state gauge\n");
@@ -939,11 +944,19 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "timestamp; vigild's start if none arrived since).\n"
                      "# TYPE vigil_device_last_reading_timestamp_seconds gauge\n");
     sbuf_append(out, seen.data ? seen.data : "", seen.len);
-    if (st.oom || ver.oom || seen.oom)
+    /* Only the devices in maintenance have a series: the alerts on a device (silent, in
+     * warning) leave out those named here (etc/prometheus/vigil.rules.yml), so a pump stopped
+     * for its service pages nobody. */
+    sbuf_printf(out, "# HELP vigil_device_in_maintenance 1 for a device in planned maintenance "
+                     "now (listed as vigil_device_state is); no series otherwise.\n"
+                     "# TYPE vigil_device_in_maintenance gauge\n");
+    sbuf_append(out, mnt.data ? mnt.data : "", mnt.len);
+    if (st.oom || ver.oom || seen.oom || mnt.oom)
         out->oom = 1; /* the exposition would lack lines: fail the scrape as a whole */
     sbuf_deinit(&st);
     sbuf_deinit(&ver);
     sbuf_deinit(&seen);
+    sbuf_deinit(&mnt);
     sbuf_printf(out, "# HELP vigil_devices_by_state Devices by detector state (a device without "
                      "a scored reading counts as learning).\n"
                      "# TYPE vigil_devices_by_state gauge\n");

@@ -623,8 +623,14 @@ class MaintenanceCase(Events):
         return st, vt.loads(data) if data else None
 
     def in_maintenance(self):
-        m = re.search(r"^vigil_devices_in_maintenance (\S+)$", self.d.metrics(), re.M)
+        """vigil_devices_in_maintenance, checked against the devices named by
+        vigil_device_in_maintenance (every one, in a fleet this small: the alerts on a device
+        leave those out)."""
+        text = self.d.metrics()
+        m = re.search(r"^vigil_devices_in_maintenance (\S+)$", text, re.M)
         self.assertIsNotNone(m)
+        named = re.findall(r'^vigil_device_in_maintenance\{device="[^"]*"\} 1$', text, re.M)
+        self.assertEqual(len(named), float(m.group(1)), text)
         return float(m.group(1))
 
     def points(self, dev):
