@@ -19,6 +19,12 @@ readings that arrive together are stepped as one batched model step.
 7. A member's channel that is flat in its own readings is predicted by persistence whatever
    the group decided for that channel.
 8. The group's decision validates on every member's held-out readings (pooled).
+9. Operator actions on one member: an acceptance ends that member's episode "operator" (another
+   member's stays open), the group trains once and the accepted level does not reopen; a member
+   in maintenance is stored and not scored, the others are scored, and the group's training
+   leaves out exactly that member's readings in the period; a group retrain asked and still
+   queued at a stop is saved on the member that asked, and after the restart the group trains
+   once, every member getting the version.
 
 Python 3 standard library.
 """
@@ -30,9 +36,11 @@ import re
 import sqlite3
 import struct
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_events as te  # noqa: E402  (helpers only)
 import test_pipeline as tp  # noqa: E402  (helpers only)
 import vigiltest as vt  # noqa: E402
 
@@ -64,14 +72,14 @@ def put_group(d, dev, group, want=(200, 201)):
     return r
 
 
-def feed_together(d, devs, rows_by_dev, start_k):
-    """Posts the members' readings interleaved (same timestamps, one request per 1000): each
-    instant's readings of all members arrive together."""
+def feed_together(d, devs, rows_by_dev, start_k, t0=T0):
+    """Posts the members' readings interleaved (same timestamps t0 + 1 s a reading, one request
+    per 1000): each instant's readings of all members arrive together."""
     items = []
     n = len(rows_by_dev[devs[0]])
     for k in range(n):
         for dev in devs:
-            items.append({"device": dev, "ts": T0 + 1000 * (start_k + k),
+            items.append({"device": dev, "ts": t0 + 1000 * (start_k + k),
                           "values": dict(zip(tp.CH3, rows_by_dev[dev][k]))})
     for i in range(0, len(items), 1000):
         tp.jreq(d, "POST", "/v1/readings", items[i:i + 1000])
@@ -446,6 +454,192 @@ class GroupRowsCut(tp.DaemonPerTest):
                              m["versions"])
         for dev in devs:
             self.assertNotEqual(tp.status(self.d, dev)["state"], "learning", dev)
+
+
+def open_events(d, dev):
+    return [e for e in d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"] if e["active"]]
+
+
+def wait_newer(d, devs, than, what, timeout=60):
+    """Waits until every member's newest version is above `than` and no training runs or
+    waits; returns the members' newest version numbers."""
+    def newer():
+        m = [tp.models(d, dev) for dev in devs]
+        if any(x["training"] for x in m) or metric_value(d, "vigil_train_queue_jobs"):
+            return None
+        tops = [max([v["version"] for v in x["versions"]] or [0]) for x in m]
+        return tops if min(tops) > than else None
+    return tp.wait_for(what, newer, timeout)
+
+
+class GroupAccept(tp.DaemonPerTest):
+    """POST .../anomalies/accept on a group member: its episode ends "operator", the training
+    asked for is the group's (every member gets one new version, the same number), the accepted
+    level does not reopen on that member, and another member's open episode is left open."""
+
+    def test_accept_on_a_member_trains_the_group(self):
+        d, devs = self.d, ["aa", "ab", "ac"]
+        for dev in devs:
+            put_group(d, dev, "a1")
+        rng = tp.random.Random(31)
+        rows = {dev: tp.rotation(650, 5 * k, tp.OMEGA_A, 0.01, rng) for k, dev in enumerate(devs)}
+        feed_together(d, devs, {dev: r[:500] for dev, r in rows.items()}, 0)
+        wait_newer(d, devs, 0, "the group trained")
+        feed_together(d, devs, {dev: r[500:] for dev, r in rows.items()}, 500)
+        # z shifted for good on aa and ab from reading 650, ac healthy.
+        shifted = {dev: te.z_shifted(50, 650 + 5 * k, rng) for k, dev in enumerate(devs)}
+        shifted["ac"] = tp.rotation(50, 660, tp.OMEGA_A, 0.01, rng)
+        feed_together(d, devs, shifted, 650)
+        opened = {dev: open_events(d, dev) for dev in devs}
+        self.assertEqual([len(opened[dev]) for dev in devs], [1, 1, 0], opened)
+        n0 = wait_newer(d, devs, 0, "no training")
+        self.assertEqual(len(set(n0)), 1, n0)
+
+        st, _, body = tp.req(d, "POST", "/v1/devices/aa/anomalies/accept", {"note": "recalibrated"})
+        self.assertEqual(st, 200, body)
+        ended = vt.loads(body)
+        self.assertEqual((ended["id"], ended["ended_by"], ended["active"]),
+                         (opened["aa"][0]["id"], "operator", False), ended)
+        self.assertEqual(tp.status(d, "aa")["state"], "normal")
+        # ab's episode is untouched: the same event, still open, ab still in anomaly.
+        self.assertEqual(open_events(d, "ab"), opened["ab"])
+        self.assertEqual(tp.status(d, "ab")["state"], "anomaly")
+        self.assertEqual(open_events(d, "ac"), [])
+        # The group trains once: one new version for every member, the same number.
+        tops = wait_newer(d, devs, n0[0], "the group's new version")
+        self.assertEqual(tops, [tops[0]] * 3, tops)
+        for dev in devs:
+            hist = [v["version"] for v in tp.models(d, dev)["versions"]]
+            self.assertEqual(len([v for v in hist if v > n0[0]]), 1, (dev, hist))
+            self.assertEqual(tp.models(d, dev)["versions"][0]["metrics"].get("pooled_rows"),
+                             3 * 700, dev)
+        # The accepted level goes on on aa: nothing opens there (ab and ac go on too).
+        more = {dev: te.z_shifted(200, 700 + 5 * k, rng) for k, dev in enumerate(devs)}
+        more["ac"] = tp.rotation(200, 710, tp.OMEGA_A, 0.01, rng)
+        feed_together(d, devs, more, 700)
+        evs = d.get_json("/v1/devices/aa/anomalies")["anomalies"]
+        self.assertEqual([e["id"] for e in evs], [ended["id"]], evs)
+        evs = d.get_json("/v1/devices/ab/anomalies")["anomalies"]
+        self.assertNotIn("operator", [e["ended_by"] for e in evs], evs)
+
+
+class GroupMaintenance(tp.DaemonPerTest):
+    """Maintenance on one member of a group: its readings in the period are stored and not
+    scored, the other member's (at the same timestamps) are scored as usual, and the group's
+    next training pools every reading of both windows but that member's in the period (the
+    version's pooled_rows). The feed's timestamps end about now, as a live feed's."""
+
+    def test_member_in_maintenance_left_out_of_the_pool(self):
+        d, devs = self.d, ["ma", "mb"]
+        for dev in devs:
+            put_group(d, dev, "m1")
+        t0 = int(time.time() * 1000) - 1000 * 1000
+        rng = tp.random.Random(32)
+        feed_together(d, devs, {dev: tp.rotation(tp.WARMUP, 5 * k, tp.OMEGA_A, 0.01, rng)
+                                for k, dev in enumerate(devs)}, 0, t0)
+        n0 = wait_newer(d, devs, 0, "the group trained")
+        st, _, body = tp.req(d, "POST", "/v1/devices/ma/maintenance", {"minutes": 30})
+        self.assertEqual(st, 200, body)
+        start_ms = vt.loads(body)["maintenance"]["until_ts"] - 30 * 60000
+        self.assertIsNone(tp.status(d, "mb")["maintenance"])
+        before = {dev: tp.status(d, dev) for dev in devs}
+        points = {dev: d.get_json("/v1/devices/%s" % dev)["points"] for dev in devs}
+        # 40 readings of a large fault on both members, 20 ms apart from the period's start.
+        n_in = 40
+        ts = [start_ms + 1 + 20 * i for i in range(n_in)]
+        for k, dev in enumerate(devs):
+            tp.post_readings(d, dev, te.z_shifted(n_in, tp.WARMUP + 5 * k, rng, by=5.0), ts,
+                             tp.CH3)
+        tp.wait_scored(d, "mb", tp.WARMUP + n_in)
+        for dev in devs:
+            self.assertEqual(d.get_json("/v1/devices/%s" % dev)["points"], points[dev] + n_in)
+        after = tp.status(d, "ma")
+        self.assertEqual((after["readings_scored"], after["last_ts"]),
+                         (before["ma"]["readings_scored"], before["ma"]["last_ts"]), after)
+        self.assertEqual(d.get_json("/v1/devices/ma/predictions?from=%d" % start_ms)["points"],
+                         [])
+        self.assertEqual(len(d.get_json("/v1/devices/mb/predictions?from=%d" % start_ms)
+                             ["points"]), n_in)
+        self.assertEqual(open_events(d, "ma"), [])
+        self.assertTrue(open_events(d, "mb"), "mb's fault was not scored")
+        # The period ends; 30 readings after it on both: ma's window now spans the period.
+        time.sleep(max(0.0, (ts[-1] - time.time() * 1000) / 1000 + 0.05))
+        self.assertEqual(tp.req(d, "DELETE", "/v1/devices/ma/maintenance")[0], 204)
+        resume = max(ts[-1] + 20, int(time.time() * 1000) + 1000)
+        rest = [resume + 1000 * i for i in range(30)]
+        for k, dev in enumerate(devs):
+            tp.post_readings(d, dev, tp.rotation(30, 400 + 5 * k, tp.OMEGA_A, 0.01, rng), rest,
+                             tp.CH3)
+        tp.wait_scored(d, "ma", tp.WARMUP + 30)
+        tp.wait_scored(d, "mb", tp.WARMUP + n_in + 30)
+        # A retrain asked on mb trains the group on both windows, ma's without its 40.
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/mb/model/retrain")[0], 202)
+        tops = wait_newer(d, devs, n0[0], "the group's new version")
+        self.assertEqual(tops[0], tops[1], tops)
+        for dev in devs:
+            newest = tp.models(d, dev)["versions"][0]
+            self.assertEqual(newest["version"], tops[0])
+            self.assertEqual(newest["metrics"]["pooled_rows"],
+                             (tp.WARMUP + 30) + (tp.WARMUP + n_in + 30), (dev, newest))
+
+
+def blob_train_asked(blob):
+    """The BLOB_TRAIN_ASKED flag of a saved detector (daemon/pipeline_store.c, VGPD format 4):
+    magic, format, channel names, next event id, serving version, the status part (88 bytes of
+    fixed fields, then 3 floats a channel), the active event's opened_by, the flags."""
+    magic, fmt, nch = struct.unpack_from("<4sII", blob, 0)
+    assert (magic, fmt) == (b"VGPD", 4), (magic, fmt)
+    at = 12
+    for _ in range(nch):
+        at += 2 + struct.unpack_from("<H", blob, at)[0]
+    at += 8 + 4 + 88 + 12 * nch + 4
+    flags = struct.unpack_from("<I", blob, at)[0]
+    assert flags & ~1 == 0, flags
+    return flags == 1
+
+
+class GroupAskedAcrossRestart(tp.DaemonPerTest):
+    """A group's retrain asked on one member and still queued at a stop (one training thread,
+    busy with 300 other devices' first trainings, which the stop skips): the member is saved as
+    asking and the others not; after the restart, with no new reading, the group trains once and
+    every member gets the same new version."""
+    CONFIG = tp.config_text(0, warmup=20, extra="train_threads = 1\n")
+
+    def test_group_retrain_asked_survives_a_restart(self):
+        d, devs = self.d, ["ra", "rb"]
+        for dev in devs:
+            put_group(d, dev, "r1")
+        rng = tp.random.Random(33)
+        feed_together(d, devs, {dev: tp.rotation(40, 5 * k, tp.OMEGA_A, 0.01, rng)
+                                for k, dev in enumerate(devs)}, 0)
+        n0 = wait_newer(d, devs, 0, "the group trained")
+        self.assertEqual(n0[0], n0[1], n0)
+        lines = "".join("m,device=q-%d a=%d,b=%d,c=%d %d\n"
+                        % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
+                        for i in range(300) for k in range(25))
+        self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
+        tp.wait_for("trainings queued",
+                    lambda: (metric_value(d, "vigil_train_queue_jobs") or 0) >= 50 or None, 60)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/rb/model/retrain")[0], 202)
+        hist = {dev: [v["version"] for v in tp.models(d, dev)["versions"]] for dev in devs}
+        d.stop(timeout=60)
+        m = re.search(r"pipeline: (\d+) due trainings not run at stop", d.log())
+        self.assertIsNotNone(m, d.log()[-2000:])
+        db = sqlite3.connect(d.db_path)
+        saved = dict(db.execute("SELECT v.name, t.blob FROM detectors t JOIN devices v"
+                                " ON v.id = t.device_id WHERE v.name IN ('ra', 'rb')"))
+        db.close()
+        self.assertEqual({dev: blob_train_asked(b) for dev, b in saved.items()},
+                         {"ra": False, "rb": True})
+        d.start()
+        self.assertIn("trainings asked for before the stop asked again", d.log())
+        # No new reading: the request alone trains the group, once.
+        tops = wait_newer(d, devs, n0[0], "the group's new version", 120)
+        self.assertEqual(tops[0], tops[1], tops)
+        for dev in devs:
+            got = [v["version"] for v in tp.models(d, dev)["versions"]]
+            self.assertEqual(got, [tops[0]] + hist[dev], (dev, got, hist[dev]))
+            self.assertEqual(tp.status(d, dev)["readings_scored"], 40)
 
 
 if __name__ == "__main__":
