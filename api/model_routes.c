@@ -518,8 +518,41 @@ static void maint_overlaps(api_request_t *r, char *period)
     api__json(r, 409, json_pack("{s:s,s:o}", "error", msg, "overlaps", o ? o : json_null()));
 }
 
+/* Whether a maintenance change's rc says it was made but not stored (daemon/pipeline.h). */
+static int maint_not_stored(int rc)
+{
+    return rc == ERR_NOSPACE || rc == ERR_CLOSED || rc == ERR_IO;
+}
+
+/* Answers a maintenance change the store did not commit: 507 (disk full) or 503 (closing), with
+ * Retry-After, or 500 (the write failed), saying what holds meanwhile (holds) so the operator
+ * knows to retry; ans (the backend's answer as on success, taken; NULL: none) is kept beside
+ * the error with "stored": false. */
+static void maint_unstored(api_request_t *r, int rc, const char *holds, char *ans)
+{
+    const char *why = rc == ERR_NOSPACE  ? "no space left on the data volume"
+                      : rc == ERR_CLOSED ? "server is shutting down"
+                                         : "the write failed";
+    r->retry_after = rc == ERR_NOSPACE ? 30 : rc == ERR_CLOSED ? 5 : 0;
+    char msg[512];
+    snprintf(msg, sizeof msg, "maintenance: device '%s': %s, not stored (%s): retry", r->seg[0],
+             holds, why);
+    json_t *o = ans ? json_loads(ans, 0, NULL) : NULL;
+    free(ans);
+    if (!json_is_object(o)) {
+        json_decref(o);
+        o = json_object();
+    }
+    if (o && (json_object_set_new(o, "error", json_string(msg)) ||
+              json_object_set_new(o, "stored", json_false()))) {
+        json_decref(o);
+        o = NULL;
+    }
+    api__json(r, rc == ERR_NOSPACE ? 507 : rc == ERR_CLOSED ? 503 : 500, o);
+}
+
 /* DELETE: the current period ends now, or (?from=T) the scheduled one starting at T is
- * cancelled. */
+ * cancelled. Not stored, either is undone (the period goes on, or stays scheduled). */
 static void maint_delete(api_request_t *r)
 {
     api_backend_t *be = &r->srv->be;
@@ -538,6 +571,11 @@ static void maint_delete(api_request_t *r)
                    "maintenance: the period of device '%s' from %s is not scheduled (a past one "
                    "stays; DELETE without 'from' ends the current one)",
                    r->seg[0], vtime_format(from_ms, t, sizeof t));
+    else if (maint_not_stored(rc))
+        maint_unstored(r, rc,
+                       from_ms < 0 ? "still in maintenance (not ended)"
+                                   : "the period still scheduled (not cancelled)",
+                       NULL);
     else if (rc)
         fail(r, rc, "maintenance");
     else {
@@ -569,6 +607,8 @@ void api__h_maint(api_request_t *r)
                                       (int64_t)mb.minutes, note, &out);
         if (rc == ERR_BUSY)
             maint_overlaps(r, out);
+        else if (maint_not_stored(rc)) /* in effect in memory: an ended episode stays ended */
+            maint_unstored(r, rc, "the period in effect until vigild restarts", out);
         else if (rc == ERR_INVAL)
             api__error(r, 400, "field 'until': must be after now");
         else if (rc == ERR_LIMIT)

@@ -109,21 +109,27 @@ int pipeline_maint_overlap(const struct maint_span *spans, int n, struct maint_s
  * are stored but not scored nor trained on. from_ms -1: from now, and a device in maintenance
  * now gets the new end and note instead; until_ms -1: now + minutes. An anomaly open when the
  * period begins ends "maintenance": at once when it is current, else at the first reading
- * timestamped in it (pipeline__maint_skip). note: copied, NULL: none. The period is stored (the
- * store flushed) before the return. *out: {"device", "maintenance" (as the status shows it),
- * "period" (as pipeline_maint_list lists it)}, malloc'd; on ERR_BUSY the period overlapped, as
- * listed. Returns 0, ERR_NOTFOUND, ERR_INVAL (until not after from and now), ERR_BUSY
- * (overlaps another period of the device), ERR_LIMIT (STORE_MAINT_KEEP periods not past
- * already), ERR_NOMEM (before anything changed, or after, when only the answer was lost). Any
+ * timestamped in it (pipeline__maint_skip). note: copied, NULL: none. from_ms and until_ms of a
+ * period already there (the same start and end) are that period again: its note replaced and
+ * stored again (the retry of an unstored POST), not an overlap. The period is stored (its
+ * commit waited for) before the return. *out: {"device", "maintenance" (as the status shows
+ * it), "period" (as pipeline_maint_list lists it)}, malloc'd; on ERR_BUSY the period
+ * overlapped, as listed. Returns 0, ERR_NOTFOUND, ERR_INVAL (until not after from and now),
+ * ERR_BUSY (overlaps another period of the device), ERR_LIMIT (STORE_MAINT_KEEP periods not
+ * past already), ERR_NOMEM (before anything changed, or after, when only the answer was
+ * lost), or, when the change was made in memory but not stored, ERR_NOSPACE, ERR_CLOSED or
+ * ERR_IO with *out the answer as on success: the change stays in effect until a restart. Any
  * thread. */
 int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int64_t until_ms,
                          int64_t minutes, const char *note, char **out);
 /* Ends the device's maintenance now (stored before the return). Returns 0, ERR_NOTFOUND,
- * ERR_RANGE (not in maintenance). Any thread. */
+ * ERR_RANGE (not in maintenance), or ERR_NOSPACE, ERR_CLOSED, ERR_IO (not stored: the end is
+ * undone, the period goes on as before). Any thread. */
 int pipeline_maint_end(pipeline_t *p, const char *device);
 /* Cancels the device's scheduled period starting at from_ms (deleted from the store before the
  * return). Returns 0, ERR_NOTFOUND (device), ERR_RANGE (no period starts there), ERR_BUSY (the
- * period is past or current: not cancelled). Any thread. */
+ * period is past or current: not cancelled), or ERR_NOSPACE, ERR_CLOSED, ERR_IO (not stored:
+ * the cancel is undone, the period still scheduled). Any thread. */
 int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms);
 /* The device's periods, oldest first: {"device", "periods": [{"from", "from_ts", "until",
  * "until_ts", "note", "state": "past|current|scheduled"}]}, malloc'd into *out. Returns 0,

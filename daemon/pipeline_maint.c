@@ -175,20 +175,30 @@ int pipeline__maint_skip(pipeline_t *p, struct dev *d, int64_t ts)
     return 1;
 }
 
-/* Stores a period (or deletes it: del) and waits for the commit (an answered POST or DELETE
- * survives a crash). Called without d->mu: the copy was taken under it. */
-static void persist(pipeline_t *p, const char *device, struct maint_span m, const char *note,
-                    int del)
+/* Stores a period (or deletes it: del) and waits for its own commit, so an answered POST or
+ * DELETE survives a crash and one that was not stored is not answered as if it were. Called
+ * without d->mu: the copy was taken under it. Returns 0, or what the store said: ERR_NOSPACE,
+ * ERR_CLOSED, else ERR_IO (codes the changes themselves never return, so the API can tell). */
+static int persist(pipeline_t *p, const char *device, struct maint_span m, const char *note,
+                   int del)
 {
     if (p->store == NULL)
-        return;
+        return 0;
     int rc = del ? store_maint_delete(p->store, device, m.start_ms)
                  : store_maint_put(p->store, device, m.start_ms, m.end_ms, note);
     if (rc == 0)
-        rc = store_flush(p->store);
-    if (rc)
-        log_warn("pipeline: maintenance of '%s' not stored: %s (a restart %s)", device, err_str(rc),
-                 del ? "brings it back" : "forgets it");
+        return 0;
+    log_warn("pipeline: maintenance of '%s' not stored: %s", device, err_str(rc));
+    return rc == ERR_NOSPACE || rc == ERR_CLOSED ? rc : ERR_IO;
+}
+
+/* The index of d's period that is exactly m, or -1. Caller holds d->mu. */
+static int same(const struct dev *d, struct maint_span m)
+{
+    for (int k = 0; k < d->nmaint; k++)
+        if (d->maint[k].start_ms == m.start_ms && d->maint[k].end_ms == m.end_ms)
+            return k;
+    return -1;
 }
 
 /* Dumps v (taken) into *out. Returns 0 or ERR_NOMEM. */
@@ -201,11 +211,13 @@ static int dump(json_t *v, char **out)
 
 /* pipeline_maint_start's change under d->mu: m the period asked (start -1: from now), note
  * taken. Sets *saved to the period as stored and *out to the answer (or to the period in the
- * way, on ERR_BUSY). */
+ * way, on ERR_BUSY). A period given with the start and end of one already there is that one
+ * again (its note replaced, stored again), not an overlap: the retry of a POST whose period
+ * was not stored. */
 static int maint_put(pipeline_t *p, struct dev *d, struct maint_span m, char *note, int64_t now_ms,
                      struct maint_span *saved, char **out)
 {
-    int cur = m.start_ms < 0 ? find(d, now_ms) : -1;
+    int cur = m.start_ms < 0 ? find(d, now_ms) : same(d, m);
     if (m.start_ms < 0)
         m.start_ms = cur >= 0 ? d->maint[cur].start_ms : now_ms;
     if (m.end_ms <= now_ms || m.end_ms <= m.start_ms) {
@@ -221,7 +233,7 @@ static int maint_put(pipeline_t *p, struct dev *d, struct maint_span m, char *no
         return ERR_BUSY;
     }
     int k = cur;
-    if (cur >= 0) { /* a second POST replaces the end (and the note) */
+    if (cur >= 0) { /* a second POST replaces the end (and the note); ended nothing again */
         d->maint[cur].end_ms = m.end_ms;
         free(d->maint_notes[cur]);
         d->maint_notes[cur] = note;
@@ -255,10 +267,11 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int
     pthread_mutex_lock(&d->mu);
     int rc = maint_put(p, d, m, copy, now_ms, &saved, out);
     pthread_mutex_unlock(&d->mu);
-    if (saved.start_ms >= 0) /* changed, even when only the answer was lost */
-        persist(p, d->name, saved, stored, 0);
+    /* Changed, even when only the answer was lost. Not stored, the change stays in effect (an
+     * episode it ended stays ended) until a restart; *out still says what holds. */
+    int src = saved.start_ms >= 0 ? persist(p, d->name, saved, stored, 0) : 0;
     free(stored);
-    return rc;
+    return rc ? rc : src;
 }
 
 int pipeline_maint_end(pipeline_t *p, const char *device)
@@ -270,9 +283,11 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
     pthread_mutex_lock(&d->mu);
     int k = find(d, now_ms);
     struct maint_span saved = {0, 0};
+    int64_t was = 0;
     char *note = NULL;
     if (k >= 0) {
         struct maint_span *m = &d->maint[k];
+        was = m->end_ms;
         m->end_ms = now_ms > m->start_ms ? now_ms : m->start_ms + 1;
         saved = *m;
         note = d->maint_notes[k] ? strdup(d->maint_notes[k]) : NULL;
@@ -280,9 +295,15 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
     pthread_mutex_unlock(&d->mu);
     if (k < 0)
         return ERR_RANGE;
-    persist(p, d->name, saved, note, 0);
+    int rc = persist(p, d->name, saved, note, 0);
     free(note);
-    return 0;
+    if (rc) { /* undone, so the retry finds the period current and ends it */
+        pthread_mutex_lock(&d->mu);
+        if ((k = same(d, saved)) >= 0)
+            d->maint[k].end_ms = was;
+        pthread_mutex_unlock(&d->mu);
+    }
+    return rc;
 }
 
 int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms)
@@ -297,11 +318,24 @@ int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms)
         ;
     int rc = k < 0 ? ERR_RANGE : d->maint[k].start_ms <= now_ms ? ERR_BUSY : 0;
     struct maint_span gone = k >= 0 ? d->maint[k] : (struct maint_span){0, 0};
-    if (rc == 0)
+    char *note = NULL;
+    if (rc == 0) {
+        note = d->maint_notes[k]; /* kept for the undo */
+        d->maint_notes[k] = NULL;
         span_remove(d, k);
+    }
     pthread_mutex_unlock(&d->mu);
-    if (rc == 0)
-        persist(p, d->name, gone, NULL, 1);
+    if (rc == 0 && (rc = persist(p, d->name, gone, NULL, 1)) != 0) {
+        /* Undone, so the retry finds the period and cancels it (unless one in its place was
+         * planned meanwhile: then the store, which still has it, brings it back at a restart). */
+        pthread_mutex_lock(&d->mu);
+        if (pipeline_maint_overlap(d->maint, d->nmaint, gone, -1) < 0) {
+            (void)span_add(d, gone, note); /* takes the note, even on failure */
+            note = NULL;
+        }
+        pthread_mutex_unlock(&d->mu);
+    }
+    free(note);
     return rc;
 }
 

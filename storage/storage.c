@@ -538,6 +538,20 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
     return op_enqueue(s, j);
 }
 
+/* Runs a maintenance job as run_sync does, unless the last commit found the disk full less
+ * than STORE_NOSPACE_BACKOFF_MS ago (as readings and puts are refused then). Frees j. */
+static int maint_run(store_t *s, store_job_t *j)
+{
+    pthread_mutex_lock(&s->qmu);
+    int full = s->nospace_until_ms != 0 && store__mono_ms() < s->nospace_until_ms;
+    pthread_mutex_unlock(&s->qmu);
+    if (full) {
+        store__job_free(j);
+        return ERR_NOSPACE;
+    }
+    return run_sync(s, j, NULL);
+}
+
 int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t end_ms,
                     const char *note)
 {
@@ -549,7 +563,7 @@ int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t en
         return ERR_NOMEM;
     j->u.maint.start_ms = start_ms;
     j->u.maint.end_ms = end_ms;
-    return op_enqueue(s, j);
+    return maint_run(s, j);
 }
 
 int store_maint_delete(store_t *s, const char *device, int64_t start_ms)
@@ -561,7 +575,7 @@ int store_maint_delete(store_t *s, const char *device, int64_t start_ms)
     if (j == NULL)
         return ERR_NOMEM;
     j->u.maint.start_ms = start_ms;
-    return op_enqueue(s, j);
+    return maint_run(s, j);
 }
 
 int store_detector_put(store_t *s, const char *device, int64_t last_ts, const void *blob,

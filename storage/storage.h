@@ -16,6 +16,7 @@
  * versions with their metrics, anomaly events, each device's serialized detector and its older
  * predictions (prediction blocks). Their writes
  * are asynchronous (queued to the same writer, never waited for); store_flush waits for them.
+ * Maintenance periods, an operator's, are the exception: their writes wait for their commit.
  *
  * Threads: store_open/store_close from the owning thread (the daemon's main thread); every other
  * function is "any thread". Callbacks given to store_submit and the commit hook run on the writer
@@ -209,16 +210,21 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
 #define STORE_MAINT_KEEP 16
 
 /* Writes a maintenance period of a device, [start_ms, end_ms) in wall-clock ms, with its note
- * (NULL: none; copied), asynchronously as the puts above: an upsert by (device, start_ms), so a
- * period whose end changes is put again; then the device's periods beyond the newest
- * STORE_MAINT_KEEP are deleted in the same transaction. Returns 0, ERR_INVAL (bad name,
- * end_ms < start_ms), ERR_BUSY, ERR_NOMEM, ERR_NOSPACE, ERR_CLOSED (nothing queued). */
+ * (NULL: none; copied): an upsert by (device, start_ms), so a period whose end changes is put
+ * again; then the device's periods beyond the newest STORE_MAINT_KEEP are deleted in the same
+ * transaction. Unlike the puts above it waits for its own transaction and returns that
+ * commit's status, because an operator's answered maintenance change must be on disk (a
+ * flush afterwards would not tell: the put may have failed in an earlier transaction than the
+ * flush's). A device the store does not know makes it a no-op (0). Returns 0 (committed),
+ * ERR_INVAL (bad name, end_ms < start_ms), ERR_NOSPACE (the disk is full, or the last commit
+ * found it full less than a second ago: not tried), ERR_IO (the transaction failed), ERR_CLOSED,
+ * ERR_NOMEM. Any thread but the commit hook (it waits for the writer). */
 int store_maint_put(store_t *s, const char *device, int64_t start_ms, int64_t end_ms,
                     const char *note);
 
-/* Deletes the device's maintenance period that starts at start_ms (a scheduled one cancelled),
- * asynchronously as store_maint_put; none there is no error. Returns 0, ERR_INVAL (bad name),
- * ERR_BUSY, ERR_NOMEM, ERR_NOSPACE, ERR_CLOSED (nothing queued). */
+/* Deletes the device's maintenance period that starts at start_ms (a scheduled one cancelled)
+ * and waits for the commit, as store_maint_put; none there is no error. Returns 0, ERR_INVAL
+ * (bad name), ERR_NOSPACE, ERR_IO, ERR_CLOSED, ERR_NOMEM. Any thread but the commit hook. */
 int store_maint_delete(store_t *s, const char *device, int64_t start_ms);
 
 /* One maintenance period (device and note borrowed for the call; note NULL: none). */

@@ -130,8 +130,8 @@ enum store_job_kind {
     JOB_RETAIN,    /* store_retention_sweep: called back when its sweep ends; waiter frees it */
     JOB_MODEL,     /* asynchronous: no callback, freed by the writer */
     JOB_EVENT,     /* asynchronous */
-    JOB_MAINT,     /* asynchronous */
-    JOB_MAINT_DEL, /* asynchronous */
+    JOB_MAINT,     /* waited for (maint_run): an operator's change */
+    JOB_MAINT_DEL, /* waited for, as JOB_MAINT */
     JOB_DETECTOR,  /* asynchronous */
     JOB_PRED,      /* asynchronous; its pred.cb, if any, is called after the transaction */
     JOB_PRED_DROP, /* asynchronous */
@@ -181,9 +181,8 @@ typedef struct store_job {
 /* Jobs that nobody waits for (fire and forget), counted against STORE_OPS_MAX. */
 static inline int store__job_async(const store_job_t *j)
 {
-    return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_MAINT ||
-           j->kind == JOB_MAINT_DEL || j->kind == JOB_DETECTOR || j->kind == JOB_PRED ||
-           j->kind == JOB_PRED_DROP;
+    return j->kind == JOB_MODEL || j->kind == JOB_EVENT || j->kind == JOB_DETECTOR ||
+           j->kind == JOB_PRED || j->kind == JOB_PRED_DROP;
 }
 
 /* Writer-side maps (writer thread only; built at open before the thread starts). */

@@ -3717,6 +3717,43 @@ static void test_maint_delete(void **state)
     free(g);
 }
 
+/* store_maint_put and store_maint_delete return their own commit's status: a put the full
+ * disk refused is ERR_NOSPACE (not 0 as a queued put was) and left nothing; right after, both
+ * are refused without a try; once space returns and the back-off has passed, the same put
+ * commits and a reopen has it. */
+static void test_maint_commit_status(void **state)
+{
+    fx_t *f = *state;
+    touch_device(f->s, "a");
+    assert_int_equal(store_maint_put(f->s, "a", 100, 200, "kept"), 0);
+    char note[6000]; /* overflow pages: it cannot fit in the pages there are */
+    memset(note, 'n', sizeof note - 1);
+    note[sizeof note - 1] = '\0';
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
+    assert_int_equal(store_maint_put(f->s, "a", 300, 400, note), ERR_NOSPACE);
+    assert_int_equal(store_maint_put(f->s, "a", 300, 400, NULL), ERR_NOSPACE);
+    assert_int_equal(store_maint_delete(f->s, "a", 100), ERR_NOSPACE);
+    maint_got_t *g = maint_committed(f->s, 2);
+    assert_int_equal(g->n, 1);
+    assert_int_equal(g->start[0], 100);
+
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    int err = ERR_NOSPACE;
+    for (int i = 0; i < 100 && err == ERR_NOSPACE; i++)
+        if ((err = store_maint_put(f->s, "a", 300, 400, note)) == ERR_NOSPACE)
+            usleep(50000);
+    assert_int_equal(err, 0);
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    memset(g, 0, 2 * sizeof *g);
+    assert_int_equal(store_maint_load(f->s, on_maint, g), 0);
+    assert_int_equal(g->n, 2);
+    assert_int_equal(g->start[1], 300);
+    assert_int_equal(g->end[1], 400);
+    assert_int_equal(strlen(g->note[1]), sizeof g->note[1] - 1); /* on_maint cuts it */
+    free(g);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -3774,6 +3811,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v6, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_delete, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_commit_status, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -787,7 +787,8 @@ class ScheduledMaintenance(MaintenanceCase):
     only while vigild's clock is in it. GET lists the periods (past, current, scheduled) with
     their notes; a period overlapping another is a 409 naming it (one touching it is not); DELETE
     ?from=T cancels a scheduled one (404 when none starts there, 409 for a past or current one).
-    A scheduled period, and its cancel, survive a restart."""
+    A scheduled period, and its cancel, survive a restart. The very same period POSTed again
+    is that period (200, its note replaced), not an overlap."""
 
     def listed(self, dev):
         st, ans = self.maint(dev, "GET")
@@ -929,6 +930,27 @@ class ScheduledMaintenance(MaintenanceCase):
         preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start))["points"]
         self.assertEqual(len(preds), 10, preds[:3])
         self.assertGreaterEqual(preds[0]["ts"], until)
+
+    def test_same_period_again_is_idempotent(self):
+        """A from/until POST of the very period already there (the retry of one whose answer was
+        lost or not stored) is that period again: 200, its note replaced and stored, one period
+        listed; a period differing in its start or end still overlaps it (409)."""
+        dev = "sched-3"
+        self.feed(dev, tp.rotation(20, 0, tp.OMEGA_A, 0.01, random.Random(4)), 0)
+        now = int(time.time() * 1000)
+        start, until = now + 3600000, now + 2 * 3600000
+        st, first = self.maint(dev, body={"from": start, "until": until, "note": "first"})
+        self.assertEqual(st, 200, first)
+        st, again = self.maint(dev, body={"from": rfc3339(start), "until": until,
+                                          "note": "again"})
+        self.assertEqual(st, 200, again)
+        self.assertEqual(again["period"], dict(first["period"], note="again"))
+        self.assertEqual(self.listed(dev), [(start, until, "again", "scheduled")])
+        for body in ({"from": start, "until": until + 1}, {"from": start + 1, "until": until}):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 409, (body, err))
+        self.restart()
+        self.assertEqual(self.listed(dev), [(start, until, "again", "scheduled")])
 
     def test_list_with_a_read_token(self):
         """GET is a reader's (404 here: no such device), POST and DELETE ?from an admin's."""

@@ -15,7 +15,9 @@
   test_crash.py WriteErrors covers refused writes with RLIMIT_FSIZE). Filling it makes writes
   fail with 507 and a JSON error (the stream answers "fail A B"), nothing acknowledged is
   lost, and once space returns (a filler file is deleted) writes succeed again without a
-  restart.
+  restart. MaintenanceDiskFull: a maintenance POST or cancel the full volume could not store
+  is answered 507 (not 200/204) saying what holds meanwhile; the same requests succeed once
+  space returns, and a restart holds what the last successful answers said.
 - Hostile: 2,000 idle or half-sent HTTP connections and 1,000 idle stream connections do not
   starve a normal client (its requests complete within NORMAL_CLIENT_S); one address cannot
   take more than http.max_connections_per_ip; malformed, truncated, oversized, binary and
@@ -601,6 +603,78 @@ class DiskFull(TmpfsVolume):
             self.assertNotIn(j * 1000, have, "a refused batch was stored")
         self.assertEqual(self.stored("df-stream").get(999000), {"v": -1.0})
         d.stop()
+
+
+class MaintenanceDiskFull(TmpfsVolume):
+    """A maintenance change the full volume could not store is answered 507 with Retry-After and
+    says what holds: a POST's period is in effect (listed) until vigild restarts, a cancel is
+    undone (the period still scheduled); readings are refused as before. Once space returns the
+    same requests succeed, and after a restart the periods are those the last successful answers
+    said. The changes are made within the store's one-second disk-full back-off after a refused
+    batch, so none of them can slip into a commit that finds room in the WAL."""
+    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the devices; nothing trains
+
+    def maint(self, method, query="", body=None):
+        st, hdrs, data = req(self.d, method, "/v1/devices/mx/maintenance" + query, body)
+        return st, hdrs, vt.loads(data) if data else None
+
+    def listed(self):
+        st, _, ans = self.maint("GET")
+        self.assertEqual(st, 200, ans)
+        return [(m["from_ts"], m["until_ts"], m["note"]) for m in ans["periods"]]
+
+    def readings(self, k, n=1000):
+        body = [{"device": "df", "ts": k * 1000 + i, "values": {"v": k + i / 1000}}
+                for i in range(n)]
+        return req(self.d, "POST", "/v1/readings", body)
+
+    def test_maintenance_while_disk_full(self):
+        self.assertEqual(req(self.d, "POST", "/v1/readings",
+                             [{"device": "mx", "ts": 1, "values": {"v": 1}}])[0], 200)
+        now = int(time.time() * 1000)
+        a = (now + 3600000, now + 2 * 3600000, "stored first")
+        b = {"from": now + 3 * 3600000, "until": now + 4 * 3600000, "note": "while full"}
+        st, _, ans = self.maint("POST", body={"from": a[0], "until": a[1], "note": a[2]})
+        self.assertEqual(st, 200, ans)
+
+        filler = self.fill(600)
+        for k in range(200):
+            st, hdrs, data = self.readings(k)
+            if st != 200:
+                self.assertJsonError((st, hdrs, data), 507, "no space")
+                break
+        else:
+            self.fail("the volume never filled: test is too weak")
+        st, hdrs, ans = self.maint("POST", body=b)
+        self.assertEqual(st, 507, ans)
+        self.assertTrue(hdrs.get("retry-after"), hdrs)
+        self.assertIn("in effect until vigild restarts, not stored", ans["error"])
+        self.assertIs(ans["stored"], False)
+        self.assertEqual(ans["period"]["from_ts"], b["from"])
+        st, hdrs, ans = self.maint("DELETE", "?from=%d" % a[0])
+        self.assertEqual(st, 507, ans)
+        self.assertTrue(hdrs.get("retry-after"), hdrs)
+        self.assertIn("still scheduled (not cancelled), not stored", ans["error"])
+        self.assertEqual(self.readings(1000, 10)[0], 507)  # the readings path as before
+        held = [a, (b["from"], b["until"], b["note"])]
+        self.assertEqual(self.listed(), held)
+
+        os.unlink(filler)
+        for _ in range(100):
+            st, _, ans = self.maint("POST", body=b)  # the very same period: not a 409 with itself
+            if st != 507:
+                break
+            time.sleep(0.1)
+        self.assertEqual(st, 200, ans)
+        self.assertEqual((ans["period"]["from_ts"], ans["period"]["until_ts"]),
+                         (b["from"], b["until"]))
+        self.assertEqual(self.listed(), held)
+        self.assertEqual(self.maint("DELETE", "?from=%d" % a[0])[0], 204)
+        self.d.stop()
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+        self.d.start()
+        self.assertEqual(self.listed(), held[1:])
+        self.d.stop()
 
 
 # ============================================================================================
