@@ -98,7 +98,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->range_far = 0.5f;
     cfg->range_open = 1;
     cfg->mean_far = 0.1f;
-    cfg->rhythm_time = 0;
+    cfg->rhythm_time = 1;
 }
 
 static int config_check(const struct detector_config *c)

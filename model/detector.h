@@ -501,8 +501,8 @@ struct detector_config {
                         stays 4 err_short readings counted between the onsets. A reading
                         without a timestamp is judged by counts as before; onsets kept without
                         one take no part in a judgement in time. 64 bytes more of onset_rhythm's
-                        state, saved when both are set. 0: counts (docs/detection.md,
-                        "Forty-fifth round") */
+                        state, saved when both are set. 1 by default (no NAB or SKAB
+                        result moves; docs/detection.md, "Forty-fifth round"). 0: counts */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -6533,14 +6533,14 @@ static void rt_note(const struct detector_result *r, int n, int o, const int *at
  * the gaps are still a day, give or take the jitter: b ranks every day's onset after the outage
  * at score_level. b saved before the outage and loaded goes on bit for bit (fails with the
  * onsets' times not saved: the loaded copy would judge in time on no onsets). Without
- * timestamps, rhythm_time 1 gives every result of rhythm_time 0, bit for bit. */
+ * timestamps, rhythm_time 1 (the default) gives every result of rhythm_time 0, bit for bit. */
 static void test_rhythm_time(void **unused)
 {
     (void)unused;
     enum { N = RH_N - RT_DROP_LEN };
     struct detector_config cfg;
     detector_config_default(&cfg);
-    assert_int_equal(cfg.rhythm_time, 0);
+    assert_int_equal(cfg.rhythm_time, 1);
     const float red = cfg.score_level;
     for (uint64_t seed = 1; seed <= 3; seed++) {
         int at[RH_SPIKES], orig[N];
@@ -6622,6 +6622,52 @@ static void test_load_format36(void **unused)
                   top);
     assert_true(onsets >= 4);
     free(x);
+}
+
+/* A save of make_routine's detector (seed 1, the default rhythm_time, readings a second apart)
+ * after its sixth spike holds the kept onsets' timestamps (rh_ts i64 [8], found by their bytes,
+ * right after their sizes). With the CRC redone, the newest one loads as saved, unknown
+ * (DETECTOR_NO_TIME), 0 or at -2^62; at 2^62 + 1, INT64_MAX or INT64_MIN + 1 (a gap between two
+ * could overflow) it is refused with ERR_CORRUPT, and so is the blob cut inside them. */
+static void test_rhythm_ts_refused(void **unused)
+{
+    (void)unused;
+    int at[RH_SPIKES];
+    float *x = make_routine(1, -1, -1, at);
+    detector_t *d = new_detector(1);
+    struct detector_result r;
+    for (int t = 0; t <= at[5] + 20; t++)
+        step(d, x, t, 1, NULL, &r);
+    const int n = d->rh_n;
+    assert_true(n >= 3 && d->rh_ts[n - 1] == (int64_t)d->rh_at[n - 1] * 1000);
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len), *alt = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(alt);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    const size_t raw_off = find_bytes(buf, len, d->rh_raw, sizeof d->rh_raw);
+    const size_t ts_off = raw_off + sizeof d->rh_raw;
+    assert_true(ts_off + sizeof d->rh_ts < len);
+    assert_memory_equal(buf + ts_off, d->rh_ts, sizeof d->rh_ts);
+    const int64_t ok[] = {d->rh_ts[n - 1], DETECTOR_NO_TIME, 0, -((int64_t)1 << 62)};
+    const int64_t bad[] = {((int64_t)1 << 62) + 1, INT64_MAX, INT64_MIN + 1};
+    unsigned char *last = buf + ts_off + sizeof(int64_t) * (size_t)(n - 1);
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        memcpy(last, &ok[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), 0);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memcpy(last, &bad[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(last, &d->rh_ts[n - 1], 8);
+    for (size_t cut = ts_off; cut < ts_off + sizeof d->rh_ts; cut += 4)
+        assert_int_equal(load_recrc(buf, cut + 4, alt), ERR_CORRUPT);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+    free(buf);
+    free(alt);
+    free(x);
+    detector_destroy(d);
 }
 
 int main(void)
@@ -6733,6 +6779,7 @@ int main(void)
         cmocka_unit_test(test_load_format35),
         cmocka_unit_test(test_rhythm_time),
         cmocka_unit_test(test_load_format36),
+        cmocka_unit_test(test_rhythm_ts_refused),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
