@@ -5636,6 +5636,24 @@ static void test_onset_rhythm(void **unused)
     }
 }
 
+/* cut_and_continue over make_routine (seed 1, the defaults), cut after its fifth spike, to
+ * format fmt, whose config ended before the field at offset field (-1 where it may lie in the
+ * tail padding): at least 4 onsets after the cut, bit for bit as saved. */
+static void routine_load_older(size_t field, uint32_t fmt)
+{
+    int at[RH_SPIKES];
+    float *x = make_routine(1, -1, -1, at);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    double top;
+    int opened;
+    int onsets = cut_and_continue(&cfg, 1, x, RH_N, at[4] + 20, field, -1, fmt, &top, &opened);
+    print_message("format %u load: %d onsets after the cut, largest score %.3f, as saved\n",
+                  (unsigned)fmt, onsets, top);
+    assert_true(onsets >= 4);
+    free(x);
+}
+
 /* A format-32 save (no onset_rhythm in its config, no onsets' times) of make_routine's
  * detector (seed 1), cut after its fifth spike, loads with onset_rhythm 0 and continues bit for
  * bit as the saved detector run without it, through the repeats the rule would rank at
@@ -5644,20 +5662,7 @@ static void test_onset_rhythm(void **unused)
 static void test_load_format32(void **unused)
 {
     (void)unused;
-    int at[RH_SPIKES];
-    float *x = make_routine(1, -1, -1, at);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.onset_rhythm = 1;
-    double top;
-    int opened;
-    int onsets =
-        cut_and_continue(&cfg, 1, x, RH_N, at[4] + 20,
-                         offsetof(struct detector_config, onset_rhythm), -1, 32, &top, &opened);
-    print_message("format 32 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
-                  top);
-    assert_true(onsets >= 4);
-    free(x);
+    routine_load_older(offsetof(struct detector_config, onset_rhythm), 32);
 }
 
 /* ---- one sensor: a fault that changes the pattern, not the range (a guard) ---------------- */
@@ -5734,7 +5739,8 @@ static size_t find_bytes(const unsigned char *hay, size_t len, const void *needl
  * the bytes as saved load, and so do an rh_n of 0, a newest onset at n_seen - 1 and a size of
  * 0; every hostile variant is refused with ERR_CORRUPT, never an index out of range: rh_n -1,
  * 9 or INT32_MAX, two onsets out of order or at the same count, an onset at or after n_seen
- * (u64 max too), a size NaN, +inf or negative, and the blob cut inside the state. */
+ * (u64 max too), a size NaN, +inf or negative, and the blob cut inside the state. Format 37
+ * (rhythm_time) adds their timestamps (rh_ts i64 [8]) after the sizes: checked below. */
 static void test_rhythm_state_refused(void **unused)
 {
     (void)unused;
@@ -5800,7 +5806,24 @@ static void test_rhythm_state_refused(void **unused)
     memcpy(buf + at_off + 8, &d->rh_at[0], 8);
     assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
     memcpy(buf + at_off, d->rh_at, 16);
-    for (size_t cut = n_off; cut < raw_off + sizeof d->rh_raw; cut += 4)
+    /* rhythm_time (the default): the timestamps after the sizes, the newest as saved, unknown,
+     * 0 or -2^62 load; 2^62 + 1, INT64_MAX or INT64_MIN + 1 (a gap could overflow) do not. */
+    const size_t ts_off = raw_off + sizeof d->rh_raw;
+    assert_memory_equal(buf + ts_off, d->rh_ts, sizeof d->rh_ts);
+    assert_true(d->rh_ts[n - 1] == (int64_t)d->rh_at[n - 1] * 1000);
+    const int64_t ts_ok[] = {DETECTOR_NO_TIME, 0, -((int64_t)1 << 62), d->rh_ts[n - 1]};
+    const int64_t ts_bad[] = {((int64_t)1 << 62) + 1, INT64_MAX, INT64_MIN + 1};
+    unsigned char *last_ts = buf + ts_off + sizeof(int64_t) * (size_t)(n - 1);
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(last_ts, &ts_ok[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), 0);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        memcpy(last_ts, &ts_bad[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(last_ts, &d->rh_ts[n - 1], 8);
+    for (size_t cut = n_off; cut < ts_off + sizeof d->rh_ts; cut += 4)
         assert_int_equal(load_recrc(buf, cut + 4, alt), ERR_CORRUPT);
     assert_int_equal(load_recrc(buf, len, alt), 0); /* every change undone */
     free(buf);
@@ -6560,14 +6583,8 @@ static void test_rhythm_time(void **unused)
         float top[2][RH_SPIKES] = {{0}};
         for (int i = 0; i < N; i++) {
             struct detector_result r[2], q[2], rc;
-            if (orig[i] == at[4] + 20) {
-                size_t len = detector_save_size(d[1]), got;
-                unsigned char *buf = malloc(len);
-                assert_non_null(buf);
-                assert_int_equal(detector_save(d[1], buf, len, &got), 0);
-                assert_int_equal(detector_load(&c, buf, got), 0);
-                free(buf);
-            }
+            if (orig[i] == at[4] + 20)
+                c = reloaded(d[1]);
             const int64_t ts = (int64_t)orig[i] * RT_STEP_MS;
             for (int k = 0; k < 2; k++) {
                 step_ts(d[k], ts, y, i, 1, NULL, &r[k]);
@@ -6585,8 +6602,8 @@ static void test_rhythm_time(void **unused)
         print_message("seed %d: days 5-11 in readings %.3f %.3f %.3f %.3f %.3f %.3f %.3f, in time "
                       "%.3f %.3f %.3f %.3f %.3f %.3f %.3f\n",
                       (int)seed, top[0][5], top[0][6], top[0][7], top[0][8], top[0][9], top[0][10],
-                      top[0][11], top[1][5], top[1][6], top[1][7], top[1][8], top[1][9],
-                      top[1][10], top[1][11]);
+                      top[0][11], top[1][5], top[1][6], top[1][7], top[1][8], top[1][9], top[1][10],
+                      top[1][11]);
         assert_true(top[0][6] >= red + 0.005f && top[0][7] >= red + 0.005f);
         for (int k = 6; k < RH_SPIKES; k++)
             assert_true(top[1][k] == red);
@@ -6601,73 +6618,14 @@ static void test_rhythm_time(void **unused)
 }
 
 /* A format-36 save (no rhythm_time in its config, no onsets' times) of make_routine's detector
- * (seed 1) with rhythm_time set, cut after its fifth spike, loads with rhythm_time 0 (gaps in
- * readings, as it ran: the kept onsets keep their counts) and continues bit for bit as the saved
- * detector run without it; the same bytes claimed as format 37 are refused (-1 where the field
- * may lie in format 36's tail padding). */
+ * (seed 1) with rhythm_time set (the default), cut after its fifth spike, loads with rhythm_time
+ * 0 (gaps in readings, as it ran: the kept onsets keep their counts) and continues bit for bit
+ * as the saved detector run without it; the same bytes claimed as format 37 are refused (-1
+ * where the field may lie in format 36's tail padding). */
 static void test_load_format36(void **unused)
 {
     (void)unused;
-    int at[RH_SPIKES];
-    float *x = make_routine(1, -1, -1, at);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.rhythm_time = 1;
-    double top;
-    int opened;
-    int onsets =
-        cut_and_continue(&cfg, 1, x, RH_N, at[4] + 20,
-                         offsetof(struct detector_config, rhythm_time), -1, 36, &top, &opened);
-    print_message("format 36 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
-                  top);
-    assert_true(onsets >= 4);
-    free(x);
-}
-
-/* A save of make_routine's detector (seed 1, the default rhythm_time, readings a second apart)
- * after its sixth spike holds the kept onsets' timestamps (rh_ts i64 [8], found by their bytes,
- * right after their sizes). With the CRC redone, the newest one loads as saved, unknown
- * (DETECTOR_NO_TIME), 0 or at -2^62; at 2^62 + 1, INT64_MAX or INT64_MIN + 1 (a gap between two
- * could overflow) it is refused with ERR_CORRUPT, and so is the blob cut inside them. */
-static void test_rhythm_ts_refused(void **unused)
-{
-    (void)unused;
-    int at[RH_SPIKES];
-    float *x = make_routine(1, -1, -1, at);
-    detector_t *d = new_detector(1);
-    struct detector_result r;
-    for (int t = 0; t <= at[5] + 20; t++)
-        step(d, x, t, 1, NULL, &r);
-    const int n = d->rh_n;
-    assert_true(n >= 3 && d->rh_ts[n - 1] == (int64_t)d->rh_at[n - 1] * 1000);
-    size_t len = detector_save_size(d), got;
-    unsigned char *buf = malloc(len), *alt = malloc(len);
-    assert_non_null(buf);
-    assert_non_null(alt);
-    assert_int_equal(detector_save(d, buf, len, &got), 0);
-    const size_t raw_off = find_bytes(buf, len, d->rh_raw, sizeof d->rh_raw);
-    const size_t ts_off = raw_off + sizeof d->rh_raw;
-    assert_true(ts_off + sizeof d->rh_ts < len);
-    assert_memory_equal(buf + ts_off, d->rh_ts, sizeof d->rh_ts);
-    const int64_t ok[] = {d->rh_ts[n - 1], DETECTOR_NO_TIME, 0, -((int64_t)1 << 62)};
-    const int64_t bad[] = {((int64_t)1 << 62) + 1, INT64_MAX, INT64_MIN + 1};
-    unsigned char *last = buf + ts_off + sizeof(int64_t) * (size_t)(n - 1);
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        memcpy(last, &ok[i], 8);
-        assert_int_equal(load_recrc(buf, len, alt), 0);
-    }
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        memcpy(last, &bad[i], 8);
-        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
-    }
-    memcpy(last, &d->rh_ts[n - 1], 8);
-    for (size_t cut = ts_off; cut < ts_off + sizeof d->rh_ts; cut += 4)
-        assert_int_equal(load_recrc(buf, cut + 4, alt), ERR_CORRUPT);
-    assert_int_equal(load_recrc(buf, len, alt), 0);
-    free(buf);
-    free(alt);
-    free(x);
-    detector_destroy(d);
+    routine_load_older(offsetof(struct detector_config, rhythm_time), 36);
 }
 
 int main(void)
@@ -6779,7 +6737,6 @@ int main(void)
         cmocka_unit_test(test_load_format35),
         cmocka_unit_test(test_rhythm_time),
         cmocka_unit_test(test_load_format36),
-        cmocka_unit_test(test_rhythm_ts_refused),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
