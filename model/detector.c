@@ -98,6 +98,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->range_far = 0.5f;
     cfg->range_open = 1;
     cfg->mean_far = 0.1f;
+    cfg->rhythm_time = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -130,7 +131,8 @@ static int config_check(const struct detector_config *c)
         c->hold_recent > c->err_short || !(c->record_open_one >= 0.0f) ||
         c->record_open_one > 1.0f || c->onset_rhythm < 0 || c->onset_rhythm > 1 ||
         !(c->range_far >= 0.0f) || !(c->range_far <= 100.0f) || c->range_open < 0 ||
-        c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f))
+        c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f) ||
+        c->rhythm_time < 0 || c->rhythm_time > 1)
         return ERR_INVAL;
     return 0;
 }
@@ -215,6 +217,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     d->due_at = (uint64_t)cfg->warmup;
     d->last_ts = DETECTOR_NO_TIME;
     d->train_ts = DETECTOR_NO_TIME;
+    d->rh_now = DETECTOR_NO_TIME;
+    for (int i = 0; i < DETECTOR_RHYTHM_N; i++)
+        d->rh_ts[i] = DETECTOR_NO_TIME;
     d->det_state = DET_LEARNING;
     d->since_red = 1 << 30;
     d->quiet_n = 1 << 30;
@@ -389,6 +394,7 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
 {
     const int C = d->C;
     memset(res, 0, sizeof *res);
+    d->rh_now = ts_ms; /* onset_rhythm's clock while this reading is scored */
     for (int c = 0; c < C; c++) {
         int ok = (!present || present[c]) && isfinite(x[c]);
         if (ok) {

@@ -493,6 +493,16 @@ struct detector_config {
                        widths out after n readings (0.011 at 400), the share a tenth. Only the
                        score; one int of state, saved when set. 0: off (docs/detection.md,
                        "Forty-third round") */
+    /* Added in format 37 (formats 1-36 load with rhythm_time 0: as they ran). */
+    int rhythm_time; /* 0 or 1 (with onset_rhythm): the kept onsets' gaps are compared in the
+                        readings' time (detector_step_ts) instead of their counts, so a feed
+                        that drops readings, or changes its sampling interval, keeps its
+                        schedule. The tolerance stays g / 32 (g now in ms); the minimum gap
+                        stays 4 err_short readings counted between the onsets. A reading
+                        without a timestamp is judged by counts as before; onsets kept without
+                        one take no part in a judgement in time. 64 bytes more of onset_rhythm's
+                        state, saved when both are set. 1 by default (no NAB or SKAB
+                        result moves; docs/detection.md, "Forty-fifth round"). 0: counts */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

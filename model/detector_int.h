@@ -245,10 +245,15 @@ struct detector {
 
     /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
-     * leaves them). Saved only when onset_rhythm is set (format 31). */
+     * leaves them). Saved only when onset_rhythm is set (format 33). rhythm_time: rh_ts their
+     * timestamps (DETECTOR_NO_TIME: taken without one, or loaded from format 36 or before),
+     * saved when both are set (format 37); rh_now the current reading's timestamp while it is
+     * scored (set by every step, never saved). */
     int rh_n;
     uint64_t rh_at[DETECTOR_RHYTHM_N];
     float rh_raw[DETECTOR_RHYTHM_N];
+    int64_t rh_ts[DETECTOR_RHYTHM_N];
+    int64_t rh_now;
 };
 
 /* detector.c */

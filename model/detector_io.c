@@ -26,6 +26,9 @@
 #include "internal.h"
 
 #define DET_MAGIC 0x54444756u /* "VGDT" little-endian */
+/* A kept onset's timestamp loads only within this of the epoch (ms, about 146 million years):
+ * gaps between two of them then cannot overflow int64. */
+#define RH_TS_MAX ((int64_t)1 << 62)
 /* Format 1 held the whole training window (the history ring, `history` rows) and no
  * timestamps; format 2 holds only the context ring (the window comes from the caller: the
  * daemon's store), the readings' timestamps, the previous reading's contributions and raw score,
@@ -105,8 +108,11 @@
  * its episode on the same reading as it would have without the restart; formats 1-34 load with
  * the run at 0 (started over, as they ran). Format 36 adds mean_far at the config's end and,
  * only when it is set, its flag (mf_on i32) before opinion_open's run; formats 1-35 load with
- * it 0, as they ran. */
-#define DET_FORMAT 36u
+ * it 0, as they ran. Format 37 adds rhythm_time at the config's end and, only when it and
+ * onset_rhythm are set, the kept onsets' timestamps (rh_ts i64 [DETECTOR_RHYTHM_N]) after their
+ * raw scores; formats 1-36 load with it 0 (gaps in reading counts, as they ran; the kept onsets'
+ * times are unknown, DETECTOR_NO_TIME, and unused while it stays 0). */
+#define DET_FORMAT 37u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -227,6 +233,10 @@
 /* Format 35's config: up to mean_far, the field format 36 added, with the tail padding. */
 #define CFG_V35_SIZE                                                                               \
     ((offsetof(struct detector_config, mean_far) + _Alignof(struct detector_config) - 1) /         \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 36's config: up to rhythm_time, the field format 37 added, with the tail padding. */
+#define CFG_V36_SIZE                                                                               \
+    ((offsetof(struct detector_config, rhythm_time) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -428,6 +438,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, &d->rh_n, sizeof d->rh_n);
         put(w, d->rh_at, sizeof d->rh_at);
         put(w, d->rh_raw, sizeof d->rh_raw);
+        if (d->cfg.rhythm_time)
+            put(w, d->rh_ts, sizeof d->rh_ts);
     }
     if (d->cfg.mean_far > 0.0f)
         put(w, &d->mf_on, sizeof d->mf_on);
@@ -576,6 +588,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 33 ? CFG_V32_SIZE
         : fmt < 34 ? CFG_V33_SIZE
         : fmt < 36 ? CFG_V35_SIZE
+        : fmt < 37 ? CFG_V36_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -651,6 +664,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     }
     if (fmt < 36)
         cfg.mean_far = 0.0f; /* format 35 and before: a level's mean news only to the model */
+    if (fmt < 37)
+        cfg.rhythm_time = 0; /* format 36 and before: a schedule kept in reading counts */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -824,6 +839,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, &d->rh_n, sizeof d->rh_n);
         get(&r, d->rh_at, sizeof d->rh_at);
         get(&r, d->rh_raw, sizeof d->rh_raw);
+        if (cfg.rhythm_time) /* format 37 and later */
+            get(&r, d->rh_ts, sizeof d->rh_ts);
     }
     if (cfg.mean_far > 0.0f) /* format 36 and later */
         get(&r, &d->mf_on, sizeof d->mf_on);
@@ -896,7 +913,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         goto fail;
     for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
         if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||
-            !(d->rh_raw[i] >= 0.0f && isfinite(d->rh_raw[i])))
+            !(d->rh_raw[i] >= 0.0f && isfinite(d->rh_raw[i])) ||
+            (d->rh_ts[i] != DETECTOR_NO_TIME &&
+             (d->rh_ts[i] < -RH_TS_MAX || d->rh_ts[i] > RH_TS_MAX)))
             goto fail;
     for (size_t c = 0; cfg.range_quiet > 0.0f && d->vr_n > 0 && c < Cz; c++)
         if (!(d->vr_lo[c] <= d->vr_hi[c]) || !isfinite(d->vr_lo[c]) || !isfinite(d->vr_hi[c]))

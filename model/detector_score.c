@@ -618,32 +618,60 @@ static double mean_excess(const detector_t *d, const float *x)
 #define RHYTHM_REPEATS    3
 #define RHYTHM_SIZE       0.6931471805599453
 
-/* Gaps g and h (readings) match: both at least min, within RHYTHM_TOL of the larger. */
-static int gaps_match(uint64_t g, uint64_t h, uint64_t min)
+/* Gaps g and h (in one unit, both > 0) match: within RHYTHM_TOL of the larger. */
+static int gaps_match(int64_t g, int64_t h)
 {
-    const uint64_t hi = g > h ? g : h, lo = g > h ? h : g;
-    return lo >= min && (double)(hi - lo) <= RHYTHM_TOL * (double)hi;
+    const int64_t hi = g > h ? g : h, lo = g > h ? h : g;
+    return lo > 0 && (double)(hi - lo) <= RHYTHM_TOL * (double)hi;
 }
 
-/* 1 when this reading, an onset, keeps a schedule of the kept onsets (rh_at, oldest first):
- * for some kept onset a, walking back from a finds RHYTHM_REPEATS - 1 more at gaps matching
- * g = now - a (the first match each time), and the short window is no larger than theirs. */
+/* The kept onsets a schedule is judged on, oldest first, each at its place on the schedule's
+ * axis (pos: its timestamp in ms under rhythm_time when this reading has one, else its reading
+ * count) and its reading count (at); the current reading's place in *now. Under time, onsets
+ * kept without a timestamp are left out: a gap half in counts, half in ms means nothing.
+ * Returns how many. */
+static int rhythm_axis(const detector_t *d, int64_t *pos, uint64_t *at, float *raw, int64_t *now)
+{
+    const int by_time = d->cfg.rhythm_time && d->rh_now != DETECTOR_NO_TIME;
+    int n = 0;
+    *now = by_time ? d->rh_now : (int64_t)d->n_seen;
+    for (int i = 0; i < d->rh_n; i++) {
+        if (by_time && d->rh_ts[i] == DETECTOR_NO_TIME)
+            continue;
+        pos[n] = by_time ? d->rh_ts[i] : (int64_t)d->rh_at[i];
+        at[n] = d->rh_at[i];
+        raw[n++] = d->rh_raw[i];
+    }
+    return n;
+}
+
+/* 1 when this reading, an onset, keeps a schedule of the kept onsets (rhythm_axis, oldest
+ * first): for some kept onset a, walking back from a finds RHYTHM_REPEATS - 1 more at gaps
+ * matching g = now - a (the first match each time), and the short window is no larger than
+ * theirs. The minimum gap is counted in readings whatever the axis: it keeps an excursion and
+ * its aftermath, which span err_short readings however long they take, from being a schedule
+ * of their own. A feed that drops readings shortens the count, not the time, so the minimum
+ * only lets fewer gaps through, never a spell that was not one. */
 static int keeps_schedule(const detector_t *d)
 {
     const uint64_t min = (uint64_t)RHYTHM_MIN_SHORTS * (uint64_t)d->cfg.err_short;
     const double now = detector__short_max(d);
-    for (int a = d->rh_n - 1; a >= 0; a--) {
-        const uint64_t g = d->n_seen - d->rh_at[a];
-        if (g < min)
+    int64_t pos[DETECTOR_RHYTHM_N], t_now;
+    uint64_t at[DETECTOR_RHYTHM_N];
+    float raw[DETECTOR_RHYTHM_N];
+    const int n = rhythm_axis(d, pos, at, raw, &t_now);
+    for (int a = n - 1; a >= 0; a--) {
+        const int64_t g = t_now - pos[a];
+        if (d->n_seen - at[a] < min || g <= 0)
             continue;
-        uint64_t t = d->rh_at[a];
-        float big = d->rh_raw[a];
+        int k = a;
+        float big = raw[a];
         int reps = 1;
         for (int b = a - 1; b >= 0 && reps < RHYTHM_REPEATS; b--) {
-            const uint64_t h = t - d->rh_at[b];
-            if (gaps_match(g, h, min)) {
-                t = d->rh_at[b];
-                big = d->rh_raw[b] > big ? d->rh_raw[b] : big;
+            const int64_t h = pos[k] - pos[b];
+            if (at[k] - at[b] >= min && gaps_match(g, h)) {
+                k = b;
+                big = raw[b] > big ? raw[b] : big;
                 reps++;
             } else if ((double)h > (1.0 + RHYTHM_TOL) * (double)g) {
                 break; /* older ones are farther still */
@@ -655,8 +683,8 @@ static int keeps_schedule(const detector_t *d)
     return 0;
 }
 
-/* onset_rhythm: keeps this reading's count and short-window size when it is an onset, the
- * oldest of DETECTOR_RHYTHM_N dropped. */
+/* onset_rhythm: keeps this reading's count, timestamp and short-window size when it is an
+ * onset, the oldest of DETECTOR_RHYTHM_N dropped. */
 static void rhythm_note(detector_t *d, int onset)
 {
     if (!d->cfg.onset_rhythm || !onset)
@@ -664,9 +692,11 @@ static void rhythm_note(detector_t *d, int onset)
     if (d->rh_n == DETECTOR_RHYTHM_N) {
         memmove(d->rh_at, d->rh_at + 1, sizeof(uint64_t) * (DETECTOR_RHYTHM_N - 1));
         memmove(d->rh_raw, d->rh_raw + 1, sizeof(float) * (DETECTOR_RHYTHM_N - 1));
+        memmove(d->rh_ts, d->rh_ts + 1, sizeof(int64_t) * (DETECTOR_RHYTHM_N - 1));
         d->rh_n--;
     }
     d->rh_raw[d->rh_n] = (float)detector__short_max(d);
+    d->rh_ts[d->rh_n] = d->rh_now;
     d->rh_at[d->rh_n++] = d->n_seen;
 }
 

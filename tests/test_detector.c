@@ -87,13 +87,13 @@ static void train_on(detector_t *d, const float *x, int n, struct detector_train
     detector_job_destroy(job);
 }
 
-/* Steps reading t of series [n, C] (at t seconds) and trains inline when asked, on the window
- * of the newest `history` rows up to t, as the daemon reads it from its store. */
-static void step(detector_t *d, const float *series, int t, int C, const uint8_t *present,
-                 struct detector_result *res)
+/* Steps reading t of series [n, C] taken at ts_ms (DETECTOR_NO_TIME: none) and trains inline
+ * when asked, on the window of the newest `history` rows up to t, as the daemon reads it from
+ * its store. */
+static void step_ts(detector_t *d, int64_t ts_ms, const float *series, int t, int C,
+                    const uint8_t *present, struct detector_result *res)
 {
-    assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, series + (size_t)C * t, present, res),
-                     0);
+    assert_int_equal(detector_step_ts(d, ts_ms, series + (size_t)C * t, present, res), 0);
     assert_true(res->score >= 0.0f && res->score <= 1.0f);
     if (!res->want_train)
         return;
@@ -112,6 +112,13 @@ static void step(detector_t *d, const float *series, int t, int C, const uint8_t
                       info.version, info.swapped, info.kind, info.val_mse_lstm, info.val_mse_linear,
                       info.val_mse_persistence, info.val_mse_serving);
     trainings++;
+}
+
+/* step_ts with reading t at t seconds. */
+static void step(detector_t *d, const float *series, int t, int C, const uint8_t *present,
+                 struct detector_result *res)
+{
+    step_ts(d, (int64_t)t * 1000, series, t, C, present, res);
 }
 
 static detector_t *new_detector(int C)
@@ -5629,6 +5636,24 @@ static void test_onset_rhythm(void **unused)
     }
 }
 
+/* cut_and_continue over make_routine (seed 1, the defaults), cut after its fifth spike, to
+ * format fmt, whose config ended before the field at offset field (-1 where it may lie in the
+ * tail padding): at least 4 onsets after the cut, bit for bit as saved. */
+static void routine_load_older(size_t field, uint32_t fmt)
+{
+    int at[RH_SPIKES];
+    float *x = make_routine(1, -1, -1, at);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    double top;
+    int opened;
+    int onsets = cut_and_continue(&cfg, 1, x, RH_N, at[4] + 20, field, -1, fmt, &top, &opened);
+    print_message("format %u load: %d onsets after the cut, largest score %.3f, as saved\n",
+                  (unsigned)fmt, onsets, top);
+    assert_true(onsets >= 4);
+    free(x);
+}
+
 /* A format-32 save (no onset_rhythm in its config, no onsets' times) of make_routine's
  * detector (seed 1), cut after its fifth spike, loads with onset_rhythm 0 and continues bit for
  * bit as the saved detector run without it, through the repeats the rule would rank at
@@ -5637,20 +5662,7 @@ static void test_onset_rhythm(void **unused)
 static void test_load_format32(void **unused)
 {
     (void)unused;
-    int at[RH_SPIKES];
-    float *x = make_routine(1, -1, -1, at);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.onset_rhythm = 1;
-    double top;
-    int opened;
-    int onsets =
-        cut_and_continue(&cfg, 1, x, RH_N, at[4] + 20,
-                         offsetof(struct detector_config, onset_rhythm), -1, 32, &top, &opened);
-    print_message("format 32 load: %d onsets after the cut, largest score %.3f, as saved\n", onsets,
-                  top);
-    assert_true(onsets >= 4);
-    free(x);
+    routine_load_older(offsetof(struct detector_config, onset_rhythm), 32);
 }
 
 /* ---- one sensor: a fault that changes the pattern, not the range (a guard) ---------------- */
@@ -5727,7 +5739,8 @@ static size_t find_bytes(const unsigned char *hay, size_t len, const void *needl
  * the bytes as saved load, and so do an rh_n of 0, a newest onset at n_seen - 1 and a size of
  * 0; every hostile variant is refused with ERR_CORRUPT, never an index out of range: rh_n -1,
  * 9 or INT32_MAX, two onsets out of order or at the same count, an onset at or after n_seen
- * (u64 max too), a size NaN, +inf or negative, and the blob cut inside the state. */
+ * (u64 max too), a size NaN, +inf or negative, and the blob cut inside the state. Format 37
+ * (rhythm_time) adds their timestamps (rh_ts i64 [8]) after the sizes: checked below. */
 static void test_rhythm_state_refused(void **unused)
 {
     (void)unused;
@@ -5793,7 +5806,24 @@ static void test_rhythm_state_refused(void **unused)
     memcpy(buf + at_off + 8, &d->rh_at[0], 8);
     assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
     memcpy(buf + at_off, d->rh_at, 16);
-    for (size_t cut = n_off; cut < raw_off + sizeof d->rh_raw; cut += 4)
+    /* rhythm_time (the default): the timestamps after the sizes, the newest as saved, unknown,
+     * 0 or -2^62 load; 2^62 + 1, INT64_MAX or INT64_MIN + 1 (a gap could overflow) do not. */
+    const size_t ts_off = raw_off + sizeof d->rh_raw;
+    assert_memory_equal(buf + ts_off, d->rh_ts, sizeof d->rh_ts);
+    assert_true(d->rh_ts[n - 1] == (int64_t)d->rh_at[n - 1] * 1000);
+    const int64_t ts_ok[] = {DETECTOR_NO_TIME, 0, -((int64_t)1 << 62), d->rh_ts[n - 1]};
+    const int64_t ts_bad[] = {((int64_t)1 << 62) + 1, INT64_MAX, INT64_MIN + 1};
+    unsigned char *last_ts = buf + ts_off + sizeof(int64_t) * (size_t)(n - 1);
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(last_ts, &ts_ok[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), 0);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        memcpy(last_ts, &ts_bad[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(last_ts, &d->rh_ts[n - 1], 8);
+    for (size_t cut = n_off; cut < ts_off + sizeof d->rh_ts; cut += 4)
         assert_int_equal(load_recrc(buf, cut + 4, alt), ERR_CORRUPT);
     assert_int_equal(load_recrc(buf, len, alt), 0); /* every change undone */
     free(buf);
@@ -6302,6 +6332,7 @@ static void test_load_format34(void **unused)
     detector_t *d, *e = NULL;
     const int open_at = cycle_before_open(&x, &d);
     d->cfg.mean_far = 0.0f; /* format 36's: d runs on as format 34 loads it */
+    d->cfg.rhythm_time = 0; /* format 37's: no onsets' times in the save */
     struct detector_result rd, re;
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
@@ -6501,6 +6532,103 @@ static void test_mean_far_warmup(void **unused)
     }
 }
 
+/* ---- forty-fifth round: a schedule kept in time, not in readings (rhythm_time) ------------- */
+
+#define RT_DROP_AT  (150 + 5 * RH_PERIOD + 100) /* the first reading the feed drops */
+#define RT_DROP_LEN 60                          /* five hours of readings never delivered */
+#define RT_STEP_MS  300000                      /* readings 5 minutes apart */
+
+/* The largest score of each detector in r[n] over each day k's onset (the readings from RH_EARLY
+ * before spike k to the spike, at[k]; o the reading's index in the full series) into top[i][k]. */
+static void rt_note(const struct detector_result *r, int n, int o, const int *at,
+                    float top[][RH_SPIKES])
+{
+    for (int k = 0; k < RH_SPIKES; k++)
+        for (int i = 0; o >= at[k] - RH_EARLY && o <= at[k] && i < n; i++)
+            if (r[i].score > top[i][k])
+                top[i][k] = r[i].score;
+}
+
+/* make_routine (seeds 1-3) with RT_DROP_LEN readings after day 5's spike never delivered (a
+ * gateway's outage), the others at their own time (RT_STEP_MS apart), through rhythm_time 0 (a)
+ * and 1 (b), alike in every decision. In readings the outage shortens the gaps that span it by
+ * 60, far beyond 1/32 of a day (9): a finds no schedule through days 6 and 7 (each of their
+ * onsets ranks above score_level + 0.005, as in test_onset_rhythm without the rule). In time
+ * the gaps are still a day, give or take the jitter: b ranks every day's onset after the outage
+ * at score_level. b saved before the outage and loaded goes on bit for bit (fails with the
+ * onsets' times not saved: the loaded copy would judge in time on no onsets). Without
+ * timestamps, rhythm_time 1 (the default) gives every result of rhythm_time 0, bit for bit. */
+static void test_rhythm_time(void **unused)
+{
+    (void)unused;
+    enum { N = RH_N - RT_DROP_LEN };
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_int_equal(cfg.rhythm_time, 1);
+    const float red = cfg.score_level;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        int at[RH_SPIKES], orig[N];
+        float *x = make_routine(seed, -1, -1, at), *y = malloc(sizeof(float) * N);
+        assert_non_null(y);
+        for (int t = 0, i = 0; t < RH_N; t++)
+            if (t < RT_DROP_AT || t >= RT_DROP_AT + RT_DROP_LEN) {
+                orig[i] = t;
+                y[i++] = x[t];
+            }
+        detector_t *d[2], *u[2], *c = NULL;
+        for (int i = 0; i < 2; i++) {
+            cfg.rhythm_time = i;
+            assert_int_equal(detector_create(&d[i], &cfg, 1), 0);
+            assert_int_equal(detector_create(&u[i], &cfg, 1), 0);
+        }
+        float top[2][RH_SPIKES] = {{0}};
+        for (int i = 0; i < N; i++) {
+            struct detector_result r[2], q[2], rc;
+            if (orig[i] == at[4] + 20)
+                c = reloaded(d[1]);
+            const int64_t ts = (int64_t)orig[i] * RT_STEP_MS;
+            for (int k = 0; k < 2; k++) {
+                step_ts(d[k], ts, y, i, 1, NULL, &r[k]);
+                step_ts(u[k], DETECTOR_NO_TIME, y, i, 1, NULL, &q[k]);
+            }
+            assert_int_equal(r[1].state, r[0].state);
+            assert_true(r[1].likelihood == r[0].likelihood);
+            assert_same_result(&q[0], &q[1], 1);
+            if (c) {
+                step_ts(c, ts, y, i, 1, NULL, &rc);
+                assert_same_result(&r[1], &rc, 1);
+            }
+            rt_note(r, 2, orig[i], at, top);
+        }
+        print_message("seed %d: days 5-11 in readings %.3f %.3f %.3f %.3f %.3f %.3f %.3f, in time "
+                      "%.3f %.3f %.3f %.3f %.3f %.3f %.3f\n",
+                      (int)seed, top[0][5], top[0][6], top[0][7], top[0][8], top[0][9], top[0][10],
+                      top[0][11], top[1][5], top[1][6], top[1][7], top[1][8], top[1][9], top[1][10],
+                      top[1][11]);
+        assert_true(top[0][6] >= red + 0.005f && top[0][7] >= red + 0.005f);
+        for (int k = 6; k < RH_SPIKES; k++)
+            assert_true(top[1][k] == red);
+        for (int i = 0; i < 2; i++) {
+            detector_destroy(d[i]);
+            detector_destroy(u[i]);
+        }
+        detector_destroy(c);
+        free(x);
+        free(y);
+    }
+}
+
+/* A format-36 save (no rhythm_time in its config, no onsets' times) of make_routine's detector
+ * (seed 1) with rhythm_time set (the default), cut after its fifth spike, loads with rhythm_time
+ * 0 (gaps in readings, as it ran: the kept onsets keep their counts) and continues bit for bit
+ * as the saved detector run without it; the same bytes claimed as format 37 are refused (-1
+ * where the field may lie in format 36's tail padding). */
+static void test_load_format36(void **unused)
+{
+    (void)unused;
+    routine_load_older(offsetof(struct detector_config, rhythm_time), 36);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -6608,6 +6736,8 @@ int main(void)
         cmocka_unit_test(test_mean_far),
         cmocka_unit_test(test_mean_far_warmup),
         cmocka_unit_test(test_load_format35),
+        cmocka_unit_test(test_rhythm_time),
+        cmocka_unit_test(test_load_format36),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -138,6 +138,7 @@ static const struct field fields[] = {
     FF("range_far", range_far),
     FI("range_open", range_open),
     FF("mean_far", mean_far),
+    FI("rhythm_time", rhythm_time),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
