@@ -762,7 +762,8 @@ void pipeline_forget(pipeline_t *p, const char *device)
  *
  * At fleet scale a scrape must stay cheap and small. The fleet's per-device series (score, state,
  * serving version, last arrival) are listed while the fleet has at most max_devices devices; beyond
- * that only the devices in warning or anomaly (the ones an operator must see by name), at most
+ * that only the devices in warning or anomaly (the ones an operator must see by name) or in
+ * planned maintenance (the ones the alerts on a device leave out), at most
  * max_devices of them, and vigil_metrics_devices_omitted says how many were left out. The
  * fleet-level count by state is always there, so alerting on "any device in anomaly" never depends
  * on the cap; so is the count of silent devices (vigil_devices_silent, pipeline_silence against one
@@ -904,7 +905,9 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
             state = 0;
         by_state[state]++;
         (void)pipeline_silence(now_ms, seen_ms, p->start_ms, silent);
-        if (!all && (state < DET_WARNING || listed >= max_devices))
+        /* Beyond the cap: those in warning or anomaly, and those in maintenance, which the
+         * silent alerts must be able to leave out (vigil_device_in_maintenance). */
+        if (!all && ((state < DET_WARNING && !maint) || listed >= max_devices))
             continue;
         listed++;
         char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16], sv[32];
@@ -948,7 +951,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
      * warning) leave out those named here (etc/prometheus/vigil.rules.yml), so a pump stopped
      * for its service pages nobody. */
     sbuf_printf(out, "# HELP vigil_device_in_maintenance 1 for a device in planned maintenance "
-                     "now (listed as vigil_device_state is); no series otherwise.\n"
+                     "now (listed also beyond http.metrics_max_devices); no series otherwise.\n"
                      "# TYPE vigil_device_in_maintenance gauge\n");
     sbuf_append(out, mnt.data ? mnt.data : "", mnt.len);
     if (st.oom || ver.oom || seen.oom || mnt.oom)

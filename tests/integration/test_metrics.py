@@ -178,6 +178,19 @@ class MetricsCap(PromtoolMixin, vt.DaemonTestCase):
             self.assertEqual(value(m, "vigil_devices_by_state", state=st), 0, st)
         self.assertEqual(value(m, "vigil_store_readings_written_total"), 15)
         self.assertIn("# TYPE vigil_device_state gauge", text)  # the families stay declared
+        # A device in planned maintenance is listed beyond the cap too: the alerts on a silent
+        # device leave it out by its vigil_device_in_maintenance series.
+        st, _, body = vt.http_request("POST", self.d.url("/v1/devices/cap-a/maintenance"),
+                                      body=b'{"minutes": 5}',
+                                      headers={"Content-Type": "application/json"})
+        self.assertEqual(st, 200, body)
+        m = parse(self.d.metrics())
+        self.assertEqual([x for x in self.per_device(m) if x[0] != "vigil_device_anomaly_score"], [
+            ("vigil_device_in_maintenance", "cap-a"),
+            ("vigil_device_last_reading_timestamp_seconds", "cap-a"),
+            ("vigil_device_model_version", "cap-a"), ("vigil_device_state", "cap-a")])
+        self.assertEqual(value(m, "vigil_metrics_devices_omitted"), 2)
+        self.assertEqual(value(m, "vigil_devices_in_maintenance"), 1)
         # A second scrape: the log line is not repeated.
         parse(self.d.metrics())
         self.assertEqual(self.d.log().count("more devices than http.metrics_max_devices"), 1,
@@ -200,6 +213,7 @@ class MetricsCap(PromtoolMixin, vt.DaemonTestCase):
         want = sorted((f, dv.replace('"', '\\"')) for f in
                       ("vigil_device_state", "vigil_device_model_version",
                        "vigil_device_last_reading_timestamp_seconds") for dv in devs)
+        want = sorted(want + [("vigil_device_in_maintenance", "cap-a")])  # its 5 minutes
         got = [x for x in self.per_device(m) if x[0] != "vigil_device_anomaly_score"]
         self.assertEqual(got, want)
         for dv in devs:
