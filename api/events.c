@@ -437,6 +437,7 @@ void api__h_events(api_request_t *r)
         return;
     }
     resume_point(h, c, last);
+    c->fd = stream_socket(r->conn); /* a stream's only: not a 503's (its connection lives on) */
     c->last_ms = mono_ms();
     c->nextc = h->clients;
     if (h->clients)
@@ -454,7 +455,6 @@ struct MHD_Response *api__events_response(api_request_t *r)
 {
     struct api_events_client *c = r->stream;
     r->stream = NULL; /* the response owns it now, or it is freed here */
-    c->fd = stream_socket(r->conn);
     struct MHD_Response *resp =
         MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, c, free_stream);
     if (resp == NULL) {

@@ -254,6 +254,27 @@ static void close_stream(void *arg)
         on_stream_closed(d);
 }
 
+/* Creates the hub of GET /v1/events (d->events) before the pipeline, whose restore's catch-up
+ * may open or end episodes. An idle stream must send its keep-alive before libmicrohttpd closes
+ * it as idle: the keep-alive is lowered to half of http.timeout_s when above it. Returns 0, or
+ * an ERR_ (logged). */
+static int events_start(struct daemon *d)
+{
+    api_events_opts_t eo = {.ring = d->cfg.events_ring,
+                            .max_streams = d->cfg.max_event_streams,
+                            .max_unsent = d->cfg.events_max_unsent,
+                            .keepalive_ms = d->cfg.events_keepalive_ms};
+    if ((uint64_t)eo.keepalive_ms * 2 > (uint64_t)d->cfg.http_timeout_s * 1000) {
+        eo.keepalive_ms = d->cfg.http_timeout_s * 500;
+        log_warn("http.events_keepalive_ms %u: lowered to %u ms, half of http.timeout_s",
+                 d->cfg.events_keepalive_ms, eo.keepalive_ms);
+    }
+    int rc = api_events_create(&d->events, &eo);
+    if (rc)
+        log_error("cannot start the event streams' hub: %s", err_str(rc));
+    return rc;
+}
+
 static void on_stop_signal(uv_signal_t *h, int signum)
 {
     struct daemon *d = h->data;
@@ -479,9 +500,14 @@ int main(int argc, char **argv)
     d.backend.store = d.store;
     d.backend.retention_ms = d.cfg.retention_ms;
     atomic_store(&d.backend.metrics_max_devices, d.cfg.metrics_max_devices);
-    if (quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels) ||
-        (rc = quota_load(d.quota, d.store)) != 0) {
-        log_error("cannot count the stored devices and channels: %s", err_str(rc ? rc : ERR_NOMEM));
+    rc = quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels)
+             ? ERR_NOMEM
+             : quota_load(d.quota, d.store);
+    if (rc)
+        log_error("cannot count the stored devices and channels: %s", err_str(rc));
+    else
+        rc = events_start(&d);
+    if (rc) {
         quota_destroy(d.quota);
         store_close(d.store);
         uv_loop_close(&d.loop);
@@ -490,26 +516,6 @@ int main(int argc, char **argv)
         return 1;
     }
     d.backend.quota = d.quota;
-    /* The hub exists before the pipeline: the catch-up below may open or end episodes. An
-     * idle stream must send its keep-alive before libmicrohttpd closes it as idle. */
-    api_events_opts_t eo = {.ring = d.cfg.events_ring,
-                            .max_streams = d.cfg.max_event_streams,
-                            .max_unsent = d.cfg.events_max_unsent,
-                            .keepalive_ms = d.cfg.events_keepalive_ms};
-    if ((uint64_t)eo.keepalive_ms * 2 > (uint64_t)d.cfg.http_timeout_s * 1000) {
-        eo.keepalive_ms = d.cfg.http_timeout_s * 500;
-        log_warn("http.events_keepalive_ms %u: lowered to %u ms, half of http.timeout_s",
-                 d.cfg.events_keepalive_ms, eo.keepalive_ms);
-    }
-    if ((rc = api_events_create(&d.events, &eo)) != 0) {
-        log_error("cannot start the event streams' hub: %s", err_str(rc));
-        quota_destroy(d.quota);
-        store_close(d.store);
-        uv_loop_close(&d.loop);
-        api_auth_destroy(auth);
-        api_tls_destroy(tls);
-        return 1;
-    }
     if (d.cfg.model_enabled) {
         pipeline_opts_t po;
         pipeline_opts_default(&po);
