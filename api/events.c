@@ -72,12 +72,13 @@ struct slot {
 struct api_events_client {
     struct api_events *hub;
     struct MHD_Connection *conn;
-    int fd;                          /* the connection's socket, for a cut; -1 unknown */
-    uint64_t next;                   /* the next SEQ to look at */
-    size_t off;                      /* bytes of message next already sent */
-    int64_t last_ms;                 /* monotonic time of the last bytes handed to libmicrohttpd */
-    int suspended;                   /* we suspended the connection and have not resumed it */
-    int cut;                         /* cut off: the reader ends with an error */
+    int fd;          /* the connection's socket, for a cut; -1 unknown */
+    uint64_t next;   /* the next SEQ to look at */
+    size_t off;      /* bytes of message next already sent */
+    int64_t last_ms; /* monotonic time of the last bytes handed to libmicrohttpd */
+    int suspended;   /* we suspended the connection and have not resumed it */
+    const char *cut; /* cut off: why (static; logged when the stream is freed); the reader
+                        ends with an error */
     char device[BATCH_NAME_MAX + 1]; /* filter; "" every device */
     char pre[PROLOGUE_MAX];          /* sent before the messages */
     size_t pre_len, pre_off;
@@ -140,9 +141,8 @@ static void cut(struct api_events *h, struct api_events_client *c, const char *w
 {
     if (c->cut)
         return;
-    c->cut = 1;
+    c->cut = why;
     atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
-    log_info("http: event stream cut off: %s", why);
     if (c->fd >= 0)
         shutdown(c->fd, SHUT_RDWR);
     wake(c);
@@ -348,6 +348,8 @@ static void free_stream(void *cls)
     h->nclients--;
     pthread_cond_broadcast(&h->cv); /* api__events_close may wait for the last one */
     pthread_mutex_unlock(&h->mu);
+    if (c->cut) /* here, not under mu: a slow log never holds up a publish */
+        log_info("http: event stream cut off: %s", c->cut);
     free(c);
 }
 
