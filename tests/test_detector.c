@@ -4161,6 +4161,7 @@ static void test_onset_quiet(void **unused)
             cfg.record_quiet = 0;   /* q from the training, g alone: record_quiet's own test */
             cfg.onset_rate = 0;     /* nor format 25's */
             cfg.range_quiet = 0.0f; /* nor format 28's */
+            cfg.onset_now = 0;      /* nor format 38's */
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
         }
         double qs[64], sa[64], sd[64];
@@ -4576,6 +4577,7 @@ static void test_record_quiet(void **unused)
             cfg.record_quiet = i == 2;
             cfg.onset_rate = 0;     /* q alone: onset_rate has its own test */
             cfg.range_quiet = 0.0f; /* q whole: range_quiet has its own test */
+            cfg.onset_now = 0;      /* l whole: onset_now has its own test */
             cfg.onset_quiet = i == 0 ? 0.0f : def.onset_quiet;
             cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
@@ -4652,6 +4654,7 @@ static void test_onset_rate(void **unused)
             struct detector_config cfg = def;
             cfg.onset_rate = i == 2;
             cfg.range_quiet = 0.0f; /* q whole: range_quiet has its own test */
+            cfg.onset_now = 0;      /* l whole: onset_now has its own test */
             cfg.onset_record = i == 1 ? 0.0f : def.onset_record;
             assert_int_equal(detector_create(&d[i], &cfg, C), 0);
         }
