@@ -503,6 +503,15 @@ struct detector_config {
                         one take no part in a judgement in time. 64 bytes more of onset_rhythm's
                         state, saved when both are set. 1 by default (no NAB or SKAB
                         result moves; docs/detection.md, "Forty-fifth round"). 0: counts */
+    /* Added in format 38 (formats 1-37 load with onset_now 0: as they ran). */
+    int onset_now; /* 0 or 1 (with onset_record): an onset of the error's likelihood whose
+                      newest reading is back in the noise (its raw score, taken as a short
+                      mean, below score_level) earns no credit for the likelihood's place in
+                      the onset rank: the short mean that reached the level is carried by
+                      readings already past, so it marks an excursion that is ending, not one
+                      that starts. The record and the quiet keep their credit; onsets a second
+                      opinion marks are left alone. Only the score; no state. 0: off
+                      (docs/detection.md, "Forty-seventh round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

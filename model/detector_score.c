@@ -700,6 +700,16 @@ static void rhythm_note(detector_t *d, int onset)
     d->rh_at[d->rh_n++] = d->n_seen;
 }
 
+/* onset_now: 1 when the newest reading on its own is back in the noise: its raw score, taken as
+ * a short mean, has a likelihood below red. An onset marked on such a reading is a short mean
+ * carried up by readings already past (a burst that is fading as the mean crosses the level),
+ * and the likelihood's place describes those readings, not this one (measured:
+ * docs/detection.md, "Forty-seventh round"). */
+static int onset_past(const detector_t *d, float red)
+{
+    return d->cfg.onset_now && likelihood_score(d, recent_raw(d, 0), 1) < red;
+}
+
 /* onset_record: the reported score of an onset (lik at or above red, not capped), ranked by
  * what a maintenance engineer asks first of a new excursion: has the device done this since its
  * training? g grows with the excess e of the short window's largest raw score over the largest
@@ -734,15 +744,18 @@ static void rhythm_note(detector_t *d, int onset)
  * taking only the quiet's credit away left its l part above NAB's tuned thresholds (measured:
  * docs/detection.md, "Thirty-sixth round"). value_rec (mean_far): the onset is a short mean
  * beyond every value the device has shown, a record of its values rather than of the model's
- * errors, and takes g at 1 (weighed by the quiet and the rate as any record). */
-static float onset_rank(const detector_t *d, const float *x, float lik, float red, int value_rec)
+ * errors, and takes g at 1 (weighed by the quiet and the rate as any record). past (onset_now,
+ * onset_past): the error's onset is marked on a reading back in the noise, and l earns
+ * nothing. */
+static float onset_rank(const detector_t *d, const float *x, float lik, float red, int value_rec,
+                        int past)
 {
     if (d->cfg.onset_rhythm && keeps_schedule(d))
         return red; /* the device's routine, not news: the lowest rank an onset has */
     const double r = d->cfg.onset_record, k = d->cfg.onset_quiet;
     double e = record_excess(d);
     double g = value_rec ? 1.0 : isnan(e) ? 0.5 : e > 0.0 ? -expm1(-e) : 0.0;
-    double l = red < 1.0f ? ((double)lik - red) / (1.0 - red) : 0.0;
+    double l = red < 1.0f && !past ? ((double)lik - red) / (1.0 - red) : 0.0;
     double q =
         -expm1(-(double)(d->cfg.record_quiet ? d->quiet_n : d->since_red) / d->cfg.err_window);
     if (d->cfg.record_quiet)
@@ -987,6 +1000,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * (bit 2), for one channel too. */
     float plik = 0.0f, pnow = 0.0f, palik = 0.0f; /* palik: season_accum's */
     int ptop = -1;
+    int lik_err = 1; /* the score's likelihood is the error's (onset_now reads its readings) */
     if (cfg->season_opinion && d->n_op > 0) {
         detector__opinion_eval(d, x, &plik, &pnow, &ptop, &palik);
         lik = error_on_opinion_scale(d, lik); /* dlik, the decision's, was taken above */
@@ -995,10 +1009,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             onow = pnow;
             otop = ptop;
         }
-        if ((cfg->season_opinion & 1) && plik > lik)
-            lik = plik;
-        if ((cfg->season_opinion & 1) && palik > lik)
-            lik = palik;
+        if ((cfg->season_opinion & 1) && (plik > lik || palik > lik)) {
+            lik = plik > palik ? plik : palik;
+            lik_err = 0;
+        }
     }
     int by_opin = cfg->opinion_open && opinion_onset(d, plik, palik, d->det_state);
     float elik = dlik; /* the error's decision likelihood alone */
@@ -1028,11 +1042,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     const int red_now = lik >= red || far || mfar;
     const int onset = cfg->onset_record > 0.0f && ((lik >= red && score == lik) || far || mfar);
     if (onset && lik >= red && score == lik)
-        score = onset_rank(d, x, lik, red, 0);
+        score = onset_rank(d, x, lik, red, 0, lik_err && onset_past(d, red));
     if (far && far_rank(d, far_u, red) > score)
         score = far_rank(d, far_u, red);
-    if (onset && mfar && onset_rank(d, x, red, red, 1) > score)
-        score = onset_rank(d, x, red, red, 1);
+    if (onset && mfar && onset_rank(d, x, red, red, 1, 0) > score)
+        score = onset_rank(d, x, red, red, 1, 0);
     onset_rate_note(d, onset);
     rhythm_note(d, onset);
     range_note(d, x);

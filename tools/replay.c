@@ -139,6 +139,7 @@ static const struct field fields[] = {
     FI("range_open", range_open),
     FF("mean_far", mean_far),
     FI("rhythm_time", rhythm_time),
+    FI("onset_now", onset_now),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
