@@ -230,10 +230,27 @@ static void be_metrics(void *ctx, sbuf_t *out)
     }
 }
 
+static int any_device(void *arg, const store_device_info_t *info)
+{
+    (void)arg;
+    (void)info;
+    return 0;
+}
+
+/* After the status or a maintenance route found no device: 1 when the store holds it (its first readings are
+ * acknowledged and not scored yet) and the pipeline now knows it, so the call is made again. */
+static int adopted(backend_t *be, const char *id, int rc)
+{
+    return rc == ERR_NOTFOUND && store_device_get(be->store, id, any_device, NULL) == 0 &&
+           pipeline_adopt(be->pipe, id) == 0;
+}
+
 /* The pipeline's functions take the pipeline, not the backend: thin relays. */
 static int be_status(void *ctx, const char *id, char **out)
 {
-    return pipeline_status(((backend_t *)ctx)->pipe, id, out);
+    backend_t *be = ctx;
+    int rc = pipeline_status(be->pipe, id, out);
+    return adopted(be, id, rc) ? pipeline_status(be->pipe, id, out) : rc;
 }
 
 static int be_predictions(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
@@ -271,19 +288,30 @@ static int be_accept(void *ctx, const char *id, const char *note, char **out)
 static int be_maint_start(void *ctx, const char *id, int64_t from_ms, int64_t until_ms,
                           int64_t minutes, const char *note, char **out)
 {
-    return pipeline_maint_start(((backend_t *)ctx)->pipe, id, from_ms, until_ms, minutes, note,
-                                out);
+    backend_t *be = ctx;
+    int rc = pipeline_maint_start(be->pipe, id, from_ms, until_ms, minutes, note, out);
+    if (adopted(be, id, rc))
+        rc = pipeline_maint_start(be->pipe, id, from_ms, until_ms, minutes, note, out);
+    return rc;
+}
+
+static int maint_end(pipeline_t *p, const char *id, int64_t from_ms)
+{
+    return from_ms < 0 ? pipeline_maint_end(p, id) : pipeline_maint_cancel(p, id, from_ms);
 }
 
 static int be_maint_end(void *ctx, const char *id, int64_t from_ms)
 {
-    pipeline_t *p = ((backend_t *)ctx)->pipe;
-    return from_ms < 0 ? pipeline_maint_end(p, id) : pipeline_maint_cancel(p, id, from_ms);
+    backend_t *be = ctx;
+    int rc = maint_end(be->pipe, id, from_ms);
+    return adopted(be, id, rc) ? maint_end(be->pipe, id, from_ms) : rc;
 }
 
 static int be_maint_list(void *ctx, const char *id, char **out)
 {
-    return pipeline_maint_list(((backend_t *)ctx)->pipe, id, out);
+    backend_t *be = ctx;
+    int rc = pipeline_maint_list(be->pipe, id, out);
+    return adopted(be, id, rc) ? pipeline_maint_list(be->pipe, id, out) : rc;
 }
 
 static int be_rollback(void *ctx, const char *id, uint32_t version)

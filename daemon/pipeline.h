@@ -158,6 +158,12 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
  * Any thread. */
 void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_json);
 
+/* Makes a device the store holds known to the pipeline before its first readings are scored
+ * (they are committed and acknowledged first, and reach the pipeline's queue only then), as a
+ * PUT of the device does: a request right after the first reading's acknowledgement finds it.
+ * The caller checks the store. Returns 0 or ERR_NOMEM. Any thread. */
+int pipeline_adopt(pipeline_t *p, const char *device);
+
 /* A device deleted from the store: the pipeline forgets what it learnt (detector, channels,
  * predictions, events, versions, attributes, group), so its status is a 404 again and readings
  * sent to the same id later start a new device from learning, whatever their timestamps. A

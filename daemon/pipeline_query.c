@@ -684,6 +684,17 @@ void pipeline__apply_limits(struct dev *d)
     json_decref(a);
 }
 
+int pipeline_adopt(pipeline_t *p, const char *device)
+{
+    struct dev *d = pipeline__dev(p, device);
+    if (d == NULL)
+        return ERR_NOMEM;
+    /* Deleted before and sent readings again: a device again, as its first reading would make
+     * it (pipeline_forget left it learning from nothing). */
+    atomic_store_explicit(&d->deleted, 0, memory_order_relaxed);
+    return 0;
+}
+
 void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_json)
 {
     struct dev *d = pipeline__dev(p, device);

@@ -952,6 +952,30 @@ class ScheduledMaintenance(MaintenanceCase):
         self.restart()
         self.assertEqual(self.listed(dev), [(start, until, "again", "scheduled")])
 
+    def test_right_after_the_first_reading(self):
+        """A device's first reading is acknowledged once stored, and scored after that: a
+        maintenance request in between (the scorer still busy with a backlog) finds the device
+        all the same (it was a 404, "not known to the pipeline", before), and so does its status
+        (learning). Each of 30 new devices: its first reading, then at once its status, and GET,
+        POST and DELETE ?from of a period."""
+        rng = random.Random(7)
+        rows = tp.rotation(20000, 0, tp.OMEGA_A, 0.01, rng)
+        for part in range(4):  # a backlog for the one shard, not waited for
+            tp.post_readings(self.d, "bulk-%d" % part, rows, [self.t0 + i for i in range(20000)],
+                             tp.CH3)
+        now = int(time.time() * 1000)
+        for k in range(30):
+            dev = "fresh-%d" % k
+            tp.post_readings(self.d, dev, [[1.0, 2.0, 3.0]], [now], tp.CH3)
+            self.assertEqual(tp.status(self.d, dev)["state"], "learning", dev)
+            st, ans = self.maint(dev, "GET")
+            self.assertEqual((st, ans["periods"] if st == 200 else ans), (200, []), dev)
+            body = {"from": now + 3600000, "until": now + 7200000, "note": "right after"}
+            st, ans = self.maint(dev, body=body)
+            self.assertEqual(st, 200, (dev, ans))
+            st, ans = self.maint(dev, "DELETE", query="?from=%d" % body["from"])
+            self.assertEqual(st, 204, (dev, ans))
+
     def test_list_with_a_read_token(self):
         """GET is a reader's (404 here: no such device), POST and DELETE ?from an admin's."""
         self.restart_with_tokens()
