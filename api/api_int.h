@@ -32,6 +32,8 @@ enum api_route {
     ROUTE_WEIGHTS,
     ROUTE_ACCEPT, /* POST /v1/devices/{id}/anomalies/accept */
     ROUTE_MAINT,  /* GET, POST, DELETE /v1/devices/{id}/maintenance */
+    ROUTE_SNAPSHOT,  /* POST /v1/admin/snapshot */
+    ROUTE_SNAPSHOTS, /* GET /v1/admin/snapshots */
     ROUTE_COUNT
 };
 
@@ -228,5 +230,7 @@ void api__h_rollback(api_request_t *r);
 void api__h_weights(api_request_t *r);
 void api__h_accept(api_request_t *r);
 void api__h_maint(api_request_t *r);
+void api__h_snapshot(api_request_t *r);
+void api__h_snapshots(api_request_t *r);
 
 #endif

@@ -16,7 +16,8 @@ static const char *const route_names[ROUTE_COUNT] = {"not_found",     "healthz",
                                                      "anomalies",     "model",
                                                      "model_retrain", "model_rollback",
                                                      "model_weights", "anomalies_accept",
-                                                     "maintenance"};
+                                                     "maintenance",   "admin_snapshot",
+                                                     "admin_snapshots"};
 static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 
 /* The codes each route answers when it does its job, exported from the start (0 before its first
@@ -37,7 +38,8 @@ static const unsigned route_ok[ROUTE_COUNT][2] = {
     [ROUTE_ANOMALIES] = {200},   [ROUTE_MODEL] = {200},
     [ROUTE_RETRAIN] = {202},     [ROUTE_ROLLBACK] = {200},
     [ROUTE_WEIGHTS] = {200},     [ROUTE_ACCEPT] = {200},
-    [ROUTE_MAINT] = {200, 204},
+    [ROUTE_MAINT] = {200, 204},  [ROUTE_SNAPSHOT] = {200},
+    [ROUTE_SNAPSHOTS] = {200},
 };
 
 static int is_route_ok(int rt, unsigned code)

@@ -471,6 +471,10 @@ static enum api_route route_of(api_request_t *r, const char *url)
         return ROUTE_READINGS;
     if (n == 2 && strcmp(seg[1], "anomalies") == 0)
         return ROUTE_ANOMALIES;
+    if (n == 3 && strcmp(seg[1], "admin") == 0)
+        return strcmp(seg[2], "snapshot") == 0    ? ROUTE_SNAPSHOT
+               : strcmp(seg[2], "snapshots") == 0 ? ROUTE_SNAPSHOTS
+                                                  : ROUTE_NOT_FOUND;
     if (strcmp(seg[1], "devices") != 0)
         return ROUTE_NOT_FOUND;
     if (n == 2)
@@ -523,7 +527,7 @@ static int route_takes_body(enum api_route route)
 {
     return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_DEVICE ||
            route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS ||
-           route == ROUTE_ACCEPT || route == ROUTE_MAINT;
+           route == ROUTE_ACCEPT || route == ROUTE_MAINT || route == ROUTE_SNAPSHOT;
 }
 
 static void healthz(api_request_t *r)
@@ -598,6 +602,9 @@ static const struct {
     /* io: it stores the period and waits for its commit */
     [ROUTE_MAINT] = {api__h_maint, "GET HEAD POST DELETE", "GET, POST, DELETE", 1,
                      "GET, HEAD, POST, DELETE, OPTIONS", maint_params},
+    /* io: a copy of the database, and its list read from the disk */
+    [ROUTE_SNAPSHOT] = {api__h_snapshot, "POST", "POST", 1, "POST, OPTIONS", no_params},
+    [ROUTE_SNAPSHOTS] = {api__h_snapshots, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", no_params},
 };
 
 const char *api__route_allow(enum api_route route)

@@ -267,6 +267,9 @@ static void on_stop_signal(uv_signal_t *h, int signum)
     notify_extend_start(&d->notify, "stopping: flushing accepted readings, saving detectors");
     if (d->stream)
         stream_set_api(d->stream, NULL);
+    /* A snapshot asked for from now on is refused (503), and a running one cancelled: a copy of
+     * a large database must not hold the stop up beyond TimeoutStopSec=. */
+    snapshots_close(d->backend.snaps);
     /* Running handlers finish (their writes commit) and the listening socket closes. The API is
      * stopped before storage closes so no handler can write to a closed store. (No
      * MHD_quiesce_daemon first: with a thread pool and epoll it raced a worker's own removal of
@@ -318,6 +321,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.metrics_capped_logged, 0);
+    snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);
     quota_set_limits(d->quota, d->cfg.max_devices, d->cfg.max_channels);
     /* Count again from storage: drops what failed writes or racing deletions left behind. */
     if (quota_load(d->quota, d->store))
@@ -489,6 +493,15 @@ int main(int argc, char **argv)
         return 1;
     }
     d.backend.quota = d.quota;
+    if (snapshots_create(&d.backend.snaps, d.store, d.cfg.data_dir, d.cfg.snapshots_keep)) {
+        log_error("cannot prepare snapshots: out of memory");
+        quota_destroy(d.quota);
+        store_close(d.store);
+        uv_loop_close(&d.loop);
+        api_auth_destroy(auth);
+        api_tls_destroy(tls);
+        return 1;
+    }
     if (d.cfg.model_enabled) {
         pipeline_opts_t po;
         pipeline_opts_default(&po);
@@ -516,6 +529,7 @@ int main(int argc, char **argv)
         rc = pipeline_create(&d.backend.pipe, &po, d.store);
         if (rc) {
             log_error("cannot start the model pipeline: %s", err_str(rc));
+            snapshots_destroy(d.backend.snaps);
             store_close(d.store);
             quota_destroy(d.quota);
             api_auth_destroy(auth);
@@ -619,6 +633,7 @@ int main(int argc, char **argv)
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
     stop_pipeline(&d);
+    snapshots_destroy(d.backend.snaps);
     store_close(d.store);
     quota_destroy(d.quota);
     uv_loop_close(&d.loop);
@@ -639,6 +654,7 @@ fail:
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     stop_pipeline(&d);
+    snapshots_destroy(d.backend.snaps);
     store_close(d.store);
     quota_destroy(d.quota);
     uv_loop_close(&d.loop);

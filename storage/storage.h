@@ -359,6 +359,16 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
  * writer's. */
 int store_retention_sweep(store_t *s);
 
+/* Writes a consistent copy of the database (as of one commit, the WAL's included) to dest, a
+ * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only
+ * connection of its own, then fsynced; the writer goes on committing meanwhile. cancelled (may
+ * be NULL) is polled every few milliseconds with arg; nonzero stops the copy. *bytes gets the
+ * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled), ERR_IO,
+ * ERR_CORRUPT, ERR_NOMEM with a detailed reason (SQLite's message) in errmsg, and then dest is
+ * removed. Any thread but the writer's (not from a commit hook or callback). */
+int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
+                   int64_t *bytes, char *errmsg, size_t errsize);
+
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);
 
