@@ -30,8 +30,8 @@ enum api_route {
     ROUTE_RETRAIN,
     ROUTE_ROLLBACK,
     ROUTE_WEIGHTS,
-    ROUTE_ACCEPT, /* POST /v1/devices/{id}/anomalies/accept */
-    ROUTE_MAINT,  /* GET, POST, DELETE /v1/devices/{id}/maintenance */
+    ROUTE_ACCEPT,    /* POST /v1/devices/{id}/anomalies/accept */
+    ROUTE_MAINT,     /* GET, POST, DELETE /v1/devices/{id}/maintenance */
     ROUTE_SNAPSHOT,  /* POST /v1/admin/snapshot */
     ROUTE_SNAPSHOTS, /* GET /v1/admin/snapshots */
     ROUTE_COUNT

@@ -6,17 +6,17 @@
  * counters are relaxed atomics, so a scrape is a consistent-enough snapshot. */
 #include "api_int.h"
 
-static const char *const route_names[ROUTE_COUNT] = {"not_found",     "healthz",
-                                                     "metrics",       "ping",
-                                                     "write",         "query",
-                                                     "readings",      "devices",
-                                                     "device",        "device_readings",
-                                                     "status",        "predictions",
-                                                     "forecast",      "device_anomalies",
-                                                     "anomalies",     "model",
-                                                     "model_retrain", "model_rollback",
-                                                     "model_weights", "anomalies_accept",
-                                                     "maintenance",   "admin_snapshot",
+static const char *const route_names[ROUTE_COUNT] = {"not_found",      "healthz",
+                                                     "metrics",        "ping",
+                                                     "write",          "query",
+                                                     "readings",       "devices",
+                                                     "device",         "device_readings",
+                                                     "status",         "predictions",
+                                                     "forecast",       "device_anomalies",
+                                                     "anomalies",      "model",
+                                                     "model_retrain",  "model_rollback",
+                                                     "model_weights",  "anomalies_accept",
+                                                     "maintenance",    "admin_snapshot",
                                                      "admin_snapshots"};
 static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 

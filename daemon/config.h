@@ -27,9 +27,9 @@ typedef struct config {
     char auth_file[512]; /* empty: no authentication */
     int metrics_auth;
     size_t metrics_max_devices; /* per-device /metrics series while the fleet is at most this */
-    char tls_cert[512];      /* PEM certificate file; empty (with tls_key): plain HTTP */
-    char tls_key[512];       /* PEM private key file */
-    char cors_origins[1024]; /* "", "*" or "https://a,https://b" (api_cors_check) */
+    char tls_cert[512];         /* PEM certificate file; empty (with tls_key): plain HTTP */
+    char tls_key[512];          /* PEM private key file */
+    char cors_origins[1024];    /* "", "*" or "https://a,https://b" (api_cors_check) */
     /* [stream] */
     char stream_listen[128];
     size_t max_line_bytes;
