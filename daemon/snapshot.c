@@ -336,7 +336,10 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
         long nstale = read_names(s, &stale, 1); /* sweeps a crashed snapshot's temporary file */
         free_names(stale, nstale);
         save_ms = save_detectors(s, pipe);
-        rc = copy(s, vtime_now_ms(), path, sizeof path, &bytes, errmsg, sizeof errmsg);
+        /* A stop that came during the saves: no copy started (the copy itself polls too). */
+        rc = cancelled(s)
+                 ? ERR_CLOSED
+                 : copy(s, vtime_now_ms(), path, sizeof path, &bytes, errmsg, sizeof errmsg);
     }
     int64_t took_ms = mono_ms() - t0;
     if (rc == 0) {
@@ -389,6 +392,7 @@ void snapshots_metrics(snapshots_t *s, sbuf_t *out)
     pthread_mutex_lock(&s->mu);
     double last_ok = (double)s->last_ok_ms / 1000.0, secs = s->last_seconds;
     unsigned long long ok = s->n_ok, failed = s->n_failed;
+    int running = s->running;
     pthread_mutex_unlock(&s->mu);
     sbuf_printf(out,
                 "# HELP vigil_snapshot_last_success_timestamp_seconds End of the last successful "
@@ -401,6 +405,9 @@ void snapshots_metrics(snapshots_t *s, sbuf_t *out)
                 "# HELP vigil_snapshots_total Snapshots taken, by result.\n"
                 "# TYPE vigil_snapshots_total counter\n"
                 "vigil_snapshots_total{result=\"ok\"} %llu\n"
-                "vigil_snapshots_total{result=\"failed\"} %llu\n",
-                last_ok, secs, ok, failed);
+                "vigil_snapshots_total{result=\"failed\"} %llu\n"
+                "# HELP vigil_snapshot_in_progress 1 while a snapshot is being taken.\n"
+                "# TYPE vigil_snapshot_in_progress gauge\n"
+                "vigil_snapshot_in_progress %d\n",
+                last_ok, secs, ok, failed, running);
 }
