@@ -88,6 +88,9 @@ static void usage(FILE *out)
             "  --log-level LEVEL   debug, info, warn or error (default info)\n"
             "  --auth-file FILE    bearer tokens, lines 'ROLE TOKEN' (read, write, admin)\n"
             "  --check-config      check the configuration and exit (0 when valid)\n"
+            "  --restore FILE      replace the data directory's database with FILE (a snapshot\n"
+            "                      from POST /v1/admin/snapshot) and exit; refused while a\n"
+            "                      vigild runs on it\n"
             "  --demo              also run vigil-sim, a simulated pump fleet, into the stream\n"
             "  --version           print the version and exit\n"
             "  --help              print this help and exit\n"
@@ -364,6 +367,21 @@ static void on_hup(uv_signal_t *h, int signum)
     notify_sendf(&d->notify, "READY=1\nSTATUS=%s", status);
 }
 
+/* vigild --restore FILE: the snapshot becomes the data directory's database (store_restore),
+ * for the next start. Returns the exit code. */
+static int restore_snapshot(const char *data_dir, const char *file)
+{
+    char err[5000];
+    int64_t bytes = 0;
+    if (store_restore(data_dir, file, &bytes, err, sizeof err)) {
+        fprintf(stderr, "vigild: restore refused: %s\n", err);
+        return 1;
+    }
+    printf("restored %s into %s/vigil.db (%lld bytes); start vigild to serve it\n", file, data_dir,
+           (long long)bytes);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -373,6 +391,7 @@ int main(int argc, char **argv)
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"auth-file", required_argument, NULL, 'A'},
                                              {"check-config", no_argument, NULL, 'C'},
+                                             {"restore", required_argument, NULL, 'R'},
                                              {"demo", no_argument, NULL, 'D'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
@@ -381,6 +400,7 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     config_default(&d.cfg);
     int check_only = 0, demo = 0;
+    const char *restore = NULL;
     /* Flags are applied after the file, so collect them first. */
     d.ov[OV_DATA_DIR] = (struct override){NULL, "daemon", "data_dir", "--data-dir"};
     d.ov[OV_HTTP] = (struct override){NULL, "http", "listen", "--http"};
@@ -388,7 +408,7 @@ int main(int argc, char **argv)
     d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level"};
     d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file"};
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CDVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CR:DVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             d.config_path = optarg;
@@ -410,6 +430,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             check_only = 1;
+            break;
+        case 'R':
+            restore = optarg;
             break;
         case 'D':
             demo = 1;
@@ -435,6 +458,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigild: %s\n", err);
         return 1;
     }
+    if (restore)
+        return restore_snapshot(d.cfg.data_dir, restore);
     /* Read the tokens before anything listens: a server never runs open by mistake. The
      * certificate and key too: a bad one stops the start, naming the file. */
     api_auth_t *auth = NULL;

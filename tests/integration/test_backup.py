@@ -13,6 +13,10 @@
   own (BEGIN IMMEDIATE; well under the writer's 10 s busy timeout), so a first snapshot waits
   in its flush of the detectors' saves (vigil_snapshot_in_progress 1); a second one meanwhile
   is a 409. The lock released, the first completes (200).
+- vigild --restore FILE (Backup.test_restore_command): refused (exit 1, saying why) while a
+  vigild runs on the folder, for a database that is not vigil's, a file that is not one, and a
+  live database (a WAL beside it); after kill -9 (a WAL holding a newer reading) it puts the
+  snapshot in place and removes the WAL, and the next start serves the snapshot's readings.
 - Stop (Backup.test_stop_cancels): the same hold keeps a snapshot running when SIGTERM comes;
   it fails without a copy (503, or the connection closed by the stop), vigild exits 0 and
   logs it, and no snapshot file nor temporary file is left. (The copy itself also polls the stop and is interrupted: tried by
@@ -187,6 +191,41 @@ class Backup(tp.DaemonPerTest):
                          "acknowledged before it was asked for, %d in all] "
                          % (doc["bytes"], doc["took_ms"], sum(1 for _, e in acked if e),
                             len(acked)))
+
+    def test_restore_command(self):
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.post_json([{"device": "r", "ts": T0 + 1000, "values": {"v": 2}}])
+
+        def restore(src):
+            return subprocess.run([vt.VIGILD, "--data-dir", d.data_dir, "--restore", src],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=120)
+        # Refused while vigild runs on the folder, and for a file that is not a vigil snapshot.
+        p = restore(doc["path"])
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("in use by another vigild", p.stdout)
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0, T0 + 1000])
+        other = os.path.join(vt.mkdtemp(), "other.db")
+        sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
+        for src, says in ((other, "not a vigil database"), (d.config, "cannot read"),
+                          (d.db_path, "WAL beside it")):
+            p = restore(src)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            self.assertIn(says, p.stdout)
+        # kill -9: the newest reading is in vigil.db-wal, which the restore must not replay
+        # into the snapshot.
+        d.kill()
+        self.assertGreater(os.path.getsize(d.db_path + "-wal"), 0)
+        p = restore(doc["path"])
+        self.assertEqual(p.returncode, 0, p.stdout)
+        self.assertIn("restored", p.stdout)
+        self.assertFalse(os.path.exists(d.db_path + "-wal"))
+        self.assertFalse(os.path.exists(d.db_path + "-shm"))
+        d.start()
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
 
     def test_one_at_a_time(self):
         d = self.d
