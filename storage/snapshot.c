@@ -253,6 +253,18 @@ static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsiz
     return 0;
 }
 
+/* Gives tmp the owner and group of the database it replaces (else of dir), so a restore run
+ * as root leaves a file the service's user (systemd's DynamicUser) can write. Only root may
+ * change them: for anyone else the copy is theirs already, and a failure changes nothing. */
+static void take_owner(const char *dir, const char *tmp)
+{
+    char db[4200];
+    struct stat st;
+    snprintf(db, sizeof db, "%s/vigil.db", dir);
+    if (stat(db, &st) == 0 || stat(dir, &st) == 0)
+        (void)!chown(tmp, st.st_uid, st.st_gid);
+}
+
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
 {
     char tmp[4200];
@@ -270,6 +282,8 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
     snprintf(tmp, sizeof tmp, "%s/.vigil.db.restore", dir);
     if (err == 0)
         err = copy_file(src, tmp, errmsg, errsize);
+    if (err == 0)
+        take_owner(dir, tmp);
     if (err == 0 && (err = swap_in(dir, tmp, errmsg, errsize)) != 0)
         unlink(tmp);
     if (err == 0 && stat(src, &st) == 0)

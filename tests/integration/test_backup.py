@@ -16,7 +16,8 @@
 - vigild --restore FILE (Backup.test_restore_command): refused (exit 1, saying why) while a
   vigild runs on the folder, for a database that is not vigil's, a file that is not one, and a
   live database (a WAL beside it); after kill -9 (a WAL holding a newer reading) it puts the
-  snapshot in place and removes the WAL, and the next start serves the snapshot's readings.
+  snapshot in place (owned as the file it replaced, when run as root) and removes the WAL, and
+  the next start serves the snapshot's readings.
 - Stop (Backup.test_stop_cancels): the same hold keeps a snapshot running when SIGTERM comes;
   it fails without a copy (503, or the connection closed by the stop), vigild exits 0 and
   logs it, and no snapshot file nor temporary file is left. (The copy itself also polls the stop and is interrupted: tried by
@@ -219,9 +220,16 @@ class Backup(tp.DaemonPerTest):
         # into the snapshot.
         d.kill()
         self.assertGreater(os.path.getsize(d.db_path + "-wal"), 0)
+        # The restored file takes the replaced one's owner (root only: a service user's file).
+        owner = (65534, 65534) if os.geteuid() == 0 else None
+        if owner:
+            os.chown(d.db_path, *owner)
         p = restore(doc["path"])
         self.assertEqual(p.returncode, 0, p.stdout)
         self.assertIn("restored", p.stdout)
+        if owner:
+            st = os.stat(d.db_path)
+            self.assertEqual((st.st_uid, st.st_gid), owner)
         self.assertFalse(os.path.exists(d.db_path + "-wal"))
         self.assertFalse(os.path.exists(d.db_path + "-shm"))
         d.start()
