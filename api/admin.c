@@ -11,18 +11,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Seconds a client should wait before it tries a snapshot again on a full volume. */
-#define SNAPSHOT_NOSPACE_RETRY_S 60
-
-/* Answers 200 with the backend's JSON text (taking it). */
-static void answer_json(api_request_t *r, char *json)
+/* Calls a backend function that answers JSON text (NULL: 501), and answers 200 with its
+ * text, or maps its error: a snapshot already running 409, a full volume 507 and a stop 503
+ * (both with Retry-After), anything else 500 with the backend's reason. */
+static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char *what)
 {
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, json, strlen(json));
-    sbuf_append(&b, "\n", 1);
-    free(json);
-    api__body(r, 200, "application/json", &b);
+    if (fn == NULL) {
+        api__error(r, 501, "snapshots are not available in this vigild");
+        return;
+    }
+    char *out = NULL;
+    int rc = fn(r->srv->be.ctx, &out);
+    if (rc == 0 && out) {
+        api__json_text(r, out);
+        return;
+    }
+    if (rc == ERR_BUSY)
+        api__error(r, 409, "%s: %s; retry when it has finished", what, out ? out : "busy");
+    else if (rc == ERR_NOSPACE || rc == ERR_CLOSED)
+        api__backend_error(r, rc, what);
+    else
+        api__error(r, 500, "%s failed: %s", what, out ? out : err_str(rc ? rc : ERR_NOMEM));
+    free(out);
 }
 
 /* Whether the body is empty (whitespace only) or an empty JSON object; else a 400 is set. */
@@ -57,51 +67,12 @@ static int body_empty(api_request_t *r)
 
 void api__h_snapshot(api_request_t *r)
 {
-    api_backend_t *be = &r->srv->be;
-    if (be->snapshot == NULL) {
-        api__error(r, 501, "snapshots are not available in this vigild");
+    if (r->srv->be.snapshot && !body_empty(r))
         return;
-    }
-    if (!body_empty(r))
-        return;
-    char *out = NULL;
-    int rc = be->snapshot(be->ctx, &out);
-    if (rc == 0 && out) {
-        answer_json(r, out);
-        return;
-    }
-    const char *why = out ? out : err_str(rc ? rc : ERR_NOMEM);
-    switch (rc) {
-    case ERR_BUSY:
-        api__error(r, 409, "snapshot: %s; retry when it has finished", why);
-        break;
-    case ERR_NOSPACE:
-        r->retry_after = SNAPSHOT_NOSPACE_RETRY_S;
-        api__error(r, 507, "snapshot: no space left on the data volume (%s)", why);
-        break;
-    case ERR_CLOSED:
-        r->retry_after = 5;
-        api__error(r, 503, "snapshot: %s", why);
-        break;
-    default:
-        api__error(r, 500, "snapshot failed: %s", why);
-    }
-    free(out);
+    call(r, r->srv->be.snapshot, "snapshot");
 }
 
 void api__h_snapshots(api_request_t *r)
 {
-    api_backend_t *be = &r->srv->be;
-    if (be->snapshots == NULL) {
-        api__error(r, 501, "snapshots are not available in this vigild");
-        return;
-    }
-    char *out = NULL;
-    int rc = be->snapshots(be->ctx, &out);
-    if (rc == 0 && out) {
-        answer_json(r, out);
-        return;
-    }
-    api__error(r, 500, "listing snapshots: %s", out ? out : err_str(rc ? rc : ERR_NOMEM));
-    free(out);
+    call(r, r->srv->be.snapshots, "listing snapshots");
 }

@@ -183,6 +183,10 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
 struct json_t;
 void api__json(api_request_t *r, unsigned status, struct json_t *v);
 
+/* Answers 200 with a JSON text built elsewhere (the backend's), adding a newline; takes json
+ * (frees it). */
+void api__json_text(api_request_t *r, char *json);
+
 /* Takes an sbuf's contents as the response body. */
 void api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
 

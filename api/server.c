@@ -176,6 +176,16 @@ void api__json(api_request_t *r, unsigned status, json_t *v)
     set_body(r, status, "application/json", s, n);
 }
 
+void api__json_text(api_request_t *r, char *json)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, json, strlen(json));
+    sbuf_append(&b, "\n", 1);
+    free(json);
+    api__body(r, 200, "application/json", &b);
+}
+
 void api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
 {
     size_t n = 0;

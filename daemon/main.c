@@ -264,15 +264,16 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         return;
     }
     d->stopping = 1;
+    /* A snapshot asked for from now on is refused (503), and a running one cancelled: a copy of
+     * a large database must not hold the stop up beyond TimeoutStopSec=. (Before the log line,
+     * which says the stop has begun.) */
+    snapshots_close(d->backend.snaps);
     log_info("signal %d: stopping intake and flushing", signum);
     notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
     /* Flushing, waiting for training and saving every detector can outlast TimeoutStopSec=. */
     notify_extend_start(&d->notify, "stopping: flushing accepted readings, saving detectors");
     if (d->stream)
         stream_set_api(d->stream, NULL);
-    /* A snapshot asked for from now on is refused (503), and a running one cancelled: a copy of
-     * a large database must not hold the stop up beyond TimeoutStopSec=. */
-    snapshots_close(d->backend.snaps);
     /* Running handlers finish (their writes commit) and the listening socket closes. The API is
      * stopped before storage closes so no handler can write to a closed store. (No
      * MHD_quiesce_daemon first: with a thread pool and epoll it raced a worker's own removal of
@@ -507,9 +508,15 @@ int main(int argc, char **argv)
     d.backend.store = d.store;
     d.backend.retention_ms = d.cfg.retention_ms;
     atomic_store(&d.backend.metrics_max_devices, d.cfg.metrics_max_devices);
+    const char *failed = NULL;
     if (quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels) ||
-        (rc = quota_load(d.quota, d.store)) != 0) {
-        log_error("cannot count the stored devices and channels: %s", err_str(rc ? rc : ERR_NOMEM));
+        (rc = quota_load(d.quota, d.store)) != 0)
+        failed = "cannot count the stored devices and channels";
+    else if ((rc = snapshots_create(&d.backend.snaps, d.store, d.cfg.data_dir,
+                                    d.cfg.snapshots_keep)) != 0)
+        failed = "cannot prepare snapshots";
+    if (failed) {
+        log_error("%s: %s", failed, err_str(rc ? rc : ERR_NOMEM));
         quota_destroy(d.quota);
         store_close(d.store);
         uv_loop_close(&d.loop);
@@ -518,15 +525,6 @@ int main(int argc, char **argv)
         return 1;
     }
     d.backend.quota = d.quota;
-    if (snapshots_create(&d.backend.snaps, d.store, d.cfg.data_dir, d.cfg.snapshots_keep)) {
-        log_error("cannot prepare snapshots: out of memory");
-        quota_destroy(d.quota);
-        store_close(d.store);
-        uv_loop_close(&d.loop);
-        api_auth_destroy(auth);
-        api_tls_destroy(tls);
-        return 1;
-    }
     if (d.cfg.model_enabled) {
         pipeline_opts_t po;
         pipeline_opts_default(&po);

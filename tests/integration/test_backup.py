@@ -269,7 +269,9 @@ class Backup(tp.DaemonPerTest):
             th.start()
             tp.wait_for("the snapshot in progress", lambda: in_progress(d), 5)
             d.proc.send_signal(15)
-            time.sleep(0.5)  # the stop begins: the snapshot is cancelled once it copies
+            # The lock is released only once the stop has begun (logged after the snapshot is
+            # marked cancelled): the copy must not start.
+            tp.wait_for("the stop to begin", lambda: "stopping intake" in d.log(), 10)
         th.join(60)
         d.stop()  # exit 0 asserted
         # The 503 is sent unless libmicrohttpd closes the connection first (the stop does not
