@@ -60,18 +60,18 @@ struct snapshots {
 int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, int keep)
 {
     snapshots_t *s = calloc(1, sizeof *s);
-    /* Absolute, so the answers name the file wherever the client runs from (the data folder
-     * exists: the store is open). */
-    char *abs = realpath(data_dir, NULL);
-    const char *base = abs ? abs : data_dir;
-    size_t n = strlen(base) + sizeof "/snapshots";
+    /* Absolute, so the answers name the file wherever the client runs from; a relative data
+     * folder is taken from the working directory, an absolute one kept as configured (not
+     * resolved: under systemd's DynamicUser=, /var/lib/vigil is a link the operator knows). */
+    char cwd[4096] = "";
+    if (data_dir[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
+        cwd[0] = '\0';
+    size_t n = strlen(cwd) + 1 + strlen(data_dir) + sizeof "/snapshots";
     if (s == NULL || (s->dir = malloc(n)) == NULL) {
-        free(abs);
         free(s);
         return ERR_NOMEM;
     }
-    snprintf(s->dir, n, "%s/snapshots", base);
-    free(abs);
+    snprintf(s->dir, n, "%s%s%s/snapshots", cwd, cwd[0] ? "/" : "", data_dir);
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);

@@ -257,23 +257,31 @@ class Backup(tp.DaemonPerTest):
     def test_stop_cancels(self):
         d = self.d
         self.feed("pump-a", tp.rotation(400, 0, tp.OMEGA_A, 0.01, random.Random(6)), 0)
-        answer = {}
+        answer, stopped = {}, {}
 
         def take():
             try:
                 answer["got"] = snap(d)
             except OSError as e:  # the connection closed by the stop (see below)
                 answer["got"] = e
+
+        def stop():  # one SIGTERM, and exit 0 asserted
+            try:
+                d.stop()
+            except AssertionError as e:
+                stopped["error"] = e
         with WriteLock(d.db_path):
             th = threading.Thread(target=take)
             th.start()
             tp.wait_for("the snapshot in progress", lambda: in_progress(d), 5)
-            d.proc.send_signal(15)
+            stopper = threading.Thread(target=stop)
+            stopper.start()
             # The lock is released only once the stop has begun (logged after the snapshot is
             # marked cancelled): the copy must not start.
             tp.wait_for("the stop to begin", lambda: "stopping intake" in d.log(), 10)
         th.join(60)
-        d.stop()  # exit 0 asserted
+        stopper.join(60)
+        self.assertEqual(stopped, {})
         # The 503 is sent unless libmicrohttpd closes the connection first (the stop does not
         # wait for answers to be written: a race, so either is accepted; never a 200).
         got = answer["got"]
