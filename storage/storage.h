@@ -375,7 +375,8 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
  * vigil.db-wal and vigil.db-shm, and syncs. dir is created if missing. *bytes gets the size
  * copied. Returns 0, or ERR_INVAL (not a vigil snapshot), ERR_CORRUPT, ERR_IO (also: dir in use
  * by a running vigild), ERR_NOSPACE, ERR_NOMEM, with errmsg saying why; the old database is
- * then left as it was (unless the final rename failed: its WAL is removed by then). Main thread, with no store open on dir (a command of its own: vigild --restore). */
+ * then left as it was (unless the final rename failed: its WAL is removed by then). Main thread,
+ * with no store open on dir (a command of its own: vigild --restore). */
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
 
 /* Any thread. Copies the current counters. */
