@@ -162,6 +162,37 @@ void api_tls_destroy(api_tls_t *t);
  * named in err. */
 int api_cors_check(const char *origins, char *err, size_t errsize);
 
+/* The fleet's event hub behind GET /v1/events (api/events.c): the daemon publishes each event
+ * into a bounded ring of Server-Sent Events messages; the server streams them to clients. It
+ * outlives the server (the pipeline publishes before the server starts and while it stops). */
+typedef struct api_events api_events_t;
+
+typedef struct api_events_opts {
+    size_t ring;           /* messages kept for clients resuming with Last-Event-ID */
+    unsigned max_streams;  /* streams open at once; beyond: 503 */
+    size_t max_unsent;     /* bytes published a stream has not sent before it is cut off */
+    unsigned keepalive_ms; /* a comment line after this long without a message */
+} api_events_opts_t;
+
+/* Fills o with the defaults: 1,024 messages, 64 streams, 1 MiB, 15,000 ms. */
+void api_events_opts_default(api_events_opts_t *o);
+
+/* Creates a hub (and its keep-alive thread). Returns 0, ERR_INVAL (a zero bound) or ERR_NOMEM.
+ * Caller owns *out; free with api_events_destroy after api_stop. Any thread. */
+int api_events_create(api_events_t **out, const api_events_opts_t *o);
+
+/* Frees the hub. No server may use it any more (api_stop first). NULL is a no-op. */
+void api_events_destroy(api_events_t *h);
+
+enum api_event_type { API_EVENT_ANOMALY = 0, API_EVENT_MAINTENANCE, API_EVENT_COUNT };
+
+/* Publishes one event of device: json (a JSON object text on one line, borrowed) becomes the
+ * next message, "event: anomaly" or "event: maintenance". Never waits on a client: copies
+ * into the ring under the hub's mutex and wakes the streams. Out of memory: logged, dropped.
+ * h NULL: a no-op. Any thread. */
+void api_events_publish(api_events_t *h, enum api_event_type type, const char *device,
+                        const char *json);
+
 typedef struct api_opts {
     const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
     int threads;            /* libmicrohttpd thread pool size, and as many http-io threads */
@@ -180,6 +211,7 @@ typedef struct api_opts {
     int metrics_auth;       /* with tokens: /metrics needs a read token too */
     api_tls_t *tls;         /* HTTPS (api_start takes ownership); NULL: plain HTTP */
     const char *cors;       /* allowed origins (api_cors_check); NULL or "": no CORS headers */
+    api_events_t *events;   /* GET /v1/events (borrowed: outlives the server); NULL: 501 */
 } api_opts_t;
 
 /* Fills opts with defaults (127.0.0.1:8470, 4 threads, 32 MiB, 100,000 items, ...). */

@@ -32,6 +32,7 @@ enum api_route {
     ROUTE_WEIGHTS,
     ROUTE_ACCEPT,    /* POST /v1/devices/{id}/anomalies/accept */
     ROUTE_MAINT,     /* GET, POST, DELETE /v1/devices/{id}/maintenance */
+    ROUTE_EVENTS,    /* GET /v1/events (Server-Sent Events, events.c) */
     ROUTE_SNAPSHOT,  /* POST /v1/admin/snapshot */
     ROUTE_SNAPSHOTS, /* GET /v1/admin/snapshots */
     ROUTE_COUNT
@@ -123,6 +124,9 @@ typedef struct api_request {
      * the worker then only sends the response. */
     atomic_int io_answered;
     struct api_request *io_next; /* in the server's io queue; guarded by io_mu */
+    /* GET /v1/events: the stream its handler registered, until api__events_response hands it
+     * to the response (NULL: not a stream). */
+    struct api_events_client *stream;
 } api_request_t;
 
 /* Whether the request is a GET or a HEAD (a GET whose body libmicrohttpd does not send). */
@@ -236,5 +240,18 @@ void api__h_accept(api_request_t *r);
 void api__h_maint(api_request_t *r);
 void api__h_snapshot(api_request_t *r);
 void api__h_snapshots(api_request_t *r);
+void api__h_events(api_request_t *r);
+
+/* Event streams (events.c). The response of a stream r->stream (200 text/event-stream), which
+ * takes the stream (freed here on failure: NULL). Worker thread. */
+struct MHD_Response *api__events_response(api_request_t *r);
+/* Frees r's stream when no response took it (the request ended first). */
+void api__events_drop(api_request_t *r);
+/* Ends every stream (they send what they hold, then end) and refuses new ones; waits up to
+ * wait_ms for them to finish. From api_stop, before libmicrohttpd stops (no stream may be
+ * suspended then). NULL is a no-op. */
+void api__events_close(api_events_t *h, unsigned wait_ms);
+/* Appends the event streams' /metrics families. NULL: nothing. */
+void api__events_metrics(api_events_t *h, sbuf_t *b);
 
 #endif

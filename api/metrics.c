@@ -16,8 +16,8 @@ static const char *const route_names[ROUTE_COUNT] = {"not_found",      "healthz"
                                                      "anomalies",      "model",
                                                      "model_retrain",  "model_rollback",
                                                      "model_weights",  "anomalies_accept",
-                                                     "maintenance",    "admin_snapshot",
-                                                     "admin_snapshots"};
+                                                     "maintenance",    "events",
+                                                     "admin_snapshot", "admin_snapshots"};
 static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 
 /* The codes each route answers when it does its job, exported from the start (0 before its first
@@ -38,8 +38,8 @@ static const unsigned route_ok[ROUTE_COUNT][2] = {
     [ROUTE_ANOMALIES] = {200},   [ROUTE_MODEL] = {200},
     [ROUTE_RETRAIN] = {202},     [ROUTE_ROLLBACK] = {200},
     [ROUTE_WEIGHTS] = {200},     [ROUTE_ACCEPT] = {200},
-    [ROUTE_MAINT] = {200, 204},  [ROUTE_SNAPSHOT] = {200},
-    [ROUTE_SNAPSHOTS] = {200},
+    [ROUTE_MAINT] = {200, 204},  [ROUTE_EVENTS] = {200},
+    [ROUTE_SNAPSHOT] = {200},    [ROUTE_SNAPSHOTS] = {200},
 };
 
 static int is_route_ok(int rt, unsigned code)
@@ -85,6 +85,7 @@ void api__h_metrics(api_request_t *r)
         sbuf_printf(&b, "vigil_ingest_rejected_total{proto=\"%s\"} %llu\n", proto_names[p],
                     (unsigned long long)atomic_load_explicit(&srv->ingest_rejected[p],
                                                              memory_order_relaxed));
+    api__events_metrics(srv->opts.events, &b);
     if (srv->be.metrics)
         srv->be.metrics(srv->be.ctx, &b);
     api__body(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);

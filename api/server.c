@@ -481,6 +481,8 @@ static enum api_route route_of(api_request_t *r, const char *url)
         return ROUTE_READINGS;
     if (n == 2 && strcmp(seg[1], "anomalies") == 0)
         return ROUTE_ANOMALIES;
+    if (n == 2 && strcmp(seg[1], "events") == 0)
+        return ROUTE_EVENTS;
     if (n == 3 && strcmp(seg[1], "admin") == 0)
         return strcmp(seg[2], "snapshot") == 0    ? ROUTE_SNAPSHOT
                : strcmp(seg[2], "snapshots") == 0 ? ROUTE_SNAPSHOTS
@@ -573,6 +575,7 @@ static const char *const predictions_params[] = {"from", "to", "limit", NULL};
 static const char *const forecast_params[] = {"horizon", NULL};
 static const char *const anomalies_params[] = {"from", "to", "limit", "active", NULL};
 static const char *const maint_params[] = {"from", NULL}; /* DELETE: the scheduled one's start */
+static const char *const events_params[] = {"device", NULL};
 
 static const struct {
     void (*handler)(api_request_t *r);
@@ -612,6 +615,8 @@ static const struct {
     /* io: it stores the period and waits for its commit */
     [ROUTE_MAINT] = {api__h_maint, "GET HEAD POST DELETE", "GET, POST, DELETE", 1,
                      "GET, HEAD, POST, DELETE, OPTIONS", maint_params},
+    /* not io: it answers from memory, and its stream is read on the worker (events.c) */
+    [ROUTE_EVENTS] = {api__h_events, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", events_params},
     /* io: a copy of the database, and its list read from the disk */
     [ROUTE_SNAPSHOT] = {api__h_snapshot, "POST", "POST", 1, "POST, OPTIONS", no_params},
     [ROUTE_SNAPSHOTS] = {api__h_snapshots, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", no_params},
@@ -794,8 +799,10 @@ static void io_join(struct api_server *srv)
 static enum MHD_Result send_response(api_request_t *r)
 {
     struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
-                                        r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+        r->stream ? api__events_response(r)
+                  : MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
+                                                    r->resp ? MHD_RESPMEM_MUST_FREE
+                                                            : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
         return MHD_NO;
     r->resp = NULL; /* now owned by the response */
@@ -930,6 +937,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         atomic_fetch_add_explicit(&srv->request_seconds_us[r->route],
                                   (uint64_t)(mono_us() - r->start_us), memory_order_relaxed);
     }
+    api__events_drop(r);
     for (int i = 0; i < 4; i++)
         free(r->seg[i]);
     free(r->body);
@@ -1102,7 +1110,10 @@ void api_stop(api_server_t *srv)
 {
     if (srv == NULL)
         return;
-    io_close(srv); /* libmicrohttpd must not stop with a suspended connection */
+    /* libmicrohttpd must not stop with a suspended connection: the event streams end first
+     * (each sends its last chunk; up to 2 s for their clients to take it), then the io jobs. */
+    api__events_close(srv->opts.events, 2000);
+    io_close(srv);
     MHD_stop_daemon(srv->mhd);
     io_join(srv);
     free_server(srv);

@@ -59,6 +59,10 @@ static const struct setting settings[] = {
     S("http", "tls_cert", K_STR, tls_cert, 0, 0),
     S("http", "tls_key", K_STR, tls_key, 0, 0),
     S("http", "cors_origins", K_STR, cors_origins, 0, 0),
+    S("http", "max_event_streams", K_INT, max_event_streams, 1, 100000),
+    S("http", "events_keepalive_ms", K_INT, events_keepalive_ms, 100, 3600000),
+    S("http", "events_ring", K_SIZE, events_ring, 1, 1000000),
+    S("http", "events_max_unsent", K_SIZE, events_max_unsent, 1024, 1LL << 30),
     S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
     S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
     S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
@@ -108,6 +112,12 @@ void config_default(config_t *c)
     c->http_timeout_s = 60;
     c->max_query_points = 100000;
     c->metrics_max_devices = 1000;
+    api_events_opts_t eo;
+    api_events_opts_default(&eo);
+    c->max_event_streams = eo.max_streams;
+    c->events_keepalive_ms = eo.keepalive_ms;
+    c->events_ring = eo.ring;
+    c->events_max_unsent = eo.max_unsent;
     snprintf(c->stream_listen, sizeof c->stream_listen, "127.0.0.1:8471");
     c->max_line_bytes = 65536;
     c->stream_max_connections = 1024;

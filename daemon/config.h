@@ -30,6 +30,10 @@ typedef struct config {
     char tls_cert[512];         /* PEM certificate file; empty (with tls_key): plain HTTP */
     char tls_key[512];          /* PEM private key file */
     char cors_origins[1024];    /* "", "*" or "https://a,https://b" (api_cors_check) */
+    unsigned max_event_streams; /* GET /v1/events streams open at once (api_events_opts_t) */
+    unsigned events_keepalive_ms;
+    size_t events_ring;       /* messages kept for Last-Event-ID */
+    size_t events_max_unsent; /* bytes a stream may fall behind before it is cut off */
     /* [stream] */
     char stream_listen[128];
     size_t max_line_bytes;

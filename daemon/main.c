@@ -51,6 +51,7 @@ struct daemon {
     config_t cfg;
     store_t *store;
     api_server_t *api;
+    api_events_t *events; /* GET /v1/events' hub: the pipeline publishes, the API streams */
     stream_server_t *stream;
     backend_t backend;
     demo_t demo;
@@ -254,6 +255,27 @@ static void close_stream(void *arg)
         stream_shutdown(d->stream, on_stream_closed, d);
     else
         on_stream_closed(d);
+}
+
+/* Creates the hub of GET /v1/events (d->events) before the pipeline, whose restore's catch-up
+ * may open or end episodes. An idle stream must send its keep-alive before libmicrohttpd closes
+ * it as idle: the keep-alive is lowered to half of http.timeout_s when above it. Returns 0, or
+ * an ERR_ (logged). */
+static int events_start(struct daemon *d)
+{
+    api_events_opts_t eo = {.ring = d->cfg.events_ring,
+                            .max_streams = d->cfg.max_event_streams,
+                            .max_unsent = d->cfg.events_max_unsent,
+                            .keepalive_ms = d->cfg.events_keepalive_ms};
+    if ((uint64_t)eo.keepalive_ms * 2 > (uint64_t)d->cfg.http_timeout_s * 1000) {
+        eo.keepalive_ms = d->cfg.http_timeout_s * 500;
+        log_warn("http.events_keepalive_ms %u: lowered to %u ms, half of http.timeout_s",
+                 d->cfg.events_keepalive_ms, eo.keepalive_ms);
+    }
+    int rc = api_events_create(&d->events, &eo);
+    if (rc)
+        log_error("cannot start the event streams' hub: %s", err_str(rc));
+    return rc;
 }
 
 static void on_stop_signal(uv_signal_t *h, int signum)
@@ -508,15 +530,18 @@ int main(int argc, char **argv)
     d.backend.store = d.store;
     d.backend.retention_ms = d.cfg.retention_ms;
     atomic_store(&d.backend.metrics_max_devices, d.cfg.metrics_max_devices);
-    const char *failed = NULL;
-    if (quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels) ||
-        (rc = quota_load(d.quota, d.store)) != 0)
-        failed = "cannot count the stored devices and channels";
+    rc = quota_create(&d.quota, d.cfg.max_devices, d.cfg.max_channels)
+             ? ERR_NOMEM
+             : quota_load(d.quota, d.store);
+    if (rc)
+        log_error("cannot count the stored devices and channels: %s", err_str(rc));
     else if ((rc = snapshots_create(&d.backend.snaps, d.store, d.cfg.data_dir,
                                     d.cfg.snapshots_keep)) != 0)
-        failed = "cannot prepare snapshots";
-    if (failed) {
-        log_error("%s: %s", failed, err_str(rc ? rc : ERR_NOMEM));
+        log_error("cannot prepare snapshots: %s", err_str(rc));
+    else
+        rc = events_start(&d);
+    if (rc) {
+        snapshots_destroy(d.backend.snaps);
         quota_destroy(d.quota);
         store_close(d.store);
         uv_loop_close(&d.loop);
@@ -542,6 +567,7 @@ int main(int argc, char **argv)
         po.det.n_hidden = d.cfg.model_hidden;
         po.det.serving_f16 = d.cfg.model_serving_f16;
         po.det.model_kind = d.cfg.model_kind;
+        po.hub = d.events;
         if (po.det.history < po.det.warmup)
             po.det.history = po.det.warmup;
         /* The pipeline runs model/ on its own shard and training threads: OpenBLAS's threads
@@ -555,6 +581,7 @@ int main(int argc, char **argv)
             snapshots_destroy(d.backend.snaps);
             store_close(d.store);
             quota_destroy(d.quota);
+            api_events_destroy(d.events);
             api_auth_destroy(auth);
             api_tls_destroy(tls);
             return 1;
@@ -588,6 +615,7 @@ int main(int argc, char **argv)
     ao.max_query_limit = d.cfg.max_query_points;
     ao.device_tag = d.cfg.device_tag;
     ao.metrics_auth = d.cfg.metrics_auth;
+    ao.events = d.events;
     if (auth)
         log_info("authentication: %zu tokens from %s", api_auth_count(auth), d.cfg.auth_file);
     if (strcmp(d.cfg.stream_listen, "off") != 0) {
@@ -657,6 +685,7 @@ int main(int argc, char **argv)
 
     stop_pipeline(&d);
     snapshots_destroy(d.backend.snaps);
+    api_events_destroy(d.events); /* after the API and the pipeline, its two users */
     store_close(d.store);
     quota_destroy(d.quota);
     uv_loop_close(&d.loop);
@@ -678,6 +707,7 @@ fail:
     uv_run(&d.loop, UV_RUN_DEFAULT);
     stop_pipeline(&d);
     snapshots_destroy(d.backend.snaps);
+    api_events_destroy(d.events); /* after the API and the pipeline, its two users */
     store_close(d.store);
     quota_destroy(d.quota);
     uv_loop_close(&d.loop);

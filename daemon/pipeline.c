@@ -293,13 +293,17 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     return detector_create(&d->det, &p->o.det, d->nch);
 }
 
+/* Stores the event as it opened or ended, and publishes it to the event streams (GET
+ * /v1/events) as GET .../anomalies lists it now. Caller holds d->mu. */
 static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
 {
-    if (p->store == NULL)
+    if (p->store == NULL && p->o.hub == NULL)
         return;
     char *js = pipeline__event_json(d, e);
-    if (js && store_event_put(p->store, d->name, (int64_t)e->id, e->start_ts, e->end_ts, js))
+    if (js && p->store &&
+        store_event_put(p->store, d->name, (int64_t)e->id, e->start_ts, e->end_ts, js))
         log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+    api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
     free(js);
 }
 

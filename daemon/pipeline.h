@@ -10,6 +10,7 @@
 #ifndef VIGIL_PIPELINE_H
 #define VIGIL_PIPELINE_H
 
+#include "api.h"
 #include "batch.h"
 #include "detector.h"
 #include "sbuf.h"
@@ -31,6 +32,9 @@ typedef struct pipeline_opts {
     int versions;       /* model versions kept per device */
     int save_every;     /* readings between saves of a device's detector (0: only at exit) */
     struct detector_config det;
+    /* Episodes opening and ending, maintenance beginning and ending are published here
+     * (borrowed: outlives the pipeline); NULL: not published. */
+    api_events_t *hub;
 } pipeline_opts_t;
 
 /* Defaults: 1 worker, 1 training thread, 1,000,000 readings, 2,000 predictions, 8,000 pooled

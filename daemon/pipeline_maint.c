@@ -271,6 +271,8 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int
      * episode it ended stays ended) until a restart; *out still says what holds. */
     int src = saved.start_ms >= 0 ? persist(p, d->name, saved, stored, 0) : 0;
     free(stored);
+    if (rc == 0) /* in effect (even if not stored): the streams hear it as the answer says */
+        api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, *out);
     return rc ? rc : src;
 }
 
@@ -284,19 +286,27 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
     int k = find(d, now_ms);
     struct maint_span saved = {0, 0};
     int64_t was = 0;
-    char *note = NULL;
+    char *note = NULL, *js = NULL;
     if (k >= 0) {
         struct maint_span *m = &d->maint[k];
         was = m->end_ms;
         m->end_ms = now_ms > m->start_ms ? now_ms : m->start_ms + 1;
         saved = *m;
         note = d->maint_notes[k] ? strdup(d->maint_notes[k]) : NULL;
+        /* The streams' message, as a POST's answer would put it: no maintenance now, the
+         * period past. */
+        (void)dump(json_pack("{s:s,s:o,s:o}", "device", d->name, "maintenance",
+                             maint_json(d, now_ms), "period", span_json(d, k, now_ms)),
+                   &js);
     }
     pthread_mutex_unlock(&d->mu);
     if (k < 0)
         return ERR_RANGE;
     int rc = persist(p, d->name, saved, note, 0);
     free(note);
+    if (rc == 0)
+        api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
+    free(js);
     if (rc) { /* undone, so the retry finds the period current and ends it */
         pthread_mutex_lock(&d->mu);
         if ((k = same(d, saved)) >= 0)

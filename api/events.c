@@ -1,0 +1,519 @@
+/* api/events.c: GET /v1/events, the fleet's events pushed as Server-Sent Events, and the hub
+ * that holds them.
+ *
+ * The daemon publishes each event (an anomaly episode opening or ending, a maintenance period
+ * beginning or ending) with api_events_publish: the message, formatted once as SSE text
+ * ("id: RUN-SEQ\nevent: TYPE\ndata: JSON\n\n"), is copied into a ring of the newest
+ * opts.ring messages. SEQ grows by one per message from 1 in this run; RUN (the run's start in
+ * ms) tells a client resuming with Last-Event-ID whether its id is of this run at all.
+ *
+ * Each stream (a client) is a cursor into the ring: the next SEQ to look at and the bytes of it
+ * already sent. libmicrohttpd calls the stream's content reader (reader()) on its worker
+ * thread when the connection can take more; the reader copies what the client has not seen
+ * (skipping messages its ?device= filter leaves out), or a keep-alive comment when one is due,
+ * and when it has nothing it suspends the connection (an idle stream costs no CPU). A publish
+ * resumes every suspended stream; the keep-alive thread (one per hub) resumes those whose
+ * keep-alive is due. So nothing is copied per client beyond libmicrohttpd's own buffer, and a
+ * publish never waits on a client: it holds mu for the copy into the ring and a walk over at
+ * most max_streams cursors.
+ *
+ * A stream whose unsent output passes opts.max_unsent bytes, or whose next message left the
+ * ring, is cut off (counted in dropped): marked, its socket shut down (libmicrohttpd then fails
+ * its next send and closes it, even while it waits for the client to read) and resumed if
+ * suspended. A client's unsent output is what was published after its cursor; the kernel's
+ * buffers are bounded too (SO_SNDBUF, see stream_socket) so a client that stops reading is
+ * found within about max_unsent bytes of events.
+ *
+ * Shutdown (api__events_close, from api_stop): closing is set, every suspended stream resumed;
+ * their readers end the stream (the last chunk is sent) and never suspend again, so
+ * libmicrohttpd stops with no suspended connection. A stream's record is freed by
+ * libmicrohttpd's free callback for the response (before it closes the socket: a cut's
+ * shutdown never reaches another connection's descriptor).
+ *
+ * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers; the
+ * keep-alive thread its own. mu guards everything in the hub but the counters (relaxed
+ * atomics); lock order: mu -> libmicrohttpd's own (suspend and resume are called under mu, so
+ * a stream's suspended flag always says what libmicrohttpd did). */
+#include "api_int.h"
+#include "err.h"
+#include "log.h"
+#include "vtime.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance"};
+
+/* The retry delay suggested to EventSource clients, and the bytes of a stream's prologue (the
+ * retry line and a reset notice). */
+#define RETRY_MS     3000
+#define PROLOGUE_MAX 512
+
+/* The kernel send buffer of a stream's socket: what a client that stops reading holds there
+ * is bounded (the kernel doubles it), beside what max_unsent bounds. */
+#define STREAM_SNDBUF 65536
+
+struct slot {
+    uint64_t seq;   /* 0: empty */
+    uint64_t start; /* hub bytes published before this message */
+    int type;
+    char *device; /* in the same block as text */
+    char *text;
+    size_t len;
+};
+
+struct api_events_client {
+    struct api_events *hub;
+    struct MHD_Connection *conn;
+    int fd;          /* the connection's socket, for a cut; -1 unknown */
+    uint64_t next;   /* the next SEQ to look at */
+    size_t off;      /* bytes of message next already sent */
+    int64_t last_ms; /* monotonic time of the last bytes handed to libmicrohttpd */
+    int suspended;   /* we suspended the connection and have not resumed it */
+    const char *cut; /* cut off: why (static; logged when the stream is freed); the reader
+                        ends with an error */
+    char device[BATCH_NAME_MAX + 1]; /* filter; "" every device */
+    char pre[PROLOGUE_MAX];          /* sent before the messages */
+    size_t pre_len, pre_off;
+    struct api_events_client *prev, *nextc;
+};
+
+struct api_events {
+    api_events_opts_t o;
+    char run[24];
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* the keep-alive thread: a stream came, or stop */
+    pthread_condattr_t cva;
+    /* Guarded by mu. */
+    struct slot *ring; /* o.ring slots; message SEQ in slot SEQ % o.ring */
+    uint64_t head;     /* SEQ of the newest message (0: none yet) */
+    uint64_t bytes;    /* bytes of every message published */
+    struct api_events_client *clients;
+    unsigned nclients;
+    int closing, stop;
+    pthread_t thread;
+    int thread_on;
+    atomic_uint_fast64_t messages, dropped;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void api_events_opts_default(api_events_opts_t *o)
+{
+    o->ring = 1024;
+    o->max_streams = 64;
+    o->max_unsent = 1u << 20;
+    o->keepalive_ms = 15000;
+}
+
+/* Resumes c's connection if we suspended it. Caller holds mu. */
+static void wake(struct api_events_client *c)
+{
+    if (c->suspended) {
+        c->suspended = 0;
+        MHD_resume_connection(c->conn);
+    }
+}
+
+/* The hub byte position c has reached. Caller holds mu. */
+static uint64_t client_pos(const struct api_events *h, const struct api_events_client *c)
+{
+    if (c->next > h->head)
+        return h->bytes;
+    const struct slot *s = &h->ring[c->next % h->o.ring];
+    return s->seq == c->next ? s->start + c->off : 0; /* 0: its message is gone */
+}
+
+/* Cuts c off (see the file comment). Caller holds mu. */
+static void cut(struct api_events *h, struct api_events_client *c, const char *why)
+{
+    if (c->cut)
+        return;
+    c->cut = why;
+    atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+    if (c->fd >= 0)
+        shutdown(c->fd, SHUT_RDWR);
+    wake(c);
+}
+
+/* The keep-alive thread: resumes each suspended stream whose keep-alive is due, then sleeps
+ * until the next one is. */
+static void *keepalive_main(void *arg)
+{
+    struct api_events *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        int64_t now = mono_ms(), next = now + h->o.keepalive_ms;
+        for (struct api_events_client *c = h->clients; c; c = c->nextc) {
+            int64_t due = c->last_ms + h->o.keepalive_ms;
+            if (c->suspended && due <= now)
+                wake(c);
+            else if (due > now && due < next)
+                next = due;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        int64_t ns = ts.tv_nsec + (next - now) * 1000000;
+        ts.tv_sec += ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+int api_events_create(api_events_t **out, const api_events_opts_t *o)
+{
+    if (o->ring == 0 || o->max_streams == 0 || o->keepalive_ms == 0)
+        return ERR_INVAL;
+    struct api_events *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return ERR_NOMEM;
+    h->o = *o;
+    h->ring = calloc(o->ring, sizeof *h->ring);
+    if (h->ring == NULL)
+        goto fail_ring;
+    snprintf(h->run, sizeof h->run, "%" PRId64, vtime_now_ms());
+    if (pthread_mutex_init(&h->mu, NULL))
+        goto fail_mu;
+    pthread_condattr_init(&h->cva);
+    pthread_condattr_setclock(&h->cva, CLOCK_MONOTONIC);
+    if (pthread_cond_init(&h->cv, &h->cva))
+        goto fail_cv;
+    if (pthread_create(&h->thread, NULL, keepalive_main, h))
+        goto fail_thread;
+    pthread_setname_np(h->thread, "http-events");
+    h->thread_on = 1;
+    *out = h;
+    return 0;
+fail_thread:
+    pthread_cond_destroy(&h->cv);
+fail_cv:
+    pthread_condattr_destroy(&h->cva);
+    pthread_mutex_destroy(&h->mu);
+fail_mu:
+    free(h->ring);
+fail_ring:
+    free(h);
+    return ERR_NOMEM;
+}
+
+void api_events_destroy(api_events_t *h)
+{
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->stop = 1;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    if (h->thread_on)
+        pthread_join(h->thread, NULL);
+    for (size_t i = 0; i < h->o.ring; i++)
+        free(h->ring[i].device); /* the block holding text too */
+    free(h->ring);
+    pthread_cond_destroy(&h->cv);
+    pthread_condattr_destroy(&h->cva);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
+void api_events_publish(api_events_t *h, enum api_event_type type, const char *device,
+                        const char *json)
+{
+    if (h == NULL || json == NULL || type < 0 || type >= API_EVENT_COUNT)
+        return;
+    /* The block is allocated outside mu: under it only the id is written and the JSON copied. */
+    size_t jlen = strlen(json), dlen = strlen(device);
+    size_t cap = jlen + dlen + 96;
+    char *block = malloc(cap);
+    if (block == NULL) {
+        log_warn("http: event of '%s' not published: out of memory", device);
+        return;
+    }
+    memcpy(block, device, dlen + 1);
+    char *text = block + dlen + 1;
+    pthread_mutex_lock(&h->mu);
+    uint64_t seq = ++h->head;
+    int n = snprintf(text, cap - dlen - 1, "id: %s-%" PRIu64 "\nevent: %s\ndata: ", h->run, seq,
+                     type_names[type]);
+    memcpy(text + n, json, jlen);
+    memcpy(text + n + jlen, "\n\n", 2);
+    struct slot *s = &h->ring[seq % h->o.ring];
+    char *old = s->device; /* the evicted message's block */
+    *s = (struct slot){seq, h->bytes, (int)type, block, text, (size_t)n + jlen + 2};
+    h->bytes += s->len;
+    uint64_t oldest = seq >= h->o.ring ? seq - h->o.ring + 1 : 1;
+    for (struct api_events_client *c = h->clients; c; c = c->nextc) {
+        if (c->next < oldest)
+            cut(h, c, "its next event left the ring (http.events_ring)");
+        else if (h->bytes - client_pos(h, c) > h->o.max_unsent)
+            cut(h, c, "unsent output above http.events_max_unsent");
+        else
+            wake(c);
+    }
+    pthread_mutex_unlock(&h->mu);
+    atomic_fetch_add_explicit(&h->messages, 1, memory_order_relaxed);
+    free(old);
+}
+
+/* Copies up to max bytes of c's pending output into buf: the prologue, then the messages it
+ * takes from its cursor on. Returns the bytes copied; 0 with c cut when its next message left
+ * the ring. Caller holds mu. */
+static size_t take(struct api_events *h, struct api_events_client *c, char *buf, size_t max)
+{
+    size_t n = 0;
+    if (c->pre_off < c->pre_len) {
+        size_t k = c->pre_len - c->pre_off < max ? c->pre_len - c->pre_off : max;
+        memcpy(buf, c->pre + c->pre_off, k);
+        c->pre_off += k;
+        n += k;
+    }
+    while (n < max && c->next <= h->head) {
+        const struct slot *s = &h->ring[c->next % h->o.ring];
+        if (s->seq != c->next) {
+            cut(h, c, "its next event left the ring (http.events_ring)");
+            return 0;
+        }
+        if (c->device[0] && strcmp(c->device, s->device) != 0) {
+            c->next++;
+            continue;
+        }
+        size_t k = s->len - c->off < max - n ? s->len - c->off : max - n;
+        memcpy(buf + n, s->text + c->off, k);
+        n += k;
+        c->off += k;
+        if (c->off == s->len) {
+            c->next++;
+            c->off = 0;
+        }
+    }
+    return n;
+}
+
+/* libmicrohttpd's content reader of a stream (a worker thread; see the file comment). */
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct api_events_client *c = cls;
+    struct api_events *h = c->hub;
+    static const char keepalive[] = ": keep-alive\n\n";
+    pthread_mutex_lock(&h->mu);
+    ssize_t ret;
+    size_t n = c->cut ? 0 : take(h, c, buf, max);
+    int64_t now = mono_ms();
+    if (c->cut) {
+        ret = MHD_CONTENT_READER_END_WITH_ERROR;
+    } else if (n > 0) {
+        ret = (ssize_t)n;
+    } else if (h->closing) {
+        ret = MHD_CONTENT_READER_END_OF_STREAM;
+    } else if (now - c->last_ms >= (int64_t)h->o.keepalive_ms && max >= sizeof keepalive - 1) {
+        memcpy(buf, keepalive, sizeof keepalive - 1);
+        ret = (ssize_t)(sizeof keepalive - 1);
+    } else {
+        /* Nothing to send: wait, suspended, for a publish or the keep-alive thread. */
+        c->suspended = 1;
+        MHD_suspend_connection(c->conn);
+        ret = 0;
+    }
+    if (ret > 0)
+        c->last_ms = now;
+    pthread_mutex_unlock(&h->mu);
+    return ret;
+}
+
+/* libmicrohttpd's free callback of a stream's response: the stream is over. */
+static void free_stream(void *cls)
+{
+    struct api_events_client *c = cls;
+    struct api_events *h = c->hub;
+    pthread_mutex_lock(&h->mu);
+    if (c->prev)
+        c->prev->nextc = c->nextc;
+    else
+        h->clients = c->nextc;
+    if (c->nextc)
+        c->nextc->prev = c->prev;
+    h->nclients--;
+    pthread_cond_broadcast(&h->cv); /* api__events_close may wait for the last one */
+    pthread_mutex_unlock(&h->mu);
+    if (c->cut) /* here, not under mu: a slow log never holds up a publish */
+        log_info("http: event stream cut off: %s", c->cut);
+    free(c);
+}
+
+/* Where a stream resuming after Last-Event-ID (id, NULL: none) starts: sets c->next, and a
+ * reset notice in c->pre when id is not of this run or its successors left the ring. Caller
+ * holds mu. */
+static void resume_point(struct api_events *h, struct api_events_client *c, const char *id)
+{
+    c->next = h->head + 1;
+    if (id == NULL)
+        return;
+    const char *why = "invalid";
+    size_t rl = strlen(h->run);
+    if (strncmp(id, h->run, rl) == 0 && id[rl] == '-') {
+        char *end;
+        errno = 0;
+        unsigned long long seq = strtoull(id + rl + 1, &end, 10);
+        uint64_t oldest = h->head >= h->o.ring ? h->head - h->o.ring + 1 : 1;
+        if (errno || *end || end == id + rl + 1 || seq > h->head)
+            why = "invalid";
+        else if (seq + 1 >= oldest) {
+            c->next = seq + 1;
+            return;
+        } else
+            why = "too_old";
+    } else if (strchr(id, '-')) {
+        why = "other_run";
+    }
+    c->pre_len += (size_t)snprintf(c->pre + c->pre_len, sizeof c->pre - c->pre_len,
+                                   "id: %s-%" PRIu64
+                                   "\nevent: reset\ndata: {\"reason\":\"%s\",\"missed\":true,"
+                                   "\"reread\":\"/v1/anomalies?active=true\"}\n\n",
+                                   h->run, h->head, why);
+}
+
+/* Bounds what the kernel holds for a stream's client (see STREAM_SNDBUF) and returns the
+ * socket, or -1. */
+static int stream_socket(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci == NULL)
+        return -1;
+    int sz = STREAM_SNDBUF;
+    (void)setsockopt(ci->connect_fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    return ci->connect_fd;
+}
+
+void api__h_events(api_request_t *r)
+{
+    struct api_events *h = r->srv->opts.events;
+    if (h == NULL) {
+        api__error(r, 501, "event streams are not available");
+        return;
+    }
+    char dev[BATCH_NAME_MAX + 1];
+    const char *device = api__arg(r, "device", dev, sizeof dev);
+    if (r->status)
+        return;
+    if (device && device[0] == '\0') {
+        api__error(r, 400, "parameter 'device': is empty");
+        return;
+    }
+    struct api_events_client *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    c->hub = h;
+    c->conn = r->conn;
+    c->fd = -1;
+    if (device)
+        memcpy(c->device, device, strlen(device) + 1);
+    c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
+    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    pthread_mutex_lock(&h->mu);
+    if (h->closing || h->nclients >= h->o.max_streams) {
+        int closing = h->closing;
+        pthread_mutex_unlock(&h->mu);
+        free(c);
+        r->retry_after = closing ? 5 : 10;
+        if (closing)
+            api__error(r, 503, "server is shutting down");
+        else
+            api__error(r, 503, "too many event streams open (http.max_event_streams = %u)",
+                       h->o.max_streams);
+        return;
+    }
+    resume_point(h, c, last);
+    c->fd = stream_socket(r->conn); /* a stream's only: not a 503's (its connection lives on) */
+    c->last_ms = mono_ms();
+    c->nextc = h->clients;
+    if (h->clients)
+        h->clients->prev = c;
+    h->clients = c;
+    h->nclients++;
+    pthread_cond_signal(&h->cv); /* its keep-alive is due sooner than the thread's next wake */
+    pthread_mutex_unlock(&h->mu);
+    r->stream = c;
+    r->status = 200;
+    r->content_type = "text/event-stream";
+}
+
+struct MHD_Response *api__events_response(api_request_t *r)
+{
+    struct api_events_client *c = r->stream;
+    r->stream = NULL; /* the response owns it now, or it is freed here */
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, c, free_stream);
+    if (resp == NULL) {
+        free_stream(c);
+        return NULL;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    /* A reverse proxy (nginx) must pass each message on, not buffer the stream. */
+    MHD_add_response_header(resp, "X-Accel-Buffering", "no");
+    return resp;
+}
+
+void api__events_drop(api_request_t *r)
+{
+    if (r->stream)
+        free_stream(r->stream);
+    r->stream = NULL;
+}
+
+void api__events_close(api_events_t *h, unsigned wait_ms)
+{
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&h->mu);
+    h->closing = 1;
+    for (struct api_events_client *c = h->clients; c; c = c->nextc)
+        wake(c);
+    /* The readers end their streams; a client that does not read is closed by libmicrohttpd's
+     * stop after the wait. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = ts.tv_nsec + (int64_t)wait_ms * 1000000;
+    ts.tv_sec += ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    while (h->nclients > 0 && pthread_cond_timedwait(&h->cv, &h->mu, &ts) == 0)
+        ;
+    pthread_mutex_unlock(&h->mu);
+}
+
+void api__events_metrics(api_events_t *h, sbuf_t *b)
+{
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&h->mu);
+    unsigned open = h->nclients;
+    pthread_mutex_unlock(&h->mu);
+    sbuf_printf(b,
+                "# HELP vigil_event_streams Event streams (GET /v1/events) open now.\n"
+                "# TYPE vigil_event_streams gauge\nvigil_event_streams %u\n"
+                "# HELP vigil_event_stream_messages_total Events published to the event streams "
+                "(each id once, whoever receives it).\n"
+                "# TYPE vigil_event_stream_messages_total counter\n"
+                "vigil_event_stream_messages_total %llu\n"
+                "# HELP vigil_event_streams_dropped_total Event streams cut off for not reading "
+                "(http.events_max_unsent, http.events_ring).\n"
+                "# TYPE vigil_event_streams_dropped_total counter\n"
+                "vigil_event_streams_dropped_total %llu\n",
+                open, (unsigned long long)atomic_load_explicit(&h->messages, memory_order_relaxed),
+                (unsigned long long)atomic_load_explicit(&h->dropped, memory_order_relaxed));
+}

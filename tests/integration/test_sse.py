@@ -1,0 +1,419 @@
+#!/usr/bin/python3
+"""vigild integration: GET /v1/events, the fleet's events pushed as Server-Sent Events.
+
+Anomaly: a device fed until it serves, then a fault: the stream says "event: anomaly" with the
+device, active true and opened_by within a bounded time of the fault's acknowledgement, the
+event as GET .../anomalies lists it; an operator's accept is the ended event (ended_by
+"operator"), exactly the POST's answer; a maintenance POST and its DELETE are "event:
+maintenance", exactly as the answers say; ?device= gets only its device's; ids are
+RUN-SEQ, SEQ one more per message.
+
+Resume: Last-Event-ID gets exactly the messages after it still in the ring (http.events_ring),
+none twice, then live ones; an id older than the ring, of another run or malformed gets an
+"event: reset" first (then live ones): never a silent gap.
+
+Limits: unknown or repeated parameters are 400s; with tokens 401 without one, 200 with a read
+token; http.max_event_streams open, the next is 503 with Retry-After; an idle stream gets a
+keep-alive comment every http.events_keepalive_ms, by which a stream whose client went away is
+found and its place freed; a client that never reads is cut off once it is
+http.events_max_unsent behind (vigil_event_streams_dropped_total) while another stream keeps
+receiving every message.
+
+Shutdown: SIGTERM with three streams open: vigild exits 0 promptly and each curl sees its
+stream end cleanly (exit 0); SIGHUP keeps streams open.
+
+Reads streams with curl -N in a subprocess (a reader thread per stream) and, for the client
+that never reads, a raw socket; every wait is bounded. Python 3 standard library.
+"""
+
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
+import vigiltest as vt  # noqa: E402
+
+T0 = 1_700_000_000_000
+
+
+class Sse:
+    """One GET /v1/events read by curl -N: the status, headers and the messages as they come
+    (dicts of id, event, data parsed as JSON), comment lines counted."""
+
+    def __init__(self, d, query="", headers=()):
+        args = ["curl", "-sSN", "-i", "--max-time", "120"]
+        for h in headers:
+            args += ["-H", h]
+        self.proc = subprocess.Popen(args + [d.url("/v1/events" + query)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.cv = threading.Condition()
+        self.status = None
+        self.headers = {}
+        self.messages = []
+        self.comments = 0
+        self.retry = None
+        self.body = b""  # an answer that is not a stream
+        self.ended = False
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        f = self.proc.stdout
+        line = f.readline()
+        with self.cv:
+            m = re.match(rb"HTTP/1\.[01] (\d+)", line)
+            self.status = int(m.group(1)) if m else -1
+            self.cv.notify_all()
+        while True:
+            line = f.readline()
+            if line in (b"", b"\r\n"):
+                break
+            k, _, v = line.decode().partition(":")
+            with self.cv:
+                self.headers[k.strip().lower()] = v.strip()
+        fields = {}
+        for line in iter(f.readline, b""):
+            if self.status != 200:
+                self.body += line
+                continue
+            line = line.rstrip(b"\n").decode()
+            with self.cv:
+                if line == "":
+                    if "data" in fields:
+                        fields["data"] = json.loads(fields["data"])
+                        self.messages.append(fields)
+                    fields = {}
+                elif line.startswith(":"):
+                    self.comments += 1
+                else:
+                    k, _, v = line.partition(":")
+                    v = v[1:] if v.startswith(" ") else v
+                    if k == "retry":
+                        self.retry = int(v)
+                    else:
+                        fields[k] = v
+                self.cv.notify_all()
+        with self.cv:
+            self.ended = True
+            self.cv.notify_all()
+
+    def wait(self, what, pred, timeout=15):
+        """Waits until pred(self) is true (under the lock); returns its value."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while True:
+                v = pred(self)
+                if v:
+                    return v
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out after %.0fs waiting for %s (messages %r, "
+                                         "status %r, ended %r)" % (timeout, what, self.messages,
+                                                                   self.status, self.ended))
+                self.cv.wait(left)
+
+    def open(self):
+        """Waits for the stream's retry line (the answer is a 200 stream); returns self."""
+        self.wait("the stream's retry line", lambda s: s.retry is not None or s.ended)
+        assert self.status == 200 and self.retry is not None, (self.status, self.body)
+        return self
+
+    def count(self, n, timeout=15):
+        """Waits for at least n messages; returns them all."""
+        self.wait("%d messages" % n, lambda s: len(s.messages) >= n, timeout)
+        with self.cv:
+            return list(self.messages)
+
+    def finish(self, timeout=15):
+        """Waits for the stream's end; returns curl's exit code."""
+        self.wait("the stream's end", lambda s: s.ended, timeout)
+        return self.proc.wait(timeout)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        self.proc.wait(10)
+        self.thread.join(10)
+        self.proc.stdout.close()
+
+
+def seq(msg):
+    """The SEQ of a message's id RUN-SEQ."""
+    run, _, n = msg["id"].rpartition("-")
+    assert run.isdigit() and n.isdigit(), msg
+    return int(n)
+
+
+def metric(d, name):
+    m = re.search(r"^%s (\S+)$" % name, d.metrics(), re.M)
+    assert m, name
+    return float(m.group(1))
+
+
+class SseTest(tp.DaemonPerTest):
+    def setUp(self):
+        super().setUp()
+        self.streams = []
+
+    def tearDown(self):
+        for s in self.streams:
+            s.close()
+        super().tearDown()
+
+    def stream(self, query="", headers=(), opened=True):
+        s = Sse(self.d, query, headers)
+        self.streams.append(s)
+        return s.open() if opened else s
+
+    def device(self, dev):
+        """A device the pipeline knows (one reading)."""
+        tp.post_readings(self.d, dev, [[0.0]], [T0], ["x"])
+        tp.wait_scored(self.d, dev, 1)
+
+    def maint(self, dev, note=None):
+        """Starts and ends a maintenance of dev; returns the two answers' JSON."""
+        body = {"minutes": 5}
+        if note:
+            body["note"] = note
+        start = tp.jreq(self.d, "POST", "/v1/devices/%s/maintenance" % dev, body)
+        tp.jreq(self.d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        return start
+
+
+class Anomaly(SseTest):
+
+    def test_fault_accept_and_maintenance_pushed(self):
+        d, dev = self.d, "sse-1"
+        self.device("other")
+        every, mine, others = self.stream(), self.stream("?device=" + dev), \
+            self.stream("?device=other")
+        self.assertEqual(every.headers.get("content-type"), "text/event-stream")
+        self.assertEqual(every.headers.get("cache-control"), "no-cache")
+        rng = random.Random(3)
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
+        self.feed(dev, data[:500], 0)
+        tp.wait_idle(d, dev, 1)
+        self.feed(dev, data[500:650], 500)
+        self.assertEqual(every.messages, [])  # nothing happened yet
+        burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(4), amp=3.0)
+        self.feed(dev, burst, 650, wait=False)  # answered: acknowledged (committed)
+        acked = time.monotonic()
+        opened = every.count(1, timeout=10)[0]
+        self.assertLess(time.monotonic() - acked, 10)
+        self.assertEqual(opened["event"], "anomaly", opened)
+        ev = opened["data"]
+        self.assertEqual(ev["device"], dev)
+        self.assertIs(ev["active"], True)
+        self.assertIn(ev["opened_by"], ("error", "level", "step", "lasting"), ev)
+        self.assertIsNone(ev["ended_by"])
+        tp.wait_scored(d, dev, 680)
+        listed = d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"][0]
+        # The listing's peak and channels grew with the episode's later readings.
+        for k in ("device", "id", "start_ts", "start", "active", "opened_by", "ended_by"):
+            self.assertEqual(ev[k], listed[k], k)
+        self.assertEqual(set(ev), set(listed))
+
+        accepted = tp.jreq(d, "POST", "/v1/devices/%s/anomalies/accept" % dev,
+                           {"note": "checked"})
+        ended = every.count(2)[1]
+        self.assertEqual(ended["event"], "anomaly")
+        self.assertEqual(ended["data"], accepted)
+        self.assertIs(ended["data"]["active"], False)
+        self.assertEqual(ended["data"]["ended_by"], "operator")
+        self.assertEqual(ended["data"]["id"], ev["id"])
+        self.assertIn(ended["data"], d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"])
+
+        started = self.maint(dev, note="new seal")
+        self.maint("other")
+        msgs = every.count(6)
+        self.assertEqual([m["event"] for m in msgs], ["anomaly"] * 2 + ["maintenance"] * 4)
+        self.assertEqual(msgs[2]["data"], started)
+        self.assertEqual(msgs[2]["data"]["period"]["state"], "current")
+        end = msgs[3]["data"]
+        self.assertEqual((end["device"], end["maintenance"], end["period"]["state"],
+                          end["period"]["note"], end["period"]["from_ts"]),
+                         (dev, None, "past", "new seal", started["period"]["from_ts"]))
+        self.assertEqual([m["data"]["device"] for m in msgs[4:]], ["other", "other"])
+        first = seq(msgs[0])
+        self.assertEqual([seq(m) for m in msgs], list(range(first, first + 6)))
+        self.assertEqual(len({m["id"].rpartition("-")[0] for m in msgs}), 1)  # one run
+        # Filtered: each stream exactly its device's messages, with the same ids.
+        self.assertEqual(mine.count(4), msgs[:4])
+        self.assertEqual(others.count(2), msgs[4:])
+        time.sleep(0.3)
+        self.assertEqual((len(every.messages), len(mine.messages), len(others.messages)),
+                         (6, 4, 2))
+        self.assertEqual(metric(d, "vigil_event_streams"), 3)
+        self.assertEqual(metric(d, "vigil_event_stream_messages_total"), 6)
+        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
+
+    def test_sighup_keeps_streams_sigterm_ends_them(self):
+        d = self.d
+        self.device("m")
+        streams = [self.stream() for _ in range(3)]
+        d.proc.send_signal(signal.SIGHUP)
+        vt_deadline = time.monotonic() + 15
+        while "configuration reloaded" not in d.log() and time.monotonic() < vt_deadline:
+            time.sleep(0.05)
+        self.maint("m")
+        for s in streams:
+            self.assertEqual([m["event"] for m in s.count(2)], ["maintenance"] * 2)
+            self.assertFalse(s.ended)
+        t = time.monotonic()
+        d.stop(timeout=15)  # SIGTERM: exit 0 asserted
+        self.assertLess(time.monotonic() - t, 10)
+        for s in streams:
+            self.assertEqual(s.finish(timeout=5), 0)  # the stream's last chunk: a clean end
+            self.assertEqual(len(s.messages), 2)
+
+
+class Resume(SseTest):
+    CONFIG = tp.config_text(0, extra="[http]\nevents_ring = 8\n")
+
+    def test_last_event_id(self):
+        d = self.d
+        self.device("r")
+        live = self.stream()
+        for _ in range(6):
+            self.maint("r")
+        msgs = live.count(12)
+        ids = [m["id"] for m in msgs]
+        first = seq(msgs[0])
+        self.assertEqual([seq(m) for m in msgs], list(range(first, first + 12)))
+        run = ids[0].rpartition("-")[0]
+
+        # Messages 5-12 are in the ring (8): after the 6th, exactly the 6 after it.
+        back = self.stream(headers=["Last-Event-ID: " + ids[5]])
+        self.assertEqual(back.count(6), msgs[6:])
+        # After the 4th: the 5th onwards, all still held.
+        back4 = self.stream(headers=["Last-Event-ID: " + ids[3]])
+        self.assertEqual(back4.count(8), msgs[4:])
+        # After the newest: nothing until the next, which comes once.
+        now = self.stream(headers=["Last-Event-ID: " + ids[-1]])
+        self.maint("r")
+        new = live.count(14)[12:]
+        self.assertEqual(now.count(2), new)
+        self.assertEqual(back.count(8), msgs[6:] + new)
+        time.sleep(0.3)
+        self.assertEqual(len(back.messages), 8)  # none twice
+        self.assertEqual(len(now.messages), 2)
+
+        # After the 2nd: the 3rd and 4th left the ring: a reset, then live messages only.
+        for last, why in ((ids[1], "too_old"), ("12345-3", "other_run"),
+                          (run + "-999999", "invalid"), ("garbage", "invalid")):
+            s = self.stream(headers=["Last-Event-ID: " + last])
+            reset = s.count(1)[0]
+            self.assertEqual(reset["event"], "reset", reset)
+            self.assertEqual(reset["data"]["reason"], why, reset)
+            self.assertIs(reset["data"]["missed"], True)
+            self.assertEqual(reset["data"]["reread"], "/v1/anomalies?active=true")
+            self.assertEqual(reset["id"], new[-1]["id"])  # resuming after it misses nothing
+            time.sleep(0.2)
+            self.assertEqual(len(s.messages), 1)
+        self.maint("r")
+        self.assertEqual(s.count(3)[1:], live.count(16)[14:])
+
+
+class Limits(SseTest):
+    CONFIG = tp.config_text(0, extra="[http]\nmax_event_streams = 3\nevents_keepalive_ms = 500\n")
+
+    def test_params(self):
+        for q, want in (("?x=1", "parameter 'x': unknown here (this endpoint takes device)"),
+                        ("?device=a&device=b", "parameter 'device': given more than once"),
+                        ("?device=", "parameter 'device': is empty")):
+            r = vt.curl(self.d.url("/v1/events" + q), timeout=5)
+            self.assertEqual(r.status, 400, r)
+            self.assertEqual(r.json()["error"], want)
+
+    def test_stream_limit_and_keepalive(self):
+        d = self.d
+        a, b, c = self.stream(), self.stream(), self.stream()
+        r = vt.curl(d.url("/v1/events"), timeout=5)
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("http.max_event_streams", r.json()["error"])
+        self.assertEqual(r.headers.get("retry-after"), "10")
+        # Idle streams hear a keep-alive comment every 500 ms.
+        a.wait("keep-alives", lambda s: s.comments >= 3, timeout=5)
+        self.assertEqual(metric(d, "vigil_event_streams"), 3)
+        # A client gone: its next keep-alive finds it, and its place is free again.
+        c.close()
+        tp.wait_for("the closed stream's place", lambda: metric(d, "vigil_event_streams") == 2, 5)
+        self.stream()
+        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
+
+
+class Tokens(SseTest):
+
+    def setUp(self):
+        path = os.path.join(vt.mkdtemp(), "tokens")
+        vt.write_file(path, "read r3ad-t0ken-AAAAAAAAAAAAAAAA\n")
+        os.chmod(path, 0o600)
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG), extra_args=["--auth-file", path])
+        self.d.start()
+        self.streams = []
+
+    def test_read_token(self):
+        r = vt.curl(self.d.url("/v1/events"), timeout=5)
+        self.assertEqual(r.status, 401, r)
+        r = vt.curl(self.d.url("/v1/events"),
+                    timeout=5, args=["-H", "Authorization: Bearer wrong-t0ken-AAAAAAAAAAAA"])
+        self.assertEqual(r.status, 401, r)
+        s = self.stream(headers=["Authorization: Bearer r3ad-t0ken-AAAAAAAAAAAAAAAA"])
+        self.assertEqual(s.status, 200)
+
+
+class SlowClient(SseTest):
+    CONFIG = tp.config_text(0, extra="[http]\nevents_max_unsent = 4096\n")
+
+    def test_never_reading_client_cut_off(self):
+        d = self.d
+        self.device("s")
+        reader = self.stream()
+        # A client that sends its request and never reads, with a small receive buffer.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", d.http_port))
+        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        tp.wait_for("two streams", lambda: metric(d, "vigil_event_streams") == 2, 5)
+        # Messages of about 700 bytes (a 400-byte note) until the silent one is cut off: its
+        # kernel buffers fill (about 200 KB), then it falls 4 KiB behind.
+        n = 0
+        while metric(d, "vigil_event_streams_dropped_total") == 0:
+            self.assertLess(n, 1000, "the client that never reads was never cut off")
+            for _ in range(10):
+                self.maint("s", note="n" * 400)
+                n += 2
+        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 1)
+        tp.wait_for("one stream", lambda: metric(d, "vigil_event_streams") == 1, 5)
+        # The reader received every message, in order, while the other was stuck and cut.
+        self.maint("s")
+        msgs = reader.count(n + 2)
+        self.assertEqual([seq(m) for m in msgs], list(range(seq(msgs[0]), seq(msgs[0]) + n + 2)))
+        # The silent client finds its stream ended once it reads what the kernel kept.
+        sock.settimeout(10)
+        got = 0
+        try:
+            while True:
+                b = sock.recv(65536)
+                if not b:
+                    break
+                got += len(b)
+        except ConnectionResetError:
+            pass
+        sock.close()
+        self.assertGreater(got, 0)
+        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 1)
+
+
+if __name__ == "__main__":
+    vt.main()
