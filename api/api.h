@@ -99,11 +99,19 @@ typedef struct api_backend {
                             int64_t minutes, const char *note, char **out);
     int (*pipe_maint_end)(void *ctx, const char *id, int64_t from_ms);
     int (*pipe_maint_list)(void *ctx, const char *id, char **out);
+
+    /* Administration (NULL: the routes answer 501). A consistent copy of the database into the
+     * data folder's snapshots; blocks until it is durable: 0 with a malloc'd JSON text in *out
+     * ({"path", "bytes", "took_ms", "time"}), or ERR_BUSY (one is running), ERR_NOSPACE,
+     * ERR_CLOSED (stopping), ERR_IO ... with a malloc'd reason in *out (NULL: none). The list
+     * of snapshots, newest first: 0 with JSON in *out, or an ERR_ with a reason in *out. */
+    int (*snapshot)(void *ctx, char **out);
+    int (*snapshots)(void *ctx, char **out);
 } api_backend_t;
 
 /* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write
  * (ingest), admin (device PUT/DELETE, model retrain/rollback/weights PUT, anomalies accept,
- * maintenance POST/DELETE). */
+ * maintenance POST/DELETE, snapshots). */
 typedef enum api_role {
     API_ROLE_NONE = 0,
     API_ROLE_READ,

@@ -30,9 +30,11 @@ enum api_route {
     ROUTE_RETRAIN,
     ROUTE_ROLLBACK,
     ROUTE_WEIGHTS,
-    ROUTE_ACCEPT, /* POST /v1/devices/{id}/anomalies/accept */
-    ROUTE_MAINT,  /* GET, POST, DELETE /v1/devices/{id}/maintenance */
-    ROUTE_EVENTS, /* GET /v1/events (Server-Sent Events, events.c) */
+    ROUTE_ACCEPT,    /* POST /v1/devices/{id}/anomalies/accept */
+    ROUTE_MAINT,     /* GET, POST, DELETE /v1/devices/{id}/maintenance */
+    ROUTE_EVENTS,    /* GET /v1/events (Server-Sent Events, events.c) */
+    ROUTE_SNAPSHOT,  /* POST /v1/admin/snapshot */
+    ROUTE_SNAPSHOTS, /* GET /v1/admin/snapshots */
     ROUTE_COUNT
 };
 
@@ -185,6 +187,10 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
 struct json_t;
 void api__json(api_request_t *r, unsigned status, struct json_t *v);
 
+/* Answers 200 with a JSON text built elsewhere (the backend's), adding a newline; takes json
+ * (frees it). */
+void api__json_text(api_request_t *r, char *json);
+
 /* Takes an sbuf's contents as the response body. */
 void api__body(api_request_t *r, unsigned status, const char *content_type, sbuf_t *b);
 
@@ -232,6 +238,8 @@ void api__h_rollback(api_request_t *r);
 void api__h_weights(api_request_t *r);
 void api__h_accept(api_request_t *r);
 void api__h_maint(api_request_t *r);
+void api__h_snapshot(api_request_t *r);
+void api__h_snapshots(api_request_t *r);
 void api__h_events(api_request_t *r);
 
 /* Event streams (events.c). The response of a stream r->stream (200 text/event-stream), which

@@ -147,6 +147,8 @@ static api_role_t route_role(enum api_route route, const char *method, int metri
     case ROUTE_RETRAIN:
     case ROUTE_ROLLBACK:
     case ROUTE_ACCEPT:
+    case ROUTE_SNAPSHOT:
+    case ROUTE_SNAPSHOTS: /* the list names files of the server */
         return API_ROLE_ADMIN;
     default:
         return API_ROLE_READ;

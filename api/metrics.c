@@ -6,17 +6,18 @@
  * counters are relaxed atomics, so a scrape is a consistent-enough snapshot. */
 #include "api_int.h"
 
-static const char *const route_names[ROUTE_COUNT] = {"not_found",     "healthz",
-                                                     "metrics",       "ping",
-                                                     "write",         "query",
-                                                     "readings",      "devices",
-                                                     "device",        "device_readings",
-                                                     "status",        "predictions",
-                                                     "forecast",      "device_anomalies",
-                                                     "anomalies",     "model",
-                                                     "model_retrain", "model_rollback",
-                                                     "model_weights", "anomalies_accept",
-                                                     "maintenance",   "events"};
+static const char *const route_names[ROUTE_COUNT] = {"not_found",      "healthz",
+                                                     "metrics",        "ping",
+                                                     "write",          "query",
+                                                     "readings",       "devices",
+                                                     "device",         "device_readings",
+                                                     "status",         "predictions",
+                                                     "forecast",       "device_anomalies",
+                                                     "anomalies",      "model",
+                                                     "model_retrain",  "model_rollback",
+                                                     "model_weights",  "anomalies_accept",
+                                                     "maintenance",    "events",
+                                                     "admin_snapshot", "admin_snapshots"};
 static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 
 /* The codes each route answers when it does its job, exported from the start (0 before its first
@@ -38,6 +39,7 @@ static const unsigned route_ok[ROUTE_COUNT][2] = {
     [ROUTE_RETRAIN] = {202},     [ROUTE_ROLLBACK] = {200},
     [ROUTE_WEIGHTS] = {200},     [ROUTE_ACCEPT] = {200},
     [ROUTE_MAINT] = {200, 204},  [ROUTE_EVENTS] = {200},
+    [ROUTE_SNAPSHOT] = {200},    [ROUTE_SNAPSHOTS] = {200},
 };
 
 static int is_route_ok(int rt, unsigned code)

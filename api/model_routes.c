@@ -39,12 +39,7 @@ static void answer(api_request_t *r, int rc, char *json, const char *what)
         fail(r, rc ? rc : ERR_NOMEM, what);
         return;
     }
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, json, strlen(json));
-    sbuf_append(&b, "\n", 1);
-    free(json);
-    api__body(r, 200, "application/json", &b);
+    api__json_text(r, json);
 }
 
 /* 400 for a body that is not JSON at all, saying where jansson stopped (as the device and
@@ -107,12 +102,7 @@ static void answer_page(api_request_t *r, json_t *v, sbuf_t *next)
         api__error(r, 500, "out of memory");
         return;
     }
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, s, strlen(s));
-    sbuf_append(&b, "\n", 1);
-    free(s);
-    api__body(r, 200, "application/json", &b);
+    api__json_text(r, s);
 }
 
 /* Appends "&to=T" unless to is the open end of time (not a valid parameter value). */

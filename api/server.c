@@ -176,6 +176,16 @@ void api__json(api_request_t *r, unsigned status, json_t *v)
     set_body(r, status, "application/json", s, n);
 }
 
+void api__json_text(api_request_t *r, char *json)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, json, strlen(json));
+    sbuf_append(&b, "\n", 1);
+    free(json);
+    api__body(r, 200, "application/json", &b);
+}
+
 void api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
 {
     size_t n = 0;
@@ -473,6 +483,10 @@ static enum api_route route_of(api_request_t *r, const char *url)
         return ROUTE_ANOMALIES;
     if (n == 2 && strcmp(seg[1], "events") == 0)
         return ROUTE_EVENTS;
+    if (n == 3 && strcmp(seg[1], "admin") == 0)
+        return strcmp(seg[2], "snapshot") == 0    ? ROUTE_SNAPSHOT
+               : strcmp(seg[2], "snapshots") == 0 ? ROUTE_SNAPSHOTS
+                                                  : ROUTE_NOT_FOUND;
     if (strcmp(seg[1], "devices") != 0)
         return ROUTE_NOT_FOUND;
     if (n == 2)
@@ -525,7 +539,7 @@ static int route_takes_body(enum api_route route)
 {
     return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_DEVICE ||
            route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS ||
-           route == ROUTE_ACCEPT || route == ROUTE_MAINT;
+           route == ROUTE_ACCEPT || route == ROUTE_MAINT || route == ROUTE_SNAPSHOT;
 }
 
 static void healthz(api_request_t *r)
@@ -603,6 +617,9 @@ static const struct {
                      "GET, HEAD, POST, DELETE, OPTIONS", maint_params},
     /* not io: it answers from memory, and its stream is read on the worker (events.c) */
     [ROUTE_EVENTS] = {api__h_events, "GET HEAD", "GET", 0, "GET, HEAD, OPTIONS", events_params},
+    /* io: a copy of the database, and its list read from the disk */
+    [ROUTE_SNAPSHOT] = {api__h_snapshot, "POST", "POST", 1, "POST, OPTIONS", no_params},
+    [ROUTE_SNAPSHOTS] = {api__h_snapshots, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", no_params},
 };
 
 const char *api__route_allow(enum api_route route)

@@ -217,6 +217,8 @@ static void be_metrics(void *ctx, sbuf_t *out)
         (unsigned long long)st.retention_events, (unsigned long long)st.retention_sweeps,
         st.retention_seconds, st.retention_last_sweep_seconds,
         (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
+    if (be->snaps)
+        snapshots_metrics(be->snaps, out);
     if (be->stream)
         stream_metrics(be->stream, out);
     if (be->pipe) {
@@ -329,6 +331,17 @@ static int be_weights_put(void *ctx, const char *id, const void *buf, size_t len
     return pipeline_weights_put(((backend_t *)ctx)->pipe, id, buf, len);
 }
 
+static int be_snapshot(void *ctx, char **out)
+{
+    backend_t *be = ctx;
+    return snapshots_take(be->snaps, be->pipe, out);
+}
+
+static int be_snapshots(void *ctx, char **out)
+{
+    return snapshots_list(((backend_t *)ctx)->snaps, out);
+}
+
 static int be_healthy(void *ctx, const char **detail)
 {
     (void)ctx;
@@ -349,6 +362,10 @@ void backend_init(api_backend_t *out, backend_t *b)
     out->query = be_query;
     out->metrics = be_metrics;
     out->healthy = be_healthy;
+    if (b->snaps) {
+        out->snapshot = be_snapshot;
+        out->snapshots = be_snapshots;
+    }
     if (b->pipe) {
         out->pipe_status = be_status;
         out->pipe_predictions = be_predictions;

@@ -76,6 +76,8 @@ static const struct setting settings[] = {
     S("storage", "max_channels_per_device", K_SIZE, max_channels, 1, 1000000),
     /* A duration in ms, 1 s to 100 years (36500d), or 0 */
     S("storage", "retention", K_DURATION, retention_ms, 1000, 36500LL * 86400000),
+    /* snapshots kept in data_dir/snapshots (daemon/snapshot.c); 0: all */
+    S("storage", "snapshots_keep", K_INT, snapshots_keep, 0, 100000),
     S("model", "enabled", K_BOOL, model_enabled, 0, 0),
     S("model", "workers", K_INT, model_workers, 1, 64),
     S("model", "train_threads", K_INT, model_train_threads, 1, 64),
@@ -128,6 +130,7 @@ void config_default(config_t *c)
     c->max_devices = 100000;
     c->max_channels = 4096;
     c->retention_ms = 0; /* keep forever */
+    c->snapshots_keep = 5;
     struct detector_config dc;
     detector_config_default(&dc);
     c->model_enabled = 1;
@@ -353,6 +356,7 @@ static const char *const live_settings[] = {
     "http.auth_file",           "http.metrics_auth",
     "http.metrics_max_devices", "http.cors_origins",
     "storage.max_devices",      "storage.max_channels_per_device",
+    "storage.snapshots_keep",
 };
 
 int config_is_live(const char *section, const char *key)

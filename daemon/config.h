@@ -49,6 +49,7 @@ typedef struct config {
     size_t max_devices;
     size_t max_channels;
     int64_t retention_ms; /* readings older than this are deleted (0: kept forever) */
+    int snapshots_keep;   /* newest snapshots kept after each one (0: all) */
     /* [model] */
     int model_enabled;
     int model_workers;

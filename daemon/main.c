@@ -89,6 +89,9 @@ static void usage(FILE *out)
             "  --log-level LEVEL   debug, info, warn or error (default info)\n"
             "  --auth-file FILE    bearer tokens, lines 'ROLE TOKEN' (read, write, admin)\n"
             "  --check-config      check the configuration and exit (0 when valid)\n"
+            "  --restore FILE      replace the data directory's database with FILE (a snapshot\n"
+            "                      from POST /v1/admin/snapshot) and exit; refused while a\n"
+            "                      vigild runs on it\n"
             "  --demo              also run vigil-sim, a simulated pump fleet, into the stream\n"
             "  --version           print the version and exit\n"
             "  --help              print this help and exit\n"
@@ -283,6 +286,10 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         return;
     }
     d->stopping = 1;
+    /* A snapshot asked for from now on is refused (503), and a running one cancelled: a copy of
+     * a large database must not hold the stop up beyond TimeoutStopSec=. (Before the log line,
+     * which says the stop has begun.) */
+    snapshots_close(d->backend.snaps);
     log_info("signal %d: stopping intake and flushing", signum);
     notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
     /* Flushing, waiting for training and saving every detector can outlast TimeoutStopSec=. */
@@ -340,6 +347,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.metrics_capped_logged, 0);
+    snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);
     quota_set_limits(d->quota, d->cfg.max_devices, d->cfg.max_channels);
     /* Count again from storage: drops what failed writes or racing deletions left behind. */
     if (quota_load(d->quota, d->store))
@@ -382,6 +390,21 @@ static void on_hup(uv_signal_t *h, int signum)
     notify_sendf(&d->notify, "READY=1\nSTATUS=%s", status);
 }
 
+/* vigild --restore FILE: the snapshot becomes the data directory's database (store_restore),
+ * for the next start. Returns the exit code. */
+static int restore_snapshot(const char *data_dir, const char *file)
+{
+    char err[5000];
+    int64_t bytes = 0;
+    if (store_restore(data_dir, file, &bytes, err, sizeof err)) {
+        fprintf(stderr, "vigild: restore refused: %s\n", err);
+        return 1;
+    }
+    printf("restored %s into %s/vigil.db (%lld bytes); start vigild to serve it\n", file, data_dir,
+           (long long)bytes);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -391,6 +414,7 @@ int main(int argc, char **argv)
                                              {"log-level", required_argument, NULL, 'l'},
                                              {"auth-file", required_argument, NULL, 'A'},
                                              {"check-config", no_argument, NULL, 'C'},
+                                             {"restore", required_argument, NULL, 'R'},
                                              {"demo", no_argument, NULL, 'D'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"help", no_argument, NULL, 'h'},
@@ -399,6 +423,7 @@ int main(int argc, char **argv)
     memset(&d, 0, sizeof d);
     config_default(&d.cfg);
     int check_only = 0, demo = 0;
+    const char *restore = NULL;
     /* Flags are applied after the file, so collect them first. */
     d.ov[OV_DATA_DIR] = (struct override){NULL, "daemon", "data_dir", "--data-dir"};
     d.ov[OV_HTTP] = (struct override){NULL, "http", "listen", "--http"};
@@ -406,7 +431,7 @@ int main(int argc, char **argv)
     d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level"};
     d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file"};
     int opt;
-    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CDVh", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CR:DVh", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             d.config_path = optarg;
@@ -428,6 +453,9 @@ int main(int argc, char **argv)
             break;
         case 'C':
             check_only = 1;
+            break;
+        case 'R':
+            restore = optarg;
             break;
         case 'D':
             demo = 1;
@@ -453,6 +481,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "vigild: %s\n", err);
         return 1;
     }
+    if (restore)
+        return restore_snapshot(d.cfg.data_dir, restore);
     /* Read the tokens before anything listens: a server never runs open by mistake. The
      * certificate and key too: a bad one stops the start, naming the file. */
     api_auth_t *auth = NULL;
@@ -505,9 +535,13 @@ int main(int argc, char **argv)
              : quota_load(d.quota, d.store);
     if (rc)
         log_error("cannot count the stored devices and channels: %s", err_str(rc));
+    else if ((rc = snapshots_create(&d.backend.snaps, d.store, d.cfg.data_dir,
+                                    d.cfg.snapshots_keep)) != 0)
+        log_error("cannot prepare snapshots: %s", err_str(rc));
     else
         rc = events_start(&d);
     if (rc) {
+        snapshots_destroy(d.backend.snaps);
         quota_destroy(d.quota);
         store_close(d.store);
         uv_loop_close(&d.loop);
@@ -544,6 +578,7 @@ int main(int argc, char **argv)
         rc = pipeline_create(&d.backend.pipe, &po, d.store);
         if (rc) {
             log_error("cannot start the model pipeline: %s", err_str(rc));
+            snapshots_destroy(d.backend.snaps);
             store_close(d.store);
             quota_destroy(d.quota);
             api_events_destroy(d.events);
@@ -649,6 +684,7 @@ int main(int argc, char **argv)
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
     stop_pipeline(&d);
+    snapshots_destroy(d.backend.snaps);
     api_events_destroy(d.events); /* after the API and the pipeline, its two users */
     store_close(d.store);
     quota_destroy(d.quota);
@@ -670,6 +706,7 @@ fail:
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
     stop_pipeline(&d);
+    snapshots_destroy(d.backend.snaps);
     api_events_destroy(d.events); /* after the API and the pipeline, its two users */
     store_close(d.store);
     quota_destroy(d.quota);

@@ -104,19 +104,19 @@ static void sync_deinit(store_t *s)
 
 /* Takes dir/vigil.lock so a second vigild on the same directory fails at once with a clear
  * reason, instead of timing out on SQLite's write lock at every commit. */
-static int lock_dir(store_t *s, char *errmsg, size_t errsize)
+int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
 {
-    char *path = path_join(s->dir, "vigil.lock");
+    char *path = path_join(dir, "vigil.lock");
     if (path == NULL) {
         snprintf(errmsg, errsize, "out of memory");
         return ERR_NOMEM;
     }
-    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     int err = 0;
-    if (s->lock_fd < 0) {
+    if (*fd < 0) {
         snprintf(errmsg, errsize, "opening %s: %s", path, strerror(errno));
         err = ERR_IO;
-    } else if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    } else if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
         snprintf(errmsg, errsize, "%s: %s", path,
                  errno == EWOULDBLOCK ? "the data directory is in use by another vigild"
                                       : strerror(errno));
@@ -206,7 +206,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         err = ERR_IO;
         goto fail;
     }
-    err = lock_dir(s, errmsg, errsize);
+    err = store__lock_dir(s->dir, &s->lock_fd, errmsg, errsize);
     if (err)
         goto fail;
     err = store__writer_open(s, errmsg, errsize);

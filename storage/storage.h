@@ -359,6 +359,26 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg);
  * writer's. */
 int store_retention_sweep(store_t *s);
 
+/* Writes a consistent copy of the database (as of one commit, the WAL's included) to dest, a
+ * path that must not exist yet: created with mode 0600, filled by VACUUM INTO on a read-only
+ * connection of its own, then fsynced; the writer goes on committing meanwhile. cancelled (may
+ * be NULL) is polled every few milliseconds with arg; nonzero stops the copy. *bytes gets the
+ * copy's size. Returns 0; or ERR_NOSPACE (the volume is full), ERR_CLOSED (cancelled), ERR_IO,
+ * ERR_CORRUPT, ERR_NOMEM with a detailed reason (SQLite's message) in errmsg, and then dest is
+ * removed. Any thread but the writer's (not from a commit hook or callback). */
+int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
+                   int64_t *bytes, char *errmsg, size_t errsize);
+
+/* Restores a snapshot: checks that src is a vigil database this code opens (application id,
+ * schema version, PRAGMA quick_check; no WAL beside it), takes dir's lock (refused while a
+ * vigild has dir open), copies src to dir/vigil.db through a temporary file, after removing
+ * vigil.db-wal and vigil.db-shm, and syncs. dir is created if missing. *bytes gets the size
+ * copied. Returns 0, or ERR_INVAL (not a vigil snapshot), ERR_CORRUPT, ERR_IO (also: dir in use
+ * by a running vigild), ERR_NOSPACE, ERR_NOMEM, with errmsg saying why; the old database is
+ * then left as it was (unless the final rename failed: its WAL is removed by then). Main thread,
+ * with no store open on dir (a command of its own: vigild --restore). */
+int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
+
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);
 

@@ -1,0 +1,78 @@
+/* api/admin.c: the administration endpoints: POST /v1/admin/snapshot (an online backup of the
+ * database) and GET /v1/admin/snapshots (their list). The backend does the work and builds the
+ * answers; this file checks the body and maps errors to status codes: a snapshot already
+ * running is a 409, a full volume a 507 with Retry-After, a stop a 503, anything else a 500
+ * with the reason (SQLite's message). The client never names a path. Any thread (an http-io
+ * thread: a snapshot waits for the disk). */
+#include "api_int.h"
+#include "err.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Calls a backend function that answers JSON text (NULL: 501), and answers 200 with its
+ * text, or maps its error: a snapshot already running 409, a full volume 507 and a stop 503
+ * (both with Retry-After), anything else 500 with the backend's reason. */
+static void call(api_request_t *r, int (*fn)(void *ctx, char **out), const char *what)
+{
+    if (fn == NULL) {
+        api__error(r, 501, "snapshots are not available in this vigild");
+        return;
+    }
+    char *out = NULL;
+    int rc = fn(r->srv->be.ctx, &out);
+    if (rc == 0 && out) {
+        api__json_text(r, out);
+        return;
+    }
+    if (rc == ERR_BUSY)
+        api__error(r, 409, "%s: %s; retry when it has finished", what, out ? out : "busy");
+    else if (rc == ERR_NOSPACE || rc == ERR_CLOSED)
+        api__backend_error(r, rc, what);
+    else
+        api__error(r, 500, "%s failed: %s", what, out ? out : err_str(rc ? rc : ERR_NOMEM));
+    free(out);
+}
+
+/* Whether the body is empty (whitespace only) or an empty JSON object; else a 400 is set. */
+static int body_empty(api_request_t *r)
+{
+    char *body;
+    size_t len;
+    int owned;
+    if (api__request_body(r, &body, &len, &owned))
+        return 0;
+    size_t i = 0;
+    while (i < len && strchr(" \t\r\n", body[i]) != NULL && body[i] != '\0')
+        i++;
+    int ok = i == len;
+    if (!ok) {
+        json_error_t jerr;
+        json_t *v = json_loadb(body, len, 0, &jerr);
+        ok = json_is_object(v) && json_object_size(v) == 0;
+        if (!ok && json_is_object(v))
+            api__error(r, 400,
+                       "request body: unknown field '%s' (the snapshot takes no "
+                       "options: send no body or {})",
+                       json_object_iter_key(json_object_iter(v)));
+        else if (!ok)
+            api__error(r, 400, "request body: expected no body or an empty JSON object {}");
+        json_decref(v);
+    }
+    if (owned)
+        free(body);
+    return ok;
+}
+
+void api__h_snapshot(api_request_t *r)
+{
+    if (r->srv->be.snapshot && !body_empty(r))
+        return;
+    call(r, r->srv->be.snapshot, "snapshot");
+}
+
+void api__h_snapshots(api_request_t *r)
+{
+    call(r, r->srv->be.snapshots, "listing snapshots");
+}

@@ -1,0 +1,413 @@
+/* daemon/snapshot.c: online backups (snapshot.h): where the copy goes, its name, one at a
+ * time, the keep limit, the metrics.
+ *
+ * The copy itself is storage's (store_snapshot: VACUUM INTO on a read-only connection of its
+ * own, one read transaction, so ingest goes on). It is written to ".vigil-STAMP.db.tmp" in the
+ * snapshots folder and renamed to "vigil-STAMP.db" once synced, then the folder is synced: a
+ * crash leaves at most a hidden temporary file (removed by the next snapshot), never a file
+ * named like a snapshot that is not one. Only names of that exact form are listed and pruned:
+ * files an operator put there are left alone. The name comes from the clock, never from the
+ * client. STAMP has milliseconds, so names sort in time order and two snapshots within one
+ * second do not collide.
+ *
+ * Before the copy the pipeline's detectors are saved (pipeline_save_all, as a clean stop does)
+ * and the saves waited for (store_flush), so a restore resumes from detectors as of the copy,
+ * not from the last periodic save with a catch-up over everything after it. Saving takes each
+ * device's mutex in turn (as its periodic save does), never the pipeline's shards' queues, so
+ * ingest and scoring go on; the saves are asynchronous puts through the writer, committed with
+ * the readings.
+ *
+ * Lock: mu guards running, closing, keep and the metrics fields; a leaf lock, never held during
+ * the copy or the saves (running marks the one snapshot in progress). Any thread. */
+#include "snapshot.h"
+#include "err.h"
+#include "log.h"
+#include "vtime.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* "vigil-" "YYYYMMDDTHHMMSS.mmmZ" ".db" */
+#define SNAP_PREFIX     "vigil-"
+#define SNAP_SUFFIX     ".db"
+#define SNAP_STAMP_LEN  20
+#define SNAP_NAME_LEN   (sizeof SNAP_PREFIX - 1 + SNAP_STAMP_LEN + sizeof SNAP_SUFFIX - 1)
+#define SNAP_TMP_SUFFIX ".tmp"
+/* Most snapshot files read from the folder (listed, pruned). */
+#define SNAP_LIST_MAX 10000
+
+struct snapshots {
+    store_t *store;
+    char *dir;         /* data_dir/snapshots */
+    atomic_int cancel; /* set by snapshots_close: the running copy stops */
+    pthread_mutex_t mu;
+    int running, closing, keep;
+    int64_t last_ok_ms;  /* wall-clock end of the last successful snapshot; 0: none */
+    double last_seconds; /* duration of the last snapshot, successful or not */
+    uint64_t n_ok, n_failed;
+};
+
+int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, int keep)
+{
+    snapshots_t *s = calloc(1, sizeof *s);
+    /* Absolute, so the answers name the file wherever the client runs from; a relative data
+     * folder is taken from the working directory, an absolute one kept as configured (not
+     * resolved: under systemd's DynamicUser=, /var/lib/vigil is a link the operator knows). */
+    char cwd[4096] = "";
+    if (data_dir[0] != '/' && getcwd(cwd, sizeof cwd) == NULL)
+        cwd[0] = '\0';
+    size_t n = strlen(cwd) + 1 + strlen(data_dir) + sizeof "/snapshots";
+    if (s == NULL || (s->dir = malloc(n)) == NULL) {
+        free(s);
+        return ERR_NOMEM;
+    }
+    snprintf(s->dir, n, "%s%s%s/snapshots", cwd, cwd[0] ? "/" : "", data_dir);
+    s->store = store;
+    s->keep = keep;
+    pthread_mutex_init(&s->mu, NULL);
+    *out = s;
+    return 0;
+}
+
+void snapshots_destroy(snapshots_t *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    free(s->dir);
+    free(s);
+}
+
+void snapshots_set_keep(snapshots_t *s, int keep)
+{
+    pthread_mutex_lock(&s->mu);
+    s->keep = keep;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void snapshots_close(snapshots_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    s->closing = 1;
+    pthread_mutex_unlock(&s->mu);
+    atomic_store(&s->cancel, 1);
+}
+
+static int cancelled(void *arg)
+{
+    return atomic_load_explicit(&((snapshots_t *)arg)->cancel, memory_order_relaxed);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Whether name is a snapshot's: exactly "vigil-YYYYMMDDTHHMMSS.mmmZ.db". */
+static int is_snapshot_name(const char *name)
+{
+    static const char form[] = "ddddddddTdddddd.dddZ";
+    if (strlen(name) != SNAP_NAME_LEN || strncmp(name, SNAP_PREFIX, sizeof SNAP_PREFIX - 1) != 0 ||
+        strcmp(name + SNAP_NAME_LEN - (sizeof SNAP_SUFFIX - 1), SNAP_SUFFIX) != 0)
+        return 0;
+    const char *p = name + sizeof SNAP_PREFIX - 1;
+    for (size_t i = 0; i < SNAP_STAMP_LEN; i++) {
+        int digit = p[i] >= '0' && p[i] <= '9';
+        if (form[i] == 'd' ? !digit : p[i] != form[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Whether name is a snapshot's temporary file: "." + a snapshot's name + ".tmp". */
+static int is_tmp_name(const char *name)
+{
+    char base[SNAP_NAME_LEN + 1];
+    size_t len = strlen(name);
+    if (len != 1 + SNAP_NAME_LEN + sizeof SNAP_TMP_SUFFIX - 1 || name[0] != '.' ||
+        strcmp(name + 1 + SNAP_NAME_LEN, SNAP_TMP_SUFFIX) != 0)
+        return 0;
+    memcpy(base, name + 1, SNAP_NAME_LEN);
+    base[SNAP_NAME_LEN] = '\0';
+    return is_snapshot_name(base);
+}
+
+/* The RFC 3339 time of a snapshot's name ("2026-11-30T07:15:02.123Z") into buf[25]. */
+static void name_time(const char *name, char *buf)
+{
+    const char *p = name + sizeof SNAP_PREFIX - 1;
+    snprintf(buf, 25, "%.4s-%.2s-%.2sT%.2s:%.2s:%.2s.%.3sZ", p, p + 4, p + 6, p + 9, p + 11, p + 13,
+             p + 16);
+}
+
+static int by_name_desc(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)b, *(char *const *)a);
+}
+
+/* The snapshot names in the folder, newest first, into *names (caller frees each and the
+ * array); removes stale temporary files when sweep_tmp (no snapshot runs: they are a crash's).
+ * Returns the count, or -1 with errno set (ENOENT: no folder yet). */
+static long read_names(const snapshots_t *s, char ***names, int sweep_tmp)
+{
+    *names = NULL;
+    DIR *dir = opendir(s->dir);
+    if (dir == NULL)
+        return -1;
+    size_t n = 0, cap = 0;
+    char **v = NULL;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL && n < SNAP_LIST_MAX) {
+        if (sweep_tmp && is_tmp_name(e->d_name)) {
+            unlinkat(dirfd(dir), e->d_name, 0);
+            continue;
+        }
+        if (!is_snapshot_name(e->d_name))
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            char **t = realloc(v, ncap * sizeof *t);
+            if (t == NULL)
+                break;
+            v = t;
+            cap = ncap;
+        }
+        if ((v[n] = strdup(e->d_name)) == NULL)
+            break;
+        n++;
+    }
+    closedir(dir);
+    if (n)
+        qsort(v, n, sizeof *v, by_name_desc);
+    *names = v;
+    return (long)n;
+}
+
+static void free_names(char **names, long n)
+{
+    for (long i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Deletes the snapshots beyond the newest keep (0: none deleted). */
+static void prune(snapshots_t *s, int keep)
+{
+    if (keep <= 0)
+        return;
+    char **names;
+    long n = read_names(s, &names, 0);
+    for (long i = keep; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", s->dir, names[i]);
+        if (unlink(path) == 0)
+            log_info("snapshot: deleted %s (storage.snapshots_keep = %d)", path, keep);
+        else
+            log_warn("snapshot: cannot delete %s: %s", path, strerror(errno));
+    }
+    free_names(names, n);
+}
+
+/* Creates the folder (0700) if missing. Returns 0 or ERR_IO / ERR_NOSPACE with errmsg. */
+static int make_dir(const snapshots_t *s, char *errmsg, size_t errsize)
+{
+    if (mkdir(s->dir, 0700) == 0 || errno == EEXIST)
+        return 0;
+    snprintf(errmsg, errsize, "creating %s: %s", s->dir, strerror(errno));
+    return errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
+}
+
+/* Renames tmp to path and syncs the folder, so the name is durable. Returns 0 or ERR_IO. */
+static int publish(const snapshots_t *s, const char *tmp, const char *path, char *errmsg,
+                   size_t errsize)
+{
+    if (rename(tmp, path) != 0) {
+        snprintf(errmsg, errsize, "renaming %s: %s", tmp, strerror(errno));
+        unlink(tmp);
+        return ERR_IO;
+    }
+    int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd); /* the file's data is synced already: at worst the rename is lost */
+        close(fd);
+    }
+    return 0;
+}
+
+/* Saves every detector and waits for the saves to commit. Returns the milliseconds taken. */
+static int64_t save_detectors(snapshots_t *s, pipeline_t *pipe)
+{
+    int64_t t0 = mono_ms();
+    if (pipe == NULL)
+        return 0;
+    pipeline_save_all(pipe);
+    int rc = store_flush(s->store);
+    if (rc) /* the copy is consistent still; its detectors are those of the last good save */
+        log_warn("snapshot: saving the detectors first: %s", err_str(rc));
+    return mono_ms() - t0;
+}
+
+/* Copies the database to a new snapshot file; fills path. Returns 0 or an ERR_ with errmsg. */
+static int copy(snapshots_t *s, int64_t now_ms, char *path, size_t psize, int64_t *bytes,
+                char *errmsg, size_t errsize)
+{
+    char tmp[4096];
+    time_t secs = (time_t)(now_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    char stamp[64];
+    snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now_ms % 1000));
+    snprintf(path, psize, "%s/" SNAP_PREFIX "%s" SNAP_SUFFIX, s->dir, stamp);
+    snprintf(tmp, sizeof tmp, "%s/." SNAP_PREFIX "%s" SNAP_SUFFIX SNAP_TMP_SUFFIX, s->dir, stamp);
+    int rc = store_snapshot(s->store, tmp, cancelled, s, bytes, errmsg, errsize);
+    if (rc == 0)
+        rc = publish(s, tmp, path, errmsg, errsize);
+    return rc;
+}
+
+/* The JSON answer of a successful snapshot. */
+static char *answer(const char *path, int64_t bytes, int64_t took_ms, int64_t now_ms)
+{
+    char t[32];
+    json_t *o =
+        json_pack("{s:s, s:I, s:I, s:s}", "path", path, "bytes", (json_int_t)bytes, "took_ms",
+                  (json_int_t)took_ms, "time", vtime_format(now_ms, t, sizeof t));
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return text;
+}
+
+/* Takes the running mark. Returns 0, ERR_CLOSED or ERR_BUSY; *keep the limit to apply. */
+static int begin(snapshots_t *s, int *keep)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = s->closing ? ERR_CLOSED : s->running ? ERR_BUSY : 0;
+    if (rc == 0)
+        s->running = 1;
+    *keep = s->keep;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Drops the running mark and counts the result. */
+static void end(snapshots_t *s, int rc, int64_t took_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    s->running = 0;
+    s->last_seconds = (double)took_ms / 1000.0;
+    if (rc == 0) {
+        s->n_ok++;
+        s->last_ok_ms = vtime_now_ms();
+    } else {
+        s->n_failed++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
+{
+    *out = NULL;
+    int keep;
+    int rc = begin(s, &keep);
+    if (rc) {
+        *out =
+            strdup(rc == ERR_BUSY ? "another snapshot is being taken" : "vigild is shutting down");
+        return rc;
+    }
+    int64_t t0 = mono_ms();
+    char errmsg[5000] = "", path[4096] = "";
+    char **stale;
+    int64_t bytes = 0, save_ms = 0;
+    rc = make_dir(s, errmsg, sizeof errmsg);
+    if (rc == 0) {
+        long nstale = read_names(s, &stale, 1); /* sweeps a crashed snapshot's temporary file */
+        free_names(stale, nstale);
+        save_ms = save_detectors(s, pipe);
+        /* A stop that came during the saves: no copy started (the copy itself polls too). */
+        rc = cancelled(s)
+                 ? ERR_CLOSED
+                 : copy(s, vtime_now_ms(), path, sizeof path, &bytes, errmsg, sizeof errmsg);
+    }
+    int64_t took_ms = mono_ms() - t0;
+    if (rc == 0) {
+        log_info("snapshot: %s, %lld bytes in %lld ms (detectors saved in %lld ms)", path,
+                 (long long)bytes, (long long)took_ms, (long long)save_ms);
+        prune(s, keep);
+        *out = answer(path, bytes, took_ms, vtime_now_ms());
+        if (*out == NULL)
+            rc = ERR_NOMEM;
+    } else {
+        if (rc == ERR_CLOSED)
+            snprintf(errmsg, sizeof errmsg, "vigild is shutting down: snapshot cancelled");
+        log_warn("snapshot failed: %s", errmsg);
+        *out = strdup(errmsg);
+    }
+    end(s, rc, took_ms);
+    return rc;
+}
+
+int snapshots_list(snapshots_t *s, char **out)
+{
+    *out = NULL;
+    char **names;
+    long n = read_names(s, &names, 0);
+    if (n < 0 && errno != ENOENT) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "reading %s: %s", s->dir, strerror(errno));
+        *out = strdup(msg);
+        return ERR_IO;
+    }
+    json_t *arr = json_array(), *o = json_pack("{s:s, s:o}", "dir", s->dir, "snapshots", arr);
+    for (long i = 0; o && i < n; i++) {
+        char path[4096], t[32];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", s->dir, names[i]);
+        if (stat(path, &st) != 0)
+            continue; /* pruned meanwhile */
+        name_time(names[i], t);
+        json_array_append_new(arr, json_pack("{s:s, s:I, s:s}", "name", names[i], "bytes",
+                                             (json_int_t)st.st_size, "time", t));
+    }
+    free_names(names, n);
+    *out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return *out ? 0 : ERR_NOMEM;
+}
+
+void snapshots_metrics(snapshots_t *s, sbuf_t *out)
+{
+    pthread_mutex_lock(&s->mu);
+    double last_ok = (double)s->last_ok_ms / 1000.0, secs = s->last_seconds;
+    unsigned long long ok = s->n_ok, failed = s->n_failed;
+    int running = s->running;
+    pthread_mutex_unlock(&s->mu);
+    sbuf_printf(out,
+                "# HELP vigil_snapshot_last_success_timestamp_seconds End of the last successful "
+                "snapshot (POST /v1/admin/snapshot), Unix time; 0: none since start.\n"
+                "# TYPE vigil_snapshot_last_success_timestamp_seconds gauge\n"
+                "vigil_snapshot_last_success_timestamp_seconds %.3f\n"
+                "# HELP vigil_snapshot_duration_seconds Duration of the last snapshot.\n"
+                "# TYPE vigil_snapshot_duration_seconds gauge\n"
+                "vigil_snapshot_duration_seconds %.3f\n"
+                "# HELP vigil_snapshots_total Snapshots taken, by result.\n"
+                "# TYPE vigil_snapshots_total counter\n"
+                "vigil_snapshots_total{result=\"ok\"} %llu\n"
+                "vigil_snapshots_total{result=\"failed\"} %llu\n"
+                "# HELP vigil_snapshot_in_progress 1 while a snapshot is being taken.\n"
+                "# TYPE vigil_snapshot_in_progress gauge\n"
+                "vigil_snapshot_in_progress %d\n",
+                last_ok, secs, ok, failed, running);
+}

@@ -1,0 +1,294 @@
+/* storage/snapshot.c: an online, consistent copy of the database (store_snapshot).
+ *
+ * The copy is `VACUUM INTO` run on a read-only connection of its own, opened for the call and
+ * closed after it: one read transaction of SQLite, so the copy is the database as of one
+ * commit, WAL included. In WAL mode a reader never blocks the writer: the writer goes on
+ * committing while the copy runs, and its checkpoints are PASSIVE (writer.c), so they only
+ * stop at the copy's snapshot and the WAL grows meanwhile instead of the writer waiting. The
+ * copy is a compact database in rollback-journal mode (no -wal beside it), with the schema
+ * version and application id of the original, so vigild opens it as it is.
+ *
+ * VACUUM INTO does not fsync what it writes: the file is synced here before the call returns,
+ * so a caller that renames it afterwards never publishes a copy the page cache still holds.
+ *
+ * Threads: any thread but the writer's; it takes none of the store's locks. */
+#include "storage_int.h"
+#include "err.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* SQLite virtual machine steps between two calls of the cancel check: a few milliseconds. */
+#define SNAPSHOT_PROGRESS_OPS 10000
+
+struct cancel {
+    int (*cancelled)(void *arg);
+    void *arg;
+};
+
+/* SQLite's progress handler: nonzero interrupts the VACUUM (SQLITE_INTERRUPT). */
+static int progress(void *arg)
+{
+    const struct cancel *c = arg;
+    return c->cancelled(c->arg);
+}
+
+/* Creates dest empty with mode 0600 (VACUUM INTO takes an empty file, and would otherwise
+ * create it with the process's default mode). Returns 0 or ERR_IO / ERR_NOSPACE. */
+static int create_empty(const char *dest, char *errmsg, size_t errsize)
+{
+    int fd = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(errmsg, errsize, "creating %s: %s", dest, strerror(errno));
+        return errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
+    }
+    close(fd);
+    return 0;
+}
+
+/* fsyncs dest and reads its size. Returns 0 or ERR_IO / ERR_NOSPACE. */
+static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errsize)
+{
+    int fd = open(dest, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int err = 0;
+    if (fd < 0 || fsync(fd) != 0 || fstat(fd, &st) != 0) {
+        snprintf(errmsg, errsize, "syncing %s: %s", dest, strerror(errno));
+        err = errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
+    } else {
+        *bytes = (int64_t)st.st_size;
+    }
+    if (fd >= 0)
+        close(fd);
+    return err;
+}
+
+/* Runs VACUUM INTO dest on a new read-only connection. Returns 0 or an ERR_ with errmsg. */
+static int vacuum_into(store_t *s, const char *dest, struct cancel *c, char *errmsg, size_t errsize)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+        if (c->cancelled)
+            sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
+        rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int err = 0;
+    if (rc != SQLITE_DONE) {
+        snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : store__status(db, rc);
+        if (err == 0)
+            err = ERR_IO;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return err;
+}
+
+int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
+                   int64_t *bytes, char *errmsg, size_t errsize)
+{
+    struct cancel c = {cancelled, arg};
+    *bytes = 0;
+    errmsg[0] = '\0';
+    int err = create_empty(dest, errmsg, errsize);
+    if (err)
+        return err;
+    err = vacuum_into(s, dest, &c, errmsg, errsize);
+    if (err == 0)
+        err = sync_file(dest, bytes, errmsg, errsize);
+    if (err)
+        unlink(dest); /* a partial copy must not take space, nor look like a database */
+    return err;
+}
+
+/* ---- restore ------------------------------------------------------------------------------ */
+
+/* One integer of a PRAGMA, or -1. */
+static int64_t pragma_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Checks that src is a whole vigil database this code can open: no WAL beside it (a live
+ * database, whose newest commits the file alone does not hold), vigil's application id, a
+ * schema version not above this code's, and PRAGMA quick_check ok. Returns 0 or ERR_INVAL /
+ * ERR_CORRUPT / ERR_IO with errmsg. */
+static int check_source(const char *src, char *errmsg, size_t errsize)
+{
+    char wal[4200];
+    struct stat st;
+    snprintf(wal, sizeof wal, "%s-wal", src);
+    if (stat(wal, &st) == 0 && st.st_size > 0) {
+        snprintf(errmsg, errsize,
+                 "%s has a WAL beside it: a live database, not a snapshot "
+                 "(take one with POST /v1/admin/snapshot)",
+                 src);
+        return ERR_INVAL;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(src, &db, SQLITE_OPEN_READONLY, NULL);
+    int err = 0;
+    int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
+    int64_t ver = rc == SQLITE_OK ? pragma_int(db, "PRAGMA user_version") : -1;
+    sqlite3_stmt *qc = NULL;
+    const char *ok = NULL;
+    if (app == STORE_APPLICATION_ID && ver >= 1 && ver <= STORE_SCHEMA_VERSION &&
+        sqlite3_prepare_v2(db, "PRAGMA quick_check", -1, &qc, NULL) == SQLITE_OK &&
+        sqlite3_step(qc) == SQLITE_ROW)
+        ok = (const char *)sqlite3_column_text(qc, 0);
+    if (rc != SQLITE_OK || app < 0) {
+        snprintf(errmsg, errsize, "%s: cannot read it as an SQLite database (%s)", src,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        err = ERR_IO;
+    } else if (app != STORE_APPLICATION_ID) {
+        snprintf(errmsg, errsize, "%s: not a vigil database (application_id %lld)", src,
+                 (long long)app);
+        err = ERR_INVAL;
+    } else if (ver < 1 || ver > STORE_SCHEMA_VERSION) {
+        snprintf(errmsg, errsize, "%s: schema version %lld, this vigild reads 1 to %d", src,
+                 (long long)ver, STORE_SCHEMA_VERSION);
+        err = ERR_INVAL;
+    } else if (ok == NULL || strcmp(ok, "ok") != 0) {
+        snprintf(errmsg, errsize, "%s: PRAGMA quick_check: %s", src, ok ? ok : sqlite3_errmsg(db));
+        err = ERR_CORRUPT;
+    }
+    sqlite3_finalize(qc);
+    sqlite3_close(db);
+    return err;
+}
+
+/* Copies src to dest (created 0640, replaced if there) and fsyncs it. Returns 0 or ERR_IO /
+ * ERR_NOSPACE with errmsg; dest removed on failure. */
+static int copy_file(const char *src, const char *dest, char *errmsg, size_t errsize)
+{
+    enum { BUF = 1 << 20 };
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    int out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    char *buf = malloc(BUF);
+    int err = in < 0 || out < 0 ? ERR_IO : 0;
+    if (buf == NULL && err == 0) {
+        snprintf(errmsg, errsize, "out of memory");
+        err = ERR_NOMEM;
+    }
+    const char *what = in < 0 ? src : dest;
+    int e = errno;
+    while (err == 0) {
+        errno = 0;
+        ssize_t n = read(in, buf, BUF);
+        if (n == 0)
+            break;
+        if (n < 0 || write(out, buf, (size_t)n) != n) {
+            e = errno ? errno : ENOSPC; /* a short write without an error: the volume is full */
+            what = n < 0 ? src : dest;
+            err = ERR_IO;
+        }
+    }
+    if (err == 0 && fsync(out) != 0) {
+        e = errno;
+        err = ERR_IO;
+    }
+    free(buf);
+    if (err == ERR_IO) {
+        snprintf(errmsg, errsize, "copying %s to %s: %s: %s", src, dest, what, strerror(e));
+        if (e == ENOSPC || e == EDQUOT)
+            err = ERR_NOSPACE;
+    }
+    if (err && out >= 0)
+        unlink(dest);
+    if (in >= 0)
+        close(in);
+    if (out >= 0)
+        close(out);
+    return err;
+}
+
+/* fsyncs a folder, so the names changed in it are durable. */
+static void sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+/* Puts the copy in place under the data folder's lock: the old WAL and shared memory go first
+ * (a WAL left beside the new file would be replayed into it at the next open), then the
+ * rename. Returns 0 or ERR_IO with errmsg. */
+static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsize)
+{
+    char db[4200], wal[4200], shm[4200];
+    snprintf(db, sizeof db, "%s/vigil.db", dir);
+    snprintf(wal, sizeof wal, "%s/vigil.db-wal", dir);
+    snprintf(shm, sizeof shm, "%s/vigil.db-shm", dir);
+    if ((unlink(wal) != 0 && errno != ENOENT) || (unlink(shm) != 0 && errno != ENOENT)) {
+        snprintf(errmsg, errsize, "removing %s's WAL or shared memory: %s", db, strerror(errno));
+        return ERR_IO;
+    }
+    sync_dir(dir);
+    if (rename(tmp, db) != 0) {
+        snprintf(errmsg, errsize, "renaming %s to %s: %s", tmp, db, strerror(errno));
+        return ERR_IO;
+    }
+    sync_dir(dir);
+    return 0;
+}
+
+/* Gives tmp the owner and group of the database it replaces (else of dir), so a restore run
+ * as root leaves a file the service's user (systemd's DynamicUser) can write. Only root may
+ * change them: for anyone else the copy is theirs already, and a failure changes nothing. */
+static void take_owner(const char *dir, const char *tmp)
+{
+    char db[4200];
+    struct stat st;
+    snprintf(db, sizeof db, "%s/vigil.db", dir);
+    if (stat(db, &st) == 0 || stat(dir, &st) == 0)
+        (void)!chown(tmp, st.st_uid, st.st_gid);
+}
+
+int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
+{
+    char tmp[4200];
+    struct stat st;
+    int fd = -1;
+    errmsg[0] = '\0';
+    *bytes = 0;
+    int err = check_source(src, errmsg, errsize);
+    if (err == 0 && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(errmsg, errsize, "creating %s: %s", dir, strerror(errno));
+        err = ERR_IO;
+    }
+    if (err == 0)
+        err = store__lock_dir(dir, &fd, errmsg, errsize);
+    snprintf(tmp, sizeof tmp, "%s/.vigil.db.restore", dir);
+    if (err == 0)
+        err = copy_file(src, tmp, errmsg, errsize);
+    if (err == 0)
+        take_owner(dir, tmp);
+    if (err == 0 && (err = swap_in(dir, tmp, errmsg, errsize)) != 0)
+        unlink(tmp);
+    if (err == 0 && stat(src, &st) == 0)
+        *bytes = (int64_t)st.st_size;
+    if (fd >= 0)
+        close(fd); /* releases the lock */
+    return err;
+}
