@@ -75,6 +75,19 @@ def in_progress(d):
     return m and m.group(1) == "1"
 
 
+def snap_in_thread(d):
+    """POSTs a snapshot from a thread and waits until it is in progress (call with a WriteLock
+    held, so that it stays so). Returns the thread and a dict whose "answer" the thread sets."""
+    got = {}
+
+    def take():
+        got["answer"] = snap(d)
+    th = threading.Thread(target=take)
+    th.start()
+    tp.wait_for("the POST's snapshot in progress", lambda: in_progress(d), 5)
+    return th, got
+
+
 def snap_files(d):
     folder = os.path.join(d.data_dir, "snapshots")
     return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
@@ -250,14 +263,8 @@ class Backup(tp.DaemonPerTest):
     def test_one_at_a_time(self):
         d = self.d
         self.feed("pump-a", tp.rotation(400, 0, tp.OMEGA_A, 0.01, random.Random(5)), 0)
-        first = {}
-
-        def take():
-            first["answer"] = snap(d)
         with WriteLock(d.db_path):
-            th = threading.Thread(target=take)
-            th.start()
-            tp.wait_for("the first snapshot in progress", lambda: in_progress(d), 5)
+            th, first = snap_in_thread(d)
             st, hdrs, doc = snap(d)
             self.assertEqual(st, 409, doc)
             self.assertIn("another snapshot", doc["error"])
@@ -483,14 +490,8 @@ class ScheduledSnapshots(tp.DaemonPerTest):
         schedule(d, self.BASE, "1h")  # (one may have run since the start)
         self.feed("pump-a", tp.rotation(400, 0, tp.OMEGA_A, 0.01, random.Random(7)), 0)
         ok = counted(d, "ok")
-        posted = {}
-
-        def take():
-            posted["answer"] = snap(d)
         with WriteLock(d.db_path):
-            th = threading.Thread(target=take)
-            th.start()
-            tp.wait_for("the POST's snapshot in progress", lambda: in_progress(d), 5)
+            th, posted = snap_in_thread(d)
             # Due one second after the reload: it meets the POST's, still waiting for the lock.
             schedule(d, self.BASE, "1s")
             tp.wait_for("a scheduled snapshot skipped", lambda: log_lines(
