@@ -219,6 +219,8 @@ static void be_metrics(void *ctx, sbuf_t *out)
         (unsigned long long)atomic_load_explicit(&be->retention_refused, memory_order_relaxed));
     if (be->snaps)
         snapshots_metrics(be->snaps, out);
+    if (be->sched)
+        snapsched_metrics(be->sched, out);
     if (be->stream)
         stream_metrics(be->stream, out);
     if (be->pipe) {
@@ -239,8 +241,9 @@ static int any_device(void *arg, const store_device_info_t *info)
     return 0;
 }
 
-/* After the status or a maintenance route found no device: 1 when the store holds it (its first readings are
- * acknowledged and not scored yet) and the pipeline now knows it, so the call is made again. */
+/* After the status or a maintenance route found no device: 1 when the store holds it (its first
+ * readings are acknowledged and not scored yet) and the pipeline now knows it, so the call is made
+ * again. */
 static int adopted(backend_t *be, const char *id, int rc)
 {
     return rc == ERR_NOTFOUND && store_device_get(be->store, id, any_device, NULL) == 0 &&

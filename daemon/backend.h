@@ -6,6 +6,7 @@
 #include "pipeline.h"
 #include "quota.h"
 #include "snapshot.h"
+#include "snapsched.h"
 #include "storage.h"
 #include "stream.h"
 
@@ -18,6 +19,7 @@ typedef struct backend {
     pipeline_t *pipe;        /* may be NULL: the model routes then answer 501 */
     quota_t *quota;          /* may be NULL: no device and channel limits */
     snapshots_t *snaps;      /* may be NULL: the snapshot routes answer 501 */
+    snapsched_t *sched;      /* may be NULL: no interval gauge */
     /* storage.retention (0: none): a point older than now - retention_ms is refused at write,
      * naming its item, instead of being stored for the next sweep to delete. */
     int64_t retention_ms;

@@ -78,6 +78,9 @@ static const struct setting settings[] = {
     S("storage", "retention", K_DURATION, retention_ms, 1000, 36500LL * 86400000),
     /* snapshots kept in data_dir/snapshots (daemon/snapshot.c); 0: all */
     S("storage", "snapshots_keep", K_INT, snapshots_keep, 0, 100000),
+    /* A scheduled snapshot this often (daemon/snapsched.c), 1 s to 100 years, or 0 (off). 1 s,
+     * not an hour, so a test can see two; production values are hours (README). */
+    S("storage", "snapshot_every", K_DURATION, snapshot_every_ms, 1000, 36500LL * 86400000),
     S("model", "enabled", K_BOOL, model_enabled, 0, 0),
     S("model", "workers", K_INT, model_workers, 1, 64),
     S("model", "train_threads", K_INT, model_train_threads, 1, 64),
@@ -131,6 +134,7 @@ void config_default(config_t *c)
     c->max_channels = 4096;
     c->retention_ms = 0; /* keep forever */
     c->snapshots_keep = 5;
+    c->snapshot_every_ms = 0; /* no scheduled snapshots */
     struct detector_config dc;
     detector_config_default(&dc);
     c->model_enabled = 1;
@@ -356,7 +360,7 @@ static const char *const live_settings[] = {
     "http.auth_file",           "http.metrics_auth",
     "http.metrics_max_devices", "http.cors_origins",
     "storage.max_devices",      "storage.max_channels_per_device",
-    "storage.snapshots_keep",
+    "storage.snapshots_keep",   "storage.snapshot_every",
 };
 
 int config_is_live(const char *section, const char *key)

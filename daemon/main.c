@@ -235,6 +235,16 @@ static void stop_pipeline(struct daemon *d)
     d->backend.pipe = NULL;
 }
 
+/* Ends the snapshot schedule before the pipeline it saves detectors of: a scheduled copy still
+ * running is cancelled (snapshots_close, as for the POST's), so the stop does not wait for it. */
+static void stop_schedule(struct daemon *d)
+{
+    if (d->backend.snaps)
+        snapshots_close(d->backend.snaps);
+    snapsched_stop(d->backend.sched);
+    d->backend.sched = NULL;
+}
+
 static void on_stream_closed(void *arg)
 {
     struct daemon *d = arg;
@@ -348,6 +358,7 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.metrics_capped_logged, 0);
     snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);
+    snapsched_set_every(d->backend.sched, d->cfg.snapshot_every_ms);
     quota_set_limits(d->quota, d->cfg.max_devices, d->cfg.max_channels);
     /* Count again from storage: drops what failed writes or racing deletions left behind. */
     if (quota_load(d->quota, d->store))
@@ -659,6 +670,12 @@ int main(int argc, char **argv)
     /* The stream counts its ingest in the API's metrics; connect them now both exist. */
     if (d.stream)
         stream_set_api(d.stream, d.api);
+    rc =
+        snapsched_start(&d.backend.sched, d.backend.snaps, d.backend.pipe, d.cfg.snapshot_every_ms);
+    if (rc) {
+        log_error("cannot start the snapshot schedule: %s", err_str(rc));
+        goto fail;
+    }
 
     log_info("vigild %s: data in %s, HTTP%s on %s (port %u), stream on %s (port %u)", VIGIL_VERSION,
              d.cfg.data_dir, d.cfg.tls_cert[0] ? "S" : "", d.cfg.http_listen, api_port(d.api),
@@ -683,6 +700,7 @@ int main(int argc, char **argv)
     thread_nice(d.cfg.ingest_nice);
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
+    stop_schedule(&d);
     stop_pipeline(&d);
     snapshots_destroy(d.backend.snaps);
     api_events_destroy(d.events); /* after the API and the pipeline, its two users */
@@ -705,6 +723,7 @@ fail:
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
+    stop_schedule(&d);
     stop_pipeline(&d);
     snapshots_destroy(d.backend.snaps);
     api_events_destroy(d.events); /* after the API and the pipeline, its two users */

@@ -52,10 +52,13 @@ struct snapshots {
     atomic_int cancel; /* set by snapshots_close: the running copy stops */
     pthread_mutex_t mu;
     int running, closing, keep;
-    int64_t last_ok_ms;  /* wall-clock end of the last successful snapshot; 0: none */
+    int64_t last_ok_ms;  /* wall-clock end of the last successful snapshot (at start: the newest
+                          * file's stamp); 0: none */
     double last_seconds; /* duration of the last snapshot, successful or not */
     uint64_t n_ok, n_failed;
 };
+
+static int64_t newest_ms(const snapshots_t *s);
 
 int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, int keep)
 {
@@ -75,6 +78,7 @@ int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, in
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);
+    s->last_ok_ms = newest_ms(s);
     *out = s;
     return 0;
 }
@@ -152,6 +156,19 @@ static void name_time(const char *name, char *buf)
              p + 16);
 }
 
+/* The Unix time in ms of a snapshot's name (its STAMP, UTC). */
+static int64_t name_ms(const char *name)
+{
+    const char *p = name + sizeof SNAP_PREFIX - 1;
+    struct tm tm = {0};
+    if (sscanf(p, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+               &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (int64_t)timegm(&tm) * 1000 + atoi(p + 16);
+}
+
 static int by_name_desc(const void *a, const void *b)
 {
     return strcmp(*(char *const *)b, *(char *const *)a);
@@ -200,6 +217,18 @@ static void free_names(char **names, long n)
     for (long i = 0; i < n; i++)
         free(names[i]);
     free(names);
+}
+
+/* The time of the newest snapshot in the folder (0: none), so that after a restart the last
+ * success is still the age of the newest backup: a restart must not make a stale backup look
+ * fresh (nor a fresh one stale) to the VigilSnapshotStale alert. */
+static int64_t newest_ms(const snapshots_t *s)
+{
+    char **names;
+    long n = read_names(s, &names, 0);
+    int64_t ms = n > 0 ? name_ms(names[0]) : 0;
+    free_names(names, n);
+    return ms;
 }
 
 /* Deletes the snapshots beyond the newest keep (0: none deleted). */
@@ -396,7 +425,8 @@ void snapshots_metrics(snapshots_t *s, sbuf_t *out)
     pthread_mutex_unlock(&s->mu);
     sbuf_printf(out,
                 "# HELP vigil_snapshot_last_success_timestamp_seconds End of the last successful "
-                "snapshot (POST /v1/admin/snapshot), Unix time; 0: none since start.\n"
+                "snapshot (POST /v1/admin/snapshot or storage.snapshot_every), Unix time; at "
+                "start, the newest in the snapshots folder; 0: none.\n"
                 "# TYPE vigil_snapshot_last_success_timestamp_seconds gauge\n"
                 "vigil_snapshot_last_success_timestamp_seconds %.3f\n"
                 "# HELP vigil_snapshot_duration_seconds Duration of the last snapshot.\n"

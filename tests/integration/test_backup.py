@@ -30,8 +30,19 @@
 - Full volume (FullVolume): the data folder on a small tmpfs (root only, else skipped), filled
   but for a few hundred KiB: a snapshot is a 507 with Retry-After, no partial file is left,
   readings still answer; space back, the next snapshot is a 200.
+- Schedule (ScheduledSnapshots, storage.snapshot_every = 1s, the smallest allowed): the first
+  is named with a time at least one interval after the database opened (not at start); each is
+  counted (vigil_snapshots_total{result="ok"} = the log's "scheduled snapshot taken" lines),
+  named as the POST's, in its folder, pruned by snapshots_keep; vigil_snapshot_interval_seconds
+  follows a reload (1 -> 0, and then no more are taken). One due while the POST's runs (held by
+  the write lock) is skipped and logged, not failed; the next succeeds. A stop during a
+  scheduled snapshot (held likewise) exits 0, the copy cancelled, no file left.
+- Schedule on a full volume (ScheduledFullVolume, root only): scheduled snapshots fail with
+  SQLite's reason in the log, are counted, at most one per interval (no tight loop), leave no
+  file; space back, the next one succeeds.
 """
 
+import datetime
 import json
 import os
 import random
@@ -49,6 +60,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 from test_security import ADMIN, READ, token_file  # noqa: E402
+from test_ops import hup  # noqa: E402
 
 T0 = 1_700_000_000_000
 
@@ -61,6 +73,19 @@ def snap(d, body=None, headers=None):
 def in_progress(d):
     m = re.search(r"^vigil_snapshot_in_progress (\d+)$", d.metrics(), re.M)
     return m and m.group(1) == "1"
+
+
+def snap_in_thread(d):
+    """POSTs a snapshot from a thread and waits until it is in progress (call with a WriteLock
+    held, so that it stays so). Returns the thread and a dict whose "answer" the thread sets."""
+    got = {}
+
+    def take():
+        got["answer"] = snap(d)
+    th = threading.Thread(target=take)
+    th.start()
+    tp.wait_for("the POST's snapshot in progress", lambda: in_progress(d), 5)
+    return th, got
 
 
 def snap_files(d):
@@ -238,14 +263,8 @@ class Backup(tp.DaemonPerTest):
     def test_one_at_a_time(self):
         d = self.d
         self.feed("pump-a", tp.rotation(400, 0, tp.OMEGA_A, 0.01, random.Random(5)), 0)
-        first = {}
-
-        def take():
-            first["answer"] = snap(d)
         with WriteLock(d.db_path):
-            th = threading.Thread(target=take)
-            th.start()
-            tp.wait_for("the first snapshot in progress", lambda: in_progress(d), 5)
+            th, first = snap_in_thread(d)
             st, hdrs, doc = snap(d)
             self.assertEqual(st, 409, doc)
             self.assertIn("another snapshot", doc["error"])
@@ -342,8 +361,10 @@ class Auth(vt.DaemonTestCase):
             self.assertEqual(st, 200, body)
 
 
-class FullVolume(unittest.TestCase):
+class TmpfsVolume(unittest.TestCase):
+    """vigild with its data folder on a small tmpfs (root only, else skipped); no tests."""
     SIZE_MB = 8
+    CONFIG = "[model]\nenabled = false\n"
 
     def setUp(self):
         self.mnt = vt.mkdtemp("vigil-tmpfs-")
@@ -352,13 +373,14 @@ class FullVolume(unittest.TestCase):
         if p.returncode != 0:
             self.skipTest("cannot mount a tmpfs here (%s)" % p.stdout.decode().strip())
         self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
-        conf = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
-                             "[model]\nenabled = false\n")
+        conf = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"), self.CONFIG)
         self.d = vt.Vigild(data_dir=os.path.join(self.mnt, "data"), config=conf)
         self.d.start()
         self.addCleanup(self.d.cleanup)
 
-    def test_507_then_200(self):
+    def fill(self):
+        """20,000 readings stored, then the volume filled but for 64 KiB, less than a copy of
+        the database needs. Returns the filler's path (delete it to free the space)."""
         d = self.d
         for j in range(20):
             body = [{"device": "df", "ts": T0 + j * 1000 + i, "values": {"v": j + i / 1000}}
@@ -373,6 +395,14 @@ class FullVolume(unittest.TestCase):
             except OSError:
                 pass
         self.assertGreater(db_bytes, 256 * 1024, "the database must outgrow the space left")
+        return filler
+
+
+class FullVolume(TmpfsVolume):
+
+    def test_507_then_200(self):
+        d = self.d
+        filler = self.fill()
         st, hdrs, doc = snap(d)
         self.assertEqual(st, 507, doc)
         self.assertIn("no space", doc["error"])
@@ -384,6 +414,142 @@ class FullVolume(unittest.TestCase):
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         self.assertEqual(snap_files(d), [os.path.basename(doc["path"])])
+        d.stop()
+
+
+def counted(d, result):
+    """vigil_snapshots_total{result=...} now."""
+    m = re.search(r'^vigil_snapshots_total\{result="%s"\} (\d+)$' % result, d.metrics(), re.M)
+    return int(m.group(1))
+
+
+def log_lines(d, text):
+    return [line for line in d.log().splitlines() if text in line]
+
+
+def log_time(line):
+    """Unix time of a log line ("2026-11-30T06:49:57.945Z info  ...")."""
+    return datetime.datetime.strptime(line[:24], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def name_time(name):
+    """Unix time of a snapshot's name ("vigil-20261130T065001.947Z.db")."""
+    return datetime.datetime.strptime(name[6:25], "%Y%m%dT%H%M%S.%f").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def schedule(d, config, every):
+    """Rewrites d's configuration file with storage.snapshot_every = every and reloads it."""
+    vt.write_file(d.config, config + "\n[storage]\nsnapshot_every = %s\n" % every)
+    hup(d, "configuration reloaded; applied: storage.snapshot_every")
+
+
+SNAP_NAME = r"^vigil-\d{8}T\d{6}\.\d{3}Z\.db$"
+
+
+class ScheduledSnapshots(tp.DaemonPerTest):
+    """storage.snapshot_every: snapshots on a schedule, through the POST's code."""
+    BASE = tp.config_text(0, extra="\n[storage]\nsnapshots_keep = 2\n")
+    CONFIG = BASE + "snapshot_every = 1s\n"
+
+    def test_named_pruned_counted(self):
+        d = self.d
+        d.post_json([{"device": "a", "ts": T0, "values": {"v": 1}}])
+        tp.wait_for("three scheduled snapshots", lambda: counted(d, "ok") >= 3, 30)
+        self.assertIn("vigil_snapshot_interval_seconds 1.000\n", d.metrics())
+        schedule(d, self.BASE, "0")  # off: the counts hold still from here
+        self.assertIn("vigil_snapshot_interval_seconds 0.000\n", d.metrics())
+        taken = [re.search(r"snapshot: (\S+), ", line).group(1)
+                 for line in log_lines(d, "info  snapshot: /")]
+        ok = counted(d, "ok")
+        self.assertGreaterEqual(ok, 3)
+        self.assertEqual(len(taken), ok)
+        self.assertEqual(len(log_lines(d, "scheduled snapshot taken")), ok)
+        self.assertEqual(counted(d, "failed"), 0)
+        # Named as the POST's, in the same folder, pruned to the newest two by snapshots_keep.
+        names = [os.path.basename(p) for p in taken]
+        for p in taken:
+            self.assertEqual(os.path.dirname(p), os.path.join(os.path.realpath(d.data_dir),
+                                                              "snapshots"))
+        for n in names:
+            self.assertRegex(n, SNAP_NAME)
+        self.assertEqual(snap_files(d), sorted(names)[-2:])
+        self.assertEqual(len(log_lines(d, "(storage.snapshots_keep = 2)")), ok - 2)
+        listed = d.get_json("/v1/admin/snapshots")["snapshots"]
+        self.assertEqual([s["name"] for s in listed], sorted(names)[::-1][:2])
+        # The first is due one interval after the start, not at it.
+        opened = log_time(log_lines(d, "storage: opened")[0])
+        self.assertGreaterEqual(name_time(min(names)), opened + 1.0)
+        # Off: none more.
+        time.sleep(2.5)
+        self.assertEqual(counted(d, "ok"), ok)
+
+    def test_skipped_when_one_runs(self):
+        d = self.d
+        schedule(d, self.BASE, "1h")  # (one may have run since the start)
+        self.feed("pump-a", tp.rotation(400, 0, tp.OMEGA_A, 0.01, random.Random(7)), 0)
+        ok = counted(d, "ok")
+        with WriteLock(d.db_path):
+            th, posted = snap_in_thread(d)
+            # Due one second after the reload: it meets the POST's, still waiting for the lock.
+            schedule(d, self.BASE, "1s")
+            tp.wait_for("a scheduled snapshot skipped", lambda: log_lines(
+                d, "scheduled snapshot skipped: another snapshot is being taken"), 8)
+        th.join(60)
+        self.assertEqual(posted["answer"][0], 200, posted["answer"])
+        self.assertEqual(counted(d, "failed"), 0)  # skipped is not failed
+        tp.wait_for("the next scheduled one", lambda: counted(d, "ok") >= ok + 2, 30)
+
+    def test_stop_during_scheduled_copy(self):
+        d = self.d
+        schedule(d, self.BASE, "0")  # (one may have run since the start)
+        self.feed("pump-a", tp.rotation(400, 0, tp.OMEGA_A, 0.01, random.Random(8)), 0)
+        before = snap_files(d)
+        stopped = {}
+
+        def stop():  # one SIGTERM, and exit 0 asserted
+            try:
+                d.stop(timeout=30)
+            except AssertionError as e:
+                stopped["error"] = e
+        with WriteLock(d.db_path):
+            schedule(d, self.BASE, "1s")
+            tp.wait_for("the scheduled snapshot in progress", lambda: in_progress(d), 5)
+            stopper = threading.Thread(target=stop)
+            stopper.start()
+            tp.wait_for("the stop to begin", lambda: "stopping intake" in d.log(), 10)
+        stopper.join(60)
+        self.assertEqual(stopped, {})
+        self.assertIn("snapshot failed: vigild is shutting down", d.log())
+        self.assertEqual(log_lines(d, "scheduled snapshot failed"), [])  # a stop, not a failure
+        self.assertEqual(snap_files(d), before)  # no new file, no temporary one
+
+
+class ScheduledFullVolume(TmpfsVolume):
+    """A scheduled snapshot on a full volume fails, is counted and logged, is tried again one
+    interval later (not in a tight loop), and succeeds once there is space again."""
+
+    def test_fails_then_succeeds(self):
+        d = self.d
+        filler = self.fill()
+        schedule(d, self.CONFIG, "1s")
+        on = time.monotonic()
+        tp.wait_for("two failed scheduled snapshots", lambda: counted(d, "failed") >= 2, 30)
+        failed = counted(d, "failed")
+        self.assertLessEqual(failed, time.monotonic() - on + 1)
+        lines = log_lines(d, "scheduled snapshot failed: ")
+        self.assertGreaterEqual(len(lines), 2)
+        self.assertIn("disk is full", lines[0])  # SQLite's reason
+        self.assertIn("next attempt in 1 s", lines[0])
+        self.assertEqual(snap_files(d), [])
+        self.assertEqual(counted(d, "ok"), 0)
+        self.assertEqual(len(d.readings("df", limit=100000)), 20000)
+        os.unlink(filler)
+        tp.wait_for("a scheduled snapshot once space is back", lambda: counted(d, "ok") >= 1, 30)
+        for n in snap_files(d):
+            self.assertRegex(n, SNAP_NAME)
+        self.assertGreaterEqual(len(snap_files(d)), 1)
         d.stop()
 
 
