@@ -413,6 +413,14 @@ void api__h_events(api_request_t *r)
         api__error(r, 400, "parameter 'device': is empty");
         return;
     }
+    if (strcmp(r->method, "HEAD") == 0) {
+        /* The headers only, without a stream: libmicrohttpd answers a HEAD of a chunked
+         * callback response with a stray last chunk ("0\r\n\r\n") after the headers, which a
+         * client reusing the connection reads as its next answer's status line. */
+        r->status = 200;
+        r->content_type = "text/event-stream";
+        return;
+    }
     struct api_events_client *c = calloc(1, sizeof *c);
     if (c == NULL) {
         api__error(r, 500, "out of memory");
@@ -458,9 +466,11 @@ struct MHD_Response *api__events_response(api_request_t *r)
     struct api_events_client *c = r->stream;
     r->stream = NULL; /* the response owns it now, or it is freed here */
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, c, free_stream);
+        c ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, c, free_stream)
+          : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT); /* HEAD */
     if (resp == NULL) {
-        free_stream(c);
+        if (c)
+            free_stream(c);
         return NULL;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");

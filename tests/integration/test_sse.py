@@ -26,6 +26,7 @@ Reads streams with curl -N in a subprocess (a reader thread per stream) and, for
 that never reads, a raw socket; every wait is bounded. Python 3 standard library.
 """
 
+import http.client
 import json
 import os
 import random
@@ -350,6 +351,29 @@ class Limits(SseTest):
         tp.wait_for("the closed stream's place", lambda: metric(d, "vigil_event_streams") == 2, 5)
         self.stream()
         self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
+
+
+    def test_head(self):
+        """HEAD: the stream's headers and nothing else (no stream place taken), so the
+        connection serves its next request."""
+        d = self.d
+        a, b, c = self.stream(), self.stream(), self.stream()  # every place taken
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=5)
+        try:
+            conn.request("HEAD", "/v1/events")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.read(), b"")
+            self.assertEqual(r.getheader("Content-Type"), "text/event-stream")
+            self.assertEqual(r.getheader("Cache-Control"), "no-cache")
+            self.assertEqual(r.getheader("X-Accel-Buffering"), "no")
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(json.loads(r.read())["status"], "ok")
+        finally:
+            conn.close()
+        self.assertEqual(metric(d, "vigil_event_streams"), 3)
 
 
 class Tokens(SseTest):
