@@ -353,6 +353,18 @@ static void free_stream(void *cls)
     free(c);
 }
 
+/* Whether s is a SEQ as the ids carry it: decimal digits only, no leading zero (but "0", the
+ * id of a reset notice before any message). */
+static int canonical_seq(const char *s)
+{
+    if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
 /* Where a stream resuming after Last-Event-ID (id, NULL: none) starts: sets c->next, and a
  * reset notice in c->pre when id is not of this run or its successors left the ring. Caller
  * holds mu. */
@@ -364,11 +376,13 @@ static void resume_point(struct api_events *h, struct api_events_client *c, cons
     const char *why = "invalid";
     size_t rl = strlen(h->run);
     if (strncmp(id, h->run, rl) == 0 && id[rl] == '-') {
+        const char *digits = id + rl + 1;
         char *end;
         errno = 0;
-        unsigned long long seq = strtoull(id + rl + 1, &end, 10);
+        unsigned long long seq = strtoull(digits, &end, 10);
         uint64_t oldest = h->head >= h->o.ring ? h->head - h->o.ring + 1 : 1;
-        if (errno || *end || end == id + rl + 1 || seq > h->head)
+        /* Only an id as we write it: strtoull alone takes a sign, leading blanks and zeros. */
+        if (!canonical_seq(digits) || errno || *end || seq > h->head)
             why = "invalid";
         else if (seq + 1 >= oldest) {
             c->next = seq + 1;

@@ -310,8 +310,12 @@ class Resume(SseTest):
         self.assertEqual(len(now.messages), 2)
 
         # After the 2nd: the 3rd and 4th left the ring: a reset, then live messages only.
+        # Only ids as vigild writes them: no sign, blank or leading zero before the SEQ.
+        newest = seq(new[-1])
         for last, why in ((ids[1], "too_old"), ("12345-3", "other_run"),
-                          (run + "-999999", "invalid"), ("garbage", "invalid")):
+                          (run + "-999999", "invalid"), ("garbage", "invalid"),
+                          (run + "-+%d" % newest, "invalid"), (run + "- %d" % newest, "invalid"),
+                          (run + "-0%d" % newest, "invalid"), (run + "-", "invalid")):
             s = self.stream(headers=["Last-Event-ID: " + last])
             reset = s.count(1)[0]
             self.assertEqual(reset["event"], "reset", reset)
