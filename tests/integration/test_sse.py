@@ -400,6 +400,26 @@ class Tokens(SseTest):
         self.assertEqual(s.status, 200)
 
 
+class Cors(SseTest):
+    CONFIG = tp.config_text(0, extra="[http]\ncors_origins = http://dash.example\n")
+
+    def test_browser_stream_and_resume_preflight(self):
+        """A dashboard on a listed origin: the stream carries Access-Control-Allow-Origin, and
+        the preflight of a fetch-based EventSource (one that sends a token) resuming with
+        Last-Event-ID allows that header, or the browser refuses the reconnection."""
+        s = self.stream(headers=["Origin: http://dash.example"])
+        self.assertEqual(s.headers.get("access-control-allow-origin"), "http://dash.example")
+        r = vt.curl(self.d.url("/v1/events"), timeout=5, method="OPTIONS",
+                    args=["-H", "Origin: http://dash.example",
+                          "-H", "Access-Control-Request-Method: GET",
+                          "-H", "Access-Control-Request-Headers: authorization,last-event-id"])
+        self.assertEqual(r.status, 204, r)
+        allowed = [h.strip().lower()
+                   for h in r.headers.get("access-control-allow-headers", "").split(",")]
+        self.assertIn("authorization", allowed)
+        self.assertIn("last-event-id", allowed)
+
+
 class SlowClient(SseTest):
     CONFIG = tp.config_text(0, extra="[http]\nevents_max_unsent = 4096\n")
 
