@@ -17,12 +17,12 @@
  * publish never waits on a client: it holds mu for the copy into the ring and a walk over at
  * most max_streams cursors.
  *
- * A stream whose unsent output passes opts.max_unsent bytes, or whose next message left the
- * ring, is cut off (counted in dropped): marked, its socket shut down (libmicrohttpd then fails
- * its next send and closes it, even while it waits for the client to read) and resumed if
- * suspended. A client's unsent output is what was published after its cursor; the kernel's
- * buffers are bounded too (SO_SNDBUF, see stream_socket) so a client that stops reading is
- * found within about max_unsent bytes of events.
+ * A stream whose unsent output, not counting the message being published, passes
+ * opts.max_unsent bytes, or whose next message left the ring, is cut off (counted in dropped):
+ * marked, its socket shut down (libmicrohttpd then fails its next send and closes it, even while it
+ * waits for the client to read) and resumed if suspended. A client's unsent output is what was
+ * published after its cursor; the kernel's buffers are bounded too (SO_SNDBUF, see stream_socket)
+ * so a client that stops reading is found within about max_unsent bytes of events.
  *
  * Shutdown (api__events_close, from api_stop): closing is set, every suspended stream resumed;
  * their readers end the stream (the last chunk is sent) and never suspend again, so
@@ -253,12 +253,15 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
     struct slot *s = &h->ring[seq % h->o.ring];
     char *old = s->device; /* the evicted message's block */
     *s = (struct slot){seq, h->bytes, (int)type, block, text, (size_t)n + jlen + 2};
+    uint64_t before = h->bytes; /* a stream's lag is what it had not taken of these */
     h->bytes += s->len;
     uint64_t oldest = seq >= h->o.ring ? seq - h->o.ring + 1 : 1;
     for (struct api_events_client *c = h->clients; c; c = c->nextc) {
+        /* Not counting the new message: a stream that took everything before it is 0 behind,
+         * even for a message longer than max_unsent. */
         if (c->next < oldest)
             cut(h, c, "its next event left the ring (http.events_ring)");
-        else if (h->bytes - client_pos(h, c) > h->o.max_unsent)
+        else if (before - client_pos(h, c) > h->o.max_unsent)
             cut(h, c, "unsent output above http.events_max_unsent");
         else
             wake(c);

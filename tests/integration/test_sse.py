@@ -420,6 +420,23 @@ class Cors(SseTest):
         self.assertIn("last-event-id", allowed)
 
 
+class SmallUnsent(SseTest):
+    CONFIG = tp.config_text(0, extra="[http]\nevents_max_unsent = 1024\n")
+
+    def test_message_longer_than_max_unsent(self):
+        """A client that has read everything is 0 bytes behind: a message longer than
+        http.events_max_unsent (its lowest, 1 KiB; a maintenance with a 500-byte note is about
+        1.3 KB) reaches it, it is not cut off for it."""
+        self.device("m")
+        s = self.stream()
+        start = self.maint("m", note="n" * 500)
+        msgs = s.count(2)
+        self.assertEqual(msgs[0]["data"], start)
+        self.assertGreater(len(json.dumps(start)), 1024)
+        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 0)
+        self.assertEqual(metric(self.d, "vigil_event_streams"), 1)
+
+
 class SlowClient(SseTest):
     CONFIG = tp.config_text(0, extra="[http]\nevents_max_unsent = 4096\n")
 
