@@ -278,6 +278,23 @@ class Anomaly(SseTest):
             self.assertEqual(len(s.messages), 2)
 
 
+class Framing(SseTest):
+
+    def test_newlines_in_user_strings(self):
+        """A note (and so the message's JSON) holding CR, LF and text that looks like SSE fields
+        stays one data line: the JSON is compact, its control characters escaped."""
+        self.device("f")
+        s = self.stream()
+        note = "first\nid: 1-1\r\nevent: reset\rdata: {}\n\nlast"
+        start = self.maint("f", note=note)
+        msgs = s.count(2)
+        self.assertEqual([m["event"] for m in msgs], ["maintenance", "maintenance"])
+        self.assertEqual(msgs[0]["data"], start)
+        self.assertEqual(msgs[0]["data"]["maintenance"]["note"], note)
+        time.sleep(0.2)
+        self.assertEqual(len(s.messages), 2)
+
+
 class Resume(SseTest):
     CONFIG = tp.config_text(0, extra="[http]\nevents_ring = 8\n")
 
