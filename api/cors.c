@@ -177,8 +177,10 @@ void api__cors_headers(const api_request_t *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
     if (r->preflight_methods) {
         MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->preflight_methods);
+        /* Last-Event-ID: a fetch-based EventSource (the one that can send a token) resuming
+         * GET /v1/events; the browser's own sends it without a preflight. */
         MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-                                "Authorization, Content-Type, Content-Encoding");
+                                "Authorization, Content-Type, Content-Encoding, Last-Event-ID");
         MHD_add_response_header(resp, "Access-Control-Max-Age", CORS_MAX_AGE);
     } else {
         /* Headers a dashboard script may read beyond the CORS-safelisted ones. */

@@ -17,12 +17,12 @@
  * publish never waits on a client: it holds mu for the copy into the ring and a walk over at
  * most max_streams cursors.
  *
- * A stream whose unsent output passes opts.max_unsent bytes, or whose next message left the
- * ring, is cut off (counted in dropped): marked, its socket shut down (libmicrohttpd then fails
- * its next send and closes it, even while it waits for the client to read) and resumed if
- * suspended. A client's unsent output is what was published after its cursor; the kernel's
- * buffers are bounded too (SO_SNDBUF, see stream_socket) so a client that stops reading is
- * found within about max_unsent bytes of events.
+ * A stream whose unsent output, not counting the message being published, passes
+ * opts.max_unsent bytes, or whose next message left the ring, is cut off (counted in dropped):
+ * marked, its socket shut down (libmicrohttpd then fails its next send and closes it, even while it
+ * waits for the client to read) and resumed if suspended. A client's unsent output is what was
+ * published after its cursor; the kernel's buffers are bounded too (SO_SNDBUF, see stream_socket)
+ * so a client that stops reading is found within about max_unsent bytes of events.
  *
  * Shutdown (api__events_close, from api_stop): closing is set, every suspended stream resumed;
  * their readers end the stream (the last chunk is sent) and never suspend again, so
@@ -253,12 +253,15 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
     struct slot *s = &h->ring[seq % h->o.ring];
     char *old = s->device; /* the evicted message's block */
     *s = (struct slot){seq, h->bytes, (int)type, block, text, (size_t)n + jlen + 2};
+    uint64_t before = h->bytes; /* a stream's lag is what it had not taken of these */
     h->bytes += s->len;
     uint64_t oldest = seq >= h->o.ring ? seq - h->o.ring + 1 : 1;
     for (struct api_events_client *c = h->clients; c; c = c->nextc) {
+        /* Not counting the new message: a stream that took everything before it is 0 behind,
+         * even for a message longer than max_unsent. */
         if (c->next < oldest)
             cut(h, c, "its next event left the ring (http.events_ring)");
-        else if (h->bytes - client_pos(h, c) > h->o.max_unsent)
+        else if (before - client_pos(h, c) > h->o.max_unsent)
             cut(h, c, "unsent output above http.events_max_unsent");
         else
             wake(c);
@@ -353,6 +356,18 @@ static void free_stream(void *cls)
     free(c);
 }
 
+/* Whether s is a SEQ as the ids carry it: decimal digits only, no leading zero (but "0", the
+ * id of a reset notice before any message). */
+static int canonical_seq(const char *s)
+{
+    if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
+        return 0;
+    for (; *s; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
 /* Where a stream resuming after Last-Event-ID (id, NULL: none) starts: sets c->next, and a
  * reset notice in c->pre when id is not of this run or its successors left the ring. Caller
  * holds mu. */
@@ -364,11 +379,13 @@ static void resume_point(struct api_events *h, struct api_events_client *c, cons
     const char *why = "invalid";
     size_t rl = strlen(h->run);
     if (strncmp(id, h->run, rl) == 0 && id[rl] == '-') {
+        const char *digits = id + rl + 1;
         char *end;
         errno = 0;
-        unsigned long long seq = strtoull(id + rl + 1, &end, 10);
+        unsigned long long seq = strtoull(digits, &end, 10);
         uint64_t oldest = h->head >= h->o.ring ? h->head - h->o.ring + 1 : 1;
-        if (errno || *end || end == id + rl + 1 || seq > h->head)
+        /* Only an id as we write it: strtoull alone takes a sign, leading blanks and zeros. */
+        if (!canonical_seq(digits) || errno || *end || seq > h->head)
             why = "invalid";
         else if (seq + 1 >= oldest) {
             c->next = seq + 1;
@@ -411,6 +428,14 @@ void api__h_events(api_request_t *r)
         return;
     if (device && device[0] == '\0') {
         api__error(r, 400, "parameter 'device': is empty");
+        return;
+    }
+    if (strcmp(r->method, "HEAD") == 0) {
+        /* The headers only, without a stream: libmicrohttpd answers a HEAD of a chunked
+         * callback response with a stray last chunk ("0\r\n\r\n") after the headers, which a
+         * client reusing the connection reads as its next answer's status line. */
+        r->status = 200;
+        r->content_type = "text/event-stream";
         return;
     }
     struct api_events_client *c = calloc(1, sizeof *c);
@@ -458,9 +483,11 @@ struct MHD_Response *api__events_response(api_request_t *r)
     struct api_events_client *c = r->stream;
     r->stream = NULL; /* the response owns it now, or it is freed here */
     struct MHD_Response *resp =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, c, free_stream);
+        c ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, c, free_stream)
+          : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT); /* HEAD */
     if (resp == NULL) {
-        free_stream(c);
+        if (c)
+            free_stream(c);
         return NULL;
     }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");

@@ -798,11 +798,11 @@ static void io_join(struct api_server *srv)
 
 static enum MHD_Result send_response(api_request_t *r)
 {
-    struct MHD_Response *resp =
-        r->stream ? api__events_response(r)
-                  : MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
-                                                    r->resp ? MHD_RESPMEM_MUST_FREE
-                                                            : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp = r->stream || (r->route == ROUTE_EVENTS && r->status == 200)
+                                    ? api__events_response(r)
+                                    : MHD_create_response_from_buffer(
+                                          r->resp_len, r->resp ? r->resp : (void *)"",
+                                          r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
         return MHD_NO;
     r->resp = NULL; /* now owned by the response */

@@ -26,6 +26,7 @@ Reads streams with curl -N in a subprocess (a reader thread per stream) and, for
 that never reads, a raw socket; every wait is bounded. Python 3 standard library.
 """
 
+import http.client
 import json
 import os
 import random
@@ -277,6 +278,23 @@ class Anomaly(SseTest):
             self.assertEqual(len(s.messages), 2)
 
 
+class Framing(SseTest):
+
+    def test_newlines_in_user_strings(self):
+        """A note (and so the message's JSON) holding CR, LF and text that looks like SSE fields
+        stays one data line: the JSON is compact, its control characters escaped."""
+        self.device("f")
+        s = self.stream()
+        note = "first\nid: 1-1\r\nevent: reset\rdata: {}\n\nlast"
+        start = self.maint("f", note=note)
+        msgs = s.count(2)
+        self.assertEqual([m["event"] for m in msgs], ["maintenance", "maintenance"])
+        self.assertEqual(msgs[0]["data"], start)
+        self.assertEqual(msgs[0]["data"]["maintenance"]["note"], note)
+        time.sleep(0.2)
+        self.assertEqual(len(s.messages), 2)
+
+
 class Resume(SseTest):
     CONFIG = tp.config_text(0, extra="[http]\nevents_ring = 8\n")
 
@@ -309,8 +327,12 @@ class Resume(SseTest):
         self.assertEqual(len(now.messages), 2)
 
         # After the 2nd: the 3rd and 4th left the ring: a reset, then live messages only.
+        # Only ids as vigild writes them: no sign, blank or leading zero before the SEQ.
+        newest = seq(new[-1])
         for last, why in ((ids[1], "too_old"), ("12345-3", "other_run"),
-                          (run + "-999999", "invalid"), ("garbage", "invalid")):
+                          (run + "-999999", "invalid"), ("garbage", "invalid"),
+                          (run + "-+%d" % newest, "invalid"), (run + "- %d" % newest, "invalid"),
+                          (run + "-0%d" % newest, "invalid"), (run + "-", "invalid")):
             s = self.stream(headers=["Last-Event-ID: " + last])
             reset = s.count(1)[0]
             self.assertEqual(reset["event"], "reset", reset)
@@ -352,6 +374,29 @@ class Limits(SseTest):
         self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
 
 
+    def test_head(self):
+        """HEAD: the stream's headers and nothing else (no stream place taken), so the
+        connection serves its next request."""
+        d = self.d
+        a, b, c = self.stream(), self.stream(), self.stream()  # every place taken
+        conn = http.client.HTTPConnection("127.0.0.1", d.http_port, timeout=5)
+        try:
+            conn.request("HEAD", "/v1/events")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.read(), b"")
+            self.assertEqual(r.getheader("Content-Type"), "text/event-stream")
+            self.assertEqual(r.getheader("Cache-Control"), "no-cache")
+            self.assertEqual(r.getheader("X-Accel-Buffering"), "no")
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(json.loads(r.read())["status"], "ok")
+        finally:
+            conn.close()
+        self.assertEqual(metric(d, "vigil_event_streams"), 3)
+
+
 class Tokens(SseTest):
 
     def setUp(self):
@@ -370,6 +415,43 @@ class Tokens(SseTest):
         self.assertEqual(r.status, 401, r)
         s = self.stream(headers=["Authorization: Bearer r3ad-t0ken-AAAAAAAAAAAAAAAA"])
         self.assertEqual(s.status, 200)
+
+
+class Cors(SseTest):
+    CONFIG = tp.config_text(0, extra="[http]\ncors_origins = http://dash.example\n")
+
+    def test_browser_stream_and_resume_preflight(self):
+        """A dashboard on a listed origin: the stream carries Access-Control-Allow-Origin, and
+        the preflight of a fetch-based EventSource (one that sends a token) resuming with
+        Last-Event-ID allows that header, or the browser refuses the reconnection."""
+        s = self.stream(headers=["Origin: http://dash.example"])
+        self.assertEqual(s.headers.get("access-control-allow-origin"), "http://dash.example")
+        r = vt.curl(self.d.url("/v1/events"), timeout=5, method="OPTIONS",
+                    args=["-H", "Origin: http://dash.example",
+                          "-H", "Access-Control-Request-Method: GET",
+                          "-H", "Access-Control-Request-Headers: authorization,last-event-id"])
+        self.assertEqual(r.status, 204, r)
+        allowed = [h.strip().lower()
+                   for h in r.headers.get("access-control-allow-headers", "").split(",")]
+        self.assertIn("authorization", allowed)
+        self.assertIn("last-event-id", allowed)
+
+
+class SmallUnsent(SseTest):
+    CONFIG = tp.config_text(0, extra="[http]\nevents_max_unsent = 1024\n")
+
+    def test_message_longer_than_max_unsent(self):
+        """A client that has read everything is 0 bytes behind: a message longer than
+        http.events_max_unsent (its lowest, 1 KiB; a maintenance with a 500-byte note is about
+        1.3 KB) reaches it, it is not cut off for it."""
+        self.device("m")
+        s = self.stream()
+        start = self.maint("m", note="n" * 500)
+        msgs = s.count(2)
+        self.assertEqual(msgs[0]["data"], start)
+        self.assertGreater(len(json.dumps(start)), 1024)
+        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 0)
+        self.assertEqual(metric(self.d, "vigil_event_streams"), 1)
 
 
 class SlowClient(SseTest):
