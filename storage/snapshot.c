@@ -176,13 +176,41 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
     return err;
 }
 
-/* Copies src to dest (created 0640, replaced if there) and fsyncs it. Returns 0 or ERR_IO /
- * ERR_NOSPACE with errmsg; dest removed on failure. */
-static int copy_file(const char *src, const char *dest, char *errmsg, size_t errsize)
+/* The owner and group the restored file takes: those of the database it replaces (else of
+ * dir), so a restore run as root leaves a file the service's user (systemd's DynamicUser) can
+ * write. Returns 0, or -1 when neither can be read (the copy then stays the caller's). */
+static int wanted_owner(const char *dir, uid_t *uid, gid_t *gid)
+{
+    char db[4200];
+    struct stat st;
+    snprintf(db, sizeof db, "%s/vigil.db", dir);
+    if (stat(db, &st) != 0 && stat(dir, &st) != 0)
+        return -1;
+    *uid = st.st_uid;
+    *gid = st.st_gid;
+    return 0;
+}
+
+/* Creates dest afresh (0640) for the copy. Whatever had that name goes first, and the open
+ * neither follows a symbolic link nor reuses a file: a link planted there (the folder may be
+ * writable by the service's user, the restore run as root) would otherwise have root write
+ * the snapshot through it into any file, and be renamed into place as vigil.db. Returns the
+ * descriptor, or -1 with errno set. */
+static int create_fresh(const char *dest)
+{
+    if (unlink(dest) != 0 && errno != ENOENT)
+        return -1;
+    return open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+}
+
+/* Copies src to dest (created afresh, 0640, owned as wanted_owner says) and fsyncs it. Returns
+ * 0 or ERR_IO / ERR_NOSPACE with errmsg; dest removed on failure. */
+static int copy_file(const char *dir, const char *src, const char *dest, char *errmsg,
+                     size_t errsize)
 {
     enum { BUF = 1 << 20 };
     int in = open(src, O_RDONLY | O_CLOEXEC);
-    int out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int out = in < 0 ? -1 : create_fresh(dest);
     char *buf = malloc(BUF);
     int err = in < 0 || out < 0 ? ERR_IO : 0;
     if (buf == NULL && err == 0) {
@@ -202,6 +230,13 @@ static int copy_file(const char *src, const char *dest, char *errmsg, size_t err
             err = ERR_IO;
         }
     }
+    uid_t uid;
+    gid_t gid;
+    /* On the descriptor, not the name (a name can be swapped for a link meanwhile); only root
+     * may change them: for anyone else the copy is theirs already, and a failure changes
+     * nothing. Before the fsync, so the owner is as durable as the data. */
+    if (err == 0 && wanted_owner(dir, &uid, &gid) == 0)
+        (void)!fchown(out, uid, gid);
     if (err == 0 && fsync(out) != 0) {
         e = errno;
         err = ERR_IO;
@@ -253,18 +288,6 @@ static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsiz
     return 0;
 }
 
-/* Gives tmp the owner and group of the database it replaces (else of dir), so a restore run
- * as root leaves a file the service's user (systemd's DynamicUser) can write. Only root may
- * change them: for anyone else the copy is theirs already, and a failure changes nothing. */
-static void take_owner(const char *dir, const char *tmp)
-{
-    char db[4200];
-    struct stat st;
-    snprintf(db, sizeof db, "%s/vigil.db", dir);
-    if (stat(db, &st) == 0 || stat(dir, &st) == 0)
-        (void)!chown(tmp, st.st_uid, st.st_gid);
-}
-
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
 {
     char tmp[4200];
@@ -281,9 +304,7 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
         err = store__lock_dir(dir, &fd, errmsg, errsize);
     snprintf(tmp, sizeof tmp, "%s/.vigil.db.restore", dir);
     if (err == 0)
-        err = copy_file(src, tmp, errmsg, errsize);
-    if (err == 0)
-        take_owner(dir, tmp);
+        err = copy_file(dir, src, tmp, errmsg, errsize);
     if (err == 0 && (err = swap_in(dir, tmp, errmsg, errsize)) != 0)
         unlink(tmp);
     if (err == 0 && stat(src, &st) == 0)

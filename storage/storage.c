@@ -111,7 +111,9 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
         snprintf(errmsg, errsize, "out of memory");
         return ERR_NOMEM;
     }
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    /* Not through a symbolic link: a restore runs as root in a folder the service's user may
+     * write, and O_CREAT would create the link's target. */
+    *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
     int err = 0;
     if (*fd < 0) {
         snprintf(errmsg, errsize, "opening %s: %s", path, strerror(errno));

@@ -17,7 +17,9 @@
   vigild runs on the folder, for a database that is not vigil's, a file that is not one, and a
   live database (a WAL beside it); after kill -9 (a WAL holding a newer reading) it puts the
   snapshot in place (owned as the file it replaced, when run as root) and removes the WAL, and
-  the next start serves the snapshot's readings.
+  the next start serves the snapshot's readings. Links planted in the data folder
+  (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its missing target
+  not created), one at .vigil.db.restore removed (its target unchanged; vigil.db a file).
 - Stop (Backup.test_stop_cancels): the same hold keeps a snapshot running when SIGTERM comes;
   it fails without a copy (503, or the connection closed by the stop), vigild exits 0 and
   logs it, and no snapshot file nor temporary file is left. (The copy itself also polls the stop and is interrupted: tried by
@@ -86,6 +88,13 @@ def snap_in_thread(d):
     th.start()
     tp.wait_for("the POST's snapshot in progress", lambda: in_progress(d), 5)
     return th, got
+
+
+def restore(d, src, data_dir=None):
+    """vigild --restore src into d's data folder (or data_dir); the finished process."""
+    return subprocess.run([vt.VIGILD, "--data-dir", data_dir or d.data_dir, "--restore", src],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=120)
 
 
 def snap_files(d):
@@ -224,13 +233,8 @@ class Backup(tp.DaemonPerTest):
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         d.post_json([{"device": "r", "ts": T0 + 1000, "values": {"v": 2}}])
-
-        def restore(src):
-            return subprocess.run([vt.VIGILD, "--data-dir", d.data_dir, "--restore", src],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  timeout=120)
         # Refused while vigild runs on the folder, and for a file that is not a vigil snapshot.
-        p = restore(doc["path"])
+        p = restore(d, doc["path"])
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("in use by another vigild", p.stdout)
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0, T0 + 1000])
@@ -238,7 +242,7 @@ class Backup(tp.DaemonPerTest):
         sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
         for src, says in ((other, "not a vigil database"), (d.config, "cannot read"),
                           (d.db_path, "WAL beside it")):
-            p = restore(src)
+            p = restore(d, src)
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn(says, p.stdout)
         # kill -9: the newest reading is in vigil.db-wal, which the restore must not replay
@@ -249,7 +253,7 @@ class Backup(tp.DaemonPerTest):
         owner = (65534, 65534) if os.geteuid() == 0 else None
         if owner:
             os.chown(d.db_path, *owner)
-        p = restore(doc["path"])
+        p = restore(d, doc["path"])
         self.assertEqual(p.returncode, 0, p.stdout)
         self.assertIn("restored", p.stdout)
         if owner:
@@ -257,6 +261,40 @@ class Backup(tp.DaemonPerTest):
             self.assertEqual((st.st_uid, st.st_gid), owner)
         self.assertFalse(os.path.exists(d.db_path + "-wal"))
         self.assertFalse(os.path.exists(d.db_path + "-shm"))
+        d.start()
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_restore_follows_no_link(self):
+        """Links planted in the data folder (writable by the service's user; the restore runs
+        as root): neither the copy nor the lock is written through them."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        elsewhere = vt.mkdtemp()
+        victim = vt.write_file(os.path.join(elsewhere, "victim"), "not to be overwritten\n")
+        # The lock file: a link to a file that does not exist yet must not create it.
+        lock = os.path.join(d.data_dir, "vigil.lock")
+        created = os.path.join(elsewhere, "created-by-root")
+        os.replace(lock, lock + ".aside")
+        os.symlink(created, lock)
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("vigil.lock", p.stdout)
+        self.assertFalse(os.path.lexists(created))
+        os.replace(lock + ".aside", lock)
+        # The copy's temporary name: the link is removed, its target left as it was, and
+        # vigil.db becomes a regular file.
+        tmp = os.path.join(d.data_dir, ".vigil.db.restore")
+        os.symlink(victim, tmp)
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 0, p.stdout)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "not to be overwritten\n")
+        self.assertFalse(os.path.lexists(tmp))
+        self.assertFalse(os.path.islink(d.db_path))
+        self.assertEqual(stat.S_IMODE(os.stat(d.db_path).st_mode), 0o640)
         d.start()
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
 
