@@ -288,6 +288,39 @@ static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsiz
     return 0;
 }
 
+/* Makes sure dir exists. Run as root, a folder that does not exist is refused rather than
+ * created: root would own it (and its vigil.lock), so the service's user could not start on
+ * it, and which user that is only the operator knows. Returns 0, or ERR_INVAL / ERR_IO with
+ * errmsg. */
+static int ensure_dir(const char *dir, char *errmsg, size_t errsize)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        return 0;
+    if (errno == ENOENT && geteuid() == 0) {
+        snprintf(errmsg, errsize,
+                 "%s does not exist: create it owned by the user vigild runs as (or start "
+                 "vigild on it once), then restore again",
+                 dir);
+        return ERR_INVAL;
+    }
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(errmsg, errsize, "creating %s: %s", dir, strerror(errno));
+        return ERR_IO;
+    }
+    return 0;
+}
+
+/* Gives the lock file the folder's owner and group, so a lock a restore run as root has just
+ * created does not keep the service's user from opening it (vigild opens it read-write). Only
+ * root may change them; a failure changes nothing. */
+static void give_lock(const char *dir, int fd)
+{
+    struct stat d, l;
+    if (stat(dir, &d) == 0 && fstat(fd, &l) == 0 && (l.st_uid != d.st_uid || l.st_gid != d.st_gid))
+        (void)!fchown(fd, d.st_uid, d.st_gid);
+}
+
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
 {
     char tmp[4200];
@@ -296,12 +329,10 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
     errmsg[0] = '\0';
     *bytes = 0;
     int err = check_source(src, errmsg, errsize);
-    if (err == 0 && mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(errmsg, errsize, "creating %s: %s", dir, strerror(errno));
-        err = ERR_IO;
-    }
     if (err == 0)
-        err = store__lock_dir(dir, &fd, errmsg, errsize);
+        err = ensure_dir(dir, errmsg, errsize);
+    if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0)
+        give_lock(dir, fd);
     snprintf(tmp, sizeof tmp, "%s/.vigil.db.restore", dir);
     if (err == 0)
         err = copy_file(dir, src, tmp, errmsg, errsize);

@@ -20,6 +20,9 @@
   the next start serves the snapshot's readings. Links planted in the data folder
   (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its missing target
   not created), one at .vigil.db.restore removed (its target unchanged; vigil.db a file).
+  As root (Backup.test_restore_as_root_owner, else skipped): a folder that does not exist is
+  refused, not created; in an empty folder of another user's, vigil.lock and vigil.db are that
+  user's.
 - Stop (Backup.test_stop_cancels): the same hold keeps a snapshot running when SIGTERM comes;
   it fails without a copy (503, or the connection closed by the stop), vigild exits 0 and
   logs it, and no snapshot file nor temporary file is left. (The copy itself also polls the stop and is interrupted: tried by
@@ -297,6 +300,31 @@ class Backup(tp.DaemonPerTest):
         self.assertEqual(stat.S_IMODE(os.stat(d.db_path).st_mode), 0o640)
         d.start()
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_restore_as_root_owner(self):
+        """Run as root, --restore refuses a folder that does not exist (root would own it and
+        its lock) and gives a lock it creates the folder's owner (root only, else skipped)."""
+        if os.geteuid() != 0:
+            self.skipTest("root only: the owners are root's to give")
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        top = vt.mkdtemp()
+        missing = os.path.join(top, "data")
+        p = restore(d, doc["path"], missing)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("does not exist", p.stdout)
+        self.assertFalse(os.path.exists(missing))
+        # A folder the service's user made, empty: the lock and the database are that user's.
+        nobody = (65534, 65534)
+        os.mkdir(missing, 0o750)
+        os.chown(missing, *nobody)
+        p = restore(d, doc["path"], missing)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        for name in ("vigil.lock", "vigil.db"):
+            s = os.stat(os.path.join(missing, name))
+            self.assertEqual((s.st_uid, s.st_gid), nobody, name)
 
     def test_one_at_a_time(self):
         d = self.d
