@@ -31,6 +31,9 @@
 - Keep, methods, body (Backup.test_keep_list_methods): storage.snapshots_keep = 2 keeps the two
   newest of four (a file of the operator's in the folder stays); GET /v1/admin/snapshots lists
   them newest first; 405 with Allow; a body other than none or {} is a 400 naming it.
+- Clock stepped back (Backup.test_clock_stepped_back): with two snapshots named in the future
+  and keep = 2, a new snapshot survives its own pruning (it and the newest other are kept); at
+  start the last success is the newest file's modification time, capped at now.
 - Auth (Auth): with tokens, no token 401, read 403, admin 200, for both routes.
 - Full volume (FullVolume): the data folder on a small tmpfs (root only, else skipped), filled
   but for a few hundred KiB: a snapshot is a 507 with Retry-After, no partial file is left,
@@ -325,6 +328,41 @@ class Backup(tp.DaemonPerTest):
         for name in ("vigil.lock", "vigil.db"):
             s = os.stat(os.path.join(missing, name))
             self.assertEqual((s.st_uid, s.st_gid), nobody, name)
+
+    def test_clock_stepped_back(self):
+        """Snapshots named in the future (taken before the clock was stepped back): a new one
+        is kept by the pruning even though its name sorts below them (keep = 2: it and the
+        newest-named other one), and the last success read at start is the newest file's
+        modification time capped at now, not the future name."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)  # makes the folder
+        self.assertEqual(st, 200, doc)
+        folder = os.path.join(d.data_dir, "snapshots")
+        future = ["vigil-20991231T000000.000Z.db", "vigil-20991231T000001.000Z.db"]
+        for n in future:
+            with open(doc["path"], "rb") as src:
+                vt.write_file(os.path.join(folder, n), src.read(), "wb")
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        made = os.path.basename(doc["path"])
+        self.assertTrue(os.path.exists(doc["path"]), "the answer names a pruned file")
+        self.assertEqual(snap_files(d), sorted([made, future[1]]))
+        d.stop()
+        # At start: future names, files last modified a day ago and (the other) in 2099.
+        day_ago = time.time() - 86400
+        os.utime(doc["path"], (day_ago, day_ago))
+        os.utime(os.path.join(folder, future[1]), (day_ago - 60, day_ago - 60))
+        d.start()
+        m = re.search(r"^vigil_snapshot_last_success_timestamp_seconds (\S+)$", d.metrics(), re.M)
+        self.assertAlmostEqual(float(m.group(1)), day_ago, delta=0.01)
+        d.stop()
+        os.utime(doc["path"], (4102444800, 4102444800))  # 2100
+        t0 = time.time()
+        d.start()
+        m = re.search(r"^vigil_snapshot_last_success_timestamp_seconds (\S+)$", d.metrics(), re.M)
+        self.assertGreaterEqual(float(m.group(1)), t0 - 1)
+        self.assertLessEqual(float(m.group(1)), time.time() + 1)
 
     def test_one_at_a_time(self):
         d = self.d
