@@ -165,8 +165,10 @@ static int by_name_desc(const void *a, const void *b)
 
 /* The snapshot names in the folder, newest first, into *names (caller frees each and the
  * array); removes stale temporary files when sweep_tmp (no snapshot runs: they are a crash's).
- * Returns the count, or -1 with errno set (ENOENT: no folder yet). */
-static long read_names(const snapshots_t *s, char ***names, int sweep_tmp)
+ * *complete (if not NULL) says whether every name was read: not when there are more than
+ * SNAP_LIST_MAX, memory ran out or reading the folder failed (then the names are a subset in
+ * directory order). Returns the count, or -1 with errno set (ENOENT: no folder yet). */
+static long read_names(const snapshots_t *s, char ***names, int sweep_tmp, int *complete)
 {
     *names = NULL;
     DIR *dir = opendir(s->dir);
@@ -175,13 +177,21 @@ static long read_names(const snapshots_t *s, char ***names, int sweep_tmp)
     size_t n = 0, cap = 0;
     char **v = NULL;
     struct dirent *e;
-    while ((e = readdir(dir)) != NULL && n < SNAP_LIST_MAX) {
+    int whole = 0;
+    for (;;) {
+        errno = 0;
+        if ((e = readdir(dir)) == NULL) {
+            whole = errno == 0;
+            break;
+        }
         if (sweep_tmp && is_tmp_name(e->d_name)) {
             unlinkat(dirfd(dir), e->d_name, 0);
             continue;
         }
         if (!is_snapshot_name(e->d_name))
             continue;
+        if (n == SNAP_LIST_MAX)
+            break;
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             char **t = realloc(v, ncap * sizeof *t);
@@ -198,6 +208,8 @@ static long read_names(const snapshots_t *s, char ***names, int sweep_tmp)
     if (n)
         qsort(v, n, sizeof *v, by_name_desc);
     *names = v;
+    if (complete)
+        *complete = whole;
     return (long)n;
 }
 
@@ -216,7 +228,7 @@ static void free_names(char **names, long n)
 static int64_t newest_ms(const snapshots_t *s)
 {
     char **names;
-    long n = read_names(s, &names, 0);
+    long n = read_names(s, &names, 0, NULL);
     int64_t now = vtime_now_ms(), ms = 0;
     for (long i = 0; i < n; i++) {
         char path[4096];
@@ -240,7 +252,15 @@ static void prune(snapshots_t *s, int keep, const char *made)
     if (keep <= 0)
         return;
     char **names;
-    long n = read_names(s, &names, 0);
+    int complete = 0;
+    long n = read_names(s, &names, 0, &complete);
+    if (!complete) { /* the newest of a subset are not the newest: nothing deleted */
+        log_warn("snapshot: %s not pruned: its listing was incomplete (more than %d snapshots, "
+                 "out of memory or a read error)",
+                 s->dir, SNAP_LIST_MAX);
+        free_names(names, n);
+        return;
+    }
     long kept = 1; /* made */
     for (long i = 0; i < n; i++) {
         if (strcmp(names[i], made) == 0 || kept++ < keep)
@@ -384,7 +404,8 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
     int64_t bytes = 0, save_ms = 0;
     rc = make_dir(s, errmsg, sizeof errmsg);
     if (rc == 0) {
-        long nstale = read_names(s, &stale, 1); /* sweeps a crashed snapshot's temporary file */
+        /* Sweeps a crashed snapshot's temporary file. */
+        long nstale = read_names(s, &stale, 1, NULL);
         free_names(stale, nstale);
         save_ms = save_detectors(s, pipe);
         /* A stop that came during the saves: no copy started (the copy itself polls too). */
@@ -414,7 +435,7 @@ int snapshots_list(snapshots_t *s, char **out)
 {
     *out = NULL;
     char **names;
-    long n = read_names(s, &names, 0);
+    long n = read_names(s, &names, 0, NULL);
     if (n < 0 && errno != ENOENT) {
         char msg[600];
         snprintf(msg, sizeof msg, "reading %s: %s", s->dir, strerror(errno));

@@ -31,6 +31,8 @@
 - Keep, methods, body (Backup.test_keep_list_methods): storage.snapshots_keep = 2 keeps the two
   newest of four (a file of the operator's in the folder stays); GET /v1/admin/snapshots lists
   them newest first; 405 with Allow; a body other than none or {} is a 400 naming it.
+- Partial listing (Backup.test_no_prune_from_a_partial_listing): with more snapshot files than
+  vigild lists (10,000), none is pruned and the log says why.
 - Clock stepped back (Backup.test_clock_stepped_back): with two snapshots named in the future
   and keep = 2, a new snapshot survives its own pruning (it and the newest other are kept); at
   start the last success is the newest file's modification time, capped at now.
@@ -363,6 +365,22 @@ class Backup(tp.DaemonPerTest):
         m = re.search(r"^vigil_snapshot_last_success_timestamp_seconds (\S+)$", d.metrics(), re.M)
         self.assertGreaterEqual(float(m.group(1)), t0 - 1)
         self.assertLessEqual(float(m.group(1)), time.time() + 1)
+
+    def test_no_prune_from_a_partial_listing(self):
+        """More snapshot files than vigild lists (10,000): it cannot tell the newest, so it
+        deletes none (and says so) instead of pruning a subset in directory order."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        folder = os.path.join(d.data_dir, "snapshots")
+        for i in range(10000):
+            t = datetime.datetime(2001, 1, 1) + datetime.timedelta(seconds=i)
+            open(os.path.join(folder, t.strftime("vigil-%Y%m%dT%H%M%S.000Z.db")), "w").close()
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(len(snap_files(d)), 10002)
+        self.assertIn("not pruned: its listing was incomplete", d.log())
 
     def test_one_at_a_time(self):
         d = self.d
