@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* SQLite virtual machine steps between two calls of the cancel check: a few milliseconds. */
@@ -68,55 +69,6 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     return err;
 }
 
-/* Runs VACUUM INTO dest on a new read-only connection. Returns 0 or an ERR_ with errmsg. */
-static int vacuum_into(store_t *s, const char *dest, struct cancel *c, char *errmsg, size_t errsize)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_extended_result_codes(db, 1);
-        sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
-        if (c->cancelled)
-            sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
-        rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    int err = 0;
-    if (rc != SQLITE_DONE) {
-        snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest,
-                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : store__status(db, rc);
-        if (err == 0)
-            err = ERR_IO;
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return err;
-}
-
-int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
-                   int64_t *bytes, char *errmsg, size_t errsize)
-{
-    struct cancel c = {cancelled, arg};
-    *bytes = 0;
-    errmsg[0] = '\0';
-    int err = create_empty(dest, errmsg, errsize);
-    if (err)
-        return err;
-    err = vacuum_into(s, dest, &c, errmsg, errsize);
-    if (err == 0)
-        err = sync_file(dest, bytes, errmsg, errsize);
-    if (err)
-        unlink(dest); /* a partial copy must not take space, nor look like a database */
-    return err;
-}
-
-/* ---- restore ------------------------------------------------------------------------------ */
-
 /* One integer of a PRAGMA, or -1. */
 static int64_t pragma_int(sqlite3 *db, const char *sql)
 {
@@ -127,6 +79,97 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
     sqlite3_finalize(st);
     return v;
 }
+
+/* Opens the read-only connection the copy is made on. Returns 0 or an ERR_ with errmsg (*db
+ * to be closed either way). */
+static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
+{
+    int rc = sqlite3_open_v2(s->db_path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(*db, 1);
+        sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
+        return 0;
+    }
+    snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
+             *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+    int err = store__status(*db, rc);
+    return err ? err : ERR_IO;
+}
+
+/* Checks that dest's volume has room for the copy and some to spare, so that a snapshot never
+ * fills the volume (the database's own, by default): a copy that did would fail ingest's
+ * commits until its partial file was removed. The copy is the pages in use (page_count -
+ * freelist_count, times page_size: VACUUM INTO writes no free page); the margin, an eighth of
+ * that plus 1 MiB, leaves room for the WAL, which grows during the copy, and for the readings
+ * after it. Returns 0, or ERR_NOSPACE with errmsg (nothing created). A check that cannot be
+ * made lets the copy go on: it would fail as before, on the full volume. */
+static int check_room(sqlite3 *db, const char *dest, char *errmsg, size_t errsize)
+{
+    char dir[4200];
+    struct statvfs vfs;
+    const char *slash = strrchr(dest, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - dest) : 1, slash ? dest : ".");
+    int64_t pages = pragma_int(db, "PRAGMA page_count");
+    int64_t unused = pragma_int(db, "PRAGMA freelist_count");
+    int64_t page = pragma_int(db, "PRAGMA page_size");
+    if (pages < 0 || unused < 0 || page < 0 || statvfs(dir, &vfs) != 0)
+        return 0;
+    int64_t copy = (pages - unused) * page, need = copy + copy / 8 + (1 << 20);
+    int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    if (avail >= need)
+        return 0;
+    snprintf(errmsg, errsize,
+             "not enough free space in %s for a copy of the database: %lld bytes free, %lld "
+             "needed (%lld in use, plus an eighth and 1 MiB to spare)",
+             dir, (long long)avail, (long long)need, (long long)copy);
+    return ERR_NOSPACE;
+}
+
+/* Runs VACUUM INTO dest on db. Returns 0 or an ERR_ with errmsg. */
+static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel *c, char *errmsg,
+                       size_t errsize)
+{
+    sqlite3_stmt *st = NULL;
+    if (c->cancelled)
+        sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
+    int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int err = 0;
+    if (rc != SQLITE_DONE) {
+        snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest, sqlite3_errmsg(db));
+        err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : store__status(db, rc);
+        if (err == 0)
+            err = ERR_IO;
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
+                   int64_t *bytes, char *errmsg, size_t errsize)
+{
+    struct cancel c = {cancelled, arg};
+    sqlite3 *db = NULL;
+    *bytes = 0;
+    errmsg[0] = '\0';
+    int err = open_reader(s, &db, errmsg, errsize);
+    if (err == 0)
+        err = check_room(db, dest, errmsg, errsize);
+    if (err == 0 && (err = create_empty(dest, errmsg, errsize)) == 0) {
+        err = vacuum_into(s, db, dest, &c, errmsg, errsize);
+        if (err == 0)
+            err = sync_file(dest, bytes, errmsg, errsize);
+        if (err)
+            unlink(dest); /* a partial copy must not take space, nor look like a database */
+    }
+    sqlite3_close(db);
+    return err;
+}
+
+/* ---- restore ------------------------------------------------------------------------------ */
 
 /* Checks that src is a whole vigil database this code can open: no WAL beside it (a live
  * database, whose newest commits the file alone does not hold), vigil's application id, a

@@ -38,8 +38,10 @@
   start the last success is the newest file's modification time, capped at now.
 - Auth (Auth): with tokens, no token 401, read 403, admin 200, for both routes.
 - Full volume (FullVolume): the data folder on a small tmpfs (root only, else skipped), filled
-  but for a few hundred KiB: a snapshot is a 507 with Retry-After, no partial file is left,
-  readings still answer; space back, the next snapshot is a 200.
+  but for 64 KiB: a snapshot is a 507 with Retry-After, no partial file is left, readings still
+  answer; space back, the next snapshot is a 200. Filled but for 1 MiB (room for ingest, not
+  for a copy and its margin): the snapshot is refused before it starts (507, the log says
+  "not enough free space"), readings are still stored.
 - Schedule (ScheduledSnapshots, storage.snapshot_every = 1s, the smallest allowed): the first
   is named with a time at least one interval after the database opened (not at start); each is
   counted (vigil_snapshots_total{result="ok"} = the log's "scheduled snapshot taken" lines),
@@ -48,8 +50,8 @@
   the write lock) is skipped and logged, not failed; the next succeeds. A stop during a
   scheduled snapshot (held likewise) exits 0, the copy cancelled, no file left.
 - Schedule on a full volume (ScheduledFullVolume, root only): scheduled snapshots fail with
-  SQLite's reason in the log, are counted, at most one per interval (no tight loop), leave no
-  file; space back, the next one succeeds.
+  the reason in the log (the free-space check's), are counted, at most one per interval (no
+  tight loop), leave no file; space back, the next one succeeds.
 """
 
 import datetime
@@ -500,9 +502,10 @@ class TmpfsVolume(unittest.TestCase):
         self.d.start()
         self.addCleanup(self.d.cleanup)
 
-    def fill(self):
-        """20,000 readings stored, then the volume filled but for 64 KiB, less than a copy of
-        the database needs. Returns the filler's path (delete it to free the space)."""
+    def fill(self, leave=64 * 1024):
+        """20,000 readings stored, then the volume filled but for leave bytes (64 KiB: less
+        than a copy of the database needs). Returns the filler's path (delete it to free the
+        space)."""
         d = self.d
         for j in range(20):
             body = [{"device": "df", "ts": T0 + j * 1000 + i, "values": {"v": j + i / 1000}}
@@ -513,7 +516,7 @@ class TmpfsVolume(unittest.TestCase):
         free = os.statvfs(self.mnt).f_bavail * os.statvfs(self.mnt).f_frsize
         with open(filler, "wb") as f:
             try:
-                f.write(b"\0" * max(0, free - 64 * 1024))
+                f.write(b"\0" * max(0, free - leave))
             except OSError:
                 pass
         self.assertGreater(db_bytes, 256 * 1024, "the database must outgrow the space left")
@@ -536,6 +539,25 @@ class FullVolume(TmpfsVolume):
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         self.assertEqual(snap_files(d), [os.path.basename(doc["path"])])
+        d.stop()
+
+    def test_room_for_ingest_not_a_copy(self):
+        """Free space for ingest but not for a copy with room to spare: the snapshot is refused
+        up front (507, the log saying how much is free and needed), so it never fills the
+        volume; nothing is left, and readings are stored meanwhile and after."""
+        d = self.d
+        filler = self.fill(leave=1024 * 1024)
+        st, hdrs, doc = snap(d)
+        self.assertEqual(st, 507, doc)
+        self.assertTrue(hdrs.get("retry-after"), hdrs)
+        self.assertIn("snapshot failed: not enough free space in", d.log())
+        self.assertEqual(snap_files(d), [])
+        body = [{"device": "df2", "ts": T0 + i, "values": {"v": i}} for i in range(1000)]
+        tp.jreq(d, "POST", "/v1/readings", body)
+        self.assertEqual(len(d.readings("df2", limit=100000)), 1000)
+        os.unlink(filler)
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
         d.stop()
 
 
@@ -662,7 +684,7 @@ class ScheduledFullVolume(TmpfsVolume):
         self.assertLessEqual(failed, time.monotonic() - on + 1)
         lines = log_lines(d, "scheduled snapshot failed: ")
         self.assertGreaterEqual(len(lines), 2)
-        self.assertIn("disk is full", lines[0])  # SQLite's reason
+        self.assertIn("not enough free space", lines[0])  # the check before the copy
         self.assertIn("next attempt in 1 s", lines[0])
         self.assertEqual(snap_files(d), [])
         self.assertEqual(counted(d, "ok"), 0)
