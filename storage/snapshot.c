@@ -14,6 +14,7 @@
  * Threads: any thread but the writer's; it takes none of the store's locks. */
 #include "storage_int.h"
 #include "err.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -309,26 +310,43 @@ static void sync_dir(const char *dir)
     }
 }
 
-/* Puts the copy in place under the data folder's lock: the old WAL and shared memory go first
- * (a WAL left beside the new file would be replayed into it at the next open), then the
- * rename. Returns 0 or ERR_IO with errmsg. */
+/* Puts the copy in place under the data folder's lock. The old WAL and shared memory are moved
+ * aside first (a WAL left beside the new file would be replayed into it at the next open), and
+ * only deleted once the rename has succeeded: if it fails they are put back, so the old
+ * database keeps its newest commits. (A crash between the two leaves them as
+ * .vigil.db-wal.aside and .vigil.db-shm.aside; README says how to put them back.) Returns 0
+ * or ERR_IO with errmsg. */
 static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsize)
 {
-    char db[4200], wal[4200], shm[4200];
+    static const char *const ext[2] = {"-wal", "-shm"};
+    char db[4200], live[2][4200], aside[2][4200];
+    int moved[2] = {0, 0}, err = 0;
     snprintf(db, sizeof db, "%s/vigil.db", dir);
-    snprintf(wal, sizeof wal, "%s/vigil.db-wal", dir);
-    snprintf(shm, sizeof shm, "%s/vigil.db-shm", dir);
-    if ((unlink(wal) != 0 && errno != ENOENT) || (unlink(shm) != 0 && errno != ENOENT)) {
-        snprintf(errmsg, errsize, "removing %s's WAL or shared memory: %s", db, strerror(errno));
-        return ERR_IO;
+    for (int i = 0; i < 2; i++) {
+        snprintf(live[i], sizeof live[i], "%s/vigil.db%s", dir, ext[i]);
+        snprintf(aside[i], sizeof aside[i], "%s/.vigil.db%s.aside", dir, ext[i]);
     }
-    sync_dir(dir);
-    if (rename(tmp, db) != 0) {
-        snprintf(errmsg, errsize, "renaming %s to %s: %s", tmp, db, strerror(errno));
-        return ERR_IO;
+    for (int i = 0; i < 2 && err == 0; i++) {
+        if (rename(live[i], aside[i]) == 0)
+            moved[i] = 1;
+        else if (errno != ENOENT) {
+            snprintf(errmsg, errsize, "moving %s aside: %s", live[i], strerror(errno));
+            err = ERR_IO;
+        }
     }
+    if (err == 0) {
+        sync_dir(dir);
+        if (rename(tmp, db) != 0) {
+            snprintf(errmsg, errsize, "renaming %s to %s: %s", tmp, db, strerror(errno));
+            err = ERR_IO;
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (moved[i] && (err ? rename(aside[i], live[i]) : unlink(aside[i])) != 0)
+            log_warn("restore: %s %s: %s", err ? "cannot put back" : "cannot delete", aside[i],
+                     strerror(errno));
     sync_dir(dir);
-    return 0;
+    return err;
 }
 
 /* Makes sure dir exists. Run as root, a folder that does not exist is refused rather than

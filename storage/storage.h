@@ -376,7 +376,7 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
  * ERR_INVAL: root would own it); its lock file gets dir's owner. *bytes gets the size
  * copied. Returns 0, or ERR_INVAL (not a vigil snapshot), ERR_CORRUPT, ERR_IO (also: dir in use
  * by a running vigild), ERR_NOSPACE, ERR_NOMEM, with errmsg saying why; the old database is
- * then left as it was (unless the final rename failed: its WAL is removed by then). Main thread,
+ * then left as it was (its WAL and shared memory, moved aside for the rename, put back). Main thread,
  * with no store open on dir (a command of its own: vigild --restore). */
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
 

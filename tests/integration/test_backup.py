@@ -17,7 +17,8 @@
   vigild runs on the folder, for a database that is not vigil's, a file that is not one, and a
   live database (a WAL beside it); after kill -9 (a WAL holding a newer reading) it puts the
   snapshot in place (owned as the file it replaced, when run as root) and removes the WAL, and
-  the next start serves the snapshot's readings. Links planted in the data folder
+  the next start serves the snapshot's readings. A final rename that fails
+  (Backup.test_failed_swap_keeps_wal) puts the WAL and shared memory back. Links planted in the data folder
   (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its missing target
   not created), one at .vigil.db.restore removed (its target unchanged; vigil.db a file).
   As root (Backup.test_restore_as_root_owner, else skipped): a folder that does not exist is
@@ -59,6 +60,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -305,6 +307,38 @@ class Backup(tp.DaemonPerTest):
         self.assertFalse(os.path.lexists(tmp))
         self.assertFalse(os.path.islink(d.db_path))
         self.assertEqual(stat.S_IMODE(os.stat(d.db_path).st_mode), 0o640)
+        d.start()
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_failed_swap_keeps_wal(self):
+        """A restore whose final rename fails (vigil.db is, here, a folder that is not empty)
+        puts the WAL and shared memory back: the old database's newest commits are kept."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        for name in ("vigil.db", "vigil.db-wal", "vigil.db-shm"):
+            path = os.path.join(d.data_dir, name)
+            if os.path.exists(path):
+                os.unlink(path)
+        os.mkdir(d.db_path)
+        vt.write_file(os.path.join(d.db_path, "in-the-way"), "x")
+        vt.write_file(d.db_path + "-wal", "the newest commits")
+        vt.write_file(d.db_path + "-shm", "shared memory")
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("renaming", p.stdout)
+        with open(d.db_path + "-wal") as f:
+            self.assertEqual(f.read(), "the newest commits")
+        with open(d.db_path + "-shm") as f:
+            self.assertEqual(f.read(), "shared memory")
+        self.assertEqual(sorted(n for n in os.listdir(d.data_dir) if n.startswith(".")), [])
+        shutil.rmtree(d.db_path)
+        os.unlink(d.db_path + "-wal")
+        os.unlink(d.db_path + "-shm")
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 0, p.stdout)
         d.start()
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
 
