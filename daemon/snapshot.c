@@ -3,10 +3,10 @@
  *
  * The copy itself is storage's (store_snapshot: VACUUM INTO on a read-only connection of its
  * own, one read transaction, so ingest goes on). It is written to ".vigil-STAMP.db.tmp" in the
- * snapshots folder and renamed to "vigil-STAMP.db" once synced, then the folder is synced: a
- * crash leaves at most a hidden temporary file (removed by the next snapshot), never a file
- * named like a snapshot that is not one. Only names of that exact form are listed and pruned:
- * files an operator put there are left alone. The name comes from the clock, never from the
+ * snapshots folder and linked to "vigil-STAMP.db" once synced, then the folder is synced: a
+ * crash leaves at most a hidden temporary file (removed at the next start or snapshot), never a
+ * file named like a snapshot that is not one. Only names of that exact form are listed and
+ * pruned: files an operator put there are left alone. The name comes from the clock, never from the
  * client. STAMP has milliseconds, so names sort in time order and two snapshots within one
  * second do not collide. The wall clock can be stepped back, though: a name is never reused
  * (publish moves the stamp on), the snapshot just made is never pruned, and the last success
@@ -61,6 +61,7 @@ struct snapshots {
 };
 
 static int64_t newest_ms(const snapshots_t *s);
+static void sweep_tmp(const snapshots_t *s);
 
 int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, int keep)
 {
@@ -80,6 +81,7 @@ int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, in
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);
+    sweep_tmp(s); /* a crash's, not to wait for the first snapshot: they can be large */
     s->last_ok_ms = newest_ms(s);
     *out = s;
     return 0;
@@ -218,6 +220,15 @@ static void free_names(char **names, long n)
     for (long i = 0; i < n; i++)
         free(names[i]);
     free(names);
+}
+
+/* Removes the temporary files a crash left in the folder. Only while no snapshot runs (at
+ * start, or with the running mark taken). */
+static void sweep_tmp(const snapshots_t *s)
+{
+    char **names;
+    long n = read_names(s, &names, 1, NULL);
+    free_names(names, n);
 }
 
 /* The time of the newest snapshot in the folder (0: none), so that after a restart the last
@@ -400,13 +411,10 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
     }
     int64_t t0 = mono_ms();
     char errmsg[5000] = "", path[4096] = "";
-    char **stale;
     int64_t bytes = 0, save_ms = 0;
     rc = make_dir(s, errmsg, sizeof errmsg);
     if (rc == 0) {
-        /* Sweeps a crashed snapshot's temporary file. */
-        long nstale = read_names(s, &stale, 1, NULL);
-        free_names(stale, nstale);
+        sweep_tmp(s);
         save_ms = save_detectors(s, pipe);
         /* A stop that came during the saves: no copy started (the copy itself polls too). */
         rc = cancelled(s)

@@ -70,6 +70,14 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     return err;
 }
 
+/* path as SQLite must be given it: "./" in front of a path beginning with "file:", which an
+ * SQLite built with SQLITE_USE_URI (Debian's) would read as a URI. Returns buf. */
+static const char *plain_path(const char *path, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
+    return buf;
+}
+
 /* One integer of a PRAGMA, or -1. */
 static int64_t pragma_int(sqlite3 *db, const char *sql)
 {
@@ -133,9 +141,10 @@ static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel 
     sqlite3_stmt *st = NULL;
     if (c->cancelled)
         sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
+    char plain[4200];
     int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
     if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
+        rc = sqlite3_bind_text(st, 1, plain_path(dest, plain, sizeof plain), -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     int err = 0;
@@ -189,7 +198,8 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
         return ERR_INVAL;
     }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(src, &db, SQLITE_OPEN_READONLY, NULL);
+    char plain[4200];
+    int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db, SQLITE_OPEN_READONLY, NULL);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
     int64_t ver = rc == SQLITE_OK ? pragma_int(db, "PRAGMA user_version") : -1;

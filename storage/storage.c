@@ -70,12 +70,15 @@ const char *store_errmsg(store_t *s)
     return m;
 }
 
+/* dir/name; "./" in front of a dir beginning with "file:", which SQLite (built with
+ * SQLITE_USE_URI, as Debian's is) would read as a URI, not as a file's path. */
 static char *path_join(const char *dir, const char *name)
 {
-    size_t n = strlen(dir) + strlen(name) + 2;
+    const char *pre = strncmp(dir, "file:", 5) == 0 ? "./" : "";
+    size_t n = strlen(pre) + strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
     if (p != NULL)
-        snprintf(p, n, "%s/%s", dir, name);
+        snprintf(p, n, "%s%s/%s", pre, dir, name);
     return p;
 }
 

@@ -34,6 +34,8 @@
   them newest first; 405 with Allow; a body other than none or {} is a 400 naming it.
 - Partial listing (Backup.test_no_prune_from_a_partial_listing): with more snapshot files than
   vigild lists (10,000), none is pruned and the log says why.
+- Start (Backup.test_start_sweeps_tmp_and_file_uri): a crash's temporary file is removed at
+  start; a restore source named "file:..." (relative) is read as that file, not as an SQLite URI.
 - Clock stepped back (Backup.test_clock_stepped_back): with two snapshots named in the future
   and keep = 2, a new snapshot survives its own pruning (it and the newest other are kept); at
   start the last success is the newest file's modification time, capped at now.
@@ -417,6 +419,31 @@ class Backup(tp.DaemonPerTest):
         self.assertEqual(st, 200, doc)
         self.assertEqual(len(snap_files(d)), 10002)
         self.assertIn("not pruned: its listing was incomplete", d.log())
+
+    def test_start_sweeps_tmp_and_file_uri(self):
+        """A crash's temporary file is removed at start (before any snapshot); a restore
+        source whose relative name begins with "file:" is read as a file, not as an SQLite URI
+        (which would name another file)."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        left = os.path.join(d.data_dir, "snapshots", ".vigil-20260101T000000.000Z.db.tmp")
+        vt.write_file(left, "a crash's partial copy")
+        d.start()
+        self.assertFalse(os.path.exists(left))
+        self.assertIn('vigil_snapshots_total{result="ok"} 0\n', d.metrics())
+        d.stop()
+        cwd = vt.mkdtemp()
+        with open(doc["path"], "rb") as src:
+            vt.write_file(os.path.join(cwd, "file:snap.db"), src.read(), "wb")
+        p = subprocess.run([vt.VIGILD, "--data-dir", d.data_dir, "--restore", "file:snap.db"],
+                           cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        d.start()
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
 
     def test_one_at_a_time(self):
         d = self.d
