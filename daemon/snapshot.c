@@ -6,9 +6,9 @@
  * snapshots folder and linked to "vigil-STAMP.db" once synced, then the folder is synced: a
  * crash leaves at most a hidden temporary file (removed at the next start or snapshot), never a
  * file named like a snapshot that is not one. Only names of that exact form are listed and
- * pruned: files an operator put there are left alone. The name comes from the clock, never from the
- * client. STAMP has milliseconds, so names sort in time order and two snapshots within one
- * second do not collide. The wall clock can be stepped back, though: a name is never reused
+ * pruned: files an operator put there are left alone. The name comes from the clock, never
+ * from the client. STAMP has milliseconds, so names sort in time order and two snapshots within
+ * one second do not collide. The wall clock can be stepped back, though: a name is never reused
  * (publish moves the stamp on), the snapshot just made is never pruned, and the last success
  * read at start comes from the files' modification times capped at now.
  *

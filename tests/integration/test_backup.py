@@ -18,9 +18,10 @@
   live database (a WAL beside it); after kill -9 (a WAL holding a newer reading) it puts the
   snapshot in place (owned as the file it replaced, when run as root) and removes the WAL, and
   the next start serves the snapshot's readings. A final rename that fails
-  (Backup.test_failed_swap_keeps_wal) puts the WAL and shared memory back. Links planted in the data folder
-  (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its missing target
-  not created), one at .vigil.db.restore removed (its target unchanged; vigil.db a file).
+  (Backup.test_failed_swap_keeps_wal) puts the WAL and shared memory back. Links planted in
+  the data folder (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its
+  missing target not created), one at .vigil.db.restore removed (its target unchanged;
+  vigil.db a file).
   As root (Backup.test_restore_as_root_owner, else skipped): a folder that does not exist is
   refused, not created; in an empty folder of another user's, vigil.lock and vigil.db are that
   user's.
