@@ -3,12 +3,14 @@
  *
  * The copy itself is storage's (store_snapshot: VACUUM INTO on a read-only connection of its
  * own, one read transaction, so ingest goes on). It is written to ".vigil-STAMP.db.tmp" in the
- * snapshots folder and renamed to "vigil-STAMP.db" once synced, then the folder is synced: a
- * crash leaves at most a hidden temporary file (removed by the next snapshot), never a file
- * named like a snapshot that is not one. Only names of that exact form are listed and pruned:
- * files an operator put there are left alone. The name comes from the clock, never from the
- * client. STAMP has milliseconds, so names sort in time order and two snapshots within one
- * second do not collide.
+ * snapshots folder and linked to "vigil-STAMP.db" once synced, then the folder is synced: a
+ * crash leaves at most a hidden temporary file (removed at the next start or snapshot), never a
+ * file named like a snapshot that is not one. Only names of that exact form are listed and
+ * pruned: files an operator put there are left alone. The name comes from the clock, never
+ * from the client. STAMP has milliseconds, so names sort in time order and two snapshots within
+ * one second do not collide. The wall clock can be stepped back, though: a name is never reused
+ * (publish moves the stamp on), the snapshot just made is never pruned, and the last success
+ * read at start comes from the files' modification times capped at now.
  *
  * Before the copy the pipeline's detectors are saved (pipeline_save_all, as a clean stop does)
  * and the saves waited for (store_flush), so a restore resumes from detectors as of the copy,
@@ -53,12 +55,13 @@ struct snapshots {
     pthread_mutex_t mu;
     int running, closing, keep;
     int64_t last_ok_ms;  /* wall-clock end of the last successful snapshot (at start: the newest
-                          * file's stamp); 0: none */
+                          * file's modification time, at most now); 0: none */
     double last_seconds; /* duration of the last snapshot, successful or not */
     uint64_t n_ok, n_failed;
 };
 
 static int64_t newest_ms(const snapshots_t *s);
+static void sweep_tmp(const snapshots_t *s);
 
 int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, int keep)
 {
@@ -78,6 +81,7 @@ int snapshots_create(snapshots_t **out, store_t *store, const char *data_dir, in
     s->store = store;
     s->keep = keep;
     pthread_mutex_init(&s->mu, NULL);
+    sweep_tmp(s); /* a crash's, not to wait for the first snapshot: they can be large */
     s->last_ok_ms = newest_ms(s);
     *out = s;
     return 0;
@@ -156,19 +160,6 @@ static void name_time(const char *name, char *buf)
              p + 16);
 }
 
-/* The Unix time in ms of a snapshot's name (its STAMP, UTC). */
-static int64_t name_ms(const char *name)
-{
-    const char *p = name + sizeof SNAP_PREFIX - 1;
-    struct tm tm = {0};
-    if (sscanf(p, "%4d%2d%2dT%2d%2d%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-               &tm.tm_min, &tm.tm_sec) != 6)
-        return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
-    return (int64_t)timegm(&tm) * 1000 + atoi(p + 16);
-}
-
 static int by_name_desc(const void *a, const void *b)
 {
     return strcmp(*(char *const *)b, *(char *const *)a);
@@ -176,8 +167,10 @@ static int by_name_desc(const void *a, const void *b)
 
 /* The snapshot names in the folder, newest first, into *names (caller frees each and the
  * array); removes stale temporary files when sweep_tmp (no snapshot runs: they are a crash's).
- * Returns the count, or -1 with errno set (ENOENT: no folder yet). */
-static long read_names(const snapshots_t *s, char ***names, int sweep_tmp)
+ * *complete (if not NULL) says whether every name was read: not when there are more than
+ * SNAP_LIST_MAX, memory ran out or reading the folder failed (then the names are a subset in
+ * directory order). Returns the count, or -1 with errno set (ENOENT: no folder yet). */
+static long read_names(const snapshots_t *s, char ***names, int sweep_tmp, int *complete)
 {
     *names = NULL;
     DIR *dir = opendir(s->dir);
@@ -186,13 +179,21 @@ static long read_names(const snapshots_t *s, char ***names, int sweep_tmp)
     size_t n = 0, cap = 0;
     char **v = NULL;
     struct dirent *e;
-    while ((e = readdir(dir)) != NULL && n < SNAP_LIST_MAX) {
+    int whole = 0;
+    for (;;) {
+        errno = 0;
+        if ((e = readdir(dir)) == NULL) {
+            whole = errno == 0;
+            break;
+        }
         if (sweep_tmp && is_tmp_name(e->d_name)) {
             unlinkat(dirfd(dir), e->d_name, 0);
             continue;
         }
         if (!is_snapshot_name(e->d_name))
             continue;
+        if (n == SNAP_LIST_MAX)
+            break;
         if (n == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             char **t = realloc(v, ncap * sizeof *t);
@@ -209,6 +210,8 @@ static long read_names(const snapshots_t *s, char ***names, int sweep_tmp)
     if (n)
         qsort(v, n, sizeof *v, by_name_desc);
     *names = v;
+    if (complete)
+        *complete = whole;
     return (long)n;
 }
 
@@ -219,26 +222,60 @@ static void free_names(char **names, long n)
     free(names);
 }
 
+/* Removes the temporary files a crash left in the folder. Only while no snapshot runs (at
+ * start, or with the running mark taken). */
+static void sweep_tmp(const snapshots_t *s)
+{
+    char **names;
+    long n = read_names(s, &names, 1, NULL);
+    free_names(names, n);
+}
+
 /* The time of the newest snapshot in the folder (0: none), so that after a restart the last
  * success is still the age of the newest backup: a restart must not make a stale backup look
- * fresh (nor a fresh one stale) to the VigilSnapshotStale alert. */
+ * fresh (nor a fresh one stale) to the VigilSnapshotStale alert. The files' modification times,
+ * not their names, and none later than now: a name made before the clock was stepped back is in
+ * the future, and would keep the alert quiet until the clock caught up with it. */
 static int64_t newest_ms(const snapshots_t *s)
 {
     char **names;
-    long n = read_names(s, &names, 0);
-    int64_t ms = n > 0 ? name_ms(names[0]) : 0;
+    long n = read_names(s, &names, 0, NULL);
+    int64_t now = vtime_now_ms(), ms = 0;
+    for (long i = 0; i < n; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s", s->dir, names[i]);
+        if (stat(path, &st) != 0)
+            continue;
+        int64_t t = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (t > ms)
+            ms = t < now ? t : now;
+    }
     free_names(names, n);
     return ms;
 }
 
-/* Deletes the snapshots beyond the newest keep (0: none deleted). */
-static void prune(snapshots_t *s, int keep)
+/* Deletes the snapshots beyond the newest keep (0: none deleted), never the one just made
+ * (kept, the first of keep): after the clock was stepped back its name sorts below older ones,
+ * and it would be deleted while the answer says where it is. */
+static void prune(snapshots_t *s, int keep, const char *made)
 {
     if (keep <= 0)
         return;
     char **names;
-    long n = read_names(s, &names, 0);
-    for (long i = keep; i < n; i++) {
+    int complete = 0;
+    long n = read_names(s, &names, 0, &complete);
+    if (!complete) { /* the newest of a subset are not the newest: nothing deleted */
+        log_warn("snapshot: %s not pruned: its listing was incomplete (more than %d snapshots, "
+                 "out of memory or a read error)",
+                 s->dir, SNAP_LIST_MAX);
+        free_names(names, n);
+        return;
+    }
+    long kept = 1; /* made */
+    for (long i = 0; i < n; i++) {
+        if (strcmp(names[i], made) == 0 || kept++ < keep)
+            continue;
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", s->dir, names[i]);
         if (unlink(path) == 0)
@@ -258,18 +295,41 @@ static int make_dir(const snapshots_t *s, char *errmsg, size_t errsize)
     return errno == ENOSPC || errno == EDQUOT ? ERR_NOSPACE : ERR_IO;
 }
 
-/* Renames tmp to path and syncs the folder, so the name is durable. Returns 0 or ERR_IO. */
-static int publish(const snapshots_t *s, const char *tmp, const char *path, char *errmsg,
-                   size_t errsize)
+/* path = "DIR/vigil-STAMP.db" for the UTC time ms. */
+static void snap_path(const snapshots_t *s, int64_t ms, const char *pre, const char *post,
+                      char *path, size_t psize)
 {
-    if (rename(tmp, path) != 0) {
-        snprintf(errmsg, errsize, "renaming %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return ERR_IO;
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(path, psize, "%s/%s" SNAP_PREFIX "%04d%02d%02dT%02d%02d%02d.%03dZ" SNAP_SUFFIX "%s",
+             s->dir, pre, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_sec, (int)(ms % 1000), post);
+}
+
+/* Gives tmp the snapshot's name for the time ms (filled into path), then syncs the folder so
+ * the name is durable. A name never replaces a file: after the clock was stepped back the
+ * name can be an older snapshot's, so the link is made without replacing (link, which fails
+ * when the name exists) and the stamp moved on by 1 ms until a name is free. Returns 0 or
+ * ERR_IO; tmp is removed either way. */
+static int publish(const snapshots_t *s, const char *tmp, int64_t ms, char *path, size_t psize,
+                   char *errmsg, size_t errsize)
+{
+    int rc = -1;
+    for (int i = 0; i < 1000 && rc != 0; i++, ms++) {
+        snap_path(s, ms, "", "", path, psize);
+        rc = link(tmp, path);
+        if (rc != 0 && errno != EEXIST)
+            break;
     }
+    if (rc != 0)
+        snprintf(errmsg, errsize, "naming %s: %s", tmp, strerror(errno));
+    unlink(tmp);
+    if (rc != 0)
+        return ERR_IO;
     int fd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
-        fsync(fd); /* the file's data is synced already: at worst the rename is lost */
+        fsync(fd); /* the file's data is synced already: at worst the name is lost */
         close(fd);
     }
     return 0;
@@ -293,17 +353,10 @@ static int copy(snapshots_t *s, int64_t now_ms, char *path, size_t psize, int64_
                 char *errmsg, size_t errsize)
 {
     char tmp[4096];
-    time_t secs = (time_t)(now_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char stamp[64];
-    snprintf(stamp, sizeof stamp, "%04d%02d%02dT%02d%02d%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now_ms % 1000));
-    snprintf(path, psize, "%s/" SNAP_PREFIX "%s" SNAP_SUFFIX, s->dir, stamp);
-    snprintf(tmp, sizeof tmp, "%s/." SNAP_PREFIX "%s" SNAP_SUFFIX SNAP_TMP_SUFFIX, s->dir, stamp);
+    snap_path(s, now_ms, ".", SNAP_TMP_SUFFIX, tmp, sizeof tmp);
     int rc = store_snapshot(s->store, tmp, cancelled, s, bytes, errmsg, errsize);
     if (rc == 0)
-        rc = publish(s, tmp, path, errmsg, errsize);
+        rc = publish(s, tmp, now_ms, path, psize, errmsg, errsize);
     return rc;
 }
 
@@ -358,12 +411,10 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
     }
     int64_t t0 = mono_ms();
     char errmsg[5000] = "", path[4096] = "";
-    char **stale;
     int64_t bytes = 0, save_ms = 0;
     rc = make_dir(s, errmsg, sizeof errmsg);
     if (rc == 0) {
-        long nstale = read_names(s, &stale, 1); /* sweeps a crashed snapshot's temporary file */
-        free_names(stale, nstale);
+        sweep_tmp(s);
         save_ms = save_detectors(s, pipe);
         /* A stop that came during the saves: no copy started (the copy itself polls too). */
         rc = cancelled(s)
@@ -374,7 +425,7 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
     if (rc == 0) {
         log_info("snapshot: %s, %lld bytes in %lld ms (detectors saved in %lld ms)", path,
                  (long long)bytes, (long long)took_ms, (long long)save_ms);
-        prune(s, keep);
+        prune(s, keep, strrchr(path, '/') + 1);
         *out = answer(path, bytes, took_ms, vtime_now_ms());
         if (*out == NULL)
             rc = ERR_NOMEM;
@@ -392,7 +443,7 @@ int snapshots_list(snapshots_t *s, char **out)
 {
     *out = NULL;
     char **names;
-    long n = read_names(s, &names, 0);
+    long n = read_names(s, &names, 0, NULL);
     if (n < 0 && errno != ENOENT) {
         char msg[600];
         snprintf(msg, sizeof msg, "reading %s: %s", s->dir, strerror(errno));

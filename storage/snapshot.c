@@ -14,6 +14,7 @@
  * Threads: any thread but the writer's; it takes none of the store's locks. */
 #include "storage_int.h"
 #include "err.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* SQLite virtual machine steps between two calls of the cancel check: a few milliseconds. */
@@ -68,54 +70,13 @@ static int sync_file(const char *dest, int64_t *bytes, char *errmsg, size_t errs
     return err;
 }
 
-/* Runs VACUUM INTO dest on a new read-only connection. Returns 0 or an ERR_ with errmsg. */
-static int vacuum_into(store_t *s, const char *dest, struct cancel *c, char *errmsg, size_t errsize)
+/* path as SQLite must be given it: "./" in front of a path beginning with "file:", which an
+ * SQLite built with SQLITE_USE_URI (Debian's) would read as a URI. Returns buf. */
+static const char *plain_path(const char *path, char *buf, size_t size)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_extended_result_codes(db, 1);
-        sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
-        if (c->cancelled)
-            sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
-        rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_text(st, 1, dest, -1, SQLITE_STATIC);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    int err = 0;
-    if (rc != SQLITE_DONE) {
-        snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest,
-                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : store__status(db, rc);
-        if (err == 0)
-            err = ERR_IO;
-    }
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return err;
+    snprintf(buf, size, "%s%s", strncmp(path, "file:", 5) == 0 ? "./" : "", path);
+    return buf;
 }
-
-int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
-                   int64_t *bytes, char *errmsg, size_t errsize)
-{
-    struct cancel c = {cancelled, arg};
-    *bytes = 0;
-    errmsg[0] = '\0';
-    int err = create_empty(dest, errmsg, errsize);
-    if (err)
-        return err;
-    err = vacuum_into(s, dest, &c, errmsg, errsize);
-    if (err == 0)
-        err = sync_file(dest, bytes, errmsg, errsize);
-    if (err)
-        unlink(dest); /* a partial copy must not take space, nor look like a database */
-    return err;
-}
-
-/* ---- restore ------------------------------------------------------------------------------ */
 
 /* One integer of a PRAGMA, or -1. */
 static int64_t pragma_int(sqlite3 *db, const char *sql)
@@ -127,6 +88,98 @@ static int64_t pragma_int(sqlite3 *db, const char *sql)
     sqlite3_finalize(st);
     return v;
 }
+
+/* Opens the read-only connection the copy is made on. Returns 0 or an ERR_ with errmsg (*db
+ * to be closed either way). */
+static int open_reader(store_t *s, sqlite3 **db, char *errmsg, size_t errsize)
+{
+    int rc = sqlite3_open_v2(s->db_path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_extended_result_codes(*db, 1);
+        sqlite3_busy_timeout(*db, STORE_BUSY_TIMEOUT_MS);
+        return 0;
+    }
+    snprintf(errmsg, errsize, "opening %s: %s", s->db_path,
+             *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+    int err = store__status(*db, rc);
+    return err ? err : ERR_IO;
+}
+
+/* Checks that dest's volume has room for the copy and some to spare, so that a snapshot never
+ * fills the volume (the database's own, by default): a copy that did would fail ingest's
+ * commits until its partial file was removed. The copy is the pages in use (page_count -
+ * freelist_count, times page_size: VACUUM INTO writes no free page); the margin, an eighth of
+ * that plus 1 MiB, leaves room for the WAL, which grows during the copy, and for the readings
+ * after it. Returns 0, or ERR_NOSPACE with errmsg (nothing created). A check that cannot be
+ * made lets the copy go on: it would fail as before, on the full volume. */
+static int check_room(sqlite3 *db, const char *dest, char *errmsg, size_t errsize)
+{
+    char dir[4200];
+    struct statvfs vfs;
+    const char *slash = strrchr(dest, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - dest) : 1, slash ? dest : ".");
+    int64_t pages = pragma_int(db, "PRAGMA page_count");
+    int64_t unused = pragma_int(db, "PRAGMA freelist_count");
+    int64_t page = pragma_int(db, "PRAGMA page_size");
+    if (pages < 0 || unused < 0 || page < 0 || statvfs(dir, &vfs) != 0)
+        return 0;
+    int64_t copy = (pages - unused) * page, need = copy + copy / 8 + (1 << 20);
+    int64_t avail = (int64_t)vfs.f_bavail * (int64_t)vfs.f_frsize;
+    if (avail >= need)
+        return 0;
+    snprintf(errmsg, errsize,
+             "not enough free space in %s for a copy of the database: %lld bytes free, %lld "
+             "needed (%lld in use, plus an eighth and 1 MiB to spare)",
+             dir, (long long)avail, (long long)need, (long long)copy);
+    return ERR_NOSPACE;
+}
+
+/* Runs VACUUM INTO dest on db. Returns 0 or an ERR_ with errmsg. */
+static int vacuum_into(store_t *s, sqlite3 *db, const char *dest, struct cancel *c, char *errmsg,
+                       size_t errsize)
+{
+    sqlite3_stmt *st = NULL;
+    if (c->cancelled)
+        sqlite3_progress_handler(db, SNAPSHOT_PROGRESS_OPS, progress, c);
+    char plain[4200];
+    int rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(st, 1, plain_path(dest, plain, sizeof plain), -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    int err = 0;
+    if (rc != SQLITE_DONE) {
+        snprintf(errmsg, errsize, "copying %s into %s: %s", s->db_path, dest, sqlite3_errmsg(db));
+        err = (rc & 0xff) == SQLITE_INTERRUPT ? ERR_CLOSED : store__status(db, rc);
+        if (err == 0)
+            err = ERR_IO;
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), void *arg,
+                   int64_t *bytes, char *errmsg, size_t errsize)
+{
+    struct cancel c = {cancelled, arg};
+    sqlite3 *db = NULL;
+    *bytes = 0;
+    errmsg[0] = '\0';
+    int err = open_reader(s, &db, errmsg, errsize);
+    if (err == 0)
+        err = check_room(db, dest, errmsg, errsize);
+    if (err == 0 && (err = create_empty(dest, errmsg, errsize)) == 0) {
+        err = vacuum_into(s, db, dest, &c, errmsg, errsize);
+        if (err == 0)
+            err = sync_file(dest, bytes, errmsg, errsize);
+        if (err)
+            unlink(dest); /* a partial copy must not take space, nor look like a database */
+    }
+    sqlite3_close(db);
+    return err;
+}
+
+/* ---- restore ------------------------------------------------------------------------------ */
 
 /* Checks that src is a whole vigil database this code can open: no WAL beside it (a live
  * database, whose newest commits the file alone does not hold), vigil's application id, a
@@ -145,7 +198,8 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
         return ERR_INVAL;
     }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(src, &db, SQLITE_OPEN_READONLY, NULL);
+    char plain[4200];
+    int rc = sqlite3_open_v2(plain_path(src, plain, sizeof plain), &db, SQLITE_OPEN_READONLY, NULL);
     int err = 0;
     int64_t app = rc == SQLITE_OK ? pragma_int(db, "PRAGMA application_id") : -1;
     int64_t ver = rc == SQLITE_OK ? pragma_int(db, "PRAGMA user_version") : -1;
@@ -176,13 +230,41 @@ static int check_source(const char *src, char *errmsg, size_t errsize)
     return err;
 }
 
-/* Copies src to dest (created 0640, replaced if there) and fsyncs it. Returns 0 or ERR_IO /
- * ERR_NOSPACE with errmsg; dest removed on failure. */
-static int copy_file(const char *src, const char *dest, char *errmsg, size_t errsize)
+/* The owner and group the restored file takes: those of the database it replaces (else of
+ * dir), so a restore run as root leaves a file the service's user (systemd's DynamicUser) can
+ * write. Returns 0, or -1 when neither can be read (the copy then stays the caller's). */
+static int wanted_owner(const char *dir, uid_t *uid, gid_t *gid)
+{
+    char db[4200];
+    struct stat st;
+    snprintf(db, sizeof db, "%s/vigil.db", dir);
+    if (stat(db, &st) != 0 && stat(dir, &st) != 0)
+        return -1;
+    *uid = st.st_uid;
+    *gid = st.st_gid;
+    return 0;
+}
+
+/* Creates dest afresh (0640) for the copy. Whatever had that name goes first, and the open
+ * neither follows a symbolic link nor reuses a file: a link planted there (the folder may be
+ * writable by the service's user, the restore run as root) would otherwise have root write
+ * the snapshot through it into any file, and be renamed into place as vigil.db. Returns the
+ * descriptor, or -1 with errno set. */
+static int create_fresh(const char *dest)
+{
+    if (unlink(dest) != 0 && errno != ENOENT)
+        return -1;
+    return open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
+}
+
+/* Copies src to dest (created afresh, 0640, owned as wanted_owner says) and fsyncs it. Returns
+ * 0 or ERR_IO / ERR_NOSPACE with errmsg; dest removed on failure. */
+static int copy_file(const char *dir, const char *src, const char *dest, char *errmsg,
+                     size_t errsize)
 {
     enum { BUF = 1 << 20 };
     int in = open(src, O_RDONLY | O_CLOEXEC);
-    int out = open(dest, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int out = in < 0 ? -1 : create_fresh(dest);
     char *buf = malloc(BUF);
     int err = in < 0 || out < 0 ? ERR_IO : 0;
     if (buf == NULL && err == 0) {
@@ -202,6 +284,13 @@ static int copy_file(const char *src, const char *dest, char *errmsg, size_t err
             err = ERR_IO;
         }
     }
+    uid_t uid;
+    gid_t gid;
+    /* On the descriptor, not the name (a name can be swapped for a link meanwhile); only root
+     * may change them: for anyone else the copy is theirs already, and a failure changes
+     * nothing. Before the fsync, so the owner is as durable as the data. */
+    if (err == 0 && wanted_owner(dir, &uid, &gid) == 0)
+        (void)!fchown(out, uid, gid);
     if (err == 0 && fsync(out) != 0) {
         e = errno;
         err = ERR_IO;
@@ -231,38 +320,76 @@ static void sync_dir(const char *dir)
     }
 }
 
-/* Puts the copy in place under the data folder's lock: the old WAL and shared memory go first
- * (a WAL left beside the new file would be replayed into it at the next open), then the
- * rename. Returns 0 or ERR_IO with errmsg. */
+/* Puts the copy in place under the data folder's lock. The old WAL and shared memory are moved
+ * aside first (a WAL left beside the new file would be replayed into it at the next open), and
+ * only deleted once the rename has succeeded: if it fails they are put back, so the old
+ * database keeps its newest commits. (A crash between the two leaves them as
+ * .vigil.db-wal.aside and .vigil.db-shm.aside; README says how to put them back.) Returns 0
+ * or ERR_IO with errmsg. */
 static int swap_in(const char *dir, const char *tmp, char *errmsg, size_t errsize)
 {
-    char db[4200], wal[4200], shm[4200];
+    static const char *const ext[2] = {"-wal", "-shm"};
+    char db[4200], live[2][4200], aside[2][4200];
+    int moved[2] = {0, 0}, err = 0;
     snprintf(db, sizeof db, "%s/vigil.db", dir);
-    snprintf(wal, sizeof wal, "%s/vigil.db-wal", dir);
-    snprintf(shm, sizeof shm, "%s/vigil.db-shm", dir);
-    if ((unlink(wal) != 0 && errno != ENOENT) || (unlink(shm) != 0 && errno != ENOENT)) {
-        snprintf(errmsg, errsize, "removing %s's WAL or shared memory: %s", db, strerror(errno));
+    for (int i = 0; i < 2; i++) {
+        snprintf(live[i], sizeof live[i], "%s/vigil.db%s", dir, ext[i]);
+        snprintf(aside[i], sizeof aside[i], "%s/.vigil.db%s.aside", dir, ext[i]);
+    }
+    for (int i = 0; i < 2 && err == 0; i++) {
+        if (rename(live[i], aside[i]) == 0)
+            moved[i] = 1;
+        else if (errno != ENOENT) {
+            snprintf(errmsg, errsize, "moving %s aside: %s", live[i], strerror(errno));
+            err = ERR_IO;
+        }
+    }
+    if (err == 0) {
+        sync_dir(dir);
+        if (rename(tmp, db) != 0) {
+            snprintf(errmsg, errsize, "renaming %s to %s: %s", tmp, db, strerror(errno));
+            err = ERR_IO;
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (moved[i] && (err ? rename(aside[i], live[i]) : unlink(aside[i])) != 0)
+            log_warn("restore: %s %s: %s", err ? "cannot put back" : "cannot delete", aside[i],
+                     strerror(errno));
+    sync_dir(dir);
+    return err;
+}
+
+/* Makes sure dir exists. Run as root, a folder that does not exist is refused rather than
+ * created: root would own it (and its vigil.lock), so the service's user could not start on
+ * it, and which user that is only the operator knows. Returns 0, or ERR_INVAL / ERR_IO with
+ * errmsg. */
+static int ensure_dir(const char *dir, char *errmsg, size_t errsize)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0)
+        return 0;
+    if (errno == ENOENT && geteuid() == 0) {
+        snprintf(errmsg, errsize,
+                 "%s does not exist: create it owned by the user vigild runs as (or start "
+                 "vigild on it once), then restore again",
+                 dir);
+        return ERR_INVAL;
+    }
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(errmsg, errsize, "creating %s: %s", dir, strerror(errno));
         return ERR_IO;
     }
-    sync_dir(dir);
-    if (rename(tmp, db) != 0) {
-        snprintf(errmsg, errsize, "renaming %s to %s: %s", tmp, db, strerror(errno));
-        return ERR_IO;
-    }
-    sync_dir(dir);
     return 0;
 }
 
-/* Gives tmp the owner and group of the database it replaces (else of dir), so a restore run
- * as root leaves a file the service's user (systemd's DynamicUser) can write. Only root may
- * change them: for anyone else the copy is theirs already, and a failure changes nothing. */
-static void take_owner(const char *dir, const char *tmp)
+/* Gives the lock file the folder's owner and group, so a lock a restore run as root has just
+ * created does not keep the service's user from opening it (vigild opens it read-write). Only
+ * root may change them; a failure changes nothing. */
+static void give_lock(const char *dir, int fd)
 {
-    char db[4200];
-    struct stat st;
-    snprintf(db, sizeof db, "%s/vigil.db", dir);
-    if (stat(db, &st) == 0 || stat(dir, &st) == 0)
-        (void)!chown(tmp, st.st_uid, st.st_gid);
+    struct stat d, l;
+    if (stat(dir, &d) == 0 && fstat(fd, &l) == 0 && (l.st_uid != d.st_uid || l.st_gid != d.st_gid))
+        (void)!fchown(fd, d.st_uid, d.st_gid);
 }
 
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize)
@@ -273,17 +400,13 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
     errmsg[0] = '\0';
     *bytes = 0;
     int err = check_source(src, errmsg, errsize);
-    if (err == 0 && mkdir(dir, 0750) != 0 && errno != EEXIST) {
-        snprintf(errmsg, errsize, "creating %s: %s", dir, strerror(errno));
-        err = ERR_IO;
-    }
     if (err == 0)
-        err = store__lock_dir(dir, &fd, errmsg, errsize);
+        err = ensure_dir(dir, errmsg, errsize);
+    if (err == 0 && (err = store__lock_dir(dir, &fd, errmsg, errsize)) == 0)
+        give_lock(dir, fd);
     snprintf(tmp, sizeof tmp, "%s/.vigil.db.restore", dir);
     if (err == 0)
-        err = copy_file(src, tmp, errmsg, errsize);
-    if (err == 0)
-        take_owner(dir, tmp);
+        err = copy_file(dir, src, tmp, errmsg, errsize);
     if (err == 0 && (err = swap_in(dir, tmp, errmsg, errsize)) != 0)
         unlink(tmp);
     if (err == 0 && stat(src, &st) == 0)

@@ -70,12 +70,15 @@ const char *store_errmsg(store_t *s)
     return m;
 }
 
+/* dir/name; "./" in front of a dir beginning with "file:", which SQLite (built with
+ * SQLITE_USE_URI, as Debian's is) would read as a URI, not as a file's path. */
 static char *path_join(const char *dir, const char *name)
 {
-    size_t n = strlen(dir) + strlen(name) + 2;
+    const char *pre = strncmp(dir, "file:", 5) == 0 ? "./" : "";
+    size_t n = strlen(pre) + strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
     if (p != NULL)
-        snprintf(p, n, "%s/%s", dir, name);
+        snprintf(p, n, "%s%s/%s", pre, dir, name);
     return p;
 }
 
@@ -111,7 +114,9 @@ int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize)
         snprintf(errmsg, errsize, "out of memory");
         return ERR_NOMEM;
     }
-    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    /* Not through a symbolic link: a restore runs as root in a folder the service's user may
+     * write, and O_CREAT would create the link's target. */
+    *fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
     int err = 0;
     if (*fd < 0) {
         snprintf(errmsg, errsize, "opening %s: %s", path, strerror(errno));

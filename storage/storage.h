@@ -371,12 +371,14 @@ int store_snapshot(store_t *s, const char *dest, int (*cancelled)(void *arg), vo
 
 /* Restores a snapshot: checks that src is a vigil database this code opens (application id,
  * schema version, PRAGMA quick_check; no WAL beside it), takes dir's lock (refused while a
- * vigild has dir open), copies src to dir/vigil.db through a temporary file, after removing
- * vigil.db-wal and vigil.db-shm, and syncs. dir is created if missing. *bytes gets the size
- * copied. Returns 0, or ERR_INVAL (not a vigil snapshot), ERR_CORRUPT, ERR_IO (also: dir in use
- * by a running vigild), ERR_NOSPACE, ERR_NOMEM, with errmsg saying why; the old database is
- * then left as it was (unless the final rename failed: its WAL is removed by then). Main thread,
- * with no store open on dir (a command of its own: vigild --restore). */
+ * vigild has dir open), copies src to dir/vigil.db through a temporary file (created afresh,
+ * never through a link), with vigil.db-wal and vigil.db-shm moved aside, and syncs. dir is
+ * created if missing, except as root (refused, ERR_INVAL: root would own it); its lock file
+ * gets dir's owner. *bytes gets the size copied. Returns 0, or ERR_INVAL (not a vigil
+ * snapshot), ERR_CORRUPT, ERR_IO (also: dir in use by a running vigild), ERR_NOSPACE,
+ * ERR_NOMEM, with errmsg saying why; the old database is then left as it was (its WAL and
+ * shared memory, moved aside for the rename, put back). Main thread, with no store open on dir
+ * (a command of its own: vigild --restore). */
 int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg, size_t errsize);
 
 /* Any thread. Copies the current counters. */

@@ -17,7 +17,14 @@
   vigild runs on the folder, for a database that is not vigil's, a file that is not one, and a
   live database (a WAL beside it); after kill -9 (a WAL holding a newer reading) it puts the
   snapshot in place (owned as the file it replaced, when run as root) and removes the WAL, and
-  the next start serves the snapshot's readings.
+  the next start serves the snapshot's readings. A final rename that fails
+  (Backup.test_failed_swap_keeps_wal) puts the WAL and shared memory back. Links planted in
+  the data folder (Backup.test_restore_follows_no_link): a link at vigil.lock is refused (its
+  missing target not created), one at .vigil.db.restore removed (its target unchanged;
+  vigil.db a file).
+  As root (Backup.test_restore_as_root_owner, else skipped): a folder that does not exist is
+  refused, not created; in an empty folder of another user's, vigil.lock and vigil.db are that
+  user's.
 - Stop (Backup.test_stop_cancels): the same hold keeps a snapshot running when SIGTERM comes;
   it fails without a copy (503, or the connection closed by the stop), vigild exits 0 and
   logs it, and no snapshot file nor temporary file is left. (The copy itself also polls the stop and is interrupted: tried by
@@ -26,10 +33,19 @@
 - Keep, methods, body (Backup.test_keep_list_methods): storage.snapshots_keep = 2 keeps the two
   newest of four (a file of the operator's in the folder stays); GET /v1/admin/snapshots lists
   them newest first; 405 with Allow; a body other than none or {} is a 400 naming it.
+- Partial listing (Backup.test_no_prune_from_a_partial_listing): with more snapshot files than
+  vigild lists (10,000), none is pruned and the log says why.
+- Start (Backup.test_start_sweeps_tmp_and_file_uri): a crash's temporary file is removed at
+  start; a restore source named "file:..." (relative) is read as that file, not as an SQLite URI.
+- Clock stepped back (Backup.test_clock_stepped_back): with two snapshots named in the future
+  and keep = 2, a new snapshot survives its own pruning (it and the newest other are kept); at
+  start the last success is the newest file's modification time, capped at now.
 - Auth (Auth): with tokens, no token 401, read 403, admin 200, for both routes.
 - Full volume (FullVolume): the data folder on a small tmpfs (root only, else skipped), filled
-  but for a few hundred KiB: a snapshot is a 507 with Retry-After, no partial file is left,
-  readings still answer; space back, the next snapshot is a 200.
+  but for 64 KiB: a snapshot is a 507 with Retry-After, no partial file is left, readings still
+  answer; space back, the next snapshot is a 200. Filled but for 1 MiB (room for ingest, not
+  for a copy and its margin): the snapshot is refused before it starts (507, the log says
+  "not enough free space"), readings are still stored.
 - Schedule (ScheduledSnapshots, storage.snapshot_every = 1s, the smallest allowed): the first
   is named with a time at least one interval after the database opened (not at start); each is
   counted (vigil_snapshots_total{result="ok"} = the log's "scheduled snapshot taken" lines),
@@ -38,8 +54,8 @@
   the write lock) is skipped and logged, not failed; the next succeeds. A stop during a
   scheduled snapshot (held likewise) exits 0, the copy cancelled, no file left.
 - Schedule on a full volume (ScheduledFullVolume, root only): scheduled snapshots fail with
-  SQLite's reason in the log, are counted, at most one per interval (no tight loop), leave no
-  file; space back, the next one succeeds.
+  the reason in the log (the free-space check's), are counted, at most one per interval (no
+  tight loop), leave no file; space back, the next one succeeds.
 """
 
 import datetime
@@ -47,6 +63,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sqlite3
 import stat
 import subprocess
@@ -86,6 +103,13 @@ def snap_in_thread(d):
     th.start()
     tp.wait_for("the POST's snapshot in progress", lambda: in_progress(d), 5)
     return th, got
+
+
+def restore(d, src, data_dir=None):
+    """vigild --restore src into d's data folder (or data_dir); the finished process."""
+    return subprocess.run([vt.VIGILD, "--data-dir", data_dir or d.data_dir, "--restore", src],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=120)
 
 
 def snap_files(d):
@@ -224,13 +248,8 @@ class Backup(tp.DaemonPerTest):
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         d.post_json([{"device": "r", "ts": T0 + 1000, "values": {"v": 2}}])
-
-        def restore(src):
-            return subprocess.run([vt.VIGILD, "--data-dir", d.data_dir, "--restore", src],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  timeout=120)
         # Refused while vigild runs on the folder, and for a file that is not a vigil snapshot.
-        p = restore(doc["path"])
+        p = restore(d, doc["path"])
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("in use by another vigild", p.stdout)
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0, T0 + 1000])
@@ -238,7 +257,7 @@ class Backup(tp.DaemonPerTest):
         sqlite3.connect(other).execute("CREATE TABLE t(x)").connection.close()
         for src, says in ((other, "not a vigil database"), (d.config, "cannot read"),
                           (d.db_path, "WAL beside it")):
-            p = restore(src)
+            p = restore(d, src)
             self.assertEqual(p.returncode, 1, p.stdout)
             self.assertIn(says, p.stdout)
         # kill -9: the newest reading is in vigil.db-wal, which the restore must not replay
@@ -249,7 +268,7 @@ class Backup(tp.DaemonPerTest):
         owner = (65534, 65534) if os.geteuid() == 0 else None
         if owner:
             os.chown(d.db_path, *owner)
-        p = restore(doc["path"])
+        p = restore(d, doc["path"])
         self.assertEqual(p.returncode, 0, p.stdout)
         self.assertIn("restored", p.stdout)
         if owner:
@@ -257,6 +276,173 @@ class Backup(tp.DaemonPerTest):
             self.assertEqual((st.st_uid, st.st_gid), owner)
         self.assertFalse(os.path.exists(d.db_path + "-wal"))
         self.assertFalse(os.path.exists(d.db_path + "-shm"))
+        d.start()
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_restore_follows_no_link(self):
+        """Links planted in the data folder (writable by the service's user; the restore runs
+        as root): neither the copy nor the lock is written through them."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        elsewhere = vt.mkdtemp()
+        victim = vt.write_file(os.path.join(elsewhere, "victim"), "not to be overwritten\n")
+        # The lock file: a link to a file that does not exist yet must not create it.
+        lock = os.path.join(d.data_dir, "vigil.lock")
+        created = os.path.join(elsewhere, "created-by-root")
+        os.replace(lock, lock + ".aside")
+        os.symlink(created, lock)
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("vigil.lock", p.stdout)
+        self.assertFalse(os.path.lexists(created))
+        os.replace(lock + ".aside", lock)
+        # The copy's temporary name: the link is removed, its target left as it was, and
+        # vigil.db becomes a regular file.
+        tmp = os.path.join(d.data_dir, ".vigil.db.restore")
+        os.symlink(victim, tmp)
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 0, p.stdout)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "not to be overwritten\n")
+        self.assertFalse(os.path.lexists(tmp))
+        self.assertFalse(os.path.islink(d.db_path))
+        self.assertEqual(stat.S_IMODE(os.stat(d.db_path).st_mode), 0o640)
+        d.start()
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_failed_swap_keeps_wal(self):
+        """A restore whose final rename fails (vigil.db is, here, a folder that is not empty)
+        puts the WAL and shared memory back: the old database's newest commits are kept."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        for name in ("vigil.db", "vigil.db-wal", "vigil.db-shm"):
+            path = os.path.join(d.data_dir, name)
+            if os.path.exists(path):
+                os.unlink(path)
+        os.mkdir(d.db_path)
+        vt.write_file(os.path.join(d.db_path, "in-the-way"), "x")
+        vt.write_file(d.db_path + "-wal", "the newest commits")
+        vt.write_file(d.db_path + "-shm", "shared memory")
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("renaming", p.stdout)
+        with open(d.db_path + "-wal") as f:
+            self.assertEqual(f.read(), "the newest commits")
+        with open(d.db_path + "-shm") as f:
+            self.assertEqual(f.read(), "shared memory")
+        self.assertEqual(sorted(n for n in os.listdir(d.data_dir) if n.startswith(".")), [])
+        shutil.rmtree(d.db_path)
+        os.unlink(d.db_path + "-wal")
+        os.unlink(d.db_path + "-shm")
+        p = restore(d, doc["path"])
+        self.assertEqual(p.returncode, 0, p.stdout)
+        d.start()
+        self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
+
+    def test_restore_as_root_owner(self):
+        """Run as root, --restore refuses a folder that does not exist (root would own it and
+        its lock) and gives a lock it creates the folder's owner (root only, else skipped)."""
+        if os.geteuid() != 0:
+            self.skipTest("root only: the owners are root's to give")
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        top = vt.mkdtemp()
+        missing = os.path.join(top, "data")
+        p = restore(d, doc["path"], missing)
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("does not exist", p.stdout)
+        self.assertFalse(os.path.exists(missing))
+        # A folder the service's user made, empty: the lock and the database are that user's.
+        nobody = (65534, 65534)
+        os.mkdir(missing, 0o750)
+        os.chown(missing, *nobody)
+        p = restore(d, doc["path"], missing)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        for name in ("vigil.lock", "vigil.db"):
+            s = os.stat(os.path.join(missing, name))
+            self.assertEqual((s.st_uid, s.st_gid), nobody, name)
+
+    def test_clock_stepped_back(self):
+        """Snapshots named in the future (taken before the clock was stepped back): a new one
+        is kept by the pruning even though its name sorts below them (keep = 2: it and the
+        newest-named other one), and the last success read at start is the newest file's
+        modification time capped at now, not the future name."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)  # makes the folder
+        self.assertEqual(st, 200, doc)
+        folder = os.path.join(d.data_dir, "snapshots")
+        future = ["vigil-20991231T000000.000Z.db", "vigil-20991231T000001.000Z.db"]
+        for n in future:
+            with open(doc["path"], "rb") as src:
+                vt.write_file(os.path.join(folder, n), src.read(), "wb")
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        made = os.path.basename(doc["path"])
+        self.assertTrue(os.path.exists(doc["path"]), "the answer names a pruned file")
+        self.assertEqual(snap_files(d), sorted([made, future[1]]))
+        d.stop()
+        # At start: future names, files last modified a day ago and (the other) in 2099.
+        day_ago = time.time() - 86400
+        os.utime(doc["path"], (day_ago, day_ago))
+        os.utime(os.path.join(folder, future[1]), (day_ago - 60, day_ago - 60))
+        d.start()
+        m = re.search(r"^vigil_snapshot_last_success_timestamp_seconds (\S+)$", d.metrics(), re.M)
+        self.assertAlmostEqual(float(m.group(1)), day_ago, delta=0.01)
+        d.stop()
+        os.utime(doc["path"], (4102444800, 4102444800))  # 2100
+        t0 = time.time()
+        d.start()
+        m = re.search(r"^vigil_snapshot_last_success_timestamp_seconds (\S+)$", d.metrics(), re.M)
+        self.assertGreaterEqual(float(m.group(1)), t0 - 1)
+        self.assertLessEqual(float(m.group(1)), time.time() + 1)
+
+    def test_no_prune_from_a_partial_listing(self):
+        """More snapshot files than vigild lists (10,000): it cannot tell the newest, so it
+        deletes none (and says so) instead of pruning a subset in directory order."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        folder = os.path.join(d.data_dir, "snapshots")
+        for i in range(10000):
+            t = datetime.datetime(2001, 1, 1) + datetime.timedelta(seconds=i)
+            open(os.path.join(folder, t.strftime("vigil-%Y%m%dT%H%M%S.000Z.db")), "w").close()
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(len(snap_files(d)), 10002)
+        self.assertIn("not pruned: its listing was incomplete", d.log())
+
+    def test_start_sweeps_tmp_and_file_uri(self):
+        """A crash's temporary file is removed at start (before any snapshot); a restore
+        source whose relative name begins with "file:" is read as a file, not as an SQLite URI
+        (which would name another file)."""
+        d = self.d
+        d.post_json([{"device": "r", "ts": T0, "values": {"v": 1}}])
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
+        d.stop()
+        left = os.path.join(d.data_dir, "snapshots", ".vigil-20260101T000000.000Z.db.tmp")
+        vt.write_file(left, "a crash's partial copy")
+        d.start()
+        self.assertFalse(os.path.exists(left))
+        self.assertIn('vigil_snapshots_total{result="ok"} 0\n', d.metrics())
+        d.stop()
+        cwd = vt.mkdtemp()
+        with open(doc["path"], "rb") as src:
+            vt.write_file(os.path.join(cwd, "file:snap.db"), src.read(), "wb")
+        p = subprocess.run([vt.VIGILD, "--data-dir", d.data_dir, "--restore", "file:snap.db"],
+                           cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 0, p.stdout)
         d.start()
         self.assertEqual([q["ts"] for q in d.readings("r")], [T0])
 
@@ -378,9 +564,10 @@ class TmpfsVolume(unittest.TestCase):
         self.d.start()
         self.addCleanup(self.d.cleanup)
 
-    def fill(self):
-        """20,000 readings stored, then the volume filled but for 64 KiB, less than a copy of
-        the database needs. Returns the filler's path (delete it to free the space)."""
+    def fill(self, leave=64 * 1024):
+        """20,000 readings stored, then the volume filled but for leave bytes (64 KiB: less
+        than a copy of the database needs). Returns the filler's path (delete it to free the
+        space)."""
         d = self.d
         for j in range(20):
             body = [{"device": "df", "ts": T0 + j * 1000 + i, "values": {"v": j + i / 1000}}
@@ -391,7 +578,7 @@ class TmpfsVolume(unittest.TestCase):
         free = os.statvfs(self.mnt).f_bavail * os.statvfs(self.mnt).f_frsize
         with open(filler, "wb") as f:
             try:
-                f.write(b"\0" * max(0, free - 64 * 1024))
+                f.write(b"\0" * max(0, free - leave))
             except OSError:
                 pass
         self.assertGreater(db_bytes, 256 * 1024, "the database must outgrow the space left")
@@ -414,6 +601,25 @@ class FullVolume(TmpfsVolume):
         st, _, doc = snap(d)
         self.assertEqual(st, 200, doc)
         self.assertEqual(snap_files(d), [os.path.basename(doc["path"])])
+        d.stop()
+
+    def test_room_for_ingest_not_a_copy(self):
+        """Free space for ingest but not for a copy with room to spare: the snapshot is refused
+        up front (507, the log saying how much is free and needed), so it never fills the
+        volume; nothing is left, and readings are stored meanwhile and after."""
+        d = self.d
+        filler = self.fill(leave=1024 * 1024)
+        st, hdrs, doc = snap(d)
+        self.assertEqual(st, 507, doc)
+        self.assertTrue(hdrs.get("retry-after"), hdrs)
+        self.assertIn("snapshot failed: not enough free space in", d.log())
+        self.assertEqual(snap_files(d), [])
+        body = [{"device": "df2", "ts": T0 + i, "values": {"v": i}} for i in range(1000)]
+        tp.jreq(d, "POST", "/v1/readings", body)
+        self.assertEqual(len(d.readings("df2", limit=100000)), 1000)
+        os.unlink(filler)
+        st, _, doc = snap(d)
+        self.assertEqual(st, 200, doc)
         d.stop()
 
 
@@ -540,7 +746,7 @@ class ScheduledFullVolume(TmpfsVolume):
         self.assertLessEqual(failed, time.monotonic() - on + 1)
         lines = log_lines(d, "scheduled snapshot failed: ")
         self.assertGreaterEqual(len(lines), 2)
-        self.assertIn("disk is full", lines[0])  # SQLite's reason
+        self.assertIn("not enough free space", lines[0])  # the check before the copy
         self.assertIn("next attempt in 1 s", lines[0])
         self.assertEqual(snap_files(d), [])
         self.assertEqual(counted(d, "ok"), 0)
