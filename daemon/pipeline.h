@@ -143,6 +143,12 @@ int pipeline_maint_list(pipeline_t *p, const char *device, char **out);
  * *out. Returns 0, ERR_NOTFOUND (unknown), ERR_RANGE (never in maintenance: *out NULL),
  * ERR_NOMEM. Any thread. */
 int pipeline_maint_json(pipeline_t *p, const char *device, char **out);
+/* Announces on the event streams (o.hub) the maintenance periods that began or ended by the
+ * clock (vigild's) since the last call: "event: maintenance" with {"device", "maintenance",
+ * "period"} as a POST's answer gives them, the period "current" or "past". Costs one atomic
+ * load until the fleet's earliest boundary passes, then one walk over the devices. Call it
+ * often (the loop's timer: every MAINT_TICK_MS); one caller at a time. */
+void pipeline_maint_tick(pipeline_t *p);
 
 /* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
