@@ -133,7 +133,8 @@ int pipeline_maint_end(pipeline_t *p, const char *device);
 /* Cancels the device's scheduled period starting at from_ms (deleted from the store before the
  * return). Returns 0, ERR_NOTFOUND (device), ERR_RANGE (no period starts there), ERR_BUSY (the
  * period is past or current: not cancelled), or ERR_NOSPACE, ERR_CLOSED, ERR_IO (not stored:
- * the cancel is undone, the period still scheduled). Any thread. */
+ * the cancel is undone, the period still scheduled). Once stored, the streams (o.hub) get
+ * "event: maintenance" with the period's "state" "cancelled". Any thread. */
 int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms);
 /* The device's periods, oldest first: {"device", "periods": [{"from", "from_ts", "until",
  * "until_ts", "note", "state": "past|current|scheduled"}]}, malloc'd into *out. Returns 0,
