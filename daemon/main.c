@@ -66,7 +66,15 @@ struct daemon {
     /* The writer's progress, for the watchdog (loop thread): transactions finished (committed
      * or failed) at the last check, and when that count last moved or nothing was waiting. */
     uint64_t wd_done, wd_progress_ms;
+    /* Announces maintenance periods beginning and ending by the clock (pipeline_maint_tick). */
+    uv_timer_t maint_timer;
+    int maint_timer_on; /* maint_timer is started */
 };
+
+/* How often the loop looks whether a maintenance boundary passed: the stream's messages come
+ * at most this late after a period's from or until. A look before the fleet's earliest
+ * boundary costs one atomic load. */
+#define MAINT_TICK_MS 250
 
 /* Seconds between STATUS= lines sent to systemd. */
 #define STATUS_PERIOD_MS 5000
@@ -252,9 +260,20 @@ static void on_stream_closed(void *arg)
     d->backend.stream = NULL;
     demo_kill(&d->demo); /* still running only when it outlived demo_stop's wait */
     notify_stop(&d->notify);
+    if (d->maint_timer_on)
+        uv_close((uv_handle_t *)&d->maint_timer, NULL);
+    d->maint_timer_on = 0;
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+/* Loop thread: the maintenance periods' boundaries that passed go to the event streams. */
+static void on_maint_tick(uv_timer_t *t)
+{
+    struct daemon *d = t->data;
+    if (d->backend.pipe)
+        pipeline_maint_tick(d->backend.pipe);
 }
 
 /* Loop thread: the demo feed has exited (or will not in time): the stream stops. */
@@ -687,6 +706,12 @@ int main(int argc, char **argv)
     d.wd_progress_ms = uv_now(&d.loop);
     notify_sendf(&d.notify, "READY=1\nSTATUS=%s\nMAINPID=%ld", status, (long)getpid());
     notify_start(&d.notify, &d.loop, STATUS_PERIOD_MS, status_text, writer_healthy, &d);
+    if (d.backend.pipe) {
+        uv_timer_init(&d.loop, &d.maint_timer);
+        d.maint_timer.data = &d;
+        uv_timer_start(&d.maint_timer, on_maint_tick, MAINT_TICK_MS, MAINT_TICK_MS);
+        d.maint_timer_on = 1;
+    }
 
     if (demo) {
         if (d.stream == NULL)

@@ -133,7 +133,8 @@ int pipeline_maint_end(pipeline_t *p, const char *device);
 /* Cancels the device's scheduled period starting at from_ms (deleted from the store before the
  * return). Returns 0, ERR_NOTFOUND (device), ERR_RANGE (no period starts there), ERR_BUSY (the
  * period is past or current: not cancelled), or ERR_NOSPACE, ERR_CLOSED, ERR_IO (not stored:
- * the cancel is undone, the period still scheduled). Any thread. */
+ * the cancel is undone, the period still scheduled). Once stored, the streams (o.hub) get
+ * "event: maintenance" with the period's "state" "cancelled". Any thread. */
 int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms);
 /* The device's periods, oldest first: {"device", "periods": [{"from", "from_ts", "until",
  * "until_ts", "note", "state": "past|current|scheduled"}]}, malloc'd into *out. Returns 0,
@@ -143,6 +144,12 @@ int pipeline_maint_list(pipeline_t *p, const char *device, char **out);
  * *out. Returns 0, ERR_NOTFOUND (unknown), ERR_RANGE (never in maintenance: *out NULL),
  * ERR_NOMEM. Any thread. */
 int pipeline_maint_json(pipeline_t *p, const char *device, char **out);
+/* Announces on the event streams (o.hub) the maintenance periods that began or ended by the
+ * clock (vigild's) since the last call: "event: maintenance" with {"device", "maintenance",
+ * "period"} as a POST's answer gives them, the period "current" or "past". Costs one atomic
+ * load until the fleet's earliest boundary passes, then one walk over the devices. Call it
+ * often (the loop's timer: every MAINT_TICK_MS); one caller at a time. */
+void pipeline_maint_tick(pipeline_t *p);
 
 /* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);

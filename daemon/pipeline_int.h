@@ -257,9 +257,11 @@ struct dev {
     /* Maintenance periods, nmaint of them, ordered by start and never overlapping, at most
      * STORE_MAINT_KEEP (allocated at the first, so a device never serviced holds none): past
      * ones, then at most one current (the clock in it), then scheduled ones. maint_notes[k]:
-     * maint[k]'s note (owned, NULL: none), in the same allocation as maint. */
+     * maint[k]'s note (owned, NULL: none), in the same allocation as maint. maint_told[k]: what
+     * the event streams last heard of maint[k] (enum maint_told), in that allocation too. */
     struct maint_span *maint;
     char **maint_notes;
+    unsigned char *maint_told;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
@@ -321,6 +323,10 @@ struct pipeline {
     atomic_int stopping; /* pipeline_destroy began: a first training waits for no backfill */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
+    /* The earliest maintenance boundary (a period's start or end, wall-clock ms) not yet
+     * announced across the fleet: pipeline_maint_tick walks the devices only once the clock
+     * passes it. Lowered by whoever adds a boundary (any thread); 0 (calloc): not known yet. */
+    atomic_int_fast64_t maint_next_ms;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored

@@ -21,16 +21,49 @@
  * are in wall-clock ms and readings are matched by their own timestamps, so the catch-up after a
  * restart and a training skip exactly the readings the live feed skipped.
  *
+ * The event streams hear of every change: the POST, the DELETE and the cancel publish theirs,
+ * and pipeline_maint_tick the periods that begin or end by the clock (a scheduled one whose
+ * from passes, a current one whose until does), as the status and /metrics see them. Each
+ * period remembers what the streams last heard of it (maint_told), so a change the API
+ * announced is not announced again by the tick, and the fleet's earliest boundary not yet
+ * announced (p->maint_next_ms) spares the tick any walk between boundaries.
+ *
  * Threads: the API's functions are any thread (under the device's mu); restore runs on the main
- * thread before readings flow; pipeline__maint_skip on the device's shard. */
+ * thread before readings flow; pipeline__maint_skip on the device's shard; pipeline_maint_tick
+ * on the loop (one caller at a time), each device under its mu. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
 #include "vtime.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What the event streams last heard of a period (dev.maint_told): in the order periods go
+ * through, so a state the clock reached is announced when it is beyond the one told. */
+enum maint_told { TOLD_SCHEDULED, TOLD_CURRENT, TOLD_PAST };
+
+/* The state of period m at now_ms, as enum maint_told. */
+static unsigned char span_told(const struct maint_span *m, int64_t now_ms)
+{
+    return m->end_ms <= now_ms ? TOLD_PAST : m->start_ms <= now_ms ? TOLD_CURRENT : TOLD_SCHEDULED;
+}
+
+/* m's next boundary after now_ms (its start, else its end), INT64_MAX when past. */
+static int64_t span_next(const struct maint_span *m, int64_t now_ms)
+{
+    return m->start_ms > now_ms ? m->start_ms : m->end_ms > now_ms ? m->end_ms : INT64_MAX;
+}
+
+/* Lowers the fleet's earliest boundary to t when t is earlier. Any thread. */
+static void next_lower(pipeline_t *p, int64_t t)
+{
+    int_fast64_t cur = atomic_load_explicit(&p->maint_next_ms, memory_order_relaxed);
+    while (t < cur && !atomic_compare_exchange_weak(&p->maint_next_ms, &cur, t))
+        ;
+}
 
 int pipeline_maint_overlap(const struct maint_span *spans, int n, struct maint_span m, int skip)
 {
@@ -61,9 +94,10 @@ void pipeline__maint_clear(struct dev *d)
 {
     for (int k = 0; k < d->nmaint; k++)
         free(d->maint_notes[k]);
-    free(d->maint); /* and maint_notes, in the same block */
+    free(d->maint); /* and maint_notes and maint_told, in the same block */
     d->maint = NULL;
     d->maint_notes = NULL;
+    d->maint_told = NULL;
     d->nmaint = 0;
 }
 
@@ -74,22 +108,25 @@ static void span_remove(struct dev *d, int k)
     int after = d->nmaint - k - 1;
     memmove(d->maint + k, d->maint + k + 1, (size_t)after * sizeof *d->maint);
     memmove(d->maint_notes + k, d->maint_notes + k + 1, (size_t)after * sizeof *d->maint_notes);
+    memmove(d->maint_told + k, d->maint_told + k + 1, (size_t)after);
     d->nmaint--;
 }
 
 /* Adds m to d's periods in start order, dropping the oldest when STORE_MAINT_KEEP are kept
- * (the caller makes sure it is past), with note (taken: freed on failure). m overlaps none.
- * Returns m's index, or ERR_NOMEM. Caller holds d->mu. */
-static int span_add(struct dev *d, struct maint_span m, char *note)
+ * (the caller makes sure it is past), with note (taken: freed on failure). m overlaps none;
+ * the streams are taken to know its state at now_ms (its adder announces that, or nothing at a
+ * restore). Returns m's index, or ERR_NOMEM. Caller holds d->mu. */
+static int span_add(struct dev *d, struct maint_span m, char *note, int64_t now_ms)
 {
     if (d->maint == NULL) {
-        void *block = malloc(STORE_MAINT_KEEP * (sizeof *d->maint + sizeof *d->maint_notes));
+        void *block = malloc(STORE_MAINT_KEEP * (sizeof *d->maint + sizeof *d->maint_notes + 1));
         if (block == NULL) {
             free(note);
             return ERR_NOMEM;
         }
         d->maint = block;
         d->maint_notes = (char **)(d->maint + STORE_MAINT_KEEP);
+        d->maint_told = (unsigned char *)(d->maint_notes + STORE_MAINT_KEEP);
     }
     if (d->nmaint == STORE_MAINT_KEEP)
         span_remove(d, 0);
@@ -99,8 +136,10 @@ static int span_add(struct dev *d, struct maint_span m, char *note)
     memmove(d->maint + k + 1, d->maint + k, (size_t)(d->nmaint - k) * sizeof *d->maint);
     memmove(d->maint_notes + k + 1, d->maint_notes + k,
             (size_t)(d->nmaint - k) * sizeof *d->maint_notes);
+    memmove(d->maint_told + k + 1, d->maint_told + k, (size_t)(d->nmaint - k));
     d->maint[k] = m;
     d->maint_notes[k] = note;
+    d->maint_told[k] = span_told(&m, now_ms);
     d->nmaint++;
     return k;
 }
@@ -117,7 +156,8 @@ static int not_past(const struct dev *d, int64_t now_ms)
 /* Whether period m is past, current or scheduled at now_ms. */
 static const char *span_state(const struct maint_span *m, int64_t now_ms)
 {
-    return m->end_ms <= now_ms ? "past" : m->start_ms <= now_ms ? "current" : "scheduled";
+    static const char *const names[] = {"scheduled", "current", "past"};
+    return names[span_told(m, now_ms)];
 }
 
 /* Period k of d as listed: {"from", "from_ts", "until", "until_ts", "note", "state"} (NULL: out
@@ -135,7 +175,7 @@ static json_t *span_json(const struct dev *d, int k, int64_t now_ms)
 
 /* The status's "maintenance": {"until", "note"} for the current period, or null. Caller holds
  * d->mu. */
-static json_t *maint_json(struct dev *d, int64_t now_ms)
+static json_t *maint_json(const struct dev *d, int64_t now_ms)
 {
     int k = find(d, now_ms);
     if (k < 0)
@@ -209,6 +249,22 @@ static int dump(json_t *v, char **out)
     return *out ? 0 : ERR_NOMEM;
 }
 
+/* The streams' message (and a POST's answer) about d's period k at now_ms, into *out:
+ * {"device", "maintenance" (as the status shows it), "period" (as listed; its "state" replaced
+ * by state unless NULL)}. Returns 0 or ERR_NOMEM. Caller holds d->mu. */
+static int change_json(const struct dev *d, int k, int64_t now_ms, const char *state, char **out)
+{
+    json_t *period = span_json(d, k, now_ms);
+    if (period && state && json_object_set_new(period, "state", json_string(state))) {
+        json_decref(period);
+        period = NULL;
+    }
+    return dump(period ? json_pack("{s:s,s:o,s:o}", "device", d->name, "maintenance",
+                                   maint_json(d, now_ms), "period", period)
+                       : NULL,
+                out);
+}
+
 /* pipeline_maint_start's change under d->mu: m the period asked (start -1: from now), note
  * taken. Sets *saved to the period as stored and *out to the answer (or to the period in the
  * way, on ERR_BUSY). A period given with the start and end of one already there is that one
@@ -237,15 +293,14 @@ static int maint_put(pipeline_t *p, struct dev *d, struct maint_span m, char *no
         d->maint[cur].end_ms = m.end_ms;
         free(d->maint_notes[cur]);
         d->maint_notes[cur] = note;
-    } else if ((k = span_add(d, m, note)) < 0) {
+    } else if ((k = span_add(d, m, note, now_ms)) < 0) {
         return k;
     }
     *saved = d->maint[k];
+    next_lower(p, span_next(&d->maint[k], now_ms));
     if (cur < 0 && m.start_ms <= now_ms)
         end_episode(p, d); /* current already: it begins now */
-    return dump(json_pack("{s:s,s:o,s:o}", "device", d->name, "maintenance", maint_json(d, now_ms),
-                          "period", span_json(d, k, now_ms)),
-                out);
+    return change_json(d, k, now_ms, NULL, out);
 }
 
 int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int64_t until_ms,
@@ -293,11 +348,10 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
         m->end_ms = now_ms > m->start_ms ? now_ms : m->start_ms + 1;
         saved = *m;
         note = d->maint_notes[k] ? strdup(d->maint_notes[k]) : NULL;
+        d->maint_told[k] = TOLD_PAST; /* announced here, not again by the tick */
         /* The streams' message, as a POST's answer would put it: no maintenance now, the
          * period past. */
-        (void)dump(json_pack("{s:s,s:o,s:o}", "device", d->name, "maintenance",
-                             maint_json(d, now_ms), "period", span_json(d, k, now_ms)),
-                   &js);
+        (void)change_json(d, k, now_ms, NULL, &js);
     }
     pthread_mutex_unlock(&d->mu);
     if (k < 0)
@@ -309,8 +363,10 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
     free(js);
     if (rc) { /* undone, so the retry finds the period current and ends it */
         pthread_mutex_lock(&d->mu);
-        if ((k = same(d, saved)) >= 0)
+        if ((k = same(d, saved)) >= 0) {
             d->maint[k].end_ms = was;
+            d->maint_told[k] = span_told(&d->maint[k], vtime_now_ms());
+        }
         pthread_mutex_unlock(&d->mu);
     }
     return rc;
@@ -328,8 +384,11 @@ int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms)
         ;
     int rc = k < 0 ? ERR_RANGE : d->maint[k].start_ms <= now_ms ? ERR_BUSY : 0;
     struct maint_span gone = k >= 0 ? d->maint[k] : (struct maint_span){0, 0};
-    char *note = NULL;
+    char *note = NULL, *js = NULL;
     if (rc == 0) {
+        /* The streams' message: the period with the state "cancelled" (never listed: it is
+         * gone), and the maintenance now, which a scheduled period does not change. */
+        (void)change_json(d, k, now_ms, "cancelled", &js);
         note = d->maint_notes[k]; /* kept for the undo */
         d->maint_notes[k] = NULL;
         span_remove(d, k);
@@ -340,11 +399,15 @@ int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms)
          * planned meanwhile: then the store, which still has it, brings it back at a restart). */
         pthread_mutex_lock(&d->mu);
         if (pipeline_maint_overlap(d->maint, d->nmaint, gone, -1) < 0) {
-            (void)span_add(d, gone, note); /* takes the note, even on failure */
+            /* takes the note, even on failure; the boundaries it had are still counted */
+            (void)span_add(d, gone, note, now_ms);
             note = NULL;
         }
         pthread_mutex_unlock(&d->mu);
+    } else if (rc == 0) {
+        api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
     }
+    free(js);
     free(note);
     return rc;
 }
@@ -397,12 +460,14 @@ static int on_period(void *arg, const char *device, int64_t start_ms, int64_t en
         return 0;
     }
     struct maint_span m = {start_ms, end_ms};
+    const int64_t now_ms = vtime_now_ms();
     pthread_mutex_lock(&d->mu);
     if (pipeline_maint_overlap(d->maint, d->nmaint, m, -1) < 0)
-        (void)span_add(d, m, copy); /* stored by this code: never overlapping */
+        (void)span_add(d, m, copy, now_ms); /* stored by this code: never overlapping */
     else
         free(copy);
     pthread_mutex_unlock(&d->mu);
+    next_lower(p, span_next(&m, now_ms));
     return 0;
 }
 
@@ -412,4 +477,54 @@ int pipeline__maint_restore(pipeline_t *p)
     if (rc)
         log_warn("pipeline: maintenance periods not restored: %s", store_errmsg(p->store));
     return rc;
+}
+
+/* Collects into msgs (room for STORE_MAINT_KEEP) the messages of d's periods whose state by the
+ * clock went beyond what the streams heard, marking them heard, and lowers *next to d's next
+ * boundary. Returns how many. Caller holds d->mu. */
+static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *next)
+{
+    int n = 0;
+    for (int k = 0; k < d->nmaint; k++) {
+        unsigned char s = span_told(&d->maint[k], now_ms);
+        int64_t t = span_next(&d->maint[k], now_ms);
+        if (t < *next)
+            *next = t;
+        if (s <= d->maint_told[k])
+            continue;
+        d->maint_told[k] = s; /* told, even when out of memory: a message is never retried */
+        if (change_json(d, k, now_ms, NULL, &msgs[n]) == 0)
+            n++;
+    }
+    return n;
+}
+
+void pipeline_maint_tick(pipeline_t *p)
+{
+    const int64_t now_ms = vtime_now_ms();
+    if (now_ms < atomic_load(&p->maint_next_ms))
+        return;
+    /* Unknown from here until the walk's result is merged back: a boundary added meanwhile
+     * lowers it (next_lower) on its own, whether the walk saw its device or not. */
+    atomic_store(&p->maint_next_ms, INT64_MAX);
+    /* The walk pipeline_metrics makes (see device_families): devices live as long as the
+     * pipeline, and the first n's next pointers never change once seen under devs_lock. */
+    pthread_rwlock_rdlock(&p->devs_lock);
+    struct dev *d = p->devs;
+    size_t n = HASH_COUNT(p->devs);
+    pthread_rwlock_unlock(&p->devs_lock);
+    int64_t next = INT64_MAX;
+    char *msgs[STORE_MAINT_KEEP];
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            d = d->hh.next; /* device i-1's next: never the tail's, which a HASH_ADD may write */
+        pthread_mutex_lock(&d->mu);
+        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next) : 0;
+        pthread_mutex_unlock(&d->mu);
+        for (int j = 0; j < nmsg; j++) { /* published unlocked, as the API's changes are */
+            api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, msgs[j]);
+            free(msgs[j]);
+        }
+    }
+    next_lower(p, next);
 }

@@ -497,5 +497,97 @@ class SlowClient(SseTest):
         self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 1)
 
 
+class ClockBoundaries(SseTest):
+    """Maintenance periods beginning and ending by vigild's clock alone (no request at the
+    moment) are pushed, within about a second (the loop looks every 250 ms), as the status and
+    /metrics see them; a cancel is pushed with the period's state "cancelled"; a change the API
+    announced is not announced again by the clock; ?device= filters them as the others."""
+
+    SLACK_MS = 1500  # the loop's 250 ms look, a loaded machine's scheduling, curl's read
+
+    def arrives(self, s, n, at_ms):
+        """Waits for s's n-th message, due at at_ms (wall clock); checks it came no earlier and
+        not much later; returns its data."""
+        msg = s.count(n, timeout=at_ms / 1000 - time.time() + 10)[n - 1]
+        now_ms = time.time() * 1000
+        self.assertGreaterEqual(now_ms, at_ms, msg)
+        self.assertLess(now_ms, at_ms + self.SLACK_MS, msg)
+        self.assertEqual(msg["event"], "maintenance", msg)
+        return msg["data"]
+
+    def test_scheduled_period_begins_and_ends(self):
+        d, dev = self.d, "clock-1"
+        self.device(dev)
+        self.device("other")
+        every, mine, others = self.stream(), self.stream("?device=" + dev), \
+            self.stream("?device=other")
+        now = int(time.time() * 1000)
+        start, end = now + 2000, now + 4000
+        planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
+                          {"from": start, "until": end, "note": "week-end"})
+        self.assertEqual(planned["period"]["state"], "scheduled")
+        self.assertEqual(every.count(1)[0]["data"], planned)
+
+        began = self.arrives(every, 2, start)
+        self.assertEqual(began["device"], dev)
+        self.assertEqual(began["period"]["state"], "current")
+        self.assertEqual((began["period"]["from_ts"], began["period"]["until_ts"]), (start, end))
+        self.assertEqual(began["maintenance"],
+                         {"until": planned["period"]["until"], "until_ts": end,
+                          "note": "week-end"})
+        # The stream agrees with the status and /metrics, which follow the same clock.
+        self.assertEqual(tp.status(d, dev)["maintenance"], began["maintenance"])
+        self.assertEqual(metric(d, "vigil_devices_in_maintenance"), 1)
+
+        ended = self.arrives(every, 3, end)
+        self.assertEqual((ended["device"], ended["maintenance"], ended["period"]["state"],
+                          ended["period"]["note"], ended["period"]["from_ts"]),
+                         (dev, None, "past", "week-end", start))
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
+        self.assertEqual(metric(d, "vigil_devices_in_maintenance"), 0)
+
+        time.sleep(1)  # four more looks of the loop: nothing is announced twice
+        msgs = every.count(3)
+        self.assertEqual(len(msgs), 3, msgs)
+        self.assertEqual([seq(m) for m in msgs], list(range(seq(msgs[0]), seq(msgs[0]) + 3)))
+        self.assertEqual(mine.count(3), msgs)
+        self.assertEqual(others.messages, [])
+
+    def test_cancel_pushed(self):
+        d, dev = self.d, "clock-2"
+        self.device(dev)
+        self.device("other")
+        every, others = self.stream(), self.stream("?device=other")
+        now = int(time.time() * 1000)
+        planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
+                          {"from": now + 60000, "until": now + 120000})
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance?from=%d" % (dev, now + 60000),
+                want=204)
+        msgs = every.count(2)
+        self.assertEqual(msgs[0]["data"], planned)
+        gone = msgs[1]["data"]
+        self.assertEqual(msgs[1]["event"], "maintenance")
+        self.assertEqual((gone["device"], gone["maintenance"], gone["period"]["state"]),
+                         (dev, None, "cancelled"))
+        for k in ("from", "from_ts", "until", "until_ts", "note"):
+            self.assertEqual(gone["period"][k], planned["period"][k], k)
+        self.assertEqual(d.get_json("/v1/devices/%s/maintenance" % dev)["periods"], [])
+        time.sleep(0.5)
+        self.assertEqual((len(every.messages), others.messages), (2, []))
+
+    def test_api_changes_not_repeated_by_the_clock(self):
+        """A period POSTed from now, then ended by DELETE: the two answers' messages only,
+        none from the clock's looks (which see the same begin and end)."""
+        self.device("clock-3")
+        s = self.stream()
+        started = tp.jreq(self.d, "POST", "/v1/devices/clock-3/maintenance", {"minutes": 5})
+        time.sleep(1)
+        self.assertEqual([m["data"] for m in s.messages], [started])
+        tp.jreq(self.d, "DELETE", "/v1/devices/clock-3/maintenance", want=204)
+        self.assertEqual(s.count(2)[1]["data"]["period"]["state"], "past")
+        time.sleep(1)
+        self.assertEqual(len(s.messages), 2, s.messages)
+
+
 if __name__ == "__main__":
     vt.main()
