@@ -553,12 +553,7 @@ class TmpfsVolume(unittest.TestCase):
     CONFIG = "[model]\nenabled = false\n"
 
     def setUp(self):
-        self.mnt = vt.mkdtemp("vigil-tmpfs-")
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % self.SIZE_MB, "tmpfs",
-                            self.mnt], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            self.skipTest("cannot mount a tmpfs here (%s)" % p.stdout.decode().strip())
-        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
+        self.mnt = vt.tmpfs_mount(self, self.SIZE_MB)
         conf = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"), self.CONFIG)
         self.d = vt.Vigild(data_dir=os.path.join(self.mnt, "data"), config=conf)
         self.d.start()
@@ -574,13 +569,7 @@ class TmpfsVolume(unittest.TestCase):
                     for i in range(1000)]
             tp.jreq(d, "POST", "/v1/readings", body)
         db_bytes = os.path.getsize(d.db_path) + os.path.getsize(d.db_path + "-wal")
-        filler = os.path.join(self.mnt, "filler")
-        free = os.statvfs(self.mnt).f_bavail * os.statvfs(self.mnt).f_frsize
-        with open(filler, "wb") as f:
-            try:
-                f.write(b"\0" * max(0, free - leave))
-            except OSError:
-                pass
+        filler = vt.fill_volume(self.mnt, leave)
         self.assertGreater(db_bytes, 256 * 1024, "the database must outgrow the space left")
         return filler
 

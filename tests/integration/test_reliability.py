@@ -512,28 +512,15 @@ class TmpfsVolume(Base):
     CONFIG = "[model]\nenabled = false\n"
 
     def setUp(self):
-        self.mnt = vt.mkdtemp("vigil-tmpfs-")
-        p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % self.SIZE_MB, "tmpfs",
-                            self.mnt], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        if p.returncode != 0:
-            self.skipTest("cannot mount a tmpfs here (%s); test_crash.py WriteErrors covers "
-                          "refused writes with RLIMIT_FSIZE" % p.stdout.decode().strip())
-        self.addCleanup(subprocess.run, ["umount", "-l", self.mnt])
+        self.mnt = vt.tmpfs_mount(self, self.SIZE_MB, "; test_crash.py WriteErrors covers "
+                                  "refused writes with RLIMIT_FSIZE")
         self.d = vt.Vigild(data_dir=os.path.join(self.mnt, "data"),
                            config=config_file(self.CONFIG))
         self.d.start()
 
     def fill(self, leave_kb):
         """A filler file taking all but about leave_kb of the volume."""
-        path = os.path.join(self.mnt, "filler")
-        st = os.statvfs(self.mnt)
-        free = st.f_bavail * st.f_frsize
-        with open(path, "ab") as f:
-            try:
-                f.write(b"\0" * max(0, free - leave_kb * 1024))
-            except OSError:
-                pass
-        return path
+        return vt.fill_volume(self.mnt, leave_kb * 1024)
 
 
 class DiskFull(TmpfsVolume):

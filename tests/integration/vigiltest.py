@@ -107,6 +107,31 @@ def write_file(path, text, mode="w"):
     return path
 
 
+def tmpfs_mount(test, size_mb, why_skip=""):
+    """A tmpfs of size_mb MiB mounted on a fresh folder for test (a unittest.TestCase), unmounted
+    at its clean-up; the test is skipped where mounting is not allowed (not root)."""
+    mnt = mkdtemp("vigil-tmpfs-")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm" % size_mb, "tmpfs", mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if p.returncode != 0:
+        test.skipTest("cannot mount a tmpfs here (%s)%s" % (p.stdout.decode().strip(), why_skip))
+    test.addCleanup(subprocess.run, ["umount", "-l", mnt])
+    return mnt
+
+
+def fill_volume(mnt, leave_bytes):
+    """A file "filler" on the volume at mnt taking all its free space but about leave_bytes;
+    returns its path (delete it to free the space)."""
+    path = os.path.join(mnt, "filler")
+    st = os.statvfs(mnt)
+    with open(path, "ab") as f:
+        try:
+            f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - leave_bytes))
+        except OSError:
+            pass
+    return path
+
+
 class _PortTaken(Exception):
     """vigild exited at start-up because a port it was given was in use (Vigild.start)."""
 
