@@ -100,6 +100,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->mean_far = 0.1f;
     cfg->rhythm_time = 1;
     cfg->onset_now = 1;
+    cfg->onset_tie = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -133,7 +134,8 @@ static int config_check(const struct detector_config *c)
         c->record_open_one > 1.0f || c->onset_rhythm < 0 || c->onset_rhythm > 1 ||
         !(c->range_far >= 0.0f) || !(c->range_far <= 100.0f) || c->range_open < 0 ||
         c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f) ||
-        c->rhythm_time < 0 || c->rhythm_time > 1 || c->onset_now < 0 || c->onset_now > 1)
+        c->rhythm_time < 0 || c->rhythm_time > 1 || c->onset_now < 0 || c->onset_now > 1 ||
+        c->onset_tie < 0 || c->onset_tie > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -512,6 +512,14 @@ struct detector_config {
                       that starts. The record and the quiet keep their credit; onsets a second
                       opinion marks are left alone. Only the score; no state. 0: off
                       (docs/detection.md, "Forty-seventh round") */
+    /* Added in format 39 (formats 1-38 load with onset_tie 0: as they ran). */
+    int onset_tie; /* 0 or 1 (with onset_record): an onset of a likelihood whose
+                      short window's largest raw score equals, to the float, the largest since
+                      the training (onset_record's reference) is ranked at score_level, the
+                      rank's lowest: the same error again (the same reading against the same
+                      prediction, a fixed-size spike, a sensor at its bound, or the raw score's
+                      cap), a repeat the device has shown, not news. Only the score; no state.
+                      0: off (docs/detection.md, "Forty-eighth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

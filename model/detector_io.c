@@ -113,8 +113,9 @@
  * raw scores; formats 1-36 load with it 0 (gaps in reading counts, as they ran; the kept onsets'
  * times are unknown, DETECTOR_NO_TIME, and unused while it stays 0). Format 38 adds onset_now
  * at the config's end (no state: it reads the short window and the long one); formats 1-37
- * load with it 0, as they ran. */
-#define DET_FORMAT 38u
+ * load with it 0, as they ran. Format 39 adds onset_tie at the config's end (no state: it reads
+ * onset_record's reference); formats 1-38 load with it 0, as they ran. */
+#define DET_FORMAT 39u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -243,6 +244,10 @@
 /* Format 37's config: up to onset_now, the field format 38 added, with the tail padding. */
 #define CFG_V37_SIZE                                                                               \
     ((offsetof(struct detector_config, onset_now) + _Alignof(struct detector_config) - 1) /        \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 38's config: up to onset_tie, the field format 39 added, with the tail padding. */
+#define CFG_V38_SIZE                                                                               \
+    ((offsetof(struct detector_config, onset_tie) + _Alignof(struct detector_config) - 1) /        \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -596,6 +601,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 36 ? CFG_V35_SIZE
         : fmt < 37 ? CFG_V36_SIZE
         : fmt < 38 ? CFG_V37_SIZE
+        : fmt < 39 ? CFG_V38_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -675,6 +681,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.rhythm_time = 0; /* format 36 and before: a schedule kept in reading counts */
     if (fmt < 38)
         cfg.onset_now = 0; /* format 37 and before: l credited whatever the newest reading */
+    if (fmt < 39)
+        cfg.onset_tie = 0; /* format 38 and before: a tie with the record ranked as any onset */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -140,6 +140,7 @@ static const struct field fields[] = {
     FF("mean_far", mean_far),
     FI("rhythm_time", rhythm_time),
     FI("onset_now", onset_now),
+    FI("onset_tie", onset_tie),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
