@@ -103,13 +103,6 @@ struct api_events {
     atomic_uint_fast64_t messages, dropped;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void api_events_opts_default(api_events_opts_t *o)
 {
     o->ring = 1024;
@@ -155,7 +148,7 @@ static void *keepalive_main(void *arg)
     struct api_events *h = arg;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
-        int64_t now = mono_ms(), next = now + h->o.keepalive_ms;
+        int64_t now = vtime_mono_ms(), next = now + h->o.keepalive_ms;
         for (struct api_events_client *c = h->clients; c; c = c->nextc) {
             int64_t due = c->last_ms + h->o.keepalive_ms;
             if (c->suspended && due <= now)
@@ -314,7 +307,7 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
     pthread_mutex_lock(&h->mu);
     ssize_t ret;
     size_t n = c->cut ? 0 : take(h, c, buf, max);
-    int64_t now = mono_ms();
+    int64_t now = vtime_mono_ms();
     if (c->cut) {
         ret = MHD_CONTENT_READER_END_WITH_ERROR;
     } else if (n > 0) {
@@ -465,7 +458,7 @@ void api__h_events(api_request_t *r)
     }
     resume_point(h, c, last);
     c->fd = stream_socket(r->conn); /* a stream's only: not a 503's (its connection lives on) */
-    c->last_ms = mono_ms();
+    c->last_ms = vtime_mono_ms();
     c->nextc = h->clients;
     if (h->clients)
         h->clients->prev = c;

@@ -15,6 +15,13 @@ int64_t vtime_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t vtime_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Reads exactly n decimal digits at s; returns -1 when one is not a digit. */
 static int digits(const char *s, int n)
 {

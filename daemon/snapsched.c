@@ -16,6 +16,7 @@
 #include "snapsched.h"
 #include "err.h"
 #include "log.h"
+#include "vtime.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,13 +32,6 @@ struct snapsched {
     int64_t anchor_ms;   /* monotonic start of the running interval */
     int stopping;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Takes one snapshot and logs what became of it. Schedule thread. */
 static void take_one(snapsched_t *s, int64_t every_ms)
@@ -64,7 +58,7 @@ static void *run(void *arg)
             pthread_cond_wait(&s->wake, &s->mu);
             continue;
         }
-        int64_t now = mono_ms(), due = s->anchor_ms + s->every_ms;
+        int64_t now = vtime_mono_ms(), due = s->anchor_ms + s->every_ms;
         if (now < due) {
             struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
@@ -89,7 +83,7 @@ int snapsched_start(snapsched_t **out, snapshots_t *snaps, pipeline_t *pipe, int
     s->snaps = snaps;
     s->pipe = pipe;
     s->every_ms = every_ms;
-    s->anchor_ms = mono_ms();
+    s->anchor_ms = vtime_mono_ms();
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -111,7 +105,7 @@ void snapsched_set_every(snapsched_t *s, int64_t every_ms)
     pthread_mutex_lock(&s->mu);
     if (s->every_ms != every_ms) {
         s->every_ms = every_ms;
-        s->anchor_ms = mono_ms();
+        s->anchor_ms = vtime_mono_ms();
         pthread_cond_signal(&s->wake);
     }
     pthread_mutex_unlock(&s->mu);

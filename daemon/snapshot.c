@@ -116,13 +116,6 @@ static int cancelled(void *arg)
     return atomic_load_explicit(&((snapshots_t *)arg)->cancel, memory_order_relaxed);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Whether name is a snapshot's: exactly "vigil-YYYYMMDDTHHMMSS.mmmZ.db". */
 static int is_snapshot_name(const char *name)
 {
@@ -338,14 +331,14 @@ static int publish(const snapshots_t *s, const char *tmp, int64_t ms, char *path
 /* Saves every detector and waits for the saves to commit. Returns the milliseconds taken. */
 static int64_t save_detectors(snapshots_t *s, pipeline_t *pipe)
 {
-    int64_t t0 = mono_ms();
+    int64_t t0 = vtime_mono_ms();
     if (pipe == NULL)
         return 0;
     pipeline_save_all(pipe);
     int rc = store_flush(s->store);
     if (rc) /* the copy is consistent still; its detectors are those of the last good save */
         log_warn("snapshot: saving the detectors first: %s", err_str(rc));
-    return mono_ms() - t0;
+    return vtime_mono_ms() - t0;
 }
 
 /* Copies the database to a new snapshot file; fills path. Returns 0 or an ERR_ with errmsg. */
@@ -409,7 +402,7 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
             strdup(rc == ERR_BUSY ? "another snapshot is being taken" : "vigild is shutting down");
         return rc;
     }
-    int64_t t0 = mono_ms();
+    int64_t t0 = vtime_mono_ms();
     char errmsg[5000] = "", path[4096] = "";
     int64_t bytes = 0, save_ms = 0;
     rc = make_dir(s, errmsg, sizeof errmsg);
@@ -421,7 +414,7 @@ int snapshots_take(snapshots_t *s, pipeline_t *pipe, char **out)
                  ? ERR_CLOSED
                  : copy(s, vtime_now_ms(), path, sizeof path, &bytes, errmsg, sizeof errmsg);
     }
-    int64_t took_ms = mono_ms() - t0;
+    int64_t took_ms = vtime_mono_ms() - t0;
     if (rc == 0) {
         log_info("snapshot: %s, %lld bytes in %lld ms (detectors saved in %lld ms)", path,
                  (long long)bytes, (long long)took_ms, (long long)save_ms);

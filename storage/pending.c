@@ -40,6 +40,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "vtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -121,7 +122,7 @@ static void pend_start(store_writer_t *w, store_dev_t *d, uint64_t seq, int64_t 
 {
     d->pbase = base;
     d->pseq0 = seq;
-    d->psince_ms = store__mono_ms();
+    d->psince_ms = vtime_mono_ms();
     d->plogoff0 = w->log_total;
     plist_push(w, d);
 }
@@ -292,7 +293,7 @@ int store__pend_end_tx(store_t *s)
         err = store__pend_flush(s, d);
     }
     w->npflush = 0;
-    int64_t now = store__mono_ms();
+    int64_t now = vtime_mono_ms();
     for (size_t k = 0; err == 0 && w->phead != NULL && k < STORE_PEND_STALE_PER_TX; k++) {
         if (!stale(w, w->phead, now))
             break;

@@ -150,7 +150,7 @@ int store__retain_step(store_t *s)
     store_retain_t *r = &w->ret;
     if (s->opts.retention_ms <= 0 || r->disabled)
         return 0;
-    int64_t now = store__mono_ms();
+    int64_t now = vtime_mono_ms();
     if (now < r->next_ms)
         return 0;
     int err = prepare(s, &r->rows, store__sql_retain_rows);
@@ -227,7 +227,7 @@ void store__retain_end_tx(store_t *s, int err)
     }
     if (!r->tx_step)
         return;
-    int64_t now = store__mono_ms();
+    int64_t now = vtime_mono_ms();
     store_job_t *done = NULL;
     if (err == 0) {
         pthread_mutex_lock(&s->smu);

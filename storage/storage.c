@@ -38,13 +38,6 @@ void store_opts_default(store_opts_t *opts)
     opts->readers = 4;
 }
 
-int64_t store__mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void store__set_errmsg(store_t *s, const char *fmt, ...)
 {
     char buf[STORE_ERRMSG_LEN];
@@ -302,7 +295,7 @@ int store_submit(store_t *s, batch_t *b, store_done_cb cb, void *arg)
     pthread_mutex_lock(&s->qmu);
     if (s->closing)
         err = ERR_CLOSED;
-    else if (s->nospace_until_ms != 0 && store__mono_ms() < s->nospace_until_ms)
+    else if (s->nospace_until_ms != 0 && vtime_mono_ms() < s->nospace_until_ms)
         err = ERR_NOSPACE;
     else if (s->qreadings > 0 && s->qreadings + n > s->opts.queue_max)
         err = ERR_BUSY;
@@ -478,7 +471,7 @@ static int op_enqueue(store_t *s, store_job_t *j)
     pthread_mutex_lock(&s->qmu);
     if (s->closing)
         err = ERR_CLOSED;
-    else if (s->nospace_until_ms != 0 && store__mono_ms() < s->nospace_until_ms)
+    else if (s->nospace_until_ms != 0 && vtime_mono_ms() < s->nospace_until_ms)
         err = ERR_NOSPACE;
     else if (s->qops > 0 &&
              (s->qops >= STORE_OPS_MAX || s->qop_bytes + j->op_bytes > STORE_OPS_BYTES_MAX))
@@ -548,7 +541,7 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
 static int maint_run(store_t *s, store_job_t *j)
 {
     pthread_mutex_lock(&s->qmu);
-    int full = s->nospace_until_ms != 0 && store__mono_ms() < s->nospace_until_ms;
+    int full = s->nospace_until_ms != 0 && vtime_mono_ms() < s->nospace_until_ms;
     pthread_mutex_unlock(&s->qmu);
     if (full) {
         store__job_free(j);

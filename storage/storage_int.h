@@ -543,7 +543,6 @@ uint32_t store__pred_sum(const void *p, size_t len);
 
 /* storage.c */
 void store__set_errmsg(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int64_t store__mono_ms(void);
 /* Takes an exclusive flock on dir/vigil.lock into *fd (closing *fd releases it; *fd may be
  * open on failure). Returns 0, or ERR_IO ("in use by another vigild") / ERR_NOMEM. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);

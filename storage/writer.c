@@ -889,7 +889,7 @@ static int idle_work(store_t *s, int failing)
     double seconds;
     for (;;) {
         int64_t due = store__retain_due_ms(s);
-        int retain = due >= 0 && due <= store__mono_ms();
+        int retain = due >= 0 && due <= vtime_mono_ms();
         if (s->qhead != NULL || s->closing || s->hold || failing || (s->w.ncompact == 0 && !retain))
             return 0;
         pthread_mutex_unlock(&s->qmu);
@@ -911,7 +911,7 @@ static void wait_for_work(store_t *s, int failing)
     int64_t backoff = 0;
     while ((s->qhead == NULL || s->hold) && !s->closing) {
         int64_t due = s->hold || failing ? -1 : store__retain_due_ms(s);
-        int64_t now = store__mono_ms();
+        int64_t now = vtime_mono_ms();
         if (due >= 0 && due < backoff)
             due = backoff;
         if (due < 0) {
@@ -926,7 +926,7 @@ static void wait_for_work(store_t *s, int failing)
             dl.tv_nsec %= 1000000000L;
             pthread_cond_timedwait(&s->qcond, &s->qmu, &dl);
         } else if (idle_work(s, failing) != 0) {
-            backoff = store__mono_ms() + STORE_RETAIN_PERIOD_MS;
+            backoff = vtime_mono_ms() + STORE_RETAIN_PERIOD_MS;
         }
     }
 }
@@ -977,7 +977,7 @@ void *store__writer_main(void *arg)
         /* The space is released before the callbacks, so a producer woken by one can submit
          * again at once. */
         pthread_mutex_lock(&s->qmu);
-        s->nospace_until_ms = err == ERR_NOSPACE ? store__mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
+        s->nospace_until_ms = err == ERR_NOSPACE ? vtime_mono_ms() + STORE_NOSPACE_BACKOFF_MS : 0;
         s->qreadings -= taken;
         s->qops -= ops;
         s->qop_bytes -= op_bytes;
