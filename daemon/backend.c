@@ -241,97 +241,87 @@ static int any_device(void *arg, const store_device_info_t *info)
     return 0;
 }
 
-/* After the status or a maintenance route found no device: 1 when the store holds it (its first
- * readings are acknowledged and not scored yet) and the pipeline now knows it, so the call is made
- * again. */
-static int adopted(backend_t *be, const char *id, int rc)
+/* The pipeline, for a route on device id: a device whose first readings are acknowledged
+ * (stored) and not scored yet is made known to the pipeline first (pipeline_adopt), so every
+ * device route finds it from its first acknowledged reading on. A device neither knows is left
+ * unknown (404). */
+static pipeline_t *pipe_for(void *ctx, const char *id)
 {
-    return rc == ERR_NOTFOUND && store_device_get(be->store, id, any_device, NULL) == 0 &&
-           pipeline_adopt(be->pipe, id) == 0;
+    backend_t *be = ctx;
+    if (id && !pipeline_knows(be->pipe, id) &&
+        store_device_get(be->store, id, any_device, NULL) == 0)
+        (void)pipeline_adopt(be->pipe, id); /* out of memory: answered as unknown */
+    return be->pipe;
 }
 
 /* The pipeline's functions take the pipeline, not the backend: thin relays. */
 static int be_status(void *ctx, const char *id, char **out)
 {
-    backend_t *be = ctx;
-    int rc = pipeline_status(be->pipe, id, out);
-    return adopted(be, id, rc) ? pipeline_status(be->pipe, id, out) : rc;
+    return pipeline_status(pipe_for(ctx, id), id, out);
 }
 
 static int be_predictions(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
                           char **out)
 {
-    return pipeline_predictions(((backend_t *)ctx)->pipe, id, from, to, limit, out);
+    return pipeline_predictions(pipe_for(ctx, id), id, from, to, limit, out);
 }
 
 static int be_forecast(void *ctx, const char *id, int horizon, char **out)
 {
-    return pipeline_forecast(((backend_t *)ctx)->pipe, id, horizon, out);
+    return pipeline_forecast(pipe_for(ctx, id), id, horizon, out);
 }
 
 static int be_anomalies(void *ctx, const char *id, int active, int64_t from, int64_t to,
                         size_t limit, char **out)
 {
-    return pipeline_anomalies(((backend_t *)ctx)->pipe, id, active, from, to, limit, out);
+    return pipeline_anomalies(pipe_for(ctx, id), id, active, from, to, limit, out);
 }
 
 static int be_models(void *ctx, const char *id, char **out)
 {
-    return pipeline_models(((backend_t *)ctx)->pipe, id, out);
+    return pipeline_models(pipe_for(ctx, id), id, out);
 }
 
 static int be_retrain(void *ctx, const char *id)
 {
-    return pipeline_retrain(((backend_t *)ctx)->pipe, id);
+    return pipeline_retrain(pipe_for(ctx, id), id);
 }
 
 static int be_accept(void *ctx, const char *id, const char *note, char **out)
 {
-    return pipeline_accept(((backend_t *)ctx)->pipe, id, note, out);
+    return pipeline_accept(pipe_for(ctx, id), id, note, out);
 }
 
 static int be_maint_start(void *ctx, const char *id, int64_t from_ms, int64_t until_ms,
                           int64_t minutes, const char *note, char **out)
 {
-    backend_t *be = ctx;
-    int rc = pipeline_maint_start(be->pipe, id, from_ms, until_ms, minutes, note, out);
-    if (adopted(be, id, rc))
-        rc = pipeline_maint_start(be->pipe, id, from_ms, until_ms, minutes, note, out);
-    return rc;
-}
-
-static int maint_end(pipeline_t *p, const char *id, int64_t from_ms)
-{
-    return from_ms < 0 ? pipeline_maint_end(p, id) : pipeline_maint_cancel(p, id, from_ms);
+    return pipeline_maint_start(pipe_for(ctx, id), id, from_ms, until_ms, minutes, note, out);
 }
 
 static int be_maint_end(void *ctx, const char *id, int64_t from_ms)
 {
-    backend_t *be = ctx;
-    int rc = maint_end(be->pipe, id, from_ms);
-    return adopted(be, id, rc) ? maint_end(be->pipe, id, from_ms) : rc;
+    pipeline_t *p = pipe_for(ctx, id);
+    return from_ms < 0 ? pipeline_maint_end(p, id) : pipeline_maint_cancel(p, id, from_ms);
 }
 
 static int be_maint_list(void *ctx, const char *id, char **out)
 {
-    backend_t *be = ctx;
-    int rc = pipeline_maint_list(be->pipe, id, out);
-    return adopted(be, id, rc) ? pipeline_maint_list(be->pipe, id, out) : rc;
+    return pipeline_maint_list(pipe_for(ctx, id), id, out);
 }
 
 static int be_rollback(void *ctx, const char *id, uint32_t version)
 {
-    return pipeline_rollback(((backend_t *)ctx)->pipe, id, version);
+    return pipeline_rollback(pipe_for(ctx, id), id, version);
 }
 
 static int be_weights_get(void *ctx, const char *id, void **buf, size_t *len)
 {
-    return pipeline_weights_get(((backend_t *)ctx)->pipe, id, buf, len);
+    return pipeline_weights_get(pipe_for(ctx, id), id, buf, len);
 }
 
 static int be_weights_put(void *ctx, const char *id, const void *buf, size_t len)
 {
-    return pipeline_weights_put(((backend_t *)ctx)->pipe, id, buf, len);
+    return pipeline_weights_put(pipe_for(ctx, id), id, buf, len);
 }
 
 static int be_snapshot(void *ctx, char **out)

@@ -171,6 +171,9 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
  * The caller checks the store. Returns 0 or ERR_NOMEM. Any thread. */
 int pipeline_adopt(pipeline_t *p, const char *device);
 
+/* 1 when the pipeline knows device (and it is not deleted), else 0. Any thread. */
+int pipeline_knows(pipeline_t *p, const char *device);
+
 /* A device deleted from the store: the pipeline forgets what it learnt (detector, channels,
  * predictions, events, versions, attributes, group), so its status is a 404 again and readings
  * sent to the same id later start a new device from learning, whatever their timestamps. A

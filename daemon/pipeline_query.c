@@ -684,6 +684,11 @@ void pipeline__apply_limits(struct dev *d)
     json_decref(a);
 }
 
+int pipeline_knows(pipeline_t *p, const char *device)
+{
+    return pipeline__find(p, device) != NULL;
+}
+
 int pipeline_adopt(pipeline_t *p, const char *device)
 {
     struct dev *d = pipeline__dev(p, device);

@@ -953,28 +953,33 @@ class ScheduledMaintenance(MaintenanceCase):
         self.assertEqual(self.listed(dev), [(start, until, "again", "scheduled")])
 
     def test_right_after_the_first_reading(self):
-        """A device's first reading is acknowledged once stored, and scored after that: a
-        maintenance request in between (the scorer still busy with a backlog) finds the device
-        all the same (it was a 404, "not known to the pipeline", before), and so does its status
-        (learning). Each of 30 new devices: its first reading, then at once its status, and GET,
-        POST and DELETE ?from of a period."""
-        rng = random.Random(7)
-        rows = tp.rotation(20000, 0, tp.OMEGA_A, 0.01, rng)
-        for part in range(4):  # a backlog for the one shard, not waited for
-            tp.post_readings(self.d, "bulk-%d" % part, rows, [self.t0 + i for i in range(20000)],
-                             tp.CH3)
+        """A device's first reading is acknowledged once stored, and scored after that: a request
+        on the device in between finds it all the same (it was a 404, "not known to the
+        pipeline", before). Each POST carries 5,000 readings of another device and then a new
+        device's first reading, so the one shard scores the 5,000 before it meets the new device;
+        the first request on it, made at once, is each route in turn (status, anomalies, model
+        versions, predictions, the maintenance list, a maintenance POST)."""
+        rows = tp.rotation(5000, 0, tp.OMEGA_A, 0.01, random.Random(7))
         now = int(time.time() * 1000)
+        body = {"from": now + 3600000, "until": now + 7200000, "note": "right after"}
+        first = [
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/status" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/anomalies" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/model" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/predictions" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/maintenance" % dev),
+            lambda dev: tp.req(self.d, "POST", "/v1/devices/%s/maintenance" % dev, body),
+        ]
         for k in range(30):
             dev = "fresh-%d" % k
-            tp.post_readings(self.d, dev, [[1.0, 2.0, 3.0]], [now], tp.CH3)
-            self.assertEqual(tp.status(self.d, dev)["state"], "learning", dev)
-            st, ans = self.maint(dev, "GET")
-            self.assertEqual((st, ans["periods"] if st == 200 else ans), (200, []), dev)
-            body = {"from": now + 3600000, "until": now + 7200000, "note": "right after"}
-            st, ans = self.maint(dev, body=body)
-            self.assertEqual(st, 200, (dev, ans))
-            st, ans = self.maint(dev, "DELETE", query="?from=%d" % body["from"])
-            self.assertEqual(st, 204, (dev, ans))
+            items = [{"device": "bulk", "ts": self.t0 + 5000 * k + i,
+                      "values": dict(zip(tp.CH3, r))} for i, r in enumerate(rows)]
+            items.append({"device": dev, "ts": now, "values": {"a": 1.0}})
+            tp.jreq(self.d, "POST", "/v1/readings", items)
+            st, _, data = first[k % len(first)](dev)
+            self.assertEqual(st, 200, (dev, k % len(first), data))
+        st, ans = self.maint("fresh-5", "DELETE", query="?from=%d" % body["from"])
+        self.assertEqual(st, 204, ans)
 
     def test_list_with_a_read_token(self):
         """GET is a reader's (404 here: no such device), POST and DELETE ?from an admin's."""
