@@ -972,10 +972,12 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     pthread_rwlock_init(&p->devs_lock, NULL);
     pthread_mutex_init(&p->due_mu, NULL);
     pthread_mutex_init(&p->groups_mu, NULL);
+    pthread_mutex_init(&p->maint_mu, NULL);
     /* The pool's queue holds one job per due device, so the due-set bounds it. */
     int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, SIZE_MAX, "train",
                           o->train_nice);
     if (rc) {
+        pthread_mutex_destroy(&p->maint_mu);
         pthread_mutex_destroy(&p->groups_mu);
         pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
@@ -985,6 +987,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     p->shards = calloc((size_t)p->o.workers, sizeof *p->shards);
     if (p->shards == NULL) {
         wpool_destroy(p->train);
+        pthread_mutex_destroy(&p->maint_mu);
         pthread_mutex_destroy(&p->groups_mu);
         pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
@@ -1050,6 +1053,7 @@ void pipeline_destroy(pipeline_t *p)
     nameidx_deinit(&p->idx);
     free(p->shards);
     pipeline__groups_free(p);
+    pthread_mutex_destroy(&p->maint_mu);
     pthread_mutex_destroy(&p->groups_mu);
     pthread_mutex_destroy(&p->due_mu);
     pthread_rwlock_destroy(&p->devs_lock);

@@ -327,6 +327,11 @@ struct pipeline {
      * announced across the fleet: pipeline_maint_tick walks the devices only once the clock
      * passes it. Lowered by whoever adds a boundary (any thread); 0 (calloc): not known yet. */
     atomic_int_fast64_t maint_next_ms;
+    /* Held across each maintenance change (POST, DELETE, cancel), from reading the periods to
+     * applying the committed change, so changes reach memory in the order they reach the store
+     * (pipeline_maint.c). Taken before a device's mu, never under it; the writer, shards and
+     * trainings never take it. */
+    pthread_mutex_t maint_mu;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
