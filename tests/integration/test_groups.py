@@ -25,6 +25,8 @@ readings that arrive together are stepped as one batched model step.
    leaves out exactly that member's readings in the period; a group retrain asked and still
    queued at a stop is saved on the member that asked, and after the restart the group trains
    once, every member getting the version.
+10. An acceptance on one member while the group's training, asked on another, waits in the
+   queue joins it: the group trains once.
 
 Python 3 standard library.
 """
@@ -640,6 +642,53 @@ class GroupAskedAcrossRestart(tp.DaemonPerTest):
             got = [v["version"] for v in tp.models(d, dev)["versions"]]
             self.assertEqual(got, [tops[0]] + hist[dev], (dev, got, hist[dev]))
             self.assertEqual(tp.status(d, dev)["readings_scored"], 40)
+
+
+class GroupAskedWhileQueued(tp.DaemonPerTest):
+    """An acceptance on one member while the group's training, asked on another member, still
+    waits in the queue (one training thread, busy with other devices' first trainings): the
+    acceptance's request joins the queued training, which reads every member's window when it
+    runs. The group trains once: every member one new version, the same, and no second training
+    follows (one did before session 17: the request was kept for "after the training under way"
+    although none was under way)."""
+    CONFIG = tp.config_text(0, extra="train_threads = 1\n")
+
+    def test_accept_joins_the_queued_group_training(self):
+        d, devs = self.d, ["qa", "qb"]
+        for dev in devs:
+            put_group(d, dev, "q1")
+        rng = tp.random.Random(35)
+        rows = {dev: tp.rotation(650, 5 * k, tp.OMEGA_A, 0.01, rng) for k, dev in enumerate(devs)}
+        feed_together(d, devs, {dev: r[:500] for dev, r in rows.items()}, 0)
+        wait_newer(d, devs, 0, "the group trained")
+        feed_together(d, devs, {dev: r[500:] for dev, r in rows.items()}, 500)
+        # z shifted for good on qa from reading 650: its episode opens; qb healthy.
+        feed_together(d, devs, {"qa": te.z_shifted(50, 650, rng),
+                                "qb": tp.rotation(50, 655, tp.OMEGA_A, 0.01, rng)}, 650)
+        self.assertEqual(len(open_events(d, "qa")), 1)
+        n0 = wait_newer(d, devs, 0, "no training")
+        self.assertEqual(n0[0], n0[1], n0)
+        # The training thread busy: 20 other devices' first trainings queued.
+        lines = "".join("m,device=o-%d a=%d,b=%d,c=%d %d\n"
+                        % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
+                        for i in range(20) for k in range(tp.WARMUP + 1))
+        self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
+        tp.wait_for("trainings queued",
+                    lambda: (metric_value(d, "vigil_train_queue_jobs") or 0) >= 10 or None, 60)
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/qb/model/retrain")[0], 202)
+        st, _, body = tp.req(d, "POST", "/v1/devices/qa/anomalies/accept", {"note": "checked"})
+        self.assertEqual(st, 200, body)
+        self.assertEqual(vt.loads(body)["ended_by"], "operator")
+        # Both asked while the group waited (other devices' trainings still queued after it).
+        self.assertGreaterEqual(metric_value(d, "vigil_train_queue_jobs"), 2)
+        tops = wait_newer(d, devs, n0[0], "the group's new version", 120)
+        # A second training would be queued as the first ends: wait for quiet again, then count.
+        time.sleep(2)
+        tops = wait_newer(d, devs, n0[0], "no training", 120)
+        self.assertEqual(tops[0], tops[1], tops)
+        for dev in devs:
+            hist = [v["version"] for v in tp.models(d, dev)["versions"]]
+            self.assertEqual([v for v in hist if v > n0[0]], [tops[0]], (dev, hist))
 
 
 if __name__ == "__main__":
