@@ -238,7 +238,7 @@ struct dev {
      * or attributes are set again: the API's lookups (pipeline__find) do not see d meanwhile.
      * Written under mu, read without it (relaxed: a query racing the delete sees either). */
     atomic_int deleted;
-    int due;   /* d is in the training due-set (p->due_head list) */
+    int due; /* d is in the training due-set (p->due_head list) */
     /* Restored from a save made while a training was asked for and not applied (blob format
      * 4): pipeline_restore asks for it again after the catch-up. */
     int train_asked;
