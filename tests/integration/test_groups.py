@@ -474,6 +474,26 @@ def wait_newer(d, devs, than, what, timeout=60):
     return tp.wait_for(what, newer, timeout)
 
 
+def group_with_faults(test, devs, group, seed, faulty):
+    """Puts devs in group, trains it on 500 readings of each, feeds 150 more, then 50 with z
+    shifted for good (from reading 650) on the members in faulty, the others healthy; returns
+    the random generator for what follows."""
+    d = test.d
+    for dev in devs:
+        put_group(d, dev, group)
+    rng = tp.random.Random(seed)
+    rows = {dev: tp.rotation(650, 5 * k, tp.OMEGA_A, 0.01, rng) for k, dev in enumerate(devs)}
+    feed_together(d, devs, {dev: r[:500] for dev, r in rows.items()}, 0)
+    wait_newer(d, devs, 0, "the group trained")
+    feed_together(d, devs, {dev: r[500:] for dev, r in rows.items()}, 500)
+    shifted = {dev: te.z_shifted(50, 650 + 5 * k, rng) for k, dev in enumerate(devs)}
+    for dev in devs:
+        if dev not in faulty:
+            shifted[dev] = tp.rotation(50, 660, tp.OMEGA_A, 0.01, rng)
+    feed_together(d, devs, shifted, 650)
+    return rng
+
+
 class GroupAccept(tp.DaemonPerTest):
     """POST .../anomalies/accept on a group member: its episode ends "operator", the training
     asked for is the group's (every member gets one new version, the same number), the accepted
@@ -481,17 +501,7 @@ class GroupAccept(tp.DaemonPerTest):
 
     def test_accept_on_a_member_trains_the_group(self):
         d, devs = self.d, ["aa", "ab", "ac"]
-        for dev in devs:
-            put_group(d, dev, "a1")
-        rng = tp.random.Random(31)
-        rows = {dev: tp.rotation(650, 5 * k, tp.OMEGA_A, 0.01, rng) for k, dev in enumerate(devs)}
-        feed_together(d, devs, {dev: r[:500] for dev, r in rows.items()}, 0)
-        wait_newer(d, devs, 0, "the group trained")
-        feed_together(d, devs, {dev: r[500:] for dev, r in rows.items()}, 500)
-        # z shifted for good on aa and ab from reading 650, ac healthy.
-        shifted = {dev: te.z_shifted(50, 650 + 5 * k, rng) for k, dev in enumerate(devs)}
-        shifted["ac"] = tp.rotation(50, 660, tp.OMEGA_A, 0.01, rng)
-        feed_together(d, devs, shifted, 650)
+        rng = group_with_faults(self, devs, "a1", 31, ["aa", "ab"])
         opened = {dev: open_events(d, dev) for dev in devs}
         self.assertEqual([len(opened[dev]) for dev in devs], [1, 1, 0], opened)
         n0 = wait_newer(d, devs, 0, "no training")
@@ -655,16 +665,7 @@ class GroupAskedWhileQueued(tp.DaemonPerTest):
 
     def test_accept_joins_the_queued_group_training(self):
         d, devs = self.d, ["qa", "qb"]
-        for dev in devs:
-            put_group(d, dev, "q1")
-        rng = tp.random.Random(35)
-        rows = {dev: tp.rotation(650, 5 * k, tp.OMEGA_A, 0.01, rng) for k, dev in enumerate(devs)}
-        feed_together(d, devs, {dev: r[:500] for dev, r in rows.items()}, 0)
-        wait_newer(d, devs, 0, "the group trained")
-        feed_together(d, devs, {dev: r[500:] for dev, r in rows.items()}, 500)
-        # z shifted for good on qa from reading 650: its episode opens; qb healthy.
-        feed_together(d, devs, {"qa": te.z_shifted(50, 650, rng),
-                                "qb": tp.rotation(50, 655, tp.OMEGA_A, 0.01, rng)}, 650)
+        group_with_faults(self, devs, "q1", 35, ["qa"])  # qa's episode opens; qb healthy
         self.assertEqual(len(open_events(d, "qa")), 1)
         n0 = wait_newer(d, devs, 0, "no training")
         self.assertEqual(n0[0], n0[1], n0)

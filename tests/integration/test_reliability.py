@@ -676,7 +676,7 @@ class MaintenanceEndDiskFull(TmpfsVolume):
     commit failed: the pollers saw "maintenance": null in that gap."""
     CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the devices; nothing trains
     ROUNDS = 4
-    ROUND_S = 0.6  # DELETEs per round, well within the 1 s back-off
+    ROUND_S = 0.5  # DELETEs per round, well within the 1 s back-off
 
     def refuse_batch(self):
         """Posts readings of another device until a batch is refused with 507 after a real try
