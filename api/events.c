@@ -30,12 +30,17 @@
  * libmicrohttpd's free callback for the response (before it closes the socket: a cut's
  * shutdown never reaches another connection's descriptor).
  *
+ * A stream's cursor is attached, read and detached through api/events_ring.h, which knows
+ * nothing of libmicrohttpd beyond the connection it may be given: the reader and the handler
+ * below wrap it, and tests/test_events.c drives the ring and resume rules through it alone.
+ *
  * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers; the
  * keep-alive thread its own. mu guards everything in the hub but the counters (relaxed
  * atomics); lock order: mu -> libmicrohttpd's own (suspend and resume are called under mu, so
  * a stream's suspended flag always says what libmicrohttpd did). */
 #include "api_int.h"
 #include "err.h"
+#include "events_ring.h"
 #include "log.h"
 #include "vtime.h"
 
@@ -298,6 +303,28 @@ static size_t take(struct api_events *h, struct api_events_client *c, char *buf,
     return n;
 }
 
+size_t api__events_take(api_events_client_t *c, char *buf, size_t max)
+{
+    struct api_events *h = c->hub;
+    pthread_mutex_lock(&h->mu);
+    size_t n = c->cut ? 0 : take(h, c, buf, max);
+    pthread_mutex_unlock(&h->mu);
+    return n;
+}
+
+const char *api__events_cut_why(api_events_client_t *c)
+{
+    pthread_mutex_lock(&c->hub->mu);
+    const char *why = c->cut;
+    pthread_mutex_unlock(&c->hub->mu);
+    return why;
+}
+
+const char *api__events_run(const api_events_t *h)
+{
+    return h->run;
+}
+
 /* libmicrohttpd's content reader of a stream (a worker thread; see the file comment). */
 static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -329,10 +356,8 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
     return ret;
 }
 
-/* libmicrohttpd's free callback of a stream's response: the stream is over. */
-static void free_stream(void *cls)
+void api__events_detach(api_events_client_t *c)
 {
-    struct api_events_client *c = cls;
     struct api_events *h = c->hub;
     pthread_mutex_lock(&h->mu);
     if (c->prev)
@@ -347,6 +372,12 @@ static void free_stream(void *cls)
     if (c->cut) /* here, not under mu: a slow log never holds up a publish */
         log_info("http: event stream cut off: %s", c->cut);
     free(c);
+}
+
+/* libmicrohttpd's free callback of a stream's response: the stream is over. */
+static void free_stream(void *cls)
+{
+    api__events_detach(cls);
 }
 
 /* Whether s is a SEQ as the ids carry it: decimal digits only, no leading zero (but "0", the
@@ -408,6 +439,40 @@ static int stream_socket(struct MHD_Connection *conn)
     return ci->connect_fd;
 }
 
+int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char *device,
+                       const char *last_id, api_events_client_t **out)
+{
+    struct api_events_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return ERR_NOMEM;
+    c->hub = h;
+    c->conn = conn;
+    c->fd = -1;
+    if (device)
+        snprintf(c->device, sizeof c->device, "%s", device);
+    c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
+    pthread_mutex_lock(&h->mu);
+    if (h->closing || h->nclients >= h->o.max_streams) {
+        int closing = h->closing;
+        pthread_mutex_unlock(&h->mu);
+        free(c);
+        return closing ? ERR_CLOSED : ERR_BUSY;
+    }
+    resume_point(h, c, last_id);
+    if (conn) /* a stream's only: not a 503's (its connection lives on) */
+        c->fd = stream_socket(conn);
+    c->last_ms = vtime_mono_ms();
+    c->nextc = h->clients;
+    if (h->clients)
+        h->clients->prev = c;
+    h->clients = c;
+    h->nclients++;
+    pthread_cond_signal(&h->cv); /* its keep-alive is due sooner than the thread's next wake */
+    pthread_mutex_unlock(&h->mu);
+    *out = c;
+    return 0;
+}
+
 void api__h_events(api_request_t *r)
 {
     struct api_events *h = r->srv->opts.events;
@@ -431,41 +496,22 @@ void api__h_events(api_request_t *r)
         r->content_type = "text/event-stream";
         return;
     }
-    struct api_events_client *c = calloc(1, sizeof *c);
-    if (c == NULL) {
+    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    struct api_events_client *c;
+    int rc = api__events_attach(h, r->conn, device, last, &c);
+    if (rc == ERR_NOMEM) {
         api__error(r, 500, "out of memory");
         return;
     }
-    c->hub = h;
-    c->conn = r->conn;
-    c->fd = -1;
-    if (device)
-        memcpy(c->device, device, strlen(device) + 1);
-    c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
-    const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
-    pthread_mutex_lock(&h->mu);
-    if (h->closing || h->nclients >= h->o.max_streams) {
-        int closing = h->closing;
-        pthread_mutex_unlock(&h->mu);
-        free(c);
-        r->retry_after = closing ? 5 : 10;
-        if (closing)
+    if (rc) {
+        r->retry_after = rc == ERR_CLOSED ? 5 : 10;
+        if (rc == ERR_CLOSED)
             api__error(r, 503, "server is shutting down");
         else
             api__error(r, 503, "too many event streams open (http.max_event_streams = %u)",
                        h->o.max_streams);
         return;
     }
-    resume_point(h, c, last);
-    c->fd = stream_socket(r->conn); /* a stream's only: not a 503's (its connection lives on) */
-    c->last_ms = vtime_mono_ms();
-    c->nextc = h->clients;
-    if (h->clients)
-        h->clients->prev = c;
-    h->clients = c;
-    h->nclients++;
-    pthread_cond_signal(&h->cv); /* its keep-alive is due sooner than the thread's next wake */
-    pthread_mutex_unlock(&h->mu);
     r->stream = c;
     r->status = 200;
     r->content_type = "text/event-stream";

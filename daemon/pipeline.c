@@ -972,10 +972,12 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     pthread_rwlock_init(&p->devs_lock, NULL);
     pthread_mutex_init(&p->due_mu, NULL);
     pthread_mutex_init(&p->groups_mu, NULL);
+    pthread_mutex_init(&p->maint_mu, NULL);
     /* The pool's queue holds one job per due device, so the due-set bounds it. */
     int rc = wpool_create(&p->train, o->train_threads > 0 ? o->train_threads : 1, SIZE_MAX, "train",
                           o->train_nice);
     if (rc) {
+        pthread_mutex_destroy(&p->maint_mu);
         pthread_mutex_destroy(&p->groups_mu);
         pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
@@ -985,6 +987,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     p->shards = calloc((size_t)p->o.workers, sizeof *p->shards);
     if (p->shards == NULL) {
         wpool_destroy(p->train);
+        pthread_mutex_destroy(&p->maint_mu);
         pthread_mutex_destroy(&p->groups_mu);
         pthread_mutex_destroy(&p->due_mu);
         pthread_rwlock_destroy(&p->devs_lock);
@@ -1050,6 +1053,7 @@ void pipeline_destroy(pipeline_t *p)
     nameidx_deinit(&p->idx);
     free(p->shards);
     pipeline__groups_free(p);
+    pthread_mutex_destroy(&p->maint_mu);
     pthread_mutex_destroy(&p->groups_mu);
     pthread_mutex_destroy(&p->due_mu);
     pthread_rwlock_destroy(&p->devs_lock);
@@ -1058,12 +1062,20 @@ void pipeline_destroy(pipeline_t *p)
 
 /* ---- control ------------------------------------------------------------------------------ */
 
-/* The API asks d for a training now. Caller holds d->mu. */
+/* The API asks d for a training now. Merged into one that runs (which may have read its
+ * window already), it is asked again when that ends; merged into one still waiting in the
+ * due-set (d's, or its group's asked on another member), it joins it: that training reads the
+ * windows when it runs, d's ending here (a member not due: at its newest anyway), and one
+ * training answers both. Caller holds d->mu. */
 static int train_now(pipeline_t *p, struct dev *d)
 {
     int rc = pipeline__mark_due(p, d);
-    if (rc == ERR_BUSY) /* the training under way may have read its window already */
+    if (rc != ERR_BUSY)
+        return rc;
+    if (pipeline__training_runs(p, d))
         d->again = 1;
+    else if (d->due)
+        d->due_ts = d->last_ts;
     return rc;
 }
 

@@ -238,12 +238,13 @@ struct dev {
      * or attributes are set again: the API's lookups (pipeline__find) do not see d meanwhile.
      * Written under mu, read without it (relaxed: a query racing the delete sees either). */
     atomic_int deleted;
-    int due;   /* d is in the training due-set (p->due_head list) */
+    int due; /* d is in the training due-set (p->due_head list) */
     /* Restored from a save made while a training was asked for and not applied (blob format
      * 4): pipeline_restore asks for it again after the catch-up. */
     int train_asked;
-    int again; /* a retrain asked through the API while d (or its group) was due or training:
-                  trained once more when that ends, so the request is not lost (d->mu) */
+    int again; /* a retrain asked through the API while d (or its group) was training: trained
+                  once more when that ends, so the request is not lost (d->mu); one asked while
+                  the training only waits in the due-set joins it instead */
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     int64_t due_ts;          /* newest reading when d became due: its training window ends there */
@@ -327,6 +328,11 @@ struct pipeline {
      * announced across the fleet: pipeline_maint_tick walks the devices only once the clock
      * passes it. Lowered by whoever adds a boundary (any thread); 0 (calloc): not known yet. */
     atomic_int_fast64_t maint_next_ms;
+    /* Held across each maintenance change (POST, DELETE, cancel), from reading the periods to
+     * applying the committed change, so changes reach memory in the order they reach the store
+     * (pipeline_maint.c). Taken before a device's mu, never under it; the writer, shards and
+     * trainings never take it. */
+    pthread_mutex_t maint_mu;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
@@ -373,6 +379,9 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
  * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or
  * the pool's error. */
 int pipeline__mark_due(pipeline_t *p, struct dev *d);
+/* 1 when d's training, or its group's, has left the due-set (its windows may be read already),
+ * 0 when none runs. Caller holds d->mu. */
+int pipeline__training_runs(pipeline_t *p, struct dev *d);
 
 /* Finds or creates the group `name` (NULL when out of memory). Any thread. */
 struct group *pipeline__group(pipeline_t *p, const char *name);

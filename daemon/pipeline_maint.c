@@ -28,9 +28,17 @@
  * announced is not announced again by the tick, and the fleet's earliest boundary not yet
  * announced (p->maint_next_ms) spares the tick any walk between boundaries.
  *
- * Threads: the API's functions are any thread (under the device's mu); restore runs on the main
- * thread before readings flow; pipeline__maint_skip on the device's shard; pipeline_maint_tick
- * on the loop (one caller at a time), each device under its mu. */
+ * A change is answered once the store committed it. A POST is applied, then stored (not
+ * stored, it stays in effect until a restart: it may have ended an episode, which cannot be
+ * un-ended); a DELETE (an end or a cancel) is stored, then applied, so one the store refuses
+ * changes nothing meanwhile. p->maint_mu is held across each change, from reading the periods to
+ * applying it, so changes reach memory in the order they reach the store; it serialises the
+ * fleet's maintenance changes (operators' requests, each one commit).
+ *
+ * Threads: the API's functions are any thread (under p->maint_mu, then the device's mu: lock
+ * order maint_mu -> dev.mu -> the hub's); restore runs on the main thread before readings flow;
+ * pipeline__maint_skip on the device's shard; pipeline_maint_tick on the loop (one caller at a
+ * time), each device under its mu, without maint_mu. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -316,6 +324,7 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int
         free(stored);
         return ERR_NOMEM;
     }
+    pthread_mutex_lock(&p->maint_mu); /* now: after any change this one waited for */
     const int64_t now_ms = vtime_now_ms();
     struct maint_span m = {from_ms, until_ms >= 0 ? until_ms : now_ms + minutes * 60000};
     struct maint_span saved = {-1, -1};
@@ -328,55 +337,56 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int
     free(stored);
     if (rc == 0) /* in effect (even if not stored): the streams hear it as the answer says */
         api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, *out);
+    pthread_mutex_unlock(&p->maint_mu);
     return rc ? rc : src;
 }
+
+/* A DELETE's change is stored first and applied after, under p->maint_mu: one the store
+ * refuses changes nothing, not even for a moment (applied and then undone, the period was ended
+ * in between: readings of the device were scored and its status said no maintenance). While the
+ * commit runs the period holds, as before the DELETE. */
 
 int pipeline_maint_end(pipeline_t *p, const char *device)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
+    pthread_mutex_lock(&p->maint_mu);
     const int64_t now_ms = vtime_now_ms();
     pthread_mutex_lock(&d->mu);
     int k = find(d, now_ms);
-    struct maint_span saved = {0, 0};
-    int64_t was = 0;
-    char *note = NULL, *js = NULL;
-    if (k >= 0) {
-        struct maint_span *m = &d->maint[k];
-        was = m->end_ms;
-        m->end_ms = now_ms > m->start_ms ? now_ms : m->start_ms + 1;
-        saved = *m;
-        note = d->maint_notes[k] ? strdup(d->maint_notes[k]) : NULL;
-        d->maint_told[k] = TOLD_PAST; /* announced here, not again by the tick */
-        /* The streams' message, as a POST's answer would put it: no maintenance now, the
-         * period past. */
-        (void)change_json(d, k, now_ms, NULL, &js);
-    }
+    struct maint_span was = k >= 0 ? d->maint[k] : (struct maint_span){0, 0}, ended = was;
+    char *note = k >= 0 && d->maint_notes[k] ? strdup(d->maint_notes[k]) : NULL;
     pthread_mutex_unlock(&d->mu);
-    if (k < 0)
-        return ERR_RANGE;
-    int rc = persist(p, d->name, saved, note, 0);
+    ended.end_ms = now_ms > was.start_ms ? now_ms : was.start_ms + 1;
+    int rc = k < 0 ? ERR_RANGE : persist(p, d->name, ended, note, 0);
     free(note);
-    if (rc == 0)
-        api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
-    free(js);
-    if (rc) { /* undone, so the retry finds the period current and ends it */
+    char *js = NULL;
+    if (rc == 0) {
         pthread_mutex_lock(&d->mu);
-        if ((k = same(d, saved)) >= 0) {
-            d->maint[k].end_ms = was;
-            d->maint_told[k] = span_told(&d->maint[k], vtime_now_ms());
+        if ((k = same(d, was)) >= 0) { /* unless the device was deleted meanwhile */
+            d->maint[k].end_ms = ended.end_ms;
+            d->maint_told[k] = TOLD_PAST; /* announced here, not again by the tick */
+            /* The streams' message, as a POST's answer would put it: no maintenance now, the
+             * period past. */
+            (void)change_json(d, k, now_ms, NULL, &js);
         }
         pthread_mutex_unlock(&d->mu);
+        api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
+        free(js);
     }
+    pthread_mutex_unlock(&p->maint_mu);
     return rc;
 }
 
+/* Deleted from the store first, then from memory, as pipeline_maint_end: a cancel the store
+ * refuses leaves the period scheduled throughout. */
 int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
         return ERR_NOTFOUND;
+    pthread_mutex_lock(&p->maint_mu);
     const int64_t now_ms = vtime_now_ms();
     pthread_mutex_lock(&d->mu);
     int k = d->nmaint;
@@ -384,31 +394,23 @@ int pipeline_maint_cancel(pipeline_t *p, const char *device, int64_t from_ms)
         ;
     int rc = k < 0 ? ERR_RANGE : d->maint[k].start_ms <= now_ms ? ERR_BUSY : 0;
     struct maint_span gone = k >= 0 ? d->maint[k] : (struct maint_span){0, 0};
-    char *note = NULL, *js = NULL;
-    if (rc == 0) {
-        /* The streams' message: the period with the state "cancelled" (never listed: it is
-         * gone), and the maintenance now, which a scheduled period does not change. */
-        (void)change_json(d, k, now_ms, "cancelled", &js);
-        note = d->maint_notes[k]; /* kept for the undo */
-        d->maint_notes[k] = NULL;
-        span_remove(d, k);
-    }
     pthread_mutex_unlock(&d->mu);
-    if (rc == 0 && (rc = persist(p, d->name, gone, NULL, 1)) != 0) {
-        /* Undone, so the retry finds the period and cancels it (unless one in its place was
-         * planned meanwhile: then the store, which still has it, brings it back at a restart). */
+    if (rc == 0)
+        rc = persist(p, d->name, gone, NULL, 1);
+    char *js = NULL;
+    if (rc == 0) {
         pthread_mutex_lock(&d->mu);
-        if (pipeline_maint_overlap(d->maint, d->nmaint, gone, -1) < 0) {
-            /* takes the note, even on failure; the boundaries it had are still counted */
-            (void)span_add(d, gone, note, now_ms);
-            note = NULL;
+        if ((k = same(d, gone)) >= 0) {
+            /* The streams' message: the period with the state "cancelled" (never listed: it is
+             * gone), and the maintenance now, which a scheduled period does not change. */
+            (void)change_json(d, k, now_ms, "cancelled", &js);
+            span_remove(d, k);
         }
         pthread_mutex_unlock(&d->mu);
-    } else if (rc == 0) {
         api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
+        free(js);
     }
-    free(js);
-    free(note);
+    pthread_mutex_unlock(&p->maint_mu);
     return rc;
 }
 

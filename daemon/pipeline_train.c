@@ -89,6 +89,18 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     return rc;
 }
 
+int pipeline__training_runs(pipeline_t *p, struct dev *d)
+{
+    if (d->training)
+        return 1;
+    if (d->group == NULL)
+        return 0;
+    pthread_mutex_lock(&p->due_mu);
+    int runs = d->group->training;
+    pthread_mutex_unlock(&p->due_mu);
+    return runs;
+}
+
 size_t pipeline__due_len(pipeline_t *p)
 {
     pthread_mutex_lock(&p->due_mu);

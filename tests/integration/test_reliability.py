@@ -18,6 +18,8 @@
   restart. MaintenanceDiskFull: a maintenance POST or cancel the full volume could not store
   is answered 507 (not 200/204) saying what holds meanwhile; the same requests succeed once
   space returns, and a restart holds what the last successful answers said.
+  MaintenanceEndDiskFull: a DELETE ending the current period that the full volume refuses
+  (over and over) never shows the device out of maintenance, in its status or /metrics.
 - Hostile: 2,000 idle or half-sent HTTP connections and 1,000 idle stream connections do not
   starve a normal client (its requests complete within NORMAL_CLIENT_S); one address cannot
   take more than http.max_connections_per_ip; malformed, truncated, oversized, binary and
@@ -662,6 +664,93 @@ class MaintenanceDiskFull(TmpfsVolume):
         self.d.start()
         self.assertEqual(self.listed(), held[1:])
         self.d.stop()
+
+
+class MaintenanceEndDiskFull(TmpfsVolume):
+    """A DELETE ending the current period that the full volume could not store changes nothing,
+    not even for a moment: while it is refused, again and again (507, "still in maintenance (not
+    ended)"), threads polling the device's status and /metrics never see it out of maintenance,
+    and nothing is pushed to an event stream. Each round of DELETEs runs within the store's
+    one-second disk-full back-off after a refused batch, so none can slip into a commit that
+    finds room in the WAL. The code before this test applied the end, then undid it when the
+    commit failed: the pollers saw "maintenance": null in that gap."""
+    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the devices; nothing trains
+    ROUNDS = 4
+    ROUND_S = 0.5  # DELETEs per round, well within the 1 s back-off
+
+    def refuse_batch(self):
+        """Posts readings of another device until a batch is refused with 507 after a real try
+        (the first try after the back-off), which starts a new back-off; returns that moment."""
+        for k in range(400):
+            t = time.monotonic()
+            body = [{"device": "df", "ts": (self.k + k) * 1000 + i, "values": {"v": i}}
+                    for i in range(1000)]
+            st, hdrs, data = req(self.d, "POST", "/v1/readings", body)
+            if st != 200:
+                self.assertJsonError((st, hdrs, data), 507, "no space")
+                self.k += k + 1
+                return t
+        self.fail("the volume never filled: test is too weak")
+
+    def test_failed_end_never_leaves_maintenance(self):
+        d, self.k = self.d, 0
+        now = int(time.time() * 1000)
+        self.assertEqual(req(d, "POST", "/v1/readings",
+                             [{"device": "mx", "ts": now, "values": {"v": 1}}])[0], 200)
+        st, _, body = req(d, "POST", "/v1/devices/mx/maintenance", {"minutes": 60, "note": "n"})
+        self.assertEqual(st, 200, body)
+        until = vt.loads(body)["maintenance"]["until_ts"]
+        sse = subprocess.Popen(["curl", "-sN", "--max-time", "60", d.url("/v1/events")],
+                               stdout=subprocess.PIPE)
+        self.addCleanup(sse.kill)
+        filler = self.fill(600)
+        seen, stop = collections.Counter(), threading.Event()
+
+        def poll(path, check):
+            while not stop.is_set():
+                st, _, data = req(d, "GET", path)
+                seen[(path, st == 200 and check(data))] += 1
+
+        in_maint = re.compile(rb"^vigil_devices_in_maintenance 1$", re.M)
+        pollers = [threading.Thread(target=poll, args=(
+            "/v1/devices/mx/status", lambda b: vt.loads(b)["maintenance"] is not None))
+            for _ in range(3)]
+        pollers.append(threading.Thread(target=poll, args=(
+            "/metrics", lambda b: in_maint.search(b) is not None)))
+        deletes = 0
+        try:
+            for t in pollers:
+                t.start()
+            for _ in range(self.ROUNDS):
+                time.sleep(1.1)  # the back-off of the last refused batch is over
+                t0 = self.refuse_batch()
+                while time.monotonic() - t0 < self.ROUND_S:
+                    st, hdrs, data = req(d, "DELETE", "/v1/devices/mx/maintenance")
+                    self.assertJsonError((st, hdrs, data), 507, "still in maintenance (not ended)")
+                    deletes += 1
+        finally:
+            stop.set()
+            for t in pollers:
+                t.join()
+        sys.stderr.write("[failed DELETEs: %d; polls: %r]\n" % (deletes, dict(seen)))
+        self.assertGreater(deletes, 100)
+        self.assertEqual([k for k in seen if not k[1]], [], seen)
+        self.assertEqual(tp.status(d, "mx")["maintenance"]["until_ts"], until)
+
+        os.unlink(filler)
+        for _ in range(100):
+            st, _, data = req(d, "DELETE", "/v1/devices/mx/maintenance")
+            if st != 507:
+                break
+            time.sleep(0.1)
+        self.assertEqual(st, 204, data)
+        self.assertIsNone(tp.status(d, "mx")["maintenance"])
+        time.sleep(0.3)
+        d.stop()
+        # The stream (opened after the POST) heard the successful DELETE only.
+        pushed = sse.communicate(timeout=30)[0].decode()
+        states = re.findall(r'"state":"(\w+)"\}\}', pushed)
+        self.assertEqual(states, ["past"], pushed[-2000:])
 
 
 # ============================================================================================

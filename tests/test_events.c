@@ -1,0 +1,349 @@
+/* tests/test_events.c: unit tests of the event hub behind GET /v1/events (api/events.c), without
+ * HTTP: streams attached with no connection (api/events_ring.h) and their output taken as the
+ * content reader would. The ring and its wrap-around, the exact resume after Last-Event-ID (the
+ * next message after the id, each once), the reset notice for an id too old, of another run or
+ * malformed, the ?device= filter, and the two cut-offs (a stream whose next message left the
+ * ring; one more than events_max_unsent behind, a single longer message not counted). The daemon
+ * tests (tests/integration/test_sse.py) cover the same through libmicrohttpd and curl. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "api_int.h"
+#include "err.h"
+#include "events_ring.h"
+
+#define OUT_MAX 65536
+
+/* A hub of ring messages, cutting streams more than max_unsent behind. */
+static api_events_t *hub(size_t ring, size_t max_unsent)
+{
+    api_events_opts_t o;
+    api_events_opts_default(&o);
+    o.ring = ring;
+    o.max_unsent = max_unsent;
+    api_events_t *h = NULL;
+    assert_int_equal(api_events_create(&h, &o), 0);
+    return h;
+}
+
+/* Publishes message k of device as {"k": k}. */
+static void publish(api_events_t *h, const char *device, int k)
+{
+    char js[64];
+    snprintf(js, sizeof js, "{\"k\":%d}", k);
+    api_events_publish(h, API_EVENT_ANOMALY, device, js);
+}
+
+/* A stream resuming after message seq of this run (seq < 0: no Last-Event-ID). */
+static api_events_client_t *attach(api_events_t *h, const char *device, long long seq)
+{
+    char id[64];
+    snprintf(id, sizeof id, "%s-%lld", api__events_run(h), seq);
+    api_events_client_t *c = NULL;
+    assert_int_equal(api__events_attach(h, NULL, device, seq < 0 ? NULL : id, &c), 0);
+    return c;
+}
+
+/* A stream resuming after id as a client sent it. */
+static api_events_client_t *attach_id(api_events_t *h, const char *id)
+{
+    api_events_client_t *c = NULL;
+    assert_int_equal(api__events_attach(h, NULL, NULL, id, &c), 0);
+    return c;
+}
+
+/* Everything c has pending, taken chunk bytes at a time (as libmicrohttpd's buffer would),
+ * into out (NUL-terminated). Returns its length. */
+static size_t drain(api_events_client_t *c, char *out, size_t chunk)
+{
+    size_t n = 0, k;
+    while ((k = api__events_take(c, out + n, chunk < OUT_MAX - 1 - n ? chunk : OUT_MAX - 1 - n)))
+        n += k;
+    out[n] = '\0';
+    return n;
+}
+
+/* The SEQs of the messages (not resets) in text, in order, into seqs; returns how many. Each
+ * message must be exactly as published: "id: RUN-SEQ\nevent: anomaly\ndata: {"k":K}\n\n" with
+ * K == SEQ + offset (the publishing order of the test). */
+static int seqs_of(const api_events_t *h, const char *text, long long offset, long long *seqs)
+{
+    int n = 0;
+    char want[160];
+    for (const char *at = strstr(text, "event: anomaly"); at;
+         at = strstr(at + 1, "event: anomaly")) {
+        const char *id = at;
+        while (id > text && strncmp(id, "id: ", 4) != 0)
+            id--;
+        unsigned long long seq = 0;
+        assert_int_equal(sscanf(id + 4 + strlen(api__events_run(h)), "-%llu", &seq), 1);
+        snprintf(want, sizeof want, "id: %s-%llu\nevent: anomaly\ndata: {\"k\":%lld}\n\n",
+                 api__events_run(h), seq, (long long)seq + offset);
+        assert_memory_equal(id, want, strlen(want));
+        seqs[n++] = (long long)seq;
+    }
+    return n;
+}
+
+/* Asserts that text holds exactly the messages first..last (consecutive, each once). */
+static void assert_run(const api_events_t *h, const char *text, long long first, long long last)
+{
+    long long seqs[256];
+    int n = seqs_of(h, text, 0, seqs);
+    assert_int_equal(n, last >= first ? last - first + 1 : 0);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(seqs[i], first + i);
+}
+
+/* Asserts that text opens with the retry line, then a reset notice of reason why whose id is the
+ * hub's newest message (head). */
+static void assert_reset(const api_events_t *h, const char *text, const char *why, long long head)
+{
+    char want[256];
+    snprintf(want, sizeof want,
+             "retry: 3000\n\nid: %s-%lld\nevent: reset\ndata: {\"reason\":\"%s\",\"missed\":true,"
+             "\"reread\":\"/v1/anomalies?active=true\"}\n\n",
+             api__events_run(h), head, why);
+    assert_memory_equal(text, want, strlen(want));
+}
+
+static void test_resume_exact(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(8, 1 << 20);
+    api_events_client_t *live = attach(h, NULL, -1);
+    for (int k = 1; k <= 5; k++)
+        publish(h, "a", k);
+    drain(live, out, 7); /* in 7-byte pieces: a message split across takes */
+    assert_memory_equal(out, "retry: 3000\n\n", 13);
+    assert_run(h, out, 1, 5);
+    /* Resuming after each id: exactly the messages after it, none before, each once. */
+    for (long long seq = 0; seq <= 5; seq++) {
+        api_events_client_t *c = attach(h, NULL, seq);
+        drain(c, out, 4096);
+        assert_null(strstr(out, "event: reset"));
+        assert_run(h, out, seq + 1, 5);
+        api__events_detach(c);
+    }
+    /* A stream that took everything gets the next message alone. */
+    publish(h, "a", 6);
+    drain(live, out, 4096);
+    assert_run(h, out, 6, 6);
+    assert_int_equal(drain(live, out, 4096), 0);
+    api__events_detach(live);
+    api_events_destroy(h);
+}
+
+static void test_ring_wraps(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(4, 1 << 20);
+    for (int k = 1; k <= 10; k++)
+        publish(h, "a", k); /* the ring holds 7..10 */
+    api_events_client_t *c = attach(h, NULL, 6);
+    drain(c, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    assert_run(h, out, 7, 10);
+    api__events_detach(c);
+    /* After 5, message 6 is gone: a reset to resume from the newest, and nothing before it. */
+    c = attach(h, NULL, 5);
+    drain(c, out, 4096);
+    assert_reset(h, out, "too_old", 10);
+    assert_run(h, out, 0, -1);
+    publish(h, "a", 11);
+    drain(c, out, 4096);
+    assert_run(h, out, 11, 11);
+    api__events_detach(c);
+    api_events_destroy(h);
+}
+
+static void test_reset_reasons(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(8, 1 << 20);
+    for (int k = 1; k <= 3; k++)
+        publish(h, "a", k);
+    const char *run = api__events_run(h);
+    /* Not an id as vigild writes them: a sign, a leading zero or blank, no or other digits,
+     * beyond the newest, beyond 64 bits, no run at all. */
+    const char *invalid[] = {"+2", "02", " 2", "", "2x", "4", "18446744073709551617", "-1"};
+    char id[96];
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        snprintf(id, sizeof id, "%s-%s", run, invalid[i]);
+        api_events_client_t *c = attach_id(h, id);
+        drain(c, out, 4096);
+        assert_reset(h, out, "invalid", 3);
+        assert_run(h, out, 0, -1);
+        api__events_detach(c);
+    }
+    const char *bare[] = {"garbage", run};
+    for (size_t i = 0; i < 2; i++) {
+        api_events_client_t *c = attach_id(h, bare[i]);
+        drain(c, out, 4096);
+        assert_reset(h, out, "invalid", 3);
+        api__events_detach(c);
+    }
+    /* Another run's ids (an earlier start of vigild, or this run's digits with a suffix). */
+    const char *other[] = {"1700000000000-2", "%sx-2", "%s0-2"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(id, sizeof id, other[i], run);
+        api_events_client_t *c = attach_id(h, id);
+        drain(c, out, 4096);
+        assert_reset(h, out, "other_run", 3 + (long long)i);
+        assert_run(h, out, 0, -1);
+        publish(h, "a", 4 + (int)i); /* from the reset's id on: the next message */
+        drain(c, out, 4096);
+        assert_run(h, out, 4 + (long long)i, 4 + (long long)i);
+        api__events_detach(c);
+    }
+    api_events_destroy(h);
+}
+
+static void test_device_filter(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(8, 1 << 20);
+    api_events_client_t *a = attach(h, "a", -1), *all = attach(h, NULL, -1);
+    for (int k = 1; k <= 6; k++)
+        publish(h, k % 2 ? "a" : "pump-b", k);
+    long long seqs[16];
+    drain(a, out, 5);
+    assert_int_equal(seqs_of(h, out, 0, seqs), 3);
+    assert_int_equal(seqs[0] * 100 + seqs[1] * 10 + seqs[2], 135);
+    drain(all, out, 4096);
+    assert_run(h, out, 1, 6);
+    /* Resuming with the filter: the device's messages after the id only. */
+    api_events_client_t *b = attach(h, "pump-b", 2);
+    drain(b, out, 4096);
+    assert_int_equal(seqs_of(h, out, 0, seqs), 2);
+    assert_int_equal(seqs[0] * 10 + seqs[1], 46);
+    /* A device whose name another's begins with is another device. */
+    api_events_client_t *pump = attach(h, "pump", 0);
+    assert_int_equal(drain(pump, out, 4096), strlen("retry: 3000\n\n"));
+    api__events_detach(pump);
+    api__events_detach(b);
+    api__events_detach(all);
+    api__events_detach(a);
+    api_events_destroy(h);
+}
+
+static void test_cut_when_behind_the_ring(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(4, 1 << 20);
+    api_events_client_t *slow = attach(h, NULL, -1), *fast = attach(h, NULL, -1);
+    for (int k = 1; k <= 4; k++) {
+        publish(h, "a", k);
+        drain(fast, out, 4096);
+    }
+    assert_null(api__events_cut_why(slow)); /* its next message (1) is still the oldest */
+    publish(h, "a", 5);                     /* 1 leaves the ring */
+    assert_non_null(api__events_cut_why(slow));
+    assert_non_null(strstr(api__events_cut_why(slow), "left the ring"));
+    assert_int_equal(api__events_take(slow, out, 4096), 0);
+    drain(fast, out, 4096);
+    assert_run(h, out, 5, 5);
+    /* A stream that keeps up is never cut, however many pass through the ring. */
+    for (int k = 6; k <= 40; k++) {
+        publish(h, "a", k);
+        drain(fast, out, 4096);
+        assert_run(h, out, k, k);
+    }
+    assert_null(api__events_cut_why(fast));
+    api__events_detach(slow);
+    api__events_detach(fast);
+    api_events_destroy(h);
+}
+
+/* A message of about 300 bytes: {"k": K, "pad": "xxx..."}. */
+static void publish_long(api_events_t *h, int k)
+{
+    char js[400];
+    int n = snprintf(js, sizeof js, "{\"k\":%d,\"pad\":\"", k);
+    memset(js + n, 'x', 280);
+    memcpy(js + n + 280, "\"}", 3);
+    api_events_publish(h, API_EVENT_ANOMALY, "a", js);
+}
+
+static void test_cut_when_unsent_above_max(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(64, 100); /* max_unsent 100 bytes: each message is about 330 */
+    api_events_client_t *keeps = attach(h, NULL, -1), *stops = attach(h, NULL, -1);
+    api_events_client_t *part = attach(h, NULL, -1);
+    /* Nobody is behind before the first: a message longer than max_unsent cuts nobody. */
+    publish_long(h, 1);
+    assert_null(api__events_cut_why(stops));
+    assert_null(api__events_cut_why(part));
+    size_t len = drain(keeps, out, 33);
+    assert_true(len > 300);
+    assert_non_null(strstr(out, "\"k\":1,"));
+    char piece[16];
+    assert_int_equal(api__events_take(part, piece, 16), 16); /* part of its prologue */
+    drain(part, out, 4096);
+    /* The second: stops is a whole message behind (above 100 bytes), keeps and part none. */
+    publish_long(h, 2);
+    assert_non_null(api__events_cut_why(stops));
+    assert_non_null(strstr(api__events_cut_why(stops), "events_max_unsent"));
+    assert_null(api__events_cut_why(keeps));
+    assert_null(api__events_cut_why(part));
+    /* part takes 60 bytes of the second: 270 of it unsent when the third comes. */
+    assert_int_equal(api__events_take(part, out, 60), 60);
+    drain(keeps, out, 4096);
+    publish_long(h, 3);
+    assert_non_null(api__events_cut_why(part));
+    assert_null(api__events_cut_why(keeps));
+    drain(keeps, out, 4096);
+    assert_non_null(strstr(out, "\"k\":3,"));
+    api__events_detach(part);
+    api__events_detach(stops);
+    api__events_detach(keeps);
+    api_events_destroy(h);
+}
+
+static void test_limits_and_close(void **state)
+{
+    (void)state;
+    api_events_opts_t o;
+    api_events_opts_default(&o);
+    o.max_streams = 2;
+    api_events_t *h = NULL;
+    assert_int_equal(api_events_create(&h, &o), 0);
+    api_events_client_t *c1 = attach(h, NULL, -1), *c2 = attach(h, NULL, -1), *c3 = NULL;
+    assert_int_equal(api__events_attach(h, NULL, NULL, NULL, &c3), ERR_BUSY);
+    api__events_detach(c2);
+    c2 = attach(h, NULL, -1); /* its place is free again */
+    api__events_close(h, 0);
+    api__events_detach(c2);
+    assert_int_equal(api__events_attach(h, NULL, NULL, NULL, &c3), ERR_CLOSED);
+    api__events_detach(c1);
+    api_events_destroy(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_exact),
+        cmocka_unit_test(test_ring_wraps),
+        cmocka_unit_test(test_reset_reasons),
+        cmocka_unit_test(test_device_filter),
+        cmocka_unit_test(test_cut_when_behind_the_ring),
+        cmocka_unit_test(test_cut_when_unsent_above_max),
+        cmocka_unit_test(test_limits_and_close),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
