@@ -667,20 +667,14 @@ static int chans_reserve(struct buckets_ctx *c, size_t n)
     size_t cap = c->cap ? c->cap : 16;
     while (cap < n)
         cap *= 2;
-    struct chan_agg **p[3] = {c->chans, c->touched, c->hint};
+    struct chan_agg ***arrays[3] = {&c->chans, &c->touched, &c->hint};
     for (int i = 0; i < 3; i++) {
-        struct chan_agg **q = realloc(p[i], cap * sizeof *q);
+        /* Each one stored as soon as it is grown: a failure leaves every array valid. */
+        struct chan_agg **q = realloc(*arrays[i], cap * sizeof *q);
         if (q == NULL)
             return -1;
         memset(q + c->cap, 0, (cap - c->cap) * sizeof *q);
-        p[i] = q;
-        /* Stored at once: a later failure must not leave a freed pointer behind. */
-        if (i == 0)
-            c->chans = q;
-        else if (i == 1)
-            c->touched = q;
-        else
-            c->hint = q;
+        *arrays[i] = q;
     }
     c->cap = cap;
     return 0;
@@ -826,7 +820,7 @@ static int step_args_parse(api_request_t *r, int64_t *step, unsigned *aggs)
 {
     char sbuf[32], abuf[64];
     const char *s = api__arg(r, "step", sbuf, sizeof sbuf);
-    char *g = (char *)api__arg(r, "agg", abuf, sizeof abuf);
+    const char *g = api__arg(r, "agg", abuf, sizeof abuf);
     *step = 0;
     *aggs = AGG_DEFAULT;
     if (r->status)
@@ -851,7 +845,8 @@ static int step_args_parse(api_request_t *r, int64_t *step, unsigned *aggs)
     if (g == NULL)
         return 0;
     *aggs = 0;
-    for (char *name = strtok_r(g, ",", &g); name; name = strtok_r(NULL, ",", &g)) {
+    char *rest = abuf; /* g is abuf */
+    for (char *name = strtok_r(rest, ",", &rest); name; name = strtok_r(NULL, ",", &rest)) {
         int k = 0;
         while (k < AGG_KINDS && strcmp(agg_names[k], name) != 0)
             k++;
