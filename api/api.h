@@ -206,6 +206,7 @@ typedef struct api_opts {
     size_t max_header;      /* memory per connection for the request line and headers */
     unsigned timeout_s;     /* idle connection timeout */
     size_t max_query_limit; /* most points one readings query returns */
+    size_t max_scan_points; /* most points one page of readings in buckets (step=) reads */
     const char *device_tag; /* line protocol tag naming the device */
     api_auth_t *auth;       /* tokens (api_start takes ownership); NULL: no authentication */
     int metrics_auth;       /* with tokens: /metrics needs a read token too */

@@ -6,7 +6,9 @@
  * API_PAGE_BYTES of JSON: the item that crosses the byte cap is taken back and stops the
  * storage read, and the page's continuation ("next_after", "next") then starts at it. */
 #include "api_int.h"
+#include "agg.h"
 #include "err.h"
+#include "nameidx.h"
 #include "vtime.h"
 
 #include <ctype.h>
@@ -486,92 +488,444 @@ int api__arg_range(api_request_t *r, int64_t *from, int64_t *to)
     return 0;
 }
 
-void api__h_device_readings(api_request_t *r)
-{
-    struct api_server *srv = r->srv;
-    api_query_t q = {.device = r->seg[0]};
+/* The parameters of a readings request both forms share: range, limit, order, channels. The
+ * channel names point into chbuf. */
+struct readings_args {
+    api_query_t q;
     size_t limit;
-    if (api__arg_range(r, &q.from_ms, &q.to_ms) ||
-        api__arg_limit(r, "limit", 1000, r->max_query_limit, &limit))
-        return;
-    q.limit = limit;
+    char chbuf[8192];
+    const char *chans[256];
+};
+
+/* Parses them. Returns 0, or -1 with a 400 answer set naming the parameter. */
+static int readings_args_parse(api_request_t *r, struct readings_args *a)
+{
+    api_query_t *q = &a->q;
+    *q = (api_query_t){.device = r->seg[0]};
+    if (api__arg_range(r, &q->from_ms, &q->to_ms) ||
+        api__arg_limit(r, "limit", 1000, r->max_query_limit, &a->limit))
+        return -1;
+    q->limit = a->limit;
     char order[8];
     const char *o = api__arg(r, "order", order, sizeof order);
     if (r->status)
-        return;
+        return -1;
     if (o && strcmp(o, "asc") != 0 && strcmp(o, "desc") != 0) {
         api__error(r, 400, "parameter 'order': want 'asc' or 'desc'");
-        return;
+        return -1;
     }
-    q.desc = o && strcmp(o, "desc") == 0;
-    char chbuf[8192];
-    const char *chans[256];
-    const char *cs = api__arg(r, "channels", chbuf, sizeof chbuf);
+    q->desc = o && strcmp(o, "desc") == 0;
+    const char *cs = api__arg(r, "channels", a->chbuf, sizeof a->chbuf);
     if (r->status)
-        return;
-    if (cs && *cs) {
-        char *p = chbuf;
-        while (p) {
-            if (q.nchannels == 256) {
-                api__error(r, 400, "parameter 'channels': at most 256 channels");
-                return;
-            }
-            chans[q.nchannels++] = p;
-            p = strchr(p, ',');
-            if (p)
-                *p++ = '\0';
-            if (*chans[q.nchannels - 1] == '\0') {
-                api__error(r, 400, "parameter 'channels': name %zu of the list is empty",
-                           q.nchannels);
-                return;
-            }
+        return -1;
+    if (cs == NULL || *cs == '\0')
+        return 0;
+    char *p = a->chbuf;
+    while (p) {
+        if (q->nchannels == 256) {
+            api__error(r, 400, "parameter 'channels': at most 256 channels");
+            return -1;
         }
-        q.channels = chans;
+        a->chans[q->nchannels++] = p;
+        p = strchr(p, ',');
+        if (p)
+            *p++ = '\0';
+        if (*a->chans[q->nchannels - 1] == '\0') {
+            api__error(r, 400, "parameter 'channels': name %zu of the list is empty", q->nchannels);
+            return -1;
+        }
     }
+    q->channels = a->chans;
+    return 0;
+}
+
+/* Answers a failed backend query: 404 (no device), 400 (a channel it lacks) or the error's. */
+static void query_error(api_request_t *r, const api_query_t *q, int rc)
+{
+    if (rc == ERR_NOTFOUND)
+        api__error(r, 404, "device '%s' not found", q->device);
+    else if (rc == ERR_INVAL)
+        unknown_channel(r, q);
+    else
+        api__backend_error(r, rc, "querying readings");
+}
+
+/* Appends the "next" path of a readings page: the same request over [from, to), with extra
+ * (already encoded: "&step=...", or "") after its own parameters. */
+static void next_path(sbuf_t *b, const struct readings_args *a, int64_t from, int64_t to,
+                      const char *extra)
+{
+    sbuf_append(b, "\"/v1/devices/", 13);
+    api__pct_encode(b, a->q.device);
+    sbuf_printf(b, "/readings?from=%lld&limit=%zu%s", (long long)from, a->limit,
+                a->q.desc ? "&order=desc" : "");
+    /* The default end (VTIME_MAX_MS + 1) is not a valid parameter value: leave it out. */
+    if (to <= VTIME_MAX_MS)
+        sbuf_printf(b, "&to=%lld", (long long)to);
+    if (a->q.channels) {
+        sbuf_append(b, "&channels=", 10);
+        for (size_t i = 0; i < a->q.nchannels; i++) {
+            if (i)
+                sbuf_append(b, ",", 1);
+            api__pct_encode(b, a->q.channels[i]);
+        }
+    }
+    sbuf_printf(b, "%s\"", extra);
+}
+
+/* The raw form: one object per stored timestamp. */
+static void readings_points(api_request_t *r, struct readings_args *a)
+{
     sbuf_t b;
     sbuf_init(&b);
     sbuf_append(&b, "{\"device\":", 10);
-    api__json_str(&b, q.device);
+    api__json_str(&b, a->q.device);
     sbuf_append(&b, ",\"points\":[", 11);
     struct points_ctx c = {&b, 0, 0, 0};
-    int rc = srv->be.query(srv->be.ctx, &q, point_one, &c);
+    int rc = r->srv->be.query(r->srv->be.ctx, &a->q, point_one, &c);
     if (rc == 0 && b.oom)
         rc = ERR_NOMEM;
     if (rc) {
         sbuf_deinit(&b);
-        if (rc == ERR_NOTFOUND)
-            api__error(r, 404, "device '%s' not found", q.device);
-        else if (rc == ERR_INVAL)
-            unknown_channel(r, &q);
-        else
-            api__backend_error(r, rc, "querying readings");
+        query_error(r, &a->q, rc);
         return;
     }
     sbuf_append(&b, "],\"next\":", 9);
     /* The next page continues after the last point returned, in the same order, whenever the
      * page is full (limit points, or API_PAGE_BYTES); there is none when that range is empty
      * (the page ended at the range's first or last millisecond). */
-    int64_t from = q.desc ? q.from_ms : c.last_ts + 1, to = q.desc ? c.last_ts : q.to_ms;
-    if ((c.n == limit || c.full) && from < to) {
-        sbuf_append(&b, "\"/v1/devices/", 13);
-        api__pct_encode(&b, q.device);
-        sbuf_printf(&b, "/readings?from=%lld&limit=%zu%s", (long long)from, limit,
-                    q.desc ? "&order=desc" : "");
-        /* The default end (VTIME_MAX_MS + 1) is not a valid parameter value: leave it out. */
-        if (to <= VTIME_MAX_MS)
-            sbuf_printf(&b, "&to=%lld", (long long)to);
-        if (cs && *cs) {
-            sbuf_append(&b, "&channels=", 10);
-            for (size_t i = 0; i < q.nchannels; i++) {
-                if (i)
-                    sbuf_append(&b, ",", 1);
-                api__pct_encode(&b, chans[i]);
+    int64_t from = a->q.desc ? a->q.from_ms : c.last_ts + 1,
+            to = a->q.desc ? c.last_ts : a->q.to_ms;
+    if ((c.n == a->limit || c.full) && from < to)
+        next_path(&b, a, from, to, "");
+    else
+        sbuf_append(&b, "null", 4);
+    sbuf_append(&b, "}\n", 2);
+    api__body(r, 200, "application/json", &b);
+}
+
+/* ---- readings in time buckets (step=) ------------------------------------------------------
+ *
+ * The read streams through the store's callback: each point's values go into one accumulator
+ * per channel of the bucket being read, and the bucket is written out when a point of the next
+ * one arrives (points come in time order), so memory depends on the device's channels, never on
+ * the range. A page ends only between buckets: at `limit` buckets, at API_PAGE_BYTES (the bucket
+ * that crossed it is taken back), or once it has read max_scan_points points (the bucket then
+ * being read is finished first, so one bucket is never split between pages); its "next" then
+ * starts at the bucket it did not write. */
+
+/* The aggregates a bucket reports, in their output order, and the default set. */
+enum { AGG_COUNT, AGG_MEAN, AGG_MIN, AGG_MAX, AGG_LAST, AGG_KINDS };
+static const char *const agg_names[AGG_KINDS] = {"count", "mean", "min", "max", "last"};
+#define AGG_DEFAULT ((1u << AGG_COUNT) | (1u << AGG_MEAN) | (1u << AGG_MIN) | (1u << AGG_MAX))
+
+/* The widest bucket: a year, leap day included. */
+#define STEP_MAX_MS (366LL * 86400000)
+
+/* One channel's accumulator for the bucket being read. */
+struct chan_agg {
+    char *name; /* owned copy */
+    size_t len;
+    agg_t a;
+};
+
+struct buckets_ctx {
+    sbuf_t *b;
+    int64_t step;
+    unsigned aggs; /* bit k: agg_names[k] is reported */
+    size_t limit, scan_max;
+    /* Every channel met so far, in order of first meeting, and by name. cap is the size of
+     * chans, touched and hint alike. */
+    struct chan_agg **chans;
+    size_t nchans, cap;
+    nameidx_t idx;
+    struct chan_agg **touched; /* channels with values in the current bucket, first touch first */
+    size_t ntouched;
+    /* hint[i]: the channel the i-th value of the last point went to. The store reports a
+     * point's values in channel order, so with the same channels in every point (the usual
+     * device) each value finds its accumulator with one comparison. */
+    struct chan_agg **hint;
+    int64_t cur;    /* the current bucket's start (when ntouched > 0) */
+    size_t n;       /* buckets written to the page */
+    size_t scanned; /* points read */
+    int stop;       /* the page ended before the read: the next one starts at bucket resume */
+    int64_t resume;
+    int nomem;
+};
+
+static int chan_same(const void *item, const char *name, size_t len)
+{
+    const struct chan_agg *ca = item;
+    return ca->len == len && memcmp(ca->name, name, len) == 0;
+}
+
+/* Makes room for n channels. Returns 0, or -1 when out of memory. */
+static int chans_reserve(struct buckets_ctx *c, size_t n)
+{
+    if (n <= c->cap)
+        return 0;
+    size_t cap = c->cap ? c->cap : 16;
+    while (cap < n)
+        cap *= 2;
+    struct chan_agg ***arrays[3] = {&c->chans, &c->touched, &c->hint};
+    for (int i = 0; i < 3; i++) {
+        /* Each one stored as soon as it is grown: a failure leaves every array valid. */
+        struct chan_agg **q = realloc(*arrays[i], cap * sizeof *q);
+        if (q == NULL)
+            return -1;
+        memset(q + c->cap, 0, (cap - c->cap) * sizeof *q);
+        *arrays[i] = q;
+    }
+    c->cap = cap;
+    return 0;
+}
+
+/* The accumulator of channel name, the i-th value of a point (i < cap); NULL when out of
+ * memory. */
+static struct chan_agg *chan_of(struct buckets_ctx *c, size_t i, const char *name)
+{
+    struct chan_agg *ca = c->hint[i];
+    if (ca && strcmp(ca->name, name) == 0)
+        return ca;
+    size_t len = strlen(name);
+    uint64_t h = nameidx_hash(name, len);
+    ca = nameidx_find(&c->idx, h, name, len, chan_same);
+    if (ca == NULL) {
+        if (c->nchans == c->cap && chans_reserve(c, c->cap + 1))
+            return NULL;
+        if ((ca = malloc(sizeof *ca)) == NULL || (ca->name = strdup(name)) == NULL) {
+            free(ca);
+            return NULL;
+        }
+        ca->len = len;
+        agg_reset(&ca->a);
+        if (nameidx_add(&c->idx, h, ca)) {
+            free(ca->name);
+            free(ca);
+            return NULL;
+        }
+        c->chans[c->nchans++] = ca;
+    }
+    c->hint[i] = ca;
+    return ca;
+}
+
+static double agg_value(const agg_t *a, int kind)
+{
+    switch (kind) {
+    case AGG_MEAN:
+        return agg_mean(a);
+    case AGG_MIN:
+        return a->min;
+    case AGG_MAX:
+        return a->max;
+    default:
+        return a->last;
+    }
+}
+
+/* Appends the current bucket: {"ts", "time", then one object per aggregate, by channel}. */
+static void bucket_json(const struct buckets_ctx *c)
+{
+    sbuf_t *b = c->b;
+    char t[32];
+    sbuf_printf(b, "%s{\"ts\":%lld,\"time\":\"%s\"", c->n ? "," : "", (long long)c->cur,
+                vtime_format(c->cur, t, sizeof t));
+    for (int k = 0; k < AGG_KINDS; k++) {
+        if (!(c->aggs & 1u << k))
+            continue;
+        sbuf_printf(b, ",\"%s\":{", agg_names[k]);
+        for (size_t i = 0; i < c->ntouched; i++) {
+            const struct chan_agg *ca = c->touched[i];
+            if (i)
+                sbuf_append(b, ",", 1);
+            api__json_str(b, ca->name);
+            sbuf_append(b, ":", 1);
+            if (k == AGG_COUNT)
+                sbuf_printf(b, "%llu", (unsigned long long)ca->a.count);
+            else
+                api__json_num(b, agg_value(&ca->a, k));
+        }
+        sbuf_append(b, "}", 1);
+    }
+    sbuf_append(b, "}", 1);
+}
+
+/* Writes the current bucket to the page and empties it. Returns 1 when the page is full (the
+ * bucket was taken back: the next page starts with it) or out of memory, else 0. */
+static int bucket_flush(struct buckets_ctx *c)
+{
+    size_t mark = c->b->len;
+    bucket_json(c);
+    if (page_full(c->b, mark, c->n)) {
+        c->stop = 1;
+        c->resume = c->cur;
+        return 1;
+    }
+    c->n++;
+    for (size_t i = 0; i < c->ntouched; i++)
+        agg_reset(&c->touched[i]->a);
+    c->ntouched = 0;
+    return c->b->oom;
+}
+
+static int bucket_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct buckets_ctx *c = arg;
+    int64_t start = agg_bucket_start(ts, c->step);
+    if (c->ntouched > 0 && start != c->cur) {
+        if (bucket_flush(c))
+            return 1;
+        if (c->n == c->limit || c->scanned >= c->scan_max) {
+            c->stop = 1;
+            c->resume = start;
+            return 1;
+        }
+    }
+    if (chans_reserve(c, n)) {
+        c->nomem = 1;
+        return 1;
+    }
+    c->cur = start;
+    c->scanned++;
+    for (size_t i = 0; i < n; i++) {
+        struct chan_agg *ca = chan_of(c, i, ch[i]);
+        if (ca == NULL) {
+            c->nomem = 1;
+            return 1;
+        }
+        if (ca->a.count == 0)
+            c->touched[c->ntouched++] = ca;
+        agg_add(&ca->a, ts, v[i]);
+    }
+    return 0;
+}
+
+static void buckets_ctx_deinit(struct buckets_ctx *c)
+{
+    for (size_t i = 0; i < c->nchans; i++) {
+        free(c->chans[i]->name);
+        free(c->chans[i]);
+    }
+    free(c->chans);
+    free(c->touched);
+    free(c->hint);
+    nameidx_deinit(&c->idx);
+}
+
+/* Parses the optional 'step' (a duration from 1 ms to 366 d; 0 when absent) and 'agg' (a
+ * comma-separated subset of agg_names, only with a step) parameters. Returns 0, or -1 with a
+ * 400 answer set naming the parameter. */
+static int step_args_parse(api_request_t *r, int64_t *step, unsigned *aggs)
+{
+    char sbuf[32], abuf[64];
+    const char *s = api__arg(r, "step", sbuf, sizeof sbuf);
+    const char *g = api__arg(r, "agg", abuf, sizeof abuf);
+    *step = 0;
+    *aggs = AGG_DEFAULT;
+    if (r->status)
+        return -1;
+    if (s == NULL) {
+        if (g == NULL)
+            return 0;
+        api__error(r, 400, "parameter 'agg' needs 'step' (the bucket width)");
+        return -1;
+    }
+    if (vtime_parse_duration(s, step)) {
+        api__error(r, 400,
+                   "parameter 'step': '%s' is not a duration (milliseconds, or a whole number "
+                   "with ms, s, m, h, d or w)",
+                   s);
+        return -1;
+    }
+    if (*step < 1 || *step > STEP_MAX_MS) {
+        api__error(r, 400, "parameter 'step': '%s' is not from 1ms to 366d", s);
+        return -1;
+    }
+    if (g == NULL)
+        return 0;
+    *aggs = 0;
+    char *rest = abuf; /* g is abuf */
+    for (char *name = strtok_r(rest, ",", &rest); name; name = strtok_r(NULL, ",", &rest)) {
+        int k = 0;
+        while (k < AGG_KINDS && strcmp(agg_names[k], name) != 0)
+            k++;
+        if (k == AGG_KINDS) {
+            api__error(r, 400,
+                       "parameter 'agg': unknown aggregate '%s' (want count, mean, min, max or "
+                       "last)",
+                       name);
+            return -1;
+        }
+        *aggs |= 1u << k;
+    }
+    if (*aggs == 0) {
+        api__error(r, 400, "parameter 'agg': empty (want count, mean, min, max or last)");
+        return -1;
+    }
+    return 0;
+}
+
+/* The bucket form: one object per bucket of width step holding readings. */
+static void readings_buckets(api_request_t *r, struct readings_args *a, int64_t step, unsigned aggs)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, "{\"device\":", 10);
+    api__json_str(&b, a->q.device);
+    sbuf_printf(&b, ",\"step\":%lld,\"buckets\":[", (long long)step);
+    struct buckets_ctx c = {.b = &b,
+                            .step = step,
+                            .aggs = aggs,
+                            .limit = a->limit,
+                            .scan_max = r->srv->opts.max_scan_points};
+    nameidx_init(&c.idx);
+    api_query_t q = a->q;
+    q.limit = 0; /* points; the buckets' limit is bucket_point's */
+    int rc = r->srv->be.query(r->srv->be.ctx, &q, bucket_point, &c);
+    if (rc == 0 && !c.stop && !c.nomem && c.ntouched > 0)
+        bucket_flush(&c);
+    buckets_ctx_deinit(&c);
+    if (rc == 0 && (b.oom || c.nomem))
+        rc = ERR_NOMEM;
+    if (rc) {
+        sbuf_deinit(&b);
+        query_error(r, &q, rc);
+        return;
+    }
+    sbuf_append(&b, "],\"next\":", 9);
+    if (c.stop) {
+        /* The bucket not written is never the page's first, so it starts after 'from' (asc)
+         * and ends before 'to' (desc): the next page's range is within this one's. */
+        char extra[96];
+        int len = snprintf(extra, sizeof extra, "&step=%lld", (long long)step);
+        const char *sep = "&agg=";
+        for (int k = 0; aggs != AGG_DEFAULT && k < AGG_KINDS; k++) {
+            if (aggs & 1u << k) {
+                len += snprintf(extra + len, sizeof extra - (size_t)len, "%s%s", sep, agg_names[k]);
+                sep = ",";
             }
         }
-        sbuf_append(&b, "\"", 1);
+        int64_t from = a->q.desc ? a->q.from_ms : c.resume;
+        int64_t to = a->q.desc ? c.resume + step : a->q.to_ms;
+        next_path(&b, a, from > a->q.from_ms ? from : a->q.from_ms,
+                  to < a->q.to_ms ? to : a->q.to_ms, extra);
     } else {
         sbuf_append(&b, "null", 4);
     }
     sbuf_append(&b, "}\n", 2);
     api__body(r, 200, "application/json", &b);
+}
+
+void api__h_device_readings(api_request_t *r)
+{
+    struct readings_args a;
+    int64_t step;
+    unsigned aggs;
+    if (readings_args_parse(r, &a) || step_args_parse(r, &step, &aggs))
+        return;
+    if (step)
+        readings_buckets(r, &a, step, aggs);
+    else
+        readings_points(r, &a);
 }

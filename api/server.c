@@ -60,6 +60,7 @@ void api_opts_default(api_opts_t *o)
     o->max_header = 32768;
     o->timeout_s = 60;
     o->max_query_limit = 100000;
+    o->max_scan_points = 4000000;
     o->device_tag = "device";
     o->auth = NULL;
     o->metrics_auth = 0;
@@ -570,7 +571,8 @@ static void ping(api_request_t *r)
  * operational and InfluxDB routes, whose clients send parameters vigild has no use for). */
 static const char *const no_params[] = {NULL};
 static const char *const devices_params[] = {"limit", "after", NULL};
-static const char *const readings_params[] = {"from", "to", "limit", "order", "channels", NULL};
+static const char *const readings_params[] = {"from",     "to",   "limit", "order",
+                                              "channels", "step", "agg",   NULL};
 static const char *const predictions_params[] = {"from", "to", "limit", NULL};
 static const char *const forecast_params[] = {"horizon", NULL};
 static const char *const anomalies_params[] = {"from", "to", "limit", "active", NULL};

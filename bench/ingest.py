@@ -188,13 +188,15 @@ def dir_bytes(path):
 
 
 class Vigild:
-    def __init__(self, binary, tmp):
+    def __init__(self, binary, tmp, args=()):
+        """args: more of vigild's options (bench/history's --config)."""
         self.dir = tempfile.mkdtemp(dir=tmp, prefix="vigil-")
         self.port, self.sport = free_ports(2)
         self.log = open(os.path.join(self.dir, "log"), "w")
         self.p = subprocess.Popen([binary, "--data-dir", os.path.join(self.dir, "data"),
                                    "--http", f"127.0.0.1:{self.port}",
-                                   "--stream", f"127.0.0.1:{self.sport}", "--log-level", "warn"],
+                                   "--stream", f"127.0.0.1:{self.sport}", "--log-level", "warn",
+                                   *args],
                                   stderr=self.log)
         wait_http(self.port, "/healthz")
 

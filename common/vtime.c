@@ -110,6 +110,31 @@ int vtime_parse(const char *s, int64_t *ms)
     return 0;
 }
 
+int vtime_parse_duration(const char *s, int64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        int64_t ms;
+    } units[] = {{"", 1},          {"ms", 1},         {"s", 1000},       {"m", 60000},
+                 {"h", 3600000LL}, {"d", 86400000LL}, {"w", 604800000LL}};
+    if (s == NULL || *s < '0' || *s > '9') /* strtoll alone would take a sign or a space */
+        return ERR_INVAL;
+    char *end;
+    errno = 0;
+    long long n = strtoll(s, &end, 10);
+    if (errno != 0)
+        return ERR_INVAL;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].unit) != 0)
+            continue;
+        if (n > INT64_MAX / units[i].ms)
+            return ERR_INVAL;
+        *ms = n * units[i].ms;
+        return 0;
+    }
+    return ERR_INVAL;
+}
+
 char *vtime_format(int64_t ms, char *buf, size_t size)
 {
     time_t secs = (time_t)(ms / 1000);

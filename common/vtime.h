@@ -23,6 +23,11 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);
 /* Parses a query-string time: integer epoch ms or RFC 3339. Returns 0, or ERR_INVAL. */
 int vtime_parse(const char *s, int64_t *ms);
 
+/* Parses a duration: integer milliseconds ("60000"), or an integer with one unit, ms, s, m, h, d
+ * or w ("250ms", "1m", "30d"; no sign, fraction or space), into *ms, which may be 0. Returns 0,
+ * or ERR_INVAL (syntax, or more than INT64_MAX ms); the caller checks its own bounds. */
+int vtime_parse_duration(const char *s, int64_t *ms);
+
 /* Formats ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 25 bytes). Returns buf. */
 char *vtime_format(int64_t ms, char *buf, size_t size);
 

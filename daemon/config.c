@@ -53,6 +53,7 @@ static const struct setting settings[] = {
     S("http", "max_header_bytes", K_SIZE, max_header_bytes, 4096, 1 << 20),
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
+    S("http", "max_scan_points", K_SIZE, max_scan_points, 1, 1000000000),
     S("http", "auth_file", K_STR, auth_file, 0, 0),
     S("http", "metrics_auth", K_BOOL, metrics_auth, 0, 0),
     S("http", "metrics_max_devices", K_SIZE, metrics_max_devices, 0, 100000000),
@@ -115,6 +116,9 @@ void config_default(config_t *c)
     c->http_timeout_s = 60;
     c->max_query_points = 100000;
     c->metrics_max_devices = 1000;
+    api_opts_t ao;
+    api_opts_default(&ao);
+    c->max_scan_points = ao.max_scan_points;
     api_events_opts_t eo;
     api_events_opts_default(&eo);
     c->max_event_streams = eo.max_streams;

@@ -643,6 +643,7 @@ int main(int argc, char **argv)
     ao.max_header = d.cfg.max_header_bytes;
     ao.timeout_s = d.cfg.http_timeout_s;
     ao.max_query_limit = d.cfg.max_query_points;
+    ao.max_scan_points = d.cfg.max_scan_points;
     ao.device_tag = d.cfg.device_tag;
     ao.metrics_auth = d.cfg.metrics_auth;
     ao.events = d.events;

@@ -1080,5 +1080,237 @@ threads = 1
                 s.close()
 
 
+class History(vt.DaemonTestCase):
+    """Readings in time buckets (GET .../readings?step=): every bucket checked against the
+    aggregation of the readings the test wrote; pages by limit and by http.max_scan_points
+    (made small here) follow `next` to exactly the whole answer."""
+
+    CONFIG = "[http]\nmax_scan_points = %d\n" % 50
+    SCAN = 50
+    DEV = "hist-1"
+    T0 = 1732780800000 + 123  # not aligned to any step below
+    AGGS = ("count", "mean", "min", "max", "last")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        rows = []
+        for i in range(600):
+            if 250 <= i < 330:  # a gap of about 110 s: its buckets are omitted
+                continue
+            ts = cls.T0 + i * 1370 + (i * i) % 97
+            v = {"a": math.sin(i) * 1000}
+            if i % 3 == 0:
+                v["b"] = -i * 0.37
+            if 100 <= i < 200 or 400 <= i < 450:
+                v["c"] = 1e300 / (i + 1)
+            rows.append((ts, v))
+        r = cls.d.post_json([{"device": cls.DEV, "ts": ts, "values": v} for ts, v in rows])
+        assert r.status == 200, r
+        cls.rows = rows
+        cls.END = rows[-1][0] + 1
+
+    @staticmethod
+    def iso(ms):
+        t = datetime.datetime.fromtimestamp(ms // 1000, datetime.timezone.utc)
+        return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
+
+    def expect(self, step, lo=None, hi=None, chans=None, aggs=("count", "mean", "min", "max"),
+               desc=False):
+        """The buckets, aggregated here from the readings written."""
+        groups = {}
+        for ts, vals in self.rows:
+            if (lo is not None and ts < lo) or (hi is not None and ts >= hi):
+                continue
+            for ch, v in vals.items():
+                if chans is None or ch in chans:
+                    groups.setdefault(ts - ts % step, {}).setdefault(ch, []).append((ts, v))
+        out = []
+        for b in sorted(groups, reverse=desc):
+            g = groups[b]
+            agg = {"count": lambda xs: len(xs),
+                   "mean": lambda xs: math.fsum(v for _, v in xs) / len(xs),
+                   "min": lambda xs: min(v for _, v in xs),
+                   "max": lambda xs: max(v for _, v in xs),
+                   "last": lambda xs: max(xs, key=lambda x: x[0])[1]}
+            bucket = {"ts": b, "time": self.iso(b)}
+            for a in aggs:
+                bucket[a] = {ch: agg[a](xs) for ch, xs in g.items()}
+            out.append(bucket)
+        return out
+
+    def assertBuckets(self, got, want):
+        self.assertEqual([b["ts"] for b in got], [b["ts"] for b in want])
+        for g, w in zip(got, want):
+            self.assertEqual(sorted(g), sorted(w), "aggregates of bucket %d" % w["ts"])
+            self.assertEqual(g["time"], w["time"])
+            for a in w:
+                if a in ("ts", "time"):
+                    continue
+                self.assertEqual(sorted(g[a]), sorted(w[a]), "%s channels at %d" % (a, w["ts"]))
+                for ch, v in w[a].items():
+                    x = g[a][ch]
+                    if a == "count":
+                        self.assertEqual(x, v)
+                        self.assertIsInstance(x, int)
+                    elif a == "mean":
+                        # math.fsum is the correctly rounded sum; vigild's compensated sum
+                        # may differ from it by an ulp of the sum before the division.
+                        self.assertLessEqual(abs(x - v), 2 * math.ulp(v),
+                                             "mean of %s at %d: %r, want %r" % (ch, w["ts"], x, v))
+                    else:
+                        self.assertTrue(vt.same_double(x, v),
+                                        "%s of %s at %d: %r, want %r" % (a, ch, w["ts"], x, v))
+
+    def pages(self, **params):
+        """Every page of a bucket query, following `next`."""
+        path = "/v1/devices/%s/readings?%s" % (self.DEV, urllib.parse.urlencode(params))
+        pages = []
+        while path:
+            doc = self.d.get_json(path)
+            self.assertEqual(doc["device"], self.DEV)
+            pages.append(doc["buckets"])
+            if doc["next"] is not None:
+                self.assertIn("step=", doc["next"])
+            path = doc["next"]
+            self.assertLess(len(pages), 1000)
+        return pages
+
+    def buckets(self, **params):
+        return [b for page in self.pages(**params) for b in page]
+
+    def test_buckets_match_the_readings(self):
+        for step, ms in (("1", 1), ("1000ms", 1000), ("7s", 7000), ("60000", 60000),
+                         ("5m", 300000), ("1h", 3600000), ("1d", 86400000), ("366d", 366 * 86400000)):
+            with self.subTest(step=step):
+                self.assertBuckets(self.buckets(step=step, limit=100000), self.expect(ms))
+                self.assertBuckets(self.buckets(step=step, limit=100000, agg=",".join(self.AGGS)),
+                                   self.expect(ms, aggs=self.AGGS))
+        # The same numbers as the raw points aggregated here (what a client would compute).
+        raw = [(p["ts"], p["values"]) for p in self.d.readings(self.DEV, limit=100000)]
+        self.assertEqual(raw, [(ts, {k: float(x) for k, x in v.items()}) for ts, v in self.rows])
+        # With curl, the real client: the answer's shape.
+        res = self.d.curl("GET", "/v1/devices/%s/readings?step=1m&agg=mean,max&limit=2" % self.DEV)
+        self.assertEqual(res.status, 200, res)
+        doc = res.json()
+        self.assertEqual(doc["step"], 60000)
+        self.assertEqual(len(doc["buckets"]), 2)
+        self.assertEqual(sorted(doc["buckets"][0]), ["max", "mean", "time", "ts"])
+        self.assertBuckets(doc["buckets"], self.expect(60000, aggs=("mean", "max"))[:2])
+        self.assertIn("agg=mean,max", doc["next"])
+
+    def test_subsets_and_channels(self):
+        self.assertBuckets(self.buckets(step="30s", agg="last"), self.expect(30000, aggs=("last",)))
+        self.assertBuckets(self.buckets(step="30s", agg="max,count,max"),
+                           self.expect(30000, aggs=("count", "max")))
+        self.assertBuckets(self.buckets(step="30s", channels="c,b"),
+                           self.expect(30000, chans={"b", "c"}))
+        # A bucket holding none of the selected channels is omitted, as an empty one is.
+        got = self.buckets(step="10s", channels="c")
+        self.assertBuckets(got, self.expect(10000, chans={"c"}))
+        self.assertLess(len(got), len(self.buckets(step="10s")))
+
+    def test_from_to_cut_buckets(self):
+        lo, hi = self.T0 + 45678, self.T0 + 512345  # inside their buckets at every step below
+        for step in (7000, 60000, 300000):
+            with self.subTest(step=step):
+                self.assertNotEqual(lo % step, 0)
+                want = self.expect(step, lo, hi, aggs=self.AGGS)
+                got = self.buckets(step=step, agg=",".join(self.AGGS), **{"from": lo, "to": hi})
+                self.assertBuckets(got, want)
+                # The first and last buckets hold only the readings inside [from, to).
+                self.assertLess(got[0]["ts"], lo)
+                self.assertLess(got[0]["count"]["a"], self.expect(step)[
+                    [b["ts"] for b in self.expect(step)].index(got[0]["ts"])]["count"]["a"])
+                self.assertBuckets(self.buckets(step=step, order="desc", agg="count,min",
+                                                **{"from": lo, "to": hi}),
+                                   self.expect(step, lo, hi, aggs=("count", "min"), desc=True))
+
+    def test_desc(self):
+        for step in (1000, 60000):
+            with self.subTest(step=step):
+                self.assertBuckets(self.buckets(step=step, order="desc", agg=",".join(self.AGGS)),
+                                   self.expect(step, aggs=self.AGGS, desc=True))
+
+    def test_pages_by_limit(self):
+        # step=1s: one point a bucket, so up to 49 buckets a page the scan bound (50) never
+        # ends a page first.
+        for order in ("asc", "desc"):
+            for lim in (1, 3, 7, 49):
+                with self.subTest(order=order, limit=lim):
+                    pages = self.pages(step="1s", limit=lim, order=order)
+                    want = self.expect(1000, desc=order == "desc")
+                    self.assertBuckets([b for p in pages for b in p], want)
+                    self.assertTrue(all(len(p) == lim for p in pages[:-1]))
+                    self.assertLessEqual(len(pages[-1]), lim)
+                    # `next` is null as soon as no bucket is left: no empty last page.
+                    self.assertEqual(len(pages), -(-len(want) // lim))
+        pages = self.pages(step="20s", limit=2, order="desc")
+        self.assertBuckets([b for p in pages for b in p], self.expect(20000, desc=True))
+        self.assertTrue(all(len(p) == 2 for p in pages[:-1]))
+
+    def test_pages_by_scan_bound(self):
+        # http.max_scan_points = 50: a page ends at the first bucket boundary after 50 points
+        # read; a bucket of more than 50 points is still whole, alone on its page.
+        for order in ("asc", "desc"):
+            for step, ms in (("1s", 1000), ("30s", 30000), ("1m", 60000), ("5m", 300000)):
+                with self.subTest(order=order, step=step):
+                    pages = self.pages(step=step, order=order, limit=100000)
+                    want = self.expect(ms, desc=order == "desc")
+                    self.assertBuckets([b for p in pages for b in p], want)
+                    self.assertGreater(len(pages), 1)
+                    for i, p in enumerate(pages):
+                        self.assertTrue(p, "page %d is empty" % i)
+                        read = [b["count"]["a"] for b in p]  # a: in every point
+                        self.assertLess(sum(read[:-1]), self.SCAN, "page %d: %r" % (i, read))
+                        if i + 1 < len(pages):
+                            self.assertGreaterEqual(sum(read), self.SCAN, "page %d" % i)
+                    if ms == 300000:  # ~219 points a bucket: one bucket a page
+                        self.assertTrue(all(len(p) == 1 for p in pages))
+        # The bound also holds with the raw route's limit: the smaller of both ends the page.
+        pages = self.pages(step="1s", limit=20)
+        self.assertTrue(all(len(p) == 20 for p in pages[:-1]))
+
+    def test_empty_and_unknown(self):
+        r = self.d.curl("PUT", "/v1/devices/hist-empty", "--data-binary", '{"site":"x"}')
+        self.assertIn(r.status, (200, 201), r)
+        doc = self.d.get_json("/v1/devices/hist-empty/readings?step=1m")
+        self.assertEqual(doc, {"device": "hist-empty", "step": 60000, "buckets": [], "next": None})
+        doc = self.d.get_json("/v1/devices/%s/readings?step=1m&from=%d&to=%d"
+                              % (self.DEV, self.END, self.END + 10**9))
+        self.assertEqual(doc["buckets"], [])
+        self.assertIsNone(doc["next"])
+        self.assertJsonError(self.d.get("/v1/devices/hist-nope/readings?step=1m"), 404,
+                             "hist-nope")
+        self.assertJsonError(self.d.get("/v1/devices/%s/readings?step=1m&channels=zz" % self.DEV),
+                             400, ["'channels'", "'zz'"])
+
+    def test_bad_params(self):
+        base = "/v1/devices/%s/readings?" % self.DEV
+        for q, words in [("step=0", ["'step'", "1ms to 366d"]),
+                         ("step=0ms", ["'step'", "1ms to 366d"]),
+                         ("step=367d", ["'step'", "1ms to 366d"]),
+                         ("step=53w", ["'step'", "1ms to 366d"]),
+                         ("step=99999999999999999999", ["'step'", "not a duration"]),
+                         ("step=-1s", ["'step'", "not a duration"]),
+                         ("step=1.5s", ["'step'", "not a duration"]),
+                         ("step=1y", ["'step'", "not a duration"]),
+                         ("step=abc", ["'step'", "not a duration"]),
+                         ("step=", ["'step'", "not a duration"]),
+                         ("step=1%20s", ["'step'", "not a duration"]),
+                         ("step=" + "1" * 40, ["'step'"]),
+                         ("step=1m&agg=avg", ["'agg'", "'avg'"]),
+                         ("step=1m&agg=mean,median", ["'agg'", "'median'"]),
+                         ("step=1m&agg=", ["'agg'", "empty"]),
+                         ("step=1m&agg=,", ["'agg'", "empty"]),
+                         ("agg=mean", ["'agg'", "'step'"]),
+                         ("step=1m&step=2m", ["'step'"]),
+                         ("step=1m&order=up", ["'order'"]),
+                         ("step=1m&limit=0", ["'limit'"]),
+                         ("step=1m&from=5&to=5", ["'from'"])]:
+            with self.subTest(q=q):
+                self.assertJsonError(self.d.get(base + q), 400, words)
+
+
 if __name__ == "__main__":
     vt.main()
