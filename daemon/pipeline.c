@@ -1062,8 +1062,9 @@ void pipeline_destroy(pipeline_t *p)
 
 /* ---- control ------------------------------------------------------------------------------ */
 
-/* The API asks d for a training now. Merged into one that runs (which may have read its
- * window already), it is asked again when that ends; merged into one still waiting in the
+/* The API asks d for a training now. Merged into one a training thread has taken (which may
+ * have read its window already, or be ending: d->due is cleared only after the apply), it is
+ * asked again when that ends; merged into one still waiting in the
  * due-set (d's, or its group's asked on another member), it joins it: that training reads the
  * windows when it runs, d's ending here (a member not due: at its newest anyway), and one
  * training answers both. Caller holds d->mu. */
@@ -1072,7 +1073,7 @@ static int train_now(pipeline_t *p, struct dev *d)
     int rc = pipeline__mark_due(p, d);
     if (rc != ERR_BUSY)
         return rc;
-    if (pipeline__training_runs(p, d))
+    if (!pipeline__training_waits(p, d))
         d->again = 1;
     else if (d->due)
         d->due_ts = d->last_ts;

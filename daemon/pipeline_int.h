@@ -379,9 +379,10 @@ int pipeline__window_read(pipeline_t *p, const char *device, char *const *names,
  * Returns 0, ERR_BUSY (already due or training: merged), ERR_RANGE (too few readings yet), or
  * the pool's error. */
 int pipeline__mark_due(pipeline_t *p, struct dev *d);
-/* 1 when d's training, or its group's, has left the due-set (its windows may be read already),
- * 0 when none runs. Caller holds d->mu. */
-int pipeline__training_runs(pipeline_t *p, struct dev *d);
+/* 1 when the training d is due for (its own, or its group's) still waits in the due-set, so it
+ * reads d's window when it runs; 0 when it has been taken (it may have read the window, or be
+ * ending: d->due stays set until the end) or none is due. Caller holds d->mu. */
+int pipeline__training_waits(pipeline_t *p, struct dev *d);
 
 /* Finds or creates the group `name` (NULL when out of memory). Any thread. */
 struct group *pipeline__group(pipeline_t *p, const char *name);

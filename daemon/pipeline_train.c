@@ -89,16 +89,19 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     return rc;
 }
 
-int pipeline__training_runs(pipeline_t *p, struct dev *d)
+int pipeline__training_waits(pipeline_t *p, struct dev *d)
 {
     if (d->training)
-        return 1;
-    if (d->group == NULL)
         return 0;
+    /* In the FIFO, or its group's entry is: no thread has taken it, so d's part (which
+     * member_begin makes under d->mu, held here) is still to come. A walk of the due-set, but
+     * only for an API request. */
     pthread_mutex_lock(&p->due_mu);
-    int runs = d->group->training;
+    int waits = d->group && d->group->due;
+    for (const struct dev *e = p->due_head; e && !waits; e = e->due_next)
+        waits = e == d;
     pthread_mutex_unlock(&p->due_mu);
-    return runs;
+    return waits;
 }
 
 size_t pipeline__due_len(pipeline_t *p)

@@ -1312,5 +1312,50 @@ class History(vt.DaemonTestCase):
                 self.assertJsonError(self.d.get(base + q), 400, words)
 
 
+class HistoryWide(vt.DaemonTestCase):
+    """Pages of buckets ended by the 8 MiB cap (History's are ended by limit or the scan
+    bound): a device of 2,000 channels, whose buckets are about 90 KB of JSON each."""
+
+    DEV = "hist-wide"
+    T0 = 1732780800000
+    NCH, NPTS = 2000, 200
+    PAGE_BYTES = 8 << 20
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        for i in range(0, cls.NPTS, 10):
+            r = cls.d.post_json([{"device": cls.DEV, "ts": cls.T0 + j * 1000,
+                                  "values": {"c%04d" % k: float((j * 7 + k) % 13) for k in
+                                             range(cls.NCH)}} for j in range(i, i + 10)])
+            assert r.status == 200, r
+
+    def test_byte_cap_pages(self):
+        # Every bucket once, whole and in order, across pages each at most 8 MiB, asc and desc,
+        # with `from` and `to` cutting nothing (step=1s: one point a bucket).
+        for order in ("asc", "desc"):
+            for agg in ("count,mean,min,max", "count,mean,min,max,last"):
+                with self.subTest(order=order, agg=agg):
+                    path = "/v1/devices/%s/readings?%s" % (self.DEV, urllib.parse.urlencode(
+                        {"step": "1s", "order": order, "agg": agg, "limit": 100000}))
+                    got, sizes = [], []
+                    while path:
+                        st, _, body = self.d.get(path)
+                        self.assertEqual(st, 200, body[:200])
+                        sizes.append(len(body))
+                        doc = json.loads(body)
+                        self.assertTrue(doc["buckets"], "an empty page")
+                        got += doc["buckets"]
+                        path = doc["next"]
+                    self.assertGreater(len(sizes), 1, "the cap ended no page")
+                    self.assertLessEqual(max(sizes), self.PAGE_BYTES)
+                    want = [self.T0 + j * 1000 for j in range(self.NPTS)]
+                    self.assertEqual([b["ts"] for b in got], want[::-1] if order == "desc" else want)
+                    for b in got:
+                        j = (b["ts"] - self.T0) // 1000
+                        self.assertEqual(len(b["count"]), self.NCH)
+                        self.assertEqual(b["max"]["c0005"], float((j * 7 + 5) % 13))
+
+
 if __name__ == "__main__":
     vt.main()
