@@ -350,7 +350,7 @@ class Limits(SseTest):
     CONFIG = tp.config_text(0, extra="[http]\nmax_event_streams = 3\nevents_keepalive_ms = 500\n")
 
     def test_params(self):
-        for q, want in (("?x=1", "parameter 'x': unknown here (this endpoint takes device)"),
+        for q, want in (("?x=1", "parameter 'x': unknown here (this endpoint takes device, types)"),
                         ("?device=a&device=b", "parameter 'device': given more than once"),
                         ("?device=", "parameter 'device': is empty")):
             r = vt.curl(self.d.url("/v1/events" + q), timeout=5)
