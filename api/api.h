@@ -184,10 +184,20 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o);
 /* Frees the hub. No server may use it any more (api_stop first). NULL is a no-op. */
 void api_events_destroy(api_events_t *h);
 
-enum api_event_type { API_EVENT_ANOMALY = 0, API_EVENT_MAINTENANCE, API_EVENT_COUNT };
+/* The message types; a stream asks for a set of them (GET /v1/events?types=), as a mask of
+ * bits 1 << type. */
+enum api_event_type {
+    API_EVENT_ANOMALY = 0,
+    API_EVENT_MAINTENANCE,
+    API_EVENT_STATE, /* a device's state changed (learning, normal, warning, anomaly) */
+    API_EVENT_COUNT
+};
+
+/* The types a stream gets without ?types=: anomaly and maintenance (state is asked for). */
+#define API_EVENT_TYPES_DEFAULT ((1u << API_EVENT_ANOMALY) | (1u << API_EVENT_MAINTENANCE))
 
 /* Publishes one event of device: json (a JSON object text on one line, borrowed) becomes the
- * next message, "event: anomaly" or "event: maintenance". Never waits on a client: copies
+ * next message, "event: anomaly", "maintenance" or "state". Never waits on a client: copies
  * into the ring under the hub's mutex and wakes the streams. Out of memory: logged, dropped.
  * h NULL: a no-op. Any thread. */
 void api_events_publish(api_events_t *h, enum api_event_type type, const char *device,

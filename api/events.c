@@ -54,7 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance"};
+static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance", "state"};
 
 /* The retry delay suggested to EventSource clients, and the bytes of a stream's prologue (the
  * retry line and a reset notice). */
@@ -84,6 +84,7 @@ struct api_events_client {
     int suspended;   /* we suspended the connection and have not resumed it */
     const char *cut; /* cut off: why (static; logged when the stream is freed); the reader
                         ends with an error */
+    unsigned types;  /* filter: bit 1 << type of each type it asked for */
     char device[BATCH_NAME_MAX + 1]; /* filter; "" every device */
     char pre[PROLOGUE_MAX];          /* sent before the messages */
     size_t pre_len, pre_off;
@@ -100,12 +101,16 @@ struct api_events {
     struct slot *ring; /* o.ring slots; message SEQ in slot SEQ % o.ring */
     uint64_t head;     /* SEQ of the newest message (0: none yet) */
     uint64_t bytes;    /* bytes of every message published */
+    /* Per type, the SEQ of the newest message of that type that left the ring (0: none): a
+     * stream missed something only if a message of a type it asked for is gone. */
+    uint64_t evicted[API_EVENT_COUNT];
     struct api_events_client *clients;
     unsigned nclients;
     int closing, stop;
     pthread_t thread;
     int thread_on;
     atomic_uint_fast64_t messages, dropped;
+    atomic_uint_fast64_t by_type[API_EVENT_COUNT]; /* of messages */
 };
 
 void api_events_opts_default(api_events_opts_t *o)
@@ -132,6 +137,28 @@ static uint64_t client_pos(const struct api_events *h, const struct api_events_c
         return h->bytes;
     const struct slot *s = &h->ring[c->next % h->o.ring];
     return s->seq == c->next ? s->start + c->off : 0; /* 0: its message is gone */
+}
+
+/* Whether slot s is a message c asked for (its types and device). Caller holds mu. */
+static int wanted(const struct api_events_client *c, const struct slot *s)
+{
+    return (c->types >> s->type & 1u) && (!c->device[0] || strcmp(c->device, s->device) == 0);
+}
+
+/* Whether a message of a type c asked for, at or after SEQ from, left the ring: only then did
+ * c miss something (messages of other types that left are skipped). Caller holds mu. */
+static int missed(const struct api_events *h, const struct api_events_client *c, uint64_t from)
+{
+    for (int t = 0; t < API_EVENT_COUNT; t++)
+        if ((c->types >> t & 1u) && h->evicted[t] >= from)
+            return 1;
+    return 0;
+}
+
+/* The SEQ of the oldest message in the ring (head + 1 when it is empty). Caller holds mu. */
+static uint64_t oldest_seq(const struct api_events *h)
+{
+    return h->head >= h->o.ring ? h->head - h->o.ring + 1 : 1;
 }
 
 /* Cuts c off (see the file comment). Caller holds mu. */
@@ -250,22 +277,32 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
     memcpy(text + n + jlen, "\n\n", 2);
     struct slot *s = &h->ring[seq % h->o.ring];
     char *old = s->device; /* the evicted message's block */
+    if (s->seq)
+        h->evicted[s->type] = s->seq;
     *s = (struct slot){seq, h->bytes, (int)type, block, text, (size_t)n + jlen + 2};
     uint64_t before = h->bytes; /* a stream's lag is what it had not taken of these */
     h->bytes += s->len;
-    uint64_t oldest = seq >= h->o.ring ? seq - h->o.ring + 1 : 1;
+    uint64_t oldest = oldest_seq(h);
     for (struct api_events_client *c = h->clients; c; c = c->nextc) {
+        if (c->next < oldest) {
+            if (missed(h, c, c->next)) {
+                cut(h, c, "its next event left the ring (http.events_ring)");
+                continue;
+            }
+            c->next = oldest; /* what left was of types it did not ask for (off is 0) */
+        }
         /* Not counting the new message: a stream that took everything before it is 0 behind,
          * even for a message longer than max_unsent. */
-        if (c->next < oldest)
-            cut(h, c, "its next event left the ring (http.events_ring)");
-        else if (before - client_pos(h, c) > h->o.max_unsent)
+        if (before - client_pos(h, c) > h->o.max_unsent)
             cut(h, c, "unsent output above http.events_max_unsent");
+        else if (c->next == seq && !wanted(c, s))
+            c->next = seq + 1; /* caught up, and not its message: not even woken */
         else
             wake(c);
     }
     pthread_mutex_unlock(&h->mu);
     atomic_fetch_add_explicit(&h->messages, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->by_type[type], 1, memory_order_relaxed);
     free(old);
 }
 
@@ -284,10 +321,14 @@ static size_t take(struct api_events *h, struct api_events_client *c, char *buf,
     while (n < max && c->next <= h->head) {
         const struct slot *s = &h->ring[c->next % h->o.ring];
         if (s->seq != c->next) {
-            cut(h, c, "its next event left the ring (http.events_ring)");
-            return 0;
+            if (missed(h, c, c->next)) {
+                cut(h, c, "its next event left the ring (http.events_ring)");
+                return 0;
+            }
+            c->next = oldest_seq(h); /* only messages it did not ask for left */
+            continue;
         }
-        if (c->device[0] && strcmp(c->device, s->device) != 0) {
+        if (!wanted(c, s)) {
             c->next++;
             continue;
         }
@@ -393,8 +434,8 @@ static int canonical_seq(const char *s)
 }
 
 /* Where a stream resuming after Last-Event-ID (id, NULL: none) starts: sets c->next, and a
- * reset notice in c->pre when id is not of this run or its successors left the ring. Caller
- * holds mu. */
+ * reset notice in c->pre when id is not of this run or a successor of a type c asked for left
+ * the ring. Caller holds mu. */
 static void resume_point(struct api_events *h, struct api_events_client *c, const char *id)
 {
     c->next = h->head + 1;
@@ -407,11 +448,10 @@ static void resume_point(struct api_events *h, struct api_events_client *c, cons
         char *end;
         errno = 0;
         unsigned long long seq = strtoull(digits, &end, 10);
-        uint64_t oldest = h->head >= h->o.ring ? h->head - h->o.ring + 1 : 1;
         /* Only an id as we write it: strtoull alone takes a sign, leading blanks and zeros. */
         if (!canonical_seq(digits) || errno || *end || seq > h->head)
             why = "invalid";
-        else if (seq + 1 >= oldest) {
+        else if (!missed(h, c, seq + 1)) {
             c->next = seq + 1;
             return;
         } else
@@ -440,7 +480,7 @@ static int stream_socket(struct MHD_Connection *conn)
 }
 
 int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char *device,
-                       const char *last_id, api_events_client_t **out)
+                       unsigned types, const char *last_id, api_events_client_t **out)
 {
     struct api_events_client *c = calloc(1, sizeof *c);
     if (c == NULL)
@@ -448,6 +488,7 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
     c->hub = h;
     c->conn = conn;
     c->fd = -1;
+    c->types = types;
     if (device)
         snprintf(c->device, sizeof c->device, "%s", device);
     c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
@@ -473,6 +514,31 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
     return 0;
 }
 
+/* The types of a ?types= list (comma-separated names) as a mask in *out. Returns 0, or -1
+ * with a 400 answer naming the first entry that is no type (an empty list, or an empty entry,
+ * included). */
+static int parse_types(api_request_t *r, const char *list, unsigned *out)
+{
+    *out = 0;
+    for (const char *p = list;; p++) {
+        size_t n = strcspn(p, ",");
+        int t = 0;
+        while (t < API_EVENT_COUNT && (strlen(type_names[t]) != n || memcmp(p, type_names[t], n)))
+            t++;
+        if (t == API_EVENT_COUNT) {
+            api__error(r, 400,
+                       "parameter 'types': '%.*s' is no message type (a comma list of "
+                       "anomaly, maintenance, state)",
+                       (int)(n < 64 ? n : 64), p);
+            return -1;
+        }
+        *out |= 1u << t;
+        p += n;
+        if (*p == '\0')
+            return 0;
+    }
+}
+
 void api__h_events(api_request_t *r)
 {
     struct api_events *h = r->srv->opts.events;
@@ -488,6 +554,11 @@ void api__h_events(api_request_t *r)
         api__error(r, 400, "parameter 'device': is empty");
         return;
     }
+    char tbuf[128];
+    const char *tlist = api__arg(r, "types", tbuf, sizeof tbuf);
+    unsigned types = API_EVENT_TYPES_DEFAULT;
+    if (r->status || (tlist && parse_types(r, tlist, &types)))
+        return;
     if (strcmp(r->method, "HEAD") == 0) {
         /* The headers only, without a stream: libmicrohttpd answers a HEAD of a chunked
          * callback response with a stray last chunk ("0\r\n\r\n") after the headers, which a
@@ -498,7 +569,7 @@ void api__h_events(api_request_t *r)
     }
     const char *last = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
     struct api_events_client *c;
-    int rc = api__events_attach(h, r->conn, device, last, &c);
+    int rc = api__events_attach(h, r->conn, device, types, last, &c);
     if (rc == ERR_NOMEM) {
         api__error(r, 500, "out of memory");
         return;
@@ -579,7 +650,14 @@ void api__events_metrics(api_events_t *h, sbuf_t *b)
                 "# HELP vigil_event_streams_dropped_total Event streams cut off for not reading "
                 "(http.events_max_unsent, http.events_ring).\n"
                 "# TYPE vigil_event_streams_dropped_total counter\n"
-                "vigil_event_streams_dropped_total %llu\n",
+                "vigil_event_streams_dropped_total %llu\n"
+                "# HELP vigil_event_stream_messages_by_type_total Events published to the event "
+                "streams, by message type (event: anomaly, maintenance, state).\n"
+                "# TYPE vigil_event_stream_messages_by_type_total counter\n",
                 open, (unsigned long long)atomic_load_explicit(&h->messages, memory_order_relaxed),
                 (unsigned long long)atomic_load_explicit(&h->dropped, memory_order_relaxed));
+    for (int t = 0; t < API_EVENT_COUNT; t++)
+        sbuf_printf(b, "vigil_event_stream_messages_by_type_total{type=\"%s\"} %llu\n",
+                    type_names[t],
+                    (unsigned long long)atomic_load_explicit(&h->by_type[t], memory_order_relaxed));
 }

@@ -1,8 +1,8 @@
 /* api/events_ring.h: a stream's cursor into the event hub's ring (api/events.c), without the
  * HTTP around it: attach a stream, take its pending output, see whether it was cut off, detach
  * it. GET /v1/events uses these for each client; tests/test_events.c drives the hub's rules
- * (ring, resume by Last-Event-ID, resets, the ?device= filter, cut-offs) through them alone.
- * Internal to api/ and its tests. */
+ * (ring, resume by Last-Event-ID, resets, the ?device= and ?types= filters, cut-offs) through them
+ * alone. Internal to api/ and its tests. */
 #ifndef VIGIL_API_EVENTS_RING_H
 #define VIGIL_API_EVENTS_RING_H
 
@@ -13,14 +13,15 @@
 struct MHD_Connection;
 typedef struct api_events_client api_events_client_t;
 
-/* Attaches a stream to h: device its ?device= filter (NULL: every device), last_id the
- * Last-Event-ID it resumes after (NULL: none; one that cannot be resumed exactly puts a reset
- * notice in its prologue), conn its connection (NULL: none, so the stream is never suspended
- * and a cut only marks it). Returns 0, ERR_CLOSED (h is closing), ERR_BUSY (max_streams open)
- * or ERR_NOMEM. Caller owns *out; free with api__events_detach (or libmicrohttpd's free
- * callback of its response). Any thread. */
+/* Attaches a stream to h: device its ?device= filter (NULL: every device), types the message
+ * types it gets (bits 1 << enum api_event_type; others are skipped, their leaving the ring never
+ * a reset or a cut), last_id the Last-Event-ID it resumes after (NULL: none; one that cannot be
+ * resumed exactly puts a reset notice in its prologue), conn its connection (NULL: none, so the
+ * stream is never suspended and a cut only marks it). Returns 0, ERR_CLOSED (h is closing),
+ * ERR_BUSY (max_streams open) or ERR_NOMEM. Caller owns *out; free with api__events_detach (or
+ * libmicrohttpd's free callback of its response). Any thread. */
 int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char *device,
-                       const char *last_id, api_events_client_t **out);
+                       unsigned types, const char *last_id, api_events_client_t **out);
 
 /* Copies up to max bytes of c's pending output into buf: its prologue, then the messages from
  * its cursor on. Returns the bytes copied: 0 when nothing is pending, or when c is cut off

@@ -64,6 +64,7 @@ static const struct setting settings[] = {
     S("http", "events_keepalive_ms", K_INT, events_keepalive_ms, 100, 3600000),
     S("http", "events_ring", K_SIZE, events_ring, 1, 1000000),
     S("http", "events_max_unsent", K_SIZE, events_max_unsent, 1024, 1LL << 30),
+    S("http", "events_state_min_ms", K_INT, events_state_min_ms, 0, 3600000),
     S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
     S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
     S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
@@ -125,6 +126,7 @@ void config_default(config_t *c)
     c->events_keepalive_ms = eo.keepalive_ms;
     c->events_ring = eo.ring;
     c->events_max_unsent = eo.max_unsent;
+    c->events_state_min_ms = 1000; /* pipeline_opts_default's */
     snprintf(c->stream_listen, sizeof c->stream_listen, "127.0.0.1:8471");
     c->max_line_bytes = 65536;
     c->stream_max_connections = 1024;

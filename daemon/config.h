@@ -35,6 +35,8 @@ typedef struct config {
     unsigned events_keepalive_ms;
     size_t events_ring;       /* messages kept for Last-Event-ID */
     size_t events_max_unsent; /* bytes a stream may fall behind before it is cut off */
+    /* A device's state messages at most one per this many ms (0: every change). */
+    unsigned events_state_min_ms;
     /* [stream] */
     char stream_listen[128];
     size_t max_line_bytes;

@@ -598,6 +598,7 @@ int main(int argc, char **argv)
         po.det.serving_f16 = d.cfg.model_serving_f16;
         po.det.model_kind = d.cfg.model_kind;
         po.hub = d.events;
+        po.state_min_ms = d.cfg.events_state_min_ms;
         if (po.det.history < po.det.warmup)
             po.det.history = po.det.warmup;
         /* The pipeline runs model/ on its own shard and training threads: OpenBLAS's threads

@@ -41,6 +41,7 @@ void pipeline_opts_default(pipeline_opts_t *o)
     o->events = 16;
     o->versions = 10;
     o->save_every = 10000;
+    o->state_min_ms = 1000;
     detector_config_default(&o->det);
 }
 
@@ -351,7 +352,7 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
  * (a device whose backfill was scored before its first training ended stayed "learning", and
  * after a rollback the status named the old version, until its next reading). Caller holds
  * d->mu. */
-void pipeline__state_follows(struct dev *d)
+void pipeline__state_follows(pipeline_t *p, struct dev *d)
 {
     if (!d->has_result || d->det == NULL)
         return;
@@ -360,15 +361,18 @@ void pipeline__state_follows(struct dev *d)
         d->last.state = st;
         d->last.is_anomaly = st == DET_ANOMALY;
         d->since_ts = d->last_ts;
+        d->since_score = d->last.score;
     }
+    if (st != d->st_sent)
+        pipeline__state_note(p, d, vtime_mono_ms());
 }
 
-void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
+void pipeline__serving_changed(pipeline_t *p, struct dev *d, int swapped, uint32_t version,
                                enum detector_kind kind)
 {
     if (swapped)
         d->serving_version = version;
-    pipeline__state_follows(d);
+    pipeline__state_follows(p, d);
     if (!d->has_result || d->det == NULL)
         return;
     if (swapped) {
@@ -450,7 +454,7 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
                               double seconds, size_t pooled)
 {
     struct version v;
-    pipeline__serving_changed(d, info->swapped, info->version, info->kind);
+    pipeline__serving_changed(p, d, info->swapped, info->version, info->kind);
     int rc = pipeline__version_put(p, d, info, seconds, pooled, &v);
     if (rc)
         log_warn("pipeline: model version %u of '%s' not saved: %s", v.version, d->name,
@@ -568,8 +572,10 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
         double dt = (double)(ts - d->last_ts);
         d->dt_ms = d->dt_ms > 0 ? 0.95 * d->dt_ms + 0.05 * dt : dt;
     }
-    if (!d->has_result || r->state != d->last.state)
+    if (!d->has_result || r->state != d->last.state) {
         d->since_ts = ts;
+        d->since_score = r->score;
+    }
     result_keep(&d->last, r, d->nch);
     d->has_result = 1;
     d->last_ts = ts;
@@ -585,6 +591,8 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
             d->last_present |= UINT64_C(1) << c;
     track_event(p, d, ts, r);
+    if ((uint8_t)r->state != d->st_sent) /* the streams' state: all a steady device pays */
+        pipeline__state_note(p, d, now_ns / 1000000);
     if (r->want_train)
         pipeline__mark_due(p, d);
     if (p->o.save_every > 0 && ++d->since_save >= (uint64_t)p->o.save_every)
@@ -1130,7 +1138,7 @@ int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **
          * next one is judged as the accepted level's). */
         *out = pipeline__event_end(p, d, PIPE_END_OPERATOR, copy, 1);
         copy = NULL;
-        pipeline__state_follows(d); /* the status: normal */
+        pipeline__state_follows(p, d); /* the status: normal */
         /* Learn the level now, not at the next reading (which would ask too: merged). */
         (void)train_now(p, d);
         /* A restart (even after a crash) resumes after the acceptance, not inside the
@@ -1196,14 +1204,14 @@ static int version_model_read(pipeline_t *p, const char *device, uint32_t versio
 
 /* Makes version `version`, whose LSTM is m (borrowed), serve again on one device, if d still
  * keeps that version. */
-static int rollback_one(struct dev *d, uint32_t version, const model_t *m)
+static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const model_t *m)
 {
     pthread_mutex_lock(&d->mu);
     int rc = ERR_NOTFOUND;
     if (has_rollback(d, version))
         rc = detector_set_model(d->det, m, version);
     if (rc == 0)
-        pipeline__serving_changed(d, 1, version, DET_KIND_LSTM);
+        pipeline__serving_changed(p, d, 1, version, DET_KIND_LSTM);
     pthread_mutex_unlock(&d->mu);
     return rc;
 }
@@ -1224,7 +1232,7 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
     int rc = version_model_read(p, d->name, version, &m);
     if (rc)
         return rc;
-    rc = rollback_one(d, version, m);
+    rc = rollback_one(p, d, version, m);
     if (rc == 0 && g != NULL) {
         /* A group's members serve one model: the others follow with the same weights (every
          * member recorded the group's versions). */
@@ -1232,7 +1240,7 @@ int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version)
         size_t n;
         if (pipeline__group_members(p, g, &ms, &n) == 0) {
             for (size_t i = 0; i < n; i++)
-                if (ms[i] != d && rollback_one(ms[i], version, m))
+                if (ms[i] != d && rollback_one(p, ms[i], version, m))
                     log_warn(
                         "pipeline: device '%s' of group '%s' has no version %u to roll back to",
                         ms[i]->name, g->name, version);

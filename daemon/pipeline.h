@@ -32,15 +32,19 @@ typedef struct pipeline_opts {
     int versions;       /* model versions kept per device */
     int save_every;     /* readings between saves of a device's detector (0: only at exit) */
     struct detector_config det;
-    /* Episodes opening and ending, maintenance beginning and ending are published here
-     * (borrowed: outlives the pipeline); NULL: not published. */
+    /* Episodes opening and ending, maintenance beginning and ending, devices' state changes
+     * are published here (borrowed: outlives the pipeline); NULL: not published. */
     api_events_t *hub;
+    /* A device publishes at most one state message per this many ms; a change within it is
+     * held and the state then current sent when it ends (pipeline_maint_tick). 0: every
+     * change at once. */
+    unsigned state_min_ms;
 } pipeline_opts_t;
 
 /* Defaults: 1 worker, 1 training thread, 1,000,000 readings, 2,000 predictions, 8,000 pooled
  * group rows,
  * 16 events in memory (all are in the store), 10 versions, a save every 10,000 readings,
- * detector_config_default(). */
+ * a state message per device per 1,000 ms at most, detector_config_default(). */
 void pipeline_opts_default(pipeline_opts_t *o);
 
 typedef struct pipeline pipeline_t;

@@ -195,6 +195,9 @@ struct dev {
     int nch;
     int has_result;
     int nmaint; /* periods in maint (below): read by every point, so here with the hot fields */
+    /* The state last published on the event streams (enum detector_state; learning before
+     * any): every scored point compares its state with it (pipeline_state.c). */
+    uint8_t st_sent;
     /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
      * (every change of ch bumps gen). Shard thread, under mu. */
     const struct chlist *chl;
@@ -263,6 +266,14 @@ struct dev {
     struct maint_span *maint;
     char **maint_notes;
     unsigned char *maint_told;
+    /* The event streams' state messages (pipeline_state.c): the score of the reading that
+     * entered the current state (at since_ts); no other message before st_next_ms (monotonic);
+     * st_held: a change waits in p->held for that moment (held_next: the next there, written
+     * before the push, read by the tick after it took the list). */
+    float since_score;
+    int st_held;
+    int64_t st_next_ms;
+    struct dev *held_next;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };
 
@@ -333,6 +344,10 @@ struct pipeline {
      * (pipeline_maint.c). Taken before a device's mu, never under it; the writer, shards and
      * trainings never take it. */
     pthread_mutex_t maint_mu;
+    /* Devices whose state change waits for its device's interval (o.state_min_ms) to end: a
+     * lock-free stack (pushed by whoever holds the device's mu, taken whole by the loop's tick:
+     * one consumer, so no ABA). NULL (calloc): none, and the tick costs one atomic load. */
+    _Atomic(struct dev *) held;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored
@@ -420,11 +435,29 @@ void pipeline__record_version(pipeline_t *p, struct dev *d, const struct detecto
 
 /* The status's state follows the detector's, at once rather than at the next reading (an
  * operator's acceptance, a maintenance that ends an episode). Caller holds d->mu. */
-void pipeline__state_follows(struct dev *d);
+void pipeline__state_follows(pipeline_t *p, struct dev *d);
+
+/* d's state as the status shows it (enum detector_state). Caller holds d->mu. */
+#define PIPE_SHOWN_STATE(d) ((uint8_t)((d)->has_result ? (d)->last.state : DET_LEARNING))
+
+/* d's state differs from the one last published (d->st_sent): publishes it now (an "event:
+ * state" message) if d's interval allows, else holds it for pipeline__state_flush. now_ms:
+ * monotonic. No allocation, lock or hub call while held. Caller holds d->mu. */
+void pipeline__state_note(pipeline_t *p, struct dev *d, int64_t now_ms);
+
+/* Publishes the held changes whose interval ended (the state then current, unless it is the
+ * one last published); the others stay held. A deleted device's held change is dropped. Loop
+ * thread only (pipeline_maint_tick): one caller at a time. */
+void pipeline__state_flush(pipeline_t *p, int64_t now_ms);
+
+/* The "event: state" message of d, now in state PIPE_SHOWN_STATE(d) after previous: {"device",
+ * "state", "previous", "ts", "time", "score"} (the reading that entered the state, score null
+ * while the status has none). Malloc'd; NULL when out of memory. Caller holds d->mu. */
+char *pipeline__state_json(const struct dev *d, int previous);
 
 /* The status follows a change of the serving model (and the detector's state, as
  * pipeline__state_follows). Caller holds d->mu. */
-void pipeline__serving_changed(struct dev *d, int swapped, uint32_t version,
+void pipeline__serving_changed(pipeline_t *p, struct dev *d, int swapped, uint32_t version,
                                enum detector_kind kind);
 
 /* Monotonic nanoseconds; a histogram observation (8 buckets). Any thread. */

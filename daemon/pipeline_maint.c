@@ -209,7 +209,7 @@ static void end_episode(pipeline_t *p, struct dev *d)
     char *ended = pipeline__event_end(p, d, PIPE_END_MAINT, NULL, 0);
     int det = d->det && detector_end_episode(d->det) == 0;
     if (det)
-        pipeline__state_follows(d);
+        pipeline__state_follows(p, d);
     if (ended || det)
         (void)pipeline__save(p, d);
     free(ended);
@@ -503,6 +503,7 @@ static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *ne
 
 void pipeline_maint_tick(pipeline_t *p)
 {
+    pipeline__state_flush(p, vtime_mono_ms()); /* the held state changes (pipeline_state.c) */
     const int64_t now_ms = vtime_now_ms();
     if (now_ms < atomic_load(&p->maint_next_ms))
         return;

@@ -752,6 +752,9 @@ void pipeline_forget(pipeline_t *p, const char *device)
     atomic_store_explicit(&d->seen_ms, -1, memory_order_relaxed);
     d->dt_ms = 0.0;
     d->since_ts = d->scored_ns = 0;
+    /* Its state messages start again from learning; a held change is dropped by the flush. */
+    d->st_sent = DET_LEARNING;
+    d->st_next_ms = 0;
     d->scored = d->since_save = d->skipped_old = d->last_present = 0;
     pipeline__events_clear(d);
     pipeline__maint_clear(d);
@@ -772,6 +775,16 @@ void pipeline_forget(pipeline_t *p, const char *device)
     atomic_store_explicit(&d->deleted, 1, memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
     log_info("pipeline: device '%s' deleted: it starts learning again if readings come", device);
+}
+
+char *pipeline__state_json(const struct dev *d, int previous)
+{
+    json_t *v = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o}", "device", d->name, "state",
+                          state_names[PIPE_SHOWN_STATE(d)], "previous", state_names[previous], "ts",
+                          (json_int_t)d->since_ts, "time", jtime(d->since_ts), "score",
+                          d->has_result ? jnum(d->since_score) : json_null());
+    char *out;
+    return dump(v, &out) == 0 ? out : NULL;
 }
 
 /* ---- /metrics: the per-device families ------------------------------------------------------

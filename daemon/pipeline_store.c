@@ -362,12 +362,14 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         d->last.kind = (enum detector_kind)bs.kind;
         d->last.version = bs.version;
         d->last.score = bs.score;
+        d->since_score = bs.score; /* the saved reading's: the one that entered it is gone */
         d->last.threshold = bs.threshold;
         d->last.raw = bs.raw;
         d->last.likelihood = bs.likelihood;
         d->last.top_channel = bs.top_channel;
         memcpy(d->last.contrib, contrib, nch * sizeof(float));
         memcpy(d->last_x, last_x, nch * sizeof(float));
+        d->st_sent = PIPE_SHOWN_STATE(d); /* the state it left off in: no message for it */
         /* The event that was active at the save goes on with its peak and channel shares
          * (pipeline_restore keeps it when the store still has it active). */
         pipeline__events_clear(d);

@@ -311,7 +311,7 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
             /* No save (periodic, or at shutdown) may store this detector before its version is
              * confirmed: member_end saves it then, or undoes it. */
             d->unconfirmed = p->store != NULL;
-            pipeline__serving_changed(d, m->info.swapped, m->info.version, m->info.kind);
+            pipeline__serving_changed(p, d, m->info.swapped, m->info.version, m->info.kind);
             m->serving = d->serving_version;
             m->rc = pipeline__version_put(p, d, &m->info, seconds, m->pooled, &m->v);
         }
@@ -362,14 +362,14 @@ static void versions_confirm(pipeline_t *p, struct member *ms, size_t n)
  * copied then (behind by the readings scored since, as after a gap of that many), the status's
  * serving model. Unless a rollback or PUT of weights changed the serving model meanwhile: then
  * that change stays. Caller holds d->mu. */
-static void member_undo(struct dev *d, struct member *m)
+static void member_undo(pipeline_t *p, struct dev *d, struct member *m)
 {
     if (m->before == NULL || d->serving_version != m->serving)
         return;
     detector_destroy(d->det);
     d->det = m->before;
     m->before = NULL;
-    pipeline__serving_changed(d, 1, m->before_version, m->before_kind);
+    pipeline__serving_changed(p, d, 1, m->before_version, m->before_kind);
 }
 
 /* Ends m's part: the applied training is kept (its version joins the history, the detector is
@@ -396,7 +396,7 @@ static void member_end(pipeline_t *p, struct member *m, int began)
             if (m->info.swapped)
                 atomic_fetch_add_explicit(&p->swaps, 1, memory_order_relaxed);
         } else if (m->applied) {
-            member_undo(d, m);
+            member_undo(p, d, m);
         }
         if (m->rc && m->rc != ERR_RANGE) /* ERR_RANGE: too little data yet, not a failure */
             train_failed(p, d->name, m->applied ? "its version not stored: " : "", m->rc);

@@ -42,21 +42,29 @@ static void publish(api_events_t *h, const char *device, int k)
     api_events_publish(h, API_EVENT_ANOMALY, device, js);
 }
 
-/* A stream resuming after message seq of this run (seq < 0: no Last-Event-ID). */
-static api_events_client_t *attach(api_events_t *h, const char *device, long long seq)
+/* A stream of the given types resuming after message seq of this run (seq < 0: no
+ * Last-Event-ID). */
+static api_events_client_t *attach_t(api_events_t *h, const char *device, unsigned types,
+                                     long long seq)
 {
     char id[64];
     snprintf(id, sizeof id, "%s-%lld", api__events_run(h), seq);
     api_events_client_t *c = NULL;
-    assert_int_equal(api__events_attach(h, NULL, device, seq < 0 ? NULL : id, &c), 0);
+    assert_int_equal(api__events_attach(h, NULL, device, types, seq < 0 ? NULL : id, &c), 0);
     return c;
+}
+
+/* A stream of the default types (anomaly, maintenance), as attach_t. */
+static api_events_client_t *attach(api_events_t *h, const char *device, long long seq)
+{
+    return attach_t(h, device, API_EVENT_TYPES_DEFAULT, seq);
 }
 
 /* A stream resuming after id as a client sent it. */
 static api_events_client_t *attach_id(api_events_t *h, const char *id)
 {
     api_events_client_t *c = NULL;
-    assert_int_equal(api__events_attach(h, NULL, NULL, id, &c), 0);
+    assert_int_equal(api__events_attach(h, NULL, NULL, API_EVENT_TYPES_DEFAULT, id, &c), 0);
     return c;
 }
 
@@ -315,6 +323,159 @@ static void test_cut_when_unsent_above_max(void **state)
     api_events_destroy(h);
 }
 
+/* Messages of the ?types= tests: message k of type t is {"k": k}, published by device "a". */
+static const char *const tnames[API_EVENT_COUNT] = {"anomaly", "maintenance", "state"};
+#define T_ANOMALY (1u << API_EVENT_ANOMALY)
+#define T_STATE   (1u << API_EVENT_STATE)
+
+static void publish_t(api_events_t *h, enum api_event_type type, int k)
+{
+    char js[64];
+    snprintf(js, sizeof js, "{\"k\":%d}", k);
+    api_events_publish(h, type, "a", js);
+}
+
+/* The messages (not resets) in text, as a string of their types' initials in order ("asa"),
+ * each checked to be exactly "id: RUN-SEQ\nevent: TYPE\ndata: {"k":SEQ}\n\n"; their SEQs into
+ * seqs (room for 64). */
+static const char *kinds_of(const api_events_t *h, const char *text, long long *seqs)
+{
+    static char kinds[65];
+    size_t n = 0;
+    char want[160];
+    for (const char *id = strstr(text, "id: "); id; id = strstr(id + 1, "\nid: ")) {
+        id += id[0] == '\n';
+        unsigned long long seq = 0;
+        assert_int_equal(sscanf(id + 4 + strlen(api__events_run(h)), "-%llu", &seq), 1);
+        const char *ev = strstr(id, "\nevent: ") + 8;
+        if (strncmp(ev, "reset", 5) == 0)
+            continue;
+        int t = 0;
+        while (t < API_EVENT_COUNT && strncmp(ev, tnames[t], strlen(tnames[t])) != 0)
+            t++;
+        assert_true(t < API_EVENT_COUNT && n < 64);
+        snprintf(want, sizeof want, "id: %s-%llu\nevent: %s\ndata: {\"k\":%llu}\n\n",
+                 api__events_run(h), seq, tnames[t], seq);
+        assert_memory_equal(id, want, strlen(want));
+        seqs[n] = (long long)seq;
+        kinds[n++] = tnames[t][0];
+    }
+    kinds[n] = '\0';
+    return kinds;
+}
+
+/* A stream of anomaly only skips the state messages (and is not even woken for them when it
+ * has taken everything); one of state only skips the anomalies; both get both, in order. */
+static void test_types_filter(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(16, 1 << 20);
+    api_events_client_t *an = attach_t(h, NULL, T_ANOMALY, -1);
+    api_events_client_t *st = attach_t(h, NULL, T_STATE, -1);
+    api_events_client_t *both = attach_t(h, NULL, T_ANOMALY | T_STATE, -1);
+    api_events_client_t *dflt = attach(h, NULL, -1);
+    const char *order = "sasssam"; /* published 1..7 */
+    for (int k = 1; order[k - 1]; k++)
+        publish_t(h,
+                  order[k - 1] == 'a'   ? API_EVENT_ANOMALY
+                  : order[k - 1] == 's' ? API_EVENT_STATE
+                                        : API_EVENT_MAINTENANCE,
+                  k);
+    long long seqs[64];
+    drain(an, out, 9);
+    assert_string_equal(kinds_of(h, out, seqs), "aa");
+    assert_int_equal(seqs[0] * 10 + seqs[1], 26);
+    drain(st, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "ssss");
+    assert_int_equal(seqs[0] * 1000 + seqs[1] * 100 + seqs[2] * 10 + seqs[3], 1345);
+    drain(both, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "sasssa");
+    drain(dflt, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "aam");
+    /* Caught up: a state message leaves nothing pending for an, and the next anomaly comes. */
+    publish_t(h, API_EVENT_STATE, 8);
+    assert_int_equal(api__events_take(an, out, 4096), 0);
+    publish_t(h, API_EVENT_ANOMALY, 9);
+    drain(an, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "a");
+    assert_int_equal(seqs[0], 9);
+    api__events_detach(dflt);
+    api__events_detach(both);
+    api__events_detach(st);
+    api__events_detach(an);
+    api_events_destroy(h);
+}
+
+/* Messages of types a stream did not ask for leaving the ring are never missed: a resume
+ * across them is exact (no reset), a stream behind them is not cut; a message of its types
+ * that left still gets the reset, or the cut. */
+static void test_types_resume_and_cut(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    long long seqs[64];
+    api_events_t *h = hub(4, 1 << 20);
+    api_events_client_t *behind = attach_t(h, NULL, T_ANOMALY, -1);
+    api_events_client_t *stbehind = attach_t(h, NULL, T_STATE, -1);
+    publish_t(h, API_EVENT_ANOMALY, 1);
+    drain(behind, out, 4096); /* took 1; then never reads while 2..7 pass */
+    for (int k = 2; k <= 7; k++)
+        publish_t(h, API_EVENT_STATE, k); /* the ring holds 4..7: 1, 2 and 3 left */
+    assert_null(api__events_cut_why(behind));
+    assert_non_null(api__events_cut_why(stbehind)); /* its 2 and 3 left */
+    /* After 1: only state messages left since, so nothing missed and nothing to send (taken
+     * before the next publish, or after it: either way past the gone ones). */
+    api_events_client_t *c = attach_t(h, NULL, T_ANOMALY, 1), *c2 = attach_t(h, NULL, T_ANOMALY, 1);
+    drain(c, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    assert_string_equal(kinds_of(h, out, seqs), "");
+    api_events_client_t *s = attach_t(h, NULL, T_STATE, 1); /* 2, 3 left: a reset */
+    drain(s, out, 4096);
+    assert_reset(h, out, "too_old", 7);
+    assert_string_equal(kinds_of(h, out, seqs), "");
+    publish_t(h, API_EVENT_ANOMALY, 8);
+    assert_null(api__events_cut_why(c2));
+    drain(c2, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    assert_string_equal(kinds_of(h, out, seqs), "a");
+    assert_int_equal(seqs[0], 8);
+    api__events_detach(c2);
+    drain(c, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "a");
+    assert_int_equal(seqs[0], 8);
+    drain(behind, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "a");
+    assert_int_equal(seqs[0], 8);
+    drain(s, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "");
+    api__events_detach(s);
+    api__events_detach(c);
+    /* 8 (an anomaly) then 9..12 (state): 8 leaves the ring with 12. After 7, an anomaly stream
+     * missed 8: a reset; after 8 it missed nothing. One behind 8 is cut when 8 leaves. */
+    api_events_client_t *slow = attach_t(h, NULL, T_ANOMALY, 7);
+    for (int k = 9; k <= 12; k++)
+        publish_t(h, API_EVENT_STATE, k);
+    assert_non_null(api__events_cut_why(slow));
+    c = attach_t(h, NULL, T_ANOMALY, 7);
+    drain(c, out, 4096);
+    assert_reset(h, out, "too_old", 12);
+    api__events_detach(c);
+    c = attach_t(h, NULL, T_ANOMALY, 8);
+    drain(c, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    s = attach_t(h, NULL, T_STATE, 8);
+    drain(s, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    assert_string_equal(kinds_of(h, out, seqs), "ssss");
+    api__events_detach(s);
+    api__events_detach(c);
+    api__events_detach(slow);
+    api__events_detach(stbehind);
+    api__events_detach(behind);
+    api_events_destroy(h);
+}
+
 static void test_limits_and_close(void **state)
 {
     (void)state;
@@ -324,12 +485,13 @@ static void test_limits_and_close(void **state)
     api_events_t *h = NULL;
     assert_int_equal(api_events_create(&h, &o), 0);
     api_events_client_t *c1 = attach(h, NULL, -1), *c2 = attach(h, NULL, -1), *c3 = NULL;
-    assert_int_equal(api__events_attach(h, NULL, NULL, NULL, &c3), ERR_BUSY);
+    const unsigned dflt = API_EVENT_TYPES_DEFAULT;
+    assert_int_equal(api__events_attach(h, NULL, NULL, dflt, NULL, &c3), ERR_BUSY);
     api__events_detach(c2);
     c2 = attach(h, NULL, -1); /* its place is free again */
     api__events_close(h, 0);
     api__events_detach(c2);
-    assert_int_equal(api__events_attach(h, NULL, NULL, NULL, &c3), ERR_CLOSED);
+    assert_int_equal(api__events_attach(h, NULL, NULL, dflt, NULL, &c3), ERR_CLOSED);
     api__events_detach(c1);
     api_events_destroy(h);
 }
@@ -343,6 +505,8 @@ int main(void)
         cmocka_unit_test(test_device_filter),
         cmocka_unit_test(test_cut_when_behind_the_ring),
         cmocka_unit_test(test_cut_when_unsent_above_max),
+        cmocka_unit_test(test_types_filter),
+        cmocka_unit_test(test_types_resume_and_cut),
         cmocka_unit_test(test_limits_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

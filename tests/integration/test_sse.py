@@ -198,6 +198,8 @@ class Anomaly(SseTest):
         self.device("other")
         every, mine, others = self.stream(), self.stream("?device=" + dev), \
             self.stream("?device=other")
+        # Every type: the same messages, with the device's state changes between them.
+        typed = self.stream("?types=anomaly,maintenance,state")
         self.assertEqual(every.headers.get("content-type"), "text/event-stream")
         self.assertEqual(every.headers.get("cache-control"), "no-cache")
         rng = random.Random(3)
@@ -245,17 +247,35 @@ class Anomaly(SseTest):
                           end["period"]["note"], end["period"]["from_ts"]),
                          (dev, None, "past", "new seal", started["period"]["from_ts"]))
         self.assertEqual([m["data"]["device"] for m in msgs[4:]], ["other", "other"])
+        # SEQ counts every type's messages: the default stream's ids increase, and the state
+        # messages (which it skips) fill the gaps.
         first = seq(msgs[0])
-        self.assertEqual([seq(m) for m in msgs], list(range(first, first + 6)))
+        self.assertEqual([seq(m) for m in msgs], sorted({seq(m) for m in msgs}))
         self.assertEqual(len({m["id"].rpartition("-")[0] for m in msgs}), 1)  # one run
+        full = typed.wait("the typed stream's 6 events",
+                          lambda s: [m for m in s.messages if seq(m) <= seq(msgs[-1])]
+                          if len([m for m in s.messages if m["event"] != "state"]) >= 6
+                          else None)
+        self.assertEqual([seq(m) for m in full if seq(m) >= first],
+                         list(range(first, seq(msgs[-1]) + 1)))
+        self.assertEqual([m for m in full if m["event"] != "state"], msgs)
         # Filtered: each stream exactly its device's messages, with the same ids.
         self.assertEqual(mine.count(4), msgs[:4])
         self.assertEqual(others.count(2), msgs[4:])
         time.sleep(0.3)
         self.assertEqual((len(every.messages), len(mine.messages), len(others.messages)),
                          (6, 4, 2))
-        self.assertEqual(metric(d, "vigil_event_streams"), 3)
-        self.assertEqual(metric(d, "vigil_event_stream_messages_total"), 6)
+        self.assertEqual(metric(d, "vigil_event_streams"), 4)
+        text = d.metrics()
+        by = {t: float(re.search(r'^vigil_event_stream_messages_by_type_total\{type="%s"\} (\S+)$'
+                                 % t, text, re.M).group(1))
+              for t in ("anomaly", "maintenance", "state")}
+        self.assertEqual((by["anomaly"], by["maintenance"]), (2, 4))
+        # Normal at the first model; the fault's anomaly too unless it came within the second
+        # after it and the accept's normal before that second ended (then neither is sent).
+        self.assertGreaterEqual(by["state"], 1)
+        self.assertEqual(float(re.search(r"^vigil_event_stream_messages_total (\S+)$", text,
+                                         re.M).group(1)), sum(by.values()))
         self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
 
     def test_sighup_keeps_streams_sigterm_ends_them(self):
@@ -350,7 +370,7 @@ class Limits(SseTest):
     CONFIG = tp.config_text(0, extra="[http]\nmax_event_streams = 3\nevents_keepalive_ms = 500\n")
 
     def test_params(self):
-        for q, want in (("?x=1", "parameter 'x': unknown here (this endpoint takes device)"),
+        for q, want in (("?x=1", "parameter 'x': unknown here (this endpoint takes device, types)"),
                         ("?device=a&device=b", "parameter 'device': given more than once"),
                         ("?device=", "parameter 'device': is empty")):
             r = vt.curl(self.d.url("/v1/events" + q), timeout=5)
@@ -587,6 +607,149 @@ class ClockBoundaries(SseTest):
         self.assertEqual(s.count(2)[1]["data"]["period"]["state"], "past")
         time.sleep(1)
         self.assertEqual(len(s.messages), 2, s.messages)
+
+
+def states(msgs):
+    return [m["data"]["state"] for m in msgs]
+
+
+class State(SseTest):
+    """event: state (?types=state), here with http.events_state_min_ms = 0 (every change): a
+    device from learning to normal (its first model), into warning and anomaly by a fault, back
+    to normal by an operator's accept. The stream sees each change once, in order, "previous"
+    chaining from learning, ending on the status's state; a stream without ?types sees none;
+    ?device= combines with it; the 400s of ?types."""
+
+    CONFIG = tp.config_text(0, extra="[http]\nevents_state_min_ms = 0\n")
+
+    def check_chain(self, msgs, dev):
+        self.assertEqual(msgs[0]["data"]["previous"], "learning", msgs)
+        for a, b in zip(msgs, msgs[1:]):
+            self.assertEqual(b["data"]["previous"], a["data"]["state"], msgs)
+            self.assertLess(seq(a), seq(b))
+            self.assertLessEqual(a["data"]["ts"], b["data"]["ts"])
+        for m in msgs:
+            data = m["data"]
+            self.assertEqual(m["event"], "state")
+            self.assertEqual(set(data), {"device", "state", "previous", "ts", "time", "score"})
+            self.assertEqual(data["device"], dev)
+            self.assertNotEqual(data["state"], data["previous"], m)
+            self.assertEqual(data["time"], time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(
+                data["ts"] // 1000)) + ".%03dZ" % (data["ts"] % 1000))
+            self.assertTrue(0 <= data["score"] <= 1, m)
+
+    def until_status(self, s, dev):
+        """Waits until s's newest message names the status's state of dev; returns them all."""
+        return s.wait("the stream's state = the status's", lambda s: list(s.messages) if (
+            s.messages and s.messages[-1]["data"]["state"] == tp.status(self.d, dev)["state"])
+            else None)
+
+    def test_changes_in_order(self):
+        d, dev = self.d, "st-1"
+        self.device("other")  # learning all along: no state message
+        st, plain = self.stream("?types=state"), self.stream()
+        mine = self.stream("?types=state&device=" + dev)
+        none = self.stream("?types=state&device=other")
+        rng = random.Random(3)
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
+        self.feed(dev, data[:500], 0)
+        tp.wait_idle(d, dev, 1)
+        first = st.count(1)[0]
+        self.assertEqual((first["data"]["state"], first["data"]["previous"]),
+                         ("normal", "learning"))
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        self.feed(dev, data[500:650], 500)
+        burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(4), amp=3.0)
+        self.feed(dev, burst, 650)
+        msgs = self.until_status(st, dev)
+        self.assertEqual(msgs[-1]["data"]["state"], "anomaly")
+        self.check_chain(msgs, dev)
+        # Each change once: the fault's readings went through warning (the first at alarm
+        # level) into anomaly.
+        self.assertEqual(states(msgs)[:3], ["normal", "warning", "anomaly"])
+        status = tp.status(d, dev)
+        self.assertEqual((msgs[-1]["data"]["ts"], msgs[-1]["data"]["time"]),
+                         (status["since_ts"], status["since"]))
+
+        tp.jreq(d, "POST", "/v1/devices/%s/anomalies/accept" % dev, {})
+        msgs = self.until_status(st, dev)
+        self.assertEqual((msgs[-1]["data"]["state"], msgs[-1]["data"]["previous"]),
+                         ("normal", "anomaly"))
+        self.check_chain(msgs, dev)
+        time.sleep(0.5)
+        self.assertEqual(st.messages, msgs)  # nothing more, nothing twice
+        self.assertEqual(mine.messages, msgs)
+        self.assertEqual(none.messages, [])
+        self.assertNotIn("state", [m["event"] for m in plain.messages])
+        self.assertEqual([m["event"] for m in plain.messages], ["anomaly", "anomaly"])
+        self.assertEqual(metric(d, 'vigil_event_stream_messages_by_type_total{type="state"}'),
+                         len(msgs))
+
+    def test_types_params(self):
+        for q, bad in (("?types=", ""), ("?types=bogus", "bogus"), ("?types=state,", ""),
+                       ("?types=anomaly,Anomaly", "Anomaly"), ("?types=,state", "")):
+            r = vt.curl(self.d.url("/v1/events" + q), timeout=5)
+            self.assertEqual(r.status, 400, (q, r))
+            self.assertEqual(r.json()["error"],
+                             "parameter 'types': '%s' is no message type (a comma list of "
+                             "anomaly, maintenance, state)" % bad, q)
+        r = vt.curl(self.d.url("/v1/events?types=state&types=anomaly"), timeout=5)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error"], "parameter 'types': given more than once")
+        # Every type, in any order, a type twice: a stream.
+        for q in ("?types=state,maintenance,anomaly", "?types=state,state", "?types=anomaly"):
+            self.stream(q)
+
+
+class StateBounded(SseTest):
+    """The default http.events_state_min_ms (1000): a device flapping between anomaly and
+    normal many times a second (a fault's readings, then a maintenance that ends its episode,
+    again and again) costs at most about one state message a second, and the stream ends on
+    the device's current state within about a second and a quarter."""
+
+    def test_flapping_device(self):
+        d, dev = self.d, "flap-1"
+        st = self.stream("?types=state")
+        rng = random.Random(3)
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
+        self.feed(dev, data[:500], 0)
+        tp.wait_idle(d, dev, 1)
+        self.feed(dev, data[500:650], 500)
+        k, i, seen = 650, 0, []
+        brng = random.Random(4)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 4 or i < 20:
+            # A fault (its amplitude growing, so the detector keeps flagging it), then a
+            # maintenance that ends the episode: anomaly, normal, about every 0.15 s.
+            self.feed(dev, tp.rotation(3, k, tp.OMEGA_B, 0.01, brng, amp=3.0 + i), k)
+            k, i = k + 3, i + 1
+            seen.append(tp.status(d, dev)["state"])
+            time.sleep(0.05)
+            if time.monotonic() - t0 >= 4 and i >= 20:
+                break  # ends after the fault's readings
+            tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+            seen.append(tp.status(d, dev)["state"])
+            tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+            time.sleep(0.05)
+        elapsed = time.monotonic() - t0
+        changes = sum(1 for a, b in zip(seen, seen[1:]) if a != b)
+        sys.stderr.write("[flapping: %d changes seen by polling in %.1f s, %d state messages]\n"
+                         % (changes, elapsed, len(st.messages)))
+        self.assertGreater(changes, 20, seen)  # it did flap
+        status = tp.status(d, dev)["state"]
+        msgs = st.wait("the final state", lambda s: list(s.messages) if (
+            s.messages[-1]["data"]["state"] == status) else None, timeout=5)
+        time.sleep(1.5)  # an interval and more: nothing after it
+        self.assertEqual(st.messages, msgs)
+        for a, b in zip(msgs, msgs[1:]):
+            self.assertEqual(b["data"]["previous"], a["data"]["state"], msgs)
+        # A change that came and went within an interval is not sent: never a state after itself.
+        for m in msgs:
+            self.assertNotEqual(m["data"]["state"], m["data"]["previous"], msgs)
+        # The first model's normal, then at most one per second of flapping (and one more for
+        # the interval the flapping began in).
+        self.assertLessEqual(len(msgs) - 1, elapsed + 2, (len(msgs), elapsed, msgs))
+        self.assertGreaterEqual(len(msgs), 2)
 
 
 if __name__ == "__main__":
