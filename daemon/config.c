@@ -6,6 +6,7 @@
 #include "api.h"
 #include "detector.h"
 #include "err.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <ini.h>
@@ -167,26 +168,14 @@ static int duration_parse(const char *v, long long min, long long max, int64_t *
         *out = 0;
         return 0;
     }
-    static const struct {
-        char unit;
-        long long ms;
-    } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}, {'w', 604800000}};
-    char *end;
-    errno = 0;
-    if (*v < '0' || *v > '9')
+    /* common/vtime's grammar, less its unitless and "ms" forms: settings count from seconds. */
+    size_t n = strlen(v);
+    int64_t ms;
+    if (n < 2 || v[n - 1] < 'a' || v[n - 1] > 'z' || strcmp(v + n - 2, "ms") == 0 ||
+        vtime_parse_duration(v, &ms) != 0 || ms < min || ms > max)
         return -1;
-    long long n = strtoll(v, &end, 10);
-    if (errno || end == v || end[0] == '\0' || end[1] != '\0')
-        return -1;
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (units[i].unit != end[0])
-            continue;
-        if (n > max / units[i].ms || n * units[i].ms < min)
-            return -1;
-        *out = n * units[i].ms;
-        return 0;
-    }
-    return -1;
+    *out = ms;
+    return 0;
 }
 
 /* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) loosely; api and stream check fully

@@ -163,6 +163,16 @@ class Retention(vt.DaemonTestCase):
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                timeout=60)
             self.assertEqual(p.returncode, 0, "%r: %s" % (good, p.stdout))
+        # A unit is required and counts from seconds; no sign, fraction, blank or overflow.
+        for bad in ("3600000", "3600000ms", "1.5h", "-1d", "+1d", "1 d", "1D", "99999999999999999999d",
+                    "9999999999999999d"):
+            conf = vt.write_file(os.path.join(vt.mkdtemp(), "bad.conf"),
+                                 "[storage]\nretention = %s\n" % bad)
+            p = subprocess.run([vt.VIGILD, "--config", conf, "--check-config"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60)
+            self.assertNotEqual(p.returncode, 0, "%r: %s" % (bad, p.stdout))
+            self.assertIn("storage.retention", p.stdout)
 
 
 if __name__ == "__main__":
