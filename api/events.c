@@ -21,8 +21,9 @@
  * opts.max_unsent bytes, or whose next message left the ring, is cut off (counted in dropped):
  * marked, its socket shut down (libmicrohttpd then fails its next send and closes it, even while it
  * waits for the client to read) and resumed if suspended. A client's unsent output is what was
- * published after its cursor; the kernel's buffers are bounded too (SO_SNDBUF, see stream_socket)
- * so a client that stops reading is found within about max_unsent bytes of events.
+ * published of its types after its cursor (others it skips unsent); the kernel's buffers are
+ * bounded too (SO_SNDBUF, see stream_socket) so a client that stops reading is found within about
+ * max_unsent bytes of events.
  *
  * Shutdown (api__events_close, from api_stop): closing is set, every suspended stream resumed;
  * their readers end the stream (the last chunk is sent) and never suspend again, so
@@ -66,8 +67,10 @@ static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance"
 #define STREAM_SNDBUF 65536
 
 struct slot {
-    uint64_t seq;   /* 0: empty */
-    uint64_t start; /* hub bytes published before this message */
+    uint64_t seq; /* 0: empty */
+    /* Per type, the hub's bytes of that type published before this message: a stream's lag
+     * counts its own types only (lag()). */
+    uint64_t start[API_EVENT_COUNT];
     int type;
     char *device; /* in the same block as text */
     char *text;
@@ -98,9 +101,9 @@ struct api_events {
     pthread_cond_t cv; /* the keep-alive thread: a stream came, or stop */
     pthread_condattr_t cva;
     /* Guarded by mu. */
-    struct slot *ring; /* o.ring slots; message SEQ in slot SEQ % o.ring */
-    uint64_t head;     /* SEQ of the newest message (0: none yet) */
-    uint64_t bytes;    /* bytes of every message published */
+    struct slot *ring;               /* o.ring slots; message SEQ in slot SEQ % o.ring */
+    uint64_t head;                   /* SEQ of the newest message (0: none yet) */
+    uint64_t bytes[API_EVENT_COUNT]; /* per type, bytes of every message published */
     /* Per type, the SEQ of the newest message of that type that left the ring (0: none): a
      * stream missed something only if a message of a type it asked for is gone. */
     uint64_t evicted[API_EVENT_COUNT];
@@ -130,13 +133,18 @@ static void wake(struct api_events_client *c)
     }
 }
 
-/* The hub byte position c has reached. Caller holds mu. */
-static uint64_t client_pos(const struct api_events *h, const struct api_events_client *c)
+/* The bytes of c's types published between its position (message c->next, in the ring, and
+ * c->off of it sent) and message upto's start (upto at or after c->next). Messages of other
+ * types are no lag of c's: it skips them unsent. Caller holds mu. */
+static uint64_t lag(const struct api_events *h, const struct api_events_client *c,
+                    const struct slot *upto)
 {
-    if (c->next > h->head)
-        return h->bytes;
     const struct slot *s = &h->ring[c->next % h->o.ring];
-    return s->seq == c->next ? s->start + c->off : 0; /* 0: its message is gone */
+    uint64_t n = 0;
+    for (int t = 0; t < API_EVENT_COUNT; t++)
+        if (c->types >> t & 1u)
+            n += upto->start[t] - s->start[t];
+    return n - c->off; /* off > 0 only inside a message of its types, counted in n */
 }
 
 /* Whether slot s is a message c asked for (its types and device). Caller holds mu. */
@@ -279,9 +287,10 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
     char *old = s->device; /* the evicted message's block */
     if (s->seq)
         h->evicted[s->type] = s->seq;
-    *s = (struct slot){seq, h->bytes, (int)type, block, text, (size_t)n + jlen + 2};
-    uint64_t before = h->bytes; /* a stream's lag is what it had not taken of these */
-    h->bytes += s->len;
+    *s = (struct slot){
+        .seq = seq, .type = (int)type, .device = block, .text = text, .len = (size_t)n + jlen + 2};
+    memcpy(s->start, h->bytes, sizeof s->start); /* a stream's lag is what it had not taken */
+    h->bytes[type] += s->len;
     uint64_t oldest = oldest_seq(h);
     for (struct api_events_client *c = h->clients; c; c = c->nextc) {
         if (c->next < oldest) {
@@ -293,7 +302,7 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
         }
         /* Not counting the new message: a stream that took everything before it is 0 behind,
          * even for a message longer than max_unsent. */
-        if (before - client_pos(h, c) > h->o.max_unsent)
+        if (lag(h, c, s) > h->o.max_unsent)
             cut(h, c, "unsent output above http.events_max_unsent");
         else if (c->next == seq && !wanted(c, s))
             c->next = seq + 1; /* caught up, and not its message: not even woken */

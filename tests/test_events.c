@@ -476,6 +476,41 @@ static void test_types_resume_and_cut(void **state)
     api_events_destroy(h);
 }
 
+/* http.events_max_unsent counts a stream's own types only: a default stream one anomaly
+ * behind is not cut by a fleet's state messages it never asked for (each about 50 bytes here,
+ * max_unsent 100), and is still cut once its own anomalies pass the bound. */
+static void test_types_unsent(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    long long seqs[64];
+    api_events_t *h = hub(64, 100);
+    api_events_client_t *an = attach(h, NULL, -1), *st = attach_t(h, NULL, T_STATE, -1);
+    drain(an, out, 4096);
+    drain(st, out, 4096);
+    publish_t(h, API_EVENT_ANOMALY, 1); /* an does not read it */
+    for (int k = 2; k <= 9; k++) {
+        publish_t(h, API_EVENT_STATE, k);
+        drain(st, out, 4096);
+    }
+    assert_null(api__events_cut_why(an));
+    assert_null(api__events_cut_why(st));
+    drain(an, out, 4096);
+    assert_string_equal(kinds_of(h, out, seqs), "a");
+    assert_int_equal(seqs[0], 1);
+    /* Its own: 10 unread (52 bytes) when 11 comes is kept, 10 and 11 (104) when 12 comes cut. */
+    for (int k = 10; k <= 11; k++)
+        publish_t(h, API_EVENT_ANOMALY, k);
+    assert_null(api__events_cut_why(an));
+    publish_t(h, API_EVENT_ANOMALY, 12);
+    assert_non_null(api__events_cut_why(an));
+    assert_non_null(strstr(api__events_cut_why(an), "events_max_unsent"));
+    assert_null(api__events_cut_why(st)); /* caught up: the anomalies are no lag of its own */
+    api__events_detach(st);
+    api__events_detach(an);
+    api_events_destroy(h);
+}
+
 static void test_limits_and_close(void **state)
 {
     (void)state;
@@ -507,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_cut_when_unsent_above_max),
         cmocka_unit_test(test_types_filter),
         cmocka_unit_test(test_types_resume_and_cut),
+        cmocka_unit_test(test_types_unsent),
         cmocka_unit_test(test_limits_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
