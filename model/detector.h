@@ -520,16 +520,6 @@ struct detector_config {
                       prediction, a fixed-size spike, a sensor at its bound, or the raw score's
                       cap), a repeat the device has shown, not news. Only the score; no state.
                       0: off (docs/detection.md, "Forty-eighth round") */
-    /* Added in format 40 (formats 1-39 load with lstm_evidence 0: as they ran). */
-    float lstm_evidence; /* > 0 (model_kind auto, a job of one device, not a group's): besides
-                            lstm_margin, a new LSTM serves only if its gain over the best
-                            simpler predictor is this many standard errors or more: per
-                            validation row the difference of their squared errors (each
-                            channel over its tail's variance, as in the cost), its mean over
-                            the error's standard error with the autocorrelation of up to
-                            cbrt(rows) lags counted (Newey-West), so a win on a few dozen
-                            readings must be clear while one on thousands need not be. 0:
-                            lstm_margin alone (docs/detection.md, "Fifty-first round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -335,48 +335,6 @@ static int fit_linear(detector_job_t *j)
     return rc;
 }
 
-/* Validation row k's share of the difference between predictor p's cost and the LSTM's: the
- * difference of their squared errors (a channel flagged in fp / fl: persistence's), each channel
- * over its tail's variance vvar[C], averaged over the channels, as the costs are. err is
- * detector_job_run's [P_COUNT, nc, C]. */
-static double row_gain(const float *err, int nc, int C, int k, int p, const uint8_t *fp,
-                       const uint8_t *fl, const double *vvar)
-{
-    double g = 0.0;
-    for (int c = 0; c < C; c++) {
-        const double ep = err[((size_t)(fp[c] ? P_PERSIST : p) * nc + k) * C + c];
-        const double el = err[((size_t)(fl[c] ? P_PERSIST : P_LSTM) * nc + k) * C + c];
-        g += (ep * ep - el * el) / vvar[c];
-    }
-    return g / C;
-}
-
-/* The LSTM's gain over predictor p on the validation rows [off, nc) of a one-segment job, in
- * standard errors: the mean row_gain over its Newey-West standard error (Bartlett weights, lags
- * up to the cube root of the rows). Neighbouring rows' errors are correlated, so n rows tell
- * apart less than n independent ones would; each autocovariance recomputes the gains rather
- * than keep them (a training's decision, not a hot path: no allocation). Gains that do not
- * vary at all: +-INFINITY by their sign (0 for none). */
-static double lstm_gain_z(const float *err, int off, int nc, int C, int p, const uint8_t *fp,
-                          const uint8_t *fl, const double *vvar)
-{
-    const int n = nc - off, lags = (int)cbrt((double)n);
-    double m = 0.0, s = 0.0;
-    for (int k = off; k < nc; k++)
-        m += row_gain(err, nc, C, k, p, fp, fl, vvar);
-    m /= n;
-    for (int l = 0; l <= lags && l < n; l++) {
-        double acc = 0.0;
-        for (int k = off + l; k < nc; k++)
-            acc += (row_gain(err, nc, C, k, p, fp, fl, vvar) - m) *
-                   (row_gain(err, nc, C, k - l, p, fp, fl, vvar) - m);
-        s += (l == 0 ? 1.0 : 2.0 * (1.0 - (double)l / (lags + 1))) * acc / n;
-    }
-    if (s > 0.0)
-        return m / sqrt(s / n);
-    return m > 0.0 ? INFINITY : m < 0.0 ? -INFINITY : 0.0;
-}
-
 int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
@@ -546,13 +504,8 @@ int detector_job_run(detector_job_t *j)
      * better (with none, it keeps serving). */
     const int want_lstm = cfg->model_kind == DET_MODEL_LSTM;
     const int lstm_ok = avail[P_LSTM] && isfinite(j->cost[P_LSTM]);
-    /* lstm_evidence: the margin's win must also be more than the validation rows can tell from
-     * chance (a one-segment job: a group's tails are several series, left to the margin). */
     if (want_lstm ? lstm_ok
-                  : avail[P_LSTM] && j->cost[P_LSTM] < (1.0 - cfg->lstm_margin) * j->cost[best] &&
-                        (cfg->lstm_evidence <= 0.0f || j->nseg > 1 ||
-                         lstm_gain_z(err, off, nc, C, best, flags[best], flags[P_LSTM], vvar) >=
-                             cfg->lstm_evidence))
+                  : avail[P_LSTM] && j->cost[P_LSTM] < (1.0 - cfg->lstm_margin) * j->cost[best])
         best = P_LSTM;
     if (want_lstm && avail[P_SERVING] && j->s_kind == DET_KIND_LSTM)
         j->swap = best == P_LSTM && j->cost[P_LSTM] < j->cost[P_SERVING];

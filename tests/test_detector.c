@@ -6850,29 +6850,6 @@ static void test_load_format38(void **unused)
                      offsetof(struct detector_config, onset_tie), 38);
 }
 
-/* A format-39 save (no lstm_evidence in its config) of make_equal_spikes' detector (seed 1)
- * with the defaults and lstm_evidence 2, cut before its third spike, loads with lstm_evidence 0
- * (the LSTM chosen by lstm_margin alone) and continues bit for bit as the saved detector run
- * without it, through the retrainings after the cut; the same bytes claimed as format 40 are
- * refused (-1 where the field may lie in format 39's tail padding: a NaN as a float). */
-static void test_load_format39(void **unused)
-{
-    (void)unused;
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.lstm_evidence = 2.0f;
-    float *x = make_equal_spikes(1);
-    double top;
-    int opened, onsets = cut_and_continue(&cfg, 1, x, FB_N, fb_at[2] - 200,
-                                          offsetof(struct detector_config, lstm_evidence), -1, 39,
-                                          &top, &opened);
-    print_message("format 39 load: %d readings at 0.5 or more after the cut (largest %.3f), as "
-                  "saved\n",
-                  onsets, top);
-    assert_true(onsets >= 1);
-    free(x);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -6986,7 +6963,6 @@ int main(void)
         cmocka_unit_test(test_load_format37),
         cmocka_unit_test(test_onset_tie),
         cmocka_unit_test(test_load_format38),
-        cmocka_unit_test(test_load_format39),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

@@ -141,7 +141,6 @@ static const struct field fields[] = {
     FI("rhythm_time", rhythm_time),
     FI("onset_now", onset_now),
     FI("onset_tie", onset_tie),
-    FF("lstm_evidence", lstm_evidence),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
