@@ -149,31 +149,25 @@ class Retention(vt.DaemonTestCase):
         self.assertEqual(d.device("r-p")["points"], 20)
 
     def test_bad_value_names_key(self):
-        conf = vt.write_file(os.path.join(vt.mkdtemp(), "bad.conf"),
-                             "[storage]\nretention = 30 days\n")
-        p = subprocess.run([vt.VIGILD, "--config", conf, "--check-config"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=60)
+        p = check_retention("30 days", "bad.conf")
         self.assertNotEqual(p.returncode, 0, p.stdout)
         self.assertIn("bad.conf:2: storage.retention: '30 days'", p.stdout)
         for good in ("0", "", "30d", "12h", "90m", "3600s", "2w"):
-            conf = vt.write_file(os.path.join(vt.mkdtemp(), "ok.conf"),
-                                 "[storage]\nretention = %s\n" % good)
-            p = subprocess.run([vt.VIGILD, "--config", conf, "--check-config"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               timeout=60)
+            p = check_retention(good)
             self.assertEqual(p.returncode, 0, "%r: %s" % (good, p.stdout))
         # A unit is required and counts from seconds; no sign, fraction, blank or overflow.
-        for bad in ("3600000", "3600000ms", "1.5h", "-1d", "+1d", "1 d", "1D", "99999999999999999999d",
-                    "9999999999999999d"):
-            conf = vt.write_file(os.path.join(vt.mkdtemp(), "bad.conf"),
-                                 "[storage]\nretention = %s\n" % bad)
-            p = subprocess.run([vt.VIGILD, "--config", conf, "--check-config"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               timeout=60)
+        for bad in ("3600000", "3600000ms", "1.5h", "-1d", "+1d", "1 d", "1D",
+                    "99999999999999999999d", "9999999999999999d"):
+            p = check_retention(bad)
             self.assertNotEqual(p.returncode, 0, "%r: %s" % (bad, p.stdout))
             self.assertIn("storage.retention", p.stdout)
 
+
+def check_retention(value, name="retention.conf"):
+    """vigild --check-config on a file setting storage.retention = value (line 2)."""
+    conf = vt.write_file(os.path.join(vt.mkdtemp(), name), "[storage]\nretention = %s\n" % value)
+    return subprocess.run([vt.VIGILD, "--config", conf, "--check-config"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
 
 if __name__ == "__main__":
     vt.main()
