@@ -140,6 +140,11 @@ const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
  * parameter (epoch ms or RFC 3339). Return 0, or -1 with a 400 answer set naming it. */
 int api__arg_limit(api_request_t *r, const char *name, size_t dflt, size_t max, size_t *out);
 int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out);
+/* Parses parameter name's value list, a comma-separated list of names[0..n) (each at most once
+ * in effect; no empty item), into the bit set *out (bit k: names[k]). Returns 0, or -1 with a
+ * 400 naming the parameter, the item, what an item is, and the names. n <= 32. */
+int api__arg_set(api_request_t *r, const char *name, const char *list, const char *const *names,
+                 int n, const char *what, unsigned *out);
 
 /* Parses the optional 'from' and 'to' time parameters of a range [from, to) (defaults: all of
  * time) and checks from < to. Returns 0, or -1 with a 400 answer set naming them. */

@@ -523,31 +523,6 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
     return 0;
 }
 
-/* The types of a ?types= list (comma-separated names) as a mask in *out. Returns 0, or -1
- * with a 400 answer naming the first entry that is no type (an empty list, or an empty entry,
- * included). */
-static int parse_types(api_request_t *r, const char *list, unsigned *out)
-{
-    *out = 0;
-    for (const char *p = list;; p++) {
-        size_t n = strcspn(p, ",");
-        int t = 0;
-        while (t < API_EVENT_COUNT && (strlen(type_names[t]) != n || memcmp(p, type_names[t], n)))
-            t++;
-        if (t == API_EVENT_COUNT) {
-            api__error(r, 400,
-                       "parameter 'types': '%.*s' is no message type (a comma list of "
-                       "anomaly, maintenance, state)",
-                       (int)(n < 64 ? n : 64), p);
-            return -1;
-        }
-        *out |= 1u << t;
-        p += n;
-        if (*p == '\0')
-            return 0;
-    }
-}
-
 void api__h_events(api_request_t *r)
 {
     struct api_events *h = r->srv->opts.events;
@@ -566,7 +541,7 @@ void api__h_events(api_request_t *r)
     char tbuf[128];
     const char *tlist = api__arg(r, "types", tbuf, sizeof tbuf);
     unsigned types = API_EVENT_TYPES_DEFAULT;
-    if (r->status || (tlist && parse_types(r, tlist, &types)))
+    if (r->status || (tlist && api__arg_set(r, "types", tlist, type_names, API_EVENT_COUNT, "message type", &types)))
         return;
     if (strcmp(r->method, "HEAD") == 0) {
         /* The headers only, without a stream: libmicrohttpd answers a HEAD of a chunked

@@ -433,6 +433,32 @@ static int point_one(void *arg, int64_t ts, size_t n, const char *const *ch, con
     return c->b->oom;
 }
 
+int api__arg_set(api_request_t *r, const char *name, const char *list, const char *const *names,
+                 int n, const char *what, unsigned *out)
+{
+    *out = 0;
+    for (const char *p = list;; p++) {
+        size_t len = strcspn(p, ",");
+        int k = 0;
+        while (k < n && (strlen(names[k]) != len || memcmp(p, names[k], len) != 0))
+            k++;
+        if (k == n) {
+            sbuf_t want;
+            sbuf_init(&want);
+            for (int i = 0; i < n; i++)
+                sbuf_printf(&want, "%s%s", i ? ", " : "", names[i]);
+            api__error(r, 400, "parameter '%s': '%.*s' is no %s (a comma list of %s)", name,
+                       (int)(len < 64 ? len : 64), p, what, want.oom ? "..." : want.data);
+            sbuf_deinit(&want);
+            return -1;
+        }
+        *out |= 1u << k;
+        p += len;
+        if (*p == '\0')
+            return 0;
+    }
+}
+
 int api__arg_time(api_request_t *r, const char *name, int64_t dflt, int64_t *out)
 {
     char buf[64];
@@ -844,26 +870,7 @@ static int step_args_parse(api_request_t *r, int64_t *step, unsigned *aggs)
     }
     if (g == NULL)
         return 0;
-    *aggs = 0;
-    char *rest = abuf; /* g is abuf */
-    for (char *name = strtok_r(rest, ",", &rest); name; name = strtok_r(NULL, ",", &rest)) {
-        int k = 0;
-        while (k < AGG_KINDS && strcmp(agg_names[k], name) != 0)
-            k++;
-        if (k == AGG_KINDS) {
-            api__error(r, 400,
-                       "parameter 'agg': unknown aggregate '%s' (want count, mean, min, max or "
-                       "last)",
-                       name);
-            return -1;
-        }
-        *aggs |= 1u << k;
-    }
-    if (*aggs == 0) {
-        api__error(r, 400, "parameter 'agg': empty (want count, mean, min, max or last)");
-        return -1;
-    }
-    return 0;
+    return api__arg_set(r, "agg", g, agg_names, AGG_KINDS, "aggregate", aggs);
 }
 
 /* The bucket form: one object per bucket of width step holding readings. */
