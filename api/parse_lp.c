@@ -88,6 +88,10 @@ int lp_precision_parse(const char *s, lp_precision_t *out)
         *out = LP_MS;
     else if (strcmp(s, "s") == 0)
         *out = LP_S;
+    else if (strcmp(s, "m") == 0)
+        *out = LP_M;
+    else if (strcmp(s, "h") == 0)
+        *out = LP_H;
     else
         return ERR_INVAL;
     return 0;
@@ -406,16 +410,19 @@ static int parse_bool(const char *p, size_t len, double *v)
     return 0;
 }
 
-/* ms from a timestamp in the given precision, by floor division. Returns 0 or ERR_RANGE. */
+/* ms from a timestamp in the given precision: finer units by floor division, coarser ones
+ * multiplied after a range check (so the product cannot overflow). Returns 0 or ERR_RANGE. */
 static int ts_to_ms(int64_t t, lp_precision_t prec, int64_t *ms)
 {
-    int64_t div = prec == LP_NS ? 1000000 : prec == LP_US ? 1000 : 1;
+    static const int64_t per_unit[] = {[LP_S] = 1000, [LP_M] = 60000, [LP_H] = 3600000};
     int64_t v;
-    if (prec == LP_S) {
-        if (t < VTIME_MIN_MS / 1000 || t > VTIME_MAX_MS / 1000)
+    if (prec >= LP_S) {
+        int64_t k = per_unit[prec];
+        if (t < VTIME_MIN_MS / k || t > VTIME_MAX_MS / k)
             return ERR_RANGE;
-        v = t * 1000;
+        v = t * k;
     } else {
+        int64_t div = prec == LP_NS ? 1000000 : prec == LP_US ? 1000 : 1;
         v = t / div;
         if (t % div != 0 && t < 0)
             v--;

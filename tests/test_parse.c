@@ -454,6 +454,14 @@ static void test_lp_timestamps(void **state)
     assert_int_equal(ms, 1732780800123LL);
     assert_int_equal(lp_ts("1732780800", LP_S, &ms, err), 0);
     assert_int_equal(ms, 1732780800000LL);
+    assert_int_equal(lp_ts("28879680", LP_M, &ms, err), 0); /* InfluxDB's m and h */
+    assert_int_equal(ms, 1732780800000LL);
+    assert_int_equal(lp_ts("481328", LP_H, &ms, err), 0);
+    assert_int_equal(ms, 1732780800000LL);
+    assert_int_equal(lp_ts("4223371679", LP_M, &ms, err), 0); /* year 9999: the last minute */
+    assert_int_equal(ms, 4223371679LL * 60000);
+    assert_int_equal(lp_ts("70389527", LP_H, &ms, err), 0);
+    assert_int_equal(ms, 70389527LL * 3600000);
     assert_int_equal(lp_ts("1999999", LP_NS, &ms, err), 0); /* floor, not round */
     assert_int_equal(ms, 1);
     assert_int_equal(lp_ts("0", LP_NS, &ms, err), 0);
@@ -483,6 +491,11 @@ static void test_lp_timestamps(void **state)
                  {"253402300800000000", LP_US},
                  {"9223372036854775807", LP_S},
                  {"-9223372036854775808", LP_S},
+                 {"-1", LP_M},
+                 {"4223371680", LP_M},
+                 {"70389528", LP_H},
+                 {"9223372036854775807", LP_H},
+                 {"-9223372036854775808", LP_H},
                  {"9223372036854775807", LP_MS}};
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
         assert_int_equal(lp_ts(range[i].ts, range[i].p, &ms, err), ERR_INVAL);
@@ -525,7 +538,11 @@ static void test_lp_precision_parse(void **state)
     assert_int_equal(p, LP_MS);
     assert_int_equal(lp_precision_parse("s", &p), 0);
     assert_int_equal(p, LP_S);
-    const char *bad[] = {"m", "h", "x", "NS", "sec", "ms ", " s", "rfc3339"};
+    assert_int_equal(lp_precision_parse("m", &p), 0);
+    assert_int_equal(p, LP_M);
+    assert_int_equal(lp_precision_parse("h", &p), 0);
+    assert_int_equal(p, LP_H);
+    const char *bad[] = {"x", "min", "H", "M", "NS", "sec", "ms ", " s", "rfc3339"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(lp_precision_parse(bad[i], &p), ERR_INVAL);
 }
