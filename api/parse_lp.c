@@ -560,7 +560,7 @@ static int parse_line(batch_t *b, const char *p, size_t end, const lp_opts_t *op
         if (i < end)
             return fail(errmsg, errsize, "bad timestamp");
         if (ts_to_ms(t, opts->precision, &ts_ms))
-            return fail(errmsg, errsize, "timestamp out of range");
+            return fail(errmsg, errsize, "timestamp out of range: before 1970 or after 9999");
     }
 
     if (tags_sort(s->tags, s->ntags))

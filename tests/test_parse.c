@@ -499,7 +499,7 @@ static void test_lp_timestamps(void **state)
                  {"9223372036854775807", LP_MS}};
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
         assert_int_equal(lp_ts(range[i].ts, range[i].p, &ms, err), ERR_INVAL);
-        assert_string_equal(err, "timestamp out of range");
+        assert_string_equal(err, "timestamp out of range: before 1970 or after 9999");
     }
     const char *bad[] = {"9223372036854775808",
                          "-9223372036854775809",
@@ -838,11 +838,13 @@ static void test_json_ts(void **state)
         assert_int_equal(b.points[i].item, i);
     batch_deinit(&b);
 
-    json_item_bad("{\"device\":\"d\",\"ts\":-1,\"values\":{\"v\":1}}", "ts: out of range");
-    json_item_bad("{\"device\":\"d\",\"ts\":253402300800000,\"values\":{\"v\":1}}",
-                  "ts: out of range");
-    json_item_bad("{\"device\":\"d\",\"ts\":-1.0,\"values\":{\"v\":1}}", "ts: out of range");
-    json_item_bad("{\"device\":\"d\",\"ts\":1e300,\"values\":{\"v\":1}}", "ts: out of range");
+    /* Before 1970 or after 9999 (the last: nanoseconds sent as milliseconds). */
+    const char *range[] = {"-1", "253402300800000", "-1.0", "1e300", "1732780800123456789"};
+    for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", range[i]);
+        json_item_bad(body, "ts: out of range: epoch milliseconds between 1970 and 9999");
+    }
     json_item_bad("{\"device\":\"d\",\"ts\":1732780800123.5,\"values\":{\"v\":1}}",
                   "ts: not a whole number of milliseconds");
     const char *wrong_type[] = {"true", "false", "null", "[1]", "{}"};
