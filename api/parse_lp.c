@@ -698,6 +698,29 @@ static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
     return i;
 }
 
+/* Quotes a bad line (without its CR) for its error message into buf, of 2 * QUOTE_MAX + 1
+ * bytes: its first QUOTE_MAX bytes, or QUOTE_MAX - 3 and "..." when it is longer. A NUL byte
+ * becomes a backslash and a 0: the message is a C string, so the quote would otherwise end
+ * there and show a line that parses. */
+static void quote_line(char *buf, const char *s, size_t n)
+{
+    if (n > 0 && s[n - 1] == '\r')
+        n--;
+    size_t show = n > QUOTE_MAX ? QUOTE_MAX - 3 : n, o = 0;
+    for (size_t i = 0; i < show; i++) {
+        if (s[i] == '\0') {
+            buf[o++] = '\\';
+            buf[o++] = '0';
+        } else {
+            buf[o++] = s[i];
+        }
+    }
+    if (show < n)
+        for (const char *m = "..."; *m; m++)
+            buf[o++] = *m;
+    buf[o] = '\0';
+}
+
 int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, int64_t now_ms,
              uint32_t first_lineno, parse_errors_t *errs)
 {
@@ -727,15 +750,9 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
         if (rc == ERR_NOMEM)
             return rc;
         if (rc) {
-            size_t show = n;
-            if (show > 0 && s[show - 1] == '\r')
-                show--;
-            const char *more = "";
-            if (show > QUOTE_MAX) {
-                show = QUOTE_MAX - 3;
-                more = "...";
-            }
-            parse_errors_add(errs, lineno, "unable to parse '%.*s%s': %s", (int)show, s, more, why);
+            char quote[2 * QUOTE_MAX + 1];
+            quote_line(quote, s, n);
+            parse_errors_add(errs, lineno, "unable to parse '%s': %s", quote, why);
         }
         lineno += 1 + inner;
         pos += n + 1;

@@ -703,6 +703,13 @@ static void test_lp_errors_kept_and_shortened(void **state)
     assert_int_equal(lp_parse(&b, body, n, &o, NOW, 1, &errs), 0);
     snprintf(want, sizeof want, "unable to parse '%.80s': invalid number", body);
     assert_string_equal(errs.e[0].msg, want);
+    /* A NUL byte is quoted as "\0", not where the quote ends (it showed "m,t=a"). */
+    memset(&errs, 0, sizeof errs);
+    assert_int_equal(lp_parse(&b, "m,t=a\0b v=1\n", 12, &o, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 1);
+    assert_string_equal(errs.e[0].msg,
+                        "unable to parse 'm,t=a\\0b v=1': invalid series key: contains a control "
+                        "character");
 
     /* 150 bad lines among good ones: all counted, the first 100 kept, numbers exact. */
     memset(&errs, 0, sizeof errs);
