@@ -58,7 +58,9 @@ int parse_json_time(const struct json_t *ts, int64_t *ms, const char **why);
  * named opts->device_tag when present, otherwise the series key (measurement plus tags sorted
  * by key, escaped as InfluxDB does: "cpu,host=a,region=b"). The channel is the field key. */
 
-typedef enum lp_precision { LP_NS = 0, LP_US, LP_MS, LP_S } lp_precision_t;
+/* InfluxDB 1.x's precisions: nanoseconds (the default), microseconds, milliseconds, seconds,
+ * minutes and hours. */
+typedef enum lp_precision { LP_NS = 0, LP_US, LP_MS, LP_S, LP_M, LP_H } lp_precision_t;
 
 typedef struct lp_opts {
     const char *device_tag;   /* default "device" */
@@ -66,7 +68,7 @@ typedef struct lp_opts {
     size_t max_line;          /* longest accepted line in bytes (0: no limit) */
 } lp_opts_t;
 
-/* Parses "ns", "n", "u", "us", "ms", "s" (and "" as ns). Returns 0 or ERR_INVAL. */
+/* Parses "ns", "n", "u", "us", "ms", "s", "m", "h" (and "" as ns). Returns 0 or ERR_INVAL. */
 int lp_precision_parse(const char *s, lp_precision_t *out);
 
 /* Parses one line (without its '\n'; a trailing '\r' is allowed). Adds at most one point with

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Names the range, so that a timestamp in seconds or nanoseconds is recognised as such. */
+static const char out_of_range[] = "out of range: epoch milliseconds between 1970 and 9999";
+
 int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
 {
     if (json_is_string(ts)) {
@@ -27,7 +30,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
     if (json_is_integer(ts)) {
         json_int_t v = json_integer_value(ts);
         if (v < VTIME_MIN_MS || v > VTIME_MAX_MS) {
-            *why = "out of range";
+            *why = out_of_range;
             return ERR_INVAL;
         }
         *ms = v;
@@ -37,7 +40,7 @@ int parse_json_time(const json_t *ts, int64_t *ms, const char **why)
         /* 1.7328e12 is a real to jansson but a whole number of ms: accepted. */
         double d = json_real_value(ts);
         if (!(d >= (double)VTIME_MIN_MS && d <= (double)VTIME_MAX_MS)) {
-            *why = "out of range";
+            *why = out_of_range;
             return ERR_INVAL;
         }
         if ((double)(int64_t)d != d) {

@@ -88,6 +88,10 @@ int lp_precision_parse(const char *s, lp_precision_t *out)
         *out = LP_MS;
     else if (strcmp(s, "s") == 0)
         *out = LP_S;
+    else if (strcmp(s, "m") == 0)
+        *out = LP_M;
+    else if (strcmp(s, "h") == 0)
+        *out = LP_H;
     else
         return ERR_INVAL;
     return 0;
@@ -406,16 +410,19 @@ static int parse_bool(const char *p, size_t len, double *v)
     return 0;
 }
 
-/* ms from a timestamp in the given precision, by floor division. Returns 0 or ERR_RANGE. */
+/* ms from a timestamp in the given precision: finer units by floor division, coarser ones
+ * multiplied after a range check (so the product cannot overflow). Returns 0 or ERR_RANGE. */
 static int ts_to_ms(int64_t t, lp_precision_t prec, int64_t *ms)
 {
-    int64_t div = prec == LP_NS ? 1000000 : prec == LP_US ? 1000 : 1;
+    static const int64_t per_unit[] = {[LP_S] = 1000, [LP_M] = 60000, [LP_H] = 3600000};
     int64_t v;
-    if (prec == LP_S) {
-        if (t < VTIME_MIN_MS / 1000 || t > VTIME_MAX_MS / 1000)
+    if (prec >= LP_S) {
+        int64_t k = per_unit[prec];
+        if (t < VTIME_MIN_MS / k || t > VTIME_MAX_MS / k)
             return ERR_RANGE;
-        v = t * 1000;
+        v = t * k;
     } else {
+        int64_t div = prec == LP_NS ? 1000000 : prec == LP_US ? 1000 : 1;
         v = t / div;
         if (t % div != 0 && t < 0)
             v--;
@@ -553,7 +560,7 @@ static int parse_line(batch_t *b, const char *p, size_t end, const lp_opts_t *op
         if (i < end)
             return fail(errmsg, errsize, "bad timestamp");
         if (ts_to_ms(t, opts->precision, &ts_ms))
-            return fail(errmsg, errsize, "timestamp out of range");
+            return fail(errmsg, errsize, "timestamp out of range: before 1970 or after 9999");
     }
 
     if (tags_sort(s->tags, s->ntags))
@@ -691,6 +698,29 @@ static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
     return i;
 }
 
+/* Quotes a bad line (without its CR) for its error message into buf, of 2 * QUOTE_MAX + 1
+ * bytes: its first QUOTE_MAX bytes, or QUOTE_MAX - 3 and "..." when it is longer. A NUL byte
+ * becomes a backslash and a 0: the message is a C string, so the quote would otherwise end
+ * there and show a line that parses. */
+static void quote_line(char *buf, const char *s, size_t n)
+{
+    if (n > 0 && s[n - 1] == '\r')
+        n--;
+    size_t show = n > QUOTE_MAX ? QUOTE_MAX - 3 : n, o = 0;
+    for (size_t i = 0; i < show; i++) {
+        if (s[i] == '\0') {
+            buf[o++] = '\\';
+            buf[o++] = '0';
+        } else {
+            buf[o++] = s[i];
+        }
+    }
+    if (show < n)
+        for (const char *m = "..."; *m; m++)
+            buf[o++] = *m;
+    buf[o] = '\0';
+}
+
 int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, int64_t now_ms,
              uint32_t first_lineno, parse_errors_t *errs)
 {
@@ -720,15 +750,9 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
         if (rc == ERR_NOMEM)
             return rc;
         if (rc) {
-            size_t show = n;
-            if (show > 0 && s[show - 1] == '\r')
-                show--;
-            const char *more = "";
-            if (show > QUOTE_MAX) {
-                show = QUOTE_MAX - 3;
-                more = "...";
-            }
-            parse_errors_add(errs, lineno, "unable to parse '%.*s%s': %s", (int)show, s, more, why);
+            char quote[2 * QUOTE_MAX + 1];
+            quote_line(quote, s, n);
+            parse_errors_add(errs, lineno, "unable to parse '%s': %s", quote, why);
         }
         lineno += 1 + inner;
         pos += n + 1;

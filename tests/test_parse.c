@@ -454,6 +454,14 @@ static void test_lp_timestamps(void **state)
     assert_int_equal(ms, 1732780800123LL);
     assert_int_equal(lp_ts("1732780800", LP_S, &ms, err), 0);
     assert_int_equal(ms, 1732780800000LL);
+    assert_int_equal(lp_ts("28879680", LP_M, &ms, err), 0); /* InfluxDB's m and h */
+    assert_int_equal(ms, 1732780800000LL);
+    assert_int_equal(lp_ts("481328", LP_H, &ms, err), 0);
+    assert_int_equal(ms, 1732780800000LL);
+    assert_int_equal(lp_ts("4223371679", LP_M, &ms, err), 0); /* year 9999: the last minute */
+    assert_int_equal(ms, 4223371679LL * 60000);
+    assert_int_equal(lp_ts("70389527", LP_H, &ms, err), 0);
+    assert_int_equal(ms, 70389527LL * 3600000);
     assert_int_equal(lp_ts("1999999", LP_NS, &ms, err), 0); /* floor, not round */
     assert_int_equal(ms, 1);
     assert_int_equal(lp_ts("0", LP_NS, &ms, err), 0);
@@ -483,10 +491,15 @@ static void test_lp_timestamps(void **state)
                  {"253402300800000000", LP_US},
                  {"9223372036854775807", LP_S},
                  {"-9223372036854775808", LP_S},
+                 {"-1", LP_M},
+                 {"4223371680", LP_M},
+                 {"70389528", LP_H},
+                 {"9223372036854775807", LP_H},
+                 {"-9223372036854775808", LP_H},
                  {"9223372036854775807", LP_MS}};
     for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
         assert_int_equal(lp_ts(range[i].ts, range[i].p, &ms, err), ERR_INVAL);
-        assert_string_equal(err, "timestamp out of range");
+        assert_string_equal(err, "timestamp out of range: before 1970 or after 9999");
     }
     const char *bad[] = {"9223372036854775808",
                          "-9223372036854775809",
@@ -525,7 +538,11 @@ static void test_lp_precision_parse(void **state)
     assert_int_equal(p, LP_MS);
     assert_int_equal(lp_precision_parse("s", &p), 0);
     assert_int_equal(p, LP_S);
-    const char *bad[] = {"m", "h", "x", "NS", "sec", "ms ", " s", "rfc3339"};
+    assert_int_equal(lp_precision_parse("m", &p), 0);
+    assert_int_equal(p, LP_M);
+    assert_int_equal(lp_precision_parse("h", &p), 0);
+    assert_int_equal(p, LP_H);
+    const char *bad[] = {"x", "min", "H", "M", "NS", "sec", "ms ", " s", "rfc3339"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(lp_precision_parse(bad[i], &p), ERR_INVAL);
 }
@@ -686,6 +703,13 @@ static void test_lp_errors_kept_and_shortened(void **state)
     assert_int_equal(lp_parse(&b, body, n, &o, NOW, 1, &errs), 0);
     snprintf(want, sizeof want, "unable to parse '%.80s': invalid number", body);
     assert_string_equal(errs.e[0].msg, want);
+    /* A NUL byte is quoted as "\0", not where the quote ends (it showed "m,t=a"). */
+    memset(&errs, 0, sizeof errs);
+    assert_int_equal(lp_parse(&b, "m,t=a\0b v=1\n", 12, &o, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 1);
+    assert_string_equal(errs.e[0].msg,
+                        "unable to parse 'm,t=a\\0b v=1': invalid series key: contains a control "
+                        "character");
 
     /* 150 bad lines among good ones: all counted, the first 100 kept, numbers exact. */
     memset(&errs, 0, sizeof errs);
@@ -821,11 +845,13 @@ static void test_json_ts(void **state)
         assert_int_equal(b.points[i].item, i);
     batch_deinit(&b);
 
-    json_item_bad("{\"device\":\"d\",\"ts\":-1,\"values\":{\"v\":1}}", "ts: out of range");
-    json_item_bad("{\"device\":\"d\",\"ts\":253402300800000,\"values\":{\"v\":1}}",
-                  "ts: out of range");
-    json_item_bad("{\"device\":\"d\",\"ts\":-1.0,\"values\":{\"v\":1}}", "ts: out of range");
-    json_item_bad("{\"device\":\"d\",\"ts\":1e300,\"values\":{\"v\":1}}", "ts: out of range");
+    /* Before 1970 or after 9999 (the last: nanoseconds sent as milliseconds). */
+    const char *range[] = {"-1", "253402300800000", "-1.0", "1e300", "1732780800123456789"};
+    for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", range[i]);
+        json_item_bad(body, "ts: out of range: epoch milliseconds between 1970 and 9999");
+    }
     json_item_bad("{\"device\":\"d\",\"ts\":1732780800123.5,\"values\":{\"v\":1}}",
                   "ts: not a whole number of milliseconds");
     const char *wrong_type[] = {"true", "false", "null", "[1]", "{}"};

@@ -20,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const tags[] = {"device", "host", "d", ""};
     if (size < 1)
         return 0;
-    lp_opts_t o = {tags[(data[0] >> 2) & 3], (lp_precision_t)(data[0] & 3),
+    /* Bits 0, 1 and 5 pick one of the six precisions. */
+    lp_opts_t o = {tags[(data[0] >> 2) & 3],
+                   (lp_precision_t)(((data[0] & 3) | ((data[0] >> 3) & 4)) % (LP_H + 1)),
                    (data[0] & 0x10) ? 64 : 0};
     if (o.device_tag[0] == '\0')
         o.device_tag = "device";

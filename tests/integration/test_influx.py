@@ -90,13 +90,15 @@ class LineProtocol(vt.DaemonTestCase):
             ("us", "1700000000127000", 1700000000127),
             ("ms", "1700000000128", 1700000000128),
             ("s", "1700000001", 1700000001000),
+            ("m", "28333334", 1700000040000),               # minutes and hours, as InfluxDB
+            ("h", "472223", 1700002800000),
         ]
         for i, (prec, ts, want) in enumerate(cases):
             with self.subTest(precision=prec):
                 dev = "lp-prec-%d" % i
                 self.ok(self.d.write_lp("m,device=%s v=%d %s\n" % (dev, i, ts), precision=prec))
                 self.assertPoints(self.d.readings(dev), [(want, {"v": float(i)})])
-        self.assertJsonError(self.d.write_lp("m,device=lp-prec-x v=1 1\n", precision="h"),
+        self.assertJsonError(self.d.write_lp("m,device=lp-prec-x v=1 1\n", precision="d"),
                              400, "precision")
         self.assertJsonError(self.d.write_lp("m,device=lp-prec-x v=1 1\n",
                                              precision="milliseconds-please"), 400, "precision")
@@ -242,6 +244,14 @@ class InfluxCli(vt.DaemonTestCase):
         self.assertEqual(rc, 0, out)
         self.assertPoints(self.d.readings("cpu,host=h1,region=eu"),
                           [(1700000000000, {"load": 0.5}), (1700000000001, {"load": 0.75})])
+        # The CLI offers -precision h and m too (InfluxDB takes both on /write).
+        for prec, ts in (("h", "472223"), ("m", "28333334")):
+            rc, out = self.influx("-database", "db", "-precision", prec, "-execute",
+                                  "INSERT cpu,device=cli-hm load=1 " + ts)
+            self.assertEqual(rc, 0, out)
+            self.assertNotIn("ERR", out)
+        self.assertPoints(self.d.readings("cli-hm"),
+                          [(1700000040000, {"load": 1.0}), (1700002800000, {"load": 1.0})])
 
     def test_import_file(self):
         lines = ["plant,device=cli-imp a=%r,b=%di %d" % (i * 0.1, i, 1700000100000 + i)

@@ -101,6 +101,21 @@ class Stream(vt.DaemonTestCase):
         self.assertEqual(vt.last_ok(rest), 2, rest)
         self.assertPoints(self.d.readings("st-4"), [(1, {"a": 1.0})])
 
+    def test_newline_in_string_ends_the_line(self):
+        # README: on the stream a newline always ends a line, even in a quoted string field
+        # (on /write it may be part of the string): both halves are errors, nothing is stored,
+        # and the numbering goes on by newlines.
+        c = self.d.stream_connect()
+        try:
+            c.send('m,device=st-nl s="two\nlines",a=1 1000000\nm,device=st-nl a=2 2000000\n')
+            got = c.wait_ok(3)
+            self.assertEqual(c.finish(), [])
+        finally:
+            c.close()
+        self.assertEqual(vt.errors_of(got), {1: "unbalanced quotes", 2: "invalid field format"},
+                         got)
+        self.assertPoints(self.d.readings("st-nl"), [(2, {"a": 2.0})])
+
     def test_overwrite(self):
         c = self.d.stream_connect()
         try:
