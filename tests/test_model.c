@@ -480,6 +480,17 @@ static float *coupled_process(size_t n, uint64_t seed)
     return d;
 }
 
+/* The defaults with the window, the epochs and the learning rate a test trains with. */
+static struct model_train_config train_config(int window, int max_epochs, float lr)
+{
+    struct model_train_config cfg;
+    model_train_config_default(&cfg);
+    cfg.window = window;
+    cfg.max_epochs = max_epochs;
+    cfg.lr = lr;
+    return cfg;
+}
+
 static void test_train_beats_persistence(void **unused)
 {
     const size_t n = 3000, n_test = 800;
@@ -488,11 +499,7 @@ static void test_train_beats_persistence(void **unused)
     size_t cl = model_checkpoint_size(base), len;
     unsigned char *before = malloc(cl), *after = malloc(cl);
     assert_int_equal(model_checkpoint_save(base, before, cl, &len), 0);
-    struct model_train_config cfg;
-    model_train_config_default(&cfg);
-    cfg.window = 32;
-    cfg.max_epochs = 40;
-    cfg.lr = 5e-3f;
+    struct model_train_config cfg = train_config(32, 40, 5e-3f);
     cfg.seed = 3;
     float tl[40], vl[40], tl2[40], vl2[40];
     struct model_train_result res = {tl, vl, 0, 0, 0, 0}, res2 = {tl2, vl2, 0, 0, 0, 0};
@@ -544,14 +551,10 @@ static void test_train_averaged_is_the_average(void **unused)
     enum { T = 16, I = 3, E = 6 };
     float *data = coupled_process(T + 1, 9);
     model_t *base = make_model(I, 2, 1, 8, 2);
-    struct model_train_config cfg;
-    model_train_config_default(&cfg);
-    cfg.window = T;
+    struct model_train_config cfg = train_config(T, E, 1e-2f);
     cfg.batch = 1;
-    cfg.max_epochs = E;
     cfg.val_fraction = 0.0f;
     cfg.fit_norm = 0;
-    cfg.lr = 1e-2f;
     const float avg_epochs = 2.0f;
     model_t *m;
     struct model_train_result res = {NULL, NULL, 0, 0, 0, 0};
@@ -594,11 +597,7 @@ static void test_train_averaged_deterministic(void **unused)
     const size_t n = 1500;
     float *data = coupled_process(n, 4);
     model_t *base = make_model(3, 2, 1, 16, 1);
-    struct model_train_config cfg;
-    model_train_config_default(&cfg);
-    cfg.window = 32;
-    cfg.max_epochs = 15;
-    cfg.lr = 1e-2f;
+    struct model_train_config cfg = train_config(32, 15, 1e-2f);
     cfg.reinit = 1;
     cfg.seed = 5;
     float vl[15], vl2[15];
