@@ -520,6 +520,13 @@ struct detector_config {
                       prediction, a fixed-size spike, a sensor at its bound, or the raw score's
                       cap), a repeat the device has shown, not news. Only the score; no state.
                       0: off (docs/detection.md, "Forty-eighth round") */
+    /* Added in format 40 (formats 1-39 load with avg_epochs 0: as they ran). */
+    float avg_epochs; /* > 0: the LSTM served is the average of its weights over the training's
+                         steps (an exponential moving average with a time constant of this
+                         many epochs, model_train_averaged): early stopping validates the
+                         average and keeps it, the raw weights go on training. Less of where
+                         Adam's last noisy steps left the weights, so of the seed. 0: off, the
+                         last step's weights (docs/detection.md, "Fifty-third round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -114,8 +114,10 @@
  * times are unknown, DETECTOR_NO_TIME, and unused while it stays 0). Format 38 adds onset_now
  * at the config's end (no state: it reads the short window and the long one); formats 1-37
  * load with it 0, as they ran. Format 39 adds onset_tie at the config's end (no state: it reads
- * onset_record's reference); formats 1-38 load with it 0, as they ran. */
-#define DET_FORMAT 39u
+ * onset_record's reference); formats 1-38 load with it 0, as they ran. Format 40 adds
+ * avg_epochs at the config's end (no state: it acts inside a training job); formats 1-39 load
+ * with it 0, as they ran. */
+#define DET_FORMAT 40u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -248,6 +250,10 @@
 /* Format 38's config: up to onset_tie, the field format 39 added, with the tail padding. */
 #define CFG_V38_SIZE                                                                               \
     ((offsetof(struct detector_config, onset_tie) + _Alignof(struct detector_config) - 1) /        \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 39's config: up to avg_epochs, the field format 40 added, with the tail padding. */
+#define CFG_V39_SIZE                                                                               \
+    ((offsetof(struct detector_config, avg_epochs) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -602,6 +608,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 37 ? CFG_V36_SIZE
         : fmt < 38 ? CFG_V37_SIZE
         : fmt < 39 ? CFG_V38_SIZE
+        : fmt < 40 ? CFG_V39_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -683,6 +690,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.onset_now = 0; /* format 37 and before: l credited whatever the newest reading */
     if (fmt < 39)
         cfg.onset_tie = 0; /* format 38 and before: a tie with the record ranked as any onset */
+    if (fmt < 40)
+        cfg.avg_epochs = 0.0f; /* format 39 and before: the last step's weights serve */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -282,7 +282,7 @@ static int train_pooled(detector_job_t *j, const model_t *init, const struct mod
         wc.val_fraction = nextafterf(wc.val_fraction, 0.0f);
     while ((size_t)((double)rows * wc.val_fraction) < want)
         wc.val_fraction = nextafterf(wc.val_fraction, 1.0f);
-    int rc = model_train(&j->cand, init, &wc, buf, rows, &j->tres);
+    int rc = model_train_averaged(&j->cand, init, &wc, j->cfg.avg_epochs, buf, rows, &j->tres);
     free(buf);
     return rc;
 }
@@ -392,7 +392,8 @@ int detector_job_run(detector_job_t *j)
     }
     if (cfg->model_kind != DET_MODEL_LINEAR) {
         rc = j->nseg > 1 ? train_pooled(j, init, &tc)
-                         : model_train(&j->cand, init, &tc, j->data, (size_t)j->n_train, &j->tres);
+                         : model_train_averaged(&j->cand, init, &tc, cfg->avg_epochs, j->data,
+                                                (size_t)j->n_train, &j->tres);
         if (rc == 0)
             j->have_cand = 1;
         else if (rc != ERR_RANGE && rc != ERR_INVAL)

@@ -223,6 +223,17 @@ struct model_train_result {
 int model_train(model_t **out, const model_t *base, const struct model_train_config *cfg,
                 const float *data, size_t n, struct model_train_result *res);
 
+/* As model_train, with the weights averaged: after every optimiser step an exponential moving
+ * average of the weights is updated (time constant avg_epochs epochs, bias-corrected so the
+ * initial weights take no part), and the average is what each epoch validates, what early
+ * stopping keeps and what *out holds; the raw weights go on training. avg_epochs 0 is
+ * model_train exactly. One more [n_params] pass per step and two per epoch. Returns
+ * model_train's codes (ERR_INVAL also for a negative or non-finite avg_epochs); ownership as
+ * model_train's. */
+int model_train_averaged(model_t **out, const model_t *base, const struct model_train_config *cfg,
+                         float avg_epochs, const float *data, size_t n,
+                         struct model_train_result *res);
+
 /* The step-level trainer model_train is built on, for callers who bring their own batches (and
  * for the PyTorch parity test). Creates a trainer holding a copy of init and Adam state for
  * minibatches of up to cfg->batch windows of cfg->window steps (the other fields except the

@@ -10,7 +10,14 @@
  * as PyTorch's MSELoss/HuberLoss with reduction "mean", and clipping and Adam follow
  * torch.nn.utils.clip_grad_norm_ and torch.optim.Adam (1.13), so the parity test can run the
  * same steps in both. Deterministic for a seed with a single-threaded BLAS. Any thread; one
- * trainer is used by one thread at a time. */
+ * trainer is used by one thread at a time.
+ *
+ * Averaged weights (model_train_averaged): Adam at a high rate ends wherever its last noisy
+ * steps left the weights, which the seed and the minibatch order decide. An exponential moving
+ * average of the weights over the steps (Polyak averaging) sits in the middle of that noise.
+ * The raw weights keep training; the average is what early stopping validates and what is
+ * returned. The average's time constant is given in epochs, not steps, so a device with few
+ * rows (one minibatch an epoch) averages over as many epochs as one with thousands. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,11 +320,44 @@ static int windows_loss(model_trainer_t *tr, float *buf, const float *data, cons
     return 0;
 }
 
+/* The running average of the weights after a step: avg = d avg + (1 - d) p. It starts from
+ * zero, so avg / (1 - d^t) after t steps is the mean of the t iterates with weights d^(t - s)
+ * (Adam's bias correction): the initial weights take no part. */
+static void average_update(float *avg, const float *p, size_t n, float d)
+{
+    const float a = 1.0f - d;
+    for (size_t i = 0; i < n; i++)
+        avg[i] += a * (p[i] - avg[i]);
+}
+
+/* Puts the bias-corrected average into p, keeping the raw weights in raw (average_restore puts
+ * them back): validation and the kept copy see the average, the optimiser the raw weights. */
+static void average_swap_in(float *p, float *raw, const float *avg, size_t n, double corr)
+{
+    memcpy(raw, p, sizeof(float) * n);
+    const float inv = (float)(1.0 / corr);
+    for (size_t i = 0; i < n; i++)
+        p[i] = avg[i] * inv;
+}
+
+static void average_restore(float *p, const float *raw, size_t n)
+{
+    memcpy(p, raw, sizeof(float) * n);
+}
+
 int model_train(model_t **out, const model_t *base, const struct model_train_config *cfg,
                 const float *data, size_t n, struct model_train_result *res)
 {
+    return model_train_averaged(out, base, cfg, 0.0f, data, n, res);
+}
+
+int model_train_averaged(model_t **out, const model_t *base, const struct model_train_config *cfg,
+                         float avg_epochs, const float *data, size_t n,
+                         struct model_train_result *res)
+{
     if (step_config_check(cfg) < 0 || cfg->max_epochs < 1 || cfg->patience < 0 || cfg->stride < 0 ||
-        !(cfg->val_fraction >= 0.0f && cfg->val_fraction <= 0.9f))
+        !(cfg->val_fraction >= 0.0f && cfg->val_fraction <= 0.9f) || !(avg_epochs >= 0.0f) ||
+        !isfinite(avg_epochs))
         return ERR_INVAL;
     const int I = base->cfg.n_inputs, T = cfg->window;
     for (size_t i = 0; i < n * (size_t)I; i++)
@@ -333,7 +373,7 @@ int model_train(model_t **out, const model_t *base, const struct model_train_con
 
     model_trainer_t *tr = NULL;
     size_t *starts = NULL;
-    float *buf = NULL, *best = NULL;
+    float *buf = NULL, *best = NULL, *avg = NULL, *raw = NULL;
     int rc = model_trainer_create(&tr, base, cfg);
     if (rc < 0)
         return rc;
@@ -345,10 +385,21 @@ int model_train(model_t **out, const model_t *base, const struct model_train_con
     const size_t wl = (size_t)(T + 1) * I;
     starts = malloc(sizeof *starts * (ntw + nvw));
     buf = malloc(sizeof(float) * wl * (size_t)cfg->batch);
-    best = malloc(sizeof(float) * m->n_params);
+    const size_t np = m->n_params;
+    const int averaging = avg_epochs > 0.0f;
+    best = malloc(sizeof(float) * np * (averaging ? 3 : 1));
     if (!starts || !buf || !best) {
         rc = ERR_NOMEM;
         goto out;
+    }
+    /* Per-step decay for a time constant of avg_epochs epochs of ceil(ntw / batch) steps. */
+    const size_t spe = (ntw + (size_t)cfg->batch - 1) / (size_t)cfg->batch;
+    const float decay = averaging ? (float)exp(-1.0 / ((double)avg_epochs * (double)spe)) : 0.0f;
+    double decay_t = 1.0; /* decay^t, for the bias correction */
+    if (averaging) {
+        avg = best + np;
+        raw = avg + np;
+        memset(avg, 0, sizeof(float) * np);
     }
     for (size_t k = 0; k < ntw; k++)
         starts[k] = k * stride;
@@ -374,7 +425,13 @@ int model_train(model_t **out, const model_t *base, const struct model_train_con
             if ((rc = model_trainer_step(tr, buf, nb, &l)) < 0)
                 goto out;
             tsum += (double)l * nb;
+            if (averaging) {
+                average_update(avg, m->params, np, decay);
+                decay_t *= decay;
+            }
         }
+        if (averaging)
+            average_swap_in(m->params, raw, avg, np, 1.0 - decay_t);
         float tl = (float)(tsum / (double)ntw), vl = NAN;
         if (nvw > 0) {
             double v;
@@ -394,13 +451,15 @@ int model_train(model_t **out, const model_t *base, const struct model_train_con
             best_val = vl;
             best_epoch = e;
             since = 0;
-            memcpy(best, m->params, sizeof(float) * m->n_params);
+            memcpy(best, m->params, sizeof(float) * np);
         } else if (cfg->patience > 0 && ++since >= cfg->patience) {
             e++;
             break;
         }
+        if (averaging)
+            average_restore(m->params, raw, np);
     }
-    memcpy(m->params, best, sizeof(float) * m->n_params);
+    memcpy(m->params, best, sizeof(float) * np);
     if (res) {
         res->epochs = e;
         res->best_epoch = best_epoch;

@@ -480,6 +480,17 @@ static float *coupled_process(size_t n, uint64_t seed)
     return d;
 }
 
+/* The defaults with the window, the epochs and the learning rate a test trains with. */
+static struct model_train_config train_config(int window, int max_epochs, float lr)
+{
+    struct model_train_config cfg;
+    model_train_config_default(&cfg);
+    cfg.window = window;
+    cfg.max_epochs = max_epochs;
+    cfg.lr = lr;
+    return cfg;
+}
+
 static void test_train_beats_persistence(void **unused)
 {
     const size_t n = 3000, n_test = 800;
@@ -488,11 +499,7 @@ static void test_train_beats_persistence(void **unused)
     size_t cl = model_checkpoint_size(base), len;
     unsigned char *before = malloc(cl), *after = malloc(cl);
     assert_int_equal(model_checkpoint_save(base, before, cl, &len), 0);
-    struct model_train_config cfg;
-    model_train_config_default(&cfg);
-    cfg.window = 32;
-    cfg.max_epochs = 40;
-    cfg.lr = 5e-3f;
+    struct model_train_config cfg = train_config(32, 40, 5e-3f);
     cfg.seed = 3;
     float tl[40], vl[40], tl2[40], vl2[40];
     struct model_train_result res = {tl, vl, 0, 0, 0, 0}, res2 = {tl2, vl2, 0, 0, 0, 0};
@@ -533,6 +540,86 @@ static void test_train_beats_persistence(void **unused)
     model_destroy(m);
     model_destroy(base);
     free(before), free(after), free(data);
+}
+
+/* model_train_averaged on one window (val_fraction 0, batch 1: one step an epoch, so the
+ * shuffle is a no-op) returns the bias-corrected moving average of the raw iterates, recomputed
+ * here from the step-level trainer's own steps (tolerance 1e-6 + 1e-4 relative: the same float
+ * operations but for the correction's reciprocal), and not the last raw weights. */
+static void test_train_averaged_is_the_average(void **unused)
+{
+    enum { T = 16, I = 3, E = 6 };
+    float *data = coupled_process(T + 1, 9);
+    model_t *base = make_model(I, 2, 1, 8, 2);
+    struct model_train_config cfg = train_config(T, E, 1e-2f);
+    cfg.batch = 1;
+    cfg.val_fraction = 0.0f;
+    cfg.fit_norm = 0;
+    const float avg_epochs = 2.0f;
+    model_t *m;
+    struct model_train_result res = {NULL, NULL, 0, 0, 0, 0};
+    assert_int_equal(model_train_averaged(&m, base, &cfg, avg_epochs, data, T + 1, &res), 0);
+    assert_int_equal(res.steps, E);
+    model_trainer_t *tr;
+    assert_int_equal(model_trainer_create(&tr, base, &cfg), 0);
+    const size_t np = base->n_params;
+    float *avg = falloc(np), *want = falloc(np);
+    const float d = (float)exp(-1.0 / avg_epochs);
+    double dt = 1.0;
+    for (int e = 0; e < E; e++) {
+        assert_int_equal(model_trainer_step(tr, data, 1, NULL), 0);
+        const float *p = model_trainer_model(tr)->params;
+        for (size_t i = 0; i < np; i++)
+            avg[i] += (1.0f - d) * (p[i] - avg[i]);
+        dt *= d;
+    }
+    for (size_t i = 0; i < np; i++)
+        want[i] = (float)(avg[i] / (1.0 - dt));
+    assert_close(m->params, want, np, 1e-6f, 1e-4f, "averaged");
+    /* The raw weights moved away from the average: what is returned is not the last step's. */
+    const float *raw = model_trainer_model(tr)->params;
+    double far = 0.0;
+    for (size_t i = 0; i < np; i++)
+        far = fmax(far, fabs((double)raw[i] - m->params[i]));
+    print_message("largest |raw - average| after %d steps: %.3g\n", E, far);
+    assert_true(far > 1e-3);
+    model_trainer_destroy(tr);
+    model_destroy(m);
+    model_destroy(base);
+    free(avg), free(want), free(data);
+}
+
+/* With validation, averaged training is deterministic for a seed, early stopping keeps the
+ * average its curve reports, it differs from plain training, avg_epochs 0 is model_train bit
+ * for bit, and a negative or non-finite avg_epochs is refused. */
+static void test_train_averaged_deterministic(void **unused)
+{
+    const size_t n = 1500;
+    float *data = coupled_process(n, 4);
+    model_t *base = make_model(3, 2, 1, 16, 1);
+    struct model_train_config cfg = train_config(32, 15, 1e-2f);
+    cfg.reinit = 1;
+    cfg.seed = 5;
+    float vl[15], vl2[15];
+    struct model_train_result res = {NULL, vl, 0, 0, 0, 0}, res2 = {NULL, vl2, 0, 0, 0, 0};
+    model_t *a, *b, *plain, *zero;
+    assert_int_equal(model_train_averaged(&a, base, &cfg, 1.0f, data, n, &res), 0);
+    assert_int_equal(model_train_averaged(&b, base, &cfg, 1.0f, data, n, &res2), 0);
+    assert_int_equal(res.epochs, res2.epochs);
+    assert_memory_equal(vl, vl2, sizeof(float) * res.epochs);
+    assert_memory_equal(a->params, b->params, sizeof(float) * a->n_params);
+    assert_true(res.best_epoch >= 0 && vl[res.best_epoch] == res.best_val);
+    assert_int_equal(model_train(&plain, base, &cfg, data, n, NULL), 0);
+    assert_memory_not_equal(a->params, plain->params, sizeof(float) * a->n_params);
+    assert_int_equal(model_train_averaged(&zero, base, &cfg, 0.0f, data, n, NULL), 0);
+    assert_memory_equal(zero->params, plain->params, sizeof(float) * a->n_params);
+    model_t *bad = NULL;
+    assert_int_equal(model_train_averaged(&bad, base, &cfg, -1.0f, data, n, NULL), ERR_INVAL);
+    assert_int_equal(model_train_averaged(&bad, base, &cfg, NAN, data, n, NULL), ERR_INVAL);
+    assert_null(bad);
+    model_destroy(a), model_destroy(b), model_destroy(plain), model_destroy(zero);
+    model_destroy(base);
+    free(data);
 }
 
 static void test_original_example_config(void **unused)
@@ -1313,6 +1400,8 @@ int main(void)
         cmocka_unit_test(test_step_rejects_nonfinite),
         cmocka_unit_test(test_forecast),
         cmocka_unit_test(test_train_beats_persistence),
+        cmocka_unit_test(test_train_averaged_is_the_average),
+        cmocka_unit_test(test_train_averaged_deterministic),
         cmocka_unit_test(test_original_example_config),
         cmocka_unit_test(test_train_bad_input),
         cmocka_unit_test(test_linear_recovers_system),

@@ -141,6 +141,7 @@ static const struct field fields[] = {
     FI("rhythm_time", rhythm_time),
     FI("onset_now", onset_now),
     FI("onset_tie", onset_tie),
+    FF("avg_epochs", avg_epochs),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
