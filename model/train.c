@@ -463,6 +463,10 @@ int model_train_averaged(model_t **out, const model_t *base, const struct model_
         if (averaging)
             average_restore(m->params, raw, np);
     }
+    if (best_epoch < 0) {
+        rc = ERR_RANGE; /* no validation loss was finite: best holds nothing to keep */
+        goto out;
+    }
     memcpy(m->params, best, sizeof(float) * np);
     if (res) {
         res->epochs = e;

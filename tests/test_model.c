@@ -625,6 +625,32 @@ static void test_train_averaged_longest(void **unused)
     free(want), free(data);
 }
 
+/* A validation loss that is never finite (validation rows far beyond the training rows' range:
+ * the squared error overflows) keeps no epoch: ERR_RANGE, as a diverged training, not a model
+ * holding whatever the uninitialised copy of the best weights held; plain and averaged. */
+static void test_train_no_finite_validation(void **unused)
+{
+    const size_t n = 400;
+    float *data = coupled_process(n, 3);
+    for (size_t i = (n - 100) * 3; i < n * 3; i++)
+        data[i] = 1e30f;
+    model_t *base = make_model(3, 2, 1, 8, 1);
+    struct model_train_config cfg = train_config(16, 8, 1e-2f);
+    cfg.val_fraction = 0.25f;
+    for (int k = 0; k < 2; k++) {
+        model_t *m = NULL;
+        float vl[8];
+        struct model_train_result res = {NULL, vl, 0, -2, 0, 0};
+        int rc = model_train_averaged(&m, base, &cfg, (float)k, data, n, &res);
+        print_message("avg_epochs %d: rc %d, first validation loss %g\n", k, rc, vl[0]);
+        assert_false(isfinite(vl[0]));
+        assert_int_equal(rc, ERR_RANGE);
+        assert_null(m);
+    }
+    model_destroy(base);
+    free(data);
+}
+
 /* With validation, averaged training is deterministic for a seed, early stopping keeps the
  * average its curve reports, it differs from plain training, avg_epochs 0 is model_train bit
  * for bit, and a negative or non-finite avg_epochs is refused. */
@@ -1438,6 +1464,7 @@ int main(void)
         cmocka_unit_test(test_train_beats_persistence),
         cmocka_unit_test(test_train_averaged_is_the_average),
         cmocka_unit_test(test_train_averaged_longest),
+        cmocka_unit_test(test_train_no_finite_validation),
         cmocka_unit_test(test_train_averaged_deterministic),
         cmocka_unit_test(test_original_example_config),
         cmocka_unit_test(test_train_bad_input),
