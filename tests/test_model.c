@@ -571,6 +571,17 @@ static void average_of_iterates(float *want, double *far, const model_t *base,
     free(avg);
 }
 
+/* Training on one window of T + 1 rows, one step an epoch: batch 1 (so the shuffle is a
+ * no-op), no validation, the model's own normalisation; E epochs at lr 1e-2. */
+static struct model_train_config one_window_config(int T, int E)
+{
+    struct model_train_config cfg = train_config(T, E, 1e-2f);
+    cfg.batch = 1;
+    cfg.val_fraction = 0.0f;
+    cfg.fit_norm = 0;
+    return cfg;
+}
+
 /* model_train_averaged on one window (val_fraction 0, batch 1: one step an epoch, so the
  * shuffle is a no-op) returns the bias-corrected moving average of the raw iterates, recomputed
  * here from the step-level trainer's own steps (tolerance 1e-6 + 1e-4 relative: the same float
@@ -580,10 +591,7 @@ static void test_train_averaged_is_the_average(void **unused)
     enum { T = 16, I = 3, E = 6 };
     float *data = coupled_process(T + 1, 9);
     model_t *base = make_model(I, 2, 1, 8, 2);
-    struct model_train_config cfg = train_config(T, E, 1e-2f);
-    cfg.batch = 1;
-    cfg.val_fraction = 0.0f;
-    cfg.fit_norm = 0;
+    struct model_train_config cfg = one_window_config(T, E);
     const float avg_epochs = 2.0f;
     model_t *m;
     struct model_train_result res = {NULL, NULL, 0, 0, 0, 0};
@@ -610,10 +618,7 @@ static void test_train_averaged_longest(void **unused)
     enum { T = 16, I = 3, E = 6 };
     float *data = coupled_process(T + 1, 9);
     model_t *base = make_model(I, 2, 1, 8, 2);
-    struct model_train_config cfg = train_config(T, E, 1e-2f);
-    cfg.batch = 1;
-    cfg.val_fraction = 0.0f;
-    cfg.fit_norm = 0;
+    struct model_train_config cfg = one_window_config(T, E);
     model_t *m;
     assert_int_equal(model_train_averaged(&m, base, &cfg, 1e30f, data, T + 1, NULL), 0);
     float *want = falloc(base->n_params);
