@@ -228,7 +228,7 @@ int model_train(model_t **out, const model_t *base, const struct model_train_con
  * average of the weights is updated (time constant avg_epochs epochs, bias-corrected so the
  * initial weights take no part), and the average is what each epoch validates, what early
  * stopping keeps and what *out holds; the raw weights go on training. avg_epochs 0 is
- * model_train exactly. One more [n_params] pass per step and two per epoch. Returns
+ * model_train exactly. One more [n_params] pass per step and three per epoch. Returns
  * model_train's codes (ERR_INVAL also for a negative or non-finite avg_epochs); ownership as
  * model_train's. */
 int model_train_averaged(model_t **out, const model_t *base, const struct model_train_config *cfg,
