@@ -698,24 +698,26 @@ static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
     return i;
 }
 
-/* Quotes a bad line (without its CR) for its error message into buf, of 2 * QUOTE_MAX + 1
- * bytes: its first QUOTE_MAX bytes, or QUOTE_MAX - 3 and "..." when it is longer. A NUL byte
- * becomes a backslash and a 0: the message is a C string, so the quote would otherwise end
- * there and show a line that parses. */
+/* Quotes a bad line (without its CR) for its error message into buf, of QUOTE_MAX + 1 bytes:
+ * the whole line when it takes at most QUOTE_MAX bytes quoted, else as much of it as fits in
+ * QUOTE_MAX - 3 and "...". A NUL byte becomes a backslash and a 0 (two bytes of the quote): the
+ * message is a C string, so the quote would otherwise end there and show a line that parses;
+ * counting them keeps the quote as short as before, so the reason after it fits the message. */
 static void quote_line(char *buf, const char *s, size_t n)
 {
     if (n > 0 && s[n - 1] == '\r')
         n--;
-    size_t show = n > QUOTE_MAX ? QUOTE_MAX - 3 : n, o = 0;
-    for (size_t i = 0; i < show; i++) {
-        if (s[i] == '\0') {
+    size_t width = n;
+    for (size_t i = 0; i < n; i++)
+        width += s[i] == '\0';
+    const size_t room = width > QUOTE_MAX ? QUOTE_MAX - 3 : QUOTE_MAX;
+    size_t i = 0, o = 0;
+    for (; i < n && o + 1 + (s[i] == '\0') <= room; i++) {
+        if (s[i] == '\0')
             buf[o++] = '\\';
-            buf[o++] = '0';
-        } else {
-            buf[o++] = s[i];
-        }
+        buf[o++] = s[i] == '\0' ? '0' : s[i];
     }
-    if (show < n)
+    if (i < n)
         for (const char *m = "..."; *m; m++)
             buf[o++] = *m;
     buf[o] = '\0';
@@ -750,7 +752,7 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
         if (rc == ERR_NOMEM)
             return rc;
         if (rc) {
-            char quote[2 * QUOTE_MAX + 1];
+            char quote[QUOTE_MAX + 1];
             quote_line(quote, s, n);
             parse_errors_add(errs, lineno, "unable to parse '%s': %s", quote, why);
         }

@@ -218,7 +218,8 @@ struct model_train_result {
  * rows for training, the rest for validation and early stopping. Minibatches of shuffled
  * windows; the weights of the best validation epoch are kept. base is only read. Allocates
  * its own buffers. Returns ERR_INVAL for bad settings or non-finite data, ERR_RANGE if either
- * split is shorter than window + 1 rows or the loss diverged (became non-finite), ERR_NOMEM. On
+ * split is shorter than window + 1 rows, the loss diverged (became non-finite) or no epoch's
+ * validation loss was finite, ERR_NOMEM. On
  * success the caller owns *out (free with model_destroy) and res (if not NULL) is filled. */
 int model_train(model_t **out, const model_t *base, const struct model_train_config *cfg,
                 const float *data, size_t n, struct model_train_result *res);
@@ -227,7 +228,7 @@ int model_train(model_t **out, const model_t *base, const struct model_train_con
  * average of the weights is updated (time constant avg_epochs epochs, bias-corrected so the
  * initial weights take no part), and the average is what each epoch validates, what early
  * stopping keeps and what *out holds; the raw weights go on training. avg_epochs 0 is
- * model_train exactly. One more [n_params] pass per step and two per epoch. Returns
+ * model_train exactly. One more [n_params] pass per step and three per epoch. Returns
  * model_train's codes (ERR_INVAL also for a negative or non-finite avg_epochs); ownership as
  * model_train's. */
 int model_train_averaged(model_t **out, const model_t *base, const struct model_train_config *cfg,

@@ -392,9 +392,13 @@ int model_train_averaged(model_t **out, const model_t *base, const struct model_
         rc = ERR_NOMEM;
         goto out;
     }
-    /* Per-step decay for a time constant of avg_epochs epochs of ceil(ntw / batch) steps. */
+    /* Per-step decay for a time constant of avg_epochs epochs of ceil(ntw / batch) steps. A
+     * constant beyond 2^25 steps rounds it to 1, which would leave the average at 0 and its
+     * correction 1 / 0: the largest float below 1 (an average over about 2^24 steps) instead. */
     const size_t spe = (ntw + (size_t)cfg->batch - 1) / (size_t)cfg->batch;
-    const float decay = averaging ? (float)exp(-1.0 / ((double)avg_epochs * (double)spe)) : 0.0f;
+    const float decay = averaging ? fminf((float)exp(-1.0 / ((double)avg_epochs * (double)spe)),
+                                          nextafterf(1.0f, 0.0f))
+                                  : 0.0f;
     double decay_t = 1.0; /* decay^t, for the bias correction */
     if (averaging) {
         avg = best + np;
@@ -458,6 +462,10 @@ int model_train_averaged(model_t **out, const model_t *base, const struct model_
         }
         if (averaging)
             average_restore(m->params, raw, np);
+    }
+    if (best_epoch < 0) {
+        rc = ERR_RANGE; /* no validation loss was finite: best holds nothing to keep */
+        goto out;
     }
     memcpy(m->params, best, sizeof(float) * np);
     if (res) {

@@ -6860,6 +6860,30 @@ static void test_load_format39(void **unused)
     (void)unused;
     load_rank_format(make_equal_spikes(1), fb_at[2] - 200,
                      offsetof(struct detector_config, avg_epochs), 39);
+    /* After the cut above no LSTM serves (the trainings install persistence), so that run is
+     * the same whatever avg_epochs the load gives: the loaded config itself. The default
+     * (avg_epochs 1) survives a format-40 save and load; cut to format 39 it loads as 0, and
+     * stays 0 through what the daemon applies to a detector it loads at start-up
+     * (detector_apply_settings with the running defaults, daemon/pipeline_store.c). */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d = new_detector(1), *b;
+    assert_true(d->cfg.avg_epochs == 1.0f);
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_true(b->cfg.avg_epochs == 1.0f);
+    detector_destroy(b);
+    cut_to_format(buf, &len, offsetof(struct detector_config, avg_epochs), -1, 39);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_true(b->cfg.avg_epochs == 0.0f);
+    assert_int_equal(detector_apply_settings(b, &cfg), 0);
+    assert_true(b->cfg.avg_epochs == 0.0f);
+    detector_destroy(b);
+    detector_destroy(d);
+    free(buf);
 }
 
 int main(void)

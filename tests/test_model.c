@@ -542,6 +542,46 @@ static void test_train_beats_persistence(void **unused)
     free(before), free(after), free(data);
 }
 
+/* The bias-corrected moving average, with per-step decay d, of the iterates of E steps of the
+ * step-level trainer on one window (what model_train_averaged runs with batch 1, val_fraction
+ * 0 and fit_norm 0), into want[n_params]. *far: the largest |last raw weight - average|. */
+static void average_of_iterates(float *want, double *far, const model_t *base,
+                                const struct model_train_config *cfg, const float *data, int E,
+                                float d)
+{
+    model_trainer_t *tr;
+    assert_int_equal(model_trainer_create(&tr, base, cfg), 0);
+    const size_t np = base->n_params;
+    float *avg = falloc(np);
+    double dt = 1.0;
+    for (int e = 0; e < E; e++) {
+        assert_int_equal(model_trainer_step(tr, data, 1, NULL), 0);
+        const float *p = model_trainer_model(tr)->params;
+        for (size_t i = 0; i < np; i++)
+            avg[i] += (1.0f - d) * (p[i] - avg[i]);
+        dt *= d;
+    }
+    const float *raw = model_trainer_model(tr)->params;
+    *far = 0.0;
+    for (size_t i = 0; i < np; i++) {
+        want[i] = (float)(avg[i] / (1.0 - dt));
+        *far = fmax(*far, fabs((double)raw[i] - want[i]));
+    }
+    model_trainer_destroy(tr);
+    free(avg);
+}
+
+/* Training on one window of T + 1 rows, one step an epoch: batch 1 (so the shuffle is a
+ * no-op), no validation, the model's own normalisation; E epochs at lr 1e-2. */
+static struct model_train_config one_window_config(int T, int E)
+{
+    struct model_train_config cfg = train_config(T, E, 1e-2f);
+    cfg.batch = 1;
+    cfg.val_fraction = 0.0f;
+    cfg.fit_norm = 0;
+    return cfg;
+}
+
 /* model_train_averaged on one window (val_fraction 0, batch 1: one step an epoch, so the
  * shuffle is a no-op) returns the bias-corrected moving average of the raw iterates, recomputed
  * here from the step-level trainer's own steps (tolerance 1e-6 + 1e-4 relative: the same float
@@ -551,42 +591,69 @@ static void test_train_averaged_is_the_average(void **unused)
     enum { T = 16, I = 3, E = 6 };
     float *data = coupled_process(T + 1, 9);
     model_t *base = make_model(I, 2, 1, 8, 2);
-    struct model_train_config cfg = train_config(T, E, 1e-2f);
-    cfg.batch = 1;
-    cfg.val_fraction = 0.0f;
-    cfg.fit_norm = 0;
+    struct model_train_config cfg = one_window_config(T, E);
     const float avg_epochs = 2.0f;
     model_t *m;
     struct model_train_result res = {NULL, NULL, 0, 0, 0, 0};
     assert_int_equal(model_train_averaged(&m, base, &cfg, avg_epochs, data, T + 1, &res), 0);
     assert_int_equal(res.steps, E);
-    model_trainer_t *tr;
-    assert_int_equal(model_trainer_create(&tr, base, &cfg), 0);
-    const size_t np = base->n_params;
-    float *avg = falloc(np), *want = falloc(np);
-    const float d = (float)exp(-1.0 / avg_epochs);
-    double dt = 1.0;
-    for (int e = 0; e < E; e++) {
-        assert_int_equal(model_trainer_step(tr, data, 1, NULL), 0);
-        const float *p = model_trainer_model(tr)->params;
-        for (size_t i = 0; i < np; i++)
-            avg[i] += (1.0f - d) * (p[i] - avg[i]);
-        dt *= d;
-    }
-    for (size_t i = 0; i < np; i++)
-        want[i] = (float)(avg[i] / (1.0 - dt));
-    assert_close(m->params, want, np, 1e-6f, 1e-4f, "averaged");
+    float *want = falloc(base->n_params);
+    double far;
+    average_of_iterates(want, &far, base, &cfg, data, E, (float)exp(-1.0 / avg_epochs));
+    assert_close(m->params, want, base->n_params, 1e-6f, 1e-4f, "averaged");
     /* The raw weights moved away from the average: what is returned is not the last step's. */
-    const float *raw = model_trainer_model(tr)->params;
-    double far = 0.0;
-    for (size_t i = 0; i < np; i++)
-        far = fmax(far, fabs((double)raw[i] - m->params[i]));
     print_message("largest |raw - average| after %d steps: %.3g\n", E, far);
     assert_true(far > 1e-3);
-    model_trainer_destroy(tr);
     model_destroy(m);
     model_destroy(base);
-    free(avg), free(want), free(data);
+    free(want), free(data);
+}
+
+/* A time constant so long that its per-step decay rounds to 1 in float (1e30 epochs here; a
+ * device with millions of windows reaches it at avg_epochs 1000) averages the iterates about
+ * equally, the longest average a float decay can hold, instead of returning NaN weights (the
+ * average stayed 0 and its correction 1 / 0). */
+static void test_train_averaged_longest(void **unused)
+{
+    enum { T = 16, I = 3, E = 6 };
+    float *data = coupled_process(T + 1, 9);
+    model_t *base = make_model(I, 2, 1, 8, 2);
+    struct model_train_config cfg = one_window_config(T, E);
+    model_t *m;
+    assert_int_equal(model_train_averaged(&m, base, &cfg, 1e30f, data, T + 1, NULL), 0);
+    float *want = falloc(base->n_params);
+    double far;
+    average_of_iterates(want, &far, base, &cfg, data, E, nextafterf(1.0f, 0.0f));
+    assert_close(m->params, want, base->n_params, 1e-6f, 1e-4f, "longest average");
+    model_destroy(m);
+    model_destroy(base);
+    free(want), free(data);
+}
+
+/* A validation loss that is never finite (validation rows far beyond the training rows' range:
+ * the squared error overflows) keeps no epoch: ERR_RANGE, as a diverged training, not a model
+ * holding whatever the uninitialised copy of the best weights held; plain and averaged. */
+static void test_train_no_finite_validation(void **unused)
+{
+    const size_t n = 400;
+    float *data = coupled_process(n, 3);
+    for (size_t i = (n - 100) * 3; i < n * 3; i++)
+        data[i] = 1e30f;
+    model_t *base = make_model(3, 2, 1, 8, 1);
+    struct model_train_config cfg = train_config(16, 8, 1e-2f);
+    cfg.val_fraction = 0.25f;
+    for (int k = 0; k < 2; k++) {
+        model_t *m = NULL;
+        float vl[8];
+        struct model_train_result res = {NULL, vl, 0, -2, 0, 0};
+        int rc = model_train_averaged(&m, base, &cfg, (float)k, data, n, &res);
+        print_message("avg_epochs %d: rc %d, first validation loss %g\n", k, rc, vl[0]);
+        assert_false(isfinite(vl[0]));
+        assert_int_equal(rc, ERR_RANGE);
+        assert_null(m);
+    }
+    model_destroy(base);
+    free(data);
 }
 
 /* With validation, averaged training is deterministic for a seed, early stopping keeps the
@@ -1401,6 +1468,8 @@ int main(void)
         cmocka_unit_test(test_forecast),
         cmocka_unit_test(test_train_beats_persistence),
         cmocka_unit_test(test_train_averaged_is_the_average),
+        cmocka_unit_test(test_train_averaged_longest),
+        cmocka_unit_test(test_train_no_finite_validation),
         cmocka_unit_test(test_train_averaged_deterministic),
         cmocka_unit_test(test_original_example_config),
         cmocka_unit_test(test_train_bad_input),

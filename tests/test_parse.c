@@ -710,6 +710,22 @@ static void test_lp_errors_kept_and_shortened(void **state)
     assert_string_equal(errs.e[0].msg,
                         "unable to parse 'm,t=a\\0b v=1': invalid series key: contains a control "
                         "character");
+    /* A line of NULs still quotes at most 80 bytes (77 and "..."), so the reason is not cut
+     * off by the message's 200 bytes (each NUL takes two: the 77 hold "m,t=" and 36 NULs). */
+    memset(&errs, 0, sizeof errs);
+    n = (size_t)snprintf(body, sizeof body, "m,t=");
+    memset(body + n, 0, 90);
+    n += 90;
+    n += (size_t)snprintf(body + n, sizeof body - n, " v=1\n");
+    assert_int_equal(lp_parse(&b, body, n, &o, NOW, 1, &errs), 0);
+    assert_int_equal(errs.count, 1);
+    char nuls[80] = "m,t=";
+    for (int i = 0; i < 36; i++)
+        memcpy(nuls + 4 + 2 * i, "\\0", 2);
+    nuls[76] = '\0';
+    snprintf(want, sizeof want,
+             "unable to parse '%s...': invalid series key: contains a control character", nuls);
+    assert_string_equal(errs.e[0].msg, want);
 
     /* 150 bad lines among good ones: all counted, the first 100 kept, numbers exact. */
     memset(&errs, 0, sizeof errs);
