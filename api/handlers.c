@@ -885,7 +885,7 @@ static void readings_buckets(api_request_t *r, struct readings_args *a, int64_t 
                             .step = step,
                             .aggs = aggs,
                             .limit = a->limit,
-                            .scan_max = r->srv->opts.max_scan_points};
+                            .scan_max = r->max_scan_points};
     nameidx_init(&c.idx);
     api_query_t q = a->q;
     q.limit = 0; /* points; the buckets' limit is bucket_point's */

@@ -13,6 +13,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_ops  # noqa: E402  (hup only)
 import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 import vigiltest as vt  # noqa: E402
 
@@ -469,6 +470,49 @@ class RestoredSettings(unittest.TestCase):
             m = tp.wait_idle(d, dev, n0 + 1)
             self.assertEqual(len(m["versions"]), n0 + 1, m)
             self.assertEqual(m["serving"]["kind"], "lstm", m)
+            d.stop()
+        except AssertionError:
+            sys.stderr.write(d.log() + "\n")
+            raise
+        finally:
+            d.cleanup()
+
+
+class ReloadScanBound(unittest.TestCase):
+    """http.max_scan_points applies on reload: a page of readings in buckets (step=) that read
+    every point in one page before is cut into pages after SIGHUP (its "next" appears), with
+    the same buckets over all pages; without a restart (the same process answers)."""
+
+    def test_max_scan_points(self):
+        cfg = os.path.join(vt.mkdtemp(), "vigild.conf")
+        vt.write_file(cfg, "[model]\nenabled = false\n")
+        d = vt.Vigild(config=cfg)
+        dev, t0 = "scan-1", 1_700_000_000_000
+        path = "/v1/devices/%s/readings?step=10s&limit=1000" % dev
+
+        def pages():
+            out, p = [], path
+            while p:
+                doc = d.get_json(p)
+                out.append(doc["buckets"])
+                p = doc["next"]
+                self.assertLess(len(out), 100)
+            return out
+        try:
+            d.start()
+            pid = d.proc.pid
+            tp.post_readings(d, dev, [[float(k)] for k in range(200)],
+                             [t0 + 1000 * k for k in range(200)], ["v"])
+            whole = pages()
+            self.assertEqual(len(whole), 1)
+            self.assertEqual(len(whole[0]), 20)
+            vt.write_file(cfg, "[model]\nenabled = false\n[http]\nmax_scan_points = 30\n")
+            log = test_ops.hup(d, r"configuration reloaded; applied: http.max_scan_points")
+            self.assertNotIn("applied only after a restart", log)
+            paged = pages()
+            self.assertGreater(len(paged), 5)  # about 30 points (3 buckets) a page
+            self.assertEqual([b for p in paged for b in p], whole[0])
+            self.assertEqual(d.proc.pid, pid)
             d.stop()
         except AssertionError:
             sys.stderr.write(d.log() + "\n")
