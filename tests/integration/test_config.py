@@ -478,48 +478,38 @@ class RestoredSettings(unittest.TestCase):
             d.cleanup()
 
 
-class ReloadScanBound(unittest.TestCase):
+class ReloadScanBound(tp.DaemonPerTest):
     """http.max_scan_points applies on reload: a page of readings in buckets (step=) that read
     every point in one page before is cut into pages after SIGHUP (its "next" appears), with
     the same buckets over all pages; without a restart (the same process answers)."""
 
+    CONFIG = "[model]\nenabled = false\n"
+
+    def pages(self, path):
+        """The buckets of every page of path, following `next`."""
+        out = []
+        while path:
+            doc = self.d.get_json(path)
+            out.append(doc["buckets"])
+            path = doc["next"]
+            self.assertLess(len(out), 100)
+        return out
+
     def test_max_scan_points(self):
-        cfg = os.path.join(vt.mkdtemp(), "vigild.conf")
-        vt.write_file(cfg, "[model]\nenabled = false\n")
-        d = vt.Vigild(config=cfg)
-        dev, t0 = "scan-1", 1_700_000_000_000
+        d, dev, t0 = self.d, "scan-1", 1_700_000_000_000
         path = "/v1/devices/%s/readings?step=10s&limit=1000" % dev
-
-        def pages():
-            out, p = [], path
-            while p:
-                doc = d.get_json(p)
-                out.append(doc["buckets"])
-                p = doc["next"]
-                self.assertLess(len(out), 100)
-            return out
-        try:
-            d.start()
-            pid = d.proc.pid
-            tp.post_readings(d, dev, [[float(k)] for k in range(200)],
-                             [t0 + 1000 * k for k in range(200)], ["v"])
-            whole = pages()
-            self.assertEqual(len(whole), 1)
-            self.assertEqual(len(whole[0]), 20)
-            vt.write_file(cfg, "[model]\nenabled = false\n[http]\nmax_scan_points = 30\n")
-            log = test_ops.hup(d, r"configuration reloaded; applied: http.max_scan_points")
-            self.assertNotIn("applied only after a restart", log)
-            paged = pages()
-            self.assertGreater(len(paged), 5)  # about 30 points (3 buckets) a page
-            self.assertEqual([b for p in paged for b in p], whole[0])
-            self.assertEqual(d.proc.pid, pid)
-            d.stop()
-        except AssertionError:
-            sys.stderr.write(d.log() + "\n")
-            raise
-        finally:
-            d.cleanup()
-
+        pid = d.proc.pid
+        tp.post_readings(d, dev, [[float(k)] for k in range(200)],
+                         [t0 + 1000 * k for k in range(200)], ["v"])
+        whole = self.pages(path)
+        self.assertEqual([len(p) for p in whole], [20])
+        vt.write_file(d.config, self.CONFIG + "[http]\nmax_scan_points = 30\n")
+        log = test_ops.hup(d, r"configuration reloaded; applied: http.max_scan_points")
+        self.assertNotIn("applied only after a restart", log)
+        paged = self.pages(path)
+        self.assertGreater(len(paged), 5)  # about 30 points (3 buckets) a page
+        self.assertEqual([b for p in paged for b in p], whole[0])
+        self.assertEqual(d.proc.pid, pid)
 
 if __name__ == "__main__":
     vt.main()

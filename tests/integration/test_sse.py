@@ -191,6 +191,38 @@ class SseTest(tp.DaemonPerTest):
         tp.jreq(self.d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
         return start
 
+    def first_model(self, dev):
+        """Feeds dev 650 normal readings: its first model trains on the first 500 (learning to
+        normal)."""
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, random.Random(3))
+        self.feed(dev, data[:500], 0)
+        tp.wait_idle(self.d, dev, 1)
+        self.feed(dev, data[500:650], 500)
+
+    def silent_client(self, open_before):
+        """A raw socket that sends its request and never reads, with a small receive buffer;
+        returns it once vigild counts it (open_before + 1 streams)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.d.http_port))
+        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        tp.wait_for("the silent stream", lambda: metric(self.d, "vigil_event_streams") ==
+                    open_before + 1, 5)
+        return sock
+
+    def publish_until_cut(self, dev):
+        """Messages of about 700 bytes (maintenance of dev with a 400-byte note) until a stream
+        is cut off (a silent client's kernel buffers fill, about 200 KB, then it falls
+        http.events_max_unsent behind); returns how many were published."""
+        n = 0
+        while metric(self.d, "vigil_event_streams_dropped_total") == 0:
+            self.assertLess(n, 1000, "the client that never reads was never cut off")
+            for _ in range(10):
+                self.maint(dev, note="n" * 400)
+                n += 2
+        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 1)
+        return n
+
 
 class Anomaly(SseTest):
 
@@ -482,21 +514,8 @@ class SlowClient(SseTest):
         d = self.d
         self.device("s")
         reader = self.stream()
-        # A client that sends its request and never reads, with a small receive buffer.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", d.http_port))
-        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        tp.wait_for("two streams", lambda: metric(d, "vigil_event_streams") == 2, 5)
-        # Messages of about 700 bytes (a 400-byte note) until the silent one is cut off: its
-        # kernel buffers fill (about 200 KB), then it falls 4 KiB behind.
-        n = 0
-        while metric(d, "vigil_event_streams_dropped_total") == 0:
-            self.assertLess(n, 1000, "the client that never reads was never cut off")
-            for _ in range(10):
-                self.maint("s", note="n" * 400)
-                n += 2
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 1)
+        sock = self.silent_client(1)
+        n = self.publish_until_cut("s")  # 4 KiB behind
         tp.wait_for("one stream", lambda: metric(d, "vigil_event_streams") == 1, 5)
         # The reader received every message, in order, while the other was stuck and cut.
         self.maint("s")
@@ -711,11 +730,7 @@ class StateBounded(SseTest):
     def test_flapping_device(self):
         d, dev = self.d, "flap-1"
         st = self.stream("?types=state")
-        rng = random.Random(3)
-        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
-        self.feed(dev, data[:500], 0)
-        tp.wait_idle(d, dev, 1)
-        self.feed(dev, data[500:650], 500)
+        self.first_model(dev)
         k, i, seen = 650, 0, []
         brng = random.Random(4)
         t0 = time.monotonic()
@@ -798,20 +813,9 @@ class Reload(SseTest):
         d = self.d
         self.device("s")
         reader = self.stream()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", d.http_port))
-        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        tp.wait_for("two streams", lambda: metric(d, "vigil_event_streams") == 2, 5)
+        sock = self.silent_client(1)
         self.reload(events_max_unsent=4096)
-        # As SlowClient: its kernel buffers fill (about 200 KB), then it falls 4 KiB behind.
-        n = 0
-        while metric(d, "vigil_event_streams_dropped_total") == 0:
-            self.assertLess(n, 1000, "the client that never reads was never cut off")
-            for _ in range(10):
-                self.maint("s", note="n" * 400)
-                n += 2
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 1)
+        n = self.publish_until_cut("s")  # 4 KiB behind, not 1 GiB
         self.assertIn("events_max_unsent", d.log())
         msgs = reader.count(n)
         self.assertEqual([seq(m) for m in msgs], list(range(seq(msgs[0]), seq(msgs[0]) + n)))
@@ -823,12 +827,8 @@ class Reload(SseTest):
         0; from then on every change at once."""
         d, dev = self.d, "st-r"
         st = self.stream("?types=state")
-        rng = random.Random(3)
-        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
-        self.feed(dev, data[:500], 0)
-        tp.wait_idle(d, dev, 1)
+        self.first_model(dev)
         self.assertEqual(states(st.count(1)), ["normal"])  # the first: no interval before it
-        self.feed(dev, data[500:650], 500)
         burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(4), amp=3.0)
         self.feed(dev, burst, 650)
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
