@@ -184,6 +184,12 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o);
 /* Frees the hub. No server may use it any more (api_stop first). NULL is a no-op. */
 void api_events_destroy(api_events_t *h);
 
+/* Changes the bounds a reload may change (o.max_unsent, o.keepalive_ms; ring and max_streams
+ * stay). Open streams follow them at once: the next publish checks each stream's lag against
+ * the new max_unsent, and a keep-alive is due keepalive_ms after a stream's last bytes.
+ * Returns 0, or ERR_INVAL (a zero bound: nothing changes). h NULL: a no-op. Any thread. */
+int api_events_set_limits(api_events_t *h, size_t max_unsent, unsigned keepalive_ms);
+
 /* The message types; a stream asks for a set of them (GET /v1/events?types=), as a mask of
  * bits 1 << type. */
 enum api_event_type {
@@ -246,7 +252,8 @@ void api_stop(api_server_t *srv);
 
 /* Any thread. Changes the limits a reload may change (see api_opts_t): requests that start
  * afterwards use the new values; running ones keep those they started with. */
-void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit);
+void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit,
+                    size_t max_scan_points);
 
 /* Any thread. Replaces the tokens (a reload): requests checked afterwards use the new set.
  * Takes ownership of auth (NULL: no authentication from now on) and frees the old set. */

@@ -66,7 +66,7 @@ struct api_server {
     atomic_uint_fast64_t ingest_rejected[PROTO_COUNT];
     atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
     /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
-    atomic_size_t max_body, max_batch, max_query_limit;
+    atomic_size_t max_body, max_batch, max_query_limit, max_scan_points;
     /* auth_lock guards auth, metrics_auth and cors: read-locked by each request's checks,
      * write-locked by api_set_auth and api_set_cors. A leaf lock. */
     pthread_rwlock_t auth_lock;
@@ -104,7 +104,7 @@ typedef struct api_request {
     size_t len, cap;
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
     /* The server's live limits when the request started: one request sees one set. */
-    size_t max_body, max_batch, max_query_limit;
+    size_t max_body, max_batch, max_query_limit, max_scan_points;
     int64_t start_us;
     /* The response, filled by a handler. */
     unsigned status;

@@ -35,6 +35,10 @@
  * nothing of libmicrohttpd beyond the connection it may be given: the reader and the handler
  * below wrap it, and tests/test_events.c drives the ring and resume rules through it alone.
  *
+ * A reload changes max_unsent and keepalive_ms (api_events_set_limits): both are read under mu
+ * only, by the publish, the reader and the keep-alive thread, so open streams follow the new
+ * values from their next message or keep-alive check.
+ *
  * Threads: api_events_publish any thread; reader and free_stream on libmicrohttpd workers; the
  * keep-alive thread its own. mu guards everything in the hub but the counters (relaxed
  * atomics); lock order: mu -> libmicrohttpd's own (suspend and resume are called under mu, so
@@ -260,6 +264,21 @@ void api_events_destroy(api_events_t *h)
     pthread_condattr_destroy(&h->cva);
     pthread_mutex_destroy(&h->mu);
     free(h);
+}
+
+int api_events_set_limits(api_events_t *h, size_t max_unsent, unsigned keepalive_ms)
+{
+    if (h == NULL)
+        return 0;
+    if (keepalive_ms == 0)
+        return ERR_INVAL;
+    pthread_mutex_lock(&h->mu);
+    h->o.max_unsent = max_unsent;
+    h->o.keepalive_ms = keepalive_ms;
+    /* The keep-alive thread may sleep until a due time of the old interval: it looks again. */
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
 }
 
 void api_events_publish(api_events_t *h, enum api_event_type type, const char *device,

@@ -881,11 +881,8 @@ static void readings_buckets(api_request_t *r, struct readings_args *a, int64_t 
     sbuf_append(&b, "{\"device\":", 10);
     api__json_str(&b, a->q.device);
     sbuf_printf(&b, ",\"step\":%lld,\"buckets\":[", (long long)step);
-    struct buckets_ctx c = {.b = &b,
-                            .step = step,
-                            .aggs = aggs,
-                            .limit = a->limit,
-                            .scan_max = r->srv->opts.max_scan_points};
+    struct buckets_ctx c = {
+        .b = &b, .step = step, .aggs = aggs, .limit = a->limit, .scan_max = r->max_scan_points};
     nameidx_init(&c.idx);
     api_query_t q = a->q;
     q.limit = 0; /* points; the buckets' limit is bucket_point's */

@@ -868,6 +868,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->max_body = atomic_load_explicit(&srv->max_body, memory_order_relaxed);
         r->max_batch = atomic_load_explicit(&srv->max_batch, memory_order_relaxed);
         r->max_query_limit = atomic_load_explicit(&srv->max_query_limit, memory_order_relaxed);
+        r->max_scan_points = atomic_load_explicit(&srv->max_scan_points, memory_order_relaxed);
         r->route = route_of(r, url);
         *con_cls = r;
         /* A CORS preflight carries no token (browsers never send one): answered first. */
@@ -1043,7 +1044,8 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     srv->opts.device_tag = srv->device_tag;
     srv->opts.listen = NULL; /* not kept: the caller's string */
-    api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit);
+    api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit,
+                   opts->max_scan_points);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
@@ -1121,11 +1123,13 @@ void api_stop(api_server_t *srv)
     free_server(srv);
 }
 
-void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit)
+void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit,
+                    size_t max_scan_points)
 {
     atomic_store_explicit(&srv->max_body, max_body, memory_order_relaxed);
     atomic_store_explicit(&srv->max_batch, max_batch, memory_order_relaxed);
     atomic_store_explicit(&srv->max_query_limit, max_query_limit, memory_order_relaxed);
+    atomic_store_explicit(&srv->max_scan_points, max_scan_points, memory_order_relaxed);
 }
 
 void api_count_ingest(api_server_t *srv, const char *proto, uint64_t accepted, uint64_t rejected)

@@ -286,21 +286,27 @@ static void close_stream(void *arg)
         on_stream_closed(d);
 }
 
+/* http.events_keepalive_ms as it runs: an idle stream must send its keep-alive before
+ * libmicrohttpd closes it as idle, so it is lowered (logged) to half of http.timeout_s when
+ * above it. */
+static unsigned events_keepalive(const config_t *c)
+{
+    if ((uint64_t)c->events_keepalive_ms * 2 <= (uint64_t)c->http_timeout_s * 1000)
+        return c->events_keepalive_ms;
+    unsigned ms = c->http_timeout_s * 500;
+    log_warn("http.events_keepalive_ms %u: lowered to %u ms, half of http.timeout_s",
+             c->events_keepalive_ms, ms);
+    return ms;
+}
+
 /* Creates the hub of GET /v1/events (d->events) before the pipeline, whose restore's catch-up
- * may open or end episodes. An idle stream must send its keep-alive before libmicrohttpd closes
- * it as idle: the keep-alive is lowered to half of http.timeout_s when above it. Returns 0, or
- * an ERR_ (logged). */
+ * may open or end episodes. Returns 0, or an ERR_ (logged). */
 static int events_start(struct daemon *d)
 {
     api_events_opts_t eo = {.ring = d->cfg.events_ring,
                             .max_streams = d->cfg.max_event_streams,
                             .max_unsent = d->cfg.events_max_unsent,
-                            .keepalive_ms = d->cfg.events_keepalive_ms};
-    if ((uint64_t)eo.keepalive_ms * 2 > (uint64_t)d->cfg.http_timeout_s * 1000) {
-        eo.keepalive_ms = d->cfg.http_timeout_s * 500;
-        log_warn("http.events_keepalive_ms %u: lowered to %u ms, half of http.timeout_s",
-                 d->cfg.events_keepalive_ms, eo.keepalive_ms);
-    }
+                            .keepalive_ms = events_keepalive(&d->cfg)};
     int rc = api_events_create(&d->events, &eo);
     if (rc)
         log_error("cannot start the event streams' hub: %s", err_str(rc));
@@ -373,7 +379,12 @@ static int reload(struct daemon *d, char *err, size_t errsize)
     config_diff(&d->cfg, &nc, on_change, &ch);
     config_copy_live(&d->cfg, &nc);
     log_set_level(d->cfg.log_level);
-    api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points);
+    api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points,
+                   d->cfg.max_scan_points);
+    /* Open event streams follow the new bounds from their next message or keep-alive check. */
+    api_events_set_limits(d->events, d->cfg.events_max_unsent, events_keepalive(&d->cfg));
+    if (d->backend.pipe)
+        pipeline_set_state_min_ms(d->backend.pipe, d->cfg.events_state_min_ms);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);
     atomic_store(&d->backend.metrics_capped_logged, 0);
     snapshots_set_keep(d->backend.snaps, d->cfg.snapshots_keep);

@@ -977,6 +977,7 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
         p->o.workers = 64;
     p->store = store;
     p->start_ms = vtime_now_ms();
+    atomic_init(&p->state_min_ms, p->o.state_min_ms);
     pthread_rwlock_init(&p->devs_lock, NULL);
     pthread_mutex_init(&p->due_mu, NULL);
     pthread_mutex_init(&p->groups_mu, NULL);

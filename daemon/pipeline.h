@@ -155,6 +155,11 @@ int pipeline_maint_json(pipeline_t *p, const char *device, char **out);
  * often (the loop's timer: every MAINT_TICK_MS); one caller at a time. */
 void pipeline_maint_tick(pipeline_t *p);
 
+/* Changes o.state_min_ms (a reload). A device's next state message starts an interval of the
+ * new length; a change held now is published by the first tick at most the new interval later
+ * (its old interval's end, if sooner). Any thread. */
+void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
+
 /* Makes a kept version serve again. Returns 0, ERR_NOTFOUND (device or version). */
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
 

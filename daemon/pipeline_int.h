@@ -348,6 +348,9 @@ struct pipeline {
      * lock-free stack (pushed by whoever holds the device's mu, taken whole by the loop's tick:
      * one consumer, so no ABA). NULL (calloc): none, and the tick costs one atomic load. */
     _Atomic(struct dev *) held;
+    /* o.state_min_ms as a reload leaves it (pipeline_set_state_min_ms, the loop thread): read
+     * relaxed at each state message and tick, never per reading. */
+    atomic_uint state_min_ms;
 };
 
 /* A reading whose timestamp is older than the wall clock by more than this when it is scored

@@ -5,8 +5,9 @@
  * nothing more while they agree: no lock, no allocation, no hub call. A change (learning ->
  * normal at the first model too; a training, an acceptance or a maintenance that changes the
  * status at once, through pipeline__state_follows) is published at once when the device's last
- * state message is at least o.state_min_ms old; else it is held: the device is pushed once
- * onto p->held, and later changes within the interval only update the state it has. The loop's
+ * state message is at least the interval (o.state_min_ms, which a reload changes:
+ * pipeline_set_state_min_ms) old; else it is held: the device is pushed once onto p->held, and
+ * later changes within the interval only update the state it has. The loop's
  * 250 ms tick (pipeline_maint_tick -> pipeline__state_flush) publishes, once the interval
  * ended, the state then current, unless it is the one last published (a warning that came
  * and went inside the interval is never sent). So a stream holds every device's current state
@@ -25,6 +26,17 @@
 
 #include <stdlib.h>
 
+/* The state interval now (a reload may change it). */
+static unsigned interval(pipeline_t *p)
+{
+    return atomic_load_explicit(&p->state_min_ms, memory_order_relaxed);
+}
+
+void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms)
+{
+    atomic_store_explicit(&p->state_min_ms, ms, memory_order_relaxed);
+}
+
 /* Publishes d's shown state if it is not the one last published, and starts d's interval.
  * Caller holds d->mu. */
 static void publish(pipeline_t *p, struct dev *d, int64_t now_ms)
@@ -41,7 +53,7 @@ static void publish(pipeline_t *p, struct dev *d, int64_t now_ms)
     api_events_publish(p->o.hub, API_EVENT_STATE, d->name, js);
     free(js);
     d->st_sent = st;
-    d->st_next_ms = now_ms + (int64_t)p->o.state_min_ms;
+    d->st_next_ms = now_ms + (int64_t)interval(p);
 }
 
 /* Pushes d onto p->held (d->st_held set first). Caller holds d->mu. */
@@ -70,9 +82,13 @@ void pipeline__state_flush(pipeline_t *p, int64_t now_ms)
     if (atomic_load_explicit(&p->held, memory_order_relaxed) == NULL)
         return;
     struct dev *d = atomic_exchange_explicit(&p->held, NULL, memory_order_acquire);
+    /* A reload that lowered the interval: no held change waits longer than the new one. */
+    const int64_t latest = now_ms + (int64_t)interval(p);
     while (d) {
         struct dev *next = d->held_next; /* nobody writes it while d is off the stack */
         pthread_mutex_lock(&d->mu);
+        if (d->st_next_ms > latest)
+            d->st_next_ms = latest;
         if (atomic_load_explicit(&d->deleted, memory_order_relaxed)) {
             d->st_held = 0; /* pipeline_forget restarted its chain */
         } else if (now_ms >= d->st_next_ms) {

@@ -13,6 +13,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_ops  # noqa: E402  (hup only)
 import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 import vigiltest as vt  # noqa: E402
 
@@ -476,6 +477,39 @@ class RestoredSettings(unittest.TestCase):
         finally:
             d.cleanup()
 
+
+class ReloadScanBound(tp.DaemonPerTest):
+    """http.max_scan_points applies on reload: a page of readings in buckets (step=) that read
+    every point in one page before is cut into pages after SIGHUP (its "next" appears), with
+    the same buckets over all pages; without a restart (the same process answers)."""
+
+    CONFIG = "[model]\nenabled = false\n"
+
+    def pages(self, path):
+        """The buckets of every page of path, following `next`."""
+        out = []
+        while path:
+            doc = self.d.get_json(path)
+            out.append(doc["buckets"])
+            path = doc["next"]
+            self.assertLess(len(out), 100)
+        return out
+
+    def test_max_scan_points(self):
+        d, dev, t0 = self.d, "scan-1", 1_700_000_000_000
+        path = "/v1/devices/%s/readings?step=10s&limit=1000" % dev
+        pid = d.proc.pid
+        tp.post_readings(d, dev, [[float(k)] for k in range(200)],
+                         [t0 + 1000 * k for k in range(200)], ["v"])
+        whole = self.pages(path)
+        self.assertEqual([len(p) for p in whole], [20])
+        vt.write_file(d.config, self.CONFIG + "[http]\nmax_scan_points = 30\n")
+        log = test_ops.hup(d, r"configuration reloaded; applied: http.max_scan_points")
+        self.assertNotIn("applied only after a restart", log)
+        paged = self.pages(path)
+        self.assertGreater(len(paged), 5)  # about 30 points (3 buckets) a page
+        self.assertEqual([b for p in paged for b in p], whole[0])
+        self.assertEqual(d.proc.pid, pid)
 
 if __name__ == "__main__":
     vt.main()

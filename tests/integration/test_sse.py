@@ -41,6 +41,7 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_ops  # noqa: E402  (hup only)
 import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 import vigiltest as vt  # noqa: E402
 
@@ -189,6 +190,38 @@ class SseTest(tp.DaemonPerTest):
         start = tp.jreq(self.d, "POST", "/v1/devices/%s/maintenance" % dev, body)
         tp.jreq(self.d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
         return start
+
+    def first_model(self, dev):
+        """Feeds dev 650 normal readings: its first model trains on the first 500 (learning to
+        normal)."""
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, random.Random(3))
+        self.feed(dev, data[:500], 0)
+        tp.wait_idle(self.d, dev, 1)
+        self.feed(dev, data[500:650], 500)
+
+    def silent_client(self, open_before):
+        """A raw socket that sends its request and never reads, with a small receive buffer;
+        returns it once vigild counts it (open_before + 1 streams)."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.d.http_port))
+        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        tp.wait_for("the silent stream", lambda: metric(self.d, "vigil_event_streams") ==
+                    open_before + 1, 5)
+        return sock
+
+    def publish_until_cut(self, dev):
+        """Messages of about 700 bytes (maintenance of dev with a 400-byte note) until a stream
+        is cut off (a silent client's kernel buffers fill, about 200 KB, then it falls
+        http.events_max_unsent behind); returns how many were published."""
+        n = 0
+        while metric(self.d, "vigil_event_streams_dropped_total") == 0:
+            self.assertLess(n, 1000, "the client that never reads was never cut off")
+            for _ in range(10):
+                self.maint(dev, note="n" * 400)
+                n += 2
+        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 1)
+        return n
 
 
 class Anomaly(SseTest):
@@ -481,21 +514,8 @@ class SlowClient(SseTest):
         d = self.d
         self.device("s")
         reader = self.stream()
-        # A client that sends its request and never reads, with a small receive buffer.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", d.http_port))
-        sock.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
-        tp.wait_for("two streams", lambda: metric(d, "vigil_event_streams") == 2, 5)
-        # Messages of about 700 bytes (a 400-byte note) until the silent one is cut off: its
-        # kernel buffers fill (about 200 KB), then it falls 4 KiB behind.
-        n = 0
-        while metric(d, "vigil_event_streams_dropped_total") == 0:
-            self.assertLess(n, 1000, "the client that never reads was never cut off")
-            for _ in range(10):
-                self.maint("s", note="n" * 400)
-                n += 2
-        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 1)
+        sock = self.silent_client(1)
+        n = self.publish_until_cut("s")  # 4 KiB behind
         tp.wait_for("one stream", lambda: metric(d, "vigil_event_streams") == 1, 5)
         # The reader received every message, in order, while the other was stuck and cut.
         self.maint("s")
@@ -710,11 +730,7 @@ class StateBounded(SseTest):
     def test_flapping_device(self):
         d, dev = self.d, "flap-1"
         st = self.stream("?types=state")
-        rng = random.Random(3)
-        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
-        self.feed(dev, data[:500], 0)
-        tp.wait_idle(d, dev, 1)
-        self.feed(dev, data[500:650], 500)
+        self.first_model(dev)
         k, i, seen = 650, 0, []
         brng = random.Random(4)
         t0 = time.monotonic()
@@ -750,6 +766,85 @@ class StateBounded(SseTest):
         # the interval the flapping began in).
         self.assertLessEqual(len(msgs) - 1, elapsed + 2, (len(msgs), elapsed, msgs))
         self.assertGreaterEqual(len(msgs), 2)
+
+
+class Reload(SseTest):
+    """The event streams' bounds apply on reload (SIGHUP), to the streams already open, which
+    stay open: http.events_keepalive_ms from the keep-alive thread's next look,
+    http.events_max_unsent from the next message, http.events_state_min_ms at the loop's next
+    tick. The daemon starts with bounds the test then changes (the ones that would keep each
+    test from seeing anything for minutes), so each check fails if the reload only logged the
+    change ("applied only after a restart")."""
+
+    START = "[http]\nevents_keepalive_ms = 25000\nevents_max_unsent = 1073741824\n" \
+            "events_state_min_ms = 600000\n"
+    CONFIG = tp.config_text(0, extra=START)
+
+    def reload(self, **http):
+        """Rewrites the [http] section's bounds (the others as at the start) and reloads."""
+        text = self.CONFIG.replace(self.START, "[http]\n" + "".join(
+            "%s = %s\n" % kv for kv in sorted(http.items())))
+        vt.write_file(self.d.config, text)
+        log = test_ops.hup(self.d, r"configuration reloaded; applied")
+        line = [x for x in log.splitlines() if "configuration reloaded; applied" in x][-1]
+        for k in http:
+            self.assertIn("http." + k, line)
+        self.assertNotIn("applied only after a restart", log)
+
+    def test_keepalive(self):
+        s = self.stream()
+        time.sleep(1.0)
+        self.assertEqual(s.comments, 0)  # 25 s between keep-alives
+        self.reload(events_keepalive_ms=200)
+        t = time.monotonic()
+        s.wait("keep-alives at the new interval", lambda s: s.comments >= 5, timeout=5)
+        self.assertLess(time.monotonic() - t, 4)
+        self.assertFalse(s.ended)
+        # Back to a long interval: the comments stop (at most one already due).
+        self.reload(events_keepalive_ms=30000)
+        n = s.comments
+        time.sleep(1.0)
+        self.assertLessEqual(s.comments, n + 1)
+        self.assertEqual(metric(self.d, "vigil_event_streams_dropped_total"), 0)
+
+    def test_max_unsent(self):
+        """A client that never reads, connected before the reload, is cut off once it falls
+        4 KiB behind (the new bound), not 1 GiB; the stream that reads goes on."""
+        d = self.d
+        self.device("s")
+        reader = self.stream()
+        sock = self.silent_client(1)
+        self.reload(events_max_unsent=4096)
+        n = self.publish_until_cut("s")  # 4 KiB behind, not 1 GiB
+        self.assertIn("events_max_unsent", d.log())
+        msgs = reader.count(n)
+        self.assertEqual([seq(m) for m in msgs], list(range(seq(msgs[0]), seq(msgs[0]) + n)))
+        self.assertFalse(reader.ended)
+        sock.close()
+
+    def test_state_interval(self):
+        """A change held by a 10-minute interval is sent at the first tick after a reload to
+        0; from then on every change at once."""
+        d, dev = self.d, "st-r"
+        st = self.stream("?types=state")
+        self.first_model(dev)
+        self.assertEqual(states(st.count(1)), ["normal"])  # the first: no interval before it
+        burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(4), amp=3.0)
+        self.feed(dev, burst, 650)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        time.sleep(1.0)
+        self.assertEqual(states(st.messages), ["normal"])  # held: the interval goes on
+        self.reload(events_state_min_ms=0)
+        t = time.monotonic()
+        msgs = st.wait("the held state", lambda s: list(s.messages) if len(s.messages) >= 2
+                       else None, timeout=5)
+        self.assertLess(time.monotonic() - t, 2)
+        self.assertEqual([(m["data"]["previous"], m["data"]["state"]) for m in msgs],
+                         [("learning", "normal"), ("normal", "anomaly")])
+        tp.jreq(d, "POST", "/v1/devices/%s/anomalies/accept" % dev, {})
+        msgs = st.count(3, timeout=5)
+        self.assertEqual(states(msgs), ["normal", "anomaly", "normal"])
+        self.assertFalse(st.ended)
 
 
 if __name__ == "__main__":
