@@ -287,15 +287,16 @@ static void close_stream(void *arg)
 }
 
 /* http.events_keepalive_ms as it runs: an idle stream must send its keep-alive before
- * libmicrohttpd closes it as idle, so it is lowered (logged) to half of http.timeout_s when
- * above it. */
-static unsigned events_keepalive(const config_t *c)
+ * libmicrohttpd closes it as idle, so it is lowered to half of http.timeout_s when above it
+ * (logged when warn: at the start, and at a reload that changed the setting, not every one). */
+static unsigned events_keepalive(const config_t *c, int warn)
 {
     if ((uint64_t)c->events_keepalive_ms * 2 <= (uint64_t)c->http_timeout_s * 1000)
         return c->events_keepalive_ms;
     unsigned ms = c->http_timeout_s * 500;
-    log_warn("http.events_keepalive_ms %u: lowered to %u ms, half of http.timeout_s",
-             c->events_keepalive_ms, ms);
+    if (warn)
+        log_warn("http.events_keepalive_ms %u: lowered to %u ms, half of http.timeout_s",
+                 c->events_keepalive_ms, ms);
     return ms;
 }
 
@@ -306,7 +307,7 @@ static int events_start(struct daemon *d)
     api_events_opts_t eo = {.ring = d->cfg.events_ring,
                             .max_streams = d->cfg.max_event_streams,
                             .max_unsent = d->cfg.events_max_unsent,
-                            .keepalive_ms = events_keepalive(&d->cfg)};
+                            .keepalive_ms = events_keepalive(&d->cfg, 1)};
     int rc = api_events_create(&d->events, &eo);
     if (rc)
         log_error("cannot start the event streams' hub: %s", err_str(rc));
@@ -377,12 +378,14 @@ static int reload(struct daemon *d, char *err, size_t errsize)
         return -1;
     struct changes ch = {{0}, {0}};
     config_diff(&d->cfg, &nc, on_change, &ch);
+    const unsigned keepalive_was = d->cfg.events_keepalive_ms;
     config_copy_live(&d->cfg, &nc);
     log_set_level(d->cfg.log_level);
     api_set_limits(d->api, d->cfg.max_body_bytes, d->cfg.max_batch, d->cfg.max_query_points,
                    d->cfg.max_scan_points);
     /* Open event streams follow the new bounds from their next message or keep-alive check. */
-    api_events_set_limits(d->events, d->cfg.events_max_unsent, events_keepalive(&d->cfg));
+    api_events_set_limits(d->events, d->cfg.events_max_unsent,
+                          events_keepalive(&d->cfg, d->cfg.events_keepalive_ms != keepalive_was));
     if (d->backend.pipe)
         pipeline_set_state_min_ms(d->backend.pipe, d->cfg.events_state_min_ms);
     atomic_store(&d->backend.metrics_max_devices, d->cfg.metrics_max_devices);

@@ -511,5 +511,6 @@ class ReloadScanBound(tp.DaemonPerTest):
         self.assertEqual([b for p in paged for b in p], whole[0])
         self.assertEqual(d.proc.pid, pid)
 
+
 if __name__ == "__main__":
     vt.main()

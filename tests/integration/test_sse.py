@@ -847,5 +847,34 @@ class Reload(SseTest):
         self.assertFalse(st.ended)
 
 
+
+class KeepaliveCapped(SseTest):
+    """A keep-alive longer than half of http.timeout_s is lowered to that half (else an idle
+    stream would be closed as idle before it), logged at the start and again only by a reload
+    that changes http.events_keepalive_ms, not by every reload."""
+
+    WARN = "http.events_keepalive_ms 10000: lowered to 1500 ms"
+    START = "[http]\ntimeout_s = 3\nevents_keepalive_ms = 10000\n"
+    CONFIG = tp.config_text(0, extra=START)
+
+    def reload(self, text):
+        vt.write_file(self.d.config, tp.config_text(0, extra=text))
+        return test_ops.hup(self.d, r"configuration reloaded")
+
+    def test_capped_and_logged_once(self):
+        d = self.d
+        self.assertEqual(d.log().count(self.WARN), 1)
+        s = self.stream()
+        # Idle for twice the timeout: kept open by keep-alives every 1.5 s, not closed.
+        time.sleep(6.0)
+        self.assertGreaterEqual(s.comments, 2)
+        self.assertFalse(s.ended)
+        log = self.reload(self.START + "max_batch = 5000\n")  # another setting only
+        self.assertEqual(log.count(self.WARN), 1)
+        log = self.reload("[http]\ntimeout_s = 3\nevents_keepalive_ms = 20000\n")
+        self.assertIn("http.events_keepalive_ms 20000: lowered to 1500 ms", log)
+        self.assertFalse(s.ended)
+
+
 if __name__ == "__main__":
     vt.main()
