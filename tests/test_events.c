@@ -3,8 +3,11 @@
  * content reader would. The ring and its wrap-around, the exact resume after Last-Event-ID (the
  * next message after the id, each once), the reset notice for an id too old, of another run or
  * malformed, the ?device= filter, and the two cut-offs (a stream whose next message left the
- * ring; one more than events_max_unsent behind, a single longer message not counted). The daemon
- * tests (tests/integration/test_sse.py) cover the same through libmicrohttpd and curl. */
+ * ring; one more than events_max_unsent behind, a single longer message not counted), and that
+ * only a stream's own messages (its types and device) count toward those and toward a reset. A
+ * reload's new bounds (api_events_set_limits) reach open streams; the publish path's cost is
+ * printed. The daemon tests (tests/integration/test_sse.py) cover the same through
+ * libmicrohttpd and curl. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -565,6 +568,14 @@ static void test_device_burst(void **state)
     for (int k = 22; k <= 30 && !api__events_cut_why(a); k++)
         publish(h, "a", k);
     assert_non_null(strstr(api__events_cut_why(a), "events_max_unsent"));
+    /* Resumed behind those (22..26, about 260 bytes): they count to its bound at once; a
+     * stream of b resumed there has nothing pending. */
+    api_events_client_t *late = attach(h, "a", 21), *lateb = attach(h, "b", 21);
+    publish(h, "a", 27);
+    assert_non_null(strstr(api__events_cut_why(late), "events_max_unsent"));
+    assert_null(api__events_cut_why(lateb));
+    api__events_detach(lateb);
+    api__events_detach(late);
     api__events_detach(r0);
     api__events_detach(rb);
     api__events_detach(r);
@@ -602,6 +613,15 @@ static void test_device_resume_bound(void **state)
     c = attach(h, "x", 6); /* after 6: nothing of x's left since, the ring holds 7.. */
     drain(c, out, 4096);
     assert_null(strstr(out, "event: reset"));
+    api__events_detach(c);
+    /* x's record was dropped (its 1 forgotten); a state message of x's leaves and x has a
+     * record again: it still tells an anomaly stream after 0 that 1 left. */
+    api_events_publish(h, API_EVENT_STATE, "x", "{\"k\":11}");
+    for (int k = 12; k <= 15; k++)
+        publish(h, "y", k);
+    c = attach(h, "x", 0);
+    drain(c, out, 4096);
+    assert_reset(h, out, "too_old", 15);
     api__events_detach(c);
     api_events_destroy(h);
 }

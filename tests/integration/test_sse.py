@@ -12,6 +12,10 @@ Resume: Last-Event-ID gets exactly the messages after it still in the ring (http
 none twice, then live ones; an id older than the ring, of another run or malformed gets an
 "event: reset" first (then live ones): never a silent gap.
 
+DeviceBurst: another device's messages, more than the ring, neither cut nor reset a ?device=
+stream (open, or resuming across them); ReloadRaised: a raised http.events_state_min_ms spaces
+a flapping device's state messages from the reload on.
+
 Limits: unknown or repeated parameters are 400s; with tokens 401 without one, 200 with a read
 token; http.max_event_streams open, the next is 503 with Retry-After; an idle stream gets a
 keep-alive comment every http.events_keepalive_ms, by which a stream whose client went away is
@@ -889,7 +893,6 @@ class Reload(SseTest):
         msgs = st.count(3, timeout=5)
         self.assertEqual(states(msgs), ["normal", "anomaly", "normal"])
         self.assertFalse(st.ended)
-
 
 
 class ReloadRaised(SseTest):
