@@ -920,7 +920,7 @@ class ReloadRaised(SseTest):
         time.sleep(2.5)  # the held change's interval ends
         with st.cv:
             after = list(st.arrived[n0:])
-        self.assertGreaterEqual(len(after), 3, st.messages[n0:])
+        self.assertGreaterEqual(len(after), 2, st.messages[n0:])  # 3 to 5 seen
         gaps = [b - a for a, b in zip(after, after[1:])]
         sys.stderr.write("[raised: %d state messages after the reload, %s s apart]\n"
                          % (len(after), ", ".join("%.2f" % g for g in gaps)))
