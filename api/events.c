@@ -10,20 +10,29 @@
  * Each stream (a client) is a cursor into the ring: the next SEQ to look at and the bytes of it
  * already sent. libmicrohttpd calls the stream's content reader (reader()) on its worker
  * thread when the connection can take more; the reader copies what the client has not seen
- * (skipping messages its ?device= filter leaves out), or a keep-alive comment when one is due,
- * and when it has nothing it suspends the connection (an idle stream costs no CPU). A publish
- * resumes every suspended stream; the keep-alive thread (one per hub) resumes those whose
- * keep-alive is due. So nothing is copied per client beyond libmicrohttpd's own buffer, and a
- * publish never waits on a client: it holds mu for the copy into the ring and a walk over at
- * most max_streams cursors.
+ * (skipping messages its ?device= and ?types= filters leave out), or a keep-alive comment when
+ * one is due, and when it has nothing it suspends the connection (an idle stream costs no
+ * CPU). A publish resumes the suspended streams the message is for; the keep-alive thread (one per
+ * hub) resumes those whose keep-alive is due. So nothing is copied per client beyond
+ * libmicrohttpd's own buffer, and a publish never waits on a client: it holds mu for the copy into
+ * the ring, the record of the message it pushes out (one lookup) and a walk over at most
+ * max_streams cursors.
  *
  * A stream whose unsent output, not counting the message being published, passes
- * opts.max_unsent bytes, or whose next message left the ring, is cut off (counted in dropped):
- * marked, its socket shut down (libmicrohttpd then fails its next send and closes it, even while it
- * waits for the client to read) and resumed if suspended. A client's unsent output is what was
- * published of its types after its cursor (others it skips unsent); the kernel's buffers are
- * bounded too (SO_SNDBUF, see stream_socket) so a client that stops reading is found within about
- * max_unsent bytes of events.
+ * opts.max_unsent bytes, or one of whose messages leaves the ring unsent, is cut off (counted
+ * in dropped): marked, its socket shut down (libmicrohttpd then fails its next send and closes
+ * it, even while it waits for the client to read) and resumed if suspended. A stream's messages
+ * are those of its types and its ?device= (others it skips unsent, and they never cut it):
+ * each stream counts its own unsent bytes (added by the publish, taken off by the reader) and
+ * the publish looks at the one message leaving the ring, so the cost per message and stream is
+ * the same for either filter, two comparisons (the type's bit, then the device's hash). The
+ * kernel's buffers are bounded too (SO_SNDBUF, see stream_socket) so a client that stops
+ * reading is found within about max_unsent bytes of events.
+ *
+ * A stream resuming with Last-Event-ID older than the ring missed something only if one of its
+ * messages left: the hub keeps, per type, the newest SEQ that left, and the same per device for
+ * the o.ring devices whose messages left last (struct lost; resume_missed says what that
+ * knows and what it cannot).
  *
  * Shutdown (api__events_close, from api_stop): closing is set, every suspended stream resumed;
  * their readers end the stream (the last chunk is sent) and never suspend again, so
@@ -47,6 +56,7 @@
 #include "err.h"
 #include "events_ring.h"
 #include "log.h"
+#include "nameidx.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -71,28 +81,41 @@ static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance"
 #define STREAM_SNDBUF 65536
 
 struct slot {
-    uint64_t seq; /* 0: empty */
-    /* Per type, the hub's bytes of that type published before this message: a stream's lag
-     * counts its own types only (lag()). */
-    uint64_t start[API_EVENT_COUNT];
+    uint64_t seq;   /* 0: empty */
+    uint64_t dhash; /* nameidx_hash of device: most ?device= comparisons end on it */
     int type;
     char *device; /* in the same block as text */
     char *text;
     size_t len;
 };
 
+/* What left the ring of one device: per type, the SEQ of the newest message that left (0:
+ * none), for a ?device= stream resuming past the ring (resume_missed). The hub keeps o.ring of
+ * them, the devices whose messages left most recently (a list, oldest first); a device
+ * dropped for a newer one folds its SEQs into the hub's forgotten[], which then stands for
+ * every device the hub does not hold (see lost_of). */
+struct lost {
+    uint64_t hash;
+    uint64_t seq[API_EVENT_COUNT];
+    struct lost *older, *newer;
+    size_t len;
+    char name[BATCH_NAME_MAX + 1];
+};
+
 struct api_events_client {
     struct api_events *hub;
     struct MHD_Connection *conn;
     int fd;          /* the connection's socket, for a cut; -1 unknown */
-    uint64_t next;   /* the next SEQ to look at */
+    uint64_t next;   /* the next SEQ to look at: never before the ring's oldest */
     size_t off;      /* bytes of message next already sent */
+    uint64_t unsent; /* bytes of the messages it takes from next on, less off */
     int64_t last_ms; /* monotonic time of the last bytes handed to libmicrohttpd */
     int suspended;   /* we suspended the connection and have not resumed it */
     const char *cut; /* cut off: why (static; logged when the stream is freed); the reader
                         ends with an error */
     unsigned types;  /* filter: bit 1 << type of each type it asked for */
     char device[BATCH_NAME_MAX + 1]; /* filter; "" every device */
+    uint64_t dhash;                  /* nameidx_hash of device */
     char pre[PROLOGUE_MAX];          /* sent before the messages */
     size_t pre_len, pre_off;
     struct api_events_client *prev, *nextc;
@@ -105,12 +128,19 @@ struct api_events {
     pthread_cond_t cv; /* the keep-alive thread: a stream came, or stop */
     pthread_condattr_t cva;
     /* Guarded by mu. */
-    struct slot *ring;               /* o.ring slots; message SEQ in slot SEQ % o.ring */
-    uint64_t head;                   /* SEQ of the newest message (0: none yet) */
-    uint64_t bytes[API_EVENT_COUNT]; /* per type, bytes of every message published */
+    struct slot *ring; /* o.ring slots; message SEQ in slot SEQ % o.ring */
+    uint64_t head;     /* SEQ of the newest message (0: none yet) */
     /* Per type, the SEQ of the newest message of that type that left the ring (0: none): a
-     * stream missed something only if a message of a type it asked for is gone. */
+     * stream of every device resuming past the ring missed something only if a message of a
+     * type it asked for is gone. */
     uint64_t evicted[API_EVENT_COUNT];
+    /* The same per device (struct lost): o.ring records, nlost of them used, indexed by name
+     * in lostidx (sized at create: it never grows), listed from oldest_lost to newest_lost. */
+    struct lost *lost;
+    size_t nlost;
+    nameidx_t lostidx;
+    struct lost *oldest_lost, *newest_lost;
+    uint64_t forgotten[API_EVENT_COUNT]; /* per type, the newest SEQ of a dropped record */
     struct api_events_client *clients;
     unsigned nclients;
     int closing, stop;
@@ -137,34 +167,77 @@ static void wake(struct api_events_client *c)
     }
 }
 
-/* The bytes of c's types published between its position (message c->next, in the ring, and
- * c->off of it sent) and message upto's start (upto at or after c->next). Messages of other
- * types are no lag of c's: it skips them unsent. Caller holds mu. */
-static uint64_t lag(const struct api_events *h, const struct api_events_client *c,
-                    const struct slot *upto)
-{
-    const struct slot *s = &h->ring[c->next % h->o.ring];
-    uint64_t n = 0;
-    for (int t = 0; t < API_EVENT_COUNT; t++)
-        if (c->types >> t & 1u)
-            n += upto->start[t] - s->start[t];
-    return n - c->off; /* off > 0 only inside a message of its types, counted in n */
-}
-
 /* Whether slot s is a message c asked for (its types and device). Caller holds mu. */
 static int wanted(const struct api_events_client *c, const struct slot *s)
 {
-    return (c->types >> s->type & 1u) && (!c->device[0] || strcmp(c->device, s->device) == 0);
+    return (c->types >> s->type & 1u) &&
+           (!c->device[0] || (s->dhash == c->dhash && strcmp(c->device, s->device) == 0));
 }
 
-/* Whether a message of a type c asked for, at or after SEQ from, left the ring: only then did
- * c miss something (messages of other types that left are skipped). Caller holds mu. */
-static int missed(const struct api_events *h, const struct api_events_client *c, uint64_t from)
+static int lost_same(const void *item, const char *name, size_t len)
 {
-    for (int t = 0; t < API_EVENT_COUNT; t++)
-        if ((c->types >> t & 1u) && h->evicted[t] >= from)
-            return 1;
-    return 0;
+    const struct lost *e = item;
+    return e->len == len && memcmp(e->name, name, len) == 0;
+}
+
+/* Takes e out of the list of records. Caller holds mu. */
+static void lost_unlink(struct api_events *h, struct lost *e)
+{
+    *(e->older ? &e->older->newer : &h->oldest_lost) = e->newer;
+    *(e->newer ? &e->newer->older : &h->newest_lost) = e->older;
+    e->older = e->newer = NULL;
+}
+
+/* A record for a device the hub holds none of: a free one, else the oldest's, whose SEQs
+ * go to forgotten[]. It starts from forgotten[]: what the device may have lost before (its
+ * own record may be the one dropped). Caller holds mu. */
+static struct lost *lost_add(struct api_events *h, uint64_t hash, const char *name, size_t len)
+{
+    struct lost *e;
+    if (h->nlost < h->o.ring) {
+        e = &h->lost[h->nlost++];
+    } else {
+        e = h->oldest_lost;
+        for (int t = 0; t < API_EVENT_COUNT; t++)
+            if (e->seq[t] > h->forgotten[t])
+                h->forgotten[t] = e->seq[t];
+        nameidx_del(&h->lostidx, e->hash, e);
+        lost_unlink(h, e);
+    }
+    e->hash = hash;
+    e->len = len;
+    memcpy(e->name, name, len + 1);
+    memcpy(e->seq, h->forgotten, sizeof e->seq);
+    (void)nameidx_add(&h->lostidx, hash, e); /* never grows: sized for o.ring at create */
+    return e;
+}
+
+/* Notes that message s leaves the ring: its device's record says so, and becomes the newest.
+ * Caller holds mu. */
+static void lost_note(struct api_events *h, const struct slot *s)
+{
+    size_t len = strlen(s->device);
+    struct lost *e = nameidx_find(&h->lostidx, s->dhash, s->device, len, lost_same);
+    if (e)
+        lost_unlink(h, e);
+    else
+        e = lost_add(h, s->dhash, s->device, len);
+    e->seq[s->type] = s->seq;
+    e->older = h->newest_lost;
+    *(h->newest_lost ? &h->newest_lost->newer : &h->oldest_lost) = e;
+    h->newest_lost = e;
+}
+
+/* Per type, the newest SEQ that may have left the ring of c's messages: of every device, or of
+ * c's device (its record; one the hub does not hold may have lost up to forgotten[]). Caller
+ * holds mu. */
+static const uint64_t *lost_of(const struct api_events *h, const struct api_events_client *c)
+{
+    if (!c->device[0])
+        return h->evicted;
+    const struct lost *e =
+        nameidx_find(&h->lostidx, c->dhash, c->device, strlen(c->device), lost_same);
+    return e ? e->seq : h->forgotten;
 }
 
 /* The SEQ of the oldest message in the ring (head + 1 when it is empty). Caller holds mu. */
@@ -222,6 +295,17 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o)
     h->ring = calloc(o->ring, sizeof *h->ring);
     if (h->ring == NULL)
         goto fail_ring;
+    /* The per-device records and their index, at their full size: a publish never allocates
+     * for them (nameidx_add grows only past half of its slots). */
+    size_t slots = 2;
+    while (slots < 2 * o->ring)
+        slots *= 2;
+    h->lost = calloc(o->ring, sizeof *h->lost);
+    nameidx_init(&h->lostidx);
+    h->lostidx.slots = calloc(slots, sizeof *h->lostidx.slots);
+    h->lostidx.mask = slots - 1;
+    if (h->lost == NULL || h->lostidx.slots == NULL)
+        goto fail_lost;
     snprintf(h->run, sizeof h->run, "%" PRId64, vtime_now_ms());
     if (pthread_mutex_init(&h->mu, NULL))
         goto fail_mu;
@@ -241,6 +325,9 @@ fail_cv:
     pthread_condattr_destroy(&h->cva);
     pthread_mutex_destroy(&h->mu);
 fail_mu:
+fail_lost:
+    nameidx_deinit(&h->lostidx);
+    free(h->lost);
     free(h->ring);
 fail_ring:
     free(h);
@@ -260,6 +347,8 @@ void api_events_destroy(api_events_t *h)
     for (size_t i = 0; i < h->o.ring; i++)
         free(h->ring[i].device); /* the block holding text too */
     free(h->ring);
+    nameidx_deinit(&h->lostidx);
+    free(h->lost);
     pthread_cond_destroy(&h->cv);
     pthread_condattr_destroy(&h->cva);
     pthread_mutex_destroy(&h->mu);
@@ -296,6 +385,7 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
     }
     memcpy(block, device, dlen + 1);
     char *text = block + dlen + 1;
+    uint64_t dhash = nameidx_hash(device, dlen);
     pthread_mutex_lock(&h->mu);
     uint64_t seq = ++h->head;
     int n = snprintf(text, cap - dlen - 1, "id: %s-%" PRIu64 "\nevent: %s\ndata: ", h->run, seq,
@@ -303,40 +393,45 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
     memcpy(text + n, json, jlen);
     memcpy(text + n + jlen, "\n\n", 2);
     struct slot *s = &h->ring[seq % h->o.ring];
-    char *old = s->device; /* the evicted message's block */
-    if (s->seq)
-        h->evicted[s->type] = s->seq;
-    *s = (struct slot){
-        .seq = seq, .type = (int)type, .device = block, .text = text, .len = (size_t)n + jlen + 2};
-    memcpy(s->start, h->bytes, sizeof s->start); /* a stream's lag is what it had not taken */
-    h->bytes[type] += s->len;
-    uint64_t oldest = oldest_seq(h);
+    const struct slot gone = *s; /* the message leaving the ring (seq 0: none) */
+    if (gone.seq) {
+        h->evicted[gone.type] = gone.seq;
+        lost_note(h, &gone);
+    }
+    *s = (struct slot){.seq = seq,
+                       .dhash = dhash,
+                       .type = (int)type,
+                       .device = block,
+                       .text = text,
+                       .len = (size_t)n + jlen + 2};
     for (struct api_events_client *c = h->clients; c; c = c->nextc) {
-        if (c->next < oldest) {
-            if (missed(h, c, c->next)) {
+        if (c->next <= gone.seq) { /* at the oldest: every message before it was checked so */
+            if (wanted(c, &gone)) {
                 cut(h, c, "its next event left the ring (http.events_ring)");
                 continue;
             }
-            c->next = oldest; /* what left was of types it did not ask for (off is 0) */
+            c->next = gone.seq + 1; /* not its message (so off is 0) */
         }
         /* Not counting the new message: a stream that took everything before it is 0 behind,
          * even for a message longer than max_unsent. */
-        if (lag(h, c, s) > h->o.max_unsent)
+        if (c->unsent > h->o.max_unsent) {
             cut(h, c, "unsent output above http.events_max_unsent");
-        else if (c->next == seq && !wanted(c, s))
-            c->next = seq + 1; /* caught up, and not its message: not even woken */
-        else
+        } else if (wanted(c, s)) {
+            c->unsent += s->len;
             wake(c);
+        } else if (c->next == seq) {
+            c->next = seq + 1; /* caught up, and not its message: not even woken */
+        }
     }
     pthread_mutex_unlock(&h->mu);
     atomic_fetch_add_explicit(&h->messages, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&h->by_type[type], 1, memory_order_relaxed);
-    free(old);
+    free(gone.device); /* the block holding its text too */
 }
 
 /* Copies up to max bytes of c's pending output into buf: the prologue, then the messages it
- * takes from its cursor on. Returns the bytes copied; 0 with c cut when its next message left
- * the ring. Caller holds mu. */
+ * takes from its cursor on (never before the ring's oldest: the publish moves it on or cuts
+ * c). Returns the bytes copied. Caller holds mu. */
 static size_t take(struct api_events *h, struct api_events_client *c, char *buf, size_t max)
 {
     size_t n = 0;
@@ -348,14 +443,6 @@ static size_t take(struct api_events *h, struct api_events_client *c, char *buf,
     }
     while (n < max && c->next <= h->head) {
         const struct slot *s = &h->ring[c->next % h->o.ring];
-        if (s->seq != c->next) {
-            if (missed(h, c, c->next)) {
-                cut(h, c, "its next event left the ring (http.events_ring)");
-                return 0;
-            }
-            c->next = oldest_seq(h); /* only messages it did not ask for left */
-            continue;
-        }
         if (!wanted(c, s)) {
             c->next++;
             continue;
@@ -364,6 +451,7 @@ static size_t take(struct api_events *h, struct api_events_client *c, char *buf,
         memcpy(buf + n, s->text + c->off, k);
         n += k;
         c->off += k;
+        c->unsent -= k;
         if (c->off == s->len) {
             c->next++;
             c->off = 0;
@@ -394,10 +482,8 @@ const char *api__events_run(const api_events_t *h)
     return h->run;
 }
 
-/* libmicrohttpd's content reader of a stream (a worker thread; see the file comment). */
-static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+ssize_t api__events_read(api_events_client_t *c, char *buf, size_t max)
 {
-    struct api_events_client *c = cls;
     struct api_events *h = c->hub;
     static const char keepalive[] = ": keep-alive\n\n";
     pthread_mutex_lock(&h->mu);
@@ -415,14 +501,23 @@ static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
         ret = (ssize_t)(sizeof keepalive - 1);
     } else {
         /* Nothing to send: wait, suspended, for a publish or the keep-alive thread. */
-        c->suspended = 1;
-        MHD_suspend_connection(c->conn);
+        if (c->conn) {
+            c->suspended = 1;
+            MHD_suspend_connection(c->conn);
+        }
         ret = 0;
     }
     if (ret > 0)
         c->last_ms = now;
     pthread_mutex_unlock(&h->mu);
     return ret;
+}
+
+/* libmicrohttpd's content reader of a stream (a worker thread; see the file comment). */
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    return api__events_read(cls, buf, max);
 }
 
 void api__events_detach(api_events_client_t *c)
@@ -461,9 +556,26 @@ static int canonical_seq(const char *s)
     return 1;
 }
 
-/* Where a stream resuming after Last-Event-ID (id, NULL: none) starts: sets c->next, and a
- * reset notice in c->pre when id is not of this run or a successor of a type c asked for left
- * the ring. Caller holds mu. */
+/* Whether a message c asks for, at or after SEQ from, left the ring: the hub knows it per type
+ * of every device (evicted[]), per device for the o.ring devices whose messages left last,
+ * and for any other device no more than that one of them may have (forgotten[]): so a stream
+ * of one device resuming past the ring is told it missed something only if it did, or if
+ * messages of more than o.ring devices left since from. Caller holds mu. */
+static int resume_missed(const struct api_events *h, const struct api_events_client *c,
+                         uint64_t from)
+{
+    if (from >= oldest_seq(h))
+        return 0; /* the ring holds every message since */
+    const uint64_t *lost = lost_of(h, c);
+    for (int t = 0; t < API_EVENT_COUNT; t++)
+        if ((c->types >> t & 1u) && lost[t] >= from)
+            return 1;
+    return 0;
+}
+
+/* Where a stream resuming after Last-Event-ID (id, NULL: none) starts: sets c->next (not
+ * before the ring's oldest) and c->unsent, and a reset notice in c->pre when id is not of this
+ * run or a message c asks for after it left the ring. Caller holds mu. */
 static void resume_point(struct api_events *h, struct api_events_client *c, const char *id)
 {
     c->next = h->head + 1;
@@ -479,8 +591,12 @@ static void resume_point(struct api_events *h, struct api_events_client *c, cons
         /* Only an id as we write it: strtoull alone takes a sign, leading blanks and zeros. */
         if (!canonical_seq(digits) || errno || *end || seq > h->head)
             why = "invalid";
-        else if (!missed(h, c, seq + 1)) {
-            c->next = seq + 1;
+        else if (!resume_missed(h, c, seq + 1)) {
+            c->next = seq + 1 > oldest_seq(h) ? seq + 1 : oldest_seq(h);
+            /* Once per attach, not per message: what is pending for it counts to its bound. */
+            for (uint64_t q = c->next; q <= h->head; q++)
+                if (wanted(c, &h->ring[q % h->o.ring]))
+                    c->unsent += h->ring[q % h->o.ring].len;
             return;
         } else
             why = "too_old";
@@ -519,6 +635,7 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
     c->types = types;
     if (device)
         snprintf(c->device, sizeof c->device, "%s", device);
+    c->dhash = nameidx_hash(c->device, strlen(c->device));
     c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
     pthread_mutex_lock(&h->mu);
     if (h->closing || h->nclients >= h->o.max_streams) {
@@ -560,7 +677,8 @@ void api__h_events(api_request_t *r)
     char tbuf[128];
     const char *tlist = api__arg(r, "types", tbuf, sizeof tbuf);
     unsigned types = API_EVENT_TYPES_DEFAULT;
-    if (r->status || (tlist && api__arg_set(r, "types", tlist, type_names, API_EVENT_COUNT, "message type", &types)))
+    if (r->status || (tlist && api__arg_set(r, "types", tlist, type_names, API_EVENT_COUNT,
+                                            "message type", &types)))
         return;
     if (strcmp(r->method, "HEAD") == 0) {
         /* The headers only, without a stream: libmicrohttpd answers a HEAD of a chunked

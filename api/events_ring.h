@@ -9,6 +9,7 @@
 #include "api.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 struct MHD_Connection;
 typedef struct api_events_client api_events_client_t;
@@ -27,6 +28,13 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
  * its cursor on. Returns the bytes copied: 0 when nothing is pending, or when c is cut off
  * (api__events_cut_why). Any thread. */
 size_t api__events_take(api_events_client_t *c, char *buf, size_t max);
+
+/* What libmicrohttpd's content reader of c returns: up to max bytes of its pending output as
+ * api__events_take, else a keep-alive comment when one is due (http.events_keepalive_ms after
+ * its last bytes), else 0 (a stream with a connection is then suspended until a publish or its
+ * keep-alive wakes it); MHD_CONTENT_READER_END_WITH_ERROR once c is cut off,
+ * MHD_CONTENT_READER_END_OF_STREAM once the hub is closing. Any thread. */
+ssize_t api__events_read(api_events_client_t *c, char *buf, size_t max);
 
 /* Why c was cut off (static text), NULL while it is not. Any thread. */
 const char *api__events_cut_why(api_events_client_t *c);

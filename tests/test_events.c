@@ -3,8 +3,11 @@
  * content reader would. The ring and its wrap-around, the exact resume after Last-Event-ID (the
  * next message after the id, each once), the reset notice for an id too old, of another run or
  * malformed, the ?device= filter, and the two cut-offs (a stream whose next message left the
- * ring; one more than events_max_unsent behind, a single longer message not counted). The daemon
- * tests (tests/integration/test_sse.py) cover the same through libmicrohttpd and curl. */
+ * ring; one more than events_max_unsent behind, a single longer message not counted), and that
+ * only a stream's own messages (its types and device) count toward those and toward a reset. A
+ * reload's new bounds (api_events_set_limits) reach open streams; the publish path's cost is
+ * printed. The daemon tests (tests/integration/test_sse.py) cover the same through
+ * libmicrohttpd and curl. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "api_int.h"
@@ -511,6 +516,188 @@ static void test_types_unsent(void **state)
     api_events_destroy(h);
 }
 
+/* Takes exactly c's prologue and its next message, found in text (one drain of another stream
+ * that saw it): c's cursor then stops on the message after it, whatever its device, as a
+ * reader's full buffer leaves it. */
+static void take_exactly_one(api_events_client_t *c, const char *text)
+{
+    static char out[OUT_MAX];
+    size_t len = strlen("retry: 3000\n\n") + (size_t)(strstr(text, "\n\n") + 2 - text);
+    assert_int_equal(api__events_take(c, out, len), len);
+    assert_memory_equal(out + strlen("retry: 3000\n\n"), text, len - strlen("retry: 3000\n\n"));
+}
+
+/* ?device= counts as ?types= does: a burst of another device, larger than the ring and than
+ * events_max_unsent, neither cuts a stream of one device (its cursor stopped on the first of
+ * them) nor resets one resuming across it; the device's next message comes. Its own
+ * device's burst still cuts it, by the ring or by the bound. */
+static void test_device_burst(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX], one[OUT_MAX];
+    long long seqs[16];
+    api_events_t *h = hub(8, 200); /* each message about 50 bytes: 5 pass the bound */
+    api_events_client_t *a = attach(h, "a", -1), *a_ring = attach(h, "a", -1);
+    api_events_client_t *all = attach(h, NULL, -1), *peek = attach(h, "a", -1);
+    publish(h, "a", 1);
+    publish(h, "b", 2);
+    drain(peek, one, 4096);
+    take_exactly_one(a, one + strlen("retry: 3000\n\n"));
+    for (int k = 3; k <= 20; k++)
+        publish(h, "b", k); /* 2..12 left the ring */
+    assert_null(api__events_cut_why(a));
+    assert_non_null(api__events_cut_why(all)); /* b's are its messages */
+    assert_non_null(strstr(api__events_cut_why(a_ring), "left the ring")); /* its 1 left */
+    /* Resuming after 1 (2..12 gone, all b's): nothing missed, nothing pending. */
+    api_events_client_t *r = attach(h, "a", 1), *rb = attach(h, "b", 1), *r0 = attach(h, "a", 0);
+    drain(r, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    assert_int_equal(seqs_of(h, out, 0, seqs), 0);
+    drain(rb, out, 4096);
+    assert_reset(h, out, "too_old", 20);
+    drain(r0, out, 4096);
+    assert_reset(h, out, "too_old", 20); /* its own 1 left */
+    publish(h, "a", 21);
+    for (api_events_client_t *c = a; c; c = c == a ? r : NULL) {
+        drain(c, out, 4096);
+        assert_null(strstr(out, "event: reset"));
+        assert_int_equal(seqs_of(h, out, 0, seqs), 1);
+        assert_int_equal(seqs[0], 21);
+    }
+    /* Its own: a not reading while a's come is cut once 200 bytes behind. */
+    for (int k = 22; k <= 30 && !api__events_cut_why(a); k++)
+        publish(h, "a", k);
+    assert_non_null(strstr(api__events_cut_why(a), "events_max_unsent"));
+    /* Resumed behind those (22..26, about 260 bytes): they count to its bound at once; a
+     * stream of b resumed there has nothing pending. */
+    api_events_client_t *late = attach(h, "a", 21), *lateb = attach(h, "b", 21);
+    publish(h, "a", 27);
+    assert_non_null(strstr(api__events_cut_why(late), "events_max_unsent"));
+    assert_null(api__events_cut_why(lateb));
+    api__events_detach(lateb);
+    api__events_detach(late);
+    api__events_detach(r0);
+    api__events_detach(rb);
+    api__events_detach(r);
+    api__events_detach(peek);
+    api__events_detach(all);
+    api__events_detach(a_ring);
+    api__events_detach(a);
+    api_events_destroy(h);
+}
+
+/* A stream of one device resuming past the ring is told it missed something only if one of
+ * its messages left, or messages of more devices than the ring holds left since its id (the
+ * hub remembers the losses of that many devices, the latest: others may have lost up to the
+ * newest it forgot, so it resets rather than risk a silent gap). */
+static void test_device_resume_bound(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(4, 1 << 20);
+    publish(h, "x", 1);
+    for (int k = 2; k <= 9; k++) /* 1..5 leave: x, then d2..d5, four other devices */
+        publish(h, k <= 5 ? (const char *[]){"d2", "d3", "d4", "d5"}[k - 2] : "y", k);
+    api_events_client_t *c = attach(h, "x", 1), *y = attach(h, "q", 1);
+    drain(c, out, 4096);
+    assert_null(strstr(out, "event: reset")); /* 2..5 were not x's */
+    drain(y, out, 4096);
+    assert_null(strstr(out, "event: reset")); /* nor q's */
+    api__events_detach(y);
+    api__events_detach(c);
+    publish(h, "y", 10); /* 6, y's, leaves: a fifth device after 1 (and x's record dropped) */
+    c = attach(h, "x", 1);
+    drain(c, out, 4096);
+    assert_reset(h, out, "too_old", 10);
+    api__events_detach(c);
+    c = attach(h, "x", 6); /* after 6: nothing of x's left since, the ring holds 7.. */
+    drain(c, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    api__events_detach(c);
+    /* x's record was dropped (its 1 forgotten); a state message of x's leaves and x has a
+     * record again: it still tells an anomaly stream after 0 that 1 left. */
+    api_events_publish(h, API_EVENT_STATE, "x", "{\"k\":11}");
+    for (int k = 12; k <= 15; k++)
+        publish(h, "y", k);
+    c = attach(h, "x", 0);
+    drain(c, out, 4096);
+    assert_reset(h, out, "too_old", 15);
+    api__events_detach(c);
+    api_events_destroy(h);
+}
+
+/* api_events_set_limits (a reload) reaches an open stream: the new bound cuts it at the next
+ * message, the new keep-alive is due from its last bytes; a zero keep-alive changes nothing. */
+static void test_set_limits(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(64, 1 << 20);
+    api_events_client_t *slow = attach(h, NULL, -1), *idle = attach(h, NULL, -1);
+    assert_true(api__events_read(idle, out, 4096) > 0); /* its retry line */
+    for (int k = 1; k <= 4; k++)
+        publish(h, "a", k); /* slow reads none: about 200 bytes behind */
+    drain(idle, out, 4096);
+    assert_null(api__events_cut_why(slow));
+    usleep(20000);
+    assert_int_equal(api__events_read(idle, out, 4096), 0); /* 15 s between keep-alives */
+    assert_int_equal(api_events_set_limits(h, 100, 0), ERR_INVAL);
+    publish(h, "a", 5);
+    drain(idle, out, 4096);
+    assert_null(api__events_cut_why(slow)); /* the refused change left 1 MiB */
+    assert_int_equal(api_events_set_limits(h, 100, 5), 0);
+    publish(h, "a", 6);
+    assert_non_null(strstr(api__events_cut_why(slow), "events_max_unsent"));
+    assert_null(api__events_cut_why(idle)); /* took everything before 6 */
+    drain(idle, out, 4096);
+    usleep(20000);
+    assert_int_equal(api__events_read(idle, out, 4096), strlen(": keep-alive\n\n"));
+    assert_memory_equal(out, ": keep-alive\n\n", strlen(": keep-alive\n\n"));
+    assert_int_equal(api_events_set_limits(NULL, 100, 5), 0);
+    api__events_detach(idle);
+    api__events_detach(slow);
+    api_events_destroy(h);
+}
+
+/* The publish path's cost with 64 streams open (16 of every device, 16 of one device, 16 of
+ * state messages, 16 of one device's state messages), 2,000 devices, 1/4 of the messages
+ * anomalies: printed, never asserted (a bound on time belongs in no test). Each stream reads
+ * everything every 256 messages, as a live client would, so none is cut. */
+static void test_publish_cost(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    enum { STREAMS = 64, DEVICES = 2000, MESSAGES = 200000, BATCH = 256 };
+    api_events_t *h = hub(1024, 1 << 20);
+    api_events_client_t *c[STREAMS];
+    char dev[32];
+    for (int i = 0; i < STREAMS; i++) {
+        snprintf(dev, sizeof dev, "pump-%04d", i * 37 % DEVICES);
+        c[i] = attach_t(h, i / 16 % 2 ? dev : NULL, i / 32 ? T_STATE : API_EVENT_TYPES_DEFAULT, -1);
+    }
+    struct timespec t0, t1;
+    double ns = 0;
+    for (int k = 1; k <= MESSAGES; k += BATCH) {
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (int j = k; j < k + BATCH && j <= MESSAGES; j++) {
+            snprintf(dev, sizeof dev, "pump-%04d", j * 7919 % DEVICES);
+            api_events_publish(h, j % 4 ? API_EVENT_STATE : API_EVENT_ANOMALY, dev,
+                               "{\"state\":\"warning\",\"previous\":\"normal\"}");
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        ns += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+        for (int i = 0; i < STREAMS; i++)
+            drain(c[i], out, 16384);
+    }
+    for (int i = 0; i < STREAMS; i++) {
+        assert_null(api__events_cut_why(c[i]));
+        api__events_detach(c[i]);
+    }
+    print_message("publish with %d streams open: %.0f ns a message (%d messages)\n", STREAMS,
+                  ns / MESSAGES, MESSAGES);
+    api_events_destroy(h);
+}
+
 static void test_limits_and_close(void **state)
 {
     (void)state;
@@ -543,6 +730,10 @@ int main(void)
         cmocka_unit_test(test_types_filter),
         cmocka_unit_test(test_types_resume_and_cut),
         cmocka_unit_test(test_types_unsent),
+        cmocka_unit_test(test_device_burst),
+        cmocka_unit_test(test_device_resume_bound),
+        cmocka_unit_test(test_set_limits),
+        cmocka_unit_test(test_publish_cost),
         cmocka_unit_test(test_limits_and_close),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,10 @@ Resume: Last-Event-ID gets exactly the messages after it still in the ring (http
 none twice, then live ones; an id older than the ring, of another run or malformed gets an
 "event: reset" first (then live ones): never a silent gap.
 
+DeviceBurst: another device's messages, more than the ring, neither cut nor reset a ?device=
+stream (open, or resuming across them); ReloadRaised: a raised http.events_state_min_ms spaces
+a flapping device's state messages from the reload on.
+
 Limits: unknown or repeated parameters are 400s; with tokens 401 without one, 200 with a read
 token; http.max_event_streams open, the next is 503 with Retry-After; an idle stream gets a
 keep-alive comment every http.events_keepalive_ms, by which a stream whose client went away is
@@ -62,6 +66,7 @@ class Sse:
         self.status = None
         self.headers = {}
         self.messages = []
+        self.arrived = []  # time.monotonic() of each message's arrival
         self.comments = 0
         self.retry = None
         self.body = b""  # an answer that is not a stream
@@ -94,6 +99,7 @@ class Sse:
                     if "data" in fields:
                         fields["data"] = json.loads(fields["data"])
                         self.messages.append(fields)
+                        self.arrived.append(time.monotonic())
                     fields = {}
                 elif line.startswith(":"):
                     self.comments += 1
@@ -209,6 +215,30 @@ class SseTest(tp.DaemonPerTest):
         tp.wait_for("the silent stream", lambda: metric(self.d, "vigil_event_streams") ==
                     open_before + 1, 5)
         return sock
+
+    def flap(self, dev, seconds, rounds):
+        """Flaps dev (its first model served) between anomaly and normal, about every 0.15 s,
+        for at least seconds and rounds, ending after a fault's readings; returns the states
+        the status showed. A later call goes on from where the last one ended."""
+        d = self.d
+        k, i = getattr(self, "flapped", (650, 0))
+        seen, brng = [], random.Random(4 + i)
+        t0 = time.monotonic()
+        while True:
+            # A fault (its amplitude growing, so the detector keeps flagging it), then a
+            # maintenance that ends the episode.
+            self.feed(dev, tp.rotation(3, k, tp.OMEGA_B, 0.01, brng, amp=3.0 + i), k)
+            k, i = k + 3, i + 1
+            seen.append(tp.status(d, dev)["state"])
+            time.sleep(0.05)
+            if time.monotonic() - t0 >= seconds and i >= rounds:
+                break
+            tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+            seen.append(tp.status(d, dev)["state"])
+            tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+            time.sleep(0.05)
+        self.flapped = (k, i)
+        return seen
 
     def publish_until_cut(self, dev):
         """Messages of about 700 bytes (maintenance of dev with a 400-byte note) until a stream
@@ -397,6 +427,38 @@ class Resume(SseTest):
             self.assertEqual(len(s.messages), 1)
         self.maint("r")
         self.assertEqual(s.count(3)[1:], live.count(16)[14:])
+
+
+class DeviceBurst(SseTest):
+    """?device= counts as ?types= does: another device's messages, more than http.events_ring
+    of them (and more bytes than http.events_max_unsent), neither cut an open stream of one
+    device nor reset one resuming across them; the watched device's next message comes to
+    both. A resume across one of the device's own messages that left still gets the reset."""
+
+    CONFIG = tp.config_text(0, extra="[http]\nevents_ring = 16\nevents_max_unsent = 4096\n")
+
+    def test_other_device_burst(self):
+        d = self.d
+        self.device("w")
+        self.device("o")
+        mine = self.stream("?device=w")
+        self.maint("w")
+        got = mine.count(2)
+        for _ in range(12):
+            self.maint("o", note="n" * 300)  # 24 messages of about 600 bytes
+        back = self.stream("?device=w", headers=["Last-Event-ID: " + got[1]["id"]])
+        old = self.stream("?device=w", headers=["Last-Event-ID: " + got[0]["id"]])
+        self.maint("w")
+        new = mine.count(4)[2:]
+        self.assertEqual([m["data"]["device"] for m in new], ["w", "w"])
+        self.assertEqual(back.count(2), new)  # no reset first
+        reset = old.count(3)[0]  # w's second message left the ring
+        self.assertEqual((reset["event"], reset["data"]["reason"]), ("reset", "too_old"))
+        self.assertEqual(old.messages[1:], new)
+        time.sleep(0.3)
+        self.assertEqual(len(mine.messages), 4)
+        self.assertFalse(mine.ended)
+        self.assertEqual(metric(d, "vigil_event_streams_dropped_total"), 0)
 
 
 class Limits(SseTest):
@@ -731,22 +793,8 @@ class StateBounded(SseTest):
         d, dev = self.d, "flap-1"
         st = self.stream("?types=state")
         self.first_model(dev)
-        k, i, seen = 650, 0, []
-        brng = random.Random(4)
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 4 or i < 20:
-            # A fault (its amplitude growing, so the detector keeps flagging it), then a
-            # maintenance that ends the episode: anomaly, normal, about every 0.15 s.
-            self.feed(dev, tp.rotation(3, k, tp.OMEGA_B, 0.01, brng, amp=3.0 + i), k)
-            k, i = k + 3, i + 1
-            seen.append(tp.status(d, dev)["state"])
-            time.sleep(0.05)
-            if time.monotonic() - t0 >= 4 and i >= 20:
-                break  # ends after the fault's readings
-            tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
-            seen.append(tp.status(d, dev)["state"])
-            tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
-            time.sleep(0.05)
+        seen = self.flap(dev, 4, 20)
         elapsed = time.monotonic() - t0
         changes = sum(1 for a, b in zip(seen, seen[1:]) if a != b)
         sys.stderr.write("[flapping: %d changes seen by polling in %.1f s, %d state messages]\n"
@@ -846,6 +894,41 @@ class Reload(SseTest):
         self.assertEqual(states(msgs), ["normal", "anomaly", "normal"])
         self.assertFalse(st.ended)
 
+
+class ReloadRaised(SseTest):
+    """A reload that raises http.events_state_min_ms (here from 0 to 2,000 ms) bounds a
+    flapping device's state messages from then on: after the first (its interval under 0 had
+    ended), none closer than the new interval."""
+
+    START = "[http]\nevents_state_min_ms = 0\n"
+    CONFIG = tp.config_text(0, extra=START)
+    reload = Reload.reload
+
+    def test_state_interval_raised(self):
+        dev = "st-up"
+        st = self.stream("?types=state")
+        self.first_model(dev)
+        st.count(1)
+        self.flap(dev, 1, 6)
+        time.sleep(0.5)  # every change out (interval 0)
+        with st.cv:
+            n0, before = len(st.messages), list(st.arrived)
+        gaps = [b - a for a, b in zip(before, before[1:])]
+        self.assertLess(min(gaps), 1.0, gaps)  # as they come with 0
+        self.reload(events_state_min_ms=2000)
+        self.flap(dev, 9, 10)  # four intervals and more
+        time.sleep(2.5)  # the held change's interval ends
+        with st.cv:
+            after = list(st.arrived[n0:])
+        self.assertGreaterEqual(len(after), 2, st.messages[n0:])  # 3 to 5 seen
+        gaps = [b - a for a, b in zip(after, after[1:])]
+        sys.stderr.write("[raised: %d state messages after the reload, %s s apart]\n"
+                         % (len(after), ", ".join("%.2f" % g for g in gaps)))
+        # Sent 2.0 s apart or more (at a 250 ms tick); 0.5 s for the delivery's jitter.
+        self.assertGreaterEqual(min(gaps), 1.5, gaps)
+        msgs = st.messages
+        for a, b in zip(msgs, msgs[1:]):  # nothing lost by the reload: the chain holds
+            self.assertEqual(b["data"]["previous"], a["data"]["state"], msgs)
 
 
 class KeepaliveCapped(SseTest):
