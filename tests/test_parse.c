@@ -246,6 +246,21 @@ static void test_lp_escapes(void **state)
     assert_double_exact(field(&b, 5, "v"), 3);
     batch_deinit(&b);
 
+    /* A run of backslashes before a delimiter: the last one escapes it, the others are literal
+     * (the line protocol's grammar, key_escape_seq = "\" {"\"} not("\"), and InfluxDB 1.6.7's
+     * tag scanner). So "f\\ x" is one field key, "f\ x", where InfluxDB 1.6.7's field scanner,
+     * pairing "\\", ends the field set at the space and refuses the line (README). */
+    batch_init(&b);
+    assert_int_equal(lp1(&b, "m f\\\\ x=1,g\\\\,h=2,k\\\\\\ l=3", err), 0);
+    assert_int_equal(b.points[0].nfields, 3);
+    assert_double_exact(field(&b, 0, "f\\ x"), 1);
+    assert_double_exact(field(&b, 0, "g\\,h"), 2);
+    assert_double_exact(field(&b, 0, "k\\\\ l"), 3);
+    /* The same run in a tag key and value, as InfluxDB 1.6.7 reads them there too. */
+    assert_int_equal(lp1(&b, "m,t\\\\ k=a\\\\ b v=1", err), 0);
+    assert_string_equal(point_device(&b, 1), "m,t\\\\ k=a\\\\ b");
+    batch_deinit(&b);
+
     /* "a\\=1": the '=' is escaped, so the key never ends. */
     lp_bad("m a\\\\=1", "invalid field format");
     lp_bad("m s=\"a\\\"", "unbalanced quotes");

@@ -138,6 +138,9 @@ CASES = [
     ("double-backslash-meas", {"precision": "ms"}, "{m}\\\\ v=1 %d" % T, {}),
     ("double-backslash-meas-mid", {"precision": "ms"}, "{m}\\\\x,t=1 v=1 %d" % T, {}),
     ("backslash-before-eq-tagval", {"precision": "ms"}, "{m},t=a\\\\=b v=1 %d" % T, {}),
+    ("double-backslash-field-key-comma", {"precision": "ms"}, "{m} f\\\\,g=1 %d" % T, {}),
+    ("triple-backslash-field-key", {"precision": "ms"}, "{m} f\\\\\\ x=1 %d" % T, {}),
+    ("double-backslash-tag-key", {"precision": "ms"}, "{m},t\\\\ k=1 v=1 %d" % T, {}),
 
 ]
 
