@@ -66,9 +66,23 @@ void api__h_write(api_request_t *r)
         r->content_type = NULL;
         goto out;
     }
-    /* InfluxDB's partial write: the good lines are stored, the answer names the first bad one. */
-    api__error(r, 400, "partial write: %s (line %u); dropped=%u", errs->e[0].msg,
-               (unsigned)errs->e[0].item, (unsigned)errs->count);
+    const parse_error_t *first = &errs->e[0];
+    if (errs->parsed == 0) {
+        /* Every line bad, so nothing was written: InfluxDB answers the parse errors alone,
+         * without "partial write" (Telegraf still sees "unable to parse" and drops the batch
+         * rather than retry it). Where InfluxDB lists every bad line, the first one's number
+         * and the count of the others stay. */
+        if (errs->count == 1)
+            api__error(r, 400, "%s (line %u)", first->msg, (unsigned)first->item);
+        else
+            api__error(r, 400, "%s (line %u); dropped=%u", first->msg, (unsigned)first->item,
+                       (unsigned)errs->count);
+        goto out;
+    }
+    /* InfluxDB's partial write: the good lines are stored, the answer names the first bad one
+     * (a parse error, or a point refused by a limit or the retention horizon). */
+    api__error(r, 400, "partial write: %s (line %u); dropped=%u", first->msg, (unsigned)first->item,
+               (unsigned)errs->count);
 out:
     free(errs);
     batch_deinit(&b);

@@ -646,10 +646,34 @@ static void test_lp_body(void **state)
     assert_int_equal(b.points[1].item, 3);
     assert_int_equal(errs.count, 1);
     assert_string_equal(errs.e[0].msg, "unable to parse 'm v=': missing field value");
+    assert_int_equal(errs.parsed, 2);
     assert_int_equal(lp_parse(&b, "", 0, &o, NOW, 1, &errs), 0);
     assert_int_equal(lp_parse(&b, "\n\n", 2, &o, NOW, 1, &errs), 0);
     assert_int_equal(b.npoints, 2);
     assert_int_equal(errs.count, 1);
+    assert_int_equal(errs.parsed, 2);
+
+    /* parsed counts the good lines, so /write tells "every line bad" from a partial write: a
+     * line of string fields only is good though it adds no point; blank and comment lines
+     * are neither good nor bad. */
+    const struct {
+        const char *body;
+        uint32_t parsed, bad;
+    } cases[] = {
+        {"m v=\n# c\n\nbad\n", 0, 2},
+        {"m s=\"x\"\nbad\n", 1, 1},
+        {"m v=1\nm v=2\n", 2, 0},
+        {"# only\n  \n", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        batch_reset(&b);
+        memset(&errs, 0, sizeof errs);
+        body = cases[i].body;
+        assert_int_equal(lp_parse(&b, body, strlen(body), &o, NOW, 1, &errs), 0);
+        if (errs.parsed != cases[i].parsed || errs.count != cases[i].bad)
+            fail_msg("'%s': parsed %u bad %u, want %u and %u", body, errs.parsed, errs.count,
+                     cases[i].parsed, cases[i].bad);
+    }
     batch_deinit(&b);
 }
 

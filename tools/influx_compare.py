@@ -97,6 +97,8 @@ CASES = [
     ("partial", {"precision": "ms"},
      "{m} a=1 %d\n{m} a= %d\n{m} a=3 %d\n{m} a=x %d\n" % (T, T + 1, T + 2, T + 3), {}),
     ("all-bad", {"precision": "ms"}, "{m} a= 1\nbad\n", {}),
+    ("all-bad-one", {"precision": "ms"}, "{m} a= 1\n", {}),
+    ("string-only-and-bad", {"precision": "ms"}, '{m} s="x" %d\n{m} a= %d\n' % (T, T), {}),
     ("empty", {"precision": "ms"}, "", {}),
     ("only-comments", {"precision": "ms"}, "# x\n\n", {}),
     ("missing-fields", {"precision": "ms"}, "{m},t=1 %d" % T, {}),

@@ -164,12 +164,22 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertIn("dropped=4", msg)
         self.assertPoints(self.d.readings("lp-part"),
                           [(1000, {"a": 1.0}), (3000, {"a": 3.0}), (7000, {"a": 7.0})])
-        # Every line bad: still a 400 naming the first one, nothing stored.
-        r = self.d.write_lp("m,device=lp-bad a=nan 1\nm,device=lp-bad a=inf 2\n"
+        # Every line bad: nothing was written, so, as InfluxDB, no "partial write", only the
+        # parse error; the first bad line's number stays, and the count when there are more.
+        r = self.d.write_lp("m,device=lp-bad a=nan 1\n# c\n\nm,device=lp-bad a=inf 2\n"
                             "m,device=lp-bad a=1x 3\n", precision="ms")
-        self.assertJsonError(r, 400, "line 1")
-        r = self.d.write_lp("m,device=lp-bad a=1 1 extra\n", precision="ms")
-        self.assertJsonError(r, 400, "line 1")
+        self.assertEqual(self.assertJsonError(r, 400),
+                         "unable to parse 'm,device=lp-bad a=nan 1': invalid number (line 1); "
+                         "dropped=3")
+        r = self.d.write_lp("\nm,device=lp-bad a=1 1 extra\n", precision="ms")
+        self.assertEqual(self.assertJsonError(r, 400),
+                         "unable to parse 'm,device=lp-bad a=1 1 extra': bad timestamp (line 2)")
+        # A good line of string fields only stores nothing, yet makes the write partial.
+        r = self.d.write_lp("m,device=lp-bad s=\"x\" 1\nm,device=lp-bad a= 2\n",
+                            precision="ms")
+        self.assertEqual(self.assertJsonError(r, 400),
+                         "partial write: unable to parse 'm,device=lp-bad a= 2': "
+                         "missing field value (line 2); dropped=1")
         r = self.d.write_lp("m,device=lp-bad a=1,a=2 x\n", precision="ms")
         self.assertJsonError(r, 400)
         self.assertNoDevice("lp-bad")
@@ -276,10 +286,11 @@ class InfluxCli(vt.DaemonTestCase):
     def test_bad_insert_reports_error(self):
         rc, out = self.influx("-database", "db", "-precision", "ms", "-execute",
                               "INSERT plant,device=cli-bad temp= 1")
-        # influx -execute prints the server's error and still exits 0 (the CLI's behaviour).
-        self.assertIn("ERR:", out)
-        self.assertIn("partial write", out)
-        self.assertIn("line 1", out)
+        # influx -execute prints the server's error and still exits 0 (the CLI's behaviour):
+        # InfluxDB's words for a write whose every line is bad, and the line's number.
+        self.assertIn("ERR: {\"error\":\"unable to parse '", out)
+        self.assertIn("plant,device=cli-bad temp= 1': missing field value (line 1)\"}", out)
+        self.assertNotIn("partial write", out)
         self.assertNoDevice("cli-bad")
 
 
