@@ -85,6 +85,7 @@ CASES = [
     ("blank-comment", {"precision": "ms"}, "\n# c\n  # indented\n\n{m} a=1 %d\n\n" % T, {}),
     ("leading-space", {"precision": "ms"}, "   {m} a=1 %d" % T, {}),
     ("leading-tab", {"precision": "ms"}, "\t{m} a=1 %d" % T, {}),
+    ("leading-space-bad", {"precision": "ms"}, "{m} a=1 %d\n  {m} a= %d\n" % (T, T), {}),
     ("trailing-space", {"precision": "ms"}, "{m} a=1 %d   \n" % T, {}),
     ("trailing-space-no-ts", {"precision": "ms"}, "{m} a=1   \n", {}),
     ("two-spaces-before-ts", {"precision": "ms"}, "{m} a=1  %d" % T, {}),

@@ -288,8 +288,8 @@ class InfluxCli(vt.DaemonTestCase):
                               "INSERT plant,device=cli-bad temp= 1")
         # influx -execute prints the server's error and still exits 0 (the CLI's behaviour):
         # InfluxDB's words for a write whose every line is bad, and the line's number.
-        self.assertIn("ERR: {\"error\":\"unable to parse '", out)
-        self.assertIn("plant,device=cli-bad temp= 1': missing field value (line 1)\"}", out)
+        self.assertIn("ERR: {\"error\":\"unable to parse 'plant,device=cli-bad temp= 1': "
+                      "missing field value (line 1)\"}", out)
         self.assertNotIn("partial write", out)
         self.assertNoDevice("cli-bad")
 
