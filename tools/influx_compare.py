@@ -220,10 +220,13 @@ def run(vigild, only):
             for method in ("GET", "HEAD"):
                 print("== ping %s  influxdb %r  vigild %r" % (
                     method, request(infl.port, method, "/ping"), request(vig.port, method, "/ping")))
-            for q in ("CREATE DATABASE x", "SHOW DATABASES", "DROP DATABASE x"):
+            for q in ("CREATE DATABASE x", 'CREATE DATABASE "q\\"x"', "SHOW DATABASES",
+                      "show databases;", "SHOW DATABASES x", "DROP DATABASE x"):
                 path = "/query?" + urllib.parse.urlencode({"q": q})
-                print("== query %r\n   influxdb %r\n   vigild   %r" % (
-                    q, request(infl.port, "POST", path)[0], request(vig.port, "POST", path)))
+                (ist, ibody), (vst, vbody) = (request(p, "POST", path)
+                                              for p in (infl.port, vig.port))
+                print("== query %r\n   influxdb %d %s\n   vigild   %d %s" % (
+                    q, ist, ibody[:300], vst, vbody[:300]))
         print("\n%-32s %-18s %-18s" % ("case", "influxdb", "vigild"))
         for name, ist, ipts, vst, vpts in summary:
             mark = "" if (ist, ipts) == (vst, vpts) else "  differs"
