@@ -53,6 +53,10 @@ struct api_tls {
 
 enum api_proto { PROTO_JSON = 0, PROTO_LP, PROTO_STREAM, PROTO_COUNT };
 
+/* SHOW DATABASES lists at most API_DBS_MAX names of at most API_DB_NAME_MAX bytes each. */
+#define API_DBS_MAX     32
+#define API_DB_NAME_MAX 64
+
 struct api_server {
     api_opts_t opts;
     char *device_tag; /* owned copy of opts.device_tag */
@@ -86,6 +90,12 @@ struct api_server {
     int io_stop;    /* the threads exit once the queue is empty */
     int nio;        /* threads started */
     pthread_t *io_threads;
+    /* The database names CREATE DATABASE and /write?db= have used since the start, in the
+     * order of first use, for /query's SHOW DATABASES (influx.c). dbs_mu guards ndbs and dbs;
+     * a leaf lock. */
+    pthread_mutex_t dbs_mu;
+    int ndbs;
+    char dbs[API_DBS_MAX][API_DB_NAME_MAX + 1];
 };
 
 /* The WWW-Authenticate challenge a 401 carries. */
@@ -209,6 +219,10 @@ void api__backend_error(api_request_t *r, int err, const char *what);
 /* Decodes the request body into *body and *len, inflating gzip when Content-Encoding says so.
  * Returns 0; or sets the response (413 / 415 / 400) and returns -1. */
 int api__request_body(api_request_t *r, char **body, size_t *len, int *owned);
+
+/* Percent-decodes n bytes of s into out (size bytes, NUL-terminated); '+' becomes a space when
+ * plus_space. Returns the decoded length, or -1 when it does not fit or holds a NUL. */
+long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space);
 
 /* Appends s percent-encoded for use in a URL path or query component. */
 void api__pct_encode(sbuf_t *b, const char *s);

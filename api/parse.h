@@ -20,8 +20,11 @@ typedef struct parse_error {
 } parse_error_t;
 
 typedef struct parse_errors {
-    uint32_t count; /* total bad items */
-    uint32_t kept;  /* entries filled in e[], at most PARSE_ERRORS_KEEP */
+    uint32_t count;  /* total bad items */
+    uint32_t kept;   /* entries filled in e[], at most PARSE_ERRORS_KEEP */
+    uint32_t parsed; /* lp_parse only: lines that parsed, string-only ones included (not blank
+                      * or comment lines), so a caller tells "every line bad" from a partial
+                      * write; parse_json_readings leaves it alone */
     parse_error_t e[PARSE_ERRORS_KEEP];
 } parse_errors_t;
 
@@ -78,7 +81,8 @@ int lp_parse_line(batch_t *b, const char *line, size_t len, const lp_opts_t *opt
                   uint32_t lineno, char *errmsg, size_t errsize);
 
 /* Parses a whole body, line by line, numbering lines from first_lineno. Bad lines go to errs as
- * "unable to parse '<line, shortened>': <reason>". Returns 0 or ERR_NOMEM. */
+ * "unable to parse '<line, shortened>': <reason>"; errs->parsed counts the good ones. Returns 0
+ * or ERR_NOMEM. */
 int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, int64_t now_ms,
              uint32_t first_lineno, parse_errors_t *errs);
 

@@ -634,8 +634,10 @@ static int parse_line(batch_t *b, const char *p, size_t end, const lp_opts_t *op
     return 0;
 }
 
-int lp_parse_line(batch_t *b, const char *line, size_t len, const lp_opts_t *opts, int64_t now_ms,
-                  uint32_t lineno, char *errmsg, size_t errsize)
+/* lp_parse_line's work. Returns 1 for a line that parsed (a point added, or string fields
+ * only), 0 for a blank or comment line, ERR_INVAL or ERR_NOMEM. */
+static int line_parse(batch_t *b, const char *line, size_t len, const lp_opts_t *opts,
+                      int64_t now_ms, uint32_t lineno, char *errmsg, size_t errsize)
 {
     static const lp_opts_t defaults = {"device", LP_NS, 0};
     if (opts == NULL)
@@ -653,7 +655,14 @@ int lp_parse_line(batch_t *b, const char *line, size_t len, const lp_opts_t *opt
     scratch_init(&s);
     int rc = parse_line(b, line + i, len - i, opts, now_ms, lineno, &s, errmsg, errsize);
     scratch_deinit(&s);
-    return rc;
+    return rc ? rc : 1;
+}
+
+int lp_parse_line(batch_t *b, const char *line, size_t len, const lp_opts_t *opts, int64_t now_ms,
+                  uint32_t lineno, char *errmsg, size_t errsize)
+{
+    int rc = line_parse(b, line, len, opts, now_ms, lineno, errmsg, errsize);
+    return rc > 0 ? 0 : rc;
 }
 
 /* Length of the line at s when it may hold a quoted string field with newlines inside: ends at
@@ -698,13 +707,17 @@ static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
     return i;
 }
 
-/* Quotes a bad line (without its CR) for its error message into buf, of QUOTE_MAX + 1 bytes:
- * the whole line when it takes at most QUOTE_MAX bytes quoted, else as much of it as fits in
- * QUOTE_MAX - 3 and "...". A NUL byte becomes a backslash and a 0 (two bytes of the quote): the
+/* Quotes a bad line (without its leading blanks, as InfluxDB quotes it, and without its CR) for
+ * its error message into buf, of QUOTE_MAX + 1 bytes: the whole line when it takes at most
+ * QUOTE_MAX bytes quoted, else as much of it as fits in QUOTE_MAX - 3 and "...". A NUL byte becomes a backslash and a 0 (two bytes of the quote): the
  * message is a C string, so the quote would otherwise end there and show a line that parses;
  * counting them keeps the quote as short as before, so the reason after it fits the message. */
 static void quote_line(char *buf, const char *s, size_t n)
 {
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
     if (n > 0 && s[n - 1] == '\r')
         n--;
     size_t width = n;
@@ -748,10 +761,13 @@ int lp_parse(batch_t *b, const char *body, size_t len, const lp_opts_t *opts, in
                 }
             }
         }
-        int rc = lp_parse_line(b, s, n, opts, now_ms, lineno, why, sizeof why);
+        int rc = line_parse(b, s, n, opts, now_ms, lineno, why, sizeof why);
         if (rc == ERR_NOMEM)
             return rc;
-        if (rc) {
+        if (rc > 0) {
+            if (errs->parsed < UINT32_MAX)
+                errs->parsed++;
+        } else if (rc) {
             char quote[QUOTE_MAX + 1];
             quote_line(quote, s, n);
             parse_errors_add(errs, lineno, "unable to parse '%s': %s", quote, why);

@@ -86,9 +86,7 @@ static int hexval(char c)
     return -1;
 }
 
-/* Percent-decodes n bytes of s into out (size bytes, NUL-terminated); '+' becomes a space when
- * plus_space. Returns the decoded length, or -1 when it does not fit or holds a NUL. */
-static long pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space)
+long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space)
 {
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
@@ -115,7 +113,7 @@ const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
     const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     if (raw == NULL)
         return NULL;
-    if (pct_decode(raw, strlen(raw), buf, size, 1) < 0) {
+    if (api__pct_decode(raw, strlen(raw), buf, size, 1) < 0) {
         /* Never ignore a parameter the client sent: answer 400 (callers check r->status). */
         api__error(r, 400, "parameter '%s': longer than %zu bytes or holds a NUL byte", name,
                    size - 1);
@@ -495,7 +493,7 @@ static enum api_route route_of(api_request_t *r, const char *url)
     /* An id that cannot be one (empty, a NUL, far too long) still routes, so the answer can be
      * a 400 saying what is wrong with it rather than "no such endpoint" (see dispatch). */
     char id[BATCH_NAME_MAX * 3 + 1];
-    long idlen = pct_decode(seg[2], strlen(seg[2]), id, sizeof id, 0);
+    long idlen = api__pct_decode(seg[2], strlen(seg[2]), id, sizeof id, 0);
     if (idlen <= 0) {
         r->bad_id = idlen == 0 ? 1 : strstr(seg[2], "%00") ? 2 : 3;
         id[0] = '\0';
@@ -995,6 +993,7 @@ static void free_server(struct api_server *srv)
     pthread_cond_destroy(&srv->io_done);
     pthread_cond_destroy(&srv->io_cv);
     pthread_mutex_destroy(&srv->io_mu);
+    pthread_mutex_destroy(&srv->dbs_mu);
     pthread_rwlock_destroy(&srv->auth_lock);
     api_auth_destroy(srv->auth);
     api_tls_destroy(srv->tls);
@@ -1029,6 +1028,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     srv->metrics_auth = opts->metrics_auth;
     pthread_rwlock_init(&srv->auth_lock, NULL);
     pthread_mutex_init(&srv->io_mu, NULL);
+    pthread_mutex_init(&srv->dbs_mu, NULL);
     pthread_cond_init(&srv->io_cv, NULL);
     pthread_cond_init(&srv->io_done, NULL);
     srv->device_tag = strdup(opts->device_tag);

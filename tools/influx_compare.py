@@ -85,6 +85,7 @@ CASES = [
     ("blank-comment", {"precision": "ms"}, "\n# c\n  # indented\n\n{m} a=1 %d\n\n" % T, {}),
     ("leading-space", {"precision": "ms"}, "   {m} a=1 %d" % T, {}),
     ("leading-tab", {"precision": "ms"}, "\t{m} a=1 %d" % T, {}),
+    ("leading-space-bad", {"precision": "ms"}, "{m} a=1 %d\n  {m} a= %d\n" % (T, T), {}),
     ("trailing-space", {"precision": "ms"}, "{m} a=1 %d   \n" % T, {}),
     ("trailing-space-no-ts", {"precision": "ms"}, "{m} a=1   \n", {}),
     ("two-spaces-before-ts", {"precision": "ms"}, "{m} a=1  %d" % T, {}),
@@ -97,6 +98,8 @@ CASES = [
     ("partial", {"precision": "ms"},
      "{m} a=1 %d\n{m} a= %d\n{m} a=3 %d\n{m} a=x %d\n" % (T, T + 1, T + 2, T + 3), {}),
     ("all-bad", {"precision": "ms"}, "{m} a= 1\nbad\n", {}),
+    ("all-bad-one", {"precision": "ms"}, "{m} a= 1\n", {}),
+    ("string-only-and-bad", {"precision": "ms"}, '{m} s="x" %d\n{m} a= %d\n' % (T, T), {}),
     ("empty", {"precision": "ms"}, "", {}),
     ("only-comments", {"precision": "ms"}, "# x\n\n", {}),
     ("missing-fields", {"precision": "ms"}, "{m},t=1 %d" % T, {}),
@@ -138,6 +141,9 @@ CASES = [
     ("double-backslash-meas", {"precision": "ms"}, "{m}\\\\ v=1 %d" % T, {}),
     ("double-backslash-meas-mid", {"precision": "ms"}, "{m}\\\\x,t=1 v=1 %d" % T, {}),
     ("backslash-before-eq-tagval", {"precision": "ms"}, "{m},t=a\\\\=b v=1 %d" % T, {}),
+    ("double-backslash-field-key-comma", {"precision": "ms"}, "{m} f\\\\,g=1 %d" % T, {}),
+    ("triple-backslash-field-key", {"precision": "ms"}, "{m} f\\\\\\ x=1 %d" % T, {}),
+    ("double-backslash-tag-key", {"precision": "ms"}, "{m},t\\\\ k=1 v=1 %d" % T, {}),
 
 ]
 
@@ -214,10 +220,13 @@ def run(vigild, only):
             for method in ("GET", "HEAD"):
                 print("== ping %s  influxdb %r  vigild %r" % (
                     method, request(infl.port, method, "/ping"), request(vig.port, method, "/ping")))
-            for q in ("CREATE DATABASE x", "SHOW DATABASES", "DROP DATABASE x"):
+            for q in ("CREATE DATABASE x", 'CREATE DATABASE "q\\"x"', "SHOW DATABASES",
+                      "show databases;", "SHOW DATABASES x", "DROP DATABASE x"):
                 path = "/query?" + urllib.parse.urlencode({"q": q})
-                print("== query %r\n   influxdb %r\n   vigild   %r" % (
-                    q, request(infl.port, "POST", path)[0], request(vig.port, "POST", path)))
+                (ist, ibody), (vst, vbody) = (request(p, "POST", path)
+                                              for p in (infl.port, vig.port))
+                print("== query %r\n   influxdb %d %s\n   vigild   %d %s" % (
+                    q, ist, ibody[:300], vst, vbody[:300]))
         print("\n%-32s %-18s %-18s" % ("case", "influxdb", "vigild"))
         for name, ist, ipts, vst, vpts in summary:
             mark = "" if (ist, ipts) == (vst, vpts) else "  differs"

@@ -1,12 +1,16 @@
 #!/usr/bin/python3
 """vigild integration: InfluxDB v1 compatibility: POST /write with curl (escaping, field types,
-comments, CRLF, precisions, device naming, gzip, partial writes), /ping, /query, and the real
-`influx` command-line client (Debian influxdb-client) writing through /write."""
+comments, CRLF, precisions, device naming, gzip, partial writes), /ping, /query (CREATE and
+SHOW DATABASES), and the real `influx` command-line client (Debian influxdb-client) writing
+through /write, its interactive shell's USE and INSERT included."""
 
 import os
+import pty
+import select
 import shutil
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -164,12 +168,22 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertIn("dropped=4", msg)
         self.assertPoints(self.d.readings("lp-part"),
                           [(1000, {"a": 1.0}), (3000, {"a": 3.0}), (7000, {"a": 7.0})])
-        # Every line bad: still a 400 naming the first one, nothing stored.
-        r = self.d.write_lp("m,device=lp-bad a=nan 1\nm,device=lp-bad a=inf 2\n"
+        # Every line bad: nothing was written, so, as InfluxDB, no "partial write", only the
+        # parse error; the first bad line's number stays, and the count when there are more.
+        r = self.d.write_lp("m,device=lp-bad a=nan 1\n# c\n\nm,device=lp-bad a=inf 2\n"
                             "m,device=lp-bad a=1x 3\n", precision="ms")
-        self.assertJsonError(r, 400, "line 1")
-        r = self.d.write_lp("m,device=lp-bad a=1 1 extra\n", precision="ms")
-        self.assertJsonError(r, 400, "line 1")
+        self.assertEqual(self.assertJsonError(r, 400),
+                         "unable to parse 'm,device=lp-bad a=nan 1': invalid number (line 1); "
+                         "dropped=3")
+        r = self.d.write_lp("\nm,device=lp-bad a=1 1 extra\n", precision="ms")
+        self.assertEqual(self.assertJsonError(r, 400),
+                         "unable to parse 'm,device=lp-bad a=1 1 extra': bad timestamp (line 2)")
+        # A good line of string fields only stores nothing, yet makes the write partial.
+        r = self.d.write_lp("m,device=lp-bad s=\"x\" 1\nm,device=lp-bad a= 2\n",
+                            precision="ms")
+        self.assertEqual(self.assertJsonError(r, 400),
+                         "partial write: unable to parse 'm,device=lp-bad a= 2': "
+                         "missing field value (line 2); dropped=1")
         r = self.d.write_lp("m,device=lp-bad a=1,a=2 x\n", precision="ms")
         self.assertJsonError(r, 400)
         self.assertNoDevice("lp-bad")
@@ -208,7 +222,53 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertEqual(r.json(), {"results": []})
         self.assertJsonError(self.d.curl("POST", "/query"), 400, "q")
         self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode",
-                                         "q=SELECT * FROM cpu"), 400)
+                                         "q=SELECT * FROM cpu"), 400,
+                             "only CREATE DATABASE and SHOW DATABASES")
+
+
+class Databases(vt.DaemonTestCase):
+    """SHOW DATABASES lists the names CREATE DATABASE and /write?db= used, in that order (a
+    daemon of its own, so the list is exactly this test's)."""
+
+    def show(self, q="SHOW DATABASES", method="POST"):
+        """Asks q; asserts InfluxDB's form of the answer and returns the names it lists."""
+        get = ["-G"] if method == "GET" else []
+        r = self.d.curl(method, "/query", *get, "--data-urlencode", "q=" + q)
+        self.assertEqual(r.status, 200, r)
+        doc = r.json()
+        values = doc["results"][0]["series"][0].get("values")
+        want = {"name": "databases", "columns": ["name"]}
+        if values is not None:
+            want["values"] = values
+        self.assertEqual(doc, {"results": [{"statement_id": 0, "series": [want]}]})
+        self.assertTrue(all(len(row) == 1 for row in values or []), values)
+        return [row[0] for row in values or []]
+
+    def test_show_databases(self):
+        # InfluxDB's form with no database: the series without "values".
+        r = self.d.curl("POST", "/query?q=SHOW+DATABASES")
+        self.assertEqual(r.body.strip(), b'{"results":[{"statement_id":0,"series":'
+                                         b'[{"name":"databases","columns":["name"]}]}]}')
+        for q in ('CREATE DATABASE "tele\\"graf"', "create database plant WITH DURATION 1d",
+                  "CREATE DATABASE telegraf", "CREATE  DATABASE plant",
+                  "CREATE DATABASE " + "x" * 65, 'CREATE DATABASE "unterminated'):
+            r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
+            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+        for db in ("telegraf", "my db", "", "c\x01trl", "y" * 65):
+            r = self.d.write_lp("m,device=dbs v=1 1\n", precision="s", db=db)
+            self.assertEqual(r.status, 204, r)   # a name never refuses a write
+        names = ['tele"graf', "plant", "telegraf", "my db"]
+        self.assertEqual(self.show(), names)
+        self.assertEqual(self.show("  show   databases ; ", method="GET"), names)
+        self.assertEqual(self.d.curl("POST", "/query?q=show%20databases").json(),
+                         {"results": [{"statement_id": 0, "series": [{
+                             "name": "databases", "columns": ["name"],
+                             "values": [[n] for n in names]}]}]})
+        for q in ("SHOW DATABASES x", "SHOW DATABASESX", "SHOW DATABASES; DROP DATABASE plant",
+                  "SHOW MEASUREMENTS", "DROP DATABASE plant", "CREATE DATABASES x"):
+            self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
+                                 400, "SHOW DATABASES")
+        self.assertEqual(self.show(), names)
 
 
 class InfluxCli(vt.DaemonTestCase):
@@ -218,6 +278,69 @@ class InfluxCli(vt.DaemonTestCase):
         p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            timeout=60, text=True)
         return p.returncode, p.stdout + p.stderr
+
+    def shell(self, *lines):
+        """Types each line into the interactive shell (on a pseudo-terminal: with a pipe it
+        reads all of stdin as one query), each after its prompt, then exit; returns what the
+        shell printed."""
+        pid, fd = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(INFLUX, [INFLUX, "-host", "127.0.0.1", "-port", str(self.d.http_port)],
+                          dict(os.environ, TERM="dumb"))
+            finally:
+                os._exit(127)
+        out = b""
+
+        def read(until_prompt):
+            nonlocal out
+            mark, deadline = len(out), time.time() + 30
+            while time.time() < deadline:
+                if until_prompt and len(out) > mark and out.endswith(b"> "):
+                    return
+                if select.select([fd], [], [], 0.2)[0]:
+                    try:
+                        chunk = os.read(fd, 4096)
+                    except OSError:  # the shell exited
+                        chunk = b""
+                    if not chunk:
+                        return
+                    out += chunk
+            self.fail("the shell did not answer: %r" % out)
+
+        try:
+            read(True)
+            for line in lines + ("exit",):
+                os.write(fd, line.encode() + b"\r")
+                read(line != "exit")
+        finally:
+            os.close(fd)
+            os.waitpid(pid, 0)
+        return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def test_shell_use_and_insert(self):
+        # USE asks SHOW DATABASES: a name nothing created or wrote to is not there (as in
+        # InfluxDB); once a client wrote with db=plantdb (Telegraf does), USE takes it and
+        # INSERT writes through /write.
+        out = self.shell("USE plantdb")
+        self.assertIn("> USE plantdb\nERR: Database plantdb doesn't exist.", out)
+        self.assertIn("DB does not exist!", out)
+        self.assertEqual(self.d.write_lp("m,device=cli-use v=1 1\n", precision="s",
+                                         db="plantdb").status, 204)
+        out = self.shell("USE plantdb", "INSERT plant,device=cli-use temp=71.5 1700000000000000000",
+                         "INSERT plant,device=cli-use temp= 1700000001000000000")
+        self.assertIn("> USE plantdb\nUsing database plantdb\n> INSERT plant,device=cli-use "
+                      "temp=71.5 1700000000000000000\n> INSERT", out)
+        self.assertIn("ERR: {\"error\":\"unable to parse 'plant,device=cli-use temp= "
+                      "1700000001000000000': missing field value (line 1)\"}", out)
+        self.assertNotIn("does not exist", out)
+        self.assertPoints(self.d.readings("cli-use"),
+                          [(1000, {"v": 1.0}), (1700000000000, {"temp": 71.5})])
+        # -execute asks with chunked=true; the table lists the name.
+        rc, out = self.influx("-execute", "SHOW DATABASES")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("name: databases\nname\n----\n", out)
+        self.assertIn("\nplantdb\n", out)
 
     def test_execute_insert(self):
         rows = [
@@ -276,10 +399,11 @@ class InfluxCli(vt.DaemonTestCase):
     def test_bad_insert_reports_error(self):
         rc, out = self.influx("-database", "db", "-precision", "ms", "-execute",
                               "INSERT plant,device=cli-bad temp= 1")
-        # influx -execute prints the server's error and still exits 0 (the CLI's behaviour).
-        self.assertIn("ERR:", out)
-        self.assertIn("partial write", out)
-        self.assertIn("line 1", out)
+        # influx -execute prints the server's error and still exits 0 (the CLI's behaviour):
+        # InfluxDB's words for a write whose every line is bad, and the line's number.
+        self.assertIn("ERR: {\"error\":\"unable to parse 'plant,device=cli-bad temp= 1': "
+                      "missing field value (line 1)\"}", out)
+        self.assertNotIn("partial write", out)
         self.assertNoDevice("cli-bad")
 
 
