@@ -213,10 +213,14 @@ static struct lost *lost_add(struct api_events *h, uint64_t hash, const char *na
 }
 
 /* Notes that message s leaves the ring: its device's record says so, and becomes the newest.
- * Caller holds mu. */
+ * A device id longer than BATCH_NAME_MAX gets none: a record's name has no room for it, and no
+ * stream asks for it (a ?device= is at most that long), so evicted[] is all that matters of
+ * it. Caller holds mu. */
 static void lost_note(struct api_events *h, const struct slot *s)
 {
     size_t len = strlen(s->device);
+    if (len > BATCH_NAME_MAX)
+        return;
     struct lost *e = nameidx_find(&h->lostidx, s->dhash, s->device, len, lost_same);
     if (e)
         lost_unlink(h, e);

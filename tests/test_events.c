@@ -626,6 +626,39 @@ static void test_device_resume_bound(void **state)
     api_events_destroy(h);
 }
 
+/* A device id longer than BATCH_NAME_MAX (the store may hold one from before the limit; no
+ * ?device= can name it) leaving the ring is no per-device record: the record's name has room
+ * for BATCH_NAME_MAX bytes, and another device's record beside it stays exact (b, resuming
+ * after 1, is told its 2 left; a, after 1, that nothing of its left since). */
+static void test_long_device_left(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    char longname[300 + 1];
+    memset(longname, 'L', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    api_events_t *h = hub(2, 1 << 20);
+    publish(h, "a", 1);
+    publish(h, "b", 2);
+    publish(h, longname, 3);
+    publish(h, longname, 4); /* 1 (a's) and 2 (b's) left: a record each */
+    publish(h, "y", 5);      /* 3 leaves: the long name's, in the oldest record's place */
+    api_events_client_t *b = attach(h, "b", 1), *a = attach(h, "a", 1);
+    drain(b, out, 4096);
+    assert_reset(h, out, "too_old", 5);
+    drain(a, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    api__events_detach(a);
+    api__events_detach(b);
+    for (int k = 6; k <= 12; k++) /* every record replaced, unlinked and relinked again */
+        publish(h, k % 2 ? longname : (const char *[]){"p", "q", "r"}[k % 3], k);
+    b = attach(h, "b", 1);
+    drain(b, out, 4096);
+    assert_reset(h, out, "too_old", 12);
+    api__events_detach(b);
+    api_events_destroy(h);
+}
+
 /* api_events_set_limits (a reload) reaches an open stream: the new bound cuts it at the next
  * message, the new keep-alive is due from its last bytes; a zero keep-alive changes nothing. */
 static void test_set_limits(void **state)
@@ -732,6 +765,7 @@ int main(void)
         cmocka_unit_test(test_types_unsent),
         cmocka_unit_test(test_device_burst),
         cmocka_unit_test(test_device_resume_bound),
+        cmocka_unit_test(test_long_device_left),
         cmocka_unit_test(test_set_limits),
         cmocka_unit_test(test_publish_cost),
         cmocka_unit_test(test_limits_and_close),
