@@ -626,6 +626,50 @@ static void test_device_resume_bound(void **state)
     api_events_destroy(h);
 }
 
+/* A stream of one device resuming after an id older than the ring, with nothing of its lost,
+ * starts at the ring's oldest: each of its messages still there comes once (a cursor left
+ * before the oldest would read the slots of newer messages, some twice). */
+static void test_device_resume_from_oldest(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    long long seqs[16];
+    api_events_t *h = hub(4, 1 << 20);
+    publish(h, "a", 1);
+    for (int k = 2; k <= 7; k++)
+        publish(h, k == 6 ? "a" : "b", k); /* 1..3 leave, 4..7 stay */
+    api_events_client_t *c = attach(h, "a", 1);
+    drain(c, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    assert_int_equal(seqs_of(h, out, 0, seqs), 1);
+    assert_int_equal(seqs[0], 6);
+    api__events_detach(c);
+    api_events_destroy(h);
+}
+
+/* The per-device records are those of the devices whose messages left most recently: a device
+ * losing a message again moves to the newest, so the records dropped for new devices are
+ * others' (x's 5 kept, v's and y's dropped; a record kept in first-loss order would drop x's
+ * and w's, and x, resuming after 5, would be reset for w's 6). */
+static void test_device_records_recent(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    static const char *const order[] = {"x", "w", "v", "y", "x", "w", "z", "u"};
+    api_events_t *h = hub(4, 1 << 20);
+    for (int k = 1; k <= 12; k++)
+        publish(h, k <= 8 ? order[k - 1] : "q", k); /* 1..8 leave, in that order */
+    api_events_client_t *c = attach(h, "x", 5);
+    drain(c, out, 4096);
+    assert_null(strstr(out, "event: reset"));
+    api__events_detach(c);
+    c = attach(h, "x", 4); /* its 5 left */
+    drain(c, out, 4096);
+    assert_reset(h, out, "too_old", 12);
+    api__events_detach(c);
+    api_events_destroy(h);
+}
+
 /* A device id longer than BATCH_NAME_MAX (the store may hold one from before the limit; no
  * ?device= can name it) leaving the ring is no per-device record: the record's name has room
  * for BATCH_NAME_MAX bytes, and another device's record beside it stays exact (b, resuming
@@ -765,6 +809,8 @@ int main(void)
         cmocka_unit_test(test_types_unsent),
         cmocka_unit_test(test_device_burst),
         cmocka_unit_test(test_device_resume_bound),
+        cmocka_unit_test(test_device_resume_from_oldest),
+        cmocka_unit_test(test_device_records_recent),
         cmocka_unit_test(test_long_device_left),
         cmocka_unit_test(test_set_limits),
         cmocka_unit_test(test_publish_cost),
