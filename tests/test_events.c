@@ -333,6 +333,39 @@ static const char *const tnames[API_EVENT_COUNT] = {"anomaly", "maintenance", "s
 #define T_ANOMALY (1u << API_EVENT_ANOMALY)
 #define T_STATE   (1u << API_EVENT_STATE)
 
+/* Only a stream's own messages cut it for its unsent bytes: a stream of device a with one long
+ * message of a's pending (above max_unsent, not cut: it had taken everything before) is not cut
+ * off by b's message published before it reads, nor is a stream of state messages by an
+ * anomaly; a's next message, the long one still unread, cuts it. */
+static void test_unsent_cut_by_own_only(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(64, 100); /* the long message is about 330 bytes */
+    api_events_client_t *a = attach(h, "a", -1), *st = attach_t(h, NULL, T_STATE, -1);
+    api_events_client_t *a2 = attach(h, "a", -1);
+    publish_long(h, 1);
+    api_events_publish(h, API_EVENT_STATE, "a", "{\"k\":2}");
+    publish(h, "b", 3);
+    publish(h, "b", 4);
+    assert_null(api__events_cut_why(a));
+    assert_null(api__events_cut_why(a2));
+    assert_null(api__events_cut_why(st));
+    drain(a, out, 4096);
+    assert_non_null(strstr(out, "\"k\":1,"));
+    api_events_publish(h, API_EVENT_STATE, "b", "{\"k\":5}"); /* st's: one short message */
+    assert_null(api__events_cut_why(st));
+    publish(h, "a", 6);
+    assert_null(api__events_cut_why(a)); /* took the long one */
+    assert_non_null(api__events_cut_why(a2));
+    drain(a, out, 4096);
+    assert_non_null(strstr(out, "\"k\":6}"));
+    api__events_detach(a2);
+    api__events_detach(st);
+    api__events_detach(a);
+    api_events_destroy(h);
+}
+
 static void publish_t(api_events_t *h, enum api_event_type type, int k)
 {
     char js[64];
@@ -804,6 +837,7 @@ int main(void)
         cmocka_unit_test(test_device_filter),
         cmocka_unit_test(test_cut_when_behind_the_ring),
         cmocka_unit_test(test_cut_when_unsent_above_max),
+        cmocka_unit_test(test_unsent_cut_by_own_only),
         cmocka_unit_test(test_types_filter),
         cmocka_unit_test(test_types_resume_and_cut),
         cmocka_unit_test(test_types_unsent),
