@@ -703,8 +703,9 @@ static void test_device_records_recent(void **state)
     api_events_destroy(h);
 }
 
-/* A device id longer than BATCH_NAME_MAX (the store may hold one from before the limit; no
- * ?device= can name it) leaving the ring is no per-device record: the record's name has room
+/* A device id longer than BATCH_NAME_MAX (no API path lets one in, but api_events_publish
+ * takes any, and a hand-edited database could hold one; no ?device= can name it) leaving the
+ * ring is no per-device record: the record's name has room
  * for BATCH_NAME_MAX bytes, and another device's record beside it stays exact (b, resuming
  * after 1, is told its 2 left; a, after 1, that nothing of its left since). */
 static void test_long_device_left(void **state)
