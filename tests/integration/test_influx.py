@@ -251,7 +251,10 @@ class Databases(vt.DaemonTestCase):
                                          b'[{"name":"databases","columns":["name"]}]}]}')
         for q in ('CREATE DATABASE "tele\\"graf"', "create database plant WITH DURATION 1d",
                   "CREATE DATABASE telegraf", "CREATE  DATABASE plant",
-                  "CREATE DATABASE " + "x" * 65, 'CREATE DATABASE "unterminated'):
+                  "CREATE DATABASE " + "x" * 65, 'CREATE DATABASE "unterminated',
+                  # InfluxQL reads \n as a newline (a control character: not listed) and
+                  # refuses any escape but \\, \" and \'
+                  'CREATE DATABASE "new\\nline"', 'CREATE DATABASE "bad\\qescape"'):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
             self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
         for db in ("telegraf", "my db", "", "c\x01trl", "y" * 65):
