@@ -128,6 +128,20 @@ static void assert_reset(const api_events_t *h, const char *text, const char *wh
     assert_memory_equal(text, want, strlen(want));
 }
 
+/* Attaches a stream of the default types of device resuming after SEQ after, and asserts how
+ * it starts: with a too_old reset whose id is head, or (head 0) with no reset; detaches it. */
+static void assert_resume(api_events_t *h, const char *device, long long after, long long head)
+{
+    static char out[OUT_MAX];
+    api_events_client_t *c = attach(h, device, after);
+    drain(c, out, 4096);
+    if (head)
+        assert_reset(h, out, "too_old", head);
+    else
+        assert_null(strstr(out, "event: reset"));
+    api__events_detach(c);
+}
+
 static void test_resume_exact(void **state)
 {
     (void)state;
@@ -626,36 +640,21 @@ static void test_device_burst(void **state)
 static void test_device_resume_bound(void **state)
 {
     (void)state;
-    static char out[OUT_MAX];
     api_events_t *h = hub(4, 1 << 20);
     publish(h, "x", 1);
     for (int k = 2; k <= 9; k++) /* 1..5 leave: x, then d2..d5, four other devices */
         publish(h, k <= 5 ? (const char *[]){"d2", "d3", "d4", "d5"}[k - 2] : "y", k);
-    api_events_client_t *c = attach(h, "x", 1), *y = attach(h, "q", 1);
-    drain(c, out, 4096);
-    assert_null(strstr(out, "event: reset")); /* 2..5 were not x's */
-    drain(y, out, 4096);
-    assert_null(strstr(out, "event: reset")); /* nor q's */
-    api__events_detach(y);
-    api__events_detach(c);
+    assert_resume(h, "x", 1, 0); /* 2..5 were not x's */
+    assert_resume(h, "q", 1, 0); /* nor q's */
     publish(h, "y", 10); /* 6, y's, leaves: a fifth device after 1 (and x's record dropped) */
-    c = attach(h, "x", 1);
-    drain(c, out, 4096);
-    assert_reset(h, out, "too_old", 10);
-    api__events_detach(c);
-    c = attach(h, "x", 6); /* after 6: nothing of x's left since, the ring holds 7.. */
-    drain(c, out, 4096);
-    assert_null(strstr(out, "event: reset"));
-    api__events_detach(c);
+    assert_resume(h, "x", 1, 10);
+    assert_resume(h, "x", 6, 0); /* after 6: nothing of x's left since, the ring holds 7.. */
     /* x's record was dropped (its 1 forgotten); a state message of x's leaves and x has a
      * record again: it still tells an anomaly stream after 0 that 1 left. */
     api_events_publish(h, API_EVENT_STATE, "x", "{\"k\":11}");
     for (int k = 12; k <= 15; k++)
         publish(h, "y", k);
-    c = attach(h, "x", 0);
-    drain(c, out, 4096);
-    assert_reset(h, out, "too_old", 15);
-    api__events_detach(c);
+    assert_resume(h, "x", 0, 15);
     api_events_destroy(h);
 }
 
@@ -687,31 +686,23 @@ static void test_device_resume_from_oldest(void **state)
 static void test_device_records_recent(void **state)
 {
     (void)state;
-    static char out[OUT_MAX];
     static const char *const order[] = {"x", "w", "v", "y", "x", "w", "z", "u"};
     api_events_t *h = hub(4, 1 << 20);
     for (int k = 1; k <= 12; k++)
         publish(h, k <= 8 ? order[k - 1] : "q", k); /* 1..8 leave, in that order */
-    api_events_client_t *c = attach(h, "x", 5);
-    drain(c, out, 4096);
-    assert_null(strstr(out, "event: reset"));
-    api__events_detach(c);
-    c = attach(h, "x", 4); /* its 5 left */
-    drain(c, out, 4096);
-    assert_reset(h, out, "too_old", 12);
-    api__events_detach(c);
+    assert_resume(h, "x", 5, 0);
+    assert_resume(h, "x", 4, 12); /* its 5 left */
     api_events_destroy(h);
 }
 
 /* A device id longer than BATCH_NAME_MAX (no API path lets one in, but api_events_publish
  * takes any, and a hand-edited database could hold one; no ?device= can name it) leaving the
- * ring is no per-device record: the record's name has room
- * for BATCH_NAME_MAX bytes, and another device's record beside it stays exact (b, resuming
- * after 1, is told its 2 left; a, after 1, that nothing of its left since). */
+ * ring is no per-device record: the record's name has room for BATCH_NAME_MAX bytes, and
+ * another device's record beside it stays exact (b, resuming after 1, is told its 2 left; a,
+ * after 1, that nothing of its left since). */
 static void test_long_device_left(void **state)
 {
     (void)state;
-    static char out[OUT_MAX];
     char longname[300 + 1];
     memset(longname, 'L', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
@@ -721,19 +712,11 @@ static void test_long_device_left(void **state)
     publish(h, longname, 3);
     publish(h, longname, 4); /* 1 (a's) and 2 (b's) left: a record each */
     publish(h, "y", 5);      /* 3 leaves: the long name's, in the oldest record's place */
-    api_events_client_t *b = attach(h, "b", 1), *a = attach(h, "a", 1);
-    drain(b, out, 4096);
-    assert_reset(h, out, "too_old", 5);
-    drain(a, out, 4096);
-    assert_null(strstr(out, "event: reset"));
-    api__events_detach(a);
-    api__events_detach(b);
+    assert_resume(h, "b", 1, 5);
+    assert_resume(h, "a", 1, 0);
     for (int k = 6; k <= 12; k++) /* every record replaced, unlinked and relinked again */
         publish(h, k % 2 ? longname : (const char *[]){"p", "q", "r"}[k % 3], k);
-    b = attach(h, "b", 1);
-    drain(b, out, 4096);
-    assert_reset(h, out, "too_old", 12);
-    api__events_detach(b);
+    assert_resume(h, "b", 1, 12);
     api_events_destroy(h);
 }
 
