@@ -138,7 +138,8 @@ static api_role_t route_role(enum api_route route, const char *method, int metri
     case ROUTE_WRITE:
     case ROUTE_READINGS:
         return API_ROLE_WRITE;
-    case ROUTE_QUERY: /* POST: CREATE DATABASE, which Telegraf sends with its write token */
+    case ROUTE_QUERY: /* POST: CREATE DATABASE, which Telegraf sends with its write token,
+                       * and every statement of the influx shell, which writes (README) */
         return get ? API_ROLE_READ : API_ROLE_WRITE;
     case ROUTE_DEVICE:
     case ROUTE_WEIGHTS:

@@ -18,7 +18,7 @@
  * the ring, the record of the message it pushes out (one lookup) and a walk over at most
  * max_streams cursors.
  *
- * A stream whose unsent output, not counting the message being published, passes
+ * A stream whose unsent output, not counting the message of its own being published, passes
  * opts.max_unsent bytes, or one of whose messages leaves the ring unsent, is cut off (counted
  * in dropped): marked, its socket shut down (libmicrohttpd then fails its next send and closes
  * it, even while it waits for the client to read) and resumed if suspended. A stream's messages
@@ -213,10 +213,14 @@ static struct lost *lost_add(struct api_events *h, uint64_t hash, const char *na
 }
 
 /* Notes that message s leaves the ring: its device's record says so, and becomes the newest.
- * Caller holds mu. */
+ * A device id longer than BATCH_NAME_MAX gets none: a record's name has no room for it, and no
+ * stream asks for it (a ?device= is at most that long), so evicted[] is all that matters of
+ * it. Caller holds mu. */
 static void lost_note(struct api_events *h, const struct slot *s)
 {
     size_t len = strlen(s->device);
+    if (len > BATCH_NAME_MAX)
+        return;
     struct lost *e = nameidx_find(&h->lostidx, s->dhash, s->device, len, lost_same);
     if (e)
         lost_unlink(h, e);
@@ -412,15 +416,17 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
             }
             c->next = gone.seq + 1; /* not its message (so off is 0) */
         }
-        /* Not counting the new message: a stream that took everything before it is 0 behind,
-         * even for a message longer than max_unsent. */
-        if (c->unsent > h->o.max_unsent) {
+        if (!wanted(c, s)) {
+            if (c->next == seq)
+                c->next = seq + 1; /* caught up, and not its message: not even woken */
+        } else if (c->unsent > h->o.max_unsent) {
+            /* Not counting the new message: a stream that took everything before it is 0
+             * behind, even for a message longer than max_unsent. Only its own message looks:
+             * another's publish is no reason to cut it. */
             cut(h, c, "unsent output above http.events_max_unsent");
-        } else if (wanted(c, s)) {
+        } else {
             c->unsent += s->len;
             wake(c);
-        } else if (c->next == seq) {
-            c->next = seq + 1; /* caught up, and not its message: not even woken */
         }
     }
     pthread_mutex_unlock(&h->mu);

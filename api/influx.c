@@ -173,8 +173,9 @@ static const char *statement(const char *q, const char *kw1, const char *kw2)
 }
 
 /* Remembers the database CREATE DATABASE names: an identifier, or a double-quoted one with
- * backslash escapes (Telegraf sends CREATE DATABASE "telegraf"). What follows the name (WITH
- * ...) is not read; an unterminated name is not kept. */
+ * InfluxQL's backslash escapes (Telegraf sends CREATE DATABASE "telegraf"). What follows the
+ * name (WITH ...) is not read; an unterminated name is not kept, nor one with an escape
+ * InfluxQL refuses or "\n" (a newline: a control character, see db_remember). */
 static void db_remember_created(struct api_server *srv, const char *s)
 {
     char name[API_DB_NAME_MAX + 1];
@@ -183,8 +184,8 @@ static void db_remember_created(struct api_server *srv, const char *s)
         s++;
     if (*s == '"') {
         for (s++; *s != '"'; s++) {
-            if (*s == '\\' && s[1] != '\0')
-                s++;
+            if (*s == '\\' && !strchr("\\\"'", *++s))
+                return; /* "\n" or an escape InfluxQL refuses (a NUL: below) */
             if (*s == '\0' || n == sizeof name)
                 return;
             name[n++] = *s;

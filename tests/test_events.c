@@ -128,6 +128,20 @@ static void assert_reset(const api_events_t *h, const char *text, const char *wh
     assert_memory_equal(text, want, strlen(want));
 }
 
+/* Attaches a stream of the default types of device resuming after SEQ after, and asserts how
+ * it starts: with a too_old reset whose id is head, or (head 0) with no reset; detaches it. */
+static void assert_resume(api_events_t *h, const char *device, long long after, long long head)
+{
+    static char out[OUT_MAX];
+    api_events_client_t *c = attach(h, device, after);
+    drain(c, out, 4096);
+    if (head)
+        assert_reset(h, out, "too_old", head);
+    else
+        assert_null(strstr(out, "event: reset"));
+    api__events_detach(c);
+}
+
 static void test_resume_exact(void **state)
 {
     (void)state;
@@ -332,6 +346,39 @@ static void test_cut_when_unsent_above_max(void **state)
 static const char *const tnames[API_EVENT_COUNT] = {"anomaly", "maintenance", "state"};
 #define T_ANOMALY (1u << API_EVENT_ANOMALY)
 #define T_STATE   (1u << API_EVENT_STATE)
+
+/* Only a stream's own messages cut it for its unsent bytes: a stream of device a with one long
+ * message of a's pending (above max_unsent, not cut: it had taken everything before) is not cut
+ * off by b's message published before it reads, nor is a stream of state messages by an
+ * anomaly; a's next message, the long one still unread, cuts it. */
+static void test_unsent_cut_by_own_only(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    api_events_t *h = hub(64, 100); /* the long message is about 330 bytes */
+    api_events_client_t *a = attach(h, "a", -1), *st = attach_t(h, NULL, T_STATE, -1);
+    api_events_client_t *a2 = attach(h, "a", -1);
+    publish_long(h, 1);
+    api_events_publish(h, API_EVENT_STATE, "a", "{\"k\":2}");
+    publish(h, "b", 3);
+    publish(h, "b", 4);
+    assert_null(api__events_cut_why(a));
+    assert_null(api__events_cut_why(a2));
+    assert_null(api__events_cut_why(st));
+    drain(a, out, 4096);
+    assert_non_null(strstr(out, "\"k\":1,"));
+    api_events_publish(h, API_EVENT_STATE, "b", "{\"k\":5}"); /* st's: one short message */
+    assert_null(api__events_cut_why(st));
+    publish(h, "a", 6);
+    assert_null(api__events_cut_why(a)); /* took the long one */
+    assert_non_null(api__events_cut_why(a2));
+    drain(a, out, 4096);
+    assert_non_null(strstr(out, "\"k\":6}"));
+    api__events_detach(a2);
+    api__events_detach(st);
+    api__events_detach(a);
+    api_events_destroy(h);
+}
 
 static void publish_t(api_events_t *h, enum api_event_type type, int k)
 {
@@ -593,36 +640,83 @@ static void test_device_burst(void **state)
 static void test_device_resume_bound(void **state)
 {
     (void)state;
-    static char out[OUT_MAX];
     api_events_t *h = hub(4, 1 << 20);
     publish(h, "x", 1);
     for (int k = 2; k <= 9; k++) /* 1..5 leave: x, then d2..d5, four other devices */
         publish(h, k <= 5 ? (const char *[]){"d2", "d3", "d4", "d5"}[k - 2] : "y", k);
-    api_events_client_t *c = attach(h, "x", 1), *y = attach(h, "q", 1);
-    drain(c, out, 4096);
-    assert_null(strstr(out, "event: reset")); /* 2..5 were not x's */
-    drain(y, out, 4096);
-    assert_null(strstr(out, "event: reset")); /* nor q's */
-    api__events_detach(y);
-    api__events_detach(c);
+    assert_resume(h, "x", 1, 0); /* 2..5 were not x's */
+    assert_resume(h, "q", 1, 0); /* nor q's */
     publish(h, "y", 10); /* 6, y's, leaves: a fifth device after 1 (and x's record dropped) */
-    c = attach(h, "x", 1);
-    drain(c, out, 4096);
-    assert_reset(h, out, "too_old", 10);
-    api__events_detach(c);
-    c = attach(h, "x", 6); /* after 6: nothing of x's left since, the ring holds 7.. */
-    drain(c, out, 4096);
-    assert_null(strstr(out, "event: reset"));
-    api__events_detach(c);
+    assert_resume(h, "x", 1, 10);
+    assert_resume(h, "x", 6, 0); /* after 6: nothing of x's left since, the ring holds 7.. */
     /* x's record was dropped (its 1 forgotten); a state message of x's leaves and x has a
      * record again: it still tells an anomaly stream after 0 that 1 left. */
     api_events_publish(h, API_EVENT_STATE, "x", "{\"k\":11}");
     for (int k = 12; k <= 15; k++)
         publish(h, "y", k);
-    c = attach(h, "x", 0);
+    assert_resume(h, "x", 0, 15);
+    api_events_destroy(h);
+}
+
+/* A stream of one device resuming after an id older than the ring, with nothing of its lost,
+ * starts at the ring's oldest: each of its messages still there comes once (a cursor left
+ * before the oldest would read the slots of newer messages, some twice). */
+static void test_device_resume_from_oldest(void **state)
+{
+    (void)state;
+    static char out[OUT_MAX];
+    long long seqs[16];
+    api_events_t *h = hub(4, 1 << 20);
+    publish(h, "a", 1);
+    for (int k = 2; k <= 7; k++)
+        publish(h, k == 6 ? "a" : "b", k); /* 1..3 leave, 4..7 stay */
+    api_events_client_t *c = attach(h, "a", 1);
     drain(c, out, 4096);
-    assert_reset(h, out, "too_old", 15);
+    assert_null(strstr(out, "event: reset"));
+    assert_int_equal(seqs_of(h, out, 0, seqs), 1);
+    assert_int_equal(seqs[0], 6);
     api__events_detach(c);
+    api_events_destroy(h);
+}
+
+/* The per-device records are those of the devices whose messages left most recently: a device
+ * losing a message again moves to the newest, so the records dropped for new devices are
+ * others' (x's 5 kept, v's and y's dropped; a record kept in first-loss order would drop x's
+ * and w's, and x, resuming after 5, would be reset for w's 6). */
+static void test_device_records_recent(void **state)
+{
+    (void)state;
+    static const char *const order[] = {"x", "w", "v", "y", "x", "w", "z", "u"};
+    api_events_t *h = hub(4, 1 << 20);
+    for (int k = 1; k <= 12; k++)
+        publish(h, k <= 8 ? order[k - 1] : "q", k); /* 1..8 leave, in that order */
+    assert_resume(h, "x", 5, 0);
+    assert_resume(h, "x", 4, 12); /* its 5 left */
+    api_events_destroy(h);
+}
+
+/* A device id longer than BATCH_NAME_MAX (no API path lets one in, but api_events_publish
+ * takes any, and a hand-edited database could hold one; no ?device= can name it) leaving the
+ * ring is no per-device record: the record's name has room for BATCH_NAME_MAX bytes, and
+ * another device's record beside it stays exact (b, resuming after 1, is told its 2 left; a,
+ * after 1, that nothing of its left since). */
+static void test_long_device_left(void **state)
+{
+    (void)state;
+    char longname[300 + 1];
+    memset(longname, 'L', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    api_events_t *h = hub(2, 1 << 20);
+    publish(h, "a", 1);
+    publish(h, "b", 2);
+    publish(h, longname, 3);
+    publish(h, longname, 4); /* 1 (a's) and 2 (b's) left: a record each */
+    publish(h, "y", 5);      /* 3 leaves: the long name's, in the oldest record's place */
+    assert_resume(h, "b", 1, 5);
+    assert_resume(h, "a", 1, 0);
+    for (int k = 6; k <= 12; k++) /* every record replaced, unlinked and relinked again */
+        publish(h, k % 2 ? longname : (const char *[]){"p", "q", "r"}[k % 3], k);
+    assert_resume(h, "b", 1, 12);
     api_events_destroy(h);
 }
 
@@ -727,11 +821,15 @@ int main(void)
         cmocka_unit_test(test_device_filter),
         cmocka_unit_test(test_cut_when_behind_the_ring),
         cmocka_unit_test(test_cut_when_unsent_above_max),
+        cmocka_unit_test(test_unsent_cut_by_own_only),
         cmocka_unit_test(test_types_filter),
         cmocka_unit_test(test_types_resume_and_cut),
         cmocka_unit_test(test_types_unsent),
         cmocka_unit_test(test_device_burst),
         cmocka_unit_test(test_device_resume_bound),
+        cmocka_unit_test(test_device_resume_from_oldest),
+        cmocka_unit_test(test_device_records_recent),
+        cmocka_unit_test(test_long_device_left),
         cmocka_unit_test(test_set_limits),
         cmocka_unit_test(test_publish_cost),
         cmocka_unit_test(test_limits_and_close),

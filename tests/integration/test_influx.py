@@ -251,7 +251,10 @@ class Databases(vt.DaemonTestCase):
                                          b'[{"name":"databases","columns":["name"]}]}]}')
         for q in ('CREATE DATABASE "tele\\"graf"', "create database plant WITH DURATION 1d",
                   "CREATE DATABASE telegraf", "CREATE  DATABASE plant",
-                  "CREATE DATABASE " + "x" * 65, 'CREATE DATABASE "unterminated'):
+                  "CREATE DATABASE " + "x" * 65, 'CREATE DATABASE "unterminated',
+                  # InfluxQL reads \n as a newline (a control character: not listed) and
+                  # refuses any escape but \\, \" and \'
+                  'CREATE DATABASE "new\\nline"', 'CREATE DATABASE "bad\\qescape"'):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
             self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
         for db in ("telegraf", "my db", "", "c\x01trl", "y" * 65):
@@ -269,6 +272,66 @@ class Databases(vt.DaemonTestCase):
             self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
                                  400, "SHOW DATABASES")
         self.assertEqual(self.show(), names)
+
+
+class DatabasesBounds(vt.DaemonTestCase):
+    """SHOW DATABASES keeps at most 32 names of at most 64 bytes (README): a 64-byte name is
+    listed, a 65-byte one not; from the 33rd on names are not listed, and still written to."""
+
+    show = Databases.show
+
+    def test_bounds(self):
+        names = ["c" * 64, "w" * 64] + ["db%02d" % i for i in range(30)]
+        for q in ("CREATE DATABASE " + "c" * 65, "CREATE DATABASE " + names[0]):
+            r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
+            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+        for db in ["w" * 65] + names[1:] + ["late%d" % i for i in range(5)]:
+            r = self.d.write_lp("m,device=dbs-bound v=1 1\n", precision="s", db=db)
+            self.assertEqual(r.status, 204, (db, r))
+        self.assertEqual(self.show(), names)
+
+
+class DatabasesWithTokens(vt.DaemonTestCase):
+    """With tokens, POST /query takes a write token and GET /query a read one (README
+    "Authentication"): the influx shell sends SHOW DATABASES (its USE, and -execute) by POST,
+    so it lists the names with the write token it inserts with, not with a read token."""
+
+    READ = "influx-read-token-AAAAAAAA"
+    WRITE = "influx-write-token-BBBBBBB"
+
+    @classmethod
+    def setUpClass(cls):
+        path = os.path.join(vt.mkdtemp(), "tokens")
+        vt.write_file(path, "read %s\nwrite %s\n" % (cls.READ, cls.WRITE))
+        os.chmod(path, 0o600)
+        cls.EXTRA_ARGS = ("--auth-file", path)
+        super().setUpClass()
+
+    def query(self, method, token, q):
+        get = ["-G"] if method == "GET" else []
+        return self.d.curl(method, "/query", *get, "-u", "x:" + token, "--data-urlencode",
+                           "q=" + q)
+
+    def test_query_roles(self):
+        self.assertJsonError(self.query("POST", self.READ, "CREATE DATABASE plant"), 403,
+                             ["'read'", "needs 'write'"])
+        r = self.query("POST", self.WRITE, "CREATE DATABASE plant")
+        self.assertEqual((r.status, r.json()), (200, {"results": []}), r)
+        self.assertJsonError(self.query("POST", self.READ, "SHOW DATABASES"), 403,
+                             "needs 'write'")
+        for method, token in (("GET", self.READ), ("POST", self.WRITE)):
+            r = self.query(method, token, "SHOW DATABASES")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json()["results"][0]["series"][0]["values"], [["plant"]])
+        self.assertJsonError(self.d.curl("GET", "/query?q=SHOW+DATABASES"), 401)
+        if not os.path.exists(INFLUX):
+            self.skipTest("influx CLI not installed")
+        for token, want in ((self.READ, "forbidden"), (self.WRITE, "\nplant\n")):
+            p = subprocess.run([INFLUX, "-host", "127.0.0.1", "-port", str(self.d.http_port),
+                                "-username", "x", "-password", token, "-execute",
+                                "SHOW DATABASES"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60, text=True)
+            self.assertIn(want, p.stdout)
 
 
 class InfluxCli(vt.DaemonTestCase):
