@@ -54,7 +54,6 @@ void api__h_write(api_request_t *r)
     const char *p = api__arg(r, "precision", pbuf, sizeof pbuf);
     if (r->status)
         return;
-    db_remember_arg(r);
     lp_opts_t lo = {.device_tag = srv->opts.device_tag, .precision = LP_NS, .max_line = 0};
     if (p && lp_precision_parse(p, &lo.precision)) {
         api__error(r, 400, "parameter 'precision': '%s' is not one of ns, u, ms, s, m, h", p);
@@ -96,6 +95,7 @@ void api__h_write(api_request_t *r)
             api__backend_error(r, rc, "storing points");
             goto out;
         }
+        db_remember_arg(r); /* only a write that stored points uses its db (not a refused one) */
     }
     api_count_ingest(srv, "lp", readings, errs->count);
     if (errs->count == 0) {

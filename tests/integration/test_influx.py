@@ -260,6 +260,12 @@ class Databases(vt.DaemonTestCase):
         for db in ("telegraf", "my db", "", "c\x01trl", "y" * 65):
             r = self.d.write_lp("m,device=dbs v=1 1\n", precision="s", db=db)
             self.assertEqual(r.status, 204, r)   # a name never refuses a write
+        # A write refused as a whole (a bad precision, every line bad) stores nothing and so
+        # uses no database, as InfluxDB's /write creates none.
+        self.assertEqual(self.d.write_lp("m,device=dbs v=1 1\n", precision="d",
+                                         db="refused-precision").status, 400)
+        self.assertEqual(self.d.write_lp("m,device=dbs v=\n", precision="s",
+                                         db="refused-lines").status, 400)
         names = ['tele"graf', "plant", "telegraf", "my db"]
         self.assertEqual(self.show(), names)
         self.assertEqual(self.show("  show   databases ; ", method="GET"), names)
