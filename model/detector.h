@@ -531,8 +531,9 @@ struct detector_config {
     int lstm_min_rows; /* with model_kind auto: a training trains an LSTM (and lets it compete)
                           only when the job holds at least this many training rows; below
                           that, the linear baseline, persistence and the seasonal candidate
-                          compete as always and no LSTM is trained (no CPU spent), so the
-                          training after that starts cold. An LSTM's thousand-odd parameters
+                          compete as always and no LSTM is trained (no CPU spent); the first
+                          LSTM trained then starts afresh (none has served to warm-start
+                          from). model_kind lstm ignores it. An LSTM's thousand-odd parameters
                           are poorly fixed by the warm-up's 134 rows, and a validation on 66
                           rows cannot tell. -1: as many training values (rows x predicted
                           channels) as the LSTM has parameters. 0: off, every training
