@@ -143,7 +143,7 @@ static int config_check(const struct detector_config *c)
         c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f) ||
         c->rhythm_time < 0 || c->rhythm_time > 1 || c->onset_now < 0 || c->onset_now > 1 ||
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
-        !(c->avg_epochs <= 1000.0f))
+        !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000)
         return ERR_INVAL;
     return 0;
 }

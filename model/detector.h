@@ -527,6 +527,17 @@ struct detector_config {
                          average and keeps it, the raw weights go on training. Less of where
                          Adam's last noisy steps left the weights, so of the seed. 0: off, the
                          last step's weights (docs/detection.md, "Fifty-third round") */
+    /* Added in format 41 (formats 1-40 load with lstm_min_rows 0: as they ran). */
+    int lstm_min_rows; /* with model_kind auto: a training trains an LSTM (and lets it compete)
+                          only when the job holds at least this many training rows; below
+                          that, the linear baseline, persistence and the seasonal candidate
+                          compete as always and no LSTM is trained (no CPU spent); the first
+                          LSTM trained then starts afresh (none has served to warm-start
+                          from). model_kind lstm ignores it. An LSTM's thousand-odd parameters
+                          are poorly fixed by the warm-up's 134 rows, and a validation on 66
+                          rows cannot tell. -1: as many training values (rows x predicted
+                          channels) as the LSTM has parameters. 0: off, every training
+                          trains one (docs/detection.md, "Fifty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

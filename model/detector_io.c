@@ -116,8 +116,9 @@
  * load with it 0, as they ran. Format 39 adds onset_tie at the config's end (no state: it reads
  * onset_record's reference); formats 1-38 load with it 0, as they ran. Format 40 adds
  * avg_epochs at the config's end (no state: it acts inside a training job); formats 1-39 load
- * with it 0, as they ran. */
-#define DET_FORMAT 40u
+ * with it 0, as they ran. Format 41 adds lstm_min_rows at the config's end (no state: it acts
+ * inside a training job); formats 1-40 load with it 0, as they ran. */
+#define DET_FORMAT 41u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -254,6 +255,10 @@
 /* Format 39's config: up to avg_epochs, the field format 40 added, with the tail padding. */
 #define CFG_V39_SIZE                                                                               \
     ((offsetof(struct detector_config, avg_epochs) + _Alignof(struct detector_config) - 1) /       \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 40's config: up to lstm_min_rows, the field format 41 added, with the tail padding. */
+#define CFG_V40_SIZE                                                                               \
+    ((offsetof(struct detector_config, lstm_min_rows) + _Alignof(struct detector_config) - 1) /    \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -609,6 +614,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 38 ? CFG_V37_SIZE
         : fmt < 39 ? CFG_V38_SIZE
         : fmt < 40 ? CFG_V39_SIZE
+        : fmt < 41 ? CFG_V40_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -692,6 +698,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.onset_tie = 0; /* format 38 and before: a tie with the record ranked as any onset */
     if (fmt < 40)
         cfg.avg_epochs = 0.0f; /* format 39 and before: the last step's weights serve */
+    if (fmt < 41)
+        cfg.lstm_min_rows = 0; /* format 40 and before: an LSTM trained at every training */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

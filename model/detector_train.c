@@ -1,7 +1,8 @@
 /* model/detector_train.c: training jobs, their lifecycle and decision. A job copies the serving
  * predictor (create, owner thread), is given the training window by the caller (set_data, any
  * thread: the daemon reads it from its store, vigil-replay from its series), trains an LSTM
- * (afresh, or with warm_epochs from the serving LSTM's weights once one has served) and fits the
+ * (afresh, or with warm_epochs from the serving LSTM's weights once one has served; none while
+ * the job holds fewer than lstm_min_rows training rows) and fits the
  * linear baseline on all but the newest val_rows readings (run, any thread), scores every
  * predictor on those newest readings and decides what serves; apply (owner thread) installs the
  * decision and recalibrates the error scales and the long window from the validation tail.
@@ -39,6 +40,7 @@
 
 #include "detector_int.h"
 #include "err.h"
+#include "internal.h"
 
 enum { P_LSTM = 0, P_LINEAR, P_PERSIST, P_SERVING, P_COUNT };
 _Static_assert(P_COUNT == DETECTOR__N_PRED, "struct detector_job's cost[] holds one per predictor");
@@ -335,6 +337,23 @@ static int fit_linear(detector_job_t *j)
     return rc;
 }
 
+/* Whether j's training rows are enough to train an LSTM (lstm_min_rows; model_kind lstm asks
+ * for one whatever the rows). -1 asks for as many training values as the LSTM has
+ * parameters: a model with more free parameters than the values it is fitted to is fixed by
+ * its initialisation and the seed as much as by the data, and a short validation tail cannot
+ * tell that from a fit. Any thread. */
+static int lstm_has_rows(const detector_job_t *j)
+{
+    const struct detector_config *cfg = &j->cfg;
+    if (cfg->lstm_min_rows == 0 || cfg->model_kind == DET_MODEL_LSTM)
+        return 1;
+    if (cfg->lstm_min_rows > 0)
+        return j->n_train >= cfg->lstm_min_rows;
+    struct model_config mc;
+    detector__model_config(&mc, cfg, j->C);
+    return (size_t)j->n_train * (size_t)j->C >= model__param_count(&mc);
+}
+
 int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
@@ -362,7 +381,8 @@ int detector_job_run(detector_job_t *j)
     /* Warm start: the candidate continues from the serving LSTM's weights (normalisation refit
      * on the new rows) with fewer epochs. */
     const model_t *init = j->s_lstm;
-    if (cfg->model_kind == DET_MODEL_LINEAR) {
+    const int train_lstm = cfg->model_kind != DET_MODEL_LINEAR && lstm_has_rows(j);
+    if (!train_lstm) {
         /* No LSTM: the linear baseline and persistence compete with what serves. */
     } else if (cfg->warm_epochs > 0 && j->s_lstm != NULL) {
         tc.reinit = 0;
@@ -390,7 +410,7 @@ int detector_job_run(detector_job_t *j)
         j->tres.train_loss = j->curves;
         j->tres.val_loss = j->curves + cfg->train.max_epochs;
     }
-    if (cfg->model_kind != DET_MODEL_LINEAR) {
+    if (train_lstm) {
         rc = j->nseg > 1 ? train_pooled(j, init, &tc)
                          : model_train_averaged(&j->cand, init, &tc, cfg->avg_epochs, j->data,
                                                 (size_t)j->n_train, &j->tres);
