@@ -12,6 +12,7 @@ README lists. $VIGIL_README checks another copy (break one example there: the te
 """
 
 import json
+import math
 import os
 import re
 import shlex
@@ -182,7 +183,6 @@ def post_readings(d, items):
 
 def feed(d, device, n, start_ms):
     """n calm readings of two channels, one a second from start_ms."""
-    import math
     post_readings(d, [{"device": device, "ts": start_ms + i * 1000,
                        "values": {"vib": 0.03 + 0.005 * math.sin(i / 7.0),
                                   "temp": 70 + math.sin(i / 11.0)}} for i in range(n)])
@@ -225,21 +225,13 @@ def prepare_anomaly_devices(d):
     raise AssertionError("pump-1 opened no anomaly: %r" % d.get_json("/v1/devices/pump-1/status"))
 
 
-class Examples(unittest.TestCase):
+class Examples(vt.DaemonTestCase):
     """The curl examples of the main sections, run in README order against one vigild."""
 
     @classmethod
     def setUpClass(cls):
-        cls.d = vt.Vigild()
-        cls.d.start()
+        super().setUpClass()
         cls.cwd = vt.mkdtemp()  # where -o and @file examples write and read
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
 
     def rewrite(self, cmd):
         """README's host:port to this vigild's (nothing else changes)."""
