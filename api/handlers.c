@@ -144,7 +144,7 @@ static void device_json(sbuf_t *b, const api_device_t *d)
         sbuf_printf(b, ",\"last_ts\":%lld,\"last\":\"%s\"", (long long)d->last_ts_ms,
                     vtime_format(d->last_ts_ms, t, sizeof t));
     } else {
-        sbuf_printf(b, ",\"first_ts\":null,\"last_ts\":null");
+        sbuf_printf(b, ",\"first_ts\":null,\"first\":null,\"last_ts\":null,\"last\":null");
     }
     /* When its newest reading arrived (not its timestamp): a silent device shows here. */
     if (d->last_seen_ms >= 0)

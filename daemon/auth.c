@@ -20,9 +20,11 @@ static int parse_line(api_auth_t *a, char *line, const int *lines, char *err, si
     if (role_s == NULL || role_s[0] == '#')
         return 0;
     char *token = strtok_r(NULL, " \t\r", &save);
+    /* A third word may only start a comment: a token holds no blank, so "# ..." after one is
+     * unambiguous (README's example file annotates each role so). */
     char *extra = strtok_r(NULL, " \t\r", &save);
     api_role_t role;
-    if (token == NULL || extra != NULL) {
+    if (token == NULL || (extra != NULL && extra[0] != '#')) {
         snprintf(err, errsize, "want 'ROLE TOKEN' (two words)");
         return -1;
     }
