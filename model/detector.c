@@ -108,6 +108,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->onset_now = 1;
     cfg->onset_tie = 1;
     cfg->avg_epochs = 1.0f;
+    cfg->lstm_min_rows = -1;
 }
 
 static int config_check(const struct detector_config *c)

@@ -535,9 +535,9 @@ struct detector_config {
                           LSTM trained then starts afresh (none has served to warm-start
                           from). model_kind lstm ignores it. An LSTM's thousand-odd parameters
                           are poorly fixed by the warm-up's 134 rows, and a validation on 66
-                          rows cannot tell. -1: as many training values (rows x predicted
-                          channels) as the LSTM has parameters. 0: off, every training
-                          trains one (docs/detection.md, "Fifty-sixth round") */
+                          rows cannot tell. -1 (the default): as many training values (rows
+                          x predicted channels) as the LSTM has parameters. 0: off, every
+                          training trains one (docs/detection.md, "Fifty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -201,13 +201,16 @@ def wait_for(what, pred, timeout=60.0):
 def prepare_anomaly_devices(d):
     """What the anomalies section's examples act on: pump-1 with a model and an open anomaly
     (for the status sample's channels and the accept), pump-3 known (its maintenance)."""
-    start = vt.now_ms() - 600 * 1000
-    feed(d, "pump-1", 600, start)
+    # 1,500 readings in bulk: the first training takes them all, enough rows for an LSTM of two
+    # channels (model.kind auto trains one only on as many values as it has parameters), so
+    # version 1 has weights to export and roll back to, as the examples do.
+    start = vt.now_ms() - 1500 * 1000
+    feed(d, "pump-1", 1500, start)
     feed(d, "pump-3", 300, start)
 
     def trained():
         st = d.get_json("/v1/devices/pump-1/status")
-        return st.get("model") and st["readings_scored"] >= 600 and not st["training"]
+        return st.get("model") and st["readings_scored"] >= 1500 and not st["training"]
 
     wait_for("pump-1's first model", trained)
     # A swing no model of the calm readings predicts (a persistence model follows a step),
