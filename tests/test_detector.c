@@ -6953,6 +6953,16 @@ static void test_lstm_min_rows(void **unused)
     assert_true(on[1].epochs > 8); /* cold: a warm start stops at warm_epochs (8) */
     assert_true(on[1].val_mse_lstm < on[1].val_mse_linear);
 
+    /* The minimum itself is enough: 800 rows train one at 800, not at 801. */
+    struct detector_train_info at[2];
+    int s_at[2];
+    assert_int_equal(min_rows_trainings(800, 1300, at, s_at), 2);
+    assert_int_equal(at[1].rows, 800);
+    assert_int_equal(s_at[1], 1);
+    assert_int_equal(min_rows_trainings(801, 1300, at, s_at), 2);
+    assert_true(isnan(at[1].val_mse_lstm));
+    assert_int_equal(s_at[1], 0);
+
     assert_int_equal(min_rows_trainings(-1, 2300, size, s_size), 3);
     assert_true(isnan(size[0].val_mse_lstm) && isnan(size[1].val_mse_lstm));
     assert_int_equal(s_size[0] + s_size[1], 0);
