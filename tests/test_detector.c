@@ -6978,6 +6978,48 @@ static void test_lstm_min_rows(void **unused)
     assert_int_equal(detector_create(&d, &cfg, 1), ERR_INVAL);
 }
 
+/* lstm_min_rows -1 in a group's job: the members' training rows pooled count together. One
+ * member's 1,000 readings of one channel hold 667 training rows, fewer than the LSTM's 1,169
+ * parameters: its own job trains no LSTM; two members' pooled (1,334 rows) train one. */
+static void test_lstm_min_rows_pooled(void **unused)
+{
+    (void)unused;
+    const int n = 1000;
+    float *x = make_cubic(2 * n); /* two members: its halves */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    assert_int_equal(cfg.lstm_min_rows, -1);
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < n; t++)
+        assert_int_equal(detector_step(d, x + n + t, NULL, &res), 0);
+    struct detector_train_info one, pooled;
+    detector_job_t *j;
+    assert_int_equal(detector_job_create(&j, d), 0);
+    assert_int_equal(detector_job_set_data(j, x + n, n), 0);
+    assert_int_equal(detector_job_run(j), 0);
+    assert_int_equal(detector_job_apply(d, j, &one), 0);
+    detector_job_destroy(j);
+    assert_int_equal(one.rows, 667);
+    assert_true(isnan(one.val_mse_lstm));
+    assert_int_equal(one.epochs, 0);
+    const int lens[2] = {n, n};
+    assert_int_equal(detector_job_create(&j, d), 0);
+    assert_int_equal(detector_job_set_pooled(j, x, lens, 2), 0);
+    assert_int_equal(detector_job_run(j), 0);
+    assert_int_equal(detector_job_apply(d, j, &pooled), 0);
+    detector_job_destroy(j);
+    print_message("one member: %zu rows, lstm %.4f; pooled: %zu rows, lstm %.4f, %d epochs\n",
+                  one.rows, one.val_mse_lstm, pooled.rows, pooled.val_mse_lstm, pooled.epochs);
+    assert_int_equal(pooled.rows, 2 * 667);
+    assert_true(isfinite(pooled.val_mse_lstm));
+    assert_true(pooled.epochs > 0);
+    detector_destroy(d);
+    free(x);
+}
+
 /* A format-40 save (no lstm_min_rows in its config) of make_equal_spikes' detector (seed 1)
  * with the defaults, cut between its second and third spikes, loads with lstm_min_rows 0 and
  * continues bit for bit as that detector; the same bytes claimed as format 41 are refused (-7,
@@ -7130,6 +7172,7 @@ int main(void)
         cmocka_unit_test(test_load_format38),
         cmocka_unit_test(test_load_format39),
         cmocka_unit_test(test_lstm_min_rows),
+        cmocka_unit_test(test_lstm_min_rows_pooled),
         cmocka_unit_test(test_load_format40),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
