@@ -7052,7 +7052,19 @@ static void test_load_format40(void **unused)
     cut_to_format(buf, &len, offsetof(struct detector_config, lstm_min_rows), -1, 40);
     assert_int_equal(detector_load(&b, buf, len), 0);
     assert_int_equal(b->cfg.lstm_min_rows, 0);
+    /* As vigild restores it (the running settings applied, their lstm_min_rows -1 not among
+     * them) and saves it again in format 41: it keeps 0 across restarts. */
+    assert_int_equal(detector_apply_settings(b, &def), 0);
+    assert_int_equal(b->cfg.lstm_min_rows, 0);
+    size_t len2 = detector_save_size(b), got2;
+    unsigned char *buf2 = malloc(len2);
+    assert_non_null(buf2);
+    assert_int_equal(detector_save(b, buf2, len2, &got2), 0);
     detector_destroy(b);
+    assert_int_equal(detector_load(&b, buf2, got2), 0);
+    assert_int_equal(b->cfg.lstm_min_rows, 0);
+    detector_destroy(b);
+    free(buf2);
     detector_destroy(d);
     free(buf);
 }
