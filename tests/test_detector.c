@@ -6930,7 +6930,7 @@ static int min_rows_trainings(int min_rows, int n, struct detector_train_info *i
  * no epochs) and serves none, though with the field off the same training's LSTM validates
  * best and serves; the first training with enough rows trains one afresh (no serving LSTM to
  * warm-start from: more epochs than warm_epochs allows) and serves it. -1 (one training value
- * a parameter: 1,169 for 16 units on one channel) waits for the third training. */
+ * a parameter: 1,233 for 16 units on one channel) waits for the third training. */
 static void test_lstm_min_rows(void **unused)
 {
     (void)unused;
@@ -6979,7 +6979,7 @@ static void test_lstm_min_rows(void **unused)
 }
 
 /* lstm_min_rows -1 in a group's job: the members' training rows pooled count together. One
- * member's 1,000 readings of one channel hold 667 training rows, fewer than the LSTM's 1,169
+ * member's 1,000 readings of one channel hold 667 training rows, fewer than the LSTM's 1,233
  * parameters: its own job trains no LSTM; two members' pooled (1,334 rows) train one. */
 static void test_lstm_min_rows_pooled(void **unused)
 {
@@ -7018,6 +7018,46 @@ static void test_lstm_min_rows_pooled(void **unused)
     assert_true(pooled.epochs > 0);
     detector_destroy(d);
     free(x);
+}
+
+/* The training rows of one channel at which lstm_min_rows -1 trains an LSTM of 16 units: its
+ * parameter count as stored (model_param_count, safetensors): 4H (I + H) weights, two bias
+ * vectors of 4H (PyTorch's b_ih and b_hh), the head's H + 1 per output: 1,233 on one channel.
+ * A job on n readings trains on n - 400 of them (val_rows). Returns whether an LSTM trained. */
+static int lstm_trains_at(int n_train)
+{
+    const int n = n_train + 400;
+    float *x = make_cubic(n);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < n; t++)
+        assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
+    struct detector_train_info info;
+    train_on(d, x, n, &info);
+    assert_int_equal(info.rows, n_train);
+    detector_destroy(d);
+    free(x);
+    return !isnan(info.val_mse_lstm);
+}
+
+/* lstm_min_rows -1's count is the parameters' as stored, 1,233 on one channel (not 1,169, the
+ * count with one bias vector that docs once gave). */
+static void test_lstm_min_rows_count(void **unused)
+{
+    (void)unused;
+    struct model_config mc;
+    model_config_default(&mc, 1, 1);
+    mc.n_hidden = 16;
+    model_t *m;
+    assert_int_equal(model_create(&m, &mc), 0);
+    assert_int_equal(model_param_count(m), 1233);
+    model_destroy(m);
+    assert_false(lstm_trains_at(1232));
+    assert_true(lstm_trains_at(1233));
 }
 
 /* A format-40 save (no lstm_min_rows in its config) of make_equal_spikes' detector (seed 1)
@@ -7185,6 +7225,7 @@ int main(void)
         cmocka_unit_test(test_load_format39),
         cmocka_unit_test(test_lstm_min_rows),
         cmocka_unit_test(test_lstm_min_rows_pooled),
+        cmocka_unit_test(test_lstm_min_rows_count),
         cmocka_unit_test(test_load_format40),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
