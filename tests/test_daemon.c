@@ -137,8 +137,8 @@ static void test_auth_file(void **state)
     char text[512];
     /* A '#' comment may follow a token (README's example file annotates each role so). */
     snprintf(text, sizeof text,
-             "# tokens\n\nread %s   # dashboards\n\t write  %s \r\nadmin %s\t#ops, two words\n", r, w,
-             a);
+             "# tokens\n\nread %s   # dashboards\n\t write  %s \r\nadmin %s\t#ops, two words\n", r,
+             w, a);
     write_conf(path, sizeof path, text);
     api_auth_t *auth = NULL;
     assert_int_equal(auth_load(path, &auth, warn, sizeof warn, err, sizeof err), 0);
