@@ -83,6 +83,7 @@ typedef struct api_backend {
     int (*pipe_models)(void *ctx, const char *id, char **out);
     int (*pipe_retrain)(void *ctx, const char *id);
     int (*pipe_rollback)(void *ctx, const char *id, uint32_t version);
+    /* ERR_RANGE: the device has no model yet; ERR_INVAL: a model serves, but no LSTM. */
     int (*pipe_weights_get)(void *ctx, const char *id, void **buf, size_t *len);
     int (*pipe_weights_put)(void *ctx, const char *id, const void *buf, size_t len);
     /* The operator accepts the open anomaly (note NULL: none): *out the ended event's JSON;

@@ -651,6 +651,13 @@ void api__h_weights(api_request_t *r)
         void *buf = NULL;
         size_t len = 0;
         int rc = be->pipe_weights_get(be->ctx, r->seg[0], &buf, &len);
+        if (rc == ERR_INVAL) {
+            api__error(r, 409,
+                       "weights: device '%s' serves no LSTM (a linear model or persistence "
+                       "serves: GET .../model says which)",
+                       r->seg[0]);
+            return;
+        }
         if (rc) {
             fail(r, rc, "weights");
             return;

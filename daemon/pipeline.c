@@ -1259,10 +1259,12 @@ int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
     /* The detector keeps its last LSTM when a linear model or persistence takes over: only an
-     * LSTM that serves is given out. */
-    const model_t *m =
-        d->det && d->has_result && d->last.kind == DET_KIND_LSTM ? detector_model(d->det) : NULL;
-    int rc = ERR_RANGE;
+     * LSTM that serves is given out. A device that has a model but no LSTM serving (with
+     * model.kind auto every device's first models are so) is told apart from one still
+     * learning, which has no model at all. */
+    const int served = d->det && d->has_result && d->last.version > 0;
+    const model_t *m = served && d->last.kind == DET_KIND_LSTM ? detector_model(d->det) : NULL;
+    int rc = served ? ERR_INVAL : ERR_RANGE;
     if (m) {
         size_t cap = model_safetensors_size(m);
         *buf = malloc(cap);

@@ -164,7 +164,7 @@ void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms);
 int pipeline_rollback(pipeline_t *p, const char *device, uint32_t version);
 
 /* The serving LSTM's weights as safetensors (PyTorch names); *buf is malloc'd. ERR_RANGE when
- * no LSTM serves. */
+ * the device has no model yet, ERR_INVAL when a linear model or persistence serves. */
 int pipeline_weights_get(pipeline_t *p, const char *device, void **buf, size_t *len);
 
 /* Installs safetensors weights as a new version. ERR_INVAL (shape), ERR_CORRUPT (bad file). */

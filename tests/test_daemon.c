@@ -135,7 +135,10 @@ static void test_auth_file(void **state)
     const char *r = "read-token-0123456789", *w = "write-token-0123456789",
                *a = "admin-token-0123456789";
     char text[512];
-    snprintf(text, sizeof text, "# tokens\n\nread %s\n\t write  %s \r\nadmin %s\n", r, w, a);
+    /* A '#' comment may follow a token (README's example file annotates each role so). */
+    snprintf(text, sizeof text,
+             "# tokens\n\nread %s   # dashboards\n\t write  %s \r\nadmin %s\t#ops, two words\n", r,
+             w, a);
     write_conf(path, sizeof path, text);
     api_auth_t *auth = NULL;
     assert_int_equal(auth_load(path, &auth, warn, sizeof warn, err, sizeof err), 0);
@@ -157,6 +160,7 @@ static void test_auth_file(void **state)
         {"read 0123456789abcdef\nroot 0123456789abcdeg\n", ":2: unknown role 'root'"},
         {"read\n", ":1: want 'ROLE TOKEN'"},
         {"read 0123456789abcdef x\n", ":1: want 'ROLE TOKEN'"},
+        {"read 0123456789abcdef x # comment\n", ":1: want 'ROLE TOKEN'"},
         {"read 0123456789abcde\n", ":1: token of 15 characters"},
         {"read 0123456789abcdef\n#\nwrite 0123456789abcdef\n",
          ":3: duplicate token (first on line 1)"},

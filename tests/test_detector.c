@@ -6930,7 +6930,7 @@ static int min_rows_trainings(int min_rows, int n, struct detector_train_info *i
  * no epochs) and serves none, though with the field off the same training's LSTM validates
  * best and serves; the first training with enough rows trains one afresh (no serving LSTM to
  * warm-start from: more epochs than warm_epochs allows) and serves it. -1 (one training value
- * a parameter: 1,169 for 16 units on one channel) waits for the third training. */
+ * a parameter: 1,233 for 16 units on one channel) waits for the third training. */
 static void test_lstm_min_rows(void **unused)
 {
     (void)unused;
@@ -6953,6 +6953,16 @@ static void test_lstm_min_rows(void **unused)
     assert_true(on[1].epochs > 8); /* cold: a warm start stops at warm_epochs (8) */
     assert_true(on[1].val_mse_lstm < on[1].val_mse_linear);
 
+    /* The minimum itself is enough: 800 rows train one at 800, not at 801. */
+    struct detector_train_info at[2];
+    int s_at[2];
+    assert_int_equal(min_rows_trainings(800, 1300, at, s_at), 2);
+    assert_int_equal(at[1].rows, 800);
+    assert_int_equal(s_at[1], 1);
+    assert_int_equal(min_rows_trainings(801, 1300, at, s_at), 2);
+    assert_true(isnan(at[1].val_mse_lstm));
+    assert_int_equal(s_at[1], 0);
+
     assert_int_equal(min_rows_trainings(-1, 2300, size, s_size), 3);
     assert_true(isnan(size[0].val_mse_lstm) && isnan(size[1].val_mse_lstm));
     assert_int_equal(s_size[0] + s_size[1], 0);
@@ -6966,6 +6976,88 @@ static void test_lstm_min_rows(void **unused)
     cfg.lstm_min_rows = -2;
     detector_t *d;
     assert_int_equal(detector_create(&d, &cfg, 1), ERR_INVAL);
+}
+
+/* lstm_min_rows -1 in a group's job: the members' training rows pooled count together. One
+ * member's 1,000 readings of one channel hold 667 training rows, fewer than the LSTM's 1,233
+ * parameters: its own job trains no LSTM; two members' pooled (1,334 rows) train one. */
+static void test_lstm_min_rows_pooled(void **unused)
+{
+    (void)unused;
+    const int n = 1000;
+    float *x = make_cubic(2 * n); /* two members: its halves */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    assert_int_equal(cfg.lstm_min_rows, -1);
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < n; t++)
+        assert_int_equal(detector_step(d, x + n + t, NULL, &res), 0);
+    struct detector_train_info one, pooled;
+    detector_job_t *j;
+    assert_int_equal(detector_job_create(&j, d), 0);
+    assert_int_equal(detector_job_set_data(j, x + n, n), 0);
+    assert_int_equal(detector_job_run(j), 0);
+    assert_int_equal(detector_job_apply(d, j, &one), 0);
+    detector_job_destroy(j);
+    assert_int_equal(one.rows, 667);
+    assert_true(isnan(one.val_mse_lstm));
+    assert_int_equal(one.epochs, 0);
+    const int lens[2] = {n, n};
+    assert_int_equal(detector_job_create(&j, d), 0);
+    assert_int_equal(detector_job_set_pooled(j, x, lens, 2), 0);
+    assert_int_equal(detector_job_run(j), 0);
+    assert_int_equal(detector_job_apply(d, j, &pooled), 0);
+    detector_job_destroy(j);
+    print_message("one member: %zu rows, lstm %.4f; pooled: %zu rows, lstm %.4f, %d epochs\n",
+                  one.rows, one.val_mse_lstm, pooled.rows, pooled.val_mse_lstm, pooled.epochs);
+    assert_int_equal(pooled.rows, 2 * 667);
+    assert_true(isfinite(pooled.val_mse_lstm));
+    assert_true(pooled.epochs > 0);
+    detector_destroy(d);
+    free(x);
+}
+
+/* The training rows of one channel at which lstm_min_rows -1 trains an LSTM of 16 units: its
+ * parameter count as stored (model_param_count, safetensors): 4H (I + H) weights, two bias
+ * vectors of 4H (PyTorch's b_ih and b_hh), the head's H + 1 per output: 1,233 on one channel.
+ * A job on n readings trains on n - 400 of them (val_rows). Returns whether an LSTM trained. */
+static int lstm_trains_at(int n_train)
+{
+    const int n = n_train + 400;
+    float *x = make_cubic(n);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < n; t++)
+        assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
+    struct detector_train_info info;
+    train_on(d, x, n, &info);
+    assert_int_equal(info.rows, n_train);
+    detector_destroy(d);
+    free(x);
+    return !isnan(info.val_mse_lstm);
+}
+
+/* lstm_min_rows -1's count is the parameters' as stored, 1,233 on one channel (not 1,169, the
+ * count with one bias vector that docs once gave). */
+static void test_lstm_min_rows_count(void **unused)
+{
+    (void)unused;
+    struct model_config mc;
+    model_config_default(&mc, 1, 1);
+    mc.n_hidden = 16;
+    model_t *m;
+    assert_int_equal(model_create(&m, &mc), 0);
+    assert_int_equal(model_param_count(m), 1233);
+    model_destroy(m);
+    assert_false(lstm_trains_at(1232));
+    assert_true(lstm_trains_at(1233));
 }
 
 /* A format-40 save (no lstm_min_rows in its config) of make_equal_spikes' detector (seed 1)
@@ -7000,7 +7092,19 @@ static void test_load_format40(void **unused)
     cut_to_format(buf, &len, offsetof(struct detector_config, lstm_min_rows), -1, 40);
     assert_int_equal(detector_load(&b, buf, len), 0);
     assert_int_equal(b->cfg.lstm_min_rows, 0);
+    /* As vigild restores it (the running settings applied, their lstm_min_rows -1 not among
+     * them) and saves it again in format 41: it keeps 0 across restarts. */
+    assert_int_equal(detector_apply_settings(b, &def), 0);
+    assert_int_equal(b->cfg.lstm_min_rows, 0);
+    size_t len2 = detector_save_size(b), got2;
+    unsigned char *buf2 = malloc(len2);
+    assert_non_null(buf2);
+    assert_int_equal(detector_save(b, buf2, len2, &got2), 0);
     detector_destroy(b);
+    assert_int_equal(detector_load(&b, buf2, got2), 0);
+    assert_int_equal(b->cfg.lstm_min_rows, 0);
+    detector_destroy(b);
+    free(buf2);
     detector_destroy(d);
     free(buf);
 }
@@ -7120,6 +7224,8 @@ int main(void)
         cmocka_unit_test(test_load_format38),
         cmocka_unit_test(test_load_format39),
         cmocka_unit_test(test_lstm_min_rows),
+        cmocka_unit_test(test_lstm_min_rows_pooled),
+        cmocka_unit_test(test_lstm_min_rows_count),
         cmocka_unit_test(test_load_format40),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */

@@ -733,7 +733,11 @@ class Models(vt.DaemonTestCase):
         dev, rng = "kind-1", random.Random(17)
         self.trained(dev, rng, 500)
         self.assertEqual(status(self.d, dev)["model"]["kind"], "linear")
-        self.assertJsonError(self.d.curl("GET", "/v1/devices/%s/model/weights" % dev), 409)
+        # It has a model (the linear one), so the answer says no LSTM serves, not that the
+        # device is still learning (with model.kind auto every device starts so).
+        r = self.d.curl("GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertJsonError(r, 409, "serves no LSTM")
+        self.assertNotIn("still learning", r.json()["error"])
         self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN, 3, 41, scale=1.0)))
         self.get_weights(dev)
         self.feed(dev, rotation(50, 500, OMEGA_A, 0.01, rng), 500)
@@ -751,7 +755,8 @@ class Models(vt.DaemonTestCase):
         post_readings(self.d, "few-1", [[1, 2, 3]] * 5, [1000 + k for k in range(5)], CH3)
         wait_scored(self.d, "few-1", 5)
         self.assertJsonError(self.d.curl("POST", "/v1/devices/few-1/model/retrain"), 409)
-        self.assertJsonError(self.d.curl("GET", "/v1/devices/few-1/model/weights"), 409)
+        self.assertJsonError(self.d.curl("GET", "/v1/devices/few-1/model/weights"), 409,
+                             "has no model yet")
         self.assertJsonError(self.d.curl("GET", "/v1/devices/nobody/model"), 404)
         m = models(self.d, "few-1")
         self.assertEqual(m["versions"], [])

@@ -208,11 +208,16 @@ def prepare_anomaly_devices(d):
     feed(d, "pump-1", 1500, start)
     feed(d, "pump-3", 300, start)
 
+    # A version, not only "model": a device still learning reports {"version": 0}, and it is
+    # not "training" while it waits for a training thread (or first_settle's next poll) after
+    # its last reading is scored.
     def trained():
         st = d.get_json("/v1/devices/pump-1/status")
-        return st.get("model") and st["readings_scored"] >= 1500 and not st["training"]
+        return st if st.get("model", {}).get("version", 0) >= 1 and not st["training"] else None
 
-    wait_for("pump-1's first model", trained)
+    st = wait_for("pump-1's first model", trained)
+    if st["model"] != {"version": 1, "kind": "lstm"}:
+        raise AssertionError("the examples' rollback and weights want version 1 an LSTM: %r" % st)
     # A swing no model of the calm readings predicts (a persistence model follows a step),
     # larger each time the detector has not alarmed on it within 10 s.
     for size in (5.0, 50.0, 500.0, 5000.0):
