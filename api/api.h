@@ -186,8 +186,9 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o);
 void api_events_destroy(api_events_t *h);
 
 /* Changes the bounds a reload may change (o.max_unsent, o.keepalive_ms; ring and max_streams
- * stay). Open streams follow them at once: the next publish checks each stream's lag against
- * the new max_unsent, and a keep-alive is due keepalive_ms after a stream's last bytes.
+ * stay). Open streams follow them at once: a stream's unsent bytes are checked against the new
+ * max_unsent when its next own message is published, and a keep-alive is due keepalive_ms
+ * after a stream's last bytes.
  * Returns 0, or ERR_INVAL (a zero bound: nothing changes). h NULL: a no-op. Any thread. */
 int api_events_set_limits(api_events_t *h, size_t max_unsent, unsigned keepalive_ms);
 

@@ -709,9 +709,10 @@ static size_t quoted_line_len(const char *s, size_t rem, uint32_t *inner)
 
 /* Quotes a bad line (without its leading blanks, as InfluxDB quotes it, and without its CR) for
  * its error message into buf, of QUOTE_MAX + 1 bytes: the whole line when it takes at most
- * QUOTE_MAX bytes quoted, else as much of it as fits in QUOTE_MAX - 3 and "...". A NUL byte becomes a backslash and a 0 (two bytes of the quote): the
- * message is a C string, so the quote would otherwise end there and show a line that parses;
- * counting them keeps the quote as short as before, so the reason after it fits the message. */
+ * QUOTE_MAX bytes quoted, else as much of it as fits in QUOTE_MAX - 3 and "...". A NUL byte
+ * becomes a backslash and a 0 (two bytes of the quote): the message is a C string, so the quote
+ * would otherwise end there and show a line that parses; counting them keeps the quote as short
+ * as before, so the reason after it fits the message. */
 static void quote_line(char *buf, const char *s, size_t n)
 {
     while (n > 0 && (*s == ' ' || *s == '\t')) {
