@@ -56,6 +56,7 @@
 #include "err.h"
 #include "events_ring.h"
 #include "log.h"
+#include "mcond.h"
 #include "nameidx.h"
 #include "vtime.h"
 
@@ -125,8 +126,7 @@ struct api_events {
     api_events_opts_t o;
     char run[24];
     pthread_mutex_t mu;
-    pthread_cond_t cv; /* the keep-alive thread: a stream came, or stop */
-    pthread_condattr_t cva;
+    pthread_cond_t cv; /* the keep-alive thread: a stream came, or stop (mcond_init) */
     /* Guarded by mu. */
     struct slot *ring; /* o.ring slots; message SEQ in slot SEQ % o.ring */
     uint64_t head;     /* SEQ of the newest message (0: none yet) */
@@ -278,10 +278,7 @@ static void *keepalive_main(void *arg)
                 next = due;
         }
         struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        int64_t ns = ts.tv_nsec + (next - now) * 1000000;
-        ts.tv_sec += ns / 1000000000;
-        ts.tv_nsec = ns % 1000000000;
+        mcond_deadline(&ts, next - now);
         pthread_cond_timedwait(&h->cv, &h->mu, &ts);
     }
     pthread_mutex_unlock(&h->mu);
@@ -313,9 +310,7 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o)
     snprintf(h->run, sizeof h->run, "%" PRId64, vtime_now_ms());
     if (pthread_mutex_init(&h->mu, NULL))
         goto fail_mu;
-    pthread_condattr_init(&h->cva);
-    pthread_condattr_setclock(&h->cva, CLOCK_MONOTONIC);
-    if (pthread_cond_init(&h->cv, &h->cva))
+    if (mcond_init(&h->cv))
         goto fail_cv;
     if (pthread_create(&h->thread, NULL, keepalive_main, h))
         goto fail_thread;
@@ -326,7 +321,6 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o)
 fail_thread:
     pthread_cond_destroy(&h->cv);
 fail_cv:
-    pthread_condattr_destroy(&h->cva);
     pthread_mutex_destroy(&h->mu);
 fail_mu:
 fail_lost:
@@ -354,7 +348,6 @@ void api_events_destroy(api_events_t *h)
     nameidx_deinit(&h->lostidx);
     free(h->lost);
     pthread_cond_destroy(&h->cv);
-    pthread_condattr_destroy(&h->cva);
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
@@ -751,10 +744,7 @@ void api__events_close(api_events_t *h, unsigned wait_ms)
     /* The readers end their streams; a client that does not read is closed by libmicrohttpd's
      * stop after the wait. */
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    int64_t ns = ts.tv_nsec + (int64_t)wait_ms * 1000000;
-    ts.tv_sec += ns / 1000000000;
-    ts.tv_nsec = ns % 1000000000;
+    mcond_deadline(&ts, wait_ms);
     while (h->nclients > 0 && pthread_cond_timedwait(&h->cv, &h->mu, &ts) == 0)
         ;
     pthread_mutex_unlock(&h->mu);

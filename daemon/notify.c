@@ -10,7 +10,9 @@
  * except the extension thread, which only sends (sendto on the datagram socket, safe from any
  * thread) and reads its own fields under mu, a leaf lock. */
 #include "notify.h"
+#include "err.h"
 #include "log.h"
+#include "mcond.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -25,18 +27,22 @@ int notify_init(notify_t *n, char *err, size_t errsize)
 {
     memset(n, 0, sizeof *n);
     n->fd = -1;
-    pthread_mutex_init(&n->mu, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&n->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    n->mu_init = 1;
     const char *path = getenv("NOTIFY_SOCKET");
     const char *wd = getenv("WATCHDOG_USEC");
     const char *wdpid = getenv("WATCHDOG_PID");
     int rc = 0;
-    if (wd && *wd) {
+    pthread_mutex_init(&n->mu, NULL);
+    int crc = mcond_init(&n->cond);
+    if (crc != 0) {
+        /* The extension thread cannot wait without it: no socket either (fd stays -1), so
+         * notify_extend_start, the timers and notify_deinit leave mu and cond alone. */
+        pthread_mutex_destroy(&n->mu);
+        snprintf(err, errsize, "cannot create the notifier's condition variable: %s", err_str(crc));
+        rc = -1;
+    } else {
+        n->mu_init = 1;
+    }
+    if (rc == 0 && wd && *wd) {
         char *end;
         errno = 0;
         unsigned long long v = strtoull(wd, &end, 10);
@@ -208,11 +214,7 @@ static void *extend_main(void *arg)
         first = 0;
         cpu = now_cpu;
         struct timespec dl;
-        clock_gettime(CLOCK_MONOTONIC, &dl);
-        dl.tv_sec += NOTIFY_EXTEND_PERIOD_MS / 1000;
-        dl.tv_nsec += (long)(NOTIFY_EXTEND_PERIOD_MS % 1000) * 1000000L;
-        dl.tv_sec += dl.tv_nsec / 1000000000L;
-        dl.tv_nsec %= 1000000000L;
+        mcond_deadline(&dl, NOTIFY_EXTEND_PERIOD_MS);
         while (!n->extend_stop && pthread_cond_timedwait(&n->cond, &n->mu, &dl) != ETIMEDOUT)
             ;
     }

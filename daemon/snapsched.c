@@ -16,6 +16,7 @@
 #include "snapsched.h"
 #include "err.h"
 #include "log.h"
+#include "mcond.h"
 #include "vtime.h"
 
 #include <pthread.h>
@@ -60,7 +61,8 @@ static void *run(void *arg)
         }
         int64_t now = vtime_mono_ms(), due = s->anchor_ms + s->every_ms;
         if (now < due) {
-            struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
+            struct timespec ts;
+            mcond_deadline(&ts, due - now);
             pthread_cond_timedwait(&s->wake, &s->mu, &ts);
             continue; /* woken early (a stop, a reload) or due: look again */
         }
@@ -84,20 +86,22 @@ int snapsched_start(snapsched_t **out, snapshots_t *snaps, pipeline_t *pipe, int
     s->pipe = pipe;
     s->every_ms = every_ms;
     s->anchor_ms = vtime_mono_ms();
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s->wake, &ca);
-    pthread_condattr_destroy(&ca);
+    int rc = mcond_init(&s->wake);
+    if (rc != 0)
+        goto fail_cond;
     pthread_mutex_init(&s->mu, NULL);
     if (pthread_create(&s->thread, NULL, run, s) != 0) {
-        pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->wake);
-        free(s);
-        return ERR_NOMEM;
+        rc = ERR_NOMEM;
+        goto fail_thread;
     }
     *out = s;
     return 0;
+fail_thread:
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake);
+fail_cond:
+    free(s);
+    return rc;
 }
 
 void snapsched_set_every(snapsched_t *s, int64_t every_ms)

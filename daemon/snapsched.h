@@ -16,8 +16,8 @@ typedef struct snapsched snapsched_t;
 
 /* Starts the schedule's thread, taking a snapshot of snaps every every_ms (0: none until
  * snapsched_set_every turns it on). snaps and pipe (may be NULL) are borrowed and must outlive
- * it. Returns 0 or ERR_NOMEM (the thread could not be created). Caller owns *out; end it with
- * snapsched_stop. */
+ * it. Returns 0, or ERR_NOMEM (the thread or its condition variable could not be created) or
+ * ERR_INVAL (mcond_init's refusal). Caller owns *out; end it with snapsched_stop. */
 int snapsched_start(snapsched_t **out, snapshots_t *snaps, pipeline_t *pipe, int64_t every_ms);
 
 /* Changes the interval (a reload); a change starts it over from now (0: off). */

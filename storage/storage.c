@@ -14,6 +14,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "mcond.h"
 #include "nice.h"
 #include "vtime.h"
 
@@ -77,14 +78,12 @@ static char *path_join(const char *dir, const char *name)
 
 static int sync_init(store_t *s)
 {
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca))
-        return ERR_NOMEM;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int bad = pthread_mutex_init(&s->qmu, NULL) | pthread_cond_init(&s->qcond, &ca) |
-              pthread_mutex_init(&s->rmu, NULL) | pthread_cond_init(&s->rcond, NULL) |
-              pthread_mutex_init(&s->smu, NULL) | pthread_mutex_init(&s->pmu, NULL);
-    pthread_condattr_destroy(&ca);
+    int rc = mcond_init(&s->qcond); /* the writer's timed waits (writer.c) */
+    if (rc != 0)
+        return rc;
+    int bad = pthread_mutex_init(&s->qmu, NULL) | pthread_mutex_init(&s->rmu, NULL) |
+              pthread_cond_init(&s->rcond, NULL) | pthread_mutex_init(&s->smu, NULL) |
+              pthread_mutex_init(&s->pmu, NULL);
     return bad ? ERR_NOMEM : 0;
 }
 

@@ -16,6 +16,7 @@
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "mcond.h"
 #include "vtime.h"
 
 #include <errno.h>
@@ -918,12 +919,7 @@ static void wait_for_work(store_t *s, int failing)
             pthread_cond_wait(&s->qcond, &s->qmu);
         } else if (due > now) {
             struct timespec dl;
-            clock_gettime(CLOCK_MONOTONIC, &dl);
-            int64_t ms = due - now;
-            dl.tv_sec += (time_t)(ms / 1000);
-            dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-            dl.tv_sec += dl.tv_nsec / 1000000000L;
-            dl.tv_nsec %= 1000000000L;
+            mcond_deadline(&dl, due - now);
             pthread_cond_timedwait(&s->qcond, &s->qmu, &dl);
         } else if (idle_work(s, failing) != 0) {
             backoff = vtime_mono_ms() + STORE_RETAIN_PERIOD_MS;
@@ -944,10 +940,7 @@ void *store__writer_main(void *arg)
         if (s->opts.max_batch_delay_ms > 0 && !s->closing &&
             s->qpending < STORE_COALESCE_READINGS) {
             struct timespec dl;
-            clock_gettime(CLOCK_MONOTONIC, &dl);
-            dl.tv_nsec += (long)s->opts.max_batch_delay_ms * 1000000L;
-            dl.tv_sec += dl.tv_nsec / 1000000000L;
-            dl.tv_nsec %= 1000000000L;
+            mcond_deadline(&dl, s->opts.max_batch_delay_ms);
             s->writer_waiting = 1;
             while (!s->closing && s->qpending < STORE_COALESCE_READINGS &&
                    pthread_cond_timedwait(&s->qcond, &s->qmu, &dl) != ETIMEDOUT)

@@ -1,5 +1,5 @@
 /* tests/test_common.c: unit tests of common/ (timestamps, durations, bucket aggregates, batches,
- * the name index). */
+ * the name index, monotonic condition variables). */
 #include <float.h>
 #include <math.h>
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "agg.h"
 #include "batch.h"
 #include "err.h"
+#include "mcond.h"
 #include "nameidx.h"
 #include "nice.h"
 #include "vtime.h"
@@ -472,6 +474,73 @@ static void test_nameidx_collisions(void **state)
     nameidx_deinit(&x);
 }
 
+/* mcond_add_ms carries whole seconds out of tv_nsec: the result is normalised (tv_nsec in
+ * [0, 1e9)) whatever the milliseconds, and equals the sum counted in nanoseconds. */
+static void test_mcond_add_ms(void **state)
+{
+    (void)state;
+    const long nsecs[] = {0, 1, 999999, 500000000, 999000000, 999999999};
+    const int64_t msecs[] = {0, 1, 999, 1000, 1001, 1500, 86400123, INT64_C(1) << 40};
+    for (size_t i = 0; i < sizeof nsecs / sizeof nsecs[0]; i++) {
+        for (size_t j = 0; j < sizeof msecs / sizeof msecs[0]; j++) {
+            struct timespec ts = {.tv_sec = 100, .tv_nsec = nsecs[i]};
+            mcond_add_ms(&ts, msecs[j]);
+            assert_in_range(ts.tv_nsec, 0, 999999999);
+            /* 100 s + nsec + ms, as (seconds, nanoseconds) without overflow at 2^40 ms */
+            int64_t want_ns = nsecs[i] + (msecs[j] % 1000) * 1000000;
+            int64_t want_s = 100 + msecs[j] / 1000 + want_ns / 1000000000;
+            assert_int_equal(ts.tv_sec, want_s);
+            assert_int_equal(ts.tv_nsec, want_ns % 1000000000);
+        }
+    }
+    struct timespec ts = {.tv_sec = 7, .tv_nsec = 999999999};
+    mcond_add_ms(&ts, 1);
+    assert_int_equal(ts.tv_sec, 8);
+    assert_int_equal(ts.tv_nsec, 999999);
+}
+
+/* mcond_deadline is on CLOCK_MONOTONIC (between the monotonic time before the call and after
+ * it, plus ms; a negative ms counts as 0), and a condition variable of mcond_init times out at
+ * it: pthread_cond_timedwait on a CLOCK_REALTIME variable would take that monotonic deadline as
+ * a time decades ago and return ETIMEDOUT at once too, so the wait's end is checked on the
+ * monotonic clock. */
+static void test_mcond_deadline(void **state)
+{
+    (void)state;
+    const int64_t ms = 20;
+    struct timespec t0, dl, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    mcond_deadline(&dl, ms);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    mcond_add_ms(&t0, ms);
+    mcond_add_ms(&t1, ms);
+    int64_t lo = t0.tv_sec * INT64_C(1000000000) + t0.tv_nsec;
+    int64_t hi = t1.tv_sec * INT64_C(1000000000) + t1.tv_nsec;
+    int64_t at = dl.tv_sec * INT64_C(1000000000) + dl.tv_nsec;
+    assert_true(lo <= at && at <= hi);
+
+    struct timespec neg;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    mcond_deadline(&neg, -5000);
+    assert_true(neg.tv_sec > t0.tv_sec || (neg.tv_sec == t0.tv_sec && neg.tv_nsec >= t0.tv_nsec));
+
+    pthread_cond_t cv;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    assert_int_equal(mcond_init(&cv), 0);
+    pthread_mutex_lock(&mu);
+    mcond_deadline(&dl, ms);
+    int rc;
+    while ((rc = pthread_cond_timedwait(&cv, &mu, &dl)) == 0)
+        ; /* a spurious wake-up: wait on */
+    pthread_mutex_unlock(&mu);
+    assert_int_equal(rc, ETIMEDOUT);
+    struct timespec end;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    assert_true(end.tv_sec > dl.tv_sec || (end.tv_sec == dl.tv_sec && end.tv_nsec >= dl.tv_nsec));
+    pthread_cond_destroy(&cv);
+    pthread_mutex_destroy(&mu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -486,6 +555,8 @@ int main(void)
         cmocka_unit_test(test_thread_create_niced),
         cmocka_unit_test(test_nameidx),
         cmocka_unit_test(test_nameidx_collisions),
+        cmocka_unit_test(test_mcond_add_ms),
+        cmocka_unit_test(test_mcond_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

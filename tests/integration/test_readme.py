@@ -9,6 +9,16 @@ command run must exit 0 with an HTTP status below 400, the status its comment or
 answer shown after it (or in its comment) must be in the answer. README's token file and
 configuration snippets must pass `vigild --check-config`, and a device object has the keys
 README lists. $VIGIL_README checks another copy (break one example there: the test fails).
+
+The event-stream examples (`curl -N .../v1/events`, "Events as they happen") run too, bounded:
+each is started, the events its sample shows are caused (an anomaly opened, then ended by an
+operator's accept with a note, a maintenance period started; a device's state change), and it
+is stopped once they have arrived (curl also has --max-time). Each message of README's sample
+must have arrived with the same shape: its `event:`, an `id:` RUN-SEQ, and `data:` JSON with the
+same keys and kinds of value (number, string, bool, null, object, list) at every level. The
+HTTPS example runs against a second vigild serving README's snippet with a certificate made by
+README's openssl command in a temporary folder; curl's --resolve points the certificate's name
+at 127.0.0.1 (the command is otherwise as written).
 """
 
 import json
@@ -16,36 +26,38 @@ import math
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
+from test_security import TlsVigild  # noqa: E402  (the class only: its tests are not run here)
 
 README = os.environ.get("VIGIL_README", os.path.join(vt.REPO, "README.md"))
 
 # Sections whose curl examples are run, in README order.
 RUN_SECTIONS = ("Writing readings", "The stream socket", "Devices and readings",
-                "Anomalies, predictions, forecasts and models", "Health and metrics",
-                "Backup and restore")
+                "Anomalies, predictions, forecasts and models", "Events as they happen",
+                "Health and metrics", "HTTPS", "Backup and restore")
 
 # Curl examples that cannot run here, each by a piece of its text, with the reason. An entry
 # that matches no example fails the test (the README changed: update the list).
-SKIPPED = {
-    "curl -N http://127.0.0.1:8470/v1/events": "the event stream runs until the client stops it",
-    "curl -N 'http://127.0.0.1:8470/v1/events?types=state'":
-        "the event stream runs until the client stops it",
-    "curl --cacert vigild.crt https://vigil.plant.local:8470/healthz":
-        "needs HTTPS and the name vigil.plant.local to resolve (the certificate and the "
-        "configuration snippet are checked in ConfigSnippets)",
-}
+SKIPPED = {}
 
 # Prefixed to each command: curl also reports the HTTP status on stderr (the command's own text
 # and output are untouched).
 CURL_STATUS = ("curl() { command curl --write-out '%{stderr}\\n@@status %{http_code}\\n' \"$@\"; }\n")
+
+# Prefixed to an event-stream example: a bound on the stream, should the test fail to stop it.
+CURL_BOUNDED = "curl() { command curl --max-time 120 \"$@\"; }\n"
+
+# README's HTTPS example names this host, which resolves nowhere: curl --resolve maps it.
+TLS_HOST = "vigil.plant.local"
 
 
 # ---- README parsing ------------------------------------------------------------------------
@@ -218,19 +230,146 @@ def prepare_anomaly_devices(d):
     st = wait_for("pump-1's first model", trained)
     if st["model"] != {"version": 1, "kind": "lstm"}:
         raise AssertionError("the examples' rollback and weights want version 1 an LSTM: %r" % st)
-    # A swing no model of the calm readings predicts (a persistence model follows a step),
-    # larger each time the detector has not alarmed on it within 10 s.
-    for size in (5.0, 50.0, 500.0, 5000.0):
+    open_anomaly(d, "pump-1")
+
+
+def open_anomaly(d, device):
+    """Opens an anomaly episode on device (which serves a model and has none open): a swing no
+    model of calm readings predicts (a persistence model follows a step), larger each time the
+    detector has not alarmed on it within 10 s."""
+    for size in (5.0, 50.0, 500.0, 5000.0, 50000.0):
         t = vt.now_ms()
-        post_readings(d, [{"device": "pump-1", "ts": t + i * 1000,
+        post_readings(d, [{"device": device, "ts": t + i * 1000,
                            "values": {"vib": size if i % 2 else -size, "temp": 70}}
                           for i in range(6)])
         try:
-            return wait_for("pump-1 in anomaly", lambda: d.get_json(
-                "/v1/devices/pump-1/status")["state"] == "anomaly", timeout=10)
+            return wait_for("%s in anomaly" % device, lambda: d.get_json(
+                "/v1/devices/%s/status" % device)["state"] == "anomaly", timeout=10)
         except AssertionError:
             pass
-    raise AssertionError("pump-1 opened no anomaly: %r" % d.get_json("/v1/devices/pump-1/status"))
+    raise AssertionError("%s opened no anomaly: %r"
+                         % (device, d.get_json("/v1/devices/%s/status" % device)))
+
+
+# ---- event streams -------------------------------------------------------------------------
+
+def is_event_stream(ex):
+    return ex.cmd.startswith("curl -N ") and "/v1/events" in ex.cmd
+
+
+def shape(v):
+    """The kinds of v's values at every level: an object's keys with their shapes, a list's set
+    of element shapes, else number (integer or not), string, bool or null."""
+    if isinstance(v, dict):
+        return {k: shape(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return ["list"] + sorted({json.dumps(shape(x), sort_keys=True) for x in v})
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "bool"
+    return "number" if isinstance(v, (int, float)) else "string"
+
+
+def sse_fields(line):
+    """(field, value) of an SSE line, the one space after the colon dropped."""
+    k, _, v = line.partition(":")
+    return k, v[1:] if v.startswith(" ") else v
+
+
+def sample_messages(sample):
+    """README's sample messages (its blank lines are not kept: each starts at its id line), as
+    dicts of their fields; the retry line is left out."""
+    out = []
+    for line in sample:
+        k, v = sse_fields(line.strip())
+        if k == "id":
+            out.append({})
+        if out and k in ("id", "event", "data"):
+            out[-1][k] = v
+    return out
+
+
+def stream_messages(lines):
+    """The complete messages (ended by a blank line) of an event stream's lines, as dicts of
+    their fields; comments (a keep-alive) and the retry line left out."""
+    out, cur = [], {}
+    for line in lines:
+        if line == "":
+            if "data" in cur:
+                out.append(cur)
+            cur = {}
+        elif not line.startswith(":"):
+            k, v = sse_fields(line)
+            cur[k] = v
+    return out
+
+
+def unmatched(want, got):
+    """The messages of want that no message of got matches: the same event and data of the
+    same shape."""
+    def same(w, g):
+        return (w.get("event") == g.get("event") and
+                shape(json.loads(w["data"])) == shape(json.loads(g["data"])))
+    return [w for w in want if not any(same(w, g) for g in got)]
+
+
+class EventStream:
+    """An event-stream example running in the background (its own process group), its output
+    lines collected by a thread as they come."""
+
+    def __init__(self, cmd, cwd):
+        self.proc = subprocess.Popen(["bash", "-c", CURL_BOUNDED + cmd], cwd=cwd,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     start_new_session=True)
+        self.lines = []
+        self.cv = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            with self.cv:
+                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
+                self.cv.notify_all()
+        with self.cv:
+            self.cv.notify_all()
+
+    def wait(self, what, pred, timeout=30.0):
+        """Waits until pred(lines) holds, at most timeout seconds."""
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while not pred(self.lines):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.thread.is_alive():
+                    raise AssertionError("waiting for %s; the stream said:\n%s"
+                                         % (what, "\n".join(self.lines[-40:])))
+                self.cv.wait(min(left, 0.5))
+
+    def stop(self):
+        """Ends the example (SIGTERM to its process group); returns its stderr."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=10)
+        self.thread.join(timeout=10)
+        err = self.proc.stderr.read().decode("utf-8", "replace")
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return err
+
+
+def cause_sample_events(d):
+    """The events README's stream samples show, on the devices the examples before them made:
+    an anomaly opened on pump-1, ended by an operator's accept with a note (both also state
+    changes), then a maintenance period started on pump-3 with a note."""
+    open_anomaly(d, "pump-1")
+    res = d.curl("POST", "/v1/devices/pump-1/anomalies/accept", "-d", '{"note":"checked"}')
+    if res.status != 200:
+        raise AssertionError("accept: %r" % res)
+    res = d.curl("POST", "/v1/devices/pump-3/maintenance", "-d",
+                 '{"minutes":30,"note":"new seal"}')
+    if res.status not in (200, 201):
+        raise AssertionError("maintenance: %r" % res)
 
 
 class Examples(vt.DaemonTestCase):
@@ -246,8 +385,11 @@ class Examples(vt.DaemonTestCase):
         cmd = re.sub(r"(localhost|127\.0\.0\.1):8470", "127.0.0.1:%d" % self.d.http_port, cmd)
         return cmd.replace('"127.0.0.1",8471', '"127.0.0.1",%d' % self.d.stream_port)
 
-    def run_example(self, ex):
-        p = subprocess.run(["bash", "-c", CURL_STATUS + self.rewrite(ex.cmd)], cwd=self.cwd,
+    def run_example(self, ex, cmd=None, prefix=CURL_STATUS, cwd=None):
+        """Runs ex (cmd: its command rewritten, by default for this vigild) with prefix's curl,
+        in cwd (by default the examples' folder)."""
+        cmd = self.rewrite(ex.cmd) if cmd is None else cmd
+        p = subprocess.run(["bash", "-c", prefix + cmd], cwd=cwd or self.cwd,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
         err = p.stderr.decode("utf-8", "replace")
         out = p.stdout.decode("utf-8", "replace")
@@ -255,8 +397,8 @@ class Examples(vt.DaemonTestCase):
         self.assertEqual(p.returncode, 0, where)
         return out, re.findall(r"@@status (\d+)", err), where
 
-    def check_example(self, ex):
-        out, statuses, where = self.run_example(ex)
+    def check_example(self, ex, **run):
+        out, statuses, where = self.run_example(ex, **run)
         if not ex.cmd.startswith("curl"):  # the stream client: its answer is the sample
             for line in ex.sample:
                 self.assertIn(line.strip(), out.split("\n"), where)
@@ -276,12 +418,63 @@ class Examples(vt.DaemonTestCase):
                 self.fail("a sample answer is shown, the answer is not JSON\n" + where)
             self.assertLessEqual(keys, json_keys(doc), where)
 
+    def check_event_streams(self, exs):
+        """Runs the event-stream examples exs together, causes the events their samples show and
+        stops them once every sample message has arrived with its shape (see the top)."""
+        streams = [EventStream(self.rewrite(ex.cmd), self.cwd) for ex in exs]
+        try:
+            for st, ex in zip(streams, exs):
+                # Its first line: the stream is attached to the hub by the time it is sent.
+                st.wait("the stream's first line", lambda lines: len(lines) > 0)
+                self.assertEqual(st.lines[0], ex.sample[0].strip(), ex.cmd)
+            cause_sample_events(self.d)
+            for st, ex in zip(streams, exs):
+                want = sample_messages(ex.sample)
+                self.assertGreater(len(want), 0, ex.cmd)
+                st.wait("README's sample messages of %s" % ex.cmd,
+                        lambda lines: not unmatched(want, stream_messages(lines)))
+        finally:
+            errs = [st.stop() for st in streams]
+        for st, ex, err in zip(streams, exs, errs):
+            got = stream_messages(st.lines)
+            ids = [re.fullmatch(r"(\d+)-(\d+)", m.get("id", "")) for m in got]
+            where = "%s\n%s\nstderr: %s" % (ex.cmd, "\n".join(st.lines), err)
+            self.assertTrue(all(ids), where)  # RUN-SEQ, as README's samples
+            self.assertEqual(len({m.group(1) for m in ids}), 1, where)  # one run
+            seqs = [int(m.group(2)) for m in ids]
+            self.assertEqual(seqs, sorted(set(seqs)), where)  # growing
+            for w in sample_messages(ex.sample):
+                self.assertRegex(w["id"], r"^\d+-\d+$", "README's sample id")
+
+    def check_https(self, ex):
+        """Runs README's HTTPS example against a vigild serving README's HTTPS snippet, with the
+        certificate README's openssl command makes (in a temporary folder, the example's)."""
+        text = read_readme()
+        tmp = vt.mkdtemp()
+        make_readme_cert(text, tmp)
+        conf = vt.write_file(os.path.join(tmp, "c.conf"), readme_http_snippet(text, "tls_cert", tmp))
+        d = TlsVigild(os.path.join(tmp, "vigild.crt"), check_hostname=False, config=conf,
+                      stream=False)
+        d.start()
+        try:
+            name = "%s:%d" % (TLS_HOST, d.http_port)
+            prefix = CURL_STATUS.replace("command curl",
+                                         "command curl --resolve %s:127.0.0.1" % name)
+            self.check_example(ex, cmd=ex.cmd.replace(TLS_HOST + ":8470", name), prefix=prefix,
+                               cwd=tmp)
+        finally:
+            d.stop()
+            d.cleanup()
+
     def test_examples(self):
         exs = examples(read_readme())
         self.assertGreater(len(exs), 25, "README's examples not found")
         matched = {k: 0 for k in SKIPPED}
         ran = {s: 0 for s in RUN_SECTIONS}
-        for ex in exs:
+        i = 0
+        while i < len(exs):
+            ex = exs[i]
+            i += 1
             skip = [k for k in SKIPPED if k in ex.cmd]
             if skip:
                 matched[skip[0]] += 1
@@ -290,8 +483,21 @@ class Examples(vt.DaemonTestCase):
                           "an example outside the sections run, not in SKIPPED: %s" % ex.cmd)
             if ex.section.startswith("Anomalies") and ran[ex.section] == 0:
                 prepare_anomaly_devices(self.d)
+            if is_event_stream(ex):
+                # It and the event-stream examples right after it, together on one set of events.
+                group = [ex]
+                while i < len(exs) and is_event_stream(exs[i]):
+                    group.append(exs[i])
+                    i += 1
+                with self.subTest(example=" and ".join(e.cmd for e in group)):
+                    self.check_event_streams(group)
+                ran[ex.section] += len(group)
+                continue
             with self.subTest(example=ex.cmd):
-                self.check_example(ex)
+                if "https://" in ex.cmd:
+                    self.check_https(ex)
+                else:
+                    self.check_example(ex)
             ran[ex.section] += 1
         sys.stderr.write("\nREADME examples run per section: %r; skipped: %d\n"
                          % (ran, sum(matched.values())))
@@ -322,6 +528,29 @@ def block_after(text, first_line):
     raise AssertionError("README block starting %r not found" % first_line)
 
 
+def make_readme_cert(text, folder):
+    """Runs README's openssl command (its HTTPS block but the curl) in folder: vigild.crt and
+    vigild.key there."""
+    ssl = [b for _, bs in sections(text) for b in bs if b and b[0].startswith("openssl req")]
+    if len(ssl) != 1:
+        raise AssertionError("README's openssl command: %d blocks" % len(ssl))
+    openssl = "\n".join(line for line in ssl[0] if line.strip() and not line.startswith("curl"))
+    p = subprocess.run(["bash", "-c", openssl], cwd=folder, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    if p.returncode != 0:
+        raise AssertionError("README's openssl command: %s" % p.stdout.decode("utf-8", "replace"))
+
+
+def readme_http_snippet(text, first, folder):
+    """README's [http] configuration snippet with a key starting with first, its
+    /etc/vigil/tls/ taken as folder."""
+    snippets = [b for _, bs in sections(text) for b in bs
+                if b and b[0] == "[http]" and any(x.startswith(first) for x in b)]
+    if len(snippets) != 1:
+        raise AssertionError("README's [http] snippet with %s: %d" % (first, len(snippets)))
+    return "\n".join(snippets[0]).replace("/etc/vigil/tls/", folder + "/") + "\n"
+
+
 class ConfigSnippets(unittest.TestCase):
     """README's token file and configuration snippets are accepted by vigild as shown (the
     elided tokens `3f9c...` filled in, /etc/vigil/tls/ taken as a temporary folder)."""
@@ -348,18 +577,9 @@ class ConfigSnippets(unittest.TestCase):
     def test_https_and_cors(self):
         text = read_readme()
         tmp = vt.mkdtemp()
-        # The certificate by README's own openssl command, in the folder the snippet names.
-        ssl = [b for _, bs in sections(text) for b in bs if b and b[0].startswith("openssl req")]
-        self.assertEqual(len(ssl), 1)
-        openssl = "\n".join(line for line in ssl[0] if line.strip() and not line.startswith("curl"))
-        p = subprocess.run(["bash", "-c", openssl], cwd=tmp, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
-        self.assertEqual(p.returncode, 0, p.stdout)
+        make_readme_cert(text, tmp)  # in the folder the snippet names
         for first in ("tls_cert", "cors_origins"):
-            snippets = [b for _, bs in sections(text) for b in bs
-                        if b and b[0] == "[http]" and any(x.startswith(first) for x in b)]
-            self.assertEqual(len(snippets), 1, first)
-            conf = "\n".join(snippets[0]).replace("/etc/vigil/tls/", tmp + "/") + "\n"
+            conf = readme_http_snippet(text, first, tmp)
             with self.subTest(snippet=first):
                 self.check_config("--config", vt.write_file(os.path.join(tmp, "c.conf"), conf))
 

@@ -50,11 +50,14 @@ def check_config(conf):
 
 
 class TlsVigild(Vigild):
-    """A Vigild serving HTTPS: its URLs are https and its helper requests trust cafile."""
+    """A Vigild serving HTTPS: its URLs are https and its helper requests trust cafile (and
+    check that the certificate names 127.0.0.1 unless check_hostname is false: a certificate
+    for another name, as README's, is reached at 127.0.0.1 too)."""
 
-    def __init__(self, cafile, **kw):
+    def __init__(self, cafile, check_hostname=True, **kw):
         super().__init__(**kw)
         self.cafile = cafile
+        self.check_hostname = check_hostname
 
     def url(self, path):
         return "https://127.0.0.1:%d%s" % (self.http_port, path)
@@ -62,6 +65,7 @@ class TlsVigild(Vigild):
     def _request(self, method, url, body=None, headers=None, timeout=30):
         u = urllib.parse.urlsplit(url)
         ctx = ssl.create_default_context(cafile=self.cafile)
+        ctx.check_hostname = self.check_hostname
         conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
         try:
             conn.request(method, u.path + ("?" + u.query if u.query else ""), body=body,
