@@ -237,11 +237,10 @@ static const char *statement(const char *q, const char *kw1, const char *kw2)
 
 /* Reads the database name at s, after blanks: an identifier (up to a blank, ';' or the end), or
  * a double-quoted one with InfluxQL's backslash escapes (Telegraf sends CREATE DATABASE
- * "telegraf"). Returns the text after it, with the name in name[0..*len) (not terminated); NULL
- * for none, an unterminated one, one longer than API_DB_NAME_MAX (never listed, so unknown), or one
- * with an escape InfluxQL refuses or
- * "\n" (a newline: a control character, see db_remember). */
-static const char *db_name_parse(const char *s, char name[API_DB_NAME_MAX + 1], size_t *len)
+ * "telegraf"), into name[0..*len) (not terminated; *len < size). Returns the text after it;
+ * NULL for none, an unterminated one, one of size bytes or more, or one with an escape InfluxQL
+ * refuses or "\n" (a newline: a control character, see db_remember). */
+static const char *db_name_parse(const char *s, char *name, size_t size, size_t *len)
 {
     size_t n = 0;
     while (isspace((unsigned char)*s))
@@ -250,14 +249,14 @@ static const char *db_name_parse(const char *s, char name[API_DB_NAME_MAX + 1], 
         for (s++; *s != '"'; s++) {
             if (*s == '\\' && !strchr("\\\"'", *++s))
                 return NULL; /* "\n" or an escape InfluxQL refuses (a NUL: below) */
-            if (*s == '\0' || n == API_DB_NAME_MAX)
+            if (*s == '\0' || n + 1 == size)
                 return NULL;
             name[n++] = *s;
         }
         s++;
     } else {
         for (; *s != '\0' && *s != ';' && !isspace((unsigned char)*s); s++) {
-            if (n == API_DB_NAME_MAX)
+            if (n + 1 == size)
                 return NULL;
             name[n++] = *s;
         }
@@ -339,17 +338,18 @@ static void result_error(api_request_t *r, const char *fmt, const char *arg)
  * not found: NAME", and without ON nor the db parameter, "database name required" (200 both). */
 static void show_retention_policies(api_request_t *r, const char *rest)
 {
-    char name[API_DB_NAME_MAX + 1], dbuf[256];
+    /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB. */
+    char name[256], dbuf[256];
     const char *db = name;
     size_t len = 0;
     const char *on = statement(rest, "ON", NULL);
     if (on != NULL) {
-        rest = db_name_parse(on, name, &len);
+        rest = db_name_parse(on, name, sizeof name, &len);
         if (rest == NULL || !statement_ends(rest)) {
             api__error(r, 400,
-                       "error parsing query: SHOW RETENTION POLICIES ON wants one "
-                       "database name of at most %d bytes",
-                       API_DB_NAME_MAX);
+                       "error parsing query: SHOW RETENTION POLICIES ON wants one database "
+                       "name (of less than %zu bytes)",
+                       sizeof name);
             return;
         }
         name[len] = '\0';
@@ -401,7 +401,7 @@ void api__h_query(api_request_t *r)
          * listed (db_remember), but one the backend failed to keep is the client's error. */
         char name[API_DB_NAME_MAX + 1];
         size_t len;
-        int rc = db_name_parse(rest, name, &len) ? db_remember(r->srv, name, len) : 0;
+        int rc = db_name_parse(rest, name, sizeof name, &len) ? db_remember(r->srv, name, len) : 0;
         if (rc) {
             api__backend_error(r, rc, "keeping the database name");
             return;
