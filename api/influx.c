@@ -319,15 +319,16 @@ static int64_t shard_group_ms(int64_t ms)
     return ms >= 2 * day ? day : 3600000;
 }
 
-/* Answers a query that InfluxDB answers with 200 and an error in its one result. */
-static void result_error(api_request_t *r, const char *fmt, const char *arg)
+/* Answers msg (then db, NULL: none) as InfluxDB answers a statement that failed: 200, with the
+ * error in its one result. */
+static void result_error(api_request_t *r, const char *msg, const char *db)
 {
     sbuf_t b;
     sbuf_init(&b);
     sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"error\":");
-    char msg[320];
-    snprintf(msg, sizeof msg, fmt, arg);
-    api__json_str(&b, msg);
+    char text[320];
+    snprintf(text, sizeof text, "%s%s", msg, db ? db : "");
+    api__json_str(&b, text);
     sbuf_printf(&b, "}]}\n");
     api__body(r, 200, "application/json", &b);
 }
@@ -361,13 +362,13 @@ static void show_retention_policies(api_request_t *r, const char *rest)
         if (r->status)
             return;
         if (db == NULL || *db == '\0') {
-            result_error(r, "database name required", "");
+            result_error(r, "database name required", NULL);
             return;
         }
         len = strlen(db);
     }
     if (!db_known(r->srv, db, len)) {
-        result_error(r, "database not found: %s", db);
+        result_error(r, "database not found: ", db);
         return;
     }
     int64_t ms = r->srv->opts.retention_ms;
