@@ -95,8 +95,8 @@ static void test_errors_name_file_line_reason(void **state)
     expect_error("[http]\nthis line has no equals sign\n", ":2:", "syntax error");
     expect_error("[model]\nkind = neural\n",
                  ":2:", "model.kind: 'neural' is not auto, lstm or linear");
-    expect_error("[model]\nlstm_min_rows = -1\n", ":2:",
-                 "model.lstm_min_rows: '-1' is not auto or an integer from 0 to 10000000");
+    expect_error("[model]\nlstm_min_rows = -1\n",
+                 ":2:", "model.lstm_min_rows: '-1' is not auto or an integer from 0 to 10000000");
 }
 
 /* model.kind: each name maps to its enum detector_model_kind (auto the default). */
