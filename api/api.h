@@ -46,6 +46,9 @@ typedef struct api_query {
 typedef int (*api_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *const *channels,
                             const double *values);
 
+/* Called once per name; return nonzero to stop. Runs on the calling thread. */
+typedef int (*api_name_cb)(void *arg, const char *name);
+
 /* Called for each point a limit refuses: the point's item (JSON index, line number) and why. */
 typedef void (*api_reject_cb)(void *arg, uint32_t item, const char *reason);
 
@@ -68,6 +71,13 @@ typedef struct api_backend {
     void (*metrics)(void *ctx, sbuf_t *out);
     /* Nonzero when the backend is healthy; detail (may be NULL) gets a static reason if not. */
     int (*healthy)(void *ctx, const char **detail);
+    /* Optional (NULL: the names live in memory only). The InfluxDB database names CREATE
+     * DATABASE and /write?db= registered, kept across restarts: db_add keeps a new one and
+     * blocks until it is durable (0, ERR_INVAL, ERR_NOSPACE, ERR_IO, ERR_CLOSED, ERR_NOMEM);
+     * db_list reports the kept ones in the order of first use, at most max (api_start reads
+     * them; 0, ERR_IO, ERR_NOMEM). */
+    int (*db_add)(void *ctx, const char *name);
+    int (*db_list)(void *ctx, size_t max, api_name_cb cb, void *arg);
 
     /* The online pipeline (NULL when not running: the routes answer 501). Each returns 0 with a
      * malloc'd JSON text in *out, or ERR_NOTFOUND (device unknown to the pipeline), ERR_RANGE
@@ -231,6 +241,7 @@ typedef struct api_opts {
     api_tls_t *tls;         /* HTTPS (api_start takes ownership); NULL: plain HTTP */
     const char *cors;       /* allowed origins (api_cors_check); NULL or "": no CORS headers */
     api_events_t *events;   /* GET /v1/events (borrowed: outlives the server); NULL: 501 */
+    int64_t retention_ms;   /* storage.retention, for SHOW RETENTION POLICIES (0: forever) */
 } api_opts_t;
 
 /* Fills opts with defaults (127.0.0.1:8470, 4 threads, 32 MiB, 100,000 items, ...). */
@@ -240,7 +251,8 @@ typedef struct api_server api_server_t;
 
 /* Starts listening and serving. Copies opts and backend, and takes ownership of opts->auth and
  * opts->tls (even on failure). Returns 0 and *out, or ERR_INVAL (bad listen address or CORS
- * list) / ERR_IO (cannot bind, or TLS set-up failed) with a reason in errmsg. Caller owns *out;
+ * list) / ERR_IO (cannot bind, TLS set-up failed, or backend->db_list failed) with a reason in
+ * errmsg. Caller owns *out;
  * free with api_stop. Loop thread (any single owner thread). */
 int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *backend,
               char *errmsg, size_t errsize);

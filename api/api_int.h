@@ -90,13 +90,17 @@ struct api_server {
     int io_stop;    /* the threads exit once the queue is empty */
     int nio;        /* threads started */
     pthread_t *io_threads;
-    /* The database names CREATE DATABASE and /write?db= have used since the start, in the
-     * order of first use, for /query's SHOW DATABASES (influx.c). dbs_mu guards ndbs and dbs;
-     * a leaf lock. */
+    /* The database names CREATE DATABASE and /write?db= have used (kept by the backend across
+     * restarts), in the order of first use, for /query's SHOW DATABASES (influx.c). dbs_mu guards
+     * ndbs and dbs; a leaf lock. */
     pthread_mutex_t dbs_mu;
     int ndbs;
     char dbs[API_DBS_MAX][API_DB_NAME_MAX + 1];
 };
+
+/* influx.c: fills srv->dbs with the names the backend kept (be.db_list; none without it), at
+ * start. Returns 0 or the backend's error. */
+int api__dbs_load(struct api_server *srv);
 
 /* The WWW-Authenticate challenge a 401 carries. */
 enum api_challenge { API_CHALLENGE_NONE = 0, API_CHALLENGE_BEARER, API_CHALLENGE_BASIC };

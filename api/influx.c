@@ -1,13 +1,18 @@
 /* api/influx.c: the InfluxDB v1 compatible endpoints, so Telegraf and the influx client write
  * to vigild unchanged: POST /write (line protocol, partial writes), POST|GET /query (only
- * CREATE DATABASE and SHOW DATABASES are answered), /ping is in server.c. Any thread.
+ * CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES are answered), /ping is in
+ * server.c. Any thread.
  *
  * vigild has one store, so a database chooses nothing; but the influx shell's USE asks SHOW
- * DATABASES and refuses a name it does not list. So the server remembers the names CREATE
- * DATABASE and /write?db= have used since the start (srv->dbs, under dbs_mu) and lists them:
- * the database Telegraf writes to is there as soon as it created it or wrote, as in InfluxDB. */
+ * DATABASES and refuses a name it does not list (and USE db.rp asks SHOW RETENTION POLICIES ON
+ * db). So the server remembers the names CREATE DATABASE and /write?db= have used (srv->dbs,
+ * under dbs_mu) and lists them: the database Telegraf writes to is there as soon as it created
+ * it or wrote, as in InfluxDB. The backend keeps them (be.db_add, once per new name) and gives
+ * them back at the next start (be.db_list), so USE works after a restart too. Every database
+ * has one retention policy, "autogen", whose duration is storage.retention's. */
 #include "api_int.h"
 #include "err.h"
+#include "log.h"
 #include "vtime.h"
 
 #include <ctype.h>
@@ -16,35 +21,93 @@
 #include <string.h>
 #include <strings.h>
 
+/* The index of name[0..len) in srv->dbs, or -1. Under dbs_mu. */
+static int db_find(const struct api_server *srv, const char *name, size_t len)
+{
+    for (int i = 0; i < srv->ndbs; i++)
+        if (strncmp(srv->dbs[i], name, len) == 0 && srv->dbs[i][len] == '\0')
+            return i;
+    return -1;
+}
+
+/* Whether name[0..len) is listed by SHOW DATABASES. */
+static int db_known(struct api_server *srv, const char *name, size_t len)
+{
+    pthread_mutex_lock(&srv->dbs_mu);
+    int known = len <= API_DB_NAME_MAX && db_find(srv, name, len) >= 0;
+    pthread_mutex_unlock(&srv->dbs_mu);
+    return known;
+}
+
+/* Adds name[0..len) to the list unless it is there or the list is full. Under dbs_mu. */
+static void db_insert(struct api_server *srv, const char *name, size_t len)
+{
+    if (db_find(srv, name, len) < 0 && srv->ndbs < API_DBS_MAX) {
+        memcpy(srv->dbs[srv->ndbs], name, len);
+        srv->dbs[srv->ndbs][len] = '\0';
+        srv->ndbs++;
+    }
+}
+
 /* Remembers the database name[0..len) for SHOW DATABASES, unless it is known, empty, longer
  * than API_DB_NAME_MAX, not UTF-8 without control characters (it is listed as JSON), or the
- * list is full. */
-static void db_remember(struct api_server *srv, const char *name, size_t len)
+ * list is full. A new name is kept by the backend first (outside dbs_mu: it waits for a
+ * commit), so one listed is one a restart lists too; two first uses at once both keep it,
+ * which the backend takes as one. Returns 0, or the backend's error (the name is not listed:
+ * its next use tries again). */
+static int db_remember(struct api_server *srv, const char *name, size_t len)
 {
     const char *why;
     if (len == 0 || len > API_DB_NAME_MAX || batch_name_check(name, len, &why))
-        return;
+        return 0;
     pthread_mutex_lock(&srv->dbs_mu);
-    int i = 0;
-    while (i < srv->ndbs && !(strncmp(srv->dbs[i], name, len) == 0 && srv->dbs[i][len] == '\0'))
-        i++;
-    if (i == srv->ndbs && i < API_DBS_MAX) {
-        memcpy(srv->dbs[i], name, len);
-        srv->dbs[i][len] = '\0';
-        srv->ndbs++;
-    }
+    int skip = db_find(srv, name, len) >= 0 || srv->ndbs == API_DBS_MAX;
     pthread_mutex_unlock(&srv->dbs_mu);
+    if (skip)
+        return 0;
+    if (srv->be.db_add) {
+        char z[API_DB_NAME_MAX + 1];
+        memcpy(z, name, len);
+        z[len] = '\0';
+        int rc = srv->be.db_add(srv->be.ctx, z);
+        if (rc)
+            return rc;
+    }
+    pthread_mutex_lock(&srv->dbs_mu);
+    db_insert(srv, name, len);
+    pthread_mutex_unlock(&srv->dbs_mu);
+    return 0;
+}
+
+static int db_loaded(void *arg, const char *name)
+{
+    struct api_server *srv = arg;
+    size_t len = strlen(name);
+    if (len <= API_DB_NAME_MAX)
+        db_insert(srv, name, len);
+    return srv->ndbs == API_DBS_MAX;
+}
+
+int api__dbs_load(struct api_server *srv)
+{
+    if (srv->be.db_list == NULL)
+        return 0;
+    pthread_mutex_lock(&srv->dbs_mu);
+    int rc = srv->be.db_list(srv->be.ctx, API_DBS_MAX, db_loaded, srv);
+    pthread_mutex_unlock(&srv->dbs_mu);
+    return rc;
 }
 
 /* Remembers /write's db parameter. Never refuses the request: the name chooses nothing, so one
- * that cannot be kept (too long, a NUL) is only not listed. */
+ * that cannot be kept (too long, a NUL, or the backend failed to keep it) is only not listed. */
 static void db_remember_arg(api_request_t *r)
 {
     const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "db");
     char buf[API_DB_NAME_MAX + 1];
     long n = raw ? api__pct_decode(raw, strlen(raw), buf, sizeof buf, 1) : -1;
-    if (n > 0)
-        db_remember(r->srv, buf, (size_t)n);
+    int rc = n > 0 ? db_remember(r->srv, buf, (size_t)n) : 0;
+    if (rc)
+        log_warn("influx: cannot keep the database name of /write?db=: %s", err_str(rc));
 }
 
 void api__h_write(api_request_t *r)
@@ -156,12 +219,12 @@ static const char *form_q(const char *body, size_t len, char *buf, size_t size)
     return NULL;
 }
 
-/* If q starts with the keywords kw1 and kw2 (any case, blanks before and between), returns the
- * text after them; else NULL. */
+/* If q starts with the keywords kw1 and kw2 (kw2 NULL: kw1 alone; any case, blanks before and
+ * between), returns the text after them; else NULL. */
 static const char *statement(const char *q, const char *kw1, const char *kw2)
 {
     const char *kw[2] = {kw1, kw2};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2 && kw[k] != NULL; k++) {
         size_t n = strlen(kw[k]);
         while (isspace((unsigned char)*q))
             q++;
@@ -172,32 +235,42 @@ static const char *statement(const char *q, const char *kw1, const char *kw2)
     return q;
 }
 
-/* Remembers the database CREATE DATABASE names: an identifier, or a double-quoted one with
- * InfluxQL's backslash escapes (Telegraf sends CREATE DATABASE "telegraf"). What follows the
- * name (WITH ...) is not read; an unterminated name is not kept, nor one with an escape
- * InfluxQL refuses or "\n" (a newline: a control character, see db_remember). */
-static void db_remember_created(struct api_server *srv, const char *s)
+/* Reads the database name at s, after blanks: an identifier (up to a blank, ';' or the end), or
+ * a double-quoted one with InfluxQL's backslash escapes (Telegraf sends CREATE DATABASE
+ * "telegraf"), into name[0..*len) (not terminated; *len < size). Returns the text after it;
+ * NULL for none, an unterminated one, one of size bytes or more, or one with an escape InfluxQL
+ * refuses or "\n" (a newline: a control character, see db_remember). */
+static const char *db_name_parse(const char *s, char *name, size_t size, size_t *len)
 {
-    char name[API_DB_NAME_MAX + 1];
     size_t n = 0;
     while (isspace((unsigned char)*s))
         s++;
     if (*s == '"') {
         for (s++; *s != '"'; s++) {
             if (*s == '\\' && !strchr("\\\"'", *++s))
-                return; /* "\n" or an escape InfluxQL refuses (a NUL: below) */
-            if (*s == '\0' || n == sizeof name)
-                return;
+                return NULL; /* "\n" or an escape InfluxQL refuses (a NUL: below) */
+            if (*s == '\0' || n + 1 == size)
+                return NULL;
             name[n++] = *s;
         }
+        s++;
     } else {
         for (; *s != '\0' && *s != ';' && !isspace((unsigned char)*s); s++) {
-            if (n == sizeof name)
-                return;
+            if (n + 1 == size)
+                return NULL;
             name[n++] = *s;
         }
     }
-    db_remember(srv, name, n);
+    *len = n;
+    return n > 0 ? s : NULL;
+}
+
+/* Whether only blanks and at most one ';' follow. */
+static int statement_ends(const char *s)
+{
+    s += strspn(s, " \t\r\n");
+    s += *s == ';';
+    return s[strspn(s, " \t\r\n")] == '\0';
 }
 
 /* Answers SHOW DATABASES in InfluxDB 1.x's form: one series "databases" with a column "name"
@@ -222,6 +295,95 @@ static void show_databases(api_request_t *r)
     api__body(r, 200, "application/json", &b);
 }
 
+/* Appends d (ms, whole seconds) as Go's time.Duration prints it, as InfluxDB does: "0s",
+ * "30s", "1m30s", "720h0m0s". */
+static void go_duration(sbuf_t *b, int64_t ms)
+{
+    int64_t s = ms / 1000;
+    if (s >= 3600)
+        sbuf_printf(b, "%lldh%lldm%llds", (long long)(s / 3600), (long long)(s / 60 % 60),
+                    (long long)(s % 60));
+    else if (s >= 60)
+        sbuf_printf(b, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
+    else
+        sbuf_printf(b, "%llds", (long long)s);
+}
+
+/* InfluxDB 1.x's shard group duration for a policy of duration ms (0: infinite): a week from
+ * six months on and for infinite, a day from two days on, else an hour. */
+static int64_t shard_group_ms(int64_t ms)
+{
+    const int64_t day = 86400000;
+    if (ms == 0 || ms >= 180 * day)
+        return 7 * day;
+    return ms >= 2 * day ? day : 3600000;
+}
+
+/* Answers msg (then db, NULL: none) as InfluxDB answers a statement that failed: 200, with the
+ * error in its one result. */
+static void result_error(api_request_t *r, const char *msg, const char *db)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"error\":");
+    char text[320];
+    snprintf(text, sizeof text, "%s%s", msg, db ? db : "");
+    api__json_str(&b, text);
+    sbuf_printf(&b, "}]}\n");
+    api__body(r, 200, "application/json", &b);
+}
+
+/* Answers SHOW RETENTION POLICIES [ON db] (rest: the text after the keywords) as InfluxDB 1.6.7
+ * does: every database SHOW DATABASES lists has one policy, "autogen", the default, of
+ * storage.retention's duration ("0s": kept forever); a database it does not list gets "database
+ * not found: NAME", and without ON nor the db parameter, "database name required" (200 both). */
+static void show_retention_policies(api_request_t *r, const char *rest)
+{
+    /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB. */
+    char name[256], dbuf[256];
+    const char *db = name;
+    size_t len = 0;
+    const char *on = statement(rest, "ON", NULL);
+    if (on != NULL) {
+        rest = db_name_parse(on, name, sizeof name, &len);
+        if (rest == NULL || !statement_ends(rest)) {
+            api__error(r, 400,
+                       "error parsing query: SHOW RETENTION POLICIES ON wants one database "
+                       "name (of less than %zu bytes)",
+                       sizeof name);
+            return;
+        }
+        name[len] = '\0';
+    } else if (!statement_ends(rest)) {
+        api__error(r, 400, "error parsing query: SHOW RETENTION POLICIES takes only ON db");
+        return;
+    } else {
+        db = api__arg(r, "db", dbuf, sizeof dbuf);
+        if (r->status)
+            return;
+        if (db == NULL || *db == '\0') {
+            result_error(r, "database name required", NULL);
+            return;
+        }
+        len = strlen(db);
+    }
+    if (!db_known(r->srv, db, len)) {
+        result_error(r, "database not found: ", db);
+        return;
+    }
+    int64_t ms = r->srv->opts.retention_ms;
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"series\":[{\"columns\":[\"name\","
+                    "\"duration\",\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
+                    "[[\"autogen\",\"");
+    go_duration(&b, ms);
+    sbuf_printf(&b, "\",\"");
+    go_duration(&b, shard_group_ms(ms));
+    sbuf_printf(&b, "\",1,true]]}]}]}\n");
+    api__body(r, 200, "application/json", &b);
+}
+
 void api__h_query(api_request_t *r)
 {
     char qbuf[1024];
@@ -236,7 +398,15 @@ void api__h_query(api_request_t *r)
     }
     const char *rest = statement(q, "CREATE", "DATABASE");
     if (rest != NULL) {
-        db_remember_created(r->srv, rest);
+        /* What follows the name (WITH ...) is not read; a name that cannot be kept is not
+         * listed (db_remember), but one the backend failed to keep is the client's error. */
+        char name[API_DB_NAME_MAX + 1];
+        size_t len;
+        int rc = db_name_parse(rest, name, sizeof name, &len) ? db_remember(r->srv, name, len) : 0;
+        if (rc) {
+            api__backend_error(r, rc, "keeping the database name");
+            return;
+        }
         sbuf_t b;
         sbuf_init(&b);
         sbuf_append(&b, "{\"results\":[]}\n", 15);
@@ -244,15 +414,16 @@ void api__h_query(api_request_t *r)
         return;
     }
     rest = statement(q, "SHOW", "DATABASES");
-    if (rest != NULL) {
-        rest += strspn(rest, " \t\r\n");
-        rest += *rest == ';';
-        if (rest[strspn(rest, " \t\r\n")] == '\0') {
-            show_databases(r);
-            return;
-        }
+    if (rest != NULL && statement_ends(rest)) {
+        show_databases(r);
+        return;
+    }
+    rest = statement(q, "SHOW", "RETENTION");
+    if (rest != NULL && (rest = statement(rest, "POLICIES", NULL)) != NULL) {
+        show_retention_policies(r, rest);
+        return;
     }
     api__error(r, 400,
-               "vigild answers only CREATE DATABASE and SHOW DATABASES on /query; read readings "
-               "through GET /v1/devices/{id}/readings");
+               "vigild answers only CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES "
+               "on /query; read readings through GET /v1/devices/{id}/readings");
 }

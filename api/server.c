@@ -1044,6 +1044,12 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     srv->opts.device_tag = srv->device_tag;
     srv->opts.listen = NULL; /* not kept: the caller's string */
+    rc = api__dbs_load(srv);
+    if (rc) {
+        snprintf(errmsg, errsize, "reading the InfluxDB database names: %s", err_str(rc));
+        free_server(srv);
+        return ERR_IO;
+    }
     api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit,
                    opts->max_scan_points);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |

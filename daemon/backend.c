@@ -335,6 +335,16 @@ static int be_snapshots(void *ctx, char **out)
     return snapshots_list(((backend_t *)ctx)->snaps, out);
 }
 
+static int be_db_add(void *ctx, const char *name)
+{
+    return store_dbname_put(((backend_t *)ctx)->store, name);
+}
+
+static int be_db_list(void *ctx, size_t max, api_name_cb cb, void *arg)
+{
+    return store_dbnames_load(((backend_t *)ctx)->store, max, cb, arg);
+}
+
 static int be_healthy(void *ctx, const char **detail)
 {
     (void)ctx;
@@ -355,6 +365,8 @@ void backend_init(api_backend_t *out, backend_t *b)
     out->query = be_query;
     out->metrics = be_metrics;
     out->healthy = be_healthy;
+    out->db_add = be_db_add;
+    out->db_list = be_db_list;
     if (b->snaps) {
         out->snapshot = be_snapshot;
         out->snapshots = be_snapshots;

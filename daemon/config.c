@@ -25,7 +25,8 @@ enum kind {
     K_BOOL,
     K_DURATION,
     K_PRECISION,
-    K_MODEL_KIND
+    K_MODEL_KIND,
+    K_AUTO_INT /* "auto" (-1) or an integer in [min, max] */
 };
 
 struct setting {
@@ -100,6 +101,9 @@ static const struct setting settings[] = {
     S("model", "serving_precision", K_PRECISION, model_serving_f16, 0, 0),
     /* auto, lstm or linear (enum detector_model_kind) */
     S("model", "kind", K_MODEL_KIND, model_kind, 0, 0),
+    /* auto (-1: as many training values as the LSTM has parameters), 0 (an LSTM at every
+     * training) or N training rows (struct detector_config's lstm_min_rows and its bounds) */
+    S("model", "lstm_min_rows", K_AUTO_INT, model_lstm_min_rows, 0, 10000000),
 };
 
 void config_default(config_t *c)
@@ -158,6 +162,7 @@ void config_default(config_t *c)
     c->model_group_rows = 8000;  /* pipeline_opts_default's */
     c->model_serving_f16 = dc.serving_f16;
     c->model_kind = dc.model_kind;
+    c->model_lstm_min_rows = dc.lstm_min_rows;
 }
 
 /* Parses a duration: "0" or "" (none), or a whole number with one unit, s, m, h, d or w ("30d",
@@ -228,19 +233,24 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         memcpy(field, value, strlen(value) + 1);
         return 0;
     case K_INT:
-    case K_SIZE: {
+    case K_SIZE:
+    case K_AUTO_INT: {
+        if (s->kind == K_AUTO_INT && strcmp(value, "auto") == 0) {
+            *(int *)field = -1;
+            return 0;
+        }
         char *end;
         errno = 0;
         long long v = strtoll(value, &end, 10);
         if (errno || end == value || *end != '\0' || v < s->min || v > s->max) {
-            snprintf(err, errsize, "%s.%s: '%s' is not an integer from %lld to %lld", section, key,
-                     value, s->min, s->max);
+            snprintf(err, errsize, "%s.%s: '%s' is not %san integer from %lld to %lld", section,
+                     key, value, s->kind == K_AUTO_INT ? "auto or " : "", s->min, s->max);
             return -1;
         }
-        if (s->kind == K_INT)
-            *(int *)field = (int)v;
-        else
+        if (s->kind == K_SIZE)
             *(size_t *)field = (size_t)v;
+        else
+            *(int *)field = (int)v;
         return 0;
     }
     case K_BOOL_SYNC:

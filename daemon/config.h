@@ -25,7 +25,7 @@ typedef struct config {
     unsigned http_timeout_s;
     size_t max_query_points;
     size_t max_scan_points; /* points one page of readings in buckets (step=) reads at most */
-    char auth_file[512]; /* empty: no authentication */
+    char auth_file[512];    /* empty: no authentication */
     int metrics_auth;
     size_t metrics_max_devices; /* per-device /metrics series while the fleet is at most this */
     char tls_cert[512];         /* PEM certificate file; empty (with tls_key): plain HTTP */
@@ -69,6 +69,8 @@ typedef struct config {
     size_t model_group_rows;  /* readings a group's training pools at most (0: no bound) */
     int model_serving_f16;    /* model.serving_precision: 1 float16, 0 float32 (own LSTMs) */
     int model_kind;           /* model.kind: enum detector_model_kind (auto, lstm, linear) */
+    /* model.lstm_min_rows: detector_config.lstm_min_rows (-1 auto, 0 always, N training rows) */
+    int model_lstm_min_rows;
 } config_t;
 
 /* Fills c with the built-in defaults (those documented in etc/vigild.conf). */

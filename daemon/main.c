@@ -611,6 +611,7 @@ int main(int argc, char **argv)
         po.det.n_hidden = d.cfg.model_hidden;
         po.det.serving_f16 = d.cfg.model_serving_f16;
         po.det.model_kind = d.cfg.model_kind;
+        po.det.lstm_min_rows = d.cfg.model_lstm_min_rows;
         po.hub = d.events;
         po.state_min_ms = d.cfg.events_state_min_ms;
         if (po.det.history < po.det.warmup)
@@ -660,6 +661,7 @@ int main(int argc, char **argv)
     ao.max_query_limit = d.cfg.max_query_points;
     ao.max_scan_points = d.cfg.max_scan_points;
     ao.device_tag = d.cfg.device_tag;
+    ao.retention_ms = d.cfg.retention_ms;
     ao.metrics_auth = d.cfg.metrics_auth;
     ao.events = d.events;
     if (auth)

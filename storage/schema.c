@@ -4,9 +4,10 @@
  * Invariants: the on-disk schema is at PRAGMA user_version; migrations[i] takes version i to
  * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C; 3 -> 4 adds the readings
  * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c;
- * 5 -> 6 adds the prediction blocks' table) and runs in one transaction
- * with the user_version bump, so a crash leaves either the old or the new schema. A database newer
- * than this code is refused before anything is written.
+ * 5 -> 6 adds the prediction blocks' table, 6 -> 7 the maintenance periods', 7 -> 8 the
+ * InfluxDB database names' of dbnames.c) and runs in one transaction with the user_version
+ * bump, so a crash leaves either the old or the new schema. A database newer than this code is
+ * refused before anything is written.
  *
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
  * writer thread is not running. */
@@ -110,6 +111,9 @@ static const char *const migrations[] = {
      * device, the past ones are left out of its trainings' windows. */
     "CREATE TABLE maint(device_id INTEGER NOT NULL, start_ms INTEGER NOT NULL,"
     " end_ms INTEGER NOT NULL, note TEXT, PRIMARY KEY(device_id, start_ms)) WITHOUT ROWID;",
+    /* 7 -> 8: the database names InfluxDB clients registered (CREATE DATABASE, /write?db=), so
+     * SHOW DATABASES lists them after a restart (dbnames.c); seq keeps the order of first use. */
+    "CREATE TABLE dbnames(seq INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -486,6 +490,7 @@ int store__writer_open(store_t *s, char *errmsg, size_t errsize)
                          " OFFSET ?2 - 1)"},
         {&w->del_maint, "DELETE FROM maint WHERE device_id=?1"},
         {&w->maint_del, "DELETE FROM maint WHERE device_id=?1 AND start_ms=?2"},
+        {&w->dbname_ins, store__sql_dbname_ins},
         /* A put's trim: the blocks below ?2 (beyond the ring) and from ?3 on (the one it
          * replaces, and any a ring that started again left above it). */
         {&w->pred_trim, "DELETE FROM preds WHERE device_id=?1 AND (seq<?2 OR seq>=?3)"},
@@ -512,7 +517,7 @@ void store__writer_close(store_t *s)
         w->del_chans,  w->del_dev,    w->model_put, w->model_trim, w->event_put,   w->det_put,
         w->del_models, w->del_events, w->del_dets,  w->log_ins,    w->log_del,     w->log_scan,
         w->ckpt_find,  w->ckpt_add,   w->ckpt_gc,   w->del_preds,  w->pred_trim,   w->pred_ins,
-        w->maint_put,  w->maint_trim, w->del_maint, w->maint_del};
+        w->maint_put,  w->maint_trim, w->del_maint, w->maint_del,  w->dbname_ins};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         sqlite3_finalize(all[i]);
     /* Leaves the WAL empty so the database is one self-contained file at rest; only for a

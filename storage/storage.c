@@ -535,8 +535,9 @@ int store_event_put(store_t *s, const char *device, int64_t id, int64_t start_ts
     return op_enqueue(s, j);
 }
 
-/* Runs a maintenance job as run_sync does, unless the last commit found the disk full less
- * than STORE_NOSPACE_BACKOFF_MS ago (as readings and puts are refused then). Frees j. */
+/* Runs a maintenance job (or a database name's) as run_sync does, unless the last commit found
+ * the disk full less than STORE_NOSPACE_BACKOFF_MS ago (as readings and puts are refused then).
+ * Frees j. */
 static int maint_run(store_t *s, store_job_t *j)
 {
     pthread_mutex_lock(&s->qmu);
@@ -573,6 +574,16 @@ int store_maint_delete(store_t *s, const char *device, int64_t start_ms)
         return ERR_NOMEM;
     j->u.maint.start_ms = start_ms;
     return maint_run(s, j);
+}
+
+int store_dbname_put(store_t *s, const char *name)
+{
+    const char *why;
+    if (name == NULL || strlen(name) > STORE_DBNAME_MAX ||
+        batch_name_check(name, strlen(name), &why) != 0)
+        return ERR_INVAL;
+    store_job_t *j = job_new(JOB_DBNAME, NULL, name);
+    return j ? maint_run(s, j) : ERR_NOMEM;
 }
 
 int store_detector_put(store_t *s, const char *device, int64_t last_ts, const void *blob,

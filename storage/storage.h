@@ -235,6 +235,28 @@ typedef int (*store_maint_cb)(void *arg, const char *device, int64_t start_ms, i
  * oldest start first. Returns 0, ERR_IO, ERR_NOMEM. */
 int store_maint_load(store_t *s, store_maint_cb cb, void *arg);
 
+/* ---- Database names ----
+ *
+ * The names InfluxDB clients registered (CREATE DATABASE, /write?db=): vigild has one store, so
+ * a name chooses nothing, but the influx shell's USE refuses one SHOW DATABASES does not list,
+ * also after a restart. The set is tiny and a name is written once. */
+
+/* Longest name kept, in bytes. */
+#define STORE_DBNAME_MAX 64
+
+/* Keeps name (copied) in the order of first use, unless it is kept already, and waits for the
+ * commit, as store_maint_put does. Returns 0 (committed, or kept before), ERR_INVAL (empty,
+ * longer than STORE_DBNAME_MAX, not UTF-8 or holding a control character), ERR_NOSPACE, ERR_IO,
+ * ERR_CLOSED, ERR_NOMEM. Any thread but the commit hook (it waits for the writer). */
+int store_dbname_put(store_t *s, const char *name);
+
+/* One kept name (borrowed for the call). Return nonzero to stop. */
+typedef int (*store_dbname_cb)(void *arg, const char *name);
+
+/* Reports the kept names in the order of first use, at most max of them (0: all). Returns 0,
+ * ERR_IO, ERR_NOMEM. Any thread. */
+int store_dbnames_load(store_t *s, size_t max, store_dbname_cb cb, void *arg);
+
 /* Replaces the device's serialized detector, the state of its pipeline as of reading last_ts.
  * blob (len bytes, at most 64 MiB) is opaque to the store. ckpt (ckpt_len bytes, at most 64 MiB;
  * NULL and 0: none) is a model checkpoint the detector needs: it is stored once for every

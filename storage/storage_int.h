@@ -29,7 +29,7 @@
 #include <uthash.h>
 
 /* Schema version this code writes; a database with a larger user_version is refused. */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 /* PRAGMA application_id of a vigil database ("vigl"). */
 #define STORE_APPLICATION_ID 0x7669676c
 /* The writer stops waiting for more work once this many readings are queued. */
@@ -135,6 +135,7 @@ enum store_job_kind {
     JOB_DETECTOR,  /* asynchronous */
     JOB_PRED,      /* asynchronous; its pred.cb, if any, is called after the transaction */
     JOB_PRED_DROP, /* asynchronous */
+    JOB_DBNAME,    /* waited for, as JOB_MAINT: a database name (dbnames.c) */
 };
 
 typedef struct store_job {
@@ -146,7 +147,7 @@ typedef struct store_job {
     void *arg;
     char *device; /* JOB_PUT, JOB_DELETE and the asynchronous kinds: owned */
     char *text;   /* JOB_PUT: attrs or NULL; JOB_EXEC: SQL; JOB_MODEL, JOB_EVENT: info; JOB_MAINT:
-                     note or NULL; owned */
+                     note or NULL; JOB_DBNAME: the name; owned */
     unsigned char *blob; /* JOB_MODEL: checkpoint or NULL; JOB_DETECTOR: state; owned */
     size_t blob_len;
     size_t op_bytes; /* asynchronous kinds: bytes held, counted against STORE_OPS_BYTES_MAX */
@@ -306,9 +307,10 @@ typedef struct store_writer {
     /* maintenance periods: upsert by start; keep the newest ?2; a device's all; the one
      * starting at ?2 */
     sqlite3_stmt *maint_put, *maint_trim, *del_maint, *maint_del;
-    store_dev_t *devs;     /* name -> device; owns the devices and keeps them in id order */
-    store_devidx_t didx;   /* name -> device, for lookups (devidx.c) */
-    store_dev_t **touched; /* devices changed by the open transaction */
+    sqlite3_stmt *dbname_ins; /* a database name, unless known (dbnames.c) */
+    store_dev_t *devs;        /* name -> device; owns the devices and keeps them in id order */
+    store_devidx_t didx;      /* name -> device, for lookups (devidx.c) */
+    store_dev_t **touched;    /* devices changed by the open transaction */
     size_t ntouched, touched_cap;
     store_codec_t codec;
     store_cell_t *cells, *mcells, *ocells; /* a run's cells; rows read back; a merge's output */
@@ -537,6 +539,10 @@ void store__dev_free(store_dev_t *d);
 int store__maps_load(store_t *s);
 void store__maps_free(store_writer_t *w);
 void store__job_free(store_job_t *j);
+
+/* dbnames.c (writer thread): a JOB_DBNAME's name, inserted unless the table has it. */
+int store__dbname_write(store_t *s, store_job_t *j);
+extern const char store__sql_dbname_ins[];
 
 /* The checksum of a prediction block (FNV-1a, 32 bits), kept beside it in preds.sum. */
 uint32_t store__pred_sum(const void *p, size_t len);

@@ -734,6 +734,8 @@ static int run_job(store_t *s, store_job_t *j)
         return do_pred(s, j);
     case JOB_PRED_DROP:
         return do_pred_drop(s, j);
+    case JOB_DBNAME:
+        return store__dbname_write(s, j);
     case JOB_FLUSH:
         return 0; /* its place in the queue is the point */
     case JOB_RETAIN:

@@ -95,6 +95,8 @@ static void test_errors_name_file_line_reason(void **state)
     expect_error("[http]\nthis line has no equals sign\n", ":2:", "syntax error");
     expect_error("[model]\nkind = neural\n",
                  ":2:", "model.kind: 'neural' is not auto, lstm or linear");
+    expect_error("[model]\nlstm_min_rows = -1\n",
+                 ":2:", "model.lstm_min_rows: '-1' is not auto or an integer from 0 to 10000000");
 }
 
 /* model.kind: each name maps to its enum detector_model_kind (auto the default). */
@@ -112,6 +114,36 @@ static void test_model_kind(void **state)
     }
     assert_int_equal(config_set(&c, "model", "kind", "LSTM", err, sizeof err), -1);
     assert_int_equal(c.model_kind, DET_MODEL_AUTO);
+}
+
+/* model.lstm_min_rows: auto is detector_config's -1 (and the default), 0 and N as given; a bad
+ * value leaves the setting as it was. */
+static void test_model_lstm_min_rows(void **state)
+{
+    config_t c;
+    char err[512];
+    config_default(&c);
+    struct detector_config dc;
+    detector_config_default(&dc);
+    assert_int_equal(c.model_lstm_min_rows, dc.lstm_min_rows);
+    assert_int_equal(c.model_lstm_min_rows, -1);
+    const char *good[] = {"0", "600", "10000000", "auto"};
+    const int want[] = {0, 600, 10000000, -1};
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(config_set(&c, "model", "lstm_min_rows", good[k], err, sizeof err), 0);
+        assert_int_equal(c.model_lstm_min_rows, want[k]);
+    }
+    const char *bad[] = {"-1", "-2", "10000001", "Auto", "", "12x", "1e3"};
+    for (int k = 0; k < 7; k++) {
+        assert_int_equal(config_set(&c, "model", "lstm_min_rows", bad[k], err, sizeof err), -1);
+        assert_non_null(strstr(err, "model.lstm_min_rows"));
+        assert_int_equal(c.model_lstm_min_rows, -1);
+    }
+    /* Not live: a reload names it as applied only after a restart (as model.kind). */
+    assert_int_equal(config_is_live("model", "lstm_min_rows"), 0);
+    config_t b = c;
+    b.model_lstm_min_rows = 0;
+    assert_int_equal(config_diff(&c, &b, NULL, NULL), 1);
 }
 
 static void test_validate(void **state)
@@ -334,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_load_values),
         cmocka_unit_test(test_errors_name_file_line_reason),
         cmocka_unit_test(test_model_kind),
+        cmocka_unit_test(test_model_lstm_min_rows),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_auth_file),
         cmocka_unit_test(test_quota),

@@ -3675,6 +3675,68 @@ static void test_migrate_v6(void **state)
     free(g);
 }
 
+/* ---- database names (schema 8) ---- */
+
+typedef struct names_got {
+    int n;
+    char name[8][STORE_DBNAME_MAX + 1];
+} names_got_t;
+
+static int on_dbname(void *arg, const char *name)
+{
+    names_got_t *g = arg;
+    assert_true(g->n < 8);
+    snprintf(g->name[g->n++], sizeof g->name[0], "%s", name);
+    return 0;
+}
+
+/* store_dbname_put keeps each name once, in the order of first use, across a reopen; the load's
+ * max bounds what it reports; a name the API would not list is refused. */
+static void test_dbnames(void **state)
+{
+    fx_t *f = *state;
+    names_got_t g = {0};
+    assert_int_equal(store_dbnames_load(f->s, 0, on_dbname, &g), 0);
+    assert_int_equal(g.n, 0);
+    char longest[STORE_DBNAME_MAX + 2];
+    memset(longest, 'x', sizeof longest - 1);
+    longest[STORE_DBNAME_MAX] = '\0';
+    const char *names[] = {"telegraf", "plant db", "tele\"graf", longest};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(store_dbname_put(f->s, names[i]), 0);
+    assert_int_equal(store_dbname_put(f->s, "plant db"), 0); /* known: no second row */
+    char too_long[STORE_DBNAME_MAX + 2];
+    memset(too_long, 'y', sizeof too_long - 1);
+    too_long[STORE_DBNAME_MAX + 1] = '\0';
+    assert_int_equal(store_dbname_put(f->s, too_long), ERR_INVAL);
+    assert_int_equal(store_dbname_put(f->s, ""), ERR_INVAL);
+    assert_int_equal(store_dbname_put(f->s, "c\x01trl"), ERR_INVAL);
+    assert_int_equal(store_dbname_put(f->s, NULL), ERR_INVAL);
+    /* Waited for: committed when the put returns, so a reopen lists them. */
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(store_dbnames_load(f->s, 0, on_dbname, &g), 0);
+    assert_int_equal(g.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(g.name[i], names[i]);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(store_dbnames_load(f->s, 2, on_dbname, &g), 0);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.name[1], "plant db");
+}
+
+/* A version 7 database gains the dbnames table and keeps its devices. */
+static void test_migrate_v7(void **state)
+{
+    fx_t *f = *state;
+    migrated_with_device(f, 7, "v7");
+    assert_int_equal(store_dbname_put(f->s, "telegraf"), 0);
+    names_got_t g = {0};
+    assert_int_equal(store_dbnames_load(f->s, 0, on_dbname, &g), 0);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.name[0], "telegraf");
+}
+
 /* The maintenance periods s holds once its queue is committed, in the first of n new
  * maint_got_t (caller frees). */
 static maint_got_t *maint_committed(store_t *s, int n)
@@ -3812,6 +3874,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v6, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_commit_status, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dbnames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_v7, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

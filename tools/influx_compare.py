@@ -221,7 +221,10 @@ def run(vigild, only):
                 print("== ping %s  influxdb %r  vigild %r" % (
                     method, request(infl.port, method, "/ping"), request(vig.port, method, "/ping")))
             for q in ("CREATE DATABASE x", 'CREATE DATABASE "q\\"x"', "SHOW DATABASES",
-                      "show databases;", "SHOW DATABASES x", "DROP DATABASE x"):
+                      "show databases;", "SHOW DATABASES x", "DROP DATABASE x",
+                      "SHOW RETENTION POLICIES ON x", 'show retention policies on "q\\"x";',
+                      "SHOW RETENTION POLICIES ON nosuch", "SHOW RETENTION POLICIES",
+                      "SHOW RETENTION POLICIES ON x y"):
                 path = "/query?" + urllib.parse.urlencode({"q": q})
                 (ist, ibody), (vst, vbody) = (request(p, "POST", path)
                                               for p in (infl.port, vig.port))

@@ -143,6 +143,9 @@ max_batch_delay_ms = 0
             ("[daemon]\ndata_dir =\n", 2, "daemon.data_dir"),
             ("[stream]\nmax_line_bytes = 10x\n", 2, "stream.max_line_bytes"),
             ("[model]\npredictions = 0\n", 2, "model.predictions"),
+            ("[model]\nkind = auto\nlstm_min_rows = -1\n", 3, "model.lstm_min_rows: '-1'"),
+            ("[model]\nlstm_min_rows = some\n", 2, "model.lstm_min_rows: 'some' is not auto"),
+            ("[model]\nlstm_min_rows = 10000001\n", 2, "from 0 to 10000000"),
         ]
         for text, line, word in cases:
             with self.subTest(text=text):
@@ -436,6 +439,50 @@ class StartupRefusals(unittest.TestCase):
             d.stop()
         finally:
             d.cleanup()
+
+
+class LstmMinRows(unittest.TestCase):
+    """model.lstm_min_rows: with the default (auto: as many training values as the LSTM has
+    parameters, 1,233 at hidden 16 on one channel) a device's first training on 200 rows trains
+    no LSTM and the linear model (or persistence) serves; with 0 the same training trains an
+    LSTM. A reload names the key as applied only after a restart, as model.kind."""
+
+    ROWS = 200
+
+    def first_version(self, value):
+        """Starts a daemon (lstm_min_rows = value, None: the default), gives one device its
+        warm-up of one channel and returns its first version's metrics and what serves."""
+        extra = "" if value is None else "lstm_min_rows = %s\n" % value
+        cfg = tp.make_config(tp.config_text(0, warmup=self.ROWS, hidden=16, extra=extra))
+        d = vt.Vigild(config=cfg, stream=False)
+        dev, t0 = "lmr-1", 1_700_000_000_000
+        rows = tp.rotation(self.ROWS, 0, tp.OMEGA_A, 0.01, tp.random.Random(3))
+        try:
+            d.start()
+            tp.post_readings(d, dev, [r[:1] for r in rows],
+                             [t0 + 1000 * k for k in range(self.ROWS)], ["x"])
+            tp.wait_scored(d, dev, self.ROWS)
+            m = tp.wait_idle(d, dev, 1)
+            if value is None:
+                vt.write_file(cfg, tp.config_text(0, warmup=self.ROWS, hidden=16,
+                                                  extra="lstm_min_rows = 0\n"))
+                test_ops.hup(d, "applied only after a restart: model.lstm_min_rows")
+            d.stop()
+            return m["versions"][0]["metrics"], m["serving"]["kind"]
+        except AssertionError:
+            sys.stderr.write(d.log() + "\n")
+            raise
+        finally:
+            d.cleanup()
+
+    def test_default_then_zero(self):
+        metrics, kind = self.first_version(None)
+        self.assertEqual(metrics["epochs"], 0, metrics)
+        self.assertIsNone(metrics["val_mse_lstm"], metrics)
+        self.assertNotEqual(kind, "lstm")
+        metrics, kind = self.first_version("0")
+        self.assertGreater(metrics["epochs"], 0, metrics)
+        self.assertIsNotNone(metrics["val_mse_lstm"], metrics)
 
 
 class RestoredSettings(unittest.TestCase):

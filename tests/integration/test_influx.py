@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """vigild integration: InfluxDB v1 compatibility: POST /write with curl (escaping, field types,
 comments, CRLF, precisions, device naming, gzip, partial writes), /ping, /query (CREATE and
-SHOW DATABASES), and the real `influx` command-line client (Debian influxdb-client) writing
-through /write, its interactive shell's USE and INSERT included."""
+SHOW DATABASES, SHOW RETENTION POLICIES; the names kept across a restart), and the real `influx`
+command-line client (Debian influxdb-client) writing through /write, its interactive shell's USE
+(also USE db.rp) and INSERT included."""
+
+import unittest
 
 import os
 import pty
@@ -223,7 +226,7 @@ class LineProtocol(vt.DaemonTestCase):
         self.assertJsonError(self.d.curl("POST", "/query"), 400, "q")
         self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode",
                                          "q=SELECT * FROM cpu"), 400,
-                             "only CREATE DATABASE and SHOW DATABASES")
+                             "only CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES")
 
 
 class Databases(vt.DaemonTestCase):
@@ -278,6 +281,94 @@ class Databases(vt.DaemonTestCase):
             self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
                                  400, "SHOW DATABASES")
         self.assertEqual(self.show(), names)
+
+
+def policies(retention, shard):
+    """InfluxDB 1.6.7's answer to SHOW RETENTION POLICIES ON a database it has (as its oracle
+    gave it: tools/influx_compare.py's set-up), with autogen's duration and shard duration."""
+    return {"results": [{"statement_id": 0, "series": [{
+        "columns": ["name", "duration", "shardGroupDuration", "replicaN", "default"],
+        "values": [["autogen", retention, shard, 1, True]]}]}]}
+
+
+class RetentionPolicies(vt.DaemonTestCase):
+    """SHOW RETENTION POLICIES [ON db] answers one policy, autogen, of storage.retention's
+    duration in Go's form, for the databases SHOW DATABASES lists, and InfluxDB's errors (in a
+    200) for others; /write?rp=autogen writes."""
+
+    CONFIG = "[storage]\nretention = 30d\n"
+
+    def query(self, q, path="/query"):
+        return self.d.curl("POST", path, "--data-urlencode", "q=" + q)
+
+    def test_show_retention_policies(self):
+        self.assertEqual(self.query("CREATE DATABASE plant").status, 200)
+        r = self.d.curl("POST", "/write?db=tele+graf&rp=autogen&precision=s", "--data-binary",
+                        "@-", stdin=b"m,device=rp-1 v=1 %d\n" % (time.time() - 60))
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(len(self.d.readings("rp-1")), 1)
+        want = policies("720h0m0s", "24h0m0s")
+        for q in ("SHOW RETENTION POLICIES ON plant", 'show retention policies on "tele graf";',
+                  "  SHOW  RETENTION\tPOLICIES  ON  \"plant\" ; "):
+            r = self.query(q)
+            self.assertEqual((r.status, r.json()), (200, want), q)
+        # Without ON: the db parameter's database (the shell's own SHOW RETENTION POLICIES).
+        r = self.query("SHOW RETENTION POLICIES", "/query?db=plant")
+        self.assertEqual((r.status, r.json()), (200, want))
+        for q, path, err in (
+                ("SHOW RETENTION POLICIES ON nosuch", "/query", "database not found: nosuch"),
+                ('SHOW RETENTION POLICIES ON "Plant"', "/query", "database not found: Plant"),
+                ("SHOW RETENTION POLICIES", "/query?db=nosuch", "database not found: nosuch"),
+                ("SHOW RETENTION POLICIES ON " + "p" * 70, "/query",
+                 "database not found: " + "p" * 70),
+                ("SHOW RETENTION POLICIES", "/query", "database name required")):
+            r = self.query(q, path)
+            self.assertEqual((r.status, r.json()),
+                             (200, {"results": [{"statement_id": 0, "error": err}]}), q)
+        for q in ("SHOW RETENTION POLICIES ON", "SHOW RETENTION POLICIES ON plant x",
+                  'SHOW RETENTION POLICIES ON "plant', "SHOW RETENTION POLICIES plant",
+                  "SHOW RETENTION POLICIESX ON plant"):
+            self.assertEqual(self.query(q).status, 400, q)
+
+
+class DatabasesRestart(unittest.TestCase):
+    """The names CREATE DATABASE and /write?db= registered are kept in the database: after a
+    restart SHOW DATABASES lists them, in the same order, and the shell's USE takes them."""
+
+    show = Databases.show
+
+    def test_names_survive_restart(self):
+        self.d = vt.Vigild(stream=False)
+        try:
+            self.d.start()
+            for q in ("CREATE DATABASE plant", 'CREATE DATABASE "tele\\"graf"',
+                      "CREATE DATABASE plant"):
+                r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
+                self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+            self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 1\n", precision="s",
+                                             db="site a").status, 204)
+            names = ["plant", 'tele"graf', "site a"]
+            self.assertEqual(self.show(), names)
+            self.d.stop()
+            self.d.start()
+            self.assertEqual(self.show(), names)
+            r = self.d.curl("POST", "/query", "--data-urlencode",
+                            "q=SHOW RETENTION POLICIES ON \"site a\"")
+            self.assertEqual(r.json(), policies("0s", "168h0m0s"))  # retention 0: forever
+            out = InfluxCli.shell(self, "USE plant", "INSERT plant,device=dr-2 v=2 1000000000")
+            self.assertIn("> USE plant\nUsing database plant\n", out)
+            self.assertNotIn("ERR", out)
+            self.assertEqual(len(self.d.readings("dr-2")), 1)
+            # A name registered after the restart goes after the kept ones.
+            self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 2\n", precision="s",
+                                             db="later").status, 204)
+            self.assertEqual(self.show(), names + ["later"])
+            self.d.stop()
+        except AssertionError:
+            sys.stderr.write(self.d.log() + "\n")
+            raise
+        finally:
+            self.d.cleanup()
 
 
 class DatabasesBounds(vt.DaemonTestCase):
@@ -410,6 +501,21 @@ class InfluxCli(vt.DaemonTestCase):
         self.assertEqual(rc, 0, out)
         self.assertIn("name: databases\nname\n----\n", out)
         self.assertIn("\nplantdb\n", out)
+
+    def test_shell_use_db_rp(self):
+        # USE db.rp asks SHOW RETENTION POLICIES ON "db": autogen, vigild's one policy, is
+        # taken (INSERT then writes with rp=autogen), any other refused, as InfluxDB does.
+        r = self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE rpdb")
+        self.assertEqual(r.status, 200, r)
+        out = self.shell("USE rpdb.autogen",
+                         "INSERT plant,device=cli-rp temp=1.5 1700000000000000000",
+                         "USE rpdb.weekly", "USE nosuchdb.autogen")
+        self.assertIn("> USE rpdb.autogen\nUsing database rpdb\nUsing retention policy autogen\n"
+                      "> INSERT plant,device=cli-rp temp=1.5 1700000000000000000\n> ", out)
+        self.assertIn("> USE rpdb.weekly\nUsing database rpdb\nERR: RETENTION POLICY weekly "
+                      "doesn't exist.", out)
+        self.assertIn("> USE nosuchdb.autogen\nERR: Database nosuchdb doesn't exist.", out)
+        self.assertPoints(self.d.readings("cli-rp"), [(1700000000000, {"temp": 1.5})])
 
     def test_execute_insert(self):
         rows = [
