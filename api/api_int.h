@@ -128,6 +128,10 @@ typedef struct api_request {
     int retry_after;          /* seconds; 0 for none */
     const char *allow;        /* static Allow header for 405 */
     enum api_challenge challenge;
+    /* The role the request's credential carries when tokens are on (api__auth_check); -1 when
+     * they are off or the route is open: a handler whose statement needs more than its
+     * route's role asks here. */
+    int role;
     /* CORS (http.cors_origins): the Access-Control-Allow-Origin value (borrowed: the request's
      * Origin header or "*"; NULL: none), whether to send Vary: Origin, and for a preflight the
      * methods to allow (static). */

@@ -223,6 +223,7 @@ int api__auth_check(api_request_t *r)
 {
     struct api_server *srv = r->srv;
     int rc = 0;
+    r->role = -1;
     pthread_rwlock_rdlock(&srv->auth_lock);
     if (srv->auth == NULL)
         goto out;
@@ -230,6 +231,7 @@ int api__auth_check(api_request_t *r)
     if (need == API_ROLE_NONE)
         goto out;
     int have = request_role(r, srv->auth);
+    r->role = have;
     if (have <= API_ROLE_NONE) {
         r->challenge = influx_route(r->route) ? API_CHALLENGE_BASIC : API_CHALLENGE_BEARER;
         api__error(r, 401, "%s",

@@ -397,6 +397,12 @@ void api__h_query(api_request_t *r)
         return;
     }
     const char *rest = statement(q, "CREATE", "DATABASE");
+    if (rest != NULL && r->role >= 0 && r->role < API_ROLE_WRITE) {
+        /* GET /query takes a read token (SHOW ...), but a name kept is a write to disk. */
+        api__error(r, 403, "forbidden: a '%s' token cannot CREATE DATABASE (needs 'write')",
+                   api_role_name((api_role_t)r->role));
+        return;
+    }
     if (rest != NULL) {
         /* What follows the name (WITH ...) is not read; a name that cannot be kept is not
          * listed (db_remember), but one the backend failed to keep is the client's error. */

@@ -410,8 +410,11 @@ class DatabasesWithTokens(vt.DaemonTestCase):
                            "q=" + q)
 
     def test_query_roles(self):
-        self.assertJsonError(self.query("POST", self.READ, "CREATE DATABASE plant"), 403,
-                             ["'read'", "needs 'write'"])
+        for method in ("POST", "GET"):  # GET takes a read token, but CREATE keeps a name
+            self.assertJsonError(self.query(method, self.READ, "CREATE DATABASE plant"), 403,
+                                 ["'read'", "needs 'write'"])
+        r = self.query("GET", self.READ, "SHOW DATABASES")
+        self.assertEqual(r.json()["results"][0].get("series", [{}])[0].get("values", []), [], r)
         r = self.query("POST", self.WRITE, "CREATE DATABASE plant")
         self.assertEqual((r.status, r.json()), (200, {"results": []}), r)
         self.assertJsonError(self.query("POST", self.READ, "SHOW DATABASES"), 403,
