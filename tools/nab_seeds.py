@@ -13,14 +13,17 @@ where the seeds part. The threshold is each run's own tuned one (bench.py's nab_
 --threshold T for all runs, which takes out the threshold's own movement.
 
 Printed: one line per run (its score at the threshold, the threshold, windows found, readings
-above it outside windows, and the three files furthest below their mean); the --files N files
-whose share varies most (mean, sd, range, its correlation with the run's total, the split of its
-sd into windows and false readings); with --windows, each window that some run misses and some
-finds, with how often and the predictor kind (vigil-replay -v's `kind` column, if the outputs
-have it) that served at its first reading above the threshold and, for the misses, at its end.
+outside windows at or above it, by the predictor that served them, persistence / linear / lstm,
+and the three files furthest below their mean); the --files N files whose share varies most
+(mean, sd, range, correlation with the run's total, the sd of the windows' part and of the false
+readings' part); with --windows, each window that some runs find and some miss, its runs grouped
+by the predictor serving at the window's first reading (vigil-replay -v's kind and version
+columns; "-" without -v), with how many of each group find it and the range of the window's
+largest score. A window found by an onset ranked a hair above the threshold in one run and a
+hair below in another shows there.
 Python 3 standard library only.
 """
-import argparse, csv, math, os, statistics, sys
+import argparse, csv, os, statistics, sys
 
 from nab_windows import load_bench
 
@@ -28,31 +31,33 @@ KINDS = {"0": "persistence", "1": "linear", "2": "lstm"}
 
 
 def kind_column(out, name):
-    """The `kind` column of a -v output file, or None when the run was made without -v."""
+    """Per row of a -v output file, the predictor that served ("lstm v8": its kind and model
+    version), or None when the run was made without -v."""
     with open(os.path.join(out, "nab", name), newline="") as fh:
         rows = list(csv.reader(fh))
     if "kind" not in rows[0]:
         return None
-    col = rows[0].index("kind")
-    return [KINDS.get(r[col], r[col]) for r in rows[1:]]
+    col, ver = rows[0].index("kind"), rows[0].index("version")
+    return [f"{KINDS.get(r[col], r[col])} v{r[ver]}" for r in rows[1:]]
 
 
 def file_share(points, scores, off, thr, afp):
-    """(window rewards, false-reading cost, false readings, {window: first reward index or None})."""
-    first, fp_cost, fp_n = {}, 0.0, 0
+    """(window rewards, false-reading cost, false readings' indices, {window: (index, reward) of
+    its first reading at the threshold, or None})."""
+    first, fp_cost, fp_at = {}, 0.0, []
     for k, (wid, (_, v)) in enumerate(points):
         hit = scores[off + k] >= thr
         if wid is None:
             if hit:
-                fp_n += 1
+                fp_at.append(k)
                 fp_cost += afp * v
         elif first.get(wid) is None:
             first[wid] = (k, v) if hit else None
     rewards = sum(-1.0 if f is None else f[1] for f in first.values())
-    return rewards, fp_cost, fp_n, first
+    return rewards, fp_cost, fp_at, first
 
 
-def one_run(b, data, out, fixed, want_kinds):
+def one_run(b, data, out, fixed):
     """Per file of one run: its share in points, its parts, and its windows."""
     files = b.load_nab(data, out)
     _, nwin, tuned = b.nab_score_swept(files, "standard")
@@ -62,16 +67,17 @@ def one_run(b, data, out, fixed, want_kinds):
     run = {"thr": thr, "files": {}}
     for name, points, scores, _ in files:
         off = len(scores) - len(points)
-        rewards, fp_cost, fp_n, first = file_share(points, scores, off, thr, afp)
-        kinds = kind_column(out, name) if want_kinds else None
+        rewards, fp_cost, fp_at, first = file_share(points, scores, off, thr, afp)
+        kinds = kind_column(out, name)
         wins = {}
         for wid, f in first.items():
-            last = max(k for k, (w, _) in enumerate(points) if w == wid)
-            at = last if f is None else f[0]
-            wins[wid] = (f is not None, kinds[off + at] if kinds else "-")
+            ks = [k for k, (w, _) in enumerate(points) if w == wid]
+            top = max(scores[off + k] for k in ks)
+            wins[wid] = (f is not None, kinds[off + ks[0]] if kinds else "-", top)
         run["files"][name] = {
             "share": scale * (rewards + len(first) + fp_cost),
-            "win": scale * (rewards + len(first)), "fp": scale * fp_cost, "fp_n": fp_n,
+            "win": scale * (rewards + len(first)), "fp": scale * fp_cost, "fp_n": len(fp_at),
+            "fp_kinds": [kinds[off + k] if kinds else "-" for k in fp_at],
             "found": sum(1 for f in first.values() if f is not None), "wins": wins}
     run["total"] = sum(f["share"] for f in run["files"].values())
     return run
@@ -97,7 +103,7 @@ def main():
     a = ap.parse_args()
     b = load_bench(a.bench)
     data = a.data or os.path.join(os.path.dirname(os.path.abspath(a.bench)), "..", "data")
-    runs = [one_run(b, data, out, a.threshold, a.windows) for out in a.outs]
+    runs = [one_run(b, data, out, a.threshold) for out in a.outs]
     names = sorted(runs[0]["files"])
     mean = {n: statistics.mean(r["files"][n]["share"] for r in runs) for n in names}
     totals = [r["total"] for r in runs]
@@ -107,9 +113,10 @@ def main():
         dev = sorted((r["files"][n]["share"] - mean[n], n) for n in names)
         worst = "  ".join(f"{n.split('/')[-1][:-4]} {d:+.2f}" for d, n in dev[:3])
         found = sum(f["found"] for f in r["files"].values())
-        fp_n = sum(f["fp_n"] for f in r["files"].values())
+        fk = [k for f in r["files"].values() for k in f["fp_kinds"]]
+        by_kind = "/".join(str(fk.count(k)) for k in ("persistence", "linear", "lstm"))
         print(f"{os.path.basename(os.path.normpath(out)):>8s} {r['total']:6.2f} thr {r['thr']:.4f} "
-              f"found {found:2d} false {fp_n:3d}  lowest: {worst}")
+              f"found {found:2d} false {len(fk):3d} ({by_kind})  lowest: {worst}")
     print(f"\n{'file':48s} {'mean':>6s} {'sd':>5s} {'min':>6s} {'max':>6s} {'corr':>5s} "
           f"{'sd win':>6s} {'sd fp':>6s} {'false':>5s}")
     sds = sorted(((statistics.pstdev([r["files"][n]["share"] for r in runs]), n) for n in names), reverse=True)
@@ -122,16 +129,19 @@ def main():
               f"{sw:6.2f} {sf:6.2f} {fp_n:5.1f}")
     if not a.windows:
         return 0
-    print(f"\n{'window':52s} found  kinds when found / missed")
+    print(f"\n{'window':52s} found  by the predictor serving at its start: found/runs, max score")
     for n in names:
         for wid in sorted(runs[0]["files"][n]["wins"]):
             got = [r["files"][n]["wins"][wid] for r in runs]
-            hits = sum(1 for f, _ in got if f)
-            if 0 < hits < len(runs):
-                kf = statistics.multimode([k for f, k in got if f])
-                km = [k for f, k in got if not f]
-                print(f"{n + ' w' + str(wid):52s} {hits:2d}/{len(runs)}  "
-                      f"{','.join(kf)} / {', '.join(f'{k} {km.count(k)}' for k in sorted(set(km)))}")
+            hits = sum(1 for f, _, _ in got if f)
+            if not 0 < hits < len(runs):
+                continue
+            by = {}
+            for f, k, top in got:
+                by.setdefault(k, []).append((f, top))
+            parts = [f"{k} {sum(f for f, _ in v)}/{len(v)} {min(t for _, t in v):.3f}-"
+                     f"{max(t for _, t in v):.3f}" for k, v in sorted(by.items(), key=lambda kv: -len(kv[1]))]
+            print(f"{n + ' w' + str(wid):52s} {hits:2d}/{len(runs)}  {'; '.join(parts)}")
     return 0
 
 
