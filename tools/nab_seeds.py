@@ -113,10 +113,11 @@ def main():
         dev = sorted((r["files"][n]["share"] - mean[n], n) for n in names)
         worst = "  ".join(f"{n.split('/')[-1][:-4]} {d:+.2f}" for d, n in dev[:3])
         found = sum(f["found"] for f in r["files"].values())
-        fk = [k for f in r["files"].values() for k in f["fp_kinds"]]
+        fk = [k.split()[0] for f in r["files"].values() for k in f["fp_kinds"]]
         by_kind = "/".join(str(fk.count(k)) for k in ("persistence", "linear", "lstm"))
+        by_kind = f" ({by_kind})" if "-" not in fk else ""  # no kinds without -v
         print(f"{os.path.basename(os.path.normpath(out)):>8s} {r['total']:6.2f} thr {r['thr']:.4f} "
-              f"found {found:2d} false {len(fk):3d} ({by_kind})  lowest: {worst}")
+              f"found {found:2d} false {len(fk):3d}{by_kind}  lowest: {worst}")
     print(f"\n{'file':48s} {'mean':>6s} {'sd':>5s} {'min':>6s} {'max':>6s} {'corr':>5s} "
           f"{'sd win':>6s} {'sd fp':>6s} {'false':>5s}")
     sds = sorted(((statistics.pstdev([r["files"][n]["share"] for r in runs]), n) for n in names), reverse=True)
