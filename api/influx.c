@@ -49,34 +49,46 @@ static void db_insert(struct api_server *srv, const char *name, size_t len)
     }
 }
 
+/* Whether name[0..len) would be a new entry: not listed, and the list not full. */
+static int db_is_new(struct api_server *srv, const char *name, size_t len)
+{
+    pthread_mutex_lock(&srv->dbs_mu);
+    int is_new = db_find(srv, name, len) < 0 && srv->ndbs < API_DBS_MAX;
+    pthread_mutex_unlock(&srv->dbs_mu);
+    return is_new;
+}
+
 /* Remembers the database name[0..len) for SHOW DATABASES, unless it is known, empty, longer
  * than API_DB_NAME_MAX, not UTF-8 without control characters (it is listed as JSON), or the
  * list is full. A new name is kept by the backend first (outside dbs_mu: it waits for a
- * commit), so one listed is one a restart lists too; two first uses at once both keep it,
- * which the backend takes as one. Returns 0, or the backend's error (the name is not listed:
- * its next use tries again). */
+ * commit), so one listed is one a restart lists too. New names go one at a time (dbs_add_mu):
+ * first uses at once of several names near the bound would otherwise all be kept and only
+ * some listed, and a restart would list others. Returns 0, or the backend's error (the name
+ * is not listed: its next use tries again). */
 static int db_remember(struct api_server *srv, const char *name, size_t len)
 {
     const char *why;
     if (len == 0 || len > API_DB_NAME_MAX || batch_name_check(name, len, &why))
         return 0;
-    pthread_mutex_lock(&srv->dbs_mu);
-    int skip = db_find(srv, name, len) >= 0 || srv->ndbs == API_DBS_MAX;
-    pthread_mutex_unlock(&srv->dbs_mu);
-    if (skip)
-        return 0;
-    if (srv->be.db_add) {
-        char z[API_DB_NAME_MAX + 1];
-        memcpy(z, name, len);
-        z[len] = '\0';
-        int rc = srv->be.db_add(srv->be.ctx, z);
-        if (rc)
-            return rc;
+    if (!db_is_new(srv, name, len))
+        return 0; /* the common case: a known name, no backend call, no wait */
+    pthread_mutex_lock(&srv->dbs_add_mu);
+    int rc = 0;
+    if (db_is_new(srv, name, len)) { /* again: a first use at once may have kept it */
+        if (srv->be.db_add) {
+            char z[API_DB_NAME_MAX + 1];
+            memcpy(z, name, len);
+            z[len] = '\0';
+            rc = srv->be.db_add(srv->be.ctx, z);
+        }
+        if (rc == 0) {
+            pthread_mutex_lock(&srv->dbs_mu);
+            db_insert(srv, name, len);
+            pthread_mutex_unlock(&srv->dbs_mu);
+        }
     }
-    pthread_mutex_lock(&srv->dbs_mu);
-    db_insert(srv, name, len);
-    pthread_mutex_unlock(&srv->dbs_mu);
-    return 0;
+    pthread_mutex_unlock(&srv->dbs_add_mu);
+    return rc;
 }
 
 static int db_loaded(void *arg, const char *name)

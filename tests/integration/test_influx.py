@@ -5,15 +5,17 @@ SHOW DATABASES, SHOW RETENTION POLICIES; the names kept across a restart), and t
 command-line client (Debian influxdb-client) writing through /write, its interactive shell's USE
 (also USE db.rp) and INSERT included."""
 
-import unittest
-
+import http.client
 import os
 import pty
 import select
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -363,6 +365,64 @@ class DatabasesRestart(unittest.TestCase):
             self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 2\n", precision="s",
                                              db="later").status, 204)
             self.assertEqual(self.show(), names + ["later"])
+            self.d.stop()
+        except AssertionError:
+            sys.stderr.write(self.d.log() + "\n")
+            raise
+        finally:
+            self.d.cleanup()
+
+
+class DatabasesRace(unittest.TestCase):
+    """First uses of new names at once, from many connections, near the 32-name bound: the
+    names kept are the names listed, so a restart lists exactly what was listed before it (a
+    name listed once never disappears) and the table holds at most 32 names."""
+
+    show = Databases.show
+
+    def test_concurrent_first_uses(self):
+        self.d = vt.Vigild(stream=False)
+        try:
+            self.d.start()
+            for i in range(29):
+                r = self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE k%02d" % i)
+                self.assertEqual(r.status, 200, r)
+            # Connections opened first and a barrier, so the writes reach vigild together.
+            n = 24
+            conns = [http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+                     for _ in range(n)]
+            for c in conns:
+                c.connect()
+            bar = threading.Barrier(n)
+            status = [None] * n
+
+            def write(i):
+                bar.wait()
+                conns[i].request("POST", "/write?precision=s&db=new%02d" % i,
+                                 body=b"m,device=race-%d v=1 1\n" % i)
+                resp = conns[i].getresponse()
+                resp.read()
+                status[i] = resp.status
+
+            threads = [threading.Thread(target=write, args=(i,)) for i in range(n)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(60)
+            for c in conns:
+                c.close()
+            self.assertEqual(status, [204] * n)
+            before = self.show()
+            self.assertEqual(len(before), 32, before)
+            self.d.stop()
+            db = sqlite3.connect(self.d.db_path)
+            try:
+                kept = [row[0] for row in db.execute("SELECT name FROM dbnames ORDER BY seq")]
+            finally:
+                db.close()
+            self.assertEqual(kept, before)
+            self.d.start()
+            self.assertEqual(self.show(), before)
             self.d.stop()
         except AssertionError:
             sys.stderr.write(self.d.log() + "\n")
