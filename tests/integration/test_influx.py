@@ -256,12 +256,23 @@ class Databases(vt.DaemonTestCase):
                                          b'[{"name":"databases","columns":["name"]}]}]}')
         for q in ('CREATE DATABASE "tele\\"graf"', "create database plant WITH DURATION 1d",
                   "CREATE DATABASE telegraf", "CREATE  DATABASE plant",
-                  "CREATE DATABASE " + "x" * 65, 'CREATE DATABASE "unterminated',
-                  # InfluxQL reads \n as a newline (a control character: not listed) and
-                  # refuses any escape but \\, \" and \'
-                  'CREATE DATABASE "new\\nline"', 'CREATE DATABASE "bad\\qescape"'):
+                  "CREATE DATABASE " + "x" * 65,
+                  # InfluxQL reads \n as a newline (a control character: not listed)
+                  'CREATE DATABASE "new\\nline"'):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
             self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+        # What InfluxDB 1.6.7 cannot parse is a 400 here too, and keeps nothing: no name, an
+        # unterminated one, an escape InfluxQL refuses (any but \\, \", \' and \n), a second
+        # word or statement after the name (vigild answers one statement).
+        for q in ("CREATE DATABASE", "CREATE DATABASE ;", 'CREATE DATABASE "unterminated',
+                  'CREATE DATABASE "bad\\qescape"', "CREATE DATABASE two words",
+                  "CREATE DATABASE one; CREATE DATABASE two", "CREATE DATABASE " + "z" * 256):
+            self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
+                                 400, "error parsing query: CREATE DATABASE")
+        # An empty quoted name parses; InfluxDB refuses it in a 200.
+        r = self.d.curl("POST", "/query", "--data-urlencode", 'q=CREATE DATABASE ""')
+        self.assertEqual((r.status, r.json()),
+                         (200, {"results": [{"statement_id": 0, "error": "invalid name"}]}))
         for db in ("telegraf", "my db", "", "c\x01trl", "y" * 65):
             r = self.d.write_lp("m,device=dbs v=1 1\n", precision="s", db=db)
             self.assertEqual(r.status, 204, r)   # a name never refuses a write
@@ -323,7 +334,9 @@ class RetentionPolicies(vt.DaemonTestCase):
                 ("SHOW RETENTION POLICIES", "/query?db=nosuch", "database not found: nosuch"),
                 ("SHOW RETENTION POLICIES ON " + "p" * 70, "/query",
                  "database not found: " + "p" * 70),
-                ("SHOW RETENTION POLICIES", "/query", "database name required")):
+                ("SHOW RETENTION POLICIES", "/query", "database name required"),
+                ('SHOW RETENTION POLICIES ON ""', "/query", "database name required"),
+                ('SHOW RETENTION POLICIES ON "a\\nb"', "/query", "database not found: a\nb")):
             r = self.query(q, path)
             self.assertEqual((r.status, r.json()),
                              (200, {"results": [{"statement_id": 0, "error": err}]}), q)
