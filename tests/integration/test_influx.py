@@ -346,6 +346,21 @@ class RetentionPolicies(vt.DaemonTestCase):
             self.assertEqual(self.query(q).status, 400, q)
 
 
+def own_daemon(test, body):
+    """Runs body() with test.d a vigild of test's own (no stream socket), started, for a test
+    that stops and starts it; stops it after, writes its log when body fails, removes it."""
+    test.d = vt.Vigild(stream=False)
+    try:
+        test.d.start()
+        body()
+        test.d.stop()
+    except AssertionError:
+        sys.stderr.write(test.d.log() + "\n")
+        raise
+    finally:
+        test.d.cleanup()
+
+
 class DatabasesRestart(unittest.TestCase):
     """The names CREATE DATABASE and /write?db= registered are kept in the database: after a
     restart SHOW DATABASES lists them, in the same order, and the shell's USE takes them."""
@@ -353,37 +368,31 @@ class DatabasesRestart(unittest.TestCase):
     show = Databases.show
 
     def test_names_survive_restart(self):
-        self.d = vt.Vigild(stream=False)
-        try:
-            self.d.start()
-            for q in ("CREATE DATABASE plant", 'CREATE DATABASE "tele\\"graf"',
-                      "CREATE DATABASE plant"):
-                r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
-                self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
-            self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 1\n", precision="s",
-                                             db="site a").status, 204)
-            names = ["plant", 'tele"graf', "site a"]
-            self.assertEqual(self.show(), names)
-            self.d.stop()
-            self.d.start()
-            self.assertEqual(self.show(), names)
-            r = self.d.curl("POST", "/query", "--data-urlencode",
-                            "q=SHOW RETENTION POLICIES ON \"site a\"")
-            self.assertEqual(r.json(), policies("0s", "168h0m0s"))  # retention 0: forever
-            out = InfluxCli.shell(self, "USE plant", "INSERT plant,device=dr-2 v=2 1000000000")
-            self.assertIn("> USE plant\nUsing database plant\n", out)
-            self.assertNotIn("ERR", out)
-            self.assertEqual(len(self.d.readings("dr-2")), 1)
-            # A name registered after the restart goes after the kept ones.
-            self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 2\n", precision="s",
-                                             db="later").status, 204)
-            self.assertEqual(self.show(), names + ["later"])
-            self.d.stop()
-        except AssertionError:
-            sys.stderr.write(self.d.log() + "\n")
-            raise
-        finally:
-            self.d.cleanup()
+        own_daemon(self, self.names_survive_restart)
+
+    def names_survive_restart(self):
+        for q in ("CREATE DATABASE plant", 'CREATE DATABASE "tele\\"graf"',
+                  "CREATE DATABASE plant"):
+            r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
+            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+        self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 1\n", precision="s",
+                                         db="site a").status, 204)
+        names = ["plant", 'tele"graf', "site a"]
+        self.assertEqual(self.show(), names)
+        self.d.stop()
+        self.d.start()
+        self.assertEqual(self.show(), names)
+        r = self.d.curl("POST", "/query", "--data-urlencode",
+                        "q=SHOW RETENTION POLICIES ON \"site a\"")
+        self.assertEqual(r.json(), policies("0s", "168h0m0s"))  # retention 0: forever
+        out = InfluxCli.shell(self, "USE plant", "INSERT plant,device=dr-2 v=2 1000000000")
+        self.assertIn("> USE plant\nUsing database plant\n", out)
+        self.assertNotIn("ERR", out)
+        self.assertEqual(len(self.d.readings("dr-2")), 1)
+        # A name registered after the restart goes after the kept ones.
+        self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 2\n", precision="s",
+                                         db="later").status, 204)
+        self.assertEqual(self.show(), names + ["later"])
 
 
 class DatabasesRace(unittest.TestCase):
@@ -394,54 +403,48 @@ class DatabasesRace(unittest.TestCase):
     show = Databases.show
 
     def test_concurrent_first_uses(self):
-        self.d = vt.Vigild(stream=False)
+        own_daemon(self, self.concurrent_first_uses)
+
+    def concurrent_first_uses(self):
+        for i in range(29):
+            r = self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE k%02d" % i)
+            self.assertEqual(r.status, 200, r)
+        # Connections opened first and a barrier, so the writes reach vigild together.
+        n = 24
+        conns = [http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+                 for _ in range(n)]
+        for c in conns:
+            c.connect()
+        bar = threading.Barrier(n)
+        status = [None] * n
+
+        def write(i):
+            bar.wait()
+            conns[i].request("POST", "/write?precision=s&db=new%02d" % i,
+                             body=b"m,device=race-%d v=1 1\n" % i)
+            resp = conns[i].getresponse()
+            resp.read()
+            status[i] = resp.status
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for c in conns:
+            c.close()
+        self.assertEqual(status, [204] * n)
+        before = self.show()
+        self.assertEqual(len(before), 32, before)
+        self.d.stop()
+        db = sqlite3.connect(self.d.db_path)
         try:
-            self.d.start()
-            for i in range(29):
-                r = self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE k%02d" % i)
-                self.assertEqual(r.status, 200, r)
-            # Connections opened first and a barrier, so the writes reach vigild together.
-            n = 24
-            conns = [http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
-                     for _ in range(n)]
-            for c in conns:
-                c.connect()
-            bar = threading.Barrier(n)
-            status = [None] * n
-
-            def write(i):
-                bar.wait()
-                conns[i].request("POST", "/write?precision=s&db=new%02d" % i,
-                                 body=b"m,device=race-%d v=1 1\n" % i)
-                resp = conns[i].getresponse()
-                resp.read()
-                status[i] = resp.status
-
-            threads = [threading.Thread(target=write, args=(i,)) for i in range(n)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            for c in conns:
-                c.close()
-            self.assertEqual(status, [204] * n)
-            before = self.show()
-            self.assertEqual(len(before), 32, before)
-            self.d.stop()
-            db = sqlite3.connect(self.d.db_path)
-            try:
-                kept = [row[0] for row in db.execute("SELECT name FROM dbnames ORDER BY seq")]
-            finally:
-                db.close()
-            self.assertEqual(kept, before)
-            self.d.start()
-            self.assertEqual(self.show(), before)
-            self.d.stop()
-        except AssertionError:
-            sys.stderr.write(self.d.log() + "\n")
-            raise
+            kept = [row[0] for row in db.execute("SELECT name FROM dbnames ORDER BY seq")]
         finally:
-            self.d.cleanup()
+            db.close()
+        self.assertEqual(kept, before)
+        self.d.start()
+        self.assertEqual(self.show(), before)
 
 
 class DatabasesBounds(vt.DaemonTestCase):
