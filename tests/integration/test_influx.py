@@ -346,10 +346,11 @@ class RetentionPolicies(vt.DaemonTestCase):
             self.assertEqual(self.query(q).status, 400, q)
 
 
-def own_daemon(test, body):
-    """Runs body() with test.d a vigild of test's own (no stream socket), started, for a test
-    that stops and starts it; stops it after, writes its log when body fails, removes it."""
-    test.d = vt.Vigild(stream=False)
+def own_daemon(test, body, data_dir=None):
+    """Runs body() with test.d a vigild of test's own (no stream socket; data_dir None: a
+    temporary one), started, for a test that stops and starts it; stops it after, writes its
+    log when body fails, removes it."""
+    test.d = vt.Vigild(data_dir=data_dir, stream=False)
     try:
         test.d.start()
         body()
@@ -445,6 +446,42 @@ class DatabasesRace(unittest.TestCase):
         self.assertEqual(kept, before)
         self.d.start()
         self.assertEqual(self.show(), before)
+
+
+class DatabasesDiskFull(unittest.TestCase):
+    """A name that cannot be kept because the data volume is full is not listed: CREATE
+    DATABASE answers 507 naming it, and a /write of a new name, refused as a whole, uses none;
+    once space is back the same statements keep them, and a restart lists them."""
+
+    show = Databases.show
+
+    def test_names_on_a_full_disk(self):
+        self.mnt = vt.tmpfs_mount(self, 64)
+        own_daemon(self, self.names_on_a_full_disk, os.path.join(self.mnt, "data"))
+
+    def create(self, name):
+        return self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE " + name)
+
+    def names_on_a_full_disk(self):
+        self.assertEqual(self.create("before").status, 200)
+        filler = vt.fill_volume(self.mnt, 0)
+        r = self.create("full")
+        self.assertEqual((r.status, r.json()["error"].split(":")[0]),
+                         (507, "keeping the database name"), r)
+        r = self.d.write_lp("m,device=df-1 v=1 1\n", precision="s", db="wfull")
+        self.assertEqual(r.status, 507, r)
+        self.assertEqual(self.show(), ["before"])
+        os.unlink(filler)
+        # The store refuses for a short back-off after a full disk: retried until it takes.
+        deadline = time.monotonic() + 30
+        while self.create("full").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        r = self.d.write_lp("m,device=df-1 v=1 2\n", precision="s", db="wfull")
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.show(), ["before", "full", "wfull"])
+        self.d.stop()
+        self.d.start()
+        self.assertEqual(self.show(), ["before", "full", "wfull"])
 
 
 class DatabasesBounds(vt.DaemonTestCase):
