@@ -188,7 +188,8 @@ typedef struct api_events_opts {
 /* Fills o with the defaults: 1,024 messages, 64 streams, 1 MiB, 15,000 ms. */
 void api_events_opts_default(api_events_opts_t *o);
 
-/* Creates a hub (and its keep-alive thread). Returns 0, ERR_INVAL (a zero bound) or ERR_NOMEM.
+/* Creates a hub (and its keep-alive thread). Returns 0, ERR_INVAL (a zero bound, or the
+ * monotonic clock refused for its condition variable) or ERR_NOMEM.
  * Caller owns *out; free with api_events_destroy after api_stop. Any thread. */
 int api_events_create(api_events_t **out, const api_events_opts_t *o);
 

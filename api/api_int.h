@@ -92,8 +92,11 @@ struct api_server {
     pthread_t *io_threads;
     /* The database names CREATE DATABASE and /write?db= have used (kept by the backend across
      * restarts), in the order of first use, for /query's SHOW DATABASES (influx.c). dbs_mu guards
-     * ndbs and dbs; a leaf lock. */
+     * ndbs and dbs; a leaf lock. dbs_add_mu is held across a new name's be.db_add and its
+     * insertion (taken before dbs_mu): names are kept one at a time, so the kept ones are the
+     * listed ones, in their order, within API_DBS_MAX. */
     pthread_mutex_t dbs_mu;
+    pthread_mutex_t dbs_add_mu;
     int ndbs;
     char dbs[API_DBS_MAX][API_DB_NAME_MAX + 1];
 };

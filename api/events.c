@@ -293,6 +293,7 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o)
     if (h == NULL)
         return ERR_NOMEM;
     h->o = *o;
+    int rc = ERR_NOMEM; /* every failure but mcond_init's is a shortage */
     h->ring = calloc(o->ring, sizeof *h->ring);
     if (h->ring == NULL)
         goto fail_ring;
@@ -310,8 +311,10 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o)
     snprintf(h->run, sizeof h->run, "%" PRId64, vtime_now_ms());
     if (pthread_mutex_init(&h->mu, NULL))
         goto fail_mu;
-    if (mcond_init(&h->cv))
+    rc = mcond_init(&h->cv);
+    if (rc)
         goto fail_cv;
+    rc = ERR_NOMEM; /* what pthread_create lacks */
     if (pthread_create(&h->thread, NULL, keepalive_main, h))
         goto fail_thread;
     pthread_setname_np(h->thread, "http-events");
@@ -329,7 +332,7 @@ fail_lost:
     free(h->ring);
 fail_ring:
     free(h);
-    return ERR_NOMEM;
+    return rc;
 }
 
 void api_events_destroy(api_events_t *h)

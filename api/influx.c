@@ -49,34 +49,46 @@ static void db_insert(struct api_server *srv, const char *name, size_t len)
     }
 }
 
+/* Whether name[0..len) would be a new entry: not listed, and the list not full. */
+static int db_is_new(struct api_server *srv, const char *name, size_t len)
+{
+    pthread_mutex_lock(&srv->dbs_mu);
+    int is_new = db_find(srv, name, len) < 0 && srv->ndbs < API_DBS_MAX;
+    pthread_mutex_unlock(&srv->dbs_mu);
+    return is_new;
+}
+
 /* Remembers the database name[0..len) for SHOW DATABASES, unless it is known, empty, longer
  * than API_DB_NAME_MAX, not UTF-8 without control characters (it is listed as JSON), or the
  * list is full. A new name is kept by the backend first (outside dbs_mu: it waits for a
- * commit), so one listed is one a restart lists too; two first uses at once both keep it,
- * which the backend takes as one. Returns 0, or the backend's error (the name is not listed:
- * its next use tries again). */
+ * commit), so one listed is one a restart lists too. New names go one at a time (dbs_add_mu):
+ * first uses at once of several names near the bound would otherwise all be kept and only
+ * some listed, and a restart would list others. Returns 0, or the backend's error (the name
+ * is not listed: its next use tries again). */
 static int db_remember(struct api_server *srv, const char *name, size_t len)
 {
     const char *why;
     if (len == 0 || len > API_DB_NAME_MAX || batch_name_check(name, len, &why))
         return 0;
-    pthread_mutex_lock(&srv->dbs_mu);
-    int skip = db_find(srv, name, len) >= 0 || srv->ndbs == API_DBS_MAX;
-    pthread_mutex_unlock(&srv->dbs_mu);
-    if (skip)
-        return 0;
-    if (srv->be.db_add) {
-        char z[API_DB_NAME_MAX + 1];
-        memcpy(z, name, len);
-        z[len] = '\0';
-        int rc = srv->be.db_add(srv->be.ctx, z);
-        if (rc)
-            return rc;
+    if (!db_is_new(srv, name, len))
+        return 0; /* the common case: a known name, no backend call, no wait */
+    pthread_mutex_lock(&srv->dbs_add_mu);
+    int rc = 0;
+    if (db_is_new(srv, name, len)) { /* again: a first use at once may have kept it */
+        if (srv->be.db_add) {
+            char z[API_DB_NAME_MAX + 1];
+            memcpy(z, name, len);
+            z[len] = '\0';
+            rc = srv->be.db_add(srv->be.ctx, z);
+        }
+        if (rc == 0) {
+            pthread_mutex_lock(&srv->dbs_mu);
+            db_insert(srv, name, len);
+            pthread_mutex_unlock(&srv->dbs_mu);
+        }
     }
-    pthread_mutex_lock(&srv->dbs_mu);
-    db_insert(srv, name, len);
-    pthread_mutex_unlock(&srv->dbs_mu);
-    return 0;
+    pthread_mutex_unlock(&srv->dbs_add_mu);
+    return rc;
 }
 
 static int db_loaded(void *arg, const char *name)
@@ -237,21 +249,28 @@ static const char *statement(const char *q, const char *kw1, const char *kw2)
 
 /* Reads the database name at s, after blanks: an identifier (up to a blank, ';' or the end), or
  * a double-quoted one with InfluxQL's backslash escapes (Telegraf sends CREATE DATABASE
- * "telegraf"), into name[0..*len) (not terminated; *len < size). Returns the text after it;
- * NULL for none, an unterminated one, one of size bytes or more, or one with an escape InfluxQL
- * refuses or "\n" (a newline: a control character, see db_remember). */
+ * "telegraf"; "\n" is a newline, which db_remember does not list), into name[0..*len) (not
+ * terminated; *len < size; 0 for ""). Returns the text after it; NULL for none, an unterminated
+ * one, one of size bytes or more, or one with an escape InfluxQL refuses. */
 static const char *db_name_parse(const char *s, char *name, size_t size, size_t *len)
 {
     size_t n = 0;
     while (isspace((unsigned char)*s))
         s++;
-    if (*s == '"') {
+    int quoted = *s == '"';
+    if (quoted) {
         for (s++; *s != '"'; s++) {
-            if (*s == '\\' && !strchr("\\\"'", *++s))
-                return NULL; /* "\n" or an escape InfluxQL refuses (a NUL: below) */
-            if (*s == '\0' || n + 1 == size)
+            char c = *s;
+            if (c == '\\') {
+                c = *++s;
+                if (c == 'n')
+                    c = '\n';
+                else if (c == '\0' || !strchr("\\\"'", c))
+                    return NULL; /* an escape InfluxQL refuses, or the end */
+            }
+            if (c == '\0' || n + 1 == size)
                 return NULL;
-            name[n++] = *s;
+            name[n++] = c;
         }
         s++;
     } else {
@@ -262,7 +281,7 @@ static const char *db_name_parse(const char *s, char *name, size_t size, size_t 
         }
     }
     *len = n;
-    return n > 0 ? s : NULL;
+    return n > 0 || quoted ? s : NULL;
 }
 
 /* Whether only blanks and at most one ';' follow. */
@@ -353,7 +372,7 @@ static void show_retention_policies(api_request_t *r, const char *rest)
                        sizeof name);
             return;
         }
-        name[len] = '\0';
+        name[len] = '\0'; /* "": "database name required" below, as InfluxDB */
     } else if (!statement_ends(rest)) {
         api__error(r, 400, "error parsing query: SHOW RETENTION POLICIES takes only ON db");
         return;
@@ -361,11 +380,11 @@ static void show_retention_policies(api_request_t *r, const char *rest)
         db = api__arg(r, "db", dbuf, sizeof dbuf);
         if (r->status)
             return;
-        if (db == NULL || *db == '\0') {
-            result_error(r, "database name required", NULL);
-            return;
-        }
-        len = strlen(db);
+        len = db ? strlen(db) : 0;
+    }
+    if (len == 0) {
+        result_error(r, "database name required", NULL);
+        return;
     }
     if (!db_known(r->srv, db, len)) {
         result_error(r, "database not found: ", db);
@@ -381,6 +400,38 @@ static void show_retention_policies(api_request_t *r, const char *rest)
     sbuf_printf(&b, "\",\"");
     go_duration(&b, shard_group_ms(ms));
     sbuf_printf(&b, "\",1,true]]}]}]}\n");
+    api__body(r, 200, "application/json", &b);
+}
+
+/* Answers CREATE DATABASE (rest: the text after the keywords). What InfluxDB 1.6.7 cannot parse
+ * is a 400 that keeps nothing; a second statement too (vigild answers one). WITH ... after the
+ * name is not read (there is one store). A name that cannot be listed (too long, a control
+ * character) is taken and not listed (db_remember); one the backend failed to keep is the
+ * client's error. */
+static void create_database(api_request_t *r, const char *rest)
+{
+    char name[256];
+    size_t len = 0;
+    const char *after = db_name_parse(rest, name, sizeof name, &len);
+    if (after == NULL || !(statement_ends(after) || statement(after, "WITH", NULL))) {
+        api__error(r, 400,
+                   "error parsing query: CREATE DATABASE wants one database name (of less than "
+                   "%zu bytes; quoted: with InfluxQL's escapes), then WITH ... or the end",
+                   sizeof name);
+        return;
+    }
+    if (len == 0) {
+        result_error(r, "invalid name", NULL); /* InfluxDB's answer to "" */
+        return;
+    }
+    int rc = db_remember(r->srv, name, len);
+    if (rc) {
+        api__backend_error(r, rc, "keeping the database name");
+        return;
+    }
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, "{\"results\":[]}\n", 15);
     api__body(r, 200, "application/json", &b);
 }
 
@@ -404,19 +455,7 @@ void api__h_query(api_request_t *r)
         return;
     }
     if (rest != NULL) {
-        /* What follows the name (WITH ...) is not read; a name that cannot be kept is not
-         * listed (db_remember), but one the backend failed to keep is the client's error. */
-        char name[API_DB_NAME_MAX + 1];
-        size_t len;
-        int rc = db_name_parse(rest, name, sizeof name, &len) ? db_remember(r->srv, name, len) : 0;
-        if (rc) {
-            api__backend_error(r, rc, "keeping the database name");
-            return;
-        }
-        sbuf_t b;
-        sbuf_init(&b);
-        sbuf_append(&b, "{\"results\":[]}\n", 15);
-        api__body(r, 200, "application/json", &b);
+        create_database(r, rest);
         return;
     }
     rest = statement(q, "SHOW", "DATABASES");

@@ -994,6 +994,7 @@ static void free_server(struct api_server *srv)
     pthread_cond_destroy(&srv->io_cv);
     pthread_mutex_destroy(&srv->io_mu);
     pthread_mutex_destroy(&srv->dbs_mu);
+    pthread_mutex_destroy(&srv->dbs_add_mu);
     pthread_rwlock_destroy(&srv->auth_lock);
     api_auth_destroy(srv->auth);
     api_tls_destroy(srv->tls);
@@ -1029,6 +1030,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     pthread_rwlock_init(&srv->auth_lock, NULL);
     pthread_mutex_init(&srv->io_mu, NULL);
     pthread_mutex_init(&srv->dbs_mu, NULL);
+    pthread_mutex_init(&srv->dbs_add_mu, NULL);
     pthread_cond_init(&srv->io_cv, NULL);
     pthread_cond_init(&srv->io_done, NULL);
     srv->device_tag = strdup(opts->device_tag);

@@ -22,6 +22,13 @@ int64_t vtime_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+double vtime_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* Reads exactly n decimal digits at s; returns -1 when one is not a digit. */
 static int digits(const char *s, int n)
 {

@@ -16,6 +16,9 @@ int64_t vtime_now_ms(void);
 /* Monotonic now in ms (CLOCK_MONOTONIC: for intervals and deadlines, never for timestamps). */
 int64_t vtime_mono_ms(void);
 
+/* Monotonic now in seconds, to the nanosecond (CLOCK_MONOTONIC: for measured durations). */
+double vtime_mono_s(void);
+
 /* Parses an RFC 3339 timestamp ("2026-11-28T10:00:00.123Z", "...+02:00", fractions of any
  * length truncated to ms) of exactly len bytes into *ms. Returns 0, or ERR_INVAL. */
 int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms);

@@ -13,6 +13,7 @@
 #include "err.h"
 #include "log.h"
 #include "mcond.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -182,20 +183,13 @@ static double cpu_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* The extension thread: the first message at once, then one per period in which the process
  * used at least 1 ms of CPU (a process blocked for good uses none, and is left to systemd's
  * timeout). */
 static void *extend_main(void *arg)
 {
     notify_t *n = arg;
-    double t0 = mono_seconds(), cpu = cpu_seconds();
+    double t0 = vtime_mono_s(), cpu = cpu_seconds();
     int first = 1, idle_logged = 0;
     pthread_mutex_lock(&n->mu);
     while (!n->extend_stop) {
@@ -203,7 +197,7 @@ static void *extend_main(void *arg)
         if (first || now_cpu - cpu >= 0.001) {
             char msg[256];
             snprintf(msg, sizeof msg, "EXTEND_TIMEOUT_USEC=%llu\nSTATUS=%s (%.0f s)",
-                     NOTIFY_EXTEND_USEC, n->what, mono_seconds() - t0);
+                     NOTIFY_EXTEND_USEC, n->what, vtime_mono_s() - t0);
             notify_send(n, msg);
             idle_logged = 0;
         } else if (!idle_logged) {

@@ -52,13 +52,6 @@ const char store__sql_retain_events[] =
     "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
     " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2)";
 
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Time between the starts of two sweeps: a tenth of the retention, within the bounds. */
 static int64_t period_ms(const store_t *s)
 {
@@ -173,7 +166,7 @@ int store__retain_step(store_t *s)
         r->wait_cur = r->wait_next;
         r->wait_next = NULL;
     }
-    double t0 = mono_seconds();
+    double t0 = vtime_mono_s();
     r->tx_step = 1;
     store_dev_t *d = r->walking ? r->pos : w->devs;
     r->walking = 1;
@@ -202,7 +195,7 @@ int store__retain_step(store_t *s)
         }
     }
     r->finishing = err == 0 && r->pos == NULL && r->events_done;
-    r->tx_seconds += mono_seconds() - t0;
+    r->tx_seconds += vtime_mono_s() - t0;
     return err;
 }
 

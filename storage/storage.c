@@ -76,15 +76,36 @@ static char *path_join(const char *dir, const char *name)
     return p;
 }
 
+/* Makes the store's locks and condition variables. Returns 0, or mcond_init's code (ERR_NOMEM,
+ * ERR_INVAL) or ERR_NOMEM with none of them left made. */
 static int sync_init(store_t *s)
 {
     int rc = mcond_init(&s->qcond); /* the writer's timed waits (writer.c) */
     if (rc != 0)
         return rc;
-    int bad = pthread_mutex_init(&s->qmu, NULL) | pthread_mutex_init(&s->rmu, NULL) |
-              pthread_cond_init(&s->rcond, NULL) | pthread_mutex_init(&s->smu, NULL) |
-              pthread_mutex_init(&s->pmu, NULL);
-    return bad ? ERR_NOMEM : 0;
+    rc = ERR_NOMEM; /* what a pthread_*_init with default attributes can lack */
+    if (pthread_mutex_init(&s->qmu, NULL))
+        goto fail_qmu;
+    if (pthread_mutex_init(&s->rmu, NULL))
+        goto fail_rmu;
+    if (pthread_cond_init(&s->rcond, NULL))
+        goto fail_rcond;
+    if (pthread_mutex_init(&s->smu, NULL))
+        goto fail_smu;
+    if (pthread_mutex_init(&s->pmu, NULL))
+        goto fail_pmu;
+    return 0;
+fail_pmu:
+    pthread_mutex_destroy(&s->smu);
+fail_smu:
+    pthread_cond_destroy(&s->rcond);
+fail_rcond:
+    pthread_mutex_destroy(&s->rmu);
+fail_rmu:
+    pthread_mutex_destroy(&s->qmu);
+fail_qmu:
+    pthread_cond_destroy(&s->qcond);
+    return rc;
 }
 
 static void sync_deinit(store_t *s)
@@ -184,12 +205,13 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     s->errmsg_cur = -1;
     s->lock_fd = -1;
     s->stats.queue_max = s->opts.queue_max;
-    if (sync_init(s)) {
+    int err = sync_init(s);
+    if (err) {
         free(s);
-        snprintf(errmsg, errsize, "out of memory");
-        return ERR_NOMEM;
+        snprintf(errmsg, errsize, "cannot create the store's locks: %s", err_str(err));
+        return err;
     }
-    int err = ERR_NOMEM;
+    err = ERR_NOMEM;
     s->dir = strdup(opts->dir);
     s->db_path = path_join(opts->dir, "vigil.db");
     s->wal_path = path_join(opts->dir, "vigil.db-wal");

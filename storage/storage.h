@@ -50,7 +50,8 @@ typedef struct store_opts {
 void store_opts_default(store_opts_t *opts);
 
 /* Opens (creating or migrating) the database and starts the writer thread.
- * Returns 0 and *out, or ERR_IO / ERR_NOMEM / ERR_CORRUPT (ERR_INVAL: no opts->dir) with nothing
+ * Returns 0 and *out, or ERR_IO / ERR_NOMEM / ERR_CORRUPT (ERR_INVAL: no opts->dir, or the
+ * monotonic clock refused for the writer's condition variable) with nothing
  * left open and *out NULL; errmsg (may be NULL) receives a detailed reason. A database written
  * by a newer vigil (schema version above this code's) is refused with ERR_IO and left untouched.
  * Caller owns *out; free with store_close. */

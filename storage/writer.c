@@ -797,13 +797,6 @@ int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Runs every job in one transaction (idle: no jobs, compaction of the small rows of any device
  * in the compact list). Returns 0 once COMMIT succeeded, else the status of the failure
  * (ERR_NOSPACE, ERR_IO, ERR_NOMEM) with everything rolled back. */
@@ -815,7 +808,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     int err = 0;
     if (w->maps_stale && (err = store__maps_load(s)) != 0)
         return err;
-    double t0 = mono_seconds();
+    double t0 = vtime_mono_s();
     w->seq = w->log_last + 1;
     w->txn++;
     w->loglen = 0;
@@ -848,7 +841,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             w->touched[i]->touched = 0;
     w->ntouched = 0;
     if (err == 0) {
-        *seconds = mono_seconds() - t0;
+        *seconds = vtime_mono_s() - t0;
         store__retain_end_tx(s, 0);
         return 0;
     }

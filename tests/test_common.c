@@ -499,6 +499,18 @@ static void test_mcond_add_ms(void **state)
     assert_int_equal(ts.tv_nsec, 999999);
 }
 
+/* vtime_mono_s is vtime_mono_ms's clock in seconds (the durations notify.c, writer.c and
+ * retention.c log): read between two vtime_mono_ms readings, it lies between them (ms truncate,
+ * so the upper bound takes one more ms). */
+static void test_vtime_mono_s(void **state)
+{
+    (void)state;
+    int64_t before = vtime_mono_ms();
+    double s = vtime_mono_s();
+    int64_t after = vtime_mono_ms();
+    assert_true((double)before <= s * 1000.0 && s * 1000.0 < (double)(after + 1));
+}
+
 /* mcond_deadline is on CLOCK_MONOTONIC (between the monotonic time before the call and after
  * it, plus ms; a negative ms counts as 0), and a condition variable of mcond_init times out at
  * it: pthread_cond_timedwait on a CLOCK_REALTIME variable would take that monotonic deadline as
@@ -555,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_thread_create_niced),
         cmocka_unit_test(test_nameidx),
         cmocka_unit_test(test_nameidx_collisions),
+        cmocka_unit_test(test_vtime_mono_s),
         cmocka_unit_test(test_mcond_add_ms),
         cmocka_unit_test(test_mcond_deadline),
     };

@@ -224,7 +224,10 @@ def run(vigild, only):
                       "show databases;", "SHOW DATABASES x", "DROP DATABASE x",
                       "SHOW RETENTION POLICIES ON x", 'show retention policies on "q\\"x";',
                       "SHOW RETENTION POLICIES ON nosuch", "SHOW RETENTION POLICIES",
-                      "SHOW RETENTION POLICIES ON x y"):
+                      "SHOW RETENTION POLICIES ON x y", 'SHOW RETENTION POLICIES ON ""',
+                      'SHOW RETENTION POLICIES ON "a\\nb"', "CREATE DATABASE",
+                      'CREATE DATABASE "unterminated', 'CREATE DATABASE ""',
+                      "CREATE DATABASE one; CREATE DATABASE two"):
                 path = "/query?" + urllib.parse.urlencode({"q": q})
                 (ist, ibody), (vst, vbody) = (request(p, "POST", path)
                                               for p in (infl.port, vig.port))

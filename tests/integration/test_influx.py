@@ -5,15 +5,17 @@ SHOW DATABASES, SHOW RETENTION POLICIES; the names kept across a restart), and t
 command-line client (Debian influxdb-client) writing through /write, its interactive shell's USE
 (also USE db.rp) and INSERT included."""
 
-import unittest
-
+import http.client
 import os
 import pty
 import select
 import shutil
+import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -254,12 +256,23 @@ class Databases(vt.DaemonTestCase):
                                          b'[{"name":"databases","columns":["name"]}]}]}')
         for q in ('CREATE DATABASE "tele\\"graf"', "create database plant WITH DURATION 1d",
                   "CREATE DATABASE telegraf", "CREATE  DATABASE plant",
-                  "CREATE DATABASE " + "x" * 65, 'CREATE DATABASE "unterminated',
-                  # InfluxQL reads \n as a newline (a control character: not listed) and
-                  # refuses any escape but \\, \" and \'
-                  'CREATE DATABASE "new\\nline"', 'CREATE DATABASE "bad\\qescape"'):
+                  "CREATE DATABASE " + "x" * 65,
+                  # InfluxQL reads \n as a newline (a control character: not listed)
+                  'CREATE DATABASE "new\\nline"'):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
             self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+        # What InfluxDB 1.6.7 cannot parse is a 400 here too, and keeps nothing: no name, an
+        # unterminated one, an escape InfluxQL refuses (any but \\, \", \' and \n), a second
+        # word or statement after the name (vigild answers one statement).
+        for q in ("CREATE DATABASE", "CREATE DATABASE ;", 'CREATE DATABASE "unterminated',
+                  'CREATE DATABASE "bad\\qescape"', "CREATE DATABASE two words",
+                  "CREATE DATABASE one; CREATE DATABASE two", "CREATE DATABASE " + "z" * 256):
+            self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
+                                 400, "error parsing query: CREATE DATABASE")
+        # An empty quoted name parses; InfluxDB refuses it in a 200.
+        r = self.d.curl("POST", "/query", "--data-urlencode", 'q=CREATE DATABASE ""')
+        self.assertEqual((r.status, r.json()),
+                         (200, {"results": [{"statement_id": 0, "error": "invalid name"}]}))
         for db in ("telegraf", "my db", "", "c\x01trl", "y" * 65):
             r = self.d.write_lp("m,device=dbs v=1 1\n", precision="s", db=db)
             self.assertEqual(r.status, 204, r)   # a name never refuses a write
@@ -321,7 +334,9 @@ class RetentionPolicies(vt.DaemonTestCase):
                 ("SHOW RETENTION POLICIES", "/query?db=nosuch", "database not found: nosuch"),
                 ("SHOW RETENTION POLICIES ON " + "p" * 70, "/query",
                  "database not found: " + "p" * 70),
-                ("SHOW RETENTION POLICIES", "/query", "database name required")):
+                ("SHOW RETENTION POLICIES", "/query", "database name required"),
+                ('SHOW RETENTION POLICIES ON ""', "/query", "database name required"),
+                ('SHOW RETENTION POLICIES ON "a\\nb"', "/query", "database not found: a\nb")):
             r = self.query(q, path)
             self.assertEqual((r.status, r.json()),
                              (200, {"results": [{"statement_id": 0, "error": err}]}), q)
@@ -331,6 +346,22 @@ class RetentionPolicies(vt.DaemonTestCase):
             self.assertEqual(self.query(q).status, 400, q)
 
 
+def own_daemon(test, body, data_dir=None):
+    """Runs body() with test.d a vigild of test's own (no stream socket; data_dir None: a
+    temporary one), started, for a test that stops and starts it; stops it after, writes its
+    log when body fails, removes it."""
+    test.d = vt.Vigild(data_dir=data_dir, stream=False)
+    try:
+        test.d.start()
+        body()
+        test.d.stop()
+    except AssertionError:
+        sys.stderr.write(test.d.log() + "\n")
+        raise
+    finally:
+        test.d.cleanup()
+
+
 class DatabasesRestart(unittest.TestCase):
     """The names CREATE DATABASE and /write?db= registered are kept in the database: after a
     restart SHOW DATABASES lists them, in the same order, and the shell's USE takes them."""
@@ -338,37 +369,119 @@ class DatabasesRestart(unittest.TestCase):
     show = Databases.show
 
     def test_names_survive_restart(self):
-        self.d = vt.Vigild(stream=False)
+        own_daemon(self, self.names_survive_restart)
+
+    def names_survive_restart(self):
+        for q in ("CREATE DATABASE plant", 'CREATE DATABASE "tele\\"graf"',
+                  "CREATE DATABASE plant"):
+            r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
+            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+        self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 1\n", precision="s",
+                                         db="site a").status, 204)
+        names = ["plant", 'tele"graf', "site a"]
+        self.assertEqual(self.show(), names)
+        self.d.stop()
+        self.d.start()
+        self.assertEqual(self.show(), names)
+        r = self.d.curl("POST", "/query", "--data-urlencode",
+                        "q=SHOW RETENTION POLICIES ON \"site a\"")
+        self.assertEqual(r.json(), policies("0s", "168h0m0s"))  # retention 0: forever
+        out = InfluxCli.shell(self, "USE plant", "INSERT plant,device=dr-2 v=2 1000000000")
+        self.assertIn("> USE plant\nUsing database plant\n", out)
+        self.assertNotIn("ERR", out)
+        self.assertEqual(len(self.d.readings("dr-2")), 1)
+        # A name registered after the restart goes after the kept ones.
+        self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 2\n", precision="s",
+                                         db="later").status, 204)
+        self.assertEqual(self.show(), names + ["later"])
+
+
+class DatabasesRace(unittest.TestCase):
+    """First uses of new names at once, from many connections, near the 32-name bound: the
+    names kept are the names listed, so a restart lists exactly what was listed before it (a
+    name listed once never disappears) and the table holds at most 32 names."""
+
+    show = Databases.show
+
+    def test_concurrent_first_uses(self):
+        own_daemon(self, self.concurrent_first_uses)
+
+    def concurrent_first_uses(self):
+        for i in range(29):
+            r = self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE k%02d" % i)
+            self.assertEqual(r.status, 200, r)
+        # Connections opened first and a barrier, so the writes reach vigild together.
+        n = 24
+        conns = [http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+                 for _ in range(n)]
+        for c in conns:
+            c.connect()
+        bar = threading.Barrier(n)
+        status = [None] * n
+
+        def write(i):
+            bar.wait()
+            conns[i].request("POST", "/write?precision=s&db=new%02d" % i,
+                             body=b"m,device=race-%d v=1 1\n" % i)
+            resp = conns[i].getresponse()
+            resp.read()
+            status[i] = resp.status
+
+        threads = [threading.Thread(target=write, args=(i,)) for i in range(n)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for c in conns:
+            c.close()
+        self.assertEqual(status, [204] * n)
+        before = self.show()
+        self.assertEqual(len(before), 32, before)
+        self.d.stop()
+        db = sqlite3.connect(self.d.db_path)
         try:
-            self.d.start()
-            for q in ("CREATE DATABASE plant", 'CREATE DATABASE "tele\\"graf"',
-                      "CREATE DATABASE plant"):
-                r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
-                self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
-            self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 1\n", precision="s",
-                                             db="site a").status, 204)
-            names = ["plant", 'tele"graf', "site a"]
-            self.assertEqual(self.show(), names)
-            self.d.stop()
-            self.d.start()
-            self.assertEqual(self.show(), names)
-            r = self.d.curl("POST", "/query", "--data-urlencode",
-                            "q=SHOW RETENTION POLICIES ON \"site a\"")
-            self.assertEqual(r.json(), policies("0s", "168h0m0s"))  # retention 0: forever
-            out = InfluxCli.shell(self, "USE plant", "INSERT plant,device=dr-2 v=2 1000000000")
-            self.assertIn("> USE plant\nUsing database plant\n", out)
-            self.assertNotIn("ERR", out)
-            self.assertEqual(len(self.d.readings("dr-2")), 1)
-            # A name registered after the restart goes after the kept ones.
-            self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 2\n", precision="s",
-                                             db="later").status, 204)
-            self.assertEqual(self.show(), names + ["later"])
-            self.d.stop()
-        except AssertionError:
-            sys.stderr.write(self.d.log() + "\n")
-            raise
+            kept = [row[0] for row in db.execute("SELECT name FROM dbnames ORDER BY seq")]
         finally:
-            self.d.cleanup()
+            db.close()
+        self.assertEqual(kept, before)
+        self.d.start()
+        self.assertEqual(self.show(), before)
+
+
+class DatabasesDiskFull(unittest.TestCase):
+    """A name that cannot be kept because the data volume is full is not listed: CREATE
+    DATABASE answers 507 naming it, and a /write of a new name, refused as a whole, uses none;
+    once space is back the same statements keep them, and a restart lists them."""
+
+    show = Databases.show
+
+    def test_names_on_a_full_disk(self):
+        self.mnt = vt.tmpfs_mount(self, 64)
+        own_daemon(self, self.names_on_a_full_disk, os.path.join(self.mnt, "data"))
+
+    def create(self, name):
+        return self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE " + name)
+
+    def names_on_a_full_disk(self):
+        self.assertEqual(self.create("before").status, 200)
+        filler = vt.fill_volume(self.mnt, 0)
+        r = self.create("full")
+        self.assertEqual((r.status, r.json()["error"].split(":")[0]),
+                         (507, "keeping the database name"), r)
+        r = self.d.write_lp("m,device=df-1 v=1 1\n", precision="s", db="wfull")
+        self.assertEqual(r.status, 507, r)
+        self.assertEqual(self.show(), ["before"])
+        os.unlink(filler)
+        # The store refuses for a short back-off after a full disk: retried until it takes.
+        deadline = time.monotonic() + 30
+        while self.create("full").status != 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        r = self.d.write_lp("m,device=df-1 v=1 2\n", precision="s", db="wfull")
+        self.assertEqual(r.status, 204, r)
+        self.assertEqual(self.show(), ["before", "full", "wfull"])
+        self.d.stop()
+        self.d.start()
+        self.assertEqual(self.show(), ["before", "full", "wfull"])
 
 
 class DatabasesBounds(vt.DaemonTestCase):
