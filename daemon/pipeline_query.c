@@ -550,11 +550,14 @@ struct ev_ctx {
     pipeline_t *p;
     json_t *arr;
     uint64_t token;
+    int active_only;
     size_t n;                        /* events the store reported */
     int64_t first_start, last_start; /* the start times of the first and the last */
 };
 
-/* One stored event; an active one is replaced by its live version (peak and channels grow). */
+/* One stored event; an active one is replaced by its live version: its peak and channels
+ * grow, and it may have ended since (its end is written asynchronously, like its start), so
+ * the listing agrees with /metrics' episode counters once they have counted the end. */
 static int on_stored_event(void *arg, const char *device, int64_t id, int64_t start_ts,
                            int64_t end_ts, const char *info_json)
 {
@@ -567,12 +570,20 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
         struct dev *d = pipeline__find(c->p, device);
         if (d) {
             pthread_mutex_lock(&d->mu);
-            const struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
-            if (cur && cur->id == (uint64_t)id && cur->end_ts < 0) {
-                char *s = pipeline__event_json(d, cur);
+            const struct event *e = NULL;
+            for (size_t i = d->nevents; i-- > 0 && e == NULL;)
+                if (d->events[i].id == (uint64_t)id)
+                    e = &d->events[i];
+            if (e && e->end_ts >= 0 && c->active_only) {
+                pthread_mutex_unlock(&d->mu);
+                return 0; /* ended meanwhile: not active any more */
+            }
+            if (e) {
+                char *s = pipeline__event_json(d, e);
                 o = s ? json_loads(s, 0, NULL) : NULL;
                 free(s);
-                d->listed = c->token;
+                if (e == &d->events[d->nevents - 1])
+                    d->listed = c->token;
             }
             pthread_mutex_unlock(&d->mu);
         }
@@ -618,7 +629,8 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
         size_t cap = limit < PIPELINE_EVENTS_READ ? limit + 1 : PIPELINE_EVENTS_READ;
         struct ev_ctx c;
         for (;;) {
-            c = (struct ev_ctx){p, arr, atomic_fetch_add(&p->list_token, 1) + 1, 0, 0, 0};
+            c = (struct ev_ctx){p, arr, atomic_fetch_add(&p->list_token, 1) + 1, active_only, 0,
+                                0, 0};
             int rc = store_events_query(p->store, device, active_only, from, to, cap,
                                         on_stored_event, &c);
             if (rc) {

@@ -138,24 +138,32 @@ class Events(tp.DaemonPerTest):
 
     def assert_counted(self, devs):
         """vigil_anomaly_episodes_ended_total counts, by reason, the devs' closed events; returns
-        the counts."""
-        counts = ended_counts(self.d)
-        for r in REASONS:
-            want = sum(1 for dev in devs for e in self.events(dev)
-                       if not e["active"] and e["ended_by"] == r)
-            self.assertEqual(counts[r], want, (r, counts))
-        return counts
+        the counts. The counters move when the detector decides, the listing once the event's
+        put is committed (asynchronously; an episode that opened and ended among the last
+        readings scored may not be listed yet): the two must agree within a few commits."""
+        def check():
+            counts = ended_counts(self.d)
+            for r in REASONS:
+                want = sum(1 for dev in devs for e in self.events(dev)
+                           if not e["active"] and e["ended_by"] == r)
+                self.assertEqual(counts[r], want, (r, counts))
+            return counts
+        return tp.wait_for("the ended counters and the listing to agree", check, 10)
 
     def assert_opened_counted(self, devs):
         """vigil_anomaly_episodes_opened_total counts, by reason, the devs' events (all opened
-        since vigild started), each of which says a reason; returns the counts."""
-        counts = opened_counts(self.d)
-        evs = [e for dev in devs for e in self.events(dev)]
-        for e in evs:
-            self.assertIn(e["opened_by"], OPENED, e)
-        for r in OPENED:
-            self.assertEqual(counts[r], sum(1 for e in evs if e["opened_by"] == r), (r, counts))
-        return counts
+        since vigild started), each of which says a reason; returns the counts (agreeing within
+        a few commits, as assert_counted's)."""
+        def check():
+            counts = opened_counts(self.d)
+            evs = [e for dev in devs for e in self.events(dev)]
+            for e in evs:
+                self.assertIn(e["opened_by"], OPENED, e)
+            for r in OPENED:
+                self.assertEqual(counts[r], sum(1 for e in evs if e["opened_by"] == r),
+                                 (r, counts))
+            return counts
+        return tp.wait_for("the opened counters and the listing to agree", check, 10)
 
     def open_episode(self, dev, data, fault):
         """Feeds dev the 650 readings of its regime in data (trained on the first 500), then the
