@@ -15,8 +15,9 @@
  * level or a settled offset learnt that much later, or never with retrain_every 0).
  * Format 1 blobs (without the status part) still load; their status starts again from the next
  * reading. Format 2 blobs load with the active event's opening reason unknown (as they ran),
- * unless the store still has the event. Formats 1-3 load with no training asked (as they ran). Saves go through the storage writer asynchronously;
- * restore runs once on the main thread before readings flow. */
+ * unless the store still has the event. Formats 1-3 load with no training asked (as they ran).
+ * Saves go through the storage writer asynchronously; restore runs once on the main thread before
+ * readings flow. */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -27,8 +28,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BLOB_MAGIC  "VGPD"
-#define BLOB_FORMAT 4u
+#define BLOB_MAGIC       "VGPD"
+#define BLOB_FORMAT      4u
 #define BLOB_TRAIN_ASKED 1u
 
 /* The status part of format 2: fixed fields, then contrib[nch], last_x[nch] and the active
@@ -326,9 +327,9 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
     rc = detector_load_shared(&det, r, (size_t)(end - r), lstm);
     if (rc)
         goto fail;
-    /* The retraining schedule, model.kind and model.serving_precision are the running
-     * configuration's, not the ones the detector was saved with (out of range: ERR_INVAL, as
-     * detector_create would give a new device). */
+    /* The retraining schedule, model.kind, model.lstm_min_rows and model.serving_precision are
+     * the running configuration's, not the ones the detector was saved with (out of range:
+     * ERR_INVAL, as detector_create would give a new device). */
     rc = detector_apply_settings(det, &p->o.det);
     if (rc) {
         detector_destroy(det);

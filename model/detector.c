@@ -728,6 +728,7 @@ int detector_apply_settings(detector_t *d, const struct detector_config *cfg)
     c.retrain_every = cfg->retrain_every;
     c.retrain_seconds = cfg->retrain_seconds;
     c.model_kind = cfg->model_kind;
+    c.lstm_min_rows = cfg->lstm_min_rows;
     c.serving_f16 = cfg->serving_f16;
     if (config_check(&c))
         return ERR_INVAL;

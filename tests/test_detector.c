@@ -5149,8 +5149,8 @@ static void test_offset_release(void **unused)
     for (uint64_t seed = 1; seed <= 4; seed++) {
         int o1, o0, a1, a0, g1, g0;
         enum detector_end w1, w0;
-        int l1 = new_level_run(make_new_level(seed, 3.0), 100, seed == 1 ? 1450 : 0, &o1, &w1,
-                               &a1, &g1);
+        int l1 =
+            new_level_run(make_new_level(seed, 3.0), 100, seed == 1 ? 1450 : 0, &o1, &w1, &a1, &g1);
         int l0 = new_level_run(make_new_level(seed, 3.0), 0, 0, &o0, &w0, &a0, &g0);
         print_message("seed %d: new level flagged at +%d, episode %d readings (end %d, training "
                       "asked %d, %d opened after); offset_release 0: %d readings (end %d)\n",
@@ -7064,7 +7064,8 @@ static void test_lstm_min_rows_count(void **unused)
  * with the defaults, cut between its second and third spikes, loads with lstm_min_rows 0 and
  * continues bit for bit as that detector; the same bytes claimed as format 41 are refused (-7,
  * out of the field's range, where it may lie in format 40's tail padding: -1 is a valid
- * setting). The loaded config keeps 0, and a set value survives a format-41 save and load. */
+ * setting). The loaded config keeps 0 until the running settings are applied, and a set value
+ * survives a format-41 save and load. */
 static void test_load_format40(void **unused)
 {
     (void)unused;
@@ -7092,17 +7093,26 @@ static void test_load_format40(void **unused)
     cut_to_format(buf, &len, offsetof(struct detector_config, lstm_min_rows), -1, 40);
     assert_int_equal(detector_load(&b, buf, len), 0);
     assert_int_equal(b->cfg.lstm_min_rows, 0);
-    /* As vigild restores it (the running settings applied, their lstm_min_rows -1 not among
-     * them) and saves it again in format 41: it keeps 0 across restarts. */
-    assert_int_equal(detector_apply_settings(b, &def), 0);
+    /* As vigild restores it: the running settings applied, model.lstm_min_rows among them
+     * (the default -1; a configured 0 or N alike), so a format-40 detector follows vigild.conf
+     * from then on; out of range: refused, nothing changed. Saved again in format 41 it keeps
+     * the value it took. */
+    struct detector_config run = def;
+    run.lstm_min_rows = -2;
+    assert_int_equal(detector_apply_settings(b, &run), ERR_INVAL);
     assert_int_equal(b->cfg.lstm_min_rows, 0);
+    run.lstm_min_rows = 900;
+    assert_int_equal(detector_apply_settings(b, &run), 0);
+    assert_int_equal(b->cfg.lstm_min_rows, 900);
+    assert_int_equal(detector_apply_settings(b, &def), 0);
+    assert_int_equal(b->cfg.lstm_min_rows, -1);
     size_t len2 = detector_save_size(b), got2;
     unsigned char *buf2 = malloc(len2);
     assert_non_null(buf2);
     assert_int_equal(detector_save(b, buf2, len2, &got2), 0);
     detector_destroy(b);
     assert_int_equal(detector_load(&b, buf2, got2), 0);
-    assert_int_equal(b->cfg.lstm_min_rows, 0);
+    assert_int_equal(b->cfg.lstm_min_rows, -1);
     detector_destroy(b);
     free(buf2);
     detector_destroy(d);

@@ -525,6 +525,42 @@ class RestoredSettings(unittest.TestCase):
             d.cleanup()
 
 
+    def test_restart_with_changed_lstm_min_rows(self):
+        """A device whose first training (default auto: 200 rows of one channel are too few)
+        trained no LSTM trains one at its next training once a restart sets lstm_min_rows 0."""
+        tmp = vt.mkdtemp()
+        cfg = os.path.join(tmp, "vigild.conf")
+        vt.write_file(cfg, tp.config_text(0, warmup=200, hidden=16))
+        d = vt.Vigild(config=cfg, stream=False)
+        dev, t0 = "rs-2", 1_700_000_000_000
+        rows = [r[:1] for r in tp.rotation(220, 0, tp.OMEGA_A, 0.01, tp.random.Random(3))]
+        try:
+            d.start()
+            ts = [t0 + 1000 * k for k in range(200)]
+            tp.post_readings(d, dev, rows[:200], ts, ["x"])
+            tp.wait_scored(d, dev, 200)
+            m = tp.wait_idle(d, dev, 1)
+            self.assertIsNone(m["versions"][0]["metrics"]["val_mse_lstm"], m)
+            n0, last = len(m["versions"]), ts[-1]
+            d.stop()
+            vt.write_file(cfg, tp.config_text(0, warmup=200, hidden=16,
+                                              extra="lstm_min_rows = 0\nretrain_seconds = 60\n"))
+            d.start()
+            for k in range(1, 7):  # 10 s apart: the last one is 60 s after the training
+                tp.post_readings(d, dev, [rows[200 + k]], [last + 10000 * k], ["x"])
+            tp.wait_scored(d, dev, 206)
+            m = tp.wait_idle(d, dev, n0 + 1)
+            newest = max(m["versions"], key=lambda v: v["version"])
+            self.assertIsNotNone(newest["metrics"]["val_mse_lstm"], m)
+            self.assertGreater(newest["metrics"]["epochs"], 0, m)
+            d.stop()
+        except AssertionError:
+            sys.stderr.write(d.log() + "\n")
+            raise
+        finally:
+            d.cleanup()
+
+
 class ReloadScanBound(tp.DaemonPerTest):
     """http.max_scan_points applies on reload: a page of readings in buckets (step=) that read
     every point in one page before is cut into pages after SIGHUP (its "next" appears), with
