@@ -50,6 +50,7 @@ import re
 import subprocess
 import sys
 import time
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -998,6 +999,78 @@ class ScheduledMaintenance(MaintenanceCase):
         self.assertEqual(self.maint("pump-3", "DELETE", None, read, "?from=1")[0], 403)
         self.assertEqual(self.maint("pump-3", "POST", {"from": 1, "until": 2}, read)[0], 403)
 
+
+SLOWEVENTS = os.environ.get("VIGIL_SLOWEVENTS", "")  # tests/fault/slowevents.c, set by CTest
+
+
+@unittest.skipUnless(SLOWEVENTS, "needs tests/fault/slowevents.c (VIGIL_SLOWEVENTS; not built "
+                     "in a sanitizer build, whose runtime must come first)")
+class ActivePagesEndUncommitted(Events):
+    """GET /v1/anomalies?active=true pages while the newest active event has ended in memory and
+    its end is not committed yet (the store still lists it active: tests/fault/slowevents.c
+    holds the writer's event puts while a flag file exists). Two older stored events are active
+    with no live version (an end the busy store dropped; written here with sqlite3 while vigild
+    is down), so the store's rows are all the listing has of them. The listing leaves the ended
+    event out, and its pages (limit=1) still reach both older ones: before, the first page read
+    limit + 1 rows, left one out, held limit events and so said next: null, losing the last."""
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "hold")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
+                           prefix=["env", "LD_PRELOAD=" + SLOWEVENTS,
+                                   "VIGIL_SLOWEVENTS_FLAG=" + self.flag])
+        self.d.start()
+
+    def tearDown(self):
+        if os.path.exists(self.flag):
+            os.unlink(self.flag)
+        super().tearDown()
+
+    def sql(self, text):
+        return subprocess.run(["sqlite3", self.d.db_path, text], check=True,
+                              capture_output=True, text=True).stdout
+
+    def stored_active(self):
+        return int(self.sql("SELECT count(*) FROM events WHERE end_ts IS NULL;"))
+
+    def active_pages(self):
+        """(device, id) of every event the active listing's pages (limit=1) hold, following
+        next."""
+        evs, url = [], "/v1/anomalies?active=true&limit=1"
+        for _ in range(10):
+            page = self.d.get_json(url)
+            evs += [(e["device"], e["id"]) for e in page["anomalies"]]
+            url = page["next"]
+            if url is None:
+                return evs
+        self.fail("more than 10 pages: %r" % evs)
+
+    def test_pages_reach_older_active_events(self):
+        d, dev, rng = self.d, "evp-live", random.Random(7)
+        self.feed("evp-stale", tp.rotation(10, 0, tp.OMEGA_A, 0.01, rng), 0)
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
+        burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, rng, amp=3.0)
+        live = self.open_episode(dev, data, burst)
+        d.stop()
+        for i in (90, 91):  # older than the live one, active, without a live version
+            ts = T0 + 1000 * (600 - i)
+            self.sql("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, %d, "
+                     "%d, NULL, json_object('device', 'evp-stale', 'id', %d, 'start_ts', %d, "
+                     "'active', json('true')) FROM devices WHERE name = 'evp-stale';"
+                     % (i, ts, i, ts))
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        want = [("evp-stale", 90), ("evp-stale", 91)]
+        self.assertEqual(self.active_pages(), [(dev, live["id"])] + want)
+
+        vt.write_file(self.flag, "")
+        self.feed_while_anomaly(dev, 680, lambda n, k: tp.rotation(
+            n, k, tp.OMEGA_A, 0.01, rng), 680 + 600)
+        self.assertEqual(self.stored_active(), 3)  # its end is held: the window is open
+        self.assertEqual(self.active_pages(), want)
+        os.unlink(self.flag)
+        tp.wait_for("the end committed", lambda: self.stored_active() == 2, 10)
+        self.assertEqual(self.active_pages(), want)
 
 if __name__ == "__main__":
     vt.main()
