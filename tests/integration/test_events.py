@@ -1045,7 +1045,10 @@ class ActivePagesEndUncommitted(Events):
                 return evs
         self.fail("more than 10 pages: %r" % evs)
 
-    def test_pages_reach_older_active_events(self):
+    def hold_an_end(self):
+        """Opens an episode on evp-live, adds the two stale events of evp-stale (vigild down),
+        then ends the episode with its end's put held; returns the live event, as listed while
+        active, and the stale ones' (device, id)."""
         d, dev, rng = self.d, "evp-live", random.Random(7)
         self.feed("evp-stale", tp.rotation(10, 0, tp.OMEGA_A, 0.01, rng), 0)
         data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
@@ -1060,17 +1063,36 @@ class ActivePagesEndUncommitted(Events):
                      % (i, ts, i, ts))
         d.start()
         self.assertEqual(tp.status(d, dev)["state"], "anomaly")
-        want = [("evp-stale", 90), ("evp-stale", 91)]
-        self.assertEqual(self.active_pages(), [(dev, live["id"])] + want)
+        stale = [("evp-stale", 90), ("evp-stale", 91)]
+        self.assertEqual(self.active_pages(), [(dev, live["id"])] + stale)
 
         vt.write_file(self.flag, "")
         self.feed_while_anomaly(dev, 680, lambda n, k: tp.rotation(
             n, k, tp.OMEGA_A, 0.01, rng), 680 + 600)
         self.assertEqual(self.stored_active(), 3)  # its end is held: the window is open
-        self.assertEqual(self.active_pages(), want)
+        return live, stale
+
+    def release(self):
         os.unlink(self.flag)
         tp.wait_for("the end committed", lambda: self.stored_active() == 2, 10)
-        self.assertEqual(self.active_pages(), want)
+
+    def test_pages_reach_older_active_events(self):
+        live, stale = self.hold_an_end()
+        self.assertEqual(self.active_pages(), stale)
+        self.release()
+        self.assertEqual(self.active_pages(), stale)
+
+    def test_range_after_the_end_leaves_it_out(self):
+        """A range from after the live event's end does not list it (it overlaps no more),
+        while its end is held as once it is committed."""
+        live, stale = self.hold_an_end()
+        ended = self.events("evp-live")[0]
+        self.assertEqual((ended["id"], ended["active"]), (live["id"], False), ended)
+        url = "/v1/anomalies?from=%d" % (ended["end_ts"] + 1)
+        listed = lambda: [(e["device"], e["id"]) for e in self.d.get_json(url)["anomalies"]]  # noqa: E731,E501
+        self.assertEqual(listed(), stale)
+        self.release()
+        self.assertEqual(listed(), stale)
 
 if __name__ == "__main__":
     vt.main()
