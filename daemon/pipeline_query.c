@@ -551,21 +551,23 @@ struct ev_ctx {
     json_t *arr;
     uint64_t token;
     int active_only;
+    int64_t from;                    /* the range's start: an event ended before it is out */
     size_t n;                        /* events the store reported */
-    int64_t first_start, last_start; /* the start times of the first and the last */
+    size_t listed;                   /* of them, those listed (not left out) */
+    int64_t first_start, last_start; /* the start times of the first and the last listed */
 };
 
 /* One stored event; an active one is replaced by its live version: its peak and channels
  * grow, and it may have ended since (its end is written asynchronously, like its start), so
- * the listing agrees with /metrics' episode counters once they have counted the end. */
+ * the listing agrees with /metrics' episode counters once they have counted the end. Then it
+ * is left out where the request does not want it (active_only, or an end before from), as its
+ * committed row would be. */
 static int on_stored_event(void *arg, const char *device, int64_t id, int64_t start_ts,
                            int64_t end_ts, const char *info_json)
 {
     struct ev_ctx *c = arg;
     json_t *o = NULL;
-    if (c->n++ == 0)
-        c->first_start = start_ts;
-    c->last_start = start_ts;
+    c->n++;
     if (end_ts < 0) {
         struct dev *d = pipeline__find(c->p, device);
         if (d) {
@@ -574,9 +576,9 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
             for (size_t i = d->nevents; i-- > 0 && e == NULL;)
                 if (d->events[i].id == (uint64_t)id)
                     e = &d->events[i];
-            if (e && e->end_ts >= 0 && c->active_only) {
+            if (e && e->end_ts >= 0 && (c->active_only || e->end_ts < c->from)) {
                 pthread_mutex_unlock(&d->mu);
-                return 0; /* ended meanwhile: not active any more */
+                return 0; /* ended meanwhile: not active, or not in the range, any more */
             }
             if (e) {
                 char *s = pipeline__event_json(d, e);
@@ -597,6 +599,9 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
         json_object_set_new(o, "opened_by", json_null());
     if (o)
         json_array_append_new(c->arr, o);
+    if (c->listed++ == 0)
+        c->first_start = start_ts;
+    c->last_start = start_ts;
     return 0;
 }
 
@@ -624,23 +629,34 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
         return ERR_NOTFOUND;
     json_t *arr = json_array();
     if (p->store) {
-        /* limit + 1 events show where the page ends, unless they all started at once: then
-         * that start time may have more, and the read is repeated up to the cap. */
-        size_t cap = limit < PIPELINE_EVENTS_READ ? limit + 1 : PIPELINE_EVENTS_READ;
+        /* limit + 1 listed events show where the page ends, unless they all started at once:
+         * then that start time may have more, and the read is repeated up to the cap. A
+         * stored active event that ended meanwhile is not listed when only active ones are
+         * asked for or it ended before from (on_stored_event): the read is repeated with as many
+         * more as were left out, else the API would see fewer than limit + 1 and end the pages
+         * (next: null) before the older active events. */
+        size_t want = limit < PIPELINE_EVENTS_READ ? limit + 1 : PIPELINE_EVENTS_READ;
+        size_t cap = want;
         struct ev_ctx c;
         for (;;) {
-            c = (struct ev_ctx){p, arr, atomic_fetch_add(&p->list_token, 1) + 1, active_only, 0,
-                                0, 0};
+            c = (struct ev_ctx){
+                p, arr, atomic_fetch_add(&p->list_token, 1) + 1, active_only, from, 0, 0, 0, 0};
             int rc = store_events_query(p->store, device, active_only, from, to, cap,
                                         on_stored_event, &c);
             if (rc) {
                 json_decref(arr);
                 return rc;
             }
-            if (c.n < cap || c.first_start != c.last_start || cap == PIPELINE_EVENTS_READ)
+            if (c.n < cap || cap == PIPELINE_EVENTS_READ)
+                break; /* the store has no more */
+            if (c.listed < want)
+                cap = cap + (want - c.listed) < PIPELINE_EVENTS_READ ? cap + (want - c.listed)
+                                                                     : PIPELINE_EVENTS_READ;
+            else if (c.first_start == c.last_start)
+                cap = PIPELINE_EVENTS_READ;
+            else
                 break;
             json_array_clear(arr);
-            cap = PIPELINE_EVENTS_READ;
         }
         /* An event that just started may not be committed yet (its put is asynchronous): add
          * the active events the store did not list, newest first like the rest. */

@@ -50,6 +50,7 @@ import re
 import subprocess
 import sys
 import time
+import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -998,6 +999,100 @@ class ScheduledMaintenance(MaintenanceCase):
         self.assertEqual(self.maint("pump-3", "DELETE", None, read, "?from=1")[0], 403)
         self.assertEqual(self.maint("pump-3", "POST", {"from": 1, "until": 2}, read)[0], 403)
 
+
+SLOWEVENTS = os.environ.get("VIGIL_SLOWEVENTS", "")  # tests/fault/slowevents.c, set by CTest
+
+
+@unittest.skipUnless(SLOWEVENTS, "needs tests/fault/slowevents.c (VIGIL_SLOWEVENTS; not built "
+                     "in a sanitizer build, whose runtime must come first)")
+class ActivePagesEndUncommitted(Events):
+    """GET /v1/anomalies?active=true pages while the newest active event has ended in memory and
+    its end is not committed yet (the store still lists it active: tests/fault/slowevents.c
+    holds the writer's event puts while a flag file exists). Two older stored events are active
+    with no live version (an end the busy store dropped; written here with sqlite3 while vigild
+    is down), so the store's rows are all the listing has of them. The listing leaves the ended
+    event out, and its pages (limit=1) still reach both older ones: before, the first page read
+    limit + 1 rows, left one out, held limit events and so said next: null, losing the last."""
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "hold")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG),
+                           prefix=["env", "LD_PRELOAD=" + SLOWEVENTS,
+                                   "VIGIL_SLOWEVENTS_FLAG=" + self.flag])
+        self.d.start()
+
+    def tearDown(self):
+        if os.path.exists(self.flag):
+            os.unlink(self.flag)
+        super().tearDown()
+
+    def sql(self, text):
+        return subprocess.run(["sqlite3", self.d.db_path, text], check=True,
+                              capture_output=True, text=True).stdout
+
+    def stored_active(self):
+        return int(self.sql("SELECT count(*) FROM events WHERE end_ts IS NULL;"))
+
+    def active_pages(self):
+        """(device, id) of every event the active listing's pages (limit=1) hold, following
+        next."""
+        evs, url = [], "/v1/anomalies?active=true&limit=1"
+        for _ in range(10):
+            page = self.d.get_json(url)
+            evs += [(e["device"], e["id"]) for e in page["anomalies"]]
+            url = page["next"]
+            if url is None:
+                return evs
+        self.fail("more than 10 pages: %r" % evs)
+
+    def hold_an_end(self):
+        """Opens an episode on evp-live, adds the two stale events of evp-stale (vigild down),
+        then ends the episode with its end's put held; returns the live event, as listed while
+        active, and the stale ones' (device, id)."""
+        d, dev, rng = self.d, "evp-live", random.Random(7)
+        self.feed("evp-stale", tp.rotation(10, 0, tp.OMEGA_A, 0.01, rng), 0)
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng)
+        burst = tp.rotation(30, 650, tp.OMEGA_B, 0.01, rng, amp=3.0)
+        live = self.open_episode(dev, data, burst)
+        d.stop()
+        for i in (90, 91):  # older than the live one, active, without a live version
+            ts = T0 + 1000 * (600 - i)
+            self.sql("INSERT INTO events(device_id, id, start_ts, end_ts, info) SELECT id, %d, "
+                     "%d, NULL, json_object('device', 'evp-stale', 'id', %d, 'start_ts', %d, "
+                     "'active', json('true')) FROM devices WHERE name = 'evp-stale';"
+                     % (i, ts, i, ts))
+        d.start()
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        stale = [("evp-stale", 90), ("evp-stale", 91)]
+        self.assertEqual(self.active_pages(), [(dev, live["id"])] + stale)
+
+        vt.write_file(self.flag, "")
+        self.feed_while_anomaly(dev, 680, lambda n, k: tp.rotation(
+            n, k, tp.OMEGA_A, 0.01, rng), 680 + 600)
+        self.assertEqual(self.stored_active(), 3)  # its end is held: the window is open
+        return live, stale
+
+    def release(self):
+        os.unlink(self.flag)
+        tp.wait_for("the end committed", lambda: self.stored_active() == 2, 10)
+
+    def test_pages_reach_older_active_events(self):
+        live, stale = self.hold_an_end()
+        self.assertEqual(self.active_pages(), stale)
+        self.release()
+        self.assertEqual(self.active_pages(), stale)
+
+    def test_range_after_the_end_leaves_it_out(self):
+        """A range from after the live event's end does not list it (it overlaps no more),
+        while its end is held as once it is committed."""
+        live, stale = self.hold_an_end()
+        ended = self.events("evp-live")[0]
+        self.assertEqual((ended["id"], ended["active"]), (live["id"], False), ended)
+        url = "/v1/anomalies?from=%d" % (ended["end_ts"] + 1)
+        listed = lambda: [(e["device"], e["id"]) for e in self.d.get_json(url)["anomalies"]]  # noqa: E731,E501
+        self.assertEqual(listed(), stale)
+        self.release()
+        self.assertEqual(listed(), stale)
 
 if __name__ == "__main__":
     vt.main()
