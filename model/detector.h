@@ -593,16 +593,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
-                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                                   repeat_cap after an alarm-level reading) */
-    int released;               /* 1 on the reading whose episode settle_release or offset_release
-                                   ended (state normal: the fault's step went back, or the device settled
-                                   at a new level; a training is asked for) */
-    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
-                                   regime outranks a release: the alarm had already stopped
-                                   before the step went back); DET_END_NONE elsewhere */
+    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
+                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                         repeat_cap after an alarm-level reading) */
+    int released;     /* 1 on the reading whose episode settle_release or offset_release
+                         ended (state normal: the fault's step went back, or the device settled
+                         at a new level; a training is asked for) */
+    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
+                                     regime outranks a release: the alarm had already stopped
+                                     before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };
@@ -772,12 +772,13 @@ int detector_end_episode(detector_t *d);
 /* The operator's settings that a detector restored from a save takes from the running
  * configuration (cfg) rather than keeping the ones it was saved with: retrain_every,
  * retrain_seconds, model_kind, lstm_min_rows and serving_f16 (vigild.conf's model.* keys; a
- * detector saved before lstm_min_rows existed so takes the running value too). They shape trainings
- * only, so they apply from the next training on (a retraining already due stays due; the next due
- * point after it follows the new retrain_every); nothing about the serving model, the scores or the
- * state changes. Settings sized into the saved arrays (history, train.window, err_window, ...) and
- * the model's shape (n_hidden, n_layers) stay as saved. Returns ERR_INVAL, changing nothing, when
- * the settings are out of range. */
+ * detector saved before lstm_min_rows existed so takes the running value too). They shape
+ * trainings only, so they apply from the next training on (a retraining already due stays due;
+ * the next due point after it follows the new retrain_every); nothing about the serving model,
+ * the scores or the state changes.
+ * Settings sized into the saved arrays (history, train.window, err_window, ...) and the model's
+ * shape (n_hidden, n_layers) stay as saved. Returns ERR_INVAL, changing nothing, when the
+ * settings are out of range. */
 int detector_apply_settings(detector_t *d, const struct detector_config *cfg);
 
 /* Makes m serve (a rollback or a PUT of weights), shared with the caller (model_share: not

@@ -524,7 +524,6 @@ class RestoredSettings(unittest.TestCase):
         finally:
             d.cleanup()
 
-
     def test_restart_with_changed_lstm_min_rows(self):
         """A device whose first training (default auto: 200 rows of one channel are too few)
         trained no LSTM trains one at its next training once a restart sets lstm_min_rows 0."""
