@@ -144,7 +144,8 @@ static int config_check(const struct detector_config *c)
         c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f) ||
         c->rhythm_time < 0 || c->rhythm_time > 1 || c->onset_now < 0 || c->onset_now > 1 ||
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
-        !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000)
+        !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
+        c->lstm_pretrain < 0 || c->lstm_pretrain > 1)
         return ERR_INVAL;
     return 0;
 }
@@ -248,6 +249,7 @@ void detector_destroy(detector_t *d)
     if (!d)
         return;
     model_destroy(d->lstm);
+    model_destroy(d->kept);
     free(d->s_prof);
     free(d->o_rec);
     free(d->block);
@@ -746,6 +748,8 @@ int detector_set_model(detector_t *d, const model_t *m, uint32_t version)
     model_t *copy = model_share(m); /* group members and rollbacks: one copy of the weights */
     model_destroy(d->lstm);
     d->lstm = copy;
+    model_destroy(d->kept); /* an LSTM serves: warm starts come from it now (lstm_pretrain) */
+    d->kept = NULL;
     d->kind = DET_KIND_LSTM;
     d->lstm_window = d->cfg.train.window;
     d->version = version;

@@ -538,6 +538,15 @@ struct detector_config {
                           rows cannot tell. -1 (the default): as many training values (rows
                           x predicted channels) as the LSTM has parameters. 0: off, every
                           training trains one (docs/detection.md, "Fifty-sixth round") */
+    /* Added in format 42 (formats 1-41 load with lstm_pretrain 0: as they ran). */
+    int lstm_pretrain; /* 1 (with model_kind auto and lstm_min_rows set): the minimum applies to
+                          the choice only. Every training trains an LSTM, but one on fewer rows
+                          than lstm_min_rows asks does not compete to serve; until an LSTM
+                          serves, the newest one trained is kept unserved (saved with the
+                          detector: one more model's memory, freed once an LSTM serves) and
+                          the next training warm-starts from it, so the first LSTM that may
+                          serve has been trained across the trainings before it. 0: off, no
+                          LSTM below the minimum (docs/detection.md, "Fifty-seventh round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

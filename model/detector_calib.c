@@ -364,6 +364,8 @@ static int share_take(detector_job_t *j, const detector_job_t *g)
     model_destroy(j->cand);
     j->cand = copy;
     j->have_cand = copy != NULL;
+    model_destroy(j->keep); /* lstm_pretrain: the group's kept LSTM is every member's */
+    j->keep = g->keep ? model_share(g->keep) : NULL;
     memcpy(j->lin_ab, sw ? g->lin_ab : g->s_ab, sizeof(float) * Cz * Cz);
     memcpy(j->lin_b, sw ? g->lin_b : g->s_b, sizeof(float) * Cz);
     memcpy(j->lo, sw ? g->lo : g->s_lo, sizeof(float) * Cz);

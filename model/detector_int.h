@@ -69,7 +69,10 @@ struct detector {
     /* serving predictor */
     enum detector_kind kind;
     uint32_t version, next_version;
-    model_t *lstm;   /* serving LSTM or NULL */
+    model_t *lstm; /* serving LSTM or NULL */
+    /* lstm_pretrain: the newest LSTM trained while none has served (lstm NULL), kept unserved
+     * as the next training's warm start; NULL once one serves */
+    model_t *kept;
     float *lin_ab;   /* [C, C] linear baseline coefficients (kind LINEAR) */
     float *lin_b;    /* [C] */
     float *state;    /* [2, state_len] the two staggered LSTM states */
@@ -418,6 +421,7 @@ struct detector_job {
     /* the serving predictor at create */
     enum detector_kind s_kind;
     model_t *s_lstm;
+    model_t *s_kept;              /* the detector's kept LSTM at create (lstm_pretrain), or NULL */
     float *s_ab, *s_b;            /* [C, C], [C] */
     uint8_t *s_persist;           /* [C] */
     float *s_lo, *s_hi, *lo, *hi; /* [C] LSTM input ranges: serving, candidate */
@@ -436,6 +440,9 @@ struct detector_job {
     void *sea;
     /* results */
     model_t *cand;
+    /* lstm_pretrain: the candidate when it does not serve and no LSTM has (run moves it here
+     * from cand), which apply keeps as the detector's kept LSTM; a member's: the group's */
+    model_t *keep;
     int have_cand, have_lin;
     float *lin_ab, *lin_b;
     int swap;

@@ -117,8 +117,11 @@
  * onset_record's reference); formats 1-38 load with it 0, as they ran. Format 40 adds
  * avg_epochs at the config's end (no state: it acts inside a training job); formats 1-39 load
  * with it 0, as they ran. Format 41 adds lstm_min_rows at the config's end (no state: it acts
- * inside a training job); formats 1-40 load with it 0, as they ran. */
-#define DET_FORMAT 41u
+ * inside a training job); formats 1-40 load with it 0, as they ran. Format 42 adds lstm_pretrain
+ * at the config's end and, only when it is set, the kept LSTM after the serving one (klen u64,
+ * 0 for none, then klen bytes of model_checkpoint_save; never outside the bytes); formats 1-41
+ * load with it 0 and no kept LSTM, as they ran. */
+#define DET_FORMAT 42u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -260,6 +263,10 @@
 #define CFG_V40_SIZE                                                                               \
     ((offsetof(struct detector_config, lstm_min_rows) + _Alignof(struct detector_config) - 1) /    \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 41's config: up to lstm_pretrain, the field format 42 added, with the tail padding. */
+#define CFG_V41_SIZE                                                                               \
+    ((offsetof(struct detector_config, lstm_pretrain) + _Alignof(struct detector_config) - 1) /    \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -344,6 +351,19 @@ static int keeps_record(const struct detector_config *c)
 static int lstm_outside(const detector_t *d, int shared)
 {
     return shared && d->lstm && d->kind == DET_KIND_LSTM;
+}
+
+/* m's length (u64, 0 for NULL) and model_checkpoint_save bytes. */
+static void put_model(struct wr *w, const model_t *m)
+{
+    const uint64_t len = m ? model_checkpoint_size(m) : 0;
+    put(w, &len, 8);
+    if (len > 0 && w->p && w->len + len <= w->cap) {
+        size_t got = 0;
+        if (model_checkpoint_save(m, w->p + w->len, (size_t)len, &got) < 0 || got != len)
+            w->cap = 0; /* cannot happen: sizes agree; make the caller see ERR_RANGE */
+    }
+    w->len += (size_t)len;
 }
 
 static void write_all(const detector_t *d, struct wr *w, int shared)
@@ -470,22 +490,16 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
-    const int outside = lstm_outside(d, shared);
-    uint64_t mlen = outside ? LSTM_OUTSIDE : d->lstm ? model_checkpoint_size(d->lstm) : 0;
-    put(w, &mlen, 8);
-    if (outside) { /* which model it was (format 7): the loader refuses another */
-        uint32_t fp = model_fingerprint(d->lstm);
+    if (lstm_outside(d, shared)) {
+        const uint64_t mlen = LSTM_OUTSIDE;
+        const uint32_t fp = model_fingerprint(d->lstm); /* which (format 7): no other loads */
+        put(w, &mlen, 8);
         put(w, &fp, 4);
+    } else {
+        put_model(w, d->lstm);
     }
-    if (mlen > 0 && !outside) {
-        if (w->p && w->len + mlen <= w->cap) {
-            size_t got = 0;
-            if (model_checkpoint_save(d->lstm, w->p + w->len, (size_t)mlen, &got) < 0 ||
-                got != mlen)
-                w->cap = 0; /* cannot happen: sizes agree; make the caller see ERR_RANGE */
-        }
-        w->len += (size_t)mlen;
-    }
+    if (d->cfg.lstm_pretrain) /* format 42 and later */
+        put_model(w, d->kept);
     uint32_t crc = w->p && w->len <= w->cap ? model__crc32(0, w->p, w->len) : 0;
     put(w, &crc, 4);
 }
@@ -554,6 +568,33 @@ static int v1_history(detector_t *d, struct rd *r, int cap)
     return 0;
 }
 
+/* Whether m has the shape d's configuration gives its LSTM. */
+static int model_fits(const model_t *m, const detector_t *d)
+{
+    struct model_config a, b;
+    model_get_config(m, &a);
+    detector__model_config(&b, &d->cfg, d->C);
+    return a.n_inputs == b.n_inputs && a.n_outputs == b.n_outputs && a.n_layers == b.n_layers &&
+           a.n_hidden == b.n_hidden;
+}
+
+/* Loads the mlen bytes of model_checkpoint_save at r's offset into *m (none for 0) and checks
+ * its shape against d's. Returns 0, ERR_NOMEM or ERR_CORRUPT (r's bytes end early, or a
+ * checkpoint that does not load or fit); *m may be set on failure (the caller frees it with
+ * d). */
+static int get_model(struct rd *r, uint64_t mlen, model_t **m, const detector_t *d)
+{
+    if (r->bad || mlen > r->len - r->off)
+        return ERR_CORRUPT;
+    if (mlen > 0) {
+        int rc = model_checkpoint_load(m, r->p + r->off, (size_t)mlen);
+        if (rc < 0)
+            return rc == ERR_NOMEM ? ERR_NOMEM : ERR_CORRUPT;
+        r->off += (size_t)mlen;
+    }
+    return *m && !model_fits(*m, d) ? ERR_CORRUPT : 0;
+}
+
 static int load(detector_t **out, const void *buf, size_t len, const model_t *lstm)
 {
     if (!out || !buf)
@@ -615,6 +656,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 39 ? CFG_V38_SIZE
         : fmt < 40 ? CFG_V39_SIZE
         : fmt < 41 ? CFG_V40_SIZE
+        : fmt < 42 ? CFG_V41_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -700,6 +742,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.avg_epochs = 0.0f; /* format 39 and before: the last step's weights serve */
     if (fmt < 41)
         cfg.lstm_min_rows = 0; /* format 40 and before: an LSTM trained at every training */
+    if (fmt < 42)
+        cfg.lstm_pretrain = 0; /* format 41 and before: no LSTM below the minimum, none kept */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -891,28 +935,24 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     uint32_t fp = 0;
     if (outside && fmt >= 7)
         get(&r, &fp, 4);
-    if (r.bad || (!outside && mlen > r.len - r.off) || (outside && lstm == NULL) ||
+    if (r.bad || (outside && lstm == NULL) ||
         (outside && fmt >= 7 && fp != model_fingerprint(lstm)))
         goto fail;
     if (outside) {
         d->lstm = model_share(lstm); /* read-only, as the detectors that share it serve it */
-    } else if (mlen > 0) {
-        int mrc = model_checkpoint_load(&d->lstm, r.p + r.off, (size_t)mlen);
-        if (mrc < 0) {
-            rc = mrc == ERR_NOMEM ? ERR_NOMEM : ERR_CORRUPT;
+        if (!model_fits(d->lstm, d))
             goto fail;
-        }
-        r.off += (size_t)mlen;
+    } else if ((rc = get_model(&r, mlen, &d->lstm, d)) < 0) {
+        goto fail;
     }
-    if (d->lstm) {
-        struct model_config a, bc;
-        model_get_config(d->lstm, &a);
-        detector__model_config(&bc, &d->cfg, d->C);
-        if (a.n_inputs != bc.n_inputs || a.n_outputs != bc.n_outputs || a.n_layers != bc.n_layers ||
-            a.n_hidden != bc.n_hidden)
+    if (cfg.lstm_pretrain) { /* format 42 and later */
+        mlen = 0;
+        get(&r, &mlen, 8);
+        if ((rc = get_model(&r, mlen, &d->kept, d)) < 0)
             goto fail;
     }
-    if (r.off != r.len)
+    rc = ERR_CORRUPT;
+    if (r.off != r.len || (d->kept && d->lstm)) /* kept only while none has served */
         goto fail;
     /* Bounds of every index and count, and the kind's requirements. */
     if (d->ctx_head < 0 || d->ctx_head >= d->ctx_cap || d->ctx_len < 0 || d->ctx_len > d->ctx_cap ||

@@ -85,6 +85,8 @@ int detector_job_create(detector_job_t **out, const detector_t *d)
     j->persist = j->s_persist + C;
     if (d->lstm)
         j->s_lstm = model_share(d->lstm); /* read-only in the job, as where it serves */
+    if (d->kept)
+        j->s_kept = model_share(d->kept); /* read-only: the warm start of what it trains */
     j->s_kind = d->kind;
     memcpy(j->s_ab, d->lin_ab, sizeof(float) * C * C);
     memcpy(j->s_b, d->lin_b, sizeof(float) * C);
@@ -124,7 +126,9 @@ void detector_job_destroy(detector_job_t *j)
     if (!j)
         return;
     model_destroy(j->cand);
+    model_destroy(j->keep);
     model_destroy(j->s_lstm);
+    model_destroy(j->s_kept);
     model_destroy(j->base);
     free(j->data);
     free(j->seg);
@@ -354,6 +358,13 @@ static int lstm_has_rows(const detector_job_t *j)
     return (size_t)j->n_train * (size_t)j->C >= model__param_count(&mc);
 }
 
+/* Whether cfg keeps an LSTM unserved until one serves (lstm_pretrain, which acts with
+ * model_kind auto and a minimum). Any thread. */
+static int keeps_lstm(const struct detector_config *cfg)
+{
+    return cfg->lstm_pretrain && cfg->model_kind == DET_MODEL_AUTO && cfg->lstm_min_rows != 0;
+}
+
 int detector_job_run(detector_job_t *j)
 {
     if (!j || !j->data)
@@ -379,12 +390,14 @@ int detector_job_run(detector_job_t *j)
     tc.reinit = 1;
     tc.fit_norm = 1;
     /* Warm start: the candidate continues from the serving LSTM's weights (normalisation refit
-     * on the new rows) with fewer epochs. */
-    const model_t *init = j->s_lstm;
-    const int train_lstm = cfg->model_kind != DET_MODEL_LINEAR && lstm_has_rows(j);
+     * on the new rows) with fewer epochs; before any LSTM has served, from the kept one
+     * (lstm_pretrain: the newest trained). */
+    const model_t *init = j->s_lstm ? j->s_lstm : j->s_kept;
+    const int pretrain = keeps_lstm(cfg) && !lstm_has_rows(j); /* trains, may not serve */
+    const int train_lstm = cfg->model_kind != DET_MODEL_LINEAR && (pretrain || lstm_has_rows(j));
     if (!train_lstm) {
         /* No LSTM: the linear baseline and persistence compete with what serves. */
-    } else if (cfg->warm_epochs > 0 && j->s_lstm != NULL) {
+    } else if (cfg->warm_epochs > 0 && init != NULL) {
         tc.reinit = 0;
         tc.max_epochs = cfg->warm_epochs < tc.max_epochs ? cfg->warm_epochs : tc.max_epochs;
     } else {
@@ -523,10 +536,12 @@ int detector_job_run(detector_job_t *j)
      * candidate whatever the others cost, and replaces a serving linear or persistence
      * predictor outright; a serving LSTM yields only to a candidate LSTM that validates
      * better (with none, it keeps serving). */
+    /* An LSTM trained below lstm_pretrain's minimum has its cost (info) but does not compete. */
     const int want_lstm = cfg->model_kind == DET_MODEL_LSTM;
     const int lstm_ok = avail[P_LSTM] && isfinite(j->cost[P_LSTM]);
     if (want_lstm ? lstm_ok
-                  : avail[P_LSTM] && j->cost[P_LSTM] < (1.0 - cfg->lstm_margin) * j->cost[best])
+                  : avail[P_LSTM] && !pretrain &&
+                        j->cost[P_LSTM] < (1.0 - cfg->lstm_margin) * j->cost[best])
         best = P_LSTM;
     if (want_lstm && avail[P_SERVING] && j->s_kind == DET_KIND_LSTM)
         j->swap = best == P_LSTM && j->cost[P_LSTM] < j->cost[P_SERVING];
@@ -535,6 +550,12 @@ int detector_job_run(detector_job_t *j)
                   (want_lstm && best == P_LSTM);
     int serve = j->swap ? best : P_SERVING;
     j->kind = serve == P_SERVING ? j->s_kind : (enum detector_kind)pcs[serve].kind;
+    /* lstm_pretrain: until an LSTM serves, the one trained here is the next one's warm start,
+     * whether it was below the minimum or lost the choice. */
+    if (keeps_lstm(cfg) && j->cand && j->kind != DET_KIND_LSTM && !j->s_lstm) {
+        j->keep = j->cand;
+        j->cand = NULL;
+    }
     memcpy(j->persist, flags[serve], (size_t)C);
     if (cfg->season_bins > 0 &&
         (rc = detector__season_choose(j, err + (size_t)serve * nc * C,
@@ -626,6 +647,13 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         }
         d->kind = j->kind;
         d->version = j->install ? j->install : j->version;
+    }
+    /* lstm_pretrain: the newer kept LSTM replaces the older while none has served; once one
+     * serves, warm starts come from it and the kept one is freed. */
+    if (!stale && ((j->keep && !d->lstm) || (swap && j->kind == DET_KIND_LSTM))) {
+        model_destroy(d->kept);
+        d->kept = d->lstm ? NULL : j->keep;
+        j->keep = d->lstm ? j->keep : NULL;
     }
     if (recal) {
         /* Recalibrate whatever serves now on the newest data. */

@@ -6894,16 +6894,20 @@ static void test_load_format39(void **unused)
     free(buf);
 }
 
-/* Runs a default detector with lstm_min_rows min_rows over make_cubic's n readings (one
- * channel: a cycle the LSTM predicts far better than the linear fit), training inline as the
- * daemon does (at 200, 1,200, 2,200 readings: 134, 800, 1,600 training rows); each training's
- * report in info[k] and what served after it in served[k] (an LSTM: 1). Returns the trainings. */
-static int min_rows_trainings(int min_rows, int n, struct detector_train_info *info, int *served)
+/* Runs a default detector with lstm_min_rows min_rows and lstm_pretrain pretrain over
+ * make_cubic's n readings (one channel: a cycle the LSTM predicts far better than the linear
+ * fit), training inline as the daemon does (at 200, 1,200, 2,200 readings: 134, 800, 1,600
+ * training rows); each training's report in info[k], what served after it in served[k] (an
+ * LSTM: 1) and, if kept is not NULL, the fingerprint of the LSTM kept unserved after it in
+ * kept[k] (0: none). Returns the trainings. */
+static int pretrain_trainings(int min_rows, int pretrain, int n, struct detector_train_info *info,
+                              int *served, uint32_t *kept)
 {
     float *x = make_cubic(n);
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_min_rows = min_rows;
+    cfg.lstm_pretrain = pretrain;
     detector_t *d;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_result res;
@@ -6915,6 +6919,8 @@ static int min_rows_trainings(int min_rows, int n, struct detector_train_info *i
         assert_true(k < 3);
         train_on(d, x, t + 1, &info[k]);
         served[k] = detector_model(d) != NULL;
+        if (kept)
+            kept[k] = d->kept ? model_fingerprint(d->kept) : 0;
         print_message("lstm_min_rows %d at %d (%zu rows): kind %d epochs %d lstm %.4f linear %.4f "
                       "persistence %.4f\n",
                       min_rows, t + 1, info[k].rows, info[k].kind, info[k].epochs,
@@ -6924,6 +6930,167 @@ static int min_rows_trainings(int min_rows, int n, struct detector_train_info *i
     detector_destroy(d);
     free(x);
     return k;
+}
+
+static int min_rows_trainings(int min_rows, int n, struct detector_train_info *info, int *served)
+{
+    return pretrain_trainings(min_rows, 0, n, info, served, NULL);
+}
+
+/* lstm_pretrain: with lstm_min_rows -1 (1,233 rows on one channel) the trainings on 134 and
+ * 800 rows train an LSTM (cost and epochs reported) that does not serve, though at 800 rows it
+ * validates better than the linear fit that does; each is kept unserved, the second
+ * warm-started from the first (no more than warm_epochs). The third training (1,600 rows)
+ * warm-starts from the kept one, serves it, and frees the kept one. With lstm_min_rows 0 the
+ * field does nothing: the trainings are lstm_min_rows 0's, none kept. */
+static void test_lstm_pretrain(void **unused)
+{
+    (void)unused;
+    struct detector_train_info on[3], plain[3];
+    int s_on[3], s_plain[3];
+    uint32_t kept[3];
+    assert_int_equal(pretrain_trainings(-1, 1, 2300, on, s_on, kept), 3);
+    for (int k = 0; k < 2; k++) {
+        assert_true(isfinite(on[k].val_mse_lstm));
+        assert_true(on[k].epochs > 0);
+        assert_int_equal(s_on[k], 0);
+        assert_true(on[k].kind != DET_KIND_LSTM);
+        assert_true(kept[k] != 0);
+    }
+    assert_true(kept[1] != kept[0]);                        /* the newer one replaces the older */
+    assert_true(on[1].val_mse_lstm < on[1].val_mse_linear); /* better, yet not served */
+    assert_true(on[1].epochs <= 8);                          /* warm: warm_epochs */
+    assert_int_equal(on[2].rows, 1600);
+    assert_int_equal(s_on[2], 1);
+    assert_int_equal(on[2].kind, DET_KIND_LSTM);
+    assert_true(on[2].epochs <= 8); /* warm from the kept one; cold it is more (lstm_min_rows) */
+    assert_int_equal(kept[2], 0);
+
+    /* lstm_min_rows 0: every LSTM may serve; nothing is kept, the same trainings as without. */
+    struct detector_train_info off[2];
+    int s_off[2];
+    assert_int_equal(pretrain_trainings(0, 1, 1300, plain, s_plain, kept), 2);
+    assert_int_equal(min_rows_trainings(0, 1300, off, s_off), 2);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(kept[k], 0);
+        assert_int_equal(s_plain[k], s_off[k]);
+        assert_int_equal(plain[k].epochs, off[k].epochs);
+        assert_true(plain[k].val_mse_lstm == off[k].val_mse_lstm);
+    }
+
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_int_equal(cfg.lstm_pretrain, 0);
+    cfg.lstm_pretrain = 2;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), ERR_INVAL);
+}
+
+/* lstm_pretrain's kept LSTM is saved with the detector: one saved between its second and
+ * third trainings (an LSTM kept, none serving) loads with the same kept LSTM, and the two then
+ * run in step, training inline, bit for bit through the third training, which warm-starts
+ * from it in both and serves the same LSTM. */
+static void test_lstm_pretrain_save(void **unused)
+{
+    (void)unused;
+    const int n = 2600, cut = 1500;
+    float *x = make_cubic(n);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.lstm_pretrain = 1;
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, &cfg, 1), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < cut; t++)
+        step(a, x, t, 1, NULL, &ra);
+    assert_non_null(a->kept);
+    assert_null(detector_model(a));
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, got), 0);
+    assert_non_null(b->kept);
+    assert_int_equal(model_fingerprint(b->kept), model_fingerprint(a->kept));
+    for (int t = cut; t < n; t++) {
+        step(a, x, t, 1, NULL, &ra);
+        step(b, x, t, 1, NULL, &rb);
+        assert_same_result(&ra, &rb, 1);
+    }
+    /* The third training's LSTM serves, the same in both: b's warm-started from the kept one
+     * as a's did (a cold start trains another). */
+    assert_non_null(detector_model(b));
+    assert_int_equal(model_fingerprint(detector_model(b)), model_fingerprint(detector_model(a)));
+    assert_null(b->kept);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    free(x);
+}
+
+/* lstm_pretrain in a group: a pooled job below the minimum (one member's 1,000 readings: 667
+ * training rows) keeps its LSTM unserved, and every member's job takes it as its kept LSTM. */
+static void test_lstm_pretrain_pooled(void **unused)
+{
+    (void)unused;
+    const int n = 1000;
+    float *x = make_cubic(2 * n);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.retrain_every = 0;
+    cfg.lstm_pretrain = 1;
+    detector_t *da, *db;
+    assert_int_equal(detector_create(&da, &cfg, 1), 0);
+    assert_int_equal(detector_create(&db, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < n; t++) {
+        assert_int_equal(detector_step(da, x + t, NULL, &res), 0);
+        assert_int_equal(detector_step(db, x + n + t, NULL, &res), 0);
+    }
+    detector_job_t *g, *ja, *jb;
+    assert_int_equal(detector_job_create(&g, da), 0);
+    assert_int_equal(detector_job_set_pooled(g, x, &n, 1), 0);
+    assert_int_equal(detector_job_run(g), 0);
+    assert_non_null(g->keep);
+    assert_int_equal(detector_job_create(&ja, da), 0);
+    assert_int_equal(detector_job_create(&jb, db), 0);
+    assert_int_equal(detector_job_set_data(ja, x, n), 0);
+    assert_int_equal(detector_job_set_data(jb, x + n, n), 0);
+    assert_int_equal(detector_job_share(ja, g), 0);
+    assert_int_equal(detector_job_share(jb, g), 0);
+    struct detector_train_info ia, ib;
+    assert_int_equal(detector_job_apply(da, ja, &ia), 0);
+    assert_int_equal(detector_job_apply(db, jb, &ib), 0);
+    assert_true(ia.kind != DET_KIND_LSTM && ib.kind != DET_KIND_LSTM);
+    assert_non_null(da->kept);
+    assert_non_null(db->kept);
+    assert_int_equal(model_fingerprint(da->kept), model_fingerprint(g->keep));
+    assert_int_equal(model_fingerprint(db->kept), model_fingerprint(g->keep));
+    detector_job_destroy(ja);
+    detector_job_destroy(jb);
+    detector_job_destroy(g);
+    detector_destroy(da);
+    detector_destroy(db);
+    free(x);
+}
+
+/* A format-41 save (no lstm_pretrain in its config, no kept LSTM) of make_equal_spikes'
+ * detector (seed 1) with lstm_pretrain set, cut between its second and third spikes, loads
+ * with lstm_pretrain 0 and continues bit for bit as that detector ran; claimed as format 42
+ * the same bytes are refused. */
+static void test_load_format41(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.lstm_pretrain = 1;
+    float *x = make_equal_spikes(1);
+    double top;
+    int opened, onsets = cut_and_continue(&cfg, 1, x, FB_N, fb_at[2] - 200,
+                                          offsetof(struct detector_config, lstm_pretrain), -7, 41,
+                                          &top, &opened);
+    assert_true(onsets >= 1);
+    free(x);
 }
 
 /* lstm_min_rows: a training with fewer training rows than the minimum trains no LSTM (no cost,
@@ -7226,6 +7393,10 @@ int main(void)
         cmocka_unit_test(test_lstm_min_rows),
         cmocka_unit_test(test_lstm_min_rows_pooled),
         cmocka_unit_test(test_lstm_min_rows_count),
+        cmocka_unit_test(test_lstm_pretrain),
+        cmocka_unit_test(test_lstm_pretrain_save),
+        cmocka_unit_test(test_lstm_pretrain_pooled),
+        cmocka_unit_test(test_load_format41),
         cmocka_unit_test(test_load_format40),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
