@@ -145,7 +145,7 @@ static int config_check(const struct detector_config *c)
         c->rhythm_time < 0 || c->rhythm_time > 1 || c->onset_now < 0 || c->onset_now > 1 ||
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
         !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
-        c->lstm_pretrain < 0 || c->lstm_pretrain > 1)
+        c->lstm_pretrain < 0 || c->lstm_pretrain > 2)
         return ERR_INVAL;
     return 0;
 }

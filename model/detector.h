@@ -545,8 +545,10 @@ struct detector_config {
                           serves, the newest one trained is kept unserved (saved with the
                           detector: one more model's memory, freed once an LSTM serves) and
                           the next training warm-starts from it, so the first LSTM that may
-                          serve has been trained across the trainings before it. 0: off, no
-                          LSTM below the minimum (docs/detection.md, "Fifty-seventh round") */
+                          serve has been trained across the trainings before it (with
+                          warm_epochs; 2: with the full max_epochs and patience, the kept
+                          weights its start). 0: off, no LSTM below the minimum
+                          (docs/detection.md, "Fifty-seventh round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

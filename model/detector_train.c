@@ -399,7 +399,9 @@ int detector_job_run(detector_job_t *j)
         /* No LSTM: the linear baseline and persistence compete with what serves. */
     } else if (cfg->warm_epochs > 0 && init != NULL) {
         tc.reinit = 0;
-        tc.max_epochs = cfg->warm_epochs < tc.max_epochs ? cfg->warm_epochs : tc.max_epochs;
+        /* lstm_pretrain 2: one that may serve continues from the kept one with every epoch */
+        if (j->s_lstm || pretrain || cfg->lstm_pretrain != 2)
+            tc.max_epochs = cfg->warm_epochs < tc.max_epochs ? cfg->warm_epochs : tc.max_epochs;
     } else {
         struct model_config mc;
         detector__model_config(&mc, cfg, C);

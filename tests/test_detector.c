@@ -6941,8 +6941,9 @@ static int min_rows_trainings(int min_rows, int n, struct detector_train_info *i
  * 800 rows train an LSTM (cost and epochs reported) that does not serve, though at 800 rows it
  * validates better than the linear fit that does; each is kept unserved, the second
  * warm-started from the first (no more than warm_epochs). The third training (1,600 rows)
- * warm-starts from the kept one, serves it, and frees the kept one. With lstm_min_rows 0 the
- * field does nothing: the trainings are lstm_min_rows 0's, none kept. */
+ * warm-starts from the kept one, serves it, and frees the kept one; with 2 it keeps the same
+ * chain and continues from it with more than warm_epochs. With lstm_min_rows 0 the field does
+ * nothing: the trainings are lstm_min_rows 0's, none kept. */
 static void test_lstm_pretrain(void **unused)
 {
     (void)unused;
@@ -6959,12 +6960,26 @@ static void test_lstm_pretrain(void **unused)
     }
     assert_true(kept[1] != kept[0]);                        /* the newer one replaces the older */
     assert_true(on[1].val_mse_lstm < on[1].val_mse_linear); /* better, yet not served */
-    assert_true(on[1].epochs <= 8);                          /* warm: warm_epochs */
+    assert_true(on[1].epochs <= 8);                         /* warm: warm_epochs */
     assert_int_equal(on[2].rows, 1600);
     assert_int_equal(s_on[2], 1);
     assert_int_equal(on[2].kind, DET_KIND_LSTM);
     assert_true(on[2].epochs <= 8); /* warm from the kept one; cold it is more (lstm_min_rows) */
     assert_int_equal(kept[2], 0);
+
+    /* 2: the same chain kept; the LSTM that may serve continues from it with every epoch. */
+    struct detector_train_info full[3], cold[3];
+    int s_full[3], s_cold[3];
+    uint32_t kept2[3];
+    assert_int_equal(pretrain_trainings(-1, 2, 2300, full, s_full, kept2), 3);
+    assert_int_equal(pretrain_trainings(-1, 0, 2300, cold, s_cold, NULL), 3);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(kept2[k], kept[k]);
+        assert_int_equal(full[k].epochs, on[k].epochs);
+    }
+    assert_int_equal(s_full[2], 1);
+    assert_true(full[2].epochs > 8);
+    assert_true(full[2].val_mse_lstm != cold[2].val_mse_lstm); /* not the cold start */
 
     /* lstm_min_rows 0: every LSTM may serve; nothing is kept, the same trainings as without. */
     struct detector_train_info off[2];
@@ -6981,7 +6996,7 @@ static void test_lstm_pretrain(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     assert_int_equal(cfg.lstm_pretrain, 0);
-    cfg.lstm_pretrain = 2;
+    cfg.lstm_pretrain = 3;
     detector_t *d;
     assert_int_equal(detector_create(&d, &cfg, 1), ERR_INVAL);
 }
