@@ -7093,19 +7093,27 @@ static void test_lstm_pretrain_pooled(void **unused)
  * detector (seed 1) with lstm_pretrain set, cut between its second and third spikes, loads
  * with lstm_pretrain 0 and continues bit for bit as that detector ran; claimed as format 42
  * the same bytes are refused. */
+/* cut_and_continue over make_equal_spikes' detector (seed 1) with cfg, cut between its second
+ * and third spikes to format fmt (its config ending before field; -7, out of the recent
+ * fields' ranges, where that lies in the padding): the continuation still scores the third
+ * spike. */
+static void spikes_at_format(const struct detector_config *cfg, size_t field, uint32_t fmt)
+{
+    float *x = make_equal_spikes(1);
+    double top;
+    int opened,
+        onsets = cut_and_continue(cfg, 1, x, FB_N, fb_at[2] - 200, field, -7, fmt, &top, &opened);
+    assert_true(onsets >= 1);
+    free(x);
+}
+
 static void test_load_format41(void **unused)
 {
     (void)unused;
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_pretrain = 1;
-    float *x = make_equal_spikes(1);
-    double top;
-    int opened, onsets = cut_and_continue(&cfg, 1, x, FB_N, fb_at[2] - 200,
-                                          offsetof(struct detector_config, lstm_pretrain), -7, 41,
-                                          &top, &opened);
-    assert_true(onsets >= 1);
-    free(x);
+    spikes_at_format(&cfg, offsetof(struct detector_config, lstm_pretrain), 41);
 }
 
 /* lstm_min_rows: a training with fewer training rows than the minimum trains no LSTM (no cost,
@@ -7252,13 +7260,7 @@ static void test_load_format40(void **unused)
     (void)unused;
     struct detector_config def;
     detector_config_default(&def);
-    float *x = make_equal_spikes(1);
-    double top;
-    int opened, onsets = cut_and_continue(&def, 1, x, FB_N, fb_at[2] - 200,
-                                          offsetof(struct detector_config, lstm_min_rows), -7, 40,
-                                          &top, &opened);
-    assert_true(onsets >= 1);
-    free(x);
+    spikes_at_format(&def, offsetof(struct detector_config, lstm_min_rows), 40);
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_min_rows = 600;
