@@ -109,6 +109,7 @@ void detector_config_default(struct detector_config *cfg)
     cfg->onset_tie = 1;
     cfg->avg_epochs = 1.0f;
     cfg->lstm_min_rows = -1;
+    cfg->persist_level = 0.0f;
 }
 
 static int config_check(const struct detector_config *c)
@@ -144,7 +145,8 @@ static int config_check(const struct detector_config *c)
         c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f) ||
         c->rhythm_time < 0 || c->rhythm_time > 1 || c->onset_now < 0 || c->onset_now > 1 ||
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
-        !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000)
+        !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
+        !(c->persist_level >= 0.0f) || !(c->persist_level <= 100.0f))
         return ERR_INVAL;
     return 0;
 }

@@ -280,6 +280,45 @@ static int corr_weights(float *rinv, const float *err_s, const float *err_p, con
     return 0;
 }
 
+/* persist_level: a channel hovers around a level when its spread over the job's rows is at most
+ * this many times its typical change over `horizon` readings, sqrt(mean (x_t+h - x_t)^2 / 2)
+ * (the two equal for a series whose readings h apart are unrelated; 1 / sqrt(1 - rho) for one
+ * whose correlation at lag h is rho). A random walk's spread over n rows is about sqrt(n / 6h)
+ * of that change (3.7 at 1,600 rows and h 20): its level is wherever it has wandered to. */
+#define LEVEL_HOVER 3.0
+
+/* persist_level: whether channel c of the job's rows hovers around its level (LEVEL_HOVER),
+ * sd its spread over those rows. Changes across a segment's end count as changes. */
+static int hovers(const detector_job_t *j, int c, double sd)
+{
+    const int C = j->C, n = j->n, h = j->cfg.horizon;
+    if (n <= h)
+        return 0;
+    double ss = 0.0;
+    for (int t = h; t < n; t++) {
+        double dv = (double)j->data[(size_t)t * C + c] - j->data[(size_t)(t - h) * C + c];
+        ss += dv * dv;
+    }
+    return sd <= LEVEL_HOVER * sqrt(ss / (n - h) / 2.0);
+}
+
+/* persist_level: channel c, which persistence predicts and which hovers, is judged against the
+ * range of the job's rows: lmean its middle, lscale minus its half-width (a negative lscale, so
+ * everything that reads lscale > 0 as "not predicted by persistence", op_point, the step test
+ * and extrap_scales, still does). A flat range keeps lscale 0: no term. */
+static void range_level(detector_job_t *j, int c)
+{
+    const int C = j->C;
+    float lo = j->data[c], hi = lo;
+    for (int t = 1; t < j->n; t++) {
+        const float v = j->data[(size_t)t * C + c];
+        lo = v < lo ? v : lo;
+        hi = v > hi ? v : hi;
+    }
+    j->lmean[c] = 0.5f * (lo + hi);
+    j->lscale[c] = -0.5f * (hi - lo);
+}
+
 /* Recalibration of whatever serves after the decision (flags j->persist): error scales (the
  * larger of the RMS over the calibration rows and over the tail, so an in-sample fit cannot
  * make them optimistic), level terms, and the raw scores that seed the long window. err_s and
@@ -320,6 +359,8 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
         }
         j->lmean[c] = (float)mu;
         j->lscale[c] = pers[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
+        if (pers[c] && cfg->persist_level > 0.0f && hovers(j, c, sqrt(ss / n)))
+            range_level(j, c);
     }
     /* The correlation is used once the calibration tail is whole (val_rows rows): a first
      * training on few readings calibrates on a minute or so of one operating point, and its
@@ -337,9 +378,10 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
     for (int k = 0; k < nc; k++) {
         for (int c = 0; c < C; c++)
             ek[c] = (pers[c] ? err_p : err_s)[(size_t)k * C + c];
-        j->val_raw[k] = detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C,
-                                            j->lmean, j->lscale, cfg->level_weight, cfg->agg_top,
-                                            cfg->err_corr ? j->rinv : NULL, C, NULL);
+        j->val_raw[k] =
+            detector__raw_score(ek, j->scale, j->data + (size_t)(n - nc + k) * C, j->lmean,
+                                j->lscale, cfg->level_weight, cfg->persist_level, cfg->agg_top,
+                                cfg->err_corr ? j->rinv : NULL, C, NULL);
     }
     j->n_raw = nc;
     return 0;

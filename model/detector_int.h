@@ -85,7 +85,9 @@ struct detector {
     /* scoring */
     float *err_scale;      /* [C] */
     float *resid_rms;      /* [C] validation RMS error, for the forecast band */
-    float *lmean, *lscale; /* [C] each: level of the training data; lscale 0: no level term */
+    float *lmean, *lscale; /* [C] each: level of the training data; lscale 0: no level term;
+                              < 0: a persistence channel judged against its training range
+                              (persist_level): lmean its middle, -lscale its half-width */
     float *rinv;           /* [C, C] err_corr: inverse correlation of the calibration errors
                               (identity until the first calibration) */
     float *ring;           /* [err_window] raw scores */
@@ -297,11 +299,12 @@ float detector__season_pred(const float *prof, int period, int bins, float a, fl
  * scoring fields. */
 void detector__score(detector_t *d, const float *x, struct detector_result *res);
 /* The raw score of one reading x[C] from its per-channel errors e[C] and scales, plus the
- * level terms (channels with lscale > 0, weight w), over the top largest channel terms (0:
+ * level terms (channels with lscale > 0, weight w; with lscale < 0, weight wp, the distance
+ * beyond the training range in error scales: persist_level), over the top largest channel terms (0:
  * all; then rinv [C, C], if not NULL, couples the scaled errors as a Mahalanobis distance);
  * fills contrib[C] (may be NULL) with each channel's share of its own squared scaled error. */
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
-                          const float *lscale, float w, int top, const float *rinv, int C,
+                          const float *lscale, float w, float wp, int top, const float *rinv, int C,
                           float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);

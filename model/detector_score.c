@@ -76,7 +76,7 @@
 #define OP_SD_FLOOR 1.0
 
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
-                          const float *lscale, float w, int top, const float *rinv, int C,
+                          const float *lscale, float w, float wp, int top, const float *rinv, int C,
                           float *contrib)
 {
     double s = 0.0, z2[DETECTOR_MAX_CHANNELS], z[DETECTOR_MAX_CHANNELS];
@@ -88,6 +88,10 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
         if (w > 0.0f && lscale[c] > 0.0f) {
             double l = ((double)x[c] - lmean[c]) / lscale[c];
             z2[c] += (double)w * l * l;
+        } else if (wp > 0.0f && lscale[c] < 0.0f) {
+            /* persist_level: how far x is beyond the training range, as a prediction error */
+            double u = (fabs((double)x[c] - lmean[c]) + lscale[c]) / scale[c];
+            z2[c] += u > 0.0 ? (double)wp * u * u : 0.0;
         }
         if (!(z2[c] <= Z2_CAP))
             z2[c] = Z2_CAP;
@@ -973,8 +977,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     for (int c = 0; c < C; c++)
         e[c] = x[c] - d->pred[c];
     extrap_scales(d, scale);
-    float raw = detector__raw_score(e, scale, x, d->lmean, d->lscale, cfg->level_weight,
-                                    cfg->agg_top, cfg->err_corr ? d->rinv : NULL, C, res->contrib);
+    float raw =
+        detector__raw_score(e, scale, x, d->lmean, d->lscale, cfg->level_weight, cfg->persist_level,
+                            cfg->agg_top, cfg->err_corr ? d->rinv : NULL, C, res->contrib);
     res->top_channel = 0;
     for (int c = 1; c < C; c++)
         if (res->contrib[c] > res->contrib[res->top_channel])

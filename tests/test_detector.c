@@ -5149,8 +5149,8 @@ static void test_offset_release(void **unused)
     for (uint64_t seed = 1; seed <= 4; seed++) {
         int o1, o0, a1, a0, g1, g0;
         enum detector_end w1, w0;
-        int l1 = new_level_run(make_new_level(seed, 3.0), 100, seed == 1 ? 1450 : 0, &o1, &w1,
-                               &a1, &g1);
+        int l1 =
+            new_level_run(make_new_level(seed, 3.0), 100, seed == 1 ? 1450 : 0, &o1, &w1, &a1, &g1);
         int l0 = new_level_run(make_new_level(seed, 3.0), 0, 0, &o0, &w0, &a0, &g0);
         print_message("seed %d: new level flagged at +%d, episode %d readings (end %d, training "
                       "asked %d, %d opened after); offset_release 0: %d readings (end %d)\n",
@@ -7109,6 +7109,140 @@ static void test_load_format40(void **unused)
     free(buf);
 }
 
+/* persist_level (raw score): a channel with a negative lscale (persistence's, judged against its
+ * training range: lmean the middle, -lscale the half-width) adds wp times the squared distance
+ * beyond the range in error scales; inside the range, or with wp 0, nothing; a channel with
+ * lscale > 0 keeps level_weight's term. */
+static void test_persist_level_raw(void **unused)
+{
+    (void)unused;
+    const float e[2] = {1.0f, 0.0f}, scale[2] = {2.0f, 1.0f}, lmean[2] = {70.0f, 0.0f};
+    const float lscale[2] = {-5.0f, 1.0f}, inside[2] = {74.0f, 0.0f}, beyond[2] = {61.0f, 0.0f};
+    /* z^2 = 0.25 on channel 0 alone; mean over two channels */
+    const float base = (float)log1p(0.25 / 2);
+    assert_float_equal(
+        detector__raw_score(e, scale, inside, lmean, lscale, 0.0f, 1.0f, 0, NULL, 2, NULL), base,
+        1e-6);
+    assert_float_equal(
+        detector__raw_score(e, scale, beyond, lmean, lscale, 0.0f, 0.0f, 0, NULL, 2, NULL), base,
+        1e-6);
+    /* 61 is 4 below the range's 65, 2 error scales: + wp 4 */
+    assert_float_equal(
+        detector__raw_score(e, scale, beyond, lmean, lscale, 0.0f, 1.0f, 0, NULL, 2, NULL),
+        (float)log1p((0.25 + 4.0) / 2), 1e-6);
+    assert_float_equal(
+        detector__raw_score(e, scale, beyond, lmean, lscale, 0.0f, 0.5f, 0, NULL, 2, NULL),
+        (float)log1p((0.25 + 2.0) / 2), 1e-6);
+    /* level_weight acts on lscale > 0 only: channel 1 at 3 spreads, channel 0 untouched */
+    const float lvl[2] = {74.0f, 3.0f};
+    assert_float_equal(
+        detector__raw_score(e, scale, lvl, lmean, lscale, 1.0f, 0.0f, 0, NULL, 2, NULL),
+        (float)log1p((0.25 + 9.0) / 2), 1e-6);
+}
+
+/* A room's temperature, hourly: a daily cycle (24 readings), the weather (a level that returns
+ * to 70 with a time constant of 50 readings, sd 1.5) and noise. It hovers around its level;
+ * a day ahead, persistence forecasts it better than a one-step linear fit. */
+static float *make_hover(int n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * (size_t)n);
+    assert_non_null(x);
+    uint64_t r = seed;
+    const double a = exp(-1.0 / 50.0);
+    double w = 0.0;
+    for (int t = 0; t < n; t++) {
+        w = a * w + 1.5 * sqrt(1.0 - a * a) * gauss(&r);
+        x[t] = (float)(70.0 + 3.0 * sin(6.283185307179586 * t / 24.0) + w + 0.3 * gauss(&r));
+    }
+    return x;
+}
+
+/* A random walk: its level is wherever it has wandered to. */
+static float *make_walk(int n, uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * (size_t)n);
+    assert_non_null(x);
+    uint64_t r = seed;
+    double v = 70.0;
+    for (int t = 0; t < n; t++)
+        x[t] = (float)(v += 0.3 * gauss(&r));
+    return x;
+}
+
+/* persist_level (calibration): after a training in which persistence predicts the one channel,
+ * a hovering channel keeps a range term (lscale < 0: minus the half-width of the job's rows,
+ * lmean their middle), a random walk none (0); with persist_level 0 neither has one. */
+static void test_persist_level_hover(void **unused)
+{
+    (void)unused;
+    enum { N = 1300 };
+    struct {
+        float *(*make)(int, uint64_t);
+        float pl;
+        int want_range;
+    } cases[] = {{make_hover, 1.0f, 1}, {make_walk, 1.0f, 0}, {make_hover, 0.0f, 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.model_kind = DET_MODEL_LINEAR; /* no LSTM: quick, and no seed */
+        cfg.season_bins = 0;               /* no profile takes the daily cycle */
+        cfg.horizon = 24;                  /* a day ahead */
+        cfg.persist_level = cases[k].pl;
+        float *x = cases[k].make(N, 7);
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, 1), 0);
+        struct detector_result res;
+        for (int t = 0; t < N; t++)
+            step(d, x, t, 1, NULL, &res);
+        print_message("case %zu: kind %d persist %d lmean %.3f lscale %.3f\n", k, (int)d->kind,
+                      d->persist[0], d->lmean[0], d->lscale[0]);
+        assert_true(d->persist[0]); /* the premise: persistence predicts the channel */
+        if (cases[k].want_range)
+            assert_true(d->lscale[0] < 0.0f);
+        else
+            assert_true(d->lscale[0] == 0.0f);
+        detector_destroy(d);
+        free(x);
+    }
+}
+
+/* A format-41 save (no persist_level in its config) loads with persist_level 0 and continues bit
+ * for bit as the saved detector without it; the same bytes claimed as format 42 are refused. A
+ * save in format 42 keeps the field. */
+static void test_load_format41(void **unused)
+{
+    (void)unused;
+    struct detector_config def;
+    detector_config_default(&def);
+    float *x = make_equal_spikes(1);
+    double top;
+    int opened, onsets = cut_and_continue(&def, 1, x, FB_N, fb_at[2] - 200,
+                                          offsetof(struct detector_config, persist_level), -7, 41,
+                                          &top, &opened);
+    assert_true(onsets >= 1);
+    free(x);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.persist_level = 0.5f;
+    detector_t *d, *b;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_float_equal(b->cfg.persist_level, 0.5f, 0.0);
+    detector_destroy(b);
+    cut_to_format(buf, &len, offsetof(struct detector_config, persist_level), -1, 41);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_float_equal(b->cfg.persist_level, 0.0f, 0.0);
+    detector_destroy(b);
+    detector_destroy(d);
+    free(buf);
+    cfg.persist_level = -1.0f;
+    assert_int_equal(detector_create(&d, &cfg, 1), ERR_INVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -7227,6 +7361,9 @@ int main(void)
         cmocka_unit_test(test_lstm_min_rows_pooled),
         cmocka_unit_test(test_lstm_min_rows_count),
         cmocka_unit_test(test_load_format40),
+        cmocka_unit_test(test_persist_level_raw),
+        cmocka_unit_test(test_persist_level_hover),
+        cmocka_unit_test(test_load_format41),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
