@@ -540,13 +540,12 @@ struct detector_config {
                           training trains one (docs/detection.md, "Fifty-sixth round") */
     /* Added in format 42 (formats 1-41 load with persist_level 0: as they ran). */
     float persist_level; /* > 0: a channel that persistence predicts but that hovers around a
-                            level (its spread over the job's rows at most LEVEL_HOVER times
-                            its typical change over `horizon` readings) is still judged
-                            against that level: the raw score adds this weight times its
-                            (x - training mean)^2 / training variance, as level_weight does
-                            for the other channels. A one-step forecast follows a slow
-                            departure; the level does not. 0: off (docs/detection.md,
-                            "Fifty-ninth round") */
+                            level (its spread over the job's rows at most 3 times its typical
+                            change over `horizon` readings; a random walk's is about 3.7) is
+                            still judged against the range of those rows: the raw score adds
+                            this weight times the squared distance beyond it, in the channel's
+                            error scales. A one-step forecast follows a slow departure; the
+                            range does not. 0: off (docs/detection.md, "Fifty-ninth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -602,16 +601,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
-                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                                   repeat_cap after an alarm-level reading) */
-    int released;               /* 1 on the reading whose episode settle_release or offset_release
-                                   ended (state normal: the fault's step went back, or the device settled
-                                   at a new level; a training is asked for) */
-    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
-                                   regime outranks a release: the alarm had already stopped
-                                   before the step went back); DET_END_NONE elsewhere */
+    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
+                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                         repeat_cap after an alarm-level reading) */
+    int released;     /* 1 on the reading whose episode settle_release or offset_release
+                         ended (state normal: the fault's step went back, or the device settled
+                         at a new level; a training is asked for) */
+    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
+                                     regime outranks a release: the alarm had already stopped
+                                     before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };
