@@ -539,13 +539,14 @@ struct detector_config {
                           x predicted channels) as the LSTM has parameters. 0: off, every
                           training trains one (docs/detection.md, "Fifty-sixth round") */
     /* Added in format 42 (formats 1-41 load with persist_level 0: as they ran). */
-    float persist_level; /* > 0: a channel that persistence predicts but that hovers around a
-                            level (its spread over the job's rows at most 3 times its typical
-                            change over `horizon` readings; a random walk's is about 3.7) is
-                            still judged against the range of those rows: the raw score adds
-                            this weight times the squared distance beyond it, in the channel's
-                            error scales. A one-step forecast follows a slow departure; the
-                            range does not. 0: off (docs/detection.md, "Fifty-ninth round") */
+    float persist_level; /* > 0: on a device of one channel, a channel that persistence
+                            predicts but that hovers around a level (its spread over the job's
+                            rows at most 3 times its typical change over `horizon` readings; a
+                            random walk's is about 3.7) is still judged against the range of
+                            those rows: the raw score adds this weight times the squared
+                            distance beyond it, in the channel's error scales. A one-step
+                            forecast follows a slow departure; the range does not. 0: off
+                            (docs/detection.md, "Fifty-ninth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -302,10 +302,13 @@ static int hovers(const detector_job_t *j, int c, double sd)
     return sd <= LEVEL_HOVER * sqrt(ss / (n - h) / 2.0);
 }
 
-/* persist_level: channel c, which persistence predicts and which hovers, is judged against the
- * range of the job's rows: lmean its middle, lscale minus its half-width (a negative lscale, so
- * everything that reads lscale > 0 as "not predicted by persistence", op_point, the step test
- * and extrap_scales, still does). A flat range keeps lscale 0: no term. */
+/* persist_level: on a device of one channel (op_point, which judges the levels of a device of
+ * two or more, has nothing to compare there), channel c, which persistence predicts and which
+ * hovers, is judged against the range of the job's rows: lmean its middle, lscale minus its
+ * half-width (a negative lscale, so everything that reads lscale > 0 as "not predicted by
+ * persistence", op_point, the step test and extrap_scales, still does). A flat range keeps
+ * lscale 0: no term. SKAB's eight-channel devices, which hold such channels, raised more false
+ * alarms with it (docs/detection.md, "Fifty-ninth round"). */
 static void range_level(detector_job_t *j, int c)
 {
     const int C = j->C;
@@ -359,7 +362,7 @@ int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_
         }
         j->lmean[c] = (float)mu;
         j->lscale[c] = pers[c] ? 0.0f : (float)fmax(sqrt(ss / n), floor_[c]);
-        if (pers[c] && cfg->persist_level > 0.0f && hovers(j, c, sqrt(ss / n)))
+        if (C == 1 && pers[c] && cfg->persist_level > 0.0f && hovers(j, c, sqrt(ss / n)))
             range_level(j, c);
     }
     /* The correlation is used once the calibration tail is whole (val_rows rows): a first

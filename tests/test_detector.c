@@ -7171,7 +7171,8 @@ static float *make_walk(int n, uint64_t seed)
 
 /* persist_level (calibration): after a training in which persistence predicts the one channel,
  * a hovering channel keeps a range term (lscale < 0: minus the half-width of the job's rows,
- * lmean their middle), a random walk none (0); with persist_level 0 neither has one. */
+ * lmean their middle), a random walk none (0); with persist_level 0 neither has one, nor do two
+ * hovering channels of one device. */
 static void test_persist_level_hover(void **unused)
 {
     (void)unused;
@@ -7204,6 +7205,28 @@ static void test_persist_level_hover(void **unused)
         detector_destroy(d);
         free(x);
     }
+    /* Two such channels: op_point judges their levels; no range term. */
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.model_kind = DET_MODEL_LINEAR;
+    cfg.season_bins = 0;
+    cfg.horizon = 24;
+    cfg.persist_level = 1.0f;
+    float *a = make_hover(N, 7), *b = make_hover(N, 8), *x = malloc(sizeof(float) * 2 * N);
+    assert_non_null(x);
+    for (int t = 0; t < N; t++)
+        x[2 * t] = a[t], x[2 * t + 1] = b[t];
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 2), 0);
+    struct detector_result res;
+    for (int t = 0; t < N; t++)
+        step(d, x, t, 2, NULL, &res);
+    assert_true(d->persist[0] && d->persist[1]);
+    assert_true(d->lscale[0] == 0.0f && d->lscale[1] == 0.0f);
+    detector_destroy(d);
+    free(a);
+    free(b);
+    free(x);
 }
 
 /* A format-41 save (no persist_level in its config) loads with persist_level 0 and continues bit
