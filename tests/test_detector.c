@@ -7060,6 +7060,40 @@ static void test_lstm_min_rows_count(void **unused)
     assert_true(lstm_trains_at(1233));
 }
 
+/* make_equal_spikes' detector (seed 1) with the defaults, cut between its second and third
+ * spikes to format fmt at the config's field (cut_and_continue, -7 where the field may lie in
+ * the tail padding): it continues bit for bit, and at least one onset follows the cut. */
+static void spikes_cut(size_t field, uint32_t fmt)
+{
+    struct detector_config def;
+    detector_config_default(&def);
+    float *x = make_equal_spikes(1);
+    double top;
+    int opened,
+        onsets = cut_and_continue(&def, 1, x, FB_N, fb_at[2] - 200, field, -7, fmt, &top, &opened);
+    assert_true(onsets >= 1);
+    free(x);
+}
+
+/* A fresh one-channel detector with cfg, saved and loaded whole (*whole) and cut back to format
+ * fmt at the config's field (*cut; cut_to_format). Caller owns both; free with
+ * detector_destroy. */
+static void save_cut_load(const struct detector_config *cfg, size_t field, uint32_t fmt,
+                          detector_t **whole, detector_t **cut)
+{
+    detector_t *d;
+    assert_int_equal(detector_create(&d, cfg, 1), 0);
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(whole, buf, len), 0);
+    cut_to_format(buf, &len, field, -1, fmt);
+    assert_int_equal(detector_load(cut, buf, len), 0);
+    detector_destroy(d);
+    free(buf);
+}
+
 /* A format-40 save (no lstm_min_rows in its config) of make_equal_spikes' detector (seed 1)
  * with the defaults, cut between its second and third spikes, loads with lstm_min_rows 0 and
  * continues bit for bit as that detector; the same bytes claimed as format 41 are refused (-7,
@@ -7068,29 +7102,15 @@ static void test_lstm_min_rows_count(void **unused)
 static void test_load_format40(void **unused)
 {
     (void)unused;
-    struct detector_config def;
+    spikes_cut(offsetof(struct detector_config, lstm_min_rows), 40);
+    struct detector_config def, cfg;
     detector_config_default(&def);
-    float *x = make_equal_spikes(1);
-    double top;
-    int opened, onsets = cut_and_continue(&def, 1, x, FB_N, fb_at[2] - 200,
-                                          offsetof(struct detector_config, lstm_min_rows), -7, 40,
-                                          &top, &opened);
-    assert_true(onsets >= 1);
-    free(x);
-    struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_min_rows = 600;
-    detector_t *d, *b;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    size_t len = detector_save_size(d), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(d, buf, len, &got), 0);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_int_equal(b->cfg.lstm_min_rows, 600);
-    detector_destroy(b);
-    cut_to_format(buf, &len, offsetof(struct detector_config, lstm_min_rows), -1, 40);
-    assert_int_equal(detector_load(&b, buf, len), 0);
+    detector_t *w, *b;
+    save_cut_load(&cfg, offsetof(struct detector_config, lstm_min_rows), 40, &w, &b);
+    assert_int_equal(w->cfg.lstm_min_rows, 600);
+    detector_destroy(w);
     assert_int_equal(b->cfg.lstm_min_rows, 0);
     /* As vigild restores it (the running settings applied, their lstm_min_rows -1 not among
      * them) and saves it again in format 41: it keeps 0 across restarts. */
@@ -7105,8 +7125,6 @@ static void test_load_format40(void **unused)
     assert_int_equal(b->cfg.lstm_min_rows, 0);
     detector_destroy(b);
     free(buf2);
-    detector_destroy(d);
-    free(buf);
 }
 
 /* persist_level (raw score): a channel with a negative lscale (persistence's, judged against its
@@ -7235,35 +7253,18 @@ static void test_persist_level_hover(void **unused)
 static void test_load_format41(void **unused)
 {
     (void)unused;
-    struct detector_config def;
-    detector_config_default(&def);
-    float *x = make_equal_spikes(1);
-    double top;
-    int opened, onsets = cut_and_continue(&def, 1, x, FB_N, fb_at[2] - 200,
-                                          offsetof(struct detector_config, persist_level), -7, 41,
-                                          &top, &opened);
-    assert_true(onsets >= 1);
-    free(x);
+    spikes_cut(offsetof(struct detector_config, persist_level), 41);
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.persist_level = 0.5f;
-    detector_t *d, *b;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    size_t len = detector_save_size(d), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(d, buf, len, &got), 0);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_float_equal(b->cfg.persist_level, 0.5f, 0.0);
-    detector_destroy(b);
-    cut_to_format(buf, &len, offsetof(struct detector_config, persist_level), -1, 41);
-    assert_int_equal(detector_load(&b, buf, len), 0);
+    detector_t *w, *b;
+    save_cut_load(&cfg, offsetof(struct detector_config, persist_level), 41, &w, &b);
+    assert_float_equal(w->cfg.persist_level, 0.5f, 0.0);
     assert_float_equal(b->cfg.persist_level, 0.0f, 0.0);
+    detector_destroy(w);
     detector_destroy(b);
-    detector_destroy(d);
-    free(buf);
     cfg.persist_level = -1.0f;
-    assert_int_equal(detector_create(&d, &cfg, 1), ERR_INVAL);
+    assert_int_equal(detector_create(&w, &cfg, 1), ERR_INVAL);
 }
 
 int main(void)
