@@ -753,6 +753,98 @@ class MaintenanceEndDiskFull(TmpfsVolume):
         self.assertEqual(states, ["past"], pushed[-2000:])
 
 
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class MaintenanceWriteFailed(Base):
+    """vigild runs under tests/fault/failmaint.c's library: while its flag file exists, every
+    write of the maint table fails with SQLITE_IOERR (a failed write, not a full disk). A POST
+    the store could not commit is answered 500 (no Retry-After), naming the device, "not
+    stored (the write failed)", "stored": false and its period, which is listed (in effect
+    until vigild restarts, as the README says) but not in the database; a cancel and an end
+    are answered 500 and change nothing (the period still scheduled, the device still in
+    maintenance). Once the file is gone the same requests succeed, and a restart lists what the
+    last successful answers said. (The 503 path, ERR_CLOSED, cannot be reached over HTTP: vigild
+    stops its API, waiting for running handlers, before it closes the store; see
+    docs/reliability.md.)"""
+    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag])
+        self.d.start()
+
+    def maint(self, method, query="", body=None):
+        st, hdrs, data = req(self.d, method, "/v1/devices/mx/maintenance" + query, body)
+        return st, hdrs, vt.loads(data) if data else None
+
+    def listed(self):
+        st, _, ans = self.maint("GET")
+        self.assertEqual(st, 200, ans)
+        return [(m["from_ts"], m["until_ts"], m["note"]) for m in ans["periods"]]
+
+    def stored_rows(self):
+        return sqlite_rows(self.d.db_path, "SELECT start_ms, end_ms, note FROM maint"
+                           " ORDER BY start_ms")
+
+    def assertUnstored(self, answer, holds):
+        st, hdrs, ans = answer
+        self.assertEqual(st, 500, ans)
+        self.assertFalse(hdrs.get("retry-after"), hdrs)
+        self.assertIn("maintenance: device 'mx': %s, not stored (the write failed): retry" % holds,
+                      ans["error"])
+        self.assertIs(ans["stored"], False)
+        return ans
+
+    def test_maintenance_write_failed(self):
+        self.assertEqual(req(self.d, "POST", "/v1/readings",
+                             [{"device": "mx", "ts": 1, "values": {"v": 1}}])[0], 200)
+        now = int(time.time() * 1000)
+        st, _, ans = self.maint("POST", body={"until": now + 1800000, "note": "current"})
+        self.assertEqual(st, 200, ans)
+        c = (ans["period"]["from_ts"], ans["period"]["until_ts"], "current")
+        a = (now + 3600000, now + 2 * 3600000, "stored first")
+        st, _, ans = self.maint("POST", body={"from": a[0], "until": a[1], "note": a[2]})
+        self.assertEqual(st, 200, ans)
+        b = {"from": now + 3 * 3600000, "until": now + 4 * 3600000, "note": "while failing"}
+        rows_before = self.stored_rows()
+        self.assertEqual(rows_before.count("\n"), 1, rows_before)  # c and a
+
+        vt.write_file(self.flag, "")
+        ans = self.assertUnstored(self.maint("POST", body=b),
+                                  "the period in effect until vigild restarts")
+        self.assertEqual((ans["period"]["from_ts"], ans["period"]["until_ts"]),
+                         (b["from"], b["until"]))
+        self.assertUnstored(self.maint("DELETE", "?from=%d" % a[0]),
+                            "the period still scheduled (not cancelled)")
+        self.assertUnstored(self.maint("DELETE"), "still in maintenance (not ended)")
+        self.assertIsNotNone(tp.status(self.d, "mx")["maintenance"])
+        held = [c, a, (b["from"], b["until"], b["note"])]
+        self.assertEqual(self.listed(), held)
+        self.assertEqual(self.stored_rows(), rows_before)  # nothing of the three was written
+        self.assertIn("pipeline: maintenance of 'mx' not stored: ", self.d.log())
+
+        os.unlink(self.flag)
+        st, _, ans = self.maint("POST", body=b)  # the very same period: not a 409 with itself
+        self.assertEqual(st, 200, ans)
+        self.assertEqual((ans["period"]["from_ts"], ans["period"]["until_ts"]),
+                         (b["from"], b["until"]))
+        self.assertEqual(self.maint("DELETE", "?from=%d" % a[0])[0], 204)
+        self.assertEqual(self.maint("DELETE")[0], 204)
+        self.assertIsNone(tp.status(self.d, "mx")["maintenance"])
+        after = self.listed()
+        self.assertEqual([p[0] for p in after], [c[0], b["from"]])  # c ended, a cancelled
+        self.assertLess(after[0][1], c[1])
+        self.d.stop()
+        self.assertEqual(integrity_check(self.d.db_path), "ok")
+        self.d.start()
+        self.assertEqual(self.listed(), after)
+        self.d.stop()
+
+
 # ============================================================================================
 # Trainings that fail
 # ============================================================================================
