@@ -20,6 +20,10 @@
   space returns, and a restart holds what the last successful answers said.
   MaintenanceEndDiskFull: a DELETE ending the current period that the full volume refuses
   (over and over) never shows the device out of maintenance, in its status or /metrics.
+  MaintenanceWriteFailed (tests/fault/failmaint.c, VIGIL_FAILMAINT): a maintenance POST,
+  cancel or end whose write fails (SQLITE_IOERR) is answered 500, "stored": false, and changes
+  what the README says; the same requests succeed once writes do. A write held across SIGTERM
+  is committed, never answered 503 (the API stops before the store closes).
 - Hostile: 2,000 idle or half-sent HTTP connections and 1,000 idle stream connections do not
   starve a normal client (its requests complete within NORMAL_CLIENT_S); one address cannot
   take more than http.max_connections_per_ip; malformed, truncated, oversized, binary and
@@ -771,8 +775,8 @@ class MaintenanceWriteFailed(Base):
     HTTP: vigild stops its API, waiting for the running handlers, before it closes the store.
     test_write_held_at_stop shows it: a POST whose write the file ("hold") holds while SIGTERM
     arrives keeps vigild from exiting, and once released is committed (listed after a restart)
-    and answered 200, or (in some runs: libmicrohttpd's stop can close the connection before
-    the answer queued by the handler is sent) not answered at all; never 503."""
+    and answered 200, or (in some runs; docs/reliability.md, "Known, not fixed here") not
+    answered at all, the connection closed during the stop; never 503."""
     CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
 
     def setUp(self):
