@@ -599,14 +599,9 @@ class DiskFull(TmpfsVolume):
         d.stop()
 
 
-class MaintenanceDiskFull(TmpfsVolume):
-    """A maintenance change the full volume could not store is answered 507 with Retry-After and
-    says what holds: a POST's period is in effect (listed) until vigild restarts, a cancel is
-    undone (the period still scheduled); readings are refused as before. Once space returns the
-    same requests succeed, and after a restart the periods are those the last successful answers
-    said. The changes are made within the store's one-second disk-full back-off after a refused
-    batch, so none of them can slip into a commit that finds room in the WAL."""
-    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the devices; nothing trains
+class MaintRequests:
+    """Device mx's maintenance requests, for the test cases below: maint() answers (status,
+    headers, JSON or None), listed() its periods as (from_ts, until_ts, note)."""
 
     def maint(self, method, query="", body=None):
         st, hdrs, data = req(self.d, method, "/v1/devices/mx/maintenance" + query, body)
@@ -616,6 +611,16 @@ class MaintenanceDiskFull(TmpfsVolume):
         st, _, ans = self.maint("GET")
         self.assertEqual(st, 200, ans)
         return [(m["from_ts"], m["until_ts"], m["note"]) for m in ans["periods"]]
+
+
+class MaintenanceDiskFull(MaintRequests, TmpfsVolume):
+    """A maintenance change the full volume could not store is answered 507 with Retry-After and
+    says what holds: a POST's period is in effect (listed) until vigild restarts, a cancel is
+    undone (the period still scheduled); readings are refused as before. Once space returns the
+    same requests succeed, and after a restart the periods are those the last successful answers
+    said. The changes are made within the store's one-second disk-full back-off after a refused
+    batch, so none of them can slip into a commit that finds room in the WAL."""
+    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the devices; nothing trains
 
     def readings(self, k, n=1000):
         body = [{"device": "df", "ts": k * 1000 + i, "values": {"v": k + i / 1000}}
@@ -763,7 +768,7 @@ FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 
 @unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
                      "library, set by CTest; not built in a sanitizer build) not found")
-class MaintenanceWriteFailed(Base):
+class MaintenanceWriteFailed(MaintRequests, Base):
     """vigild runs under tests/fault/failmaint.c's library: while its flag file exists, every
     write of the maint table fails with SQLITE_IOERR (a failed write, not a full disk). A POST
     the store could not commit is answered 500 (no Retry-After), naming the device, "not
@@ -784,15 +789,6 @@ class MaintenanceWriteFailed(Base):
         self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
             "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag])
         self.d.start()
-
-    def maint(self, method, query="", body=None):
-        st, hdrs, data = req(self.d, method, "/v1/devices/mx/maintenance" + query, body)
-        return st, hdrs, vt.loads(data) if data else None
-
-    def listed(self):
-        st, _, ans = self.maint("GET")
-        self.assertEqual(st, 200, ans)
-        return [(m["from_ts"], m["until_ts"], m["note"]) for m in ans["periods"]]
 
     def stored_rows(self):
         return sqlite_rows(self.d.db_path, "SELECT start_ms, end_ms, note FROM maint"
