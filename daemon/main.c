@@ -266,6 +266,11 @@ static void on_stream_closed(void *arg)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
+    /* libuv restored the default actions as it closed the handles: a second SIGTERM or Ctrl-C
+     * while storage flushes and detectors are saved (which can take long) would end vigild
+     * there, unflushed. on_stop_signal ignores a second signal; so does the rest of the stop. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
 }
 
 /* Loop thread: the maintenance periods' boundaries that passed go to the event streams. */

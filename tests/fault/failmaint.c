@@ -1,0 +1,60 @@
+/* tests/fault/failmaint.c: an LD_PRELOAD library for the integration tests that makes vigild's
+ * writes of maintenance periods fail, or holds them, while a flag file exists: sqlite3_step of a
+ * statement on the maint table (storage/schema.c's "INSERT INTO maint(...) ... ON CONFLICT DO
+ * UPDATE" and its "DELETE FROM maint ..." statements). A file starting with "hold": the step
+ * waits until the file is gone or says otherwise (at most 60 s, so a test that forgot the file
+ * does not hang vigild), then runs. Any other content: the step returns SQLITE_IOERR without
+ * running, as a failed write would; the writer rolls the transaction back and answers ERR_IO,
+ * which the maintenance routes answer 500. The environment: VIGIL_FAILMAINT_FLAG, the flag
+ * file's path (required). Every other statement goes straight to SQLite's sqlite3_step (vigild
+ * links SQLite dynamically). */
+#include <dlfcn.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { RUN, HOLD, FAIL };
+
+/* Whether sql writes the maint table. The prefixes end in "(" or " " so a table named
+ * maint-something (none today) never matches. */
+static int writes_maint(const char *sql)
+{
+    static const char *const prefix[] = {"INSERT INTO maint(", "DELETE FROM maint ",
+                                         "UPDATE maint "};
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++)
+        if (strncmp(sql, prefix[i], strlen(prefix[i])) == 0)
+            return 1;
+    return 0;
+}
+
+/* What to do with stmt now: RUN, HOLD or FAIL (the flag file is read each time: a test changes
+ * it while vigild runs). */
+static int mode(sqlite3_stmt *stmt)
+{
+    const char *flag = getenv("VIGIL_FAILMAINT_FLAG");
+    const char *sql = sqlite3_sql(stmt);
+    if (flag == NULL || sql == NULL || !writes_maint(sql))
+        return RUN;
+    FILE *f = fopen(flag, "r");
+    if (f == NULL)
+        return RUN;
+    char word[5] = {0};
+    size_t n = fread(word, 1, 4, f);
+    fclose(f);
+    return n == 4 && memcmp(word, "hold", 4) == 0 ? HOLD : FAIL;
+}
+
+int sqlite3_step(sqlite3_stmt *stmt)
+{
+    static int (*real)(sqlite3_stmt *);
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "sqlite3_step");
+    int m = mode(stmt);
+    for (int i = 0; i < 600 && m == HOLD; i++) {
+        usleep(100000);
+        m = mode(stmt);
+    }
+    return m == FAIL ? SQLITE_IOERR : real(stmt);
+}
