@@ -110,8 +110,50 @@ int api__dbs_load(struct api_server *srv)
     return rc;
 }
 
+/* A warning that may repeat with every request (a cause that lasts, such as a full disk) is
+ * logged at once the first time, then at most once a WARN_EVERY_MS per cause, saying how many
+ * were left out since; a few causes are told apart (err codes), others share the last slot. */
+#define WARN_EVERY_MS 60000
+#define WARN_CAUSES   4
+
+static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int cause;            /* an err code; 0: the slot is free */
+    int64_t last_ms;      /* vtime_mono_ms() of the last one logged */
+    unsigned suppressed;  /* left out since then */
+} warn_slot[WARN_CAUSES]; /* guarded by warn_mu */
+
+/* Logs "what: err_str(cause)" unless one of that cause was logged less than WARN_EVERY_MS ago
+ * (then counts it). Any thread. */
+static void warn_limited(const char *what, int cause)
+{
+    int64_t now = vtime_mono_ms();
+    unsigned left_out = 0;
+    int log_it = 0;
+    pthread_mutex_lock(&warn_mu);
+    int i = 0;
+    while (i < WARN_CAUSES - 1 && warn_slot[i].cause != 0 && warn_slot[i].cause != cause)
+        i++;
+    if (warn_slot[i].cause != cause || now - warn_slot[i].last_ms >= WARN_EVERY_MS) {
+        left_out = warn_slot[i].cause == cause ? warn_slot[i].suppressed : 0;
+        warn_slot[i].cause = cause;
+        warn_slot[i].last_ms = now;
+        warn_slot[i].suppressed = 0;
+        log_it = 1;
+    } else {
+        warn_slot[i].suppressed++;
+    }
+    pthread_mutex_unlock(&warn_mu);
+    if (log_it && left_out > 0)
+        log_warn("%s: %s (%u more like it in the last minute or more, not logged)", what,
+                 err_str(cause), left_out);
+    else if (log_it)
+        log_warn("%s: %s", what, err_str(cause));
+}
+
 /* Remembers /write's db parameter. Never refuses the request: the name chooses nothing, so one
- * that cannot be kept (too long, a NUL, or the backend failed to keep it) is only not listed. */
+ * that cannot be kept (too long, a NUL, or the backend failed to keep it) is only not listed.
+ * A backend failure is logged rate-limited: it lasts (a full disk) and every write retries. */
 static void db_remember_arg(api_request_t *r)
 {
     const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "db");
@@ -119,7 +161,23 @@ static void db_remember_arg(api_request_t *r)
     long n = raw ? api__pct_decode(raw, strlen(raw), buf, sizeof buf, 1) : -1;
     int rc = n > 0 ? db_remember(r->srv, buf, (size_t)n) : 0;
     if (rc)
-        log_warn("influx: cannot keep the database name of /write?db=: %s", err_str(rc));
+        warn_limited("influx: cannot keep the database name of /write?db=", rc);
+}
+
+/* Whether /write's rp parameter names a policy vigild lists: none, empty, or "autogen" (the
+ * only one SHOW RETENTION POLICIES answers). Otherwise answers influxd 1.6.7's words and
+ * status for a policy it does not have (observed: 500 {"error":"retention policy not found:
+ * NAME"}, the name percent-decoded, case kept) and returns 0. */
+static int rp_known(api_request_t *r)
+{
+    char rp[256];
+    const char *p = api__arg(r, "rp", rp, sizeof rp);
+    if (r->status)
+        return 0;
+    if (p == NULL || p[0] == '\0' || strcmp(p, "autogen") == 0)
+        return 1;
+    api__error(r, 500, "retention policy not found: %s", p);
+    return 0;
 }
 
 void api__h_write(api_request_t *r)
@@ -161,6 +219,10 @@ void api__h_write(api_request_t *r)
         api__error(r, 500, "parsing line protocol: %s", err_str(rc));
         goto out;
     }
+    /* influxd parses the body first: a body of bad lines only gets its parse errors (below),
+     * any other one the unknown policy's error, with nothing stored. */
+    if (!(errs->parsed == 0 && errs->count > 0) && !rp_known(r))
+        goto out;
     if (api__admit(r, &b, errs))
         goto out;
     size_t readings = b.nfields;

@@ -6,6 +6,7 @@ command-line client (Debian influxdb-client) writing through /write, its interac
 (also USE db.rp) and INSERT included."""
 
 import http.client
+import json
 import os
 import pty
 import select
@@ -344,6 +345,103 @@ class RetentionPolicies(vt.DaemonTestCase):
                   'SHOW RETENTION POLICIES ON "plant', "SHOW RETENTION POLICIES plant",
                   "SHOW RETENTION POLICIESX ON plant"):
             self.assertEqual(self.query(q).status, 400, q)
+
+
+class WriteRetentionPolicy(vt.DaemonTestCase):
+    """/write?rp= other than autogen (the one policy SHOW RETENTION POLICIES lists) is refused
+    as influxd 1.6.7 (Debian's influxdb 1.6.7~rc0-1+b13) answered it on a database it has:
+    500 {"error":"retention policy not found: NAME"}, the name percent-decoded, case kept
+    (AUTOGEN is not autogen), and nothing stored, whatever the body (good lines, good and bad
+    lines, string fields only, empty). A body of bad lines only gets its parse error (400)
+    first, as from influxd. No rp, an empty one and rp=autogen write."""
+
+    def write(self, query, body):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+        try:
+            c.request("POST", "/write?" + query, body=body.encode())
+            resp = c.getresponse()
+            return resp.status, resp.read()
+        finally:
+            c.close()
+
+    def test_unknown_policy(self):
+        for query, body, name in (
+                ("db=plant&rp=foo", "m,device=wrp-1 v=1 1000000000", "foo"),
+                ("db=plant&rp=AUTOGEN&precision=s", "m,device=wrp-1 v=1 1", "AUTOGEN"),
+                ("db=plant&rp=foo%20bar", "m,device=wrp-1 v=1 1000000000", "foo bar"),
+                ("rp=weekly", "m,device=wrp-1 v=1 1000000000\nm,device=wrp-1 v= 2", "weekly"),
+                ("db=new-db&rp=foo", 'm,device=wrp-1 s="x" 1000000000', "foo"),
+                ("db=plant&rp=foo", "", "foo")):
+            st, body = self.write(query, body)
+            self.assertEqual((st, json.loads(body)),
+                             (500, {"error": "retention policy not found: " + name}), query)
+        st, body = self.write("db=plant&rp=foo", "m,device=wrp-1 v= 1")
+        self.assertEqual((st, json.loads(body)),
+                         (400, {"error": "unable to parse 'm,device=wrp-1 v= 1': missing field "
+                                         "value (line 1)"}))
+        self.assertNoDevice("wrp-1")
+        self.assertNotIn("new-db", Databases.show(self))  # a refused write uses no name
+        for n, query in enumerate(("db=plant&rp=autogen", "db=plant&rp=", "db=plant")):
+            st, body = self.write(query + "&precision=s", "m,device=wrp-2 v=%d %d" % (n, n + 1))
+            self.assertEqual((st, body), (204, b""), query)
+        self.assertPoints(self.d.readings("wrp-2"),
+                          [(1000, {"v": 0.0}), (2000, {"v": 1.0}), (3000, {"v": 2.0})])
+
+    def test_influx_cli_insert_into(self):
+        # The shell's INSERT INTO rp ... writes with rp=: influxd 1.6.7 printed the same line.
+        p = subprocess.run([INFLUX, "-host", "127.0.0.1", "-port", str(self.d.http_port),
+                            "-database", "plant", "-execute",
+                            "INSERT INTO weekly m,device=wrp-cli v=1"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60, text=True)
+        self.assertIn('ERR: {"error":"retention policy not found: weekly"}', p.stdout)
+        self.assertNoDevice("wrp-cli")
+        p = subprocess.run([INFLUX, "-host", "127.0.0.1", "-port", str(self.d.http_port),
+                            "-database", "plant", "-execute",
+                            "INSERT INTO autogen m,device=wrp-cli v=1"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60, text=True)
+        self.assertNotIn("ERR", p.stdout)
+        self.assertEqual(len(self.d.readings("wrp-cli")), 1)
+
+
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class DatabaseNameWarning(unittest.TestCase):
+    """While a new database name cannot be kept (here every "INSERT INTO dbnames(" fails,
+    tests/fault/failmaint.c), each /write?db=NEW that stores points tries again and fails; the
+    warning is logged for the first at once, then at most once a minute per cause (not once a
+    request, as before)."""
+
+    def test_warning_rate_limited(self):
+        flag = os.path.join(vt.mkdtemp(), "fail")
+        vt.write_file(flag, "fail")
+        self.d = vt.Vigild(stream=False, prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO dbnames("])
+        try:
+            self.d.start()
+            for i in range(20):
+                r = self.d.write_lp("m,device=dnw v=1 %d\n" % (i + 1), precision="s",
+                                    db="new%d" % (i % 3))
+                self.assertEqual(r.status, 204, r)
+            self.assertEqual(Databases.show(self), [])
+            self.assertEqual(len(self.d.readings("dnw")), 20)
+            warned = [l for l in self.d.log().splitlines()
+                      if "cannot keep the database name" in l]
+            self.assertEqual(len(warned), 1, warned)
+            self.assertIn("/write?db=: ", warned[0])
+            os.unlink(flag)  # the names can be kept again: the next write keeps its name
+            self.assertEqual(self.d.write_lp("m,device=dnw v=1 30\n", precision="s",
+                                             db="new1").status, 204)
+            self.assertEqual(Databases.show(self), ["new1"])
+            self.d.stop()
+        except AssertionError:
+            sys.stderr.write(self.d.log() + "\n")
+            raise
+        finally:
+            self.d.cleanup()
 
 
 def own_daemon(test, body, data_dir=None):
