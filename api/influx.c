@@ -110,8 +110,50 @@ int api__dbs_load(struct api_server *srv)
     return rc;
 }
 
+/* A warning that may repeat with every request (a cause that lasts, such as a full disk) is
+ * logged at once the first time, then at most once a WARN_EVERY_MS per cause, saying how many
+ * were left out since; a few causes are told apart (err codes), others share the last slot. */
+#define WARN_EVERY_MS 60000
+#define WARN_CAUSES   4
+
+static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int cause;            /* an err code; 0: the slot is free */
+    int64_t last_ms;      /* vtime_mono_ms() of the last one logged */
+    unsigned suppressed;  /* left out since then */
+} warn_slot[WARN_CAUSES]; /* guarded by warn_mu */
+
+/* Logs "what: err_str(cause)" unless one of that cause was logged less than WARN_EVERY_MS ago
+ * (then counts it). Any thread. */
+static void warn_limited(const char *what, int cause)
+{
+    int64_t now = vtime_mono_ms();
+    unsigned left_out = 0;
+    int log_it = 0;
+    pthread_mutex_lock(&warn_mu);
+    int i = 0;
+    while (i < WARN_CAUSES - 1 && warn_slot[i].cause != 0 && warn_slot[i].cause != cause)
+        i++;
+    if (warn_slot[i].cause != cause || now - warn_slot[i].last_ms >= WARN_EVERY_MS) {
+        left_out = warn_slot[i].cause == cause ? warn_slot[i].suppressed : 0;
+        warn_slot[i].cause = cause;
+        warn_slot[i].last_ms = now;
+        warn_slot[i].suppressed = 0;
+        log_it = 1;
+    } else {
+        warn_slot[i].suppressed++;
+    }
+    pthread_mutex_unlock(&warn_mu);
+    if (log_it && left_out > 0)
+        log_warn("%s: %s (%u more like it in the last minute or more, not logged)", what,
+                 err_str(cause), left_out);
+    else if (log_it)
+        log_warn("%s: %s", what, err_str(cause));
+}
+
 /* Remembers /write's db parameter. Never refuses the request: the name chooses nothing, so one
- * that cannot be kept (too long, a NUL, or the backend failed to keep it) is only not listed. */
+ * that cannot be kept (too long, a NUL, or the backend failed to keep it) is only not listed.
+ * A backend failure is logged rate-limited: it lasts (a full disk) and every write retries. */
 static void db_remember_arg(api_request_t *r)
 {
     const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "db");
@@ -119,7 +161,23 @@ static void db_remember_arg(api_request_t *r)
     long n = raw ? api__pct_decode(raw, strlen(raw), buf, sizeof buf, 1) : -1;
     int rc = n > 0 ? db_remember(r->srv, buf, (size_t)n) : 0;
     if (rc)
-        log_warn("influx: cannot keep the database name of /write?db=: %s", err_str(rc));
+        warn_limited("influx: cannot keep the database name of /write?db=", rc);
+}
+
+/* Whether /write's rp parameter names a policy vigild lists: none, empty, or "autogen" (the
+ * only one SHOW RETENTION POLICIES answers). Otherwise answers influxd 1.6.7's words and
+ * status for a policy it does not have (observed: 500 {"error":"retention policy not found:
+ * NAME"}, the name percent-decoded, case kept) and returns 0. */
+static int rp_known(api_request_t *r)
+{
+    char rp[256];
+    const char *p = api__arg(r, "rp", rp, sizeof rp);
+    if (r->status)
+        return 0;
+    if (p == NULL || p[0] == '\0' || strcmp(p, "autogen") == 0)
+        return 1;
+    api__error(r, 500, "retention policy not found: %s", p);
+    return 0;
 }
 
 void api__h_write(api_request_t *r)
@@ -161,6 +219,10 @@ void api__h_write(api_request_t *r)
         api__error(r, 500, "parsing line protocol: %s", err_str(rc));
         goto out;
     }
+    /* influxd parses the body first: a body of bad lines only gets its parse errors (below),
+     * any other one the unknown policy's error, with nothing stored. */
+    if (!(errs->parsed == 0 && errs->count > 0) && !rp_known(r))
+        goto out;
     if (api__admit(r, &b, errs))
         goto out;
     size_t readings = b.nfields;
@@ -247,49 +309,338 @@ static const char *statement(const char *q, const char *kw1, const char *kw2)
     return q;
 }
 
-/* Reads the database name at s, after blanks: an identifier (up to a blank, ';' or the end), or
- * a double-quoted one with InfluxQL's backslash escapes (Telegraf sends CREATE DATABASE
- * "telegraf"; "\n" is a newline, which db_remember does not list), into name[0..*len) (not
- * terminated; *len < size; 0 for ""). Returns the text after it; NULL for none, an unterminated
- * one, one of size bytes or more, or one with an escape InfluxQL refuses. */
-static const char *db_name_parse(const char *s, char *name, size_t size, size_t *len)
+/* ---- InfluxQL's tokens, cut as influxd 1.6.7 cuts them ------------------------------------
+ * vigild answers three statements, but a typo in one should get the parse error influxd gives
+ * ("error parsing query: found X, expected identifier at line L, char C"), not "database not
+ * found". So what follows the statement's keywords is read token by token by influxd's rules
+ * (its influxql scanner; every rule below was checked against influxd 1.6.7, test_influx.py
+ * QueryParseErrors lists the statements): blanks are ' ', '\t', '\r', '\n' and -- and / * * /
+ * comments; an identifier is an ASCII letter or '_' then letters, digits and '_', or
+ * double-quoted with the escapes \\ \" \' \n and no newline (a bare prefix before the quote is
+ * dropped, as influxd does); a keyword is not an identifier. Positions count code points from
+ * 1, with influxd's quirks: a single-quoted string or an unterminated quote is placed one
+ * character early, a bad escape one after its backslash, the end two after the last token. */
+
+enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_OTHER, QT_BAD };
+
+#define QT_TEXT_MAX 256
+
+typedef struct {
+    enum qtok kind;
+    char text[QT_TEXT_MAX]; /* an identifier's name; else what influxd prints: "EOF", "SELECT" */
+    size_t len;             /* of text */
+    int too_long;           /* text holds only the first QT_TEXT_MAX - 1 bytes */
+    int line, col;          /* as influxd prints them */
+} qtoken_t;
+
+typedef struct {
+    const char *p;         /* the next byte */
+    int line, col;         /* p's position: 0-based line, code points into the line */
+    int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
+} qscan_t;
+
+/* InfluxQL 1.6.7's keywords (each one influxd refuses as a database name), sorted. */
+/* clang-format off */
+static const char *const q_keywords[] = {
+    "ALL", "ALTER", "ANALYZE", "AND", "ANY", "AS", "ASC", "BEGIN", "BY", "CARDINALITY",
+    "CONTINUOUS", "CREATE", "DATABASE", "DATABASES", "DEFAULT", "DELETE", "DESC", "DESTINATIONS",
+    "DIAGNOSTICS", "DISTINCT", "DROP", "DURATION", "END", "EVERY", "EXACT", "EXPLAIN", "FALSE",
+    "FIELD", "FOR", "FROM", "GRANT", "GRANTS", "GROUP", "GROUPS", "IN", "INF", "INSERT", "INTO",
+    "KEY", "KEYS", "KILL", "LIMIT", "MEASUREMENT", "MEASUREMENTS", "NAME", "OFFSET", "ON", "OR",
+    "ORDER", "PASSWORD", "POLICIES", "POLICY", "PRIVILEGES", "QUERIES", "QUERY", "READ",
+    "REPLICATION", "RESAMPLE", "RETENTION", "REVOKE", "SELECT", "SERIES", "SET", "SHARD", "SHARDS",
+    "SHOW", "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS", "TAG", "TO", "TRUE",
+    "USER", "USERS", "VALUES", "WHERE", "WITH", "WRITE",
+};
+/* clang-format on */
+
+static int q_keyword_cmp(const void *key, const void *elem)
 {
-    size_t n = 0;
-    while (isspace((unsigned char)*s))
-        s++;
-    int quoted = *s == '"';
-    if (quoted) {
-        for (s++; *s != '"'; s++) {
-            char c = *s;
-            if (c == '\\') {
-                c = *++s;
-                if (c == 'n')
-                    c = '\n';
-                else if (c == '\0' || !strchr("\\\"'", c))
-                    return NULL; /* an escape InfluxQL refuses, or the end */
-            }
-            if (c == '\0' || n + 1 == size)
-                return NULL;
-            name[n++] = c;
-        }
-        s++;
-    } else {
-        for (; *s != '\0' && *s != ';' && !isspace((unsigned char)*s); s++) {
-            if (n + 1 == size)
-                return NULL;
-            name[n++] = *s;
-        }
-    }
-    *len = n;
-    return n > 0 || quoted ? s : NULL;
+    return strcasecmp(key, *(const char *const *)elem);
 }
 
-/* Whether only blanks and at most one ';' follow. */
-static int statement_ends(const char *s)
+/* Steps over one byte, keeping the position. */
+static void qs_step(qscan_t *s)
 {
-    s += strspn(s, " \t\r\n");
-    s += *s == ';';
-    return s[strspn(s, " \t\r\n")] == '\0';
+    unsigned char c = (unsigned char)*s->p++;
+    if (c == '\n') {
+        s->line++;
+        s->col = 0;
+    } else if ((c & 0xC0) != 0x80) {
+        s->col++; /* a code point's first byte */
+    }
+}
+
+/* Starts reading q at `at` (a point inside q: after the statement's keywords). */
+static void qs_init(qscan_t *s, const char *q, const char *at)
+{
+    s->p = q;
+    s->line = s->col = 0;
+    while (s->p < at)
+        qs_step(s);
+    s->end_line = s->line;
+    s->end_col = s->col;
+}
+
+static int q_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int q_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Appends the byte c to t's text (or marks it too long). */
+static void qt_put(qtoken_t *t, char c)
+{
+    if (t->len + 1 < QT_TEXT_MAX)
+        t->text[t->len++] = c;
+    else
+        t->too_long = 1;
+    t->text[t->len] = '\0';
+}
+
+/* Skips blanks and comments. Returns 0, or -1 at an unterminated / * comment (p on it). */
+static int qs_blank(qscan_t *s)
+{
+    for (;;) {
+        if (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n') {
+            qs_step(s);
+        } else if (s->p[0] == '-' && s->p[1] == '-') {
+            while (*s->p != '\0' && *s->p != '\n')
+                qs_step(s);
+        } else if (s->p[0] == '/' && s->p[1] == '*') {
+            const char *close = strstr(s->p + 2, "*/");
+            if (close == NULL)
+                return -1;
+            while (s->p < close + 2)
+                qs_step(s);
+        } else {
+            return 0;
+        }
+    }
+}
+
+/* Reads the quoted text at p (its quote: ' or ") into t's text. Returns 0, or -1 for a bad
+ * one, t then influxd's error token: the text so far for a newline or the end before the
+ * closing quote, the backslash and its character for an escape InfluxQL refuses. */
+static int qs_quoted(qscan_t *s, qtoken_t *t)
+{
+    char quote = *s->p;
+    t->line = s->line + 1;
+    t->col = s->col; /* influxd's quirk: one character early */
+    t->len = 0;
+    t->text[0] = '\0';
+    qs_step(s);
+    while (*s->p != quote) {
+        char c = *s->p;
+        if (c == '\0' || c == '\n')
+            return -1;
+        if (c == '\\') {
+            int col = s->col;
+            qs_step(s);
+            c = *s->p;
+            if (c == 'n') {
+                c = '\n';
+            } else if (c == '\0' || !strchr("\\\"'", c)) {
+                t->len = 0;
+                qt_put(t, '\\');
+                if (c != '\0')
+                    do { /* the whole character after the backslash */
+                        qt_put(t, *s->p);
+                        qs_step(s);
+                    } while ((*s->p & 0xC0) == 0x80);
+                t->col = col + 2;
+                return -1;
+            }
+        }
+        qt_put(t, c);
+        qs_step(s);
+    }
+    qs_step(s);
+    return 0;
+}
+
+/* Reads an identifier at p (a letter, '_' or '"') into t: QT_IDENT, QT_BAD (a bad quoted
+ * part), or with lookup QT_KEYWORD (text upper case) when it is one. */
+static void qs_ident(qscan_t *s, qtoken_t *t, int lookup)
+{
+    int line = s->line + 1, col = s->col + 1;
+    for (;;) {
+        if (*s->p == '"') {
+            t->kind = qs_quoted(s, t) ? QT_BAD : QT_IDENT;
+            if (t->kind == QT_IDENT) {
+                t->line = line;
+                t->col = col;
+            }
+            return;
+        }
+        if (!q_letter(*s->p) && !q_digit(*s->p))
+            break;
+        qt_put(t, *s->p);
+        qs_step(s);
+    }
+    t->kind = QT_IDENT;
+    t->line = line;
+    t->col = col;
+    const char *const *kw = NULL;
+    if (lookup && !t->too_long)
+        kw = bsearch(t->text, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
+                     sizeof q_keywords[0], q_keyword_cmp);
+    if (kw != NULL) {
+        t->kind = QT_KEYWORD;
+        t->len = strlen(*kw);
+        memcpy(t->text, *kw, t->len + 1);
+    }
+}
+
+/* Reads a number at p (digits, or '.' and a digit) as influxd prints it: "1", "1.5", ".5", or a
+ * duration ("1h", "1µs", "1x", and letters and digits after). */
+static void qs_number(qscan_t *s, qtoken_t *t)
+{
+    static const char micro[] = "\xC2\xB5"; /* µ */
+    while (q_digit(*s->p)) {
+        qt_put(t, *s->p);
+        qs_step(s);
+    }
+    if (s->p[0] == '.' && q_digit(s->p[1])) {
+        do {
+            qt_put(t, *s->p);
+            qs_step(s);
+        } while (q_digit(*s->p));
+        return;
+    }
+    if (*s->p == '.')
+        return;
+    for (int n = 0;; n++) {
+        int mu = strncmp(s->p, micro, 2) == 0;
+        char c = *s->p;
+        if (!mu && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(n > 0 && q_digit(c)))
+            return;
+        for (int i = 0; i < (mu ? 2 : 1); i++) {
+            qt_put(t, *s->p);
+            qs_step(s);
+        }
+    }
+}
+
+/* Reads an operator or any other character at p as influxd prints it: "=~", "!=" (for <> too),
+ * "!~", "<=", ">=", "::", or the one character (a whole UTF-8 sequence). */
+static void qs_other(qscan_t *s, qtoken_t *t)
+{
+    static const char *const pairs[][2] = {{"=~", "=~"}, {"!=", "!="}, {"!~", "!~"}, {"<=", "<="},
+                                           {"<>", "!="}, {">=", ">="}, {"::", "::"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        if (strncmp(s->p, pairs[i][0], 2) == 0) {
+            qt_put(t, pairs[i][1][0]);
+            qt_put(t, pairs[i][1][1]);
+            qs_step(s);
+            qs_step(s);
+            return;
+        }
+    }
+    do {
+        qt_put(t, *s->p);
+        qs_step(s);
+    } while ((*s->p & 0xC0) == 0x80);
+}
+
+/* Reads the next token into t. */
+static void qs_next(qscan_t *s, qtoken_t *t)
+{
+    t->len = 0;
+    t->text[0] = '\0';
+    t->too_long = 0;
+    int open_comment = qs_blank(s);
+    int line = s->line + 1, col = s->col + 1;
+    t->line = line;
+    t->col = col;
+    char c = *s->p;
+    if (open_comment) {
+        t->kind = QT_OTHER;
+        memcpy(t->text, "ILLEGAL", 8);
+        s->p += strlen(s->p); /* nothing after it is read */
+    } else if (c == '\0') {
+        t->kind = QT_EOF;
+        memcpy(t->text, "EOF", 4);
+        t->line = s->end_line + 1;
+        t->col = s->end_col + 2;
+        return;
+    } else if (c == ';') {
+        t->kind = QT_SEMI;
+        qt_put(t, ';');
+        qs_step(s);
+    } else if (q_letter(c) || c == '"') {
+        qs_ident(s, t, 1);
+    } else if (c == '\'') {
+        t->kind = qs_quoted(s, t) ? QT_BAD : QT_OTHER; /* a string, never a name */
+    } else if (q_digit(c) || (c == '.' && q_digit(s->p[1]))) {
+        t->kind = QT_OTHER;
+        qs_number(s, t);
+    } else if (c == '$') {
+        qs_step(s);
+        qs_ident(s, t, 0); /* a bound parameter: "$" and an identifier, printed "$x" */
+        size_t n = t->len < QT_TEXT_MAX - 2 ? t->len : QT_TEXT_MAX - 2;
+        memmove(t->text + 1, t->text, n);
+        t->text[0] = '$';
+        t->text[n + 1] = '\0';
+        t->len = n + 1;
+        t->kind = QT_OTHER;
+        t->line = line;
+        t->col = col;
+    } else {
+        t->kind = QT_OTHER;
+        qs_other(s, t);
+    }
+    s->end_line = s->line;
+    s->end_col = s->col;
+}
+
+/* Answers influxd's parse error: token t found where want was expected (400). */
+static void parse_error(api_request_t *r, const qtoken_t *t, const char *want)
+{
+    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
+               want, t->line, t->col);
+}
+
+/* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
+static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
+{
+    qs_next(s, t);
+    if (t->kind != QT_IDENT) {
+        parse_error(r, t, "identifier");
+        return -1;
+    }
+    if (t->too_long) {
+        api__error(r, 400,
+                   "error parsing query: a database name of %d bytes or more, at line %d, "
+                   "char %d (vigild reads less)",
+                   QT_TEXT_MAX, t->line, t->col);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks that t (the token after the statement) and what follows end it: ';' or the end, then
+ * only ';'s (vigild answers one statement a query). Returns 0, or answers the error and -1. */
+static int expect_end(api_request_t *r, qscan_t *s, qtoken_t *t)
+{
+    if (t->kind != QT_EOF && t->kind != QT_SEMI) {
+        parse_error(r, t, ";");
+        return -1;
+    }
+    while (t->kind == QT_SEMI)
+        qs_next(s, t);
+    if (t->kind != QT_EOF) {
+        api__error(r, 400,
+                   "error parsing query: vigild answers one statement a query; found %s "
+                   "at line %d, char %d, after the first one's ';'",
+                   t->text, t->line, t->col);
+        return -1;
+    }
+    return 0;
 }
 
 /* Answers SHOW DATABASES in InfluxDB 1.x's form: one series "databases" with a column "name"
@@ -352,31 +703,33 @@ static void result_error(api_request_t *r, const char *msg, const char *db)
     api__body(r, 200, "application/json", &b);
 }
 
-/* Answers SHOW RETENTION POLICIES [ON db] (rest: the text after the keywords) as InfluxDB 1.6.7
- * does: every database SHOW DATABASES lists has one policy, "autogen", the default, of
- * storage.retention's duration ("0s": kept forever); a database it does not list gets "database
- * not found: NAME", and without ON nor the db parameter, "database name required" (200 both). */
-static void show_retention_policies(api_request_t *r, const char *rest)
+/* Answers SHOW RETENTION POLICIES [ON db] (q: the query; rest: the text after the keywords) as
+ * InfluxDB 1.6.7 does: every database SHOW DATABASES lists has one policy, "autogen", the
+ * default, of storage.retention's duration ("0s": kept forever); a database it does not list
+ * gets "database not found: NAME", and without ON nor the db parameter, "database name
+ * required" (200 both); what influxd cannot parse, its parse error (400). */
+static void show_retention_policies(api_request_t *r, const char *q, const char *rest)
 {
-    /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB. */
-    char name[256], dbuf[256];
-    const char *db = name;
+    char dbuf[256];
+    qscan_t s;
+    qtoken_t t;
+    qs_init(&s, q, rest);
+    qs_next(&s, &t);
+    const char *db = t.text;
     size_t len = 0;
-    const char *on = statement(rest, "ON", NULL);
-    if (on != NULL) {
-        rest = db_name_parse(on, name, sizeof name, &len);
-        if (rest == NULL || !statement_ends(rest)) {
-            api__error(r, 400,
-                       "error parsing query: SHOW RETENTION POLICIES ON wants one database "
-                       "name (of less than %zu bytes)",
-                       sizeof name);
+    if (t.kind == QT_KEYWORD && strcmp(t.text, "ON") == 0) {
+        /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB;
+         * "" is "database name required" below, as in InfluxDB. */
+        if (expect_name(r, &s, &t))
             return;
-        }
-        name[len] = '\0'; /* "": "database name required" below, as InfluxDB */
-    } else if (!statement_ends(rest)) {
-        api__error(r, 400, "error parsing query: SHOW RETENTION POLICIES takes only ON db");
-        return;
+        len = t.len;
+        qtoken_t after;
+        qs_next(&s, &after);
+        if (expect_end(r, &s, &after))
+            return;
     } else {
+        if (expect_end(r, &s, &t))
+            return;
         db = api__arg(r, "db", dbuf, sizeof dbuf);
         if (r->status)
             return;
@@ -403,28 +756,38 @@ static void show_retention_policies(api_request_t *r, const char *rest)
     api__body(r, 200, "application/json", &b);
 }
 
-/* Answers CREATE DATABASE (rest: the text after the keywords). What InfluxDB 1.6.7 cannot parse
- * is a 400 that keeps nothing; a second statement too (vigild answers one). WITH ... after the
- * name is not read (there is one store). A name that cannot be listed (too long, a control
- * character) is taken and not listed (db_remember); one the backend failed to keep is the
- * client's error. */
-static void create_database(api_request_t *r, const char *rest)
+/* Answers CREATE DATABASE (q: the query; rest: the text after the keywords). What InfluxDB
+ * 1.6.7 cannot parse gets its parse error (400) and keeps nothing; a second statement too
+ * (vigild answers one). After WITH only the first word is read (one of influxd's four; there
+ * is one store). A name that cannot be listed (too long, a control character) is taken and not
+ * listed (db_remember); one the backend failed to keep is the client's error. */
+static void create_database(api_request_t *r, const char *q, const char *rest)
 {
-    char name[256];
-    size_t len = 0;
-    const char *after = db_name_parse(rest, name, sizeof name, &len);
-    if (after == NULL || !(statement_ends(after) || statement(after, "WITH", NULL))) {
-        api__error(r, 400,
-                   "error parsing query: CREATE DATABASE wants one database name (of less than "
-                   "%zu bytes; quoted: with InfluxQL's escapes), then WITH ... or the end",
-                   sizeof name);
+    qscan_t s;
+    qtoken_t name, t;
+    qs_init(&s, q, rest);
+    if (expect_name(r, &s, &name))
+        return;
+    qs_next(&s, &t);
+    if (t.kind == QT_KEYWORD && strcmp(t.text, "WITH") == 0) {
+        static const char *const opts[] = {"DURATION", "NAME", "REPLICATION", "SHARD"};
+        qs_next(&s, &t);
+        size_t i = 0;
+        while (i < 4 && !(t.kind == QT_KEYWORD && strcmp(t.text, opts[i]) == 0))
+            i++;
+        if (i == 4) {
+            parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
+            return;
+        }
+    } else if (expect_end(r, &s, &t)) {
         return;
     }
+    size_t len = name.len;
     if (len == 0) {
         result_error(r, "invalid name", NULL); /* InfluxDB's answer to "" */
         return;
     }
-    int rc = db_remember(r->srv, name, len);
+    int rc = db_remember(r->srv, name.text, len);
     if (rc) {
         api__backend_error(r, rc, "keeping the database name");
         return;
@@ -455,17 +818,22 @@ void api__h_query(api_request_t *r)
         return;
     }
     if (rest != NULL) {
-        create_database(r, rest);
+        create_database(r, q, rest);
         return;
     }
     rest = statement(q, "SHOW", "DATABASES");
-    if (rest != NULL && statement_ends(rest)) {
-        show_databases(r);
+    if (rest != NULL) {
+        qscan_t s;
+        qtoken_t t;
+        qs_init(&s, q, rest);
+        qs_next(&s, &t);
+        if (expect_end(r, &s, &t) == 0)
+            show_databases(r);
         return;
     }
     rest = statement(q, "SHOW", "RETENTION");
     if (rest != NULL && (rest = statement(rest, "POLICIES", NULL)) != NULL) {
-        show_retention_policies(r, rest);
+        show_retention_policies(r, q, rest);
         return;
     }
     api__error(r, 400,

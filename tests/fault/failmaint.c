@@ -6,7 +6,8 @@
  * does not hang vigild), then runs. Any other content: the step returns SQLITE_IOERR without
  * running, as a failed write would; the writer rolls the transaction back and answers ERR_IO,
  * which the maintenance routes answer 500. The environment: VIGIL_FAILMAINT_FLAG, the flag
- * file's path (required). Every other statement goes straight to SQLite's sqlite3_step (vigild
+ * file's path (required); VIGIL_FAILMAINT_SQL, another statement prefix to fail instead
+ * (optional). Every other statement goes straight to SQLite's sqlite3_step (vigild
  * links SQLite dynamically). */
 #include <dlfcn.h>
 #include <sqlite3.h>
@@ -18,9 +19,13 @@
 enum { RUN, HOLD, FAIL };
 
 /* Whether sql writes the maint table. The prefixes end in "(" or " " so a table named
- * maint-something (none today) never matches. */
+ * maint-something (none today) never matches. With VIGIL_FAILMAINT_SQL set, the statements
+ * starting with it instead (test_influx.py: "INSERT INTO dbnames(", a database name kept). */
 static int writes_maint(const char *sql)
 {
+    const char *other = getenv("VIGIL_FAILMAINT_SQL");
+    if (other != NULL && other[0] != '\0')
+        return strncmp(sql, other, strlen(other)) == 0;
     static const char *const prefix[] = {"INSERT INTO maint(", "DELETE FROM maint ",
                                          "UPDATE maint "};
     for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++)
