@@ -23,7 +23,11 @@
   MaintenanceWriteFailed (tests/fault/failmaint.c, VIGIL_FAILMAINT): a maintenance POST,
   cancel or end whose write fails (SQLITE_IOERR) is answered 500, "stored": false, and changes
   what the README says; the same requests succeed once writes do. A write held across SIGTERM
-  is committed, never answered 503 (the API stops before the store closes).
+  is committed, never answered 503 (the API stops before the store closes). StopAnswers (the
+  same library): writes (/write, /v1/readings, a maintenance POST) held at the writer across
+  SIGTERM each get their 2xx and are stored; meanwhile a request on an idle keep-alive
+  connection gets 503 with "Connection: close", a new connection is refused, an idle one holds
+  nothing up, and a request whose body never ends holds the stop for the 3 s grace only.
 - Hostile: 2,000 idle or half-sent HTTP connections and 1,000 idle stream connections do not
   starve a normal client (its requests complete within NORMAL_CLIENT_S); one address cannot
   take more than http.max_connections_per_ip; malformed, truncated, oversized, binary and
@@ -903,7 +907,8 @@ class StopAnswers(MaintRequests, Base):
     keep-alive connection is answered 503, Retry-After and "Connection: close", with a JSON
     error saying vigild is stopping, a new connection is refused, and another idle keep-alive
     connection does not hold the stop up: it ends without the grace's warning
-    (test_requests_during_stop)."""
+    (test_requests_during_stop). A request whose body never ends holds the stop for the grace
+    (3 s) only, then its connection closes (test_unfinished_request_bounded)."""
     CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
     GRACE_WARNING = "begun before the stop still unanswered"
 
@@ -1013,6 +1018,16 @@ class StopAnswers(MaintRequests, Base):
         self.d.start()
         self.assertEqual(self.stored("mx"), {1: {"v": 1}})  # the 503's reading never ran
         self.d.stop()
+
+    def test_unfinished_request_bounded(self):
+        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=30)
+        s.sendall(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                  b"\r\nContent-Length: 100\r\n\r\n[")  # its body never ends
+        time.sleep(0.5)  # the headers are in: the request has begun
+        self.d.stop(timeout=30)  # exit 0
+        self.assertIn("1 request(s) %s after 3000 ms" % self.GRACE_WARNING, self.d.log())
+        self.assertEqual(s.recv(4096), b"")  # closed unanswered: nothing was run
+        s.close()
 
 
 # ============================================================================================
