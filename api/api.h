@@ -261,8 +261,10 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
 /* The port actually bound (useful with port 0). */
 unsigned api_port(const api_server_t *srv);
 
-/* Stops the server, waiting for running handlers (on the HTTP workers and the http-io threads)
- * to return, and frees it. NULL is a no-op. */
+/* Stops the server: refuses new connections and answers new requests 503, waits for running
+ * handlers (on the HTTP workers and the http-io threads) to return and, at most 3 s more
+ * (server.c, API_STOP_GRACE_MS), for every request begun before the stop to be answered; then
+ * frees it. Blocks the calling thread meanwhile. NULL is a no-op. */
 void api_stop(api_server_t *srv);
 
 /* Any thread. Changes the limits a reload may change (see api_opts_t): requests that start

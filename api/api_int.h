@@ -90,6 +90,12 @@ struct api_server {
     int io_stop;    /* the threads exit once the queue is empty */
     int nio;        /* threads started */
     pthread_t *io_threads;
+    /* The stop (server.c, api_stop): stopping is set when it begins (new connections are then
+     * refused and new requests answered 503); inflight counts the requests from the access
+     * handler's first call to their completion callback, so the stop can wait for their
+     * answers. Sequentially consistent atomics. */
+    atomic_int stopping;
+    atomic_int inflight;
     /* The database names CREATE DATABASE and /write?db= have used (kept by the backend across
      * restarts), in the order of first use, for /query's SHOW DATABASES (influx.c). dbs_mu guards
      * ndbs and dbs; a leaf lock. dbs_add_mu is held across a new name's be.db_add and its
@@ -120,6 +126,7 @@ typedef struct api_request {
     char *body;
     size_t len, cap;
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
+    int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;
     int64_t start_us;

@@ -13,11 +13,24 @@
  * response. So a status request never waits behind another client's write. The io threads run
  * at opts.io_nice (bulk work); with opts.rt_priority the workers move themselves to SCHED_RR on
  * their first request (worker_rt), so a query takes a CPU ahead of ingest. As many io threads
- * as workers: as many writes wait on one commit together as before. api_stop first lets the
- * queued and running io jobs end (new ones then run on the worker as before), since
- * libmicrohttpd must not stop with a suspended connection; then it stops libmicrohttpd, then
- * the io threads. Lock order: srv->io_mu is a leaf (nothing is taken under it but
- * libmicrohttpd's own suspend).
+ * as workers: as many writes wait on one commit together as before. Lock order: srv->io_mu is
+ * a leaf (nothing is taken under it but libmicrohttpd's own suspend).
+ *
+ * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
+ * accept policy refuses new connections (closed as soon as accepted), and a request that
+ * begins on an open keep-alive connection is answered 503 with Retry-After, once its body is
+ * read (so the client is reading when the connection closes, not still sending), and every
+ * answer carries "Connection: close". It ends the event streams, then lets the queued and
+ * running io jobs end (new ones then run on the worker as before), since libmicrohttpd must
+ * not stop with a suspended connection. An io job's end is not its answer: the worker sends the
+ * response after the resume, and MHD_stop_daemon closes every connection at once, so a write
+ * committed as vigild stopped could lose its answer (2 of 12 runs, docs/reliability.md). So it
+ * then waits until srv->inflight, the requests from the access handler's first call to the
+ * completion callback (requests, not connections: an idle keep-alive client holds nothing up),
+ * is zero, at most API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads.
+ * Not MHD_quiesce_daemon: with a thread pool and epoll, libmicrohttpd 0.9.75 races its workers
+ * for the listen socket's removal and aborts ("Failed to remove listen FD from epoll set",
+ * seen at SIGTERM; daemon/main.c); the accept policy keeps the listen socket as it is.
  * Paths are routed on their raw form (the unescape callback is the identity) and each path
  * segment is percent-decoded on its own, so a device id may contain '/' as %2F. HEAD runs a
  * route's GET (libmicrohttpd drops the body), OPTIONS answers 204 with Allow, and a /v1 route
@@ -44,6 +57,13 @@
 #include <zlib.h>
 
 static const unsigned status_codes[] = API_STATUS_CODES;
+
+/* How long a stop waits, once the handlers have returned, for the requests begun before it to be
+ * answered (their completion callback run). An answer normally leaves in milliseconds; this is
+ * for a client slow to read a large one on a loaded machine. It bounds the stop: the loop
+ * thread blocks meanwhile (WatchdogSec=30s), and systemd's TimeoutStopSec=2min is shared with
+ * the flush and the detectors' save. */
+#define API_STOP_GRACE_MS 3000
 
 /* GnuTLS priorities for HTTPS: its defaults without the protocol versions before TLS 1.2. */
 #define API_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -823,6 +843,10 @@ static enum MHD_Result send_response(api_request_t *r)
     if (r->route == ROUTE_PING || r->route == ROUTE_WRITE || r->route == ROUTE_QUERY)
         MHD_add_response_header(resp, "X-Influxdb-Version", "1.8.10-vigil-" VIGIL_VERSION);
     api__cors_headers(r, resp);
+    /* The client learns the connection ends here, rather than finding it closed on its next
+     * request (libmicrohttpd closes it after this response). */
+    if (atomic_load(&r->srv->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(r->conn, r->status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -858,6 +882,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = calloc(1, sizeof *r);
         if (r == NULL)
             return MHD_NO;
+        atomic_fetch_add(&srv->inflight, 1); /* until on_completed */
         r->srv = srv;
         r->conn = conn;
         r->method = method;
@@ -875,6 +900,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Before anything else: a request without the right token learns nothing more. */
         if (api__auth_check(r))
             return send_response(r);
+        if (atomic_load(&srv->stopping)) {
+            r->refused = 1;
+            r->retry_after = 5;
+            api__error(r, 503, "vigild is stopping: request not run, retry once it is back");
+            return MHD_YES; /* answered once the body is read */
+        }
         /* Refuse a declared oversized body before reading it. */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -912,8 +943,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->len += n;
         return MHD_YES;
     }
-    if (atomic_load_explicit(&r->io_answered, memory_order_acquire))
-        return send_response(r); /* resumed: an io thread ran the handler */
+    if (atomic_load_explicit(&r->io_answered, memory_order_acquire) || r->refused)
+        return send_response(r); /* resumed (an io thread ran the handler), or the stop's 503 */
     if (r->status != 0)
         return MHD_YES; /* the early 413 is queued already */
     if (!r->too_large && routes[r->route].io && io_submit(srv, r))
@@ -945,6 +976,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->resp);
     free(r);
     *con_cls = NULL;
+    atomic_fetch_sub(&srv->inflight, 1); /* answered: what api_stop waits for */
+}
+
+/* libmicrohttpd's accept policy: every connection until the stop begins, none after. Any
+ * thread. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t len)
+{
+    const struct api_server *srv = cls;
+    return atomic_load(&srv->stopping) ? MHD_NO : MHD_YES;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -1091,7 +1131,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
     }
     /* The logger goes first: libmicrohttpd logs options processed before it to raw stderr. */
     srv->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        flags, 0, accept_policy, srv, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)(opts->threads > 0 ? opts->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
         opts->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->max_conns_ip,
@@ -1118,14 +1158,32 @@ unsigned api_port(const api_server_t *srv)
     return srv->port;
 }
 
+/* Waits until every request begun is answered (srv->inflight is 0), at most grace_ms. Returns
+ * the number still unanswered. Polls: a stop is rare and short, and a condition variable would
+ * take a lock in every request's completion. Any thread but a worker or io thread. */
+static int wait_answered(struct api_server *srv, int grace_ms)
+{
+    int64_t deadline = mono_us() + (int64_t)grace_ms * 1000;
+    int n;
+    while ((n = atomic_load(&srv->inflight)) > 0 && mono_us() < deadline)
+        nanosleep(&(struct timespec){.tv_nsec = 5 * 1000000}, NULL);
+    return n;
+}
+
 void api_stop(api_server_t *srv)
 {
     if (srv == NULL)
         return;
+    atomic_store(&srv->stopping, 1); /* no new connection, no new request (file comment) */
     /* libmicrohttpd must not stop with a suspended connection: the event streams end first
      * (each sends its last chunk; up to 2 s for their clients to take it), then the io jobs. */
     api__events_close(srv->opts.events, 2000);
     io_close(srv);
+    int n = wait_answered(srv, API_STOP_GRACE_MS);
+    if (n > 0)
+        log_warn("http: stopping: %d request(s) begun before the stop still unanswered after "
+                 "%d ms: their connections close",
+                 n, API_STOP_GRACE_MS);
     MHD_stop_daemon(srv->mhd);
     io_join(srv);
     free_server(srv);

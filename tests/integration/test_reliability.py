@@ -23,7 +23,11 @@
   MaintenanceWriteFailed (tests/fault/failmaint.c, VIGIL_FAILMAINT): a maintenance POST,
   cancel or end whose write fails (SQLITE_IOERR) is answered 500, "stored": false, and changes
   what the README says; the same requests succeed once writes do. A write held across SIGTERM
-  is committed, never answered 503 (the API stops before the store closes).
+  is committed, never answered 503 (the API stops before the store closes). StopAnswers (the
+  same library): writes (/write, /v1/readings, a maintenance POST) held at the writer across
+  SIGTERM each get their 2xx and are stored; meanwhile a request on an idle keep-alive
+  connection gets 503 with "Connection: close", a new connection is refused, an idle one holds
+  nothing up, and a request whose body never ends holds the stop for the 3 s grace only.
 - Hostile: 2,000 idle or half-sent HTTP connections and 1,000 idle stream connections do not
   starve a normal client (its requests complete within NORMAL_CLIENT_S); one address cannot
   take more than http.max_connections_per_ip; malformed, truncated, oversized, binary and
@@ -100,6 +104,11 @@ def sqlite_rows(db, sql):
     p = subprocess.run(["sqlite3", "-readonly", db, sql], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=30)
     return p.stdout.strip() if p.returncode == 0 else None
+
+
+def astuple(res):
+    """A CurlResult as req's (status, headers, body)."""
+    return res.status, res.headers, res.body
 
 
 def wait_for(what, fn, timeout):
@@ -884,6 +893,141 @@ class MaintenanceWriteFailed(MaintRequests, Base):
         self.d.start()
         self.assertEqual(self.listed(), [(b["from"], b["until"], b["note"])])
         self.d.stop()
+
+
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class StopAnswers(MaintRequests, Base):
+    """A stop answers the requests it has begun (api/server.c, api_stop). vigild runs under
+    tests/fault/failmaint.c's library: while its flag file says "hold", the writer waits in a
+    maintenance POST's statement, and the writes queued behind it wait too. SIGTERM then finds
+    requests in flight: each one gets its whole 2xx answer once the writer is released, and is
+    on disk after a restart (test_held_writes_answered; before the fix, MHD_stop_daemon closed
+    connections whose answer the worker had not yet sent). Meanwhile a request on an idle
+    keep-alive connection is answered 503, Retry-After and "Connection: close", with a JSON
+    error saying vigild is stopping, a new connection is refused, and another idle keep-alive
+    connection does not hold the stop up: it ends without the grace's warning
+    (test_requests_during_stop). A request whose body never ends holds the stop for the grace
+    (3 s) only, then its connection closes (test_unfinished_request_bounded)."""
+    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
+    GRACE_WARNING = "begun before the stop still unanswered"
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "hold")
+        self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag])
+        self.d.start()
+        self.assertEqual(req(self.d, "POST", "/v1/readings",
+                             [{"device": "mx", "ts": 1, "values": {"v": 1}}])[0], 200)
+
+    def hold_writer(self, period):
+        """Holds the writer in a maintenance POST of period; returns the thread that POSTs it
+        and the list its answer (status, headers, JSON) goes to."""
+        vt.write_file(self.flag, "hold")
+        return self.in_thread(lambda: self.maint("POST", body=period))
+
+    def in_thread(self, fn):
+        answer = []
+
+        def run():
+            try:
+                answer.append(fn())
+            except (OSError, http.client.HTTPException, AssertionError) as e:
+                answer.append((None, None, "no answer: %r" % e))
+
+        t = threading.Thread(target=run)
+        t.start()
+        return t, answer
+
+    def stop_begun(self):
+        """SIGTERM, and wait until the stop has begun (it then waits for the held writer)."""
+        self.d.proc.send_signal(signal.SIGTERM)
+        wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
+        time.sleep(0.3)
+        self.assertIsNone(self.d.proc.poll())  # the stop waits for the handlers
+
+    def release_and_exit(self, threads):
+        os.unlink(self.flag)
+        for t in threads:
+            t.join(30)
+        self.assertEqual(self.d.proc.wait(60), 0, self.d.log())
+        self.d.proc = None
+        vt._live.remove(self.d)
+
+    def test_held_writes_answered(self):
+        now = int(time.time() * 1000)
+        b = {"from": now + 3600000, "until": now + 2 * 3600000, "note": "held at the stop"}
+        maint = self.hold_writer(b)
+        time.sleep(0.5)  # the writer is in the POST's statement: the writes below queue
+        lp = self.in_thread(lambda: astuple(self.d.write_lp("m,device=mx v=2 2", precision="ms")))
+        js = self.in_thread(lambda: req(self.d, "POST", "/v1/readings",
+                                        [{"device": "mx", "ts": 3, "values": {"v": 3}}]))
+        time.sleep(0.5)
+        for t, answer in (maint, lp, js):
+            self.assertTrue(t.is_alive(), answer)  # held
+        self.stop_begun()
+        self.release_and_exit([maint[0], lp[0], js[0]])
+        answers = {"maintenance": maint[1][0], "/write": lp[1][0], "/v1/readings": js[1][0]}
+        self.assertEqual({k: a[0] for k, a in answers.items()},
+                         {"maintenance": 200, "/write": 204, "/v1/readings": 200}, answers)
+        ans = maint[1][0][2]
+        self.assertEqual((ans["period"]["from_ts"], ans["period"]["until_ts"]),
+                         (b["from"], b["until"]))
+        self.assertEqual(vt.loads(js[1][0][2])["accepted"], 1, answers)
+        self.assertNotIn(self.GRACE_WARNING, self.d.log())
+        self.d.start()
+        self.assertEqual(self.listed(), [(b["from"], b["until"], b["note"])])
+        self.assertEqual(self.stored("mx"), {1: {"v": 1}, 2: {"v": 2}, 3: {"v": 3}})
+        self.d.stop()
+
+    def test_requests_during_stop(self):
+        idle = []  # keep-alive connections, one request answered on each
+        for _ in range(2):
+            c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+            c.request("GET", "/v1/devices")
+            r = c.getresponse()
+            r.read()
+            self.assertEqual(r.status, 200)
+            self.assertFalse(r.will_close)
+            idle.append(c)
+        now = int(time.time() * 1000)
+        maint = self.hold_writer({"from": now + 3600000, "until": now + 2 * 3600000})
+        time.sleep(0.5)
+        self.stop_begun()
+
+        c = idle[0]  # a new request on an idle keep-alive connection
+        c.request("POST", "/v1/readings", body=json.dumps(
+            [{"device": "mx", "ts": 4, "values": {"v": 4}}]),
+            headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        self.assertEqual(r.status, 503, data)
+        self.assertEqual(r.getheader("Connection", "").lower(), "close")
+        self.assertEqual(r.getheader("Retry-After"), "5")
+        self.assertJsonError((r.status, {k.lower(): v for k, v in r.getheaders()}, data), 503,
+                             "vigild is stopping")
+        self.assertTrue(r.will_close)
+        c.close()
+        with self.assertRaises(ConnectionError):  # a new connection: closed, unanswered
+            vt.http_request("GET", self.d.url("/healthz"), timeout=10)
+
+        self.release_and_exit([maint[0]])  # idle[1] still open
+        self.assertEqual(maint[1][0][0], 200, maint[1])
+        self.assertNotIn(self.GRACE_WARNING, self.d.log())  # idle[1] held nothing up
+        idle[1].close()
+        self.d.start()
+        self.assertEqual(self.stored("mx"), {1: {"v": 1}})  # the 503's reading never ran
+        self.d.stop()
+
+    def test_unfinished_request_bounded(self):
+        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=30)
+        s.sendall(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                  b"\r\nContent-Length: 100\r\n\r\n[")  # its body never ends
+        time.sleep(0.5)  # the headers are in: the request has begun
+        self.d.stop(timeout=30)  # exit 0
+        self.assertIn("1 request(s) %s after 3000 ms" % self.GRACE_WARNING, self.d.log())
+        self.assertEqual(s.recv(4096), b"")  # closed unanswered: nothing was run
+        s.close()
 
 
 # ============================================================================================
