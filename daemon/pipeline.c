@@ -293,7 +293,7 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     int rc = pipeline__ring_alloc(p, d);
     if (rc)
         return rc;
-    pipeline__apply_limits(d);
+    pipeline__apply_limits(p, d);
     return detector_create(&d->det, &p->o.det, d->nch);
 }
 

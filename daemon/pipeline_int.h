@@ -231,8 +231,9 @@ struct dev {
     char *ch[DETECTOR_MAX_CHANNELS];
     float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
     /* The limit alarms (pipeline_limits.c): lim_gen counts changes of the limits
-     * (pipeline__apply_limits), lim_built the one the states in limits were built for; a
-     * scored reading rebuilds them when the two differ. limits: NULL when d has no limits. */
+     * (pipeline__apply_limits), lim_built the one the states in limits were built for (they
+     * differ only after a rebuild ran out of memory: the next reading tries again). limits:
+     * NULL when d has no limits. */
     uint64_t lim_gen, lim_built;
     struct dev_limits *limits;
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
@@ -534,15 +535,16 @@ int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
 /* Frees a shard's channel lists (pipeline_destroy, after the shard stopped). */
 void pipeline__chlists_free(nameidx_t *x);
 
-/* Sets d's channel limits from d->attrs; their alarms follow at d's next scored reading
- * (d->lim_gen). Caller holds d->mu. */
-void pipeline__apply_limits(struct dev *d);
+/* Sets d's channel limits from d->attrs and rebuilds its limit states (pipeline_limits.c): an
+ * alarm whose limit went ends with an "ok" message; the new limits are judged at d's next
+ * scored reading. Caller holds d->mu. */
+void pipeline__apply_limits(pipeline_t *p, struct dev *d);
 
 /* A channel's limit state (pipeline_limits.c), as /metrics' vigil_device_limit_state shows it. */
 enum pipe_lim_state { PIPE_LIM_OK = 0, PIPE_LIM_FORECAST = 1, PIPE_LIM_EXCEEDED = 2 };
 
 /* After a scored reading of d (d->last_x, d->last_ts, d->last_present updated): rebuilds d's
- * limit states if its limits changed, judges "exceeded" on the reading and, once per
+ * limit states if the last rebuild failed, judges "exceeded" on the reading and, once per
  * o.limit_check_every readings, "forecast" (the detector's forecast, d with a model only); each
  * change publishes an "event: limit" message. No allocation but a rebuild's and the forecast's
  * own scratch. Shard thread; caller holds d->mu. */

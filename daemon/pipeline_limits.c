@@ -20,14 +20,16 @@
  * not flap, and a clean return clears at once (a count of readings would delay every clear).
  * "forecast" is judged again at each check only, so it changes at most once per check.
  *
- * Limits a PUT changes take effect at the device's next scored reading: pipeline__apply_limits
- * (any thread holding d->mu) only bumps d->lim_gen; the reading rebuilds the device's limit
- * states (keeping the state of a channel whose alarmed limit stays), publishes a final "ok" for
- * an alarm whose limit went, and judges again. The states are not stored: after a restart they
- * start at ok and the first reading judges them.
+ * Limits a PUT changes: pipeline__apply_limits rebuilds the device's limit states at once,
+ * keeping the state of a channel whose alarmed limit stays and publishing a final "ok" for an
+ * alarm whose limit went (its state is gone); the new limits are judged at the device's next
+ * scored reading. The states are not stored: after a restart they start at ok (since null) and
+ * the first reading judges them. A limit on a channel the device has not sent has no state
+ * until the channel exists.
  *
  * Threads: pipeline__limits_check the device's shard (from point_finish); the others whoever
- * holds d->mu. */
+ * holds d->mu (pipeline__apply_limits: an API thread at a PUT, the shard at a channel change,
+ * the restore). */
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -121,12 +123,14 @@ static void publish(pipeline_t *p, struct dev *d, const struct lim_chan *l, int 
         return;
     int c = l->c < d->nch && strcmp(d->ch[l->c], l->name) == 0 ? l->c : chan_index(d, l->name);
     float reading = c >= 0 ? d->last_x[c] : NAN;
-    json_t *v = json_pack(
-        "{s:s,s:s,s:s,s:s,s:s,s:f,s:o,s:I,s:o,s:o}", "device", d->name, "channel", l->name, "state",
-        lim_state_names[l->state], "previous", lim_state_names[previous], "limit",
-        side_names[l->side], "value", (double)l->lim[l->side], "reading",
-        isfinite(reading) ? json_real(reading) : json_null(), "ts", (json_int_t)d->last_ts, "time",
-        jtime(d->last_ts), "crossing", crossing_json(l));
+    const int64_t ts = d->last_ts; /* -1: none (a deleted device) */
+    json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:o,s:o,s:o,s:o}", "device", d->name, "channel",
+                          l->name, "state", lim_state_names[l->state], "previous",
+                          lim_state_names[previous], "limit", side_names[l->side], "value",
+                          (double)l->lim[l->side], "reading",
+                          isfinite(reading) ? json_real(reading) : json_null(), "ts",
+                          ts >= 0 ? json_integer(ts) : json_null(), "time",
+                          ts >= 0 ? jtime(ts) : json_null(), "crossing", crossing_json(l));
     char *js = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
     json_decref(v);
     if (js == NULL) {
@@ -202,18 +206,19 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
     }
 }
 
-/* The "limits" attribute's deadband of channel name, 0 when none. */
-static float deadband_of(json_t *lim, const char *name)
+/* A number of a channel's limits object ({"min", "max", "deadband"}), or dflt. */
+static float limit_field(json_t *l, const char *key, float dflt)
 {
-    json_t *db = json_object_get(json_object_get(lim, name), "deadband");
-    return json_is_number(db) ? (float)json_number_value(db) : 0.0f;
+    json_t *x = json_object_get(l, key);
+    return json_is_number(x) ? (float)json_number_value(x) : dflt;
 }
 
-/* Rebuilds d's limit states from d->lim_min, d->lim_max and d->attrs (the deadbands) after
- * they changed: a channel's state stays when the limit it alarmed on stays, an alarm whose
- * limit went gets its final ok message. Out of memory: d keeps no limit states (logged) and the
- * next reading tries again. Caller holds d->mu. */
-static void rebuild(pipeline_t *p, struct dev *d)
+/* Rebuilds d's limit states from d->lim_min, d->lim_max and the deadbands in lim (the "limits"
+ * attribute, NULL: none) after they changed: a channel's state stays when the limit it alarmed
+ * on stays, an alarm whose limit went gets its final ok message. Out of memory: d keeps no
+ * limit states (logged) and its next reading tries again (pipeline__limits_check). Caller
+ * holds d->mu. */
+static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
 {
     struct dev_limits *old = d->limits;
     int n = 0;
@@ -233,13 +238,14 @@ static void rebuild(pipeline_t *p, struct dev *d)
                 free(L->band);
                 free(L);
             }
-            log_warn("pipeline: limits of '%s' not applied: out of memory", d->name);
+            /* The old states may name channels d no longer has at those indices: dropped. */
+            log_warn("pipeline: limit alarms of '%s' off until its next reading: out of memory",
+                     d->name);
+            pipeline__limits_free(d);
             return;
         }
         L->horizon = H;
-        L->until_check = 1; /* the forecast check at this reading */
-        json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
-        json_t *lim = json_object_get(a, "limits");
+        L->until_check = 1; /* the forecast check at the next reading */
         for (int c = 0; c < d->nch; c++) {
             if (isnan(d->lim_min[c]) && isnan(d->lim_max[c]))
                 continue;
@@ -249,11 +255,10 @@ static void rebuild(pipeline_t *p, struct dev *d)
             l->c = c;
             l->lim[LIM_MAX] = d->lim_max[c];
             l->lim[LIM_MIN] = d->lim_min[c];
-            l->deadband = deadband_of(lim, d->ch[c]);
+            l->deadband = limit_field(json_object_get(lim, d->ch[c]), "deadband", 0.0f);
             l->since_ts = -1;
             L->n++;
         }
-        json_decref(a);
     }
     /* Carry the old states over by channel name; an alarm whose limit went ends with "ok". */
     for (int i = 0; old && i < old->n; i++) {
@@ -280,10 +285,27 @@ static void rebuild(pipeline_t *p, struct dev *d)
     d->lim_built = d->lim_gen;
 }
 
+void pipeline__apply_limits(pipeline_t *p, struct dev *d)
+{
+    json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
+    json_t *lim = json_object_get(a, "limits");
+    for (int c = 0; c < d->nch; c++) {
+        json_t *l = json_object_get(lim, d->ch[c]);
+        d->lim_max[c] = limit_field(l, "max", NAN);
+        d->lim_min[c] = limit_field(l, "min", NAN);
+    }
+    d->lim_gen++;
+    rebuild(p, d, lim);
+    json_decref(a);
+}
+
 void pipeline__limits_check(pipeline_t *p, struct dev *d)
 {
-    if (d->lim_built != d->lim_gen)
-        rebuild(p, d);
+    if (d->lim_built != d->lim_gen) { /* a rebuild ran out of memory: again */
+        json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
+        rebuild(p, d, json_object_get(a, "limits"));
+        json_decref(a);
+    }
     struct dev_limits *L = d->limits;
     if (L == NULL)
         return;

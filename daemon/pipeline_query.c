@@ -702,21 +702,6 @@ int pipeline_models(pipeline_t *p, const char *device, char **out)
     return dump(v, out);
 }
 
-void pipeline__apply_limits(struct dev *d)
-{
-    json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
-    json_t *lim = a ? json_object_get(a, "limits") : NULL;
-    for (int c = 0; c < d->nch; c++) {
-        json_t *l = lim ? json_object_get(lim, d->ch[c]) : NULL;
-        json_t *mx = l ? json_object_get(l, "max") : NULL;
-        json_t *mn = l ? json_object_get(l, "min") : NULL;
-        d->lim_max[c] = json_is_number(mx) ? (float)json_number_value(mx) : NAN;
-        d->lim_min[c] = json_is_number(mn) ? (float)json_number_value(mn) : NAN;
-    }
-    json_decref(a);
-    d->lim_gen++; /* the alarms follow at the next reading (pipeline__limits_check) */
-}
-
 int pipeline_knows(pipeline_t *p, const char *device)
 {
     return pipeline__find(p, device) != NULL;
@@ -756,7 +741,7 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
                  g ? g->name : "(none)");
     free(d->attrs);
     d->attrs = copy;
-    pipeline__apply_limits(d);
+    pipeline__apply_limits(p, d);
     atomic_store_explicit(&d->deleted, 0, memory_order_relaxed); /* PUT again */
     pthread_mutex_unlock(&d->mu);
 }
@@ -804,7 +789,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->again = 0;
     free(d->attrs);
     d->attrs = NULL;
-    pipeline__apply_limits(d);
+    pipeline__apply_limits(p, d);
     atomic_store_explicit(&d->deleted, 1, memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
     log_info("pipeline: device '%s' deleted: it starts learning again if readings come", device);
