@@ -596,7 +596,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     track_event(p, d, ts, r);
     if ((uint8_t)r->state != d->st_sent) /* the streams' state: all a steady device pays */
         pipeline__state_note(p, d, now_ns / 1000000);
-    if (d->limits || d->lim_built != d->lim_gen) /* all a device without limits pays */
+    if (d->lim_on) /* all a device without limits pays */
         pipeline__limits_check(p, d);
     if (r->want_train)
         pipeline__mark_due(p, d);

@@ -198,6 +198,9 @@ struct dev {
     /* The state last published on the event streams (enum detector_state; learning before
      * any): every scored point compares its state with it (pipeline_state.c). */
     uint8_t st_sent;
+    /* 1 while d has limit alarms to judge (limits below, or a rebuild to try again): the one
+     * test a scored point of a device without limits pays, on a line it reads anyway. */
+    uint8_t lim_on;
     /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
      * (every change of ch bumps gen). Shard thread, under mu. */
     const struct chlist *chl;

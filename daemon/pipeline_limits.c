@@ -7,12 +7,12 @@
  * it publishes one "event: limit" message (GET /v1/events?types=limit), is counted in
  * p->limit_alarms and is shown by the status and /metrics (pipeline_query.c).
  *
- * Costs. A device without limits pays one comparison per scored reading (d->lim_gen against
- * d->lim_built, in point_finish). A device with limits pays a comparison per limited channel
- * present in the reading ("exceeded" is judged on every one), and the detector's forecast once
- * per o.limit_check_every readings, into a buffer of the device's (struct dev_limits, made when
- * its limits change), so the forecast allocates only its own scratch, as the forecast route's
- * does. The forecast runs under d->mu like the step it follows: no other lock is held.
+ * Costs. A device without limits pays one test per scored reading (d->lim_on, a byte on a
+ * cache line the step reads anyway, in point_finish). A device with limits pays a comparison per
+ * limited channel present in the reading ("exceeded" is judged on every one), and the detector's
+ * forecast once per o.limit_check_every readings, into a buffer of the device's (struct dev_limits,
+ * made when its limits change), so the forecast allocates only its own scratch, as the forecast
+ * route's does. The forecast runs under d->mu like the step it follows: no other lock is held.
  *
  * Clearing. "exceeded" clears on the first reading back inside the limit by more than the
  * channel's deadband (limits.CH.deadband, channel units, default 0: the first reading back
@@ -62,6 +62,7 @@ enum { LIM_MAX = 0, LIM_MIN = 1 };
 struct dev_limits {
     int until_check;    /* scored readings until the next forecast check */
     int horizon;        /* steps the buffers hold (o.limit_horizon) */
+    int nch;            /* channels they hold (d->nch at the rebuild) */
     float *mean, *band; /* forecast scratch [horizon, nch]; NULL with horizon 0 */
     int n;
     struct lim_chan ch[];
@@ -183,7 +184,7 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
 {
     const int H = L->horizon, nch = d->nch;
     int rc = ERR_RANGE; /* no model: no forecast alarms */
-    if (H > 0 && d->det && d->has_result && d->last.state != DET_LEARNING)
+    if (H > 0 && nch == L->nch && d->det && d->has_result && d->last.state != DET_LEARNING)
         rc = detector_forecast(d->det, L->mean, L->band, H);
     const double dt = d->dt_ms > 0 ? d->dt_ms : 1000; /* as the forecast route */
     for (int i = 0; i < L->n; i++) {
@@ -242,9 +243,11 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             log_warn("pipeline: limit alarms of '%s' off until its next reading: out of memory",
                      d->name);
             pipeline__limits_free(d);
+            d->lim_on = 1; /* the next reading tries again */
             return;
         }
         L->horizon = H;
+        L->nch = d->nch;
         L->until_check = 1; /* the forecast check at the next reading */
         for (int c = 0; c < d->nch; c++) {
             if (isnan(d->lim_min[c]) && isnan(d->lim_max[c]))
@@ -283,6 +286,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
     pipeline__limits_free(d);
     d->limits = L;
     d->lim_built = d->lim_gen;
+    d->lim_on = L != NULL;
 }
 
 void pipeline__apply_limits(pipeline_t *p, struct dev *d)
