@@ -10,9 +10,11 @@ streams that ask ?types=limit.
 Exceeded: a reading at or beyond a max (or a min) is "exceeded" at once, in the status, the
 metrics and one message; the first reading back inside is "ok" again (one message); with a
 deadband, a value hovering within it of the limit stays exceeded (no flapping) and clears only
-once inside by more than the deadband. A PUT removing the limit: the next reading publishes a
-final "ok" and the channel's state is gone. A device without limits shows "limits": {}. The
-default stream (no ?types=) gets no limit message.
+once inside by more than the deadband. A PUT removing the limit publishes a final "ok" and the
+channel's state is gone (a DELETE of the device too); a PUT keeping the alarmed limit keeps its
+state. After a restart every state is ok (since null) until the next reading judges it. A
+device without limits shows "limits": {}; beyond http.metrics_max_devices a device with a limit
+alarm is still listed. The default stream (no ?types=) gets no limit message.
 
 Forecast: a device with a trained model whose channel ramps steadily toward its max is
 "forecast" (with the crossing's steps, in_ms and at) before it is "exceeded"; a device still
@@ -193,6 +195,18 @@ class Exceeded(LimitTest):
         self.assertEqual(self.limits("pump-2")["temp"]["state"], "exceeded", "within the deadband")
         self.assertEqual(self.messages(s, 3)[2], ("exceeded", "max", 97.0))
         self.assertEqual(len(s.messages), 3, s.messages)
+
+    def test_delete_ends_the_alarm(self):
+        s = self.stream("?types=limit")
+        self.put_limits("pump-5", {"temp": {"max": 90}})
+        self.feed("pump-5", [95.0], 0)
+        self.assertEqual(self.d.curl("DELETE", "/v1/devices/pump-5").status, 200)
+        msgs = s.count(2)
+        self.assertEqual([(m["data"]["state"], m["data"]["previous"]) for m in msgs],
+                         [("exceeded", "ok"), ("ok", "exceeded")])
+        # The device is gone with its readings: the final ok names no reading.
+        self.assertEqual((msgs[1]["data"]["reading"], msgs[1]["data"]["ts"]), (None, None))
+        self.assertIsNone(limit_state(self.d, "pump-5", "temp"))
 
     def test_restart_starts_from_ok(self):
         d = self.d
