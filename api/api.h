@@ -209,15 +209,17 @@ enum api_event_type {
     API_EVENT_ANOMALY = 0,
     API_EVENT_MAINTENANCE,
     API_EVENT_STATE, /* a device's state changed (learning, normal, warning, anomaly) */
+    API_EVENT_LIMIT, /* a channel's limit state changed (ok, forecast, exceeded) */
     API_EVENT_COUNT
 };
 
-/* The types a stream gets without ?types=: anomaly and maintenance (state is asked for). */
+/* The types a stream gets without ?types=: anomaly and maintenance (state and limit are asked
+ * for: a stream written before them gets no type it does not know). */
 #define API_EVENT_TYPES_DEFAULT ((1u << API_EVENT_ANOMALY) | (1u << API_EVENT_MAINTENANCE))
 
 /* Publishes one event of device: json (a JSON object text on one line, borrowed) becomes the
- * next message, "event: anomaly", "maintenance" or "state". Never waits on a client: copies
- * into the ring under the hub's mutex and wakes the streams. Out of memory: logged, dropped.
+ * next message, "event: anomaly", "maintenance", "state" or "limit". Never waits on a client:
+ * copies into the ring under the hub's mutex and wakes the streams. Out of memory: logged, dropped.
  * h NULL: a no-op. Any thread. */
 void api_events_publish(api_events_t *h, enum api_event_type type, const char *device,
                         const char *json);

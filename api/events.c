@@ -70,7 +70,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance", "state"};
+static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance", "state", "limit"};
 
 /* The retry delay suggested to EventSource clients, and the bytes of a stream's prologue (the
  * retry line and a reset notice). */

@@ -268,7 +268,9 @@ static void device_get(api_request_t *r, unsigned status)
 }
 
 /* Checks the "limits" attribute: null, or an object of channel names to {"min": N, "max": N}
- * (either or both, min below max), which the forecast's time to limit reads. Returns 0, or -1
+ * (either or both, min below max) and an optional "deadband" (>= 0: how far back inside a
+ * limit a reading must be to clear its alarm), which the forecast's time to limit and the limit
+ * alarms (daemon/pipeline_limits.c) read. Returns 0, or -1
  * with a 400 answer naming the field. */
 static int check_limits(api_request_t *r, json_t *lim)
 {
@@ -297,14 +299,24 @@ static int check_limits(api_request_t *r, json_t *lim)
         json_t *x;
         json_object_foreach(l, k, x)
         {
-            if (strcmp(k, "min") != 0 && strcmp(k, "max") != 0) {
-                api__error(r, 400, "field 'limits.%s.%.64s': unknown key (want min, max)", ch, k);
+            if (strcmp(k, "min") != 0 && strcmp(k, "max") != 0 && strcmp(k, "deadband") != 0) {
+                api__error(r, 400, "field 'limits.%s.%.64s': unknown key (want min, max, deadband)",
+                           ch, k);
                 return -1;
             }
             if (!json_is_number(x)) {
                 api__error(r, 400, "field 'limits.%s.%s': must be a number", ch, k);
                 return -1;
             }
+            if (k[0] == 'd' && !(json_number_value(x) >= 0)) {
+                api__error(r, 400, "field 'limits.%s.deadband': must be 0 or more (channel units)",
+                           ch);
+                return -1;
+            }
+        }
+        if (json_object_get(l, "min") == NULL && json_object_get(l, "max") == NULL) {
+            api__error(r, 400, "field 'limits.%s': a deadband needs a min or a max", ch);
+            return -1;
         }
         json_t *mn = json_object_get(l, "min"), *mx = json_object_get(l, "max");
         if (mn && mx && !(json_number_value(mn) < json_number_value(mx))) {

@@ -67,6 +67,10 @@ static const struct setting settings[] = {
     S("http", "events_ring", K_SIZE, events_ring, 1, 1000000),
     S("http", "events_max_unsent", K_SIZE, events_max_unsent, 1024, 1LL << 30),
     S("http", "events_state_min_ms", K_INT, events_state_min_ms, 0, 3600000),
+    /* Limit alarms (daemon/pipeline_limits.c): the forecast check's period in readings and its
+     * look-ahead in steps (0: no forecast alarms); the forecast route's horizon bounds it */
+    S("pipeline", "limit_check_every", K_INT, limit_check_every, 1, 1000000),
+    S("pipeline", "limit_horizon", K_INT, limit_horizon, 0, 10000),
     S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
     S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
     S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
@@ -132,6 +136,8 @@ void config_default(config_t *c)
     c->events_ring = eo.ring;
     c->events_max_unsent = eo.max_unsent;
     c->events_state_min_ms = 1000; /* pipeline_opts_default's */
+    c->limit_check_every = 10;     /* pipeline_opts_default's */
+    c->limit_horizon = 60;
     snprintf(c->stream_listen, sizeof c->stream_listen, "127.0.0.1:8471");
     c->max_line_bytes = 65536;
     c->stream_max_connections = 1024;

@@ -37,6 +37,10 @@ typedef struct config {
     size_t events_max_unsent; /* bytes a stream may fall behind before it is cut off */
     /* A device's state messages at most one per this many ms (0: every change). */
     unsigned events_state_min_ms;
+    /* [pipeline] limit alarms: a forecast check per limit_check_every readings of a device
+     * with limits, limit_horizon steps ahead (0: no forecast alarms). */
+    int limit_check_every;
+    int limit_horizon;
     /* [stream] */
     char stream_listen[128];
     size_t max_line_bytes;

@@ -619,6 +619,8 @@ int main(int argc, char **argv)
         po.det.lstm_min_rows = d.cfg.model_lstm_min_rows;
         po.hub = d.events;
         po.state_min_ms = d.cfg.events_state_min_ms;
+        po.limit_check_every = d.cfg.limit_check_every;
+        po.limit_horizon = d.cfg.limit_horizon;
         if (po.det.history < po.det.warmup)
             po.det.history = po.det.warmup;
         /* The pipeline runs model/ on its own shard and training threads: OpenBLAS's threads

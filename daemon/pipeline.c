@@ -42,6 +42,8 @@ void pipeline_opts_default(pipeline_opts_t *o)
     o->versions = 10;
     o->save_every = 10000;
     o->state_min_ms = 1000;
+    o->limit_check_every = 10;
+    o->limit_horizon = 60;
     detector_config_default(&o->det);
 }
 
@@ -104,6 +106,7 @@ static void dev_free(struct dev *d)
     pipeline__events_clear(d);
     free(d->events);
     pipeline__maint_clear(d);
+    pipeline__limits_free(d);
     for (size_t i = 0; i < d->nversions; i++)
         free(d->versions[i].info_json);
     free(d->versions);
@@ -290,7 +293,7 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
     int rc = pipeline__ring_alloc(p, d);
     if (rc)
         return rc;
-    pipeline__apply_limits(d);
+    pipeline__apply_limits(p, d);
     return detector_create(&d->det, &p->o.det, d->nch);
 }
 
@@ -593,6 +596,8 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     track_event(p, d, ts, r);
     if ((uint8_t)r->state != d->st_sent) /* the streams' state: all a steady device pays */
         pipeline__state_note(p, d, now_ns / 1000000);
+    if (d->lim_on) /* all a device without limits pays */
+        pipeline__limits_check(p, d);
     if (r->want_train)
         pipeline__mark_due(p, d);
     if (p->o.save_every > 0 && ++d->since_save >= (uint64_t)p->o.save_every)

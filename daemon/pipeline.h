@@ -39,12 +39,18 @@ typedef struct pipeline_opts {
      * held and the state then current sent when it ends (pipeline_maint_tick). 0: every
      * change at once. */
     unsigned state_min_ms;
+    /* Channel limits (a device's attributes): the forecast check of a device with limits runs
+     * at most once per limit_check_every scored readings, looking limit_horizon steps ahead
+     * (0: no forecast alarms, only "exceeded"); daemon/pipeline_limits.c. */
+    int limit_check_every;
+    int limit_horizon;
 } pipeline_opts_t;
 
 /* Defaults: 1 worker, 1 training thread, 1,000,000 readings, 2,000 predictions, 8,000 pooled
  * group rows,
  * 16 events in memory (all are in the store), 10 versions, a save every 10,000 readings,
- * a state message per device per 1,000 ms at most, detector_config_default(). */
+ * a state message per device per 1,000 ms at most, a limit forecast check every 10 readings
+ * looking 60 steps ahead, detector_config_default(). */
 void pipeline_opts_default(pipeline_opts_t *o);
 
 typedef struct pipeline pipeline_t;

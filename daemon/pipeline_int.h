@@ -198,6 +198,9 @@ struct dev {
     /* The state last published on the event streams (enum detector_state; learning before
      * any): every scored point compares its state with it (pipeline_state.c). */
     uint8_t st_sent;
+    /* 1 while d has limit alarms to judge (limits below, or a rebuild to try again): the one
+     * test a scored point of a device without limits pays, on a line it reads anyway. */
+    uint8_t lim_on;
     /* The shard's copy of ch[0..nch) (map_channels' fast path), valid while chl_gen == gen
      * (every change of ch bumps gen). Shard thread, under mu. */
     const struct chlist *chl;
@@ -230,6 +233,12 @@ struct dev {
     /* Read by a point only in map_channels' slow path, by the status and by training. */
     char *ch[DETECTOR_MAX_CHANNELS];
     float lim_min[DETECTOR_MAX_CHANNELS], lim_max[DETECTOR_MAX_CHANNELS]; /* NaN: none */
+    /* The limit alarms (pipeline_limits.c): lim_gen counts changes of the limits
+     * (pipeline__apply_limits), lim_built the one the states in limits were built for (they
+     * differ only after a rebuild ran out of memory: the next reading tries again). limits:
+     * NULL when d has no limits. */
+    uint64_t lim_gen, lim_built;
+    struct dev_limits *limits;
     char *attrs; /* owned JSON object text of the device's attributes, or NULL */
     uint64_t skipped_old;
     int training; /* a training job for d runs */
@@ -332,6 +341,8 @@ struct pipeline {
     atomic_uint_fast64_t list_token; /* numbers anomalies listings (see pipeline_anomalies) */
     atomic_uint_fast64_t ended[PIPE_END_N];   /* events ended, by event.ended_by (0 unused) */
     atomic_uint_fast64_t opened[PIPE_OPEN_N]; /* events opened, by event.opened_by (0 not listed) */
+    /* Limit alarms raised (pipeline_limits.c): [0] forecast, [1] exceeded. */
+    atomic_uint_fast64_t limit_alarms[2];
     atomic_int stopping; /* pipeline_destroy began: a first training waits for no backfill */
     int64_t start_ms;    /* wall clock at pipeline_create: what a device's silence counts from
                             when no reading of it arrived since (set once, read anywhere) */
@@ -527,7 +538,33 @@ int pipeline__map_channels(struct shard *sh, struct dev *d, const batch_t *b,
 /* Frees a shard's channel lists (pipeline_destroy, after the shard stopped). */
 void pipeline__chlists_free(nameidx_t *x);
 
-/* Sets d's channel limits from d->attrs. Caller holds d->mu. */
-void pipeline__apply_limits(struct dev *d);
+/* Sets d's channel limits from d->attrs and rebuilds its limit states (pipeline_limits.c): an
+ * alarm whose limit went ends with an "ok" message; the new limits are judged at d's next
+ * scored reading. Caller holds d->mu. */
+void pipeline__apply_limits(pipeline_t *p, struct dev *d);
+
+/* A channel's limit state (pipeline_limits.c), as /metrics' vigil_device_limit_state shows it. */
+enum pipe_lim_state { PIPE_LIM_OK = 0, PIPE_LIM_FORECAST = 1, PIPE_LIM_EXCEEDED = 2 };
+
+/* After a scored reading of d (d->last_x, d->last_ts, d->last_present updated): rebuilds d's
+ * limit states if the last rebuild failed, judges "exceeded" on the reading and, once per
+ * o.limit_check_every readings, "forecast" (the detector's forecast, d with a model only); each
+ * change publishes an "event: limit" message. No allocation but a rebuild's and the forecast's
+ * own scratch. Shard thread; caller holds d->mu. */
+void pipeline__limits_check(pipeline_t *p, struct dev *d);
+/* Frees d's limit states (d->limits NULL after). Caller holds d->mu, or d is not shared. */
+void pipeline__limits_free(struct dev *d);
+/* The status's "limits": per limited channel {"state", "since_ts", "since", "max", "min",
+ * "deadband", "limit", "crossing"}; {} for a device without limits. Caller owns it (json_decref;
+ * NULL: out of memory); caller holds d->mu. */
+struct json_t *pipeline__limits_status(const struct dev *d);
+/* One channel's limit state copied out for /metrics. */
+struct pipe_lim_copy {
+    uint8_t state; /* enum pipe_lim_state */
+    char name[BATCH_NAME_MAX + 1];
+};
+/* Copies d's limit states into out (room for DETECTOR_MAX_CHANNELS); returns how many. Caller
+ * holds d->mu. */
+int pipeline__limits_copy(const struct dev *d, struct pipe_lim_copy *out);
 
 #endif

@@ -172,6 +172,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
     memcpy(c.ch, d->ch, sizeof(char *) * (size_t)d->nch);
     c.group = d->group ? d->group->name : NULL;
     json_t *maint = pipeline__maint_status(d);
+    json_t *limits = pipeline__limits_status(d); /* small: a device's limited channels */
     pthread_mutex_unlock(&d->mu);
 
     json_t *v;
@@ -197,12 +198,15 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                       "readings_not_scored_out_of_order", (json_int_t)c.skipped_old, "training",
                       c.training, "latest", latest);
     }
-    if (v == NULL) {
+    if (v == NULL || limits == NULL) {
+        json_decref(v);
         json_decref(maint);
+        json_decref(limits);
         return ERR_NOMEM;
     }
     json_object_set_new(v, "group", c.group ? json_string(c.group) : json_null());
     json_object_set_new(v, "maintenance", maint ? maint : json_null());
+    json_object_set_new(v, "limits", limits);
     return dump(v, out);
 }
 
@@ -698,20 +702,6 @@ int pipeline_models(pipeline_t *p, const char *device, char **out)
     return dump(v, out);
 }
 
-void pipeline__apply_limits(struct dev *d)
-{
-    json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
-    json_t *lim = a ? json_object_get(a, "limits") : NULL;
-    for (int c = 0; c < d->nch; c++) {
-        json_t *l = lim ? json_object_get(lim, d->ch[c]) : NULL;
-        json_t *mx = l ? json_object_get(l, "max") : NULL;
-        json_t *mn = l ? json_object_get(l, "min") : NULL;
-        d->lim_max[c] = json_is_number(mx) ? (float)json_number_value(mx) : NAN;
-        d->lim_min[c] = json_is_number(mn) ? (float)json_number_value(mn) : NAN;
-    }
-    json_decref(a);
-}
-
 int pipeline_knows(pipeline_t *p, const char *device)
 {
     return pipeline__find(p, device) != NULL;
@@ -751,7 +741,7 @@ void pipeline_set_attrs(pipeline_t *p, const char *device, const char *attrs_jso
                  g ? g->name : "(none)");
     free(d->attrs);
     d->attrs = copy;
-    pipeline__apply_limits(d);
+    pipeline__apply_limits(p, d);
     atomic_store_explicit(&d->deleted, 0, memory_order_relaxed); /* PUT again */
     pthread_mutex_unlock(&d->mu);
 }
@@ -799,7 +789,7 @@ void pipeline_forget(pipeline_t *p, const char *device)
     d->again = 0;
     free(d->attrs);
     d->attrs = NULL;
-    pipeline__apply_limits(d);
+    pipeline__apply_limits(p, d);
     atomic_store_explicit(&d->deleted, 1, memory_order_relaxed);
     pthread_mutex_unlock(&d->mu);
     log_info("pipeline: device '%s' deleted: it starts learning again if readings come", device);
@@ -920,6 +910,19 @@ static void reason_counter(sbuf_t *out, const char *family, const char *help,
                     (unsigned long long)atomic_load(&counts[k]));
 }
 
+/* Appends vigil_device_limit_state{device,channel} of d's nlim limited channels lc[]. A few
+ * lines of a device with limits: formatted with printf. */
+static void limit_lines(sbuf_t *b, const char *device, const struct pipe_lim_copy *lc, int nlim)
+{
+    for (int k = 0; k < nlim; k++) {
+        sbuf_printf(b, "vigil_device_limit_state{device=");
+        prom_label(b, device);
+        sbuf_printf(b, ",channel=");
+        prom_label(b, lc[k].name);
+        sbuf_printf(b, "} %d\n", lc[k].state);
+    }
+}
+
 static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
 {
     pthread_rwlock_rdlock(&p->devs_lock);
@@ -931,11 +934,13 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
     size_t by_state[4] = {0, 0, 0, 0}, listed = 0, gone = 0, in_maint = 0;
     size_t silent[PIPELINE_SILENT_N] = {0};
     const int64_t now_ms = vtime_now_ms(); /* one clock for the whole pass */
-    sbuf_t st, ver, seen, mnt;
+    sbuf_t st, ver, seen, mnt, lim;
     sbuf_init(&st);
     sbuf_init(&ver);
     sbuf_init(&seen);
     sbuf_init(&mnt);
+    sbuf_init(&lim);
+    struct pipe_lim_copy lc[DETECTOR_MAX_CHANNELS];
     sbuf_printf(out, "# HELP vigil_device_anomaly_score Latest anomaly score per device (all "
                      "devices up to http.metrics_max_devices, else those in warning or "
                      "anomaly).\n# TYPE vigil_device_anomaly_score gauge\n");
@@ -952,7 +957,11 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         int deleted = atomic_load_explicit(&d->deleted, memory_order_relaxed);
         int64_t seen_ms = atomic_load_explicit(&d->seen_ms, memory_order_relaxed);
         int maint = d->nmaint > 0 && pipeline__maint_on(d, now_ms);
+        int nlim = d->limits ? pipeline__limits_copy(d, lc) : 0;
         pthread_mutex_unlock(&d->mu);
+        int alarm = 0; /* a channel in a limit alarm: listed beyond the cap too */
+        for (int k = 0; k < nlim; k++)
+            alarm |= lc[k].state != PIPE_LIM_OK;
         in_maint += (size_t)(maint && !deleted);
         if (deleted) { /* pipeline_forget: not a device any more */
             gone++;
@@ -963,10 +972,12 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         by_state[state]++;
         (void)pipeline_silence(now_ms, seen_ms, p->start_ms, silent);
         /* Beyond the cap: those in warning or anomaly, and those in maintenance, which the
-         * silent alerts must be able to leave out (vigil_device_in_maintenance). */
-        if (!all && ((state < DET_WARNING && !maint) || listed >= max_devices))
+         * silent alerts must be able to leave out (vigil_device_in_maintenance), and those with
+         * a limit alarm (vigil_device_limit_state), which an operator must see by name too. */
+        if (!all && ((state < DET_WARNING && !maint && !alarm) || listed >= max_devices))
             continue;
         listed++;
+        limit_lines(&lim, d->name, lc, nlim);
         char sc[40] = "", stv[2] = {(char)('0' + state), '\0'}, vv[16], sv[32];
         if (has)
             snprintf(sc, sizeof sc, "%g", score);
@@ -1011,12 +1022,28 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                      "now (listed also beyond http.metrics_max_devices); no series otherwise.\n"
                      "# TYPE vigil_device_in_maintenance gauge\n");
     sbuf_append(out, mnt.data ? mnt.data : "", mnt.len);
-    if (st.oom || ver.oom || seen.oom || mnt.oom)
+    sbuf_printf(out, "# HELP vigil_device_limit_state Limit state per device and limited channel: "
+                     "0 ok, 1 forecast (crosses a limit within pipeline.limit_horizon readings), "
+                     "2 exceeded (listed as vigil_device_state, and beyond "
+                     "http.metrics_max_devices while not 0).\n"
+                     "# TYPE vigil_device_limit_state gauge\n");
+    sbuf_append(out, lim.data ? lim.data : "", lim.len);
+    if (st.oom || ver.oom || seen.oom || mnt.oom || lim.oom)
         out->oom = 1; /* the exposition would lack lines: fail the scrape as a whole */
     sbuf_deinit(&st);
     sbuf_deinit(&ver);
     sbuf_deinit(&seen);
     sbuf_deinit(&mnt);
+    sbuf_deinit(&lim);
+    sbuf_printf(out,
+                "# HELP vigil_limit_alarms_total Channel limit alarms raised since vigild started, "
+                "by state: forecast (the forecast crosses a limit), exceeded (a reading at or "
+                "beyond it).\n"
+                "# TYPE vigil_limit_alarms_total counter\n"
+                "vigil_limit_alarms_total{state=\"forecast\"} %llu\n"
+                "vigil_limit_alarms_total{state=\"exceeded\"} %llu\n",
+                (unsigned long long)atomic_load(&p->limit_alarms[0]),
+                (unsigned long long)atomic_load(&p->limit_alarms[1]));
     sbuf_printf(out, "# HELP vigil_devices_by_state Devices by detector state (a device without "
                      "a scored reading counts as learning).\n"
                      "# TYPE vigil_devices_by_state gauge\n");

@@ -385,7 +385,7 @@ static int load_blob(pipeline_t *p, struct dev *d, int64_t last_ts, const uint8_
         }
     }
     rc = pipeline__ring_alloc(p, d);
-    pipeline__apply_limits(d);
+    pipeline__apply_limits(p, d);
     return rc;
 fail:
     for (uint32_t c = 0; c < nch; c++)

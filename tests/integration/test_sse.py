@@ -774,7 +774,7 @@ class State(SseTest):
             self.assertEqual(r.status, 400, (q, r))
             self.assertEqual(r.json()["error"],
                              "parameter 'types': '%s' is no message type (a comma list of "
-                             "anomaly, maintenance, state)" % bad, q)
+                             "anomaly, maintenance, state, limit)" % bad, q)
         r = vt.curl(self.d.url("/v1/events?types=state&types=anomaly"), timeout=5)
         self.assertEqual(r.status, 400, r)
         self.assertEqual(r.json()["error"], "parameter 'types': given more than once")

@@ -1,0 +1,364 @@
+/* daemon/pipeline_limits.c: limit alarms on a device's channels, now and forecast.
+ *
+ * A device's attributes may carry channel limits ({"limits":{"temp":{"max":90,"deadband":2}}},
+ * pipeline__apply_limits). Each limited channel has a limit state: ok, forecast (the detector's
+ * forecast crosses a limit within o.limit_horizon steps) or exceeded (the newest reading is at
+ * or beyond a limit, as the forecast route's time_to_limit counts a crossing). Every change of
+ * it publishes one "event: limit" message (GET /v1/events?types=limit), is counted in
+ * p->limit_alarms and is shown by the status and /metrics (pipeline_query.c).
+ *
+ * Costs. A device without limits pays one test per scored reading (d->lim_on, a byte on a
+ * cache line the step reads anyway, in point_finish). A device with limits pays a comparison per
+ * limited channel present in the reading ("exceeded" is judged on every one), and the detector's
+ * forecast once per o.limit_check_every readings, into a buffer of the device's (struct dev_limits,
+ * made when its limits change), so the forecast allocates only its own scratch, as the forecast
+ * route's does. The forecast runs under d->mu like the step it follows: no other lock is held.
+ *
+ * Clearing. "exceeded" clears on the first reading back inside the limit by more than the
+ * channel's deadband (limits.CH.deadband, channel units, default 0: the first reading back
+ * inside), SCADA's usual hysteresis: a value hovering within the deadband of the limit does
+ * not flap, and a clean return clears at once (a count of readings would delay every clear).
+ * "forecast" is judged again at each check only, so it changes at most once per check.
+ *
+ * Limits a PUT changes: pipeline__apply_limits rebuilds the device's limit states at once,
+ * keeping the state of a channel whose alarmed limit stays and publishing a final "ok" for an
+ * alarm whose limit went (its state is gone); the new limits are judged at the device's next
+ * scored reading. The states are not stored: after a restart they start at ok (since null) and
+ * the first reading judges them. A limit on a channel the device has not sent has no state
+ * until the channel exists.
+ *
+ * Threads: pipeline__limits_check the device's shard (from point_finish); the others whoever
+ * holds d->mu (pipeline__apply_limits: an API thread at a PUT, the shard at a channel change,
+ * the restore). */
+#include "err.h"
+#include "log.h"
+#include "pipeline_int.h"
+#include "vtime.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const lim_state_names[] = {"ok", "forecast", "exceeded"};
+static const char *const side_names[] = {"max", "min"};
+
+/* One limited channel. */
+struct lim_chan {
+    char *name;       /* owned copy of the channel's name (matched again at a rebuild) */
+    int c;            /* its index in d->ch */
+    float lim[2];     /* the max and the min (LIM_MAX, LIM_MIN); NaN: none */
+    float deadband;   /* >= 0, channel units */
+    uint8_t state;    /* enum pipe_lim_state */
+    uint8_t side;     /* LIM_MAX or LIM_MIN: the limit of the current alarm (or the last one) */
+    int64_t since_ts; /* the reading that entered the state; -1: none judged since the start */
+    int steps;        /* the forecast's crossing: steps ahead, 0 when none */
+    int64_t in_ms, at_ts;
+};
+
+enum { LIM_MAX = 0, LIM_MIN = 1 };
+
+/* A device's limit states: only a device with limits has one (d->limits). */
+struct dev_limits {
+    int until_check;    /* scored readings until the next forecast check */
+    int horizon;        /* steps the buffers hold (o.limit_horizon) */
+    int nch;            /* channels they hold (d->nch at the rebuild) */
+    float *mean, *band; /* forecast scratch [horizon, nch]; NULL with horizon 0 */
+    int n;
+    struct lim_chan ch[];
+};
+
+void pipeline__limits_free(struct dev *d)
+{
+    struct dev_limits *L = d->limits;
+    if (L == NULL)
+        return;
+    for (int i = 0; i < L->n; i++)
+        free(L->ch[i].name);
+    free(L->mean);
+    free(L->band);
+    free(L);
+    d->limits = NULL;
+}
+
+/* The side of l whose limit v reaches (at or beyond it), or -1 when v is inside both. */
+static int beyond(const struct lim_chan *l, float v)
+{
+    if (!isnan(l->lim[LIM_MAX]) && v >= l->lim[LIM_MAX])
+        return LIM_MAX;
+    if (!isnan(l->lim[LIM_MIN]) && v <= l->lim[LIM_MIN])
+        return LIM_MIN;
+    return -1;
+}
+
+/* The index of channel name in d->ch, or -1. */
+static int chan_index(const struct dev *d, const char *name)
+{
+    for (int c = 0; c < d->nch; c++)
+        if (strcmp(d->ch[c], name) == 0)
+            return c;
+    return -1;
+}
+
+static json_t *jtime(int64_t ms)
+{
+    char t[32];
+    return json_string(vtime_format(ms, t, sizeof t));
+}
+
+/* The forecast's crossing of l as JSON ({"steps", "in_ms", "at_ts", "at"}), or null. */
+static json_t *crossing_json(const struct lim_chan *l)
+{
+    if (l->steps == 0)
+        return json_null();
+    return json_pack("{s:i,s:I,s:I,s:o}", "steps", l->steps, "in_ms", (json_int_t)l->in_ms, "at_ts",
+                     (json_int_t)l->at_ts, "at", jtime(l->at_ts));
+}
+
+/* Publishes l's change from previous: the "event: limit" message {"device", "channel", "state",
+ * "previous", "limit", "value" (the limit), "reading" (the channel's newest value, null when
+ * the device has no such channel now), "ts", "time", "crossing"}. Caller holds d->mu. */
+static void publish(pipeline_t *p, struct dev *d, const struct lim_chan *l, int previous)
+{
+    if (p->o.hub == NULL)
+        return;
+    int c = l->c < d->nch && strcmp(d->ch[l->c], l->name) == 0 ? l->c : chan_index(d, l->name);
+    float reading = c >= 0 ? d->last_x[c] : NAN;
+    const int64_t ts = d->last_ts; /* -1: none (a deleted device) */
+    json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:o,s:o,s:o,s:o}", "device", d->name, "channel",
+                          l->name, "state", lim_state_names[l->state], "previous",
+                          lim_state_names[previous], "limit", side_names[l->side], "value",
+                          (double)l->lim[l->side], "reading",
+                          isfinite(reading) ? json_real(reading) : json_null(), "ts",
+                          ts >= 0 ? json_integer(ts) : json_null(), "time",
+                          ts >= 0 ? jtime(ts) : json_null(), "crossing", crossing_json(l));
+    char *js = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
+    json_decref(v);
+    if (js == NULL) {
+        log_warn("pipeline: limit message of '%s' channel '%s' not published: out of memory",
+                 d->name, l->name);
+        return;
+    }
+    api_events_publish(p->o.hub, API_EVENT_LIMIT, d->name, js);
+    free(js);
+}
+
+/* Moves l to state (side: the limit it concerns) at the newest reading, counts an alarm and
+ * publishes the change. Caller holds d->mu. */
+static void set_state(pipeline_t *p, struct dev *d, struct lim_chan *l, int state, int side)
+{
+    int previous = l->state;
+    if (previous == state && l->side == side)
+        return;
+    l->state = (uint8_t)state;
+    l->side = (uint8_t)side;
+    l->since_ts = d->last_ts;
+    if (state != PIPE_LIM_FORECAST)
+        l->steps = 0;
+    if (state != PIPE_LIM_OK)
+        atomic_fetch_add_explicit(&p->limit_alarms[state - 1], 1, memory_order_relaxed);
+    publish(p, d, l, previous);
+}
+
+/* Judges l on the newest reading's value v: exceeded at or beyond a limit; back to ok once v
+ * is inside the alarmed limit by more than the deadband. Caller holds d->mu. */
+static void judge_now(pipeline_t *p, struct dev *d, struct lim_chan *l, float v)
+{
+    int side = beyond(l, v);
+    if (side >= 0) {
+        set_state(p, d, l, PIPE_LIM_EXCEEDED, side);
+        return;
+    }
+    if (l->state != PIPE_LIM_EXCEEDED)
+        return;
+    float edge = l->side == LIM_MAX ? l->lim[LIM_MAX] - l->deadband : l->lim[LIM_MIN] + l->deadband;
+    if (l->side == LIM_MAX ? v >= edge : v <= edge)
+        return; /* within the deadband: stays exceeded */
+    set_state(p, d, l, PIPE_LIM_OK, l->side);
+}
+
+/* The forecast check: runs the detector's forecast (a device with a model only) and sets each
+ * channel not exceeded to forecast when its expected value reaches a limit within the horizon,
+ * else to ok. Caller holds d->mu. */
+static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
+{
+    const int H = L->horizon, nch = d->nch;
+    int rc = ERR_RANGE; /* no model: no forecast alarms */
+    if (H > 0 && nch == L->nch && d->det && d->has_result && d->last.state != DET_LEARNING)
+        rc = detector_forecast(d->det, L->mean, L->band, H);
+    const double dt = d->dt_ms > 0 ? d->dt_ms : 1000; /* as the forecast route */
+    for (int i = 0; i < L->n; i++) {
+        struct lim_chan *l = &L->ch[i];
+        if (l->state == PIPE_LIM_EXCEEDED)
+            continue;
+        int k = 0, side = -1;
+        for (; rc == 0 && k < H && side < 0; k++)
+            side = beyond(l, L->mean[(size_t)k * nch + l->c]);
+        if (side < 0) {
+            set_state(p, d, l, PIPE_LIM_OK, l->side);
+            continue;
+        }
+        /* k: the crossing's step (1 the next reading). A crossing that moves keeps the state:
+         * no message, the status shows the newest. */
+        l->steps = k;
+        l->in_ms = (int64_t)(k * dt);
+        l->at_ts = d->last_ts + l->in_ms;
+        set_state(p, d, l, PIPE_LIM_FORECAST, side);
+    }
+}
+
+/* A number of a channel's limits object ({"min", "max", "deadband"}), or dflt. */
+static float limit_field(json_t *l, const char *key, float dflt)
+{
+    json_t *x = json_object_get(l, key);
+    return json_is_number(x) ? (float)json_number_value(x) : dflt;
+}
+
+/* Rebuilds d's limit states from d->lim_min, d->lim_max and the deadbands in lim (the "limits"
+ * attribute, NULL: none) after they changed: a channel's state stays when the limit it alarmed
+ * on stays, an alarm whose limit went gets its final ok message. Out of memory: d keeps no
+ * limit states (logged) and its next reading tries again (pipeline__limits_check). Caller
+ * holds d->mu. */
+static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
+{
+    struct dev_limits *old = d->limits;
+    int n = 0;
+    for (int c = 0; c < d->nch; c++)
+        n += !isnan(d->lim_min[c]) || !isnan(d->lim_max[c]);
+    struct dev_limits *L = NULL;
+    if (n > 0) {
+        const int H = p->o.limit_horizon > 0 ? p->o.limit_horizon : 0;
+        L = calloc(1, sizeof *L + (size_t)n * sizeof L->ch[0]);
+        if (L && H > 0) {
+            L->mean = malloc((size_t)H * (size_t)d->nch * sizeof *L->mean);
+            L->band = malloc((size_t)H * (size_t)d->nch * sizeof *L->band);
+        }
+        if (L == NULL || (H > 0 && (L->mean == NULL || L->band == NULL))) {
+            if (L) {
+                free(L->mean);
+                free(L->band);
+                free(L);
+            }
+            /* The old states may name channels d no longer has at those indices: dropped. */
+            log_warn("pipeline: limit alarms of '%s' off until its next reading: out of memory",
+                     d->name);
+            pipeline__limits_free(d);
+            d->lim_on = 1; /* the next reading tries again */
+            return;
+        }
+        L->horizon = H;
+        L->nch = d->nch;
+        L->until_check = 1; /* the forecast check at the next reading */
+        for (int c = 0; c < d->nch; c++) {
+            if (isnan(d->lim_min[c]) && isnan(d->lim_max[c]))
+                continue;
+            struct lim_chan *l = &L->ch[L->n];
+            if ((l->name = strdup(d->ch[c])) == NULL)
+                continue; /* out of memory: this channel has no alarms until the next change */
+            l->c = c;
+            l->lim[LIM_MAX] = d->lim_max[c];
+            l->lim[LIM_MIN] = d->lim_min[c];
+            l->deadband = limit_field(json_object_get(lim, d->ch[c]), "deadband", 0.0f);
+            l->since_ts = -1;
+            L->n++;
+        }
+    }
+    /* Carry the old states over by channel name; an alarm whose limit went ends with "ok". */
+    for (int i = 0; old && i < old->n; i++) {
+        struct lim_chan *o = &old->ch[i], *nw = NULL;
+        for (int j = 0; L && j < L->n && nw == NULL; j++)
+            if (strcmp(L->ch[j].name, o->name) == 0)
+                nw = &L->ch[j];
+        if (nw && (o->state == PIPE_LIM_OK || !isnan(nw->lim[o->side]))) {
+            nw->state = o->state;
+            nw->side = o->side;
+            nw->since_ts = o->since_ts;
+            nw->steps = o->steps;
+            nw->in_ms = o->in_ms;
+            nw->at_ts = o->at_ts;
+        } else if (o->state != PIPE_LIM_OK) {
+            int previous = o->state;
+            o->state = PIPE_LIM_OK;
+            o->steps = 0;
+            publish(p, d, o, previous);
+        }
+    }
+    pipeline__limits_free(d);
+    d->limits = L;
+    d->lim_built = d->lim_gen;
+    d->lim_on = L != NULL;
+}
+
+void pipeline__apply_limits(pipeline_t *p, struct dev *d)
+{
+    json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
+    json_t *lim = json_object_get(a, "limits");
+    for (int c = 0; c < d->nch; c++) {
+        json_t *l = json_object_get(lim, d->ch[c]);
+        d->lim_max[c] = limit_field(l, "max", NAN);
+        d->lim_min[c] = limit_field(l, "min", NAN);
+    }
+    d->lim_gen++;
+    rebuild(p, d, lim);
+    json_decref(a);
+}
+
+void pipeline__limits_check(pipeline_t *p, struct dev *d)
+{
+    if (d->lim_built != d->lim_gen) { /* a rebuild ran out of memory: again */
+        json_t *a = d->attrs ? json_loads(d->attrs, 0, NULL) : NULL;
+        rebuild(p, d, json_object_get(a, "limits"));
+        json_decref(a);
+    }
+    struct dev_limits *L = d->limits;
+    if (L == NULL)
+        return;
+    for (int i = 0; i < L->n; i++) {
+        struct lim_chan *l = &L->ch[i];
+        if (!(d->last_present & (UINT64_C(1) << l->c)))
+            continue; /* not in this reading (or not finite): judged at the next that has it */
+        if (l->since_ts < 0)
+            l->since_ts = d->last_ts; /* ok since the first reading judged */
+        judge_now(p, d, l, d->last_x[l->c]);
+    }
+    if (--L->until_check <= 0) {
+        L->until_check = p->o.limit_check_every > 0 ? p->o.limit_check_every : 1;
+        judge_forecast(p, d, L);
+    }
+}
+
+json_t *pipeline__limits_status(const struct dev *d)
+{
+    json_t *v = json_object();
+    const struct dev_limits *L = d->limits;
+    for (int i = 0; v && L && i < L->n; i++) {
+        const struct lim_chan *l = &L->ch[i];
+        json_t *e =
+            json_pack("{s:s,s:o,s:o,s:o,s:o,s:f,s:o,s:o}", "state", lim_state_names[l->state],
+                      "since_ts", l->since_ts >= 0 ? json_integer(l->since_ts) : json_null(),
+                      "since", l->since_ts >= 0 ? jtime(l->since_ts) : json_null(), "max",
+                      isnan(l->lim[LIM_MAX]) ? json_null() : json_real(l->lim[LIM_MAX]), "min",
+                      isnan(l->lim[LIM_MIN]) ? json_null() : json_real(l->lim[LIM_MIN]), "deadband",
+                      (double)l->deadband, "limit",
+                      l->state == PIPE_LIM_OK ? json_null() : json_string(side_names[l->side]),
+                      "crossing", crossing_json(l));
+        json_object_set_new(v, l->name, e);
+    }
+    return v;
+}
+
+int pipeline__limits_copy(const struct dev *d, struct pipe_lim_copy *out)
+{
+    const struct dev_limits *L = d->limits;
+    int n = 0;
+    for (int i = 0; L && i < L->n; i++) {
+        size_t len = strlen(L->ch[i].name);
+        if (len > BATCH_NAME_MAX)
+            len = BATCH_NAME_MAX;
+        memcpy(out[n].name, L->ch[i].name, len);
+        out[n].name[len] = '\0';
+        out[n].state = L->ch[i].state;
+        n++;
+    }
+    return n;
+}

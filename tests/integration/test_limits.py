@@ -1,0 +1,335 @@
+#!/usr/bin/python3
+"""vigild integration: limit alarms on a device's channels, now and forecast.
+
+A device's attributes carry channel limits (PUT /v1/devices/{id} {"limits": {"temp": {"max":
+90, "deadband": 2}}}); each limited channel has a limit state, ok, forecast or exceeded, shown
+by GET .../status ("limits") and /metrics (vigil_device_limit_state{device,channel},
+vigil_limit_alarms_total{state}), and every change of it is one "event: limit" message on the
+streams that ask ?types=limit.
+
+Exceeded: a reading at or beyond a max (or a min) is "exceeded" at once, in the status, the
+metrics and one message; the first reading back inside is "ok" again (one message); with a
+deadband, a value hovering within it of the limit stays exceeded (no flapping) and clears only
+once inside by more than the deadband. A PUT removing the limit publishes a final "ok" and the
+channel's state is gone (a DELETE of the device too); a PUT keeping the alarmed limit keeps its
+state. After a restart every state is ok (since null) until the next reading judges it. A
+device without limits shows "limits": {}; beyond http.metrics_max_devices a device with a limit
+alarm is still listed. The default stream (no ?types=) gets no limit message.
+
+Forecast: a device with a trained model whose channel ramps steadily toward its max is
+"forecast" (with the crossing's steps, in_ms and at) before it is "exceeded"; a device still
+learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off.
+
+Errors: bad limit fields are 400s naming the field (limits.temp.deadband); the two
+[pipeline] keys' bad values stop vigild naming the file, line and key.
+
+Python 3 standard library; every wait is bounded.
+"""
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
+import test_sse as ts  # noqa: E402  (Sse only)
+import vigiltest as vt  # noqa: E402
+
+T0 = 1_700_000_000_000
+
+
+def ramp(n, k, slope, rng):
+    """Readings k..k+n of a channel rising slope a reading from 50, with a little noise."""
+    return [round(50 + slope * i + rng.gauss(0, 0.05), 4) for i in range(k, k + n)]
+
+
+def limit_state(d, dev, ch):
+    """vigil_device_limit_state of dev's channel ch, or None when not listed."""
+    m = re.search(r'^vigil_device_limit_state\{device="%s",channel="%s"\} (\S+)$' % (dev, ch),
+                  d.metrics(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def alarms(d):
+    """vigil_limit_alarms_total by state (both must be listed)."""
+    text = d.metrics()
+    out = {}
+    for s in ("forecast", "exceeded"):
+        m = re.search(r'^vigil_limit_alarms_total\{state="%s"\} (\S+)$' % s, text, re.M)
+        assert m, "no vigil_limit_alarms_total{state=%r}" % s
+        out[s] = int(float(m.group(1)))
+    return out
+
+
+class LimitTest(ts.SseTest):
+    CONFIG = tp.config_text(0)  # warmup 300: a device learns for its first 300 readings
+
+    def put_limits(self, dev, limits, want=200):
+        r = self.d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+                        "--data-binary", json.dumps({"limits": limits}))
+        if want == 200 and r.status == 201:  # created by this PUT
+            want = 201
+        self.assertEqual(r.status, want, r)
+        return r
+
+    def feed(self, dev, values, k, channel="temp"):
+        """Posts one reading per value (1 s apart from reading k on) and waits until scored."""
+        tp.post_readings(self.d, dev, [[v] for v in values],
+                         [T0 + 1000 * i for i in range(k, k + len(values))], [channel])
+        tp.wait_scored(self.d, dev, k + len(values))
+        return k + len(values)
+
+    def limits(self, dev):
+        return tp.status(self.d, dev)["limits"]
+
+    def messages(self, s, n):
+        """The stream's first n messages (waits for them), as (state, limit, reading)."""
+        return [(m["data"]["state"], m["data"]["limit"], m["data"]["reading"])
+                for m in s.count(n)]
+
+
+class Exceeded(LimitTest):
+
+    def test_above_max_then_back_inside(self):
+        d = self.d
+        s = self.stream("?types=limit")
+        plain = self.stream()  # the default types: anomaly and maintenance
+        k = self.feed("pump-1", [80.0], 0)
+        self.assertEqual(self.limits("pump-1"), {}, "no limits yet")
+        self.assertIsNone(limit_state(d, "pump-1", "temp"))
+        self.assertEqual(alarms(d), {"forecast": 0, "exceeded": 0})
+        self.put_limits("pump-1", {"temp": {"max": 90}})
+        k = self.feed("pump-1", [85.0, 95.5], k)
+        lim = self.limits("pump-1")["temp"]
+        self.assertEqual(lim["state"], "exceeded", lim)
+        self.assertEqual(lim["limit"], "max")
+        self.assertEqual(lim["max"], 90)
+        self.assertIsNone(lim["min"])
+        self.assertEqual(lim["deadband"], 0)
+        self.assertEqual(lim["since_ts"], T0 + 2000)
+        self.assertIsNone(lim["crossing"], "a learning device has no forecast")
+        self.assertEqual(limit_state(d, "pump-1", "temp"), 2)
+        self.assertEqual(alarms(d), {"forecast": 0, "exceeded": 1})
+        msg = s.count(1)[0]
+        self.assertEqual(msg["event"], "limit")
+        self.assertEqual(msg["data"], {
+            "device": "pump-1", "channel": "temp", "state": "exceeded", "previous": "ok",
+            "limit": "max", "value": 90, "reading": 95.5, "ts": T0 + 2000,
+            "time": "2023-11-14T22:13:22.000Z", "crossing": None})
+        # Still beyond: no other message. The first reading back inside: ok, once.
+        k = self.feed("pump-1", [97.0, 89.9, 80.0, 70.0], k)
+        self.assertEqual(self.messages(s, 2), [("exceeded", "max", 95.5), ("ok", "max", 89.9)])
+        lim = self.limits("pump-1")["temp"]
+        self.assertEqual((lim["state"], lim["limit"], lim["since_ts"]), ("ok", None, T0 + 4000))
+        self.assertEqual(limit_state(d, "pump-1", "temp"), 0)
+        self.assertEqual(alarms(d), {"forecast": 0, "exceeded": 1})
+        # A min: at the limit counts (as the forecast's time_to_limit does).
+        self.put_limits("pump-1", {"temp": {"max": 90}, "pressure": {"min": 1.5}})
+        self.feed("pump-1", [1.6, 1.5], k, channel="pressure")
+        self.assertEqual(s.count(3)[2]["data"]["channel"], "pressure")
+        self.assertEqual(self.messages(s, 3)[2], ("exceeded", "min", 1.5))
+        self.assertEqual(self.limits("pump-1")["pressure"]["limit"], "min")
+        self.assertEqual(limit_state(d, "pump-1", "pressure"), 2)
+        self.assertEqual(limit_state(d, "pump-1", "temp"), 0)
+        self.assertEqual(alarms(d), {"forecast": 0, "exceeded": 2})
+        self.assertEqual(len(s.messages), 3, s.messages)
+        self.assertEqual([m for m in plain.messages if m["event"] == "limit"], [])
+
+    def hover(self, dev, deadband):
+        """Feeds a value hovering about a max of 90 (deadband given or not); returns the
+        stream's messages as (state, limit, reading) once the last reading is scored."""
+        s = self.stream("?types=limit&device=" + dev)
+        lim = {"max": 90}
+        if deadband is not None:
+            lim["deadband"] = deadband
+        self.put_limits(dev, {"temp": lim})
+        values = [85.0, 91.0, 89.5, 90.5, 88.5, 91.0, 89.0, 88.1, 87.9, 85.0]
+        self.feed(dev, values, 0)
+        # A marker on another channel's limit: once it arrives, every temp message has.
+        self.put_limits(dev, {"temp": lim, "marker": {"max": 0}})
+        self.feed(dev, [1.0], len(values), channel="marker")
+        msgs = s.wait("the marker", lambda st: any(
+            m["data"]["channel"] == "marker" for m in st.messages) and list(st.messages))
+        return [(m["data"]["state"], m["data"]["limit"], m["data"]["reading"])
+                for m in msgs if m["data"]["channel"] == "temp"]
+
+    def test_deadband_holds_a_hovering_value(self):
+        # Without a deadband every crossing is a change (the first reading back inside clears).
+        self.assertEqual(self.hover("nodb", None), [
+            ("exceeded", "max", 91.0), ("ok", "max", 89.5), ("exceeded", "max", 90.5),
+            ("ok", "max", 88.5), ("exceeded", "max", 91.0), ("ok", "max", 89.0)])
+        # With 2: exceeded until a reading below 88 (87.9), one ok; no flapping in between.
+        self.assertEqual(self.hover("db2", 2), [("exceeded", "max", 91.0), ("ok", "max", 87.9)])
+        lim = self.limits("db2")["temp"]
+        self.assertEqual((lim["state"], lim["deadband"]), ("ok", 2))
+
+    def test_put_removing_limits(self):
+        d = self.d
+        s = self.stream("?types=limit")
+        self.put_limits("pump-2", {"temp": {"max": 90}, "flow": {"min": 5}})
+        k = self.feed("pump-2", [95.0], 0)
+        self.assertEqual(self.limits("pump-2")["temp"]["state"], "exceeded")
+        # A limit on a channel the device has not sent has no state (yet).
+        self.assertNotIn("flow", self.limits("pump-2"))
+        self.assertIsNone(limit_state(d, "pump-2", "flow"))
+        # Removed: the PUT ends the alarm with "ok" (the newest reading's value) and the states
+        # are gone; readings beyond the old limit raise nothing.
+        self.put_limits("pump-2", None)
+        self.assertEqual(self.messages(s, 2), [("exceeded", "max", 95.0), ("ok", "max", 95.0)])
+        self.assertEqual(s.count(2)[1]["data"]["value"], 90)
+        self.assertEqual(self.limits("pump-2"), {})
+        self.assertIsNone(limit_state(d, "pump-2", "temp"))
+        self.assertIsNone(limit_state(d, "pump-2", "flow"))
+        k = self.feed("pump-2", [96.0], k)
+        # A limit that stays keeps its state across a PUT changing another: no message.
+        self.put_limits("pump-2", {"temp": {"max": 90}})
+        k = self.feed("pump-2", [97.0], k)
+        self.put_limits("pump-2", {"temp": {"max": 90, "deadband": 1}, "flow": {"min": 5}})
+        self.assertEqual(self.limits("pump-2")["temp"]["state"], "exceeded")
+        self.feed("pump-2", [89.5], k)
+        self.assertEqual(self.limits("pump-2")["temp"]["state"], "exceeded", "within the deadband")
+        self.assertEqual(self.messages(s, 3)[2], ("exceeded", "max", 97.0))
+        self.assertEqual(len(s.messages), 3, s.messages)
+
+    def test_delete_ends_the_alarm(self):
+        s = self.stream("?types=limit")
+        self.put_limits("pump-5", {"temp": {"max": 90}})
+        self.feed("pump-5", [95.0], 0)
+        self.assertEqual(self.d.curl("DELETE", "/v1/devices/pump-5").status, 200)
+        msgs = s.count(2)
+        self.assertEqual([(m["data"]["state"], m["data"]["previous"]) for m in msgs],
+                         [("exceeded", "ok"), ("ok", "exceeded")])
+        # The device is gone with its readings: the final ok names no reading.
+        self.assertEqual((msgs[1]["data"]["reading"], msgs[1]["data"]["ts"]), (None, None))
+        self.assertIsNone(limit_state(self.d, "pump-5", "temp"))
+
+    def test_restart_starts_from_ok(self):
+        d = self.d
+        self.put_limits("pump-4", {"temp": {"max": 90}})
+        k = self.feed("pump-4", [95.0], 0)
+        self.assertEqual(self.limits("pump-4")["temp"]["state"], "exceeded")
+        d.stop()
+        d.start()
+        s = self.stream("?types=limit")
+        lim = self.limits("pump-4")["temp"]
+        self.assertEqual((lim["state"], lim["since_ts"], lim["max"]), ("ok", None, 90), lim)
+        self.assertEqual(limit_state(d, "pump-4", "temp"), 0)
+        self.assertEqual(alarms(d), {"forecast": 0, "exceeded": 0})
+        # Judged again at the next reading.
+        self.feed("pump-4", [96.0], k)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 96.0)])
+        self.assertEqual(self.limits("pump-4")["temp"]["since_ts"], T0 + 1000)
+
+    def test_bad_limit_fields(self):
+        for lim, field in (({"temp": {"max": 90, "deadband": -1}}, "'limits.temp.deadband'"),
+                           ({"temp": {"max": 90, "deadband": "2"}}, "'limits.temp.deadband'"),
+                           ({"temp": {"deadband": 1}}, "'limits.temp'"),
+                           ({"temp": {"max": 90, "dead_band": 1}}, "'limits.temp.dead_band'"),
+                           ({"temp": {"min": 9, "max": 1}}, "'limits.temp'")):
+            r = self.put_limits("pump-3", lim, want=400)
+            self.assertIn("field " + field, r.json()["error"], (lim, r))
+        self.put_limits("pump-3", {"temp": {"max": 90, "deadband": 0}})
+
+
+class MetricsCap(LimitTest):
+    CONFIG = tp.config_text(0, extra="[http]\nmetrics_max_devices = 1\n")
+
+    def test_alarm_listed_beyond_the_cap(self):
+        d = self.d
+        for dev in ("calm", "hot"):
+            self.put_limits(dev, {"temp": {"max": 90}})
+        self.feed("calm", [80.0], 0)
+        self.feed("plain", [80.0], 0)
+        self.feed("hot", [95.0], 0)
+        # Three devices, a cap of one: only the one with a limit alarm is listed.
+        self.assertEqual(limit_state(d, "hot", "temp"), 2)
+        self.assertIsNone(limit_state(d, "calm", "temp"))
+        self.assertIn('vigil_device_state{device="hot"}', d.metrics())
+        self.assertNotIn('vigil_device_state{device="calm"}', d.metrics())
+
+
+class Forecast(LimitTest):
+    # pipeline.limit_check_every and limit_horizon at their defaults (10, 60).
+
+    def test_ramp_is_forecast_before_exceeded(self):
+        d = self.d
+        rng = random.Random(1)
+        s = self.stream("?types=limit")
+        # Limits from the start: the ramp crosses nothing while the device learns (300).
+        self.put_limits("ramp", {"temp": {"max": 60}})
+        k = self.feed("ramp", ramp(300, 0, 0.02, rng), 0)
+        tp.wait_idle(d, "ramp", 1)
+        self.assertEqual(s.messages, [], "a learning device has no forecast alarms")
+        # Readings 300..549 go from 56 to 61: the max (60) at reading ~500.
+        k = self.feed("ramp", ramp(250, k, 0.02, rng), k)
+        msgs = s.count(2)
+        first, second = msgs[0]["data"], msgs[1]["data"]
+        self.assertEqual((first["state"], first["previous"], first["limit"]),
+                         ("forecast", "ok", "max"), msgs)
+        c = first["crossing"]
+        self.assertTrue(1 <= c["steps"] <= 60, c)
+        self.assertEqual(c["in_ms"], 1000 * c["steps"])
+        self.assertEqual(c["at_ts"], first["ts"] + c["in_ms"])
+        self.assertLess(first["reading"], 60)
+        self.assertEqual((second["state"], second["previous"]), ("exceeded", "forecast"), msgs)
+        self.assertGreaterEqual(second["reading"], 60)
+        self.assertLess(first["ts"], second["ts"])
+        a = alarms(d)
+        self.assertGreaterEqual(a["forecast"], 1)
+        self.assertGreaterEqual(a["exceeded"], 1)
+        sys.stderr.write("ramp: forecast at %.2f (crossing in %d steps), exceeded at %.2f, "
+                         "%d readings later\n" % (first["reading"], c["steps"], second["reading"],
+                                                  (second["ts"] - first["ts"]) // 1000))
+
+
+class ForecastOff(LimitTest):
+    CONFIG = tp.config_text(0, extra="[pipeline]\nlimit_horizon = 0\nlimit_check_every = 1\n")
+
+    def test_no_forecast_alarms(self):
+        rng = random.Random(1)
+        s = self.stream("?types=limit")
+        self.put_limits("ramp", {"temp": {"max": 60}})
+        k = self.feed("ramp", ramp(300, 0, 0.02, rng), 0)
+        tp.wait_idle(self.d, "ramp", 1)
+        self.feed("ramp", ramp(250, k, 0.02, rng), k)
+        msgs = s.count(1)
+        self.assertEqual(msgs[0]["data"]["state"], "exceeded", msgs)
+        self.assertEqual(alarms(self.d)["forecast"], 0)
+
+
+class ConfigKeys(unittest.TestCase):
+
+    def bad(self, text, line, *words):
+        tmp = vt.mkdtemp()
+        path = vt.write_file(os.path.join(tmp, "vigild.conf"), text)
+        p = subprocess.run([vt.VIGILD, "--config", path, "--check-config"], text=True,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30, cwd=tmp)
+        self.assertNotEqual(p.returncode, 0, "accepted:\n%s" % text)
+        self.assertIn("%s:%d:" % (path, line), p.stderr)
+        for w in words:
+            self.assertIn(w, p.stderr)
+
+    def test_bad_values(self):
+        for text, line, key in (
+                ("[pipeline]\nlimit_check_every = 0\n", 2, "pipeline.limit_check_every"),
+                ("[pipeline]\nlimit_check_every = ten\n", 2, "pipeline.limit_check_every"),
+                ("[pipeline]\n\nlimit_horizon = -1\n", 3, "pipeline.limit_horizon"),
+                ("[pipeline]\nlimit_horizon = 10001\n", 2, "pipeline.limit_horizon")):
+            self.bad(text, line, key)
+
+    def test_good_values(self):
+        tmp = vt.mkdtemp()
+        path = vt.write_file(os.path.join(tmp, "vigild.conf"),
+                             "[pipeline]\nlimit_check_every = 1\nlimit_horizon = 0\n")
+        p = subprocess.run([vt.VIGILD, "--config", path, "--check-config"], text=True,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=30, cwd=tmp)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
