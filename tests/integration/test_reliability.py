@@ -1030,6 +1030,154 @@ class StopAnswers(MaintRequests, Base):
         s.close()
 
 
+def log_time(text, needle):
+    """The time (s since midnight UTC, ms resolution) of the first log line containing needle."""
+    m = re.search(r"^\d{4}-\d\d-\d\dT(\d\d):(\d\d):(\d\d\.\d{3})Z .*%s" % re.escape(needle),
+                  text, re.M)
+    if m is None:
+        raise AssertionError("no log line with %r" % needle)
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
+class StopCount(Base):
+    """The stop waits for the requests it has begun by a count (api/server.c, srv->inflight:
+    from the access handler's first call to the completion callback). Every kind of request
+    must leave it as it found it: an answer before the authentication (401), a CORS preflight,
+    OPTIONS, HEAD, the early 413, a body the client abandons (its connection closed mid-body),
+    an event stream ended by the client and one still open at the stop, requests run on the io
+    threads (/v1/readings, /write, a query), each on fresh and on keep-alive connections; and,
+    during the stop, the 503s (a POST, a HEAD, an OPTIONS on idle keep-alive connections). A
+    count left too high holds every stop for the 3 s grace and logs its warning; one too low
+    lets the stop close a request it has begun: a POST whose body is still arriving when
+    SIGTERM comes (sent 0.5 s into the stop) must get its 200 and be stored. The stop, from its
+    first log line to "stopped cleanly", stays well under the grace."""
+    CONFIG = "[model]\nwarmup = 1000000\n[http]\nmax_body_bytes = 4096\ncors_origins = %s\n"
+    ORIGIN = "http://dash.test"
+    ADMIN = "adm1n-t0ken-CCCCCCCCCCCCCCCC"
+    GRACE_WARNING = StopAnswers.GRACE_WARNING
+    ROUNDS = 10
+
+    def setUp(self):
+        tokens = vt.write_file(os.path.join(vt.mkdtemp(), "tokens"), "admin %s\n" % self.ADMIN)
+        os.chmod(tokens, 0o600)
+        self.d = vt.Vigild(config=config_file(self.CONFIG % self.ORIGIN),
+                           extra_args=["--auth-file", tokens])
+        self.d.start()
+        self.auth = {"Authorization": "Bearer " + self.ADMIN}
+
+    def ask(self, c, method, path, body=None, headers=None):
+        """One request on connection c; returns (status, body)."""
+        h = dict(self.auth, **(headers or {}))
+        if body is not None:
+            h["Content-Type"] = "application/json"
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        return r.status, r.read()
+
+    def raw(self, data):
+        """A fresh connection that sends data; returns the socket."""
+        s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
+        s.sendall(data)
+        return s
+
+    def every_kind(self, c, k):
+        """One request of each kind, on the keep-alive connection c and on fresh ones."""
+        auth = "Authorization: Bearer %s\r\n" % self.ADMIN
+        ts = 1000 + k
+        cases = [
+            ("GET", "/v1/devices", None, {"Authorization": "Bearer wrong"}, 401),
+            ("OPTIONS", "/v1/devices", None, {"Origin": self.ORIGIN,
+                                              "Access-Control-Request-Method": "GET"}, 204),
+            ("OPTIONS", "/v1/devices", None, None, 204),
+            ("HEAD", "/v1/devices", None, None, 200),
+            ("POST", "/v1/readings", json.dumps([{"device": "sc", "ts": ts, "values": {"v": k}}]),
+             None, 200),
+            ("GET", "/v1/devices/sc/readings?limit=5", None, None, 200),
+            ("POST", "/write?db=db&precision=ms", "m,device=sc w=%d %d" % (k, ts), None, 204),
+        ]
+        for method, path, body, hdrs, want in cases:
+            if hdrs and "Authorization" in hdrs:  # the 401 closes nothing: same connection
+                c.request(method, path, headers=hdrs)
+                r = c.getresponse()
+                st = (r.status, r.read())
+            else:
+                st = self.ask(c, method, path, body, hdrs)
+            self.assertEqual(st[0], want, (method, path, st))
+            fresh = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+            if not (hdrs and "Authorization" in hdrs):
+                self.assertEqual(self.ask(fresh, method, path, body, hdrs)[0], want)
+            fresh.close()
+        # The early 413: answered on the headers, the body never sent.
+        s = self.raw(("POST /v1/readings HTTP/1.1\r\nHost: x\r\n%sContent-Type: "
+                      "application/json\r\nContent-Length: 100000\r\n\r\n" % auth).encode())
+        self.assertIn(b" 413 ", s.recv(4096).split(b"\r\n")[0] + b" ")
+        s.close()
+        # A body the client abandons: the headers and part of the body, then the close.
+        s = self.raw(("POST /v1/readings HTTP/1.1\r\nHost: x\r\n%sContent-Type: "
+                      "application/json\r\nContent-Length: 100\r\n\r\n[" % auth).encode())
+        time.sleep(0.05)
+        s.close()
+        # An event stream the client ends.
+        s = self.raw(("GET /v1/events HTTP/1.1\r\nHost: x\r\n%s\r\n" % auth).encode())
+        self.assertIn(b" 200 ", s.recv(4096))
+        s.close()
+
+    def test_every_kind_counted_once(self):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+        for k in range(self.ROUNDS):
+            self.every_kind(c, k)
+        idle = []  # for the 503s during the stop
+        for _ in range(3):
+            i = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+            self.assertEqual(self.ask(i, "GET", "/v1/devices")[0], 200)
+            idle.append(i)
+        stream = self.raw(("GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s"
+                           "\r\n\r\n" % self.ADMIN).encode())
+        self.assertIn(b" 200 ", stream.recv(4096))
+        body = json.dumps([{"device": "sc", "ts": 99999, "values": {"v": -1}}]).encode()
+        slow = self.raw(("POST /v1/readings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                         % (self.ADMIN, len(body))).encode() + body[:5])
+        time.sleep(0.3)  # every request above completed, the slow one begun
+        proc = self.d.proc
+        proc.send_signal(signal.SIGTERM)
+        wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
+        st, data = self.ask(idle[0], "HEAD", "/v1/devices")
+        self.assertEqual(st, 503)
+        self.assertEqual(data, b"")
+        self.assertEqual(self.ask(idle[1], "OPTIONS", "/v1/devices")[0], 503)
+        self.assertEqual(self.ask(idle[2], "POST", "/v1/readings", json.dumps(
+            [{"device": "sc", "ts": 99998, "values": {"v": -2}}]))[0], 503)
+        time.sleep(0.5)
+        slow.sendall(body[5:])
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            got = slow.recv(4096)
+            if not got:
+                break
+            answer += got
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer)
+        for s in (slow, stream):
+            s.close()
+        for i in idle + [c]:
+            i.close()
+        self.assertEqual(proc.wait(30), 0, self.d.log())
+        self.d.proc = None
+        vt._live.remove(self.d)
+        log = self.d.log()
+        self.assertNotIn(self.GRACE_WARNING, log)
+        took = log_time(log, "stopped cleanly") - log_time(log, "stopping intake")
+        self.assertLess(took, 2.0, log)  # 0.5 s of it the slow body; the grace is 3 s
+        self.d.start()
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+        st, data = self.ask(c, "GET", "/v1/devices/sc/readings?limit=1000")
+        c.close()
+        pts = {p["ts"]: p["values"] for p in vt.loads(data)["points"]}
+        self.assertEqual(pts.get(99999), {"v": -1.0}, pts)  # the slow POST's reading
+        self.assertNotIn(99998, pts)  # the 503's never ran
+        self.d.stop()
+
+
 # ============================================================================================
 # Trainings that fail
 # ============================================================================================
