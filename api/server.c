@@ -19,7 +19,8 @@
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that
  * begins on an open keep-alive connection is answered 503 with Retry-After, once its body is
- * read (so the client is reading when the connection closes, not still sending), and every
+ * read (so the client is reading when the connection closes, not still sending; one declaring
+ * a body over max_body is answered 413 on its headers, as always, not waited for), and every
  * answer carries "Connection: close". It ends the event streams, then lets the queued and
  * running io jobs end (new ones then run on the worker as before), since libmicrohttpd must
  * not stop with a suspended connection. An io job's end is not its answer: the worker sends the
@@ -900,19 +901,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Before anything else: a request without the right token learns nothing more. */
         if (api__auth_check(r))
             return send_response(r);
-        if (atomic_load(&srv->stopping)) {
-            r->refused = 1;
-            r->retry_after = 5;
-            api__error(r, 503, "vigild is stopping: request not run, retry once it is back");
-            return MHD_YES; /* answered once the body is read */
-        }
-        /* Refuse a declared oversized body before reading it. */
+        /* Refuse a declared oversized body before reading it (during the stop too: the 503
+         * below waits for the body, which this one would make the stop wait for in vain). */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && route_takes_body(r->route) && strtoull(cl, NULL, 10) > r->max_body) {
             api__error(r, 413, "request body of %s bytes exceeds the limit of %zu bytes", cl,
                        r->max_body);
             return send_response(r);
+        }
+        if (atomic_load(&srv->stopping)) {
+            r->refused = 1;
+            r->retry_after = 5;
+            api__error(r, 503, "vigild is stopping: request not run, retry once it is back");
+            return MHD_YES; /* answered once the body is read (discarded, not kept) */
         }
         return MHD_YES;
     }

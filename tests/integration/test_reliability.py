@@ -1177,6 +1177,36 @@ class StopCount(Base):
         self.assertNotIn(99998, pts)  # the 503's never ran
         self.d.stop()
 
+    def test_oversized_body_during_stop(self):
+        """A request that begins during the stop declaring a body over http.max_body_bytes is
+        answered 413 on its headers, as at any other time: its body is neither read nor
+        waited for (the stop's 503 waits for the body, so the client is reading when the
+        connection closes; an oversized one would hold the stop until the grace ends)."""
+        idle = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
+        self.assertEqual(self.ask(idle, "GET", "/v1/devices")[0], 200)
+        body = json.dumps([{"device": "sc", "ts": 5, "values": {"v": 5}}]).encode()
+        slow = self.raw(("POST /v1/readings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                         % (self.ADMIN, len(body))).encode() + body[:5])  # holds the stop
+        time.sleep(0.3)
+        self.d.proc.send_signal(signal.SIGTERM)
+        wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
+        idle.sock.sendall(("POST /v1/readings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                           "%s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n"
+                           "\r\n" % self.ADMIN).encode())
+        idle.sock.settimeout(1.5)  # well before the grace (3 s) would close it
+        head = idle.sock.recv(4096)
+        self.assertTrue(head.startswith(b"HTTP/1.1 413 "), head)
+        self.assertIn(b"exceeds the limit of 4096 bytes", head + idle.sock.recv(4096))
+        idle.close()
+        slow.sendall(body[5:])
+        self.assertTrue(slow.recv(4096).startswith(b"HTTP/1.1 200 "))
+        slow.close()
+        self.assertEqual(self.d.proc.wait(30), 0, self.d.log())
+        self.d.proc = None
+        vt._live.remove(self.d)
+        self.assertNotIn(self.GRACE_WARNING, self.d.log())
+
 
 # ============================================================================================
 # Trainings that fail
