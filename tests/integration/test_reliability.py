@@ -789,8 +789,9 @@ class MaintenanceWriteFailed(MaintRequests, Base):
     HTTP: vigild stops its API, waiting for the running handlers, before it closes the store.
     test_write_held_at_stop shows it: a POST whose write the file ("hold") holds while SIGTERM
     arrives keeps vigild from exiting, and once released is committed (listed after a restart)
-    and answered 200, or (in some runs; docs/reliability.md, "Known, not fixed here") not
-    answered at all, the connection closed during the stop; never 503."""
+    and answered 200, never 503 and never left unanswered (the stop waits for the answer to
+    leave: api/server.c, api_stop; before it did, 2 runs in 10 had no answer, the connection
+    closed during the stop)."""
     CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
 
     def setUp(self):
@@ -868,8 +869,8 @@ class MaintenanceWriteFailed(MaintRequests, Base):
         def post():
             try:
                 answer.append(self.maint("POST", body=b))
-            except http.client.RemoteDisconnected:  # see the class's docstring
-                answer.append((None, None, "the connection closed with no answer"))
+            except (OSError, http.client.HTTPException) as e:  # a failure, reported below
+                answer.append((None, None, "no answer: %r" % e))
 
         t = threading.Thread(target=post)
         t.start()
@@ -884,9 +885,8 @@ class MaintenanceWriteFailed(MaintRequests, Base):
         os.unlink(self.flag)
         t.join(30)
         st, hdrs, ans = answer[0]
-        self.assertIn(st, (200, None), ans)  # committed: not a 503 "server is shutting down"
-        if st == 200:
-            self.assertNotIn("stored", ans)
+        self.assertEqual(st, 200, ans)  # committed and answered: not a 503, not a closed socket
+        self.assertNotIn("stored", ans)
         # A second SIGTERM while the stop goes on (here while storage flushes and closes, as a
         # rule) is logged, not the end of vigild: the stop still exits 0.
         self.d.stop()
