@@ -49,6 +49,7 @@ import re
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -60,6 +61,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from test_crash import integrity_check  # noqa: E402
+from test_security import TlsVigild, openssl_cert  # noqa: E402
 import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
 
 CRASH_KILLS = int(os.environ.get("VIGIL_CRASH_KILLS", "20"))
@@ -1206,6 +1208,65 @@ class StopCount(Base):
         self.d.proc = None
         vt._live.remove(self.d)
         self.assertNotIn(self.GRACE_WARNING, self.d.log())
+
+
+class StopTls(Base):
+    """The stop's accept policy over HTTPS (api/tls.c): libmicrohttpd applies it as it accepts,
+    before the TLS handshake, so a new connection during the stop is closed before any TLS is
+    spoken (the client's handshake fails), many of them hold nothing up, and a request on an
+    idle keep-alive TLS connection gets the 503 (Retry-After, "Connection: close", the JSON
+    error) while a POST whose body is still arriving gets its 200 and the stop then ends
+    without the grace's warning."""
+
+    def setUp(self):
+        tmp = vt.mkdtemp()
+        cert, key = openssl_cert(tmp)
+        self.ctx = ssl.create_default_context(cafile=cert)
+        self.d = TlsVigild(cert, config=config_file(
+            "[model]\nwarmup = 1000000\n[http]\ntls_cert = %s\ntls_key = %s\n" % (cert, key)))
+        self.d.start()
+
+    def conn(self):
+        return http.client.HTTPSConnection("127.0.0.1", self.d.http_port, timeout=10,
+                                           context=self.ctx)
+
+    def test_refused_before_the_handshake(self):
+        idle = self.conn()
+        idle.request("GET", "/v1/devices")
+        r = idle.getresponse()
+        r.read()
+        self.assertEqual(r.status, 200)
+        body = json.dumps([{"device": "tl", "ts": 7, "values": {"v": 7}}]).encode()
+        slow = self.ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.d.http_port),
+                                                             timeout=10),
+                                    server_hostname="127.0.0.1")
+        slow.sendall(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:5])
+        time.sleep(0.3)
+        self.d.proc.send_signal(signal.SIGTERM)
+        wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
+        for _ in range(20):  # new connections: closed before the handshake
+            c = self.conn()
+            with self.assertRaises((OSError, http.client.HTTPException)):
+                c.request("GET", "/healthz")
+                c.getresponse()
+            c.close()
+        idle.request("POST", "/v1/readings", body=body,
+                     headers={"Content-Type": "application/json"})
+        r = idle.getresponse()
+        data = r.read()
+        self.assertJsonError((r.status, {k.lower(): v for k, v in r.getheaders()}, data), 503,
+                             "vigild is stopping")
+        self.assertEqual(r.getheader("Retry-After"), "5")
+        self.assertEqual(r.getheader("Connection", "").lower(), "close")
+        idle.close()
+        slow.sendall(body[5:])
+        self.assertTrue(slow.recv(4096).startswith(b"HTTP/1.1 200 "))
+        slow.close()
+        self.assertEqual(self.d.proc.wait(30), 0, self.d.log())
+        self.d.proc = None
+        vt._live.remove(self.d)
+        self.assertNotIn(StopAnswers.GRACE_WARNING, self.d.log())
 
 
 # ============================================================================================
