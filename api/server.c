@@ -61,9 +61,10 @@ static const unsigned status_codes[] = API_STATUS_CODES;
 
 /* How long a stop waits, once the handlers have returned, for the requests begun before it to be
  * answered (their completion callback run). An answer normally leaves in milliseconds; this is
- * for a client slow to read a large one on a loaded machine. It bounds the stop: the loop
- * thread blocks meanwhile (WatchdogSec=30s), and systemd's TimeoutStopSec=2min is shared with
- * the flush and the detectors' save. */
+ * for a client slow to read a large one on a loaded machine. It bounds the stop, whose budget,
+ * systemd's TimeoutStopSec=2min (extended while vigild uses CPU), is shared with the flush and
+ * the detectors' save. The loop thread blocks meanwhile and sends no WATCHDOG=1, which systemd
+ * does not miss: daemon/main.c sends STOPPING=1 first, and systemd watches only a running unit. */
 #define API_STOP_GRACE_MS 3000
 
 /* GnuTLS priorities for HTTPS: its defaults without the protocol versions before TLS 1.2. */
