@@ -27,8 +27,10 @@
  * response after the resume, and MHD_stop_daemon closes every connection at once, so a write
  * committed as vigild stopped could lose its answer (2 of 12 runs, docs/reliability.md). So it
  * then waits until srv->inflight, the requests from the access handler's first call to the
- * completion callback (requests, not connections: an idle keep-alive client holds nothing up),
- * is zero, at most API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads.
+ * completion callback (requests, not connections: an idle keep-alive client holds nothing up;
+ * nor event streams once their response is queued, as api__events_close gave them their own
+ * wait, and one still open after it has a client that stopped reading), is zero, at most
+ * API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads.
  * Not MHD_quiesce_daemon: with a thread pool and epoll, libmicrohttpd 0.9.75 races its workers
  * for the listen socket's removal and aborts ("Failed to remove listen FD from epoll set",
  * seen at SIGTERM; daemon/main.c); the accept policy keeps the listen socket as it is.
@@ -818,15 +820,29 @@ static void io_join(struct api_server *srv)
     srv->nio = 0;
 }
 
+/* Takes an event stream out of srv->inflight as its response is queued (on_completed then
+ * leaves the count alone). Worker only (the connection's own). */
+static void uncount(api_request_t *r)
+{
+    if (!r->uncounted)
+        atomic_fetch_sub(&r->srv->inflight, 1);
+    r->uncounted = 1;
+}
+
 static enum MHD_Result send_response(api_request_t *r)
 {
-    struct MHD_Response *resp = r->stream || (r->route == ROUTE_EVENTS && r->status == 200)
-                                    ? api__events_response(r)
-                                    : MHD_create_response_from_buffer(
-                                          r->resp_len, r->resp ? r->resp : (void *)"",
-                                          r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    int stream = r->stream || (r->route == ROUTE_EVENTS && r->status == 200);
+    struct MHD_Response *resp =
+        stream ? api__events_response(r)
+               : MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
+                                                 r->resp ? MHD_RESPMEM_MUST_FREE
+                                                         : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
         return MHD_NO;
+    /* A stream lasts until its client leaves or the stop ends it (api__events_close, which
+     * waits for the streams itself): not an answer for api_stop's grace to wait for. */
+    if (stream)
+        uncount(r);
     r->resp = NULL; /* now owned by the response */
     if (r->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
@@ -977,9 +993,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(r->seg[i]);
     free(r->body);
     free(r->resp);
+    int counted = !r->uncounted;
     free(r);
     *con_cls = NULL;
-    atomic_fetch_sub(&srv->inflight, 1); /* answered: what api_stop waits for */
+    if (counted)
+        atomic_fetch_sub(&srv->inflight, 1); /* answered: what api_stop waits for */
 }
 
 /* libmicrohttpd's accept policy: every connection until the stop begins, none after. Any
