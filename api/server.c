@@ -820,15 +820,6 @@ static void io_join(struct api_server *srv)
     srv->nio = 0;
 }
 
-/* Takes an event stream out of srv->inflight as its response is queued (on_completed then
- * leaves the count alone). Worker only (the connection's own). */
-static void uncount(api_request_t *r)
-{
-    if (!r->uncounted)
-        atomic_fetch_sub(&r->srv->inflight, 1);
-    r->uncounted = 1;
-}
-
 static enum MHD_Result send_response(api_request_t *r)
 {
     int stream = r->stream || (r->route == ROUTE_EVENTS && r->status == 200);
@@ -840,9 +831,12 @@ static enum MHD_Result send_response(api_request_t *r)
     if (resp == NULL)
         return MHD_NO;
     /* A stream lasts until its client leaves or the stop ends it (api__events_close, which
-     * waits for the streams itself): not an answer for api_stop's grace to wait for. */
-    if (stream)
-        uncount(r);
+     * waits for the streams itself): not an answer for api_stop's grace to wait for. It leaves
+     * srv->inflight here, and on_completed leaves the count alone. */
+    if (stream && !r->uncounted) {
+        r->uncounted = 1;
+        atomic_fetch_sub(&r->srv->inflight, 1);
+    }
     r->resp = NULL; /* now owned by the response */
     if (r->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);

@@ -1041,6 +1041,34 @@ def log_time(text, needle):
     return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
 
 
+def slow_post(sock, body, auth=""):
+    """Sends a /v1/readings POST's headers and the first 5 bytes of its body on sock: a request
+    begun and unfinished, which holds a stop. Returns sock."""
+    sock.sendall(("POST /v1/readings HTTP/1.1\r\nHost: x\r\n%sContent-Type: application/json\r\n"
+                  "Content-Length: %d\r\n\r\n" % (auth, len(body))).encode() + body[:5])
+    return sock
+
+
+def slow_post_answered(tc, slow, body):
+    """Sends the rest of slow_post's body: it must be answered 200, and vigild, whose stop it
+    held, must then exit 0 without the grace's warning. Returns vigild's log."""
+    slow.sendall(body[5:])
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        got = slow.recv(4096)
+        if not got:
+            break
+        answer += got
+    slow.close()
+    tc.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer)
+    tc.assertEqual(tc.d.proc.wait(30), 0, tc.d.log())
+    tc.d.proc = None
+    vt._live.remove(tc.d)
+    log = tc.d.log()
+    tc.assertNotIn(StopAnswers.GRACE_WARNING, log)
+    return log
+
+
 class StopCount(Base):
     """The stop waits for the requests it has begun by a count (api/server.c, srv->inflight:
     from the access handler's first call to the completion callback). Every kind of request
@@ -1076,6 +1104,9 @@ class StopCount(Base):
         r = c.getresponse()
         return r.status, r.read()
 
+    def auth_line(self):
+        return "Authorization: Bearer %s\r\n" % self.ADMIN
+
     def raw(self, data):
         """A fresh connection that sends data; returns the socket."""
         s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=10)
@@ -1084,7 +1115,7 @@ class StopCount(Base):
 
     def every_kind(self, c, k):
         """One request of each kind, on the keep-alive connection c and on fresh ones."""
-        auth = "Authorization: Bearer %s\r\n" % self.ADMIN
+        auth = self.auth_line()
         ts = 1000 + k
         cases = [
             ("GET", "/v1/devices", None, {"Authorization": "Bearer wrong"}, 401),
@@ -1137,12 +1168,9 @@ class StopCount(Base):
                            "\r\n\r\n" % self.ADMIN).encode())
         self.assertIn(b" 200 ", stream.recv(4096))
         body = json.dumps([{"device": "sc", "ts": 99999, "values": {"v": -1}}]).encode()
-        slow = self.raw(("POST /v1/readings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                         % (self.ADMIN, len(body))).encode() + body[:5])
+        slow = slow_post(self.raw(b""), body, self.auth_line())
         time.sleep(0.3)  # every request above completed, the slow one begun
-        proc = self.d.proc
-        proc.send_signal(signal.SIGTERM)
+        self.d.proc.send_signal(signal.SIGTERM)
         wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
         st, data = self.ask(idle[0], "HEAD", "/v1/devices")
         self.assertEqual(st, 503)
@@ -1151,23 +1179,10 @@ class StopCount(Base):
         self.assertEqual(self.ask(idle[2], "POST", "/v1/readings", json.dumps(
             [{"device": "sc", "ts": 99998, "values": {"v": -2}}]))[0], 503)
         time.sleep(0.5)
-        slow.sendall(body[5:])
-        answer = b""
-        while b"\r\n\r\n" not in answer:
-            got = slow.recv(4096)
-            if not got:
-                break
-            answer += got
-        self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer)
-        for s in (slow, stream):
-            s.close()
+        stream.close()
         for i in idle + [c]:
             i.close()
-        self.assertEqual(proc.wait(30), 0, self.d.log())
-        self.d.proc = None
-        vt._live.remove(self.d)
-        log = self.d.log()
-        self.assertNotIn(self.GRACE_WARNING, log)
+        log = slow_post_answered(self, slow, body)
         took = log_time(log, "stopped cleanly") - log_time(log, "stopping intake")
         self.assertLess(took, 2.0, log)  # 0.5 s of it the slow body; the grace is 3 s
         self.d.start()
@@ -1187,9 +1202,7 @@ class StopCount(Base):
         idle = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=10)
         self.assertEqual(self.ask(idle, "GET", "/v1/devices")[0], 200)
         body = json.dumps([{"device": "sc", "ts": 5, "values": {"v": 5}}]).encode()
-        slow = self.raw(("POST /v1/readings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
-                         "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                         % (self.ADMIN, len(body))).encode() + body[:5])  # holds the stop
+        slow = slow_post(self.raw(b""), body, self.auth_line())  # holds the stop
         time.sleep(0.3)
         self.d.proc.send_signal(signal.SIGTERM)
         wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
@@ -1201,13 +1214,7 @@ class StopCount(Base):
         self.assertTrue(head.startswith(b"HTTP/1.1 413 "), head)
         self.assertIn(b"exceeds the limit of 4096 bytes", head + idle.sock.recv(4096))
         idle.close()
-        slow.sendall(body[5:])
-        self.assertTrue(slow.recv(4096).startswith(b"HTTP/1.1 200 "))
-        slow.close()
-        self.assertEqual(self.d.proc.wait(30), 0, self.d.log())
-        self.d.proc = None
-        vt._live.remove(self.d)
-        self.assertNotIn(self.GRACE_WARNING, self.d.log())
+        slow_post_answered(self, slow, body)
 
 
 class StopTls(Base):
@@ -1237,11 +1244,8 @@ class StopTls(Base):
         r.read()
         self.assertEqual(r.status, 200)
         body = json.dumps([{"device": "tl", "ts": 7, "values": {"v": 7}}]).encode()
-        slow = self.ctx.wrap_socket(socket.create_connection(("127.0.0.1", self.d.http_port),
-                                                             timeout=10),
-                                    server_hostname="127.0.0.1")
-        slow.sendall(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
-                     b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body[:5])
+        slow = slow_post(self.ctx.wrap_socket(socket.create_connection(
+            ("127.0.0.1", self.d.http_port), timeout=10), server_hostname="127.0.0.1"), body)
         time.sleep(0.3)
         self.d.proc.send_signal(signal.SIGTERM)
         wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
@@ -1260,13 +1264,7 @@ class StopTls(Base):
         self.assertEqual(r.getheader("Retry-After"), "5")
         self.assertEqual(r.getheader("Connection", "").lower(), "close")
         idle.close()
-        slow.sendall(body[5:])
-        self.assertTrue(slow.recv(4096).startswith(b"HTTP/1.1 200 "))
-        slow.close()
-        self.assertEqual(self.d.proc.wait(30), 0, self.d.log())
-        self.d.proc = None
-        vt._live.remove(self.d)
-        self.assertNotIn(StopAnswers.GRACE_WARNING, self.d.log())
+        slow_post_answered(self, slow, body)
 
 
 # ============================================================================================
