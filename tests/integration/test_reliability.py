@@ -28,6 +28,10 @@
   SIGTERM each get their 2xx and are stored; meanwhile a request on an idle keep-alive
   connection gets 503 with "Connection: close", a new connection is refused, an idle one holds
   nothing up, and a request whose body never ends holds the stop for the 3 s grace only.
+  StopCount: the stop's count of requests in flight is left as found by every kind of request
+  (a count too high holds the stop for the grace, one too low drops a begun request's answer),
+  and a declared oversized body during the stop gets its 413 at once. StopTls: the same
+  accept policy over HTTPS closes new connections before the handshake.
 - Hostile: 2,000 idle or half-sent HTTP connections and 1,000 idle stream connections do not
   starve a normal client (its requests complete within NORMAL_CLIENT_S); one address cannot
   take more than http.max_connections_per_ip; malformed, truncated, oversized, binary and

@@ -24,7 +24,8 @@ http.events_max_unsent behind (vigil_event_streams_dropped_total) while another 
 receiving every message.
 
 Shutdown: SIGTERM with three streams open: vigild exits 0 promptly and each curl sees its
-stream end cleanly (exit 0); SIGHUP keeps streams open.
+stream end cleanly (exit 0); SIGHUP keeps streams open. A stream whose client stopped reading
+is closed after the streams' 2 s, not held for the HTTP stop's 3 s grace too (SilentAtStop).
 
 Reads streams with curl -N in a subprocess (a reader thread per stream) and, for the client
 that never reads, a raw socket; every wait is bounded. Python 3 standard library.
