@@ -127,6 +127,7 @@ typedef struct api_request {
     size_t len, cap;
     int too_large; /* body exceeded max_body: discard the rest, answer 413 */
     int refused;   /* began while the server stops: the body is discarded, the answer a 503 */
+    int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;
     int64_t start_us;

@@ -19,15 +19,18 @@
  * The stop (api_stop) answers what it has begun. It sets srv->stopping: from then on the
  * accept policy refuses new connections (closed as soon as accepted), and a request that
  * begins on an open keep-alive connection is answered 503 with Retry-After, once its body is
- * read (so the client is reading when the connection closes, not still sending), and every
+ * read (so the client is reading when the connection closes, not still sending; one declaring
+ * a body over max_body is answered 413 on its headers, as always, not waited for), and every
  * answer carries "Connection: close". It ends the event streams, then lets the queued and
  * running io jobs end (new ones then run on the worker as before), since libmicrohttpd must
  * not stop with a suspended connection. An io job's end is not its answer: the worker sends the
  * response after the resume, and MHD_stop_daemon closes every connection at once, so a write
  * committed as vigild stopped could lose its answer (2 of 12 runs, docs/reliability.md). So it
  * then waits until srv->inflight, the requests from the access handler's first call to the
- * completion callback (requests, not connections: an idle keep-alive client holds nothing up),
- * is zero, at most API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads.
+ * completion callback (requests, not connections: an idle keep-alive client holds nothing up;
+ * nor event streams once their response is queued, as api__events_close gave them their own
+ * wait, and one still open after it has a client that stopped reading), is zero, at most
+ * API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads.
  * Not MHD_quiesce_daemon: with a thread pool and epoll, libmicrohttpd 0.9.75 races its workers
  * for the listen socket's removal and aborts ("Failed to remove listen FD from epoll set",
  * seen at SIGTERM; daemon/main.c); the accept policy keeps the listen socket as it is.
@@ -60,9 +63,10 @@ static const unsigned status_codes[] = API_STATUS_CODES;
 
 /* How long a stop waits, once the handlers have returned, for the requests begun before it to be
  * answered (their completion callback run). An answer normally leaves in milliseconds; this is
- * for a client slow to read a large one on a loaded machine. It bounds the stop: the loop
- * thread blocks meanwhile (WatchdogSec=30s), and systemd's TimeoutStopSec=2min is shared with
- * the flush and the detectors' save. */
+ * for a client slow to read a large one on a loaded machine. It bounds the stop, whose budget,
+ * systemd's TimeoutStopSec=2min (extended while vigild uses CPU), is shared with the flush and
+ * the detectors' save. The loop thread blocks meanwhile and sends no WATCHDOG=1, which systemd
+ * does not miss: daemon/main.c sends STOPPING=1 first, and systemd watches only a running unit. */
 #define API_STOP_GRACE_MS 3000
 
 /* GnuTLS priorities for HTTPS: its defaults without the protocol versions before TLS 1.2. */
@@ -818,13 +822,21 @@ static void io_join(struct api_server *srv)
 
 static enum MHD_Result send_response(api_request_t *r)
 {
-    struct MHD_Response *resp = r->stream || (r->route == ROUTE_EVENTS && r->status == 200)
-                                    ? api__events_response(r)
-                                    : MHD_create_response_from_buffer(
-                                          r->resp_len, r->resp ? r->resp : (void *)"",
-                                          r->resp ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    int stream = r->stream || (r->route == ROUTE_EVENTS && r->status == 200);
+    struct MHD_Response *resp =
+        stream ? api__events_response(r)
+               : MHD_create_response_from_buffer(r->resp_len, r->resp ? r->resp : (void *)"",
+                                                 r->resp ? MHD_RESPMEM_MUST_FREE
+                                                         : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL)
         return MHD_NO;
+    /* A stream lasts until its client leaves or the stop ends it (api__events_close, which
+     * waits for the streams itself): not an answer for api_stop's grace to wait for. It leaves
+     * srv->inflight here, and on_completed leaves the count alone. */
+    if (stream && !r->uncounted) {
+        r->uncounted = 1;
+        atomic_fetch_sub(&r->srv->inflight, 1);
+    }
     r->resp = NULL; /* now owned by the response */
     if (r->content_type)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
@@ -900,19 +912,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Before anything else: a request without the right token learns nothing more. */
         if (api__auth_check(r))
             return send_response(r);
-        if (atomic_load(&srv->stopping)) {
-            r->refused = 1;
-            r->retry_after = 5;
-            api__error(r, 503, "vigild is stopping: request not run, retry once it is back");
-            return MHD_YES; /* answered once the body is read */
-        }
-        /* Refuse a declared oversized body before reading it. */
+        /* Refuse a declared oversized body before reading it (during the stop too: the 503
+         * below waits for the body, which this one would make the stop wait for in vain). */
         const char *cl =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && route_takes_body(r->route) && strtoull(cl, NULL, 10) > r->max_body) {
             api__error(r, 413, "request body of %s bytes exceeds the limit of %zu bytes", cl,
                        r->max_body);
             return send_response(r);
+        }
+        if (atomic_load(&srv->stopping)) {
+            r->refused = 1;
+            r->retry_after = 5;
+            api__error(r, 503, "vigild is stopping: request not run, retry once it is back");
+            return MHD_YES; /* answered once the body is read (discarded, not kept) */
         }
         return MHD_YES;
     }
@@ -974,9 +987,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         free(r->seg[i]);
     free(r->body);
     free(r->resp);
+    int counted = !r->uncounted;
     free(r);
     *con_cls = NULL;
-    atomic_fetch_sub(&srv->inflight, 1); /* answered: what api_stop waits for */
+    if (counted)
+        atomic_fetch_sub(&srv->inflight, 1); /* answered: what api_stop waits for */
 }
 
 /* libmicrohttpd's accept policy: every connection until the stop begins, none after. Any
