@@ -561,10 +561,12 @@ static void qs_next(qscan_t *s, qtoken_t *t)
     if (open_comment) {
         t->kind = QT_OTHER;
         memcpy(t->text, "ILLEGAL", 8);
+        t->len = 7;
         s->p += strlen(s->p); /* nothing after it is read */
     } else if (c == '\0') {
         t->kind = QT_EOF;
         memcpy(t->text, "EOF", 4);
+        t->len = 3;
         t->line = s->end_line + 1;
         t->col = s->end_col + 2;
         return;
