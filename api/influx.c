@@ -167,17 +167,31 @@ static void db_remember_arg(api_request_t *r)
 /* Whether /write's rp parameter names a policy vigild lists: none, empty, or "autogen" (the
  * only one SHOW RETENTION POLICIES answers). Otherwise answers influxd 1.6.7's words and
  * status for a policy it does not have (observed: 500 {"error":"retention policy not found:
- * NAME"}, the name percent-decoded, case kept) and returns 0. */
+ * NAME"}, the name percent-decoded, case kept) and returns 0. A name longer than 255 bytes or
+ * holding a NUL byte gets the same 500, not api__arg's 400 (Telegraf drops a batch answered
+ * 400, but keeps and retries one answered 500, as against influxd); its words are influxd's
+ * up to api__error's length, and a NUL byte is said rather than printed. */
 static int rp_known(api_request_t *r)
 {
-    char rp[256];
-    const char *p = api__arg(r, "rp", rp, sizeof rp);
-    if (r->status)
-        return 0;
-    if (p == NULL || p[0] == '\0' || strcmp(p, "autogen") == 0)
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "rp");
+    if (raw == NULL)
         return 1;
-    api__error(r, 500, "retention policy not found: %s", p);
-    return 0;
+    size_t rawlen = strlen(raw);
+    char small[256]; /* the common case: no allocation */
+    char *rp = rawlen < sizeof small ? small : malloc(rawlen + 1); /* decoding never grows */
+    if (rp == NULL) {
+        api__error(r, 500, "out of memory");
+        return 0;
+    }
+    long n = api__pct_decode(raw, rawlen, rp, rawlen + 1, 1);
+    int known = n == 0 || (n > 0 && strcmp(rp, "autogen") == 0);
+    if (n < 0)
+        api__error(r, 500, "retention policy not found: (a name holding a NUL byte)");
+    else if (!known)
+        api__error(r, 500, "retention policy not found: %s", rp);
+    if (rp != small)
+        free(rp);
+    return known;
 }
 
 void api__h_write(api_request_t *r)

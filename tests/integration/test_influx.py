@@ -364,7 +364,8 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
     as influxd 1.6.7 (Debian's influxdb 1.6.7~rc0-1+b13) answered it on a database it has:
     500 {"error":"retention policy not found: NAME"}, the name percent-decoded, case kept
     (AUTOGEN is not autogen), and nothing stored, whatever the body (good lines, good and bad
-    lines, string fields only, empty). A body of bad lines only gets its parse error (400)
+    lines, string fields only, empty), also for a name of more than 255 bytes or with a NUL
+    byte (500 as from influxd, not a 400). A body of bad lines only gets its parse error (400)
     first, as from influxd. No rp, an empty one and rp=autogen write."""
 
     def write(self, query, body):
@@ -391,6 +392,15 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
         self.assertEqual((st, json.loads(body)),
                          (400, {"error": "unable to parse 'm,device=wrp-1 v= 1': missing field "
                                          "value (line 1)"}))
+        # A name of more than 255 bytes or with a NUL byte: influxd's 500 too (api__arg's 400
+        # made Telegraf drop the batch instead of keeping it to retry).
+        st, body = self.write("db=plant&rp=" + "x" * 300, "m,device=wrp-1 v=1 1000000000")
+        self.assertEqual((st, json.loads(body)),
+                         (500, {"error": "retention policy not found: " + "x" * 300}))
+        st, body = self.write("db=plant&rp=a%00b", "m,device=wrp-1 v=1 1000000000")
+        self.assertEqual((st, json.loads(body)),
+                         (500, {"error": "retention policy not found: (a name holding a NUL "
+                                         "byte)"}))
         self.assertNoDevice("wrp-1")
         self.assertNotIn("new-db", Databases.show(self))  # a refused write uses no name
         for n, query in enumerate(("db=plant&rp=autogen", "db=plant&rp=", "db=plant")):
