@@ -610,6 +610,13 @@ static void qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         qs_other(s, t);
     }
+    /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
+     * quote closed by nothing or a newline before any character "BADSTRING". */
+    if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
+        const char *name = t->kind == QT_BAD ? "BADSTRING" : "STRING";
+        t->len = strlen(name);
+        memcpy(t->text, name, t->len + 1);
+    }
     s->end_line = s->line;
     s->end_col = s->col;
 }
