@@ -307,22 +307,6 @@ static const char *form_q(const char *body, size_t len, char *buf, size_t size)
     return NULL;
 }
 
-/* If q starts with the keywords kw1 and kw2 (kw2 NULL: kw1 alone; any case, blanks before and
- * between), returns the text after them; else NULL. */
-static const char *statement(const char *q, const char *kw1, const char *kw2)
-{
-    const char *kw[2] = {kw1, kw2};
-    for (int k = 0; k < 2 && kw[k] != NULL; k++) {
-        size_t n = strlen(kw[k]);
-        while (isspace((unsigned char)*q))
-            q++;
-        if (strncasecmp(q, kw[k], n) != 0 || isalnum((unsigned char)q[n]) || q[n] == '_')
-            return NULL;
-        q += n;
-    }
-    return q;
-}
-
 /* ---- InfluxQL's tokens, cut as influxd 1.6.7 cuts them ------------------------------------
  * vigild answers three statements, but a typo in one should get the parse error influxd gives
  * ("error parsing query: found X, expected identifier at line L, char C"), not "database not
@@ -621,6 +605,58 @@ static void qs_next(qscan_t *s, qtoken_t *t)
     s->end_col = s->col;
 }
 
+/* If q's first tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
+ * rules (so blanks and comments may come before and between them), returns the text after the
+ * last one; else NULL. */
+static const char *statement(const char *q, const char *const *kw)
+{
+    qscan_t s;
+    qtoken_t t;
+    qs_init(&s, q, q);
+    for (; *kw != NULL; kw++) {
+        qs_next(&s, &t);
+        if (t.kind != QT_KEYWORD || strcmp(t.text, *kw) != 0)
+            return NULL;
+    }
+    return s.p;
+}
+
+/* The length of the white space at p as Go's unicode.IsSpace has it (ASCII's six, then U+0085,
+ * U+00A0 and Unicode's other spaces in UTF-8), 0 when none. */
+static size_t go_space(const char *p)
+{
+    /* U+0085 in bytes: C has no \u for a character below U+00A0. */
+    static const char *const wide[] = {"\xC2\x85", "\u00A0", "\u1680", "\u2000", "\u2001",
+                                       "\u2002",   "\u2003", "\u2004", "\u2005", "\u2006",
+                                       "\u2007",   "\u2008", "\u2009", "\u200A", "\u2028",
+                                       "\u2029",   "\u202F", "\u205F", "\u3000"};
+    if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+        return 1;
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (strncmp(p, wide[i], strlen(wide[i])) == 0) /* stops at p's NUL */
+            return strlen(wide[i]);
+    return 0;
+}
+
+/* Trims q of Go's white space at both ends, as influxd does (strings.TrimSpace) before it
+ * parses: it then counts positions from the first character left, and takes a query ending in
+ * '\v' or U+3000. Returns the first character left; q's end is moved in place. */
+static char *trim_go_space(char *q)
+{
+    size_t n;
+    while ((n = go_space(q)) > 0)
+        q += n;
+    char *end = q; /* after the last character that is not a space */
+    for (char *p = q; *p != '\0';) {
+        n = go_space(p);
+        p += n > 0 ? n : 1; /* a UTF-8 continuation byte never starts a space */
+        if (n == 0)
+            end = p;
+    }
+    *end = '\0';
+    return q;
+}
+
 /* Answers influxd's parse error: token t found where want was expected (400). */
 static void parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
@@ -823,17 +859,22 @@ static void create_database(api_request_t *r, const char *q, const char *rest)
 
 void api__h_query(api_request_t *r)
 {
+    static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
+    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
+    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
     char qbuf[1024];
     const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
     if (r->status)
         return;
     if (q == NULL && r->body)
         q = form_q(r->body, r->len, qbuf, sizeof qbuf);
-    if (q == NULL) {
+    if (q != NULL)
+        q = trim_go_space(qbuf); /* both read q into qbuf */
+    if (q == NULL || q[0] == '\0') {
         api__error(r, 400, "missing required parameter \"q\"");
         return;
     }
-    const char *rest = statement(q, "CREATE", "DATABASE");
+    const char *rest = statement(q, create_db);
     if (rest != NULL && r->role >= 0 && r->role < API_ROLE_WRITE) {
         /* GET /query takes a read token (SHOW ...), but a name kept is a write to disk. */
         api__error(r, 403, "forbidden: a '%s' token cannot CREATE DATABASE (needs 'write')",
@@ -844,7 +885,7 @@ void api__h_query(api_request_t *r)
         create_database(r, q, rest);
         return;
     }
-    rest = statement(q, "SHOW", "DATABASES");
+    rest = statement(q, show_dbs);
     if (rest != NULL) {
         qscan_t s;
         qtoken_t t;
@@ -854,8 +895,8 @@ void api__h_query(api_request_t *r)
             show_databases(r);
         return;
     }
-    rest = statement(q, "SHOW", "RETENTION");
-    if (rest != NULL && (rest = statement(rest, "POLICIES", NULL)) != NULL) {
+    rest = statement(q, show_rps);
+    if (rest != NULL) {
         show_retention_policies(r, q, rest);
         return;
     }

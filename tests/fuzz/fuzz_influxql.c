@@ -4,10 +4,11 @@
  * libapi's own influx.o is then never linked (every symbol it defines is defined here).
  *
  * The input is the query text, as api__h_query gets it: NUL-terminated, at most 1,023 bytes
- * (its q buffer). Each token must be NUL-terminated at its length, shorter than QT_TEXT_MAX,
- * placed at line >= 1 and char >= 0 (a quote is placed one char early, as influxd does), and
- * move the reader forward (or be the end); the statements must answer 200 or 400 with a body,
- * without a crash, leak or undefined behaviour. */
+ * (its q buffer), then trimmed of Go's white space (trim_go_space) before the statements. Each
+ * token must be NUL-terminated at its length, shorter than QT_TEXT_MAX, placed at line >= 1 and
+ * char >= 0 (a quote is placed one char early, as influxd does), and move the reader forward (or be
+ * the end); the statements must answer 200 or 400 with a body, without a crash, leak or undefined
+ * behaviour. */
 #include "../../api/influx.c"
 
 #include <stdint.h>
@@ -52,20 +53,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pthread_mutex_init(&srv.dbs_add_mu, NULL);
         ready = 1;
     }
-    char q[1024];
-    if (size >= sizeof q)
-        size = sizeof q - 1;
-    memcpy(q, data, size);
-    q[size] = '\0';
-    tokens(q);
+    static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
+    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
+    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
+    char qbuf[1024];
+    if (size >= sizeof qbuf)
+        size = sizeof qbuf - 1;
+    memcpy(qbuf, data, size);
+    qbuf[size] = '\0';
+    tokens(qbuf);
+    const char *q = trim_go_space(qbuf);
+    if (q < qbuf || q + strlen(q) > qbuf + size || (q[0] != '\0' && go_space(q) != 0))
+        abort();
 
     api_request_t r = {.srv = &srv, .role = -1};
     const char *rest;
-    if ((rest = statement(q, "CREATE", "DATABASE")) != NULL) {
+    if ((rest = statement(q, create_db)) != NULL) {
         create_database(&r, q, rest);
         answered(&r);
     }
-    if ((rest = statement(q, "SHOW", "DATABASES")) != NULL) {
+    if ((rest = statement(q, show_dbs)) != NULL) {
         qscan_t s;
         qtoken_t t;
         qs_init(&s, q, rest);
@@ -74,8 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             show_databases(&r);
         answered(&r);
     }
-    rest = statement(q, "SHOW", "RETENTION");
-    if (rest != NULL && (rest = statement(rest, "POLICIES", NULL)) != NULL) {
+    if ((rest = statement(q, show_rps)) != NULL) {
         /* Only with ON: without it, the db parameter is read from the connection (none here). */
         qscan_t s;
         qtoken_t t;

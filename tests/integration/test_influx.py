@@ -523,6 +523,10 @@ class QueryParseErrors(vt.DaemonTestCase):
             ('SHOW RETENTION POLICIES ON pl$ant', 'found $ant, expected ; at line 1, char 30'),
             ('SHOW RETENTION POLICIES plant', 'found plant, expected ; at line 1, char 25'),
             ('SHOW DATABASES x', 'found x, expected ; at line 1, char 16'),
+            # influxd trims Go's white space off the query first, and counts from what is left.
+            ('  SHOW DATABASES x', 'found x, expected ; at line 1, char 16'),
+            ('\nSHOW DATABASES x', 'found x, expected ; at line 1, char 16'),
+            ('\x0bSHOW DATABASES x', 'found x, expected ; at line 1, char 16'),
             ("SHOW DATABASES 'x'", 'found x, expected ; at line 1, char 15'),
             ("CREATE DATABASE 'x'", 'found x, expected identifier at line 1, char 16'),
             ('CREATE DATABASE 1x', 'found 1x, expected identifier at line 1, char 17'),
@@ -652,6 +656,22 @@ class QueryParseErrors(vt.DaemonTestCase):
                              (200, {"results": [{"statement_id": 0, "error": err}]}), q)
         r = self.query("SHOW RETENTION POLICIES ON \"select\";;")
         self.assertEqual((r.status, r.json()), (200, policies("0s", "168h0m0s")))
+        # Go's white space trimmed off both ends (strings.TrimSpace), comments between the
+        # keywords: influxd 1.6.7 answers these 200 (checked there).
+        for q in ("SHOW DATABASES\x0b", "SHOW DATABASES\u3000\u2028 \t", "SHOW DATABASES\u0085",
+                  "SHOW -- c\nDATABASES", "\x0c show databases ;  \n"):
+            r = self.query(q)
+            self.assertEqual((r.status, r.json()["results"][0]["series"][0]["name"]),
+                             (200, "databases"), q)
+        r = self.query("SHOW /* c */ RETENTION /**/ POLICIES ON \"select\"\x0c")
+        self.assertEqual((r.status, r.json()), (200, policies("0s", "168h0m0s")))
+        r = self.query("CREATE/**/DATABASE c9")
+        self.assertEqual((r.status, r.json()), (200, {"results": []}))
+        self.assertIn("c9", Databases.show(self))
+        for q in (" ", "\u3000", ""):  # nothing left: influxd's missing q
+            r = self.query(q)
+            self.assertEqual((r.status, r.json()),
+                             (400, {"error": "missing required parameter \"q\""}), repr(q))
 
 
 def own_daemon(test, body, data_dir=None, prefix=()):
