@@ -112,41 +112,63 @@ int api__dbs_load(struct api_server *srv)
 
 /* A warning that may repeat with every request (a cause that lasts, such as a full disk) is
  * logged at once the first time, then at most once a WARN_EVERY_MS per cause, saying how many
- * were left out since; a few causes are told apart (err codes), others share the last slot. */
+ * were left out since. A cause has a slot of its own while one is free, or idle (its last one
+ * logged WARN_EVERY_MS ago or more, none left out since: reusing it loses nothing); others
+ * share the last slot, limited together whatever their cause, so that causes taking turns
+ * there are not each logged at once every time. */
 #define WARN_EVERY_MS 60000
 #define WARN_CAUSES   4
 
 static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    int cause;            /* an err code; 0: the slot is free */
+    int cause;            /* an err code of the last one logged; 0: the slot is free */
     int64_t last_ms;      /* vtime_mono_ms() of the last one logged */
     unsigned suppressed;  /* left out since then */
+    int mixed;            /* some of those left out had another cause (the shared slot) */
 } warn_slot[WARN_CAUSES]; /* guarded by warn_mu */
 
-/* Logs "what: err_str(cause)" unless one of that cause was logged less than WARN_EVERY_MS ago
+/* The slot of cause at now: its own, else a free or idle one, else the last (shared). Under
+ * warn_mu. */
+static int warn_slot_of(int cause, int64_t now)
+{
+    for (int i = 0; i < WARN_CAUSES; i++)
+        if (warn_slot[i].cause == cause)
+            return i;
+    for (int i = 0; i < WARN_CAUSES; i++)
+        if (warn_slot[i].cause == 0 ||
+            (now - warn_slot[i].last_ms >= WARN_EVERY_MS && warn_slot[i].suppressed == 0))
+            return i;
+    return WARN_CAUSES - 1;
+}
+
+/* Logs "what: err_str(cause)" unless one was logged from its slot less than WARN_EVERY_MS ago
  * (then counts it). Any thread. */
 static void warn_limited(const char *what, int cause)
 {
     int64_t now = vtime_mono_ms();
     unsigned left_out = 0;
-    int log_it = 0;
+    int log_it = 0, mixed = 0;
+    int64_t since_ms = 0;
     pthread_mutex_lock(&warn_mu);
-    int i = 0;
-    while (i < WARN_CAUSES - 1 && warn_slot[i].cause != 0 && warn_slot[i].cause != cause)
-        i++;
-    if (warn_slot[i].cause != cause || now - warn_slot[i].last_ms >= WARN_EVERY_MS) {
-        left_out = warn_slot[i].cause == cause ? warn_slot[i].suppressed : 0;
+    int i = warn_slot_of(cause, now);
+    if (warn_slot[i].cause == 0 || now - warn_slot[i].last_ms >= WARN_EVERY_MS) {
+        left_out = warn_slot[i].suppressed;
+        mixed = warn_slot[i].mixed;
+        since_ms = now - warn_slot[i].last_ms;
         warn_slot[i].cause = cause;
         warn_slot[i].last_ms = now;
         warn_slot[i].suppressed = 0;
+        warn_slot[i].mixed = 0;
         log_it = 1;
     } else {
         warn_slot[i].suppressed++;
+        warn_slot[i].mixed |= warn_slot[i].cause != cause;
     }
     pthread_mutex_unlock(&warn_mu);
     if (log_it && left_out > 0)
-        log_warn("%s: %s (%u more like it in the last minute or more, not logged)", what,
-                 err_str(cause), left_out);
+        log_warn("%s: %s (%u more %sin the last %lld s, not logged)", what, err_str(cause),
+                 left_out, mixed ? "of this or other causes " : "like it ",
+                 (long long)(since_ms / 1000));
     else if (log_it)
         log_warn("%s: %s", what, err_str(cause));
 }
