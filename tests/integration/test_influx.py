@@ -377,7 +377,18 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
         finally:
             c.close()
 
+    def lp_counters(self):
+        """/metrics' lp ingest counters: (readings taken, lines refused)."""
+        text = self.d.get("/metrics")[2].decode()
+        found = {}
+        for line in text.splitlines():
+            for name in ("vigil_ingest_readings_total", "vigil_ingest_rejected_total"):
+                if line.startswith(name + '{proto="lp"} '):
+                    found[name] = float(line.split()[-1])
+        return found["vigil_ingest_readings_total"], found["vigil_ingest_rejected_total"]
+
     def test_unknown_policy(self):
+        taken, refused = self.lp_counters()
         for query, body, name in (
                 ("db=plant&rp=foo", "m,device=wrp-1 v=1 1000000000", "foo"),
                 ("db=plant&rp=AUTOGEN&precision=s", "m,device=wrp-1 v=1 1", "AUTOGEN"),
@@ -403,6 +414,8 @@ class WriteRetentionPolicy(vt.DaemonTestCase):
                                          "byte)"}))
         self.assertNoDevice("wrp-1")
         self.assertNotIn("new-db", Databases.show(self))  # a refused write uses no name
+        # Nothing counted either, but the 400's bad line (a refused line, as from any /write).
+        self.assertEqual(self.lp_counters(), (taken, refused + 1))
         for n, query in enumerate(("db=plant&rp=autogen", "db=plant&rp=", "db=plant")):
             st, body = self.write(query + "&precision=s", "m,device=wrp-2 v=%d %d" % (n, n + 1))
             self.assertEqual((st, body), (204, b""), query)
