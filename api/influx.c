@@ -724,10 +724,17 @@ static int expect_end(api_request_t *r, qscan_t *s, qtoken_t *t)
     return 0;
 }
 
-/* Answers SHOW DATABASES in InfluxDB 1.x's form: one series "databases" with a column "name"
- * and a row per remembered name, in the order of first use ("values" absent when none). */
-static void show_databases(api_request_t *r)
+/* Answers SHOW DATABASES (q: the query; rest: the text after the keywords) in InfluxDB 1.x's
+ * form: one series "databases" with a column "name" and a row per remembered name, in the
+ * order of first use ("values" absent when none); what follows it, influxd's parse error. */
+static void show_databases(api_request_t *r, const char *q, const char *rest)
 {
+    qscan_t s;
+    qtoken_t t;
+    qs_init(&s, q, rest);
+    qs_next(&s, &t);
+    if (expect_end(r, &s, &t))
+        return;
     struct api_server *srv = r->srv;
     sbuf_t b;
     sbuf_init(&b);
@@ -909,12 +916,7 @@ void api__h_query(api_request_t *r)
     }
     rest = statement(q, show_dbs);
     if (rest != NULL) {
-        qscan_t s;
-        qtoken_t t;
-        qs_init(&s, q, rest);
-        qs_next(&s, &t);
-        if (expect_end(r, &s, &t) == 0)
-            show_databases(r);
+        show_databases(r, q, rest);
         return;
     }
     rest = statement(q, show_rps);

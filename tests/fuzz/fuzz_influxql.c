@@ -56,6 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
     static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
     static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
+    static const char *const on[] = {"ON", NULL};
     char qbuf[1024];
     if (size >= sizeof qbuf)
         size = sizeof qbuf - 1;
@@ -73,24 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         answered(&r);
     }
     if ((rest = statement(q, show_dbs)) != NULL) {
-        qscan_t s;
-        qtoken_t t;
-        qs_init(&s, q, rest);
-        qs_next(&s, &t);
-        if (expect_end(&r, &s, &t) == 0)
-            show_databases(&r);
+        show_databases(&r, q, rest);
         answered(&r);
     }
-    if ((rest = statement(q, show_rps)) != NULL) {
-        /* Only with ON: without it, the db parameter is read from the connection (none here). */
-        qscan_t s;
-        qtoken_t t;
-        qs_init(&s, q, rest);
-        qs_next(&s, &t);
-        if (t.kind == QT_KEYWORD && strcmp(t.text, "ON") == 0) {
-            show_retention_policies(&r, q, rest);
-            answered(&r);
-        }
+    /* Only with ON: without it, the db parameter is read from the connection (none here). */
+    if ((rest = statement(q, show_rps)) != NULL && statement(rest, on) != NULL) {
+        show_retention_policies(&r, q, rest);
+        answered(&r);
     }
     if (srv.ndbs == API_DBS_MAX)
         srv.ndbs = 0; /* room for the next names */
