@@ -112,41 +112,63 @@ int api__dbs_load(struct api_server *srv)
 
 /* A warning that may repeat with every request (a cause that lasts, such as a full disk) is
  * logged at once the first time, then at most once a WARN_EVERY_MS per cause, saying how many
- * were left out since; a few causes are told apart (err codes), others share the last slot. */
+ * were left out since. A cause has a slot of its own while one is free, or idle (its last one
+ * logged WARN_EVERY_MS ago or more, none left out since: reusing it loses nothing); others
+ * share the last slot, limited together whatever their cause, so that causes taking turns
+ * there are not each logged at once every time. */
 #define WARN_EVERY_MS 60000
 #define WARN_CAUSES   4
 
 static pthread_mutex_t warn_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
-    int cause;            /* an err code; 0: the slot is free */
+    int cause;            /* an err code of the last one logged; 0: the slot is free */
     int64_t last_ms;      /* vtime_mono_ms() of the last one logged */
     unsigned suppressed;  /* left out since then */
+    int mixed;            /* some of those left out had another cause (the shared slot) */
 } warn_slot[WARN_CAUSES]; /* guarded by warn_mu */
 
-/* Logs "what: err_str(cause)" unless one of that cause was logged less than WARN_EVERY_MS ago
+/* The slot of cause at now: its own, else a free or idle one, else the last (shared). Under
+ * warn_mu. */
+static int warn_slot_of(int cause, int64_t now)
+{
+    for (int i = 0; i < WARN_CAUSES; i++)
+        if (warn_slot[i].cause == cause)
+            return i;
+    for (int i = 0; i < WARN_CAUSES; i++)
+        if (warn_slot[i].cause == 0 ||
+            (now - warn_slot[i].last_ms >= WARN_EVERY_MS && warn_slot[i].suppressed == 0))
+            return i;
+    return WARN_CAUSES - 1;
+}
+
+/* Logs "what: err_str(cause)" unless one was logged from its slot less than WARN_EVERY_MS ago
  * (then counts it). Any thread. */
 static void warn_limited(const char *what, int cause)
 {
     int64_t now = vtime_mono_ms();
     unsigned left_out = 0;
-    int log_it = 0;
+    int log_it = 0, mixed = 0;
+    int64_t since_ms = 0;
     pthread_mutex_lock(&warn_mu);
-    int i = 0;
-    while (i < WARN_CAUSES - 1 && warn_slot[i].cause != 0 && warn_slot[i].cause != cause)
-        i++;
-    if (warn_slot[i].cause != cause || now - warn_slot[i].last_ms >= WARN_EVERY_MS) {
-        left_out = warn_slot[i].cause == cause ? warn_slot[i].suppressed : 0;
+    int i = warn_slot_of(cause, now);
+    if (warn_slot[i].cause == 0 || now - warn_slot[i].last_ms >= WARN_EVERY_MS) {
+        left_out = warn_slot[i].suppressed;
+        mixed = warn_slot[i].mixed;
+        since_ms = now - warn_slot[i].last_ms;
         warn_slot[i].cause = cause;
         warn_slot[i].last_ms = now;
         warn_slot[i].suppressed = 0;
+        warn_slot[i].mixed = 0;
         log_it = 1;
     } else {
         warn_slot[i].suppressed++;
+        warn_slot[i].mixed |= warn_slot[i].cause != cause;
     }
     pthread_mutex_unlock(&warn_mu);
     if (log_it && left_out > 0)
-        log_warn("%s: %s (%u more like it in the last minute or more, not logged)", what,
-                 err_str(cause), left_out);
+        log_warn("%s: %s (%u more %sin the last %lld s, not logged)", what, err_str(cause),
+                 left_out, mixed ? "of this or other causes " : "like it ",
+                 (long long)(since_ms / 1000));
     else if (log_it)
         log_warn("%s: %s", what, err_str(cause));
 }
@@ -167,17 +189,31 @@ static void db_remember_arg(api_request_t *r)
 /* Whether /write's rp parameter names a policy vigild lists: none, empty, or "autogen" (the
  * only one SHOW RETENTION POLICIES answers). Otherwise answers influxd 1.6.7's words and
  * status for a policy it does not have (observed: 500 {"error":"retention policy not found:
- * NAME"}, the name percent-decoded, case kept) and returns 0. */
+ * NAME"}, the name percent-decoded, case kept) and returns 0. A name longer than 255 bytes or
+ * holding a NUL byte gets the same 500, not api__arg's 400 (Telegraf drops a batch answered
+ * 400, but keeps and retries one answered 500, as against influxd); its words are influxd's
+ * up to api__error's length, and a NUL byte is said rather than printed. */
 static int rp_known(api_request_t *r)
 {
-    char rp[256];
-    const char *p = api__arg(r, "rp", rp, sizeof rp);
-    if (r->status)
-        return 0;
-    if (p == NULL || p[0] == '\0' || strcmp(p, "autogen") == 0)
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "rp");
+    if (raw == NULL)
         return 1;
-    api__error(r, 500, "retention policy not found: %s", p);
-    return 0;
+    size_t rawlen = strlen(raw);
+    char small[256]; /* the common case: no allocation */
+    char *rp = rawlen < sizeof small ? small : malloc(rawlen + 1); /* decoding never grows */
+    if (rp == NULL) {
+        api__error(r, 500, "out of memory");
+        return 0;
+    }
+    long n = api__pct_decode(raw, rawlen, rp, rawlen + 1, 1);
+    int known = n == 0 || (n > 0 && strcmp(rp, "autogen") == 0);
+    if (n < 0)
+        api__error(r, 500, "retention policy not found: (a name holding a NUL byte)");
+    else if (!known)
+        api__error(r, 500, "retention policy not found: %s", rp);
+    if (rp != small)
+        free(rp);
+    return known;
 }
 
 void api__h_write(api_request_t *r)
@@ -291,22 +327,6 @@ static const char *form_q(const char *body, size_t len, char *buf, size_t size)
         p = amp + 1;
     }
     return NULL;
-}
-
-/* If q starts with the keywords kw1 and kw2 (kw2 NULL: kw1 alone; any case, blanks before and
- * between), returns the text after them; else NULL. */
-static const char *statement(const char *q, const char *kw1, const char *kw2)
-{
-    const char *kw[2] = {kw1, kw2};
-    for (int k = 0; k < 2 && kw[k] != NULL; k++) {
-        size_t n = strlen(kw[k]);
-        while (isspace((unsigned char)*q))
-            q++;
-        if (strncasecmp(q, kw[k], n) != 0 || isalnum((unsigned char)q[n]) || q[n] == '_')
-            return NULL;
-        q += n;
-    }
-    return q;
 }
 
 /* ---- InfluxQL's tokens, cut as influxd 1.6.7 cuts them ------------------------------------
@@ -561,10 +581,12 @@ static void qs_next(qscan_t *s, qtoken_t *t)
     if (open_comment) {
         t->kind = QT_OTHER;
         memcpy(t->text, "ILLEGAL", 8);
+        t->len = 7;
         s->p += strlen(s->p); /* nothing after it is read */
     } else if (c == '\0') {
         t->kind = QT_EOF;
         memcpy(t->text, "EOF", 4);
+        t->len = 3;
         t->line = s->end_line + 1;
         t->col = s->end_col + 2;
         return;
@@ -594,8 +616,67 @@ static void qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         qs_other(s, t);
     }
+    /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
+     * quote closed by nothing or a newline before any character "BADSTRING". */
+    if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
+        const char *name = t->kind == QT_BAD ? "BADSTRING" : "STRING";
+        t->len = strlen(name);
+        memcpy(t->text, name, t->len + 1);
+    }
     s->end_line = s->line;
     s->end_col = s->col;
+}
+
+/* If q's first tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
+ * rules (so blanks and comments may come before and between them), returns the text after the
+ * last one; else NULL. */
+static const char *statement(const char *q, const char *const *kw)
+{
+    qscan_t s;
+    qtoken_t t;
+    qs_init(&s, q, q);
+    for (; *kw != NULL; kw++) {
+        qs_next(&s, &t);
+        if (t.kind != QT_KEYWORD || strcmp(t.text, *kw) != 0)
+            return NULL;
+    }
+    return s.p;
+}
+
+/* The length of the white space at p as Go's unicode.IsSpace has it (ASCII's six, then U+0085,
+ * U+00A0 and Unicode's other spaces in UTF-8), 0 when none. */
+static size_t go_space(const char *p)
+{
+    /* U+0085 in bytes: C has no \u for a character below U+00A0. */
+    static const char *const wide[] = {"\xC2\x85", "\u00A0", "\u1680", "\u2000", "\u2001",
+                                       "\u2002",   "\u2003", "\u2004", "\u2005", "\u2006",
+                                       "\u2007",   "\u2008", "\u2009", "\u200A", "\u2028",
+                                       "\u2029",   "\u202F", "\u205F", "\u3000"};
+    if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+        return 1;
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (strncmp(p, wide[i], strlen(wide[i])) == 0) /* stops at p's NUL */
+            return strlen(wide[i]);
+    return 0;
+}
+
+/* Trims q of Go's white space at both ends, as influxd does (strings.TrimSpace) before it
+ * parses: it then counts positions from the first character left, and takes a query ending in
+ * '\v' or U+3000. Returns the first character left; q's end is moved in place. */
+static char *trim_go_space(char *q)
+{
+    size_t n;
+    while ((n = go_space(q)) > 0)
+        q += n;
+    char *end = q; /* after the last character that is not a space */
+    for (char *p = q; *p != '\0';) {
+        n = go_space(p);
+        p += n > 0 ? n : 1; /* a UTF-8 continuation byte never starts a space */
+        if (n == 0)
+            end = p;
+    }
+    *end = '\0';
+    return q;
 }
 
 /* Answers influxd's parse error: token t found where want was expected (400). */
@@ -643,10 +724,17 @@ static int expect_end(api_request_t *r, qscan_t *s, qtoken_t *t)
     return 0;
 }
 
-/* Answers SHOW DATABASES in InfluxDB 1.x's form: one series "databases" with a column "name"
- * and a row per remembered name, in the order of first use ("values" absent when none). */
-static void show_databases(api_request_t *r)
+/* Answers SHOW DATABASES (q: the query; rest: the text after the keywords) in InfluxDB 1.x's
+ * form: one series "databases" with a column "name" and a row per remembered name, in the
+ * order of first use ("values" absent when none); what follows it, influxd's parse error. */
+static void show_databases(api_request_t *r, const char *q, const char *rest)
 {
+    qscan_t s;
+    qtoken_t t;
+    qs_init(&s, q, rest);
+    qs_next(&s, &t);
+    if (expect_end(r, &s, &t))
+        return;
     struct api_server *srv = r->srv;
     sbuf_t b;
     sbuf_init(&b);
@@ -800,17 +888,22 @@ static void create_database(api_request_t *r, const char *q, const char *rest)
 
 void api__h_query(api_request_t *r)
 {
+    static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
+    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
+    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
     char qbuf[1024];
     const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
     if (r->status)
         return;
     if (q == NULL && r->body)
         q = form_q(r->body, r->len, qbuf, sizeof qbuf);
-    if (q == NULL) {
+    if (q != NULL)
+        q = trim_go_space(qbuf); /* both read q into qbuf */
+    if (q == NULL || q[0] == '\0') {
         api__error(r, 400, "missing required parameter \"q\"");
         return;
     }
-    const char *rest = statement(q, "CREATE", "DATABASE");
+    const char *rest = statement(q, create_db);
     if (rest != NULL && r->role >= 0 && r->role < API_ROLE_WRITE) {
         /* GET /query takes a read token (SHOW ...), but a name kept is a write to disk. */
         api__error(r, 403, "forbidden: a '%s' token cannot CREATE DATABASE (needs 'write')",
@@ -821,18 +914,13 @@ void api__h_query(api_request_t *r)
         create_database(r, q, rest);
         return;
     }
-    rest = statement(q, "SHOW", "DATABASES");
+    rest = statement(q, show_dbs);
     if (rest != NULL) {
-        qscan_t s;
-        qtoken_t t;
-        qs_init(&s, q, rest);
-        qs_next(&s, &t);
-        if (expect_end(r, &s, &t) == 0)
-            show_databases(r);
+        show_databases(r, q, rest);
         return;
     }
-    rest = statement(q, "SHOW", "RETENTION");
-    if (rest != NULL && (rest = statement(rest, "POLICIES", NULL)) != NULL) {
+    rest = statement(q, show_rps);
+    if (rest != NULL) {
         show_retention_policies(r, q, rest);
         return;
     }

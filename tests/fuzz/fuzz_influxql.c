@@ -1,0 +1,88 @@
+/* tests/fuzz/fuzz_influxql.c: libFuzzer target of /query's InfluxQL reader (api/influx.c: the
+ * qs_* token reader and the three statements it answers). The reader is private to influx.c,
+ * so this file includes influx.c rather than widen the api's internal interface for a test;
+ * libapi's own influx.o is then never linked (every symbol it defines is defined here).
+ *
+ * The input is the query text, as api__h_query gets it: NUL-terminated, at most 1,023 bytes
+ * (its q buffer), then trimmed of Go's white space (trim_go_space) before the statements. Each
+ * token must be NUL-terminated at its length, shorter than QT_TEXT_MAX, placed at line >= 1 and
+ * char >= 0 (a quote is placed one char early, as influxd does), and move the reader forward (or be
+ * the end); the statements must answer 200 or 400 with a body, without a crash, leak or undefined
+ * behaviour. */
+#include "../../api/influx.c"
+
+#include <stdint.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Reads every token of q. */
+static void tokens(const char *q)
+{
+    qscan_t s;
+    qtoken_t t;
+    qs_init(&s, q, q);
+    for (size_t n = 0;; n++) {
+        const char *before = s.p;
+        qs_next(&s, &t);
+        if (t.len >= QT_TEXT_MAX || strlen(t.text) != t.len || t.line < 1 || t.col < 0 ||
+            s.p < before || s.p > q + strlen(q) || n > strlen(q))
+            abort();
+        if (t.kind == QT_EOF)
+            return;
+        if (s.p == before)
+            abort(); /* a token that reads nothing would loop for ever */
+    }
+}
+
+/* Checks the answer a statement left in r, and clears it for the next one. */
+static void answered(api_request_t *r)
+{
+    if ((r->status != 200 && r->status != 400) || r->resp == NULL || r->resp_len == 0)
+        abort();
+    free(r->resp);
+    r->resp = NULL;
+    r->status = 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct api_server srv; /* no backend: names are only listed (db_remember) */
+    static int ready;
+    if (!ready) {
+        pthread_mutex_init(&srv.dbs_mu, NULL);
+        pthread_mutex_init(&srv.dbs_add_mu, NULL);
+        ready = 1;
+    }
+    static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
+    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
+    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
+    static const char *const on[] = {"ON", NULL};
+    char qbuf[1024];
+    if (size >= sizeof qbuf)
+        size = sizeof qbuf - 1;
+    memcpy(qbuf, data, size);
+    qbuf[size] = '\0';
+    tokens(qbuf);
+    const char *q = trim_go_space(qbuf);
+    if (q < qbuf || q + strlen(q) > qbuf + size || (q[0] != '\0' && go_space(q) != 0))
+        abort();
+
+    api_request_t r = {.srv = &srv, .role = -1};
+    const char *rest;
+    if ((rest = statement(q, create_db)) != NULL) {
+        create_database(&r, q, rest);
+        answered(&r);
+    }
+    if ((rest = statement(q, show_dbs)) != NULL) {
+        show_databases(&r, q, rest);
+        answered(&r);
+    }
+    /* Only with ON: without it, the db parameter is read from the connection (none here). */
+    if ((rest = statement(q, show_rps)) != NULL && statement(rest, on) != NULL) {
+        show_retention_policies(&r, q, rest);
+        answered(&r);
+    }
+    if (srv.ndbs == API_DBS_MAX)
+        srv.ndbs = 0; /* room for the next names */
+    return 0;
+}
