@@ -581,6 +581,23 @@ static void ctx_trend(const detector_t *d, int c, double *slope, double *se)
     *se = sqrt(sse / (n - 2) / sxx);
 }
 
+int detector_trend(const detector_t *d, int c, double *slope, double *se, double *level)
+{
+    if (!d || !slope || !se || !level || c < 0 || c >= d->C)
+        return ERR_INVAL;
+    if (d->ctx_len < 8)
+        return ERR_RANGE;
+    ctx_trend(d, c, slope, se);
+    /* The line passes through the ring's mean at its middle reading; the newest is (n - 1) / 2
+     * readings after it. */
+    const int n = d->ctx_len, start = (d->ctx_head - n + d->ctx_cap) % d->ctx_cap;
+    double ym = 0.0;
+    for (int k = 0; k < n; k++)
+        ym += d->ctx[(size_t)((start + k) % d->ctx_cap) * d->C + c];
+    *level = ym / n + *slope * (n - 1) / 2.0;
+    return 0;
+}
+
 int detector_forecast(const detector_t *d, float *mean, float *band, int k)
 {
     if (!d || !mean || !band || k < 1 || k > MODEL_MAX_FORECAST)

@@ -640,6 +640,14 @@ int detector_step(detector_t *d, const float *x, const uint8_t *present,
  * scratch. */
 int detector_forecast(const detector_t *d, float *mean, float *band, int k);
 
+/* The least-squares line through channel c's newest readings (the context ring: up to
+ * 2 * train.window of them, raw units): *slope per reading, its standard error *se, and *level,
+ * the line's value at the newest reading. For a caller that asks where a channel is heading
+ * when the model's forecast (which predicts the device's normal behaviour) no longer applies:
+ * the daemon's limit alarms while the channel departs from its prediction. Returns 0,
+ * ERR_INVAL (bad arguments) or ERR_RANGE (fewer than 8 readings). No allocation. */
+int detector_trend(const detector_t *d, int c, double *slope, double *se, double *level);
+
 /* Metrics of one training, for the model history. */
 struct detector_train_info {
     uint32_t version;        /* version the candidate got (whether or not it was swapped in) */

@@ -442,6 +442,41 @@ static void test_forecast_persistence_trend(void **unused)
     free(x);
 }
 
+/* detector_trend: the line through a channel's newest readings. Before 8 readings none
+ * (ERR_RANGE); on an exact ramp its slope, a zero standard error and the newest value; on a
+ * ramp with noise the slope within a few standard errors; bad arguments refused. */
+static void test_trend(void **unused)
+{
+    const int C = 2;
+    detector_t *d = new_detector(C);
+    struct detector_result res;
+    double slope, se, level;
+    float x[2];
+    uint64_t s = 7;
+    for (int t = 0; t < 7; t++) {
+        x[0] = 3.0f + 0.5f * (float)t;
+        x[1] = 1.0f;
+        assert_int_equal(detector_step(d, x, NULL, &res), 0);
+    }
+    assert_int_equal(detector_trend(d, 0, &slope, &se, &level), ERR_RANGE);
+    for (int t = 7; t < 300; t++) {
+        x[0] = 3.0f + 0.5f * (float)t;
+        x[1] = 1.0f + 0.01f * (float)t + 0.2f * (float)gauss(&s);
+        assert_int_equal(detector_step(d, x, NULL, &res), 0);
+    }
+    assert_int_equal(detector_trend(d, 0, &slope, &se, &level), 0);
+    assert_float_equal(slope, 0.5, 1e-4);
+    assert_true(se < 1e-3);
+    assert_float_equal(level, 3.0 + 0.5 * 299, 1e-2);
+    assert_int_equal(detector_trend(d, 1, &slope, &se, &level), 0);
+    assert_true(se > 0.0 && fabs(slope - 0.01) < 4.0 * se);
+    assert_true(fabs(level - (1.0 + 0.01 * 299)) < 0.2);
+    assert_int_equal(detector_trend(d, 2, &slope, &se, &level), ERR_INVAL);
+    assert_int_equal(detector_trend(d, -1, &slope, &se, &level), ERR_INVAL);
+    assert_int_equal(detector_trend(NULL, 0, &slope, &se, &level), ERR_INVAL);
+    detector_destroy(d);
+}
+
 /* Missing channels are carried forward and counted. */
 static void test_missing_carried_forward(void **unused)
 {
@@ -7132,6 +7167,7 @@ int main(void)
         cmocka_unit_test(test_open_median),
         cmocka_unit_test(test_constant_channel_not_stuck),
         cmocka_unit_test(test_forecast_persistence_trend),
+        cmocka_unit_test(test_trend),
         cmocka_unit_test(test_missing_carried_forward),
         cmocka_unit_test(test_worse_job_not_swapped),
         cmocka_unit_test(test_save_load),

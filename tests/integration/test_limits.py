@@ -18,7 +18,9 @@ alarm is still listed. The default stream (no ?types=) gets no limit message.
 
 Forecast: a device with a trained model whose channel ramps steadily toward its max is
 "forecast" (with the crossing's steps, in_ms and at) before it is "exceeded"; a device still
-learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off.
+learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off. vigil-sim's
+overheating pump, whose model forecasts its temperature back along the load cycle, is forecast
+by its readings' trend ("by": "trend") once the temperature departs from its prediction.
 
 Errors: bad limit fields are 400s naming the field (limits.temp.deadband); the two
 [pipeline] keys' bad values stop vigild naming the file, line and key.
@@ -285,6 +287,47 @@ class Forecast(LimitTest):
         sys.stderr.write("ramp: forecast at %.2f (crossing in %d steps), exceeded at %.2f, "
                          "%d readings later\n" % (first["reading"], c["steps"], second["reading"],
                                                   (second["ts"] - first["ts"]) // 1000))
+
+
+class ForecastByTrend(LimitTest):
+    # vigil-sim's overheating pump: its model (trained on the healthy readings) forecasts the
+    # temperature back along the pump's load cycle, while the fault drives it up through the
+    # limit. Once the temperature departs from its prediction (the device in anomaly, temp
+    # with most of the error), its readings' trend forecasts the crossing ("by": "trend").
+
+    def test_overheat_is_forecast_by_trend(self):
+        d = self.d
+        sim = os.path.join(os.path.dirname(vt.VIGILD), "vigil-sim")
+        out = vt.mkdtemp()
+        subprocess.run([sim, "--csv", out, "--duration", "1300", "--backfill", "900",
+                        "--fault-at", "45", "--seed", "1"], check=True, timeout=60,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        with open(os.path.join(out, "pump-2.csv")) as fh:  # pump-2: overheat from row 945
+            rows = [line.strip().split(",") for line in fh]
+        chans, X = rows[0][1:], [[float(v) for v in r[1:]] for r in rows[1:]]
+        temp = chans.index("temp")
+        self.assertTrue(max(r[temp] for r in X[:945]) < 85 < max(r[temp] for r in X), "data")
+        s = self.stream("?types=limit")
+        self.put_limits("p2", {"temp": {"max": 90}})
+        ts = [T0 + 1000 * i for i in range(len(X))]
+        tp.post_readings(d, "p2", X[:300], ts[:300], chans)
+        tp.wait_scored(d, "p2", 300)
+        tp.wait_idle(d, "p2", 1)  # the model of the healthy readings (no retraining after)
+        for k in range(300, len(X), 50):
+            tp.post_readings(d, "p2", X[k:k + 50], ts[k:k + 50], chans)
+            tp.wait_scored(d, "p2", min(k + 50, len(X)))
+        msgs = [m["data"] for m in s.count(2)]
+        first = msgs[0]
+        self.assertEqual((first["state"], first["limit"]), ("forecast", "max"), msgs)
+        self.assertEqual(first["crossing"]["by"], "trend", first)
+        self.assertLess(first["reading"], 90)
+        self.assertGreaterEqual(first["ts"], ts[945], "not before the fault")
+        ex = [m for m in s.messages if m["data"]["state"] == "exceeded"]
+        self.assertTrue(ex, s.messages)
+        self.assertLess(first["ts"], ex[0]["data"]["ts"])
+        sys.stderr.write("overheat: forecast by trend at %.2f (crossing in %d steps), exceeded "
+                         "%d readings later\n" % (first["reading"], first["crossing"]["steps"],
+                                                   (ex[0]["data"]["ts"] - first["ts"]) // 1000))
 
 
 class ForecastOff(LimitTest):
