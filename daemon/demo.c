@@ -1,6 +1,7 @@
 /* daemon/demo.c: --demo: runs vigil-sim (built next to vigild) as a child process feeding this
  * daemon's stream socket, so a new user sees data moving within seconds. Loop thread only. */
 #include "demo.h"
+#include "err.h"
 #include "log.h"
 
 #include <limits.h>
@@ -52,6 +53,30 @@ int demo_mint_token(demo_t *d)
     for (size_t i = 0; i < sizeof raw; i++)
         snprintf(d->token + 2 * i, 3, "%02x", raw[i]);
     return 0;
+}
+
+#define DEMO_PUMPS      4
+#define DEMO_TEMP_LIMIT "{\"limits\":{\"temp\":{\"max\":90,\"deadband\":2}}}"
+
+static int seen(void *arg, const api_device_t *dev)
+{
+    (void)dev;
+    *(int *)arg = 1;
+    return 0;
+}
+
+void demo_limits(const api_backend_t *be)
+{
+    for (int i = 1; i <= DEMO_PUMPS; i++) {
+        char id[16];
+        int found = 0, created = 0;
+        snprintf(id, sizeof id, "pump-%d", i);
+        if (be->device_get(be->ctx, id, seen, &found) != ERR_NOTFOUND)
+            continue; /* stored already (its attributes are the user's), or unreadable */
+        int rc = be->device_put(be->ctx, id, DEMO_TEMP_LIMIT, &created);
+        if (rc)
+            log_warn("demo: %s gets no temperature limit: %s", id, err_str(rc));
+    }
 }
 
 extern char **environ;

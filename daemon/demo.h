@@ -2,6 +2,8 @@
 #ifndef VIGIL_DEMO_H
 #define VIGIL_DEMO_H
 
+#include "api.h"
+
 #include <uv.h>
 
 typedef struct demo {
@@ -28,6 +30,12 @@ int demo_mint_token(demo_t *d);
  * are configured), it passes d->token in the child's environment as VIGIL_TOKEN, never on the
  * command line. Returns 0 or -1 (logged). */
 int demo_start(demo_t *d, uv_loop_t *loop, unsigned stream_port, int auth_on);
+
+/* The demo's pumps new to the store get a temperature limit (DEMO_TEMP_LIMIT, as a PUT of
+ * their attributes would set it), so the demo shows limit alarms: pump-2's overheating is
+ * forecast by its trend, then exceeds it, a few minutes after its fault. A pump already stored
+ * keeps its attributes (the user's PUT wins). Blocks until committed; before demo_start. */
+void demo_limits(const api_backend_t *be);
 
 /* Asks the feed to stop (SIGTERM) and calls stopped(arg) once, when it has exited or after
  * DEMO_STOP_WAIT_MS, whichever comes first (at once, from this call, when it is not running).

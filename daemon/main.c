@@ -741,8 +741,10 @@ int main(int argc, char **argv)
     if (demo) {
         if (d.stream == NULL)
             log_error("--demo needs the stream socket (stream.listen is off)");
-        else
+        else {
+            demo_limits(&be);
             demo_start(&d.demo, &d.loop, stream_port(d.stream), d.auth_on);
+        }
     }
 
     /* The loop parses the stream's readings: a bulk thread like the writer and the shards. Set
