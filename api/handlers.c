@@ -324,6 +324,17 @@ static int check_limits(api_request_t *r, json_t *lim)
                        json_number_value(mn), json_number_value(mx));
             return -1;
         }
+        /* An alarm on one limit clears only inside it by more than the deadband: with a deadband
+         * as wide as max - min that is at or beyond the other limit, so it would never clear. */
+        json_t *db = json_object_get(l, "deadband");
+        if (db && mn && mx &&
+            !(json_number_value(db) < json_number_value(mx) - json_number_value(mn))) {
+            api__error(r, 400,
+                       "field 'limits.%s.deadband': %g must be below max - min (%g), or an alarm "
+                       "could never clear",
+                       ch, json_number_value(db), json_number_value(mx) - json_number_value(mn));
+            return -1;
+        }
     }
     return 0;
 }

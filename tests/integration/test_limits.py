@@ -230,10 +230,17 @@ class Exceeded(LimitTest):
                            ({"temp": {"max": 90, "deadband": "2"}}, "'limits.temp.deadband'"),
                            ({"temp": {"deadband": 1}}, "'limits.temp'"),
                            ({"temp": {"max": 90, "dead_band": 1}}, "'limits.temp.dead_band'"),
-                           ({"temp": {"min": 9, "max": 1}}, "'limits.temp'")):
+                           ({"temp": {"min": 9, "max": 1}}, "'limits.temp'"),
+                           # A deadband as wide as the band between the limits: an alarm on
+                           # one side could clear only beyond the other, so never.
+                           ({"temp": {"min": 0, "max": 10, "deadband": 10}},
+                            "'limits.temp.deadband'"),
+                           ({"temp": {"min": 0, "max": 10, "deadband": 25}},
+                            "'limits.temp.deadband'")):
             r = self.put_limits("pump-3", lim, want=400)
             self.assertIn("field " + field, r.json()["error"], (lim, r))
         self.put_limits("pump-3", {"temp": {"max": 90, "deadband": 0}})
+        self.put_limits("pump-3", {"temp": {"min": 0, "max": 10, "deadband": 9.5}})
 
 
 class MetricsCap(LimitTest):
