@@ -13,7 +13,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +308,13 @@ static int check_limits(api_request_t *r, json_t *lim)
             }
             if (!json_is_number(x)) {
                 api__error(r, 400, "field 'limits.%s.%s': must be a number", ch, k);
+                return -1;
+            }
+            /* Kept as a float (dev.lim_max, the alarms' states): beyond it the value would be
+             * infinite, which the status cannot show and an alarm never clears from. */
+            if (!(fabs(json_number_value(x)) <= FLT_MAX)) {
+                api__error(r, 400, "field 'limits.%s.%s': must be within -%g and %g", ch, k,
+                           (double)FLT_MAX, (double)FLT_MAX);
                 return -1;
             }
             if (k[0] == 'd' && !(json_number_value(x) >= 0)) {

@@ -236,7 +236,12 @@ class Exceeded(LimitTest):
                            ({"temp": {"min": 0, "max": 10, "deadband": 10}},
                             "'limits.temp.deadband'"),
                            ({"temp": {"min": 0, "max": 10, "deadband": 25}},
-                            "'limits.temp.deadband'")):
+                            "'limits.temp.deadband'"),
+                           # Beyond a float (how vigild keeps a limit): infinite there, so the
+                           # status could not show it and an alarm with it never cleared.
+                           ({"temp": {"max": 1e39}}, "'limits.temp.max'"),
+                           ({"temp": {"min": -1e39}}, "'limits.temp.min'"),
+                           ({"temp": {"max": 90, "deadband": 1e300}}, "'limits.temp.deadband'")):
             r = self.put_limits("pump-3", lim, want=400)
             self.assertIn("field " + field, r.json()["error"], (lim, r))
         self.put_limits("pump-3", {"temp": {"max": 90, "deadband": 0}})
