@@ -32,6 +32,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -246,6 +247,45 @@ class Exceeded(LimitTest):
             self.assertIn("field " + field, r.json()["error"], (lim, r))
         self.put_limits("pump-3", {"temp": {"max": 90, "deadband": 0}})
         self.put_limits("pump-3", {"temp": {"min": 0, "max": 10, "deadband": 9.5}})
+
+
+class Maintenance(LimitTest):
+
+    def test_states_hold_through_maintenance(self):
+        """Planned maintenance (README): readings in a period are not scored, so not judged.
+        The crew pushing a value beyond the limit, or back inside, changes no limit state and
+        publishes nothing; the state the last judged reading set holds (the shipped alerts
+        leave the device out meanwhile), and the first reading after the period judges again."""
+        d = self.d
+        s = self.stream("?types=limit&device=pm")
+        self.put_limits("pm", {"temp": {"max": 90}, "marker": {"max": 0}})
+        t0 = int(time.time() * 1000) - 10_000  # before the period
+        tp.post_readings(d, "pm", [[95.0]], [t0], ["temp"])
+        tp.wait_scored(d, "pm", 1)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
+        tp.jreq(d, "POST", "/v1/devices/pm/maintenance", {"minutes": 60})
+        t1 = int(time.time() * 1000) + 1000  # in the period: stored, not scored
+        tp.post_readings(d, "pm", [[80.0], [97.0], [70.0]], [t1, t1 + 1000, t1 + 2000],
+                         ["temp"])
+        lim = self.limits("pm")["temp"]
+        self.assertEqual((lim["state"], lim["since_ts"]), ("exceeded", t0), lim)
+        self.assertEqual(limit_state(d, "pm", "temp"), 2)
+        tp.jreq(d, "DELETE", "/v1/devices/pm/maintenance", want=204)
+        # After the period (the readings in it went before, in order): 96 is still beyond,
+        # no change; then a marker, so every temp message published by then has arrived.
+        t2 = int(time.time() * 1000) + 60_000
+        tp.post_readings(d, "pm", [[96.0]], [t2], ["temp"])
+        tp.post_readings(d, "pm", [[1.0]], [t2 + 1000], ["marker"])
+        tp.wait_scored(d, "pm", 3)
+        msgs = s.wait("the marker", lambda st: any(
+            m["data"]["channel"] == "marker" for m in st.messages) and list(st.messages))
+        self.assertEqual([(m["data"]["state"], m["data"]["reading"]) for m in msgs
+                          if m["data"]["channel"] == "temp"], [("exceeded", 95.0)])
+        self.assertEqual(self.limits("pm")["temp"]["since_ts"], t0)
+        # Judged again: back inside, ok.
+        tp.post_readings(d, "pm", [[80.0]], [t2 + 2000], ["temp"])
+        tp.wait_scored(d, "pm", 4)
+        self.assertEqual(self.messages(s, 3)[2], ("ok", "max", 80.0))
 
 
 class MetricsCap(LimitTest):
