@@ -288,6 +288,56 @@ class Maintenance(LimitTest):
         self.assertEqual(self.messages(s, 3)[2], ("ok", "max", 80.0))
 
 
+FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
+
+
+def sanitized():
+    """1 for a sanitizer build of vigild, which owns malloc (no LD_PRELOAD allocator)."""
+    with open(vt.VIGILD, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
+@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
+                     "library, set by CTest) not found")
+class RebuildOutOfMemory(LimitTest):
+    """A PUT whose rebuild of the limit states runs out of memory (tests/fault/failalloc.c: the
+    forecast buffers, limit_horizon 10,000 x 1 channel = 40,000 bytes, fail on the HTTP
+    threads while the flag file exists). The alarms are off until the next reading: an alarm
+    open then ends with its "ok" message, as when its limit goes, so the stream never says
+    "previous": "ok" of a channel it last saw exceeded; the next reading raises it again."""
+    CONFIG = tp.config_text(0, extra="[pipeline]\nlimit_horizon = 10000\n")
+
+    def setUp(self):
+        if sanitized():
+            self.skipTest("a sanitizer build owns malloc: no LD_PRELOAD allocator under it")
+        self.streams = []
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILALLOC, "VIGIL_FAILALLOC_FLAG=" + self.flag,
+            "VIGIL_FAILALLOC_MIN=40000", "VIGIL_FAILALLOC_THREAD=http-io"])
+        self.d.start()
+
+    def test_alarm_ends_then_comes_back(self):
+        s = self.stream("?types=limit")
+        self.put_limits("oom", {"temp": {"max": 90}})
+        k = self.feed("oom", [95.0], 0)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
+        vt.write_file(self.flag, "40000")
+        self.put_limits("oom", {"temp": {"max": 90, "deadband": 1}})
+        os.unlink(self.flag)
+        self.assertIn("limit alarms of 'oom' off until its next reading: out of memory",
+                      self.d.log())
+        self.feed("oom", [96.0], k)
+        msgs = s.count(3)
+        self.assertEqual([(m["data"]["state"], m["data"]["previous"], m["data"]["reading"])
+                          for m in msgs],
+                         [("exceeded", "ok", 95.0), ("ok", "exceeded", 95.0),
+                          ("exceeded", "ok", 96.0)])
+        lim = self.limits("oom")["temp"]
+        self.assertEqual((lim["state"], lim["deadband"]), ("exceeded", 1), lim)
+
+
 class MetricsCap(LimitTest):
     CONFIG = tp.config_text(0, extra="[http]\nmetrics_max_devices = 1\n")
 
