@@ -220,11 +220,14 @@ static void end_alarm(pipeline_t *p, struct dev *d, struct lim_chan *l)
     publish(p, d, l, previous);
 }
 
-/* A number of a channel's limits object ({"min", "max", "deadband"}), or dflt. */
+/* A number of a channel's limits object ({"min", "max", "deadband"}), or dflt. One beyond a
+ * float (attributes stored before the API bounded them) is dflt too: as an infinite float a
+ * limit is never reached, a deadband never lets an alarm clear, and neither has a JSON form. */
 static float limit_field(json_t *l, const char *key, float dflt)
 {
     json_t *x = json_object_get(l, key);
-    return json_is_number(x) ? (float)json_number_value(x) : dflt;
+    float v = json_is_number(x) ? (float)json_number_value(x) : dflt;
+    return isfinite(v) ? v : dflt;
 }
 
 /* Rebuilds d's limit states from d->lim_min, d->lim_max and the deadbands in lim (the "limits"

@@ -30,6 +30,7 @@ import json
 import os
 import random
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -225,6 +226,26 @@ class Exceeded(LimitTest):
         self.feed("pump-4", [96.0], k)
         self.assertEqual(self.messages(s, 1), [("exceeded", "max", 96.0)])
         self.assertEqual(self.limits("pump-4")["temp"]["since_ts"], T0 + 1000)
+
+    def test_stored_limits_beyond_a_float(self):
+        """Attributes stored before check_limits bounded them to a float's range: a deadband
+        or a limit beyond it is taken as none (an infinite deadband never cleared, and the
+        status lost the channel's entry)."""
+        d = self.d
+        self.put_limits("old", {"temp": {"max": 90}})
+        k = self.feed("old", [80.0], 0)
+        d.stop()
+        db = sqlite3.connect(d.db_path, timeout=10, isolation_level=None)
+        db.execute("UPDATE devices SET attrs=? WHERE name='old'", (json.dumps(
+            {"limits": {"temp": {"max": 90, "deadband": 1e300}, "flow": {"max": 1e39}}}),))
+        db.close()
+        d.start()
+        k = self.feed("old", [95.0, 89.5], k)
+        self.feed("old", [1e30], k, channel="flow")
+        lim = self.limits("old")
+        self.assertEqual((lim["temp"]["state"], lim["temp"]["deadband"]), ("ok", 0), lim)
+        self.assertNotIn("flow", lim, "a max beyond a float is no limit")
+        self.assertIsNone(limit_state(d, "old", "flow"))
 
     def test_bad_limit_fields(self):
         for lim, field in (({"temp": {"max": 90, "deadband": -1}}, "'limits.temp.deadband'"),
