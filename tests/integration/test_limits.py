@@ -20,8 +20,13 @@ Forecast: a device with a trained model whose channel ramps steadily toward its 
 "forecast" (with the crossing's steps, in_ms and at) before it is "exceeded"; a device still
 learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off.
 
-Errors: bad limit fields are 400s naming the field (limits.temp.deadband); the two
-[pipeline] keys' bad values stop vigild naming the file, line and key.
+Maintenance: readings in a period are not judged; the states hold through it and the first
+reading after it judges again. Out of memory in a rebuild (RebuildOutOfMemory, failalloc):
+the open alarms end with their "ok" before the next reading raises them again.
+
+Errors: bad limit fields are 400s naming the field (limits.temp.deadband; a deadband not
+below max - min; a value beyond a float's range, and one already stored reads as absent); the
+two [pipeline] keys' bad values stop vigild naming the file, line and key.
 
 Python 3 standard library; every wait is bounded.
 """
