@@ -73,6 +73,17 @@ def alarms(d):
     return out
 
 
+def channels(d):
+    """vigil_limit_channels by state (all three must be listed)."""
+    text = d.metrics()
+    out = {}
+    for s in ("ok", "forecast", "exceeded"):
+        m = re.search(r'^vigil_limit_channels\{state="%s"\} (\S+)$' % s, text, re.M)
+        assert m, "no vigil_limit_channels{state=%r}" % s
+        out[s] = int(float(m.group(1)))
+    return out
+
+
 class LimitTest(ts.SseTest):
     CONFIG = tp.config_text(0)  # warmup 300: a device learns for its first 300 readings
 
@@ -379,6 +390,18 @@ class MetricsCap(LimitTest):
         self.assertIsNone(limit_state(d, "calm", "temp"))
         self.assertIn('vigil_device_state{device="hot"}', d.metrics())
         self.assertNotIn('vigil_device_state{device="calm"}', d.metrics())
+        self.assertEqual(channels(d), {"ok": 1, "forecast": 0, "exceeded": 1})
+
+    def test_alarms_beyond_the_cap_counted(self):
+        """More devices in a limit alarm than the cap: /metrics names at most the cap, and
+        vigil_limit_channels counts every one, so VigilLimitAlarmsNotListed can say so."""
+        d = self.d
+        for dev in ("hot1", "hot2", "hot3"):
+            self.put_limits(dev, {"temp": {"max": 90}})
+            self.feed(dev, [95.0], 0)
+        text = d.metrics()
+        self.assertEqual(len(re.findall(r"^vigil_device_limit_state\{", text, re.M)), 1, text)
+        self.assertEqual(channels(d), {"ok": 0, "forecast": 0, "exceeded": 3})
 
 
 class Forecast(LimitTest):
