@@ -13,7 +13,9 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -308,6 +310,13 @@ static int check_limits(api_request_t *r, json_t *lim)
                 api__error(r, 400, "field 'limits.%s.%s': must be a number", ch, k);
                 return -1;
             }
+            /* Kept as a float (dev.lim_max, the alarms' states): beyond it the value would be
+             * infinite, which the status cannot show and an alarm never clears from. */
+            if (!(fabs(json_number_value(x)) <= FLT_MAX)) {
+                api__error(r, 400, "field 'limits.%s.%s': must be within -%g and %g", ch, k,
+                           (double)FLT_MAX, (double)FLT_MAX);
+                return -1;
+            }
             if (k[0] == 'd' && !(json_number_value(x) >= 0)) {
                 api__error(r, 400, "field 'limits.%s.deadband': must be 0 or more (channel units)",
                            ch);
@@ -322,6 +331,17 @@ static int check_limits(api_request_t *r, json_t *lim)
         if (mn && mx && !(json_number_value(mn) < json_number_value(mx))) {
             api__error(r, 400, "field 'limits.%s': min %g is not below max %g", ch,
                        json_number_value(mn), json_number_value(mx));
+            return -1;
+        }
+        /* An alarm on one limit clears only inside it by more than the deadband: with a deadband
+         * as wide as max - min that is at or beyond the other limit, so it would never clear. */
+        json_t *db = json_object_get(l, "deadband");
+        if (db && mn && mx &&
+            !(json_number_value(db) < json_number_value(mx) - json_number_value(mn))) {
+            api__error(r, 400,
+                       "field 'limits.%s.deadband': %g must be below max - min (%g), or an alarm "
+                       "could never clear",
+                       ch, json_number_value(db), json_number_value(mx) - json_number_value(mn));
             return -1;
         }
     }

@@ -265,18 +265,34 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
     }
 }
 
-/* A number of a channel's limits object ({"min", "max", "deadband"}), or dflt. */
+/* Ends l's alarm, if any, with its final "ok" message: its state is about to go (its limit
+ * went, or a rebuild ran out of memory), and a stream must not see the channel's next alarm
+ * come from an "ok" it was never told of. Caller holds d->mu. */
+static void end_alarm(pipeline_t *p, struct dev *d, struct lim_chan *l)
+{
+    if (l->state == PIPE_LIM_OK)
+        return;
+    int previous = l->state;
+    l->state = PIPE_LIM_OK;
+    l->steps = 0;
+    publish(p, d, l, previous);
+}
+
+/* A number of a channel's limits object ({"min", "max", "deadband"}), or dflt. One beyond a
+ * float (attributes stored before the API bounded them) is dflt too: as an infinite float a
+ * limit is never reached, a deadband never lets an alarm clear, and neither has a JSON form. */
 static float limit_field(json_t *l, const char *key, float dflt)
 {
     json_t *x = json_object_get(l, key);
-    return json_is_number(x) ? (float)json_number_value(x) : dflt;
+    float v = json_is_number(x) ? (float)json_number_value(x) : dflt;
+    return isfinite(v) ? v : dflt;
 }
 
 /* Rebuilds d's limit states from d->lim_min, d->lim_max and the deadbands in lim (the "limits"
  * attribute, NULL: none) after they changed: a channel's state stays when the limit it alarmed
  * on stays, an alarm whose limit went gets its final ok message. Out of memory: d keeps no
- * limit states (logged) and its next reading tries again (pipeline__limits_check). Caller
- * holds d->mu. */
+ * limit states (logged; every open alarm gets its final ok message) and its next reading tries
+ * again (pipeline__limits_check). Caller holds d->mu. */
 static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
 {
     struct dev_limits *old = d->limits;
@@ -297,9 +313,12 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
                 free(L->band);
                 free(L);
             }
-            /* The old states may name channels d no longer has at those indices: dropped. */
+            /* The old states may name channels d no longer has at those indices: dropped,
+             * their alarms ended (the next reading raises them again). */
             log_warn("pipeline: limit alarms of '%s' off until its next reading: out of memory",
                      d->name);
+            for (int i = 0; old && i < old->n; i++)
+                end_alarm(p, d, &old->ch[i]);
             pipeline__limits_free(d);
             d->lim_on = 1; /* the next reading tries again */
             return;
@@ -335,11 +354,8 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             nw->in_ms = o->in_ms;
             nw->by_trend = o->by_trend;
             nw->at_ts = o->at_ts;
-        } else if (o->state != PIPE_LIM_OK) {
-            int previous = o->state;
-            o->state = PIPE_LIM_OK;
-            o->steps = 0;
-            publish(p, d, o, previous);
+        } else {
+            end_alarm(p, d, o);
         }
     }
     pipeline__limits_free(d);

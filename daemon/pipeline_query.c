@@ -932,6 +932,7 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
 
     int all = n <= max_devices;
     size_t by_state[4] = {0, 0, 0, 0}, listed = 0, gone = 0, in_maint = 0;
+    size_t lim_by_state[3] = {0, 0, 0}; /* limited channels by enum pipe_lim_state, every device */
     size_t silent[PIPELINE_SILENT_N] = {0};
     const int64_t now_ms = vtime_now_ms(); /* one clock for the whole pass */
     sbuf_t st, ver, seen, mnt, lim;
@@ -970,6 +971,8 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
         if (state < 0 || state > 3)
             state = 0;
         by_state[state]++;
+        for (int k = 0; k < nlim; k++)
+            lim_by_state[lc[k].state < 3 ? lc[k].state : 0]++;
         (void)pipeline_silence(now_ms, seen_ms, p->start_ms, silent);
         /* Beyond the cap: those in warning or anomaly, and those in maintenance, which the
          * silent alerts must be able to leave out (vigil_device_in_maintenance), and those with
@@ -1044,6 +1047,16 @@ static size_t device_families(pipeline_t *p, sbuf_t *out, size_t max_devices)
                 "vigil_limit_alarms_total{state=\"exceeded\"} %llu\n",
                 (unsigned long long)atomic_load(&p->limit_alarms[0]),
                 (unsigned long long)atomic_load(&p->limit_alarms[1]));
+    sbuf_printf(out,
+                "# HELP vigil_limit_channels Limited channels by limit state now, over every "
+                "device (vigil_device_limit_state names at most http.metrics_max_devices "
+                "devices' channels).\n"
+                "# TYPE vigil_limit_channels gauge\n"
+                "vigil_limit_channels{state=\"ok\"} %zu\n"
+                "vigil_limit_channels{state=\"forecast\"} %zu\n"
+                "vigil_limit_channels{state=\"exceeded\"} %zu\n",
+                lim_by_state[PIPE_LIM_OK], lim_by_state[PIPE_LIM_FORECAST],
+                lim_by_state[PIPE_LIM_EXCEEDED]);
     sbuf_printf(out, "# HELP vigil_devices_by_state Devices by detector state (a device without "
                      "a scored reading counts as learning).\n"
                      "# TYPE vigil_devices_by_state gauge\n");

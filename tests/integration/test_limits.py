@@ -22,8 +22,13 @@ learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off. 
 overheating pump, whose model forecasts its temperature back along the load cycle, is forecast
 by its readings' trend ("by": "trend") once the temperature departs from its prediction.
 
-Errors: bad limit fields are 400s naming the field (limits.temp.deadband); the two
-[pipeline] keys' bad values stop vigild naming the file, line and key.
+Maintenance: readings in a period are not judged; the states hold through it and the first
+reading after it judges again. Out of memory in a rebuild (RebuildOutOfMemory, failalloc):
+the open alarms end with their "ok" before the next reading raises them again.
+
+Errors: bad limit fields are 400s naming the field (limits.temp.deadband; a deadband not
+below max - min; a value beyond a float's range, and one already stored reads as absent); the
+two [pipeline] keys' bad values stop vigild naming the file, line and key.
 
 Python 3 standard library; every wait is bounded.
 """
@@ -32,8 +37,10 @@ import json
 import os
 import random
 import re
+import sqlite3
 import subprocess
 import sys
+import time
 import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -64,6 +71,17 @@ def alarms(d):
     for s in ("forecast", "exceeded"):
         m = re.search(r'^vigil_limit_alarms_total\{state="%s"\} (\S+)$' % s, text, re.M)
         assert m, "no vigil_limit_alarms_total{state=%r}" % s
+        out[s] = int(float(m.group(1)))
+    return out
+
+
+def channels(d):
+    """vigil_limit_channels by state (all three must be listed)."""
+    text = d.metrics()
+    out = {}
+    for s in ("ok", "forecast", "exceeded"):
+        m = re.search(r'^vigil_limit_channels\{state="%s"\} (\S+)$' % s, text, re.M)
+        assert m, "no vigil_limit_channels{state=%r}" % s
         out[s] = int(float(m.group(1)))
     return out
 
@@ -227,15 +245,136 @@ class Exceeded(LimitTest):
         self.assertEqual(self.messages(s, 1), [("exceeded", "max", 96.0)])
         self.assertEqual(self.limits("pump-4")["temp"]["since_ts"], T0 + 1000)
 
+    def test_stored_limits_beyond_a_float(self):
+        """Attributes stored before check_limits bounded them to a float's range: a deadband
+        or a limit beyond it is taken as none (an infinite deadband never cleared, and the
+        status lost the channel's entry)."""
+        d = self.d
+        self.put_limits("old", {"temp": {"max": 90}})
+        k = self.feed("old", [80.0], 0)
+        d.stop()
+        db = sqlite3.connect(d.db_path, timeout=10, isolation_level=None)
+        db.execute("UPDATE devices SET attrs=? WHERE name='old'", (json.dumps(
+            {"limits": {"temp": {"max": 90, "deadband": 1e300}, "flow": {"max": 1e39}}}),))
+        db.close()
+        d.start()
+        k = self.feed("old", [95.0, 89.5], k)
+        self.feed("old", [1e30], k, channel="flow")
+        lim = self.limits("old")
+        self.assertEqual((lim["temp"]["state"], lim["temp"]["deadband"]), ("ok", 0), lim)
+        self.assertNotIn("flow", lim, "a max beyond a float is no limit")
+        self.assertIsNone(limit_state(d, "old", "flow"))
+
     def test_bad_limit_fields(self):
         for lim, field in (({"temp": {"max": 90, "deadband": -1}}, "'limits.temp.deadband'"),
                            ({"temp": {"max": 90, "deadband": "2"}}, "'limits.temp.deadband'"),
                            ({"temp": {"deadband": 1}}, "'limits.temp'"),
                            ({"temp": {"max": 90, "dead_band": 1}}, "'limits.temp.dead_band'"),
-                           ({"temp": {"min": 9, "max": 1}}, "'limits.temp'")):
+                           ({"temp": {"min": 9, "max": 1}}, "'limits.temp'"),
+                           # A deadband as wide as the band between the limits: an alarm on
+                           # one side could clear only beyond the other, so never.
+                           ({"temp": {"min": 0, "max": 10, "deadband": 10}},
+                            "'limits.temp.deadband'"),
+                           ({"temp": {"min": 0, "max": 10, "deadband": 25}},
+                            "'limits.temp.deadband'"),
+                           # Beyond a float (how vigild keeps a limit): infinite there, so the
+                           # status could not show it and an alarm with it never cleared.
+                           ({"temp": {"max": 1e39}}, "'limits.temp.max'"),
+                           ({"temp": {"min": -1e39}}, "'limits.temp.min'"),
+                           ({"temp": {"max": 90, "deadband": 1e300}}, "'limits.temp.deadband'")):
             r = self.put_limits("pump-3", lim, want=400)
             self.assertIn("field " + field, r.json()["error"], (lim, r))
         self.put_limits("pump-3", {"temp": {"max": 90, "deadband": 0}})
+        self.put_limits("pump-3", {"temp": {"min": 0, "max": 10, "deadband": 9.5}})
+
+
+class Maintenance(LimitTest):
+
+    def test_states_hold_through_maintenance(self):
+        """Planned maintenance (README): readings in a period are not scored, so not judged.
+        The crew pushing a value beyond the limit, or back inside, changes no limit state and
+        publishes nothing; the state the last judged reading set holds (the shipped alerts
+        leave the device out meanwhile), and the first reading after the period judges again."""
+        d = self.d
+        s = self.stream("?types=limit&device=pm")
+        self.put_limits("pm", {"temp": {"max": 90}, "marker": {"max": 0}})
+        t0 = int(time.time() * 1000) - 10_000  # before the period
+        tp.post_readings(d, "pm", [[95.0]], [t0], ["temp"])
+        tp.wait_scored(d, "pm", 1)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
+        tp.jreq(d, "POST", "/v1/devices/pm/maintenance", {"minutes": 60})
+        t1 = int(time.time() * 1000) + 1000  # in the period: stored, not scored
+        tp.post_readings(d, "pm", [[80.0], [97.0], [70.0]], [t1, t1 + 1000, t1 + 2000],
+                         ["temp"])
+        lim = self.limits("pm")["temp"]
+        self.assertEqual((lim["state"], lim["since_ts"]), ("exceeded", t0), lim)
+        self.assertEqual(limit_state(d, "pm", "temp"), 2)
+        tp.jreq(d, "DELETE", "/v1/devices/pm/maintenance", want=204)
+        # After the period (the readings in it went before, in order): 96 is still beyond,
+        # no change; then a marker, so every temp message published by then has arrived.
+        t2 = int(time.time() * 1000) + 60_000
+        tp.post_readings(d, "pm", [[96.0]], [t2], ["temp"])
+        tp.post_readings(d, "pm", [[1.0]], [t2 + 1000], ["marker"])
+        tp.wait_scored(d, "pm", 3)
+        msgs = s.wait("the marker", lambda st: any(
+            m["data"]["channel"] == "marker" for m in st.messages) and list(st.messages))
+        self.assertEqual([(m["data"]["state"], m["data"]["reading"]) for m in msgs
+                          if m["data"]["channel"] == "temp"], [("exceeded", 95.0)])
+        self.assertEqual(self.limits("pm")["temp"]["since_ts"], t0)
+        # Judged again: back inside, ok.
+        tp.post_readings(d, "pm", [[80.0]], [t2 + 2000], ["temp"])
+        tp.wait_scored(d, "pm", 4)
+        self.assertEqual(self.messages(s, 3)[2], ("ok", "max", 80.0))
+
+
+FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
+
+
+def sanitized():
+    """1 for a sanitizer build of vigild, which owns malloc (no LD_PRELOAD allocator)."""
+    with open(vt.VIGILD, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
+@unittest.skipUnless(os.path.exists(FAILALLOC), "VIGIL_FAILALLOC (tests/fault/failalloc.c's "
+                     "library, set by CTest) not found")
+class RebuildOutOfMemory(LimitTest):
+    """A PUT whose rebuild of the limit states runs out of memory (tests/fault/failalloc.c: the
+    forecast buffers, limit_horizon 10,000 x 1 channel = 40,000 bytes, fail on the HTTP
+    threads while the flag file exists). The alarms are off until the next reading: an alarm
+    open then ends with its "ok" message, as when its limit goes, so the stream never says
+    "previous": "ok" of a channel it last saw exceeded; the next reading raises it again."""
+    CONFIG = tp.config_text(0, extra="[pipeline]\nlimit_horizon = 10000\n")
+
+    def setUp(self):
+        if sanitized():
+            self.skipTest("a sanitizer build owns malloc: no LD_PRELOAD allocator under it")
+        self.streams = []
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        self.d = vt.Vigild(config=tp.make_config(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILALLOC, "VIGIL_FAILALLOC_FLAG=" + self.flag,
+            "VIGIL_FAILALLOC_MIN=40000", "VIGIL_FAILALLOC_THREAD=http-io"])
+        self.d.start()
+
+    def test_alarm_ends_then_comes_back(self):
+        s = self.stream("?types=limit")
+        self.put_limits("oom", {"temp": {"max": 90}})
+        k = self.feed("oom", [95.0], 0)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
+        vt.write_file(self.flag, "40000")
+        self.put_limits("oom", {"temp": {"max": 90, "deadband": 1}})
+        os.unlink(self.flag)
+        self.assertIn("limit alarms of 'oom' off until its next reading: out of memory",
+                      self.d.log())
+        self.feed("oom", [96.0], k)
+        msgs = s.count(3)
+        self.assertEqual([(m["data"]["state"], m["data"]["previous"], m["data"]["reading"])
+                          for m in msgs],
+                         [("exceeded", "ok", 95.0), ("ok", "exceeded", 95.0),
+                          ("exceeded", "ok", 96.0)])
+        lim = self.limits("oom")["temp"]
+        self.assertEqual((lim["state"], lim["deadband"]), ("exceeded", 1), lim)
 
 
 class MetricsCap(LimitTest):
@@ -253,6 +392,18 @@ class MetricsCap(LimitTest):
         self.assertIsNone(limit_state(d, "calm", "temp"))
         self.assertIn('vigil_device_state{device="hot"}', d.metrics())
         self.assertNotIn('vigil_device_state{device="calm"}', d.metrics())
+        self.assertEqual(channels(d), {"ok": 1, "forecast": 0, "exceeded": 1})
+
+    def test_alarms_beyond_the_cap_counted(self):
+        """More devices in a limit alarm than the cap: /metrics names at most the cap, and
+        vigil_limit_channels counts every one, so VigilLimitAlarmsNotListed can say so."""
+        d = self.d
+        for dev in ("hot1", "hot2", "hot3"):
+            self.put_limits(dev, {"temp": {"max": 90}})
+            self.feed(dev, [95.0], 0)
+        text = d.metrics()
+        self.assertEqual(len(re.findall(r"^vigil_device_limit_state\{", text, re.M)), 1, text)
+        self.assertEqual(channels(d), {"ok": 0, "forecast": 0, "exceeded": 3})
 
 
 class Forecast(LimitTest):
