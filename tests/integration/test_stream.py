@@ -3,7 +3,8 @@
 ("ok N"), per-line errors ("error N reason") that keep the connection usable, a bounded
 concurrent burst, end of input without a final newline; everything read back over HTTP; at
 SIGTERM, every line read is stored and acknowledged before the connection closes (StreamStop);
---demo's feed stops first, every line it sent stored and acknowledged (DemoStop)."""
+--demo's feed stops first, every line it sent stored and acknowledged (DemoStop); --demo's
+temperature limits, set once per data folder (DemoLimits)."""
 
 import json
 import os
