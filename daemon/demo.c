@@ -74,8 +74,10 @@ void demo_limits(const api_backend_t *be)
         if (be->device_get(be->ctx, id, seen, &found) != ERR_NOTFOUND)
             continue; /* stored already (its attributes are the user's), or unreadable */
         int rc = be->device_put(be->ctx, id, DEMO_TEMP_LIMIT, &created);
+        /* ERR_LIMIT's own words ("limit exceeded") would read as the temperature's limit. */
         if (rc)
-            log_warn("demo: %s gets no temperature limit: %s", id, err_str(rc));
+            log_warn("demo: %s gets no temperature limit: %s", id,
+                     rc == ERR_LIMIT ? "device limit reached (storage.max_devices)" : err_str(rc));
     }
 }
 

@@ -218,9 +218,15 @@ static int trend_crossing(const struct dev *d, const struct lim_chan *l, int h, 
     const double lim = l->lim[*side];
     if (isnan(lim))
         return 0;
-    /* The first step at or past the limit; the next one when the line is there already (a
-     * reading still inside, on a line that has reached it). */
-    const double steps = fmax(ceil((lim - level) / slope), 1.0);
+    /* The line's level at the newest reading is where the channel is heading from. A line
+     * already at or past the limit, with the reading inside (else it is exceeded), is heading
+     * from the reading: the line lags a channel that turned back (a temperature just back
+     * from beyond its max, its line still rising above it, was forecast to cross "in 1 step"
+     * from 20 degrees inside), and a reading near the limit on it crosses soon all the same. */
+    double from = level;
+    if ((lim - level) / slope <= 0.0)
+        from = d->last_x[l->c];
+    const double steps = fmax(ceil((lim - from) / slope), 1.0);
     return steps <= h ? (int)steps : 0;
 }
 

@@ -20,7 +20,9 @@ Forecast: a device with a trained model whose channel ramps steadily toward its 
 "forecast" (with the crossing's steps, in_ms and at) before it is "exceeded"; a device still
 learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off. vigil-sim's
 overheating pump, whose model forecasts its temperature back along the load cycle, is forecast
-by its readings' trend ("by": "trend") once the temperature departs from its prediction.
+by its readings' trend ("by": "trend") once the temperature departs from its prediction; the
+same temperature mirrored (falling toward a min) is forecast by trend on the min, and back well
+inside the max after exceeding it, it is not forecast by the line that still rises past it.
 
 Maintenance: readings in a period are not judged; the states hold through it and the first
 reading after it judges again. Out of memory in a rebuild (RebuildOutOfMemory, failalloc):
@@ -446,7 +448,11 @@ class ForecastByTrend(LimitTest):
     # limit. Once the temperature departs from its prediction (the device in anomaly, temp
     # with most of the error), its readings' trend forecasts the crossing ("by": "trend").
 
-    def test_overheat_is_forecast_by_trend(self):
+    def run_overheat(self, mirror, back_at=None):
+        """Feeds pump-2's temperature (mirrored about 100 with mirror: a cooling fault toward a
+        min of 110, the same line falling; back to about 70 from row back_at on, when given: the
+        cooling restored) and checks that its first limit message is a forecast by trend, after
+        the fault and before it is exceeded. Returns the stream."""
         d = self.d
         sim = os.path.join(os.path.dirname(vt.VIGILD), "vigil-sim")
         out = vt.mkdtemp()
@@ -458,8 +464,13 @@ class ForecastByTrend(LimitTest):
         chans, X = rows[0][1:], [[float(v) for v in r[1:]] for r in rows[1:]]
         temp = chans.index("temp")
         self.assertTrue(max(r[temp] for r in X[:945]) < 85 < max(r[temp] for r in X), "data")
+        side, limit = ("min", 110) if mirror else ("max", 90)
+        for r in X if mirror else ():
+            r[temp] = round(200 - r[temp], 4)
+        for i in range(back_at or len(X), len(X)):
+            X[i][temp] = 70 + 0.05 * (i % 7 - 3)
         s = self.stream("?types=limit")
-        self.put_limits("p2", {"temp": {"max": 90}})
+        self.put_limits("p2", {"temp": {side: limit}})
         ts = [T0 + 1000 * i for i in range(len(X))]
         tp.post_readings(d, "p2", X[:300], ts[:300], chans)
         tp.wait_scored(d, "p2", 300)
@@ -469,16 +480,35 @@ class ForecastByTrend(LimitTest):
             tp.wait_scored(d, "p2", min(k + 50, len(X)))
         msgs = [m["data"] for m in s.count(2)]
         first = msgs[0]
-        self.assertEqual((first["state"], first["limit"]), ("forecast", "max"), msgs)
+        self.assertEqual((first["state"], first["limit"]), ("forecast", side), msgs)
         self.assertEqual(first["crossing"]["by"], "trend", first)
-        self.assertLess(first["reading"], 90)
+        self.assertTrue(first["reading"] > limit if mirror else first["reading"] < limit, first)
         self.assertGreaterEqual(first["ts"], ts[945], "not before the fault")
         ex = [m for m in s.messages if m["data"]["state"] == "exceeded"]
         self.assertTrue(ex, s.messages)
+        self.assertEqual(ex[0]["data"]["limit"], side)
         self.assertLess(first["ts"], ex[0]["data"]["ts"])
-        sys.stderr.write("overheat: forecast by trend at %.2f (crossing in %d steps), exceeded "
-                         "%d readings later\n" % (first["reading"], first["crossing"]["steps"],
+        sys.stderr.write("%s: forecast by trend at %.2f (crossing in %d steps), exceeded "
+                         "%d readings later\n" % ("cooling" if mirror else "overheat",
+                                                   first["reading"], first["crossing"]["steps"],
                                                    (ex[0]["data"]["ts"] - first["ts"]) // 1000))
+        return s
+
+    def test_overheat_is_forecast_by_trend(self):
+        self.run_overheat(mirror=False)
+
+    def test_falling_toward_a_min_is_forecast_by_trend(self):
+        self.run_overheat(mirror=True)
+
+    def test_back_inside_is_not_forecast_by_a_lagging_line(self):
+        # Back to 70 at row 1280, 29 readings after exceeding 90: the line through the last 64
+        # readings still rises and is past 90 there. The reading is 20 inside: ok, and no
+        # forecast (the old code published one "in 1 step" at 70.3, at the same reading).
+        s = self.run_overheat(mirror=False, back_at=1280)
+        time.sleep(0.5)  # a forecast would come with the ok, at the same reading
+        got = [(m["data"]["state"], m["data"]["ts"]) for m in s.messages]
+        self.assertEqual([g[0] for g in got], ["forecast", "exceeded", "ok"], s.messages)
+        self.assertEqual(got[2][1], T0 + 1000 * 1280)
 
 
 class ForecastOff(LimitTest):

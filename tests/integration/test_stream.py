@@ -3,8 +3,10 @@
 ("ok N"), per-line errors ("error N reason") that keep the connection usable, a bounded
 concurrent burst, end of input without a final newline; everything read back over HTTP; at
 SIGTERM, every line read is stored and acknowledged before the connection closes (StreamStop);
---demo's feed stops first, every line it sent stored and acknowledged (DemoStop)."""
+--demo's feed stops first, every line it sent stored and acknowledged (DemoStop); --demo's
+temperature limits, set once per data folder (DemoLimits)."""
 
+import json
 import os
 import re
 import select
@@ -671,6 +673,63 @@ class DemoStop(unittest.TestCase):
             self.assertIn("vigil-sim has not exited 2000 ms after SIGTERM", d.log())
             self.assertLess(took, 10, d.log())
             sys.stderr.write("[a stopped feed: vigild exited %.2f s after SIGTERM]\n" % took)
+        finally:
+            d.cleanup()
+
+
+
+class DemoLimits(unittest.TestCase):
+    """--demo gives the pumps new to the data folder a temperature limit ({"max": 90,
+    "deadband": 2}), set once: a restart on the same folder keeps what a user PUT since (other
+    attributes, another limit). With storage.max_devices below 4, the pumps beyond it get none,
+    logged as the device quota (not as a temperature limit exceeded); the others keep theirs."""
+
+    PUMPS = DemoStop.PUMPS
+    LIMIT = {"limits": {"temp": {"max": 90, "deadband": 2}}}
+
+    def wait_pumps(self, d, pumps):
+        deadline = time.monotonic() + 60
+        while min(DemoStop.points(d, p) for p in pumps) == 0:
+            self.assertLess(time.monotonic(), deadline, "no readings from the feed\n" + d.log())
+            time.sleep(0.2)
+
+    def put(self, d, dev, attrs):
+        r = d.curl("PUT", "/v1/devices/" + dev, "-H", "Content-Type: application/json",
+                   "--data-binary", json.dumps(attrs))
+        self.assertEqual(r.status, 200, r)
+
+    def test_set_once_and_kept_across_a_restart(self):
+        d = vt.Vigild(extra_args=["--demo"])
+        d.start()
+        try:
+            self.wait_pumps(d, self.PUMPS)
+            for p in self.PUMPS:
+                self.assertEqual(d.device(p)["attrs"], self.LIMIT, p)
+            self.put(d, "pump-1", {"site": "north"})
+            self.put(d, "pump-2", {"limits": {"temp": {"max": 95}}})
+            d.stop()
+            d.start()
+            self.wait_pumps(d, self.PUMPS)
+            self.assertEqual(d.device("pump-1")["attrs"], {"site": "north"})
+            self.assertEqual(d.device("pump-2")["attrs"], {"limits": {"temp": {"max": 95}}})
+            self.assertEqual(d.device("pump-3")["attrs"], self.LIMIT)
+            d.stop()
+        finally:
+            d.cleanup()
+
+    def test_device_quota(self):
+        conf = vt.write_file(os.path.join(vt.mkdtemp(), "vigild.conf"),
+                             "[storage]\nmax_devices = 2\n")
+        d = vt.Vigild(config=conf, extra_args=["--demo"])
+        d.start()
+        try:
+            self.wait_pumps(d, self.PUMPS[:2])
+            for p in self.PUMPS[:2]:
+                self.assertEqual(d.device(p)["attrs"], self.LIMIT, p)
+            for p in self.PUMPS[2:]:
+                self.assertIn("demo: %s gets no temperature limit: device limit reached "
+                              "(storage.max_devices)" % p, d.log())
+            d.stop()
         finally:
             d.cleanup()
 
