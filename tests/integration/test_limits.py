@@ -442,6 +442,19 @@ class Forecast(LimitTest):
                                                   (second["ts"] - first["ts"]) // 1000))
 
 
+def sim_pump(n, duration):
+    """vigil-sim's pump-n (seed 1, 900 s of history then faults from 45 s: pump-1 bearing,
+    pump-2 overheat, ..., pump-6 none) as --csv writes it: (channels, rows of floats)."""
+    sim = os.path.join(os.path.dirname(vt.VIGILD), "vigil-sim")
+    out = vt.mkdtemp()
+    subprocess.run([sim, "--csv", out, "--devices", str(max(n, 4)), "--duration", str(duration),
+                    "--backfill", "900", "--fault-at", "45", "--seed", "1"], check=True,
+                   timeout=60, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    with open(os.path.join(out, "pump-%d.csv" % n)) as fh:
+        rows = [line.strip().split(",") for line in fh]
+    return rows[0][1:], [[float(v) for v in r[1:]] for r in rows[1:]]
+
+
 class ForecastByTrend(LimitTest):
     # vigil-sim's overheating pump: its model (trained on the healthy readings) forecasts the
     # temperature back along the pump's load cycle, while the fault drives it up through the
@@ -454,14 +467,7 @@ class ForecastByTrend(LimitTest):
         cooling restored) and checks that its first limit message is a forecast by trend, after
         the fault and before it is exceeded. Returns the stream."""
         d = self.d
-        sim = os.path.join(os.path.dirname(vt.VIGILD), "vigil-sim")
-        out = vt.mkdtemp()
-        subprocess.run([sim, "--csv", out, "--duration", "1300", "--backfill", "900",
-                        "--fault-at", "45", "--seed", "1"], check=True, timeout=60,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        with open(os.path.join(out, "pump-2.csv")) as fh:  # pump-2: overheat from row 945
-            rows = [line.strip().split(",") for line in fh]
-        chans, X = rows[0][1:], [[float(v) for v in r[1:]] for r in rows[1:]]
+        chans, X = sim_pump(2, 1300)  # pump-2: overheat from row 945
         temp = chans.index("temp")
         self.assertTrue(max(r[temp] for r in X[:945]) < 85 < max(r[temp] for r in X), "data")
         side, limit = ("min", 110) if mirror else ("max", 90)
@@ -471,13 +477,7 @@ class ForecastByTrend(LimitTest):
             X[i][temp] = 70 + 0.05 * (i % 7 - 3)
         s = self.stream("?types=limit")
         self.put_limits("p2", {"temp": {side: limit}})
-        ts = [T0 + 1000 * i for i in range(len(X))]
-        tp.post_readings(d, "p2", X[:300], ts[:300], chans)
-        tp.wait_scored(d, "p2", 300)
-        tp.wait_idle(d, "p2", 1)  # the model of the healthy readings (no retraining after)
-        for k in range(300, len(X), 50):
-            tp.post_readings(d, "p2", X[k:k + 50], ts[k:k + 50], chans)
-            tp.wait_scored(d, "p2", min(k + 50, len(X)))
+        ts = self.feed_rows("p2", chans, X)
         msgs = [m["data"] for m in s.count(2)]
         first = msgs[0]
         self.assertEqual((first["state"], first["limit"]), ("forecast", side), msgs)
@@ -493,6 +493,34 @@ class ForecastByTrend(LimitTest):
                                                    first["reading"], first["crossing"]["steps"],
                                                    (ex[0]["data"]["ts"] - first["ts"]) // 1000))
         return s
+
+    def feed_rows(self, dev, chans, X):
+        """Posts rows X (1 s apart), waiting for the first training after 300 of them (the
+        model of those rows: no retraining after), then the rest in 50s. Returns their ts."""
+        d = self.d
+        ts = [T0 + 1000 * i for i in range(len(X))]
+        tp.post_readings(d, dev, X[:300], ts[:300], chans)
+        tp.wait_scored(d, dev, 300)
+        tp.wait_idle(d, dev, 1)
+        for k in range(300, len(X), 50):
+            tp.post_readings(d, dev, X[k:k + 50], ts[k:k + 50], chans)
+            tp.wait_scored(d, dev, min(k + 50, len(X)))
+        return ts
+
+    def test_healthy_load_ramps_raise_nothing(self):
+        # pump-6 has no fault: its temperature rides its load cycle up to about 81. The line
+        # through its last 64 readings would cross a max of 85 within 60 s at some of its load
+        # ramps (166-172 of 3,000 readings, session 21); the model forecasts the cycle's turn,
+        # and the channel never departs from its prediction, so nothing is raised.
+        chans, X = sim_pump(6, 3000)
+        temp = chans.index("temp")
+        self.assertTrue(78 < max(r[temp] for r in X) < 83, "data")
+        s = self.stream("?types=limit")
+        self.put_limits("p6", {"temp": {"max": 85}})
+        self.feed_rows("p6", chans, X)
+        time.sleep(0.5)
+        self.assertEqual(s.messages, [])
+        self.assertEqual(alarms(self.d), {"forecast": 0, "exceeded": 0})
 
     def test_overheat_is_forecast_by_trend(self):
         self.run_overheat(mirror=False)
