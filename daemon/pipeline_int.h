@@ -558,6 +558,9 @@ void pipeline__limits_free(struct dev *d);
  * "deadband", "limit", "crossing"}; {} for a device without limits. Caller owns it (json_decref;
  * NULL: out of memory); caller holds d->mu. */
 struct json_t *pipeline__limits_status(const struct dev *d);
+
+/* A timestamp (ms) as the API's time string, "2023-11-14T22:13:20.000Z" (pipeline_query.c). */
+struct json_t *pipeline__jtime(int64_t ms);
 /* One channel's limit state copied out for /metrics. */
 struct pipe_lim_copy {
     uint8_t state; /* enum pipe_lim_state */

@@ -43,7 +43,6 @@
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
-#include "vtime.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -115,12 +114,6 @@ static int chan_index(const struct dev *d, const char *name)
     return -1;
 }
 
-static json_t *jtime(int64_t ms)
-{
-    char t[32];
-    return json_string(vtime_format(ms, t, sizeof t));
-}
-
 /* The forecast's crossing of l as JSON ({"steps", "in_ms", "at_ts", "at", "by": "model" or
  * "trend"}), or null. */
 static json_t *crossing_json(const struct lim_chan *l)
@@ -128,7 +121,7 @@ static json_t *crossing_json(const struct lim_chan *l)
     if (l->steps == 0)
         return json_null();
     return json_pack("{s:i,s:I,s:I,s:o,s:s}", "steps", l->steps, "in_ms", (json_int_t)l->in_ms,
-                     "at_ts", (json_int_t)l->at_ts, "at", jtime(l->at_ts), "by",
+                     "at_ts", (json_int_t)l->at_ts, "at", pipeline__jtime(l->at_ts), "by",
                      l->by_trend ? "trend" : "model");
 }
 
@@ -142,13 +135,13 @@ static void publish(pipeline_t *p, struct dev *d, const struct lim_chan *l, int 
     int c = l->c < d->nch && strcmp(d->ch[l->c], l->name) == 0 ? l->c : chan_index(d, l->name);
     float reading = c >= 0 ? d->last_x[c] : NAN;
     const int64_t ts = d->last_ts; /* -1: none (a deleted device) */
-    json_t *v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:f,s:o,s:o,s:o,s:o}", "device", d->name, "channel",
-                          l->name, "state", lim_state_names[l->state], "previous",
-                          lim_state_names[previous], "limit", side_names[l->side], "value",
-                          (double)l->lim[l->side], "reading",
-                          isfinite(reading) ? json_real(reading) : json_null(), "ts",
-                          ts >= 0 ? json_integer(ts) : json_null(), "time",
-                          ts >= 0 ? jtime(ts) : json_null(), "crossing", crossing_json(l));
+    json_t *v = json_pack(
+        "{s:s,s:s,s:s,s:s,s:s,s:f,s:o,s:o,s:o,s:o}", "device", d->name, "channel", l->name, "state",
+        lim_state_names[l->state], "previous", lim_state_names[previous], "limit",
+        side_names[l->side], "value", (double)l->lim[l->side], "reading",
+        isfinite(reading) ? json_real(reading) : json_null(), "ts",
+        ts >= 0 ? json_integer(ts) : json_null(), "time",
+        ts >= 0 ? pipeline__jtime(ts) : json_null(), "crossing", crossing_json(l));
     char *js = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(7)) : NULL;
     json_decref(v);
     if (js == NULL) {
@@ -417,7 +410,7 @@ json_t *pipeline__limits_status(const struct dev *d)
         json_t *e =
             json_pack("{s:s,s:o,s:o,s:o,s:o,s:f,s:o,s:o}", "state", lim_state_names[l->state],
                       "since_ts", l->since_ts >= 0 ? json_integer(l->since_ts) : json_null(),
-                      "since", l->since_ts >= 0 ? jtime(l->since_ts) : json_null(), "max",
+                      "since", l->since_ts >= 0 ? pipeline__jtime(l->since_ts) : json_null(), "max",
                       isnan(l->lim[LIM_MAX]) ? json_null() : json_real(l->lim[LIM_MAX]), "min",
                       isnan(l->lim[LIM_MIN]) ? json_null() : json_real(l->lim[LIM_MIN]), "deadband",
                       (double)l->deadband, "limit",

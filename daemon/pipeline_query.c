@@ -23,7 +23,7 @@ static const char *const kind_names[] = {"persistence", "linear", "lstm"};
 
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(7))
 
-static json_t *jtime(int64_t ms)
+struct json_t *pipeline__jtime(int64_t ms)
 {
     char t[32];
     return json_string(vtime_format(ms, t, sizeof t));
@@ -72,10 +72,10 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
 {
     json_t *v = json_pack(
         "{s:s,s:I,s:I,s:o,s:o,s:o,s:b,s:o,s:o}", "device", d->name, "id", (json_int_t)e->id,
-        "start_ts", (json_int_t)e->start_ts, "start", jtime(e->start_ts), "end_ts",
+        "start_ts", (json_int_t)e->start_ts, "start", pipeline__jtime(e->start_ts), "end_ts",
         e->end_ts >= 0 ? json_integer(e->end_ts) : json_null(), "end",
-        e->end_ts >= 0 ? jtime(e->end_ts) : json_null(), "active", e->end_ts < 0, "peak_score",
-        jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
+        e->end_ts >= 0 ? pipeline__jtime(e->end_ts) : json_null(), "active", e->end_ts < 0,
+        "peak_score", jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
     int why = e->end_ts >= 0 && e->ended_by > 0 && e->ended_by < PIPE_END_N ? e->ended_by : 0;
     int how = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N ? e->opened_by : 0;
     if (v) {
@@ -112,12 +112,12 @@ char *pipeline__version_json(const struct detector_train_info *i, int64_t create
     }
     json_t *v = json_pack(
         "{s:I,s:o,s:I,s:s,s:b,s:b,s:{s:o,s:o,s:o,s:o,s:i,s:I,s:f,s:o,s:o}}", "version",
-        (json_int_t)i->version, "created", jtime(created_ms), "created_ms", (json_int_t)created_ms,
-        "kind", kind_names[i->kind], "swapped", i->swapped, "rollback", has_ckpt, "metrics",
-        "val_mse_lstm", jnum(i->val_mse_lstm), "val_mse_linear", jnum(i->val_mse_linear),
-        "val_mse_persistence", jnum(i->val_mse_persistence), "val_mse_serving_before",
-        jnum(i->val_mse_serving), "epochs", i->epochs, "rows", (json_int_t)i->rows, "train_seconds",
-        seconds, "train_loss", tl, "val_loss", vl);
+        (json_int_t)i->version, "created", pipeline__jtime(created_ms), "created_ms",
+        (json_int_t)created_ms, "kind", kind_names[i->kind], "swapped", i->swapped, "rollback",
+        has_ckpt, "metrics", "val_mse_lstm", jnum(i->val_mse_lstm), "val_mse_linear",
+        jnum(i->val_mse_linear), "val_mse_persistence", jnum(i->val_mse_persistence),
+        "val_mse_serving_before", jnum(i->val_mse_serving), "epochs", i->epochs, "rows",
+        (json_int_t)i->rows, "train_seconds", seconds, "train_loss", tl, "val_loss", vl);
     if (v && pooled > 0)
         json_object_set_new(json_object_get(v, "metrics"), "pooled_rows",
                             json_integer((json_int_t)pooled));
@@ -191,12 +191,12 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
         v = json_pack("{s:s,s:s,s:o,s:o,s:I,s:o,s:I,s:o,s:{s:I,s:s},s:o,s:o,s:I,s:I,s:b,s:o}",
                       "device", d->name, "state", state_names[r->state], "score", jnum(r->score),
                       "threshold", jnum(r->threshold), "since_ts", (json_int_t)c.since_ts, "since",
-                      jtime(c.since_ts), "last_ts", (json_int_t)c.last_ts, "last", jtime(c.last_ts),
-                      "model", "version", (json_int_t)r->version, "kind", kind_names[r->kind],
-                      "top_channels", ranked(c.ch, c.nch, r->contrib, 3), "imputed_channels",
-                      imputed, "readings_scored", (json_int_t)c.scored,
-                      "readings_not_scored_out_of_order", (json_int_t)c.skipped_old, "training",
-                      c.training, "latest", latest);
+                      pipeline__jtime(c.since_ts), "last_ts", (json_int_t)c.last_ts, "last",
+                      pipeline__jtime(c.last_ts), "model", "version", (json_int_t)r->version,
+                      "kind", kind_names[r->kind], "top_channels",
+                      ranked(c.ch, c.nch, r->contrib, 3), "imputed_channels", imputed,
+                      "readings_scored", (json_int_t)c.scored, "readings_not_scored_out_of_order",
+                      (json_int_t)c.skipped_old, "training", c.training, "latest", latest);
     }
     if (v == NULL || limits == NULL) {
         json_decref(v);
@@ -455,10 +455,10 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
             json_object_set_new(pred, j.ch[c], jnum(pv[c]));
             json_object_set_new(act, j.ch[c], jnum(av[c]));
         }
-        json_array_append_new(pts,
-                              json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)j.ts[i],
-                                        "time", jtime(j.ts[i]), "score", jnum(j.score[i]), "state",
-                                        state_names[j.state[i]], "predicted", pred, "actual", act));
+        json_array_append_new(pts, json_pack("{s:I,s:o,s:o,s:s,s:o,s:o}", "ts", (json_int_t)j.ts[i],
+                                             "time", pipeline__jtime(j.ts[i]), "score",
+                                             jnum(j.score[i]), "state", state_names[j.state[i]],
+                                             "predicted", pred, "actual", act));
     }
     pred_join_free(&j);
     json_t *v = json_pack("{s:s,s:o,s:o}", "device", device, "points", pts, "retained_from_ts",
@@ -499,7 +499,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
         }
         int64_t ts = d->last_ts + (int64_t)((k + 1) * dt);
         json_array_append_new(steps, json_pack("{s:I,s:o,s:o}", "ts", (json_int_t)ts, "time",
-                                               jtime(ts), "values", vals));
+                                               pipeline__jtime(ts), "values", vals));
     }
     /* Time to limit: the first step whose expected value crosses a configured limit. */
     json_t *ttl = json_object();
@@ -517,7 +517,7 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
                 e = json_pack("{s:s,s:f,s:i,s:I,s:I,s:o}", "limit", which, "value",
                               (double)(which[1] == 'a' ? d->lim_max[c] : d->lim_min[c]), "steps",
                               k + 1, "in_ms", (json_int_t)((k + 1) * dt), "at_ts", (json_int_t)ts,
-                              "at", jtime(ts));
+                              "at", pipeline__jtime(ts));
                 break;
             }
         }
@@ -799,7 +799,7 @@ char *pipeline__state_json(const struct dev *d, int previous)
 {
     json_t *v = json_pack("{s:s,s:s,s:s,s:I,s:o,s:o}", "device", d->name, "state",
                           state_names[PIPE_SHOWN_STATE(d)], "previous", state_names[previous], "ts",
-                          (json_int_t)d->since_ts, "time", jtime(d->since_ts), "score",
+                          (json_int_t)d->since_ts, "time", pipeline__jtime(d->since_ts), "score",
                           d->has_result ? jnum(d->since_score) : json_null());
     char *out;
     return dump(v, &out) == 0 ? out : NULL;
