@@ -64,6 +64,9 @@ struct lim_chan {
     int steps;        /* the forecast's crossing: steps ahead, 0 when none */
     int by_trend;     /* the crossing is the readings' trend's, not the model's forecast */
     int64_t in_ms, at_ts;
+    /* While ok: the limit (LIM_MAX, LIM_MIN) the previous check forecast a crossing of within
+     * the horizon, -1 none; a second check in a row forecasting the same raises the alarm. */
+    int8_t seen_side;
 };
 
 enum { LIM_MAX = 0, LIM_MIN = 1 };
@@ -75,7 +78,8 @@ enum { LIM_MAX = 0, LIM_MIN = 1 };
 /* A device's limit states: only a device with limits has one (d->limits). */
 struct dev_limits {
     int until_check;    /* scored readings until the next forecast check */
-    int horizon;        /* steps the buffers hold (o.limit_horizon) */
+    int horizon;        /* o.limit_horizon: a crossing within it raises a forecast alarm */
+    int keep;           /* steps the buffers hold: clear_horizon(horizon), the alarm's hold */
     int nch;            /* channels they hold (d->nch at the rebuild) */
     float *mean, *band; /* forecast scratch [horizon, nch]; NULL with horizon 0 */
     int n;
@@ -197,18 +201,18 @@ static int departing(const struct dev *d, int c)
            c < DETECTOR_MAX_CHANNELS && r->contrib[c] * (float)d->nch >= 1.0f;
 }
 
-/* The step (1 the next reading) at which the least-squares line through l's channel's newest
+/* The step (1 the next reading) at which the least-squares line through channel c's newest
  * readings (detector_trend) reaches a limit, when that line is significant (its slope at least
  * LIM_TREND_T standard errors, as the forecast's own trend rule) and heads for the limit
  * within h steps; *side the limit. 0 when none. Caller holds d->mu. */
-static int trend_crossing(const struct dev *d, const struct lim_chan *l, int h, int *side)
+static int trend_crossing(const struct dev *d, int c, int h, int *side)
 {
     double slope, se, level;
-    if (d->det == NULL || detector_trend(d->det, l->c, &slope, &se, &level) != 0 ||
+    if (d->det == NULL || detector_trend(d->det, c, &slope, &se, &level) != 0 ||
         !(fabs(slope) >= LIM_TREND_T * se) || slope == 0.0)
         return 0;
     *side = slope > 0 ? LIM_MAX : LIM_MIN;
-    const double lim = l->lim[*side];
+    const double lim = *side == LIM_MAX ? d->lim_max[c] : d->lim_min[c];
     if (isnan(lim))
         return 0;
     /* The line's level at the newest reading is where the channel is heading from. A line
@@ -218,46 +222,79 @@ static int trend_crossing(const struct dev *d, const struct lim_chan *l, int h, 
      * from 20 degrees inside), and a reading near the limit on it crosses soon all the same. */
     double from = level;
     if ((lim - level) / slope <= 0.0)
-        from = d->last_x[l->c];
+        from = d->last_x[c];
     const double steps = fmax(ceil((lim - from) / slope), 1.0);
     return steps <= h ? (int)steps : 0;
 }
 
-/* The forecast check: runs the detector's forecast (a device with a model only) and sets each
- * channel not exceeded to forecast when its expected value reaches a limit within the horizon,
- * else to ok. Caller holds d->mu. */
+int pipeline__limit_crossing(const struct dev *d, int c, const float *mean, int h, int *side,
+                             int *by_trend)
+{
+    const float mx = d->lim_max[c], mn = d->lim_min[c];
+    int k = 0;
+    *side = -1;
+    *by_trend = 0;
+    for (int j = 0; mean && j < h && *side < 0; j++) {
+        const float m = mean[(size_t)j * d->nch + c];
+        *side = !isnan(mx) && m >= mx ? LIM_MAX : !isnan(mn) && m <= mn ? LIM_MIN : -1;
+        k = j + 1;
+    }
+    if (*side < 0)
+        k = 0;
+    if (departing(d, c)) {
+        /* The model forecasts the device's normal behaviour, which this channel has left:
+         * where its own readings are heading says more. The earlier crossing counts. */
+        int tside, tk = trend_crossing(d, c, h, &tside);
+        if (tk > 0 && (k == 0 || tk < k)) {
+            k = tk;
+            *side = tside;
+            *by_trend = 1;
+        }
+    }
+    return k;
+}
+
+/* Steps the check looks ahead to hold a forecast alarm: 1.25 x horizon (rounded up). */
+static int clear_horizon(int horizon)
+{
+    return horizon + (horizon + 3) / 4;
+}
+
+/* The forecast check: runs the detector's forecast (a device with a model only) over
+ * L->keep steps and judges each channel not exceeded by its crossing (pipeline__limit_crossing):
+ *   raised  when this check and the previous one both forecast a crossing of the same limit
+ *           within the horizon (one check's crossing is often gone at the next: noise to a crew);
+ *   held    while a check forecasts a crossing of it within 1.25 x horizon (a crossing hovering
+ *           near the horizon's edge does not flap);
+ *   cleared at the first check that forecasts none within 1.25 x horizon.
+ * Caller holds d->mu. */
 static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
 {
-    const int H = L->horizon, nch = d->nch;
-    int rc = ERR_RANGE; /* no model: no forecast alarms */
-    if (H > 0 && nch == L->nch && d->det && d->has_result && d->last.state != DET_LEARNING)
-        rc = detector_forecast(d->det, L->mean, L->band, H);
+    const int nch = d->nch;
+    int rc = ERR_RANGE; /* no model: no forecast by the model */
+    if (L->keep > 0 && nch == L->nch && d->det && d->has_result && d->last.state != DET_LEARNING)
+        rc = detector_forecast(d->det, L->mean, L->band, L->keep);
     const double dt = d->dt_ms > 0 ? d->dt_ms : 1000; /* as the forecast route */
     for (int i = 0; i < L->n; i++) {
         struct lim_chan *l = &L->ch[i];
-        if (l->state == PIPE_LIM_EXCEEDED)
+        if (l->state == PIPE_LIM_EXCEEDED || L->keep == 0 || nch != L->nch) {
+            l->seen_side = -1;
             continue;
-        int k = 0, side = -1;
-        for (; rc == 0 && k < H && side < 0; k++)
-            side = beyond(l, L->mean[(size_t)k * nch + l->c]);
-        l->by_trend = 0;
-        if (departing(d, l->c)) {
-            /* The model forecasts the device's normal behaviour, which this channel has left:
-             * where its own readings are heading says more. The earlier crossing counts. */
-            int tside, tk = trend_crossing(d, l, H, &tside);
-            if (tk > 0 && (side < 0 || tk < k)) {
-                k = tk;
-                side = tside;
-                l->by_trend = 1;
-            }
         }
-        if (side < 0) {
+        int side, by_trend;
+        int k =
+            pipeline__limit_crossing(d, l->c, rc == 0 ? L->mean : NULL, L->keep, &side, &by_trend);
+        const int near = k > 0 && k <= L->horizon;
+        const int confirmed = near && l->seen_side == side;
+        l->seen_side = (int8_t)(near ? side : -1);
+        if (l->state == PIPE_LIM_FORECAST ? k == 0 || side != l->side : !confirmed) {
             set_state(p, d, l, PIPE_LIM_OK, l->side);
             continue;
         }
         /* k: the crossing's step (1 the next reading). A crossing that moves keeps the state:
          * no message, the status shows the newest. */
         l->steps = k;
+        l->by_trend = by_trend;
         l->in_ms = (int64_t)(k * dt);
         l->at_ts = d->last_ts + l->in_ms;
         set_state(p, d, l, PIPE_LIM_FORECAST, side);
@@ -287,6 +324,21 @@ static float limit_field(json_t *l, const char *key, float dflt)
     return isfinite(v) ? v : dflt;
 }
 
+/* A deadband as wide as the band between l's limits or wider (stored before the API refused
+ * it) would let an alarm clear only beyond the other limit, that is never: it is clamped to half
+ * the band, the widest that clears an alarm on either side inside both limits, and logged.
+ * Caller holds d->mu. */
+static void clamp_deadband(const struct dev *d, struct lim_chan *l)
+{
+    const float band = l->lim[LIM_MAX] - l->lim[LIM_MIN]; /* NaN without both */
+    if (!(band > 0.0f && l->deadband >= band))
+        return;
+    log_warn("pipeline: '%s' channel '%s': stored deadband %g is not below max - min (%g); "
+             "%g used",
+             d->name, l->name, (double)l->deadband, (double)band, (double)(band / 2));
+    l->deadband = band / 2;
+}
+
 /* Rebuilds d's limit states from d->lim_min, d->lim_max and the deadbands in lim (the "limits"
  * attribute, NULL: none) after they changed: a channel's state stays when the limit it alarmed
  * on stays, an alarm whose limit went gets its final ok message. Out of memory: d keeps no
@@ -300,13 +352,13 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
         n += !isnan(d->lim_min[c]) || !isnan(d->lim_max[c]);
     struct dev_limits *L = NULL;
     if (n > 0) {
-        const int H = p->o.limit_horizon > 0 ? p->o.limit_horizon : 0;
+        const int H = p->o.limit_horizon > 0 ? p->o.limit_horizon : 0, keep = clear_horizon(H);
         L = calloc(1, sizeof *L + (size_t)n * sizeof L->ch[0]);
-        if (L && H > 0) {
-            L->mean = malloc((size_t)H * (size_t)d->nch * sizeof *L->mean);
-            L->band = malloc((size_t)H * (size_t)d->nch * sizeof *L->band);
+        if (L && keep > 0) {
+            L->mean = malloc((size_t)keep * (size_t)d->nch * sizeof *L->mean);
+            L->band = malloc((size_t)keep * (size_t)d->nch * sizeof *L->band);
         }
-        if (L == NULL || (H > 0 && (L->mean == NULL || L->band == NULL))) {
+        if (L == NULL || (keep > 0 && (L->mean == NULL || L->band == NULL))) {
             if (L) {
                 free(L->mean);
                 free(L->band);
@@ -323,6 +375,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             return;
         }
         L->horizon = H;
+        L->keep = keep;
         L->nch = d->nch;
         L->until_check = 1; /* the forecast check at the next reading */
         for (int c = 0; c < d->nch; c++) {
@@ -335,7 +388,9 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             l->lim[LIM_MAX] = d->lim_max[c];
             l->lim[LIM_MIN] = d->lim_min[c];
             l->deadband = limit_field(json_object_get(lim, d->ch[c]), "deadband", 0.0f);
+            clamp_deadband(d, l);
             l->since_ts = -1;
+            l->seen_side = -1;
             L->n++;
         }
     }
@@ -353,6 +408,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             nw->in_ms = o->in_ms;
             nw->by_trend = o->by_trend;
             nw->at_ts = o->at_ts;
+            nw->seen_side = o->seen_side;
         } else {
             end_alarm(p, d, o);
         }
@@ -361,6 +417,18 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
     d->limits = L;
     d->lim_built = d->lim_gen;
     d->lim_on = L != NULL;
+}
+
+void pipeline__limits_reset(pipeline_t *p, struct dev *d)
+{
+    struct dev_limits *L = d->limits;
+    for (int i = 0; L && i < L->n; i++) {
+        end_alarm(p, d, &L->ch[i]);
+        L->ch[i].since_ts = -1;
+        L->ch[i].seen_side = -1;
+    }
+    if (L)
+        L->until_check = 1; /* the forecast check at the next reading */
 }
 
 void pipeline__apply_limits(pipeline_t *p, struct dev *d)
