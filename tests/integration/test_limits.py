@@ -519,7 +519,8 @@ class ForecastRules(LimitTest):
         t, _ = self.ttl("r")
         self.assertTrue(t and 60 < t["steps"] <= 75, t)
         lim = self.limits("r")["temp"]
-        self.assertEqual((lim["state"], lim["crossing"]["steps"]), ("forecast", t["steps"]), lim)
+        self.assertEqual(lim["state"], "forecast", (t, lim))
+        self.assertEqual(lim["crossing"]["steps"], t["steps"], lim)
         # Cleared: beyond 75 steps.
         _, steps = self.ttl("r")
         self.put_limits("r", {"temp": {"max": round(steps[74]["values"]["temp"]["mean"] + 1, 4)}})
