@@ -1,10 +1,10 @@
 /* daemon/pipeline_limits.c: limit alarms on a device's channels, now and forecast.
  *
  * A device's attributes may carry channel limits ({"limits":{"temp":{"max":90,"deadband":2}}},
- * pipeline__apply_limits). Each limited channel has a limit state: ok, forecast (the detector's
- * forecast crosses a limit within o.limit_horizon steps) or exceeded (the newest reading is at
- * or beyond a limit, as the forecast route's time_to_limit counts a crossing). Every change of
- * it publishes one "event: limit" message (GET /v1/events?types=limit), is counted in
+ * pipeline__apply_limits). Each limited channel has a limit state: ok, forecast (a crossing of
+ * a limit is forecast within o.limit_horizon steps, see Confirming) or exceeded (the newest reading
+ * is at or beyond a limit, as the forecast route's time_to_limit counts a crossing). Every change
+ * of it publishes one "event: limit" message (GET /v1/events?types=limit), is counted in
  * p->limit_alarms and is shown by the status and /metrics (pipeline_query.c).
  *
  * Which forecast. The detector's forecast predicts the device's normal behaviour: a healthy
@@ -30,12 +30,23 @@
  * not flap, and a clean return clears at once (a count of readings would delay every clear).
  * "forecast" is judged again at each check only, so it changes at most once per check.
  *
+ * Confirming. A crossing one check forecasts is often gone at the next (vigil-sim's pumps whose
+ * fault feeds the model inputs it never saw: session 21 counted forecast/ok pairs 10 readings
+ * apart), and one near the horizon's edge moves in and out of it, each time a message a crew
+ * learns to ignore. So a forecast alarm is raised only when two checks in a row forecast a
+ * crossing of the same limit within the horizon, and held while a check forecasts one within
+ * 1.25 x the horizon (judge_forecast); a true forecast comes one check later (measured in
+ * docs/architecture.md "Limit alarms"). The forecast route's time_to_limit reports the same
+ * crossing (pipeline__limit_crossing), not the alarm.
+ *
  * Limits a PUT changes: pipeline__apply_limits rebuilds the device's limit states at once,
  * keeping the state of a channel whose alarmed limit stays and publishing a final "ok" for an
  * alarm whose limit went (its state is gone); the new limits are judged at the device's next
  * scored reading. The states are not stored: after a restart they start at ok (since null) and
  * the first reading judges them. A limit on a channel the device has not sent has no state
- * until the channel exists.
+ * until the channel exists. When a maintenance period of the device ends (pipeline_maint.c),
+ * every alarm ends with "ok" (pipeline__limits_reset): readings in it were not judged, and a
+ * device silent after the work would keep a stale state.
  *
  * Threads: pipeline__limits_check the device's shard (from point_finish); the others whoever
  * holds d->mu (pipeline__apply_limits: an API thread at a PUT, the shard at a channel change,
@@ -81,7 +92,7 @@ struct dev_limits {
     int horizon;        /* o.limit_horizon: a crossing within it raises a forecast alarm */
     int keep;           /* steps the buffers hold: clear_horizon(horizon), the alarm's hold */
     int nch;            /* channels they hold (d->nch at the rebuild) */
-    float *mean, *band; /* forecast scratch [horizon, nch]; NULL with horizon 0 */
+    float *mean, *band; /* forecast scratch [keep, nch]; NULL with keep 0 */
     int n;
     struct lim_chan ch[];
 };

@@ -379,7 +379,7 @@ def sanitized():
                      "library, set by CTest) not found")
 class RebuildOutOfMemory(LimitTest):
     """A PUT whose rebuild of the limit states runs out of memory (tests/fault/failalloc.c: the
-    forecast buffers, limit_horizon 10,000 x 1 channel = 40,000 bytes, fail on the HTTP
+    forecast buffers, 1.25 x limit_horizon 10,000 x 1 channel = 50,000 bytes, fail on the HTTP
     threads while the flag file exists). The alarms are off until the next reading: an alarm
     open then ends with its "ok" message, as when its limit goes, so the stream never says
     "previous": "ok" of a channel it last saw exceeded; the next reading raises it again."""
