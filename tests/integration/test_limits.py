@@ -22,12 +22,17 @@ learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off. 
 overheating pump, whose model forecasts its temperature back along the load cycle, is forecast
 by its readings' trend ("by": "trend") once the temperature departs from its prediction; the
 same temperature mirrored (falling toward a min) is forecast by trend on the min, and back well
-inside the max after exceeding it, it is not forecast by the line that still rises past it.
+inside the max after exceeding it, it is not forecast by the line that still rises past it. A
+forecast alarm is raised at the second check in a row that sees a crossing within the horizon,
+held while one is seen within 1.25 x the horizon, cleared beyond (ForecastRules, against the
+forecast route's time_to_limit, the same crossing, "by" included). A stored deadband not below
+max - min is clamped to half the band.
 
 Maintenance: readings in a period are not judged; when the period ends (a DELETE, or its end
 by vigild's clock) every alarm ends with an "ok" message, and the first reading after it judges
-again: a device silent after the work shows no stale "exceeded". Out of memory in a rebuild (RebuildOutOfMemory, failalloc):
-the open alarms end with their "ok" before the next reading raises them again.
+again: a device silent after the work shows no stale "exceeded". Out of memory in a rebuild
+(RebuildOutOfMemory, failalloc): the open alarms end with their "ok" before the next reading
+raises them again.
 
 Errors: bad limit fields are 400s naming the field (limits.temp.deadband; a deadband not
 below max - min; a value beyond a float's range, and one already stored reads as absent); the
