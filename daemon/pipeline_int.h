@@ -554,6 +554,20 @@ enum pipe_lim_state { PIPE_LIM_OK = 0, PIPE_LIM_FORECAST = 1, PIPE_LIM_EXCEEDED 
 void pipeline__limits_check(pipeline_t *p, struct dev *d);
 /* Frees d's limit states (d->limits NULL after). Caller holds d->mu, or d is not shared. */
 void pipeline__limits_free(struct dev *d);
+/* At the end of a maintenance period of d (pipeline_maint.c): every limit alarm of d ends with
+ * an "ok" message and each state is ok "since" null until d's next scored reading judges it
+ * again, as after a restart, so a device silent after the work shows no stale alarm. Caller
+ * holds d->mu. */
+void pipeline__limits_reset(pipeline_t *p, struct dev *d);
+/* The crossing of channel c's limits (d->lim_max[c], d->lim_min[c]) the limit alarms judge
+ * (pipeline_limits.c), for the alarm and the forecast route alike: the first of the h steps
+ * of mean (the detector's forecast [h, d->nch], NULL: none) whose value is at or beyond a limit,
+ * and, while c departs from its prediction (d in warning or anomaly, c with at least an even
+ * share of the error), the step at which the significant trend of c's newest readings reaches
+ * one, when earlier. Returns the step (1 the next reading), 0 when none within h; *side the
+ * limit (0 max, 1 min; -1 none), *by_trend 1 when the trend's. Caller holds d->mu. */
+int pipeline__limit_crossing(const struct dev *d, int c, const float *mean, int h, int *side,
+                             int *by_trend);
 /* The status's "limits": per limited channel {"state", "since_ts", "since", "max", "min",
  * "deadband", "limit", "crossing"}; {} for a device without limits. Caller owns it (json_decref;
  * NULL: out of memory); caller holds d->mu. */

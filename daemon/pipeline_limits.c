@@ -1,10 +1,10 @@
 /* daemon/pipeline_limits.c: limit alarms on a device's channels, now and forecast.
  *
  * A device's attributes may carry channel limits ({"limits":{"temp":{"max":90,"deadband":2}}},
- * pipeline__apply_limits). Each limited channel has a limit state: ok, forecast (the detector's
- * forecast crosses a limit within o.limit_horizon steps) or exceeded (the newest reading is at
- * or beyond a limit, as the forecast route's time_to_limit counts a crossing). Every change of
- * it publishes one "event: limit" message (GET /v1/events?types=limit), is counted in
+ * pipeline__apply_limits). Each limited channel has a limit state: ok, forecast (a crossing of
+ * a limit is forecast within o.limit_horizon steps, see Confirming) or exceeded (the newest reading
+ * is at or beyond a limit, as the forecast route's time_to_limit counts a crossing). Every change
+ * of it publishes one "event: limit" message (GET /v1/events?types=limit), is counted in
  * p->limit_alarms and is shown by the status and /metrics (pipeline_query.c).
  *
  * Which forecast. The detector's forecast predicts the device's normal behaviour: a healthy
@@ -30,12 +30,23 @@
  * not flap, and a clean return clears at once (a count of readings would delay every clear).
  * "forecast" is judged again at each check only, so it changes at most once per check.
  *
+ * Confirming. A crossing one check forecasts is often gone at the next (vigil-sim's pumps whose
+ * fault feeds the model inputs it never saw: session 21 counted forecast/ok pairs 10 readings
+ * apart), and one near the horizon's edge moves in and out of it, each time a message a crew
+ * learns to ignore. So a forecast alarm is raised only when two checks in a row forecast a
+ * crossing of the same limit within the horizon, and held while a check forecasts one within
+ * 1.25 x the horizon (judge_forecast); a true forecast comes one check later (measured in
+ * docs/architecture.md "Limit alarms"). The forecast route's time_to_limit reports the same
+ * crossing (pipeline__limit_crossing), not the alarm.
+ *
  * Limits a PUT changes: pipeline__apply_limits rebuilds the device's limit states at once,
  * keeping the state of a channel whose alarmed limit stays and publishing a final "ok" for an
  * alarm whose limit went (its state is gone); the new limits are judged at the device's next
  * scored reading. The states are not stored: after a restart they start at ok (since null) and
  * the first reading judges them. A limit on a channel the device has not sent has no state
- * until the channel exists.
+ * until the channel exists. When a maintenance period of the device ends (pipeline_maint.c),
+ * every alarm ends with "ok" (pipeline__limits_reset): readings in it were not judged, and a
+ * device silent after the work would keep a stale state.
  *
  * Threads: pipeline__limits_check the device's shard (from point_finish); the others whoever
  * holds d->mu (pipeline__apply_limits: an API thread at a PUT, the shard at a channel change,
@@ -64,6 +75,9 @@ struct lim_chan {
     int steps;        /* the forecast's crossing: steps ahead, 0 when none */
     int by_trend;     /* the crossing is the readings' trend's, not the model's forecast */
     int64_t in_ms, at_ts;
+    /* While ok: the limit (LIM_MAX, LIM_MIN) the previous check forecast a crossing of within
+     * the horizon, -1 none; a second check in a row forecasting the same raises the alarm. */
+    int8_t seen_side;
 };
 
 enum { LIM_MAX = 0, LIM_MIN = 1 };
@@ -75,9 +89,10 @@ enum { LIM_MAX = 0, LIM_MIN = 1 };
 /* A device's limit states: only a device with limits has one (d->limits). */
 struct dev_limits {
     int until_check;    /* scored readings until the next forecast check */
-    int horizon;        /* steps the buffers hold (o.limit_horizon) */
+    int horizon;        /* o.limit_horizon: a crossing within it raises a forecast alarm */
+    int keep;           /* steps the buffers hold: clear_horizon(horizon), the alarm's hold */
     int nch;            /* channels they hold (d->nch at the rebuild) */
-    float *mean, *band; /* forecast scratch [horizon, nch]; NULL with horizon 0 */
+    float *mean, *band; /* forecast scratch [keep, nch]; NULL with keep 0 */
     int n;
     struct lim_chan ch[];
 };
@@ -197,18 +212,18 @@ static int departing(const struct dev *d, int c)
            c < DETECTOR_MAX_CHANNELS && r->contrib[c] * (float)d->nch >= 1.0f;
 }
 
-/* The step (1 the next reading) at which the least-squares line through l's channel's newest
+/* The step (1 the next reading) at which the least-squares line through channel c's newest
  * readings (detector_trend) reaches a limit, when that line is significant (its slope at least
  * LIM_TREND_T standard errors, as the forecast's own trend rule) and heads for the limit
  * within h steps; *side the limit. 0 when none. Caller holds d->mu. */
-static int trend_crossing(const struct dev *d, const struct lim_chan *l, int h, int *side)
+static int trend_crossing(const struct dev *d, int c, int h, int *side)
 {
     double slope, se, level;
-    if (d->det == NULL || detector_trend(d->det, l->c, &slope, &se, &level) != 0 ||
+    if (d->det == NULL || detector_trend(d->det, c, &slope, &se, &level) != 0 ||
         !(fabs(slope) >= LIM_TREND_T * se) || slope == 0.0)
         return 0;
     *side = slope > 0 ? LIM_MAX : LIM_MIN;
-    const double lim = l->lim[*side];
+    const double lim = *side == LIM_MAX ? d->lim_max[c] : d->lim_min[c];
     if (isnan(lim))
         return 0;
     /* The line's level at the newest reading is where the channel is heading from. A line
@@ -218,46 +233,79 @@ static int trend_crossing(const struct dev *d, const struct lim_chan *l, int h, 
      * from 20 degrees inside), and a reading near the limit on it crosses soon all the same. */
     double from = level;
     if ((lim - level) / slope <= 0.0)
-        from = d->last_x[l->c];
+        from = d->last_x[c];
     const double steps = fmax(ceil((lim - from) / slope), 1.0);
     return steps <= h ? (int)steps : 0;
 }
 
-/* The forecast check: runs the detector's forecast (a device with a model only) and sets each
- * channel not exceeded to forecast when its expected value reaches a limit within the horizon,
- * else to ok. Caller holds d->mu. */
+int pipeline__limit_crossing(const struct dev *d, int c, const float *mean, int h, int *side,
+                             int *by_trend)
+{
+    const float mx = d->lim_max[c], mn = d->lim_min[c];
+    int k = 0;
+    *side = -1;
+    *by_trend = 0;
+    for (int j = 0; mean && j < h && *side < 0; j++) {
+        const float m = mean[(size_t)j * d->nch + c];
+        *side = !isnan(mx) && m >= mx ? LIM_MAX : !isnan(mn) && m <= mn ? LIM_MIN : -1;
+        k = j + 1;
+    }
+    if (*side < 0)
+        k = 0;
+    if (departing(d, c)) {
+        /* The model forecasts the device's normal behaviour, which this channel has left:
+         * where its own readings are heading says more. The earlier crossing counts. */
+        int tside, tk = trend_crossing(d, c, h, &tside);
+        if (tk > 0 && (k == 0 || tk < k)) {
+            k = tk;
+            *side = tside;
+            *by_trend = 1;
+        }
+    }
+    return k;
+}
+
+/* Steps the check looks ahead to hold a forecast alarm: 1.25 x horizon (rounded up). */
+static int clear_horizon(int horizon)
+{
+    return horizon + (horizon + 3) / 4;
+}
+
+/* The forecast check: runs the detector's forecast (a device with a model only) over
+ * L->keep steps and judges each channel not exceeded by its crossing (pipeline__limit_crossing):
+ *   raised  when this check and the previous one both forecast a crossing of the same limit
+ *           within the horizon (one check's crossing is often gone at the next: noise to a crew);
+ *   held    while a check forecasts a crossing of it within 1.25 x horizon (a crossing hovering
+ *           near the horizon's edge does not flap);
+ *   cleared at the first check that forecasts none within 1.25 x horizon.
+ * Caller holds d->mu. */
 static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
 {
-    const int H = L->horizon, nch = d->nch;
-    int rc = ERR_RANGE; /* no model: no forecast alarms */
-    if (H > 0 && nch == L->nch && d->det && d->has_result && d->last.state != DET_LEARNING)
-        rc = detector_forecast(d->det, L->mean, L->band, H);
+    const int nch = d->nch;
+    int rc = ERR_RANGE; /* no model: no forecast by the model */
+    if (L->keep > 0 && nch == L->nch && d->det && d->has_result && d->last.state != DET_LEARNING)
+        rc = detector_forecast(d->det, L->mean, L->band, L->keep);
     const double dt = d->dt_ms > 0 ? d->dt_ms : 1000; /* as the forecast route */
     for (int i = 0; i < L->n; i++) {
         struct lim_chan *l = &L->ch[i];
-        if (l->state == PIPE_LIM_EXCEEDED)
+        if (l->state == PIPE_LIM_EXCEEDED || L->keep == 0 || nch != L->nch) {
+            l->seen_side = -1;
             continue;
-        int k = 0, side = -1;
-        for (; rc == 0 && k < H && side < 0; k++)
-            side = beyond(l, L->mean[(size_t)k * nch + l->c]);
-        l->by_trend = 0;
-        if (departing(d, l->c)) {
-            /* The model forecasts the device's normal behaviour, which this channel has left:
-             * where its own readings are heading says more. The earlier crossing counts. */
-            int tside, tk = trend_crossing(d, l, H, &tside);
-            if (tk > 0 && (side < 0 || tk < k)) {
-                k = tk;
-                side = tside;
-                l->by_trend = 1;
-            }
         }
-        if (side < 0) {
+        int side, by_trend;
+        int k =
+            pipeline__limit_crossing(d, l->c, rc == 0 ? L->mean : NULL, L->keep, &side, &by_trend);
+        const int near = k > 0 && k <= L->horizon;
+        const int confirmed = near && l->seen_side == side;
+        l->seen_side = (int8_t)(near ? side : -1);
+        if (l->state == PIPE_LIM_FORECAST ? k == 0 || side != l->side : !confirmed) {
             set_state(p, d, l, PIPE_LIM_OK, l->side);
             continue;
         }
         /* k: the crossing's step (1 the next reading). A crossing that moves keeps the state:
          * no message, the status shows the newest. */
         l->steps = k;
+        l->by_trend = by_trend;
         l->in_ms = (int64_t)(k * dt);
         l->at_ts = d->last_ts + l->in_ms;
         set_state(p, d, l, PIPE_LIM_FORECAST, side);
@@ -287,6 +335,21 @@ static float limit_field(json_t *l, const char *key, float dflt)
     return isfinite(v) ? v : dflt;
 }
 
+/* A deadband as wide as the band between l's limits or wider (stored before the API refused
+ * it) would let an alarm clear only beyond the other limit, that is never: it is clamped to half
+ * the band, the widest that clears an alarm on either side inside both limits, and logged.
+ * Caller holds d->mu. */
+static void clamp_deadband(const struct dev *d, struct lim_chan *l)
+{
+    const float band = l->lim[LIM_MAX] - l->lim[LIM_MIN]; /* NaN without both */
+    if (!(band > 0.0f && l->deadband >= band))
+        return;
+    log_warn("pipeline: '%s' channel '%s': stored deadband %g is not below max - min (%g); "
+             "%g used",
+             d->name, l->name, (double)l->deadband, (double)band, (double)(band / 2));
+    l->deadband = band / 2;
+}
+
 /* Rebuilds d's limit states from d->lim_min, d->lim_max and the deadbands in lim (the "limits"
  * attribute, NULL: none) after they changed: a channel's state stays when the limit it alarmed
  * on stays, an alarm whose limit went gets its final ok message. Out of memory: d keeps no
@@ -300,13 +363,13 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
         n += !isnan(d->lim_min[c]) || !isnan(d->lim_max[c]);
     struct dev_limits *L = NULL;
     if (n > 0) {
-        const int H = p->o.limit_horizon > 0 ? p->o.limit_horizon : 0;
+        const int H = p->o.limit_horizon > 0 ? p->o.limit_horizon : 0, keep = clear_horizon(H);
         L = calloc(1, sizeof *L + (size_t)n * sizeof L->ch[0]);
-        if (L && H > 0) {
-            L->mean = malloc((size_t)H * (size_t)d->nch * sizeof *L->mean);
-            L->band = malloc((size_t)H * (size_t)d->nch * sizeof *L->band);
+        if (L && keep > 0) {
+            L->mean = malloc((size_t)keep * (size_t)d->nch * sizeof *L->mean);
+            L->band = malloc((size_t)keep * (size_t)d->nch * sizeof *L->band);
         }
-        if (L == NULL || (H > 0 && (L->mean == NULL || L->band == NULL))) {
+        if (L == NULL || (keep > 0 && (L->mean == NULL || L->band == NULL))) {
             if (L) {
                 free(L->mean);
                 free(L->band);
@@ -323,6 +386,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             return;
         }
         L->horizon = H;
+        L->keep = keep;
         L->nch = d->nch;
         L->until_check = 1; /* the forecast check at the next reading */
         for (int c = 0; c < d->nch; c++) {
@@ -335,7 +399,9 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             l->lim[LIM_MAX] = d->lim_max[c];
             l->lim[LIM_MIN] = d->lim_min[c];
             l->deadband = limit_field(json_object_get(lim, d->ch[c]), "deadband", 0.0f);
+            clamp_deadband(d, l);
             l->since_ts = -1;
+            l->seen_side = -1;
             L->n++;
         }
     }
@@ -353,6 +419,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             nw->in_ms = o->in_ms;
             nw->by_trend = o->by_trend;
             nw->at_ts = o->at_ts;
+            nw->seen_side = o->seen_side;
         } else {
             end_alarm(p, d, o);
         }
@@ -361,6 +428,18 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
     d->limits = L;
     d->lim_built = d->lim_gen;
     d->lim_on = L != NULL;
+}
+
+void pipeline__limits_reset(pipeline_t *p, struct dev *d)
+{
+    struct dev_limits *L = d->limits;
+    for (int i = 0; L && i < L->n; i++) {
+        end_alarm(p, d, &L->ch[i]);
+        L->ch[i].since_ts = -1;
+        L->ch[i].seen_side = -1;
+    }
+    if (L)
+        L->until_check = 1; /* the forecast check at the next reading */
 }
 
 void pipeline__apply_limits(pipeline_t *p, struct dev *d)

@@ -341,6 +341,15 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int
     return rc ? rc : src;
 }
 
+/* After a period of d ended (its message published first, so a stream hears of the end, then of
+ * the alarms it ends): d's limit alarms end (pipeline__limits_reset). Called without d->mu. */
+static void limits_after(pipeline_t *p, struct dev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    pipeline__limits_reset(p, d);
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* A DELETE's change is stored first and applied after, under p->maint_mu: one the store
  * refuses changes nothing, not even for a moment (applied and then undone, the period was ended
  * in between: readings of the device were scored and its status said no maintenance). While the
@@ -374,6 +383,7 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
         pthread_mutex_unlock(&d->mu);
         api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
         free(js);
+        limits_after(p, d);
     }
     pthread_mutex_unlock(&p->maint_mu);
     return rc;
@@ -483,8 +493,8 @@ int pipeline__maint_restore(pipeline_t *p)
 
 /* Collects into msgs (room for STORE_MAINT_KEEP) the messages of d's periods whose state by the
  * clock went beyond what the streams heard, marking them heard, and lowers *next to d's next
- * boundary. Returns how many. Caller holds d->mu. */
-static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *next)
+ * boundary; *ended 1 when one of them ended. Returns how many. Caller holds d->mu. */
+static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *next, int *ended)
 {
     int n = 0;
     for (int k = 0; k < d->nmaint; k++) {
@@ -495,6 +505,7 @@ static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *ne
         if (s <= d->maint_told[k])
             continue;
         d->maint_told[k] = s; /* told, even when out of memory: a message is never retried */
+        *ended |= s == TOLD_PAST;
         if (change_json(d, k, now_ms, NULL, &msgs[n]) == 0)
             n++;
     }
@@ -521,13 +532,16 @@ void pipeline_maint_tick(pipeline_t *p)
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             d = d->hh.next; /* device i-1's next: never the tail's, which a HASH_ADD may write */
+        int ended = 0;
         pthread_mutex_lock(&d->mu);
-        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next) : 0;
+        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended) : 0;
         pthread_mutex_unlock(&d->mu);
         for (int j = 0; j < nmsg; j++) { /* published unlocked, as the API's changes are */
             api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, msgs[j]);
             free(msgs[j]);
         }
+        if (ended)
+            limits_after(p, d);
     }
     next_lower(p, next);
 }

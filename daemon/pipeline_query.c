@@ -501,25 +501,21 @@ int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out
         json_array_append_new(steps, json_pack("{s:I,s:o,s:o}", "ts", (json_int_t)ts, "time",
                                                pipeline__jtime(ts), "values", vals));
     }
-    /* Time to limit: the first step whose expected value crosses a configured limit. */
+    /* Time to limit: the crossing the limit alarms judge (pipeline__limit_crossing) within
+     * this horizon: the model's forecast, or the readings' trend while the channel departs
+     * from its prediction, "by" saying which. */
     json_t *ttl = json_object();
     for (int c = 0; c < d->nch; c++) {
         if (isnan(d->lim_min[c]) && isnan(d->lim_max[c]))
             continue;
+        int side, by_trend, k = pipeline__limit_crossing(d, c, mean, horizon, &side, &by_trend);
         json_t *e = json_null();
-        for (int k = 0; k < horizon; k++) {
-            float m = mean[(size_t)k * d->nch + c];
-            const char *which = !isnan(d->lim_max[c]) && m >= d->lim_max[c]   ? "max"
-                                : !isnan(d->lim_min[c]) && m <= d->lim_min[c] ? "min"
-                                                                              : NULL;
-            if (which) {
-                int64_t ts = d->last_ts + (int64_t)((k + 1) * dt);
-                e = json_pack("{s:s,s:f,s:i,s:I,s:I,s:o}", "limit", which, "value",
-                              (double)(which[1] == 'a' ? d->lim_max[c] : d->lim_min[c]), "steps",
-                              k + 1, "in_ms", (json_int_t)((k + 1) * dt), "at_ts", (json_int_t)ts,
-                              "at", pipeline__jtime(ts));
-                break;
-            }
+        if (k > 0) {
+            int64_t in_ms = (int64_t)(k * dt), ts = d->last_ts + in_ms;
+            e = json_pack("{s:s,s:f,s:i,s:I,s:I,s:o,s:s}", "limit", side == 0 ? "max" : "min",
+                          "value", (double)(side == 0 ? d->lim_max[c] : d->lim_min[c]), "steps", k,
+                          "in_ms", (json_int_t)in_ms, "at_ts", (json_int_t)ts, "at",
+                          pipeline__jtime(ts), "by", by_trend ? "trend" : "model");
         }
         json_object_set_new(ttl, d->ch[c], e);
     }

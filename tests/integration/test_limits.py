@@ -22,11 +22,17 @@ learning gets no forecast alarm, and pipeline.limit_horizon = 0 turns them off. 
 overheating pump, whose model forecasts its temperature back along the load cycle, is forecast
 by its readings' trend ("by": "trend") once the temperature departs from its prediction; the
 same temperature mirrored (falling toward a min) is forecast by trend on the min, and back well
-inside the max after exceeding it, it is not forecast by the line that still rises past it.
+inside the max after exceeding it, it is not forecast by the line that still rises past it. A
+forecast alarm is raised at the second check in a row that sees a crossing within the horizon,
+held while one is seen within 1.25 x the horizon, cleared beyond (ForecastRules, against the
+forecast route's time_to_limit, the same crossing, "by" included). A stored deadband not below
+max - min is clamped to half the band.
 
-Maintenance: readings in a period are not judged; the states hold through it and the first
-reading after it judges again. Out of memory in a rebuild (RebuildOutOfMemory, failalloc):
-the open alarms end with their "ok" before the next reading raises them again.
+Maintenance: readings in a period are not judged; when the period ends (a DELETE, or its end
+by vigild's clock) every alarm ends with an "ok" message, and the first reading after it judges
+again: a device silent after the work shows no stale "exceeded". Out of memory in a rebuild
+(RebuildOutOfMemory, failalloc): the open alarms end with their "ok" before the next reading
+raises them again.
 
 Errors: bad limit fields are 400s naming the field (limits.temp.deadband; a deadband not
 below max - min; a value beyond a float's range, and one already stored reads as absent); the
@@ -267,6 +273,27 @@ class Exceeded(LimitTest):
         self.assertNotIn("flow", lim, "a max beyond a float is no limit")
         self.assertIsNone(limit_state(d, "old", "flow"))
 
+    def test_stored_deadband_too_wide_is_clamped(self):
+        """A deadband not below max - min stored before the API refused it (an alarm on the
+        max could clear only beyond the min: never) is clamped to half the band when loaded,
+        logged: exceeded at 11 clears below 10 - 5, not at 6."""
+        d = self.d
+        self.put_limits("wide", {"temp": {"min": 0, "max": 10}})
+        k = self.feed("wide", [5.0], 0)
+        d.stop()
+        db = sqlite3.connect(d.db_path, timeout=10, isolation_level=None)
+        db.execute("UPDATE devices SET attrs=? WHERE name='wide'", (json.dumps(
+            {"limits": {"temp": {"min": 0, "max": 10, "deadband": 25}}}),))
+        db.close()
+        d.start()
+        s = self.stream("?types=limit")
+        k = self.feed("wide", [11.0, 6.0], k)
+        self.assertEqual(self.limits("wide")["temp"]["deadband"], 5, self.limits("wide"))
+        self.assertEqual(self.limits("wide")["temp"]["state"], "exceeded")
+        self.feed("wide", [4.5], k)
+        self.assertEqual(self.messages(s, 2), [("exceeded", "max", 11.0), ("ok", "max", 4.5)])
+        self.assertIn("stored deadband 25 is not below max - min (10); 5 used", d.log())
+
     def test_bad_limit_fields(self):
         for lim, field in (({"temp": {"max": 90, "deadband": -1}}, "'limits.temp.deadband'"),
                            ({"temp": {"max": 90, "deadband": "2"}}, "'limits.temp.deadband'"),
@@ -292,11 +319,12 @@ class Exceeded(LimitTest):
 
 class Maintenance(LimitTest):
 
-    def test_states_hold_through_maintenance(self):
+    def test_alarms_end_with_the_period(self):
         """Planned maintenance (README): readings in a period are not scored, so not judged.
         The crew pushing a value beyond the limit, or back inside, changes no limit state and
-        publishes nothing; the state the last judged reading set holds (the shipped alerts
-        leave the device out meanwhile), and the first reading after the period judges again."""
+        publishes nothing during the period; when it ends (DELETE), each alarm ends with an
+        "ok" message (since null: not judged since), and the first reading after the period
+        judges again: still beyond, exceeded again."""
         d = self.d
         s = self.stream("?types=limit&device=pm")
         self.put_limits("pm", {"temp": {"max": 90}, "marker": {"max": 0}})
@@ -312,21 +340,34 @@ class Maintenance(LimitTest):
         self.assertEqual((lim["state"], lim["since_ts"]), ("exceeded", t0), lim)
         self.assertEqual(limit_state(d, "pm", "temp"), 2)
         tp.jreq(d, "DELETE", "/v1/devices/pm/maintenance", want=204)
-        # After the period (the readings in it went before, in order): 96 is still beyond,
-        # no change; then a marker, so every temp message published by then has arrived.
+        self.assertEqual(self.messages(s, 2)[1], ("ok", "max", 95.0))
+        lim = self.limits("pm")["temp"]
+        self.assertEqual((lim["state"], lim["since_ts"], lim["limit"]), ("ok", None, None), lim)
+        self.assertEqual(limit_state(d, "pm", "temp"), 0)
+        # After the period: 96 is still beyond, exceeded again at that reading.
         t2 = int(time.time() * 1000) + 60_000
         tp.post_readings(d, "pm", [[96.0]], [t2], ["temp"])
-        tp.post_readings(d, "pm", [[1.0]], [t2 + 1000], ["marker"])
-        tp.wait_scored(d, "pm", 3)
-        msgs = s.wait("the marker", lambda st: any(
-            m["data"]["channel"] == "marker" for m in st.messages) and list(st.messages))
-        self.assertEqual([(m["data"]["state"], m["data"]["reading"]) for m in msgs
-                          if m["data"]["channel"] == "temp"], [("exceeded", 95.0)])
-        self.assertEqual(self.limits("pm")["temp"]["since_ts"], t0)
-        # Judged again: back inside, ok.
-        tp.post_readings(d, "pm", [[80.0]], [t2 + 2000], ["temp"])
-        tp.wait_scored(d, "pm", 4)
-        self.assertEqual(self.messages(s, 3)[2], ("ok", "max", 80.0))
+        tp.wait_scored(d, "pm", 2)
+        self.assertEqual(self.messages(s, 3)[2], ("exceeded", "max", 96.0))
+        self.assertEqual(self.limits("pm")["temp"]["since_ts"], t2)
+
+    def test_silent_device_after_a_period_by_the_clock(self):
+        """A period that ends by vigild's clock (pipeline_maint_tick) ends the alarms of a
+        device that sends nothing after it: no stale "exceeded" (the old code kept it)."""
+        d = self.d
+        s = self.stream("?types=limit&device=quiet")
+        self.put_limits("quiet", {"temp": {"max": 90}})
+        t0 = int(time.time() * 1000) - 10_000
+        tp.post_readings(d, "quiet", [[95.0]], [t0], ["temp"])
+        tp.wait_scored(d, "quiet", 1)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
+        until = int(time.time() * 1000) + 1500
+        tp.jreq(d, "POST", "/v1/devices/quiet/maintenance", {"until": until})
+        self.assertEqual(self.messages(s, 2)[1], ("ok", "max", 95.0))  # waits for the tick
+        self.assertGreaterEqual(time.time() * 1000, until)
+        lim = self.limits("quiet")["temp"]
+        self.assertEqual((lim["state"], lim["since_ts"]), ("ok", None), lim)
+        self.assertEqual(channels(d), {"ok": 1, "forecast": 0, "exceeded": 0})
 
 
 FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
@@ -343,7 +384,7 @@ def sanitized():
                      "library, set by CTest) not found")
 class RebuildOutOfMemory(LimitTest):
     """A PUT whose rebuild of the limit states runs out of memory (tests/fault/failalloc.c: the
-    forecast buffers, limit_horizon 10,000 x 1 channel = 40,000 bytes, fail on the HTTP
+    forecast buffers, 1.25 x limit_horizon 10,000 x 1 channel = 50,000 bytes, fail on the HTTP
     threads while the flag file exists). The alarms are off until the next reading: an alarm
     open then ends with its "ok" message, as when its limit goes, so the stream never says
     "previous": "ok" of a channel it last saw exceeded; the next reading raises it again."""
@@ -442,6 +483,59 @@ class Forecast(LimitTest):
                                                   (second["ts"] - first["ts"]) // 1000))
 
 
+class ForecastRules(LimitTest):
+    """The forecast alarm's rules (README "Channel limits"), against the forecast route's
+    time_to_limit, which reports the same crossing (pipeline__limit_crossing): raised when two
+    checks in a row forecast a crossing within the horizon (60), held while one is forecast
+    within 1.25 x the horizon (75), cleared when none is. The limits are set before the first
+    reading, so the checks (every 10 readings) are at readings 0, 10, 20, ...: fed up to a
+    check, the route (horizon 75, the check's own) sees what the check saw."""
+
+    def ttl(self, dev):
+        f = tp.jreq(self.d, "GET", "/v1/devices/%s/forecast?horizon=75" % dev)
+        return f["time_to_limit"]["temp"], f["steps"]
+
+    def test_raised_on_the_second_check_held_then_cleared(self):
+        rng = random.Random(1)
+        s = self.stream("?types=limit")
+        self.put_limits("r", {"temp": {"max": 60}})
+        k = self.feed("r", ramp(301, 0, 0.02, rng), 0)  # readings 0..300: 300 is a check
+        tp.wait_idle(self.d, "r", 1)
+        seen = []
+        while k < 560 and self.limits("r")["temp"]["state"] == "ok":
+            k = self.feed("r", ramp(10, k, 0.02, rng), k)  # up to the next check
+            t, _ = self.ttl("r")
+            seen.append(t and t["steps"])
+            lim = self.limits("r")["temp"]
+            if t is None or t["steps"] > 60 or len(seen) < 2 or not seen[-2] or seen[-2] > 60:
+                self.assertEqual(lim["state"], "ok", (seen, lim))  # not two in a row yet
+        lim = self.limits("r")["temp"]
+        self.assertEqual(lim["state"], "forecast", (seen, lim))
+        self.assertTrue(len(seen) >= 2 and 0 < seen[-2] <= 60 and 0 < seen[-1] <= 60, seen)
+        self.assertEqual((lim["crossing"]["steps"], lim["crossing"]["by"]),
+                         (seen[-1], t["by"]), (lim, t))
+        self.assertEqual(t["by"], "model")
+        sys.stderr.write("crossings at the checks: %s\n" % seen)
+        # Held: the max moved so far up that the next check's crossing is beyond the horizon
+        # but within 1.25 x (the route's mean 70 steps ahead: about 69 at the next reading).
+        _, steps = self.ttl("r")
+        self.put_limits("r", {"temp": {"max": round(steps[69]["values"]["temp"]["mean"], 4)}})
+        k = self.feed("r", ramp(1, k, 0.02, rng), k)  # a rebuild: the check at the next reading
+        t, _ = self.ttl("r")
+        self.assertTrue(t and 60 < t["steps"] <= 75, t)
+        lim = self.limits("r")["temp"]
+        self.assertEqual(lim["state"], "forecast", (t, lim))
+        self.assertEqual(lim["crossing"]["steps"], t["steps"], lim)
+        # Cleared: beyond 75 steps.
+        _, steps = self.ttl("r")
+        self.put_limits("r", {"temp": {"max": round(steps[74]["values"]["temp"]["mean"] + 1, 4)}})
+        k = self.feed("r", ramp(1, k, 0.02, rng), k)
+        self.assertIsNone(self.ttl("r")[0])
+        self.assertEqual(self.limits("r")["temp"]["state"], "ok")
+        self.assertEqual([(m["data"]["state"], m["data"]["previous"]) for m in s.count(2)],
+                         [("forecast", "ok"), ("ok", "forecast")])
+
+
 def sim_pump(n, duration):
     """vigil-sim's pump-n (seed 1, 900 s of history then faults from 45 s: pump-1 bearing,
     pump-2 overheat, ..., pump-6 none) as --csv writes it: (channels, rows of floats)."""
@@ -527,6 +621,21 @@ class ForecastByTrend(LimitTest):
 
     def test_falling_toward_a_min_is_forecast_by_trend(self):
         self.run_overheat(mirror=True)
+
+    def test_route_reports_the_trend_crossing(self):
+        """The forecast route's time_to_limit is the alarm's crossing: by trend while the
+        temperature departs (the old route had the model's only: null here)."""
+        chans, X = sim_pump(2, 1300)
+        self.put_limits("p2", {"temp": {"max": 90}})
+        self.feed_rows("p2", chans, X[:1211])  # 1210: the confirming check (1200, 1210)
+        lim = tp.status(self.d, "p2")["limits"]["temp"]
+        self.assertEqual((lim["state"], lim["crossing"]["by"]), ("forecast", "trend"), lim)
+        f = tp.jreq(self.d, "GET", "/v1/devices/p2/forecast?horizon=75")
+        t = f["time_to_limit"]["temp"]
+        self.assertIsNotNone(t, f["time_to_limit"])
+        self.assertEqual((t["by"], t["steps"], t["limit"], t["value"]),
+                         ("trend", lim["crossing"]["steps"], "max", 90), (t, lim))
+        self.assertEqual(t["at_ts"], lim["crossing"]["at_ts"])
 
     def test_back_inside_is_not_forecast_by_a_lagging_line(self):
         # Back to 70 at row 1280, 29 readings after exceeding 90: the line through the last 64
