@@ -538,6 +538,17 @@ struct detector_config {
                           rows cannot tell. -1 (the default): as many training values (rows
                           x predicted channels) as the LSTM has parameters. 0: off, every
                           training trains one (docs/detection.md, "Fifty-sixth round") */
+    /* Added in format 42 (formats 1-41 load with offset_trend 0: as they ran). */
+    float offset_trend; /* > 0 (with offset_release): an episode is released as settled only
+                           while no channel still moves away from its training level: the
+                           least-squares line through its newest readings (the context ring,
+                           2 train.window of them: detector_trend) slopes away from that
+                           level by fewer than this many standard errors. A drift is a level
+                           that has not settled; its steady error would otherwise release it,
+                           and the training asked for would take the drift in as normal. Held,
+                           it ends when it stops moving or as an accepted regime
+                           (accept_after). No state. 0: off (docs/detection.md, "Sixtieth
+                           round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -593,16 +604,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
-                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                         repeat_cap after an alarm-level reading) */
-    int released;     /* 1 on the reading whose episode settle_release or offset_release
-                         ended (state normal: the fault's step went back, or the device settled
-                         at a new level; a training is asked for) */
-    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
-                                     regime outranks a release: the alarm had already stopped
-                                     before the step went back); DET_END_NONE elsewhere */
+    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
+                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                                   repeat_cap after an alarm-level reading) */
+    int released;               /* 1 on the reading whose episode settle_release or offset_release
+                                   ended (state normal: the fault's step went back, or the device settled
+                                   at a new level; a training is asked for) */
+    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
+                                   regime outranks a release: the alarm had already stopped
+                                   before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };
