@@ -7200,18 +7200,26 @@ static int drift_run(float *x, float trend, int save_at, int *first_end, enum de
     return flagged;
 }
 
-/* offset_trend 3: a level that steps and then keeps drifting away (0.01 a reading, about 0.09
- * of the level's deviations, for the 600 readings left) is no longer let go as settled: with
- * offset_trend 0 (main's behaviour) the episode ends as released on about its 100th reading
- * and the training it asks for takes the drift in (fewer than 150 readings flagged of 600);
- * with 3 it is held until it is accepted at accept_after (500 readings). The same step that
- * stays (rate 0) is released as before, on its 100th-110th reading, and a drift that stops
- * after 200 readings is released once it has stopped. Seeds 1-3; a save inside the held
- * episode (1,650) continues bit for bit. Without channel_drifts in detector__score the held
- * drift is released (the first assertion on it fails). */
+/* offset_trend 3 (the default; negative or NaN refused): a level that steps and then keeps
+ * drifting away (0.01 a reading, about 0.09 of the level's deviations, for the 600 readings
+ * left) is no longer let go as settled: with offset_trend 0 (main's behaviour) the episode
+ * ends as released on about its 100th reading and the training it asks for takes the drift
+ * in (fewer than 150 readings flagged of 600); with 3 it is held until it is accepted at
+ * accept_after (500 readings). The same step that stays (rate 0) is released as before, on
+ * its 100th-110th reading, and a drift that stops after 200 readings is released once it has
+ * stopped. Seeds 1-3; a save inside the held episode (1,650) continues bit for bit. With
+ * channel_drifts forced to 0 the held drift is released at +99 (the test fails). */
 static void test_offset_trend(void **unused)
 {
     (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_true(cfg.offset_trend == 3.0f);
+    detector_t *bad;
+    cfg.offset_trend = -1.0f;
+    assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
+    cfg.offset_trend = NAN;
+    assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
     for (uint64_t seed = 1; seed <= 3; seed++) {
         int e0, e3, es, eq;
         enum detector_end w0, w3, ws, wq;
@@ -7269,6 +7277,65 @@ static void test_load_format41(void **unused)
     detector_destroy(b);
     detector_destroy(d);
     free(buf);
+}
+
+/* session 21's review's young case (docs/reliability.md): one channel of N(0, 1) noise whose
+ * level steps by 12 on the first reading after the warm-up (300 readings, `at`) and drifts on
+ * by 0.05 a reading. */
+static float *make_young_drift(uint64_t seed, int at)
+{
+    float *x = malloc(sizeof(float) * 2000);
+    assert_non_null(x);
+    for (int t = 0; t < 2000; t++)
+        x[t] = (float)(gauss(&seed) + (t >= at ? 12.0 + 0.05 * (t - at) : 0.0));
+    return x;
+}
+
+/* record_young (the default 1): make_young_drift's fault, on the first reading after the
+ * warm-up's training, is caught where its decision likelihood reaches alarm_level: over data
+ * seeds 1-8 it is flagged within FAULT_LATENCY readings and through nearly all of its first
+ * 300 readings in 5 (1, 3, 5, 6, 7; in 2, 4 and 8 the young Student t keeps the likelihood at
+ * 0.42-0.45, below the alarm: not caught either way), against 1 (seed 6) with record_young 0,
+ * where record_open_one's 0.5 applies while the record since the training is empty and the
+ * fault's own short means then widen the young long window. A flagged fault never flags fewer
+ * readings with the rule. Fails with the record_young condition removed from detector__score. */
+static void test_record_young(void **unused)
+{
+    (void)unused;
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_int_equal(def.record_young, 1);
+    int caught[2] = {0, 0};
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        int first[2] = {-1, -1}, flagged[2] = {0, 0};
+        for (int y = 0; y <= 1; y++) {
+            struct detector_config cfg = def;
+            cfg.record_young = y;
+            cfg.warmup = 300; /* the review's daemon settings */
+            cfg.retrain_every = 0;
+            cfg.n_hidden = 8;
+            detector_t *d;
+            assert_int_equal(detector_create(&d, &cfg, 1), 0);
+            float *x = make_young_drift(seed, 300);
+            struct detector_result res;
+            for (int t = 0; t < 600; t++) {
+                step(d, x, t, 1, NULL, &res);
+                if (t < 300)
+                    continue;
+                if (res.is_anomaly && first[y] < 0)
+                    first[y] = t - 300;
+                flagged[y] += res.is_anomaly;
+            }
+            detector_destroy(d);
+            free(x);
+            caught[y] += first[y] >= 0 && first[y] <= FAULT_LATENCY && flagged[y] >= 280;
+        }
+        print_message("seed %d: record_young 0: %d of 300 flagged (first +%d); 1: %d (first +%d)\n",
+                      (int)seed, flagged[0], first[0], flagged[1], first[1]);
+        assert_true(flagged[1] >= flagged[0]);
+    }
+    assert_true(caught[1] >= 5);
+    assert_true(caught[0] <= 1);
 }
 
 int main(void)
@@ -7392,6 +7459,7 @@ int main(void)
         cmocka_unit_test(test_load_format40),
         cmocka_unit_test(test_offset_trend),
         cmocka_unit_test(test_load_format41),
+        cmocka_unit_test(test_record_young),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
