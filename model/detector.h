@@ -549,15 +549,15 @@ struct detector_config {
                            it ends when it stops moving or as an accepted regime
                            (accept_after). No state. 3 by default (no NAB, SKAB or vigil-sim
                            output changed); 0: off (docs/detection.md, "Sixtieth round") */
-    int record_young; /* 0 or 1 (with record_open or record_open_one): in the first err_short
-                         readings after a training, while the record since the training holds
-                         no reading yet, an excursion of the error is not counted as within
-                         it: it opens at alarm_level. A fault that starts on the first reading
-                         after a training otherwise meets record_open_one's higher level (its
-                         own first readings then become the record), while each of its short
-                         means widens the young long window, and is normal within about 10
-                         readings. No state. 1 by default (no NAB, SKAB or vigil-sim output
-                         changed); 0: off (docs/detection.md, "Sixtieth round") */
+    int record_young;   /* 0 or 1 (with record_open or record_open_one): in the first err_short
+                           readings after a training, while the record since the training holds
+                           no reading yet, an excursion of the error is not counted as within
+                           it: it opens at alarm_level. A fault that starts on the first reading
+                           after a training otherwise meets record_open_one's higher level (its
+                           own first readings then become the record), while each of its short
+                           means widens the young long window, and is normal within about 10
+                           readings. No state. 1 by default (no NAB, SKAB or vigil-sim output
+                           changed); 0: off (docs/detection.md, "Sixtieth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -7258,8 +7258,8 @@ static void test_load_format41(void **unused)
     int opened, junk;
     const float three = 3.0f;
     memcpy(&junk, &three, sizeof junk);
-    cut_and_continue(&cfg, 1, x, 2000, OR_ONSET + 50, offsetof(struct detector_config, offset_trend),
-                     junk, 41, &top, &opened);
+    cut_and_continue(&cfg, 1, x, 2000, OR_ONSET + 50,
+                     offsetof(struct detector_config, offset_trend), junk, 41, &top, &opened);
     free(x);
     /* A detector saved with offset_trend 3 keeps it in format 42; cut back to 41, 0. */
     detector_t *d, *b;
