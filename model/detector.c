@@ -109,6 +109,11 @@ void detector_config_default(struct detector_config *cfg)
     cfg->onset_tie = 1;
     cfg->avg_epochs = 1.0f;
     cfg->lstm_min_rows = -1;
+    /* offset_trend 3 and record_young (the sixtieth round): a step that keeps drifting is held,
+     * not released as settled, and a fault right after a training opens at alarm_level; no
+     * NAB, SKAB or vigil-sim output changed (docs/detection.md). */
+    cfg->offset_trend = 3.0f;
+    cfg->record_young = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -144,7 +149,9 @@ static int config_check(const struct detector_config *c)
         c->range_open > 1 || !(c->mean_far >= 0.0f) || !(c->mean_far <= 100.0f) ||
         c->rhythm_time < 0 || c->rhythm_time > 1 || c->onset_now < 0 || c->onset_now > 1 ||
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
-        !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000)
+        !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
+        !(c->offset_trend >= 0.0f) || !(c->offset_trend <= 1000.0f) || c->record_young < 0 ||
+        c->record_young > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -538,6 +538,26 @@ struct detector_config {
                           rows cannot tell. -1 (the default): as many training values (rows
                           x predicted channels) as the LSTM has parameters. 0: off, every
                           training trains one (docs/detection.md, "Fifty-sixth round") */
+    /* Added in format 42 (formats 1-41 load with offset_trend and record_young 0: as they ran). */
+    float offset_trend; /* > 0 (with offset_release): an episode is released as settled only
+                           while no channel still moves away from its training level: the
+                           least-squares line through its newest readings (the context ring,
+                           2 train.window of them: detector_trend) slopes away from that
+                           level by fewer than this many standard errors. A drift is a level
+                           that has not settled; its steady error would otherwise release it,
+                           and the training asked for would take the drift in as normal. Held,
+                           it ends when it stops moving or as an accepted regime
+                           (accept_after). No state. 3 by default (no NAB, SKAB or vigil-sim
+                           output changed); 0: off (docs/detection.md, "Sixtieth round") */
+    int record_young;   /* 0 or 1 (with record_open or record_open_one): in the first err_short
+                           readings after a training, while the record since the training holds
+                           no reading yet, an excursion of the error is not counted as within
+                           it: it opens at alarm_level. A fault that starts on the first reading
+                           after a training otherwise meets record_open_one's higher level (its
+                           own first readings then become the record), while each of its short
+                           means widens the young long window, and is normal within about 10
+                           readings. No state. 1 by default (no NAB, SKAB or vigil-sim output
+                           changed); 0: off (docs/detection.md, "Sixtieth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

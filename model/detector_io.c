@@ -117,8 +117,10 @@
  * onset_record's reference); formats 1-38 load with it 0, as they ran. Format 40 adds
  * avg_epochs at the config's end (no state: it acts inside a training job); formats 1-39 load
  * with it 0, as they ran. Format 41 adds lstm_min_rows at the config's end (no state: it acts
- * inside a training job); formats 1-40 load with it 0, as they ran. */
-#define DET_FORMAT 41u
+ * inside a training job); formats 1-40 load with it 0, as they ran. Format 42 adds offset_trend
+ * and record_young at the config's end (no state: they read the context ring, the level terms
+ * and onset_record's reference); formats 1-41 load with them 0, as they ran. */
+#define DET_FORMAT 42u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -259,6 +261,10 @@
 /* Format 40's config: up to lstm_min_rows, the field format 41 added, with the tail padding. */
 #define CFG_V40_SIZE                                                                               \
     ((offsetof(struct detector_config, lstm_min_rows) + _Alignof(struct detector_config) - 1) /    \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 41's config: up to offset_trend, the field format 42 added, with the tail padding. */
+#define CFG_V41_SIZE                                                                               \
+    ((offsetof(struct detector_config, offset_trend) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -615,6 +621,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 39 ? CFG_V38_SIZE
         : fmt < 40 ? CFG_V39_SIZE
         : fmt < 41 ? CFG_V40_SIZE
+        : fmt < 42 ? CFG_V41_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -700,6 +707,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.avg_epochs = 0.0f; /* format 39 and before: the last step's weights serve */
     if (fmt < 41)
         cfg.lstm_min_rows = 0; /* format 40 and before: an LSTM trained at every training */
+    if (fmt < 42) {
+        cfg.offset_trend = 0.0f; /* format 41 and before: a drift's steady error released */
+        cfg.record_young = 0;    /* and no record counted as one the error is within */
+    }
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

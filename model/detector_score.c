@@ -826,6 +826,27 @@ static int error_is_offset(const detector_t *d)
     return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
 }
 
+/* offset_trend: 1 when some channel still moves away from its training level, so a steady
+ * error is a drift, not a device settled at a new level: the least-squares line through the
+ * context ring's readings (detector_trend) slopes away from lmean by offset_trend standard
+ * errors or more. A drift of 0.05 noise deviations a reading is about 7 of them over 64
+ * readings; a level that has settled, noise about 0 (docs/detection.md, "Sixtieth round"). */
+static int channel_drifts(const detector_t *d)
+{
+    const double t = d->cfg.offset_trend;
+    if (!(t > 0.0))
+        return 0;
+    for (int c = 0; c < d->C; c++) {
+        double slope, se, level;
+        if (detector_trend(d, c, &slope, &se, &level) < 0)
+            continue;
+        const double away = level >= d->lmean[c] ? slope : -slope;
+        if (away >= t * se && away > 0.0)
+            return 1;
+    }
+    return 0;
+}
+
 /* 1 when the operating point or the step test judges this device's levels: two or more
  * channels with a level (op_tail_score, detector__shift_eval), and either test on. */
 static int level_tests_judge(const detector_t *d)
@@ -1083,7 +1104,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * offset (error_is_offset); the operating point's and the step's holds below are
      * untouched, and on a device whose levels they judge the error keeps its hold. */
     int offset = st == DET_ANOMALY && hold >= cfg->clear_level && !level_tests_judge(d) &&
-                 error_is_offset(d);
+                 error_is_offset(d) && !channel_drifts(d);
     if (offset)
         hold = 0.0f;
     if (st == DET_ANOMALY && (cfg->hold_median || offset) && olik > hold)
@@ -1122,8 +1143,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* record_open: an excursion within the device's record since the training opens only at
      * record_open; below it, its error raises a warning at most. record_open_one raises that
      * level where the level tests do not judge (record_level). */
+    /* record_young: in the first err_short readings after a training no record exists yet
+     * (record_excess NaN), so nothing is "within" it: the error opens at alarm_level. */
+    const double rexc = record_excess(d);
     if (open_err >= cfg->alarm_level && st != DET_ANOMALY && open_err < record_level(d) &&
-        !(record_excess(d) > 0.0))
+        !(rexc > 0.0) && !(cfg->record_young && isnan(rexc)))
         open_err = nextafterf(cfg->alarm_level, 0.0f);
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
     float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;

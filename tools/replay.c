@@ -143,6 +143,8 @@ static const struct field fields[] = {
     FI("onset_tie", onset_tie),
     FF("avg_epochs", avg_epochs),
     FI("lstm_min_rows", lstm_min_rows),
+    FF("offset_trend", offset_trend),
+    FI("record_young", record_young),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
