@@ -1,4 +1,5 @@
-/* api/api_int.h: internals shared by the API's files (server, handlers, metrics). Not public. */
+/* api/api_int.h: internals shared by the API's files (server, request, handlers, metrics).
+ * Not public. */
 #ifndef VIGIL_API_INT_H
 #define VIGIL_API_INT_H
 
