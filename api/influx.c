@@ -16,6 +16,8 @@
 #include "vtime.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,7 +343,10 @@ static const char *form_q(const char *body, size_t len, char *buf, size_t size)
  * 1, with influxd's quirks: a single-quoted string or an unterminated quote is placed one
  * character early, a bad escape one after its backslash, the end two after the last token. */
 
-enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_OTHER, QT_BAD };
+/* QT_NUMBER: what influxd's scanner reads from a digit (or '.' and a digit): an INTEGER (digits
+ * only), a NUMBER (with a '.') or a DURATIONVAL (digits then letters, "1h", "1x"); q_number_kind
+ * tells them apart. */
+enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_OTHER, QT_BAD };
 
 #define QT_TEXT_MAX 256
 
@@ -599,7 +604,7 @@ static void qs_next(qscan_t *s, qtoken_t *t)
     } else if (c == '\'') {
         t->kind = qs_quoted(s, t) ? QT_BAD : QT_OTHER; /* a string, never a name */
     } else if (q_digit(c) || (c == '.' && q_digit(s->p[1]))) {
-        t->kind = QT_OTHER;
+        t->kind = QT_NUMBER;
         qs_number(s, t);
     } else if (c == '$') {
         qs_step(s);
@@ -627,6 +632,12 @@ static void qs_next(qscan_t *s, qtoken_t *t)
     s->end_col = s->col;
 }
 
+/* Whether t is the keyword kw (upper case). */
+static int q_is(const qtoken_t *t, const char *kw)
+{
+    return t->kind == QT_KEYWORD && strcmp(t->text, kw) == 0;
+}
+
 /* If q's first tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
  * rules (so blanks and comments may come before and between them), returns the text after the
  * last one; else NULL. */
@@ -637,7 +648,7 @@ static const char *statement(const char *q, const char *const *kw)
     qs_init(&s, q, q);
     for (; *kw != NULL; kw++) {
         qs_next(&s, &t);
-        if (t.kind != QT_KEYWORD || strcmp(t.text, *kw) != 0)
+        if (!q_is(&t, *kw))
             return NULL;
     }
     return s.p;
@@ -805,7 +816,7 @@ static void show_retention_policies(api_request_t *r, const char *q, const char 
     qs_next(&s, &t);
     const char *db = t.text;
     size_t len = 0;
-    if (t.kind == QT_KEYWORD && strcmp(t.text, "ON") == 0) {
+    if (q_is(&t, "ON")) {
         /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB;
          * "" is "database name required" below, as in InfluxDB. */
         if (expect_name(r, &s, &t))
@@ -844,35 +855,191 @@ static void show_retention_policies(api_request_t *r, const char *q, const char 
     api__body(r, 200, "application/json", &b);
 }
 
-/* Answers CREATE DATABASE (q: the query; rest: the text after the keywords). What InfluxDB
- * 1.6.7 cannot parse gets its parse error (400) and keeps nothing; a second statement too
- * (vigild answers one). After WITH only the first word is read (one of influxd's four; there
- * is one store). A name that cannot be listed (too long, a control character) is taken and not
- * listed (db_remember); one the backend failed to keep is the client's error. */
+/* Which of influxd's number tokens a QT_NUMBER is: a '.' makes a NUMBER ("1.5", ".5"), digits
+ * alone an INTEGER, digits then letters a DURATIONVAL (qs_number read them). */
+enum qnum { QN_INTEGER, QN_NUMBER, QN_DURATION };
+
+static enum qnum q_number_kind(const qtoken_t *t)
+{
+    if (strchr(t->text, '.') != NULL)
+        return QN_NUMBER;
+    return t->text[strspn(t->text, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;
+}
+
+/* Parses a duration literal into *ns as influxd 1.6.7's influxql.ParseDuration does: one or
+ * more digits-and-unit pairs, the units ns, u, µ, ms, s, m, h, d, w ("1h30m"; "1us" and "1h30"
+ * are not durations). Go's int64 arithmetic wraps, and a sum that wrapped negative is its
+ * "overflowed" (one that wrapped twice is taken, as there). Returns 0, -1 for an invalid
+ * duration (also digits past INT64_MAX: strconv.ParseInt's error), -2 for an overflowed one. */
+static int go_parse_duration(const char *s, int64_t *ns)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ns;
+    } units[] = {{"ns", 1},
+                 {"ms", 1000000},
+                 {"u", 1000},
+                 {"\xC2\xB5", 1000},
+                 {"s", 1000000000},
+                 {"m", 60000000000},
+                 {"h", 3600000000000},
+                 {"d", 86400000000000},
+                 {"w", 604800000000000}};
+    uint64_t d = 0;
+    if (strlen(s) < 2)
+        return -1;
+    while (*s != '\0') {
+        const char *start = s;
+        uint64_t n = 0;
+        for (; q_digit(*s); s++) {
+            if (n > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
+                return -1;
+            n = n * 10 + (uint64_t)(*s - '0');
+        }
+        if (*s == '\0' || s == start)
+            return -1;
+        size_t i = 0, nu = sizeof units / sizeof units[0];
+        while (i < nu && strncmp(s, units[i].unit, strlen(units[i].unit)) != 0)
+            i++; /* "ns" and "ms" come before "m": influxd reads them as one unit */
+        if (i == nu)
+            return -1;
+        d += n * units[i].ns;
+        s += strlen(units[i].unit);
+    }
+    if ((int64_t)d < 0)
+        return -2;
+    *ns = (int64_t)d;
+    return 0;
+}
+
+/* Reads a duration (a DURATIONVAL or INF, which is 0) into *ns. Returns 0, or answers
+ * influxd's parse error and -1. */
+static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns)
+{
+    qs_next(s, t);
+    *ns = 0;
+    if (q_is(t, "INF"))
+        return 0;
+    if (t->kind != QT_NUMBER || q_number_kind(t) != QN_DURATION) {
+        parse_error(r, t, "duration");
+        return -1;
+    }
+    int rc = t->too_long ? -1 : go_parse_duration(t->text, ns);
+    if (rc == -1)
+        api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t->line,
+                   t->col);
+    else if (rc == -2)
+        api__error(r, 400,
+                   "error parsing query: overflowed duration %s: choose a smaller duration or "
+                   "INF at line %d, char %d",
+                   t->text, t->line, t->col);
+    return rc ? -1 : 0;
+}
+
+/* Reads an INTEGER of min..max as influxd's Parser.ParseInt does. Returns 0, or answers its
+ * parse error (strconv.Atoi's words for one past int64) and -1. */
+static int expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max)
+{
+    qs_next(s, t);
+    if (t->kind != QT_NUMBER || q_number_kind(t) != QN_INTEGER) {
+        parse_error(r, t, "integer");
+        return -1;
+    }
+    errno = 0;
+    long long n = strtoll(t->text, NULL, 10);
+    if (errno == ERANGE || t->too_long) {
+        api__error(r, 400,
+                   "error parsing query: strconv.Atoi: parsing \"%s\": value out of range at "
+                   "line %d, char %d",
+                   t->text, t->line, t->col);
+        return -1;
+    }
+    if (n < min || n > max) {
+        api__error(r, 400,
+                   "error parsing query: invalid value %lld: must be %lld <= n <= %lld at line "
+                   "%d, char %d",
+                   n, min, max, t->line, t->col);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads CREATE DATABASE's WITH clause (after WITH) as influxd 1.6.7's parser does: at least one
+ * of DURATION d, REPLICATION n, SHARD DURATION d and NAME rp, in that order, then the end.
+ * *duration and *shard: the policy's and its shard groups' durations in ns (0: not given, or
+ * INF). vigild keeps no policy, so the values are only checked. Returns 0, or answers the parse
+ * error and -1. */
+static int with_clause(api_request_t *r, qscan_t *s, int64_t *duration, int64_t *shard)
+{
+    qtoken_t t;
+    *duration = *shard = 0;
+    qs_next(s, &t);
+    if (!q_is(&t, "DURATION") && !q_is(&t, "REPLICATION") && !q_is(&t, "SHARD") &&
+        !q_is(&t, "NAME")) {
+        parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
+        return -1;
+    }
+    if (q_is(&t, "DURATION")) {
+        if (expect_duration(r, s, &t, duration))
+            return -1;
+        qs_next(s, &t);
+    }
+    if (q_is(&t, "REPLICATION")) {
+        if (expect_int(r, s, &t, 1, INT32_MAX))
+            return -1;
+        qs_next(s, &t);
+    }
+    if (q_is(&t, "SHARD")) {
+        qs_next(s, &t);
+        if (!q_is(&t, "DURATION")) {
+            parse_error(r, &t, "DURATION");
+            return -1;
+        }
+        if (expect_duration(r, s, &t, shard))
+            return -1;
+        qs_next(s, &t);
+    }
+    if (q_is(&t, "NAME")) {
+        if (expect_name(r, s, &t))
+            return -1;
+        qs_next(s, &t);
+    }
+    return expect_end(r, s, &t);
+}
+
+/* Answers CREATE DATABASE (q: the query; rest: the text after the keywords) as InfluxDB 1.6.7
+ * does: {"results":[{"statement_id":0}]}. What influxd cannot parse (in the WITH clause too)
+ * gets its parse error (400) and keeps nothing; a second statement too (vigild answers one).
+ * A policy influxd would refuse to create (under an hour, or shorter than its shard groups)
+ * gets influxd's statement error (200) and keeps nothing either, as there. A
+ * name that cannot be listed (too long, a control character) is taken and not listed
+ * (db_remember); one the backend failed to keep is the client's error. */
 static void create_database(api_request_t *r, const char *q, const char *rest)
 {
     qscan_t s;
     qtoken_t name, t;
+    int64_t duration = 0, shard = 0;
     qs_init(&s, q, rest);
     if (expect_name(r, &s, &name))
         return;
     qs_next(&s, &t);
-    if (t.kind == QT_KEYWORD && strcmp(t.text, "WITH") == 0) {
-        static const char *const opts[] = {"DURATION", "NAME", "REPLICATION", "SHARD"};
-        qs_next(&s, &t);
-        size_t i = 0;
-        while (i < 4 && !(t.kind == QT_KEYWORD && strcmp(t.text, opts[i]) == 0))
-            i++;
-        if (i == 4) {
-            parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
+    if (q_is(&t, "WITH")) {
+        if (with_clause(r, &s, &duration, &shard))
             return;
-        }
     } else if (expect_end(r, &s, &t)) {
         return;
     }
     size_t len = name.len;
     if (len == 0) {
         result_error(r, "invalid name", NULL); /* InfluxDB's answer to "" */
+        return;
+    }
+    if (duration > 0 && duration < 3600000000000) {
+        result_error(r, "retention policy duration must be at least 1h0m0s", NULL);
+        return;
+    }
+    if (duration > 0 && shard > duration) {
+        result_error(r, "retention policy duration must be greater than the shard duration", NULL);
         return;
     }
     int rc = db_remember(r->srv, name.text, len);
@@ -882,7 +1049,7 @@ static void create_database(api_request_t *r, const char *q, const char *rest)
     }
     sbuf_t b;
     sbuf_init(&b);
-    sbuf_append(&b, "{\"results\":[]}\n", 15);
+    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0}]}\n");
     api__body(r, 200, "application/json", &b);
 }
 

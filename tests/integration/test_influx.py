@@ -24,6 +24,11 @@ import vigiltest as vt  # noqa: E402
 
 INFLUX = shutil.which("influx") or "/usr/bin/influx"
 
+# influxd 1.6.7's answer to a CREATE DATABASE it ran (Debian's influxdb 1.6.7~rc0-1+b13, on
+# 127.0.0.1, session 22), byte for byte; vigild answered {"results":[]} before.
+CREATED_BYTES = b'{"results":[{"statement_id":0}]}'
+CREATED = json.loads(CREATED_BYTES)
+
 
 class LineProtocol(vt.DaemonTestCase):
 
@@ -218,14 +223,13 @@ class LineProtocol(vt.DaemonTestCase):
 
     def test_query(self):
         r = self.d.curl("POST", "/query?q=CREATE+DATABASE+x")
-        self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json(), {"results": []})
+        self.assertEqual((r.status, r.body.strip()), (200, CREATED_BYTES), r)
         r = self.d.curl("POST", "/query", "--data-urlencode", "q=CREATE DATABASE \"my db\"")
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json(), {"results": []})
+        self.assertEqual(r.json(), CREATED)
         r = self.d.curl("GET", "/query?q=create%20database%20y")
         self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json(), {"results": []})
+        self.assertEqual(r.json(), CREATED)
         self.assertJsonError(self.d.curl("POST", "/query"), 400, "q")
         self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode",
                                          "q=SELECT * FROM cpu"), 400,
@@ -261,7 +265,7 @@ class Databases(vt.DaemonTestCase):
                   # InfluxQL reads \n as a newline (a control character: not listed)
                   'CREATE DATABASE "new\\nline"'):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
-            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+            self.assertEqual((r.status, r.json()), (200, CREATED), q)
         # What InfluxDB 1.6.7 cannot parse is a 400 here too, in its words (QueryParseErrors
         # has more), and keeps nothing: no name, an unterminated one, an escape InfluxQL refuses
         # (any but \\, \", \' and \n), a second word after the name; a second statement and a
@@ -491,9 +495,86 @@ class QueryParseErrors(vt.DaemonTestCase):
     operators, bad escapes, unterminated quotes (a newline ends one), text after the name, an
     unterminated comment, WITH without an option, and positions over several lines. Also what
     influxd takes that vigild refused before: comments, ';;', '\r' as a blank, a quoted part
-    after a bare one (x"y" is y), \' in a quoted name. Not compared: several statements in one
-    query (vigild answers one: its own 400), DROP DATABASE (vigild answers no DROP), what
-    follows WITH's first option (not read)."""
+    after a bare one (x"y" is y), \' in a quoted name. WITH's clause (WITH_CLAUSE, session 22)
+    is read to its end as influxd reads it. Not compared: several statements in one query
+    (vigild answers one: its own 400), DROP DATABASE (vigild answers no DROP)."""
+
+    # CREATE DATABASE ... WITH: influxd 1.6.7's answers, copied (session 22). vigild took every
+    # one of these with its first option word before (DURATION without a value included).
+    WITH_PARSE_ERRORS = (
+        ("CREATE DATABASE x WITH DURATION", "found EOF, expected duration at line 1, char 33"),
+        ("CREATE DATABASE y WITH DURATION 1d REPLICATION",
+         "found EOF, expected integer at line 1, char 48"),
+        ("CREATE DATABASE y2 WITH DURATION 1d REPLICATION 0",
+         "invalid value 0: must be 1 <= n <= 2147483647 at line 1, char 49"),
+        ("CREATE DATABASE y3 WITH DURATION 1d REPLICATION 1 SHARD",
+         "found EOF, expected DURATION at line 1, char 57"),
+        ("CREATE DATABASE y5 WITH SHARD 1h", "found 1h, expected DURATION at line 1, char 31"),
+        ("CREATE DATABASE y6 WITH NAME", "found EOF, expected identifier at line 1, char 30"),
+        ("CREATE DATABASE y8 WITH NAME foo DURATION 1d",
+         "found DURATION, expected ; at line 1, char 34"),
+        ("CREATE DATABASE y11 WITH DURATION x", "found x, expected duration at line 1, char 35"),
+        ("CREATE DATABASE y12 WITH DURATION 1d x", "found x, expected ; at line 1, char 38"),
+        ("CREATE DATABASE z1 WITH DURATION 1x", "invalid duration at line 1, char 34"),
+        ("CREATE DATABASE z4 WITH DURATION 1h30", "invalid duration at line 1, char 34"),
+        ("CREATE DATABASE z5 WITH DURATION '1d'", "found 1d, expected duration at line 1, char 33"),
+        ("CREATE DATABASE z6 WITH DURATION 1.5h", "found 1.5, expected duration at line 1, char 34"),
+        ("CREATE DATABASE z7 WITH DURATION 99999999999999999999h",
+         "invalid duration at line 1, char 34"),
+        ("CREATE DATABASE z8 WITH DURATION 9999999999w",
+         "overflowed duration 9999999999w: choose a smaller duration or INF at line 1, char 34"),
+        ("CREATE DATABASE z9 WITH DURATION 1d REPLICATION 1d",
+         "found 1d, expected integer at line 1, char 49"),
+        ("CREATE DATABASE z10 WITH DURATION 1d REPLICATION 99999999999",
+         "invalid value 99999999999: must be 1 <= n <= 2147483647 at line 1, char 50"),
+        ("CREATE DATABASE z11 WITH REPLICATION 1.5",
+         "found 1.5, expected integer at line 1, char 38"),
+        ("CREATE DATABASE z12 WITH DURATION 1d SHARD DURATION",
+         "found EOF, expected duration at line 1, char 53"),
+        ("CREATE DATABASE z13 WITH DURATION inf SHARD DURATION 1x",
+         "invalid duration at line 1, char 54"),
+        ("CREATE DATABASE z14 WITH NAME 'x'", "found x, expected identifier at line 1, char 30"),
+        ("CREATE DATABASE z16 WITH DURATION 1µs", "invalid duration at line 1, char 35"),
+        ("CREATE DATABASE z17 WITH DURATION 1d1", "invalid duration at line 1, char 35"),
+        ("CREATE DATABASE z18 WITH DURATION 1hh", "invalid duration at line 1, char 35"),
+        ("CREATE DATABASE z20 WITH REPLICATION 2147483648",
+         "invalid value 2147483648: must be 1 <= n <= 2147483647 at line 1, char 38"),
+        ("CREATE DATABASE z21 WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME rp x",
+         "found x, expected ; at line 1, char 78"),
+        ("CREATE DATABASE z23 WITH DURATION 2562048h",
+         "overflowed duration 2562048h: choose a smaller duration or INF at line 1, char 35"),
+        ("CREATE DATABASE z26 WITH REPLICATION 99999999999999999999",
+         'strconv.Atoi: parsing "99999999999999999999": value out of range at line 1, char 38'),
+        ("CREATE DATABASE z27 WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME",
+         "found EOF, expected identifier at line 1, char 75"),
+        ("CREATE DATABASE z28 WITH DURATION -1h", "found -, expected duration at line 1, char 35"),
+        ("CREATE DATABASE z29 WITH DURATION 1M", "invalid duration at line 1, char 35"),
+        ("CREATE DATABASE w1 WITH DURATION 1us", "invalid duration at line 1, char 34"),
+        ("CREATE DATABASE w4 WITH DURATION 1n", "invalid duration at line 1, char 34"),
+    )
+    # What influxd runs: created, or its statement error (200) with nothing created.
+    WITH_RUN = (
+        ("CREATE DATABASE y WITH DURATION 1d REPLICATION 1", None),
+        ("CREATE DATABASE y4 WITH SHARD DURATION 1h", None),
+        ("CREATE DATABASE y7 WITH NAME foo", None),
+        ("CREATE DATABASE y9 WITH DURATION INF", None),
+        ("CREATE DATABASE z3 WITH DURATION 2h30m", None),
+        ('CREATE DATABASE z15 WITH NAME "r p";', None),
+        ("CREATE DATABASE z19 WITH DURATION 0s", None),
+        ("CREATE DATABASE z22 WITH SHARD DURATION 0s", None),
+        ("CREATE DATABASE z24 WITH DURATION 2562047h", None),
+        ("CREATE DATABASE w2 WITH DURATION 3600000000u", None),
+        ("CREATE DATABASE w3 WITH DURATION 1h1ns", None),
+        ("CREATE DATABASE w6 WITH DURATION 3600000000µ", None),
+        ("CREATE DATABASE w8 WITH DURATION 1d REPLICATION 007", None),
+        ("CREATE DATABASE z2 WITH DURATION 1ns", "retention policy duration must be at least 1h0m0s"),
+        ("CREATE DATABASE w5 WITH DURATION 59m59s",
+         "retention policy duration must be at least 1h0m0s"),
+        ("CREATE DATABASE w9 WITH DURATION 30m SHARD DURATION 2d",
+         "retention policy duration must be at least 1h0m0s"),
+        ("CREATE DATABASE w7 WITH DURATION 1d SHARD DURATION 2d",
+         "retention policy duration must be greater than the shard duration"),
+    )
 
     INFLUXD_PARSE_ERRORS = (
             ("SHOW RETENTION POLICIES ON 'x'", 'found x, expected identifier at line 1, char 27'),
@@ -652,13 +733,28 @@ class QueryParseErrors(vt.DaemonTestCase):
                 {"statement_id": 0, "error": "database not found: " + word}]}), word)
         self.assertEqual(Databases.show(self), listed)  # nothing kept by a refused CREATE
 
+    def test_with_clause_as_influxd(self):
+        listed = Databases.show(self)
+        for q, err in self.WITH_PARSE_ERRORS:
+            r = self.query(q)
+            self.assertEqual((r.status, r.json()), (400, {"error": "error parsing query: " + err}),
+                             q)
+        self.assertEqual(Databases.show(self), listed)  # nothing kept by a refused CREATE
+        for q, err in self.WITH_RUN:
+            r = self.query(q)
+            want = CREATED if err is None else {"results": [{"statement_id": 0, "error": err}]}
+            self.assertEqual((r.status, r.json()), (200, want), q)
+        # influxd 1.6.7 listed, after these, exactly the ones it ran without an error.
+        self.assertEqual([n for n in Databases.show(self) if n not in listed],
+                         [q.split()[2] for q, err in self.WITH_RUN if err is None])
+
     def test_what_influxd_takes(self):
         for q in ("CREATE DATABASE c1 -- a comment", "CREATE DATABASE /* c */ c2",
                   "CREATE DATABASE c3 /* c */;", "CREATE DATABASE c4;;", "CREATE DATABASE c5; ",
                   "CREATE DATABASE\r c6\r", 'CREATE DATABASE x"c7"', 'CREATE DATABASE "select"',
                   "create database c8 with duration 1d;"):
             r = self.query(q)
-            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+            self.assertEqual((r.status, r.json()), (200, CREATED), q)
         self.assertEqual([n for n in Databases.show(self, "SHOW DATABASES -- c") if n != "plant"],
                          ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "select", "c8"])
         for q, err in (('SHOW RETENTION POLICIES ON "a\\\'b"', "database not found: a'b"),
@@ -679,7 +775,7 @@ class QueryParseErrors(vt.DaemonTestCase):
         r = self.query("SHOW /* c */ RETENTION /**/ POLICIES ON \"select\"\x0c")
         self.assertEqual((r.status, r.json()), (200, policies("0s", "168h0m0s")))
         r = self.query("CREATE/**/DATABASE c9")
-        self.assertEqual((r.status, r.json()), (200, {"results": []}))
+        self.assertEqual((r.status, r.json()), (200, CREATED))
         self.assertIn("c9", Databases.show(self))
         for q in (" ", "\u3000", ""):  # nothing left: influxd's missing q
             r = self.query(q)
@@ -716,7 +812,7 @@ class DatabasesRestart(unittest.TestCase):
         for q in ("CREATE DATABASE plant", 'CREATE DATABASE "tele\\"graf"',
                   "CREATE DATABASE plant"):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
-            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+            self.assertEqual((r.status, r.json()), (200, CREATED), q)
         self.assertEqual(self.d.write_lp("m,device=dr-1 v=1 1\n", precision="s",
                                          db="site a").status, 204)
         names = ["plant", 'tele"graf', "site a"]
@@ -835,7 +931,7 @@ class DatabasesBounds(vt.DaemonTestCase):
         names = ["c" * 64, "w" * 64] + ["db%02d" % i for i in range(30)]
         for q in ("CREATE DATABASE " + "c" * 65, "CREATE DATABASE " + names[0]):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
-            self.assertEqual((r.status, r.json()), (200, {"results": []}), q)
+            self.assertEqual((r.status, r.json()), (200, CREATED), q)
         for db in ["w" * 65] + names[1:] + ["late%d" % i for i in range(5)]:
             r = self.d.write_lp("m,device=dbs-bound v=1 1\n", precision="s", db=db)
             self.assertEqual(r.status, 204, (db, r))
@@ -870,7 +966,7 @@ class DatabasesWithTokens(vt.DaemonTestCase):
         r = self.query("GET", self.READ, "SHOW DATABASES")
         self.assertEqual(r.json()["results"][0].get("series", [{}])[0].get("values", []), [], r)
         r = self.query("POST", self.WRITE, "CREATE DATABASE plant")
-        self.assertEqual((r.status, r.json()), (200, {"results": []}), r)
+        self.assertEqual((r.status, r.json()), (200, CREATED), r)
         self.assertJsonError(self.query("POST", self.READ, "SHOW DATABASES"), 403,
                              "needs 'write'")
         for method, token in (("GET", self.READ), ("POST", self.WRITE)):
