@@ -1,7 +1,7 @@
 /* api/influx.c: the InfluxDB v1 compatible endpoints, so Telegraf and the influx client write
  * to vigild unchanged: POST /write (line protocol, partial writes), POST|GET /query (only
- * CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES are answered), /ping is in
- * server.c. Any thread.
+ * CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES are answered, one or several a
+ * query, as influxd 1.6.7 answers them: run_query), /ping is in server.c. Any thread.
  *
  * vigild has one store, so a database chooses nothing; but the influx shell's USE asks SHOW
  * DATABASES and refuses a name it does not list (and USE db.rp asks SHOW RETENTION POLICIES ON
@@ -638,20 +638,20 @@ static int q_is(const qtoken_t *t, const char *kw)
     return t->kind == QT_KEYWORD && strcmp(t->text, kw) == 0;
 }
 
-/* If q's first tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
- * rules (so blanks and comments may come before and between them), returns the text after the
- * last one; else NULL. */
-static const char *statement(const char *q, const char *const *kw)
+/* If s's next tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
+ * rules (so blanks and comments may come before and between them), moves s past them and
+ * returns 1; else leaves s as it is and returns 0. */
+static int statement(qscan_t *s, const char *const *kw)
 {
-    qscan_t s;
+    qscan_t at = *s;
     qtoken_t t;
-    qs_init(&s, q, q);
     for (; *kw != NULL; kw++) {
-        qs_next(&s, &t);
+        qs_next(&at, &t);
         if (!q_is(&t, *kw))
-            return NULL;
+            return 0;
     }
-    return s.p;
+    *s = at;
+    return 1;
 }
 
 /* The length of the white space at p as Go's unicode.IsSpace has it (ASCII's six, then U+0085,
@@ -715,53 +715,66 @@ static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
     return 0;
 }
 
-/* Checks that t (the token after the statement) and what follows end it: ';' or the end, then
- * only ';'s (vigild answers one statement a query). Returns 0, or answers the error and -1. */
-static int expect_end(api_request_t *r, qscan_t *s, qtoken_t *t)
+/* Checks that t, the token after a statement, ends it: ';' or the end of the query. Returns 0,
+ * or answers influxd's parse error and -1. */
+static int expect_end(api_request_t *r, const qtoken_t *t)
 {
     if (t->kind != QT_EOF && t->kind != QT_SEMI) {
         parse_error(r, t, ";");
         return -1;
     }
-    while (t->kind == QT_SEMI)
-        qs_next(s, t);
-    if (t->kind != QT_EOF) {
-        api__error(r, 400,
-                   "error parsing query: vigild answers one statement a query; found %s "
-                   "at line %d, char %d, after the first one's ';'",
-                   t->text, t->line, t->col);
-        return -1;
-    }
     return 0;
 }
 
-/* Answers SHOW DATABASES (q: the query; rest: the text after the keywords) in InfluxDB 1.x's
- * form: one series "databases" with a column "name" and a row per remembered name, in the
- * order of first use ("values" absent when none); what follows it, influxd's parse error. */
-static void show_databases(api_request_t *r, const char *q, const char *rest)
-{
-    qscan_t s;
-    qtoken_t t;
-    qs_init(&s, q, rest);
-    qs_next(&s, &t);
-    if (expect_end(r, &s, &t))
-        return;
-    struct api_server *srv = r->srv;
+/* A query's statements run one after the other (the second pass of q_statements), each adding
+ * its result to b: {"statement_id":id,...}. A statement that fails says why in err (a
+ * "statement error": influxd answers it in a 200) and the run stops there. */
+typedef struct {
     sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"databases\","
-                    "\"columns\":[\"name\"]");
+    int id;        /* the running statement's statement_id */
+    char err[320]; /* the failed statement's error */
+} qrun_t;
+
+/* Opens the running statement's result in run->b: "{"statement_id":N" (the caller closes it). */
+static void result_open(qrun_t *run)
+{
+    sbuf_printf(&run->b, "%s{\"statement_id\":%d", run->id > 0 ? "," : "", run->id);
+}
+
+/* Records the running statement's error, msg then db (NULL: none). Returns 1, the statement
+ * functions' "failed". */
+static int result_error(qrun_t *run, const char *msg, const char *db)
+{
+    snprintf(run->err, sizeof run->err, "%s%s", msg, db ? db : "");
+    return 1;
+}
+
+/* SHOW DATABASES (s: after its keywords) in InfluxDB 1.x's form: one series "databases" with a
+ * column "name" and a row per remembered name, in the order of first use ("values" absent when
+ * none); what follows it, influxd's parse error. run NULL: only read. Returns 0 or -1 (the
+ * answer set). */
+static int show_databases(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    qtoken_t t;
+    qs_next(s, &t);
+    if (expect_end(r, &t))
+        return -1;
+    if (run == NULL)
+        return 0;
+    struct api_server *srv = r->srv;
+    result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"]");
     pthread_mutex_lock(&srv->dbs_mu);
     for (int i = 0; i < srv->ndbs; i++) {
-        sbuf_printf(&b, "%s", i == 0 ? ",\"values\":[[" : ",[");
-        api__json_str(&b, srv->dbs[i]);
-        sbuf_printf(&b, "]");
+        sbuf_printf(&run->b, "%s", i == 0 ? ",\"values\":[[" : ",[");
+        api__json_str(&run->b, srv->dbs[i]);
+        sbuf_printf(&run->b, "]");
     }
     if (srv->ndbs > 0)
-        sbuf_printf(&b, "]");
+        sbuf_printf(&run->b, "]");
     pthread_mutex_unlock(&srv->dbs_mu);
-    sbuf_printf(&b, "}]}]}\n");
-    api__body(r, 200, "application/json", &b);
+    sbuf_printf(&run->b, "}]}");
+    return 0;
 }
 
 /* Appends d (ms, whole seconds) as Go's time.Duration prints it, as InfluxDB does: "0s",
@@ -788,71 +801,53 @@ static int64_t shard_group_ms(int64_t ms)
     return ms >= 2 * day ? day : 3600000;
 }
 
-/* Answers msg (then db, NULL: none) as InfluxDB answers a statement that failed: 200, with the
- * error in its one result. */
-static void result_error(api_request_t *r, const char *msg, const char *db)
-{
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"error\":");
-    char text[320];
-    snprintf(text, sizeof text, "%s%s", msg, db ? db : "");
-    api__json_str(&b, text);
-    sbuf_printf(&b, "}]}\n");
-    api__body(r, 200, "application/json", &b);
-}
-
-/* Answers SHOW RETENTION POLICIES [ON db] (q: the query; rest: the text after the keywords) as
- * InfluxDB 1.6.7 does: every database SHOW DATABASES lists has one policy, "autogen", the
- * default, of storage.retention's duration ("0s": kept forever); a database it does not list
- * gets "database not found: NAME", and without ON nor the db parameter, "database name
- * required" (200 both); what influxd cannot parse, its parse error (400). */
-static void show_retention_policies(api_request_t *r, const char *q, const char *rest)
+/* SHOW RETENTION POLICIES [ON db] (s: after its keywords) as InfluxDB 1.6.7 answers it: every
+ * database SHOW DATABASES lists has one policy, "autogen", the default, of storage.retention's
+ * duration ("0s": kept forever); a database it does not list is the statement error "database
+ * not found: NAME", and without ON nor the db parameter, "database name required"; what influxd
+ * cannot parse, its parse error (400). run NULL: only read. Returns 0, 1 (failed: run->err), or
+ * -1 (the answer set). */
+static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     char dbuf[256];
-    qscan_t s;
     qtoken_t t;
-    qs_init(&s, q, rest);
-    qs_next(&s, &t);
+    qs_next(s, &t);
     const char *db = t.text;
     size_t len = 0;
     if (q_is(&t, "ON")) {
         /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB;
          * "" is "database name required" below, as in InfluxDB. */
-        if (expect_name(r, &s, &t))
-            return;
+        if (expect_name(r, s, &t))
+            return -1;
         len = t.len;
         qtoken_t after;
-        qs_next(&s, &after);
-        if (expect_end(r, &s, &after))
-            return;
+        qs_next(s, &after);
+        if (expect_end(r, &after))
+            return -1;
     } else {
-        if (expect_end(r, &s, &t))
-            return;
+        if (expect_end(r, &t))
+            return -1;
         db = api__arg(r, "db", dbuf, sizeof dbuf);
         if (r->status)
-            return;
+            return -1;
         len = db ? strlen(db) : 0;
     }
-    if (len == 0) {
-        result_error(r, "database name required", NULL);
-        return;
-    }
-    if (!db_known(r->srv, db, len)) {
-        result_error(r, "database not found: ", db);
-        return;
-    }
+    if (run == NULL)
+        return 0;
+    if (len == 0)
+        return result_error(run, "database name required", NULL);
+    if (!db_known(r->srv, db, len))
+        return result_error(run, "database not found: ", db);
     int64_t ms = r->srv->opts.retention_ms;
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"series\":[{\"columns\":[\"name\","
-                    "\"duration\",\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
-                    "[[\"autogen\",\"");
-    go_duration(&b, ms);
-    sbuf_printf(&b, "\",\"");
-    go_duration(&b, shard_group_ms(ms));
-    sbuf_printf(&b, "\",1,true]]}]}]}\n");
-    api__body(r, 200, "application/json", &b);
+    result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"name\",\"duration\","
+                         "\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
+                         "[[\"autogen\",\"");
+    go_duration(&run->b, ms);
+    sbuf_printf(&run->b, "\",\"");
+    go_duration(&run->b, shard_group_ms(ms));
+    sbuf_printf(&run->b, "\",1,true]]}]}");
+    return 0;
 }
 
 /* Which of influxd's number tokens a QT_NUMBER is: a '.' makes a NUMBER ("1.5", ".5"), digits
@@ -1004,60 +999,132 @@ static int with_clause(api_request_t *r, qscan_t *s, int64_t *duration, int64_t 
             return -1;
         qs_next(s, &t);
     }
-    return expect_end(r, s, &t);
+    return expect_end(r, &t);
 }
 
-/* Answers CREATE DATABASE (q: the query; rest: the text after the keywords) as InfluxDB 1.6.7
- * does: {"results":[{"statement_id":0}]}. What influxd cannot parse (in the WITH clause too)
- * gets its parse error (400) and keeps nothing; a second statement too (vigild answers one).
- * A policy influxd would refuse to create (under an hour, or shorter than its shard groups)
- * gets influxd's statement error (200) and keeps nothing either, as there. A
- * name that cannot be listed (too long, a control character) is taken and not listed
- * (db_remember); one the backend failed to keep is the client's error. */
-static void create_database(api_request_t *r, const char *q, const char *rest)
+/* CREATE DATABASE (s: after its keywords) as InfluxDB 1.6.7 answers it: {"statement_id":N}.
+ * What influxd cannot parse (in the WITH clause too) is its parse error (400). A policy influxd
+ * would refuse to create (under an hour, or shorter than its shard groups) is influxd's
+ * statement error, and keeps nothing, as there. A name that cannot be listed (too long, a
+ * control character) is taken and not listed (db_remember); one the backend failed to keep is
+ * the client's error (the request's answer). run NULL: only read. Returns 0, 1 (failed:
+ * run->err), or -1 (the answer set). */
+static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    qscan_t s;
     qtoken_t name, t;
     int64_t duration = 0, shard = 0;
-    qs_init(&s, q, rest);
-    if (expect_name(r, &s, &name))
-        return;
-    qs_next(&s, &t);
+    if (expect_name(r, s, &name))
+        return -1;
+    qs_next(s, &t);
     if (q_is(&t, "WITH")) {
-        if (with_clause(r, &s, &duration, &shard))
-            return;
-    } else if (expect_end(r, &s, &t)) {
-        return;
+        if (with_clause(r, s, &duration, &shard))
+            return -1;
+    } else if (expect_end(r, &t)) {
+        return -1;
     }
-    size_t len = name.len;
-    if (len == 0) {
-        result_error(r, "invalid name", NULL); /* InfluxDB's answer to "" */
-        return;
-    }
-    if (duration > 0 && duration < 3600000000000) {
-        result_error(r, "retention policy duration must be at least 1h0m0s", NULL);
-        return;
-    }
-    if (duration > 0 && shard > duration) {
-        result_error(r, "retention policy duration must be greater than the shard duration", NULL);
-        return;
-    }
-    int rc = db_remember(r->srv, name.text, len);
+    if (run == NULL)
+        return 0;
+    if (name.len == 0)
+        return result_error(run, "invalid name", NULL); /* InfluxDB's answer to "" */
+    if (duration > 0 && duration < 3600000000000)
+        return result_error(run, "retention policy duration must be at least 1h0m0s", NULL);
+    if (duration > 0 && shard > duration)
+        return result_error(run,
+                            "retention policy duration must be greater than the shard "
+                            "duration",
+                            NULL);
+    int rc = db_remember(r->srv, name.text, name.len);
     if (rc) {
         api__backend_error(r, rc, "keeping the database name");
-        return;
+        return -1;
     }
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0}]}\n");
-    api__body(r, 200, "application/json", &b);
+    result_open(run);
+    sbuf_printf(&run->b, "}");
+    return 0;
 }
 
-void api__h_query(api_request_t *r)
+/* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
+ * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
+ * results into run->b, up to the first that fails). Statements are separated by ';' (empty ones
+ * skipped), as in influxd's ParseQuery. Returns the number of statements read (all of them in
+ * the first pass), or -1 with the answer set. Any thread. */
+static int q_statements(api_request_t *r, const char *q, qrun_t *run)
 {
     static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
     static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
     static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
+    qscan_t s;
+    qtoken_t t;
+    int n = 0;
+    qs_init(&s, q, q);
+    for (;;) {
+        qscan_t at = s;
+        qs_next(&s, &t);
+        if (t.kind == QT_EOF)
+            return n;
+        if (t.kind == QT_SEMI)
+            continue;
+        s = at;
+        int rc;
+        if (statement(&s, create_db)) {
+            if (r->role >= 0 && r->role < API_ROLE_WRITE) {
+                /* GET /query takes a read token (SHOW ...), but a name kept is a disk write. */
+                api__error(r, 403, "forbidden: a '%s' token cannot CREATE DATABASE (needs 'write')",
+                           api_role_name((api_role_t)r->role));
+                return -1;
+            }
+            rc = create_database(r, &s, run);
+        } else if (statement(&s, show_dbs)) {
+            rc = show_databases(r, &s, run);
+        } else if (statement(&s, show_rps)) {
+            rc = show_retention_policies(r, &s, run);
+        } else {
+            api__error(r, 400,
+                       "vigild answers only CREATE DATABASE, SHOW DATABASES and SHOW RETENTION "
+                       "POLICIES on /query; read readings through GET /v1/devices/{id}/readings");
+            return -1;
+        }
+        if (rc < 0)
+            return -1;
+        n++;
+        if (run != NULL && rc > 0)
+            return n; /* the run stops at a failed statement, as in influxd */
+        if (run != NULL)
+            run->id++;
+    }
+}
+
+/* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them:
+ * {"results":[...]} with a result per statement run (200). A statement that fails ends the
+ * run; influxd then gives its error when it was the last statement, and "not executed" in its
+ * place when more followed (observed: the later ones are not listed). A query of no statement
+ * (";", a comment) is influxd's 200 {}. */
+static void run_query(api_request_t *r, const char *q)
+{
+    int n = q_statements(r, q, NULL);
+    if (n < 0)
+        return;
+    qrun_t run = {.id = 0};
+    sbuf_init(&run.b);
+    sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");
+    int ran = n > 0 ? q_statements(r, q, &run) : 0;
+    if (ran < 0) {
+        sbuf_deinit(&run.b);
+        return;
+    }
+    if (run.err[0] != '\0') {
+        result_open(&run);
+        sbuf_printf(&run.b, ",\"error\":");
+        api__json_str(&run.b, ran < n ? "not executed" : run.err);
+        sbuf_printf(&run.b, "}");
+    }
+    sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
+    api__body(r, 200, "application/json", &run.b);
+}
+
+/* GET|POST /query: q from the URL, else from a form body. */
+void api__h_query(api_request_t *r)
+{
     char qbuf[1024];
     const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
     if (r->status)
@@ -1070,28 +1137,5 @@ void api__h_query(api_request_t *r)
         api__error(r, 400, "missing required parameter \"q\"");
         return;
     }
-    const char *rest = statement(q, create_db);
-    if (rest != NULL && r->role >= 0 && r->role < API_ROLE_WRITE) {
-        /* GET /query takes a read token (SHOW ...), but a name kept is a write to disk. */
-        api__error(r, 403, "forbidden: a '%s' token cannot CREATE DATABASE (needs 'write')",
-                   api_role_name((api_role_t)r->role));
-        return;
-    }
-    if (rest != NULL) {
-        create_database(r, q, rest);
-        return;
-    }
-    rest = statement(q, show_dbs);
-    if (rest != NULL) {
-        show_databases(r, q, rest);
-        return;
-    }
-    rest = statement(q, show_rps);
-    if (rest != NULL) {
-        show_retention_policies(r, q, rest);
-        return;
-    }
-    api__error(r, 400,
-               "vigild answers only CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES "
-               "on /query; read readings through GET /v1/devices/{id}/readings");
+    run_query(r, q);
 }

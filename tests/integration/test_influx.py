@@ -268,8 +268,8 @@ class Databases(vt.DaemonTestCase):
             self.assertEqual((r.status, r.json()), (200, CREATED), q)
         # What InfluxDB 1.6.7 cannot parse is a 400 here too, in its words (QueryParseErrors
         # has more), and keeps nothing: no name, an unterminated one, an escape InfluxQL refuses
-        # (any but \\, \", \' and \n), a second word after the name; a second statement and a
-        # name of 256 bytes or more get vigild's own (it answers one statement, reads less).
+        # (any but \\, \", \' and \n), a second word after the name; a name of 256 bytes or more
+        # gets vigild's own (it reads less).
         for q, err in (("CREATE DATABASE", "found EOF, expected identifier at line 1, char 17"),
                        ("CREATE DATABASE ;", "found ;, expected identifier at line 1, char 17"),
                        ('CREATE DATABASE "unterminated',
@@ -277,7 +277,6 @@ class Databases(vt.DaemonTestCase):
                        ('CREATE DATABASE "bad\\qescape"',
                         "found \\q, expected identifier at line 1, char 22"),
                        ("CREATE DATABASE two words", "found words, expected ; at line 1, char 21"),
-                       ("CREATE DATABASE one; CREATE DATABASE two", "vigild answers one statement"),
                        ("CREATE DATABASE " + "z" * 256, "a database name of 256 bytes or more")):
             msg = self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
                                        400, "error parsing query: " + err)
@@ -303,11 +302,10 @@ class Databases(vt.DaemonTestCase):
                              "name": "databases", "columns": ["name"],
                              "values": [[n] for n in names]}]}]})
         for q in ("SHOW DATABASESX", "SHOW MEASUREMENTS", "DROP DATABASE plant",
-                  "CREATE DATABASES x"):
+                  "CREATE DATABASES x", "SHOW DATABASES; DROP DATABASE plant"):
             self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
                                  400, "SHOW DATABASES")
-        for q, err in (("SHOW DATABASES x", "found x, expected ; at line 1, char 16"),
-                       ("SHOW DATABASES; DROP DATABASE plant", "vigild answers one statement")):
+        for q, err in (("SHOW DATABASES x", "found x, expected ; at line 1, char 16"),):
             self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
                                  400, "error parsing query: " + err)
         self.assertEqual(self.show(), names)
@@ -496,8 +494,41 @@ class QueryParseErrors(vt.DaemonTestCase):
     unterminated comment, WITH without an option, and positions over several lines. Also what
     influxd takes that vigild refused before: comments, ';;', '\r' as a blank, a quoted part
     after a bare one (x"y" is y), \' in a quoted name. WITH's clause (WITH_CLAUSE, session 22)
-    is read to its end as influxd reads it. Not compared: several statements in one query
-    (vigild answers one: its own 400), DROP DATABASE (vigild answers no DROP)."""
+    is read to its end as influxd reads it; so are several statements in a query (STATEMENTS,
+    session 22). Not compared: DROP DATABASE (vigild answers no DROP)."""
+
+    # Several statements in one query: influxd 1.6.7's answers, copied byte for byte (session
+    # 22). It parses the whole query first (a parse error anywhere runs nothing), then runs the
+    # statements in order, each with its statement_id; the first that fails ends the run, with
+    # its error when it was the last statement and "not executed" in its place when more
+    # followed. vigild answered a second statement 400 before.
+    STATEMENTS = (
+        ("CREATE DATABASE p1; SHOW RETENTION POLICIES ON nosuch", 200,
+         b'{"results":[{"statement_id":0},{"statement_id":1,'
+         b'"error":"database not found: nosuch"}]}'),
+        ("SHOW RETENTION POLICIES ON nosuch; CREATE DATABASE p2", 200,
+         b'{"results":[{"statement_id":0,"error":"not executed"}]}'),
+        ("CREATE DATABASE p3; SHOW RETENTION POLICIES ON nosuch; CREATE DATABASE p4; "
+         "CREATE DATABASE p5", 200,
+         b'{"results":[{"statement_id":0},{"statement_id":1,"error":"not executed"}]}'),
+        ("CREATE DATABASE p6; CREATE DATABASE p7 x", 400,
+         b'{"error":"error parsing query: found x, expected ; at line 1, char 40"}'),
+        ("CREATE DATABASE p8;;CREATE DATABASE p9;", 200,
+         b'{"results":[{"statement_id":0},{"statement_id":1}]}'),
+        (";", 200, b'{}'),
+        ("-- c", 200, b'{}'),
+        ("SHOW RETENTION POLICIES; SHOW RETENTION POLICIES ON p8", 200,
+         b'{"results":[{"statement_id":0,"error":"not executed"}]}'),
+        ('CREATE DATABASE ""; CREATE DATABASE p10', 200,
+         b'{"results":[{"statement_id":0,"error":"not executed"}]}'),
+        ("CREATE DATABASE p11 WITH DURATION 1m; CREATE DATABASE p12", 200,
+         b'{"results":[{"statement_id":0,"error":"not executed"}]}'),
+        ("SHOW DATABASES CREATE DATABASE p13", 400,
+         b'{"error":"error parsing query: found CREATE, expected ; at line 1, char 16"}'),
+        ("CREATE DATABASE p14 ; ; ", 200, b'{"results":[{"statement_id":0}]}'),
+        ("CREATE DATABASE one; CREATE DATABASE two", 200,
+         b'{"results":[{"statement_id":0},{"statement_id":1}]}'),
+    )
 
     # CREATE DATABASE ... WITH: influxd 1.6.7's answers, copied (session 22). vigild took every
     # one of these with its first option word before (DURATION without a value included).
@@ -748,14 +779,33 @@ class QueryParseErrors(vt.DaemonTestCase):
         self.assertEqual([n for n in Databases.show(self) if n not in listed],
                          [q.split()[2] for q, err in self.WITH_RUN if err is None])
 
+    def test_statements_as_influxd(self):
+        listed = Databases.show(self)
+        for q, status, body in self.STATEMENTS:
+            r = self.query(q)
+            self.assertEqual((r.status, r.body.strip()), (status, body), q)
+        # influxd 1.6.7 then listed these, in this order (and nothing of a refused query).
+        self.assertEqual([n for n in Databases.show(self) if n not in listed],
+                         ["p1", "p3", "p8", "p9", "p14", "one", "two"])
+        # Each statement's own result, in order (influxd: the same two, and the policies).
+        r = self.query("; SHOW RETENTION POLICIES ON p8; SHOW DATABASES")
+        doc = r.json()
+        self.assertEqual((r.status, doc["results"][0]),
+                         (200, policies("0s", "168h0m0s")["results"][0]))
+        self.assertEqual(doc["results"][1]["statement_id"], 1)
+        self.assertEqual(doc["results"][1]["series"][0]["name"], "databases")
+        self.assertEqual(len(doc["results"]), 2)
+
     def test_what_influxd_takes(self):
+        listed = Databases.show(self)  # the class's daemon: other tests' names too
         for q in ("CREATE DATABASE c1 -- a comment", "CREATE DATABASE /* c */ c2",
                   "CREATE DATABASE c3 /* c */;", "CREATE DATABASE c4;;", "CREATE DATABASE c5; ",
                   "CREATE DATABASE\r c6\r", 'CREATE DATABASE x"c7"', 'CREATE DATABASE "select"',
                   "create database c8 with duration 1d;"):
             r = self.query(q)
             self.assertEqual((r.status, r.json()), (200, CREATED), q)
-        self.assertEqual([n for n in Databases.show(self, "SHOW DATABASES -- c") if n != "plant"],
+        self.assertEqual([n for n in Databases.show(self, "SHOW DATABASES -- c")
+                          if n not in listed],
                          ["c1", "c2", "c3", "c4", "c5", "c6", "c7", "select", "c8"])
         for q, err in (('SHOW RETENTION POLICIES ON "a\\\'b"', "database not found: a'b"),
                        ("SHOW RETENTION POLICIES ON /* c */ nosuch -- c",
