@@ -218,6 +218,25 @@ static int rp_known(api_request_t *r)
     return known;
 }
 
+/* Whether /write's consistency parameter is a level influxd 1.6.7 takes: none, empty, or any,
+ * one, quorum or all in any case (vigild is one node: the level chooses nothing). Otherwise
+ * answers influxd's 400 {"error":"invalid consistency level"} (a NUL byte or a longer value
+ * included) and returns 0. influxd asks this after the body parsed, before the policy. */
+static int consistency_known(api_request_t *r)
+{
+    static const char *const levels[] = {"", "any", "one", "quorum", "all"};
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "consistency");
+    if (raw == NULL)
+        return 1;
+    char level[8];
+    if (api__pct_decode(raw, strlen(raw), level, sizeof level, 1) >= 0)
+        for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+            if (strcasecmp(level, levels[i]) == 0)
+                return 1;
+    api__error(r, 400, "invalid consistency level");
+    return 0;
+}
+
 void api__h_write(api_request_t *r)
 {
     struct api_server *srv = r->srv;
@@ -258,8 +277,9 @@ void api__h_write(api_request_t *r)
         goto out;
     }
     /* influxd parses the body first: a body of bad lines only gets its parse errors (below),
-     * any other one the unknown policy's error, with nothing stored. */
-    if (!(errs->parsed == 0 && errs->count > 0) && !rp_known(r))
+     * any other one the bad consistency level's, then the unknown policy's error, with nothing
+     * stored. */
+    if (!(errs->parsed == 0 && errs->count > 0) && (!consistency_known(r) || !rp_known(r)))
         goto out;
     if (api__admit(r, &b, errs))
         goto out;
