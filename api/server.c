@@ -32,7 +32,12 @@
  * completion callback (requests, not connections: an idle keep-alive client holds nothing up;
  * nor event streams once their response is queued, as api__events_close gave them their own
  * wait, and one still open after it has a client that stopped reading), is zero, at most
- * API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads.
+ * API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads. A request that begins
+ * after the count's last look (a client of an idle keep-alive connection, sending in the
+ * milliseconds before MHD_stop_daemon closes the sockets) has its 503 cut: not run, it finds its
+ * connection closed as any client of an idle connection may (README). A second wait would only
+ * move that window, not close it: a client may send until its socket closes, and libmicrohttpd
+ * stops reading an idle connection only by closing it.
  * Not MHD_quiesce_daemon: with a thread pool and epoll, libmicrohttpd 0.9.75 races its workers
  * for the listen socket's removal and aborts ("Failed to remove listen FD from epoll set",
  * seen at SIGTERM; daemon/main.c); the accept policy keeps the listen socket as it is.
