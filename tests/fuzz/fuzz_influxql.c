@@ -1,7 +1,8 @@
-/* tests/fuzz/fuzz_influxql.c: libFuzzer target of /query's InfluxQL reader (api/influx.c: the
- * qs_* token reader and the statements it answers, run_query). The reader is private to influx.c,
- * so this file includes influx.c rather than widen the api's internal interface for a test;
- * libapi's own influx.o is then never linked (every symbol it defines is defined here).
+/* tests/fuzz/fuzz_influxql.c: libFuzzer target of /query's InfluxQL reader (api/influxql.c: the
+ * qs_* token reader and the statements it answers, run_query). The reader is private to
+ * influxql.c, so this file includes influxql.c rather than widen the api's internal interface
+ * for a test; libapi's own influxql.o is then never linked (every symbol it defines is defined
+ * here), while influx.o comes from libapi for the names (api__db_known, api__db_remember).
  *
  * The input is the query text, as api__h_query gets it: NUL-terminated, at most 1,023 bytes
  * (its q buffer), then trimmed of Go's white space (trim_go_space) before the statements. Each
@@ -9,7 +10,7 @@
  * char >= 0 (a quote is placed one char early, as influxd does), and move the reader forward (or be
  * the end); the statements must answer 200 or 400 with a body, without a crash, leak or undefined
  * behaviour. */
-#include "../../api/influx.c"
+#include "../../api/influxql.c"
 
 #include <stdint.h>
 
