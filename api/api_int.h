@@ -1,4 +1,5 @@
-/* api/api_int.h: internals shared by the API's files (server, handlers, metrics). Not public. */
+/* api/api_int.h: internals shared by the API's files (server, request, handlers, metrics).
+ * Not public. */
 #ifndef VIGIL_API_INT_H
 #define VIGIL_API_INT_H
 
@@ -110,6 +111,15 @@ struct api_server {
 /* influx.c: fills srv->dbs with the names the backend kept (be.db_list; none without it), at
  * start. Returns 0 or the backend's error. */
 int api__dbs_load(struct api_server *srv);
+
+/* influx.c: whether name[0..len) is listed by SHOW DATABASES. Any thread (takes dbs_mu). */
+int api__db_known(struct api_server *srv, const char *name, size_t len);
+
+/* influx.c: remembers the database name[0..len) for SHOW DATABASES, unless it is known, empty,
+ * longer than API_DB_NAME_MAX, not UTF-8 without control characters (it is listed as JSON), or
+ * the list is full. Returns 0, or the backend's error (the name is not listed: its next use
+ * tries again). Any thread; a new name waits for the backend's commit. */
+int api__db_remember(struct api_server *srv, const char *name, size_t len);
 
 /* The WWW-Authenticate challenge a 401 carries. */
 enum api_challenge { API_CHALLENGE_NONE = 0, API_CHALLENGE_BEARER, API_CHALLENGE_BASIC };

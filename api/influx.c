@@ -1,7 +1,8 @@
 /* api/influx.c: the InfluxDB v1 compatible endpoints, so Telegraf and the influx client write
- * to vigild unchanged: POST /write (line protocol, partial writes), POST|GET /query (only
- * CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES are answered), /ping is in
- * server.c. Any thread.
+ * to vigild unchanged: POST /write (line protocol, partial writes) and the database names
+ * SHOW DATABASES lists; POST|GET /query (CREATE DATABASE, SHOW DATABASES and SHOW RETENTION
+ * POLICIES, read as influxd 1.6.7 reads InfluxQL) is in influxql.c, /ping in server.c. Any
+ * thread.
  *
  * vigild has one store, so a database chooses nothing; but the influx shell's USE asks SHOW
  * DATABASES and refuses a name it does not list (and USE db.rp asks SHOW RETENTION POLICIES ON
@@ -15,7 +16,7 @@
 #include "log.h"
 #include "vtime.h"
 
-#include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,7 @@ static int db_find(const struct api_server *srv, const char *name, size_t len)
     return -1;
 }
 
-/* Whether name[0..len) is listed by SHOW DATABASES. */
-static int db_known(struct api_server *srv, const char *name, size_t len)
+int api__db_known(struct api_server *srv, const char *name, size_t len)
 {
     pthread_mutex_lock(&srv->dbs_mu);
     int known = len <= API_DB_NAME_MAX && db_find(srv, name, len) >= 0;
@@ -58,14 +58,11 @@ static int db_is_new(struct api_server *srv, const char *name, size_t len)
     return is_new;
 }
 
-/* Remembers the database name[0..len) for SHOW DATABASES, unless it is known, empty, longer
- * than API_DB_NAME_MAX, not UTF-8 without control characters (it is listed as JSON), or the
- * list is full. A new name is kept by the backend first (outside dbs_mu: it waits for a
- * commit), so one listed is one a restart lists too. New names go one at a time (dbs_add_mu):
- * first uses at once of several names near the bound would otherwise all be kept and only
- * some listed, and a restart would list others. Returns 0, or the backend's error (the name
- * is not listed: its next use tries again). */
-static int db_remember(struct api_server *srv, const char *name, size_t len)
+/* A new name is kept by the backend first (outside dbs_mu: it waits for a commit), so one
+ * listed is one a restart lists too. New names go one at a time (dbs_add_mu): first uses at
+ * once of several names near the bound would otherwise all be kept and only some listed, and
+ * a restart would list others. */
+int api__db_remember(struct api_server *srv, const char *name, size_t len)
 {
     const char *why;
     if (len == 0 || len > API_DB_NAME_MAX || batch_name_check(name, len, &why))
@@ -181,7 +178,7 @@ static void db_remember_arg(api_request_t *r)
     const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "db");
     char buf[API_DB_NAME_MAX + 1];
     long n = raw ? api__pct_decode(raw, strlen(raw), buf, sizeof buf, 1) : -1;
-    int rc = n > 0 ? db_remember(r->srv, buf, (size_t)n) : 0;
+    int rc = n > 0 ? api__db_remember(r->srv, buf, (size_t)n) : 0;
     if (rc)
         warn_limited("influx: cannot keep the database name of /write?db=", rc);
 }
@@ -214,6 +211,25 @@ static int rp_known(api_request_t *r)
     if (rp != small)
         free(rp);
     return known;
+}
+
+/* Whether /write's consistency parameter is a level influxd 1.6.7 takes: none, empty, or any,
+ * one, quorum or all in any case (vigild is one node: the level chooses nothing). Otherwise
+ * answers influxd's 400 {"error":"invalid consistency level"} (a NUL byte or a longer value
+ * included) and returns 0. influxd asks this after the body parsed, before the policy. */
+static int consistency_known(api_request_t *r)
+{
+    static const char *const levels[] = {"", "any", "one", "quorum", "all"};
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "consistency");
+    if (raw == NULL)
+        return 1;
+    char level[8];
+    if (api__pct_decode(raw, strlen(raw), level, sizeof level, 1) >= 0)
+        for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+            if (strcasecmp(level, levels[i]) == 0)
+                return 1;
+    api__error(r, 400, "invalid consistency level");
+    return 0;
 }
 
 void api__h_write(api_request_t *r)
@@ -256,8 +272,9 @@ void api__h_write(api_request_t *r)
         goto out;
     }
     /* influxd parses the body first: a body of bad lines only gets its parse errors (below),
-     * any other one the unknown policy's error, with nothing stored. */
-    if (!(errs->parsed == 0 && errs->count > 0) && !rp_known(r))
+     * any other one the bad consistency level's, then the unknown policy's error, with nothing
+     * stored. */
+    if (!(errs->parsed == 0 && errs->count > 0) && (!consistency_known(r) || !rp_known(r)))
         goto out;
     if (api__admit(r, &b, errs))
         goto out;
@@ -296,635 +313,4 @@ void api__h_write(api_request_t *r)
 out:
     free(errs);
     batch_deinit(&b);
-}
-
-/* Finds the q parameter in an application/x-www-form-urlencoded body; decodes into buf. */
-static const char *form_q(const char *body, size_t len, char *buf, size_t size)
-{
-    const char *p = body, *end = body + len;
-    while (p < end) {
-        const char *amp = memchr(p, '&', (size_t)(end - p));
-        const char *stop = amp ? amp : end;
-        if (stop - p >= 2 && p[0] == 'q' && p[1] == '=') {
-            size_t o = 0;
-            for (const char *s = p + 2; s < stop && o + 1 < size; s++) {
-                char c = *s;
-                if (c == '+')
-                    c = ' ';
-                else if (c == '%' && stop - s > 2 && isxdigit((unsigned char)s[1]) &&
-                         isxdigit((unsigned char)s[2])) {
-                    char hx[3] = {s[1], s[2], 0};
-                    c = (char)strtol(hx, NULL, 16);
-                    s += 2;
-                }
-                buf[o++] = c;
-            }
-            buf[o] = '\0';
-            return buf;
-        }
-        if (amp == NULL)
-            break; /* not stop + 1: that would point past the end of the body */
-        p = amp + 1;
-    }
-    return NULL;
-}
-
-/* ---- InfluxQL's tokens, cut as influxd 1.6.7 cuts them ------------------------------------
- * vigild answers three statements, but a typo in one should get the parse error influxd gives
- * ("error parsing query: found X, expected identifier at line L, char C"), not "database not
- * found". So what follows the statement's keywords is read token by token by influxd's rules
- * (its influxql scanner; every rule below was checked against influxd 1.6.7, test_influx.py
- * QueryParseErrors lists the statements): blanks are ' ', '\t', '\r', '\n' and -- and / * * /
- * comments; an identifier is an ASCII letter or '_' then letters, digits and '_', or
- * double-quoted with the escapes \\ \" \' \n and no newline (a bare prefix before the quote is
- * dropped, as influxd does); a keyword is not an identifier. Positions count code points from
- * 1, with influxd's quirks: a single-quoted string or an unterminated quote is placed one
- * character early, a bad escape one after its backslash, the end two after the last token. */
-
-enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_OTHER, QT_BAD };
-
-#define QT_TEXT_MAX 256
-
-typedef struct {
-    enum qtok kind;
-    char text[QT_TEXT_MAX]; /* an identifier's name; else what influxd prints: "EOF", "SELECT" */
-    size_t len;             /* of text */
-    int too_long;           /* text holds only the first QT_TEXT_MAX - 1 bytes */
-    int line, col;          /* as influxd prints them */
-} qtoken_t;
-
-typedef struct {
-    const char *p;         /* the next byte */
-    int line, col;         /* p's position: 0-based line, code points into the line */
-    int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
-} qscan_t;
-
-/* InfluxQL 1.6.7's keywords (each one influxd refuses as a database name), sorted. */
-/* clang-format off */
-static const char *const q_keywords[] = {
-    "ALL", "ALTER", "ANALYZE", "AND", "ANY", "AS", "ASC", "BEGIN", "BY", "CARDINALITY",
-    "CONTINUOUS", "CREATE", "DATABASE", "DATABASES", "DEFAULT", "DELETE", "DESC", "DESTINATIONS",
-    "DIAGNOSTICS", "DISTINCT", "DROP", "DURATION", "END", "EVERY", "EXACT", "EXPLAIN", "FALSE",
-    "FIELD", "FOR", "FROM", "GRANT", "GRANTS", "GROUP", "GROUPS", "IN", "INF", "INSERT", "INTO",
-    "KEY", "KEYS", "KILL", "LIMIT", "MEASUREMENT", "MEASUREMENTS", "NAME", "OFFSET", "ON", "OR",
-    "ORDER", "PASSWORD", "POLICIES", "POLICY", "PRIVILEGES", "QUERIES", "QUERY", "READ",
-    "REPLICATION", "RESAMPLE", "RETENTION", "REVOKE", "SELECT", "SERIES", "SET", "SHARD", "SHARDS",
-    "SHOW", "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS", "TAG", "TO", "TRUE",
-    "USER", "USERS", "VALUES", "WHERE", "WITH", "WRITE",
-};
-/* clang-format on */
-
-static int q_keyword_cmp(const void *key, const void *elem)
-{
-    return strcasecmp(key, *(const char *const *)elem);
-}
-
-/* Steps over one byte, keeping the position. */
-static void qs_step(qscan_t *s)
-{
-    unsigned char c = (unsigned char)*s->p++;
-    if (c == '\n') {
-        s->line++;
-        s->col = 0;
-    } else if ((c & 0xC0) != 0x80) {
-        s->col++; /* a code point's first byte */
-    }
-}
-
-/* Starts reading q at `at` (a point inside q: after the statement's keywords). */
-static void qs_init(qscan_t *s, const char *q, const char *at)
-{
-    s->p = q;
-    s->line = s->col = 0;
-    while (s->p < at)
-        qs_step(s);
-    s->end_line = s->line;
-    s->end_col = s->col;
-}
-
-static int q_letter(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int q_digit(char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Appends the byte c to t's text (or marks it too long). */
-static void qt_put(qtoken_t *t, char c)
-{
-    if (t->len + 1 < QT_TEXT_MAX)
-        t->text[t->len++] = c;
-    else
-        t->too_long = 1;
-    t->text[t->len] = '\0';
-}
-
-/* Skips blanks and comments. Returns 0, or -1 at an unterminated / * comment (p on it). */
-static int qs_blank(qscan_t *s)
-{
-    for (;;) {
-        if (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n') {
-            qs_step(s);
-        } else if (s->p[0] == '-' && s->p[1] == '-') {
-            while (*s->p != '\0' && *s->p != '\n')
-                qs_step(s);
-        } else if (s->p[0] == '/' && s->p[1] == '*') {
-            const char *close = strstr(s->p + 2, "*/");
-            if (close == NULL)
-                return -1;
-            while (s->p < close + 2)
-                qs_step(s);
-        } else {
-            return 0;
-        }
-    }
-}
-
-/* Reads the quoted text at p (its quote: ' or ") into t's text. Returns 0, or -1 for a bad
- * one, t then influxd's error token: the text so far for a newline or the end before the
- * closing quote, the backslash and its character for an escape InfluxQL refuses. */
-static int qs_quoted(qscan_t *s, qtoken_t *t)
-{
-    char quote = *s->p;
-    t->line = s->line + 1;
-    t->col = s->col; /* influxd's quirk: one character early */
-    t->len = 0;
-    t->text[0] = '\0';
-    qs_step(s);
-    while (*s->p != quote) {
-        char c = *s->p;
-        if (c == '\0' || c == '\n')
-            return -1;
-        if (c == '\\') {
-            int col = s->col;
-            qs_step(s);
-            c = *s->p;
-            if (c == 'n') {
-                c = '\n';
-            } else if (c == '\0' || !strchr("\\\"'", c)) {
-                t->len = 0;
-                qt_put(t, '\\');
-                if (c != '\0')
-                    do { /* the whole character after the backslash */
-                        qt_put(t, *s->p);
-                        qs_step(s);
-                    } while ((*s->p & 0xC0) == 0x80);
-                t->col = col + 2;
-                return -1;
-            }
-        }
-        qt_put(t, c);
-        qs_step(s);
-    }
-    qs_step(s);
-    return 0;
-}
-
-/* Reads an identifier at p (a letter, '_' or '"') into t: QT_IDENT, QT_BAD (a bad quoted
- * part), or with lookup QT_KEYWORD (text upper case) when it is one. */
-static void qs_ident(qscan_t *s, qtoken_t *t, int lookup)
-{
-    int line = s->line + 1, col = s->col + 1;
-    for (;;) {
-        if (*s->p == '"') {
-            t->kind = qs_quoted(s, t) ? QT_BAD : QT_IDENT;
-            if (t->kind == QT_IDENT) {
-                t->line = line;
-                t->col = col;
-            }
-            return;
-        }
-        if (!q_letter(*s->p) && !q_digit(*s->p))
-            break;
-        qt_put(t, *s->p);
-        qs_step(s);
-    }
-    t->kind = QT_IDENT;
-    t->line = line;
-    t->col = col;
-    const char *const *kw = NULL;
-    if (lookup && !t->too_long)
-        kw = bsearch(t->text, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
-                     sizeof q_keywords[0], q_keyword_cmp);
-    if (kw != NULL) {
-        t->kind = QT_KEYWORD;
-        t->len = strlen(*kw);
-        memcpy(t->text, *kw, t->len + 1);
-    }
-}
-
-/* Reads a number at p (digits, or '.' and a digit) as influxd prints it: "1", "1.5", ".5", or a
- * duration ("1h", "1µs", "1x", and letters and digits after). */
-static void qs_number(qscan_t *s, qtoken_t *t)
-{
-    static const char micro[] = "\xC2\xB5"; /* µ */
-    while (q_digit(*s->p)) {
-        qt_put(t, *s->p);
-        qs_step(s);
-    }
-    if (s->p[0] == '.' && q_digit(s->p[1])) {
-        do {
-            qt_put(t, *s->p);
-            qs_step(s);
-        } while (q_digit(*s->p));
-        return;
-    }
-    if (*s->p == '.')
-        return;
-    for (int n = 0;; n++) {
-        int mu = strncmp(s->p, micro, 2) == 0;
-        char c = *s->p;
-        if (!mu && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(n > 0 && q_digit(c)))
-            return;
-        for (int i = 0; i < (mu ? 2 : 1); i++) {
-            qt_put(t, *s->p);
-            qs_step(s);
-        }
-    }
-}
-
-/* Reads an operator or any other character at p as influxd prints it: "=~", "!=" (for <> too),
- * "!~", "<=", ">=", "::", or the one character (a whole UTF-8 sequence). */
-static void qs_other(qscan_t *s, qtoken_t *t)
-{
-    static const char *const pairs[][2] = {{"=~", "=~"}, {"!=", "!="}, {"!~", "!~"}, {"<=", "<="},
-                                           {"<>", "!="}, {">=", ">="}, {"::", "::"}};
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        if (strncmp(s->p, pairs[i][0], 2) == 0) {
-            qt_put(t, pairs[i][1][0]);
-            qt_put(t, pairs[i][1][1]);
-            qs_step(s);
-            qs_step(s);
-            return;
-        }
-    }
-    do {
-        qt_put(t, *s->p);
-        qs_step(s);
-    } while ((*s->p & 0xC0) == 0x80);
-}
-
-/* Reads the next token into t. */
-static void qs_next(qscan_t *s, qtoken_t *t)
-{
-    t->len = 0;
-    t->text[0] = '\0';
-    t->too_long = 0;
-    int open_comment = qs_blank(s);
-    int line = s->line + 1, col = s->col + 1;
-    t->line = line;
-    t->col = col;
-    char c = *s->p;
-    if (open_comment) {
-        t->kind = QT_OTHER;
-        memcpy(t->text, "ILLEGAL", 8);
-        t->len = 7;
-        s->p += strlen(s->p); /* nothing after it is read */
-    } else if (c == '\0') {
-        t->kind = QT_EOF;
-        memcpy(t->text, "EOF", 4);
-        t->len = 3;
-        t->line = s->end_line + 1;
-        t->col = s->end_col + 2;
-        return;
-    } else if (c == ';') {
-        t->kind = QT_SEMI;
-        qt_put(t, ';');
-        qs_step(s);
-    } else if (q_letter(c) || c == '"') {
-        qs_ident(s, t, 1);
-    } else if (c == '\'') {
-        t->kind = qs_quoted(s, t) ? QT_BAD : QT_OTHER; /* a string, never a name */
-    } else if (q_digit(c) || (c == '.' && q_digit(s->p[1]))) {
-        t->kind = QT_OTHER;
-        qs_number(s, t);
-    } else if (c == '$') {
-        qs_step(s);
-        qs_ident(s, t, 0); /* a bound parameter: "$" and an identifier, printed "$x" */
-        size_t n = t->len < QT_TEXT_MAX - 2 ? t->len : QT_TEXT_MAX - 2;
-        memmove(t->text + 1, t->text, n);
-        t->text[0] = '$';
-        t->text[n + 1] = '\0';
-        t->len = n + 1;
-        t->kind = QT_OTHER;
-        t->line = line;
-        t->col = col;
-    } else {
-        t->kind = QT_OTHER;
-        qs_other(s, t);
-    }
-    /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
-     * quote closed by nothing or a newline before any character "BADSTRING". */
-    if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
-        const char *name = t->kind == QT_BAD ? "BADSTRING" : "STRING";
-        t->len = strlen(name);
-        memcpy(t->text, name, t->len + 1);
-    }
-    s->end_line = s->line;
-    s->end_col = s->col;
-}
-
-/* If q's first tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
- * rules (so blanks and comments may come before and between them), returns the text after the
- * last one; else NULL. */
-static const char *statement(const char *q, const char *const *kw)
-{
-    qscan_t s;
-    qtoken_t t;
-    qs_init(&s, q, q);
-    for (; *kw != NULL; kw++) {
-        qs_next(&s, &t);
-        if (t.kind != QT_KEYWORD || strcmp(t.text, *kw) != 0)
-            return NULL;
-    }
-    return s.p;
-}
-
-/* The length of the white space at p as Go's unicode.IsSpace has it (ASCII's six, then U+0085,
- * U+00A0 and Unicode's other spaces in UTF-8), 0 when none. */
-static size_t go_space(const char *p)
-{
-    /* U+0085 in bytes: C has no \u for a character below U+00A0. */
-    static const char *const wide[] = {"\xC2\x85", "\u00A0", "\u1680", "\u2000", "\u2001",
-                                       "\u2002",   "\u2003", "\u2004", "\u2005", "\u2006",
-                                       "\u2007",   "\u2008", "\u2009", "\u200A", "\u2028",
-                                       "\u2029",   "\u202F", "\u205F", "\u3000"};
-    if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
-        return 1;
-    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
-        if (strncmp(p, wide[i], strlen(wide[i])) == 0) /* stops at p's NUL */
-            return strlen(wide[i]);
-    return 0;
-}
-
-/* Trims q of Go's white space at both ends, as influxd does (strings.TrimSpace) before it
- * parses: it then counts positions from the first character left, and takes a query ending in
- * '\v' or U+3000. Returns the first character left; q's end is moved in place. */
-static char *trim_go_space(char *q)
-{
-    size_t n;
-    while ((n = go_space(q)) > 0)
-        q += n;
-    char *end = q; /* after the last character that is not a space */
-    for (char *p = q; *p != '\0';) {
-        n = go_space(p);
-        p += n > 0 ? n : 1; /* a UTF-8 continuation byte never starts a space */
-        if (n == 0)
-            end = p;
-    }
-    *end = '\0';
-    return q;
-}
-
-/* Answers influxd's parse error: token t found where want was expected (400). */
-static void parse_error(api_request_t *r, const qtoken_t *t, const char *want)
-{
-    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
-               want, t->line, t->col);
-}
-
-/* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
-static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
-{
-    qs_next(s, t);
-    if (t->kind != QT_IDENT) {
-        parse_error(r, t, "identifier");
-        return -1;
-    }
-    if (t->too_long) {
-        api__error(r, 400,
-                   "error parsing query: a database name of %d bytes or more, at line %d, "
-                   "char %d (vigild reads less)",
-                   QT_TEXT_MAX, t->line, t->col);
-        return -1;
-    }
-    return 0;
-}
-
-/* Checks that t (the token after the statement) and what follows end it: ';' or the end, then
- * only ';'s (vigild answers one statement a query). Returns 0, or answers the error and -1. */
-static int expect_end(api_request_t *r, qscan_t *s, qtoken_t *t)
-{
-    if (t->kind != QT_EOF && t->kind != QT_SEMI) {
-        parse_error(r, t, ";");
-        return -1;
-    }
-    while (t->kind == QT_SEMI)
-        qs_next(s, t);
-    if (t->kind != QT_EOF) {
-        api__error(r, 400,
-                   "error parsing query: vigild answers one statement a query; found %s "
-                   "at line %d, char %d, after the first one's ';'",
-                   t->text, t->line, t->col);
-        return -1;
-    }
-    return 0;
-}
-
-/* Answers SHOW DATABASES (q: the query; rest: the text after the keywords) in InfluxDB 1.x's
- * form: one series "databases" with a column "name" and a row per remembered name, in the
- * order of first use ("values" absent when none); what follows it, influxd's parse error. */
-static void show_databases(api_request_t *r, const char *q, const char *rest)
-{
-    qscan_t s;
-    qtoken_t t;
-    qs_init(&s, q, rest);
-    qs_next(&s, &t);
-    if (expect_end(r, &s, &t))
-        return;
-    struct api_server *srv = r->srv;
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"databases\","
-                    "\"columns\":[\"name\"]");
-    pthread_mutex_lock(&srv->dbs_mu);
-    for (int i = 0; i < srv->ndbs; i++) {
-        sbuf_printf(&b, "%s", i == 0 ? ",\"values\":[[" : ",[");
-        api__json_str(&b, srv->dbs[i]);
-        sbuf_printf(&b, "]");
-    }
-    if (srv->ndbs > 0)
-        sbuf_printf(&b, "]");
-    pthread_mutex_unlock(&srv->dbs_mu);
-    sbuf_printf(&b, "}]}]}\n");
-    api__body(r, 200, "application/json", &b);
-}
-
-/* Appends d (ms, whole seconds) as Go's time.Duration prints it, as InfluxDB does: "0s",
- * "30s", "1m30s", "720h0m0s". */
-static void go_duration(sbuf_t *b, int64_t ms)
-{
-    int64_t s = ms / 1000;
-    if (s >= 3600)
-        sbuf_printf(b, "%lldh%lldm%llds", (long long)(s / 3600), (long long)(s / 60 % 60),
-                    (long long)(s % 60));
-    else if (s >= 60)
-        sbuf_printf(b, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
-    else
-        sbuf_printf(b, "%llds", (long long)s);
-}
-
-/* InfluxDB 1.x's shard group duration for a policy of duration ms (0: infinite): a week from
- * six months on and for infinite, a day from two days on, else an hour. */
-static int64_t shard_group_ms(int64_t ms)
-{
-    const int64_t day = 86400000;
-    if (ms == 0 || ms >= 180 * day)
-        return 7 * day;
-    return ms >= 2 * day ? day : 3600000;
-}
-
-/* Answers msg (then db, NULL: none) as InfluxDB answers a statement that failed: 200, with the
- * error in its one result. */
-static void result_error(api_request_t *r, const char *msg, const char *db)
-{
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"error\":");
-    char text[320];
-    snprintf(text, sizeof text, "%s%s", msg, db ? db : "");
-    api__json_str(&b, text);
-    sbuf_printf(&b, "}]}\n");
-    api__body(r, 200, "application/json", &b);
-}
-
-/* Answers SHOW RETENTION POLICIES [ON db] (q: the query; rest: the text after the keywords) as
- * InfluxDB 1.6.7 does: every database SHOW DATABASES lists has one policy, "autogen", the
- * default, of storage.retention's duration ("0s": kept forever); a database it does not list
- * gets "database not found: NAME", and without ON nor the db parameter, "database name
- * required" (200 both); what influxd cannot parse, its parse error (400). */
-static void show_retention_policies(api_request_t *r, const char *q, const char *rest)
-{
-    char dbuf[256];
-    qscan_t s;
-    qtoken_t t;
-    qs_init(&s, q, rest);
-    qs_next(&s, &t);
-    const char *db = t.text;
-    size_t len = 0;
-    if (t.kind == QT_KEYWORD && strcmp(t.text, "ON") == 0) {
-        /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB;
-         * "" is "database name required" below, as in InfluxDB. */
-        if (expect_name(r, &s, &t))
-            return;
-        len = t.len;
-        qtoken_t after;
-        qs_next(&s, &after);
-        if (expect_end(r, &s, &after))
-            return;
-    } else {
-        if (expect_end(r, &s, &t))
-            return;
-        db = api__arg(r, "db", dbuf, sizeof dbuf);
-        if (r->status)
-            return;
-        len = db ? strlen(db) : 0;
-    }
-    if (len == 0) {
-        result_error(r, "database name required", NULL);
-        return;
-    }
-    if (!db_known(r->srv, db, len)) {
-        result_error(r, "database not found: ", db);
-        return;
-    }
-    int64_t ms = r->srv->opts.retention_ms;
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "{\"results\":[{\"statement_id\":0,\"series\":[{\"columns\":[\"name\","
-                    "\"duration\",\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
-                    "[[\"autogen\",\"");
-    go_duration(&b, ms);
-    sbuf_printf(&b, "\",\"");
-    go_duration(&b, shard_group_ms(ms));
-    sbuf_printf(&b, "\",1,true]]}]}]}\n");
-    api__body(r, 200, "application/json", &b);
-}
-
-/* Answers CREATE DATABASE (q: the query; rest: the text after the keywords). What InfluxDB
- * 1.6.7 cannot parse gets its parse error (400) and keeps nothing; a second statement too
- * (vigild answers one). After WITH only the first word is read (one of influxd's four; there
- * is one store). A name that cannot be listed (too long, a control character) is taken and not
- * listed (db_remember); one the backend failed to keep is the client's error. */
-static void create_database(api_request_t *r, const char *q, const char *rest)
-{
-    qscan_t s;
-    qtoken_t name, t;
-    qs_init(&s, q, rest);
-    if (expect_name(r, &s, &name))
-        return;
-    qs_next(&s, &t);
-    if (t.kind == QT_KEYWORD && strcmp(t.text, "WITH") == 0) {
-        static const char *const opts[] = {"DURATION", "NAME", "REPLICATION", "SHARD"};
-        qs_next(&s, &t);
-        size_t i = 0;
-        while (i < 4 && !(t.kind == QT_KEYWORD && strcmp(t.text, opts[i]) == 0))
-            i++;
-        if (i == 4) {
-            parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
-            return;
-        }
-    } else if (expect_end(r, &s, &t)) {
-        return;
-    }
-    size_t len = name.len;
-    if (len == 0) {
-        result_error(r, "invalid name", NULL); /* InfluxDB's answer to "" */
-        return;
-    }
-    int rc = db_remember(r->srv, name.text, len);
-    if (rc) {
-        api__backend_error(r, rc, "keeping the database name");
-        return;
-    }
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, "{\"results\":[]}\n", 15);
-    api__body(r, 200, "application/json", &b);
-}
-
-void api__h_query(api_request_t *r)
-{
-    static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
-    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
-    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
-    char qbuf[1024];
-    const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
-    if (r->status)
-        return;
-    if (q == NULL && r->body)
-        q = form_q(r->body, r->len, qbuf, sizeof qbuf);
-    if (q != NULL)
-        q = trim_go_space(qbuf); /* both read q into qbuf */
-    if (q == NULL || q[0] == '\0') {
-        api__error(r, 400, "missing required parameter \"q\"");
-        return;
-    }
-    const char *rest = statement(q, create_db);
-    if (rest != NULL && r->role >= 0 && r->role < API_ROLE_WRITE) {
-        /* GET /query takes a read token (SHOW ...), but a name kept is a write to disk. */
-        api__error(r, 403, "forbidden: a '%s' token cannot CREATE DATABASE (needs 'write')",
-                   api_role_name((api_role_t)r->role));
-        return;
-    }
-    if (rest != NULL) {
-        create_database(r, q, rest);
-        return;
-    }
-    rest = statement(q, show_dbs);
-    if (rest != NULL) {
-        show_databases(r, q, rest);
-        return;
-    }
-    rest = statement(q, show_rps);
-    if (rest != NULL) {
-        show_retention_policies(r, q, rest);
-        return;
-    }
-    api__error(r, 400,
-               "vigild answers only CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES "
-               "on /query; read readings through GET /v1/devices/{id}/readings");
 }

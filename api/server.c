@@ -1,4 +1,6 @@
-/* api/server.c: the libmicrohttpd server: listening, request bodies, routing, responses.
+/* api/server.c: the libmicrohttpd server: listening, routing, the http-io threads, sending the
+ * responses, and the stop. What a handler reads from its request and how it sets its answer
+ * (arguments, bodies, JSON responses) is in request.c.
  *
  * libmicrohttpd runs a pool of opts.threads threads, each with its own epoll set; the access
  * handler and everything it calls run on those threads ("any thread"). A request's state lives
@@ -30,7 +32,12 @@
  * completion callback (requests, not connections: an idle keep-alive client holds nothing up;
  * nor event streams once their response is queued, as api__events_close gave them their own
  * wait, and one still open after it has a client that stopped reading), is zero, at most
- * API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads.
+ * API_STOP_GRACE_MS, before it stops libmicrohttpd, then the io threads. A request that begins
+ * after the count's last look (a client of an idle keep-alive connection, sending in the
+ * milliseconds before MHD_stop_daemon closes the sockets) has its 503 cut: not run, it finds its
+ * connection closed as any client of an idle connection may (README). A second wait would only
+ * move that window, not close it: a client may send until its socket closes, and libmicrohttpd
+ * stops reading an idle connection only by closing it.
  * Not MHD_quiesce_daemon: with a thread pool and epoll, libmicrohttpd 0.9.75 races its workers
  * for the listen socket's removal and aborts ("Failed to remove listen FD from epoll set",
  * seen at SIGTERM; daemon/main.c); the accept policy keeps the listen socket as it is.
@@ -45,7 +52,6 @@
 #include "vtime.h"
 
 #include <arpa/inet.h>
-#include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -54,10 +60,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 static const unsigned status_codes[] = API_STATUS_CODES;
 
@@ -99,356 +103,10 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-long api__pct_decode(const char *s, size_t n, char *out, size_t size, int plus_space)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%' && i + 2 < n) {
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-            if (h >= 0 && l >= 0) {
-                c = (char)(h * 16 + l);
-                i += 2;
-            }
-        } else if (c == '+' && plus_space) {
-            c = ' ';
-        }
-        if (c == '\0' || o + 1 >= size)
-            return -1;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return (long)o;
-}
-
-const char *api__arg(api_request_t *r, const char *name, char *buf, size_t size)
-{
-    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-    if (raw == NULL)
-        return NULL;
-    if (api__pct_decode(raw, strlen(raw), buf, size, 1) < 0) {
-        /* Never ignore a parameter the client sent: answer 400 (callers check r->status). */
-        api__error(r, 400, "parameter '%s': longer than %zu bytes or holds a NUL byte", name,
-                   size - 1);
-        return NULL;
-    }
-    return buf;
-}
-
-int api__is_get(const api_request_t *r)
-{
-    return strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-}
-
 /* libmicrohttpd's unescape callback: keep everything raw; see the file comment. */
 static size_t unescape_none(void *cls, struct MHD_Connection *c, char *s)
 {
     return strlen(s);
-}
-
-static void set_body(api_request_t *r, unsigned status, const char *ctype, char *body, size_t n)
-{
-    free(r->resp);
-    r->status = status;
-    r->resp = body;
-    r->resp_len = n;
-    r->content_type = ctype;
-}
-
-void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, "{\"error\":", 9);
-    api__json_str(&b, msg);
-    sbuf_append(&b, "}\n", 2);
-    api__body(r, status, "application/json", &b);
-}
-
-void api__json(api_request_t *r, unsigned status, json_t *v)
-{
-    char *s = v ? json_dumps(v, JSON_COMPACT | JSON_REAL_PRECISION(17)) : NULL;
-    json_decref(v);
-    if (s == NULL) {
-        set_body(r, 500, "application/json", strdup("{\"error\":\"out of memory\"}\n"), 26);
-        return;
-    }
-    size_t n = strlen(s);
-    char *t = realloc(s, n + 2);
-    if (t) {
-        t[n++] = '\n';
-        t[n] = '\0';
-        s = t;
-    }
-    set_body(r, status, "application/json", s, n);
-}
-
-void api__json_text(api_request_t *r, char *json)
-{
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, json, strlen(json));
-    sbuf_append(&b, "\n", 1);
-    free(json);
-    api__body(r, 200, "application/json", &b);
-}
-
-void api__body(api_request_t *r, unsigned status, const char *ctype, sbuf_t *b)
-{
-    size_t n = 0;
-    char *p = sbuf_steal(b, &n);
-    if (p == NULL && b->oom) {
-        sbuf_deinit(b);
-        set_body(r, 500, "application/json", strdup("{\"error\":\"out of memory\"}\n"), 26);
-        return;
-    }
-    set_body(r, status, ctype, p, n);
-}
-
-static void reject_item(void *arg, uint32_t item, const char *reason)
-{
-    parse_errors_add(arg, item, "%s", reason);
-}
-
-static int by_item(const void *a, const void *b)
-{
-    uint32_t x = ((const parse_error_t *)a)->item, y = ((const parse_error_t *)b)->item;
-    return (x > y) - (x < y);
-}
-
-int api__admit(api_request_t *r, batch_t *b, parse_errors_t *errs)
-{
-    if (r->srv->be.admit == NULL || b->npoints == 0)
-        return 0;
-    uint32_t before = errs->kept;
-    int rc = r->srv->be.admit(r->srv->be.ctx, b, 0, reject_item, errs);
-    if (rc) {
-        api__error(r, 500, "checking device and channel limits: %s", err_str(rc));
-        return -1;
-    }
-    if (errs->kept > before) /* parse errors and refusals, merged by item */
-        qsort(errs->e, errs->kept, sizeof errs->e[0], by_item);
-    return 0;
-}
-
-void api__backend_error(api_request_t *r, int err, const char *what)
-{
-    switch (err) {
-    case ERR_LIMIT:
-        api__error(r, 409, "%s: device limit reached (storage.max_devices)", what);
-        break;
-    case ERR_BUSY:
-        r->retry_after = 1;
-        api__error(r, 503, "%s: write queue is full, retry later", what);
-        break;
-    case ERR_NOSPACE:
-        r->retry_after = 30;
-        api__error(r, 507, "%s: no space left on the data volume", what);
-        break;
-    case ERR_CLOSED:
-        r->retry_after = 5;
-        api__error(r, 503, "%s: server is shutting down", what);
-        break;
-    case ERR_NOTFOUND:
-        api__error(r, 404, "%s: not found", what);
-        break;
-    case ERR_INVAL:
-        api__error(r, 400, "%s: invalid request", what);
-        break;
-    default:
-        api__error(r, 500, "%s: %s", what, err_str(err));
-    }
-}
-
-/* Length of the valid UTF-8 sequence at s (1 to 4), or 0 when the bytes there are not one
- * (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, or cut short). */
-static size_t utf8_seq(const unsigned char *s)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf; /* bounds of the second byte */
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (s[1] < lo || s[1] > hi) /* also stops at the NUL terminator */
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return n;
-}
-
-/* Writes s as a JSON string. JSON is UTF-8: bytes that are not valid UTF-8 (line protocol
- * takes any bytes in names, and error messages quote raw input, shortened anywhere) are
- * written as U+FFFD, so every answer stays valid JSON. */
-void api__json_str(sbuf_t *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    sbuf_append(b, "\"", 1);
-    const char *run = s;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c >= 0x80) {
-            size_t n = utf8_seq((const unsigned char *)s);
-            if (n > 0) {
-                s += n - 1;
-                continue;
-            }
-            sbuf_append(b, run, (size_t)(s - run));
-            sbuf_append(b, "\\ufffd", 6);
-            run = s + 1;
-            continue;
-        }
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        sbuf_append(b, run, (size_t)(s - run));
-        char esc[7] = {'\\', (char)c, 0};
-        size_t n = 2;
-        if (c == '\n')
-            esc[1] = 'n';
-        else if (c == '\t')
-            esc[1] = 't';
-        else if (c == '\r')
-            esc[1] = 'r';
-        else if (c < 0x20) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            n = 6;
-        }
-        sbuf_append(b, esc, n);
-        run = s + 1;
-    }
-    sbuf_append(b, run, (size_t)(s - run));
-    sbuf_append(b, "\"", 1);
-}
-
-void api__json_num(sbuf_t *b, double v)
-{
-    /* The shortest of %.15g..%.17g that reads back as the same double: exact and readable. */
-    char buf[32];
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    sbuf_append(b, buf, strlen(buf));
-}
-
-/* Inflates a gzip body (one member, or several concatenated as `cat a.gz b.gz` makes) into a
- * new buffer of at most max bytes in all. Returns 0, 1 when too large, or -1 when the body is
- * not valid gzip. */
-static int gunzip(const char *in, size_t n, size_t max, char **out, size_t *outlen)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK)
-        return -1;
-    size_t cap = n * 4 + 1024 < max + 1 ? n * 4 + 1024 : max + 1;
-    char *buf = malloc(cap);
-    int rc = -1;
-    if (buf == NULL)
-        goto done;
-    /* Bytes inflated so far, over all members: z.total_out restarts at 0 with each member
-     * (inflateReset), so it cannot say where the next one's output goes. */
-    size_t used = 0;
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)n;
-    for (;;) {
-        z.next_out = (Bytef *)buf + used;
-        z.avail_out = (uInt)(cap - used);
-        int zr = inflate(&z, Z_NO_FLUSH);
-        used = cap - z.avail_out;
-        if (zr == Z_STREAM_END) {
-            /* Concatenated gzip members are legal; continue with the next one. */
-            if (z.avail_in > 0) {
-                if (inflateReset(&z) != Z_OK)
-                    goto done;
-                continue;
-            }
-            rc = 0;
-            break;
-        }
-        if (zr != Z_OK && zr != Z_BUF_ERROR)
-            goto done;
-        if (z.avail_out == 0) {
-            if (cap > max) {
-                rc = 1;
-                goto done;
-            }
-            size_t ncap = cap * 2 < max + 1 ? cap * 2 : max + 1;
-            char *nb = realloc(buf, ncap);
-            if (nb == NULL)
-                goto done;
-            buf = nb;
-            cap = ncap;
-        } else if (z.avail_in == 0) {
-            goto done; /* truncated stream */
-        }
-    }
-    *out = buf;
-    *outlen = used;
-    buf = NULL;
-done:
-    free(buf);
-    inflateEnd(&z);
-    return rc;
-}
-
-int api__request_body(api_request_t *r, char **body, size_t *len, int *owned)
-{
-    const char *enc =
-        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_ENCODING);
-    *owned = 0;
-    if (enc == NULL || strcasecmp(enc, "identity") == 0 || *enc == '\0') {
-        *body = r->body ? r->body : "";
-        *len = r->len;
-        return 0;
-    }
-    if (strcasecmp(enc, "gzip") != 0 && strcasecmp(enc, "x-gzip") != 0) {
-        api__error(r, 415, "Content-Encoding '%s' is not supported (use gzip or identity)", enc);
-        return -1;
-    }
-    int rc = gunzip(r->body ? r->body : "", r->len, r->max_body, body, len);
-    if (rc == 1) {
-        api__error(r, 413, "request body exceeds %zu bytes after gzip decoding", r->max_body);
-        return -1;
-    }
-    if (rc < 0) {
-        api__error(r, 400, "request body is not valid gzip");
-        return -1;
-    }
-    *owned = 1;
-    return 0;
 }
 
 /* ---- routing ------------------------------------------------------------------------------ */

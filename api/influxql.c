@@ -1,0 +1,862 @@
+/* api/influxql.c: POST|GET /query, the InfluxDB v1 query endpoint, for what Telegraf and the
+ * influx shell ask of it: CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES, one or
+ * several a query, answered as influxd 1.6.7 answers them (run_query); other statements are a
+ * 400 that points to the JSON API. The names these list and keep are influx.c's (srv->dbs:
+ * api__db_known, api__db_remember).
+ *
+ * A statement is read with influxd's own tokens and positions (the qs_* reader below), so a
+ * typo gets influxd's parse error, word for word, rather than a success or vigild's own
+ * words; every rule was checked against influxd 1.6.7 (test_influx.py QueryParseErrors). A
+ * query is read twice: once to parse all of it (a parse error anywhere runs nothing, as in
+ * influxd), then to run its statements in order. Any thread; the one lock is influx.c's dbs_mu
+ * (inside the two calls, and around SHOW DATABASES's walk of srv->dbs). */
+#include "api_int.h"
+#include "err.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Finds the q parameter in an application/x-www-form-urlencoded body; decodes into buf. */
+static const char *form_q(const char *body, size_t len, char *buf, size_t size)
+{
+    const char *p = body, *end = body + len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if (stop - p >= 2 && p[0] == 'q' && p[1] == '=') {
+            size_t o = 0;
+            for (const char *s = p + 2; s < stop && o + 1 < size; s++) {
+                char c = *s;
+                if (c == '+')
+                    c = ' ';
+                else if (c == '%' && stop - s > 2 && isxdigit((unsigned char)s[1]) &&
+                         isxdigit((unsigned char)s[2])) {
+                    char hx[3] = {s[1], s[2], 0};
+                    c = (char)strtol(hx, NULL, 16);
+                    s += 2;
+                }
+                buf[o++] = c;
+            }
+            buf[o] = '\0';
+            return buf;
+        }
+        if (amp == NULL)
+            break; /* not stop + 1: that would point past the end of the body */
+        p = amp + 1;
+    }
+    return NULL;
+}
+
+/* ---- InfluxQL's tokens, cut as influxd 1.6.7 cuts them ------------------------------------
+ * vigild answers three statements, but a typo in one should get the parse error influxd gives
+ * ("error parsing query: found X, expected identifier at line L, char C"), not "database not
+ * found". So what follows the statement's keywords is read token by token by influxd's rules
+ * (its influxql scanner; every rule below was checked against influxd 1.6.7, test_influx.py
+ * QueryParseErrors lists the statements): blanks are ' ', '\t', '\r', '\n' and -- and / * * /
+ * comments; an identifier is an ASCII letter or '_' then letters, digits and '_', or
+ * double-quoted with the escapes \\ \" \' \n and no newline (a bare prefix before the quote is
+ * dropped, as influxd does); a keyword is not an identifier. Positions count code points from
+ * 1, with influxd's quirks: a single-quoted string or an unterminated quote is placed one
+ * character early, a bad escape one after its backslash, the end two after the last token. */
+
+/* QT_NUMBER: what influxd's scanner reads from a digit (or '.' and a digit): an INTEGER (digits
+ * only), a NUMBER (with a '.') or a DURATIONVAL (digits then letters, "1h", "1x"); q_number_kind
+ * tells them apart. */
+enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_OTHER, QT_BAD };
+
+#define QT_TEXT_MAX 256
+
+typedef struct {
+    enum qtok kind;
+    char text[QT_TEXT_MAX]; /* an identifier's name; else what influxd prints: "EOF", "SELECT" */
+    size_t len;             /* of text */
+    int too_long;           /* text holds only the first QT_TEXT_MAX - 1 bytes */
+    int line, col;          /* as influxd prints them */
+} qtoken_t;
+
+typedef struct {
+    const char *p;         /* the next byte */
+    int line, col;         /* p's position: 0-based line, code points into the line */
+    int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
+} qscan_t;
+
+/* InfluxQL 1.6.7's keywords (each one influxd refuses as a database name), sorted. */
+/* clang-format off */
+static const char *const q_keywords[] = {
+    "ALL", "ALTER", "ANALYZE", "AND", "ANY", "AS", "ASC", "BEGIN", "BY", "CARDINALITY",
+    "CONTINUOUS", "CREATE", "DATABASE", "DATABASES", "DEFAULT", "DELETE", "DESC", "DESTINATIONS",
+    "DIAGNOSTICS", "DISTINCT", "DROP", "DURATION", "END", "EVERY", "EXACT", "EXPLAIN", "FALSE",
+    "FIELD", "FOR", "FROM", "GRANT", "GRANTS", "GROUP", "GROUPS", "IN", "INF", "INSERT", "INTO",
+    "KEY", "KEYS", "KILL", "LIMIT", "MEASUREMENT", "MEASUREMENTS", "NAME", "OFFSET", "ON", "OR",
+    "ORDER", "PASSWORD", "POLICIES", "POLICY", "PRIVILEGES", "QUERIES", "QUERY", "READ",
+    "REPLICATION", "RESAMPLE", "RETENTION", "REVOKE", "SELECT", "SERIES", "SET", "SHARD", "SHARDS",
+    "SHOW", "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS", "TAG", "TO", "TRUE",
+    "USER", "USERS", "VALUES", "WHERE", "WITH", "WRITE",
+};
+/* clang-format on */
+
+static int q_keyword_cmp(const void *key, const void *elem)
+{
+    return strcasecmp(key, *(const char *const *)elem);
+}
+
+/* Steps over one byte, keeping the position. */
+static void qs_step(qscan_t *s)
+{
+    unsigned char c = (unsigned char)*s->p++;
+    if (c == '\n') {
+        s->line++;
+        s->col = 0;
+    } else if ((c & 0xC0) != 0x80) {
+        s->col++; /* a code point's first byte */
+    }
+}
+
+/* Starts reading q at `at` (a point inside q: after the statement's keywords). */
+static void qs_init(qscan_t *s, const char *q, const char *at)
+{
+    s->p = q;
+    s->line = s->col = 0;
+    while (s->p < at)
+        qs_step(s);
+    s->end_line = s->line;
+    s->end_col = s->col;
+}
+
+static int q_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int q_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Appends the byte c to t's text (or marks it too long). */
+static void qt_put(qtoken_t *t, char c)
+{
+    if (t->len + 1 < QT_TEXT_MAX)
+        t->text[t->len++] = c;
+    else
+        t->too_long = 1;
+    t->text[t->len] = '\0';
+}
+
+/* Skips blanks and comments. Returns 0, or -1 at an unterminated / * comment (p on it). */
+static int qs_blank(qscan_t *s)
+{
+    for (;;) {
+        if (*s->p == ' ' || *s->p == '\t' || *s->p == '\r' || *s->p == '\n') {
+            qs_step(s);
+        } else if (s->p[0] == '-' && s->p[1] == '-') {
+            while (*s->p != '\0' && *s->p != '\n')
+                qs_step(s);
+        } else if (s->p[0] == '/' && s->p[1] == '*') {
+            const char *close = strstr(s->p + 2, "*/");
+            if (close == NULL)
+                return -1;
+            while (s->p < close + 2)
+                qs_step(s);
+        } else {
+            return 0;
+        }
+    }
+}
+
+/* Reads the quoted text at p (its quote: ' or ") into t's text. Returns 0, or -1 for a bad
+ * one, t then influxd's error token: the text so far for a newline or the end before the
+ * closing quote, the backslash and its character for an escape InfluxQL refuses. */
+static int qs_quoted(qscan_t *s, qtoken_t *t)
+{
+    char quote = *s->p;
+    t->line = s->line + 1;
+    t->col = s->col; /* influxd's quirk: one character early */
+    t->len = 0;
+    t->text[0] = '\0';
+    qs_step(s);
+    while (*s->p != quote) {
+        char c = *s->p;
+        if (c == '\0' || c == '\n')
+            return -1;
+        if (c == '\\') {
+            int col = s->col;
+            qs_step(s);
+            c = *s->p;
+            if (c == 'n') {
+                c = '\n';
+            } else if (c == '\0' || !strchr("\\\"'", c)) {
+                t->len = 0;
+                qt_put(t, '\\');
+                if (c != '\0')
+                    do { /* the whole character after the backslash */
+                        qt_put(t, *s->p);
+                        qs_step(s);
+                    } while ((*s->p & 0xC0) == 0x80);
+                t->col = col + 2;
+                return -1;
+            }
+        }
+        qt_put(t, c);
+        qs_step(s);
+    }
+    qs_step(s);
+    return 0;
+}
+
+/* Reads an identifier at p (a letter, '_' or '"') into t: QT_IDENT, QT_BAD (a bad quoted
+ * part), or with lookup QT_KEYWORD (text upper case) when it is one. */
+static void qs_ident(qscan_t *s, qtoken_t *t, int lookup)
+{
+    int line = s->line + 1, col = s->col + 1;
+    for (;;) {
+        if (*s->p == '"') {
+            t->kind = qs_quoted(s, t) ? QT_BAD : QT_IDENT;
+            if (t->kind == QT_IDENT) {
+                t->line = line;
+                t->col = col;
+            }
+            return;
+        }
+        if (!q_letter(*s->p) && !q_digit(*s->p))
+            break;
+        qt_put(t, *s->p);
+        qs_step(s);
+    }
+    t->kind = QT_IDENT;
+    t->line = line;
+    t->col = col;
+    const char *const *kw = NULL;
+    if (lookup && !t->too_long)
+        kw = bsearch(t->text, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
+                     sizeof q_keywords[0], q_keyword_cmp);
+    if (kw != NULL) {
+        t->kind = QT_KEYWORD;
+        t->len = strlen(*kw);
+        memcpy(t->text, *kw, t->len + 1);
+    }
+}
+
+/* Reads a number at p (digits, or '.' and a digit) as influxd prints it: "1", "1.5", ".5", or a
+ * duration ("1h", "1µs", "1x", and letters and digits after). */
+static void qs_number(qscan_t *s, qtoken_t *t)
+{
+    static const char micro[] = "\xC2\xB5"; /* µ */
+    while (q_digit(*s->p)) {
+        qt_put(t, *s->p);
+        qs_step(s);
+    }
+    if (s->p[0] == '.' && q_digit(s->p[1])) {
+        do {
+            qt_put(t, *s->p);
+            qs_step(s);
+        } while (q_digit(*s->p));
+        return;
+    }
+    if (*s->p == '.')
+        return;
+    for (int n = 0;; n++) {
+        int mu = strncmp(s->p, micro, 2) == 0;
+        char c = *s->p;
+        if (!mu && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(n > 0 && q_digit(c)))
+            return;
+        for (int i = 0; i < (mu ? 2 : 1); i++) {
+            qt_put(t, *s->p);
+            qs_step(s);
+        }
+    }
+}
+
+/* Reads an operator or any other character at p as influxd prints it: "=~", "!=" (for <> too),
+ * "!~", "<=", ">=", "::", or the one character (a whole UTF-8 sequence). */
+static void qs_other(qscan_t *s, qtoken_t *t)
+{
+    static const char *const pairs[][2] = {{"=~", "=~"}, {"!=", "!="}, {"!~", "!~"}, {"<=", "<="},
+                                           {"<>", "!="}, {">=", ">="}, {"::", "::"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        if (strncmp(s->p, pairs[i][0], 2) == 0) {
+            qt_put(t, pairs[i][1][0]);
+            qt_put(t, pairs[i][1][1]);
+            qs_step(s);
+            qs_step(s);
+            return;
+        }
+    }
+    do {
+        qt_put(t, *s->p);
+        qs_step(s);
+    } while ((*s->p & 0xC0) == 0x80);
+}
+
+/* Reads the next token into t. */
+static void qs_next(qscan_t *s, qtoken_t *t)
+{
+    t->len = 0;
+    t->text[0] = '\0';
+    t->too_long = 0;
+    int open_comment = qs_blank(s);
+    int line = s->line + 1, col = s->col + 1;
+    t->line = line;
+    t->col = col;
+    char c = *s->p;
+    if (open_comment) {
+        t->kind = QT_OTHER;
+        memcpy(t->text, "ILLEGAL", 8);
+        t->len = 7;
+        s->p += strlen(s->p); /* nothing after it is read */
+    } else if (c == '\0') {
+        t->kind = QT_EOF;
+        memcpy(t->text, "EOF", 4);
+        t->len = 3;
+        t->line = s->end_line + 1;
+        t->col = s->end_col + 2;
+        return;
+    } else if (c == ';') {
+        t->kind = QT_SEMI;
+        qt_put(t, ';');
+        qs_step(s);
+    } else if (q_letter(c) || c == '"') {
+        qs_ident(s, t, 1);
+    } else if (c == '\'') {
+        t->kind = qs_quoted(s, t) ? QT_BAD : QT_OTHER; /* a string, never a name */
+    } else if (q_digit(c) || (c == '.' && q_digit(s->p[1]))) {
+        t->kind = QT_NUMBER;
+        qs_number(s, t);
+    } else if (c == '$') {
+        qs_step(s);
+        qs_ident(s, t, 0); /* a bound parameter: "$" and an identifier, printed "$x" */
+        size_t n = t->len < QT_TEXT_MAX - 2 ? t->len : QT_TEXT_MAX - 2;
+        memmove(t->text + 1, t->text, n);
+        t->text[0] = '$';
+        t->text[n + 1] = '\0';
+        t->len = n + 1;
+        t->kind = QT_OTHER;
+        t->line = line;
+        t->col = col;
+    } else {
+        t->kind = QT_OTHER;
+        qs_other(s, t);
+    }
+    /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
+     * quote closed by nothing or a newline before any character "BADSTRING". */
+    if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
+        const char *name = t->kind == QT_BAD ? "BADSTRING" : "STRING";
+        t->len = strlen(name);
+        memcpy(t->text, name, t->len + 1);
+    }
+    s->end_line = s->line;
+    s->end_col = s->col;
+}
+
+/* Whether t is the keyword kw (upper case). */
+static int q_is(const qtoken_t *t, const char *kw)
+{
+    return t->kind == QT_KEYWORD && strcmp(t->text, kw) == 0;
+}
+
+/* If s's next tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
+ * rules (so blanks and comments may come before and between them), moves s past them and
+ * returns 1; else leaves s as it is and returns 0. */
+static int statement(qscan_t *s, const char *const *kw)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    for (; *kw != NULL; kw++) {
+        qs_next(&at, &t);
+        if (!q_is(&t, *kw))
+            return 0;
+    }
+    *s = at;
+    return 1;
+}
+
+/* The length of the white space at p as Go's unicode.IsSpace has it (ASCII's six, then U+0085,
+ * U+00A0 and Unicode's other spaces in UTF-8), 0 when none. */
+static size_t go_space(const char *p)
+{
+    /* U+0085 in bytes: C has no \u for a character below U+00A0. */
+    static const char *const wide[] = {"\xC2\x85", "\u00A0", "\u1680", "\u2000", "\u2001",
+                                       "\u2002",   "\u2003", "\u2004", "\u2005", "\u2006",
+                                       "\u2007",   "\u2008", "\u2009", "\u200A", "\u2028",
+                                       "\u2029",   "\u202F", "\u205F", "\u3000"};
+    if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+        return 1;
+    for (size_t i = 0; i < sizeof wide / sizeof wide[0]; i++)
+        if (strncmp(p, wide[i], strlen(wide[i])) == 0) /* stops at p's NUL */
+            return strlen(wide[i]);
+    return 0;
+}
+
+/* Trims q of Go's white space at both ends, as influxd does (strings.TrimSpace) before it
+ * parses: it then counts positions from the first character left, and takes a query ending in
+ * '\v' or U+3000. Returns the first character left; q's end is moved in place. */
+static char *trim_go_space(char *q)
+{
+    size_t n;
+    while ((n = go_space(q)) > 0)
+        q += n;
+    char *end = q; /* after the last character that is not a space */
+    for (char *p = q; *p != '\0';) {
+        n = go_space(p);
+        p += n > 0 ? n : 1; /* a UTF-8 continuation byte never starts a space */
+        if (n == 0)
+            end = p;
+    }
+    *end = '\0';
+    return q;
+}
+
+/* Answers influxd's parse error: token t found where want was expected (400). */
+static void parse_error(api_request_t *r, const qtoken_t *t, const char *want)
+{
+    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
+               want, t->line, t->col);
+}
+
+/* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
+static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
+{
+    qs_next(s, t);
+    if (t->kind != QT_IDENT) {
+        parse_error(r, t, "identifier");
+        return -1;
+    }
+    if (t->too_long) {
+        api__error(r, 400,
+                   "error parsing query: a database name of %d bytes or more, at line %d, "
+                   "char %d (vigild reads less)",
+                   QT_TEXT_MAX, t->line, t->col);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks that t, the token after a statement, ends it: ';' or the end of the query. Returns 0,
+ * or answers influxd's parse error and -1. */
+static int expect_end(api_request_t *r, const qtoken_t *t)
+{
+    if (t->kind != QT_EOF && t->kind != QT_SEMI) {
+        parse_error(r, t, ";");
+        return -1;
+    }
+    return 0;
+}
+
+/* A query's statements run one after the other (the second pass of q_statements), each adding
+ * its result to b: {"statement_id":id,...}. A statement that fails says why in err (a
+ * "statement error": influxd answers it in a 200) and the run stops there. */
+typedef struct {
+    sbuf_t b;
+    int id;        /* the running statement's statement_id */
+    char err[320]; /* the failed statement's error */
+} qrun_t;
+
+/* Opens the running statement's result in run->b: "{"statement_id":N" (the caller closes it). */
+static void result_open(qrun_t *run)
+{
+    sbuf_printf(&run->b, "%s{\"statement_id\":%d", run->id > 0 ? "," : "", run->id);
+}
+
+/* Records the running statement's error, msg then db (NULL: none). Returns 1, the statement
+ * functions' "failed". */
+static int result_error(qrun_t *run, const char *msg, const char *db)
+{
+    snprintf(run->err, sizeof run->err, "%s%s", msg, db ? db : "");
+    return 1;
+}
+
+/* SHOW DATABASES (s: after its keywords) in InfluxDB 1.x's form: one series "databases" with a
+ * column "name" and a row per remembered name, in the order of first use ("values" absent when
+ * none); what follows it, influxd's parse error. run NULL: only read. Returns 0 or -1 (the
+ * answer set). */
+static int show_databases(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    qtoken_t t;
+    qs_next(s, &t);
+    if (expect_end(r, &t))
+        return -1;
+    if (run == NULL)
+        return 0;
+    struct api_server *srv = r->srv;
+    result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"]");
+    pthread_mutex_lock(&srv->dbs_mu);
+    for (int i = 0; i < srv->ndbs; i++) {
+        sbuf_printf(&run->b, "%s", i == 0 ? ",\"values\":[[" : ",[");
+        api__json_str(&run->b, srv->dbs[i]);
+        sbuf_printf(&run->b, "]");
+    }
+    if (srv->ndbs > 0)
+        sbuf_printf(&run->b, "]");
+    pthread_mutex_unlock(&srv->dbs_mu);
+    sbuf_printf(&run->b, "}]}");
+    return 0;
+}
+
+/* Appends d (ms, whole seconds) as Go's time.Duration prints it, as InfluxDB does: "0s",
+ * "30s", "1m30s", "720h0m0s". */
+static void go_duration(sbuf_t *b, int64_t ms)
+{
+    int64_t s = ms / 1000;
+    if (s >= 3600)
+        sbuf_printf(b, "%lldh%lldm%llds", (long long)(s / 3600), (long long)(s / 60 % 60),
+                    (long long)(s % 60));
+    else if (s >= 60)
+        sbuf_printf(b, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
+    else
+        sbuf_printf(b, "%llds", (long long)s);
+}
+
+/* InfluxDB 1.x's shard group duration for a policy of duration ms (0: infinite): a week from
+ * six months on and for infinite, a day from two days on, else an hour. */
+static int64_t shard_group_ms(int64_t ms)
+{
+    const int64_t day = 86400000;
+    if (ms == 0 || ms >= 180 * day)
+        return 7 * day;
+    return ms >= 2 * day ? day : 3600000;
+}
+
+/* SHOW RETENTION POLICIES [ON db] (s: after its keywords) as InfluxDB 1.6.7 answers it: every
+ * database SHOW DATABASES lists has one policy, "autogen", the default, of storage.retention's
+ * duration ("0s": kept forever); a database it does not list is the statement error "database
+ * not found: NAME", and without ON nor the db parameter, "database name required"; what influxd
+ * cannot parse, its parse error (400). run NULL: only read. Returns 0, 1 (failed: run->err), or
+ * -1 (the answer set). */
+static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    char dbuf[256];
+    qtoken_t t;
+    qs_next(s, &t);
+    const char *db = t.text;
+    size_t len = 0;
+    if (q_is(&t, "ON")) {
+        /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB;
+         * "" is "database name required" below, as in InfluxDB. */
+        if (expect_name(r, s, &t))
+            return -1;
+        len = t.len;
+        qtoken_t after;
+        qs_next(s, &after);
+        if (expect_end(r, &after))
+            return -1;
+    } else {
+        if (expect_end(r, &t))
+            return -1;
+        db = api__arg(r, "db", dbuf, sizeof dbuf);
+        if (r->status)
+            return -1;
+        len = db ? strlen(db) : 0;
+    }
+    if (run == NULL)
+        return 0;
+    if (len == 0)
+        return result_error(run, "database name required", NULL);
+    if (!api__db_known(r->srv, db, len))
+        return result_error(run, "database not found: ", db);
+    int64_t ms = r->srv->opts.retention_ms;
+    result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"name\",\"duration\","
+                         "\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
+                         "[[\"autogen\",\"");
+    go_duration(&run->b, ms);
+    sbuf_printf(&run->b, "\",\"");
+    go_duration(&run->b, shard_group_ms(ms));
+    sbuf_printf(&run->b, "\",1,true]]}]}");
+    return 0;
+}
+
+/* Which of influxd's number tokens a QT_NUMBER is: a '.' makes a NUMBER ("1.5", ".5"), digits
+ * alone an INTEGER, digits then letters a DURATIONVAL (qs_number read them). */
+enum qnum { QN_INTEGER, QN_NUMBER, QN_DURATION };
+
+static enum qnum q_number_kind(const qtoken_t *t)
+{
+    if (strchr(t->text, '.') != NULL)
+        return QN_NUMBER;
+    return t->text[strspn(t->text, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;
+}
+
+/* Parses a duration literal into *ns as influxd 1.6.7's influxql.ParseDuration does: one or
+ * more digits-and-unit pairs, the units ns, u, µ, ms, s, m, h, d, w ("1h30m"; "1us" and "1h30"
+ * are not durations). Go's int64 arithmetic wraps, and a sum that wrapped negative is its
+ * "overflowed" (one that wrapped twice is taken, as there). Returns 0, -1 for an invalid
+ * duration (also digits past INT64_MAX: strconv.ParseInt's error), -2 for an overflowed one. */
+static int go_parse_duration(const char *s, int64_t *ns)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ns;
+    } units[] = {{"ns", 1},
+                 {"ms", 1000000},
+                 {"u", 1000},
+                 {"\xC2\xB5", 1000},
+                 {"s", 1000000000},
+                 {"m", 60000000000},
+                 {"h", 3600000000000},
+                 {"d", 86400000000000},
+                 {"w", 604800000000000}};
+    uint64_t d = 0;
+    if (strlen(s) < 2)
+        return -1;
+    while (*s != '\0') {
+        const char *start = s;
+        uint64_t n = 0;
+        for (; q_digit(*s); s++) {
+            if (n > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
+                return -1;
+            n = n * 10 + (uint64_t)(*s - '0');
+        }
+        if (*s == '\0' || s == start)
+            return -1;
+        size_t i = 0, nu = sizeof units / sizeof units[0];
+        while (i < nu && strncmp(s, units[i].unit, strlen(units[i].unit)) != 0)
+            i++; /* "ns" and "ms" come before "m": influxd reads them as one unit */
+        if (i == nu)
+            return -1;
+        d += n * units[i].ns;
+        s += strlen(units[i].unit);
+    }
+    if ((int64_t)d < 0)
+        return -2;
+    *ns = (int64_t)d;
+    return 0;
+}
+
+/* Reads a duration (a DURATIONVAL or INF, which is 0) into *ns. Returns 0, or answers
+ * influxd's parse error and -1. */
+static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns)
+{
+    qs_next(s, t);
+    *ns = 0;
+    if (q_is(t, "INF"))
+        return 0;
+    if (t->kind != QT_NUMBER || q_number_kind(t) != QN_DURATION) {
+        parse_error(r, t, "duration");
+        return -1;
+    }
+    int rc = t->too_long ? -1 : go_parse_duration(t->text, ns);
+    if (rc == -1)
+        api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t->line,
+                   t->col);
+    else if (rc == -2)
+        api__error(r, 400,
+                   "error parsing query: overflowed duration %s: choose a smaller duration or "
+                   "INF at line %d, char %d",
+                   t->text, t->line, t->col);
+    return rc ? -1 : 0;
+}
+
+/* Reads an INTEGER of min..max as influxd's Parser.ParseInt does. Returns 0, or answers its
+ * parse error (strconv.Atoi's words for one past int64) and -1. */
+static int expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max)
+{
+    qs_next(s, t);
+    if (t->kind != QT_NUMBER || q_number_kind(t) != QN_INTEGER) {
+        parse_error(r, t, "integer");
+        return -1;
+    }
+    errno = 0;
+    long long n = strtoll(t->text, NULL, 10);
+    if (errno == ERANGE || t->too_long) {
+        api__error(r, 400,
+                   "error parsing query: strconv.Atoi: parsing \"%s\": value out of range at "
+                   "line %d, char %d",
+                   t->text, t->line, t->col);
+        return -1;
+    }
+    if (n < min || n > max) {
+        api__error(r, 400,
+                   "error parsing query: invalid value %lld: must be %lld <= n <= %lld at line "
+                   "%d, char %d",
+                   n, min, max, t->line, t->col);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads CREATE DATABASE's WITH clause (after WITH) as influxd 1.6.7's parser does: at least one
+ * of DURATION d, REPLICATION n, SHARD DURATION d and NAME rp, in that order, then the end.
+ * *duration and *shard: the policy's and its shard groups' durations in ns (0: not given, or
+ * INF). vigild keeps no policy, so the values are only checked. Returns 0, or answers the parse
+ * error and -1. */
+static int with_clause(api_request_t *r, qscan_t *s, int64_t *duration, int64_t *shard)
+{
+    qtoken_t t;
+    *duration = *shard = 0;
+    qs_next(s, &t);
+    if (!q_is(&t, "DURATION") && !q_is(&t, "REPLICATION") && !q_is(&t, "SHARD") &&
+        !q_is(&t, "NAME")) {
+        parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
+        return -1;
+    }
+    if (q_is(&t, "DURATION")) {
+        if (expect_duration(r, s, &t, duration))
+            return -1;
+        qs_next(s, &t);
+    }
+    if (q_is(&t, "REPLICATION")) {
+        if (expect_int(r, s, &t, 1, INT32_MAX))
+            return -1;
+        qs_next(s, &t);
+    }
+    if (q_is(&t, "SHARD")) {
+        qs_next(s, &t);
+        if (!q_is(&t, "DURATION")) {
+            parse_error(r, &t, "DURATION");
+            return -1;
+        }
+        if (expect_duration(r, s, &t, shard))
+            return -1;
+        qs_next(s, &t);
+    }
+    if (q_is(&t, "NAME")) {
+        if (expect_name(r, s, &t))
+            return -1;
+        qs_next(s, &t);
+    }
+    return expect_end(r, &t);
+}
+
+/* CREATE DATABASE (s: after its keywords) as InfluxDB 1.6.7 answers it: {"statement_id":N}.
+ * What influxd cannot parse (in the WITH clause too) is its parse error (400). A policy influxd
+ * would refuse to create (under an hour, or shorter than its shard groups) is influxd's
+ * statement error, and keeps nothing, as there. A name that cannot be listed (too long, a
+ * control character) is taken and not listed (api__db_remember); one the backend failed to keep is
+ * the client's error (the request's answer). run NULL: only read. Returns 0, 1 (failed:
+ * run->err), or -1 (the answer set). */
+static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    qtoken_t name, t;
+    int64_t duration = 0, shard = 0;
+    if (expect_name(r, s, &name))
+        return -1;
+    qs_next(s, &t);
+    if (q_is(&t, "WITH")) {
+        if (with_clause(r, s, &duration, &shard))
+            return -1;
+    } else if (expect_end(r, &t)) {
+        return -1;
+    }
+    if (run == NULL)
+        return 0;
+    if (name.len == 0)
+        return result_error(run, "invalid name", NULL); /* InfluxDB's answer to "" */
+    if (duration > 0 && duration < 3600000000000)
+        return result_error(run, "retention policy duration must be at least 1h0m0s", NULL);
+    if (duration > 0 && shard > duration)
+        return result_error(run,
+                            "retention policy duration must be greater than the shard "
+                            "duration",
+                            NULL);
+    int rc = api__db_remember(r->srv, name.text, name.len);
+    if (rc) {
+        api__backend_error(r, rc, "keeping the database name");
+        return -1;
+    }
+    result_open(run);
+    sbuf_printf(&run->b, "}");
+    return 0;
+}
+
+/* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
+ * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
+ * results into run->b, up to the first that fails). Statements are separated by ';' (empty ones
+ * skipped), as in influxd's ParseQuery. Returns the number of statements read (all of them in
+ * the first pass), or -1 with the answer set. Any thread. */
+static int q_statements(api_request_t *r, const char *q, qrun_t *run)
+{
+    static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
+    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
+    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
+    qscan_t s;
+    qtoken_t t;
+    int n = 0;
+    qs_init(&s, q, q);
+    for (;;) {
+        qscan_t at = s;
+        qs_next(&s, &t);
+        if (t.kind == QT_EOF)
+            return n;
+        if (t.kind == QT_SEMI)
+            continue;
+        s = at;
+        int rc;
+        if (statement(&s, create_db)) {
+            if (r->role >= 0 && r->role < API_ROLE_WRITE) {
+                /* GET /query takes a read token (SHOW ...), but a name kept is a disk write. */
+                api__error(r, 403, "forbidden: a '%s' token cannot CREATE DATABASE (needs 'write')",
+                           api_role_name((api_role_t)r->role));
+                return -1;
+            }
+            rc = create_database(r, &s, run);
+        } else if (statement(&s, show_dbs)) {
+            rc = show_databases(r, &s, run);
+        } else if (statement(&s, show_rps)) {
+            rc = show_retention_policies(r, &s, run);
+        } else {
+            api__error(r, 400,
+                       "vigild answers only CREATE DATABASE, SHOW DATABASES and SHOW RETENTION "
+                       "POLICIES on /query; read readings through GET /v1/devices/{id}/readings");
+            return -1;
+        }
+        if (rc < 0)
+            return -1;
+        n++;
+        if (run != NULL && rc > 0)
+            return n; /* the run stops at a failed statement, as in influxd */
+        if (run != NULL)
+            run->id++;
+    }
+}
+
+/* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them:
+ * {"results":[...]} with a result per statement run (200). A statement that fails ends the
+ * run; influxd then gives its error when it was the last statement, and "not executed" in its
+ * place when more followed (observed: the later ones are not listed). A query of no statement
+ * (";", a comment) is influxd's 200 {}. */
+static void run_query(api_request_t *r, const char *q)
+{
+    int n = q_statements(r, q, NULL);
+    if (n < 0)
+        return;
+    qrun_t run = {.id = 0};
+    sbuf_init(&run.b);
+    sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");
+    int ran = n > 0 ? q_statements(r, q, &run) : 0;
+    if (ran < 0) {
+        sbuf_deinit(&run.b);
+        return;
+    }
+    if (run.err[0] != '\0') {
+        result_open(&run);
+        sbuf_printf(&run.b, ",\"error\":");
+        api__json_str(&run.b, ran < n ? "not executed" : run.err);
+        sbuf_printf(&run.b, "}");
+    }
+    sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
+    api__body(r, 200, "application/json", &run.b);
+}
+
+/* GET|POST /query: q from the URL, else from a form body. */
+void api__h_query(api_request_t *r)
+{
+    char qbuf[1024];
+    const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
+    if (r->status)
+        return;
+    if (q == NULL && r->body)
+        q = form_q(r->body, r->len, qbuf, sizeof qbuf);
+    if (q != NULL)
+        q = trim_go_space(qbuf); /* both read q into qbuf */
+    if (q == NULL || q[0] == '\0') {
+        api__error(r, 400, "missing required parameter \"q\"");
+        return;
+    }
+    run_query(r, q);
+}
