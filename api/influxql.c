@@ -13,7 +13,6 @@
 #include "api_int.h"
 #include "err.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,28 +20,23 @@
 #include <string.h>
 #include <strings.h>
 
-/* Finds the q parameter in an application/x-www-form-urlencoded body; decodes into buf. */
-static const char *form_q(const char *body, size_t len, char *buf, size_t size)
+/* Finds the q parameter in r's application/x-www-form-urlencoded body (Telegraf sends its
+ * CREATE DATABASE so) and decodes it into buf as api__arg decodes the URL's. Returns buf, or
+ * NULL: no q, or (r->status set) a 400 for a q longer than buf or holding a NUL byte, in
+ * api__arg's words; a q cut to fit would run a query the client did not send (its last name
+ * cut short, and kept). */
+static const char *form_q(api_request_t *r, char *buf, size_t size)
 {
-    const char *p = body, *end = body + len;
+    const char *p = r->body, *end = r->body + r->len;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
         if (stop - p >= 2 && p[0] == 'q' && p[1] == '=') {
-            size_t o = 0;
-            for (const char *s = p + 2; s < stop && o + 1 < size; s++) {
-                char c = *s;
-                if (c == '+')
-                    c = ' ';
-                else if (c == '%' && stop - s > 2 && isxdigit((unsigned char)s[1]) &&
-                         isxdigit((unsigned char)s[2])) {
-                    char hx[3] = {s[1], s[2], 0};
-                    c = (char)strtol(hx, NULL, 16);
-                    s += 2;
-                }
-                buf[o++] = c;
+            if (api__pct_decode(p + 2, (size_t)(stop - p - 2), buf, size, 1) < 0) {
+                api__error(r, 400, "parameter 'q': longer than %zu bytes or holds a NUL byte",
+                           size - 1);
+                return NULL;
             }
-            buf[o] = '\0';
             return buf;
         }
         if (amp == NULL)
@@ -851,7 +845,9 @@ void api__h_query(api_request_t *r)
     if (r->status)
         return;
     if (q == NULL && r->body)
-        q = form_q(r->body, r->len, qbuf, sizeof qbuf);
+        q = form_q(r, qbuf, sizeof qbuf);
+    if (r->status)
+        return;
     if (q != NULL)
         q = trim_go_space(qbuf); /* both read q into qbuf */
     if (q == NULL || q[0] == '\0') {

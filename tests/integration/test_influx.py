@@ -825,6 +825,27 @@ class QueryParseErrors(vt.DaemonTestCase):
         self.assertEqual(doc["results"][1]["series"][0]["name"], "databases")
         self.assertEqual(len(doc["results"]), 2)
 
+    def test_query_longer_than_vigild_reads(self):
+        """vigild reads a q of at most 1,023 bytes (influxd has no such bound: it ran all of
+        these). A longer one is a 400 naming q and runs nothing, whether it comes in the URL or
+        in a form body, Telegraf's way (review28: the form body's q was cut to 1,023 bytes and
+        run, a name cut at byte 1,023 kept cut short); so is one holding a NUL byte."""
+        listed = Databases.show(self)
+        cut = "-- " + "p" * 1000 + "\nCREATE DATABASE cutshort"  # byte 1,023 within the name
+        many = "; ".join("CREATE DATABASE many%d" % i for i in range(1000))
+        for q in (cut, many):
+            for get in ([], ["-G"]):
+                self.assertJsonError(self.d.curl("POST", "/query", *get, "--data-urlencode",
+                                                 "q=" + q),
+                                     400, "parameter 'q': longer than 1023 bytes")
+        self.assertJsonError(self.d.curl("POST", "/query", "--data", "q=CREATE+DATABASE+a%00b"),
+                             400, "parameter 'q'")
+        self.assertEqual(Databases.show(self), listed)
+        fits = cut[:3] + cut[8:]  # 1,023 bytes: read whole
+        r = self.query(fits)
+        self.assertEqual((r.status, r.json()), (200, CREATED))
+        self.assertEqual(Databases.show(self), listed + ["cutshort"])
+
     def test_what_influxd_takes(self):
         listed = Databases.show(self)  # the class's daemon: other tests' names too
         for q in ("CREATE DATABASE c1 -- a comment", "CREATE DATABASE /* c */ c2",
