@@ -13,7 +13,6 @@
 #include "api_int.h"
 #include "err.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,35 +20,26 @@
 #include <string.h>
 #include <strings.h>
 
-/* Finds the q parameter in an application/x-www-form-urlencoded body; decodes into buf. */
-static const char *form_q(const char *body, size_t len, char *buf, size_t size)
+/* Finds the parameter name in r's application/x-www-form-urlencoded body (Telegraf sends its
+ * CREATE DATABASE so): its value, still encoded, in *v and *vlen. Returns 1, or 0 when there
+ * is no body or no such parameter. */
+static int form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen)
 {
-    const char *p = body, *end = body + len;
+    size_t nlen = strlen(name);
+    const char *p = r->body, *end = r->body ? r->body + r->len : NULL;
     while (p < end) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *stop = amp ? amp : end;
-        if (stop - p >= 2 && p[0] == 'q' && p[1] == '=') {
-            size_t o = 0;
-            for (const char *s = p + 2; s < stop && o + 1 < size; s++) {
-                char c = *s;
-                if (c == '+')
-                    c = ' ';
-                else if (c == '%' && stop - s > 2 && isxdigit((unsigned char)s[1]) &&
-                         isxdigit((unsigned char)s[2])) {
-                    char hx[3] = {s[1], s[2], 0};
-                    c = (char)strtol(hx, NULL, 16);
-                    s += 2;
-                }
-                buf[o++] = c;
-            }
-            buf[o] = '\0';
-            return buf;
+        if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            *v = p + nlen + 1;
+            *vlen = (size_t)(stop - *v);
+            return 1;
         }
         if (amp == NULL)
             break; /* not stop + 1: that would point past the end of the body */
         p = amp + 1;
     }
-    return NULL;
+    return 0;
 }
 
 /* ---- InfluxQL's tokens, cut as influxd 1.6.7 cuts them ------------------------------------
@@ -452,14 +442,26 @@ static int expect_end(api_request_t *r, const qtoken_t *t)
  * "statement error": influxd answers it in a 200) and the run stops there. */
 typedef struct {
     sbuf_t b;
+    int chunked;   /* chunked=true: each result a document of its own, as influxd sends them */
     int id;        /* the running statement's statement_id */
     char err[320]; /* the failed statement's error */
 } qrun_t;
 
-/* Opens the running statement's result in run->b: "{"statement_id":N" (the caller closes it). */
+/* Opens the running statement's result in run->b: "{"statement_id":N" (result_close closes
+ * it), after a ',' in the one {"results":[...]} document, or, chunked, in a document of its
+ * own: {"results":[{"statement_id":N...}]} and a newline, as influxd streams them. */
 static void result_open(qrun_t *run)
 {
-    sbuf_printf(&run->b, "%s{\"statement_id\":%d", run->id > 0 ? "," : "", run->id);
+    if (run->chunked)
+        sbuf_printf(&run->b, "{\"results\":[");
+    else if (run->id > 0)
+        sbuf_printf(&run->b, ",");
+    sbuf_printf(&run->b, "{\"statement_id\":%d", run->id);
+}
+
+static void result_close(qrun_t *run)
+{
+    sbuf_printf(&run->b, run->chunked ? "}]}\n" : "}");
 }
 
 /* Records the running statement's error, msg then db (NULL: none). Returns 1, the statement
@@ -494,7 +496,7 @@ static int show_databases(api_request_t *r, qscan_t *s, qrun_t *run)
     if (srv->ndbs > 0)
         sbuf_printf(&run->b, "]");
     pthread_mutex_unlock(&srv->dbs_mu);
-    sbuf_printf(&run->b, "}]}");
+    sbuf_printf(&run->b, "}]");
     return 0;
 }
 
@@ -567,7 +569,7 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
     go_duration(&run->b, ms);
     sbuf_printf(&run->b, "\",\"");
     go_duration(&run->b, shard_group_ms(ms));
-    sbuf_printf(&run->b, "\",1,true]]}]}");
+    sbuf_printf(&run->b, "\",1,true]]}]");
     return 0;
 }
 
@@ -760,7 +762,6 @@ static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
         return -1;
     }
     result_open(run);
-    sbuf_printf(&run->b, "}");
     return 0;
 }
 
@@ -810,53 +811,88 @@ static int q_statements(api_request_t *r, const char *q, qrun_t *run)
         n++;
         if (run != NULL && rc > 0)
             return n; /* the run stops at a failed statement, as in influxd */
-        if (run != NULL)
+        if (run != NULL) {
+            result_close(run);
             run->id++;
+        }
     }
 }
 
-/* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them:
- * {"results":[...]} with a result per statement run (200). A statement that fails ends the
- * run; influxd then gives its error when it was the last statement, and "not executed" in its
- * place when more followed (observed: the later ones are not listed). A query of no statement
- * (";", a comment) is influxd's 200 {}. */
-static void run_query(api_request_t *r, const char *q)
+/* Adds the failed statement's result (run->id) as influxd 1.6.7 sends it: its error, then
+ * "not executed" under the same id for each of the `left` statements after it. Answered whole,
+ * influxd keeps only the last result of an id (its handler lets an error replace the one
+ * before), so there it is the error when it was the last statement, else "not executed". */
+static void result_failed(qrun_t *run, const char *err, int left)
+{
+    int sent = run->chunked ? 1 + left : 1;
+    for (int i = 0; i < sent; i++) {
+        int not_executed = run->chunked ? i > 0 : left > 0;
+        result_open(run);
+        sbuf_printf(&run->b, ",\"error\":");
+        api__json_str(&run->b, not_executed ? "not executed" : err);
+        result_close(run);
+    }
+}
+
+/* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them (200): whole,
+ * {"results":[...]} with a result per statement run, or with chunked a document per result
+ * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
+ * query of no statement (";", a comment) is influxd's {}, chunked an empty body. */
+static void run_query(api_request_t *r, const char *q, int chunked)
 {
     int n = q_statements(r, q, NULL);
     if (n < 0)
         return;
-    qrun_t run = {.id = 0};
+    qrun_t run = {.chunked = chunked};
     sbuf_init(&run.b);
-    sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");
+    if (!chunked)
+        sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");
     int ran = n > 0 ? q_statements(r, q, &run) : 0;
     if (ran < 0) {
         sbuf_deinit(&run.b);
         return;
     }
-    if (run.err[0] != '\0') {
-        result_open(&run);
-        sbuf_printf(&run.b, ",\"error\":");
-        api__json_str(&run.b, ran < n ? "not executed" : run.err);
-        sbuf_printf(&run.b, "}");
-    }
-    sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
+    if (run.err[0] != '\0')
+        result_failed(&run, run.err, n - ran);
+    if (!chunked)
+        sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
     api__body(r, 200, "application/json", &run.b);
 }
 
-/* GET|POST /query: q from the URL, else from a form body. */
+/* Whether the client asked for chunked answers: chunked=true in the URL or a form body, as
+ * influxd's r.FormValue("chunked") == "true" (any other value, too long ones too: not). */
+static int chunked_asked(api_request_t *r)
+{
+    char val[8];
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "chunked");
+    size_t vlen = v ? strlen(v) : 0;
+    if (v == NULL && !form_arg(r, "chunked", &v, &vlen))
+        return 0;
+    return api__pct_decode(v, vlen, val, sizeof val, 1) >= 0 && strcmp(val, "true") == 0;
+}
+
+/* GET|POST /query: q from the URL, else from a form body. A q longer than qbuf, or holding a
+ * NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client did not
+ * send (its last name cut short, and kept). */
 void api__h_query(api_request_t *r)
 {
     char qbuf[1024];
     const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
+    const char *v;
+    size_t vlen;
+    if (q == NULL && !r->status && form_arg(r, "q", &v, &vlen)) {
+        if (api__pct_decode(v, vlen, qbuf, sizeof qbuf, 1) < 0)
+            api__error(r, 400, "parameter 'q': longer than %zu bytes or holds a NUL byte",
+                       sizeof qbuf - 1);
+        q = qbuf;
+    }
     if (r->status)
         return;
-    if (q == NULL && r->body)
-        q = form_q(r->body, r->len, qbuf, sizeof qbuf);
     if (q != NULL)
         q = trim_go_space(qbuf); /* both read q into qbuf */
     if (q == NULL || q[0] == '\0') {
         api__error(r, 400, "missing required parameter \"q\"");
         return;
     }
-    run_query(r, q);
+    run_query(r, q, chunked_asked(r));
 }

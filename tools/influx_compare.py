@@ -227,12 +227,21 @@ def run(vigild, only):
                       "SHOW RETENTION POLICIES ON x y", 'SHOW RETENTION POLICIES ON ""',
                       'SHOW RETENTION POLICIES ON "a\\nb"', "CREATE DATABASE",
                       'CREATE DATABASE "unterminated', 'CREATE DATABASE ""',
-                      "CREATE DATABASE one; CREATE DATABASE two"):
-                path = "/query?" + urllib.parse.urlencode({"q": q})
-                (ist, ibody), (vst, vbody) = (request(p, "POST", path)
-                                              for p in (infl.port, vig.port))
-                print("== query %r\n   influxdb %d %s\n   vigild   %d %s" % (
-                    q, ist, ibody[:300], vst, vbody[:300]))
+                      "CREATE DATABASE one; CREATE DATABASE two",
+                      "CREATE DATABASE three; SHOW RETENTION POLICIES ON nosuch; "
+                      "CREATE DATABASE four; SHOW DATABASES",
+                      "CREATE DATABASE five; CREATE DATABASE six WITH DURATION 1m", ";"):
+                # Several statements: also as the influx shell asks (chunked=true), where
+                # influxd answers a document per result.
+                chunked = (False, True) if ";" in q.rstrip("; ") or q == ";" else (False,)
+                for c in chunked:
+                    path = "/query?" + urllib.parse.urlencode(
+                        dict({"q": q}, **({"chunked": "true"} if c else {})))
+                    (ist, ibody), (vst, vbody) = (request(p, "POST", path)
+                                                  for p in (infl.port, vig.port))
+                    print("== query %r%s\n   influxdb %d %s\n   vigild   %d %s%s" % (
+                        q, " chunked" if c else "", ist, ibody[:300], vst, vbody[:300],
+                        "" if (ist, ibody) == (vst, vbody) else "\n   differs"))
         print("\n%-32s %-18s %-18s" % ("case", "influxdb", "vigild"))
         for name, ist, ipts, vst, vpts in summary:
             mark = "" if (ist, ipts) == (vst, vpts) else "  differs"

@@ -8,8 +8,8 @@
  * (its q buffer), then trimmed of Go's white space (trim_go_space) before the statements. Each
  * token must be NUL-terminated at its length, shorter than QT_TEXT_MAX, placed at line >= 1 and
  * char >= 0 (a quote is placed one char early, as influxd does), and move the reader forward (or be
- * the end); the statements must answer 200 or 400 with a body, without a crash, leak or undefined
- * behaviour. */
+ * the end); the statements, answered whole and chunked, must answer 200 or 400 with a body (a
+ * chunked 200 may be empty), without a crash, leak or undefined behaviour. */
 #include "../../api/influxql.c"
 
 #include <stdint.h>
@@ -35,10 +35,13 @@ static void tokens(const char *q)
     }
 }
 
-/* Checks the answer a statement left in r, and clears it for the next one. */
-static void answered(api_request_t *r)
+/* Checks the answer a query left in r, and clears it for the next one: a body, but for a
+ * chunked answer to a query of no statement (influxd's empty 200). */
+static void answered(api_request_t *r, int chunked)
 {
-    if ((r->status != 200 && r->status != 400) || r->resp == NULL || r->resp_len == 0)
+    int empty_ok = chunked && r->status == 200;
+    if ((r->status != 200 && r->status != 400) ||
+        (!empty_ok && (r->resp == NULL || r->resp_len == 0)))
         abort();
     free(r->resp);
     r->resp = NULL;
@@ -67,9 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The db parameter SHOW RETENTION POLICIES without ON reads is absent: libmicrohttpd's
      * lookup on no connection answers NULL (0.9.75). */
     api_request_t r = {.srv = &srv, .role = -1};
-    if (q[0] != '\0') {
-        run_query(&r, q);
-        answered(&r);
+    for (int chunked = 0; chunked <= 1 && q[0] != '\0'; chunked++) {
+        run_query(&r, q, chunked); /* a CREATE runs twice: the second finds its name kept */
+        answered(&r, chunked);
     }
     if (srv.ndbs == API_DBS_MAX)
         srv.ndbs = 0; /* room for the next names */

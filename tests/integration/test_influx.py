@@ -557,6 +557,32 @@ class QueryParseErrors(vt.DaemonTestCase):
          b'{"results":[{"statement_id":0},{"statement_id":1}]}'),
     )
 
+    # The same queries with chunked=true (the influx shell's), influxd 1.6.7's answers copied
+    # byte for byte (review28, 127.0.0.1:19450): a document and newline per result, the failed
+    # statement's error then "not executed" under its id for each later statement, and an
+    # empty body for a query of no statement. Parse errors are the same 400s.
+    STATEMENTS_CHUNKED = (
+        (0, b'{"results":[{"statement_id":0}]}\n'
+            b'{"results":[{"statement_id":1,"error":"database not found: nosuch"}]}\n'),
+        (1, b'{"results":[{"statement_id":0,"error":"database not found: nosuch"}]}\n'
+            b'{"results":[{"statement_id":0,"error":"not executed"}]}\n'),
+        (2, b'{"results":[{"statement_id":0}]}\n'
+            b'{"results":[{"statement_id":1,"error":"database not found: nosuch"}]}\n'
+            b'{"results":[{"statement_id":1,"error":"not executed"}]}\n'
+            b'{"results":[{"statement_id":1,"error":"not executed"}]}\n'),
+        (4, b'{"results":[{"statement_id":0}]}\n{"results":[{"statement_id":1}]}\n'),
+        (5, b''),
+        (6, b''),
+        (7, b'{"results":[{"statement_id":0,"error":"database name required"}]}\n'
+            b'{"results":[{"statement_id":0,"error":"not executed"}]}\n'),
+        (8, b'{"results":[{"statement_id":0,"error":"invalid name"}]}\n'
+            b'{"results":[{"statement_id":0,"error":"not executed"}]}\n'),
+        (9, b'{"results":[{"statement_id":0,"error":"retention policy duration must be at '
+            b'least 1h0m0s"}]}\n{"results":[{"statement_id":0,"error":"not executed"}]}\n'),
+        (11, b'{"results":[{"statement_id":0}]}\n'),
+        (12, b'{"results":[{"statement_id":0}]}\n{"results":[{"statement_id":1}]}\n'),
+    )
+
     # CREATE DATABASE ... WITH: influxd 1.6.7's answers, copied (session 22). vigild took every
     # one of these with its first option word before (DURATION without a value included).
     WITH_PARSE_ERRORS = (
@@ -824,6 +850,47 @@ class QueryParseErrors(vt.DaemonTestCase):
         self.assertEqual(doc["results"][1]["statement_id"], 1)
         self.assertEqual(doc["results"][1]["series"][0]["name"], "databases")
         self.assertEqual(len(doc["results"]), 2)
+
+    def test_statements_chunked_as_influxd(self):
+        listed = Databases.show(self)
+        for i, body in self.STATEMENTS_CHUNKED:
+            q, status, _ = self.STATEMENTS[i]
+            for args in (("/query?chunked=true", "--data-urlencode", "q=" + q),
+                         ("/query", "--data", "chunked=true", "--data-urlencode", "q=" + q)):
+                r = self.d.curl("POST", *args)
+                self.assertEqual((r.status, r.body), (status, body), (q, args[-2]))
+        # A parse error is the same 400; any value but "true" answers whole, as influxd.
+        q, status, body = self.STATEMENTS[3]
+        r = self.d.curl("POST", "/query?chunked=true", "--data-urlencode", "q=" + q)
+        self.assertEqual((r.status, r.body.strip()), (status, body))
+        q, status, body = self.STATEMENTS[0]
+        for value in ("True", "1", "true" * 10):
+            r = self.d.curl("POST", "/query?chunked=" + value, "--data-urlencode", "q=" + q)
+            self.assertEqual((r.status, r.body.strip()), (status, body), value)
+        # Kept: the names influxd kept (test_statements_as_influxd may have kept them first).
+        kept = ["p1", "p3", "p8", "p9", "p14", "one", "two"]
+        self.assertEqual([n for n in Databases.show(self) if n in kept or n not in listed], kept)
+
+    def test_query_longer_than_vigild_reads(self):
+        """vigild reads a q of at most 1,023 bytes (influxd has no such bound: it ran all of
+        these). A longer one is a 400 naming q and runs nothing, whether it comes in the URL or
+        in a form body, Telegraf's way (review28: the form body's q was cut to 1,023 bytes and
+        run, a name cut at byte 1,023 kept cut short); so is one holding a NUL byte."""
+        listed = Databases.show(self)
+        cut = "-- " + "p" * 1000 + "\nCREATE DATABASE cutshort"  # byte 1,023 within the name
+        many = "; ".join("CREATE DATABASE many%d" % i for i in range(1000))
+        for q in (cut, many):
+            for get in ([], ["-G"]):
+                self.assertJsonError(self.d.curl("POST", "/query", *get, "--data-urlencode",
+                                                 "q=" + q),
+                                     400, "parameter 'q': longer than 1023 bytes")
+        self.assertJsonError(self.d.curl("POST", "/query", "--data", "q=CREATE+DATABASE+a%00b"),
+                             400, "parameter 'q'")
+        self.assertEqual(Databases.show(self), listed)
+        fits = cut[:3] + cut[8:]  # 1,023 bytes: read whole
+        r = self.query(fits)
+        self.assertEqual((r.status, r.json()), (200, CREATED))
+        self.assertEqual(Databases.show(self), listed + ["cutshort"])
 
     def test_what_influxd_takes(self):
         listed = Databases.show(self)  # the class's daemon: other tests' names too
@@ -1209,6 +1276,15 @@ class InfluxCli(vt.DaemonTestCase):
         self.assertEqual(rc, 1, out)
         self.assertIn("ERR: error parsing query: found x, expected identifier at line 1, "
                       "char 27\n", out)
+
+    def test_statement_error_before_others(self):
+        # The shell asks chunked=true: influxd 1.6.7 sends the failed statement's error before
+        # its "not executed", and the shell prints the first (this output and exit status 1,
+        # from influxd; vigild's whole answer printed "ERR: not executed" before review28).
+        rc, out = self.influx("-execute", "SHOW RETENTION POLICIES ON nosuch; CREATE DATABASE c2")
+        self.assertEqual(rc, 1, out)
+        self.assertTrue(out.startswith("\nERR: database not found: nosuch\n"), out)
+        self.assertNotIn("not executed", out)
 
     def test_bad_insert_reports_error(self):
         rc, out = self.influx("-database", "db", "-precision", "ms", "-execute",
