@@ -554,11 +554,13 @@ enum pipe_lim_state { PIPE_LIM_OK = 0, PIPE_LIM_FORECAST = 1, PIPE_LIM_EXCEEDED 
 void pipeline__limits_check(pipeline_t *p, struct dev *d);
 /* Frees d's limit states (d->limits NULL after). Caller holds d->mu, or d is not shared. */
 void pipeline__limits_free(struct dev *d);
-/* At the end of a maintenance period of d (pipeline_maint.c): every limit alarm of d ends with
- * an "ok" message and each state is ok "since" null until d's next scored reading judges it
- * again, as after a restart, so a device silent after the work shows no stale alarm. Caller
- * holds d->mu. */
-void pipeline__limits_reset(pipeline_t *p, struct dev *d);
+/* At the end (end_ms) of a maintenance period of d (pipeline_maint.c): every limit alarm of d
+ * not judged since by a reading timestamped at or after end_ms ends with an "ok" message, and
+ * its state is ok "since" null until d's next scored reading judges it again, as after a
+ * restart, so a device silent after the work shows no stale alarm. A channel a reading after
+ * the period judged already (the period ends by vigild's clock, a reading is scored by its own
+ * timestamp) keeps its state. Caller holds d->mu. */
+void pipeline__limits_reset(pipeline_t *p, struct dev *d, int64_t end_ms);
 /* The crossing of channel c's limits (d->lim_max[c], d->lim_min[c]) the limit alarms judge
  * (pipeline_limits.c), for the alarm and the forecast route alike: the first of the h steps
  * of mean (the detector's forecast [h, d->nch], NULL: none) whose value is at or beyond a limit,

@@ -30,7 +30,8 @@ max - min is clamped to half the band.
 
 Maintenance: readings in a period are not judged; when the period ends (a DELETE, or its end
 by vigild's clock) every alarm ends with an "ok" message, and the first reading after it judges
-again: a device silent after the work shows no stale "exceeded". Out of memory in a rebuild
+again: a device silent after the work shows no stale "exceeded", and one whose clock is ahead,
+already judged by a reading timestamped after the period, keeps that state. Out of memory in a rebuild
 (RebuildOutOfMemory, failalloc): the open alarms end with their "ok" before the next reading
 raises them again.
 
@@ -368,6 +369,31 @@ class Maintenance(LimitTest):
         lim = self.limits("quiet")["temp"]
         self.assertEqual((lim["state"], lim["since_ts"]), ("ok", None), lim)
         self.assertEqual(channels(d), {"ok": 1, "forecast": 0, "exceeded": 0})
+
+    def test_reading_after_the_end_judged_before_the_tick(self):
+        """A period ends by vigild's clock, a reading is scored by its own timestamp: a device
+        whose clock is ahead sends a reading timestamped after the period while vigild's clock
+        is still in it, and that reading judges the state (95: exceeded). The period's end
+        leaves it (the old code's tick ended it with an "ok" the reading had not given, then
+        the next reading beyond raised it again): the next message is the next reading's own,
+        80 back inside."""
+        d = self.d
+        s = self.stream("?types=limit&device=ahead")
+        ms = self.stream("?types=maintenance&device=ahead")
+        self.put_limits("ahead", {"temp": {"max": 90}})
+        until = int(time.time() * 1000) + 1500
+        tp.jreq(d, "POST", "/v1/devices/ahead/maintenance", {"until": until})
+        tp.post_readings(d, "ahead", [[95.0]], [until + 500], ["temp"])  # after the period
+        tp.wait_scored(d, "ahead", 1)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
+        # The tick's message of the period's end (the alarms' reset follows it on the loop).
+        past = [m["data"] for m in ms.count(2)][1]
+        self.assertEqual(past["period"]["state"], "past", past)
+        lim = self.limits("ahead")["temp"]
+        self.assertEqual((lim["state"], lim["since_ts"]), ("exceeded", until + 500), lim)
+        tp.post_readings(d, "ahead", [[80.0]], [until + 1500], ["temp"])
+        tp.wait_scored(d, "ahead", 2)
+        self.assertEqual(self.messages(s, 2)[1], ("ok", "max", 80.0))
 
 
 FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
