@@ -416,6 +416,10 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
         for (int j = 0; L && j < L->n && nw == NULL; j++)
             if (strcmp(L->ch[j].name, o->name) == 0)
                 nw = &L->ch[j];
+        /* A sighting confirms only a crossing of the limit it saw: one whose value a PUT
+         * changed was never forecast by a check, and its first check is the rebuild's. */
+        if (nw && o->seen_side >= 0 && nw->lim[o->seen_side] == o->lim[o->seen_side])
+            nw->seen_side = o->seen_side;
         if (nw && (o->state == PIPE_LIM_OK || !isnan(nw->lim[o->side]))) {
             nw->state = o->state;
             nw->side = o->side;
@@ -424,7 +428,6 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             nw->in_ms = o->in_ms;
             nw->by_trend = o->by_trend;
             nw->at_ts = o->at_ts;
-            nw->seen_side = o->seen_side;
             nw->judged_ts = o->judged_ts;
         } else {
             end_alarm(p, d, o);

@@ -25,7 +25,8 @@ same temperature mirrored (falling toward a min) is forecast by trend on the min
 inside the max after exceeding it, it is not forecast by the line that still rises past it. A
 forecast alarm is raised at the second check in a row that sees a crossing within the horizon,
 held while one is seen within 1.25 x the horizon, cleared beyond (ForecastRules, against the
-forecast route's time_to_limit, the same crossing, "by" included). A stored deadband not below
+forecast route's time_to_limit, the same crossing, "by" included); a PUT moving the limit
+makes the next check the first for its new value. A stored deadband not below
 max - min is clamped to half the band.
 
 Maintenance: readings in a period are not judged; when the period ends (a DELETE, or its end
@@ -561,6 +562,34 @@ class ForecastRules(LimitTest):
         self.assertEqual([(m["data"]["state"], m["data"]["previous"]) for m in s.count(2)],
                          [("forecast", "ok"), ("ok", "forecast")])
 
+    def test_a_changed_limit_needs_its_own_two_checks(self):
+        """A check that saw a crossing of the max within the horizon, then a PUT moving the
+        max: the next check (the rebuild's, at the next reading) is the first to judge the new
+        max, so it raises nothing although it sees a crossing within the horizon; the check
+        after it, seeing one again, raises the alarm. The old code carried the first sighting
+        over to the new max and raised the alarm at the rebuild's check."""
+        rng = random.Random(1)
+        s = self.stream("?types=limit")
+        self.put_limits("c", {"temp": {"max": 60}})
+        k = self.feed("c", ramp(301, 0, 0.02, rng), 0)  # readings 0..300: 300 is a check
+        tp.wait_idle(self.d, "c", 1)
+        t = None
+        while k < 560 and not (t and t["steps"] <= 60):
+            k = self.feed("c", ramp(10, k, 0.02, rng), k)  # up to the next check
+            t, steps = self.ttl("c")
+        self.assertTrue(t and t["steps"] <= 60, t)
+        self.assertEqual(self.limits("c")["temp"]["state"], "ok")  # seen once
+        # A max the route's forecast crosses 40 steps ahead: within the horizon at the next
+        # reading too.
+        mx = round(steps[39]["values"]["temp"]["mean"], 4)
+        self.put_limits("c", {"temp": {"max": mx}})
+        k = self.feed("c", ramp(1, k, 0.02, rng), k)  # the rebuild's check
+        t, _ = self.ttl("c")
+        self.assertTrue(t and t["steps"] <= 60, t)
+        self.assertEqual(self.limits("c")["temp"]["state"], "ok", t)
+        k = self.feed("c", ramp(10, k, 0.02, rng), k)  # the next check
+        self.assertEqual(self.limits("c")["temp"]["state"], "forecast", self.ttl("c"))
+        self.assertEqual([m["data"]["state"] for m in s.count(1)], ["forecast"])
 
 def sim_pump(n, duration):
     """vigil-sim's pump-n (seed 1, 900 s of history then faults from 45 s: pump-1 bearing,
