@@ -259,7 +259,6 @@ struct dev {
                   the training only waits in the due-set joins it instead */
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
-    int64_t due_ts;          /* newest reading when d became due: its training window ends there */
     uint64_t next_event_id;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
