@@ -1080,8 +1080,8 @@ void pipeline_destroy(pipeline_t *p)
  * have read its window already, or be ending: d->due is cleared only after the apply), it is
  * asked again when that ends; merged into one still waiting in the
  * due-set (d's, or its group's asked on another member), it joins it: that training reads the
- * windows when it runs, d's ending here (a member not due: at its newest anyway), and one
- * training answers both. Caller holds d->mu. */
+ * windows when it runs, up to each member's newest reading then, and one training answers
+ * both. Caller holds d->mu. */
 static int train_now(pipeline_t *p, struct dev *d)
 {
     int rc = pipeline__mark_due(p, d);
@@ -1089,8 +1089,6 @@ static int train_now(pipeline_t *p, struct dev *d)
         return rc;
     if (!pipeline__training_waits(p, d))
         d->again = 1;
-    else if (d->due)
-        d->due_ts = d->last_ts;
     return rc;
 }
 

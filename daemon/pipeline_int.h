@@ -259,7 +259,6 @@ struct dev {
                   the training only waits in the due-set joins it instead */
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
-    int64_t due_ts;          /* newest reading when d became due: its training window ends there */
     uint64_t next_event_id;
     uint64_t listed; /* token of the last anomalies listing that included the active event */
     /* Model versions, oldest first: the o.versions newest and the serving one (array room for
@@ -554,11 +553,13 @@ enum pipe_lim_state { PIPE_LIM_OK = 0, PIPE_LIM_FORECAST = 1, PIPE_LIM_EXCEEDED 
 void pipeline__limits_check(pipeline_t *p, struct dev *d);
 /* Frees d's limit states (d->limits NULL after). Caller holds d->mu, or d is not shared. */
 void pipeline__limits_free(struct dev *d);
-/* At the end of a maintenance period of d (pipeline_maint.c): every limit alarm of d ends with
- * an "ok" message and each state is ok "since" null until d's next scored reading judges it
- * again, as after a restart, so a device silent after the work shows no stale alarm. Caller
- * holds d->mu. */
-void pipeline__limits_reset(pipeline_t *p, struct dev *d);
+/* At the end (end_ms) of a maintenance period of d (pipeline_maint.c): every limit alarm of d
+ * not judged since by a reading timestamped at or after end_ms ends with an "ok" message, and
+ * its state is ok "since" null until d's next scored reading judges it again, as after a
+ * restart, so a device silent after the work shows no stale alarm. A channel a reading after
+ * the period judged already (the period ends by vigild's clock, a reading is scored by its own
+ * timestamp) keeps its state. Caller holds d->mu. */
+void pipeline__limits_reset(pipeline_t *p, struct dev *d, int64_t end_ms);
 /* The crossing of channel c's limits (d->lim_max[c], d->lim_min[c]) the limit alarms judge
  * (pipeline_limits.c), for the alarm and the forecast route alike: the first of the h steps
  * of mean (the detector's forecast [h, d->nch], NULL: none) whose value is at or beyond a limit,

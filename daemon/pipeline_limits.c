@@ -75,6 +75,10 @@ struct lim_chan {
     int steps;        /* the forecast's crossing: steps ahead, 0 when none */
     int by_trend;     /* the crossing is the readings' trend's, not the model's forecast */
     int64_t in_ms, at_ts;
+    /* The newest reading that decided the state (judge_now, outside a forecast alarm, or a
+     * forecast check); -1 none. A maintenance period's end ends only an alarm decided before
+     * it (pipeline__limits_reset). */
+    int64_t judged_ts;
     /* While ok: the limit (LIM_MAX, LIM_MIN) the previous check forecast a crossing of within
      * the horizon, -1 none; a second check in a row forecasting the same raises the alarm. */
     int8_t seen_side;
@@ -295,6 +299,7 @@ static void judge_forecast(pipeline_t *p, struct dev *d, struct dev_limits *L)
         int side, by_trend;
         int k =
             pipeline__limit_crossing(d, l->c, rc == 0 ? L->mean : NULL, L->keep, &side, &by_trend);
+        l->judged_ts = d->last_ts;
         const int near = k > 0 && k <= L->horizon;
         const int confirmed = near && l->seen_side == side;
         l->seen_side = (int8_t)(near ? side : -1);
@@ -400,7 +405,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             l->lim[LIM_MIN] = d->lim_min[c];
             l->deadband = limit_field(json_object_get(lim, d->ch[c]), "deadband", 0.0f);
             clamp_deadband(d, l);
-            l->since_ts = -1;
+            l->since_ts = l->judged_ts = -1;
             l->seen_side = -1;
             L->n++;
         }
@@ -411,6 +416,10 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
         for (int j = 0; L && j < L->n && nw == NULL; j++)
             if (strcmp(L->ch[j].name, o->name) == 0)
                 nw = &L->ch[j];
+        /* A sighting confirms only a crossing of the limit it saw: one whose value a PUT
+         * changed was never forecast by a check, and its first check is the rebuild's. */
+        if (nw && o->seen_side >= 0 && nw->lim[o->seen_side] == o->lim[o->seen_side])
+            nw->seen_side = o->seen_side;
         if (nw && (o->state == PIPE_LIM_OK || !isnan(nw->lim[o->side]))) {
             nw->state = o->state;
             nw->side = o->side;
@@ -419,7 +428,7 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
             nw->in_ms = o->in_ms;
             nw->by_trend = o->by_trend;
             nw->at_ts = o->at_ts;
-            nw->seen_side = o->seen_side;
+            nw->judged_ts = o->judged_ts;
         } else {
             end_alarm(p, d, o);
         }
@@ -430,16 +439,18 @@ static void rebuild(pipeline_t *p, struct dev *d, json_t *lim)
     d->lim_on = L != NULL;
 }
 
-void pipeline__limits_reset(pipeline_t *p, struct dev *d)
+void pipeline__limits_reset(pipeline_t *p, struct dev *d, int64_t end_ms)
 {
     struct dev_limits *L = d->limits;
     for (int i = 0; L && i < L->n; i++) {
-        end_alarm(p, d, &L->ch[i]);
-        L->ch[i].since_ts = -1;
-        L->ch[i].seen_side = -1;
-    }
-    if (L)
+        struct lim_chan *l = &L->ch[i];
+        if (l->judged_ts >= end_ms)
+            continue; /* a reading after the period decided it: not stale */
+        end_alarm(p, d, l);
+        l->since_ts = l->judged_ts = -1;
+        l->seen_side = -1;
         L->until_check = 1; /* the forecast check at the next reading */
+    }
 }
 
 void pipeline__apply_limits(pipeline_t *p, struct dev *d)
@@ -473,6 +484,8 @@ void pipeline__limits_check(pipeline_t *p, struct dev *d)
         if (l->since_ts < 0)
             l->since_ts = d->last_ts; /* ok since the first reading judged */
         judge_now(p, d, l, d->last_x[l->c]);
+        if (l->state != PIPE_LIM_FORECAST) /* a forecast alarm is decided by the checks */
+            l->judged_ts = d->last_ts;
     }
     if (--L->until_check <= 0) {
         L->until_check = p->o.limit_check_every > 0 ? p->o.limit_check_every : 1;

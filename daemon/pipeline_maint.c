@@ -341,12 +341,13 @@ int pipeline_maint_start(pipeline_t *p, const char *device, int64_t from_ms, int
     return rc ? rc : src;
 }
 
-/* After a period of d ended (its message published first, so a stream hears of the end, then of
- * the alarms it ends): d's limit alarms end (pipeline__limits_reset). Called without d->mu. */
-static void limits_after(pipeline_t *p, struct dev *d)
+/* After a period of d ended at end_ms (its message published first, so a stream hears of the
+ * end, then of the alarms it ends): d's limit alarms no reading after it judged yet end
+ * (pipeline__limits_reset). Called without d->mu. */
+static void limits_after(pipeline_t *p, struct dev *d, int64_t end_ms)
 {
     pthread_mutex_lock(&d->mu);
-    pipeline__limits_reset(p, d);
+    pipeline__limits_reset(p, d, end_ms);
     pthread_mutex_unlock(&d->mu);
 }
 
@@ -383,7 +384,7 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
         pthread_mutex_unlock(&d->mu);
         api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);
         free(js);
-        limits_after(p, d);
+        limits_after(p, d, ended.end_ms);
     }
     pthread_mutex_unlock(&p->maint_mu);
     return rc;
@@ -493,8 +494,10 @@ int pipeline__maint_restore(pipeline_t *p)
 
 /* Collects into msgs (room for STORE_MAINT_KEEP) the messages of d's periods whose state by the
  * clock went beyond what the streams heard, marking them heard, and lowers *next to d's next
- * boundary; *ended 1 when one of them ended. Returns how many. Caller holds d->mu. */
-static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *next, int *ended)
+ * boundary; *ended_ms is raised to the end of each of them that ended. Returns how many. Caller
+ * holds d->mu. */
+static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *next,
+                         int64_t *ended_ms)
 {
     int n = 0;
     for (int k = 0; k < d->nmaint; k++) {
@@ -505,7 +508,8 @@ static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *ne
         if (s <= d->maint_told[k])
             continue;
         d->maint_told[k] = s; /* told, even when out of memory: a message is never retried */
-        *ended |= s == TOLD_PAST;
+        if (s == TOLD_PAST && d->maint[k].end_ms > *ended_ms)
+            *ended_ms = d->maint[k].end_ms;
         if (change_json(d, k, now_ms, NULL, &msgs[n]) == 0)
             n++;
     }
@@ -531,17 +535,17 @@ void pipeline_maint_tick(pipeline_t *p)
     char *msgs[STORE_MAINT_KEEP];
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            d = d->hh.next; /* device i-1's next: never the tail's, which a HASH_ADD may write */
-        int ended = 0;
+            d = d->hh.next;    /* device i-1's next: never the tail's, which a HASH_ADD may write */
+        int64_t ended_ms = -1; /* the end of a period that ended: -1 none */
         pthread_mutex_lock(&d->mu);
-        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended) : 0;
+        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended_ms) : 0;
         pthread_mutex_unlock(&d->mu);
         for (int j = 0; j < nmsg; j++) { /* published unlocked, as the API's changes are */
             api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, msgs[j]);
             free(msgs[j]);
         }
-        if (ended)
-            limits_after(p, d);
+        if (ended_ms >= 0)
+            limits_after(p, d, ended_ms);
     }
     next_lower(p, next);
 }

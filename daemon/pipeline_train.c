@@ -68,7 +68,6 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     p->due_len++;
     pthread_mutex_unlock(&p->due_mu);
     d->due = 1;
-    d->due_ts = d->last_ts;
     int rc = wpool_submit(p->train, train_next, p);
     if (rc) { /* take it out again: every entry has its pool job */
         pthread_mutex_lock(&p->due_mu);
@@ -249,18 +248,18 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
                      "the group's training",
                      d->name, g->name);
     }
-    const int first = rc == 0 && detector_get_state(d->det) == DET_LEARNING;
     if (rc == 0)
         rc = detector_job_create(&m->job, d->det);
     m->gen = d->gen;
-    /* The window ends at the reading that asked (as vigil-replay trains at once on it), not at
-     * whatever arrived while the device waited; other members of a group: their newest. A
-     * first training (no model yet) takes in the whole backfill if one arrived in bulk
-     * (first_settle waited for it): up to its newest reading, whatever live readings came
-     * after it meanwhile. */
-    m->to_ts = d->due ? d->due_ts : d->last_ts;
-    if (first && d->bulk_ts > m->to_ts)
-        m->to_ts = d->bulk_ts;
+    /* The window ends at the newest reading the detector has consumed, here under the lock
+     * the job was copied under: detector_job_set_data's contract (the job counts the window's
+     * rows back from the detector's reading count, detector_job_create's idx_end, for the
+     * seasonal profiles' phase). Readings scored while the device waited in the due-set are in
+     * both. Ending it at the reading that asked (d->due_ts), as before session 22, shifted every
+     * seasonal profile by the readings scored meanwhile: a period-40 device accepted while
+     * another device trained got its profile a quarter period out of phase and reopened an
+     * episode as soon as the training applied (test_events.py OperatorAccept). */
+    m->to_ts = d->last_ts;
     m->nch = d->nch;
     m->nskip = d->nmaint;
     if (d->nmaint > 0)

@@ -604,6 +604,36 @@ class OperatorAccept(Events):
         self.feed(dev, z_shifted(50, k, rng), k)
         self.assertEqual(self.events(dev), [ended])
 
+    def test_accept_while_another_device_trains(self):
+        """The acceptance's training waits behind another device's (one training thread), and
+        10 readings at the accepted level are scored meanwhile: its window must end where the
+        detector's copy does (the newest reading then), else the seasonal profile it fits
+        (period 40 here) is 10 readings, a quarter period, out of phase. Before session 22 the
+        window ended at the reading that asked and an episode reopened at the first reading
+        after the training applied (711; 10, 20, 30 and 50 readings meanwhile all did, 40 did
+        not): the it_events flake, under load, of test_accept_ends_the_episode_and_learns_the_level."""
+        d, dev = self.d, "acc-2"
+        rng = random.Random(7)
+        self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng),
+                          z_shifted(30, 650, rng))
+        self.feed(dev, z_shifted(20, 680, rng), 680)
+        trained = len(tp.wait_idle(d, dev, 1)["versions"])
+        busy = ["busy-%d" % i for i in range(3)]  # three trainings queued ahead: seconds
+        for i, other in enumerate(busy):
+            self.feed(other, tp.rotation(1000, 0, tp.OMEGA_A, 0.01, random.Random(3 + i)), 0)
+            tp.wait_idle(d, other, 1)
+        for other in busy:
+            tp.jreq(d, "POST", "/v1/devices/%s/model/retrain" % other, want=202)
+        st, ended = self.accept(dev, {"note": "x"})
+        self.assertEqual(st, 200, ended)
+        self.feed(dev, z_shifted(10, 700, rng), 700)
+        # The premise: the 10 readings were scored before acc-2's training began.
+        m = tp.models(d, dev)
+        self.assertEqual((m["training"], len(m["versions"])), (False, trained), m)
+        tp.wait_idle(d, dev, trained + 1)
+        self.feed(dev, z_shifted(100, 710, rng), 710)
+        self.assertEqual(self.events(dev), [ended])
+
     def test_admin_only_with_tokens(self):
         """With tokens on, the acceptance is an admin's: a read token gets 403, no token 401,
         an admin token gets through (404: no such device)."""

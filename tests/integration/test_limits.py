@@ -25,12 +25,14 @@ same temperature mirrored (falling toward a min) is forecast by trend on the min
 inside the max after exceeding it, it is not forecast by the line that still rises past it. A
 forecast alarm is raised at the second check in a row that sees a crossing within the horizon,
 held while one is seen within 1.25 x the horizon, cleared beyond (ForecastRules, against the
-forecast route's time_to_limit, the same crossing, "by" included). A stored deadband not below
+forecast route's time_to_limit, the same crossing, "by" included); a PUT moving the limit
+makes the next check the first for its new value. A stored deadband not below
 max - min is clamped to half the band.
 
 Maintenance: readings in a period are not judged; when the period ends (a DELETE, or its end
 by vigild's clock) every alarm ends with an "ok" message, and the first reading after it judges
-again: a device silent after the work shows no stale "exceeded". Out of memory in a rebuild
+again: a device silent after the work shows no stale "exceeded", and one whose clock is ahead,
+already judged by a reading timestamped after the period, keeps that state. Out of memory in a rebuild
 (RebuildOutOfMemory, failalloc): the open alarms end with their "ok" before the next reading
 raises them again.
 
@@ -369,6 +371,31 @@ class Maintenance(LimitTest):
         self.assertEqual((lim["state"], lim["since_ts"]), ("ok", None), lim)
         self.assertEqual(channels(d), {"ok": 1, "forecast": 0, "exceeded": 0})
 
+    def test_reading_after_the_end_judged_before_the_tick(self):
+        """A period ends by vigild's clock, a reading is scored by its own timestamp: a device
+        whose clock is ahead sends a reading timestamped after the period while vigild's clock
+        is still in it, and that reading judges the state (95: exceeded). The period's end
+        leaves it (the old code's tick ended it with an "ok" the reading had not given, then
+        the next reading beyond raised it again): the next message is the next reading's own,
+        80 back inside."""
+        d = self.d
+        s = self.stream("?types=limit&device=ahead")
+        ms = self.stream("?types=maintenance&device=ahead")
+        self.put_limits("ahead", {"temp": {"max": 90}})
+        until = int(time.time() * 1000) + 1500
+        tp.jreq(d, "POST", "/v1/devices/ahead/maintenance", {"until": until})
+        tp.post_readings(d, "ahead", [[95.0]], [until + 500], ["temp"])  # after the period
+        tp.wait_scored(d, "ahead", 1)
+        self.assertEqual(self.messages(s, 1), [("exceeded", "max", 95.0)])
+        # The tick's message of the period's end (the alarms' reset follows it on the loop).
+        past = [m["data"] for m in ms.count(2)][1]
+        self.assertEqual(past["period"]["state"], "past", past)
+        lim = self.limits("ahead")["temp"]
+        self.assertEqual((lim["state"], lim["since_ts"]), ("exceeded", until + 500), lim)
+        tp.post_readings(d, "ahead", [[80.0]], [until + 1500], ["temp"])
+        tp.wait_scored(d, "ahead", 2)
+        self.assertEqual(self.messages(s, 2)[1], ("ok", "max", 80.0))
+
 
 FAILALLOC = os.environ.get("VIGIL_FAILALLOC", "")
 
@@ -535,6 +562,34 @@ class ForecastRules(LimitTest):
         self.assertEqual([(m["data"]["state"], m["data"]["previous"]) for m in s.count(2)],
                          [("forecast", "ok"), ("ok", "forecast")])
 
+    def test_a_changed_limit_needs_its_own_two_checks(self):
+        """A check that saw a crossing of the max within the horizon, then a PUT moving the
+        max: the next check (the rebuild's, at the next reading) is the first to judge the new
+        max, so it raises nothing although it sees a crossing within the horizon; the check
+        after it, seeing one again, raises the alarm. The old code carried the first sighting
+        over to the new max and raised the alarm at the rebuild's check."""
+        rng = random.Random(1)
+        s = self.stream("?types=limit")
+        self.put_limits("c", {"temp": {"max": 60}})
+        k = self.feed("c", ramp(301, 0, 0.02, rng), 0)  # readings 0..300: 300 is a check
+        tp.wait_idle(self.d, "c", 1)
+        t = None
+        while k < 560 and not (t and t["steps"] <= 60):
+            k = self.feed("c", ramp(10, k, 0.02, rng), k)  # up to the next check
+            t, steps = self.ttl("c")
+        self.assertTrue(t and t["steps"] <= 60, t)
+        self.assertEqual(self.limits("c")["temp"]["state"], "ok")  # seen once
+        # A max the route's forecast crosses 40 steps ahead: within the horizon at the next
+        # reading too.
+        mx = round(steps[39]["values"]["temp"]["mean"], 4)
+        self.put_limits("c", {"temp": {"max": mx}})
+        k = self.feed("c", ramp(1, k, 0.02, rng), k)  # the rebuild's check
+        t, _ = self.ttl("c")
+        self.assertTrue(t and t["steps"] <= 60, t)
+        self.assertEqual(self.limits("c")["temp"]["state"], "ok", t)
+        k = self.feed("c", ramp(10, k, 0.02, rng), k)  # the next check
+        self.assertEqual(self.limits("c")["temp"]["state"], "forecast", self.ttl("c"))
+        self.assertEqual([m["data"]["state"] for m in s.count(1)], ["forecast"])
 
 def sim_pump(n, duration):
     """vigil-sim's pump-n (seed 1, 900 s of history then faults from 45 s: pump-1 bearing,
