@@ -149,7 +149,6 @@ struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_
     d->name_len = len;
     d->shard = (int)(hash_name(name, len) % (uint32_t)p->nshards);
     d->last_ts = -1;
-    d->bulk_ts = -1;
     atomic_init(&d->seen_ms, -1);
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
@@ -554,11 +553,11 @@ static void tally_flush(pipeline_t *p, const struct tally *t, double step_s)
         atomic_fetch_add_explicit(&p->scored_lstm, t->lstm, memory_order_relaxed);
 }
 
-/* After the step (its result r, at monotonic now_ns and wall now_ms: read once for a group's
- * members, scored together): status, prediction ring, events, training, saves; the point is
+/* After the step (its result r, at monotonic now_ns: read once for a group's members, scored
+ * together): status, prediction ring, events, training, saves; the point is
  * counted in t. Caller holds sp->d->mu. */
 static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector_result *r,
-                         struct tally *t, int64_t now_ns, int64_t now_ms)
+                         struct tally *t, int64_t now_ns)
 {
     struct dev *d = sp->d;
     const int64_t ts = sp->pt->ts_ms;
@@ -583,8 +582,6 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     d->has_result = 1;
     d->last_ts = ts;
     d->scored_ns = now_ns;
-    if (ts < now_ms - PIPE_RECENT_MS)
-        d->bulk_ts = ts;
     d->scored++;
     /* The prediction ring (out of memory: this prediction is not recorded). */
     (void)pipeline__ring_push(&d->ring, ts, r->score, (uint8_t)r->state, r->pred);
@@ -614,7 +611,7 @@ static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         int64_t t1 = pipeline__mono_ns();
         struct tally t = {0, 0, 0};
         if (rc == 0)
-            point_finish(p, sp, &sp->r, &t, t1, vtime_now_ms());
+            point_finish(p, sp, &sp->r, &t, t1);
         tally_flush(p, &t, (double)(t1 - t0) / 1e9);
     }
     pthread_mutex_unlock(&sp->d->mu);
@@ -666,7 +663,7 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
                                  &sps[i].r) == 0) {
                 int64_t t1 = pipeline__mono_ns();
                 struct tally t = {0, 0, 0};
-                point_finish(p, &sps[i], &sps[i].r, &t, t1, vtime_now_ms());
+                point_finish(p, &sps[i], &sps[i].r, &t, t1);
                 tally_flush(p, &t, (double)(t1 - t0) / 1e9);
             }
             continue;
@@ -701,10 +698,10 @@ static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struc
         if (rc == 0 && k > 1)
             atomic_fetch_add_explicit(&p->batched, (uint64_t)k, memory_order_relaxed);
         /* One clock reading for the group: its members were scored together. */
-        int64_t t1 = pipeline__mono_ns(), now_ms = vtime_now_ms();
+        int64_t t1 = pipeline__mono_ns();
         struct tally t = {0, 0, 0};
         for (int j = 0; rc == 0 && j < k; j++)
-            point_finish(p, &sps[which[j]], &res[j], &t, t1, now_ms);
+            point_finish(p, &sps[which[j]], &res[j], &t, t1);
         tally_flush(p, &t, (double)(t1 - t0) / 1e9 / k);
     }
     for (int o = n; o-- > 0;)

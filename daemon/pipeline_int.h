@@ -217,9 +217,6 @@ struct dev {
     uint64_t since_save; /* readings scored since the detector was last saved */
     /* Monotonic time its newest reading was scored (first_settle). */
     int64_t scored_ns;
-    /* The newest scored reading that was history when it arrived (older than the wall clock
-     * by PIPE_RECENT_MS): the end of a backfill, where a first training's window ends; -1 */
-    int64_t bulk_ts;
     uint64_t last_present; /* bit c: channel c was in the newest scored reading */
     /* Anomaly events, oldest first; the last one may be active. Room for events_room, grown on
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
