@@ -119,8 +119,10 @@
  * with it 0, as they ran. Format 41 adds lstm_min_rows at the config's end (no state: it acts
  * inside a training job); formats 1-40 load with it 0, as they ran. Format 42 adds offset_trend
  * and record_young at the config's end (no state: they read the context ring, the level terms
- * and onset_record's reference); formats 1-41 load with them 0, as they ran. */
-#define DET_FORMAT 42u
+ * and onset_record's reference); formats 1-41 load with them 0, as they ran. Format 43 adds
+ * accept_trend at the config's end (no state: it reads the context ring and the level terms);
+ * formats 1-42 load with it 0, as they ran. */
+#define DET_FORMAT 43u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -265,6 +267,10 @@
 /* Format 41's config: up to offset_trend, the field format 42 added, with the tail padding. */
 #define CFG_V41_SIZE                                                                               \
     ((offsetof(struct detector_config, offset_trend) + _Alignof(struct detector_config) - 1) /     \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 42's config: up to accept_trend, the field format 43 added, with the tail padding. */
+#define CFG_V42_SIZE                                                                               \
+    ((offsetof(struct detector_config, accept_trend) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -622,6 +628,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 40 ? CFG_V39_SIZE
         : fmt < 41 ? CFG_V40_SIZE
         : fmt < 42 ? CFG_V41_SIZE
+        : fmt < 43 ? CFG_V42_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -711,6 +718,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.offset_trend = 0.0f; /* format 41 and before: a drift's steady error released */
         cfg.record_young = 0;    /* and no record counted as one the error is within */
     }
+    if (fmt < 43)
+        cfg.accept_trend = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -826,25 +826,44 @@ static int error_is_offset(const detector_t *d)
     return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
 }
 
-/* offset_trend: 1 when some channel still moves away from its training level, so a steady
- * error is a drift, not a device settled at a new level: the least-squares line through the
- * context ring's readings (detector_trend) slopes away from lmean by offset_trend standard
- * errors or more. A drift of 0.05 noise deviations a reading is about 7 of them over 64
- * readings; a level that has settled, noise about 0 (docs/detection.md, "Sixtieth round"). */
-static int channel_drifts(const detector_t *d)
+/* 1 when some channel (with `outside`, only one whose newest level lies outside the region it
+ * was trained on) still moves away from its training level: the least-squares line through the
+ * context ring's readings (detector_trend) slopes away from lmean by t standard errors or
+ * more; 0 when t is 0 (off). */
+static int moves_away(const detector_t *d, double t, int outside)
 {
-    const double t = d->cfg.offset_trend;
     if (!(t > 0.0))
         return 0;
     for (int c = 0; c < d->C; c++) {
         double slope, se, level;
         if (detector_trend(d, c, &slope, &se, &level) < 0)
             continue;
+        if (outside && region_out(d, c, level) == 0.0)
+            continue;
         const double away = level >= d->lmean[c] ? slope : -slope;
         if (away >= t * se && away > 0.0)
             return 1;
     }
     return 0;
+}
+
+/* offset_trend: 1 when a steady error is a drift, not a device settled at a new level. A drift
+ * of 0.05 noise deviations a reading is about 7 standard errors over 64 readings; a level that
+ * has settled, about 0 (docs/detection.md, "Sixtieth round"). */
+static int channel_drifts(const detector_t *d)
+{
+    return moves_away(d, d->cfg.offset_trend, 0);
+}
+
+/* accept_trend: 1 when the fault still grows, so its regime is not a new normal yet: a channel
+ * outside the region it was trained on (region_out of the line's newest level; a channel
+ * predicted by persistence has no region and never counts) still moves away from its training
+ * level by accept_trend standard errors or more. The region keeps a load swing the training saw
+ * from holding the acceptance; a fault that went beyond it and keeps going is what a crew
+ * wants flagged until it stops (docs/detection.md, "Sixty-first round"). */
+static int fault_grows(const detector_t *d)
+{
+    return moves_away(d, d->cfg.accept_trend, 1);
 }
 
 /* 1 when the operating point or the step test judges this device's levels: two or more
@@ -1248,10 +1267,14 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (cfg->burst_memory)
             detector__burst_keep(d, (float)(offset ? detector__short_max(d) : mavg), d->n_seen);
     }
+    /* accept_trend: an episode past accept_after is accepted only by a reading that finds its
+     * fault no longer growing; one that ends before that was not accepted. */
+    const int trend_gate = cfg->accept_trend > 0.0f;
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
-        res->ended_by = d->ep_accepted || d->in_anomaly >= cfg->accept_after ? DET_END_ACCEPTED
-                        : res->released                                      ? DET_END_RELEASED
-                                                                             : DET_END_CLEARED;
+        res->ended_by = d->ep_accepted || (!trend_gate && d->in_anomaly >= cfg->accept_after)
+                            ? DET_END_ACCEPTED
+                        : res->released ? DET_END_RELEASED
+                                        : DET_END_CLEARED;
         d->ep_accepted = 0;
     }
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
@@ -1260,8 +1283,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* Accepted for the rest of the episode: the training the acceptance asked for zeroes
      * in_anomaly, and when it applies a reading or more later (the daemon's, whose window ends
      * at the reading that asked) the freeze and the step hold would otherwise start over. */
-    int accepted = d->in_anomaly >= cfg->accept_after || d->ep_accepted;
-    if (d->in_anomaly == cfg->accept_after) {
+    const int ripe = d->in_anomaly >= cfg->accept_after && !fault_grows(d);
+    int accepted = ripe || d->ep_accepted;
+    if (trend_gate ? ripe && !d->ep_accepted : d->in_anomaly == cfg->accept_after) {
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;
     }
