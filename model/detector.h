@@ -558,16 +558,16 @@ struct detector_config {
                            means widens the young long window, and is normal within about 10
                            readings. No state. 1 by default (no NAB, SKAB or vigil-sim output
                            changed); 0: off (docs/detection.md, "Sixtieth round") */
-    /* Added in format 43 (formats 1-42 load with accept_trend 0: as they ran). */
-    float accept_trend; /* > 0: an episode's regime is accepted (accept_after) only once no
-                           channel outside the region it was trained on (its training level
-                           +- 2 training spreads) still moves away from that level by this
-                           many standard errors (the line through the context ring,
-                           detector_trend). A fault that keeps growing (a temperature that
-                           keeps climbing) is not a new normal: it stays flagged until it
-                           stops moving or an operator accepts it, or ends as any episode
-                           does. No state. 0 (off) by default; the sixty-first round measured
-                           3 (docs/detection.md, "Sixty-first round") */
+    /* Added in format 43 (formats 1-42 load with accept_record 0: as they ran). */
+    int accept_record;  /* 0 or 1 (with range_quiet): an episode's regime is accepted
+                           (accept_after) only once its fault has stopped growing: no channel
+                           outside the region it was trained on (its training level +- 2
+                           training spreads) has reached a new farthest value on that side,
+                           beyond every value it has shown, in its newest 2 train.window
+                           readings. A temperature that keeps climbing is not a new normal: it
+                           stays flagged until it stops or an operator accepts it, or ends as
+                           any episode does. No state. 0 (off) by default (docs/detection.md,
+                           "Sixty-first round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

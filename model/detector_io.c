@@ -120,7 +120,7 @@
  * inside a training job); formats 1-40 load with it 0, as they ran. Format 42 adds offset_trend
  * and record_young at the config's end (no state: they read the context ring, the level terms
  * and onset_record's reference); formats 1-41 load with them 0, as they ran. Format 43 adds
- * accept_trend at the config's end (no state: it reads the context ring and the level terms);
+ * accept_record at the config's end (no state: it reads the context ring and the level terms);
  * formats 1-42 load with it 0, as they ran. */
 #define DET_FORMAT 43u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
@@ -268,9 +268,9 @@
 #define CFG_V41_SIZE                                                                               \
     ((offsetof(struct detector_config, offset_trend) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
-/* Format 42's config: up to accept_trend, the field format 43 added, with the tail padding. */
+/* Format 42's config: up to accept_record, the field format 43 added, with the tail padding. */
 #define CFG_V42_SIZE                                                                               \
-    ((offsetof(struct detector_config, accept_trend) + _Alignof(struct detector_config) - 1) /     \
+    ((offsetof(struct detector_config, accept_record) + _Alignof(struct detector_config) - 1) /    \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -719,7 +719,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.record_young = 0;    /* and no record counted as one the error is within */
     }
     if (fmt < 43)
-        cfg.accept_trend = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
+        cfg.accept_record = 0; /* format 42 and before: a growing fault accepted at 500 */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

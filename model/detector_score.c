@@ -826,19 +826,19 @@ static int error_is_offset(const detector_t *d)
     return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
 }
 
-/* 1 when some channel (with `outside`, only one whose newest level lies outside the region it
- * was trained on) still moves away from its training level: the least-squares line through the
- * context ring's readings (detector_trend) slopes away from lmean by t standard errors or
- * more; 0 when t is 0 (off). */
-static int moves_away(const detector_t *d, double t, int outside)
+/* offset_trend: 1 when a steady error is a drift, not a device settled at a new level: some
+ * channel still moves away from its training level, the least-squares line through the context
+ * ring's readings (detector_trend) sloping away from lmean by offset_trend standard errors or
+ * more. A drift of 0.05 noise deviations a reading is about 7 of them over 64 readings; a level
+ * that has settled, about 0 (docs/detection.md, "Sixtieth round"). */
+static int channel_drifts(const detector_t *d)
 {
+    const double t = d->cfg.offset_trend;
     if (!(t > 0.0))
         return 0;
     for (int c = 0; c < d->C; c++) {
         double slope, se, level;
         if (detector_trend(d, c, &slope, &se, &level) < 0)
-            continue;
-        if (outside && region_out(d, c, level) == 0.0)
             continue;
         const double away = level >= d->lmean[c] ? slope : -slope;
         if (away >= t * se && away > 0.0)
@@ -847,23 +847,29 @@ static int moves_away(const detector_t *d, double t, int outside)
     return 0;
 }
 
-/* offset_trend: 1 when a steady error is a drift, not a device settled at a new level. A drift
- * of 0.05 noise deviations a reading is about 7 standard errors over 64 readings; a level that
- * has settled, about 0 (docs/detection.md, "Sixtieth round"). */
-static int channel_drifts(const detector_t *d)
+/* accept_record: 1 when the fault still grows, so its regime is not a new normal yet: a channel
+ * outside the region it was trained on (region_out; a channel predicted by persistence has
+ * none) reached a new farthest value on that side, beyond every value it has shown since the
+ * detector began scoring (range_note's range, which the short window's readings join as they
+ * leave it), in this reading x or one of the context ring's (2 train.window readings). A
+ * temperature that keeps climbing sets new highs; one that has levelled off stops within that
+ * many readings, however its load swings it meanwhile (a line through them would follow the
+ * swing: docs/detection.md, "Sixty-first round"). 0 with no range (range_quiet 0). */
+static int fault_grows(const detector_t *d, const float *x)
 {
-    return moves_away(d, d->cfg.offset_trend, 0);
-}
-
-/* accept_trend: 1 when the fault still grows, so its regime is not a new normal yet: a channel
- * outside the region it was trained on (region_out of the line's newest level; a channel
- * predicted by persistence has no region and never counts) still moves away from its training
- * level by accept_trend standard errors or more. The region keeps a load swing the training saw
- * from holding the acceptance; a fault that went beyond it and keeps going is what a crew
- * wants flagged until it stops (docs/detection.md, "Sixty-first round"). */
-static int fault_grows(const detector_t *d)
-{
-    return moves_away(d, d->cfg.accept_trend, 1);
+    if (!d->cfg.accept_record || d->vr_n == 0)
+        return 0;
+    for (int c = 0; c < d->C; c++) {
+        const double side = region_out(d, c, x[c]);
+        if (side == 0.0)
+            continue;
+        for (int k = -1; k < d->ctx_len; k++) {
+            const float v = k < 0 ? x[c] : ctx_back(d, k)[c];
+            if (side > 0.0 ? v >= d->vr_hi[c] : v <= d->vr_lo[c])
+                return 1;
+        }
+    }
+    return 0;
 }
 
 /* 1 when the operating point or the step test judges this device's levels: two or more
@@ -1267,11 +1273,11 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (cfg->burst_memory)
             detector__burst_keep(d, (float)(offset ? detector__short_max(d) : mavg), d->n_seen);
     }
-    /* accept_trend: an episode past accept_after is accepted only by a reading that finds its
+    /* accept_record: an episode past accept_after is accepted only by a reading that finds its
      * fault no longer growing; one that ends before that was not accepted. */
-    const int trend_gate = cfg->accept_trend > 0.0f;
+    const int record_gate = cfg->accept_record;
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
-        res->ended_by = d->ep_accepted || (!trend_gate && d->in_anomaly >= cfg->accept_after)
+        res->ended_by = d->ep_accepted || (!record_gate && d->in_anomaly >= cfg->accept_after)
                             ? DET_END_ACCEPTED
                         : res->released ? DET_END_RELEASED
                                         : DET_END_CLEARED;
@@ -1283,9 +1289,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* Accepted for the rest of the episode: the training the acceptance asked for zeroes
      * in_anomaly, and when it applies a reading or more later (the daemon's, whose window ends
      * at the reading that asked) the freeze and the step hold would otherwise start over. */
-    const int ripe = d->in_anomaly >= cfg->accept_after && !fault_grows(d);
+    const int ripe = d->in_anomaly >= cfg->accept_after && !fault_grows(d, x);
     int accepted = ripe || d->ep_accepted;
-    if (trend_gate ? ripe && !d->ep_accepted : d->in_anomaly == cfg->accept_after) {
+    if (record_gate ? ripe && !d->ep_accepted : d->in_anomaly == cfg->accept_after) {
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;
     }

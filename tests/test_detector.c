@@ -7169,17 +7169,15 @@ static float *make_drift(uint64_t seed, double rate, int len)
     return x;
 }
 
-/* Runs x (one channel, 2,000 readings, freed) with the defaults and offset_trend `trend`:
- * returns the readings flagged from OR_ONSET on; *first_end is the reading after OR_ONSET at
- * which the first episode from there ended (-1: none) and *why its ended_by. With save_at > 0 a
- * loaded copy saved there runs beside it bit for bit. */
-static int drift_run(float *x, float trend, int save_at, int *first_end, enum detector_end *why)
+/* Runs x (one channel, 2,000 readings, freed) with cfg (drift_run: the defaults and
+ * offset_trend `trend`): returns the readings flagged from OR_ONSET on; *first_end is the reading
+ * after OR_ONSET at which the first episode from there ended (-1: none) and *why its ended_by. With
+ * save_at > 0 a loaded copy saved there runs beside it bit for bit. */
+static int cfg_drift_run(const struct detector_config *cfg, float *x, int save_at, int *first_end,
+                         enum detector_end *why)
 {
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.offset_trend = trend;
     detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    assert_int_equal(detector_create(&d, cfg, 1), 0);
     struct detector_result res;
     int flagged = 0;
     *first_end = -1;
@@ -7198,6 +7196,14 @@ static int drift_run(float *x, float trend, int save_at, int *first_end, enum de
     detector_destroy(e);
     free(x);
     return flagged;
+}
+
+static int drift_run(float *x, float trend, int save_at, int *first_end, enum detector_end *why)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.offset_trend = trend;
+    return cfg_drift_run(&cfg, x, save_at, first_end, why);
 }
 
 /* offset_trend 3 (the default; negative or NaN refused): a level that steps and then keeps
@@ -7338,6 +7344,89 @@ static void test_record_young(void **unused)
     assert_true(caught[0] <= 1);
 }
 
+/* ---- sixty-first round: a fault that keeps growing is not accepted (accept_record) ------- */
+
+/* accept_record (0 by default; 2 and -1 refused): make_drift's level that steps and keeps
+ * drifting (0.01 a reading, to the end) is held by offset_trend until accept_after (500) and
+ * accepted there with accept_record 0; with 1 it keeps setting new highs, so it is not
+ * accepted and stays flagged to the end (600 readings). The same step without drift, held by
+ * its error (offset_release 0), is accepted at +500 with 0 and, having set no new high for a
+ * while, at +500 to +599 with 1. Seeds 1-3; a save inside the held episode past accept_after
+ * (+550) continues bit for bit. With fault_grows forced to 0 the drift is accepted at +500
+ * (the test fails). */
+static void test_accept_record(void **unused)
+{
+    (void)unused;
+    struct detector_config def, cfg;
+    detector_config_default(&def);
+    assert_int_equal(def.accept_record, 0);
+    cfg = def;
+    detector_t *bad;
+    cfg.accept_record = 2;
+    assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
+    cfg.accept_record = -1;
+    assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        int e0, e1, s0, s1;
+        enum detector_end w0, w1, v0, v1;
+        struct detector_config c = def;
+        const int f0 = cfg_drift_run(&c, make_drift(seed, 0.01, 0), 0, &e0, &w0);
+        c.accept_record = 1;
+        const int f1 =
+            cfg_drift_run(&c, make_drift(seed, 0.01, 0), seed == 1 ? OR_ONSET + 550 : 0, &e1, &w1);
+        c.offset_release = 0; /* the step's error holds it to accept_after */
+        const int g1 = cfg_drift_run(&c, make_drift(seed, 0.0, 0), 0, &s1, &v1);
+        c.accept_record = 0;
+        const int g0 = cfg_drift_run(&c, make_drift(seed, 0.0, 0), 0, &s0, &v0);
+        print_message("seed %d: drift, accept_record 0: %d of 600 flagged, ended at +%d (%d); 1: "
+                      "%d flagged, ended at +%d (%d); step: 0: %d flagged, ended at +%d (%d); 1: "
+                      "%d flagged, ended at +%d (%d)\n",
+                      (int)seed, f0, e0, (int)w0, f1, e1, (int)w1, g0, s0, (int)v0, g1, s1,
+                      (int)v1);
+        assert_int_equal(w0, DET_END_ACCEPTED);
+        assert_true(e0 >= 500 && e0 < 510 && f0 < 520);
+        assert_int_equal(w1, DET_END_NONE);
+        assert_true(f1 >= 590);
+        assert_int_equal(v0, DET_END_ACCEPTED);
+        assert_true(s0 >= 500 && s0 < 510);
+        assert_int_equal(v1, DET_END_ACCEPTED);
+        assert_true(s1 >= 500 && s1 < 600);
+    }
+}
+
+/* A format-42 save (no accept_record in its config) of make_drift's detector (seed 1) cut inside
+ * the drift's episode past accept_after loads with accept_record 0 and continues bit for bit as
+ * that detector (which accepts the drift, as format 42 ran); junk (1) where the field would lie
+ * in format 42's padding is not read. */
+static void test_load_format42(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.accept_record = 1;
+    float *x = make_drift(1, 0.01, 0);
+    double top;
+    int opened;
+    cut_and_continue(&cfg, 1, x, 2000, OR_ONSET + 520,
+                     offsetof(struct detector_config, accept_record), 1, 42, &top, &opened);
+    free(x);
+    detector_t *d, *b;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(b->cfg.accept_record, 1);
+    detector_destroy(b);
+    cut_to_format(buf, &len, offsetof(struct detector_config, accept_record), 1, 42);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(b->cfg.accept_record, 0);
+    detector_destroy(b);
+    detector_destroy(d);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -7460,6 +7549,8 @@ int main(void)
         cmocka_unit_test(test_offset_trend),
         cmocka_unit_test(test_load_format41),
         cmocka_unit_test(test_record_young),
+        cmocka_unit_test(test_accept_record),
+        cmocka_unit_test(test_load_format42),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

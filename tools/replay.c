@@ -145,7 +145,7 @@ static const struct field fields[] = {
     FI("lstm_min_rows", lstm_min_rows),
     FF("offset_trend", offset_trend),
     FI("record_young", record_young),
-    FF("accept_trend", accept_trend),
+    FI("accept_record", accept_record),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
