@@ -826,11 +826,11 @@ static int error_is_offset(const detector_t *d)
     return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
 }
 
-/* offset_trend: 1 when a steady error is a drift, not a device settled at a new level: some
- * channel still moves away from its training level, the least-squares line through the context
- * ring's readings (detector_trend) sloping away from lmean by offset_trend standard errors or
- * more. A drift of 0.05 noise deviations a reading is about 7 of them over 64 readings; a level
- * that has settled, about 0 (docs/detection.md, "Sixtieth round"). */
+/* offset_trend: 1 when some channel still moves away from its training level, so a steady
+ * error is a drift, not a device settled at a new level: the least-squares line through the
+ * context ring's readings (detector_trend) slopes away from lmean by offset_trend standard
+ * errors or more. A drift of 0.05 noise deviations a reading is about 7 of them over 64
+ * readings; a level that has settled, noise about 0 (docs/detection.md, "Sixtieth round"). */
 static int channel_drifts(const detector_t *d)
 {
     const double t = d->cfg.offset_trend;
@@ -852,9 +852,11 @@ static int channel_drifts(const detector_t *d)
  * none) reached a new farthest value on that side, beyond every value it has shown since the
  * detector began scoring (range_note's range, which the short window's readings join as they
  * leave it), in this reading x or one of the context ring's (2 train.window readings). A
- * temperature that keeps climbing sets new highs; one that has levelled off stops within that
- * many readings, however its load swings it meanwhile (a line through them would follow the
- * swing: docs/detection.md, "Sixty-first round"). 0 with no range (range_quiet 0). */
+ * temperature that keeps climbing sets new highs, one that has levelled off stops setting them,
+ * and a record is not fooled by the load swinging the readings as a line through them is. But
+ * a load swing can hide the growth for longer than the ring (vigil-sim's overheat: accepted
+ * 60-140 readings later, not held: docs/detection.md, "Sixty-first round"), so it is off by
+ * default. 0 with no range (range_quiet 0). */
 static int fault_grows(const detector_t *d, const float *x)
 {
     if (!d->cfg.accept_record || d->vr_n == 0)

@@ -7249,6 +7249,29 @@ static void test_offset_trend(void **unused)
     }
 }
 
+/* A fresh detector with cfg saved, loaded (*kept: its config), then its save cut back to format
+ * fmt (cut_to_format at field, junk in the padding) and loaded (*cut: its config). */
+static void save_kept_and_cut(const struct detector_config *cfg, size_t field, int junk,
+                              uint32_t fmt, struct detector_config *kept,
+                              struct detector_config *cut)
+{
+    detector_t *d, *b;
+    assert_int_equal(detector_create(&d, cfg, 1), 0);
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    *kept = b->cfg;
+    detector_destroy(b);
+    cut_to_format(buf, &len, field, junk, fmt);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    *cut = b->cfg;
+    detector_destroy(b);
+    detector_destroy(d);
+    free(buf);
+}
+
 /* A format-41 save (no offset_trend in its config) of make_drift's detector (seed 1) cut inside
  * the drift's episode loads with offset_trend 0 and continues bit for bit as that detector (which
  * releases the drift, as format 41 ran); junk (3.0f's bits) where the field would lie in format
@@ -7268,21 +7291,10 @@ static void test_load_format41(void **unused)
                      offsetof(struct detector_config, offset_trend), junk, 41, &top, &opened);
     free(x);
     /* A detector saved with offset_trend 3 keeps it in format 42; cut back to 41, 0. */
-    detector_t *d, *b;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    size_t len = detector_save_size(d), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(d, buf, len, &got), 0);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_true(b->cfg.offset_trend == 3.0f);
-    detector_destroy(b);
-    cut_to_format(buf, &len, offsetof(struct detector_config, offset_trend), junk, 41);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_true(b->cfg.offset_trend == 0.0f);
-    detector_destroy(b);
-    detector_destroy(d);
-    free(buf);
+    struct detector_config kept, cut;
+    save_kept_and_cut(&cfg, offsetof(struct detector_config, offset_trend), junk, 41, &kept, &cut);
+    assert_true(kept.offset_trend == 3.0f);
+    assert_true(cut.offset_trend == 0.0f);
 }
 
 /* session 21's review's young case (docs/reliability.md): one channel of N(0, 1) noise whose
@@ -7410,21 +7422,10 @@ static void test_load_format42(void **unused)
     cut_and_continue(&cfg, 1, x, 2000, OR_ONSET + 520,
                      offsetof(struct detector_config, accept_record), 1, 42, &top, &opened);
     free(x);
-    detector_t *d, *b;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    size_t len = detector_save_size(d), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(d, buf, len, &got), 0);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_int_equal(b->cfg.accept_record, 1);
-    detector_destroy(b);
-    cut_to_format(buf, &len, offsetof(struct detector_config, accept_record), 1, 42);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_int_equal(b->cfg.accept_record, 0);
-    detector_destroy(b);
-    detector_destroy(d);
-    free(buf);
+    struct detector_config kept, cut;
+    save_kept_and_cut(&cfg, offsetof(struct detector_config, accept_record), 1, 42, &kept, &cut);
+    assert_int_equal(kept.accept_record, 1);
+    assert_int_equal(cut.accept_record, 0);
 }
 
 int main(void)
