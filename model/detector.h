@@ -559,15 +559,17 @@ struct detector_config {
                            readings. No state. 1 by default (no NAB, SKAB or vigil-sim output
                            changed); 0: off (docs/detection.md, "Sixtieth round") */
     /* Added in format 43 (formats 1-42 load with accept_record 0: as they ran). */
-    int accept_record;  /* 0 or 1 (with range_quiet): an episode's regime is accepted
-                           (accept_after) only once its fault has stopped growing: no channel
-                           outside the region it was trained on (its training level +- 2
-                           training spreads) has reached a new farthest value on that side,
-                           beyond every value it has shown, in its newest 2 train.window
-                           readings. A temperature that keeps climbing is not a new normal: it
-                           stays flagged until it stops or an operator accepts it, or ends as
-                           any episode does. No state. 0 (off) by default (docs/detection.md,
-                           "Sixty-first round") */
+    int accept_record; /* 0 or 1 (with range_quiet): an episode's regime is accepted
+                          (accept_after) only once its fault has stopped growing: no channel
+                          outside the region it was trained on (its training level +- 2
+                          training spreads) has reached a new farthest value on that side,
+                          beyond every value it has shown, in its newest 2 train.window
+                          readings. A temperature that keeps climbing is not a new normal: it
+                          stays flagged until it stops or an operator accepts it, or ends as
+                          any episode does; a load swing that hides the growth for that many
+                          readings lets it be accepted. No state. 0 (off) by default: on
+                          vigil-sim it held growing faults 19-348 readings longer, not to the
+                          end (docs/detection.md, "Sixty-first round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
