@@ -1144,11 +1144,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * record_open; below it, its error raises a warning at most. record_open_one raises that
      * level where the level tests do not judge (record_level). */
     /* record_young: in the first err_short readings after a training no record exists yet
-     * (record_excess NaN), so nothing is "within" it: the error opens at alarm_level. */
-    const double rexc = record_excess(d);
-    if (open_err >= cfg->alarm_level && st != DET_ANOMALY && open_err < record_level(d) &&
-        !(rexc > 0.0) && !(cfg->record_young && isnan(rexc)))
-        open_err = nextafterf(cfg->alarm_level, 0.0f);
+     * (record_excess NaN), so nothing is "within" it: the error opens at alarm_level. The
+     * record is read only when the error would open (most readings never get that far). */
+    if (open_err >= cfg->alarm_level && st != DET_ANOMALY && open_err < record_level(d)) {
+        const double rexc = record_excess(d);
+        if (!(rexc > 0.0) && !(cfg->record_young && isnan(rexc)))
+            open_err = nextafterf(cfg->alarm_level, 0.0f);
+    }
     int by_op = olik >= cfg->alarm_level && open_err < cfg->alarm_level;
     float open = olik > open_err && (!by_op || onow >= cfg->clear_level) ? olik : open_err;
     by_op = by_op && open >= cfg->alarm_level;
