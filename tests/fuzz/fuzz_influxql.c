@@ -71,7 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * lookup on no connection answers NULL (0.9.75). */
     api_request_t r = {.srv = &srv, .role = -1};
     for (int chunked = 0; chunked <= 1 && q[0] != '\0'; chunked++) {
-        run_query(&r, q, chunked); /* a CREATE runs twice: the second finds its name kept */
+        run_query(&r, q, chunked,
+                  chunked ? 0 : 1000000); /* a CREATE runs twice: the second finds its name kept */
         answered(&r, chunked);
     }
     if (srv.ndbs == API_DBS_MAX)
