@@ -128,12 +128,29 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         unsupported(q, s, "SELECT *: name the fields", NULL);
         return 0;
     }
+    if (t.kind == QT_NUMBER || (t.kind == QT_OTHER && t.text[0] != '(')) {
+        /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
+         * is its parse error); with a FROM, vigild's statement error. */
+        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "this field expression: %s",
+                 t.text);
+        for (;;) {
+            qscan_t at = *s;
+            api__qs_next(s, &t);
+            if (api__q_is(&t, "FROM"))
+                break;
+            if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+                *s = at;
+                api__q_parse_error(r, &t, "FROM");
+                return -1;
+            }
+        }
+        q->unsupported = q->unsupported_buf;
+        api__iq_skip(s);
+        return 0;
+    }
     if (t.kind != QT_IDENT) {
-        if (t.kind == QT_NUMBER || t.kind == QT_OTHER)
-            unsupported(q, s, "this field expression: ", t.text);
-        else
-            api__q_parse_error(r, &t, "identifier");
-        return t.kind == QT_NUMBER || t.kind == QT_OTHER ? 0 : -1;
+        api__q_parse_error(r, &t, "identifier, string, number, bool");
+        return -1;
     }
     if (q->nf == SEL_FIELDS_MAX) {
         unsupported(q, s, "more than 16 fields in one SELECT", NULL);
@@ -561,8 +578,12 @@ struct sel_run {
     qrun_t *run;
     select_t *q;
     const char *device;
-    long long rows, skipped; /* rows written / rows skipped by OFFSET */
+    long long rows, skipped; /* the series' rows written / skipped by OFFSET */
+    long long total_rows;    /* rows written over every series */
     long long max_rows;
+    long long buckets; /* a range of more buckets than max_rows: the statement's error */
+    int nseries;       /* series written */
+    int not_found;     /* the last device read does not exist */
     size_t scanned, max_scan;
     int opened;   /* the series was opened */
     int full;     /* LIMIT reached: the read stops */
@@ -580,7 +601,7 @@ struct sel_run {
 static void series_open(struct sel_run *x)
 {
     sbuf_t *b = &x->run->b;
-    sbuf_printf(b, ",\"series\":[{\"name\":");
+    sbuf_printf(b, "%s{\"name\":", x->nseries++ ? "," : ",\"series\":[");
     api__json_str(b, x->q->from);
     if (x->q->group_tag) {
         sbuf_printf(b, ",\"tags\":{");
@@ -605,7 +626,7 @@ static int row_begin(struct sel_run *x, int64_t ms)
         x->skipped++;
         return 0;
     }
-    if (x->rows == x->max_rows) {
+    if (x->total_rows == x->max_rows) {
         x->too_many = 1;
         return 0;
     }
@@ -620,6 +641,7 @@ static void row_end(struct sel_run *x)
 {
     sbuf_append(&x->run->b, "]", 1);
     x->rows++;
+    x->total_rows++;
     if (x->q->limit > 0 && x->rows >= x->q->limit)
         x->full = 1;
 }
@@ -826,18 +848,21 @@ static int64_t ceil_div(int64_t a, int64_t b)
     return -floor_div(-a, b);
 }
 
-/* Closes the statement's answer: the series when it was opened, or the error a bound or the
- * backend gave (what was written is dropped). Returns 0 or 1 (failed). */
+/* Closes the statement's answer: its series, or the error a bound or the backend gave (what
+ * was written is dropped). Returns 0 or 1 (failed). */
 static int select_finish(struct sel_run *x, size_t mark, int rc)
 {
     qrun_t *run = x->run;
     if (rc == 0 && run->b.oom)
         rc = ERR_NOMEM;
-    if (rc != 0 || x->too_many) {
+    if (rc != 0 || x->too_many || x->buckets) {
         run->b.len = mark;
         char msg[200];
         if (rc != 0)
             snprintf(msg, sizeof msg, "reading the device: %s", err_str(rc));
+        else if (x->buckets)
+            snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
+                     x->max_rows);
         else if (x->scanned > x->max_scan)
             snprintf(msg, sizeof msg,
                      "vigild reads at most %zu points for one SELECT (http.max_scan_points): "
@@ -850,9 +875,118 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
                      x->max_rows);
         return api__q_result_error(run, msg, NULL);
     }
-    if (x->opened)
-        sbuf_printf(&run->b, "]}]");
+    if (x->nseries > 0)
+        sbuf_append(&run->b, "]", 1);
     return 0;
+}
+
+/* Reads device's series (none when it has no point of the fields in the range) into run->b.
+ * Returns 0 (x->too_many or x->buckets may be set), or the backend's error. */
+static int select_device(struct sel_run *x, const char *device)
+{
+    api_request_t *r = x->r;
+    select_t *q = x->q;
+    x->device = device;
+    x->rows = x->skipped = 0;
+    x->full = x->have_cur = 0;
+    memset(x->acc, 0, sizeof x->acc);
+    memset(x->has_prev, 0, sizeof x->has_prev);
+    struct dev_facts f = {.q = q};
+    int rc = r->srv->be.device_get(r->srv->be.ctx, device, dev_facts_cb, &f);
+    x->not_found = rc == ERR_NOTFOUND;
+    if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0)))
+        return 0; /* no such measurement or field: no series, as from influxd */
+    if (rc)
+        return rc;
+    int64_t lo = q->lo_ns, hi = q->hi_ns;
+    if (q->every_ns && lo == INT64_MIN)
+        lo = f.first_ms * 1000000;
+    if (q->every_ns && hi == INT64_MAX)
+        hi = x->run->now_ms * 1000000;
+    if (lo > hi)
+        return 0;
+    api_query_t aq = {.device = device, .channels = f.have, .nchannels = f.nhave, .desc = q->desc};
+    aq.from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
+    aq.to_ms = hi == INT64_MAX ? VTIME_MAX_MS + 1 : floor_div(hi, 1000000) + 1;
+    if (aq.from_ms < VTIME_MIN_MS)
+        aq.from_ms = VTIME_MIN_MS;
+    int64_t row_ms = lo == INT64_MIN ? 0 : floor_div(lo, 1000000);
+    int raw = q->f[0].fn == FN_RAW;
+    if (raw) {
+        long long want = q->limit > 0 && q->limit < x->max_rows ? q->limit : x->max_rows + 1;
+        aq.limit = (size_t)(want + q->offset);
+        rc = r->srv->be.query(r->srv->be.ctx, &aq, raw_point, x);
+    } else if (q->every_ns == 0) {
+        rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
+        if (rc == 0 && x->have_cur && !x->too_many)
+            bucket_write(x, row_ms);
+    } else {
+        int64_t every = q->every_ns / 1000000;
+        int64_t first = bucket_of(q, row_ms), last = bucket_of(q, floor_div(hi, 1000000));
+        long long nb = (long long)((last - first) / every) + 1;
+        if (nb > x->max_rows) {
+            x->buckets = nb;
+            return 0;
+        }
+        x->step_ms = q->desc ? -every : every;
+        x->next_ms = q->desc ? last : first;
+        rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
+        if (rc == 0 && x->have_cur && !x->too_many)
+            buckets_until(x, q->desc ? first - every : last + every);
+    }
+    if (x->opened) {
+        sbuf_append(&x->run->b, "]}", 2);
+        x->opened = 0;
+    }
+    return rc;
+}
+
+/* The device ids, for GROUP BY the device tag over a name that is no device. */
+struct id_list {
+    char **ids;
+    size_t n, cap;
+    int nomem;
+};
+
+static int id_collect(void *arg, const api_device_t *d)
+{
+    struct id_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **ids = realloc(l->ids, cap * sizeof *ids);
+        if (ids == NULL) {
+            l->nomem = 1;
+            return 1;
+        }
+        l->ids = ids;
+        l->cap = cap;
+    }
+    if ((l->ids[l->n] = strdup(d->id)) == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* GROUP BY the device tag with no device named, FROM a name that is no device (Telegraf's
+ * "pump" of the devices tagged device=...): a series per device, in id order as influxd sorts
+ * tag values. The ids are taken first: no read runs inside the device walk. */
+static int select_each_device(struct sel_run *x)
+{
+    api_request_t *r = x->r;
+    struct id_list l = {0};
+    int rc = r->srv->be.device_list
+                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, id_collect, &l)
+                 : 0;
+    if (rc == 0 && l.nomem)
+        rc = ERR_NOMEM;
+    for (size_t i = 0; rc == 0 && i < l.n && !x->too_many && !x->buckets; i++)
+        rc = select_device(x, l.ids[i]);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.ids[i]);
+    free(l.ids);
+    return rc;
 }
 
 /* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
@@ -866,63 +1000,21 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
     if (raw && q->every_ns)
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
+    if (r->srv->be.device_get == NULL || r->srv->be.query == NULL) {
+        api__q_result_open(run); /* no store (the fuzz target): nothing to read */
+        return 0;
+    }
     *x = (struct sel_run){.r = r,
                           .run = run,
                           .q = q,
-                          .device = q->device[0] ? q->device : q->from,
                           .max_rows = (long long)r->max_query_limit,
                           .max_scan = r->max_scan_points};
     size_t mark = run->b.len;
     api__q_result_open(run);
-    struct dev_facts f = {.q = q};
-    int rc = r->srv->be.device_get
-                 ? r->srv->be.device_get(r->srv->be.ctx, x->device, dev_facts_cb, &f)
-                 : ERR_NOTFOUND;
-    if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0)))
-        return 0; /* no such measurement or field: influxd's result without series */
-    if (rc)
-        return select_finish(x, mark, rc);
-    int64_t lo = q->lo_ns, hi = q->hi_ns;
-    if (q->every_ns && lo == INT64_MIN)
-        lo = f.first_ms * 1000000;
-    if (q->every_ns && hi == INT64_MAX)
-        hi = run->now_ms * 1000000;
-    if (lo > hi)
-        return 0;
-    api_query_t aq = {
-        .device = x->device, .channels = f.have, .nchannels = f.nhave, .desc = q->desc};
-    aq.from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
-    aq.to_ms = hi == INT64_MAX ? VTIME_MAX_MS + 1 : floor_div(hi, 1000000) + 1;
-    if (aq.from_ms < VTIME_MIN_MS)
-        aq.from_ms = VTIME_MIN_MS;
-    if (raw) {
-        long long want = q->limit > 0 && q->limit < x->max_rows ? q->limit : x->max_rows + 1;
-        aq.limit = (size_t)(want + q->offset);
-        rc = r->srv->be.query(r->srv->be.ctx, &aq, raw_point, x);
-        return select_finish(x, mark, rc);
-    }
-    int64_t row_ms = lo == INT64_MIN ? 0 : floor_div(lo, 1000000);
-    if (q->every_ns == 0) {
-        rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
-        if (rc == 0 && x->have_cur && !x->too_many)
-            bucket_write(x, row_ms);
-        return select_finish(x, mark, rc);
-    }
-    int64_t every = q->every_ns / 1000000;
-    int64_t first = bucket_of(q, row_ms), last = bucket_of(q, floor_div(hi, 1000000));
-    long long nb = (long long)((last - first) / every) + 1;
-    if (nb > x->max_rows) {
-        run->b.len = mark;
-        char msg[120];
-        snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", nb,
-                 x->max_rows);
-        return api__q_result_error(run, msg, NULL);
-    }
-    x->step_ms = q->desc ? -every : every;
-    x->next_ms = q->desc ? last : first;
-    rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
-    if (rc == 0 && x->have_cur && !x->too_many)
-        buckets_until(x, q->desc ? first - every : last + every);
+    const char *device = q->device[0] ? q->device : q->from;
+    int rc = select_device(x, device);
+    if (rc == 0 && x->not_found && q->group_tag && q->device[0] == '\0')
+        rc = select_each_device(x);
     return select_finish(x, mark, rc);
 }
 
