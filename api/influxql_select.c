@@ -824,7 +824,7 @@ static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
 struct dev_facts {
     const select_t *q;
     int found;
-    int64_t first_ms;
+    int64_t first_ms, last_ms;
     const char *have[SEL_FIELDS_MAX]; /* the fields' channels the device has */
     size_t nhave;
 };
@@ -834,6 +834,7 @@ static int dev_facts_cb(void *arg, const api_device_t *d)
     struct dev_facts *f = arg;
     f->found = 1;
     f->first_ms = d->first_ts_ms;
+    f->last_ms = d->last_ts_ms;
     for (int i = 0; i < f->q->nchans; i++)
         for (size_t k = 0; k < d->nchannels; k++)
             if (strcmp(d->channels[k], f->q->chans[i]) == 0) {
@@ -903,7 +904,8 @@ static int select_device(struct sel_run *x, const char *device)
         lo = f.first_ms * 1000000;
     if (q->every_ns && hi == INT64_MAX)
         hi = x->run->now_ms * 1000000;
-    if (lo > hi)
+    /* A range that misses every reading has no series, whatever its buckets would be. */
+    if (lo > hi || floor_div(lo, 1000000) > f.last_ms || floor_div(hi, 1000000) < f.first_ms)
         return 0;
     api_query_t aq = {.device = device, .channels = f.have, .nchannels = f.nhave, .desc = q->desc};
     aq.from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
