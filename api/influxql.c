@@ -97,6 +97,7 @@ static void qs_init(qscan_t *s, const char *q, const char *at)
         qs_step(s);
     s->end_line = s->line;
     s->end_col = s->col;
+    s->end_number = 0;
 }
 
 static int q_letter(char c)
@@ -285,7 +286,8 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         memcpy(t->text, "EOF", 4);
         t->len = 3;
         t->line = s->end_line + 1;
-        t->col = s->end_col + 2;
+        t->col =
+            s->end_col + (s->end_number ? 1 : 2); /* influxd's quirk: one less after a number */
         return;
     } else if (c == ';') {
         t->kind = QT_SEMI;
@@ -322,6 +324,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     }
     s->end_line = s->line;
     s->end_col = s->col;
+    s->end_number = t->kind == QT_NUMBER;
 }
 
 /* Whether t is the keyword kw (upper case). */

@@ -28,6 +28,7 @@ typedef struct {
     const char *p;         /* the next byte */
     int line, col;         /* p's position: 0-based line, code points into the line */
     int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
+    int end_number;        /* the last token was a number (the end is then placed one closer) */
 } qscan_t;
 
 /* A query's statements run one after the other (the second pass of q_statements), each adding

@@ -457,9 +457,13 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
             if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
                 return -1;
             *v = strtoll(t.text, NULL, 10);
-        } else {
-            unsupported(q, s, "", t.text); /* INTO, SLIMIT, tz(), a subquery ... */
+        } else if (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET") ||
+                   (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0)) {
+            unsupported(q, s, "", t.text);
             return 1;
+        } else {
+            api__q_parse_error(r, &t, ";");
+            return -1;
         }
     }
 }
@@ -532,21 +536,37 @@ static void go_float(sbuf_t *b, double v)
 {
     char buf[40];
     int prec = 1;
-    for (; prec <= 17; prec++) {
+    for (; prec < 17; prec++) {
         snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
         if (strtod(buf, NULL) == v)
             break;
     }
-    int exp = atoi(strchr(buf, 'e') + 1);
+    snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
+    /* buf: [-]d[.ddd]e±XX: its digits, and where the decimal point goes. */
+    char *e = strchr(buf, 'e'), digits[24];
+    int exp = atoi(e + 1), nd = 0;
+    for (const char *c = buf; c < e; c++)
+        if (*c >= '0' && *c <= '9')
+            digits[nd++] = *c;
+    digits[nd] = '\0';
+    if (buf[0] == '-')
+        sbuf_append(b, "-", 1);
     if (exp < -6 || exp >= 21) {
-        /* %e's mantissa, then Go's exponent: a sign and at least two digits. */
-        char *e = strchr(buf, 'e');
-        *e = '\0';
-        sbuf_printf(b, "%se%c%02d", buf, exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-        return;
+        /* Go's 'e' form; encoding/json then writes e-07 as e-7 but keeps e+21. */
+        sbuf_printf(b, "%c%s%se%c%0*d", digits[0], nd > 1 ? "." : "", digits + 1,
+                    exp < 0 ? '-' : '+', exp < 0 ? 1 : 2, exp < 0 ? -exp : exp);
+    } else if (exp >= nd - 1) { /* 1e20: the digits, then zeros (never %f's exact expansion) */
+        sbuf_append(b, digits, (size_t)nd);
+        for (int i = 0; i < exp - nd + 1; i++)
+            sbuf_append(b, "0", 1);
+    } else if (exp >= 0) {
+        sbuf_printf(b, "%.*s.%s", exp + 1, digits, digits + exp + 1);
+    } else {
+        sbuf_append(b, "0.", 2);
+        for (int i = 0; i < -exp - 1; i++)
+            sbuf_append(b, "0", 1);
+        sbuf_append(b, digits, (size_t)nd);
     }
-    snprintf(buf, sizeof buf, "%.*f", prec - 1 - exp > 0 ? prec - 1 - exp : 0, v);
-    sbuf_append(b, buf, strlen(buf));
 }
 
 /* Appends a point's or bucket's time (ms) as the epoch parameter asks: an integer in its unit,

@@ -107,8 +107,12 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
             *s = at;
             return 0;
         }
+        if (!api__q_is(&t, "WHERE")) {
+            api__q_parse_error(r, &t, ";");
+            return -1;
+        }
         if (*unsupported == NULL)
-            *unsupported = api__q_is(&t, "WHERE") ? "WHERE in SHOW statements" : t.text;
+            *unsupported = "WHERE in SHOW statements";
         api__iq_skip(s);
     }
 }

@@ -1311,7 +1311,12 @@ G_T = 1732780800000  # ms: 2024-11-28T08:00:00Z
 G_POINTS = "\n".join(
     ["pump-7 temp=%d.5,vib=0.%d25 %d" % (70 + i, i + 1, G_T + i * 5000) for i in range(12)]
     + ["pump,device=pump-9 temp=71.5 %d" % G_T, "pump,device=pump-9 temp=72.5 %d" % (G_T + 5000),
-       "pump,device=pump-8 temp=60.5 %d" % G_T])
+       "pump,device=pump-8 temp=60.5 %d" % G_T,
+       # Numbers as Go's encoding/json prints them (shortest digits, e-7 but e+21, no %f tail).
+       "fl a=1e21,b=1e-7,c=123456789012345680000,d=0.000001,e=-0.0000001,f=1e20,g=5e-324,"
+       "h=1.7976931348623157e308,i=-0,j=100 %d" % G_T,
+       "fl a=0.1,b=0.2,c=0.3,k=-2.25e-5,l=9.999999999999999e20 %d" % (G_T + 1),
+       "fl a=33.333333333333336 %d" % (G_T + 1500)])
 
 
 def g_range(a, b):
@@ -1352,6 +1357,9 @@ G_SAME = [
     'SELECT mean(temp) FROM "nope" WHERE %s GROUP BY time(10s)' % g_range(0, 20),
     'SELECT mean(temp), mean(nope) FROM "pump-7" WHERE %s GROUP BY time(10s) fill(none)'
     % g_range(-20, 0),
+    'SELECT a, b, c, d, e, f, g, h, i, j, k, l FROM fl',
+    'SELECT mean(a), sum(b), mean(c) FROM fl WHERE time <= %dms GROUP BY time(1s) fill(-1)'
+    % (G_T + 2000),
     # Schema statements of the query editor.
     'SHOW FIELD KEYS FROM "pump-7"',
     'SHOW TAG KEYS FROM "pump"',
@@ -1361,6 +1369,10 @@ G_SAME = [
     'SELECT',
     'SELECT temp',
     'SELECT temp FROM',
+    'SELECT 1',  # the end is placed one closer after a number, as influxd places it
+    'SELECT mean(temp) FROM x GROUP BY time(1h',
+    'SELECT temp FROM x LIMIT 1 x',
+    'SHOW MEASUREMENTS LIMIT 1 x',
 ]
 
 
@@ -1451,8 +1463,8 @@ class GrafanaQueries(vt.DaemonTestCase):
         # Grafana 10's "Save & test" sends SHOW measurements and counts what comes back.
         ans = self.vigild("SHOW measurements")
         self.assertEqual(ans["results"][0]["series"][0]["values"],
-                         [["big30"], ["big45"], ["pump-7"], ["pump-8"], ["pump-9"]])
-        self.assertEqual(self.vigild("SHOW MEASUREMENTS LIMIT 1 OFFSET 2")["results"][0]
+                         [["big30"], ["big45"], ["fl"], ["pump-7"], ["pump-8"], ["pump-9"]])
+        self.assertEqual(self.vigild("SHOW MEASUREMENTS LIMIT 1 OFFSET 3")["results"][0]
                          ["series"][0]["values"], [["pump-7"]])
 
     def test_differences_listed_in_readme(self):
@@ -1460,11 +1472,12 @@ class GrafanaQueries(vt.DaemonTestCase):
         # measurements "pump" and "pump-7"), and the device tag's values are every device.
         status, body = self.query(self.influxd.port, "SHOW MEASUREMENTS")
         self.assertEqual(json.loads(body)["results"][0]["series"][0]["values"],
-                         [["pump"], ["pump-7"]])
+                         [["fl"], ["pump"], ["pump-7"]])
         ans = self.vigild('SHOW TAG VALUES FROM "pump" WITH KEY = "device"')
         self.assertEqual(ans, {"results": [{"statement_id": 0, "series": [{
             "name": "pump", "columns": ["key", "value"],
-            "values": [["device", d] for d in ("big30", "big45", "pump-7", "pump-8", "pump-9")]
+            "values": [["device", d]
+                       for d in ("big30", "big45", "fl", "pump-7", "pump-8", "pump-9")]
         }]}]})
         self.assertEqual(self.vigild('SHOW TAG VALUES FROM "pump" WITH KEY = "site"'),
                          {"results": [{"statement_id": 0}]})
