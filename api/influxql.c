@@ -410,6 +410,16 @@ static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
     return 0;
 }
 
+int api__q_expect_kw(api_request_t *r, qscan_t *s, const char *kw)
+{
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (api__q_is(&t, kw))
+        return 0;
+    api__q_parse_error(r, &t, kw);
+    return -1;
+}
+
 /* Checks that t, the token after a statement, ends it: ';' or the end of the query. Returns 0,
  * or answers influxd's parse error and -1. */
 int api__q_expect_end(api_request_t *r, const qtoken_t *t)
@@ -735,6 +745,21 @@ static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
+/* The statements /query answers but CREATE DATABASE (q_statements checks its role first): each
+ * by its keywords, and its function (s after the keywords; the return as api__iq_select's). */
+static const struct {
+    const char *kw[4];
+    int (*answer)(api_request_t *r, qscan_t *s, qrun_t *run);
+} q_answered[] = {
+    {{"SHOW", "DATABASES", NULL}, show_databases},
+    {{"SHOW", "RETENTION", "POLICIES", NULL}, show_retention_policies},
+    {{"SHOW", "MEASUREMENTS", NULL}, api__iq_show_measurements},
+    {{"SHOW", "FIELD", "KEYS", NULL}, api__iq_show_field_keys},
+    {{"SHOW", "TAG", "KEYS", NULL}, api__iq_show_tag_keys},
+    {{"SHOW", "TAG", "VALUES", NULL}, api__iq_show_tag_values},
+    {{"SELECT", NULL}, api__iq_select},
+};
+
 /* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
  * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
  * results into run->b, up to the first that fails). Statements are separated by ';' (empty ones
@@ -743,13 +768,6 @@ static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
 static int q_statements(api_request_t *r, const char *q, qrun_t *run)
 {
     static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
-    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
-    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
-    static const char *const show_meas[] = {"SHOW", "MEASUREMENTS", NULL};
-    static const char *const show_fields[] = {"SHOW", "FIELD", "KEYS", NULL};
-    static const char *const show_tag_keys[] = {"SHOW", "TAG", "KEYS", NULL};
-    static const char *const show_tag_values[] = {"SHOW", "TAG", "VALUES", NULL};
-    static const char *const select_kw[] = {"SELECT", NULL};
     qscan_t s;
     qtoken_t t;
     int n = 0;
@@ -763,6 +781,7 @@ static int q_statements(api_request_t *r, const char *q, qrun_t *run)
             continue;
         s = at;
         int rc;
+        size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
         if (statement(&s, create_db)) {
             if (r->role >= 0 && r->role < API_ROLE_WRITE) {
                 /* GET /query takes a read token (SHOW ...), but a name kept is a disk write. */
@@ -771,26 +790,17 @@ static int q_statements(api_request_t *r, const char *q, qrun_t *run)
                 return -1;
             }
             rc = create_database(r, &s, run);
-        } else if (statement(&s, show_dbs)) {
-            rc = show_databases(r, &s, run);
-        } else if (statement(&s, show_rps)) {
-            rc = show_retention_policies(r, &s, run);
-        } else if (statement(&s, show_meas)) {
-            rc = api__iq_show_measurements(r, &s, run);
-        } else if (statement(&s, show_fields)) {
-            rc = api__iq_show_field_keys(r, &s, run);
-        } else if (statement(&s, show_tag_keys)) {
-            rc = api__iq_show_tag_keys(r, &s, run);
-        } else if (statement(&s, show_tag_values)) {
-            rc = api__iq_show_tag_values(r, &s, run);
-        } else if (statement(&s, select_kw)) {
-            rc = api__iq_select(r, &s, run);
         } else {
-            api__error(r, 400,
-                       "vigild answers only SELECT, SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW TAG "
-                       "KEYS, SHOW TAG VALUES, CREATE DATABASE, SHOW DATABASES and SHOW "
-                       "RETENTION POLICIES on /query");
-            return -1;
+            while (k < nk && !statement(&s, q_answered[k].kw))
+                k++;
+            if (k == nk) {
+                api__error(r, 400,
+                           "vigild answers only SELECT, SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW "
+                           "TAG KEYS, SHOW TAG VALUES, CREATE DATABASE, SHOW DATABASES and SHOW "
+                           "RETENTION POLICIES on /query");
+                return -1;
+            }
+            rc = q_answered[k].answer(r, &s, run);
         }
         if (rc < 0)
             return -1;

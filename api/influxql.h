@@ -57,6 +57,9 @@ int api__q_is(const qtoken_t *t, const char *kw);
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
 
+/* Reads the keyword kw (upper case). Returns 0, or answers influxd's parse error and -1. */
+int api__q_expect_kw(api_request_t *r, qscan_t *s, const char *kw);
+
 /* Checks that t ends the statement (';' or the end). Returns 0, or answers the parse error and
  * -1. */
 int api__q_expect_end(api_request_t *r, const qtoken_t *t);
@@ -81,6 +84,11 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
  * clause vigild does not answer is then its statement error, and the statements after it still
  * parse. */
 void api__iq_skip(qscan_t *s);
+
+/* If t is LIMIT or OFFSET, reads its integer (0 up) into *limit or *offset. Returns 1 (read),
+ * 0 (t is neither), or -1 (parse error answered). */
+int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,
+                         long long *offset);
 
 /* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
  * name with a device condition). A regex, or a policy other than autogen, sets *unsupported

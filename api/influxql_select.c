@@ -428,6 +428,7 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
 static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
 {
     qtoken_t t;
+    int rc;
     for (;;) {
         qscan_t at = *s;
         api__qs_next(s, &t);
@@ -436,11 +437,8 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
             return 0;
         }
         if (api__q_is(&t, "ORDER")) {
-            api__qs_next(s, &t);
-            if (!api__q_is(&t, "BY")) {
-                api__q_parse_error(r, &t, "BY");
+            if (api__q_expect_kw(r, s, "BY"))
                 return -1;
-            }
             api__qs_next(s, &t);
             if (t.kind != QT_IDENT || strcasecmp(t.text, "time") != 0) {
                 unsupported(q, s, "ORDER BY other than time", NULL);
@@ -452,11 +450,9 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 q->desc = 1;
             else if (!api__q_is(&t, "ASC"))
                 *s = at;
-        } else if (api__q_is(&t, "LIMIT") || api__q_is(&t, "OFFSET")) {
-            long long *v = api__q_is(&t, "LIMIT") ? &q->limit : &q->offset;
-            if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
+        } else if ((rc = api__iq_limit_offset(r, s, &t, &q->limit, &q->offset)) != 0) {
+            if (rc < 0)
                 return -1;
-            *v = strtoll(t.text, NULL, 10);
         } else if (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET") ||
                    (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0)) {
             unsupported(q, s, "", t.text);
@@ -513,11 +509,8 @@ static int read_select(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *
         api__qs_next(s, &t);
     }
     if (api__q_is(&t, "GROUP")) {
-        api__qs_next(s, &t);
-        if (!api__q_is(&t, "BY")) {
-            api__q_parse_error(r, &t, "BY");
+        if (api__q_expect_kw(r, s, "BY"))
             return -1;
-        }
         int rc = read_group_by(r, s, q);
         if (rc)
             return rc < 0 ? -1 : 0;

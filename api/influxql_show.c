@@ -84,6 +84,18 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     return 0;
 }
 
+int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,
+                         long long *offset)
+{
+    if (!api__q_is(t, "LIMIT") && !api__q_is(t, "OFFSET"))
+        return 0;
+    long long *v = api__q_is(t, "LIMIT") ? limit : offset;
+    if (api__q_expect_int(r, s, t, 0, INT64_MAX))
+        return -1;
+    *v = strtoll(t->text, NULL, 10);
+    return 1;
+}
+
 /* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n, then ';' or the end; a
  * WHERE (or anything else vigild does not read) marks the statement unsupported. Returns 0, or
  * -1 (parse error). */
@@ -96,13 +108,11 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
     for (;;) {
         qscan_t at = *s;
         api__qs_next(s, &t);
-        if (api__q_is(&t, "LIMIT") || api__q_is(&t, "OFFSET")) {
-            long long *v = api__q_is(&t, "LIMIT") ? limit : offset;
-            if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
-                return -1;
-            *v = strtoll(t.text, NULL, 10);
+        int lo = api__iq_limit_offset(r, s, &t, limit, offset);
+        if (lo < 0)
+            return -1;
+        if (lo > 0)
             continue;
-        }
         if (t.kind == QT_EOF || t.kind == QT_SEMI) {
             *s = at;
             return 0;
@@ -304,11 +314,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     qscan_t at = *s;
     api__qs_next(s, &t);
     if (api__q_is(&t, "WITH")) {
-        api__qs_next(s, &t);
-        if (!api__q_is(&t, "MEASUREMENT")) {
-            api__q_parse_error(r, &t, "MEASUREMENT");
+        if (api__q_expect_kw(r, s, "MEASUREMENT"))
             return -1;
-        }
         api__qs_next(s, &t);
         if (strcmp(t.text, "=~") == 0) {
             if (read_regex(r, s, pattern, sizeof pattern))
@@ -376,6 +383,20 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
     return api__iq_from(r, s, from, unsupported);
 }
 
+/* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name], then the end) into
+ * *from. Returns 0 when the statement is to be answered, or 1 with *rc the statement's return:
+ * -1 (a parse error), 0 (the first pass: only read), 1 (unsupported: run->err). */
+static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc)
+{
+    const char *unsupported = NULL;
+    long long limit, offset;
+    *rc = -1;
+    if (show_from(r, s, from, &unsupported) || show_tail(r, s, &limit, &offset, &unsupported))
+        return 1;
+    *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
+    return run == NULL || unsupported != NULL;
+}
+
 /* The device_get callback of SHOW FIELD KEYS FROM name: its series. */
 static int field_keys_one(void *arg, const api_device_t *d)
 {
@@ -390,15 +411,10 @@ static int field_keys_one(void *arg, const api_device_t *d)
  * every device's. */
 int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    const char *unsupported = NULL;
     qtoken_t from;
-    long long limit, offset;
-    if (show_from(r, s, &from, &unsupported) || show_tail(r, s, &limit, &offset, &unsupported))
-        return -1;
-    if (run == NULL)
-        return 0;
-    if (unsupported)
-        return unsupported_error(run, unsupported);
+    int rc;
+    if (show_keys_read(r, s, run, &from, &rc))
+        return rc;
     struct dev_walk w = {.row = field_keys_series};
     if (from.kind == QT_EOF)
         return walk_result(r, run, &w, "", "");
@@ -406,9 +422,9 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[");
     w.b = &run->b;
-    int rc = r->srv->be.device_get
-                 ? r->srv->be.device_get(r->srv->be.ctx, from.text, field_keys_one, &w)
-                 : ERR_NOTFOUND;
+    rc = r->srv->be.device_get
+             ? r->srv->be.device_get(r->srv->be.ctx, from.text, field_keys_one, &w)
+             : ERR_NOTFOUND;
     if (rc && rc != ERR_NOTFOUND) {
         run->b.len = mark;
         return api__q_result_error(run, "reading the device: ", err_str(rc));
@@ -426,15 +442,10 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
  * device. */
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    const char *unsupported = NULL;
     qtoken_t from;
-    long long limit, offset;
-    if (show_from(r, s, &from, &unsupported) || show_tail(r, s, &limit, &offset, &unsupported))
-        return -1;
-    if (run == NULL)
-        return 0;
-    if (unsupported)
-        return unsupported_error(run, unsupported);
+    int rc;
+    if (show_keys_read(r, s, run, &from, &rc))
+        return rc;
     struct dev_walk w = {.tag = r->srv->device_tag, .row = tag_keys_series};
     if (from.kind == QT_EOF)
         return walk_result(r, run, &w, "", "");
@@ -456,16 +467,10 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     qtoken_t from, t, key = {.kind = QT_EOF};
     if (show_from(r, s, &from, &unsupported))
         return -1;
-    api__qs_next(s, &t);
-    if (!api__q_is(&t, "WITH")) {
-        api__q_parse_error(r, &t, "WITH");
+    if (api__q_expect_kw(r, s, "WITH"))
         return -1;
-    }
-    api__qs_next(s, &t);
-    if (!api__q_is(&t, "KEY")) {
-        api__q_parse_error(r, &t, "KEY");
+    if (api__q_expect_kw(r, s, "KEY"))
         return -1;
-    }
     api__qs_next(s, &t);
     if (strcmp(t.text, "=") != 0) {
         if (strcmp(t.text, "=~") == 0 || strcmp(t.text, "!=") == 0 || api__q_is(&t, "IN"))
