@@ -27,6 +27,8 @@
 #include "err.h"
 #include "vtime.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +208,38 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     return 0;
 }
 
+/* a + b held within +-2^62 ns (146 years from 1970), so that what the range does later (+-1 ns,
+ * ms conversions, buckets) cannot overflow: a time out there holds no reading anyway. */
+static int64_t time_add(int64_t a, int64_t b)
+{
+    const int64_t lim = (int64_t)1 << 62;
+    int64_t sum;
+    if (__builtin_add_overflow(a, b, &sum))
+        sum = a > 0 ? lim : -lim;
+    return sum > lim ? lim : sum < -lim ? -lim : sum;
+}
+
+/* ms in ns, held as time_add holds them (a reading after 2262 is past int64 ns). */
+static int64_t ms_to_ns(int64_t ms)
+{
+    const int64_t lim = ((int64_t)1 << 62) / 1000000;
+    return (ms > lim ? lim : ms < -lim ? -lim : ms) * 1000000;
+}
+
+/* Reads the duration token t into *ns, or answers influxd's parse error for one it refuses in a
+ * condition (its words there carry no position) and returns -1. */
+static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
+{
+    int rc = t->too_long ? -1 : api__q_parse_duration(t->text, ns);
+    if (rc == -1)
+        api__error(r, 400, "error parsing query: invalid duration");
+    else if (rc == -2)
+        api__error(r, 400,
+                   "error parsing query: overflowed duration %s: choose a smaller duration or INF",
+                   t->text);
+    return rc ? -1 : 0;
+}
+
 /* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
  * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
  * time vigild reads: q->unsupported), or -1 (parse error). */
@@ -221,22 +255,25 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
             api__q_parse_error(r, &b, ")");
             return -1;
         }
-        *ns = (run ? run->now_ms : 0) * 1000000;
+        *ns = ms_to_ns(run ? run->now_ms : 0);
     } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_INTEGER) {
+        errno = 0;
         *ns = strtoll(t.text, NULL, 10);
-    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
-        if (api__q_parse_duration(t.text, ns)) {
-            api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t.line,
-                       t.col);
+        if (errno == ERANGE || t.too_long) {
+            api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
+                       t.line, t.col);
             return -1;
         }
+    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
+        if (time_duration(r, &t, ns))
+            return -1;
     } else if (t.kind == QT_OTHER && t.text[0] != '\0' && s->p[-1] == '\'') {
         int64_t ms;
-        if (vtime_parse_rfc3339(t.text, t.len, &ms) || ms > INT64_MAX / 1000000) {
+        if (vtime_parse_rfc3339(t.text, t.len, &ms)) {
             unsupported(q, s, "this time: ", t.text);
             return 1;
         }
-        *ns = ms * 1000000;
+        *ns = ms_to_ns(ms);
     } else {
         unsupported(q, s, "this time value: ", t.text);
         return 1;
@@ -251,12 +288,13 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         }
         api__qs_next(s, &d);
         int64_t dns;
-        if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION ||
-            api__q_parse_duration(d.text, &dns)) {
+        if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
             unsupported(q, s, "this time arithmetic: ", d.text);
             return 1;
         }
-        *ns += op.text[0] == '+' ? dns : -dns;
+        if (time_duration(r, &d, &dns))
+            return -1;
+        *ns = time_add(*ns, op.text[0] == '+' ? dns : -dns);
     }
 }
 
@@ -298,10 +336,11 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         if (rc)
             return rc;
         /* Kept as an inclusive range, as influxd keeps it (time < t is time <= t - 1ns). */
-        if ((k <= 1 || k == 4) && ns + (k == 1) > q->lo_ns)
-            q->lo_ns = ns + (k == 1);
-        if ((k == 2 || k == 3 || k == 4) && ns - (k == 3) < q->hi_ns)
-            q->hi_ns = ns - (k == 3);
+        ns = time_add(ns, 0);
+        if ((k <= 1 || k == 4) && time_add(ns, k == 1) > q->lo_ns)
+            q->lo_ns = time_add(ns, k == 1);
+        if ((k == 2 || k == 3 || k == 4) && time_add(ns, -(k == 3)) < q->hi_ns)
+            q->hi_ns = time_add(ns, -(k == 3));
         return 0;
     }
     if (strcmp(lhs.text, r->srv->device_tag) != 0) {
@@ -914,9 +953,9 @@ static int select_device(struct sel_run *x, const char *device)
         return rc;
     int64_t lo = q->lo_ns, hi = q->hi_ns;
     if (q->every_ns && lo == INT64_MIN)
-        lo = f.first_ms * 1000000;
+        lo = ms_to_ns(f.first_ms);
     if (q->every_ns && hi == INT64_MAX)
-        hi = x->run->now_ms * 1000000;
+        hi = ms_to_ns(x->run->now_ms);
     /* A range that misses every reading has no series, whatever its buckets would be. */
     if (lo > hi || floor_div(lo, 1000000) > f.last_ms || floor_div(hi, 1000000) < f.first_ms)
         return 0;
@@ -929,7 +968,8 @@ static int select_device(struct sel_run *x, const char *device)
     int raw = q->f[0].fn == FN_RAW;
     if (raw) {
         long long want = q->limit > 0 && q->limit < x->max_rows ? q->limit : x->max_rows + 1;
-        aq.limit = (size_t)(want + q->offset);
+        /* 0 (no limit) for an OFFSET beyond any count: the scan bound still holds. */
+        aq.limit = q->offset > LLONG_MAX - want ? 0 : (size_t)(want + q->offset);
         rc = r->srv->be.query(r->srv->be.ctx, &aq, raw_point, x);
     } else if (q->every_ns == 0) {
         rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
