@@ -566,6 +566,12 @@ static int read_select(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *
  * ("1e-07", "1e+21"). */
 static void go_float(sbuf_t *b, double v)
 {
+    if (!isfinite(v)) {
+        /* A sum past DBL_MAX: Go's encoding/json cannot print it (influxd then fails the whole
+         * answer); null keeps the rest of the series. */
+        sbuf_append(b, "null", 4);
+        return;
+    }
     char buf[40];
     int prec = 1;
     for (; prec < 17; prec++) {
@@ -640,9 +646,10 @@ struct sel_run {
     int opened;   /* the series was opened */
     int full;     /* LIMIT reached: the read stops */
     int too_many; /* a bound was crossed: the statement's error */
-    /* Buckets: the one being read (cur, its accumulators), the next to write, and the last
-     * value written per field for fill(previous). */
-    int64_t cur_ms, next_ms, end_ms, step_ms;
+    /* Buckets: the start of the one being read (next_ms: the next to write), the step in the
+     * read's direction, whether any point was read; the accumulators, and the last value
+     * written per field for fill(previous). */
+    int64_t next_ms, step_ms;
     int have_cur;
     struct acc acc[SEL_FIELDS_MAX];
     double prev[SEL_FIELDS_MAX];
@@ -875,7 +882,6 @@ static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
  * such a field null). */
 struct dev_facts {
     const select_t *q;
-    int found;
     int64_t first_ms, last_ms;
     const char *have[SEL_FIELDS_MAX]; /* the fields' channels the device has */
     size_t nhave;
@@ -884,7 +890,6 @@ struct dev_facts {
 static int dev_facts_cb(void *arg, const api_device_t *d)
 {
     struct dev_facts *f = arg;
-    f->found = 1;
     f->first_ms = d->first_ts_ms;
     f->last_ms = d->last_ts_ms;
     for (int i = 0; i < f->q->nchans; i++)
