@@ -6,6 +6,7 @@
 
 #include "api_int.h"
 
+#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -89,6 +90,15 @@ void api__iq_skip(qscan_t *s);
  * 0 (t is neither), or -1 (parse error answered). */
 int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,
                          long long *offset);
+
+/* Reads a regular expression /.../ right after its operator, as influxd's ScanRegex: "\/" is a
+ * slash; anything else is kept as written. Copies it into buf (NUL-terminated). Returns 0, or
+ * -1 (no regex, unterminated or too long: answered as a parse error). */
+int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size);
+
+/* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
+ * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */
+int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
 
 /* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
  * name with a device condition). A regex, or a policy other than autogen, sets *unsupported

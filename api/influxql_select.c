@@ -65,6 +65,7 @@ typedef struct {
     int nchans;
     char from[QT_TEXT_MAX];
     char device[QT_TEXT_MAX];    /* from a condition on the device tag; "" : the FROM name */
+    char device_re[QT_TEXT_MAX]; /* from "device" =~ /re/ ("": none) */
     int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
     int group_tag;               /* GROUP BY the device tag */
@@ -118,6 +119,25 @@ static void column_name(select_t *q, struct sel_field *f, const char *base)
             return;
         snprintf(f->col, sizeof f->col, "%.200s_%d", base, n);
     }
+}
+
+/* Reads an optional ::type after a name ("temp"::field, "device"::tag: Grafana writes them). Every
+ * field is a float here and the device tag the one tag, so the type only has to be a name. */
+static int skip_cast(api_request_t *r, qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (!q_op(&t, "::")) {
+        *s = at;
+        return 0;
+    }
+    api__qs_next(s, &t);
+    if (t.kind != QT_IDENT && t.kind != QT_KEYWORD) {
+        api__q_parse_error(r, &t, "identifier");
+        return -1;
+    }
+    return 0;
 }
 
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
@@ -176,6 +196,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
         }
+        if (skip_cast(r, s))
+            return -1;
         api__qs_next(s, &paren);
         if (!q_op(&paren, ")")) {
             unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
@@ -188,6 +210,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         f->fn = FN_RAW;
         f->chan = chan_index(q, t.text);
         column_name(q, f, t.text);
+        if (skip_cast(r, s))
+            return -1;
     }
     at = *s;
     api__qs_next(s, &t);
@@ -321,6 +345,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         api__q_parse_error(r, &lhs, "identifier");
         return -1;
     }
+    if (skip_cast(r, s))
+        return -1;
     api__qs_next(s, &op);
     if (strcasecmp(lhs.text, "time") == 0) {
         static const char *const ops[] = {">=", ">", "<=", "<", "="};
@@ -348,12 +374,20 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
                     "conditions on a field or on a tag other than the device tag: ", lhs.text);
         return 1;
     }
+    if (q_op(&op, "=~")) {
+        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
+        if (q->device_re[0] != '\0' || q->device[0] != '\0') {
+            unsupported(q, s, "two conditions on the device tag", NULL);
+            return 1;
+        }
+        return api__iq_regex(r, s, q->device_re, sizeof q->device_re) ? -1 : 0;
+    }
     api__qs_next(s, &v);
     if (!q_op(&op, "=") || v.kind != QT_OTHER || s->p[-1] != '\'') {
         unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
         return 1;
     }
-    if (q->device[0] != '\0' && strcmp(q->device, v.text) != 0) {
+    if (q->device_re[0] != '\0' || (q->device[0] != '\0' && strcmp(q->device, v.text) != 0)) {
         unsupported(q, s, "two devices in one condition", NULL);
         return 1;
     }
@@ -399,6 +433,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                 return 1;
             }
             q->group_tag = 1;
+            if (skip_cast(r, s))
+                return -1;
         } else {
             api__qs_next(s, &p);
             if (!q_op(&p, "(")) {
@@ -642,6 +678,7 @@ struct sel_run {
     long long buckets; /* a range of more buckets than max_rows: the statement's error */
     int nseries;       /* series written */
     int not_found;     /* the last device read does not exist */
+    int merge;         /* several devices asked for one series: the statement's error */
     size_t scanned, max_scan;
     int opened;   /* the series was opened */
     int full;     /* LIMIT reached: the read stops */
@@ -913,11 +950,16 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
     qrun_t *run = x->run;
     if (rc == 0 && run->b.oom)
         rc = ERR_NOMEM;
-    if (rc != 0 || x->too_many || x->buckets) {
+    if (rc != 0 || x->too_many || x->buckets || x->merge) {
         run->b.len = mark;
         char msg[200];
         if (rc != 0)
             snprintf(msg, sizeof msg, "reading the device: %s", err_str(rc));
+        else if (x->merge)
+            snprintf(msg, sizeof msg,
+                     "vigild does not support one series of several devices: add GROUP BY "
+                     "\"%s\"",
+                     x->r->srv->device_tag);
         else if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
                      x->max_rows);
@@ -1029,10 +1071,12 @@ static int id_collect(void *arg, const api_device_t *d)
     return 0;
 }
 
-/* GROUP BY the device tag with no device named, FROM a name that is no device (Telegraf's
- * "pump" of the devices tagged device=...): a series per device, in id order as influxd sorts
- * tag values. The ids are taken first: no read runs inside the device walk. */
-static int select_each_device(struct sel_run *x)
+/* The devices (a series each, in id order as influxd sorts tag values) of GROUP BY the device
+ * tag with no device named, FROM a name that is no device (Telegraf's "pump" of the devices
+ * tagged device=...), or of "device" =~ /re/ (re: those it matches). The ids are taken first:
+ * no read runs inside the device walk. Several devices without GROUP BY the device tag would be
+ * one series merging their points, which vigild does not do: a statement error. */
+static int select_each_device(struct sel_run *x, const regex_t *re)
 {
     api_request_t *r = x->r;
     struct id_list l = {0};
@@ -1041,7 +1085,17 @@ static int select_each_device(struct sel_run *x)
                  : 0;
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
-    for (size_t i = 0; rc == 0 && i < l.n && !x->too_many && !x->buckets; i++)
+    size_t n = 0; /* the matching ids, moved to the front */
+    for (size_t i = 0; i < l.n; i++) {
+        if (re == NULL || regexec(re, l.ids[i], 0, NULL, 0) == 0) {
+            char *id = l.ids[i];
+            l.ids[i] = l.ids[n];
+            l.ids[n++] = id;
+        }
+    }
+    if (rc == 0 && n > 1 && !x->q->group_tag)
+        x->merge = 1;
+    for (size_t i = 0; rc == 0 && !x->merge && i < n && !x->too_many && !x->buckets; i++)
         rc = select_device(x, l.ids[i]);
     for (size_t i = 0; i < l.n; i++)
         free(l.ids[i]);
@@ -1071,10 +1125,20 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
                           .max_scan = r->max_scan_points};
     size_t mark = run->b.len;
     api__q_result_open(run);
+    if (q->device_re[0] != '\0') {
+        regex_t re;
+        if (api__iq_regcomp(run, &re, q->device_re)) {
+            run->b.len = mark;
+            return 1;
+        }
+        int rc = select_each_device(x, &re);
+        regfree(&re);
+        return select_finish(x, mark, rc);
+    }
     const char *device = q->device[0] ? q->device : q->from;
     int rc = select_device(x, device);
     if (rc == 0 && x->not_found && q->group_tag && q->device[0] == '\0')
-        rc = select_each_device(x);
+        rc = select_each_device(x, NULL);
     return select_finish(x, mark, rc);
 }
 

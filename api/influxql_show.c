@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int read_regex(api_request_t *r, qscan_t *s, char *buf, size_t size);
-
 void api__iq_skip(qscan_t *s)
 {
     qtoken_t t;
@@ -60,7 +58,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
         char re[QT_TEXT_MAX];
         *s = at;
         *unsupported = "a regular expression in FROM";
-        return read_regex(r, s, re, sizeof re);
+        return api__iq_regex(r, s, re, sizeof re);
     }
     if (name->kind != QT_IDENT) {
         api__q_parse_error(r, name, "identifier");
@@ -258,10 +256,7 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 /* ---- the statements ------------------------------------------------------------------------- */
 
-/* Reads a regular expression /.../ right after its operator, as influxd's ScanRegex: "\/" is a
- * slash; anything else is kept as written. Copies it into buf (NUL-terminated). Returns 0, or -1
- * (no regex, unterminated or too long: answered as influxd's parse error). */
-static int read_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
+int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
 {
     while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
         s->p++;
@@ -287,9 +282,7 @@ static int read_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
     return 0;
 }
 
-/* Compiles pattern as an extended POSIX regex; Go's "(?i)" prefix (Grafana's search box sends
- * it) becomes REG_ICASE. Returns 0, or 1 with run->err. */
-static int compile_regex(qrun_t *run, regex_t *re, const char *pattern)
+int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
 {
     int flags = REG_EXTENDED | REG_NOSUB;
     if (strncmp(pattern, "(?i)", 4) == 0) {
@@ -318,7 +311,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
             return -1;
         api__qs_next(s, &t);
         if (strcmp(t.text, "=~") == 0) {
-            if (read_regex(r, s, pattern, sizeof pattern))
+            if (api__iq_regex(r, s, pattern, sizeof pattern))
                 return -1;
             has_re = 1;
         } else if (strcmp(t.text, "=") == 0) {
@@ -356,7 +349,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         *p = '\0';
         has_re = 1;
     }
-    if (has_re && compile_regex(run, &re, pattern))
+    if (has_re && api__iq_regcomp(run, &re, pattern))
         return 1;
     struct dev_walk w = {
         .re = has_re ? &re : NULL, .offset = offset, .limit = limit, .row = name_row};

@@ -1350,6 +1350,15 @@ G_SAME = [
     'GROUP BY time(10s), "device" fill(null)' % g_range(0, 30),
     'SELECT max(temp) FROM "pump" WHERE "device" = \'pump-9\' AND %s GROUP BY time(1m)'
     % g_range(0, 30),
+    # Grafana's casts, and its template variables' regular expressions on the device tag.
+    'select mean("temp"::field) from "pump" where ("device"::tag = \'pump-9\') and %s '
+    'group by time(10s), "device"::tag fill(null)' % g_range(0, 10),
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(10s), device' % g_range(0, 10),
+    'SELECT mean(temp) FROM pump WHERE "device" =~ /^pump-9$/ AND %s GROUP BY time(10s)'
+    % g_range(0, 10),
+    'SELECT mean(temp) FROM pump WHERE "device" =~ /^nope$/ AND %s GROUP BY time(10s)'
+    % g_range(0, 10),
     # Edge cases: an empty range, now() - 6h (long before), no such field or measurement.
     'SELECT temp FROM "pump-7" WHERE time >= %dms and time < %dms' % (G_T, G_T),
     'SELECT mean(temp) FROM "pump-7" WHERE time >= now() - 6h GROUP BY time(10s)',
@@ -1506,7 +1515,10 @@ class GrafanaQueries(vt.DaemonTestCase):
                 ("SELECT temp FROM \"pump-7\" WHERE site = 'x'",
                  "conditions on a field or on a tag other than the device tag: site"),
                 ('SELECT temp FROM "pump-7" WHERE temp > 5', "conditions on a field"),
-                ('SELECT 1 FROM "pump-7"', "this field expression: 1")):
+                ('SELECT 1 FROM "pump-7"', "this field expression: 1"),
+                # influxd merges the two into one series
+                ("SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/",
+                 'one series of several devices: add GROUP BY "device"')):
             ans = self.vigild(q)
             self.assertEqual(list(ans["results"][0]), ["statement_id", "error"], q)
             self.assertIn("vigild does not support " + what, ans["results"][0]["error"], q)
