@@ -10,8 +10,10 @@
  * query is read twice: once to parse all of it (a parse error anywhere runs nothing, as in
  * influxd), then to run its statements in order. Any thread; the one lock is influx.c's dbs_mu
  * (inside the two calls, and around SHOW DATABASES's walk of srv->dbs). */
+#include "influxql.h"
 #include "api_int.h"
 #include "err.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -54,27 +56,6 @@ static int form_arg(const api_request_t *r, const char *name, const char **v, si
  * 1, with influxd's quirks: a single-quoted string or an unterminated quote is placed one
  * character early, a bad escape one after its backslash, the end two after the last token. */
 
-/* QT_NUMBER: what influxd's scanner reads from a digit (or '.' and a digit): an INTEGER (digits
- * only), a NUMBER (with a '.') or a DURATIONVAL (digits then letters, "1h", "1x"); q_number_kind
- * tells them apart. */
-enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_OTHER, QT_BAD };
-
-#define QT_TEXT_MAX 256
-
-typedef struct {
-    enum qtok kind;
-    char text[QT_TEXT_MAX]; /* an identifier's name; else what influxd prints: "EOF", "SELECT" */
-    size_t len;             /* of text */
-    int too_long;           /* text holds only the first QT_TEXT_MAX - 1 bytes */
-    int line, col;          /* as influxd prints them */
-} qtoken_t;
-
-typedef struct {
-    const char *p;         /* the next byte */
-    int line, col;         /* p's position: 0-based line, code points into the line */
-    int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
-} qscan_t;
-
 /* InfluxQL 1.6.7's keywords (each one influxd refuses as a database name), sorted. */
 /* clang-format off */
 static const char *const q_keywords[] = {
@@ -116,6 +97,7 @@ static void qs_init(qscan_t *s, const char *q, const char *at)
         qs_step(s);
     s->end_line = s->line;
     s->end_col = s->col;
+    s->end_number = 0;
 }
 
 static int q_letter(char c)
@@ -284,7 +266,7 @@ static void qs_other(qscan_t *s, qtoken_t *t)
 }
 
 /* Reads the next token into t. */
-static void qs_next(qscan_t *s, qtoken_t *t)
+void api__qs_next(qscan_t *s, qtoken_t *t)
 {
     t->len = 0;
     t->text[0] = '\0';
@@ -304,7 +286,8 @@ static void qs_next(qscan_t *s, qtoken_t *t)
         memcpy(t->text, "EOF", 4);
         t->len = 3;
         t->line = s->end_line + 1;
-        t->col = s->end_col + 2;
+        t->col =
+            s->end_col + (s->end_number ? 1 : 2); /* influxd's quirk: one less after a number */
         return;
     } else if (c == ';') {
         t->kind = QT_SEMI;
@@ -341,10 +324,11 @@ static void qs_next(qscan_t *s, qtoken_t *t)
     }
     s->end_line = s->line;
     s->end_col = s->col;
+    s->end_number = t->kind == QT_NUMBER;
 }
 
 /* Whether t is the keyword kw (upper case). */
-static int q_is(const qtoken_t *t, const char *kw)
+int api__q_is(const qtoken_t *t, const char *kw)
 {
     return t->kind == QT_KEYWORD && strcmp(t->text, kw) == 0;
 }
@@ -357,8 +341,8 @@ static int statement(qscan_t *s, const char *const *kw)
     qscan_t at = *s;
     qtoken_t t;
     for (; *kw != NULL; kw++) {
-        qs_next(&at, &t);
-        if (!q_is(&t, *kw))
+        api__qs_next(&at, &t);
+        if (!api__q_is(&t, *kw))
             return 0;
     }
     *s = at;
@@ -402,7 +386,7 @@ static char *trim_go_space(char *q)
 }
 
 /* Answers influxd's parse error: token t found where want was expected (400). */
-static void parse_error(api_request_t *r, const qtoken_t *t, const char *want)
+void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
     api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
                want, t->line, t->col);
@@ -411,9 +395,9 @@ static void parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 /* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
 static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
 {
-    qs_next(s, t);
+    api__qs_next(s, t);
     if (t->kind != QT_IDENT) {
-        parse_error(r, t, "identifier");
+        api__q_parse_error(r, t, "identifier");
         return -1;
     }
     if (t->too_long) {
@@ -426,31 +410,31 @@ static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
     return 0;
 }
 
+int api__q_expect_kw(api_request_t *r, qscan_t *s, const char *kw)
+{
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (api__q_is(&t, kw))
+        return 0;
+    api__q_parse_error(r, &t, kw);
+    return -1;
+}
+
 /* Checks that t, the token after a statement, ends it: ';' or the end of the query. Returns 0,
  * or answers influxd's parse error and -1. */
-static int expect_end(api_request_t *r, const qtoken_t *t)
+int api__q_expect_end(api_request_t *r, const qtoken_t *t)
 {
     if (t->kind != QT_EOF && t->kind != QT_SEMI) {
-        parse_error(r, t, ";");
+        api__q_parse_error(r, t, ";");
         return -1;
     }
     return 0;
 }
 
-/* A query's statements run one after the other (the second pass of q_statements), each adding
- * its result to b: {"statement_id":id,...}. A statement that fails says why in err (a
- * "statement error": influxd answers it in a 200) and the run stops there. */
-typedef struct {
-    sbuf_t b;
-    int chunked;   /* chunked=true: each result a document of its own, as influxd sends them */
-    int id;        /* the running statement's statement_id */
-    char err[320]; /* the failed statement's error */
-} qrun_t;
-
-/* Opens the running statement's result in run->b: "{"statement_id":N" (result_close closes
+/* Opens the running statement's result in run->b: "{"statement_id":N" (api__q_result_close closes
  * it), after a ',' in the one {"results":[...]} document, or, chunked, in a document of its
  * own: {"results":[{"statement_id":N...}]} and a newline, as influxd streams them. */
-static void result_open(qrun_t *run)
+void api__q_result_open(qrun_t *run)
 {
     if (run->chunked)
         sbuf_printf(&run->b, "{\"results\":[");
@@ -459,14 +443,14 @@ static void result_open(qrun_t *run)
     sbuf_printf(&run->b, "{\"statement_id\":%d", run->id);
 }
 
-static void result_close(qrun_t *run)
+void api__q_result_close(qrun_t *run)
 {
     sbuf_printf(&run->b, run->chunked ? "}]}\n" : "}");
 }
 
 /* Records the running statement's error, msg then db (NULL: none). Returns 1, the statement
  * functions' "failed". */
-static int result_error(qrun_t *run, const char *msg, const char *db)
+int api__q_result_error(qrun_t *run, const char *msg, const char *db)
 {
     snprintf(run->err, sizeof run->err, "%s%s", msg, db ? db : "");
     return 1;
@@ -479,13 +463,13 @@ static int result_error(qrun_t *run, const char *msg, const char *db)
 static int show_databases(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t t;
-    qs_next(s, &t);
-    if (expect_end(r, &t))
+    api__qs_next(s, &t);
+    if (api__q_expect_end(r, &t))
         return -1;
     if (run == NULL)
         return 0;
     struct api_server *srv = r->srv;
-    result_open(run);
+    api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"]");
     pthread_mutex_lock(&srv->dbs_mu);
     for (int i = 0; i < srv->ndbs; i++) {
@@ -534,21 +518,21 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     char dbuf[256];
     qtoken_t t;
-    qs_next(s, &t);
+    api__qs_next(s, &t);
     const char *db = t.text;
     size_t len = 0;
-    if (q_is(&t, "ON")) {
+    if (api__q_is(&t, "ON")) {
         /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB;
          * "" is "database name required" below, as in InfluxDB. */
         if (expect_name(r, s, &t))
             return -1;
         len = t.len;
         qtoken_t after;
-        qs_next(s, &after);
-        if (expect_end(r, &after))
+        api__qs_next(s, &after);
+        if (api__q_expect_end(r, &after))
             return -1;
     } else {
-        if (expect_end(r, &t))
+        if (api__q_expect_end(r, &t))
             return -1;
         db = api__arg(r, "db", dbuf, sizeof dbuf);
         if (r->status)
@@ -558,11 +542,11 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
     if (run == NULL)
         return 0;
     if (len == 0)
-        return result_error(run, "database name required", NULL);
+        return api__q_result_error(run, "database name required", NULL);
     if (!api__db_known(r->srv, db, len))
-        return result_error(run, "database not found: ", db);
+        return api__q_result_error(run, "database not found: ", db);
     int64_t ms = r->srv->opts.retention_ms;
-    result_open(run);
+    api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"name\",\"duration\","
                          "\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
                          "[[\"autogen\",\"");
@@ -573,11 +557,7 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
-/* Which of influxd's number tokens a QT_NUMBER is: a '.' makes a NUMBER ("1.5", ".5"), digits
- * alone an INTEGER, digits then letters a DURATIONVAL (qs_number read them). */
-enum qnum { QN_INTEGER, QN_NUMBER, QN_DURATION };
-
-static enum qnum q_number_kind(const qtoken_t *t)
+enum qnum api__q_number_kind(const qtoken_t *t)
 {
     if (strchr(t->text, '.') != NULL)
         return QN_NUMBER;
@@ -589,7 +569,7 @@ static enum qnum q_number_kind(const qtoken_t *t)
  * are not durations). Go's int64 arithmetic wraps, and a sum that wrapped negative is its
  * "overflowed" (one that wrapped twice is taken, as there). Returns 0, -1 for an invalid
  * duration (also digits past INT64_MAX: strconv.ParseInt's error), -2 for an overflowed one. */
-static int go_parse_duration(const char *s, int64_t *ns)
+int api__q_parse_duration(const char *s, int64_t *ns)
 {
     static const struct {
         const char *unit;
@@ -634,15 +614,15 @@ static int go_parse_duration(const char *s, int64_t *ns)
  * influxd's parse error and -1. */
 static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns)
 {
-    qs_next(s, t);
+    api__qs_next(s, t);
     *ns = 0;
-    if (q_is(t, "INF"))
+    if (api__q_is(t, "INF"))
         return 0;
-    if (t->kind != QT_NUMBER || q_number_kind(t) != QN_DURATION) {
-        parse_error(r, t, "duration");
+    if (t->kind != QT_NUMBER || api__q_number_kind(t) != QN_DURATION) {
+        api__q_parse_error(r, t, "duration");
         return -1;
     }
-    int rc = t->too_long ? -1 : go_parse_duration(t->text, ns);
+    int rc = t->too_long ? -1 : api__q_parse_duration(t->text, ns);
     if (rc == -1)
         api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t->line,
                    t->col);
@@ -656,11 +636,11 @@ static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *n
 
 /* Reads an INTEGER of min..max as influxd's Parser.ParseInt does. Returns 0, or answers its
  * parse error (strconv.Atoi's words for one past int64) and -1. */
-static int expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max)
+int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max)
 {
-    qs_next(s, t);
-    if (t->kind != QT_NUMBER || q_number_kind(t) != QN_INTEGER) {
-        parse_error(r, t, "integer");
+    api__qs_next(s, t);
+    if (t->kind != QT_NUMBER || api__q_number_kind(t) != QN_INTEGER) {
+        api__q_parse_error(r, t, "integer");
         return -1;
     }
     errno = 0;
@@ -691,38 +671,38 @@ static int with_clause(api_request_t *r, qscan_t *s, int64_t *duration, int64_t 
 {
     qtoken_t t;
     *duration = *shard = 0;
-    qs_next(s, &t);
-    if (!q_is(&t, "DURATION") && !q_is(&t, "REPLICATION") && !q_is(&t, "SHARD") &&
-        !q_is(&t, "NAME")) {
-        parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
+    api__qs_next(s, &t);
+    if (!api__q_is(&t, "DURATION") && !api__q_is(&t, "REPLICATION") && !api__q_is(&t, "SHARD") &&
+        !api__q_is(&t, "NAME")) {
+        api__q_parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
         return -1;
     }
-    if (q_is(&t, "DURATION")) {
+    if (api__q_is(&t, "DURATION")) {
         if (expect_duration(r, s, &t, duration))
             return -1;
-        qs_next(s, &t);
+        api__qs_next(s, &t);
     }
-    if (q_is(&t, "REPLICATION")) {
-        if (expect_int(r, s, &t, 1, INT32_MAX))
+    if (api__q_is(&t, "REPLICATION")) {
+        if (api__q_expect_int(r, s, &t, 1, INT32_MAX))
             return -1;
-        qs_next(s, &t);
+        api__qs_next(s, &t);
     }
-    if (q_is(&t, "SHARD")) {
-        qs_next(s, &t);
-        if (!q_is(&t, "DURATION")) {
-            parse_error(r, &t, "DURATION");
+    if (api__q_is(&t, "SHARD")) {
+        api__qs_next(s, &t);
+        if (!api__q_is(&t, "DURATION")) {
+            api__q_parse_error(r, &t, "DURATION");
             return -1;
         }
         if (expect_duration(r, s, &t, shard))
             return -1;
-        qs_next(s, &t);
+        api__qs_next(s, &t);
     }
-    if (q_is(&t, "NAME")) {
+    if (api__q_is(&t, "NAME")) {
         if (expect_name(r, s, &t))
             return -1;
-        qs_next(s, &t);
+        api__qs_next(s, &t);
     }
-    return expect_end(r, &t);
+    return api__q_expect_end(r, &t);
 }
 
 /* CREATE DATABASE (s: after its keywords) as InfluxDB 1.6.7 answers it: {"statement_id":N}.
@@ -738,32 +718,47 @@ static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
     int64_t duration = 0, shard = 0;
     if (expect_name(r, s, &name))
         return -1;
-    qs_next(s, &t);
-    if (q_is(&t, "WITH")) {
+    api__qs_next(s, &t);
+    if (api__q_is(&t, "WITH")) {
         if (with_clause(r, s, &duration, &shard))
             return -1;
-    } else if (expect_end(r, &t)) {
+    } else if (api__q_expect_end(r, &t)) {
         return -1;
     }
     if (run == NULL)
         return 0;
     if (name.len == 0)
-        return result_error(run, "invalid name", NULL); /* InfluxDB's answer to "" */
+        return api__q_result_error(run, "invalid name", NULL); /* InfluxDB's answer to "" */
     if (duration > 0 && duration < 3600000000000)
-        return result_error(run, "retention policy duration must be at least 1h0m0s", NULL);
+        return api__q_result_error(run, "retention policy duration must be at least 1h0m0s", NULL);
     if (duration > 0 && shard > duration)
-        return result_error(run,
-                            "retention policy duration must be greater than the shard "
-                            "duration",
-                            NULL);
+        return api__q_result_error(run,
+                                   "retention policy duration must be greater than the shard "
+                                   "duration",
+                                   NULL);
     int rc = api__db_remember(r->srv, name.text, name.len);
     if (rc) {
         api__backend_error(r, rc, "keeping the database name");
         return -1;
     }
-    result_open(run);
+    api__q_result_open(run);
     return 0;
 }
+
+/* The statements /query answers but CREATE DATABASE (q_statements checks its role first): each
+ * by its keywords, and its function (s after the keywords; the return as api__iq_select's). */
+static const struct {
+    const char *kw[4];
+    int (*answer)(api_request_t *r, qscan_t *s, qrun_t *run);
+} q_answered[] = {
+    {{"SHOW", "DATABASES", NULL}, show_databases},
+    {{"SHOW", "RETENTION", "POLICIES", NULL}, show_retention_policies},
+    {{"SHOW", "MEASUREMENTS", NULL}, api__iq_show_measurements},
+    {{"SHOW", "FIELD", "KEYS", NULL}, api__iq_show_field_keys},
+    {{"SHOW", "TAG", "KEYS", NULL}, api__iq_show_tag_keys},
+    {{"SHOW", "TAG", "VALUES", NULL}, api__iq_show_tag_values},
+    {{"SELECT", NULL}, api__iq_select},
+};
 
 /* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
  * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
@@ -773,21 +768,20 @@ static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
 static int q_statements(api_request_t *r, const char *q, qrun_t *run)
 {
     static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
-    static const char *const show_dbs[] = {"SHOW", "DATABASES", NULL};
-    static const char *const show_rps[] = {"SHOW", "RETENTION", "POLICIES", NULL};
     qscan_t s;
     qtoken_t t;
     int n = 0;
     qs_init(&s, q, q);
     for (;;) {
         qscan_t at = s;
-        qs_next(&s, &t);
+        api__qs_next(&s, &t);
         if (t.kind == QT_EOF)
             return n;
         if (t.kind == QT_SEMI)
             continue;
         s = at;
         int rc;
+        size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
         if (statement(&s, create_db)) {
             if (r->role >= 0 && r->role < API_ROLE_WRITE) {
                 /* GET /query takes a read token (SHOW ...), but a name kept is a disk write. */
@@ -796,15 +790,17 @@ static int q_statements(api_request_t *r, const char *q, qrun_t *run)
                 return -1;
             }
             rc = create_database(r, &s, run);
-        } else if (statement(&s, show_dbs)) {
-            rc = show_databases(r, &s, run);
-        } else if (statement(&s, show_rps)) {
-            rc = show_retention_policies(r, &s, run);
         } else {
-            api__error(r, 400,
-                       "vigild answers only CREATE DATABASE, SHOW DATABASES and SHOW RETENTION "
-                       "POLICIES on /query; read readings through GET /v1/devices/{id}/readings");
-            return -1;
+            while (k < nk && !statement(&s, q_answered[k].kw))
+                k++;
+            if (k == nk) {
+                api__error(r, 400,
+                           "vigild answers only SELECT, SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW "
+                           "TAG KEYS, SHOW TAG VALUES, CREATE DATABASE, SHOW DATABASES and SHOW "
+                           "RETENTION POLICIES on /query");
+                return -1;
+            }
+            rc = q_answered[k].answer(r, &s, run);
         }
         if (rc < 0)
             return -1;
@@ -812,7 +808,7 @@ static int q_statements(api_request_t *r, const char *q, qrun_t *run)
         if (run != NULL && rc > 0)
             return n; /* the run stops at a failed statement, as in influxd */
         if (run != NULL) {
-            result_close(run);
+            api__q_result_close(run);
             run->id++;
         }
     }
@@ -827,10 +823,10 @@ static void result_failed(qrun_t *run, const char *err, int left)
     int sent = run->chunked ? 1 + left : 1;
     for (int i = 0; i < sent; i++) {
         int not_executed = run->chunked ? i > 0 : left > 0;
-        result_open(run);
+        api__q_result_open(run);
         sbuf_printf(&run->b, ",\"error\":");
         api__json_str(&run->b, not_executed ? "not executed" : err);
-        result_close(run);
+        api__q_result_close(run);
     }
 }
 
@@ -838,12 +834,12 @@ static void result_failed(qrun_t *run, const char *err, int left)
  * {"results":[...]} with a result per statement run, or with chunked a document per result
  * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
  * query of no statement (";", a comment) is influxd's {}, chunked an empty body. */
-static void run_query(api_request_t *r, const char *q, int chunked)
+static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch)
 {
     int n = q_statements(r, q, NULL);
     if (n < 0)
         return;
-    qrun_t run = {.chunked = chunked};
+    qrun_t run = {.chunked = chunked, .epoch = epoch, .now_ms = vtime_now_ms()};
     sbuf_init(&run.b);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");
@@ -859,16 +855,41 @@ static void run_query(api_request_t *r, const char *q, int chunked)
     api__body(r, 200, "application/json", &run.b);
 }
 
+/* Reads parameter name from the URL or a form body, as influxd's r.FormValue, into buf
+ * (decoded). Returns buf, or NULL when absent or not fitting. */
+static const char *form_value(api_request_t *r, const char *name, char *buf, size_t size)
+{
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    size_t vlen = v ? strlen(v) : 0;
+    if (v == NULL && !form_arg(r, name, &v, &vlen))
+        return NULL;
+    return api__pct_decode(v, vlen, buf, size, 1) >= 0 ? buf : NULL;
+}
+
 /* Whether the client asked for chunked answers: chunked=true in the URL or a form body, as
  * influxd's r.FormValue("chunked") == "true" (any other value, too long ones too: not). */
 static int chunked_asked(api_request_t *r)
 {
     char val[8];
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "chunked");
-    size_t vlen = v ? strlen(v) : 0;
-    if (v == NULL && !form_arg(r, "chunked", &v, &vlen))
-        return 0;
-    return api__pct_decode(v, vlen, val, sizeof val, 1) >= 0 && strcmp(val, "true") == 0;
+    const char *v = form_value(r, "chunked", val, sizeof val);
+    return v != NULL && strcmp(v, "true") == 0;
+}
+
+/* The unit of the times a SELECT answers, in ns, from the epoch parameter (h, m, s, ms, u or
+ * µ, ns, as influxd takes them); 0 (RFC 3339 strings) when absent or another value. */
+static int64_t epoch_asked(api_request_t *r)
+{
+    static const struct {
+        const char *name;
+        int64_t ns;
+    } units[] = {{"ns", 1},         {"u", 1000},        {"\xC2\xB5", 1000},  {"ms", 1000000},
+                 {"s", 1000000000}, {"m", 60000000000}, {"h", 3600000000000}};
+    char val[8];
+    const char *v = form_value(r, "epoch", val, sizeof val);
+    for (size_t i = 0; v != NULL && i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(v, units[i].name) == 0)
+            return units[i].ns;
+    return 0;
 }
 
 /* GET|POST /query: q from the URL, else from a form body. A q longer than qbuf, or holding a
@@ -894,5 +915,5 @@ void api__h_query(api_request_t *r)
         api__error(r, 400, "missing required parameter \"q\"");
         return;
     }
-    run_query(r, q, chunked_asked(r));
+    run_query(r, q, chunked_asked(r), epoch_asked(r));
 }

@@ -15,7 +15,8 @@
 #define PARSE_ERRORS_KEEP 100
 
 typedef struct parse_error {
-    uint32_t item; /* JSON: 0-based array index (0 for a single object); line protocol: 1-based line */
+    uint32_t
+        item; /* JSON: 0-based array index (0 for a single object); line protocol: 1-based line */
     char msg[200]; /* e.g. "values.temp: not a finite number", "unable to parse 'cpu v=': ..." */
 } parse_error_t;
 
@@ -42,9 +43,8 @@ void parse_errors_add(parse_errors_t *errs, uint32_t item, const char *fmt, ...)
  * ERR_INVAL when the body as a whole is unusable (not JSON, not an object or array, empty
  * array), with the reason in errmsg, ERR_LIMIT when the array holds more than max_items items
  * (nothing is added), or ERR_NOMEM. */
-int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms,
-                        size_t max_items, size_t *nitems, parse_errors_t *errs, char *errmsg,
-                        size_t errsize);
+int parse_json_readings(batch_t *b, const char *body, size_t len, int64_t now_ms, size_t max_items,
+                        size_t *nitems, parse_errors_t *errs, char *errmsg, size_t errsize);
 
 /* A JSON timestamp as the readings' "ts" takes it: an integer (or a whole real) in epoch ms,
  * or an RFC 3339 string, between VTIME_MIN_MS and VTIME_MAX_MS. Returns 0 with *ms, or

@@ -9,7 +9,10 @@
  * token must be NUL-terminated at its length, shorter than QT_TEXT_MAX, placed at line >= 1 and
  * char >= 0 (a quote is placed one char early, as influxd does), and move the reader forward (or be
  * the end); the statements, answered whole and chunked, must answer 200 or 400 with a body (a
- * chunked 200 may be empty), without a crash, leak or undefined behaviour. */
+ * chunked 200 may be empty), without a crash, leak or undefined behaviour. SELECT and the SHOW
+ * statements read a fake store of two devices (fake_*), so their answers run too; SELECT's and
+ * SHOW's files come from libapi (influxql_select.o, influxql_show.o), which call the reader
+ * defined here. */
 #include "../../api/influxql.c"
 
 #include <stdint.h>
@@ -24,7 +27,7 @@ static void tokens(const char *q)
     qs_init(&s, q, q);
     for (size_t n = 0;; n++) {
         const char *before = s.p;
-        qs_next(&s, &t);
+        api__qs_next(&s, &t);
         if (t.len >= QT_TEXT_MAX || strlen(t.text) != t.len || t.line < 1 || t.col < 0 ||
             s.p < before || s.p > q + strlen(q) || n > strlen(q))
             abort();
@@ -48,13 +51,73 @@ static void answered(api_request_t *r, int chunked)
     r->status = 0;
 }
 
+/* A store of two devices for SELECT and the SHOW statements: "pump-7" (channels temp and vib)
+ * with a point every 5 s from T for a minute, and "pump-8" (temp) with none in range. */
+#define FAKE_T 1732780800000LL
+
+static const char *const fake_chans[] = {"temp", "vib"};
+
+static int fake_device(const char *id, api_device_cb cb, void *arg)
+{
+    int seven = strcmp(id, "pump-7") == 0;
+    api_device_t d = {.id = id,
+                      .attrs_json = "{}",
+                      .first_ts_ms = seven ? FAKE_T : 0,
+                      .last_ts_ms = seven ? FAKE_T + 55000 : 0,
+                      .last_seen_ms = -1,
+                      .points = seven ? 12 : 1,
+                      .nchannels = seven ? 2 : 1,
+                      .channels = fake_chans};
+    return cb(arg, &d);
+}
+
+static int fake_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
+{
+    (void)ctx;
+    if (strcmp(id, "pump-7") != 0 && strcmp(id, "pump-8") != 0)
+        return ERR_NOTFOUND;
+    fake_device(id, cb, arg);
+    return 0;
+}
+
+static int fake_device_list(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg)
+{
+    (void)ctx, (void)after, (void)limit;
+    if (!fake_device("pump-7", cb, arg))
+        fake_device("pump-8", cb, arg);
+    return 0;
+}
+
+static int fake_query(void *ctx, const api_query_t *q, api_point_cb cb, void *arg)
+{
+    (void)ctx;
+    if (strcmp(q->device, "pump-7") != 0)
+        return 0;
+    size_t sent = 0;
+    for (int i = 0; i < 12; i++) {
+        int k = q->desc ? 11 - i : i;
+        int64_t ts = FAKE_T + k * 5000;
+        double v[2] = {70.5 + k, 0.125 + k / 10.0};
+        if (ts < q->from_ms || ts >= q->to_ms)
+            continue;
+        if ((q->limit && sent == q->limit) || cb(arg, ts, q->nchannels, q->channels, v))
+            break;
+        sent++;
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct api_server srv; /* no backend: names are only listed (db_remember) */
+    static struct api_server srv; /* names are only listed (db_remember); a fake store */
     static int ready;
     if (!ready) {
         pthread_mutex_init(&srv.dbs_mu, NULL);
         pthread_mutex_init(&srv.dbs_add_mu, NULL);
+        srv.device_tag = "device";
+        srv.be.device_get = fake_device_get;
+        srv.be.device_list = fake_device_list;
+        srv.be.query = fake_query;
         ready = 1;
     }
     char qbuf[1024];
@@ -69,9 +132,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* The db parameter SHOW RETENTION POLICIES without ON reads is absent: libmicrohttpd's
      * lookup on no connection answers NULL (0.9.75). */
-    api_request_t r = {.srv = &srv, .role = -1};
+    api_request_t r = {.srv = &srv, .role = -1, .max_query_limit = 50, .max_scan_points = 100};
     for (int chunked = 0; chunked <= 1 && q[0] != '\0'; chunked++) {
-        run_query(&r, q, chunked); /* a CREATE runs twice: the second finds its name kept */
+        run_query(&r, q, chunked,
+                  chunked ? 0 : 1000000); /* a CREATE runs twice: the second finds its name kept */
         answered(&r, chunked);
     }
     if (srv.ndbs == API_DBS_MAX)

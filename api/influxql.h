@@ -1,0 +1,118 @@
+/* api/influxql.h: what /query's files share (influxql.c reads statements and answers the
+ * database ones; influxql_show.c the schema ones, SHOW MEASUREMENTS and the like;
+ * influxql_select.c SELECT). Not public: only api/ includes it. Any thread; no state. */
+#ifndef VIGIL_API_INFLUXQL_H
+#define VIGIL_API_INFLUXQL_H
+
+#include "api_int.h"
+
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* QT_NUMBER: what influxd's scanner reads from a digit (or '.' and a digit): an INTEGER (digits
+ * only), a NUMBER (with a '.') or a DURATIONVAL (digits then letters, "1h", "1x");
+ * api__q_number_kind tells them apart. */
+enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_OTHER, QT_BAD };
+
+#define QT_TEXT_MAX 256
+
+typedef struct {
+    enum qtok kind;
+    char text[QT_TEXT_MAX]; /* an identifier's name; else what influxd prints: "EOF", "SELECT" */
+    size_t len;             /* of text */
+    int too_long;           /* text holds only the first QT_TEXT_MAX - 1 bytes */
+    int line, col;          /* as influxd prints them */
+} qtoken_t;
+
+typedef struct {
+    const char *p;         /* the next byte */
+    int line, col;         /* p's position: 0-based line, code points into the line */
+    int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
+    int end_number;        /* the last token was a number (the end is then placed one closer) */
+} qscan_t;
+
+/* A query's statements run one after the other (the second pass of q_statements), each adding
+ * its result to b: {"statement_id":id,...}. A statement that fails says why in err (a
+ * "statement error": influxd answers it in a 200) and the run stops there. */
+typedef struct {
+    sbuf_t b;
+    int chunked;    /* chunked=true: each result a document of its own, as influxd sends them */
+    int id;         /* the running statement's statement_id */
+    int64_t epoch;  /* the epoch parameter's unit in ns (ms: 1000000); 0: RFC 3339 strings */
+    int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
+    char err[320];  /* the failed statement's error */
+} qrun_t;
+
+/* Which of influxd's number tokens a QT_NUMBER is: a '.' makes a NUMBER ("1.5", ".5"), digits
+ * alone an INTEGER, digits then letters a DURATIONVAL. */
+enum qnum { QN_INTEGER, QN_NUMBER, QN_DURATION };
+enum qnum api__q_number_kind(const qtoken_t *t);
+
+/* Reads the next token of s into t, by influxd 1.6.7's scanner rules (influxql.c). */
+void api__qs_next(qscan_t *s, qtoken_t *t);
+
+/* Whether t is the keyword kw (upper case). */
+int api__q_is(const qtoken_t *t, const char *kw);
+
+/* Answers influxd's parse error: token t found where want was expected (400). */
+void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
+
+/* Reads the keyword kw (upper case). Returns 0, or answers influxd's parse error and -1. */
+int api__q_expect_kw(api_request_t *r, qscan_t *s, const char *kw);
+
+/* Checks that t ends the statement (';' or the end). Returns 0, or answers the parse error and
+ * -1. */
+int api__q_expect_end(api_request_t *r, const qtoken_t *t);
+
+/* Reads an INTEGER of min..max into t as influxd's Parser.ParseInt does. Returns 0, or answers
+ * its parse error and -1. */
+int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max);
+
+/* Parses a duration literal ("10s", "1h30m") into *ns as influxql.ParseDuration. Returns 0, -1
+ * (invalid) or -2 (overflowed). */
+int api__q_parse_duration(const char *s, int64_t *ns);
+
+/* Opens / closes the running statement's result in run->b ("{"statement_id":N" ... "}"). */
+void api__q_result_open(qrun_t *run);
+void api__q_result_close(qrun_t *run);
+
+/* Records the running statement's error, msg then arg (NULL: none). Returns 1, the statement
+ * functions' "failed". */
+int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
+
+/* Reads the rest of the statement, to ';' or the end (s then on it), without judging it: a
+ * clause vigild does not answer is then its statement error, and the statements after it still
+ * parse. */
+void api__iq_skip(qscan_t *s);
+
+/* If t is LIMIT or OFFSET, reads its integer (0 up) into *limit or *offset. Returns 1 (read),
+ * 0 (t is neither), or -1 (parse error answered). */
+int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,
+                         long long *offset);
+
+/* Reads a regular expression /.../ right after its operator, as influxd's ScanRegex: "\/" is a
+ * slash; anything else is kept as written. Copies it into buf (NUL-terminated). Returns 0, or
+ * -1 (no regex, unterminated or too long: answered as a parse error). */
+int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size);
+
+/* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
+ * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */
+int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
+
+/* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
+ * name with a device condition). A regex, or a policy other than autogen, sets *unsupported
+ * (static text) for the caller's statement error. Returns 0, or -1 (parse error answered). */
+int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
+
+/* The statements of influxql_show.c and influxql_select.c, s just after their keywords (SHOW
+ * MEASUREMENTS, SHOW FIELD KEYS, SHOW TAG KEYS, SHOW TAG VALUES; SELECT). Each reads its
+ * statement to its end; run NULL: only read (the first pass). Return 0 (run: the result added),
+ * 1 (failed: run->err, a statement error in a 200), or -1 (a parse error: the answer set). */
+int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
+
+#endif

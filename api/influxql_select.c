@@ -1,0 +1,1164 @@
+/* api/influxql_select.c: SELECT on /query, the statements Grafana's InfluxDB data source
+ * (InfluxQL mode) sends for its panels, answered in influxd 1.6.7's JSON:
+ *
+ *   SELECT mean("temp"), max("vib") FROM "pump-7" WHERE time >= 1732780800000ms
+ *     and time <= 1732784400000ms GROUP BY time(10s) fill(null)
+ *   SELECT "temp" FROM "m" WHERE ("device" = 'pump-7') AND time >= now() - 6h
+ *     ORDER BY time DESC LIMIT 100
+ *
+ * The measurement is the device (influxql_show.c), unless a condition on the device tag names
+ * it ("device" = 'pump-7': the FROM name is then only the series' name, as Telegraf's writes
+ * give it). Fields are channels, read raw or through mean, min, max, first, last, count and sum,
+ * one row per point or per GROUP BY time() bucket. Buckets are aligned to multiples of their
+ * width since the epoch (plus the offset of time(d, offset)), from the bucket holding the range's
+ * start to the one holding its end, as influxd aligns them; fill(null) (the default; count's
+ * empty bucket is 0), fill(none), fill(previous) and fill(number) fill the empty ones. The mean
+ * is sum / count with a plain sum in time order, as influxd's mean reducer does, so both print
+ * the same double.
+ *
+ * Bounds: the points read for one statement stop at http.max_scan_points, and the rows it
+ * answers (buckets, or raw points) at http.max_query_points; beyond either the statement gets
+ * an error naming the setting (influxd's max-select-buckets words for buckets), never a result
+ * cut short or unbounded memory. What vigild does not answer (other functions, math, regex,
+ * subqueries, INTO, OR, conditions on fields or on other tags) is a statement error naming it.
+ *
+ * Any thread; reads through be.query and be.device_get; no lock. */
+#include "influxql.h"
+#include "err.h"
+#include "vtime.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SEL_FIELDS_MAX 16
+
+enum sel_fn { FN_RAW, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, FN_COUNT, FN_SUM, FN_KINDS };
+static const char *const fn_names[FN_KINDS] = {"",      "mean", "min",   "max",
+                                               "first", "last", "count", "sum"};
+
+enum sel_fill { FILL_NULL, FILL_NONE, FILL_PREVIOUS, FILL_NUMBER };
+
+struct sel_field {
+    enum sel_fn fn;
+    int chan;              /* index into select_t's chans */
+    char col[QT_TEXT_MAX]; /* the column's name */
+};
+
+/* One field's accumulator for the bucket being read. Ties keep the earliest point for min, max
+ * and first, and the latest for last, as influxd's reducers do. */
+struct acc {
+    uint64_t count;
+    double sum, min, max, first, last;
+    int64_t min_ts, max_ts, first_ts, last_ts;
+};
+
+typedef struct {
+    struct sel_field f[SEL_FIELDS_MAX];
+    int nf;
+    char chan_names[SEL_FIELDS_MAX][QT_TEXT_MAX];
+    const char *chans[SEL_FIELDS_MAX]; /* the distinct channels read, into chan_names */
+    int nchans;
+    char from[QT_TEXT_MAX];
+    char device[QT_TEXT_MAX];    /* from a condition on the device tag; "" : the FROM name */
+    char device_re[QT_TEXT_MAX]; /* from "device" =~ /re/ ("": none) */
+    int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
+    int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
+    int group_tag;               /* GROUP BY the device tag */
+    enum sel_fill fill;
+    double fill_v;
+    int desc;
+    long long limit, offset; /* LIMIT (0: none) and OFFSET, in rows */
+    const char *unsupported; /* static text: what the statement asks that vigild does not do */
+    char unsupported_buf[2 * QT_TEXT_MAX];
+} select_t;
+
+/* ---- reading the statement ------------------------------------------------------------------ */
+
+/* Marks the statement unsupported (the first reason wins) and reads it to its end. */
+static void unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
+{
+    if (q->unsupported == NULL) {
+        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "%s%s", what, name ? name : "");
+        q->unsupported = q->unsupported_buf;
+    }
+    api__iq_skip(s);
+}
+
+/* Whether t is the single character or operator op. */
+static int q_op(const qtoken_t *t, const char *op)
+{
+    return t->kind == QT_OTHER && strcmp(t->text, op) == 0;
+}
+
+/* The index of channel name among q's channels, added when new. */
+static int chan_index(select_t *q, const char *name)
+{
+    for (int i = 0; i < q->nchans; i++)
+        if (strcmp(q->chans[i], name) == 0)
+            return i;
+    memcpy(q->chan_names[q->nchans], name, strlen(name) + 1);
+    q->chans[q->nchans] = q->chan_names[q->nchans];
+    return q->nchans++;
+}
+
+/* Names the field's column as influxd does: the field, or the function; a name taken before gets
+ * _1, _2, ... */
+static void column_name(select_t *q, struct sel_field *f, const char *base)
+{
+    snprintf(f->col, sizeof f->col, "%s", base);
+    for (int n = 1;; n++) {
+        int taken = 0;
+        for (int i = 0; i < q->nf && !taken; i++)
+            taken = &q->f[i] != f && strcmp(q->f[i].col, f->col) == 0;
+        if (!taken)
+            return;
+        snprintf(f->col, sizeof f->col, "%.200s_%d", base, n);
+    }
+}
+
+/* Reads an optional ::type after a name ("temp"::field, "device"::tag: Grafana writes them). Every
+ * field is a float here and the device tag the one tag, so the type only has to be a name. */
+static int skip_cast(api_request_t *r, qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (!q_op(&t, "::")) {
+        *s = at;
+        return 0;
+    }
+    api__qs_next(s, &t);
+    if (t.kind != QT_IDENT && t.kind != QT_KEYWORD) {
+        api__q_parse_error(r, &t, "identifier");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
+ * one sets q->unsupported and reads the statement to its end), or -1 (parse error). */
+static int read_field(api_request_t *r, qscan_t *s, select_t *q)
+{
+    qtoken_t t, arg;
+    api__qs_next(s, &t);
+    if (t.kind == QT_OTHER && strcmp(t.text, "*") == 0) {
+        unsupported(q, s, "SELECT *: name the fields", NULL);
+        return 0;
+    }
+    if (t.kind == QT_NUMBER || (t.kind == QT_OTHER && t.text[0] != '(')) {
+        /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
+         * is its parse error); with a FROM, vigild's statement error. */
+        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "this field expression: %s",
+                 t.text);
+        for (;;) {
+            qscan_t at = *s;
+            api__qs_next(s, &t);
+            if (api__q_is(&t, "FROM"))
+                break;
+            if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+                *s = at;
+                api__q_parse_error(r, &t, "FROM");
+                return -1;
+            }
+        }
+        q->unsupported = q->unsupported_buf;
+        api__iq_skip(s);
+        return 0;
+    }
+    if (t.kind != QT_IDENT) {
+        api__q_parse_error(r, &t, "identifier, string, number, bool");
+        return -1;
+    }
+    if (q->nf == SEL_FIELDS_MAX) {
+        unsupported(q, s, "more than 16 fields in one SELECT", NULL);
+        return 0;
+    }
+    struct sel_field *f = &q->f[q->nf];
+    qscan_t at = *s;
+    qtoken_t paren;
+    api__qs_next(s, &paren);
+    if (q_op(&paren, "(")) {
+        f->fn = FN_KINDS;
+        for (int k = 1; k < FN_KINDS; k++)
+            if (strcasecmp(t.text, fn_names[k]) == 0)
+                f->fn = (enum sel_fn)k;
+        if (f->fn == FN_KINDS) {
+            unsupported(q, s, "the function ", t.text);
+            return 0;
+        }
+        api__qs_next(s, &arg);
+        if (arg.kind != QT_IDENT) {
+            unsupported(q, s, "this argument: ", arg.text);
+            return 0;
+        }
+        if (skip_cast(r, s))
+            return -1;
+        api__qs_next(s, &paren);
+        if (!q_op(&paren, ")")) {
+            unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
+            return 0;
+        }
+        f->chan = chan_index(q, arg.text);
+        column_name(q, f, fn_names[f->fn]);
+    } else {
+        *s = at;
+        f->fn = FN_RAW;
+        f->chan = chan_index(q, t.text);
+        column_name(q, f, t.text);
+        if (skip_cast(r, s))
+            return -1;
+    }
+    at = *s;
+    api__qs_next(s, &t);
+    if (api__q_is(&t, "AS")) {
+        api__qs_next(s, &t);
+        if (t.kind != QT_IDENT) {
+            api__q_parse_error(r, &t, "identifier");
+            return -1;
+        }
+        snprintf(f->col, sizeof f->col, "%s", t.text);
+    } else if (t.kind == QT_OTHER && strchr("+-*/%&|^", t.text[0]) != NULL) {
+        unsupported(q, s, "math in SELECT", NULL);
+        return 0;
+    } else {
+        *s = at;
+    }
+    q->nf++;
+    return 0;
+}
+
+/* a + b held within +-2^62 ns (146 years from 1970), so that what the range does later (+-1 ns,
+ * ms conversions, buckets) cannot overflow: a time out there holds no reading anyway. */
+static int64_t time_add(int64_t a, int64_t b)
+{
+    const int64_t lim = (int64_t)1 << 62;
+    int64_t sum;
+    if (__builtin_add_overflow(a, b, &sum))
+        sum = a > 0 ? lim : -lim;
+    return sum > lim ? lim : sum < -lim ? -lim : sum;
+}
+
+/* ms in ns, held as time_add holds them (a reading after 2262 is past int64 ns). */
+static int64_t ms_to_ns(int64_t ms)
+{
+    const int64_t lim = ((int64_t)1 << 62) / 1000000;
+    return (ms > lim ? lim : ms < -lim ? -lim : ms) * 1000000;
+}
+
+/* Reads the duration token t into *ns, or answers influxd's parse error for one it refuses in a
+ * condition (its words there carry no position) and returns -1. */
+static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
+{
+    int rc = t->too_long ? -1 : api__q_parse_duration(t->text, ns);
+    if (rc == -1)
+        api__error(r, 400, "error parsing query: invalid duration");
+    else if (rc == -2)
+        api__error(r, 400,
+                   "error parsing query: overflowed duration %s: choose a smaller duration or INF",
+                   t->text);
+    return rc ? -1 : 0;
+}
+
+/* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
+ * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
+ * time vigild reads: q->unsupported), or -1 (parse error). */
+static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
+{
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (t.kind == QT_IDENT && strcasecmp(t.text, "now") == 0) {
+        qtoken_t a, b;
+        api__qs_next(s, &a);
+        api__qs_next(s, &b);
+        if (!q_op(&a, "(") || !q_op(&b, ")")) {
+            api__q_parse_error(r, &b, ")");
+            return -1;
+        }
+        *ns = ms_to_ns(run ? run->now_ms : 0);
+    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_INTEGER) {
+        errno = 0;
+        *ns = strtoll(t.text, NULL, 10);
+        if (errno == ERANGE || t.too_long) {
+            api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
+                       t.line, t.col);
+            return -1;
+        }
+    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
+        if (time_duration(r, &t, ns))
+            return -1;
+    } else if (t.kind == QT_OTHER && t.text[0] != '\0' && s->p[-1] == '\'') {
+        int64_t ms;
+        if (vtime_parse_rfc3339(t.text, t.len, &ms)) {
+            unsupported(q, s, "this time: ", t.text);
+            return 1;
+        }
+        *ns = ms_to_ns(ms);
+    } else {
+        unsupported(q, s, "this time value: ", t.text);
+        return 1;
+    }
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t op, d;
+        api__qs_next(s, &op);
+        if (!q_op(&op, "+") && !q_op(&op, "-")) {
+            *s = at;
+            return 0;
+        }
+        api__qs_next(s, &d);
+        int64_t dns;
+        if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
+            unsupported(q, s, "this time arithmetic: ", d.text);
+            return 1;
+        }
+        if (time_duration(r, &d, &dns))
+            return -1;
+        *ns = time_add(*ns, op.text[0] == '+' ? dns : -dns);
+    }
+}
+
+static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
+
+/* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
+ * = 'id'. Returns 0, 1 (unsupported: read to the end), or -1 (parse error). */
+static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
+{
+    qtoken_t lhs, op, v;
+    api__qs_next(s, &lhs);
+    if (q_op(&lhs, "(")) {
+        int rc = read_condition(r, s, q, run);
+        if (rc)
+            return rc;
+        api__qs_next(s, &op);
+        if (!q_op(&op, ")")) {
+            api__q_parse_error(r, &op, ")");
+            return -1;
+        }
+        return 0;
+    }
+    if (lhs.kind != QT_IDENT) {
+        api__q_parse_error(r, &lhs, "identifier");
+        return -1;
+    }
+    if (skip_cast(r, s))
+        return -1;
+    api__qs_next(s, &op);
+    if (strcasecmp(lhs.text, "time") == 0) {
+        static const char *const ops[] = {">=", ">", "<=", "<", "="};
+        int k = 0;
+        while (k < 5 && !q_op(&op, ops[k]))
+            k++;
+        if (k == 5) {
+            unsupported(q, s, "this comparison of time: ", op.text);
+            return 1;
+        }
+        int64_t ns;
+        int rc = read_time(r, s, q, run, &ns);
+        if (rc)
+            return rc;
+        /* Kept as an inclusive range, as influxd keeps it (time < t is time <= t - 1ns). */
+        ns = time_add(ns, 0);
+        if ((k <= 1 || k == 4) && time_add(ns, k == 1) > q->lo_ns)
+            q->lo_ns = time_add(ns, k == 1);
+        if ((k == 2 || k == 3 || k == 4) && time_add(ns, -(k == 3)) < q->hi_ns)
+            q->hi_ns = time_add(ns, -(k == 3));
+        return 0;
+    }
+    if (strcmp(lhs.text, r->srv->device_tag) != 0) {
+        unsupported(q, s,
+                    "conditions on a field or on a tag other than the device tag: ", lhs.text);
+        return 1;
+    }
+    if (q_op(&op, "=~")) {
+        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
+        if (q->device_re[0] != '\0' || q->device[0] != '\0') {
+            unsupported(q, s, "two conditions on the device tag", NULL);
+            return 1;
+        }
+        return api__iq_regex(r, s, q->device_re, sizeof q->device_re) ? -1 : 0;
+    }
+    api__qs_next(s, &v);
+    if (!q_op(&op, "=") || v.kind != QT_OTHER || s->p[-1] != '\'') {
+        unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
+        return 1;
+    }
+    if (q->device_re[0] != '\0' || (q->device[0] != '\0' && strcmp(q->device, v.text) != 0)) {
+        unsupported(q, s, "two devices in one condition", NULL);
+        return 1;
+    }
+    snprintf(q->device, sizeof q->device, "%s", v.text);
+    return 0;
+}
+
+/* Reads comparisons joined by AND (OR is unsupported: one device, one range). */
+static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
+{
+    for (;;) {
+        int rc = read_comparison(r, s, q, run);
+        if (rc)
+            return rc;
+        qscan_t at = *s;
+        qtoken_t t;
+        api__qs_next(s, &t);
+        if (api__q_is(&t, "OR")) {
+            unsupported(q, s, "OR in WHERE", NULL);
+            return 1;
+        }
+        if (!api__q_is(&t, "AND")) {
+            *s = at;
+            return 0;
+        }
+    }
+}
+
+/* Reads GROUP BY's items (time(d[, offset]), the device tag) and fill(...). Returns 0, 1
+ * (unsupported), or -1 (parse error). */
+static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
+{
+    qtoken_t t, p;
+    do {
+        api__qs_next(s, &t);
+        if (t.kind != QT_IDENT) {
+            unsupported(q, s, "GROUP BY ", t.text);
+            return 1;
+        }
+        if (strcasecmp(t.text, "time") != 0) {
+            if (strcmp(t.text, r->srv->device_tag) != 0) {
+                unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
+                return 1;
+            }
+            q->group_tag = 1;
+            if (skip_cast(r, s))
+                return -1;
+        } else {
+            api__qs_next(s, &p);
+            if (!q_op(&p, "(")) {
+                api__q_parse_error(r, &p, "(");
+                return -1;
+            }
+            for (int i = 0; i < 2; i++) {
+                api__qs_next(s, &t);
+                int64_t ns;
+                if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns <= 0 ||
+                    ns % 1000000 != 0) {
+                    unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
+                    return 1;
+                }
+                *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
+                api__qs_next(s, &p);
+                if (q_op(&p, ")"))
+                    break;
+                if (!q_op(&p, ",") || i == 1) {
+                    api__q_parse_error(r, &p, ")");
+                    return -1;
+                }
+            }
+            q->offset_ns %= q->every_ns;
+        }
+        qscan_t at = *s;
+        api__qs_next(s, &p);
+        if (!q_op(&p, ",")) {
+            *s = at;
+            break;
+        }
+    } while (1);
+    qscan_t at = *s;
+    api__qs_next(s, &t);
+    if (!(t.kind == QT_IDENT && strcasecmp(t.text, "fill") == 0)) {
+        *s = at;
+        return 0;
+    }
+    api__qs_next(s, &p);
+    api__qs_next(s, &t);
+    int neg = q_op(&t, "-");
+    if (neg)
+        api__qs_next(s, &t);
+    if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
+        q->fill = FILL_NULL;
+    else if (t.kind == QT_IDENT && strcasecmp(t.text, "none") == 0 && !neg)
+        q->fill = FILL_NONE;
+    else if (t.kind == QT_IDENT && strcasecmp(t.text, "previous") == 0 && !neg)
+        q->fill = FILL_PREVIOUS;
+    else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
+        q->fill = FILL_NUMBER;
+        q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
+    } else {
+        unsupported(q, s, "fill(", t.text);
+        return 1;
+    }
+    api__qs_next(s, &p);
+    if (!q_op(&p, ")")) {
+        api__q_parse_error(r, &p, ")");
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads ORDER BY time [ASC|DESC], LIMIT n and OFFSET n, then the end. */
+static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
+{
+    qtoken_t t;
+    int rc;
+    for (;;) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+            *s = at;
+            return 0;
+        }
+        if (api__q_is(&t, "ORDER")) {
+            if (api__q_expect_kw(r, s, "BY"))
+                return -1;
+            api__qs_next(s, &t);
+            if (t.kind != QT_IDENT || strcasecmp(t.text, "time") != 0) {
+                unsupported(q, s, "ORDER BY other than time", NULL);
+                return 1;
+            }
+            at = *s;
+            api__qs_next(s, &t);
+            if (api__q_is(&t, "DESC"))
+                q->desc = 1;
+            else if (!api__q_is(&t, "ASC"))
+                *s = at;
+        } else if ((rc = api__iq_limit_offset(r, s, &t, &q->limit, &q->offset)) != 0) {
+            if (rc < 0)
+                return -1;
+        } else if (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET") ||
+                   (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0)) {
+            unsupported(q, s, "", t.text);
+            return 1;
+        } else {
+            api__q_parse_error(r, &t, ";");
+            return -1;
+        }
+    }
+}
+
+/* Reads a SELECT (s: after SELECT) into q. Returns 0 (q->unsupported may be set), or -1. */
+static int read_select(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
+{
+    qtoken_t t;
+    q->lo_ns = INT64_MIN;
+    q->hi_ns = INT64_MAX;
+    do {
+        if (read_field(r, s, q))
+            return -1;
+        if (q->unsupported)
+            return 0;
+        api__qs_next(s, &t);
+    } while (q_op(&t, ","));
+    if (api__q_is(&t, "INTO")) {
+        unsupported(q, s, "SELECT INTO", NULL);
+        return 0;
+    }
+    if (!api__q_is(&t, "FROM")) {
+        api__q_parse_error(r, &t, "FROM");
+        return -1;
+    }
+    qscan_t at = *s;
+    api__qs_next(s, &t);
+    if (q_op(&t, "(")) {
+        unsupported(q, s, "subqueries", NULL);
+        return 0;
+    }
+    *s = at;
+    if (api__iq_from(r, s, &t, &q->unsupported))
+        return -1;
+    if (q->unsupported) {
+        api__iq_skip(s);
+        return 0;
+    }
+    snprintf(q->from, sizeof q->from, "%s", t.text);
+    at = *s;
+    api__qs_next(s, &t);
+    if (api__q_is(&t, "WHERE")) {
+        int rc = read_condition(r, s, q, run);
+        if (rc)
+            return rc < 0 ? -1 : 0;
+        at = *s;
+        api__qs_next(s, &t);
+    }
+    if (api__q_is(&t, "GROUP")) {
+        if (api__q_expect_kw(r, s, "BY"))
+            return -1;
+        int rc = read_group_by(r, s, q);
+        if (rc)
+            return rc < 0 ? -1 : 0;
+    } else {
+        *s = at;
+    }
+    return read_tail(r, s, q) < 0 ? -1 : 0;
+}
+
+/* ---- answering ------------------------------------------------------------------------------ */
+
+/* Appends v as Go's encoding/json prints a float64, as influxd sends it: the shortest decimal
+ * that reads back as v, in plain notation unless its exponent is below -6 or from 21 on
+ * ("1e-07", "1e+21"). */
+static void go_float(sbuf_t *b, double v)
+{
+    if (!isfinite(v)) {
+        /* A sum past DBL_MAX: Go's encoding/json cannot print it (influxd then fails the whole
+         * answer); null keeps the rest of the series. */
+        sbuf_append(b, "null", 4);
+        return;
+    }
+    char buf[40];
+    int prec = 1;
+    for (; prec < 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
+    /* buf: [-]d[.ddd]e±XX: its digits, and where the decimal point goes. */
+    char *e = strchr(buf, 'e'), digits[24];
+    int exp = atoi(e + 1), nd = 0;
+    for (const char *c = buf; c < e; c++)
+        if (*c >= '0' && *c <= '9')
+            digits[nd++] = *c;
+    digits[nd] = '\0';
+    if (buf[0] == '-')
+        sbuf_append(b, "-", 1);
+    if (exp < -6 || exp >= 21) {
+        /* Go's 'e' form; encoding/json then writes e-07 as e-7 but keeps e+21. */
+        sbuf_printf(b, "%c%s%se%c%0*d", digits[0], nd > 1 ? "." : "", digits + 1,
+                    exp < 0 ? '-' : '+', exp < 0 ? 1 : 2, exp < 0 ? -exp : exp);
+    } else if (exp >= nd - 1) { /* 1e20: the digits, then zeros (never %f's exact expansion) */
+        sbuf_append(b, digits, (size_t)nd);
+        for (int i = 0; i < exp - nd + 1; i++)
+            sbuf_append(b, "0", 1);
+    } else if (exp >= 0) {
+        sbuf_printf(b, "%.*s.%s", exp + 1, digits, digits + exp + 1);
+    } else {
+        sbuf_append(b, "0.", 2);
+        for (int i = 0; i < -exp - 1; i++)
+            sbuf_append(b, "0", 1);
+        sbuf_append(b, digits, (size_t)nd);
+    }
+}
+
+/* Appends a point's or bucket's time (ms) as the epoch parameter asks: an integer in its unit,
+ * or an RFC 3339 string with the fraction's trailing zeros cut, as Go's RFC3339Nano. */
+static void put_time(sbuf_t *b, const qrun_t *run, int64_t ms)
+{
+    if (run->epoch > 0) {
+        sbuf_printf(b, "%lld",
+                    (long long)(run->epoch >= 1000000 ? ms / (run->epoch / 1000000)
+                                                      : ms * (1000000 / run->epoch)));
+        return;
+    }
+    char t[40];
+    vtime_format(ms, t, sizeof t); /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+    char *dot = strchr(t, '.');
+    if (dot != NULL) {
+        char *end = dot + strlen(dot) - 1; /* the Z */
+        char *last = end - 1;
+        while (last > dot && *last == '0')
+            last--;
+        memmove(last == dot ? dot : last + 1, "Z", 2);
+    }
+    sbuf_printf(b, "\"%s\"", t);
+}
+
+/* A statement's read and what it writes: the series (opened at its first row), its rows. */
+struct sel_run {
+    api_request_t *r;
+    qrun_t *run;
+    select_t *q;
+    const char *device;
+    long long rows, skipped; /* the series' rows written / skipped by OFFSET */
+    long long total_rows;    /* rows written over every series */
+    long long max_rows;
+    long long buckets; /* a range of more buckets than max_rows: the statement's error */
+    int nseries;       /* series written */
+    int not_found;     /* the last device read does not exist */
+    int merge;         /* several devices asked for one series: the statement's error */
+    size_t scanned, max_scan;
+    int opened;   /* the series was opened */
+    int full;     /* LIMIT reached: the read stops */
+    int too_many; /* a bound was crossed: the statement's error */
+    /* Buckets: the start of the one being read (next_ms: the next to write), the step in the
+     * read's direction, whether any point was read; the accumulators, and the last value
+     * written per field for fill(previous). */
+    int64_t next_ms, step_ms;
+    int have_cur;
+    struct acc acc[SEL_FIELDS_MAX];
+    double prev[SEL_FIELDS_MAX];
+    int has_prev[SEL_FIELDS_MAX];
+};
+
+/* Opens the series at the first row: name, the device tag when grouped by it, columns. */
+static void series_open(struct sel_run *x)
+{
+    sbuf_t *b = &x->run->b;
+    sbuf_printf(b, "%s{\"name\":", x->nseries++ ? "," : ",\"series\":[");
+    api__json_str(b, x->q->from);
+    if (x->q->group_tag) {
+        sbuf_printf(b, ",\"tags\":{");
+        api__json_str(b, x->r->srv->device_tag);
+        sbuf_append(b, ":", 1);
+        api__json_str(b, x->device);
+        sbuf_append(b, "}", 1);
+    }
+    sbuf_printf(b, ",\"columns\":[\"time\"");
+    for (int i = 0; i < x->q->nf; i++) {
+        sbuf_append(b, ",", 1);
+        api__json_str(b, x->q->f[i].col);
+    }
+    sbuf_printf(b, "],\"values\":[");
+    x->opened = 1;
+}
+
+/* Starts a row at ms, after OFFSET's rows; returns 0 when it is to be skipped. */
+static int row_begin(struct sel_run *x, int64_t ms)
+{
+    if (x->skipped < x->q->offset) {
+        x->skipped++;
+        return 0;
+    }
+    if (x->total_rows == x->max_rows) {
+        x->too_many = 1;
+        return 0;
+    }
+    if (!x->opened)
+        series_open(x);
+    sbuf_printf(&x->run->b, "%s[", x->rows ? "," : "");
+    put_time(&x->run->b, x->run, ms);
+    return 1;
+}
+
+static void row_end(struct sel_run *x)
+{
+    sbuf_append(&x->run->b, "]", 1);
+    x->rows++;
+    x->total_rows++;
+    if (x->q->limit > 0 && x->rows >= x->q->limit)
+        x->full = 1;
+}
+
+/* One raw point: a row with each field's value, null where the point has none. */
+static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct sel_run *x = arg;
+    if (++x->scanned > x->max_scan) {
+        x->too_many = 1;
+        return 1;
+    }
+    if (!row_begin(x, ts))
+        return x->too_many;
+    for (int i = 0; i < x->q->nf; i++) {
+        const char *want = x->q->chans[x->q->f[i].chan];
+        size_t k = 0;
+        while (k < n && strcmp(ch[k], want) != 0)
+            k++;
+        sbuf_append(&x->run->b, ",", 1);
+        if (k < n)
+            go_float(&x->run->b, v[k]);
+        else
+            sbuf_append(&x->run->b, "null", 4);
+    }
+    row_end(x);
+    return x->full;
+}
+
+static void acc_add(struct acc *a, int64_t ts, double v)
+{
+    if (a->count++ == 0) {
+        a->sum = a->min = a->max = a->first = a->last = v;
+        a->min_ts = a->max_ts = a->first_ts = a->last_ts = ts;
+        return;
+    }
+    a->sum += v;
+    if (v < a->min || (v == a->min && ts < a->min_ts)) {
+        a->min = v;
+        a->min_ts = ts;
+    }
+    if (v > a->max || (v == a->max && ts < a->max_ts)) {
+        a->max = v;
+        a->max_ts = ts;
+    }
+    if (ts < a->first_ts) {
+        a->first = v;
+        a->first_ts = ts;
+    }
+    if (ts > a->last_ts) {
+        a->last = v;
+        a->last_ts = ts;
+    }
+}
+
+/* The value of fn over a (count > 0). */
+static double acc_value(const struct acc *a, enum sel_fn fn)
+{
+    switch (fn) {
+    case FN_MEAN:
+        return a->sum / (double)a->count;
+    case FN_MIN:
+        return a->min;
+    case FN_MAX:
+        return a->max;
+    case FN_FIRST:
+        return a->first;
+    case FN_LAST:
+        return a->last;
+    case FN_COUNT:
+        return (double)a->count;
+    default:
+        return a->sum;
+    }
+}
+
+/* The time of a lone selector's row without GROUP BY time(): its point's, as influxd gives it. */
+static int64_t selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt)
+{
+    switch (fn) {
+    case FN_MIN:
+        return a->min_ts;
+    case FN_MAX:
+        return a->max_ts;
+    case FN_FIRST:
+        return a->first_ts;
+    case FN_LAST:
+        return a->last_ts;
+    default:
+        return dflt;
+    }
+}
+
+/* Writes the bucket at ms: its values, or the fill where a field has none; fill(none) writes no
+ * row for a bucket without any value. Empties the accumulators. */
+static void bucket_write(struct sel_run *x, int64_t ms)
+{
+    select_t *q = x->q;
+    int any = 0;
+    for (int i = 0; i < q->nf; i++)
+        any |= x->acc[i].count > 0;
+    if (q->nf == 1 && q->every_ns == 0 && any)
+        ms = selector_ts(&x->acc[0], q->f[0].fn, ms);
+    if ((any || q->fill != FILL_NONE) && row_begin(x, ms)) {
+        for (int i = 0; i < q->nf; i++) {
+            sbuf_t *b = &x->run->b;
+            sbuf_append(b, ",", 1);
+            const struct acc *a = &x->acc[i];
+            if (a->count > 0) {
+                x->prev[i] = acc_value(a, q->f[i].fn);
+                x->has_prev[i] = 1;
+                go_float(b, x->prev[i]);
+            } else if (q->fill == FILL_NUMBER) {
+                go_float(b, q->fill_v);
+            } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
+                go_float(b, x->prev[i]);
+            } else if (q->f[i].fn == FN_COUNT) {
+                sbuf_append(b, "0", 1);
+            } else {
+                sbuf_append(b, "null", 4);
+            }
+        }
+        row_end(x);
+    }
+    memset(x->acc, 0, sizeof x->acc);
+}
+
+/* Writes buckets from next_ms up to (not including) until_ms, in the read's direction. */
+static void buckets_until(struct sel_run *x, int64_t until_ms)
+{
+    while (!x->full && !x->too_many &&
+           (x->step_ms > 0 ? x->next_ms < until_ms : x->next_ms > until_ms)) {
+        bucket_write(x, x->next_ms);
+        x->next_ms += x->step_ms;
+    }
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* The start (ms) of the bucket holding ts (ms). */
+static int64_t bucket_of(const select_t *q, int64_t ts)
+{
+    int64_t every = q->every_ns / 1000000, off = q->offset_ns / 1000000;
+    return floor_div(ts - off, every) * every + off;
+}
+
+/* One point of an aggregate read: into its bucket's accumulators; a point of a new bucket
+ * first writes the buckets before it. */
+static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct sel_run *x = arg;
+    select_t *q = x->q;
+    if (++x->scanned > x->max_scan) {
+        x->too_many = 1;
+        return 1;
+    }
+    if (q->every_ns > 0) {
+        int64_t b = bucket_of(q, ts);
+        buckets_until(x, b); /* the buckets before it, the one read so far among them */
+        if (x->full || x->too_many)
+            return 1;
+    }
+    x->have_cur = 1;
+    for (int i = 0; i < q->nf; i++) {
+        const char *want = q->chans[q->f[i].chan];
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(ch[k], want) == 0)
+                acc_add(&x->acc[i], ts, v[k]);
+    }
+    return 0;
+}
+
+/* What SELECT needs of its device before reading: whether it exists, its first reading's time
+ * (a GROUP BY time() range with no start begins there, as in influxd) and which of the fields
+ * are its channels (store_query refuses a channel the device does not have; influxd answers
+ * such a field null). */
+struct dev_facts {
+    const select_t *q;
+    int64_t first_ms, last_ms;
+    const char *have[SEL_FIELDS_MAX]; /* the fields' channels the device has */
+    size_t nhave;
+};
+
+static int dev_facts_cb(void *arg, const api_device_t *d)
+{
+    struct dev_facts *f = arg;
+    f->first_ms = d->first_ts_ms;
+    f->last_ms = d->last_ts_ms;
+    for (int i = 0; i < f->q->nchans; i++)
+        for (size_t k = 0; k < d->nchannels; k++)
+            if (strcmp(d->channels[k], f->q->chans[i]) == 0) {
+                f->have[f->nhave++] = f->q->chans[i];
+                break;
+            }
+    return 0;
+}
+
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return -floor_div(-a, b);
+}
+
+/* Closes the statement's answer: its series, or the error a bound or the backend gave (what
+ * was written is dropped). Returns 0 or 1 (failed). */
+static int select_finish(struct sel_run *x, size_t mark, int rc)
+{
+    qrun_t *run = x->run;
+    if (rc == 0 && run->b.oom)
+        rc = ERR_NOMEM;
+    if (rc != 0 || x->too_many || x->buckets || x->merge) {
+        run->b.len = mark;
+        char msg[200];
+        if (rc != 0)
+            snprintf(msg, sizeof msg, "reading the device: %s", err_str(rc));
+        else if (x->merge)
+            snprintf(msg, sizeof msg,
+                     "vigild does not support one series of several devices: add GROUP BY "
+                     "\"%s\"",
+                     x->r->srv->device_tag);
+        else if (x->buckets)
+            snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
+                     x->max_rows);
+        else if (x->scanned > x->max_scan)
+            snprintf(msg, sizeof msg,
+                     "vigild reads at most %zu points for one SELECT (http.max_scan_points): "
+                     "narrow the time range",
+                     x->max_scan);
+        else
+            snprintf(msg, sizeof msg,
+                     "vigild answers at most %lld rows for one SELECT (http.max_query_points): "
+                     "narrow the time range, widen GROUP BY time() or add LIMIT",
+                     x->max_rows);
+        return api__q_result_error(run, msg, NULL);
+    }
+    if (x->nseries > 0)
+        sbuf_append(&run->b, "]", 1);
+    return 0;
+}
+
+/* Reads device's series (none when it has no point of the fields in the range) into run->b.
+ * Returns 0 (x->too_many or x->buckets may be set), or the backend's error. */
+static int select_device(struct sel_run *x, const char *device)
+{
+    api_request_t *r = x->r;
+    select_t *q = x->q;
+    x->device = device;
+    x->rows = x->skipped = 0;
+    x->full = x->have_cur = 0;
+    memset(x->acc, 0, sizeof x->acc);
+    memset(x->has_prev, 0, sizeof x->has_prev);
+    struct dev_facts f = {.q = q};
+    int rc = r->srv->be.device_get(r->srv->be.ctx, device, dev_facts_cb, &f);
+    x->not_found = rc == ERR_NOTFOUND;
+    if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0)))
+        return 0; /* no such measurement or field: no series, as from influxd */
+    if (rc)
+        return rc;
+    int64_t lo = q->lo_ns, hi = q->hi_ns;
+    if (q->every_ns && lo == INT64_MIN)
+        lo = ms_to_ns(f.first_ms);
+    if (q->every_ns && hi == INT64_MAX)
+        hi = ms_to_ns(x->run->now_ms);
+    /* A range that misses every reading has no series, whatever its buckets would be. */
+    if (lo > hi || floor_div(lo, 1000000) > f.last_ms || floor_div(hi, 1000000) < f.first_ms)
+        return 0;
+    api_query_t aq = {.device = device, .channels = f.have, .nchannels = f.nhave, .desc = q->desc};
+    aq.from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
+    aq.to_ms = hi == INT64_MAX ? VTIME_MAX_MS + 1 : floor_div(hi, 1000000) + 1;
+    if (aq.from_ms < VTIME_MIN_MS)
+        aq.from_ms = VTIME_MIN_MS;
+    int64_t row_ms = lo == INT64_MIN ? 0 : floor_div(lo, 1000000);
+    int raw = q->f[0].fn == FN_RAW;
+    if (raw) {
+        long long want = q->limit > 0 && q->limit < x->max_rows ? q->limit : x->max_rows + 1;
+        /* 0 (no limit) for an OFFSET beyond any count: the scan bound still holds. */
+        aq.limit = q->offset > LLONG_MAX - want ? 0 : (size_t)(want + q->offset);
+        rc = r->srv->be.query(r->srv->be.ctx, &aq, raw_point, x);
+    } else if (q->every_ns == 0) {
+        rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
+        if (rc == 0 && x->have_cur && !x->too_many)
+            bucket_write(x, row_ms);
+    } else {
+        int64_t every = q->every_ns / 1000000;
+        int64_t first = bucket_of(q, row_ms), last = bucket_of(q, floor_div(hi, 1000000));
+        long long nb = (long long)((last - first) / every) + 1;
+        if (nb > x->max_rows) {
+            x->buckets = nb;
+            return 0;
+        }
+        x->step_ms = q->desc ? -every : every;
+        x->next_ms = q->desc ? last : first;
+        rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
+        if (rc == 0 && x->have_cur && !x->too_many)
+            buckets_until(x, q->desc ? first - every : last + every);
+    }
+    if (x->opened) {
+        sbuf_append(&x->run->b, "]}", 2);
+        x->opened = 0;
+    }
+    return rc;
+}
+
+/* The device ids, for GROUP BY the device tag over a name that is no device. */
+struct id_list {
+    char **ids;
+    size_t n, cap;
+    int nomem;
+};
+
+static int id_collect(void *arg, const api_device_t *d)
+{
+    struct id_list *l = arg;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **ids = realloc(l->ids, cap * sizeof *ids);
+        if (ids == NULL) {
+            l->nomem = 1;
+            return 1;
+        }
+        l->ids = ids;
+        l->cap = cap;
+    }
+    if ((l->ids[l->n] = strdup(d->id)) == NULL) {
+        l->nomem = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* The devices (a series each, in id order as influxd sorts tag values) of GROUP BY the device
+ * tag with no device named, FROM a name that is no device (Telegraf's "pump" of the devices
+ * tagged device=...), or of "device" =~ /re/ (re: those it matches). The ids are taken first:
+ * no read runs inside the device walk. Several devices without GROUP BY the device tag would be
+ * one series merging their points, which vigild does not do: a statement error. */
+static int select_each_device(struct sel_run *x, const regex_t *re)
+{
+    api_request_t *r = x->r;
+    struct id_list l = {0};
+    int rc = r->srv->be.device_list
+                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, id_collect, &l)
+                 : 0;
+    if (rc == 0 && l.nomem)
+        rc = ERR_NOMEM;
+    size_t n = 0; /* the matching ids, moved to the front */
+    for (size_t i = 0; i < l.n; i++) {
+        if (re == NULL || regexec(re, l.ids[i], 0, NULL, 0) == 0) {
+            char *id = l.ids[i];
+            l.ids[i] = l.ids[n];
+            l.ids[n++] = id;
+        }
+    }
+    if (rc == 0 && n > 1 && !x->q->group_tag)
+        x->merge = 1;
+    for (size_t i = 0; rc == 0 && !x->merge && i < n && !x->too_many && !x->buckets; i++)
+        rc = select_device(x, l.ids[i]);
+    for (size_t i = 0; i < l.n; i++)
+        free(l.ids[i]);
+    free(l.ids);
+    return rc;
+}
+
+/* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
+static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run *x)
+{
+    int agg = 0, raw = 0;
+    for (int i = 0; i < q->nf; i++)
+        *(q->f[i].fn == FN_RAW ? &raw : &agg) = 1;
+    if (agg && raw)
+        return api__q_result_error(
+            run, "mixing aggregate and non-aggregate queries is not supported", NULL);
+    if (raw && q->every_ns)
+        return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
+    if (r->srv->be.device_get == NULL || r->srv->be.query == NULL) {
+        api__q_result_open(run); /* no store (the fuzz target): nothing to read */
+        return 0;
+    }
+    *x = (struct sel_run){.r = r,
+                          .run = run,
+                          .q = q,
+                          .max_rows = (long long)r->max_query_limit,
+                          .max_scan = r->max_scan_points};
+    size_t mark = run->b.len;
+    api__q_result_open(run);
+    if (q->device_re[0] != '\0') {
+        regex_t re;
+        if (api__iq_regcomp(run, &re, q->device_re)) {
+            run->b.len = mark;
+            return 1;
+        }
+        int rc = select_each_device(x, &re);
+        regfree(&re);
+        return select_finish(x, mark, rc);
+    }
+    const char *device = q->device[0] ? q->device : q->from;
+    int rc = select_device(x, device);
+    if (rc == 0 && x->not_found && q->group_tag && q->device[0] == '\0')
+        rc = select_each_device(x, NULL);
+    return select_finish(x, mark, rc);
+}
+
+int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    /* Both on the heap: a select_t holds its names (some 9 KB), a run its accumulators. */
+    select_t *q = calloc(1, sizeof *q);
+    struct sel_run *x = calloc(1, sizeof *x);
+    int rc = -1;
+    if (q == NULL || x == NULL)
+        api__error(r, 500, "out of memory");
+    else
+        rc = read_select(r, s, q, run);
+    if (rc == 0 && run != NULL) {
+        if (q->unsupported)
+            rc = api__q_result_error(run, "vigild does not support ", q->unsupported);
+        else
+            rc = select_run(r, q, run, x);
+    }
+    free(q);
+    free(x);
+    return rc;
+}

@@ -1,0 +1,509 @@
+/* api/influxql_show.c: the schema statements Grafana's InfluxDB data source (InfluxQL mode) sends
+ * to fill its query editor and to test the connection: SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW
+ * TAG KEYS and SHOW TAG VALUES, answered in influxd 1.6.7's JSON.
+ *
+ * vigild keeps devices and channels, not measurements and tags, so (README "Grafana"): a device
+ * is a measurement, its channels are its float fields, and it has one tag, influx.device_tag
+ * ("device"), whose values are the device ids. SHOW TAG KEYS FROM any name answers that tag and
+ * SHOW TAG VALUES FROM any name WITH KEY = "device" lists every device, so that a measurement
+ * vigild does not know (Telegraf's "pump", whose points carry device=pump-7) still offers its
+ * devices, and SELECT ... FROM "pump" WHERE "device" = 'pump-7' reads pump-7
+ * (influxql_select.c). Lists come in byte order, as influxd sorts them.
+ *
+ * Any thread: each statement reads the backend (device_list, device_get) and holds no lock. */
+#include "influxql.h"
+#include "err.h"
+
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+void api__iq_skip(qscan_t *s)
+{
+    qtoken_t t;
+    for (;;) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+            *s = at; /* the caller's end check reads it */
+            return;
+        }
+    }
+}
+
+/* Reads an optional ON db (any name: there is one store). Returns 0, or -1 (parse error). */
+static int on_clause(api_request_t *r, qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (!api__q_is(&t, "ON")) {
+        *s = at;
+        return 0;
+    }
+    api__qs_next(s, &t);
+    if (t.kind != QT_IDENT) {
+        api__q_parse_error(r, &t, "identifier");
+        return -1;
+    }
+    return 0;
+}
+
+int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
+{
+    qtoken_t t;
+    qscan_t at = *s;
+    api__qs_next(s, name);
+    if (name->kind == QT_OTHER && strcmp(name->text, "/") == 0) {
+        char re[QT_TEXT_MAX];
+        *s = at;
+        *unsupported = "a regular expression in FROM";
+        return api__iq_regex(r, s, re, sizeof re);
+    }
+    if (name->kind != QT_IDENT) {
+        api__q_parse_error(r, name, "identifier");
+        return -1;
+    }
+    /* [db.][rp.]measurement: the last name is the measurement, the one before it the policy. */
+    char rp[QT_TEXT_MAX] = "";
+    for (int dots = 0; dots < 2 && *s->p == '.'; dots++) { /* no blank around the dot */
+        s->p++;
+        s->col++;
+        api__qs_next(s, &t);
+        if (t.kind != QT_IDENT) {
+            api__q_parse_error(r, &t, "identifier");
+            return -1;
+        }
+        memcpy(rp, name->text, name->len + 1);
+        *name = t;
+    }
+    if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
+        *unsupported = "a retention policy other than autogen"; /* it would hold nothing */
+    return 0;
+}
+
+int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,
+                         long long *offset)
+{
+    if (!api__q_is(t, "LIMIT") && !api__q_is(t, "OFFSET"))
+        return 0;
+    long long *v = api__q_is(t, "LIMIT") ? limit : offset;
+    if (api__q_expect_int(r, s, t, 0, INT64_MAX))
+        return -1;
+    *v = strtoll(t->text, NULL, 10);
+    return 1;
+}
+
+/* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n, then ';' or the end; a
+ * WHERE (or anything else vigild does not read) marks the statement unsupported. Returns 0, or
+ * -1 (parse error). */
+static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *offset,
+                     const char **unsupported)
+{
+    qtoken_t t;
+    *limit = 0;
+    *offset = 0;
+    for (;;) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        int lo = api__iq_limit_offset(r, s, &t, limit, offset);
+        if (lo < 0)
+            return -1;
+        if (lo > 0)
+            continue;
+        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
+            *s = at;
+            return 0;
+        }
+        if (!api__q_is(&t, "WHERE")) {
+            api__q_parse_error(r, &t, ";");
+            return -1;
+        }
+        if (*unsupported == NULL)
+            *unsupported = "WHERE in SHOW statements";
+        api__iq_skip(s);
+    }
+}
+
+/* Answers the statement error for an unsupported part, naming it. Returns 1. */
+static int unsupported_error(qrun_t *run, const char *what)
+{
+    return api__q_result_error(run, "vigild does not support ", what);
+}
+
+/* ---- listing devices ------------------------------------------------------------------------ */
+
+/* A walk over the devices (device_list) that writes one row or one series per device. */
+struct dev_walk {
+    sbuf_t *b;
+    regex_t *re;             /* NULL: every device */
+    long long offset, limit; /* of the devices that match; limit 0: all */
+    long long seen, n;       /* matched so far / written */
+    const char *tag;         /* the device tag, for SHOW TAG ... */
+    int (*row)(struct dev_walk *w, const api_device_t *d);
+};
+
+static int walk_device(void *arg, const api_device_t *d)
+{
+    struct dev_walk *w = arg;
+    if (w->re && regexec(w->re, d->id, 0, NULL, 0) != 0)
+        return 0;
+    if (w->seen++ < w->offset)
+        return 0;
+    if (w->row(w, d))
+        return 1;
+    w->n++;
+    return w->limit > 0 && w->n >= w->limit;
+}
+
+/* Runs w over every device. Returns 0, or the backend's error. */
+static int walk_devices(api_request_t *r, struct dev_walk *w)
+{
+    if (r->srv->be.device_list == NULL)
+        return 0;
+    return r->srv->be.device_list(r->srv->be.ctx, NULL, 0, walk_device, w);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends the series of device d's channels, sorted, as SHOW FIELD KEYS lists them (all
+ * float). */
+static int field_keys_series(struct dev_walk *w, const api_device_t *d)
+{
+    if (d->nchannels == 0)
+        return 0;
+    const char **names = malloc(d->nchannels * sizeof *names);
+    if (names == NULL)
+        return 1;
+    memcpy(names, d->channels, d->nchannels * sizeof *names);
+    qsort(names, d->nchannels, sizeof *names, cmp_str);
+    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    api__json_str(w->b, d->id);
+    sbuf_printf(w->b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
+    for (size_t i = 0; i < d->nchannels; i++) {
+        sbuf_printf(w->b, "%s[", i ? "," : "");
+        api__json_str(w->b, names[i]);
+        sbuf_printf(w->b, ",\"float\"]");
+    }
+    sbuf_printf(w->b, "]}");
+    free(names);
+    return 0;
+}
+
+/* Appends the series of device d with its one tag (SHOW TAG KEYS without FROM). */
+static int tag_keys_series(struct dev_walk *w, const api_device_t *d)
+{
+    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    api__json_str(w->b, d->id);
+    sbuf_printf(w->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
+    api__json_str(w->b, w->tag);
+    sbuf_printf(w->b, "]]}");
+    return 0;
+}
+
+/* Appends the series of device d with its tag's one value (SHOW TAG VALUES without FROM). */
+static int tag_values_series(struct dev_walk *w, const api_device_t *d)
+{
+    sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
+    api__json_str(w->b, d->id);
+    sbuf_printf(w->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
+    api__json_str(w->b, w->tag);
+    sbuf_append(w->b, ",", 1);
+    api__json_str(w->b, d->id);
+    sbuf_printf(w->b, "]]}");
+    return 0;
+}
+
+/* Appends device d as a row: ["id"] (SHOW MEASUREMENTS), or ["tag","id"] with w->tag. */
+static int name_row(struct dev_walk *w, const api_device_t *d)
+{
+    sbuf_printf(w->b, "%s[", w->n ? "," : "");
+    if (w->tag) {
+        api__json_str(w->b, w->tag);
+        sbuf_append(w->b, ",", 1);
+    }
+    api__json_str(w->b, d->id);
+    sbuf_append(w->b, "]", 1);
+    return 0;
+}
+
+/* Runs w, its rows or series inside head ... tail; the whole result is dropped when no device
+ * was written, as influxd answers an empty list with no series. Returns 0, or 1 with run->err
+ * (the backend failed). */
+static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const char *head,
+                       const char *tail)
+{
+    size_t mark = run->b.len;
+    api__q_result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[%s", head);
+    w->b = &run->b;
+    int rc = walk_devices(r, w);
+    if (rc) {
+        run->b.len = mark;
+        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+    }
+    if (w->n == 0) {
+        run->b.len = mark;
+        api__q_result_open(run);
+        return 0;
+    }
+    sbuf_printf(&run->b, "%s]", tail);
+    return 0;
+}
+
+/* ---- the statements ------------------------------------------------------------------------- */
+
+int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
+{
+    while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
+        s->p++;
+    qscan_t at = *s;
+    if (*s->p != '/') {
+        qtoken_t t;
+        api__qs_next(&at, &t);
+        api__q_parse_error(r, &t, "regex");
+        return -1;
+    }
+    size_t n = 0;
+    for (s->p++; *s->p != '/'; s->p++) {
+        if (*s->p == '\0' || *s->p == '\n' || n + 2 >= size) {
+            api__error(r, 400, "error parsing query: unterminated or too long regex");
+            return -1;
+        }
+        if (s->p[0] == '\\' && s->p[1] == '/')
+            s->p++;
+        buf[n++] = *s->p;
+    }
+    s->p++;
+    buf[n] = '\0';
+    return 0;
+}
+
+int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
+{
+    int flags = REG_EXTENDED | REG_NOSUB;
+    if (strncmp(pattern, "(?i)", 4) == 0) {
+        flags |= REG_ICASE;
+        pattern += 4;
+    }
+    if (regcomp(re, pattern, flags) != 0)
+        return api__q_result_error(run, "vigild cannot read the regular expression ", pattern);
+    return 0;
+}
+
+/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [LIMIT n] [OFFSET n]: the
+ * devices, as influxd lists measurements. */
+int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    char pattern[QT_TEXT_MAX];
+    const char *unsupported = NULL;
+    int has_re = 0, exact = 0;
+    qtoken_t t, name;
+    if (on_clause(r, s))
+        return -1;
+    qscan_t at = *s;
+    api__qs_next(s, &t);
+    if (api__q_is(&t, "WITH")) {
+        if (api__q_expect_kw(r, s, "MEASUREMENT"))
+            return -1;
+        api__qs_next(s, &t);
+        if (strcmp(t.text, "=~") == 0) {
+            if (api__iq_regex(r, s, pattern, sizeof pattern))
+                return -1;
+            has_re = 1;
+        } else if (strcmp(t.text, "=") == 0) {
+            api__qs_next(s, &name);
+            if (name.kind != QT_IDENT) {
+                api__q_parse_error(r, &name, "identifier");
+                return -1;
+            }
+            exact = 1;
+        } else {
+            api__q_parse_error(r, &t, "=, =~");
+            return -1;
+        }
+    } else {
+        *s = at;
+    }
+    long long limit, offset;
+    if (show_tail(r, s, &limit, &offset, &unsupported))
+        return -1;
+    if (run == NULL)
+        return 0;
+    if (unsupported)
+        return unsupported_error(run, unsupported);
+    regex_t re;
+    if (exact) {
+        /* One name: matched as the regex ^name$ would be, with the name's characters escaped. */
+        char *p = pattern;
+        *p++ = '^';
+        for (const char *c = name.text; *c && p < pattern + sizeof pattern - 3; c++) {
+            if (strchr("\\^$.|?*+()[]{}", *c))
+                *p++ = '\\';
+            *p++ = *c;
+        }
+        *p++ = '$';
+        *p = '\0';
+        has_re = 1;
+    }
+    if (has_re && api__iq_regcomp(run, &re, pattern))
+        return 1;
+    struct dev_walk w = {
+        .re = has_re ? &re : NULL, .offset = offset, .limit = limit, .row = name_row};
+    int rc = walk_result(r, run, &w,
+                         "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[", "]}");
+    if (has_re)
+        regfree(&re);
+    return rc;
+}
+
+/* Reads [ON db] [FROM name] of SHOW FIELD KEYS / SHOW TAG KEYS / SHOW TAG VALUES into *from
+ * (kind QT_EOF: no FROM). Returns 0, or -1 (parse error). */
+static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported)
+{
+    if (on_clause(r, s))
+        return -1;
+    qscan_t at = *s;
+    api__qs_next(s, from);
+    if (!api__q_is(from, "FROM")) {
+        *s = at;
+        from->kind = QT_EOF;
+        return 0;
+    }
+    return api__iq_from(r, s, from, unsupported);
+}
+
+/* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name], then the end) into
+ * *from. Returns 0 when the statement is to be answered, or 1 with *rc the statement's return:
+ * -1 (a parse error), 0 (the first pass: only read), 1 (unsupported: run->err). */
+static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc)
+{
+    const char *unsupported = NULL;
+    long long limit, offset;
+    *rc = -1;
+    if (show_from(r, s, from, &unsupported) || show_tail(r, s, &limit, &offset, &unsupported))
+        return 1;
+    *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
+    return run == NULL || unsupported != NULL;
+}
+
+/* The device_get callback of SHOW FIELD KEYS FROM name: its series. */
+static int field_keys_one(void *arg, const api_device_t *d)
+{
+    struct dev_walk *w = arg;
+    if (field_keys_series(w, d))
+        return 1;
+    w->n += d->nchannels > 0;
+    return 0;
+}
+
+/* SHOW FIELD KEYS [ON db] [FROM name]: the device's channels, each a float field; without FROM
+ * every device's. */
+int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    qtoken_t from;
+    int rc;
+    if (show_keys_read(r, s, run, &from, &rc))
+        return rc;
+    struct dev_walk w = {.row = field_keys_series};
+    if (from.kind == QT_EOF)
+        return walk_result(r, run, &w, "", "");
+    size_t mark = run->b.len;
+    api__q_result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[");
+    w.b = &run->b;
+    rc = r->srv->be.device_get
+             ? r->srv->be.device_get(r->srv->be.ctx, from.text, field_keys_one, &w)
+             : ERR_NOTFOUND;
+    if (rc && rc != ERR_NOTFOUND) {
+        run->b.len = mark;
+        return api__q_result_error(run, "reading the device: ", err_str(rc));
+    }
+    if (w.n == 0) {
+        run->b.len = mark;
+        api__q_result_open(run);
+        return 0;
+    }
+    sbuf_printf(&run->b, "]");
+    return 0;
+}
+
+/* SHOW TAG KEYS [ON db] [FROM name]: the device tag, for any name; without FROM one series per
+ * device. */
+int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    qtoken_t from;
+    int rc;
+    if (show_keys_read(r, s, run, &from, &rc))
+        return rc;
+    struct dev_walk w = {.tag = r->srv->device_tag, .row = tag_keys_series};
+    if (from.kind == QT_EOF)
+        return walk_result(r, run, &w, "", "");
+    api__q_result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[{\"name\":");
+    api__json_str(&run->b, from.text);
+    sbuf_printf(&run->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
+    api__json_str(&run->b, r->srv->device_tag);
+    sbuf_printf(&run->b, "]]}]");
+    return 0;
+}
+
+/* SHOW TAG VALUES [ON db] [FROM name] WITH KEY = "tag" [LIMIT n] [OFFSET n]: for the device
+ * tag, every device (under the FROM name), or without FROM each device under its own name; for
+ * another key, none. */
+int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    const char *unsupported = NULL;
+    qtoken_t from, t, key = {.kind = QT_EOF};
+    if (show_from(r, s, &from, &unsupported))
+        return -1;
+    if (api__q_expect_kw(r, s, "WITH"))
+        return -1;
+    if (api__q_expect_kw(r, s, "KEY"))
+        return -1;
+    api__qs_next(s, &t);
+    if (strcmp(t.text, "=") != 0) {
+        if (strcmp(t.text, "=~") == 0 || strcmp(t.text, "!=") == 0 || api__q_is(&t, "IN"))
+            unsupported = "WITH KEY other than = \"tag\"";
+        else {
+            api__q_parse_error(r, &t, "=, !=, =~, !~, IN");
+            return -1;
+        }
+        api__iq_skip(s);
+    } else {
+        api__qs_next(s, &key);
+        if (key.kind != QT_IDENT) {
+            api__q_parse_error(r, &key, "identifier");
+            return -1;
+        }
+    }
+    long long limit, offset;
+    if (show_tail(r, s, &limit, &offset, &unsupported))
+        return -1;
+    if (run == NULL)
+        return 0;
+    if (unsupported)
+        return unsupported_error(run, unsupported);
+    if (strcmp(key.text, r->srv->device_tag) != 0) {
+        api__q_result_open(run);
+        return 0;
+    }
+    struct dev_walk w = {.tag = r->srv->device_tag, .offset = offset, .limit = limit};
+    if (from.kind == QT_EOF) {
+        w.row = tag_values_series;
+        return walk_result(r, run, &w, "", "");
+    }
+    w.row = name_row;
+    sbuf_t head;
+    sbuf_init(&head);
+    sbuf_printf(&head, "{\"name\":");
+    api__json_str(&head, from.text);
+    sbuf_printf(&head, ",\"columns\":[\"key\",\"value\"],\"values\":[");
+    int rc = head.oom ? api__q_result_error(run, "out of memory", NULL)
+                      : walk_result(r, run, &w, head.data, "]}");
+    sbuf_deinit(&head);
+    return rc;
+}
