@@ -561,16 +561,16 @@ struct detector_config {
     /* Added in format 43 (formats 1-42 load with accept_grow 0: as they ran). */
     float accept_grow; /* > 0: a fault whose error is still growing is not a new normal. An
                           episode's readings are taken in blocks of accept_after / 2 (one
-                          ending at accept_after); its regime is accepted at the end of
-                          the first block, from accept_after on, whose mean error (each
-                          reading's root mean square scaled error, the raw score before its
-                          log) is not above the previous block's by this many standard errors
-                          of their difference. While the fault grows the model stays frozen
-                          (trained before it) and the episode flagged, until it stops growing
-                          (accepted a block later), an operator accepts it (detector_accept),
-                          or it ends as any episode does. State: the two blocks' sums (saved).
-                          0: off, accepted at accept_after (docs/detection.md, "Sixty-second
-                          round") */
+                          ending at accept_after); its regime is accepted at the end of the
+                          first block, from accept_after on, whose mean error (each reading's
+                          root mean square error over the channels, in the error scales of
+                          the model's training) is not above the previous block's by this
+                          many standard errors of their difference. While the fault grows the
+                          model stays frozen (trained before it) and the episode flagged,
+                          until it stops growing (accepted at most two blocks later), an
+                          operator accepts it (detector_accept), or it ends as any episode
+                          does. State: the two blocks' sums (saved). 0: off, accepted at
+                          accept_after (docs/detection.md, "Sixty-second round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -626,16 +626,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
-                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                                   repeat_cap after an alarm-level reading) */
-    int released;               /* 1 on the reading whose episode settle_release or offset_release
-                                   ended (state normal: the fault's step went back, or the device settled
-                                   at a new level; a training is asked for) */
-    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
-                                   regime outranks a release: the alarm had already stopped
-                                   before the step went back); DET_END_NONE elsewhere */
+    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
+                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                         repeat_cap after an alarm-level reading) */
+    int released;     /* 1 on the reading whose episode settle_release or offset_release
+                         ended (state normal: the fault's step went back, or the device settled
+                         at a new level; a training is asked for) */
+    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
+                                     regime outranks a release: the alarm had already stopped
+                                     before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };
