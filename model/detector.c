@@ -114,7 +114,9 @@ void detector_config_default(struct detector_config *cfg)
      * NAB, SKAB or vigil-sim output changed (docs/detection.md). */
     cfg->offset_trend = 3.0f;
     cfg->record_young = 1;
-    cfg->accept_grow = 0.0f; /* the sixty-second round (docs/detection.md) */
+    /* accept_grow 3 (the sixty-second round): a fault whose error still grows is not accepted
+     * at accept_after; no NAB or SKAB output and no vigil-sim delay changed (docs/detection.md). */
+    cfg->accept_grow = 3.0f;
 }
 
 static int config_check(const struct detector_config *c)

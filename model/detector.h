@@ -569,7 +569,8 @@ struct detector_config {
                           model stays frozen (trained before it) and the episode flagged,
                           until it stops growing (accepted at most two blocks later), an
                           operator accepts it (detector_accept), or it ends as any episode
-                          does. State: the two blocks' sums (saved). 0: off, accepted at
+                          does. State: the two blocks' sums (saved). 3 by default (no NAB or
+                          SKAB output and no vigil-sim delay changed); 0: off, accepted at
                           accept_after (docs/detection.md, "Sixty-second round") */
 };
 

@@ -6385,8 +6385,9 @@ static void test_load_format34(void **unused)
     float *x;
     detector_t *d, *e = NULL;
     const int open_at = cycle_before_open(&x, &d);
-    d->cfg.mean_far = 0.0f; /* format 36's: d runs on as format 34 loads it */
-    d->cfg.rhythm_time = 0; /* format 37's: no onsets' times in the save */
+    d->cfg.mean_far = 0.0f;    /* format 36's: d runs on as format 34 loads it */
+    d->cfg.rhythm_time = 0;    /* format 37's: no onsets' times in the save */
+    d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     struct detector_result rd, re;
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
@@ -6920,6 +6921,7 @@ static void test_load_format39(void **unused)
     detector_config_default(&cfg);
     detector_t *d = new_detector(1), *b;
     assert_true(d->cfg.avg_epochs == 1.0f);
+    d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
@@ -7124,6 +7126,7 @@ static void test_load_format40(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_min_rows = 600;
+    cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     detector_t *d, *b;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     size_t len = detector_save_size(d), got;
@@ -7211,6 +7214,7 @@ static int drift_run(float *x, float trend, int save_at, int *first_end, enum de
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.offset_trend = trend;
+    cfg.accept_grow = 0.0f; /* the drift accepted at accept_after, as the sixtieth round ran */
     return cfg_drift_run(&cfg, x, save_at, first_end, why);
 }
 
@@ -7257,11 +7261,15 @@ static void test_offset_trend(void **unused)
     }
 }
 
+/* accept_grow's error blocks in a save (format 43): two counts and four sums, right before
+ * prev_contrib. */
+#define GROW_STATE (2 * sizeof(int) + 4 * sizeof(double))
+
 /* A fresh detector with cfg saved and loaded (*kept: its config), then its save cut back to
- * format fmt (cut_to_format at field, junk in the padding; the state format fmt lacks, `state`
- * bytes right before prev_contrib, dropped) and loaded (*cut: its config). */
+ * format fmt (cut_to_format at field, junk in the padding; before format 43 without
+ * accept_grow's blocks) and loaded (*cut: its config). */
 static void save_kept_and_cut(const struct detector_config *cfg, size_t field, int junk,
-                              uint32_t fmt, size_t state, struct detector_config *kept,
+                              uint32_t fmt, struct detector_config *kept,
                               struct detector_config *cut)
 {
     detector_t *d, *b;
@@ -7273,7 +7281,8 @@ static void save_kept_and_cut(const struct detector_config *cfg, size_t field, i
     assert_int_equal(detector_load(&b, buf, len), 0);
     *kept = b->cfg;
     detector_destroy(b);
-    drop_before_contrib(buf, &len, d, state, NULL);
+    if (fmt < 43 && cfg->accept_grow > 0.0f)
+        drop_before_contrib(buf, &len, d, GROW_STATE, NULL);
     cut_to_format(buf, &len, field, junk, fmt);
     assert_int_equal(detector_load(&b, buf, len), 0);
     *cut = b->cfg;
@@ -7302,8 +7311,7 @@ static void test_load_format41(void **unused)
     free(x);
     /* A detector saved with offset_trend 3 keeps it in the current format; cut back to 41, 0. */
     struct detector_config kept, cut;
-    save_kept_and_cut(&cfg, offsetof(struct detector_config, offset_trend), junk, 41, 0, &kept,
-                      &cut);
+    save_kept_and_cut(&cfg, offsetof(struct detector_config, offset_trend), junk, 41, &kept, &cut);
     assert_true(kept.offset_trend == 3.0f);
     assert_true(cut.offset_trend == 0.0f);
 }
@@ -7398,7 +7406,7 @@ static void test_accept_grow(void **unused)
     (void)unused;
     struct detector_config cfg;
     detector_config_default(&cfg);
-    assert_true(cfg.accept_grow == 0.0f);
+    assert_true(cfg.accept_grow == 3.0f);
     detector_t *bad;
     const float refused[] = {-1.0f, NAN, 1001.0f};
     for (int i = 0; i < 3; i++) {
@@ -7479,10 +7487,7 @@ static void test_load_format42(void **unused)
                      offsetof(struct detector_config, accept_grow), junk, 42, &top, &opened);
     free(x);
     struct detector_config kept, cut;
-    /* accept_grow's blocks: two counts and four sums (format 43) */
-    const size_t grow_state = 2 * sizeof(int) + 4 * sizeof(double);
-    save_kept_and_cut(&cfg, offsetof(struct detector_config, accept_grow), junk, 42, grow_state,
-                      &kept, &cut);
+    save_kept_and_cut(&cfg, offsetof(struct detector_config, accept_grow), junk, 42, &kept, &cut);
     assert_true(kept.accept_grow == 3.0f);
     assert_true(cut.accept_grow == 0.0f);
 }
