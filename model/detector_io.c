@@ -340,6 +340,9 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->lstm_window)
 #define FIELDS_V3(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts) X(d->prev_raw)
 #define FIELDS(X) FIELDS_V3(X) X(d->dred)
+/* accept_grow's error blocks (format 43, only when it is set). */
+#define GROW_FIELDS(X)                                                                             \
+    X(d->gr_n) X(d->gr_pn) X(d->gr_sum) X(d->gr_sq) X(d->gr_psum) X(d->gr_psq)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller
@@ -482,12 +485,9 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     if (d->cfg.opinion_open)
         put(w, &d->opin_run, sizeof d->opin_run);
     if (d->cfg.accept_grow > 0.0f) { /* format 43 */
-        put(w, &d->gr_n, sizeof d->gr_n);
-        put(w, &d->gr_pn, sizeof d->gr_pn);
-        put(w, &d->gr_sum, sizeof d->gr_sum);
-        put(w, &d->gr_sq, sizeof d->gr_sq);
-        put(w, &d->gr_psum, sizeof d->gr_psum);
-        put(w, &d->gr_psq, sizeof d->gr_psq);
+#define PUT_FIELD(f) put(w, &(f), sizeof(f));
+        GROW_FIELDS(PUT_FIELD)
+#undef PUT_FIELD
     }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
@@ -911,12 +911,9 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     if (cfg.opinion_open && fmt >= 35)
         get(&r, &d->opin_run, sizeof d->opin_run);
     if (cfg.accept_grow > 0.0f) { /* format 43 and later */
-        get(&r, &d->gr_n, sizeof d->gr_n);
-        get(&r, &d->gr_pn, sizeof d->gr_pn);
-        get(&r, &d->gr_sum, sizeof d->gr_sum);
-        get(&r, &d->gr_sq, sizeof d->gr_sq);
-        get(&r, &d->gr_psum, sizeof d->gr_psum);
-        get(&r, &d->gr_psq, sizeof d->gr_psq);
+#define GET_FIELD(f) get(&r, &(f), sizeof(f));
+        GROW_FIELDS(GET_FIELD)
+#undef GET_FIELD
     }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);

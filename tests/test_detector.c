@@ -7291,6 +7291,23 @@ static void save_kept_and_cut(const struct detector_config *cfg, size_t field, i
     free(buf);
 }
 
+/* cut_and_continue of make_drift's detector (seed 1) with cfg, cut at cut_at back to format fmt
+ * (the config ending before field; junk, 3.0f's bits, where it lay in the padding), then
+ * save_kept_and_cut of a fresh one: *kept and *cut its configs. */
+static void drift_cut_and_kept(const struct detector_config *cfg, int cut_at, size_t field,
+                               uint32_t fmt, struct detector_config *kept,
+                               struct detector_config *cut)
+{
+    float *x = make_drift(1, 0.01, 0);
+    double top;
+    int opened, junk;
+    const float three = 3.0f;
+    memcpy(&junk, &three, sizeof junk);
+    cut_and_continue(cfg, 1, x, 2000, cut_at, field, junk, fmt, &top, &opened);
+    free(x);
+    save_kept_and_cut(cfg, field, junk, fmt, kept, cut);
+}
+
 /* A format-41 save (no offset_trend in its config) of make_drift's detector (seed 1) cut inside
  * the drift's episode loads with offset_trend 0 and continues bit for bit as that detector (which
  * releases the drift, as format 41 ran); junk (3.0f's bits) where the field would lie in format
@@ -7301,17 +7318,10 @@ static void test_load_format41(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.offset_trend = 3.0f;
-    float *x = make_drift(1, 0.01, 0);
-    double top;
-    int opened, junk;
-    const float three = 3.0f;
-    memcpy(&junk, &three, sizeof junk);
-    cut_and_continue(&cfg, 1, x, 2000, OR_ONSET + 50,
-                     offsetof(struct detector_config, offset_trend), junk, 41, &top, &opened);
-    free(x);
     /* A detector saved with offset_trend 3 keeps it in the current format; cut back to 41, 0. */
     struct detector_config kept, cut;
-    save_kept_and_cut(&cfg, offsetof(struct detector_config, offset_trend), junk, 41, &kept, &cut);
+    drift_cut_and_kept(&cfg, OR_ONSET + 50, offsetof(struct detector_config, offset_trend), 41,
+                       &kept, &cut);
     assert_true(kept.offset_trend == 3.0f);
     assert_true(cut.offset_trend == 0.0f);
 }
@@ -7478,16 +7488,9 @@ static void test_load_format42(void **unused)
     detector_config_default(&cfg);
     cfg.accept_after = 200;
     cfg.accept_grow = 3.0f;
-    float *x = make_drift(1, 0.01, 0);
-    double top;
-    int opened, junk;
-    const float three = 3.0f;
-    memcpy(&junk, &three, sizeof junk);
-    cut_and_continue(&cfg, 1, x, 2000, OR_ONSET + 150,
-                     offsetof(struct detector_config, accept_grow), junk, 42, &top, &opened);
-    free(x);
     struct detector_config kept, cut;
-    save_kept_and_cut(&cfg, offsetof(struct detector_config, accept_grow), junk, 42, &kept, &cut);
+    drift_cut_and_kept(&cfg, OR_ONSET + 150, offsetof(struct detector_config, accept_grow), 42,
+                       &kept, &cut);
     assert_true(kept.accept_grow == 3.0f);
     assert_true(cut.accept_grow == 0.0f);
 }
