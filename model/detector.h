@@ -567,7 +567,7 @@ struct detector_config {
                           the model's training) is not above the previous block's by this
                           many standard errors of their difference. While the fault grows the
                           model stays frozen (trained before it) and the episode flagged,
-                          until it stops growing (accepted at most two blocks later), an
+                          until it stops growing (accepted 2-3 blocks after it stops), an
                           operator accepts it (detector_accept), or it ends as any episode
                           does. State: the two blocks' sums (saved). 3 by default (no NAB or
                           SKAB output and no vigil-sim delay changed); 0: off, accepted at

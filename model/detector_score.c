@@ -852,8 +852,9 @@ static int channel_drifts(const detector_t *d)
  * accept_after (500 by default) its halves compare. The growth between blocks grows with
  * their length and its standard error shrinks, so a long block still sees a fault whose noise
  * grows with it (vigil-sim's bearing: with blocks of 125 readings its growth fell within 3
- * standard errors by chance after 750-1,900 readings, with 250 never in 2,055); a fault that
- * stops growing is accepted at most two blocks later. */
+ * standard errors by chance after 1,250-1,875 readings of its episode, with 250 never in
+ * 2,055). A fault that stops growing is accepted once a block that began after the stop is
+ * compared: at most three blocks after it stops, two when it stops at a block's end. */
 #define GROW_BLOCKS 2
 
 /* accept_grow: 1 when the current block's mean error is above the previous block's by more
