@@ -114,6 +114,9 @@ void detector_config_default(struct detector_config *cfg)
      * NAB, SKAB or vigil-sim output changed (docs/detection.md). */
     cfg->offset_trend = 3.0f;
     cfg->record_young = 1;
+    /* accept_grow 3 (the sixty-second round): a fault whose error still grows is not accepted
+     * at accept_after; no NAB or SKAB output and no vigil-sim delay changed (docs/detection.md). */
+    cfg->accept_grow = 3.0f;
 }
 
 static int config_check(const struct detector_config *c)
@@ -151,7 +154,7 @@ static int config_check(const struct detector_config *c)
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
         !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
         !(c->offset_trend >= 0.0f) || !(c->offset_trend <= 1000.0f) || c->record_young < 0 ||
-        c->record_young > 1)
+        c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f))
         return ERR_INVAL;
     return 0;
 }

@@ -558,6 +558,20 @@ struct detector_config {
                            means widens the young long window, and is normal within about 10
                            readings. No state. 1 by default (no NAB, SKAB or vigil-sim output
                            changed); 0: off (docs/detection.md, "Sixtieth round") */
+    /* Added in format 43 (formats 1-42 load with accept_grow 0: as they ran). */
+    float accept_grow; /* > 0: a fault whose error is still growing is not a new normal. An
+                          episode's readings are taken in blocks of accept_after / 2 (one
+                          ending at accept_after); its regime is accepted at the end of the
+                          first block, from accept_after on, whose mean error (each reading's
+                          root mean square error over the channels, in the error scales of
+                          the model's training) is not above the previous block's by this
+                          many standard errors of their difference. While the fault grows the
+                          model stays frozen (trained before it) and the episode flagged,
+                          until it stops growing (accepted 2-3 blocks after it stops), an
+                          operator accepts it (detector_accept), or it ends as any episode
+                          does. State: the two blocks' sums (saved). 3 by default (no NAB or
+                          SKAB output and no vigil-sim delay changed); 0: off, accepted at
+                          accept_after (docs/detection.md, "Sixty-second round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

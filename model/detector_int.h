@@ -209,6 +209,13 @@ struct detector {
      * until it ends, "accepted". Saved from format 23 (detector_io.c); older saves derive it
      * from in_anomaly. */
     int ep_accepted;
+    /* accept_grow (detector_score.c, grow_note): the open episode's error in blocks: the
+     * current block's readings (gr_n) and the sum and sum of squares of their errors (each
+     * reading's root mean square error in the training's error scales), and the previous
+     * block's (gr_pn 0: none yet). Started over on the episode's first reading and after a
+     * training's reseed (in_anomaly 1). Saved only when accept_grow is set (format 43). */
+    int gr_n, gr_pn;
+    double gr_sum, gr_sq, gr_psum, gr_psq;
 
     /* settle_release (detector_shift.c, detector__shift_settle): sh_lead 1 while the armed
      * step hold was armed within shift_len readings of its episode's opening (the step set it

@@ -119,8 +119,12 @@
  * with it 0, as they ran. Format 41 adds lstm_min_rows at the config's end (no state: it acts
  * inside a training job); formats 1-40 load with it 0, as they ran. Format 42 adds offset_trend
  * and record_young at the config's end (no state: they read the context ring, the level terms
- * and onset_record's reference); formats 1-41 load with them 0, as they ran. */
-#define DET_FORMAT 42u
+ * and onset_record's reference); formats 1-41 load with them 0, as they ran. Format 43 adds
+ * accept_grow at the config's end and, only when it is set, the open episode's error blocks
+ * after opinion_open's run (gr_n, gr_pn i32; gr_sum, gr_sq, gr_psum, gr_psq f64), so a restart
+ * inside a held episode judges its growth as it would have; formats 1-42 load with it 0, as
+ * they ran. */
+#define DET_FORMAT 43u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -266,6 +270,10 @@
 #define CFG_V41_SIZE                                                                               \
     ((offsetof(struct detector_config, offset_trend) + _Alignof(struct detector_config) - 1) /     \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 42's config: up to accept_grow, the field format 43 added, with the tail padding. */
+#define CFG_V42_SIZE                                                                               \
+    ((offsetof(struct detector_config, accept_grow) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -332,6 +340,9 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->lstm_window)
 #define FIELDS_V3(X) FIELDS_V1(X) X(d->last_ts) X(d->train_ts) X(d->prev_raw)
 #define FIELDS(X) FIELDS_V3(X) X(d->dred)
+/* accept_grow's error blocks (format 43, only when it is set). */
+#define GROW_FIELDS(X)                                                                             \
+    X(d->gr_n) X(d->gr_pn) X(d->gr_sum) X(d->gr_sq) X(d->gr_psum) X(d->gr_psq)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller
@@ -473,6 +484,11 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         put(w, &d->mf_on, sizeof d->mf_on);
     if (d->cfg.opinion_open)
         put(w, &d->opin_run, sizeof d->opin_run);
+    if (d->cfg.accept_grow > 0.0f) { /* format 43 */
+#define PUT_FIELD(f) put(w, &(f), sizeof(f));
+        GROW_FIELDS(PUT_FIELD)
+#undef PUT_FIELD
+    }
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -622,6 +638,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 40 ? CFG_V39_SIZE
         : fmt < 41 ? CFG_V40_SIZE
         : fmt < 42 ? CFG_V41_SIZE
+        : fmt < 43 ? CFG_V42_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -711,6 +728,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.offset_trend = 0.0f; /* format 41 and before: a drift's steady error released */
         cfg.record_young = 0;    /* and no record counted as one the error is within */
     }
+    if (fmt < 43)
+        cfg.accept_grow = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -891,6 +910,11 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         get(&r, &d->mf_on, sizeof d->mf_on);
     if (cfg.opinion_open && fmt >= 35)
         get(&r, &d->opin_run, sizeof d->opin_run);
+    if (cfg.accept_grow > 0.0f) { /* format 43 and later */
+#define GET_FIELD(f) get(&r, &(f), sizeof(f));
+        GROW_FIELDS(GET_FIELD)
+#undef GET_FIELD
+    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -954,7 +978,11 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.range_quiet > 0.0f && d->vr_n < 0) ||
         (cfg.onset_rhythm && (d->rh_n < 0 || d->rh_n > DETECTOR_RHYTHM_N)) ||
         (cfg.opinion_open && (d->opin_run < 0 || d->opin_run > (1 << 30))) ||
-        (cfg.mean_far > 0.0f && (d->mf_on < 0 || d->mf_on > 1)))
+        (cfg.mean_far > 0.0f && (d->mf_on < 0 || d->mf_on > 1)) ||
+        (cfg.accept_grow > 0.0f &&
+         (d->gr_n < 0 || d->gr_n > (1 << 30) || d->gr_pn < 0 || d->gr_pn > (1 << 30) ||
+          !(d->gr_sum >= 0.0 && d->gr_sum <= 1e300 && d->gr_sq >= 0.0 && d->gr_sq <= 1e300) ||
+          !(d->gr_psum >= 0.0 && d->gr_psum <= 1e300 && d->gr_psq >= 0.0 && d->gr_psq <= 1e300))))
         goto fail;
     for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
         if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||

@@ -847,6 +847,67 @@ static int channel_drifts(const detector_t *d)
     return 0;
 }
 
+/* accept_grow: an episode's readings are judged in blocks of accept_after / GROW_BLOCKS (at
+ * least one reading), counted back from accept_after, so a block ends there. Two: at
+ * accept_after (500 by default) its halves compare. The growth between blocks grows with
+ * their length and its standard error shrinks, so a long block still sees a fault whose noise
+ * grows with it (vigil-sim's bearing: with blocks of 125 readings its growth fell within 3
+ * standard errors by chance after 1,250-1,875 readings of its episode, with 250 never in
+ * 2,055). A fault that stops growing is accepted once a block that began after the stop is
+ * compared: at most three blocks after it stops, two when it stops at a block's end. */
+#define GROW_BLOCKS 2
+
+/* accept_grow: 1 when the current block's mean error is above the previous block's by more
+ * than accept_grow standard errors of the difference (Welch's: each block's sample variance
+ * over its count); 0 when it is not, or there is no previous block to compare. */
+static int error_grows(const detector_t *d)
+{
+    if (d->gr_pn < 2 || d->gr_n < 2)
+        return 0;
+    const double m = d->gr_sum / d->gr_n, pm = d->gr_psum / d->gr_pn;
+    const double v = (d->gr_sq - d->gr_sum * m) / (d->gr_n - 1);
+    const double pv = (d->gr_psq - d->gr_psum * pm) / (d->gr_pn - 1);
+    const double se = sqrt((v > 0.0 ? v / d->gr_n : 0.0) + (pv > 0.0 ? pv / d->gr_pn : 0.0));
+    return m - pm > d->cfg.accept_grow * se;
+}
+
+/* accept_grow: adds this reading's error e[C] (its root mean square over the channels, each
+ * in the channel's error scale from the training: not extrap_scales' widened one, which grows
+ * and shrinks with the load's excursions beyond the model's region) to the open episode's
+ * current block (in_anomaly counts the reading already; 1 starts the blocks over). At a
+ * block's end from accept_after on, returns 1 when the error no longer grows (error_grows),
+ * so the regime may be accepted; the block then becomes the previous one. The model is frozen
+ * while the episode is held, so its error has the load's swing taken out: what is left grows
+ * with the fault. */
+static int grow_note(detector_t *d, const float *e)
+{
+    const int A = d->cfg.accept_after, B = A / GROW_BLOCKS > 0 ? A / GROW_BLOCKS : 1;
+    if (d->in_anomaly == 1) {
+        d->gr_n = d->gr_pn = 0;
+        d->gr_sum = d->gr_sq = d->gr_psum = d->gr_psq = 0.0;
+    }
+    double g = 0.0;
+    for (int c = 0; c < d->C; c++) {
+        const double z = (double)e[c] / d->err_scale[c];
+        g += z * z;
+    }
+    g = sqrt(g / d->C);
+    if (!(g <= Z_CAP))
+        g = Z_CAP; /* also a NaN (a missing channel's error): as the largest error */
+    d->gr_n++;
+    d->gr_sum += g;
+    d->gr_sq += g * g;
+    if ((d->in_anomaly - A) % B != 0)
+        return 0;
+    const int ripe = d->in_anomaly >= A && !error_grows(d);
+    d->gr_pn = d->gr_n;
+    d->gr_psum = d->gr_sum;
+    d->gr_psq = d->gr_sq;
+    d->gr_n = 0;
+    d->gr_sum = d->gr_sq = 0.0;
+    return ripe;
+}
+
 /* 1 when the operating point or the step test judges this device's levels: two or more
  * channels with a level (op_tail_score, detector__shift_eval), and either test on. */
 static int level_tests_judge(const detector_t *d)
@@ -1250,10 +1311,14 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (cfg->burst_memory)
             detector__burst_keep(d, (float)(offset ? detector__short_max(d) : mavg), d->n_seen);
     }
+    /* accept_grow: an episode is accepted only by the block that finds its error no longer
+     * growing (ep_accepted); one held past accept_after that ends before that was not. */
+    const int grow = cfg->accept_grow > 0.0f;
     if (d->det_state == DET_ANOMALY && st != DET_ANOMALY) {
-        res->ended_by = d->ep_accepted || d->in_anomaly >= cfg->accept_after ? DET_END_ACCEPTED
-                        : res->released                                      ? DET_END_RELEASED
-                                                                             : DET_END_CLEARED;
+        res->ended_by = d->ep_accepted || (!grow && d->in_anomaly >= cfg->accept_after)
+                            ? DET_END_ACCEPTED
+                        : res->released ? DET_END_RELEASED
+                                        : DET_END_CLEARED;
         d->ep_accepted = 0;
     }
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
@@ -1262,8 +1327,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     /* Accepted for the rest of the episode: the training the acceptance asked for zeroes
      * in_anomaly, and when it applies a reading or more later (the daemon's, whose window ends
      * at the reading that asked) the freeze and the step hold would otherwise start over. */
-    int accepted = d->in_anomaly >= cfg->accept_after || d->ep_accepted;
-    if (d->in_anomaly == cfg->accept_after) {
+    const int ripe = grow ? st == DET_ANOMALY && !d->ep_accepted && grow_note(d, e)
+                          : d->in_anomaly == cfg->accept_after;
+    int accepted = (!grow && d->in_anomaly >= cfg->accept_after) || d->ep_accepted || ripe;
+    if (ripe) {
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;
     }

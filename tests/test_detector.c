@@ -1450,22 +1450,30 @@ static int cut_to_format(unsigned char *buf, size_t *len, size_t field, int junk
     return in_padding;
 }
 
+/* Drops the n bytes right before prev_contrib from d's save buf[*len] (found from the end of
+ * the blob: CRC, the LSTM's checkpoint and its length, the short and long windows,
+ * prev_contrib; the CRC is left for the caller to redo), first checked against expect (NULL:
+ * not checked). */
+static void drop_before_contrib(unsigned char *buf, size_t *len, const detector_t *d, size_t n,
+                                const void *expect)
+{
+    const size_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
+    const size_t at = *len - 4 - mlen - 8 -
+                      sizeof(float) * (size_t)(d->cfg.err_short + d->cfg.err_window + d->C) - n;
+    if (expect)
+        assert_memory_equal(buf + at, expect, n);
+    memmove(buf + at, buf + at + n, *len - at - n);
+    *len -= n;
+}
+
 /* Formats 30-34 had opinion_open without saving its run (opin_run, format 35's 4 bytes before
- * prev_contrib): drops them from d's save buf[*len] (found from the end of the blob: CRC, the
- * LSTM's checkpoint and its length, the short and long windows, prev_contrib; checked against
- * d's run; the CRC is left for the caller to redo) and starts d's run over, as those formats ran
- * after a load. Nothing when d's config has no opinion_open. */
+ * prev_contrib): drops them from d's save buf[*len] (checked against d's run) and starts d's
+ * run over, as those formats ran after a load. Nothing when d's config has no opinion_open. */
 static void drop_opin_run(unsigned char *buf, size_t *len, detector_t *d)
 {
     if (!d->cfg.opinion_open)
         return;
-    const size_t mlen = d->lstm ? model_checkpoint_size(d->lstm) : 0;
-    const size_t at = *len - 4 - mlen - 8 -
-                      sizeof(float) * (size_t)(d->cfg.err_short + d->cfg.err_window + d->C) -
-                      sizeof d->opin_run;
-    assert_memory_equal(buf + at, &d->opin_run, sizeof d->opin_run);
-    memmove(buf + at, buf + at + sizeof d->opin_run, *len - at - sizeof d->opin_run);
-    *len -= sizeof d->opin_run;
+    drop_before_contrib(buf, len, d, sizeof d->opin_run, &d->opin_run);
     d->opin_run = 0;
 }
 
@@ -6377,8 +6385,9 @@ static void test_load_format34(void **unused)
     float *x;
     detector_t *d, *e = NULL;
     const int open_at = cycle_before_open(&x, &d);
-    d->cfg.mean_far = 0.0f; /* format 36's: d runs on as format 34 loads it */
-    d->cfg.rhythm_time = 0; /* format 37's: no onsets' times in the save */
+    d->cfg.mean_far = 0.0f;    /* format 36's: d runs on as format 34 loads it */
+    d->cfg.rhythm_time = 0;    /* format 37's: no onsets' times in the save */
+    d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     struct detector_result rd, re;
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
@@ -6912,6 +6921,7 @@ static void test_load_format39(void **unused)
     detector_config_default(&cfg);
     detector_t *d = new_detector(1), *b;
     assert_true(d->cfg.avg_epochs == 1.0f);
+    d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
@@ -7116,6 +7126,7 @@ static void test_load_format40(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.lstm_min_rows = 600;
+    cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     detector_t *d, *b;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     size_t len = detector_save_size(d), got;
@@ -7169,17 +7180,15 @@ static float *make_drift(uint64_t seed, double rate, int len)
     return x;
 }
 
-/* Runs x (one channel, 2,000 readings, freed) with the defaults and offset_trend `trend`:
- * returns the readings flagged from OR_ONSET on; *first_end is the reading after OR_ONSET at
- * which the first episode from there ended (-1: none) and *why its ended_by. With save_at > 0 a
- * loaded copy saved there runs beside it bit for bit. */
-static int drift_run(float *x, float trend, int save_at, int *first_end, enum detector_end *why)
+/* Runs x (one channel, 2,000 readings, freed) with cfg (drift_run: the defaults and
+ * offset_trend `trend`): returns the readings flagged from OR_ONSET on; *first_end is the
+ * reading after OR_ONSET at which the first episode from there ended (-1: none) and *why its
+ * ended_by. With save_at > 0 a loaded copy saved there runs beside it bit for bit. */
+static int cfg_drift_run(const struct detector_config *cfg, float *x, int save_at, int *first_end,
+                         enum detector_end *why)
 {
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.offset_trend = trend;
     detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    assert_int_equal(detector_create(&d, cfg, 1), 0);
     struct detector_result res;
     int flagged = 0;
     *first_end = -1;
@@ -7198,6 +7207,15 @@ static int drift_run(float *x, float trend, int save_at, int *first_end, enum de
     detector_destroy(e);
     free(x);
     return flagged;
+}
+
+static int drift_run(float *x, float trend, int save_at, int *first_end, enum detector_end *why)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.offset_trend = trend;
+    cfg.accept_grow = 0.0f; /* the drift accepted at accept_after, as the sixtieth round ran */
+    return cfg_drift_run(&cfg, x, save_at, first_end, why);
 }
 
 /* offset_trend 3 (the default; negative or NaN refused): a level that steps and then keeps
@@ -7243,6 +7261,53 @@ static void test_offset_trend(void **unused)
     }
 }
 
+/* accept_grow's error blocks in a save (format 43): two counts and four sums, right before
+ * prev_contrib. */
+#define GROW_STATE (2 * sizeof(int) + 4 * sizeof(double))
+
+/* A fresh detector with cfg saved and loaded (*kept: its config), then its save cut back to
+ * format fmt (cut_to_format at field, junk in the padding; before format 43 without
+ * accept_grow's blocks) and loaded (*cut: its config). */
+static void save_kept_and_cut(const struct detector_config *cfg, size_t field, int junk,
+                              uint32_t fmt, struct detector_config *kept,
+                              struct detector_config *cut)
+{
+    detector_t *d, *b;
+    assert_int_equal(detector_create(&d, cfg, 1), 0);
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    *kept = b->cfg;
+    detector_destroy(b);
+    if (fmt < 43 && cfg->accept_grow > 0.0f)
+        drop_before_contrib(buf, &len, d, GROW_STATE, NULL);
+    cut_to_format(buf, &len, field, junk, fmt);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    *cut = b->cfg;
+    detector_destroy(b);
+    detector_destroy(d);
+    free(buf);
+}
+
+/* cut_and_continue of make_drift's detector (seed 1) with cfg, cut at cut_at back to format fmt
+ * (the config ending before field; junk, 3.0f's bits, where it lay in the padding), then
+ * save_kept_and_cut of a fresh one: *kept and *cut its configs. */
+static void drift_cut_and_kept(const struct detector_config *cfg, int cut_at, size_t field,
+                               uint32_t fmt, struct detector_config *kept,
+                               struct detector_config *cut)
+{
+    float *x = make_drift(1, 0.01, 0);
+    double top;
+    int opened, junk;
+    const float three = 3.0f;
+    memcpy(&junk, &three, sizeof junk);
+    cut_and_continue(cfg, 1, x, 2000, cut_at, field, junk, fmt, &top, &opened);
+    free(x);
+    save_kept_and_cut(cfg, field, junk, fmt, kept, cut);
+}
+
 /* A format-41 save (no offset_trend in its config) of make_drift's detector (seed 1) cut inside
  * the drift's episode loads with offset_trend 0 and continues bit for bit as that detector (which
  * releases the drift, as format 41 ran); junk (3.0f's bits) where the field would lie in format
@@ -7253,30 +7318,12 @@ static void test_load_format41(void **unused)
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.offset_trend = 3.0f;
-    float *x = make_drift(1, 0.01, 0);
-    double top;
-    int opened, junk;
-    const float three = 3.0f;
-    memcpy(&junk, &three, sizeof junk);
-    cut_and_continue(&cfg, 1, x, 2000, OR_ONSET + 50,
-                     offsetof(struct detector_config, offset_trend), junk, 41, &top, &opened);
-    free(x);
-    /* A detector saved with offset_trend 3 keeps it in format 42; cut back to 41, 0. */
-    detector_t *d, *b;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    size_t len = detector_save_size(d), got;
-    unsigned char *buf = malloc(len);
-    assert_non_null(buf);
-    assert_int_equal(detector_save(d, buf, len, &got), 0);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_true(b->cfg.offset_trend == 3.0f);
-    detector_destroy(b);
-    cut_to_format(buf, &len, offsetof(struct detector_config, offset_trend), junk, 41);
-    assert_int_equal(detector_load(&b, buf, len), 0);
-    assert_true(b->cfg.offset_trend == 0.0f);
-    detector_destroy(b);
-    detector_destroy(d);
-    free(buf);
+    /* A detector saved with offset_trend 3 keeps it in the current format; cut back to 41, 0. */
+    struct detector_config kept, cut;
+    drift_cut_and_kept(&cfg, OR_ONSET + 50, offsetof(struct detector_config, offset_trend), 41,
+                       &kept, &cut);
+    assert_true(kept.offset_trend == 3.0f);
+    assert_true(cut.offset_trend == 0.0f);
 }
 
 /* session 21's review's young case (docs/reliability.md): one channel of N(0, 1) noise whose
@@ -7336,6 +7383,116 @@ static void test_record_young(void **unused)
     }
     assert_true(caught[1] >= 5);
     assert_true(caught[0] <= 1);
+}
+
+/* ---- sixty-second round: a fault that keeps growing is not accepted (accept_grow) --------- */
+
+/* make_drift's device through cfg_drift_run with the defaults, accept_after 200 (blocks of 100
+ * readings, so the 600 readings after OR_ONSET hold five checks), accept_grow `grow` and
+ * offset_release `rel` (0: the error holds a settled level to accept_after). */
+static int grow_run(uint64_t seed, double rate, int len, float grow, int rel, int save_at, int *end,
+                    enum detector_end *why)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.accept_after = 200;
+    cfg.accept_grow = grow;
+    cfg.offset_release = rel;
+    return cfg_drift_run(&cfg, make_drift(seed, rate, len), save_at, end, why);
+}
+
+/* accept_grow (negative, NaN or above 1,000 refused): make_drift's level that steps by 30
+ * innovation deviations and drifts on by 0.01 a reading to the end is held by offset_trend
+ * and accepted at accept_after (200 here) with accept_grow 0, while it still grows; with 3
+ * its error grows from block to block, so it is never accepted and stays flagged to the end
+ * (600 readings). The same step that stays, held by its error (offset_release 0), is
+ * accepted at accept_after either way; a drift that stops after 250 readings (offset_release
+ * 0) is accepted at accept_after with 0, with 3 once a block after the stop (300-400) is
+ * compared with the next: at +500. Seeds 1-3; a save inside the held drift between two checks
+ * (+350) continues bit for bit. With grow_note's error_grows forced to 0 the drift is accepted
+ * at +200 (the test fails). */
+static void test_accept_grow(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_true(cfg.accept_grow == 3.0f);
+    detector_t *bad;
+    const float refused[] = {-1.0f, NAN, 1001.0f};
+    for (int i = 0; i < 3; i++) {
+        cfg.accept_grow = refused[i];
+        assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
+    }
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        int e0, e3, s0, s3, q0, q3;
+        enum detector_end w0, w3, v0, v3, u0, u3;
+        const int f0 = grow_run(seed, 0.01, 0, 0.0f, 100, 0, &e0, &w0);
+        const int f3 = grow_run(seed, 0.01, 0, 3.0f, 100, seed == 1 ? OR_ONSET + 350 : 0, &e3, &w3);
+        const int g0 = grow_run(seed, 0.0, 0, 0.0f, 0, 0, &s0, &v0);
+        const int g3 = grow_run(seed, 0.0, 0, 3.0f, 0, 0, &s3, &v3);
+        const int h0 = grow_run(seed, 0.01, 250, 0.0f, 0, 0, &q0, &u0);
+        const int h3 = grow_run(seed, 0.01, 250, 3.0f, 0, 0, &q3, &u3);
+        print_message("seed %d: drift: accept_grow 0: %d of 600 flagged, ended at +%d (%d); 3: %d, "
+                      "+%d (%d); step: 0: %d, +%d (%d); 3: %d, +%d (%d); drift stopping at +250: "
+                      "0: %d, +%d (%d); 3: %d, +%d (%d)\n",
+                      (int)seed, f0, e0, (int)w0, f3, e3, (int)w3, g0, s0, (int)v0, g3, s3, (int)v3,
+                      h0, q0, (int)u0, h3, q3, (int)u3);
+        assert_int_equal(w0, DET_END_ACCEPTED);
+        assert_true(e0 >= 200 && e0 < 210 && f0 < 230);
+        assert_int_equal(w3, DET_END_NONE);
+        assert_true(f3 >= 590);
+        assert_int_equal(v0, DET_END_ACCEPTED);
+        assert_true(s0 >= 200 && s0 < 210);
+        assert_int_equal(v3, DET_END_ACCEPTED);
+        assert_true(s3 >= 200 && s3 < 210);
+        assert_int_equal(u0, DET_END_ACCEPTED);
+        assert_true(q0 >= 200 && q0 < 210);
+        assert_int_equal(u3, DET_END_ACCEPTED);
+        assert_true(q3 >= 300 && q3 < 510 && h3 >= 300);
+    }
+}
+
+/* An operator's acceptance (detector_accept, the daemon's accept route) ends a growing fault
+ * that accept_grow holds: make_drift's drift (seed 1, accept_after 200, accept_grow 3),
+ * accepted at +300, ends there and asks for a training. */
+static void test_accept_grow_operator(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.accept_after = 200;
+    cfg.accept_grow = 3.0f;
+    float *x = make_drift(1, 0.01, 0);
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < OR_ONSET + 300; t++)
+        step(d, x, t, 1, NULL, &res);
+    assert_int_equal(res.state, DET_ANOMALY);
+    assert_int_equal(detector_accept(d), 0);
+    assert_int_equal(detector_get_state(d), DET_NORMAL);
+    assert_true(d->due_at <= d->n_seen + 1);
+    detector_destroy(d);
+    free(x);
+}
+
+/* A format-42 save (no accept_grow in its config) of make_drift's detector (seed 1, accept_after
+ * 200, accept_grow 3) cut inside the drift's held episode loads with accept_grow 0 and continues
+ * bit for bit as that detector (which accepts the drift at accept_after, as format 42 ran);
+ * junk (3.0f's bits) where the field would lie in format 42's padding is not read. A detector
+ * saved with accept_grow 3 keeps it; cut back to format 42, 0. */
+static void test_load_format42(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.accept_after = 200;
+    cfg.accept_grow = 3.0f;
+    struct detector_config kept, cut;
+    drift_cut_and_kept(&cfg, OR_ONSET + 150, offsetof(struct detector_config, accept_grow), 42,
+                       &kept, &cut);
+    assert_true(kept.accept_grow == 3.0f);
+    assert_true(cut.accept_grow == 0.0f);
 }
 
 int main(void)
@@ -7460,6 +7617,9 @@ int main(void)
         cmocka_unit_test(test_offset_trend),
         cmocka_unit_test(test_load_format41),
         cmocka_unit_test(test_record_young),
+        cmocka_unit_test(test_accept_grow),
+        cmocka_unit_test(test_accept_grow_operator),
+        cmocka_unit_test(test_load_format42),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

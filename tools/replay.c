@@ -145,6 +145,7 @@ static const struct field fields[] = {
     FI("lstm_min_rows", lstm_min_rows),
     FF("offset_trend", offset_trend),
     FI("record_young", record_young),
+    FF("accept_grow", accept_grow),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
