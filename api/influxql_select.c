@@ -1115,9 +1115,17 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     if (raw && q->every_ns)
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
     if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
-        iqv_select_t v = {q->from,      q->device, q->device_re, q->nf, agg || q->every_ns,
-                          q->group_tag, q->desc,   {0},          {0},   q->lo_ns,
-                          q->hi_ns,     q->limit,  q->offset};
+        iqv_select_t v = {.from = q->from,
+                          .device = q->device,
+                          .device_re = q->device_re,
+                          .nf = q->nf,
+                          .agg = agg || q->every_ns,
+                          .group_tag = q->group_tag,
+                          .desc = q->desc,
+                          .lo_ns = q->lo_ns,
+                          .hi_ns = q->hi_ns,
+                          .limit = q->limit,
+                          .offset = q->offset};
         for (int i = 0; i < q->nf; i++) {
             v.field[i] = q->chans[q->f[i].chan];
             v.col[i] = q->f[i].col;

@@ -260,13 +260,14 @@ static void ep_list_free(struct ep_list *l)
     free(l->e);
 }
 
-/* Rows in time order (ties by id, so that the order does not depend on the backend's), grouped
- * by device first when the series are per device. */
+/* Rows in time order (ties by device, as influxd merges series, then id: the order does not
+ * depend on the backend's), grouped by device first when the series are per device. */
 static int ep_cmp_time(const struct episode *a, const struct episode *b)
 {
     if (a->start_ms != b->start_ms)
         return a->start_ms < b->start_ms ? -1 : 1;
-    return a->id < b->id ? -1 : a->id > b->id;
+    int c = strcmp(a->device, b->device); /* influxd's merge: by series key */
+    return c ? c : a->id < b->id ? -1 : a->id > b->id;
 }
 
 static int ep_cmp_time_q(const void *a, const void *b)
@@ -281,21 +282,26 @@ static int ep_cmp_device_q(const void *pa, const void *pb)
     return c ? c : ep_cmp_time(a, b);
 }
 
-/* Sorts l's episodes into the series' order; desc reverses each series' rows. */
+/* Sorts l's episodes into the series' order; desc reverses it all, series and rows, as influxd
+ * orders them for ORDER BY time DESC. */
 static void ep_sort(struct ep_list *l, int grouped, int desc)
 {
     qsort(l->e, l->n, sizeof *l->e, grouped ? ep_cmp_device_q : ep_cmp_time_q);
-    for (size_t lo = 0; desc && lo < l->n;) {
-        size_t hi = lo + 1;
-        while (hi < l->n && (!grouped || strcmp(l->e[hi].device, l->e[lo].device) == 0))
-            hi++;
-        for (size_t i = lo, j = hi - 1; i < j; i++, j--) {
-            struct episode t = l->e[i];
-            l->e[i] = l->e[j];
-            l->e[j] = t;
-        }
-        lo = hi;
+    for (size_t i = 0, j = l->n - 1; desc && l->n > 0 && i < j; i++, j--) {
+        struct episode t = l->e[i];
+        l->e[i] = l->e[j];
+        l->e[j] = t;
     }
+}
+
+/* Whether episode e has no value of field f (null in its row). */
+static int field_null(const struct episode *e, enum ep_field f)
+{
+    if (f == EF_END)
+        return e->end_ms < 0;
+    if (f == EF_PEAK)
+        return isnan(e->peak);
+    return f != EF_TEXT && f < EF_DEVICE && e->str[f] == NULL;
 }
 
 /* Appends episode e's value of field f. */
@@ -304,16 +310,16 @@ static void put_field(sbuf_t *b, const struct episode *e, enum ep_field f)
     const char *s = f == EF_TEXT ? e->text : f == EF_DEVICE ? e->device : NULL;
     if (f < EF_DEVICE && f != EF_TEXT)
         s = e->str[f];
-    if (f == EF_END && e->end_ms >= 0)
+    if (field_null(e, f))
+        sbuf_append(b, "null", 4);
+    else if (f == EF_END)
         sbuf_printf(b, "%lld", (long long)e->end_ms);
     else if (f == EF_ID)
         sbuf_printf(b, "%lld", (long long)e->id);
-    else if (f == EF_PEAK && !isnan(e->peak))
+    else if (f == EF_PEAK)
         api__iq_go_float(b, e->peak);
-    else if (s != NULL)
-        api__json_str(b, s);
     else
-        sbuf_append(b, "null", 4);
+        api__json_str(b, s);
 }
 
 /* Writes the sorted episodes as series: one, or one per device when grouped; LIMIT and OFFSET
@@ -332,7 +338,10 @@ static void write_series(qrun_t *run, const iqv_select_t *v, const struct ep_lis
             open = 0;
             row = 0;
         }
-        if (row++ < v->offset || (v->limit > 0 && row > v->offset + v->limit))
+        int any = 0; /* a row of nulls only is no row, as in influxd */
+        for (int f = 0; f < v->nf && !any; f++)
+            any = !field_null(e, fields[f]);
+        if (!any || row++ < v->offset || (v->limit > 0 && row > v->offset + v->limit))
             continue;
         if (!open) {
             sbuf_printf(b, "%s{\"name\":", nseries++ ? "," : ",\"series\":[");
