@@ -148,11 +148,12 @@ typedef struct api_backend {
     int (*snapshots)(void *ctx, char **out);
 
     /* The online pipeline's answers entry by entry, for /query's vigil_* measurements (NULL:
-     * those measurements have no series). The predictions of id in [from, to), at most limit
-     * (the oldest first, or with desc the newest first), and the episodes of id (NULL: every
+     * those measurements have no series). The predictions of id in [from, to): the oldest limit
+     * oldest first, or with desc the newest limit newest first; and the episodes of id (NULL: every
      * device) overlapping [from, to), at most limit, newest first as pipe_anomalies lists them.
      * Return 0 (also when cb stopped), ERR_NOTFOUND (device unknown to the pipeline),
-     * ERR_NOMEM, ERR_CORRUPT, ERR_IO. */
+     * ERR_LIMIT (episodes: more in the range than the pipeline lists at once, 10,000; none
+     * was reported), ERR_NOMEM, ERR_CORRUPT, ERR_IO. */
     int (*pipe_predictions_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
                                  int desc, api_prediction_cb cb, void *arg);
     int (*pipe_anomalies_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,

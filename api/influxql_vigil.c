@@ -434,7 +434,11 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
     l.n = n;
     ep_sort(&l, v->group_tag, v->desc);
     if (rc == ERR_NOTFOUND)
-        rc = 0; /* no such device: no series, as from influxd */
+        rc = 0;            /* no such device: no series, as from influxd */
+    if (rc == ERR_LIMIT) { /* the pipeline's own cap on one listing */
+        rc = 0;
+        l.too_many = 1;
+    }
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
     if (rc == 0 && !l.too_many)
@@ -450,8 +454,8 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
             snprintf(msg, sizeof msg, "reading the anomalies: %s", err_str(rc));
         else
             snprintf(msg, sizeof msg,
-                     "vigild answers at most %zu rows for one SELECT (http.max_query_points): "
-                     "narrow the time range",
+                     "too many episodes for one SELECT (at most %zu, http.max_query_points, and "
+                     "10000): narrow the time range",
                      (size_t)r->max_query_limit);
         return api__q_result_error(run, msg, NULL);
     }

@@ -504,13 +504,15 @@ int pipeline_predictions_each(pipeline_t *p, const char *device, int64_t from, i
 {
     struct pred_join j;
     int64_t oldest;
-    int rc = pred_gather(p, device, from, to, limit, &j, &oldest);
+    /* The gather keeps the oldest entries of the range: desc reads all of it (at most
+     * model.predictions) to pass the newest limit. */
+    int rc = pred_gather(p, device, from, to, desc ? SIZE_MAX : limit, &j, &oldest);
     if (rc)
         return rc;
     double pred[DETECTOR_MAX_CHANNELS];
     api_prediction_t e = {
         .nchannels = (size_t)j.nch, .channels = (const char *const *)j.ch, .predicted = pred};
-    for (size_t k = 0; k < j.n; k++) {
+    for (size_t k = 0; k < j.n && k < limit; k++) {
         size_t i = desc ? j.n - 1 - k : k;
         for (int c = 0; c < j.nch; c++)
             pred[c] = json_rounded(j.pred[i * (size_t)j.nch + c]);
@@ -787,6 +789,10 @@ int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int
     int rc = anomalies_arr(p, device, 0, from, to, limit, &arr);
     if (rc)
         return rc;
+    if (limit >= PIPELINE_EVENTS_READ && json_array_size(arr) >= PIPELINE_EVENTS_READ) {
+        json_decref(arr); /* the read's cap, not the caller's limit: the list may be cut */
+        return ERR_LIMIT;
+    }
     sbuf_t names;
     sbuf_init(&names);
     size_t i;

@@ -1763,5 +1763,43 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
         self.assertIn('add GROUP BY "device"', ans["results"][0]["error"])
 
 
+class GrafanaVigilBounds(vt.DaemonTestCase):
+    """vigil_scores and vigil_predictions are read under the readings' bounds: at most
+    http.max_scan_points entries read and http.max_query_points rows answered for one SELECT,
+    else an error, never a cut result. A device's first readings are scored while it learns
+    (score 0, state 0), so twelve readings give twelve entries."""
+
+    CONFIG = "[http]\nmax_query_points = 5\nmax_scan_points = 8\n"
+    T0 = 1_700_000_000_000
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = cls.d.write_lp("".join("m,device=b12 v=%d %d\n" % (i, cls.T0 + 1000 * i)
+                                   for i in range(12)), precision="ms")
+        assert r.status == 204, r
+        GrafanaVigilSeries.tp.wait_scored(cls.d, "b12", 12)
+
+    def answer(self, q):
+        status, body = GrafanaQueries.query(self.d.http_port, q)
+        self.assertEqual(status, 200, (q, body))
+        return json.loads(body)["results"][0]
+
+    def test_bounds(self):
+        res = self.answer("SELECT max(score) FROM vigil_scores WHERE device = 'b12'")
+        self.assertIn("at most 8 points for one SELECT (http.max_scan_points)", res["error"])
+        res = self.answer("SELECT state FROM vigil_scores WHERE device = 'b12' AND "
+                          "time <= %dms" % (self.T0 + 7000))
+        self.assertIn("at most 5 rows for one SELECT (http.max_query_points)", res["error"])
+        res = self.answer("SELECT v FROM vigil_predictions WHERE device = 'b12' ORDER BY time "
+                          "DESC LIMIT 5")
+        self.assertEqual([row[0] for row in res["series"][0]["values"]],
+                         [self.T0 + 1000 * i for i in range(11, 6, -1)])
+        res = self.answer("SELECT max(score), max(state) FROM vigil_scores WHERE device = 'b12' "
+                          "AND time >= %dms AND time < %dms GROUP BY time(4s)"
+                          % (self.T0, self.T0 + 8000))
+        self.assertEqual(res["series"][0]["values"], [[self.T0, 0, 0], [self.T0 + 4000, 0, 0]])
+
+
 if __name__ == "__main__":
     vt.main()
