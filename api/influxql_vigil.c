@@ -464,39 +464,40 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
 
 /* ---- SHOW FIELD KEYS FROM vigil_* ------------------------------------------------------------ */
 
-/* Every device's channel names (vigil_predictions' fields), owned copies. */
-struct name_set {
-    char **v;
-    size_t n, cap;
-    int nomem;
-};
-
+/* device_list callback: appends each channel name of d, NUL-terminated, to the sbuf arg. */
 static int collect_channels(void *arg, const api_device_t *d)
 {
-    struct name_set *s = arg;
-    for (size_t c = 0; c < d->nchannels; c++) {
-        if (s->n == s->cap) {
-            size_t cap = s->cap ? 2 * s->cap : 64;
-            char **v = realloc(s->v, cap * sizeof *v);
-            if (v == NULL) {
-                s->nomem = 1;
-                return 1;
-            }
-            s->v = v;
-            s->cap = cap;
-        }
-        if ((s->v[s->n] = strdup(d->channels[c])) == NULL) {
-            s->nomem = 1;
-            return 1;
-        }
-        s->n++;
-    }
-    return 0;
+    sbuf_t *names = arg;
+    for (size_t c = 0; c < d->nchannels; c++)
+        sbuf_append(names, d->channels[c], strlen(d->channels[c]) + 1);
+    return names->oom;
 }
 
 static int cmp_name(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The distinct names of collect_channels' buffer, sorted, into *out (caller frees; they point
+ * into names). Returns their number, or -1 (out of memory). */
+static long distinct_names(const sbuf_t *names, const char ***out)
+{
+    size_t n = 0;
+    for (size_t at = 0; at < names->len; at += strlen(names->data + at) + 1)
+        n++;
+    const char **v = malloc((n ? n : 1) * sizeof *v);
+    if (v == NULL)
+        return -1;
+    n = 0;
+    for (size_t at = 0; at < names->len; at += strlen(names->data + at) + 1)
+        v[n++] = names->data + at;
+    qsort(v, n, sizeof *v, cmp_name);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || strcmp(v[i], v[k - 1]) != 0)
+            v[k++] = v[i];
+    *out = v;
+    return (long)k;
 }
 
 /* Appends the row [name, type] of SHOW FIELD KEYS. */
@@ -512,43 +513,33 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
     /* vigil_anomalies' fields, sorted as influxd lists them; the numbers are floats. */
     static const char *const anomaly_keys[] = {"channels", "end",       "ended_by",   "id",
                                                "note",     "opened_by", "peak_score", "text"};
+    static const char *const anomaly_types[] = {"string", "float",  "string", "float",
+                                                "string", "string", "float",  "string"};
     enum iqv_kind k = api__iqv_kind(measurement);
-    struct name_set s = {0};
+    sbuf_t names;
+    sbuf_init(&names);
+    const char **v = NULL;
+    long n = 0;
     int rc = 0;
     if (k == IQV_PREDICTIONS && r->srv->be.device_list)
-        rc = r->srv->be.device_list(r->srv->be.ctx, NULL, 0, collect_channels, &s);
-    if (rc == 0 && s.nomem)
+        rc = r->srv->be.device_list(r->srv->be.ctx, NULL, 0, collect_channels, &names);
+    if (rc == 0 && (names.oom || (n = distinct_names(&names, &v)) < 0))
         rc = ERR_NOMEM;
-    size_t n = 0;
-    if (rc == 0 && s.n > 0) {
-        qsort(s.v, s.n, sizeof *s.v, cmp_name);
-        for (size_t i = 0; i < s.n; i++) /* the distinct names, to the front */
-            if (n == 0 || strcmp(s.v[i], s.v[n - 1]) != 0) {
-                char *t = s.v[n];
-                s.v[n++] = s.v[i];
-                s.v[i] = t;
-            }
-    }
     api__q_result_open(run);
     if (rc == 0 && (k != IQV_PREDICTIONS || n > 0)) {
         sbuf_t *b = &run->b;
         sbuf_append(b, ",\"series\":[{\"name\":", 19);
         api__json_str(b, measurement);
         sbuf_append(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[", 46);
-        for (size_t i = 0; k == IQV_PREDICTIONS && i < n; i++)
-            key_row(b, i == 0, s.v[i], "float");
-        for (size_t i = 0; k == IQV_SCORES && i < 2; i++)
+        for (long i = 0; k == IQV_PREDICTIONS && i < n; i++)
+            key_row(b, i == 0, v[i], "float");
+        for (int i = 0; k == IQV_SCORES && i < 2; i++)
             key_row(b, i == 0, score_fields[i], "float");
-        for (size_t i = 0; k == IQV_ANOMALIES && i < 8; i++)
-            key_row(b, i == 0, anomaly_keys[i],
-                    strcmp(anomaly_keys[i], "end") == 0 || strcmp(anomaly_keys[i], "id") == 0 ||
-                            strcmp(anomaly_keys[i], "peak_score") == 0
-                        ? "float"
-                        : "string");
+        for (int i = 0; k == IQV_ANOMALIES && i < 8; i++)
+            key_row(b, i == 0, anomaly_keys[i], anomaly_types[i]);
         sbuf_append(b, "]}]", 3);
     }
-    for (size_t i = 0; i < s.n; i++)
-        free(s.v[i]);
-    free(s.v);
+    free(v);
+    sbuf_deinit(&names);
     return rc ? api__q_result_error(run, "reading the devices: ", err_str(rc)) : 0;
 }

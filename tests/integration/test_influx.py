@@ -1609,24 +1609,13 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
         cls.events = tp.wait_for("both episodes listed", lambda: (
             lambda ev: ev if len(ev) == 2 else None)(cls.d.get_json("/v1/anomalies")["anomalies"]),
             10)
-        cls.tmp = vt.mkdtemp()
-        cls.influxd = Influxd(cls.tmp)
-        try:
-            GrafanaQueries.post(cls.influxd.port, "/query", "q=CREATE+DATABASE+g")
-            status, body = GrafanaQueries.post(cls.influxd.port, "/write?db=g&precision=ms",
-                                               cls.line_protocol())
-            assert status == 204, (status, body)
-        except BaseException:
-            cls.influxd.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.influxd.stop()
-            cls.influxd.log.close()
-        finally:
-            super().tearDownClass()
+        cls.influxd = Influxd(vt.mkdtemp())
+        cls.addClassCleanup(cls.influxd.log.close)
+        cls.addClassCleanup(cls.influxd.stop)  # runs first, also when what follows fails
+        GrafanaQueries.post(cls.influxd.port, "/query", "q=CREATE+DATABASE+g")
+        status, body = GrafanaQueries.post(cls.influxd.port, "/write?db=g&precision=ms",
+                                           cls.line_protocol())
+        assert status == 204, (status, body)
 
     @classmethod
     def pred_points(cls, dev):
