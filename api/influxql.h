@@ -124,7 +124,6 @@ void api__iq_go_float(sbuf_t *b, double v);
 /* The reserved measurements: IQV_NONE for any other name (a device). */
 enum iqv_kind { IQV_NONE, IQV_PREDICTIONS, IQV_SCORES, IQV_ANOMALIES, IQV_KINDS };
 enum iqv_kind api__iqv_kind(const char *measurement);
-const char *api__iqv_name(enum iqv_kind k); /* NULL for IQV_NONE */
 
 /* be.device_get and be.query for SELECT FROM measurement: the backend's for a device, vigild's
  * predictions or scores for vigil_predictions and vigil_scores (the device's facts: the first

@@ -43,11 +43,6 @@ enum iqv_kind api__iqv_kind(const char *measurement)
     return IQV_NONE;
 }
 
-const char *api__iqv_name(enum iqv_kind k)
-{
-    return k > IQV_NONE && k < IQV_KINDS ? reserved[k] : NULL;
-}
-
 /* ---- vigil_predictions and vigil_scores: points for influxql_select.c ---------------------- */
 
 #define IQV_CHANNELS_MAX 64
@@ -84,11 +79,14 @@ int api__iqv_device_get(api_request_t *r, const char *measurement, const char *d
         return be->device_get(be->ctx, device, cb, arg);
     if (be->pipe_predictions_each == NULL || k == IQV_ANOMALIES)
         return ERR_NOTFOUND;
-    /* One walk over the device's predictions (at most model.predictions of them), as the store
+    /* The oldest entry (its time and the channels), then the newest (its time), as the store
      * keeps a device's first and last reading's time. */
     struct pred_facts f = {.first_ms = -1, .last_ms = -1};
-    int rc = be->pipe_predictions_each(be->ctx, device, VTIME_MIN_MS, VTIME_MAX_MS + 1,
-                                       r->max_scan_points + 1, 0, facts_entry, &f);
+    int rc = be->pipe_predictions_each(be->ctx, device, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, 0,
+                                       facts_entry, &f);
+    if (rc == 0 && !f.nomem && f.first_ms >= 0)
+        rc = be->pipe_predictions_each(be->ctx, device, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, 1,
+                                       facts_entry, &f);
     if (rc == 0 && f.nomem)
         rc = ERR_NOMEM;
     if (rc == 0) {

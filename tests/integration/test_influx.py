@@ -1780,6 +1780,10 @@ class GrafanaVigilBounds(vt.DaemonTestCase):
         res = self.answer("SELECT state FROM vigil_scores WHERE device = 'b12' AND "
                           "time <= %dms" % (self.T0 + 7000))
         self.assertIn("at most 5 rows for one SELECT (http.max_query_points)", res["error"])
+        # Past the scan bound's count from the oldest: the newest entries are still found.
+        res = self.answer("SELECT state FROM vigil_scores WHERE device = 'b12' AND "
+                          "time >= %dms" % (self.T0 + 10000))
+        self.assertEqual(res["series"][0]["values"], [[self.T0 + 10000, 0], [self.T0 + 11000, 0]])
         res = self.answer("SELECT v FROM vigil_predictions WHERE device = 'b12' ORDER BY time "
                           "DESC LIMIT 5")
         self.assertEqual([row[0] for row in res["series"][0]["values"]],
