@@ -196,7 +196,8 @@ static char *dup_or_null(const char *s, int *nomem)
     return d;
 }
 
-/* The annotation's text: what opened and how it ended, on which channels. */
+/* The annotation's text: the device, the channels (ranked by their share), the peak score and
+ * how the episode ended ("active" while it lasts). Caller frees; NULL: out of memory. */
 static char *episode_text(const api_episode_t *e)
 {
     char peak[32] = "";
@@ -419,28 +420,31 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
                  : 0;
     if (v->device_re[0])
         regfree(&re);
-    /* An episode overlapping the range but started before it has its row outside it. */
-    size_t n = 0;
-    for (size_t i = 0; i < l.n; i++) {
-        if (l.e[i].start_ms >= from && l.e[i].start_ms < to) {
-            struct episode t = l.e[n];
-            l.e[n++] = l.e[i];
-            l.e[i] = t;
-        }
-    }
-    size_t all = l.n;
-    l.n = n;
-    ep_sort(&l, v->group_tag, v->desc);
+    /* No such device: no series, as from influxd. The pipeline's own cap on one listing: too
+     * many, as the row bound. */
     if (rc == ERR_NOTFOUND)
-        rc = 0;            /* no such device: no series, as from influxd */
-    if (rc == ERR_LIMIT) { /* the pipeline's own cap on one listing */
+        rc = 0;
+    if (rc == ERR_LIMIT) {
         rc = 0;
         l.too_many = 1;
     }
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
-    if (rc == 0 && !l.too_many)
+    size_t all = l.n;
+    if (rc == 0 && !l.too_many) {
+        /* An episode overlapping the range but started before it has its row outside it. */
+        size_t n = 0;
+        for (size_t i = 0; i < l.n; i++) {
+            if (l.e[i].start_ms >= from && l.e[i].start_ms < to) {
+                struct episode t = l.e[n];
+                l.e[n++] = l.e[i];
+                l.e[i] = t;
+            }
+        }
+        l.n = n;
+        ep_sort(&l, v->group_tag, v->desc);
         write_series(run, v, &l, fields, r->srv->device_tag);
+    }
     l.n = all;
     ep_list_free(&l);
     if (rc == 0 && run->b.oom)
