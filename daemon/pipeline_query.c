@@ -795,10 +795,11 @@ int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int
     }
     sbuf_t names;
     sbuf_init(&names);
-    size_t i;
-    const json_t *o;
-    json_array_foreach(arr, i, o) if (i >= limit || (json_is_object(o) && jstr(o, "device") &&
-                                                     episode_call(o, &names, cb, arg))) break;
+    for (size_t i = 0; i < json_array_size(arr) && i < limit; i++) {
+        const json_t *o = json_array_get(arr, i);
+        if (json_is_object(o) && jstr(o, "device") && episode_call(o, &names, cb, arg))
+            break;
+    }
     rc = names.oom ? ERR_NOMEM : 0;
     sbuf_deinit(&names);
     json_decref(arr);
