@@ -52,6 +52,34 @@ typedef int (*api_name_cb)(void *arg, const char *name);
 /* Called for each point a limit refuses: the point's item (JSON index, line number) and why. */
 typedef void (*api_reject_cb)(void *arg, uint32_t item, const char *reason);
 
+/* One scored reading of the pipeline (what /v1/devices/{id}/predictions lists). Everything is
+ * borrowed for the duration of the callback. */
+typedef struct api_prediction {
+    int64_t ts_ms;
+    double score;     /* NaN: none (null); values as the JSON prints them (7 digits) */
+    int state;        /* 0 learning, 1 normal, 2 warning, 3 anomaly */
+    size_t nchannels; /* the device's channels, in the model's order */
+    const char *const *channels;
+    const double *predicted; /* [nchannels]; NaN: no prediction of that channel */
+} api_prediction_t;
+
+/* Called once per prediction, in the order asked; return nonzero to stop. Calling thread. */
+typedef int (*api_prediction_cb)(void *arg, const api_prediction_t *p);
+
+/* One anomaly episode (what /v1/devices/{id}/anomalies lists). Strings are borrowed for the
+ * duration of the callback; NULL where the JSON has null. */
+typedef struct api_episode {
+    const char *device;
+    int64_t id;
+    int64_t start_ms, end_ms; /* end_ms -1: still active */
+    double peak_score;        /* NaN: none */
+    const char *channels;     /* the ranked channels' names, joined by ", " ("" : none) */
+    const char *ended_by, *opened_by, *note;
+} api_episode_t;
+
+/* Called once per episode; return nonzero to stop. Calling thread. */
+typedef int (*api_episode_cb)(void *arg, const api_episode_t *e);
+
 typedef struct api_backend {
     void *ctx;
     /* Writes a batch durably; blocks until committed. On success b is left empty. Returns 0,
@@ -118,6 +146,18 @@ typedef struct api_backend {
      * of snapshots, newest first: 0 with JSON in *out, or an ERR_ with a reason in *out. */
     int (*snapshot)(void *ctx, char **out);
     int (*snapshots)(void *ctx, char **out);
+
+    /* The online pipeline's answers entry by entry, for /query's vigil_* measurements (NULL:
+     * those measurements have no series). The predictions of id in [from, to): the oldest limit
+     * oldest first, or with desc the newest limit newest first; and the episodes of id (NULL: every
+     * device) overlapping [from, to), at most limit, newest first as pipe_anomalies lists them.
+     * Return 0 (also when cb stopped), ERR_NOTFOUND (device unknown to the pipeline),
+     * ERR_LIMIT (episodes: more in the range than the pipeline lists at once, 10,000; none
+     * was reported), ERR_NOMEM, ERR_CORRUPT, ERR_IO. */
+    int (*pipe_predictions_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
+                                 int desc, api_prediction_cb cb, void *arg);
+    int (*pipe_anomalies_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
+                               api_episode_cb cb, void *arg);
 } api_backend_t;
 
 /* Roles of bearer tokens, each allowed what the ones before it are: read (GET routes), write

@@ -115,4 +115,39 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
+/* SELECT's writers of a time and a float, for influxql_vigil.c (influxql_select.c). */
+void api__iq_put_time(sbuf_t *b, const qrun_t *run, int64_t ms);
+void api__iq_go_float(sbuf_t *b, double v);
+
+/* ---- vigild's own series (influxql_vigil.c) ---- */
+
+/* The reserved measurements: IQV_NONE for any other name (a device). */
+enum iqv_kind { IQV_NONE, IQV_PREDICTIONS, IQV_SCORES, IQV_ANOMALIES, IQV_KINDS };
+enum iqv_kind api__iqv_kind(const char *measurement);
+
+/* be.device_get and be.query for SELECT FROM measurement: the backend's for a device, vigild's
+ * predictions or scores for vigil_predictions and vigil_scores (the device's facts: the first
+ * and last prediction's time; its fields). Same returns as the backend's. */
+int api__iqv_device_get(api_request_t *r, const char *measurement, const char *device,
+                        api_device_cb cb, void *arg);
+int api__iqv_query(api_request_t *r, const char *measurement, const api_query_t *q, api_point_cb cb,
+                   void *arg);
+
+/* What SELECT FROM vigil_anomalies asks (borrowed from the statement read). */
+#define IQV_FIELDS_MAX 16
+typedef struct {
+    const char *from, *device, *device_re; /* device, device_re: "" : none */
+    int nf, agg, group_tag, desc;
+    const char *field[IQV_FIELDS_MAX], *col[IQV_FIELDS_MAX]; /* each field's name and column */
+    int64_t lo_ns, hi_ns; /* inclusive; INT64_MIN / INT64_MAX: open */
+    long long limit, offset;
+} iqv_select_t;
+
+/* Answers SHOW FIELD KEYS FROM a reserved measurement (vigil_predictions: every device's
+ * channels). Returns 0, or 1 (failed: run->err). */
+int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement);
+
+/* Answers SELECT FROM vigil_anomalies into run->b. Returns 0, or 1 (failed: run->err). */
+int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v);
+
 #endif

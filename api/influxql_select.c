@@ -992,7 +992,7 @@ static int select_device(struct sel_run *x, const char *device)
     memset(x->acc, 0, sizeof x->acc);
     memset(x->has_prev, 0, sizeof x->has_prev);
     struct dev_facts f = {.q = q};
-    int rc = r->srv->be.device_get(r->srv->be.ctx, device, dev_facts_cb, &f);
+    int rc = api__iqv_device_get(r, q->from, device, dev_facts_cb, &f); /* vigil_*: its own */
     x->not_found = rc == ERR_NOTFOUND;
     if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0)))
         return 0; /* no such measurement or field: no series, as from influxd */
@@ -1017,9 +1017,9 @@ static int select_device(struct sel_run *x, const char *device)
         long long want = q->limit > 0 && q->limit < x->max_rows ? q->limit : x->max_rows + 1;
         /* 0 (no limit) for an OFFSET beyond any count: the scan bound still holds. */
         aq.limit = q->offset > LLONG_MAX - want ? 0 : (size_t)(want + q->offset);
-        rc = r->srv->be.query(r->srv->be.ctx, &aq, raw_point, x);
+        rc = api__iqv_query(r, q->from, &aq, raw_point, x);
     } else if (q->every_ns == 0) {
-        rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
+        rc = api__iqv_query(r, q->from, &aq, agg_point, x);
         if (rc == 0 && x->have_cur && !x->too_many)
             bucket_write(x, row_ms);
     } else {
@@ -1032,7 +1032,7 @@ static int select_device(struct sel_run *x, const char *device)
         }
         x->step_ms = q->desc ? -every : every;
         x->next_ms = q->desc ? last : first;
-        rc = r->srv->be.query(r->srv->be.ctx, &aq, agg_point, x);
+        rc = api__iqv_query(r, q->from, &aq, agg_point, x);
         if (rc == 0 && x->have_cur && !x->too_many)
             buckets_until(x, q->desc ? first - every : last + every);
     }
@@ -1114,6 +1114,24 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
     if (raw && q->every_ns)
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
+    if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
+        iqv_select_t v = {.from = q->from,
+                          .device = q->device,
+                          .device_re = q->device_re,
+                          .nf = q->nf,
+                          .agg = agg || q->every_ns,
+                          .group_tag = q->group_tag,
+                          .desc = q->desc,
+                          .lo_ns = q->lo_ns,
+                          .hi_ns = q->hi_ns,
+                          .limit = q->limit,
+                          .offset = q->offset};
+        for (int i = 0; i < q->nf; i++) {
+            v.field[i] = q->chans[q->f[i].chan];
+            v.col[i] = q->f[i].col;
+        }
+        return api__iqv_anomalies(r, run, &v);
+    }
     if (r->srv->be.device_get == NULL || r->srv->be.query == NULL) {
         api__q_result_open(run); /* no store (the fuzz target): nothing to read */
         return 0;
@@ -1161,4 +1179,15 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
     free(q);
     free(x);
     return rc;
+}
+
+/* For influxql_vigil.c, which writes vigil_anomalies' rows as SELECT writes its own. */
+void api__iq_put_time(sbuf_t *b, const qrun_t *run, int64_t ms)
+{
+    put_time(b, run, ms);
+}
+
+void api__iq_go_float(sbuf_t *b, double v)
+{
+    go_float(b, v);
 }

@@ -411,6 +411,8 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     struct dev_walk w = {.row = field_keys_series};
     if (from.kind == QT_EOF)
         return walk_result(r, run, &w, "", "");
+    if (api__iqv_kind(from.text) != IQV_NONE) /* vigild's own series: influxql_vigil.c */
+        return api__iqv_field_keys(r, run, from.text);
     size_t mark = run->b.len;
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[");

@@ -266,6 +266,18 @@ static int be_predictions(void *ctx, const char *id, int64_t from, int64_t to, s
     return pipeline_predictions(pipe_for(ctx, id), id, from, to, limit, out);
 }
 
+static int be_predictions_each(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
+                               int desc, api_prediction_cb cb, void *arg)
+{
+    return pipeline_predictions_each(pipe_for(ctx, id), id, from, to, limit, desc, cb, arg);
+}
+
+static int be_anomalies_each(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
+                             api_episode_cb cb, void *arg)
+{
+    return pipeline_anomalies_each(pipe_for(ctx, id), id, from, to, limit, cb, arg);
+}
+
 static int be_forecast(void *ctx, const char *id, int horizon, char **out)
 {
     return pipeline_forecast(pipe_for(ctx, id), id, horizon, out);
@@ -376,6 +388,8 @@ void backend_init(api_backend_t *out, backend_t *b)
         out->pipe_predictions = be_predictions;
         out->pipe_forecast = be_forecast;
         out->pipe_anomalies = be_anomalies;
+        out->pipe_predictions_each = be_predictions_each;
+        out->pipe_anomalies_each = be_anomalies_each;
         out->pipe_models = be_models;
         out->pipe_retrain = be_retrain;
         out->pipe_accept = be_accept;

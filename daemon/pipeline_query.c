@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -370,8 +371,12 @@ static int on_pred_block(void *arg, int64_t seq, uint32_t n, int nch, const void
     return stop != 0;
 }
 
-int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
-                         char **out)
+/* Gathers the predictions of device in [from, to), at most limit, into j (time order; its
+ * actual values not read) and the oldest entry kept in *oldest (-1: none). Returns 0 (j then the
+ * caller's to free with pred_join_free), or ERR_NOTFOUND, ERR_NOMEM, ERR_CORRUPT, ERR_IO (j
+ * freed). */
+static int pred_gather(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
+                       struct pred_join *j_out, int64_t *oldest_out)
 {
     struct dev *d = pipeline__find(p, device);
     if (d == NULL)
@@ -431,12 +436,29 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
     }
     m.nch = 0; /* its names are j's */
     pred_join_free(&m);
-    for (size_t i = 0; rc == 0 && i < j.n * (size_t)j.nch; i++)
+    if (rc) {
+        pred_join_free(&j);
+        return rc;
+    }
+    *j_out = j;
+    *oldest_out = oldest;
+    return 0;
+}
+
+int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_t to, size_t limit,
+                         char **out)
+{
+    struct pred_join j;
+    int64_t oldest;
+    int rc = pred_gather(p, device, from, to, limit, &j, &oldest);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < j.n * (size_t)j.nch; i++)
         j.actual[i] = NAN;
     /* The actual values: the stored readings over the entries' span, read without d->mu (a
      * reading overwritten since shows its current value). No store (unit tests) or a device
      * deleted meanwhile: all null. */
-    if (rc == 0 && j.n > 0 && p->store) {
+    if (j.n > 0 && p->store) {
         store_query_t q = {.device = device, .from_ms = j.ts[0], .to_ms = j.ts[j.n - 1] + 1};
         rc = store_query(p->store, &q, on_stored, &j);
         if (rc == ERR_NOTFOUND)
@@ -464,6 +486,44 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
     json_t *v = json_pack("{s:s,s:o,s:o}", "device", device, "points", pts, "retained_from_ts",
                           oldest >= 0 ? json_integer(oldest) : json_null());
     return dump(v, out);
+}
+
+/* v as the JSON answers print it (JSON_REAL_PRECISION(7): "%.7g"), so that /query's series
+ * carry the same numbers as /predictions; NaN stays NaN (null there). */
+static double json_rounded(float v)
+{
+    char buf[32];
+    if (!isfinite(v))
+        return NAN;
+    snprintf(buf, sizeof buf, "%.7g", (double)v);
+    return strtod(buf, NULL);
+}
+
+int pipeline_predictions_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
+                              size_t limit, int desc, api_prediction_cb cb, void *arg)
+{
+    struct pred_join j;
+    int64_t oldest;
+    /* The gather keeps the oldest entries of the range: desc reads all of it (at most
+     * model.predictions) to pass the newest limit. */
+    int rc = pred_gather(p, device, from, to, desc ? SIZE_MAX : limit, &j, &oldest);
+    if (rc)
+        return rc;
+    double pred[DETECTOR_MAX_CHANNELS];
+    api_prediction_t e = {
+        .nchannels = (size_t)j.nch, .channels = (const char *const *)j.ch, .predicted = pred};
+    for (size_t k = 0; k < j.n && k < limit; k++) {
+        size_t i = desc ? j.n - 1 - k : k;
+        for (int c = 0; c < j.nch; c++)
+            pred[c] = json_rounded(j.pred[i * (size_t)j.nch + c]);
+        e.ts_ms = j.ts[i];
+        e.score = json_rounded(j.score[i]);
+        e.state = j.state[i];
+        if (cb(arg, &e))
+            break;
+    }
+    pred_join_free(&j);
+    return 0;
 }
 
 int pipeline_forecast(pipeline_t *p, const char *device, int horizon, char **out)
@@ -619,8 +679,10 @@ static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t 
     pthread_mutex_unlock(&d->mu);
 }
 
-int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
-                       size_t limit, char **out)
+/* The events of pipeline_anomalies as a JSON array into *out (caller owns; json_decref).
+ * Returns 0, or ERR_NOTFOUND, ERR_NOMEM, the store's error. */
+static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int64_t from,
+                         int64_t to, size_t limit, json_t **out)
 {
     /* Looked up once: a delete meanwhile hides the device from later lookups, but its struct
      * lives on (pipeline_forget), so dv stays valid. */
@@ -628,6 +690,8 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
     if (device && dv == NULL)
         return ERR_NOTFOUND;
     json_t *arr = json_array();
+    if (arr == NULL)
+        return ERR_NOMEM;
     if (p->store) {
         /* limit + 1 listed events show where the page ends, unless they all started at once:
          * then that start time may have more, and the read is repeated up to the cap. A
@@ -676,7 +740,70 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
             events_of(d, arr, active_only, from, to);
         pthread_rwlock_unlock(&p->devs_lock);
     }
-    return dump(json_pack("{s:o}", "anomalies", arr), out);
+    *out = arr;
+    return 0;
+}
+
+int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64_t from, int64_t to,
+                       size_t limit, char **out)
+{
+    json_t *arr;
+    int rc = anomalies_arr(p, device, active_only, from, to, limit, &arr);
+    return rc ? rc : dump(json_pack("{s:o}", "anomalies", arr), out);
+}
+
+/* The string member key of o, NULL when absent or null. */
+static const char *jstr(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+/* Calls cb with the event object o (an element of anomalies_arr's array). Returns cb's. */
+static int episode_call(const json_t *o, sbuf_t *names, api_episode_cb cb, void *arg)
+{
+    const json_t *chans = json_object_get(o, "channels"), *peak = json_object_get(o, "peak_score");
+    const json_t *end = json_object_get(o, "end_ts");
+    size_t i;
+    const json_t *c;
+    names->len = 0;
+    json_array_foreach(chans, i, c)
+        sbuf_printf(names, "%s%s", i ? ", " : "", jstr(c, "channel") ? jstr(c, "channel") : "");
+    api_episode_t e = {
+        .device = jstr(o, "device"),
+        .id = json_integer_value(json_object_get(o, "id")),
+        .start_ms = json_integer_value(json_object_get(o, "start_ts")),
+        .end_ms = json_is_integer(end) ? json_integer_value(end) : -1,
+        .peak_score = json_is_number(peak) ? json_number_value(peak) : NAN,
+        .channels = names->len > 0 && !names->oom ? names->data : "",
+        .ended_by = jstr(o, "ended_by"),
+        .opened_by = jstr(o, "opened_by"),
+        .note = jstr(o, "note"),
+    };
+    return cb(arg, &e);
+}
+
+int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
+                            size_t limit, api_episode_cb cb, void *arg)
+{
+    json_t *arr;
+    int rc = anomalies_arr(p, device, 0, from, to, limit, &arr);
+    if (rc)
+        return rc;
+    if (limit >= PIPELINE_EVENTS_READ && json_array_size(arr) >= PIPELINE_EVENTS_READ) {
+        json_decref(arr); /* the read's cap, not the caller's limit: the list may be cut */
+        return ERR_LIMIT;
+    }
+    sbuf_t names;
+    sbuf_init(&names);
+    for (size_t i = 0; i < json_array_size(arr) && i < limit; i++) {
+        const json_t *o = json_array_get(arr, i);
+        if (json_is_object(o) && jstr(o, "device") && episode_call(o, &names, cb, arg))
+            break;
+    }
+    rc = names.oom ? ERR_NOMEM : 0;
+    sbuf_deinit(&names);
+    json_decref(arr);
+    return rc;
 }
 
 int pipeline_models(pipeline_t *p, const char *device, char **out)

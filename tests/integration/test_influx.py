@@ -1561,5 +1561,238 @@ class GrafanaQueries(vt.DaemonTestCase):
         self.assertIn("1732780820000 76   0.825", outs[1][1])
 
 
+# ---- vigild's own series in Grafana: vigil_predictions, vigil_scores, vigil_anomalies ---------
+
+V_STATES = {"learning": 0, "normal": 1, "warning": 2, "anomaly": 3}
+
+
+def lp_str(s):
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class GrafanaVigilSeries(vt.DaemonTestCase):
+    """What the detector saw, charted beside the readings: two devices trained on a 3-channel
+    regime and pushed into an anomaly by a burst of another one (test_pipeline's rotation),
+    pump-a's episode then accepted by the operator (closed), pump-b's still active. The
+    Grafana-shaped SELECTs of vigil_predictions, vigil_scores and vigil_anomalies answer the
+    numbers /v1/devices/{id}/predictions and /anomalies give; the same points written to a real
+    influxd 1.6.7 (the JSON answers turned into line protocol) get the same answers byte for
+    byte."""
+
+    import test_pipeline as tp  # noqa: E402  (helpers only)
+    CONFIG = tp.config_text(0)
+    T0 = 1_700_000_000_000
+
+    @classmethod
+    def feed(cls, dev, rows, k):
+        tp = cls.tp
+        tp.post_readings(cls.d, dev, rows, [cls.T0 + 1000 * i for i in range(k, k + len(rows))],
+                         tp.CH3)
+        tp.wait_scored(cls.d, dev, k + len(rows))
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        tp, random = cls.tp, __import__("random")
+        for n, dev in enumerate(("pump-a", "pump-b")):
+            data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, random.Random(3 + n))
+            cls.feed(dev, data[:500], 0)
+            tp.wait_idle(cls.d, dev, 1)
+            cls.feed(dev, data[500:650], 500)
+            cls.feed(dev, tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(7), amp=3.0), 650)
+            assert tp.status(cls.d, dev)["state"] == "anomaly", dev
+        r = cls.d.curl("POST", "/v1/devices/pump-a/anomalies/accept", "-H",
+                       "Content-Type: application/json", "--data",
+                       '{"note": "bearing \\"B\\" checked"}')
+        assert r.status == 200, r
+        cls.preds = {dev: cls.pred_points(dev) for dev in ("pump-a", "pump-b")}
+        cls.events = tp.wait_for("both episodes listed", lambda: (
+            lambda ev: ev if len(ev) == 2 else None)(cls.d.get_json("/v1/anomalies")["anomalies"]),
+            10)
+        cls.influxd = Influxd(vt.mkdtemp())
+        cls.addClassCleanup(cls.influxd.log.close)
+        cls.addClassCleanup(cls.influxd.stop)  # runs first, also when what follows fails
+        GrafanaQueries.post(cls.influxd.port, "/query", "q=CREATE+DATABASE+g")
+        status, body = GrafanaQueries.post(cls.influxd.port, "/write?db=g&precision=ms",
+                                           cls.line_protocol())
+        assert status == 204, (status, body)
+
+    @classmethod
+    def pred_points(cls, dev):
+        """Every prediction of dev from the JSON route, following next (bounded)."""
+        out, path = [], "/v1/devices/%s/predictions?limit=1000" % dev
+        for _ in range(10):
+            doc = cls.d.get_json(path)
+            out += doc["points"]
+            if not doc.get("next"):
+                return out
+            path = doc["next"]
+        raise AssertionError("more than 10 pages")
+
+    @classmethod
+    def episode_text(cls, e):
+        names = ", ".join(c["channel"] for c in e["channels"])
+        return "%s: anomaly%s%s, peak score %.3g (%s)" % (
+            e["device"], " on " if names else "", names, e["peak_score"],
+            "active" if e["active"] else e["ended_by"])
+
+    @classmethod
+    def line_protocol(cls):
+        """The JSON routes' predictions, scores and episodes as influxd's points."""
+        lines = []
+        for dev, pts in cls.preds.items():
+            for p in pts:
+                vals = ",".join("%s=%r" % (c, v) for c, v in sorted(p["predicted"].items())
+                                if v is not None)
+                if vals:
+                    lines.append("vigil_predictions,device=%s %s %d" % (dev, vals, p["ts"]))
+                score = "score=%r," % p["score"] if p["score"] is not None else ""
+                lines.append("vigil_scores,device=%s %sstate=%d %d"
+                             % (dev, score, V_STATES[p["state"]], p["ts"]))
+        for e in cls.events:
+            f = ["text=" + lp_str(cls.episode_text(e)), "id=%d" % e["id"],
+                 "channels=" + lp_str(", ".join(c["channel"] for c in e["channels"])),
+                 "peak_score=%r" % e["peak_score"]]
+            f += ["%s=%s" % (k, lp_str(e[k])) for k in ("ended_by", "opened_by", "note")
+                  if e.get(k) is not None]
+            if e["end_ts"] is not None:
+                f.append("end=%d" % e["end_ts"])
+            lines.append("vigil_anomalies,device=%s %s %d" % (e["device"], ",".join(f),
+                                                              e["start_ts"]))
+        return "\n".join(lines)
+
+    def vigild(self, q):
+        status, body = GrafanaQueries.query(self.d.http_port, q)
+        self.assertEqual(status, 200, (q, body))
+        return json.loads(body)
+
+    def rng(self, a, b):
+        return "time >= %dms and time <= %dms" % (self.T0 + a * 1000, self.T0 + b * 1000)
+
+    def test_predictions_as_the_json_route(self):
+        # Actual vs predicted: the readings and, beside them, the same channel's predictions.
+        ans = self.vigild("SELECT \"x\", \"y\", \"z\" FROM \"vigil_predictions\" WHERE "
+                          "(\"device\" = 'pump-a') AND %s" % self.rng(0, 700))
+        s = ans["results"][0]["series"][0]
+        self.assertEqual((s["name"], s["columns"]), ("vigil_predictions", ["time", "x", "y", "z"]))
+        want = [[p["ts"]] + [p["predicted"][c] for c in "xyz"] for p in self.preds["pump-a"]]
+        self.assertEqual(len(want), 680)
+        self.assertEqual(s["values"], want)
+        ans = self.vigild("SELECT \"score\", \"state\" FROM \"vigil_scores\" WHERE "
+                          "\"device\" = 'pump-b' AND %s" % self.rng(600, 700))
+        want = [[p["ts"], p["score"], V_STATES[p["state"]]] for p in self.preds["pump-b"]
+                if p["ts"] >= self.T0 + 600000]
+        self.assertEqual(ans["results"][0]["series"][0]["values"], want)
+        self.assertEqual(want[-1][2], 3)  # pump-b ends in its anomaly
+        # The readings themselves are still the device's measurement.
+        ans = self.vigild("SELECT \"x\" FROM \"pump-a\" WHERE %s LIMIT 1" % self.rng(0, 1))
+        self.assertEqual(ans["results"][0]["series"][0]["name"], "pump-a")
+
+    def test_annotations_as_the_json_route(self):
+        # Grafana's annotation query: Text column "text", TimeEnd column "end", Tags "device".
+        ans = self.vigild("SELECT \"text\", \"end\", \"device\" FROM \"vigil_anomalies\" "
+                          "WHERE %s" % self.rng(0, 1000))
+        s = ans["results"][0]["series"][0]
+        self.assertEqual(s["columns"], ["time", "text", "end", "device"])
+        want = sorted([e["start_ts"], self.episode_text(e), e["end_ts"], e["device"]]
+                      for e in self.events)
+        self.assertEqual(s["values"], want)
+        self.assertIn("(operator)", want[0][1] + want[1][1])
+        self.assertIn("(active)", want[0][1] + want[1][1])
+        # An episode's row is at its start: a range that starts after it has none.
+        ans = self.vigild("SELECT \"text\" FROM \"vigil_anomalies\" WHERE %s"
+                          % self.rng(700, 1000))
+        self.assertEqual(ans, {"results": [{"statement_id": 0}]})
+
+    def test_as_influxd(self):
+        a, b = self.rng(0, 700), self.rng(600, 700)
+        for q in (
+                'SELECT "x", "z" FROM "vigil_predictions" WHERE "device" = \'pump-a\' AND %s' % b,
+                'SELECT mean("x"), max("y") FROM "vigil_predictions" WHERE ("device" = '
+                '\'pump-a\') AND %s GROUP BY time(1m) fill(null)' % a,
+                'SELECT max("score"), last("state") FROM "vigil_scores" WHERE "device" =~ '
+                '/^pump-(a|b)$/ AND %s GROUP BY time(30s), "device" fill(none)' % a,
+                'SELECT "score" FROM "vigil_scores" WHERE "device" = \'pump-b\' ORDER BY time '
+                'DESC LIMIT 5',
+                'SELECT "text", "end" FROM "vigil_anomalies" WHERE %s' % a,
+                'SELECT "text" FROM "vigil_anomalies" ORDER BY time DESC LIMIT 1 OFFSET 1',
+                'SELECT "text", "channels", "ended_by", "opened_by", "peak_score", "id", "note" '
+                'FROM "vigil_anomalies" WHERE "device" = \'pump-a\'',
+                'SELECT "end" FROM "vigil_anomalies" WHERE %s' % a,  # the active one: no row
+                'SELECT "text" FROM "vigil_anomalies" WHERE %s GROUP BY "device" ORDER BY time '
+                'DESC' % a,
+                'SHOW FIELD KEYS FROM "vigil_predictions"',
+                'SHOW FIELD KEYS FROM "vigil_scores"',
+                'SHOW FIELD KEYS FROM "vigil_anomalies"'):
+            want = GrafanaQueries.query(self.influxd.port, q)
+            got = GrafanaQueries.query(self.d.http_port, q)
+            self.assertEqual(got, want, q)
+            self.assertIn(b'"series"', got[1], q)
+
+    def test_reserved_names_and_errors(self):
+        # A device named like a reserved measurement: its readings through any other FROM name,
+        # its own scores through the reserved one (its first reading: learning, score 0).
+        r = self.d.write_lp("m,device=vigil_scores t=1.5 %d" % self.T0, precision="ms")
+        self.assertEqual(r.status, 204, r)
+        ans = self.vigild("SELECT \"t\" FROM \"m\" WHERE \"device\" = 'vigil_scores'")
+        self.assertEqual(ans["results"][0]["series"][0]["values"], [[self.T0, 1.5]])
+        self.tp.wait_scored(self.d, "vigil_scores", 1)
+        ans = self.vigild("SELECT \"score\", \"state\" FROM \"vigil_scores\" WHERE "
+                          "\"device\" = 'vigil_scores'")
+        self.assertEqual(ans["results"][0]["series"][0]["values"], [[self.T0, 0, 0]])
+        for q, err in (
+                ('SELECT count("text") FROM "vigil_anomalies"', "vigil_anomalies raw only"),
+                ('SELECT "nope" FROM "vigil_anomalies"', "vigil_anomalies has no field nope"),
+                ('SELECT median("score") FROM "vigil_scores"', "the function median")):
+            ans = self.vigild(q)
+            self.assertIn(err, ans["results"][0]["error"], q)
+        # Several devices in one series of predictions: as for readings, GROUP BY "device".
+        ans = self.vigild("SELECT mean(\"x\") FROM \"vigil_predictions\" WHERE \"device\" =~ "
+                          "/^pump/ AND %s" % self.rng(0, 700))
+        self.assertIn('add GROUP BY "device"', ans["results"][0]["error"])
+
+
+class GrafanaVigilBounds(vt.DaemonTestCase):
+    """vigil_scores and vigil_predictions are read under the readings' bounds: at most
+    http.max_scan_points entries read and http.max_query_points rows answered for one SELECT,
+    else an error, never a cut result. A device's first readings are scored while it learns
+    (score 0, state 0), so twelve readings give twelve entries."""
+
+    CONFIG = "[http]\nmax_query_points = 5\nmax_scan_points = 8\n"
+    T0 = 1_700_000_000_000
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = cls.d.write_lp("".join("m,device=b12 v=%d %d\n" % (i, cls.T0 + 1000 * i)
+                                   for i in range(12)), precision="ms")
+        assert r.status == 204, r
+        GrafanaVigilSeries.tp.wait_scored(cls.d, "b12", 12)
+
+    def answer(self, q):
+        status, body = GrafanaQueries.query(self.d.http_port, q)
+        self.assertEqual(status, 200, (q, body))
+        return json.loads(body)["results"][0]
+
+    def test_bounds(self):
+        res = self.answer("SELECT max(score) FROM vigil_scores WHERE device = 'b12'")
+        self.assertIn("at most 8 points for one SELECT (http.max_scan_points)", res["error"])
+        res = self.answer("SELECT state FROM vigil_scores WHERE device = 'b12' AND "
+                          "time <= %dms" % (self.T0 + 7000))
+        self.assertIn("at most 5 rows for one SELECT (http.max_query_points)", res["error"])
+        # Past the scan bound's count from the oldest: the newest entries are still found.
+        res = self.answer("SELECT state FROM vigil_scores WHERE device = 'b12' AND "
+                          "time >= %dms" % (self.T0 + 10000))
+        self.assertEqual(res["series"][0]["values"], [[self.T0 + 10000, 0], [self.T0 + 11000, 0]])
+        res = self.answer("SELECT v FROM vigil_predictions WHERE device = 'b12' ORDER BY time "
+                          "DESC LIMIT 5")
+        self.assertEqual([row[0] for row in res["series"][0]["values"]],
+                         [self.T0 + 1000 * i for i in range(11, 6, -1)])
+        res = self.answer("SELECT max(score), max(state) FROM vigil_scores WHERE device = 'b12' "
+                          "AND time >= %dms AND time < %dms GROUP BY time(4s)"
+                          % (self.T0, self.T0 + 8000))
+        self.assertEqual(res["series"][0]["values"], [[self.T0, 0, 0], [self.T0 + 4000, 0, 0]])
+
+
 if __name__ == "__main__":
     vt.main()
