@@ -267,18 +267,28 @@ int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
         api__q_parse_error(r, &t, "regex");
         return -1;
     }
+    char go[QT_TEXT_MAX], why[160];
     size_t n = 0;
     for (s->p++; *s->p != '/'; s->p++) {
-        if (*s->p == '\0' || *s->p == '\n' || n + 2 >= size) {
+        if (*s->p == '\0' || *s->p == '\n' || n + 2 >= sizeof go) {
             api__error(r, 400, "error parsing query: unterminated or too long regex");
             return -1;
         }
         if (s->p[0] == '\\' && s->p[1] == '/')
             s->p++;
-        buf[n++] = *s->p;
+        go[n++] = *s->p;
     }
     s->p++;
-    buf[n] = '\0';
+    go[n] = '\0';
+    /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
+     * at the opening slash. */
+    if (api__iq_re_translate(go, buf, size, why, sizeof why) != 0) {
+        qtoken_t t;
+        api__qs_next(&at, &t);
+        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
+                   t.line, t.col);
+        return -1;
+    }
     return 0;
 }
 

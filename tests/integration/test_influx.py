@@ -1359,6 +1359,15 @@ G_SAME = [
     % g_range(0, 10),
     'SELECT mean(temp) FROM pump WHERE "device" =~ /^nope$/ AND %s GROUP BY time(10s)'
     % g_range(0, 10),
+    # Go's regexp syntax, as influxd compiles it (glibc read \z and \D as letters: no series;
+    # review29).
+    'SELECT mean(temp) FROM pump WHERE "device" =~ /^pump-(8|9)\z/ AND %s GROUP BY time(10s), '
+    '"device"' % g_range(0, 10),
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /^f\D$/',
+    # Repetitions Go refuses: influxd's 400 (glibc compiled the second in 5 s and 1.1 GB).
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /a{2000}/',
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /((a{1,100}){1,100}){1,100}/',
+    'SELECT mean(temp) FROM pump WHERE "device" =~ /[/ AND %s GROUP BY time(10s)' % g_range(0, 10),
     # Edge cases: an empty range, now() - 6h (long before), no such field or measurement.
     'SELECT temp FROM "pump-7" WHERE time >= %dms and time < %dms' % (G_T, G_T),
     'SELECT mean(temp) FROM "pump-7" WHERE time >= now() - 6h GROUP BY time(10s)',
