@@ -16,11 +16,12 @@
  * is sum / count with a plain sum in time order, as influxd's mean reducer does, so both print
  * the same double.
  *
- * Bounds: the points read for one statement stop at http.max_scan_points, and the rows it
- * answers (buckets, or raw points) at http.max_query_points; beyond either the statement gets
- * an error naming the setting (influxd's max-select-buckets words for buckets), never a result
- * cut short or unbounded memory. What vigild does not answer (other functions, math, regex,
- * subqueries, INTO, OR, conditions on fields or on other tags) is a statement error naming it.
+ * Bounds: the points read for one statement stop at http.max_scan_points, the rows it answers
+ * (buckets, or raw points) at http.max_query_points, and the query's whole answer at
+ * API_PAGE_BYTES of JSON; beyond any the statement gets an error naming it (influxd's
+ * max-select-buckets words for buckets), never a result cut short or unbounded memory. What vigild
+ * does not answer (other functions, math, regex, subqueries, INTO, OR, conditions on fields or on
+ * other tags) is a statement error naming it.
  *
  * Any thread; reads through be.query and be.device_get; no lock. */
 #include "influxql.h"
@@ -683,6 +684,7 @@ struct sel_run {
     int opened;   /* the series was opened */
     int full;     /* LIMIT reached: the read stops */
     int too_many; /* a bound was crossed: the statement's error */
+    int too_big;  /* the query's answer passed API_PAGE_BYTES (too_many is then set too) */
     /* Buckets: the start of the one being read (next_ms: the next to write), the step in the
      * read's direction, whether any point was read; the accumulators, and the last value
      * written per field for fill(previous). */
@@ -733,6 +735,9 @@ static int row_begin(struct sel_run *x, int64_t ms)
     return 1;
 }
 
+/* Ends a row. The answer of the whole query (its statements together) stops at API_PAGE_BYTES,
+ * as a readings page does: rows are bounded per statement, but 16 fields a row and a statement
+ * repeated to fill q's 1,023 bytes made some 600 MB of JSON. */
 static void row_end(struct sel_run *x)
 {
     sbuf_append(&x->run->b, "]", 1);
@@ -740,6 +745,8 @@ static void row_end(struct sel_run *x)
     x->total_rows++;
     if (x->q->limit > 0 && x->rows >= x->q->limit)
         x->full = 1;
+    if (x->run->b.len > API_PAGE_BYTES)
+        x->too_big = x->too_many = 1;
 }
 
 /* One raw point: a row with each field's value, null where the point has none. */
@@ -764,7 +771,7 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
             sbuf_append(&x->run->b, "null", 4);
     }
     row_end(x);
-    return x->full;
+    return x->full || x->too_many;
 }
 
 static void acc_add(struct acc *a, int64_t ts, double v)
@@ -963,6 +970,11 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
         else if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
                      x->max_rows);
+        else if (x->too_big)
+            snprintf(msg, sizeof msg,
+                     "vigild answers at most %zu MiB of JSON for one query, its statements "
+                     "together: narrow the time range, widen GROUP BY time() or add LIMIT",
+                     API_PAGE_BYTES >> 20);
         else if (x->scanned > x->max_scan)
             snprintf(msg, sizeof msg,
                      "vigild reads at most %zu points for one SELECT (http.max_scan_points): "

@@ -1570,5 +1570,42 @@ class GrafanaQueries(vt.DaemonTestCase):
         self.assertIn("1732780820000 76   0.825", outs[1][1])
 
 
+class GrafanaAnswerBytes(vt.DaemonTestCase):
+    """A query's whole answer, its statements together, stops at 8 MiB of JSON (review29): each
+    statement's rows are bounded (http.max_query_points, default 100,000), but 16 fields a row
+    and a statement repeated to fill q made 472 MB of JSON for one 959-byte GET. Default limits;
+    32,000 points of one channel whose values print 16 to 18 characters: some 300 bytes a row."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        for k in range(0, 32000, 16000):
+            r = cls.d.write_lp("\n".join("wide x=%d.123456789012 %d" % (i, G_T + i)
+                                          for i in range(k, k + 16000)) + "\n", precision="ms")
+            assert r.status == 204, r
+
+    def query(self, q):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=60)
+        c.request("GET", "/query?" + urllib.parse.urlencode({"q": q, "epoch": "ms"}))
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertLess(len(body), 9 << 20)
+        return json.loads(body)["results"]
+
+    def test_answer_bytes_bounded(self):
+        sel = "SELECT " + ", ".join(["x"] * 16) + " FROM wide"
+        err = "vigild answers at most 8 MiB of JSON for one query"
+        res = self.query(sel)  # 32,000 rows: some 10 MB
+        self.assertEqual(len(res), 1)
+        self.assertIn(err, res[0]["error"])
+        # Two statements of 16,000 rows each: the first is answered, the second crosses.
+        res = self.query(sel + " LIMIT 16000; " + sel + " LIMIT 16000")
+        self.assertEqual(len(res[0]["series"][0]["values"]), 16000)
+        self.assertIn(err, res[1]["error"])
+        self.assertEqual(len(self.query(sel + " LIMIT 16000")[0]["series"][0]["values"]), 16000)
+
+
 if __name__ == "__main__":
     vt.main()
