@@ -302,32 +302,40 @@ static int atom(struct re_conv *c, long *cost, long *need)
             return -1;
         c->p++;
     }
-    for (;;) {
-        const char *op = c->p;
-        long min, max;
-        if (*c->p == '*' || *c->p == '+' || *c->p == '?') {
-            if (put(c, c->p, 1))
-                return -1;
-            c->p++;
-        } else if (*c->p == '{' && read_braces(c, &min, &max)) {
-            if (min > RE_REPEAT_MAX || max > RE_REPEAT_MAX || (max >= 0 && min > max))
-                return refuse(c, "invalid repeat count", op, (size_t)(c->p - op));
-            long m = max == 0 ? 0 : max < 0 ? min : max;
-            if (m > 0) {
-                *need = m * (*need > 1 ? *need : 1);
-                *cost *= m;
-            }
-            if (*need > RE_REPEAT_MAX)
-                return refuse(c, "invalid repeat count", op, (size_t)(c->p - op));
-            if (*cost > RE_EXPANDED_MAX)
-                return too_big(c);
-            if (put(c, op, (size_t)(c->p - op)))
-                return -1;
-        } else {
-            break;
-        }
-        if (*c->p == '?') /* Go's lazy form: the same matches */
-            c->p++;
+    /* One repetition operator, with Go's lazy '?'. glibc copies the operand for each one it
+     * compiles (x+ is x x*, x{2,3} three copies), so the cost is multiplied by the copies; Go
+     * refuses a second operator right after (a++, a*{2}), which glibc would copy again: doubling
+     * per '+', a run of them took libFuzzer's 10 s. */
+    const char *op = c->p;
+    long min, max, copies = 1;
+    if (*c->p == '*' || *c->p == '+' || *c->p == '?') {
+        copies = *c->p == '+' ? 2 : 1;
+        c->p++;
+    } else if (*c->p == '{' && read_braces(c, &min, &max)) {
+        if (min > RE_REPEAT_MAX || max > RE_REPEAT_MAX || (max >= 0 && min > max))
+            return refuse(c, "invalid repeat count", op, (size_t)(c->p - op));
+        long m = max == 0 ? 0 : max < 0 ? min : max;
+        if (m > 0)
+            *need = m * (*need > 1 ? *need : 1);
+        if (*need > RE_REPEAT_MAX)
+            return refuse(c, "invalid repeat count", op, (size_t)(c->p - op));
+        copies = max < 0 ? min + 1 : max > 0 ? max : 1;
+    } else {
+        return 0;
+    }
+    if (put(c, op, (size_t)(c->p - op)))
+        return -1;
+    if (*c->p == '?') /* Go's lazy form: the same matches */
+        c->p++;
+    *cost *= copies;
+    if (*cost > RE_EXPANDED_MAX)
+        return too_big(c);
+    const char *again = c->p;
+    if (*c->p == '*' || *c->p == '+' || *c->p == '?' ||
+        (*c->p == '{' && read_braces(c, &min, &max))) {
+        size_t len = (size_t)(again - op) + (c->p > again ? (size_t)(c->p - again) : 1);
+        c->p = op;
+        return refuse(c, "invalid nested repetition operator", op, len);
     }
     return 0;
 }

@@ -1242,6 +1242,19 @@ static void test_influxql_regex(void **state)
     go_re_refused("(a", "missing closing ): `(a`");
     go_re_refused("a)", "unexpected ): `a)`");
     go_re_refused("*a", "missing argument to repetition operator: `*`");
+    go_re_refused("e+++", "invalid nested repetition operator: `++`");
+    go_re_refused("a*?*", "invalid nested repetition operator: `*?*`");
+    go_re_refused("a{2}{3}", "invalid nested repetition operator: `{2}{3}`");
+    /* glibc copies x for x+: nested ones double (libFuzzer's 10 s timeout, review29). */
+    char plus[256] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(plus, "(");
+    strcat(plus, "a");
+    for (int i = 0; i < 40; i++)
+        strcat(plus, "+)");
+    go_re_refused(plus, "vigild refuses a regular expression that its repetitions expand past "
+                        "1000 characters");
+    assert_true(go_re_matches("^(a+)+$", "aaa"));
     /* Go takes this one, but glibc's regcomp expanded it into 3.3 s and 720 MB. */
     char big[256] = "(";
     for (int i = 0; i < 80; i++)

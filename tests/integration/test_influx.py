@@ -1367,6 +1367,8 @@ G_SAME = [
     # Repetitions Go refuses: influxd's 400 (glibc compiled the second in 5 s and 1.1 GB).
     'SHOW MEASUREMENTS WITH MEASUREMENT =~ /a{2000}/',
     'SHOW MEASUREMENTS WITH MEASUREMENT =~ /((a{1,100}){1,100}){1,100}/',
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /e+++/',  # glibc doubled the tree per '+'
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /a{2}{3}/',
     'SELECT mean(temp) FROM pump WHERE "device" =~ /[/ AND %s GROUP BY time(10s)' % g_range(0, 10),
     # Edge cases: an empty range, now() - 6h (long before), no such field or measurement.
     'SELECT temp FROM "pump-7" WHERE time >= %dms and time < %dms' % (G_T, G_T),
