@@ -44,6 +44,12 @@ typedef struct {
     char err[320];  /* the failed statement's error */
 } qrun_t;
 
+/* The error of the statement whose rows take the query's answer (its statements together) past
+ * API_PAGE_BYTES: rows are bounded per statement, but a statement repeated to fill q's 1,023
+ * bytes multiplies them (472 MB of JSON for one GET before the bound). */
+#define API_IQ_TOO_BIG "vigild answers at most 8 MiB of JSON for one query, its statements together"
+_Static_assert(API_PAGE_BYTES == (size_t)8 << 20, "API_IQ_TOO_BIG names API_PAGE_BYTES");
+
 /* Which of influxd's number tokens a QT_NUMBER is: a '.' makes a NUMBER ("1.5", ".5"), digits
  * alone an INTEGER, digits then letters a DURATIONVAL. */
 enum qnum { QN_INTEGER, QN_NUMBER, QN_DURATION };

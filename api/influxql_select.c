@@ -419,9 +419,7 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
                      x->max_rows);
         else if (x->too_big)
             snprintf(msg, sizeof msg,
-                     "vigild answers at most %zu MiB of JSON for one query, its statements "
-                     "together: narrow the time range, widen GROUP BY time() or add LIMIT",
-                     API_PAGE_BYTES >> 20);
+                     API_IQ_TOO_BIG ": narrow the time range, widen GROUP BY time() or add LIMIT");
         else if (x->scanned > x->max_scan)
             snprintf(msg, sizeof msg,
                      "vigild reads at most %zu points for one SELECT (http.max_scan_points): "

@@ -1585,15 +1585,25 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
             r = cls.d.write_lp("\n".join("wide x=%d.123456789012 %d" % (i, G_T + i)
                                           for i in range(k, k + 16000)) + "\n", precision="ms")
             assert r.status == 204, r
+        # 300 devices of 10 long channel names: SHOW FIELD KEYS lists some 190 KB.
+        chans = ",".join("channel_with_a_rather_long_name_%02d=1" % k for k in range(10))
+        r = cls.d.write_lp("\n".join("many%03d %s %d" % (i, chans, G_T) for i in range(300))
+                           + "\n", precision="ms")
+        assert r.status == 204, r
 
-    def query(self, q):
+    def query(self, q, chunked=False):
         c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=60)
-        c.request("GET", "/query?" + urllib.parse.urlencode({"q": q, "epoch": "ms"}))
+        params = {"q": q, "epoch": "ms"}
+        if chunked:
+            params["chunked"] = "true"
+        c.request("GET", "/query?" + urllib.parse.urlencode(params))
         r = c.getresponse()
         body = r.read()
         c.close()
         self.assertEqual(r.status, 200)
         self.assertLess(len(body), 9 << 20)
+        if chunked:
+            return [json.loads(line)["results"][0] for line in body.splitlines() if line]
         return json.loads(body)["results"]
 
     def test_answer_bytes_bounded(self):
@@ -1607,6 +1617,17 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
         self.assertEqual(len(res[0]["series"][0]["values"]), 16000)
         self.assertIn(err, res[1]["error"])
         self.assertEqual(len(self.query(sel + " LIMIT 16000")[0]["series"][0]["values"]), 16000)
+
+    def test_show_statements_bounded(self):
+        # 63 statements fill q's 1,023 bytes: some 12 MB of SHOW FIELD KEYS before the bound.
+        res = self.query(";".join(["SHOW FIELD KEYS"] * 63), chunked=True)
+        ok = [r for r in res if "series" in r]
+        self.assertGreater(len(ok), 30)
+        self.assertEqual(len(ok[0]["series"]), 300 + 1)  # and "wide"
+        failed = res[len(ok)]
+        self.assertIn("vigild answers at most 8 MiB of JSON for one query", failed["error"])
+        self.assertEqual(len(res), 63)
+        self.assertEqual(res[-1]["error"], "not executed")
 
 
 if __name__ == "__main__":
