@@ -36,7 +36,9 @@
 #include <string.h>
 
 /* One field's accumulator for the bucket being read. Ties keep the earliest point for min, max
- * and first, and the latest for last, as influxd's reducers do. */
+ * and first, and the latest for last, as influxd's reducers do. Not common/agg.h's, which
+ * readings?step= uses: that one sums with Neumaier's compensation, and influxd's mean and sum
+ * are plain double sums in read order (0.1 + 0.2 + 0.3: 0.6000000000000001, compensated 0.6). */
 struct acc {
     uint64_t count;
     double sum, min, max, first, last;
