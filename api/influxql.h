@@ -44,6 +44,12 @@ typedef struct {
     char err[320];  /* the failed statement's error */
 } qrun_t;
 
+/* The error of the statement whose rows take the query's answer (its statements together) past
+ * API_PAGE_BYTES: rows are bounded per statement, but a statement repeated to fill q's 1,023
+ * bytes multiplies them (472 MB of JSON for one GET before the bound). */
+#define API_IQ_TOO_BIG "vigild answers at most 8 MiB of JSON for one query, its statements together"
+_Static_assert(API_PAGE_BYTES == (size_t)8 << 20, "API_IQ_TOO_BIG names API_PAGE_BYTES");
+
 /* Which of influxd's number tokens a QT_NUMBER is: a '.' makes a NUMBER ("1.5", ".5"), digits
  * alone an INTEGER, digits then letters a DURATIONVAL. */
 enum qnum { QN_INTEGER, QN_NUMBER, QN_DURATION };
@@ -92,9 +98,18 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
                          long long *offset);
 
 /* Reads a regular expression /.../ right after its operator, as influxd's ScanRegex: "\/" is a
- * slash; anything else is kept as written. Copies it into buf (NUL-terminated). Returns 0, or
- * -1 (no regex, unterminated or too long: answered as a parse error). */
+ * slash; anything else is kept as written. Copies it, translated to POSIX syntax
+ * (api__iq_re_translate), into buf (NUL-terminated). Returns 0, or -1 (no regex, unterminated,
+ * too long, or one Go or vigild refuses: answered as a parse error, as influxd's). */
 int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size);
+
+/* Translates pattern, a regular expression in Go's syntax (what influxd compiles), into POSIX
+ * extended syntax for api__iq_regcomp (influxql_regex.c): Go's classes (\d, \w, \s) become
+ * bracket expressions. Writes out (NUL-terminated, size bytes). Returns 0, or -1 with err (a
+ * message of errsize bytes at most, in Go's words where Go refuses it too: "invalid repeat
+ * count: `{2000}`") for a pattern Go refuses, one vigild cannot translate, or one whose
+ * repetitions would make regcomp's compiled form large (glibc expands them). */
+int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize);
 
 /* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
  * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */

@@ -16,584 +16,34 @@
  * is sum / count with a plain sum in time order, as influxd's mean reducer does, so both print
  * the same double.
  *
- * Bounds: the points read for one statement stop at http.max_scan_points, and the rows it
- * answers (buckets, or raw points) at http.max_query_points; beyond either the statement gets
- * an error naming the setting (influxd's max-select-buckets words for buckets), never a result
- * cut short or unbounded memory. What vigild does not answer (other functions, math, regex,
- * subqueries, INTO, OR, conditions on fields or on other tags) is a statement error naming it.
+ * Bounds: the points read for one statement stop at http.max_scan_points, the rows it answers
+ * (buckets, or raw points) at http.max_query_points, and the query's whole answer at
+ * API_PAGE_BYTES of JSON; beyond any the statement gets an error naming it (influxd's
+ * max-select-buckets words for buckets), never a result cut short or unbounded memory. What vigild
+ * does not answer (other functions, math, regex, subqueries, INTO, OR, conditions on fields or on
+ * other tags) is a statement error naming it.
  *
+ * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h).
  * Any thread; reads through be.query and be.device_get; no lock. */
-#include "influxql.h"
+#include "influxql_select.h"
 #include "err.h"
 #include "vtime.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#define SEL_FIELDS_MAX 16
-
-enum sel_fn { FN_RAW, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, FN_COUNT, FN_SUM, FN_KINDS };
-static const char *const fn_names[FN_KINDS] = {"",      "mean", "min",   "max",
-                                               "first", "last", "count", "sum"};
-
-enum sel_fill { FILL_NULL, FILL_NONE, FILL_PREVIOUS, FILL_NUMBER };
-
-struct sel_field {
-    enum sel_fn fn;
-    int chan;              /* index into select_t's chans */
-    char col[QT_TEXT_MAX]; /* the column's name */
-};
 
 /* One field's accumulator for the bucket being read. Ties keep the earliest point for min, max
- * and first, and the latest for last, as influxd's reducers do. */
+ * and first, and the latest for last, as influxd's reducers do. Not common/agg.h's, which
+ * readings?step= uses: that one sums with Neumaier's compensation, and influxd's mean and sum
+ * are plain double sums in read order (0.1 + 0.2 + 0.3: 0.6000000000000001, compensated 0.6). */
 struct acc {
     uint64_t count;
     double sum, min, max, first, last;
     int64_t min_ts, max_ts, first_ts, last_ts;
 };
-
-typedef struct {
-    struct sel_field f[SEL_FIELDS_MAX];
-    int nf;
-    char chan_names[SEL_FIELDS_MAX][QT_TEXT_MAX];
-    const char *chans[SEL_FIELDS_MAX]; /* the distinct channels read, into chan_names */
-    int nchans;
-    char from[QT_TEXT_MAX];
-    char device[QT_TEXT_MAX];    /* from a condition on the device tag; "" : the FROM name */
-    char device_re[QT_TEXT_MAX]; /* from "device" =~ /re/ ("": none) */
-    int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
-    int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
-    int group_tag;               /* GROUP BY the device tag */
-    enum sel_fill fill;
-    double fill_v;
-    int desc;
-    long long limit, offset; /* LIMIT (0: none) and OFFSET, in rows */
-    const char *unsupported; /* static text: what the statement asks that vigild does not do */
-    char unsupported_buf[2 * QT_TEXT_MAX];
-} select_t;
-
-/* ---- reading the statement ------------------------------------------------------------------ */
-
-/* Marks the statement unsupported (the first reason wins) and reads it to its end. */
-static void unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
-{
-    if (q->unsupported == NULL) {
-        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "%s%s", what, name ? name : "");
-        q->unsupported = q->unsupported_buf;
-    }
-    api__iq_skip(s);
-}
-
-/* Whether t is the single character or operator op. */
-static int q_op(const qtoken_t *t, const char *op)
-{
-    return t->kind == QT_OTHER && strcmp(t->text, op) == 0;
-}
-
-/* The index of channel name among q's channels, added when new. */
-static int chan_index(select_t *q, const char *name)
-{
-    for (int i = 0; i < q->nchans; i++)
-        if (strcmp(q->chans[i], name) == 0)
-            return i;
-    memcpy(q->chan_names[q->nchans], name, strlen(name) + 1);
-    q->chans[q->nchans] = q->chan_names[q->nchans];
-    return q->nchans++;
-}
-
-/* Names the field's column as influxd does: the field, or the function; a name taken before gets
- * _1, _2, ... */
-static void column_name(select_t *q, struct sel_field *f, const char *base)
-{
-    snprintf(f->col, sizeof f->col, "%s", base);
-    for (int n = 1;; n++) {
-        int taken = 0;
-        for (int i = 0; i < q->nf && !taken; i++)
-            taken = &q->f[i] != f && strcmp(q->f[i].col, f->col) == 0;
-        if (!taken)
-            return;
-        snprintf(f->col, sizeof f->col, "%.200s_%d", base, n);
-    }
-}
-
-/* Reads an optional ::type after a name ("temp"::field, "device"::tag: Grafana writes them). Every
- * field is a float here and the device tag the one tag, so the type only has to be a name. */
-static int skip_cast(api_request_t *r, qscan_t *s)
-{
-    qscan_t at = *s;
-    qtoken_t t;
-    api__qs_next(s, &t);
-    if (!q_op(&t, "::")) {
-        *s = at;
-        return 0;
-    }
-    api__qs_next(s, &t);
-    if (t.kind != QT_IDENT && t.kind != QT_KEYWORD) {
-        api__q_parse_error(r, &t, "identifier");
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
- * one sets q->unsupported and reads the statement to its end), or -1 (parse error). */
-static int read_field(api_request_t *r, qscan_t *s, select_t *q)
-{
-    qtoken_t t, arg;
-    api__qs_next(s, &t);
-    if (t.kind == QT_OTHER && strcmp(t.text, "*") == 0) {
-        unsupported(q, s, "SELECT *: name the fields", NULL);
-        return 0;
-    }
-    if (t.kind == QT_NUMBER || (t.kind == QT_OTHER && t.text[0] != '(')) {
-        /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
-         * is its parse error); with a FROM, vigild's statement error. */
-        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "this field expression: %s",
-                 t.text);
-        for (;;) {
-            qscan_t at = *s;
-            api__qs_next(s, &t);
-            if (api__q_is(&t, "FROM"))
-                break;
-            if (t.kind == QT_EOF || t.kind == QT_SEMI) {
-                *s = at;
-                api__q_parse_error(r, &t, "FROM");
-                return -1;
-            }
-        }
-        q->unsupported = q->unsupported_buf;
-        api__iq_skip(s);
-        return 0;
-    }
-    if (t.kind != QT_IDENT) {
-        api__q_parse_error(r, &t, "identifier, string, number, bool");
-        return -1;
-    }
-    if (q->nf == SEL_FIELDS_MAX) {
-        unsupported(q, s, "more than 16 fields in one SELECT", NULL);
-        return 0;
-    }
-    struct sel_field *f = &q->f[q->nf];
-    qscan_t at = *s;
-    qtoken_t paren;
-    api__qs_next(s, &paren);
-    if (q_op(&paren, "(")) {
-        f->fn = FN_KINDS;
-        for (int k = 1; k < FN_KINDS; k++)
-            if (strcasecmp(t.text, fn_names[k]) == 0)
-                f->fn = (enum sel_fn)k;
-        if (f->fn == FN_KINDS) {
-            unsupported(q, s, "the function ", t.text);
-            return 0;
-        }
-        api__qs_next(s, &arg);
-        if (arg.kind != QT_IDENT) {
-            unsupported(q, s, "this argument: ", arg.text);
-            return 0;
-        }
-        if (skip_cast(r, s))
-            return -1;
-        api__qs_next(s, &paren);
-        if (!q_op(&paren, ")")) {
-            unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
-            return 0;
-        }
-        f->chan = chan_index(q, arg.text);
-        column_name(q, f, fn_names[f->fn]);
-    } else {
-        *s = at;
-        f->fn = FN_RAW;
-        f->chan = chan_index(q, t.text);
-        column_name(q, f, t.text);
-        if (skip_cast(r, s))
-            return -1;
-    }
-    at = *s;
-    api__qs_next(s, &t);
-    if (api__q_is(&t, "AS")) {
-        api__qs_next(s, &t);
-        if (t.kind != QT_IDENT) {
-            api__q_parse_error(r, &t, "identifier");
-            return -1;
-        }
-        snprintf(f->col, sizeof f->col, "%s", t.text);
-    } else if (t.kind == QT_OTHER && strchr("+-*/%&|^", t.text[0]) != NULL) {
-        unsupported(q, s, "math in SELECT", NULL);
-        return 0;
-    } else {
-        *s = at;
-    }
-    q->nf++;
-    return 0;
-}
-
-/* a + b held within +-2^62 ns (146 years from 1970), so that what the range does later (+-1 ns,
- * ms conversions, buckets) cannot overflow: a time out there holds no reading anyway. */
-static int64_t time_add(int64_t a, int64_t b)
-{
-    const int64_t lim = (int64_t)1 << 62;
-    int64_t sum;
-    if (__builtin_add_overflow(a, b, &sum))
-        sum = a > 0 ? lim : -lim;
-    return sum > lim ? lim : sum < -lim ? -lim : sum;
-}
-
-/* ms in ns, held as time_add holds them (a reading after 2262 is past int64 ns). */
-static int64_t ms_to_ns(int64_t ms)
-{
-    const int64_t lim = ((int64_t)1 << 62) / 1000000;
-    return (ms > lim ? lim : ms < -lim ? -lim : ms) * 1000000;
-}
-
-/* Reads the duration token t into *ns, or answers influxd's parse error for one it refuses in a
- * condition (its words there carry no position) and returns -1. */
-static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
-{
-    int rc = t->too_long ? -1 : api__q_parse_duration(t->text, ns);
-    if (rc == -1)
-        api__error(r, 400, "error parsing query: invalid duration");
-    else if (rc == -2)
-        api__error(r, 400,
-                   "error parsing query: overflowed duration %s: choose a smaller duration or INF",
-                   t->text);
-    return rc ? -1 : 0;
-}
-
-/* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
- * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
- * time vigild reads: q->unsupported), or -1 (parse error). */
-static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
-{
-    qtoken_t t;
-    api__qs_next(s, &t);
-    if (t.kind == QT_IDENT && strcasecmp(t.text, "now") == 0) {
-        qtoken_t a, b;
-        api__qs_next(s, &a);
-        api__qs_next(s, &b);
-        if (!q_op(&a, "(") || !q_op(&b, ")")) {
-            api__q_parse_error(r, &b, ")");
-            return -1;
-        }
-        *ns = ms_to_ns(run ? run->now_ms : 0);
-    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_INTEGER) {
-        errno = 0;
-        *ns = strtoll(t.text, NULL, 10);
-        if (errno == ERANGE || t.too_long) {
-            api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
-                       t.line, t.col);
-            return -1;
-        }
-    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
-        if (time_duration(r, &t, ns))
-            return -1;
-    } else if (t.kind == QT_OTHER && t.text[0] != '\0' && s->p[-1] == '\'') {
-        int64_t ms;
-        if (vtime_parse_rfc3339(t.text, t.len, &ms)) {
-            unsupported(q, s, "this time: ", t.text);
-            return 1;
-        }
-        *ns = ms_to_ns(ms);
-    } else {
-        unsupported(q, s, "this time value: ", t.text);
-        return 1;
-    }
-    for (;;) {
-        qscan_t at = *s;
-        qtoken_t op, d;
-        api__qs_next(s, &op);
-        if (!q_op(&op, "+") && !q_op(&op, "-")) {
-            *s = at;
-            return 0;
-        }
-        api__qs_next(s, &d);
-        int64_t dns;
-        if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
-            unsupported(q, s, "this time arithmetic: ", d.text);
-            return 1;
-        }
-        if (time_duration(r, &d, &dns))
-            return -1;
-        *ns = time_add(*ns, op.text[0] == '+' ? dns : -dns);
-    }
-}
-
-static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
-
-/* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
- * = 'id'. Returns 0, 1 (unsupported: read to the end), or -1 (parse error). */
-static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
-{
-    qtoken_t lhs, op, v;
-    api__qs_next(s, &lhs);
-    if (q_op(&lhs, "(")) {
-        int rc = read_condition(r, s, q, run);
-        if (rc)
-            return rc;
-        api__qs_next(s, &op);
-        if (!q_op(&op, ")")) {
-            api__q_parse_error(r, &op, ")");
-            return -1;
-        }
-        return 0;
-    }
-    if (lhs.kind != QT_IDENT) {
-        api__q_parse_error(r, &lhs, "identifier");
-        return -1;
-    }
-    if (skip_cast(r, s))
-        return -1;
-    api__qs_next(s, &op);
-    if (strcasecmp(lhs.text, "time") == 0) {
-        static const char *const ops[] = {">=", ">", "<=", "<", "="};
-        int k = 0;
-        while (k < 5 && !q_op(&op, ops[k]))
-            k++;
-        if (k == 5) {
-            unsupported(q, s, "this comparison of time: ", op.text);
-            return 1;
-        }
-        int64_t ns;
-        int rc = read_time(r, s, q, run, &ns);
-        if (rc)
-            return rc;
-        /* Kept as an inclusive range, as influxd keeps it (time < t is time <= t - 1ns). */
-        ns = time_add(ns, 0);
-        if ((k <= 1 || k == 4) && time_add(ns, k == 1) > q->lo_ns)
-            q->lo_ns = time_add(ns, k == 1);
-        if ((k == 2 || k == 3 || k == 4) && time_add(ns, -(k == 3)) < q->hi_ns)
-            q->hi_ns = time_add(ns, -(k == 3));
-        return 0;
-    }
-    if (strcmp(lhs.text, r->srv->device_tag) != 0) {
-        unsupported(q, s,
-                    "conditions on a field or on a tag other than the device tag: ", lhs.text);
-        return 1;
-    }
-    if (q_op(&op, "=~")) {
-        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        if (q->device_re[0] != '\0' || q->device[0] != '\0') {
-            unsupported(q, s, "two conditions on the device tag", NULL);
-            return 1;
-        }
-        return api__iq_regex(r, s, q->device_re, sizeof q->device_re) ? -1 : 0;
-    }
-    api__qs_next(s, &v);
-    if (!q_op(&op, "=") || v.kind != QT_OTHER || s->p[-1] != '\'') {
-        unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
-        return 1;
-    }
-    if (q->device_re[0] != '\0' || (q->device[0] != '\0' && strcmp(q->device, v.text) != 0)) {
-        unsupported(q, s, "two devices in one condition", NULL);
-        return 1;
-    }
-    snprintf(q->device, sizeof q->device, "%s", v.text);
-    return 0;
-}
-
-/* Reads comparisons joined by AND (OR is unsupported: one device, one range). */
-static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
-{
-    for (;;) {
-        int rc = read_comparison(r, s, q, run);
-        if (rc)
-            return rc;
-        qscan_t at = *s;
-        qtoken_t t;
-        api__qs_next(s, &t);
-        if (api__q_is(&t, "OR")) {
-            unsupported(q, s, "OR in WHERE", NULL);
-            return 1;
-        }
-        if (!api__q_is(&t, "AND")) {
-            *s = at;
-            return 0;
-        }
-    }
-}
-
-/* Reads GROUP BY's items (time(d[, offset]), the device tag) and fill(...). Returns 0, 1
- * (unsupported), or -1 (parse error). */
-static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
-{
-    qtoken_t t, p;
-    do {
-        api__qs_next(s, &t);
-        if (t.kind != QT_IDENT) {
-            unsupported(q, s, "GROUP BY ", t.text);
-            return 1;
-        }
-        if (strcasecmp(t.text, "time") != 0) {
-            if (strcmp(t.text, r->srv->device_tag) != 0) {
-                unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
-                return 1;
-            }
-            q->group_tag = 1;
-            if (skip_cast(r, s))
-                return -1;
-        } else {
-            api__qs_next(s, &p);
-            if (!q_op(&p, "(")) {
-                api__q_parse_error(r, &p, "(");
-                return -1;
-            }
-            for (int i = 0; i < 2; i++) {
-                api__qs_next(s, &t);
-                int64_t ns;
-                if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns <= 0 ||
-                    ns % 1000000 != 0) {
-                    unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
-                    return 1;
-                }
-                *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
-                api__qs_next(s, &p);
-                if (q_op(&p, ")"))
-                    break;
-                if (!q_op(&p, ",") || i == 1) {
-                    api__q_parse_error(r, &p, ")");
-                    return -1;
-                }
-            }
-            q->offset_ns %= q->every_ns;
-        }
-        qscan_t at = *s;
-        api__qs_next(s, &p);
-        if (!q_op(&p, ",")) {
-            *s = at;
-            break;
-        }
-    } while (1);
-    qscan_t at = *s;
-    api__qs_next(s, &t);
-    if (!(t.kind == QT_IDENT && strcasecmp(t.text, "fill") == 0)) {
-        *s = at;
-        return 0;
-    }
-    api__qs_next(s, &p);
-    api__qs_next(s, &t);
-    int neg = q_op(&t, "-");
-    if (neg)
-        api__qs_next(s, &t);
-    if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
-        q->fill = FILL_NULL;
-    else if (t.kind == QT_IDENT && strcasecmp(t.text, "none") == 0 && !neg)
-        q->fill = FILL_NONE;
-    else if (t.kind == QT_IDENT && strcasecmp(t.text, "previous") == 0 && !neg)
-        q->fill = FILL_PREVIOUS;
-    else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
-        q->fill = FILL_NUMBER;
-        q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
-    } else {
-        unsupported(q, s, "fill(", t.text);
-        return 1;
-    }
-    api__qs_next(s, &p);
-    if (!q_op(&p, ")")) {
-        api__q_parse_error(r, &p, ")");
-        return -1;
-    }
-    return 0;
-}
-
-/* Reads ORDER BY time [ASC|DESC], LIMIT n and OFFSET n, then the end. */
-static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
-{
-    qtoken_t t;
-    int rc;
-    for (;;) {
-        qscan_t at = *s;
-        api__qs_next(s, &t);
-        if (t.kind == QT_EOF || t.kind == QT_SEMI) {
-            *s = at;
-            return 0;
-        }
-        if (api__q_is(&t, "ORDER")) {
-            if (api__q_expect_kw(r, s, "BY"))
-                return -1;
-            api__qs_next(s, &t);
-            if (t.kind != QT_IDENT || strcasecmp(t.text, "time") != 0) {
-                unsupported(q, s, "ORDER BY other than time", NULL);
-                return 1;
-            }
-            at = *s;
-            api__qs_next(s, &t);
-            if (api__q_is(&t, "DESC"))
-                q->desc = 1;
-            else if (!api__q_is(&t, "ASC"))
-                *s = at;
-        } else if ((rc = api__iq_limit_offset(r, s, &t, &q->limit, &q->offset)) != 0) {
-            if (rc < 0)
-                return -1;
-        } else if (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET") ||
-                   (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0)) {
-            unsupported(q, s, "", t.text);
-            return 1;
-        } else {
-            api__q_parse_error(r, &t, ";");
-            return -1;
-        }
-    }
-}
-
-/* Reads a SELECT (s: after SELECT) into q. Returns 0 (q->unsupported may be set), or -1. */
-static int read_select(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
-{
-    qtoken_t t;
-    q->lo_ns = INT64_MIN;
-    q->hi_ns = INT64_MAX;
-    do {
-        if (read_field(r, s, q))
-            return -1;
-        if (q->unsupported)
-            return 0;
-        api__qs_next(s, &t);
-    } while (q_op(&t, ","));
-    if (api__q_is(&t, "INTO")) {
-        unsupported(q, s, "SELECT INTO", NULL);
-        return 0;
-    }
-    if (!api__q_is(&t, "FROM")) {
-        api__q_parse_error(r, &t, "FROM");
-        return -1;
-    }
-    qscan_t at = *s;
-    api__qs_next(s, &t);
-    if (q_op(&t, "(")) {
-        unsupported(q, s, "subqueries", NULL);
-        return 0;
-    }
-    *s = at;
-    if (api__iq_from(r, s, &t, &q->unsupported))
-        return -1;
-    if (q->unsupported) {
-        api__iq_skip(s);
-        return 0;
-    }
-    snprintf(q->from, sizeof q->from, "%s", t.text);
-    at = *s;
-    api__qs_next(s, &t);
-    if (api__q_is(&t, "WHERE")) {
-        int rc = read_condition(r, s, q, run);
-        if (rc)
-            return rc < 0 ? -1 : 0;
-        at = *s;
-        api__qs_next(s, &t);
-    }
-    if (api__q_is(&t, "GROUP")) {
-        if (api__q_expect_kw(r, s, "BY"))
-            return -1;
-        int rc = read_group_by(r, s, q);
-        if (rc)
-            return rc < 0 ? -1 : 0;
-    } else {
-        *s = at;
-    }
-    return read_tail(r, s, q) < 0 ? -1 : 0;
-}
 
 /* ---- answering ------------------------------------------------------------------------------ */
 
@@ -683,6 +133,7 @@ struct sel_run {
     int opened;   /* the series was opened */
     int full;     /* LIMIT reached: the read stops */
     int too_many; /* a bound was crossed: the statement's error */
+    int too_big;  /* the query's answer passed API_PAGE_BYTES (too_many is then set too) */
     /* Buckets: the start of the one being read (next_ms: the next to write), the step in the
      * read's direction, whether any point was read; the accumulators, and the last value
      * written per field for fill(previous). */
@@ -733,6 +184,9 @@ static int row_begin(struct sel_run *x, int64_t ms)
     return 1;
 }
 
+/* Ends a row. The answer of the whole query (its statements together) stops at API_PAGE_BYTES,
+ * as a readings page does: rows are bounded per statement, but 16 fields a row and a statement
+ * repeated to fill q's 1,023 bytes made some 600 MB of JSON. */
 static void row_end(struct sel_run *x)
 {
     sbuf_append(&x->run->b, "]", 1);
@@ -740,6 +194,8 @@ static void row_end(struct sel_run *x)
     x->total_rows++;
     if (x->q->limit > 0 && x->rows >= x->q->limit)
         x->full = 1;
+    if (x->run->b.len > API_PAGE_BYTES)
+        x->too_big = x->too_many = 1;
 }
 
 /* One raw point: a row with each field's value, null where the point has none. */
@@ -764,7 +220,7 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
             sbuf_append(&x->run->b, "null", 4);
     }
     row_end(x);
-    return x->full;
+    return x->full || x->too_many;
 }
 
 static void acc_add(struct acc *a, int64_t ts, double v)
@@ -963,6 +419,9 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
         else if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
                      x->max_rows);
+        else if (x->too_big)
+            snprintf(msg, sizeof msg,
+                     API_IQ_TOO_BIG ": narrow the time range, widen GROUP BY time() or add LIMIT");
         else if (x->scanned > x->max_scan)
             snprintf(msg, sizeof msg,
                      "vigild reads at most %zu points for one SELECT (http.max_scan_points): "
@@ -1000,9 +459,9 @@ static int select_device(struct sel_run *x, const char *device)
         return rc;
     int64_t lo = q->lo_ns, hi = q->hi_ns;
     if (q->every_ns && lo == INT64_MIN)
-        lo = ms_to_ns(f.first_ms);
+        lo = api__iq_ms_to_ns(f.first_ms);
     if (q->every_ns && hi == INT64_MAX)
-        hi = ms_to_ns(x->run->now_ms);
+        hi = api__iq_ms_to_ns(x->run->now_ms);
     /* A range that misses every reading has no series, whatever its buckets would be. */
     if (lo > hi || floor_div(lo, 1000000) > f.last_ms || floor_div(hi, 1000000) < f.first_ms)
         return 0;
@@ -1169,7 +628,7 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
     if (q == NULL || x == NULL)
         api__error(r, 500, "out of memory");
     else
-        rc = read_select(r, s, q, run);
+        rc = api__iq_select_read(r, s, q, run);
     if (rc == 0 && run != NULL) {
         if (q->unsupported)
             rc = api__q_result_error(run, "vigild does not support ", q->unsupported);

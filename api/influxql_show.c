@@ -140,6 +140,7 @@ struct dev_walk {
     long long offset, limit; /* of the devices that match; limit 0: all */
     long long seen, n;       /* matched so far / written */
     const char *tag;         /* the device tag, for SHOW TAG ... */
+    int too_big;             /* the query's answer passed API_PAGE_BYTES: the walk stopped */
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
@@ -153,6 +154,10 @@ static int walk_device(void *arg, const api_device_t *d)
     if (w->row(w, d))
         return 1;
     w->n++;
+    if (w->b->len > API_PAGE_BYTES) { /* a statement repeated to fill q: see API_IQ_TOO_BIG */
+        w->too_big = 1;
+        return 1;
+    }
     return w->limit > 0 && w->n >= w->limit;
 }
 
@@ -241,9 +246,10 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
     sbuf_printf(&run->b, ",\"series\":[%s", head);
     w->b = &run->b;
     int rc = walk_devices(r, w);
-    if (rc) {
+    if (rc || w->too_big) {
         run->b.len = mark;
-        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+        return rc ? api__q_result_error(run, "reading the devices: ", err_str(rc))
+                  : api__q_result_error(run, API_IQ_TOO_BIG ": add LIMIT", NULL);
     }
     if (w->n == 0) {
         run->b.len = mark;
@@ -267,18 +273,28 @@ int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
         api__q_parse_error(r, &t, "regex");
         return -1;
     }
+    char go[QT_TEXT_MAX], why[160];
     size_t n = 0;
     for (s->p++; *s->p != '/'; s->p++) {
-        if (*s->p == '\0' || *s->p == '\n' || n + 2 >= size) {
+        if (*s->p == '\0' || *s->p == '\n' || n + 2 >= sizeof go) {
             api__error(r, 400, "error parsing query: unterminated or too long regex");
             return -1;
         }
         if (s->p[0] == '\\' && s->p[1] == '/')
             s->p++;
-        buf[n++] = *s->p;
+        go[n++] = *s->p;
     }
     s->p++;
-    buf[n] = '\0';
+    go[n] = '\0';
+    /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
+     * at the opening slash. */
+    if (api__iq_re_translate(go, buf, size, why, sizeof why) != 0) {
+        qtoken_t t;
+        api__qs_next(&at, &t);
+        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
+                   t.line, t.col);
+        return -1;
+    }
     return 0;
 }
 

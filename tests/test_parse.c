@@ -13,6 +13,7 @@
 #include "api_int.h"
 #include "batch.h"
 #include "err.h"
+#include "influxql.h"
 #include "parse.h"
 #include "sbuf.h"
 #include "vtime.h"
@@ -1183,6 +1184,90 @@ static void test_events_page(void **state)
     events_page_is(b, 0, 4, (const int[]){-1}, 0);
 }
 
+/* Whether Go pattern go, translated, matches text as regcomp compiles it (as /query does). */
+static int go_re_matches(const char *go, const char *text)
+{
+    char ere[QT_TEXT_MAX], err[160];
+    regex_t re;
+    if (api__iq_re_translate(go, ere, sizeof ere, err, sizeof err) != 0)
+        fail_msg("%s refused: %s", go, err);
+    assert_int_equal(regcomp(&re, ere, REG_EXTENDED | REG_NOSUB), 0);
+    int m = regexec(&re, text, 0, NULL, 0) == 0;
+    regfree(&re);
+    return m;
+}
+
+static void go_re_refused(const char *go, const char *want)
+{
+    char ere[QT_TEXT_MAX], err[160];
+    assert_int_equal(api__iq_re_translate(go, ere, sizeof ere, err, sizeof err), -1);
+    assert_string_equal(err, want);
+}
+
+static void test_influxql_regex(void **state)
+{
+    (void)state;
+    /* Go's classes mean digits, word and space characters; glibc read \d as a plain 'd'. */
+    assert_true(go_re_matches("^pump-\\d$", "pump-7"));
+    assert_false(go_re_matches("^pump-\\d$", "pump-d"));
+    assert_true(go_re_matches("^[\\d]+$", "42"));
+    assert_false(go_re_matches("^[\\d]+$", "d"));
+    assert_true(go_re_matches("^[^\\d]$", "d"));
+    assert_false(go_re_matches("^\\D$", "7"));
+    assert_true(go_re_matches("^\\w\\s\\W$", "a -"));
+    assert_false(go_re_matches("^\\w$", "-"));
+    /* Escaped punctuation, and bracket literals placed where POSIX reads them as literals. */
+    assert_true(go_re_matches("^[\\]]$", "]"));
+    assert_true(go_re_matches("^[]a]$", "]"));
+    assert_true(go_re_matches("^[\\^]$", "^"));
+    assert_true(go_re_matches("^[\\-x]$", "-"));
+    assert_true(go_re_matches("^[\\^\\-]$", "-"));
+    assert_false(go_re_matches("^[\\^\\-]$", "a"));
+    assert_true(go_re_matches("^[^\\^]$", "a"));
+    assert_true(go_re_matches("^a\\.b$", "a.b"));
+    assert_false(go_re_matches("^a\\.b$", "axb"));
+    /* Go's forms with the same matches: (?:), lazy quantifiers, \A and \z, a literal '{'. */
+    assert_true(go_re_matches("^(?:m|s)x$", "sx"));
+    assert_true(go_re_matches("^a*?b$", "aab"));
+    assert_true(go_re_matches("\\Ax\\z", "x"));
+    assert_false(go_re_matches("\\Ax\\z", "yx"));
+    assert_true(go_re_matches("x{", "x{"));
+    assert_true(go_re_matches("^a{2,3}$", "aaa"));
+    /* What Go refuses, in its words (influxd 1.6.7 answered each so). */
+    go_re_refused("a{1001}", "invalid repeat count: `{1001}`");
+    go_re_refused("(a{1,30}){1,40}", "invalid repeat count: `{1,40}`");
+    go_re_refused("((a{1,100}){1,100}){1,100}", "invalid repeat count: `{1,100}`");
+    go_re_refused("\\1", "invalid escape sequence: `\\1`");
+    go_re_refused("[", "missing closing ]: `[`");
+    go_re_refused("(a", "missing closing ): `(a`");
+    go_re_refused("a)", "unexpected ): `a)`");
+    go_re_refused("*a", "missing argument to repetition operator: `*`");
+    go_re_refused("e+++", "invalid nested repetition operator: `++`");
+    go_re_refused("a*?*", "invalid nested repetition operator: `*?*`");
+    go_re_refused("a{2}{3}", "invalid nested repetition operator: `{2}{3}`");
+    /* glibc copies x for x+: nested ones double (libFuzzer's 10 s timeout, review29). */
+    char plus[256] = "";
+    for (int i = 0; i < 40; i++)
+        strcat(plus, "(");
+    strcat(plus, "a");
+    for (int i = 0; i < 40; i++)
+        strcat(plus, "+)");
+    go_re_refused(plus, "vigild refuses a regular expression that its repetitions expand past "
+                        "1000 characters");
+    assert_true(go_re_matches("^(a+)+$", "aaa"));
+    /* Go takes this one, but glibc's regcomp expanded it into 3.3 s and 720 MB. */
+    char big[256] = "(";
+    for (int i = 0; i < 80; i++)
+        strcat(big, i ? "|ab" : "ab");
+    strcat(big, "){1,1000}");
+    go_re_refused(big, "vigild refuses a regular expression that its repetitions expand past 1000 "
+                       "characters");
+    go_re_refused("(a|b){1,1000}",
+                  "vigild refuses a regular expression that its repetitions expand past 1000 "
+                  "characters");
+    assert_true(go_re_matches("^a{1,1000}$", "aaaa"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1212,6 +1297,7 @@ int main(void)
         cmocka_unit_test(test_json_bad_body),
         cmocka_unit_test(test_json_str_utf8),
         cmocka_unit_test(test_events_page),
+        cmocka_unit_test(test_influxql_regex),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

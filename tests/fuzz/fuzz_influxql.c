@@ -11,8 +11,8 @@
  * the end); the statements, answered whole and chunked, must answer 200 or 400 with a body (a
  * chunked 200 may be empty), without a crash, leak or undefined behaviour. SELECT and the SHOW
  * statements read a fake store of two devices (fake_*), so their answers run too; SELECT's and
- * SHOW's files come from libapi (influxql_select.o, influxql_show.o), which call the reader
- * defined here. */
+ * SHOW's files come from libapi (influxql_select*.o, influxql_show.o, influxql_regex.o), which call
+ * the reader defined here. */
 #include "../../api/influxql.c"
 
 #include <stdint.h>

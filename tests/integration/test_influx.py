@@ -1359,6 +1359,17 @@ G_SAME = [
     % g_range(0, 10),
     'SELECT mean(temp) FROM pump WHERE "device" =~ /^nope$/ AND %s GROUP BY time(10s)'
     % g_range(0, 10),
+    # Go's regexp syntax, as influxd compiles it (glibc read \z and \D as letters: no series;
+    # review29).
+    'SELECT mean(temp) FROM pump WHERE "device" =~ /^pump-(8|9)\z/ AND %s GROUP BY time(10s), '
+    '"device"' % g_range(0, 10),
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /^f\D$/',
+    # Repetitions Go refuses: influxd's 400 (glibc compiled the second in 5 s and 1.1 GB).
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /a{2000}/',
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /((a{1,100}){1,100}){1,100}/',
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /e+++/',  # glibc doubled the tree per '+'
+    'SHOW MEASUREMENTS WITH MEASUREMENT =~ /a{2}{3}/',
+    'SELECT mean(temp) FROM pump WHERE "device" =~ /[/ AND %s GROUP BY time(10s)' % g_range(0, 10),
     # Edge cases: an empty range, now() - 6h (long before), no such field or measurement.
     'SELECT temp FROM "pump-7" WHERE time >= %dms and time < %dms' % (G_T, G_T),
     'SELECT mean(temp) FROM "pump-7" WHERE time >= now() - 6h GROUP BY time(10s)',
@@ -1792,6 +1803,64 @@ class GrafanaVigilBounds(vt.DaemonTestCase):
                           "AND time >= %dms AND time < %dms GROUP BY time(4s)"
                           % (self.T0, self.T0 + 8000))
         self.assertEqual(res["series"][0]["values"], [[self.T0, 0, 0], [self.T0 + 4000, 0, 0]])
+
+
+class GrafanaAnswerBytes(vt.DaemonTestCase):
+    """A query's whole answer, its statements together, stops at 8 MiB of JSON (review29): each
+    statement's rows are bounded (http.max_query_points, default 100,000), but 16 fields a row
+    and a statement repeated to fill q made 472 MB of JSON for one 959-byte GET. Default limits;
+    32,000 points of one channel whose values print 16 to 18 characters: some 300 bytes a row."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        for k in range(0, 32000, 16000):
+            r = cls.d.write_lp("\n".join("wide x=%d.123456789012 %d" % (i, G_T + i)
+                                          for i in range(k, k + 16000)) + "\n", precision="ms")
+            assert r.status == 204, r
+        # 300 devices of 10 long channel names: SHOW FIELD KEYS lists some 190 KB.
+        chans = ",".join("channel_with_a_rather_long_name_%02d=1" % k for k in range(10))
+        r = cls.d.write_lp("\n".join("many%03d %s %d" % (i, chans, G_T) for i in range(300))
+                           + "\n", precision="ms")
+        assert r.status == 204, r
+
+    def query(self, q, chunked=False):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=60)
+        params = {"q": q, "epoch": "ms"}
+        if chunked:
+            params["chunked"] = "true"
+        c.request("GET", "/query?" + urllib.parse.urlencode(params))
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertLess(len(body), 9 << 20)
+        if chunked:
+            return [json.loads(line)["results"][0] for line in body.splitlines() if line]
+        return json.loads(body)["results"]
+
+    def test_answer_bytes_bounded(self):
+        sel = "SELECT " + ", ".join(["x"] * 16) + " FROM wide"
+        err = "vigild answers at most 8 MiB of JSON for one query"
+        res = self.query(sel)  # 32,000 rows: some 10 MB
+        self.assertEqual(len(res), 1)
+        self.assertIn(err, res[0]["error"])
+        # Two statements of 16,000 rows each: the first is answered, the second crosses.
+        res = self.query(sel + " LIMIT 16000; " + sel + " LIMIT 16000")
+        self.assertEqual(len(res[0]["series"][0]["values"]), 16000)
+        self.assertIn(err, res[1]["error"])
+        self.assertEqual(len(self.query(sel + " LIMIT 16000")[0]["series"][0]["values"]), 16000)
+
+    def test_show_statements_bounded(self):
+        # 63 statements fill q's 1,023 bytes: some 12 MB of SHOW FIELD KEYS before the bound.
+        res = self.query(";".join(["SHOW FIELD KEYS"] * 63), chunked=True)
+        ok = [r for r in res if "series" in r]
+        self.assertGreater(len(ok), 30)
+        self.assertEqual(len(ok[0]["series"]), 300 + 1)  # and "wide"
+        failed = res[len(ok)]
+        self.assertIn("vigild answers at most 8 MiB of JSON for one query", failed["error"])
+        self.assertEqual(len(res), 63)
+        self.assertEqual(res[-1]["error"], "not executed")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,383 @@
+/* api/influxql_regex.c: the regular expressions of /query (=~ /re/ in SHOW MEASUREMENTS, SHOW TAG
+ * VALUES and SELECT's device condition), from the syntax influxd compiles them in (Go's regexp,
+ * RE2) to the one vigild compiles them in (glibc's POSIX extended regcomp).
+ *
+ * Two reasons to translate rather than hand the text to regcomp as written:
+ * - Meaning. Grafana's template variables and its users write Go's classes: \d, \w, \s. glibc
+ *   reads \d as a plain 'd', so /^pump-\d$/ matched "pump-d" and no pump: a wrong answer, not an
+ *   error. Each class becomes its bracket expression; an escape with no POSIX equivalent is an
+ *   error naming it, never a different pattern.
+ * - Cost. glibc expands a bounded repetition into copies of its operand when it compiles, and
+ *   nested ones multiply: ((a{1,100}){1,100}){1,100}, 26 bytes, took 5.3 s and 1.1 GB in
+ *   regcomp, and a 249-byte (ab|ab|...){1,1000}, which Go accepts, 3.3 s and 720 MB. Go refuses
+ *   a count over 1,000 and nested counts whose product passes 1,000 (influxd's 400 "invalid
+ *   repeat count"); vigild refuses those in the same words, and also a pattern that repetitions
+ *   would expand past RE_EXPANDED_MAX characters (Grafana's patterns, alternations of device
+ *   ids, repeat nothing).
+ *
+ * Only the match matters (regexec with REG_NOSUB), so Go's lazy quantifiers (*?) and
+ * non-capturing groups (?:...) become their greedy, capturing forms. Any thread; no state. */
+#include "influxql.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The most characters a pattern may stand for once its repetitions are expanded (a{1,1000} is
+ * 1,000, (ab){1,100} 200). Go's largest count, a{1,1000}, passes; the costliest shapes of this
+ * size measured, (a?){1,1000} and ((a|b)*){1,500}, took glibc's regcomp 0.10 s and 31 MB, 0.05 s
+ * and 16 MB (docs/reliability.md); at 4,000, ((a|b)*){1,1000} took 0.19 s and 56 MB. */
+#define RE_EXPANDED_MAX 1000
+
+/* Go's repetition bound (regexp/syntax: maxRepeat) */
+#define RE_REPEAT_MAX 1000
+
+struct re_conv {
+    const char *p;  /* the next byte of the Go pattern */
+    char *out;      /* the POSIX pattern being written */
+    size_t n, size; /* of out */
+    char *err;      /* the reason for a refusal */
+    size_t errsize;
+    int depth;
+};
+
+/* Appends len bytes of s to the output; on overflow records the error. Returns 0 or -1. */
+static int put(struct re_conv *c, const char *s, size_t len)
+{
+    if (c->n + len >= c->size) {
+        snprintf(c->err, c->errsize, "vigild reads regular expressions of at most %zu bytes",
+                 c->size - 1);
+        return -1;
+    }
+    memcpy(c->out + c->n, s, len);
+    c->n += len;
+    c->out[c->n] = '\0';
+    return 0;
+}
+
+static int too_big(struct re_conv *c)
+{
+    snprintf(c->err, c->errsize,
+             "vigild refuses a regular expression that its repetitions expand past %d characters",
+             RE_EXPANDED_MAX);
+    return -1;
+}
+
+static int refuse(struct re_conv *c, const char *why, const char *at, size_t len)
+{
+    snprintf(c->err, c->errsize, "%s: `%.*s`", why, (int)len, at);
+    return -1;
+}
+
+/* What a Go class escape (\d \D \s \S \w \W) stands for: its characters (Go's ASCII sets), and
+ * whether it is negated; NULL for any other letter. */
+static const char *class_of(char e, int *neg)
+{
+    *neg = e == 'D' || e == 'S' || e == 'W';
+    switch (e) {
+    case 'd':
+    case 'D':
+        return "0-9";
+    case 's':
+    case 'S':
+        return "\t\n\f\r ";
+    case 'w':
+    case 'W':
+        return "0-9A-Za-z_";
+    default:
+        return NULL;
+    }
+}
+
+/* The character a Go control escape (\t \n \r \f \v \a) stands for, or 0. */
+static char control_of(char e)
+{
+    static const char from[] = "tnrfva", to[] = "\t\n\r\f\v\a";
+    const char *k = e ? strchr(from, e) : NULL;
+    return k ? to[k - from] : 0;
+}
+
+static int is_punct(char ch)
+{
+    return ch > ' ' && ch < 0x7f && !(ch >= '0' && ch <= '9') && !(ch >= 'a' && ch <= 'z') &&
+           !(ch >= 'A' && ch <= 'Z');
+}
+
+/* Reads one character of a bracket expression (after '[' and '^') into *ch: a literal, or an
+ * escaped punctuation or control character. A class escape is left to the caller (returns 1). */
+static int bracket_char(struct re_conv *c, char *ch)
+{
+    const char *at = c->p;
+    if (*c->p != '\\') {
+        *ch = *c->p++;
+        return 0;
+    }
+    char e = c->p[1];
+    int neg;
+    if (class_of(e, &neg) != NULL)
+        return 1;
+    if (is_punct(e) || control_of(e)) {
+        *ch = is_punct(e) ? e : control_of(e);
+        c->p += 2;
+        return 0;
+    }
+    return refuse(c, e ? "vigild does not read this escape in a character class" : "trailing \\",
+                  at, e ? 2 : 1);
+}
+
+/* Translates a bracket expression (c->p on its '['). POSIX has no escapes inside brackets and
+ * gives ']', '^', '-' and '[' meanings by position, so literals of those four are collected and
+ * placed where they are literal: ']' first, then the rest, '[', '^', '-' last. */
+static int bracket(struct re_conv *c)
+{
+    const char *start = c->p++;
+    int neg = *c->p == '^';
+    c->p += neg;
+    char body[256];
+    size_t nb = 0;
+    int rb = 0, lb = 0, caret = 0, dash = 0, first = 1;
+    for (; first || *c->p != ']'; first = 0) {
+        if (*c->p == '\0')
+            return refuse(c, "missing closing ]", start, strlen(start));
+        if (c->p[0] == '[' && c->p[1] == ':') { /* [:alpha:]: the same in both syntaxes */
+            const char *end = strstr(c->p + 2, ":]");
+            if (end == NULL || nb + (size_t)(end + 2 - c->p) >= sizeof body)
+                return refuse(c, "invalid character class range", c->p, strlen(c->p));
+            memcpy(body + nb, c->p, (size_t)(end + 2 - c->p));
+            nb += (size_t)(end + 2 - c->p);
+            c->p = end + 2;
+            continue;
+        }
+        const char *at = c->p;
+        char lo, hi;
+        int rc = bracket_char(c, &lo);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) { /* \d, \s, \w: their characters; a negated one has no POSIX form here */
+            int cneg;
+            const char *set = class_of(c->p[1], &cneg);
+            if (cneg || nb + strlen(set) >= sizeof body)
+                return refuse(c, "vigild does not read this escape in a character class", at, 2);
+            memcpy(body + nb, set, strlen(set));
+            nb += strlen(set);
+            c->p += 2;
+            continue;
+        }
+        if (c->p[0] == '-' && c->p[1] != ']' && c->p[1] != '\0') { /* a range lo-hi */
+            c->p++;
+            const char *hi_at = c->p;
+            if (bracket_char(c, &hi) != 0 || strchr("]^-[", lo) || strchr("]^-[", hi) || lo > hi)
+                return refuse(c, "vigild does not read this character class range", at,
+                              (size_t)(c->p - at) + (c->p == hi_at));
+            if (nb + 3 >= sizeof body)
+                return refuse(c, "character class too long", start, strlen(start));
+            body[nb++] = lo;
+            body[nb++] = '-';
+            body[nb++] = hi;
+            continue;
+        }
+        int *special = lo == ']'   ? &rb
+                       : lo == '[' ? &lb
+                       : lo == '^' ? &caret
+                       : lo == '-' ? &dash
+                                   : NULL;
+        if (special != NULL) {
+            *special = 1;
+        } else if (nb + 1 < sizeof body) {
+            body[nb++] = lo;
+        } else {
+            return refuse(c, "character class too long", start, strlen(start));
+        }
+    }
+    c->p++;
+    if (!neg && !rb && nb == 0 && !lb && caret) /* only '^' (and '-'): '^' cannot lead */
+        return dash ? put(c, "[-^]", 4) : put(c, "\\^", 2);
+    if (put(c, neg ? "[^" : "[", neg ? 2 : 1) || (rb && put(c, "]", 1)) || put(c, body, nb) ||
+        (lb && put(c, "[", 1)) || (caret && put(c, "^", 1)) || (dash && put(c, "-", 1)))
+        return -1;
+    return put(c, "]", 1);
+}
+
+/* Translates an escape outside brackets (c->p on its '\'). */
+static int escape(struct re_conv *c)
+{
+    const char *at = c->p;
+    char e = c->p[1];
+    int neg;
+    const char *set = class_of(e, &neg);
+    char buf[24];
+    c->p += 2;
+    if (set != NULL) {
+        int n = snprintf(buf, sizeof buf, "[%s%s]", neg ? "^" : "", set);
+        return put(c, buf, (size_t)n);
+    }
+    if (e == 'A' || e == 'z') /* the text's start and end: REG_NEWLINE is not set */
+        return put(c, e == 'A' ? "^" : "$", 1);
+    if (e == 'b' || e == 'B') /* word boundaries: glibc has both, by Go's ASCII words */
+        return put(c, at, 2);
+    if (control_of(e)) {
+        buf[0] = control_of(e);
+        return put(c, buf, 1);
+    }
+    if (is_punct(e))
+        return put(c, at, 2);
+    c->p = at;
+    if (e == '\0')
+        return refuse(c, "trailing backslash at end of expression", at, 1);
+    if (strchr("pPQx0", e) != NULL) /* Go reads these (\pL, \Q...\E, \x41, octal); vigild not */
+        return refuse(c, "vigild does not read this escape", at, 2);
+    return refuse(c, "invalid escape sequence", at, 2);
+}
+
+static int alternation(struct re_conv *c, long *cost, long *need);
+
+/* Reads {m}, {m,} or {m,n} at c->p into *min and *max (-1: none). Returns 1 (read), 0 (not a
+ * repetition: Go then reads '{' as a literal). */
+static int read_braces(struct re_conv *c, long *min, long *max)
+{
+    const char *q = c->p + 1;
+    char *end;
+    if (!(*q >= '0' && *q <= '9'))
+        return 0;
+    *min = strtol(q, &end, 10);
+    *max = *min;
+    if (*end == ',') {
+        q = end + 1;
+        *max = -1;
+        if (*q >= '0' && *q <= '9')
+            *max = strtol(q, &end, 10);
+        else
+            end = (char *)q;
+    }
+    if (*end != '}')
+        return 0;
+    c->p = end + 1;
+    return 1;
+}
+
+/* Reads one atom and its quantifiers. *cost: the characters it expands to; *need: Go's check
+ * (regexp/syntax repeatIsValid) as the smallest budget its nested counts fit in. */
+static int atom(struct re_conv *c, long *cost, long *need)
+{
+    const char *start = c->p;
+    *cost = 1;
+    *need = 0;
+    if (*c->p == '(') {
+        if (++c->depth > 100)
+            return refuse(c, "expression nests too deeply", start, 1);
+        c->p++;
+        if (c->p[0] == '?' && c->p[1] == ':') {
+            c->p += 2;
+        } else if (c->p[0] == '?' && c->p[1] == 'P' && c->p[2] == '<') {
+            const char *end = strchr(c->p, '>');
+            if (end == NULL)
+                return refuse(c, "invalid named capture", start, strlen(start));
+            c->p = end + 1;
+        } else if (c->p[0] == '?') {
+            return refuse(c, "vigild reads only a leading (?i) of Go's flags", start, 2);
+        }
+        if (put(c, "(", 1) || alternation(c, cost, need))
+            return -1;
+        if (*c->p != ')')
+            return refuse(c, "missing closing )", start, strlen(start));
+        c->p++;
+        c->depth--;
+        if (put(c, ")", 1))
+            return -1;
+    } else if (*c->p == '[') {
+        if (bracket(c))
+            return -1;
+    } else if (*c->p == '\\') {
+        if (escape(c))
+            return -1;
+    } else if (*c->p == '{') { /* a '{' that starts no repetition is a literal in Go */
+        c->p++;
+        if (put(c, "\\{", 2))
+            return -1;
+    } else if (*c->p == '*' || *c->p == '+' || *c->p == '?') {
+        return refuse(c, "missing argument to repetition operator", c->p, 1);
+    } else {
+        *cost = *c->p != '^' && *c->p != '$'; /* anchors compile to no character */
+        if (put(c, c->p, 1))
+            return -1;
+        c->p++;
+    }
+    /* One repetition operator, with Go's lazy '?'. glibc copies the operand for each one it
+     * compiles (x+ is x x*, x{2,3} three copies), so the cost is multiplied by the copies; Go
+     * refuses a second operator right after (a++, a*{2}), which glibc would copy again: doubling
+     * per '+', a run of them took libFuzzer's 10 s. */
+    const char *op = c->p;
+    long min, max, copies = 1;
+    if (*c->p == '*' || *c->p == '+' || *c->p == '?') {
+        copies = *c->p == '+' ? 2 : 1;
+        c->p++;
+    } else if (*c->p == '{' && read_braces(c, &min, &max)) {
+        if (min > RE_REPEAT_MAX || max > RE_REPEAT_MAX || (max >= 0 && min > max))
+            return refuse(c, "invalid repeat count", op, (size_t)(c->p - op));
+        long m = max == 0 ? 0 : max < 0 ? min : max;
+        if (m > 0)
+            *need = m * (*need > 1 ? *need : 1);
+        if (*need > RE_REPEAT_MAX)
+            return refuse(c, "invalid repeat count", op, (size_t)(c->p - op));
+        copies = max < 0 ? min + 1 : max > 0 ? max : 1;
+    } else {
+        return 0;
+    }
+    if (put(c, op, (size_t)(c->p - op)))
+        return -1;
+    if (*c->p == '?') /* Go's lazy form: the same matches */
+        c->p++;
+    *cost *= copies;
+    if (*cost > RE_EXPANDED_MAX)
+        return too_big(c);
+    const char *again = c->p;
+    if (*c->p == '*' || *c->p == '+' || *c->p == '?' ||
+        (*c->p == '{' && read_braces(c, &min, &max))) {
+        size_t len = (size_t)(again - op) + (c->p > again ? (size_t)(c->p - again) : 1);
+        c->p = op;
+        return refuse(c, "invalid nested repetition operator", op, len);
+    }
+    return 0;
+}
+
+/* Reads alternatives up to ')' or the end. *cost: the sum of their atoms' costs; *need: the
+ * largest of theirs. */
+static int alternation(struct re_conv *c, long *cost, long *need)
+{
+    *cost = 0;
+    *need = 0;
+    while (*c->p != '\0' && *c->p != ')') {
+        if (*c->p == '|') {
+            if (put(c, "|", 1))
+                return -1;
+            c->p++;
+            continue;
+        }
+        long ac, an;
+        if (atom(c, &ac, &an))
+            return -1;
+        *cost += ac;
+        if (an > *need)
+            *need = an;
+        if (*cost > RE_EXPANDED_MAX)
+            return too_big(c);
+    }
+    return 0;
+}
+
+int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize)
+{
+    struct re_conv c = {.p = pattern, .out = out, .size = size, .err = err, .errsize = errsize};
+    long cost, need;
+    out[0] = '\0';
+    if (strncmp(pattern, "(?i)", 4) == 0) { /* kept: api__iq_regcomp makes it REG_ICASE */
+        c.p += 4;
+        if (put(&c, "(?i)", 4))
+            return -1;
+    }
+    if (alternation(&c, &cost, &need))
+        return -1;
+    if (*c.p == ')')
+        return refuse(&c, "unexpected )", pattern, strlen(pattern));
+    return 0;
+}

@@ -1,0 +1,52 @@
+/* api/influxql_select.h: what SELECT's two files share: the statement as read
+ * (influxql_select_read.c reads it; influxql_select.c answers it). Not public: only those two
+ * include it. Any thread; no state. */
+#ifndef VIGIL_API_INFLUXQL_SELECT_H
+#define VIGIL_API_INFLUXQL_SELECT_H
+
+#include "influxql.h"
+
+#include <stdint.h>
+
+#define SEL_FIELDS_MAX 16
+
+enum sel_fn { FN_RAW, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, FN_COUNT, FN_SUM, FN_KINDS };
+
+enum sel_fill { FILL_NULL, FILL_NONE, FILL_PREVIOUS, FILL_NUMBER };
+
+struct sel_field {
+    enum sel_fn fn;
+    int chan;              /* index into select_t's chans */
+    char col[QT_TEXT_MAX]; /* the column's name */
+};
+
+typedef struct {
+    struct sel_field f[SEL_FIELDS_MAX];
+    int nf;
+    char chan_names[SEL_FIELDS_MAX][QT_TEXT_MAX];
+    const char *chans[SEL_FIELDS_MAX]; /* the distinct channels read, into chan_names */
+    int nchans;
+    char from[QT_TEXT_MAX];
+    char device[QT_TEXT_MAX];    /* from a condition on the device tag; "" : the FROM name */
+    char device_re[QT_TEXT_MAX]; /* from "device" =~ /re/ ("": none) */
+    int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
+    int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
+    int group_tag;               /* GROUP BY the device tag */
+    enum sel_fill fill;
+    double fill_v;
+    int desc;
+    long long limit, offset; /* LIMIT (0: none) and OFFSET, in rows */
+    const char *unsupported; /* static text: what the statement asks that vigild does not do */
+    char unsupported_buf[2 * QT_TEXT_MAX];
+} select_t;
+
+/* Reads a SELECT (s: after SELECT) into q, zeroed by the caller; run NULL: the first pass (now()
+ * is then 0). Returns 0 (q->unsupported may be set: the caller's statement error), or -1 (a
+ * parse error: the answer set). */
+int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
+
+/* ms in ns, held within +-2^62 ns as the statement's times are (a reading after 2262 is past
+ * int64 ns). */
+int64_t api__iq_ms_to_ns(int64_t ms);
+
+#endif
