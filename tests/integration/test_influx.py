@@ -1357,6 +1357,10 @@ G_SAME = [
     'GROUP BY time(10s), device' % g_range(0, 10),
     'SELECT mean(temp) FROM pump WHERE "device" =~ /^pump-9$/ AND %s GROUP BY time(10s)'
     % g_range(0, 10),
+    # ORDER BY time DESC lists the series in descending tag order too, as influxd does.
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ GROUP BY device ORDER BY time DESC',
+    'SELECT max(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(1m), "device" ORDER BY time DESC' % g_range(0, 10),
     'SELECT mean(temp) FROM pump WHERE "device" =~ /^nope$/ AND %s GROUP BY time(10s)'
     % g_range(0, 10),
     # Go's regexp syntax, as influxd compiles it (glibc read \z and \D as letters: no series;
