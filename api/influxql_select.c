@@ -530,11 +530,12 @@ static int id_collect(void *arg, const api_device_t *d)
     return 0;
 }
 
-/* The devices (a series each, in id order as influxd sorts tag values) of GROUP BY the device
- * tag with no device named, FROM a name that is no device (Telegraf's "pump" of the devices
- * tagged device=...), or of "device" =~ /re/ (re: those it matches). The ids are taken first:
- * no read runs inside the device walk. Several devices without GROUP BY the device tag would be
- * one series merging their points, which vigild does not do: a statement error. */
+/* The devices (a series each, in id order as influxd sorts tag values; descending under ORDER
+ * BY time DESC, as influxd reverses its series too) of GROUP BY the device tag with no device
+ * named, FROM a name that is no device (Telegraf's "pump" of the devices tagged device=...), or
+ * of "device" =~ /re/ (re: those it matches). The ids are taken first: no read runs inside the
+ * device walk. Several devices without GROUP BY the device tag would be one series merging
+ * their points, which vigild does not do: a statement error. */
 static int select_each_device(struct sel_run *x, const regex_t *re)
 {
     api_request_t *r = x->r;
@@ -555,7 +556,7 @@ static int select_each_device(struct sel_run *x, const regex_t *re)
     if (rc == 0 && n > 1 && !x->q->group_tag)
         x->merge = 1;
     for (size_t i = 0; rc == 0 && !x->merge && i < n && !x->too_many && !x->buckets; i++)
-        rc = select_device(x, l.ids[i]);
+        rc = select_device(x, l.ids[x->q->desc ? n - 1 - i : i]);
     for (size_t i = 0; i < l.n; i++)
         free(l.ids[i]);
     free(l.ids);

@@ -141,32 +141,65 @@ struct dev_walk {
     long long seen, n;       /* matched so far / written */
     const char *tag;         /* the device tag, for SHOW TAG ... */
     int too_big;             /* the query's answer passed API_PAGE_BYTES: the walk stopped */
+    int stopped;             /* a row asked to stop: LIMIT reached, too big, or out of memory */
+    const char *const *own;  /* names listed among the devices, sorted (NULL: none); own_next: */
+    size_t own_next;         /* the first not yet listed */
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
-static int walk_device(void *arg, const api_device_t *d)
+/* vigild's own measurements (influxql_vigil.c), which SHOW MEASUREMENTS lists among the devices
+ * so that Grafana's FROM list offers them. Sorted in byte order, as influxd lists names. */
+static const char *const own_measurements[] = {"vigil_anomalies", "vigil_predictions",
+                                               "vigil_scores", NULL};
+
+/* Offers device d to w: the filter, OFFSET and LIMIT, then its row. Returns nonzero to stop. */
+static int walk_one(struct dev_walk *w, const api_device_t *d)
 {
-    struct dev_walk *w = arg;
     if (w->re && regexec(w->re, d->id, 0, NULL, 0) != 0)
         return 0;
     if (w->seen++ < w->offset)
         return 0;
     if (w->row(w, d))
-        return 1;
+        return w->stopped = 1;
     w->n++;
     if (w->b->len > API_PAGE_BYTES) { /* a statement repeated to fill q: see API_IQ_TOO_BIG */
         w->too_big = 1;
-        return 1;
+        return w->stopped = 1;
     }
-    return w->limit > 0 && w->n >= w->limit;
+    return w->stopped = w->limit > 0 && w->n >= w->limit;
 }
 
-/* Runs w over every device. Returns 0, or the backend's error. */
+/* Offers w's own names that sort before id (NULL: all that are left), then stops at id; a
+ * device named like one of them takes its place, listed once. Returns nonzero to stop. */
+static int walk_own_until(struct dev_walk *w, const char *id)
+{
+    for (; w->own && w->own[w->own_next] && !w->stopped; w->own_next++) {
+        int c = id ? strcmp(w->own[w->own_next], id) : -1;
+        if (c >= 0) {
+            w->own_next += c == 0;
+            break;
+        }
+        api_device_t own = {.id = w->own[w->own_next], .first_ts_ms = -1, .last_ts_ms = -1};
+        walk_one(w, &own);
+    }
+    return w->stopped;
+}
+
+static int walk_device(void *arg, const api_device_t *d)
+{
+    struct dev_walk *w = arg;
+    return walk_own_until(w, d->id) || walk_one(w, d);
+}
+
+/* Runs w over every device (and its own names). Returns 0, or the backend's error. */
 static int walk_devices(api_request_t *r, struct dev_walk *w)
 {
-    if (r->srv->be.device_list == NULL)
-        return 0;
-    return r->srv->be.device_list(r->srv->be.ctx, NULL, 0, walk_device, w);
+    int rc = r->srv->be.device_list
+                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, walk_device, w)
+                 : 0;
+    if (rc == 0)
+        walk_own_until(w, NULL);
+    return rc;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -311,7 +344,8 @@ int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
 }
 
 /* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [LIMIT n] [OFFSET n]: the
- * devices, as influxd lists measurements. */
+ * devices and vigild's own three measurements, in one sorted list, as influxd lists
+ * measurements. */
 int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     char pattern[QT_TEXT_MAX];
@@ -367,8 +401,11 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     }
     if (has_re && api__iq_regcomp(run, &re, pattern))
         return 1;
-    struct dev_walk w = {
-        .re = has_re ? &re : NULL, .offset = offset, .limit = limit, .row = name_row};
+    struct dev_walk w = {.re = has_re ? &re : NULL,
+                         .offset = offset,
+                         .limit = limit,
+                         .own = own_measurements,
+                         .row = name_row};
     int rc = walk_result(r, run, &w,
                          "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[", "]}");
     if (has_re)

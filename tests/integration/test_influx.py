@@ -1357,6 +1357,10 @@ G_SAME = [
     'GROUP BY time(10s), device' % g_range(0, 10),
     'SELECT mean(temp) FROM pump WHERE "device" =~ /^pump-9$/ AND %s GROUP BY time(10s)'
     % g_range(0, 10),
+    # ORDER BY time DESC lists the series in descending tag order too, as influxd does.
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ GROUP BY device ORDER BY time DESC',
+    'SELECT max(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(1m), "device" ORDER BY time DESC' % g_range(0, 10),
     'SELECT mean(temp) FROM pump WHERE "device" =~ /^nope$/ AND %s GROUP BY time(10s)'
     % g_range(0, 10),
     # Go's regexp syntax, as influxd compiles it (glibc read \z and \D as letters: no series;
@@ -1425,6 +1429,10 @@ class GrafanaQueries(vt.DaemonTestCase):
                 "big30 x=%d %d" % (i, G_T + i * 1000) for i in range(30)))
             cls.post(cls.d.http_port, "/write?db=g&precision=ms", "\n".join(
                 "big45 x=%d %d" % (i, G_T + i * 1000) for i in range(45)))
+            # vigild only: a device named like a reserved measurement, and one sorting after
+            # the reserved three (SHOW MEASUREMENTS lists them among the devices).
+            cls.post(cls.d.http_port, "/write?db=g&precision=ms",
+                     "vigil_scores x=1 %d\nwind-1 x=1 %d" % (G_T, G_T))
         except BaseException:
             cls.influxd.stop()
             raise
@@ -1484,13 +1492,32 @@ class GrafanaQueries(vt.DaemonTestCase):
         self.assertEqual(got, want)
         self.assertIn(b'"2024-11-28T08:00:05Z"', got[1])
 
+    def measurements(self, q):
+        ans = self.vigild(q)["results"][0]
+        return [v[0] for v in ans["series"][0]["values"]] if "series" in ans else []
+
     def test_grafana_health_check(self):
-        # Grafana 10's "Save & test" sends SHOW measurements and counts what comes back.
-        ans = self.vigild("SHOW measurements")
-        self.assertEqual(ans["results"][0]["series"][0]["values"],
-                         [["big30"], ["big45"], ["fl"], ["pump-7"], ["pump-8"], ["pump-9"]])
-        self.assertEqual(self.vigild("SHOW MEASUREMENTS LIMIT 1 OFFSET 3")["results"][0]
-                         ["series"][0]["values"], [["pump-7"]])
+        # Grafana 10's "Save & test" sends SHOW measurements and counts what comes back: the
+        # devices and vigild's three own measurements (so the FROM list offers them), in one
+        # sorted list; the device vigil_scores is listed once.
+        self.assertEqual(self.measurements("SHOW measurements"),
+                         ["big30", "big45", "fl", "pump-7", "pump-8", "pump-9", "vigil_anomalies",
+                          "vigil_predictions", "vigil_scores", "wind-1"])
+        # WITH MEASUREMENT, LIMIT and OFFSET count the three as any measurement.
+        for q, want in (
+                ("SHOW MEASUREMENTS LIMIT 1 OFFSET 3", ["pump-7"]),
+                ("SHOW MEASUREMENTS LIMIT 2 OFFSET 5", ["pump-9", "vigil_anomalies"]),
+                ("SHOW MEASUREMENTS LIMIT 7", ["big30", "big45", "fl", "pump-7", "pump-8",
+                                               "pump-9", "vigil_anomalies"]),
+                ("SHOW MEASUREMENTS OFFSET 7", ["vigil_predictions", "vigil_scores", "wind-1"]),
+                ("SHOW MEASUREMENTS OFFSET 10", []),
+                ("SHOW MEASUREMENTS WITH MEASUREMENT =~ /^vigil_/",
+                 ["vigil_anomalies", "vigil_predictions", "vigil_scores"]),
+                ("SHOW MEASUREMENTS WITH MEASUREMENT =~ /scores|-1$/ OFFSET 1", ["wind-1"]),
+                ("SHOW MEASUREMENTS WITH MEASUREMENT = vigil_predictions", ["vigil_predictions"]),
+                ('SHOW MEASUREMENTS WITH MEASUREMENT = "vigil_scores"', ["vigil_scores"]),
+                ("SHOW MEASUREMENTS WITH MEASUREMENT = vigil", [])):
+            self.assertEqual(self.measurements(q), want, q)
 
     def test_differences_listed_in_readme(self):
         # vigild keeps no measurement names: SHOW MEASUREMENTS lists devices (influxd: the
@@ -1502,7 +1529,8 @@ class GrafanaQueries(vt.DaemonTestCase):
         self.assertEqual(ans, {"results": [{"statement_id": 0, "series": [{
             "name": "pump", "columns": ["key", "value"],
             "values": [["device", d]
-                       for d in ("big30", "big45", "fl", "pump-7", "pump-8", "pump-9")]
+                       for d in ("big30", "big45", "fl", "pump-7", "pump-8", "pump-9",
+                                 "vigil_scores", "wind-1")]
         }]}]})
         self.assertEqual(self.vigild('SHOW TAG VALUES FROM "pump" WITH KEY = "site"'),
                          {"results": [{"statement_id": 0}]})
