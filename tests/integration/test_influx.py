@@ -1303,6 +1303,7 @@ class InfluxCli(vt.DaemonTestCase):
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 from ingest import Influxd  # noqa: E402
+import test_ops  # noqa: E402  (helpers only: hup)
 
 G_T = 1732780800000  # ms: 2024-11-28T08:00:00Z
 # The same points go to both servers: "pump-7" as a measurement of its own (vigild: the device
@@ -1728,6 +1729,31 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
             got = GrafanaQueries.query(self.d.http_port, q)
             self.assertEqual(got, want, q)
             self.assertIn(b'"series"', got[1], q)
+
+    def test_episode_row_bound(self):
+        # http.max_query_points bounds vigil_anomalies' rows as it does the readings': both
+        # episodes under a bound of one are the readings' error, never a cut list (the first
+        # version asked the pipeline for one more than the bound and answered what came: both
+        # rows here, and of three episodes the newest two without a word). LIMIT 1, or one
+        # device's, fits. Applied by a reload, then the class's configuration is put back.
+        q = 'SELECT "text" FROM "vigil_anomalies"'
+        self.assertEqual(len(self.vigild(q)["results"][0]["series"][0]["values"]), 2)
+        vt.write_file(self.d.config, self.CONFIG + "[http]\nmax_query_points = 1\n")
+        try:
+            test_ops.hup(self.d, r"configuration reloaded; applied: http.max_query_points")
+            res = self.vigild(q)["results"][0]
+            self.assertIn("vigild answers at most 1 rows for one SELECT (http.max_query_points)",
+                          res.get("error", ""), res)
+            self.assertNotIn("series", res)
+            res = self.vigild(q + " LIMIT 1")["results"][0]
+            self.assertEqual([r[1] for r in res["series"][0]["values"]],
+                             [self.episode_text(min(self.events,
+                                                    key=lambda e: (e["start_ts"], e["device"])))])
+            res = self.vigild(q + " WHERE \"device\" = 'pump-b'")["results"][0]
+            self.assertEqual(len(res["series"][0]["values"]), 1)
+        finally:
+            vt.write_file(self.d.config, self.CONFIG)
+            test_ops.hup(self.d, r"configuration reloaded; applied: http.max_query_points")
 
     def test_reserved_names_and_errors(self):
         # A device named like a reserved measurement: its readings through any other FROM name,
