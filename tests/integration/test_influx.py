@@ -1604,7 +1604,7 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
             assert tp.status(cls.d, dev)["state"] == "anomaly", dev
         r = cls.d.curl("POST", "/v1/devices/pump-a/anomalies/accept", "-H",
                        "Content-Type: application/json", "--data",
-                       '{"note": "bearing \\"B\\" checked"}')
+                       '{"note": "bearing \\"B\\" checked\\\\ok\\n\\t\\u0001 at 80 \\u00b0C"}')
         assert r.status == 200, r
         cls.preds = {dev: cls.pred_points(dev) for dev in ("pump-a", "pump-b")}
         cls.events = tp.wait_for("both episodes listed", lambda: (
@@ -1615,7 +1615,7 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
         cls.addClassCleanup(cls.influxd.stop)  # runs first, also when what follows fails
         GrafanaQueries.post(cls.influxd.port, "/query", "q=CREATE+DATABASE+g")
         status, body = GrafanaQueries.post(cls.influxd.port, "/write?db=g&precision=ms",
-                                           cls.line_protocol())
+                                           cls.line_protocol().encode())
         assert status == 204, (status, body)
 
     @classmethod
@@ -1704,6 +1704,12 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
         ans = self.vigild("SELECT \"text\" FROM \"vigil_anomalies\" WHERE %s"
                           % self.rng(700, 1000))
         self.assertEqual(ans, {"results": [{"statement_id": 0}]})
+        # README's annotation query for episodes begun before the range: its lower bound moved
+        # back (time >= ${__from}ms - 1h) lists both, pump-b's still active (end null).
+        ans = self.vigild("SELECT \"text\", \"end\" FROM \"vigil_anomalies\" WHERE "
+                          "time >= %dms - 1h AND time <= %dms" % (self.T0 + 700000,
+                                                                 self.T0 + 1000000))
+        self.assertEqual(ans["results"][0]["series"][0]["values"], [r[:3] for r in want])
 
     def test_as_influxd(self):
         a, b = self.rng(0, 700), self.rng(600, 700)
@@ -1720,6 +1726,8 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
                 'SELECT "text", "channels", "ended_by", "opened_by", "peak_score", "id", "note" '
                 'FROM "vigil_anomalies" WHERE "device" = \'pump-a\'',
                 'SELECT "end" FROM "vigil_anomalies" WHERE %s' % a,  # the active one: no row
+                'SELECT "text", "end" FROM "vigil_anomalies" WHERE "device" = \'pump-b\' AND time '
+                '>= %dms - 1h AND time <= %dms' % (self.T0 + 700000, self.T0 + 710000),
                 'SELECT "text" FROM "vigil_anomalies" WHERE %s GROUP BY "device" ORDER BY time '
                 'DESC' % a,
                 'SHOW FIELD KEYS FROM "vigil_predictions"',
