@@ -150,10 +150,10 @@ typedef struct api_backend {
     /* The online pipeline's answers entry by entry, for /query's vigil_* measurements (NULL:
      * those measurements have no series). The predictions of id in [from, to): the oldest limit
      * oldest first, or with desc the newest limit newest first; and the episodes of id (NULL: every
-     * device) overlapping [from, to), at most limit, newest first as pipe_anomalies lists them.
-     * Return 0 (also when cb stopped), ERR_NOTFOUND (device unknown to the pipeline),
-     * ERR_LIMIT (episodes: more in the range than the pipeline lists at once, 10,000; none
-     * was reported), ERR_NOMEM, ERR_CORRUPT, ERR_IO. */
+     * device) overlapping [from, to), newest first as pipe_anomalies lists them, all of them or
+     * none. Return 0 (also when cb stopped), ERR_NOTFOUND (device unknown to the pipeline),
+     * ERR_LIMIT (episodes: more than limit overlap the range, or the pipeline's read reached its
+     * cap of 10,000 and may be cut; none was reported), ERR_NOMEM, ERR_CORRUPT, ERR_IO. */
     int (*pipe_predictions_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,
                                  int desc, api_prediction_cb cb, void *arg);
     int (*pipe_anomalies_each)(void *ctx, const char *id, int64_t from, int64_t to, size_t limit,

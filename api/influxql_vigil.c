@@ -183,9 +183,9 @@ struct episode {
 
 struct ep_list {
     struct episode *e;
-    size_t n, cap, max;
+    size_t n, cap;
     const regex_t *re;
-    int nomem, too_many;
+    int nomem;
 };
 
 static char *dup_or_null(const char *s, int *nomem)
@@ -217,10 +217,6 @@ static int collect_episode(void *arg, const api_episode_t *e)
     struct ep_list *l = arg;
     if (l->re && regexec(l->re, e->device, 0, NULL, 0) != 0)
         return 0;
-    if (l->n == l->max) {
-        l->too_many = 1;
-        return 1;
-    }
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 32;
         struct episode *n = realloc(l->e, cap * sizeof *n);
@@ -322,12 +318,13 @@ static void put_field(sbuf_t *b, const struct episode *e, enum ep_field f)
 }
 
 /* Writes the sorted episodes as series: one, or one per device when grouped; LIMIT and OFFSET
- * count rows per series, as in influxd. */
-static void write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list *l,
-                         const enum ep_field *fields, const char *tag)
+ * count rows per series, as in influxd. Returns 0, or 1 when there would be more than max_rows
+ * rows in all (what was written is then to be taken back). */
+static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list *l,
+                        const enum ep_field *fields, const char *tag, long long max_rows)
 {
     sbuf_t *b = &run->b;
-    long long row = 0;
+    long long row = 0, total = 0;
     int nseries = 0, open = 0;
     for (size_t i = 0; i < l->n; i++) {
         const struct episode *e = &l->e[i];
@@ -342,6 +339,8 @@ static void write_series(qrun_t *run, const iqv_select_t *v, const struct ep_lis
             any = !field_null(e, fields[f]);
         if (!any || row++ < v->offset || (v->limit > 0 && row > v->offset + v->limit))
             continue;
+        if (total++ == max_rows)
+            return 1;
         if (!open) {
             sbuf_printf(b, "%s{\"name\":", nseries++ ? "," : ",\"series\":[");
             api__json_str(b, v->from);
@@ -374,6 +373,7 @@ static void write_series(qrun_t *run, const iqv_select_t *v, const struct ep_lis
         sbuf_append(b, "]}", 2);
     if (nseries)
         sbuf_append(b, "]", 1);
+    return 0;
 }
 
 /* The episodes' read range in ms, [from, to), from the statement's inclusive ns range. */
@@ -414,24 +414,21 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
     }
     int64_t from, to;
     range_ms(v, &from, &to);
-    struct ep_list l = {.max = (size_t)r->max_query_limit + 1, .re = v->device_re[0] ? &re : NULL};
+    /* Every episode overlapping the range, or ERR_LIMIT: the read is bounded by the pipeline's
+     * cap on one listing (10,000), the answer by the row bound (write_series). */
+    struct ep_list l = {.re = v->device_re[0] ? &re : NULL};
     int rc = from < to
-                 ? be->pipe_anomalies_each(be->ctx, device, from, to, l.max, collect_episode, &l)
+                 ? be->pipe_anomalies_each(be->ctx, device, from, to, SIZE_MAX, collect_episode, &l)
                  : 0;
     if (v->device_re[0])
         regfree(&re);
-    /* No such device: no series, as from influxd. The pipeline's own cap on one listing: too
-     * many, as the row bound. */
-    if (rc == ERR_NOTFOUND)
+    if (rc == ERR_NOTFOUND) /* no such device: no series, as from influxd */
         rc = 0;
-    if (rc == ERR_LIMIT) {
-        rc = 0;
-        l.too_many = 1;
-    }
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
+    int too_many_rows = 0;
     size_t all = l.n;
-    if (rc == 0 && !l.too_many) {
+    if (rc == 0) {
         /* An episode overlapping the range but started before it has its row outside it. */
         size_t n = 0;
         for (size_t i = 0; i < l.n; i++) {
@@ -443,21 +440,26 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
         }
         l.n = n;
         ep_sort(&l, v->group_tag, v->desc);
-        write_series(run, v, &l, fields, r->srv->device_tag);
+        too_many_rows =
+            write_series(run, v, &l, fields, r->srv->device_tag, (long long)r->max_query_limit);
     }
     l.n = all;
     ep_list_free(&l);
     if (rc == 0 && run->b.oom)
         rc = ERR_NOMEM;
-    if (rc || l.too_many) {
+    if (rc || too_many_rows) {
         run->b.len = mark;
         char msg[200];
-        if (rc)
+        if (rc == ERR_LIMIT)
+            snprintf(msg, sizeof msg,
+                     "vigild reads at most 10000 episodes overlapping the range for one SELECT: "
+                     "narrow the time range");
+        else if (rc)
             snprintf(msg, sizeof msg, "reading the anomalies: %s", err_str(rc));
         else
             snprintf(msg, sizeof msg,
-                     "too many episodes for one SELECT (at most %zu, http.max_query_points, and "
-                     "10000): narrow the time range",
+                     "vigild answers at most %zu rows for one SELECT (http.max_query_points): "
+                     "narrow the time range or add LIMIT",
                      (size_t)r->max_query_limit);
         return api__q_result_error(run, msg, NULL);
     }

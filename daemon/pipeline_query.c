@@ -789,13 +789,17 @@ int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int
     int rc = anomalies_arr(p, device, 0, from, to, limit, &arr);
     if (rc)
         return rc;
-    if (limit >= PIPELINE_EVENTS_READ && json_array_size(arr) >= PIPELINE_EVENTS_READ) {
-        json_decref(arr); /* the read's cap, not the caller's limit: the list may be cut */
+    /* anomalies_arr lists limit + 1 when there are more (and at most the read's cap, where the
+     * list may be cut): either way not all of them, and the caller is told rather than handed
+     * the newest limit as if they were all. */
+    size_t n = json_array_size(arr);
+    if (n > limit || n >= PIPELINE_EVENTS_READ) {
+        json_decref(arr);
         return ERR_LIMIT;
     }
     sbuf_t names;
     sbuf_init(&names);
-    for (size_t i = 0; i < json_array_size(arr) && i < limit; i++) {
+    for (size_t i = 0; i < n; i++) {
         const json_t *o = json_array_get(arr, i);
         if (json_is_object(o) && jstr(o, "device") && episode_call(o, &names, cb, arg))
             break;

@@ -1303,6 +1303,7 @@ class InfluxCli(vt.DaemonTestCase):
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 from ingest import Influxd  # noqa: E402
+import test_ops  # noqa: E402  (helpers only: hup)
 
 G_T = 1732780800000  # ms: 2024-11-28T08:00:00Z
 # The same points go to both servers: "pump-7" as a measurement of its own (vigild: the device
@@ -1642,7 +1643,7 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
             assert tp.status(cls.d, dev)["state"] == "anomaly", dev
         r = cls.d.curl("POST", "/v1/devices/pump-a/anomalies/accept", "-H",
                        "Content-Type: application/json", "--data",
-                       '{"note": "bearing \\"B\\" checked"}')
+                       '{"note": "bearing \\"B\\" checked\\\\ok\\n\\t\\u0001 at 80 \\u00b0C"}')
         assert r.status == 200, r
         cls.preds = {dev: cls.pred_points(dev) for dev in ("pump-a", "pump-b")}
         cls.events = tp.wait_for("both episodes listed", lambda: (
@@ -1653,7 +1654,7 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
         cls.addClassCleanup(cls.influxd.stop)  # runs first, also when what follows fails
         GrafanaQueries.post(cls.influxd.port, "/query", "q=CREATE+DATABASE+g")
         status, body = GrafanaQueries.post(cls.influxd.port, "/write?db=g&precision=ms",
-                                           cls.line_protocol())
+                                           cls.line_protocol().encode())
         assert status == 204, (status, body)
 
     @classmethod
@@ -1742,6 +1743,12 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
         ans = self.vigild("SELECT \"text\" FROM \"vigil_anomalies\" WHERE %s"
                           % self.rng(700, 1000))
         self.assertEqual(ans, {"results": [{"statement_id": 0}]})
+        # README's annotation query for episodes begun before the range: its lower bound moved
+        # back (time >= ${__from}ms - 1h) lists both, pump-b's still active (end null).
+        ans = self.vigild("SELECT \"text\", \"end\" FROM \"vigil_anomalies\" WHERE "
+                          "time >= %dms - 1h AND time <= %dms" % (self.T0 + 700000,
+                                                                 self.T0 + 1000000))
+        self.assertEqual(ans["results"][0]["series"][0]["values"], [r[:3] for r in want])
 
     def test_as_influxd(self):
         a, b = self.rng(0, 700), self.rng(600, 700)
@@ -1758,6 +1765,8 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
                 'SELECT "text", "channels", "ended_by", "opened_by", "peak_score", "id", "note" '
                 'FROM "vigil_anomalies" WHERE "device" = \'pump-a\'',
                 'SELECT "end" FROM "vigil_anomalies" WHERE %s' % a,  # the active one: no row
+                'SELECT "text", "end" FROM "vigil_anomalies" WHERE "device" = \'pump-b\' AND time '
+                '>= %dms - 1h AND time <= %dms' % (self.T0 + 700000, self.T0 + 710000),
                 'SELECT "text" FROM "vigil_anomalies" WHERE %s GROUP BY "device" ORDER BY time '
                 'DESC' % a,
                 'SHOW FIELD KEYS FROM "vigil_predictions"',
@@ -1767,6 +1776,31 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
             got = GrafanaQueries.query(self.d.http_port, q)
             self.assertEqual(got, want, q)
             self.assertIn(b'"series"', got[1], q)
+
+    def test_episode_row_bound(self):
+        # http.max_query_points bounds vigil_anomalies' rows as it does the readings': both
+        # episodes under a bound of one are the readings' error, never a cut list (the first
+        # version asked the pipeline for one more than the bound and answered what came: both
+        # rows here, and of three episodes the newest two without a word). LIMIT 1, or one
+        # device's, fits. Applied by a reload, then the class's configuration is put back.
+        q = 'SELECT "text" FROM "vigil_anomalies"'
+        self.assertEqual(len(self.vigild(q)["results"][0]["series"][0]["values"]), 2)
+        vt.write_file(self.d.config, self.CONFIG + "[http]\nmax_query_points = 1\n")
+        try:
+            test_ops.hup(self.d, r"configuration reloaded; applied: http.max_query_points")
+            res = self.vigild(q)["results"][0]
+            self.assertIn("vigild answers at most 1 rows for one SELECT (http.max_query_points)",
+                          res.get("error", ""), res)
+            self.assertNotIn("series", res)
+            res = self.vigild(q + " LIMIT 1")["results"][0]
+            self.assertEqual([r[1] for r in res["series"][0]["values"]],
+                             [self.episode_text(min(self.events,
+                                                    key=lambda e: (e["start_ts"], e["device"])))])
+            res = self.vigild(q + " WHERE \"device\" = 'pump-b'")["results"][0]
+            self.assertEqual(len(res["series"][0]["values"]), 1)
+        finally:
+            vt.write_file(self.d.config, self.CONFIG)
+            test_ops.hup(self.d, r"configuration reloaded; applied: http.max_query_points")
 
     def test_reserved_names_and_errors(self):
         # A device named like a reserved measurement: its readings through any other FROM name,
