@@ -447,10 +447,15 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
     ep_list_free(&l);
     if (rc == 0 && run->b.oom)
         rc = ERR_NOMEM;
-    if (rc || too_many_rows) {
+    /* The whole query's answer stops at API_PAGE_BYTES, as SELECT's and SHOW's (notes are up to
+     * 500 bytes: 10,000 episodes a statement, several statements, would pass it). */
+    int too_big = rc == 0 && !too_many_rows && run->b.len > API_PAGE_BYTES;
+    if (rc || too_many_rows || too_big) {
         run->b.len = mark;
         char msg[200];
-        if (rc == ERR_LIMIT)
+        if (too_big)
+            snprintf(msg, sizeof msg, "%s: narrow the time range or add LIMIT", API_IQ_TOO_BIG);
+        else if (rc == ERR_LIMIT)
             snprintf(msg, sizeof msg,
                      "vigild reads at most 10000 episodes overlapping the range for one SELECT: "
                      "narrow the time range");
