@@ -138,9 +138,10 @@ static api_role_t route_role(enum api_route route, const char *method, int metri
     case ROUTE_WRITE:
     case ROUTE_READINGS:
         return API_ROLE_WRITE;
-    case ROUTE_QUERY: /* POST: CREATE DATABASE, which Telegraf sends with its write token,
-                       * and every statement of the influx shell, which writes (README) */
-        return get ? API_ROLE_READ : API_ROLE_WRITE;
+    case ROUTE_QUERY: /* GET or POST (Grafana's two methods, the influx shell's POST): a
+                       * read; CREATE DATABASE, which keeps a name on disk, asks for "write"
+                       * itself (influxql.c q_statements), by either method */
+        return API_ROLE_READ;
     case ROUTE_DEVICE:
     case ROUTE_WEIGHTS:
     case ROUTE_MAINT:
