@@ -457,6 +457,13 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
 static void step_end(detector_t *d, int64_t ts_ms, struct detector_result *res)
 {
     d->n_seen++;
+    /* accept_grow: an episode held (an anomaly not accepted) puts the schedule's trainings off
+     * until it is accepted or ends. Their window would hold the fault's readings and their
+     * reseed restart the episode's count and blocks: with retrain_every 1000 a growing fault
+     * held from its onset was learnt and let go within 1000 readings (docs/detection.md,
+     * "Sixty-third round"). due_at and train_ts stay, so the first reading after asks. */
+    if (d->cfg.accept_grow > 0.0f && d->det_state == DET_ANOMALY && !d->ep_accepted)
+        return;
     /* The time schedule counts the readings' own time, so a replay of a stored series asks for
      * the same trainings as the live feed did (model/ has no clock). */
     int by_time = 0;

@@ -571,7 +571,12 @@ struct detector_config {
                           operator accepts it (detector_accept), or it ends as any episode
                           does. State: the two blocks' sums (saved). 3 by default (no NAB or
                           SKAB output and no vigil-sim delay changed); 0: off, accepted at
-                          accept_after (docs/detection.md, "Sixty-second round") */
+                          accept_after (docs/detection.md, "Sixty-second round"). With
+                          accept_after below 4 the blocks hold one reading, too few for a
+                          standard error, so it is accepted at accept_after as with 0. While
+                          an episode is held, the schedule's trainings (retrain_every,
+                          retrain_seconds) wait until it is accepted or ends ("Sixty-third
+                          round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

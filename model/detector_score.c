@@ -893,7 +893,9 @@ static int grow_note(detector_t *d, const float *e)
     }
     g = sqrt(g / d->C);
     if (!(g <= Z_CAP))
-        g = Z_CAP; /* also a NaN (a missing channel's error): as the largest error */
+        g = Z_CAP; /* also a NaN, as the largest error (defensive: the scales are positive,
+                    * trained or loaded, and a missing channel's value is carried forward, so
+                    * only a prediction that is not finite would give one) */
     d->gr_n++;
     d->gr_sum += g;
     d->gr_sq += g * g;

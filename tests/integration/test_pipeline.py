@@ -472,12 +472,20 @@ class SimFaults(vt.DaemonTestCase):
         self.assertAlmostEqual(t["value"], limit, places=3)
         self.assertTrue(1 <= t["steps"] <= horizon, t)
         self.assertEqual(t["at_ts"], f["steps"][t["steps"] - 1]["ts"])
-        # The first step at or above the limit, none before it.
         means = [st["values"]["temp"]["mean"] for st in f["steps"]]
-        self.assertGreaterEqual(means[t["steps"] - 1], limit)
-        self.assertTrue(all(m < limit for m in means[:t["steps"] - 1]), means[:t["steps"]])
-        sys.stderr.write("pump-2 temp %.2f, limit %.1f: forecast crosses it in %d steps\n"
-                         % (temp, limit, t["steps"]))
+        if t["by"] == "model":
+            # The model's forecast: its first step at or above the limit, none before it.
+            self.assertGreaterEqual(means[t["steps"] - 1], limit)
+            self.assertTrue(all(m < limit for m in means[:t["steps"] - 1]), means[:t["steps"]])
+        else:
+            # The readings' trend (README "Channel limits"): the temperature departs from its
+            # prediction, in an episode held since the fault began (the model, trained before
+            # it, is not retrained on the schedule while it grows: docs/detection.md,
+            # "Sixty-third round"), so the model's forecast need not reach the limit.
+            self.assertEqual(t["by"], "trend", t)
+            self.assertIn(s["state"], ("warning", "anomaly"), s)
+        sys.stderr.write("pump-2 temp %.2f, limit %.1f: forecast crosses it in %d steps (by %s)\n"
+                         % (temp, limit, t["steps"], t["by"]))
         # No limit on the healthy pump: no time_to_limit entries.
         f6 = self.d.get_json("/v1/devices/pump-6/forecast?horizon=5")
         self.assertEqual(f6["time_to_limit"], {})
