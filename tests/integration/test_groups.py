@@ -27,6 +27,10 @@ readings that arrive together are stepped as one batched model step.
    once, every member getting the version.
 10. An acceptance on one member while the group's training, asked on another, waits in the
    queue joins it: the group trains once.
+11. A member holding a growing fault (an anomaly not accepted, accept_grow) past accept_after is
+   left out of the group's scheduled training asked by another member: it keeps its model and
+   its episode (still `anomaly`, the same event), the pool holds only the other's window; its
+   acceptance then trains the group with it again.
 
 Python 3 standard library.
 """
@@ -690,6 +694,66 @@ class GroupAskedWhileQueued(tp.DaemonPerTest):
         for dev in devs:
             hist = [v["version"] for v in tp.models(d, dev)["versions"]]
             self.assertEqual([v for v in hist if v > n0[0]], [tops[0]], (dev, hist))
+
+
+def ramp_z(n, start, onset, rng, per=0.01):
+    """tp.rotation's regime with z drifting away from reading onset on, per a reading: a fault
+    whose error keeps growing (accept_grow holds its episode past accept_after)."""
+    return [[x, y, round(z + per * max(0, k - onset), 6)]
+            for k, (x, y, z) in enumerate(tp.rotation(n, start, tp.OMEGA_A, 0.01, rng), start)]
+
+
+class GroupHeldMember(tp.DaemonPerTest):
+    """A group of two: hb's schedule (retrain_every 700 after the first training at reading 300:
+    at reading 1000) trains the group while ha holds a fault that keeps growing from reading 400
+    (600 readings, past accept_after's 500). ha is left out: no new version, its episode still
+    open (the same event, `anomaly`), and hb's version pooled hb's window alone. Its acceptance
+    then trains the group with ha again. On main ha's window was pooled and its detector
+    reseeded with the group's version (docs/detection.md, "Sixty-third round")."""
+    CONFIG = tp.config_text(700)
+
+    def test_held_member_left_out_of_the_group_training(self):
+        d, devs = self.d, ["ha", "hb"]
+        for dev in devs:
+            put_group(d, dev, "h1")
+        rng = tp.random.Random(36)
+        feed_together(d, devs, {"ha": tp.rotation(tp.WARMUP, 0, tp.OMEGA_A, 0.01, rng),
+                                "hb": tp.rotation(tp.WARMUP, 5, tp.OMEGA_A, 0.01, rng)}, 0)
+        n0 = wait_newer(d, devs, 0, "the group trained")
+        self.assertEqual(n0[0], n0[1], n0)
+        # Readings 300-999, ha's fault from 400: hb's schedule asks on its 1000th reading (the
+        # last one), ha's (held) does not; nothing more arrives until the training is done.
+        n = 1000 - tp.WARMUP
+        feed_together(d, devs, {"ha": ramp_z(n, tp.WARMUP, 400, rng),
+                                "hb": tp.rotation(n, tp.WARMUP + 5, tp.OMEGA_A, 0.01, rng)},
+                      tp.WARMUP)
+
+        def hb_newer():
+            m = tp.models(d, "hb")
+            if m["training"] or metric_value(d, "vigil_train_queue_jobs"):
+                return None
+            return m["versions"][0] if m["versions"][0]["version"] > n0[1] else None
+        v = tp.wait_for("hb's scheduled group training", hb_newer, 60)
+        self.assertEqual(v["metrics"]["pooled_rows"], 1000, v)  # hb's window only
+        self.assertEqual(tp.models(d, "ha")["versions"][0]["version"], n0[0])
+        held = open_events(d, "ha")
+        self.assertEqual(len(held), 1, held)
+        self.assertEqual(tp.status(d, "ha")["state"], "anomaly")
+        self.assertLessEqual(held[0]["start_ts"], T0 + 1000 * 499, held)  # open > accept_after
+        self.assertEqual(open_events(d, "hb"), [])
+        # 100 more readings: still held, the same episode, no training for ha.
+        feed_together(d, devs, {"ha": ramp_z(100, 1000, 400, rng),
+                                "hb": tp.rotation(100, 1005, tp.OMEGA_A, 0.01, rng)}, 1000)
+        self.assertEqual([(e["id"], e["start_ts"]) for e in open_events(d, "ha")],
+                         [(held[0]["id"], held[0]["start_ts"])])
+        self.assertEqual(tp.status(d, "ha")["state"], "anomaly")
+        self.assertEqual(tp.models(d, "ha")["versions"][0]["version"], n0[0])
+        # The operator accepts the fault: the group trains with ha again (both windows pooled).
+        st, _, body = tp.req(d, "POST", "/v1/devices/ha/anomalies/accept", {"note": "known"})
+        self.assertEqual(st, 200, body)
+        tops = wait_newer(d, devs, v["version"], "the group trained with ha")
+        self.assertEqual(tops[0], tops[1], tops)
+        self.assertEqual(tp.models(d, "ha")["versions"][0]["metrics"]["pooled_rows"], 2 * 1100)
 
 
 if __name__ == "__main__":
