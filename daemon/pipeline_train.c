@@ -100,12 +100,15 @@ int pipeline__training_waits(pipeline_t *p, struct dev *d)
     if (d->training)
         return 0;
     /* In the FIFO, or its group's entry is: no thread has taken it, so d's part (which
-     * member_begin makes under d->mu, held here) is still to come. A walk of the due-set, but
-     * only for an API request. */
+     * member_begin makes under d->mu, held here) is still to come. Unless d holds an episode
+     * and the entry is another member's: that training leaves d out, so d's request must be
+     * asked again after it. A walk of the due-set, but only for an API request. */
     pthread_mutex_lock(&p->due_mu);
-    int waits = d->group && d->group->due;
+    int waits = 0;
     for (const struct dev *e = p->due_head; e && !waits; e = e->due_next)
         waits = e == d;
+    if (!waits && d->group && d->group->due)
+        waits = !(d->det && detector_holding(d->det));
     pthread_mutex_unlock(&p->due_mu);
     return waits;
 }
