@@ -658,6 +658,17 @@ class GroupAskedAcrossRestart(tp.DaemonPerTest):
             self.assertEqual(tp.status(d, dev)["readings_scored"], 40)
 
 
+def busy_training_thread(test):
+    """Keeps a daemon's one training thread busy: 20 other devices' first trainings queued (at
+    least 10 still waiting on return), so a training asked next waits in the queue."""
+    lines = "".join("m,device=o-%d a=%d,b=%d,c=%d %d\n"
+                    % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
+                    for i in range(20) for k in range(tp.WARMUP + 1))
+    test.assertEqual(test.d.write_lp(lines, precision="ms").status, 204)
+    tp.wait_for("trainings queued",
+                lambda: (metric_value(test.d, "vigil_train_queue_jobs") or 0) >= 10 or None, 60)
+
+
 class GroupAskedWhileQueued(tp.DaemonPerTest):
     """An acceptance on one member while the group's training, asked on another member, still
     waits in the queue (one training thread, busy with other devices' first trainings): the
@@ -674,12 +685,7 @@ class GroupAskedWhileQueued(tp.DaemonPerTest):
         n0 = wait_newer(d, devs, 0, "no training")
         self.assertEqual(n0[0], n0[1], n0)
         # The training thread busy: 20 other devices' first trainings queued.
-        lines = "".join("m,device=o-%d a=%d,b=%d,c=%d %d\n"
-                        % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
-                        for i in range(20) for k in range(tp.WARMUP + 1))
-        self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
-        tp.wait_for("trainings queued",
-                    lambda: (metric_value(d, "vigil_train_queue_jobs") or 0) >= 10 or None, 60)
+        busy_training_thread(self)
         self.assertEqual(tp.req(d, "POST", "/v1/devices/qb/model/retrain")[0], 202)
         st, _, body = tp.req(d, "POST", "/v1/devices/qa/anomalies/accept", {"note": "checked"})
         self.assertEqual(st, 200, body)
@@ -774,12 +780,7 @@ class GroupHeldMemberRetrain(tp.DaemonPerTest):
     def test_retrain_of_held_member_not_lost(self):
         d = self.d
         v0, v1, _, _ = held_group(self)
-        lines = "".join("m,device=o-%d a=%d,b=%d,c=%d %d\n"
-                        % (i, (k * 7 + i) % 11, (k * 5 + i) % 13, k % 3, T0 + 1000 * k)
-                        for i in range(20) for k in range(tp.WARMUP + 1))
-        self.assertEqual(d.write_lp(lines, precision="ms").status, 204)
-        tp.wait_for("trainings queued",
-                    lambda: (metric_value(d, "vigil_train_queue_jobs") or 0) >= 10 or None, 60)
+        busy_training_thread(self)
         self.assertEqual(tp.req(d, "POST", "/v1/devices/hb/model/retrain")[0], 202)
         # 409 "already queued" as any request merged into a queued one (README), but kept.
         self.assertEqual(tp.req(d, "POST", "/v1/devices/ha/model/retrain")[0], 409)
