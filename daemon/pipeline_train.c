@@ -24,6 +24,13 @@
  * members at once), calibrating its own error scales; each member then applies its job and
  * records the same version. Members keep their LSTM states, scales, thresholds and events.
  * Members with another channel set than the first one (the leader) are left out, with a log.
+ * So is a member holding an episode (detector_holding: a fault not accepted), unless it is the
+ * member whose request the training answers (an operator's POST .../retrain of it): its window
+ * would put the fault's readings into the pool and the apply would reseed its episode, so the
+ * group would learn the fault and end its alarm, which a single device's schedule no longer
+ * does (docs/detection.md, "Sixty-third round"). It keeps its model (the held episode's
+ * reference) and its schedule's request, put off while it holds: the first reading after the
+ * episode ends or is accepted asks for a group training, which takes it in again.
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
  * groups_mu (leaf) guards the groups table and each group's member list. Taken under a
@@ -93,12 +100,15 @@ int pipeline__training_waits(pipeline_t *p, struct dev *d)
     if (d->training)
         return 0;
     /* In the FIFO, or its group's entry is: no thread has taken it, so d's part (which
-     * member_begin makes under d->mu, held here) is still to come. A walk of the due-set, but
-     * only for an API request. */
+     * member_begin makes under d->mu, held here) is still to come. Unless d holds an episode
+     * and the entry is another member's: that training leaves d out, so d's request must be
+     * asked again after it. A walk of the due-set, but only for an API request. */
     pthread_mutex_lock(&p->due_mu);
-    int waits = d->group && d->group->due;
+    int waits = 0;
     for (const struct dev *e = p->due_head; e && !waits; e = e->due_next)
         waits = e == d;
+    if (!waits && d->group && d->group->due)
+        waits = !(d->det && detector_holding(d->det));
     pthread_mutex_unlock(&p->due_mu);
     return waits;
 }
@@ -229,14 +239,21 @@ static void train_failed(pipeline_t *p, const char *device, const char *what, in
 }
 
 /* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
- * must have that channel set (names). */
-static int member_begin(struct member *m, struct group *g, int want_nch, char *const *want)
+ * must have that channel set (names); with leave_held, its detector must not hold an episode. */
+static int member_begin(struct member *m, struct group *g, int want_nch, char *const *want,
+                        int leave_held)
 {
     struct dev *d = m->d;
     int rc = 0;
     pthread_mutex_lock(&d->mu);
     if (d->det == NULL || d->training || (g && d->group != g))
         rc = ERR_RANGE;
+    if (rc == 0 && leave_held && detector_holding(d->det)) {
+        rc = ERR_BUSY;
+        log_info("pipeline: device '%s' holds an anomaly: left out of its group '%s''s training "
+                 "until the episode ends or is accepted",
+                 d->name, g->name);
+    }
     if (rc == 0 && want_nch > 0) {
         if (d->nch != want_nch)
             rc = ERR_INVAL;
@@ -409,16 +426,18 @@ static void member_end(pipeline_t *p, struct member *m, int began)
     free(m->rows);
 }
 
-/* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply. */
-static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
+/* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
+ * asker: the device whose request this is (a group's held members but it are left out). */
+static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n,
+                      const struct dev *asker)
 {
     int64_t t0 = pipeline__mono_ns();
     int *began = calloc(n ? n : 1, sizeof *began);
     size_t ok = 0, total = 0, lead = n;
     int rc = began ? 0 : ERR_NOMEM;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        int brc =
-            member_begin(&ms[i], g, lead < n ? ms[lead].nch : 0, lead < n ? ms[lead].names : NULL);
+        int brc = member_begin(&ms[i], g, lead < n ? ms[lead].nch : 0,
+                               lead < n ? ms[lead].names : NULL, g && ms[i].d != asker);
         began[i] = brc == 0;
         if (brc == ERR_NOMEM) /* else not trainable now, or logged (other channels) */
             train_failed(p, ms[i].d->name, "", brc);
@@ -645,7 +664,7 @@ static void train_next(void *arg)
     if (ms) {
         for (size_t i = 0; i < n; i++)
             ms[i].d = devs[i];
-        train_set(p, g, ms, n);
+        train_set(p, g, ms, n, d);
         free(ms);
     } else {
         train_failed(p, d->name, "", ERR_NOMEM);

@@ -462,7 +462,7 @@ static void step_end(detector_t *d, int64_t ts_ms, struct detector_result *res)
      * reseed restart the episode's count and blocks: with retrain_every 1000 a growing fault
      * held from its onset was learnt and let go within 1000 readings (docs/detection.md,
      * "Sixty-third round"). due_at and train_ts stay, so the first reading after asks. */
-    if (d->cfg.accept_grow > 0.0f && d->det_state == DET_ANOMALY && !d->ep_accepted)
+    if (detector_holding(d))
         return;
     /* The time schedule counts the readings' own time, so a replay of a stored series asks for
      * the same trainings as the live feed did (model/ has no clock). */
@@ -688,6 +688,11 @@ int detector_channels(const detector_t *d)
 uint64_t detector_seen(const detector_t *d)
 {
     return d->n_seen;
+}
+
+int detector_holding(const detector_t *d)
+{
+    return d->cfg.accept_grow > 0.0f && d->det_state == DET_ANOMALY && !d->ep_accepted;
 }
 
 /* Ends d's open episode on the spot, as an episode that clears ends (below counts on: the next

@@ -794,6 +794,10 @@ enum detector_state detector_get_state(const detector_t *d);
 int detector_channels(const detector_t *d);
 /* Readings consumed since create (a training needs at least warmup of them). */
 uint64_t detector_seen(const detector_t *d);
+/* 1 while d holds an episode (accept_grow set, an anomaly not accepted): its schedule's
+ * trainings are put off until it is accepted or ends, and a group's training leaves it out
+ * (daemon/pipeline_train.c), so the fault is not learnt. */
+int detector_holding(const detector_t *d);
 /* The serving LSTM: borrowed, valid until the next detector_job_apply, detector_set_model or
  * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
 const model_t *detector_model(const detector_t *d);
