@@ -1095,7 +1095,10 @@ int pipeline_retrain(pipeline_t *p, const char *device)
     if (d == NULL)
         return ERR_NOTFOUND;
     pthread_mutex_lock(&d->mu);
+    d->retrain_all = 1;
     int rc = train_now(p, d);
+    if (rc != 0 && rc != ERR_BUSY)
+        d->retrain_all = 0;
     pthread_mutex_unlock(&d->mu);
     return rc;
 }

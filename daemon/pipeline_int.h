@@ -254,6 +254,10 @@ struct dev {
     int again; /* a retrain asked through the API while d (or its group) was training: trained
                   once more when that ends, so the request is not lost (d->mu); one asked while
                   the training only waits in the due-set joins it instead */
+    /* An operator's retrain (POST .../retrain) of d not yet trained: the training it asks or
+     * joins takes every member of d's group, held ones too (the operator decided; the
+     * schedule's and other members' trainings leave a held member out). d->mu. */
+    int retrain_all;
     struct dev *due_next;    /* next in the due-set; guarded by p->due_mu */
     struct group *due_group; /* the group d was in when it became due; guarded by due_mu */
     uint64_t next_event_id;

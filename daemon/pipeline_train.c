@@ -25,7 +25,8 @@
  * records the same version. Members keep their LSTM states, scales, thresholds and events.
  * Members with another channel set than the first one (the leader) are left out, with a log.
  * So is a member holding an episode (detector_holding: a fault not accepted), unless it is the
- * member whose request the training answers (an operator's POST .../retrain of it): its window
+ * member whose request the training answers, or an operator's POST .../retrain of any member
+ * asked for it (dev.retrain_all: the operator decided for the group): its window
  * would put the fault's readings into the pool and the apply would reseed its episode, so the
  * group would learn the fault and end its alarm, which a single device's schedule no longer
  * does (docs/detection.md, "Sixty-third round"). It keeps its model (the held episode's
@@ -101,14 +102,15 @@ int pipeline__training_waits(pipeline_t *p, struct dev *d)
         return 0;
     /* In the FIFO, or its group's entry is: no thread has taken it, so d's part (which
      * member_begin makes under d->mu, held here) is still to come. Unless d holds an episode
-     * and the entry is another member's: that training leaves d out, so d's request must be
-     * asked again after it. A walk of the due-set, but only for an API request. */
+     * and the entry is another member's, and d's request is not an operator's retrain (which
+     * takes every member): that training leaves d out, so d's request must be asked again
+     * after it. A walk of the due-set, but only for an API request. */
     pthread_mutex_lock(&p->due_mu);
     int waits = 0;
     for (const struct dev *e = p->due_head; e && !waits; e = e->due_next)
         waits = e == d;
     if (!waits && d->group && d->group->due)
-        waits = !(d->det && detector_holding(d->det));
+        waits = d->retrain_all || !(d->det && detector_holding(d->det));
     pthread_mutex_unlock(&p->due_mu);
     return waits;
 }
@@ -427,7 +429,8 @@ static void member_end(pipeline_t *p, struct member *m, int began)
 }
 
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
- * asker: the device whose request this is (a group's held members but it are left out). */
+ * asker: the device whose request this is (a group's held members but it are left out, unless
+ * a member's retrain_all asks for every one). */
 static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n,
                       const struct dev *asker)
 {
@@ -435,9 +438,16 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
     int *began = calloc(n ? n : 1, sizeof *began);
     size_t ok = 0, total = 0, lead = n;
     int rc = began ? 0 : ERR_NOMEM;
+    int all = 0; /* an operator's retrain of a member: held members too */
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&ms[i].d->mu);
+        all |= ms[i].d->retrain_all;
+        ms[i].d->retrain_all = 0;
+        pthread_mutex_unlock(&ms[i].d->mu);
+    }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int brc = member_begin(&ms[i], g, lead < n ? ms[lead].nch : 0,
-                               lead < n ? ms[lead].names : NULL, g && ms[i].d != asker);
+                               lead < n ? ms[lead].names : NULL, g && !all && ms[i].d != asker);
         began[i] = brc == 0;
         if (brc == ERR_NOMEM) /* else not trainable now, or logged (other channels) */
             train_failed(p, ms[i].d->name, "", brc);

@@ -776,10 +776,11 @@ class GroupHeldMember(tp.DaemonPerTest):
 
 
 class GroupHeldMemberRetrain(tp.DaemonPerTest):
-    """An operator's retrain of the held member ha while the group's training asked on hb waits
-    in the queue (one training thread, busy with other devices' first trainings): that training
-    leaves ha out, so ha's request is not merged into it but asked again after it, and trains
-    the group with ha (as a single device's retrain trains it through a held episode)."""
+    """Operators' retrains of hb and then of the held member ha while the first waits in the
+    queue (one training thread, busy with other devices' first trainings): an operator's
+    retrain trains every member, held ones too (as a single device's retrain trains it through
+    a held episode), so ha's request joins the queued one (409) and is not lost, and that
+    training pools both members' windows."""
     CONFIG = tp.config_text(700, extra="train_threads = 1\n")
 
     def test_retrain_of_held_member_not_lost(self):
