@@ -139,6 +139,8 @@ void api__iq_go_float(sbuf_t *b, double v);
 /* The reserved measurements: IQV_NONE for any other name (a device). */
 enum iqv_kind { IQV_NONE, IQV_PREDICTIONS, IQV_SCORES, IQV_ANOMALIES, IQV_KINDS };
 enum iqv_kind api__iqv_kind(const char *measurement);
+/* The reserved names, sorted in byte order, NULL-terminated: SHOW MEASUREMENTS lists them. */
+extern const char *const api__iqv_listed[];
 
 /* be.device_get and be.query for SELECT FROM measurement: the backend's for a device, vigild's
  * predictions or scores for vigil_predictions and vigil_scores (the device's facts: the first

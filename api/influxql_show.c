@@ -147,11 +147,6 @@ struct dev_walk {
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
-/* vigild's own measurements (influxql_vigil.c), which SHOW MEASUREMENTS lists among the devices
- * so that Grafana's FROM list offers them. Sorted in byte order, as influxd lists names. */
-static const char *const own_measurements[] = {"vigil_anomalies", "vigil_predictions",
-                                               "vigil_scores", NULL};
-
 /* Offers device d to w: the filter, OFFSET and LIMIT, then its row. Returns nonzero to stop. */
 static int walk_one(struct dev_walk *w, const api_device_t *d)
 {
@@ -404,7 +399,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     struct dev_walk w = {.re = has_re ? &re : NULL,
                          .offset = offset,
                          .limit = limit,
-                         .own = own_measurements,
+                         .own = api__iqv_listed,
                          .row = name_row};
     int rc = walk_result(r, run, &w,
                          "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[", "]}");

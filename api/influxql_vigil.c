@@ -32,6 +32,13 @@
 static const char *const reserved[IQV_KINDS] = {NULL, "vigil_predictions", "vigil_scores",
                                                 "vigil_anomalies"};
 
+/* The same names as SHOW MEASUREMENTS lists them among the devices (influxql_show.c), so that
+ * Grafana's FROM list offers them: sorted in byte order, as influxd lists names. */
+const char *const api__iqv_listed[] = {"vigil_anomalies", "vigil_predictions", "vigil_scores",
+                                       NULL};
+_Static_assert(sizeof api__iqv_listed / sizeof api__iqv_listed[0] == IQV_KINDS,
+               "every reserved name listed once");
+
 /* vigil_scores' fields, in the order SHOW FIELD KEYS lists them (sorted). */
 static const char *const score_fields[] = {"score", "state"};
 
