@@ -35,8 +35,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One field's accumulator for the bucket being read. Ties keep the earliest point for min, max
- * and first, and the latest for last, as influxd's reducers do. Not common/agg.h's, which
+/* One field's accumulator for the bucket being read. Ties keep the earliest point for min and
+ * max, and the larger value for first and last (two devices' points at one time, merged), as
+ * influxd's reducers do. Not common/agg.h's, which
  * readings?step= uses: that one sums with Neumaier's compensation, and influxd's mean and sum
  * are plain double sums in read order (0.1 + 0.2 + 0.3: 0.6000000000000001, compensated 0.6). */
 struct acc {
@@ -128,7 +129,7 @@ struct sel_run {
     long long buckets; /* a range of more buckets than max_rows: the statement's error */
     int nseries;       /* series written */
     int not_found;     /* the last device read does not exist */
-    int merge;         /* several devices asked for one series: the statement's error */
+    int merge;         /* raw points of several devices in one series: the statement's error */
     size_t scanned, max_scan;
     int opened;   /* the series was opened */
     int full;     /* LIMIT reached: the read stops */
@@ -239,13 +240,25 @@ static void acc_add(struct acc *a, int64_t ts, double v)
         a->max = v;
         a->max_ts = ts;
     }
-    if (ts < a->first_ts) {
+    if (ts < a->first_ts || (ts == a->first_ts && v > a->first)) {
         a->first = v;
         a->first_ts = ts;
     }
-    if (ts > a->last_ts) {
+    if (ts > a->last_ts || (ts == a->last_ts && v > a->last)) {
         a->last = v;
         a->last_ts = ts;
+    }
+}
+
+/* Adds a point's values to the accumulators of q's fields (a[0..nf)). */
+static void acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n, const char *const *ch,
+                      const double *v)
+{
+    for (int i = 0; i < q->nf; i++) {
+        const char *want = q->chans[q->f[i].chan];
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(ch[k], want) == 0)
+                acc_add(&a[i], ts, v[k]);
     }
 }
 
@@ -310,7 +323,9 @@ static void bucket_write(struct sel_run *x, int64_t ms)
                 go_float(b, q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
                 go_float(b, x->prev[i]);
-            } else if (q->f[i].fn == FN_COUNT) {
+            } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {
+                /* fill(none) fills nothing: a count with no point in a row another field
+                 * wrote is null there, as influxd prints it. */
                 sbuf_append(b, "0", 1);
             } else {
                 sbuf_append(b, "null", 4);
@@ -360,12 +375,7 @@ static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
             return 1;
     }
     x->have_cur = 1;
-    for (int i = 0; i < q->nf; i++) {
-        const char *want = q->chans[q->f[i].chan];
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(ch[k], want) == 0)
-                acc_add(&x->acc[i], ts, v[k]);
-    }
+    acc_point(x->acc, q, ts, n, ch, v);
     return 0;
 }
 
@@ -413,8 +423,8 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
             snprintf(msg, sizeof msg, "reading the device: %s", err_str(rc));
         else if (x->merge)
             snprintf(msg, sizeof msg,
-                     "vigild does not support one series of several devices: add GROUP BY "
-                     "\"%s\"",
+                     "vigild does not support raw points of several devices in one series: add "
+                     "GROUP BY \"%s\" or an aggregate",
                      x->r->srv->device_tag);
         else if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
@@ -502,6 +512,148 @@ static int select_device(struct sel_run *x, const char *device)
     return rc;
 }
 
+/* ---- several devices in one series ---------------------------------------------------------
+ * A regular expression on the device tag that matches several devices, without GROUP BY the
+ * tag, asks for one series merging them, as influxd merges the series of one measurement: a
+ * fleet's mean, min, max, sum, count, first or last per bucket over every selected device's
+ * readings. The store reads one device at a time, so the buckets are accumulated device after
+ * device; to keep that memory bounded whatever the range, they are taken a window of
+ * MERGE_WINDOW_BYTES at a time (each device read once per window, for the window's range
+ * only: the points read are the same as in one pass). */
+#define MERGE_WINDOW_BYTES ((size_t)1 << 20)
+
+struct merge {
+    struct sel_run *x;
+    struct acc *acc;  /* the window's buckets, nf accumulators each */
+    int64_t win_ms;   /* the window's first bucket */
+    int64_t every_ms; /* 0: one bucket, no GROUP BY time() */
+    int any;          /* a point was read */
+};
+
+static int merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct merge *m = arg;
+    struct sel_run *x = m->x;
+    if (++x->scanned > x->max_scan) {
+        x->too_many = 1;
+        return 1;
+    }
+    int64_t k = m->every_ms ? (bucket_of(x->q, ts) - m->win_ms) / m->every_ms : 0;
+    acc_point(m->acc + k * x->q->nf, x->q, ts, n, ch, v);
+    m->any = 1;
+    return 0;
+}
+
+/* Reads every device of f[0..n) with points in [from_ms, to_ms) into m's window. Returns 0 or
+ * the backend's error. */
+static int merge_read(struct merge *m, const struct dev_facts *f, char *const *ids, size_t n,
+                      int64_t from_ms, int64_t to_ms)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n && !m->x->too_many; i++) {
+        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+            continue;
+        api_query_t aq = {.device = ids[i],
+                          .channels = f[i].have,
+                          .nchannels = f[i].nhave,
+                          .from_ms = from_ms,
+                          .to_ms = to_ms};
+        rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
+    }
+    return rc;
+}
+
+/* Answers the statement over the devices ids[0..n) as one series. Returns 0 (a bound may be
+ * set in x), or the backend's error. */
+static int select_merged(struct sel_run *x, char *const *ids, size_t n)
+{
+    select_t *q = x->q;
+    if (q->f[0].fn == FN_RAW) {
+        x->merge = 1; /* raw points of several devices in one series: not answered */
+        return 0;
+    }
+    struct dev_facts *f = calloc(n, sizeof *f);
+    if (f == NULL)
+        return ERR_NOMEM;
+    int rc = 0;
+    int64_t first_ms = INT64_MAX, last_ms = INT64_MIN;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        f[i].q = q;
+        rc = api__iqv_device_get(x->r, q->from, ids[i], dev_facts_cb, &f[i]);
+        if (rc == ERR_NOTFOUND || (rc == 0 && f[i].first_ms < 0))
+            f[i].nhave = 0, rc = 0; /* gone since listed, or no reading: not in the series */
+        if (f[i].nhave > 0) {
+            first_ms = f[i].first_ms < first_ms ? f[i].first_ms : first_ms;
+            last_ms = f[i].last_ms > last_ms ? f[i].last_ms : last_ms;
+        }
+    }
+    int64_t lo = q->lo_ns, hi = q->hi_ns;
+    if (rc == 0 && first_ms != INT64_MAX) {
+        if (q->every_ns && lo == INT64_MIN)
+            lo = api__iq_ms_to_ns(first_ms);
+        if (q->every_ns && hi == INT64_MAX)
+            hi = api__iq_ms_to_ns(x->run->now_ms);
+    }
+    /* No device with the fields, or a range that misses every reading: no series. */
+    if (rc != 0 || first_ms == INT64_MAX || lo > hi || floor_div(lo, 1000000) > last_ms ||
+        floor_div(hi, 1000000) < first_ms) {
+        free(f);
+        return rc;
+    }
+    int64_t from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
+    int64_t to_ms = hi == INT64_MAX ? VTIME_MAX_MS + 1 : floor_div(hi, 1000000) + 1;
+    if (from_ms < VTIME_MIN_MS)
+        from_ms = VTIME_MIN_MS;
+    int64_t row_ms = lo == INT64_MIN ? 0 : floor_div(lo, 1000000);
+    struct merge m = {.x = x, .every_ms = q->every_ns / 1000000};
+    int64_t first = row_ms, nb = 1;
+    if (m.every_ms) {
+        first = bucket_of(q, row_ms);
+        nb = (bucket_of(q, floor_div(hi, 1000000)) - first) / m.every_ms + 1;
+        if (nb > x->max_rows) {
+            x->buckets = nb;
+            free(f);
+            return 0;
+        }
+    }
+    int64_t w = (int64_t)(MERGE_WINDOW_BYTES / (sizeof *m.acc * (size_t)q->nf));
+    if (w > nb)
+        w = nb;
+    m.acc = calloc((size_t)w * (size_t)q->nf, sizeof *m.acc);
+    if (m.acc == NULL) {
+        free(f);
+        return ERR_NOMEM;
+    }
+    /* The windows in the answer's order (descending under ORDER BY time DESC), each read then
+     * written bucket by bucket. */
+    for (int64_t done = 0; rc == 0 && done < nb && !x->full && !x->too_many; done += w) {
+        int64_t cnt = nb - done < w ? nb - done : w;
+        int64_t k0 = q->desc ? nb - done - cnt : done; /* the window's first bucket's index */
+        m.win_ms = first + k0 * m.every_ms;
+        int64_t wfrom = from_ms, wto = to_ms;
+        if (m.every_ms) {
+            wfrom = m.win_ms > from_ms ? m.win_ms : from_ms;
+            wto = m.win_ms + cnt * m.every_ms < to_ms ? m.win_ms + cnt * m.every_ms : to_ms;
+        }
+        memset(m.acc, 0, (size_t)cnt * (size_t)q->nf * sizeof *m.acc);
+        rc = merge_read(&m, f, ids, n, wfrom, wto);
+        for (int64_t j = 0; rc == 0 && j < cnt && !x->full && !x->too_many; j++) {
+            int64_t k = q->desc ? cnt - 1 - j : j;
+            if (!m.every_ms && !m.any)
+                break; /* no GROUP BY time() and no point in the range: no row */
+            memcpy(x->acc, m.acc + k * q->nf, (size_t)q->nf * sizeof *m.acc);
+            bucket_write(x, m.win_ms + k * m.every_ms);
+        }
+    }
+    if (x->opened) {
+        sbuf_append(&x->run->b, "]}", 2);
+        x->opened = 0;
+    }
+    free(m.acc);
+    free(f);
+    return rc;
+}
+
 /* The device ids, for GROUP BY the device tag over a name that is no device. */
 struct id_list {
     char **ids;
@@ -534,8 +686,8 @@ static int id_collect(void *arg, const api_device_t *d)
  * BY time DESC, as influxd reverses its series too) of GROUP BY the device tag with no device
  * named, FROM a name that is no device (Telegraf's "pump" of the devices tagged device=...), or
  * of "device" =~ /re/ (re: those it matches). The ids are taken first: no read runs inside the
- * device walk. Several devices without GROUP BY the device tag would be one series merging
- * their points, which vigild does not do: a statement error. */
+ * device walk. Several devices without GROUP BY the device tag are one series merging them
+ * (select_merged). */
 static int select_each_device(struct sel_run *x, const regex_t *re)
 {
     api_request_t *r = x->r;
@@ -554,8 +706,9 @@ static int select_each_device(struct sel_run *x, const regex_t *re)
         }
     }
     if (rc == 0 && n > 1 && !x->q->group_tag)
-        x->merge = 1;
-    for (size_t i = 0; rc == 0 && !x->merge && i < n && !x->too_many && !x->buckets; i++)
+        rc = select_merged(x, l.ids, n);
+    for (size_t i = 0;
+         rc == 0 && !(n > 1 && !x->q->group_tag) && i < n && !x->too_many && !x->buckets; i++)
         rc = select_device(x, l.ids[x->q->desc ? n - 1 - i : i]);
     for (size_t i = 0; i < l.n; i++)
         free(l.ids[i]);

@@ -144,6 +144,7 @@ struct dev_walk {
     int stopped;             /* a row asked to stop: LIMIT reached, too big, or out of memory */
     const char *const *own;  /* names listed among the devices, sorted (NULL: none); own_next: */
     size_t own_next;         /* the first not yet listed */
+    const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind */
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
@@ -154,9 +155,10 @@ static int walk_one(struct dev_walk *w, const api_device_t *d)
         return 0;
     if (w->seen++ < w->offset)
         return 0;
+    size_t before = w->b->len;
     if (w->row(w, d))
         return w->stopped = 1;
-    w->n++;
+    w->n += w->b->len > before;       /* a device with no channel has no field keys */
     if (w->b->len > API_PAGE_BYTES) { /* a statement repeated to fill q: see API_IQ_TOO_BIG */
         w->too_big = 1;
         return w->stopped = 1;
@@ -203,9 +205,18 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Appends the series of device d's channels, sorted, as SHOW FIELD KEYS lists them (all
- * float). */
+ * float); for a reserved measurement's name, its own fields, as SHOW FIELD KEYS FROM it. */
 static int field_keys_series(struct dev_walk *w, const api_device_t *d)
 {
+    enum iqv_kind k = api__iqv_kind(d->id);
+    if (w->own_text && k != IQV_NONE) {
+        const sbuf_t *t = &w->own_text[k];
+        if (t->len > 0) {
+            sbuf_printf(w->b, "%s", w->n ? "," : "");
+            sbuf_append(w->b, t->data, t->len);
+        }
+        return 0;
+    }
     if (d->nchannels == 0)
         return 0;
     const char **names = malloc(d->nchannels * sizeof *names);
@@ -448,6 +459,33 @@ static int field_keys_one(void *arg, const api_device_t *d)
     return 0;
 }
 
+/* SHOW FIELD KEYS without FROM: every device's series and, in their sorted places, the
+ * reserved measurements' (as influxd lists every measurement). Their series are written first,
+ * apart: vigil_predictions' reads device_list, which is not to run inside the walk's. */
+static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w)
+{
+    sbuf_t own[IQV_KINDS];
+    int rc = 0;
+    for (int k = 0; k < IQV_KINDS; k++)
+        sbuf_init(&own[k]);
+    for (int i = 0; rc == 0 && api__iqv_listed[i]; i++) {
+        sbuf_t *t = &own[api__iqv_kind(api__iqv_listed[i])];
+        rc = api__iqv_field_keys_series(r, t, api__iqv_listed[i]);
+        if (rc == 0 && t->oom)
+            rc = ERR_NOMEM;
+    }
+    if (rc == 0) {
+        w->own = api__iqv_listed;
+        w->own_text = own;
+        rc = walk_result(r, run, w, "", "");
+    } else {
+        rc = api__q_result_error(run, "reading the devices: ", err_str(rc));
+    }
+    for (int k = 0; k < IQV_KINDS; k++)
+        sbuf_deinit(&own[k]);
+    return rc;
+}
+
 /* SHOW FIELD KEYS [ON db] [FROM name]: the device's channels, each a float field; without FROM
  * every device's. */
 int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
@@ -458,7 +496,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
         return rc;
     struct dev_walk w = {.row = field_keys_series};
     if (from.kind == QT_EOF)
-        return walk_result(r, run, &w, "", "");
+        return field_keys_all(r, run, &w);
     if (api__iqv_kind(from.text) != IQV_NONE) /* vigild's own series: influxql_vigil.c */
         return api__iqv_field_keys(r, run, from.text);
     size_t mark = run->b.len;
@@ -482,14 +520,14 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 }
 
 /* SHOW TAG KEYS [ON db] [FROM name]: the device tag, for any name; without FROM one series per
- * device. */
+ * device and per reserved measurement, sorted. */
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
     int rc;
     if (show_keys_read(r, s, run, &from, &rc))
         return rc;
-    struct dev_walk w = {.tag = r->srv->device_tag, .row = tag_keys_series};
+    struct dev_walk w = {.tag = r->srv->device_tag, .own = api__iqv_listed, .row = tag_keys_series};
     if (from.kind == QT_EOF)
         return walk_result(r, run, &w, "", "");
     api__q_result_open(run);
