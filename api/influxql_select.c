@@ -129,6 +129,7 @@ struct sel_run {
     long long buckets; /* a range of more buckets than max_rows: the statement's error */
     int nseries;       /* series written */
     int not_found;     /* the last device read does not exist */
+    int skip;          /* the device's series is skipped (SOFFSET), once its existence is known */
     int merge;         /* raw points of several devices in one series: the statement's error */
     size_t scanned, max_scan;
     int opened;   /* the series was opened */
@@ -463,7 +464,7 @@ static int select_device(struct sel_run *x, const char *device)
     struct dev_facts f = {.q = q};
     int rc = api__iqv_device_get(r, q->from, device, dev_facts_cb, &f); /* vigil_*: its own */
     x->not_found = rc == ERR_NOTFOUND;
-    if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0)))
+    if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0 || x->skip)))
         return 0; /* no such measurement or field: no series, as from influxd */
     if (rc)
         return rc;
@@ -705,11 +706,23 @@ static int select_each_device(struct sel_run *x, const regex_t *re)
             l.ids[n++] = id;
         }
     }
-    if (rc == 0 && n > 1 && !x->q->group_tag)
+    /* SLIMIT and SOFFSET choose among the series in id order, whatever ORDER BY, as influxd
+     * does; without GROUP BY the tag, the devices are one series. */
+    const select_t *q = x->q;
+    size_t first = 0;
+    x->skip = 0;
+    if (q->group_tag) {
+        first = q->soffset < (long long)n ? (size_t)q->soffset : n;
+        if (q->slimit > 0 && q->slimit < (long long)(n - first))
+            n = first + (size_t)q->slimit;
+    } else if (q->soffset > 0) {
+        n = 0;
+    }
+    if (rc == 0 && n > 1 && !q->group_tag)
         rc = select_merged(x, l.ids, n);
     for (size_t i = 0;
-         rc == 0 && !(n > 1 && !x->q->group_tag) && i < n && !x->too_many && !x->buckets; i++)
-        rc = select_device(x, l.ids[x->q->desc ? n - 1 - i : i]);
+         rc == 0 && !(n > 1 && !q->group_tag) && first + i < n && !x->too_many && !x->buckets; i++)
+        rc = select_device(x, l.ids[q->desc ? n - 1 - i : first + i]);
     for (size_t i = 0; i < l.n; i++)
         free(l.ids[i]);
     free(l.ids);
@@ -767,6 +780,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         return select_finish(x, mark, rc);
     }
     const char *device = q->device[0] ? q->device : q->from;
+    x->skip = q->soffset > 0; /* one series: SOFFSET skips it */
     int rc = select_device(x, device);
     if (rc == 0 && x->not_found && q->group_tag && q->device[0] == '\0')
         rc = select_each_device(x, NULL);

@@ -1400,6 +1400,32 @@ G_SAME = [
     % g_range(100, 130),  # no point in the range
     'SELECT count(nope) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s)'
     % g_range(0, 30),  # no device has the field
+    # SLIMIT and SOFFSET choose series in tag order, whatever ORDER BY; several devices without
+    # GROUP BY "device" are one series.
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(10s), device SLIMIT 1 SOFFSET 1' % g_range(0, 30),
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(10s), device ORDER BY time DESC SLIMIT 1' % g_range(0, 30),
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ GROUP BY device LIMIT 1 SOFFSET 5',
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s) '
+    'SOFFSET 1' % g_range(0, 30),
+    'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) SLIMIT 1' % g_range(0, 30),
+    # time(0s) is no GROUP BY time(); an offset of 0s is none.
+    'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(0s)' % g_range(0, 30),
+    'SELECT max(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(0s), device'
+    % g_range(0, 30),
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s, 0s)'
+    % g_range(0, 30),
+    # Grafana's template variables: tag values chosen by WITH KEY and WHERE on the device tag.
+    'SHOW TAG VALUES FROM "pump" WITH KEY = "device" WHERE "device" =~ /^pump-(8|9)$/',
+    "SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE \"device\" = 'pump-8'",
+    'SHOW TAG VALUES FROM pump WITH KEY IN ("device", "site") WHERE device =~ /^pump-(8|9)$/ '
+    'LIMIT 1 OFFSET 1',
+    "SHOW TAG VALUES FROM pump WITH KEY =~ /dev/ WHERE device =~ /^pump-/ AND device !~ /7/ "
+    "AND device != 'pump-8'",
+    'SHOW TAG VALUES FROM pump WITH KEY != "site" WHERE device =~ /^pump-(8|9)$/',
+    "SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE device = 'nope'",
+    'SHOW TAG VALUES FROM pump WITH KEY =~ /^x/',
     # Schema statements of the query editor.
     'SHOW FIELD KEYS FROM "pump-7"',
     'SHOW TAG KEYS FROM "pump"',
@@ -2030,7 +2056,8 @@ class GrafanaShowAll(InfluxdPair):
 
     def test_show_without_from_as_influxd(self):
         self.assert_same(["SHOW FIELD KEYS", "SHOW TAG KEYS", "SHOW TAG KEYS ON g",
-                          "SHOW FIELD KEYS; SHOW TAG KEYS", 'SHOW FIELD KEYS FROM "vigil_scores"'])
+                          "SHOW FIELD KEYS; SHOW TAG KEYS", 'SHOW FIELD KEYS FROM "vigil_scores"',
+                          'SHOW TAG VALUES WITH KEY = "device" WHERE device !~ /1/'])
 
     def test_go_escapes_as_influxd(self):
         self.assert_same(['SHOW FIELD KEYS FROM esc', 'SELECT "a<b", "c&d>" FROM esc',
