@@ -838,6 +838,8 @@ static void result_failed(qrun_t *run, const char *err, int left)
  * text and note too). b is left as it was when out of memory (an answer still valid JSON). */
 static void go_escape(sbuf_t *b)
 {
+    if (b->len == 0)
+        return; /* a chunked answer of no statement: data may be NULL */
     const char *p = b->data, *end = b->data + b->len, *run = p;
     sbuf_t out;
     sbuf_init(&out);

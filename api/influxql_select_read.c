@@ -480,7 +480,9 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
             *v = strtoll(t.text, NULL, 10);
         } else if (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0) {
-            unsupported(q, s, "", t.text);
+            /* Zone rules need the tz database read thread-safely (glibc's localtime_r reads
+             * the process-wide TZ): vigild's buckets and times stay UTC. */
+            unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
             return 1;
         } else {
             api__q_parse_error(r, &t, ";");

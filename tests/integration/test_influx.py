@@ -1620,6 +1620,8 @@ class GrafanaQueries(InfluxdPair):
                  "conditions on a field or on a tag other than the device tag: site"),
                 ('SELECT temp FROM "pump-7" WHERE temp > 5', "conditions on a field"),
                 ('SELECT 1 FROM "pump-7"', "this field expression: 1"),
+                ("SELECT mean(temp) FROM \"pump-7\" GROUP BY time(1d) tz('Europe/Berlin')",
+                 "tz(): vigild's buckets and times are UTC"),
                 # influxd merges the two into one series of raw points
                 ("SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/",
                  'raw points of several devices in one series: add GROUP BY "device" or an '
