@@ -1520,7 +1520,12 @@ class InfluxdPair(vt.DaemonTestCase):
     def assert_same(self, statements):
         for q in statements:
             want, got = self.both(q)
-            self.assertEqual(got, want, q)
+            if got != want:  # not assertEqual: its diff of two MB-long answers takes minutes
+                at = next((i for i, (a, b) in enumerate(zip(got[1], want[1])) if a != b),
+                          min(len(got[1]), len(want[1])))
+                self.fail("%s\nvigild %d: ...%r\ninfluxd %d: ...%r" % (
+                    q, got[0], got[1][max(0, at - 80):at + 120], want[0],
+                    want[1][max(0, at - 80):at + 120]))
 
 
 class GrafanaQueries(InfluxdPair):
