@@ -1400,6 +1400,13 @@ G_SAME = [
     % g_range(100, 130),  # no point in the range
     'SELECT count(nope) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s)'
     % g_range(0, 30),  # no device has the field
+    # Raw points of several devices: one series in time order, ties in device order (under
+    # DESC, influxd's order of a tie varied with LIMIT and the fields: these have none).
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/',
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ ORDER BY time DESC LIMIT 1 OFFSET 1',
+    'SELECT temp, vib FROM pump WHERE device =~ /^pump-(8|9)$/ ORDER BY time DESC LIMIT 2',
+    'SELECT vib FROM pump WHERE device =~ /^pump-(8|9)$/ AND time >= %dms' % G_T,
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s' % g_range(100, 130),
     # SLIMIT and SOFFSET choose series in tag order, whatever ORDER BY; several devices without
     # GROUP BY "device" are one series.
     'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
@@ -1627,10 +1634,7 @@ class GrafanaQueries(InfluxdPair):
                 ('SELECT 1 FROM "pump-7"', "this field expression: 1"),
                 ("SELECT mean(temp) FROM \"pump-7\" GROUP BY time(1d) tz('Europe/Berlin')",
                  "tz(): vigild's buckets and times are UTC"),
-                # influxd merges the two into one series of raw points
-                ("SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/",
-                 'raw points of several devices in one series: add GROUP BY "device" or an '
-                 'aggregate')):
+):
             ans = self.vigild(q)
             self.assertEqual(list(ans["results"][0]), ["statement_id", "error"], q)
             self.assertIn("vigild does not support " + what, ans["results"][0]["error"], q)
@@ -1665,6 +1669,15 @@ class GrafanaQueries(InfluxdPair):
         ans = self.vigild("SELECT mean(x) FROM m WHERE device =~ /^big/ AND %s GROUP BY time(1s)"
                           % g_range(0, 59))
         self.assertEqual(ans["results"][0]["error"], "max-select-buckets limit exceeded: (60/25)")
+        ans = self.vigild("SELECT x FROM m WHERE device =~ /^big/")  # 26 points each read
+        self.assertIn("at most 40 points for one SELECT (http.max_scan_points)",
+                      ans["results"][0]["error"])
+        ans = self.vigild("SELECT x FROM m WHERE device =~ /^big/ LIMIT 5 OFFSET 2")
+        self.assertEqual(ans["results"][0]["series"][0]["values"],
+                         [[G_T + 1000, 1], [G_T + 1000, 1], [G_T + 2000, 2], [G_T + 2000, 2],
+                          [G_T + 3000, 3]])
+        ans = self.vigild("SELECT x FROM m WHERE device =~ /^big/ OFFSET 26")
+        self.assertIn("at most 25 rows for one SELECT", ans["results"][0]["error"])
         ans = self.vigild("SELECT count(x), sum(x) FROM m WHERE device =~ /^big/ AND %s "
                           "GROUP BY time(5s)" % g_range(0, 9))
         self.assertEqual(ans["results"][0]["series"][0]["values"],
@@ -1902,10 +1915,17 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
                 ('SELECT median("score") FROM "vigil_scores"', "the function median")):
             ans = self.vigild(q)
             self.assertIn(err, ans["results"][0]["error"], q)
-        # Several devices in one series of predictions: as for readings, GROUP BY "device".
-        ans = self.vigild("SELECT mean(\"x\") FROM \"vigil_predictions\" WHERE \"device\" =~ "
-                          "/^pump/ AND %s" % self.rng(0, 700))
-        self.assertIn('add GROUP BY "device"', ans["results"][0]["error"])
+        # Several devices in one series of predictions, as for readings: the fleet's mean is
+        # the mean over every device's predictions.
+        where = "WHERE \"device\" =~ /^pump/ AND %s" % self.rng(0, 700)
+        ans = self.vigild("SELECT mean(\"x\"), count(\"x\") FROM \"vigil_predictions\" " + where)
+        [[_, mean, count]] = ans["results"][0]["series"][0]["values"]
+        per = self.vigild("SELECT mean(\"x\"), count(\"x\") FROM \"vigil_predictions\" " + where
+                          + " GROUP BY \"device\"")["results"][0]["series"]
+        self.assertGreater(len(per), 1)
+        self.assertEqual(count, sum(s["values"][0][2] for s in per))
+        self.assertAlmostEqual(mean, sum(s["values"][0][1] * s["values"][0][2] for s in per)
+                               / count, places=9)
 
 
 class GrafanaVigilBounds(vt.DaemonTestCase):
