@@ -201,14 +201,21 @@ static void row_end(struct sel_run *x)
         x->too_big = x->too_many = 1;
 }
 
+/* Counts a point read; returns 1 (and sets too_many) when it is past http.max_scan_points. */
+static int scan_bound(struct sel_run *x)
+{
+    if (++x->scanned <= x->max_scan)
+        return 0;
+    x->too_many = 1;
+    return 1;
+}
+
 /* One raw point: a row with each field's value, null where the point has none. */
 static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
     struct sel_run *x = arg;
-    if (++x->scanned > x->max_scan) {
-        x->too_many = 1;
+    if (scan_bound(x))
         return 1;
-    }
     if (!row_begin(x, ts))
         return x->too_many;
     for (int i = 0; i < x->q->nf; i++) {
@@ -366,10 +373,8 @@ static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
 {
     struct sel_run *x = arg;
     select_t *q = x->q;
-    if (++x->scanned > x->max_scan) {
-        x->too_many = 1;
+    if (scan_bound(x))
         return 1;
-    }
     if (q->every_ns > 0) {
         int64_t b = bucket_of(q, ts);
         buckets_until(x, b); /* the buckets before it, the one read so far among them */
@@ -531,10 +536,8 @@ static int merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, c
 {
     struct merge *m = arg;
     struct sel_run *x = m->x;
-    if (++x->scanned > x->max_scan) {
-        x->too_many = 1;
+    if (scan_bound(x))
         return 1;
-    }
     int64_t k = m->every_ms ? (bucket_of(x->q, ts) - m->win_ms) / m->every_ms : 0;
     acc_point(m->acc + k * x->q->nf, x->q, ts, n, ch, v);
     m->any = 1;
@@ -595,10 +598,8 @@ static int raw_merge_point(void *arg, int64_t ts, size_t n, const char *const *c
 {
     struct raw_merge *m = arg;
     struct sel_run *x = m->x;
-    if (++x->scanned > x->max_scan) {
-        x->too_many = 1;
+    if (scan_bound(x))
         return 1;
-    }
     if (m->n == m->cap)
         return 1; /* the device's share is read */
     struct raw_row *row = (struct raw_row *)(m->rows + m->n++ * m->stride);
