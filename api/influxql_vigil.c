@@ -560,13 +560,18 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
 
 int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
 {
+    size_t start = run->b.len;
     api__q_result_open(run);
     size_t mark = run->b.len;
     sbuf_append(&run->b, ",\"series\":[", 11);
     int rc = api__iqv_field_keys_series(r, &run->b, measurement);
-    if (rc != 0 || run->b.len == mark + 11)
+    if (rc != 0) {
+        run->b.len = start; /* the failed statement's result is result_failed's to write */
+        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+    }
+    if (run->b.len == mark + 11)
         run->b.len = mark; /* no field: no series */
     else
         sbuf_append(&run->b, "]", 1);
-    return rc ? api__q_result_error(run, "reading the devices: ", err_str(rc)) : 0;
+    return 0;
 }
