@@ -830,6 +830,51 @@ static void result_failed(qrun_t *run, const char *err, int left)
     }
 }
 
+/* Rewrites b's strings as Go's encoding/json (influxd's writer) writes them: '<', '>' and '&'
+ * as \u003c, \u003e and \u0026, U+2028 and U+2029 as \u2028 and \u2029 (so that an answer
+ * put in HTML stays inert). vigild's own writer (api__json_str) serves the JSON routes too,
+ * which keep the characters as they are; no such byte appears in JSON outside a string, so the
+ * whole /query answer is rewritten once, here, whichever file wrote its strings (the anomalies'
+ * text and note too). b is left as it was when out of memory (an answer still valid JSON). */
+static void go_escape(sbuf_t *b)
+{
+    if (b->len == 0)
+        return; /* a chunked answer of no statement: data may be NULL */
+    const char *p = b->data, *end = b->data + b->len, *run = p;
+    sbuf_t out;
+    sbuf_init(&out);
+    for (; p < end; p++) {
+        const char *esc = NULL;
+        size_t skip = 1;
+        if (*p == '<')
+            esc = "\\u003c";
+        else if (*p == '>')
+            esc = "\\u003e";
+        else if (*p == '&')
+            esc = "\\u0026";
+        else if ((unsigned char)*p == 0xe2 && end - p >= 3 && (unsigned char)p[1] == 0x80 &&
+                 ((unsigned char)p[2] == 0xa8 || (unsigned char)p[2] == 0xa9)) {
+            esc = (unsigned char)p[2] == 0xa8 ? "\\u2028" : "\\u2029";
+            skip = 3;
+        }
+        if (esc == NULL)
+            continue;
+        sbuf_append(&out, run, (size_t)(p - run));
+        sbuf_append(&out, esc, 6);
+        p += skip - 1;
+        run = p + 1;
+    }
+    if (run == b->data)
+        return; /* nothing to escape (the usual answer): no copy */
+    sbuf_append(&out, run, (size_t)(end - run));
+    if (out.oom) {
+        sbuf_deinit(&out);
+        return;
+    }
+    sbuf_deinit(b);
+    *b = out;
+}
+
 /* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them (200): whole,
  * {"results":[...]} with a result per statement run, or with chunked a document per result
  * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
@@ -852,6 +897,8 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
         result_failed(&run, run.err, n - ran);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
+    if (!run.b.oom)
+        go_escape(&run.b);
     api__body(r, 200, "application/json", &run.b);
 }
 

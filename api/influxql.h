@@ -164,6 +164,11 @@ typedef struct {
  * channels). Returns 0, or 1 (failed: run->err). */
 int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement);
 
+/* Appends that answer's one series ({"name":...}) to b, nothing when the measurement has no
+ * field (vigil_predictions with no device channel). Reads device_list: not to be called inside
+ * a device walk. Returns 0, or the backend's error (b may then hold part of a series). */
+int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement);
+
 /* Answers SELECT FROM vigil_anomalies into run->b. Returns 0, or 1 (failed: run->err). */
 int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v);
 

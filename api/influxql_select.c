@@ -14,14 +14,16 @@
  * start to the one holding its end, as influxd aligns them; fill(null) (the default; count's
  * empty bucket is 0), fill(none), fill(previous) and fill(number) fill the empty ones. The mean
  * is sum / count with a plain sum in time order, as influxd's mean reducer does, so both print
- * the same double.
+ * the same double. A regular expression on the device tag that selects several devices, without
+ * GROUP BY the tag, is one series merging their points (select_merged); with it, a series per
+ * device, SLIMIT and SOFFSET choosing among them in id order.
  *
  * Bounds: the points read for one statement stop at http.max_scan_points, the rows it answers
  * (buckets, or raw points) at http.max_query_points, and the query's whole answer at
  * API_PAGE_BYTES of JSON; beyond any the statement gets an error naming it (influxd's
  * max-select-buckets words for buckets), never a result cut short or unbounded memory. What vigild
  * does not answer (other functions, math, regex, subqueries, INTO, OR, conditions on fields or on
- * other tags) is a statement error naming it.
+ * other tags, tz()) is a statement error naming it.
  *
  * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h).
  * Any thread; reads through be.query and be.device_get; no lock. */
@@ -35,10 +37,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One field's accumulator for the bucket being read. Ties keep the earliest point for min, max
- * and first, and the latest for last, as influxd's reducers do. Not common/agg.h's, which
- * readings?step= uses: that one sums with Neumaier's compensation, and influxd's mean and sum
- * are plain double sums in read order (0.1 + 0.2 + 0.3: 0.6000000000000001, compensated 0.6). */
+/* One field's accumulator for the bucket being read. Ties keep the earliest point for min and
+ * max, and the larger value for first and last (two devices' points at one time, merged), as
+ * influxd's reducers do. Not common/agg.h's, which readings?step= uses: that one sums with
+ * Neumaier's compensation, and influxd's mean and sum are plain double sums in read order
+ * (0.1 + 0.2 + 0.3: 0.6000000000000001, compensated 0.6). */
 struct acc {
     uint64_t count;
     double sum, min, max, first, last;
@@ -128,7 +131,7 @@ struct sel_run {
     long long buckets; /* a range of more buckets than max_rows: the statement's error */
     int nseries;       /* series written */
     int not_found;     /* the last device read does not exist */
-    int merge;         /* several devices asked for one series: the statement's error */
+    int skip;          /* the device's series is skipped (SOFFSET), once its existence is known */
     size_t scanned, max_scan;
     int opened;   /* the series was opened */
     int full;     /* LIMIT reached: the read stops */
@@ -198,14 +201,21 @@ static void row_end(struct sel_run *x)
         x->too_big = x->too_many = 1;
 }
 
+/* Counts a point read; returns 1 (and sets too_many) when it is past http.max_scan_points. */
+static int scan_bound(struct sel_run *x)
+{
+    if (++x->scanned <= x->max_scan)
+        return 0;
+    x->too_many = 1;
+    return 1;
+}
+
 /* One raw point: a row with each field's value, null where the point has none. */
 static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
     struct sel_run *x = arg;
-    if (++x->scanned > x->max_scan) {
-        x->too_many = 1;
+    if (scan_bound(x))
         return 1;
-    }
     if (!row_begin(x, ts))
         return x->too_many;
     for (int i = 0; i < x->q->nf; i++) {
@@ -239,13 +249,25 @@ static void acc_add(struct acc *a, int64_t ts, double v)
         a->max = v;
         a->max_ts = ts;
     }
-    if (ts < a->first_ts) {
+    if (ts < a->first_ts || (ts == a->first_ts && v > a->first)) {
         a->first = v;
         a->first_ts = ts;
     }
-    if (ts > a->last_ts) {
+    if (ts > a->last_ts || (ts == a->last_ts && v > a->last)) {
         a->last = v;
         a->last_ts = ts;
+    }
+}
+
+/* Adds a point's values to the accumulators of q's fields (a[0..nf)). */
+static void acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n, const char *const *ch,
+                      const double *v)
+{
+    for (int i = 0; i < q->nf; i++) {
+        const char *want = q->chans[q->f[i].chan];
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(ch[k], want) == 0)
+                acc_add(&a[i], ts, v[k]);
     }
 }
 
@@ -310,7 +332,9 @@ static void bucket_write(struct sel_run *x, int64_t ms)
                 go_float(b, q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
                 go_float(b, x->prev[i]);
-            } else if (q->f[i].fn == FN_COUNT) {
+            } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {
+                /* fill(none) fills nothing: a count with no point in a row another field
+                 * wrote is null there, as influxd prints it. */
                 sbuf_append(b, "0", 1);
             } else {
                 sbuf_append(b, "null", 4);
@@ -349,10 +373,8 @@ static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
 {
     struct sel_run *x = arg;
     select_t *q = x->q;
-    if (++x->scanned > x->max_scan) {
-        x->too_many = 1;
+    if (scan_bound(x))
         return 1;
-    }
     if (q->every_ns > 0) {
         int64_t b = bucket_of(q, ts);
         buckets_until(x, b); /* the buckets before it, the one read so far among them */
@@ -360,12 +382,7 @@ static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
             return 1;
     }
     x->have_cur = 1;
-    for (int i = 0; i < q->nf; i++) {
-        const char *want = q->chans[q->f[i].chan];
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(ch[k], want) == 0)
-                acc_add(&x->acc[i], ts, v[k]);
-    }
+    acc_point(x->acc, q, ts, n, ch, v);
     return 0;
 }
 
@@ -406,16 +423,11 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
     qrun_t *run = x->run;
     if (rc == 0 && run->b.oom)
         rc = ERR_NOMEM;
-    if (rc != 0 || x->too_many || x->buckets || x->merge) {
+    if (rc != 0 || x->too_many || x->buckets) {
         run->b.len = mark;
         char msg[200];
         if (rc != 0)
             snprintf(msg, sizeof msg, "reading the device: %s", err_str(rc));
-        else if (x->merge)
-            snprintf(msg, sizeof msg,
-                     "vigild does not support one series of several devices: add GROUP BY "
-                     "\"%s\"",
-                     x->r->srv->device_tag);
         else if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
                      x->max_rows);
@@ -453,7 +465,7 @@ static int select_device(struct sel_run *x, const char *device)
     struct dev_facts f = {.q = q};
     int rc = api__iqv_device_get(r, q->from, device, dev_facts_cb, &f); /* vigil_*: its own */
     x->not_found = rc == ERR_NOTFOUND;
-    if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0)))
+    if (rc == ERR_NOTFOUND || (rc == 0 && (f.nhave == 0 || f.first_ms < 0 || x->skip)))
         return 0; /* no such measurement or field: no series, as from influxd */
     if (rc)
         return rc;
@@ -502,6 +514,255 @@ static int select_device(struct sel_run *x, const char *device)
     return rc;
 }
 
+/* ---- several devices in one series ---------------------------------------------------------
+ * A regular expression on the device tag that matches several devices, without GROUP BY the
+ * tag, asks for one series merging them, as influxd merges the series of one measurement: a
+ * fleet's mean, min, max, sum, count, first or last per bucket over every selected device's
+ * readings (merge_buckets), or their raw points in time order (merge_raw). The store reads one
+ * device at a time, so the buckets are accumulated device after device; to keep that memory bounded
+ * whatever the range, they are taken a window of MERGE_WINDOW_BYTES at a time (each device read
+ * once per window, for the window's range only: the points read are the same as in one pass). */
+#define MERGE_WINDOW_BYTES ((size_t)1 << 20)
+
+struct merge {
+    struct sel_run *x;
+    struct acc *acc;  /* the window's buckets, nf accumulators each */
+    int64_t win_ms;   /* the window's first bucket */
+    int64_t every_ms; /* 0: one bucket, no GROUP BY time() */
+    int any;          /* a point was read */
+};
+
+static int merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct merge *m = arg;
+    struct sel_run *x = m->x;
+    if (scan_bound(x))
+        return 1;
+    int64_t k = m->every_ms ? (bucket_of(x->q, ts) - m->win_ms) / m->every_ms : 0;
+    acc_point(m->acc + k * x->q->nf, x->q, ts, n, ch, v);
+    m->any = 1;
+    return 0;
+}
+
+/* Reads every device of f[0..n) with points in [from_ms, to_ms) into m's window. Returns 0 or
+ * the backend's error. */
+static int merge_read(struct merge *m, const struct dev_facts *f, char *const *ids, size_t n,
+                      int64_t from_ms, int64_t to_ms)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n && !m->x->too_many; i++) {
+        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+            continue;
+        api_query_t aq = {.device = ids[i],
+                          .channels = f[i].have,
+                          .nchannels = f[i].nhave,
+                          .from_ms = from_ms,
+                          .to_ms = to_ms};
+        rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
+    }
+    return rc;
+}
+
+/* Raw points of several devices in one series, in time order, ties in device order (both
+ * reversed under ORDER BY time DESC, as influxd orders them). Each device's first points in
+ * that order are read into rows; after each device the rows are sorted and cut to the rows the
+ * answer can use (LIMIT, or http.max_query_points + 1 to see the bound crossed, plus OFFSET), so
+ * they take at most twice that; an OFFSET past http.max_query_points is the rows' bound. */
+struct raw_row {
+    int64_t ts;
+    uint32_t dev, have; /* have: bit i set, field i has a value */
+    double v[];         /* nf values */
+};
+
+struct raw_merge {
+    struct sel_run *x;
+    char *rows; /* n rows of stride bytes; room for cap */
+    size_t n, cap, stride;
+    uint32_t dev; /* the device being read */
+};
+
+static int raw_cmp_asc(const void *a, const void *b)
+{
+    const struct raw_row *p = a, *q = b;
+    if (p->ts != q->ts)
+        return p->ts < q->ts ? -1 : 1;
+    return (p->dev > q->dev) - (p->dev < q->dev);
+}
+
+static int raw_cmp_desc(const void *a, const void *b)
+{
+    return raw_cmp_asc(b, a);
+}
+
+static int raw_merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    struct raw_merge *m = arg;
+    struct sel_run *x = m->x;
+    if (scan_bound(x))
+        return 1;
+    if (m->n == m->cap)
+        return 1; /* the device's share is read */
+    struct raw_row *row = (struct raw_row *)(m->rows + m->n++ * m->stride);
+    *row = (struct raw_row){.ts = ts, .dev = m->dev};
+    for (int i = 0; i < x->q->nf; i++) {
+        const char *want = x->q->chans[x->q->f[i].chan];
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(ch[k], want) == 0) {
+                row->v[i] = v[k];
+                row->have |= 1u << i;
+                break;
+            }
+    }
+    return 0;
+}
+
+/* Answers the raw points of the devices ids[0..n) (facts f) in [from_ms, to_ms) as one series.
+ * Returns 0 (a bound may be set in x), or the backend's error. */
+static int merge_raw(struct sel_run *x, const struct dev_facts *f, char *const *ids, size_t n,
+                     int64_t from_ms, int64_t to_ms)
+{
+    const select_t *q = x->q;
+    if (q->offset > x->max_rows) {
+        x->too_many = 1;
+        return 0;
+    }
+    long long want = q->limit > 0 && q->limit < x->max_rows ? q->limit : x->max_rows + 1;
+    size_t keep = (size_t)(want + q->offset);
+    struct raw_merge m = {.x = x,
+                          .stride = sizeof(struct raw_row) + (size_t)q->nf * sizeof(double)};
+    m.rows = malloc(2 * keep * m.stride);
+    if (m.rows == NULL)
+        return ERR_NOMEM;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n && !x->too_many; i++) {
+        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+            continue;
+        m.dev = (uint32_t)i;
+        m.cap = m.n + keep;
+        api_query_t aq = {.device = ids[i],
+                          .channels = f[i].have,
+                          .nchannels = f[i].nhave,
+                          .from_ms = from_ms,
+                          .to_ms = to_ms,
+                          .limit = keep,
+                          .desc = q->desc};
+        rc = api__iqv_query(x->r, q->from, &aq, raw_merge_point, &m);
+        qsort(m.rows, m.n, m.stride, q->desc ? raw_cmp_desc : raw_cmp_asc);
+        if (m.n > keep)
+            m.n = keep;
+    }
+    for (size_t i = 0; rc == 0 && i < m.n && !x->full && !x->too_many; i++) {
+        const struct raw_row *row = (const struct raw_row *)(m.rows + i * m.stride);
+        if (!row_begin(x, row->ts))
+            continue;
+        for (int k = 0; k < q->nf; k++) {
+            sbuf_append(&x->run->b, ",", 1);
+            if (row->have & (1u << k))
+                go_float(&x->run->b, row->v[k]);
+            else
+                sbuf_append(&x->run->b, "null", 4);
+        }
+        row_end(x);
+    }
+    free(m.rows);
+    return rc;
+}
+
+/* Answers an aggregate over the devices ids[0..n) (facts f) in [lo, hi] ns ([from_ms, to_ms)
+ * in ms) as one series of buckets, a window at a time. Returns 0 (a bound may be set in x), or
+ * the backend's error. */
+static int merge_buckets(struct sel_run *x, const struct dev_facts *f, char *const *ids, size_t n,
+                         int64_t lo, int64_t hi, int64_t from_ms, int64_t to_ms)
+{
+    const select_t *q = x->q;
+    int64_t row_ms = lo == INT64_MIN ? 0 : floor_div(lo, 1000000);
+    struct merge m = {.x = x, .every_ms = q->every_ns / 1000000};
+    int64_t first = row_ms, nb = 1;
+    if (m.every_ms) {
+        first = bucket_of(q, row_ms);
+        nb = (bucket_of(q, floor_div(hi, 1000000)) - first) / m.every_ms + 1;
+        if (nb > x->max_rows) {
+            x->buckets = nb;
+            return 0;
+        }
+    }
+    int64_t w = (int64_t)(MERGE_WINDOW_BYTES / (sizeof *m.acc * (size_t)q->nf));
+    if (w > nb)
+        w = nb;
+    m.acc = calloc((size_t)w * (size_t)q->nf, sizeof *m.acc);
+    if (m.acc == NULL)
+        return ERR_NOMEM;
+    /* The windows in the answer's order (descending under ORDER BY time DESC), each read then
+     * written bucket by bucket. */
+    int rc = 0;
+    for (int64_t done = 0; rc == 0 && done < nb && !x->full && !x->too_many; done += w) {
+        int64_t cnt = nb - done < w ? nb - done : w;
+        int64_t k0 = q->desc ? nb - done - cnt : done; /* the window's first bucket's index */
+        m.win_ms = first + k0 * m.every_ms;
+        int64_t wfrom = from_ms, wto = to_ms;
+        if (m.every_ms) {
+            wfrom = m.win_ms > from_ms ? m.win_ms : from_ms;
+            wto = m.win_ms + cnt * m.every_ms < to_ms ? m.win_ms + cnt * m.every_ms : to_ms;
+        }
+        memset(m.acc, 0, (size_t)cnt * (size_t)q->nf * sizeof *m.acc);
+        rc = merge_read(&m, f, ids, n, wfrom, wto);
+        for (int64_t j = 0; rc == 0 && j < cnt && !x->full && !x->too_many; j++) {
+            int64_t k = q->desc ? cnt - 1 - j : j;
+            if (!m.every_ms && !m.any)
+                break; /* no GROUP BY time() and no point in the range: no row */
+            memcpy(x->acc, m.acc + k * q->nf, (size_t)q->nf * sizeof *m.acc);
+            bucket_write(x, m.win_ms + k * m.every_ms);
+        }
+    }
+    free(m.acc);
+    return rc;
+}
+
+/* Answers the statement over the devices ids[0..n) as one series. Returns 0 (a bound may be
+ * set in x), or the backend's error. */
+static int select_merged(struct sel_run *x, char *const *ids, size_t n)
+{
+    select_t *q = x->q;
+    struct dev_facts *f = calloc(n, sizeof *f);
+    if (f == NULL)
+        return ERR_NOMEM;
+    int rc = 0;
+    int64_t first_ms = INT64_MAX, last_ms = INT64_MIN;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        f[i].q = q;
+        rc = api__iqv_device_get(x->r, q->from, ids[i], dev_facts_cb, &f[i]);
+        if (rc == ERR_NOTFOUND || (rc == 0 && f[i].first_ms < 0))
+            f[i].nhave = 0, rc = 0; /* gone since listed, or no reading: not in the series */
+        if (f[i].nhave > 0) {
+            first_ms = f[i].first_ms < first_ms ? f[i].first_ms : first_ms;
+            last_ms = f[i].last_ms > last_ms ? f[i].last_ms : last_ms;
+        }
+    }
+    int64_t lo = q->lo_ns, hi = q->hi_ns;
+    if (rc == 0 && first_ms != INT64_MAX) {
+        if (q->every_ns && lo == INT64_MIN)
+            lo = api__iq_ms_to_ns(first_ms);
+        if (q->every_ns && hi == INT64_MAX)
+            hi = api__iq_ms_to_ns(x->run->now_ms);
+    }
+    /* No device with the fields, or a range that misses every reading: no series. */
+    if (rc == 0 && first_ms != INT64_MAX && lo <= hi && floor_div(lo, 1000000) <= last_ms &&
+        floor_div(hi, 1000000) >= first_ms) {
+        int64_t from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
+        int64_t to_ms = hi == INT64_MAX ? VTIME_MAX_MS + 1 : floor_div(hi, 1000000) + 1;
+        if (from_ms < VTIME_MIN_MS)
+            from_ms = VTIME_MIN_MS;
+        rc = q->f[0].fn == FN_RAW ? merge_raw(x, f, ids, n, from_ms, to_ms)
+                                  : merge_buckets(x, f, ids, n, lo, hi, from_ms, to_ms);
+    }
+    if (x->opened) {
+        sbuf_append(&x->run->b, "]}", 2);
+        x->opened = 0;
+    }
+    free(f);
+    return rc;
+}
+
 /* The device ids, for GROUP BY the device tag over a name that is no device. */
 struct id_list {
     char **ids;
@@ -534,8 +795,8 @@ static int id_collect(void *arg, const api_device_t *d)
  * BY time DESC, as influxd reverses its series too) of GROUP BY the device tag with no device
  * named, FROM a name that is no device (Telegraf's "pump" of the devices tagged device=...), or
  * of "device" =~ /re/ (re: those it matches). The ids are taken first: no read runs inside the
- * device walk. Several devices without GROUP BY the device tag would be one series merging
- * their points, which vigild does not do: a statement error. */
+ * device walk. Several devices without GROUP BY the device tag are one series merging them
+ * (select_merged). */
 static int select_each_device(struct sel_run *x, const regex_t *re)
 {
     api_request_t *r = x->r;
@@ -553,10 +814,23 @@ static int select_each_device(struct sel_run *x, const regex_t *re)
             l.ids[n++] = id;
         }
     }
-    if (rc == 0 && n > 1 && !x->q->group_tag)
-        x->merge = 1;
-    for (size_t i = 0; rc == 0 && !x->merge && i < n && !x->too_many && !x->buckets; i++)
-        rc = select_device(x, l.ids[x->q->desc ? n - 1 - i : i]);
+    /* SLIMIT and SOFFSET choose among the series in id order, whatever ORDER BY, as influxd
+     * does; without GROUP BY the tag, the devices are one series. */
+    const select_t *q = x->q;
+    size_t first = 0;
+    x->skip = 0;
+    if (q->group_tag) {
+        first = q->soffset < (long long)n ? (size_t)q->soffset : n;
+        if (q->slimit > 0 && q->slimit < (long long)(n - first))
+            n = first + (size_t)q->slimit;
+    } else if (q->soffset > 0) {
+        n = 0;
+    }
+    if (rc == 0 && n > 1 && !q->group_tag)
+        rc = select_merged(x, l.ids, n);
+    for (size_t i = 0;
+         rc == 0 && !(n > 1 && !q->group_tag) && first + i < n && !x->too_many && !x->buckets; i++)
+        rc = select_device(x, l.ids[q->desc ? n - 1 - i : first + i]);
     for (size_t i = 0; i < l.n; i++)
         free(l.ids[i]);
     free(l.ids);
@@ -614,6 +888,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         return select_finish(x, mark, rc);
     }
     const char *device = q->device[0] ? q->device : q->from;
+    x->skip = q->soffset > 0; /* one series: SOFFSET skips it */
     int rc = select_device(x, device);
     if (rc == 0 && x->not_found && q->group_tag && q->device[0] == '\0')
         rc = select_each_device(x, NULL);

@@ -35,8 +35,9 @@ typedef struct {
     enum sel_fill fill;
     double fill_v;
     int desc;
-    long long limit, offset; /* LIMIT (0: none) and OFFSET, in rows */
-    const char *unsupported; /* static text: what the statement asks that vigild does not do */
+    long long limit, offset;   /* LIMIT (0: none) and OFFSET, in rows */
+    long long slimit, soffset; /* SLIMIT (0: none) and SOFFSET, in series */
+    const char *unsupported;   /* static text: what the statement asks that vigild does not do */
     char unsupported_buf[2 * QT_TEXT_MAX];
 } select_t;
 

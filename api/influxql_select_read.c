@@ -4,8 +4,8 @@
  * now() plus or minus durations, kept as an inclusive range; the device tag = 'id' or =~ /re/;
  * AND and parentheses), GROUP BY time(d[, offset]) and the device tag, fill(), ORDER BY time,
  * LIMIT and OFFSET, with influxd 1.6.7's parse errors (400). What vigild does not answer
- * (other functions, math, subqueries, INTO, OR, conditions on fields or on other tags, SLIMIT,
- * tz()) sets q->unsupported, the statement's error, and the statement is read to its end.
+ * (other functions, math, subqueries, INTO, OR, conditions on fields or on other tags, tz())
+ * sets q->unsupported, the statement's error, and the statement is read to its end.
  *
  * Times are held within +-2^62 ns (time_add), so that the range's arithmetic cannot overflow.
  * Any thread; no state. */
@@ -388,7 +388,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
             for (int i = 0; i < 2; i++) {
                 api__qs_next(s, &t);
                 int64_t ns;
-                if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns <= 0 ||
+                /* time(0s) is no GROUP BY time(), as influxd reads it. */
+                if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
                     ns % 1000000 != 0) {
                     unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
                     return 1;
@@ -402,7 +403,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                     return -1;
                 }
             }
-            q->offset_ns %= q->every_ns;
+            if (q->every_ns > 0)
+                q->offset_ns %= q->every_ns;
         }
         qscan_t at = *s;
         api__qs_next(s, &p);
@@ -472,9 +474,15 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
         } else if ((rc = api__iq_limit_offset(r, s, &t, &q->limit, &q->offset)) != 0) {
             if (rc < 0)
                 return -1;
-        } else if (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET") ||
-                   (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0)) {
-            unsupported(q, s, "", t.text);
+        } else if (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET")) {
+            long long *v = api__q_is(&t, "SLIMIT") ? &q->slimit : &q->soffset;
+            if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
+                return -1;
+            *v = strtoll(t.text, NULL, 10);
+        } else if (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0) {
+            /* Zone rules need the tz database read thread-safely (glibc's localtime_r reads
+             * the process-wide TZ): vigild's buckets and times stay UTC. */
+            unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
             return 1;
         } else {
             api__q_parse_error(r, &t, ";");

@@ -136,7 +136,9 @@ static int unsupported_error(qrun_t *run, const char *what)
 /* A walk over the devices (device_list) that writes one row or one series per device. */
 struct dev_walk {
     sbuf_t *b;
-    regex_t *re;             /* NULL: every device */
+    regex_t *re; /* nre filters a device must pass (none: every device); */
+    int nre;     /* re_neg[i] (NULL: none): must not match re[i] */
+    const int *re_neg;
     long long offset, limit; /* of the devices that match; limit 0: all */
     long long seen, n;       /* matched so far / written */
     const char *tag;         /* the device tag, for SHOW TAG ... */
@@ -144,19 +146,22 @@ struct dev_walk {
     int stopped;             /* a row asked to stop: LIMIT reached, too big, or out of memory */
     const char *const *own;  /* names listed among the devices, sorted (NULL: none); own_next: */
     size_t own_next;         /* the first not yet listed */
+    const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind */
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
 /* Offers device d to w: the filter, OFFSET and LIMIT, then its row. Returns nonzero to stop. */
 static int walk_one(struct dev_walk *w, const api_device_t *d)
 {
-    if (w->re && regexec(w->re, d->id, 0, NULL, 0) != 0)
-        return 0;
+    for (int i = 0; i < w->nre; i++)
+        if ((regexec(&w->re[i], d->id, 0, NULL, 0) == 0) == (w->re_neg && w->re_neg[i]))
+            return 0;
     if (w->seen++ < w->offset)
         return 0;
+    size_t before = w->b->len;
     if (w->row(w, d))
         return w->stopped = 1;
-    w->n++;
+    w->n += w->b->len > before;       /* a device with no channel has no field keys */
     if (w->b->len > API_PAGE_BYTES) { /* a statement repeated to fill q: see API_IQ_TOO_BIG */
         w->too_big = 1;
         return w->stopped = 1;
@@ -203,9 +208,18 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Appends the series of device d's channels, sorted, as SHOW FIELD KEYS lists them (all
- * float). */
+ * float); for a reserved measurement's name, its own fields, as SHOW FIELD KEYS FROM it. */
 static int field_keys_series(struct dev_walk *w, const api_device_t *d)
 {
+    enum iqv_kind k = api__iqv_kind(d->id);
+    if (w->own_text && k != IQV_NONE) {
+        const sbuf_t *t = &w->own_text[k];
+        if (t->len > 0) {
+            sbuf_printf(w->b, "%s", w->n ? "," : "");
+            sbuf_append(w->b, t->data, t->len);
+        }
+        return 0;
+    }
     if (d->nchannels == 0)
         return 0;
     const char **names = malloc(d->nchannels * sizeof *names);
@@ -338,6 +352,21 @@ int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
     return 0;
 }
 
+/* Writes into pattern (size bytes) the regex ^name$, name's special characters escaped: a
+ * name compared with = is matched as a regex would be. */
+static void exact_pattern(char *pattern, size_t size, const char *name)
+{
+    char *p = pattern;
+    *p++ = '^';
+    for (const char *c = name; *c && p < pattern + size - 3; c++) {
+        if (strchr("\\^$.|?*+()[]{}", *c))
+            *p++ = '\\';
+        *p++ = *c;
+    }
+    *p++ = '$';
+    *p = '\0';
+}
+
 /* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [LIMIT n] [OFFSET n]: the
  * devices and vigild's own three measurements, in one sorted list, as influxd lists
  * measurements. */
@@ -382,21 +411,13 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return unsupported_error(run, unsupported);
     regex_t re;
     if (exact) {
-        /* One name: matched as the regex ^name$ would be, with the name's characters escaped. */
-        char *p = pattern;
-        *p++ = '^';
-        for (const char *c = name.text; *c && p < pattern + sizeof pattern - 3; c++) {
-            if (strchr("\\^$.|?*+()[]{}", *c))
-                *p++ = '\\';
-            *p++ = *c;
-        }
-        *p++ = '$';
-        *p = '\0';
+        exact_pattern(pattern, sizeof pattern, name.text);
         has_re = 1;
     }
     if (has_re && api__iq_regcomp(run, &re, pattern))
         return 1;
-    struct dev_walk w = {.re = has_re ? &re : NULL,
+    struct dev_walk w = {.re = &re,
+                         .nre = has_re,
                          .offset = offset,
                          .limit = limit,
                          .own = api__iqv_listed,
@@ -448,6 +469,33 @@ static int field_keys_one(void *arg, const api_device_t *d)
     return 0;
 }
 
+/* SHOW FIELD KEYS without FROM: every device's series and, in their sorted places, the
+ * reserved measurements' (as influxd lists every measurement). Their series are written first,
+ * apart: vigil_predictions' reads device_list, which is not to run inside the walk's. */
+static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w)
+{
+    sbuf_t own[IQV_KINDS];
+    int rc = 0;
+    for (int k = 0; k < IQV_KINDS; k++)
+        sbuf_init(&own[k]);
+    for (int i = 0; rc == 0 && api__iqv_listed[i]; i++) {
+        sbuf_t *t = &own[api__iqv_kind(api__iqv_listed[i])];
+        rc = api__iqv_field_keys_series(r, t, api__iqv_listed[i]);
+        if (rc == 0 && t->oom)
+            rc = ERR_NOMEM;
+    }
+    if (rc == 0) {
+        w->own = api__iqv_listed;
+        w->own_text = own;
+        rc = walk_result(r, run, w, "", "");
+    } else {
+        rc = api__q_result_error(run, "reading the devices: ", err_str(rc));
+    }
+    for (int k = 0; k < IQV_KINDS; k++)
+        sbuf_deinit(&own[k]);
+    return rc;
+}
+
 /* SHOW FIELD KEYS [ON db] [FROM name]: the device's channels, each a float field; without FROM
  * every device's. */
 int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
@@ -458,7 +506,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
         return rc;
     struct dev_walk w = {.row = field_keys_series};
     if (from.kind == QT_EOF)
-        return walk_result(r, run, &w, "", "");
+        return field_keys_all(r, run, &w);
     if (api__iqv_kind(from.text) != IQV_NONE) /* vigild's own series: influxql_vigil.c */
         return api__iqv_field_keys(r, run, from.text);
     size_t mark = run->b.len;
@@ -482,14 +530,14 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 }
 
 /* SHOW TAG KEYS [ON db] [FROM name]: the device tag, for any name; without FROM one series per
- * device. */
+ * device and per reserved measurement, sorted. */
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
     int rc;
     if (show_keys_read(r, s, run, &from, &rc))
         return rc;
-    struct dev_walk w = {.tag = r->srv->device_tag, .row = tag_keys_series};
+    struct dev_walk w = {.tag = r->srv->device_tag, .own = api__iqv_listed, .row = tag_keys_series};
     if (from.kind == QT_EOF)
         return walk_result(r, run, &w, "", "");
     api__q_result_open(run);
@@ -501,35 +549,130 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
-/* SHOW TAG VALUES [ON db] [FROM name] WITH KEY = "tag" [LIMIT n] [OFFSET n]: for the device
- * tag, every device (under the FROM name), or without FROM each device under its own name; for
- * another key, none. */
+/* A condition on a tag's name or value: a regex (POSIX, as api__iq_regex translates it) that
+ * must match, or with neg must not; "= name" and "!= name" are ^name$ (exact_pattern). */
+#define TV_CONDS_MAX 8
+struct tv_cond {
+    char pattern[QT_TEXT_MAX];
+    int neg;
+};
+
+/* Reads an operator (=, !=, =~, !~) and its operand into c: a regex after =~ and !~; after =
+ * and != an identifier (ident) or a 'string' (not ident). Returns 0, 1 (another operator: t),
+ * 2 (not ident: an operand other than a string, read), or -1 (parse error answered). */
+static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_t *t, int ident)
+{
+    qtoken_t v;
+    api__qs_next(s, t);
+    int re = strcmp(t->text, "=~") == 0 || strcmp(t->text, "!~") == 0;
+    if (!re && strcmp(t->text, "=") != 0 && strcmp(t->text, "!=") != 0)
+        return 1;
+    c->neg = t->text[0] == '!';
+    if (re)
+        return api__iq_regex(r, s, c->pattern, sizeof c->pattern);
+    api__qs_next(s, &v);
+    if (!ident && !(v.kind == QT_OTHER && s->p[-1] == '\''))
+        return 2;
+    if (ident && v.kind != QT_IDENT) {
+        api__q_parse_error(r, &v, "identifier");
+        return -1;
+    }
+    exact_pattern(c->pattern, sizeof c->pattern, v.text);
+    return 0;
+}
+
+/* Reads WITH KEY's operator and operand (s: after KEY) into *key, or for IN (...) sets *in_match
+ * to whether the list names tag. Returns 0, or -1 (parse error answered). */
+static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_cond *key,
+                       int *in_match)
+{
+    qtoken_t t;
+    int rc = tv_cond_read(r, s, key, &t, 1);
+    if (rc <= 0)
+        return rc;
+    if (!api__q_is(&t, "IN")) {
+        api__q_parse_error(r, &t, "=, !=, =~, !~, IN");
+        return -1;
+    }
+    api__qs_next(s, &t);
+    if (strcmp(t.text, "(") != 0) {
+        api__q_parse_error(r, &t, "(");
+        return -1;
+    }
+    *in_match = 0;
+    for (;;) {
+        api__qs_next(s, &t);
+        if (t.kind != QT_IDENT) {
+            api__q_parse_error(r, &t, "identifier");
+            return -1;
+        }
+        *in_match |= strcmp(t.text, tag) == 0;
+        api__qs_next(s, &t);
+        if (strcmp(t.text, ")") == 0)
+            return 0;
+        if (strcmp(t.text, ",") != 0) {
+            api__q_parse_error(r, &t, ")");
+            return -1;
+        }
+    }
+}
+
+/* Reads an optional WHERE of conditions on the device tag joined by AND into c[0..*n); another
+ * condition sets *unsupported. Returns 0, or -1 (parse error answered). */
+static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n,
+                         const char **unsupported)
+{
+    qscan_t at = *s;
+    qtoken_t t, name;
+    api__qs_next(s, &t);
+    if (!api__q_is(&t, "WHERE")) {
+        *s = at;
+        return 0;
+    }
+    for (;;) {
+        api__qs_next(s, &name);
+        int rc = 2;
+        if (name.kind == QT_IDENT && strcmp(name.text, r->srv->device_tag) == 0 &&
+            *n < TV_CONDS_MAX)
+            rc = tv_cond_read(r, s, &c[*n], &t, 0);
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            *unsupported = "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ "
+                           "/re/ on the device tag, joined by AND";
+            api__iq_skip(s);
+            return 0;
+        }
+        (*n)++;
+        at = *s;
+        api__qs_next(s, &t);
+        if (!api__q_is(&t, "AND")) {
+            *s = at;
+            return 0;
+        }
+    }
+}
+
+/* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
+ * != | =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: when the key names the device tag, every
+ * device (under the FROM name) that passes WHERE, or without FROM each device under its own
+ * name; for another key, none. */
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     const char *unsupported = NULL;
-    qtoken_t from, t, key = {.kind = QT_EOF};
+    qtoken_t from;
+    struct tv_cond key = {.pattern = ""}, where[TV_CONDS_MAX];
+    int in_match = -1, nwhere = 0;
     if (show_from(r, s, &from, &unsupported))
         return -1;
     if (api__q_expect_kw(r, s, "WITH"))
         return -1;
     if (api__q_expect_kw(r, s, "KEY"))
         return -1;
-    api__qs_next(s, &t);
-    if (strcmp(t.text, "=") != 0) {
-        if (strcmp(t.text, "=~") == 0 || strcmp(t.text, "!=") == 0 || api__q_is(&t, "IN"))
-            unsupported = "WITH KEY other than = \"tag\"";
-        else {
-            api__q_parse_error(r, &t, "=, !=, =~, !~, IN");
-            return -1;
-        }
-        api__iq_skip(s);
-    } else {
-        api__qs_next(s, &key);
-        if (key.kind != QT_IDENT) {
-            api__q_parse_error(r, &key, "identifier");
-            return -1;
-        }
-    }
+    if (tv_key_read(r, s, r->srv->device_tag, &key, &in_match))
+        return -1;
+    if (tv_where_read(r, s, where, &nwhere, &unsupported))
+        return -1;
     long long limit, offset;
     if (show_tail(r, s, &limit, &offset, &unsupported))
         return -1;
@@ -537,23 +680,46 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (unsupported)
         return unsupported_error(run, unsupported);
-    if (strcmp(key.text, r->srv->device_tag) != 0) {
+    regex_t re[1 + TV_CONDS_MAX];
+    int neg[TV_CONDS_MAX], nre = 0, rc = 0, key_match = in_match;
+    if (in_match < 0) { /* the key's condition, on the device tag's name */
+        if (api__iq_regcomp(run, &re[0], key.pattern))
+            return 1;
+        key_match = (regexec(&re[0], r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
+        regfree(&re[0]);
+    }
+    if (!key_match) {
         api__q_result_open(run);
         return 0;
     }
-    struct dev_walk w = {.tag = r->srv->device_tag, .offset = offset, .limit = limit};
-    if (from.kind == QT_EOF) {
-        w.row = tag_values_series;
-        return walk_result(r, run, &w, "", "");
+    for (; nre < nwhere; nre++) {
+        neg[nre] = where[nre].neg;
+        if (api__iq_regcomp(run, &re[nre], where[nre].pattern)) {
+            rc = 1;
+            break;
+        }
     }
-    w.row = name_row;
-    sbuf_t head;
-    sbuf_init(&head);
-    sbuf_printf(&head, "{\"name\":");
-    api__json_str(&head, from.text);
-    sbuf_printf(&head, ",\"columns\":[\"key\",\"value\"],\"values\":[");
-    int rc = head.oom ? api__q_result_error(run, "out of memory", NULL)
+    struct dev_walk w = {.tag = r->srv->device_tag,
+                         .offset = offset,
+                         .limit = limit,
+                         .re = re,
+                         .nre = nre,
+                         .re_neg = neg};
+    if (rc == 0 && from.kind == QT_EOF) {
+        w.row = tag_values_series;
+        rc = walk_result(r, run, &w, "", "");
+    } else if (rc == 0) {
+        w.row = name_row;
+        sbuf_t head;
+        sbuf_init(&head);
+        sbuf_printf(&head, "{\"name\":");
+        api__json_str(&head, from.text);
+        sbuf_printf(&head, ",\"columns\":[\"key\",\"value\"],\"values\":[");
+        rc = head.oom ? api__q_result_error(run, "out of memory", NULL)
                       : walk_result(r, run, &w, head.data, "]}");
-    sbuf_deinit(&head);
+        sbuf_deinit(&head);
+    }
+    for (int i = 0; i < nre; i++)
+        regfree(&re[i]);
     return rc;
 }

@@ -524,7 +524,7 @@ static void key_row(sbuf_t *b, int first, const char *name, const char *type)
     sbuf_printf(b, ",\"%s\"]", type);
 }
 
-int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
+int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement)
 {
     /* vigil_anomalies' fields, sorted as influxd lists them; the numbers are floats. */
     static const char *const anomaly_keys[] = {"channels", "end",       "ended_by",   "id",
@@ -541,10 +541,8 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
         rc = r->srv->be.device_list(r->srv->be.ctx, NULL, 0, collect_channels, &names);
     if (rc == 0 && (names.oom || (n = distinct_names(&names, &v)) < 0))
         rc = ERR_NOMEM;
-    api__q_result_open(run);
     if (rc == 0 && (k != IQV_PREDICTIONS || n > 0)) {
-        sbuf_t *b = &run->b;
-        sbuf_append(b, ",\"series\":[{\"name\":", 19);
+        sbuf_append(b, "{\"name\":", 8);
         api__json_str(b, measurement);
         sbuf_append(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[", 46);
         for (long i = 0; k == IQV_PREDICTIONS && i < n; i++)
@@ -553,9 +551,27 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
             key_row(b, i == 0, score_fields[i], "float");
         for (int i = 0; k == IQV_ANOMALIES && i < 8; i++)
             key_row(b, i == 0, anomaly_keys[i], anomaly_types[i]);
-        sbuf_append(b, "]}]", 3);
+        sbuf_append(b, "]}", 2);
     }
     free(v);
     sbuf_deinit(&names);
-    return rc ? api__q_result_error(run, "reading the devices: ", err_str(rc)) : 0;
+    return rc;
+}
+
+int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
+{
+    size_t start = run->b.len;
+    api__q_result_open(run);
+    size_t mark = run->b.len;
+    sbuf_append(&run->b, ",\"series\":[", 11);
+    int rc = api__iqv_field_keys_series(r, &run->b, measurement);
+    if (rc != 0) {
+        run->b.len = start; /* the failed statement's result is result_failed's to write */
+        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+    }
+    if (run->b.len == mark + 11)
+        run->b.len = mark; /* no field: no series */
+    else
+        sbuf_append(&run->b, "]", 1);
+    return 0;
 }

@@ -1317,7 +1317,8 @@ G_POINTS = "\n".join(
        "fl a=1e21,b=1e-7,c=123456789012345680000,d=0.000001,e=-0.0000001,f=1e20,g=5e-324,"
        "h=1.7976931348623157e308,i=-0,j=100 %d" % G_T,
        "fl a=0.1,b=0.2,c=0.3,k=-2.25e-5,l=9.999999999999999e20 %d" % (G_T + 1),
-       "fl a=33.333333333333336 %d" % (G_T + 1500)])
+       "fl a=33.333333333333336 %d" % (G_T + 1500),
+       "pump,device=pump-9 temp=73.5,vib=0.5 %d" % (G_T + 20000)])  # vib: pump-9's only
 
 
 def g_range(a, b):
@@ -1385,6 +1386,53 @@ G_SAME = [
     'SELECT a, b, c, d, e, f, g, h, i, j, k, l FROM fl',
     'SELECT mean(a), sum(b), mean(c) FROM fl WHERE time <= %dms GROUP BY time(1s) fill(-1)'
     % (G_T + 2000),
+    # Several devices without GROUP BY "device": one series merging them (a fleet's panel);
+    # first and last of two devices' points at one time: the larger value, as influxd's.
+    'SELECT mean(temp), min(temp), max(temp), sum(temp), count(temp) FROM pump WHERE '
+    'device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s)' % g_range(0, 30),
+    'SELECT first(temp), last(temp), max(vib), count(vib) FROM pump WHERE device =~ /^pump-(8|9)$/ '
+    'AND %s GROUP BY time(10s) fill(none) ORDER BY time DESC' % g_range(-10, 30),
+    'SELECT mean(vib), mean(nope), last(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(10s) fill(previous) LIMIT 2 OFFSET 1' % g_range(-10, 40),
+    'SELECT mean(temp), first(temp) FROM pump WHERE device =~ /^pump-(8|9)$/',
+    'SELECT last(temp) FROM pump WHERE "device" =~ /^pump-(8|9)$/ AND time >= %dms' % G_T,
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s)'
+    % g_range(100, 130),  # no point in the range
+    'SELECT count(nope) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s)'
+    % g_range(0, 30),  # no device has the field
+    # Raw points of several devices: one series in time order, ties in device order (under
+    # DESC, influxd's order of a tie varied with LIMIT and the fields: these have none).
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/',
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ ORDER BY time DESC LIMIT 1 OFFSET 1',
+    'SELECT temp, vib FROM pump WHERE device =~ /^pump-(8|9)$/ ORDER BY time DESC LIMIT 2',
+    'SELECT vib FROM pump WHERE device =~ /^pump-(8|9)$/ AND time >= %dms' % G_T,
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s' % g_range(100, 130),
+    # SLIMIT and SOFFSET choose series in tag order, whatever ORDER BY; several devices without
+    # GROUP BY "device" are one series.
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(10s), device SLIMIT 1 SOFFSET 1' % g_range(0, 30),
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s '
+    'GROUP BY time(10s), device ORDER BY time DESC SLIMIT 1' % g_range(0, 30),
+    'SELECT temp FROM pump WHERE device =~ /^pump-(8|9)$/ GROUP BY device LIMIT 1 SOFFSET 5',
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s) '
+    'SOFFSET 1' % g_range(0, 30),
+    'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) SLIMIT 1' % g_range(0, 30),
+    # time(0s) is no GROUP BY time(); an offset of 0s is none.
+    'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(0s)' % g_range(0, 30),
+    'SELECT max(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(0s), device'
+    % g_range(0, 30),
+    'SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s GROUP BY time(10s, 0s)'
+    % g_range(0, 30),
+    # Grafana's template variables: tag values chosen by WITH KEY and WHERE on the device tag.
+    'SHOW TAG VALUES FROM "pump" WITH KEY = "device" WHERE "device" =~ /^pump-(8|9)$/',
+    "SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE \"device\" = 'pump-8'",
+    'SHOW TAG VALUES FROM pump WITH KEY IN ("device", "site") WHERE device =~ /^pump-(8|9)$/ '
+    'LIMIT 1 OFFSET 1',
+    "SHOW TAG VALUES FROM pump WITH KEY =~ /dev/ WHERE device =~ /^pump-/ AND device !~ /7/ "
+    "AND device != 'pump-8'",
+    'SHOW TAG VALUES FROM pump WITH KEY != "site" WHERE device =~ /^pump-(8|9)$/',
+    "SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE device = 'nope'",
+    'SHOW TAG VALUES FROM pump WITH KEY =~ /^x/',
     # Schema statements of the query editor.
     'SHOW FIELD KEYS FROM "pump-7"',
     'SHOW TAG KEYS FROM "pump"',
@@ -1406,14 +1454,13 @@ G_SAME = [
 ]
 
 
-class GrafanaQueries(vt.DaemonTestCase):
-    """What Grafana's built-in InfluxDB data source (InfluxQL mode) sends, sent to vigild and to
-    a real influxd 1.6.7 (Debian's influxd, on loopback, stopped after) holding the same points:
-    each statement of G_SAME is answered byte for byte alike; the differences README lists
-    are asserted as vigild's own answers; what vigild does not answer is a statement error in a
-    200 naming it; the bounds answer an error, never a cut result."""
+class InfluxdPair(vt.DaemonTestCase):
+    """A vigild and a real influxd 1.6.7 (Debian's influxd, on loopback, stopped after) holding
+    the same POINTS (database g, precision ms); INFLUXD_ONLY go to influxd alone (what vigild
+    holds as its own measurements)."""
 
-    CONFIG = "[http]\nmax_query_points = 25\nmax_scan_points = 40\n"
+    POINTS = ""
+    INFLUXD_ONLY = ""
 
     @classmethod
     def setUpClass(cls):
@@ -1423,20 +1470,18 @@ class GrafanaQueries(vt.DaemonTestCase):
         try:
             for port in (cls.d.http_port, cls.influxd.port):
                 cls.post(port, "/query", "q=CREATE+DATABASE+g")
-                status, body = cls.post(port, "/write?db=g&precision=ms", G_POINTS)
-                assert status == 204, (port, status, body)
-            # 30 and 45 points, vigild only: the bounds' devices.
-            cls.post(cls.d.http_port, "/write?db=g&precision=ms", "\n".join(
-                "big30 x=%d %d" % (i, G_T + i * 1000) for i in range(30)))
-            cls.post(cls.d.http_port, "/write?db=g&precision=ms", "\n".join(
-                "big45 x=%d %d" % (i, G_T + i * 1000) for i in range(45)))
-            # vigild only: a device named like a reserved measurement, and one sorting after
-            # the reserved three (SHOW MEASUREMENTS lists them among the devices).
-            cls.post(cls.d.http_port, "/write?db=g&precision=ms",
-                     "vigil_scores x=1 %d\nwind-1 x=1 %d" % (G_T, G_T))
+                for body in (cls.POINTS, cls.INFLUXD_ONLY if port == cls.influxd.port else ""):
+                    if body:
+                        status, res = cls.post(port, "/write?db=g&precision=ms", body)
+                        assert status == 204, (port, status, res)
+            cls.vigild_only()
         except BaseException:
             cls.influxd.stop()
             raise
+
+    @classmethod
+    def vigild_only(cls):
+        pass
 
     @classmethod
     def tearDownClass(cls):
@@ -1479,10 +1524,41 @@ class GrafanaQueries(vt.DaemonTestCase):
         self.assertEqual(status, 200, (q, body))
         return json.loads(body)
 
-    def test_grafana_statements_as_influxd(self):
-        for q in G_SAME:
+    def assert_same(self, statements):
+        for q in statements:
             want, got = self.both(q)
-            self.assertEqual(got, want, q)
+            if got != want:  # not assertEqual: its diff of two MB-long answers takes minutes
+                at = next((i for i, (a, b) in enumerate(zip(got[1], want[1])) if a != b),
+                          min(len(got[1]), len(want[1])))
+                self.fail("%s\nvigild %d: ...%r\ninfluxd %d: ...%r" % (
+                    q, got[0], got[1][max(0, at - 80):at + 120], want[0],
+                    want[1][max(0, at - 80):at + 120]))
+
+
+class GrafanaQueries(InfluxdPair):
+    """What Grafana's built-in InfluxDB data source (InfluxQL mode) sends, sent to vigild and to
+    a real influxd 1.6.7 (Debian's influxd, on loopback, stopped after) holding the same points:
+    each statement of G_SAME is answered byte for byte alike; the differences README lists
+    are asserted as vigild's own answers; what vigild does not answer is a statement error in a
+    200 naming it; the bounds answer an error, never a cut result."""
+
+    CONFIG = "[http]\nmax_query_points = 25\nmax_scan_points = 40\n"
+    POINTS = G_POINTS
+
+    @classmethod
+    def vigild_only(cls):
+        # 30 and 45 points: the bounds' devices.
+        cls.post(cls.d.http_port, "/write?db=g&precision=ms", "\n".join(
+            "big30 x=%d %d" % (i, G_T + i * 1000) for i in range(30)))
+        cls.post(cls.d.http_port, "/write?db=g&precision=ms", "\n".join(
+            "big45 x=%d %d" % (i, G_T + i * 1000) for i in range(45)))
+        # A device named like a reserved measurement, and one sorting after the reserved three
+        # (SHOW MEASUREMENTS lists them among the devices).
+        cls.post(cls.d.http_port, "/write?db=g&precision=ms",
+                 "vigil_scores x=1 %d\nwind-1 x=1 %d" % (G_T, G_T))
+
+    def test_grafana_statements_as_influxd(self):
+        self.assert_same(G_SAME)
 
     def test_time_formats_and_post_as_influxd(self):
         q = G_SAME[0]
@@ -1556,9 +1632,9 @@ class GrafanaQueries(vt.DaemonTestCase):
                  "conditions on a field or on a tag other than the device tag: site"),
                 ('SELECT temp FROM "pump-7" WHERE temp > 5', "conditions on a field"),
                 ('SELECT 1 FROM "pump-7"', "this field expression: 1"),
-                # influxd merges the two into one series
-                ("SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/",
-                 'one series of several devices: add GROUP BY "device"')):
+                ("SELECT mean(temp) FROM \"pump-7\" GROUP BY time(1d) tz('Europe/Berlin')",
+                 "tz(): vigild's buckets and times are UTC"),
+):
             ans = self.vigild(q)
             self.assertEqual(list(ans["results"][0]), ["statement_id", "error"], q)
             self.assertIn("vigild does not support " + what, ans["results"][0]["error"], q)
@@ -1586,6 +1662,26 @@ class GrafanaQueries(vt.DaemonTestCase):
                       ans["results"][0]["error"])
         ans = self.vigild("SELECT mean(x) FROM big30")
         self.assertEqual(ans["results"][0]["series"][0]["values"], [[0, 14.5]])
+        # Several devices merged: the points read count over all of them, the buckets alike.
+        ans = self.vigild("SELECT mean(x) FROM m WHERE device =~ /^big/")
+        self.assertIn("at most 40 points for one SELECT (http.max_scan_points)",
+                      ans["results"][0]["error"])
+        ans = self.vigild("SELECT mean(x) FROM m WHERE device =~ /^big/ AND %s GROUP BY time(1s)"
+                          % g_range(0, 59))
+        self.assertEqual(ans["results"][0]["error"], "max-select-buckets limit exceeded: (60/25)")
+        ans = self.vigild("SELECT x FROM m WHERE device =~ /^big/")  # 26 points each read
+        self.assertIn("at most 40 points for one SELECT (http.max_scan_points)",
+                      ans["results"][0]["error"])
+        ans = self.vigild("SELECT x FROM m WHERE device =~ /^big/ LIMIT 5 OFFSET 2")
+        self.assertEqual(ans["results"][0]["series"][0]["values"],
+                         [[G_T + 1000, 1], [G_T + 1000, 1], [G_T + 2000, 2], [G_T + 2000, 2],
+                          [G_T + 3000, 3]])
+        ans = self.vigild("SELECT x FROM m WHERE device =~ /^big/ OFFSET 26")
+        self.assertIn("at most 25 rows for one SELECT", ans["results"][0]["error"])
+        ans = self.vigild("SELECT count(x), sum(x) FROM m WHERE device =~ /^big/ AND %s "
+                          "GROUP BY time(5s)" % g_range(0, 9))
+        self.assertEqual(ans["results"][0]["series"][0]["values"],
+                         [[G_T, 10, 20], [G_T + 5000, 10, 70]])
 
     def test_influx_cli_select(self):
         # The influx shell (chunked answers) prints the same table from both.
@@ -1819,10 +1915,17 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
                 ('SELECT median("score") FROM "vigil_scores"', "the function median")):
             ans = self.vigild(q)
             self.assertIn(err, ans["results"][0]["error"], q)
-        # Several devices in one series of predictions: as for readings, GROUP BY "device".
-        ans = self.vigild("SELECT mean(\"x\") FROM \"vigil_predictions\" WHERE \"device\" =~ "
-                          "/^pump/ AND %s" % self.rng(0, 700))
-        self.assertIn('add GROUP BY "device"', ans["results"][0]["error"])
+        # Several devices in one series of predictions, as for readings: the fleet's mean is
+        # the mean over every device's predictions.
+        where = "WHERE \"device\" =~ /^pump/ AND %s" % self.rng(0, 700)
+        ans = self.vigild("SELECT mean(\"x\"), count(\"x\") FROM \"vigil_predictions\" " + where)
+        [[_, mean, count]] = ans["results"][0]["series"][0]["values"]
+        per = self.vigild("SELECT mean(\"x\"), count(\"x\") FROM \"vigil_predictions\" " + where
+                          + " GROUP BY \"device\"")["results"][0]["series"]
+        self.assertGreater(len(per), 1)
+        self.assertEqual(count, sum(s["values"][0][2] for s in per))
+        self.assertAlmostEqual(mean, sum(s["values"][0][1] * s["values"][0][2] for s in per)
+                               / count, places=9)
 
 
 class GrafanaVigilBounds(vt.DaemonTestCase):
@@ -1918,11 +2021,77 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
         res = self.query(";".join(["SHOW FIELD KEYS"] * 63), chunked=True)
         ok = [r for r in res if "series" in r]
         self.assertGreater(len(ok), 30)
-        self.assertEqual(len(ok[0]["series"]), 300 + 1)  # and "wide"
+        self.assertEqual(len(ok[0]["series"]), 300 + 1 + 3)  # and "wide", the reserved three
         failed = res[len(ok)]
         self.assertIn("vigild answers at most 8 MiB of JSON for one query", failed["error"])
         self.assertEqual(len(res), 63)
         self.assertEqual(res[-1]["error"], "not executed")
+
+
+# A fleet: two devices of one measurement, one without the channel y, 2,000 points each.
+F_POINTS = "\n".join(
+    ["fleet,device=f1 x=%d.5,y=%d.25 %d" % (i % 97, i % 13, G_T + i * 1000) for i in range(2000)]
+    + ["fleet,device=f2 x=%d.75 %d" % (i % 89, G_T + i * 1000 + 500) for i in range(2000)])
+
+
+class GrafanaFleet(InfluxdPair):
+    """A fleet panel: several devices without GROUP BY "device" are one series merging them, as
+    influxd answers it. Default bounds: 2,000 one-second buckets of 16 fields are three of
+    vigild's accumulator windows (MERGE_WINDOW_BYTES), each device read once per window."""
+
+    POINTS = F_POINTS
+
+    def test_fleet_as_influxd(self):
+        fields = ", ".join("%s(%s)" % (fn, ch) for fn in ("mean", "min", "max", "sum",
+                                                         "count", "first", "last", "mean")
+                           for ch in ("x", "y"))
+        rng = "time >= %dms AND time < %dms" % (G_T, G_T + 2000 * 1000)
+        self.assert_same([
+            "SELECT %s FROM fleet WHERE device =~ /^f/ AND %s GROUP BY time(1s)" % (fields, rng),
+            "SELECT %s FROM fleet WHERE device =~ /^f/ AND %s GROUP BY time(1s) ORDER BY time DESC"
+            % (fields, rng),
+            # LIMIT and OFFSET across a window's edge (819 buckets of 16 fields a window).
+            "SELECT %s FROM fleet WHERE device =~ /f/ AND %s GROUP BY time(1s) LIMIT 30 OFFSET 805"
+            % (fields, rng),
+            "SELECT mean(x), count(y) FROM fleet WHERE device =~ /^f(1|2)$/ AND %s "
+            "GROUP BY time(7m) fill(0)" % rng,
+            "SELECT max(x), min(y) FROM fleet WHERE device =~ /^f/",
+            "SELECT mean(x) FROM fleet WHERE device =~ /^f/ AND time > %dms AND time < %dms "
+            "GROUP BY time(10m)" % (G_T + 2000 * 1000, G_T + 3600 * 1000),  # past both ends
+        ])
+
+
+# Each device its own measurement, tagged with its id as vigild keeps it, and a channel with
+# the characters Go's encoding/json escapes in its name. influxd also gets points shaped as
+# vigild's three reserved measurements list their fields and tag.
+S_POINTS = "\n".join([
+    "s1,device=s1 a=1.5,b=2 %d" % G_T, "s2,device=s2 a=3 %d" % G_T,
+    "esc,device=esc a<b=1,c&d>=2.5 %d" % G_T, "esc,device=esc a<b=2 %d" % (G_T + 1000)])
+S_RESERVED = "\n".join([
+    'vigil_anomalies,device=s1 channels="a",end=1,ended_by="x",id=1,note="n",opened_by="o",'
+    'peak_score=1,text="t" %d' % G_T,
+    "vigil_predictions,device=s1 a=1,a<b=1,b=1,c&d>=1 %d" % G_T,
+    "vigil_scores,device=s1 score=1,state=1 %d" % G_T])
+
+
+class GrafanaShowAll(InfluxdPair):
+    """SHOW FIELD KEYS and SHOW TAG KEYS without FROM list every measurement, vigild's reserved
+    three among them, and strings are escaped as Go's encoding/json escapes them (< > &)."""
+
+    POINTS = S_POINTS
+    INFLUXD_ONLY = S_RESERVED
+
+    def test_show_without_from_as_influxd(self):
+        self.assert_same(["SHOW FIELD KEYS", "SHOW TAG KEYS", "SHOW TAG KEYS ON g",
+                          "SHOW FIELD KEYS; SHOW TAG KEYS", 'SHOW FIELD KEYS FROM "vigil_scores"',
+                          'SHOW TAG VALUES WITH KEY = "device" WHERE device !~ /1/'])
+
+    def test_go_escapes_as_influxd(self):
+        self.assert_same(['SHOW FIELD KEYS FROM esc', 'SELECT "a<b", "c&d>" FROM esc',
+                          'SELECT mean("a<b") AS "x>y&z" FROM esc',
+                          'SHOW MEASUREMENTS WITH MEASUREMENT =~ /^e[^<>&]c$/'])
+        # The JSON routes keep their own writer.
+        self.assertIn('"c&d>"', self.d.curl("GET", "/v1/devices/esc").body.decode())
 
 
 if __name__ == "__main__":
