@@ -153,7 +153,7 @@ def line(name, t, runs, body, extra):
 def vigil_cases(a, vigild, tmp):
     conf = os.path.join(tmp, "series.conf")
     with open(conf, "w") as f:
-        f.write(f"[model]\nwarmup = 10000000\npredictions = {max(a.entries, 2000)}\n")
+        f.write(f"[http]\nmax_query_points = 1000000\n[model]\nwarmup = {a.entries + 1000}\npredictions = {max(a.entries, 2000)}\n")
     now = int(time.time() * 1000)
     first = now - a.entries * 1000
     lines = [f"m,device=d{d} v={(k % 97) * 0.37 + d:.2f},w={(k % 13) * 1.3:.1f} {first + k * 1000}"
@@ -164,13 +164,17 @@ def vigil_cases(a, vigild, tmp):
     try:
         post_all(v.port, "/write?db=bench&precision=ms", bodies, 2, "text/plain", 204)
         del bodies
-        for _ in range(600):  # every reading scored: at most 60 s
-            if all(count_scores(v.port, f"d{d}") == a.entries for d in (0, a.devices - 1)):
+        last, stable = -1, 0
+        for _ in range(600):  # scored until the counts settle: at most 60 s
+            n = (count_scores(v.port, "d0"), count_scores(v.port, f"d{a.devices - 1}"))
+            stable = stable + 1 if n == last else 0
+            last = n
+            if stable >= 10 and min(n) > 0:
                 break
             time.sleep(0.1)
         else:
-            raise RuntimeError("the readings were not all scored within 60 s")
-        size = f"devices={a.devices} entries={a.entries}"
+            raise RuntimeError(f"the scores did not settle within 60 s: counts {last}")
+        size = f"devices={a.devices} entries={a.entries} scores_per_device={last[1]}"
         for name, q in (
                 ("scores-raw", 'SELECT "score" FROM "vigil_scores" WHERE time > now()-1h '
                                'GROUP BY "device"'),
