@@ -11,9 +11,11 @@ Grafana sends them (GET /query?db=&epoch=ms&q=):
   mean-30d  the same over 30 days (the whole history when --days is shorter)
   raw-1h    SELECT "temp" FROM "pump-0" WHERE time >= <newest - 1 h>ms and time <= <newest>ms
 
-A time is the wall time from the request to the last byte of the answer over one keep-alive
-connection; the two servers alternate, --runs times each, after one untimed warm-up each; the
-median is printed, with same=1 when the two answers are equal byte for byte.
+A time is the wall time from the request to the last byte of the answer over one connection;
+the servers alternate, --runs times each, after one untimed warm-up each; the median is
+printed, with same_influx=1 when the two answers are equal byte for byte (else a # line shows
+where they part). --base-vigild (main's build, say) runs a second vigild on a copy of the same
+data directory, alternated with the others in every case: base=, ratio_base=, same_base=.
 
 vigild's own series (no peer has them; absolute times): a second vigild (model.warmup so large
 that every device stays learning: each reading is scored, no training competes) gets --devices
@@ -33,11 +35,12 @@ are inserted into its events table with vigild stopped:
   anomalies-after  the same over the last 30 minutes (after every episode: no row)
   rest-anomalies-6h, rest-anomalies-after  GET /v1/anomalies?from=&to= over the same ranges
 """
-import argparse, http.client, os, shutil, signal, sqlite3, statistics, subprocess, sys, tempfile
+import argparse, http.client, os, shutil, sqlite3, statistics, subprocess, sys, tempfile
 import time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ingest import Influxd, Vigild, batches, lp_lines, make_points, post_all, wait_http  # noqa: E402
+from ingest import (Influxd, Vigild, batches, free_ports, lp_lines, make_points, post_all,  # noqa: E402
+                    wait_http)
 
 T0 = 1_700_000_000_000  # make_points' first timestamp
 DAY = 86_400_000
@@ -61,15 +64,56 @@ def q_path(db, q):
     return "/query?" + urllib.parse.urlencode({"db": db, "epoch": "ms", "q": q})
 
 
-def timed(port, path, runs):
-    """The median wall time of runs GETs of path after one untimed warm-up; also the body."""
-    body = fetch(port, path)
-    ts = []
-    for _ in range(runs):
-        t = time.perf_counter()
+def alternate(servers, path, runs):
+    """GETs path from each server (name, port) in turn, runs times after one untimed warm-up
+    each; returns {name: (median seconds, [seconds], last body)}."""
+    for _, port in servers:
         fetch(port, path)
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts), ts, body
+    times = {name: [] for name, _ in servers}
+    bodies = {}
+    for _ in range(runs):
+        for name, port in servers:
+            t = time.perf_counter()
+            bodies[name] = fetch(port, path)
+            times[name].append(time.perf_counter() - t)
+    return {n: (statistics.median(ts), ts, bodies[n]) for n, ts in times.items()}
+
+
+def differ(name, what, x, y):
+    """Prints where two answers part, for the reader."""
+    k = next((i for i, (p, q) in enumerate(zip(x, y)) if p != q), min(len(x), len(y)))
+    print(f"# {name}: the answers differ from byte {k}: vigild {x[max(k - 60, 0):k + 60]!r}, "
+          f"{what} {y[max(k - 60, 0):k + 60]!r}", flush=True)
+
+
+def report(name, r, extra):
+    """One BENCH line: vigild's median, InfluxDB's and the base build's when they ran."""
+    mv, tv, vb = r["vigil"]
+    out = f"BENCH {name} vigil={mv:.4f}"
+    for peer, label in (("influx", "influx"), ("base", "base")):
+        if peer in r:
+            m, _, b = r[peer]
+            out += f" {label}={m:.4f} ratio_{label}={mv / m:.2f} same_{label}={int(b == vb)}"
+            if b != vb:
+                differ(name, label, vb, b)
+    out += f" bytes={len(vb)} {extra} runs={len(tv)}"
+    for n, (_, ts, _) in r.items():
+        out += f" {n}_runs={','.join(f'{x:.4f}' for x in ts)}"
+    print(out, flush=True)
+
+
+def clone(v, binary, base_binary, conf, tmp):
+    """The same data under a second build: stops v, copies its data directory, restarts v and
+    starts base_binary on the copy. Returns the second server (stop it)."""
+    v.stop()
+    b = Vigild.__new__(Vigild)
+    b.dir = tempfile.mkdtemp(dir=tmp, prefix="base-")
+    shutil.copytree(os.path.join(v.dir, "data"), os.path.join(b.dir, "data"))
+    b.port, b.sport = free_ports(2)
+    b.log = open(os.path.join(b.dir, "log"), "w")
+    restart(v, binary, conf)
+    restart(b, base_binary, conf)
+    return b
 
 
 def peer_cases(a, vigild, tmp):
@@ -86,7 +130,7 @@ def peer_cases(a, vigild, tmp):
     conf = os.path.join(tmp, "peer.conf")
     with open(conf, "w") as f:
         f.write("[model]\nenabled = false\n")
-    v = infl = None
+    v = infl = base = None
     try:
         v = Vigild(vigild, tmp, ["--config", conf])
         infl = Influxd(tmp)
@@ -104,29 +148,15 @@ def peer_cases(a, vigild, tmp):
             ("raw-1h", f'SELECT "temp" FROM "pump-0" WHERE time >= {newest - 3600000}ms and '
                        f'time <= {newest}ms'),
         ]
+        if a.base_vigild:
+            base = clone(v, vigild, a.base_vigild, conf, tmp)
+        servers = [("vigil", v.port), ("influx", infl.port)] + ([("base", base.port)] if base else [])
         for name, q in cases:
-            path = q_path("bench", q)
-            fetch(v.port, path), fetch(infl.port, path)  # warm-up
-            tv, ti = [], []
-            for _ in range(a.runs):  # alternated
-                for times, port in ((tv, v.port), (ti, infl.port)):
-                    t = time.perf_counter()
-                    body = fetch(port, path)
-                    times.append(time.perf_counter() - t)
-                    if port == v.port:
-                        vb = body
-                    else:
-                        ib = body
-            mv, mi = statistics.median(tv), statistics.median(ti)
-            print(f"BENCH {name} vigil={mv:.4f} influx={mi:.4f} ratio={mv / mi:.2f} "
-                  f"same={int(vb == ib)} bytes={len(vb)} points={npoints} runs={a.runs} "
-                  f"vigil_runs={','.join(f'{x:.4f}' for x in tv)} "
-                  f"influx_runs={','.join(f'{x:.4f}' for x in ti)}", flush=True)
+            report(name, alternate(servers, q_path("bench", q), a.runs), f"points={npoints}")
     finally:
-        if infl is not None:
-            infl.stop()
-        if v is not None:
-            v.stop()
+        for srv in (infl, base, v):
+            if srv is not None:
+                srv.stop()
 
 
 def restart(v, binary, conf):
@@ -145,15 +175,41 @@ def count_scores(port, dev):
     return s[0]["values"][0][1] if s else 0
 
 
-def line(name, t, runs, body, extra):
-    print(f"BENCH {name} vigil={t:.4f} bytes={len(body)} {extra} runs={len(runs)} "
-          f"vigil_runs={','.join(f'{x:.4f}' for x in runs)}", flush=True)
+def insert_episodes(data_dir, n, newest_end):
+    """n ended episodes of d0, a minute apart, 30 s long, the newest ending at newest_end, into
+    the stopped vigild's events table (as the pipeline stores them)."""
+    db = sqlite3.connect(os.path.join(data_dir, "vigil.db"))
+    with db:
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
+            "INSERT INTO events(device_id, id, start_ts, end_ts, info) "
+            "SELECT d.id, i, ?2 - (?1 - i) * 60000 - 30000, ?2 - (?1 - i) * 60000, "
+            "json_object('device', 'd0', 'id', i, 'start_ts', ?2 - (?1 - i) * 60000 - 30000, "
+            "'end_ts', ?2 - (?1 - i) * 60000, 'active', json('false'), 'peak_score', 7.5, "
+            "'channels', json('[]'), 'ended_by', 'cleared', 'opened_by', NULL) "
+            "FROM n, devices d WHERE d.name = 'd0'", (n, newest_end))
+    db.close()
+
+
+def settle(port, devices):
+    """Waits until the first and last devices' scores stop growing (at most 60 s); returns the
+    last one's count."""
+    last, stable = -1, 0
+    for _ in range(600):
+        n = (count_scores(port, "d0"), count_scores(port, f"d{devices - 1}"))
+        stable = stable + 1 if n == last else 0
+        last = n
+        if stable >= 10 and min(n) > 0:
+            return n[1]
+        time.sleep(0.1)
+    raise RuntimeError(f"the scores did not settle within 60 s: counts {last}")
 
 
 def vigil_cases(a, vigild, tmp):
     conf = os.path.join(tmp, "series.conf")
     with open(conf, "w") as f:
-        f.write(f"[http]\nmax_query_points = 1000000\n[model]\nwarmup = {a.entries + 1000}\npredictions = {max(a.entries, 2000)}\n")
+        f.write(f"[http]\nmax_query_points = 1000000\n[model]\nwarmup = {a.entries + 1000}\n"
+                f"predictions = {max(a.entries, 2000)}\n")
     now = int(time.time() * 1000)
     first = now - a.entries * 1000
     lines = [f"m,device=d{d} v={(k % 97) * 0.37 + d:.2f},w={(k % 13) * 1.3:.1f} {first + k * 1000}"
@@ -161,20 +217,15 @@ def vigil_cases(a, vigild, tmp):
     bodies = [("\n".join(b) + "\n").encode() for b in batches(lines, 5000)]
     del lines
     v = Vigild(vigild, tmp, ["--config", conf])
+    base = None
     try:
         post_all(v.port, "/write?db=bench&precision=ms", bodies, 2, "text/plain", 204)
         del bodies
-        last, stable = -1, 0
-        for _ in range(600):  # scored until the counts settle: at most 60 s
-            n = (count_scores(v.port, "d0"), count_scores(v.port, f"d{a.devices - 1}"))
-            stable = stable + 1 if n == last else 0
-            last = n
-            if stable >= 10 and min(n) > 0:
-                break
-            time.sleep(0.1)
-        else:
-            raise RuntimeError(f"the scores did not settle within 60 s: counts {last}")
-        size = f"devices={a.devices} entries={a.entries} scores_per_device={last[1]}"
+        settle(v.port, a.devices)
+        if a.base_vigild:
+            base = clone(v, vigild, a.base_vigild, conf, tmp)
+        servers = [("vigil", v.port)] + ([("base", base.port)] if base else [])
+        size = f"devices={a.devices} entries={a.entries} scores_per_device={settle(v.port, a.devices)}"
         for name, q in (
                 ("scores-raw", 'SELECT "score" FROM "vigil_scores" WHERE time > now()-1h '
                                'GROUP BY "device"'),
@@ -182,37 +233,30 @@ def vigil_cases(a, vigild, tmp):
                                   'GROUP BY time(1m), "device" fill(null)'),
                 ("predictions-mean-1m", 'SELECT mean("v") FROM "vigil_predictions" WHERE '
                                         'time > now()-1h GROUP BY time(1m), "device" fill(null)')):
-            t, runs, body = timed(v.port, q_path("bench", q), a.runs)
-            if b'"error"' in body:
-                raise RuntimeError(f"{name}: {body[:300]!r}")
-            line(name, t, runs, body, size)
+            r = alternate(servers, q_path("bench", q), a.runs)
+            if b'"error"' in r["vigil"][2]:
+                raise RuntimeError(f"{name}: {r['vigil'][2][:300]!r}")
+            report(name, r, size)
         if a.episodes <= 0:
             return
-        v.stop()
         newest_end = now - 3600000
-        db = sqlite3.connect(os.path.join(v.dir, "data", "vigil.db"))
-        with db:
-            db.execute(
-                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?1) "
-                "INSERT INTO events(device_id, id, start_ts, end_ts, info) "
-                "SELECT d.id, i, ?2 - (?1 - i) * 60000 - 30000, ?2 - (?1 - i) * 60000, "
-                "json_object('device', 'd0', 'id', i, 'start_ts', ?2 - (?1 - i) * 60000 - 30000, "
-                "'end_ts', ?2 - (?1 - i) * 60000, 'active', json('false'), 'peak_score', 7.5, "
-                "'channels', json('[]'), 'ended_by', 'cleared', 'opened_by', NULL) "
-                "FROM n, devices d WHERE d.name = 'd0'", (a.episodes, newest_end))
-        db.close()
-        restart(v, vigild, conf)
+        for srv, binary in ((v, vigild), (base, a.base_vigild)):
+            if srv is not None:
+                srv.stop()
+                insert_episodes(os.path.join(srv.dir, "data"), a.episodes, newest_end)
+                restart(srv, binary, conf)
         size = f"episodes={a.episodes}"
         lo6 = newest_end - 6 * 3600000
         for name, lo, hi in (("6h", lo6, now), ("after", now - 1800000, now)):
             q = (f'SELECT "text", "end", "device" FROM "vigil_anomalies" WHERE ("device" = \'d0\')'
                  f' AND time >= {lo}ms and time <= {hi}ms')
-            t, runs, body = timed(v.port, q_path("bench", q), a.runs)
-            line(f"anomalies-{name}", t, runs, body, size)
-            t, runs, body = timed(v.port, f"/v1/anomalies?from={lo}&to={hi}", a.runs)
-            line(f"rest-anomalies-{name}", t, runs, body, size)
+            report(f"anomalies-{name}", alternate(servers, q_path("bench", q), a.runs), size)
+            report(f"rest-anomalies-{name}",
+                   alternate(servers, f"/v1/anomalies?from={lo}&to={hi}", a.runs), size)
     finally:
-        v.stop()
+        for srv in (base, v):
+            if srv is not None:
+                srv.stop()
 
 
 def main():
@@ -223,6 +267,7 @@ def main():
     ap.add_argument("--entries", type=int, default=2000, help="readings per device (at most 3000)")
     ap.add_argument("--episodes", type=int, default=200000)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--base-vigild", help="a second build (main's) run on a copy of the same data")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-vigil-series", action="store_true")
     a = ap.parse_args()
