@@ -27,11 +27,28 @@ static double scale10(double a, int s)
     return s >= 0 ? a * pow10_exact[s] : a / pow10_exact[-s];
 }
 
-/* The decimal exponent of a > 0, a first guess: floor(log10(a)) may be off by one near a power
- * of ten, which fast_round corrects. */
+/* 10^-22 .. 10^37 (the nearest doubles), where exp10_guess looks: beyond, every precision's
+ * scale is past the exact powers of ten and the fast path gives up anyway. */
+#define GUESS_LO (-22)
+static const double pow10_near[] = {
+    1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11,
+    1e-10, 1e-9,  1e-8,  1e-7,  1e-6,  1e-5,  1e-4,  1e-3,  1e-2,  1e-1,  1e0,   1e1,
+    1e2,   1e3,   1e4,   1e5,   1e6,   1e7,   1e8,   1e9,   1e10,  1e11,  1e12,  1e13,
+    1e14,  1e15,  1e16,  1e17,  1e18,  1e19,  1e20,  1e21,  1e22,  1e23,  1e24,  1e25,
+    1e26,  1e27,  1e28,  1e29,  1e30,  1e31,  1e32,  1e33,  1e34,  1e35,  1e36,  1e37};
+#define GUESS_HI (GUESS_LO + (int)(sizeof pow10_near / sizeof pow10_near[0]) - 1)
+
+/* The decimal exponent of a > 0, floor(log10(a)) without log10 (a quarter of the fast path's time):
+ * from the binary exponent, then one comparison. Off by one next to a power of ten, which
+ * fast_round corrects (it checks x's range itself). */
 static int exp10_guess(double a)
 {
-    return (int)floor(log10(a));
+    int b;
+    frexp(a, &b); /* a in [2^(b-1), 2^b) */
+    int e = (int)floor((b - 1) * 0.30102999566398120);
+    if (e >= GUESS_LO && e < GUESS_HI && a >= pow10_near[e + 1 - GUESS_LO])
+        e++;
+    return e;
 }
 
 /* Rounds a > 0 to p significant digits (p <= FAST_DIGITS_MAX) as printf's %e would: *d the p
