@@ -39,8 +39,8 @@ import argparse, http.client, os, shutil, sqlite3, statistics, subprocess, sys, 
 import time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from ingest import (Influxd, Vigild, batches, free_ports, lp_lines, make_points, post_all,  # noqa: E402
-                    wait_http)
+from ingest import (Influxd, Vigild, batches, free_ports, lp_lines, make_points,  # noqa: E402
+                    post_all, wait_http)
 
 T0 = 1_700_000_000_000  # make_points' first timestamp
 DAY = 86_400_000
@@ -150,7 +150,8 @@ def peer_cases(a, vigild, tmp):
         ]
         if a.base_vigild:
             base = clone(v, vigild, a.base_vigild, conf, tmp)
-        servers = [("vigil", v.port), ("influx", infl.port)] + ([("base", base.port)] if base else [])
+        servers = [("vigil", v.port), ("influx", infl.port)]
+        servers += [("base", base.port)] if base else []
         for name, q in cases:
             report(name, alternate(servers, q_path("bench", q), a.runs), f"points={npoints}")
     finally:
@@ -225,7 +226,8 @@ def vigil_cases(a, vigild, tmp):
         if a.base_vigild:
             base = clone(v, vigild, a.base_vigild, conf, tmp)
         servers = [("vigil", v.port)] + ([("base", base.port)] if base else [])
-        size = f"devices={a.devices} entries={a.entries} scores_per_device={settle(v.port, a.devices)}"
+        n = settle(v.port, a.devices)  # again: v restarted when cloned
+        size = f"devices={a.devices} entries={a.entries} scores_per_device={n}"
         for name, q in (
                 ("scores-raw", 'SELECT "score" FROM "vigil_scores" WHERE time > now()-1h '
                                'GROUP BY "device"'),
