@@ -1,30 +1,51 @@
-/* common/dnum.c: see dnum.h. The fast path, for one precision p <= 15: x = |v| * 10^s, with s
- * chosen so that x has p digits before the point, is one correctly rounded multiplication or
- * division by an exact power of ten (10^0..10^22 are exact doubles), so |x - exact| <= x * 2^-53.
- * Rounding x to an integer D then gives printf's D unless the exact fraction may lie on the
- * other side of one half (checked with twice that bound; exact ties go the slow way, where
- * printf rounds half to even). D * 10^-s is again one correctly rounded operation on exact
- * operands (D < 10^15 < 2^53), so it is the double strtod reads from D's digits (Clinger's fast
- * path). Outside those ranges, and for p 16 and 17, snprintf and strtod as before. */
+/* common/dnum.c: see dnum.h. The fast path, for one precision p: x = |v| * 10^s, with s chosen
+ * so that x has p digits before the point, is one correctly rounded multiplication or division
+ * in long double (x87's 64-bit significand on x86-64) by an exact power of ten (10^0..10^27 are
+ * exact there), so |x - exact| <= x * 2^-64. Rounding x to an integer D then gives printf's D
+ * unless the exact fraction may lie on the other side of one half (checked with twice that
+ * bound; exact ties, which printf rounds half to even, go the slow way). Whether D's digits read
+ * back as v: for D < 2^53, D * 10^-s is one correctly rounded double operation on exact operands
+ * (|s| <= 22), the double strtod reads (Clinger's fast path); for 16 digits, D against the
+ * midpoints between v and its neighbours (exact in long double), scaled alike. Anything closer
+ * to a boundary than the error bound, and scales beyond the exact powers, go through snprintf
+ * and strtod as before. Where long double is double (no wider type), the same with 15 digits
+ * and 10^22 at most. */
 #include "dnum.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#if LDBL_MANT_DIG >= 64
+#define FAST_DIGITS_MAX 17
+#define WIDE_POW10_MAX  27
+#else
 #define FAST_DIGITS_MAX 15
-#define POW10_EXACT_MAX 22
+#define WIDE_POW10_MAX  22
+#endif
+#define POW10_EXACT_MAX 22 /* in double */
 
+static const long double pow10_wide[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                           1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                           1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                           1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
 static const double pow10_exact[POW10_EXACT_MAX + 1] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-/* a * 10^s, one rounding; |s| <= POW10_EXACT_MAX. */
+/* a * 10^s in double, one rounding; |s| <= POW10_EXACT_MAX. */
 static double scale10(double a, int s)
 {
     return s >= 0 ? a * pow10_exact[s] : a / pow10_exact[-s];
+}
+
+/* a * 10^s in long double, one rounding; |s| <= WIDE_POW10_MAX. */
+static long double scale10_wide(long double a, int s)
+{
+    return s >= 0 ? a * pow10_wide[s] : a / pow10_wide[-s];
 }
 
 /* 10^-22 .. 10^37 (the nearest doubles), where exp10_guess looks: beyond, every precision's
@@ -58,24 +79,24 @@ static int fast_round(double a, int p, int e, int64_t *d, int *e_out)
 {
     for (int tries = 0; tries < 2; tries++) {
         int s = p - 1 - e;
-        if (s > POW10_EXACT_MAX || s < -POW10_EXACT_MAX)
+        if (s > WIDE_POW10_MAX || s < -WIDE_POW10_MAX)
             return -1;
-        double x = scale10(a, s), tol = x * 0x1p-52, fl = floor(x), frac = x - fl;
-        double lo = pow10_exact[p - 1], hi = pow10_exact[p];
+        long double x = scale10_wide(a, s), tol = x * LDBL_EPSILON, fl = floorl(x), frac = x - fl;
+        long double lo = pow10_wide[p - 1], hi = pow10_wide[p];
         if (x < lo - tol) { /* the guess was one too high (x, not its rounding: 9.99..e21) */
             e--;
             continue;
         }
-        if (fabs(x - lo) <= tol || fabs(frac - 0.5) <= tol)
+        if (fabsl(x - lo) <= tol || fabsl(frac - 0.5L) <= tol)
             return -1;
-        double r = frac > 0.5 ? fl + 1 : fl;
+        long double r = frac > 0.5L ? fl + 1 : fl;
         if (r > hi) { /* one too low (r == hi: either way printf's 1.00..e+(e+1)) */
             e++;
             continue;
         }
         if (r == hi) { /* 9.99..5 rounds up to 10 */
             r = lo;
-            if (++e - p + 1 > POW10_EXACT_MAX)
+            if (++e - p + 1 > WIDE_POW10_MAX)
                 return -1;
         }
         *d = (int64_t)r;
@@ -85,11 +106,34 @@ static int fast_round(double a, int p, int e, int64_t *d, int *e_out)
     return -1;
 }
 
-/* The double that strtod reads from the digits d (an integer below 2^53) times 10^(e - p + 1),
- * |e - p + 1| <= POW10_EXACT_MAX (fast_round's success guarantees it). */
-static double fast_value(int64_t d, int p, int e)
+/* Whether strtod reads the digits d times 10^(e - p + 1) back as a: 1, 0, or -1 when too close
+ * to call. For 16 or more digits (d up to 2^57), FAST_DIGITS_MAX 17 only. */
+static int wide_reads_back(double a, int64_t d, int p, int e)
 {
-    return scale10((double)d, e - p + 1);
+    int s = p - 1 - e;
+    if (s > WIDE_POW10_MAX || s < -WIDE_POW10_MAX)
+        return -1;
+    /* The rounding interval's ends: halfway to each neighbour (a sum of two adjacent doubles
+     * has at most 54 significant bits: exact in long double, as is the halving). */
+    long double up = ((long double)a + nextafter(a, INFINITY)) / 2;
+    long double down = ((long double)a + nextafter(a, 0)) / 2;
+    long double hi = scale10_wide(up, s), lo = scale10_wide(down, s), x = (long double)d;
+    long double tol = hi * LDBL_EPSILON;
+    if (x < hi - tol && x > lo + tol)
+        return 1;
+    if (x > hi + tol || x < lo - tol)
+        return 0;
+    return -1;
+}
+
+/* Whether the double that strtod reads from the digits d (an integer below 2^53) times
+ * 10^(e - p + 1) is a: 1 or 0, or -1 when the scale is beyond the exact powers of ten. */
+static int fast_reads_back(double a, int64_t d, int p, int e)
+{
+    int k = e - p + 1;
+    if (k > POW10_EXACT_MAX || k < -POW10_EXACT_MAX)
+        return -1;
+    return scale10((double)d, k) == a;
 }
 
 /* The old way for one precision: snprintf's %.{p-1}e of v into digits and *exp10; returns
@@ -123,22 +167,22 @@ int dnum_shortest(double v, char *digits, int *exp10)
         return 1;
     }
     int e = exp10_guess(a);
-    for (int p = 1; p <= 16; p++) {
+    for (int p = 1; p <= 17; p++) {
         int64_t d;
-        int de;
-        if (p <= FAST_DIGITS_MAX && fast_round(a, p, e, &d, &de) == 0) {
-            if (fast_value(d, p, de) == a) {
-                write_digits(digits, d, p);
-                *exp10 = de;
-                return p;
-            }
-            continue;
+        int de, back = -1;
+        if (p <= FAST_DIGITS_MAX && fast_round(a, p, e, &d, &de) == 0)
+            back = p == 17   ? 1
+                   : p <= 15 ? fast_reads_back(a, d, p, de)
+                             : wide_reads_back(a, d, p, de);
+        if (back == 1) {
+            write_digits(digits, d, p);
+            *exp10 = de;
+            return p;
         }
-        if (slow_digits(v, p, digits, exp10))
+        if (back == -1 && (slow_digits(v, p, digits, exp10) || p == 17))
             return p;
     }
-    slow_digits(v, 17, digits, exp10);
-    return 17;
+    return 17; /* not reached: p = 17 always returns */
 }
 
 double dnum_round(double v, int prec)
@@ -148,8 +192,9 @@ double dnum_round(double v, int prec)
         return v;
     int64_t d;
     int e;
-    if (prec >= 1 && prec <= FAST_DIGITS_MAX && fast_round(a, prec, exp10_guess(a), &d, &e) == 0)
-        return copysign(fast_value(d, prec, e), v);
+    if (prec >= 1 && prec <= 15 && fast_round(a, prec, exp10_guess(a), &d, &e) == 0 &&
+        e - prec + 1 <= POW10_EXACT_MAX && e - prec + 1 >= -POW10_EXACT_MAX)
+        return copysign(scale10((double)d, e - prec + 1), v);
     char buf[40];
     snprintf(buf, sizeof buf, "%.*g", prec, v);
     return strtod(buf, NULL);
