@@ -4,9 +4,9 @@
  * the JSON routes' "%.7g"; both used a loop of snprintf and strtod calls per number, which was
  * most of the time of a vigil_scores or vigil_predictions query. Each function here gives
  * exactly the bytes or the value that loop gave (tests/test_dnum.c compares them over random
- * and edge doubles): the common case in double arithmetic whose result is provably the
- * correctly rounded one, anything closer than its error bound to a rounding tie through the
- * same snprintf/strtod as before. Any thread; no state. */
+ * and edge doubles): the common case in long double and double arithmetic whose result is
+ * provably the correctly rounded one, anything closer than its error bound to a rounding
+ * boundary through the same snprintf/strtod as before. Any thread; no state. */
 #ifndef VIGIL_DNUM_H
 #define VIGIL_DNUM_H
 
