@@ -28,6 +28,7 @@
  * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h).
  * Any thread; reads through be.query and be.device_get; no lock. */
 #include "influxql_select.h"
+#include "dnum.h"
 #include "err.h"
 #include "vtime.h"
 
@@ -61,22 +62,9 @@ static void go_float(sbuf_t *b, double v)
         sbuf_append(b, "null", 4);
         return;
     }
-    char buf[40];
-    int prec = 1;
-    for (; prec < 17; prec++) {
-        snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
-        if (strtod(buf, NULL) == v)
-            break;
-    }
-    snprintf(buf, sizeof buf, "%.*e", prec - 1, v);
-    /* buf: [-]d[.ddd]e±XX: its digits, and where the decimal point goes. */
-    char *e = strchr(buf, 'e'), digits[24];
-    int exp = atoi(e + 1), nd = 0;
-    for (const char *c = buf; c < e; c++)
-        if (*c >= '0' && *c <= '9')
-            digits[nd++] = *c;
-    digits[nd] = '\0';
-    if (buf[0] == '-')
+    char digits[24];
+    int exp, nd = dnum_shortest(v, digits, &exp);
+    if (signbit(v))
         sbuf_append(b, "-", 1);
     if (exp < -6 || exp >= 21) {
         /* Go's 'e' form; encoding/json then writes e-07 as e-7 but keeps e+21. */

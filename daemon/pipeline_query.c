@@ -1,6 +1,7 @@
 /* daemon/pipeline_query.c: the pipeline's JSON answers (status, predictions, forecast,
  * anomalies, model versions), its limits and its /metrics families. Any thread: each function
  * takes the device's mutex while it copies what it reports (/metrics: see device_families). */
+#include "dnum.h"
 #include "err.h"
 #include "log.h"
 #include "pipeline_int.h"
@@ -492,11 +493,7 @@ int pipeline_predictions(pipeline_t *p, const char *device, int64_t from, int64_
  * carry the same numbers as /predictions; NaN stays NaN (null there). */
 static double json_rounded(float v)
 {
-    char buf[32];
-    if (!isfinite(v))
-        return NAN;
-    snprintf(buf, sizeof buf, "%.7g", (double)v);
-    return strtod(buf, NULL);
+    return isfinite(v) ? dnum_round(v, 7) : NAN;
 }
 
 int pipeline_predictions_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
