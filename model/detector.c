@@ -154,7 +154,8 @@ static int config_check(const struct detector_config *c)
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
         !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
         !(c->offset_trend >= 0.0f) || !(c->offset_trend <= 1000.0f) || c->record_young < 0 ||
-        c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f))
+        c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f) ||
+        !(c->hold_echo >= 0.0f) || !(c->hold_echo <= 1000.0f))
         return ERR_INVAL;
     return 0;
 }

@@ -5365,13 +5365,11 @@ static float *make_hold_case(uint64_t seed, int kind)
  * opens), *opened the episodes opened from HR_ONSET on, *why how the first ended; asserts
  * nothing opens before HR_ONSET. With save_at > 0 a loaded copy saved there runs beside it
  * bit for bit. */
-static int hold_case_run(const float *x, int k, int save_at, int *opened, enum detector_end *why)
+static int hold_case_cfg(const struct detector_config *cfg, const float *x, int save_at,
+                         int *opened, enum detector_end *why)
 {
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.hold_recent = k;
     detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    assert_int_equal(detector_create(&d, cfg, 1), 0);
     struct detector_result res;
     int ended = -1, first = -1;
     *opened = 0;
@@ -5392,6 +5390,14 @@ static int hold_case_run(const float *x, int k, int save_at, int *opened, enum d
     detector_destroy(d);
     detector_destroy(e);
     return first < 0 ? -1 : ended < 0 ? HR_N : ended;
+}
+
+static int hold_case_run(const float *x, int k, int save_at, int *opened, enum detector_end *why)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.hold_recent = k;
+    return hold_case_cfg(&cfg, x, save_at, opened, why);
 }
 
 /* hold_recent (the default, 3): on one channel, a burst that decays over 6 readings is
@@ -7570,6 +7576,64 @@ static void test_load_format42(void **unused)
     assert_true(cut.accept_grow == 0.0f);
 }
 
+/* ---- sixty-fourth round: an episode ends when its values and its error's pattern are back --- */
+
+/* make_hold_case (kind 0 the burst, 1 the lasting noisy fault) run with hold_echo `echo` (the
+ * rest the defaults), as hold_case_run. */
+static int echo_case_run(const float *x, float echo, int save_at, int *opened,
+                         enum detector_end *why)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.hold_echo = echo;
+    return hold_case_cfg(&cfg, x, save_at, opened, why);
+}
+
+static void test_hold_echo_burst(void **unused)
+{
+    (void)unused;
+    const int back = HR_ONSET + 6;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        float *x = make_hold_case(seed, 0);
+        int o1, o0;
+        enum detector_end w1, w0;
+        int e1 = echo_case_run(x, 2.0f, seed == 1 ? HR_ONSET + 3 : 0, &o1, &w1);
+        int e0 = echo_case_run(x, 0.0f, 0, &o0, &w0);
+        print_message("seed %d: burst ends %+d after the return (%d opened, by %d); "
+                      "hold_echo 0: %+d (%d opened)\n",
+                      (int)seed, e1 - back, o1, (int)w1, e0 - back, o0);
+        free(x);
+    }
+}
+
+static void test_hold_echo_pattern_fault(void **unused)
+{
+    (void)unused;
+    int total = 0;
+    for (uint64_t seed = 1; seed <= 16; seed++) {
+        float *x = make_hunting(seed);
+        struct detector_config cfg;
+        detector_config_default(&cfg);
+        cfg.hold_echo = getenv("ECHO_B") ? (float)atof(getenv("ECHO_B")) : 2.0f;
+        detector_t *d;
+        assert_int_equal(detector_create(&d, &cfg, 1), 0);
+        struct detector_result res;
+        int flagged = 0, before = 0, eps = 0;
+        for (int t = 0; t < PF_N; t++) {
+            step(d, x, t, 1, NULL, &res);
+            if (res.state == DET_ANOMALY)
+                *(t < PF_ONSET ? &before : &flagged) += 1;
+            eps += t >= PF_ONSET && res.changed && res.state == DET_ANOMALY;
+        }
+        print_message("seed %d: hunting fault flagged %d of %d readings (%d episodes), %d before\n",
+                      (int)seed, flagged, PF_N - PF_ONSET, eps, before);
+        detector_destroy(d);
+        free(x);
+        total += flagged;
+    }
+    print_message("total %d\n", total);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -7696,6 +7760,8 @@ int main(void)
         cmocka_unit_test(test_accept_grow_operator),
         cmocka_unit_test(test_accept_grow_schedule),
         cmocka_unit_test(test_load_format42),
+        cmocka_unit_test(test_hold_echo_burst),
+        cmocka_unit_test(test_hold_echo_pattern_fault),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
