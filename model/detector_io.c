@@ -125,8 +125,8 @@
  * inside a held episode judges its growth as it would have; formats 1-42 load with it 0, as
  * they ran. Format 44 adds hold_echo at the config's end and, only when it is set, the level
  * before the episode and the error's echo after accept_grow's blocks (eb_med, eb_sd, ec_prev
- * f32; ec_run i32), so a restart inside an episode ends it where it would have; formats 1-43
- * load with it 0, as they ran. */
+ * f32; ec_run, eb_gap i32), so a restart inside an episode ends it where it would have; formats
+ * 1-43 load with it 0, as they ran. */
 #define DET_FORMAT 44u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -351,7 +351,7 @@ static void get(struct rd *r, void *dst, size_t n)
 #define GROW_FIELDS(X)                                                                             \
     X(d->gr_n) X(d->gr_pn) X(d->gr_sum) X(d->gr_sq) X(d->gr_psum) X(d->gr_psq)
 /* hold_echo's level and the error's run (format 44, only when it is set). */
-#define ECHO_FIELDS(X) X(d->eb_med) X(d->eb_sd) X(d->ec_prev) X(d->ec_run)
+#define ECHO_FIELDS(X) X(d->eb_med) X(d->eb_sd) X(d->ec_prev) X(d->ec_run) X(d->eb_gap)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller

@@ -962,6 +962,7 @@ static void echo_note(detector_t *d, const float *e)
     const int echo = isfinite(z) && ((z > 0.0f && p > 0.0f) || (z < 0.0f && p < 0.0f));
     d->ec_run = echo ? (d->ec_run < (1 << 30) ? d->ec_run + 1 : d->ec_run) : 0;
     d->ec_prev = isfinite(z) ? z : 0.0f;
+    d->eb_gap = d->det_state == DET_ANOMALY ? 0 : d->eb_gap < (1 << 30) ? d->eb_gap + 1 : d->eb_gap;
 }
 
 /* hold_echo: freezes, at an episode's opening, the level the values were at before it: the
@@ -969,13 +970,16 @@ static void echo_note(detector_t *d, const float *e)
  * newest err_short - 1 context rows and x), and their spread, 1.4826 times their median
  * absolute deviation (a Gaussian's deviation). Four windows so a median and a MAD settle;
  * before the opening's window so the excursion's own first readings do not widen the spread.
- * An episode that opens within err_short readings of the previous one's end keeps that one's
- * level: the readings before it are the ended episode's. Fewer than err_short readings: none
- * (eb_sd 0, the rule waits). */
+ * An episode that opens while that span still reaches back into the previous one (within 5
+ * err_short readings of its end, a warning between them or not) keeps that one's level: the
+ * readings before it are the ended episode's, and a lasting fault's own level taken as
+ * "before" would let the fault's next episode end on its own values (a split fault, measured:
+ * docs/detection.md, "Sixty-fourth round"). Fewer than err_short readings: none (eb_sd 0, the
+ * rule waits). */
 static void echo_freeze(detector_t *d)
 {
     const int S = d->cfg.err_short, skip = S - 1;
-    if (d->below > 0 && d->below <= S && d->eb_sd > 0.0f)
+    if (d->eb_gap <= 5 * S && d->eb_sd > 0.0f)
         return;
     int n = d->ctx_len - skip;
     n = n > 4 * S ? 4 * S : n;
@@ -1014,8 +1018,7 @@ static void echo_freeze(detector_t *d)
 static int echo_back(const detector_t *d, const float *x)
 {
     const int k = d->cfg.hold_recent;
-    if (!echo_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || d->ec_run < k - 1 ||
-        d->ctx_len < k - 1)
+    if (!echo_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || d->ec_run < k - 1 || d->ctx_len < k - 1)
         return 0;
     const float band = d->cfg.hold_echo * d->eb_sd;
     for (int i = 0; i < k; i++)
@@ -1355,7 +1358,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                                                                  : DET_OPEN_LEVEL;
         run_reset(d);
         if (echo_applies(d))
-            echo_freeze(d); /* reads below: the previous episode's end */
+            echo_freeze(d);
         d->below = 0;
         if (by_op && otop >= 0) {
             /* The operating point (or the opinion) opened it: the channel that left its level. */
