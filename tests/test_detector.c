@@ -5368,7 +5368,7 @@ static float *make_hold_case(uint64_t seed, int kind)
     return x;
 }
 
-/* Runs x (one channel, HR_N readings; not freed) with hold_recent `k`: returns the reading
+/* Runs x (one channel, HR_N readings; not freed) with cfg: returns the reading
  * that ends the first episode opened from HR_ONSET on (HR_N: it does not end, -1: none
  * opens), *opened the episodes opened from HR_ONSET on, *why how the first ended; asserts
  * nothing opens before HR_ONSET. With save_at > 0 a loaded copy saved there runs beside it
@@ -5400,6 +5400,7 @@ static int hold_case_cfg(const struct detector_config *cfg, const float *x, int 
     return first < 0 ? -1 : ended < 0 ? HR_N : ended;
 }
 
+/* hold_case_cfg with the defaults and hold_recent `k`. */
 static int hold_case_run(const float *x, int k, int save_at, int *opened, enum detector_end *why)
 {
     struct detector_config cfg;
