@@ -588,8 +588,8 @@ struct detector_config {
                         carries in its state, not a changed pattern inside the old range (a
                         control loop hunting), whose error changes sign. For err_short
                         readings after an episode the error reopens nothing while both still
-                        hold. State: the level and the error's run (saved). 0: off
-                        (docs/detection.md, "Sixty-fourth round") */
+                        hold. State: the level and the error's run (saved). 2 by default;
+                        0: off (docs/detection.md, "Sixty-fourth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

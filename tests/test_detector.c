@@ -6423,6 +6423,7 @@ static void test_load_format34(void **unused)
     d->cfg.mean_far = 0.0f;    /* format 36's: d runs on as format 34 loads it */
     d->cfg.rhythm_time = 0;    /* format 37's: no onsets' times in the save */
     d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
+    d->cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
     struct detector_result rd, re;
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
@@ -6957,6 +6958,7 @@ static void test_load_format39(void **unused)
     detector_t *d = new_detector(1), *b;
     assert_true(d->cfg.avg_epochs == 1.0f);
     d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
+    d->cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
@@ -7162,6 +7164,7 @@ static void test_load_format40(void **unused)
     detector_config_default(&cfg);
     cfg.lstm_min_rows = 600;
     cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
+    cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
     detector_t *d, *b;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     size_t len = detector_save_size(d), got;
@@ -7612,6 +7615,9 @@ static int echo_case_run(const float *x, float echo, int save_at, int *opened,
 static void test_hold_echo_burst(void **unused)
 {
     (void)unused;
+    struct detector_config def;
+    detector_config_default(&def);
+    assert_true(def.hold_echo == 2.0f);
     const int back = HR_ONSET + 6;
     int sooner = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
