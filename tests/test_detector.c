@@ -5231,8 +5231,8 @@ static void test_offset_release(void **unused)
 
 /* Devices whose levels the operating point and the step test judge are not touched by a
  * one-sensor rule: make_step_drift's six channels (the flow down by 4 and 7 deviations at
- * 1,500, seeds 1-3) give the same result on every reading with the defaults as with the int
- * config field at offset `field` set to 0. */
+ * 1,500, seeds 1-3) give the same result on every reading with the configuration `on` as with
+ * its int or float field at offset `field` set to 0. */
 static void assert_multichannel_same(const struct detector_config *on, size_t field,
                                      const char *name)
 {
