@@ -577,6 +577,19 @@ struct detector_config {
                           an episode is held, the schedule's trainings (retrain_every,
                           retrain_seconds) wait until it is accepted or ends ("Sixty-third
                           round") */
+    /* Added in format 44 (formats 1-43 load with hold_echo 0: as they ran). */
+    float hold_echo; /* > 0, with hold_recent: on a one-sensor device whose serving predictor
+                        does not follow a seasonal profile, an episode the error holds also
+                        ends once (a) its newest hold_recent values are each within hold_echo
+                        spreads of the level before the episode (the median of the 4
+                        err_short readings before its opening's short window; the spread 1.4826
+                        times their median absolute deviation) and (b) the model's errors on
+                        those readings are all of one sign: the echo of a burst the model
+                        carries in its state, not a changed pattern inside the old range (a
+                        control loop hunting), whose error changes sign. For err_short
+                        readings after an episode the error reopens nothing while both still
+                        hold. State: the level and the error's run (saved). 2 by default;
+                        0: off (docs/detection.md, "Sixty-fourth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

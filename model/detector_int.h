@@ -250,6 +250,14 @@ struct detector {
      * that leaves. Saved only when mean_far is set (format 36). */
     int mf_on;
 
+    /* hold_echo (detector_score.c, echo_note, echo_freeze, echo_back): eb_med, eb_sd the level
+     * before the open (or last) episode and its spread, frozen at its opening (eb_sd 0: none);
+     * ec_prev the previous reading's error on channel 0, ec_run the readings in a row whose
+     * error had the sign of the one before; eb_gap the readings in a row before this one not in
+     * an episode. Saved only when hold_echo is set (format 44). */
+    float eb_med, eb_sd, ec_prev;
+    int ec_run, eb_gap;
+
     /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
      * leaves them). Saved only when onset_rhythm is set (format 33). rhythm_time: rh_ts their

@@ -123,8 +123,11 @@
  * accept_grow at the config's end and, only when it is set, the open episode's error blocks
  * after opinion_open's run (gr_n, gr_pn i32; gr_sum, gr_sq, gr_psum, gr_psq f64), so a restart
  * inside a held episode judges its growth as it would have; formats 1-42 load with it 0, as
- * they ran. */
-#define DET_FORMAT 43u
+ * they ran. Format 44 adds hold_echo at the config's end and, only when it is set, the level
+ * before the episode and the error's echo after accept_grow's blocks (eb_med, eb_sd, ec_prev
+ * f32; ec_run, eb_gap i32), so a restart inside an episode ends it where it would have; formats
+ * 1-43 load with it 0, as they ran. */
+#define DET_FORMAT 44u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -274,6 +277,10 @@
 #define CFG_V42_SIZE                                                                               \
     ((offsetof(struct detector_config, accept_grow) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 43's config: up to hold_echo, the field format 44 added, with the tail padding. */
+#define CFG_V43_SIZE                                                                               \
+    ((offsetof(struct detector_config, hold_echo) + _Alignof(struct detector_config) - 1) /        \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -343,6 +350,8 @@ static void get(struct rd *r, void *dst, size_t n)
 /* accept_grow's error blocks (format 43, only when it is set). */
 #define GROW_FIELDS(X)                                                                             \
     X(d->gr_n) X(d->gr_pn) X(d->gr_sum) X(d->gr_sq) X(d->gr_psum) X(d->gr_psq)
+/* hold_echo's level and the error's run (format 44, only when it is set). */
+#define ECHO_FIELDS(X) X(d->eb_med) X(d->eb_sd) X(d->ec_prev) X(d->ec_run) X(d->eb_gap)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller
@@ -487,6 +496,11 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     if (d->cfg.accept_grow > 0.0f) { /* format 43 */
 #define PUT_FIELD(f) put(w, &(f), sizeof(f));
         GROW_FIELDS(PUT_FIELD)
+#undef PUT_FIELD
+    }
+    if (d->cfg.hold_echo > 0.0f) { /* format 44 */
+#define PUT_FIELD(f) put(w, &(f), sizeof(f));
+        ECHO_FIELDS(PUT_FIELD)
 #undef PUT_FIELD
     }
     put(w, d->prev_contrib, sizeof(float) * C);
@@ -639,6 +653,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 41 ? CFG_V40_SIZE
         : fmt < 42 ? CFG_V41_SIZE
         : fmt < 43 ? CFG_V42_SIZE
+        : fmt < 44 ? CFG_V43_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -730,6 +745,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     }
     if (fmt < 43)
         cfg.accept_grow = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
+    if (fmt < 44)
+        cfg.hold_echo = 0.0f; /* format 43 and before: the error alone holds an episode */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -913,6 +930,11 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     if (cfg.accept_grow > 0.0f) { /* format 43 and later */
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
         GROW_FIELDS(GET_FIELD)
+#undef GET_FIELD
+    }
+    if (cfg.hold_echo > 0.0f) { /* format 44 and later */
+#define GET_FIELD(f) get(&r, &(f), sizeof(f));
+        ECHO_FIELDS(GET_FIELD)
 #undef GET_FIELD
     }
     if (fmt != 1)

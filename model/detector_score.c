@@ -942,6 +942,91 @@ static float hold_recent_cap(const detector_t *d, float h, int avail)
     return l < h ? l : h;
 }
 
+/* hold_echo applies on one sensor whose serving predictor is not its seasonal profile: a
+ * cycle's values sweep a range, and being back inside the range before an episode does not say
+ * the cycle is back (docs/detection.md, "Thirty-eighth round"). */
+static int echo_applies(const detector_t *d)
+{
+    return d->cfg.hold_echo > 0.0f && d->C == 1 && !(d->season && d->season[0]);
+}
+
+/* hold_echo: counts the readings in a row whose error e (channel 0) has the sign of the one
+ * before. A model that carries a burst in its state goes on predicting it (or over-corrects
+ * it) once the values are back, and its error stays on one side, decaying or not (NAB's
+ * Twitter series, docs/detection.md, "Sixty-fourth round"); a changed pattern inside the old
+ * range (a control loop hunting) swings the error from one side to the other. Every reading,
+ * inside an episode or not, so the run is there when asked. */
+static void echo_note(detector_t *d, const float *e)
+{
+    const float z = e[0], p = d->ec_prev;
+    const int echo = isfinite(z) && ((z > 0.0f && p > 0.0f) || (z < 0.0f && p < 0.0f));
+    d->ec_run = echo ? (d->ec_run < (1 << 30) ? d->ec_run + 1 : d->ec_run) : 0;
+    d->ec_prev = isfinite(z) ? z : 0.0f;
+    d->eb_gap = d->det_state == DET_ANOMALY ? 0 : d->eb_gap < (1 << 30) ? d->eb_gap + 1 : d->eb_gap;
+}
+
+/* hold_echo: freezes, at an episode's opening, the level the values were at before it: the
+ * median of the 4 err_short readings before the short window whose mean opened it (the
+ * newest err_short - 1 context rows and x), and their spread, 1.4826 times their median
+ * absolute deviation (a Gaussian's deviation). Four windows so a median and a MAD settle;
+ * before the opening's window so the excursion's own first readings do not widen the spread.
+ * An episode that opens while that span still reaches back into the previous one (within 5
+ * err_short readings of its end, a warning between them or not) keeps that one's level: the
+ * readings before it are the ended episode's, and a lasting fault's own level taken as
+ * "before" would let the fault's next episode end on its own values (a split fault, measured:
+ * docs/detection.md, "Sixty-fourth round"). Fewer than err_short readings: none (eb_sd 0, the
+ * rule waits). */
+static void echo_freeze(detector_t *d)
+{
+    const int S = d->cfg.err_short, skip = S - 1;
+    if (d->eb_gap <= 5 * S && d->eb_sd > 0.0f)
+        return;
+    int n = d->ctx_len - skip;
+    n = n > 4 * S ? 4 * S : n;
+    d->eb_sd = 0.0f;
+    if (n < S)
+        return;
+    float v[4 * DETECTOR_MAX_SHORT];
+    for (int i = 0; i < n; i++) { /* insertion sort: once an episode, n <= 4 err_short */
+        float x = ctx_back(d, skip + i)[0];
+        int j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    const float med = n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+    for (int i = 0; i < n; i++)
+        v[i] = fabsf(v[i] - med);
+    for (int i = 1; i < n; i++) { /* the deviations, sorted again */
+        float x = v[i];
+        int j = i;
+        for (; j > 0 && v[j - 1] > x; j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    const float mad = n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
+    d->eb_med = med;
+    d->eb_sd = 1.4826f * mad;
+}
+
+/* hold_echo: 1 when the newest hold_recent readings (x and the context ring's newest
+ * hold_recent - 1) are (a) each within hold_echo spreads of the level frozen at the opening
+ * and (b) an echo: their errors all of one sign (echo_note). A plant engineer's reading: the
+ * sensor is back where it was, and the model still misses it on the same side every time, as
+ * a model that remembers the burst does; a fault that changes the pattern inside the old range
+ * makes the model miss on both sides, and stays flagged. */
+static int echo_back(const detector_t *d, const float *x)
+{
+    const int k = d->cfg.hold_recent;
+    if (!echo_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || d->ec_run < k - 1 || d->ctx_len < k - 1)
+        return 0;
+    const float band = d->cfg.hold_echo * d->eb_sd;
+    for (int i = 0; i < k; i++)
+        if (!(fabsf((i ? ctx_back(d, i - 1)[0] : x[0]) - d->eb_med) <= band))
+            return 0;
+    return 1;
+}
+
 /* record_open's level on this device (0: off): record_open on every device, raised to
  * record_open_one where the level tests do not judge its levels (asked only for a reading at
  * alarm level: level_tests_judge counts the channels). There (one sensor: NAB's series) the
@@ -1064,6 +1149,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (res->contrib[c] > res->contrib[res->top_channel])
             res->top_channel = c;
     res->raw = raw;
+    if (cfg->hold_echo > 0.0f)
+        echo_note(d, e);
     float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
     memcpy(own, res->contrib, sizeof(float) * (size_t)C);
     double mavg = short_push(d, raw);
@@ -1162,6 +1249,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
+        if (hold >= cfg->clear_level && echo_back(d, x))
+            hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (error_is_offset); the operating point's and the step's holds below are
@@ -1199,6 +1288,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         open_err = hold_recent_cap(d, likelihood_score(d, med, cfg->tail_plain), d->short_len);
         if (cfg->burst_memory)
             open_err = detector__burst_cap(d, med, open_err);
+        /* hold_echo: the burst still in the short window reopens nothing while the values
+         * are back and the error still its echo (what ended the episode). */
+        if (open_err >= cfg->alarm_level && echo_back(d, x))
+            open_err = nextafterf(cfg->alarm_level, 0.0f);
     }
     /* An opening on the operating point alone (the error's likelihood below the level) needs
      * this reading's own distance at clear_level: the short mean remembers a spike, the
@@ -1264,6 +1357,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                          : !by_opin && !by_far && sh.lik >= olik ? DET_OPEN_STEP
                                                                  : DET_OPEN_LEVEL;
         run_reset(d);
+        if (echo_applies(d))
+            echo_freeze(d);
         d->below = 0;
         if (by_op && otop >= 0) {
             /* The operating point (or the opinion) opened it: the channel that left its level. */

@@ -146,6 +146,7 @@ static const struct field fields[] = {
     FF("offset_trend", offset_trend),
     FI("record_young", record_young),
     FF("accept_grow", accept_grow),
+    FF("hold_echo", hold_echo),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
