@@ -117,6 +117,8 @@ void detector_config_default(struct detector_config *cfg)
     /* accept_grow 3 (the sixty-second round): a fault whose error still grows is not accepted
      * at accept_after; no NAB or SKAB output and no vigil-sim delay changed (docs/detection.md). */
     cfg->accept_grow = 3.0f;
+    cfg->impute_run = 0;
+    cfg->impute_alarm = 0;
 }
 
 static int config_check(const struct detector_config *c)
@@ -154,7 +156,8 @@ static int config_check(const struct detector_config *c)
         c->onset_tie < 0 || c->onset_tie > 1 || !(c->avg_epochs >= 0.0f) ||
         !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
         !(c->offset_trend >= 0.0f) || !(c->offset_trend <= 1000.0f) || c->record_young < 0 ||
-        c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f))
+        c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f) ||
+        c->impute_run < 0 || c->impute_run > 10000000 || c->impute_alarm < 0 || c->impute_alarm > 1)
         return ERR_INVAL;
     return 0;
 }
@@ -193,8 +196,9 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     /* One block: the step test's doubles first (calloc aligns them), the floats, then the
      * per-channel flags. */
     const size_t nd = detector__shift_doubles(cfg, n_channels);
-    size_t nf = (size_t)d->ctx_cap * C + C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ +
-                2 * d->state_len + d->work_len + C /* pred */ +
+    size_t nf = (size_t)d->ctx_cap * C * (cfg->impute_run > 0 ? 2 : 1) /* ctx, ctx_in */ +
+                C /* last */ + C * C + C /* lin */ + 2 * C /* lo, hi */ + 2 * d->state_len +
+                d->work_len + C /* pred */ +
                 5 * C /* err_scale, resid_rms, lmean, lscale, prev_contrib */ + C * C /* rinv */ +
                 (size_t)cfg->err_window + (size_t)cfg->err_short;
     const size_t SB = (size_t)cfg->season_bins;
@@ -207,6 +211,8 @@ int detector_create(detector_t **out, const struct detector_config *cfg, int n_c
     }
     float *p = (float *)detector__shift_place(d, d->block);
     d->ctx = p, p += (size_t)d->ctx_cap * C;
+    if (cfg->impute_run > 0)
+        d->ctx_in = p, p += (size_t)d->ctx_cap * C;
     d->last = p, p += C;
     d->lin_ab = p, p += C * C;
     d->lin_b = p, p += C;
@@ -392,12 +398,13 @@ void detector__rebuild_state(detector_t *d)
     int start = d->ctx_head - n;
     if (start < 0)
         start += d->ctx_cap;
+    const float *rows = d->ctx_in ? d->ctx_in : d->ctx; /* what the states consumed */
     /* The newest context row is reading n_seen - 1; predictor_advance uses n_seen as the index
      * of the reading it consumes, so step it back and forth around the replay. */
     uint64_t saved = d->n_seen;
     d->n_seen = saved - (uint64_t)n;
     for (int k = 0; k < n; k++) {
-        predictor_advance(d, d->ctx + (size_t)((start + k) % d->ctx_cap) * C);
+        predictor_advance(d, rows + (size_t)((start + k) % d->ctx_cap) * C);
         d->n_seen++;
     }
     d->n_seen = saved;
@@ -409,8 +416,37 @@ int detector_step(detector_t *d, const float *x, const uint8_t *present,
     return detector_step_ts(d, DETECTOR_NO_TIME, x, present, res);
 }
 
+/* A channel's error at least this many of its error scales is anomalous enough to impute
+ * (impute_run): well outside the noise the scale was calibrated on (about one standard
+ * deviation of the one-step error), so a normal reading in an episode still enters. */
+#define IMPUTE_Z 3.0f
+
+/* impute_run: after reading xc[C] was scored (res), replaces in xc the channels the serving
+ * predictor should not learn from by the prediction they were scored against, and keeps the
+ * row the predictor will consume in ctx_in (at row, the ctx row the raw reading went to).
+ * "vigil's model does not learn its expectations from readings it has just called abnormal":
+ * a burst the states consumed is predicted to continue for up to a training window after the
+ * values came back, and its episode is held by that error alone. */
+static void impute_row(detector_t *d, const struct detector_result *res, float *xc, size_t row)
+{
+    const int C = d->C;
+    const int on = res->version > 0 && res->state != DET_LEARNING &&
+                   ((res->state == DET_ANOMALY && !d->ep_accepted) ||
+                    (d->cfg.impute_alarm && res->likelihood >= d->cfg.alarm_level));
+    if (!on)
+        d->imp_n = 0;
+    else if (d->imp_n < d->cfg.impute_run) {
+        int any = 0;
+        for (int c = 0; c < C; c++)
+            if (fabsf(xc[c] - res->pred[c]) >= IMPUTE_Z * d->err_scale[c] && isfinite(res->pred[c]))
+                xc[c] = res->pred[c], any = 1;
+        d->imp_n += any;
+    }
+    memcpy(d->ctx_in + row * (size_t)C, xc, sizeof(float) * (size_t)C);
+}
+
 /* The step up to the model: carry-forward into xc[C], scoring against d->pred, the context
- * ring. */
+ * ring; with impute_run, xc is then the row the predictor consumes (impute_row). */
 static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8_t *present,
                        struct detector_result *res, float *xc)
 {
@@ -443,7 +479,8 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
     /* Consume the reading: context, carry-forward, then (the caller) the next prediction. */
     if (d->cfg.shift_len > 0)
         detector__shift_push(d, xc); /* before the ring takes it: it reads the row that leaves */
-    memcpy(d->ctx + (size_t)d->ctx_head * C, xc, sizeof(float) * (size_t)C);
+    const size_t row = (size_t)d->ctx_head;
+    memcpy(d->ctx + row * C, xc, sizeof(float) * (size_t)C);
     d->ctx_head = (d->ctx_head + 1) % d->ctx_cap;
     if (d->ctx_len < d->ctx_cap)
         d->ctx_len++;
@@ -451,6 +488,8 @@ static void step_begin(detector_t *d, int64_t ts_ms, const float *x, const uint8
         d->last_ts = ts_ms;
     memcpy(d->last, xc, sizeof(float) * (size_t)C);
     d->have_last = 1;
+    if (d->ctx_in)
+        impute_row(d, res, xc, row);
 }
 
 /* The step after the model: the reading count and the training schedule. */

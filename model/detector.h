@@ -577,6 +577,21 @@ struct detector_config {
                           an episode is held, the schedule's trainings (retrain_every,
                           retrain_seconds) wait until it is accepted or ends ("Sixty-third
                           round") */
+    /* Added in format 44 (formats 1-43 load with impute_run 0: as they ran). */
+    int impute_run;   /* > 0: the model's state does not learn from readings it has just called
+                         abnormal. While the device is in an episode (not accepted), the
+                         serving predictor consumes its own prediction in place of the reading
+                         for each channel whose error is at least 3 of its error scales, so a
+                         burst never enters the LSTM's states (or the linear fit's input, or
+                         persistence's last value) and the prediction is the normal one as soon
+                         as the values return. At most this many readings in a row are imputed;
+                         then the readings are consumed as they are until the episode ends, so
+                         a new level is absorbed as before (offset_release, accept_after).
+                         State: the run's count and the consumed rows (saved). 0: off
+                         (docs/detection.md, "Sixty-fifth round") */
+    int impute_alarm; /* 0 or 1 (with impute_run): a reading whose decision likelihood is at
+                         alarm_level imputes too outside an episode (the burst's first readings,
+                         before confirm opens it). No state of its own. */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
@@ -632,16 +647,16 @@ struct detector_result {
     float contrib[DETECTOR_MAX_CHANNELS]; /* each channel's share of the error, sums to 1
                                              (all 0 while learning) */
     int top_channel;                      /* channel with the largest share (-1 while learning) */
-    float raw;        /* the reading's raw score log(1 + mean z^2), 0 while learning */
-    float likelihood; /* the unfiltered likelihood the state machine follows (the decision
-                         likelihood, tail_plain; with tail_plain 1 score is this, capped at
-                         repeat_cap after an alarm-level reading) */
-    int released;     /* 1 on the reading whose episode settle_release or offset_release
-                         ended (state normal: the fault's step went back, or the device settled
-                         at a new level; a training is asked for) */
-    enum detector_end ended_by;   /* on the reading that leaves state anomaly, why (an accepted
-                                     regime outranks a release: the alarm had already stopped
-                                     before the step went back); DET_END_NONE elsewhere */
+    float raw;                  /* the reading's raw score log(1 + mean z^2), 0 while learning */
+    float likelihood;           /* the unfiltered likelihood the state machine follows (the decision
+                                   likelihood, tail_plain; with tail_plain 1 score is this, capped at
+                                   repeat_cap after an alarm-level reading) */
+    int released;               /* 1 on the reading whose episode settle_release or offset_release
+                                   ended (state normal: the fault's step went back, or the device settled
+                                   at a new level; a training is asked for) */
+    enum detector_end ended_by; /* on the reading that leaves state anomaly, why (an accepted
+                                   regime outranks a release: the alarm had already stopped
+                                   before the step went back); DET_END_NONE elsewhere */
     enum detector_open opened_by; /* on the reading that enters state anomaly, what opened it;
                                      DET_OPEN_NONE elsewhere */
 };

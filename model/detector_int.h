@@ -59,6 +59,13 @@ struct detector {
     /* context ring and carry-forward */
     float *ctx; /* [ctx_cap, C] */
     int ctx_cap, ctx_head, ctx_len;
+    /* impute_run (detector.c, impute_row): the rows the serving predictor consumed, [ctx_cap,
+     * C] at ctx's positions (ctx keeps the raw readings every other rule reads), so that
+     * detector__rebuild_state steps the states through what they saw; NULL while impute_run is
+     * 0 (ctx is then what they consumed). imp_n: the readings imputed in a row in the current
+     * episode (saved with impute_run). */
+    float *ctx_in;
+    int imp_n;
     float *last; /* [C] last (carried-forward) reading */
     int have_last;
     uint64_t n_seen;  /* readings consumed */

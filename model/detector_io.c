@@ -123,8 +123,11 @@
  * accept_grow at the config's end and, only when it is set, the open episode's error blocks
  * after opinion_open's run (gr_n, gr_pn i32; gr_sum, gr_sq, gr_psum, gr_psq f64), so a restart
  * inside a held episode judges its growth as it would have; formats 1-42 load with it 0, as
- * they ran. */
-#define DET_FORMAT 43u
+ * they ran. Format 44 adds impute_run and impute_alarm at the config's end and, only when
+ * impute_run is set, the imputed run's count (imp_n i32) after accept_grow's blocks and the rows
+ * the predictor consumed (ctx_in f32 [ctx_cap, C]) after the context ring, so the states a load
+ * rebuilds are those that ran; formats 1-43 load with them 0, as they ran. */
+#define DET_FORMAT 44u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -274,6 +277,10 @@
 #define CFG_V42_SIZE                                                                               \
     ((offsetof(struct detector_config, accept_grow) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 43's config: up to impute_run, the field format 44 added, with the tail padding. */
+#define CFG_V43_SIZE                                                                               \
+    ((offsetof(struct detector_config, impute_run) + _Alignof(struct detector_config) - 1) /       \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -376,6 +383,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     FIELDS(PUT_FIELD)
 #undef PUT_FIELD
     put(w, d->ctx, sizeof(float) * (size_t)d->ctx_cap * C);
+    if (d->ctx_in) /* format 44, impute_run */
+        put(w, d->ctx_in, sizeof(float) * (size_t)d->ctx_cap * C);
     put(w, d->last, sizeof(float) * C);
     put(w, d->lin_ab, sizeof(float) * C * C);
     put(w, d->lin_b, sizeof(float) * C);
@@ -489,6 +498,8 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         GROW_FIELDS(PUT_FIELD)
 #undef PUT_FIELD
     }
+    if (d->cfg.impute_run > 0) /* format 44 */
+        put(w, &d->imp_n, sizeof d->imp_n);
     put(w, d->prev_contrib, sizeof(float) * C);
     put(w, d->ring, sizeof(float) * (size_t)d->cfg.err_window);
     put(w, d->shortbuf, sizeof(float) * (size_t)d->cfg.err_short);
@@ -639,6 +650,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 41 ? CFG_V40_SIZE
         : fmt < 42 ? CFG_V41_SIZE
         : fmt < 43 ? CFG_V42_SIZE
+        : fmt < 44 ? CFG_V43_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -730,6 +742,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
     }
     if (fmt < 43)
         cfg.accept_grow = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
+    if (fmt < 44) {
+        cfg.impute_run = 0; /* format 43 and before: the predictor consumed every reading */
+        cfg.impute_alarm = 0;
+    }
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -771,6 +787,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         }
         get(&r, d->ctx, sizeof(float) * (size_t)d->ctx_cap * Cz);
     }
+    if (d->ctx_in) /* format 44 and later, impute_run */
+        get(&r, d->ctx_in, sizeof(float) * (size_t)d->ctx_cap * Cz);
 #undef GET_FIELD
     if (fmt < 23) /* unsaved: accepted only if it had not yet been learnt (see DET_FORMAT) */
         d->ep_accepted = d->det_state == DET_ANOMALY && d->in_anomaly >= cfg.accept_after;
@@ -915,6 +933,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         GROW_FIELDS(GET_FIELD)
 #undef GET_FIELD
     }
+    if (cfg.impute_run > 0) /* format 44 and later */
+        get(&r, &d->imp_n, sizeof d->imp_n);
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -982,7 +1002,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.accept_grow > 0.0f &&
          (d->gr_n < 0 || d->gr_n > (1 << 30) || d->gr_pn < 0 || d->gr_pn > (1 << 30) ||
           !(d->gr_sum >= 0.0 && d->gr_sum <= 1e300 && d->gr_sq >= 0.0 && d->gr_sq <= 1e300) ||
-          !(d->gr_psum >= 0.0 && d->gr_psum <= 1e300 && d->gr_psq >= 0.0 && d->gr_psq <= 1e300))))
+          !(d->gr_psum >= 0.0 && d->gr_psum <= 1e300 && d->gr_psq >= 0.0 && d->gr_psq <= 1e300))) ||
+        (cfg.impute_run > 0 && (d->imp_n < 0 || d->imp_n > cfg.impute_run)))
         goto fail;
     for (int i = 0; cfg.onset_rhythm && i < d->rh_n; i++) /* oldest first, all before now */
         if ((i > 0 && d->rh_at[i] <= d->rh_at[i - 1]) || d->rh_at[i] >= d->n_seen ||

@@ -146,6 +146,8 @@ static const struct field fields[] = {
     FF("offset_trend", offset_trend),
     FI("record_young", record_young),
     FF("accept_grow", accept_grow),
+    FI("impute_run", impute_run),
+    FI("impute_alarm", impute_alarm),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
