@@ -5360,18 +5360,16 @@ static float *make_hold_case(uint64_t seed, int kind)
     return x;
 }
 
-/* Runs x (one channel, HR_N readings; not freed) with hold_recent `k`: returns the reading
+/* Runs x (one channel, HR_N readings; not freed) with cfg: returns the reading
  * that ends the first episode opened from HR_ONSET on (HR_N: it does not end, -1: none
  * opens), *opened the episodes opened from HR_ONSET on, *why how the first ended; asserts
  * nothing opens before HR_ONSET. With save_at > 0 a loaded copy saved there runs beside it
  * bit for bit. */
-static int hold_case_run(const float *x, int k, int save_at, int *opened, enum detector_end *why)
+static int case_run_cfg(const struct detector_config *cfg, const float *x, int save_at, int *opened,
+                        enum detector_end *why)
 {
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.hold_recent = k;
     detector_t *d, *e = NULL;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    assert_int_equal(detector_create(&d, cfg, 1), 0);
     struct detector_result res;
     int ended = -1, first = -1;
     *opened = 0;
@@ -5392,6 +5390,15 @@ static int hold_case_run(const float *x, int k, int save_at, int *opened, enum d
     detector_destroy(d);
     detector_destroy(e);
     return first < 0 ? -1 : ended < 0 ? HR_N : ended;
+}
+
+/* case_run_cfg with the defaults but hold_recent `k`. */
+static int hold_case_run(const float *x, int k, int save_at, int *opened, enum detector_end *why)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.hold_recent = k;
+    return case_run_cfg(&cfg, x, save_at, opened, why);
 }
 
 /* hold_recent (the default, 3): on one channel, a burst that decays over 6 readings is
@@ -7570,6 +7577,101 @@ static void test_load_format42(void **unused)
     assert_true(cut.accept_grow == 0.0f);
 }
 
+/* ---- sixty-fifth round: the model's state does not swallow a burst (impute_run) ------------ */
+
+/* make_hold_case's burst (kind 0) or lasting fault (kind 1), seed `seed`, with impute_run `run`
+ * and impute_alarm `alarm`; as case_run_cfg. */
+static int impute_case_run(uint64_t seed, int kind, int run, int alarm, int save_at, int *opened,
+                           enum detector_end *why)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.impute_run = run;
+    cfg.impute_alarm = alarm;
+    float *x = make_hold_case(seed, kind);
+    int e = case_run_cfg(&cfg, x, save_at, opened, why);
+    free(x);
+    return e;
+}
+
+/* impute_run 10 with impute_alarm 1: make_hold_case's burst on one sensor, seeds 1-12. Kept
+ * out of the predictor's input, the burst no longer holds its episode once the values are back
+ * (HR_ONSET + 6): measured, the episode ends within 2 readings of the return in 7 seeds (none
+ * without the rule), 33 readings after the returns summed over the seeds against 56 (seed 11
+ * opens a second episode after the first ended). Without the rule both assertions below fail.
+ * A save inside the imputed burst (seed 1, HR_ONSET + 3) continues bit for bit, the consumed
+ * rows and the run's count included. */
+static void test_impute_burst(void **unused)
+{
+    (void)unused;
+    const int back = HR_ONSET + 6;
+    int soon_on = 0, soon_off = 0, sum_on = 0, sum_off = 0;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        int o1, o0;
+        enum detector_end w1, w0;
+        int e1 = impute_case_run(seed, 0, 10, 1, seed == 1 ? HR_ONSET + 3 : 0, &o1, &w1);
+        int e0 = impute_case_run(seed, 0, 0, 0, 0, &o0, &w0);
+        print_message("seed %d: burst episode ends %+d after the return (%d opened); "
+                      "impute_run 0: %+d (%d opened)\n",
+                      (int)seed, e1 - back, o1, e0 - back, o0);
+        assert_true(o1 >= 1 && o1 <= 2);
+        soon_on += e1 - back <= 2;
+        soon_off += e0 - back <= 2;
+        sum_on += e1 - back;
+        sum_off += e0 - back;
+    }
+    print_message("within 2 of the return: %d with the rule, %d without; summed delays %d, %d\n",
+                  soon_on, soon_off, sum_on, sum_off);
+    assert_true(soon_on >= 6 && sum_on < sum_off);
+}
+
+/* make_hold_case's lasting noisy fault (kind 1), seeds 1-12: with impute_run 10 and
+ * impute_alarm 1 it is still flagged from its onset, and its first episode lasts at least as
+ * long as without the rule (the fault erring against a clean prediction for 10 readings, then
+ * consumed as before, so offset_release lets it go as it did). */
+static void test_impute_lasting(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        int o1, o0;
+        enum detector_end w1, w0;
+        int e1 = impute_case_run(seed, 1, 10, 1, 0, &o1, &w1);
+        int e0 = impute_case_run(seed, 1, 0, 0, 0, &o0, &w0);
+        print_message("seed %d: fault's first episode ends at +%d (ended_by %d, %d opened); "
+                      "impute_run 0: +%d (%d, %d opened)\n",
+                      (int)seed, e1 - HR_ONSET, (int)w1, o1, e0 - HR_ONSET, (int)w0, o0);
+        assert_true(e1 >= HR_ONSET + 10);
+        assert_true(e1 >= e0);
+    }
+}
+
+/* A format-43 save (no impute_run in its config) of make_drift's detector cut inside the
+ * drift's episode loads with impute_run 0 and continues bit for bit as that detector (which
+ * consumed every reading, as format 43 ran); junk where the field would lie is not read. A
+ * detector saved with impute_run 10 keeps it in format 44. */
+static void test_load_format43(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.impute_run = 10;
+    cfg.impute_alarm = 1;
+    float *x = make_drift(1, 0.01, 0);
+    const float three = 3.0f;
+    int junk;
+    memcpy(&junk, &three, sizeof junk);
+    load_older_format(&cfg, x, 2000, OR_ONSET + 5, 1, offsetof(struct detector_config, impute_run),
+                      junk, 43);
+    free(x);
+    detector_t *d, *b;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    b = reloaded(d);
+    assert_int_equal(b->cfg.impute_run, 10);
+    assert_int_equal(b->cfg.impute_alarm, 1);
+    detector_destroy(b);
+    detector_destroy(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -7696,6 +7798,9 @@ int main(void)
         cmocka_unit_test(test_accept_grow_operator),
         cmocka_unit_test(test_accept_grow_schedule),
         cmocka_unit_test(test_load_format42),
+        cmocka_unit_test(test_impute_burst),
+        cmocka_unit_test(test_impute_lasting),
+        cmocka_unit_test(test_load_format43),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
