@@ -585,9 +585,11 @@ struct detector_config {
                          burst never enters the LSTM's states (or the linear fit's input, or
                          persistence's last value) and the prediction is the normal one as soon
                          as the values return. At most this many readings in a row are imputed;
-                         then the readings are consumed as they are until the episode ends, so
-                         a new level is absorbed as before (offset_release, accept_after).
-                         State: the run's count and the consumed rows (saved). 0: off
+                         then the readings are consumed as they are until the episode ends
+                         (with impute_alarm: until a reading is neither in one nor at the
+                         alarm), so a new level is absorbed as before (offset_release,
+                         accept_after). State: the run's count and the consumed rows (saved).
+                         0: off, the default: it lowered NAB own by 14 points a seed
                          (docs/detection.md, "Sixty-fifth round") */
     int impute_alarm; /* 0 or 1 (with impute_run): a reading whose decision likelihood is at
                          alarm_level imputes too outside an episode (the burst's first readings,
