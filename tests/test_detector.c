@@ -7598,7 +7598,8 @@ static int impute_case_run(uint64_t seed, int kind, int run, int alarm, int save
  * out of the predictor's input, the burst no longer holds its episode once the values are back
  * (HR_ONSET + 6): measured, the episode ends within 2 readings of the return in 7 seeds (none
  * without the rule), 33 readings after the returns summed over the seeds against 56 (seed 11
- * opens a second episode after the first ended). Without the rule both assertions below fail.
+ * opens a second episode after the first ended). Without the rule the run is the impute_run 0
+ * one printed beside it, and both assertions below fail.
  * A save inside the imputed burst (seed 1, HR_ONSET + 3) continues bit for bit, the consumed
  * rows and the run's count included. */
 static void test_impute_burst(void **unused)
