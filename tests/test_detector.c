@@ -7599,7 +7599,7 @@ static int impute_case_run(uint64_t seed, int kind, int run, int alarm, int save
  * (HR_ONSET + 6): measured, the episode ends within 2 readings of the return in 7 seeds (none
  * without the rule), 33 readings after the returns summed over the seeds against 56 (seed 11
  * opens a second episode after the first ended). Without the rule the run is the impute_run 0
- * one printed beside it, and both assertions below fail.
+ * one printed beside it, and the assertion below fails (tried).
  * A save inside the imputed burst (seed 1, HR_ONSET + 3) continues bit for bit, the consumed
  * rows and the run's count included. */
 static void test_impute_burst(void **unused)
