@@ -563,6 +563,37 @@ static int merge_read(struct merge *m, const struct dev_facts *f, char *const *i
     return rc;
 }
 
+/* A point of merge_has_point's read: found, the read stops. */
+static int probe_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    (void)ts, (void)n, (void)ch, (void)v;
+    *(int *)arg = 1;
+    return 1;
+}
+
+/* Sets *found to whether a device of f[0..n) has a point in [from_ms, to_ms), reading at most
+ * one point of each device until one has. A range in a gap of every device's readings has no
+ * series, as for one device (select_device) and from influxd, whatever its buckets would be.
+ * Returns 0 or the backend's error. */
+static int merge_has_point(struct sel_run *x, const struct dev_facts *f, char *const *ids, size_t n,
+                           int64_t from_ms, int64_t to_ms, int *found)
+{
+    int rc = 0;
+    *found = 0;
+    for (size_t i = 0; rc == 0 && i < n && !*found; i++) {
+        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+            continue;
+        api_query_t aq = {.device = ids[i],
+                          .channels = f[i].have,
+                          .nchannels = f[i].nhave,
+                          .from_ms = from_ms,
+                          .to_ms = to_ms,
+                          .limit = 1};
+        rc = api__iqv_query(x->r, x->q->from, &aq, probe_point, found);
+    }
+    return rc;
+}
+
 /* Raw points of several devices in one series, in time order, ties in device order (both
  * reversed under ORDER BY time DESC, as influxd orders them). Each device's first points in
  * that order are read into rows; after each device the rows are sorted and cut to the rows the
@@ -685,6 +716,9 @@ static int merge_buckets(struct sel_run *x, const struct dev_facts *f, char *con
             x->buckets = nb;
             return 0;
         }
+        int found, rc = merge_has_point(x, f, ids, n, from_ms, to_ms, &found);
+        if (rc != 0 || !found)
+            return rc;
     }
     int64_t w = (int64_t)(MERGE_WINDOW_BYTES / (sizeof *m.acc * (size_t)q->nf));
     if (w > nb)

@@ -1433,6 +1433,9 @@ G_SAME = [
     'SHOW TAG VALUES FROM pump WITH KEY != "site" WHERE device =~ /^pump-(8|9)$/',
     "SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE device = 'nope'",
     'SHOW TAG VALUES FROM pump WITH KEY =~ /^x/',
+    # A key other than the device tag, alone or with it in IN (...).
+    "SHOW TAG VALUES FROM pump WITH KEY IN (\"site\") WHERE device =~ /^pump-(8|9)$/",
+    "SHOW TAG VALUES FROM pump WITH KEY IN (\"site\", \"device\") WHERE device =~ /^pump-9/",
     # Schema statements of the query editor.
     'SHOW FIELD KEYS FROM "pump-7"',
     'SHOW TAG KEYS FROM "pump"',
@@ -1627,6 +1630,9 @@ class GrafanaQueries(InfluxdPair):
                 ('SELECT temp INTO x FROM "pump-7"', "SELECT INTO"),
                 ('SELECT mean(temp) FROM (SELECT temp FROM "pump-7")', "subqueries"),
                 ("SELECT temp FROM pump WHERE device = 'a' OR device = 'b'", "OR in WHERE"),
+                # influxd answers OR here; vigild's 400 named it a parse error (review32).
+                ("SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE device = 'pump-8' OR "
+                 "device = 'pump-9'", "OR in WHERE"),
                 ('SELECT mean(temp) FROM "pump-7" GROUP BY time(10s) fill(linear)', "fill(linear"),
                 ("SELECT temp FROM \"pump-7\" WHERE site = 'x'",
                  "conditions on a field or on a tag other than the device tag: site"),
@@ -2031,7 +2037,10 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
 # A fleet: two devices of one measurement, one without the channel y, 2,000 points each.
 F_POINTS = "\n".join(
     ["fleet,device=f1 x=%d.5,y=%d.25 %d" % (i % 97, i % 13, G_T + i * 1000) for i in range(2000)]
-    + ["fleet,device=f2 x=%d.75 %d" % (i % 89, G_T + i * 1000 + 500) for i in range(2000)])
+    + ["fleet,device=f2 x=%d.75 %d" % (i % 89, G_T + i * 1000 + 500) for i in range(2000)]
+    # After a gap of 1,000 s (review32).
+    + ["fleet,device=f1 x=1.5 %d" % (G_T + 3000 * 1000),
+       "fleet,device=f2 x=2.5 %d" % (G_T + 3000 * 1000 + 500)])
 
 
 class GrafanaFleet(InfluxdPair):
@@ -2057,7 +2066,19 @@ class GrafanaFleet(InfluxdPair):
             "GROUP BY time(7m) fill(0)" % rng,
             "SELECT max(x), min(y) FROM fleet WHERE device =~ /^f/",
             "SELECT mean(x) FROM fleet WHERE device =~ /^f/ AND time > %dms AND time < %dms "
-            "GROUP BY time(10m)" % (G_T + 2000 * 1000, G_T + 3600 * 1000),  # past both ends
+            "GROUP BY time(10m)" % (G_T + 2000 * 1000, G_T + 2900 * 1000),  # past both ends
+            # A range in a gap of every device's readings (within each one's first and last):
+            # no series, as for one device (review32: before, a series of null buckets).
+            "SELECT mean(x), count(x) FROM fleet WHERE device =~ /^f/ AND time >= %dms AND "
+            "time < %dms GROUP BY time(10s) fill(0)" % (G_T + 2500 * 1000, G_T + 2600 * 1000),
+            "SELECT last(x) FROM fleet WHERE device =~ /^f/ AND time >= %dms AND time < %dms "
+            "GROUP BY time(10s) ORDER BY time DESC" % (G_T + 2500 * 1000, G_T + 2600 * 1000),
+            # The same range's first window empty, a point in a later one (of 1,000 windows of
+            # 819 buckets): every bucket, as influxd fills them.
+            "SELECT max(x), min(x), mean(x), sum(x), count(x), first(x), last(x), max(x), "
+            "min(x), mean(x), sum(x), count(x), first(x), last(x), max(x), mean(x) FROM fleet "
+            "WHERE device =~ /^f/ AND time >= %dms AND time <= %dms GROUP BY time(1s)"
+            % (G_T - 900 * 1000, G_T + 3000 * 1000),
         ])
 
 
