@@ -2041,7 +2041,9 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
 F_POINTS = "\n".join(
     ["fleet,device=f1 x=%d.5,y=%d.25 %d" % (i % 97, i % 13, G_T + i * 1000) for i in range(2000)]
     + ["fleet,device=f2 x=%d.75 %d" % (i % 89, G_T + i * 1000 + 500) for i in range(2000)]
-    # After a gap of 1,000 s (review32).
+    # A third device (raw merges sort and cut their rows as they read), and points after a gap
+    # of 1,000 s (review32).
+    + ["fleet,device=f3 x=%d.125 %d" % (i % 7, G_T + i * 1000 + 250) for i in range(500)]
     + ["fleet,device=f1 x=1.5 %d" % (G_T + 3000 * 1000),
        "fleet,device=f2 x=2.5 %d" % (G_T + 3000 * 1000 + 500)])
 
@@ -2070,6 +2072,11 @@ class GrafanaFleet(InfluxdPair):
             "SELECT max(x), min(y) FROM fleet WHERE device =~ /^f/",
             "SELECT mean(x) FROM fleet WHERE device =~ /^f/ AND time > %dms AND time < %dms "
             "GROUP BY time(10m)" % (G_T + 2000 * 1000, G_T + 2900 * 1000),  # past both ends
+            # Raw points of three devices: the rows are cut to LIMIT + OFFSET while the third
+            # is read (review32).
+            "SELECT x, y FROM fleet WHERE device =~ /^f/ AND %s LIMIT 300 OFFSET 100" % rng,
+            "SELECT y, x FROM fleet WHERE device =~ /^f/ AND %s ORDER BY time DESC LIMIT 300 "
+            "OFFSET 650" % rng,
             # A range in a gap of every device's readings (within each one's first and last):
             # no series, as for one device (review32: before, a series of null buckets).
             "SELECT mean(x), count(x) FROM fleet WHERE device =~ /^f/ AND time >= %dms AND "
