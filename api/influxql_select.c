@@ -544,6 +544,21 @@ static int merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, c
     return 0;
 }
 
+/* Whether device i (f[i], ids[i]) may have points in [from_ms, to_ms); if so, sets *aq to read
+ * them (all, in time order). */
+static int merge_query(api_query_t *aq, const struct dev_facts *f, char *const *ids, size_t i,
+                       int64_t from_ms, int64_t to_ms)
+{
+    if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+        return 0;
+    *aq = (api_query_t){.device = ids[i],
+                        .channels = f[i].have,
+                        .nchannels = f[i].nhave,
+                        .from_ms = from_ms,
+                        .to_ms = to_ms};
+    return 1;
+}
+
 /* Reads every device of f[0..n) with points in [from_ms, to_ms) into m's window. Returns 0 or
  * the backend's error. */
 static int merge_read(struct merge *m, const struct dev_facts *f, char *const *ids, size_t n,
@@ -551,14 +566,9 @@ static int merge_read(struct merge *m, const struct dev_facts *f, char *const *i
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n && !m->x->too_many; i++) {
-        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
-            continue;
-        api_query_t aq = {.device = ids[i],
-                          .channels = f[i].have,
-                          .nchannels = f[i].nhave,
-                          .from_ms = from_ms,
-                          .to_ms = to_ms};
-        rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
+        api_query_t aq;
+        if (merge_query(&aq, f, ids, i, from_ms, to_ms))
+            rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
     }
     return rc;
 }
@@ -581,14 +591,10 @@ static int merge_has_point(struct sel_run *x, const struct dev_facts *f, char *c
     int rc = 0;
     *found = 0;
     for (size_t i = 0; rc == 0 && i < n && !*found; i++) {
-        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+        api_query_t aq;
+        if (!merge_query(&aq, f, ids, i, from_ms, to_ms))
             continue;
-        api_query_t aq = {.device = ids[i],
-                          .channels = f[i].have,
-                          .nchannels = f[i].nhave,
-                          .from_ms = from_ms,
-                          .to_ms = to_ms,
-                          .limit = 1};
+        aq.limit = 1;
         rc = api__iqv_query(x->r, x->q->from, &aq, probe_point, found);
     }
     return rc;
@@ -701,17 +707,13 @@ static int merge_raw(struct sel_run *x, const struct dev_facts *f, char *const *
                           .stride = sizeof(struct raw_row) + (size_t)q->nf * sizeof(double)};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n && !x->too_many; i++) {
-        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+        api_query_t aq;
+        if (!merge_query(&aq, f, ids, i, from_ms, to_ms))
             continue;
+        aq.limit = keep;
+        aq.desc = q->desc;
         m.dev = (uint32_t)i;
         m.dev_n = 0;
-        api_query_t aq = {.device = ids[i],
-                          .channels = f[i].have,
-                          .nchannels = f[i].nhave,
-                          .from_ms = from_ms,
-                          .to_ms = to_ms,
-                          .limit = keep,
-                          .desc = q->desc};
         rc = api__iqv_query(x->r, q->from, &aq, raw_merge_point, &m);
         if (rc == 0 && m.oom)
             rc = ERR_NOMEM;
