@@ -875,6 +875,16 @@ static void go_escape(sbuf_t *b)
     *b = out;
 }
 
+/* Escapes the error answer r holds (a 400 of q's parse, in influxd's words) as go_escape does:
+ * influxd's "found \u003c, expected ..." for a '<' in the query. */
+static void go_escape_error(api_request_t *r)
+{
+    sbuf_t b = {.data = r->resp, .len = r->resp_len, .cap = r->resp_len};
+    go_escape(&b); /* on a copy, freeing r->resp, or leaving it as it was */
+    r->resp = b.data;
+    r->resp_len = b.len;
+}
+
 /* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them (200): whole,
  * {"results":[...]} with a result per statement run, or with chunked a document per result
  * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
@@ -882,8 +892,10 @@ static void go_escape(sbuf_t *b)
 static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch)
 {
     int n = q_statements(r, q, NULL);
-    if (n < 0)
+    if (n < 0) {
+        go_escape_error(r);
         return;
+    }
     qrun_t run = {.chunked = chunked, .epoch = epoch, .now_ms = vtime_now_ms()};
     sbuf_init(&run.b);
     if (!chunked)
@@ -891,6 +903,7 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
     int ran = n > 0 ? q_statements(r, q, &run) : 0;
     if (ran < 0) {
         sbuf_deinit(&run.b);
+        go_escape_error(r);
         return;
     }
     if (run.err[0] != '\0')

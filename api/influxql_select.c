@@ -532,6 +532,21 @@ static int merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, c
     return 0;
 }
 
+/* Whether device i (f[i], ids[i]) may have points in [from_ms, to_ms); if so, sets *aq to read
+ * them (all, in time order). */
+static int merge_query(api_query_t *aq, const struct dev_facts *f, char *const *ids, size_t i,
+                       int64_t from_ms, int64_t to_ms)
+{
+    if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+        return 0;
+    *aq = (api_query_t){.device = ids[i],
+                        .channels = f[i].have,
+                        .nchannels = f[i].nhave,
+                        .from_ms = from_ms,
+                        .to_ms = to_ms};
+    return 1;
+}
+
 /* Reads every device of f[0..n) with points in [from_ms, to_ms) into m's window. Returns 0 or
  * the backend's error. */
 static int merge_read(struct merge *m, const struct dev_facts *f, char *const *ids, size_t n,
@@ -539,23 +554,46 @@ static int merge_read(struct merge *m, const struct dev_facts *f, char *const *i
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n && !m->x->too_many; i++) {
-        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+        api_query_t aq;
+        if (merge_query(&aq, f, ids, i, from_ms, to_ms))
+            rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
+    }
+    return rc;
+}
+
+/* A point of merge_has_point's read: found, the read stops. */
+static int probe_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
+{
+    (void)ts, (void)n, (void)ch, (void)v;
+    *(int *)arg = 1;
+    return 1;
+}
+
+/* Sets *found to whether a device of f[0..n) has a point in [from_ms, to_ms), reading at most
+ * one point of each device until one has. A range in a gap of every device's readings has no
+ * series, as for one device (select_device) and from influxd, whatever its buckets would be.
+ * Returns 0 or the backend's error. */
+static int merge_has_point(struct sel_run *x, const struct dev_facts *f, char *const *ids, size_t n,
+                           int64_t from_ms, int64_t to_ms, int *found)
+{
+    int rc = 0;
+    *found = 0;
+    for (size_t i = 0; rc == 0 && i < n && !*found; i++) {
+        api_query_t aq;
+        if (!merge_query(&aq, f, ids, i, from_ms, to_ms))
             continue;
-        api_query_t aq = {.device = ids[i],
-                          .channels = f[i].have,
-                          .nchannels = f[i].nhave,
-                          .from_ms = from_ms,
-                          .to_ms = to_ms};
-        rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
+        aq.limit = 1;
+        rc = api__iqv_query(x->r, x->q->from, &aq, probe_point, found);
     }
     return rc;
 }
 
 /* Raw points of several devices in one series, in time order, ties in device order (both
  * reversed under ORDER BY time DESC, as influxd orders them). Each device's first points in
- * that order are read into rows; after each device the rows are sorted and cut to the rows the
- * answer can use (LIMIT, or http.max_query_points + 1 to see the bound crossed, plus OFFSET), so
- * they take at most twice that; an OFFSET past http.max_query_points is the rows' bound. */
+ * that order are read into rows; when they fill twice what the answer can use (LIMIT, or
+ * http.max_query_points + 1 to see the bound crossed, plus OFFSET: keep), they are sorted and
+ * cut to keep (raw_cut), so they take at most twice that (grown as read); an OFFSET past
+ * http.max_query_points is the rows' bound. */
 struct raw_row {
     int64_t ts;
     uint32_t dev, have; /* have: bit i set, field i has a value */
@@ -564,9 +602,13 @@ struct raw_row {
 
 struct raw_merge {
     struct sel_run *x;
-    char *rows; /* n rows of stride bytes; room for cap */
-    size_t n, cap, stride;
+    char *rows; /* n rows of stride bytes, room for room (at most 2 x keep) */
+    size_t n, room, stride;
+    size_t keep;  /* the rows the answer can use */
+    size_t dev_n; /* the points read of the device being read */
     uint32_t dev; /* the device being read */
+    int desc;     /* ORDER BY time DESC */
+    int oom;      /* the rows could not grow: the statement's error */
 };
 
 static int raw_cmp_asc(const void *a, const void *b)
@@ -582,14 +624,45 @@ static int raw_cmp_desc(const void *a, const void *b)
     return raw_cmp_asc(b, a);
 }
 
+/* Sorts m's rows in the answer's order and keeps the first m->keep. */
+static void raw_cut(struct raw_merge *m)
+{
+    qsort(m->rows, m->n, m->stride, m->desc ? raw_cmp_desc : raw_cmp_asc);
+    if (m->n > m->keep)
+        m->n = m->keep;
+}
+
+/* Doubles m's room for rows, up to 2 x m->keep: the rows take memory for the points read, not for
+ * the bound (2 x (http.max_query_points + 1 + OFFSET) rows, 57 MB of 16 fields by default).
+ * Returns 0, or 1 when out of memory. */
+static int raw_grow(struct raw_merge *m)
+{
+    size_t room = m->room ? 2 * m->room : 256;
+    if (room > 2 * m->keep)
+        room = 2 * m->keep;
+    char *rows = realloc(m->rows, room * m->stride);
+    if (rows == NULL)
+        return 1;
+    m->rows = rows;
+    m->room = room;
+    return 0;
+}
+
 static int raw_merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
     struct raw_merge *m = arg;
     struct sel_run *x = m->x;
     if (scan_bound(x))
         return 1;
-    if (m->n == m->cap)
+    if (m->dev_n == m->keep)
         return 1; /* the device's share is read */
+    if (m->n == 2 * m->keep)
+        raw_cut(m); /* once per keep rows read: O(log keep) a row, whatever the devices */
+    else if (m->n == m->room && raw_grow(m)) {
+        m->oom = 1;
+        return 1;
+    }
+    m->dev_n++;
     struct raw_row *row = (struct raw_row *)(m->rows + m->n++ * m->stride);
     *row = (struct raw_row){.ts = ts, .dev = m->dev};
     for (int i = 0; i < x->q->nf; i++) {
@@ -617,28 +690,24 @@ static int merge_raw(struct sel_run *x, const struct dev_facts *f, char *const *
     long long want = q->limit > 0 && q->limit < x->max_rows ? q->limit : x->max_rows + 1;
     size_t keep = (size_t)(want + q->offset);
     struct raw_merge m = {.x = x,
+                          .keep = keep,
+                          .desc = q->desc,
                           .stride = sizeof(struct raw_row) + (size_t)q->nf * sizeof(double)};
-    m.rows = malloc(2 * keep * m.stride);
-    if (m.rows == NULL)
-        return ERR_NOMEM;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n && !x->too_many; i++) {
-        if (f[i].nhave == 0 || f[i].first_ms >= to_ms || f[i].last_ms < from_ms)
+        api_query_t aq;
+        if (!merge_query(&aq, f, ids, i, from_ms, to_ms))
             continue;
+        aq.limit = keep;
+        aq.desc = q->desc;
         m.dev = (uint32_t)i;
-        m.cap = m.n + keep;
-        api_query_t aq = {.device = ids[i],
-                          .channels = f[i].have,
-                          .nchannels = f[i].nhave,
-                          .from_ms = from_ms,
-                          .to_ms = to_ms,
-                          .limit = keep,
-                          .desc = q->desc};
+        m.dev_n = 0;
         rc = api__iqv_query(x->r, q->from, &aq, raw_merge_point, &m);
-        qsort(m.rows, m.n, m.stride, q->desc ? raw_cmp_desc : raw_cmp_asc);
-        if (m.n > keep)
-            m.n = keep;
+        if (rc == 0 && m.oom)
+            rc = ERR_NOMEM;
     }
+    if (m.n > 0)
+        raw_cut(&m);
     for (size_t i = 0; rc == 0 && i < m.n && !x->full && !x->too_many; i++) {
         const struct raw_row *row = (const struct raw_row *)(m.rows + i * m.stride);
         if (!row_begin(x, row->ts))
@@ -673,6 +742,9 @@ static int merge_buckets(struct sel_run *x, const struct dev_facts *f, char *con
             x->buckets = nb;
             return 0;
         }
+        int found, rc = merge_has_point(x, f, ids, n, from_ms, to_ms, &found);
+        if (rc != 0 || !found)
+            return rc;
     }
     int64_t w = (int64_t)(MERGE_WINDOW_BYTES / (sizeof *m.acc * (size_t)q->nf));
     if (w > nb)

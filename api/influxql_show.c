@@ -646,6 +646,13 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
         (*n)++;
         at = *s;
         api__qs_next(s, &t);
+        if (api__q_is(&t, "OR")) {
+            /* influxd's too (a union of conditions): a statement error as in SELECT, not a
+             * parse error at a word influxd reads. */
+            *unsupported = "OR in WHERE";
+            api__iq_skip(s);
+            return 0;
+        }
         if (!api__q_is(&t, "AND")) {
             *s = at;
             return 0;

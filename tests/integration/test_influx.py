@@ -1433,6 +1433,9 @@ G_SAME = [
     'SHOW TAG VALUES FROM pump WITH KEY != "site" WHERE device =~ /^pump-(8|9)$/',
     "SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE device = 'nope'",
     'SHOW TAG VALUES FROM pump WITH KEY =~ /^x/',
+    # A key other than the device tag, alone or with it in IN (...).
+    "SHOW TAG VALUES FROM pump WITH KEY IN (\"site\") WHERE device =~ /^pump-(8|9)$/",
+    "SHOW TAG VALUES FROM pump WITH KEY IN (\"site\", \"device\") WHERE device =~ /^pump-9/",
     # Schema statements of the query editor.
     'SHOW FIELD KEYS FROM "pump-7"',
     'SHOW TAG KEYS FROM "pump"',
@@ -1446,6 +1449,9 @@ G_SAME = [
     'SELECT mean(temp) FROM x GROUP BY time(1h',
     'SELECT temp FROM x LIMIT 1 x',
     'SHOW MEASUREMENTS LIMIT 1 x',
+    # The 400's message escaped as Go's too: "found \u003c" (review32: before, a raw '<').
+    'SELECT temp FROM x LIMIT <',
+    "SHOW MEASUREMENTS LIMIT 1 '<&>'",
     # Times beyond int64 (the fuzzer's: vigild's arithmetic overflowed) are influxd's errors.
     'SELECT last(temp) FROM "pump-7" WHERE time > 99999999999999999999ms',
     'SELECT last(temp) FROM "pump-7" WHERE time > 99999999999999999999',
@@ -1627,6 +1633,9 @@ class GrafanaQueries(InfluxdPair):
                 ('SELECT temp INTO x FROM "pump-7"', "SELECT INTO"),
                 ('SELECT mean(temp) FROM (SELECT temp FROM "pump-7")', "subqueries"),
                 ("SELECT temp FROM pump WHERE device = 'a' OR device = 'b'", "OR in WHERE"),
+                # influxd answers OR here; vigild's 400 named it a parse error (review32).
+                ("SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE device = 'pump-8' OR "
+                 "device = 'pump-9'", "OR in WHERE"),
                 ('SELECT mean(temp) FROM "pump-7" GROUP BY time(10s) fill(linear)', "fill(linear"),
                 ("SELECT temp FROM \"pump-7\" WHERE site = 'x'",
                  "conditions on a field or on a tag other than the device tag: site"),
@@ -2031,7 +2040,12 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
 # A fleet: two devices of one measurement, one without the channel y, 2,000 points each.
 F_POINTS = "\n".join(
     ["fleet,device=f1 x=%d.5,y=%d.25 %d" % (i % 97, i % 13, G_T + i * 1000) for i in range(2000)]
-    + ["fleet,device=f2 x=%d.75 %d" % (i % 89, G_T + i * 1000 + 500) for i in range(2000)])
+    + ["fleet,device=f2 x=%d.75 %d" % (i % 89, G_T + i * 1000 + 500) for i in range(2000)]
+    # A third device (raw merges sort and cut their rows as they read), and points after a gap
+    # of 1,000 s (review32).
+    + ["fleet,device=f3 x=%d.125 %d" % (i % 7, G_T + i * 1000 + 250) for i in range(500)]
+    + ["fleet,device=f1 x=1.5 %d" % (G_T + 3000 * 1000),
+       "fleet,device=f2 x=2.5 %d" % (G_T + 3000 * 1000 + 500)])
 
 
 class GrafanaFleet(InfluxdPair):
@@ -2057,7 +2071,24 @@ class GrafanaFleet(InfluxdPair):
             "GROUP BY time(7m) fill(0)" % rng,
             "SELECT max(x), min(y) FROM fleet WHERE device =~ /^f/",
             "SELECT mean(x) FROM fleet WHERE device =~ /^f/ AND time > %dms AND time < %dms "
-            "GROUP BY time(10m)" % (G_T + 2000 * 1000, G_T + 3600 * 1000),  # past both ends
+            "GROUP BY time(10m)" % (G_T + 2000 * 1000, G_T + 2900 * 1000),  # past both ends
+            # Raw points of three devices: the rows are cut to LIMIT + OFFSET while the third
+            # is read (review32).
+            "SELECT x, y FROM fleet WHERE device =~ /^f/ AND %s LIMIT 300 OFFSET 100" % rng,
+            "SELECT y, x FROM fleet WHERE device =~ /^f/ AND %s ORDER BY time DESC LIMIT 300 "
+            "OFFSET 650" % rng,
+            # A range in a gap of every device's readings (within each one's first and last):
+            # no series, as for one device (review32: before, a series of null buckets).
+            "SELECT mean(x), count(x) FROM fleet WHERE device =~ /^f/ AND time >= %dms AND "
+            "time < %dms GROUP BY time(10s) fill(0)" % (G_T + 2500 * 1000, G_T + 2600 * 1000),
+            "SELECT last(x) FROM fleet WHERE device =~ /^f/ AND time >= %dms AND time < %dms "
+            "GROUP BY time(10s) ORDER BY time DESC" % (G_T + 2500 * 1000, G_T + 2600 * 1000),
+            # The same range's first window empty, a point in a later one (of 1,000 windows of
+            # 819 buckets): every bucket, as influxd fills them.
+            "SELECT max(x), min(x), mean(x), sum(x), count(x), first(x), last(x), max(x), "
+            "min(x), mean(x), sum(x), count(x), first(x), last(x), max(x), mean(x) FROM fleet "
+            "WHERE device =~ /^f/ AND time >= %dms AND time <= %dms GROUP BY time(1s)"
+            % (G_T - 900 * 1000, G_T + 3000 * 1000),
         ])
 
 
