@@ -9,7 +9,8 @@
  * midpoints between v and its neighbours (exact in long double), scaled alike. Anything closer
  * to a boundary than the error bound, and scales beyond the exact powers, go through snprintf
  * and strtod as before. Where long double is double (no wider type), the same with 15 digits
- * and 10^22 at most. */
+ * and 10^22 at most; where the arithmetic does not round once (see wide_t), always the slow
+ * way. */
 #include "dnum.h"
 
 #include <float.h>
@@ -19,19 +20,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if LDBL_MANT_DIG >= 64
+/* wide_t: the wider type of the proof. Its error bound holds only for IEEE arithmetic rounded
+ * once: x87's 64-bit significand or binary128 (aarch64, s390x) as long double, else double
+ * itself (long double == double: arm32, ...; DNUM_NARROW forces it, so that tests/ can check this
+ * configuration on x86-64). IBM's double-double long double (ppc64 big-endian) is not rounded
+ * once per operation, and a double evaluated in x87 registers (FLT_EVAL_METHOD 2, i386) is
+ * rounded twice: there every number takes the snprintf/strtod way (FAST_DIGITS_MAX 0). */
+#if !defined(DNUM_NARROW) && (LDBL_MANT_DIG == 64 || LDBL_MANT_DIG == 113)
+typedef long double wide_t;
+#define WIDE_EPSILON    LDBL_EPSILON
+#define wide_floor      floorl
+#define wide_fabs       fabsl
 #define FAST_DIGITS_MAX 17
 #define WIDE_POW10_MAX  27
 #else
+typedef double wide_t;
+#define WIDE_EPSILON   DBL_EPSILON
+#define wide_floor     floor
+#define wide_fabs      fabs
+#define WIDE_POW10_MAX 22
+#if defined(DNUM_NARROW) || LDBL_MANT_DIG == DBL_MANT_DIG
 #define FAST_DIGITS_MAX 15
-#define WIDE_POW10_MAX  22
+#else
+#define FAST_DIGITS_MAX 0
 #endif
-#define POW10_EXACT_MAX 22 /* in double */
+#endif
+#if !(FLT_EVAL_METHOD == 0 || FLT_EVAL_METHOD == 1)
+#undef FAST_DIGITS_MAX
+#define FAST_DIGITS_MAX 0
+#endif
+#define POW10_EXACT_MAX 22                                            /* in double */
+#define ROUND_FAST_MAX  (FAST_DIGITS_MAX < 15 ? FAST_DIGITS_MAX : 15) /* dnum_round's d < 2^53 */
 
-static const long double pow10_wide[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
-                                           1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
-                                           1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
-                                           1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+static const wide_t pow10_wide[28] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,
+                                      1e7L,  1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L,
+                                      1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L, 1e20L,
+                                      1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
 static const double pow10_exact[POW10_EXACT_MAX + 1] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
@@ -42,8 +66,8 @@ static double scale10(double a, int s)
     return s >= 0 ? a * pow10_exact[s] : a / pow10_exact[-s];
 }
 
-/* a * 10^s in long double, one rounding; |s| <= WIDE_POW10_MAX. */
-static long double scale10_wide(long double a, int s)
+/* a * 10^s in wide_t, one rounding; |s| <= WIDE_POW10_MAX. */
+static wide_t scale10_wide(wide_t a, int s)
 {
     return s >= 0 ? a * pow10_wide[s] : a / pow10_wide[-s];
 }
@@ -81,15 +105,15 @@ static int fast_round(double a, int p, int e, int64_t *d, int *e_out)
         int s = p - 1 - e;
         if (s > WIDE_POW10_MAX || s < -WIDE_POW10_MAX)
             return -1;
-        long double x = scale10_wide(a, s), tol = x * LDBL_EPSILON, fl = floorl(x), frac = x - fl;
-        long double lo = pow10_wide[p - 1], hi = pow10_wide[p];
+        wide_t x = scale10_wide(a, s), tol = x * WIDE_EPSILON, fl = wide_floor(x), frac = x - fl;
+        wide_t lo = pow10_wide[p - 1], hi = pow10_wide[p];
         if (x < lo - tol) { /* the guess was one too high (x, not its rounding: 9.99..e21) */
             e--;
             continue;
         }
-        if (fabsl(x - lo) <= tol || fabsl(frac - 0.5L) <= tol)
+        if (wide_fabs(x - lo) <= tol || wide_fabs(frac - 0.5) <= tol)
             return -1;
-        long double r = frac > 0.5L ? fl + 1 : fl;
+        wide_t r = frac > 0.5 ? fl + 1 : fl;
         if (r > hi) { /* one too low (r == hi: either way printf's 1.00..e+(e+1)) */
             e++;
             continue;
@@ -114,11 +138,12 @@ static int wide_reads_back(double a, int64_t d, int p, int e)
     if (s > WIDE_POW10_MAX || s < -WIDE_POW10_MAX)
         return -1;
     /* The rounding interval's ends: halfway to each neighbour (a sum of two adjacent doubles
-     * has at most 54 significant bits: exact in long double, as is the halving). */
-    long double up = ((long double)a + nextafter(a, INFINITY)) / 2;
-    long double down = ((long double)a + nextafter(a, 0)) / 2;
-    long double hi = scale10_wide(up, s), lo = scale10_wide(down, s), x = (long double)d;
-    long double tol = hi * LDBL_EPSILON;
+     * has at most 54 significant bits: exact in a 64-bit or wider significand, as is the halving).
+     */
+    wide_t up = ((wide_t)a + nextafter(a, INFINITY)) / 2;
+    wide_t down = ((wide_t)a + nextafter(a, 0)) / 2;
+    wide_t hi = scale10_wide(up, s), lo = scale10_wide(down, s), x = (wide_t)d;
+    wide_t tol = hi * WIDE_EPSILON;
     if (x < hi - tol && x > lo + tol)
         return 1;
     if (x > hi + tol || x < lo - tol)
@@ -192,7 +217,7 @@ double dnum_round(double v, int prec)
         return v;
     int64_t d;
     int e;
-    if (prec >= 1 && prec <= 15 && fast_round(a, prec, exp10_guess(a), &d, &e) == 0 &&
+    if (prec >= 1 && prec <= ROUND_FAST_MAX && fast_round(a, prec, exp10_guess(a), &d, &e) == 0 &&
         e - prec + 1 <= POW10_EXACT_MAX && e - prec + 1 >= -POW10_EXACT_MAX)
         return copysign(scale10((double)d, e - prec + 1), v);
     char buf[40];
