@@ -1010,21 +1010,30 @@ static void echo_freeze(detector_t *d)
 }
 
 /* hold_echo: 1 when the newest hold_recent readings (x and the context ring's newest
- * hold_recent - 1) are (a) each within hold_echo spreads of the level frozen at the opening
- * and (b) an echo: their errors all of one sign (echo_note). A plant engineer's reading: the
- * sensor is back where it was, and the model still misses it on the same side every time, as
- * a model that remembers the burst does; a fault that changes the pattern inside the old range
- * makes the model miss on both sides, and stays flagged. */
+ * hold_recent - 1) are (a) each within hold_echo spreads of the level frozen at the opening,
+ * after a burst: one of the err_short readings up to x outside them, and (b) an echo: their
+ * errors all of one sign (echo_note). A plant engineer's reading: the sensor went out and is
+ * back where it was, and the model still misses it on the same side every time, as a model
+ * that remembers the burst does; a fault that changes the pattern inside the old range makes
+ * the model miss on both sides, and stays flagged. The burst in (a): a fault whose values
+ * never leave the band (a sawtooth, a fast oscillation inside the old range) has one-sided
+ * runs of errors too, and without it was ended and reopened again and again (review of the
+ * sixty-fourth round, docs/detection.md); it also limits the rule to the err_short readings
+ * after the values' return, where an echo lives. */
 static int echo_back(const detector_t *d, const float *x)
 {
-    const int k = d->cfg.hold_recent;
-    if (!echo_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || d->ec_run < k - 1 || d->ctx_len < k - 1)
+    const int k = d->cfg.hold_recent, S = d->cfg.err_short;
+    if (!echo_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || k >= S || d->ec_run < k - 1 ||
+        d->ctx_len < S - 1)
         return 0;
     const float band = d->cfg.hold_echo * d->eb_sd;
     for (int i = 0; i < k; i++)
         if (!(fabsf((i ? ctx_back(d, i - 1)[0] : x[0]) - d->eb_med) <= band))
             return 0;
-    return 1;
+    for (int i = k - 1; i < S - 1; i++) /* the burst: one reading out before them */
+        if (!(fabsf(ctx_back(d, i)[0] - d->eb_med) <= band))
+            return 1;
+    return 0;
 }
 
 /* record_open's level on this device (0: off): record_open on every device, raised to
