@@ -250,7 +250,7 @@ struct detector {
      * that leaves. Saved only when mean_far is set (format 36). */
     int mf_on;
 
-    /* hold_echo (detector_score.c, echo_note, echo_freeze, echo_back): eb_med, eb_sd the level
+    /* hold_echo (detector_release.c, echo_note, echo_freeze, echo_back): eb_med, eb_sd the level
      * before the open (or last) episode and its spread, frozen at its opening (eb_sd 0: none);
      * ec_prev the previous reading's error on channel 0, ec_run the readings in a row whose
      * error had the sign of the one before; eb_gap the readings in a row before this one not in
@@ -322,6 +322,26 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
 void detector__windows_seed(detector_t *d, const float *raw, int n);
 /* The largest raw score in the short window (0 when it is empty). */
 double detector__short_max(const detector_t *d);
+
+/* The context ring's row k readings back from its newest (k = 0: the previous reading). */
+static inline const float *detector__ctx_back(const detector_t *d, int k)
+{
+    return d->ctx + (size_t)((d->ctx_head - 1 - k + 2 * d->ctx_cap) % d->ctx_cap) * d->C;
+}
+
+/* detector_release.c: the one-sensor rules that let an episode go. */
+/* offset_release: 1 when the error that holds the episode has become a steady offset. */
+int detector__error_is_offset(const detector_t *d);
+/* offset_trend: 1 when some channel still moves away from its training level. */
+int detector__channel_drifts(const detector_t *d);
+/* hold_echo applies on this device (one sensor, not following a seasonal profile). */
+int detector__echo_applies(const detector_t *d);
+/* hold_echo: notes this reading's error e (channel 0) in the run of one-signed errors. */
+void detector__echo_note(detector_t *d, const float *e);
+/* hold_echo: freezes the level before the episode opening now, and its spread. */
+void detector__echo_freeze(detector_t *d);
+/* hold_echo: 1 when the newest values x are back after a burst and the error is its echo. */
+int detector__echo_back(const detector_t *d, const float *x);
 
 /* detector_burst.c (burst_memory) */
 /* Forgets the bursts, recorded and pending (with the long window: a training rescales the

@@ -492,12 +492,6 @@ static int range_rows(const detector_t *d)
     return w < d->ctx_cap ? w : d->ctx_cap;
 }
 
-/* The context ring's row k readings back from its newest (k = 0: the previous reading). */
-static const float *ctx_back(const detector_t *d, int k)
-{
-    return d->ctx + (size_t)((d->ctx_head - 1 - k + 2 * d->ctx_cap) % d->ctx_cap) * d->C;
-}
-
 /* range_quiet: 1 when a channel of the short window (x and the newest range_rows readings)
  * lies outside the range it has shown since the detector began scoring, or when there is no
  * range yet (no opinion). Exact comparisons: a counter one above its maximum has left it. */
@@ -507,7 +501,7 @@ static int beyond_range(const detector_t *d, const float *x)
         return 1;
     const int w = range_rows(d), n = w < d->ctx_len ? w : d->ctx_len;
     for (int k = -1; k < n; k++) {
-        const float *v = k < 0 ? x : ctx_back(d, k);
+        const float *v = k < 0 ? x : detector__ctx_back(d, k);
         for (int c = 0; c < d->C; c++)
             if (v[c] < d->vr_lo[c] || v[c] > d->vr_hi[c])
                 return 1;
@@ -525,7 +519,7 @@ static void range_note(detector_t *d, const float *x)
     const int w = range_rows(d);
     if (w > d->ctx_len)
         return; /* the ring does not reach back yet to the reading that leaves */
-    const float *v = w == 0 ? x : ctx_back(d, w - 1);
+    const float *v = w == 0 ? x : detector__ctx_back(d, w - 1);
     for (int c = 0; c < d->C; c++) {
         d->vr_lo[c] = d->vr_n == 0 || v[c] < d->vr_lo[c] ? v[c] : d->vr_lo[c];
         d->vr_hi[c] = d->vr_n == 0 || v[c] > d->vr_hi[c] ? v[c] : d->vr_hi[c];
@@ -557,8 +551,8 @@ static double range_excess(const detector_t *d, const float *x, int *top)
             continue; /* within the older range: most readings stop here */
         double lo = d->vr_lo[c], hi = d->vr_hi[c];
         for (int k = 0; k < n; k++) {
-            lo = fmin(lo, ctx_back(d, k)[c]);
-            hi = fmax(hi, ctx_back(d, k)[c]);
+            lo = fmin(lo, detector__ctx_back(d, k)[c]);
+            hi = fmax(hi, detector__ctx_back(d, k)[c]);
         }
         const double ex = x[c] < lo ? lo - x[c] : x[c] - hi, u = ex / (hi - lo);
         if (hi > lo && u > best) {
@@ -592,7 +586,7 @@ static double mean_excess(const detector_t *d, const float *x)
     for (int c = 0; c < d->C; c++) {
         double m = x[c];
         for (int k = 0; k < w; k++)
-            m += ctx_back(d, k)[c];
+            m += detector__ctx_back(d, k)[c];
         m /= w + 1;
         const double lo = d->vr_lo[c], hi = d->vr_hi[c];
         const double ex = m < lo ? lo - m : m > hi ? m - hi : 0.0;
@@ -793,60 +787,6 @@ static void onset_rate_note(detector_t *d, int onset)
     d->ons_rate = n < 1e-30 ? 0.0 : n;
 }
 
-/* offset_release: 1 when the error that holds an episode has become a steady offset, once
- * the episode has lasted offset_release readings: the device settled at a new level that the
- * serving predictor, which reverts to its training level, keeps missing by about the same
- * amount. The short window is judged on the norm of each reading's scaled error, sqrt(e^raw -
- * 1) (raw = log(1 + mean_c z_c^2)): an offset plus noise keeps it near the offset, so its
- * standard deviation there is the noise's, about 1 error scale however large the offset, while
- * an excursion that still moves (a burst, a wandering fault) spreads it far wider. OFFSET_SD
- * leaves room for an estimate from err_short readings and a new level somewhat noisier than
- * the old. The norms must also stay OFFSET_APART of their deviations away from 0: errors
- * around no offset (noise that a tight reference still finds high) have norms whose mean is
- * about 1.3 of their deviations (a half-normal's), an offset's many (measured:
- * docs/detection.md, "Thirty-first round"). */
-#define OFFSET_SD    2.0
-#define OFFSET_APART 3.0
-static int error_is_offset(const detector_t *d)
-{
-    const int n = d->short_len;
-    if (d->cfg.offset_release <= 0 || d->in_anomaly + 1 < d->cfg.offset_release ||
-        d->in_anomaly + 1 < n)
-        return 0;
-    double a[DETECTOR_MAX_SHORT], m = 0.0, v = 0.0;
-    for (int k = 0; k < n; k++) {
-        double r = d->shortbuf[k];
-        a[k] = sqrt(expm1(r > 0.0 ? r : 0.0));
-        m += a[k];
-    }
-    m /= n;
-    for (int k = 0; k < n; k++)
-        v += (a[k] - m) * (a[k] - m);
-    const double sd = n > 1 ? sqrt(v / (n - 1)) : INFINITY;
-    return sd <= OFFSET_SD && m >= OFFSET_APART * sd;
-}
-
-/* offset_trend: 1 when some channel still moves away from its training level, so a steady
- * error is a drift, not a device settled at a new level: the least-squares line through the
- * context ring's readings (detector_trend) slopes away from lmean by offset_trend standard
- * errors or more. A drift of 0.05 noise deviations a reading is about 7 of them over 64
- * readings; a level that has settled, noise about 0 (docs/detection.md, "Sixtieth round"). */
-static int channel_drifts(const detector_t *d)
-{
-    const double t = d->cfg.offset_trend;
-    if (!(t > 0.0))
-        return 0;
-    for (int c = 0; c < d->C; c++) {
-        double slope, se, level;
-        if (detector_trend(d, c, &slope, &se, &level) < 0)
-            continue;
-        const double away = level >= d->lmean[c] ? slope : -slope;
-        if (away >= t * se && away > 0.0)
-            return 1;
-    }
-    return 0;
-}
-
 /* accept_grow: an episode's readings are judged in blocks of accept_after / GROW_BLOCKS (at
  * least one reading), counted back from accept_after, so a block ends there. Two: at
  * accept_after (500 by default) its halves compare. The growth between blocks grows with
@@ -940,91 +880,6 @@ static float hold_recent_cap(const detector_t *d, float h, int avail)
         m = fmax(m, recent_raw(d, i));
     float l = likelihood_score(d, m, d->cfg.tail_plain);
     return l < h ? l : h;
-}
-
-/* hold_echo applies on one sensor whose serving predictor is not its seasonal profile: a
- * cycle's values sweep a range, and being back inside the range before an episode does not say
- * the cycle is back (docs/detection.md, "Thirty-eighth round"). */
-static int echo_applies(const detector_t *d)
-{
-    return d->cfg.hold_echo > 0.0f && d->C == 1 && !(d->season && d->season[0]);
-}
-
-/* hold_echo: counts the readings in a row whose error e (channel 0) has the sign of the one
- * before. A model that carries a burst in its state goes on predicting it (or over-corrects
- * it) once the values are back, and its error stays on one side, decaying or not (NAB's
- * Twitter series, docs/detection.md, "Sixty-fourth round"); a changed pattern inside the old
- * range (a control loop hunting) swings the error from one side to the other. Every reading,
- * inside an episode or not, so the run is there when asked. */
-static void echo_note(detector_t *d, const float *e)
-{
-    const float z = e[0], p = d->ec_prev;
-    const int echo = isfinite(z) && ((z > 0.0f && p > 0.0f) || (z < 0.0f && p < 0.0f));
-    d->ec_run = echo ? (d->ec_run < (1 << 30) ? d->ec_run + 1 : d->ec_run) : 0;
-    d->ec_prev = isfinite(z) ? z : 0.0f;
-    d->eb_gap = d->det_state == DET_ANOMALY ? 0 : d->eb_gap < (1 << 30) ? d->eb_gap + 1 : d->eb_gap;
-}
-
-/* hold_echo: freezes, at an episode's opening, the level the values were at before it: the
- * median of the 4 err_short readings before the short window whose mean opened it (the
- * newest err_short - 1 context rows and x), and their spread, 1.4826 times their median
- * absolute deviation (a Gaussian's deviation). Four windows so a median and a MAD settle;
- * before the opening's window so the excursion's own first readings do not widen the spread.
- * An episode that opens while that span still reaches back into the previous one (within 5
- * err_short readings of its end, a warning between them or not) keeps that one's level: the
- * readings before it are the ended episode's, and a lasting fault's own level taken as
- * "before" would let the fault's next episode end on its own values (a split fault, measured:
- * docs/detection.md, "Sixty-fourth round"). Fewer than err_short readings: none (eb_sd 0, the
- * rule waits). */
-static void echo_freeze(detector_t *d)
-{
-    const int S = d->cfg.err_short, skip = S - 1;
-    if (d->eb_gap <= 5 * S && d->eb_sd > 0.0f)
-        return;
-    int n = d->ctx_len - skip;
-    n = n > 4 * S ? 4 * S : n;
-    d->eb_sd = 0.0f;
-    if (n < S)
-        return;
-    float v[4 * DETECTOR_MAX_SHORT];
-    for (int i = 0; i < n; i++) { /* insertion sort: once an episode, n <= 4 err_short */
-        float x = ctx_back(d, skip + i)[0];
-        int j = i;
-        for (; j > 0 && v[j - 1] > x; j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
-    const float med = n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
-    for (int i = 0; i < n; i++)
-        v[i] = fabsf(v[i] - med);
-    for (int i = 1; i < n; i++) { /* the deviations, sorted again */
-        float x = v[i];
-        int j = i;
-        for (; j > 0 && v[j - 1] > x; j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
-    const float mad = n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
-    d->eb_med = med;
-    d->eb_sd = 1.4826f * mad;
-}
-
-/* hold_echo: 1 when the newest hold_recent readings (x and the context ring's newest
- * hold_recent - 1) are (a) each within hold_echo spreads of the level frozen at the opening
- * and (b) an echo: their errors all of one sign (echo_note). A plant engineer's reading: the
- * sensor is back where it was, and the model still misses it on the same side every time, as
- * a model that remembers the burst does; a fault that changes the pattern inside the old range
- * makes the model miss on both sides, and stays flagged. */
-static int echo_back(const detector_t *d, const float *x)
-{
-    const int k = d->cfg.hold_recent;
-    if (!echo_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || d->ec_run < k - 1 || d->ctx_len < k - 1)
-        return 0;
-    const float band = d->cfg.hold_echo * d->eb_sd;
-    for (int i = 0; i < k; i++)
-        if (!(fabsf((i ? ctx_back(d, i - 1)[0] : x[0]) - d->eb_med) <= band))
-            return 0;
-    return 1;
 }
 
 /* record_open's level on this device (0: off): record_open on every device, raised to
@@ -1150,7 +1005,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             res->top_channel = c;
     res->raw = raw;
     if (cfg->hold_echo > 0.0f)
-        echo_note(d, e);
+        detector__echo_note(d, e);
     float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
     memcpy(own, res->contrib, sizeof(float) * (size_t)C);
     double mavg = short_push(d, raw);
@@ -1249,14 +1104,14 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
-        if (hold >= cfg->clear_level && echo_back(d, x))
+        if (hold >= cfg->clear_level && detector__echo_back(d, x))
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (error_is_offset); the operating point's and the step's holds below are
      * untouched, and on a device whose levels they judge the error keeps its hold. */
     int offset = st == DET_ANOMALY && hold >= cfg->clear_level && !level_tests_judge(d) &&
-                 error_is_offset(d) && !channel_drifts(d);
+                 detector__error_is_offset(d) && !detector__channel_drifts(d);
     if (offset)
         hold = 0.0f;
     if (st == DET_ANOMALY && (cfg->hold_median || offset) && olik > hold)
@@ -1290,7 +1145,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             open_err = detector__burst_cap(d, med, open_err);
         /* hold_echo: the burst still in the short window reopens nothing while the values
          * are back and the error still its echo (what ended the episode). */
-        if (open_err >= cfg->alarm_level && echo_back(d, x))
+        if (open_err >= cfg->alarm_level && detector__echo_back(d, x))
             open_err = nextafterf(cfg->alarm_level, 0.0f);
     }
     /* An opening on the operating point alone (the error's likelihood below the level) needs
@@ -1357,8 +1212,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                          : !by_opin && !by_far && sh.lik >= olik ? DET_OPEN_STEP
                                                                  : DET_OPEN_LEVEL;
         run_reset(d);
-        if (echo_applies(d))
-            echo_freeze(d);
+        if (detector__echo_applies(d))
+            detector__echo_freeze(d);
         d->below = 0;
         if (by_op && otop >= 0) {
             /* The operating point (or the opinion) opened it: the channel that left its level. */

@@ -7750,6 +7750,101 @@ static void test_load_format43(void **unused)
     assert_true(cut.hold_echo == 0.0f);
 }
 
+/* ---- review of the sixty-fourth round: faults inside the old range (hold_echo) ------------ */
+
+#define SF_ONSET 1400 /* after the training at 1,200 */
+#define SF_LEN   1000 /* the fault's length */
+#define SF_N     2600 /* readings: the fault, then 200 healthy ones */
+
+/* One channel, SF_N readings: a strongly autocorrelated healthy signal, AR(1) 0.9 with
+ * innovations of deviation 0.1 (its values' deviation about 0.23, 2.3 times the one-step error
+ * of a model that learnt it), and from SF_ONSET for SF_LEN readings kind 0/1 a step of
+ * +1.5/+3 innovation deviations, kind 2 a ramp to +0.5 (about 2 values' deviations) over the
+ * fault, kind 3 a sine of amplitude 0.15 and period 40 added, kind 4 a sawtooth inside the
+ * old range (+0.15 a reading for 4 readings, then back: a valve that sticks and slips). */
+static float *make_slow_fault(uint64_t seed, int kind)
+{
+    float *x = malloc(sizeof(float) * SF_N);
+    assert_non_null(x);
+    double v = 0.0;
+    for (int t = 0; t < SF_N; t++) {
+        v = 0.9 * v + 0.1 * gauss(&seed);
+        double f = 0.0, u = t - SF_ONSET;
+        if (t >= SF_ONSET && t < SF_ONSET + SF_LEN)
+            f = kind == 0   ? 0.15
+                : kind == 1 ? 0.3
+                : kind == 2 ? 0.5 * u / SF_LEN
+                : kind == 3 ? 0.15 * sin(6.283185307179586 * u / 40.0)
+                            : 0.15 * fmod(u, 4.0) - 0.225;
+        x[t] = (float)(v + f);
+    }
+    return x;
+}
+
+/* Runs make_slow_fault's x with hold_echo `echo` (the rest the defaults): *opened the
+ * episodes opened inside the fault, returns its readings flagged; asserts nothing opens
+ * before it. */
+static int slow_fault_run(const float *x, float echo, int *opened)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.hold_echo = echo;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    int flagged = 0;
+    *opened = 0;
+    for (int t = 0; t < SF_N; t++) {
+        step(d, x, t, 1, NULL, &res);
+        int opens = res.changed && res.state == DET_ANOMALY, in = t >= SF_ONSET;
+        if (!in && opens)
+            fail_msg("an episode opens at %d, before the fault", t);
+        in = in && t < SF_ONSET + SF_LEN;
+        *opened += in && opens;
+        flagged += in && res.state == DET_ANOMALY;
+    }
+    detector_destroy(d);
+    return flagged;
+}
+
+/* The sixty-fourth round's own stated gap: a fault the model misses on one side while its
+ * values stay within hold_echo spreads of the old level. Seeds 1-12, hold_echo 2 against 0:
+ * the steps, the ramp and the slow sine (kinds 0-3) are flagged on no more than a few
+ * readings either way (an AR(1) 0.9 model misses a level offset d by only 0.1 d after its
+ * first reading, so the error holds nothing for the rule to end; measured: 0 readings in 46
+ * of the 48, 1-2 in seed 11's ramp and sine, the same with 0 and 2). The sawtooth's model
+ * errors run on one side for 3 readings of every 4, and its values stay in range: before the
+ * review's fix (echo_back asks that a reading of the err_short window went out of the band:
+ * a burst before the return) hold_echo 2 flagged 334 of the 481 readings hold_echo 0 flags
+ * (69 %), ending and reopening its episodes (seed 10: 11 episodes against 4, seed 12: 8
+ * against 4); with it 396 (82 %, seed 12 as with 0; seed 10 still 11 episodes: its values do
+ * leave the band, docs/detection.md, "Review of the sixty-fourth round"). */
+static void test_hold_echo_slow_fault(void **unused)
+{
+    (void)unused;
+    int saw[2] = {0, 0};
+    for (int kind = 0; kind < 5; kind++)
+        for (uint64_t seed = 1; seed <= 12; seed++) {
+            float *x = make_slow_fault(seed, kind);
+            int o[2], f[2];
+            for (int on = 0; on <= 1; on++)
+                f[on] = slow_fault_run(x, on ? 2.0f : 0.0f, &o[on]);
+            print_message("kind %d seed %2d: %4d readings flagged, %d opened; hold_echo 0: %4d, "
+                          "%d\n",
+                          kind, (int)seed, f[1], o[1], f[0], o[0]);
+            free(x);
+            if (kind < 4) {
+                assert_int_equal(f[1], f[0]);
+                assert_true(f[0] <= 5);
+            } else {
+                saw[0] += f[0];
+                saw[1] += f[1];
+            }
+        }
+    assert_true(saw[0] >= 300);
+    assert_true(5 * saw[1] >= 4 * saw[0]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -7880,6 +7975,7 @@ int main(void)
         cmocka_unit_test(test_hold_echo_pattern_fault),
         cmocka_unit_test(test_hold_echo_lasting),
         cmocka_unit_test(test_hold_echo_multichannel),
+        cmocka_unit_test(test_hold_echo_slow_fault),
         cmocka_unit_test(test_load_format43),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
