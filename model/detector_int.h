@@ -250,7 +250,7 @@ struct detector {
      * that leaves. Saved only when mean_far is set (format 36). */
     int mf_on;
 
-    /* hold_echo (detector_release.c, echo_note, echo_freeze, echo_back): eb_med, eb_sd the level
+    /* hold_echo (detector_release.c, detector__echo_note, _freeze, _back): eb_med, eb_sd the level
      * before the open (or last) episode and its spread, frozen at its opening (eb_sd 0: none);
      * ec_prev the previous reading's error on channel 0, ec_run the readings in a row whose
      * error had the sign of the one before; eb_gap the readings in a row before this one not in

@@ -133,14 +133,14 @@ void detector__echo_freeze(detector_t *d)
 /* hold_echo: 1 when the newest hold_recent readings (x and the context ring's newest
  * hold_recent - 1) are (a) each within hold_echo spreads of the level frozen at the opening,
  * after a burst: one of the err_short readings up to x outside them, and (b) an echo: their
- * errors all of one sign (echo_note). A plant engineer's reading: the sensor went out and is
- * back where it was, and the model still misses it on the same side every time, as a model
- * that remembers the burst does; a fault that changes the pattern inside the old range makes
- * the model miss on both sides, and stays flagged. The burst in (a): a fault whose values
- * never leave the band (a sawtooth, a fast oscillation inside the old range) has one-sided
- * runs of errors too, and without it was ended and reopened again and again (review of the
- * sixty-fourth round, docs/detection.md); it also limits the rule to the err_short readings
- * after the values' return, where an echo lives. */
+ * errors all of one sign (detector__echo_note). A plant engineer's reading: the sensor went out and
+ * is back where it was, and the model still misses it on the same side every time, as a model that
+ * remembers the burst does; a fault that changes the pattern inside the old range makes the model
+ * miss on both sides, and stays flagged. The burst in (a): a fault whose values never leave the
+ * band (a sawtooth, a fast oscillation inside the old range) has one-sided runs of errors too, and
+ * without it was ended and reopened again and again (review of the sixty-fourth round,
+ * docs/detection.md); it also limits the rule to the err_short readings after the values' return,
+ * where an echo lives. */
 int detector__echo_back(const detector_t *d, const float *x)
 {
     const int k = d->cfg.hold_recent, S = d->cfg.err_short;

@@ -1108,7 +1108,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
-     * offset (error_is_offset); the operating point's and the step's holds below are
+     * offset (detector__error_is_offset); the operating point's and the step's holds below are
      * untouched, and on a device whose levels they judge the error keeps its hold. */
     int offset = st == DET_ANOMALY && hold >= cfg->clear_level && !level_tests_judge(d) &&
                  detector__error_is_offset(d) && !detector__channel_drifts(d);
