@@ -12,13 +12,14 @@ README lists. $VIGIL_README checks another copy (break one example there: the te
 
 The event-stream examples (`curl -N .../v1/events`, "Events as they happen") run too, bounded:
 each is started, the events its sample shows are caused (an anomaly opened, then ended by an
-operator's accept with a note, a maintenance period started; a device's state change), and it
-is stopped once they have arrived (curl also has --max-time). Each message of README's sample
-must have arrived with the same shape: its `event:`, an `id:` RUN-SEQ, and `data:` JSON with the
-same keys and kinds of value (number, string, bool, null, object, list) at every level. The
-HTTPS example runs against a second vigild serving README's snippet with a certificate made by
-README's openssl command in a temporary folder; curl's --resolve points the certificate's name
-at 127.0.0.1 (the command is otherwise as written).
+operator's accept with a note once a state stream has the anomaly's state message, a
+maintenance period started; a device's state change), and it is stopped once they have arrived
+(curl also has --max-time). Each message of README's sample must have arrived with the same
+shape: its `event:`, an `id:` RUN-SEQ, and `data:` JSON with the same keys and kinds of value
+(number, string, bool, null, object, list) at every level. The HTTPS example runs against a
+second vigild serving README's snippet with a certificate made by README's openssl command in a
+temporary folder; curl's --resolve points the certificate's name at 127.0.0.1 (the command is
+otherwise as written).
 """
 
 import json
