@@ -12,13 +12,14 @@ README lists. $VIGIL_README checks another copy (break one example there: the te
 
 The event-stream examples (`curl -N .../v1/events`, "Events as they happen") run too, bounded:
 each is started, the events its sample shows are caused (an anomaly opened, then ended by an
-operator's accept with a note, a maintenance period started; a device's state change), and it
-is stopped once they have arrived (curl also has --max-time). Each message of README's sample
-must have arrived with the same shape: its `event:`, an `id:` RUN-SEQ, and `data:` JSON with the
-same keys and kinds of value (number, string, bool, null, object, list) at every level. The
-HTTPS example runs against a second vigild serving README's snippet with a certificate made by
-README's openssl command in a temporary folder; curl's --resolve points the certificate's name
-at 127.0.0.1 (the command is otherwise as written).
+operator's accept with a note once a state stream has the anomaly's state message, a
+maintenance period started; a device's state change), and it is stopped once they have arrived
+(curl also has --max-time). Each message of README's sample must have arrived with the same
+shape: its `event:`, an `id:` RUN-SEQ, and `data:` JSON with the same keys and kinds of value
+(number, string, bool, null, object, list) at every level. The HTTPS example runs against a
+second vigild serving README's snippet with a certificate made by README's openssl command in a
+temporary folder; curl's --resolve points the certificate's name at 127.0.0.1 (the command is
+otherwise as written).
 """
 
 import json
@@ -305,6 +306,19 @@ def stream_messages(lines):
     return out
 
 
+def state_message(lines, device, state):
+    """Whether an event stream's lines hold device's state message to state. The accept must
+    wait for it: a change and its return within one http.events_state_min_ms interval send no
+    message (README), so an accept that comes before the held anomaly is sent (the anomaly came
+    within the interval of pump-1's last message, the loop's 250 ms look late under load) leaves
+    a state stream without a message."""
+    for m in stream_messages(lines):
+        data = json.loads(m["data"]) if m.get("event") == "state" else {}
+        if data.get("device") == device and data.get("state") == state:
+            return True
+    return False
+
+
 def unmatched(want, got):
     """The messages of want that no message of got matches: the same event and data of the
     same shape."""
@@ -358,11 +372,13 @@ class EventStream:
         return err
 
 
-def cause_sample_events(d):
+def cause_sample_events(d, anomaly_sent):
     """The events README's stream samples show, on the devices the examples before them made:
     an anomaly opened on pump-1, ended by an operator's accept with a note (both also state
-    changes), then a maintenance period started on pump-3 with a note."""
+    changes), then a maintenance period started on pump-3 with a note. anomaly_sent() waits,
+    before the accept, until the state streams have pump-1's anomaly (see state_message)."""
     open_anomaly(d, "pump-1")
+    anomaly_sent()
     res = d.curl("POST", "/v1/devices/pump-1/anomalies/accept", "-d", '{"note":"checked"}')
     if res.status != 200:
         raise AssertionError("accept: %r" % res)
@@ -427,7 +443,17 @@ class Examples(vt.DaemonTestCase):
                 # Its first line: the stream is attached to the hub by the time it is sent.
                 st.wait("the stream's first line", lambda lines: len(lines) > 0)
                 self.assertEqual(st.lines[0], ex.sample[0].strip(), ex.cmd)
-            cause_sample_events(self.d)
+            states = [st for st, ex in zip(streams, exs)
+                      if any(m.get("event") == "state" for m in sample_messages(ex.sample))]
+
+            def anomaly_sent():
+                # The status shows the anomaly (open_anomaly), which stays until the accept: its
+                # message is due within about the interval + 250 ms (README); bounded as st.wait.
+                for st in states:
+                    st.wait("pump-1's state message to anomaly",
+                            lambda lines: state_message(lines, "pump-1", "anomaly"))
+
+            cause_sample_events(self.d, anomaly_sent)
             for st, ex in zip(streams, exs):
                 want = sample_messages(ex.sample)
                 self.assertGreater(len(want), 0, ex.cmd)
