@@ -1004,7 +1004,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (res->contrib[c] > res->contrib[res->top_channel])
             res->top_channel = c;
     res->raw = raw;
-    if (cfg->hold_echo > 0.0f)
+    if (cfg->hold_echo > 0.0f && C == 1) /* the rule's devices (the season is asked later) */
         detector__echo_note(d, e);
     float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
     memcpy(own, res->contrib, sizeof(float) * (size_t)C);
