@@ -1937,7 +1937,8 @@ static void test_wide_points_encoding(void **state)
     const store_cell_t *c;
     size_t nc, np;
     assert_int_equal(store__chunk_decode(&codec, 0, sqlite3_column_blob(st, 3),
-                                         (size_t)sqlite3_column_bytes(st, 3), &c, &nc, &np),
+                                         (size_t)sqlite3_column_bytes(st, 3), NULL, 0, &c, &nc,
+                                         &np),
                      0);
     assert_int_equal(np, NPT);
     assert_int_equal(nc, NPT * NCH);
@@ -1997,8 +1998,34 @@ static void test_compact_merge(void **state)
 
 /* ---- chunks (schema 3) ---- */
 
+/* Decodes the chunk data (len bytes, first timestamp t0) with the selection want (nwant
+ * entries; NULL: all) and checks that the cells are exactly those of cells (m, the full decode,
+ * np points) whose channel is selected, in order and bit for bit. */
+static void chunk_check_masked(const unsigned char *data, size_t len, const store_cell_t *cells,
+                               size_t m, size_t np, const unsigned char *want, size_t nwant)
+{
+    store_codec_t dec = {0};
+    const store_cell_t *c;
+    size_t nc, gnp, k = 0;
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, data, len, want, nwant, &c, &nc, &gnp),
+                     0);
+    assert_int_equal(gnp, np);
+    for (size_t i = 0; i < m; i++) {
+        if (want != NULL && ((size_t)cells[i].idx >= nwant || !want[cells[i].idx]))
+            continue;
+        assert_true(k < nc);
+        assert_int_equal(c[k].ts, cells[i].ts);
+        assert_int_equal(c[k].idx, cells[i].idx);
+        assert_int_equal(bits_of(c[k].v), bits_of(cells[i].v));
+        k++;
+    }
+    assert_int_equal(nc, k);
+    store__codec_free(&dec);
+}
+
 /* Encodes cells, decodes them, and checks every cell comes back bit for bit; every truncation
- * and a trailing byte are refused. Returns the encoded length. */
+ * and a trailing byte are refused, also by a decode of the first cell's channel alone (which
+ * skips the others' bytes). Returns the encoded length. */
 static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
 {
     store_codec_t enc = {0}, dec = {0};
@@ -2011,7 +2038,7 @@ static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
     size_t nc, np, want_np = 0;
     for (size_t i = 0; i < m; i++)
         want_np += i == 0 || cells[i].ts != cells[i - 1].ts;
-    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len, &c, &nc, &np), 0);
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len, NULL, 0, &c, &nc, &np), 0);
     assert_int_equal(nc, m);
     assert_int_equal(np, want_np);
     for (size_t i = 0; i < m; i++) {
@@ -2020,11 +2047,23 @@ static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
         assert_int_equal(bits_of(c[i].v), bits_of(cells[i].v));
     }
     for (size_t cut = 0; cut < len; cut++)
-        assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, cut, &c, &nc, &np),
+        assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, cut, NULL, 0, &c, &nc, &np),
                          ERR_CORRUPT);
     copy[len] = 0;
-    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len + 1, &c, &nc, &np),
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len + 1, NULL, 0, &c, &nc, &np),
                      ERR_CORRUPT);
+    size_t nwant = (size_t)cells[0].idx + 1;
+    unsigned char *want = calloc(nwant, 1);
+    want[cells[0].idx] = 1;
+    chunk_check_masked(copy, len, cells, m, want_np, want, nwant);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(
+            store__chunk_decode(&dec, cells[0].ts, copy, cut, want, nwant, &c, &nc, &np),
+            ERR_CORRUPT);
+    assert_int_equal(
+        store__chunk_decode(&dec, cells[0].ts, copy, len + 1, want, nwant, &c, &nc, &np),
+        ERR_CORRUPT);
+    free(want);
     free(copy);
     store__codec_free(&enc);
     store__codec_free(&dec);
@@ -2126,11 +2165,14 @@ static void test_chunk_codec(void **state)
     size_t nc, np;
     const unsigned char bad1[] = {0, 1}, bad2[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 1},
                         bad3[] = {2, 1, 2, 0, 0x01, 0x00}; /* point 2 has no value */
-    assert_int_equal(store__chunk_decode(&dec, 0, bad1, sizeof bad1, &c, &nc, &np), ERR_CORRUPT);
-    assert_int_equal(store__chunk_decode(&dec, 0, bad2, sizeof bad2, &c, &nc, &np), ERR_CORRUPT);
-    assert_int_equal(store__chunk_decode(&dec, 0, bad3, sizeof bad3, &c, &nc, &np), ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad1, sizeof bad1, NULL, 0, &c, &nc, &np),
+                     ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad2, sizeof bad2, NULL, 0, &c, &nc, &np),
+                     ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad3, sizeof bad3, NULL, 0, &c, &nc, &np),
+                     ERR_CORRUPT);
     /* An empty blob, which sqlite3_column_blob returns as NULL. */
-    assert_int_equal(store__chunk_decode(&dec, 0, NULL, 0, &c, &nc, &np), ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, NULL, 0, NULL, 0, &c, &nc, &np), ERR_CORRUPT);
     /* The encoder refuses what it cannot code faithfully: nothing, cells out of order or
      * repeated, a negative or huge idx. */
     const unsigned char *data;
@@ -2144,6 +2186,78 @@ static void test_chunk_codec(void **state)
     assert_int_equal(store__chunk_encode(&dec, neg, 2, &data, &dlen), ERR_INVAL);
     assert_int_equal(store__chunk_encode(&dec, huge, 1, &data, &dlen), ERR_INVAL);
     store__codec_free(&dec);
+    free(cells);
+}
+
+/* Random chunks: a decode of any selection of channels gives the full decode's cells of those
+ * channels. Channel j of a chunk is coded as j % 6 says (0..4: DECIMAL with that many
+ * decimals, 5: PAIRS), present at every point when (j / 6) % 2 == 0 (else sparse: a bitmap), so
+ * 12 or more channels take every path, each both decoded and skipped. */
+static void test_chunk_decode_mask(void **state)
+{
+    (void)state;
+    const size_t nchs[] = {1, 2, 3, 8, 12, 13, 40};
+    unsigned seed = 11;
+    enum { NMAX = 300, CHMAX = 40, IDXMAX = 4 * CHMAX };
+    store_cell_t *cells = malloc(NMAX * CHMAX * sizeof *cells);
+    unsigned char want[IDXMAX + 1];
+    for (size_t t = 0; t < sizeof nchs / sizeof nchs[0]; t++) {
+        for (int rep = 0; rep < 6; rep++) {
+            size_t nch = nchs[t], n = 1 + (size_t)rand_r(&seed) % NMAX, m = 0;
+            int64_t idx[CHMAX], ts = (int64_t)rand_r(&seed) - RAND_MAX / 2;
+            for (size_t j = 0; j < nch; j++) /* increasing, gaps of 1 to 4 */
+                idx[j] = (j ? idx[j - 1] : -1) + 1 + rand_r(&seed) % 4;
+            for (size_t i = 0; i < n; i++) {
+                ts += rep % 2 ? 1000 : 1 + rand_r(&seed) % 5000; /* regular or irregular */
+                size_t m0 = m;
+                for (size_t j = 0; j < nch; j++) {
+                    int sparse = (j / 6) % 2 == 1;
+                    if (sparse && rand_r(&seed) % 3 == 0)
+                        continue;
+                    int kind = (int)(j % 6);
+                    double v;
+                    if (kind < 5) {
+                        static const double p10[] = {1, 10, 100, 1000, 10000};
+                        v = (double)((int64_t)rand_r(&seed) % 2000001 - 1000000) / p10[kind];
+                    } else {
+                        uint64_t b = (uint64_t)rand_r(&seed) << 33 ^ (uint64_t)rand_r(&seed) << 11 ^
+                                     (uint64_t)rand_r(&seed);
+                        v = from_bits(b);
+                    }
+                    cells[m++] = (store_cell_t){ts, idx[j], v};
+                }
+                if (m == m0) /* every point holds a value */
+                    cells[m++] = (store_cell_t){ts, idx[nch - 1], 0.5};
+            }
+            store_codec_t enc = {0};
+            const unsigned char *data;
+            size_t len;
+            assert_int_equal(store__chunk_encode(&enc, cells, m, &data, &len), 0);
+            unsigned char *copy = malloc(len);
+            memcpy(copy, data, len);
+            /* Everything (both ways), nothing (both ways), each channel alone, random subsets
+             * (some with nwant short of the largest idx). */
+            chunk_check_masked(copy, len, cells, m, n, NULL, 0);
+            memset(want, 1, sizeof want);
+            chunk_check_masked(copy, len, cells, m, n, want, sizeof want);
+            memset(want, 0, sizeof want);
+            chunk_check_masked(copy, len, cells, m, n, want, sizeof want);
+            chunk_check_masked(copy, len, cells, m, n, want, 0);
+            for (size_t j = 0; j < nch; j++) {
+                memset(want, 0, sizeof want);
+                want[idx[j]] = 1;
+                chunk_check_masked(copy, len, cells, m, n, want, (size_t)idx[j] + 1);
+            }
+            for (int r = 0; r < 8; r++) {
+                for (size_t i = 0; i < sizeof want; i++)
+                    want[i] = rand_r(&seed) % 2 == 0;
+                size_t nwant = r % 2 ? (size_t)rand_r(&seed) % (sizeof want) : sizeof want;
+                chunk_check_masked(copy, len, cells, m, n, want, nwant);
+            }
+            free(copy);
+            store__codec_free(&enc);
+        }
+    }
     free(cells);
 }
 
@@ -3850,6 +3964,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compact_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide_points_encoding, setup, teardown),
         cmocka_unit_test(test_chunk_codec),
+        cmocka_unit_test(test_chunk_decode_mask),
         cmocka_unit_test(test_chunk_cut),
         cmocka_unit_test_setup_teardown(test_overwrite_across_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),

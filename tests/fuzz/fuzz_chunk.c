@@ -43,7 +43,7 @@ static void roundtrip(const store_cell_t *cells, size_t m)
     if (copy == NULL)
         goto done;
     memcpy(copy, out, len);
-    rc = store__chunk_decode(&dec, cells[0].ts, copy, len, &back, &nc, &np);
+    rc = store__chunk_decode(&dec, cells[0].ts, copy, len, NULL, 0, &back, &nc, &np);
     free(copy);
     if (rc == ERR_NOMEM)
         goto done;
@@ -69,7 +69,7 @@ static void decode_raw(const uint8_t *data, size_t size)
     store_codec_t dec = {0};
     const store_cell_t *cells;
     size_t nc, np;
-    int rc = store__chunk_decode(&dec, (int64_t)t0, buf, size, &cells, &nc, &np);
+    int rc = store__chunk_decode(&dec, (int64_t)t0, buf, size, NULL, 0, &cells, &nc, &np);
     if (rc == 0) {
         size_t points = 1;
         if (nc < np || nc == 0 || cells[0].ts != (int64_t)t0)
