@@ -223,17 +223,42 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
     return 0;
 }
 
+/* The 8 bytes at p as a little-endian word (one load where the machine is little-endian). */
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t w = 0;
+    for (int i = 0; i < 8; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
 /* Skips count varints at *p (advancing it) with the checks store__varint_get makes: each ends
- * within VARINT_MAX bytes and before end. Returns 0, or -1 (*p unchanged). */
+ * within VARINT_MAX bytes (at most VARINT_MAX - 1 bytes >= 0x80, then one below) and before end.
+ * Returns 0, or -1 (*p unchanged). Eight bytes at a time while more than eight varints remain
+ * (so every varint ending in the word is one of ours): bit 7 of each byte clear marks an end. */
 static int varints_skip(const unsigned char **pp, const unsigned char *end, size_t count)
 {
     const unsigned char *p = *pp;
-    int cont = 0; /* continuation bytes of the varint being skipped */
+    unsigned cont = 0; /* bytes >= 0x80 since the last end */
+    while (count > 8 && end - p >= 8) {
+        uint64_t ends = ~load_le64(p) & 0x8080808080808080u;
+        p += 8;
+        if (ends == 0) {
+            if ((cont += 8) >= VARINT_MAX)
+                return -1;
+            continue;
+        }
+        /* Runs inside the word are shorter than 8; only the first continues one. */
+        if (cont + (unsigned)__builtin_ctzll(ends) / 8 >= VARINT_MAX)
+            return -1;
+        count -= (size_t)__builtin_popcountll(ends);
+        cont = 7 - (unsigned)(63 - __builtin_clzll(ends)) / 8;
+    }
     while (count > 0) {
         if (p >= end)
             return -1;
         if (*p++ & 0x80) {
-            if (++cont == VARINT_MAX)
+            if (++cont >= VARINT_MAX)
                 return -1;
         } else {
             cont = 0;
@@ -280,9 +305,11 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
      * every point must hold a value of some channel. */
     size_t nb = ((size_t)n + 7) / 8, m = 0, ncols = 0;
     int covered = 0; /* a channel is present at every point */
-    if (store__grow((void **)&c->cover, &c->cover_cap, nb, 1))
+    if (store__grow((void **)&c->cover, &c->cover_cap, nb, 1) ||
+        store__grow((void **)&c->cnt, &c->cnt_cap, n + 1, sizeof *c->cnt))
         return ERR_NOMEM;
     memset(c->cover, 0, nb);
+    memset(c->cnt, 0, (n + 1) * sizeof *c->cnt);
     int64_t idx = 0;
     for (uint64_t ch = 0; ch < nch; ch++) {
         uint64_t dx;
@@ -350,6 +377,7 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
             c->colpi[m] = (uint32_t)i;
             c->colv[m] = v;
             c->colk[m] = idx;
+            c->cnt[i + 1]++;
             m++;
         }
         ncols++;
@@ -369,13 +397,8 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
         for (size_t j = 0; j < m; j++)
             c->cells[j] = (store_cell_t){c->ts[c->colpi[j]], c->colk[j], c->colv[j]};
     } else {
-        /* Point-major order: a stable counting sort by point keeps each point's channels in
-         * idx order. */
-        if (store__grow((void **)&c->cnt, &c->cnt_cap, n + 1, sizeof *c->cnt))
-            return ERR_NOMEM;
-        memset(c->cnt, 0, (n + 1) * sizeof *c->cnt);
-        for (size_t j = 0; j < m; j++)
-            c->cnt[c->colpi[j] + 1]++;
+        /* Point-major order: a stable counting sort by point (cnt[i + 1]: point i's cells)
+         * keeps each point's channels in idx order. */
         for (size_t i = 0; i < n; i++)
             c->cnt[i + 1] += c->cnt[i];
         for (size_t j = 0; j < m; j++) {

@@ -2259,6 +2259,46 @@ static void test_chunk_decode_mask(void **state)
         }
     }
     free(cells);
+    /* A skipped channel's varints are held to the full decode's limit (at most 9 bytes >= 0x80
+     * before the one that ends a varint), wherever a long one falls among 8-byte words: 20
+     * points 1 ms apart, channel 0 DECIMAL 0 at every point (values 0 but value j, which is
+     * len bytes 0x80 and a 0x00), channel 1 likewise (all 0). Both decodes accept it exactly
+     * when len <= 9; a decode of channel 1 alone gives its 20 cells. */
+    for (size_t j = 0; j < 20; j++) {
+        for (size_t run = 0; run <= 20; run++) {
+            unsigned char buf[128];
+            size_t w = 0;
+            const unsigned char head[] = {20, 2, 2, 0, 17, 0, 8}; /* n, nch, ts, idx 0, mode */
+            memcpy(buf, head, sizeof head);
+            w = sizeof head;
+            for (size_t i = 0; i < 20; i++) {
+                for (size_t r = 0; i == j && r < run; r++)
+                    buf[w++] = 0x80;
+                buf[w++] = 0;
+            }
+            buf[w++] = 1; /* idx 1 */
+            buf[w++] = 8;
+            memset(buf + w, 0, 20);
+            w += 20;
+            store_codec_t dec = {0};
+            const store_cell_t *c;
+            size_t nc, np;
+            unsigned char only1[2] = {0, 1};
+            int full = store__chunk_decode(&dec, 5, buf, w, NULL, 0, &c, &nc, &np);
+            int part = store__chunk_decode(&dec, 5, buf, w, only1, 2, &c, &nc, &np);
+            assert_int_equal(full, run <= 9 ? 0 : ERR_CORRUPT);
+            assert_int_equal(part, full);
+            if (part == 0) {
+                assert_int_equal(nc, 20);
+                assert_int_equal(np, 20);
+                for (size_t i = 0; i < 20; i++) {
+                    assert_int_equal(c[i].ts, 5 + (int64_t)i);
+                    assert_int_equal(c[i].idx, 1);
+                }
+            }
+            store__codec_free(&dec);
+        }
+    }
 }
 
 static void test_chunk_cut(void **state)
