@@ -1,15 +1,17 @@
 """Builds of vigild side by side on bench/grafana's data, CPU per query. Standard library only.
 
 Usage: bench/grafana_ab.py [--days 30] [--runs-30d 10] [--runs-1h 200] [--keep DIR]
-       [--cases mean-30d,raw-1h] NAME=VIGILD [NAME=VIGILD ...]
+       [--cases mean-30d,raw-1h,history-1h] NAME=VIGILD [NAME=VIGILD ...]
 
 bench/grafana's device (one device x 8 channels at 1 Hz for --days days, bench/ingest.py's
 random walks) is written once into the first build (model.enabled = false), which is stopped;
 each build then runs on its own copy of that data directory, and Grafana's mean-30d and raw-1h
 queries (as in bench/grafana.py) go to the builds in turn, --runs-* times each after one
-untimed warm-up each. Printed per case: whether every build's last answer is the same byte for
-byte, and per build the CPU seconds of its process a query (user + system from /proc, over the
-timed runs) and the median wall time. No InfluxDB: this compares builds, where bench/grafana
+untimed warm-up each; history-1h (bench/history's GET /v1/devices/pump-0/readings?step=1h
+&agg=mean,min,max over the whole history: every channel) runs --runs-30d times. Printed per
+case: whether every build's last answer is the same byte for byte, and per build the CPU
+seconds of its process a query (user + system from /proc, over the timed runs) and the median
+wall time. No InfluxDB: this compares builds, where bench/grafana
 compares vigild with influxd. With --keep DIR the written data directory is kept in DIR and
 reused by the next run with the same DIR (the builds must read the same schema).
 """
@@ -85,7 +87,11 @@ def main():
                      f'GROUP BY time(1m) fill(null)', a.runs_30d),
         "raw-1h": (f'SELECT "temp" FROM "pump-0" WHERE time >= {newest - 3600000}ms and '
                    f'time <= {newest}ms', a.runs_1h),
+        # bench/history's read of every channel (1-hour buckets), which decodes whole rows.
+        "history-1h": (None, a.runs_30d),
     }
+    history = (f"/v1/devices/pump-0/readings?step=1h&agg=mean,min,max&from={grafana.T0}"
+               f"&to={newest + 1}&limit=100000")
     servers = []
     try:
         data = os.path.join(a.keep or tmp, "data")
@@ -95,7 +101,8 @@ def main():
             servers.append((name, start_copy(name, binary, data, conf, tmp)))
         for case in a.cases.split(","):
             q, runs = cases[case]
-            res, same = run_case(servers, grafana.q_path("bench", q), runs)
+            path = history if q is None else grafana.q_path("bench", q)
+            res, same = run_case(servers, path, runs)
             print(f"AB {case} runs={runs} same={int(same)} " +
                   " ".join(f"{n}_cpu={c:.4f} {n}_wall={w:.4f}" for n, (c, w) in res.items()),
                   flush=True)

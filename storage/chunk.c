@@ -24,7 +24,10 @@
  *
  * Invariants: encode -> decode returns the very cells, bit for bit (checked while encoding:
  * a decimal form is used only when the decoder's expression gives back the same bits). The
- * decoder refuses anything malformed (ERR_CORRUPT) and bounds what it allocates.
+ * decoder refuses anything malformed (ERR_CORRUPT) and bounds what it allocates. A decode of
+ * some channels (a range read of a few) skips the others' bytes without reconstructing their
+ * values, yet checks them as a full decode does: it refuses exactly the rows a full decode
+ * refuses, and returns the full decode's cells of the channels selected.
  *
  * Threads: any; a codec (scratch buffers) belongs to one thread at a time. */
 #include "storage_int.h"
