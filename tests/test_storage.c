@@ -1559,8 +1559,8 @@ static void evq_check_many(store_t *s, const evq_ep_t *eps, size_t n, uint64_t *
     for (int q = 0; q < 300; q++) {
         int dev = (int)(evq_rand(rng) % 4) - 1;
         int active = evq_rand(rng) % 5 == 0;
-        int64_t from = (int64_t)(evq_rand(rng) % 1600) - 300;
-        int64_t to = from + (int64_t)(evq_rand(rng) % 300);
+        int64_t from = (int64_t)(evq_rand(rng) % 11000) - 500;
+        int64_t to = from + (int64_t)(evq_rand(rng) % 400);
         evq_check(s, eps, n, dev, active, from, to, limits[evq_rand(rng) % 5], gone);
     }
     for (int dev = -1; dev < 3; dev++)
@@ -1583,11 +1583,11 @@ static void test_events_overlap_bound(void **state)
         evq_ep_t *e = &eps[i];
         e->dev = (int)(evq_rand(&rng) % 3);
         e->id = next_id[e->dev]++;
-        e->start = (int64_t)(evq_rand(&rng) % 1000);
+        e->start = (int64_t)(evq_rand(&rng) % 800) * 10;
         int kind = (int)(evq_rand(&rng) % 10);
         e->end = kind < 2    ? e->start
                  : kind == 2 ? -1
-                 : kind == 3 ? e->start + (int64_t)(evq_rand(&rng) % 3000)
+                 : kind == 3 ? e->start + (int64_t)(evq_rand(&rng) % 2000)
                              : e->start + (int64_t)(evq_rand(&rng) % 40);
         e->live = 1;
         assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, NULL), 0);
@@ -1598,10 +1598,24 @@ static void test_events_overlap_bound(void **state)
     for (int k = 0; k < 60; k++) {
         evq_ep_t *e = &eps[evq_rand(&rng) % 300];
         int kind = (int)(evq_rand(&rng) % 3);
-        e->end = kind == 0 ? -1 : e->start + (int64_t)(evq_rand(&rng) % (kind == 1 ? 4000 : 5));
+        e->end = kind == 0 ? -1 : e->start + (int64_t)(evq_rand(&rng) % (kind == 1 ? 3000 : 5));
         assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, "{}"), 0);
     }
+    /* One episode of each device stretched past every length before (an update, not an insert),
+     * then looked for just before its end, where only its new length reaches. */
+    evq_ep_t *longest[3] = {NULL, NULL, NULL};
+    for (size_t i = 0; i < 300; i++)
+        if (longest[eps[i].dev] == NULL)
+            longest[eps[i].dev] = &eps[i];
+    for (int d = 0; d < 3; d++) {
+        evq_ep_t *e = longest[d];
+        e->end = e->start + 4000 + d;
+        assert_int_equal(store_event_put(f->s, evq_devs[d], e->id, e->start, e->end, "{}"), 0);
+    }
     assert_int_equal(store_flush(f->s), 0);
+    for (int d = 0; d < 3; d++)
+        for (int dev = -1; dev < 3; dev++)
+            evq_check(f->s, eps, 300, dev, 0, longest[d]->end - 1, longest[d]->end + 1, 0, 0);
     evq_check_many(f->s, eps, 300, &rng, 0);
 
     char path[128];
