@@ -38,13 +38,23 @@
  * devices.ev_maxlen: exact up to 2^62 ms, 0 when the end is before the start (the event then
  * starts after its end, itself at or after from), and infinite (9e999) when the difference is
  * larger or overflows, which turns the bound off rather than rounding it. */
+/* (clang-format breaks these concatenations around the macros' arguments apart.) */
+/* clang-format off */
 #define EV_LEN(p)                                                                                  \
-    "CASE WHEN " p "end_ts-" p "start_ts BETWEEN 0 AND 4611686018427387904 THEN " p "end_ts-" p   \
+    "CASE WHEN " p "end_ts-" p "start_ts BETWEEN 0 AND 4611686018427387904 THEN " p "end_ts-" p    \
     "start_ts WHEN " p "end_ts<" p "start_ts THEN 0 ELSE 9e999 END"
 #define EV_MAXLEN_TRIGGER(name, what)                                                              \
-    "CREATE TRIGGER events_maxlen_" name " AFTER " what " ON events WHEN NEW.end_ts IS NOT NULL"    \
-    " BEGIN UPDATE devices SET ev_maxlen=" EV_LEN("NEW.") " WHERE id=NEW.device_id AND"          \
+    "CREATE TRIGGER events_maxlen_" name " AFTER " what " ON events WHEN NEW.end_ts IS NOT NULL"   \
+    " BEGIN UPDATE devices SET ev_maxlen=" EV_LEN("NEW.") " WHERE id=NEW.device_id AND"            \
     " ev_maxlen<" EV_LEN("NEW.") "; END;"
+#define EV_MAXLEN_SCHEMA                                                                           \
+    "ALTER TABLE devices ADD COLUMN ev_maxlen INTEGER NOT NULL DEFAULT 0;"                         \
+    "UPDATE devices SET ev_maxlen=coalesce((SELECT max(" EV_LEN("") ") FROM events"                \
+    " WHERE device_id=devices.id AND end_ts IS NOT NULL), 0);"                                     \
+    "CREATE INDEX devices_ev_maxlen ON devices(ev_maxlen);"                                        \
+    "CREATE INDEX events_dev_active ON events(device_id, start_ts) WHERE end_ts IS NULL;"          \
+    EV_MAXLEN_TRIGGER("ins", "INSERT") EV_MAXLEN_TRIGGER("upd", "UPDATE OF start_ts, end_ts")
+/* clang-format on */
 
 /* Each entry takes the schema from version i to i + 1. Append only; never edit a shipped one. */
 static const char *const migrations[] = {
@@ -132,12 +142,7 @@ static const char *const migrations[] = {
      * ended event overlapping [from, to) starts at or after from - ev_maxlen. Deleting events
      * leaves it alone: a bound that is too large only reads more. devices_ev_maxlen finds the
      * fleet's largest, and events_dev_active a device's active events without its ended ones. */
-    "ALTER TABLE devices ADD COLUMN ev_maxlen INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE devices SET ev_maxlen=coalesce((SELECT max(" EV_LEN("") ") FROM events"
-    " WHERE device_id=devices.id AND end_ts IS NOT NULL), 0);"
-    "CREATE INDEX devices_ev_maxlen ON devices(ev_maxlen);"
-    "CREATE INDEX events_dev_active ON events(device_id, start_ts) WHERE end_ts IS NULL;"
-    EV_MAXLEN_TRIGGER("ins", "INSERT") EV_MAXLEN_TRIGGER("upd", "UPDATE OF start_ts, end_ts"),
+    EV_MAXLEN_SCHEMA,
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -158,6 +163,7 @@ const char store__sql_range_desc[] = "SELECT t0, data FROM readings WHERE device
  * fleet-wide ones name events first in a CROSS JOIN, which SQLite never reorders, so each part
  * runs down a start_ts index; they bound with the fleet's largest ev_maxlen, and their sixth
  * column (device_id) is only for the ORDER BY. */
+/* clang-format off */
 #define EV_DEV_COLS "SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND "
 #define EV_DEV_ACTIVE EV_DEV_COLS "end_ts IS NULL AND start_ts<?3"
 #define EV_DEV_ORDER  " ORDER BY start_ts DESC, id DESC LIMIT ?4"
@@ -174,6 +180,7 @@ const char store__sql_ev_all[] =
     EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS "e.start_ts<?3 AND e.start_ts>=?2-(SELECT"
     " coalesce(max(ev_maxlen), 0) FROM devices) AND e.end_ts>=?2" EV_ALL_ORDER;
 const char store__sql_ev_all_active[] = EV_ALL_ACTIVE EV_ALL_ORDER;
+/* clang-format on */
 
 int store__status(sqlite3 *db, int rc)
 {

@@ -1453,16 +1453,17 @@ static void test_events_index_used(void **state)
 {
     /* The overlap queries' two parts (schema 9): the active events from a partial index, the
      * ended ones within their length bound. */
-    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev,        store__sql_ev_dev_active,
-                          store__sql_ev_all, store__sql_ev_all,        store__sql_ev_all_active,
+    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev, store__sql_ev_dev_active,
+                          store__sql_ev_all, store__sql_ev_all, store__sql_ev_all_active,
                           store__sql_ev_all};
-    const char *want[] = {"USING INDEX events_dev_active (device_id=? AND start_ts<?)",
-                          "USING INDEX events_device_start (device_id=? AND start_ts>? AND start_ts<?)",
-                          "USING INDEX events_dev_active (device_id=? AND start_ts<?)",
-                          "SEARCH e USING INDEX events_active (start_ts<?)",
-                          "SEARCH e USING INDEX events_start (start_ts>? AND start_ts<?)",
-                          "SEARCH e USING INDEX events_active (start_ts<?)",
-                          "USING COVERING INDEX devices_ev_maxlen"};
+    const char *want[] = {
+        "USING INDEX events_dev_active (device_id=? AND start_ts<?)",
+        "USING INDEX events_device_start (device_id=? AND start_ts>? AND start_ts<?)",
+        "USING INDEX events_dev_active (device_id=? AND start_ts<?)",
+        "SEARCH e USING INDEX events_active (start_ts<?)",
+        "SEARCH e USING INDEX events_start (start_ts>? AND start_ts<?)",
+        "SEARCH e USING INDEX events_active (start_ts<?)",
+        "USING COVERING INDEX devices_ev_maxlen"};
     assert_plans(*state, sqls, want, 7);
 }
 
@@ -1577,7 +1578,7 @@ static void test_events_overlap_bound(void **state)
     for (int d = 0; d < 3; d++)
         touch_device(f->s, evq_devs[d]);
     uint64_t rng = 0x9e3779b97f4a7c15ULL;
-    evq_ep_t *eps = calloc(300, sizeof *eps);
+    evq_ep_t *eps = calloc(301, sizeof *eps);
     int64_t next_id[3] = {1, 1, 1};
     for (size_t i = 0; i < 300; i++) {
         evq_ep_t *e = &eps[i];
@@ -1634,6 +1635,16 @@ static void test_events_overlap_bound(void **state)
     for (size_t i = 0; i < 300; i++)
         eps[i].live &= eps[i].dev != 1;
     evq_check_many(f->s, eps, 300, &rng, 1u << 1);
+
+    /* An episode over nearly the whole int64 range: its length overflows, the bound turns off. */
+    eps[300] = (evq_ep_t){0, 1, 1000, INT64_MIN + 1, INT64_MAX - 1};
+    assert_int_equal(store_event_put(f->s, "q0", 1000, INT64_MIN + 1, INT64_MAX - 1, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    for (int dev = -1; dev < 3; dev++) {
+        evq_check(f->s, eps, 301, dev, 0, INT64_MAX - 2, INT64_MAX, 0, 1u << 1);
+        evq_check(f->s, eps, 301, dev, 0, INT64_MIN, INT64_MIN + 2, 0, 1u << 1);
+    }
+    evq_check_many(f->s, eps, 301, &rng, 1u << 1);
     free(eps);
 }
 
@@ -1656,15 +1667,15 @@ static void test_events_migrate_v8(void **state)
                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close(db);
-    evq_ep_t eps[] = {{0, 1, 1, 100, 5000}, {0, 1, 2, 200, 210},   {0, 1, 3, 6000, 6000},
-                      {0, 1, 4, 6500, -1},  {1, 1, 1, 100, 130},   {1, 1, 2, 7000, 7020},
+    evq_ep_t eps[] = {{0, 1, 1, 100, 5000},  {0, 1, 2, 200, 210},  {0, 1, 3, 6000, 6000},
+                      {0, 1, 4, 6500, -1},   {1, 1, 1, 100, 130},  {1, 1, 2, 7000, 7020},
                       {1, 1, 3, 7000, 7001}, {2, 1, 1, 8000, 8500}};
     f->s = open_store(f->dir, 0);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
     sqlite3_stmt *st;
-    assert_int_equal(sqlite3_prepare_v2(db, "SELECT ev_maxlen FROM devices ORDER BY id", -1, &st,
-                                        NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT ev_maxlen FROM devices ORDER BY id", -1, &st, NULL),
+        SQLITE_OK);
     const int64_t maxlen[] = {4900, 30, 0};
     for (int d = 0; d < 3; d++) {
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
