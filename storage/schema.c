@@ -5,9 +5,9 @@
  * i + 1 (with, for 2 -> 3, the conversion of the readings rows in C; 3 -> 4 adds the readings
  * log of pending.c; 4 -> 5 moves model checkpoints to the shared ckpts table, in C: ckpt.c;
  * 5 -> 6 adds the prediction blocks' table, 6 -> 7 the maintenance periods', 7 -> 8 the
- * InfluxDB database names' of dbnames.c) and runs in one transaction with the user_version
- * bump, so a crash leaves either the old or the new schema. A database newer than this code is
- * refused before anything is written.
+ * InfluxDB database names' of dbnames.c, 8 -> 9 the events' length bound with its triggers) and
+ * runs in one transaction with the user_version bump, so a crash leaves either the old or the new
+ * schema. A database newer than this code is refused before anything is written.
  *
  * Threads: store__writer_open / store__readers_open / *_close run on the owning thread while the
  * writer thread is not running. */
@@ -33,6 +33,28 @@
     "CREATE TRIGGER " t "_ckpt_upd AFTER UPDATE OF ckpt_id ON " t                                  \
     " WHEN OLD.ckpt_id IS NOT NEW.ckpt_id BEGIN"                                                   \
     " UPDATE ckpts SET refs=refs+1 WHERE id=NEW.ckpt_id;" CKPT_UNREF " END;"
+
+/* Schema 9's length of an ended event (columns prefixed p, "NEW." in a trigger) for the bound in
+ * devices.ev_maxlen: exact up to 2^62 ms, 0 when the end is before the start (the event then
+ * starts after its end, itself at or after from), and infinite (9e999) when the difference is
+ * larger or overflows, which turns the bound off rather than rounding it. */
+/* (clang-format breaks these concatenations around the macros' arguments apart.) */
+/* clang-format off */
+#define EV_LEN(p)                                                                                  \
+    "CASE WHEN " p "end_ts-" p "start_ts BETWEEN 0 AND 4611686018427387904 THEN " p "end_ts-" p    \
+    "start_ts WHEN " p "end_ts<" p "start_ts THEN 0 ELSE 9e999 END"
+#define EV_MAXLEN_TRIGGER(name, what)                                                              \
+    "CREATE TRIGGER events_maxlen_" name " AFTER " what " ON events WHEN NEW.end_ts IS NOT NULL"   \
+    " BEGIN UPDATE devices SET ev_maxlen=" EV_LEN("NEW.") " WHERE id=NEW.device_id AND"            \
+    " ev_maxlen<" EV_LEN("NEW.") "; END;"
+#define EV_MAXLEN_SCHEMA                                                                           \
+    "ALTER TABLE devices ADD COLUMN ev_maxlen INTEGER NOT NULL DEFAULT 0;"                         \
+    "UPDATE devices SET ev_maxlen=coalesce((SELECT max(" EV_LEN("") ") FROM events"                \
+    " WHERE device_id=devices.id AND end_ts IS NOT NULL), 0);"                                     \
+    "CREATE INDEX devices_ev_maxlen ON devices(ev_maxlen);"                                        \
+    "CREATE INDEX events_dev_active ON events(device_id, start_ts) WHERE end_ts IS NULL;"          \
+    EV_MAXLEN_TRIGGER("ins", "INSERT") EV_MAXLEN_TRIGGER("upd", "UPDATE OF start_ts, end_ts")
+/* clang-format on */
 
 /* Each entry takes the schema from version i to i + 1. Append only; never edit a shipped one. */
 static const char *const migrations[] = {
@@ -114,6 +136,13 @@ static const char *const migrations[] = {
     /* 7 -> 8: the database names InfluxDB clients registered (CREATE DATABASE, /write?db=), so
      * SHOW DATABASES lists them after a restart (dbnames.c); seq keeps the order of first use. */
     "CREATE TABLE dbnames(seq INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);",
+    /* 8 -> 9: the bound that lets the overlap queries (store__sql_ev_*) skip old episodes.
+     * devices.ev_maxlen is at least the length of every ended event the device has had (kept by
+     * the triggers below, whoever writes events; computed here for the existing ones), so an
+     * ended event overlapping [from, to) starts at or after from - ev_maxlen. Deleting events
+     * leaves it alone: a bound that is too large only reads more. devices_ev_maxlen finds the
+     * fleet's largest, and events_dev_active a device's active events without its ended ones. */
+    EV_MAXLEN_SCHEMA,
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -125,24 +154,33 @@ const char store__sql_range_asc[] = "SELECT t0, data FROM readings WHERE device_
 const char store__sql_range_desc[] = "SELECT t0, data FROM readings WHERE device_id=?1 AND t0>=?2"
                                      " AND t0<?3 AND t_last>=?4 ORDER BY t0 DESC";
 
-/* Events overlapping [?2, ?3), newest first, at most ?4 (-1: all); a device's name is ?5. The
- * fleet-wide ones name events first in a CROSS JOIN, which SQLite never reorders, so the scan runs
- * down a start_ts index and stops at the limit instead of sorting every device's events. */
-#define EV_OVERLAP "start_ts<?3 AND (end_ts IS NULL OR end_ts>=?2)"
+/* Events overlapping [?2, ?3), newest first, at most ?4 (-1: all); a device's name is ?5. Two
+ * parts merged in start order (SQLite's MERGE of a compound's ordered parts, which stops at the
+ * limit): the active events from their partial indexes, and the ended ones from the start_ts
+ * indexes within [?2 - ev_maxlen, ?3), so a range with few events reads those that can overlap
+ * instead of every older one. The parts are disjoint (end_ts NULL or not) and the order is
+ * total, so the rows, their order and the limit's cut are those of the one-part query. The
+ * fleet-wide ones name events first in a CROSS JOIN, which SQLite never reorders, so each part
+ * runs down a start_ts index; they bound with the fleet's largest ev_maxlen, and their sixth
+ * column (device_id) is only for the ORDER BY. */
+/* clang-format off */
+#define EV_DEV_COLS "SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND "
+#define EV_DEV_ACTIVE EV_DEV_COLS "end_ts IS NULL AND start_ts<?3"
+#define EV_DEV_ORDER  " ORDER BY start_ts DESC, id DESC LIMIT ?4"
 const char store__sql_ev_dev[] =
-    "SELECT ?5, id, start_ts, end_ts, info FROM events WHERE device_id=?1 AND " EV_OVERLAP
-    " ORDER BY start_ts DESC, id DESC LIMIT ?4";
-const char store__sql_ev_dev_active[] = "SELECT ?5, id, start_ts, end_ts, info FROM events"
-                                        " WHERE device_id=?1 AND end_ts IS NULL AND start_ts<?3"
-                                        " ORDER BY start_ts DESC, id DESC LIMIT ?4";
+    EV_DEV_ACTIVE " UNION ALL " EV_DEV_COLS "start_ts<?3 AND start_ts>=?2-(SELECT ev_maxlen"
+    " FROM devices WHERE id=?1) AND end_ts>=?2" EV_DEV_ORDER;
+const char store__sql_ev_dev_active[] = EV_DEV_ACTIVE EV_DEV_ORDER;
+#define EV_ALL_COLS                                                                                \
+    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info, e.device_id FROM events e CROSS JOIN"      \
+    " devices d ON d.id=e.device_id WHERE "
+#define EV_ALL_ACTIVE EV_ALL_COLS "e.end_ts IS NULL AND e.start_ts<?3"
+#define EV_ALL_ORDER  " ORDER BY 3 DESC, 6 DESC, 2 DESC LIMIT ?4"
 const char store__sql_ev_all[] =
-    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info FROM events e CROSS JOIN devices d"
-    " ON d.id=e.device_id WHERE e." EV_OVERLAP
-    " ORDER BY e.start_ts DESC, e.device_id DESC, e.id DESC LIMIT ?4";
-const char store__sql_ev_all_active[] =
-    "SELECT d.name, e.id, e.start_ts, e.end_ts, e.info FROM events e CROSS JOIN devices d"
-    " ON d.id=e.device_id WHERE e.end_ts IS NULL AND e.start_ts<?3"
-    " ORDER BY e.start_ts DESC, e.device_id DESC, e.id DESC LIMIT ?4";
+    EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS "e.start_ts<?3 AND e.start_ts>=?2-(SELECT"
+    " coalesce(max(ev_maxlen), 0) FROM devices) AND e.end_ts>=?2" EV_ALL_ORDER;
+const char store__sql_ev_all_active[] = EV_ALL_ACTIVE EV_ALL_ORDER;
+/* clang-format on */
 
 int store__status(sqlite3 *db, int rc)
 {

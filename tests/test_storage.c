@@ -1451,13 +1451,249 @@ static void test_events(void **state)
 
 static void test_events_index_used(void **state)
 {
-    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev_active, store__sql_ev_all,
-                          store__sql_ev_all_active};
-    const char *want[] = {"USING INDEX events_device_start (device_id=? AND start_ts<?)",
-                          "USING INDEX events_device_start (device_id=? AND start_ts<?)",
-                          "SEARCH e USING INDEX events_start (start_ts<?)",
-                          "SEARCH e USING INDEX events_active (start_ts<?)"};
-    assert_plans(*state, sqls, want, 4);
+    /* The overlap queries' two parts (schema 9): the active events from a partial index, the
+     * ended ones within their length bound. */
+    const char *sqls[] = {store__sql_ev_dev, store__sql_ev_dev, store__sql_ev_dev_active,
+                          store__sql_ev_all, store__sql_ev_all, store__sql_ev_all_active,
+                          store__sql_ev_all};
+    const char *want[] = {
+        "USING INDEX events_dev_active (device_id=? AND start_ts<?)",
+        "USING INDEX events_device_start (device_id=? AND start_ts>? AND start_ts<?)",
+        "USING INDEX events_dev_active (device_id=? AND start_ts<?)",
+        "SEARCH e USING INDEX events_active (start_ts<?)",
+        "SEARCH e USING INDEX events_start (start_ts>? AND start_ts<?)",
+        "SEARCH e USING INDEX events_active (start_ts<?)",
+        "USING COVERING INDEX devices_ev_maxlen"};
+    assert_plans(*state, sqls, want, 7);
+}
+
+/* ---- the events' overlap bound (schema 9): queries against a brute-force overlap ---- */
+
+#define EVQ_MAX 512
+
+static void old_schema(fx_t *f, int version, char *path, size_t size);
+
+/* One episode as the test wrote it: dev indexes evq_devs (created in this order, so device_id
+ * order), end -1 while active. */
+typedef struct evq_ep {
+    int dev, live;
+    int64_t id, start, end;
+} evq_ep_t;
+
+static const char *const evq_devs[] = {"q0", "q1", "q2"};
+
+typedef struct evq_got {
+    size_t n;
+    evq_ep_t e[EVQ_MAX];
+} evq_got_t;
+
+static int evq_on(void *arg, const char *device, int64_t id, int64_t start, int64_t end,
+                  const char *info)
+{
+    evq_got_t *g = arg;
+    (void)info;
+    assert_true(g->n < EVQ_MAX);
+    g->e[g->n++] = (evq_ep_t){device[1] - '0', 1, id, start, end};
+    return 0;
+}
+
+/* The order store_events_query promises: newest start first, then highest device, then id. */
+static int evq_cmp(const void *a, const void *b)
+{
+    const evq_ep_t *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? 1 : -1;
+    if (x->dev != y->dev)
+        return x->dev < y->dev ? 1 : -1;
+    return x->id < y->id ? 1 : x->id > y->id ? -1 : 0;
+}
+
+/* Compares the store's answer for device dev (-1: the fleet) with the live episodes of eps that
+ * overlap [from, to), sorted and cut at limit; a device in the bit set gone is not found. */
+static void evq_check(store_t *s, const evq_ep_t *eps, size_t n, int dev, int active, int64_t from,
+                      int64_t to, size_t limit, unsigned gone)
+{
+    evq_ep_t *want = malloc((n + 1) * sizeof *want);
+    evq_got_t *got = calloc(1, sizeof *got);
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        const evq_ep_t *e = &eps[i];
+        if (e->live && (dev < 0 || e->dev == dev) && e->start < to &&
+            (e->end == -1 || (!active && e->end >= from)))
+            want[m++] = *e;
+    }
+    qsort(want, m, sizeof *want, evq_cmp);
+    if (limit && m > limit)
+        m = limit;
+    int err =
+        store_events_query(s, dev < 0 ? NULL : evq_devs[dev], active, from, to, limit, evq_on, got);
+    if (dev >= 0 && (gone >> dev & 1))
+        m = 0;
+    assert_int_equal(err, dev >= 0 && (gone >> dev & 1) ? ERR_NOTFOUND : 0);
+    if (got->n != m)
+        fprintf(stderr, "dev %d active %d [%lld, %lld) limit %zu: %zu rows, want %zu\n", dev,
+                active, (long long)from, (long long)to, limit, got->n, m);
+    assert_int_equal(got->n, m);
+    for (size_t i = 0; i < m; i++) {
+        assert_int_equal(got->e[i].dev, want[i].dev);
+        assert_int_equal(got->e[i].id, want[i].id);
+        assert_int_equal(got->e[i].start, want[i].start);
+        assert_int_equal(got->e[i].end, want[i].end);
+    }
+    free(got);
+    free(want);
+}
+
+static uint64_t evq_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Random ranges (empty ones, ranges before, among and after the episodes), every device and the
+ * fleet, active or all, with and without a limit; plus the unbounded range. */
+static void evq_check_many(store_t *s, const evq_ep_t *eps, size_t n, uint64_t *rng, unsigned gone)
+{
+    static const size_t limits[] = {0, 1, 2, 5, 17};
+    for (int q = 0; q < 300; q++) {
+        int dev = (int)(evq_rand(rng) % 4) - 1;
+        int active = evq_rand(rng) % 5 == 0;
+        int64_t from = (int64_t)(evq_rand(rng) % 11000) - 500;
+        int64_t to = from + (int64_t)(evq_rand(rng) % 400);
+        evq_check(s, eps, n, dev, active, from, to, limits[evq_rand(rng) % 5], gone);
+    }
+    for (int dev = -1; dev < 3; dev++)
+        evq_check(s, eps, n, dev, 0, INT64_MIN, INT64_MAX, 0, gone);
+}
+
+/* Episodes of three devices with equal starts, zero lengths, active ones and some longer than
+ * most ranges; then ends changed (closed, reopened, shortened), events deleted behind the store's
+ * back (the bound stays, now too large) and a device deleted: every query's rows, order and
+ * limit match the brute force throughout. */
+static void test_events_overlap_bound(void **state)
+{
+    fx_t *f = *state;
+    for (int d = 0; d < 3; d++)
+        touch_device(f->s, evq_devs[d]);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    evq_ep_t *eps = calloc(301, sizeof *eps);
+    int64_t next_id[3] = {1, 1, 1};
+    for (size_t i = 0; i < 300; i++) {
+        evq_ep_t *e = &eps[i];
+        e->dev = (int)(evq_rand(&rng) % 3);
+        e->id = next_id[e->dev]++;
+        e->start = (int64_t)(evq_rand(&rng) % 800) * 10;
+        int kind = (int)(evq_rand(&rng) % 10);
+        e->end = kind < 2    ? e->start
+                 : kind == 2 ? -1
+                 : kind == 3 ? e->start + (int64_t)(evq_rand(&rng) % 2000)
+                             : e->start + (int64_t)(evq_rand(&rng) % 40);
+        e->live = 1;
+        assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    evq_check_many(f->s, eps, 300, &rng, 0);
+
+    for (int k = 0; k < 60; k++) {
+        evq_ep_t *e = &eps[evq_rand(&rng) % 300];
+        int kind = (int)(evq_rand(&rng) % 3);
+        e->end = kind == 0 ? -1 : e->start + (int64_t)(evq_rand(&rng) % (kind == 1 ? 3000 : 5));
+        assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, "{}"), 0);
+    }
+    /* One episode of each device stretched past every length before (an update, not an insert),
+     * then looked for just before its end, where only its new length reaches. */
+    evq_ep_t *longest[3] = {NULL, NULL, NULL};
+    for (size_t i = 0; i < 300; i++)
+        if (longest[eps[i].dev] == NULL)
+            longest[eps[i].dev] = &eps[i];
+    for (int d = 0; d < 3; d++) {
+        evq_ep_t *e = longest[d];
+        e->end = e->start + 4000 + d;
+        assert_int_equal(store_event_put(f->s, evq_devs[d], e->id, e->start, e->end, "{}"), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    for (int d = 0; d < 3; d++)
+        for (int dev = -1; dev < 3; dev++)
+            evq_check(f->s, eps, 300, dev, 0, longest[d]->end - 1, longest[d]->end + 1, 0, 0);
+    evq_check_many(f->s, eps, 300, &rng, 0);
+
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    assert_int_equal(sqlite3_exec(db, "DELETE FROM events WHERE id % 3 = 0", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    for (size_t i = 0; i < 300; i++)
+        eps[i].live = eps[i].id % 3 != 0;
+    evq_check_many(f->s, eps, 300, &rng, 0);
+
+    assert_int_equal(store_device_delete(f->s, "q1"), 0);
+    for (size_t i = 0; i < 300; i++)
+        eps[i].live &= eps[i].dev != 1;
+    evq_check_many(f->s, eps, 300, &rng, 1u << 1);
+
+    /* An episode over nearly the whole int64 range: its length overflows, the bound turns off. */
+    eps[300] = (evq_ep_t){0, 1, 1000, INT64_MIN + 1, INT64_MAX - 1};
+    assert_int_equal(store_event_put(f->s, "q0", 1000, INT64_MIN + 1, INT64_MAX - 1, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    for (int dev = -1; dev < 3; dev++) {
+        evq_check(f->s, eps, 301, dev, 0, INT64_MAX - 2, INT64_MAX, 0, 1u << 1);
+        evq_check(f->s, eps, 301, dev, 0, INT64_MIN, INT64_MIN + 2, 0, 1u << 1);
+    }
+    evq_check_many(f->s, eps, 301, &rng, 1u << 1);
+    free(eps);
+}
+
+/* A schema 8 database with episodes (one far longer than the others, one active) is migrated:
+ * each device's bound is computed from its ended episodes, and the queries find them all. */
+static void test_events_migrate_v8(void **state)
+{
+    fx_t *f = *state;
+    char path[128];
+    old_schema(f, 8, path, sizeof path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "INSERT INTO devices(id, name, created_ms) VALUES(1, 'q0', 1), (2, 'q1', 1),"
+                     " (3, 'q2', 1);"
+                     "INSERT INTO events VALUES(1, 1, 100, 5000, '{}'), (1, 2, 200, 210, '{}'),"
+                     " (1, 3, 6000, 6000, '{}'), (1, 4, 6500, NULL, '{}'),"
+                     " (2, 1, 100, 130, '{}'), (2, 2, 7000, 7020, '{}'), (2, 3, 7000, 7001, '{}');",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+    evq_ep_t eps[] = {{0, 1, 1, 100, 5000},  {0, 1, 2, 200, 210},  {0, 1, 3, 6000, 6000},
+                      {0, 1, 4, 6500, -1},   {1, 1, 1, 100, 130},  {1, 1, 2, 7000, 7020},
+                      {1, 1, 3, 7000, 7001}, {2, 1, 1, 8000, 8500}};
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT ev_maxlen FROM devices ORDER BY id", -1, &st, NULL),
+        SQLITE_OK);
+    const int64_t maxlen[] = {4900, 30, 0};
+    for (int d = 0; d < 3; d++) {
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int64(st, 0), maxlen[d]);
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    const int64_t ranges[][2] = {{4990, 5010}, {5001, 5002}, {0, 100},     {101, 102},
+                                 {6000, 6001}, {9000, 9999}, {7020, 7021}, {INT64_MIN, 1}};
+    for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+        for (int dev = -1; dev < 3; dev++)
+            for (size_t limit = 0; limit < 3; limit++)
+                evq_check(f->s, eps, 7, dev, 0, ranges[i][0], ranges[i][1], limit, 0);
+    /* A new, longer episode through the store raises q2's bound from 0. */
+    assert_int_equal(store_event_put(f->s, "q2", 1, 8000, 8500, NULL), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    uint64_t rng = 12345;
+    evq_check_many(f->s, eps, 8, &rng, 0);
 }
 
 typedef struct dets {
@@ -3997,6 +4233,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ops_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_index_used, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_overlap_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_migrate_v8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
