@@ -2537,6 +2537,77 @@ static void test_chunk_decode_mask(void **state)
     }
 }
 
+/* Every point must hold a value of some channel, also when no channel is present at every point
+ * (the decoder ORs the bitmaps then): rows of n = 1..17 points (n % 8 of every kind) and two
+ * sparse DECIMAL 0 channels (idx 0 and 1, bitmaps a and b, values 0) are accepted exactly when a
+ * | b covers the n points, by the full decode and by every selection, which then give the
+ * selected channels' cells. */
+static void test_chunk_decode_cover(void **state)
+{
+    (void)state;
+    unsigned seed = 5;
+    const unsigned char sel0[] = {1, 0}, sel1[] = {0, 1}, none[] = {0, 0};
+    const unsigned char *sels[] = {sel0, sel1, none, sel1};
+    const size_t nsel[] = {2, 2, 2, 1};
+    for (size_t n = 1; n <= 17; n++) {
+        size_t nb = (n + 7) / 8;
+        uint32_t all = (uint32_t)((1u << n) - 1);
+        for (int rep = 0; rep < 200; rep++) {
+            uint32_t a = (uint32_t)rand_r(&seed) & all, b = (uint32_t)rand_r(&seed) & all;
+            if (rep % 4 == 0) /* often exactly covered */
+                b = (all & ~a) | ((uint32_t)rand_r(&seed) & a);
+            if (a == 0 || b == 0)
+                continue; /* an empty channel is refused on its own */
+            unsigned char buf[64];
+            size_t w = 0;
+            buf[w++] = (unsigned char)n;
+            buf[w++] = 2;
+            if (n >= 2)
+                buf[w++] = 2; /* dod +1: 1 ms apart */
+            if (n >= 3) {
+                buf[w++] = 0; /* then n - 3 more zeros */
+                buf[w++] = (unsigned char)(n - 3);
+            }
+            for (int ch = 0; ch < 2; ch++) {
+                uint32_t bits = ch ? b : a;
+                buf[w++] = (unsigned char)ch; /* idx 0, then + 1 */
+                buf[w++] = 0;                 /* DECIMAL 0, sparse */
+                for (size_t k = 0; k < nb; k++)
+                    buf[w++] = (unsigned char)(bits >> (8 * k));
+                for (int k = __builtin_popcount(bits); k > 0; k--)
+                    buf[w++] = 0;
+            }
+            int ok = (a | b) == all;
+            store_codec_t dec = {0};
+            const store_cell_t *c;
+            size_t nc, np;
+            assert_int_equal(store__chunk_decode(&dec, 7, buf, w, NULL, 0, &c, &nc, &np),
+                             ok ? 0 : ERR_CORRUPT);
+            if (ok)
+                assert_int_equal(nc, (size_t)(__builtin_popcount(a) + __builtin_popcount(b)));
+            for (size_t t = 0; t < sizeof sels / sizeof sels[0]; t++) {
+                assert_int_equal(
+                    store__chunk_decode(&dec, 7, buf, w, sels[t], nsel[t], &c, &nc, &np),
+                    ok ? 0 : ERR_CORRUPT);
+                if (!ok)
+                    continue;
+                assert_int_equal(np, n);
+                size_t want_nc = 0;
+                for (size_t k = 0; k < 2; k++)
+                    if (k < nsel[t] && sels[t][k])
+                        want_nc += (size_t)__builtin_popcount(k ? b : a);
+                assert_int_equal(nc, want_nc);
+                for (size_t k = 0; k < nc; k++) {
+                    assert_true(c[k].idx < (int64_t)nsel[t] && sels[t][c[k].idx]);
+                    assert_true((c[k].idx ? b : a) >> (c[k].ts - 7) & 1);
+                    assert_true(k == 0 || c[k].ts > c[k - 1].ts);
+                }
+            }
+            store__codec_free(&dec);
+        }
+    }
+}
+
 static void test_chunk_cut(void **state)
 {
     (void)state;
@@ -4243,6 +4314,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wide_points_encoding, setup, teardown),
         cmocka_unit_test(test_chunk_codec),
         cmocka_unit_test(test_chunk_decode_mask),
+        cmocka_unit_test(test_chunk_decode_cover),
         cmocka_unit_test(test_chunk_cut),
         cmocka_unit_test_setup_teardown(test_overwrite_across_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),
