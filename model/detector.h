@@ -590,6 +590,17 @@ struct detector_config {
                         readings after an episode the error reopens nothing while both still
                         hold. State: the level and the error's run (saved). 2 by default;
                         0: off (docs/detection.md, "Sixty-fourth round") */
+    /* Added in format 45 (formats 1-44 load with burst_carry 0: as they ran). */
+    int burst_carry; /* 1, with burst_memory: a training translates the bursts the device has
+                        shown instead of forgetting them. Each recorded burst (and a pending
+                        one) whose episode and the err_short - 1 readings before it lie within
+                        the rows the training rescored (the raw scores that seed the long
+                        window) takes the peak short mean those rows give its episode, in the
+                        new scale; one outside them, older than err_window readings, or kept
+                        by a release or an acceptance (until a training learns the level) is
+                        dropped, as every burst was before. State: each burst's episode length
+                        (saved). 0: every training empties the record (docs/detection.md,
+                        "Sixty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */
