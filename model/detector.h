@@ -601,6 +601,12 @@ struct detector_config {
                         dropped, as every burst was before. State: each burst's episode length
                         (saved). 0: every training empties the record (docs/detection.md,
                         "Sixty-sixth round") */
+    /* Also added in format 45 (formats 1-44 load with burst_wide 0: as they ran). */
+    int burst_wide; /* >= 2, with burst_memory: a burst is an episode shorter than burst_wide
+                       times err_short readings (a spike and its decay) that ended by itself
+                       (not released, not accepted), not only one shorter than err_short.
+                       2 by default; 0 or 1: shorter than err_short, as before
+                       (docs/detection.md, "Sixty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

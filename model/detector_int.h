@@ -358,10 +358,13 @@ void detector__burst_clear(detector_t *d);
  * detector__burst_clear. */
 void detector__burst_carry(detector_t *d, const float *raw, int n, uint64_t idx_end);
 /* Called with the state st the machine just decided for this reading (d->det_state and
- * d->in_anomaly still the previous reading's) and the short mean mavg: tracks the open
- * episode's peak; an episode that ends after fewer than err_short readings becomes pending, and is
- * recorded as a burst once err_short readings have passed without a new one. */
-void detector__burst_note(detector_t *d, enum detector_state st, double mavg);
+ * d->in_anomaly still the previous reading's), the short mean mavg and whether a release ends
+ * the episode here: tracks the open episode's peak; an episode that ends after fewer than
+ * detector__burst_span readings (with burst_wide, by itself: not released or accepted) becomes
+ * pending, and is recorded as a burst once err_short readings have passed without a new one. */
+void detector__burst_note(detector_t *d, enum detector_state st, double mavg, int released);
+/* The readings a burst's episode lasts at most, plus one: err_short, or burst_wide times it. */
+int detector__burst_span(const struct detector_config *cfg);
 /* Records a burst of peak short mean peak whose episode of len readings ended at n_seen = end
  * (len 0: not an episode's, kept until the next training), the newest overwriting the oldest
  * (burst_note's bursts; settle_release's after-states and an acceptance's level, len 0). */

@@ -128,8 +128,8 @@
  * f32; ec_run, eb_gap i32), so a restart inside an episode ends it where it would have; formats
  * 1-43 load with it 0, as they ran. Format 45 adds burst_carry at the config's end and, only when
  * it and burst_memory are set, the bursts' episode lengths after hold_echo's fields (burst_len,
- * DETECTOR_MAX_BURSTS i32; pend_len i32), which a training's translation of the record reads;
- * formats 1-44 load with it 0, as they ran. */
+ * DETECTOR_MAX_BURSTS i32; pend_len i32), which a training's translation of the record reads,
+ * and burst_wide after it (no state); formats 1-44 load with both 0, as they ran. */
 #define DET_FORMAT 45u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -369,13 +369,13 @@ static void get(struct rd *r, void *dst, size_t n)
 #define LSTM_OUTSIDE UINT64_MAX
 
 /* burst_carry's episode lengths are those of bursts: 0 (a level kept by a release or an
- * acceptance) up to err_short - 1 readings. */
-static int lens_ok(const int *len, int pend_len, int err_short)
+ * acceptance) up to span - 1 readings (detector__burst_span). */
+static int lens_ok(const int *len, int pend_len, int span)
 {
     for (int i = 0; i < DETECTOR_MAX_BURSTS; i++)
-        if (len[i] < 0 || len[i] >= err_short)
+        if (len[i] < 0 || len[i] >= span)
             return 0;
-    return pend_len >= 0 && pend_len < err_short;
+    return pend_len >= 0 && pend_len < span;
 }
 
 /* Whether onset_record's reference (rec_max, rec_n) is kept and saved: a field that reads it
@@ -772,8 +772,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.accept_grow = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
     if (fmt < 44)
         cfg.hold_echo = 0.0f; /* format 43 and before: the error alone holds an episode */
-    if (fmt < 45)
+    if (fmt < 45) {
         cfg.burst_carry = 0; /* format 44 and before: a training empties the bursts' record */
+        cfg.burst_wide = 0;  /* and a burst is shorter than err_short readings */
+    }
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -1021,7 +1023,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||
           d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)) ||
         (cfg.burst_memory && cfg.burst_carry &&
-         !lens_ok(d->burst_len, d->pend_len, cfg.err_short)) ||
+         !lens_ok(d->burst_len, d->pend_len, detector__burst_span(&cfg))) ||
         (cfg.shift_len > 0 && C >= 2 &&
          (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C || d->st_ch1 < 0 ||
           d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)) ||
