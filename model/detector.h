@@ -190,9 +190,10 @@ struct detector_config {
     /* Added in format 11 (formats 1-10 load with burst_memory 0: as they ran). */
     int burst_memory; /* 1: a burst the device has shown before does not open an episode
                          (detector_burst.c). A burst is an episode that lasted fewer than
-                         err_short readings, ended by itself and was followed by err_short
+                         err_short readings (burst_wide: fewer than burst_wide x err_short, and
+                         not released or accepted), ended by itself and was followed by err_short
                          readings without one; it is remembered with its peak short mean until
-                         the next training.
+                         the next training (burst_carry: translated through it).
                          While m bursts of the last err_window readings peaked at or above the
                          current short mean, the decision's tail is at least their empirical
                          rate m / (ring_len / err_short), so only an excursion above every
