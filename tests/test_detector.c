@@ -6424,6 +6424,7 @@ static void test_load_format34(void **unused)
     d->cfg.rhythm_time = 0;    /* format 37's: no onsets' times in the save */
     d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     d->cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
+    d->cfg.burst_wide = 0;     /* format 45's: d runs on as format 34 loads it */
     struct detector_result rd, re;
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
@@ -6433,6 +6434,7 @@ static void test_load_format34(void **unused)
     cut_to_format(buf, &len, offsetof(struct detector_config, mean_far), -1, 34);
     assert_int_equal(detector_load(&e, buf, len), 0);
     assert_int_equal(e->opin_run, 0);
+    assert_int_equal(e->cfg.burst_wide, 0);
     int opened = 0;
     for (int t = open_at; t < RS_N; t++) {
         cycle_step(d, x, t, &rd);
