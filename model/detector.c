@@ -163,8 +163,8 @@ static int config_check(const struct detector_config *c)
         !(c->avg_epochs <= 1000.0f) || c->lstm_min_rows < -1 || c->lstm_min_rows > 10000000 ||
         !(c->offset_trend >= 0.0f) || !(c->offset_trend <= 1000.0f) || c->record_young < 0 ||
         c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f) ||
-        !(c->hold_echo >= 0.0f) || !(c->hold_echo <= 1000.0f) || c->burst_carry < 0 ||
-        c->burst_carry > 1 || c->burst_wide < 0 || c->burst_wide > 100)
+        !(c->hold_echo >= 0.0f) || !(c->hold_echo <= 1000.0f) || c->burst_wide < 0 ||
+        c->burst_wide > 100)
         return ERR_INVAL;
     return 0;
 }
@@ -741,7 +741,7 @@ int detector_accept(detector_t *d)
      * offset_release keeps it) so the level's own noise does not reopen it either, while an
      * excursion beyond it still does. */
     if (d->cfg.burst_memory)
-        detector__burst_keep(d, (float)detector__short_max(d), d->n_seen, 0);
+        detector__burst_keep(d, (float)detector__short_max(d), d->n_seen);
     /* The level tests judge a channel's level against its levels since the training: from now
      * on, since the acceptance, as the training's reseed will (detector__windows_seed), so the
      * accepted level is their reference rather than their alarm. */

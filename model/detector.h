@@ -193,7 +193,7 @@ struct detector_config {
                          err_short readings (burst_wide: fewer than burst_wide x err_short, and
                          not released or accepted), ended by itself and was followed by err_short
                          readings without one; it is remembered with its peak short mean until
-                         the next training (burst_carry: translated through it).
+                         the next training.
                          While m bursts of the last err_window readings peaked at or above the
                          current short mean, the decision's tail is at least their empirical
                          rate m / (ring_len / err_short), so only an excursion above every
@@ -591,18 +591,7 @@ struct detector_config {
                         readings after an episode the error reopens nothing while both still
                         hold. State: the level and the error's run (saved). 2 by default;
                         0: off (docs/detection.md, "Sixty-fourth round") */
-    /* Added in format 45 (formats 1-44 load with burst_carry 0: as they ran). */
-    int burst_carry; /* 1, with burst_memory: a training translates the bursts the device has
-                        shown instead of forgetting them. Each recorded burst (and a pending
-                        one) whose episode and the err_short - 1 readings before it lie within
-                        the rows the training rescored (the raw scores that seed the long
-                        window) takes the peak short mean those rows give its episode, in the
-                        new scale; one outside them, older than err_window readings, or kept
-                        by a release or an acceptance (until a training learns the level) is
-                        dropped, as every burst was before. State: each burst's episode length
-                        (saved). 0: every training empties the record (docs/detection.md,
-                        "Sixty-sixth round") */
-    /* Also added in format 45 (formats 1-44 load with burst_wide 0: as they ran). */
+    /* Added in format 45 (formats 1-44 load with burst_wide 0: as they ran). */
     int burst_wide; /* >= 2, with burst_memory: a burst is an episode shorter than burst_wide
                        times err_short readings (a spike and its decay) that ended by itself
                        (not released, not accepted), not only one shorter than err_short.

@@ -19,8 +19,7 @@
  * readings, longer than one short window.
  * It is recorded with the peak short mean its episode reached. A later short mean is judged
  * against the bursts of the last err_window readings since the last training (a training
- * rescales the raw scores, so the record is emptied with the long window; with burst_carry it
- * is translated instead, see detector__burst_carry below): if m of them peaked
+ * rescales the raw scores, so the record is emptied with the long window): if m of them peaked
  * at or above it, the excursion is no larger than bursts the device has shown and come back
  * from, and their empirical rate is m among the window's n = ring_len / err_short independent
  * short means. The decision's tail is the larger of the parametric one and m / n: its
@@ -34,22 +33,8 @@
  * (judged on the median, uncapped) and the operating-point likelihood. A device with no burst
  * since its training is judged exactly as without it.
  *
- * burst_carry: a training's reseed translates the record instead of emptying it. The job
- * rescored its newest rows under the predictor that serves after it (the raw scores that seed
- * the long window, detector__windows_seed), so a burst whose episode lies within them gets
- * its peak short mean again from those scores: in the new scale, as the long window's. What
- * they do not cover is dropped, as before: a burst older than those rows, and (in the daemon,
- * whose training applies readings after the job copied its window, idx_end) a burst that
- * ended after them; both have no score in the new scale. Entries a release or an acceptance
- * kept (length 0) hold a level only until a training learns it, so they go too. The open
- * episode's peak restarts (its earlier readings are in the old scale, and a training's reseed
- * restarts its count, in_anomaly). With Twitter's bursts every few hundred readings and a
- * training every 1000, the record otherwise never holds more than the bursts since the last
- * training (docs/detection.md, "Sixty-sixth round").
- *
  * State (in struct detector, detector_int.h): up to DETECTOR_MAX_BURSTS bursts, the newest
- * overwriting the oldest, the pending one and the open episode's peak; with burst_carry the
- * length of each episode.
+ * overwriting the oldest, the pending one and the open episode's peak.
  * Invariants: 0 <= burst_n <= DETECTOR_MAX_BURSTS, 0 <= burst_head < DETECTOR_MAX_BURSTS; the
  * burst_n entries before burst_head (circularly) are valid, newest first, and their burst_end
  * do not increase going back. No allocation.
@@ -63,65 +48,6 @@ void detector__burst_clear(detector_t *d)
     d->burst_n = d->burst_head = d->burst_pend = 0;
     d->ep_peak = d->pend_peak = 0.0f;
     d->pend_end = 0;
-    d->pend_len = 0;
-}
-
-/* The peak short mean of an episode of len readings that ended at reading end (its last one
- * end - 1), from the raw scores raw[k] of readings idx0 + k (k < n): the short window's mean at
- * each of its readings, as the live path takes it. -1 when the scores do not cover the episode
- * and the err_short - 1 readings before it, or len is 0 (no episode). */
-static double episode_peak(const detector_t *d, const float *raw, int n, uint64_t idx0,
-                           uint64_t end, int len)
-{
-    const int S = d->cfg.err_short;
-    if (len < 1 || end < idx0 + (uint64_t)len + (uint64_t)(S - 1) || end > idx0 + (uint64_t)n)
-        return -1.0;
-    const int last = (int)(end - idx0) - 1, first = last - len + 1;
-    double sum = 0.0, peak = 0.0;
-    for (int k = first - S + 1; k < first; k++)
-        sum += raw[k];
-    for (int k = first; k <= last; k++) {
-        sum += raw[k];
-        peak = fmax(peak, sum / S);
-        sum -= raw[k - S + 1];
-    }
-    return peak;
-}
-
-void detector__burst_carry(detector_t *d, const float *raw, int n, uint64_t idx_end)
-{
-    if (!d->cfg.burst_carry || n < 1 || (uint64_t)n > idx_end) {
-        detector__burst_clear(d);
-        return;
-    }
-    const uint64_t idx0 = idx_end - (uint64_t)n;
-    float peak[DETECTOR_MAX_BURSTS];
-    uint64_t end[DETECTOR_MAX_BURSTS];
-    int len[DETECTOR_MAX_BURSTS], m = 0;
-    for (int i = d->burst_n - 1; i >= 0; i--) { /* oldest first, so the order is kept */
-        int k = ((d->burst_head - 1 - i) % DETECTOR_MAX_BURSTS + DETECTOR_MAX_BURSTS) %
-                DETECTOR_MAX_BURSTS;
-        if (d->n_seen - d->burst_end[k] > (uint64_t)d->cfg.err_window)
-            continue;
-        double p = episode_peak(d, raw, n, idx0, d->burst_end[k], d->burst_len[k]);
-        if (p < 0.0)
-            continue;
-        peak[m] = (float)p;
-        end[m] = d->burst_end[k];
-        len[m++] = d->burst_len[k];
-    }
-    double pp = d->burst_pend ? episode_peak(d, raw, n, idx0, d->pend_end, d->pend_len) : -1.0;
-    const uint64_t pend_end = d->pend_end;
-    const int pend_len = d->pend_len;
-    detector__burst_clear(d);
-    for (int i = 0; i < m; i++)
-        detector__burst_keep(d, peak[i], end[i], len[i]);
-    if (pp >= 0.0) {
-        d->burst_pend = 1;
-        d->pend_peak = (float)pp;
-        d->pend_end = pend_end;
-        d->pend_len = pend_len;
-    }
 }
 
 int detector__burst_span(const struct detector_config *cfg)
@@ -154,7 +80,6 @@ void detector__burst_note(detector_t *d, enum detector_state st, double mavg, in
             d->burst_pend = 1;
             d->pend_peak = d->ep_peak;
             d->pend_end = d->n_seen;
-            d->pend_len = d->in_anomaly;
         }
         return;
     }
@@ -162,15 +87,14 @@ void detector__burst_note(detector_t *d, enum detector_state st, double mavg, in
      * no longer holds any reading of it). Only then is it a burst shown before. */
     if (d->burst_pend && d->n_seen - d->pend_end >= (uint64_t)S) {
         d->burst_pend = 0;
-        detector__burst_keep(d, d->pend_peak, d->pend_end, d->pend_len);
+        detector__burst_keep(d, d->pend_peak, d->pend_end);
     }
 }
 
-void detector__burst_keep(detector_t *d, float peak, uint64_t end, int len)
+void detector__burst_keep(detector_t *d, float peak, uint64_t end)
 {
     d->burst_peak[d->burst_head] = peak;
     d->burst_end[d->burst_head] = end;
-    d->burst_len[d->burst_head] = len;
     d->burst_head = (d->burst_head + 1) % DETECTOR_MAX_BURSTS;
     if (d->burst_n < DETECTOR_MAX_BURSTS)
         d->burst_n++;

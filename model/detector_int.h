@@ -169,17 +169,12 @@ struct detector {
      * and the n_seen at which their episode ended. ep_peak is the open episode's peak so far;
      * burst_pend 1: an episode short enough to be a burst ended at pend_end with peak
      * pend_peak, and is recorded once err_short readings have passed without an episode.
-     * Inline: 224 bytes a detector (saved only when burst_memory is set). burst_carry:
-     * burst_len and pend_len, the readings their episode lasted (0: kept by a release or an
-     * acceptance, not an episode's), which a training's translation reads (detector_burst.c,
-     * detector__burst_carry; 68 bytes, saved only when burst_carry is set too, format 45). */
+     * Inline: 224 bytes a detector (saved only when burst_memory is set). */
     int burst_n, burst_head, burst_pend;
     float ep_peak, pend_peak;
     uint64_t pend_end;
     float burst_peak[DETECTOR_MAX_BURSTS];
     uint64_t burst_end[DETECTOR_MAX_BURSTS];
-    int burst_len[DETECTOR_MAX_BURSTS];
-    int pend_len;
 
     /* onset_record (detector_score.c, onset_rank): the largest raw score of the readings that
      * left the short window since the last training's reseed (the reseed's calibration rows
@@ -352,11 +347,6 @@ int detector__echo_back(const detector_t *d, const float *x);
 /* Forgets the bursts, recorded and pending (with the long window: a training rescales the
  * raw scores). */
 void detector__burst_clear(detector_t *d);
-/* A training's reseed (detector_job_apply): with burst_carry, translates the record into the
- * scale of the n raw scores raw[n] the training gave readings idx_end - n .. idx_end - 1 (the
- * rows that seed the long window), dropping what they do not cover; without it (or n 0),
- * detector__burst_clear. */
-void detector__burst_carry(detector_t *d, const float *raw, int n, uint64_t idx_end);
 /* Called with the state st the machine just decided for this reading (d->det_state and
  * d->in_anomaly still the previous reading's), the short mean mavg and whether a release ends
  * the episode here: tracks the open episode's peak; an episode that ends after fewer than
@@ -365,10 +355,9 @@ void detector__burst_carry(detector_t *d, const float *raw, int n, uint64_t idx_
 void detector__burst_note(detector_t *d, enum detector_state st, double mavg, int released);
 /* The readings a burst's episode lasts at most, plus one: err_short, or burst_wide times it. */
 int detector__burst_span(const struct detector_config *cfg);
-/* Records a burst of peak short mean peak whose episode of len readings ended at n_seen = end
- * (len 0: not an episode's, kept until the next training), the newest overwriting the oldest
- * (burst_note's bursts; settle_release's after-states and an acceptance's level, len 0). */
-void detector__burst_keep(detector_t *d, float peak, uint64_t end, int len);
+/* Records a burst of peak short mean peak whose episode ended at n_seen = end, the newest
+ * overwriting the oldest (burst_note's bursts; settle_release's after-states). */
+void detector__burst_keep(detector_t *d, float peak, uint64_t end);
 /* The likelihood lik of the short mean mavg, capped at the log-scaled empirical tail m / n of
  * the recorded bursts (m of those within err_window readings peaked at or above mavg, n =
  * ring_len / err_short); lik itself when m is 0. */

@@ -126,10 +126,8 @@
  * they ran. Format 44 adds hold_echo at the config's end and, only when it is set, the level
  * before the episode and the error's echo after accept_grow's blocks (eb_med, eb_sd, ec_prev
  * f32; ec_run, eb_gap i32), so a restart inside an episode ends it where it would have; formats
- * 1-43 load with it 0, as they ran. Format 45 adds burst_carry at the config's end and, only when
- * it and burst_memory are set, the bursts' episode lengths after hold_echo's fields (burst_len,
- * DETECTOR_MAX_BURSTS i32; pend_len i32), which a training's translation of the record reads,
- * and burst_wide after it (no state); formats 1-44 load with both 0, as they ran. */
+ * 1-43 load with it 0, as they ran. Format 45 adds burst_wide at the config's end (no state);
+ * formats 1-44 load with it 0, as they ran. */
 #define DET_FORMAT 45u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -284,9 +282,9 @@
 #define CFG_V43_SIZE                                                                               \
     ((offsetof(struct detector_config, hold_echo) + _Alignof(struct detector_config) - 1) /        \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
-/* Format 44's config: up to burst_carry, the field format 45 added, with the tail padding. */
+/* Format 44's config: up to burst_wide, the field format 45 added, with the tail padding. */
 #define CFG_V44_SIZE                                                                               \
-    ((offsetof(struct detector_config, burst_carry) + _Alignof(struct detector_config) - 1) /      \
+    ((offsetof(struct detector_config, burst_wide) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -359,24 +357,12 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->gr_n) X(d->gr_pn) X(d->gr_sum) X(d->gr_sq) X(d->gr_psum) X(d->gr_psq)
 /* hold_echo's level and the error's run (format 44, only when it is set). */
 #define ECHO_FIELDS(X) X(d->eb_med) X(d->eb_sd) X(d->ec_prev) X(d->ec_run) X(d->eb_gap)
-/* burst_carry's episode lengths (format 45, only when it and burst_memory are set). */
-#define CARRY_FIELDS(X) X(d->burst_len) X(d->pend_len)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller
  * stores the serving model once for every detector that serves it and gives it back to
  * detector_load_shared. */
 #define LSTM_OUTSIDE UINT64_MAX
-
-/* burst_carry's episode lengths are those of bursts: 0 (a level kept by a release or an
- * acceptance) up to span - 1 readings (detector__burst_span). */
-static int lens_ok(const int *len, int pend_len, int span)
-{
-    for (int i = 0; i < DETECTOR_MAX_BURSTS; i++)
-        if (len[i] < 0 || len[i] >= span)
-            return 0;
-    return pend_len >= 0 && pend_len < span;
-}
 
 /* Whether onset_record's reference (rec_max, rec_n) is kept and saved: a field that reads it
  * is set. */
@@ -520,11 +506,6 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
     if (d->cfg.hold_echo > 0.0f) { /* format 44 */
 #define PUT_FIELD(f) put(w, &(f), sizeof(f));
         ECHO_FIELDS(PUT_FIELD)
-#undef PUT_FIELD
-    }
-    if (d->cfg.burst_carry && d->cfg.burst_memory) { /* format 45 */
-#define PUT_FIELD(f) put(w, &(f), sizeof(f));
-        CARRY_FIELDS(PUT_FIELD)
 #undef PUT_FIELD
     }
     put(w, d->prev_contrib, sizeof(float) * C);
@@ -772,10 +753,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.accept_grow = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
     if (fmt < 44)
         cfg.hold_echo = 0.0f; /* format 43 and before: the error alone holds an episode */
-    if (fmt < 45) {
-        cfg.burst_carry = 0; /* format 44 and before: a training empties the bursts' record */
-        cfg.burst_wide = 0;  /* and a burst is shorter than err_short readings */
-    }
+    if (fmt < 45)
+        cfg.burst_wide = 0; /* format 44 and before: a burst is shorter than err_short readings */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -966,11 +945,6 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         ECHO_FIELDS(GET_FIELD)
 #undef GET_FIELD
     }
-    if (cfg.burst_carry && cfg.burst_memory) { /* format 45 and later */
-#define GET_FIELD(f) get(&r, &(f), sizeof(f));
-        CARRY_FIELDS(GET_FIELD)
-#undef GET_FIELD
-    }
     if (fmt != 1)
         get(&r, d->prev_contrib, sizeof(float) * Cz);
     get(&r, d->ring, sizeof(float) * (size_t)cfg.err_window);
@@ -1022,8 +996,6 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (cfg.burst_memory &&
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||
           d->burst_head >= DETECTOR_MAX_BURSTS || d->burst_pend < 0 || d->burst_pend > 1)) ||
-        (cfg.burst_memory && cfg.burst_carry &&
-         !lens_ok(d->burst_len, d->pend_len, detector__burst_span(&cfg))) ||
         (cfg.shift_len > 0 && C >= 2 &&
          (!(d->sh_n >= 0.0 && d->sh_n <= 1e18) || d->sh_ch1 < 0 || d->sh_ch1 > C || d->st_ch1 < 0 ||
           d->st_ch1 > C || d->sh_lead < 0 || d->sh_lead > 1)) ||

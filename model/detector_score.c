@@ -182,6 +182,7 @@ static void run_reset(detector_t *d)
 
 void detector__windows_seed(detector_t *d, const float *raw, int n)
 {
+    detector__burst_clear(d);
     d->op_n = -1.0; /* unset: the next reading's levels start the short means */
     detector__shift_reset(d);
     detector__opinion_reset(d);
@@ -1260,7 +1261,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
          * opening right after an episode, open_err above). */
         d->due_at = d->n_seen + 1;
         if (cfg->burst_memory)
-            detector__burst_keep(d, (float)(offset ? detector__short_max(d) : mavg), d->n_seen, 0);
+            detector__burst_keep(d, (float)(offset ? detector__short_max(d) : mavg), d->n_seen);
     }
     /* accept_grow: an episode is accepted only by the block that finds its error no longer
      * growing (ep_accepted); one held past accept_after that ends before that was not. */

@@ -652,10 +652,6 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
             d->n_op = n_op;
         }
         detector__windows_seed(d, j->val_raw, j->n_raw);
-        /* burst_memory's record follows the windows into the new scale (burst_carry) or is
-         * emptied with them. A pooled job's rows are its members' (never applied to one
-         * detector; excluded all the same): its raw scores are not this device's. */
-        detector__burst_carry(d, j->val_raw, j->pooled ? 0 : j->n_raw, j->idx_end);
         d->in_anomaly = 0;
         d->below = 0;
         if (d->det_state == DET_LEARNING)

@@ -7307,9 +7307,6 @@ static void test_offset_trend(void **unused)
 /* hold_echo's level and error run in a save (format 44): three floats and two counts, right
  * before prev_contrib. */
 #define ECHO_STATE (3 * sizeof(float) + 2 * sizeof(int))
-/* burst_carry's episode lengths in a save (format 45): DETECTOR_MAX_BURSTS + 1 ints, right
- * before prev_contrib. */
-#define CARRY_STATE ((DETECTOR_MAX_BURSTS + 1) * sizeof(int))
 
 /* A fresh detector with cfg saved and loaded (*kept: its config), then its save cut back to
  * format fmt (cut_to_format at field, junk in the padding; before format 43 without
@@ -7327,8 +7324,6 @@ static void save_kept_and_cut(const struct detector_config *cfg, size_t field, i
     assert_int_equal(detector_load(&b, buf, len), 0);
     *kept = b->cfg;
     detector_destroy(b);
-    if (fmt < 45 && cfg->burst_carry && cfg->burst_memory) /* right before prev_contrib */
-        drop_before_contrib(buf, &len, d, CARRY_STATE, NULL);
     if (fmt < 44 && cfg->hold_echo > 0.0f) /* right before prev_contrib, after the blocks */
         drop_before_contrib(buf, &len, d, ECHO_STATE, NULL);
     if (fmt < 43 && cfg->accept_grow > 0.0f)
@@ -7852,111 +7847,7 @@ static void test_hold_echo_slow_fault(void **unused)
     assert_true(5 * saw[1] >= 4 * saw[0]);
 }
 
-/* ---- sixty-sixth round: bursts carried through a training (burst_carry) ------------------ */
-
-#define BC_N      1600 /* readings: trainings at 200 and 1,200 */
-#define BC_FIRST  1000 /* the first burst: inside the rows the training at 1,200 rescores */
-#define BC_SECOND 1350 /* the second: after that training */
-
-/* One channel, BC_N readings: AR(1) 0.8 with innovations of deviation 0.2, and two bursts of
- * 2 readings, +3 (15 innovation deviations) at BC_FIRST and +2.7 at BC_SECOND (no larger than
- * the first: one the device has shown). */
-static float *make_carry_case(uint64_t seed)
-{
-    float *x = malloc(sizeof(float) * BC_N);
-    assert_non_null(x);
-    double v = 0.0;
-    for (int t = 0; t < BC_N; t++) {
-        v = 0.8 * v + 0.2 * gauss(&seed);
-        double b = t == BC_FIRST || t == BC_FIRST + 1     ? 3.0
-                   : t == BC_SECOND || t == BC_SECOND + 1 ? 2.7
-                                                          : 0.0;
-        x[t] = (float)(v + b);
-    }
-    return x;
-}
-
-/* Runs make_carry_case(seed) with burst_carry carry (the rest the defaults): *first 1 when an
- * episode opened at the first burst (within err_short readings of it), returns the same for
- * the second; *before the episodes opened anywhere else. */
-static int carry_run(uint64_t seed, int carry, int *first, int *before)
-{
-    float *x = make_carry_case(seed);
-    struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.burst_carry = carry;
-    detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    struct detector_result res;
-    int second = 0;
-    *first = *before = 0;
-    for (int t = 0; t < BC_N; t++) {
-        step(d, x, t, 1, NULL, &res);
-        if (!(res.changed && res.state == DET_ANOMALY))
-            continue;
-        if (t >= BC_FIRST && t < BC_FIRST + cfg.err_short)
-            *first = 1;
-        else if (t >= BC_SECOND && t < BC_SECOND + cfg.err_short)
-            second = 1;
-        else
-            (*before)++;
-    }
-    detector_destroy(d);
-    free(x);
-    return second;
-}
-
-/* A burst before a training, inside the rows it rescored, and one no larger after it, seeds
- * 1-4: both open an episode without burst_carry (the training empties the record), the first
- * only with it (translated into the new scale, the first burst caps the second's likelihood).
- * Nothing else opens either way. */
-static void test_burst_carry(void **unused)
-{
-    (void)unused;
-    for (uint64_t seed = 1; seed <= 4; seed++) {
-        int f0, b0, f1, b1;
-        int s0 = carry_run(seed, 0, &f0, &b0), s1 = carry_run(seed, 1, &f1, &b1);
-        print_message("seed %d: burst_carry 0: first %d second %d other %d; 1: first %d second "
-                      "%d other %d\n",
-                      (int)seed, f0, s0, b0, f1, s1, b1);
-        assert_true(f0 == 1 && f1 == 1);
-        assert_int_equal(s0, 1);
-        assert_int_equal(s1, 0);
-        assert_int_equal(b0, 0);
-        assert_int_equal(b1, 0);
-    }
-}
-
-/* A format-45 save with burst_carry, taken between the first burst and the training that
- * carries it, loads and continues bit for bit through the training and the second burst. A
- * format-44 save (no burst_carry in its config; 3.0f's bits where the field may lie in format
- * 44's padding, not read) loads with burst_carry 0 and continues bit for bit as the saved
- * detector run without it; the same bytes claimed as 45 are refused. A detector saved with
- * burst_carry 1 (and the default burst_wide 2) keeps both; cut back to format 44, both 0. */
-static void test_load_format44(void **unused)
-{
-    (void)unused;
-    struct detector_config cfg, kept, cut;
-    detector_config_default(&cfg);
-    cfg.burst_carry = 1;
-    const float three = 3.0f;
-    int junk;
-    memcpy(&junk, &three, sizeof junk);
-    float *x = make_carry_case(1);
-    double top;
-    int opened;
-    cut_and_continue(&cfg, 1, x, BC_N, BC_FIRST + 30, sizeof(struct detector_config), 0, 45, &top,
-                     &opened);
-    assert_int_equal(opened, 0); /* the second burst does not open after the load either */
-    opened = load_older_format(&cfg, x, BC_N, BC_FIRST + 30, 1,
-                               offsetof(struct detector_config, burst_carry), junk, 44);
-    print_message("format 44 load: %d anomalies opened after the cut, as saved\n", opened);
-    assert_int_equal(opened, 1); /* without burst_carry the second burst opens */
-    free(x);
-    save_kept_and_cut(&cfg, offsetof(struct detector_config, burst_carry), junk, 44, &kept, &cut);
-    assert_true(kept.burst_carry == 1 && kept.burst_wide == 2);
-    assert_true(cut.burst_carry == 0 && cut.burst_wide == 0);
-}
+/* ---- sixty-sixth round: bursts that outlast a short window (burst_wide) ------------------ */
 
 #define BW_N      1900 /* readings: trainings at 200 and 1,200 */
 #define BW_FIRST  1300 /* the two bursts, both after the training at 1,200 */
@@ -8033,6 +7924,37 @@ static void test_burst_wide(void **unused)
         assert_int_equal(o0, 0);
         assert_int_equal(o2, 0);
     }
+}
+
+/* A format-45 save with burst_wide 2 (the default), taken after make_wide_case's first burst
+ * (seed 1) was recorded, loads and continues bit for bit: the second burst does not open. A
+ * format-44 save (no burst_wide in its config; 3.0f's bits where the field may lie in format
+ * 44's padding, not read) loads with burst_wide 0 and continues bit for bit as the saved
+ * detector run without it, where the second burst opens; the same bytes claimed as 45 are
+ * refused. A detector saved with burst_wide 2 keeps it; cut back to format 44, 0. */
+static void test_load_format44(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg, kept, cut;
+    detector_config_default(&cfg);
+    assert_int_equal(cfg.burst_wide, 2);
+    const float three = 3.0f;
+    int junk;
+    memcpy(&junk, &three, sizeof junk);
+    float *x = make_wide_case(1);
+    double top;
+    int opened;
+    cut_and_continue(&cfg, 1, x, BW_N, BW_FIRST + 30, sizeof(struct detector_config), 0, 45, &top,
+                     &opened);
+    assert_int_equal(opened, 0); /* the second burst does not open after the load either */
+    opened = load_older_format(&cfg, x, BW_N, BW_FIRST + 30, 1,
+                               offsetof(struct detector_config, burst_wide), junk, 44);
+    print_message("format 44 load: %d anomalies opened after the cut, as saved\n", opened);
+    assert_int_equal(opened, 1); /* without burst_wide the second burst opens */
+    free(x);
+    save_kept_and_cut(&cfg, offsetof(struct detector_config, burst_wide), junk, 44, &kept, &cut);
+    assert_int_equal(kept.burst_wide, 2);
+    assert_int_equal(cut.burst_wide, 0);
 }
 
 int main(void)
@@ -8167,9 +8089,8 @@ int main(void)
         cmocka_unit_test(test_hold_echo_multichannel),
         cmocka_unit_test(test_hold_echo_slow_fault),
         cmocka_unit_test(test_load_format43),
-        cmocka_unit_test(test_burst_carry),
-        cmocka_unit_test(test_load_format44),
         cmocka_unit_test(test_burst_wide),
+        cmocka_unit_test(test_load_format44),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

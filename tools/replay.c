@@ -147,7 +147,6 @@ static const struct field fields[] = {
     FI("record_young", record_young),
     FF("accept_grow", accept_grow),
     FF("hold_echo", hold_echo),
-    FI("burst_carry", burst_carry),
     FI("burst_wide", burst_wide),
 };
 
