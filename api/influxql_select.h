@@ -28,7 +28,7 @@ typedef struct {
     int nchans;
     char from[QT_TEXT_MAX];
     char device[QT_TEXT_MAX];    /* from a condition on the device tag; "" : the FROM name */
-    char device_re[QT_TEXT_MAX]; /* from "device" =~ /re/ ("": none) */
+    const char *device_re;       /* from "device" =~ /re/ (NULL: none; borrowed: qmem_t) */
     int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
     int group_tag;               /* GROUP BY the device tag */

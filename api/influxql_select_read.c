@@ -198,7 +198,7 @@ int64_t api__iq_ms_to_ns(int64_t ms)
  * condition (its words there carry no position) and returns -1. */
 static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
 {
-    int rc = t->too_long ? -1 : api__q_parse_duration(t->text, ns);
+    int rc = api__q_parse_duration(t->text, ns);
     if (rc == -1)
         api__error(r, 400, "error parsing query: invalid duration");
     else if (rc == -2)
@@ -227,7 +227,7 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_INTEGER) {
         errno = 0;
         *ns = strtoll(t.text, NULL, 10);
-        if (errno == ERANGE || t.too_long) {
+        if (errno == ERANGE) {
             api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
                        t.line, t.col);
             return -1;
@@ -320,18 +320,18 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (q_op(&op, "=~")) {
         /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        if (q->device_re[0] != '\0' || q->device[0] != '\0') {
+        if (q->device_re != NULL || q->device[0] != '\0') {
             unsupported(q, s, "two conditions on the device tag", NULL);
             return 1;
         }
-        return api__iq_regex(r, s, q->device_re, sizeof q->device_re) ? -1 : 0;
+        return api__iq_regex(r, s, &q->device_re) ? -1 : 0;
     }
     api__qs_next(s, &v);
     if (!q_op(&op, "=") || v.kind != QT_OTHER || s->p[-1] != '\'') {
         unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
         return 1;
     }
-    if (q->device_re[0] != '\0' || (q->device[0] != '\0' && strcmp(q->device, v.text) != 0)) {
+    if (q->device_re != NULL || (q->device[0] != '\0' && strcmp(q->device, v.text) != 0)) {
         unsupported(q, s, "two devices in one condition", NULL);
         return 1;
     }
