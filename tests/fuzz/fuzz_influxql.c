@@ -6,13 +6,13 @@
  *
  * The input is the query text, as api__h_query gets it: NUL-terminated, at most API_IQ_Q_MAX
  * bytes (64 KiB; libFuzzer's own -max_len, 4,096 or the largest seed, is the shorter bound in
- * practice: the seed grafana_all is 5 KiB), then trimmed of Go's white space (trim_go_space)
- * before the statements. Each token must be NUL-terminated at its length, no longer than the
- * bytes it was read from (a fixed name, "EOF", "BADSTRING", no longer than 9), placed at line >= 1
- * and char >= 0 (a quote is placed one char early, as influxd does), and move the reader forward
- * (or be the end); the statements, answered whole and chunked, must answer 200 or 400 with a body
- * (a chunked 200 may be empty), without a crash, leak or undefined behaviour. SELECT and the SHOW
- * statements read a fake store of two devices (fake_*), so their answers run too; SELECT's and
+ * practice: the seed grafana_all, 10 KiB, sets it), then trimmed of Go's white space
+ * (trim_go_space) before the statements. Each token must be NUL-terminated at its length, no
+ * longer than the bytes it was read from (a fixed name, "EOF", "BADSTRING", no longer than 9),
+ * placed at line >= 1 and char >= 0 (a quote is placed one char early, as influxd does), and move
+ * the reader forward (or be the end); the statements, answered whole and chunked, must answer 200
+ * or 400 with a body (a chunked 200 may be empty), without a crash, leak or undefined
+ * behaviour. SELECT and the SHOW statements read a fake store of two devices (fake_*), so their answers run too; SELECT's and
  * SHOW's files come from libapi (influxql_select*.o, influxql_show.o, influxql_regex.o), which call
  * the reader defined here. */
 #include "../../api/influxql.c"
