@@ -891,17 +891,18 @@ class QueryParseErrors(vt.DaemonTestCase):
                              400, "parameter 'q'")
         # GET: a q of 16 KiB (some 16 KiB of URL) is read whole; one of 40 KiB passes the
         # connection's 32 KiB: libmicrohttpd's 414, and nothing runs.
-        get16 = "-- " + "g" * (16384 - 30) + "\nCREATE DATABASE get16"
-        r = self.d.curl("GET", "/query?q=" + urllib.parse.quote(get16))
-        self.assertEqual((r.status, r.json()), (200, CREATED))
+        # (SHOW DATABASES, not a CREATE: the class's names fill vigild's 32 in later tests.)
+        get16 = "-- " + "g" * (16384 - 18) + "\nSHOW DATABASES"
+        self.assertEqual(len(get16), 16384)
+        self.assertEqual(Databases.show(self, get16, method="GET"), listed)
         r = self.d.curl("GET", "/query?q=" + urllib.parse.quote(cut[:40000] + "\nCREATE DATABASE "
                                                                  "get40"))
         self.assertEqual(r.status, 414, r)
-        self.assertEqual(Databases.show(self), listed + ["get16"])
+        self.assertEqual(Databases.show(self), listed)
         fits = cut[:3] + cut[4:]  # 65,536 bytes: read whole
         r = self.d.curl("POST", "/query", "--data-urlencode", "q@-", stdin=fits)
         self.assertEqual((r.status, r.json()), (200, CREATED))
-        self.assertEqual(Databases.show(self), listed + ["get16", "cutshort"])
+        self.assertEqual(Databases.show(self), listed + ["cutshort"])
 
     def test_what_influxd_takes(self):
         listed = Databases.show(self)  # the class's daemon: other tests' names too
