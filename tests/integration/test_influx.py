@@ -2143,6 +2143,17 @@ class GrafanaMultiValue(InfluxdPair):
             series = json.loads(got[1])["results"][0]["series"]
             self.assertEqual([x["tags"]["device"] for x in series], M_IDS[:200])
 
+    def test_long_tokens_as_influxd(self):
+        # Tokens longer than vigild read before (255 bytes), quoted whole in influxd's parse
+        # error (past api__error's 511-byte message), or naming no device.
+        long = "x" * 3000
+        self.assert_same([
+            "SELECT temp FROM plant LIMIT '%s'" % long,
+            "SELECT temp FROM plant WHERE device = 'a' AND time > %sms x" % ("1" * 40),
+            'SELECT mean(temp) FROM "%s" WHERE %s' % (long, g_range(0, 60)),
+            'SELECT mean(temp) FROM plant WHERE device = \'%s\'' % long,
+        ])
+
     def test_regex_bounds(self):
         # 1,000 alternatives (Grafana's "All" over 1,000 devices) are read; a 1,001st is
         # vigild's 400 (glibc's regcomp grows with their square; influxd takes it).
