@@ -2154,6 +2154,22 @@ class GrafanaMultiValue(InfluxdPair):
             'SELECT mean(temp) FROM plant WHERE device = \'%s\'' % long,
         ])
 
+    def test_long_names_as_influxd(self):
+        # review: SELECT kept its field names, aliases, FROM name and device in 256-byte
+        # copies: a field name past them overflowed the statement's heap block (ASan: 400 bytes;
+        # 20,000 corrupted the heap), an alias or a repeated name came back cut.
+        one = "device = 'plant-north-pump-001' AND " + g_range(0, 60)
+        self.assert_same([
+            'SELECT mean(temp) AS "%s" FROM plant WHERE %s GROUP BY time(10s)' % ("a" * 300, one),
+            'SELECT temp, temp, "%s", "%s" FROM plant WHERE %s' % ("c" * 300, "c" * 300, one),
+            'SELECT mean("%s") FROM plant WHERE %s' % ("c" * 400, one),
+            'SELECT mean("%s") FROM plant WHERE %s' % ("c" * 20000, one),
+        ])
+        # Any FROM name with GROUP BY the device tag lists the devices (vigild keeps no
+        # measurement: README), under that name, whole.
+        ans = self.vigild('SELECT last(temp) FROM "%s" GROUP BY "device"' % ("p" * 300))
+        self.assertEqual({x["name"] for x in ans["results"][0]["series"]}, {"p" * 300})
+
     def test_regex_bounds(self):
         # 1,000 alternatives (Grafana's "All" over 1,000 devices) are read; a 1,001st is
         # vigild's 400 (glibc's regcomp grows with their square; influxd takes it).
