@@ -135,7 +135,8 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
  * message of errsize bytes at most, in Go's words where Go refuses it too: "invalid repeat
  * count: `{2000}`") for a pattern Go refuses, one vigild cannot translate, one whose
  * repetitions would make regcomp's compiled form large (glibc expands them), or one of more
- * than RE_ALTERNATIVES_MAX alternatives (regcomp's time grows with their square). An out of
+ * than RE_ALTERNATIVES_MAX alternatives and optional repetitions ('*', '?', {0,n}) together
+ * (regcomp's time grows with their square). An out of
  * API_IQ_RE_OUT(strlen(pattern)) bytes always has room. */
 #define API_IQ_RE_OUT(n) (7 * (n) + 8) /* \W, 2 bytes, is the 13 of [^0-9A-Za-z_] */
 int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize);

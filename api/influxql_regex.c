@@ -14,7 +14,8 @@
  *   repeat count"); vigild refuses those in the same words, and also a pattern that repetitions
  *   would expand by more than RE_EXPANDED_MAX characters (Grafana's patterns, alternations of
  *   device ids, repeat nothing). glibc's regcomp also takes a time that grows with the square
- *   of the alternatives: RE_ALTERNATIVES_MAX bounds them.
+ *   of the alternatives, and of the optional repetitions ('*', '?', {0,n}; 30,000 "a*", a
+ *   60 KB pattern, took more than 60 s): RE_ALTERNATIVES_MAX bounds them together.
  *
  * A pattern may be as long as the query (API_IQ_Q_MAX): the translation reads each byte once
  * (a bracket expression at most 256 bytes), and its output is at most API_IQ_RE_OUT bytes.
@@ -35,7 +36,8 @@
  * that repeats nothing (Grafana's) adds nothing, however long. */
 #define RE_EXPANDED_MAX 1000
 
-/* The most alternatives a pattern may hold, its '|' and one: Grafana's "All" over 1,000 devices.
+/* The most alternatives a pattern may hold, its '|' and one, optional repetitions counted as
+ * alternatives too (count_alt): Grafana's "All" over 1,000 devices.
  * glibc's regcomp grows with their square: 1,000 took 0.11 to 0.38 s and 18 to 31 MB (names of 1 to
  * 60 bytes), 2,000 0.61 s and 67 MB, 4,000 2.0 s and 257 MB (docs/reliability.md). */
 #define RE_ALTERNATIVES_MAX 1000
@@ -52,7 +54,7 @@ struct re_conv {
     int depth;
     long written; /* the characters the pattern is written with: its atoms, each once */
     long budget;  /* written's upper bound (the pattern's length) + RE_EXPANDED_MAX */
-    long alts;    /* the '|' read */
+    long alts;    /* the '|' and optional repetitions read (count_alt) */
 };
 
 /* Appends len bytes of s to the output; on overflow records the error. Returns 0 or -1. */
@@ -245,6 +247,20 @@ static int escape(struct re_conv *c)
 
 static int alternation(struct re_conv *c, long *cost, long *need);
 
+/* Counts an alternative ('|') or an optional repetition ('*', '?', {0,n}): glibc's regcomp
+ * grows with the square of either (a run of 4,000 "a?" or "a*" took 1.1 to 1.5 s and 137 MB,
+ * 30,000 more than 60 s). Returns 0, or -1 with the error past RE_ALTERNATIVES_MAX. */
+static int count_alt(struct re_conv *c)
+{
+    if (++c->alts < RE_ALTERNATIVES_MAX)
+        return 0;
+    snprintf(c->err, c->errsize,
+             "vigild reads regular expressions of at most %d alternatives and optional "
+             "repetitions ('*', '?', '{0,n}') together",
+             RE_ALTERNATIVES_MAX);
+    return -1;
+}
+
 /* Reads {m}, {m,} or {m,n} at c->p into *min and *max (-1: none). Returns 1 (read), 0 (not a
  * repetition: Go then reads '{' as a literal). */
 static int read_braces(struct re_conv *c, long *min, long *max)
@@ -323,7 +339,7 @@ static int atom(struct re_conv *c, long *cost, long *need)
      * refuses a second operator right after (a++, a*{2}), which glibc would copy again: doubling
      * per '+', a run of them took libFuzzer's 10 s. */
     const char *op = c->p;
-    long min, max, copies = 1;
+    long min = 1, max = 1, copies = 1;
     if (*c->p == '*' || *c->p == '+' || *c->p == '?') {
         copies = *c->p == '+' ? 2 : 1;
         c->p++;
@@ -339,6 +355,8 @@ static int atom(struct re_conv *c, long *cost, long *need)
     } else {
         return 0;
     }
+    if ((*op == '*' || *op == '?' || (*op == '{' && min == 0)) && count_alt(c))
+        return -1; /* x+ and x{1,n} are cheap: a copy of x first breaks glibc's run */
     if (put(c, op, (size_t)(c->p - op)))
         return -1;
     if (*c->p == '?') /* Go's lazy form: the same matches */
@@ -364,12 +382,8 @@ static int alternation(struct re_conv *c, long *cost, long *need)
     *need = 0;
     while (*c->p != '\0' && *c->p != ')') {
         if (*c->p == '|') {
-            if (++c->alts >= RE_ALTERNATIVES_MAX) { /* n '|' make n + 1 alternatives */
-                snprintf(c->err, c->errsize,
-                         "vigild reads regular expressions of at most %d alternatives",
-                         RE_ALTERNATIVES_MAX);
+            if (count_alt(c)) /* n '|' make n + 1 alternatives */
                 return -1;
-            }
             if (put(c, "|", 1))
                 return -1;
             c->p++;
