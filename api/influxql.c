@@ -512,7 +512,14 @@ void api__q_result_close(qrun_t *run)
  * functions' "failed". */
 int api__q_result_error(qrun_t *run, const char *msg, const char *db)
 {
-    snprintf(run->err, sizeof run->err, "%s%s", msg, db ? db : "");
+    size_t n = strlen(msg), k = db ? strlen(db) : 0;
+    free(run->err);
+    run->err = malloc(n + k + 1);
+    run->err_nomem = run->err == NULL;
+    if (run->err != NULL) {
+        memcpy(run->err, msg, n);
+        memcpy(run->err + n, db ? db : "", k + 1);
+    }
     return 1;
 }
 
@@ -970,12 +977,14 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
     int ran = n > 0 ? q_statements(r, &m, &run) : 0;
     qmem_deinit(&m);
     if (ran < 0) {
+        free(run.err);
         sbuf_deinit(&run.b);
         go_escape_error(r);
         return;
     }
-    if (run.err[0] != '\0')
-        result_failed(&run, run.err, n - ran);
+    if (run.err != NULL || run.err_nomem)
+        result_failed(&run, run.err ? run.err : "out of memory", n - ran);
+    free(run.err);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
     if (!run.b.oom)

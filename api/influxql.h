@@ -61,7 +61,8 @@ typedef struct {
     int id;         /* the running statement's statement_id */
     int64_t epoch;  /* the epoch parameter's unit in ns (ms: 1000000); 0: RFC 3339 strings */
     int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
-    char err[320];  /* the failed statement's error */
+    char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
+    int err_nomem;  /* the error could not be kept: "out of memory" */
 } qrun_t;
 
 /* The error of the statement whose rows take the query's answer (its statements together) past

@@ -2164,6 +2164,8 @@ class GrafanaMultiValue(InfluxdPair):
             'SELECT temp, temp, "%s", "%s" FROM plant WHERE %s' % ("c" * 300, "c" * 300, one),
             'SELECT mean("%s") FROM plant WHERE %s' % ("c" * 400, one),
             'SELECT mean("%s") FROM plant WHERE %s' % ("c" * 20000, one),
+            # a statement error naming a long name (run->err was 320 bytes)
+            'SHOW RETENTION POLICIES ON "%s"' % ("d" * 400),
         ])
         # Any FROM name with GROUP BY the device tag lists the devices (vigild keeps no
         # measurement: README), under that name, whole.
