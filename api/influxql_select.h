@@ -16,8 +16,8 @@ enum sel_fill { FILL_NULL, FILL_NONE, FILL_PREVIOUS, FILL_NUMBER };
 
 struct sel_field {
     enum sel_fn fn;
-    int chan;              /* index into select_t's chans */
-    const char *col;       /* the column's name (borrowed: the query's memory, or static) */
+    int chan;        /* index into select_t's chans */
+    const char *col; /* the column's name (borrowed: the query's memory, or static) */
 };
 
 typedef struct {
