@@ -911,7 +911,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
         iqv_select_t v = {.from = q->from,
                           .device = q->device,
-                          .device_re = q->device_re,
+                          .device_re = q->device_re ? q->device_re : "",
                           .nf = q->nf,
                           .agg = agg || q->every_ns,
                           .group_tag = q->group_tag,
@@ -937,7 +937,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
                           .max_scan = r->max_scan_points};
     size_t mark = run->b.len;
     api__q_result_open(run);
-    if (q->device_re[0] != '\0') {
+    if (q->device_re != NULL) {
         regex_t re;
         if (api__iq_regcomp(run, &re, q->device_re)) {
             run->b.len = mark;
