@@ -53,9 +53,9 @@ typedef double wide_t;
 /* wide_floor(x) and wide_int(r), for 0 <= x < 2^63 and an integral 0 <= r < 2^63 (fast_round's
  * x and r are at most 10^18, see there). On x86-64, gcc compiles floorl and the cast
  * (int64_t)r of an x87 long double to fnstcw, fldcw (rounding control: toward zero or down),
- * frndint or fistp, fldcw (back): an fldcw is slow on its own and much slower next to a 32-byte
- * boundary on some CPUs (bench/grafana's raw-1h 2x slower on a Zen 5 by the code's address
- * alone; docs/benchmarks.md). fistp alone rounds in the current mode, whichever it is: an
+ * frndint or fistp, fldcw (back): an fldcw is slow on its own and far slower at some code
+ * addresses on some CPUs (dnum_round 5-10x at one start address in eight on a Zen 5, see
+ * docs/benchmarks.md), so the speed depended on the linker. fistp alone rounds in the current mode, whichever it is: an
  * integral r converts exactly, and x becomes floor(x) or floor(x) + 1, exact in the 64-bit
  * significand, which one comparison corrects. (llrintl is the same fistp, but gcc inlines it
  * only with -fno-math-errno.) Elsewhere (binary128, double) floor and the cast as they are. */
