@@ -55,10 +55,11 @@ typedef double wide_t;
  * (int64_t)r of an x87 long double to fnstcw, fldcw (rounding control: toward zero or down),
  * frndint or fistp, fldcw (back): an fldcw is slow on its own and far slower at some code
  * addresses on some CPUs (dnum_round 5-10x at one start address in eight on a Zen 5, see
- * docs/benchmarks.md), so the speed depended on the linker. fistp alone rounds in the current mode, whichever it is: an
- * integral r converts exactly, and x becomes floor(x) or floor(x) + 1, exact in the 64-bit
- * significand, which one comparison corrects. (llrintl is the same fistp, but gcc inlines it
- * only with -fno-math-errno.) Elsewhere (binary128, double) floor and the cast as they are. */
+ * docs/benchmarks.md), so the speed was the linker's choice. fistp alone rounds in the current
+ * mode, whichever it is: an integral r converts exactly, and x becomes floor(x) or floor(x) + 1,
+ * exact in the 64-bit significand, which one comparison corrects. (llrintl is the same fistp,
+ * but gcc inlines it only with -fno-math-errno.) Elsewhere (binary128, double) floor and the
+ * cast as they are. */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(DNUM_NARROW) && LDBL_MANT_DIG == 64
 static inline int64_t wide_int(wide_t r)
 {
