@@ -103,7 +103,7 @@ def main():
                 opened[name] = time.perf_counter() - t
         print("BENCH open " + " ".join(f"{n}={s:.3f}" for n, s in opened.items()) +
               f" episodes={a.episodes}", flush=True)
-        servers = [("vigil", v.port)] + ([("base", b.port)] if b else [])
+        servers = [("vigil", v.port, v.p)] + ([("base", b.port, b.p)] if b else [])
         oldest_start = newest_end - (a.episodes - 1) * MIN - 30_000
         mid = newest_end - (a.episodes // 2) * MIN
         ranges = (("recent", now - 6 * HOUR, now), ("middle", mid - 3 * HOUR, mid + 3 * HOUR),

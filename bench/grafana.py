@@ -16,6 +16,10 @@ the servers alternate, --runs times each, after one untimed warm-up each; the me
 printed, with same_influx=1 when the two answers are equal byte for byte (else a # line shows
 where they part). --base-vigild (main's build, say) runs a second vigild on a copy of the same
 data directory, alternated with the others in every case: base=, ratio_base=, same_base=.
+Each server's CPU time (its process's user + system, from /proc, in the kernel's ticks) over
+the timed runs is printed too, as seconds a query: vigil_cpu=, influx_cpu=, base_cpu=, and
+cpu_ratio_influx=, cpu_ratio_base= (vigild's over the other's); on a loaded machine it moves
+less than the wall time.
 
 vigild's own series (no peer has them; absolute times): a second vigild (model.warmup so large
 that every device stays learning: each reading is scored, no training competes) gets --devices
@@ -64,19 +68,31 @@ def q_path(db, q):
     return "/query?" + urllib.parse.urlencode({"db": db, "epoch": "ms", "q": q})
 
 
+def cpu_s(proc):
+    """CPU seconds (user + system, every thread) of the process proc (a Popen) so far."""
+    with open(f"/proc/{proc.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def alternate(servers, path, runs):
-    """GETs path from each server (name, port) in turn, runs times after one untimed warm-up
-    each; returns {name: (median seconds, [seconds], last body)}."""
-    for _, port in servers:
+    """GETs path from each server (name, port, process) in turn, runs times after one untimed
+    warm-up each; returns {name: (median seconds, [seconds], last body, CPU seconds of the
+    server's process over the timed runs)}. Under load the CPU time moves less than the wall
+    time (it counts in the kernel's ticks, 10 ms here, summed over the runs)."""
+    for _, port, _ in servers:
         fetch(port, path)
-    times = {name: [] for name, _ in servers}
+    times = {name: [] for name, _, _ in servers}
+    cpu = {name: 0.0 for name, _, _ in servers}
     bodies = {}
     for _ in range(runs):
-        for name, port in servers:
+        for name, port, proc in servers:
+            c = cpu_s(proc)
             t = time.perf_counter()
             bodies[name] = fetch(port, path)
             times[name].append(time.perf_counter() - t)
-    return {n: (statistics.median(ts), ts, bodies[n]) for n, ts in times.items()}
+            cpu[name] += cpu_s(proc) - c
+    return {n: (statistics.median(ts), ts, bodies[n], cpu[n]) for n, ts in times.items()}
 
 
 def differ(name, what, x, y):
@@ -88,16 +104,21 @@ def differ(name, what, x, y):
 
 def report(name, r, extra):
     """One BENCH line: vigild's median, InfluxDB's and the base build's when they ran."""
-    mv, tv, vb = r["vigil"]
+    mv, tv, vb, cv = r["vigil"]
     out = f"BENCH {name} vigil={mv:.4f}"
     for peer, label in (("influx", "influx"), ("base", "base")):
         if peer in r:
-            m, _, b = r[peer]
+            m, _, b, _ = r[peer]
             out += f" {label}={m:.4f} ratio_{label}={mv / m:.2f} same_{label}={int(b == vb)}"
             if b != vb:
                 differ(name, label, vb, b)
     out += f" bytes={len(vb)} {extra} runs={len(tv)}"
-    for n, (_, ts, _) in r.items():
+    # CPU seconds a query (the mean over the runs), and vigild's against each peer's.
+    for n, (_, ts, _, c) in r.items():
+        out += f" {n}_cpu={c / len(ts):.4f}"
+        if n != "vigil":
+            out += f" cpu_ratio_{n}={cv / c:.2f}" if c > 0 else f" cpu_ratio_{n}=inf"
+    for n, (_, ts, _, _) in r.items():
         out += f" {n}_runs={','.join(f'{x:.4f}' for x in ts)}"
     print(out, flush=True)
 
@@ -150,8 +171,8 @@ def peer_cases(a, vigild, tmp):
         ]
         if a.base_vigild:
             base = clone(v, vigild, a.base_vigild, conf, tmp)
-        servers = [("vigil", v.port), ("influx", infl.port)]
-        servers += [("base", base.port)] if base else []
+        servers = [("vigil", v.port, v.p), ("influx", infl.port, infl.p)]
+        servers += [("base", base.port, base.p)] if base else []
         for name, q in cases:
             report(name, alternate(servers, q_path("bench", q), a.runs), f"points={npoints}")
     finally:
@@ -225,7 +246,7 @@ def vigil_cases(a, vigild, tmp):
         settle(v.port, a.devices)
         if a.base_vigild:
             base = clone(v, vigild, a.base_vigild, conf, tmp)
-        servers = [("vigil", v.port)] + ([("base", base.port)] if base else [])
+        servers = [("vigil", v.port, v.p)] + ([("base", base.port, base.p)] if base else [])
         n = settle(v.port, a.devices)  # again: v restarted when cloned
         size = f"devices={a.devices} entries={a.entries} scores_per_device={n}"
         for name, q in (

@@ -190,7 +190,8 @@ struct detector_config {
     /* Added in format 11 (formats 1-10 load with burst_memory 0: as they ran). */
     int burst_memory; /* 1: a burst the device has shown before does not open an episode
                          (detector_burst.c). A burst is an episode that lasted fewer than
-                         err_short readings, ended by itself and was followed by err_short
+                         err_short readings (burst_wide: fewer than burst_wide x err_short, and
+                         not released or accepted), ended by itself and was followed by err_short
                          readings without one; it is remembered with its peak short mean until
                          the next training.
                          While m bursts of the last err_window readings peaked at or above the
@@ -590,6 +591,12 @@ struct detector_config {
                         readings after an episode the error reopens nothing while both still
                         hold. State: the level and the error's run (saved). 2 by default;
                         0: off (docs/detection.md, "Sixty-fourth round") */
+    /* Added in format 45 (formats 1-44 load with burst_wide 0: as they ran). */
+    int burst_wide; /* >= 2, with burst_memory: a burst is an episode shorter than burst_wide
+                       times err_short readings (a spike and its decay) that ended by itself
+                       (not released, not accepted), not only one shorter than err_short.
+                       2 by default; 0 or 1: shorter than err_short, as before
+                       (docs/detection.md, "Sixty-sixth round") */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -14,6 +14,9 @@
  *   - was followed by err_short readings without an episode (the device came back from it,
  *     and the short window no longer holds any of its readings; an episode that flickers off
  *     and on at a fault's onset is not a burst).
+ * burst_wide (>= 2) widens the first: an episode shorter than burst_wide short windows that
+ * ended by itself (not released, not accepted): a spike of request counts decays over 10-15
+ * readings, longer than one short window.
  * It is recorded with the peak short mean its episode reached. A later short mean is judged
  * against the bursts of the last err_window readings since the last training (a training
  * rescales the raw scores, so the record is emptied with the long window): if m of them peaked
@@ -47,7 +50,12 @@ void detector__burst_clear(detector_t *d)
     d->pend_end = 0;
 }
 
-void detector__burst_note(detector_t *d, enum detector_state st, double mavg)
+int detector__burst_span(const struct detector_config *cfg)
+{
+    return cfg->burst_wide > 1 ? cfg->burst_wide * cfg->err_short : cfg->err_short;
+}
+
+void detector__burst_note(detector_t *d, enum detector_state st, double mavg, int released)
 {
     const int S = d->cfg.err_short;
     if (st == DET_ANOMALY) {
@@ -63,8 +71,12 @@ void detector__burst_note(detector_t *d, enum detector_state st, double mavg)
     if (d->det_state == DET_ANOMALY) {
         /* An episode ends here. A burst is shorter than the short window (err_short readings):
          * a longer episode was a lasting change, a fault, which must alarm again if it comes
-         * back. */
-        if (d->in_anomaly < S) {
+         * back. burst_wide: shorter than burst_wide short windows (a spike and its decay),
+         * and ended by itself (a released or accepted one was a change of state). */
+        const int wide = d->cfg.burst_wide > 1;
+        const int by_itself =
+            !wide || (!released && !d->ep_accepted && d->in_anomaly < d->cfg.accept_after);
+        if (d->in_anomaly < detector__burst_span(&d->cfg) && by_itself) {
             d->burst_pend = 1;
             d->pend_peak = d->ep_peak;
             d->pend_end = d->n_seen;

@@ -348,10 +348,13 @@ int detector__echo_back(const detector_t *d, const float *x);
  * raw scores). */
 void detector__burst_clear(detector_t *d);
 /* Called with the state st the machine just decided for this reading (d->det_state and
- * d->in_anomaly still the previous reading's) and the short mean mavg: tracks the open
- * episode's peak; an episode that ends after fewer than err_short readings becomes pending, and is
- * recorded as a burst once err_short readings have passed without a new one. */
-void detector__burst_note(detector_t *d, enum detector_state st, double mavg);
+ * d->in_anomaly still the previous reading's), the short mean mavg and whether a release ends
+ * the episode here: tracks the open episode's peak; an episode that ends after fewer than
+ * detector__burst_span readings (with burst_wide, by itself: not released or accepted) becomes
+ * pending, and is recorded as a burst once err_short readings have passed without a new one. */
+void detector__burst_note(detector_t *d, enum detector_state st, double mavg, int released);
+/* The readings a burst's episode lasts at most, plus one: err_short, or burst_wide times it. */
+int detector__burst_span(const struct detector_config *cfg);
 /* Records a burst of peak short mean peak whose episode ended at n_seen = end, the newest
  * overwriting the oldest (burst_note's bursts; settle_release's after-states). */
 void detector__burst_keep(detector_t *d, float peak, uint64_t end);

@@ -126,8 +126,9 @@
  * they ran. Format 44 adds hold_echo at the config's end and, only when it is set, the level
  * before the episode and the error's echo after accept_grow's blocks (eb_med, eb_sd, ec_prev
  * f32; ec_run, eb_gap i32), so a restart inside an episode ends it where it would have; formats
- * 1-43 load with it 0, as they ran. */
-#define DET_FORMAT 44u
+ * 1-43 load with it 0, as they ran. Format 45 adds burst_wide at the config's end (no state);
+ * formats 1-44 load with it 0, as they ran. */
+#define DET_FORMAT 45u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -280,6 +281,10 @@
 /* Format 43's config: up to hold_echo, the field format 44 added, with the tail padding. */
 #define CFG_V43_SIZE                                                                               \
     ((offsetof(struct detector_config, hold_echo) + _Alignof(struct detector_config) - 1) /        \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 44's config: up to burst_wide, the field format 45 added, with the tail padding. */
+#define CFG_V44_SIZE                                                                               \
+    ((offsetof(struct detector_config, burst_wide) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -654,6 +659,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 42 ? CFG_V41_SIZE
         : fmt < 43 ? CFG_V42_SIZE
         : fmt < 44 ? CFG_V43_SIZE
+        : fmt < 45 ? CFG_V44_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -747,6 +753,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.accept_grow = 0.0f; /* format 42 and before: a growing fault accepted at 500 */
     if (fmt < 44)
         cfg.hold_echo = 0.0f; /* format 43 and before: the error alone holds an episode */
+    if (fmt < 45)
+        cfg.burst_wide = 0; /* format 44 and before: a burst is shorter than err_short readings */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the

@@ -1246,9 +1246,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     } else if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short) {
         d->below++;
     }
-    if (cfg->burst_memory)
-        detector__burst_note(d, st, mavg);
     res->released = (settled || offset) && st == DET_NORMAL;
+    if (cfg->burst_memory)
+        detector__burst_note(d, st, mavg, res->released);
     if (res->released) {
         /* The state the device settled into is learnt, as an accepted regime is (a training
          * is asked for); until that training applies, the error's short mean no higher than

@@ -24,7 +24,10 @@
  *
  * Invariants: encode -> decode returns the very cells, bit for bit (checked while encoding:
  * a decimal form is used only when the decoder's expression gives back the same bits). The
- * decoder refuses anything malformed (ERR_CORRUPT) and bounds what it allocates.
+ * decoder refuses anything malformed (ERR_CORRUPT) and bounds what it allocates. A decode of
+ * some channels (a range read of a few) skips the others' bytes without reconstructing their
+ * values, yet checks them as a full decode does: it refuses exactly the rows a full decode
+ * refuses, and returns the full decode's cells of the channels selected.
  *
  * Threads: any; a codec (scratch buffers) belongs to one thread at a time. */
 #include "storage_int.h"
@@ -49,6 +52,7 @@ void store__codec_free(store_codec_t *c)
     free(c->colv);
     free(c->colk);
     free(c->ts);
+    free(c->cover);
     memset(c, 0, sizeof *c);
 }
 
@@ -222,8 +226,55 @@ int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
     return 0;
 }
 
+/* The 8 bytes at p as a little-endian word (one load where the machine is little-endian). */
+static uint64_t load_le64(const unsigned char *p)
+{
+    uint64_t w = 0;
+    for (int i = 0; i < 8; i++)
+        w |= (uint64_t)p[i] << (8 * i);
+    return w;
+}
+
+/* Skips count varints at *p (advancing it) with the checks store__varint_get makes: each ends
+ * within VARINT_MAX bytes (at most VARINT_MAX - 1 bytes >= 0x80, then one below) and before end.
+ * Returns 0, or -1 (*p unchanged). Eight bytes at a time while more than eight varints remain
+ * (so every varint ending in the word is one of ours): bit 7 of each byte clear marks an end. */
+static int varints_skip(const unsigned char **pp, const unsigned char *end, size_t count)
+{
+    const unsigned char *p = *pp;
+    unsigned cont = 0; /* bytes >= 0x80 since the last end */
+    while (count > 8 && end - p >= 8) {
+        uint64_t ends = ~load_le64(p) & 0x8080808080808080u;
+        p += 8;
+        if (ends == 0) {
+            if ((cont += 8) >= VARINT_MAX)
+                return -1;
+            continue;
+        }
+        /* Runs inside the word are shorter than 8; only the first continues one. */
+        if (cont + (unsigned)__builtin_ctzll(ends) / 8 >= VARINT_MAX)
+            return -1;
+        count -= (size_t)__builtin_popcountll(ends);
+        cont = 7 - (unsigned)(63 - __builtin_clzll(ends)) / 8;
+    }
+    while (count > 0) {
+        if (p >= end)
+            return -1;
+        if (*p++ & 0x80) {
+            if (++cont >= VARINT_MAX)
+                return -1;
+        } else {
+            cont = 0;
+            count--;
+        }
+    }
+    *pp = p;
+    return 0;
+}
+
 int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t len,
-                        const store_cell_t **cells, size_t *ncells, size_t *npoints)
+                        const unsigned char *want, size_t nwant, const store_cell_t **cells,
+                        size_t *ncells, size_t *npoints)
 {
     if (data == NULL)
         return ERR_CORRUPT; /* SQLite's empty blob; NULL + len would be undefined */
@@ -251,13 +302,18 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
             c->ts[i] = (int64_t)prev_ts;
         }
     }
-    /* Channels, decoded column by column into colpi/colv (cells in channel order), with the
-     * column of each in colk. */
-    size_t m = 0;
-    int64_t idx = 0;
-    if (store__grow((void **)&c->cnt, &c->cnt_cap, n + 1, sizeof *c->cnt))
+    /* Channels: the wanted ones decoded column by column into colpi/colv (cells in channel
+     * order), with the column of each in colk; the others skipped, their bytes checked as a
+     * decode would check them (so a row is refused whatever the mask). cover ORs the bitmaps:
+     * every point must hold a value of some channel. */
+    size_t nb = ((size_t)n + 7) / 8, m = 0, ncols = 0;
+    int covered = 0; /* a channel is present at every point */
+    if (store__grow((void **)&c->cover, &c->cover_cap, nb, 1) ||
+        store__grow((void **)&c->cnt, &c->cnt_cap, n + 1, sizeof *c->cnt))
         return ERR_NOMEM;
+    memset(c->cover, 0, nb);
     memset(c->cnt, 0, (n + 1) * sizeof *c->cnt);
+    int64_t idx = 0;
     for (uint64_t ch = 0; ch < nch; ch++) {
         uint64_t dx;
         if (store__varint_get(&p, end, VARINT_MAX, &dx) || (ch > 0 && dx == 0) ||
@@ -270,23 +326,42 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
         const unsigned char *bitmap = NULL;
         size_t cm = (size_t)n;
         if (!(mode & MODE_ALL)) {
-            size_t nb = ((size_t)n + 7) / 8;
             if ((size_t)(end - p) < nb)
                 return ERR_CORRUPT;
             bitmap = p;
             p += nb;
             cm = 0;
-            for (size_t i = 0; i < n; i++)
-                cm += bitmap[i / 8] >> (i % 8) & 1;
+            for (size_t b = 0; b < nb; b++) {
+                cm += (size_t)__builtin_popcount(bitmap[b]);
+                c->cover[b] |= bitmap[b];
+            }
             if (cm == 0 || (n % 8 && bitmap[nb - 1] >> (n % 8)))
                 return ERR_CORRUPT;
+        } else {
+            covered = 1;
+        }
+        unsigned d = mode & 7;
+        if (want != NULL && ((uint64_t)idx >= nwant || !want[idx])) {
+            /* Not wanted: only its length is found (a varint ends at a byte below 0x80; a
+             * pair's tag gives its size). */
+            if (d <= MAX_DECIMALS) {
+                if (varints_skip(&p, end, cm))
+                    return ERR_CORRUPT;
+            } else {
+                for (size_t i = 0; i < cm; i++) {
+                    int64_t zero;
+                    double v;
+                    if (store__pair_get(&p, end, &zero, &v) || zero != 0)
+                        return ERR_CORRUPT;
+                }
+            }
+            continue;
         }
         if (store__grow((void **)&c->colpi, &c->colpi_cap, m + cm, sizeof *c->colpi) ||
             store__grow((void **)&c->colv, &c->colv_cap, m + cm, sizeof *c->colv) ||
             store__grow((void **)&c->colk, &c->colk_cap, m + cm, sizeof *c->colk))
             return ERR_NOMEM;
         uint64_t k = 0;
-        unsigned d = mode & 7;
         for (size_t i = 0; i < n; i++) {
             if (bitmap != NULL && !(bitmap[i / 8] >> (i % 8) & 1))
                 continue;
@@ -308,23 +383,33 @@ int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t l
             c->cnt[i + 1]++;
             m++;
         }
+        ncols++;
     }
     if (p != end)
         return ERR_CORRUPT;
-    for (size_t i = 0; i < n; i++) {
-        if (c->cnt[i + 1] == 0)
-            return ERR_CORRUPT; /* a point without values */
-        c->cnt[i + 1] += c->cnt[i];
+    if (!covered) {
+        /* A point without values; the bits past n are zero in every bitmap (checked above). */
+        for (size_t b = 0; b < nb; b++)
+            if (c->cover[b] != (b + 1 < nb || n % 8 == 0 ? 0xff : (1u << (n % 8)) - 1))
+                return ERR_CORRUPT;
     }
-    /* Point-major order: a stable counting sort by point keeps each point's channels in idx
-     * order. */
-    if (store__grow((void **)&c->cells, &c->cells_cap, m, sizeof *c->cells))
+    if (store__grow((void **)&c->cells, &c->cells_cap, m ? m : 1, sizeof *c->cells))
         return ERR_NOMEM;
-    for (size_t j = 0; j < m; j++) {
-        store_cell_t *cell = &c->cells[c->cnt[c->colpi[j]]++];
-        cell->ts = c->ts[c->colpi[j]];
-        cell->idx = c->colk[j];
-        cell->v = c->colv[j];
+    if (ncols <= 1) {
+        /* One column is in ts order already. */
+        for (size_t j = 0; j < m; j++)
+            c->cells[j] = (store_cell_t){c->ts[c->colpi[j]], c->colk[j], c->colv[j]};
+    } else {
+        /* Point-major order: a stable counting sort by point (cnt[i + 1]: point i's cells)
+         * keeps each point's channels in idx order. */
+        for (size_t i = 0; i < n; i++)
+            c->cnt[i + 1] += c->cnt[i];
+        for (size_t j = 0; j < m; j++) {
+            store_cell_t *cell = &c->cells[c->cnt[c->colpi[j]]++];
+            cell->ts = c->ts[c->colpi[j]];
+            cell->idx = c->colk[j];
+            cell->v = c->colv[j];
+        }
     }
     *cells = c->cells;
     *ncells = m;

@@ -126,7 +126,7 @@ static int read_rows(store_t *s, store_dev_t *d, int64_t lo, int64_t hi, int64_t
         const store_cell_t *c;
         size_t nc, np;
         err = store__chunk_decode(&w->codec, t0, sqlite3_column_blob(st, 3),
-                                  (size_t)sqlite3_column_bytes(st, 3), &c, &nc, &np);
+                                  (size_t)sqlite3_column_bytes(st, 3), NULL, 0, &c, &nc, &np);
         if (err == 0 &&
             store__grow((void **)&w->mcells, &w->mcells_cap, *nm + nc, sizeof *w->mcells))
             err = ERR_NOMEM;

@@ -305,8 +305,8 @@ static void emit_cells(scan_ctx_t *x, const store_cell_t *c, size_t nc)
  * nonzero for a selected channel; the device's pending readings (pending.c), plen bytes coded
  * from pbase, are in r->pbuf. A device's rows do not overlap and its pending points are later
  * than all of them (chunks.c, pending.c), so the rows in t0 order, then the pending points, give
- * the points in ts order; each row is decoded whole and its points in [from, to) reported,
- * backwards for a descending query. */
+ * the points in ts order; each row is decoded for the selected channels only (the others'
+ * bytes are skipped) and its points in [from, to) reported, backwards for a descending query. */
 static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t dev,
                 const chanlist_t *cl, const unsigned char *sel, size_t plen, int64_t pbase,
                 store_point_cb cb, void *arg)
@@ -346,7 +346,7 @@ static int scan(store_t *s, store_reader_t *r, const store_query_t *q, int64_t d
         size_t nc, np;
         int64_t t0 = sqlite3_column_int64(st, 0);
         err = store__chunk_decode(&r->codec, t0, sqlite3_column_blob(st, 1),
-                                  (size_t)sqlite3_column_bytes(st, 1), &c, &nc, &np);
+                                  (size_t)sqlite3_column_bytes(st, 1), sel, cl->n, &c, &nc, &np);
         if (err) {
             store__set_errmsg(s, "malformed readings row (device %lld, t0 %lld)", (long long)dev,
                               (long long)t0);

@@ -117,6 +117,8 @@ typedef struct store_codec {
     size_t colv_cap;
     int64_t *colk, *ts;
     size_t colk_cap, ts_cap;
+    unsigned char *cover; /* decode: the points some channel holds, a bit each */
+    size_t cover_cap;
 } store_codec_t;
 
 /* One queued unit of work for the writer. */
@@ -448,9 +450,14 @@ int store__pair_get(const unsigned char **p, const unsigned char *end, int64_t *
 int store__chunk_encode(store_codec_t *c, const store_cell_t *cells, size_t m,
                         const unsigned char **out, size_t *len);
 /* Decodes a chunk whose first timestamp is t0 into cells sorted by (ts, idx); *cells points into
- * c (valid until c's next use). Returns 0, ERR_CORRUPT (malformed), ERR_NOMEM. */
+ * c (valid until c's next use). want selects the channels decoded: those idx < nwant with
+ * want[idx] nonzero (borrowed for the call); NULL: every channel. The others' bytes are skipped,
+ * not decoded, yet checked as a full decode checks them, so a malformed row is refused whatever
+ * the selection. *ncells counts the selected cells (possibly 0), *npoints the chunk's points
+ * (timestamps), selected or not. Returns 0, ERR_CORRUPT (malformed), ERR_NOMEM. */
 int store__chunk_decode(store_codec_t *c, int64_t t0, const void *data, size_t len,
-                        const store_cell_t **cells, size_t *ncells, size_t *npoints);
+                        const unsigned char *want, size_t nwant, const store_cell_t **cells,
+                        size_t *ncells, size_t *npoints);
 /* How many of the m sorted cells go into the first chunk of a series cut by the caps (points,
  * cells, span); *npoints its points. Always at least one point's cells. */
 size_t store__chunk_cut(const store_cell_t *cells, size_t m, size_t *npoints);

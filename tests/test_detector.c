@@ -6424,6 +6424,7 @@ static void test_load_format34(void **unused)
     d->cfg.rhythm_time = 0;    /* format 37's: no onsets' times in the save */
     d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     d->cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
+    d->cfg.burst_wide = 0;     /* format 45's: d runs on as format 34 loads it */
     struct detector_result rd, re;
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
@@ -6433,6 +6434,7 @@ static void test_load_format34(void **unused)
     cut_to_format(buf, &len, offsetof(struct detector_config, mean_far), -1, 34);
     assert_int_equal(detector_load(&e, buf, len), 0);
     assert_int_equal(e->opin_run, 0);
+    assert_int_equal(e->cfg.burst_wide, 0);
     int opened = 0;
     for (int t = open_at; t < RS_N; t++) {
         cycle_step(d, x, t, &rd);
@@ -7845,6 +7847,116 @@ static void test_hold_echo_slow_fault(void **unused)
     assert_true(5 * saw[1] >= 4 * saw[0]);
 }
 
+/* ---- sixty-sixth round: bursts that outlast a short window (burst_wide) ------------------ */
+
+#define BW_N      1900 /* readings: trainings at 200 and 1,200 */
+#define BW_FIRST  1300 /* the two bursts, both after the training at 1,200 */
+#define BW_SECOND 1600
+#define BW_LEN    14 /* readings of each burst */
+
+/* One channel, BW_N readings: AR(1) 0.8 with innovations of deviation 0.2, and two bursts that
+ * decay, +3 * 0.85^k (k = 0..19) from BW_FIRST and +2.7 * 0.85^k from BW_SECOND (no larger):
+ * a spike of counts and its decay, whose episode outlasts one short window. */
+static float *make_wide_case(uint64_t seed)
+{
+    float *x = malloc(sizeof(float) * BW_N);
+    assert_non_null(x);
+    double v = 0.0;
+    for (int t = 0; t < BW_N; t++) {
+        v = 0.8 * v + 0.2 * gauss(&seed);
+        x[t] = (float)v;
+    }
+    uint64_t s = 99; /* the same jumps in both bursts, the second's at 0.85 of the first's */
+    for (int k = 0; k < BW_LEN; k++) {
+        double j = 2.0 * fabs(gauss(&s));
+        x[BW_FIRST + k] += (float)j;
+        x[BW_SECOND + k] += (float)(0.85 * j);
+    }
+    return x;
+}
+
+/* Runs make_wide_case(seed) with burst_wide wide: *len1 the first burst's episode length
+ * (readings in state anomaly from its opening), returns 1 when an episode opened at the second
+ * burst (within 20 readings of it); *other the episodes opened elsewhere. */
+static int wide_run(uint64_t seed, int wide, int *len1, int *other)
+{
+    float *x = make_wide_case(seed);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.burst_wide = wide;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    int second = 0;
+    *len1 = *other = 0;
+    for (int t = 0; t < BW_N; t++) {
+        step(d, x, t, 1, NULL, &res);
+        if (t >= BW_FIRST && t < BW_SECOND && res.state == DET_ANOMALY)
+            (*len1)++;
+        if (!(res.changed && res.state == DET_ANOMALY))
+            continue;
+        if (t >= BW_SECOND && t < BW_SECOND + 20)
+            second = 1;
+        else if (!(t >= BW_FIRST && t < BW_FIRST + 20))
+            (*other)++;
+    }
+    detector_destroy(d);
+    free(x);
+    return second;
+}
+
+/* Two bursts of 14 readings of jumps the model cannot predict, the second no larger, after a
+ * training, seeds 1-4: the first's episode lasts 13-17 readings, longer than one short window,
+ * so without burst_wide the second opens too; with burst_wide 2 the first is a burst the device
+ * has shown and the second does not open. Nothing else opens either way. */
+static void test_burst_wide(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        int l0, o0, l2, o2;
+        int s0 = wide_run(seed, 0, &l0, &o0), s2 = wide_run(seed, 2, &l2, &o2);
+        print_message("seed %d: burst_wide 0: first lasts %d, second %d, other %d; 2: first %d, "
+                      "second %d, other %d\n",
+                      (int)seed, l0, s0, o0, l2, s2, o2);
+        assert_true(l0 >= 10 && l0 < 20 && l2 == l0); /* longer than one short window */
+        assert_int_equal(s0, 1);
+        assert_int_equal(s2, 0);
+        assert_int_equal(o0, 0);
+        assert_int_equal(o2, 0);
+    }
+}
+
+/* A format-45 save with burst_wide 2 (the default), taken after make_wide_case's first burst
+ * (seed 1) was recorded, loads and continues bit for bit: the second burst does not open. A
+ * format-44 save (no burst_wide in its config; 3.0f's bits where the field may lie in format
+ * 44's padding, not read) loads with burst_wide 0 and continues bit for bit as the saved
+ * detector run without it, where the second burst opens; the same bytes claimed as 45 are
+ * refused. A detector saved with burst_wide 2 keeps it; cut back to format 44, 0. */
+static void test_load_format44(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg, kept, cut;
+    detector_config_default(&cfg);
+    assert_int_equal(cfg.burst_wide, 2);
+    const float three = 3.0f;
+    int junk;
+    memcpy(&junk, &three, sizeof junk);
+    float *x = make_wide_case(1);
+    double top;
+    int opened;
+    cut_and_continue(&cfg, 1, x, BW_N, BW_FIRST + 30, sizeof(struct detector_config), 0, 45, &top,
+                     &opened);
+    assert_int_equal(opened, 0); /* the second burst does not open after the load either */
+    opened = load_older_format(&cfg, x, BW_N, BW_FIRST + 30, 1,
+                               offsetof(struct detector_config, burst_wide), junk, 44);
+    print_message("format 44 load: %d anomalies opened after the cut, as saved\n", opened);
+    assert_int_equal(opened, 1); /* without burst_wide the second burst opens */
+    free(x);
+    save_kept_and_cut(&cfg, offsetof(struct detector_config, burst_wide), junk, 44, &kept, &cut);
+    assert_int_equal(kept.burst_wide, 2);
+    assert_int_equal(cut.burst_wide, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -7977,6 +8089,8 @@ int main(void)
         cmocka_unit_test(test_hold_echo_multichannel),
         cmocka_unit_test(test_hold_echo_slow_fault),
         cmocka_unit_test(test_load_format43),
+        cmocka_unit_test(test_burst_wide),
+        cmocka_unit_test(test_load_format44),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))

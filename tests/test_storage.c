@@ -2173,7 +2173,8 @@ static void test_wide_points_encoding(void **state)
     const store_cell_t *c;
     size_t nc, np;
     assert_int_equal(store__chunk_decode(&codec, 0, sqlite3_column_blob(st, 3),
-                                         (size_t)sqlite3_column_bytes(st, 3), &c, &nc, &np),
+                                         (size_t)sqlite3_column_bytes(st, 3), NULL, 0, &c, &nc,
+                                         &np),
                      0);
     assert_int_equal(np, NPT);
     assert_int_equal(nc, NPT * NCH);
@@ -2233,8 +2234,34 @@ static void test_compact_merge(void **state)
 
 /* ---- chunks (schema 3) ---- */
 
+/* Decodes the chunk data (len bytes, first timestamp t0) with the selection want (nwant
+ * entries; NULL: all) and checks that the cells are exactly those of cells (m, the full decode,
+ * np points) whose channel is selected, in order and bit for bit. */
+static void chunk_check_masked(const unsigned char *data, size_t len, const store_cell_t *cells,
+                               size_t m, size_t np, const unsigned char *want, size_t nwant)
+{
+    store_codec_t dec = {0};
+    const store_cell_t *c;
+    size_t nc, gnp, k = 0;
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, data, len, want, nwant, &c, &nc, &gnp),
+                     0);
+    assert_int_equal(gnp, np);
+    for (size_t i = 0; i < m; i++) {
+        if (want != NULL && ((size_t)cells[i].idx >= nwant || !want[cells[i].idx]))
+            continue;
+        assert_true(k < nc);
+        assert_int_equal(c[k].ts, cells[i].ts);
+        assert_int_equal(c[k].idx, cells[i].idx);
+        assert_int_equal(bits_of(c[k].v), bits_of(cells[i].v));
+        k++;
+    }
+    assert_int_equal(nc, k);
+    store__codec_free(&dec);
+}
+
 /* Encodes cells, decodes them, and checks every cell comes back bit for bit; every truncation
- * and a trailing byte are refused. Returns the encoded length. */
+ * and a trailing byte are refused, also by a decode of the first cell's channel alone (which
+ * skips the others' bytes). Returns the encoded length. */
 static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
 {
     store_codec_t enc = {0}, dec = {0};
@@ -2247,7 +2274,7 @@ static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
     size_t nc, np, want_np = 0;
     for (size_t i = 0; i < m; i++)
         want_np += i == 0 || cells[i].ts != cells[i - 1].ts;
-    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len, &c, &nc, &np), 0);
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len, NULL, 0, &c, &nc, &np), 0);
     assert_int_equal(nc, m);
     assert_int_equal(np, want_np);
     for (size_t i = 0; i < m; i++) {
@@ -2256,11 +2283,23 @@ static size_t chunk_roundtrip(const store_cell_t *cells, size_t m)
         assert_int_equal(bits_of(c[i].v), bits_of(cells[i].v));
     }
     for (size_t cut = 0; cut < len; cut++)
-        assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, cut, &c, &nc, &np),
+        assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, cut, NULL, 0, &c, &nc, &np),
                          ERR_CORRUPT);
     copy[len] = 0;
-    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len + 1, &c, &nc, &np),
+    assert_int_equal(store__chunk_decode(&dec, cells[0].ts, copy, len + 1, NULL, 0, &c, &nc, &np),
                      ERR_CORRUPT);
+    size_t nwant = (size_t)cells[0].idx + 1;
+    unsigned char *want = calloc(nwant, 1);
+    want[cells[0].idx] = 1;
+    chunk_check_masked(copy, len, cells, m, want_np, want, nwant);
+    for (size_t cut = 0; cut < len; cut++)
+        assert_int_equal(
+            store__chunk_decode(&dec, cells[0].ts, copy, cut, want, nwant, &c, &nc, &np),
+            ERR_CORRUPT);
+    assert_int_equal(
+        store__chunk_decode(&dec, cells[0].ts, copy, len + 1, want, nwant, &c, &nc, &np),
+        ERR_CORRUPT);
+    free(want);
     free(copy);
     store__codec_free(&enc);
     store__codec_free(&dec);
@@ -2362,11 +2401,14 @@ static void test_chunk_codec(void **state)
     size_t nc, np;
     const unsigned char bad1[] = {0, 1}, bad2[] = {0xff, 0xff, 0xff, 0xff, 0x0f, 1},
                         bad3[] = {2, 1, 2, 0, 0x01, 0x00}; /* point 2 has no value */
-    assert_int_equal(store__chunk_decode(&dec, 0, bad1, sizeof bad1, &c, &nc, &np), ERR_CORRUPT);
-    assert_int_equal(store__chunk_decode(&dec, 0, bad2, sizeof bad2, &c, &nc, &np), ERR_CORRUPT);
-    assert_int_equal(store__chunk_decode(&dec, 0, bad3, sizeof bad3, &c, &nc, &np), ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad1, sizeof bad1, NULL, 0, &c, &nc, &np),
+                     ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad2, sizeof bad2, NULL, 0, &c, &nc, &np),
+                     ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, bad3, sizeof bad3, NULL, 0, &c, &nc, &np),
+                     ERR_CORRUPT);
     /* An empty blob, which sqlite3_column_blob returns as NULL. */
-    assert_int_equal(store__chunk_decode(&dec, 0, NULL, 0, &c, &nc, &np), ERR_CORRUPT);
+    assert_int_equal(store__chunk_decode(&dec, 0, NULL, 0, NULL, 0, &c, &nc, &np), ERR_CORRUPT);
     /* The encoder refuses what it cannot code faithfully: nothing, cells out of order or
      * repeated, a negative or huge idx. */
     const unsigned char *data;
@@ -2381,6 +2423,189 @@ static void test_chunk_codec(void **state)
     assert_int_equal(store__chunk_encode(&dec, huge, 1, &data, &dlen), ERR_INVAL);
     store__codec_free(&dec);
     free(cells);
+}
+
+/* Random chunks: a decode of any selection of channels gives the full decode's cells of those
+ * channels. Channel j of a chunk is coded as j % 6 says (0..4: DECIMAL with that many
+ * decimals, 5: PAIRS), present at every point when (j / 6) % 2 == 0 (else sparse: a bitmap), so
+ * 12 or more channels take every path, each both decoded and skipped. */
+static void test_chunk_decode_mask(void **state)
+{
+    (void)state;
+    const size_t nchs[] = {1, 2, 3, 8, 12, 13, 40};
+    unsigned seed = 11;
+    enum { NMAX = 300, CHMAX = 40, IDXMAX = 4 * CHMAX };
+    store_cell_t *cells = malloc(NMAX * CHMAX * sizeof *cells);
+    unsigned char want[IDXMAX + 1];
+    for (size_t t = 0; t < sizeof nchs / sizeof nchs[0]; t++) {
+        for (int rep = 0; rep < 6; rep++) {
+            size_t nch = nchs[t], n = 1 + (size_t)rand_r(&seed) % NMAX, m = 0;
+            int64_t idx[CHMAX], ts = (int64_t)rand_r(&seed) - RAND_MAX / 2;
+            for (size_t j = 0; j < nch; j++) /* increasing, gaps of 1 to 4 */
+                idx[j] = (j ? idx[j - 1] : -1) + 1 + rand_r(&seed) % 4;
+            for (size_t i = 0; i < n; i++) {
+                ts += rep % 2 ? 1000 : 1 + rand_r(&seed) % 5000; /* regular or irregular */
+                size_t m0 = m;
+                for (size_t j = 0; j < nch; j++) {
+                    int sparse = (j / 6) % 2 == 1;
+                    if (sparse && rand_r(&seed) % 3 == 0)
+                        continue;
+                    int kind = (int)(j % 6);
+                    double v;
+                    if (kind < 5) {
+                        static const double p10[] = {1, 10, 100, 1000, 10000};
+                        v = (double)((int64_t)rand_r(&seed) % 2000001 - 1000000) / p10[kind];
+                    } else {
+                        uint64_t b = (uint64_t)rand_r(&seed) << 33 ^ (uint64_t)rand_r(&seed) << 11 ^
+                                     (uint64_t)rand_r(&seed);
+                        v = from_bits(b);
+                    }
+                    cells[m++] = (store_cell_t){ts, idx[j], v};
+                }
+                if (m == m0) /* every point holds a value */
+                    cells[m++] = (store_cell_t){ts, idx[nch - 1], 0.5};
+            }
+            store_codec_t enc = {0};
+            const unsigned char *data;
+            size_t len;
+            assert_int_equal(store__chunk_encode(&enc, cells, m, &data, &len), 0);
+            unsigned char *copy = malloc(len);
+            memcpy(copy, data, len);
+            /* Everything (both ways), nothing (both ways), each channel alone, random subsets
+             * (some with nwant short of the largest idx). */
+            chunk_check_masked(copy, len, cells, m, n, NULL, 0);
+            memset(want, 1, sizeof want);
+            chunk_check_masked(copy, len, cells, m, n, want, sizeof want);
+            memset(want, 0, sizeof want);
+            chunk_check_masked(copy, len, cells, m, n, want, sizeof want);
+            chunk_check_masked(copy, len, cells, m, n, want, 0);
+            for (size_t j = 0; j < nch; j++) {
+                memset(want, 0, sizeof want);
+                want[idx[j]] = 1;
+                chunk_check_masked(copy, len, cells, m, n, want, (size_t)idx[j] + 1);
+            }
+            for (int r = 0; r < 8; r++) {
+                for (size_t i = 0; i < sizeof want; i++)
+                    want[i] = rand_r(&seed) % 2 == 0;
+                size_t nwant = r % 2 ? (size_t)rand_r(&seed) % (sizeof want) : sizeof want;
+                chunk_check_masked(copy, len, cells, m, n, want, nwant);
+            }
+            free(copy);
+            store__codec_free(&enc);
+        }
+    }
+    free(cells);
+    /* A skipped channel's varints are held to the full decode's limit (at most 9 bytes >= 0x80
+     * before the one that ends a varint), wherever a long one falls among 8-byte words: 20
+     * points 1 ms apart, channel 0 DECIMAL 0 at every point (values 0 but value j, which is
+     * len bytes 0x80 and a 0x00), channel 1 likewise (all 0). Both decodes accept it exactly
+     * when len <= 9; a decode of channel 1 alone gives its 20 cells. */
+    for (size_t j = 0; j < 20; j++) {
+        for (size_t run = 0; run <= 20; run++) {
+            unsigned char buf[128];
+            size_t w = 0;
+            const unsigned char head[] = {20, 2, 2, 0, 17, 0, 8}; /* n, nch, ts, idx 0, mode */
+            memcpy(buf, head, sizeof head);
+            w = sizeof head;
+            for (size_t i = 0; i < 20; i++) {
+                for (size_t r = 0; i == j && r < run; r++)
+                    buf[w++] = 0x80;
+                buf[w++] = 0;
+            }
+            buf[w++] = 1; /* idx 1 */
+            buf[w++] = 8;
+            memset(buf + w, 0, 20);
+            w += 20;
+            store_codec_t dec = {0};
+            const store_cell_t *c;
+            size_t nc, np;
+            unsigned char only1[2] = {0, 1};
+            int full = store__chunk_decode(&dec, 5, buf, w, NULL, 0, &c, &nc, &np);
+            int part = store__chunk_decode(&dec, 5, buf, w, only1, 2, &c, &nc, &np);
+            assert_int_equal(full, run <= 9 ? 0 : ERR_CORRUPT);
+            assert_int_equal(part, full);
+            if (part == 0) {
+                assert_int_equal(nc, 20);
+                assert_int_equal(np, 20);
+                for (size_t i = 0; i < 20; i++) {
+                    assert_int_equal(c[i].ts, 5 + (int64_t)i);
+                    assert_int_equal(c[i].idx, 1);
+                }
+            }
+            store__codec_free(&dec);
+        }
+    }
+}
+
+/* Every point must hold a value of some channel, also when no channel is present at every point
+ * (the decoder ORs the bitmaps then): rows of n = 1..17 points (n % 8 of every kind) and two
+ * sparse DECIMAL 0 channels (idx 0 and 1, bitmaps a and b, values 0) are accepted exactly when a
+ * | b covers the n points, by the full decode and by every selection, which then give the
+ * selected channels' cells. */
+static void test_chunk_decode_cover(void **state)
+{
+    (void)state;
+    unsigned seed = 5;
+    const unsigned char sel0[] = {1, 0}, sel1[] = {0, 1}, none[] = {0, 0};
+    const unsigned char *sels[] = {sel0, sel1, none, sel1};
+    const size_t nsel[] = {2, 2, 2, 1};
+    for (size_t n = 1; n <= 17; n++) {
+        size_t nb = (n + 7) / 8;
+        uint32_t all = (uint32_t)((1u << n) - 1);
+        for (int rep = 0; rep < 200; rep++) {
+            uint32_t a = (uint32_t)rand_r(&seed) & all, b = (uint32_t)rand_r(&seed) & all;
+            if (rep % 4 == 0) /* often exactly covered */
+                b = (all & ~a) | ((uint32_t)rand_r(&seed) & a);
+            if (a == 0 || b == 0)
+                continue; /* an empty channel is refused on its own */
+            unsigned char buf[64];
+            size_t w = 0;
+            buf[w++] = (unsigned char)n;
+            buf[w++] = 2;
+            if (n >= 2)
+                buf[w++] = 2; /* dod +1: 1 ms apart */
+            if (n >= 3) {
+                buf[w++] = 0; /* then n - 3 more zeros */
+                buf[w++] = (unsigned char)(n - 3);
+            }
+            for (int ch = 0; ch < 2; ch++) {
+                uint32_t bits = ch ? b : a;
+                buf[w++] = (unsigned char)ch; /* idx 0, then + 1 */
+                buf[w++] = 0;                 /* DECIMAL 0, sparse */
+                for (size_t k = 0; k < nb; k++)
+                    buf[w++] = (unsigned char)(bits >> (8 * k));
+                for (int k = __builtin_popcount(bits); k > 0; k--)
+                    buf[w++] = 0;
+            }
+            int ok = (a | b) == all;
+            store_codec_t dec = {0};
+            const store_cell_t *c;
+            size_t nc, np;
+            assert_int_equal(store__chunk_decode(&dec, 7, buf, w, NULL, 0, &c, &nc, &np),
+                             ok ? 0 : ERR_CORRUPT);
+            if (ok)
+                assert_int_equal(nc, (size_t)(__builtin_popcount(a) + __builtin_popcount(b)));
+            for (size_t t = 0; t < sizeof sels / sizeof sels[0]; t++) {
+                assert_int_equal(
+                    store__chunk_decode(&dec, 7, buf, w, sels[t], nsel[t], &c, &nc, &np),
+                    ok ? 0 : ERR_CORRUPT);
+                if (!ok)
+                    continue;
+                assert_int_equal(np, n);
+                size_t want_nc = 0;
+                for (size_t k = 0; k < 2; k++)
+                    if (k < nsel[t] && sels[t][k])
+                        want_nc += (size_t)__builtin_popcount(k ? b : a);
+                assert_int_equal(nc, want_nc);
+                for (size_t k = 0; k < nc; k++) {
+                    assert_true(c[k].idx < (int64_t)nsel[t] && sels[t][c[k].idx]);
+                    assert_true((c[k].idx ? b : a) >> (c[k].ts - 7) & 1);
+                    assert_true(k == 0 || c[k].ts > c[k - 1].ts);
+                }
+            }
+            store__codec_free(&dec);
+        }
+    }
 }
 
 static void test_chunk_cut(void **state)
@@ -4088,6 +4313,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compact_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wide_points_encoding, setup, teardown),
         cmocka_unit_test(test_chunk_codec),
+        cmocka_unit_test(test_chunk_decode_mask),
+        cmocka_unit_test(test_chunk_decode_cover),
         cmocka_unit_test(test_chunk_cut),
         cmocka_unit_test_setup_teardown(test_overwrite_across_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction, setup, teardown),

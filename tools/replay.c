@@ -147,6 +147,7 @@ static const struct field fields[] = {
     FI("record_young", record_young),
     FF("accept_grow", accept_grow),
     FF("hold_echo", hold_echo),
+    FI("burst_wide", burst_wide),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)

@@ -5,7 +5,9 @@
  *   even: the rest is t0 (8 bytes, little-endian) and a chunk, decoded from an exact-size copy;
  *         whatever decodes has npoints strictly increasing timestamps from t0, each with at
  *         least one value in increasing idx order, and encodes and decodes again to the same
- *         cells, bit for bit;
+ *         cells, bit for bit; a decode of a selection of channels (the first byte's bits 1-7:
+ *         idx selected when bit 1 + idx % 7 is set, for idx < 64) fails exactly when the full
+ *         decode fails, and otherwise gives the full decode's cells of those channels;
  *   odd:  the rest describes cells (per cell: a step byte, an idx byte, 8 value bytes), built
  *         sorted and unique; they must encode and decode back bit for bit.
  * No binary seeds are needed: the odd mode reaches the encoder's every value mode from random
@@ -43,7 +45,7 @@ static void roundtrip(const store_cell_t *cells, size_t m)
     if (copy == NULL)
         goto done;
     memcpy(copy, out, len);
-    rc = store__chunk_decode(&dec, cells[0].ts, copy, len, &back, &nc, &np);
+    rc = store__chunk_decode(&dec, cells[0].ts, copy, len, NULL, 0, &back, &nc, &np);
     free(copy);
     if (rc == ERR_NOMEM)
         goto done;
@@ -54,7 +56,42 @@ done:
     store__codec_free(&dec);
 }
 
-static void decode_raw(const uint8_t *data, size_t size)
+/* Decodes buf with the selection of mode byte sel and checks it against the full decode's
+ * outcome rc and cells (nc of them, np points). */
+static void decode_masked(int64_t t0, const unsigned char *buf, size_t size, unsigned sel, int rc,
+                          const store_cell_t *full, size_t nc, size_t np)
+{
+    enum { NWANT = 64 };
+    unsigned char want[NWANT];
+    for (size_t i = 0; i < NWANT; i++)
+        want[i] = (unsigned char)(sel >> (1 + i % 7) & 1);
+    store_codec_t dec = {0};
+    const store_cell_t *cells;
+    size_t mnc, mnp;
+    int mrc = store__chunk_decode(&dec, t0, buf, size, want, NWANT, &cells, &mnc, &mnp);
+    if (mrc == ERR_NOMEM || rc == ERR_NOMEM)
+        goto done;
+    if ((mrc == 0) != (rc == 0))
+        abort(); /* refused under one selection and not under another */
+    if (rc == 0) {
+        size_t k = 0;
+        if (mnp != np)
+            abort();
+        for (size_t i = 0; i < nc; i++) {
+            if ((uint64_t)full[i].idx >= NWANT || !want[full[i].idx])
+                continue;
+            if (k >= mnc || !same_cells(&full[i], &cells[k], 1))
+                abort();
+            k++;
+        }
+        if (k != mnc)
+            abort();
+    }
+done:
+    store__codec_free(&dec);
+}
+
+static void decode_raw(unsigned sel, const uint8_t *data, size_t size)
 {
     if (size < 8)
         return;
@@ -67,9 +104,10 @@ static void decode_raw(const uint8_t *data, size_t size)
         return;
     memcpy(buf, data + 8, size);
     store_codec_t dec = {0};
-    const store_cell_t *cells;
-    size_t nc, np;
-    int rc = store__chunk_decode(&dec, (int64_t)t0, buf, size, &cells, &nc, &np);
+    const store_cell_t *cells = NULL;
+    size_t nc = 0, np = 0;
+    int rc = store__chunk_decode(&dec, (int64_t)t0, buf, size, NULL, 0, &cells, &nc, &np);
+    decode_masked((int64_t)t0, buf, size, sel, rc, cells, nc, np);
     if (rc == 0) {
         size_t points = 1;
         if (nc < np || nc == 0 || cells[0].ts != (int64_t)t0)
@@ -129,6 +167,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 1)
         encode_cells(data + 1, size - 1);
     else
-        decode_raw(data + 1, size - 1);
+        decode_raw(data[0], data + 1, size - 1);
     return 0;
 }
