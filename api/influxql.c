@@ -315,6 +315,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     s->w[0] = '\0';
     t->text = s->w;
     t->len = 0;
+    t->value = NULL;
     t->line = line;
     t->col = col;
     char c = *s->p;
@@ -356,8 +357,11 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         qs_other(s, t);
     }
+    if (t->kind == QT_OTHER && c == '\'')
+        t->value = t->text; /* kept "" for '' */
     /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
-     * quote closed by nothing or a newline before any character "BADSTRING". */
+     * quote closed by nothing or a newline before any character "BADSTRING". Only the printed
+     * text: the value of '' stays "" (t->value). */
     if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
         t->text = t->kind == QT_BAD ? "BADSTRING" : "STRING";
         t->len = strlen(t->text);

@@ -37,10 +37,12 @@ typedef struct qmem {
 
 typedef struct {
     enum qtok kind;
-    const char *text; /* an identifier's name; else what influxd prints: "EOF", "SELECT".
-                       * NUL-terminated; borrowed from the query's qmem_t (or static) */
-    size_t len;       /* of text */
-    int line, col;    /* as influxd prints them */
+    const char *text;  /* an identifier's name; else what influxd prints: "EOF", "SELECT".
+                        * NUL-terminated; borrowed from the query's qmem_t (or static) */
+    size_t len;        /* of text */
+    const char *value; /* a string literal's ('...') value: text, but "" for '' (whose text is
+                        * "STRING", as influxd prints it); NULL for any other token */
+    int line, col;     /* as influxd prints them */
 } qtoken_t;
 
 typedef struct {

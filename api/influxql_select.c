@@ -908,6 +908,10 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
     if (raw && q->every_ns)
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
+    if (q->device_none) { /* "device" = '': influxd answers no series */
+        api__q_result_open(run);
+        return 0;
+    }
     if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
         iqv_select_t v = {.from = q->from,
                           .device = q->device,

@@ -243,9 +243,9 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
         if (time_duration(r, &t, ns))
             return -1;
-    } else if (t.kind == QT_OTHER && t.text[0] != '\0' && s->p[-1] == '\'') {
+    } else if (t.value != NULL) {
         int64_t ms;
-        if (vtime_parse_rfc3339(t.text, t.len, &ms)) {
+        if (vtime_parse_rfc3339(t.value, strlen(t.value), &ms)) {
             unsupported(q, s, "this time: ", t.text);
             return 1;
         }
@@ -328,22 +328,26 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (q_op(&op, "=~")) {
         /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        if (q->device_re != NULL || q->device[0] != '\0') {
+        if (q->device_re != NULL || q->device[0] != '\0' || q->device_none) {
             unsupported(q, s, "two conditions on the device tag", NULL);
             return 1;
         }
         return api__iq_regex(r, s, &q->device_re) ? -1 : 0;
     }
     api__qs_next(s, &v);
-    if (!q_op(&op, "=") || v.kind != QT_OTHER || s->p[-1] != '\'') {
+    if (!q_op(&op, "=") || v.value == NULL) {
         unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
         return 1;
     }
-    if (q->device_re != NULL || (q->device[0] != '\0' && strcmp(q->device, v.text) != 0)) {
+    const char *had = q->device_none ? "" : q->device[0] != '\0' ? q->device : NULL;
+    if (q->device_re != NULL || (had != NULL && strcmp(had, v.value) != 0)) {
         unsupported(q, s, "two devices in one condition", NULL);
         return 1;
     }
-    q->device = v.text;
+    if (v.value[0] == '\0')
+        q->device_none = 1; /* no device has the empty name */
+    else
+        q->device = v.value;
     return 0;
 }
 

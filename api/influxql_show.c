@@ -589,13 +589,13 @@ static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_
     if (re)
         return api__iq_regex(r, s, &c->pattern);
     api__qs_next(s, &v);
-    if (!ident && !(v.kind == QT_OTHER && s->p[-1] == '\''))
+    if (!ident && v.value == NULL)
         return 2;
     if (ident && v.kind != QT_IDENT) {
         api__q_parse_error(r, &v, "identifier");
         return -1;
     }
-    c->pattern = exact_pattern(s, v.text);
+    c->pattern = exact_pattern(s, ident ? v.text : v.value); /* '' is "" */
     if (c->pattern == NULL) {
         api__error(r, 500, "out of memory");
         return -1;

@@ -2217,5 +2217,39 @@ class GrafanaShowAll(InfluxdPair):
         self.assertIn('"c&d>"', self.d.curl("GET", "/v1/devices/esc").body.decode())
 
 
+class EmptyString(InfluxdPair):
+    """'' is the empty string as a value (session 25: vigild read it as the device "STRING", the
+    name influxd prints for it in a parse error): no device has that name, so = '' selects
+    nothing and != '' everything, as from influxd, with a device named STRING written."""
+
+    POINTS = "\n".join(["plant,device=STRING temp=1.5 %d" % G_T,
+                        "plant,device=e1 temp=2.5 %d" % G_T])
+
+    def test_empty_string_as_influxd(self):
+        rng = g_range(-10, 10)
+        statements = [
+            "SELECT temp FROM plant WHERE \"device\" = ''",
+            "SELECT mean(temp) FROM plant WHERE (\"device\" = '') AND %s GROUP BY time(10s) "
+            "fill(null)" % rng,
+            "SELECT last(temp) FROM plant WHERE \"device\" = '' GROUP BY \"device\"",
+            "SELECT temp FROM plant WHERE \"device\" = '' AND \"device\" = ''",
+            "SELECT temp FROM \"STRING\" WHERE device = ''",
+            "SHOW TAG VALUES FROM plant WITH KEY = \"device\" WHERE \"device\" = ''",
+            "SHOW TAG VALUES FROM plant WITH KEY = \"device\" WHERE \"device\" != ''",
+            # The device named STRING is still read by its name; '' still prints as STRING
+            # in influxd's parse error.
+            "SELECT temp FROM plant WHERE \"device\" = 'STRING'",
+            "SHOW TAG VALUES FROM plant WITH KEY = \"device\" WHERE \"device\" = 'STRING'",
+            "SHOW MEASUREMENTS LIMIT ''",
+        ]
+        self.assert_same(statements)
+        # Not vacuous: STRING's point is there to be (wrongly) read, and = '' reads none.
+        one = self.vigild(statements[7])["results"][0]
+        self.assertEqual(one["series"][0]["values"], [[G_T, 1.5]])
+        self.assertNotIn("series", self.vigild(statements[0])["results"][0])
+        tv = self.vigild(statements[6])["results"][0]["series"][0]["values"]
+        self.assertEqual(tv, [["device", "STRING"], ["device", "e1"]])
+
+
 if __name__ == "__main__":
     vt.main()
