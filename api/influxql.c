@@ -429,38 +429,11 @@ static char *trim_go_space(char *q)
     return q;
 }
 
-/* Answers a 400 {"error":...} of fmt as api__error does, but whole: api__error cuts its message
- * at 511 bytes, and a token quoted in one may be as long as the query (influxd prints it
- * whole). */
-static void q_error(api_request_t *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void q_error(api_request_t *r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *msg = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (msg == NULL) {
-        api__error(r, 500, "out of memory");
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(msg, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, "{\"error\":", 9);
-    api__json_str(&b, msg);
-    sbuf_append(&b, "}\n", 2);
-    free(msg);
-    api__body(r, 400, "application/json", &b);
-}
-
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
-    q_error(r, "error parsing query: found %s, expected %s at line %d, char %d", t->text, want,
-            t->line, t->col);
+    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
+               want, t->line, t->col);
 }
 
 /* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
@@ -699,10 +672,10 @@ static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *n
         api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t->line,
                    t->col);
     else if (rc == -2)
-        q_error(r,
-                "error parsing query: overflowed duration %s: choose a smaller duration or INF "
-                "at line %d, char %d",
-                t->text, t->line, t->col);
+        api__error(r, 400,
+                   "error parsing query: overflowed duration %s: choose a smaller duration or INF "
+                   "at line %d, char %d",
+                   t->text, t->line, t->col);
     return rc ? -1 : 0;
 }
 
@@ -718,10 +691,10 @@ int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, 
     errno = 0;
     long long n = strtoll(t->text, NULL, 10);
     if (errno == ERANGE) {
-        q_error(r,
-                "error parsing query: strconv.Atoi: parsing \"%s\": value out of range at line "
-                "%d, char %d",
-                t->text, t->line, t->col);
+        api__error(r, 400,
+                   "error parsing query: strconv.Atoi: parsing \"%s\": value out of range at line "
+                   "%d, char %d",
+                   t->text, t->line, t->col);
         return -1;
     }
     if (n < min || n > max) {
