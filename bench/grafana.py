@@ -23,7 +23,11 @@ less than the wall time.
 
 vigild's own series (no peer has them; absolute times): a second vigild (model.warmup so large
 that every device stays learning: each reading is scored, no training competes) gets --devices
-devices x --entries readings of two channels at 1 Hz ending now; then
+devices x --entries readings of two channels at 1 Hz ending now, over one connection in time
+order (a reading older than its device's newest is stored but not scored, so batches sent over
+two connections, one overtaking another, left 1,600-1,900 scores of 2,000); the cases start
+once /metrics shows the pipeline has taken every reading and each device has --entries scores
+(checked again after a restart; at most 60 s, else the run fails); then
 
   scores-raw          SELECT "score" FROM "vigil_scores" WHERE time > now()-1h GROUP BY "device"
   scores-max-1m       SELECT max("score") ... GROUP BY time(1m), "device" fill(null)
@@ -39,7 +43,7 @@ are inserted into its events table with vigild stopped:
   anomalies-after  the same over the last 30 minutes (after every episode: no row)
   rest-anomalies-6h, rest-anomalies-after  GET /v1/anomalies?from=&to= over the same ranges
 """
-import argparse, http.client, os, shutil, sqlite3, statistics, subprocess, sys, tempfile
+import argparse, http.client, json, os, shutil, sqlite3, statistics, subprocess, sys, tempfile
 import time, urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -189,12 +193,21 @@ def restart(v, binary, conf):
     wait_http(v.port, "/healthz")
 
 
-def count_scores(port, dev):
-    body = fetch(port, q_path("bench", f'SELECT count("score") FROM "vigil_scores" WHERE '
-                                      f'"device" = \'{dev}\''))
-    doc = __import__("json").loads(body)
-    s = doc["results"][0].get("series")
-    return s[0]["values"][0][1] if s else 0
+def scores_by_device(port):
+    """{device: count of its vigil_scores entries}, one /query for every device."""
+    body = fetch(port, q_path("bench", 'SELECT count("score") FROM "vigil_scores" GROUP BY '
+                                       '"device"'))
+    doc = json.loads(body)
+    return {s["tags"]["device"]: s["values"][0][1]
+            for s in doc["results"][0].get("series", [])}
+
+
+def metric(port, name):
+    """The value of an unlabelled family in vigild's /metrics (0 when absent)."""
+    for ln in fetch(port, "/metrics").decode().splitlines():
+        if ln.startswith(name + " "):
+            return float(ln.split()[1])
+    return 0
 
 
 def insert_episodes(data_dir, n, newest_end):
@@ -213,18 +226,30 @@ def insert_episodes(data_dir, n, newest_end):
     db.close()
 
 
-def settle(port, devices):
-    """Waits until the first and last devices' scores stop growing (at most 60 s); returns the
-    last one's count."""
-    last, stable = -1, 0
+def settle(port, devices, entries, fed):
+    """Waits (at most 60 s) until vigild's pipeline has scored every reading, then checks that
+    each device has one vigil_scores entry a reading. fed: the readings this vigild's pipeline
+    is to score since it started (devices * entries after the write; 0 after a restart, when
+    the scores come from the store). Caught up: /metrics' vigil_readings_scored_total reaches
+    fed with no reading queued; then every device's count (through /query) must be entries,
+    polled too. Returns entries; raises, with the counts, when the wait ends or at once when
+    /metrics counts a reading not scored (out of order: it never will be)."""
+    counts, m = {}, {}
     for _ in range(600):
-        n = (count_scores(port, "d0"), count_scores(port, f"d{devices - 1}"))
-        stable = stable + 1 if n == last else 0
-        last = n
-        if stable >= 10 and min(n) > 0:
-            return n[1]
+        m = {k: metric(port, k) for k in ("vigil_readings_scored_total",
+                                          "vigil_readings_not_scored_total",
+                                          "vigil_inference_queue_readings")}
+        if m["vigil_readings_not_scored_total"] > 0:
+            break
+        if m["vigil_readings_scored_total"] >= fed and m["vigil_inference_queue_readings"] == 0:
+            counts = scores_by_device(port)
+            if len(counts) == devices and set(counts.values()) == {entries}:
+                return entries
         time.sleep(0.1)
-    raise RuntimeError(f"the scores did not settle within 60 s: counts {last}")
+    counts = scores_by_device(port)
+    got = sorted(set(counts.values())) or [0]
+    raise RuntimeError(f"not every reading was scored: {len(counts)} of {devices} devices have "
+                       f"scores, from {got[0]} to {got[-1]} of {entries} a device; /metrics {m}")
 
 
 def vigil_cases(a, vigild, tmp):
@@ -241,13 +266,18 @@ def vigil_cases(a, vigild, tmp):
     v = Vigild(vigild, tmp, ["--config", conf])
     base = None
     try:
-        post_all(v.port, "/write?db=bench&precision=ms", bodies, 2, "text/plain", 204)
+        # One connection, so the batches commit in time order: a reading older than its
+        # device's newest is stored but not scored (README), and two connections let a batch
+        # overtake an earlier one (1,600-1,900 scores of 2,000 a device, session 24).
+        post_all(v.port, "/write?db=bench&precision=ms", bodies, 1, "text/plain", 204)
         del bodies
-        settle(v.port, a.devices)
+        settle(v.port, a.devices, a.entries, a.devices * a.entries)
         if a.base_vigild:
             base = clone(v, vigild, a.base_vigild, conf, tmp)
         servers = [("vigil", v.port, v.p)] + ([("base", base.port, base.p)] if base else [])
-        n = settle(v.port, a.devices)  # again: v restarted when cloned
+        n = settle(v.port, a.devices, a.entries, 0)  # again: v restarted when cloned
+        if base:
+            settle(base.port, a.devices, a.entries, 0)
         size = f"devices={a.devices} entries={a.entries} scores_per_device={n}"
         for name, q in (
                 ("scores-raw", 'SELECT "score" FROM "vigil_scores" WHERE time > now()-1h '
@@ -268,6 +298,8 @@ def vigil_cases(a, vigild, tmp):
                 srv.stop()
                 insert_episodes(os.path.join(srv.dir, "data"), a.episodes, newest_end)
                 restart(srv, binary, conf)
+        # The restarted processes (the CPU times read their /proc entries).
+        servers = [("vigil", v.port, v.p)] + ([("base", base.port, base.p)] if base else [])
         size = f"episodes={a.episodes}"
         lo6 = newest_end - 6 * 3600000
         for name, lo, hi in (("6h", lo6, now), ("after", now - 1800000, now)):
@@ -289,7 +321,7 @@ def main():
     ap.add_argument("--devices", type=int, default=100)
     ap.add_argument("--entries", type=int, default=2000, help="readings per device (at most 3000)")
     ap.add_argument("--episodes", type=int, default=200000)
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=5, help="timed runs a case (1..1000)")
     ap.add_argument("--base-vigild", help="a second build (main's) run on a copy of the same data")
     ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--skip-vigil-series", action="store_true")
@@ -298,6 +330,8 @@ def main():
         ap.error("--days: more than 0, at most 400")
     if not 0 < a.entries <= 3000 or not 0 < a.devices <= 10000 or a.episodes > 5_000_000:
         ap.error("--entries 1..3000 (within now()-1h), --devices 1..10000, --episodes <= 5e6")
+    if not 0 < a.runs <= 1000:
+        ap.error("--runs 1..1000")
     tmp = tempfile.mkdtemp(prefix="vigil-bench-")
     try:
         if not a.skip_peer:
