@@ -22,7 +22,10 @@
  * are then found in the (device_id, t0, t_last, n) index, oldest first, and deleted as one key
  * range. Its counters follow (points minus the rows' n, first_ts the next row's t0, or the
  * oldest pending reading's, or none), written with the devices row and published at commit
- * like any write. A failed transaction rolls everything back, the maps are reloaded, and the
+ * like any write. The events go in batches through the events_start index, and each device
+ * that lost some has its length bound (devices.ev_maxlen, schema 9) set again from its
+ * remaining ended events in the same transaction (lower_bounds): one search of that device's
+ * events, none for the others. A failed transaction rolls everything back, the maps are reloaded, and the
  * walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later. Statements that
  * cannot be prepared disable retention (logged; store_retention_sweep answers ERR_IO) instead
  * of failing every transaction they would join.
@@ -47,10 +50,13 @@
 const char store__sql_retain_rows[] =
     "SELECT t0, t_last, n FROM readings WHERE device_id=?1 ORDER BY t0 LIMIT ?2";
 /* At most ?2 events that ended before ?1, found through the events_start index (an event ends
- * after it starts); the active ones (end_ts NULL) never match. */
+ * after it starts); the active ones (end_ts NULL) never match. Returns the device of each. */
 const char store__sql_retain_events[] =
     "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
-    " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2)";
+    " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2) RETURNING device_id";
+/* schema.c: a device's length bound set again from its remaining ended events. (Declared here,
+ * not in storage_int.h, to keep this change to the files it needs.) */
+extern const char store__sql_ev_maxlen_set[];
 
 /* Time between the starts of two sweeps: a tenth of the retention, within the bounds. */
 static int64_t period_ms(const store_t *s)
@@ -137,6 +143,70 @@ static int retain_device(store_t *s, store_dev_t *d, int64_t horizon, size_t bud
     return store__pend_mark(w, d);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sets the length bound (devices.ev_maxlen) of the devices ids[0..n) (sorted, repeats allowed)
+ * from their remaining ended events, in the open transaction: the bound the migration would
+ * compute, so the queries still reach every remaining episode and stop reading far back once
+ * a long one is gone. Each device costs one range search of its events in the table's
+ * primary key (device_id, id), whose rows hold the times. Without its statement the bounds stay as they were, still valid,
+ * and retention stops (prepare()'s policy): the deletions stand. */
+static int lower_bounds(store_t *s, int64_t *ids, size_t n)
+{
+    store_writer_t *w = &s->w;
+    sqlite3_stmt *st = NULL;
+    /* Prepared in the steps that deleted events only (at most a few a sweep): store_retain_t,
+     * in storage_int.h, has no place to keep it. */
+    int rc = sqlite3_prepare_v2(w->db, store__sql_ev_maxlen_set, -1, &st, NULL);
+    if (rc != SQLITE_OK) {
+        store__set_errmsg(s, "preparing the retention sweep: %s", sqlite3_errmsg(w->db));
+        log_error("storage: retention disabled: %s", store_errmsg(s));
+        w->ret.disabled = 1;
+        return 0;
+    }
+    int err = 0;
+    for (size_t i = 0; i < n && err == 0; i++) {
+        if (i > 0 && ids[i] == ids[i - 1])
+            continue;
+        sqlite3_bind_int64(st, 1, ids[i]);
+        err = store__step_done(s, st);
+    }
+    sqlite3_finalize(st);
+    return err;
+}
+
+/* Deletes at most STORE_RETAIN_EVENTS_PER_TX events that ended before the sweep's horizon and
+ * sets the bounds of the devices they belonged to; events_done when none such is left. */
+static int retain_events(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    store_retain_t *r = &w->ret;
+    int64_t ids[STORE_RETAIN_EVENTS_PER_TX];
+    size_t n = 0;
+    int rc;
+    sqlite3_bind_int64(r->events, 1, r->horizon);
+    sqlite3_bind_int64(r->events, 2, STORE_RETAIN_EVENTS_PER_TX);
+    while ((rc = sqlite3_step(r->events)) == SQLITE_ROW)
+        if (n < STORE_RETAIN_EVENTS_PER_TX)
+            ids[n++] = sqlite3_column_int64(r->events, 0);
+    sqlite3_reset(r->events);
+    sqlite3_clear_bindings(r->events);
+    if (rc != SQLITE_DONE) {
+        store__set_errmsg(s, "deleting events for retention: %s", sqlite3_errmsg(w->db));
+        return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+    }
+    r->tx_events += n;
+    r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
+    if (n == 0)
+        return 0;
+    qsort(ids, n, sizeof ids[0], cmp_id);
+    return lower_bounds(s, ids, n);
+}
+
 int store__retain_step(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -184,16 +254,8 @@ int store__retain_step(store_t *s)
         d = d->hh.next;
     }
     r->pos = d;
-    if (err == 0 && !r->events_done) {
-        sqlite3_bind_int64(r->events, 1, r->horizon);
-        sqlite3_bind_int64(r->events, 2, STORE_RETAIN_EVENTS_PER_TX);
-        err = store__step_done(s, r->events);
-        if (err == 0) {
-            int n = sqlite3_changes(w->db);
-            r->tx_events += (uint64_t)n;
-            r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
-        }
-    }
+    if (err == 0 && !r->events_done)
+        err = retain_events(s);
     r->finishing = err == 0 && r->pos == NULL && r->events_done;
     r->tx_seconds += vtime_mono_s() - t0;
     return err;

@@ -1696,6 +1696,112 @@ static void test_events_migrate_v8(void **state)
     evq_check_many(f->s, eps, 8, &rng, 0);
 }
 
+/* ---- retention lowers the overlap bound (schema 9, retention.c) ---- */
+
+static store_t *open_retention(const char *dir, int64_t retention_ms);
+static int64_t sql_int(const char *dir, const char *sql);
+extern const char store__sql_ev_maxlen_set[];
+
+#define EVR_N 600
+#define EVR_MIN 60000LL
+#define EVR_DAY (24LL * 3600 * 1000)
+
+/* Device dev's bound as stored (an infinite one reads as INT64_MAX). */
+static int64_t evr_maxlen(const char *dir, int dev)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT ev_maxlen FROM devices WHERE name='%s'", evq_devs[dev]);
+    return sql_int(dir, sql);
+}
+
+/* Old episodes of three devices ten days back (equal starts, zero lengths, active ones, some
+ * days long, and on q0 one of eight days, the longest of all), recent ones, and on q1 and q2 one
+ * that started with the old ones and ended after the horizon. A sweep with a retention of a day
+ * deletes the old ended ones: each device's bound is then exactly the longest remaining ended
+ * episode's length (q0's far below its eight days, q1's and q2's still their long survivor's),
+ * and every range query, around old and recent episodes, matches the brute-force overlap. */
+static void test_events_retention_lowers_bound(void **state)
+{
+    fx_t *f = *state;
+    for (int d = 0; d < 3; d++)
+        touch_device(f->s, evq_devs[d]);
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - EVR_DAY + 7200000;
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+    evq_ep_t *eps = calloc(EVR_N, sizeof *eps);
+    int64_t next_id[3] = {1, 1, 1};
+    for (size_t i = 0; i < EVR_N; i++) {
+        evq_ep_t *e = &eps[i];
+        e->dev = (int)(evq_rand(&rng) % 3);
+        e->id = next_id[e->dev]++;
+        e->start = (i % 3 == 0 ? recent : base) + (int64_t)(evq_rand(&rng) % 400) * EVR_MIN;
+        int kind = (int)(evq_rand(&rng) % 10);
+        e->end = kind < 2    ? e->start
+                 : kind == 2 ? -1
+                 : kind == 3 && i % 3 ? e->start + (int64_t)(evq_rand(&rng) % (3 * EVR_DAY))
+                             : e->start + (int64_t)(evq_rand(&rng) % (40 * EVR_MIN));
+        e->live = 1;
+    }
+    eps[0] = (evq_ep_t){0, 1, 1000, base + EVR_MIN, base + 8 * EVR_DAY};
+    eps[1] = (evq_ep_t){1, 1, 1000, base + 10 * EVR_MIN, now - 3600000};
+    eps[2] = (evq_ep_t){2, 1, 1000, base + 5 * EVR_MIN, now - EVR_DAY + 3600000};
+    for (size_t i = 0; i < EVR_N; i++) {
+        const evq_ep_t *e = &eps[i];
+        assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(evr_maxlen(f->dir, 0), 8 * EVR_DAY - EVR_MIN);
+    store_close(f->s);
+
+    /* The horizon is now - a day plus the seconds this takes: no episode ends near it. */
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    uint64_t deleted = 0;
+    int64_t want[3] = {0, 0, 0};
+    for (size_t i = 0; i < EVR_N; i++) {
+        evq_ep_t *e = &eps[i];
+        e->live = e->end == -1 || e->end >= now - EVR_DAY;
+        deleted += !e->live;
+        if (e->live && e->end != -1 && e->end - e->start > want[e->dev])
+            want[e->dev] = e->end - e->start;
+    }
+    assert_true(deleted > STORE_RETAIN_EVENTS_PER_TX); /* more than one step's worth */
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, deleted);
+
+    /* Ranges around a random episode's start or end (deleted ones too), empty to two days long,
+     * every device and the fleet, active or all, with and without a limit. */
+    static const size_t limits[] = {0, 1, 2, 5, 17};
+    for (int q = 0; q < 1500; q++) {
+        const evq_ep_t *e = &eps[evq_rand(&rng) % EVR_N];
+        int64_t at = e->end == -1 || evq_rand(&rng) % 2 ? e->start : e->end;
+        int64_t from = at - 7200000 + (int64_t)(evq_rand(&rng) % 14400000);
+        int64_t len = (int)(evq_rand(&rng) % 3) == 0   ? 0
+                      : (int)(evq_rand(&rng) % 2) == 0 ? (int64_t)(evq_rand(&rng) % (10 * EVR_MIN))
+                                                       : (int64_t)(evq_rand(&rng) % (2 * EVR_DAY));
+        int dev = (int)(evq_rand(&rng) % 4) - 1;
+        evq_check(f->s, eps, EVR_N, dev, evq_rand(&rng) % 5 == 0, from, from + len,
+                  limits[evq_rand(&rng) % 5], 0);
+    }
+    for (int dev = -1; dev < 3; dev++)
+        evq_check(f->s, eps, EVR_N, dev, 0, INT64_MIN, INT64_MAX, 0, 0);
+    /* Just before q0's old long episode ended: only it reached there, and it is gone. */
+    for (int dev = -1; dev < 3; dev++)
+        evq_check(f->s, eps, EVR_N, dev, 0, base + 8 * EVR_DAY - 1, base + 8 * EVR_DAY, 0, 0);
+
+    /* Each bound is exactly the longest remaining ended episode's: q0's went down from its
+     * eight days, q1's and q2's kept their long survivor's. */
+    for (int d = 0; d < 3; d++)
+        assert_int_equal(evr_maxlen(f->dir, d), want[d]);
+    assert_true(want[0] < 2 * EVR_DAY);
+    assert_true(want[1] >= eps[1].end - eps[1].start && want[2] >= eps[2].end - eps[2].start);
+    /* The bound is set by one search of the device's events, in the primary key. */
+    const char *sqls[] = {store__sql_ev_maxlen_set};
+    const char *plan[] = {"SEARCH events USING PRIMARY KEY (device_id=?)"};
+    assert_plans(f, sqls, plan, 1);
+    free(eps);
+}
+
 typedef struct dets {
     int n;
     char dev[8][16];
@@ -4306,6 +4412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_overlap_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_migrate_v8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_lowers_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
