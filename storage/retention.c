@@ -25,8 +25,8 @@
  * like any write. The events go in batches through the events_start index, and each device
  * that lost some has its length bound (devices.ev_maxlen, schema 9) set again from its
  * remaining ended events in the same transaction (lower_bounds): one search of that device's
- * events, none for the others. A failed transaction rolls everything back, the maps are reloaded, and the
- * walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later. Statements that
+ * events, none for the others. A failed transaction rolls everything back, the maps are reloaded,
+ * and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later. Statements that
  * cannot be prepared disable retention (logged; store_retention_sweep answers ERR_IO) instead
  * of failing every transaction they would join.
  *
@@ -153,8 +153,8 @@ static int cmp_id(const void *a, const void *b)
  * from their remaining ended events, in the open transaction: the bound the migration would
  * compute, so the queries still reach every remaining episode and stop reading far back once
  * a long one is gone. Each device costs one range search of its events in the table's
- * primary key (device_id, id), whose rows hold the times. Without its statement the bounds stay as they were, still valid,
- * and retention stops (prepare()'s policy): the deletions stand. */
+ * primary key (device_id, id), whose rows hold the times. Without its statement the bounds stay as
+ * they were, still valid, and retention stops (prepare()'s policy): the deletions stand. */
 static int lower_bounds(store_t *s, int64_t *ids, size_t n)
 {
     store_writer_t *w = &s->w;

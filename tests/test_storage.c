@@ -1702,7 +1702,7 @@ static store_t *open_retention(const char *dir, int64_t retention_ms);
 static int64_t sql_int(const char *dir, const char *sql);
 extern const char store__sql_ev_maxlen_set[];
 
-#define EVR_N 600
+#define EVR_N   600
 #define EVR_MIN 60000LL
 #define EVR_DAY (24LL * 3600 * 1000)
 
@@ -1735,10 +1735,10 @@ static void test_events_retention_lowers_bound(void **state)
         e->id = next_id[e->dev]++;
         e->start = (i % 3 == 0 ? recent : base) + (int64_t)(evq_rand(&rng) % 400) * EVR_MIN;
         int kind = (int)(evq_rand(&rng) % 10);
-        e->end = kind < 2    ? e->start
-                 : kind == 2 ? -1
+        e->end = kind < 2             ? e->start
+                 : kind == 2          ? -1
                  : kind == 3 && i % 3 ? e->start + (int64_t)(evq_rand(&rng) % (3 * EVR_DAY))
-                             : e->start + (int64_t)(evq_rand(&rng) % (40 * EVR_MIN));
+                                      : e->start + (int64_t)(evq_rand(&rng) % (40 * EVR_MIN));
         e->live = 1;
     }
     eps[0] = (evq_ep_t){0, 1, 1000, base + EVR_MIN, base + 8 * EVR_DAY};
