@@ -23,12 +23,12 @@
  * range. Its counters follow (points minus the rows' n, first_ts the next row's t0, or the
  * oldest pending reading's, or none), written with the devices row and published at commit
  * like any write. The events go in batches through the events_start index, and each device
- * that lost some has its length bound (devices.ev_maxlen, schema 9) set again from its
- * remaining ended events in the same transaction (lower_bounds): one search of that device's
- * events, none for the others. A failed transaction rolls everything back, the maps are reloaded,
- * and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later. Statements that
- * cannot be prepared disable retention (logged; store_retention_sweep answers ERR_IO) instead
- * of failing every transaction they would join.
+ * that lost one as long as its length bound (devices.ev_maxlen, schema 9) has the bound set
+ * again from its remaining ended events in the same transaction (lower_bounds): one search of
+ * that device's events, none for the others. A failed transaction rolls everything back, the maps
+ * are reloaded, and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later.
+ * Statements that cannot be prepared disable retention (logged; store_retention_sweep answers
+ * ERR_IO) instead of failing every transaction they would join.
  *
  * Invariants: between transactions a device's rows still do not overlap, d->points counts its
  * rows' and pending points, d->first_ts is its oldest; the cursor (pos) is a device in the map or
@@ -49,13 +49,10 @@
  * overlap), so the deletable ones come first. */
 const char store__sql_retain_rows[] =
     "SELECT t0, t_last, n FROM readings WHERE device_id=?1 ORDER BY t0 LIMIT ?2";
-/* At most ?2 events that ended before ?1, found through the events_start index (an event ends
- * after it starts); the active ones (end_ts NULL) never match. Returns the device of each. */
-const char store__sql_retain_events[] =
-    "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
-    " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2) RETURNING device_id";
-/* schema.c: a device's length bound set again from its remaining ended events. (Declared here,
- * not in storage_int.h, to keep this change to the files it needs.) */
+/* store__sql_retain_events (schema.c, beside the bound's expression): deletes at most ?2 events
+ * that ended before ?1 and returns the device of each, and 1 when the event was as long as the
+ * device's bound. store__sql_ev_maxlen_set: a device's bound set again from its remaining ended
+ * events. (Declared here, not in storage_int.h, to keep this change to the files it needs.) */
 extern const char store__sql_ev_maxlen_set[];
 
 /* Time between the starts of two sweeps: a tenth of the retention, within the bounds. */
@@ -159,7 +156,7 @@ static int lower_bounds(store_t *s, int64_t *ids, size_t n)
 {
     store_writer_t *w = &s->w;
     sqlite3_stmt *st = NULL;
-    /* Prepared in the steps that deleted events only (at most a few a sweep): store_retain_t,
+    /* Prepared in the steps that deleted such an event only (rare): store_retain_t,
      * in storage_int.h, has no place to keep it. */
     int rc = sqlite3_prepare_v2(w->db, store__sql_ev_maxlen_set, -1, &st, NULL);
     if (rc != SQLITE_OK) {
@@ -180,19 +177,22 @@ static int lower_bounds(store_t *s, int64_t *ids, size_t n)
 }
 
 /* Deletes at most STORE_RETAIN_EVENTS_PER_TX events that ended before the sweep's horizon and
- * sets the bounds of the devices they belonged to; events_done when none such is left. */
+ * sets the bound of each device that lost an event as long as its bound (the others' bounds
+ * cannot go down); events_done when none such is left. */
 static int retain_events(store_t *s)
 {
     store_writer_t *w = &s->w;
     store_retain_t *r = &w->ret;
     int64_t ids[STORE_RETAIN_EVENTS_PER_TX];
-    size_t n = 0;
+    size_t n = 0, k = 0;
     int rc;
     sqlite3_bind_int64(r->events, 1, r->horizon);
     sqlite3_bind_int64(r->events, 2, STORE_RETAIN_EVENTS_PER_TX);
-    while ((rc = sqlite3_step(r->events)) == SQLITE_ROW)
-        if (n < STORE_RETAIN_EVENTS_PER_TX)
-            ids[n++] = sqlite3_column_int64(r->events, 0);
+    while ((rc = sqlite3_step(r->events)) == SQLITE_ROW) {
+        /* the device, if the event was as long as its bound */
+        if (n++ < STORE_RETAIN_EVENTS_PER_TX && sqlite3_column_int(r->events, 1))
+            ids[k++] = sqlite3_column_int64(r->events, 0);
+    }
     sqlite3_reset(r->events);
     sqlite3_clear_bindings(r->events);
     if (rc != SQLITE_DONE) {
@@ -201,10 +201,10 @@ static int retain_events(store_t *s)
     }
     r->tx_events += n;
     r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
-    if (n == 0)
+    if (k == 0)
         return 0;
-    qsort(ids, n, sizeof ids[0], cmp_id);
-    return lower_bounds(s, ids, n);
+    qsort(ids, k, sizeof ids[0], cmp_id);
+    return lower_bounds(s, ids, k);
 }
 
 int store__retain_step(store_t *s)

@@ -185,6 +185,15 @@ const char store__sql_ev_all[] =
     EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS "e.start_ts<?3 AND e.start_ts>=?2-(SELECT"
     " coalesce(max(ev_maxlen), 0) FROM devices) AND e.end_ts>=?2" EV_ALL_ORDER;
 const char store__sql_ev_all_active[] = EV_ALL_ACTIVE EV_ALL_ORDER;
+/* The retention sweep's deletion (retention.c): at most ?2 events that ended before ?1, found
+ * through the events_start index (an event ends after it starts; the active ones, end_ts NULL,
+ * never match). Each deleted event returns its device and whether its length reached the
+ * device's bound: only then can the bound go down (it is at least every remaining length
+ * already), so only then is it set again. */
+const char store__sql_retain_events[] =
+    "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
+    " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2) RETURNING device_id, " EV_LEN("")
+    ">=(SELECT ev_maxlen FROM devices WHERE id=device_id)";
 /* A device's (?1) bound set again from its remaining ended events, which the retention sweep
  * runs for each device it deleted events of (retention.c): exactly the migration's value, so
  * never below a remaining event's length, and lower once a long one is gone. One search of the
