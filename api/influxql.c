@@ -16,6 +16,7 @@
 #include "vtime.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,10 +89,50 @@ static void qs_step(qscan_t *s)
     }
 }
 
-/* Starts reading q at `at` (a point inside q: after the statement's keywords). */
-static void qs_init(qscan_t *s, const char *q, const char *at)
+/* The memory of reading q (qmem_t): its tokens' texts, 2 bytes for each of q's and the end's.
+ * Returns 0, or -1 when out of memory. */
+static int qmem_init(qmem_t *m, const char *q)
 {
-    s->p = q;
+    m->q = q;
+    m->blocks = NULL;
+    m->text = malloc(2 * (strlen(q) + 1));
+    return m->text ? 0 : -1;
+}
+
+struct qblock {
+    struct qblock *next;
+    max_align_t data[]; /* api__qs_alloc's bytes */
+};
+
+static void qmem_deinit(qmem_t *m)
+{
+    while (m->blocks != NULL) {
+        struct qblock *b = m->blocks;
+        m->blocks = b->next;
+        free(b);
+    }
+    free(m->text);
+    m->text = NULL;
+}
+
+void *api__qs_alloc(qscan_t *s, size_t n)
+{
+    if (n > SIZE_MAX - sizeof(struct qblock))
+        return NULL;
+    struct qblock *b = malloc(sizeof *b + n);
+    if (b == NULL)
+        return NULL;
+    b->next = s->mem->blocks;
+    s->mem->blocks = b;
+    return b->data;
+}
+
+/* Starts reading m's query at `at` (a point inside it: after the statement's keywords). */
+static void qs_init(qscan_t *s, qmem_t *m, const char *at)
+{
+    s->mem = m;
+    s->w = m->text;
+    s->p = m->q;
     s->line = s->col = 0;
     while (s->p < at)
         qs_step(s);
@@ -110,14 +151,11 @@ static int q_digit(char c)
     return c >= '0' && c <= '9';
 }
 
-/* Appends the byte c to t's text (or marks it too long). */
-static void qt_put(qtoken_t *t, char c)
+/* Appends the byte c to the text of t, the token s reads (at s->w: t->text). */
+static void qt_put(qscan_t *s, qtoken_t *t, char c)
 {
-    if (t->len + 1 < QT_TEXT_MAX)
-        t->text[t->len++] = c;
-    else
-        t->too_long = 1;
-    t->text[t->len] = '\0';
+    s->w[t->len++] = c;
+    s->w[t->len] = '\0';
 }
 
 /* Skips blanks and comments. Returns 0, or -1 at an unterminated / * comment (p on it). */
@@ -150,7 +188,7 @@ static int qs_quoted(qscan_t *s, qtoken_t *t)
     t->line = s->line + 1;
     t->col = s->col; /* influxd's quirk: one character early */
     t->len = 0;
-    t->text[0] = '\0';
+    s->w[0] = '\0';
     qs_step(s);
     while (*s->p != quote) {
         char c = *s->p;
@@ -164,17 +202,17 @@ static int qs_quoted(qscan_t *s, qtoken_t *t)
                 c = '\n';
             } else if (c == '\0' || !strchr("\\\"'", c)) {
                 t->len = 0;
-                qt_put(t, '\\');
+                qt_put(s, t, '\\');
                 if (c != '\0')
                     do { /* the whole character after the backslash */
-                        qt_put(t, *s->p);
+                        qt_put(s, t, *s->p);
                         qs_step(s);
                     } while ((*s->p & 0xC0) == 0x80);
                 t->col = col + 2;
                 return -1;
             }
         }
-        qt_put(t, c);
+        qt_put(s, t, c);
         qs_step(s);
     }
     qs_step(s);
@@ -197,20 +235,20 @@ static void qs_ident(qscan_t *s, qtoken_t *t, int lookup)
         }
         if (!q_letter(*s->p) && !q_digit(*s->p))
             break;
-        qt_put(t, *s->p);
+        qt_put(s, t, *s->p);
         qs_step(s);
     }
     t->kind = QT_IDENT;
     t->line = line;
     t->col = col;
     const char *const *kw = NULL;
-    if (lookup && !t->too_long)
+    if (lookup)
         kw = bsearch(t->text, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
                      sizeof q_keywords[0], q_keyword_cmp);
     if (kw != NULL) {
         t->kind = QT_KEYWORD;
         t->len = strlen(*kw);
-        memcpy(t->text, *kw, t->len + 1);
+        t->text = *kw;
     }
 }
 
@@ -220,12 +258,12 @@ static void qs_number(qscan_t *s, qtoken_t *t)
 {
     static const char micro[] = "\xC2\xB5"; /* µ */
     while (q_digit(*s->p)) {
-        qt_put(t, *s->p);
+        qt_put(s, t, *s->p);
         qs_step(s);
     }
     if (s->p[0] == '.' && q_digit(s->p[1])) {
         do {
-            qt_put(t, *s->p);
+            qt_put(s, t, *s->p);
             qs_step(s);
         } while (q_digit(*s->p));
         return;
@@ -238,7 +276,7 @@ static void qs_number(qscan_t *s, qtoken_t *t)
         if (!mu && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(n > 0 && q_digit(c)))
             return;
         for (int i = 0; i < (mu ? 2 : 1); i++) {
-            qt_put(t, *s->p);
+            qt_put(s, t, *s->p);
             qs_step(s);
         }
     }
@@ -252,15 +290,15 @@ static void qs_other(qscan_t *s, qtoken_t *t)
                                            {"<>", "!="}, {">=", ">="}, {"::", "::"}};
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
         if (strncmp(s->p, pairs[i][0], 2) == 0) {
-            qt_put(t, pairs[i][1][0]);
-            qt_put(t, pairs[i][1][1]);
+            qt_put(s, t, pairs[i][1][0]);
+            qt_put(s, t, pairs[i][1][1]);
             qs_step(s);
             qs_step(s);
             return;
         }
     }
     do {
-        qt_put(t, *s->p);
+        qt_put(s, t, *s->p);
         qs_step(s);
     } while ((*s->p & 0xC0) == 0x80);
 }
@@ -268,22 +306,27 @@ static void qs_other(qscan_t *s, qtoken_t *t)
 /* Reads the next token into t. */
 void api__qs_next(qscan_t *s, qtoken_t *t)
 {
-    t->len = 0;
-    t->text[0] = '\0';
-    t->too_long = 0;
     int open_comment = qs_blank(s);
     int line = s->line + 1, col = s->col + 1;
+    /* A token's text is never longer than its span of the query (a keyword's upper case, "!="
+     * for "<>", an unquoted name; fixed names like "EOF" are static), so at twice its offset
+     * it ends before the next token's text begins. */
+    s->w = s->mem->text + 2 * (size_t)(s->p - s->mem->q);
+    s->w[0] = '\0';
+    t->text = s->w;
+    t->len = 0;
+    t->value = NULL;
     t->line = line;
     t->col = col;
     char c = *s->p;
     if (open_comment) {
         t->kind = QT_OTHER;
-        memcpy(t->text, "ILLEGAL", 8);
+        t->text = "ILLEGAL";
         t->len = 7;
         s->p += strlen(s->p); /* nothing after it is read */
     } else if (c == '\0') {
         t->kind = QT_EOF;
-        memcpy(t->text, "EOF", 4);
+        t->text = "EOF";
         t->len = 3;
         t->line = s->end_line + 1;
         t->col =
@@ -291,7 +334,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         return;
     } else if (c == ';') {
         t->kind = QT_SEMI;
-        qt_put(t, ';');
+        qt_put(s, t, ';');
         qs_step(s);
     } else if (q_letter(c) || c == '"') {
         qs_ident(s, t, 1);
@@ -303,11 +346,10 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     } else if (c == '$') {
         qs_step(s);
         qs_ident(s, t, 0); /* a bound parameter: "$" and an identifier, printed "$x" */
-        size_t n = t->len < QT_TEXT_MAX - 2 ? t->len : QT_TEXT_MAX - 2;
-        memmove(t->text + 1, t->text, n);
-        t->text[0] = '$';
-        t->text[n + 1] = '\0';
-        t->len = n + 1;
+        memmove(s->w + 1, s->w, t->len); /* "$" and the name fit the token's span */
+        s->w[0] = '$';
+        s->w[++t->len] = '\0';
+        t->text = s->w;
         t->kind = QT_OTHER;
         t->line = line;
         t->col = col;
@@ -315,12 +357,14 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         qs_other(s, t);
     }
+    if (t->kind == QT_OTHER && c == '\'')
+        t->value = t->text; /* kept "" for '' */
     /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
-     * quote closed by nothing or a newline before any character "BADSTRING". */
+     * quote closed by nothing or a newline before any character "BADSTRING". Only the printed
+     * text: the value of '' stays "" (t->value). */
     if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
-        const char *name = t->kind == QT_BAD ? "BADSTRING" : "STRING";
-        t->len = strlen(name);
-        memcpy(t->text, name, t->len + 1);
+        t->text = t->kind == QT_BAD ? "BADSTRING" : "STRING";
+        t->len = strlen(t->text);
     }
     s->end_line = s->line;
     s->end_col = s->col;
@@ -400,13 +444,6 @@ static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
         api__q_parse_error(r, t, "identifier");
         return -1;
     }
-    if (t->too_long) {
-        api__error(r, 400,
-                   "error parsing query: a database name of %d bytes or more, at line %d, "
-                   "char %d (vigild reads less)",
-                   QT_TEXT_MAX, t->line, t->col);
-        return -1;
-    }
     return 0;
 }
 
@@ -452,7 +489,14 @@ void api__q_result_close(qrun_t *run)
  * functions' "failed". */
 int api__q_result_error(qrun_t *run, const char *msg, const char *db)
 {
-    snprintf(run->err, sizeof run->err, "%s%s", msg, db ? db : "");
+    size_t n = strlen(msg), k = db ? strlen(db) : 0;
+    free(run->err);
+    run->err = malloc(n + k + 1);
+    run->err_nomem = run->err == NULL;
+    if (run->err != NULL) {
+        memcpy(run->err, msg, n);
+        memcpy(run->err + n, db ? db : "", k + 1);
+    }
     return 1;
 }
 
@@ -526,6 +570,7 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
          * "" is "database name required" below, as in InfluxDB. */
         if (expect_name(r, s, &t))
             return -1;
+        db = t.text; /* t is now the name: its text is another */
         len = t.len;
         qtoken_t after;
         api__qs_next(s, &after);
@@ -622,14 +667,14 @@ static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *n
         api__q_parse_error(r, t, "duration");
         return -1;
     }
-    int rc = t->too_long ? -1 : api__q_parse_duration(t->text, ns);
+    int rc = api__q_parse_duration(t->text, ns);
     if (rc == -1)
         api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t->line,
                    t->col);
     else if (rc == -2)
         api__error(r, 400,
-                   "error parsing query: overflowed duration %s: choose a smaller duration or "
-                   "INF at line %d, char %d",
+                   "error parsing query: overflowed duration %s: choose a smaller duration or INF "
+                   "at line %d, char %d",
                    t->text, t->line, t->col);
     return rc ? -1 : 0;
 }
@@ -645,10 +690,10 @@ int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, 
     }
     errno = 0;
     long long n = strtoll(t->text, NULL, 10);
-    if (errno == ERANGE || t->too_long) {
+    if (errno == ERANGE) {
         api__error(r, 400,
-                   "error parsing query: strconv.Atoi: parsing \"%s\": value out of range at "
-                   "line %d, char %d",
+                   "error parsing query: strconv.Atoi: parsing \"%s\": value out of range at line "
+                   "%d, char %d",
                    t->text, t->line, t->col);
         return -1;
     }
@@ -765,13 +810,13 @@ static const struct {
  * results into run->b, up to the first that fails). Statements are separated by ';' (empty ones
  * skipped), as in influxd's ParseQuery. Returns the number of statements read (all of them in
  * the first pass), or -1 with the answer set. Any thread. */
-static int q_statements(api_request_t *r, const char *q, qrun_t *run)
+static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
 {
     static const char *const create_db[] = {"CREATE", "DATABASE", NULL};
     qscan_t s;
     qtoken_t t;
     int n = 0;
-    qs_init(&s, q, q);
+    qs_init(&s, m, m->q);
     for (;;) {
         qscan_t at = s;
         api__qs_next(&s, &t);
@@ -891,8 +936,14 @@ static void go_escape_error(api_request_t *r)
  * query of no statement (";", a comment) is influxd's {}, chunked an empty body. */
 static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch)
 {
-    int n = q_statements(r, q, NULL);
+    qmem_t m;
+    if (qmem_init(&m, q)) {
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    int n = q_statements(r, &m, NULL);
     if (n < 0) {
+        qmem_deinit(&m);
         go_escape_error(r);
         return;
     }
@@ -900,14 +951,17 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
     sbuf_init(&run.b);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");
-    int ran = n > 0 ? q_statements(r, q, &run) : 0;
+    int ran = n > 0 ? q_statements(r, &m, &run) : 0;
+    qmem_deinit(&m);
     if (ran < 0) {
+        free(run.err);
         sbuf_deinit(&run.b);
         go_escape_error(r);
         return;
     }
-    if (run.err[0] != '\0')
-        result_failed(&run, run.err, n - ran);
+    if (run.err != NULL || run.err_nomem)
+        result_failed(&run, run.err ? run.err : "out of memory", n - ran);
+    free(run.err);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
     if (!run.b.oom)
@@ -952,28 +1006,31 @@ static int64_t epoch_asked(api_request_t *r)
     return 0;
 }
 
-/* GET|POST /query: q from the URL, else from a form body. A q longer than qbuf, or holding a
- * NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client did not
- * send (its last name cut short, and kept). */
+/* GET|POST /query: q from the URL, else from a form body. A q longer than API_IQ_Q_MAX, or
+ * holding a NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client
+ * did not send (its last name cut short, and kept). The URL's length is bounded before this, by
+ * libmicrohttpd's memory for a connection (http.max_header_bytes): a longer one is its 414. */
 void api__h_query(api_request_t *r)
 {
-    char qbuf[1024];
-    const char *q = api__arg(r, "q", qbuf, sizeof qbuf);
+    char *qbuf = malloc(API_IQ_Q_MAX + 1);
+    if (qbuf == NULL) {
+        api__error(r, 500, "out of memory");
+        return;
+    }
+    const char *q = api__arg(r, "q", qbuf, API_IQ_Q_MAX + 1);
     const char *v;
     size_t vlen;
     if (q == NULL && !r->status && form_arg(r, "q", &v, &vlen)) {
-        if (api__pct_decode(v, vlen, qbuf, sizeof qbuf, 1) < 0)
-            api__error(r, 400, "parameter 'q': longer than %zu bytes or holds a NUL byte",
-                       sizeof qbuf - 1);
+        if (api__pct_decode(v, vlen, qbuf, API_IQ_Q_MAX + 1, 1) < 0)
+            api__error(r, 400, "parameter 'q': longer than %d bytes or holds a NUL byte",
+                       API_IQ_Q_MAX);
         q = qbuf;
     }
-    if (r->status)
-        return;
-    if (q != NULL)
+    if (!r->status && q != NULL)
         q = trim_go_space(qbuf); /* both read q into qbuf */
-    if (q == NULL || q[0] == '\0') {
+    if (!r->status && (q == NULL || q[0] == '\0'))
         api__error(r, 400, "missing required parameter \"q\"");
-        return;
-    }
-    run_query(r, q, chunked_asked(r), epoch_asked(r));
+    if (!r->status)
+        run_query(r, q, chunked_asked(r), epoch_asked(r));
+    free(qbuf);
 }

@@ -15,14 +15,34 @@
  * api__q_number_kind tells them apart. */
 enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_OTHER, QT_BAD };
 
+/* The longest q /query reads, in bytes once decoded (from the URL, or from a form body, which
+ * max_body bounds too): Grafana expands a multi-value template variable into one regex of every
+ * value, /^(pump\-1|...|pump\-200)$/, some 4 KiB for 200 devices. influxd has no bound but
+ * the body's; a q over this one is a 400 naming it. */
+#define API_IQ_Q_MAX 65536
+
+/* The size of the names a SELECT keeps (influxql_select.h) and of test_parse.c's regex buffers;
+ * no longer a bound on a token, which may be as long as the query. */
 #define QT_TEXT_MAX 256
+
+/* The memory of one query's reading, for both passes (api__h_query): its text, the tokens'
+ * texts, and what api__qs_alloc hands out. Everything a token or api__qs_alloc points to stays
+ * valid until qmem_deinit, so tokens need no freeing and may be copied. */
+typedef struct qmem {
+    const char *q;         /* the query, NUL-terminated (borrowed) */
+    char *text;            /* tokens' texts: the token at q[i] is written at text[2i] (its text
+                            * is never longer than its span of q, so tokens never overlap) */
+    struct qblock *blocks; /* api__qs_alloc's, freed together */
+} qmem_t;
 
 typedef struct {
     enum qtok kind;
-    char text[QT_TEXT_MAX]; /* an identifier's name; else what influxd prints: "EOF", "SELECT" */
-    size_t len;             /* of text */
-    int too_long;           /* text holds only the first QT_TEXT_MAX - 1 bytes */
-    int line, col;          /* as influxd prints them */
+    const char *text;  /* an identifier's name; else what influxd prints: "EOF", "SELECT".
+                        * NUL-terminated; borrowed from the query's qmem_t (or static) */
+    size_t len;        /* of text */
+    const char *value; /* a string literal's ('...') value: text, but "" for '' (whose text is
+                        * "STRING", as influxd prints it); NULL for any other token */
+    int line, col;     /* as influxd prints them */
 } qtoken_t;
 
 typedef struct {
@@ -30,6 +50,8 @@ typedef struct {
     int line, col;         /* p's position: 0-based line, code points into the line */
     int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
     int end_number;        /* the last token was a number (the end is then placed one closer) */
+    qmem_t *mem;           /* the query's memory (borrowed) */
+    char *w;               /* where the token being read writes its text (in mem->text) */
 } qscan_t;
 
 /* A query's statements run one after the other (the second pass of q_statements), each adding
@@ -41,12 +63,13 @@ typedef struct {
     int id;         /* the running statement's statement_id */
     int64_t epoch;  /* the epoch parameter's unit in ns (ms: 1000000); 0: RFC 3339 strings */
     int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
-    char err[320];  /* the failed statement's error */
+    char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
+    int err_nomem;  /* the error could not be kept: "out of memory" */
 } qrun_t;
 
 /* The error of the statement whose rows take the query's answer (its statements together) past
- * API_PAGE_BYTES: rows are bounded per statement, but a statement repeated to fill q's 1,023
- * bytes multiplies them (472 MB of JSON for one GET before the bound). */
+ * API_PAGE_BYTES: rows are bounded per statement, but a statement repeated to fill q
+ * multiplies them (472 MB of JSON for one GET of 1,023 bytes before the bound). */
 #define API_IQ_TOO_BIG "vigild answers at most 8 MiB of JSON for one query, its statements together"
 _Static_assert(API_PAGE_BYTES == (size_t)8 << 20, "API_IQ_TOO_BIG names API_PAGE_BYTES");
 
@@ -55,8 +78,13 @@ _Static_assert(API_PAGE_BYTES == (size_t)8 << 20, "API_IQ_TOO_BIG names API_PAGE
 enum qnum { QN_INTEGER, QN_NUMBER, QN_DURATION };
 enum qnum api__q_number_kind(const qtoken_t *t);
 
-/* Reads the next token of s into t, by influxd 1.6.7's scanner rules (influxql.c). */
+/* Reads the next token of s into t, by influxd 1.6.7's scanner rules (influxql.c). t's text is
+ * borrowed from s->mem, valid until its qmem_deinit. */
 void api__qs_next(qscan_t *s, qtoken_t *t);
+
+/* n bytes that live as long as s's query (until qmem_deinit frees them). Returns NULL when out
+ * of memory. */
+void *api__qs_alloc(qscan_t *s, size_t n);
 
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw);
@@ -98,17 +126,22 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
                          long long *offset);
 
 /* Reads a regular expression /.../ right after its operator, as influxd's ScanRegex: "\/" is a
- * slash; anything else is kept as written. Copies it, translated to POSIX syntax
- * (api__iq_re_translate), into buf (NUL-terminated). Returns 0, or -1 (no regex, unterminated,
- * too long, or one Go or vigild refuses: answered as a parse error, as influxd's). */
-int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size);
+ * slash; anything else is kept as written. Translates it to POSIX syntax
+ * (api__iq_re_translate) into *re (NUL-terminated; borrowed from s->mem, valid until its
+ * qmem_deinit). Returns 0, or -1 (no regex, unterminated, or one Go or vigild refuses:
+ * answered as a parse error, as influxd's; out of memory: a 500). */
+int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
 
 /* Translates pattern, a regular expression in Go's syntax (what influxd compiles), into POSIX
  * extended syntax for api__iq_regcomp (influxql_regex.c): Go's classes (\d, \w, \s) become
  * bracket expressions. Writes out (NUL-terminated, size bytes). Returns 0, or -1 with err (a
  * message of errsize bytes at most, in Go's words where Go refuses it too: "invalid repeat
- * count: `{2000}`") for a pattern Go refuses, one vigild cannot translate, or one whose
- * repetitions would make regcomp's compiled form large (glibc expands them). */
+ * count: `{2000}`") for a pattern Go refuses, one vigild cannot translate, one whose
+ * repetitions would make regcomp's compiled form large (glibc expands them), or one of more
+ * than RE_ALTERNATIVES_MAX alternatives and optional repetitions ('*', '?', {0,n}) together
+ * (regcomp's time grows with their square). An out of
+ * API_IQ_RE_OUT(strlen(pattern)) bytes always has room. */
+#define API_IQ_RE_OUT(n) (7 * (n) + 8) /* \W, 2 bytes, is the 13 of [^0-9A-Za-z_] */
 int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize);
 
 /* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix

@@ -12,8 +12,13 @@
  *   regcomp, and a 249-byte (ab|ab|...){1,1000}, which Go accepts, 3.3 s and 720 MB. Go refuses
  *   a count over 1,000 and nested counts whose product passes 1,000 (influxd's 400 "invalid
  *   repeat count"); vigild refuses those in the same words, and also a pattern that repetitions
- *   would expand past RE_EXPANDED_MAX characters (Grafana's patterns, alternations of device
- *   ids, repeat nothing).
+ *   would expand by more than RE_EXPANDED_MAX characters (Grafana's patterns, alternations of
+ *   device ids, repeat nothing). glibc's regcomp also takes a time that grows with the square
+ *   of the alternatives, and of the optional repetitions ('*', '?', {0,n}; 30,000 "a*", a
+ *   60 KB pattern, took more than 60 s): RE_ALTERNATIVES_MAX bounds them together.
+ *
+ * A pattern may be as long as the query (API_IQ_Q_MAX): the translation reads each byte once
+ * (a bracket expression at most 256 bytes), and its output is at most API_IQ_RE_OUT bytes.
  *
  * Only the match matters (regexec with REG_NOSUB), so Go's lazy quantifiers (*?) and
  * non-capturing groups (?:...) become their greedy, capturing forms. Any thread; no state. */
@@ -23,11 +28,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The most characters a pattern may stand for once its repetitions are expanded (a{1,1000} is
- * 1,000, (ab){1,100} 200). Go's largest count, a{1,1000}, passes; the costliest shapes of this
+/* The most characters a pattern's repetitions may add to the characters it is written with once
+ * they are expanded (a{1,1000} stands for 1,000 characters, written with 1: it adds 999;
+ * (ab){1,100} adds 198). Go's largest count, a{1,1000}, passes; the costliest shapes of this
  * size measured, (a?){1,1000} and ((a|b)*){1,500}, took glibc's regcomp 0.10 s and 31 MB, 0.05 s
- * and 16 MB (docs/reliability.md); at 4,000, ((a|b)*){1,1000} took 0.19 s and 56 MB. */
+ * and 16 MB (docs/reliability.md); at 4,000, ((a|b)*){1,1000} took 0.19 s and 56 MB. A pattern
+ * that repeats nothing (Grafana's) adds nothing, however long. */
 #define RE_EXPANDED_MAX 1000
+
+/* The most alternatives a pattern may hold, its '|' and one, optional repetitions counted as
+ * alternatives too (count_alt): Grafana's "All" over 1,000 devices.
+ * glibc's regcomp grows with their square: 1,000 took 0.11 to 0.38 s and 18 to 31 MB (names of 1 to
+ * 60 bytes), 2,000 0.61 s and 67 MB, 4,000 2.0 s and 257 MB (docs/reliability.md). */
+#define RE_ALTERNATIVES_MAX 1000
 
 /* Go's repetition bound (regexp/syntax: maxRepeat) */
 #define RE_REPEAT_MAX 1000
@@ -39,6 +52,9 @@ struct re_conv {
     char *err;      /* the reason for a refusal */
     size_t errsize;
     int depth;
+    long written; /* the characters the pattern is written with: its atoms, each once */
+    long budget;  /* written's upper bound (the pattern's length) + RE_EXPANDED_MAX */
+    long alts;    /* the '|' and optional repetitions read (count_alt) */
 };
 
 /* Appends len bytes of s to the output; on overflow records the error. Returns 0 or -1. */
@@ -231,6 +247,20 @@ static int escape(struct re_conv *c)
 
 static int alternation(struct re_conv *c, long *cost, long *need);
 
+/* Counts an alternative ('|') or an optional repetition ('*', '?', {0,n}): glibc's regcomp
+ * grows with the square of either (a run of 4,000 "a?" or "a*" took 1.1 to 1.5 s and 137 MB,
+ * 30,000 more than 60 s). Returns 0, or -1 with the error past RE_ALTERNATIVES_MAX. */
+static int count_alt(struct re_conv *c)
+{
+    if (++c->alts < RE_ALTERNATIVES_MAX)
+        return 0;
+    snprintf(c->err, c->errsize,
+             "vigild reads regular expressions of at most %d alternatives and optional "
+             "repetitions ('*', '?', '{0,n}') together",
+             RE_ALTERNATIVES_MAX);
+    return -1;
+}
+
 /* Reads {m}, {m,} or {m,n} at c->p into *min and *max (-1: none). Returns 1 (read), 0 (not a
  * repetition: Go then reads '{' as a literal). */
 static int read_braces(struct re_conv *c, long *min, long *max)
@@ -302,12 +332,14 @@ static int atom(struct re_conv *c, long *cost, long *need)
             return -1;
         c->p++;
     }
+    if (*start != '(')
+        c->written += *cost; /* a group's atoms counted theirs */
     /* One repetition operator, with Go's lazy '?'. glibc copies the operand for each one it
      * compiles (x+ is x x*, x{2,3} three copies), so the cost is multiplied by the copies; Go
      * refuses a second operator right after (a++, a*{2}), which glibc would copy again: doubling
      * per '+', a run of them took libFuzzer's 10 s. */
     const char *op = c->p;
-    long min, max, copies = 1;
+    long min = 1, max = 1, copies = 1;
     if (*c->p == '*' || *c->p == '+' || *c->p == '?') {
         copies = *c->p == '+' ? 2 : 1;
         c->p++;
@@ -323,12 +355,14 @@ static int atom(struct re_conv *c, long *cost, long *need)
     } else {
         return 0;
     }
+    if ((*op == '*' || *op == '?' || (*op == '{' && min == 0)) && count_alt(c))
+        return -1; /* x+ and x{1,n} are cheap: a copy of x first breaks glibc's run */
     if (put(c, op, (size_t)(c->p - op)))
         return -1;
     if (*c->p == '?') /* Go's lazy form: the same matches */
         c->p++;
     *cost *= copies;
-    if (*cost > RE_EXPANDED_MAX)
+    if (*cost > c->budget) /* before the end's exact test: keeps the products small */
         return too_big(c);
     const char *again = c->p;
     if (*c->p == '*' || *c->p == '+' || *c->p == '?' ||
@@ -348,6 +382,8 @@ static int alternation(struct re_conv *c, long *cost, long *need)
     *need = 0;
     while (*c->p != '\0' && *c->p != ')') {
         if (*c->p == '|') {
+            if (count_alt(c)) /* n '|' make n + 1 alternatives */
+                return -1;
             if (put(c, "|", 1))
                 return -1;
             c->p++;
@@ -359,7 +395,7 @@ static int alternation(struct re_conv *c, long *cost, long *need)
         *cost += ac;
         if (an > *need)
             *need = an;
-        if (*cost > RE_EXPANDED_MAX)
+        if (*cost > c->budget)
             return too_big(c);
     }
     return 0;
@@ -367,7 +403,12 @@ static int alternation(struct re_conv *c, long *cost, long *need)
 
 int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize)
 {
-    struct re_conv c = {.p = pattern, .out = out, .size = size, .err = err, .errsize = errsize};
+    struct re_conv c = {.p = pattern,
+                        .out = out,
+                        .size = size,
+                        .err = err,
+                        .errsize = errsize,
+                        .budget = (long)strlen(pattern) + RE_EXPANDED_MAX};
     long cost, need;
     out[0] = '\0';
     if (strncmp(pattern, "(?i)", 4) == 0) { /* kept: api__iq_regcomp makes it REG_ICASE */
@@ -379,5 +420,7 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err,
         return -1;
     if (*c.p == ')')
         return refuse(&c, "unexpected )", pattern, strlen(pattern));
+    if (cost > c.written + RE_EXPANDED_MAX)
+        return too_big(&c);
     return 0;
 }

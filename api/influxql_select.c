@@ -908,10 +908,14 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
     if (raw && q->every_ns)
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
+    if (q->device_none) { /* "device" = '': influxd answers no series */
+        api__q_result_open(run);
+        return 0;
+    }
     if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
         iqv_select_t v = {.from = q->from,
                           .device = q->device,
-                          .device_re = q->device_re,
+                          .device_re = q->device_re ? q->device_re : "",
                           .nf = q->nf,
                           .agg = agg || q->every_ns,
                           .group_tag = q->group_tag,
@@ -937,7 +941,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
                           .max_scan = r->max_scan_points};
     size_t mark = run->b.len;
     api__q_result_open(run);
-    if (q->device_re[0] != '\0') {
+    if (q->device_re != NULL) {
         regex_t re;
         if (api__iq_regcomp(run, &re, q->device_re)) {
             run->b.len = mark;

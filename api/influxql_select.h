@@ -16,19 +16,21 @@ enum sel_fill { FILL_NULL, FILL_NONE, FILL_PREVIOUS, FILL_NUMBER };
 
 struct sel_field {
     enum sel_fn fn;
-    int chan;              /* index into select_t's chans */
-    char col[QT_TEXT_MAX]; /* the column's name */
+    int chan;        /* index into select_t's chans */
+    const char *col; /* the column's name (borrowed: the query's memory, or static) */
 };
 
 typedef struct {
     struct sel_field f[SEL_FIELDS_MAX];
     int nf;
-    char chan_names[SEL_FIELDS_MAX][QT_TEXT_MAX];
-    const char *chans[SEL_FIELDS_MAX]; /* the distinct channels read, into chan_names */
+    /* The names are borrowed from the query's memory (qmem_t), whole: a token may be as long
+     * as the query. */
+    const char *chans[SEL_FIELDS_MAX]; /* the distinct channels read */
     int nchans;
-    char from[QT_TEXT_MAX];
-    char device[QT_TEXT_MAX];    /* from a condition on the device tag; "" : the FROM name */
-    char device_re[QT_TEXT_MAX]; /* from "device" =~ /re/ ("": none) */
+    const char *from;
+    const char *device;          /* from a condition on the device tag; "" : the FROM name */
+    int device_none;             /* "device" = '': no device has that name, so no series */
+    const char *device_re;       /* from "device" =~ /re/ (NULL: none; borrowed: qmem_t) */
     int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
     int group_tag;               /* GROUP BY the device tag */

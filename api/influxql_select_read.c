@@ -46,23 +46,29 @@ static int chan_index(select_t *q, const char *name)
     for (int i = 0; i < q->nchans; i++)
         if (strcmp(q->chans[i], name) == 0)
             return i;
-    memcpy(q->chan_names[q->nchans], name, strlen(name) + 1);
-    q->chans[q->nchans] = q->chan_names[q->nchans];
+    q->chans[q->nchans] = name; /* borrowed, as the token's text */
     return q->nchans++;
 }
 
 /* Names the field's column as influxd does: the field, or the function; a name taken before gets
- * _1, _2, ... */
-static void column_name(select_t *q, struct sel_field *f, const char *base)
+ * _1, _2, ... (written in s's memory). Returns 0, or answers 500 and -1 when out of memory. */
+static int column_name(api_request_t *r, qscan_t *s, select_t *q, struct sel_field *f,
+                       const char *base)
 {
-    snprintf(f->col, sizeof f->col, "%s", base);
+    f->col = base;
     for (int n = 1;; n++) {
         int taken = 0;
         for (int i = 0; i < q->nf && !taken; i++)
             taken = &q->f[i] != f && strcmp(q->f[i].col, f->col) == 0;
         if (!taken)
-            return;
-        snprintf(f->col, sizeof f->col, "%.200s_%d", base, n);
+            return 0;
+        char *col = api__qs_alloc(s, strlen(base) + 16); /* "_" and an int */
+        if (col == NULL) {
+            api__error(r, 500, "out of memory");
+            return -1;
+        }
+        sprintf(col, "%s_%d", base, n);
+        f->col = col;
     }
 }
 
@@ -149,12 +155,14 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             return 0;
         }
         f->chan = chan_index(q, arg.text);
-        column_name(q, f, fn_names[f->fn]);
+        if (column_name(r, s, q, f, fn_names[f->fn]))
+            return -1;
     } else {
         *s = at;
         f->fn = FN_RAW;
         f->chan = chan_index(q, t.text);
-        column_name(q, f, t.text);
+        if (column_name(r, s, q, f, t.text))
+            return -1;
         if (skip_cast(r, s))
             return -1;
     }
@@ -166,7 +174,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             api__q_parse_error(r, &t, "identifier");
             return -1;
         }
-        snprintf(f->col, sizeof f->col, "%s", t.text);
+        f->col = t.text;
     } else if (t.kind == QT_OTHER && strchr("+-*/%&|^", t.text[0]) != NULL) {
         unsupported(q, s, "math in SELECT", NULL);
         return 0;
@@ -198,7 +206,7 @@ int64_t api__iq_ms_to_ns(int64_t ms)
  * condition (its words there carry no position) and returns -1. */
 static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
 {
-    int rc = t->too_long ? -1 : api__q_parse_duration(t->text, ns);
+    int rc = api__q_parse_duration(t->text, ns);
     if (rc == -1)
         api__error(r, 400, "error parsing query: invalid duration");
     else if (rc == -2)
@@ -227,7 +235,7 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_INTEGER) {
         errno = 0;
         *ns = strtoll(t.text, NULL, 10);
-        if (errno == ERANGE || t.too_long) {
+        if (errno == ERANGE) {
             api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
                        t.line, t.col);
             return -1;
@@ -235,9 +243,9 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
         if (time_duration(r, &t, ns))
             return -1;
-    } else if (t.kind == QT_OTHER && t.text[0] != '\0' && s->p[-1] == '\'') {
+    } else if (t.value != NULL) {
         int64_t ms;
-        if (vtime_parse_rfc3339(t.text, t.len, &ms)) {
+        if (vtime_parse_rfc3339(t.value, strlen(t.value), &ms)) {
             unsupported(q, s, "this time: ", t.text);
             return 1;
         }
@@ -320,22 +328,26 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (q_op(&op, "=~")) {
         /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        if (q->device_re[0] != '\0' || q->device[0] != '\0') {
+        if (q->device_re != NULL || q->device[0] != '\0' || q->device_none) {
             unsupported(q, s, "two conditions on the device tag", NULL);
             return 1;
         }
-        return api__iq_regex(r, s, q->device_re, sizeof q->device_re) ? -1 : 0;
+        return api__iq_regex(r, s, &q->device_re) ? -1 : 0;
     }
     api__qs_next(s, &v);
-    if (!q_op(&op, "=") || v.kind != QT_OTHER || s->p[-1] != '\'') {
+    if (!q_op(&op, "=") || v.value == NULL) {
         unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
         return 1;
     }
-    if (q->device_re[0] != '\0' || (q->device[0] != '\0' && strcmp(q->device, v.text) != 0)) {
+    const char *had = q->device_none ? "" : q->device[0] != '\0' ? q->device : NULL;
+    if (q->device_re != NULL || (had != NULL && strcmp(had, v.value) != 0)) {
         unsupported(q, s, "two devices in one condition", NULL);
         return 1;
     }
-    snprintf(q->device, sizeof q->device, "%s", v.text);
+    if (v.value[0] == '\0')
+        q->device_none = 1; /* no device has the empty name */
+    else
+        q->device = v.value;
     return 0;
 }
 
@@ -496,6 +508,7 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     qtoken_t t;
     q->lo_ns = INT64_MIN;
     q->hi_ns = INT64_MAX;
+    q->from = q->device = "";
     do {
         if (read_field(r, s, q))
             return -1;
@@ -524,7 +537,7 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
         api__iq_skip(s);
         return 0;
     }
-    snprintf(q->from, sizeof q->from, "%s", t.text);
+    q->from = t.text;
     at = *s;
     api__qs_next(s, &t);
     if (api__q_is(&t, "WHERE")) {

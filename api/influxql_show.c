@@ -55,17 +55,17 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     qscan_t at = *s;
     api__qs_next(s, name);
     if (name->kind == QT_OTHER && strcmp(name->text, "/") == 0) {
-        char re[QT_TEXT_MAX];
+        const char *re;
         *s = at;
         *unsupported = "a regular expression in FROM";
-        return api__iq_regex(r, s, re, sizeof re);
+        return api__iq_regex(r, s, &re);
     }
     if (name->kind != QT_IDENT) {
         api__q_parse_error(r, name, "identifier");
         return -1;
     }
     /* [db.][rp.]measurement: the last name is the measurement, the one before it the policy. */
-    char rp[QT_TEXT_MAX] = "";
+    const char *rp = "";                                   /* borrowed, as the tokens' texts */
     for (int dots = 0; dots < 2 && *s->p == '.'; dots++) { /* no blank around the dot */
         s->p++;
         s->col++;
@@ -74,7 +74,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
             api__q_parse_error(r, &t, "identifier");
             return -1;
         }
-        memcpy(rp, name->text, name->len + 1);
+        rp = name->text;
         *name = t;
     }
     if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
@@ -304,7 +304,7 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 /* ---- the statements ------------------------------------------------------------------------- */
 
-int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
+int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
     while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
         s->p++;
@@ -315,13 +315,23 @@ int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
         api__q_parse_error(r, &t, "regex");
         return -1;
     }
-    char go[QT_TEXT_MAX], why[160];
-    size_t n = 0;
-    for (s->p++; *s->p != '/'; s->p++) {
-        if (*s->p == '\0' || *s->p == '\n' || n + 2 >= sizeof go) {
-            api__error(r, 400, "error parsing query: unterminated or too long regex");
+    const char *end = s->p + 1; /* the closing slash */
+    while (*end != '/') {
+        if (*end == '\0' || *end == '\n') {
+            api__error(r, 400, "error parsing query: unterminated regex");
             return -1;
         }
+        end += end[0] == '\\' && end[1] == '/' ? 2 : 1;
+    }
+    /* The Go text (its "\/" a slash), then its translation: no bound but the query's. */
+    size_t span = (size_t)(end - s->p);
+    char *go = api__qs_alloc(s, span), *out = api__qs_alloc(s, API_IQ_RE_OUT(span));
+    if (go == NULL || out == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (s->p++; s->p < end; s->p++) {
         if (s->p[0] == '\\' && s->p[1] == '/')
             s->p++;
         go[n++] = *s->p;
@@ -330,13 +340,15 @@ int api__iq_regex(api_request_t *r, qscan_t *s, char *buf, size_t size)
     go[n] = '\0';
     /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
      * at the opening slash. */
-    if (api__iq_re_translate(go, buf, size, why, sizeof why) != 0) {
+    char why[160];
+    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), why, sizeof why) != 0) {
         qtoken_t t;
         api__qs_next(&at, &t);
         api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
                    t.line, t.col);
         return -1;
     }
+    *re = out;
     return 0;
 }
 
@@ -352,19 +364,23 @@ int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
     return 0;
 }
 
-/* Writes into pattern (size bytes) the regex ^name$, name's special characters escaped: a
- * name compared with = is matched as a regex would be. */
-static void exact_pattern(char *pattern, size_t size, const char *name)
+/* The regex ^name$, name's special characters escaped: a name compared with = is matched as a
+ * regex would be. Borrowed from s->mem, as the tokens' texts; NULL when out of memory. */
+static const char *exact_pattern(qscan_t *s, const char *name)
 {
+    char *pattern = api__qs_alloc(s, 2 * strlen(name) + 3);
+    if (pattern == NULL)
+        return NULL;
     char *p = pattern;
     *p++ = '^';
-    for (const char *c = name; *c && p < pattern + size - 3; c++) {
+    for (const char *c = name; *c; c++) {
         if (strchr("\\^$.|?*+()[]{}", *c))
             *p++ = '\\';
         *p++ = *c;
     }
     *p++ = '$';
     *p = '\0';
+    return pattern;
 }
 
 /* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [LIMIT n] [OFFSET n]: the
@@ -372,7 +388,7 @@ static void exact_pattern(char *pattern, size_t size, const char *name)
  * measurements. */
 int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    char pattern[QT_TEXT_MAX];
+    const char *pattern = NULL;
     const char *unsupported = NULL;
     int has_re = 0, exact = 0;
     qtoken_t t, name;
@@ -385,7 +401,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
             return -1;
         api__qs_next(s, &t);
         if (strcmp(t.text, "=~") == 0) {
-            if (api__iq_regex(r, s, pattern, sizeof pattern))
+            if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
         } else if (strcmp(t.text, "=") == 0) {
@@ -411,7 +427,9 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return unsupported_error(run, unsupported);
     regex_t re;
     if (exact) {
-        exact_pattern(pattern, sizeof pattern, name.text);
+        pattern = exact_pattern(s, name.text);
+        if (pattern == NULL)
+            return api__q_result_error(run, "out of memory", NULL);
         has_re = 1;
     }
     if (has_re && api__iq_regcomp(run, &re, pattern))
@@ -553,7 +571,7 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
  * must match, or with neg must not; "= name" and "!= name" are ^name$ (exact_pattern). */
 #define TV_CONDS_MAX 8
 struct tv_cond {
-    char pattern[QT_TEXT_MAX];
+    const char *pattern; /* borrowed from the query's memory (qmem_t) */
     int neg;
 };
 
@@ -569,15 +587,19 @@ static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_
         return 1;
     c->neg = t->text[0] == '!';
     if (re)
-        return api__iq_regex(r, s, c->pattern, sizeof c->pattern);
+        return api__iq_regex(r, s, &c->pattern);
     api__qs_next(s, &v);
-    if (!ident && !(v.kind == QT_OTHER && s->p[-1] == '\''))
+    if (!ident && v.value == NULL)
         return 2;
     if (ident && v.kind != QT_IDENT) {
         api__q_parse_error(r, &v, "identifier");
         return -1;
     }
-    exact_pattern(c->pattern, sizeof c->pattern, v.text);
+    c->pattern = exact_pattern(s, ident ? v.text : v.value); /* '' is "" */
+    if (c->pattern == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
     return 0;
 }
 

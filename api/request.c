@@ -82,16 +82,28 @@ static void set_body(api_request_t *r, unsigned status, const char *ctype, char 
 
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
 {
-    char msg[512];
+    /* Whole, however long: a message may quote a token as long as the query (influxd prints
+     * it whole). Most fit the stack buffer; a longer one is formatted again on the heap, and
+     * without memory it is cut to the buffer rather than lost. */
+    char buf[512], *msg = buf;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    if (n >= (int)sizeof buf && (msg = malloc((size_t)n + 1)) != NULL) {
+        va_start(ap, fmt);
+        vsnprintf(msg, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    } else if (msg == NULL) {
+        msg = buf;
+    }
     sbuf_t b;
     sbuf_init(&b);
     sbuf_append(&b, "{\"error\":", 9);
     api__json_str(&b, msg);
     sbuf_append(&b, "}\n", 2);
+    if (msg != buf)
+        free(msg);
     api__body(r, status, "application/json", &b);
 }
 

@@ -49,6 +49,35 @@ typedef double wide_t;
 #undef FAST_DIGITS_MAX
 #define FAST_DIGITS_MAX 0
 #endif
+
+/* wide_floor(x) and wide_int(r), for 0 <= x < 2^63 and an integral 0 <= r < 2^63 (fast_round's
+ * x and r are at most 10^18, see there). On x86-64, gcc compiles floorl and the cast
+ * (int64_t)r of an x87 long double to fnstcw, fldcw (rounding control: toward zero or down),
+ * frndint or fistp, fldcw (back): an fldcw is slow on its own and far slower at some code
+ * addresses on some CPUs (dnum_round 5-10x at one start address in eight on a Zen 5, see
+ * docs/benchmarks.md), so the speed was the linker's choice. fistp alone rounds in the current
+ * mode, whichever it is: an integral r converts exactly, and x becomes floor(x) or floor(x) + 1,
+ * exact in the 64-bit significand, which one comparison corrects. (llrintl is the same fistp,
+ * but gcc inlines it only with -fno-math-errno.) Elsewhere (binary128, double) floor and the
+ * cast as they are. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(DNUM_NARROW) && LDBL_MANT_DIG == 64
+static inline int64_t wide_int(wide_t r)
+{
+    int64_t n;
+    __asm__("fistpll %0" : "=m"(n) : "t"(r) : "st");
+    return n;
+}
+
+#undef wide_floor
+static inline wide_t wide_floor(wide_t x)
+{
+    wide_t n = (wide_t)wide_int(x);
+    return n > x ? n - 1 : n;
+}
+#else
+#define wide_int(r) ((int64_t)(r))
+#endif
+
 #define POW10_EXACT_MAX 22                                            /* in double */
 #define ROUND_FAST_MAX  (FAST_DIGITS_MAX < 15 ? FAST_DIGITS_MAX : 15) /* dnum_round's d < 2^53 */
 
@@ -98,7 +127,10 @@ static int exp10_guess(double a)
 
 /* Rounds a > 0 to p significant digits (p <= FAST_DIGITS_MAX) as printf's %e would: *d the p
  * digits as an integer, *e the exponent. Returns 0, or -1 when the fast path cannot be sure (near
- * a tie, or a scale beyond the exact powers of ten): the caller then asks snprintf. */
+ * a tie, or a scale beyond the exact powers of ten): the caller then asks snprintf.
+ * x is at most 10^18 < 2^63, as wide_floor and wide_int need: exp10_guess is floor(log10(a))
+ * or one off, so x < 10^(p+1) <= 10^18 (rounding cannot carry x past that power of ten, which
+ * is exact); a retry only after x < 10^(p-1) makes x ten times larger; r <= hi = 10^p. */
 static int fast_round(double a, int p, int e, int64_t *d, int *e_out)
 {
     for (int tries = 0; tries < 2; tries++) {
@@ -123,7 +155,7 @@ static int fast_round(double a, int p, int e, int64_t *d, int *e_out)
             if (++e - p + 1 > WIDE_POW10_MAX)
                 return -1;
         }
-        *d = (int64_t)r;
+        *d = wide_int(r);
         *e_out = e;
         return 0;
     }

@@ -196,10 +196,25 @@ static void test_random(void **state)
     print_message("%ld numbers checked\n", checked);
 }
 
+/* Where exp10_guess stops comparing (beyond 1e37 and below 1e-22 it may be one too low), the
+ * fast path's scaled x is largest: up to 10^18 at 17 digits, the bound that its fistp-based
+ * floor and conversion (x < 2^63) rely on. */
+static void test_guess_ends(void **state)
+{
+    (void)state;
+    const double ends[] = {1e37, 1e-23};
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        for (int j = 0; j < 20000; j++) {
+            double f = 1 + (double)(rnd64() >> 11) * 0x1p-53 * 99; /* [1, 100) */
+            check_all(ends[i] * f);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edges),
+        cmocka_unit_test(test_guess_ends),
         cmocka_unit_test(test_random),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,13 +4,15 @@
  * for a test; libapi's own influxql.o is then never linked (every symbol it defines is defined
  * here), while influx.o comes from libapi for the names (api__db_known, api__db_remember).
  *
- * The input is the query text, as api__h_query gets it: NUL-terminated, at most 1,023 bytes
- * (its q buffer), then trimmed of Go's white space (trim_go_space) before the statements. Each
- * token must be NUL-terminated at its length, shorter than QT_TEXT_MAX, placed at line >= 1 and
- * char >= 0 (a quote is placed one char early, as influxd does), and move the reader forward (or be
- * the end); the statements, answered whole and chunked, must answer 200 or 400 with a body (a
- * chunked 200 may be empty), without a crash, leak or undefined behaviour. SELECT and the SHOW
- * statements read a fake store of two devices (fake_*), so their answers run too; SELECT's and
+ * The input is the query text, as api__h_query gets it: NUL-terminated, at most API_IQ_Q_MAX
+ * bytes (64 KiB; libFuzzer's own -max_len, 4,096 or the largest seed, is the shorter bound in
+ * practice: the seed grafana_all, 10 KiB, sets it), then trimmed of Go's white space
+ * (trim_go_space) before the statements. Each token must be NUL-terminated at its length, no
+ * longer than the bytes it was read from (a fixed name, "EOF", "BADSTRING", no longer than 9),
+ * placed at line >= 1 and char >= 0 (a quote is placed one char early, as influxd does), and move
+ * the reader forward (or be the end); the statements, answered whole and chunked, must answer 200
+ * or 400 with a body (a chunked 200 may be empty), without a crash, leak or undefined
+ * behaviour. SELECT and the SHOW statements read a fake store of two devices (fake_*), so their answers run too; SELECT's and
  * SHOW's files come from libapi (influxql_select*.o, influxql_show.o, influxql_regex.o), which call
  * the reader defined here. */
 #include "../../api/influxql.c"
@@ -22,20 +24,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Reads every token of q. */
 static void tokens(const char *q)
 {
+    qmem_t m;
     qscan_t s;
     qtoken_t t;
-    qs_init(&s, q, q);
+    if (qmem_init(&m, q))
+        abort();
+    qs_init(&s, &m, q);
     for (size_t n = 0;; n++) {
         const char *before = s.p;
         api__qs_next(&s, &t);
-        if (t.len >= QT_TEXT_MAX || strlen(t.text) != t.len || t.line < 1 || t.col < 0 ||
+        size_t span = (size_t)(s.p - before); /* blanks before the token too */
+        if ((t.len > span && t.len > 9) || strlen(t.text) != t.len || t.line < 1 || t.col < 0 ||
             s.p < before || s.p > q + strlen(q) || n > strlen(q))
             abort();
         if (t.kind == QT_EOF)
-            return;
+            break;
         if (s.p == before)
             abort(); /* a token that reads nothing would loop for ever */
     }
+    qmem_deinit(&m);
 }
 
 /* Checks the answer a query left in r, and clears it for the next one: a body, but for a
@@ -120,7 +127,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         srv.be.query = fake_query;
         ready = 1;
     }
-    char qbuf[1024];
+    static char qbuf[API_IQ_Q_MAX + 1];
     if (size >= sizeof qbuf)
         size = sizeof qbuf - 1;
     memcpy(qbuf, data, size);

@@ -263,22 +263,22 @@ class Databases(vt.DaemonTestCase):
         for q in ('CREATE DATABASE "tele\\"graf"', "create database plant WITH DURATION 1d",
                   "CREATE DATABASE telegraf", "CREATE  DATABASE plant",
                   "CREATE DATABASE " + "x" * 65,
+                  # longer than vigild lists, and than it once read (255 bytes): taken
+                  "CREATE DATABASE " + "z" * 256,
                   # InfluxQL reads \n as a newline (a control character: not listed)
                   'CREATE DATABASE "new\\nline"'):
             r = self.d.curl("POST", "/query", "--data-urlencode", "q=" + q)
             self.assertEqual((r.status, r.json()), (200, CREATED), q)
         # What InfluxDB 1.6.7 cannot parse is a 400 here too, in its words (QueryParseErrors
         # has more), and keeps nothing: no name, an unterminated one, an escape InfluxQL refuses
-        # (any but \\, \", \' and \n), a second word after the name; a name of 256 bytes or more
-        # gets vigild's own (it reads less).
+        # (any but \\, \", \' and \n), a second word after the name.
         for q, err in (("CREATE DATABASE", "found EOF, expected identifier at line 1, char 17"),
                        ("CREATE DATABASE ;", "found ;, expected identifier at line 1, char 17"),
                        ('CREATE DATABASE "unterminated',
                         "found unterminated, expected identifier at line 1, char 16"),
                        ('CREATE DATABASE "bad\\qescape"',
                         "found \\q, expected identifier at line 1, char 22"),
-                       ("CREATE DATABASE two words", "found words, expected ; at line 1, char 21"),
-                       ("CREATE DATABASE " + "z" * 256, "a database name of 256 bytes or more")):
+                       ("CREATE DATABASE two words", "found words, expected ; at line 1, char 21")):
             msg = self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
                                        400, "error parsing query: " + err)
             self.assertTrue(msg.startswith("error parsing query: " + err), (q, msg))
@@ -873,23 +873,34 @@ class QueryParseErrors(vt.DaemonTestCase):
         self.assertEqual([n for n in Databases.show(self) if n in kept or n not in listed], kept)
 
     def test_query_longer_than_vigild_reads(self):
-        """vigild reads a q of at most 1,023 bytes (influxd has no such bound: it ran all of
-        these). A longer one is a 400 naming q and runs nothing, whether it comes in the URL or
-        in a form body, Telegraf's way (review28: the form body's q was cut to 1,023 bytes and
-        run, a name cut at byte 1,023 kept cut short); so is one holding a NUL byte."""
+        """vigild reads a q of at most 65,536 bytes, API_IQ_Q_MAX (influxd has no such bound:
+        it ran all of these; 1,023 before session 25). A longer one is a 400 naming q and the
+        bound and runs nothing, whether it comes in the URL or in a form body, Telegraf's way
+        (review28: the form body's q was cut to its bound and run, a name cut at the last byte
+        kept cut short); so is one holding a NUL byte. A URL longer than libmicrohttpd's memory
+        for a connection (http.max_header_bytes, 32 KiB) is its 414, never a cut query."""
         listed = Databases.show(self)
-        cut = "-- " + "p" * 1000 + "\nCREATE DATABASE cutshort"  # byte 1,023 within the name
-        many = "; ".join("CREATE DATABASE many%d" % i for i in range(1000))
+        cut = "-- " + "p" * 65509 + "\nCREATE DATABASE cutshort"  # byte 65,536 within the name
+        self.assertEqual(len(cut), 65537)
+        many = "; ".join("CREATE DATABASE many%d" % i for i in range(3000))
         for q in (cut, many):
-            for get in ([], ["-G"]):
-                self.assertJsonError(self.d.curl("POST", "/query", *get, "--data-urlencode",
-                                                 "q=" + q),
-                                     400, "parameter 'q': longer than 1023 bytes")
+            self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q@-",
+                                             stdin=q),
+                                 400, "parameter 'q': longer than 65536 bytes")
         self.assertJsonError(self.d.curl("POST", "/query", "--data", "q=CREATE+DATABASE+a%00b"),
                              400, "parameter 'q'")
+        # GET: a q of 16 KiB (some 16 KiB of URL) is read whole; one of 40 KiB passes the
+        # connection's 32 KiB: libmicrohttpd's 414, and nothing runs.
+        # (SHOW DATABASES, not a CREATE: the class's names fill vigild's 32 in later tests.)
+        get16 = "-- " + "g" * (16384 - 18) + "\nSHOW DATABASES"
+        self.assertEqual(len(get16), 16384)
+        self.assertEqual(Databases.show(self, get16, method="GET"), listed)
+        r = self.d.curl("GET", "/query?q=" + urllib.parse.quote(cut[:40000] + "\nCREATE DATABASE "
+                                                                 "get40"))
+        self.assertEqual(r.status, 414, r)
         self.assertEqual(Databases.show(self), listed)
-        fits = cut[:3] + cut[8:]  # 1,023 bytes: read whole
-        r = self.query(fits)
+        fits = cut[:3] + cut[4:]  # 65,536 bytes: read whole
+        r = self.d.curl("POST", "/query", "--data-urlencode", "q@-", stdin=fits)
         self.assertEqual((r.status, r.json()), (200, CREATED))
         self.assertEqual(Databases.show(self), listed + ["cutshort"])
 
@@ -2092,6 +2103,87 @@ class GrafanaFleet(InfluxdPair):
         ])
 
 
+# A fleet of 300 pumps in Telegraf's shape (measurement "plant", a device tag), two points each.
+M_IDS = ["plant-north-pump-%03d" % i for i in range(1, 301)]
+M_POINTS = "\n".join("plant,device=%s temp=%d.5 %d" % (d, i % 50, G_T + k * 5000)
+                     for i, d in enumerate(M_IDS) for k in range(2))
+
+
+def grafana_all(ids):
+    """A multi-value template variable as Grafana's InfluxDB data source expands it into a
+    regex: each value's regex characters escaped ('-' too), joined by '|'."""
+    return "/^(%s)$/" % "|".join(d.replace("-", "\\-") for d in ids)
+
+
+class GrafanaMultiValue(InfluxdPair):
+    """A dashboard over a fleet with a multi-value variable ("All", or 200 of 300 pumps
+    selected): Grafana sends one regex of every value, queries of several KiB (vigild refused a
+    q over 1,023 bytes before session 25, influxd answered them). Answered byte for byte as
+    influxd answers them, from the URL (GET) and from a form body (Grafana's POST mode)."""
+
+    POINTS = M_POINTS
+
+    def test_regex_of_200_devices_as_influxd(self):
+        some = grafana_all(M_IDS[:200])
+        self.assertTrue(4096 < len(some) < 8192, len(some))
+        rng = "time >= %dms and time <= %dms" % (G_T, G_T + 60000)
+        statements = [
+            'SELECT mean("temp") FROM "plant" WHERE ("device" =~ %s) AND %s GROUP BY time(10s), '
+            '"device" fill(null)' % (some, rng),
+            'SELECT mean("temp") FROM "plant" WHERE ("device" =~ %s) AND %s GROUP BY time(10s) '
+            'fill(null)' % (some, rng),
+            'SELECT last("temp") FROM "plant" WHERE "device" =~ %s GROUP BY "device"'
+            % grafana_all(M_IDS),
+            'SHOW TAG VALUES FROM "plant" WITH KEY = "device" WHERE "device" =~ %s' % some,
+        ]
+        self.assert_same(statements)
+        for method in ("GET", "POST"):
+            want, got = self.both(statements[0], method=method)
+            self.assertEqual(got, want, method)
+            series = json.loads(got[1])["results"][0]["series"]
+            self.assertEqual([x["tags"]["device"] for x in series], M_IDS[:200])
+
+    def test_long_tokens_as_influxd(self):
+        # Tokens longer than vigild read before (255 bytes), quoted whole in influxd's parse
+        # error (past api__error's 511-byte message), or naming no device.
+        long = "x" * 3000
+        self.assert_same([
+            "SELECT temp FROM plant LIMIT '%s'" % long,
+            "SELECT temp FROM plant WHERE device = 'a' AND time > %sms x" % ("1" * 40),
+            'SELECT mean(temp) FROM "%s" WHERE %s' % (long, g_range(0, 60)),
+            'SELECT mean(temp) FROM plant WHERE device = \'%s\'' % long,
+        ])
+
+    def test_long_names_as_influxd(self):
+        # review: SELECT kept its field names, aliases, FROM name and device in 256-byte
+        # copies: a field name past them overflowed the statement's heap block (ASan: 400 bytes;
+        # 20,000 corrupted the heap), an alias or a repeated name came back cut.
+        one = "device = 'plant-north-pump-001' AND " + g_range(0, 60)
+        self.assert_same([
+            'SELECT mean(temp) AS "%s" FROM plant WHERE %s GROUP BY time(10s)' % ("a" * 300, one),
+            'SELECT temp, temp, "%s", "%s" FROM plant WHERE %s' % ("c" * 300, "c" * 300, one),
+            'SELECT mean("%s") FROM plant WHERE %s' % ("c" * 400, one),
+            'SELECT mean("%s") FROM plant WHERE %s' % ("c" * 20000, one),
+            # a statement error naming a long name (run->err was 320 bytes)
+            'SHOW RETENTION POLICIES ON "%s"' % ("d" * 400),
+        ])
+        # Any FROM name with GROUP BY the device tag lists the devices (vigild keeps no
+        # measurement: README), under that name, whole.
+        ans = self.vigild('SELECT last(temp) FROM "%s" GROUP BY "device"' % ("p" * 300))
+        self.assertEqual({x["name"] for x in ans["results"][0]["series"]}, {"p" * 300})
+
+    def test_regex_bounds(self):
+        # 1,000 alternatives (Grafana's "All" over 1,000 devices) are read; a 1,001st is
+        # vigild's 400 (glibc's regcomp grows with their square; influxd takes it).
+        names = ["plant-north-pump-%04d" % i for i in range(1, 1002)]
+        q = 'SELECT last("temp") FROM "plant" WHERE "device" =~ %s GROUP BY "device"'
+        ans = self.vigild(q % grafana_all(names[:1000]), method="POST")
+        self.assertEqual(len(ans["results"][0].get("series", [])), 0)  # 4-digit names: none
+        status, body = self.query(self.d.http_port, q % grafana_all(names), method="POST")
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"vigild reads regular expressions of at most 1000 alternatives", body)
+
+
 # Each device its own measurement, tagged with its id as vigild keeps it, and a channel with
 # the characters Go's encoding/json escapes in its name. influxd also gets points shaped as
 # vigild's three reserved measurements list their fields and tag.
@@ -2123,6 +2215,40 @@ class GrafanaShowAll(InfluxdPair):
                           'SHOW MEASUREMENTS WITH MEASUREMENT =~ /^e[^<>&]c$/'])
         # The JSON routes keep their own writer.
         self.assertIn('"c&d>"', self.d.curl("GET", "/v1/devices/esc").body.decode())
+
+
+class EmptyString(InfluxdPair):
+    """'' is the empty string as a value (session 25: vigild read it as the device "STRING", the
+    name influxd prints for it in a parse error): no device has that name, so = '' selects
+    nothing and != '' everything, as from influxd, with a device named STRING written."""
+
+    POINTS = "\n".join(["plant,device=STRING temp=1.5 %d" % G_T,
+                        "plant,device=e1 temp=2.5 %d" % G_T])
+
+    def test_empty_string_as_influxd(self):
+        rng = g_range(-10, 10)
+        statements = [
+            "SELECT temp FROM plant WHERE \"device\" = ''",
+            "SELECT mean(temp) FROM plant WHERE (\"device\" = '') AND %s GROUP BY time(10s) "
+            "fill(null)" % rng,
+            "SELECT last(temp) FROM plant WHERE \"device\" = '' GROUP BY \"device\"",
+            "SELECT temp FROM plant WHERE \"device\" = '' AND \"device\" = ''",
+            "SELECT temp FROM \"STRING\" WHERE device = ''",
+            "SHOW TAG VALUES FROM plant WITH KEY = \"device\" WHERE \"device\" = ''",
+            "SHOW TAG VALUES FROM plant WITH KEY = \"device\" WHERE \"device\" != ''",
+            # The device named STRING is still read by its name; '' still prints as STRING
+            # in influxd's parse error.
+            "SELECT temp FROM plant WHERE \"device\" = 'STRING'",
+            "SHOW TAG VALUES FROM plant WITH KEY = \"device\" WHERE \"device\" = 'STRING'",
+            "SHOW MEASUREMENTS LIMIT ''",
+        ]
+        self.assert_same(statements)
+        # Not vacuous: STRING's point is there to be (wrongly) read, and = '' reads none.
+        one = self.vigild(statements[7])["results"][0]
+        self.assertEqual(one["series"][0]["values"], [[G_T, 1.5]])
+        self.assertNotIn("series", self.vigild(statements[0])["results"][0])
+        tv = self.vigild(statements[6])["results"][0]["series"][0]["values"]
+        self.assertEqual(tv, [["device", "STRING"], ["device", "e1"]])
 
 
 if __name__ == "__main__":
