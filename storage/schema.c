@@ -145,8 +145,9 @@ static const char *const migrations[] = {
      * the triggers below, whoever writes events; computed here for the existing ones), so an
      * ended event overlapping [from, to) starts at or after from - ev_maxlen. Deleting events
      * leaves it alone (a bound that is too large only reads more), except that the retention
-     * sweep sets it again for the devices it deleted events of. devices_ev_maxlen finds the
-     * fleet's largest, and events_dev_active a device's active events without its ended ones. */
+     * sweep sets it again for the devices that lost an event as long as it. devices_ev_maxlen
+     * finds the fleet's largest, and events_dev_active a device's active events without its
+     * ended ones. */
     EV_MAXLEN_SCHEMA,
 };
 
@@ -195,9 +196,9 @@ const char store__sql_retain_events[] =
     " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2) RETURNING device_id, " EV_LEN("")
     ">=(SELECT ev_maxlen FROM devices WHERE id=device_id)";
 /* A device's (?1) bound set again from its remaining ended events, which the retention sweep
- * runs for each device it deleted events of (retention.c): exactly the migration's value, so
- * never below a remaining event's length, and lower once a long one is gone. One search of the
- * device's events. */
+ * runs once a sweep for each device that lost an event as long as its bound (retention.c):
+ * exactly the migration's value, so never below a remaining event's length, and lower once a
+ * long one is gone. One search of the device's events. */
 const char store__sql_ev_maxlen_set[] =
     "UPDATE devices SET ev_maxlen=" EV_MAXLEN_OF("?1") " WHERE id=?1";
 /* clang-format on */

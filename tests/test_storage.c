@@ -1700,7 +1700,6 @@ static void test_events_migrate_v8(void **state)
 
 static store_t *open_retention(const char *dir, int64_t retention_ms);
 static int64_t sql_int(const char *dir, const char *sql);
-extern const char store__sql_ev_maxlen_set[];
 
 #define EVR_N   600
 #define EVR_MIN 60000LL
@@ -1799,6 +1798,74 @@ static void test_events_retention_lowers_bound(void **state)
     const char *sqls[] = {store__sql_ev_maxlen_set};
     const char *plan[] = {"SEARCH events USING PRIMARY KEY (device_id=?)"};
     assert_plans(f, sqls, plan, 1);
+    free(eps);
+}
+
+#define EVS_N   3000
+#define EVS_NEW 5
+
+/* Many episodes as long as their device's bound, the worst case for lowering it: q0's EVS_N
+ * one-reading episodes (start = end, length 0) and q1's EVS_N of five minutes each, ten days back,
+ * their starts interleaved so that every step of the sweep deletes both devices' (every one as
+ * long as the bound), and recent ones (q0's of length 0, q1's of two minutes, q2's of ten
+ * minutes, q2 has no old ones). A sweep with a day's retention deletes the old ones over many
+ * steps and sets each bound again once: q0's and q1's (two in all, where setting them in every
+ * step that deleted such an event sets them in each of the sweep's steps), none for q2, which
+ * lost nothing; the bounds are then 0, two and ten minutes and the queries match the brute force.
+ * A second sweep deletes nothing and sets nothing. */
+static void test_events_retention_bound_once(void **state)
+{
+    fx_t *f = *state;
+    for (int d = 0; d < 3; d++)
+        touch_device(f->s, evq_devs[d]);
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - 2 * 3600000;
+    size_t n = 2 * EVS_N + 3 * EVS_NEW, k = 0;
+    evq_ep_t *eps = calloc(n, sizeof *eps);
+    for (int64_t i = 0; i < EVS_N; i++) {
+        int64_t t = base + i * EVR_MIN;
+        eps[k++] = (evq_ep_t){0, 0, i + 1, t, t};
+        eps[k++] = (evq_ep_t){1, 0, i + 1, t + 1000, t + 1000 + 5 * EVR_MIN};
+    }
+    static const int64_t new_len[3] = {0, 2 * EVR_MIN, 10 * EVR_MIN};
+    for (int d = 0; d < 3; d++)
+        for (int64_t i = 0; i < EVS_NEW; i++) {
+            int64_t t = recent + i * EVR_MIN;
+            eps[k++] = (evq_ep_t){d, 1, EVS_N + 1 + i, t, t + new_len[d]};
+        }
+    assert_int_equal(k, n);
+    for (size_t i = 0; i < n; i++) {
+        const evq_ep_t *e = &eps[i];
+        assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(evr_maxlen(f->dir, 0), 0);
+    assert_int_equal(evr_maxlen(f->dir, 1), 5 * EVR_MIN);
+    assert_int_equal(evr_maxlen(f->dir, 2), 10 * EVR_MIN);
+    store_close(f->s);
+
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, 2 * EVS_N);
+    assert_true(st.retention_steps > 2 * EVS_N / STORE_RETAIN_EVENTS_PER_TX); /* many steps */
+    assert_int_equal(store__test_bounds_set(f->s), 2);
+    for (int d = 0; d < 3; d++)
+        assert_int_equal(evr_maxlen(f->dir, d), new_len[d]);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    for (int q = 0; q < 300; q++) {
+        const evq_ep_t *e = &eps[evq_rand(&rng) % n];
+        int64_t from = e->end - 20 * EVR_MIN + (int64_t)(evq_rand(&rng) % (40 * EVR_MIN));
+        int64_t len = (int64_t)(evq_rand(&rng) % (30 * EVR_MIN));
+        evq_check(f->s, eps, n, (int)(evq_rand(&rng) % 4) - 1, 0, from, from + len, 0, 0);
+    }
+    for (int dev = -1; dev < 3; dev++)
+        evq_check(f->s, eps, n, dev, 0, INT64_MIN, INT64_MAX, 0, 0);
+
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, 2 * EVS_N);
+    assert_int_equal(store__test_bounds_set(f->s), 2);
     free(eps);
 }
 
@@ -4413,6 +4480,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_overlap_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_migrate_v8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_lowers_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_bound_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
