@@ -1869,6 +1869,48 @@ static void test_events_retention_bound_once(void **state)
     free(eps);
 }
 
+/* More noted devices than one step sets (STORE_RETAIN_BOUNDS_PER_TX): EVM_DEVS devices, device j
+ * with EVM_OLD old episodes of j + 1 minutes (each as long as its bound) and recent ones of j
+ * minutes. The sweep sets the bounds in several follow-up steps, each device's once: every bound
+ * ends exactly j minutes (a device skipped or set twice, as with the list's set and removed ends
+ * apart, shows here) and the count is the number of devices. */
+#define EVM_DEVS (3 * STORE_RETAIN_BOUNDS_PER_TX - 1)
+#define EVM_OLD  40
+
+static void test_events_retention_bounds_many(void **state)
+{
+    fx_t *f = *state;
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - 2 * 3600000;
+    char dev[16];
+    for (int j = 0; j < EVM_DEVS; j++) {
+        snprintf(dev, sizeof dev, "m%02d", j);
+        touch_device(f->s, dev);
+        for (int64_t i = 0; i < EVM_OLD; i++) {
+            int64_t t = base + i * EVR_MIN + j;
+            assert_int_equal(store_event_put(f->s, dev, i + 1, t, t + (j + 1) * EVR_MIN, NULL), 0);
+        }
+        for (int64_t i = 0; i < 3; i++) {
+            int64_t t = recent + i * EVR_MIN;
+            assert_int_equal(store_event_put(f->s, dev, EVM_OLD + 1 + i, t, t + j * EVR_MIN, NULL),
+                             0);
+        }
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    store_close(f->s);
+
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
+    assert_int_equal(store__test_bounds_set(f->s), EVM_DEVS);
+    for (int j = 0; j < EVM_DEVS; j++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT ev_maxlen FROM devices WHERE name='m%02d'", j);
+        assert_int_equal(sql_int(f->dir, sql), j * EVR_MIN);
+    }
+}
+
 typedef struct dets {
     int n;
     char dev[8][16];
@@ -4481,6 +4523,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_migrate_v8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_lowers_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_bound_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_bounds_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
