@@ -162,8 +162,10 @@ static size_t sort_unique(int64_t *ids, size_t n)
 }
 
 /* Notes the devices ids[0..n) (sorted, unique) for set_bounds. The list is made unique again
- * before it grows, so it holds at most about twice the noted devices plus a step's. Out of memory
- * the devices are not noted: their bounds stay as they are, larger than needed but valid. */
+ * before it grows, and grows to at least twice what it then holds, so its capacity (kept until
+ * close) stays below four times the most devices a sweep noted plus a step's, and it fills up to
+ * that capacity with repeats before it is made unique again. Out of memory the devices are not
+ * noted: their bounds stay as they are, larger than needed but valid. */
 static void note_bounds(store_retain_t *r, const int64_t *ids, size_t n)
 {
     if (r->nlower + n > r->caplower) {
