@@ -22,10 +22,17 @@
  * are then found in the (device_id, t0, t_last, n) index, oldest first, and deleted as one key
  * range. Its counters follow (points minus the rows' n, first_ts the next row's t0, or the
  * oldest pending reading's, or none), written with the devices row and published at commit
- * like any write. A failed transaction rolls everything back, the maps are reloaded, and the
- * walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later. Statements that
- * cannot be prepared disable retention (logged; store_retention_sweep answers ERR_IO) instead
- * of failing every transaction they would join.
+ * like any write. The events go in batches through the events_start index; the devices that
+ * lost one as long as their length bound (devices.ev_maxlen, schema 9) are noted (r->lower) and,
+ * once the sweep's events are deleted, each has its bound set again from its remaining ended
+ * events, once a sweep, at most STORE_RETAIN_BOUNDS_PER_TX devices a step (set_bounds): one
+ * search of that device's events each, none for the others. Until then a noted bound is the old
+ * one, too large but valid. A failed transaction rolls everything back, the maps are reloaded,
+ * and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later; the noted
+ * devices stay noted (a bound set again without need is still exact), and a restart forgets
+ * them (their bounds stay as large as they were: valid).
+ * Statements that cannot be prepared disable retention (logged; store_retention_sweep answers
+ * ERR_IO) instead of failing every transaction they would join.
  *
  * Invariants: between transactions a device's rows still do not overlap, d->points counts its
  * rows' and pending points, d->first_ts is its oldest; the cursor (pos) is a device in the map or
@@ -40,17 +47,15 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* The oldest rows of a device (?1), at most ?2 of them: t0 order is time order (rows do not
  * overlap), so the deletable ones come first. */
 const char store__sql_retain_rows[] =
     "SELECT t0, t_last, n FROM readings WHERE device_id=?1 ORDER BY t0 LIMIT ?2";
-/* At most ?2 events that ended before ?1, found through the events_start index (an event ends
- * after it starts); the active ones (end_ts NULL) never match. */
-const char store__sql_retain_events[] =
-    "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
-    " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2)";
+/* store__sql_retain_events and store__sql_ev_maxlen_set are in schema.c, beside the bound's
+ * expression. */
 
 /* Time between the starts of two sweeps: a tenth of the retention, within the bounds. */
 static int64_t period_ms(const store_t *s)
@@ -137,6 +142,105 @@ static int retain_device(store_t *s, store_dev_t *d, int64_t horizon, size_t bud
     return store__pend_mark(w, d);
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Sorts ids[0..n) and drops the repeats; returns how many are left. */
+static size_t sort_unique(int64_t *ids, size_t n)
+{
+    if (n < 2)
+        return n;
+    qsort(ids, n, sizeof ids[0], cmp_id);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (ids[i] != ids[k - 1])
+            ids[k++] = ids[i];
+    return k;
+}
+
+/* Notes the devices ids[0..n) (sorted, unique) for set_bounds. The list is made unique again
+ * before it grows, and grows to at least twice what it then holds, so its capacity (kept until
+ * close) stays below four times the most devices a sweep noted plus a step's, and it fills up to
+ * that capacity with repeats before it is made unique again. Out of memory the devices are not
+ * noted: their bounds stay as they are, larger than needed but valid. */
+static void note_bounds(store_retain_t *r, const int64_t *ids, size_t n)
+{
+    if (r->nlower + n > r->caplower) {
+        r->nlower = sort_unique(r->lower, r->nlower);
+        size_t cap = r->caplower;
+        while (r->nlower + n > cap / 2)
+            cap = cap ? 2 * cap : 2 * STORE_RETAIN_EVENTS_PER_TX;
+        if (cap > r->caplower) {
+            int64_t *p = realloc(r->lower, cap * sizeof *p);
+            if (p == NULL)
+                return;
+            r->lower = p;
+            r->caplower = cap;
+        }
+    }
+    memcpy(r->lower + r->nlower, ids, n * sizeof *ids);
+    r->nlower += n;
+    r->lower_sorted = 0;
+}
+
+/* Deletes at most STORE_RETAIN_EVENTS_PER_TX events that ended before the sweep's horizon and
+ * notes each device that lost one as long as its bound (the others' bounds cannot go down);
+ * events_done when none such is left. */
+static int retain_events(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    store_retain_t *r = &w->ret;
+    int64_t ids[STORE_RETAIN_EVENTS_PER_TX];
+    size_t n = 0, k = 0;
+    int rc;
+    sqlite3_bind_int64(r->events, 1, r->horizon);
+    sqlite3_bind_int64(r->events, 2, STORE_RETAIN_EVENTS_PER_TX);
+    while ((rc = sqlite3_step(r->events)) == SQLITE_ROW) {
+        /* the device, if the event was as long as its bound */
+        if (n++ < STORE_RETAIN_EVENTS_PER_TX && sqlite3_column_int(r->events, 1))
+            ids[k++] = sqlite3_column_int64(r->events, 0);
+    }
+    sqlite3_reset(r->events);
+    sqlite3_clear_bindings(r->events);
+    if (rc != SQLITE_DONE) {
+        store__set_errmsg(s, "deleting events for retention: %s", sqlite3_errmsg(w->db));
+        return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+    }
+    r->tx_events += n;
+    r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
+    if (k > 0)
+        note_bounds(r, ids, sort_unique(ids, k));
+    return 0;
+}
+
+/* Sets the length bound (devices.ev_maxlen) of at most STORE_RETAIN_BOUNDS_PER_TX noted devices,
+ * the last ones of the list, from their remaining ended events, in the open transaction: the
+ * bound the migration would compute, so the queries still reach every remaining episode and stop
+ * reading far back once a long one is gone. Called once the sweep's events are deleted, so each
+ * noted device is searched once a sweep however many of its events went: one range search of its
+ * events in the table's primary key (device_id, id), whose rows hold the times. They leave the
+ * list at the commit (store__retain_end_tx), and stay on it if the transaction fails. */
+static int set_bounds(store_t *s)
+{
+    store_retain_t *r = &s->w.ret;
+    if (!r->lower_sorted) {
+        r->nlower = sort_unique(r->lower, r->nlower);
+        r->lower_sorted = 1;
+    }
+    size_t k = r->nlower < STORE_RETAIN_BOUNDS_PER_TX ? r->nlower : STORE_RETAIN_BOUNDS_PER_TX;
+    int err = 0;
+    for (size_t i = r->nlower - k; i < r->nlower && err == 0; i++) {
+        sqlite3_bind_int64(r->bound, 1, r->lower[i]);
+        err = store__step_done(s, r->bound);
+    }
+    if (err == 0)
+        r->tx_bounds = k;
+    return err;
+}
+
 int store__retain_step(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -149,6 +253,8 @@ int store__retain_step(store_t *s)
     int err = prepare(s, &r->rows, store__sql_retain_rows);
     if (err == 0)
         err = prepare(s, &r->events, store__sql_retain_events);
+    if (err == 0)
+        err = prepare(s, &r->bound, store__sql_ev_maxlen_set);
     if (err) {
         /* Never fail other clients' writes for it: retention stops, loudly. */
         log_error("storage: retention disabled: %s", store_errmsg(s));
@@ -184,17 +290,11 @@ int store__retain_step(store_t *s)
         d = d->hh.next;
     }
     r->pos = d;
-    if (err == 0 && !r->events_done) {
-        sqlite3_bind_int64(r->events, 1, r->horizon);
-        sqlite3_bind_int64(r->events, 2, STORE_RETAIN_EVENTS_PER_TX);
-        err = store__step_done(s, r->events);
-        if (err == 0) {
-            int n = sqlite3_changes(w->db);
-            r->tx_events += (uint64_t)n;
-            r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
-        }
-    }
-    r->finishing = err == 0 && r->pos == NULL && r->events_done;
+    if (err == 0 && !r->events_done)
+        err = retain_events(s);
+    if (err == 0 && r->events_done && r->nlower > 0)
+        err = set_bounds(s);
+    r->finishing = err == 0 && r->pos == NULL && r->events_done && r->nlower == r->tx_bounds;
     r->tx_seconds += vtime_mono_s() - t0;
     return err;
 }
@@ -230,11 +330,13 @@ void store__retain_end_tx(store_t *s, int err)
         st->retention_events += r->tx_events;
         st->retention_steps++;
         st->retention_seconds += r->tx_seconds;
+        r->bounds_set += r->tx_bounds;
         if (r->finishing) {
             st->retention_sweeps++;
             st->retention_last_sweep_seconds = (double)(now - r->start_ms) / 1000.0;
         }
         pthread_mutex_unlock(&s->smu);
+        r->nlower -= r->tx_bounds; /* set: the last ones of the list */
         if (r->finishing) {
             r->active = 0;
             r->walking = 0;
@@ -249,6 +351,7 @@ void store__retain_end_tx(store_t *s, int err)
         r->next_ms = now + STORE_RETAIN_PERIOD_MIN_MS;
     }
     r->tx_chunks = r->tx_points = r->tx_events = 0;
+    r->tx_bounds = 0;
     r->tx_seconds = 0;
     r->tx_step = 0;
     r->finishing = 0;
@@ -287,5 +390,17 @@ void store__retain_deinit(store_t *s)
     r->wait_cur = r->wait_next = NULL;
     sqlite3_finalize(r->rows);
     sqlite3_finalize(r->events);
-    r->rows = r->events = NULL;
+    sqlite3_finalize(r->bound);
+    r->rows = r->events = r->bound = NULL;
+    free(r->lower);
+    r->lower = NULL;
+    r->nlower = r->caplower = 0;
+}
+
+uint64_t store__test_bounds_set(store_t *s)
+{
+    pthread_mutex_lock(&s->smu);
+    uint64_t n = s->w.ret.bounds_set;
+    pthread_mutex_unlock(&s->smu);
+    return n;
 }

@@ -47,10 +47,14 @@
     "CREATE TRIGGER events_maxlen_" name " AFTER " what " ON events WHEN NEW.end_ts IS NOT NULL"   \
     " BEGIN UPDATE devices SET ev_maxlen=" EV_LEN("NEW.") " WHERE id=NEW.device_id AND"            \
     " ev_maxlen<" EV_LEN("NEW.") "; END;"
+/* The bound of device dev computed from its ended events, as the migration does it and
+ * retention redoes it (store__sql_ev_maxlen_set); the migration's text is unchanged by it. */
+#define EV_MAXLEN_OF(dev)                                                                          \
+    "coalesce((SELECT max(" EV_LEN("") ") FROM events WHERE device_id=" dev                        \
+    " AND end_ts IS NOT NULL), 0)"
 #define EV_MAXLEN_SCHEMA                                                                           \
     "ALTER TABLE devices ADD COLUMN ev_maxlen INTEGER NOT NULL DEFAULT 0;"                         \
-    "UPDATE devices SET ev_maxlen=coalesce((SELECT max(" EV_LEN("") ") FROM events"                \
-    " WHERE device_id=devices.id AND end_ts IS NOT NULL), 0);"                                     \
+    "UPDATE devices SET ev_maxlen=" EV_MAXLEN_OF("devices.id") ";"                                 \
     "CREATE INDEX devices_ev_maxlen ON devices(ev_maxlen);"                                        \
     "CREATE INDEX events_dev_active ON events(device_id, start_ts) WHERE end_ts IS NULL;"          \
     EV_MAXLEN_TRIGGER("ins", "INSERT") EV_MAXLEN_TRIGGER("upd", "UPDATE OF start_ts, end_ts")
@@ -140,8 +144,10 @@ static const char *const migrations[] = {
      * devices.ev_maxlen is at least the length of every ended event the device has had (kept by
      * the triggers below, whoever writes events; computed here for the existing ones), so an
      * ended event overlapping [from, to) starts at or after from - ev_maxlen. Deleting events
-     * leaves it alone: a bound that is too large only reads more. devices_ev_maxlen finds the
-     * fleet's largest, and events_dev_active a device's active events without its ended ones. */
+     * leaves it alone (a bound that is too large only reads more), except that the retention
+     * sweep sets it again for the devices that lost an event as long as it. devices_ev_maxlen
+     * finds the fleet's largest, and events_dev_active a device's active events without its
+     * ended ones. */
     EV_MAXLEN_SCHEMA,
 };
 
@@ -180,6 +186,21 @@ const char store__sql_ev_all[] =
     EV_ALL_ACTIVE " UNION ALL " EV_ALL_COLS "e.start_ts<?3 AND e.start_ts>=?2-(SELECT"
     " coalesce(max(ev_maxlen), 0) FROM devices) AND e.end_ts>=?2" EV_ALL_ORDER;
 const char store__sql_ev_all_active[] = EV_ALL_ACTIVE EV_ALL_ORDER;
+/* The retention sweep's deletion (retention.c): at most ?2 events that ended before ?1, found
+ * through the events_start index (an event ends after it starts; the active ones, end_ts NULL,
+ * never match). Each deleted event returns its device and whether its length reached the
+ * device's bound: only then can the bound go down (it is at least every remaining length
+ * already), so only then is it set again. */
+const char store__sql_retain_events[] =
+    "DELETE FROM events WHERE (device_id, id) IN (SELECT device_id, id FROM events"
+    " WHERE start_ts<?1 AND end_ts<?1 LIMIT ?2) RETURNING device_id, " EV_LEN("")
+    ">=(SELECT ev_maxlen FROM devices WHERE id=device_id)";
+/* A device's (?1) bound set again from its remaining ended events, which the retention sweep
+ * runs once a sweep for each device that lost an event as long as its bound (retention.c):
+ * exactly the migration's value, so never below a remaining event's length, and lower once a
+ * long one is gone. One search of the device's events. */
+const char store__sql_ev_maxlen_set[] =
+    "UPDATE devices SET ev_maxlen=" EV_MAXLEN_OF("?1") " WHERE id=?1";
 /* clang-format on */
 
 int store__status(sqlite3 *db, int rc)

@@ -89,6 +89,9 @@
 #define STORE_RETAIN_DEVS_PER_TX   256
 #define STORE_RETAIN_ROWS_PER_TX   256
 #define STORE_RETAIN_EVENTS_PER_TX 256
+/* Devices whose length bound (devices.ev_maxlen) a step sets again, at most: each costs one
+ * search of that device's events (retention.c). */
+#define STORE_RETAIN_BOUNDS_PER_TX 8
 #define STORE_RETAIN_PERIOD_MS     60000
 #define STORE_RETAIN_PERIOD_MIN_MS 1000
 /* Bounds the decoder checks, so a malformed row cannot make it allocate without limit. */
@@ -289,6 +292,16 @@ typedef struct store_retain {
     uint64_t tx_chunks, tx_points, tx_events; /* the open transaction's deletions */
     int tx_step;                              /* the open transaction ran a step */
     double tx_seconds;
+    /* The devices that lost an event as long as their length bound (devices.ev_maxlen) in this
+     * sweep, whose bound is set again (bound: store__sql_ev_maxlen_set, prepared with rows and
+     * events) once its events are deleted: ids, repeats allowed unless lower_sorted (then sorted
+     * and unique). The last tx_bounds were set by the open transaction and leave at its commit;
+     * bounds_set counts those committed since open (written under smu). */
+    sqlite3_stmt *bound;
+    int64_t *lower;
+    size_t nlower, caplower, tx_bounds;
+    int lower_sorted;
+    uint64_t bounds_set;
 } store_retain_t;
 
 /* The writer thread's connection, statements and maps (writer thread only). */
@@ -586,6 +599,7 @@ extern const char store__sql_ev_all[];
 extern const char store__sql_ev_all_active[];
 extern const char store__sql_retain_rows[];
 extern const char store__sql_retain_events[];
+extern const char store__sql_ev_maxlen_set[];
 
 /* Test hooks (tests/test_storage.c only). */
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */
@@ -596,6 +610,9 @@ int store__test_exec(store_t *s, const char *sql);
 /* Writes every device's pending readings (pending.c) as rows in the writer's next transaction
  * and waits for the commit. Returns the transaction's status. */
 int store__test_pend_flush(store_t *s);
+/* How many devices' length bounds (devices.ev_maxlen) the retention sweeps have set again since
+ * open, in committed steps (retention.c). */
+uint64_t store__test_bounds_set(store_t *s);
 
 /* LEB128 varints of the row codings (blob.c, chunk.c): 7 bits a byte, low bits first. */
 static inline size_t store__varint_put(unsigned char *p, uint64_t v)

@@ -1696,6 +1696,221 @@ static void test_events_migrate_v8(void **state)
     evq_check_many(f->s, eps, 8, &rng, 0);
 }
 
+/* ---- retention lowers the overlap bound (schema 9, retention.c) ---- */
+
+static store_t *open_retention(const char *dir, int64_t retention_ms);
+static int64_t sql_int(const char *dir, const char *sql);
+
+#define EVR_N   600
+#define EVR_MIN 60000LL
+#define EVR_DAY (24LL * 3600 * 1000)
+
+/* Device dev's bound as stored (an infinite one reads as INT64_MAX). */
+static int64_t evr_maxlen(const char *dir, int dev)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT ev_maxlen FROM devices WHERE name='%s'", evq_devs[dev]);
+    return sql_int(dir, sql);
+}
+
+/* Old episodes of three devices ten days back (equal starts, zero lengths, active ones, some
+ * days long, and on q0 one of eight days, the longest of all), recent ones, and on q1 and q2 one
+ * that started with the old ones and ended after the horizon. A sweep with a retention of a day
+ * deletes the old ended ones: each device's bound is then exactly the longest remaining ended
+ * episode's length (q0's far below its eight days, q1's and q2's still their long survivor's),
+ * and every range query, around old and recent episodes, matches the brute-force overlap. */
+static void test_events_retention_lowers_bound(void **state)
+{
+    fx_t *f = *state;
+    for (int d = 0; d < 3; d++)
+        touch_device(f->s, evq_devs[d]);
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - EVR_DAY + 7200000;
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+    evq_ep_t *eps = calloc(EVR_N, sizeof *eps);
+    int64_t next_id[3] = {1, 1, 1};
+    for (size_t i = 0; i < EVR_N; i++) {
+        evq_ep_t *e = &eps[i];
+        e->dev = (int)(evq_rand(&rng) % 3);
+        e->id = next_id[e->dev]++;
+        e->start = (i % 3 == 0 ? recent : base) + (int64_t)(evq_rand(&rng) % 400) * EVR_MIN;
+        int kind = (int)(evq_rand(&rng) % 10);
+        e->end = kind < 2             ? e->start
+                 : kind == 2          ? -1
+                 : kind == 3 && i % 3 ? e->start + (int64_t)(evq_rand(&rng) % (3 * EVR_DAY))
+                                      : e->start + (int64_t)(evq_rand(&rng) % (40 * EVR_MIN));
+        e->live = 1;
+    }
+    eps[0] = (evq_ep_t){0, 1, 1000, base + EVR_MIN, base + 8 * EVR_DAY};
+    eps[1] = (evq_ep_t){1, 1, 1000, base + 10 * EVR_MIN, now - 3600000};
+    eps[2] = (evq_ep_t){2, 1, 1000, base + 5 * EVR_MIN, now - EVR_DAY + 3600000};
+    for (size_t i = 0; i < EVR_N; i++) {
+        const evq_ep_t *e = &eps[i];
+        assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(evr_maxlen(f->dir, 0), 8 * EVR_DAY - EVR_MIN);
+    store_close(f->s);
+
+    /* The horizon is now - a day plus the seconds this takes: no episode ends near it. */
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    uint64_t deleted = 0;
+    int64_t want[3] = {0, 0, 0};
+    for (size_t i = 0; i < EVR_N; i++) {
+        evq_ep_t *e = &eps[i];
+        e->live = e->end == -1 || e->end >= now - EVR_DAY;
+        deleted += !e->live;
+        if (e->live && e->end != -1 && e->end - e->start > want[e->dev])
+            want[e->dev] = e->end - e->start;
+    }
+    assert_true(deleted > STORE_RETAIN_EVENTS_PER_TX); /* more than one step's worth */
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, deleted);
+
+    /* Ranges around a random episode's start or end (deleted ones too), empty to two days long,
+     * every device and the fleet, active or all, with and without a limit. */
+    static const size_t limits[] = {0, 1, 2, 5, 17};
+    for (int q = 0; q < 1500; q++) {
+        const evq_ep_t *e = &eps[evq_rand(&rng) % EVR_N];
+        int64_t at = e->end == -1 || evq_rand(&rng) % 2 ? e->start : e->end;
+        int64_t from = at - 7200000 + (int64_t)(evq_rand(&rng) % 14400000);
+        int64_t len = (int)(evq_rand(&rng) % 3) == 0   ? 0
+                      : (int)(evq_rand(&rng) % 2) == 0 ? (int64_t)(evq_rand(&rng) % (10 * EVR_MIN))
+                                                       : (int64_t)(evq_rand(&rng) % (2 * EVR_DAY));
+        int dev = (int)(evq_rand(&rng) % 4) - 1;
+        evq_check(f->s, eps, EVR_N, dev, evq_rand(&rng) % 5 == 0, from, from + len,
+                  limits[evq_rand(&rng) % 5], 0);
+    }
+    for (int dev = -1; dev < 3; dev++)
+        evq_check(f->s, eps, EVR_N, dev, 0, INT64_MIN, INT64_MAX, 0, 0);
+    /* Just before q0's old long episode ended: only it reached there, and it is gone. */
+    for (int dev = -1; dev < 3; dev++)
+        evq_check(f->s, eps, EVR_N, dev, 0, base + 8 * EVR_DAY - 1, base + 8 * EVR_DAY, 0, 0);
+
+    /* Each bound is exactly the longest remaining ended episode's: q0's went down from its
+     * eight days, q1's and q2's kept their long survivor's. */
+    for (int d = 0; d < 3; d++)
+        assert_int_equal(evr_maxlen(f->dir, d), want[d]);
+    assert_true(want[0] < 2 * EVR_DAY);
+    assert_true(want[1] >= eps[1].end - eps[1].start && want[2] >= eps[2].end - eps[2].start);
+    /* The bound is set by one search of the device's events, in the primary key. */
+    const char *sqls[] = {store__sql_ev_maxlen_set};
+    const char *plan[] = {"SEARCH events USING PRIMARY KEY (device_id=?)"};
+    assert_plans(f, sqls, plan, 1);
+    free(eps);
+}
+
+#define EVS_N   3000
+#define EVS_NEW 5
+
+/* Many episodes as long as their device's bound, the worst case for lowering it: q0's EVS_N
+ * one-reading episodes (start = end, length 0) and q1's EVS_N of five minutes each, ten days back,
+ * their starts interleaved so that every step of the sweep deletes both devices' (every one as
+ * long as the bound), and recent ones (q0's of length 0, q1's of two minutes, q2's of ten
+ * minutes, q2 has no old ones). A sweep with a day's retention deletes the old ones over many
+ * steps and sets each bound again once: q0's and q1's (two in all, where setting them in every
+ * step that deleted such an event sets them in each of the sweep's steps), none for q2, which
+ * lost nothing; the bounds are then 0, two and ten minutes and the queries match the brute force.
+ * A second sweep deletes nothing and sets nothing. */
+static void test_events_retention_bound_once(void **state)
+{
+    fx_t *f = *state;
+    for (int d = 0; d < 3; d++)
+        touch_device(f->s, evq_devs[d]);
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - 2 * 3600000;
+    size_t n = 2 * EVS_N + 3 * EVS_NEW, k = 0;
+    evq_ep_t *eps = calloc(n, sizeof *eps);
+    for (int64_t i = 0; i < EVS_N; i++) {
+        int64_t t = base + i * EVR_MIN;
+        eps[k++] = (evq_ep_t){0, 0, i + 1, t, t};
+        eps[k++] = (evq_ep_t){1, 0, i + 1, t + 1000, t + 1000 + 5 * EVR_MIN};
+    }
+    static const int64_t new_len[3] = {0, 2 * EVR_MIN, 10 * EVR_MIN};
+    for (int d = 0; d < 3; d++)
+        for (int64_t i = 0; i < EVS_NEW; i++) {
+            int64_t t = recent + i * EVR_MIN;
+            eps[k++] = (evq_ep_t){d, 1, EVS_N + 1 + i, t, t + new_len[d]};
+        }
+    assert_int_equal(k, n);
+    for (size_t i = 0; i < n; i++) {
+        const evq_ep_t *e = &eps[i];
+        assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(evr_maxlen(f->dir, 0), 0);
+    assert_int_equal(evr_maxlen(f->dir, 1), 5 * EVR_MIN);
+    assert_int_equal(evr_maxlen(f->dir, 2), 10 * EVR_MIN);
+    store_close(f->s);
+
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, 2 * EVS_N);
+    assert_true(st.retention_steps > 2 * EVS_N / STORE_RETAIN_EVENTS_PER_TX); /* many steps */
+    assert_int_equal(store__test_bounds_set(f->s), 2);
+    for (int d = 0; d < 3; d++)
+        assert_int_equal(evr_maxlen(f->dir, d), new_len[d]);
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+    for (int q = 0; q < 300; q++) {
+        const evq_ep_t *e = &eps[evq_rand(&rng) % n];
+        int64_t from = e->end - 20 * EVR_MIN + (int64_t)(evq_rand(&rng) % (40 * EVR_MIN));
+        int64_t len = (int64_t)(evq_rand(&rng) % (30 * EVR_MIN));
+        evq_check(f->s, eps, n, (int)(evq_rand(&rng) % 4) - 1, 0, from, from + len, 0, 0);
+    }
+    for (int dev = -1; dev < 3; dev++)
+        evq_check(f->s, eps, n, dev, 0, INT64_MIN, INT64_MAX, 0, 0);
+
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, 2 * EVS_N);
+    assert_int_equal(store__test_bounds_set(f->s), 2);
+    free(eps);
+}
+
+/* More noted devices than one step sets (STORE_RETAIN_BOUNDS_PER_TX): EVM_DEVS devices, device j
+ * with EVM_OLD old episodes of j + 1 minutes (each as long as its bound) and recent ones of j
+ * minutes. The sweep sets the bounds in several follow-up steps, each device's once: every bound
+ * ends exactly j minutes (a device skipped or set twice, as with the list's set and removed ends
+ * apart, shows here) and the count is the number of devices. */
+#define EVM_DEVS (3 * STORE_RETAIN_BOUNDS_PER_TX - 1)
+#define EVM_OLD  40
+
+static void test_events_retention_bounds_many(void **state)
+{
+    fx_t *f = *state;
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - 2 * 3600000;
+    char dev[16];
+    for (int j = 0; j < EVM_DEVS; j++) {
+        snprintf(dev, sizeof dev, "m%02d", j);
+        touch_device(f->s, dev);
+        for (int64_t i = 0; i < EVM_OLD; i++) {
+            int64_t t = base + i * EVR_MIN + j;
+            assert_int_equal(store_event_put(f->s, dev, i + 1, t, t + (j + 1) * EVR_MIN, NULL), 0);
+        }
+        for (int64_t i = 0; i < 3; i++) {
+            int64_t t = recent + i * EVR_MIN;
+            assert_int_equal(store_event_put(f->s, dev, EVM_OLD + 1 + i, t, t + j * EVR_MIN, NULL),
+                             0);
+        }
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    store_close(f->s);
+
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
+    assert_int_equal(store__test_bounds_set(f->s), EVM_DEVS);
+    for (int j = 0; j < EVM_DEVS; j++) {
+        char sql[96];
+        snprintf(sql, sizeof sql, "SELECT ev_maxlen FROM devices WHERE name='m%02d'", j);
+        assert_int_equal(sql_int(f->dir, sql), j * EVR_MIN);
+    }
+}
+
 typedef struct dets {
     int n;
     char dev[8][16];
@@ -4306,6 +4521,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_overlap_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_migrate_v8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_lowers_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_bound_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_bounds_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
