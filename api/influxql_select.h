@@ -29,7 +29,8 @@ typedef struct {
     int nchans;
     const char *from;
     const char *device;          /* from a condition on the device tag; "" : the FROM name */
-    int device_none;             /* "device" = '': no device has that name, so no series */
+    int device_none;             /* "device" = '', or two ids: no device meets it: no series */
+    int device_any;              /* "device" != '': every device (each has a name) */
     const char *device_re;       /* from "device" =~ /re/ (NULL: none; borrowed: qmem_t) */
     int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */

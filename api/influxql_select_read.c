@@ -326,26 +326,31 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
                     "conditions on a field or on a tag other than the device tag: ", lhs.text);
         return 1;
     }
+    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
+     * (select_run checks an id against a regex), != '' keeps every one (device_any), and two
+     * that no device meets (= '', two ids) leave none, as influxd answers them. */
     if (q_op(&op, "=~")) {
         /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        if (q->device_re != NULL || q->device[0] != '\0' || q->device_none) {
-            unsupported(q, s, "two conditions on the device tag", NULL);
+        const char *re;
+        if (api__iq_regex(r, s, &re))
+            return -1;
+        if (q->device_re != NULL) {
+            unsupported(q, s, "two regular expressions on the device tag", NULL);
             return 1;
         }
-        return api__iq_regex(r, s, &q->device_re) ? -1 : 0;
+        q->device_re = re;
+        return 0;
     }
     api__qs_next(s, &v);
-    if (!q_op(&op, "=") || v.value == NULL) {
-        unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
+    int ne = q_op(&op, "!=");
+    if (!(q_op(&op, "=") || ne) || v.value == NULL || (ne && v.value[0] != '\0')) {
+        unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
         return 1;
     }
-    const char *had = q->device_none ? "" : q->device[0] != '\0' ? q->device : NULL;
-    if (q->device_re != NULL || (had != NULL && strcmp(had, v.value) != 0)) {
-        unsupported(q, s, "two devices in one condition", NULL);
-        return 1;
-    }
-    if (v.value[0] == '\0')
-        q->device_none = 1; /* no device has the empty name */
+    if (ne)
+        q->device_any = 1; /* every device has a name */
+    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
+        q->device_none = 1; /* no device has the empty name, nor two names */
     else
         q->device = v.value;
     return 0;

@@ -2251,5 +2251,101 @@ class EmptyString(InfluxdPair):
         self.assertEqual(tv, [["device", "STRING"], ["device", "e1"]])
 
 
+# Telegraf's shape only (measurement "pump", device tag): vigild's devices are exactly influxd's
+# series of "pump", so a condition selecting every device reads the same points from both.
+C_POINTS = "\n".join(["pump,device=pump-9 temp=71.5 %d" % G_T,
+                      "pump,device=pump-9 temp=72.5 %d" % (G_T + 5000),
+                      "pump,device=pump-8 temp=60.5 %d" % G_T,
+                      "pump,device=pump-9 temp=73.5,vib=0.5 %d" % (G_T + 20000)])
+
+
+class IqCompat(InfluxdPair):
+    """The differences the session-25 note left (session 26, task iqcompat), each statement
+    answered by influxd 1.6.7 here and by vigild byte for byte alike: conditions on the device
+    tag that influxd answers ("device" != '' reads every device; two conditions no device
+    meets: no series), operands influxd cannot parse (an unclosed quote, an operator where a
+    value goes: its 400, not vigild's statement error), strings that read as operators, and
+    GROUP BY time()'s negative offset."""
+
+    POINTS = C_POINTS
+
+    def test_device_not_empty_as_influxd(self):
+        self.assert_same([
+            "SELECT temp FROM pump WHERE \"device\" != ''",
+            "SELECT mean(temp) FROM pump WHERE \"device\" != '' GROUP BY device",
+            "SELECT temp FROM pump WHERE \"device\" != '' AND \"device\" = 'pump-9'",
+            "SELECT temp FROM pump WHERE device =~ /8/ AND \"device\" != ''",
+            "SELECT mean(temp) FROM pump WHERE device <> '' AND %s GROUP BY time(10s)"
+            % g_range(0, 30),
+            "SHOW TAG VALUES FROM pump WITH KEY = \"device\" WHERE device != ''",
+        ])
+        # Not vacuous: both devices' points.
+        ans = self.vigild("SELECT temp FROM pump WHERE \"device\" != ''")["results"][0]
+        self.assertEqual(len(ans["series"][0]["values"]), 4)
+
+    def test_no_device_meets_both_as_influxd(self):
+        self.assert_same([
+            "SELECT temp FROM pump WHERE \"device\" = '' AND \"device\" = 'pump-9'",
+            "SELECT temp FROM pump WHERE \"device\" = 'pump-9' AND \"device\" = ''",
+            "SELECT temp FROM pump WHERE \"device\" = 'pump-9' AND \"device\" = 'pump-8'",
+            "SELECT temp FROM pump WHERE \"device\" = '' AND \"device\" =~ /pump/",
+            "SELECT temp FROM pump WHERE \"device\" =~ /pump/ AND \"device\" = ''",
+            "SELECT temp FROM pump WHERE \"device\" = '' AND \"device\" != ''",
+            "SELECT temp FROM pump WHERE \"device\" = 'pump-9' AND \"device\" =~ /8/",
+            "SELECT temp FROM pump WHERE \"device\" =~ /8/ AND \"device\" = 'pump-9'",
+            # Both met: the device's points.
+            "SELECT temp FROM pump WHERE \"device\" = 'pump-9' AND \"device\" =~ /9/",
+            "SELECT temp FROM pump WHERE device = 'pump-9' AND device = 'pump-9'",
+        ])
+
+    def test_unclosed_quote_as_influxd(self):
+        self.assert_same([
+            "SELECT \"v FROM x",
+            "SELECT temp FROM x WHERE device = 'e1",
+            "SELECT temp FROM x WHERE device = 'e1' AND device = 'e",
+            "SELECT temp FROM x WHERE (device = 'e1",
+            "SELECT temp FROM x WHERE time > 'e1",
+            "SELECT temp FROM x WHERE 'e1",
+        ])
+
+    def test_operator_for_a_value_as_influxd(self):
+        self.assert_same([
+            "SELECT < FROM x",
+            "SELECT = FROM x",
+            "SELECT ) FROM x",
+            "SELECT , FROM x",
+            "SELECT temp FROM x WHERE time > <",
+            "SELECT temp FROM x WHERE < 5",
+            "SELECT temp FROM x WHERE device =",
+            "SELECT temp FROM x WHERE device = <",
+            "SELECT temp FROM x WHERE time > now() - <",
+            "SELECT temp FROM x WHERE time > now() - 'e",
+            "SELECT temp FROM x WHERE device = 'a' AND 'b",
+        ])
+
+    def test_strings_are_not_operators_as_influxd(self):
+        self.assert_same([
+            "SELECT mean'('temp) FROM pump",
+            "SELECT temp '::' field FROM pump",
+            "SELECT temp ',' vib FROM pump",
+            "SELECT temp FROM pump WHERE '(' device = 'a')",
+            "SELECT temp FROM pump WHERE time > now() '-' 1h",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time'('10s)",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s',' 1s)",
+            "SELECT temp FROM pump WHERE device = '('",
+            "SELECT temp FROM pump WHERE device = 'AND'",
+            "SELECT temp FROM pump WHERE device = '='",
+            "SHOW MEASUREMENTS WITH MEASUREMENT '=~' /pump/",
+            "SHOW MEASUREMENTS WITH MEASUREMENT '=' pump",
+        ])
+
+    def test_negative_group_by_offset_as_influxd(self):
+        one = "device = 'pump-9' AND " + g_range(0, 60)
+        self.assert_same([
+            "SELECT mean(temp) FROM pump WHERE %s GROUP BY time(10s, %s)" % (one, off)
+            for off in ("-3s", "-13s", "- 3s", "-0s", "-10s", "-1500ms")
+        ] + ["SELECT mean(temp) FROM pump WHERE %s GROUP BY time(1h, -15m)" % one])
+
+
 if __name__ == "__main__":
     vt.main()
