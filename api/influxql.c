@@ -139,6 +139,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->end_line = s->line;
     s->end_col = s->col;
     s->end_number = 0;
+    s->end_op = 0;
 }
 
 static int q_letter(char c)
@@ -369,6 +370,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     s->end_line = s->line;
     s->end_col = s->col;
     s->end_number = t->kind == QT_NUMBER;
+    s->end_op = t->kind == QT_OTHER && t->value == NULL && strcmp(t->text, ",") != 0;
 }
 
 /* Whether t is the keyword kw (upper case). */

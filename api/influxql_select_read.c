@@ -40,6 +40,29 @@ static int q_op(const qtoken_t *t, const char *op)
     return t->kind == QT_OTHER && strcmp(t->text, op) == 0;
 }
 
+/* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
+ * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
+ * a bound parameter). Its parse error is then operand_error's, not vigild's statement error. */
+static int bad_operand(const qtoken_t *t)
+{
+    if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
+        return 1;
+    return t->kind == QT_OTHER && t->value == NULL && t->text[0] != '$' &&
+           strchr("(-+*/", t->text[0]) == NULL;
+}
+
+/* Answers influxd's parse error for t, a bad operand (read from s; in a WHERE condition:
+ * where). Returns -1. In a condition, influxd places the end right after an operator, not two
+ * after as elsewhere ("WHERE device =": char 34 of 33). */
+static int operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
+{
+    qtoken_t at = *t;
+    if (at.kind == QT_EOF && where && s->end_op)
+        at.col--;
+    api__q_parse_error(r, &at, "identifier, string, number, bool");
+    return -1;
+}
+
 /* The index of channel name among q's channels, added when new. */
 static int chan_index(select_t *q, const char *name)
 {
@@ -101,6 +124,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         unsupported(q, s, "SELECT *: name the fields", NULL);
         return 0;
     }
+    if (bad_operand(&t))
+        return operand_error(r, s, &t, 0);
     if (t.kind == QT_NUMBER || (t.kind == QT_OTHER && t.text[0] != '(')) {
         /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
          * is its parse error); with a FROM, vigild's statement error. */
@@ -250,6 +275,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
             return 1;
         }
         *ns = api__iq_ms_to_ns(ms);
+    } else if (bad_operand(&t)) {
+        return operand_error(r, s, &t, 1);
     } else {
         unsupported(q, s, "this time value: ", t.text);
         return 1;
@@ -264,6 +291,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         }
         api__qs_next(s, &d);
         int64_t dns;
+        if (bad_operand(&d))
+            return operand_error(r, s, &d, 1);
         if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
             unsupported(q, s, "this time arithmetic: ", d.text);
             return 1;
@@ -293,6 +322,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         }
         return 0;
     }
+    if (bad_operand(&lhs))
+        return operand_error(r, s, &lhs, 1);
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
         return -1;
@@ -342,6 +373,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return 0;
     }
     api__qs_next(s, &v);
+    if (bad_operand(&v))
+        return operand_error(r, s, &v, 1);
     int ne = q_op(&op, "!=");
     if (!(q_op(&op, "=") || ne) || v.value == NULL || (ne && v.value[0] != '\0')) {
         unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);

@@ -2321,6 +2321,14 @@ class IqCompat(InfluxdPair):
             "SELECT temp FROM x WHERE time > now() - <",
             "SELECT temp FROM x WHERE time > now() - 'e",
             "SELECT temp FROM x WHERE device = 'a' AND 'b",
+            # The end after an operator in a condition: one closer than elsewhere.
+            "SELECT temp FROM x WHERE time >",
+            "SELECT temp FROM x WHERE time <=",
+            "SELECT temp FROM x WHERE device !=",
+            "SELECT temp FROM x WHERE (",
+            "SELECT temp FROM x WHERE time > now() -",
+            "SELECT temp FROM x WHERE device = 'a' AND",
+            "SELECT temp,",
         ])
 
     def test_strings_are_not_operators_as_influxd(self):
