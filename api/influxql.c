@@ -340,7 +340,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     } else if (q_letter(c) || c == '"') {
         qs_ident(s, t, 1);
     } else if (c == '\'') {
-        t->kind = qs_quoted(s, t) ? QT_BAD : QT_OTHER; /* a string, never a name */
+        t->kind = qs_quoted(s, t) ? QT_BAD : QT_STRING; /* never a name nor an operator */
     } else if (q_digit(c) || (c == '.' && q_digit(s->p[1]))) {
         t->kind = QT_NUMBER;
         qs_number(s, t);
@@ -358,25 +358,30 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         qs_other(s, t);
     }
-    if (t->kind == QT_OTHER && c == '\'')
+    if (t->kind == QT_STRING)
         t->value = t->text; /* kept "" for '' */
     /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
      * quote closed by nothing or a newline before any character "BADSTRING". Only the printed
      * text: the value of '' stays "" (t->value). */
-    if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
+    if (t->len == 0 && (t->kind == QT_BAD || t->kind == QT_STRING)) {
         t->text = t->kind == QT_BAD ? "BADSTRING" : "STRING";
         t->len = strlen(t->text);
     }
     s->end_line = s->line;
     s->end_col = s->col;
     s->end_number = t->kind == QT_NUMBER;
-    s->end_op = t->kind == QT_OTHER && t->value == NULL && strcmp(t->text, ",") != 0;
+    s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0;
 }
 
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw)
 {
     return t->kind == QT_KEYWORD && strcmp(t->text, kw) == 0;
+}
+
+int api__q_op(const qtoken_t *t, const char *op)
+{
+    return t->kind == QT_OTHER && strcmp(t->text, op) == 0;
 }
 
 /* If s's next tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's

@@ -12,8 +12,9 @@
 
 /* QT_NUMBER: what influxd's scanner reads from a digit (or '.' and a digit): an INTEGER (digits
  * only), a NUMBER (with a '.') or a DURATIONVAL (digits then letters, "1h", "1x");
- * api__q_number_kind tells them apart. */
-enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_OTHER, QT_BAD };
+ * api__q_number_kind tells them apart. QT_STRING: a single-quoted string, never an operator
+ * ('(' is no parenthesis); QT_OTHER: an operator or any other character. */
+enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_STRING, QT_OTHER, QT_BAD };
 
 /* The longest q /query reads, in bytes once decoded (from the URL, or from a form body, which
  * max_body bounds too): Grafana expands a multi-value template variable into one regex of every
@@ -90,6 +91,9 @@ void *api__qs_alloc(qscan_t *s, size_t n);
 
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw);
+
+/* Whether t is the operator op ("=", "=~", "(": a string holding it is not). */
+int api__q_op(const qtoken_t *t, const char *op);
 
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);

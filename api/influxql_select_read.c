@@ -34,10 +34,10 @@ static void unsupported(select_t *q, qscan_t *s, const char *what, const char *n
     api__iq_skip(s);
 }
 
-/* Whether t is the single character or operator op. */
+/* Whether t is the operator op (a string never is). */
 static int q_op(const qtoken_t *t, const char *op)
 {
-    return t->kind == QT_OTHER && strcmp(t->text, op) == 0;
+    return api__q_op(t, op);
 }
 
 /* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
@@ -47,7 +47,7 @@ static int bad_operand(const qtoken_t *t)
 {
     if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
         return 1;
-    return t->kind == QT_OTHER && t->value == NULL && t->text[0] != '$' &&
+    return t->kind == QT_OTHER && t->text[0] != '$' &&
            strchr("(-+*/", t->text[0]) == NULL;
 }
 
@@ -126,7 +126,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     }
     if (bad_operand(&t))
         return operand_error(r, s, &t, 0);
-    if (t.kind == QT_NUMBER || (t.kind == QT_OTHER && t.text[0] != '(')) {
+    if (t.kind == QT_NUMBER || t.kind == QT_STRING || (t.kind == QT_OTHER && t.text[0] != '(')) {
         /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
          * is its parse error); with a FROM, vigild's statement error. */
         snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "this field expression: %s",
@@ -324,6 +324,18 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (bad_operand(&lhs))
         return operand_error(r, s, &lhs, 1);
+    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER) {
+        /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
+         * judges what follows; vigild does not answer it, but reads on for influxd's errors. */
+        qscan_t at = *s;
+        api__qs_next(s, &op);
+        *s = at;
+        if (op.kind != QT_OTHER) {
+            if (q->unsupported == NULL)
+                q->unsupported = "a literal as a condition";
+            return 0;
+        }
+    }
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
         return -1;
@@ -410,6 +422,32 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
     }
 }
 
+/* Reads time()'s arguments after its '(' (d[, offset]) into q->every_ns and q->offset_ns.
+ * Returns 0, 1 (unsupported), or -1 (parse error). */
+static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
+{
+    qtoken_t t, p;
+    for (int i = 0; i < 2; i++) {
+        api__qs_next(s, &t);
+        int64_t ns;
+        /* time(0s) is no GROUP BY time(), as influxd reads it. */
+        if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
+            ns % 1000000 != 0) {
+            unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
+            return 1;
+        }
+        *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
+        api__qs_next(s, &p);
+        if (q_op(&p, ")"))
+            break;
+        if (!q_op(&p, ",") || i == 1) {
+            api__q_parse_error(r, &p, ")");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Reads GROUP BY's items (time(d[, offset]), the device tag) and fill(...). Returns 0, 1
  * (unsupported), or -1 (parse error). */
 static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
@@ -430,28 +468,18 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
             if (skip_cast(r, s))
                 return -1;
         } else {
+            qscan_t at = *s;
             api__qs_next(s, &p);
             if (!q_op(&p, "(")) {
-                api__q_parse_error(r, &p, "(");
-                return -1;
-            }
-            for (int i = 0; i < 2; i++) {
-                api__qs_next(s, &t);
-                int64_t ns;
-                /* time(0s) is no GROUP BY time(), as influxd reads it. */
-                if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
-                    ns % 1000000 != 0) {
-                    unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
-                    return 1;
-                }
-                *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
-                api__qs_next(s, &p);
-                if (q_op(&p, ")"))
-                    break;
-                if (!q_op(&p, ",") || i == 1) {
-                    api__q_parse_error(r, &p, ")");
-                    return -1;
-                }
+                /* A tag named time, to influxd: vigild does not answer it, but reads on for
+                 * influxd's errors ("time '('": found (, expected ;). */
+                *s = at;
+                if (q->unsupported == NULL)
+                    q->unsupported = "GROUP BY time without time()";
+            } else {
+                int rc = read_time_dimension(r, s, q);
+                if (rc)
+                    return rc;
             }
             if (q->every_ns > 0)
                 q->offset_ns %= q->every_ns;

@@ -400,11 +400,11 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         if (api__q_expect_kw(r, s, "MEASUREMENT"))
             return -1;
         api__qs_next(s, &t);
-        if (strcmp(t.text, "=~") == 0) {
+        if (api__q_op(&t, "=~")) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
-        } else if (strcmp(t.text, "=") == 0) {
+        } else if (api__q_op(&t, "=")) {
             api__qs_next(s, &name);
             if (name.kind != QT_IDENT) {
                 api__q_parse_error(r, &name, "identifier");
@@ -582,8 +582,8 @@ static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_
 {
     qtoken_t v;
     api__qs_next(s, t);
-    int re = strcmp(t->text, "=~") == 0 || strcmp(t->text, "!~") == 0;
-    if (!re && strcmp(t->text, "=") != 0 && strcmp(t->text, "!=") != 0)
+    int re = api__q_op(t, "=~") || api__q_op(t, "!~");
+    if (!re && !api__q_op(t, "=") && !api__q_op(t, "!="))
         return 1;
     c->neg = t->text[0] == '!';
     if (re)
@@ -617,7 +617,7 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
         return -1;
     }
     api__qs_next(s, &t);
-    if (strcmp(t.text, "(") != 0) {
+    if (!api__q_op(&t, "(")) {
         api__q_parse_error(r, &t, "(");
         return -1;
     }
@@ -630,9 +630,9 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
         }
         *in_match |= strcmp(t.text, tag) == 0;
         api__qs_next(s, &t);
-        if (strcmp(t.text, ")") == 0)
+        if (api__q_op(&t, ")"))
             return 0;
-        if (strcmp(t.text, ",") != 0) {
+        if (!api__q_op(&t, ",")) {
             api__q_parse_error(r, &t, ")");
             return -1;
         }
