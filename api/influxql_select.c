@@ -973,7 +973,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
 
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    /* Both on the heap: a select_t holds its names (some 9 KB), a run its accumulators. */
+    /* Both on the heap: a run holds its accumulators (some 1.6 KB). */
     select_t *q = calloc(1, sizeof *q);
     struct sel_run *x = calloc(1, sizeof *x);
     int rc = -1;

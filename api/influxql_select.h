@@ -40,8 +40,8 @@ typedef struct {
     int desc;
     long long limit, offset;   /* LIMIT (0: none) and OFFSET, in rows */
     long long slimit, soffset; /* SLIMIT (0: none) and SOFFSET, in series */
-    const char *unsupported;   /* static text: what the statement asks that vigild does not do */
-    char unsupported_buf[2 * QT_TEXT_MAX];
+    const char *unsupported;   /* what the statement asks that vigild does not do (static, or
+                                * whole in the query's memory: qmem_t) */
 } select_t;
 
 /* Reads a SELECT (s: after SELECT) into q, zeroed by the caller; run NULL: the first pass (now()

@@ -24,13 +24,29 @@ static const char *const fn_names[FN_KINDS] = {"",      "mean", "min",   "max",
 
 /* ---- reading the statement ------------------------------------------------------------------ */
 
-/* Marks the statement unsupported (the first reason wins) and reads it to its end. */
+/* Marks the statement unsupported (the first reason wins): what, then name (NULL: none), kept
+ * whole in the query's memory, as a name may be as long as the query. Out of memory, what
+ * alone is kept. */
+static void mark_unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
+{
+    if (q->unsupported != NULL)
+        return;
+    q->unsupported = what;
+    if (name == NULL)
+        return;
+    size_t n = strlen(what), k = strlen(name);
+    char *text = api__qs_alloc(s, n + k + 1);
+    if (text == NULL)
+        return;
+    memcpy(text, what, n);
+    memcpy(text + n, name, k + 1);
+    q->unsupported = text;
+}
+
+/* Marks the statement unsupported and reads it to its end. */
 static void unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
 {
-    if (q->unsupported == NULL) {
-        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "%s%s", what, name ? name : "");
-        q->unsupported = q->unsupported_buf;
-    }
+    mark_unsupported(q, s, what, name);
     api__iq_skip(s);
 }
 
@@ -129,8 +145,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     if (t.kind == QT_NUMBER || t.kind == QT_STRING || (t.kind == QT_OTHER && t.text[0] != '(')) {
         /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
          * is its parse error); with a FROM, vigild's statement error. */
-        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "this field expression: %s",
-                 t.text);
+        mark_unsupported(q, s, "this field expression: ", t.text);
         for (;;) {
             qscan_t at = *s;
             api__qs_next(s, &t);
@@ -142,7 +157,6 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
             }
         }
-        q->unsupported = q->unsupported_buf;
         api__iq_skip(s);
         return 0;
     }

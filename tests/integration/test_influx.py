@@ -2347,6 +2347,19 @@ class IqCompat(InfluxdPair):
             "SHOW MEASUREMENTS WITH MEASUREMENT '=' pump",
         ])
 
+    def test_unsupported_named_whole(self):
+        # vigild's own statement errors name what they refuse whole (they were cut at 511
+        # bytes: a 512-byte buffer in the statement read); influxd answers these.
+        long = "x" * 3000
+        for q, what in (
+                ("SELECT temp FROM pump WHERE \"%s\" = 'a'" % long,
+                 "conditions on a field or on a tag other than the device tag: " + long),
+                ("SELECT %s(temp) FROM pump" % long, "the function " + long),
+                ("SELECT '%s' FROM pump" % long, "this field expression: " + long),
+                ("SELECT temp FROM pump WHERE time > '%s'" % long, "this time: " + long)):
+            ans = self.vigild(q)["results"][0]
+            self.assertEqual(ans["error"], "vigild does not support " + what, q[:80])
+
     def test_negative_group_by_offset_as_influxd(self):
         one = "device = 'pump-9' AND " + g_range(0, 60)
         self.assert_same([
