@@ -443,6 +443,9 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     for (int i = 0; i < 2; i++) {
         api__qs_next(s, &t);
+        int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
+        if (neg)
+            api__qs_next(s, &t);
         int64_t ns;
         /* time(0s) is no GROUP BY time(), as influxd reads it. */
         if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
@@ -450,7 +453,7 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
             unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
             return 1;
         }
-        *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
+        *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
         api__qs_next(s, &p);
         if (q_op(&p, ")"))
             break;
@@ -495,8 +498,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                 if (rc)
                     return rc;
             }
-            if (q->every_ns > 0)
-                q->offset_ns %= q->every_ns;
+            if (q->every_ns > 0) /* into [0, every), as influxd's offset: -3s of 10s is 7s */
+                q->offset_ns = (q->offset_ns % q->every_ns + q->every_ns) % q->every_ns;
         }
         qscan_t at = *s;
         api__qs_next(s, &p);
