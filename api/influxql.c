@@ -140,6 +140,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->end_col = s->col;
     s->end_number = 0;
     s->end_op = 0;
+    s->re_alts = 0;
 }
 
 static int q_letter(char c)
@@ -832,6 +833,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         if (t.kind == QT_SEMI)
             continue;
         s = at;
+        s.re_alts = 0; /* a budget per statement */
         int rc;
         size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
         if (statement(&s, create_db)) {

@@ -55,6 +55,7 @@ typedef struct {
                             * influxd places the end one closer after it too: operand_error) */
     qmem_t *mem;           /* the query's memory (borrowed) */
     char *w;               /* where the token being read writes its text (in mem->text) */
+    long re_alts;          /* the statement's regexes' alternatives so far (api__iq_regex) */
 } qscan_t;
 
 /* A query's statements run one after the other (the second pass of q_statements), each adding
@@ -145,10 +146,13 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
  * count: `{2000}`") for a pattern Go refuses, one vigild cannot translate, one whose
  * repetitions would make regcomp's compiled form large (glibc expands them), or one of more
  * than RE_ALTERNATIVES_MAX alternatives and optional repetitions ('*', '?', {0,n}) together
- * (regcomp's time grows with their square). An out of
- * API_IQ_RE_OUT(strlen(pattern)) bytes always has room. */
+ * (regcomp's time grows with their square). alts: NULL, or the alternatives (and optional
+ * repetitions) the statement's patterns read before this one, which count against the same
+ * RE_ALTERNATIVES_MAX (SHOW TAG VALUES compiles up to 9 at once), and on success those with this
+ * one's. An out of API_IQ_RE_OUT(strlen(pattern)) bytes always has room. */
 #define API_IQ_RE_OUT(n) (7 * (n) + 8) /* \W, 2 bytes, is the 13 of [^0-9A-Za-z_] */
-int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize);
+int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts, char *err,
+                         size_t errsize);
 
 /* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
  * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */

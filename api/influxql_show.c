@@ -341,7 +341,7 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
     /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
      * at the opening slash. */
     char why[160];
-    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), why, sizeof why) != 0) {
+    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
         qtoken_t t;
         api__qs_next(&at, &t);
         api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
