@@ -63,8 +63,7 @@ static int bad_operand(const qtoken_t *t)
 {
     if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
         return 1;
-    return t->kind == QT_OTHER && t->text[0] != '$' &&
-           strchr("(-+*/", t->text[0]) == NULL;
+    return t->kind == QT_OTHER && t->text[0] != '$' && strchr("(-+*/", t->text[0]) == NULL;
 }
 
 /* Answers influxd's parse error for t, a bad operand (read from s; in a WHERE condition:
