@@ -2,8 +2,8 @@
  * select_t: its fields (raw, or mean, min, max, first, last, count, sum of one field; AS names,
  * influxd's column names), FROM, WHERE (comparisons of time with literals, RFC 3339 strings and
  * now() plus or minus durations, kept as an inclusive range; the device tag = 'id', =~ /re/ or
- * != ''; AND and parentheses), GROUP BY time(d[, [-]offset]) and the device tag, fill(), ORDER BY time,
- * LIMIT and OFFSET, with influxd 1.6.7's parse errors (400). What vigild does not answer
+ * != ''; AND and parentheses), GROUP BY time(d[, [-]offset]) and the device tag, fill(), ORDER BY
+ * time, LIMIT and OFFSET, with influxd 1.6.7's parse errors (400). What vigild does not answer
  * (other functions, math, subqueries, INTO, OR, conditions on fields or on other tags, tz())
  * sets q->unsupported, the statement's error, and the statement is read to its end.
  *
