@@ -497,8 +497,11 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                 if (rc)
                     return rc;
             }
-            if (q->every_ns > 0) /* into [0, every), as influxd's offset: -3s of 10s is 7s */
-                q->offset_ns = (q->offset_ns % q->every_ns + q->every_ns) % q->every_ns;
+            if (q->every_ns > 0) { /* into [0, every), as influxd's offset: -3s of 10s is 7s */
+                q->offset_ns %= q->every_ns;
+                if (q->offset_ns < 0) /* no overflow: every > -offset; (offset + every) could */
+                    q->offset_ns += q->every_ns;
+            }
         }
         qscan_t at = *s;
         api__qs_next(s, &p);

@@ -2383,6 +2383,19 @@ class IqCompat(InfluxdPair):
             for off in ("-3s", "-13s", "- 3s", "-0s", "-10s", "-1500ms")
         ] + ["SELECT mean(temp) FROM pump WHERE %s GROUP BY time(1h, -15m)" % one])
 
+    def test_offset_of_a_long_interval(self):
+        # review: the offset brought into [0, every) as (offset % every + every) % every
+        # overflowed int64 for an interval past 2^62 ns (UBSan in fuzz_influxql; a release
+        # build answered a wrong bucket, 553255926291 for 1e12 ms). A positive offset and
+        # the negative one of the same place in the interval answer the same bucket, as on
+        # 229cded for the positive one.
+        q = ("SELECT mean(temp) FROM pump WHERE device = 'pump-9' "
+             "GROUP BY time(9000000000000ms, %s)")  # 9e18 ns
+        pos = self.vigild(q % "1000000000000ms")["results"][0]
+        neg = self.vigild(q % "-8000000000000ms")["results"][0]
+        self.assertEqual(pos, neg)
+        self.assertEqual(pos["series"][0]["values"], [[1000000000000, 72.5]])
+
 
 if __name__ == "__main__":
     vt.main()
