@@ -89,6 +89,11 @@ static void qs_step(qscan_t *s)
     }
 }
 
+void api__qs_step(qscan_t *s)
+{
+    qs_step(s);
+}
+
 /* The memory of reading q (qmem_t): its tokens' texts, 2 bytes for each of q's and the end's.
  * Returns 0, or -1 when out of memory. */
 static int qmem_init(qmem_t *m, const char *q)

@@ -90,6 +90,10 @@ void api__qs_next(qscan_t *s, qtoken_t *t);
  * of memory. */
 void *api__qs_alloc(qscan_t *s, size_t n);
 
+/* Steps s over one byte of the query, keeping its line and char (a reader of its own, as
+ * api__iq_regex's, moves with it so that what follows is placed as influxd places it). */
+void api__qs_step(qscan_t *s);
+
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw);
 

@@ -306,9 +306,12 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
+    int line = s->line, col = s->col;
     while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
-        s->p++;
+        api__qs_step(s); /* the position kept: errors after the regex are placed by it */
     qscan_t at = *s;
+    at.line = line; /* the regex's own errors: placed from before the blanks, as before */
+    at.col = col;
     if (*s->p != '/') {
         qtoken_t t;
         api__qs_next(&at, &t);
@@ -331,13 +334,17 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
         return -1;
     }
     size_t n = 0;
-    for (s->p++; s->p < end; s->p++) {
+    for (api__qs_step(s); s->p < end; api__qs_step(s)) {
         if (s->p[0] == '\\' && s->p[1] == '/')
-            s->p++;
+            api__qs_step(s);
         go[n++] = *s->p;
     }
-    s->p++;
+    api__qs_step(s);
     go[n] = '\0';
+    s->end_line = s->line; /* the end of input is placed after the regex, one closer as after */
+    s->end_col = s->col;   /* a number, as influxd places it (test_influx.py IqCompat) */
+    s->end_number = 1;
+    s->end_op = 0;
     /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
      * at the opening slash. */
     char why[160];

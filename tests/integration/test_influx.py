@@ -2383,6 +2383,21 @@ class IqCompat(InfluxdPair):
             for off in ("-3s", "-13s", "- 3s", "-0s", "-10s", "-1500ms")
         ] + ["SELECT mean(temp) FROM pump WHERE %s GROUP BY time(1h, -15m)" % one])
 
+    def test_positions_after_a_regex_as_influxd(self):
+        # review: api__iq_regex moved past a regex (and the blanks before it) without keeping
+        # the line and char, so every error placed after one was early by the regex's length;
+        # the branch's new 400s (a second regex refused, an operand after =~ /re/ AND) showed it.
+        self.assert_same([
+            "SELECT temp FROM pump WHERE device =~ /abc/ AND time > <",
+            "SELECT temp FROM pump WHERE device =~ /abc/ AND time >",
+            "SELECT temp FROM pump WHERE device =~ /pump/ AND device =~ /[/",
+            "SELECT temp FROM pump WHERE   device =~    /\u00e9\\/x/ AND device = <",
+            "SELECT temp FROM pump WHERE device =~\n /abc/ AND time > <",
+            "SELECT temp FROM pump WHERE (device =~ /abc/",
+            "SHOW TAG VALUES WITH KEY =~ /abc/ WHERE device =~ /[/",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ /abc/ LIMIT x",
+        ])
+
     def test_offset_of_a_long_interval(self):
         # review: the offset brought into [0, every) as (offset % every + every) % every
         # overflowed int64 for an interval past 2^62 ns (UBSan in fuzz_influxql; a release
