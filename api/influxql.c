@@ -89,6 +89,11 @@ static void qs_step(qscan_t *s)
     }
 }
 
+void api__qs_step(qscan_t *s)
+{
+    qs_step(s);
+}
+
 /* The memory of reading q (qmem_t): its tokens' texts, 2 bytes for each of q's and the end's.
  * Returns 0, or -1 when out of memory. */
 static int qmem_init(qmem_t *m, const char *q)
@@ -139,6 +144,8 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->end_line = s->line;
     s->end_col = s->col;
     s->end_number = 0;
+    s->end_op = 0;
+    s->re_alts = 0;
 }
 
 static int q_letter(char c)
@@ -339,7 +346,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     } else if (q_letter(c) || c == '"') {
         qs_ident(s, t, 1);
     } else if (c == '\'') {
-        t->kind = qs_quoted(s, t) ? QT_BAD : QT_OTHER; /* a string, never a name */
+        t->kind = qs_quoted(s, t) ? QT_BAD : QT_STRING; /* never a name nor an operator */
     } else if (q_digit(c) || (c == '.' && q_digit(s->p[1]))) {
         t->kind = QT_NUMBER;
         qs_number(s, t);
@@ -357,24 +364,30 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         qs_other(s, t);
     }
-    if (t->kind == QT_OTHER && c == '\'')
+    if (t->kind == QT_STRING)
         t->value = t->text; /* kept "" for '' */
     /* influxd prints a token with no text by its kind's name (its tokstr): '' is "STRING", a
      * quote closed by nothing or a newline before any character "BADSTRING". Only the printed
      * text: the value of '' stays "" (t->value). */
-    if (t->len == 0 && (t->kind == QT_BAD || (t->kind == QT_OTHER && c == '\''))) {
+    if (t->len == 0 && (t->kind == QT_BAD || t->kind == QT_STRING)) {
         t->text = t->kind == QT_BAD ? "BADSTRING" : "STRING";
         t->len = strlen(t->text);
     }
     s->end_line = s->line;
     s->end_col = s->col;
     s->end_number = t->kind == QT_NUMBER;
+    s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0;
 }
 
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw)
 {
     return t->kind == QT_KEYWORD && strcmp(t->text, kw) == 0;
+}
+
+int api__q_op(const qtoken_t *t, const char *op)
+{
+    return t->kind == QT_OTHER && strcmp(t->text, op) == 0;
 }
 
 /* If s's next tokens are the keywords kw[0..] (upper case, NULL-terminated), read by influxd's
@@ -825,6 +838,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         if (t.kind == QT_SEMI)
             continue;
         s = at;
+        s.re_alts = 0; /* a budget per statement */
         int rc;
         size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
         if (statement(&s, create_db)) {

@@ -12,8 +12,9 @@
 
 /* QT_NUMBER: what influxd's scanner reads from a digit (or '.' and a digit): an INTEGER (digits
  * only), a NUMBER (with a '.') or a DURATIONVAL (digits then letters, "1h", "1x");
- * api__q_number_kind tells them apart. */
-enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_OTHER, QT_BAD };
+ * api__q_number_kind tells them apart. QT_STRING: a single-quoted string, never an operator
+ * ('(' is no parenthesis); QT_OTHER: an operator or any other character. */
+enum qtok { QT_EOF, QT_SEMI, QT_IDENT, QT_KEYWORD, QT_NUMBER, QT_STRING, QT_OTHER, QT_BAD };
 
 /* The longest q /query reads, in bytes once decoded (from the URL, or from a form body, which
  * max_body bounds too): Grafana expands a multi-value template variable into one regex of every
@@ -50,8 +51,11 @@ typedef struct {
     int line, col;         /* p's position: 0-based line, code points into the line */
     int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
     int end_number;        /* the last token was a number (the end is then placed one closer) */
+    int end_op;            /* the last token was an operator other than ',' (in a condition,
+                            * influxd places the end one closer after it too: operand_error) */
     qmem_t *mem;           /* the query's memory (borrowed) */
     char *w;               /* where the token being read writes its text (in mem->text) */
+    long re_alts;          /* the statement's regexes' alternatives so far (api__iq_regex) */
 } qscan_t;
 
 /* A query's statements run one after the other (the second pass of q_statements), each adding
@@ -86,8 +90,15 @@ void api__qs_next(qscan_t *s, qtoken_t *t);
  * of memory. */
 void *api__qs_alloc(qscan_t *s, size_t n);
 
+/* Steps s over one byte of the query, keeping its line and char (a reader of its own, as
+ * api__iq_regex's, moves with it so that what follows is placed as influxd places it). */
+void api__qs_step(qscan_t *s);
+
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw);
+
+/* Whether t is the operator op ("=", "=~", "(": a string holding it is not). */
+int api__q_op(const qtoken_t *t, const char *op);
 
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
@@ -139,10 +150,13 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
  * count: `{2000}`") for a pattern Go refuses, one vigild cannot translate, one whose
  * repetitions would make regcomp's compiled form large (glibc expands them), or one of more
  * than RE_ALTERNATIVES_MAX alternatives and optional repetitions ('*', '?', {0,n}) together
- * (regcomp's time grows with their square). An out of
- * API_IQ_RE_OUT(strlen(pattern)) bytes always has room. */
+ * (regcomp's time grows with their square). alts: NULL, or the alternatives (and optional
+ * repetitions) the statement's patterns read before this one, which count against the same
+ * RE_ALTERNATIVES_MAX (SHOW TAG VALUES compiles up to 9 at once), and on success those with this
+ * one's. An out of API_IQ_RE_OUT(strlen(pattern)) bytes always has room. */
 #define API_IQ_RE_OUT(n) (7 * (n) + 8) /* \W, 2 bytes, is the 13 of [^0-9A-Za-z_] */
-int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize);
+int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts, char *err,
+                         size_t errsize);
 
 /* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
  * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */

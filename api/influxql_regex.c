@@ -54,7 +54,9 @@ struct re_conv {
     int depth;
     long written; /* the characters the pattern is written with: its atoms, each once */
     long budget;  /* written's upper bound (the pattern's length) + RE_EXPANDED_MAX */
-    long alts;    /* the '|' and optional repetitions read (count_alt) */
+    long alts;    /* the '|' and optional repetitions read (count_alt), the statement's
+                   * other patterns' first (alts_before) */
+    long alts_before;
 };
 
 /* Appends len bytes of s to the output; on overflow records the error. Returns 0 or -1. */
@@ -254,10 +256,16 @@ static int count_alt(struct re_conv *c)
 {
     if (++c->alts < RE_ALTERNATIVES_MAX)
         return 0;
-    snprintf(c->err, c->errsize,
-             "vigild reads regular expressions of at most %d alternatives and optional "
-             "repetitions ('*', '?', '{0,n}') together",
-             RE_ALTERNATIVES_MAX);
+    if (c->alts_before > 0) /* SHOW TAG VALUES compiles its key's and WHERE's together */
+        snprintf(c->err, c->errsize,
+                 "vigild reads at most %d alternatives and optional repetitions ('*', '?', "
+                 "'{0,n}') in one statement's regular expressions together",
+                 RE_ALTERNATIVES_MAX);
+    else
+        snprintf(c->err, c->errsize,
+                 "vigild reads regular expressions of at most %d alternatives and optional "
+                 "repetitions ('*', '?', '{0,n}') together",
+                 RE_ALTERNATIVES_MAX);
     return -1;
 }
 
@@ -401,14 +409,17 @@ static int alternation(struct re_conv *c, long *cost, long *need)
     return 0;
 }
 
-int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err, size_t errsize)
+int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts, char *err,
+                         size_t errsize)
 {
     struct re_conv c = {.p = pattern,
                         .out = out,
                         .size = size,
                         .err = err,
                         .errsize = errsize,
-                        .budget = (long)strlen(pattern) + RE_EXPANDED_MAX};
+                        .budget = (long)strlen(pattern) + RE_EXPANDED_MAX,
+                        .alts = alts ? *alts : 0,
+                        .alts_before = alts ? *alts : 0};
     long cost, need;
     out[0] = '\0';
     if (strncmp(pattern, "(?i)", 4) == 0) { /* kept: api__iq_regcomp makes it REG_ICASE */
@@ -422,5 +433,7 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, char *err,
         return refuse(&c, "unexpected )", pattern, strlen(pattern));
     if (cost > c.written + RE_EXPANDED_MAX)
         return too_big(&c);
+    if (alts != NULL)
+        *alts = c.alts;
     return 0;
 }

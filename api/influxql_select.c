@@ -908,7 +908,15 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
     if (raw && q->every_ns)
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
-    if (q->device_none) { /* "device" = '': influxd answers no series */
+    if (q->device[0] != '\0' && q->device_re != NULL) { /* = 'id' AND =~ /re/: id, or none */
+        regex_t re;
+        if (api__iq_regcomp(run, &re, q->device_re))
+            return 1;
+        q->device_none |= regexec(&re, q->device, 0, NULL, 0) != 0;
+        regfree(&re);
+        q->device_re = NULL;
+    }
+    if (q->device_none) { /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);
         return 0;
     }
@@ -951,6 +959,10 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         regfree(&re);
         return select_finish(x, mark, rc);
     }
+    if (q->device_any && q->device[0] == '\0') { /* != '' alone: every device */
+        int rc = select_each_device(x, NULL);
+        return select_finish(x, mark, rc);
+    }
     const char *device = q->device[0] ? q->device : q->from;
     x->skip = q->soffset > 0; /* one series: SOFFSET skips it */
     int rc = select_device(x, device);
@@ -961,7 +973,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
 
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
 {
-    /* Both on the heap: a select_t holds its names (some 9 KB), a run its accumulators. */
+    /* Both on the heap: a run holds its accumulators (some 1.6 KB). */
     select_t *q = calloc(1, sizeof *q);
     struct sel_run *x = calloc(1, sizeof *x);
     int rc = -1;

@@ -29,7 +29,8 @@ typedef struct {
     int nchans;
     const char *from;
     const char *device;          /* from a condition on the device tag; "" : the FROM name */
-    int device_none;             /* "device" = '': no device has that name, so no series */
+    int device_none;             /* "device" = '', or two ids: no device meets it: no series */
+    int device_any;              /* "device" != '': every device (each has a name) */
     const char *device_re;       /* from "device" =~ /re/ (NULL: none; borrowed: qmem_t) */
     int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
@@ -39,8 +40,8 @@ typedef struct {
     int desc;
     long long limit, offset;   /* LIMIT (0: none) and OFFSET, in rows */
     long long slimit, soffset; /* SLIMIT (0: none) and SOFFSET, in series */
-    const char *unsupported;   /* static text: what the statement asks that vigild does not do */
-    char unsupported_buf[2 * QT_TEXT_MAX];
+    const char *unsupported;   /* what the statement asks that vigild does not do (static, or
+                                * whole in the query's memory: qmem_t) */
 } select_t;
 
 /* Reads a SELECT (s: after SELECT) into q, zeroed by the caller; run NULL: the first pass (now()

@@ -1,9 +1,9 @@
 /* api/influxql_select_read.c: reads a SELECT of /query (influxql_select.c answers it) into a
  * select_t: its fields (raw, or mean, min, max, first, last, count, sum of one field; AS names,
  * influxd's column names), FROM, WHERE (comparisons of time with literals, RFC 3339 strings and
- * now() plus or minus durations, kept as an inclusive range; the device tag = 'id' or =~ /re/;
- * AND and parentheses), GROUP BY time(d[, offset]) and the device tag, fill(), ORDER BY time,
- * LIMIT and OFFSET, with influxd 1.6.7's parse errors (400). What vigild does not answer
+ * now() plus or minus durations, kept as an inclusive range; the device tag = 'id', =~ /re/ or
+ * != ''; AND and parentheses), GROUP BY time(d[, [-]offset]) and the device tag, fill(), ORDER BY
+ * time, LIMIT and OFFSET, with influxd 1.6.7's parse errors (400). What vigild does not answer
  * (other functions, math, subqueries, INTO, OR, conditions on fields or on other tags, tz())
  * sets q->unsupported, the statement's error, and the statement is read to its end.
  *
@@ -24,20 +24,58 @@ static const char *const fn_names[FN_KINDS] = {"",      "mean", "min",   "max",
 
 /* ---- reading the statement ------------------------------------------------------------------ */
 
-/* Marks the statement unsupported (the first reason wins) and reads it to its end. */
+/* Marks the statement unsupported (the first reason wins): what, then name (NULL: none), kept
+ * whole in the query's memory, as a name may be as long as the query. Out of memory, what
+ * alone is kept. */
+static void mark_unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
+{
+    if (q->unsupported != NULL)
+        return;
+    q->unsupported = what;
+    if (name == NULL)
+        return;
+    size_t n = strlen(what), k = strlen(name);
+    char *text = api__qs_alloc(s, n + k + 1);
+    if (text == NULL)
+        return;
+    memcpy(text, what, n);
+    memcpy(text + n, name, k + 1);
+    q->unsupported = text;
+}
+
+/* Marks the statement unsupported and reads it to its end. */
 static void unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
 {
-    if (q->unsupported == NULL) {
-        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "%s%s", what, name ? name : "");
-        q->unsupported = q->unsupported_buf;
-    }
+    mark_unsupported(q, s, what, name);
     api__iq_skip(s);
 }
 
-/* Whether t is the single character or operator op. */
+/* Whether t is the operator op (a string never is). */
 static int q_op(const qtoken_t *t, const char *op)
 {
-    return t->kind == QT_OTHER && strcmp(t->text, op) == 0;
+    return api__q_op(t, op);
+}
+
+/* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
+ * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
+ * a bound parameter). Its parse error is then operand_error's, not vigild's statement error. */
+static int bad_operand(const qtoken_t *t)
+{
+    if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
+        return 1;
+    return t->kind == QT_OTHER && t->text[0] != '$' && strchr("(-+*/", t->text[0]) == NULL;
+}
+
+/* Answers influxd's parse error for t, a bad operand (read from s; in a WHERE condition:
+ * where). Returns -1. In a condition, influxd places the end right after an operator, not two
+ * after as elsewhere ("WHERE device =": char 34 of 33). */
+static int operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
+{
+    qtoken_t at = *t;
+    if (at.kind == QT_EOF && where && s->end_op)
+        at.col--;
+    api__q_parse_error(r, &at, "identifier, string, number, bool");
+    return -1;
 }
 
 /* The index of channel name among q's channels, added when new. */
@@ -101,11 +139,12 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         unsupported(q, s, "SELECT *: name the fields", NULL);
         return 0;
     }
-    if (t.kind == QT_NUMBER || (t.kind == QT_OTHER && t.text[0] != '(')) {
+    if (bad_operand(&t))
+        return operand_error(r, s, &t, 0);
+    if (t.kind == QT_NUMBER || t.kind == QT_STRING || (t.kind == QT_OTHER && t.text[0] != '(')) {
         /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
          * is its parse error); with a FROM, vigild's statement error. */
-        snprintf(q->unsupported_buf, sizeof q->unsupported_buf, "this field expression: %s",
-                 t.text);
+        mark_unsupported(q, s, "this field expression: ", t.text);
         for (;;) {
             qscan_t at = *s;
             api__qs_next(s, &t);
@@ -117,7 +156,6 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
             }
         }
-        q->unsupported = q->unsupported_buf;
         api__iq_skip(s);
         return 0;
     }
@@ -250,6 +288,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
             return 1;
         }
         *ns = api__iq_ms_to_ns(ms);
+    } else if (bad_operand(&t)) {
+        return operand_error(r, s, &t, 1);
     } else {
         unsupported(q, s, "this time value: ", t.text);
         return 1;
@@ -264,6 +304,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         }
         api__qs_next(s, &d);
         int64_t dns;
+        if (bad_operand(&d))
+            return operand_error(r, s, &d, 1);
         if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
             unsupported(q, s, "this time arithmetic: ", d.text);
             return 1;
@@ -292,6 +334,20 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             return -1;
         }
         return 0;
+    }
+    if (bad_operand(&lhs))
+        return operand_error(r, s, &lhs, 1);
+    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER) {
+        /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
+         * judges what follows; vigild does not answer it, but reads on for influxd's errors. */
+        qscan_t at = *s;
+        api__qs_next(s, &op);
+        *s = at;
+        if (op.kind != QT_OTHER) {
+            if (q->unsupported == NULL)
+                q->unsupported = "a literal as a condition";
+            return 0;
+        }
     }
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
@@ -326,26 +382,33 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
                     "conditions on a field or on a tag other than the device tag: ", lhs.text);
         return 1;
     }
+    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
+     * (select_run checks an id against a regex), != '' keeps every one (device_any), and two
+     * that no device meets (= '', two ids) leave none, as influxd answers them. */
     if (q_op(&op, "=~")) {
         /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        if (q->device_re != NULL || q->device[0] != '\0' || q->device_none) {
-            unsupported(q, s, "two conditions on the device tag", NULL);
+        const char *re;
+        if (api__iq_regex(r, s, &re))
+            return -1;
+        if (q->device_re != NULL) {
+            unsupported(q, s, "two regular expressions on the device tag", NULL);
             return 1;
         }
-        return api__iq_regex(r, s, &q->device_re) ? -1 : 0;
+        q->device_re = re;
+        return 0;
     }
     api__qs_next(s, &v);
-    if (!q_op(&op, "=") || v.value == NULL) {
-        unsupported(q, s, "this condition on the device tag (only = 'id')", NULL);
+    if (bad_operand(&v))
+        return operand_error(r, s, &v, 1);
+    int ne = q_op(&op, "!=");
+    if (!(q_op(&op, "=") || ne) || v.value == NULL || (ne && v.value[0] != '\0')) {
+        unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
         return 1;
     }
-    const char *had = q->device_none ? "" : q->device[0] != '\0' ? q->device : NULL;
-    if (q->device_re != NULL || (had != NULL && strcmp(had, v.value) != 0)) {
-        unsupported(q, s, "two devices in one condition", NULL);
-        return 1;
-    }
-    if (v.value[0] == '\0')
-        q->device_none = 1; /* no device has the empty name */
+    if (ne)
+        q->device_any = 1; /* every device has a name */
+    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
+        q->device_none = 1; /* no device has the empty name, nor two names */
     else
         q->device = v.value;
     return 0;
@@ -372,6 +435,35 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
     }
 }
 
+/* Reads time()'s arguments after its '(' (d[, offset]) into q->every_ns and q->offset_ns.
+ * Returns 0, 1 (unsupported), or -1 (parse error). */
+static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
+{
+    qtoken_t t, p;
+    for (int i = 0; i < 2; i++) {
+        api__qs_next(s, &t);
+        int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
+        if (neg)
+            api__qs_next(s, &t);
+        int64_t ns;
+        /* time(0s) is no GROUP BY time(), as influxd reads it. */
+        if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
+            ns % 1000000 != 0) {
+            unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
+            return 1;
+        }
+        *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
+        api__qs_next(s, &p);
+        if (q_op(&p, ")"))
+            break;
+        if (!q_op(&p, ",") || i == 1) {
+            api__q_parse_error(r, &p, ")");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Reads GROUP BY's items (time(d[, offset]), the device tag) and fill(...). Returns 0, 1
  * (unsupported), or -1 (parse error). */
 static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
@@ -392,31 +484,24 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
             if (skip_cast(r, s))
                 return -1;
         } else {
+            qscan_t at = *s;
             api__qs_next(s, &p);
             if (!q_op(&p, "(")) {
-                api__q_parse_error(r, &p, "(");
-                return -1;
+                /* A tag named time, to influxd: vigild does not answer it, but reads on for
+                 * influxd's errors ("time '('": found (, expected ;). */
+                *s = at;
+                if (q->unsupported == NULL)
+                    q->unsupported = "GROUP BY time without time()";
+            } else {
+                int rc = read_time_dimension(r, s, q);
+                if (rc)
+                    return rc;
             }
-            for (int i = 0; i < 2; i++) {
-                api__qs_next(s, &t);
-                int64_t ns;
-                /* time(0s) is no GROUP BY time(), as influxd reads it. */
-                if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
-                    ns % 1000000 != 0) {
-                    unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
-                    return 1;
-                }
-                *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
-                api__qs_next(s, &p);
-                if (q_op(&p, ")"))
-                    break;
-                if (!q_op(&p, ",") || i == 1) {
-                    api__q_parse_error(r, &p, ")");
-                    return -1;
-                }
-            }
-            if (q->every_ns > 0)
+            if (q->every_ns > 0) { /* into [0, every), as influxd's offset: -3s of 10s is 7s */
                 q->offset_ns %= q->every_ns;
+                if (q->offset_ns < 0) /* no overflow: every > -offset; (offset + every) could */
+                    q->offset_ns += q->every_ns;
+            }
         }
         qscan_t at = *s;
         api__qs_next(s, &p);

@@ -306,9 +306,12 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
+    int line = s->line, col = s->col;
     while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
-        s->p++;
+        api__qs_step(s); /* the position kept: errors after the regex are placed by it */
     qscan_t at = *s;
+    at.line = line; /* the regex's own errors: placed from before the blanks, as before */
+    at.col = col;
     if (*s->p != '/') {
         qtoken_t t;
         api__qs_next(&at, &t);
@@ -331,17 +334,21 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
         return -1;
     }
     size_t n = 0;
-    for (s->p++; s->p < end; s->p++) {
+    for (api__qs_step(s); s->p < end; api__qs_step(s)) {
         if (s->p[0] == '\\' && s->p[1] == '/')
-            s->p++;
+            api__qs_step(s);
         go[n++] = *s->p;
     }
-    s->p++;
+    api__qs_step(s);
     go[n] = '\0';
+    s->end_line = s->line; /* the end of input is placed after the regex, one closer as after */
+    s->end_col = s->col;   /* a number, as influxd places it (test_influx.py IqCompat) */
+    s->end_number = 1;
+    s->end_op = 0;
     /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
      * at the opening slash. */
     char why[160];
-    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), why, sizeof why) != 0) {
+    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
         qtoken_t t;
         api__qs_next(&at, &t);
         api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
@@ -400,11 +407,11 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         if (api__q_expect_kw(r, s, "MEASUREMENT"))
             return -1;
         api__qs_next(s, &t);
-        if (strcmp(t.text, "=~") == 0) {
+        if (api__q_op(&t, "=~")) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
-        } else if (strcmp(t.text, "=") == 0) {
+        } else if (api__q_op(&t, "=")) {
             api__qs_next(s, &name);
             if (name.kind != QT_IDENT) {
                 api__q_parse_error(r, &name, "identifier");
@@ -582,8 +589,8 @@ static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_
 {
     qtoken_t v;
     api__qs_next(s, t);
-    int re = strcmp(t->text, "=~") == 0 || strcmp(t->text, "!~") == 0;
-    if (!re && strcmp(t->text, "=") != 0 && strcmp(t->text, "!=") != 0)
+    int re = api__q_op(t, "=~") || api__q_op(t, "!~");
+    if (!re && !api__q_op(t, "=") && !api__q_op(t, "!="))
         return 1;
     c->neg = t->text[0] == '!';
     if (re)
@@ -617,7 +624,7 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
         return -1;
     }
     api__qs_next(s, &t);
-    if (strcmp(t.text, "(") != 0) {
+    if (!api__q_op(&t, "(")) {
         api__q_parse_error(r, &t, "(");
         return -1;
     }
@@ -630,9 +637,9 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
         }
         *in_match |= strcmp(t.text, tag) == 0;
         api__qs_next(s, &t);
-        if (strcmp(t.text, ")") == 0)
+        if (api__q_op(&t, ")"))
             return 0;
-        if (strcmp(t.text, ",") != 0) {
+        if (!api__q_op(&t, ",")) {
             api__q_parse_error(r, &t, ")");
             return -1;
         }
