@@ -468,48 +468,62 @@ int model_safetensors_import(model_t **out, const void *buf, size_t len)
     cfg.seed = 0;
     if (model__config_check(&cfg) < 0)
         return ERR_CORRUPT;
-    model_t *m;
-    int rc = model_create(&m, &cfg);
-    if (rc < 0)
-        return rc;
     const uint64_t H = (uint64_t)cfg.n_hidden, G = 4 * H, I = (uint64_t)cfg.n_inputs;
     const uint64_t O = (uint64_t)cfg.n_outputs;
-    rc = ERR_CORRUPT;
+    /* Every tensor is found and checked (dtype, shape, bytes within the data) before the model
+     * is allocated: the shapes come from the header, so a header of a few hundred bytes could
+     * name the largest model (92 M parameters, 370 MB) and make a PUT of 383 bytes allocate and
+     * initialise all of it only to fail here (session 26). Now a model is allocated only for
+     * tensors whose bytes the body holds. */
+    const struct st_in *lt[MODEL_MAX_LAYERS][4];
     for (int l = 0; l < cfg.n_layers; l++) {
         char n1[32], n2[32], n3[32], n4[32];
         snprintf(n1, sizeof n1, "lstm.weight_ih_l%d", l);
         snprintf(n2, sizeof n2, "lstm.weight_hh_l%d", l);
         snprintf(n3, sizeof n3, "lstm.bias_ih_l%d", l);
         snprintf(n4, sizeof n4, "lstm.bias_hh_l%d", l);
-        uint64_t in = (uint64_t)m->in[l], K = (uint64_t)m->k[l];
-        const struct st_in *a = find(&c, n1, G, in), *b = find(&c, n2, G, H);
-        const struct st_in *bi = find(&c, n3, G, 0), *bh = find(&c, n4, G, 0);
-        if (!a || !b || !bi || !bh)
-            goto fail;
-        copy_in(&c, a, m->p.w[l], G, in, K);
-        copy_in(&c, b, m->p.w[l] + in, G, H, K);
-        copy_in(&c, bi, m->p.b_ih[l], 1, G, G);
-        copy_in(&c, bh, m->p.b_hh[l], 1, G, G);
+        const uint64_t in = l == 0 ? I : H;
+        lt[l][0] = find(&c, n1, G, in);
+        lt[l][1] = find(&c, n2, G, H);
+        lt[l][2] = find(&c, n3, G, 0);
+        lt[l][3] = find(&c, n4, G, 0);
+        if (!lt[l][0] || !lt[l][1] || !lt[l][2] || !lt[l][3])
+            return ERR_CORRUPT;
     }
     const struct st_in *fwt = find(&c, "fc.weight", O, H), *fb = find(&c, "fc.bias", O, 0);
     if (!fwt || !fb)
-        goto fail;
+        return ERR_CORRUPT;
+    const struct st_in *mu = NULL, *sc = NULL;
+    if (exists(&c, "input_mean") || exists(&c, "input_scale")) {
+        mu = find(&c, "input_mean", I, 0);
+        sc = find(&c, "input_scale", I, 0);
+        if (!mu || !sc)
+            return ERR_CORRUPT;
+    }
+    model_t *m;
+    int rc = model_create(&m, &cfg);
+    if (rc < 0)
+        return rc;
+    for (int l = 0; l < cfg.n_layers; l++) {
+        const size_t in = (size_t)m->in[l], K = (size_t)m->k[l];
+        copy_in(&c, lt[l][0], m->p.w[l], G, in, K);
+        copy_in(&c, lt[l][1], m->p.w[l] + in, G, H, K);
+        copy_in(&c, lt[l][2], m->p.b_ih[l], 1, G, G);
+        copy_in(&c, lt[l][3], m->p.b_hh[l], 1, G, G);
+    }
     copy_in(&c, fwt, m->p.fc_w, O, H, H);
     copy_in(&c, fb, m->p.fc_b, 1, O, O);
-    if (exists(&c, "input_mean") || exists(&c, "input_scale")) {
-        const struct st_in *mu = find(&c, "input_mean", I, 0), *sc = find(&c, "input_scale", I, 0);
-        if (!mu || !sc)
-            goto fail;
+    if (mu) {
         copy_in(&c, mu, m->mean, 1, I, I);
         copy_in(&c, sc, m->scale, 1, I, I);
     }
     size_t nf = 2 * (size_t)I + m->n_params;
-    for (size_t i = 0; i < nf; i++)
-        if (!isfinite(m->block[i]) || (i >= I && i < 2 * I && !(m->block[i] > 0.0f)))
-            goto fail;
+    for (size_t i = 0; i < nf; i++) {
+        if (!isfinite(m->block[i]) || (i >= I && i < 2 * I && !(m->block[i] > 0.0f))) {
+            model_destroy(m);
+            return ERR_CORRUPT;
+        }
+    }
     *out = m;
     return 0;
-fail:
-    model_destroy(m);
-    return rc;
 }

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "internal.h"
@@ -991,6 +994,43 @@ static void test_safetensors_handmade(void **unused)
     assert_null(m);
 }
 
+/* A header of a few hundred bytes that names the largest model's shapes (H = 2048, I = 1024,
+ * 3 layers: 92 M parameters, 370 MB) over an empty data section is refused before anything
+ * of that size is allocated. Before session 26 the importer created (and initialised) the
+ * model first and checked the tensors' bytes after: a 383-byte PUT .../model/weights cost
+ * 370 MB and seconds of CPU. Measured in a child, whose peak RSS (wait4) starts at ours. */
+static void test_safetensors_huge_shape_small_body(void **unused)
+{
+    char hdr[1024];
+    snprintf(hdr, sizeof hdr,
+             "{\"lstm.weight_ih_l0\":{\"dtype\":\"F32\",\"shape\":[8192,1024],"
+             "\"data_offsets\":[0,0]},"
+             "\"lstm.weight_hh_l0\":{\"dtype\":\"F32\",\"shape\":[8192,2048],"
+             "\"data_offsets\":[0,0]},"
+             "\"fc.weight\":{\"dtype\":\"F32\",\"shape\":[1,2048],\"data_offsets\":[0,0]},"
+             "\"lstm.weight_ih_l1\":{\"dtype\":\"F32\",\"shape\":[8192,2048],"
+             "\"data_offsets\":[0,0]},"
+             "\"lstm.weight_ih_l2\":{\"dtype\":\"F32\",\"shape\":[8192,2048],"
+             "\"data_offsets\":[0,0]}}");
+    size_t len;
+    unsigned char *b = st_make(hdr, 0, &len);
+    assert_true(len < 400);
+    struct rusage self, child;
+    assert_int_equal(getrusage(RUSAGE_SELF, &self), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        model_t *m = NULL;
+        _exit(model_safetensors_import(&m, b, len) == ERR_CORRUPT && m == NULL ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(wait4(pid, &st, 0, &child), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    /* ru_maxrss in KiB: the child may grow by less than 64 MiB (the model would be 370 MB). */
+    assert_true(child.ru_maxrss < self.ru_maxrss + 64 * 1024);
+    free(b);
+}
+
 /* ---- float16 serving form (model_compact) --------------------------------------------------
  */
 
@@ -1479,6 +1519,7 @@ int main(void)
         cmocka_unit_test(test_share),
         cmocka_unit_test(test_safetensors_roundtrip),
         cmocka_unit_test(test_safetensors_handmade),
+        cmocka_unit_test(test_safetensors_huge_shape_small_body),
         cmocka_unit_test(test_f16_conversions),
         cmocka_unit_test(test_f16_gemv_vs_naive),
         cmocka_unit_test(test_f16_widening_exact),
