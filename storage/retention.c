@@ -201,8 +201,12 @@ static void note_all(store_t *s)
 {
     store_retain_t *r = &s->w.ret;
     size_t n = HASH_COUNT(s->w.devs), k = 0;
-    int64_t *ids = n > 0 ? malloc(n * sizeof *ids) : NULL;
-    if (n > 0 && ids == NULL)
+    if (n == 0) {
+        r->noted_all = 1;
+        return;
+    }
+    int64_t *ids = malloc(n * sizeof *ids);
+    if (ids == NULL)
         return;
     for (store_dev_t *d = s->w.devs; d != NULL && k < n; d = d->hh.next)
         ids[k++] = d->id;
