@@ -29,8 +29,11 @@
  * search of that device's events each, none for the others. Until then a noted bound is the old
  * one, too large but valid. A failed transaction rolls everything back, the maps are reloaded,
  * and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later; the noted
- * devices stay noted (a bound set again without need is still exact), and a restart forgets
- * them (their bounds stay as large as they were: valid).
+ * devices stay noted (a bound set again without need is still exact). The first sweep after open
+ * notes every device at its start (note_all), so each bound is set exactly once per process
+ * start: a restart forgets the list, and a database upgraded from schema 9 before retention
+ * lowered bounds may hold bounds of events it already deleted; both are too large but valid
+ * until then, and exact after it.
  * Statements that cannot be prepared disable retention (logged; store_retention_sweep answers
  * ERR_IO) instead of failing every transaction they would join.
  *
@@ -164,9 +167,9 @@ static size_t sort_unique(int64_t *ids, size_t n)
 /* Notes the devices ids[0..n) (sorted, unique) for set_bounds. The list is made unique again
  * before it grows, and grows to at least twice what it then holds, so its capacity (kept until
  * close) stays below four times the most devices a sweep noted plus a step's, and it fills up to
- * that capacity with repeats before it is made unique again. Out of memory the devices are not
- * noted: their bounds stay as they are, larger than needed but valid. */
-static void note_bounds(store_retain_t *r, const int64_t *ids, size_t n)
+ * that capacity with repeats before it is made unique again. Out of memory (ERR_NOMEM) the
+ * devices are not noted: their bounds stay as they are, larger than needed but valid. */
+static int note_bounds(store_retain_t *r, const int64_t *ids, size_t n)
 {
     if (r->nlower + n > r->caplower) {
         r->nlower = sort_unique(r->lower, r->nlower);
@@ -176,7 +179,7 @@ static void note_bounds(store_retain_t *r, const int64_t *ids, size_t n)
         if (cap > r->caplower) {
             int64_t *p = realloc(r->lower, cap * sizeof *p);
             if (p == NULL)
-                return;
+                return ERR_NOMEM;
             r->lower = p;
             r->caplower = cap;
         }
@@ -184,6 +187,32 @@ static void note_bounds(store_retain_t *r, const int64_t *ids, size_t n)
     memcpy(r->lower + r->nlower, ids, n * sizeof *ids);
     r->nlower += n;
     r->lower_sorted = 0;
+    return 0;
+}
+
+/* At the start of the first sweep since open: notes every device of the maps, so that the sweep
+ * sets each one's bound once, in the same follow-up steps, whatever it deletes. A bound can be
+ * larger than needed without any device on the list: a database upgraded from schema 9 before
+ * retention lowered bounds, whose retention had deleted the long events, or a restart during a
+ * sweep, which forgets the list. Costs one search of each device's events per start (8 devices a
+ * step) and the device count's ids (the list, kept until close). Out of memory nothing is noted
+ * and the next sweep tries again; a device created after this keeps its bound by the triggers. */
+static void note_all(store_t *s)
+{
+    store_retain_t *r = &s->w.ret;
+    size_t n = HASH_COUNT(s->w.devs), k = 0;
+    if (n == 0) {
+        r->noted_all = 1;
+        return;
+    }
+    int64_t *ids = malloc(n * sizeof *ids);
+    if (ids == NULL)
+        return;
+    for (store_dev_t *d = s->w.devs; d != NULL && k < n; d = d->hh.next)
+        ids[k++] = d->id;
+    if (note_bounds(r, ids, sort_unique(ids, k)) == 0)
+        r->noted_all = 1;
+    free(ids);
 }
 
 /* Deletes at most STORE_RETAIN_EVENTS_PER_TX events that ended before the sweep's horizon and
@@ -212,7 +241,7 @@ static int retain_events(store_t *s)
     r->tx_events += n;
     r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
     if (k > 0)
-        note_bounds(r, ids, sort_unique(ids, k));
+        (void)note_bounds(r, ids, sort_unique(ids, k)); /* out of memory: bounds kept, valid */
     return 0;
 }
 
@@ -271,6 +300,8 @@ int store__retain_step(store_t *s)
         r->events_done = 0;
         r->wait_cur = r->wait_next;
         r->wait_next = NULL;
+        if (!r->noted_all)
+            note_all(s);
     }
     double t0 = vtime_mono_s();
     r->tx_step = 1;

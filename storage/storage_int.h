@@ -296,11 +296,13 @@ typedef struct store_retain {
      * sweep, whose bound is set again (bound: store__sql_ev_maxlen_set, prepared with rows and
      * events) once its events are deleted: ids, repeats allowed unless lower_sorted (then sorted
      * and unique). The last tx_bounds were set by the open transaction and leave at its commit;
-     * bounds_set counts those committed since open (written under smu). */
+     * bounds_set counts those committed since open (written under smu). noted_all: every device
+     * was noted at the start of a sweep since open (the first one, unless out of memory). */
     sqlite3_stmt *bound;
     int64_t *lower;
     size_t nlower, caplower, tx_bounds;
     int lower_sorted;
+    int noted_all;
     uint64_t bounds_set;
 } store_retain_t;
 

@@ -1809,10 +1809,11 @@ static void test_events_retention_lowers_bound(void **state)
  * their starts interleaved so that every step of the sweep deletes both devices' (every one as
  * long as the bound), and recent ones (q0's of length 0, q1's of two minutes, q2's of ten
  * minutes, q2 has no old ones). A sweep with a day's retention deletes the old ones over many
- * steps and sets each bound again once: q0's and q1's (two in all, where setting them in every
- * step that deleted such an event sets them in each of the sweep's steps), none for q2, which
- * lost nothing; the bounds are then 0, two and ten minutes and the queries match the brute force.
- * A second sweep deletes nothing and sets nothing. */
+ * steps and sets each bound again once: q0's and q1's (where setting them in every step that
+ * deleted such an event sets them in each of the sweep's steps), and q2's, which lost nothing,
+ * because the first sweep after open sets every device's (three in all); the bounds are then 0,
+ * two and ten minutes and the queries match the brute force. A second sweep deletes nothing and
+ * sets nothing. */
 static void test_events_retention_bound_once(void **state)
 {
     fx_t *f = *state;
@@ -1849,7 +1850,7 @@ static void test_events_retention_bound_once(void **state)
     store_stats_get(f->s, &st);
     assert_int_equal(st.retention_events, 2 * EVS_N);
     assert_true(st.retention_steps > 2 * EVS_N / STORE_RETAIN_EVENTS_PER_TX); /* many steps */
-    assert_int_equal(store__test_bounds_set(f->s), 2);
+    assert_int_equal(store__test_bounds_set(f->s), 3);
     for (int d = 0; d < 3; d++)
         assert_int_equal(evr_maxlen(f->dir, d), new_len[d]);
     uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -1865,7 +1866,7 @@ static void test_events_retention_bound_once(void **state)
     assert_int_equal(store_retention_sweep(f->s), 0);
     store_stats_get(f->s, &st);
     assert_int_equal(st.retention_events, 2 * EVS_N);
-    assert_int_equal(store__test_bounds_set(f->s), 2);
+    assert_int_equal(store__test_bounds_set(f->s), 3);
     free(eps);
 }
 
@@ -1909,6 +1910,101 @@ static void test_events_retention_bounds_many(void **state)
         snprintf(sql, sizeof sql, "SELECT ev_maxlen FROM devices WHERE name='m%02d'", j);
         assert_int_equal(sql_int(f->dir, sql), j * EVR_MIN);
     }
+}
+
+/* A schema 9 state whose bounds are too large with no event as long left, as retention left it
+ * before it lowered bounds (or a restart during a sweep, which forgets the noted devices): q0 and
+ * q1 have old and recent episodes of a few minutes and a bound of eight days (set by SQL, as if
+ * their eight-day episode had been deleted under the old code), q2 recent ones only and an exact
+ * bound, r0 no episodes. The first sweep of the reopened store deletes the old episodes (none as
+ * long as q0's or q1's bound, so none noted by the deletions) and still sets every device's bound
+ * to its longest remaining ended episode, once: four bounds set. Range queries, in the inflated
+ * bound's reach and elsewhere, match the brute-force overlap. A second sweep in the same process
+ * deletes and sets nothing; a new process sets each bound once again in its first sweep. */
+#define EVF_OLD 50
+#define EVF_NEW 4
+
+static void test_events_retention_first_sweep_bounds(void **state)
+{
+    fx_t *f = *state;
+    for (int d = 0; d < 3; d++)
+        touch_device(f->s, evq_devs[d]);
+    touch_device(f->s, "r0");
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - 2 * 3600000;
+    size_t n = 2 * EVF_OLD + 3 * EVF_NEW, k = 0;
+    evq_ep_t *eps = calloc(n, sizeof *eps);
+    for (int d = 0; d < 2; d++)
+        for (int64_t i = 0; i < EVF_OLD; i++) {
+            int64_t t = base + i * EVR_MIN + d;
+            eps[k++] = (evq_ep_t){d, 0, i + 1, t, t + (i % 7 + 1) * EVR_MIN};
+        }
+    /* recent lengths: q0 up to 3, q1 up to 6, q2 up to 9 minutes */
+    for (int d = 0; d < 3; d++)
+        for (int64_t i = 0; i < EVF_NEW; i++) {
+            int64_t t = recent + i * 10 * EVR_MIN;
+            eps[k++] = (evq_ep_t){d, 1, EVF_OLD + 1 + i, t, t + (d + 1) * i * EVR_MIN};
+        }
+    assert_int_equal(k, n);
+    for (size_t i = 0; i < n; i++) {
+        const evq_ep_t *e = &eps[i];
+        assert_int_equal(store_event_put(f->s, evq_devs[e->dev], e->id, e->start, e->end, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    store_close(f->s);
+    f->s = NULL;
+
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE devices SET ev_maxlen=%lld WHERE name IN ('q0', 'q1')",
+             (long long)(8 * EVR_DAY));
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(evr_maxlen(f->dir, 0), 8 * EVR_DAY);
+    assert_int_equal(evr_maxlen(f->dir, 2), 3 * 3 * EVR_MIN);
+
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, 2 * EVF_OLD);
+    for (size_t i = 0; i < n; i++)
+        eps[i].live = eps[i].start >= recent;
+    static const int64_t want[3] = {3 * EVR_MIN, 6 * EVR_MIN, 9 * EVR_MIN};
+    for (int d = 0; d < 3; d++)
+        assert_int_equal(evr_maxlen(f->dir, d), want[d]);
+    assert_int_equal(sql_int(f->dir, "SELECT ev_maxlen FROM devices WHERE name='r0'"), 0);
+    assert_int_equal(store__test_bounds_set(f->s), 4); /* every device, once */
+
+    uint64_t rng = 0x2545f4914f6cdd1dULL;
+    for (int q = 0; q < 300; q++) {
+        const evq_ep_t *e = &eps[evq_rand(&rng) % n];
+        int64_t from = e->end - 20 * EVR_MIN + (int64_t)(evq_rand(&rng) % (40 * EVR_MIN));
+        int64_t len = (int64_t)(evq_rand(&rng) % (30 * EVR_MIN));
+        evq_check(f->s, eps, n, (int)(evq_rand(&rng) % 4) - 1, 0, from, from + len,
+                  evq_rand(&rng) % 3, 0);
+    }
+    for (int dev = -1; dev < 3; dev++) {
+        evq_check(f->s, eps, n, dev, 0, INT64_MIN, INT64_MAX, 0, 0);
+        evq_check(f->s, eps, n, dev, 0, recent + 40 * EVR_MIN, now, 0, 0);
+    }
+
+    /* Nothing deleted, nothing noted: no bound recomputed. */
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.retention_events, 2 * EVF_OLD);
+    assert_int_equal(store__test_bounds_set(f->s), 4);
+    store_close(f->s);
+
+    /* A new process: each bound set once again, unchanged. */
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    assert_int_equal(store__test_bounds_set(f->s), 4);
+    for (int d = 0; d < 3; d++)
+        assert_int_equal(evr_maxlen(f->dir, d), want[d]);
+    free(eps);
 }
 
 typedef struct dets {
@@ -4524,6 +4620,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_retention_lowers_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_bound_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_bounds_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_first_sweep_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v1, setup, teardown),
