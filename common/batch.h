@@ -39,6 +39,14 @@ typedef struct batch {
     batch_field_t *fields;
     size_t nfields, fields_cap;
     int open; /* 1 while a point is begun and not yet committed or aborted */
+    /* The open point's field names, indexed once it has 16 fields (BATCH_HASH_MIN), so a repeated
+     * name is found without scanning every earlier field (a point with n fields parses in
+     * O(n), not O(n^2)): open addressing with linear probing, each slot 0 (empty) or 1 + the
+     * field's index within the point. hsize slots are in use (a power of two, at most half
+     * full); hsize is 0 while the open point is scanned linearly, and after
+     * every begin, commit, abort and reset. hcap slots are allocated and kept for reuse. */
+    uint32_t *hslots;
+    size_t hsize, hcap;
 } batch_t;
 
 /* Any thread. Initialises an empty batch (no allocation). */
