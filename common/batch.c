@@ -188,7 +188,8 @@ static int hash_reserve(batch_t *b, const batch_point_t *p, size_t n)
 }
 
 /* Appends a new field to the open point. Returns 0 or ERR_NOMEM (nothing added). */
-static int field_append(batch_t *b, batch_point_t *p, const char *name, size_t len, double value)
+static inline int field_append(batch_t *b, batch_point_t *p, const char *name, size_t len,
+                               double value)
 {
     if (batch_grow((void **)&b->fields, &b->fields_cap, b->nfields + 1, sizeof *b->fields))
         return ERR_NOMEM;
@@ -202,19 +203,11 @@ static int field_append(batch_t *b, batch_point_t *p, const char *name, size_t l
     return 0;
 }
 
-int batch_field_add(batch_t *b, const char *name, size_t len, double value)
+/* batch_field_add for a point of BATCH_HASH_MIN fields or more, through the table. Kept out of
+ * line so the usual small point's path stays as short as before. */
+static __attribute__((noinline)) int field_add_indexed(batch_t *b, batch_point_t *p,
+                                                       const char *name, size_t len, double value)
 {
-    batch_point_t *p = &b->points[b->npoints];
-    if (p->nfields < BATCH_HASH_MIN) {
-        for (uint32_t i = p->field0; i < p->field0 + p->nfields; i++) {
-            batch_field_t *f = &b->fields[i];
-            if (f->name_len == len && memcmp(b->str + f->name, name, len) == 0) {
-                f->value = value;
-                return 0;
-            }
-        }
-        return field_append(b, p, name, len, value);
-    }
     /* Reserve first: a rebuild moves every slot, so the one found must come after it. */
     if (hash_reserve(b, p, p->nfields))
         return ERR_NOMEM;
@@ -227,6 +220,21 @@ int batch_field_add(batch_t *b, const char *name, size_t len, double value)
         return ERR_NOMEM;
     b->hslots[s] = p->nfields; /* 1 + the new field's index within the point */
     return 0;
+}
+
+int batch_field_add(batch_t *b, const char *name, size_t len, double value)
+{
+    batch_point_t *p = &b->points[b->npoints];
+    if (p->nfields >= BATCH_HASH_MIN)
+        return field_add_indexed(b, p, name, len, value);
+    for (uint32_t i = p->field0; i < p->field0 + p->nfields; i++) {
+        batch_field_t *f = &b->fields[i];
+        if (f->name_len == len && memcmp(b->str + f->name, name, len) == 0) {
+            f->value = value;
+            return 0;
+        }
+    }
+    return field_append(b, p, name, len, value);
 }
 
 int batch_point_commit(batch_t *b)
