@@ -67,9 +67,10 @@ int batch_name_check(const char *s, size_t len, const char **why);
  * (the batch is unchanged). */
 int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms, uint32_t item);
 
-/* Adds a field to the open point; a channel named twice in one point keeps the last value.
- * The name must have passed batch_name_check and the value be finite. Returns 0, or ERR_NOMEM
- * (the point is then still open and should be aborted). */
+/* Adds a field to the open point; a channel named twice in one point keeps the last value, at
+ * its first position. The name must have passed batch_name_check and the value be finite.
+ * Amortised constant time whatever the point's field count. Returns 0, or ERR_NOMEM (the
+ * point is then still open, without this field, and should be aborted). */
 int batch_field_add(batch_t *b, const char *name, size_t len, double value);
 
 /* Ends the open point. A point with no fields is dropped. Returns 1 when kept, else 0. */
