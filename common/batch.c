@@ -11,6 +11,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 /* Fields an open point gets before its names are indexed. */
 #define BATCH_HASH_MIN 16
@@ -138,13 +140,33 @@ int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms,
     return 0;
 }
 
-/* FNV-1a, 32 bits: names are short and the table is rebuilt per point, so simple is enough. */
-static uint32_t name_hash(const char *s, size_t len)
+/* FNV-1a from a seed, then murmur3's 32-bit finalizer. Names come from clients: with FNV-1a
+ * alone, whose low bits depend only on the low bits of every step, a client makes thousands of
+ * names with one home slot in a second and the probes are quadratic again. So the start is a
+ * secret seed drawn once a batch (table_seed) and the finalizer spreads every bit of the
+ * state into the slot's. */
+static uint32_t name_hash(uint32_t seed, const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
+    uint32_t h = seed;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)s[i]) * 16777619u;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
     return h;
+}
+
+/* A fresh seed for a table: from getrandom, or (it failing) the clock and an address. */
+static uint32_t table_seed(const void *addr)
+{
+    uint32_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+        return seed;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)addr ^ 2166136261u;
 }
 
 /* Slot of name in the open point's table: the one holding it, or the empty one where it goes. */
@@ -176,10 +198,12 @@ static int hash_reserve(batch_t *b, const batch_point_t *p, size_t n)
         return ERR_NOMEM;
     memset(b->hslots, 0, size * sizeof *b->hslots);
     b->hsize = size;
+    if (b->hseed == 0) /* once a batch: a syscall per table would cost the 16-64 field point */
+        b->hseed = table_seed(b->hslots);
     /* The point's names are distinct, so each goes to the first empty slot of its probe. */
     for (uint32_t i = 0; i < p->nfields; i++) {
         const batch_field_t *f = &b->fields[p->field0 + i];
-        size_t mask = size - 1, s = name_hash(b->str + f->name, f->name_len) & mask;
+        size_t mask = size - 1, s = name_hash(b->hseed, b->str + f->name, f->name_len) & mask;
         while (b->hslots[s] != 0)
             s = (s + 1) & mask;
         b->hslots[s] = i + 1;
@@ -211,7 +235,7 @@ static __attribute__((noinline)) int field_add_indexed(batch_t *b, batch_point_t
     /* Reserve first: a rebuild moves every slot, so the one found must come after it. */
     if (hash_reserve(b, p, p->nfields))
         return ERR_NOMEM;
-    size_t s = hash_find(b, p, name, len, name_hash(name, len));
+    size_t s = hash_find(b, p, name, len, name_hash(b->hseed, name, len));
     if (b->hslots[s] != 0) {
         b->fields[p->field0 + b->hslots[s] - 1].value = value;
         return 0;

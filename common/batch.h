@@ -47,6 +47,7 @@ typedef struct batch {
      * every begin, commit, abort and reset. hcap slots are allocated and kept for reuse. */
     uint32_t *hslots;
     size_t hsize, hcap;
+    uint32_t hseed; /* the table's hash seed, drawn at its first build (0: none yet) */
 } batch_t;
 
 /* Any thread. Initialises an empty batch (no allocation). */

@@ -754,6 +754,54 @@ static void test_batch_mixed_points(void **state)
     batch_deinit(&b);
 }
 
+/* Names chosen so that FNV-1a (offset basis 2166136261, the unseeded hash) of each has its low 14
+ * bits zero: a client can make such names in a second. With the table's slot taken from those
+ * bits, 8,000 of them share one home slot and form one run of occupied slots, so each add
+ * probes (and compares) every earlier name: the quadratic cost the table is there to remove.
+ * The hash is seeded per table and mixed, so their slots spread: the longest run of occupied
+ * slots stays short (no timing: the table is read directly). */
+static void test_batch_wide_crafted_names(void **state)
+{
+    (void)state;
+    static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    enum { N = 8000 };
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "d", 1, 1000, 0), 0);
+    uint64_t rng = 88172645463325252ull;
+    char name[9];
+    for (int made = 0; made < N;) {
+        for (int i = 0; i < 7; i++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            name[i] = al[rng % 62];
+        }
+        uint32_t h = 2166136261u;
+        for (int i = 0; i < 7; i++)
+            h = (h ^ (unsigned char)name[i]) * 16777619u;
+        /* (h ^ last) * P has its low 14 bits zero when h's low 14 bits are the last byte's. */
+        if ((h & 0x3F00) != 0 || (h & 0xFF) == 0 || strchr(al, (int)(h & 0xFF)) == NULL)
+            continue;
+        name[7] = (char)(h & 0xFF);
+        name[8] = '\0';
+        assert_int_equal(batch_field_add(&b, name, 8, (double)made), 0);
+        made++;
+    }
+    assert_true(b.hsize >= 2 * N);
+    size_t run = 0, longest = 0;
+    for (size_t s = 0; s < 2 * b.hsize; s++) { /* twice round: a run may wrap */
+        run = b.hslots[s & (b.hsize - 1)] ? run + 1 : 0;
+        if (run > longest)
+            longest = run;
+    }
+    print_message("crafted names: %zu slots, longest run %zu\n", b.hsize, longest);
+    assert_true(longest < 400);
+    assert_int_equal(batch_point_commit(&b), 1);
+    assert_true(b.points[0].nfields <= N);
+    batch_deinit(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -768,6 +816,7 @@ int main(void)
         cmocka_unit_test(test_batch_wide_point),
         cmocka_unit_test(test_batch_wide_abort),
         cmocka_unit_test(test_batch_mixed_points),
+        cmocka_unit_test(test_batch_wide_crafted_names),
         cmocka_unit_test(test_thread_create_niced),
         cmocka_unit_test(test_nameidx),
         cmocka_unit_test(test_nameidx_collisions),
