@@ -1,9 +1,21 @@
-/* common/batch.c: growable batches of readings; see batch.h. Single-threaded by contract. */
+/* common/batch.c: growable batches of readings; see batch.h. Single-threaded by contract.
+ *
+ * A channel named twice in one point keeps the last value at its first position. Points
+ * usually carry 1-16 fields, which a linear scan checks fastest; from BATCH_HASH_MIN fields on,
+ * the open point's names are indexed in a hash table (hslots), so a point with tens of
+ * thousands of fields (a /write body has no line limit) costs linear time, not quadratic. The
+ * table only ever describes the open point: begin, commit, abort and reset empty it (hsize = 0)
+ * without touching its memory, and it is rebuilt from the point's fields when needed. */
 #include "batch.h"
 #include "err.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+/* Fields an open point gets before its names are indexed. */
+#define BATCH_HASH_MIN 16
 
 void batch_init(batch_t *b)
 {
@@ -17,6 +29,7 @@ void batch_deinit(batch_t *b)
     free(b->str);
     free(b->points);
     free(b->fields);
+    free(b->hslots);
     batch_init(b);
 }
 
@@ -24,6 +37,7 @@ void batch_reset(batch_t *b)
 {
     b->str_len = b->npoints = b->nfields = 0;
     b->open = 0;
+    b->hsize = 0;
 }
 
 /* Grows *arr so it holds at least need elements of size sz. */
@@ -122,20 +136,85 @@ int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms,
     p->nfields = 0;
     p->item = item;
     b->open = 1;
+    b->hsize = 0;
     return 0;
 }
 
-int batch_field_add(batch_t *b, const char *name, size_t len, double value)
+/* FNV-1a from a seed, then murmur3's 32-bit finalizer. Names come from clients: with FNV-1a
+ * alone, whose low bits depend only on the low bits of every step, a client makes thousands of
+ * names with one home slot in a second and the probes are quadratic again. So the start is a
+ * secret seed drawn once a batch (table_seed) and the finalizer spreads every bit of the
+ * state into the slot's. */
+static uint32_t name_hash(uint32_t seed, const char *s, size_t len)
 {
-    batch_point_t *p = &b->points[b->npoints];
-    /* Points carry a handful of fields, so a linear scan for a repeated name is cheapest. */
-    for (uint32_t i = p->field0; i < p->field0 + p->nfields; i++) {
-        batch_field_t *f = &b->fields[i];
-        if (f->name_len == len && memcmp(b->str + f->name, name, len) == 0) {
-            f->value = value;
-            return 0;
-        }
+    uint32_t h = seed;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+/* A fresh seed for a table: from getrandom, or (it failing) the clock and an address. */
+static uint32_t table_seed(const void *addr)
+{
+    uint32_t seed;
+    if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) == (ssize_t)sizeof seed)
+        return seed;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint32_t)ts.tv_nsec ^ (uint32_t)(uintptr_t)addr ^ 2166136261u;
+}
+
+/* Slot of name in the open point's table: the one holding it, or the empty one where it goes. */
+static size_t hash_find(const batch_t *b, const batch_point_t *p, const char *name, size_t len,
+                        uint32_t h)
+{
+    size_t mask = b->hsize - 1;
+    for (size_t s = h & mask;; s = (s + 1) & mask) {
+        uint32_t v = b->hslots[s];
+        if (v == 0)
+            return s;
+        const batch_field_t *f = &b->fields[p->field0 + v - 1];
+        if (f->name_len == len && memcmp(b->str + f->name, name, len) == 0)
+            return s;
     }
+}
+
+/* Makes the open point's table hold at least n + 1 names at most half full, rebuilding it from
+ * the point's fields when it is empty or too small. Returns 0, or ERR_NOMEM with the table as
+ * it was (hsize 0 stays 0: the caller then has no table to use). */
+static int hash_reserve(batch_t *b, const batch_point_t *p, size_t n)
+{
+    if (b->hsize != 0 && 2 * (n + 1) <= b->hsize)
+        return 0;
+    size_t size = b->hsize ? b->hsize : 64;
+    while (2 * (n + 1) > size)
+        size *= 2;
+    if (batch_grow((void **)&b->hslots, &b->hcap, size, sizeof *b->hslots))
+        return ERR_NOMEM;
+    memset(b->hslots, 0, size * sizeof *b->hslots);
+    b->hsize = size;
+    if (b->hseed == 0) /* once a batch: a syscall per table would cost the 16-64 field point */
+        b->hseed = table_seed(b->hslots);
+    /* The point's names are distinct, so each goes to the first empty slot of its probe. */
+    for (uint32_t i = 0; i < p->nfields; i++) {
+        const batch_field_t *f = &b->fields[p->field0 + i];
+        size_t mask = size - 1, s = name_hash(b->hseed, b->str + f->name, f->name_len) & mask;
+        while (b->hslots[s] != 0)
+            s = (s + 1) & mask;
+        b->hslots[s] = i + 1;
+    }
+    return 0;
+}
+
+/* Appends a new field to the open point. Returns 0 or ERR_NOMEM (nothing added). */
+static inline int field_append(batch_t *b, batch_point_t *p, const char *name, size_t len,
+                               double value)
+{
     if (batch_grow((void **)&b->fields, &b->fields_cap, b->nfields + 1, sizeof *b->fields))
         return ERR_NOMEM;
     batch_field_t *f = &b->fields[b->nfields];
@@ -148,11 +227,46 @@ int batch_field_add(batch_t *b, const char *name, size_t len, double value)
     return 0;
 }
 
+/* batch_field_add for a point of BATCH_HASH_MIN fields or more, through the table. Kept out of
+ * line so the usual small point's path stays as short as before. */
+static __attribute__((noinline)) int field_add_indexed(batch_t *b, batch_point_t *p,
+                                                       const char *name, size_t len, double value)
+{
+    /* Reserve first: a rebuild moves every slot, so the one found must come after it. */
+    if (hash_reserve(b, p, p->nfields))
+        return ERR_NOMEM;
+    size_t s = hash_find(b, p, name, len, name_hash(b->hseed, name, len));
+    if (b->hslots[s] != 0) {
+        b->fields[p->field0 + b->hslots[s] - 1].value = value;
+        return 0;
+    }
+    if (field_append(b, p, name, len, value))
+        return ERR_NOMEM;
+    b->hslots[s] = p->nfields; /* 1 + the new field's index within the point */
+    return 0;
+}
+
+int batch_field_add(batch_t *b, const char *name, size_t len, double value)
+{
+    batch_point_t *p = &b->points[b->npoints];
+    if (p->nfields >= BATCH_HASH_MIN)
+        return field_add_indexed(b, p, name, len, value);
+    for (uint32_t i = p->field0; i < p->field0 + p->nfields; i++) {
+        batch_field_t *f = &b->fields[i];
+        if (f->name_len == len && memcmp(b->str + f->name, name, len) == 0) {
+            f->value = value;
+            return 0;
+        }
+    }
+    return field_append(b, p, name, len, value);
+}
+
 int batch_point_commit(batch_t *b)
 {
     if (!b->open)
         return 0;
     b->open = 0;
+    b->hsize = 0;
     if (b->points[b->npoints].nfields == 0) {
         b->str_len = b->points[b->npoints].device;
         return 0;
@@ -169,6 +283,7 @@ void batch_point_abort(batch_t *b)
     b->nfields = p->field0;
     b->str_len = p->device;
     b->open = 0;
+    b->hsize = 0;
 }
 
 size_t batch_points_filter(batch_t *b, size_t first, batch_keep_fn keep, void *arg)

@@ -39,6 +39,15 @@ typedef struct batch {
     batch_field_t *fields;
     size_t nfields, fields_cap;
     int open; /* 1 while a point is begun and not yet committed or aborted */
+    /* The open point's field names, indexed once it has 16 fields (BATCH_HASH_MIN), so a repeated
+     * name is found without scanning every earlier field (a point with n fields parses in
+     * O(n), not O(n^2)): open addressing with linear probing, each slot 0 (empty) or 1 + the
+     * field's index within the point. hsize slots are in use (a power of two, at most half
+     * full); hsize is 0 while the open point is scanned linearly, and after
+     * every begin, commit, abort and reset. hcap slots are allocated and kept for reuse. */
+    uint32_t *hslots;
+    size_t hsize, hcap;
+    uint32_t hseed; /* the table's hash seed, drawn at its first build (0: none yet) */
 } batch_t;
 
 /* Any thread. Initialises an empty batch (no allocation). */
@@ -59,9 +68,10 @@ int batch_name_check(const char *s, size_t len, const char **why);
  * (the batch is unchanged). */
 int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms, uint32_t item);
 
-/* Adds a field to the open point; a channel named twice in one point keeps the last value.
- * The name must have passed batch_name_check and the value be finite. Returns 0, or ERR_NOMEM
- * (the point is then still open and should be aborted). */
+/* Adds a field to the open point; a channel named twice in one point keeps the last value, at
+ * its first position. The name must have passed batch_name_check and the value be finite.
+ * Amortised constant time whatever the point's field count. Returns 0, or ERR_NOMEM (the
+ * point is then still open, without this field, and should be aborted). */
 int batch_field_add(batch_t *b, const char *name, size_t len, double value);
 
 /* Ends the open point. A point with no fields is dropped. Returns 1 when kept, else 0. */
