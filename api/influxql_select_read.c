@@ -438,7 +438,9 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
         int is_or = api__q_is(&t, "OR");
         if (!is_or && !api__q_is(&t, "AND")) {
             *s = at;
-            if (or)
+            if (or && !all_re)
+                mark_unsupported(q, s, "OR in WHERE", NULL); /* the rest is read on */
+            else if (or)
                 q->device_re_or = 1; /* between the two: a third regex is unsupported */
             return 0;
         }
