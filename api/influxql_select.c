@@ -852,10 +852,10 @@ static int id_collect(void *arg, const api_device_t *d)
 }
 
 /* The statement's regexes on the device tag, compiled: none, one, or two (both met, or with
- * or either). */
+ * either set either). */
 struct dev_re {
     regex_t re[2];
-    int n, or;
+    int n, either;
 };
 
 /* Compiles q's regexes into d. Returns 0 (d to dev_re_free), or 1 with run->err (nothing
@@ -864,7 +864,7 @@ static int dev_re_comp(qrun_t *run, const select_t *q, struct dev_re *d)
 {
     const char *src[2] = {q->device_re, q->device_re2};
     d->n = 0;
-    d->or = q->device_re_or;
+    d->either = q->device_re_or;
     for (int i = 0; i < 2 && src[i] != NULL; i++) {
         if (api__iq_regcomp(run, &d->re[i], src[i])) {
             if (i > 0)
@@ -888,7 +888,7 @@ static int dev_re_match(const struct dev_re *d, const char *id)
     if (d == NULL || d->n == 0)
         return 1;
     int a = regexec(&d->re[0], id, 0, NULL, 0) == 0;
-    if (d->n == 1 || a == d->or)
+    if (d->n == 1 || a == d->either)
         return a;
     return regexec(&d->re[1], id, 0, NULL, 0) == 0;
 }

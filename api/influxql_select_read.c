@@ -321,8 +321,7 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/ (*is_re then set: read_condition's OR takes those alone). Returns
  * 0, 1 (unsupported: read to the end), or -1 (parse error). */
-static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
-                           int *is_re)
+static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int *is_re)
 {
     qtoken_t lhs, op, v;
     *is_re = 0;
@@ -425,7 +424,7 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
  * other is unsupported (one device set, one range). */
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
 {
-    int all_re = 1, and = 0, or = 0;
+    int all_re = 1, any_and = 0, any_or = 0;
     for (;;) {
         int is_re;
         int rc = read_comparison(r, s, q, run, &is_re);
@@ -438,15 +437,15 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
         int is_or = api__q_is(&t, "OR");
         if (!is_or && !api__q_is(&t, "AND")) {
             *s = at;
-            if (or && !all_re)
+            if (any_or && !all_re)
                 mark_unsupported(q, s, "OR in WHERE", NULL); /* the rest is read on */
-            else if (or)
+            else if (any_or)
                 q->device_re_or = 1; /* between the two: a third regex is unsupported */
             return 0;
         }
-        and |= !is_or;
-        or |= is_or;
-        if (or && (and || !all_re)) {
+        any_and |= !is_or;
+        any_or |= is_or;
+        if (any_or && (any_and || !all_re)) {
             unsupported(q, s, "OR in WHERE", NULL);
             return 1;
         }
