@@ -16,6 +16,7 @@
 #include "vtime.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -531,7 +532,7 @@ static int show_databases(api_request_t *r, qscan_t *s, qrun_t *run)
     pthread_mutex_lock(&srv->dbs_mu);
     for (int i = 0; i < srv->ndbs; i++) {
         sbuf_printf(&run->b, "%s", i == 0 ? ",\"values\":[[" : ",[");
-        api__json_str(&run->b, srv->dbs[i]);
+        api__iq_str(&run->b, srv->dbs[i]);
         sbuf_printf(&run->b, "]");
     }
     if (srv->ndbs > 0)
@@ -884,48 +885,96 @@ static void result_failed(qrun_t *run, const char *err, int left)
         int not_executed = run->chunked ? i > 0 : left > 0;
         api__q_result_open(run);
         sbuf_printf(&run->b, ",\"error\":");
-        api__json_str(&run->b, not_executed ? "not executed" : err);
+        api__iq_str(&run->b, not_executed ? "not executed" : err);
         api__q_result_close(run);
     }
 }
 
-/* Rewrites b's strings as Go's encoding/json (influxd's writer) writes them: '<', '>' and '&'
- * as \u003c, \u003e and \u0026, U+2028 and U+2029 as \u2028 and \u2029 (so that an answer
- * put in HTML stays inert). vigild's own writer (api__json_str) serves the JSON routes too,
- * which keep the characters as they are; no such byte appears in JSON outside a string, so the
- * whole /query answer is rewritten once, here, whichever file wrote its strings (the anomalies'
- * text and note too). b is left as it was when out of memory (an answer still valid JSON). */
+/* The escape Go's encoding/json (influxd's writer) writes for the bytes at p (before end) where
+ * vigild's api__json_str keeps them: '<', '>' and '&' as \u003c, \u003e and \u0026, U+2028
+ * and U+2029 as \u2028 and \u2029 (so that an answer put in HTML stays inert). Returns the
+ * 6-byte escape and sets *n to the bytes it stands for (1 or 3), or NULL (none at p). */
+static const char *go_esc(const unsigned char *p, const unsigned char *end, size_t *n)
+{
+    *n = 1;
+    if (*p == '<')
+        return "\\u003c";
+    if (*p == '>')
+        return "\\u003e";
+    if (*p == '&')
+        return "\\u0026";
+    if (*p == 0xe2 && end - p >= 3 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) {
+        *n = 3;
+        return p[2] == 0xa8 ? "\\u2028" : "\\u2029";
+    }
+    return NULL;
+}
+
+/* Writes s as a JSON string as Go's encoding/json writes it: api__json_str's string (the JSON
+ * routes' writer, which they keep), its go_esc bytes then escaped where they are, in place.
+ * Every string of a /query answer is written here, so the answer's length is the length sent
+ * and its bound (API_PAGE_BYTES) holds for the escaped bytes; no byte go_esc escapes appears
+ * in JSON outside a string. Out of memory: b->oom, as any append. */
+void api__iq_str(sbuf_t *b, const char *s)
+{
+    size_t start = b->len, n;
+    api__json_str(b, s);
+    if (b->oom)
+        return;
+    const unsigned char *p = (const unsigned char *)b->data + start;
+    const unsigned char *end = (const unsigned char *)b->data + b->len;
+    size_t grow = 0;
+    for (; p < end; p += n)
+        if (go_esc(p, end, &n) != NULL)
+            grow += 6 - n;
+    if (grow == 0)
+        return; /* nothing to escape (the usual string) */
+    size_t len = b->len;
+    if (grow > INT_MAX || sbuf_printf(b, "%*s", (int)grow, "") != 0)
+        return; /* b->oom (grow > INT_MAX: a string of 400 MB, never one vigild holds) */
+    /* From the end back, each byte once: an escape is never wider than the room left before
+     * it, so the bytes not yet moved are never overwritten. */
+    unsigned char *d = (unsigned char *)b->data, *w = d + len + grow;
+    size_t i = len;
+    while (i > start) {
+        const char *esc = NULL;
+        n = 1;
+        if (i - start >= 3 && d[i - 3] == 0xe2)
+            esc = go_esc(d + i - 3, d + i, &n);
+        if (esc == NULL || n != 3)
+            esc = go_esc(d + i - 1, d + i, &n);
+        if (esc == NULL) {
+            *--w = d[--i];
+            continue;
+        }
+        i -= n;
+        w -= 6;
+        memcpy(w, esc, 6);
+    }
+}
+
+/* Rewrites b as go_esc escapes it, for an error answer (a 400 of q's parse, whose message
+ * request.c writes with api__json_str): into a copy when there is anything to escape. b is
+ * left as it was when out of memory (an answer still valid JSON). */
 static void go_escape(sbuf_t *b)
 {
     if (b->len == 0)
-        return; /* a chunked answer of no statement: data may be NULL */
-    const char *p = b->data, *end = b->data + b->len, *run = p;
+        return;
+    const unsigned char *p = (const unsigned char *)b->data, *end = p + b->len, *run = p;
     sbuf_t out;
     sbuf_init(&out);
-    for (; p < end; p++) {
-        const char *esc = NULL;
-        size_t skip = 1;
-        if (*p == '<')
-            esc = "\\u003c";
-        else if (*p == '>')
-            esc = "\\u003e";
-        else if (*p == '&')
-            esc = "\\u0026";
-        else if ((unsigned char)*p == 0xe2 && end - p >= 3 && (unsigned char)p[1] == 0x80 &&
-                 ((unsigned char)p[2] == 0xa8 || (unsigned char)p[2] == 0xa9)) {
-            esc = (unsigned char)p[2] == 0xa8 ? "\\u2028" : "\\u2029";
-            skip = 3;
-        }
+    size_t n;
+    for (; p < end; p += n) {
+        const char *esc = go_esc(p, end, &n);
         if (esc == NULL)
             continue;
-        sbuf_append(&out, run, (size_t)(p - run));
+        sbuf_append(&out, (const char *)run, (size_t)(p - run));
         sbuf_append(&out, esc, 6);
-        p += skip - 1;
-        run = p + 1;
+        run = p + n;
     }
-    if (run == b->data)
-        return; /* nothing to escape (the usual answer): no copy */
-    sbuf_append(&out, run, (size_t)(end - run));
+    if (run == (const unsigned char *)b->data)
+        return; /* nothing to escape: no copy */
+    sbuf_append(&out, (const char *)run, (size_t)(end - run));
     if (out.oom) {
         sbuf_deinit(&out);
         return;
@@ -978,8 +1027,6 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
     free(run.err);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "]}\n" : "}\n");
-    if (!run.b.oom)
-        go_escape(&run.b);
     api__body(r, 200, "application/json", &run.b);
 }
 

@@ -118,6 +118,12 @@ int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, 
  * (invalid) or -2 (overflowed). */
 int api__q_parse_duration(const char *s, int64_t *ns);
 
+/* Writes s as a JSON string into b as influxd's Go writer does: api__json_str's escapes, and
+ * '<', '>', '&', U+2028 and U+2029 as \u003c, \u003e, \u0026, \u2028 and \u2029. Every string
+ * of a /query answer goes through it, so the answer's length (run->b.len, which API_PAGE_BYTES
+ * bounds) is the length sent. Out of memory: b->oom, as any sbuf append. */
+void api__iq_str(sbuf_t *b, const char *s);
+
 /* Opens / closes the running statement's result in run->b ("{"statement_id":N" ... "}"). */
 void api__q_result_open(qrun_t *run);
 void api__q_result_close(qrun_t *run);

@@ -140,18 +140,18 @@ static void series_open(struct sel_run *x)
 {
     sbuf_t *b = &x->run->b;
     sbuf_printf(b, "%s{\"name\":", x->nseries++ ? "," : ",\"series\":[");
-    api__json_str(b, x->q->from);
+    api__iq_str(b, x->q->from);
     if (x->q->group_tag) {
         sbuf_printf(b, ",\"tags\":{");
-        api__json_str(b, x->r->srv->device_tag);
+        api__iq_str(b, x->r->srv->device_tag);
         sbuf_append(b, ":", 1);
-        api__json_str(b, x->device);
+        api__iq_str(b, x->device);
         sbuf_append(b, "}", 1);
     }
     sbuf_printf(b, ",\"columns\":[\"time\"");
     for (int i = 0; i < x->q->nf; i++) {
         sbuf_append(b, ",", 1);
-        api__json_str(b, x->q->f[i].col);
+        api__iq_str(b, x->q->f[i].col);
     }
     sbuf_printf(b, "],\"values\":[");
     x->opened = 1;
@@ -851,13 +851,55 @@ static int id_collect(void *arg, const api_device_t *d)
     return 0;
 }
 
+/* The statement's regexes on the device tag, compiled: none, one, or two (both met, or with
+ * either set either). */
+struct dev_re {
+    regex_t re[2];
+    int n, either;
+};
+
+/* Compiles q's regexes into d. Returns 0 (d to dev_re_free), or 1 with run->err (nothing
+ * held). */
+static int dev_re_comp(qrun_t *run, const select_t *q, struct dev_re *d)
+{
+    const char *src[2] = {q->device_re, q->device_re2};
+    d->n = 0;
+    d->either = q->device_re_or;
+    for (int i = 0; i < 2 && src[i] != NULL; i++) {
+        if (api__iq_regcomp(run, &d->re[i], src[i])) {
+            if (i > 0)
+                regfree(&d->re[0]);
+            return 1;
+        }
+        d->n++;
+    }
+    return 0;
+}
+
+static void dev_re_free(struct dev_re *d)
+{
+    for (int i = 0; i < d->n; i++)
+        regfree(&d->re[i]);
+}
+
+/* Whether id meets d (none: every id does). */
+static int dev_re_match(const struct dev_re *d, const char *id)
+{
+    if (d == NULL || d->n == 0)
+        return 1;
+    int a = regexec(&d->re[0], id, 0, NULL, 0) == 0;
+    if (d->n == 1 || a == d->either)
+        return a;
+    return regexec(&d->re[1], id, 0, NULL, 0) == 0;
+}
+
 /* The devices (a series each, in id order as influxd sorts tag values; descending under ORDER
  * BY time DESC, as influxd reverses its series too) of GROUP BY the device tag with no device
  * named, FROM a name that is no device (Telegraf's "pump" of the devices tagged device=...), or
- * of "device" =~ /re/ (re: those it matches). The ids are taken first: no read runs inside the
+ * of "device" =~ /re/ (re: those it meets). The ids are taken first: no read runs inside the
  * device walk. Several devices without GROUP BY the device tag are one series merging them
  * (select_merged). */
-static int select_each_device(struct sel_run *x, const regex_t *re)
+static int select_each_device(struct sel_run *x, const struct dev_re *re)
 {
     api_request_t *r = x->r;
     struct id_list l = {0};
@@ -868,7 +910,7 @@ static int select_each_device(struct sel_run *x, const regex_t *re)
         rc = ERR_NOMEM;
     size_t n = 0; /* the matching ids, moved to the front */
     for (size_t i = 0; i < l.n; i++) {
-        if (re == NULL || regexec(re, l.ids[i], 0, NULL, 0) == 0) {
+        if (dev_re_match(re, l.ids[i])) {
             char *id = l.ids[i];
             l.ids[i] = l.ids[n];
             l.ids[n++] = id;
@@ -909,18 +951,22 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     if (raw && q->every_ns)
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
     if (q->device[0] != '\0' && q->device_re != NULL) { /* = 'id' AND =~ /re/: id, or none */
-        regex_t re;
-        if (api__iq_regcomp(run, &re, q->device_re))
+        struct dev_re d;
+        if (dev_re_comp(run, q, &d))
             return 1;
-        q->device_none |= regexec(&re, q->device, 0, NULL, 0) != 0;
-        regfree(&re);
-        q->device_re = NULL;
+        q->device_none |= !dev_re_match(&d, q->device);
+        dev_re_free(&d);
+        q->device_re = q->device_re2 = NULL;
     }
     if (q->device_none) { /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);
         return 0;
     }
     if (api__iqv_kind(q->from) == IQV_ANOMALIES) { /* string fields: influxql_vigil.c */
+        if (q->device_re2 != NULL)
+            return api__q_result_error(run, "vigild does not support ",
+                                       "two regular expressions on the device tag in "
+                                       "SELECT FROM vigil_anomalies");
         iqv_select_t v = {.from = q->from,
                           .device = q->device,
                           .device_re = q->device_re ? q->device_re : "",
@@ -950,13 +996,13 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     size_t mark = run->b.len;
     api__q_result_open(run);
     if (q->device_re != NULL) {
-        regex_t re;
-        if (api__iq_regcomp(run, &re, q->device_re)) {
+        struct dev_re d;
+        if (dev_re_comp(run, q, &d)) {
             run->b.len = mark;
             return 1;
         }
-        int rc = select_each_device(x, &re);
-        regfree(&re);
+        int rc = select_each_device(x, &d);
+        dev_re_free(&d);
         return select_finish(x, mark, rc);
     }
     if (q->device_any && q->device[0] == '\0') { /* != '' alone: every device */

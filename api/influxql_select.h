@@ -32,6 +32,8 @@ typedef struct {
     int device_none;             /* "device" = '', or two ids: no device meets it: no series */
     int device_any;              /* "device" != '': every device (each has a name) */
     const char *device_re;       /* from "device" =~ /re/ (NULL: none; borrowed: qmem_t) */
+    const char *device_re2;      /* a second one (NULL: none): both met, or with device_re_or */
+    int device_re_or;            /* "device" =~ /a/ OR "device" =~ /b/: either met */
     int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
     int group_tag;               /* GROUP BY the device tag */

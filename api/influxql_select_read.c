@@ -319,10 +319,12 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
 
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
- * = 'id'. Returns 0, 1 (unsupported: read to the end), or -1 (parse error). */
-static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
+ * = 'id', != '' or =~ /re/ (*is_re then set: read_condition's OR takes those alone). Returns
+ * 0, 1 (unsupported: read to the end), or -1 (parse error). */
+static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int *is_re)
 {
     qtoken_t lhs, op, v;
+    *is_re = 0;
     api__qs_next(s, &lhs);
     if (q_op(&lhs, "(")) {
         int rc = read_condition(r, s, q, run);
@@ -383,18 +385,21 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return 1;
     }
     /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
-     * (select_run checks an id against a regex), != '' keeps every one (device_any), and two
-     * that no device meets (= '', two ids) leave none, as influxd answers them. */
+     * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
+     * two that no device meets (= '', two ids) leave none, as influxd answers them. Two
+     * regexes: both met, or with OR between them (read_condition) either; their alternatives
+     * count against the statement's one budget (api__iq_regex). */
     if (q_op(&op, "=~")) {
         /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
         const char *re;
         if (api__iq_regex(r, s, &re))
             return -1;
-        if (q->device_re != NULL) {
-            unsupported(q, s, "two regular expressions on the device tag", NULL);
+        if (q->device_re2 != NULL) {
+            unsupported(q, s, "more than two regular expressions on the device tag", NULL);
             return 1;
         }
-        q->device_re = re;
+        *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
+        *is_re = 1;
         return 0;
     }
     api__qs_next(s, &v);
@@ -414,23 +419,35 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     return 0;
 }
 
-/* Reads comparisons joined by AND (OR is unsupported: one device, one range). */
+/* Reads comparisons joined by AND. OR only between two regexes on the device tag, alone at
+ * their level ("device" =~ /a/ OR "device" =~ /b/, in parentheses when ANDed with more): any
+ * other is unsupported (one device set, one range). */
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
 {
+    int all_re = 1, any_and = 0, any_or = 0;
     for (;;) {
-        int rc = read_comparison(r, s, q, run);
+        int is_re;
+        int rc = read_comparison(r, s, q, run, &is_re);
         if (rc)
             return rc;
+        all_re &= is_re;
         qscan_t at = *s;
         qtoken_t t;
         api__qs_next(s, &t);
-        if (api__q_is(&t, "OR")) {
+        int is_or = api__q_is(&t, "OR");
+        if (!is_or && !api__q_is(&t, "AND")) {
+            *s = at;
+            if (any_or && !all_re)
+                mark_unsupported(q, s, "OR in WHERE", NULL); /* the rest is read on */
+            else if (any_or)
+                q->device_re_or = 1; /* between the two: a third regex is unsupported */
+            return 0;
+        }
+        any_and |= !is_or;
+        any_or |= is_or;
+        if (any_or && (any_and || !all_re)) {
             unsupported(q, s, "OR in WHERE", NULL);
             return 1;
-        }
-        if (!api__q_is(&t, "AND")) {
-            *s = at;
-            return 0;
         }
     }
 }

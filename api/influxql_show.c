@@ -228,11 +228,11 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
     memcpy(names, d->channels, d->nchannels * sizeof *names);
     qsort(names, d->nchannels, sizeof *names, cmp_str);
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
-    api__json_str(w->b, d->id);
+    api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[");
     for (size_t i = 0; i < d->nchannels; i++) {
         sbuf_printf(w->b, "%s[", i ? "," : "");
-        api__json_str(w->b, names[i]);
+        api__iq_str(w->b, names[i]);
         sbuf_printf(w->b, ",\"float\"]");
     }
     sbuf_printf(w->b, "]}");
@@ -244,9 +244,9 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
 static int tag_keys_series(struct dev_walk *w, const api_device_t *d)
 {
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
-    api__json_str(w->b, d->id);
+    api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
-    api__json_str(w->b, w->tag);
+    api__iq_str(w->b, w->tag);
     sbuf_printf(w->b, "]]}");
     return 0;
 }
@@ -255,11 +255,11 @@ static int tag_keys_series(struct dev_walk *w, const api_device_t *d)
 static int tag_values_series(struct dev_walk *w, const api_device_t *d)
 {
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
-    api__json_str(w->b, d->id);
+    api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
-    api__json_str(w->b, w->tag);
+    api__iq_str(w->b, w->tag);
     sbuf_append(w->b, ",", 1);
-    api__json_str(w->b, d->id);
+    api__iq_str(w->b, d->id);
     sbuf_printf(w->b, "]]}");
     return 0;
 }
@@ -269,10 +269,10 @@ static int name_row(struct dev_walk *w, const api_device_t *d)
 {
     sbuf_printf(w->b, "%s[", w->n ? "," : "");
     if (w->tag) {
-        api__json_str(w->b, w->tag);
+        api__iq_str(w->b, w->tag);
         sbuf_append(w->b, ",", 1);
     }
-    api__json_str(w->b, d->id);
+    api__iq_str(w->b, d->id);
     sbuf_append(w->b, "]", 1);
     return 0;
 }
@@ -567,9 +567,9 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
         return walk_result(r, run, &w, "", "");
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[{\"name\":");
-    api__json_str(&run->b, from.text);
+    api__iq_str(&run->b, from.text);
     sbuf_printf(&run->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
-    api__json_str(&run->b, r->srv->device_tag);
+    api__iq_str(&run->b, r->srv->device_tag);
     sbuf_printf(&run->b, "]]}]");
     return 0;
 }
@@ -749,7 +749,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         sbuf_t head;
         sbuf_init(&head);
         sbuf_printf(&head, "{\"name\":");
-        api__json_str(&head, from.text);
+        api__iq_str(&head, from.text);
         sbuf_printf(&head, ",\"columns\":[\"key\",\"value\"],\"values\":[");
         rc = head.oom ? api__q_result_error(run, "out of memory", NULL)
                       : walk_result(r, run, &w, head.data, "]}");

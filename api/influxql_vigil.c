@@ -321,18 +321,20 @@ static void put_field(sbuf_t *b, const struct episode *e, enum ep_field f)
     else if (f == EF_PEAK)
         api__iq_go_float(b, e->peak);
     else
-        api__json_str(b, s);
+        api__iq_str(b, s);
 }
 
 /* Writes the sorted episodes as series: one, or one per device when grouped; LIMIT and OFFSET
- * count rows per series, as in influxd. Returns 0, or 1 when there would be more than max_rows
- * rows in all (what was written is then to be taken back). */
+ * count rows per series, as in influxd. Returns 0, 1 when there would be more than max_rows
+ * rows in all, or 2 when the query's answer passed API_PAGE_BYTES (writing stopped after the
+ * row that passed it; the rows left are still counted, so that 1 is told as before). What was
+ * written is then to be taken back. */
 static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list *l,
                         const enum ep_field *fields, const char *tag, long long max_rows)
 {
     sbuf_t *b = &run->b;
     long long row = 0, total = 0;
-    int nseries = 0, open = 0;
+    int nseries = 0, open = 0, full = 0;
     for (size_t i = 0; i < l->n; i++) {
         const struct episode *e = &l->e[i];
         if (i == 0 || (v->group_tag && strcmp(e->device, l->e[i - 1].device) != 0)) {
@@ -348,20 +350,22 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
             continue;
         if (total++ == max_rows)
             return 1;
+        if (full)
+            continue;
         if (!open) {
             sbuf_printf(b, "%s{\"name\":", nseries++ ? "," : ",\"series\":[");
-            api__json_str(b, v->from);
+            api__iq_str(b, v->from);
             if (v->group_tag) {
                 sbuf_append(b, ",\"tags\":{", 9);
-                api__json_str(b, tag);
+                api__iq_str(b, tag);
                 sbuf_append(b, ":", 1);
-                api__json_str(b, e->device);
+                api__iq_str(b, e->device);
                 sbuf_append(b, "}", 1);
             }
             sbuf_append(b, ",\"columns\":[\"time\"", 18);
             for (int f = 0; f < v->nf; f++) {
                 sbuf_append(b, ",", 1);
-                api__json_str(b, v->col[f]);
+                api__iq_str(b, v->col[f]);
             }
             sbuf_append(b, "],\"values\":[", 12);
             open = 1;
@@ -375,7 +379,10 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
             put_field(b, e, fields[f]);
         }
         sbuf_append(b, "]", 1);
+        full = b->len > API_PAGE_BYTES; /* past it by one row at most */
     }
+    if (full)
+        return 2;
     if (open)
         sbuf_append(b, "]}", 2);
     if (nseries)
@@ -433,7 +440,7 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
         rc = 0;
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
-    int too_many_rows = 0;
+    int written = 0;
     size_t all = l.n;
     if (rc == 0) {
         /* An episode overlapping the range but started before it has its row outside it. */
@@ -447,7 +454,7 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
         }
         l.n = n;
         ep_sort(&l, v->group_tag, v->desc);
-        too_many_rows =
+        written =
             write_series(run, v, &l, fields, r->srv->device_tag, (long long)r->max_query_limit);
     }
     l.n = all;
@@ -456,7 +463,8 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
         rc = ERR_NOMEM;
     /* The whole query's answer stops at API_PAGE_BYTES, as SELECT's and SHOW's (notes are up to
      * 500 bytes: 10,000 episodes a statement, several statements, would pass it). */
-    int too_big = rc == 0 && !too_many_rows && run->b.len > API_PAGE_BYTES;
+    int too_many_rows = written == 1;
+    int too_big = rc == 0 && (written == 2 || (!too_many_rows && run->b.len > API_PAGE_BYTES));
     if (rc || too_many_rows || too_big) {
         run->b.len = mark;
         char msg[200];
@@ -520,7 +528,7 @@ static long distinct_names(const sbuf_t *names, const char ***out)
 static void key_row(sbuf_t *b, int first, const char *name, const char *type)
 {
     sbuf_append(b, first ? "[" : ",[", first ? 1 : 2);
-    api__json_str(b, name);
+    api__iq_str(b, name);
     sbuf_printf(b, ",\"%s\"]", type);
 }
 
@@ -543,7 +551,7 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
         rc = ERR_NOMEM;
     if (rc == 0 && (k != IQV_PREDICTIONS || n > 0)) {
         sbuf_append(b, "{\"name\":", 8);
-        api__json_str(b, measurement);
+        api__iq_str(b, measurement);
         sbuf_append(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[", 46);
         for (long i = 0; k == IQV_PREDICTIONS && i < n; i++)
             key_row(b, i == 0, v[i], "float");

@@ -1138,6 +1138,45 @@ static void test_json_str_utf8(void **state)
     json_str_is("\x80x", "\"\\ufffdx\"");
 }
 
+/* /query's strings (api__iq_str): api__json_str's, then '<', '>', '&', U+2028 and U+2029 as Go
+ * escapes them, in place after what b held. */
+static void iq_str_is(const char *in, const char *want)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, "[<&>,", 5); /* before the string: left as it is */
+    api__iq_str(&b, in);
+    assert_false(b.oom);
+    assert_int_equal(b.len, 5 + strlen(want));
+    assert_memory_equal(b.data, "[<&>,", 5);
+    assert_string_equal(b.data + 5, want);
+    sbuf_deinit(&b);
+}
+
+static void test_iq_str_go_escapes(void **state)
+{
+    (void)state;
+    iq_str_is("pump-7", "\"pump-7\"");
+    iq_str_is("<", "\"\\u003c\"");
+    iq_str_is("a<b>c&d", "\"a\\u003cb\\u003ec\\u0026d\"");
+    iq_str_is("<>&<>&", "\"\\u003c\\u003e\\u0026\\u003c\\u003e\\u0026\"");
+    iq_str_is("x\xe2\x80\xa8y\xe2\x80\xa9", "\"x\\u2028y\\u2029\"");
+    iq_str_is("\xe2\x80\xa8<\xe2\x80\xa9", "\"\\u2028\\u003c\\u2029\"");
+    iq_str_is("\xe2\x80\xaa\xe2\x82\xac", "\"\xe2\x80\xaa\xe2\x82\xac\""); /* U+202A, euro: kept */
+    iq_str_is("\"<\n\xff&", "\"\\\"\\u003c\\n\\ufffd\\u0026\"");
+    iq_str_is("cut \xe2\x80", "\"cut \\ufffd\\ufffd\""); /* no U+2028: not escaped as one */
+    char big[3001];
+    memset(big, '&', 3000);
+    big[3000] = '\0';
+    sbuf_t b;
+    sbuf_init(&b);
+    api__iq_str(&b, big);
+    assert_int_equal(b.len, 2 + 3000 * 6);
+    for (size_t i = 0; i < 3000; i++)
+        assert_memory_equal(b.data + 1 + 6 * i, "\\u0026", 6);
+    sbuf_deinit(&b);
+}
+
 /* Builds an event array from start times (each event's "id" is its position), pages it with
  * limit, and checks the ids kept (in order, want[] ends with -1) and the boundary. */
 static void events_page_is(const int64_t *starts, size_t n, size_t limit, const int *want,
@@ -1362,6 +1401,7 @@ int main(void)
         cmocka_unit_test(test_json_limit),
         cmocka_unit_test(test_json_bad_body),
         cmocka_unit_test(test_json_str_utf8),
+        cmocka_unit_test(test_iq_str_go_escapes),
         cmocka_unit_test(test_events_page),
         cmocka_unit_test(test_influxql_regex),
         cmocka_unit_test(test_influxql_regex_alternatives),
