@@ -67,7 +67,9 @@ int sbuf_printf(sbuf_t *s, const char *fmt, ...)
 char *sbuf_steal(sbuf_t *s, size_t *len)
 {
     if (s->oom || s->data == NULL) {
+        int oom = s->oom;
         sbuf_deinit(s);
+        s->oom = oom; /* the caller tells "out of memory" from "empty" by it (api__body's 500) */
         return NULL;
     }
     char *p = s->data;

@@ -22,7 +22,8 @@ int sbuf_append(sbuf_t *s, const char *p, size_t n);
 int sbuf_printf(sbuf_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Takes the data out of the buffer: caller owns the returned pointer (free with free()); the
- * buffer is left empty. Returns NULL when the buffer is empty or out of memory. */
+ * buffer is left empty. Returns NULL when the buffer is empty or out of memory; out of memory,
+ * the emptied buffer keeps oom set, so the caller can tell the two apart. */
 char *sbuf_steal(sbuf_t *s, size_t *len);
 
 #endif

@@ -21,6 +21,7 @@
 #include "mcond.h"
 #include "nameidx.h"
 #include "nice.h"
+#include "sbuf.h"
 #include "vtime.h"
 
 static void test_rfc3339(void **state)
@@ -802,6 +803,33 @@ static void test_batch_wide_crafted_names(void **state)
     batch_deinit(&b);
 }
 
+/* sbuf_steal hands the data over and leaves the buffer empty; out of memory it returns NULL
+ * and the emptied buffer still says so (api__body answers 500 by it: before session 26 the flag
+ * was cleared with the data, and an out-of-memory /query answer went out as an empty 200). */
+static void test_sbuf_steal(void **unused)
+{
+    (void)unused;
+    sbuf_t s;
+    sbuf_init(&s);
+    size_t n = 99;
+    assert_null(sbuf_steal(&s, &n)); /* empty: NULL, not out of memory */
+    assert_int_equal(s.oom, 0);
+    sbuf_printf(&s, "ab%d", 1);
+    char *p = sbuf_steal(&s, &n);
+    assert_non_null(p);
+    assert_int_equal(n, 3);
+    assert_string_equal(p, "ab1");
+    assert_null(s.data);
+    free(p);
+    sbuf_printf(&s, "x");
+    s.oom = 1; /* a later append failed */
+    assert_null(sbuf_steal(&s, &n));
+    assert_null(s.data);
+    assert_int_equal(s.oom, 1);
+    sbuf_deinit(&s);
+    assert_int_equal(s.oom, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -817,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_batch_wide_abort),
         cmocka_unit_test(test_batch_mixed_points),
         cmocka_unit_test(test_batch_wide_crafted_names),
+        cmocka_unit_test(test_sbuf_steal),
         cmocka_unit_test(test_thread_create_niced),
         cmocka_unit_test(test_nameidx),
         cmocka_unit_test(test_nameidx_collisions),
