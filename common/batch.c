@@ -8,6 +8,7 @@
  * without touching its memory, and it is rebuilt from the point's fields when needed. */
 #include "batch.h"
 #include "err.h"
+#include "nameidx.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -140,22 +141,14 @@ int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms,
     return 0;
 }
 
-/* FNV-1a from a seed, then murmur3's 32-bit finalizer. Names come from clients: with FNV-1a
- * alone, whose low bits depend only on the low bits of every step, a client makes thousands of
- * names with one home slot in a second and the probes are quadratic again. So the start is a
+/* FNV-1a from a seed, then murmur3's finalizer (nameidx_hash_seeded). Names come from clients: with
+ * FNV-1a alone, whose low bits depend only on the low bits of every step, a client makes thousands
+ * of names with one home slot in a second and the probes are quadratic again. So the start is a
  * secret seed drawn once a batch (table_seed) and the finalizer spreads every bit of the
  * state into the slot's. */
 static uint32_t name_hash(uint32_t seed, const char *s, size_t len)
 {
-    uint32_t h = seed;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
+    return (uint32_t)nameidx_hash_seeded(0xcbf29ce484222325ULL ^ seed, s, len);
 }
 
 /* A fresh seed for a table: from getrandom, or (it failing) the clock and an address. */

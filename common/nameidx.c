@@ -30,7 +30,12 @@ void nameidx_free(nameidx_t *x, void (*free_item)(void *item))
 
 uint64_t nameidx_hash(const char *name, size_t len)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    return nameidx_hash_seeded(0xcbf29ce484222325ULL, name, len);
+}
+
+uint64_t nameidx_hash_seeded(uint64_t seed, const char *name, size_t len)
+{
+    uint64_t h = seed;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (unsigned char)name[i]) * 0x100000001b3ULL;
     h ^= h >> 33;

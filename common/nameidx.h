@@ -45,6 +45,10 @@ void nameidx_free(nameidx_t *x, void (*free_item)(void *item));
  * slot depend on every byte. Any thread. */
 uint64_t nameidx_hash(const char *name, size_t len);
 
+/* The same from another start than FNV's: a table fed names by clients that must not be able
+ * to pick colliding ones (batch's field names) starts from a secret seed. Any thread. */
+uint64_t nameidx_hash_seeded(uint64_t seed, const char *name, size_t len);
+
 /* Adds item (not NULL) under hash h, which must be nameidx_hash of its name; an item must not
  * be added twice. Returns 0, or ERR_NOMEM (the index is then unchanged). */
 int nameidx_add(nameidx_t *x, uint64_t h, void *item);
