@@ -597,6 +597,18 @@ struct detector_config {
                        (not released, not accepted), not only one shorter than err_short.
                        2 by default; 0 or 1: shorter than err_short, as before
                        (docs/detection.md, "Sixty-sixth round") */
+    /* Added in format 46 (formats 1-45 load with hold_decay 0: as they ran). */
+    float hold_decay; /* in (0, 1], with hold_median: on hold_echo's devices (one sensor, no
+                         seasonal profile serving), an episode the error holds also ends once
+                         its value has come back hold_decay of the way from the episode's peak
+                         (the reading farthest from the level before it, the reading before the
+                         opening included) to that level, with no new peak for decay_run
+                         readings: a spike's decay, not a fault. For err_short readings after
+                         the episode the error reopens nothing while that still holds, so a
+                         reopening needs a new peak. State: the level (hold_echo's), the peak
+                         and the readings since it (saved). 0: off (docs/detection.md,
+                         "Sixty-seventh round") */
+    int decay_run;    /* >= 1: the readings without a new peak hold_decay asks for */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -1004,7 +1004,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (res->contrib[c] > res->contrib[res->top_channel])
             res->top_channel = c;
     res->raw = raw;
-    if (cfg->hold_echo > 0.0f && C == 1) /* the rule's devices (the season is asked later) */
+    /* hold_echo's and hold_decay's devices (the season is asked later) */
+    if ((cfg->hold_echo > 0.0f || cfg->hold_decay > 0.0f) && C == 1)
         detector__echo_note(d, e);
     float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
     memcpy(own, res->contrib, sizeof(float) * (size_t)C);
@@ -1101,11 +1102,17 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * lets go once the newest readings are each normal (hold_recent_cap). */
     enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
     float hold = dlik;
+    /* hold_decay: the episode's peak, kept up to date in it and for err_short readings after. */
+    if (detector__decay_applies(d) &&
+        (st == DET_ANOMALY || (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short)))
+        detector__decay_note(d, x, 0);
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
         if (hold >= cfg->clear_level && detector__echo_back(d, x))
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
+        if (hold >= cfg->clear_level && detector__decay_back(d, x))
+            hold = 0.0f; /* hold_decay: the values have decayed most of the way back */
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (detector__error_is_offset); the operating point's and the step's holds below are
@@ -1146,6 +1153,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         /* hold_echo: the burst still in the short window reopens nothing while the values
          * are back and the error still its echo (what ended the episode). */
         if (open_err >= cfg->alarm_level && detector__echo_back(d, x))
+            open_err = nextafterf(cfg->alarm_level, 0.0f);
+        /* hold_decay: nor while the decay that ended it goes on (no new peak). */
+        if (open_err >= cfg->alarm_level && detector__decay_back(d, x))
             open_err = nextafterf(cfg->alarm_level, 0.0f);
     }
     /* An opening on the operating point alone (the error's likelihood below the level) needs
@@ -1212,8 +1222,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                          : !by_opin && !by_far && sh.lik >= olik ? DET_OPEN_STEP
                                                                  : DET_OPEN_LEVEL;
         run_reset(d);
-        if (detector__echo_applies(d))
+        if (detector__echo_applies(d) || detector__decay_applies(d))
             detector__echo_freeze(d);
+        if (detector__decay_applies(d))
+            detector__decay_note(d, x, 1);
         d->below = 0;
         if (by_op && otop >= 0) {
             /* The operating point (or the opinion) opened it: the channel that left its level. */
