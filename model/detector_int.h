@@ -260,9 +260,11 @@ struct detector {
 
     /* hold_decay (detector_release.c, detector__decay_note, _back): dk_peak the largest distance
      * |x - eb_med| of the open (or last) episode's values, the reading before its opening
-     * included; dk_since the readings since it. Saved only when hold_decay is set (format 46). */
+     * included; dk_since the readings since it; dk_left the readings after an episode it ended
+     * whose short means the long window does not learn. Saved only when hold_decay is set
+     * (format 46). */
     float dk_peak;
-    int dk_since;
+    int dk_since, dk_left;
 
     /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed

@@ -130,7 +130,7 @@
  * formats 1-44 load with it 0, as they ran. Format 46 adds hold_decay and decay_run at the
  * config's end and, only when hold_decay is set, hold_echo's level and run (saved as well when
  * hold_decay alone is set: it reads that level) and the episode's peak after them (dk_peak
- * f32, dk_since i32); formats 1-45 load with hold_decay 0, as they ran. */
+ * f32, dk_since, dk_left i32); formats 1-45 load with hold_decay 0, as they ran. */
 #define DET_FORMAT 46u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -365,7 +365,7 @@ static void get(struct rd *r, void *dst, size_t n)
 /* hold_echo's level and the error's run (format 44, only when it is set). */
 #define ECHO_FIELDS(X) X(d->eb_med) X(d->eb_sd) X(d->ec_prev) X(d->ec_run) X(d->eb_gap)
 /* hold_decay's peak (format 46, only when it is set). */
-#define DECAY_FIELDS(X) X(d->dk_peak) X(d->dk_since)
+#define DECAY_FIELDS(X) X(d->dk_peak) X(d->dk_since) X(d->dk_left)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller

@@ -1102,6 +1102,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * lets go once the newest readings are each normal (hold_recent_cap). */
     enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
     float hold = dlik;
+    int decayed = 0; /* hold_decay let go of the error's hold */
     /* hold_decay: the episode's peak, kept up to date in it and for err_short readings after. */
     if (detector__decay_applies(d) &&
         (st == DET_ANOMALY || (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short)))
@@ -1111,8 +1112,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
         if (hold >= cfg->clear_level && detector__echo_back(d, x))
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
-        if (hold >= cfg->clear_level && detector__decay_back(d, x))
+        if (hold >= cfg->clear_level && detector__decay_back(d, x)) {
             hold = 0.0f; /* hold_decay: the values have decayed most of the way back */
+            decayed = 1;
+        }
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (detector__error_is_offset); the operating point's and the step's holds below are
@@ -1285,6 +1288,15 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                                         : DET_END_CLEARED;
         d->ep_accepted = 0;
     }
+    /* hold_decay: the short window still holds the decay for err_short readings after the
+     * episode it ended; the long window learns none of them, as it would have learnt none had
+     * the episode been held through them (their short means would widen its tail and lower
+     * the score of the next excursion). */
+    if (decayed && st == DET_NORMAL && d->det_state == DET_ANOMALY)
+        d->dk_left = cfg->err_short;
+    const int decay_frozen = d->dk_left > 0;
+    if (d->dk_left > 0)
+        d->dk_left--;
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 
@@ -1298,12 +1310,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;
     }
+    const int learn = !cfg->freeze || (st != DET_ANOMALY && !decay_frozen) || accepted;
     if (cfg->shift_len > 0)
-        detector__shift_after(
-            d, x, &sh,
-            st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 && sh.lik >= cfg->alarm_level,
-            st == DET_ANOMALY && !accepted, !cfg->freeze || st != DET_ANOMALY || accepted);
-    if (!cfg->freeze || st != DET_ANOMALY || accepted) {
+        detector__shift_after(d, x, &sh,
+                              st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 &&
+                                  sh.lik >= cfg->alarm_level,
+                              st == DET_ANOMALY && !accepted, learn);
+    if (learn) {
         ring_push(d, (float)mavg);
         if (cfg->season_opinion)
             detector__opinion_push(d, plik, palik);
