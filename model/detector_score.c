@@ -1112,7 +1112,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
         if (hold >= cfg->clear_level && detector__echo_back(d, x))
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
-        if (hold >= cfg->clear_level && detector__decay_back(d, x)) {
+        /* hold_decay: a spike's decay, within two short windows of its opening (as
+         * burst_wide's bursts); an episode held longer is a lasting change, which it leaves. */
+        if (hold >= cfg->clear_level && d->in_anomaly < 2 * cfg->err_short &&
+            detector__decay_back(d, x)) {
             hold = 0.0f; /* hold_decay: the values have decayed most of the way back */
             decayed = 1;
         }
@@ -1156,9 +1159,6 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         /* hold_echo: the burst still in the short window reopens nothing while the values
          * are back and the error still its echo (what ended the episode). */
         if (open_err >= cfg->alarm_level && detector__echo_back(d, x))
-            open_err = nextafterf(cfg->alarm_level, 0.0f);
-        /* hold_decay: nor while the decay that ended it goes on (no new peak). */
-        if (open_err >= cfg->alarm_level && detector__decay_back(d, x))
             open_err = nextafterf(cfg->alarm_level, 0.0f);
     }
     /* An opening on the operating point alone (the error's likelihood below the level) needs
@@ -1212,11 +1212,17 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     }
     /* range_open: a reading far beyond the device's range opens where nothing else does, told
      * as `level` (a channel where it has never been) and naming that channel. */
-    const int by_far = cfg->range_open && far && st != DET_ANOMALY && !opens && !by_opin;
+    int by_far = cfg->range_open && far && st != DET_ANOMALY && !opens && !by_opin;
     if (by_far) {
         by_op = 1;
         otop = far_top;
     }
+    /* hold_decay: in the err_short readings after an episode it ended, nothing opens while the
+     * decay goes on (no new peak, the value still back that far): the operating point, the step
+     * test and the short mean still hold the spike the episode was, and would reopen it on its
+     * own decay. A new excursion (a new peak) opens as before. */
+    if (st != DET_ANOMALY && d->dk_left > 0 && detector__decay_back(d, x))
+        opens = by_opin = by_far = 0;
     if (st != DET_ANOMALY && (opens || by_opin || by_far)) {
         st = DET_ANOMALY;
         /* The step test wins a tie with the operating point (olik is the larger of them). */
