@@ -188,19 +188,27 @@ void detector__decay_note(detector_t *d, const float *x, int opening)
     }
 }
 
-/* hold_decay: 1 when x has come back hold_decay of the way from the peak to the level before
- * the episode and no new peak has come for decay_run readings: a spike of request counts (NAB's
- * Twitter series) decays over 10-20 readings, and the model, which carries the spike in its
- * state, goes on missing the decay until the values are nearly back; a fault that jumps and
- * stays, or relaxes only part of the way, is still farther than that from the old level. The
- * peak must have left the level by DECAY_FAR spreads (a burst, not a pattern changed inside the
- * old range, whose values never leave it: that one the error alone holds). No level (eb_sd 0):
- * the rule waits, as hold_echo's does. */
-#define DECAY_FAR 4.0f
+/* hold_decay: 1 when the newest decay_run values (x and the context ring's newest decay_run - 1)
+ * have each come back hold_decay of the way from the peak to the level before the episode: a
+ * spike of request counts (NAB's Twitter series) decays over 10-20 readings, and the model,
+ * which carries the spike in its state, goes on missing the decay until the values are nearly
+ * back; a fault that jumps and stays, or relaxes only part of the way, is still farther than
+ * that from the old level. Each must also have come back DECAY_DROP spreads from the peak, and
+ * there must be decay_run of them: a level shift of a few spreads is a noisy plateau, one of
+ * whose readings now and then dips below half of its highest (a lasting fault ended and split,
+ * tests/test_detector.c, test_hold_decay_lasting); a spike's decay comes down by tens or
+ * hundreds of spreads and stays down. No level (eb_sd 0): the rule waits, as hold_echo's does. */
+#define DECAY_DROP 8.0f
 int detector__decay_back(const detector_t *d, const float *x)
 {
-    if (!detector__decay_applies(d) || !(d->eb_sd > 0.0f) || d->dk_since < d->cfg.decay_run ||
-        !(d->dk_peak > DECAY_FAR * d->eb_sd))
+    const int k = d->cfg.decay_run;
+    if (!detector__decay_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || d->ctx_len < k - 1)
         return 0;
-    return fabsf(x[0] - d->eb_med) <= (1.0f - d->cfg.hold_decay) * d->dk_peak;
+    const float near = (1.0f - d->cfg.hold_decay) * d->dk_peak;
+    for (int i = 0; i < k; i++) {
+        const float dev = fabsf((i ? detector__ctx_back(d, i - 1)[0] : x[0]) - d->eb_med);
+        if (!(dev <= near && d->dk_peak - dev >= DECAY_DROP * d->eb_sd))
+            return 0;
+    }
+    return 1;
 }
