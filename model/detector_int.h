@@ -354,8 +354,8 @@ int detector__echo_back(const detector_t *d, const float *x);
 int detector__decay_applies(const detector_t *d);
 /* hold_decay: notes the value x in the episode's peak; opening: 1 on the opening reading. */
 void detector__decay_note(detector_t *d, const float *x, int opening);
-/* hold_decay: 1 when the value x has come back hold_decay of the way from the episode's peak
- * to the level before it, with no new peak for decay_run readings (x's note taken). */
+/* hold_decay: 1 when the newest decay_run values (x and the context ring's) have each come back
+ * hold_decay of the way from the episode's peak to the level before it (x's note taken). */
 int detector__decay_back(const detector_t *d, const float *x);
 
 /* detector_burst.c (burst_memory) */
