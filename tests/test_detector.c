@@ -6424,6 +6424,7 @@ static void test_load_format34(void **unused)
     d->cfg.rhythm_time = 0;    /* format 37's: no onsets' times in the save */
     d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     d->cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
+    d->cfg.hold_decay = 0.0f;  /* format 46's: no level or peak in the save */
     d->cfg.burst_wide = 0;     /* format 45's: d runs on as format 34 loads it */
     struct detector_result rd, re;
     size_t len = detector_save_size(d), got;
@@ -6961,6 +6962,7 @@ static void test_load_format39(void **unused)
     assert_true(d->cfg.avg_epochs == 1.0f);
     d->cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     d->cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
+    d->cfg.hold_decay = 0.0f;  /* format 46's: no level or peak in the save */
     size_t len = detector_save_size(d), got;
     unsigned char *buf = malloc(len);
     assert_non_null(buf);
@@ -7167,6 +7169,7 @@ static void test_load_format40(void **unused)
     cfg.lstm_min_rows = 600;
     cfg.accept_grow = 0.0f; /* format 43's: no error blocks in the save */
     cfg.hold_echo = 0.0f;   /* format 44's: no level or error run in the save */
+    cfg.hold_decay = 0.0f;  /* format 46's: no level or peak in the save */
     detector_t *d, *b;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     size_t len = detector_save_size(d), got;
@@ -8027,13 +8030,13 @@ static int decay_flagged(const float *x, float f)
 /* A spike that decays, seeds 1-6: with hold_decay 0.5 its episode ends sooner than without
  * (cleared, not released: no training asked), and no more episodes open (the decay reopens
  * nothing); a copy saved inside the episode (HR_ONSET + 2, the peak kept) continues bit for
- * bit. Invalid settings are refused. */
+ * bit. Invalid settings are refused. hold_decay 0.5, decay_run 2 is the default. */
 static void test_hold_decay_spike(void **unused)
 {
     (void)unused;
     struct detector_config cfg;
     detector_config_default(&cfg);
-    assert_true(cfg.hold_decay == 0.0f);
+    assert_true(cfg.hold_decay == 0.5f && cfg.decay_run == 2); /* on by default (format 46) */
     detector_t *bad;
     cfg.hold_decay = 1.5f;
     assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
@@ -8046,7 +8049,8 @@ static void test_hold_decay_spike(void **unused)
         struct detector_config on, off;
         detector_config_default(&on);
         detector_config_default(&off);
-        on.hold_decay = 0.5f;
+        assert_true(on.hold_decay == 0.5f && on.decay_run == 2); /* the default */
+        off.hold_decay = 0.0f;
         int o1, o0;
         enum detector_end w1, w0;
         int e1 = hold_case_cfg(&on, x, HR_ONSET + 2, &o1, &w1);
@@ -8091,7 +8095,8 @@ static void test_hold_decay_lasting(void **unused)
         struct detector_config on, off;
         detector_config_default(&on);
         detector_config_default(&off);
-        on.hold_decay = 0.5f;
+        assert_true(on.hold_decay == 0.5f && on.decay_run == 2); /* the default */
+        off.hold_decay = 0.0f;
         int o1, o0;
         enum detector_end w1, w0;
         int e1 = hold_case_cfg(&on, x, 0, &o1, &w1);
@@ -8109,14 +8114,15 @@ static void test_hold_decay_lasting(void **unused)
 /* A format-45 save (no hold_decay in its config; 3.0f's bits where the field may lie in format
  * 45's padding, not read) of the spike's detector (seed 1), cut inside the spike's episode,
  * loads with hold_decay 0 and continues bit for bit as the saved detector run without it; the
- * same bytes claimed as 46 are refused. A detector saved with hold_decay 0.5 keeps it; cut back
- * to format 45 (its peak dropped), 0. */
+ * same bytes claimed as 46 are refused. A default detector (format 46: hold_decay 0.5,
+ * decay_run 2) keeps it through a save and load; cut back to format 45 (its peak dropped), the
+ * rule is off (hold_decay 0, decay_run 0), as format 45 ran. */
 static void test_load_format45(void **unused)
 {
     (void)unused;
     struct detector_config cfg, kept, cut;
     detector_config_default(&cfg);
-    cfg.hold_decay = 0.5f;
+    assert_true(cfg.hold_decay == 0.5f && cfg.decay_run == 2); /* a format-46 default: on */
     const float three = 3.0f;
     int junk;
     memcpy(&junk, &three, sizeof junk);
