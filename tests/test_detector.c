@@ -5426,17 +5426,28 @@ static void test_hold_recent_burst(void **unused)
     int soon = 0;
     for (uint64_t seed = 1; seed <= 12; seed++) {
         float *x = make_hold_case(seed, 0);
-        int o3, o0;
-        enum detector_end w3, w0;
-        int e3 = hold_case_run(x, 3, seed == 1 ? HR_ONSET + 3 : 0, &o3, &w3);
-        int e0 = hold_case_run(x, 0, 0, &o0, &w0);
+        struct detector_config c3 = def, c0 = def;
+        c3.hold_decay = c0.hold_decay = 0.0f; /* hold_recent alone: the decay's rule ends the */
+        c0.hold_recent = 0;                   /* burst a reading before its return (below)   */
+        int od, o3, o0;
+        enum detector_end wd, w3, w0;
+        int e3 = hold_case_cfg(&c3, x, seed == 1 ? HR_ONSET + 3 : 0, &o3, &w3);
+        int e0 = hold_case_cfg(&c0, x, 0, &o0, &w0);
+        int ed = hold_case_cfg(&def, x, 0, &od, &wd);
         print_message("seed %d: burst episode ends %+d after the return (%d opened); "
-                      "hold_recent 0: %+d (%d opened)\n",
-                      (int)seed, e3 - back, o3, e0 - back, o0);
+                      "hold_recent 0: %+d (%d opened); defaults (hold_decay 0.5): %+d (%d "
+                      "opened)\n",
+                      (int)seed, e3 - back, o3, e0 - back, o0, ed - back, od);
         free(x);
         assert_int_equal(o3, 1);
         assert_int_equal(w3, DET_END_CLEARED);
         assert_true(e3 >= back && e3 <= e0);
+        /* With the defaults the burst (a decay, 2.0 x 0.85^k) is still one episode, ended
+         * cleared, never later than by hold_recent alone, and no earlier than its last
+         * reading (back - 1: 0.89, under half its peak; measured -1 to +1 in seeds 1-12). */
+        assert_int_equal(od, 1);
+        assert_int_equal(wd, DET_END_CLEARED);
+        assert_true(ed >= back - 1 && ed <= e3);
         soon += e3 - back <= 4;
     }
     assert_true(soon >= 6);
@@ -7634,15 +7645,24 @@ static void test_hold_echo_burst(void **unused)
         float *x = make_hold_case(seed, 0);
         int o1, o0;
         enum detector_end w1, w0;
-        int e1 = echo_case_run(x, 2.0f, seed == 10 ? HR_ONSET + 3 : 0, &o1, &w1);
-        int e0 = echo_case_run(x, 0.0f, 0, &o0, &w0);
+        struct detector_config c1 = def, c0 = def;
+        c1.hold_decay = c0.hold_decay = 0.0f; /* hold_echo alone (the decay's rule: below) */
+        c0.hold_echo = 0.0f;
+        int e1 = hold_case_cfg(&c1, x, seed == 10 ? HR_ONSET + 3 : 0, &o1, &w1);
+        int e0 = hold_case_cfg(&c0, x, 0, &o0, &w0);
+        int od;
+        enum detector_end wd;
+        int ed = hold_case_cfg(&def, x, 0, &od, &wd);
         print_message("seed %d: burst ends %+d after the return (%d opened); hold_echo 0: %+d "
-                      "(%d opened)\n",
-                      (int)seed, e1 - back, o1, e0 - back, o0);
+                      "(%d opened); defaults (hold_decay 0.5): %+d (%d opened, %d)\n",
+                      (int)seed, e1 - back, o1, e0 - back, o0, ed - back, od, (int)wd);
         free(x);
         assert_int_equal(o1, 1);
         assert_int_equal(w1, DET_END_CLEARED);
         assert_true(e1 >= back && e1 <= e0);
+        assert_int_equal(od, 1); /* the defaults: as in test_hold_recent_burst */
+        assert_int_equal(wd, DET_END_CLEARED);
+        assert_true(ed >= back - 1 && ed <= e1);
         sooner += e1 < e0;
     }
     assert_true(sooner >= 3);
@@ -7883,15 +7903,16 @@ static float *make_wide_case(uint64_t seed)
     return x;
 }
 
-/* Runs make_wide_case(seed) with burst_wide wide: *len1 the first burst's episode length
+/* Runs make_wide_case(seed) with burst_wide wide and hold_decay decay: *len1 the first burst's episode length
  * (readings in state anomaly from its opening), returns 1 when an episode opened at the second
  * burst (within 20 readings of it); *other the episodes opened elsewhere. */
-static int wide_run(uint64_t seed, int wide, int *len1, int *other)
+static int wide_run(uint64_t seed, int wide, float decay, int *len1, int *other)
 {
     float *x = make_wide_case(seed);
     struct detector_config cfg;
     detector_config_default(&cfg);
     cfg.burst_wide = wide;
+    cfg.hold_decay = decay;
     detector_t *d;
     assert_int_equal(detector_create(&d, &cfg, 1), 0);
     struct detector_result res;
@@ -7914,18 +7935,25 @@ static int wide_run(uint64_t seed, int wide, int *len1, int *other)
 }
 
 /* Two bursts of 14 readings of jumps the model cannot predict, the second no larger, after a
- * training, seeds 1-4: the first's episode lasts 13-17 readings, longer than one short window,
- * so without burst_wide the second opens too; with burst_wide 2 the first is a burst the device
- * has shown and the second does not open. Nothing else opens either way. */
+ * training, seeds 1-4, hold_decay 0 (burst_wide alone): the first's episode lasts 13-17
+ * readings, longer than one short window, so without burst_wide the second opens too; with
+ * burst_wide 2 the first is a burst the device has shown and the second does not open. Nothing
+ * else opens either way. With the defaults (hold_decay 0.5 as well) the first's episode ends
+ * on the burst's decay, no longer than without it (measured 12-15), the second does not open,
+ * nor anything else. */
 static void test_burst_wide(void **unused)
 {
     (void)unused;
     for (uint64_t seed = 1; seed <= 4; seed++) {
         int l0, o0, l2, o2;
-        int s0 = wide_run(seed, 0, &l0, &o0), s2 = wide_run(seed, 2, &l2, &o2);
+        int s0 = wide_run(seed, 0, 0.0f, &l0, &o0), s2 = wide_run(seed, 2, 0.0f, &l2, &o2);
+        int ld, od, sd = wide_run(seed, 2, 0.5f, &ld, &od);
         print_message("seed %d: burst_wide 0: first lasts %d, second %d, other %d; 2: first %d, "
-                      "second %d, other %d\n",
-                      (int)seed, l0, s0, o0, l2, s2, o2);
+                      "second %d, other %d; defaults: first %d, second %d, other %d\n",
+                      (int)seed, l0, s0, o0, l2, s2, o2, ld, sd, od);
+        assert_true(ld >= 1 && ld <= l2);
+        assert_int_equal(sd, 0);
+        assert_int_equal(od, 0);
         assert_true(l0 >= 10 && l0 < 20 && l2 == l0); /* longer than one short window */
         assert_int_equal(s0, 1);
         assert_int_equal(s2, 0);
