@@ -608,8 +608,8 @@ struct detector_config {
                          after the episode the long window learns nothing and nothing opens
                          while that still holds, so a reopening needs a new peak. State: the
                          level (hold_echo's), the peak and the readings since it, the readings
-                         left (saved). 0 by default: off (docs/detection.md, "Sixty-seventh
-                         round") */
+                         left (saved). 0.5 by default (docs/detection.md, "Sixty-seventh
+                         round"); 0: off */
     int decay_run;    /* >= 1 when hold_decay is set: the newest values it asks back; 2 */
 };
 
