@@ -125,6 +125,11 @@ void detector_config_default(struct detector_config *cfg)
      * by itself is a burst the device has shown; NAB own +1.3 in seeds 1-10 and 41-60, tuned
      * within noise, SKAB unchanged (docs/detection.md). */
     cfg->burst_wide = 2;
+    /* hold_decay 0.5, decay_run 2 (the sixty-seventh round): a one-sensor spike's decay ends its
+     * episode; NAB own +7.3 to +8.5 in seeds 1-10, 41-60 and 81-100, tuned within noise, SKAB
+     * and vigil-sim unchanged (docs/detection.md). */
+    cfg->hold_decay = 0.5f;
+    cfg->decay_run = 2;
 }
 
 static int config_check(const struct detector_config *c)
@@ -164,7 +169,8 @@ static int config_check(const struct detector_config *c)
         !(c->offset_trend >= 0.0f) || !(c->offset_trend <= 1000.0f) || c->record_young < 0 ||
         c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f) ||
         !(c->hold_echo >= 0.0f) || !(c->hold_echo <= 1000.0f) || c->burst_wide < 0 ||
-        c->burst_wide > 100)
+        c->burst_wide > 100 || !(c->hold_decay >= 0.0f) || !(c->hold_decay <= 1.0f) ||
+        c->decay_run < (c->hold_decay > 0.0f) || c->decay_run > 1000)
         return ERR_INVAL;
     return 0;
 }

@@ -597,6 +597,20 @@ struct detector_config {
                        (not released, not accepted), not only one shorter than err_short.
                        2 by default; 0 or 1: shorter than err_short, as before
                        (docs/detection.md, "Sixty-sixth round") */
+    /* Added in format 46 (formats 1-45 load with hold_decay 0: as they ran). */
+    float hold_decay; /* in (0, 1], with hold_median: on hold_echo's devices (one sensor, no
+                         seasonal profile serving), an episode the error holds, within 2
+                         err_short readings of its opening, also ends once its newest decay_run
+                         values have each come back hold_decay of the way from the episode's
+                         peak (the value farthest from the level before it, the reading before
+                         the opening included) to that level, and 8 of the level's spreads
+                         below the peak: a spike's decay, not a fault. For err_short readings
+                         after the episode the long window learns nothing and nothing opens
+                         while that still holds, so a reopening needs a new peak. State: the
+                         level (hold_echo's), the peak and the readings since it, the readings
+                         left (saved). 0.5 by default (docs/detection.md, "Sixty-seventh
+                         round"); 0: off */
+    int decay_run;    /* >= 1 when hold_decay is set: the newest values it asks back; 2 */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -258,6 +258,14 @@ struct detector {
     float eb_med, eb_sd, ec_prev;
     int ec_run, eb_gap;
 
+    /* hold_decay (detector_release.c, detector__decay_note, _back): dk_peak the largest distance
+     * |x - eb_med| of the open (or last) episode's values, the reading before its opening
+     * included; dk_since the readings since it; dk_left the readings after an episode it ended
+     * whose short means the long window does not learn. Saved only when hold_decay is set
+     * (format 46). */
+    float dk_peak;
+    int dk_since, dk_left;
+
     /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
      * leaves them). Saved only when onset_rhythm is set (format 33). rhythm_time: rh_ts their
@@ -342,6 +350,13 @@ void detector__echo_note(detector_t *d, const float *e);
 void detector__echo_freeze(detector_t *d);
 /* hold_echo: 1 when the newest values x are back after a burst and the error is its echo. */
 int detector__echo_back(const detector_t *d, const float *x);
+/* hold_decay applies on this device (hold_echo's devices, with hold_decay set). */
+int detector__decay_applies(const detector_t *d);
+/* hold_decay: notes the value x in the episode's peak; opening: 1 on the opening reading. */
+void detector__decay_note(detector_t *d, const float *x, int opening);
+/* hold_decay: 1 when the newest decay_run values (x and the context ring's) have each come back
+ * hold_decay of the way from the episode's peak to the level before it (x's note taken). */
+int detector__decay_back(const detector_t *d, const float *x);
 
 /* detector_burst.c (burst_memory) */
 /* Forgets the bursts, recorded and pending (with the long window: a training rescales the

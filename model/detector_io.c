@@ -127,8 +127,11 @@
  * before the episode and the error's echo after accept_grow's blocks (eb_med, eb_sd, ec_prev
  * f32; ec_run, eb_gap i32), so a restart inside an episode ends it where it would have; formats
  * 1-43 load with it 0, as they ran. Format 45 adds burst_wide at the config's end (no state);
- * formats 1-44 load with it 0, as they ran. */
-#define DET_FORMAT 45u
+ * formats 1-44 load with it 0, as they ran. Format 46 adds hold_decay and decay_run at the
+ * config's end and, only when hold_decay is set, hold_echo's level and run (saved as well when
+ * hold_decay alone is set: it reads that level) and the episode's peak after them (dk_peak
+ * f32, dk_since, dk_left i32); formats 1-45 load with hold_decay 0, as they ran. */
+#define DET_FORMAT 46u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -286,6 +289,10 @@
 #define CFG_V44_SIZE                                                                               \
     ((offsetof(struct detector_config, burst_wide) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 45's config: up to hold_decay, the field format 46 added, with the tail padding. */
+#define CFG_V45_SIZE                                                                               \
+    ((offsetof(struct detector_config, hold_decay) + _Alignof(struct detector_config) - 1) /       \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -357,6 +364,8 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->gr_n) X(d->gr_pn) X(d->gr_sum) X(d->gr_sq) X(d->gr_psum) X(d->gr_psq)
 /* hold_echo's level and the error's run (format 44, only when it is set). */
 #define ECHO_FIELDS(X) X(d->eb_med) X(d->eb_sd) X(d->ec_prev) X(d->ec_run) X(d->eb_gap)
+/* hold_decay's peak (format 46, only when it is set). */
+#define DECAY_FIELDS(X) X(d->dk_peak) X(d->dk_since) X(d->dk_left)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller
@@ -503,9 +512,14 @@ static void write_all(const detector_t *d, struct wr *w, int shared)
         GROW_FIELDS(PUT_FIELD)
 #undef PUT_FIELD
     }
-    if (d->cfg.hold_echo > 0.0f) { /* format 44 */
+    if (d->cfg.hold_echo > 0.0f || d->cfg.hold_decay > 0.0f) { /* format 44 */
 #define PUT_FIELD(f) put(w, &(f), sizeof(f));
         ECHO_FIELDS(PUT_FIELD)
+#undef PUT_FIELD
+    }
+    if (d->cfg.hold_decay > 0.0f) { /* format 46 */
+#define PUT_FIELD(f) put(w, &(f), sizeof(f));
+        DECAY_FIELDS(PUT_FIELD)
 #undef PUT_FIELD
     }
     put(w, d->prev_contrib, sizeof(float) * C);
@@ -660,6 +674,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 43 ? CFG_V42_SIZE
         : fmt < 44 ? CFG_V43_SIZE
         : fmt < 45 ? CFG_V44_SIZE
+        : fmt < 46 ? CFG_V45_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -755,6 +770,10 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.hold_echo = 0.0f; /* format 43 and before: the error alone holds an episode */
     if (fmt < 45)
         cfg.burst_wide = 0; /* format 44 and before: a burst is shorter than err_short readings */
+    if (fmt < 46) {
+        cfg.hold_decay = 0.0f; /* format 45 and before: a decay held until the error let go */
+        cfg.decay_run = 0;
+    }
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -940,9 +959,14 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         GROW_FIELDS(GET_FIELD)
 #undef GET_FIELD
     }
-    if (cfg.hold_echo > 0.0f) { /* format 44 and later */
+    if (cfg.hold_echo > 0.0f || cfg.hold_decay > 0.0f) { /* format 44 and later */
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
         ECHO_FIELDS(GET_FIELD)
+#undef GET_FIELD
+    }
+    if (cfg.hold_decay > 0.0f) { /* format 46 and later */
+#define GET_FIELD(f) get(&r, &(f), sizeof(f));
+        DECAY_FIELDS(GET_FIELD)
 #undef GET_FIELD
     }
     if (fmt != 1)

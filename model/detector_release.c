@@ -156,3 +156,59 @@ int detector__echo_back(const detector_t *d, const float *x)
             return 1;
     return 0;
 }
+
+/* hold_decay applies where hold_echo would (one sensor, no seasonal profile serving): the
+ * level before the episode is hold_echo's (detector__echo_freeze), and a cycle's values sweep
+ * a range, so coming back towards a level says nothing there either. */
+int detector__decay_applies(const detector_t *d)
+{
+    return d->cfg.hold_decay > 0.0f && d->C == 1 && !(d->season && d->season[0]);
+}
+
+/* hold_decay: the episode's peak, the value farthest from the level frozen at its opening. The
+ * opening reading starts it from the reading before (confirm 2 opens an episode on a spike's
+ * second reading, and the spike's first is often its peak); every later reading of the episode,
+ * and of the err_short readings after it, moves it on, so the rule still knows the peak when it
+ * guards against a reopening. */
+void detector__decay_note(detector_t *d, const float *x, int opening)
+{
+    const float dev = fabsf(x[0] - d->eb_med);
+    if (opening) {
+        const float prev = d->ctx_len > 0 ? fabsf(detector__ctx_back(d, 0)[0] - d->eb_med) : 0.0f;
+        d->dk_peak = isfinite(prev) ? prev : 0.0f;
+        d->dk_since = 1;
+    }
+    if (!isfinite(dev))
+        return;
+    if (dev >= d->dk_peak) {
+        d->dk_peak = dev;
+        d->dk_since = 0;
+    } else if (d->dk_since < (1 << 30)) {
+        d->dk_since++;
+    }
+}
+
+/* hold_decay: 1 when the newest decay_run values (x and the context ring's newest decay_run - 1)
+ * have each come back hold_decay of the way from the peak to the level before the episode: a
+ * spike of request counts (NAB's Twitter series) decays over 10-20 readings, and the model,
+ * which carries the spike in its state, goes on missing the decay until the values are nearly
+ * back; a fault that jumps and stays, or relaxes only part of the way, is still farther than
+ * that from the old level. Each must also have come back DECAY_DROP spreads from the peak, and
+ * there must be decay_run of them: a level shift of a few spreads is a noisy plateau, one of
+ * whose readings now and then dips below half of its highest (a lasting fault ended and split,
+ * tests/test_detector.c, test_hold_decay_lasting); a spike's decay comes down by tens or
+ * hundreds of spreads and stays down. No level (eb_sd 0): the rule waits, as hold_echo's does. */
+#define DECAY_DROP 8.0f
+int detector__decay_back(const detector_t *d, const float *x)
+{
+    const int k = d->cfg.decay_run;
+    if (!detector__decay_applies(d) || !(d->eb_sd > 0.0f) || k < 1 || d->ctx_len < k - 1)
+        return 0;
+    const float near = (1.0f - d->cfg.hold_decay) * d->dk_peak;
+    for (int i = 0; i < k; i++) {
+        const float dev = fabsf((i ? detector__ctx_back(d, i - 1)[0] : x[0]) - d->eb_med);
+        if (!(dev <= near && d->dk_peak - dev >= DECAY_DROP * d->eb_sd))
+            return 0;
+    }
+    return 1;
+}

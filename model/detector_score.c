@@ -1004,7 +1004,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         if (res->contrib[c] > res->contrib[res->top_channel])
             res->top_channel = c;
     res->raw = raw;
-    if (cfg->hold_echo > 0.0f && C == 1) /* the rule's devices (the season is asked later) */
+    /* hold_echo's and hold_decay's devices (the season is asked later) */
+    if ((cfg->hold_echo > 0.0f || cfg->hold_decay > 0.0f) && C == 1)
         detector__echo_note(d, e);
     float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
     memcpy(own, res->contrib, sizeof(float) * (size_t)C);
@@ -1101,11 +1102,23 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
      * lets go once the newest readings are each normal (hold_recent_cap). */
     enum detector_state st = d->det_state == DET_LEARNING ? DET_NORMAL : d->det_state;
     float hold = dlik;
+    int decayed = 0; /* hold_decay let go of the error's hold */
+    /* hold_decay: the episode's peak, kept up to date in it and for err_short readings after. */
+    if (detector__decay_applies(d) &&
+        (st == DET_ANOMALY || (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short)))
+        detector__decay_note(d, x, 0);
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
         hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
         if (hold >= cfg->clear_level && detector__echo_back(d, x))
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
+        /* hold_decay: a spike's decay, within two short windows of its opening (as
+         * burst_wide's bursts); an episode held longer is a lasting change, which it leaves. */
+        if (hold >= cfg->clear_level && d->in_anomaly < 2 * cfg->err_short &&
+            detector__decay_back(d, x)) {
+            hold = 0.0f; /* hold_decay: the values have decayed most of the way back */
+            decayed = 1;
+        }
     }
     /* offset_release: the error's own hold, where it holds the episode, lets go of a steady
      * offset (detector__error_is_offset); the operating point's and the step's holds below are
@@ -1199,11 +1212,17 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     }
     /* range_open: a reading far beyond the device's range opens where nothing else does, told
      * as `level` (a channel where it has never been) and naming that channel. */
-    const int by_far = cfg->range_open && far && st != DET_ANOMALY && !opens && !by_opin;
+    int by_far = cfg->range_open && far && st != DET_ANOMALY && !opens && !by_opin;
     if (by_far) {
         by_op = 1;
         otop = far_top;
     }
+    /* hold_decay: in the err_short readings after an episode it ended, nothing opens while the
+     * decay goes on (no new peak, the value still back that far): the operating point, the step
+     * test and the short mean still hold the spike the episode was, and would reopen it on its
+     * own decay. A new excursion (a new peak) opens as before. */
+    if (st != DET_ANOMALY && d->dk_left > 0 && detector__decay_back(d, x))
+        opens = by_opin = by_far = 0;
     if (st != DET_ANOMALY && (opens || by_opin || by_far)) {
         st = DET_ANOMALY;
         /* The step test wins a tie with the operating point (olik is the larger of them). */
@@ -1212,8 +1231,10 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                          : !by_opin && !by_far && sh.lik >= olik ? DET_OPEN_STEP
                                                                  : DET_OPEN_LEVEL;
         run_reset(d);
-        if (detector__echo_applies(d))
+        if (detector__echo_applies(d) || detector__decay_applies(d))
             detector__echo_freeze(d);
+        if (detector__decay_applies(d))
+            detector__decay_note(d, x, 1);
         d->below = 0;
         if (by_op && otop >= 0) {
             /* The operating point (or the opinion) opened it: the channel that left its level. */
@@ -1273,6 +1294,15 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                                         : DET_END_CLEARED;
         d->ep_accepted = 0;
     }
+    /* hold_decay: the short window still holds the decay for err_short readings after the
+     * episode it ended; the long window learns none of them, as it would have learnt none had
+     * the episode been held through them (their short means would widen its tail and lower
+     * the score of the next excursion). */
+    if (decayed && st == DET_NORMAL && d->det_state == DET_ANOMALY)
+        d->dk_left = cfg->err_short;
+    const int decay_frozen = d->dk_left > 0;
+    if (d->dk_left > 0)
+        d->dk_left--;
     d->in_anomaly = st == DET_ANOMALY ? d->in_anomaly + 1 : 0;
     d->det_state = st;
 
@@ -1286,12 +1316,13 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         d->due_at = d->n_seen + 1; /* the regime has lasted: learn it */
         d->ep_accepted = 1;
     }
+    const int learn = !cfg->freeze || (st != DET_ANOMALY && !decay_frozen) || accepted;
     if (cfg->shift_len > 0)
-        detector__shift_after(
-            d, x, &sh,
-            st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 && sh.lik >= cfg->alarm_level,
-            st == DET_ANOMALY && !accepted, !cfg->freeze || st != DET_ANOMALY || accepted);
-    if (!cfg->freeze || st != DET_ANOMALY || accepted) {
+        detector__shift_after(d, x, &sh,
+                              st == DET_ANOMALY && !accepted && d->sh_ch1 == 0 &&
+                                  sh.lik >= cfg->alarm_level,
+                              st == DET_ANOMALY && !accepted, learn);
+    if (learn) {
         ring_push(d, (float)mavg);
         if (cfg->season_opinion)
             detector__opinion_push(d, plik, palik);

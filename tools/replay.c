@@ -148,6 +148,8 @@ static const struct field fields[] = {
     FF("accept_grow", accept_grow),
     FF("hold_echo", hold_echo),
     FI("burst_wide", burst_wide),
+    FF("hold_decay", hold_decay),
+    FI("decay_run", decay_run),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
