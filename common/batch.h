@@ -64,8 +64,9 @@ void batch_reset(batch_t *b);
  * with *why set to a static reason. */
 int batch_name_check(const char *s, size_t len, const char **why);
 
-/* Begins a point. The device id must have passed batch_name_check. Returns 0, or ERR_NOMEM
- * (the batch is unchanged). */
+/* Begins a point; a point still open is dropped first (batch_point_abort). The device id must
+ * have passed batch_name_check. Returns 0, or ERR_NOMEM (the batch as after that drop: no
+ * point open). */
 int batch_point_begin(batch_t *b, const char *device, size_t len, int64_t ts_ms, uint32_t item);
 
 /* Adds a field to the open point; a channel named twice in one point keeps the last value, at
