@@ -125,14 +125,6 @@ struct dev *pipeline__dev(pipeline_t *p, const char *name)
     return dev_k(p, name, len, nameidx_key(&p->idx, name, len));
 }
 
-/* h is not used: p->idx is seeded and hashes names itself (nameidx_key), so a bare hash could
- * only be a wrong one; the name is keyed again here (once per device created). */
-struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_t h)
-{
-    (void)h;
-    return dev_k(p, name, len, nameidx_key(&p->idx, name, len));
-}
-
 /* pipeline__dev for a name of len bytes whose key in p->idx is k. */
 static struct dev *dev_k(pipeline_t *p, const char *name, size_t len, nameidx_key_t k)
 {
