@@ -51,9 +51,10 @@ typedef int (*nameidx_same_fn)(const void *item, const char *name, size_t len);
 void nameidx_init(nameidx_t *x);
 
 /* An empty index with a secret seed of its own: 64 bits from getrandom, or, only when
- * getrandom fails (a kernel before 3.17, a seccomp filter), the fixed NAMEIDX_FALLBACK_SEED,
- * which is public and so protects nothing. No allocation. Returns 0, or 1 when the fallback
- * was taken (the index works either way). Any thread. */
+ * getrandom fails (a kernel before 3.17, a seccomp filter, or EAGAIN early at boot: the call
+ * does not wait for the kernel's pool), the fixed NAMEIDX_FALLBACK_SEED, which is public and so
+ * protects nothing. No allocation. Returns 0, or 1 when the fallback was taken (the index works
+ * either way; pipeline_create logs it). Any thread. */
 int nameidx_init_seeded(nameidx_t *x);
 
 #define NAMEIDX_FALLBACK_SEED 0x9e3779b97f4a7c15ULL

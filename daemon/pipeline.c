@@ -987,7 +987,9 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     pthread_rwlock_init(&p->devs_lock, NULL);
     /* Clients choose the device names: the index has a secret seed (the fixed fallback only
      * if getrandom fails; nameidx.h) and hashes them itself (nameidx_key). */
-    (void)nameidx_init_seeded(&p->idx);
+    if (nameidx_init_seeded(&p->idx) != 0)
+        log_warn("pipeline: getrandom failed; the device index hashes names with the public "
+                 "fallback seed (common/nameidx.h)");
     pthread_mutex_init(&p->due_mu, NULL);
     pthread_mutex_init(&p->groups_mu, NULL);
     pthread_mutex_init(&p->maint_mu, NULL);
