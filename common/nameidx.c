@@ -4,6 +4,7 @@
 #include "err.h"
 
 #include <stdlib.h>
+#include <sys/random.h>
 
 #define NAMEIDX_MIN 64
 
@@ -12,12 +13,25 @@ void nameidx_init(nameidx_t *x)
     x->slots = NULL;
     x->mask = 0;
     x->count = 0;
+    x->seed = 0;
+}
+
+int nameidx_init_seeded(nameidx_t *x)
+{
+    uint64_t seed = 0;
+    int fallback = getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed;
+    nameidx_init(x);
+    /* A drawn 0 (one chance in 2^64) would make the index unseeded: take the fallback then. */
+    x->seed = fallback || seed == 0 ? NAMEIDX_FALLBACK_SEED : seed;
+    return fallback;
 }
 
 void nameidx_deinit(nameidx_t *x)
 {
     free(x->slots);
-    nameidx_init(x);
+    x->slots = NULL;
+    x->mask = 0;
+    x->count = 0;
 }
 
 void nameidx_free(nameidx_t *x, void (*free_item)(void *item))
@@ -46,9 +60,10 @@ uint64_t nameidx_hash_seeded(uint64_t seed, const char *name, size_t len)
     return h;
 }
 
-void *nameidx_peek(const nameidx_t *x, uint64_t h)
+void *nameidx_peek_key(const nameidx_t *x, nameidx_key_t k)
 {
-    if (x->slots == NULL)
+    uint64_t h = k.h;
+    if (x->slots == NULL || k.seed != x->seed)
         return NULL;
     for (size_t i = (size_t)h & x->mask;; i = (i + 1) & x->mask) {
         const nameidx_slot_t *sl = &x->slots[i];
@@ -66,8 +81,11 @@ static void put(nameidx_slot_t *slots, size_t mask, uint64_t h, void *item)
     slots[i].item = item;
 }
 
-int nameidx_add(nameidx_t *x, uint64_t h, void *item)
+int nameidx_add_key(nameidx_t *x, nameidx_key_t k, void *item)
 {
+    uint64_t h = k.h;
+    if (k.seed != x->seed)
+        return ERR_INVAL;
     size_t cap = x->slots ? x->mask + 1 : 0;
     if ((x->count + 1) * 2 > cap) {
         size_t ncap = cap ? cap * 2 : NAMEIDX_MIN;
@@ -86,9 +104,10 @@ int nameidx_add(nameidx_t *x, uint64_t h, void *item)
     return 0;
 }
 
-void nameidx_del(nameidx_t *x, uint64_t h, const void *item)
+void nameidx_del_key(nameidx_t *x, nameidx_key_t k, const void *item)
 {
-    if (x->slots == NULL)
+    uint64_t h = k.h;
+    if (x->slots == NULL || k.seed != x->seed)
         return;
     size_t i = (size_t)h & x->mask;
     while (x->slots[i].item != item) {

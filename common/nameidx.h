@@ -4,15 +4,23 @@
  * hash beside the item's pointer, so a lookup usually reads one slot (one cache line) and then
  * only the item it returns, where a chained table (uthash) reads one item per chain entry: at
  * 10k-100k devices a cache miss each. The index does not own the items and keeps no names: the
- * caller hashes a name with nameidx_hash and, for a lookup, says how an item's name compares
- * (nameidx_find's same()). Since a slot's place depends on the hash alone, a caller may
- * prefetch the slot of a name it will look up soon (nameidx_prefetch).
+ * caller hashes a name and, for a lookup, says how an item's name compares (nameidx_find's
+ * same()). Since a slot's place depends on the hash alone, a caller may prefetch the slot of a
+ * name it will look up soon (nameidx_prefetch).
+ *
+ * Two kinds of index. One from nameidx_init (or all zero) is unseeded: the caller hashes with
+ * nameidx_hash and passes the hash. One from nameidx_init_seeded has its own secret seed, so a
+ * client that picks the names (devices sent to the daemon) cannot make them share a slot: there
+ * the index hashes (nameidx_key), and every call takes the key it made. A key carries the seed
+ * it was made with and an index refuses a key of another seed (found nothing, not added, not
+ * removed), so no caller can hash with one seed and look up in an index with another; a bare
+ * hash (nameidx_find, _add, _del, _peek) is the key of seed 0, refused by a seeded index.
  *
  * Invariants: no slot between an item's home slot (hash & mask) and its slot is empty
  * (deletion shifts later entries back instead of leaving tombstones); count * 2 <= mask + 1.
  *
  * Threads: not thread-safe; one owner at a time, or readers under the owner's lock.
- * nameidx_hash: any thread. */
+ * nameidx_hash, nameidx_key, nameidx_init_seeded: any thread. */
 #ifndef VIGIL_NAMEIDX_H
 #define VIGIL_NAMEIDX_H
 
@@ -27,15 +35,32 @@ typedef struct nameidx_slot {
 typedef struct nameidx {
     nameidx_slot_t *slots; /* mask + 1 of them (a power of two), or NULL while empty */
     size_t mask, count;
+    uint64_t seed; /* 0: unseeded (nameidx_hash); otherwise the secret the index hashes with */
 } nameidx_t;
+
+/* A name's hash as an index made it (nameidx_key): valid in every index of the same seed. */
+typedef struct nameidx_key {
+    uint64_t h;
+    uint64_t seed;
+} nameidx_key_t;
 
 /* 1 when item's name is the len bytes at name, else 0. */
 typedef int (*nameidx_same_fn)(const void *item, const char *name, size_t len);
 
-/* An empty index (no allocation; all zero is empty too). */
+/* An empty unseeded index (no allocation; all zero is empty too). */
 void nameidx_init(nameidx_t *x);
 
-/* Frees the slots (not the items); the index is then empty and may be used again. */
+/* An empty index with a secret seed of its own: 64 bits from getrandom, or, only when
+ * getrandom fails (a kernel before 3.17, a seccomp filter, or EAGAIN early at boot: the call
+ * does not wait for the kernel's pool), the fixed NAMEIDX_FALLBACK_SEED, which is public and so
+ * protects nothing. No allocation. Returns 0, or 1 when the fallback was taken (the index works
+ * either way; pipeline_create logs it). Any thread. */
+int nameidx_init_seeded(nameidx_t *x);
+
+#define NAMEIDX_FALLBACK_SEED 0x9e3779b97f4a7c15ULL
+
+/* Frees the slots (not the items); the index is then empty, keeps its seed, and may be used
+ * again. */
 void nameidx_deinit(nameidx_t *x);
 
 /* nameidx_deinit for an index that owns its items: free_item(item) for each, then the slots. */
@@ -49,37 +74,82 @@ uint64_t nameidx_hash(const char *name, size_t len);
  * to pick colliding ones (batch's field names) starts from a secret seed. Any thread. */
 uint64_t nameidx_hash_seeded(uint64_t seed, const char *name, size_t len);
 
-/* Adds item (not NULL) under hash h, which must be nameidx_hash of its name; an item must not
- * be added twice. Returns 0, or ERR_NOMEM (the index is then unchanged). */
-int nameidx_add(nameidx_t *x, uint64_t h, void *item);
-
-/* Removes item, added under hash h. An item not in the index is a no-op. */
-void nameidx_del(nameidx_t *x, uint64_t h, const void *item);
-
-/* The item named name (len bytes, hash h), or NULL. Inline so that same() is inlined too. */
-static inline void *nameidx_find(const nameidx_t *x, uint64_t h, const char *name, size_t len,
-                                 nameidx_same_fn same)
+/* The key of a name in x: its hash with x's seed (with seed 0, nameidx_hash), and the seed.
+ * Any thread (reads only the seed, which never changes after init). */
+static inline nameidx_key_t nameidx_key(const nameidx_t *x, const char *name, size_t len)
 {
-    if (x->slots == NULL)
+    nameidx_key_t k = {nameidx_hash_seeded(0xcbf29ce484222325ULL ^ x->seed, name, len), x->seed};
+    return k;
+}
+
+/* Adds item (not NULL) under key k, which must be nameidx_key(x, its name); an item must not
+ * be added twice. Returns 0, ERR_INVAL for a key of another seed than x's, or ERR_NOMEM (the
+ * index is then unchanged). */
+int nameidx_add_key(nameidx_t *x, nameidx_key_t k, void *item);
+
+/* Removes item, added under key k. An item not in the index, or a key of another seed, is a
+ * no-op. */
+void nameidx_del_key(nameidx_t *x, nameidx_key_t k, const void *item);
+
+/* The item named name (len bytes, key k), or NULL (also for a key of another seed). Inline so
+ * that same() is inlined too. */
+static inline void *nameidx_find_key(const nameidx_t *x, nameidx_key_t k, const char *name,
+                                     size_t len, nameidx_same_fn same)
+{
+    if (x->slots == NULL || k.seed != x->seed)
         return NULL;
-    for (size_t i = (size_t)h & x->mask;; i = (i + 1) & x->mask) {
+    for (size_t i = (size_t)k.h & x->mask;; i = (i + 1) & x->mask) {
         const nameidx_slot_t *sl = &x->slots[i];
         if (sl->item == NULL)
             return NULL;
-        if (sl->hash == h && same(sl->item, name, len))
+        if (sl->hash == k.h && same(sl->item, name, len))
             return sl->item;
     }
 }
 
-/* The first item with hash h, without comparing names (NULL if none): the item nameidx_find
- * will most likely return, for prefetching it. */
-void *nameidx_peek(const nameidx_t *x, uint64_t h);
+/* The first item with key k, without comparing names (NULL if none, or for a key of another
+ * seed): the item nameidx_find_key will most likely return, for prefetching it. */
+void *nameidx_peek_key(const nameidx_t *x, nameidx_key_t k);
 
-/* Prefetches the home slot of hash h. */
-static inline void nameidx_prefetch(const nameidx_t *x, uint64_t h)
+/* Prefetches the home slot of key k. */
+static inline void nameidx_prefetch_key(const nameidx_t *x, nameidx_key_t k)
 {
     if (x->slots != NULL)
-        __builtin_prefetch(&x->slots[(size_t)h & x->mask]);
+        __builtin_prefetch(&x->slots[(size_t)k.h & x->mask]);
+}
+
+/* The same for an unseeded index and a hash h from nameidx_hash (the key {h, 0}); a seeded
+ * index refuses them (nothing found or removed, ERR_INVAL from nameidx_add). */
+static inline nameidx_key_t nameidx_unseeded(uint64_t h)
+{
+    nameidx_key_t k = {h, 0};
+    return k;
+}
+
+static inline int nameidx_add(nameidx_t *x, uint64_t h, void *item)
+{
+    return nameidx_add_key(x, nameidx_unseeded(h), item);
+}
+
+static inline void nameidx_del(nameidx_t *x, uint64_t h, const void *item)
+{
+    nameidx_del_key(x, nameidx_unseeded(h), item);
+}
+
+static inline void *nameidx_find(const nameidx_t *x, uint64_t h, const char *name, size_t len,
+                                 nameidx_same_fn same)
+{
+    return nameidx_find_key(x, nameidx_unseeded(h), name, len, same);
+}
+
+static inline void *nameidx_peek(const nameidx_t *x, uint64_t h)
+{
+    return nameidx_peek_key(x, nameidx_unseeded(h));
+}
+
+static inline void nameidx_prefetch(const nameidx_t *x, uint64_t h)
+{
+    nameidx_prefetch_key(x, nameidx_unseeded(h));
 }
 
 #endif

@@ -80,10 +80,10 @@ static int dev_same(const void *item, const char *name, size_t len)
     return d->name_len == len && memcmp(d->name, name, len) == 0;
 }
 
-static struct dev *find_h(pipeline_t *p, const char *device, size_t len, uint64_t h)
+static struct dev *find_k(pipeline_t *p, const char *device, size_t len, nameidx_key_t k)
 {
     pthread_rwlock_rdlock(&p->devs_lock);
-    struct dev *d = nameidx_find(&p->idx, h, device, len, dev_same);
+    struct dev *d = nameidx_find_key(&p->idx, k, device, len, dev_same);
     pthread_rwlock_unlock(&p->devs_lock);
     return d;
 }
@@ -91,7 +91,7 @@ static struct dev *find_h(pipeline_t *p, const char *device, size_t len, uint64_
 struct dev *pipeline__find(pipeline_t *p, const char *device)
 {
     size_t len = strlen(device);
-    struct dev *d = find_h(p, device, len, nameidx_hash(device, len));
+    struct dev *d = find_k(p, device, len, nameidx_key(&p->idx, device, len));
     return d && !atomic_load_explicit(&d->deleted, memory_order_relaxed) ? d : NULL;
 }
 
@@ -117,15 +117,18 @@ static void dev_free(struct dev *d)
     free(d);
 }
 
+static struct dev *dev_k(pipeline_t *p, const char *name, size_t len, nameidx_key_t k);
+
 struct dev *pipeline__dev(pipeline_t *p, const char *name)
 {
     size_t len = strlen(name);
-    return pipeline__dev_h(p, name, len, nameidx_hash(name, len));
+    return dev_k(p, name, len, nameidx_key(&p->idx, name, len));
 }
 
-struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_t h)
+/* pipeline__dev for a name of len bytes whose key in p->idx is k. */
+static struct dev *dev_k(pipeline_t *p, const char *name, size_t len, nameidx_key_t k)
 {
-    struct dev *d = find_h(p, name, len, h);
+    struct dev *d = find_k(p, name, len, k);
     if (d)
         return d;
     const size_t line = 64, size = (sizeof *d + line - 1) / line * line;
@@ -153,13 +156,13 @@ struct dev *pipeline__dev_h(pipeline_t *p, const char *name, size_t len, uint64_
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
         d->lim_min[i] = d->lim_max[i] = NAN;
     pthread_rwlock_wrlock(&p->devs_lock);
-    struct dev *other = nameidx_find(&p->idx, h, name, len, dev_same);
+    struct dev *other = nameidx_find_key(&p->idx, k, name, len, dev_same);
     if (other) { /* created meanwhile by another thread (an HTTP PUT): keep that one */
         pthread_rwlock_unlock(&p->devs_lock);
         dev_free(d);
         return other;
     }
-    if (nameidx_add(&p->idx, h, d) != 0) {
+    if (nameidx_add_key(&p->idx, k, d) != 0) {
         pthread_rwlock_unlock(&p->devs_lock);
         dev_free(d);
         return NULL;
@@ -730,11 +733,12 @@ static void dev_prefetch(const struct dev *d)
 }
 
 /* The lookups of a message's points (score_message): device pd[i] and group pg[i] of the
- * points before `resolved`, and the name hashes ph[i] of those before `hashed`. */
+ * points before `resolved`, and the name keys ph[i] (nameidx_key in p->idx) of those before
+ * `hashed`. */
 struct lookup {
     struct dev **pd;
     struct group **pg;
-    uint64_t *ph;
+    nameidx_key_t *ph;
     size_t resolved, hashed;
 };
 
@@ -755,23 +759,23 @@ static void resolve(pipeline_t *p, const batch_t *b, struct lookup *lk, size_t e
     for (size_t i = from; i < end; i++) {
         for (; lk->hashed < np && lk->hashed < i + 2 * RESOLVE_AHEAD; lk->hashed++) {
             const batch_point_t *pt = &b->points[lk->hashed];
-            lk->ph[lk->hashed] = nameidx_hash(batch_str(b, pt->device), pt->device_len);
-            nameidx_prefetch(&p->idx, lk->ph[lk->hashed]);
+            lk->ph[lk->hashed] = nameidx_key(&p->idx, batch_str(b, pt->device), pt->device_len);
+            nameidx_prefetch_key(&p->idx, lk->ph[lk->hashed]);
         }
         if (i + RESOLVE_AHEAD < lk->hashed) {
-            const struct dev *ahead = nameidx_peek(&p->idx, lk->ph[i + RESOLVE_AHEAD]);
+            const struct dev *ahead = nameidx_peek_key(&p->idx, lk->ph[i + RESOLVE_AHEAD]);
             if (ahead)
                 dev_prefetch(ahead);
         }
         const batch_point_t *pt = &b->points[i];
-        lk->pd[i] =
-            nameidx_find(&p->idx, lk->ph[i], batch_str(b, pt->device), pt->device_len, dev_same);
+        lk->pd[i] = nameidx_find_key(&p->idx, lk->ph[i], batch_str(b, pt->device), pt->device_len,
+                                     dev_same);
     }
     pthread_rwlock_unlock(&p->devs_lock);
     for (size_t i = from; i < end; i++) {
         const batch_point_t *pt = &b->points[i];
         if (lk->pd[i] == NULL) /* unknown: created (or made by another thread meanwhile) */
-            lk->pd[i] = pipeline__dev_h(p, batch_str(b, pt->device), pt->device_len, lk->ph[i]);
+            lk->pd[i] = dev_k(p, batch_str(b, pt->device), pt->device_len, lk->ph[i]);
         lk->pg[i] = lk->pd[i] ? group_of(lk->pd[i]) : NULL;
     }
     lk->resolved = end;
@@ -981,6 +985,11 @@ int pipeline_create(pipeline_t **out, const pipeline_opts_t *o, store_t *store)
     p->start_ms = vtime_now_ms();
     atomic_init(&p->state_min_ms, p->o.state_min_ms);
     pthread_rwlock_init(&p->devs_lock, NULL);
+    /* Clients choose the device names: the index has a secret seed (the fixed fallback only
+     * if getrandom fails; nameidx.h) and hashes them itself (nameidx_key). */
+    if (nameidx_init_seeded(&p->idx) != 0)
+        log_warn("pipeline: getrandom failed; the device index hashes names with the public "
+                 "fallback seed (common/nameidx.h)");
     pthread_mutex_init(&p->due_mu, NULL);
     pthread_mutex_init(&p->groups_mu, NULL);
     pthread_mutex_init(&p->maint_mu, NULL);

@@ -515,9 +515,6 @@ struct dev *pipeline__find(pipeline_t *p, const char *device);
 /* Finds or creates a device. NULL when out of memory. Any thread. */
 struct dev *pipeline__dev(pipeline_t *p, const char *device);
 
-/* pipeline__dev for a name of len bytes (NUL-terminated) whose nameidx_hash is h. */
-struct dev *pipeline__dev_h(pipeline_t *p, const char *device, size_t len, uint64_t h);
-
 /* Empties the prediction ring for d->nch channels and frees its arrays (they grow on demand
  * as predictions are recorded). Caller holds d->mu. */
 int pipeline__ring_alloc(pipeline_t *p, struct dev *d);

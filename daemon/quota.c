@@ -2,9 +2,12 @@
  *
  * Devices are kept by name in common/nameidx.h's open-addressing index (a uthash table read one
  * device per chain entry: at 100k devices a cache miss each, 2 % of vigild's time at 1k
- * devices already; docs/benchmarks.md, "Session 6"); each device keeps the 64-bit FNV-1a
- * hashes of its channel names in a sorted array (8 bytes a channel instead of a copy of each
- * name: a hash collision can only let a new channel pass as known, never refuse a good one).
+ * devices already; docs/benchmarks.md, "Session 6"). Clients choose the device names, so the
+ * index has a secret seed (nameidx_init_seeded) and every device name is hashed by the index
+ * (nameidx_key), never with a fixed start a client could brute-force. Each device keeps the
+ * 64-bit FNV-1a hashes of its channel names in a sorted array (8 bytes a channel instead of a
+ * copy of each name: a hash collision can only let a new channel pass as known, never refuse a
+ * good one).
  * The index owns nothing: qdev_add and the removals free what they take out of it. lock guards
  * everything in struct quota; nothing else is locked under it. Any thread. */
 #include "quota.h"
@@ -84,7 +87,7 @@ static int qdev_same(const void *item, const char *name, size_t len)
 
 static struct qdev *qdev_find(const nameidx_t *devs, const char *name, size_t len)
 {
-    return nameidx_find(devs, nameidx_hash(name, len), name, len, qdev_same);
+    return nameidx_find_key(devs, nameidx_key(devs, name, len), name, len, qdev_same);
 }
 
 /* How far ahead quota_admit prefetches a point's index slot (2 * QUOTA_AHEAD), its device
@@ -102,7 +105,7 @@ static struct qdev *qdev_add(nameidx_t *devs, const char *name, size_t len)
         return NULL;
     memcpy(d->name, name, len);
     d->len = len;
-    if (nameidx_add(devs, nameidx_hash(name, len), d) != 0) {
+    if (nameidx_add_key(devs, nameidx_key(devs, name, len), d) != 0) {
         free(d);
         return NULL;
     }
@@ -127,6 +130,7 @@ int quota_create(quota_t **out, size_t max_devices, size_t max_channels)
     if (q == NULL)
         return ERR_NOMEM;
     pthread_mutex_init(&q->lock, NULL);
+    (void)nameidx_init_seeded(&q->devs); /* the fixed fallback if getrandom fails (nameidx.h) */
     q->max_devices = max_devices;
     q->max_channels = max_channels;
     *out = q;
@@ -175,7 +179,9 @@ static int on_stored_device(void *arg, const store_device_info_t *info)
 int quota_load(quota_t *q, store_t *s)
 {
     /* Built outside the lock (storage reads take time), swapped in under it. */
-    struct load_ctx lc = {{NULL, 0, 0}, 0};
+    struct load_ctx lc;
+    (void)nameidx_init_seeded(&lc.devs); /* a seed of its own; it moves with the index */
+    lc.rc = 0;
     int rc = store_device_list(s, NULL, 0, on_stored_device, &lc);
     if (rc == 0)
         rc = lc.rc;
@@ -223,11 +229,11 @@ static void field_hashes(struct fmemo *m, const batch_t *b, const batch_point_t 
 
 /* Checks one point and registers what it creates. Returns 1 when admitted, 0 when refused
  * (reason in why), or ERR_NOMEM. Under the lock. */
-static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, uint64_t h,
+static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, nameidx_key_t k,
                        struct fmemo *m, char *why, size_t size)
 {
     const char *name = batch_str(b, p->device);
-    struct qdev *d = nameidx_find(&q->devs, h, name, p->device_len, qdev_same);
+    struct qdev *d = nameidx_find_key(&q->devs, k, name, p->device_len, qdev_same);
     if (d == NULL && q->devs.count >= q->max_devices) {
         snprintf(why, size,
                  "device limit reached: %zu devices (storage.max_devices); '%.40s%s' "
@@ -286,9 +292,9 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
     /* The verdicts and the points' name hashes: on the stack for a few points (a small
      * request, or a stream read that brought few lines). */
     unsigned char keep_small[QUOTA_SMALL];
-    uint64_t hs_small[QUOTA_SMALL];
+    nameidx_key_t hs_small[QUOTA_SMALL];
     unsigned char *keep = keep_small;
-    uint64_t *hs = hs_small;
+    nameidx_key_t *hs = hs_small;
     if (np - first > QUOTA_SMALL) {
         keep = malloc(np - first);
         hs = malloc((np - first) * sizeof *hs);
@@ -306,16 +312,16 @@ int quota_admit(quota_t *q, batch_t *b, size_t first, api_reject_cb reject, void
     for (size_t i = first; i < np; i++) {
         for (; hashed < np && hashed < i + 2 * QUOTA_AHEAD; hashed++) {
             const batch_point_t *p = &b->points[hashed];
-            hs[hashed - first] = nameidx_hash(batch_str(b, p->device), p->device_len);
-            nameidx_prefetch(&q->devs, hs[hashed - first]);
+            hs[hashed - first] = nameidx_key(&q->devs, batch_str(b, p->device), p->device_len);
+            nameidx_prefetch_key(&q->devs, hs[hashed - first]);
         }
         if (i + QUOTA_AHEAD < hashed) {
-            const struct qdev *ahead = nameidx_peek(&q->devs, hs[i + QUOTA_AHEAD - first]);
+            const struct qdev *ahead = nameidx_peek_key(&q->devs, hs[i + QUOTA_AHEAD - first]);
             if (ahead)
                 __builtin_prefetch(ahead);
         }
         if (i + QUOTA_AHEAD / 2 < hashed) {
-            const struct qdev *ahead = nameidx_peek(&q->devs, hs[i + QUOTA_AHEAD / 2 - first]);
+            const struct qdev *ahead = nameidx_peek_key(&q->devs, hs[i + QUOTA_AHEAD / 2 - first]);
             if (ahead && ahead->chans)
                 __builtin_prefetch(ahead->chans);
         }
@@ -362,10 +368,10 @@ void quota_device_remove(quota_t *q, const char *device)
 {
     pthread_mutex_lock(&q->lock);
     size_t len = strlen(device);
-    uint64_t h = nameidx_hash(device, len);
-    struct qdev *d = nameidx_find(&q->devs, h, device, len, qdev_same);
+    nameidx_key_t k = nameidx_key(&q->devs, device, len);
+    struct qdev *d = nameidx_find_key(&q->devs, k, device, len, qdev_same);
     if (d) {
-        nameidx_del(&q->devs, h, d);
+        nameidx_del_key(&q->devs, k, d);
         dev_free(d);
     }
     pthread_mutex_unlock(&q->lock);

@@ -33,7 +33,8 @@
  * notes every device at its start (note_all), so each bound is set exactly once per process
  * start: a restart forgets the list, and a database upgraded from schema 9 before retention
  * lowered bounds may hold bounds of events it already deleted; both are too large but valid
- * until then, and exact after it.
+ * until then, and exact after it. So is a sweep that ran out of memory noting devices: the next
+ * sweep notes every device again (note_all), as after a start.
  * Statements that cannot be prepared disable retention (logged; store_retention_sweep answers
  * ERR_IO) instead of failing every transaction they would join.
  *
@@ -168,7 +169,8 @@ static size_t sort_unique(int64_t *ids, size_t n)
  * before it grows, and grows to at least twice what it then holds, so its capacity (kept until
  * close) stays below four times the most devices a sweep noted plus a step's, and it fills up to
  * that capacity with repeats before it is made unique again. Out of memory (ERR_NOMEM) the
- * devices are not noted: their bounds stay as they are, larger than needed but valid. */
+ * devices are not noted: their bounds stay as they are, larger than needed but valid, until the
+ * sweep that notes every device (note_all; retain_events asks for one). */
 static int note_bounds(store_retain_t *r, const int64_t *ids, size_t n)
 {
     if (r->nlower + n > r->caplower) {
@@ -240,8 +242,10 @@ static int retain_events(store_t *s)
     }
     r->tx_events += n;
     r->events_done = n < STORE_RETAIN_EVENTS_PER_TX;
-    if (k > 0)
-        (void)note_bounds(r, ids, sort_unique(ids, k)); /* out of memory: bounds kept, valid */
+    /* Out of memory the bounds stay, larger than needed but valid, and the events are gone, so
+     * no later deletion notes these devices again: the next sweep notes every device. */
+    if (k > 0 && note_bounds(r, ids, sort_unique(ids, k)) != 0)
+        r->noted_all = 0;
     return 0;
 }
 

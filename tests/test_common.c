@@ -475,6 +475,111 @@ static void test_nameidx_collisions(void **state)
     nameidx_deinit(&x);
 }
 
+/* Per home slot, how many items live there, the most (*most) and the sum of every item's
+ * distance from its home slot (the probes a lookup of each makes beyond the first). */
+static size_t chain_cost(const nameidx_t *x, size_t *most)
+{
+    size_t *per = calloc(x->mask + 1, sizeof *per), sum = 0;
+    assert_non_null(per);
+    *most = 0;
+    for (size_t i = 0; i <= x->mask; i++) {
+        if (x->slots[i].item == NULL)
+            continue;
+        size_t home = (size_t)x->slots[i].hash & x->mask;
+        sum += (i - home) & x->mask;
+        if (++per[home] > *most)
+            *most = per[home];
+    }
+    free(per);
+    return sum;
+}
+
+/* Seeded indexes: each draws its own seed, hashes names itself (nameidx_key) and refuses a key
+ * of another seed and a bare hash, so a caller cannot look up with the wrong one; and names
+ * brute-forced to share a home slot under the unseeded hash (what a client could send as device
+ * names) spread out in a seeded index. */
+static void test_nameidx_seeded(void **state)
+{
+    (void)state;
+    enum { N = 256, BITS = 12, TRIES = 1 << 24 };
+    struct named *it = calloc(N, sizeof *it);
+    assert_non_null(it);
+    nameidx_t x, y, u;
+    assert_int_equal(nameidx_init_seeded(&x), 0); /* getrandom works here: no fallback */
+    assert_int_equal(nameidx_init_seeded(&y), 0);
+    nameidx_init(&u);
+    assert_true(x.seed != 0 && y.seed != 0 && x.seed != y.seed);
+
+    /* The collision set: N names whose unseeded hashes agree in their low BITS bits, so they
+     * share one home slot in every unseeded index of up to 2^BITS slots. Bounded search
+     * (about N << BITS names are tried). */
+    const uint64_t want = nameidx_hash("n0", 2) & ((1u << BITS) - 1);
+    int found = 0;
+    for (int t = 0; found < N && t < TRIES; t++) {
+        char name[24];
+        size_t len = (size_t)snprintf(name, sizeof name, "n%d", t);
+        if ((nameidx_hash(name, len) & ((1u << BITS) - 1)) == want) {
+            memcpy(it[found].name, name, len + 1);
+            it[found++].len = len;
+        }
+    }
+    assert_int_equal(found, N);
+
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(nameidx_add(&u, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
+        assert_int_equal(nameidx_add_key(&x, nameidx_key(&x, it[i].name, it[i].len), &it[i]), 0);
+    }
+    size_t most_u, most_x;
+    size_t cost_u = chain_cost(&u, &most_u), cost_x = chain_cost(&x, &most_x);
+    assert_int_equal(most_u, N); /* unseeded: one chain of all N, probes 0 + 1 + ... + N-1 */
+    assert_int_equal(cost_u, (size_t)N * (N - 1) / 2);
+    /* Seeded, at load 1/2: N names in 2N slots share a home slot a few at a time (more than 8
+     * has a chance below 1e-5) and a lookup probes 1.5 slots on average (bound: 8 per name). */
+    assert_true(most_x <= 8);
+    assert_true(cost_x <= (size_t)N * 8);
+    assert_probe_chains(&x);
+
+    /* Lookups work, by key; the same name's key differs between the two seeded indexes. */
+    for (int i = 0; i < N; i++) {
+        nameidx_key_t k = nameidx_key(&x, it[i].name, it[i].len);
+        assert_ptr_equal(nameidx_find_key(&x, k, it[i].name, it[i].len, named_same), &it[i]);
+        assert_ptr_equal(nameidx_peek_key(&x, k), &it[i]);
+        assert_ptr_equal(named_find(&u, it[i].name), &it[i]);
+    }
+    assert_null(nameidx_find_key(&x, nameidx_key(&x, "n-none", 6), "n-none", 6, named_same));
+    nameidx_key_t kx = nameidx_key(&x, it[0].name, it[0].len);
+    nameidx_key_t ky = nameidx_key(&y, it[0].name, it[0].len);
+    assert_true(kx.h != ky.h);
+
+    /* The wrong seed is refused: y's key and a bare (unseeded) hash find nothing in x, add
+     * nothing and remove nothing; x's key adds nothing to y. */
+    assert_int_equal(nameidx_add_key(&y, ky, &it[0]), 0);
+    assert_null(nameidx_find_key(&x, ky, it[0].name, it[0].len, named_same));
+    assert_null(nameidx_peek_key(&x, ky));
+    uint64_t bare = nameidx_hash(it[0].name, it[0].len);
+    assert_null(nameidx_find(&x, bare, it[0].name, it[0].len, named_same));
+    assert_int_equal(nameidx_add(&x, bare, &it[0]), ERR_INVAL);
+    assert_int_equal(nameidx_add_key(&y, kx, &it[1]), ERR_INVAL);
+    nameidx_del(&x, bare, &it[0]);
+    nameidx_del_key(&x, ky, &it[0]);
+    assert_int_equal(x.count, N);
+    assert_ptr_equal(nameidx_find_key(&x, kx, it[0].name, it[0].len, named_same), &it[0]);
+    nameidx_del_key(&x, kx, &it[0]);
+    assert_int_equal(x.count, N - 1);
+    assert_null(nameidx_find_key(&x, kx, it[0].name, it[0].len, named_same));
+
+    /* deinit keeps the seed: the emptied index is the same seeded index. */
+    uint64_t seed = x.seed;
+    nameidx_deinit(&x);
+    assert_true(x.seed == seed);
+    assert_int_equal(nameidx_add_key(&x, kx, &it[0]), 0);
+    assert_ptr_equal(nameidx_find_key(&x, kx, it[0].name, it[0].len, named_same), &it[0]);
+    nameidx_deinit(&x);
+    nameidx_deinit(&y);
+    nameidx_deinit(&u);
+    free(it);
+}
+
 /* mcond_add_ms carries whole seconds out of tv_nsec: the result is normalised (tv_nsec in
  * [0, 1e9)) whatever the milliseconds, and equals the sum counted in nanoseconds. */
 static void test_mcond_add_ms(void **state)
@@ -849,6 +954,7 @@ int main(void)
         cmocka_unit_test(test_thread_create_niced),
         cmocka_unit_test(test_nameidx),
         cmocka_unit_test(test_nameidx_collisions),
+        cmocka_unit_test(test_nameidx_seeded),
         cmocka_unit_test(test_vtime_mono_s),
         cmocka_unit_test(test_mcond_add_ms),
         cmocka_unit_test(test_mcond_deadline),

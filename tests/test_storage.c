@@ -1878,25 +1878,30 @@ static void test_events_retention_bound_once(void **state)
 #define EVM_DEVS (3 * STORE_RETAIN_BOUNDS_PER_TX - 1)
 #define EVM_OLD  40
 
-static void test_events_retention_bounds_many(void **state)
+/* bounds_many's devices and episodes, written to s and flushed. */
+static void evm_fill(store_t *s)
 {
-    fx_t *f = *state;
     int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - 2 * 3600000;
     char dev[16];
     for (int j = 0; j < EVM_DEVS; j++) {
         snprintf(dev, sizeof dev, "m%02d", j);
-        touch_device(f->s, dev);
+        touch_device(s, dev);
         for (int64_t i = 0; i < EVM_OLD; i++) {
             int64_t t = base + i * EVR_MIN + j;
-            assert_int_equal(store_event_put(f->s, dev, i + 1, t, t + (j + 1) * EVR_MIN, NULL), 0);
+            assert_int_equal(store_event_put(s, dev, i + 1, t, t + (j + 1) * EVR_MIN, NULL), 0);
         }
         for (int64_t i = 0; i < 3; i++) {
             int64_t t = recent + i * EVR_MIN;
-            assert_int_equal(store_event_put(f->s, dev, EVM_OLD + 1 + i, t, t + j * EVR_MIN, NULL),
-                             0);
+            assert_int_equal(store_event_put(s, dev, EVM_OLD + 1 + i, t, t + j * EVR_MIN, NULL), 0);
         }
     }
-    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(store_flush(s), 0);
+}
+
+static void test_events_retention_bounds_many(void **state)
+{
+    fx_t *f = *state;
+    evm_fill(f->s);
     store_close(f->s);
 
     f->s = open_retention(f->dir, EVR_DAY);
@@ -2005,6 +2010,184 @@ static void test_events_retention_first_sweep_bounds(void **state)
     for (int d = 0; d < 3; d++)
         assert_int_equal(evr_maxlen(f->dir, d), want[d]);
     free(eps);
+}
+
+/* ---- retention's bound steps when they fail (retention.c) ---- */
+
+/* The devices whose stored bound is below their longest stored ended episode (EV_LEN's
+ * length): the range queries would miss part of it. 0 while every bound is valid. */
+static int64_t evr_invalid(const char *dir)
+{
+    return sql_int(dir, "SELECT count(*) FROM devices d WHERE ev_maxlen < coalesce((SELECT"
+                        " max(max(end_ts - start_ts, 0)) FROM events e WHERE e.device_id = d.id"
+                        " AND end_ts IS NOT NULL), 0)");
+}
+
+/* The devices whose bound is not exactly that length: a lowering not (yet) done. */
+static int64_t evr_inexact(const char *dir)
+{
+    return sql_int(dir, "SELECT count(*) FROM devices d WHERE ev_maxlen <> coalesce((SELECT"
+                        " max(max(end_ts - start_ts, 0)) FROM events e WHERE e.device_id = d.id"
+                        " AND end_ts IS NOT NULL), 0)");
+}
+
+/* Makes every update of device m00's bound fail (a trigger raising an error, the SQLite error
+ * a failed step meets) while on, or drops the trigger; the store must be closed. */
+static void evm_inject(const char *dir, int on)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    const char *sql = on ? "CREATE TRIGGER inject_bound BEFORE UPDATE OF ev_maxlen ON devices"
+                           " WHEN NEW.name = 'm00' BEGIN SELECT RAISE(ABORT, 'injected'); END"
+                         : "DROP TRIGGER inject_bound";
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* Opens dir with a day's retention; its first sweep sets the bounds of bounds_many's devices in
+ * three follow-up steps of 8, 8 and 7 devices, the list's last (the highest ids) first, and the
+ * third, which holds m00 (the lowest id), fails on the injected trigger. Waits (at most 20 s)
+ * for the first two; the writer's idle transaction of the third fails (not counted in the
+ * stats, then backs off for a minute), so after the retry delay (STORE_RETAIN_PERIOD_MIN_MS) a
+ * flush's transaction runs the step again and fails with it: counted. Then checks the state the
+ * failures leave: the two steps before committed (16 bounds, exact), the old episodes are gone,
+ * no sweep has ended, and m00..m06 keep their old bounds, too large (j + 1 minutes for j
+ * minutes of episodes left) but valid. */
+static store_t *evm_open_failing(const char *dir)
+{
+    store_t *s = open_retention(dir, EVR_DAY);
+    for (int i = 0; i < 400 && store__test_bounds_set(s) < 2 * STORE_RETAIN_BOUNDS_PER_TX; i++)
+        usleep(50000);
+    /* The retry is due STORE_RETAIN_PERIOD_MIN_MS after the failed idle transaction, which may
+     * come later than the poll saw the bounds on a loaded machine: flush until a flush's
+     * transaction meets it (the flushes before it commit and count nothing), at most 5 s more. */
+    usleep(1000 * STORE_RETAIN_PERIOD_MIN_MS);
+    int rc = 0;
+    for (int i = 0; i < 50 && (rc = store_flush(s)) == 0; i++)
+        usleep(100000);
+    assert_int_equal(rc, ERR_IO);
+    store_stats_t st;
+    store_stats_get(s, &st);
+    assert_int_equal(st.commit_errors, 1);
+    assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
+    assert_int_equal(st.retention_sweeps, 0);
+    assert_int_equal(store__test_bounds_set(s), 2 * STORE_RETAIN_BOUNDS_PER_TX);
+    assert_int_equal(evr_invalid(dir), 0);
+    assert_int_equal(evr_inexact(dir), EVM_DEVS - 2 * STORE_RETAIN_BOUNDS_PER_TX);
+    assert_int_equal(sql_int(dir, "SELECT ev_maxlen FROM devices WHERE name='m00'"), EVR_MIN);
+    return s;
+}
+
+/* A follow-up step that fails (an SQLite error setting a bound) rolls back and leaves every
+ * bound valid; once the error is gone the same sweep finishes the lowering, setting each of the
+ * remaining devices once: every bound exact, each device's set once (EVM_DEVS in all). */
+static void test_events_retention_bound_step_fails(void **state)
+{
+    fx_t *f = *state;
+    evm_fill(f->s);
+    store_close(f->s);
+    evm_inject(f->dir, 1);
+    f->s = evm_open_failing(f->dir);
+    /* The error goes (in a transaction of the writer's, before its retention step). */
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_bound"), 0);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 1);
+    assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
+    assert_true(st.retention_sweeps >= 1);
+    assert_int_equal(store__test_bounds_set(f->s), EVM_DEVS);
+    assert_int_equal(evr_invalid(f->dir), 0);
+    assert_int_equal(evr_inexact(f->dir), 0);
+    assert_int_equal(sql_int(f->dir, "SELECT ev_maxlen FROM devices WHERE name='m00'"), 0);
+}
+
+/* A restart in the middle of the follow-up steps (after the third failed: the noted list is
+ * lost with the process) is finished by the next process's first sweep, which notes every
+ * device: all bounds exact again, each device's set once in the new process. */
+static void test_events_retention_bound_restart(void **state)
+{
+    fx_t *f = *state;
+    evm_fill(f->s);
+    store_close(f->s);
+    evm_inject(f->dir, 1);
+    f->s = evm_open_failing(f->dir);
+    store_close(f->s);
+    f->s = NULL;
+    evm_inject(f->dir, 0);
+    assert_int_equal(evr_inexact(f->dir), EVM_DEVS - 2 * STORE_RETAIN_BOUNDS_PER_TX);
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.retention_events, 0); /* deleted before the restart */
+    assert_int_equal(store__test_bounds_set(f->s), EVM_DEVS);
+    assert_int_equal(evr_invalid(f->dir), 0);
+    assert_int_equal(evr_inexact(f->dir), 0);
+}
+
+/* Out of memory while a sweep notes the devices that lost an episode as long as their bound
+ * (retain_events' note_bounds): run under tests/fault/failalloc.c (ctest unit_storage_failalloc,
+ * which sets LD_PRELOAD and VIGIL_FAILALLOC_THREAD=store-writer, VIGIL_FAILALLOC_MIN=16384);
+ * skipped without it. The first sweep notes one device (the list's capacity: 512 ids, 4 KiB);
+ * then EVO_DEVS devices get one old episode of 30 minutes each (their bound) and a recent one
+ * of a minute. With the flag file present the second sweep deletes their old episodes, 256 a
+ * step; the third step's noting must grow the list to 2,048 ids (16 KiB), which fails: those
+ * devices are not noted. The bounds stay valid, the sweep ends, and no transaction failed (the
+ * allocation that failed was the list's, not SQLite's); the next sweep, without the flag, must
+ * still lower every bound to a minute. */
+#define EVO_DEVS 600
+
+static void test_events_retention_note_oom(void **state)
+{
+    fx_t *f = *state;
+    const char *flag = getenv("VIGIL_FAILALLOC_FLAG");
+    if (flag == NULL || getenv("LD_PRELOAD") == NULL)
+        skip();
+    unlink(flag);
+    touch_device(f->s, "seed");
+    store_close(f->s);
+    f->s = open_retention(f->dir, EVR_DAY);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    assert_int_equal(store__test_bounds_set(f->s), 1);
+
+    int64_t now = vtime_now_ms(), base = now - 10 * EVR_DAY, recent = now - 2 * 3600000;
+    char dev[16];
+    for (int j = 0; j < EVO_DEVS; j++) {
+        snprintf(dev, sizeof dev, "o%03d", j);
+        touch_device(f->s, dev);
+        assert_int_equal(store_event_put(f->s, dev, 1, base + j, base + j + 30 * EVR_MIN, NULL), 0);
+        assert_int_equal(store_event_put(f->s, dev, 2, recent, recent + EVR_MIN, NULL), 0);
+    }
+    assert_int_equal(store_flush(f->s), 0);
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM devices WHERE ev_maxlen=%lld",
+             (long long)(30 * EVR_MIN));
+    assert_int_equal(sql_int(f->dir, sql), EVO_DEVS);
+
+    FILE *fl = fopen(flag, "w");
+    assert_non_null(fl);
+    fputs("16384\n", fl);
+    assert_int_equal(fclose(fl), 0);
+    int rc = store_retention_sweep(f->s);
+    unlink(flag);
+    assert_int_equal(rc, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.retention_events, EVO_DEVS);
+    assert_int_equal(evr_invalid(f->dir), 0);
+    /* The failure happened: the devices of the third step's 88 episodes were not noted. */
+    assert_int_equal(evr_inexact(f->dir), EVO_DEVS - 2 * STORE_RETAIN_EVENTS_PER_TX);
+
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(evr_invalid(f->dir), 0);
+    assert_int_equal(evr_inexact(f->dir), 0);
 }
 
 typedef struct dets {
@@ -4591,6 +4774,11 @@ static void test_maint_commit_status(void **state)
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
+    /* One test (a cmocka pattern) when set: ctest unit_storage_failalloc runs only the test that
+     * needs tests/fault/failalloc.c preloaded. */
+    const char *only = getenv("VIGIL_TEST_ONLY");
+    if (only != NULL)
+        cmocka_set_test_filter(only);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_memo, setup, teardown),
@@ -4620,6 +4808,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_retention_lowers_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_bound_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_bounds_many, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_bound_step_fails, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_bound_restart, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_retention_note_oom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_retention_first_sweep_bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_detectors_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ops_queue, setup, teardown),

@@ -10,8 +10,10 @@
  *         decode fails, and otherwise gives the full decode's cells of those channels;
  *   odd:  the rest describes cells (per cell: a step byte, an idx byte, 8 value bytes), built
  *         sorted and unique; they must encode and decode back bit for bit.
- * No binary seeds are needed: the odd mode reaches the encoder's every value mode from random
- * bytes, and its output is what the even mode mutates. */
+ * Seeds: fuzz_seeds writes chunks the encoder made (every value mode, bitmaps, sparse channel
+ * numbers, timestamps at both ends of int64) in both modes into build-fuzz/fuzz-seeds/chunk, so
+ * the even mode mutates real rows from the first run instead of waiting for the odd mode's
+ * output to be found. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
