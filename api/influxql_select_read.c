@@ -78,6 +78,20 @@ static int operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, 
     return -1;
 }
 
+/* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
+ * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
+ * in a condition. */
+static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
+{
+    if (!bad_operand(t))
+        return 0;
+    qtoken_t at = *t;
+    if (at.kind == QT_EOF && s->end_op)
+        at.col--;
+    api__q_parse_error(r, &at, "identifier, number, duration, (");
+    return -1;
+}
+
 /* The index of channel name among q's channels, added when new. */
 static int chan_index(select_t *q, const char *name)
 {
@@ -181,6 +195,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             return 0;
         }
         api__qs_next(s, &arg);
+        if (bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
+            return operand_error(r, s, &arg, 0);
         if (arg.kind != QT_IDENT) {
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
@@ -188,6 +204,13 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         if (skip_cast(r, s))
             return -1;
         api__qs_next(s, &paren);
+        if (q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
+            qtoken_t next;
+            qscan_t after = *s;
+            api__qs_next(&after, &next);
+            if (bad_operand(&next))
+                return operand_error(r, &after, &next, 0);
+        }
         if (!q_op(&paren, ")")) {
             unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
             return 0;
@@ -459,9 +482,14 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     for (int i = 0; i < 2; i++) {
         api__qs_next(s, &t);
+        if (bad_operand(&t) && !(i == 0 && q_op(&t, ")"))) /* time() is a statement error */
+            return operand_error(r, s, &t, 0);
         int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
-        if (neg)
+        if (neg) {
             api__qs_next(s, &t);
+            if (signed_operand(r, s, &t))
+                return -1;
+        }
         int64_t ns;
         /* time(0s) is no GROUP BY time(), as influxd reads it. */
         if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
@@ -488,6 +516,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     do {
         api__qs_next(s, &t);
+        if (bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
+            return operand_error(r, s, &t, 0);
         if (t.kind != QT_IDENT) {
             unsupported(q, s, "GROUP BY ", t.text);
             return 1;
@@ -534,10 +564,24 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         return 0;
     }
     api__qs_next(s, &p);
+    if (!q_op(&p, "(")) {
+        api__error(r, 400, "error parsing query: fill must be a function call");
+        return -1;
+    }
     api__qs_next(s, &t);
+    if (q_op(&t, ")")) {
+        api__error(r, 400, "error parsing query: fill requires an argument, e.g.: 0, null, none, "
+                           "previous, linear");
+        return -1;
+    }
+    if (bad_operand(&t))
+        return operand_error(r, s, &t, 0);
     int neg = q_op(&t, "-");
-    if (neg)
+    if (neg) {
         api__qs_next(s, &t);
+        if (signed_operand(r, s, &t))
+            return -1;
+    }
     if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
         q->fill = FILL_NULL;
     else if (t.kind == QT_IDENT && strcasecmp(t.text, "none") == 0 && !neg)
