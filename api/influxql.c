@@ -450,6 +450,22 @@ void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
                want, t->line, t->col);
 }
 
+int api__q_bad_operand(const qtoken_t *t)
+{
+    if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
+        return 1;
+    return t->kind == QT_OTHER && t->text[0] != '$' && strchr("(-+*/", t->text[0]) == NULL;
+}
+
+int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
+{
+    qtoken_t at = *t;
+    if (at.kind == QT_EOF && where && s->end_op)
+        at.col--; /* in a condition, right after the operator ("WHERE device =": 34 of 33) */
+    api__q_parse_error(r, &at, "identifier, string, number, bool");
+    return -1;
+}
+
 /* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
 static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
 {

@@ -103,6 +103,16 @@ int api__q_op(const qtoken_t *t, const char *op);
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
 
+/* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
+ * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
+ * a bound parameter). Its parse error is then api__q_operand_error's, not a statement error. */
+int api__q_bad_operand(const qtoken_t *t);
+
+/* Answers influxd's parse error for t, a bad operand read from s (where: in a WHERE condition,
+ * where influxd places the end right after an operator, not two after as elsewhere). Returns
+ * -1. */
+int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where);
+
 /* Reads the keyword kw (upper case). Returns 0, or answers influxd's parse error and -1. */
 int api__q_expect_kw(api_request_t *r, qscan_t *s, const char *kw);
 

@@ -56,34 +56,12 @@ static int q_op(const qtoken_t *t, const char *op)
     return api__q_op(t, op);
 }
 
-/* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
- * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
- * a bound parameter). Its parse error is then operand_error's, not vigild's statement error. */
-static int bad_operand(const qtoken_t *t)
-{
-    if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
-        return 1;
-    return t->kind == QT_OTHER && t->text[0] != '$' && strchr("(-+*/", t->text[0]) == NULL;
-}
-
-/* Answers influxd's parse error for t, a bad operand (read from s; in a WHERE condition:
- * where). Returns -1. In a condition, influxd places the end right after an operator, not two
- * after as elsewhere ("WHERE device =": char 34 of 33). */
-static int operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
-{
-    qtoken_t at = *t;
-    if (at.kind == QT_EOF && where && s->end_op)
-        at.col--;
-    api__q_parse_error(r, &at, "identifier, string, number, bool");
-    return -1;
-}
-
 /* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
  * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
  * in a condition. */
 static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
 {
-    if (!bad_operand(t))
+    if (!api__q_bad_operand(t))
         return 0;
     qtoken_t at = *t;
     if (at.kind == QT_EOF && s->end_op)
@@ -153,8 +131,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         unsupported(q, s, "SELECT *: name the fields", NULL);
         return 0;
     }
-    if (bad_operand(&t))
-        return operand_error(r, s, &t, 0);
+    if (api__q_bad_operand(&t))
+        return api__q_operand_error(r, s, &t, 0);
     if (t.kind == QT_NUMBER || t.kind == QT_STRING || (t.kind == QT_OTHER && t.text[0] != '(')) {
         /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
          * is its parse error); with a FROM, vigild's statement error. */
@@ -195,8 +173,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             return 0;
         }
         api__qs_next(s, &arg);
-        if (bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
-            return operand_error(r, s, &arg, 0);
+        if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
+            return api__q_operand_error(r, s, &arg, 0);
         if (arg.kind != QT_IDENT) {
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
@@ -208,8 +186,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             qtoken_t next;
             qscan_t after = *s;
             api__qs_next(&after, &next);
-            if (bad_operand(&next))
-                return operand_error(r, &after, &next, 0);
+            if (api__q_bad_operand(&next))
+                return api__q_operand_error(r, &after, &next, 0);
         }
         if (!q_op(&paren, ")")) {
             unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
@@ -311,8 +289,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
             return 1;
         }
         *ns = api__iq_ms_to_ns(ms);
-    } else if (bad_operand(&t)) {
-        return operand_error(r, s, &t, 1);
+    } else if (api__q_bad_operand(&t)) {
+        return api__q_operand_error(r, s, &t, 1);
     } else {
         unsupported(q, s, "this time value: ", t.text);
         return 1;
@@ -327,8 +305,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         }
         api__qs_next(s, &d);
         int64_t dns;
-        if (bad_operand(&d))
-            return operand_error(r, s, &d, 1);
+        if (api__q_bad_operand(&d))
+            return api__q_operand_error(r, s, &d, 1);
         if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
             unsupported(q, s, "this time arithmetic: ", d.text);
             return 1;
@@ -360,8 +338,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         }
         return 0;
     }
-    if (bad_operand(&lhs))
-        return operand_error(r, s, &lhs, 1);
+    if (api__q_bad_operand(&lhs))
+        return api__q_operand_error(r, s, &lhs, 1);
     if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER) {
         /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
          * judges what follows; vigild does not answer it, but reads on for influxd's errors. */
@@ -426,8 +404,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return 0;
     }
     api__qs_next(s, &v);
-    if (bad_operand(&v))
-        return operand_error(r, s, &v, 1);
+    if (api__q_bad_operand(&v))
+        return api__q_operand_error(r, s, &v, 1);
     int ne = q_op(&op, "!=");
     if (!(q_op(&op, "=") || ne) || v.value == NULL || (ne && v.value[0] != '\0')) {
         unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
@@ -482,8 +460,8 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     for (int i = 0; i < 2; i++) {
         api__qs_next(s, &t);
-        if (bad_operand(&t) && !(i == 0 && q_op(&t, ")"))) /* time() is a statement error */
-            return operand_error(r, s, &t, 0);
+        if (api__q_bad_operand(&t) && !(i == 0 && q_op(&t, ")"))) /* time() is a statement error */
+            return api__q_operand_error(r, s, &t, 0);
         int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
         if (neg) {
             api__qs_next(s, &t);
@@ -516,8 +494,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     do {
         api__qs_next(s, &t);
-        if (bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
-            return operand_error(r, s, &t, 0);
+        if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
+            return api__q_operand_error(r, s, &t, 0);
         if (t.kind != QT_IDENT) {
             unsupported(q, s, "GROUP BY ", t.text);
             return 1;
@@ -574,8 +552,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                            "previous, linear");
         return -1;
     }
-    if (bad_operand(&t))
-        return operand_error(r, s, &t, 0);
+    if (api__q_bad_operand(&t))
+        return api__q_operand_error(r, s, &t, 0);
     int neg = q_op(&t, "-");
     if (neg) {
         api__qs_next(s, &t);

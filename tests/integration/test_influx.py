@@ -2610,6 +2610,76 @@ class IqFix(InfluxdPair):
             "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill(-",
         ])
 
+    def test_key_operator_at_the_end_as_influxd(self):
+        # WITH KEY = at the end: influxd places the end right after the operator, as in a
+        # condition (vigild's was one char later); WHERE device = at the end is its 400.
+        self.assert_same([
+            "SHOW TAG VALUES WITH KEY =",
+            "SHOW TAG VALUES WITH KEY =   ",
+            "SHOW TAG VALUES FROM pump WITH KEY =",
+            "SHOW TAG VALUES WITH KEY !=",
+            "SHOW TAG VALUES WITH KEY = <",
+            "SHOW TAG VALUES WITH KEY = ;",
+            "SHOW TAG VALUES WITH KEY =~",
+            "SHOW TAG VALUES WITH KEY = device WHERE device =",
+            "SHOW TAG VALUES WITH KEY = device WHERE device = <",
+            "SHOW TAG VALUES WITH KEY = device WHERE device = 'pump-9' AND device !=",
+        ])
+
+    def test_with_measurement_as_influxd(self):
+        # WITH MEASUREMENT = and =~ each take a regex or a name (influxd's parseSource): at the
+        # end, "expected identifier", not "regex".
+        self.assert_same([
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~   ",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~;",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ 5",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ <",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ x",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ \"pump-7\"",
+            "SHOW MEASUREMENTS WITH MEASUREMENT = /^pump-7$/",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =",
+            "SHOW MEASUREMENTS WITH MEASUREMENT",
+        ])
+        ans = self.vigild("SHOW MEASUREMENTS WITH MEASUREMENT =~ \"pump-7\"")["results"][0]
+        self.assertEqual(ans["series"][0]["values"], [["pump-7"]])
+
+    def test_regex_error_positions_as_influxd(self):
+        # A regex's own error is placed at the character before its slash (the operator's
+        # last, or the last blank, a newline too); "expected regex" where the token is.
+        self.assert_same([
+            "SELECT temp FROM pump WHERE device =~/[/",
+            "SELECT temp FROM pump WHERE device =~ /[/",
+            "SELECT temp FROM pump WHERE device =~   /[/",
+            "SELECT temp FROM pump WHERE device=~/[/",
+            "SELECT temp FROM pump WHERE device =~\n/[/",
+            "SELECT temp FROM pump WHERE device =~\n  /[/",
+            "SELECT temp FROM pump WHERE device =~\t/[/",
+            "SELECT temp FROM pump WHERE device =~ /\u00e9/ AND device =~ /[/",
+            "SELECT temp FROM pump WHERE device =~ x",
+            "SELECT temp FROM pump WHERE device =~   x",
+            "SELECT temp FROM pump WHERE device =~x",
+            "SELECT temp FROM pump WHERE device =~   ",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~/[/",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~    /[/",
+            "SHOW TAG VALUES WITH KEY =~/[/",
+            "SHOW TAG VALUES WITH KEY =~   /[/",
+            "SHOW TAG VALUES WITH KEY = device WHERE device !~   /[/",
+            "SELECT temp FROM /[/",
+            "SELECT temp FROM   /[/",
+            # After db.rp. prefixes: a regex there, and the positions after them.
+            "SELECT temp FROM g.autogen./[/",
+            "SELECT temp FROM g./[/",
+            "SELECT temp FROM g../[/",
+            "SELECT temp FROM g.autogen.pump WHERE device =~ /[/",
+            "SELECT temp FROM g.autogen.pump WHERE time > <",
+            "SELECT temp FROM \"g\".\"autogen\".\"pump\" WHERE time > <",
+            "SELECT temp FROM g..pump WHERE time > <",
+            "SELECT temp FROM g.autogen.pump WHERE",
+            "SELECT temp FROM g.autogen.pump x",
+            "SELECT temp FROM g.autogen.\"pump-7\" WHERE time > now() -",
+        ])
+
 
 if __name__ == "__main__":
     vt.main()
