@@ -1028,7 +1028,9 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
     else
         rc = api__iq_select_read(r, s, q, run);
     if (rc == 0 && run != NULL) {
-        if (q->unsupported)
+        if (q->unsupported && q->influxd_error)
+            rc = api__q_result_error(run, q->unsupported, NULL);
+        else if (q->unsupported)
             rc = api__q_result_error(run, "vigild does not support ", q->unsupported);
         else
             rc = select_run(r, q, run, x);

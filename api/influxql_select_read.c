@@ -319,6 +319,84 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
 
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
 
+/* Marks the statement failed with influxd's own statement error msg (whole, in s's memory; out
+ * of memory, vigild's words), unless a reason came first. */
+static void mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
+{
+    if (q->unsupported != NULL)
+        return;
+    char *text = api__qs_alloc(s, strlen(msg) + 1);
+    if (text == NULL) {
+        q->unsupported = "a literal as a condition";
+        return;
+    }
+    strcpy(text, msg);
+    q->unsupported = text;
+    q->influxd_error = 1;
+}
+
+/* Reads a literal that is a whole condition (t, from s): TRUE keeps every point, FALSE none;
+ * another literal is influxd's statement error naming it as Go prints it ('x' quoted with \n,
+ * \\ and \' escaped; an integer as an int64; a number with 3 decimals; a duration in its
+ * largest whole unit). Returns 0, or -1 (a duration influxd cannot read: its 400). */
+static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *t)
+{
+    if (api__q_is(t, "TRUE"))
+        return 0;
+    if (api__q_is(t, "FALSE")) {
+        q->device_none = 1; /* no point meets it: influxd answers no series */
+        return 0;
+    }
+    static const char head[] = "invalid condition expression: ";
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, head, sizeof head - 1);
+    if (t->kind == QT_STRING) {
+        sbuf_append(&b, "'", 1);
+        for (const char *c = t->value; *c; c++)
+            if (*c == '\n' || *c == '\\' || *c == '\'')
+                sbuf_printf(&b, "\\%c", *c == '\n' ? 'n' : *c);
+            else
+                sbuf_append(&b, c, 1);
+        sbuf_append(&b, "'", 1);
+    } else if (api__q_number_kind(t) == QN_INTEGER) {
+        errno = 0;
+        long long v = strtoll(t->text, NULL, 10);
+        if (errno == ERANGE) { /* influxd's parse error, as read_time answers it */
+            sbuf_deinit(&b);
+            api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
+                       t->line, t->col);
+            return -1;
+        }
+        sbuf_printf(&b, "%lld", v);
+    } else if (api__q_number_kind(t) == QN_NUMBER) {
+        sbuf_printf(&b, "%.3f", strtod(t->text, NULL));
+    } else {
+        static const struct {
+            const char *unit;
+            int64_t ns;
+        } units[] = {{"w", 604800000000000}, {"d", 86400000000000}, {"h", 3600000000000},
+                     {"m", 60000000000},     {"s", 1000000000},     {"ms", 1000000},
+                     {"u", 1000},            {"ns", 1}};
+        int64_t ns;
+        if (time_duration(r, t, &ns)) {
+            sbuf_deinit(&b);
+            return -1;
+        }
+        size_t k = 0;
+        while (ns != 0 && ns % units[k].ns != 0)
+            k++;
+        sbuf_printf(&b, "%lld%s", (long long)(ns == 0 ? 0 : ns / units[k].ns),
+                    ns == 0 ? "s" : units[k].unit);
+    }
+    if (b.oom)
+        mark_unsupported(q, s, "a literal as a condition", NULL);
+    else
+        mark_influxd_error(q, s, b.data);
+    sbuf_deinit(&b);
+    return 0;
+}
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/ (*is_re then set: read_condition's OR takes those alone). Returns
  * 0, 1 (unsupported: read to the end), or -1 (parse error). */
@@ -340,17 +418,16 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (api__q_bad_operand(&lhs))
         return api__q_operand_error(r, s, &lhs, 1);
-    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER) {
+    int is_bool = api__q_is(&lhs, "TRUE") || api__q_is(&lhs, "FALSE");
+    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER || is_bool) {
         /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
-         * judges what follows; vigild does not answer it, but reads on for influxd's errors. */
+         * judges what follows (read on for its errors): true keeps every point, false none,
+         * another literal is its statement error. */
         qscan_t at = *s;
         api__qs_next(s, &op);
         *s = at;
-        if (op.kind != QT_OTHER) {
-            if (q->unsupported == NULL)
-                q->unsupported = "a literal as a condition";
-            return 0;
-        }
+        if (op.kind != QT_OTHER || q_op(&op, ")"))
+            return lone_literal(r, s, q, &lhs);
     }
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
@@ -515,8 +592,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                 /* A tag named time, to influxd: vigild does not answer it, but reads on for
                  * influxd's errors ("time '('": found (, expected ;). */
                 *s = at;
-                if (q->unsupported == NULL)
-                    q->unsupported = "GROUP BY time without time()";
+                mark_influxd_error(q, s, "time() is a function and expects at least one "
+                                         "argument");
             } else {
                 int rc = read_time_dimension(r, s, q);
                 if (rc)

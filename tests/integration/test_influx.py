@@ -2680,6 +2680,54 @@ class IqFix(InfluxdPair):
             "SELECT temp FROM g.autogen.\"pump-7\" WHERE time > now() -",
         ])
 
+    def test_lone_literal_and_bare_time_as_influxd(self):
+        # A literal as a whole condition: true keeps every point, false none, another literal
+        # influxd's statement error naming it as Go prints it; GROUP BY time without '(' is
+        # influxd's statement error, in its words.
+        self.assert_same([
+            'SELECT temp FROM "pump-7" WHERE true',
+            'SELECT temp FROM "pump-7" WHERE TRUE LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE false',
+            'SELECT temp FROM "pump-7" WHERE 1',
+            'SELECT temp FROM "pump-7" WHERE 0',
+            'SELECT temp FROM "pump-7" WHERE 007',
+            'SELECT temp FROM "pump-7" WHERE \'x\'',
+            'SELECT temp FROM "pump-7" WHERE \'\'',
+            'SELECT temp FROM "pump-7" WHERE \'a\\\'b\\\\c\'',
+            'SELECT temp FROM "pump-7" WHERE 1.5',
+            'SELECT temp FROM "pump-7" WHERE 0.0005',
+            'SELECT temp FROM "pump-7" WHERE .25',
+            'SELECT temp FROM "pump-7" WHERE 10s',
+            'SELECT temp FROM "pump-7" WHERE 1000ms',
+            'SELECT temp FROM "pump-7" WHERE 7d',
+            'SELECT temp FROM "pump-7" WHERE 90m',
+            'SELECT temp FROM "pump-7" WHERE 0s',
+            'SELECT temp FROM "pump-7" WHERE 1500u',
+            'SELECT temp FROM "pump-7" WHERE 1e5',
+            'SELECT temp FROM "pump-7" WHERE 99999999999999999999',
+            'SELECT temp FROM "pump-7" WHERE (true)',
+            'SELECT temp FROM "pump-7" WHERE (1)',
+            'SELECT temp FROM "pump-7" WHERE true AND time > 1732780830000ms',
+            'SELECT temp FROM "pump-7" WHERE time > 1732780830000ms AND true',
+            'SELECT temp FROM "pump-7" WHERE time > 1732780830000ms AND false',
+            'SELECT temp FROM "pump-7" WHERE false AND time > 0',
+            'SELECT temp FROM "pump-7" WHERE 1 AND time > 0',
+            'SELECT temp FROM "pump-7" WHERE time > 0 AND \'x\'',
+            'SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND time < 1732780830000ms AND true GROUP BY time(10s)',
+            'SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND time < 1732780830000ms AND false GROUP BY time(10s)',
+            'SELECT temp FROM "pump-7" WHERE true LIMIT 1; SELECT temp FROM "pump-7" WHERE 2',
+            'SELECT temp FROM "pump-7" GROUP BY time',
+            'SELECT mean(temp) FROM "pump-7" GROUP BY time',
+            'SELECT mean(temp) FROM "pump-7" GROUP BY time, device',
+            'SELECT mean(temp) FROM "pump-7" GROUP BY device, time',
+            'SELECT mean(temp) FROM "pump-7" WHERE true GROUP BY time',
+            'SELECT mean(temp) FROM "pump-7" GROUP BY time fill(none)',
+            'SELECT mean(temp) FROM "pump-7" GROUP BY time LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE "time" > 0 AND true',
+        ])
+        ans = self.vigild('SELECT temp FROM "pump-7" WHERE true')["results"][0]
+        self.assertEqual(len(ans["series"][0]["values"]), 12)
+
 
 if __name__ == "__main__":
     vt.main()
