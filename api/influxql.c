@@ -338,7 +338,8 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->len = 3;
         t->line = s->end_line + 1;
         t->col =
-            s->end_col + (s->end_number ? 1 : 2); /* influxd's quirk: one less after a number */
+            s->end_col + (s->end_number ? 1 : 2); /* influxd's quirk: one less after a number
+                                                   * or a string */
         return;
     } else if (c == ';') {
         t->kind = QT_SEMI;
@@ -376,7 +377,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     }
     s->end_line = s->line;
     s->end_col = s->col;
-    s->end_number = t->kind == QT_NUMBER;
+    s->end_number = t->kind == QT_NUMBER || t->kind == QT_STRING; /* "SELECT 'x'": 11 of 10 */
     s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0;
 }
 

@@ -50,6 +50,28 @@ static void unsupported(select_t *q, qscan_t *s, const char *what, const char *n
     api__iq_skip(s);
 }
 
+/* Marks the statement failed with influxd's own statement error msg (whole, in s's memory; out
+ * of memory, vigild's words), unless a reason came first. */
+static void mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
+{
+    if (q->unsupported != NULL)
+        return;
+    char *text = api__qs_alloc(s, strlen(msg) + 1);
+    if (text == NULL) {
+        q->unsupported = "a literal as a condition";
+        return;
+    }
+    strcpy(text, msg);
+    q->unsupported = text;
+    q->influxd_error = 1;
+}
+
+/* Whether t is the literal true or false. */
+static int is_bool(const qtoken_t *t)
+{
+    return api__q_is(t, "TRUE") || api__q_is(t, "FALSE");
+}
+
 /* Whether t is the operator op (a string never is). */
 static int q_op(const qtoken_t *t, const char *op)
 {
@@ -121,6 +143,24 @@ static int skip_cast(api_request_t *r, qscan_t *s)
     return 0;
 }
 
+/* Reads an optional AS alias of a field not kept. Returns 0, or -1 (parse error). */
+static int read_alias(api_request_t *r, qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (!api__q_is(&t, "AS")) {
+        *s = at;
+        return 0;
+    }
+    api__qs_next(s, &t);
+    if (t.kind != QT_IDENT) {
+        api__q_parse_error(r, &t, "identifier");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
  * one sets q->unsupported and reads the statement to its end), or -1 (parse error). */
 static int read_field(api_request_t *r, qscan_t *s, select_t *q)
@@ -133,7 +173,19 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
-    if (t.kind == QT_NUMBER || t.kind == QT_STRING || (t.kind == QT_OTHER && t.text[0] != '(')) {
+    int literal = t.kind == QT_NUMBER || t.kind == QT_STRING || is_bool(&t);
+    if (literal) {
+        /* A literal field alone: influxd's statement error; the statement is read on. */
+        qscan_t at = *s;
+        qtoken_t next;
+        api__qs_next(s, &next);
+        *s = at;
+        if (q_op(&next, ",") || api__q_is(&next, "FROM") || api__q_is(&next, "AS")) {
+            mark_influxd_error(q, s, "field must contain at least one variable");
+            return read_alias(r, s); /* no field kept: the statement does not run */
+        }
+    }
+    if (literal || (t.kind == QT_OTHER && t.text[0] != '(')) {
         /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
          * is its parse error); with a FROM, vigild's statement error. */
         mark_unsupported(q, s, "this field expression: ", t.text);
@@ -175,6 +227,17 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &arg);
         if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
             return api__q_operand_error(r, s, &arg, 0);
+        if (arg.kind == QT_NUMBER || arg.kind == QT_STRING || is_bool(&arg)) {
+            qscan_t after = *s;
+            api__qs_next(&after, &paren);
+            if (q_op(&paren, ")")) { /* mean('x'): influxd's words; the statement read on */
+                char msg[64];
+                snprintf(msg, sizeof msg, "expected field argument in %s()", fn_names[f->fn]);
+                mark_influxd_error(q, s, msg);
+                *s = after;
+                return read_alias(r, s); /* no field kept: the statement does not run */
+            }
+        }
         if (arg.kind != QT_IDENT) {
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
@@ -319,22 +382,6 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
 
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
 
-/* Marks the statement failed with influxd's own statement error msg (whole, in s's memory; out
- * of memory, vigild's words), unless a reason came first. */
-static void mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
-{
-    if (q->unsupported != NULL)
-        return;
-    char *text = api__qs_alloc(s, strlen(msg) + 1);
-    if (text == NULL) {
-        q->unsupported = "a literal as a condition";
-        return;
-    }
-    strcpy(text, msg);
-    q->unsupported = text;
-    q->influxd_error = 1;
-}
-
 /* Reads a literal that is a whole condition (t, from s): TRUE keeps every point, FALSE none;
  * another literal is influxd's statement error naming it as Go prints it ('x' quoted with \n,
  * \\ and \' escaped; an integer as an int64; a number with 3 decimals; a duration in its
@@ -418,8 +465,7 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (api__q_bad_operand(&lhs))
         return api__q_operand_error(r, s, &lhs, 1);
-    int is_bool = api__q_is(&lhs, "TRUE") || api__q_is(&lhs, "FALSE");
-    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER || is_bool) {
+    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER || is_bool(&lhs)) {
         /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
          * judges what follows (read on for its errors): true keeps every point, false none,
          * another literal is its statement error. */
@@ -713,8 +759,8 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     do {
         if (read_field(r, s, q))
             return -1;
-        if (q->unsupported)
-            return 0;
+        if (q->unsupported && !q->influxd_error)
+            return 0; /* read to its end; influxd's own statement errors read on */
         api__qs_next(s, &t);
     } while (q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {
@@ -732,9 +778,12 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
         return 0;
     }
     *s = at;
-    if (api__iq_from(r, s, &t, &q->unsupported))
+    const char *from_unsupported = NULL;
+    if (api__iq_from(r, s, &t, &from_unsupported))
         return -1;
-    if (q->unsupported) {
+    if (from_unsupported != NULL)
+        mark_unsupported(q, s, from_unsupported, NULL);
+    if (q->unsupported && !q->influxd_error) {
         api__iq_skip(s);
         return 0;
     }

@@ -1651,7 +1651,7 @@ class GrafanaQueries(InfluxdPair):
                 ("SELECT temp FROM \"pump-7\" WHERE site = 'x'",
                  "conditions on a field or on a tag other than the device tag: site"),
                 ('SELECT temp FROM "pump-7" WHERE temp > 5', "conditions on a field"),
-                ('SELECT 1 FROM "pump-7"', "this field expression: 1"),
+                ('SELECT 1 + temp FROM "pump-7"', "this field expression: 1"),
                 ("SELECT mean(temp) FROM \"pump-7\" GROUP BY time(1d) tz('Europe/Berlin')",
                  "tz(): vigild's buckets and times are UTC"),
 ):
@@ -2355,7 +2355,7 @@ class IqCompat(InfluxdPair):
                 ("SELECT temp FROM pump WHERE \"%s\" = 'a'" % long,
                  "conditions on a field or on a tag other than the device tag: " + long),
                 ("SELECT %s(temp) FROM pump" % long, "the function " + long),
-                ("SELECT '%s' FROM pump" % long, "this field expression: " + long),
+                ("SELECT '%s' + temp FROM pump" % long, "this field expression: " + long),
                 ("SELECT temp FROM pump WHERE time > '%s'" % long, "this time: " + long)):
             ans = self.vigild(q)["results"][0]
             self.assertEqual(ans["error"], "vigild does not support " + what, q[:80])
@@ -2727,6 +2727,43 @@ class IqFix(InfluxdPair):
         ])
         ans = self.vigild('SELECT temp FROM "pump-7" WHERE true')["results"][0]
         self.assertEqual(len(ans["series"][0]["values"]), 12)
+
+    def test_literal_fields_as_influxd(self):
+        # A literal field (a string, number, duration, true or false) before ',', FROM or AS is
+        # influxd's statement error, and the statement is read on for its parse errors; a
+        # literal function argument too; the end after a string is placed one closer.
+        self.assert_same([
+            'SELECT \'x\' FROM "pump-7"',
+            'SELECT true FROM "pump-7"',
+            'SELECT false FROM "pump-7"',
+            'SELECT 1 FROM "pump-7"',
+            'SELECT 1.5 FROM "pump-7"',
+            'SELECT 10s FROM "pump-7"',
+            'SELECT \'x\', temp FROM "pump-7"',
+            'SELECT temp, \'x\' FROM "pump-7"',
+            'SELECT temp, true FROM "pump-7"',
+            'SELECT \'x\', mean(temp) FROM "pump-7"',
+            'SELECT TRUE FROM "pump-7" LIMIT 1',
+            'SELECT \'x\' AS y FROM "pump-7"',
+            "SELECT 'x' AS",
+            "SELECT 'x' AS 5 FROM x",
+            'SELECT \'x\' FROM "pump-7" WHERE time > <',
+            'SELECT \'x\' FROM "pump-7" WHERE device =~ /[/',
+            'SELECT mean(\'x\') FROM "pump-7"',
+            'SELECT MEAN(\'x\') FROM "pump-7"',
+            'SELECT mean(true) FROM "pump-7"',
+            'SELECT Count(1) FROM "pump-7"',
+            'SELECT sum(1.5) AS s FROM "pump-7"',
+            'SELECT true',
+            "SELECT 'x'",
+            "SELECT 'abc'",
+            "SELECT 'é'",
+            "SELECT 'a\\'b'",
+            "SELECT temp, 'x'",
+            'SELECT 1',
+            'SELECT 1.5',
+            "SELECT ''",
+        ])
 
 
 if __name__ == "__main__":
