@@ -940,6 +940,22 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
 }
 
 /* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
+static int exists_cb(void *arg, const api_device_t *d)
+{
+    (void)d;
+    *(int *)arg = 1;
+    return 0;
+}
+
+/* Whether q's FROM name is a device's id (no store, or the backend failing: no). */
+static int from_is_device(api_request_t *r, const select_t *q)
+{
+    int found = 0;
+    if (r->srv->be.device_get != NULL)
+        r->srv->be.device_get(r->srv->be.ctx, q->from, exists_cb, &found);
+    return found;
+}
+
 static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run *x)
 {
     int agg = 0, raw = 0;
@@ -957,6 +973,13 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         q->device_none |= !dev_re_match(&d, q->device);
         dev_re_free(&d);
         q->device_re = q->device_re2 = NULL;
+    }
+    if (q->device[0] == '\0' && q->device_re == NULL && (q->device_any || q->device_empty) &&
+        api__iqv_kind(q->from) == IQV_NONE && from_is_device(r, q)) {
+        /* FROM names a device: a measurement of its own, whose points have no device tag (its
+         * value is ''), as influxd holds "pump-7 temp=70.5": != '' meets none of them, = ''
+         * alone (no id, no regex) every one. */
+        q->device_none = q->device_any;
     }
     if (q->device_none) { /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);

@@ -536,8 +536,10 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (ne)
         q->device_any = 1; /* every device has a name */
-    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
+    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0)) {
         q->device_none = 1; /* no device has the empty name, nor two names */
+        q->device_empty |= v.value[0] == '\0';
+    }
     else
         q->device = v.value;
     return 0;

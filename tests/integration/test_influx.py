@@ -2765,6 +2765,24 @@ class IqFix(InfluxdPair):
             "SELECT ''",
         ])
 
+    def test_device_tag_of_a_device_measurement_as_influxd(self):
+        # FROM "pump-7" names a device: to influxd a measurement of its own whose points have no
+        # device tag (its value ''), so != '' meets none of them and = '' alone every one
+        # (vigild merged every device for != '', and answered nothing for = '').
+        self.assert_same([
+            'SELECT temp FROM "pump-7" WHERE "device" != \'\'',
+            'SELECT temp FROM "pump-7" WHERE device <> \'\' LIMIT 2',
+            'SELECT mean(temp) FROM "pump-7" WHERE "device" != \'\' AND time >= 1732780800000ms AND time < 1732780830000ms GROUP BY time(10s)',
+            'SELECT temp FROM "pump-7" WHERE "device" = \'\'',
+            'SELECT temp FROM "pump-7" WHERE "device" = \'\' LIMIT 3',
+            'SELECT mean(temp) FROM "pump-7" WHERE ("device" = \'\') AND time >= 1732780800000ms AND time < 1732780830000ms GROUP BY time(10s)',
+            'SELECT temp FROM "pump-7" WHERE "device" = \'\' AND "device" != \'\'',
+            'SELECT temp FROM "pump-7" WHERE "device" = \'\' AND "device" = \'\'',
+            'SELECT temp FROM pump WHERE "device" = \'\' AND "device" = \'pump-9\'',
+        ])
+        ans = self.vigild("SELECT temp FROM \"pump-7\" WHERE \"device\" = ''")["results"][0]
+        self.assertEqual(len(ans["series"][0]["values"]), 12)
+
 
 if __name__ == "__main__":
     vt.main()
