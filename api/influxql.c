@@ -159,6 +159,24 @@ static int q_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+void api__iq_quote_ident(sbuf_t *b, const char *name)
+{
+    int quote = !q_letter(name[0]) ||
+                bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
+                        sizeof q_keywords[0], q_keyword_cmp) != NULL;
+    for (const char *c = name; *c && !quote; c++)
+        quote = !q_letter(*c) && !q_digit(*c);
+    if (quote)
+        sbuf_append(b, "\"", 1);
+    for (const char *c = name; *c; c++)
+        if (*c == '\n' || *c == '\\' || *c == '"')
+            sbuf_printf(b, "\\%c", *c == '\n' ? 'n' : *c);
+        else
+            sbuf_append(b, c, 1);
+    if (quote)
+        sbuf_append(b, "\"", 1);
+}
+
 /* Appends the byte c to the text of t, the token s reads (at s->w: t->text). */
 static void qt_put(qscan_t *s, qtoken_t *t, char c)
 {

@@ -134,6 +134,11 @@ int api__q_parse_duration(const char *s, int64_t *ns);
  * bounds) is the length sent. Out of memory: b->oom, as any sbuf append. */
 void api__iq_str(sbuf_t *b, const char *s);
 
+/* Appends name as influxd prints an identifier (Go's influxql.QuoteIdent): bare when it is a
+ * letter or '_' then letters, digits and '_', and no keyword; else double-quoted, with '\n',
+ * '\\' and '"' escaped. Out of memory: b->oom. */
+void api__iq_quote_ident(sbuf_t *b, const char *name);
+
 /* Opens / closes the running statement's result in run->b ("{"statement_id":N" ... "}"). */
 void api__q_result_open(qrun_t *run);
 void api__q_result_close(qrun_t *run);

@@ -974,12 +974,12 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         dev_re_free(&d);
         q->device_re = q->device_re2 = NULL;
     }
-    if (q->device[0] == '\0' && q->device_re == NULL && (q->device_any || q->device_empty) &&
+    if (q->device_any && q->device[0] == '\0' && q->device_re == NULL &&
         api__iqv_kind(q->from) == IQV_NONE && from_is_device(r, q)) {
-        /* FROM names a device: a measurement of its own, whose points have no device tag (its
-         * value is ''), as influxd holds "pump-7 temp=70.5": != '' meets none of them, = ''
-         * alone (no id, no regex) every one. */
-        q->device_none = q->device_any;
+        /* != '' FROM a device's name: to influxd either a measurement of its own, whose points
+         * have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device written
+         * as "pump,device=pump-7"): no series either way. */
+        q->device_none = 1;
     }
     if (q->device_none) { /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);

@@ -31,7 +31,6 @@ typedef struct {
     const char *device;          /* from a condition on the device tag; "" : the FROM name */
     int device_none;             /* "device" = '', or two ids: no device meets it: no series */
     int device_any;              /* "device" != '': every device (each has a name) */
-    int device_empty;            /* "device" = '' (device_none is set too) */
     const char *device_re;       /* from "device" =~ /re/ (NULL: none; borrowed: qmem_t) */
     const char *device_re2;      /* a second one (NULL: none): both met, or with device_re_or */
     int device_re_or;            /* "device" =~ /a/ OR "device" =~ /b/: either met */

@@ -382,6 +382,37 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
 
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
 
+/* A name alone as a condition (t; its ::type between *cast and *end, if any): influxd's
+ * statement error naming it as Go prints it (QuoteIdent, then ::type). Returns 0. */
+static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
+                     const qscan_t *end)
+{
+    static const char *const types[] = {"float", "integer", "string", "boolean", "tag", "field"};
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "invalid condition expression: ");
+    api__iq_quote_ident(&b, t->text);
+    int known = 1;
+    if (cast->p != end->p) { /* "::" then the type's name */
+        qscan_t at = *cast;
+        qtoken_t c;
+        api__qs_next(&at, &c);
+        api__qs_next(&at, &c);
+        known = 0;
+        for (size_t i = 0; i < sizeof types / sizeof types[0] && !known; i++)
+            if (strcasecmp(c.text, types[i]) == 0) {
+                sbuf_printf(&b, "::%s", types[i]);
+                known = 1;
+            }
+    }
+    if (b.oom || !known)
+        mark_unsupported(q, s, "a name alone as a condition", NULL);
+    else
+        mark_influxd_error(q, s, b.data);
+    sbuf_deinit(&b);
+    return 0;
+}
+
 /* Reads a literal that is a whole condition (t, from s): TRUE keeps every point, FALSE none;
  * another literal is influxd's statement error naming it as Go prints it ('x' quoted with \n,
  * \\ and \' escaped; an integer as an int64; a number with 3 decimals; a duration in its
@@ -479,9 +510,15 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         api__q_parse_error(r, &lhs, "identifier");
         return -1;
     }
+    qscan_t cast_at = *s;
     if (skip_cast(r, s))
         return -1;
+    qscan_t op_at = *s;
     api__qs_next(s, &op);
+    if (op.kind != QT_OTHER || q_op(&op, ")")) {
+        *s = op_at; /* a name alone ("WHERE device =~ /a/ OR device"): read on */
+        return lone_name(s, q, &lhs, &cast_at, &op_at);
+    }
     if (strcasecmp(lhs.text, "time") == 0) {
         static const char *const ops[] = {">=", ">", "<=", "<", "="};
         int k = 0;
@@ -536,10 +573,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (ne)
         q->device_any = 1; /* every device has a name */
-    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0)) {
+    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
         q->device_none = 1; /* no device has the empty name, nor two names */
-        q->device_empty |= v.value[0] == '\0';
-    }
     else
         q->device = v.value;
     return 0;
