@@ -915,6 +915,8 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
  * before), so there it is the error when it was the last statement, else "not executed". */
 static void result_failed(qrun_t *run, const char *err, int left)
 {
+    size_t mark = run->b.len;
+    int oom = run->b.oom;
     int sent = run->chunked ? 1 + left : 1;
     for (int i = 0; i < sent; i++) {
         int not_executed = run->chunked ? i > 0 : left > 0;
@@ -923,6 +925,18 @@ static void result_failed(qrun_t *run, const char *err, int left)
         api__iq_str(&run->b, not_executed ? "not executed" : err);
         api__q_result_close(run);
     }
+    if (run->b.len <= API_PAGE_BYTES)
+        return;
+    /* The error (it may quote a name of the query: 64 KiB, 384 KiB once escaped) or the "not
+     * executed" after it would take the answer past its bound: one short result says so
+     * instead, as a statement's rows past it are dropped for API_IQ_TOO_BIG. */
+    run->b.len = mark;
+    run->b.oom = oom; /* what failed to fit is gone with it */
+    api__q_result_open(run);
+    sbuf_printf(&run->b, ",\"error\":\"%s: the failed statement's error is left out (%d "
+                         "statements after it not executed)\"",
+                API_IQ_TOO_BIG, left);
+    api__q_result_close(run);
 }
 
 /* The escape Go's encoding/json (influxd's writer) writes for the bytes at p (before end) where
@@ -965,8 +979,12 @@ void api__iq_str(sbuf_t *b, const char *s)
     if (grow == 0)
         return; /* nothing to escape (the usual string) */
     size_t len = b->len;
-    if (grow > INT_MAX || sbuf_printf(b, "%*s", (int)grow, "") != 0)
-        return; /* b->oom (grow > INT_MAX: a string of 400 MB, never one vigild holds) */
+    if (grow > INT_MAX) {
+        b->oom = 1; /* a string of 400 MB, never one vigild holds: as sbuf's own growth fails */
+        return;
+    }
+    if (sbuf_printf(b, "%*s", (int)grow, "") != 0)
+        return; /* b->oom */
     /* From the end back, each byte once: an escape is never wider than the room left before
      * it, so the bytes not yet moved are never overwritten. */
     unsigned char *d = (unsigned char *)b->data, *w = d + len + grow;

@@ -2036,6 +2036,41 @@ class GrafanaAnswerBytes(vt.DaemonTestCase):
         self.assertIn(err, res[1]["error"])
         self.assertEqual(len(self.query(sel + " LIMIT 16000")[0]["series"][0]["values"]), 16000)
 
+    def post_query(self, q):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=60)
+        c.request("POST", "/query", urllib.parse.urlencode({"q": q, "epoch": "ms"}),
+                  {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200, body[:200])
+        return body
+
+    def test_statement_error_bounded(self):
+        # review (session 26): a statement error quoting a name of the query was written whole
+        # after an answer near the bound (a 60,000-byte name of '<' is 360,000 bytes escaped).
+        # The failed statement's result is then one short error naming the bound.
+        sel = "SELECT " + ", ".join(["x"] * 16) + " FROM wide LIMIT %d"
+        lo, hi = 0, 16000  # the most rows of a second statement that fit beside 16,000
+        for _ in range(15):  # bounded bisection: some 300 bytes a row
+            if hi - lo <= 1:
+                break
+            mid = (lo + hi) // 2
+            res = json.loads(self.post_query(sel % 16000 + "; " + sel % mid))["results"]
+            lo, hi = (mid, hi) if "series" in res[1] else (lo, mid)
+        self.assertGreater(lo, 10000)
+        q = sel % 16000 + "; " + sel % lo + '; SELECT "%s"(x) FROM wide' % ("<" * 60000)
+        body = self.post_query(q)
+        self.assertLessEqual(len(body), (8 << 20) + 1024)
+        res = json.loads(body)["results"]
+        self.assertEqual(len(res[1]["series"][0]["values"]), lo)
+        self.assertIn("vigild answers at most 8 MiB of JSON for one query", res[2]["error"])
+        self.assertIn("the failed statement's error is left out", res[2]["error"])
+        # The same error after a small answer is written whole.
+        res = json.loads(self.post_query(sel % 10 + '; SELECT "%s"(x) FROM wide' % ("<" * 60000)))
+        self.assertEqual(res["results"][1]["error"], "vigild does not support the function "
+                         + "<" * 60000)
+
     def test_show_statements_bounded(self):
         # 63 statements fill q's 1,023 bytes: some 12 MB of SHOW FIELD KEYS before the bound.
         res = self.query(";".join(["SHOW FIELD KEYS"] * 63), chunked=True)
