@@ -1990,6 +1990,56 @@ class GrafanaVigilBounds(vt.DaemonTestCase):
         self.assertEqual(res["series"][0]["values"], [[self.T0, 0, 0], [self.T0 + 4000, 0, 0]])
 
 
+class GrafanaVigilAnswerBytes(vt.DaemonTestCase):
+    """vigil_anomalies' rows stop at the query's 8 MiB bound as SELECT's and SHOW's do
+    (write_series' early stop: no daemon test before session 27). One device pushed into an
+    anomaly (GrafanaVigilSeries' way), its episode accepted with a note of 500 '<' (3,000
+    bytes escaped): 16 such fields a row, a statement repeated 200 times, some 9.6 MB."""
+
+    import test_pipeline as tp  # noqa: E402  (helpers only)
+    CONFIG = tp.config_text(0)
+    T0 = 1_700_000_000_000
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        tp, random = cls.tp, __import__("random")
+        data = tp.rotation(650, 0, tp.OMEGA_A, 0.01, random.Random(3))
+        for rows, k in ((data[:500], 0), (data[500:650], 500),
+                        (tp.rotation(30, 650, tp.OMEGA_B, 0.01, random.Random(7), amp=3.0), 650)):
+            tp.post_readings(cls.d, "pump-a", rows,
+                             [cls.T0 + 1000 * i for i in range(k, k + len(rows))], tp.CH3)
+            tp.wait_scored(cls.d, "pump-a", k + len(rows))
+            if k == 0:
+                tp.wait_idle(cls.d, "pump-a", 1)
+        assert tp.status(cls.d, "pump-a")["state"] == "anomaly"
+        r = cls.d.curl("POST", "/v1/devices/pump-a/anomalies/accept", "-H",
+                       "Content-Type: application/json", "--data",
+                       json.dumps({"note": "<" * 500}))
+        assert r.status == 200, r
+
+    def test_anomalies_bounded(self):
+        one = "SELECT " + ", ".join(["note"] * 16) + " FROM vigil_anomalies"
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=60)
+        c.request("POST", "/query", urllib.parse.urlencode(
+            {"q": "; ".join([one] * 200), "chunked": "true"}),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertLessEqual(len(body), (8 << 20) + 1024)
+        res = [json.loads(line)["results"][0] for line in body.splitlines() if line]
+        ok = [x for x in res if "series" in x]
+        self.assertGreater(len(ok), 150)
+        self.assertEqual(ok[0]["series"][0]["values"][0][1], "<" * 500)
+        failed = res[len(ok)]
+        self.assertEqual(failed["error"], "vigild answers at most 8 MiB of JSON for one query, "
+                         "its statements together: narrow the time range or add LIMIT")
+        self.assertEqual(len(res), 200)
+        self.assertEqual(res[-1]["error"], "not executed")
+
+
 class GrafanaAnswerBytes(vt.DaemonTestCase):
     """A query's whole answer, its statements together, stops at 8 MiB of JSON (review29): each
     statement's rows are bounded (http.max_query_points, default 100,000), but 16 fields a row
