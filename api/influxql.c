@@ -161,9 +161,9 @@ static int q_digit(char c)
 
 void api__iq_quote_ident(sbuf_t *b, const char *name)
 {
-    int quote = !q_letter(name[0]) ||
-                bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
-                        sizeof q_keywords[0], q_keyword_cmp) != NULL;
+    int quote =
+        !q_letter(name[0]) || bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
+                                      sizeof q_keywords[0], q_keyword_cmp) != NULL;
     for (const char *c = name; *c && !quote; c++)
         quote = !q_letter(*c) && !q_digit(*c);
     if (quote)
@@ -355,9 +355,8 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->text = "EOF";
         t->len = 3;
         t->line = s->end_line + 1;
-        t->col =
-            s->end_col + (s->end_number ? 1 : 2); /* influxd's quirk: one less after a number
-                                                   * or a string */
+        /* influxd's quirk: one less after a number or a string */
+        t->col = s->end_col + (s->end_number ? 1 : 2);
         return;
     } else if (c == ';') {
         t->kind = QT_SEMI;
@@ -933,8 +932,9 @@ static void result_failed(qrun_t *run, const char *err, int left)
     run->b.len = mark;
     run->b.oom = oom; /* what failed to fit is gone with it */
     api__q_result_open(run);
-    sbuf_printf(&run->b, ",\"error\":\"%s: the failed statement's error is left out (%d "
-                         "statements after it not executed)\"",
+    sbuf_printf(&run->b,
+                ",\"error\":\"%s: the failed statement's error is left out (%d "
+                "statements after it not executed)\"",
                 API_IQ_TOO_BIG, left);
     api__q_result_close(run);
 }

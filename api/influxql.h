@@ -50,7 +50,7 @@ typedef struct {
     const char *p;         /* the next byte */
     int line, col;         /* p's position: 0-based line, code points into the line */
     int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
-    int end_number;        /* the last token was a number or a string (the end is then one closer) */
+    int end_number;        /* the last token was a number or a string (the end: one closer) */
     int end_op;            /* the last token was an operator other than ',' (in a condition,
                             * influxd places the end one closer after it too: operand_error) */
     qmem_t *mem;           /* the query's memory (borrowed) */

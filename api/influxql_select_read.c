@@ -453,9 +453,9 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
         static const struct {
             const char *unit;
             int64_t ns;
-        } units[] = {{"w", 604800000000000}, {"d", 86400000000000}, {"h", 3600000000000},
-                     {"m", 60000000000},     {"s", 1000000000},     {"ms", 1000000},
-                     {"u", 1000},            {"ns", 1}};
+        } units[] = {
+            {"w", 604800000000000}, {"d", 86400000000000}, {"h", 3600000000000}, {"m", 60000000000},
+            {"s", 1000000000},      {"ms", 1000000},       {"u", 1000},          {"ns", 1}};
         int64_t ns;
         if (time_duration(r, t, &ns)) {
             sbuf_deinit(&b);
@@ -675,8 +675,9 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                 /* A tag named time, to influxd: vigild does not answer it, but reads on for
                  * influxd's errors ("time '('": found (, expected ;). */
                 *s = at;
-                mark_influxd_error(q, s, "time() is a function and expects at least one "
-                                         "argument");
+                mark_influxd_error(q, s,
+                                   "time() is a function and expects at least one "
+                                   "argument");
             } else {
                 int rc = read_time_dimension(r, s, q);
                 if (rc)
@@ -708,8 +709,9 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     }
     api__qs_next(s, &t);
     if (q_op(&t, ")")) {
-        api__error(r, 400, "error parsing query: fill requires an argument, e.g.: 0, null, none, "
-                           "previous, linear");
+        api__error(r, 400,
+                   "error parsing query: fill requires an argument, e.g.: 0, null, none, "
+                   "previous, linear");
         return -1;
     }
     if (api__q_bad_operand(&t))
