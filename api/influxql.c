@@ -908,35 +908,36 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
     }
 }
 
+/* The most bytes a failed statement's result is written with past API_PAGE_BYTES as it is
+ * (the bound's own errors, some 200 bytes, included); a longer one is replaced. */
+#define ERR_SHORT_MAX 512
+
 /* Adds the failed statement's result (run->id) as influxd 1.6.7 sends it: its error, then
  * "not executed" under the same id for each of the `left` statements after it. Answered whole,
  * influxd keeps only the last result of an id (its handler lets an error replace the one
  * before), so there it is the error when it was the last statement, else "not executed". */
 static void result_failed(qrun_t *run, const char *err, int left)
 {
-    size_t mark = run->b.len;
-    int oom = run->b.oom;
     int sent = run->chunked ? 1 + left : 1;
     for (int i = 0; i < sent; i++) {
         int not_executed = run->chunked ? i > 0 : left > 0;
+        size_t mark = run->b.len;
+        int oom = run->b.oom;
         api__q_result_open(run);
         sbuf_printf(&run->b, ",\"error\":");
         api__iq_str(&run->b, not_executed ? "not executed" : err);
         api__q_result_close(run);
+        if (not_executed || run->b.len <= API_PAGE_BYTES || run->b.len - mark <= ERR_SHORT_MAX)
+            continue;
+        /* The error quotes a name of the query (up to 64 KiB, 384 KiB escaped) and takes the
+         * answer past its bound: the bound's error instead, as for rows past it. */
+        run->b.len = mark;
+        run->b.oom = oom;
+        api__q_result_open(run);
+        sbuf_printf(&run->b, ",\"error\":\"%s: the failed statement's error is left out\"",
+                    API_IQ_TOO_BIG);
+        api__q_result_close(run);
     }
-    if (run->b.len <= API_PAGE_BYTES)
-        return;
-    /* The error (it may quote a name of the query: 64 KiB, 384 KiB once escaped) or the "not
-     * executed" after it would take the answer past its bound: one short result says so
-     * instead, as a statement's rows past it are dropped for API_IQ_TOO_BIG. */
-    run->b.len = mark;
-    run->b.oom = oom; /* what failed to fit is gone with it */
-    api__q_result_open(run);
-    sbuf_printf(&run->b,
-                ",\"error\":\"%s: the failed statement's error is left out (%d "
-                "statements after it not executed)\"",
-                API_IQ_TOO_BIG, left);
-    api__q_result_close(run);
 }
 
 /* The escape Go's encoding/json (influxd's writer) writes for the bytes at p (before end) where
