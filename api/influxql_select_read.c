@@ -48,6 +48,7 @@ static void unsupported(select_t *q, qscan_t *s, const char *what, const char *n
 {
     mark_unsupported(q, s, what, name);
     api__iq_skip(s);
+    q->skipped = 1;
 }
 
 /* Marks the statement failed with influxd's own statement error msg (whole, in s's memory; out
@@ -201,6 +202,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             }
         }
         api__iq_skip(s);
+        q->skipped = 1;
         return 0;
     }
     if (t.kind != QT_IDENT) {
@@ -438,15 +440,23 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
                 sbuf_append(&b, c, 1);
         sbuf_append(&b, "'", 1);
     } else if (api__q_number_kind(t) == QN_INTEGER) {
+        /* Past int64, influxd reads an unsigned literal; past uint64, its parse error. */
         errno = 0;
         long long v = strtoll(t->text, NULL, 10);
-        if (errno == ERANGE) { /* influxd's parse error, as read_time answers it */
-            sbuf_deinit(&b);
-            api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
-                       t->line, t->col);
-            return -1;
+        if (errno != ERANGE) {
+            sbuf_printf(&b, "%lld", v);
+        } else {
+            errno = 0;
+            unsigned long long u = strtoull(t->text, NULL, 10);
+            if (errno == ERANGE) { /* as read_time answers it */
+                sbuf_deinit(&b);
+                api__error(r, 400,
+                           "error parsing query: unable to parse integer at line %d, char %d",
+                           t->line, t->col);
+                return -1;
+            }
+            sbuf_printf(&b, "%llu", u);
         }
-        sbuf_printf(&b, "%lld", v);
     } else if (api__q_number_kind(t) == QN_NUMBER) {
         sbuf_printf(&b, "%.3f", strtod(t->text, NULL));
     } else {
@@ -798,8 +808,9 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     do {
         if (read_field(r, s, q))
             return -1;
-        if (q->unsupported && !q->influxd_error)
-            return 0; /* read to its end; influxd's own statement errors read on */
+        if (q->unsupported && (!q->influxd_error || q->skipped))
+            return 0; /* read to its end; influxd's own statement errors read on, unless a
+                       * later reason vigild does not support read the statement to its end */
         api__qs_next(s, &t);
     } while (q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {

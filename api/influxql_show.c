@@ -76,6 +76,9 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
             dots++;
             no_rp = 1;
         }
+        s->end_line = s->line; /* the end of input is placed after the dots, as by influxd */
+        s->end_col = s->col;
+        s->end_number = 0;
         if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
             const char *re;
             *unsupported = "a regular expression in FROM";

@@ -2896,6 +2896,35 @@ class IqFix(InfluxdPair):
             'SELECT temp FROM pump WHERE "é"',
         ])
 
+    def test_review_read_on_then_skipped_and_unsigned(self):
+        # Review (session 27): after a literal field's statement error the statement is read
+        # on, but a later field vigild does not support (*, math, a second argument, another
+        # function) read it to its end: the branch then asked for FROM at the end (400) where
+        # influxd answers its statement error. And an integer past int64 as a whole condition
+        # is influxd's unsigned literal (its statement error), past uint64 its 400.
+        self.assert_same([
+            "SELECT 'x', mean(temp, 5) FROM pump",
+            "SELECT 'x', * FROM pump",
+            "SELECT 'x', -1 FROM pump",
+            "SELECT 'x', temp + 1 FROM pump",
+            "SELECT 'x', foo(temp) FROM pump",
+            "SELECT 'x', mean(5 + temp) FROM pump",
+            "SELECT 'x', mean(temp) + 1 FROM pump; SELECT temp FROM pump",
+            "SELECT temp FROM pump WHERE 9223372036854775807",
+            "SELECT temp FROM pump WHERE 9223372036854775808",
+            "SELECT temp FROM pump WHERE 18446744073709551615",
+            "SELECT temp FROM pump WHERE 18446744073709551616",
+            # The end of input right after db. or db.. (the branch placed it after the name
+            # before the dots: char 20 for 21 and 22).
+            "SELECT temp FROM g.",
+            "SELECT temp FROM g..",
+            "SELECT temp FROM g.autogen.",
+            'SELECT temp FROM "g"..',
+            "SELECT temp FROM g..\n",
+            "SHOW FIELD KEYS FROM g..",
+            "SHOW TAG KEYS FROM g.autogen.",
+        ])
+
 
 if __name__ == "__main__":
     vt.main()
