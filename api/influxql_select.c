@@ -939,7 +939,7 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
     return rc;
 }
 
-/* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
+/* The device_get callback of from_is_device: the device exists. */
 static int exists_cb(void *arg, const api_device_t *d)
 {
     (void)d;
@@ -956,6 +956,7 @@ static int from_is_device(api_request_t *r, const select_t *q)
     return found;
 }
 
+/* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
 static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run *x)
 {
     int agg = 0, raw = 0;
