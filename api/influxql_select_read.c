@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,24 @@ static void mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
 static int is_bool(const qtoken_t *t)
 {
     return api__q_is(t, "TRUE") || api__q_is(t, "FALSE");
+}
+
+/* Answers influxd's parse error for a number literal t it cannot read (an integer past uint64,
+ * a number past the largest double) and returns -1; else 0. */
+static int bad_number(api_request_t *r, const qtoken_t *t)
+{
+    if (t->kind != QT_NUMBER || api__q_number_kind(t) == QN_DURATION)
+        return 0;
+    int integer = api__q_number_kind(t) == QN_INTEGER;
+    errno = 0;
+    if (integer)
+        (void)strtoull(t->text, NULL, 10);
+    double v = integer ? 0 : strtod(t->text, NULL);
+    if (!(integer ? errno == ERANGE : isinf(v)))
+        return 0;
+    api__error(r, 400, "error parsing query: unable to parse %s at line %d, char %d",
+               integer ? "integer" : "number", t->line, t->col);
+    return -1;
 }
 
 /* Whether t is the operator op (a string never is). */
@@ -174,6 +193,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
+    if (bad_number(r, &t))
+        return -1;
     int literal = t.kind == QT_NUMBER || t.kind == QT_STRING || is_bool(&t);
     if (literal) {
         /* A literal field alone: influxd's statement error; the statement is read on. */
@@ -229,6 +250,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &arg);
         if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
             return api__q_operand_error(r, s, &arg, 0);
+        if (bad_number(r, &arg))
+            return -1;
         if (arg.kind == QT_NUMBER || arg.kind == QT_STRING || is_bool(&arg)) {
             qscan_t after = *s;
             api__qs_next(&after, &paren);
@@ -418,7 +441,7 @@ static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *
 /* Reads a literal that is a whole condition (t, from s): TRUE keeps every point, FALSE none;
  * another literal is influxd's statement error naming it as Go prints it ('x' quoted with \n,
  * \\ and \' escaped; an integer as an int64; a number with 3 decimals; a duration in its
- * largest whole unit). Returns 0, or -1 (a duration influxd cannot read: its 400). */
+ * largest whole unit). Returns 0, or -1 (a number or duration influxd cannot read: its 400). */
 static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *t)
 {
     if (api__q_is(t, "TRUE"))
@@ -427,6 +450,8 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
         q->device_none = 1; /* no point meets it: influxd answers no series */
         return 0;
     }
+    if (bad_number(r, t))
+        return -1;
     static const char head[] = "invalid condition expression: ";
     sbuf_t b;
     sbuf_init(&b);
@@ -440,23 +465,13 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
                 sbuf_append(&b, c, 1);
         sbuf_append(&b, "'", 1);
     } else if (api__q_number_kind(t) == QN_INTEGER) {
-        /* Past int64, influxd reads an unsigned literal; past uint64, its parse error. */
+        /* Past int64, influxd reads an unsigned literal (past uint64: bad_number). */
         errno = 0;
         long long v = strtoll(t->text, NULL, 10);
-        if (errno != ERANGE) {
+        if (errno != ERANGE)
             sbuf_printf(&b, "%lld", v);
-        } else {
-            errno = 0;
-            unsigned long long u = strtoull(t->text, NULL, 10);
-            if (errno == ERANGE) { /* as read_time answers it */
-                sbuf_deinit(&b);
-                api__error(r, 400,
-                           "error parsing query: unable to parse integer at line %d, char %d",
-                           t->line, t->col);
-                return -1;
-            }
-            sbuf_printf(&b, "%llu", u);
-        }
+        else
+            sbuf_printf(&b, "%llu", strtoull(t->text, NULL, 10));
     } else if (api__q_number_kind(t) == QN_NUMBER) {
         sbuf_printf(&b, "%.3f", strtod(t->text, NULL));
     } else {

@@ -2924,6 +2924,21 @@ class IqFix(InfluxdPair):
             "SHOW FIELD KEYS FROM g..",
             "SHOW TAG KEYS FROM g.autogen.",
         ])
+        # A number past the largest double (or an integer past uint64) as a literal field, a
+        # function's argument or a whole condition: influxd's 400 (vigild printed "inf").
+        big = "9" * 400 + ".5"
+        self.assert_same([
+            "SELECT temp FROM pump WHERE " + big,
+            "SELECT temp FROM pump WHERE (" + big + ")",
+            "SELECT " + big + " FROM pump",
+            "SELECT temp, " + big + " FROM pump",
+            "SELECT mean(" + big + ") FROM pump",
+            "SELECT " + "9" * 40 + " FROM pump",
+            "SELECT mean(" + "9" * 40 + ") FROM pump",
+            "SELECT temp FROM pump WHERE 0." + "0" * 400 + "1",
+            "SELECT temp FROM pump WHERE 17976931348623157" + "0" * 292 + ".0",
+            "SELECT temp FROM pump WHERE 17976931348623159" + "0" * 292 + ".0",
+        ])
 
 
 if __name__ == "__main__":
