@@ -159,6 +159,24 @@ static int q_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+void api__iq_quote_ident(sbuf_t *b, const char *name)
+{
+    int quote =
+        !q_letter(name[0]) || bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
+                                      sizeof q_keywords[0], q_keyword_cmp) != NULL;
+    for (const char *c = name; *c && !quote; c++)
+        quote = !q_letter(*c) && !q_digit(*c);
+    if (quote)
+        sbuf_append(b, "\"", 1);
+    for (const char *c = name; *c; c++)
+        if (*c == '\n' || *c == '\\' || *c == '"')
+            sbuf_printf(b, "\\%c", *c == '\n' ? 'n' : *c);
+        else
+            sbuf_append(b, c, 1);
+    if (quote)
+        sbuf_append(b, "\"", 1);
+}
+
 /* Appends the byte c to the text of t, the token s reads (at s->w: t->text). */
 static void qt_put(qscan_t *s, qtoken_t *t, char c)
 {
@@ -337,8 +355,8 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->text = "EOF";
         t->len = 3;
         t->line = s->end_line + 1;
-        t->col =
-            s->end_col + (s->end_number ? 1 : 2); /* influxd's quirk: one less after a number */
+        /* influxd's quirk: one less after a number or a string */
+        t->col = s->end_col + (s->end_number ? 1 : 2);
         return;
     } else if (c == ';') {
         t->kind = QT_SEMI;
@@ -376,7 +394,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     }
     s->end_line = s->line;
     s->end_col = s->col;
-    s->end_number = t->kind == QT_NUMBER;
+    s->end_number = t->kind == QT_NUMBER || t->kind == QT_STRING; /* "SELECT 'x'": 11 of 10 */
     s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0;
 }
 
@@ -448,6 +466,22 @@ void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
     api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
                want, t->line, t->col);
+}
+
+int api__q_bad_operand(const qtoken_t *t)
+{
+    if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
+        return 1;
+    return t->kind == QT_OTHER && t->text[0] != '$' && strchr("(-+*/", t->text[0]) == NULL;
+}
+
+int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
+{
+    qtoken_t at = *t;
+    if (at.kind == QT_EOF && where && s->end_op)
+        at.col--; /* in a condition, right after the operator ("WHERE device =": 34 of 33) */
+    api__q_parse_error(r, &at, "identifier, string, number, bool");
+    return -1;
 }
 
 /* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
@@ -874,6 +908,10 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
     }
 }
 
+/* The most bytes a failed statement's result is written with past API_PAGE_BYTES as it is
+ * (the bound's own errors, some 200 bytes, included); a longer one is replaced. */
+#define ERR_SHORT_MAX 512
+
 /* Adds the failed statement's result (run->id) as influxd 1.6.7 sends it: its error, then
  * "not executed" under the same id for each of the `left` statements after it. Answered whole,
  * influxd keeps only the last result of an id (its handler lets an error replace the one
@@ -883,9 +921,21 @@ static void result_failed(qrun_t *run, const char *err, int left)
     int sent = run->chunked ? 1 + left : 1;
     for (int i = 0; i < sent; i++) {
         int not_executed = run->chunked ? i > 0 : left > 0;
+        size_t mark = run->b.len;
+        int oom = run->b.oom;
         api__q_result_open(run);
         sbuf_printf(&run->b, ",\"error\":");
         api__iq_str(&run->b, not_executed ? "not executed" : err);
+        api__q_result_close(run);
+        if (not_executed || run->b.len <= API_PAGE_BYTES || run->b.len - mark <= ERR_SHORT_MAX)
+            continue;
+        /* The error quotes a name of the query (up to 64 KiB, 384 KiB escaped) and takes the
+         * answer past its bound: the bound's error instead, as for rows past it. */
+        run->b.len = mark;
+        run->b.oom = oom;
+        api__q_result_open(run);
+        sbuf_printf(&run->b, ",\"error\":\"%s: the failed statement's error is left out\"",
+                    API_IQ_TOO_BIG);
         api__q_result_close(run);
     }
 }
@@ -930,8 +980,12 @@ void api__iq_str(sbuf_t *b, const char *s)
     if (grow == 0)
         return; /* nothing to escape (the usual string) */
     size_t len = b->len;
-    if (grow > INT_MAX || sbuf_printf(b, "%*s", (int)grow, "") != 0)
-        return; /* b->oom (grow > INT_MAX: a string of 400 MB, never one vigild holds) */
+    if (grow > INT_MAX) {
+        b->oom = 1; /* a string of 400 MB, never one vigild holds: as sbuf's own growth fails */
+        return;
+    }
+    if (sbuf_printf(b, "%*s", (int)grow, "") != 0)
+        return; /* b->oom */
     /* From the end back, each byte once: an escape is never wider than the room left before
      * it, so the bytes not yet moved are never overwritten. */
     unsigned char *d = (unsigned char *)b->data, *w = d + len + grow;

@@ -50,7 +50,7 @@ typedef struct {
     const char *p;         /* the next byte */
     int line, col;         /* p's position: 0-based line, code points into the line */
     int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
-    int end_number;        /* the last token was a number (the end is then placed one closer) */
+    int end_number;        /* the last token was a number or a string (the end: one closer) */
     int end_op;            /* the last token was an operator other than ',' (in a condition,
                             * influxd places the end one closer after it too: operand_error) */
     qmem_t *mem;           /* the query's memory (borrowed) */
@@ -103,6 +103,16 @@ int api__q_op(const qtoken_t *t, const char *op);
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
 
+/* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
+ * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
+ * a bound parameter). Its parse error is then api__q_operand_error's, not a statement error. */
+int api__q_bad_operand(const qtoken_t *t);
+
+/* Answers influxd's parse error for t, a bad operand read from s (where: in a WHERE condition,
+ * where influxd places the end right after an operator, not two after as elsewhere). Returns
+ * -1. */
+int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where);
+
 /* Reads the keyword kw (upper case). Returns 0, or answers influxd's parse error and -1. */
 int api__q_expect_kw(api_request_t *r, qscan_t *s, const char *kw);
 
@@ -123,6 +133,11 @@ int api__q_parse_duration(const char *s, int64_t *ns);
  * of a /query answer goes through it, so the answer's length (run->b.len, which API_PAGE_BYTES
  * bounds) is the length sent. Out of memory: b->oom, as any sbuf append. */
 void api__iq_str(sbuf_t *b, const char *s);
+
+/* Appends name as influxd prints an identifier (Go's influxql.QuoteIdent): bare when it is a
+ * letter or '_' then letters, digits and '_', and no keyword; else double-quoted, with '\n',
+ * '\\' and '"' escaped. Out of memory: b->oom. */
+void api__iq_quote_ident(sbuf_t *b, const char *name);
 
 /* Opens / closes the running statement's result in run->b ("{"statement_id":N" ... "}"). */
 void api__q_result_open(qrun_t *run);

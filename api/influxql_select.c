@@ -939,6 +939,23 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
     return rc;
 }
 
+/* The device_get callback of from_is_device: the device exists. */
+static int exists_cb(void *arg, const api_device_t *d)
+{
+    (void)d;
+    *(int *)arg = 1;
+    return 0;
+}
+
+/* Whether q's FROM name is a device's id (no store, or the backend failing: no). */
+static int from_is_device(api_request_t *r, const select_t *q)
+{
+    int found = 0;
+    if (r->srv->be.device_get != NULL)
+        r->srv->be.device_get(r->srv->be.ctx, q->from, exists_cb, &found);
+    return found;
+}
+
 /* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
 static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run *x)
 {
@@ -957,6 +974,13 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         q->device_none |= !dev_re_match(&d, q->device);
         dev_re_free(&d);
         q->device_re = q->device_re2 = NULL;
+    }
+    if (q->device_any && q->device[0] == '\0' && q->device_re == NULL &&
+        api__iqv_kind(q->from) == IQV_NONE && from_is_device(r, q)) {
+        /* != '' FROM a device's name: to influxd either a measurement of its own, whose points
+         * have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device written
+         * as "pump,device=pump-7"): no series either way. */
+        q->device_none = 1;
     }
     if (q->device_none) { /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);
@@ -1028,7 +1052,9 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
     else
         rc = api__iq_select_read(r, s, q, run);
     if (rc == 0 && run != NULL) {
-        if (q->unsupported)
+        if (q->unsupported && q->influxd_error)
+            rc = api__q_result_error(run, q->unsupported, NULL);
+        else if (q->unsupported)
             rc = api__q_result_error(run, "vigild does not support ", q->unsupported);
         else
             rc = select_run(r, q, run, x);

@@ -44,6 +44,8 @@ typedef struct {
     long long slimit, soffset; /* SLIMIT (0: none) and SOFFSET, in series */
     const char *unsupported;   /* what the statement asks that vigild does not do (static, or
                                 * whole in the query's memory: qmem_t) */
+    int influxd_error;         /* unsupported is influxd's own statement error, in its words */
+    int skipped;               /* the statement was read to its end (api__iq_skip) */
 } select_t;
 
 /* Reads a SELECT (s: after SELECT) into q, zeroed by the caller; run NULL: the first pass (now()

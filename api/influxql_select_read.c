@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,47 @@ static void unsupported(select_t *q, qscan_t *s, const char *what, const char *n
 {
     mark_unsupported(q, s, what, name);
     api__iq_skip(s);
+    q->skipped = 1;
+}
+
+/* Marks the statement failed with influxd's own statement error msg (whole, in s's memory; out
+ * of memory, vigild's words), unless a reason came first. */
+static void mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
+{
+    if (q->unsupported != NULL)
+        return;
+    char *text = api__qs_alloc(s, strlen(msg) + 1);
+    if (text == NULL) {
+        q->unsupported = "a literal as a condition";
+        return;
+    }
+    strcpy(text, msg);
+    q->unsupported = text;
+    q->influxd_error = 1;
+}
+
+/* Whether t is the literal true or false. */
+static int is_bool(const qtoken_t *t)
+{
+    return api__q_is(t, "TRUE") || api__q_is(t, "FALSE");
+}
+
+/* Answers influxd's parse error for a number literal t it cannot read (an integer past uint64,
+ * a number past the largest double) and returns -1; else 0. */
+static int bad_number(api_request_t *r, const qtoken_t *t)
+{
+    if (t->kind != QT_NUMBER || api__q_number_kind(t) == QN_DURATION)
+        return 0;
+    int integer = api__q_number_kind(t) == QN_INTEGER;
+    errno = 0;
+    if (integer)
+        (void)strtoull(t->text, NULL, 10);
+    double v = integer ? 0 : strtod(t->text, NULL);
+    if (!(integer ? errno == ERANGE : isinf(v)))
+        return 0;
+    api__error(r, 400, "error parsing query: unable to parse %s at line %d, char %d",
+               integer ? "integer" : "number", t->line, t->col);
+    return -1;
 }
 
 /* Whether t is the operator op (a string never is). */
@@ -56,25 +98,17 @@ static int q_op(const qtoken_t *t, const char *op)
     return api__q_op(t, op);
 }
 
-/* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
- * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
- * a bound parameter). Its parse error is then operand_error's, not vigild's statement error. */
-static int bad_operand(const qtoken_t *t)
+/* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
+ * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
+ * in a condition. */
+static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
 {
-    if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
-        return 1;
-    return t->kind == QT_OTHER && t->text[0] != '$' && strchr("(-+*/", t->text[0]) == NULL;
-}
-
-/* Answers influxd's parse error for t, a bad operand (read from s; in a WHERE condition:
- * where). Returns -1. In a condition, influxd places the end right after an operator, not two
- * after as elsewhere ("WHERE device =": char 34 of 33). */
-static int operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
-{
+    if (!api__q_bad_operand(t))
+        return 0;
     qtoken_t at = *t;
-    if (at.kind == QT_EOF && where && s->end_op)
+    if (at.kind == QT_EOF && s->end_op)
         at.col--;
-    api__q_parse_error(r, &at, "identifier, string, number, bool");
+    api__q_parse_error(r, &at, "identifier, number, duration, (");
     return -1;
 }
 
@@ -129,6 +163,24 @@ static int skip_cast(api_request_t *r, qscan_t *s)
     return 0;
 }
 
+/* Reads an optional AS alias of a field not kept. Returns 0, or -1 (parse error). */
+static int read_alias(api_request_t *r, qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (!api__q_is(&t, "AS")) {
+        *s = at;
+        return 0;
+    }
+    api__qs_next(s, &t);
+    if (t.kind != QT_IDENT) {
+        api__q_parse_error(r, &t, "identifier");
+        return -1;
+    }
+    return 0;
+}
+
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
  * one sets q->unsupported and reads the statement to its end), or -1 (parse error). */
 static int read_field(api_request_t *r, qscan_t *s, select_t *q)
@@ -139,9 +191,23 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         unsupported(q, s, "SELECT *: name the fields", NULL);
         return 0;
     }
-    if (bad_operand(&t))
-        return operand_error(r, s, &t, 0);
-    if (t.kind == QT_NUMBER || t.kind == QT_STRING || (t.kind == QT_OTHER && t.text[0] != '(')) {
+    if (api__q_bad_operand(&t))
+        return api__q_operand_error(r, s, &t, 0);
+    if (bad_number(r, &t))
+        return -1;
+    int literal = t.kind == QT_NUMBER || t.kind == QT_STRING || is_bool(&t);
+    if (literal) {
+        /* A literal field alone: influxd's statement error; the statement is read on. */
+        qscan_t at = *s;
+        qtoken_t next;
+        api__qs_next(s, &next);
+        *s = at;
+        if (q_op(&next, ",") || api__q_is(&next, "FROM") || api__q_is(&next, "AS")) {
+            mark_influxd_error(q, s, "field must contain at least one variable");
+            return read_alias(r, s); /* no field kept: the statement does not run */
+        }
+    }
+    if (literal || (t.kind == QT_OTHER && t.text[0] != '(')) {
         /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
          * is its parse error); with a FROM, vigild's statement error. */
         mark_unsupported(q, s, "this field expression: ", t.text);
@@ -157,6 +223,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             }
         }
         api__iq_skip(s);
+        q->skipped = 1;
         return 0;
     }
     if (t.kind != QT_IDENT) {
@@ -181,6 +248,21 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             return 0;
         }
         api__qs_next(s, &arg);
+        if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
+            return api__q_operand_error(r, s, &arg, 0);
+        if (bad_number(r, &arg))
+            return -1;
+        if (arg.kind == QT_NUMBER || arg.kind == QT_STRING || is_bool(&arg)) {
+            qscan_t after = *s;
+            api__qs_next(&after, &paren);
+            if (q_op(&paren, ")")) { /* mean('x'): influxd's words; the statement read on */
+                char msg[64];
+                snprintf(msg, sizeof msg, "expected field argument in %s()", fn_names[f->fn]);
+                mark_influxd_error(q, s, msg);
+                *s = after;
+                return read_alias(r, s); /* no field kept: the statement does not run */
+            }
+        }
         if (arg.kind != QT_IDENT) {
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
@@ -188,6 +270,13 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         if (skip_cast(r, s))
             return -1;
         api__qs_next(s, &paren);
+        if (q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
+            qtoken_t next;
+            qscan_t after = *s;
+            api__qs_next(&after, &next);
+            if (api__q_bad_operand(&next))
+                return api__q_operand_error(r, &after, &next, 0);
+        }
         if (!q_op(&paren, ")")) {
             unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
             return 0;
@@ -288,8 +377,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
             return 1;
         }
         *ns = api__iq_ms_to_ns(ms);
-    } else if (bad_operand(&t)) {
-        return operand_error(r, s, &t, 1);
+    } else if (api__q_bad_operand(&t)) {
+        return api__q_operand_error(r, s, &t, 1);
     } else {
         unsupported(q, s, "this time value: ", t.text);
         return 1;
@@ -304,8 +393,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         }
         api__qs_next(s, &d);
         int64_t dns;
-        if (bad_operand(&d))
-            return operand_error(r, s, &d, 1);
+        if (api__q_bad_operand(&d))
+            return api__q_operand_error(r, s, &d, 1);
         if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
             unsupported(q, s, "this time arithmetic: ", d.text);
             return 1;
@@ -317,6 +406,99 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
 }
 
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
+
+/* A name alone as a condition (t; its ::type between *cast and *end, if any): influxd's
+ * statement error naming it as Go prints it (QuoteIdent, then ::type). Returns 0. */
+static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
+                     const qscan_t *end)
+{
+    static const char *const types[] = {"float", "integer", "string", "boolean", "tag", "field"};
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "invalid condition expression: ");
+    api__iq_quote_ident(&b, t->text);
+    int known = 1;
+    if (cast->p != end->p) { /* "::" then the type's name */
+        qscan_t at = *cast;
+        qtoken_t c;
+        api__qs_next(&at, &c);
+        api__qs_next(&at, &c);
+        known = 0;
+        for (size_t i = 0; i < sizeof types / sizeof types[0] && !known; i++)
+            if (strcasecmp(c.text, types[i]) == 0) {
+                sbuf_printf(&b, "::%s", types[i]);
+                known = 1;
+            }
+    }
+    if (b.oom || !known)
+        mark_unsupported(q, s, "a name alone as a condition", NULL);
+    else
+        mark_influxd_error(q, s, b.data);
+    sbuf_deinit(&b);
+    return 0;
+}
+
+/* Reads a literal that is a whole condition (t, from s): TRUE keeps every point, FALSE none;
+ * another literal is influxd's statement error naming it as Go prints it ('x' quoted with \n,
+ * \\ and \' escaped; an integer as an int64; a number with 3 decimals; a duration in its
+ * largest whole unit). Returns 0, or -1 (a number or duration influxd cannot read: its 400). */
+static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *t)
+{
+    if (api__q_is(t, "TRUE"))
+        return 0;
+    if (api__q_is(t, "FALSE")) {
+        q->device_none = 1; /* no point meets it: influxd answers no series */
+        return 0;
+    }
+    if (bad_number(r, t))
+        return -1;
+    static const char head[] = "invalid condition expression: ";
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, head, sizeof head - 1);
+    if (t->kind == QT_STRING) {
+        sbuf_append(&b, "'", 1);
+        for (const char *c = t->value; *c; c++)
+            if (*c == '\n' || *c == '\\' || *c == '\'')
+                sbuf_printf(&b, "\\%c", *c == '\n' ? 'n' : *c);
+            else
+                sbuf_append(&b, c, 1);
+        sbuf_append(&b, "'", 1);
+    } else if (api__q_number_kind(t) == QN_INTEGER) {
+        /* Past int64, influxd reads an unsigned literal (past uint64: bad_number). */
+        errno = 0;
+        long long v = strtoll(t->text, NULL, 10);
+        if (errno != ERANGE)
+            sbuf_printf(&b, "%lld", v);
+        else
+            sbuf_printf(&b, "%llu", strtoull(t->text, NULL, 10));
+    } else if (api__q_number_kind(t) == QN_NUMBER) {
+        sbuf_printf(&b, "%.3f", strtod(t->text, NULL));
+    } else {
+        static const struct {
+            const char *unit;
+            int64_t ns;
+        } units[] = {
+            {"w", 604800000000000}, {"d", 86400000000000}, {"h", 3600000000000}, {"m", 60000000000},
+            {"s", 1000000000},      {"ms", 1000000},       {"u", 1000},          {"ns", 1}};
+        int64_t ns;
+        if (time_duration(r, t, &ns)) {
+            sbuf_deinit(&b);
+            return -1;
+        }
+        size_t k = 0;
+        while (ns != 0 && ns % units[k].ns != 0)
+            k++;
+        sbuf_printf(&b, "%lld%s", (long long)(ns == 0 ? 0 : ns / units[k].ns),
+                    ns == 0 ? "s" : units[k].unit);
+    }
+    if (b.oom)
+        mark_unsupported(q, s, "a literal as a condition", NULL);
+    else
+        mark_influxd_error(q, s, b.data);
+    sbuf_deinit(&b);
+    return 0;
+}
 
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/ (*is_re then set: read_condition's OR takes those alone). Returns
@@ -337,27 +519,31 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         }
         return 0;
     }
-    if (bad_operand(&lhs))
-        return operand_error(r, s, &lhs, 1);
-    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER) {
+    if (api__q_bad_operand(&lhs))
+        return api__q_operand_error(r, s, &lhs, 1);
+    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER || is_bool(&lhs)) {
         /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
-         * judges what follows; vigild does not answer it, but reads on for influxd's errors. */
+         * judges what follows (read on for its errors): true keeps every point, false none,
+         * another literal is its statement error. */
         qscan_t at = *s;
         api__qs_next(s, &op);
         *s = at;
-        if (op.kind != QT_OTHER) {
-            if (q->unsupported == NULL)
-                q->unsupported = "a literal as a condition";
-            return 0;
-        }
+        if (op.kind != QT_OTHER || q_op(&op, ")"))
+            return lone_literal(r, s, q, &lhs);
     }
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
         return -1;
     }
+    qscan_t cast_at = *s;
     if (skip_cast(r, s))
         return -1;
+    qscan_t op_at = *s;
     api__qs_next(s, &op);
+    if (op.kind != QT_OTHER || q_op(&op, ")")) {
+        *s = op_at; /* a name alone ("WHERE device =~ /a/ OR device"): read on */
+        return lone_name(s, q, &lhs, &cast_at, &op_at);
+    }
     if (strcasecmp(lhs.text, "time") == 0) {
         static const char *const ops[] = {">=", ">", "<=", "<", "="};
         int k = 0;
@@ -403,8 +589,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return 0;
     }
     api__qs_next(s, &v);
-    if (bad_operand(&v))
-        return operand_error(r, s, &v, 1);
+    if (api__q_bad_operand(&v))
+        return api__q_operand_error(r, s, &v, 1);
     int ne = q_op(&op, "!=");
     if (!(q_op(&op, "=") || ne) || v.value == NULL || (ne && v.value[0] != '\0')) {
         unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
@@ -459,9 +645,14 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     for (int i = 0; i < 2; i++) {
         api__qs_next(s, &t);
+        if (api__q_bad_operand(&t) && !(i == 0 && q_op(&t, ")"))) /* time() is a statement error */
+            return api__q_operand_error(r, s, &t, 0);
         int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
-        if (neg)
+        if (neg) {
             api__qs_next(s, &t);
+            if (signed_operand(r, s, &t))
+                return -1;
+        }
         int64_t ns;
         /* time(0s) is no GROUP BY time(), as influxd reads it. */
         if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
@@ -488,6 +679,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     do {
         api__qs_next(s, &t);
+        if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
+            return api__q_operand_error(r, s, &t, 0);
         if (t.kind != QT_IDENT) {
             unsupported(q, s, "GROUP BY ", t.text);
             return 1;
@@ -507,8 +700,9 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                 /* A tag named time, to influxd: vigild does not answer it, but reads on for
                  * influxd's errors ("time '('": found (, expected ;). */
                 *s = at;
-                if (q->unsupported == NULL)
-                    q->unsupported = "GROUP BY time without time()";
+                mark_influxd_error(q, s,
+                                   "time() is a function and expects at least one "
+                                   "argument");
             } else {
                 int rc = read_time_dimension(r, s, q);
                 if (rc)
@@ -534,10 +728,25 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         return 0;
     }
     api__qs_next(s, &p);
+    if (!q_op(&p, "(")) {
+        api__error(r, 400, "error parsing query: fill must be a function call");
+        return -1;
+    }
     api__qs_next(s, &t);
+    if (q_op(&t, ")")) {
+        api__error(r, 400,
+                   "error parsing query: fill requires an argument, e.g.: 0, null, none, "
+                   "previous, linear");
+        return -1;
+    }
+    if (api__q_bad_operand(&t))
+        return api__q_operand_error(r, s, &t, 0);
     int neg = q_op(&t, "-");
-    if (neg)
+    if (neg) {
         api__qs_next(s, &t);
+        if (signed_operand(r, s, &t))
+            return -1;
+    }
     if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
         q->fill = FILL_NULL;
     else if (t.kind == QT_IDENT && strcasecmp(t.text, "none") == 0 && !neg)
@@ -614,8 +823,9 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     do {
         if (read_field(r, s, q))
             return -1;
-        if (q->unsupported)
-            return 0;
+        if (q->unsupported && (!q->influxd_error || q->skipped))
+            return 0; /* read to its end; influxd's own statement errors read on, unless a
+                       * later reason vigild does not support read the statement to its end */
         api__qs_next(s, &t);
     } while (q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {
@@ -633,9 +843,12 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
         return 0;
     }
     *s = at;
-    if (api__iq_from(r, s, &t, &q->unsupported))
+    const char *from_unsupported = NULL;
+    if (api__iq_from(r, s, &t, &from_unsupported))
         return -1;
-    if (q->unsupported) {
+    if (from_unsupported != NULL)
+        mark_unsupported(q, s, from_unsupported, NULL);
+    if (q->unsupported && !q->influxd_error) {
         api__iq_skip(s);
         return 0;
     }

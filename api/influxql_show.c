@@ -67,14 +67,29 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     /* [db.][rp.]measurement: the last name is the measurement, the one before it the policy. */
     const char *rp = "";                                   /* borrowed, as the tokens' texts */
     for (int dots = 0; dots < 2 && *s->p == '.'; dots++) { /* no blank around the dot */
+        int no_rp = 0;
         s->p++;
         s->col++;
+        if (dots == 0 && *s->p == '.') { /* db..m: the default policy */
+            s->p++;
+            s->col++;
+            dots++;
+            no_rp = 1;
+        }
+        s->end_line = s->line; /* the end of input is placed after the dots, as by influxd */
+        s->end_col = s->col;
+        s->end_number = 0;
+        if (*s->p == '/') { /* db.rp./re/: a regex after the prefix, as influxd reads it */
+            const char *re;
+            *unsupported = "a regular expression in FROM";
+            return api__iq_regex(r, s, &re);
+        }
         api__qs_next(s, &t);
         if (t.kind != QT_IDENT) {
             api__q_parse_error(r, &t, "identifier");
             return -1;
         }
-        rp = name->text;
+        rp = no_rp ? "" : name->text;
         *name = t;
     }
     if (rp[0] != '\0' && strcmp(rp, "autogen") != 0)
@@ -306,15 +321,18 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
-    int line = s->line, col = s->col;
-    while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r')
+    /* The regex's own errors are placed, as influxd places them, at the character just before
+     * its opening slash (the operator's last, or the last blank): line and char of it. */
+    int line = s->line + 1, col = s->col;
+    while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r') {
+        line = s->line + 1;
+        col = s->col + 1;
         api__qs_step(s); /* the position kept: errors after the regex are placed by it */
-    qscan_t at = *s;
-    at.line = line; /* the regex's own errors: placed from before the blanks, as before */
-    at.col = col;
+    }
     if (*s->p != '/') {
+        qscan_t at = *s;
         qtoken_t t;
-        api__qs_next(&at, &t);
+        api__qs_next(&at, &t); /* placed where it is, the end two after the operator */
         api__q_parse_error(r, &t, "regex");
         return -1;
     }
@@ -349,10 +367,8 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
      * at the opening slash. */
     char why[160];
     if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
-        qtoken_t t;
-        api__qs_next(&at, &t);
         api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
-                   t.line, t.col);
+                   line, col);
         return -1;
     }
     *re = out;
@@ -407,20 +423,25 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         if (api__q_expect_kw(r, s, "MEASUREMENT"))
             return -1;
         api__qs_next(s, &t);
-        if (api__q_op(&t, "=~")) {
+        if (!api__q_op(&t, "=~") && !api__q_op(&t, "=")) {
+            api__q_parse_error(r, &t, "=, =~");
+            return -1;
+        }
+        /* Either operator takes a regex or a name, as influxd's parseSource reads them:
+         * "= /pump/" matches as "=~ /pump/", "=~ pump" as "= pump". */
+        at = *s;
+        api__qs_next(&at, &name);
+        if (api__q_op(&name, "/")) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
-        } else if (api__q_op(&t, "=")) {
+        } else {
             api__qs_next(s, &name);
             if (name.kind != QT_IDENT) {
                 api__q_parse_error(r, &name, "identifier");
                 return -1;
             }
             exact = 1;
-        } else {
-            api__q_parse_error(r, &t, "=, =~");
-            return -1;
         }
     } else {
         *s = at;
@@ -596,9 +617,13 @@ static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_
     if (re)
         return api__iq_regex(r, s, &c->pattern);
     api__qs_next(s, &v);
+    if (!ident && api__q_bad_operand(&v)) /* WHERE device = at the end: influxd's 400 */
+        return api__q_operand_error(r, s, &v, 1);
     if (!ident && v.value == NULL)
         return 2;
     if (ident && v.kind != QT_IDENT) {
+        if (v.kind == QT_EOF && s->end_op)
+            v.col--; /* influxd places the end right after the operator here (KEY =) */
         api__q_parse_error(r, &v, "identifier");
         return -1;
     }

@@ -1177,6 +1177,32 @@ static void test_iq_str_go_escapes(void **state)
     sbuf_deinit(&b);
 }
 
+/* api__iq_quote_ident writes name as Go's influxql.QuoteIdent: the words of influxd's
+ * "invalid condition expression: X" for a name alone as a condition (checked against influxd
+ * 1.6.7 in test_influx.py IqFix for device, "pump-7", "select", "a\"b", _x9 and "é"). */
+static void quote_ident_is(const char *name, const char *want)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    api__iq_quote_ident(&b, name);
+    assert_false(b.oom);
+    assert_string_equal(b.data, want);
+    sbuf_deinit(&b);
+}
+
+static void test_iq_quote_ident(void **state)
+{
+    (void)state;
+    quote_ident_is("device", "device");
+    quote_ident_is("_x9", "_x9");
+    quote_ident_is("pump-7", "\"pump-7\"");
+    quote_ident_is("9x", "\"9x\"");
+    quote_ident_is("select", "\"select\""); /* a keyword, any case */
+    quote_ident_is("From", "\"From\"");
+    quote_ident_is("a\"b\\c\nd", "\"a\\\"b\\\\c\\nd\"");
+    quote_ident_is("\xc3\xa9", "\"\xc3\xa9\"");
+}
+
 /* Builds an event array from start times (each event's "id" is its position), pages it with
  * limit, and checks the ids kept (in order, want[] ends with -1) and the boundary. */
 static void events_page_is(const int64_t *starts, size_t n, size_t limit, const int *want,
@@ -1402,6 +1428,7 @@ int main(void)
         cmocka_unit_test(test_json_bad_body),
         cmocka_unit_test(test_json_str_utf8),
         cmocka_unit_test(test_iq_str_go_escapes),
+        cmocka_unit_test(test_iq_quote_ident),
         cmocka_unit_test(test_events_page),
         cmocka_unit_test(test_influxql_regex),
         cmocka_unit_test(test_influxql_regex_alternatives),
