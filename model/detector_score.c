@@ -989,6 +989,13 @@ static int opinion_onset(detector_t *d, float plik, float palik, enum detector_s
     return st != DET_ANOMALY && d->opin_run == cfg->confirm && !level_tests_judge(d);
 }
 
+/* hold_decay applies within DECAY_SPAN short windows (err_short readings each) of an episode's
+ * opening; set at compile time (-DDECAY_SPAN=3) for a sweep (docs/detection.md, sixty-ninth
+ * round). */
+#ifndef DECAY_SPAN
+#define DECAY_SPAN 2
+#endif
+
 void detector__score(detector_t *d, const float *x, struct detector_result *res)
 {
     const struct detector_config *cfg = &d->cfg;
@@ -1112,9 +1119,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
         if (hold >= cfg->clear_level && detector__echo_back(d, x))
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
-        /* hold_decay: a spike's decay, within two short windows of its opening (as
+        /* hold_decay: a spike's decay, within DECAY_SPAN short windows of its opening (as
          * burst_wide's bursts); an episode held longer is a lasting change, which it leaves. */
-        if (hold >= cfg->clear_level && d->in_anomaly < 2 * cfg->err_short &&
+        if (hold >= cfg->clear_level && d->in_anomaly < DECAY_SPAN * cfg->err_short &&
             detector__decay_back(d, x)) {
             hold = 0.0f; /* hold_decay: the values have decayed most of the way back */
             decayed = 1;
