@@ -176,16 +176,9 @@ void detector__decay_note(detector_t *d, const float *x, int opening)
     if (opening) {
         const float prev = d->ctx_len > 0 ? fabsf(detector__ctx_back(d, 0)[0] - d->eb_med) : 0.0f;
         d->dk_peak = isfinite(prev) ? prev : 0.0f;
-        d->dk_since = 1;
     }
-    if (!isfinite(dev))
-        return;
-    if (dev >= d->dk_peak) {
+    if (isfinite(dev) && dev > d->dk_peak)
         d->dk_peak = dev;
-        d->dk_since = 0;
-    } else if (d->dk_since < (1 << 30)) {
-        d->dk_since++;
-    }
 }
 
 /* hold_decay: 1 when the newest decay_run values (x and the context ring's newest decay_run - 1)

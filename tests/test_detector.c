@@ -5524,7 +5524,7 @@ static int record_one_run(int C, float ro, float one, float by, uint64_t seed, i
     cfg.onset_record = 0.0f;
     cfg.record_open = ro;
     cfg.record_open_one = one;
-    cfg.hold_recent = 0; /* the bursts' control, as record_open_run's: measured without it */
+    cfg.hold_recent = 0;   /* the bursts' control, as record_open_run's: measured without it */
     cfg.hold_decay = 0.0f; /* and without hold_decay, which ends the spike set's episode sooner */
     return record_spike_run(&cfg, C, by, seed, save_at, opened, warned);
 }
@@ -7344,9 +7344,9 @@ static void test_offset_trend(void **unused)
 /* hold_echo's level and error run in a save (format 44): three floats and two counts, right
  * before prev_contrib. */
 #define ECHO_STATE (3 * sizeof(float) + 2 * sizeof(int))
-/* hold_decay's peak, the readings since it and the readings left unlearnt (format 46): a float
- * and two counts, right before prev_contrib. */
-#define DECAY_STATE (sizeof(float) + 2 * sizeof(int))
+/* hold_decay's peak and the readings left unlearnt (format 47; format 46 had the readings since
+ * the peak between them): a float and a count, right before prev_contrib. */
+#define DECAY_STATE (sizeof(float) + sizeof(int))
 
 /* A fresh detector with cfg saved and loaded (*kept: its config), then its save cut back to
  * format fmt (cut_to_format at field, junk in the padding; before format 43 without
@@ -8156,7 +8156,7 @@ static void test_hold_decay_then_fault(void **unused)
                 late += d1 > FAULT_LATENCY;
                 late0 += d0 > FAULT_LATENCY;
                 assert_true(a1 >= F && a1 - F <= FAULT_LATENCY); /* never missed */
-                assert_true(f1 >= F); /* and flagged for good */
+                assert_true(f1 >= F);                            /* and flagged for good */
             }
     print_message("spike then step: worst first flag +%d, worst for good +%d (hold_decay 0: "
                   "+%d); for good beyond FAULT_LATENCY in %d of 720 (hold_decay 0: %d)\n",
@@ -8271,6 +8271,106 @@ static void test_load_format45(void **unused)
     save_kept_and_cut(&cfg, offsetof(struct detector_config, hold_decay), junk, 45, &kept, &cut);
     assert_true(kept.hold_decay == 0.5f && kept.decay_run == 2);
     assert_true(cut.hold_decay == 0.0f && cut.decay_run == 0);
+}
+
+/* Steps make_decay_case's spike (seed) with the defaults until the reading after the one whose
+ * episode hold_decay ended (its quiet, dk_left, still on): returns that reading's index, -1 if
+ * the rule ended none. */
+static int run_to_decay_quiet(detector_t *d, const float *x)
+{
+    struct detector_result res;
+    for (int t = 0; t < HR_N; t++) {
+        step(d, x, t, 1, NULL, &res);
+        if (t >= HR_ONSET && res.ended_by != DET_END_NONE && d->dk_left > 0)
+            return t + 1;
+    }
+    return -1;
+}
+
+/* A training applied inside hold_decay's quiet (the err_short readings after an episode the
+ * rule ended) reseeds the short window, which then holds no decay: the quiet ends with it and the
+ * long window learns the next reading (before the fix the quiet went on up to err_short readings
+ * and the next reading was not learnt). Seeds 1-6, each a spike the rule ends. */
+static void test_hold_decay_reseed(void **unused)
+{
+    (void)unused;
+    int found = 0;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        float *x = make_decay_case(seed, 0);
+        detector_t *d = new_detector(1);
+        const int t = run_to_decay_quiet(d, x);
+        if (t < 0) {
+            detector_destroy(d);
+            free(x);
+            continue;
+        }
+        found++;
+        assert_true(d->dk_left > 0);
+        struct detector_train_info info;
+        train_on(d, x, t, &info); /* recalibrate (the default): the windows are reseeded */
+        assert_int_equal(d->dk_left, 0);
+        const int head = d->ring_head, len = d->ring_len;
+        struct detector_result res;
+        step(d, x, t, 1, NULL, &res);
+        print_message("seed %d: trained in the decay's quiet at %d; quiet %d, long window %d -> %d "
+                      "(head %d -> %d)\n",
+                      (int)seed, t, d->dk_left, len, d->ring_len, head, d->ring_head);
+        assert_true(d->ring_head != head || d->ring_len != len); /* learnt */
+        detector_destroy(d);
+        free(x);
+    }
+    assert_true(found >= 4);
+}
+
+/* A format-46 save (the readings since hold_decay's peak, an i32, between dk_peak and dk_left)
+ * taken inside the decay's quiet after make_decay_case's spike (seed 1) loads, the count read
+ * and dropped, and continues bit for bit as the saved detector; the same bytes without the count
+ * claimed as 46 are refused. */
+static void test_load_format46(void **unused)
+{
+    (void)unused;
+    float *x = make_decay_case(1, 0);
+    detector_t *a = new_detector(1), *b = NULL;
+    const int cut = run_to_decay_quiet(a, x);
+    assert_true(cut > HR_ONSET);
+    assert_true(a->dk_left > 0 && a->dk_peak > 0.0f);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len + sizeof(int)), *plain = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(plain);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    /* The plain save claimed as 46: one count short. */
+    memcpy(plain, buf, len);
+    as_format6(plain, &len, 46);
+    assert_int_not_equal(detector_load(&b, plain, len), 0);
+    /* Insert the count (junk: nothing reads it) before dk_left, right before prev_contrib. */
+    const size_t mlen = a->lstm ? model_checkpoint_size(a->lstm) : 0;
+    const size_t at = len - 4 - mlen - 8 -
+                      sizeof(float) * (size_t)(a->cfg.err_short + a->cfg.err_window + a->C) -
+                      sizeof(int);
+    assert_memory_equal(buf + at, &a->dk_left, sizeof(int));
+    memmove(buf + at + sizeof(int), buf + at, len - at);
+    const int since = 12345;
+    memcpy(buf + at, &since, sizeof since);
+    len += sizeof(int);
+    cut_to_format(buf, &len, sizeof(struct detector_config), 0, 46);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_true(b->dk_left == a->dk_left && b->dk_peak == a->dk_peak);
+    const int left = b->dk_left;
+    struct detector_result ra, rb;
+    for (int t = cut; t < HR_N; t++) {
+        step(a, x, t, 1, NULL, &ra);
+        step(b, x, t, 1, NULL, &rb);
+        assert_same_result(&ra, &rb, 1);
+    }
+    print_message("format 46 load in the decay's quiet (%d readings of it left): continues bit "
+                  "for bit\n",
+                  left);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(plain);
+    free(buf);
+    free(x);
 }
 
 int main(void)
@@ -8413,6 +8513,8 @@ int main(void)
         cmocka_unit_test(test_hold_decay_partial_fault),
         cmocka_unit_test(test_hold_decay_lasting),
         cmocka_unit_test(test_load_format45),
+        cmocka_unit_test(test_hold_decay_reseed),
+        cmocka_unit_test(test_load_format46),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
