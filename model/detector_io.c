@@ -132,7 +132,8 @@
  * hold_decay alone is set: it reads that level) and the episode's peak after them (dk_peak
  * f32, dk_since, dk_left i32); formats 1-45 load with hold_decay 0, as they ran. Format 47
  * drops dk_since (the readings since the peak, which nothing read): a format-46 save's is
- * read and dropped. */
+ * read and dropped; it adds spread_mean at the config's end (no state); formats 1-46 load
+ * with it 0, as they ran. */
 #define DET_FORMAT 47u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
@@ -294,6 +295,10 @@
 /* Format 45's config: up to hold_decay, the field format 46 added, with the tail padding. */
 #define CFG_V45_SIZE                                                                               \
     ((offsetof(struct detector_config, hold_decay) + _Alignof(struct detector_config) - 1) /       \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 46's config: up to spread_mean, the field format 47 added, with the tail padding. */
+#define CFG_V46_SIZE                                                                               \
+    ((offsetof(struct detector_config, spread_mean) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
@@ -678,6 +683,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 44 ? CFG_V43_SIZE
         : fmt < 45 ? CFG_V44_SIZE
         : fmt < 46 ? CFG_V45_SIZE
+        : fmt < 47 ? CFG_V46_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -777,6 +783,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.hold_decay = 0.0f; /* format 45 and before: a decay held until the error let go */
         cfg.decay_run = 0;
     }
+    if (fmt < 47)
+        cfg.spread_mean = 0; /* format 46 and before: a level with no spread waits */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
