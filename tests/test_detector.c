@@ -8322,6 +8322,123 @@ static void test_hold_decay_reseed(void **unused)
     assert_true(found >= 4);
 }
 
+/* ---- sixty-eighth round: a level that mostly repeats one value (spread_mean) ------------- */
+
+/* One channel, HR_N readings of a counter that mostly reads 0 (NAB's rogue_agent_key_updown):
+ * 1 reading in 10 at 0.5-2.0. From HR_ONSET, kind 0: a spike of +60 then +20, after which the
+ * counter reads as before; kind 1: the same +60, then a lasting level of 40 (two thirds of the
+ * peak) with the counter's noise on it: a fault, never half way back; kind 2: the same with a
+ * lasting level of 20 (a third of the peak: what the decay's rule counts as back). */
+static float *make_sparse_case(uint64_t seed, int kind)
+{
+    float *x = malloc(sizeof(float) * HR_N);
+    assert_non_null(x);
+    for (int t = 0; t < HR_N; t++) {
+        const uint64_t r = rng_next(&seed);
+        x[t] = r % 10 == 0 ? (float)(0.5 + 1.5 * (double)(r >> 11) / 9007199254740992.0) : 0.0f;
+        if (t == HR_ONSET)
+            x[t] += 60.0f;
+        else if (t == HR_ONSET + 1)
+            x[t] += kind == 1 ? 40.0f : 20.0f;
+        else if (t > HR_ONSET && kind)
+            x[t] += kind == 1 ? 40.0f : 20.0f;
+    }
+    return x;
+}
+
+/* Runs x with the defaults and spread_mean m: returns the readings flagged in [HR_ONSET, to);
+ * *opened the episodes opened there, *sd the level's spread (eb_sd) at the first of them. */
+static int sparse_flagged(const float *x, int m, int to, int *opened, float *sd)
+{
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.spread_mean = m;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    int flagged = 0;
+    *opened = 0;
+    *sd = -1.0f;
+    for (int t = 0; t < to; t++) {
+        step(d, x, t, 1, NULL, &res);
+        if (t < HR_ONSET)
+            continue;
+        flagged += res.state == DET_ANOMALY;
+        if (res.changed && res.state == DET_ANOMALY && (*opened)++ == 0)
+            *sd = d->eb_sd;
+    }
+    detector_destroy(d);
+    return flagged;
+}
+
+/* A spike on a counter that mostly reads 0, seeds 1-12: the level before it has a median
+ * absolute deviation of 0, so with spread_mean 0 hold_echo and hold_decay wait and the error
+ * holds the episode; with 1 (the default) the level has a spread and the decay's rule ends the
+ * episode sooner (never later), and no more episodes open. Invalid settings are refused. */
+static void test_spread_mean_spike(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    assert_int_equal(cfg.spread_mean, 1); /* on by default (format 47) */
+    detector_t *bad;
+    cfg.spread_mean = 2;
+    assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
+    cfg.spread_mean = -1;
+    assert_int_equal(detector_create(&bad, &cfg, 1), ERR_INVAL);
+    int sooner = 0;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        float *x = make_sparse_case(seed, 0);
+        int o1, o0;
+        float sd1, sd0;
+        const int f1 = sparse_flagged(x, 1, HR_ONSET + 40, &o1, &sd1);
+        const int f0 = sparse_flagged(x, 0, HR_ONSET + 40, &o0, &sd0);
+        print_message("seed %d sparse spike: spread_mean 1: %d flagged (%d opened, spread %.3g); "
+                      "0: %d (%d, %.3g)\n",
+                      (int)seed, f1, o1, (double)sd1, f0, o0, (double)sd0);
+        free(x);
+        assert_true(o1 >= 1 && o0 >= 1); /* the spike is flagged either way */
+        assert_true(sd0 == 0.0f && sd1 > 0.0f);
+        assert_true(f1 <= f0 && o1 <= o0);
+        sooner += f1 < f0;
+    }
+    assert_true(sooner >= 9);
+}
+
+/* The nearest lasting fault on that counter (make_sparse_case kind 1: +60, then a level of 40
+ * that stays), seeds 1-12: spread_mean 1 flags exactly the readings 0 flags, one episode held
+ * until offset_release lets the settled level go (about 100 readings, measured: 99 in seed 1,
+ * as with 0; the training it asks for learns the level). */
+static void test_spread_mean_lasting(void **unused)
+{
+    (void)unused;
+    for (uint64_t seed = 1; seed <= 12; seed++) {
+        float *x = make_sparse_case(seed, 1);
+        int o1, o0;
+        float sd1, sd0;
+        const int f1 = sparse_flagged(x, 1, HR_ONSET + 200, &o1, &sd1);
+        const int f0 = sparse_flagged(x, 0, HR_ONSET + 200, &o0, &sd0);
+        print_message("seed %d sparse lasting: spread_mean 1: %d of 200 flagged (%d opened); 0: "
+                      "%d (%d)\n",
+                      (int)seed, f1, o1, f0, o0);
+        free(x);
+        assert_int_equal(f1, f0);
+        assert_int_equal(o1, o0);
+        assert_true(f1 >= 90 && o1 == 1);
+        /* kind 2 (measured for the round's cost, docs/detection.md): the lasting level a third
+         * of the peak is flagged for about as long, its alarm perhaps split (the sixty-seventh
+         * round's cost, now on such counters too); asserted: flagged for most of the 200. */
+        x = make_sparse_case(seed, 2);
+        const int g1 = sparse_flagged(x, 1, HR_ONSET + 200, &o1, &sd1);
+        const int g0 = sparse_flagged(x, 0, HR_ONSET + 200, &o0, &sd0);
+        print_message("seed %d sparse lasting at a third: spread_mean 1: %d of 200 flagged (%d "
+                      "opened); 0: %d (%d)\n",
+                      (int)seed, g1, o1, g0, o0);
+        free(x);
+        assert_true(g1 >= 80);
+    }
+}
+
 /* A format-46 save (the readings since hold_decay's peak, an i32, between dk_peak and dk_left)
  * taken inside the decay's quiet after make_decay_case's spike (seed 1) loads, the count read
  * and dropped, and continues bit for bit as the saved detector; the same bytes without the count
@@ -8353,7 +8470,7 @@ static void test_load_format46(void **unused)
     const int since = 12345;
     memcpy(buf + at, &since, sizeof since);
     len += sizeof(int);
-    cut_to_format(buf, &len, sizeof(struct detector_config), 0, 46);
+    cut_to_format(buf, &len, offsetof(struct detector_config, spread_mean), 0, 46);
     assert_int_equal(detector_load(&b, buf, len), 0);
     assert_true(b->dk_left == a->dk_left && b->dk_peak == a->dk_peak);
     const int left = b->dk_left;
@@ -8515,6 +8632,8 @@ int main(void)
         cmocka_unit_test(test_load_format45),
         cmocka_unit_test(test_hold_decay_reseed),
         cmocka_unit_test(test_load_format46),
+        cmocka_unit_test(test_spread_mean_spike),
+        cmocka_unit_test(test_spread_mean_lasting),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
