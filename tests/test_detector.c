@@ -5524,7 +5524,7 @@ static int record_one_run(int C, float ro, float one, float by, uint64_t seed, i
     cfg.onset_record = 0.0f;
     cfg.record_open = ro;
     cfg.record_open_one = one;
-    cfg.hold_recent = 0;   /* the bursts' control, as record_open_run's: measured without it */
+    cfg.hold_recent = 0; /* the bursts' control, as record_open_run's: measured without it */
     cfg.hold_decay = 0.0f; /* and without hold_decay, which ends the spike set's episode sooner */
     return record_spike_run(&cfg, C, by, seed, save_at, opened, warned);
 }
@@ -8156,7 +8156,7 @@ static void test_hold_decay_then_fault(void **unused)
                 late += d1 > FAULT_LATENCY;
                 late0 += d0 > FAULT_LATENCY;
                 assert_true(a1 >= F && a1 - F <= FAULT_LATENCY); /* never missed */
-                assert_true(f1 >= F);                            /* and flagged for good */
+                assert_true(f1 >= F); /* and flagged for good */
             }
     print_message("spike then step: worst first flag +%d, worst for good +%d (hold_decay 0: "
                   "+%d); for good beyond FAULT_LATENCY in %d of 720 (hold_decay 0: %d)\n",
