@@ -8470,8 +8470,10 @@ static void test_load_format46(void **unused)
     const int since = 12345;
     memcpy(buf + at, &since, sizeof since);
     len += sizeof(int);
-    cut_to_format(buf, &len, offsetof(struct detector_config, spread_mean), 0, 46);
+    /* 1 (a valid spread_mean) in format 46's padding, where the field lies: not read. */
+    cut_to_format(buf, &len, offsetof(struct detector_config, spread_mean), 1, 46);
     assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(b->cfg.spread_mean, 0);
     assert_true(b->dk_left == a->dk_left && b->dk_peak == a->dk_peak);
     const int left = b->dk_left;
     struct detector_result ra, rb;
@@ -8488,6 +8490,167 @@ static void test_load_format46(void **unused)
     free(plain);
     free(buf);
     free(x);
+}
+
+/* A format-46 save of a detector with hold_decay 0 (no decay state saved: nothing to drop) and
+ * hold_echo on, of make_sparse_case's spike (seed 1; a level whose median absolute deviation is
+ * 0, where spread_mean matters), cut inside its episode: loads with spread_mean 0 whatever
+ * format 46's padding held (3.0f's bits, then 1, a valid value) and continues bit for bit as
+ * the saved detector run without it; the same bytes claimed as 47 are refused. A detector saved
+ * with spread_mean 1 keeps it (format 47). (Review of the sixty-eighth round.) */
+static void test_load_format46_plain(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg, kept, cut;
+    detector_config_default(&cfg);
+    cfg.hold_decay = 0.0f;
+    cfg.decay_run = 0;
+    assert_true(cfg.hold_echo > 0.0f && cfg.spread_mean == 1);
+    const float three = 3.0f;
+    int junk;
+    memcpy(&junk, &three, sizeof junk);
+    float *x = make_sparse_case(1, 0);
+    const int opened = load_older_format(&cfg, x, HR_N, HR_ONSET + 2, 1,
+                                         offsetof(struct detector_config, spread_mean), junk, 46);
+    print_message("format 46 load (hold_decay 0): %d anomalies opened after the cut, as saved\n",
+                  opened);
+    free(x);
+    save_kept_and_cut(&cfg, offsetof(struct detector_config, spread_mean), 1, 46, &kept, &cut);
+    assert_int_equal(kept.spread_mean, 1);
+    assert_int_equal(cut.spread_mean, 0);
+    assert_true(cut.hold_decay == 0.0f && cut.hold_echo == cfg.hold_echo);
+}
+
+/* spread_mean on a level of huge values: 3 readings in 8 at `big`, the rest at `base`, frozen
+ * as at an opening. base 0, big 1e30 and 3e38: a median absolute deviation of 0, the mean's
+ * spread taken, finite (summed in a double; at most half the deviations are not 0, so the mean
+ * stays below FLT_MAX / 2). base -3e38, big 3e38: the median of the two middle values
+ * overflows (-inf, as before this round), so do the deviations from it: the spread is inf,
+ * never NaN, and neither hold_echo nor hold_decay ends anything on it (they wait, as with no
+ * spread). Values never reach the ring as inf or NaN (imputed). (Review of the sixty-eighth
+ * round.) */
+static void test_spread_mean_huge(void **unused)
+{
+    (void)unused;
+    const float base[3] = {-3e38f, 0.0f, 0.0f}, big[3] = {3e38f, 1e30f, 3e38f};
+    for (int k = 0; k < 3; k++) {
+        detector_t *d = new_detector(1);
+        struct detector_result res;
+        float *x = malloc(sizeof(float) * 60);
+        assert_non_null(x);
+        for (int t = 0; t < 60; t++)
+            x[t] = t % 8 < 3 ? big[k] : base[k];
+        for (int t = 0; t < 60; t++) /* learning: the context ring fills, nothing trains */
+            step(d, x, t, 1, NULL, &res);
+        d->eb_gap = 1 << 20; /* no episode just before */
+        detector__echo_freeze(d);
+        print_message("level %g / %g: median %g, spread %g\n", (double)base[k], (double)big[k],
+                      (double)d->eb_med, (double)d->eb_sd);
+        /* base -3e38: the median of two middle values -3e38 overflows to -inf (0.5f * (a + b),
+         * as before this round); the rules wait on it as well (below). */
+        assert_true(k == 0 ? isinf(d->eb_med) : d->eb_med == base[k]);
+        assert_false(isnan(d->eb_sd));
+        assert_true(d->eb_sd > 0.0f);
+        if (k == 0)
+            assert_true(isinf(d->eb_sd));
+        else
+            assert_true(isfinite(d->eb_sd));
+        if (k == 0) {
+            const float probe[4] = {base[k], big[k], 0.0f, -1e30f};
+            d->dk_peak = fabsf(big[k] - base[k]); /* inf as well: decay_note keeps none such */
+            for (int i = 0; i < 4; i++) {
+                assert_int_equal(detector__echo_back(d, &probe[i]), 0);
+                assert_int_equal(detector__decay_back(d, &probe[i]), 0);
+            }
+            d->dk_peak = 3e38f;
+            for (int i = 0; i < 4; i++)
+                assert_int_equal(detector__decay_back(d, &probe[i]), 0);
+        }
+        free(x);
+        detector_destroy(d);
+    }
+}
+
+/* ---- review of the sixty-eighth round: a training applied inside an open episode ---------- */
+
+/* make_new_level's healthy AR(1) with, from HR_ONSET, a fault at +3.0 for `high` readings that
+ * then falls to +1.2 and stays there (a lasting fault, 40 % of its peak: what the decay's test
+ * counts as "back"; 16 of the values' deviations from the old level). */
+static float *make_high_then_lasting(uint64_t seed, int high)
+{
+    float *x = make_new_level(seed, 0.0);
+    for (int t = HR_ONSET; t < HR_N; t++)
+        x[t] += t < HR_ONSET + high ? 3.0f : 1.2f;
+    return x;
+}
+
+/* Runs x with the defaults and hold_decay f, a training applied (train_on: as a daemon's job
+ * created before the episode and applied inside it) at reading train_at (-1: none): returns the
+ * readings flagged in [from, from + 200), *opened the episodes opened there, *gap_at where
+ * (from from) the first one ended (-1: not there) and *gap the readings unflagged before the
+ * next opened (-1: none opened). */
+static int lasting_flagged(const float *x, float f, int train_at, int from, int *opened,
+                           int *gap_at, int *gap)
+{
+    *gap_at = *gap = -1;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.hold_decay = f;
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result res;
+    int flagged = 0;
+    *opened = 0;
+    for (int t = 0; t < from + 200; t++) {
+        if (t == train_at) { /* on the readings before the episode */
+            struct detector_train_info info;
+            train_on(d, x, HR_ONSET, &info);
+        }
+        step(d, x, t, 1, NULL, &res);
+        if (t < from)
+            continue;
+        flagged += res.state == DET_ANOMALY;
+        *opened += res.changed && res.state == DET_ANOMALY;
+        if (*opened == 0 && res.state != DET_ANOMALY && *gap_at < 0)
+            *gap_at = t - from; /* the first episode's end */
+        if (*opened == 1 && res.changed && res.state == DET_ANOMALY)
+            *gap = t - from - *gap_at; /* the readings unflagged before the reopening */
+    }
+    detector_destroy(d);
+    return flagged;
+}
+
+/* A training applied inside an open episode (a daemon's job created before it, on the readings
+ * before it) reseeds the windows and zeroes in_anomaly; a fault held at +3.0 for 25 readings
+ * (past hold_decay's two short windows) that then falls to +1.2 and stays, seeds 1-6: without
+ * the training the decay's rule leaves it (flagged as with hold_decay 0); with it, the rule ends
+ * nothing more of the episode either (flagged as with hold_decay 0 and the same training; review
+ * of the sixty-eighth round: it ended the episode at the fall and split the alarm). */
+static void test_hold_decay_reseed_open(void **unused)
+{
+    (void)unused;
+    const int high = 25, from = HR_ONSET + high;
+    for (uint64_t seed = 1; seed <= 6; seed++) {
+        float *x = make_high_then_lasting(seed, high);
+        int o_n, o_t, o_t0, o_n0, ga, gp, ta, tg;
+        const int n = lasting_flagged(x, 0.5f, -1, from, &o_n, &ga, &gp);
+        const int tr = lasting_flagged(x, 0.5f, HR_ONSET + 20, from, &o_t, &ta, &tg);
+        const int tr0 = lasting_flagged(x, 0.0f, HR_ONSET + 20, from, &o_t0, &ga, &gp);
+        const int n0 = lasting_flagged(x, 0.0f, -1, from, &o_n0, &ga, &gp);
+        print_message("seed %d high then lasting: hold_decay 0.5: %d of 200 flagged (%d opened); "
+                      "trained inside: %d (%d); hold_decay 0 trained inside: %d (%d); 0: %d (%d)\n",
+                      (int)seed, n, o_n, tr, o_t, tr0, o_t0, n0, o_n0);
+        print_message("  trained inside, hold_decay 0.5: ended at +%d (-1: not there), unflagged %d "
+                      "before it reopened (-1: none)\n",
+                      ta, tg);
+        free(x);
+        assert_true(n == n0 && o_n == 0 && o_n0 == 0); /* held past two windows: left alone */
+        /* Trained inside: the decay's rule ends nothing more (before the fix it ended the
+         * episode at the fall, +1, and the fault went unflagged 10 readings, then reopened). */
+        assert_int_equal(tr, tr0);
+        assert_int_equal(o_t, o_t0);
+        assert_int_equal(o_t, 0);
+    }
 }
 
 int main(void)
@@ -8634,6 +8797,9 @@ int main(void)
         cmocka_unit_test(test_load_format46),
         cmocka_unit_test(test_spread_mean_spike),
         cmocka_unit_test(test_spread_mean_lasting),
+        cmocka_unit_test(test_hold_decay_reseed_open),
+        cmocka_unit_test(test_load_format46_plain),
+        cmocka_unit_test(test_spread_mean_huge),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
