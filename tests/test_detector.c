@@ -8640,8 +8640,8 @@ static void test_hold_decay_reseed_open(void **unused)
         print_message("seed %d high then lasting: hold_decay 0.5: %d of 200 flagged (%d opened); "
                       "trained inside: %d (%d); hold_decay 0 trained inside: %d (%d); 0: %d (%d)\n",
                       (int)seed, n, o_n, tr, o_t, tr0, o_t0, n0, o_n0);
-        print_message("  trained inside, hold_decay 0.5: ended at +%d (-1: not there), unflagged %d "
-                      "before it reopened (-1: none)\n",
+        print_message("  trained inside, hold_decay 0.5: ended at +%d (-1: not there), "
+                      "unflagged %d before it reopened (-1: none)\n",
                       ta, tg);
         free(x);
         assert_true(n == n0 && o_n == 0 && o_n0 == 0); /* held past two windows: left alone */
