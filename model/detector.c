@@ -130,6 +130,9 @@ void detector_config_default(struct detector_config *cfg)
      * and vigil-sim unchanged (docs/detection.md). */
     cfg->hold_decay = 0.5f;
     cfg->decay_run = 2;
+    /* spread_mean 1 (the sixty-eighth round): a level before an episode that mostly repeats one
+     * value still has a spread, so hold_echo and hold_decay apply to it (docs/detection.md). */
+    cfg->spread_mean = 1;
 }
 
 static int config_check(const struct detector_config *c)
@@ -170,7 +173,8 @@ static int config_check(const struct detector_config *c)
         c->record_young > 1 || !(c->accept_grow >= 0.0f) || !(c->accept_grow <= 1000.0f) ||
         !(c->hold_echo >= 0.0f) || !(c->hold_echo <= 1000.0f) || c->burst_wide < 0 ||
         c->burst_wide > 100 || !(c->hold_decay >= 0.0f) || !(c->hold_decay <= 1.0f) ||
-        c->decay_run < (c->hold_decay > 0.0f) || c->decay_run > 1000)
+        c->decay_run < (c->hold_decay > 0.0f) || c->decay_run > 1000 || c->spread_mean < 0 ||
+        c->spread_mean > 1)
         return ERR_INVAL;
     return 0;
 }

@@ -607,10 +607,17 @@ struct detector_config {
                          below the peak: a spike's decay, not a fault. For err_short readings
                          after the episode the long window learns nothing and nothing opens
                          while that still holds, so a reopening needs a new peak. State: the
-                         level (hold_echo's), the peak and the readings since it, the readings
-                         left (saved). 0.5 by default (docs/detection.md, "Sixty-seventh
+                         level (hold_echo's), the peak, the readings left (saved; format 46 also
+                         the readings since the peak). 0.5 by default (docs/detection.md, "Sixty-seventh
                          round"); 0: off */
     int decay_run;    /* >= 1 when hold_decay is set: the newest values it asks back; 2 */
+    /* Added in format 47 (formats 1-46 load with spread_mean 0: as they ran). */
+    int spread_mean; /* 0 or 1: where the level before an episode (hold_echo's and hold_decay's)
+                        has a median absolute deviation of 0 (at least half its readings equal,
+                        as a counter that mostly reads 0), its spread is 1.2533 times the mean
+                        absolute deviation about the median (a Gaussian's deviation) instead of
+                        0, with which both rules wait. No state. 1 by default
+                        (docs/detection.md, "Sixty-eighth round"); 0: off */
 };
 
 /* Fills the defaults (those chosen by measurement: docs/detection.md). */

@@ -260,11 +260,13 @@ struct detector {
 
     /* hold_decay (detector_release.c, detector__decay_note, _back): dk_peak the largest distance
      * |x - eb_med| of the open (or last) episode's values, the reading before its opening
-     * included; dk_since the readings since it; dk_left the readings after an episode it ended
-     * whose short means the long window does not learn. Saved only when hold_decay is set
-     * (format 46). */
+     * included (NaN after a training's reseed inside the episode: the rule ends nothing more
+     * of it, detector_job_apply); dk_left the readings after an episode it ended whose short
+     * means the long window does not learn and in which nothing reopens on the decay (a
+     * training's reseed zeroes it). Saved only when hold_decay is set (format 46; format 46
+     * also saved the readings since the peak, which nothing read: format 47 drops them). */
     float dk_peak;
-    int dk_since, dk_left;
+    int dk_left;
 
     /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed

@@ -130,8 +130,11 @@
  * formats 1-44 load with it 0, as they ran. Format 46 adds hold_decay and decay_run at the
  * config's end and, only when hold_decay is set, hold_echo's level and run (saved as well when
  * hold_decay alone is set: it reads that level) and the episode's peak after them (dk_peak
- * f32, dk_since, dk_left i32); formats 1-45 load with hold_decay 0, as they ran. */
-#define DET_FORMAT 46u
+ * f32, dk_since, dk_left i32); formats 1-45 load with hold_decay 0, as they ran. Format 47
+ * drops dk_since (the readings since the peak, which nothing read): a format-46 save's is
+ * read and dropped; it adds spread_mean at the config's end (no state); formats 1-46 load
+ * with it 0, as they ran. */
+#define DET_FORMAT 47u
 /* Format 2's config ended at confirm, padded to the struct's alignment; format 3's warm_epochs
  * fills that padding, so both have the same size: the config up to tail_plain, the field format
  * 4 added. Format 4's config is the whole struct. */
@@ -293,6 +296,10 @@
 #define CFG_V45_SIZE                                                                               \
     ((offsetof(struct detector_config, hold_decay) + _Alignof(struct detector_config) - 1) /       \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
+/* Format 46's config: up to spread_mean, the field format 47 added, with the tail padding. */
+#define CFG_V46_SIZE                                                                               \
+    ((offsetof(struct detector_config, spread_mean) + _Alignof(struct detector_config) - 1) /      \
+     _Alignof(struct detector_config) * _Alignof(struct detector_config))
 /* Format 25's config: up to shift_confirm, the field format 26 added, with the tail padding. */
 #define CFG_V25_SIZE                                                                               \
     ((offsetof(struct detector_config, shift_confirm) + _Alignof(struct detector_config) - 1) /    \
@@ -364,8 +371,9 @@ static void get(struct rd *r, void *dst, size_t n)
     X(d->gr_n) X(d->gr_pn) X(d->gr_sum) X(d->gr_sq) X(d->gr_psum) X(d->gr_psq)
 /* hold_echo's level and the error's run (format 44, only when it is set). */
 #define ECHO_FIELDS(X) X(d->eb_med) X(d->eb_sd) X(d->ec_prev) X(d->ec_run) X(d->eb_gap)
-/* hold_decay's peak (format 46, only when it is set). */
-#define DECAY_FIELDS(X) X(d->dk_peak) X(d->dk_since) X(d->dk_left)
+/* hold_decay's peak and quiet (format 46, only when it is set; format 46 had the readings
+ * since the peak, an i32, between them). */
+#define DECAY_FIELDS(X) X(d->dk_peak) X(d->dk_left)
 /* clang-format on */
 
 /* The LSTM checkpoint length that says "kept outside" (detector_save_shared): the caller
@@ -675,6 +683,7 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         : fmt < 44 ? CFG_V43_SIZE
         : fmt < 45 ? CFG_V44_SIZE
         : fmt < 46 ? CFG_V45_SIZE
+        : fmt < 47 ? CFG_V46_SIZE
                    : sizeof cfg);
     if (r.bad)
         return ERR_CORRUPT;
@@ -774,6 +783,8 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         cfg.hold_decay = 0.0f; /* format 45 and before: a decay held until the error let go */
         cfg.decay_run = 0;
     }
+    if (fmt < 47)
+        cfg.spread_mean = 0; /* format 46 and before: a level with no spread waits */
     /* The arrays sized by C and the configuration must be in the blob before anything is
      * allocated for them: a short blob claiming a huge history or window is corrupt, not a
      * reason to allocate gigabytes (found by tests/fuzz/fuzz_detector). A lower bound: the
@@ -964,7 +975,12 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         ECHO_FIELDS(GET_FIELD)
 #undef GET_FIELD
     }
-    if (cfg.hold_decay > 0.0f) { /* format 46 and later */
+    if (cfg.hold_decay > 0.0f && fmt < 47) { /* format 46: the readings since the peak */
+        int32_t since;
+        get(&r, &d->dk_peak, sizeof d->dk_peak);
+        get(&r, &since, sizeof since); /* read nothing: dropped */
+        get(&r, &d->dk_left, sizeof d->dk_left);
+    } else if (cfg.hold_decay > 0.0f) { /* format 47 and later */
 #define GET_FIELD(f) get(&r, &(f), sizeof(f));
         DECAY_FIELDS(GET_FIELD)
 #undef GET_FIELD

@@ -96,7 +96,8 @@ void detector__echo_note(detector_t *d, const float *e)
  * readings before it are the ended episode's, and a lasting fault's own level taken as
  * "before" would let the fault's next episode end on its own values (a split fault, measured:
  * docs/detection.md, "Sixty-fourth round"). Fewer than err_short readings: none (eb_sd 0, the
- * rule waits). */
+ * rule waits). A median absolute deviation of 0 with spread_mean set: the mean absolute
+ * deviation's (the sixty-eighth round). */
 void detector__echo_freeze(detector_t *d)
 {
     const int S = d->cfg.err_short, skip = S - 1;
@@ -128,6 +129,15 @@ void detector__echo_freeze(detector_t *d)
     const float mad = n % 2 ? v[n / 2] : 0.5f * (v[n / 2 - 1] + v[n / 2]);
     d->eb_med = med;
     d->eb_sd = 1.4826f * mad;
+    if (d->eb_sd == 0.0f && d->cfg.spread_mean) {
+        /* spread_mean: half the readings or more sat on the median (a counter that mostly
+         * reads 0, NAB's rogue_agent_key_updown): the rest still say how far the values stray,
+         * and their mean absolute deviation does (0 still when every reading is the same). */
+        double sum = 0.0;
+        for (int i = 0; i < n; i++)
+            sum += v[i];
+        d->eb_sd = (float)(1.2533 * sum / n);
+    }
 }
 
 /* hold_echo: 1 when the newest hold_recent readings (x and the context ring's newest
@@ -176,16 +186,9 @@ void detector__decay_note(detector_t *d, const float *x, int opening)
     if (opening) {
         const float prev = d->ctx_len > 0 ? fabsf(detector__ctx_back(d, 0)[0] - d->eb_med) : 0.0f;
         d->dk_peak = isfinite(prev) ? prev : 0.0f;
-        d->dk_since = 1;
     }
-    if (!isfinite(dev))
-        return;
-    if (dev >= d->dk_peak) {
+    if (isfinite(dev) && dev > d->dk_peak)
         d->dk_peak = dev;
-        d->dk_since = 0;
-    } else if (d->dk_since < (1 << 30)) {
-        d->dk_since++;
-    }
 }
 
 /* hold_decay: 1 when the newest decay_run values (x and the context ring's newest decay_run - 1)

@@ -653,7 +653,18 @@ int detector_job_apply(detector_t *d, detector_job_t *j, struct detector_train_i
         }
         detector__windows_seed(d, j->val_raw, j->n_raw);
         d->in_anomaly = 0;
-        d->below = 0;
+        d->below = 0; /* also ends hold_decay's tracking of the peak after an episode */
+        /* hold_decay's quiet holds a decay that the short window holds; the reseeded window
+         * holds none, so the quiet ends with it (a training inside it kept it up to err_short
+         * readings more: the sixty-seventh round's leftover, docs/detection.md). */
+        d->dk_left = 0;
+        /* Inside an open episode the reseed zeroes in_anomaly, by which hold_decay knows an
+         * episode held past its window (a lasting change, which it leaves): the episode's peak
+         * becomes NaN, so the rule ends nothing more of it (the next opening sets the peak
+         * again). Before, a fault held that long and then halfway back was ended and split
+         * (review of the sixty-eighth round, test_hold_decay_reseed_open). */
+        if (d->det_state == DET_ANOMALY)
+            d->dk_peak = NAN;
         if (d->det_state == DET_LEARNING)
             d->det_state = DET_NORMAL;
     }

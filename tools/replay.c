@@ -150,6 +150,7 @@ static const struct field fields[] = {
     FI("burst_wide", burst_wide),
     FF("hold_decay", hold_decay),
     FI("decay_run", decay_run),
+    FI("spread_mean", spread_mean),
 };
 
 static int config_set(struct detector_config *cfg, const char *key, const char *val)
