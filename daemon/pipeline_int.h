@@ -307,7 +307,8 @@ struct shard {
     float *work; /* scratch of batched group steps (shard thread only) */
     size_t work_len;
     struct detector_result *res; /* their results [DETECTOR_MAX_BATCH] (shard thread only) */
-    nameidx_t chlists;           /* struct chlist by key (shard thread only) */
+    nameidx_t chlists;           /* struct chlist by key (shard thread only; seeded at its
+                                  * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
 };
 
