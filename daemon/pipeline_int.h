@@ -316,7 +316,8 @@ struct pipeline {
     pipeline_opts_t o;
     store_t *store;             /* borrowed; may be NULL */
     pthread_rwlock_t devs_lock; /* guards devs and idx (not the devices' contents) */
-    struct dev *devs;           /* every device (uthash: owns them; walked by listings) */
+    struct dev *devs;           /* every device (uthash: owns them; walked by listings; never
+                                 * searched, its buckets from the key in idx) */
     nameidx_t idx;              /* the same devices by name, for lookups (common/nameidx.h) */
     struct shard *shards;
     int nshards;
