@@ -82,8 +82,10 @@ static const char *const type_names[API_EVENT_COUNT] = {"anomaly", "maintenance"
 #define STREAM_SNDBUF 65536
 
 struct slot {
-    uint64_t seq;   /* 0: empty */
-    uint64_t dhash; /* nameidx_hash of device: most ?device= comparisons end on it */
+    uint64_t seq; /* 0: empty */
+    /* device's key in lostidx. Its hash is also a ?device= stream's prefilter (most comparisons
+     * end on it), which alone would need no secret; the seed is for lostidx. */
+    nameidx_key_t dkey;
     int type;
     char *device; /* in the same block as text */
     char *text;
@@ -96,7 +98,7 @@ struct slot {
  * dropped for a newer one folds its SEQs into the hub's forgotten[], which then stands for
  * every device the hub does not hold (see lost_of). */
 struct lost {
-    uint64_t hash;
+    nameidx_key_t key; /* in lostidx */
     uint64_t seq[API_EVENT_COUNT];
     struct lost *older, *newer;
     size_t len;
@@ -116,7 +118,7 @@ struct api_events_client {
                         ends with an error */
     unsigned types;  /* filter: bit 1 << type of each type it asked for */
     char device[BATCH_NAME_MAX + 1]; /* filter; "" every device */
-    uint64_t dhash;                  /* nameidx_hash of device */
+    nameidx_key_t dkey;              /* device's key in the hub's lostidx */
     char pre[PROLOGUE_MAX];          /* sent before the messages */
     size_t pre_len, pre_off;
     struct api_events_client *prev, *nextc;
@@ -171,7 +173,7 @@ static void wake(struct api_events_client *c)
 static int wanted(const struct api_events_client *c, const struct slot *s)
 {
     return (c->types >> s->type & 1u) &&
-           (!c->device[0] || (s->dhash == c->dhash && strcmp(c->device, s->device) == 0));
+           (!c->device[0] || (s->dkey.h == c->dkey.h && strcmp(c->device, s->device) == 0));
 }
 
 static int lost_same(const void *item, const char *name, size_t len)
@@ -191,7 +193,7 @@ static void lost_unlink(struct api_events *h, struct lost *e)
 /* A record for a device the hub holds none of: a free one, else the oldest's, whose SEQs
  * go to forgotten[]. It starts from forgotten[]: what the device may have lost before (its
  * own record may be the one dropped). Caller holds mu. */
-static struct lost *lost_add(struct api_events *h, uint64_t hash, const char *name, size_t len)
+static struct lost *lost_add(struct api_events *h, nameidx_key_t key, const char *name, size_t len)
 {
     struct lost *e;
     if (h->nlost < h->o.ring) {
@@ -201,14 +203,14 @@ static struct lost *lost_add(struct api_events *h, uint64_t hash, const char *na
         for (int t = 0; t < API_EVENT_COUNT; t++)
             if (e->seq[t] > h->forgotten[t])
                 h->forgotten[t] = e->seq[t];
-        nameidx_del(&h->lostidx, e->hash, e);
+        nameidx_del_key(&h->lostidx, e->key, e);
         lost_unlink(h, e);
     }
-    e->hash = hash;
+    e->key = key;
     e->len = len;
     memcpy(e->name, name, len + 1);
     memcpy(e->seq, h->forgotten, sizeof e->seq);
-    (void)nameidx_add(&h->lostidx, hash, e); /* never grows: sized for o.ring at create */
+    (void)nameidx_add_key(&h->lostidx, key, e); /* never grows: sized for o.ring at create */
     return e;
 }
 
@@ -221,11 +223,11 @@ static void lost_note(struct api_events *h, const struct slot *s)
     size_t len = strlen(s->device);
     if (len > BATCH_NAME_MAX)
         return;
-    struct lost *e = nameidx_find(&h->lostidx, s->dhash, s->device, len, lost_same);
+    struct lost *e = nameidx_find_key(&h->lostidx, s->dkey, s->device, len, lost_same);
     if (e)
         lost_unlink(h, e);
     else
-        e = lost_add(h, s->dhash, s->device, len);
+        e = lost_add(h, s->dkey, s->device, len);
     e->seq[s->type] = s->seq;
     e->older = h->newest_lost;
     *(h->newest_lost ? &h->newest_lost->newer : &h->oldest_lost) = e;
@@ -240,7 +242,7 @@ static const uint64_t *lost_of(const struct api_events *h, const struct api_even
     if (!c->device[0])
         return h->evicted;
     const struct lost *e =
-        nameidx_find(&h->lostidx, c->dhash, c->device, strlen(c->device), lost_same);
+        nameidx_find_key(&h->lostidx, c->dkey, c->device, strlen(c->device), lost_same);
     return e ? e->seq : h->forgotten;
 }
 
@@ -303,7 +305,9 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o)
     while (slots < 2 * o->ring)
         slots *= 2;
     h->lost = calloc(o->ring, sizeof *h->lost);
-    nameidx_init(&h->lostidx);
+    /* Seeded: devices name the records (clients chose the names), and a crafted set sharing
+     * a home slot would make every publish probe them all under mu. */
+    (void)nameidx_init_seeded(&h->lostidx); /* the public fallback only if getrandom fails */
     h->lostidx.slots = calloc(slots, sizeof *h->lostidx.slots);
     h->lostidx.mask = slots - 1;
     if (h->lost == NULL || h->lostidx.slots == NULL)
@@ -385,7 +389,7 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
     }
     memcpy(block, device, dlen + 1);
     char *text = block + dlen + 1;
-    uint64_t dhash = nameidx_hash(device, dlen);
+    nameidx_key_t dkey = nameidx_key(&h->lostidx, device, dlen); /* its seed is fixed: no mu */
     pthread_mutex_lock(&h->mu);
     uint64_t seq = ++h->head;
     int n = snprintf(text, cap - dlen - 1, "id: %s-%" PRIu64 "\nevent: %s\ndata: ", h->run, seq,
@@ -399,7 +403,7 @@ void api_events_publish(api_events_t *h, enum api_event_type type, const char *d
         lost_note(h, &gone);
     }
     *s = (struct slot){.seq = seq,
-                       .dhash = dhash,
+                       .dkey = dkey,
                        .type = (int)type,
                        .device = block,
                        .text = text,
@@ -637,7 +641,7 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
     c->types = types;
     if (device)
         snprintf(c->device, sizeof c->device, "%s", device);
-    c->dhash = nameidx_hash(c->device, strlen(c->device));
+    c->dkey = nameidx_key(&h->lostidx, c->device, strlen(c->device)); /* fixed seed: no mu */
     c->pre_len = (size_t)snprintf(c->pre, sizeof c->pre, "retry: %d\n\n", RETRY_MS);
     pthread_mutex_lock(&h->mu);
     if (h->closing || h->nclients >= h->o.max_streams) {

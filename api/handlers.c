@@ -696,7 +696,7 @@ struct buckets_ctx {
      * chans, touched and hint alike. */
     struct chan_agg **chans;
     size_t nchans, cap;
-    nameidx_t idx;
+    nameidx_t idx; /* seeded: clients chose the channel names (a device has up to thousands) */
     struct chan_agg **touched; /* channels with values in the current bucket, first touch first */
     size_t ntouched;
     /* hint[i]: the channel the i-th value of the last point went to. The store reports a
@@ -746,8 +746,8 @@ static struct chan_agg *chan_of(struct buckets_ctx *c, size_t i, const char *nam
     if (ca && strcmp(ca->name, name) == 0)
         return ca;
     size_t len = strlen(name);
-    uint64_t h = nameidx_hash(name, len);
-    ca = nameidx_find(&c->idx, h, name, len, chan_same);
+    nameidx_key_t k = nameidx_key(&c->idx, name, len);
+    ca = nameidx_find_key(&c->idx, k, name, len, chan_same);
     if (ca == NULL) {
         if (c->nchans == c->cap && chans_reserve(c, c->cap + 1))
             return NULL;
@@ -757,7 +757,7 @@ static struct chan_agg *chan_of(struct buckets_ctx *c, size_t i, const char *nam
         }
         ca->len = len;
         agg_reset(&ca->a);
-        if (nameidx_add(&c->idx, h, ca)) {
+        if (nameidx_add_key(&c->idx, k, ca)) {
             free(ca->name);
             free(ca);
             return NULL;
@@ -915,7 +915,7 @@ static void readings_buckets(api_request_t *r, struct readings_args *a, int64_t 
     sbuf_printf(&b, ",\"step\":%lld,\"buckets\":[", (long long)step);
     struct buckets_ctx c = {
         .b = &b, .step = step, .aggs = aggs, .limit = a->limit, .scan_max = r->max_scan_points};
-    nameidx_init(&c.idx);
+    (void)nameidx_init_seeded(&c.idx); /* the public fallback only if getrandom fails (nameidx.h) */
     api_query_t q = a->q;
     q.limit = 0; /* points; the buckets' limit is bucket_point's */
     int rc = r->srv->be.query(r->srv->be.ctx, &q, bucket_point, &c);

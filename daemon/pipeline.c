@@ -54,12 +54,19 @@ int64_t pipeline__mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static uint32_t hash_name(const char *s, size_t n)
+/* The shard of the device whose key in p->idx is k (d->shard): from the key's high half, so
+ * from the index's secret seed (a client cannot pick names that all land on one worker), and
+ * the same for a name every time (p->idx's seed never changes after pipeline_create). Any
+ * thread. */
+static int shard_of_key(const pipeline_t *p, nameidx_key_t k)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    return (int)((uint32_t)(k.h >> 32) % (uint32_t)p->nshards);
+}
+
+/* The same for the device named name[len]. */
+static int shard_of(const pipeline_t *p, const char *name, size_t len)
+{
+    return shard_of_key(p, nameidx_key(&p->idx, name, len));
 }
 
 void pipeline__observe(atomic_uint_fast64_t *hist, const double *bounds, double v)
@@ -150,7 +157,7 @@ static struct dev *dev_k(pipeline_t *p, const char *name, size_t len, nameidx_ke
     }
     pthread_mutex_init(&d->mu, NULL);
     d->name_len = len;
-    d->shard = (int)(hash_name(name, len) % (uint32_t)p->nshards);
+    d->shard = shard_of_key(p, k);
     d->last_ts = -1;
     atomic_init(&d->seen_ms, -1);
     for (int i = 0; i < DETECTOR_MAX_CHANNELS; i++)
@@ -167,7 +174,9 @@ static struct dev *dev_k(pipeline_t *p, const char *name, size_t len, nameidx_ke
         dev_free(d);
         return NULL;
     }
-    HASH_ADD_KEYPTR(hh, p->devs, d->name, len, d);
+    /* uthash's bucket from the seeded key, not its unseeded Jenkins hash of the name (no
+     * HASH_FIND ever runs on p->devs: lookups go through p->idx). */
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, p->devs, d->name, len, (unsigned)k.h, d);
     pthread_rwlock_unlock(&p->devs_lock);
     return d;
 }
@@ -905,13 +914,13 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms)
     int one = 0;
     if (n > 1) {
         const batch_point_t *pt = &b->points[0];
-        one = (int)(hash_name(batch_str(b, pt->device), pt->device_len) % (uint32_t)n);
+        one = shard_of(p, batch_str(b, pt->device), pt->device_len);
         for (size_t i = 1; i < b->npoints && one >= 0; i++) {
             pt = &b->points[i];
             if (pt->device_len != b->points[i - 1].device_len ||
                 memcmp(batch_str(b, pt->device), batch_str(b, b->points[i - 1].device),
                        pt->device_len) != 0)
-                if ((int)(hash_name(batch_str(b, pt->device), pt->device_len) % (uint32_t)n) != one)
+                if (shard_of(p, batch_str(b, pt->device), pt->device_len) != one)
                     one = -1;
         }
     }
@@ -921,7 +930,7 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms)
     }
     for (size_t i = 0; one < 0 && i < b->npoints; i++) {
         const batch_point_t *pt = &b->points[i];
-        int s = (int)(hash_name(batch_str(b, pt->device), pt->device_len) % (uint32_t)n);
+        int s = shard_of(p, batch_str(b, pt->device), pt->device_len);
         if (msgs[s] == NULL) {
             msgs[s] = calloc(1, sizeof *msgs[s]);
             if (msgs[s] == NULL)

@@ -7,7 +7,9 @@
  * a NUL; at most PIPE_CHLISTS), and a device points at its list (d->chl) while d->gen has not
  * changed since; a point carrying exactly those channels in that order is checked against the
  * list, which stays in cache. Any other point takes the search by name, which also adds new
- * channels. The lists are freed with the shard.
+ * channels. The lists are freed with the shard. Clients choose the channel names, so the
+ * lists' index has a secret seed (nameidx_init_seeded, drawn when the shard makes its first
+ * list) and hashes the keys itself (nameidx_key): no crafted set of lists shares a chain.
  *
  * Threads: shard thread only, under the device's mutex. */
 #include "err.h"
@@ -47,15 +49,18 @@ static void chlist_attach(struct shard *sh, struct dev *d)
     size_t len = d->nch > 0 ? chlist_key(d->ch, d->nch, key, sizeof key) : 0;
     if (len == 0)
         return;
-    uint64_t h = nameidx_hash(key, len);
-    struct chlist *cl = nameidx_find(&sh->chlists, h, key, len, chlist_same);
+    /* The shard's first list: seed the index (nothing added yet, so no slots to lose). */
+    if (sh->chlists.seed == 0 && sh->chlists.count == 0)
+        (void)nameidx_init_seeded(&sh->chlists);
+    nameidx_key_t k = nameidx_key(&sh->chlists, key, len);
+    struct chlist *cl = nameidx_find_key(&sh->chlists, k, key, len, chlist_same);
     if (cl == NULL) {
         if (sh->chlists.count >= PIPE_CHLISTS || (cl = malloc(sizeof *cl + len)) == NULL)
             return;
         cl->n = d->nch;
         cl->key_len = len;
         memcpy(cl->key, key, len);
-        if (nameidx_add(&sh->chlists, h, cl) != 0) {
+        if (nameidx_add_key(&sh->chlists, k, cl) != 0) {
             free(cl);
             return;
         }

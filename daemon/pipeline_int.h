@@ -307,7 +307,8 @@ struct shard {
     float *work; /* scratch of batched group steps (shard thread only) */
     size_t work_len;
     struct detector_result *res; /* their results [DETECTOR_MAX_BATCH] (shard thread only) */
-    nameidx_t chlists;           /* struct chlist by key (shard thread only) */
+    nameidx_t chlists;           /* struct chlist by key (shard thread only; seeded at its
+                                  * first list: pipeline_chan.c) */
     int64_t arrived_ms;          /* the message being scored's arrived_ms (shard thread only) */
 };
 
@@ -315,7 +316,8 @@ struct pipeline {
     pipeline_opts_t o;
     store_t *store;             /* borrowed; may be NULL */
     pthread_rwlock_t devs_lock; /* guards devs and idx (not the devices' contents) */
-    struct dev *devs;           /* every device (uthash: owns them; walked by listings) */
+    struct dev *devs;           /* every device (uthash: owns them; walked by listings; never
+                                 * searched, its buckets from the key in idx) */
     nameidx_t idx;              /* the same devices by name, for lookups (common/nameidx.h) */
     struct shard *shards;
     int nshards;

@@ -5,13 +5,15 @@
  * devices already; docs/benchmarks.md, "Session 6"). Clients choose the device names, so the
  * index has a secret seed (nameidx_init_seeded) and every device name is hashed by the index
  * (nameidx_key), never with a fixed start a client could brute-force. Each device keeps the
- * 64-bit FNV-1a hashes of its channel names in a sorted array (8 bytes a channel instead of a
- * copy of each name: a hash collision can only let a new channel pass as known, never refuse a
- * good one).
+ * 64-bit hashes of its channel names in a sorted array (8 bytes a channel instead of a copy of
+ * each name: a hash collision can only let a new channel pass as known, never refuse a good
+ * one), made with the same index's seed (chan_hash), so a client cannot pick channel names
+ * whose hashes collide with a known one's to pass the channel limit either.
  * The index owns nothing: qdev_add and the removals free what they take out of it. lock guards
  * everything in struct quota; nothing else is locked under it. Any thread. */
 #include "quota.h"
 #include "err.h"
+#include "log.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -34,14 +36,20 @@ struct quota {
     size_t max_devices, max_channels;
 };
 
-static uint64_t fnv1a(const char *s, size_t n)
+/* The hash of a channel name of a device in devs: with devs's secret seed, so the hashes move
+ * with the index (quota_load swaps in a new index with its own seed and hashes made with it). */
+static uint64_t chan_hash(const nameidx_t *devs, const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
+    return nameidx_key(devs, s, n).h;
+}
+
+/* nameidx_init_seeded for the quota's device index, logging when getrandom failed and the
+ * index takes the public fallback seed (the index works, but protects nothing then). */
+static void devs_init(nameidx_t *devs)
+{
+    if (nameidx_init_seeded(devs) != 0)
+        log_warn("quota: getrandom failed; the device index hashes names with the public "
+                 "fallback seed (common/nameidx.h)");
 }
 
 /* Index of h in d->chans, or of where it would go; *found says which. */
@@ -130,7 +138,7 @@ int quota_create(quota_t **out, size_t max_devices, size_t max_channels)
     if (q == NULL)
         return ERR_NOMEM;
     pthread_mutex_init(&q->lock, NULL);
-    (void)nameidx_init_seeded(&q->devs); /* the fixed fallback if getrandom fails (nameidx.h) */
+    devs_init(&q->devs);
     q->max_devices = max_devices;
     q->max_channels = max_channels;
     *out = q;
@@ -168,7 +176,7 @@ static int on_stored_device(void *arg, const store_device_info_t *info)
         return 1;
     }
     for (size_t i = 0; i < info->nchannels; i++) {
-        if (qchan_add(d, fnv1a(info->channels[i], strlen(info->channels[i])))) {
+        if (qchan_add(d, chan_hash(&lc->devs, info->channels[i], strlen(info->channels[i])))) {
             lc->rc = ERR_NOMEM;
             return 1;
         }
@@ -180,7 +188,7 @@ int quota_load(quota_t *q, store_t *s)
 {
     /* Built outside the lock (storage reads take time), swapped in under it. */
     struct load_ctx lc;
-    (void)nameidx_init_seeded(&lc.devs); /* a seed of its own; it moves with the index */
+    devs_init(&lc.devs); /* a seed of its own; it moves with the index */
     lc.rc = 0;
     int rc = store_device_list(s, NULL, 0, on_stored_device, &lc);
     if (rc == 0)
@@ -209,7 +217,8 @@ struct fmemo {
 };
 
 /* The hashes of p's channel names into h[p->nfields], through and into the memo m. */
-static void field_hashes(struct fmemo *m, const batch_t *b, const batch_point_t *p, uint64_t *h)
+static void field_hashes(const nameidx_t *devs, struct fmemo *m, const batch_t *b,
+                         const batch_point_t *p, uint64_t *h)
 {
     const batch_point_t *prev = m->prev;
     for (uint32_t i = 0; i < p->nfields; i++) {
@@ -220,7 +229,7 @@ static void field_hashes(struct fmemo *m, const batch_t *b, const batch_point_t 
             memcmp(batch_str(b, g->name), batch_str(b, f->name), f->name_len) == 0)
             h[i] = m->h[i];
         else
-            h[i] = fnv1a(batch_str(b, f->name), f->name_len);
+            h[i] = chan_hash(devs, batch_str(b, f->name), f->name_len);
     }
     for (uint32_t i = 0; i < p->nfields && i < QUOTA_MEMO; i++)
         m->h[i] = h[i];
@@ -244,7 +253,7 @@ static int admit_point(quota_t *q, const batch_t *b, const batch_point_t *p, nam
     uint64_t fh_small[QUOTA_MEMO], *fh = fh_small;
     if (p->nfields > QUOTA_MEMO && (fh = malloc(p->nfields * sizeof *fh)) == NULL)
         return ERR_NOMEM;
-    field_hashes(m, b, p, fh);
+    field_hashes(&q->devs, m, b, p, fh);
     size_t fresh = 0;
     for (uint32_t i = 0; i < p->nfields; i++) {
         int found = 0;

@@ -424,7 +424,9 @@ struct store {
 };
 
 /* devidx.c (writer thread only, but store__devidx_hash: any thread) */
-/* The 64-bit hash of a device name the index uses. */
+/* The 64-bit hash of a device name the index uses: from the process's secret seed (the public
+ * fallback, logged, if getrandom fails), so a client cannot pick names sharing a slot; the same
+ * for a name for the life of the process. */
 uint64_t store__devidx_hash(const char *name, size_t len);
 /* The device named name[len] whose name hashes to h, or NULL. Borrowed. */
 struct store_dev *store__devidx_find(const store_devidx_t *x, uint64_t h, const char *name,

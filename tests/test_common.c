@@ -580,6 +580,58 @@ static void test_nameidx_seeded(void **state)
     free(it);
 }
 
+/* The pipeline's shard choice (pipeline.c's shard_of_key: the high half of the name's key in the
+ * seeded device index, modulo the shards), checked here on the scheme itself (the pipeline
+ * itself: test_daemon.c's test_pipeline_shards_seeded): names
+ * brute-forced so that the old unseeded choice (32-bit FNV-1a modulo the shards) puts all of
+ * them on one shard spread over every shard with a seeded key, one name keeps one shard for the
+ * index's life, and another index (another pipeline) places them differently. */
+static uint32_t fnv1a32(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static int shard_of_key(nameidx_key_t k, uint32_t nshards)
+{
+    return (int)((uint32_t)(k.h >> 32) % nshards);
+}
+
+static void test_nameidx_seeded_shards(void **state)
+{
+    (void)state;
+    enum { N = 512, SHARDS = 8, TRIES = 1 << 20 };
+    struct named *it = calloc(N, sizeof *it);
+    assert_non_null(it);
+    int found = 0;
+    for (int t = 0; found < N && t < TRIES; t++) {
+        char name[24];
+        size_t len = (size_t)snprintf(name, sizeof name, "pump-%d", t);
+        if (fnv1a32(name, len) % SHARDS == 0) { /* the old choice: shard 0 for all */
+            memcpy(it[found].name, name, len + 1);
+            it[found++].len = len;
+        }
+    }
+    assert_int_equal(found, N);
+    nameidx_t x, y;
+    assert_int_equal(nameidx_init_seeded(&x), 0);
+    assert_int_equal(nameidx_init_seeded(&y), 0);
+    int per[SHARDS] = {0}, moved = 0;
+    for (int i = 0; i < N; i++) {
+        int s = shard_of_key(nameidx_key(&x, it[i].name, it[i].len), SHARDS);
+        assert_int_equal(s, shard_of_key(nameidx_key(&x, it[i].name, it[i].len), SHARDS));
+        per[s]++;
+        moved += s != shard_of_key(nameidx_key(&y, it[i].name, it[i].len), SHARDS);
+    }
+    /* 64 a shard on average; below 24 has a chance under 1e-9 per shard. */
+    for (int s = 0; s < SHARDS; s++)
+        assert_true(per[s] >= 24);
+    assert_true(moved >= N / 2); /* 7/8 move on average */
+    free(it);
+}
+
 /* mcond_add_ms carries whole seconds out of tv_nsec: the result is normalised (tv_nsec in
  * [0, 1e9)) whatever the milliseconds, and equals the sum counted in nanoseconds. */
 static void test_mcond_add_ms(void **state)
@@ -955,6 +1007,7 @@ int main(void)
         cmocka_unit_test(test_nameidx),
         cmocka_unit_test(test_nameidx_collisions),
         cmocka_unit_test(test_nameidx_seeded),
+        cmocka_unit_test(test_nameidx_seeded_shards),
         cmocka_unit_test(test_vtime_mono_s),
         cmocka_unit_test(test_mcond_add_ms),
         cmocka_unit_test(test_mcond_deadline),

@@ -20,6 +20,7 @@
 #include "detector.h"
 #include "err.h"
 #include "pipeline.h"
+#include "pipeline_int.h"
 #include "quota.h"
 
 /* Writes text to a temporary file; returns its path in buf. */
@@ -359,6 +360,70 @@ static void test_maint_overlap(void **state)
     assert_int_equal(pipeline_maint_overlap(s, 0, (struct maint_span){0, 1000}, -1), -1);
 }
 
+/* The pipeline's shard choice on the pipeline itself (test_common's test_nameidx_seeded_shards
+ * checks a copy of the scheme): 512 device names that the old unseeded choice (32-bit FNV-1a
+ * modulo 8) put all on shard 0 are fed to a pipeline of 8 shards. Their devices spread over
+ * every shard (d->shard), and each device's points were scored on its d->shard: its channel
+ * list (d->chl, made by the shard that scored its second point) is the one list of that shard's
+ * index. Fails with dev_k or pipeline__feed_at back on the unseeded hash (checked: per[s] and
+ * cl->count fail). */
+static uint32_t old_shard_hash(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static void test_pipeline_shards_seeded(void **state)
+{
+    (void)state;
+    enum { N = 512, SHARDS = 8 };
+    static char names[N][24];
+    int found = 0;
+    for (int t = 0; found < N && t < (1 << 20); t++) {
+        int len = snprintf(names[found], sizeof names[found], "pump-%d", t);
+        if (old_shard_hash(names[found], (size_t)len) % SHARDS == 0)
+            found++;
+    }
+    assert_int_equal(found, N);
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = SHARDS;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    assert_int_equal(p->nshards, SHARDS);
+    batch_t b;
+    batch_init(&b);
+    for (int k = 0; k < 2; k++) /* the second point of a device attaches its channel list */
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(
+                batch_point_begin(&b, names[i], strlen(names[i]), 1000 + k * 1000, 0), 0);
+            assert_int_equal(batch_field_add(&b, "v", 1, 1.0), 0);
+            assert_int_equal(batch_point_commit(&b), 1);
+        }
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    int per[SHARDS] = {0};
+    for (int i = 0; i < N; i++) {
+        struct dev *d = pipeline__find(p, names[i]);
+        assert_non_null(d);
+        assert_true(d->shard >= 0 && d->shard < SHARDS);
+        per[d->shard]++;
+        const nameidx_t *cl = &p->shards[d->shard].chlists;
+        assert_int_equal(cl->count, 1); /* every device has channels {v} */
+        const void *only = NULL;
+        for (size_t s = 0; s <= cl->mask; s++)
+            if (cl->slots[s].item)
+                only = cl->slots[s].item;
+        assert_ptr_equal(d->chl, only);
+    }
+    for (int s = 0; s < SHARDS; s++)
+        assert_true(per[s] >= 24); /* 64 on average; below 24: a chance under 1e-9 a shard */
+    pipeline_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -372,6 +437,7 @@ int main(void)
         cmocka_unit_test(test_quota),
         cmocka_unit_test(test_silence),
         cmocka_unit_test(test_maint_overlap),
+        cmocka_unit_test(test_pipeline_shards_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -334,6 +334,55 @@ static void test_devidx(void **state)
     free(d);
 }
 
+/* The writer's device index hashes names from a secret seed (store__devidx_hash): device names
+ * brute-forced to share one home slot under the public nameidx_hash (what a client could send)
+ * spread out in it, and are all found; a name's hash is the same on every call. */
+static void test_devidx_seeded(void **state)
+{
+    (void)state;
+    enum { N = 256, BITS = 12, TRIES = 1 << 24 };
+    store_dev_t **d = calloc(N, sizeof *d);
+    assert_non_null(d);
+    const uint64_t low = (1u << BITS) - 1, want = nameidx_hash("n0", 2) & low;
+    int found = 0;
+    for (int t = 0; found < N && t < TRIES; t++) {
+        char name[24];
+        int len = snprintf(name, sizeof name, "n%d", t);
+        if ((nameidx_hash(name, (size_t)len) & low) != want)
+            continue;
+        d[found] = calloc(1, sizeof *d[found] + (size_t)len + 1);
+        assert_non_null(d[found]);
+        d[found]->len = (size_t)len;
+        memcpy(d[found]->name, name, (size_t)len);
+        found++;
+    }
+    assert_int_equal(found, N);
+    store_devidx_t x = {0};
+    for (int i = 0; i < N; i++)
+        assert_int_equal(store__devidx_add(&x, d[i]), 0);
+    assert_true(x.mask + 1 <= (1u << BITS)); /* so all N would share a home slot unseeded */
+    /* Per home slot, how many names: at load 1/2 more than 8 has a chance below 1e-5. */
+    size_t *per = calloc(x.mask + 1, sizeof *per), most = 0;
+    assert_non_null(per);
+    int differ = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t h = store__devidx_hash(d[i]->name, d[i]->len);
+        assert_true(h == store__devidx_hash(d[i]->name, d[i]->len));
+        differ += h != nameidx_hash(d[i]->name, d[i]->len);
+        size_t n = ++per[h & x.mask];
+        most = n > most ? n : most;
+        assert_ptr_equal(store__devidx_find(&x, h, d[i]->name, d[i]->len), d[i]);
+    }
+    assert_int_equal(differ, N);
+    assert_true(most <= 8);
+    assert_null(store__devidx_find(&x, store__devidx_hash("n-none", 6), "n-none", 6));
+    free(per);
+    store__devidx_clear(&x);
+    for (int i = 0; i < N; i++)
+        free(d[i]);
+    free(d);
+}
+
 static void test_roundtrip_exact(void **state)
 {
     fx_t *f = *state;
@@ -4783,6 +4832,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_memo, setup, teardown),
         cmocka_unit_test(test_devidx),
+        cmocka_unit_test(test_devidx_seeded),
         cmocka_unit_test_setup_teardown(test_overwrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sorted_batches, setup, teardown),
         cmocka_unit_test_setup_teardown(test_new_channels, setup, teardown),
