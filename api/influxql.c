@@ -404,6 +404,23 @@ int api__q_is(const qtoken_t *t, const char *kw)
     return t->kind == QT_KEYWORD && strcmp(t->text, kw) == 0;
 }
 
+int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (!api__q_is(&t, kw)) {
+        *s = at;
+        return 0;
+    }
+    api__qs_next(s, &t);
+    if (t.kind != QT_IDENT) {
+        api__q_parse_error(r, &t, "identifier");
+        return -1;
+    }
+    return 0;
+}
+
 int api__q_op(const qtoken_t *t, const char *op)
 {
     return t->kind == QT_OTHER && strcmp(t->text, op) == 0;

@@ -100,6 +100,11 @@ int api__q_is(const qtoken_t *t, const char *kw);
 /* Whether t is the operator op ("=", "=~", "(": a string holding it is not). */
 int api__q_op(const qtoken_t *t, const char *op);
 
+/* Reads an optional keyword kw followed by a name (AS alias, ON db: the name is not kept).
+ * Returns 0 (also when kw is not next: s is left where it was), or -1 (the name missing:
+ * influxd's parse error answered). */
+int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw);
+
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
 

@@ -163,24 +163,6 @@ static int skip_cast(api_request_t *r, qscan_t *s)
     return 0;
 }
 
-/* Reads an optional AS alias of a field not kept. Returns 0, or -1 (parse error). */
-static int read_alias(api_request_t *r, qscan_t *s)
-{
-    qscan_t at = *s;
-    qtoken_t t;
-    api__qs_next(s, &t);
-    if (!api__q_is(&t, "AS")) {
-        *s = at;
-        return 0;
-    }
-    api__qs_next(s, &t);
-    if (t.kind != QT_IDENT) {
-        api__q_parse_error(r, &t, "identifier");
-        return -1;
-    }
-    return 0;
-}
-
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
  * one sets q->unsupported and reads the statement to its end), or -1 (parse error). */
 static int read_field(api_request_t *r, qscan_t *s, select_t *q)
@@ -204,7 +186,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         *s = at;
         if (q_op(&next, ",") || api__q_is(&next, "FROM") || api__q_is(&next, "AS")) {
             mark_influxd_error(q, s, "field must contain at least one variable");
-            return read_alias(r, s); /* no field kept: the statement does not run */
+            return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
         }
     }
     if (literal || (t.kind == QT_OTHER && t.text[0] != '(')) {
@@ -260,7 +242,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
                 snprintf(msg, sizeof msg, "expected field argument in %s()", fn_names[f->fn]);
                 mark_influxd_error(q, s, msg);
                 *s = after;
-                return read_alias(r, s); /* no field kept: the statement does not run */
+                return api__q_keyword_name(r, s,
+                                           "AS"); /* no field kept: the statement does not run */
             }
         }
         if (arg.kind != QT_IDENT) {

@@ -31,24 +31,6 @@ void api__iq_skip(qscan_t *s)
     }
 }
 
-/* Reads an optional ON db (any name: there is one store). Returns 0, or -1 (parse error). */
-static int on_clause(api_request_t *r, qscan_t *s)
-{
-    qscan_t at = *s;
-    qtoken_t t;
-    api__qs_next(s, &t);
-    if (!api__q_is(&t, "ON")) {
-        *s = at;
-        return 0;
-    }
-    api__qs_next(s, &t);
-    if (t.kind != QT_IDENT) {
-        api__q_parse_error(r, &t, "identifier");
-        return -1;
-    }
-    return 0;
-}
-
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
     qtoken_t t;
@@ -415,7 +397,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     const char *unsupported = NULL;
     int has_re = 0, exact = 0;
     qtoken_t t, name;
-    if (on_clause(r, s))
+    if (api__q_keyword_name(r, s, "ON")) /* ON db: any name (there is one store) */
         return -1;
     qscan_t at = *s;
     api__qs_next(s, &t);
@@ -479,7 +461,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
  * (kind QT_EOF: no FROM). Returns 0, or -1 (parse error). */
 static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported)
 {
-    if (on_clause(r, s))
+    if (api__q_keyword_name(r, s, "ON")) /* ON db: any name (there is one store) */
         return -1;
     qscan_t at = *s;
     api__qs_next(s, from);
