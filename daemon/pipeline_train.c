@@ -125,17 +125,22 @@ size_t pipeline__due_len(pipeline_t *p)
 
 /* ---- groups ------------------------------------------------------------------------------- */
 
+/* Group names come from the admin API, so the table's buckets come from the name's key in
+ * p->idx (seeded, and its seed never changes after pipeline_create), not from uthash's unseeded
+ * Jenkins hash; HASH_DEL uses the value stored at add. */
 struct group *pipeline__group(pipeline_t *p, const char *name)
 {
     struct group *g;
+    size_t len = strlen(name);
+    unsigned hv = (unsigned)nameidx_key(&p->idx, name, len).h;
     pthread_mutex_lock(&p->groups_mu);
-    HASH_FIND_STR(p->groups, name, g);
+    HASH_FIND_BYHASHVALUE(hh, p->groups, name, (unsigned)len, hv, g);
     if (g == NULL && (g = calloc(1, sizeof *g)) != NULL) {
         if ((g->name = strdup(name)) == NULL) {
             free(g);
             g = NULL;
         } else {
-            HASH_ADD_KEYPTR(hh, p->groups, g->name, strlen(g->name), g);
+            HASH_ADD_KEYPTR_BYHASHVALUE(hh, p->groups, g->name, (unsigned)len, hv, g);
         }
     }
     pthread_mutex_unlock(&p->groups_mu);

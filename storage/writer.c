@@ -10,6 +10,11 @@
  * put (model, event, detector) never fails its transaction for its own input: an unknown device
  * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
  *
+ * The uthash tables of names (w->devs, each device's chans: names a client chooses) are given the
+ * bucket hash from the process's secret seed (store__devidx_hash, low 32 bits), not uthash's
+ * unseeded Jenkins hash, so a client cannot send names that share one bucket chain; HASH_DEL
+ * uses the hash stored at add.
+ *
  * Threads: store__writer_main is the writer thread; it holds qmu only to take work, to account
  * for it and to see whether the queue is empty, never while it runs SQL, the commit hook or a
  * callback. store__maps_load also runs at open, before the thread starts. */
@@ -67,6 +72,12 @@ void store__maps_free(store_writer_t *w)
     w->ret.pos = NULL;
 }
 
+/* The bucket hash of a device's or channel's name in a uthash table: seeded (file comment). */
+static unsigned name_hash(const char *name, size_t len)
+{
+    return (unsigned)store__devidx_hash(name, len);
+}
+
 static store_dev_t *dev_find(store_writer_t *w, const char *name, size_t len)
 {
     return store__devidx_find(&w->didx, store__devidx_hash(name, len), name, len);
@@ -82,7 +93,9 @@ static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, siz
     d->first_ts = d->last_ts = -1;
     d->len = len;
     memcpy(d->name, name, len);
-    HASH_ADD_KEYPTR(hh, w->devs, d->name, (unsigned)len, d);
+    /* w->devs is only walked and counted (lookups go through w->didx), but its buckets come
+     * from the seeded hash as well. */
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, w->devs, d->name, (unsigned)len, name_hash(name, len), d);
     if (d->hh.tbl == NULL) {
         free(d);
         return NULL;
@@ -95,9 +108,10 @@ static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, siz
     return d;
 }
 
-/* Adds a channel to a device's map (no SQL); *out (may be NULL) is the entry. Returns 0 or
- * ERR_NOMEM. */
-static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, store_chan_t **out)
+/* Adds a channel to a device's map (no SQL); hv is name_hash(name, len); *out (may be NULL) is
+ * the entry. Returns 0 or ERR_NOMEM. */
+static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, unsigned hv,
+                    store_chan_t **out)
 {
     store_chan_t *c = malloc(sizeof *c + len + 1);
     if (c == NULL)
@@ -106,7 +120,7 @@ static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, s
     c->len = len;
     memcpy(c->name, name, len);
     c->name[len] = '\0';
-    HASH_ADD_KEYPTR(hh, d->chans, c->name, (unsigned)len, c);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, d->chans, c->name, (unsigned)len, hv, c);
     if (c->hh.tbl == NULL) {
         free(c);
         return ERR_NOMEM;
@@ -166,9 +180,9 @@ int store__maps_load(store_t *s)
             rc = SQLITE_OK;
             if (cur == NULL || cur->id != id)
                 continue; /* an orphan channel row; harmless */
-            err =
-                chan_add(cur, sqlite3_column_int64(st, 1), (const char *)sqlite3_column_text(st, 2),
-                         (size_t)sqlite3_column_bytes(st, 2), NULL);
+            const char *name = (const char *)sqlite3_column_text(st, 2);
+            size_t len = (size_t)sqlite3_column_bytes(st, 2);
+            err = chan_add(cur, sqlite3_column_int64(st, 1), name, len, name_hash(name, len), NULL);
             if (err)
                 break;
         }
@@ -251,7 +265,8 @@ static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, in
                     store_chan_t **out)
 {
     store_chan_t *c = NULL;
-    HASH_FIND(hh, d->chans, name, (unsigned)len, c);
+    unsigned hv = name_hash(name, len);
+    HASH_FIND_BYHASHVALUE(hh, d->chans, name, (unsigned)len, hv, c);
     if (c != NULL) {
         *idx = c->idx;
         *out = c;
@@ -264,7 +279,7 @@ static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, in
     sqlite3_bind_text(w->chan_ins, 3, name, (int)len, SQLITE_STATIC);
     int err = step_done(s, w->chan_ins);
     if (err == 0)
-        err = chan_add(d, n, name, len, out);
+        err = chan_add(d, n, name, len, hv, out);
     *idx = n;
     return err;
 }

@@ -424,6 +424,48 @@ static void test_pipeline_shards_seeded(void **state)
     pipeline_destroy(p);
 }
 
+/* The groups table (pipeline_train.c, uthash) buckets group names by p->idx's seeded key: 256
+ * names brute-forced so uthash's unseeded Jenkins hash agrees in its low 12 bits (one chain of
+ * 256 with it) each get one group of their own, found again by name, and no bucket chain is long
+ * (random hashes: at most 18 for 256 names in 200,000 trials; the bound is 32). */
+static void test_groups_seeded(void **state)
+{
+    (void)state;
+    enum { N = 256, BITS = 12 };
+    static char names[N][24];
+    static struct group *g[N];
+    unsigned want = 0;
+    int found = 0;
+    for (int t = 0; found < N && t < (1 << 24); t++) {
+        int len = snprintf(names[found], sizeof names[found], "g%d", t);
+        unsigned hv;
+        HASH_VALUE(names[found], (unsigned)len, hv);
+        if (found == 0)
+            want = hv & ((1u << BITS) - 1);
+        if ((hv & ((1u << BITS) - 1)) == want)
+            found++;
+    }
+    assert_int_equal(found, N);
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    for (int i = 0; i < N; i++) {
+        g[i] = pipeline__group(p, names[i]);
+        assert_non_null(g[i]);
+        assert_string_equal(g[i]->name, names[i]);
+    }
+    for (int i = 0; i < N; i++)
+        assert_ptr_equal(pipeline__group(p, names[i]), g[i]);
+    assert_int_equal(HASH_COUNT(p->groups), N);
+    unsigned most = 0;
+    for (unsigned i = 0; i < p->groups->hh.tbl->num_buckets; i++)
+        if (p->groups->hh.tbl->buckets[i].count > most)
+            most = p->groups->hh.tbl->buckets[i].count;
+    assert_true(most <= 32);
+    pipeline_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -438,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_silence),
         cmocka_unit_test(test_maint_overlap),
         cmocka_unit_test(test_pipeline_shards_seeded),
+        cmocka_unit_test(test_groups_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
