@@ -167,6 +167,12 @@ typedef struct store_stats {
     uint64_t retention_steps;            /* transactions that ran a step of a sweep */
     double retention_seconds;            /* writer time spent in the steps */
     double retention_last_sweep_seconds; /* start to end of the last finished sweep */
+    /* Maintenance steps (compaction, retention) that failed since open: in a writer's idle
+     * transaction of their own, or inside a client transaction, where they are rolled back to
+     * their savepoint and the client's writes commit without them (maintenance_rollbacks of
+     * them). commit_errors counts only client transactions that failed. */
+    uint64_t maintenance_errors;
+    uint64_t maintenance_rollbacks;
 } store_stats_t;
 
 /* Upper bounds (seconds) of the commit latency histogram, for /metrics. */
