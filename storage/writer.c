@@ -6,7 +6,10 @@
  * and a failed transaction marks them stale so they are reloaded from the database before the
  * next one. A batch's readings are grouped by device and written by chunks.c (many timestamps
  * per row; devices.points counts distinct timestamps exactly). When the queue is empty, the
- * writer compacts devices' small rows in transactions of their own. An asynchronous
+ * writer compacts devices' small rows in transactions of their own. In a client transaction
+ * the maintenance steps (compaction, retention) run in a savepoint: one that fails is rolled
+ * back alone, the client's writes commit, and the maps are reloaded after (see "Maintenance"
+ * below). An asynchronous
  * put (model, event, detector) never fails its transaction for its own input: an unknown device
  * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
  *
