@@ -4336,6 +4336,75 @@ static void test_retention_fails_writes_kept(void **state)
     assert_int_equal(all_points(f->s, "old").n, 0);
 }
 
+/* Compaction inside a client transaction that fails (a trigger refuses a row of 12 points or
+ * more, which only the compaction writes here): the transaction's batches are all acknowledged
+ * (before session 28 each got ERR_IO), their readings are stored and read back, uncompacted;
+ * once the trigger is gone, the same pattern is compacted in its transaction. Held, the writer
+ * runs the batches in one transaction: the first moves device c's pending reading into a row
+ * (a late reading), so the others go to rows directly, one small row each, and c reaches
+ * STORE_COMPACT_ROWS small rows: compacted in that transaction. */
+#define CF_BATCHES (STORE_COMPACT_ROWS + 6)
+
+static void cf_round(store_t *s, int64_t base)
+{
+    static const char *const ch[] = {"v"};
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    double v = 0;
+    write1(s, "c", base + 100000, 1, ch, &v); /* pending */
+    store__test_hold(s, 1);
+    add_point(&b, "c", base + 50000, 1, ch, &v); /* late: the pending reading becomes a row */
+    assert_int_equal(store_submit(s, &b, on_done, &c), 0);
+    for (int i = 1; i < CF_BATCHES; i++) {
+        v = i;
+        add_point(&b, "c", base + 100000 + i * 1000, 1, ch, &v);
+        assert_int_equal(store_submit(s, &b, on_done, &c), 0);
+    }
+    store__test_hold(s, 0);
+    counter_wait(&c, CF_BATCHES);
+    assert_int_equal(c.ok, CF_BATCHES); /* every batch acknowledged */
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
+static void test_compaction_fails_writes_kept(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_compact BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 12"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    cf_round(f->s, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.maintenance_rollbacks, 1);
+    /* Every reading, in as many rows as written (no row of 12 or more). */
+    assert_int_equal(all_points(f->s, "c").n, CF_BATCHES + 1);
+    assert_int_equal(device(f->s, "c", 0).points, CF_BATCHES + 1);
+    int64_t points;
+    assert_int_equal(chunk_rows(f->dir, "c", &points), CF_BATCHES + 1);
+    assert_int_equal(points, CF_BATCHES + 1);
+
+    /* Without the trigger, after the back-off, a round like it is compacted. */
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_compact"), 0);
+    usleep(1000 * (STORE_RETAIN_PERIOD_MIN_MS + 200));
+    cf_round(f->s, 3600000);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "c").n, 2 * (CF_BATCHES + 1));
+    assert_true(chunk_rows(f->dir, "c", NULL) < 2 * (CF_BATCHES + 1));
+
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(all_points(f->s, "c").n, 2 * (CF_BATCHES + 1));
+    assert_int_equal(device(f->s, "c", 0).points, 2 * (CF_BATCHES + 1));
+}
+
 /* ---- shared checkpoints (schema 5) ---- */
 
 /* One integer from SQL on the database file (a second connection; WAL readers see the last
@@ -5099,6 +5168,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_with_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_fails_writes_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_fails_writes_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpts_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
