@@ -4289,6 +4289,12 @@ static void test_retention_fails_writes_kept(void **state)
     store_stats_get(f->s, &st);
     assert_int_equal(st.maintenance_rollbacks, 1);
     assert_int_equal(st.maintenance_errors, 2);
+    /* The maps as committed right after that transaction (maintenance backs off 2 s now, so
+     * no idle transaction has failed and reloaded them since): the undone step's deletions
+     * are not in the published counters. */
+    assert_int_equal(device(f->s, "old", 0).points, 300);
+    assert_int_equal(device(f->s, "old", 0).first, now - 35 * DAY_MS);
+    assert_int_equal(device(f->s, "live", 0).points, RF_HELD);
     /* More writes for about 2 s, each waited for, while the step keeps failing (in idle
      * transactions or in the writes' own). */
     for (int i = RF_HELD; i < RF_WRITES; i++) {
@@ -4403,6 +4409,139 @@ static void test_compaction_fails_writes_kept(void **state)
     f->s = open_store(f->dir, 0);
     assert_int_equal(all_points(f->s, "c").n, 2 * (CF_BATCHES + 1));
     assert_int_equal(device(f->s, "c", 0).points, 2 * (CF_BATCHES + 1));
+}
+
+/* The maps a rolled-back compaction leaves are reloaded with everything its transaction
+ * committed: a device created there (its channels, its pending readings, published to readers)
+ * and a device deleted there. Held, the writer takes cf_round's batches, a new device "n" (two
+ * channels, two pending readings) and the deletion of "gone" in one transaction whose compaction
+ * the trigger refuses. Afterwards "n" is read back whole, writes to its channels (and a third)
+ * go in without a duplicate channel row, "gone" is unknown and created anew by a write, and all
+ * of it holds after a reopen. */
+static void *delete_gone(void *arg)
+{
+    return (void *)(intptr_t)store_device_delete(arg, "gone");
+}
+
+static void test_maintenance_undone_maps(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"}, *const ab[] = {"a", "b"}, *const bza[] = {"b", "z", "a"};
+    double v = 1, vv[3] = {1, 2, 3};
+    write1(f->s, "gone", 1000, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_compact BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 12"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    write1(f->s, "c", 100000, 1, ch, &v); /* pending */
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    add_point(&b, "c", 50000, 1, ch, &v); /* late: the pending reading becomes a row */
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    for (int i = 1; i < CF_BATCHES; i++) {
+        v = i;
+        add_point(&b, "c", 100000 + i * 1000, 1, ch, &v);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    add_point(&b, "n", 1000, 2, ab, vv);
+    add_point(&b, "n", 2000, 2, ab, vv);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, delete_gone, f->s), 0);
+    usleep(300000); /* the deletion queued behind the batches */
+    store__test_hold(f->s, 0);
+    counter_wait(&c, CF_BATCHES + 1);
+    assert_int_equal(c.ok, CF_BATCHES + 1);
+    void *rc;
+    pthread_join(th, &rc);
+    assert_int_equal((intptr_t)rc, 0);
+    batch_deinit(&b);
+    counter_deinit(&c);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_rollbacks, 1);
+    assert_int_equal(st.commit_errors, 0);
+
+    for (int round = 0; round < 2; round++) {
+        devinfo_t d = device(f->s, "n", 0);
+        assert_int_equal(d.points, round == 0 ? 2 : 3);
+        assert_int_equal(d.nch, round == 0 ? 2 : 3);
+        assert_int_equal(d.first, 1000);
+        assert_int_equal(all_points(f->s, "n").n, round == 0 ? 2 : 3);
+        assert_int_equal(all_points(f->s, "c").n, CF_BATCHES + 1);
+        assert_int_equal(device(f->s, "c", 0).points, CF_BATCHES + 1);
+        if (round == 0) {
+            device(f->s, "gone", ERR_NOTFOUND);
+            write1(f->s, "n", 3000, 3, bza, vv); /* a lost channel would be inserted again */
+            write1(f->s, "gone", 5000, 1, ch, &v);
+        }
+        d = device(f->s, "gone", 0);
+        assert_int_equal(d.points, 1);
+        assert_int_equal(d.first, 5000);
+        got_t g;
+        assert_int_equal(query(f->s, "n", 0, 10000, NULL, 0, 0, 0, &g), 0);
+        assert_int_equal(g.n, 3);
+        assert_true(got_val(&g, 2, "z") == 2);
+        assert_true(got_val(&g, 0, "b") == 2);
+        store_stats_get(f->s, &st);
+        assert_int_equal(st.commit_errors, 0);
+        store_close(f->s);
+        f->s = open_store(f->dir, 0);
+    }
+}
+
+/* A maintenance step that makes SQLite roll back the whole transaction (RAISE(ROLLBACK) in a
+ * trigger, as SQLite does itself for some SQLITE_IOERR, SQLITE_FULL and SQLITE_NOMEM): the
+ * client's writes went with it, so every batch of the transaction is refused (none
+ * acknowledged and lost), one commit error and one maintenance error are counted, no rollback
+ * to the savepoint; the writer goes on afterwards, and only the acknowledged readings are on
+ * disk after a reopen. */
+static void test_maintenance_rollback_all(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_all BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 12"
+                                            " BEGIN SELECT RAISE(ROLLBACK, 'injected'); END"),
+                     0);
+    double v = 0;
+    write1(f->s, "c", 100000, 1, ch, &v); /* pending */
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    add_point(&b, "c", 50000, 1, ch, &v);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    for (int i = 1; i < CF_BATCHES; i++) {
+        v = i;
+        add_point(&b, "c", 100000 + i * 1000, 1, ch, &v);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    store__test_hold(f->s, 0);
+    counter_wait(&c, CF_BATCHES);
+    assert_int_equal(c.bad, CF_BATCHES);
+    batch_deinit(&b);
+    counter_deinit(&c);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 1);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.maintenance_rollbacks, 0);
+    assert_int_equal(all_points(f->s, "c").n, 1);
+    assert_int_equal(device(f->s, "c", 0).points, 1);
+    v = 7;
+    write1(f->s, "c", 200000, 1, ch, &v);
+    assert_int_equal(all_points(f->s, "c").n, 2);
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    span_t sp = all_points(f->s, "c");
+    assert_int_equal(sp.n, 2);
+    assert_int_equal(sp.first, 100000);
+    assert_int_equal(sp.last, 200000);
 }
 
 /* ---- shared checkpoints (schema 5) ---- */
@@ -5169,6 +5308,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_with_writes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_fails_writes_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_fails_writes_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maintenance_undone_maps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maintenance_rollback_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpts_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
