@@ -27,10 +27,12 @@
  * once the sweep's events are deleted, each has its bound set again from its remaining ended
  * events, once a sweep, at most STORE_RETAIN_BOUNDS_PER_TX devices a step (set_bounds): one
  * search of that device's events each, none for the others. Until then a noted bound is the old
- * one, too large but valid. A failed transaction rolls everything back, the maps are reloaded,
- * and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later; the noted
- * devices stay noted (a bound set again without need is still exact). The first sweep after open
- * notes every device at its start (note_all), so each bound is set exactly once per process
+ * one, too large but valid. A failed step is rolled back (with its idle transaction, or to its
+ * savepoint in a client transaction, whose writes still commit: writer.c), the maps are
+ * reloaded, and the walk starts again from the first device STORE_RETAIN_PERIOD_MIN_MS later or
+ * after writer.c's maintenance back-off (1 s doubling to a minute), whichever is later; the
+ * noted devices stay noted (a bound set again without need is still exact). The first sweep after
+ * open notes every device at its start (note_all), so each bound is set exactly once per process
  * start: a restart forgets the list, and a database upgraded from schema 9 before retention
  * lowered bounds may hold bounds of events it already deleted; both are too large but valid
  * until then, and exact after it. So is a sweep that ran out of memory noting devices: the next

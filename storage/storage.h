@@ -167,6 +167,12 @@ typedef struct store_stats {
     uint64_t retention_steps;            /* transactions that ran a step of a sweep */
     double retention_seconds;            /* writer time spent in the steps */
     double retention_last_sweep_seconds; /* start to end of the last finished sweep */
+    /* Maintenance steps (compaction, retention) that failed since open: in a writer's idle
+     * transaction of their own, or inside a client transaction, where they are rolled back to
+     * their savepoint and the client's writes commit without them (maintenance_rollbacks of
+     * them). commit_errors counts only client transactions that failed. */
+    uint64_t maintenance_errors;
+    uint64_t maintenance_rollbacks;
 } store_stats_t;
 
 /* Upper bounds (seconds) of the commit latency histogram, for /metrics. */
@@ -359,10 +365,11 @@ typedef int (*store_event_cb)(void *arg, const char *device, int64_t id, int64_t
 /* Reports the events of one device (NULL: every device) that overlap [from_ms, to_ms), i.e.
  * start_ts < to_ms and (active or end_ts >= from_ms), newest start first (ties: highest device
  * and id first), at most limit of them (0: all). active_only keeps the events without an end.
- * Ended events are read only from start_ts >= from_ms - the device's longest ended event
- * (devices.ev_maxlen, schema 9; the fleet's longest for fleet-wide queries), active ones from
- * their partial index, so a range reads the events that can overlap it; an unbounded from_ms
- * reads every older event. */
+ * Ended events are read only from start_ts >= from_ms - the device's length bound
+ * (devices.ev_maxlen, schema 9: at least its longest stored ended event, raised as events are
+ * stored and lowered by retention once a sweep, so it may exceed that length until then; the
+ * fleet's largest bound for fleet-wide queries), active ones from their partial index, so a
+ * range reads the events that can overlap it; an unbounded from_ms reads every older event. */
 int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
                        int64_t to_ms, size_t limit, store_event_cb cb, void *arg);
 

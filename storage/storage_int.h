@@ -379,6 +379,13 @@ typedef struct store_writer {
     uint64_t tx_readings, tx_points;
     uint64_t tx_ops, tx_ops_skipped; /* asynchronous ops written / skipped by the transaction */
     store_retain_t ret;
+    /* Maintenance (compaction, retention) in a client transaction runs inside a savepoint
+     * (writer.c): its statements, prepared at first use and finalized at the writer's exit;
+     * consecutive maintenance failures; the monotonic ms before which no maintenance step runs
+     * after one failed. */
+    sqlite3_stmt *sp_begin, *sp_undo, *sp_release;
+    int maint_fails;
+    int64_t maint_next_ms;
 } store_writer_t;
 
 struct store {

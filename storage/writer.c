@@ -6,7 +6,10 @@
  * and a failed transaction marks them stale so they are reloaded from the database before the
  * next one. A batch's readings are grouped by device and written by chunks.c (many timestamps
  * per row; devices.points counts distinct timestamps exactly). When the queue is empty, the
- * writer compacts devices' small rows in transactions of their own. An asynchronous
+ * writer compacts devices' small rows in transactions of their own. In a client transaction
+ * the maintenance steps (compaction, retention) run in a savepoint: one that fails is rolled
+ * back alone, the client's writes commit, and the maps are reloaded after (see "Maintenance"
+ * below). An asynchronous
  * put (model, event, detector) never fails its transaction for its own input: an unknown device
  * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
  *
@@ -812,17 +815,156 @@ int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
+/* ---- Maintenance: compaction and retention steps, which must not fail a client's writes ----
+ *
+ * In a client transaction the maintenance steps run after the jobs, inside SAVEPOINT maint.
+ * The client's devices rows are written before it (flush_touched), so that rolling back to it
+ * leaves exactly the client's writes. If a step fails (out of memory, a corrupt row, an SQLite
+ * error), the writer asks SQLite what is left: if it rolled back the whole transaction itself
+ * (sqlite3_get_autocommit, as it may for SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM), the client's
+ * jobs are lost and the transaction fails as any other; else it rolls back to the savepoint and
+ * commits the jobs, and that COMMIT decides: a disk that is full or failing fails it there. The
+ * maps then hold the steps' undone changes (counters, rows flags, the compact list), so after the
+ * commit they are reloaded from the database, as after a failed transaction, which also
+ * publishes the pending readings anew; retention's walk restarts (store__retain_end_tx). Each
+ * failure is counted (stats.maintenance_errors) and backs maintenance off, 1 s doubling to a
+ * minute, so a failure that persists costs one attempt a minute, logged once until a
+ * maintenance step succeeds again. An idle transaction is maintenance only: it fails whole,
+ * counted the same way and not in commit_errors. */
+
+static void touched_clear(store_writer_t *w)
+{
+    for (size_t i = 0; i < w->ntouched; i++)
+        if (w->touched[i] != NULL)
+            w->touched[i]->touched = 0;
+    w->ntouched = 0;
+}
+
+static int maint_prepare(store_t *s)
+{
+    static const char *const sql[3] = {"SAVEPOINT maint", "ROLLBACK TO maint", "RELEASE maint"};
+    store_writer_t *w = &s->w;
+    sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
+    for (int i = 0; i < 3; i++) {
+        if (*st[i] != NULL)
+            continue;
+        int rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
+        if (rc != SQLITE_OK) {
+            store__set_errmsg(s, "preparing '%s': %s", sql[i], sqlite3_errmsg(w->db));
+            return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+        }
+    }
+    return 0;
+}
+
+static void maint_finalize(store_writer_t *w)
+{
+    sqlite3_finalize(w->sp_begin);
+    sqlite3_finalize(w->sp_undo);
+    sqlite3_finalize(w->sp_release);
+    w->sp_begin = w->sp_undo = w->sp_release = NULL;
+}
+
+/* 1 when a maintenance step may have work now: not backing off, and devices to compact or a
+ * retention step due. */
+static int maint_due(store_t *s)
+{
+    int64_t now = vtime_mono_ms(), due = store__retain_due_ms(s);
+    return now >= s->w.maint_next_ms && (s->w.ncompact > 0 || (due >= 0 && due <= now));
+}
+
+static int maint_steps(store_t *s, int idle)
+{
+    int err = store__compact_some(s, !idle);
+    /* A bounded step of the retention sweep when one is due (retention.c). */
+    return err ? err : store__retain_step(s);
+}
+
+/* Counts and logs a failed maintenance step (err) and backs maintenance off; kept: rolled back
+ * to its savepoint, the client's writes committed. */
+static void maint_failed(store_t *s, int err, int kept)
+{
+    store_writer_t *w = &s->w;
+    int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
+    for (int i = 1; i < w->maint_fails + 1 && backoff < STORE_RETAIN_PERIOD_MS; i++)
+        backoff *= 2;
+    if (backoff > STORE_RETAIN_PERIOD_MS)
+        backoff = STORE_RETAIN_PERIOD_MS;
+    w->maint_fails++;
+    w->maint_next_ms = vtime_mono_ms() + backoff;
+    pthread_mutex_lock(&s->smu);
+    s->stats.maintenance_errors++;
+    if (kept)
+        s->stats.maintenance_rollbacks++;
+    pthread_mutex_unlock(&s->smu);
+    if (w->maint_fails == 1)
+        log_warn("storage: compaction or retention failed (%s): %s; %s; next try in %lld ms",
+                 err_str(err), store_errmsg(s),
+                 kept ? "rolled back, the transaction's other writes committed"
+                      : "its transaction rolled back",
+                 (long long)backoff);
+}
+
+static void maint_succeeded(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    if (w->maint_fails > 0)
+        log_info("storage: compaction and retention succeed again (after %d failures)",
+                 w->maint_fails);
+    w->maint_fails = 0;
+    w->maint_next_ms = 0;
+}
+
+/* The maintenance steps of a client transaction, in their savepoint (above). Returns 0 when
+ * the client's jobs can still commit (*maint_err: the steps' failure, or 0; *undone: the steps
+ * ran and were rolled back, so the maps must be reloaded), else the status that fails the
+ * transaction. */
+static int maint_guarded(store_t *s, int *maint_err, int *undone)
+{
+    store_writer_t *w = &s->w;
+    int err = maint_prepare(s);
+    if (err) {
+        *maint_err = err; /* nothing ran */
+        return 0;
+    }
+    /* The client's devices rows, before the savepoint; the steps' inside it. Either way the
+     * list is emptied, so the final flush_touched writes none of them again (nor, after the
+     * rollback, the steps' undone counters). */
+    if ((err = flush_touched(s)) != 0)
+        return err;
+    touched_clear(w);
+    if ((err = step_done(s, w->sp_begin)) != 0)
+        return err;
+    int m = maint_steps(s, 0);
+    if (m == 0)
+        m = flush_touched(s);
+    touched_clear(w);
+    if (m == 0)
+        return step_done(s, w->sp_release);
+    *maint_err = m;
+    if (sqlite3_get_autocommit(w->db))
+        return m; /* SQLite rolled back the whole transaction: the jobs are lost with it */
+    *undone = 1;
+    err = step_done(s, w->sp_undo);
+    return err ? err : step_done(s, w->sp_release);
+}
+
 /* Runs every job in one transaction (idle: no jobs, compaction of the small rows of any device
- * in the compact list). Returns 0 once COMMIT succeeded, else the status of the failure
- * (ERR_NOSPACE, ERR_IO, ERR_NOMEM) with everything rolled back. */
+ * in the compact list) with a bounded step of a due retention sweep. Returns 0 once COMMIT
+ * succeeded, else the status of the failure (ERR_NOSPACE, ERR_IO, ERR_NOMEM) with everything
+ * rolled back. With jobs, a failed maintenance step is rolled back alone and does not fail the
+ * jobs unless SQLite rolled back everything or the COMMIT fails (above). */
 static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seconds)
 {
     store_writer_t *w = &s->w;
     w->tx_readings = w->tx_points = 0;
     w->tx_ops = w->tx_ops_skipped = 0;
-    int err = 0;
-    if (w->maps_stale && (err = store__maps_load(s)) != 0)
+    int err = 0, maint_err = 0, undone = 0, maint_ran = 0;
+    if (w->maps_stale && (err = store__maps_load(s)) != 0) {
+        if (idle)
+            maint_failed(s, err, 0);
         return err;
+    }
     double t0 = vtime_mono_s();
     w->seq = w->log_last + 1;
     w->txn++;
@@ -831,33 +973,42 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     err = step_done(s, w->begin);
     for (store_job_t *j = jobs; err == 0 && j != NULL; j = j->next)
         err = run_job(s, j);
-    /* Devices with many small rows are compacted now rather than when the writer is idle,
-     * which a saturated writer never is; the batch's commit (and fsync) covers it. */
     if (err == 0)
         err = store__pend_end_tx(s);
-    if (err == 0)
-        err = store__compact_some(s, !idle);
-    /* A bounded step of the retention sweep when one is due (retention.c). */
-    if (err == 0)
-        err = store__retain_step(s);
+    /* Devices with many small rows are compacted now rather than when the writer is idle,
+     * which a saturated writer never is; the batch's commit (and fsync) covers it. */
+    if (err == 0 && idle) {
+        maint_ran = 1;
+        err = maint_steps(s, 1);
+    } else if (err == 0 && maint_due(s)) {
+        maint_ran = 1;
+        err = maint_guarded(s, &maint_err, &undone);
+    }
     if (err == 0)
         err = flush_touched(s);
     /* Publication right after the commit is visible, inside COMMIT (store__wal_hook), before a
      * checkpoint that may run there for a while: a query whose snapshot shows this commit waits
-     * for it (query.c). */
-    w->publish_due = err == 0;
+     * for it (query.c). After undone maintenance the maps are wrong: reloaded instead. */
+    w->publish_due = err == 0 && !undone;
     if (err == 0)
         err = step_done(s, w->commit);
     if (err == 0 && w->publish_due)
         store__pend_publish(s); /* nothing was written: no hook */
     w->publish_due = 0;
-    for (size_t i = 0; i < w->ntouched; i++)
-        if (w->touched[i] != NULL)
-            w->touched[i]->touched = 0;
-    w->ntouched = 0;
+    touched_clear(w);
     if (err == 0) {
         *seconds = vtime_mono_s() - t0;
-        store__retain_end_tx(s, 0);
+        if (undone) {
+            /* The maps as committed; on failure maps_stale stays set and the next transaction
+             * loads them (readers wait for the pending readings meanwhile, pgen -1). */
+            w->maps_stale = 1;
+            store__maps_load(s);
+        }
+        store__retain_end_tx(s, maint_err);
+        if (maint_err)
+            maint_failed(s, maint_err, 1);
+        else if (maint_ran)
+            maint_succeeded(s);
         return 0;
     }
     if (!sqlite3_get_autocommit(w->db))
@@ -867,6 +1018,8 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     w->maps_stale = 1;
     store__maps_load(s);
     store__retain_end_tx(s, err);
+    if (idle || maint_err)
+        maint_failed(s, maint_err ? maint_err : err, 0);
     return err;
 }
 
@@ -901,13 +1054,11 @@ static int idle_work(store_t *s, int failing)
     for (;;) {
         int64_t due = store__retain_due_ms(s);
         int retain = due >= 0 && due <= vtime_mono_ms();
-        if (s->qhead != NULL || s->closing || s->hold || failing || (s->w.ncompact == 0 && !retain))
+        if (s->qhead != NULL || s->closing || s->hold || failing ||
+            (s->w.ncompact == 0 && !retain) || vtime_mono_ms() < s->w.maint_next_ms)
             return 0;
         pthread_mutex_unlock(&s->qmu);
-        int err = run_transaction(s, NULL, 1, &seconds);
-        if (err)
-            log_warn("storage: compaction or retention failed (%s): %s", err_str(err),
-                     store_errmsg(s));
+        int err = run_transaction(s, NULL, 1, &seconds); /* a failure is logged there */
         pthread_mutex_lock(&s->qmu);
         if (err)
             return err;
@@ -925,6 +1076,8 @@ static void wait_for_work(store_t *s, int failing)
         int64_t now = vtime_mono_ms();
         if (due >= 0 && due < backoff)
             due = backoff;
+        if (due >= 0 && due < s->w.maint_next_ms)
+            due = s->w.maint_next_ms; /* maintenance backs off after a failure */
         if (due < 0) {
             pthread_cond_wait(&s->qcond, &s->qmu);
         } else if (due > now) {
@@ -1017,5 +1170,6 @@ void *store__writer_main(void *arg)
     }
     pthread_mutex_unlock(&s->qmu);
     store__retain_deinit(s);
+    maint_finalize(&s->w);
     return NULL;
 }

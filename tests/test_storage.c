@@ -2187,12 +2187,14 @@ static void evm_inject(const char *dir, int on)
 /* Opens dir with a day's retention; its first sweep sets the bounds of bounds_many's devices in
  * three follow-up steps of 8, 8 and 7 devices, the list's last (the highest ids) first, and the
  * third, which holds m00 (the lowest id), fails on the injected trigger. Waits (at most 20 s)
- * for the first two; the writer's idle transaction of the third fails (not counted in the
- * stats, then backs off for a minute), so after the retry delay (STORE_RETAIN_PERIOD_MIN_MS) a
- * flush's transaction runs the step again and fails with it: counted. Then checks the state the
- * failures leave: the two steps before committed (16 bounds, exact), the old episodes are gone,
- * no sweep has ended, and m00..m06 keep their old bounds, too large (j + 1 minutes for j
- * minutes of episodes left) but valid. */
+ * for the first two; the writer's idle transaction of the third fails (a maintenance error, not
+ * a commit error; maintenance backs off a second, idle transactions a minute), so after the
+ * retry delay (STORE_RETAIN_PERIOD_MIN_MS) a flush's transaction runs the step again inside its
+ * savepoint: the step is rolled back alone and the flush commits (since session 28; before, the
+ * flush failed with ERR_IO and counted a commit error). Then checks the state the failures
+ * leave: the two steps before committed (16 bounds, exact), the old episodes are gone, no sweep
+ * has ended, no client transaction failed, and m00..m06 keep their old bounds, too large (j + 1
+ * minutes for j minutes of episodes left) but valid. */
 static store_t *evm_open_failing(const char *dir)
 {
     store_t *s = open_retention(dir, EVR_DAY);
@@ -2200,15 +2202,21 @@ static store_t *evm_open_failing(const char *dir)
         usleep(50000);
     /* The retry is due STORE_RETAIN_PERIOD_MIN_MS after the failed idle transaction, which may
      * come later than the poll saw the bounds on a loaded machine: flush until a flush's
-     * transaction meets it (the flushes before it commit and count nothing), at most 5 s more. */
+     * transaction meets it (each flush commits), at most 5 s more. */
     usleep(1000 * STORE_RETAIN_PERIOD_MIN_MS);
-    int rc = 0;
-    for (int i = 0; i < 50 && (rc = store_flush(s)) == 0; i++)
-        usleep(100000);
-    assert_int_equal(rc, ERR_IO);
     store_stats_t st;
     store_stats_get(s, &st);
-    assert_int_equal(st.commit_errors, 1);
+    for (int i = 0; i < 50 && st.maintenance_rollbacks == 0; i++) {
+        assert_int_equal(store_flush(s), 0);
+        store_stats_get(s, &st);
+        if (st.maintenance_rollbacks == 0)
+            usleep(100000);
+    }
+    assert_int_equal(st.maintenance_rollbacks, 1);
+    /* The idle transaction's and the flush's (and another idle one's, should an idle
+     * transaction have met the retry before a flush did). */
+    assert_true(st.maintenance_errors >= 2);
+    assert_int_equal(st.commit_errors, 0);
     assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
     assert_int_equal(st.retention_sweeps, 0);
     assert_int_equal(store__test_bounds_set(s), 2 * STORE_RETAIN_BOUNDS_PER_TX);
@@ -2233,7 +2241,8 @@ static void test_events_retention_bound_step_fails(void **state)
     assert_int_equal(store_retention_sweep(f->s), 0);
     store_stats_t st;
     store_stats_get(f->s, &st);
-    assert_int_equal(st.commit_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+    assert_true(st.maintenance_errors >= 2);
     assert_int_equal(st.retention_events, EVM_DEVS * EVM_OLD);
     assert_true(st.retention_sweeps >= 1);
     assert_int_equal(store__test_bounds_set(f->s), EVM_DEVS);
@@ -4212,6 +4221,329 @@ static void test_retention_index_used(void **state)
     assert_plans(*state, sqls, want, 2);
 }
 
+/* Runs sql on the closed store's database file (a connection of its own). */
+static void exec_file(const char *dir, const char *sql)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A retention step that fails in every transaction (a trigger refuses the deletion of events,
+ * after the step has deleted readings rows in the same step) while a client writes: every write
+ * is acknowledged (the step is rolled back to its savepoint and the client's readings commit;
+ * before session 28 the transaction failed whole and the write got ERR_IO), no commit error is
+ * counted, the maintenance errors are, the rows the failed steps deleted are all back (on disk
+ * and in the writer's counters), and once the trigger is gone the sweep completes; after a
+ * reopen every acknowledged reading is there. */
+#define RF_HELD   10
+#define RF_WRITES 30
+
+static void test_retention_fails_writes_kept(void **state)
+{
+    fx_t *f = *state;
+    int64_t now = vtime_now_ms();
+    /* "old": 300 rows ten to 35 days old, and an event that ended before the horizon. */
+    write_spaced(f->s, "old", now - 35 * DAY_MS, 2 * 3600 * 1000, 300, 0);
+    assert_int_equal(chunk_rows(f->dir, "old", NULL), 300);
+    int64_t t5 = now - 5 * DAY_MS;
+    assert_int_equal(store_event_put(f->s, "old", 1, t5, t5 + 60000, "{}"), 0);
+    store_close(f->s);
+    exec_file(f->dir, "CREATE TRIGGER inject_events BEFORE DELETE ON events"
+                      " BEGIN SELECT RAISE(ABORT, 'injected'); END");
+
+    /* The sweep at open fails in an idle transaction: maintenance backs off for a second. */
+    f->s = open_retention(f->dir, DAY_MS);
+    store_stats_t st;
+    for (int i = 0; i < 400; i++) {
+        store_stats_get(f->s, &st);
+        if (st.maintenance_errors > 0)
+            break;
+        usleep(50000);
+    }
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.maintenance_rollbacks, 0);
+    /* Writes queued while the writer is held (so no idle transaction takes the step) go in one
+     * client transaction after the back-off, which runs the step and meets the failure. */
+    static const char *const ch[] = {"v"};
+    int64_t t0 = now - 600000;
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    for (int i = 0; i < RF_HELD; i++) {
+        double v = i;
+        add_point(&b, "live", t0 + i * 1000, 1, ch, &v);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    usleep(1000 * (STORE_RETAIN_PERIOD_MIN_MS + 200));
+    store__test_hold(f->s, 0);
+    counter_wait(&c, RF_HELD);
+    assert_int_equal(c.ok, RF_HELD);
+    batch_deinit(&b);
+    counter_deinit(&c);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_rollbacks, 1);
+    assert_int_equal(st.maintenance_errors, 2);
+    /* The maps as committed right after that transaction (maintenance backs off 2 s now, so
+     * no idle transaction has failed and reloaded them since): the undone step's deletions
+     * are not in the published counters. */
+    assert_int_equal(device(f->s, "old", 0).points, 300);
+    assert_int_equal(device(f->s, "old", 0).first, now - 35 * DAY_MS);
+    assert_int_equal(device(f->s, "live", 0).points, RF_HELD);
+    /* More writes for about 2 s, each waited for, while the step keeps failing (in idle
+     * transactions or in the writes' own). */
+    for (int i = RF_HELD; i < RF_WRITES; i++) {
+        write_spaced(f->s, "live", t0 + i * 1000, 1000, 1, i); /* asserts store_write's 0 */
+        usleep(100000);
+    }
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_true(st.maintenance_errors >= 2);
+    assert_true(st.maintenance_rollbacks >= 1);
+    assert_true(st.maintenance_rollbacks < st.maintenance_errors); /* the idle one */
+    assert_int_equal(st.retention_chunks, 0);
+    assert_int_equal(st.retention_sweeps, 0);
+    /* The failed steps' deletions are undone, in the file and in the maps. */
+    assert_int_equal(chunk_rows(f->dir, "old", NULL), 300);
+    assert_int_equal(all_points(f->s, "old").n, 300);
+    devinfo_t d = device(f->s, "old", 0);
+    assert_int_equal(d.points, 300);
+    assert_int_equal(d.first, now - 35 * DAY_MS);
+    assert_int_equal(all_points(f->s, "live").n, RF_WRITES);
+    assert_int_equal(device(f->s, "live", 0).points, RF_WRITES);
+
+    /* The failure stops: the sweep completes (after the back-off), and writes go on. */
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_events"), 0);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    write_spaced(f->s, "live", t0 + RF_WRITES * 1000, 1000, 1, RF_WRITES);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.retention_chunks, 300);
+    assert_int_equal(st.retention_points, 300);
+    assert_int_equal(st.retention_events, 1);
+    assert_true(st.retention_sweeps >= 1);
+    assert_int_equal(chunk_rows(f->dir, "old", NULL), 0);
+    assert_int_equal(all_points(f->s, "old").n, 0);
+    assert_int_equal(device(f->s, "old", 0).points, 0);
+
+    /* Every acknowledged reading is on disk. */
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    span_t sp = all_points(f->s, "live");
+    assert_int_equal(sp.n, RF_WRITES + 1);
+    assert_int_equal(sp.first, t0);
+    assert_int_equal(sp.last, t0 + RF_WRITES * 1000);
+    assert_int_equal(device(f->s, "live", 0).points, RF_WRITES + 1);
+    assert_int_equal(all_points(f->s, "old").n, 0);
+}
+
+/* Compaction inside a client transaction that fails (a trigger refuses a row of 12 points or
+ * more, which only the compaction writes here): the transaction's batches are all acknowledged
+ * (before session 28 each got ERR_IO), their readings are stored and read back, uncompacted;
+ * once the trigger is gone, the same pattern is compacted in its transaction. Held, the writer
+ * runs the batches in one transaction: the first moves device c's pending reading into a row
+ * (a late reading), so the others go to rows directly, one small row each, and c reaches
+ * STORE_COMPACT_ROWS small rows: compacted in that transaction. */
+#define CF_BATCHES (STORE_COMPACT_ROWS + 6)
+
+static void cf_round(store_t *s, int64_t base)
+{
+    static const char *const ch[] = {"v"};
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    double v = 0;
+    write1(s, "c", base + 100000, 1, ch, &v); /* pending */
+    store__test_hold(s, 1);
+    add_point(&b, "c", base + 50000, 1, ch, &v); /* late: the pending reading becomes a row */
+    assert_int_equal(store_submit(s, &b, on_done, &c), 0);
+    for (int i = 1; i < CF_BATCHES; i++) {
+        v = i;
+        add_point(&b, "c", base + 100000 + i * 1000, 1, ch, &v);
+        assert_int_equal(store_submit(s, &b, on_done, &c), 0);
+    }
+    store__test_hold(s, 0);
+    counter_wait(&c, CF_BATCHES);
+    assert_int_equal(c.ok, CF_BATCHES); /* every batch acknowledged */
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
+static void test_compaction_fails_writes_kept(void **state)
+{
+    fx_t *f = *state;
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_compact BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 12"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    cf_round(f->s, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.maintenance_rollbacks, 1);
+    /* Every reading, in as many rows as written (no row of 12 or more). */
+    assert_int_equal(all_points(f->s, "c").n, CF_BATCHES + 1);
+    assert_int_equal(device(f->s, "c", 0).points, CF_BATCHES + 1);
+    int64_t points;
+    assert_int_equal(chunk_rows(f->dir, "c", &points), CF_BATCHES + 1);
+    assert_int_equal(points, CF_BATCHES + 1);
+
+    /* Without the trigger, after the back-off, a round like it is compacted. */
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_compact"), 0);
+    usleep(1000 * (STORE_RETAIN_PERIOD_MIN_MS + 200));
+    cf_round(f->s, 3600000);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "c").n, 2 * (CF_BATCHES + 1));
+    assert_true(chunk_rows(f->dir, "c", NULL) < 2 * (CF_BATCHES + 1));
+
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(all_points(f->s, "c").n, 2 * (CF_BATCHES + 1));
+    assert_int_equal(device(f->s, "c", 0).points, 2 * (CF_BATCHES + 1));
+}
+
+/* The maps a rolled-back compaction leaves are reloaded with everything its transaction
+ * committed: a device created there (its channels, its pending readings, published to readers)
+ * and a device deleted there. Held, the writer takes cf_round's batches, a new device "n" (two
+ * channels, two pending readings) and the deletion of "gone" in one transaction whose compaction
+ * the trigger refuses. Afterwards "n" is read back whole, writes to its channels (and a third)
+ * go in without a duplicate channel row, "gone" is unknown and created anew by a write, and all
+ * of it holds after a reopen. */
+static void *delete_gone(void *arg)
+{
+    return (void *)(intptr_t)store_device_delete(arg, "gone");
+}
+
+static void test_maintenance_undone_maps(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"}, *const ab[] = {"a", "b"}, *const bza[] = {"b", "z", "a"};
+    double v = 1, vv[3] = {1, 2, 3};
+    write1(f->s, "gone", 1000, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_compact BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 12"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    write1(f->s, "c", 100000, 1, ch, &v); /* pending */
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    add_point(&b, "c", 50000, 1, ch, &v); /* late: the pending reading becomes a row */
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    for (int i = 1; i < CF_BATCHES; i++) {
+        v = i;
+        add_point(&b, "c", 100000 + i * 1000, 1, ch, &v);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    add_point(&b, "n", 1000, 2, ab, vv);
+    add_point(&b, "n", 2000, 2, ab, vv);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, delete_gone, f->s), 0);
+    usleep(300000); /* the deletion queued behind the batches */
+    store__test_hold(f->s, 0);
+    counter_wait(&c, CF_BATCHES + 1);
+    assert_int_equal(c.ok, CF_BATCHES + 1);
+    void *rc;
+    pthread_join(th, &rc);
+    assert_int_equal((intptr_t)rc, 0);
+    batch_deinit(&b);
+    counter_deinit(&c);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_rollbacks, 1);
+    assert_int_equal(st.commit_errors, 0);
+
+    for (int round = 0; round < 2; round++) {
+        devinfo_t d = device(f->s, "n", 0);
+        assert_int_equal(d.points, round == 0 ? 2 : 3);
+        assert_int_equal(d.nch, round == 0 ? 2 : 3);
+        assert_int_equal(d.first, 1000);
+        assert_int_equal(all_points(f->s, "n").n, round == 0 ? 2 : 3);
+        assert_int_equal(all_points(f->s, "c").n, CF_BATCHES + 1);
+        assert_int_equal(device(f->s, "c", 0).points, CF_BATCHES + 1);
+        if (round == 0) {
+            device(f->s, "gone", ERR_NOTFOUND);
+            write1(f->s, "n", 3000, 3, bza, vv); /* a lost channel would be inserted again */
+            write1(f->s, "gone", 5000, 1, ch, &v);
+        }
+        d = device(f->s, "gone", 0);
+        assert_int_equal(d.points, 1);
+        assert_int_equal(d.first, 5000);
+        got_t g;
+        assert_int_equal(query(f->s, "n", 0, 10000, NULL, 0, 0, 0, &g), 0);
+        assert_int_equal(g.n, 3);
+        assert_true(got_val(&g, 2, "z") == 2);
+        assert_true(got_val(&g, 0, "b") == 2);
+        store_stats_get(f->s, &st);
+        assert_int_equal(st.commit_errors, 0);
+        store_close(f->s);
+        f->s = open_store(f->dir, 0);
+    }
+}
+
+/* A maintenance step that makes SQLite roll back the whole transaction (RAISE(ROLLBACK) in a
+ * trigger, as SQLite does itself for some SQLITE_IOERR, SQLITE_FULL and SQLITE_NOMEM): the
+ * client's writes went with it, so every batch of the transaction is refused (none
+ * acknowledged and lost), one commit error and one maintenance error are counted, no rollback
+ * to the savepoint; the writer goes on afterwards, and only the acknowledged readings are on
+ * disk after a reopen. */
+static void test_maintenance_rollback_all(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_all BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 12"
+                                            " BEGIN SELECT RAISE(ROLLBACK, 'injected'); END"),
+                     0);
+    double v = 0;
+    write1(f->s, "c", 100000, 1, ch, &v); /* pending */
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    store__test_hold(f->s, 1);
+    add_point(&b, "c", 50000, 1, ch, &v);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    for (int i = 1; i < CF_BATCHES; i++) {
+        v = i;
+        add_point(&b, "c", 100000 + i * 1000, 1, ch, &v);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    store__test_hold(f->s, 0);
+    counter_wait(&c, CF_BATCHES);
+    assert_int_equal(c.bad, CF_BATCHES);
+    batch_deinit(&b);
+    counter_deinit(&c);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 1);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.maintenance_rollbacks, 0);
+    assert_int_equal(all_points(f->s, "c").n, 1);
+    assert_int_equal(device(f->s, "c", 0).points, 1);
+    v = 7;
+    write1(f->s, "c", 200000, 1, ch, &v);
+    assert_int_equal(all_points(f->s, "c").n, 2);
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    span_t sp = all_points(f->s, "c");
+    assert_int_equal(sp.n, 2);
+    assert_int_equal(sp.first, 100000);
+    assert_int_equal(sp.last, 200000);
+}
+
 /* ---- shared checkpoints (schema 5) ---- */
 
 /* One integer from SQL on the database file (a second connection; WAL readers see the last
@@ -4974,6 +5306,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrate_v3, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_with_writes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_fails_writes_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_fails_writes_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maintenance_undone_maps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maintenance_rollback_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpts_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
