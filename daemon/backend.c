@@ -172,6 +172,10 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 "# HELP vigil_store_commit_errors_total Write transactions that failed.\n"
                 "# TYPE vigil_store_commit_errors_total counter\n"
                 "vigil_store_commit_errors_total %llu\n"
+                "# HELP vigil_store_maintenance_errors_total Compaction or retention steps that "
+                "failed (their own work undone; the readings beside them still stored).\n"
+                "# TYPE vigil_store_maintenance_errors_total counter\n"
+                "vigil_store_maintenance_errors_total %llu\n"
                 "# HELP vigil_store_queue_readings Readings waiting for the writer.\n"
                 "# TYPE vigil_store_queue_readings gauge\nvigil_store_queue_readings %llu\n"
                 "# HELP vigil_store_queue_capacity_readings Most readings the queue holds.\n"
@@ -182,7 +186,8 @@ static void be_metrics(void *ctx, sbuf_t *out)
                 "# HELP vigil_devices Devices known.\n# TYPE vigil_devices gauge\n"
                 "vigil_devices %llu\n",
                 (unsigned long long)st.readings_written, (unsigned long long)st.commits,
-                (unsigned long long)st.commit_errors, (unsigned long long)st.queue_readings,
+                (unsigned long long)st.commit_errors, (unsigned long long)st.maintenance_errors,
+                (unsigned long long)st.queue_readings,
                 (unsigned long long)st.queue_max, (long long)st.db_bytes,
                 (unsigned long long)st.devices);
     prom_histogram(out, "vigil_store_commit_seconds", "Latency of write transactions.", bounds,

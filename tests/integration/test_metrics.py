@@ -121,6 +121,7 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
         self.assertGreater(value(m, "vigil_store_database_bytes"), 0)
         self.assertGreater(value(m, "vigil_store_commits_total"), 0)
         self.assertEqual(value(m, "vigil_store_commit_errors_total"), 0)
+        self.assertEqual(value(m, "vigil_store_maintenance_errors_total"), 0)
         self.assertEqual(value(m, "vigil_store_commit_seconds_count"),
                          value(m, "vigil_store_commits_total"))
         self.assertEqual(value(m, "vigil_store_commit_seconds_bucket", le="+Inf"),
