@@ -424,6 +424,55 @@ static void test_pipeline_shards_seeded(void **state)
     pipeline_destroy(p);
 }
 
+/* pipeline__feed_at hashes a name once per run of one device's points (the scan for one shard,
+ * then the split): a batch of runs (each device's points one after another, the first run
+ * before the first point of another shard) still sends every point to its device's d->shard.
+ * Each device's 3 points are scored (last_ts, scored) and its channel list is its shard's. */
+static void test_pipeline_feed_runs(void **state)
+{
+    (void)state;
+    enum { N = 64, SHARDS = 4, RUN = 3 };
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = SHARDS;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    batch_t b;
+    batch_init(&b);
+    char name[24];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < RUN; k++) {
+            int len = snprintf(name, sizeof name, "run-%d", i);
+            assert_int_equal(batch_point_begin(&b, name, (size_t)len, 1000 + k * 1000, 0), 0);
+            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
+            assert_int_equal(batch_point_commit(&b), 1);
+        }
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    int per[SHARDS] = {0};
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        assert_non_null(d);
+        per[d->shard]++;
+        assert_int_equal(d->last_ts, 1000 * RUN);
+        assert_int_equal(d->scored, RUN);
+        const nameidx_t *cl = &p->shards[d->shard].chlists;
+        assert_int_equal(cl->count, 1);
+        const void *only = NULL;
+        for (size_t s = 0; s <= cl->mask; s++)
+            if (cl->slots[s].item)
+                only = cl->slots[s].item;
+        assert_ptr_equal(d->chl, only);
+    }
+    int used = 0;
+    for (int s = 0; s < SHARDS; s++)
+        used += per[s] > 0;
+    assert_true(used >= 2); /* the split path ran (all on one shard: a chance of 4^-63) */
+    pipeline_destroy(p);
+}
+
 /* The groups table (pipeline_train.c, uthash) buckets group names by p->idx's seeded key: 256
  * names brute-forced so uthash's unseeded Jenkins hash agrees in its low 12 bits (one chain of
  * 256 with it) each get one group of their own, found again by name, and no bucket chain is long
@@ -480,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_silence),
         cmocka_unit_test(test_maint_overlap),
         cmocka_unit_test(test_pipeline_shards_seeded),
+        cmocka_unit_test(test_pipeline_feed_runs),
         cmocka_unit_test(test_groups_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
