@@ -564,6 +564,57 @@ static void test_pipeline_feed_runs(void **state)
     for (int s = 0; s < SHARDS; s++)
         used += per[s] > 0;
     assert_true(used >= 2); /* the split path ran (all on one shard: a chance of 4^-63) */
+
+    /* Review: points interleaving the devices (runs of one point: every point after the split
+     * is hashed again), RUN rounds over all N; each device's points still reach its shard. */
+    batch_init(&b);
+    for (int k = 0; k < RUN; k++)
+        for (int i = 0; i < N; i++) {
+            int len = snprintf(name, sizeof name, "run-%d", i);
+            assert_int_equal(
+                batch_point_begin(&b, name, (size_t)len, 1000 * RUN + 1000 + k * 1000, 0), 0);
+            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
+            assert_int_equal(batch_point_commit(&b), 1);
+        }
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    /* A batch moved whole to one shard (two devices of one shard, interleaved). */
+    struct dev *one[2] = {NULL, NULL};
+    for (int i = 0; i < N && one[1] == NULL; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        if (one[0] == NULL)
+            one[0] = d;
+        else if (d->shard == one[0]->shard)
+            one[1] = d;
+    }
+    assert_non_null(one[1]); /* 63 others, each on one[0]'s shard with chance 1/4 */
+    batch_init(&b);
+    for (int k = 0; k < RUN; k++)
+        for (int j = 0; j < 2; j++) {
+            assert_int_equal(batch_point_begin(&b, one[j]->name, strlen(one[j]->name),
+                                               1000 * 2 * RUN + 1000 + k * 1000, 0),
+                             0);
+            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
+            assert_int_equal(batch_point_commit(&b), 1);
+        }
+    pipeline_feed(p, &b);
+    assert_int_equal(b.npoints, 0); /* moved into the shard's message, not copied */
+    pipeline_drain(p);
+    batch_deinit(&b);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        int moved = d == one[0] || d == one[1];
+        assert_int_equal(d->last_ts, 1000 * (moved ? 3 : 2) * RUN);
+        assert_int_equal(d->scored, (moved ? 3 : 2) * RUN);
+        const nameidx_t *cl = &p->shards[d->shard].chlists;
+        assert_int_equal(cl->count, 1);
+        for (size_t s = 0; s <= cl->mask; s++)
+            if (cl->slots[s].item)
+                assert_ptr_equal(d->chl, cl->slots[s].item);
+    }
     pipeline_destroy(p);
 }
 
