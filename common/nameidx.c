@@ -8,20 +8,14 @@
 
 #define NAMEIDX_MIN 64
 
-void nameidx_init(nameidx_t *x)
-{
-    x->slots = NULL;
-    x->mask = 0;
-    x->count = 0;
-    x->seed = 0;
-}
-
 int nameidx_init_seeded(nameidx_t *x)
 {
     uint64_t seed = 0;
     int fallback = getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed;
-    nameidx_init(x);
-    /* A drawn 0 (one chance in 2^64) would make the index unseeded: take the fallback then. */
+    x->slots = NULL;
+    x->mask = 0;
+    x->count = 0;
+    /* A drawn 0 (one chance in 2^64) would leave the index unusable: take the fallback then. */
     x->seed = fallback || seed == 0 ? NAMEIDX_FALLBACK_SEED : seed;
     return fallback;
 }
@@ -40,11 +34,6 @@ void nameidx_free(nameidx_t *x, void (*free_item)(void *item))
         if (x->slots[i].item != NULL)
             free_item(x->slots[i].item);
     nameidx_deinit(x);
-}
-
-uint64_t nameidx_hash(const char *name, size_t len)
-{
-    return nameidx_hash_seeded(0xcbf29ce484222325ULL, name, len);
 }
 
 uint64_t nameidx_hash_seeded(uint64_t seed, const char *name, size_t len)
@@ -84,7 +73,7 @@ static void put(nameidx_slot_t *slots, size_t mask, uint64_t h, void *item)
 int nameidx_add_key(nameidx_t *x, nameidx_key_t k, void *item)
 {
     uint64_t h = k.h;
-    if (k.seed != x->seed)
+    if (k.seed != x->seed || x->seed == 0)
         return ERR_INVAL;
     size_t cap = x->slots ? x->mask + 1 : 0;
     if ((x->count + 1) * 2 > cap) {

@@ -4,23 +4,22 @@
  * hash beside the item's pointer, so a lookup usually reads one slot (one cache line) and then
  * only the item it returns, where a chained table (uthash) reads one item per chain entry: at
  * 10k-100k devices a cache miss each. The index does not own the items and keeps no names: the
- * caller hashes a name and, for a lookup, says how an item's name compares (nameidx_find's
- * same()). Since a slot's place depends on the hash alone, a caller may prefetch the slot of a
- * name it will look up soon (nameidx_prefetch).
+ * caller asks the index for a name's key and, for a lookup, says how an item's name compares
+ * (nameidx_find_key's same()). Since a slot's place depends on the key alone, a caller may
+ * prefetch the slot of a name it will look up soon (nameidx_prefetch_key).
  *
- * Two kinds of index. One from nameidx_init (or all zero) is unseeded: the caller hashes with
- * nameidx_hash and passes the hash. One from nameidx_init_seeded has its own secret seed, so a
- * client that picks the names (devices sent to the daemon) cannot make them share a slot: there
- * the index hashes (nameidx_key), and every call takes the key it made. A key carries the seed
- * it was made with and an index refuses a key of another seed (found nothing, not added, not
- * removed), so no caller can hash with one seed and look up in an index with another; a bare
- * hash (nameidx_find, _add, _del, _peek) is the key of seed 0, refused by a seeded index.
+ * Every index has its own secret seed (nameidx_init_seeded), so a client that picks the names
+ * (devices sent to the daemon) cannot make them share a slot: the index hashes (nameidx_key),
+ * and every call takes the key it made. A key carries the seed it was made with and an index
+ * refuses a key of another seed (found nothing, not added, not removed), so no caller can hash
+ * with one seed and look up in an index with another. An index all zero (never given a seed)
+ * is empty and refuses every add; nameidx_init_seeded makes it usable.
  *
  * Invariants: no slot between an item's home slot (hash & mask) and its slot is empty
  * (deletion shifts later entries back instead of leaving tombstones); count * 2 <= mask + 1.
  *
  * Threads: not thread-safe; one owner at a time, or readers under the owner's lock.
- * nameidx_hash, nameidx_key, nameidx_init_seeded: any thread. */
+ * nameidx_hash_seeded, nameidx_key, nameidx_init_seeded: any thread. */
 #ifndef VIGIL_NAMEIDX_H
 #define VIGIL_NAMEIDX_H
 
@@ -35,7 +34,7 @@ typedef struct nameidx_slot {
 typedef struct nameidx {
     nameidx_slot_t *slots; /* mask + 1 of them (a power of two), or NULL while empty */
     size_t mask, count;
-    uint64_t seed; /* 0: unseeded (nameidx_hash); otherwise the secret the index hashes with */
+    uint64_t seed; /* the secret the index hashes with; 0 only before nameidx_init_seeded */
 } nameidx_t;
 
 /* A name's hash as an index made it (nameidx_key): valid in every index of the same seed. */
@@ -46,9 +45,6 @@ typedef struct nameidx_key {
 
 /* 1 when item's name is the len bytes at name, else 0. */
 typedef int (*nameidx_same_fn)(const void *item, const char *name, size_t len);
-
-/* An empty unseeded index (no allocation; all zero is empty too). */
-void nameidx_init(nameidx_t *x);
 
 /* An empty index with a secret seed of its own: 64 bits from getrandom, or, only when
  * getrandom fails (a kernel before 3.17, a seccomp filter, or EAGAIN early at boot: the call
@@ -66,16 +62,14 @@ void nameidx_deinit(nameidx_t *x);
 /* nameidx_deinit for an index that owns its items: free_item(item) for each, then the slots. */
 void nameidx_free(nameidx_t *x, void (*free_item)(void *item));
 
-/* The hash of a name: FNV-1a, then murmur3's 64-bit finalizer so the low bits used for the
- * slot depend on every byte. Any thread. */
-uint64_t nameidx_hash(const char *name, size_t len);
-
-/* The same from another start than FNV's: a table fed names by clients that must not be able
- * to pick colliding ones (batch's field names) starts from a secret seed. Any thread. */
+/* The hash of a name from a start: FNV-1a from seed (FNV's own start is 0xcbf29ce484222325),
+ * then murmur3's 64-bit finalizer so the low bits used for a slot depend on every byte. A table
+ * fed names by clients that must not be able to pick colliding ones starts from a secret seed
+ * (nameidx_key; batch's field names). Any thread. */
 uint64_t nameidx_hash_seeded(uint64_t seed, const char *name, size_t len);
 
-/* The key of a name in x: its hash with x's seed (with seed 0, nameidx_hash), and the seed.
- * Any thread (reads only the seed, which never changes after init). */
+/* The key of a name in x: its hash with x's seed, and the seed. Any thread (reads only the
+ * seed, which never changes after init). */
 static inline nameidx_key_t nameidx_key(const nameidx_t *x, const char *name, size_t len)
 {
     nameidx_key_t k = {nameidx_hash_seeded(0xcbf29ce484222325ULL ^ x->seed, name, len), x->seed};
@@ -83,8 +77,8 @@ static inline nameidx_key_t nameidx_key(const nameidx_t *x, const char *name, si
 }
 
 /* Adds item (not NULL) under key k, which must be nameidx_key(x, its name); an item must not
- * be added twice. Returns 0, ERR_INVAL for a key of another seed than x's, or ERR_NOMEM (the
- * index is then unchanged). */
+ * be added twice. Returns 0, ERR_INVAL for a key of another seed than x's or for an index
+ * never seeded, or ERR_NOMEM (the index is then unchanged). */
 int nameidx_add_key(nameidx_t *x, nameidx_key_t k, void *item);
 
 /* Removes item, added under key k. An item not in the index, or a key of another seed, is a
@@ -116,40 +110,6 @@ static inline void nameidx_prefetch_key(const nameidx_t *x, nameidx_key_t k)
 {
     if (x->slots != NULL)
         __builtin_prefetch(&x->slots[(size_t)k.h & x->mask]);
-}
-
-/* The same for an unseeded index and a hash h from nameidx_hash (the key {h, 0}); a seeded
- * index refuses them (nothing found or removed, ERR_INVAL from nameidx_add). */
-static inline nameidx_key_t nameidx_unseeded(uint64_t h)
-{
-    nameidx_key_t k = {h, 0};
-    return k;
-}
-
-static inline int nameidx_add(nameidx_t *x, uint64_t h, void *item)
-{
-    return nameidx_add_key(x, nameidx_unseeded(h), item);
-}
-
-static inline void nameidx_del(nameidx_t *x, uint64_t h, const void *item)
-{
-    nameidx_del_key(x, nameidx_unseeded(h), item);
-}
-
-static inline void *nameidx_find(const nameidx_t *x, uint64_t h, const char *name, size_t len,
-                                 nameidx_same_fn same)
-{
-    return nameidx_find_key(x, nameidx_unseeded(h), name, len, same);
-}
-
-static inline void *nameidx_peek(const nameidx_t *x, uint64_t h)
-{
-    return nameidx_peek_key(x, nameidx_unseeded(h));
-}
-
-static inline void nameidx_prefetch(const nameidx_t *x, uint64_t h)
-{
-    nameidx_prefetch_key(x, nameidx_unseeded(h));
 }
 
 #endif

@@ -903,6 +903,13 @@ void pipeline_feed(pipeline_t *p, batch_t *b)
     pipeline__feed_at(p, b, vtime_now_ms());
 }
 
+/* 1 when points x and y of b name the same device. */
+static int same_device(const batch_t *b, const batch_point_t *x, const batch_point_t *y)
+{
+    return x->device_len == y->device_len &&
+           memcmp(batch_str(b, x->device), batch_str(b, y->device), x->device_len) == 0;
+}
+
 void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms)
 {
     int n = p->nshards;
@@ -910,34 +917,44 @@ void pipeline__feed_at(pipeline_t *p, batch_t *b, int64_t arrived_ms)
     if (b->npoints == 0)
         return;
     /* When every point goes to one shard (always, with one worker), the batch itself is moved
-     * into the message: no copy on the writer thread. */
-    int one = 0;
+     * into the message: no copy on the writer thread. A name is hashed here once per run of
+     * points of one device: the scan stops at the first point of another shard (split, on
+     * shard `at_split`), the points before it are on the first point's shard, and a point of
+     * the previous point's device is on that point's shard. */
+    int one = 0, first = 0, at_split = 0;
+    size_t split = b->npoints;
     if (n > 1) {
         const batch_point_t *pt = &b->points[0];
-        one = shard_of(p, batch_str(b, pt->device), pt->device_len);
+        first = one = shard_of(p, batch_str(b, pt->device), pt->device_len);
         for (size_t i = 1; i < b->npoints && one >= 0; i++) {
             pt = &b->points[i];
-            if (pt->device_len != b->points[i - 1].device_len ||
-                memcmp(batch_str(b, pt->device), batch_str(b, b->points[i - 1].device),
-                       pt->device_len) != 0)
-                if (shard_of(p, batch_str(b, pt->device), pt->device_len) != one)
-                    one = -1;
+            if (same_device(b, pt, &b->points[i - 1]))
+                continue;
+            at_split = shard_of(p, batch_str(b, pt->device), pt->device_len);
+            if (at_split != one) {
+                split = i;
+                one = -1;
+            }
         }
     }
     if (one >= 0 && (msgs[one] = calloc(1, sizeof *msgs[one])) != NULL) {
         msgs[one]->b = *b;
         batch_init(b);
     }
+    int cur = first;
     for (size_t i = 0; one < 0 && i < b->npoints; i++) {
         const batch_point_t *pt = &b->points[i];
-        int s = shard_of(p, batch_str(b, pt->device), pt->device_len);
-        if (msgs[s] == NULL) {
-            msgs[s] = calloc(1, sizeof *msgs[s]);
-            if (msgs[s] == NULL)
+        if (i == split)
+            cur = at_split;
+        else if (i > split && !same_device(b, pt, &b->points[i - 1]))
+            cur = shard_of(p, batch_str(b, pt->device), pt->device_len);
+        if (msgs[cur] == NULL) {
+            msgs[cur] = calloc(1, sizeof *msgs[cur]);
+            if (msgs[cur] == NULL)
                 continue;
-            batch_init(&msgs[s]->b);
+            batch_init(&msgs[cur]->b);
         }
-        batch_t *mb = &msgs[s]->b;
+        batch_t *mb = &msgs[cur]->b;
         if (batch_point_begin(mb, batch_str(b, pt->device), pt->device_len, pt->ts_ms, pt->item))
             continue;
         for (uint32_t f = 0; f < pt->nfields; f++) {

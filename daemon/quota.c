@@ -43,6 +43,17 @@ static uint64_t chan_hash(const nameidx_t *devs, const char *s, size_t n)
     return nameidx_key(devs, s, n).h;
 }
 
+/* A test hook, declared by tests/test_daemon.c (test_quota_seeded) and nowhere else: the hash
+ * q keeps for the channel name s[n]. Any thread. */
+uint64_t quota__chan_hash(quota_t *q, const char *s, size_t n);
+uint64_t quota__chan_hash(quota_t *q, const char *s, size_t n)
+{
+    pthread_mutex_lock(&q->lock);
+    uint64_t h = chan_hash(&q->devs, s, n);
+    pthread_mutex_unlock(&q->lock);
+    return h;
+}
+
 /* nameidx_init_seeded for the quota's device index, logging when getrandom failed and the
  * index takes the public fallback seed (the index works, but protects nothing then). */
 static void devs_init(nameidx_t *devs)

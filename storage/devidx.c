@@ -7,35 +7,22 @@
  * these wrappers give it store_dev_t's names. Since a slot's place depends on the name alone,
  * write_batch prefetches the slots of points a few ahead (store__devidx_prefetch).
  *
- * Clients choose the device names (/write, /api/v1/write, the stream socket), so the names are
- * hashed from a secret seed (store__devidx_hash): with the public nameidx_hash a client could
- * brute-force names sharing one home slot, and each of their points would then probe the whole
- * chain. The seed is drawn once a process (getrandom; the public NAMEIDX_FALLBACK_SEED, logged,
- * only if that fails) and never changes after. It is the process's, not the index's own
- * (nameidx_init_seeded), because write_batch hashes names through store__devidx_hash without
- * the index at hand; the index is an unseeded nameidx_t given these hashes.
+ * Clients choose the device names (/write, /api/v1/write, the stream socket), so the index is
+ * a seeded nameidx (nameidx_init_seeded: a secret seed of its own, drawn at the store's first
+ * map load and kept for the life of the store): with a public hash a client could brute-force
+ * names sharing one home slot, and each of their points would then probe the whole chain. The
+ * writer hashes a name once with the index's key (store__devidx_key) and passes that key to
+ * every call, and takes the bucket values of its uthash tables from it (writer.c).
  *
  * Invariant: every device of w->devs is in the index exactly once (dev_add, the deletion in
  * do_delete and store__maps_free keep them equal).
  *
- * Threads: writer thread only (and store_open, before the writer starts); store__devidx_hash:
- * any thread. */
+ * Threads: writer thread only (and store_open, before the writer starts); store__devidx_key:
+ * any thread (it reads only the seed). */
 #include "log.h"
 #include "storage_int.h"
 
-#include <pthread.h>
 #include <string.h>
-
-/* Set once (seed_draw, through pthread_once), read only after: only its seed is used. */
-static pthread_once_t seed_once = PTHREAD_ONCE_INIT;
-static nameidx_t seed_src;
-
-static void seed_draw(void)
-{
-    if (nameidx_init_seeded(&seed_src) != 0)
-        log_warn("storage: getrandom failed; the device index hashes names with the public "
-                 "fallback seed (common/nameidx.h)");
-}
 
 static int dev_same(const void *item, const char *name, size_t len)
 {
@@ -43,35 +30,37 @@ static int dev_same(const void *item, const char *name, size_t len)
     return d->len == len && memcmp(d->name, name, len) == 0;
 }
 
-uint64_t store__devidx_hash(const char *name, size_t len)
+void store__devidx_init(store_devidx_t *x)
 {
-    pthread_once(&seed_once, seed_draw);
-    return nameidx_key(&seed_src, name, len).h;
+    if (nameidx_init_seeded(x) != 0)
+        log_warn("storage: getrandom failed; the device index hashes names with the public "
+                 "fallback seed (common/nameidx.h)");
 }
 
-store_dev_t *store__devidx_find(const store_devidx_t *x, uint64_t h, const char *name, size_t len)
+store_dev_t *store__devidx_find(const store_devidx_t *x, nameidx_key_t k, const char *name,
+                                size_t len)
 {
-    return nameidx_find(x, h, name, len, dev_same);
+    return nameidx_find_key(x, k, name, len, dev_same);
 }
 
-void store__devidx_prefetch(const store_devidx_t *x, uint64_t h)
+void store__devidx_prefetch(const store_devidx_t *x, nameidx_key_t k)
 {
-    nameidx_prefetch(x, h);
+    nameidx_prefetch_key(x, k);
 }
 
-store_dev_t *store__devidx_peek(const store_devidx_t *x, uint64_t h)
+store_dev_t *store__devidx_peek(const store_devidx_t *x, nameidx_key_t k)
 {
-    return nameidx_peek(x, h);
+    return nameidx_peek_key(x, k);
 }
 
-int store__devidx_add(store_devidx_t *x, store_dev_t *d)
+int store__devidx_add(store_devidx_t *x, nameidx_key_t k, store_dev_t *d)
 {
-    return nameidx_add(x, store__devidx_hash(d->name, d->len), d);
+    return nameidx_add_key(x, k, d);
 }
 
-void store__devidx_del(store_devidx_t *x, const store_dev_t *d)
+void store__devidx_del(store_devidx_t *x, nameidx_key_t k, const store_dev_t *d)
 {
-    nameidx_del(x, store__devidx_hash(d->name, d->len), d);
+    nameidx_del_key(x, k, d);
 }
 
 void store__devidx_clear(store_devidx_t *x)

@@ -344,7 +344,7 @@ typedef struct store_writer {
     size_t ord_cap;
     store_dev_t **run_devs; /* the batch's devices in order of first appearance */
     size_t run_devs_cap;
-    uint64_t *nhash; /* write_batch's scratch: each point's device name hash */
+    nameidx_key_t *nhash; /* write_batch's scratch: each point's device key (store__devidx_key) */
     size_t nhash_cap;
     struct {
         int64_t idx;
@@ -430,24 +430,31 @@ struct store {
     int errmsg_cur; /* slot of the last message, -1 none */
 };
 
-/* devidx.c (writer thread only, but store__devidx_hash: any thread) */
-/* The 64-bit hash of a device name the index uses: from the process's secret seed (the public
- * fallback, logged, if getrandom fails), so a client cannot pick names sharing a slot; the same
- * for a name for the life of the process. */
-uint64_t store__devidx_hash(const char *name, size_t len);
-/* The device named name[len] whose name hashes to h, or NULL. Borrowed. */
-struct store_dev *store__devidx_find(const store_devidx_t *x, uint64_t h, const char *name,
+/* devidx.c (writer thread only, but store__devidx_key: any thread) */
+/* Gives the empty index x a secret seed of its own (nameidx_init_seeded; the public fallback,
+ * logged, if getrandom fails). Once per store, before the first add: the seed then stays through
+ * store__devidx_clear. */
+void store__devidx_init(store_devidx_t *x);
+/* The key of a device name in x (its hash with x's seed): computed once per name and passed to
+ * every call below; its low 32 bits are also the bucket value of the writer's uthash tables. */
+static inline nameidx_key_t store__devidx_key(const store_devidx_t *x, const char *name, size_t len)
+{
+    return nameidx_key(x, name, len);
+}
+/* The device named name[len], of key k, or NULL. Borrowed. */
+struct store_dev *store__devidx_find(const store_devidx_t *x, nameidx_key_t k, const char *name,
                                      size_t len);
-/* Prefetches the slot where a lookup of hash h starts. */
-void store__devidx_prefetch(const store_devidx_t *x, uint64_t h);
-/* The first device on h's probe path whose name has hash h (it reads no device), or NULL: what
- * store__devidx_find will most likely return, for prefetching it. */
-struct store_dev *store__devidx_peek(const store_devidx_t *x, uint64_t h);
-/* Adds d (not yet indexed; its name and len set). 0 or ERR_NOMEM (then d is not indexed). */
-int store__devidx_add(store_devidx_t *x, struct store_dev *d);
-/* Removes d if it is indexed. */
-void store__devidx_del(store_devidx_t *x, const struct store_dev *d);
-/* Empties the index and frees its slots. */
+/* Prefetches the slot where a lookup of key k starts. */
+void store__devidx_prefetch(const store_devidx_t *x, nameidx_key_t k);
+/* The first device on k's probe path whose name has k's hash (it reads no device), or NULL:
+ * what store__devidx_find will most likely return, for prefetching it. */
+struct store_dev *store__devidx_peek(const store_devidx_t *x, nameidx_key_t k);
+/* Adds d (not yet indexed; its name and len set) under k = store__devidx_key(x, its name).
+ * 0, ERR_NOMEM or ERR_INVAL (x not seeded); then d is not indexed. */
+int store__devidx_add(store_devidx_t *x, nameidx_key_t k, struct store_dev *d);
+/* Removes d, added under key k, if it is indexed. */
+void store__devidx_del(store_devidx_t *x, nameidx_key_t k, const struct store_dev *d);
+/* Empties the index and frees its slots; its seed stays. */
 void store__devidx_clear(store_devidx_t *x);
 
 /* schema.c */

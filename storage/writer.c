@@ -14,9 +14,10 @@
  * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
  *
  * The uthash tables of names (w->devs, each device's chans: names a client chooses) are given the
- * bucket hash from the process's secret seed (store__devidx_hash, low 32 bits), not uthash's
- * unseeded Jenkins hash, so a client cannot send names that share one bucket chain; HASH_DEL
- * uses the hash stored at add.
+ * bucket value from the device index's seeded key (store__devidx_key of w->didx, low 32 bits),
+ * not uthash's unseeded Jenkins hash, so a client cannot send names that share one bucket chain;
+ * HASH_DEL uses the hash stored at add. A point's device name is hashed once (write_batch): the
+ * same key finds it in w->didx and, for a new device, adds it there and to w->devs.
  *
  * Threads: store__writer_main is the writer thread; it holds qmu only to take work, to account
  * for it and to see whether the queue is empty, never while it runs SQL, the commit hook or a
@@ -75,19 +76,22 @@ void store__maps_free(store_writer_t *w)
     w->ret.pos = NULL;
 }
 
-/* The bucket hash of a device's or channel's name in a uthash table: seeded (file comment). */
-static unsigned name_hash(const char *name, size_t len)
+/* The bucket value of a name in a uthash table, from its key in the device index (file
+ * comment): a device's (bucket_of(k) with k its key) or a channel's (name_hash). */
+static unsigned bucket_of(nameidx_key_t k)
 {
-    return (unsigned)store__devidx_hash(name, len);
+    return (unsigned)k.h;
 }
 
-static store_dev_t *dev_find(store_writer_t *w, const char *name, size_t len)
+static unsigned name_hash(const store_writer_t *w, const char *name, size_t len)
 {
-    return store__devidx_find(&w->didx, store__devidx_hash(name, len), name, len);
+    return bucket_of(store__devidx_key(&w->didx, name, len));
 }
 
-/* Adds a device to the map (no SQL). Returns NULL when out of memory. */
-static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, size_t len)
+/* Adds a device to the map (no SQL); k is its name's key in w->didx. Returns NULL when out of
+ * memory. */
+static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, size_t len,
+                            nameidx_key_t k)
 {
     store_dev_t *d = calloc(1, sizeof *d + len + 1);
     if (d == NULL)
@@ -98,12 +102,12 @@ static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, siz
     memcpy(d->name, name, len);
     /* w->devs is only walked and counted (lookups go through w->didx), but its buckets come
      * from the seeded hash as well. */
-    HASH_ADD_KEYPTR_BYHASHVALUE(hh, w->devs, d->name, (unsigned)len, name_hash(name, len), d);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, w->devs, d->name, (unsigned)len, bucket_of(k), d);
     if (d->hh.tbl == NULL) {
         free(d);
         return NULL;
     }
-    if (store__devidx_add(&w->didx, d) != 0) {
+    if (store__devidx_add(&w->didx, k, d) != 0) {
         HASH_DEL(w->devs, d);
         free(d);
         return NULL;
@@ -111,7 +115,7 @@ static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, siz
     return d;
 }
 
-/* Adds a channel to a device's map (no SQL); hv is name_hash(name, len); *out (may be NULL) is
+/* Adds a channel to a device's map (no SQL); hv is name_hash(w, name, len); *out (may be NULL) is
  * the entry. Returns 0 or ERR_NOMEM. */
 static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, unsigned hv,
                     store_chan_t **out)
@@ -142,6 +146,8 @@ int store__maps_load(store_t *s)
     int err = 0, rc;
     store__pend_index(s, 0);
     store__maps_free(w);
+    if (w->didx.seed == 0)
+        store__devidx_init(&w->didx); /* the first load (store_open); a reload keeps the seed */
     w->next_id = 1;
     /* Devices in id order, so the hash's insertion-ordered list is sorted by id and the channels
      * (read in device_id order) can be attached by walking it once. */
@@ -151,8 +157,9 @@ int store__maps_load(store_t *s)
                             -1, &st, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
-        store_dev_t *d =
-            dev_add(w, sqlite3_column_int64(st, 0), name, (size_t)sqlite3_column_bytes(st, 1));
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        store_dev_t *d = dev_add(w, sqlite3_column_int64(st, 0), name, len,
+                                 store__devidx_key(&w->didx, name, len));
         if (d == NULL) {
             err = ERR_NOMEM;
             break;
@@ -185,7 +192,8 @@ int store__maps_load(store_t *s)
                 continue; /* an orphan channel row; harmless */
             const char *name = (const char *)sqlite3_column_text(st, 2);
             size_t len = (size_t)sqlite3_column_bytes(st, 2);
-            err = chan_add(cur, sqlite3_column_int64(st, 1), name, len, name_hash(name, len), NULL);
+            err = chan_add(cur, sqlite3_column_int64(st, 1), name, len, name_hash(w, name, len),
+                           NULL);
             if (err)
                 break;
         }
@@ -239,9 +247,10 @@ static int touch(store_writer_t *w, store_dev_t *d)
     return 0;
 }
 
-/* Inserts a new device row and map entry. attrs NULL: "{}". Its id is new while the store is
- * open, and its log_seq is the last committed log row (pending.c relies on both). */
-static int dev_create(store_t *s, const char *name, size_t len, const char *attrs,
+/* Inserts a new device row and map entry; k is its name's key in w->didx. attrs NULL: "{}".
+ * Its id is new while the store is open, and its log_seq is the last committed log row
+ * (pending.c relies on both). */
+static int dev_create(store_t *s, const char *name, size_t len, nameidx_key_t k, const char *attrs,
                       store_dev_t **out)
 {
     store_writer_t *w = &s->w;
@@ -255,7 +264,7 @@ static int dev_create(store_t *s, const char *name, size_t len, const char *attr
     int err = step_done(s, w->dev_ins);
     if (err)
         return err;
-    *out = dev_add(w, w->next_id++, name, len);
+    *out = dev_add(w, w->next_id++, name, len, k);
     if (*out == NULL)
         return ERR_NOMEM;
     (*out)->log_seq = w->log_last;
@@ -268,7 +277,7 @@ static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, in
                     store_chan_t **out)
 {
     store_chan_t *c = NULL;
-    unsigned hv = name_hash(name, len);
+    unsigned hv = name_hash(&s->w, name, len);
     HASH_FIND_BYHASHVALUE(hh, d->chans, name, (unsigned)len, hv, c);
     if (c != NULL) {
         *idx = c->idx;
@@ -398,11 +407,12 @@ static int write_batch(store_t *s, const batch_t *b)
     size_t n = 0, ndevs = 0;
     int err = 0;
     store_dev_t *d = NULL;
-    /* Pass 0: the hash of each point's device name, and its index slot prefetched. In a large
-     * fleet the slots and devices are cache misses; pass 1 then finds them on their way. */
+    /* Pass 0: the key of each point's device name (its only hashing), and its index slot
+     * prefetched. In a large fleet the slots and devices are cache misses; pass 1 then finds
+     * them on their way. */
     for (size_t i = 0; i < b->npoints; i++) {
         const batch_point_t *p = &b->points[i];
-        w->nhash[i] = store__devidx_hash(batch_str(b, p->device), p->device_len);
+        w->nhash[i] = store__devidx_key(&w->didx, batch_str(b, p->device), p->device_len);
         store__devidx_prefetch(&w->didx, w->nhash[i]);
     }
     /* Pass 1: each point's device (consecutive points usually share one), counted; the device
@@ -421,7 +431,7 @@ static int write_batch(store_t *s, const batch_t *b)
         const char *name = batch_str(b, p->device);
         if (d == NULL || d->len != p->device_len || memcmp(d->name, name, d->len) != 0) {
             d = store__devidx_find(&w->didx, w->nhash[i], name, p->device_len);
-            err = d ? 0 : dev_create(s, name, p->device_len, NULL, &d);
+            err = d ? 0 : dev_create(s, name, p->device_len, w->nhash[i], NULL, &d);
             if (err == 0 && d->nrun == 0)
                 err = grow((void **)&w->run_devs, &w->run_devs_cap, ndevs + 1, sizeof *w->run_devs);
             if (err)
@@ -481,10 +491,11 @@ static int do_put(store_t *s, store_job_t *j)
 {
     store_writer_t *w = &s->w;
     size_t len = strlen(j->device);
-    store_dev_t *d = dev_find(w, j->device, len);
+    nameidx_key_t k = store__devidx_key(&w->didx, j->device, len);
+    store_dev_t *d = store__devidx_find(&w->didx, k, j->device, len);
     if (d == NULL) {
         j->created = 1;
-        return dev_create(s, j->device, len, j->text, &d);
+        return dev_create(s, j->device, len, k, j->text, &d);
     }
     j->created = 0;
     if (j->text == NULL)
@@ -497,7 +508,9 @@ static int do_put(store_t *s, store_job_t *j)
 static int do_delete(store_t *s, store_job_t *j)
 {
     store_writer_t *w = &s->w;
-    store_dev_t *d = dev_find(w, j->device, strlen(j->device));
+    size_t len = strlen(j->device);
+    nameidx_key_t k = store__devidx_key(&w->didx, j->device, len);
+    store_dev_t *d = store__devidx_find(&w->didx, k, j->device, len);
     if (d == NULL) {
         j->status = ERR_NOTFOUND;
         return 0;
@@ -522,7 +535,7 @@ static int do_delete(store_t *s, store_job_t *j)
         return ERR_NOMEM;
     store__pend_forget(w, d);
     store__retain_forget(w, d);
-    store__devidx_del(&w->didx, d);
+    store__devidx_del(&w->didx, k, d);
     HASH_DEL(w->devs, d);
     d->pdead = 1;
     w->dead[w->ndead++] = d;
@@ -533,7 +546,9 @@ static int do_delete(store_t *s, store_job_t *j)
  * devices, so it was deleted, and the put is moot. */
 static store_dev_t *op_device(store_t *s, store_job_t *j, const char *what)
 {
-    store_dev_t *d = dev_find(&s->w, j->device, strlen(j->device));
+    size_t len = strlen(j->device);
+    store_dev_t *d = store__devidx_find(&s->w.didx, store__devidx_key(&s->w.didx, j->device, len),
+                                        j->device, len);
     if (d == NULL) {
         log_debug("storage: %s for unknown device \"%s\" ignored", what, j->device);
         s->w.tx_ops_skipped++;

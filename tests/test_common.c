@@ -351,7 +351,20 @@ static int named_same(const void *item, const char *name, size_t len)
 static struct named *named_find(const nameidx_t *x, const char *name)
 {
     size_t len = strlen(name);
-    return nameidx_find(x, nameidx_hash(name, len), name, len, named_same);
+    return nameidx_find_key(x, nameidx_key(x, name, len), name, len, named_same);
+}
+
+static nameidx_key_t named_key(const nameidx_t *x, const struct named *n)
+{
+    return nameidx_key(x, n->name, n->len);
+}
+
+/* The public hash the unseeded API took (nameidx_hash, removed in session 28): FNV-1a from FNV's
+ * own start, then the finalizer; what a client can compute, so the tests brute-force collision
+ * sets with it. */
+static uint64_t public_hash(const char *name, size_t len)
+{
+    return nameidx_hash_seeded(0xcbf29ce484222325ULL, name, len);
 }
 
 /* Every slot's entry is reachable from its home slot: no empty slot lies between them (the
@@ -391,20 +404,25 @@ static void test_nameidx(void **state)
     enum { N = 5000 };
     struct named *it = calloc(N, sizeof *it);
     assert_non_null(it);
-    nameidx_t x;
-    nameidx_init(&x);
-    assert_null(named_find(&x, "dev-0"));
-    assert_null(nameidx_peek(&x, nameidx_hash("dev-0", 5)));
-    nameidx_del(&x, nameidx_hash("dev-0", 5), &it[0]); /* empty: no-op */
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < N; i++)
         it[i].len = (size_t)snprintf(it[i].name, sizeof it[i].name, "dev-%d", i);
-        assert_int_equal(nameidx_add(&x, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
-    }
+    /* An index never seeded (all zero) finds nothing and refuses to add. */
+    nameidx_t x = {0};
+    assert_null(named_find(&x, "dev-0"));
+    assert_int_equal(nameidx_add_key(&x, named_key(&x, &it[0]), &it[0]), ERR_INVAL);
+    assert_int_equal(x.count, 0);
+    assert_null(x.slots);
+    assert_int_equal(nameidx_init_seeded(&x), 0);
+    assert_null(named_find(&x, "dev-0"));
+    assert_null(nameidx_peek_key(&x, named_key(&x, &it[0])));
+    nameidx_del_key(&x, named_key(&x, &it[0]), &it[0]); /* empty: no-op */
+    for (int i = 0; i < N; i++)
+        assert_int_equal(nameidx_add_key(&x, named_key(&x, &it[i]), &it[i]), 0);
     assert_int_equal(x.count, N);
     assert_probe_chains(&x);
     for (int i = 0; i < N; i++) {
         assert_ptr_equal(named_find(&x, it[i].name), &it[i]);
-        assert_ptr_equal(nameidx_peek(&x, nameidx_hash(it[i].name, it[i].len)), &it[i]);
+        assert_ptr_equal(nameidx_peek_key(&x, named_key(&x, &it[i])), &it[i]);
     }
     /* A prefix or an extension of a name is another name. */
     assert_null(named_find(&x, "dev-"));
@@ -414,9 +432,9 @@ static void test_nameidx(void **state)
     for (int k = 0; k < N; k++) {
         int i = (int)(((unsigned)k * 7919u) % N);
         if (i % 3 != 0)
-            nameidx_del(&x, nameidx_hash(it[i].name, it[i].len), &it[i]);
+            nameidx_del_key(&x, named_key(&x, &it[i]), &it[i]);
     }
-    nameidx_del(&x, nameidx_hash(it[1].name, it[1].len), &it[1]);
+    nameidx_del_key(&x, named_key(&x, &it[1]), &it[1]);
     assert_int_equal(x.count, (N + 2) / 3);
     assert_probe_chains(&x);
     for (int i = 0; i < N; i++) {
@@ -427,7 +445,7 @@ static void test_nameidx(void **state)
     }
     for (int i = 0; i < N; i++)
         if (i % 3 != 0)
-            assert_int_equal(nameidx_add(&x, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
+            assert_int_equal(nameidx_add_key(&x, named_key(&x, &it[i]), &it[i]), 0);
     assert_probe_chains(&x);
     for (int i = 0; i < N; i++)
         assert_ptr_equal(named_find(&x, it[i].name), &it[i]);
@@ -437,7 +455,7 @@ static void test_nameidx(void **state)
     assert_null(named_find(&x, "dev-1"));
     /* nameidx_free hands every item to its free function once, then empties the index. */
     for (int i = 0; i < N; i++)
-        assert_int_equal(nameidx_add(&x, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
+        assert_int_equal(nameidx_add_key(&x, named_key(&x, &it[i]), &it[i]), 0);
     freed = 0;
     nameidx_free(&x, count_freed);
     assert_int_equal(freed, N);
@@ -448,30 +466,32 @@ static void test_nameidx(void **state)
     free(it);
 }
 
-/* Items whose hashes collide (the same hash given for different names) are told apart by their
- * names, and deleting one in the middle of a probe chain keeps the later ones reachable. */
+/* Items whose keys collide (one key of x's seed given for different names, as if their hashes
+ * were equal) are told apart by their names, and deleting one in the middle of a probe chain
+ * keeps the later ones reachable. */
 static void test_nameidx_collisions(void **state)
 {
     (void)state;
     struct named it[6];
     nameidx_t x;
-    nameidx_init(&x);
-    const uint64_t h = 42; /* all share one home slot */
+    assert_int_equal(nameidx_init_seeded(&x), 0);
+    const nameidx_key_t k = {42, x.seed}; /* all share one home slot and one hash */
     for (int i = 0; i < 6; i++) {
         it[i].len = (size_t)snprintf(it[i].name, sizeof it[i].name, "c%d", i);
-        assert_int_equal(nameidx_add(&x, h, &it[i]), 0);
+        assert_int_equal(nameidx_add_key(&x, k, &it[i]), 0);
     }
     for (int i = 0; i < 6; i++)
-        assert_ptr_equal(nameidx_find(&x, h, it[i].name, it[i].len, named_same), &it[i]);
-    assert_null(nameidx_find(&x, h, "c9", 2, named_same));
-    nameidx_del(&x, h, &it[2]);
-    nameidx_del(&x, h, &it[0]);
+        assert_ptr_equal(nameidx_find_key(&x, k, it[i].name, it[i].len, named_same), &it[i]);
+    assert_null(nameidx_find_key(&x, k, "c9", 2, named_same));
+    nameidx_del_key(&x, k, &it[2]);
+    nameidx_del_key(&x, k, &it[0]);
+    assert_int_equal(x.count, 4);
     assert_probe_chains(&x);
     for (int i = 0; i < 6; i++)
         if (i == 0 || i == 2)
-            assert_null(nameidx_find(&x, h, it[i].name, it[i].len, named_same));
+            assert_null(nameidx_find_key(&x, k, it[i].name, it[i].len, named_same));
         else
-            assert_ptr_equal(nameidx_find(&x, h, it[i].name, it[i].len, named_same), &it[i]);
+            assert_ptr_equal(nameidx_find_key(&x, k, it[i].name, it[i].len, named_same), &it[i]);
     nameidx_deinit(&x);
 }
 
@@ -495,9 +515,10 @@ static size_t chain_cost(const nameidx_t *x, size_t *most)
 }
 
 /* Seeded indexes: each draws its own seed, hashes names itself (nameidx_key) and refuses a key
- * of another seed and a bare hash, so a caller cannot look up with the wrong one; and names
- * brute-forced to share a home slot under the unseeded hash (what a client could send as device
- * names) spread out in a seeded index. */
+ * of another seed and a key of seed 0 (a bare public hash), so a caller cannot look up with the
+ * wrong one; and names brute-forced to share a home slot under the public hash (what a client
+ * could send as device names) spread out in a seeded index, where an index given the public
+ * hashes (u: its own seed, but keys made from public_hash) keeps them in one chain. */
 static void test_nameidx_seeded(void **state)
 {
     (void)state;
@@ -507,18 +528,18 @@ static void test_nameidx_seeded(void **state)
     nameidx_t x, y, u;
     assert_int_equal(nameidx_init_seeded(&x), 0); /* getrandom works here: no fallback */
     assert_int_equal(nameidx_init_seeded(&y), 0);
-    nameidx_init(&u);
+    assert_int_equal(nameidx_init_seeded(&u), 0);
     assert_true(x.seed != 0 && y.seed != 0 && x.seed != y.seed);
 
-    /* The collision set: N names whose unseeded hashes agree in their low BITS bits, so they
-     * share one home slot in every unseeded index of up to 2^BITS slots. Bounded search
-     * (about N << BITS names are tried). */
-    const uint64_t want = nameidx_hash("n0", 2) & ((1u << BITS) - 1);
+    /* The collision set: N names whose public hashes agree in their low BITS bits, so they
+     * share one home slot in any index of up to 2^BITS slots hashing them publicly. Bounded
+     * search (about N << BITS names are tried). */
+    const uint64_t want = public_hash("n0", 2) & ((1u << BITS) - 1);
     int found = 0;
     for (int t = 0; found < N && t < TRIES; t++) {
         char name[24];
         size_t len = (size_t)snprintf(name, sizeof name, "n%d", t);
-        if ((nameidx_hash(name, len) & ((1u << BITS) - 1)) == want) {
+        if ((public_hash(name, len) & ((1u << BITS) - 1)) == want) {
             memcpy(it[found].name, name, len + 1);
             it[found++].len = len;
         }
@@ -526,12 +547,13 @@ static void test_nameidx_seeded(void **state)
     assert_int_equal(found, N);
 
     for (int i = 0; i < N; i++) {
-        assert_int_equal(nameidx_add(&u, nameidx_hash(it[i].name, it[i].len), &it[i]), 0);
+        nameidx_key_t pub = {public_hash(it[i].name, it[i].len), u.seed};
+        assert_int_equal(nameidx_add_key(&u, pub, &it[i]), 0);
         assert_int_equal(nameidx_add_key(&x, nameidx_key(&x, it[i].name, it[i].len), &it[i]), 0);
     }
     size_t most_u, most_x;
     size_t cost_u = chain_cost(&u, &most_u), cost_x = chain_cost(&x, &most_x);
-    assert_int_equal(most_u, N); /* unseeded: one chain of all N, probes 0 + 1 + ... + N-1 */
+    assert_int_equal(most_u, N); /* public hashes: one chain of all N, probes 0 + ... + N-1 */
     assert_int_equal(cost_u, (size_t)N * (N - 1) / 2);
     /* Seeded, at load 1/2: N names in 2N slots share a home slot a few at a time (more than 8
      * has a chance below 1e-5) and a lookup probes 1.5 slots on average (bound: 8 per name). */
@@ -544,23 +566,25 @@ static void test_nameidx_seeded(void **state)
         nameidx_key_t k = nameidx_key(&x, it[i].name, it[i].len);
         assert_ptr_equal(nameidx_find_key(&x, k, it[i].name, it[i].len, named_same), &it[i]);
         assert_ptr_equal(nameidx_peek_key(&x, k), &it[i]);
-        assert_ptr_equal(named_find(&u, it[i].name), &it[i]);
+        nameidx_key_t pub = {public_hash(it[i].name, it[i].len), u.seed};
+        assert_ptr_equal(nameidx_find_key(&u, pub, it[i].name, it[i].len, named_same), &it[i]);
     }
     assert_null(nameidx_find_key(&x, nameidx_key(&x, "n-none", 6), "n-none", 6, named_same));
     nameidx_key_t kx = nameidx_key(&x, it[0].name, it[0].len);
     nameidx_key_t ky = nameidx_key(&y, it[0].name, it[0].len);
     assert_true(kx.h != ky.h);
 
-    /* The wrong seed is refused: y's key and a bare (unseeded) hash find nothing in x, add
-     * nothing and remove nothing; x's key adds nothing to y. */
+    /* The wrong seed is refused: y's key and a bare public hash (a key of seed 0) find nothing
+     * in x, add nothing and remove nothing; x's key adds nothing to y. */
     assert_int_equal(nameidx_add_key(&y, ky, &it[0]), 0);
     assert_null(nameidx_find_key(&x, ky, it[0].name, it[0].len, named_same));
     assert_null(nameidx_peek_key(&x, ky));
-    uint64_t bare = nameidx_hash(it[0].name, it[0].len);
-    assert_null(nameidx_find(&x, bare, it[0].name, it[0].len, named_same));
-    assert_int_equal(nameidx_add(&x, bare, &it[0]), ERR_INVAL);
+    const nameidx_key_t bare = {public_hash(it[0].name, it[0].len), 0};
+    assert_null(nameidx_find_key(&x, bare, it[0].name, it[0].len, named_same));
+    assert_null(nameidx_peek_key(&x, bare));
+    assert_int_equal(nameidx_add_key(&x, bare, &it[0]), ERR_INVAL);
     assert_int_equal(nameidx_add_key(&y, kx, &it[1]), ERR_INVAL);
-    nameidx_del(&x, bare, &it[0]);
+    nameidx_del_key(&x, bare, &it[0]);
     nameidx_del_key(&x, ky, &it[0]);
     assert_int_equal(x.count, N);
     assert_ptr_equal(nameidx_find_key(&x, kx, it[0].name, it[0].len, named_same), &it[0]);

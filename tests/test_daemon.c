@@ -296,6 +296,100 @@ static void test_quota(void **state)
     quota_destroy(NULL);
 }
 
+/* quota.c's hook: the hash q keeps for a channel name (no header: for this test only). */
+uint64_t quota__chan_hash(quota_t *q, const char *s, size_t n);
+
+/* Adds a point of device dev whose channels are names[from, to) (value 1 each) as item. */
+static void add_named_point(batch_t *b, const char *dev, char (*names)[16], int from, int to,
+                            uint32_t item)
+{
+    assert_int_equal(batch_point_begin(b, dev, strlen(dev), 1000 + item, item), 0);
+    for (int i = from; i < to; i++)
+        assert_int_equal(batch_field_add(b, names[i], strlen(names[i]), 1.0), 0);
+    assert_int_equal(batch_point_commit(b), 1);
+}
+
+/* The quota's channel hashes (quota.c's chan_hash) come from its device index's secret seed:
+ * two quotas hash one name differently, neither with the public hash (FNV-1a from FNV's start
+ * and nameidx's finalizer: what a client can compute), and one quota the same way every call.
+ * Names brute-forced so their public hashes agree in the low 12 bits (one home slot in an
+ * index hashing them publicly) are counted right: N of them as devices (the next refused), and
+ * N as one device's channels, sent in two points, then again in reverse order (found in the
+ * sorted hashes, not the previous point's memo), then one new channel refused. */
+static void test_quota_seeded(void **state)
+{
+    (void)state;
+    enum { N = 64, BITS = 12 };
+    static char names[N][16];
+    const uint64_t low = (1u << BITS) - 1;
+    uint64_t want = 0;
+    int found = 0;
+    for (int t = 0; found < N && t < (1 << 22); t++) {
+        int len = snprintf(names[found], sizeof names[found], "q%d", t);
+        uint64_t h = nameidx_hash_seeded(0xcbf29ce484222325ULL, names[found], (size_t)len);
+        if (found == 0)
+            want = h & low;
+        if ((h & low) == want)
+            found++;
+    }
+    assert_int_equal(found, N);
+    quota_t *q1, *q2;
+    assert_int_equal(quota_create(&q1, N, N), 0);
+    assert_int_equal(quota_create(&q2, N, N), 0);
+    int differ = 0, public = 0;
+    for (int i = 0; i < N; i++) {
+        size_t len = strlen(names[i]);
+        uint64_t h1 = quota__chan_hash(q1, names[i], len);
+        assert_true(h1 == quota__chan_hash(q1, names[i], len));
+        differ += h1 != quota__chan_hash(q2, names[i], len);
+        public += h1 != nameidx_hash_seeded(0xcbf29ce484222325ULL, names[i], len);
+    }
+    assert_int_equal(differ, N);
+    assert_int_equal(public, N);
+
+    /* N devices of those names fill q1's device limit; one more is refused. */
+    batch_t b;
+    batch_init(&b);
+    for (int i = 0; i < N; i++)
+        add_named_point(&b, names[i], names, 0, 1, (uint32_t)i);
+    add_named_point(&b, "one-more", names, 0, 1, N);
+    struct refusals r = {.n = 0};
+    assert_int_equal(quota_admit(q1, &b, 0, on_refused, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.items[0], N);
+    assert_non_null(strstr(r.why[0], "device limit reached: 64 devices"));
+    assert_int_equal(b.npoints, N);
+    assert_int_equal(quota_devices(q1), N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(quota_device_add(q1, names[i]), 0); /* each known */
+
+    /* N channels of those names on one device of q2 fill its channel limit exactly. */
+    batch_reset(&b);
+    add_named_point(&b, "dev", names, 0, N / 2, 0);
+    add_named_point(&b, "dev", names, N / 2, N, 1);
+    r.n = 0;
+    assert_int_equal(quota_admit(q2, &b, 0, on_refused, &r), 0);
+    assert_int_equal(r.n, 0);
+    assert_int_equal(b.npoints, 2);
+    static char rev[N][16];
+    for (int i = 0; i < N; i++)
+        memcpy(rev[i], names[N - 1 - i], sizeof rev[i]);
+    batch_reset(&b);
+    add_named_point(&b, "dev", rev, 0, N, 2);
+    add_named_point(&b, "dev", names, 0, N, 3);
+    static char fresh[1][16] = {"q-new"};
+    add_named_point(&b, "dev", fresh, 0, 1, 4);
+    r.n = 0;
+    assert_int_equal(quota_admit(q2, &b, 0, on_refused, &r), 0);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.items[0], 4);
+    assert_non_null(strstr(r.why[0], "device 'dev' would have 65 channels"));
+    assert_int_equal(b.npoints, 2);
+    batch_deinit(&b);
+    quota_destroy(q1);
+    quota_destroy(q2);
+}
+
 /* pipeline_silence: the silence runs from the newest arrival, or from the start when none came
  * since; a bucket counts a silence strictly longer than its bound; a clock that went back gives
  * 0, never a negative age; counts accumulate over devices. */
@@ -424,6 +518,106 @@ static void test_pipeline_shards_seeded(void **state)
     pipeline_destroy(p);
 }
 
+/* pipeline__feed_at hashes a name once per run of one device's points (the scan for one shard,
+ * then the split): a batch of runs (each device's points one after another, the first run
+ * before the first point of another shard) still sends every point to its device's d->shard.
+ * Each device's 3 points are scored (last_ts, scored) and its channel list is its shard's. */
+static void test_pipeline_feed_runs(void **state)
+{
+    (void)state;
+    enum { N = 64, SHARDS = 4, RUN = 3 };
+    pipeline_opts_t o;
+    pipeline_opts_default(&o);
+    o.workers = SHARDS;
+    pipeline_t *p = NULL;
+    assert_int_equal(pipeline_create(&p, &o, NULL), 0);
+    batch_t b;
+    batch_init(&b);
+    char name[24];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < RUN; k++) {
+            int len = snprintf(name, sizeof name, "run-%d", i);
+            assert_int_equal(batch_point_begin(&b, name, (size_t)len, 1000 + k * 1000, 0), 0);
+            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
+            assert_int_equal(batch_point_commit(&b), 1);
+        }
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    int per[SHARDS] = {0};
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        assert_non_null(d);
+        per[d->shard]++;
+        assert_int_equal(d->last_ts, 1000 * RUN);
+        assert_int_equal(d->scored, RUN);
+        const nameidx_t *cl = &p->shards[d->shard].chlists;
+        assert_int_equal(cl->count, 1);
+        const void *only = NULL;
+        for (size_t s = 0; s <= cl->mask; s++)
+            if (cl->slots[s].item)
+                only = cl->slots[s].item;
+        assert_ptr_equal(d->chl, only);
+    }
+    int used = 0;
+    for (int s = 0; s < SHARDS; s++)
+        used += per[s] > 0;
+    assert_true(used >= 2); /* the split path ran (all on one shard: a chance of 4^-63) */
+
+    /* Review: points interleaving the devices (runs of one point: every point after the split
+     * is hashed again), RUN rounds over all N; each device's points still reach its shard. */
+    batch_init(&b);
+    for (int k = 0; k < RUN; k++)
+        for (int i = 0; i < N; i++) {
+            int len = snprintf(name, sizeof name, "run-%d", i);
+            assert_int_equal(
+                batch_point_begin(&b, name, (size_t)len, 1000 * RUN + 1000 + k * 1000, 0), 0);
+            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
+            assert_int_equal(batch_point_commit(&b), 1);
+        }
+    pipeline_feed(p, &b);
+    pipeline_drain(p);
+    batch_deinit(&b);
+    /* A batch moved whole to one shard (two devices of one shard, interleaved). */
+    struct dev *one[2] = {NULL, NULL};
+    for (int i = 0; i < N && one[1] == NULL; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        if (one[0] == NULL)
+            one[0] = d;
+        else if (d->shard == one[0]->shard)
+            one[1] = d;
+    }
+    assert_non_null(one[1]); /* 63 others, each on one[0]'s shard with chance 1/4 */
+    batch_init(&b);
+    for (int k = 0; k < RUN; k++)
+        for (int j = 0; j < 2; j++) {
+            assert_int_equal(batch_point_begin(&b, one[j]->name, strlen(one[j]->name),
+                                               1000 * 2 * RUN + 1000 + k * 1000, 0),
+                             0);
+            assert_int_equal(batch_field_add(&b, "v", 1, (double)k), 0);
+            assert_int_equal(batch_point_commit(&b), 1);
+        }
+    pipeline_feed(p, &b);
+    assert_int_equal(b.npoints, 0); /* moved into the shard's message, not copied */
+    pipeline_drain(p);
+    batch_deinit(&b);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "run-%d", i);
+        struct dev *d = pipeline__find(p, name);
+        int moved = d == one[0] || d == one[1];
+        assert_int_equal(d->last_ts, 1000 * (moved ? 3 : 2) * RUN);
+        assert_int_equal(d->scored, (moved ? 3 : 2) * RUN);
+        const nameidx_t *cl = &p->shards[d->shard].chlists;
+        assert_int_equal(cl->count, 1);
+        for (size_t s = 0; s <= cl->mask; s++)
+            if (cl->slots[s].item)
+                assert_ptr_equal(d->chl, cl->slots[s].item);
+    }
+    pipeline_destroy(p);
+}
+
 /* The groups table (pipeline_train.c, uthash) buckets group names by p->idx's seeded key: 256
  * names brute-forced so uthash's unseeded Jenkins hash agrees in its low 12 bits (one chain of
  * 256 with it) each get one group of their own, found again by name, and no bucket chain is long
@@ -477,9 +671,11 @@ int main(void)
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_auth_file),
         cmocka_unit_test(test_quota),
+        cmocka_unit_test(test_quota_seeded),
         cmocka_unit_test(test_silence),
         cmocka_unit_test(test_maint_overlap),
         cmocka_unit_test(test_pipeline_shards_seeded),
+        cmocka_unit_test(test_pipeline_feed_runs),
         cmocka_unit_test(test_groups_seeded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
