@@ -300,7 +300,7 @@ int api_events_create(api_events_t **out, const api_events_opts_t *o)
     if (h->ring == NULL)
         goto fail_ring;
     /* The per-device records and their index, at their full size: a publish never allocates
-     * for them (nameidx_add grows only past half of its slots). */
+     * for them (nameidx_add_key grows only past half of its slots). */
     size_t slots = 2;
     while (slots < 2 * o->ring)
         slots *= 2;
