@@ -940,8 +940,8 @@ static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int er
     const char *outcome = kept == 2   ? "nothing ran, the transaction's writes committed"
                           : kept == 1 ? "rolled back, the transaction's other writes committed"
                                       : "its transaction rolled back";
-    log_warn("storage: %s failed (%s): %s; %s; next try in %lld ms (failure %d in a row, %d not"
-             " logged)",
+    log_warn("storage: %s failed (%s): %s; %s; next try in %lld ms (%d failures in this run, %d"
+             " since the last warning not logged)",
              what, err_str(err), store_errmsg(s), outcome,
              next_ms >= now ? (long long)(next_ms - now) : 0LL, b->fails, b->unlogged);
     b->logged_ms = now;
