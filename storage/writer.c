@@ -889,8 +889,7 @@ static void maint_finalize(store_writer_t *w)
 static int retain_ready(store_t *s, int64_t now)
 {
     int64_t due = store__retain_due_ms(s);
-    return due >= 0 && due <= now && now >= s->w.bo_retain.next_ms &&
-           now >= s->w.bo_maint.next_ms;
+    return due >= 0 && due <= now && now >= s->w.bo_retain.next_ms && now >= s->w.bo_maint.next_ms;
 }
 
 /* 1 when a maintenance step may have work now: devices to compact (none backing off: they are
