@@ -696,6 +696,23 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
     }
 }
 
+/* The device_get callback of tv_from_device: the device exists. */
+static int tv_exists_cb(void *arg, const api_device_t *d)
+{
+    (void)d;
+    *(int *)arg = 1;
+    return 0;
+}
+
+/* Whether name is a device's id (no store, or the backend failing: no). */
+static int tv_from_device(api_request_t *r, const char *name)
+{
+    int found = 0;
+    if (r->srv->be.device_get != NULL)
+        r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
+    return found;
+}
+
 /* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
  * != | =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: when the key names the device tag, every
  * device (under the FROM name) that passes WHERE, or without FROM each device under its own
@@ -731,7 +748,11 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         key_match = (regexec(&re[0], r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
         regfree(&re[0]);
     }
-    if (!key_match) {
+    /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
+     * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
+     * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
+    if (!key_match || (nwhere > 0 && from.kind != QT_EOF &&
+                       api__iqv_kind(from.text) == IQV_NONE && tv_from_device(r, from.text))) {
         api__q_result_open(run);
         return 0;
     }

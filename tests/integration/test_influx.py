@@ -2941,5 +2941,34 @@ class IqFix(InfluxdPair):
         ])
 
 
+class IqFix2(InfluxdPair):
+    """What session 27's reviews left (session 28, task iqfix2), each answered by influxd 1.6.7
+    here and by vigild byte for byte alike."""
+
+    POINTS = G_POINTS
+
+    def test_tag_values_of_a_device_measurement_as_influxd(self):
+        # A condition on the device tag FROM a device's own name: to influxd a measurement
+        # whose points have no device tag: no values (vigild listed every device, or the ones
+        # the condition kept).
+        self.assert_same([
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device != \'\'',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = "device" WHERE "device" != \'\' AND '
+            '"device" = \'pump-7\'',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device = \'pump-7\'',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device =~ /pump/',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device !~ /x/',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device != \'x\' LIMIT 1',
+            'SHOW TAG VALUES FROM fl WITH KEY =~ /dev/ WHERE device =~ /./',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device = \'\'',
+            # Unchanged: a name that is no device.
+            'SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = \'pump-9\'',
+            'SHOW TAG VALUES FROM pump WITH KEY = device WHERE device =~ /8/',
+        ])
+        # Not vacuous: FROM pump the condition still keeps its device.
+        ans = self.vigild('SHOW TAG VALUES FROM pump WITH KEY = device WHERE device =~ /8/')
+        self.assertEqual(ans["results"][0]["series"][0]["values"], [["device", "pump-8"]])
+
+
 if __name__ == "__main__":
     vt.main()
