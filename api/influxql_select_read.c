@@ -144,10 +144,15 @@ static int column_name(api_request_t *r, qscan_t *s, select_t *q, struct sel_fie
     }
 }
 
-/* Reads an optional ::type after a name ("temp"::field, "device"::tag: Grafana writes them). Every
- * field is a float here and the device tag the one tag, so the type only has to be a name. */
+/* Reads an optional ::type after a name ("temp"::field, "device"::tag: Grafana writes them) as
+ * influxd's parseVarRef: the token right after "::", blanks and comments not skipped, must be
+ * float, integer, unsigned, string or boolean (a name, any case) or the keyword FIELD or TAG;
+ * else its parse error (a blank run printed as read, "\r" as "\n"; a comment as ""; the end,
+ * or blanks to the end, as EOF). Every field is a float here and the device tag the one tag,
+ * so the type chooses nothing. Returns 0, or -1 (parse error answered). */
 static int skip_cast(api_request_t *r, qscan_t *s)
 {
+    static const char *const types[] = {"float", "integer", "unsigned", "string", "boolean"};
     qscan_t at = *s;
     qtoken_t t;
     api__qs_next(s, &t);
@@ -155,12 +160,42 @@ static int skip_cast(api_request_t *r, qscan_t *s)
         *s = at;
         return 0;
     }
-    api__qs_next(s, &t);
-    if (t.kind != QT_IDENT && t.kind != QT_KEYWORD) {
-        api__q_parse_error(r, &t, "identifier");
+    const char *p = s->p;
+    size_t n = strspn(p, " \t\r\n");
+    if (n > 0 || (p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*') || p[0] == '\0') {
+        t.kind = QT_OTHER;
+        t.line = s->line + 1;
+        t.col = s->col + 1;
+        t.text = "";
+        if (p[n] == '\0') {
+            t.text = "EOF"; /* influxd trims the query's trailing blanks first */
+        } else if (n > 0) {
+            char *w = api__qs_alloc(s, n + 1);
+            if (w == NULL) {
+                api__error(r, 500, "out of memory");
+                return -1;
+            }
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) /* Go's reader: "\r\n" and "\r" are "\n" */
+                if (!(p[i] == '\n' && i > 0 && p[i - 1] == '\r'))
+                    w[k++] = p[i] == '\r' ? '\n' : p[i];
+            w[k] = '\0';
+            t.text = w;
+        }
+        api__q_parse_error(r, &t, "float, integer, string, boolean, field, tag");
         return -1;
     }
-    return 0;
+    api__qs_next(s, &t);
+    if (api__q_is(&t, "FIELD") || api__q_is(&t, "TAG"))
+        return 0;
+    if (t.kind == QT_IDENT)
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(t.text, types[i]) == 0)
+                return 0;
+    api__q_parse_error(r, &t,
+                       t.kind == QT_IDENT ? "float, integer, unsigned, string, boolean, field, tag"
+                                          : "float, integer, string, boolean, field, tag");
+    return -1;
 }
 
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
@@ -395,7 +430,8 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
 static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
                      const qscan_t *end)
 {
-    static const char *const types[] = {"float", "integer", "string", "boolean", "tag", "field"};
+    static const char *const types[] = {"float",   "integer", "unsigned", "string",
+                                        "boolean", "tag",     "field"};
     sbuf_t b;
     sbuf_init(&b);
     sbuf_printf(&b, "invalid condition expression: ");

@@ -751,8 +751,8 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
      * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
      * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
-    if (!key_match || (nwhere > 0 && from.kind != QT_EOF &&
-                       api__iqv_kind(from.text) == IQV_NONE && tv_from_device(r, from.text))) {
+    if (!key_match || (nwhere > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE &&
+                       tv_from_device(r, from.text))) {
         api__q_result_open(run);
         return 0;
     }

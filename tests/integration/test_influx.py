@@ -2970,5 +2970,40 @@ class IqFix2(InfluxdPair):
         self.assertEqual(ans["results"][0]["series"][0]["values"], [["device", "pump-8"]])
 
 
+    def test_cast_types_as_influxd(self):
+        # The token right after "::" must be a type (influxd's parseVarRef): another name, a
+        # keyword, a blank, a comment or the end is its 400 (vigild took any name, and answered
+        # "device::foo = 'pump-9'" with the device's points).
+        self.assert_same([
+            "SELECT temp FROM pump WHERE device::foo = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::foo",
+            "SELECT temp FROM pump WHERE device =~ /9/ OR device::foo",
+            "SELECT temp FROM pump WHERE time::foo > 0",
+            "SELECT temp FROM pump WHERE temp::foo > 5",
+            "SELECT temp FROM pump WHERE device::\"tag\" = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::select = 'pump-9'",
+            "SELECT temp FROM pump WHERE device:: tag = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::",
+            "SELECT temp FROM pump WHERE device::  ",
+            "SELECT temp FROM pump WHERE device::unsigned",
+            "SELECT temp::foo FROM pump",
+            "SELECT mean(temp::foo) FROM pump",
+            "SELECT mean(temp) FROM pump GROUP BY device::foo",
+            "SELECT temp::5 FROM pump",
+            "SELECT temp::'x' FROM pump",
+            "SELECT temp::",
+            "SELECT temp::;",
+            "SELECT temp::  field FROM pump",
+            "SELECT temp::\tfield FROM pump",
+            "SELECT temp::\r\n\n field FROM pump",
+            "SELECT temp::/* c */field FROM pump",
+            "SELECT temp::-- c\nfield FROM pump",
+            # Unchanged: the types, in any case.
+            'SELECT temp::FIELD, vib::Float FROM "pump-7" LIMIT 1',
+            "SELECT temp FROM pump WHERE device::TAG = 'pump-9'",
+            "SELECT temp FROM pump WHERE \"device\"::tag = 'pump-9' AND time::integer > 0",
+        ])
+
+
 if __name__ == "__main__":
     vt.main()
