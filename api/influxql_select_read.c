@@ -519,13 +519,18 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
     return 0;
 }
 
+/* What read_comparison read, for read_condition's OR: a regex on the device tag, the literal
+ * true or false, = 'id' or != '' on the device tag, or anything else. */
+enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
- * = 'id', != '' or =~ /re/ (*is_re then set: read_condition's OR takes those alone). Returns
- * 0, 1 (unsupported: read to the end), or -1 (parse error). */
-static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int *is_re)
+ * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
+ * -1 (parse error). */
+static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
+                           enum cmp_kind *kind)
 {
     qtoken_t lhs, op, v;
-    *is_re = 0;
+    *kind = CK_OTHER;
     api__qs_next(s, &lhs);
     if (q_op(&lhs, "(")) {
         int rc = read_condition(r, s, q, run);
@@ -547,8 +552,12 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         qscan_t at = *s;
         api__qs_next(s, &op);
         *s = at;
-        if (op.kind != QT_OTHER || q_op(&op, ")"))
+        if (op.kind != QT_OTHER || q_op(&op, ")")) {
+            *kind = api__q_is(&lhs, "TRUE")    ? CK_TRUE
+                    : api__q_is(&lhs, "FALSE") ? CK_FALSE
+                                               : CK_OTHER;
             return lone_literal(r, s, q, &lhs);
+        }
     }
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
@@ -604,7 +613,7 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             return 1;
         }
         *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
-        *is_re = 1;
+        *kind = CK_RE;
         return 0;
     }
     api__qs_next(s, &v);
@@ -615,6 +624,7 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
         return 1;
     }
+    *kind = CK_DEVICE;
     if (ne)
         q->device_any = 1; /* every device has a name */
     else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
@@ -624,34 +634,57 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     return 0;
 }
 
-/* Reads comparisons joined by AND. OR only between two regexes on the device tag, alone at
- * their level ("device" =~ /a/ OR "device" =~ /b/, in parentheses when ANDed with more): any
- * other is unsupported (one device set, one range). */
+/* Reads comparisons joined by AND, or joined by OR (not both at one level: a parenthesised
+ * condition is one comparison). An OR of the literals true and false, = 'id' / != '' and
+ * regexes on the device tag is reduced as influxd reduces it: true met makes the level every
+ * point (what its comparisons set is undone), false drops out; what is left may be one
+ * comparison, or two regexes (either met: a third is unsupported). Any other OR is
+ * unsupported, read on for influxd's parse errors. */
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
 {
-    int all_re = 1, any_and = 0, any_or = 0;
+    static const char or_msg[] = "OR in WHERE";
+    const select_t start = *q; /* true OR ...: the level reads as if it were not there */
+    int any_and = 0, any_or = 0, n_true = 0, n_re = 0, n_kept = 0, other = 0;
     for (;;) {
-        int is_re;
-        int rc = read_comparison(r, s, q, run, &is_re);
+        enum cmp_kind kind;
+        int none = q->device_none;
+        int rc = read_comparison(r, s, q, run, &kind);
         if (rc)
             return rc;
-        all_re &= is_re;
         qscan_t at = *s;
         qtoken_t t;
         api__qs_next(s, &t);
-        int is_or = api__q_is(&t, "OR");
-        if (!is_or && !api__q_is(&t, "AND")) {
+        int is_or = api__q_is(&t, "OR"), is_and = api__q_is(&t, "AND");
+        if (kind == CK_FALSE && (any_or || is_or))
+            q->device_none = none; /* false OR x is x */
+        n_true += kind == CK_TRUE;
+        n_re += kind == CK_RE;
+        n_kept += kind != CK_FALSE && kind != CK_TRUE;
+        other |= kind == CK_OTHER;
+        if (is_or && (n_kept > n_re || other) && q->unsupported == NULL)
+            q->unsupported = or_msg; /* until a false or true leaves a reduction vigild reads */
+        if (!is_or && !is_and) {
             *s = at;
-            if (any_or && !all_re)
-                mark_unsupported(q, s, "OR in WHERE", NULL); /* the rest is read on */
-            else if (any_or)
+            if (!any_or)
+                return 0;
+            if (other || (n_true == 0 && n_kept > 1 && n_kept > n_re)) {
+                mark_unsupported(q, s, or_msg, NULL); /* the rest is read on */
+                return 0;
+            }
+            if (q->unsupported == or_msg)
+                q->unsupported = NULL;
+            if (n_true > 0)
+                *q = start;
+            else if (n_kept == 0)
+                q->device_none = 1; /* false OR false */
+            else if (n_kept == 2)
                 q->device_re_or = 1; /* between the two: a third regex is unsupported */
             return 0;
         }
-        any_and |= !is_or;
+        any_and |= is_and;
         any_or |= is_or;
-        if (any_or && (any_and || !all_re)) {
-            unsupported(q, s, "OR in WHERE", NULL);
+        if (any_or && any_and) {
+            unsupported(q, s, or_msg, NULL);
             return 1;
         }
     }

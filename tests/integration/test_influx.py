@@ -3005,5 +3005,39 @@ class IqFix2(InfluxdPair):
         ])
 
 
+    def test_literals_beside_or_as_influxd(self):
+        # false OR x is x, true OR x every point (FROM a device's name: vigild reads a name
+        # without a device condition as that device), as influxd reduces them; vigild answered
+        # its "does not support OR". What is left after the reduction is still judged (two ids:
+        # vigild's statement error; a parse error after it: influxd's 400).
+        self.assert_same([
+            "SELECT temp FROM pump WHERE false OR device = 'pump-9'",
+            "SELECT temp FROM pump WHERE device = 'pump-9' OR false",
+            "SELECT temp FROM pump WHERE false OR device = 'pump-9' OR false",
+            "SELECT temp FROM pump WHERE false OR false",
+            "SELECT temp FROM pump WHERE false OR device = ''",
+            "SELECT temp FROM pump WHERE false OR device =~ /8/",
+            "SELECT temp FROM pump WHERE device =~ /8/ OR false OR device =~ /9/",
+            "SELECT temp FROM pump WHERE (false OR device = 'pump-8') AND time > 0",
+            "SELECT temp FROM pump WHERE time > 0 AND (device = 'pump-8' OR false)",
+            "SELECT mean(temp) FROM pump WHERE false OR device = 'pump-9' GROUP BY device",
+            'SELECT temp FROM "pump-7" WHERE false OR true LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE true OR device = \'pump-9\' LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE device =~ /9/ OR true LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE device = \'x\' OR device = \'y\' OR true LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE time > 1732780801000ms AND (true OR device = '
+            '\'pump-8\') LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE false OR false',
+            "SELECT temp FROM pump WHERE 'x' OR device = 'pump-9'",
+            "SELECT temp FROM pump WHERE device = 'a' OR device = 'b' OR time > <",
+        ])
+        # Unchanged: vigild's statement error for what is left.
+        for q in ("SELECT temp FROM pump WHERE device = 'a' OR device = 'b' OR false",
+                  "SELECT temp FROM pump WHERE false OR time > 0",
+                  "SELECT temp FROM pump WHERE false OR device = 'pump-9' AND time > 0"):
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support OR in WHERE", q)
+
+
 if __name__ == "__main__":
     vt.main()
