@@ -112,6 +112,157 @@ static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
     return -1;
 }
 
+/* ---- reading on past what vigild does not answer ------------------------------------------ */
+
+/* influxd parses a whole statement before it judges it, so a parse error after a clause vigild
+ * does not answer is influxd's 400, not vigild's statement error. These read influxd's
+ * expressions (parseExpr, parseUnaryExpr, parseCall) for their parse errors only, keeping
+ * nothing; where: in a WHERE condition (the end placed one closer after an operator). */
+
+static int skip_cast(api_request_t *r, qscan_t *s);
+static int skim_expr(api_request_t *r, qscan_t *s, int where);
+
+/* Whether t is one of influxd's binary operators. */
+static int is_binary_op(const qtoken_t *t)
+{
+    static const char *const ops[] = {"+",  "-", "*",  "/", "%",  "&",  "|",  "^", "=",
+                                      "!=", "<", "<=", ">", ">=", "=~", "!~", NULL};
+    if (api__q_is(t, "AND") || api__q_is(t, "OR"))
+        return 1;
+    for (int i = 0; ops[i]; i++)
+        if (q_op(t, ops[i]))
+            return 1;
+    return 0;
+}
+
+/* Reads the rest of a call's arguments, s after its '(' (first) or after a ',' (regexes among
+ * them), and its ')'. Returns 0, or -1 (parse error answered). */
+static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
+{
+    qtoken_t t;
+    for (;; first = 0) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        if (first && q_op(&t, ")"))
+            return 0;
+        *s = at;
+        const char *re;
+        if (*s->p == '/' || (strspn(s->p, " \t\r\n") > 0 && s->p[strspn(s->p, " \t\r\n")] == '/')) {
+            if (api__iq_regex(r, s, &re))
+                return -1;
+        } else if (skim_expr(r, s, where)) {
+            return -1;
+        }
+        api__qs_next(s, &t);
+        if (q_op(&t, ")"))
+            return 0;
+        if (!q_op(&t, ",")) {
+            api__q_parse_error(r, &t, ")");
+            return -1;
+        }
+    }
+}
+
+/* Reads one operand t (already read from s) of an expression: a parenthesised expression, a
+ * call, a name and its ::type, a literal, a wildcard, a bound parameter, a signed operand.
+ * Returns 0, or -1 (parse error answered). */
+static int skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
+{
+    if (q_op(t, "(")) {
+        if (skim_expr(r, s, where))
+            return -1;
+        api__qs_next(s, t);
+        if (!q_op(t, ")")) {
+            api__q_parse_error(r, t, ")");
+            return -1;
+        }
+        return 0;
+    }
+    if (t->kind == QT_IDENT) {
+        if (*s->p == '(') { /* a call: the '(' right after the name */
+            api__qs_next(s, t);
+            return skim_call(r, s, where, 1);
+        }
+        return skip_cast(r, s);
+    }
+    if (api__q_is(t, "DISTINCT")) {
+        api__qs_next(s, t);
+        return skim_operand(r, s, t, where);
+    }
+    if (t->kind == QT_NUMBER) {
+        int64_t ns;
+        if (api__q_number_kind(t) == QN_DURATION && api__q_parse_duration(t->text, &ns) == -2) {
+            api__error(r, 400,
+                       "error parsing query: overflowed duration %s: choose a smaller duration "
+                       "or INF",
+                       t->text);
+            return -1;
+        }
+        return bad_number(r, t);
+    }
+    if (t->kind == QT_STRING || is_bool(t) || (t->kind == QT_OTHER && t->text[0] == '$'))
+        return 0;
+    if (q_op(t, "*")) {
+        qscan_t at = *s;
+        qtoken_t c;
+        api__qs_next(s, &c);
+        if (!q_op(&c, "::") || s->p != at.p + 2) { /* "::" right after the '*' */
+            *s = at;
+            return 0;
+        }
+        api__qs_next(s, &c);
+        if (!api__q_is(&c, "FIELD") && !api__q_is(&c, "TAG")) {
+            api__q_parse_error(r, &c, "field, tag");
+            return -1;
+        }
+        return 0;
+    }
+    if (q_op(t, "-") || q_op(t, "+")) {
+        api__qs_next(s, t);
+        if (t->kind == QT_NUMBER || t->kind == QT_IDENT || q_op(t, "("))
+            return skim_operand(r, s, t, where);
+        if (signed_operand(r, s, t))
+            return -1;
+        api__q_parse_error(r, t, "identifier, number, duration, (");
+        return -1;
+    }
+    return api__q_operand_error(r, s, t, where);
+}
+
+/* Reads what follows an operand: binary operators and their operands, to the first token that
+ * is no operator (s left before it). Returns 0, or -1 (parse error answered). */
+static int skim_tail(api_request_t *r, qscan_t *s, int where)
+{
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t op, t;
+        api__qs_next(s, &op);
+        if (!is_binary_op(&op)) {
+            *s = at;
+            return 0;
+        }
+        const char *re;
+        if (q_op(&op, "=~") || q_op(&op, "!~")) {
+            if (api__iq_regex(r, s, &re))
+                return -1;
+            continue;
+        }
+        api__qs_next(s, &t);
+        if (skim_operand(r, s, &t, where))
+            return -1;
+    }
+}
+
+/* Reads an expression. Returns 0, or -1 (parse error answered). */
+static int skim_expr(api_request_t *r, qscan_t *s, int where)
+{
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (skim_operand(r, s, &t, where))
+        return -1;
+    return skim_tail(r, s, where);
+}
+
 /* The index of channel name among q's channels, added when new. */
 static int chan_index(select_t *q, const char *name)
 {
@@ -204,9 +355,17 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
 {
     qtoken_t t, arg;
     api__qs_next(s, &t);
+    if (api__q_is(&t, "DISTINCT")) {
+        mark_unsupported(q, s, "DISTINCT", NULL); /* read on */
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
+    }
     if (t.kind == QT_OTHER && strcmp(t.text, "*") == 0) {
-        unsupported(q, s, "SELECT *: name the fields", NULL);
-        return 0;
+        mark_unsupported(q, s, "SELECT *: name the fields", NULL); /* read on */
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
@@ -224,9 +383,17 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
         }
     }
-    if (literal || (t.kind == QT_OTHER && t.text[0] != '(')) {
-        /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
-         * is its parse error); with a FROM, vigild's statement error. */
+    if (literal || (t.kind == QT_OTHER && strchr("(-+$", t.text[0]) != NULL)) {
+        /* An expression: read on (a ',', FROM or AS next; "SELECT 'x'(" is influxd's found (,
+         * expected FROM); vigild's statement error. */
+        mark_unsupported(q, s, "this field expression: ", t.text);
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
+    }
+    if (t.kind == QT_OTHER) {
+        /* An operator: influxd reads it and asks for FROM after it ("SELECT 1" is its parse
+         * error); with a FROM, vigild's statement error. */
         mark_unsupported(q, s, "this field expression: ", t.text);
         for (;;) {
             qscan_t at = *s;
@@ -261,8 +428,10 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             if (strcasecmp(t.text, fn_names[k]) == 0)
                 f->fn = (enum sel_fn)k;
         if (f->fn == FN_KINDS) {
-            unsupported(q, s, "the function ", t.text);
-            return 0;
+            mark_unsupported(q, s, "the function ", t.text); /* read on */
+            if (skim_call(r, s, 0, 1) || skim_tail(r, s, 0))
+                return -1;
+            return api__q_keyword_name(r, s, "AS");
         }
         api__qs_next(s, &arg);
         if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
@@ -296,8 +465,30 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
                 return api__q_operand_error(r, &after, &next, 0);
         }
         if (!q_op(&paren, ")")) {
-            unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
-            return 0;
+            mark_unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
+            if (is_binary_op(&paren)) { /* the rest of the argument: *s = paren's end */
+                const char *re;
+                if (q_op(&paren, "=~") || q_op(&paren, "!~")) {
+                    if (api__iq_regex(r, s, &re))
+                        return -1;
+                } else {
+                    api__qs_next(s, &paren);
+                    if (skim_operand(r, s, &paren, 0))
+                        return -1;
+                }
+                if (skim_tail(r, s, 0))
+                    return -1;
+                api__qs_next(s, &paren);
+            }
+            if (q_op(&paren, ",") && skim_call(r, s, 0, 0))
+                return -1;
+            if (!q_op(&paren, ",") && !q_op(&paren, ")")) {
+                api__q_parse_error(r, &paren, ")");
+                return -1;
+            }
+            if (skim_tail(r, s, 0))
+                return -1;
+            return api__q_keyword_name(r, s, "AS");
         }
         f->chan = chan_index(q, arg.text);
         if (column_name(r, s, q, f, fn_names[f->fn]))
@@ -321,8 +512,11 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         }
         f->col = t.text;
     } else if (t.kind == QT_OTHER && strchr("+-*/%&|^", t.text[0]) != NULL) {
-        unsupported(q, s, "math in SELECT", NULL);
-        return 0;
+        mark_unsupported(q, s, "math in SELECT", NULL); /* read on */
+        api__qs_next(s, &t);
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
     } else {
         *s = at;
     }
@@ -391,15 +585,17 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (t.value != NULL) {
         int64_t ms;
         if (vtime_parse_rfc3339(t.value, strlen(t.value), &ms)) {
-            unsupported(q, s, "this time: ", t.text);
-            return 1;
+            mark_unsupported(q, s, "this time: ", t.text);
+            *ns = 0;
+            return skim_tail(r, s, 1); /* read on */
         }
         *ns = api__iq_ms_to_ns(ms);
     } else if (api__q_bad_operand(&t)) {
         return api__q_operand_error(r, s, &t, 1);
     } else {
-        unsupported(q, s, "this time value: ", t.text);
-        return 1;
+        mark_unsupported(q, s, "this time value: ", t.text);
+        *ns = 0;
+        return skim_operand(r, s, &t, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
     }
     for (;;) {
         qscan_t at = *s;
@@ -414,8 +610,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         if (api__q_bad_operand(&d))
             return api__q_operand_error(r, s, &d, 1);
         if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
-            unsupported(q, s, "this time arithmetic: ", d.text);
-            return 1;
+            mark_unsupported(q, s, "this time arithmetic: ", d.text);
+            return skim_operand(r, s, &d, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
         }
         if (time_duration(r, &d, &dns))
             return -1;
@@ -519,6 +715,28 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
     return 0;
 }
 
+/* Reads on after a comparison's operator op that vigild does not answer: its right side and
+ * whatever follows (a regex after =~ and !~). Returns 0 or 1 (op is no operator: read to the
+ * end), or -1 (parse error answered). */
+static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
+{
+    const char *re;
+    qtoken_t t;
+    if (!is_binary_op(op)) {
+        api__iq_skip(s);
+        return 1;
+    }
+    if (q_op(op, "=~") || q_op(op, "!~")) {
+        if (api__iq_regex(r, s, &re))
+            return -1;
+    } else {
+        api__qs_next(s, &t);
+        if (skim_operand(r, s, &t, 1))
+            return -1;
+    }
+    return skim_tail(r, s, 1) ? -1 : 0;
+}
+
 /* What read_comparison read, for read_condition's OR: a regex on the device tag, the literal
  * true or false, = 'id' or != '' on the device tag, or anything else. */
 enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
@@ -559,6 +777,10 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             return lone_literal(r, s, q, &lhs);
         }
     }
+    if (q_op(&lhs, "-") || q_op(&lhs, "+") || (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
+        mark_unsupported(q, s, "this condition: ", lhs.text); /* "-temp > 5": read on */
+        return skim_operand(r, s, &lhs, 1) || skim_tail(r, s, 1) ? -1 : 0;
+    }
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
         return -1;
@@ -578,8 +800,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         while (k < 5 && !q_op(&op, ops[k]))
             k++;
         if (k == 5) {
-            unsupported(q, s, "this comparison of time: ", op.text);
-            return 1;
+            mark_unsupported(q, s, "this comparison of time: ", op.text);
+            return skim_rhs(r, s, &op);
         }
         int64_t ns;
         int rc = read_time(r, s, q, run, &ns);
@@ -594,9 +816,9 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return 0;
     }
     if (strcmp(lhs.text, r->srv->device_tag) != 0) {
-        unsupported(q, s,
-                    "conditions on a field or on a tag other than the device tag: ", lhs.text);
-        return 1;
+        mark_unsupported(q, s,
+                         "conditions on a field or on a tag other than the device tag: ", lhs.text);
+        return skim_rhs(r, s, &op);
     }
     /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
      * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
@@ -616,13 +838,17 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         *kind = CK_RE;
         return 0;
     }
+    int ne = q_op(&op, "!=");
+    if (!(q_op(&op, "=") || ne)) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_rhs(r, s, &op);
+    }
     api__qs_next(s, &v);
     if (api__q_bad_operand(&v))
         return api__q_operand_error(r, s, &v, 1);
-    int ne = q_op(&op, "!=");
-    if (!(q_op(&op, "=") || ne) || v.value == NULL || (ne && v.value[0] != '\0')) {
-        unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return 1;
+    if (v.value == NULL || (ne && v.value[0] != '\0')) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_operand(r, s, &v, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
     }
     *kind = CK_DEVICE;
     if (ne)
@@ -667,7 +893,7 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
             *s = at;
             if (!any_or)
                 return 0;
-            if (other || (n_true == 0 && n_kept > 1 && n_kept > n_re)) {
+            if (other || any_and || (n_true == 0 && n_kept > 1 && n_kept > n_re)) {
                 mark_unsupported(q, s, or_msg, NULL); /* the rest is read on */
                 return 0;
             }
@@ -683,10 +909,8 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
         }
         any_and |= is_and;
         any_or |= is_or;
-        if (any_or && any_and) {
-            unsupported(q, s, or_msg, NULL);
-            return 1;
-        }
+        if (any_or && any_and) /* read on: the level's reduction is not made */
+            mark_unsupported(q, s, or_msg, NULL);
     }
 }
 
@@ -733,16 +957,21 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
             return api__q_operand_error(r, s, &t, 0);
-        if (t.kind != QT_IDENT) {
+        int star = q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER || is_bool(&t);
+        if (star) {
+            mark_unsupported(q, s, "GROUP BY ", t.text); /* read on */
+        } else if (t.kind != QT_IDENT) {
             unsupported(q, s, "GROUP BY ", t.text);
             return 1;
         }
-        if (strcasecmp(t.text, "time") != 0) {
-            if (strcmp(t.text, r->srv->device_tag) != 0) {
-                unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
-                return 1;
-            }
-            q->group_tag = 1;
+        if (star) { /* "*", or a literal: read on */
+            if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+                return -1;
+        } else if (strcasecmp(t.text, "time") != 0) {
+            if (strcmp(t.text, r->srv->device_tag) != 0) /* read on */
+                mark_unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
+            else
+                q->group_tag = 1;
             if (skip_cast(r, s))
                 return -1;
         } else {
@@ -808,6 +1037,17 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
         q->fill = FILL_NUMBER;
         q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
+    } else if ((t.kind == QT_STRING || is_bool(&t)) && !neg) {
+        /* influxd reads the argument whole, then wants a number */
+        if (skim_tail(r, s, 0))
+            return -1;
+        api__qs_next(s, &p);
+        if (!q_op(&p, ")")) {
+            api__q_parse_error(r, &p, ")");
+            return -1;
+        }
+        api__error(r, 400, "error parsing query: expected number argument in fill()");
+        return -1;
     } else {
         unsupported(q, s, "fill(", t.text);
         return 1;
@@ -835,17 +1075,45 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
         if (api__q_is(&t, "ORDER")) {
             if (api__q_expect_kw(r, s, "BY"))
                 return -1;
-            api__qs_next(s, &t);
-            if (t.kind != QT_IDENT || strcasecmp(t.text, "time") != 0) {
-                unsupported(q, s, "ORDER BY other than time", NULL);
-                return 1;
+            /* influxd's parseSortFields: time (so written) or none, then ASC or DESC; a field
+             * list, another name, are its 400s. */
+            for (int n = 0;; n++) {
+                api__qs_next(s, &t);
+                if (n > 0 && t.kind != QT_IDENT) { /* parseSortField: a name */
+                    if (t.kind == QT_EOF)
+                        t.col--; /* right after the ',' */
+                    api__q_parse_error(r, &t, "identifier");
+                    return -1;
+                }
+                if (t.kind == QT_IDENT) {
+                    if (n == 0 && strcmp(t.text, "time") != 0) {
+                        api__error(r, 400,
+                                   "error parsing query: only ORDER BY time supported "
+                                   "at this time");
+                        return -1;
+                    }
+                    at = *s;
+                    api__qs_next(s, &t);
+                } else if (!api__q_is(&t, "ASC") && !api__q_is(&t, "DESC")) {
+                    api__q_parse_error(r, &t, "identifier, ASC, DESC");
+                    return -1;
+                }
+                if (api__q_is(&t, "DESC"))
+                    q->desc = 1;
+                else if (!api__q_is(&t, "ASC"))
+                    *s = at;
+                at = *s;
+                api__qs_next(s, &t);
+                if (!q_op(&t, ",")) {
+                    *s = at;
+                    if (n == 0)
+                        break;
+                    api__error(r, 400,
+                               "error parsing query: only ORDER BY time supported at "
+                               "this time");
+                    return -1;
+                }
             }
-            at = *s;
-            api__qs_next(s, &t);
-            if (api__q_is(&t, "DESC"))
-                q->desc = 1;
-            else if (!api__q_is(&t, "ASC"))
-                *s = at;
         } else if ((rc = api__iq_limit_offset(r, s, &t, &q->limit, &q->offset)) != 0) {
             if (rc < 0)
                 return -1;
@@ -857,8 +1125,33 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
         } else if (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0) {
             /* Zone rules need the tz database read thread-safely (glibc's localtime_r reads
              * the process-wide TZ): vigild's buckets and times stay UTC. */
-            unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
-            return 1;
+            mark_unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
+            /* influxd's parseLocation: tz('zone'), the statement's last clause */
+            api__qs_next(s, &t);
+            if (!q_op(&t, "(")) {
+                api__error(r, 400, "error parsing query: tz must be a function call");
+                return -1;
+            }
+            qtoken_t zone;
+            api__qs_next(s, &zone);
+            if (skim_operand(r, s, &zone, 0))
+                return -1;
+            const char *after = s->p;
+            if (skim_tail(r, s, 0))
+                return -1;
+            if (zone.kind != QT_STRING || s->p != after) {
+                api__error(r, 400, "error parsing query: expected string argument in tz()");
+                return -1;
+            }
+            api__qs_next(s, &t);
+            if (!q_op(&t, ")")) {
+                api__q_parse_error(r, &t, ")");
+                return -1;
+            }
+            at = *s;
+            api__qs_next(s, &t);
+            *s = at;
+            return api__q_expect_end(r, &t);
         } else {
             api__q_parse_error(r, &t, ";");
             return -1;
@@ -875,9 +1168,9 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     do {
         if (read_field(r, s, q))
             return -1;
-        if (q->unsupported && (!q->influxd_error || q->skipped))
-            return 0; /* read to its end; influxd's own statement errors read on, unless a
-                       * later reason vigild does not support read the statement to its end */
+        if (q->skipped)
+            return 0; /* read to its end; what vigild does not support is otherwise read on
+                       * (influxd's parse errors after it are its 400) */
         api__qs_next(s, &t);
     } while (q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {
@@ -900,11 +1193,7 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
         return -1;
     if (from_unsupported != NULL)
         mark_unsupported(q, s, from_unsupported, NULL);
-    if (q->unsupported && !q->influxd_error) {
-        api__iq_skip(s);
-        return 0;
-    }
-    q->from = t.text;
+    q->from = t.text; /* what vigild does not support is read on */
     at = *s;
     api__qs_next(s, &t);
     if (api__q_is(&t, "WHERE")) {

@@ -3039,5 +3039,86 @@ class IqFix2(InfluxdPair):
                              "vigild does not support OR in WHERE", q)
 
 
+    def test_read_on_past_the_unsupported_as_influxd(self):
+        # influxd parses the whole statement before it judges it: a parse error (an operator
+        # for a value, an unclosed quote, a bad ::type, a string where ')' goes) after what
+        # vigild does not answer is its 400, not vigild's statement error; so are fill('x'),
+        # ORDER BY another name (or TIME, which vigild read as time), a field list there, and
+        # tz()'s own. What parses stays vigild's statement error.
+        self.assert_same([
+            "SELECT temp FROM /p/ WHERE time > <",
+            "SELECT temp FROM /p/ WHERE time > 'x' x",
+            "SELECT temp FROM /p/ WHERE device = 'x",
+            "SELECT temp FROM g.other.pump WHERE time > <",
+            "SELECT * FROM pump WHERE time > <",
+            "SELECT * FROM pump WHERE device = 'x",
+            "SELECT *::foo FROM pump",
+            "SELECT *, temp FROM pump x",
+            "SELECT median(temp) FROM pump WHERE time > <",
+            "SELECT median(temp) FROM pump WHERE device = 'x",
+            "SELECT median(temp FROM pump",
+            "SELECT mean(temp) + FROM pump",
+            "SELECT temp * 2 FROM pump WHERE time > <",
+            "SELECT mean(temp ')' FROM pump",
+            "SELECT mean(temp + ) FROM pump",
+            "SELECT mean(temp foo) FROM pump",
+            "SELECT 'mean'(temp) FROM pump",
+            "SELECT temp FROM pump WHERE temp > 5 AND time > <",
+            "SELECT temp FROM pump WHERE temp > 5 AND device = 'x",
+            "SELECT temp FROM pump WHERE temp > <",
+            "SELECT temp FROM pump WHERE host =~ /x/ AND time > <",
+            "SELECT temp FROM pump WHERE device !~ /x/ AND time > <",
+            "SELECT temp FROM pump WHERE device > 'x' AND time > <",
+            "SELECT temp FROM pump WHERE device = 5 AND time > <",
+            "SELECT temp FROM pump WHERE device != 'pump-9' AND time > <",
+            "SELECT temp FROM pump WHERE time > 'x' AND time > <",
+            "SELECT temp FROM pump WHERE time > now() - 'x' AND time > <",
+            "SELECT temp FROM pump WHERE time > now() + now() <",
+            "SELECT temp FROM pump WHERE time != 0 AND time > <",
+            "SELECT temp FROM pump WHERE time > '+' 5",
+            "SELECT temp FROM pump WHERE time > 'now'()",
+            "SELECT temp FROM pump WHERE device = 'a' OR device = 'x",
+            "SELECT temp FROM pump WHERE device = 'a' AND device = 'b' OR time > <",
+            "SELECT temp FROM pump WHERE temp > 99999999999999999999999",
+            "SELECT temp FROM pump GROUP BY host, <",
+            "SELECT mean(temp) FROM pump GROUP BY *, <",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY 'time'(10s)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('(')",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill(')')",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('null')",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('x' x)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill(true)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('-' 5)",
+            'SELECT temp FROM "pump-7" ORDER BY temp',
+            'SELECT temp FROM "pump-7" ORDER BY TIME LIMIT 1',
+            'SELECT temp FROM "pump-7" ORDER BY time DESC, temp',
+            'SELECT temp FROM "pump-7" ORDER BY time,',
+            'SELECT temp FROM "pump-7" ORDER BY \')\'',
+            'SELECT temp FROM "pump-7" ORDER BY \'x',
+            'SELECT temp FROM "pump-7" ORDER BY ASC LIMIT 1',
+            'SELECT temp FROM "pump-7" ORDER BY DESC LIMIT 1',
+            'SELECT temp FROM "pump-7" tz(5)',
+            'SELECT temp FROM "pump-7" tz',
+            'SELECT temp FROM "pump-7" tz(\'x',
+            'SELECT temp FROM "pump-7" tz(<)',
+            'SELECT temp FROM "pump-7" tz(\'UTC\'',
+            'SELECT temp FROM "pump-7" tz(\'UTC\') LIMIT 1',
+            'SELECT temp FROM "pump-7" tz(\'a\' + \'b\')',
+            "SELECT temp FROM pump WHERE time > 0 tz(<)",
+            # Still answered: a statement error on both sides, the same words.
+            "SELECT temp FROM pump WHERE 'x' OR device = 'pump-9'",
+        ])
+        # What parses is still vigild's statement error (not a 400).
+        for q, err in (("SELECT * FROM pump", "SELECT *: name the fields"),
+                       ("SELECT temp FROM pump WHERE temp > 5 AND time > 0",
+                        "conditions on a field or on a tag other than the device tag: temp"),
+                       ("SELECT median(temp) FROM /p/", "the function median"),
+                       ('SELECT temp FROM "pump-7" tz(\'UTC\')',
+                        "tz(): vigild's buckets and times are UTC"),
+                       ("SELECT DISTINCT temp FROM pump", "DISTINCT"),
+                       ("SELECT temp FROM pump WHERE -temp > 5", "this condition: -")):
+            self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support " + err)
+
+
 if __name__ == "__main__":
     vt.main()
