@@ -166,7 +166,18 @@ static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
 /* Reads one operand t (already read from s) of an expression: a parenthesised expression, a
  * call, a name and its ::type, a literal, a wildcard, a bound parameter, a signed operand.
  * Returns 0, or -1 (parse error answered). */
+static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where);
+
 static int skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
+{
+    if (api__q_nest(r, s, t))
+        return -1;
+    int rc = skim_operand_at(r, s, t, where);
+    s->depth--;
+    return rc;
+}
+
+static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 {
     if (q_op(t, "(")) {
         if (skim_expr(r, s, where))
@@ -751,7 +762,10 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     *kind = CK_OTHER;
     api__qs_next(s, &lhs);
     if (q_op(&lhs, "(")) {
+        if (api__q_nest(r, s, &lhs))
+            return -1;
         int rc = read_condition(r, s, q, run);
+        s->depth--;
         if (rc)
             return rc;
         api__qs_next(s, &op);

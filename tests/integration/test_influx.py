@@ -3120,5 +3120,23 @@ class IqFix2(InfluxdPair):
             self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support " + err)
 
 
+    def test_deep_nesting_bounded(self):
+        # 20,000 parentheses in a WHERE ended vigild (SIGSEGV: the readers recurse); influxd
+        # has no bound. Up to API_IQ_DEPTH_MAX (1,000) levels answer as influxd; deeper is
+        # vigild's 400, and vigild goes on answering.
+        q = "SELECT temp FROM pump WHERE %sdevice = 'pump-9'%s"
+        self.assert_same([q % ("(" * 999, ")" * 999), q % ("(" * 1000, ")" * 1000)])
+        for n in (1001, 20000):
+            status, body = self.query(self.d.http_port, q % ("(" * n, ")" * n), method="POST")
+            self.assertEqual((status, json.loads(body)["error"]), (400, (
+                "error parsing query: vigild reads expressions nested at most 1000 deep at "
+                "line 1, char 1029")))
+        status, body = self.query(self.d.http_port, "SELECT temp FROM pump WHERE temp > %s1%s"
+                                  % ("(" * 20000, ")" * 20000), method="POST")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(self.vigild("SELECT temp FROM pump WHERE device = 'pump-9'")
+                         ["results"][0]["series"][0]["values"][0], [G_T, 71.5])
+
+
 if __name__ == "__main__":
     vt.main()
