@@ -390,6 +390,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &next);
         *s = at;
         if (q_op(&next, ",") || api__q_is(&next, "FROM") || api__q_is(&next, "AS")) {
+            q->field_error = q->unsupported == NULL;
             mark_influxd_error(q, s, "field must contain at least one variable");
             return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
         }
@@ -447,6 +448,15 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &arg);
         if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
             return api__q_operand_error(r, s, &arg, 0);
+        if (q_op(&arg, ")")) { /* influxd's words; the statement read on */
+            char msg[80];
+            snprintf(msg, sizeof msg, "invalid number of arguments for %s, expected 1, got 0",
+                     fn_names[f->fn]);
+            mark_influxd_error(q, s, msg);
+            if (skim_tail(r, s, 0))
+                return -1;
+            return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
+        }
         if (bad_number(r, &arg))
             return -1;
         if (arg.kind == QT_NUMBER || arg.kind == QT_STRING || is_bool(&arg)) {
@@ -632,6 +642,16 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
 
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
 
+/* Forgets a literal field's error: influxd judges the condition first (SELECT 'x' FROM m
+ * WHERE 'y': its error names 'y'). */
+static void condition_first(select_t *q)
+{
+    if (q->field_error) {
+        q->unsupported = NULL;
+        q->influxd_error = q->field_error = 0;
+    }
+}
+
 /* A name alone as a condition (t; its ::type between *cast and *end, if any): influxd's
  * statement error naming it as Go prints it (QuoteIdent, then ::type). Returns 0. */
 static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
@@ -656,6 +676,7 @@ static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *
                 known = 1;
             }
     }
+    condition_first(q);
     if (b.oom || !known)
         mark_unsupported(q, s, "a name alone as a condition", NULL);
     else
@@ -718,6 +739,7 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
         sbuf_printf(&b, "%lld%s", (long long)(ns == 0 ? 0 : ns / units[k].ns),
                     ns == 0 ? "s" : units[k].unit);
     }
+    condition_first(q);
     if (b.oom)
         mark_unsupported(q, s, "a literal as a condition", NULL);
     else
@@ -937,6 +959,10 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t) && !(i == 0 && q_op(&t, ")"))) /* time() is a statement error */
             return api__q_operand_error(r, s, &t, 0);
+        if (i == 0 && q_op(&t, ")")) { /* influxd's words; read on */
+            mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
+            return 0;
+        }
         int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
         if (neg) {
             api__qs_next(s, &t);

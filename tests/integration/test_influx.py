@@ -3138,5 +3138,38 @@ class IqFix2(InfluxdPair):
                          ["results"][0]["series"][0]["values"][0], [G_T, 71.5])
 
 
+    def test_words_and_the_untagged_device_as_influxd(self):
+        # mean() and time() in influxd's words; a condition's statement error before a literal
+        # field's (influxd judges the condition first); GROUP BY the device tag FROM a device's
+        # own name tags the series "" (its points have no tag to influxd; vigild named the
+        # device); = 5 on the device tag in SHOW TAG VALUES keeps every value, read on.
+        self.assert_same([
+            "SELECT mean() FROM pump",
+            "SELECT count() FROM pump",
+            "SELECT sum() AS s FROM pump",
+            "SELECT mean() FROM pump WHERE time > <",
+            "SELECT mean(temp) FROM pump GROUP BY time()",
+            "SELECT 'x' FROM pump WHERE 'y'",
+            "SELECT 'x' FROM pump WHERE 5",
+            "SELECT 'x' FROM pump WHERE device = 'pump-9' AND 'y'",
+            "SELECT 'x' FROM pump WHERE device",
+            'SELECT mean(temp) FROM "pump-7" GROUP BY device',
+            'SELECT temp FROM "pump-7" GROUP BY device LIMIT 1',
+            'SELECT temp FROM "pump-7" GROUP BY device SLIMIT 1',
+            'SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND '
+            'time < 1732780830000ms GROUP BY time(10s), device',
+            "SELECT mean(temp) FROM fl GROUP BY device",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 5 AND device = 'x",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 5 AND device = 'pump-9'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = true AND "
+            "device = 'pump-8'",
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device = 5',
+        ])
+        # Unchanged: = 'id' FROM its own name is that device, tagged by its id (README).
+        ans = self.vigild('SELECT temp FROM "pump-7" WHERE device = \'pump-7\' GROUP BY device '
+                          'LIMIT 1')
+        self.assertEqual(ans["results"][0]["series"][0]["tags"], {"device": "pump-7"})
+
+
 if __name__ == "__main__":
     vt.main()
