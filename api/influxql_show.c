@@ -320,8 +320,8 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
     }
     const char *end = s->p + 1; /* the closing slash */
     while (*end != '/') {
-        if (*end == '\0' || *end == '\n') {
-            api__error(r, 400, "error parsing query: unterminated regex");
+        if (*end == '\0' || *end == '\n') { /* influxd's BADREGEX, its text empty */
+            api__error(r, 400, "error parsing query: bad regex:  at line %d, char %d", line, col);
             return -1;
         }
         end += end[0] == '\\' && end[1] == '/' ? 2 : 1;

@@ -3171,5 +3171,24 @@ class IqFix2(InfluxdPair):
         self.assertEqual(ans["results"][0]["series"][0]["tags"], {"device": "pump-7"})
 
 
+    def test_regex_newline_and_end_as_influxd(self):
+        # A newline in a regex, or the end before its closing slash: influxd's "bad regex: "
+        # (its text empty) placed as the regex's errors (vigild: "unterminated regex", no place).
+        self.assert_same([
+            "SELECT temp FROM pump WHERE device =~ /pump-\n9/",
+            "SELECT temp FROM pump WHERE device=~/pump-\n9/",
+            "SELECT temp FROM pump WHERE device =~   /pump-\n9/",
+            "SELECT temp FROM pump WHERE device =~\n/pump-\n9/",
+            "SELECT temp FROM pump WHERE\ndevice =~ /\n/",
+            "SELECT temp FROM pump WHERE device =~ /a\\/\n/",
+            "SELECT temp FROM pump WHERE device =~ /pump-9",
+            "SELECT temp FROM /p\n/",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a\nb/",
+            "SHOW TAG VALUES WITH KEY =~ /a\nb/",
+            "SHOW TAG VALUES WITH KEY = device WHERE device !~ /pump-\n9/",
+            "SELECT median(temp) FROM pump WHERE host =~ /a\nb/",
+        ])
+
+
 if __name__ == "__main__":
     vt.main()
