@@ -973,10 +973,12 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
         /* time(0s) is no GROUP BY time(), as influxd reads it. */
         if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
             ns % 1000000 != 0) {
-            unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
-            return 1;
+            mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
+            if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0)) /* read on */
+                return -1;
+        } else {
+            *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
         }
-        *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
         api__qs_next(s, &p);
         if (q_op(&p, ")"))
             break;
@@ -1067,6 +1069,10 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (signed_operand(r, s, &t))
             return -1;
+        if (t.kind != QT_NUMBER && t.kind != QT_IDENT && !q_op(&t, "(")) { /* fill(-'5') */
+            api__q_parse_error(r, &t, "identifier, number, duration, (");
+            return -1;
+        }
     }
     if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
         q->fill = FILL_NULL;
