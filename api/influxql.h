@@ -204,6 +204,11 @@ int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
  * (static text) for the caller's statement error. Returns 0, or -1 (parse error answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
 
+/* Reads an expression by influxd's grammar for its parse errors only, keeping nothing
+ * (influxql_select_read.c): what vigild does not answer in a WHERE is read on, so that a
+ * parse error after it is influxd's 400. Returns 0, or -1 (parse error answered). */
+int api__iq_skim_condition(api_request_t *r, qscan_t *s);
+
 /* The statements of influxql_show.c and influxql_select.c, s just after their keywords (SHOW
  * MEASUREMENTS, SHOW FIELD KEYS, SHOW TAG KEYS, SHOW TAG VALUES; SELECT). Each reads its
  * statement to its end; run NULL: only read (the first pass). Return 0 (run: the result added),

@@ -274,6 +274,11 @@ static int skim_expr(api_request_t *r, qscan_t *s, int where)
     return skim_tail(r, s, where);
 }
 
+int api__iq_skim_condition(api_request_t *r, qscan_t *s)
+{
+    return skim_expr(r, s, 1);
+}
+
 /* The index of channel name among q's channels, added when new. */
 static int chan_index(select_t *q, const char *name)
 {

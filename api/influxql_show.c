@@ -672,6 +672,7 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
         return 0;
     }
     for (;;) {
+        qscan_t cond_at = *s;
         api__qs_next(s, &name);
         int rc = 2;
         if (name.kind == QT_IDENT && strcmp(name.text, r->srv->device_tag) == 0 &&
@@ -682,8 +683,8 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
         if (rc > 0) {
             *unsupported = "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ "
                            "/re/ on the device tag, joined by AND";
-            api__iq_skip(s);
-            return 0;
+            *s = cond_at; /* read on from the condition, for influxd's parse errors */
+            return api__iq_skim_condition(r, s);
         }
         (*n)++;
         at = *s;
@@ -692,8 +693,7 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
             /* influxd's too (a union of conditions): a statement error as in SELECT, not a
              * parse error at a word influxd reads. */
             *unsupported = "OR in WHERE";
-            api__iq_skip(s);
-            return 0;
+            return api__iq_skim_condition(r, s); /* read on */
         }
         if (!api__q_is(&t, "AND")) {
             *s = at;

@@ -3194,5 +3194,22 @@ class IqFix2(InfluxdPair):
         ])
 
 
+    def test_tag_values_read_on_as_influxd(self):
+        # SHOW TAG VALUES' WHERE: a condition vigild does not answer, or an OR, is read on by
+        # influxd's grammar, so a parse error after it is influxd's 400.
+        self.assert_same([
+            "SHOW TAG VALUES WITH KEY = device WHERE (device = 'pump-9' ')'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device '=' 'x'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 'x' 'AND' device = 'y'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE host = 'x' AND time > <",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 'a' OR device = 'x",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE host = 'x' x",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device =~ /9/ OR host =~ /[/",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 'pump-9' AND time > <",
+        ])
+        ans = self.vigild("SHOW TAG VALUES FROM pump WITH KEY = device WHERE host = 'x' LIMIT 1")
+        self.assertIn("vigild does not support WHERE in SHOW TAG VALUES", ans["results"][0]["error"])
+
+
 if __name__ == "__main__":
     vt.main()
