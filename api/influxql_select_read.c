@@ -480,8 +480,16 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
         }
-        if (skip_cast(r, s))
+        /* mean(foo(temp)): a '(' right after the name is a call to influxd (a statement
+         * error), read on as one */
+        int call = *s->p == '(';
+        if (call) {
+            api__qs_next(s, &paren);
+            if (skim_call(r, s, 0, 1))
+                return -1;
+        } else if (skip_cast(r, s)) {
             return -1;
+        }
         api__qs_next(s, &paren);
         if (q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
             qtoken_t next;
@@ -490,7 +498,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             if (api__q_bad_operand(&next))
                 return api__q_operand_error(r, &after, &next, 0);
         }
-        if (!q_op(&paren, ")")) {
+        if (call || !q_op(&paren, ")")) {
             mark_unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
             if (is_binary_op(&paren)) { /* the rest of the argument: *s = paren's end */
                 const char *re;
@@ -1013,6 +1021,11 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         }
         if (star) { /* "*", or a literal: read on */
             if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+                return -1;
+        } else if (strcasecmp(t.text, "time") != 0 && *s->p == '(') {
+            /* "GROUP BY fill(null)": a call other than time() is influxd's statement error */
+            mark_influxd_error(q, s, "only time() calls allowed in dimensions");
+            if (skim_operand(r, s, &t, 0)) /* read on */
                 return -1;
         } else if (strcasecmp(t.text, "time") != 0) {
             if (strcmp(t.text, r->srv->device_tag) != 0) /* read on */

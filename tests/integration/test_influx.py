@@ -3211,5 +3211,26 @@ class IqFix2(InfluxdPair):
         self.assertIn("vigild does not support WHERE in SHOW TAG VALUES", ans["results"][0]["error"])
 
 
+    def test_review_calls_read_as_calls(self):
+        # Review: a '(' right after a name is a call to influxd. In a function's argument
+        # (mean(foo(temp))) and as a GROUP BY item (fill(null) after GROUP BY) the branch read
+        # the name, then found the '(' and answered a 400 where influxd (and 861485b) answered
+        # a statement error.
+        self.assert_same([
+            "SELECT mean(temp) FROM pump GROUP BY fill(null)",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s), fill(previous)",
+            "SELECT mean(temp) FROM pump GROUP BY device(x)",
+            "SELECT mean(temp) FROM pump GROUP BY foo(",
+            "SELECT mean(foo(temp) FROM pump",
+            "SELECT mean(foo( FROM pump",
+            "SELECT mean(temp(1)) AS x FROM pump WHERE time > <",
+        ])
+        for q in ("SELECT mean(foo(temp)) FROM pump",
+                  "SELECT max(temp), mean(percentile(temp, 5)) FROM pump",
+                  "SELECT mean(foo(temp) + 1) FROM pump"):
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support more than one argument, or math, in mean", q)
+
+
 if __name__ == "__main__":
     vt.main()
