@@ -946,8 +946,8 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
                 mark_unsupported(q, s, or_msg, NULL); /* the rest is read on */
                 return 0;
             }
-            if (q->unsupported == or_msg)
-                q->unsupported = NULL;
+            if (q->unsupported == or_msg && start.unsupported != or_msg)
+                q->unsupported = NULL; /* this level's own: an earlier OR's stays */
             if (n_true > 0)
                 *q = start;
             else if (n_kept == 0)

@@ -3232,5 +3232,22 @@ class IqFix2(InfluxdPair):
                              "vigild does not support more than one argument, or math, in mean", q)
 
 
+    def test_review_reduced_or_keeps_an_earlier_or(self):
+        # Review: a reduced OR level (false OR x) cleared the statement's "OR in WHERE" even
+        # when an earlier level had set it: (device = 'pump-8' OR device = 'pump-9') AND (false
+        # OR device =~ /pump/) was answered as both ids ANDed: no series and no error (influxd:
+        # 4 points). It stays vigild's statement error, as on 861485b.
+        for q in ("SELECT temp FROM pump WHERE (device = 'pump-8' OR device = 'pump-9') AND "
+                  "(false OR device =~ /pump/)",
+                  "SELECT temp FROM pump WHERE (device = 'pump-8' OR device = 'pump-9') AND "
+                  "(device =~ /pump/ OR false)",
+                  "SELECT temp FROM pump WHERE (device = 'pump-8' OR time > 1732780801000ms) AND "
+                  "(false OR device =~ /pump/)"):
+            self.assertEqual(self.vigild(q)["results"][0].get("error"),
+                             "vigild does not support OR in WHERE", q)
+        # The reduction alone is still answered as influxd.
+        self.assert_same(["SELECT temp FROM pump WHERE time > 0 AND (false OR device =~ /9/)"])
+
+
 if __name__ == "__main__":
     vt.main()
