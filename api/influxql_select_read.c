@@ -196,9 +196,18 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         }
         return skip_cast(r, s);
     }
-    if (api__q_is(t, "DISTINCT")) {
+    if (api__q_is(t, "DISTINCT")) { /* parseUnaryExpr: DISTINCT(...), or a blank and a name */
+        if (*s->p == '(') {
+            api__qs_next(s, t);
+            return skim_call(r, s, where, 1);
+        }
+        int blank = *s->p != '\0' && strchr(" \t\r\n", *s->p) != NULL;
         api__qs_next(s, t);
-        return skim_operand(r, s, t, where);
+        if (!blank || t->kind != QT_IDENT) {
+            api__q_parse_error(r, t, blank ? "identifier" : "(, identifier");
+            return -1;
+        }
+        return 0;
     }
     if (t->kind == QT_NUMBER) {
         int64_t ns;

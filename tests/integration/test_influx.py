@@ -3249,5 +3249,19 @@ class IqFix2(InfluxdPair):
         self.assert_same(["SELECT temp FROM pump WHERE time > 0 AND (false OR device =~ /9/)"])
 
 
+    def test_review_distinct_as_influxd(self):
+        # Review: DISTINCT is a call when '(' follows it at once, else a blank and a name
+        # (influxd's parseUnaryExpr); the branch read any operand after it, so DISTINCT DISTINCT
+        # temp was a 200 statement error where influxd (and 861485b) answer a 400.
+        self.assert_same([
+            "SELECT DISTINCT DISTINCT temp FROM pump",
+            "SELECT DISTINCT 'x' FROM pump",
+            "SELECT DISTINCT",
+            "SELECT DISTINCT temp FROM pump WHERE time > <",
+        ])
+        for q in ("SELECT DISTINCT temp FROM pump", "SELECT DISTINCT(temp) FROM pump"):
+            self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support DISTINCT", q)
+
+
 if __name__ == "__main__":
     vt.main()
