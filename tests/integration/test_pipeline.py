@@ -334,9 +334,9 @@ class SimFaults(vt.DaemonTestCase):
         # at the newest reading scored when it begins (daemon/pipeline_train.c, member_begin).
         # Six trainings queued at once began up to 600 readings later in the 150x replay, so
         # whether pump-5 met its fault with its first model or its second, and how many of
-        # the fault's readings the second one had learnt (up to 540, the episode then ending
-        # when it applied), depended on the machine's load, and so did the first event's
-        # channel shares (docs/reliability.md, "SimFaults: pump-5's cavitation shares").
+        # the fault's readings the second one had learnt (1 to hundreds; in 20 of 31 runs its
+        # arrival cleared the episode), depended on the machine's load, and so did the first
+        # event's channel shares (docs/reliability.md, "SimFaults: pump-5's cavitation shares").
         # A device meets its fault with a model trained on healthy readings, as these bounds
         # assume and as a real-time feed gives it.
         start_ms = vt.now_ms() - SIM_BACKFILL * 1000
