@@ -147,6 +147,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->end_number = 0;
     s->end_op = 0;
     s->re_alts = 0;
+    s->depth = 0;
 }
 
 static int q_letter(char c)
@@ -490,6 +491,17 @@ int api__q_bad_operand(const qtoken_t *t)
     if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
         return 1;
     return t->kind == QT_OTHER && t->text[0] != '$' && strchr("(-+*/", t->text[0]) == NULL;
+}
+
+int api__q_nest(api_request_t *r, qscan_t *s, const qtoken_t *t)
+{
+    if (++s->depth <= API_IQ_DEPTH_MAX)
+        return 0;
+    api__error(r, 400,
+               "error parsing query: vigild reads expressions nested at most %d deep at line %d, "
+               "char %d",
+               API_IQ_DEPTH_MAX, t->line, t->col);
+    return -1;
 }
 
 int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)

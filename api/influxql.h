@@ -56,7 +56,18 @@ typedef struct {
     qmem_t *mem;           /* the query's memory (borrowed) */
     char *w;               /* where the token being read writes its text (in mem->text) */
     long re_alts;          /* the statement's regexes' alternatives so far (api__iq_regex) */
+    int depth;             /* SELECT's readers' nesting: parentheses, calls, signs */
 } qscan_t;
+
+/* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
+ * bound (Go's stacks grow); 20,000 parentheses in a WHERE ended vigild (SIGSEGV) before it. A
+ * deeper statement is vigild's 400 (api__q_nest). */
+#define API_IQ_DEPTH_MAX 1000
+
+/* Steps s one level deeper for t ('(', a call, a sign). Returns 0, or answers vigild's 400 for
+ * a statement nested deeper than API_IQ_DEPTH_MAX and returns -1. The caller steps back
+ * (s->depth--) when the level is read. */
+int api__q_nest(api_request_t *r, qscan_t *s, const qtoken_t *t);
 
 /* A query's statements run one after the other (the second pass of q_statements), each adding
  * its result to b: {"statement_id":id,...}. A statement that fails says why in err (a
@@ -192,6 +203,11 @@ int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
  * name with a device condition). A regex, or a policy other than autogen, sets *unsupported
  * (static text) for the caller's statement error. Returns 0, or -1 (parse error answered). */
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported);
+
+/* Reads an expression by influxd's grammar for its parse errors only, keeping nothing
+ * (influxql_select_read.c): what vigild does not answer in a WHERE is read on, so that a
+ * parse error after it is influxd's 400. Returns 0, or -1 (parse error answered). */
+int api__iq_skim_condition(api_request_t *r, qscan_t *s);
 
 /* The statements of influxql_show.c and influxql_select.c, s just after their keywords (SHOW
  * MEASUREMENTS, SHOW FIELD KEYS, SHOW TAG KEYS, SHOW TAG VALUES; SELECT). Each reads its

@@ -119,6 +119,8 @@ struct sel_run {
     long long buckets; /* a range of more buckets than max_rows: the statement's error */
     int nseries;       /* series written */
     int not_found;     /* the last device read does not exist */
+    int untagged;      /* the device is the FROM name: to influxd its points have no device tag,
+                        * so GROUP BY the tag names it "" */
     int skip;          /* the device's series is skipped (SOFFSET), once its existence is known */
     size_t scanned, max_scan;
     int opened;   /* the series was opened */
@@ -145,7 +147,7 @@ static void series_open(struct sel_run *x)
         sbuf_printf(b, ",\"tags\":{");
         api__iq_str(b, x->r->srv->device_tag);
         sbuf_append(b, ":", 1);
-        api__iq_str(b, x->device);
+        api__iq_str(b, x->untagged ? "" : x->device);
         sbuf_append(b, "}", 1);
     }
     sbuf_printf(b, ",\"columns\":[\"time\"");
@@ -1035,7 +1037,9 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     }
     const char *device = q->device[0] ? q->device : q->from;
     x->skip = q->soffset > 0; /* one series: SOFFSET skips it */
+    x->untagged = q->device[0] == '\0' && api__iqv_kind(q->from) == IQV_NONE;
     int rc = select_device(x, device);
+    x->untagged = 0;
     if (rc == 0 && x->not_found && q->group_tag && q->device[0] == '\0')
         rc = select_each_device(x, NULL);
     return select_finish(x, mark, rc);

@@ -45,6 +45,8 @@ typedef struct {
     const char *unsupported;   /* what the statement asks that vigild does not do (static, or
                                 * whole in the query's memory: qmem_t) */
     int influxd_error;         /* unsupported is influxd's own statement error, in its words */
+    int field_error;           /* it is a literal field's, which a condition's error overrides
+                                * (influxd judges the condition first) */
     int skipped;               /* the statement was read to its end (api__iq_skip) */
 } select_t;
 

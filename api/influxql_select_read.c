@@ -112,6 +112,182 @@ static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
     return -1;
 }
 
+/* ---- reading on past what vigild does not answer ------------------------------------------ */
+
+/* influxd parses a whole statement before it judges it, so a parse error after a clause vigild
+ * does not answer is influxd's 400, not vigild's statement error. These read influxd's
+ * expressions (parseExpr, parseUnaryExpr, parseCall) for their parse errors only, keeping
+ * nothing; where: in a WHERE condition (the end placed one closer after an operator). */
+
+static int skip_cast(api_request_t *r, qscan_t *s);
+static int skim_expr(api_request_t *r, qscan_t *s, int where);
+
+/* Whether t is one of influxd's binary operators. */
+static int is_binary_op(const qtoken_t *t)
+{
+    static const char *const ops[] = {"+",  "-", "*",  "/", "%",  "&",  "|",  "^", "=",
+                                      "!=", "<", "<=", ">", ">=", "=~", "!~", NULL};
+    if (api__q_is(t, "AND") || api__q_is(t, "OR"))
+        return 1;
+    for (int i = 0; ops[i]; i++)
+        if (q_op(t, ops[i]))
+            return 1;
+    return 0;
+}
+
+/* Reads the rest of a call's arguments, s after its '(' (first) or after a ',' (regexes among
+ * them), and its ')'. Returns 0, or -1 (parse error answered). */
+static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
+{
+    qtoken_t t;
+    for (;; first = 0) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        if (first && q_op(&t, ")"))
+            return 0;
+        *s = at;
+        const char *re;
+        if (*s->p == '/' || (strspn(s->p, " \t\r\n") > 0 && s->p[strspn(s->p, " \t\r\n")] == '/')) {
+            if (api__iq_regex(r, s, &re))
+                return -1;
+        } else if (skim_expr(r, s, where)) {
+            return -1;
+        }
+        api__qs_next(s, &t);
+        if (q_op(&t, ")"))
+            return 0;
+        if (!q_op(&t, ",")) {
+            api__q_parse_error(r, &t, ")");
+            return -1;
+        }
+    }
+}
+
+/* Reads one operand t (already read from s) of an expression: a parenthesised expression, a
+ * call, a name and its ::type, a literal, a wildcard, a bound parameter, a signed operand.
+ * Returns 0, or -1 (parse error answered). */
+static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where);
+
+static int skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
+{
+    if (api__q_nest(r, s, t))
+        return -1;
+    int rc = skim_operand_at(r, s, t, where);
+    s->depth--;
+    return rc;
+}
+
+static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
+{
+    if (q_op(t, "(")) {
+        if (skim_expr(r, s, where))
+            return -1;
+        api__qs_next(s, t);
+        if (!q_op(t, ")")) {
+            api__q_parse_error(r, t, ")");
+            return -1;
+        }
+        return 0;
+    }
+    if (t->kind == QT_IDENT) {
+        if (*s->p == '(') { /* a call: the '(' right after the name */
+            api__qs_next(s, t);
+            return skim_call(r, s, where, 1);
+        }
+        return skip_cast(r, s);
+    }
+    if (api__q_is(t, "DISTINCT")) { /* parseUnaryExpr: DISTINCT(...), or a blank and a name */
+        if (*s->p == '(') {
+            api__qs_next(s, t);
+            return skim_call(r, s, where, 1);
+        }
+        int blank = *s->p != '\0' && strchr(" \t\r\n", *s->p) != NULL;
+        api__qs_next(s, t);
+        if (!blank || t->kind != QT_IDENT) {
+            api__q_parse_error(r, t, blank ? "identifier" : "(, identifier");
+            return -1;
+        }
+        return 0;
+    }
+    if (t->kind == QT_NUMBER) {
+        int64_t ns;
+        if (api__q_number_kind(t) == QN_DURATION && api__q_parse_duration(t->text, &ns) == -2) {
+            api__error(r, 400,
+                       "error parsing query: overflowed duration %s: choose a smaller duration "
+                       "or INF",
+                       t->text);
+            return -1;
+        }
+        return bad_number(r, t);
+    }
+    if (t->kind == QT_STRING || is_bool(t) || (t->kind == QT_OTHER && t->text[0] == '$'))
+        return 0;
+    if (q_op(t, "*")) {
+        qscan_t at = *s;
+        qtoken_t c;
+        api__qs_next(s, &c);
+        if (!q_op(&c, "::") || s->p != at.p + 2) { /* "::" right after the '*' */
+            *s = at;
+            return 0;
+        }
+        api__qs_next(s, &c);
+        if (!api__q_is(&c, "FIELD") && !api__q_is(&c, "TAG")) {
+            api__q_parse_error(r, &c, "field, tag");
+            return -1;
+        }
+        return 0;
+    }
+    if (q_op(t, "-") || q_op(t, "+")) {
+        api__qs_next(s, t);
+        if (t->kind == QT_NUMBER || t->kind == QT_IDENT || q_op(t, "("))
+            return skim_operand(r, s, t, where);
+        if (signed_operand(r, s, t))
+            return -1;
+        api__q_parse_error(r, t, "identifier, number, duration, (");
+        return -1;
+    }
+    return api__q_operand_error(r, s, t, where);
+}
+
+/* Reads what follows an operand: binary operators and their operands, to the first token that
+ * is no operator (s left before it). Returns 0, or -1 (parse error answered). */
+static int skim_tail(api_request_t *r, qscan_t *s, int where)
+{
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t op, t;
+        api__qs_next(s, &op);
+        if (!is_binary_op(&op)) {
+            *s = at;
+            return 0;
+        }
+        const char *re;
+        if (q_op(&op, "=~") || q_op(&op, "!~")) {
+            if (api__iq_regex(r, s, &re))
+                return -1;
+            continue;
+        }
+        api__qs_next(s, &t);
+        if (skim_operand(r, s, &t, where))
+            return -1;
+    }
+}
+
+/* Reads an expression. Returns 0, or -1 (parse error answered). */
+static int skim_expr(api_request_t *r, qscan_t *s, int where)
+{
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (skim_operand(r, s, &t, where))
+        return -1;
+    return skim_tail(r, s, where);
+}
+
+int api__iq_skim_condition(api_request_t *r, qscan_t *s)
+{
+    return skim_expr(r, s, 1);
+}
+
 /* The index of channel name among q's channels, added when new. */
 static int chan_index(select_t *q, const char *name)
 {
@@ -144,10 +320,15 @@ static int column_name(api_request_t *r, qscan_t *s, select_t *q, struct sel_fie
     }
 }
 
-/* Reads an optional ::type after a name ("temp"::field, "device"::tag: Grafana writes them). Every
- * field is a float here and the device tag the one tag, so the type only has to be a name. */
+/* Reads an optional ::type after a name ("temp"::field, "device"::tag: Grafana writes them) as
+ * influxd's parseVarRef: the token right after "::", blanks and comments not skipped, must be
+ * float, integer, unsigned, string or boolean (a name, any case) or the keyword FIELD or TAG;
+ * else its parse error (a blank run printed as read, "\r" as "\n"; a comment as ""; the end,
+ * or blanks to the end, as EOF). Every field is a float here and the device tag the one tag,
+ * so the type chooses nothing. Returns 0, or -1 (parse error answered). */
 static int skip_cast(api_request_t *r, qscan_t *s)
 {
+    static const char *const types[] = {"float", "integer", "unsigned", "string", "boolean"};
     qscan_t at = *s;
     qtoken_t t;
     api__qs_next(s, &t);
@@ -155,12 +336,42 @@ static int skip_cast(api_request_t *r, qscan_t *s)
         *s = at;
         return 0;
     }
-    api__qs_next(s, &t);
-    if (t.kind != QT_IDENT && t.kind != QT_KEYWORD) {
-        api__q_parse_error(r, &t, "identifier");
+    const char *p = s->p;
+    size_t n = strspn(p, " \t\r\n");
+    if (n > 0 || (p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*') || p[0] == '\0') {
+        t.kind = QT_OTHER;
+        t.line = s->line + 1;
+        t.col = s->col + 1;
+        t.text = "";
+        if (p[n] == '\0') {
+            t.text = "EOF"; /* influxd trims the query's trailing blanks first */
+        } else if (n > 0) {
+            char *w = api__qs_alloc(s, n + 1);
+            if (w == NULL) {
+                api__error(r, 500, "out of memory");
+                return -1;
+            }
+            size_t k = 0;
+            for (size_t i = 0; i < n; i++) /* Go's reader: "\r\n" and "\r" are "\n" */
+                if (!(p[i] == '\n' && i > 0 && p[i - 1] == '\r'))
+                    w[k++] = p[i] == '\r' ? '\n' : p[i];
+            w[k] = '\0';
+            t.text = w;
+        }
+        api__q_parse_error(r, &t, "float, integer, string, boolean, field, tag");
         return -1;
     }
-    return 0;
+    api__qs_next(s, &t);
+    if (api__q_is(&t, "FIELD") || api__q_is(&t, "TAG"))
+        return 0;
+    if (t.kind == QT_IDENT)
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(t.text, types[i]) == 0)
+                return 0;
+    api__q_parse_error(r, &t,
+                       t.kind == QT_IDENT ? "float, integer, unsigned, string, boolean, field, tag"
+                                          : "float, integer, string, boolean, field, tag");
+    return -1;
 }
 
 /* Reads one field: "name" or fn("name"), then an optional AS alias. Returns 0 (an unsupported
@@ -169,9 +380,17 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
 {
     qtoken_t t, arg;
     api__qs_next(s, &t);
+    if (api__q_is(&t, "DISTINCT")) {
+        mark_unsupported(q, s, "DISTINCT", NULL); /* read on */
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
+    }
     if (t.kind == QT_OTHER && strcmp(t.text, "*") == 0) {
-        unsupported(q, s, "SELECT *: name the fields", NULL);
-        return 0;
+        mark_unsupported(q, s, "SELECT *: name the fields", NULL); /* read on */
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
@@ -185,13 +404,22 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &next);
         *s = at;
         if (q_op(&next, ",") || api__q_is(&next, "FROM") || api__q_is(&next, "AS")) {
+            q->field_error = q->unsupported == NULL;
             mark_influxd_error(q, s, "field must contain at least one variable");
             return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
         }
     }
-    if (literal || (t.kind == QT_OTHER && t.text[0] != '(')) {
-        /* A literal or an operator: influxd reads it and asks for FROM after it ("SELECT 1"
-         * is its parse error); with a FROM, vigild's statement error. */
+    if (literal || (t.kind == QT_OTHER && strchr("(-+$", t.text[0]) != NULL)) {
+        /* An expression: read on (a ',', FROM or AS next; "SELECT 'x'(" is influxd's found (,
+         * expected FROM); vigild's statement error. */
+        mark_unsupported(q, s, "this field expression: ", t.text);
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
+    }
+    if (t.kind == QT_OTHER) {
+        /* An operator: influxd reads it and asks for FROM after it ("SELECT 1" is its parse
+         * error); with a FROM, vigild's statement error. */
         mark_unsupported(q, s, "this field expression: ", t.text);
         for (;;) {
             qscan_t at = *s;
@@ -226,12 +454,23 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             if (strcasecmp(t.text, fn_names[k]) == 0)
                 f->fn = (enum sel_fn)k;
         if (f->fn == FN_KINDS) {
-            unsupported(q, s, "the function ", t.text);
-            return 0;
+            mark_unsupported(q, s, "the function ", t.text); /* read on */
+            if (skim_call(r, s, 0, 1) || skim_tail(r, s, 0))
+                return -1;
+            return api__q_keyword_name(r, s, "AS");
         }
         api__qs_next(s, &arg);
         if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
             return api__q_operand_error(r, s, &arg, 0);
+        if (q_op(&arg, ")")) { /* influxd's words; the statement read on */
+            char msg[80];
+            snprintf(msg, sizeof msg, "invalid number of arguments for %s, expected 1, got 0",
+                     fn_names[f->fn]);
+            mark_influxd_error(q, s, msg);
+            if (skim_tail(r, s, 0))
+                return -1;
+            return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
+        }
         if (bad_number(r, &arg))
             return -1;
         if (arg.kind == QT_NUMBER || arg.kind == QT_STRING || is_bool(&arg)) {
@@ -250,8 +489,16 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
         }
-        if (skip_cast(r, s))
+        /* mean(foo(temp)): a '(' right after the name is a call to influxd (a statement
+         * error), read on as one */
+        int call = *s->p == '(';
+        if (call) {
+            api__qs_next(s, &paren);
+            if (skim_call(r, s, 0, 1))
+                return -1;
+        } else if (skip_cast(r, s)) {
             return -1;
+        }
         api__qs_next(s, &paren);
         if (q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
             qtoken_t next;
@@ -260,9 +507,31 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             if (api__q_bad_operand(&next))
                 return api__q_operand_error(r, &after, &next, 0);
         }
-        if (!q_op(&paren, ")")) {
-            unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
-            return 0;
+        if (call || !q_op(&paren, ")")) {
+            mark_unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
+            if (is_binary_op(&paren)) { /* the rest of the argument: *s = paren's end */
+                const char *re;
+                if (q_op(&paren, "=~") || q_op(&paren, "!~")) {
+                    if (api__iq_regex(r, s, &re))
+                        return -1;
+                } else {
+                    api__qs_next(s, &paren);
+                    if (skim_operand(r, s, &paren, 0))
+                        return -1;
+                }
+                if (skim_tail(r, s, 0))
+                    return -1;
+                api__qs_next(s, &paren);
+            }
+            if (q_op(&paren, ",") && skim_call(r, s, 0, 0))
+                return -1;
+            if (!q_op(&paren, ",") && !q_op(&paren, ")")) {
+                api__q_parse_error(r, &paren, ")");
+                return -1;
+            }
+            if (skim_tail(r, s, 0))
+                return -1;
+            return api__q_keyword_name(r, s, "AS");
         }
         f->chan = chan_index(q, arg.text);
         if (column_name(r, s, q, f, fn_names[f->fn]))
@@ -286,8 +555,11 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         }
         f->col = t.text;
     } else if (t.kind == QT_OTHER && strchr("+-*/%&|^", t.text[0]) != NULL) {
-        unsupported(q, s, "math in SELECT", NULL);
-        return 0;
+        mark_unsupported(q, s, "math in SELECT", NULL); /* read on */
+        api__qs_next(s, &t);
+        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            return -1;
+        return api__q_keyword_name(r, s, "AS");
     } else {
         *s = at;
     }
@@ -356,15 +628,17 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (t.value != NULL) {
         int64_t ms;
         if (vtime_parse_rfc3339(t.value, strlen(t.value), &ms)) {
-            unsupported(q, s, "this time: ", t.text);
-            return 1;
+            mark_unsupported(q, s, "this time: ", t.text);
+            *ns = 0;
+            return skim_tail(r, s, 1); /* read on */
         }
         *ns = api__iq_ms_to_ns(ms);
     } else if (api__q_bad_operand(&t)) {
         return api__q_operand_error(r, s, &t, 1);
     } else {
-        unsupported(q, s, "this time value: ", t.text);
-        return 1;
+        mark_unsupported(q, s, "this time value: ", t.text);
+        *ns = 0;
+        return skim_operand(r, s, &t, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
     }
     for (;;) {
         qscan_t at = *s;
@@ -379,8 +653,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         if (api__q_bad_operand(&d))
             return api__q_operand_error(r, s, &d, 1);
         if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
-            unsupported(q, s, "this time arithmetic: ", d.text);
-            return 1;
+            mark_unsupported(q, s, "this time arithmetic: ", d.text);
+            return skim_operand(r, s, &d, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
         }
         if (time_duration(r, &d, &dns))
             return -1;
@@ -390,12 +664,23 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
 
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
 
+/* Forgets a literal field's error: influxd judges the condition first (SELECT 'x' FROM m
+ * WHERE 'y': its error names 'y'). */
+static void condition_first(select_t *q)
+{
+    if (q->field_error) {
+        q->unsupported = NULL;
+        q->influxd_error = q->field_error = 0;
+    }
+}
+
 /* A name alone as a condition (t; its ::type between *cast and *end, if any): influxd's
  * statement error naming it as Go prints it (QuoteIdent, then ::type). Returns 0. */
 static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
                      const qscan_t *end)
 {
-    static const char *const types[] = {"float", "integer", "string", "boolean", "tag", "field"};
+    static const char *const types[] = {"float",   "integer", "unsigned", "string",
+                                        "boolean", "tag",     "field"};
     sbuf_t b;
     sbuf_init(&b);
     sbuf_printf(&b, "invalid condition expression: ");
@@ -413,6 +698,7 @@ static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *
                 known = 1;
             }
     }
+    condition_first(q);
     if (b.oom || !known)
         mark_unsupported(q, s, "a name alone as a condition", NULL);
     else
@@ -475,6 +761,7 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
         sbuf_printf(&b, "%lld%s", (long long)(ns == 0 ? 0 : ns / units[k].ns),
                     ns == 0 ? "s" : units[k].unit);
     }
+    condition_first(q);
     if (b.oom)
         mark_unsupported(q, s, "a literal as a condition", NULL);
     else
@@ -483,16 +770,46 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
     return 0;
 }
 
+/* Reads on after a comparison's operator op that vigild does not answer: its right side and
+ * whatever follows (a regex after =~ and !~). Returns 0 or 1 (op is no operator: read to the
+ * end), or -1 (parse error answered). */
+static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
+{
+    const char *re;
+    qtoken_t t;
+    if (!is_binary_op(op)) {
+        api__iq_skip(s);
+        return 1;
+    }
+    if (q_op(op, "=~") || q_op(op, "!~")) {
+        if (api__iq_regex(r, s, &re))
+            return -1;
+    } else {
+        api__qs_next(s, &t);
+        if (skim_operand(r, s, &t, 1))
+            return -1;
+    }
+    return skim_tail(r, s, 1) ? -1 : 0;
+}
+
+/* What read_comparison read, for read_condition's OR: a regex on the device tag, the literal
+ * true or false, = 'id' or != '' on the device tag, or anything else. */
+enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
- * = 'id', != '' or =~ /re/ (*is_re then set: read_condition's OR takes those alone). Returns
- * 0, 1 (unsupported: read to the end), or -1 (parse error). */
-static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int *is_re)
+ * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
+ * -1 (parse error). */
+static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
+                           enum cmp_kind *kind)
 {
     qtoken_t lhs, op, v;
-    *is_re = 0;
+    *kind = CK_OTHER;
     api__qs_next(s, &lhs);
     if (q_op(&lhs, "(")) {
+        if (api__q_nest(r, s, &lhs))
+            return -1;
         int rc = read_condition(r, s, q, run);
+        s->depth--;
         if (rc)
             return rc;
         api__qs_next(s, &op);
@@ -511,8 +828,16 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         qscan_t at = *s;
         api__qs_next(s, &op);
         *s = at;
-        if (op.kind != QT_OTHER || q_op(&op, ")"))
+        if (op.kind != QT_OTHER || q_op(&op, ")")) {
+            *kind = api__q_is(&lhs, "TRUE")    ? CK_TRUE
+                    : api__q_is(&lhs, "FALSE") ? CK_FALSE
+                                               : CK_OTHER;
             return lone_literal(r, s, q, &lhs);
+        }
+    }
+    if (q_op(&lhs, "-") || q_op(&lhs, "+") || (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
+        mark_unsupported(q, s, "this condition: ", lhs.text); /* "-temp > 5": read on */
+        return skim_operand(r, s, &lhs, 1) || skim_tail(r, s, 1) ? -1 : 0;
     }
     if (lhs.kind != QT_IDENT) {
         api__q_parse_error(r, &lhs, "identifier");
@@ -533,8 +858,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         while (k < 5 && !q_op(&op, ops[k]))
             k++;
         if (k == 5) {
-            unsupported(q, s, "this comparison of time: ", op.text);
-            return 1;
+            mark_unsupported(q, s, "this comparison of time: ", op.text);
+            return skim_rhs(r, s, &op);
         }
         int64_t ns;
         int rc = read_time(r, s, q, run, &ns);
@@ -549,9 +874,9 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return 0;
     }
     if (strcmp(lhs.text, r->srv->device_tag) != 0) {
-        unsupported(q, s,
-                    "conditions on a field or on a tag other than the device tag: ", lhs.text);
-        return 1;
+        mark_unsupported(q, s,
+                         "conditions on a field or on a tag other than the device tag: ", lhs.text);
+        return skim_rhs(r, s, &op);
     }
     /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
      * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
@@ -568,17 +893,22 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             return 1;
         }
         *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
-        *is_re = 1;
+        *kind = CK_RE;
         return 0;
+    }
+    int ne = q_op(&op, "!=");
+    if (!(q_op(&op, "=") || ne)) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_rhs(r, s, &op);
     }
     api__qs_next(s, &v);
     if (api__q_bad_operand(&v))
         return api__q_operand_error(r, s, &v, 1);
-    int ne = q_op(&op, "!=");
-    if (!(q_op(&op, "=") || ne) || v.value == NULL || (ne && v.value[0] != '\0')) {
-        unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return 1;
+    if (v.value == NULL || (ne && v.value[0] != '\0')) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_operand(r, s, &v, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
     }
+    *kind = CK_DEVICE;
     if (ne)
         q->device_any = 1; /* every device has a name */
     else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
@@ -588,36 +918,57 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     return 0;
 }
 
-/* Reads comparisons joined by AND. OR only between two regexes on the device tag, alone at
- * their level ("device" =~ /a/ OR "device" =~ /b/, in parentheses when ANDed with more): any
- * other is unsupported (one device set, one range). */
+/* Reads comparisons joined by AND, or joined by OR (not both at one level: a parenthesised
+ * condition is one comparison). An OR of the literals true and false, = 'id' / != '' and
+ * regexes on the device tag is reduced as influxd reduces it: true met makes the level every
+ * point (what its comparisons set is undone), false drops out; what is left may be one
+ * comparison, or two regexes (either met: a third is unsupported). Any other OR is
+ * unsupported, read on for influxd's parse errors. */
 static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
 {
-    int all_re = 1, any_and = 0, any_or = 0;
+    static const char or_msg[] = "OR in WHERE";
+    const select_t start = *q; /* true OR ...: the level reads as if it were not there */
+    int any_and = 0, any_or = 0, n_true = 0, n_re = 0, n_kept = 0, other = 0;
     for (;;) {
-        int is_re;
-        int rc = read_comparison(r, s, q, run, &is_re);
+        enum cmp_kind kind;
+        int none = q->device_none;
+        int rc = read_comparison(r, s, q, run, &kind);
         if (rc)
             return rc;
-        all_re &= is_re;
         qscan_t at = *s;
         qtoken_t t;
         api__qs_next(s, &t);
-        int is_or = api__q_is(&t, "OR");
-        if (!is_or && !api__q_is(&t, "AND")) {
+        int is_or = api__q_is(&t, "OR"), is_and = api__q_is(&t, "AND");
+        if (kind == CK_FALSE && (any_or || is_or))
+            q->device_none = none; /* false OR x is x */
+        n_true += kind == CK_TRUE;
+        n_re += kind == CK_RE;
+        n_kept += kind != CK_FALSE && kind != CK_TRUE;
+        other |= kind == CK_OTHER;
+        if (is_or && (n_kept > n_re || other) && q->unsupported == NULL)
+            q->unsupported = or_msg; /* until a false or true leaves a reduction vigild reads */
+        if (!is_or && !is_and) {
             *s = at;
-            if (any_or && !all_re)
-                mark_unsupported(q, s, "OR in WHERE", NULL); /* the rest is read on */
-            else if (any_or)
+            if (!any_or)
+                return 0;
+            if (other || any_and || (n_true == 0 && n_kept > 1 && n_kept > n_re)) {
+                mark_unsupported(q, s, or_msg, NULL); /* the rest is read on */
+                return 0;
+            }
+            if (q->unsupported == or_msg && start.unsupported != or_msg)
+                q->unsupported = NULL; /* this level's own: an earlier OR's stays */
+            if (n_true > 0)
+                *q = start;
+            else if (n_kept == 0)
+                q->device_none = 1; /* false OR false */
+            else if (n_kept == 2)
                 q->device_re_or = 1; /* between the two: a third regex is unsupported */
             return 0;
         }
-        any_and |= !is_or;
+        any_and |= is_and;
         any_or |= is_or;
-        if (any_or && (any_and || !all_re)) {
-            unsupported(q, s, "OR in WHERE", NULL);
-            return 1;
-        }
+        if (any_or && any_and) /* read on: the level's reduction is not made */
+            mark_unsupported(q, s, or_msg, NULL);
     }
 }
 
@@ -630,6 +981,10 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t) && !(i == 0 && q_op(&t, ")"))) /* time() is a statement error */
             return api__q_operand_error(r, s, &t, 0);
+        if (i == 0 && q_op(&t, ")")) { /* influxd's words; read on */
+            mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
+            return 0;
+        }
         int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
         if (neg) {
             api__qs_next(s, &t);
@@ -640,10 +995,12 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
         /* time(0s) is no GROUP BY time(), as influxd reads it. */
         if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
             ns % 1000000 != 0) {
-            unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
-            return 1;
+            mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
+            if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0)) /* read on */
+                return -1;
+        } else {
+            *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
         }
-        *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
         api__qs_next(s, &p);
         if (q_op(&p, ")"))
             break;
@@ -664,16 +1021,26 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
             return api__q_operand_error(r, s, &t, 0);
-        if (t.kind != QT_IDENT) {
+        int star = q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER || is_bool(&t);
+        if (star) {
+            mark_unsupported(q, s, "GROUP BY ", t.text); /* read on */
+        } else if (t.kind != QT_IDENT) {
             unsupported(q, s, "GROUP BY ", t.text);
             return 1;
         }
-        if (strcasecmp(t.text, "time") != 0) {
-            if (strcmp(t.text, r->srv->device_tag) != 0) {
-                unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
-                return 1;
-            }
-            q->group_tag = 1;
+        if (star) { /* "*", or a literal: read on */
+            if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+                return -1;
+        } else if (strcasecmp(t.text, "time") != 0 && *s->p == '(') {
+            /* "GROUP BY fill(null)": a call other than time() is influxd's statement error */
+            mark_influxd_error(q, s, "only time() calls allowed in dimensions");
+            if (skim_operand(r, s, &t, 0)) /* read on */
+                return -1;
+        } else if (strcasecmp(t.text, "time") != 0) {
+            if (strcmp(t.text, r->srv->device_tag) != 0) /* read on */
+                mark_unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
+            else
+                q->group_tag = 1;
             if (skip_cast(r, s))
                 return -1;
         } else {
@@ -729,6 +1096,10 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (signed_operand(r, s, &t))
             return -1;
+        if (t.kind != QT_NUMBER && t.kind != QT_IDENT && !q_op(&t, "(")) { /* fill(-'5') */
+            api__q_parse_error(r, &t, "identifier, number, duration, (");
+            return -1;
+        }
     }
     if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
         q->fill = FILL_NULL;
@@ -739,6 +1110,17 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
         q->fill = FILL_NUMBER;
         q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
+    } else if ((t.kind == QT_STRING || is_bool(&t)) && !neg) {
+        /* influxd reads the argument whole, then wants a number */
+        if (skim_tail(r, s, 0))
+            return -1;
+        api__qs_next(s, &p);
+        if (!q_op(&p, ")")) {
+            api__q_parse_error(r, &p, ")");
+            return -1;
+        }
+        api__error(r, 400, "error parsing query: expected number argument in fill()");
+        return -1;
     } else {
         unsupported(q, s, "fill(", t.text);
         return 1;
@@ -766,17 +1148,45 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
         if (api__q_is(&t, "ORDER")) {
             if (api__q_expect_kw(r, s, "BY"))
                 return -1;
-            api__qs_next(s, &t);
-            if (t.kind != QT_IDENT || strcasecmp(t.text, "time") != 0) {
-                unsupported(q, s, "ORDER BY other than time", NULL);
-                return 1;
+            /* influxd's parseSortFields: time (so written) or none, then ASC or DESC; a field
+             * list, another name, are its 400s. */
+            for (int n = 0;; n++) {
+                api__qs_next(s, &t);
+                if (n > 0 && t.kind != QT_IDENT) { /* parseSortField: a name */
+                    if (t.kind == QT_EOF)
+                        t.col--; /* right after the ',' */
+                    api__q_parse_error(r, &t, "identifier");
+                    return -1;
+                }
+                if (t.kind == QT_IDENT) {
+                    if (n == 0 && strcmp(t.text, "time") != 0) {
+                        api__error(r, 400,
+                                   "error parsing query: only ORDER BY time supported "
+                                   "at this time");
+                        return -1;
+                    }
+                    at = *s;
+                    api__qs_next(s, &t);
+                } else if (!api__q_is(&t, "ASC") && !api__q_is(&t, "DESC")) {
+                    api__q_parse_error(r, &t, "identifier, ASC, DESC");
+                    return -1;
+                }
+                if (api__q_is(&t, "DESC"))
+                    q->desc = 1;
+                else if (!api__q_is(&t, "ASC"))
+                    *s = at;
+                at = *s;
+                api__qs_next(s, &t);
+                if (!q_op(&t, ",")) {
+                    *s = at;
+                    if (n == 0)
+                        break;
+                    api__error(r, 400,
+                               "error parsing query: only ORDER BY time supported at "
+                               "this time");
+                    return -1;
+                }
             }
-            at = *s;
-            api__qs_next(s, &t);
-            if (api__q_is(&t, "DESC"))
-                q->desc = 1;
-            else if (!api__q_is(&t, "ASC"))
-                *s = at;
         } else if ((rc = api__iq_limit_offset(r, s, &t, &q->limit, &q->offset)) != 0) {
             if (rc < 0)
                 return -1;
@@ -788,8 +1198,33 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
         } else if (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0) {
             /* Zone rules need the tz database read thread-safely (glibc's localtime_r reads
              * the process-wide TZ): vigild's buckets and times stay UTC. */
-            unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
-            return 1;
+            mark_unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
+            /* influxd's parseLocation: tz('zone'), the statement's last clause */
+            api__qs_next(s, &t);
+            if (!q_op(&t, "(")) {
+                api__error(r, 400, "error parsing query: tz must be a function call");
+                return -1;
+            }
+            qtoken_t zone;
+            api__qs_next(s, &zone);
+            if (skim_operand(r, s, &zone, 0))
+                return -1;
+            const char *after = s->p;
+            if (skim_tail(r, s, 0))
+                return -1;
+            if (zone.kind != QT_STRING || s->p != after) {
+                api__error(r, 400, "error parsing query: expected string argument in tz()");
+                return -1;
+            }
+            api__qs_next(s, &t);
+            if (!q_op(&t, ")")) {
+                api__q_parse_error(r, &t, ")");
+                return -1;
+            }
+            at = *s;
+            api__qs_next(s, &t);
+            *s = at;
+            return api__q_expect_end(r, &t);
         } else {
             api__q_parse_error(r, &t, ";");
             return -1;
@@ -806,9 +1241,9 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     do {
         if (read_field(r, s, q))
             return -1;
-        if (q->unsupported && (!q->influxd_error || q->skipped))
-            return 0; /* read to its end; influxd's own statement errors read on, unless a
-                       * later reason vigild does not support read the statement to its end */
+        if (q->skipped)
+            return 0; /* read to its end; what vigild does not support is otherwise read on
+                       * (influxd's parse errors after it are its 400) */
         api__qs_next(s, &t);
     } while (q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {
@@ -831,11 +1266,7 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
         return -1;
     if (from_unsupported != NULL)
         mark_unsupported(q, s, from_unsupported, NULL);
-    if (q->unsupported && !q->influxd_error) {
-        api__iq_skip(s);
-        return 0;
-    }
-    q->from = t.text;
+    q->from = t.text; /* what vigild does not support is read on */
     at = *s;
     api__qs_next(s, &t);
     if (api__q_is(&t, "WHERE")) {

@@ -320,8 +320,8 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
     }
     const char *end = s->p + 1; /* the closing slash */
     while (*end != '/') {
-        if (*end == '\0' || *end == '\n') {
-            api__error(r, 400, "error parsing query: unterminated regex");
+        if (*end == '\0' || *end == '\n') { /* influxd's BADREGEX, its text empty */
+            api__error(r, 400, "error parsing query: bad regex:  at line %d, char %d", line, col);
             return -1;
         }
         end += end[0] == '\\' && end[1] == '/' ? 2 : 1;
@@ -601,6 +601,12 @@ static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_
     api__qs_next(s, &v);
     if (!ident && api__q_bad_operand(&v)) /* WHERE device = at the end: influxd's 400 */
         return api__q_operand_error(r, s, &v, 1);
+    if (!ident && v.value == NULL &&
+        (v.kind == QT_NUMBER || api__q_is(&v, "TRUE") || api__q_is(&v, "FALSE"))) {
+        c->pattern = ""; /* "device = 5": influxd keeps every value (no string to compare) */
+        c->neg = 0;
+        return 0;
+    }
     if (!ident && v.value == NULL)
         return 2;
     if (ident && v.kind != QT_IDENT) {
@@ -666,6 +672,7 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
         return 0;
     }
     for (;;) {
+        qscan_t cond_at = *s;
         api__qs_next(s, &name);
         int rc = 2;
         if (name.kind == QT_IDENT && strcmp(name.text, r->srv->device_tag) == 0 &&
@@ -676,8 +683,8 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
         if (rc > 0) {
             *unsupported = "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ "
                            "/re/ on the device tag, joined by AND";
-            api__iq_skip(s);
-            return 0;
+            *s = cond_at; /* read on from the condition, for influxd's parse errors */
+            return api__iq_skim_condition(r, s);
         }
         (*n)++;
         at = *s;
@@ -686,14 +693,30 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
             /* influxd's too (a union of conditions): a statement error as in SELECT, not a
              * parse error at a word influxd reads. */
             *unsupported = "OR in WHERE";
-            api__iq_skip(s);
-            return 0;
+            return api__iq_skim_condition(r, s); /* read on */
         }
         if (!api__q_is(&t, "AND")) {
             *s = at;
             return 0;
         }
     }
+}
+
+/* The device_get callback of tv_from_device: the device exists. */
+static int tv_exists_cb(void *arg, const api_device_t *d)
+{
+    (void)d;
+    *(int *)arg = 1;
+    return 0;
+}
+
+/* Whether name is a device's id (no store, or the backend failing: no). */
+static int tv_from_device(api_request_t *r, const char *name)
+{
+    int found = 0;
+    if (r->srv->be.device_get != NULL)
+        r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
+    return found;
 }
 
 /* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
@@ -731,7 +754,11 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         key_match = (regexec(&re[0], r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
         regfree(&re[0]);
     }
-    if (!key_match) {
+    /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
+     * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
+     * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
+    if (!key_match || (nwhere > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE &&
+                       tv_from_device(r, from.text))) {
         api__q_result_open(run);
         return 0;
     }

@@ -2941,5 +2941,327 @@ class IqFix(InfluxdPair):
         ])
 
 
+class IqFix2(InfluxdPair):
+    """What session 27's reviews left (session 28, task iqfix2), each answered by influxd 1.6.7
+    here and by vigild byte for byte alike."""
+
+    POINTS = G_POINTS
+
+    def test_tag_values_of_a_device_measurement_as_influxd(self):
+        # A condition on the device tag FROM a device's own name: to influxd a measurement
+        # whose points have no device tag: no values (vigild listed every device, or the ones
+        # the condition kept).
+        self.assert_same([
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device != \'\'',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = "device" WHERE "device" != \'\' AND '
+            '"device" = \'pump-7\'',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device = \'pump-7\'',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device =~ /pump/',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device !~ /x/',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device != \'x\' LIMIT 1',
+            'SHOW TAG VALUES FROM fl WITH KEY =~ /dev/ WHERE device =~ /./',
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device = \'\'',
+            # Unchanged: a name that is no device.
+            'SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = \'pump-9\'',
+            'SHOW TAG VALUES FROM pump WITH KEY = device WHERE device =~ /8/',
+        ])
+        # Not vacuous: FROM pump the condition still keeps its device.
+        ans = self.vigild('SHOW TAG VALUES FROM pump WITH KEY = device WHERE device =~ /8/')
+        self.assertEqual(ans["results"][0]["series"][0]["values"], [["device", "pump-8"]])
+
+
+    def test_cast_types_as_influxd(self):
+        # The token right after "::" must be a type (influxd's parseVarRef): another name, a
+        # keyword, a blank, a comment or the end is its 400 (vigild took any name, and answered
+        # "device::foo = 'pump-9'" with the device's points).
+        self.assert_same([
+            "SELECT temp FROM pump WHERE device::foo = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::foo",
+            "SELECT temp FROM pump WHERE device =~ /9/ OR device::foo",
+            "SELECT temp FROM pump WHERE time::foo > 0",
+            "SELECT temp FROM pump WHERE temp::foo > 5",
+            "SELECT temp FROM pump WHERE device::\"tag\" = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::select = 'pump-9'",
+            "SELECT temp FROM pump WHERE device:: tag = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::",
+            "SELECT temp FROM pump WHERE device::  ",
+            "SELECT temp FROM pump WHERE device::unsigned",
+            "SELECT temp::foo FROM pump",
+            "SELECT mean(temp::foo) FROM pump",
+            "SELECT mean(temp) FROM pump GROUP BY device::foo",
+            "SELECT temp::5 FROM pump",
+            "SELECT temp::'x' FROM pump",
+            "SELECT temp::",
+            "SELECT temp::;",
+            "SELECT temp::  field FROM pump",
+            "SELECT temp::\tfield FROM pump",
+            "SELECT temp::\r\n\n field FROM pump",
+            "SELECT temp::/* c */field FROM pump",
+            "SELECT temp::-- c\nfield FROM pump",
+            # Unchanged: the types, in any case.
+            'SELECT temp::FIELD, vib::Float FROM "pump-7" LIMIT 1',
+            "SELECT temp FROM pump WHERE device::TAG = 'pump-9'",
+            "SELECT temp FROM pump WHERE \"device\"::tag = 'pump-9' AND time::integer > 0",
+        ])
+
+
+    def test_literals_beside_or_as_influxd(self):
+        # false OR x is x, true OR x every point (FROM a device's name: vigild reads a name
+        # without a device condition as that device), as influxd reduces them; vigild answered
+        # its "does not support OR". What is left after the reduction is still judged (two ids:
+        # vigild's statement error; a parse error after it: influxd's 400).
+        self.assert_same([
+            "SELECT temp FROM pump WHERE false OR device = 'pump-9'",
+            "SELECT temp FROM pump WHERE device = 'pump-9' OR false",
+            "SELECT temp FROM pump WHERE false OR device = 'pump-9' OR false",
+            "SELECT temp FROM pump WHERE false OR false",
+            "SELECT temp FROM pump WHERE false OR device = ''",
+            "SELECT temp FROM pump WHERE false OR device =~ /8/",
+            "SELECT temp FROM pump WHERE device =~ /8/ OR false OR device =~ /9/",
+            "SELECT temp FROM pump WHERE (false OR device = 'pump-8') AND time > 0",
+            "SELECT temp FROM pump WHERE time > 0 AND (device = 'pump-8' OR false)",
+            "SELECT mean(temp) FROM pump WHERE false OR device = 'pump-9' GROUP BY device",
+            'SELECT temp FROM "pump-7" WHERE false OR true LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE true OR device = \'pump-9\' LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE device =~ /9/ OR true LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE device = \'x\' OR device = \'y\' OR true LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE time > 1732780801000ms AND (true OR device = '
+            '\'pump-8\') LIMIT 2',
+            'SELECT temp FROM "pump-7" WHERE false OR false',
+            "SELECT temp FROM pump WHERE 'x' OR device = 'pump-9'",
+            "SELECT temp FROM pump WHERE device = 'a' OR device = 'b' OR time > <",
+        ])
+        # Unchanged: vigild's statement error for what is left.
+        for q in ("SELECT temp FROM pump WHERE device = 'a' OR device = 'b' OR false",
+                  "SELECT temp FROM pump WHERE false OR time > 0",
+                  "SELECT temp FROM pump WHERE false OR device = 'pump-9' AND time > 0"):
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support OR in WHERE", q)
+
+
+    def test_read_on_past_the_unsupported_as_influxd(self):
+        # influxd parses the whole statement before it judges it: a parse error (an operator
+        # for a value, an unclosed quote, a bad ::type, a string where ')' goes) after what
+        # vigild does not answer is its 400, not vigild's statement error; so are fill('x'),
+        # ORDER BY another name (or TIME, which vigild read as time), a field list there, and
+        # tz()'s own. What parses stays vigild's statement error.
+        self.assert_same([
+            "SELECT temp FROM /p/ WHERE time > <",
+            "SELECT temp FROM /p/ WHERE time > 'x' x",
+            "SELECT temp FROM /p/ WHERE device = 'x",
+            "SELECT temp FROM g.other.pump WHERE time > <",
+            "SELECT * FROM pump WHERE time > <",
+            "SELECT * FROM pump WHERE device = 'x",
+            "SELECT *::foo FROM pump",
+            "SELECT *, temp FROM pump x",
+            "SELECT median(temp) FROM pump WHERE time > <",
+            "SELECT median(temp) FROM pump WHERE device = 'x",
+            "SELECT median(temp FROM pump",
+            "SELECT mean(temp) + FROM pump",
+            "SELECT temp * 2 FROM pump WHERE time > <",
+            "SELECT mean(temp ')' FROM pump",
+            "SELECT mean(temp + ) FROM pump",
+            "SELECT mean(temp foo) FROM pump",
+            "SELECT 'mean'(temp) FROM pump",
+            "SELECT temp FROM pump WHERE temp > 5 AND time > <",
+            "SELECT temp FROM pump WHERE temp > 5 AND device = 'x",
+            "SELECT temp FROM pump WHERE temp > <",
+            "SELECT temp FROM pump WHERE host =~ /x/ AND time > <",
+            "SELECT temp FROM pump WHERE device !~ /x/ AND time > <",
+            "SELECT temp FROM pump WHERE device > 'x' AND time > <",
+            "SELECT temp FROM pump WHERE device = 5 AND time > <",
+            "SELECT temp FROM pump WHERE device != 'pump-9' AND time > <",
+            "SELECT temp FROM pump WHERE time > 'x' AND time > <",
+            "SELECT temp FROM pump WHERE time > now() - 'x' AND time > <",
+            "SELECT temp FROM pump WHERE time > now() + now() <",
+            "SELECT temp FROM pump WHERE time != 0 AND time > <",
+            "SELECT temp FROM pump WHERE time > '+' 5",
+            "SELECT temp FROM pump WHERE time > 'now'()",
+            "SELECT temp FROM pump WHERE device = 'a' OR device = 'x",
+            "SELECT temp FROM pump WHERE device = 'a' AND device = 'b' OR time > <",
+            "SELECT temp FROM pump WHERE temp > 99999999999999999999999",
+            "SELECT temp FROM pump GROUP BY host, <",
+            "SELECT mean(temp) FROM pump GROUP BY *, <",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY 'time'(10s)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('(')",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill(')')",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('null')",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('x' x)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill(true)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill('-' 5)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill(-'5')",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s, '-' 5s)",
+            "SELECT mean(temp) FROM pump GROUP BY time('10s' x)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s, 1.5 <)",
+            'SELECT temp FROM "pump-7" ORDER BY temp',
+            'SELECT temp FROM "pump-7" ORDER BY TIME LIMIT 1',
+            'SELECT temp FROM "pump-7" ORDER BY time DESC, temp',
+            'SELECT temp FROM "pump-7" ORDER BY time,',
+            'SELECT temp FROM "pump-7" ORDER BY \')\'',
+            'SELECT temp FROM "pump-7" ORDER BY \'x',
+            'SELECT temp FROM "pump-7" ORDER BY ASC LIMIT 1',
+            'SELECT temp FROM "pump-7" ORDER BY DESC LIMIT 1',
+            'SELECT temp FROM "pump-7" tz(5)',
+            'SELECT temp FROM "pump-7" tz',
+            'SELECT temp FROM "pump-7" tz(\'x',
+            'SELECT temp FROM "pump-7" tz(<)',
+            'SELECT temp FROM "pump-7" tz(\'UTC\'',
+            'SELECT temp FROM "pump-7" tz(\'UTC\') LIMIT 1',
+            'SELECT temp FROM "pump-7" tz(\'a\' + \'b\')',
+            "SELECT temp FROM pump WHERE time > 0 tz(<)",
+            # Still answered: a statement error on both sides, the same words.
+            "SELECT temp FROM pump WHERE 'x' OR device = 'pump-9'",
+        ])
+        # What parses is still vigild's statement error (not a 400).
+        for q, err in (("SELECT * FROM pump", "SELECT *: name the fields"),
+                       ("SELECT temp FROM pump WHERE temp > 5 AND time > 0",
+                        "conditions on a field or on a tag other than the device tag: temp"),
+                       ("SELECT median(temp) FROM /p/", "the function median"),
+                       ('SELECT temp FROM "pump-7" tz(\'UTC\')',
+                        "tz(): vigild's buckets and times are UTC"),
+                       ("SELECT DISTINCT temp FROM pump", "DISTINCT"),
+                       ("SELECT temp FROM pump WHERE -temp > 5", "this condition: -")):
+            self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support " + err)
+
+
+    def test_deep_nesting_bounded(self):
+        # 20,000 parentheses in a WHERE ended vigild (SIGSEGV: the readers recurse); influxd
+        # has no bound. Up to API_IQ_DEPTH_MAX (1,000) levels answer as influxd; deeper is
+        # vigild's 400, and vigild goes on answering.
+        q = "SELECT temp FROM pump WHERE %sdevice = 'pump-9'%s"
+        self.assert_same([q % ("(" * 999, ")" * 999), q % ("(" * 1000, ")" * 1000)])
+        for n in (1001, 20000):
+            status, body = self.query(self.d.http_port, q % ("(" * n, ")" * n), method="POST")
+            self.assertEqual((status, json.loads(body)["error"]), (400, (
+                "error parsing query: vigild reads expressions nested at most 1000 deep at "
+                "line 1, char 1029")))
+        status, body = self.query(self.d.http_port, "SELECT temp FROM pump WHERE temp > %s1%s"
+                                  % ("(" * 20000, ")" * 20000), method="POST")
+        self.assertEqual(status, 400, body)
+        self.assertEqual(self.vigild("SELECT temp FROM pump WHERE device = 'pump-9'")
+                         ["results"][0]["series"][0]["values"][0], [G_T, 71.5])
+
+
+    def test_words_and_the_untagged_device_as_influxd(self):
+        # mean() and time() in influxd's words; a condition's statement error before a literal
+        # field's (influxd judges the condition first); GROUP BY the device tag FROM a device's
+        # own name tags the series "" (its points have no tag to influxd; vigild named the
+        # device); = 5 on the device tag in SHOW TAG VALUES keeps every value, read on.
+        self.assert_same([
+            "SELECT mean() FROM pump",
+            "SELECT count() FROM pump",
+            "SELECT sum() AS s FROM pump",
+            "SELECT mean() FROM pump WHERE time > <",
+            "SELECT mean(temp) FROM pump GROUP BY time()",
+            "SELECT 'x' FROM pump WHERE 'y'",
+            "SELECT 'x' FROM pump WHERE 5",
+            "SELECT 'x' FROM pump WHERE device = 'pump-9' AND 'y'",
+            "SELECT 'x' FROM pump WHERE device",
+            'SELECT mean(temp) FROM "pump-7" GROUP BY device',
+            'SELECT temp FROM "pump-7" GROUP BY device LIMIT 1',
+            'SELECT temp FROM "pump-7" GROUP BY device SLIMIT 1',
+            'SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND '
+            'time < 1732780830000ms GROUP BY time(10s), device',
+            "SELECT mean(temp) FROM fl GROUP BY device",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 5 AND device = 'x",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 5 AND device = 'pump-9'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = true AND "
+            "device = 'pump-8'",
+            'SHOW TAG VALUES FROM "pump-7" WITH KEY = device WHERE device = 5',
+        ])
+        # Unchanged: = 'id' FROM its own name is that device, tagged by its id (README).
+        ans = self.vigild('SELECT temp FROM "pump-7" WHERE device = \'pump-7\' GROUP BY device '
+                          'LIMIT 1')
+        self.assertEqual(ans["results"][0]["series"][0]["tags"], {"device": "pump-7"})
+
+
+    def test_regex_newline_and_end_as_influxd(self):
+        # A newline in a regex, or the end before its closing slash: influxd's "bad regex: "
+        # (its text empty) placed as the regex's errors (vigild: "unterminated regex", no place).
+        self.assert_same([
+            "SELECT temp FROM pump WHERE device =~ /pump-\n9/",
+            "SELECT temp FROM pump WHERE device=~/pump-\n9/",
+            "SELECT temp FROM pump WHERE device =~   /pump-\n9/",
+            "SELECT temp FROM pump WHERE device =~\n/pump-\n9/",
+            "SELECT temp FROM pump WHERE\ndevice =~ /\n/",
+            "SELECT temp FROM pump WHERE device =~ /a\\/\n/",
+            "SELECT temp FROM pump WHERE device =~ /pump-9",
+            "SELECT temp FROM /p\n/",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a\nb/",
+            "SHOW TAG VALUES WITH KEY =~ /a\nb/",
+            "SHOW TAG VALUES WITH KEY = device WHERE device !~ /pump-\n9/",
+            "SELECT median(temp) FROM pump WHERE host =~ /a\nb/",
+        ])
+
+
+    def test_tag_values_read_on_as_influxd(self):
+        # SHOW TAG VALUES' WHERE: a condition vigild does not answer, or an OR, is read on by
+        # influxd's grammar, so a parse error after it is influxd's 400.
+        self.assert_same([
+            "SHOW TAG VALUES WITH KEY = device WHERE (device = 'pump-9' ')'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device '=' 'x'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 'x' 'AND' device = 'y'",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE host = 'x' AND time > <",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 'a' OR device = 'x",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE host = 'x' x",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device =~ /9/ OR host =~ /[/",
+            "SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = 'pump-9' AND time > <",
+        ])
+        ans = self.vigild("SHOW TAG VALUES FROM pump WITH KEY = device WHERE host = 'x' LIMIT 1")
+        self.assertIn("vigild does not support WHERE in SHOW TAG VALUES", ans["results"][0]["error"])
+
+
+    def test_review_calls_read_as_calls(self):
+        # Review: a '(' right after a name is a call to influxd. In a function's argument
+        # (mean(foo(temp))) and as a GROUP BY item (fill(null) after GROUP BY) the branch read
+        # the name, then found the '(' and answered a 400 where influxd (and 861485b) answered
+        # a statement error.
+        self.assert_same([
+            "SELECT mean(temp) FROM pump GROUP BY fill(null)",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s), fill(previous)",
+            "SELECT mean(temp) FROM pump GROUP BY device(x)",
+            "SELECT mean(temp) FROM pump GROUP BY foo(",
+            "SELECT mean(foo(temp) FROM pump",
+            "SELECT mean(foo( FROM pump",
+            "SELECT mean(temp(1)) AS x FROM pump WHERE time > <",
+        ])
+        for q in ("SELECT mean(foo(temp)) FROM pump",
+                  "SELECT max(temp), mean(percentile(temp, 5)) FROM pump",
+                  "SELECT mean(foo(temp) + 1) FROM pump"):
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support more than one argument, or math, in mean", q)
+
+
+    def test_review_reduced_or_keeps_an_earlier_or(self):
+        # Review: a reduced OR level (false OR x) cleared the statement's "OR in WHERE" even
+        # when an earlier level had set it: (device = 'pump-8' OR device = 'pump-9') AND (false
+        # OR device =~ /pump/) was answered as both ids ANDed: no series and no error (influxd:
+        # 4 points). It stays vigild's statement error, as on 861485b.
+        for q in ("SELECT temp FROM pump WHERE (device = 'pump-8' OR device = 'pump-9') AND "
+                  "(false OR device =~ /pump/)",
+                  "SELECT temp FROM pump WHERE (device = 'pump-8' OR device = 'pump-9') AND "
+                  "(device =~ /pump/ OR false)",
+                  "SELECT temp FROM pump WHERE (device = 'pump-8' OR time > 1732780801000ms) AND "
+                  "(false OR device =~ /pump/)"):
+            self.assertEqual(self.vigild(q)["results"][0].get("error"),
+                             "vigild does not support OR in WHERE", q)
+        # The reduction alone is still answered as influxd.
+        self.assert_same(["SELECT temp FROM pump WHERE time > 0 AND (false OR device =~ /9/)"])
+
+
+    def test_review_distinct_as_influxd(self):
+        # Review: DISTINCT is a call when '(' follows it at once, else a blank and a name
+        # (influxd's parseUnaryExpr); the branch read any operand after it, so DISTINCT DISTINCT
+        # temp was a 200 statement error where influxd (and 861485b) answer a 400.
+        self.assert_same([
+            "SELECT DISTINCT DISTINCT temp FROM pump",
+            "SELECT DISTINCT 'x' FROM pump",
+            "SELECT DISTINCT",
+            "SELECT DISTINCT temp FROM pump WHERE time > <",
+        ])
+        for q in ("SELECT DISTINCT temp FROM pump", "SELECT DISTINCT(temp) FROM pump"):
+            self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support DISTINCT", q)
+
+
 if __name__ == "__main__":
     vt.main()
