@@ -107,6 +107,13 @@ int store__compact_end_tx(store_writer_t *w, int ok)
     return keep == 0;
 }
 
+void store__compact_forget(store_writer_t *w, int64_t id)
+{
+    store_cfail_t *f = cfail_find(w, id);
+    if (f != NULL)
+        *f = w->cfail[--w->ncfail];
+}
+
 void store__compact_list_free(store_writer_t *w)
 {
     free(w->compact);

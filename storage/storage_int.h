@@ -540,6 +540,8 @@ int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now);
 /* At the end of a transaction: committed (ok), the devices compacted by it leave the failure
  * list; else their marks are cleared. Returns 1 when the list became empty by it. */
 int store__compact_end_tx(store_writer_t *w, int ok);
+/* A deleted device leaves the failure list (a device created next may take its id). */
+void store__compact_forget(store_writer_t *w, int64_t id);
 /* Frees the compact list and the failure list (at close). */
 void store__compact_list_free(store_writer_t *w);
 /* Inserts rows for m sorted unique cells of d (cut by the caps) and adds their points to d;

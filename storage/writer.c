@@ -529,6 +529,7 @@ static int do_delete(store_t *s, store_job_t *j)
     for (size_t i = 0; i < w->ncompact; i++)
         if (w->compact[i] == d)
             w->compact[i] = NULL;
+    store__compact_forget(w, d->id);
     /* Readers may still copy its published pending readings until the commit: it is freed at
      * publication (pending.c). */
     if (grow((void **)&w->dead, &w->dead_cap, w->ndead + 1, sizeof *w->dead))

@@ -4674,6 +4674,56 @@ static void test_compaction_backoff_others(void **state)
     cb_run(*state, 80, 4);
 }
 
+/* The writer's id of a device (its map entry). */
+static int64_t dev_id(store_t *s, const char *dev)
+{
+    const store_dev_t *d = store__devidx_find(
+        &s->w.didx, store__devidx_key(&s->w.didx, dev, strlen(dev)), dev, strlen(dev));
+    assert_non_null(d);
+    return d->id;
+}
+
+/* Review of maint2: a deleted device leaves the compaction back-off list. Before, its entry
+ * stayed until close, so compaction's recovery line was never logged, and after a maps reload
+ * (every maintenance failure does one; next_id becomes the largest id left plus one) a device
+ * created next could take the deleted largest id and with it the back-off. */
+static void test_compaction_backoff_deleted(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), last = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    int64_t id = dev_id(f->s, "bad");
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_bad BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 2 AND NEW.device_id ="
+                                            " (SELECT id FROM devices WHERE name = 'bad')"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    for (int r = 1; r <= 100 && st.maintenance_errors == 0; r++) {
+        batch_t b;
+        batch_init(&b);
+        v = r;
+        add_point(&b, "bad", last - 1, 1, ch, &v);
+        add_point(&b, "bad", t0 + r * 1000, 1, ch, &v);
+        last = t0 + r * 1000;
+        assert_int_equal(store_write(f->s, &b), 0);
+        batch_deinit(&b);
+        usleep(20000);
+        store_stats_get(f->s, &st);
+    }
+    assert_true(st.maintenance_errors >= 1);
+    assert_int_equal(store_device_delete(f->s, "bad"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(f->s->w.ncfail, 0);
+    /* A device created next does not inherit a back-off (here it gets a new id; after a maps
+     * reload, next_id is the largest id left plus one, so a deleted largest id is reused). */
+    write1(f->s, "new", t0, 1, ch, &v);
+    assert_true(dev_id(f->s, "new") != id);
+}
+
 /* ---- shared checkpoints (schema 5) ---- */
 
 /* One integer from SQL on the database file (a second connection; WAL readers see the last
@@ -5442,6 +5492,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maintenance_rollback_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_backoff_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_backoff_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpts_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
