@@ -959,7 +959,7 @@ static void bo_log_ok(store_backoff_t *b, const char *what)
 
 /* Counts and logs a failed maintenance step (err; the step is w->maint_what) and backs that
  * step off: a device's compaction (that device only), retention's steps, or, for a failure of
- * no one step, all of them. kept: 1 rolled back to its savepoint, the client's writes
+ * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled back to its savepoint, the client's writes
  * committed; 2 the savepoint's statements could not be prepared, nothing ran and the writes
  * committed; 0 its transaction rolled back. */
 static void maint_failed(store_t *s, int err, int kept)
@@ -971,19 +971,23 @@ static void maint_failed(store_t *s, int err, int kept)
     if (kept == 1)
         s->stats.maintenance_rollbacks++;
     pthread_mutex_unlock(&s->smu);
-    if (w->maint_what == MAINT_COMPACT)
+    /* A full disk or exhausted memory is no one device's fault: every step backs off together
+     * (as before per-device back-offs), not each queued device's compaction in turn. */
+    int shared = err == ERR_NOSPACE || err == ERR_NOMEM;
+    if (w->maint_what == MAINT_COMPACT && !shared)
         next = store__compact_failed(w, w->cfail_id, now);
     if (next >= 0) {
         char what[64];
         snprintf(what, sizeof what, "compaction of device %lld", (long long)w->cfail_id);
         bo_log_fail(s, &w->bo_compact, what, err, kept, next, now);
-    } else if (w->maint_what == MAINT_RETAIN) {
+    } else if (w->maint_what == MAINT_RETAIN && !shared) {
         w->bo_retain.next_ms = now + backoff_ms(w->bo_retain.fails);
         bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now);
     } else {
         w->bo_maint.next_ms = now + backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,
                     w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
+                    : shared                       ? "maintenance (out of space or memory)"
                                                    : "a maintenance transaction",
                     err, kept, w->bo_maint.next_ms, now);
     }
