@@ -33,6 +33,7 @@
  * Threads: writer thread only. */
 #include "storage_int.h"
 #include "err.h"
+#include "vtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,25 @@ static int64_t sat_sub(int64_t a, int64_t b)
     return a < INT64_MIN + b ? INT64_MIN : a - b;
 }
 
+static store_cfail_t *cfail_find(store_writer_t *w, int64_t id)
+{
+    for (size_t i = 0; i < w->ncfail; i++)
+        if (w->cfail[i].id == id)
+            return &w->cfail[i];
+    return NULL;
+}
+
+/* A device whose compaction failed is not queued during its back-off: its small rows wait, and
+ * it is queued by its first small row after the back-off. */
 static int queue_compact(store_writer_t *w, store_dev_t *d)
 {
     if (d->compact_queued)
         return 0;
+    if (w->ncfail > 0) {
+        store_cfail_t *f = cfail_find(w, d->id);
+        if (f != NULL && vtime_mono_ms() < f->next_ms)
+            return 0;
+    }
     if (store__grow((void **)&w->compact, &w->compact_cap, w->ncompact + 1, sizeof *w->compact))
         return ERR_NOMEM;
     w->compact[w->ncompact++] = d;
@@ -56,11 +72,56 @@ static int queue_compact(store_writer_t *w, store_dev_t *d)
     return 0;
 }
 
+int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now)
+{
+    store_cfail_t *f = cfail_find(w, id);
+    if (f == NULL) {
+        if (store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
+            return -1;
+        f = &w->cfail[w->ncfail++];
+        *f = (store_cfail_t){.id = id};
+    }
+    int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
+    for (int i = 0; i < f->fails && backoff < STORE_RETAIN_PERIOD_MS; i++)
+        backoff *= 2;
+    if (backoff > STORE_RETAIN_PERIOD_MS)
+        backoff = STORE_RETAIN_PERIOD_MS;
+    f->fails++;
+    f->ok = 0;
+    f->next_ms = now + backoff;
+    return f->next_ms;
+}
+
+int store__compact_end_tx(store_writer_t *w, int ok)
+{
+    if (w->ncfail == 0)
+        return 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < w->ncfail; i++) {
+        if (ok && w->cfail[i].ok)
+            continue;
+        w->cfail[i].ok = 0;
+        w->cfail[keep++] = w->cfail[i];
+    }
+    w->ncfail = keep;
+    return keep == 0;
+}
+
+void store__compact_forget(store_writer_t *w, int64_t id)
+{
+    store_cfail_t *f = cfail_find(w, id);
+    if (f != NULL)
+        *f = w->cfail[--w->ncfail];
+}
+
 void store__compact_list_free(store_writer_t *w)
 {
     free(w->compact);
     w->compact = NULL;
     w->ncompact = w->compact_cap = 0;
+    free(w->cfail);
+    w->cfail = NULL;
+    w->ncfail = w->cfail_cap = 0;
 }
 
 /* Inserts rows for m >= 0 sorted unique cells, cut by the caps, and adds their points to d.
@@ -350,6 +411,13 @@ int store__compact_some(store_t *s, int force)
         /* Points stay as they are (the rows do not overlap); published if not. */
         if (err == 0 && d->points != points)
             err = store__pend_mark(w, d);
+        if (err) {
+            w->cfail_id = d->id;
+        } else if (w->ncfail > 0) {
+            store_cfail_t *f = cfail_find(w, d->id);
+            if (f != NULL)
+                f->ok = 1;
+        }
         done++;
     }
     w->ncompact = keep;

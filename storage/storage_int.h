@@ -306,6 +306,29 @@ typedef struct store_retain {
     uint64_t bounds_set;
 } store_retain_t;
 
+/* A maintenance step's consecutive failures, the monotonic ms before which it is not tried
+ * again (STORE_RETAIN_PERIOD_MIN_MS doubling to STORE_RETAIN_PERIOD_MS), when a failure was
+ * last logged (at most one warning per STORE_MAINT_LOG_MS) and how many since were not. */
+typedef struct store_backoff {
+    int fails;
+    int unlogged;
+    int64_t next_ms;
+    int64_t logged_ms;
+} store_backoff_t;
+
+/* A device whose compaction failed, by id (the maps are reloaded after a failure): its
+ * consecutive failures, the ms before which it is not queued again, and ok: compacted by the
+ * open transaction (it leaves the list at the commit). */
+typedef struct store_cfail {
+    int64_t id;
+    int fails;
+    int ok;
+    int64_t next_ms;
+} store_cfail_t;
+
+#define STORE_MAINT_LOG_MS 60000
+enum { MAINT_NONE, MAINT_COMPACT, MAINT_RETAIN, MAINT_PREPARE };
+
 /* The writer thread's connection, statements and maps (writer thread only). */
 typedef struct store_writer {
     sqlite3 *db;
@@ -384,8 +407,16 @@ typedef struct store_writer {
      * consecutive maintenance failures; the monotonic ms before which no maintenance step runs
      * after one failed. */
     sqlite3_stmt *sp_begin, *sp_undo, *sp_release;
-    int maint_fails;
-    int64_t maint_next_ms;
+    /* Their back-offs, kept apart so that one step's success does not end another's: retention
+     * steps; failures of no one step (the savepoint's statements, an idle transaction's commit),
+     * which hold back every step; compaction, per device (cfail, chunks.c), bo_compact only for
+     * its log. maint_what: the step that failed in the last transaction (MAINT_*), cfail_id its
+     * device when compaction. */
+    store_backoff_t bo_retain, bo_maint, bo_compact;
+    store_cfail_t *cfail;
+    size_t ncfail, cfail_cap;
+    int maint_what;
+    int64_t cfail_id;
 } store_writer_t;
 
 struct store {
@@ -500,8 +531,18 @@ void store__codec_free(store_codec_t *c);
 int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct store_ord *r,
                      size_t m);
 /* Compacts up to STORE_COMPACT_PER_TX devices of the compact list; force: only those with
- * STORE_COMPACT_ROWS small rows. Inside the caller's transaction. */
+ * STORE_COMPACT_ROWS small rows. Inside the caller's transaction. On failure w->cfail_id is the
+ * device whose compaction failed. A device backing off (store__compact_failed) is not queued. */
 int store__compact_some(store_t *s, int force);
+/* Backs device id's compaction off after a failure at now: it is not queued again before the
+ * returned ms. Returns -1 when out of memory (not recorded). */
+int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now);
+/* At the end of a transaction: committed (ok), the devices compacted by it leave the failure
+ * list; else their marks are cleared. Returns 1 when the list became empty by it. */
+int store__compact_end_tx(store_writer_t *w, int ok);
+/* A deleted device leaves the failure list (a device created next may take its id). */
+void store__compact_forget(store_writer_t *w, int64_t id);
+/* Frees the compact list and the failure list (at close). */
 void store__compact_list_free(store_writer_t *w);
 /* Inserts rows for m sorted unique cells of d (cut by the caps) and adds their points to d;
  * queue: a small row puts d in the compact list. */

@@ -529,6 +529,7 @@ static int do_delete(store_t *s, store_job_t *j)
     for (size_t i = 0; i < w->ncompact; i++)
         if (w->compact[i] == d)
             w->compact[i] = NULL;
+    store__compact_forget(w, d->id);
     /* Readers may still copy its published pending readings until the commit: it is freed at
      * publication (pending.c). */
     if (grow((void **)&w->dead, &w->dead_cap, w->ndead + 1, sizeof *w->dead))
@@ -842,10 +843,14 @@ int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
  * maps then hold the steps' undone changes (counters, rows flags, the compact list), so after the
  * commit they are reloaded from the database, as after a failed transaction, which also
  * publishes the pending readings anew; retention's walk restarts (store__retain_end_tx). Each
- * failure is counted (stats.maintenance_errors) and backs maintenance off, 1 s doubling to a
- * minute, so a failure that persists costs one attempt a minute, logged once until a
- * maintenance step succeeds again. An idle transaction is maintenance only: it fails whole,
- * counted the same way and not in commit_errors. */
+ * failure is counted (stats.maintenance_errors) and backs off the step that failed, 1 s
+ * doubling to a minute, so a failure that persists costs one attempt a minute: a device's
+ * compaction (that device is not queued meanwhile, chunks.c; other devices are compacted),
+ * retention's steps (compaction goes on), or, for a failure of no one step (the savepoint's
+ * statements, an idle transaction's commit), every step. Only a success of the same step ends
+ * its back-off. A run of failures logs a warning at its first and at most one a minute after
+ * (the others counted), and an info line at the recovery. An idle transaction is maintenance
+ * only: it fails whole, counted the same way and not in commit_errors. */
 
 static void touched_clear(store_writer_t *w)
 {
@@ -880,54 +885,124 @@ static void maint_finalize(store_writer_t *w)
     w->sp_begin = w->sp_undo = w->sp_release = NULL;
 }
 
-/* 1 when a maintenance step may have work now: not backing off, and devices to compact or a
- * retention step due. */
+/* 1 when retention may take a step now: one is due and neither its back-off nor the general
+ * one holds it back. */
+static int retain_ready(store_t *s, int64_t now)
+{
+    int64_t due = store__retain_due_ms(s);
+    return due >= 0 && due <= now && now >= s->w.bo_retain.next_ms && now >= s->w.bo_maint.next_ms;
+}
+
+/* 1 when a maintenance step may have work now: devices to compact (none backing off: they are
+ * not queued) or a retention step due, unless every step backs off. */
 static int maint_due(store_t *s)
 {
-    int64_t now = vtime_mono_ms(), due = store__retain_due_ms(s);
-    return now >= s->w.maint_next_ms && (s->w.ncompact > 0 || (due >= 0 && due <= now));
+    int64_t now = vtime_mono_ms();
+    return now >= s->w.bo_maint.next_ms && (s->w.ncompact > 0 || retain_ready(s, now));
 }
 
+/* Compaction, then a bounded step of a due retention sweep (retention.c) unless retention backs
+ * off; w->maint_what names the step that failed. */
 static int maint_steps(store_t *s, int idle)
 {
+    store_writer_t *w = &s->w;
     int err = store__compact_some(s, !idle);
-    /* A bounded step of the retention sweep when one is due (retention.c). */
-    return err ? err : store__retain_step(s);
+    if (err) {
+        w->maint_what = MAINT_COMPACT;
+        return err;
+    }
+    if (vtime_mono_ms() < w->bo_retain.next_ms)
+        return 0;
+    if ((err = store__retain_step(s)) != 0)
+        w->maint_what = MAINT_RETAIN;
+    return err;
 }
 
-/* Counts and logs a failed maintenance step (err) and backs maintenance off; kept: rolled back
- * to its savepoint, the client's writes committed. */
+static int64_t backoff_ms(int fails)
+{
+    int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
+    for (int i = 0; i < fails && backoff < STORE_RETAIN_PERIOD_MS; i++)
+        backoff *= 2;
+    return backoff > STORE_RETAIN_PERIOD_MS ? STORE_RETAIN_PERIOD_MS : backoff;
+}
+
+/* Counts a failure in b's log: a warning at the first of a run of failures, then at most one
+ * per STORE_MAINT_LOG_MS (saying how many were not logged); the rest are counted for the
+ * recovery's line. */
+static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int err, int kept,
+                        int64_t next_ms, int64_t now)
+{
+    b->fails++;
+    if (b->fails > 1 && now - b->logged_ms < STORE_MAINT_LOG_MS) {
+        b->unlogged++;
+        return;
+    }
+    const char *outcome = kept == 2   ? "nothing ran, the transaction's writes committed"
+                          : kept == 1 ? "rolled back, the transaction's other writes committed"
+                                      : "its transaction rolled back";
+    log_warn("storage: %s failed (%s): %s; %s; next try in %lld ms (%d failures in this run, %d"
+             " since the last warning not logged)",
+             what, err_str(err), store_errmsg(s), outcome,
+             next_ms >= now ? (long long)(next_ms - now) : 0LL, b->fails, b->unlogged);
+    b->logged_ms = now;
+    b->unlogged = 0;
+}
+
+static void bo_log_ok(store_backoff_t *b, const char *what)
+{
+    if (b->fails > 0)
+        log_info("storage: %s succeeds again (after %d failures, %d of them not logged)", what,
+                 b->fails, b->unlogged);
+    b->fails = b->unlogged = 0;
+    b->next_ms = 0;
+}
+
+/* Counts and logs a failed maintenance step (err; the step is w->maint_what) and backs that
+ * step off: a device's compaction (that device only), retention's steps, or, for a failure of
+ * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled back to its savepoint, the client's writes
+ * committed; 2 the savepoint's statements could not be prepared, nothing ran and the writes
+ * committed; 0 its transaction rolled back. */
 static void maint_failed(store_t *s, int err, int kept)
 {
     store_writer_t *w = &s->w;
-    int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
-    for (int i = 1; i < w->maint_fails + 1 && backoff < STORE_RETAIN_PERIOD_MS; i++)
-        backoff *= 2;
-    if (backoff > STORE_RETAIN_PERIOD_MS)
-        backoff = STORE_RETAIN_PERIOD_MS;
-    w->maint_fails++;
-    w->maint_next_ms = vtime_mono_ms() + backoff;
+    int64_t now = vtime_mono_ms(), next = -1;
     pthread_mutex_lock(&s->smu);
     s->stats.maintenance_errors++;
-    if (kept)
+    if (kept == 1)
         s->stats.maintenance_rollbacks++;
     pthread_mutex_unlock(&s->smu);
-    if (w->maint_fails == 1)
-        log_warn("storage: compaction or retention failed (%s): %s; %s; next try in %lld ms",
-                 err_str(err), store_errmsg(s),
-                 kept ? "rolled back, the transaction's other writes committed"
-                      : "its transaction rolled back",
-                 (long long)backoff);
+    /* A full disk or exhausted memory is no one device's fault: every step backs off together
+     * (as before per-device back-offs), not each queued device's compaction in turn. */
+    int shared = err == ERR_NOSPACE || err == ERR_NOMEM;
+    if (w->maint_what == MAINT_COMPACT && !shared)
+        next = store__compact_failed(w, w->cfail_id, now);
+    if (next >= 0) {
+        char what[64];
+        snprintf(what, sizeof what, "compaction of device %lld", (long long)w->cfail_id);
+        bo_log_fail(s, &w->bo_compact, what, err, kept, next, now);
+    } else if (w->maint_what == MAINT_RETAIN && !shared) {
+        w->bo_retain.next_ms = now + backoff_ms(w->bo_retain.fails);
+        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now);
+    } else {
+        w->bo_maint.next_ms = now + backoff_ms(w->bo_maint.fails);
+        bo_log_fail(s, &w->bo_maint,
+                    w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
+                    : shared                       ? "maintenance (out of space or memory)"
+                                                   : "a maintenance transaction",
+                    err, kept, w->bo_maint.next_ms, now);
+    }
 }
 
-static void maint_succeeded(store_t *s)
+/* A committed transaction whose maintenance ran without a failure: each step that ran ends its
+ * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). */
+static void maint_succeeded(store_t *s, int stepped)
 {
     store_writer_t *w = &s->w;
-    if (w->maint_fails > 0)
-        log_info("storage: compaction and retention succeed again (after %d failures)",
-                 w->maint_fails);
-    w->maint_fails = 0;
-    w->maint_next_ms = 0;
+    if (store__compact_end_tx(w, 1))
+        bo_log_ok(&w->bo_compact, "compaction");
+    if (stepped)
+        bo_log_ok(&w->bo_retain, "retention");
+    bo_log_ok(&w->bo_maint, "maintenance");
 }
 
 /* The maintenance steps of a client transaction, in their savepoint (above). Returns 0 when
@@ -939,7 +1014,8 @@ static int maint_guarded(store_t *s, int *maint_err, int *undone)
     store_writer_t *w = &s->w;
     int err = maint_prepare(s);
     if (err) {
-        *maint_err = err; /* nothing ran */
+        *maint_err = err; /* nothing ran: counted, not as a rollback */
+        w->maint_what = MAINT_PREPARE;
         return 0;
     }
     /* The client's devices rows, before the savepoint; the steps' inside it. Either way the
@@ -975,6 +1051,8 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     w->tx_readings = w->tx_points = 0;
     w->tx_ops = w->tx_ops_skipped = 0;
     int err = 0, maint_err = 0, undone = 0, maint_ran = 0;
+    w->maint_what = MAINT_NONE;
+    w->cfail_id = 0;
     if (w->maps_stale && (err = store__maps_load(s)) != 0) {
         if (idle)
             maint_failed(s, err, 0);
@@ -1019,11 +1097,14 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             w->maps_stale = 1;
             store__maps_load(s);
         }
+        int stepped = w->ret.tx_step;
         store__retain_end_tx(s, maint_err);
-        if (maint_err)
-            maint_failed(s, maint_err, 1);
-        else if (maint_ran)
-            maint_succeeded(s);
+        if (maint_err) {
+            store__compact_end_tx(w, 0);
+            maint_failed(s, maint_err, undone ? 1 : 2);
+        } else if (maint_ran) {
+            maint_succeeded(s, stepped);
+        }
         return 0;
     }
     if (!sqlite3_get_autocommit(w->db))
@@ -1033,6 +1114,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     w->maps_stale = 1;
     store__maps_load(s);
     store__retain_end_tx(s, err);
+    store__compact_end_tx(w, 0);
     if (idle || maint_err)
         maint_failed(s, maint_err ? maint_err : err, 0);
     return err;
@@ -1061,21 +1143,20 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
 }
 
 /* Idle work (qmu held on entry and return): while nothing is queued, transactions of their own
- * compact the devices' small rows and run the steps of a due retention sweep. Returns 0, or the
- * status of a transaction that failed (logged; the work stops there). */
+ * compact the devices' small rows and run the steps of a due retention sweep. A device whose
+ * compaction failed backs off alone (maint_failed) and the work goes on with the others (the
+ * next retention step too). Returns 0, or the status of a transaction that failed otherwise
+ * (logged; the work stops there, and idle retention waits STORE_RETAIN_PERIOD_MS). */
 static int idle_work(store_t *s, int failing)
 {
     double seconds;
     for (;;) {
-        int64_t due = store__retain_due_ms(s);
-        int retain = due >= 0 && due <= vtime_mono_ms();
-        if (s->qhead != NULL || s->closing || s->hold || failing ||
-            (s->w.ncompact == 0 && !retain) || vtime_mono_ms() < s->w.maint_next_ms)
+        if (s->qhead != NULL || s->closing || s->hold || failing || !maint_due(s))
             return 0;
         pthread_mutex_unlock(&s->qmu);
         int err = run_transaction(s, NULL, 1, &seconds); /* a failure is logged there */
         pthread_mutex_lock(&s->qmu);
-        if (err)
+        if (err && s->w.maint_what != MAINT_COMPACT)
             return err;
     }
 }
@@ -1091,8 +1172,11 @@ static void wait_for_work(store_t *s, int failing)
         int64_t now = vtime_mono_ms();
         if (due >= 0 && due < backoff)
             due = backoff;
-        if (due >= 0 && due < s->w.maint_next_ms)
-            due = s->w.maint_next_ms; /* maintenance backs off after a failure */
+        /* Retention backs off after a failure of its own or of no one step. */
+        if (due >= 0 && due < s->w.bo_retain.next_ms)
+            due = s->w.bo_retain.next_ms;
+        if (due >= 0 && due < s->w.bo_maint.next_ms)
+            due = s->w.bo_maint.next_ms;
         if (due < 0) {
             pthread_cond_wait(&s->qcond, &s->qmu);
         } else if (due > now) {

@@ -4570,6 +4570,160 @@ static void test_maintenance_rollback_all(void **state)
     assert_int_equal(sp.last, 200000);
 }
 
+/* A device whose compaction fails persistently (a trigger refuses every row of 2 points or more
+ * of device "bad", which only its compaction writes) is backed off alone (session 28, task
+ * maint2). Over a bounded run of writer transactions (rounds, 100 ms apart), each of which gives
+ * every written device small rows (a late reading moves the pending one into a row, the late one
+ * a row of its own): its failed compaction attempts are bounded by its back-off (the k-th at
+ * least 2^(k-1) - 1 s after the first) although other steps succeed between them; the other
+ * devices are compacted; retention (a 10 s horizon, so a sweep each second) completes sweeps
+ * meanwhile; every acknowledged reading is on disk after a reopen. "g0".."g2" get readings every
+ * round, "bad" every bad_every-th.
+ *
+ * test_compaction_backoff: 100 rounds, "bad" every 12th (1.2 s): at most 4 attempts in 7 to
+ * 15 s. With main's writer.c 8 (one each time "bad" is queued again: the others' successes
+ * ended its back-off). test_compaction_backoff_others: 80 rounds, "bad" every 4th, so it is
+ * queued again within each back-off: with main's writer.c it stays in the compact list with the
+ * others, so no compaction of theirs and no retention step commits (0 sweeps, g0 154 rows). */
+#define CB_GOOD 3
+
+static void cb_run(fx_t *f, int rounds, int bad_every)
+{
+    static const char *const ch[] = {"v"};
+    static const char *const good[CB_GOOD] = {"g0", "g1", "g2"};
+    store_close(f->s);
+    f->s = open_retention(f->dir, 10000);
+    int64_t t0 = vtime_now_ms() + 3600000; /* later than the horizon all along */
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v); /* pending; the device exists for the trigger */
+    for (int g = 0; g < CB_GOOD; g++)
+        write1(f->s, good[g], t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_bad BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 2 AND NEW.device_id ="
+                                            " (SELECT id FROM devices WHERE name = 'bad')"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    store_stats_t st0, st;
+    store_stats_get(f->s, &st0);
+    int64_t start = vtime_mono_ms();
+    size_t nbad = 1, ngood = 1;
+    int64_t last_bad = t0;
+    for (int r = 1; r <= rounds; r++) {
+        batch_t b;
+        batch_init(&b);
+        int64_t ts = t0 + r * 1000;
+        v = r;
+        /* Late (1 ms before the device's pending reading, after its rows), then the newest. */
+        for (int g = 0; g < CB_GOOD; g++) {
+            add_point(&b, good[g], ts - 1001, 1, ch, &v);
+            add_point(&b, good[g], ts, 1, ch, &v);
+        }
+        if (r % bad_every == 0) {
+            add_point(&b, "bad", last_bad - 1, 1, ch, &v);
+            add_point(&b, "bad", ts, 1, ch, &v);
+            last_bad = ts;
+            nbad += 2;
+        }
+        ngood += 2;
+        assert_int_equal(store_write(f->s, &b), 0); /* acknowledged */
+        batch_deinit(&b);
+        usleep(100000); /* idle: compaction and retention in transactions of their own */
+    }
+    store_stats_get(f->s, &st);
+    /* The k-th attempt comes at least 2^(k-1) - 1 s after the first. */
+    int64_t elapsed = vtime_mono_ms() - start;
+    uint64_t bound = 1;
+    while (((INT64_C(1) << bound) - 1) * STORE_RETAIN_PERIOD_MIN_MS <= elapsed)
+        bound++;
+    uint64_t failed = st.maintenance_errors - st0.maintenance_errors;
+    uint64_t commits = st.commits - st0.commits;
+    assert_true(commits >= (uint64_t)rounds);
+    assert_true(failed >= 1);
+    assert_true(failed <= bound);
+    assert_int_equal(st.commit_errors, 0);
+    assert_true(st.retention_sweeps - st0.retention_sweeps >= 2);
+    /* "bad" kept every small row (one point each, most of its points); the others were
+     * compacted (without, most of their points would be rows of one point). */
+    int64_t points;
+    size_t rows = chunk_rows(f->dir, "bad", &points);
+    assert_int_equal(rows, points);
+    assert_true(rows >= (size_t)nbad / 2);
+    for (int g = 0; g < CB_GOOD; g++) {
+        rows = chunk_rows(f->dir, good[g], &points);
+        assert_true(points >= (int64_t)ngood / 2);
+        assert_true(rows < ngood / 4);
+    }
+
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(all_points(f->s, "bad").n, nbad);
+    assert_int_equal(device(f->s, "bad", 0).points, nbad);
+    for (int g = 0; g < CB_GOOD; g++) {
+        assert_int_equal(all_points(f->s, good[g]).n, ngood);
+        assert_int_equal(device(f->s, good[g], 0).points, ngood);
+    }
+}
+
+static void test_compaction_backoff(void **state)
+{
+    cb_run(*state, 100, 12);
+}
+
+static void test_compaction_backoff_others(void **state)
+{
+    cb_run(*state, 80, 4);
+}
+
+/* The writer's id of a device (its map entry). */
+static int64_t dev_id(store_t *s, const char *dev)
+{
+    const store_dev_t *d = store__devidx_find(
+        &s->w.didx, store__devidx_key(&s->w.didx, dev, strlen(dev)), dev, strlen(dev));
+    assert_non_null(d);
+    return d->id;
+}
+
+/* Review of maint2: a deleted device leaves the compaction back-off list. Before, its entry
+ * stayed until close, so compaction's recovery line was never logged, and after a maps reload
+ * (every maintenance failure does one; next_id becomes the largest id left plus one) a device
+ * created next could take the deleted largest id and with it the back-off. */
+static void test_compaction_backoff_deleted(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), last = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    int64_t id = dev_id(f->s, "bad");
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER inject_bad BEFORE INSERT ON"
+                                            " readings WHEN NEW.n >= 2 AND NEW.device_id ="
+                                            " (SELECT id FROM devices WHERE name = 'bad')"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    for (int r = 1; r <= 100 && st.maintenance_errors == 0; r++) {
+        batch_t b;
+        batch_init(&b);
+        v = r;
+        add_point(&b, "bad", last - 1, 1, ch, &v);
+        add_point(&b, "bad", t0 + r * 1000, 1, ch, &v);
+        last = t0 + r * 1000;
+        assert_int_equal(store_write(f->s, &b), 0);
+        batch_deinit(&b);
+        usleep(20000);
+        store_stats_get(f->s, &st);
+    }
+    assert_true(st.maintenance_errors >= 1);
+    assert_int_equal(store_device_delete(f->s, "bad"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(f->s->w.ncfail, 0);
+    /* A device created next does not inherit a back-off (here it gets a new id; after a maps
+     * reload, next_id is the largest id left plus one, so a deleted largest id is reused). */
+    write1(f->s, "new", t0, 1, ch, &v);
+    assert_true(dev_id(f->s, "new") != id);
+}
+
 /* ---- shared checkpoints (schema 5) ---- */
 
 /* One integer from SQL on the database file (a second connection; WAL readers see the last
@@ -5336,6 +5490,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_fails_writes_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maintenance_undone_maps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maintenance_rollback_all, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_backoff_others, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_backoff_deleted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention_index_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ckpts_shared, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v4, setup, teardown),
