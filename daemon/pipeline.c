@@ -325,8 +325,9 @@ static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
 /* An event continues the one before it when that one ended "cleared" at most
  * PIPE_CONTINUE_SHORTS err_short readings before it opened (docs/reliability.md, "One fault,
  * one chain"): the detector's quiet after an end is err_short readings, and a fault that is
- * still there opens again soon after it (the seventy-second round's overshoot: the quiet and
- * two or three readings). */
+ * still there opens again soon after it (the seventy-second round's overshoot in
+ * tests/integration/test_evcont.py: 10 readings after the end); twice that leaves as much
+ * again for an error that takes a few readings to build. */
 #define PIPE_CONTINUE_SHORTS 2
 
 static int sign_of(float v)
