@@ -12,7 +12,8 @@ messages and the stored event (a restart lists it the same).
 
 Chain: one sensor (tests/test_detector.c's make_overshoot_case drawn by Python's generator: the
 AR(1) level, then from reading 1,400 +2.5 S for 3 readings and +S for good, S 1.2, 1.5 and 2.0,
-10-17 of the level's deviations), seeds 1-3: two events, the second continues the first.
+10-17 of the level's deviations), seeds 1-3: two events, the second continues the first; with
+a second overshoot as it reopens, three events, the later two naming the first as "fault".
 Controls, each reopening where the chain's would have linked except in the one thing it varies:
 the fault back at its level for 40 readings before it returns (beyond the bound); settling below
 the prediction instead of above (the other direction); a two-sensor device whose second episode
@@ -144,6 +145,27 @@ class Chains(te.Events):
         d.stop()  # SIGTERM: exit 0 asserted
         d.start()
         self.assertEqual({dev: self.events(dev) for dev in devs}, before)
+
+    def test_chain_of_three_names_its_first(self):
+        """The fault overshoots again (+1.5 S more for 3 readings) as it opens the second time,
+        at 1,414: that episode too ends cleared and a third opens 10 readings later, continuing
+        the second; both later events name the first as their "fault"."""
+        for seed in (1, 2):
+            dev = "three-%d" % seed
+            rows = overshoot(1480, 1.5, seed)
+            for t in range(ONSET + 14, ONSET + 17):
+                rows[t][0] = round(rows[t][0] + 1.5 * 1.5, 6)
+            self.trained(dev, rows, ["level"])
+            self.post(dev, rows[ONSET:], ONSET, ["level"])
+            evs = tp.wait_for("%s: three events, two ended" % dev, lambda: (
+                lambda e: e[::-1] if len(e) == 3 and not e[1]["active"] else None)(
+                    self.events(dev)), 10)
+            self.assertEqual([e["ended_by"] for e in evs[:2]], ["cleared", "cleared"], evs)
+            self.assertNotIn("continues", evs[0])
+            self.assertEqual([(e["continues"], e["fault"]) for e in evs[1:]],
+                             [(evs[0]["id"], evs[0]["id"]), (evs[1]["id"], evs[0]["id"])], evs)
+            for a, b in zip(evs, evs[1:]):
+                self.assertTrue(0 < self.gap(a, b) <= WITHIN, evs)
 
     def test_reopening_beyond_the_bound_is_not_linked(self):
         """The fault back at its level for 40 readings after its overshoot, then +S for good:
