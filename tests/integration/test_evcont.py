@@ -167,6 +167,30 @@ class Chains(te.Events):
             for a, b in zip(evs, evs[1:]):
                 self.assertTrue(0 < self.gap(a, b) <= WITHIN, evs)
 
+    def test_active_link_survives_a_restart(self):
+        """The second event still active at a clean stop: after the restart it still carries
+        "continues" and "fault" (restored from its stored row, as opened_by is), and so do its
+        end's stored row and the listing once the restarted vigild ends it (review)."""
+        d, dev = self.d, "rs-1"
+        rows = overshoot(1600, 1.5, 1)
+        first, second, gap = self.chained(dev, rows[:ONSET + 40], ["level"])
+        self.assertTrue(second["active"], second)
+        self.assertEqual((second["continues"], second["fault"]), (first["id"], first["id"]))
+        d.stop()  # SIGTERM: exit 0 asserted; the detector is saved with the event active
+        d.start()
+        now = self.events(dev)
+        self.assertTrue(now[0]["active"], now)
+        self.assertEqual((now[0]["id"], now[0].get("continues"), now[0].get("fault")),
+                         (second["id"], first["id"], first["id"]), now)
+        self.post(dev, rows[ONSET + 40:], ONSET + 40, ["level"])
+        ended = tp.wait_for("%s: the second event ended" % dev, lambda: (
+            lambda e: e if len(e) == 2 and not e[0]["active"] else None)(self.events(dev)), 10)
+        self.assertEqual((ended[0]["id"], ended[0].get("continues"), ended[0].get("fault")),
+                         (second["id"], first["id"], first["id"]), ended)
+        d.stop()
+        d.start()
+        self.assertEqual(self.events(dev), ended)
+
     def test_reopening_beyond_the_bound_is_not_linked(self):
         """The fault back at its level for 40 readings after its overshoot, then +S for good:
         the second event opens more than 2 err_short readings after the first ended and
