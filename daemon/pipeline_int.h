@@ -37,8 +37,8 @@ struct event {
     int opened_by; /* enum detector_open; 0 unknown */
     char *note;    /* owned (pipeline__events_clear frees it): the operator's note, NULL: none */
     /* The fault it continues (track_event, docs/reliability.md "One fault, one chain"): the
-     * id of the event it continues and the chain's first event; both 0 when it continues none
-     * (and in an event restored from a saved detector, which keeps neither). */
+     * id of the event it continues and the chain's first event; both 0 when it continues none.
+     * An event active across a restart gets them back from its stored row (on_event). */
     uint64_t continues, fault;
     /* share, each reading's part signed by the side of its prediction the channel was on
      * (+ above, - below): the sign of the leading channel's is the fault's direction. 0 in

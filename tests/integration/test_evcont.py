@@ -106,8 +106,8 @@ class Chains(te.Events):
         """Two events, the second "continues" the first (and "fault" names it) within the
         bound; the stream's messages of the second (its opening and its end) say so, those of
         the first do not; both listings agree; once both have ended a restart lists them the
-        same (read from the store). An event still active at a restart loses the link: the
-        saved detector does not keep it (docs/reliability.md)."""
+        same (read from the store). An event still active at a restart keeps the link
+        (test_active_link_survives_a_restart)."""
         d = self.d
         sse = ts.Sse(d, "?types=anomaly").open()
         try:
