@@ -322,9 +322,68 @@ static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
     free(js);
 }
 
+/* An event continues the one before it when that one ended "cleared" at most
+ * PIPE_CONTINUE_SHORTS err_short readings before it opened (docs/reliability.md, "One fault,
+ * one chain"): the detector's quiet after an end is err_short readings, and a fault that is
+ * still there opens again soon after it (the seventy-second round's overshoot in
+ * tests/integration/test_evcont.py: 10 readings after the end); twice that leaves as much
+ * again for an error that takes a few readings to build. */
+#define PIPE_CONTINUE_SHORTS 2
+
+static int sign_of(float v)
+{
+    return v > 0 ? 1 : v < 0 ? -1 : 0; /* NaN: 0 */
+}
+
+/* The channel with the largest share (the first of equals), -1 when none has any. */
+static int lead_channel(const float *share, int nch)
+{
+    int lead = -1;
+    for (int c = 0; c < nch; c++)
+        if (share[c] > 0 && (lead < 0 || share[c] > share[lead]))
+            lead = c;
+    return lead;
+}
+
+/* On the reading that opened e: e continues d's previous event when that one ended cleared
+ * (d->cleared) within the bound, led by the same channel (e's largest share so far, the
+ * opening reading's) on the same side of its prediction. Consumes d->cleared. */
+static void event_link(pipeline_t *p, struct dev *d, struct event *e)
+{
+    const int c = lead_channel(e->share, d->nch);
+    const uint64_t within = PIPE_CONTINUE_SHORTS * (uint64_t)p->o.det.err_short;
+    if (d->cleared.id != 0 && d->cleared.id + 1 == e->id && d->cleared.gen == d->gen && c >= 0 &&
+        c == d->cleared.ch && sign_of(e->lean[c]) == d->cleared.side &&
+        d->scored - d->cleared.scored <= within) {
+        e->continues = d->cleared.id;
+        e->fault = d->cleared.fault;
+    }
+    d->cleared.id = 0;
+}
+
+/* On the reading that ended e: remembers it (d->cleared) when the detector ended it cleared
+ * and its leading channel has a direction, so the next event may continue it; forgets the
+ * previous one either way. */
+static void event_note_end(struct dev *d, const struct event *e)
+{
+    const int c = lead_channel(e->share, d->nch);
+    const int side = c >= 0 ? sign_of(e->lean[c]) : 0;
+    d->cleared.id = 0;
+    if (e->ended_by != DET_END_CLEARED || side == 0)
+        return;
+    d->cleared.id = e->id;
+    d->cleared.fault = e->fault ? e->fault : e->id;
+    d->cleared.scored = d->scored;
+    d->cleared.gen = d->gen;
+    d->cleared.ch = c;
+    d->cleared.side = side;
+}
+
 /* Opens, extends or closes the device's anomaly event after a step: its peak is the highest
- * likelihood of its readings, its channel shares their contributions weighted by score.
- * Caller holds d->mu. */
+ * likelihood of its readings, its channel shares their contributions weighted by score, its
+ * lean the same signed by the side of the prediction each reading was on (d->last_x against
+ * r->pred: the reading as the detector took it, missing channels carried forward); a new
+ * event may continue the one before (event_link). Caller holds d->mu. */
 static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct detector_result *r)
 {
     struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
@@ -347,16 +406,22 @@ static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct d
          * level). */
         if (r->likelihood > cur->peak)
             cur->peak = r->likelihood;
-        for (int c = 0; c < d->nch; c++)
-            cur->share[c] += r->contrib[c] * r->score;
-        if (!active)
+        for (int c = 0; c < d->nch; c++) {
+            const float part = r->contrib[c] * r->score;
+            cur->share[c] += part;
+            cur->lean[c] += (float)sign_of(d->last_x[c] - r->pred[c]) * part;
+        }
+        if (!active) {
+            event_link(p, d, cur);
             persist_event(p, d, cur);
+        }
     } else if (active) {
         /* No reason from the detector: it left state anomaly by starting over (a new
          * detector for a changed channel set is learning). */
         cur->ended_by = r->ended_by != DET_END_NONE ? (int)r->ended_by : PIPE_END_RESET;
         cur->end_ts = ts;
         atomic_fetch_add_explicit(&p->ended[cur->ended_by], 1, memory_order_relaxed);
+        event_note_end(d, cur);
         persist_event(p, d, cur);
     }
 }

@@ -36,6 +36,14 @@ struct event {
     int ended_by;  /* enum detector_end or a PIPE_END_ beyond it; 0 while active */
     int opened_by; /* enum detector_open; 0 unknown */
     char *note;    /* owned (pipeline__events_clear frees it): the operator's note, NULL: none */
+    /* The fault it continues (track_event, docs/reliability.md "One fault, one chain"): the
+     * id of the event it continues and the chain's first event; both 0 when it continues none.
+     * An event active across a restart gets them back from its stored row (on_event). */
+    uint64_t continues, fault;
+    /* share, each reading's part signed by the side of its prediction the channel was on
+     * (+ above, - below): the sign of the leading channel's is the fault's direction. 0 in
+     * a restored event (no direction known: it continues nothing, nothing continues it). */
+    float lean[DETECTOR_MAX_CHANNELS];
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed
@@ -222,6 +230,14 @@ struct dev {
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;
     size_t nevents, events_room;
+    /* The newest event when the detector ended it "cleared" (track_event): the next event may
+     * continue it. id 0: none (another end, or none since vigild started). scored: d->scored at
+     * its end; gen: d->gen then (a new detector continues nothing); ch its leading channel and
+     * side its direction (+1 above the prediction, -1 below). */
+    struct {
+        uint64_t id, fault, scored, gen;
+        int ch, side;
+    } cleared;
     /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
      * they are the stored readings, joined by timestamp when the ring is read. */
     struct pred_ring ring;

@@ -85,6 +85,10 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
         json_object_set_new(v, "opened_by", how ? json_string(open_names[how]) : json_null());
         if (e->note)
             json_object_set_new(v, "note", json_string(e->note));
+        if (e->continues) { /* one fault that briefly cleared (docs/reliability.md) */
+            json_object_set_new(v, "continues", json_integer((json_int_t)e->continues));
+            json_object_set_new(v, "fault", json_integer((json_int_t)e->fault));
+        }
     }
     char *s = NULL;
     dump(v, &s);

@@ -465,6 +465,20 @@ static int on_version(void *arg, int64_t version, int64_t created_ms, const char
     return 0;
 }
 
+/* The chain a stored event names (pipeline__event_json's "continues" and "fault", present
+ * together or not at all) into e; leaves e as it is when the row names none. */
+static void event_chain_parse(struct event *e, const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    json_t *c = json_object_get(j, "continues"), *f = json_object_get(j, "fault");
+    if (json_is_integer(c) && json_is_integer(f) && json_integer_value(c) > 0 &&
+        json_integer_value(f) > 0) {
+        e->continues = (uint64_t)json_integer_value(c);
+        e->fault = (uint64_t)json_integer_value(f);
+    }
+    json_decref(j);
+}
+
 /* The device's active anomaly event, if one was open when vigild stopped, continues. */
 static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts, int64_t end_ts,
                     const char *info_json)
@@ -477,8 +491,11 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
      * an event the store lost), and an event stored by an older vigild names nothing. */
     struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
     int how = pipeline__event_opened_by(info_json);
-    if (e && e->id == (uint64_t)id && e->end_ts < 0 && how)
-        e->opened_by = how;
+    if (e && e->id == (uint64_t)id && e->end_ts < 0) {
+        if (how)
+            e->opened_by = how;
+        event_chain_parse(e, info_json); /* the saved detector keeps no chain */
+    }
     if (d->nevents > 0)
         return 1;
     e = pipeline__event_add(vc->p, d);
@@ -488,6 +505,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     e->start_ts = start_ts;
     e->end_ts = -1;
     e->opened_by = how;
+    event_chain_parse(e, info_json);
     json_t *j = json_loads(info_json, 0, NULL);
     json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
     e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;
