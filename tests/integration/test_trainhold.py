@@ -1,0 +1,91 @@
+"""vigild: a scheduled training asked for before an anomaly episode opened and begun by the
+training thread after it (the request waited in the due-set behind other devices' trainings)
+must not learn the fault (docs/reliability.md, "Trainings asked before a held episode").
+
+1. QueuedScheduled: tx's schedule (retrain_every 700) asks on its 1000th reading while the one
+   training thread is busy with 20 other devices' first trainings; a step on z follows at once
+   and opens an episode that accept_grow holds. When the thread reaches tx's request, tx holds
+   the episode: the training is left out (no new version, the same event still open 100
+   readings later), and the schedule asks again at the first reading after the episode ends.
+   Before, the training took the fault's readings into its window and its reseed ended the
+   episode as it applied.
+2. BegunBefore: the other order, a training that begins before the fault (its window ends
+   before it) and applies while the episode is held: measured, see the class.
+
+Python 3 standard library.
+"""
+
+import os
+import random
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_groups as tg  # noqa: E402  (helpers only)
+import test_pipeline as tp  # noqa: E402  (helpers only)
+import vigiltest as vt  # noqa: E402
+
+T0 = tg.T0
+STEP = 0.5  # the fault: z up by 50 noise-free amplitudes of its own noise (0.01)
+
+
+def rows_with_step(n, fault_from, fault_to, seed):
+    """tp.rotation's regime for readings 0..n-1, z up by STEP on readings fault_from..fault_to-1."""
+    rows = tp.rotation(n, 0, tp.OMEGA_A, 0.01, random.Random(seed))
+    for k in range(fault_from, min(fault_to, n)):
+        rows[k][2] = round(rows[k][2] + STEP, 6)
+    return rows
+
+
+def top_version(d, dev):
+    return max(v["version"] for v in tp.models(d, dev)["versions"])
+
+
+def idle(d, dev):
+    """True when dev trains not and no training waits in the due-set."""
+    return not tp.models(d, dev)["training"] and not tg.metric_value(d, "vigil_train_queue_jobs")
+
+
+class QueuedScheduled(tp.DaemonPerTest):
+    CONFIG = tp.config_text(700, extra="train_threads = 1\n")
+
+    def test_scheduled_training_begun_in_a_held_episode_is_put_off(self):
+        d = self.d
+        rows = rows_with_step(1400, 1000, 1200, 41)
+        self.feed("tx", rows[:300], 0)
+        v0 = tp.wait_idle(d, "tx")["versions"][0]["version"]
+        self.feed("tx", rows[300:999], 300)
+        self.assertEqual(top_version(d, "tx"), v0)
+        # The thread busy, then the reading that asks (the 1000th) and 100 of the fault at once.
+        tg.busy_training_thread(self)
+        self.feed("tx", rows[999:1100], 999)
+        # Preconditions: the episode opened and is held while tx's request still waits.
+        self.assertEqual(top_version(d, "tx"), v0)
+        self.assertFalse(tp.models(d, "tx")["training"])
+        self.assertGreaterEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 1)
+        held = tg.open_events(d, "tx")
+        self.assertEqual(len(held), 1, held)
+        self.assertGreaterEqual(held[0]["start_ts"], T0 + 1000 * 1000, held)
+        self.assertEqual(tp.status(d, "tx")["state"], "anomaly")
+        tp.wait_for("the due-set empty", lambda: idle(d, "tx"), 120)
+        # 100 more readings of the fault: the same episode, the model that met the fault.
+        self.feed("tx", rows[1100:1200], 1100)
+        self.assertEqual(top_version(d, "tx"), v0, "the queued training learnt the fault")
+        self.assertEqual([(e["id"], e["start_ts"]) for e in tg.open_events(d, "tx")],
+                         [(held[0]["id"], held[0]["start_ts"])])
+        self.assertEqual(tp.status(d, "tx")["state"], "anomaly")
+        # The fault goes: the episode ends and the request put off is asked again at once
+        # (retrain_every alone would ask at reading 1,700).
+        self.feed("tx", rows[1200:1400], 1200)
+        ev = [e for e in d.get_json("/v1/devices/tx/anomalies")["anomalies"]
+              if e["id"] == held[0]["id"]]
+        self.assertEqual(len(ev), 1, ev)
+        self.assertFalse(ev[0]["active"], ev)
+        self.assertLess(ev[0]["end_ts"], T0 + 1000 * 1300, ev)
+        tp.wait_for("the training put off", lambda: idle(d, "tx") and top_version(d, "tx") > v0,
+                    120)
+
+
+if __name__ == "__main__":
+    vt.main()
