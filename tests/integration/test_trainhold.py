@@ -9,7 +9,9 @@ must not learn the fault (docs/reliability.md, "Trainings asked before a held ep
    readings later), and the schedule asks again at the first reading after the episode ends.
    Before, the training took the fault's readings into its window and its reseed ended the
    episode as it applied.
-2. BegunBefore: the other order, a training that begins before the fault (its window ends
+2. GroupQueued: the same for a group whose members both meet the fault: the member whose
+   request the training answers is left out as the others are.
+3. BegunBefore: the other order, a training that begins before the fault (its window ends
    before it) and applies while the episode is held: the episode goes on (before the change
    too; see the class).
 
@@ -86,6 +88,53 @@ class QueuedScheduled(tp.DaemonPerTest):
         self.assertLess(ev[0]["end_ts"], T0 + 1000 * 1300, ev)
         tp.wait_for("the training put off", lambda: idle(d, "tx") and top_version(d, "tx") > v0,
                     120)
+
+
+class GroupQueued(tp.DaemonPerTest):
+    """QueuedScheduled for a group of two, ga and gb, both meeting the step: their schedules
+    ask on their 1000th readings (one entry, the first to ask; the other merged) while the
+    thread is busy, and both hold their episodes when it begins the training. Both are left
+    out, the member whose request it answers too (no version, both events open 100 readings
+    later), and both ask again after their episodes end: one group training takes both in.
+    Before, the member that asked was trained (held members but the asker were left out): its
+    episode ended as the training applied."""
+    CONFIG = tp.config_text(700, extra="train_threads = 1\n")
+
+    def test_group_training_begun_in_held_episodes_is_put_off(self):
+        d, devs = self.d, ["ga", "gb"]
+        for dev in devs:
+            tg.put_group(d, dev, "g1")
+        rows = {dev: rows_with_step(1400, 1000, 1200, 51 + k) for k, dev in enumerate(devs)}
+
+        def part(a, b):
+            tg.feed_together(d, devs, {dev: r[a:b] for dev, r in rows.items()}, a)
+        part(0, 300)
+        v0 = tg.wait_newer(d, devs, 0, "the group trained")
+        self.assertEqual(v0[0], v0[1], v0)
+        part(300, 999)
+        tg.busy_training_thread(self)
+        part(999, 1100)
+        self.assertGreaterEqual(tg.metric_value(d, "vigil_train_queue_jobs"), 1)
+        held = {}
+        for dev in devs:
+            self.assertEqual(top_version(d, dev), v0[0])
+            held[dev] = [(e["id"], e["start_ts"]) for e in tg.open_events(d, dev)]
+            self.assertEqual(len(held[dev]), 1, held)
+            self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        tp.wait_for("the due-set empty", lambda: all(idle(d, dev) for dev in devs), 120)
+        part(1100, 1200)
+        for dev in devs:
+            self.assertEqual(top_version(d, dev), v0[0], "%s learnt the fault" % dev)
+            self.assertEqual([(e["id"], e["start_ts"]) for e in tg.open_events(d, dev)],
+                             held[dev])
+        part(1200, 1400)
+        for dev in devs:
+            self.assertEqual(tg.open_events(d, dev), [])
+        tops = tg.wait_newer(d, devs, v0[0], "the group's training put off", 120)
+        self.assertEqual(tops[0], tops[1], tops)
+        for dev in devs:
+            pooled = tp.models(d, dev)["versions"][0]["metrics"]["pooled_rows"]
+            self.assertGreater(pooled, 2000, (dev, pooled))  # both members' windows
 
 
 class BegunBefore(tp.DaemonPerTest):
