@@ -65,6 +65,8 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
         return ERR_RANGE;
     if (d->training || d->due) {
         atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
+        if (d->left_out) /* the training under way left d out: once more after it */
+            d->again = 1;
         return ERR_BUSY;
     }
     struct group *g = d->group;
@@ -72,6 +74,8 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     if (g && (g->due || g->training)) {
         pthread_mutex_unlock(&p->due_mu);
         atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
+        if (d->left_out)
+            d->again = 1;
         return ERR_BUSY;
     }
     if (g)
@@ -272,6 +276,7 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
          * first reading after the episode ends or is accepted. */
         rc = ERR_BUSY;
         (void)detector_train_put_off(d->det);
+        d->left_out = 1; /* its request after the episode, while this training runs: again */
         if (g)
             log_info("pipeline: device '%s' holds an anomaly: left out of its group '%s''s "
                      "training until the episode ends or is accepted",
@@ -712,9 +717,11 @@ static void train_next(void *arg)
         g->training = 0;
         pthread_mutex_unlock(&p->due_mu);
     }
-    /* Retrains asked through the API while this one ran: once more, now that it is over. */
+    /* Retrains asked through the API while this one ran, and requests of members it left out
+     * (held) made after their episode ended: once more, now that it is over. */
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&devs[i]->mu);
+        devs[i]->left_out = 0;
         if (devs[i]->again) {
             devs[i]->again = 0;
             pipeline__mark_due(p, devs[i]);

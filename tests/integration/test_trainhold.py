@@ -169,5 +169,46 @@ class BegunBefore(tp.DaemonPerTest):
         self.assertEqual(tp.status(d, "tx")["state"], "anomaly")
 
 
+class GroupLeftOutEndsDuring(tp.DaemonPerTest):
+    """Review: a held member left out of its group's training (asked by the other member) whose
+    episode ends while that training still runs. Its put-off request is asked at the first
+    reading after the episode, while the group trains: merged into the training under way,
+    which has left it out, it was lost (the member kept its old model until its schedule's next
+    due point, 700 readings on). It must be trained once that training is over. gb steps from
+    reading 900 (held by 1000, so its own 1000th reading asks for nothing); ga's 1000th asks;
+    the group trains (an LSTM of 256 cells, seconds) and leaves gb out (its log line waited
+    on); gb's fault goes and its episode ends while ga's training runs (asserted)."""
+    CONFIG = tp.config_text(700, hidden=256, extra="lstm_min_rows = 400\n")
+
+    def test_left_out_member_whose_episode_ends_during_the_training_trains_after(self):
+        d, devs = self.d, ["ga", "gb"]
+        for dev in devs:
+            tg.put_group(d, dev, "g1")
+        rows = {"ga": rows_with_step(1100, 2000, 2000, 61),
+                "gb": rows_with_step(1100, 900, 1000, 62)}
+
+        def part(a, b):
+            tg.feed_together(d, devs, {dev: r[a:b] for dev, r in rows.items()}, a)
+        part(0, 300)
+        v0 = tg.wait_newer(d, devs, 0, "the group trained", 120)
+        self.assertEqual(v0[0], v0[1], v0)
+        part(300, 900)
+        self.assertEqual(tg.wait_newer(d, devs, 0, "idle", 120), v0)
+        self.feed("gb", rows["gb"][900:1000], 900)
+        self.assertEqual(len(tg.open_events(d, "gb")), 1)
+        self.assertEqual(tp.status(d, "gb")["state"], "anomaly")
+        self.assertFalse(tp.models(d, "gb")["training"])
+        mark = "device 'gb' holds an anomaly: left out of its group"
+        self.feed("ga", rows["ga"][900:1000], 900)  # ga's 1000th reading asks
+        tp.wait_for("gb left out", lambda: mark in d.log(), 60)
+        self.feed("gb", rows["gb"][1000:1100], 1000)  # the fault gone
+        # Preconditions: gb's episode ended while ga's training still runs.
+        self.assertEqual(tg.open_events(d, "gb"), [])
+        self.assertTrue(tp.models(d, "ga")["training"], "the training ended before gb's episode")
+        self.assertEqual(top_version(d, "gb"), v0[1])
+        tp.wait_for("gb trained after the training that left it out",
+                    lambda: top_version(d, "gb") > v0[1] and idle(d, "gb"), 90)
+
+
 if __name__ == "__main__":
     vt.main()
