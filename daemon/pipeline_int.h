@@ -270,6 +270,11 @@ struct dev {
     int again; /* a retrain asked through the API while d (or its group) was training: trained
                   once more when that ends, so the request is not lost (d->mu); one asked while
                   the training only waits in the due-set joins it instead */
+    /* d held an episode when the training under way began and was left out of it (put off,
+     * pipeline_train.c member_begin): a request d makes before that training ends (its episode
+     * over) would merge into a training that does not take it, so it sets `again` instead.
+     * Set by member_begin, cleared by train_next when the training ends; d->mu. */
+    int left_out;
     /* An operator's retrain (POST .../retrain) of d not yet trained: the training it asks or
      * joins takes every member of d's group, held ones too (the operator decided; the
      * schedule's and other members' trainings leave a held member out). d->mu. */

@@ -24,14 +24,24 @@
  * members at once), calibrating its own error scales; each member then applies its job and
  * records the same version. Members keep their LSTM states, scales, thresholds and events.
  * Members with another channel set than the first one (the leader) are left out, with a log.
- * So is a member holding an episode (detector_holding: a fault not accepted), unless it is the
- * member whose request the training answers, or an operator's POST .../retrain of any member
- * asked for it (dev.retrain_all: the operator decided for the group): its window
- * would put the fault's readings into the pool and the apply would reseed its episode, so the
- * group would learn the fault and end its alarm, which a single device's schedule no longer
- * does (docs/detection.md, "Sixty-third round"). It keeps its model (the held episode's
- * reference) and its schedule's request, put off while it holds: the first reading after the
- * episode ends or is accepted asks for a group training, which takes it in again.
+ * So is a member holding an episode (detector_holding: a fault not accepted), unless an
+ * operator's POST .../retrain of any member asked for it (dev.retrain_all: the operator decided
+ * for the group): its window would put the fault's readings into the pool and the apply would
+ * reseed its episode, so the group would learn the fault and end its alarm, which a single
+ * device's schedule no longer does (docs/detection.md, "Sixty-third round"). It keeps its model
+ * (the held episode's reference) and its request is put off (detector_train_put_off): the first
+ * reading after the episode ends or is accepted asks for a group training, which takes it in
+ * again.
+ *
+ * Held episodes, one device or a group alike: the schedule asks for no training while a device
+ * holds one, but a request it made before the episode opened may wait in the due-set (other
+ * devices training) until after. When a training thread begins it, the device now holding is
+ * left out the same way, the member that asked too, and asks again after the episode: such a
+ * training took the fault's readings into its window (it ends at the newest reading) and its
+ * reseed ended the held episode as it applied, where vigil-replay, which trains at the reading
+ * that asks, keeps the fault (docs/reliability.md, "Trainings asked before a held episode").
+ * An operator's retrain (retrain_all) and an acceptance's training (the episode is no longer
+ * held) train as before.
  *
  * Locks: due_mu (leaf) guards the FIFO, dev.due_next and the groups' due/training flags;
  * groups_mu (leaf) guards the groups table and each group's member list. Taken under a
@@ -55,6 +65,8 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
         return ERR_RANGE;
     if (d->training || d->due) {
         atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
+        if (d->left_out) /* the training under way left d out: once more after it */
+            d->again = 1;
         return ERR_BUSY;
     }
     struct group *g = d->group;
@@ -62,6 +74,8 @@ int pipeline__mark_due(pipeline_t *p, struct dev *d)
     if (g && (g->due || g->training)) {
         pthread_mutex_unlock(&p->due_mu);
         atomic_fetch_add_explicit(&p->train_merged, 1, memory_order_relaxed);
+        if (d->left_out)
+            d->again = 1;
         return ERR_BUSY;
     }
     if (g)
@@ -246,7 +260,8 @@ static void train_failed(pipeline_t *p, const char *device, const char *what, in
 }
 
 /* Makes m's job under its lock (0), or leaves it out (nonzero). With want_nch > 0 the device
- * must have that channel set (names); with leave_held, its detector must not hold an episode. */
+ * must have that channel set (names); with leave_held, its detector must not hold an episode
+ * (ERR_BUSY: its request is put off, detector_train_put_off). */
 static int member_begin(struct member *m, struct group *g, int want_nch, char *const *want,
                         int leave_held)
 {
@@ -256,10 +271,20 @@ static int member_begin(struct member *m, struct group *g, int want_nch, char *c
     if (d->det == NULL || d->training || (g && d->group != g))
         rc = ERR_RANGE;
     if (rc == 0 && leave_held && detector_holding(d->det)) {
+        /* Asked before the episode opened and begun after (it waited in the due-set), or a
+         * group's training asked by another member: not now. The schedule asks again at the
+         * first reading after the episode ends or is accepted. */
         rc = ERR_BUSY;
-        log_info("pipeline: device '%s' holds an anomaly: left out of its group '%s''s training "
-                 "until the episode ends or is accepted",
-                 d->name, g->name);
+        (void)detector_train_put_off(d->det);
+        d->left_out = 1; /* its request after the episode, while this training runs: again */
+        if (g)
+            log_info("pipeline: device '%s' holds an anomaly: left out of its group '%s''s "
+                     "training until the episode ends or is accepted",
+                     d->name, g->name);
+        else
+            log_info("pipeline: device '%s' holds an anomaly: its scheduled training is put off "
+                     "until the episode ends or is accepted",
+                     d->name);
     }
     if (rc == 0 && want_nch > 0) {
         if (d->nch != want_nch)
@@ -434,10 +459,10 @@ static void member_end(pipeline_t *p, struct member *m, int began)
 }
 
 /* Trains the devices in ms[n] (one device, or a group's members): windows, job(s), apply.
- * asker: the device whose request this is (a group's held members but it are left out, unless
- * a member's retrain_all asks for every one). */
-static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n,
-                      const struct dev *asker)
+ * A device holding an episode is left out, the asker too (its schedule asked before the episode
+ * opened: the training would learn the fault and its reseed end the episode), unless a
+ * member's retrain_all (an operator's POST .../retrain) asks for every one. */
+static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t n)
 {
     int64_t t0 = pipeline__mono_ns();
     int *began = calloc(n ? n : 1, sizeof *began);
@@ -452,7 +477,7 @@ static void train_set(pipeline_t *p, struct group *g, struct member *ms, size_t 
     }
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int brc = member_begin(&ms[i], g, lead < n ? ms[lead].nch : 0,
-                               lead < n ? ms[lead].names : NULL, g && !all && ms[i].d != asker);
+                               lead < n ? ms[lead].names : NULL, !all);
         began[i] = brc == 0;
         if (brc == ERR_NOMEM) /* else not trainable now, or logged (other channels) */
             train_failed(p, ms[i].d->name, "", brc);
@@ -679,7 +704,7 @@ static void train_next(void *arg)
     if (ms) {
         for (size_t i = 0; i < n; i++)
             ms[i].d = devs[i];
-        train_set(p, g, ms, n, d);
+        train_set(p, g, ms, n);
         free(ms);
     } else {
         train_failed(p, d->name, "", ERR_NOMEM);
@@ -692,9 +717,11 @@ static void train_next(void *arg)
         g->training = 0;
         pthread_mutex_unlock(&p->due_mu);
     }
-    /* Retrains asked through the API while this one ran: once more, now that it is over. */
+    /* Retrains asked through the API while this one ran, and requests of members it left out
+     * (held) made after their episode ended: once more, now that it is over. */
     for (size_t i = 0; i < n; i++) {
         pthread_mutex_lock(&devs[i]->mu);
+        devs[i]->left_out = 0;
         if (devs[i]->again) {
             devs[i]->again = 0;
             pipeline__mark_due(p, devs[i]);

@@ -715,6 +715,15 @@ int detector_holding(const detector_t *d)
     return d->cfg.accept_grow > 0.0f && d->det_state == DET_ANOMALY && !d->ep_accepted;
 }
 
+int detector_train_put_off(detector_t *d)
+{
+    if (d == NULL)
+        return ERR_INVAL;
+    if (d->due_at > d->n_seen + 1)
+        d->due_at = d->n_seen + 1; /* the first reading step_end does not hold asks */
+    return 0;
+}
+
 /* Ends d's open episode on the spot, as an episode that clears ends (below counts on: the next
  * opening is judged on the short window's median), with no alarm-level reading before it to
  * confirm a new one, and no step held for it (as detector__shift_after lets go at an end). */

@@ -839,6 +839,13 @@ uint64_t detector_seen(const detector_t *d);
  * trainings are put off until it is accepted or ends, and a group's training leaves it out
  * (daemon/pipeline_train.c), so the fault is not learnt. */
 int detector_holding(const detector_t *d);
+/* A training d's schedule asked for was not run because d held an episode when the caller came
+ * to begin it (a request queued before the episode opened, begun after): asks for it again at
+ * the first reading after the episode is accepted or ends (while d holds, step_end asks for
+ * nothing), as for a training that comes due during the episode. Not held, the next reading
+ * asks. Changes only when the next training is due (saved state, no format change). Owner's
+ * thread (under the caller's lock); no allocation. Returns 0, or ERR_INVAL (d NULL). */
+int detector_train_put_off(detector_t *d);
 /* The serving LSTM: borrowed, valid until the next detector_job_apply, detector_set_model or
  * detector_destroy; NULL when the serving predictor is not an LSTM (linear or persistence). */
 const model_t *detector_model(const detector_t *d);

@@ -8653,6 +8653,63 @@ static void test_hold_decay_reseed_open(void **unused)
     }
 }
 
+/* ---- trainhold (session 29): a scheduled training begun inside a held episode ------------- */
+
+/* detector_train_put_off, as the daemon calls it when a training its schedule asked for before
+ * an episode opened is begun by a training thread after (the request waited in the due-set):
+ * make_drift's drift (seed 1, accept_after 200, accept_grow 3, retrain_every 500: the next
+ * training due at +300) held at +100; put off there, no reading asks while it is held, and the
+ * first reading after the episode ends (detector_end_episode at +250) asks. The same detector
+ * not put off asks for nothing there (its training is due at +300): without the function's
+ * change the first assertion after the end fails. Not held, the next reading asks. */
+static void test_train_put_off(void **unused)
+{
+    (void)unused;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    cfg.accept_after = 200;
+    cfg.accept_grow = 3.0f;
+    cfg.retrain_every = 500;
+    float *x = make_drift(1, 0.01, 0);
+    detector_t *d[2];
+    struct detector_result res[2];
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(detector_create(&d[k], &cfg, 1), 0);
+    for (int t = 0; t < OR_ONSET - 50; t++)
+        for (int k = 0; k < 2; k++)
+            step(d[k], x, t, 1, NULL, &res[k]);
+    /* Not held: the next reading asks (and step trains it, so the schedule is as before). */
+    assert_false(detector_holding(d[0]));
+    assert_int_equal(detector_train_put_off(d[0]), 0);
+    step(d[0], x, OR_ONSET - 50, 1, NULL, &res[0]);
+    assert_int_equal(res[0].want_train, 1);
+    step(d[1], x, OR_ONSET - 50, 1, NULL, &res[1]);
+    for (int t = OR_ONSET - 49; t < OR_ONSET + 100; t++)
+        for (int k = 0; k < 2; k++)
+            step(d[k], x, t, 1, NULL, &res[k]);
+    for (int k = 0; k < 2; k++)
+        assert_true(detector_holding(d[k]));
+    assert_int_equal(detector_train_put_off(d[0]), 0);
+    for (int t = OR_ONSET + 100; t < OR_ONSET + 250; t++) {
+        for (int k = 0; k < 2; k++) {
+            step(d[k], x, t, 1, NULL, &res[k]);
+            assert_int_equal(res[k].want_train, 0);
+            assert_int_equal(res[k].state, DET_ANOMALY);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(detector_end_episode(d[k]), 0);
+        struct detector_result r;
+        assert_true(detector_step_ts(d[k], (int64_t)(OR_ONSET + 250) * 1000, x + OR_ONSET + 250,
+                                     NULL, &r) >= 0);
+        assert_int_equal(r.want_train, k == 0); /* put off: asked; not: due at +300 */
+    }
+    assert_int_equal(detector_train_put_off(NULL), ERR_INVAL);
+    for (int k = 0; k < 2; k++)
+        detector_destroy(d[k]);
+    free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -8800,6 +8857,7 @@ int main(void)
         cmocka_unit_test(test_hold_decay_reseed_open),
         cmocka_unit_test(test_load_format46_plain),
         cmocka_unit_test(test_spread_mean_huge),
+        cmocka_unit_test(test_train_put_off),
     };
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
     if (getenv("DETECTOR_TESTS"))
