@@ -81,14 +81,9 @@ int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now)
         f = &w->cfail[w->ncfail++];
         *f = (store_cfail_t){.id = id};
     }
-    int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
-    for (int i = 0; i < f->fails && backoff < STORE_RETAIN_PERIOD_MS; i++)
-        backoff *= 2;
-    if (backoff > STORE_RETAIN_PERIOD_MS)
-        backoff = STORE_RETAIN_PERIOD_MS;
+    f->next_ms = now + store__backoff_ms(f->fails);
     f->fails++;
     f->ok = 0;
-    f->next_ms = now + backoff;
     return f->next_ms;
 }
 

@@ -537,6 +537,9 @@ int store__compact_some(store_t *s, int force);
 /* Backs device id's compaction off after a failure at now: it is not queued again before the
  * returned ms. Returns -1 when out of memory (not recorded). */
 int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now);
+/* A maintenance back-off after fails failures: STORE_RETAIN_PERIOD_MIN_MS doubled per failure,
+ * at most STORE_RETAIN_PERIOD_MS (writer.c). */
+int64_t store__backoff_ms(int fails);
 /* At the end of a transaction: committed (ok), the devices compacted by it leave the failure
  * list; else their marks are cleared. Returns 1 when the list became empty by it. */
 int store__compact_end_tx(store_writer_t *w, int ok);

@@ -918,7 +918,7 @@ static int maint_steps(store_t *s, int idle)
     return err;
 }
 
-static int64_t backoff_ms(int fails)
+int64_t store__backoff_ms(int fails)
 {
     int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
     for (int i = 0; i < fails && backoff < STORE_RETAIN_PERIOD_MS; i++)
@@ -981,10 +981,10 @@ static void maint_failed(store_t *s, int err, int kept)
         snprintf(what, sizeof what, "compaction of device %lld", (long long)w->cfail_id);
         bo_log_fail(s, &w->bo_compact, what, err, kept, next, now);
     } else if (w->maint_what == MAINT_RETAIN && !shared) {
-        w->bo_retain.next_ms = now + backoff_ms(w->bo_retain.fails);
+        w->bo_retain.next_ms = now + store__backoff_ms(w->bo_retain.fails);
         bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now);
     } else {
-        w->bo_maint.next_ms = now + backoff_ms(w->bo_maint.fails);
+        w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,
                     w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
                     : shared                       ? "maintenance (out of space or memory)"
