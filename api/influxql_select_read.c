@@ -170,6 +170,11 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 
 static int skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 {
+    /* A level is what recurses: '(', a call, a sign; the name or literal inside them is none
+     * (1,000 parentheses around a field are 1,000 levels). */
+    int call = (t->kind == QT_IDENT || api__q_is(t, "DISTINCT")) && *s->p == '(';
+    if (!call && !q_op(t, "(") && !q_op(t, "-") && !q_op(t, "+"))
+        return skim_operand_at(r, s, t, where);
     if (api__q_nest(r, s, t))
         return -1;
     int rc = skim_operand_at(r, s, t, where);

@@ -3263,5 +3263,27 @@ class IqFix2(InfluxdPair):
             self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support DISTINCT", q)
 
 
+class IqFix3(InfluxdPair):
+    """What session 28's review left (session 29, task iqfix3), each compared with influxd 1.6.7
+    here."""
+
+    POINTS = G_POINTS
+
+    def test_nesting_bound_counts_levels_not_operands(self):
+        # API_IQ_DEPTH_MAX (1,000) levels are read: 1,000 parentheses around a field or a
+        # value were 1,001 levels (the name inside counted as one) and got vigild's 400.
+        # influxd reads them all; vigild answers them as it answers one parenthesis.
+        for q in ("SELECT %stemp%s FROM pump", "SELECT temp FROM pump WHERE temp > %s1%s",
+                  "SELECT mean(temp) + %stemp%s FROM pump"):
+            one = self.vigild(q % ("(", ")"))["results"][0]["error"]
+            self.assertEqual(self.vigild(q % ("(" * 1000, ")" * 1000))["results"][0]["error"],
+                             one, q)
+            status, body = self.query(self.d.http_port, q % ("(" * 1001, ")" * 1001),
+                                      method="POST")
+            self.assertEqual(status, 400, (q, body))
+            self.assertIn("vigild reads expressions nested at most 1000 deep",
+                          json.loads(body)["error"])
+
+
 if __name__ == "__main__":
     vt.main()
