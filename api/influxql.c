@@ -101,6 +101,7 @@ static int qmem_init(qmem_t *m, const char *q)
 {
     m->q = q;
     m->blocks = NULL;
+    m->params = NULL;
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -330,6 +331,135 @@ static void qs_other(qscan_t *s, qtoken_t *t)
     } while ((*s->p & 0xC0) == 0x80);
 }
 
+/* Leaves t a bound parameter that influxd cannot bind: its name is influxd's reason (why,
+ * "$" first), which api__q_unbound answers as "missing parameter: why" where a value goes. */
+static void qs_bind_error(qscan_t *s, qtoken_t *t, const char *why, const char *arg)
+{
+    size_t n = strlen(why), k = arg ? strlen(arg) : 0;
+    char *text = api__qs_alloc(s, n + k + 2);
+    if (text == NULL) {
+        t->text = "$out of memory";
+    } else {
+        text[0] = '$';
+        memcpy(text + 1, why, n);
+        memcpy(text + 1 + n, arg ? arg : "", k + 1);
+        t->text = text;
+    }
+    t->len = strlen(t->text);
+}
+
+/* Makes t a token of kind with text (copied into s's memory when copy). Returns 0, or -1 when
+ * out of memory (t then unbound). */
+static int qs_bind_token(qscan_t *s, qtoken_t *t, enum qtok kind, const char *text, int copy)
+{
+    if (copy) {
+        char *w = api__qs_alloc(s, strlen(text) + 1);
+        if (w == NULL) {
+            qs_bind_error(s, t, "out of memory", NULL);
+            return -1;
+        }
+        text = strcpy(w, text);
+    }
+    t->kind = kind;
+    t->text = text;
+    t->len = strlen(text);
+    return 0;
+}
+
+/* Makes t the number token of v as influxd's scanner would read it: "-5", "2.5" (always a '.',
+ * the digits exact: a NUMBER, not an INTEGER). */
+static void qs_bind_number(qscan_t *s, qtoken_t *t, double v)
+{
+    char g[40]; /* a double in %.17g: at most 24 bytes */
+    snprintf(g, sizeof g, "%.17g", v);
+    if (strchr(g, 'e') == NULL) {
+        if (strchr(g, '.') == NULL)
+            strcat(g, ".0");
+        qs_bind_token(s, t, QT_NUMBER, g, 1);
+        return;
+    }
+    int n = snprintf(NULL, 0, "%.1080f", v); /* every double's exact decimal digits */
+    char *w = api__qs_alloc(s, (size_t)n + 1);
+    if (w == NULL) {
+        qs_bind_error(s, t, "out of memory", NULL);
+        return;
+    }
+    snprintf(w, (size_t)n + 1, "%.1080f", v);
+    qs_bind_token(s, t, QT_NUMBER, w, 0);
+}
+
+/* Binds the parameter t ("$name", just read from s) to its value in the request's params, as
+ * influxd 1.6.7's parser does when it scans one (influxql's BindValue): a string is a string
+ * token, an integer or a number (JSON with a '.': api__h_query) a number token, true and false
+ * the keywords; an object of one entry {"identifier" or "ident": name}, {"string": s},
+ * {"integer" or "int": n}, {"number": x} or {"duration": "1h" or ns} that token. Otherwise t
+ * stays a parameter, unbound, naming influxd's reason (null, a list, another object); a regex
+ * object too, which vigild does not bind (its reader takes a regex from the query's text). */
+static void qs_bind(qscan_t *s, qtoken_t *t)
+{
+    const json_t *v = s->mem->params ? json_object_get(s->mem->params, t->text + 1) : NULL;
+    char num[32];
+    if (v == NULL || t->len == 1)
+        return; /* missing: api__q_unbound's error where a value goes, else "found $x" */
+    if (json_is_string(v)) {
+        qs_bind_token(s, t, QT_STRING, json_string_value(v), 1);
+    } else if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        qs_bind_token(s, t, QT_NUMBER, num, 1);
+    } else if (json_is_real(v)) {
+        qs_bind_number(s, t, json_real_value(v));
+    } else if (json_is_boolean(v)) {
+        qs_bind_token(s, t, QT_KEYWORD, json_is_true(v) ? "TRUE" : "FALSE", 0);
+    } else if (json_is_null(v) || json_is_array(v)) {
+        qs_bind_error(s, t, "unable to bind parameter with type ",
+                      json_is_null(v) ? "<nil>" : "[]interface {}");
+    } else if (json_object_size(v) != 1) {
+        qs_bind_error(s, t, "bound object parameter value must have exactly one entry", NULL);
+    } else {
+        void *it = json_object_iter((json_t *)v);
+        const char *k = json_object_iter_key(it);
+        const json_t *x = json_object_iter_value(it);
+        if (strcmp(k, "identifier") == 0 || strcmp(k, "ident") == 0) {
+            if (!json_is_string(x))
+                qs_bind_error(s, t, "identifier must be a string value", NULL);
+            else
+                qs_bind_token(s, t, QT_IDENT, json_string_value(x), 1);
+        } else if (strcmp(k, "string") == 0) {
+            if (!json_is_string(x))
+                qs_bind_error(s, t, "string literal must be a string value", NULL);
+            else
+                qs_bind_token(s, t, QT_STRING, json_string_value(x), 1);
+        } else if (strcmp(k, "integer") == 0 || strcmp(k, "int") == 0) {
+            if (!json_is_integer(x)) {
+                qs_bind_error(s, t, "integer literal must be an integer value", NULL);
+            } else {
+                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
+                qs_bind_token(s, t, QT_NUMBER, num, 1);
+            }
+        } else if (strcmp(k, "number") == 0) {
+            if (!json_is_number(x))
+                qs_bind_error(s, t, "number literal must be a float value", NULL);
+            else
+                qs_bind_number(s, t, json_number_value(x));
+        } else if (strcmp(k, "duration") == 0) {
+            int64_t ns;
+            if (json_is_integer(x) && json_integer_value(x) >= 0) {
+                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
+                qs_bind_token(s, t, QT_NUMBER, num, 1);
+            } else if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0) {
+                qs_bind_token(s, t, QT_NUMBER, json_string_value(x), 1);
+            } else {
+                qs_bind_error(s, t, "vigild binds a duration of a duration literal or whole ns",
+                              NULL);
+            }
+        } else if (strcmp(k, "regex") == 0) {
+            qs_bind_error(s, t, "vigild does not bind regular expressions", NULL);
+        } else {
+            qs_bind_error(s, t, "unknown bind object type: ", k);
+        }
+    }
+}
+
 /* Reads the next token into t. */
 void api__qs_next(qscan_t *s, qtoken_t *t)
 {
@@ -380,6 +510,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         t->line = line;
         t->col = col;
+        qs_bind(s, t);
     } else {
         t->kind = QT_OTHER;
         qs_other(s, t);
@@ -484,6 +615,17 @@ void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
     api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
                want, t->line, t->col);
+}
+
+int api__q_unbound(api_request_t *r, const qtoken_t *t)
+{
+    if (t->kind != QT_OTHER || t->text[0] != '$')
+        return 0;
+    if (t->text[1] == '\0')
+        api__error(r, 400, "error parsing query: empty bound parameter");
+    else
+        api__error(r, 400, "error parsing query: missing parameter: %s", t->text + 1);
+    return -1;
 }
 
 int api__q_bad_operand(const qtoken_t *t)
@@ -683,7 +825,8 @@ enum qnum api__q_number_kind(const qtoken_t *t)
 {
     if (strchr(t->text, '.') != NULL)
         return QN_NUMBER;
-    return t->text[strspn(t->text, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;
+    const char *d = t->text + (t->text[0] == '-'); /* a bound parameter's "-5" */
+    return d[strspn(d, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;
 }
 
 /* Parses a duration literal into *ns as influxd 1.6.7's influxql.ParseDuration does: one or
@@ -1080,13 +1223,15 @@ static void go_escape_error(api_request_t *r)
  * {"results":[...]} with a result per statement run, or with chunked a document per result
  * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
  * query of no statement (";", a comment) is influxd's {}, chunked an empty body. */
-static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch)
+static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch,
+                      const json_t *params)
 {
     qmem_t m;
     if (qmem_init(&m, q)) {
         api__error(r, 500, "out of memory");
         return;
     }
+    m.params = params;
     int n = q_statements(r, &m, NULL);
     if (n < 0) {
         qmem_deinit(&m);
@@ -1150,6 +1295,65 @@ static int64_t epoch_asked(api_request_t *r)
     return 0;
 }
 
+/* Reads the params parameter (the URL's, else a form body's), influxd's bound parameters: a
+ * JSON object of names and values (api__qs_next binds them), as influxd's handler decodes it:
+ * the first JSON value, whatever follows it; null binds nothing. Into *params (caller owns:
+ * json_decref; NULL when absent or empty). Returns 0, or answers influxd's 400 and -1: another
+ * JSON value (Go's words), or text that is no JSON (at its end Go's "EOF" or "unexpected EOF";
+ * elsewhere jansson's words, not Go's). */
+static int params_asked(api_request_t *r, json_t **params)
+{
+    *params = NULL;
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "params");
+    size_t vlen = v ? strlen(v) : 0;
+    if (v == NULL && !form_arg(r, "params", &v, &vlen))
+        return 0;
+    char *text = malloc(vlen + 1);
+    if (text == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    if (api__pct_decode(v, vlen, text, vlen + 1, 1) < 0) {
+        free(text);
+        api__error(r, 400, "error parsing query parameters: a NUL byte");
+        return -1;
+    }
+    if (text[0] == '\0') {
+        free(text); /* influxd's r.FormValue("params") == "": none */
+        return 0;
+    }
+    json_error_t err;
+    json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
+    if (j == NULL) {
+        size_t blank = strspn(text, " \t\r\n");
+        if (strstr(err.text, "end of file") != NULL || strstr(err.text, "premature end") != NULL)
+            api__error(r, 400, "error parsing query parameters: %s",
+                       text[blank] == '\0' ? "EOF" : "unexpected EOF");
+        else
+            api__error(r, 400, "error parsing query parameters: %s", err.text);
+        free(text);
+        return -1;
+    }
+    free(text);
+    if (json_is_object(j)) {
+        *params = j;
+        return 0;
+    }
+    const char *type = json_is_array(j)    ? "array"
+                       : json_is_string(j) ? "string"
+                       : json_is_number(j) ? "number"
+                       : json_is_null(j)   ? NULL
+                                           : "bool";
+    json_decref(j);
+    if (type == NULL)
+        return 0; /* null: nothing bound */
+    api__error(r, 400,
+               "error parsing query parameters: json: cannot unmarshal %s into Go value of type "
+               "map[string]interface {}",
+               type);
+    return -1;
+}
+
 /* GET|POST /query: q from the URL, else from a form body. A q longer than API_IQ_Q_MAX, or
  * holding a NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client
  * did not send (its last name cut short, and kept). The URL's length is bounded before this, by
@@ -1174,7 +1378,9 @@ void api__h_query(api_request_t *r)
         q = trim_go_space(qbuf); /* both read q into qbuf */
     if (!r->status && (q == NULL || q[0] == '\0'))
         api__error(r, 400, "missing required parameter \"q\"");
-    if (!r->status)
-        run_query(r, q, chunked_asked(r), epoch_asked(r));
+    json_t *params = NULL;
+    if (!r->status && params_asked(r, &params) == 0)
+        run_query(r, q, chunked_asked(r), epoch_asked(r), params);
+    json_decref(params);
     free(qbuf);
 }

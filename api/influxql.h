@@ -6,6 +6,7 @@
 
 #include "api_int.h"
 
+#include <jansson.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,7 @@ typedef struct qmem {
     char *text;            /* tokens' texts: the token at q[i] is written at text[2i] (its text
                             * is never longer than its span of q, so tokens never overlap) */
     struct qblock *blocks; /* api__qs_alloc's, freed together */
+    const json_t *params;  /* the request's bound parameters (a JSON object; borrowed), or NULL */
 } qmem_t;
 
 typedef struct {
@@ -119,6 +121,11 @@ int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw);
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
 
+/* If t is a bound parameter ("$x") the request's params did not bind, answers influxd's 400
+ * ("missing parameter: x"; for a value influxd cannot bind, its reason in place of the name;
+ * "empty bound parameter" for a "$" alone) and returns -1; else 0. A bound one was read as its
+ * value (a string, number, boolean or name token) by api__qs_next. */
+int api__q_unbound(api_request_t *r, const qtoken_t *t);
 /* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
  * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
  * a bound parameter). Its parse error is then api__q_operand_error's, not a statement error. */

@@ -225,8 +225,10 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         }
         return bad_number(r, t);
     }
-    if (t->kind == QT_STRING || is_bool(t) || (t->kind == QT_OTHER && t->text[0] == '$'))
+    if (t->kind == QT_STRING || is_bool(t))
         return 0;
+    if (t->kind == QT_OTHER && t->text[0] == '$') /* bound, it was read as its value */
+        return api__q_unbound(r, t);
     if (q_op(t, "*")) {
         qscan_t at = *s;
         qtoken_t c;
@@ -490,6 +492,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
                                            "AS"); /* no field kept: the statement does not run */
             }
         }
+        if (api__q_unbound(r, &arg))
+            return -1;
         if (arg.kind != QT_IDENT) {
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
@@ -1029,6 +1033,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         int star = q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER || is_bool(&t);
         if (star) {
             mark_unsupported(q, s, "GROUP BY ", t.text); /* read on */
+        } else if (api__q_unbound(r, &t)) {
+            return -1;
         } else if (t.kind != QT_IDENT) {
             unsupported(q, s, "GROUP BY ", t.text);
             return 1;
@@ -1125,6 +1131,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
             return -1;
         }
         api__error(r, 400, "error parsing query: expected number argument in fill()");
+        return -1;
+    } else if (api__q_unbound(r, &t)) {
         return -1;
     } else {
         unsupported(q, s, "fill(", t.text);

@@ -1518,10 +1518,14 @@ class InfluxdPair(vt.DaemonTestCase):
         return r.status, body
 
     @staticmethod
-    def query(port, q, epoch="ms", method="GET"):
-        params = {"db": "g", "q": q}
+    def query(port, q, epoch="ms", method="GET", params=None):
+        """params: the bound parameters' JSON text, as the influx clients send it (None: no
+        params parameter)."""
+        bound, params = params, {"db": "g", "q": q}
         if epoch:
             params["epoch"] = epoch
+        if bound is not None:
+            params["params"] = bound
         enc = urllib.parse.urlencode(params)
         c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         if method == "GET":
@@ -1541,9 +1545,9 @@ class InfluxdPair(vt.DaemonTestCase):
         self.assertEqual(status, 200, (q, body))
         return json.loads(body)
 
-    def assert_same(self, statements):
+    def assert_same(self, statements, **kw):
         for q in statements:
-            want, got = self.both(q)
+            want, got = self.both(q, **kw)
             if got != want:  # not assertEqual: its diff of two MB-long answers takes minutes
                 at = next((i for i, (a, b) in enumerate(zip(got[1], want[1])) if a != b),
                           min(len(got[1]), len(want[1])))
@@ -3283,6 +3287,90 @@ class IqFix3(InfluxdPair):
             self.assertEqual(status, 400, (q, body))
             self.assertIn("vigild reads expressions nested at most 1000 deep",
                           json.loads(body)["error"])
+
+    def test_bound_parameters_as_influxd(self):
+        # $x where a value goes: influxd binds it from the params parameter (JSON) as it scans
+        # it, and a name params does not bind is its 400 "missing parameter" (vigild: a 200
+        # statement error, or the statement skipped); a params that is no JSON object its 400.
+        self.assert_same([
+            "SELECT temp FROM pump WHERE $x",
+            "SELECT temp FROM pump WHERE device = $x",
+            "SELECT temp FROM pump WHERE time > $x",
+            "SELECT temp FROM pump WHERE time > now() - $x",
+            "SELECT $x FROM pump",
+            "SELECT mean($f) FROM pump",
+            "SELECT temp FROM pump WHERE temp > 5 AND $x",
+            "SELECT median(temp) FROM pump WHERE $x",
+            "SELECT temp FROM pump WHERE device = 'a' OR $x",
+            "SELECT temp FROM pump WHERE $x x",
+            "SELECT temp FROM pump WHERE $5",
+            "SELECT temp FROM pump WHERE $\"x y\"",
+            "SELECT temp FROM pump WHERE device = $ ",
+            "SELECT mean(temp) FROM pump GROUP BY $x",
+            "SELECT mean(temp) FROM pump GROUP BY time($x)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill($x)",
+            "SELECT temp FROM pump tz($x)",
+            "SHOW TAG VALUES WITH KEY = device WHERE $x",
+            "SHOW TAG VALUES WITH KEY = device WHERE device = $x",
+            "SELECT temp FROM pump WHERE device = 'pump-9' LIMIT 1; SELECT temp FROM pump "
+            "WHERE time > $t",
+            # Unchanged: where no value goes, the token as influxd prints it.
+            "SELECT temp FROM $x",
+            "SELECT temp FROM pump LIMIT $x",
+        ])
+        bound = [
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":"pump-9"}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"string":"pump-9"}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":"pump-9","x":"pump-8"}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":"pump-9"} x'),
+            ('SELECT temp FROM pump WHERE device = $"x y"', '{"x y":"pump-9"}'),
+            ("SELECT temp FROM pump WHERE device = 'pump-9'", '{"t":0,"n":null}'),
+            ("SELECT temp FROM pump WHERE device = 'pump-9'", ""),
+            ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1', '{"t":0}'),
+            ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1', '{"t":-5}'),
+            ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT $n',
+             '{"t":{"duration":"1732780840000ms"},"n":{"int":1}}'),
+            ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1', '{"t":{"integer":5}}'),
+            ('SELECT temp FROM "pump-7" WHERE $b LIMIT 1', '{"b":true}'),
+            ('SELECT temp FROM "pump-7" WHERE $b LIMIT 1', '{"b":false}'),
+            ('SELECT $f FROM "pump-7" LIMIT 1', '{"f":{"ident":"temp"}}'),
+            ('SELECT $f FROM "pump-7" LIMIT 1', '{"f":{"identifier":"temp"}}'),
+            ('SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND time < $t '
+             'GROUP BY time(10s) fill($v)', '{"t":"2024-11-28T08:00:30Z","v":-1.5}'),
+            ("SHOW TAG VALUES FROM pump WITH KEY = device WHERE device = $x", '{"x":"pump-9"}'),
+            ("SELECT temp FROM pump WHERE $x", '{"x":-5}'),
+            ("SELECT temp FROM pump WHERE $x", '{"x":2.5}'),
+            ("SELECT temp FROM pump WHERE $x", '{"x":{"number":5}}'),
+            ("SELECT temp FROM pump WHERE $x", '{"x":{"duration":5}}'),
+            ("SELECT temp FROM pump WHERE $x", '{"x":"it\'s"}'),
+            ("SELECT temp FROM pump WHERE $x", '{"x":""}'),
+            ("SELECT mean($f) FROM pump", '{"f":"temp"}'),
+            ("SELECT temp FROM $x", '{"x":"pump"}'),
+            # Values influxd does not bind: its reason as the missing name.
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":null}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":[1]}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"string":"a","int":1}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"foo":"pump-9"}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"str":"pump-9"}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"string":5}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"integer":5.5}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"number":"5"}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"x":{"identifier":5}}'),
+            ("SELECT temp FROM pump WHERE device = $x", '{"y":"pump-9"}'),
+            # params that is no JSON object.
+            ("SELECT temp FROM pump WHERE device = $x", "null"),
+            ("SELECT temp FROM pump WHERE device = $x", "[1]"),
+            ("SELECT temp FROM pump WHERE device = $x", "5"),
+            ("SELECT temp FROM pump WHERE device = $x", '"s"'),
+            ("SELECT temp FROM pump WHERE device = $x", "true"),
+            ("SELECT temp FROM pump WHERE device = 'pump-9'", "{"),
+            ("SELECT temp FROM pump WHERE device = 'pump-9'", '{"x":'),
+            ("SELECT temp FROM pump WHERE device = 'pump-9'", " "),
+        ]
+        for q, params in bound:
+            for method in ("GET", "POST"):
+                self.assert_same([q], params=params, method=method)
 
 
 if __name__ == "__main__":
