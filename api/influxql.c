@@ -617,6 +617,18 @@ void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
                want, t->line, t->col);
 }
 
+int api__q_binary_op(const qtoken_t *t)
+{
+    static const char *const ops[] = {"+",  "-", "*",  "/", "%",  "&",  "|",  "^", "=",
+                                      "!=", "<", "<=", ">", ">=", "=~", "!~", NULL};
+    if (api__q_is(t, "AND") || api__q_is(t, "OR"))
+        return 1;
+    for (int i = 0; ops[i]; i++)
+        if (api__q_op(t, ops[i]))
+            return 1;
+    return 0;
+}
+
 int api__q_unbound(api_request_t *r, const qtoken_t *t)
 {
     if (t->kind != QT_OTHER || t->text[0] != '$')

@@ -121,6 +121,9 @@ int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw);
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
 
+/* Whether t is one of influxd's binary operators: + - * / % & | ^ = != < <= > >= =~ !~, AND,
+ * OR (a string holding one is not). */
+int api__q_binary_op(const qtoken_t *t);
 /* If t is a bound parameter ("$x") the request's params did not bind, answers influxd's 400
  * ("missing parameter: x"; for a value influxd cannot bind, its reason in place of the name;
  * "empty bound parameter" for a "$" alone) and returns -1; else 0. A bound one was read as its

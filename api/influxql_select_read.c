@@ -122,17 +122,10 @@ static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
 static int skip_cast(api_request_t *r, qscan_t *s);
 static int skim_expr(api_request_t *r, qscan_t *s, int where);
 
-/* Whether t is one of influxd's binary operators. */
+/* Whether t is one of influxd's binary operators (AND and OR too). */
 static int is_binary_op(const qtoken_t *t)
 {
-    static const char *const ops[] = {"+",  "-", "*",  "/", "%",  "&",  "|",  "^", "=",
-                                      "!=", "<", "<=", ">", ">=", "=~", "!~", NULL};
-    if (api__q_is(t, "AND") || api__q_is(t, "OR"))
-        return 1;
-    for (int i = 0; ops[i]; i++)
-        if (q_op(t, ops[i]))
-            return 1;
-    return 0;
+    return api__q_binary_op(t);
 }
 
 /* Reads the rest of a call's arguments, s after its '(' (first) or after a ',' (regexes among
@@ -805,6 +798,78 @@ static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
  * true or false, = 'id' or != '' on the device tag, or anything else. */
 enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
 
+/* Whether t is a literal a comparison of literals reads: a string, a number that is no
+ * duration, true or false. */
+static int plain_literal(const qtoken_t *t)
+{
+    return t->kind == QT_STRING || is_bool(t) ||
+           (t->kind == QT_NUMBER && api__q_number_kind(t) != QN_DURATION);
+}
+
+/* Reads a comparison of two literals (lhs, read; s before its operator): influxd reduces it
+ * before it reads a point, so 'x' = 'x', 1 < 2.5, true != false keep every point and a false
+ * one none. Numbers compare as numbers (integers as integers); strings and booleans only by =
+ * and != (ordered, or of two kinds: false, as influxd answers them). Anything else after a
+ * literal ('x' =~ /x/, 'x' = device, 1 + 1 = 2) is vigild's statement error, read on.
+ * Returns 0, or -1 (parse error answered). */
+static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *lhs,
+                              enum cmp_kind *kind)
+{
+    static const char *const ops[] = {"=", "!=", "<", "<=", ">", ">="};
+    qscan_t at = *s;
+    qtoken_t op, rhs, next;
+    api__qs_next(s, &op);
+    size_t k = 0;
+    while (k < sizeof ops / sizeof ops[0] && !q_op(&op, ops[k]))
+        k++;
+    if (k < sizeof ops / sizeof ops[0] && plain_literal(lhs)) {
+        api__qs_next(s, &rhs);
+        qscan_t after = *s;
+        api__qs_next(&after, &next);
+        if (plain_literal(&rhs) &&
+            (!is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
+            if (bad_number(r, lhs) || bad_number(r, &rhs))
+                return -1;
+            int c = 0, kinds = 1; /* c: lhs against rhs, -1, 0 or 1 */
+            if (lhs->kind == QT_NUMBER && rhs.kind == QT_NUMBER) {
+                if (api__q_number_kind(lhs) == QN_INTEGER &&
+                    api__q_number_kind(&rhs) == QN_INTEGER) {
+                    long long a = strtoll(lhs->text, NULL, 10), b = strtoll(rhs.text, NULL, 10);
+                    c = (a > b) - (a < b);
+                } else {
+                    double a = strtod(lhs->text, NULL), b = strtod(rhs.text, NULL);
+                    c = (a > b) - (a < b);
+                }
+            } else if (lhs->kind == QT_STRING && rhs.kind == QT_STRING) {
+                c = strcmp(lhs->value, rhs.value) != 0;
+                kinds = 2; /* = and != only */
+            } else if (is_bool(lhs) && is_bool(&rhs)) {
+                c = strcmp(lhs->text, rhs.text) != 0;
+                kinds = 2;
+            } else {
+                kinds = 0; /* of two kinds */
+            }
+            int met = 0;
+            if (kinds == 1)
+                met = k == 0   ? c == 0
+                      : k == 1 ? c != 0
+                      : k == 2 ? c < 0
+                      : k == 3 ? c <= 0
+                      : k == 4 ? c > 0
+                               : c >= 0;
+            else if (kinds == 2)
+                met = k == 0 ? c == 0 : k == 1 ? c != 0 : 0;
+            *kind = met ? CK_TRUE : CK_FALSE;
+            if (!met)
+                q->device_none = 1; /* no point meets it: influxd answers no series */
+            return 0;
+        }
+    }
+    *s = at;
+    mark_unsupported(q, s, "this condition: ", lhs->text); /* read on */
+    return skim_operand(r, s, (qtoken_t *)lhs, 1) || skim_tail(r, s, 1) ? -1 : 0;
+}
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
  * -1 (parse error). */
@@ -843,6 +908,7 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
                                                : CK_OTHER;
             return lone_literal(r, s, q, &lhs);
         }
+        return literal_comparison(r, s, q, &lhs, kind);
     }
     if (q_op(&lhs, "-") || q_op(&lhs, "+") || (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
         mark_unsupported(q, s, "this condition: ", lhs.text); /* "-temp > 5": read on */
@@ -947,6 +1013,17 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
         qscan_t at = *s;
         qtoken_t t;
         api__qs_next(s, &t);
+        if (is_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
+            /* device = 'x' * 2, time > 0 * 5, (device = 'x') = true: influxd reads math or
+             * another comparison on; vigild's statement error, read on for its parse errors */
+            mark_unsupported(q, s, "math or a comparison after a comparison: ", t.text);
+            *s = at;
+            if (skim_tail(r, s, 1))
+                return -1;
+            kind = CK_OTHER;
+            at = *s;
+            api__qs_next(s, &t);
+        }
         int is_or = api__q_is(&t, "OR"), is_and = api__q_is(&t, "AND");
         if (kind == CK_FALSE && (any_or || is_or))
             q->device_none = none; /* false OR x is x */

@@ -3372,6 +3372,54 @@ class IqFix3(InfluxdPair):
             for method in ("GET", "POST"):
                 self.assert_same([q], params=params, method=method)
 
+    def test_literal_comparisons_and_math_after_a_comparison(self):
+        # influxd reduces a comparison of two literals before it reads a point, and reads math
+        # or another comparison after a comparison on: vigild answered both with its 400
+        # ("found x, expected identifier", "found *, expected ;"). Two literals are now
+        # evaluated as influxd does; the rest is vigild's statement error (a 200 as influxd's,
+        # which answers it: no series, or points).
+        self.assert_same([
+            "SELECT temp FROM pump WHERE 'x' = 'pump-9'",
+            'SELECT temp FROM "pump-7" WHERE \'x\' = \'x\' LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE \'x\' != \'y\' LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE \'x\' != \'x\' LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1 = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1 < 2 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 2 <= 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1 = 1.0 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1.5 > 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE \'x\' = 5 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE true = true LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE true != true LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE \'a\' < \'b\' LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE \'x\' = \'x\' AND time > 1732780840000ms LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE time > 1732780840000ms AND (1 = 2 OR 2 = 2) LIMIT 1',
+            "SELECT temp FROM pump WHERE 1 = 2 OR device = 'pump-9'",
+            "SELECT temp FROM pump WHERE 'x' = 'pump-9' AND time > <",
+            "SELECT temp FROM pump WHERE 'x' = 99999999999999999999999",
+            "SELECT temp FROM pump WHERE device = 'pump-9' * time > <",
+        ])
+        for q, err in (
+                ("SELECT median(temp) FROM pump WHERE 'x' = 'pump-9'", "the function median"),
+                ("SELECT * FROM pump WHERE 'x' = 'pump-9'", "SELECT *: name the fields"),
+                ("SELECT temp FROM pump WHERE temp > 5 AND 'x' = 'pump-9'",
+                 "conditions on a field or on a tag other than the device tag: temp"),
+                ('SELECT temp FROM "pump-7" WHERE \'x\' =~ /x/', "this condition: x"),
+                ('SELECT temp FROM "pump-7" WHERE 1 + 1 = 2', "this condition: 1"),
+                ("SELECT temp FROM pump WHERE device = 'pump-9' * time > 0",
+                 "math or a comparison after a comparison: *"),
+                ("SELECT temp FROM pump WHERE device = 'pump-9' + 'x'",
+                 "math or a comparison after a comparison: +"),
+                ('SELECT temp FROM "pump-7" WHERE time > 0 * 5',
+                 "math or a comparison after a comparison: *"),
+                ("SELECT temp FROM pump WHERE (device = 'pump-9') = true",
+                 "math or a comparison after a comparison: ="),
+                ("SHOW TAG VALUES WITH KEY = device WHERE device = 'pump-9' * 2",
+                 "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ /re/ on "
+                 "the device tag, joined by AND")):
+            self.assertEqual(self.query(self.influxd.port, q)[0], 200, q)
+            self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support " + err, q)
+
 
 if __name__ == "__main__":
     vt.main()
