@@ -870,13 +870,72 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
     return skim_operand(r, s, (qtoken_t *)lhs, 1) || skim_tail(r, s, 1) ? -1 : 0;
 }
 
+/* Reads a comparison on the device tag after its operator op (s after op): = 'id', != '' or
+ * =~ /re/ into q; *kind says which. Returns as read_comparison. */
+static int device_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *op,
+                             enum cmp_kind *kind)
+{
+    qtoken_t v;
+    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
+     * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
+     * two that no device meets (= '', two ids) leave none, as influxd answers them. Two
+     * regexes: both met, or with OR between them (read_condition) either; their alternatives
+     * count against the statement's one budget (api__iq_regex). */
+    if (q_op(op, "=~")) {
+        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
+        const char *re;
+        if (api__iq_regex(r, s, &re))
+            return -1;
+        if (q->device_re2 != NULL) {
+            unsupported(q, s, "more than two regular expressions on the device tag", NULL);
+            return 1;
+        }
+        *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
+        *kind = CK_RE;
+        return 0;
+    }
+    int ne = q_op(op, "!=");
+    if (!(q_op(op, "=") || ne)) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_rhs(r, s, op);
+    }
+    api__qs_next(s, &v);
+    if (api__q_bad_operand(&v))
+        return api__q_operand_error(r, s, &v, 1);
+    if (v.value == NULL || (ne && v.value[0] != '\0')) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_operand(r, s, &v, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
+    }
+    *kind = CK_DEVICE;
+    if (ne)
+        q->device_any = 1; /* every device has a name */
+    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
+        q->device_none = 1; /* no device has the empty name, nor two names */
+    else
+        q->device = v.value;
+    return 0;
+}
+
+/* Whether the ::type between cast and end (none when they are one place) reads a tag: none, or
+ * ::tag. influxd reads "device"::field (or ::string ...) as a field no point has. */
+static int cast_is_tag(const qscan_t *cast, const qscan_t *end)
+{
+    if (cast->p == end->p)
+        return 1;
+    qscan_t at = *cast;
+    qtoken_t c;
+    api__qs_next(&at, &c); /* "::" */
+    api__qs_next(&at, &c);
+    return api__q_is(&c, "TAG");
+}
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
  * -1 (parse error). */
 static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
                            enum cmp_kind *kind)
 {
-    qtoken_t lhs, op, v;
+    qtoken_t lhs, op;
     *kind = CK_OTHER;
     api__qs_next(s, &lhs);
     if (q_op(&lhs, "(")) {
@@ -953,44 +1012,16 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
                          "conditions on a field or on a tag other than the device tag: ", lhs.text);
         return skim_rhs(r, s, &op);
     }
-    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
-     * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
-     * two that no device meets (= '', two ids) leave none, as influxd answers them. Two
-     * regexes: both met, or with OR between them (read_condition) either; their alternatives
-     * count against the statement's one budget (api__iq_regex). */
-    if (q_op(&op, "=~")) {
-        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        const char *re;
-        if (api__iq_regex(r, s, &re))
-            return -1;
-        if (q->device_re2 != NULL) {
-            unsupported(q, s, "more than two regular expressions on the device tag", NULL);
-            return 1;
-        }
-        *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
-        *kind = CK_RE;
-        return 0;
+    /* device::field = 'x' (or ::string, ::float ...): to influxd a field no point has, so no
+     * point meets the comparison (read whole first, for its errors) */
+    const select_t before = *q;
+    int rc = device_comparison(r, s, q, &op, kind);
+    if (rc == 0 && q->unsupported == before.unsupported && !cast_is_tag(&cast_at, &op_at)) {
+        *q = before;
+        q->device_none = 1;
+        *kind = CK_FALSE;
     }
-    int ne = q_op(&op, "!=");
-    if (!(q_op(&op, "=") || ne)) {
-        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return skim_rhs(r, s, &op);
-    }
-    api__qs_next(s, &v);
-    if (api__q_bad_operand(&v))
-        return api__q_operand_error(r, s, &v, 1);
-    if (v.value == NULL || (ne && v.value[0] != '\0')) {
-        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return skim_operand(r, s, &v, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
-    }
-    *kind = CK_DEVICE;
-    if (ne)
-        q->device_any = 1; /* every device has a name */
-    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
-        q->device_none = 1; /* no device has the empty name, nor two names */
-    else
-        q->device = v.value;
-    return 0;
+    return rc;
 }
 
 /* Reads comparisons joined by AND, or joined by OR (not both at one level: a parenthesised
@@ -1134,9 +1165,10 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         } else {
             qscan_t at = *s;
             api__qs_next(s, &p);
-            if (!q_op(&p, "(")) {
+            if (!q_op(&p, "(") || *at.p != '(') {
                 /* A tag named time, to influxd: vigild does not answer it, but reads on for
-                 * influxd's errors ("time '('": found (, expected ;). */
+                 * influxd's errors ("time '('": found (, expected ;). A call's '(' is right
+                 * after the name: "time (10s)" is the tag, then '('. */
                 *s = at;
                 mark_influxd_error(q, s,
                                    "time() is a function and expects at least one "
@@ -1198,9 +1230,9 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
         q->fill = FILL_NUMBER;
         q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
-    } else if ((t.kind == QT_STRING || is_bool(&t)) && !neg) {
-        /* influxd reads the argument whole, then wants a number */
-        if (skim_tail(r, s, 0))
+    } else if ((t.kind == QT_STRING || is_bool(&t) || q_op(&t, "(")) && !neg) {
+        /* influxd reads the argument whole, then wants a number: fill('x'), fill((1)) */
+        if ((q_op(&t, "(") && skim_operand(r, s, &t, 0)) || skim_tail(r, s, 0))
             return -1;
         api__qs_next(s, &p);
         if (!q_op(&p, ")")) {
@@ -1219,6 +1251,37 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     if (!q_op(&p, ")")) {
         api__q_parse_error(r, &p, ")");
         return -1;
+    }
+    return 0;
+}
+
+/* Whether Go's time.LoadLocation (influxd's tz()) finds the zone name: "", "UTC" and "Local",
+ * or a TZif file of that name in the system's zone database, where Go looks (its $ZONEINFO
+ * and its own zoneinfo.zip aside); a name holding ".." or starting with '/' or '\\' never.
+ * Returns 1, 0, or -1 when out of memory. Opens files: any thread. */
+static int tz_known(const char *name)
+{
+    static const char *const dirs[] = {"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/",
+                                       "/usr/lib/locale/TZ/"};
+    if (name[0] == '\0' || strcmp(name, "UTC") == 0 || strcmp(name, "Local") == 0)
+        return 1;
+    if (strstr(name, "..") != NULL || name[0] == '/' || name[0] == '\\')
+        return 0;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char *path = malloc(strlen(dirs[i]) + strlen(name) + 1);
+        if (path == NULL)
+            return -1;
+        strcpy(path, dirs[i]);
+        strcat(path, name);
+        FILE *f = fopen(path, "rb");
+        free(path);
+        if (f == NULL)
+            continue;
+        char magic[4];
+        int tzif = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
+        fclose(f);
+        if (tzif)
+            return 1;
     }
     return 0;
 }
@@ -1309,6 +1372,15 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
             api__qs_next(s, &t);
             if (!q_op(&t, ")")) {
                 api__q_parse_error(r, &t, ")");
+                return -1;
+            }
+            int known = tz_known(zone.value); /* after the ')', before the end: influxd's order */
+            if (known <= 0) {
+                if (known < 0)
+                    api__error(r, 500, "out of memory");
+                else
+                    api__error(r, 400, "error parsing query: unable to find time zone %s",
+                               zone.value);
                 return -1;
             }
             at = *s;

@@ -3420,6 +3420,54 @@ class IqFix3(InfluxdPair):
             self.assertEqual(self.query(self.influxd.port, q)[0], 200, q)
             self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support " + err, q)
 
+    def test_time_call_fill_cast_and_zone_as_influxd(self):
+        # "time (10s)": a call's '(' is right after its name, else the name is a tag and the
+        # '(' influxd's 400 (vigild grouped by time); fill((1)): influxd reads the argument
+        # whole and wants a number (vigild: its statement error); "device"::field (any type
+        # but tag) in WHERE is a field no point has: no series (vigild answered the device's
+        # points); tz('x'): influxd's 400 for a zone Go's LoadLocation does not find (vigild:
+        # its statement error).
+        self.assert_same([
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time (10s)",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time\n(10s)",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time/**/(10s)",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill((1))",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill((null))",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill(((1)) + 1)",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill(($x))",
+            "SELECT mean(temp) FROM pump WHERE time > 0 GROUP BY time(10s) fill(( < ))",
+            "SELECT temp FROM pump WHERE device::field = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::float = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::string = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::integer =~ /9/",
+            "SELECT temp FROM pump WHERE device::boolean != ''",
+            "SELECT temp FROM pump WHERE device::field = 'pump-9' OR device = 'pump-8'",
+            "SELECT temp FROM pump WHERE device::field = 'pump-9' AND device = 'pump-8'",
+            "SELECT temp FROM pump WHERE device::field =~ /[/",
+            "SELECT temp FROM pump WHERE device::field = 'x' AND time > <",
+            'SELECT temp FROM "pump-7" tz(\'x\')',
+            'SELECT temp FROM "pump-7" tz(\'utc\')',
+            'SELECT temp FROM "pump-7" tz(\'europe/paris\')',
+            'SELECT temp FROM "pump-7" tz(\'Europe\')',
+            'SELECT temp FROM "pump-7" tz(\'zone.tab\')',
+            'SELECT temp FROM "pump-7" tz(\'../../etc/passwd\')',
+            'SELECT temp FROM "pump-7" tz(\'/usr/share/zoneinfo/UTC\')',
+            'SELECT temp FROM "pump-7" tz(\'x\') x',
+            'SELECT temp FROM "pump-7" tz(\'x\'); SELECT temp FROM "pump-7" WHERE time > <',
+            'SELECT temp FROM "pump-7" WHERE time > < tz(\'x\')',
+            # Unchanged: the tag cast, and the call.
+            "SELECT temp FROM pump WHERE device::tag = 'pump-9'",
+            "SELECT temp FROM pump WHERE device::TAG =~ /9/",
+            'SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND '
+            'time < 1732780830000ms GROUP BY time(10s)',
+        ])
+        # A zone Go finds is still vigild's statement error (its times are UTC).
+        for zone in ("", "UTC", "Local", "Europe/Paris", "EST"):
+            q = 'SELECT temp FROM "pump-7" tz(\'%s\')' % zone
+            self.assertEqual(self.query(self.influxd.port, q)[0], 200, q)
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support tz(): vigild's buckets and times are UTC")
+
 
 if __name__ == "__main__":
     vt.main()
