@@ -526,8 +526,10 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     }
     s->end_line = s->line;
     s->end_col = s->col;
-    s->end_number = t->kind == QT_NUMBER || t->kind == QT_STRING; /* "SELECT 'x'": 11 of 10 */
-    s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0;
+    /* "SELECT 'x'": 11 of 10; "SELECT mean(x)": 18 of 17 */
+    int close = t->kind == QT_OTHER && strcmp(t->text, ")") == 0;
+    s->end_number = t->kind == QT_NUMBER || t->kind == QT_STRING || close;
+    s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0 && !close;
 }
 
 /* Whether t is the keyword kw (upper case). */
@@ -661,7 +663,8 @@ int api__q_nest(api_request_t *r, qscan_t *s, const qtoken_t *t)
 int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
 {
     qtoken_t at = *t;
-    if (at.kind == QT_EOF && where && s->end_op)
+    (void)where;
+    if (at.kind == QT_EOF && s->end_op)
         at.col--; /* in a condition, right after the operator ("WHERE device =": 34 of 33) */
     api__q_parse_error(r, &at, "identifier, string, number, bool");
     return -1;

@@ -52,9 +52,11 @@ typedef struct {
     const char *p;         /* the next byte */
     int line, col;         /* p's position: 0-based line, code points into the line */
     int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
-    int end_number;        /* the last token was a number or a string (the end: one closer) */
-    int end_op;            /* the last token was an operator other than ',' (in a condition,
-                            * influxd places the end one closer after it too: operand_error) */
+    int end_number;        /* the last token was a number, a string or ')' (the end: one
+                            * closer: "SELECT mean(x)" 18 of 17) */
+    int end_op;            /* the last token was an operator other than ',', ')' or a call's
+                            * '(' (influxd places the end one closer after it too:
+                            * api__q_operand_error) */
     qmem_t *mem;           /* the query's memory (borrowed) */
     char *w;               /* where the token being read writes its text (in mem->text) */
     long re_alts;          /* the statement's regexes' alternatives so far (api__iq_regex) */
@@ -134,9 +136,8 @@ int api__q_unbound(api_request_t *r, const qtoken_t *t);
  * a bound parameter). Its parse error is then api__q_operand_error's, not a statement error. */
 int api__q_bad_operand(const qtoken_t *t);
 
-/* Answers influxd's parse error for t, a bad operand read from s (where: in a WHERE condition,
- * where influxd places the end right after an operator, not two after as elsewhere). Returns
- * -1. */
+/* Answers influxd's parse error for t, a bad operand read from s (the end is placed right after
+ * an operator, in a condition or not: s->end_op; where is no longer read). Returns -1. */
 int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where);
 
 /* Reads the keyword kw (upper case). Returns 0, or answers influxd's parse error and -1. */

@@ -128,11 +128,20 @@ static int is_binary_op(const qtoken_t *t)
     return api__q_binary_op(t);
 }
 
+/* After a call's '(' (read from s): influxd places the end after it as after a name, two on,
+ * not one as after another operator ("SELECT mean(": 14 of 12; "SELECT (": 9 of 8). */
+static void call_paren(qscan_t *s)
+{
+    s->end_op = 0;
+}
+
 /* Reads the rest of a call's arguments, s after its '(' (first) or after a ',' (regexes among
  * them), and its ')'. Returns 0, or -1 (parse error answered). */
 static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
 {
     qtoken_t t;
+    if (first)
+        call_paren(s);
     for (;; first = 0) {
         qscan_t at = *s;
         api__qs_next(s, &t);
@@ -228,6 +237,8 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         api__qs_next(s, &c);
         if (!q_op(&c, "::") || s->p != at.p + 2) { /* "::" right after the '*' */
             *s = at;
+            s->end_op = 0; /* a wildcard, no operator: the end one on ("SELECT *": 9 of 8) */
+            s->end_number = 1;
             return 0;
         }
         api__qs_next(s, &c);
@@ -449,6 +460,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t paren;
     api__qs_next(s, &paren);
     if (q_op(&paren, "(")) {
+        call_paren(s);
         f->fn = FN_KINDS;
         for (int k = 1; k < FN_KINDS; k++)
             if (strcasecmp(t.text, fn_names[k]) == 0)
@@ -1174,6 +1186,7 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                                    "time() is a function and expects at least one "
                                    "argument");
             } else {
+                call_paren(s);
                 int rc = read_time_dimension(r, s, q);
                 if (rc)
                     return rc;
@@ -1202,6 +1215,7 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__error(r, 400, "error parsing query: fill must be a function call");
         return -1;
     }
+    call_paren(s);
     api__qs_next(s, &t);
     if (q_op(&t, ")")) {
         api__error(r, 400,
@@ -1358,6 +1372,7 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 api__error(r, 400, "error parsing query: tz must be a function call");
                 return -1;
             }
+            call_paren(s);
             qtoken_t zone;
             api__qs_next(s, &zone);
             if (skim_operand(r, s, &zone, 0))

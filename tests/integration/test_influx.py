@@ -3468,6 +3468,30 @@ class IqFix3(InfluxdPair):
             self.assertEqual(self.vigild(q)["results"][0]["error"],
                              "vigild does not support tz(): vigild's buckets and times are UTC")
 
+    def test_end_positions_after_calls_and_operators(self):
+        # The end of input is placed as influxd places it: one on after a call's ')' and after
+        # an operator in the field list (vigild: two on, as after a name), two on after a
+        # call's '(' (mean(, time(, fill(, tz(: as after a name). Found by cutting statements at
+        # every position and comparing the pair's errors.
+        self.assert_same([
+            "SELECT mean(temp)", "SELECT mean(temp) +", "SELECT temp +", "SELECT (temp)",
+            "SELECT f(temp)", "SELECT f(temp, 5)", "SELECT 5 +", "SELECT temp * (",
+            "SELECT 'x' +", "SELECT DISTINCT(temp)", "SELECT temp::float +",
+            "SELECT median(temp, 5)", "SELECT median(temp, 5) + mean(x)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill((1)",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill((1) +",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill((x)",
+            "SELECT * FROM /p/ WHERE device =~ /x/ OR temp > 1.5 AND",
+            "SHOW TAG VALUES WITH KEY = device WHERE host = 'x' OR (device = 'y' AND a != -(1)",
+            "SELECT *", "SELECT temp, *", "SELECT temp *",
+            # Unchanged: after a name, a ',' and a call's '('.
+            "SELECT temp", "SELECT temp,", "SELECT (temp", "SELECT f(temp,", "SELECT mean(",
+            "SELECT f(", "SELECT DISTINCT(", "SELECT mean(temp) FROM pump GROUP BY time(",
+            "SELECT mean(temp) FROM pump GROUP BY time(10s) fill(",
+            'SELECT temp FROM "pump-7" tz(', "SELECT temp FROM pump WHERE (",
+            "SELECT temp FROM pump WHERE temp > (", "SELECT -",
+        ])
+
 
 if __name__ == "__main__":
     vt.main()
