@@ -200,6 +200,17 @@ static int scan_bound(struct sel_run *x)
     return 1;
 }
 
+/* The value v of field f under its cast into *v: as it is, or cut to an integer as influxd
+ * casts a float (toward zero). Returns 0 when the cast leaves the field no value. */
+static int cast_value(const struct sel_field *f, double *v)
+{
+    if (f->cast == CAST_NONE)
+        return 0;
+    if (f->cast == CAST_INTEGER)
+        *v = trunc(*v) + 0.0; /* an integer has no -0 */
+    return 1;
+}
+
 /* One raw point: a row with each field's value, null where the point has none. */
 static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
@@ -214,8 +225,9 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
         while (k < n && strcmp(ch[k], want) != 0)
             k++;
         sbuf_append(&x->run->b, ",", 1);
-        if (k < n)
-            go_float(&x->run->b, v[k]);
+        double val = k < n ? v[k] : 0;
+        if (k < n && cast_value(&x->q->f[i], &val))
+            go_float(&x->run->b, val);
         else
             sbuf_append(&x->run->b, "null", 4);
     }
@@ -255,9 +267,11 @@ static void acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n, co
 {
     for (int i = 0; i < q->nf; i++) {
         const char *want = q->chans[q->f[i].chan];
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(ch[k], want) == 0)
-                acc_add(&a[i], ts, v[k]);
+        for (size_t k = 0; k < n; k++) {
+            double val = v[k];
+            if (strcmp(ch[k], want) == 0 && cast_value(&q->f[i], &val))
+                acc_add(&a[i], ts, val);
+        }
     }
 }
 
@@ -672,7 +686,8 @@ static int raw_merge_point(void *arg, int64_t ts, size_t n, const char *const *c
         for (size_t k = 0; k < n; k++)
             if (strcmp(ch[k], want) == 0) {
                 row->v[i] = v[k];
-                row->have |= 1u << i;
+                if (cast_value(&x->q->f[i], &row->v[i]))
+                    row->have |= 1u << i;
                 break;
             }
     }
@@ -984,7 +999,12 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
          * as "pump,device=pump-7"): no series either way. */
         q->device_none = 1;
     }
-    if (q->device_none) { /* "device" = '', or two ids: influxd answers no series */
+    int valued = 0; /* a field a cast leaves values */
+    for (int i = 0; i < q->nf; i++)
+        valued |= q->f[i].cast != CAST_NONE;
+    if (!valued)
+        q->device_none = 1; /* temp::string: no field has that type, influxd answers none */
+    if (q->device_none) {   /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);
         return 0;
     }

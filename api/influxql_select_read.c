@@ -337,9 +337,21 @@ static int column_name(api_request_t *r, qscan_t *s, select_t *q, struct sel_fie
  * else its parse error (a blank run printed as read, "\r" as "\n"; a comment as ""; the end,
  * or blanks to the end, as EOF). Every field is a float here and the device tag the one tag,
  * so the type chooses nothing. Returns 0, or -1 (parse error answered). */
+static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast);
+
 static int skip_cast(api_request_t *r, qscan_t *s)
 {
+    return skip_cast_as(r, s, NULL);
+}
+
+/* skip_cast, and for a field's cast what it makes of the field's values (cast not NULL; left
+ * as it was without a cast): as they are (float, field), truncated (integer, unsigned: every
+ * field is a float here), or none (string, boolean, tag: no field of the name has that type). */
+static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
+{
     static const char *const types[] = {"float", "integer", "unsigned", "string", "boolean"};
+    static const enum sel_cast makes[] = {CAST_AS_IS, CAST_INTEGER, CAST_INTEGER, CAST_NONE,
+                                          CAST_NONE};
     qscan_t at = *s;
     qtoken_t t;
     api__qs_next(s, &t);
@@ -373,12 +385,18 @@ static int skip_cast(api_request_t *r, qscan_t *s)
         return -1;
     }
     api__qs_next(s, &t);
-    if (api__q_is(&t, "FIELD") || api__q_is(&t, "TAG"))
+    if (api__q_is(&t, "FIELD") || api__q_is(&t, "TAG")) {
+        if (cast != NULL)
+            *cast = api__q_is(&t, "TAG") ? CAST_NONE : CAST_AS_IS;
         return 0;
+    }
     if (t.kind == QT_IDENT)
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (strcasecmp(t.text, types[i]) == 0)
+            if (strcasecmp(t.text, types[i]) == 0) {
+                if (cast != NULL)
+                    *cast = makes[i];
                 return 0;
+            }
     api__q_parse_error(r, &t,
                        t.kind == QT_IDENT ? "float, integer, unsigned, string, boolean, field, tag"
                                           : "float, integer, string, boolean, field, tag");
@@ -510,7 +528,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             api__qs_next(s, &paren);
             if (skim_call(r, s, 0, 1))
                 return -1;
-        } else if (skip_cast(r, s)) {
+        } else if (skip_cast_as(r, s, &f->cast)) {
             return -1;
         }
         api__qs_next(s, &paren);
@@ -556,7 +574,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         f->chan = chan_index(q, t.text);
         if (column_name(r, s, q, f, t.text))
             return -1;
-        if (skip_cast(r, s))
+        if (skip_cast_as(r, s, &f->cast))
             return -1;
     }
     at = *s;

@@ -3468,6 +3468,30 @@ class IqFix3(InfluxdPair):
             self.assertEqual(self.vigild(q)["results"][0]["error"],
                              "vigild does not support tz(): vigild's buckets and times are UTC")
 
+    def test_field_casts_in_select_as_influxd(self):
+        # A field's ::type in SELECT: ::integer and ::unsigned cut its values to integers
+        # (toward zero, no -0), ::string, ::boolean and ::tag leave it none (every field here
+        # is a float): no series when no field is left (vigild ignored the cast).
+        q = []
+        for t in ("integer", "unsigned", "INTEGER", "string", "boolean", "tag"):
+            q += ['SELECT temp::%s FROM "pump-7" LIMIT 3' % t,
+                  'SELECT mean(temp::%s) FROM "pump-7"' % t,
+                  'SELECT max(temp::%s), count(temp::%s) FROM "pump-7"' % (t, t),
+                  "SELECT temp::%s FROM pump WHERE device =~ /pump-[89]/" % t]
+        self.assert_same(q + [
+            'SELECT temp::float, temp::integer FROM "pump-7" LIMIT 2',
+            'SELECT temp, temp::string FROM "pump-7" LIMIT 2',
+            'SELECT temp::string, vib FROM "pump-7" LIMIT 2',
+            'SELECT mean(temp::integer) FROM "pump-7" WHERE time >= 1732780800000ms AND '
+            'time < 1732780830000ms GROUP BY time(10s)',
+            'SELECT mean(temp), mean(temp::string) FROM "pump-7"',
+            'SELECT temp::integer FROM "pump-7" ORDER BY time DESC LIMIT 3',
+            "SELECT e::integer, i::integer, k::integer FROM fl",
+            # Unchanged: float and field.
+            'SELECT temp::float, temp::field FROM "pump-7" LIMIT 3',
+            'SELECT mean(temp::float) FROM "pump-7"',
+        ])
+
     def test_end_positions_after_calls_and_operators(self):
         # The end of input is placed as influxd places it: one on after a call's ')' and after
         # an operator in the field list (vigild: two on, as after a name), two on after a
