@@ -1002,7 +1002,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     int valued = 0; /* a field a cast leaves values */
     for (int i = 0; i < q->nf; i++)
         valued |= q->f[i].cast != CAST_NONE;
-    if (!valued)
+    if (!valued && api__iqv_kind(q->from) != IQV_ANOMALIES) /* its fields are strings */
         q->device_none = 1; /* temp::string: no field has that type, influxd answers none */
     if (q->device_none) {   /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);
