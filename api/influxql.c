@@ -331,133 +331,138 @@ static void qs_other(qscan_t *s, qtoken_t *t)
     } while ((*s->p & 0xC0) == 0x80);
 }
 
-/* Leaves t a bound parameter that influxd cannot bind: its name is influxd's reason (why,
- * "$" first), which api__q_unbound answers as "missing parameter: why" where a value goes. */
-static void qs_bind_error(qscan_t *s, qtoken_t *t, const char *why, const char *arg)
+/* ---- bound parameters ------------------------------------------------------------------- */
+
+/* Sets the token a parameter binds to: kind and text (copied into a JSON string). Returns 0, or
+ * -1 when out of memory. */
+static int bind_set(json_t *bound, const char *name, enum qtok kind, const char *text)
 {
-    size_t n = strlen(why), k = arg ? strlen(arg) : 0;
-    char *text = api__qs_alloc(s, n + k + 2);
-    if (text == NULL) {
-        t->text = "$out of memory";
-    } else {
-        text[0] = '$';
-        memcpy(text + 1, why, n);
-        memcpy(text + 1 + n, arg ? arg : "", k + 1);
-        t->text = text;
-    }
-    t->len = strlen(t->text);
+    json_t *pair = json_pack("[is]", (int)kind, text);
+    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
 }
 
-/* Makes t a token of kind with text (copied into s's memory when copy). Returns 0, or -1 when
- * out of memory (t then unbound). */
-static int qs_bind_token(qscan_t *s, qtoken_t *t, enum qtok kind, const char *text, int copy)
+/* Binds the parameter name to a value influxd cannot bind: a token still "$", its name
+ * influxd's reason (why, then arg), which api__q_unbound answers as "missing parameter: why". */
+static int bind_error(json_t *bound, const char *name, const char *why, const char *arg)
 {
-    if (copy) {
-        char *w = api__qs_alloc(s, strlen(text) + 1);
-        if (w == NULL) {
-            qs_bind_error(s, t, "out of memory", NULL);
-            return -1;
-        }
-        text = strcpy(w, text);
-    }
-    t->kind = kind;
-    t->text = text;
-    t->len = strlen(text);
-    return 0;
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "$%s%s", why, arg ? arg : "");
+    int rc = b.oom ? -1 : bind_set(bound, name, QT_OTHER, b.data);
+    sbuf_deinit(&b);
+    return rc;
 }
 
-/* Makes t the number token of v as influxd's scanner would read it: "-5", "2.5" (always a '.',
- * the digits exact: a NUMBER, not an INTEGER). */
-static void qs_bind_number(qscan_t *s, qtoken_t *t, double v)
+/* Binds name to the number v as influxd's scanner would read it: "2.5", "-1.0e+300" (always a
+ * '.', so a NUMBER, not an INTEGER, and the digits exact). */
+static int bind_number(json_t *bound, const char *name, double v)
 {
-    char g[40]; /* a double in %.17g: at most 24 bytes */
+    char g[40]; /* a double in %.17g: at most 24 bytes, 26 with ".0" */
     snprintf(g, sizeof g, "%.17g", v);
-    if (strchr(g, 'e') == NULL) {
-        if (strchr(g, '.') == NULL)
-            strcat(g, ".0");
-        qs_bind_token(s, t, QT_NUMBER, g, 1);
-        return;
+    if (strchr(g, '.') == NULL) {
+        char *e = strchr(g, 'e'); /* "1e+300": "1.0e+300" */
+        size_t at = e ? (size_t)(e - g) : strlen(g);
+        memmove(g + at + 2, g + at, strlen(g + at) + 1);
+        memcpy(g + at, ".0", 2);
     }
-    int n = snprintf(NULL, 0, "%.1080f", v); /* every double's exact decimal digits */
-    char *w = api__qs_alloc(s, (size_t)n + 1);
-    if (w == NULL) {
-        qs_bind_error(s, t, "out of memory", NULL);
-        return;
-    }
-    snprintf(w, (size_t)n + 1, "%.1080f", v);
-    qs_bind_token(s, t, QT_NUMBER, w, 0);
+    return bind_set(bound, name, QT_NUMBER, g);
 }
 
-/* Binds the parameter t ("$name", just read from s) to its value in the request's params, as
- * influxd 1.6.7's parser does when it scans one (influxql's BindValue): a string is a string
- * token, an integer or a number (JSON with a '.': api__h_query) a number token, true and false
- * the keywords; an object of one entry {"identifier" or "ident": name}, {"string": s},
- * {"integer" or "int": n}, {"number": x} or {"duration": "1h" or ns} that token. Otherwise t
- * stays a parameter, unbound, naming influxd's reason (null, a list, another object); a regex
- * object too, which vigild does not bind (its reader takes a regex from the query's text). */
+/* Binds name to the JSON value v as influxd 1.6.7 binds a parameter when it scans it
+ * (influxql's BindValue): a string is a string token, an integer or a number (JSON with a '.':
+ * params_asked) a number token, true and false the keywords; an object of one entry
+ * {"identifier" or "ident": name}, {"string": s}, {"integer" or "int": n}, {"number": x} or
+ * {"duration": "1h" or ns} that token. Otherwise influxd's reason (null, a list, another
+ * object); a regex object too, which vigild does not bind (its reader takes a regex from the
+ * query's text). Returns 0, or -1 when out of memory. */
+static int bind_value(json_t *bound, const char *name, const json_t *v)
+{
+    char num[40];
+    if (json_is_string(v))
+        return bind_set(bound, name, QT_STRING, json_string_value(v));
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return bind_set(bound, name, QT_NUMBER, num);
+    }
+    if (json_is_real(v))
+        return bind_number(bound, name, json_real_value(v));
+    if (json_is_boolean(v))
+        return bind_set(bound, name, QT_KEYWORD, json_is_true(v) ? "TRUE" : "FALSE");
+    if (json_is_null(v) || json_is_array(v))
+        return bind_error(bound, name, "unable to bind parameter with type ",
+                          json_is_null(v) ? "<nil>" : "[]interface {}");
+    if (json_object_size(v) != 1)
+        return bind_error(bound, name, "bound object parameter value must have exactly one entry",
+                          NULL);
+    void *it = json_object_iter((json_t *)v);
+    const char *k = json_object_iter_key(it);
+    const json_t *x = json_object_iter_value(it);
+    if (strcmp(k, "identifier") == 0 || strcmp(k, "ident") == 0)
+        return json_is_string(x)
+                   ? bind_set(bound, name, QT_IDENT, json_string_value(x))
+                   : bind_error(bound, name, "identifier must be a string value", NULL);
+    if (strcmp(k, "string") == 0)
+        return json_is_string(x)
+                   ? bind_set(bound, name, QT_STRING, json_string_value(x))
+                   : bind_error(bound, name, "string literal must be a string value", NULL);
+    if (strcmp(k, "integer") == 0 || strcmp(k, "int") == 0) {
+        if (!json_is_integer(x))
+            return bind_error(bound, name, "integer literal must be an integer value", NULL);
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
+        return bind_set(bound, name, QT_NUMBER, num);
+    }
+    if (strcmp(k, "number") == 0)
+        return json_is_number(x)
+                   ? bind_number(bound, name, json_number_value(x))
+                   : bind_error(bound, name, "number literal must be a float value", NULL);
+    if (strcmp(k, "duration") == 0) {
+        int64_t ns;
+        if (json_is_integer(x) && json_integer_value(x) >= 0) {
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
+            return bind_set(bound, name, QT_NUMBER, num);
+        }
+        if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0)
+            return bind_set(bound, name, QT_NUMBER, json_string_value(x));
+        return bind_error(bound, name, "vigild binds a duration of a duration literal or whole ns",
+                          NULL);
+    }
+    if (strcmp(k, "regex") == 0)
+        return bind_error(bound, name, "vigild does not bind regular expressions", NULL);
+    return bind_error(bound, name, "unknown bind object type: ", k);
+}
+
+/* The tokens params' names bind to, made once for the query (the readers scan a token again
+ * and again, and a string may be as long as the body): name -> [kind, text]. Caller owns:
+ * json_decref. Returns NULL when out of memory. */
+static json_t *params_bind(const json_t *params)
+{
+    json_t *bound = json_object();
+    const char *name;
+    const json_t *v;
+    if (bound == NULL)
+        return NULL;
+    json_object_foreach((json_t *)params, name, v)
+    {
+        if (bind_value(bound, name, v)) {
+            json_decref(bound);
+            return NULL;
+        }
+    }
+    return bound;
+}
+
+/* Binds the parameter t ("$name", just read from s) as params_bind made it: t is then the
+ * token of its value (its text borrowed from the binding, which outlives the query's reading);
+ * a name not bound leaves it "$name" (api__q_unbound's error where a value goes). */
 static void qs_bind(qscan_t *s, qtoken_t *t)
 {
-    const json_t *v = s->mem->params ? json_object_get(s->mem->params, t->text + 1) : NULL;
-    char num[32];
-    if (v == NULL || t->len == 1)
-        return; /* missing: api__q_unbound's error where a value goes, else "found $x" */
-    if (json_is_string(v)) {
-        qs_bind_token(s, t, QT_STRING, json_string_value(v), 1);
-    } else if (json_is_integer(v)) {
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        qs_bind_token(s, t, QT_NUMBER, num, 1);
-    } else if (json_is_real(v)) {
-        qs_bind_number(s, t, json_real_value(v));
-    } else if (json_is_boolean(v)) {
-        qs_bind_token(s, t, QT_KEYWORD, json_is_true(v) ? "TRUE" : "FALSE", 0);
-    } else if (json_is_null(v) || json_is_array(v)) {
-        qs_bind_error(s, t, "unable to bind parameter with type ",
-                      json_is_null(v) ? "<nil>" : "[]interface {}");
-    } else if (json_object_size(v) != 1) {
-        qs_bind_error(s, t, "bound object parameter value must have exactly one entry", NULL);
-    } else {
-        void *it = json_object_iter((json_t *)v);
-        const char *k = json_object_iter_key(it);
-        const json_t *x = json_object_iter_value(it);
-        if (strcmp(k, "identifier") == 0 || strcmp(k, "ident") == 0) {
-            if (!json_is_string(x))
-                qs_bind_error(s, t, "identifier must be a string value", NULL);
-            else
-                qs_bind_token(s, t, QT_IDENT, json_string_value(x), 1);
-        } else if (strcmp(k, "string") == 0) {
-            if (!json_is_string(x))
-                qs_bind_error(s, t, "string literal must be a string value", NULL);
-            else
-                qs_bind_token(s, t, QT_STRING, json_string_value(x), 1);
-        } else if (strcmp(k, "integer") == 0 || strcmp(k, "int") == 0) {
-            if (!json_is_integer(x)) {
-                qs_bind_error(s, t, "integer literal must be an integer value", NULL);
-            } else {
-                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
-                qs_bind_token(s, t, QT_NUMBER, num, 1);
-            }
-        } else if (strcmp(k, "number") == 0) {
-            if (!json_is_number(x))
-                qs_bind_error(s, t, "number literal must be a float value", NULL);
-            else
-                qs_bind_number(s, t, json_number_value(x));
-        } else if (strcmp(k, "duration") == 0) {
-            int64_t ns;
-            if (json_is_integer(x) && json_integer_value(x) >= 0) {
-                snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
-                qs_bind_token(s, t, QT_NUMBER, num, 1);
-            } else if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0) {
-                qs_bind_token(s, t, QT_NUMBER, json_string_value(x), 1);
-            } else {
-                qs_bind_error(s, t, "vigild binds a duration of a duration literal or whole ns",
-                              NULL);
-            }
-        } else if (strcmp(k, "regex") == 0) {
-            qs_bind_error(s, t, "vigild does not bind regular expressions", NULL);
-        } else {
-            qs_bind_error(s, t, "unknown bind object type: ", k);
-        }
-    }
+    const json_t *b = s->mem->params ? json_object_get(s->mem->params, t->text + 1) : NULL;
+    if (b == NULL || t->len == 1)
+        return;
+    const json_t *text = json_array_get(b, 1);
+    t->kind = (enum qtok)json_integer_value(json_array_get(b, 0));
+    t->text = json_string_value(text);
+    t->len = json_string_length(text);
 }
 
 /* Reads the next token into t. */
@@ -1311,11 +1316,11 @@ static int64_t epoch_asked(api_request_t *r)
 }
 
 /* Reads the params parameter (the URL's, else a form body's), influxd's bound parameters: a
- * JSON object of names and values (api__qs_next binds them), as influxd's handler decodes it:
- * the first JSON value, whatever follows it; null binds nothing. Into *params (caller owns:
- * json_decref; NULL when absent or empty). Returns 0, or answers influxd's 400 and -1: another
- * JSON value (Go's words), or text that is no JSON (at its end Go's "EOF" or "unexpected EOF";
- * elsewhere jansson's words, not Go's). */
+ * JSON object of names and values, as influxd's handler decodes it: the first JSON value,
+ * whatever follows it; null binds nothing. Into *params the tokens they bind to (params_bind;
+ * caller owns: json_decref; NULL when absent or empty). Returns 0, or answers influxd's 400 and -1:
+ * another JSON value (Go's words), or text that is no JSON (at its end Go's "EOF" or "unexpected
+ * EOF"; elsewhere jansson's words, not Go's). */
 static int params_asked(api_request_t *r, json_t **params)
 {
     *params = NULL;
@@ -1351,8 +1356,12 @@ static int params_asked(api_request_t *r, json_t **params)
     }
     free(text);
     if (json_is_object(j)) {
-        *params = j;
-        return 0;
+        *params = params_bind(j);
+        json_decref(j);
+        if (*params != NULL)
+            return 0;
+        api__error(r, 500, "out of memory");
+        return -1;
     }
     const char *type = json_is_array(j)    ? "array"
                        : json_is_string(j) ? "string"

@@ -35,7 +35,8 @@ typedef struct qmem {
     char *text;            /* tokens' texts: the token at q[i] is written at text[2i] (its text
                             * is never longer than its span of q, so tokens never overlap) */
     struct qblock *blocks; /* api__qs_alloc's, freed together */
-    const json_t *params;  /* the request's bound parameters (a JSON object; borrowed), or NULL */
+    const json_t *params;  /* the tokens the request's bound parameters bind to (influxql.c's
+                            * params_bind; borrowed, outliving the reading), or NULL */
 } qmem_t;
 
 typedef struct {

@@ -119,12 +119,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct api_server srv; /* names are only listed (db_remember); a fake store */
     static int ready;
-    static json_t *params; /* bound parameters of each kind, for $s, $i, ... in the input */
+    static json_t *params; /* bound parameters of each kind ($s, $i, ... in the input) */
     if (!ready) {
-        params = json_loads("{\"s\":\"pump-1\",\"e\":\"\",\"i\":-5,\"f\":2.5,\"g\":1e300,"
-                            "\"b\":true,\"n\":null,\"a\":[1],\"id\":{\"identifier\":\"temp\"},"
-                            "\"d\":{\"duration\":\"1h\"},\"x\":{\"foo\":1},\"o\":{}}",
-                            0, NULL);
+        json_t *raw = json_loads("{\"s\":\"pump-1\",\"e\":\"\",\"i\":-5,\"f\":2.5,\"g\":1e300,"
+                                 "\"b\":true,\"n\":null,\"a\":[1],\"id\":{\"identifier\":\"temp\"},"
+                                 "\"d\":{\"duration\":\"1h\"},\"x\":{\"foo\":1},\"o\":{}}",
+                                 0, NULL);
+        params = raw ? params_bind(raw) : NULL;
+        json_decref(raw);
         if (params == NULL)
             abort();
         pthread_mutex_init(&srv.dbs_mu, NULL);
