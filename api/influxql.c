@@ -670,7 +670,7 @@ int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, 
     qtoken_t at = *t;
     (void)where;
     if (at.kind == QT_EOF && s->end_op)
-        at.col--; /* in a condition, right after the operator ("WHERE device =": 34 of 33) */
+        at.col--; /* right after an operator ("WHERE device =": 34 of 33; "SELECT temp +") */
     api__q_parse_error(r, &at, "identifier, string, number, bool");
     return -1;
 }
