@@ -206,9 +206,21 @@ static int cast_value(const struct sel_field *f, double *v)
 {
     if (f->cast == CAST_NONE)
         return 0;
-    if (f->cast == CAST_INTEGER)
-        *v = trunc(*v) + 0.0; /* an integer has no -0 */
+    /* Go's int64(v) on amd64: a value past int64 (or NaN) is -2^63 */
+    if (f->cast == CAST_INTEGER || f->cast == CAST_UNSIGNED)
+        *v = *v > -9223372036854775809.0 && *v < 9223372036854775808.0 ? trunc(*v) + 0.0
+                                                                         : -9223372036854775808.0;
     return 1;
+}
+
+/* Prints the value v of field f: an ::integer's as Go prints an int64 (all its digits:
+ * -9223372036854775808, not a float's -9223372036854776000), else as a float. */
+static void cast_print(sbuf_t *b, const struct sel_field *f, double v)
+{
+    if (f->cast == CAST_INTEGER)
+        sbuf_printf(b, "%lld", (long long)v); /* cast_value's: an integer within int64 */
+    else
+        go_float(b, v);
 }
 
 /* One raw point: a row with each field's value, null where the point has none. */
@@ -227,7 +239,7 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
         sbuf_append(&x->run->b, ",", 1);
         double val = k < n ? v[k] : 0;
         if (k < n && cast_value(&x->q->f[i], &val))
-            go_float(&x->run->b, val);
+            cast_print(&x->run->b, &x->q->f[i], val);
         else
             sbuf_append(&x->run->b, "null", 4);
     }
@@ -732,7 +744,7 @@ static int merge_raw(struct sel_run *x, const struct dev_facts *f, char *const *
         for (int k = 0; k < q->nf; k++) {
             sbuf_append(&x->run->b, ",", 1);
             if (row->have & (1u << k))
-                go_float(&x->run->b, row->v[k]);
+                cast_print(&x->run->b, &q->f[k], row->v[k]);
             else
                 sbuf_append(&x->run->b, "null", 4);
         }

@@ -344,13 +344,22 @@ static int skip_cast(api_request_t *r, qscan_t *s)
     return skip_cast_as(r, s, NULL);
 }
 
+/* A field's ::unsigned: vigild's statement error, read on. influxd wraps a negative value
+ * (-5.5::unsigned is 18446744073709551611) and prints integers past 2^53 exactly, which vigild's
+ * doubles cannot hold: answered as ::integer, min() and max() chose other points. */
+static void unsigned_cast(select_t *q, qscan_t *s, const struct sel_field *f)
+{
+    if (f->cast == CAST_UNSIGNED)
+        mark_unsupported(q, s, "::unsigned on a field (influxd wraps negative values)", NULL);
+}
+
 /* skip_cast, and for a field's cast what it makes of the field's values (cast not NULL; left
  * as it was without a cast): as they are (float, field), truncated (integer, unsigned: every
  * field is a float here), or none (string, boolean, tag: no field of the name has that type). */
 static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
 {
     static const char *const types[] = {"float", "integer", "unsigned", "string", "boolean"};
-    static const enum sel_cast makes[] = {CAST_AS_IS, CAST_INTEGER, CAST_INTEGER, CAST_NONE,
+    static const enum sel_cast makes[] = {CAST_AS_IS, CAST_INTEGER, CAST_UNSIGNED, CAST_NONE,
                                           CAST_NONE};
     qscan_t at = *s;
     qtoken_t t;
@@ -531,6 +540,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         } else if (skip_cast_as(r, s, &f->cast)) {
             return -1;
         }
+        unsigned_cast(q, s, f);
         api__qs_next(s, &paren);
         if (q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
             qtoken_t next;
@@ -576,6 +586,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             return -1;
         if (skip_cast_as(r, s, &f->cast))
             return -1;
+        unsigned_cast(q, s, f);
     }
     at = *s;
     api__qs_next(s, &t);
@@ -836,6 +847,30 @@ static int plain_literal(const qtoken_t *t)
            (t->kind == QT_NUMBER && api__q_number_kind(t) != QN_DURATION);
 }
 
+/* lhs against rhs, two integers' texts (-1, 0 or 1): digits up to 2^64 - 1 (influxd's unsigned
+ * literal past int64: compared exactly, not saturated), or a bound parameter's "-5". Into *eq
+ * whether = holds as influxd reduces it: a negative integer against an unsigned one is cast
+ * to uint64 for = and != (-5 = 18446744073709551611), not for the order. */
+static int integer_cmp(const char *lhs, const char *rhs, int *eq)
+{
+    int neg_a = lhs[0] == '-', neg_b = rhs[0] == '-';
+    if (neg_a != neg_b) {
+        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
+        *eq = (neg_a ? b : a) > (unsigned long long)INT64_MAX && a == b; /* strtoull wraps "-5" */
+        return neg_a ? -1 : 1;
+    }
+    int c;
+    if (neg_a) {
+        long long a = strtoll(lhs, NULL, 10), b = strtoll(rhs, NULL, 10);
+        c = (a > b) - (a < b);
+    } else {
+        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
+        c = (a > b) - (a < b);
+    }
+    *eq = c == 0;
+    return c;
+}
+
 /* Reads a comparison of two literals (lhs, read; s before its operator): influxd reduces it
  * before it reads a point, so 'x' = 'x', 1 < 2.5, true != false keep every point and a false
  * one none. Numbers compare as numbers (integers as integers); strings and booleans only by =
@@ -860,12 +895,11 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
             (!is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
             if (bad_number(r, lhs) || bad_number(r, &rhs))
                 return -1;
-            int c = 0, kinds = 1; /* c: lhs against rhs, -1, 0 or 1 */
+            int c = 0, kinds = 1, eq = -1; /* c: lhs against rhs, -1, 0 or 1; eq: = holds */
             if (lhs->kind == QT_NUMBER && rhs.kind == QT_NUMBER) {
                 if (api__q_number_kind(lhs) == QN_INTEGER &&
                     api__q_number_kind(&rhs) == QN_INTEGER) {
-                    long long a = strtoll(lhs->text, NULL, 10), b = strtoll(rhs.text, NULL, 10);
-                    c = (a > b) - (a < b);
+                    c = integer_cmp(lhs->text, rhs.text, &eq);
                 } else {
                     double a = strtod(lhs->text, NULL), b = strtod(rhs.text, NULL);
                     c = (a > b) - (a < b);
@@ -880,9 +914,11 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
                 kinds = 0; /* of two kinds */
             }
             int met = 0;
+            if (eq < 0)
+                eq = c == 0;
             if (kinds == 1)
-                met = k == 0   ? c == 0
-                      : k == 1 ? c != 0
+                met = k == 0   ? eq
+                      : k == 1 ? !eq
                       : k == 2 ? c < 0
                       : k == 3 ? c <= 0
                       : k == 4 ? c > 0
