@@ -325,6 +325,19 @@ static int64_t selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt)
     }
 }
 
+/* Prints an aggregate v of field f: of an ::integer field, a selector's (min, max, first,
+ * last) or a sum within int64 as an integer (influxd's int64: -9223372036854775808), else as a
+ * float (a mean, a count). */
+static void agg_print(sbuf_t *b, const struct sel_field *f, double v)
+{
+    int selector = f->fn == FN_MIN || f->fn == FN_MAX || f->fn == FN_FIRST || f->fn == FN_LAST;
+    int in_range = v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+    if (f->cast == CAST_INTEGER && (selector || (f->fn == FN_SUM && in_range)))
+        cast_print(b, f, v);
+    else
+        go_float(b, v);
+}
+
 /* Writes the bucket at ms: its values, or the fill where a field has none; fill(none) writes no
  * row for a bucket without any value. Empties the accumulators. */
 static void bucket_write(struct sel_run *x, int64_t ms)
@@ -343,11 +356,11 @@ static void bucket_write(struct sel_run *x, int64_t ms)
             if (a->count > 0) {
                 x->prev[i] = acc_value(a, q->f[i].fn);
                 x->has_prev[i] = 1;
-                go_float(b, x->prev[i]);
+                agg_print(b, &q->f[i], x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
                 go_float(b, q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
-                go_float(b, x->prev[i]);
+                agg_print(b, &q->f[i], x->prev[i]);
             } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {
                 /* fill(none) fills nothing: a count with no point in a row another field
                  * wrote is null there, as influxd prints it. */

@@ -3503,6 +3503,10 @@ class IqFix3(InfluxdPair):
             # (vigild: 1e+21, 123456789012345680000, 1.7976931348623157e+308)
             "SELECT a::integer, c::integer, f::integer, h::integer, l::integer FROM fl",
             "SELECT a::integer FROM fl ORDER BY time DESC",
+            "SELECT max(h::integer) FROM fl", "SELECT min(a::integer), max(a::integer) FROM fl",
+            "SELECT first(a::integer), sum(f::integer), mean(c::integer) FROM fl",
+            "SELECT last(l::integer) FROM fl WHERE time >= 1732780800000ms AND time < "
+            "1732784400000ms GROUP BY time(1h) fill(none)",
             # Unchanged: float and field.
             'SELECT temp::float, temp::field FROM "pump-7" LIMIT 3',
             'SELECT mean(temp::float) FROM "pump-7"',
