@@ -101,6 +101,7 @@ static int qmem_init(qmem_t *m, const char *q)
 {
     m->q = q;
     m->blocks = NULL;
+    m->params = NULL;
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -330,6 +331,140 @@ static void qs_other(qscan_t *s, qtoken_t *t)
     } while ((*s->p & 0xC0) == 0x80);
 }
 
+/* ---- bound parameters ------------------------------------------------------------------- */
+
+/* Sets the token a parameter binds to: kind and text (copied into a JSON string). Returns 0, or
+ * -1 when out of memory. */
+static int bind_set(json_t *bound, const char *name, enum qtok kind, const char *text)
+{
+    json_t *pair = json_pack("[is]", (int)kind, text);
+    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
+}
+
+/* Binds the parameter name to a value influxd cannot bind: a token still "$", its name
+ * influxd's reason (why, then arg), which api__q_unbound answers as "missing parameter: why". */
+static int bind_error(json_t *bound, const char *name, const char *why, const char *arg)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "$%s%s", why, arg ? arg : "");
+    int rc = b.oom ? -1 : bind_set(bound, name, QT_OTHER, b.data);
+    sbuf_deinit(&b);
+    return rc;
+}
+
+/* Binds name to the number v as influxd's scanner would read it: "2.5", "-1.0e+300" (always a
+ * '.', so a NUMBER, not an INTEGER, and the digits exact). */
+static int bind_number(json_t *bound, const char *name, double v)
+{
+    char g[40]; /* a double in %.17g: at most 24 bytes, 26 with ".0" */
+    snprintf(g, sizeof g, "%.17g", v);
+    if (strchr(g, '.') == NULL) {
+        char *e = strchr(g, 'e'); /* "1e+300": "1.0e+300" */
+        size_t at = e ? (size_t)(e - g) : strlen(g);
+        memmove(g + at + 2, g + at, strlen(g + at) + 1);
+        memcpy(g + at, ".0", 2);
+    }
+    return bind_set(bound, name, QT_NUMBER, g);
+}
+
+/* Binds name to the JSON value v as influxd 1.6.7 binds a parameter when it scans it
+ * (influxql's BindValue): a string is a string token, an integer or a number (JSON with a '.':
+ * params_asked) a number token, true and false the keywords; an object of one entry
+ * {"identifier" or "ident": name}, {"string": s}, {"integer" or "int": n}, {"number": x} or
+ * {"duration": "1h" or ns} that token. Otherwise influxd's reason (null, a list, another
+ * object); a regex object too, which vigild does not bind (its reader takes a regex from the
+ * query's text). Returns 0, or -1 when out of memory. */
+static int bind_value(json_t *bound, const char *name, const json_t *v)
+{
+    char num[40];
+    if (json_is_string(v))
+        return bind_set(bound, name, QT_STRING, json_string_value(v));
+    if (json_is_integer(v)) {
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        return bind_set(bound, name, QT_NUMBER, num);
+    }
+    if (json_is_real(v))
+        return bind_number(bound, name, json_real_value(v));
+    if (json_is_boolean(v))
+        return bind_set(bound, name, QT_KEYWORD, json_is_true(v) ? "TRUE" : "FALSE");
+    if (json_is_null(v) || json_is_array(v))
+        return bind_error(bound, name, "unable to bind parameter with type ",
+                          json_is_null(v) ? "<nil>" : "[]interface {}");
+    if (json_object_size(v) != 1)
+        return bind_error(bound, name, "bound object parameter value must have exactly one entry",
+                          NULL);
+    void *it = json_object_iter((json_t *)v);
+    const char *k = json_object_iter_key(it);
+    const json_t *x = json_object_iter_value(it);
+    if (strcmp(k, "identifier") == 0 || strcmp(k, "ident") == 0)
+        return json_is_string(x)
+                   ? bind_set(bound, name, QT_IDENT, json_string_value(x))
+                   : bind_error(bound, name, "identifier must be a string value", NULL);
+    if (strcmp(k, "string") == 0)
+        return json_is_string(x)
+                   ? bind_set(bound, name, QT_STRING, json_string_value(x))
+                   : bind_error(bound, name, "string literal must be a string value", NULL);
+    if (strcmp(k, "integer") == 0 || strcmp(k, "int") == 0) {
+        if (!json_is_integer(x))
+            return bind_error(bound, name, "integer literal must be an integer value", NULL);
+        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
+        return bind_set(bound, name, QT_NUMBER, num);
+    }
+    if (strcmp(k, "number") == 0)
+        return json_is_number(x)
+                   ? bind_number(bound, name, json_number_value(x))
+                   : bind_error(bound, name, "number literal must be a float value", NULL);
+    if (strcmp(k, "duration") == 0) {
+        int64_t ns;
+        if (json_is_integer(x) && json_integer_value(x) >= 0) {
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
+            return bind_set(bound, name, QT_NUMBER, num);
+        }
+        if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0)
+            return bind_set(bound, name, QT_NUMBER, json_string_value(x));
+        return bind_error(bound, name, "vigild binds a duration of a duration literal or whole ns",
+                          NULL);
+    }
+    if (strcmp(k, "regex") == 0)
+        return bind_error(bound, name, "vigild does not bind regular expressions", NULL);
+    return bind_error(bound, name, "unknown bind object type: ", k);
+}
+
+/* The tokens params' names bind to, made once for the query (the readers scan a token again
+ * and again, and a string may be as long as the body): name -> [kind, text]. Caller owns:
+ * json_decref. Returns NULL when out of memory. */
+static json_t *params_bind(const json_t *params)
+{
+    json_t *bound = json_object();
+    const char *name;
+    const json_t *v;
+    if (bound == NULL)
+        return NULL;
+    json_object_foreach((json_t *)params, name, v)
+    {
+        if (bind_value(bound, name, v)) {
+            json_decref(bound);
+            return NULL;
+        }
+    }
+    return bound;
+}
+
+/* Binds the parameter t ("$name", just read from s) as params_bind made it: t is then the
+ * token of its value (its text borrowed from the binding, which outlives the query's reading);
+ * a name not bound leaves it "$name" (api__q_unbound's error where a value goes). */
+static void qs_bind(qscan_t *s, qtoken_t *t)
+{
+    const json_t *b = s->mem->params ? json_object_get(s->mem->params, t->text + 1) : NULL;
+    if (b == NULL || t->len == 1)
+        return;
+    const json_t *text = json_array_get(b, 1);
+    t->kind = (enum qtok)json_integer_value(json_array_get(b, 0));
+    t->text = json_string_value(text);
+    t->len = json_string_length(text);
+}
+
 /* Reads the next token into t. */
 void api__qs_next(qscan_t *s, qtoken_t *t)
 {
@@ -380,6 +515,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         t->line = line;
         t->col = col;
+        qs_bind(s, t);
     } else {
         t->kind = QT_OTHER;
         qs_other(s, t);
@@ -395,8 +531,10 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     }
     s->end_line = s->line;
     s->end_col = s->col;
-    s->end_number = t->kind == QT_NUMBER || t->kind == QT_STRING; /* "SELECT 'x'": 11 of 10 */
-    s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0;
+    /* "SELECT 'x'": 11 of 10; "SELECT mean(x)": 18 of 17 */
+    int close = t->kind == QT_OTHER && strcmp(t->text, ")") == 0;
+    s->end_number = t->kind == QT_NUMBER || t->kind == QT_STRING || close;
+    s->end_op = t->kind == QT_OTHER && strcmp(t->text, ",") != 0 && !close;
 }
 
 /* Whether t is the keyword kw (upper case). */
@@ -486,6 +624,29 @@ void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
                want, t->line, t->col);
 }
 
+int api__q_binary_op(const qtoken_t *t)
+{
+    static const char *const ops[] = {"+",  "-", "*",  "/", "%",  "&",  "|",  "^", "=",
+                                      "!=", "<", "<=", ">", ">=", "=~", "!~", NULL};
+    if (api__q_is(t, "AND") || api__q_is(t, "OR"))
+        return 1;
+    for (int i = 0; ops[i]; i++)
+        if (api__q_op(t, ops[i]))
+            return 1;
+    return 0;
+}
+
+int api__q_unbound(api_request_t *r, const qtoken_t *t)
+{
+    if (t->kind != QT_OTHER || t->text[0] != '$')
+        return 0;
+    if (t->text[1] == '\0')
+        api__error(r, 400, "error parsing query: empty bound parameter");
+    else
+        api__error(r, 400, "error parsing query: missing parameter: %s", t->text + 1);
+    return -1;
+}
+
 int api__q_bad_operand(const qtoken_t *t)
 {
     if (t->kind == QT_EOF || t->kind == QT_SEMI || t->kind == QT_BAD)
@@ -507,8 +668,9 @@ int api__q_nest(api_request_t *r, qscan_t *s, const qtoken_t *t)
 int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where)
 {
     qtoken_t at = *t;
-    if (at.kind == QT_EOF && where && s->end_op)
-        at.col--; /* in a condition, right after the operator ("WHERE device =": 34 of 33) */
+    (void)where;
+    if (at.kind == QT_EOF && s->end_op)
+        at.col--; /* right after an operator ("WHERE device =": 34 of 33; "SELECT temp +") */
     api__q_parse_error(r, &at, "identifier, string, number, bool");
     return -1;
 }
@@ -683,7 +845,8 @@ enum qnum api__q_number_kind(const qtoken_t *t)
 {
     if (strchr(t->text, '.') != NULL)
         return QN_NUMBER;
-    return t->text[strspn(t->text, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;
+    const char *d = t->text + (t->text[0] == '-'); /* a bound parameter's "-5" */
+    return d[strspn(d, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;
 }
 
 /* Parses a duration literal into *ns as influxd 1.6.7's influxql.ParseDuration does: one or
@@ -1080,13 +1243,15 @@ static void go_escape_error(api_request_t *r)
  * {"results":[...]} with a result per statement run, or with chunked a document per result
  * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
  * query of no statement (";", a comment) is influxd's {}, chunked an empty body. */
-static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch)
+static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch,
+                      const json_t *params)
 {
     qmem_t m;
     if (qmem_init(&m, q)) {
         api__error(r, 500, "out of memory");
         return;
     }
+    m.params = params;
     int n = q_statements(r, &m, NULL);
     if (n < 0) {
         qmem_deinit(&m);
@@ -1150,6 +1315,69 @@ static int64_t epoch_asked(api_request_t *r)
     return 0;
 }
 
+/* Reads the params parameter (the URL's, else a form body's), influxd's bound parameters: a
+ * JSON object of names and values, as influxd's handler decodes it: the first JSON value,
+ * whatever follows it; null binds nothing. Into *params the tokens they bind to (params_bind;
+ * caller owns: json_decref; NULL when absent or empty). Returns 0, or answers influxd's 400 and -1:
+ * another JSON value (Go's words), or text that is no JSON (at its end Go's "EOF" or "unexpected
+ * EOF"; elsewhere jansson's words, not Go's). */
+static int params_asked(api_request_t *r, json_t **params)
+{
+    *params = NULL;
+    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "params");
+    size_t vlen = v ? strlen(v) : 0;
+    if (v == NULL && !form_arg(r, "params", &v, &vlen))
+        return 0;
+    char *text = malloc(vlen + 1);
+    if (text == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    if (api__pct_decode(v, vlen, text, vlen + 1, 1) < 0) {
+        free(text);
+        api__error(r, 400, "error parsing query parameters: a NUL byte");
+        return -1;
+    }
+    if (text[0] == '\0') {
+        free(text); /* influxd's r.FormValue("params") == "": none */
+        return 0;
+    }
+    json_error_t err;
+    json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
+    if (j == NULL) {
+        size_t blank = strspn(text, " \t\r\n");
+        if (strstr(err.text, "end of file") != NULL || strstr(err.text, "premature end") != NULL)
+            api__error(r, 400, "error parsing query parameters: %s",
+                       text[blank] == '\0' ? "EOF" : "unexpected EOF");
+        else
+            api__error(r, 400, "error parsing query parameters: %s", err.text);
+        free(text);
+        return -1;
+    }
+    free(text);
+    if (json_is_object(j)) {
+        *params = params_bind(j);
+        json_decref(j);
+        if (*params != NULL)
+            return 0;
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    const char *type = json_is_array(j)    ? "array"
+                       : json_is_string(j) ? "string"
+                       : json_is_number(j) ? "number"
+                       : json_is_null(j)   ? NULL
+                                           : "bool";
+    json_decref(j);
+    if (type == NULL)
+        return 0; /* null: nothing bound */
+    api__error(r, 400,
+               "error parsing query parameters: json: cannot unmarshal %s into Go value of type "
+               "map[string]interface {}",
+               type);
+    return -1;
+}
+
 /* GET|POST /query: q from the URL, else from a form body. A q longer than API_IQ_Q_MAX, or
  * holding a NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client
  * did not send (its last name cut short, and kept). The URL's length is bounded before this, by
@@ -1174,7 +1402,9 @@ void api__h_query(api_request_t *r)
         q = trim_go_space(qbuf); /* both read q into qbuf */
     if (!r->status && (q == NULL || q[0] == '\0'))
         api__error(r, 400, "missing required parameter \"q\"");
-    if (!r->status)
-        run_query(r, q, chunked_asked(r), epoch_asked(r));
+    json_t *params = NULL;
+    if (!r->status && params_asked(r, &params) == 0)
+        run_query(r, q, chunked_asked(r), epoch_asked(r), params);
+    json_decref(params);
     free(qbuf);
 }

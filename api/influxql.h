@@ -6,6 +6,7 @@
 
 #include "api_int.h"
 
+#include <jansson.h>
 #include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,6 +35,8 @@ typedef struct qmem {
     char *text;            /* tokens' texts: the token at q[i] is written at text[2i] (its text
                             * is never longer than its span of q, so tokens never overlap) */
     struct qblock *blocks; /* api__qs_alloc's, freed together */
+    const json_t *params;  /* the tokens the request's bound parameters bind to (influxql.c's
+                            * params_bind; borrowed, outliving the reading), or NULL */
 } qmem_t;
 
 typedef struct {
@@ -50,9 +53,11 @@ typedef struct {
     const char *p;         /* the next byte */
     int line, col;         /* p's position: 0-based line, code points into the line */
     int end_line, end_col; /* where the last token ended (the end of input is placed after it) */
-    int end_number;        /* the last token was a number or a string (the end: one closer) */
-    int end_op;            /* the last token was an operator other than ',' (in a condition,
-                            * influxd places the end one closer after it too: operand_error) */
+    int end_number;        /* the last token was a number, a string or ')' (the end: one
+                            * closer: "SELECT mean(x)" 18 of 17) */
+    int end_op;            /* the last token was an operator other than ',', ')' or a call's
+                            * '(' (influxd places the end one closer after it too:
+                            * api__q_operand_error) */
     qmem_t *mem;           /* the query's memory (borrowed) */
     char *w;               /* where the token being read writes its text (in mem->text) */
     long re_alts;          /* the statement's regexes' alternatives so far (api__iq_regex) */
@@ -119,14 +124,21 @@ int api__q_keyword_name(api_request_t *r, qscan_t *s, const char *kw);
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want);
 
+/* Whether t is one of influxd's binary operators: + - * / % & | ^ = != < <= > >= =~ !~, AND,
+ * OR (a string holding one is not). */
+int api__q_binary_op(const qtoken_t *t);
+/* If t is a bound parameter ("$x") the request's params did not bind, answers influxd's 400
+ * ("missing parameter: x"; for a value influxd cannot bind, its reason in place of the name;
+ * "empty bound parameter" for a "$" alone) and returns -1; else 0. A bound one was read as its
+ * value (a string, number, boolean or name token) by api__qs_next. */
+int api__q_unbound(api_request_t *r, const qtoken_t *t);
 /* Whether influxd's expression reader refuses t where a value goes: the end, ';', a quote
  * closed by nothing, or an operator that opens no value (not '(', a sign, '*', a regex's '/',
  * a bound parameter). Its parse error is then api__q_operand_error's, not a statement error. */
 int api__q_bad_operand(const qtoken_t *t);
 
-/* Answers influxd's parse error for t, a bad operand read from s (where: in a WHERE condition,
- * where influxd places the end right after an operator, not two after as elsewhere). Returns
- * -1. */
+/* Answers influxd's parse error for t, a bad operand read from s (the end is placed right after
+ * an operator, in a condition or not: s->end_op; where is no longer read). Returns -1. */
 int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, int where);
 
 /* Reads the keyword kw (upper case). Returns 0, or answers influxd's parse error and -1. */

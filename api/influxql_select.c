@@ -200,6 +200,29 @@ static int scan_bound(struct sel_run *x)
     return 1;
 }
 
+/* The value v of field f under its cast into *v: as it is, or cut to an integer as influxd
+ * casts a float (toward zero). Returns 0 when the cast leaves the field no value. */
+static int cast_value(const struct sel_field *f, double *v)
+{
+    if (f->cast == CAST_NONE)
+        return 0;
+    /* Go's int64(v) on amd64: a value past int64 (or NaN) is -2^63 */
+    if (f->cast == CAST_INTEGER || f->cast == CAST_UNSIGNED)
+        *v = *v > -9223372036854775809.0 && *v < 9223372036854775808.0 ? trunc(*v) + 0.0
+                                                                         : -9223372036854775808.0;
+    return 1;
+}
+
+/* Prints the value v of field f: an ::integer's as Go prints an int64 (all its digits:
+ * -9223372036854775808, not a float's -9223372036854776000), else as a float. */
+static void cast_print(sbuf_t *b, const struct sel_field *f, double v)
+{
+    if (f->cast == CAST_INTEGER)
+        sbuf_printf(b, "%lld", (long long)v); /* cast_value's: an integer within int64 */
+    else
+        go_float(b, v);
+}
+
 /* One raw point: a row with each field's value, null where the point has none. */
 static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
@@ -214,8 +237,9 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
         while (k < n && strcmp(ch[k], want) != 0)
             k++;
         sbuf_append(&x->run->b, ",", 1);
-        if (k < n)
-            go_float(&x->run->b, v[k]);
+        double val = k < n ? v[k] : 0;
+        if (k < n && cast_value(&x->q->f[i], &val))
+            cast_print(&x->run->b, &x->q->f[i], val);
         else
             sbuf_append(&x->run->b, "null", 4);
     }
@@ -255,9 +279,11 @@ static void acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n, co
 {
     for (int i = 0; i < q->nf; i++) {
         const char *want = q->chans[q->f[i].chan];
-        for (size_t k = 0; k < n; k++)
-            if (strcmp(ch[k], want) == 0)
-                acc_add(&a[i], ts, v[k]);
+        for (size_t k = 0; k < n; k++) {
+            double val = v[k];
+            if (strcmp(ch[k], want) == 0 && cast_value(&q->f[i], &val))
+                acc_add(&a[i], ts, val);
+        }
     }
 }
 
@@ -299,6 +325,19 @@ static int64_t selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt)
     }
 }
 
+/* Prints an aggregate v of field f: of an ::integer field, a selector's (min, max, first,
+ * last) or a sum within int64 as an integer (influxd's int64: -9223372036854775808), else as a
+ * float (a mean, a count). */
+static void agg_print(sbuf_t *b, const struct sel_field *f, double v)
+{
+    int selector = f->fn == FN_MIN || f->fn == FN_MAX || f->fn == FN_FIRST || f->fn == FN_LAST;
+    int in_range = v >= -9223372036854775808.0 && v < 9223372036854775808.0;
+    if (f->cast == CAST_INTEGER && (selector || (f->fn == FN_SUM && in_range)))
+        cast_print(b, f, v);
+    else
+        go_float(b, v);
+}
+
 /* Writes the bucket at ms: its values, or the fill where a field has none; fill(none) writes no
  * row for a bucket without any value. Empties the accumulators. */
 static void bucket_write(struct sel_run *x, int64_t ms)
@@ -317,11 +356,11 @@ static void bucket_write(struct sel_run *x, int64_t ms)
             if (a->count > 0) {
                 x->prev[i] = acc_value(a, q->f[i].fn);
                 x->has_prev[i] = 1;
-                go_float(b, x->prev[i]);
+                agg_print(b, &q->f[i], x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
                 go_float(b, q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
-                go_float(b, x->prev[i]);
+                agg_print(b, &q->f[i], x->prev[i]);
             } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {
                 /* fill(none) fills nothing: a count with no point in a row another field
                  * wrote is null there, as influxd prints it. */
@@ -672,7 +711,8 @@ static int raw_merge_point(void *arg, int64_t ts, size_t n, const char *const *c
         for (size_t k = 0; k < n; k++)
             if (strcmp(ch[k], want) == 0) {
                 row->v[i] = v[k];
-                row->have |= 1u << i;
+                if (cast_value(&x->q->f[i], &row->v[i]))
+                    row->have |= 1u << i;
                 break;
             }
     }
@@ -717,7 +757,7 @@ static int merge_raw(struct sel_run *x, const struct dev_facts *f, char *const *
         for (int k = 0; k < q->nf; k++) {
             sbuf_append(&x->run->b, ",", 1);
             if (row->have & (1u << k))
-                go_float(&x->run->b, row->v[k]);
+                cast_print(&x->run->b, &q->f[k], row->v[k]);
             else
                 sbuf_append(&x->run->b, "null", 4);
         }
@@ -984,7 +1024,12 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
          * as "pump,device=pump-7"): no series either way. */
         q->device_none = 1;
     }
-    if (q->device_none) { /* "device" = '', or two ids: influxd answers no series */
+    int valued = 0; /* a field a cast leaves values */
+    for (int i = 0; i < q->nf; i++)
+        valued |= q->f[i].cast != CAST_NONE;
+    if (!valued && api__iqv_kind(q->from) != IQV_ANOMALIES) /* its fields are strings */
+        q->device_none = 1; /* temp::string: no field has that type, influxd answers none */
+    if (q->device_none) {   /* "device" = '', or two ids: influxd answers no series */
         api__q_result_open(run);
         return 0;
     }

@@ -14,8 +14,13 @@ enum sel_fn { FN_RAW, FN_MEAN, FN_MIN, FN_MAX, FN_FIRST, FN_LAST, FN_COUNT, FN_S
 
 enum sel_fill { FILL_NULL, FILL_NONE, FILL_PREVIOUS, FILL_NUMBER };
 
+/* What a field's ::type makes of its values (every field here is a float): as they are, cut
+ * to integers (::integer), none (::string, ::boolean, ::tag); ::unsigned is read, not run. */
+enum sel_cast { CAST_AS_IS, CAST_INTEGER, CAST_UNSIGNED, CAST_NONE };
+
 struct sel_field {
     enum sel_fn fn;
+    enum sel_cast cast;
     int chan;        /* index into select_t's chans */
     const char *col; /* the column's name (borrowed: the query's memory, or static) */
 };

@@ -122,17 +122,17 @@ static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
 static int skip_cast(api_request_t *r, qscan_t *s);
 static int skim_expr(api_request_t *r, qscan_t *s, int where);
 
-/* Whether t is one of influxd's binary operators. */
+/* Whether t is one of influxd's binary operators (AND and OR too). */
 static int is_binary_op(const qtoken_t *t)
 {
-    static const char *const ops[] = {"+",  "-", "*",  "/", "%",  "&",  "|",  "^", "=",
-                                      "!=", "<", "<=", ">", ">=", "=~", "!~", NULL};
-    if (api__q_is(t, "AND") || api__q_is(t, "OR"))
-        return 1;
-    for (int i = 0; ops[i]; i++)
-        if (q_op(t, ops[i]))
-            return 1;
-    return 0;
+    return api__q_binary_op(t);
+}
+
+/* After a call's '(' (read from s): influxd places the end after it as after a name, two on,
+ * not one as after another operator ("SELECT mean(": 14 of 12; "SELECT (": 9 of 8). */
+static void call_paren(qscan_t *s)
+{
+    s->end_op = 0;
 }
 
 /* Reads the rest of a call's arguments, s after its '(' (first) or after a ',' (regexes among
@@ -140,6 +140,8 @@ static int is_binary_op(const qtoken_t *t)
 static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
 {
     qtoken_t t;
+    if (first)
+        call_paren(s);
     for (;; first = 0) {
         qscan_t at = *s;
         api__qs_next(s, &t);
@@ -170,6 +172,11 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 
 static int skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 {
+    /* A level is what recurses: '(', a call, a sign; the name or literal inside them is none
+     * (1,000 parentheses around a field are 1,000 levels). */
+    int call = (t->kind == QT_IDENT || api__q_is(t, "DISTINCT")) && *s->p == '(';
+    if (!call && !q_op(t, "(") && !q_op(t, "-") && !q_op(t, "+"))
+        return skim_operand_at(r, s, t, where);
     if (api__q_nest(r, s, t))
         return -1;
     int rc = skim_operand_at(r, s, t, where);
@@ -220,14 +227,18 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         }
         return bad_number(r, t);
     }
-    if (t->kind == QT_STRING || is_bool(t) || (t->kind == QT_OTHER && t->text[0] == '$'))
+    if (t->kind == QT_STRING || is_bool(t))
         return 0;
+    if (t->kind == QT_OTHER && t->text[0] == '$') /* bound, it was read as its value */
+        return api__q_unbound(r, t);
     if (q_op(t, "*")) {
         qscan_t at = *s;
         qtoken_t c;
         api__qs_next(s, &c);
         if (!q_op(&c, "::") || s->p != at.p + 2) { /* "::" right after the '*' */
             *s = at;
+            s->end_op = 0; /* a wildcard, no operator: the end one on ("SELECT *": 9 of 8) */
+            s->end_number = 1;
             return 0;
         }
         api__qs_next(s, &c);
@@ -326,9 +337,30 @@ static int column_name(api_request_t *r, qscan_t *s, select_t *q, struct sel_fie
  * else its parse error (a blank run printed as read, "\r" as "\n"; a comment as ""; the end,
  * or blanks to the end, as EOF). Every field is a float here and the device tag the one tag,
  * so the type chooses nothing. Returns 0, or -1 (parse error answered). */
+static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast);
+
 static int skip_cast(api_request_t *r, qscan_t *s)
 {
+    return skip_cast_as(r, s, NULL);
+}
+
+/* A field's ::unsigned: vigild's statement error, read on. influxd wraps a negative value
+ * (-5.5::unsigned is 18446744073709551611) and prints integers past 2^53 exactly, which vigild's
+ * doubles cannot hold: answered as ::integer, min() and max() chose other points. */
+static void unsigned_cast(select_t *q, qscan_t *s, const struct sel_field *f)
+{
+    if (f->cast == CAST_UNSIGNED)
+        mark_unsupported(q, s, "::unsigned on a field (influxd wraps negative values)", NULL);
+}
+
+/* skip_cast, and for a field's cast what it makes of the field's values (cast not NULL; left
+ * as it was without a cast): as they are (float, field), truncated (integer, unsigned: every
+ * field is a float here), or none (string, boolean, tag: no field of the name has that type). */
+static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
+{
     static const char *const types[] = {"float", "integer", "unsigned", "string", "boolean"};
+    static const enum sel_cast makes[] = {CAST_AS_IS, CAST_INTEGER, CAST_UNSIGNED, CAST_NONE,
+                                          CAST_NONE};
     qscan_t at = *s;
     qtoken_t t;
     api__qs_next(s, &t);
@@ -362,12 +394,18 @@ static int skip_cast(api_request_t *r, qscan_t *s)
         return -1;
     }
     api__qs_next(s, &t);
-    if (api__q_is(&t, "FIELD") || api__q_is(&t, "TAG"))
+    if (api__q_is(&t, "FIELD") || api__q_is(&t, "TAG")) {
+        if (cast != NULL)
+            *cast = api__q_is(&t, "TAG") ? CAST_NONE : CAST_AS_IS;
         return 0;
+    }
     if (t.kind == QT_IDENT)
         for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (strcasecmp(t.text, types[i]) == 0)
+            if (strcasecmp(t.text, types[i]) == 0) {
+                if (cast != NULL)
+                    *cast = makes[i];
                 return 0;
+            }
     api__q_parse_error(r, &t,
                        t.kind == QT_IDENT ? "float, integer, unsigned, string, boolean, field, tag"
                                           : "float, integer, string, boolean, field, tag");
@@ -449,6 +487,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t paren;
     api__qs_next(s, &paren);
     if (q_op(&paren, "(")) {
+        call_paren(s);
         f->fn = FN_KINDS;
         for (int k = 1; k < FN_KINDS; k++)
             if (strcasecmp(t.text, fn_names[k]) == 0)
@@ -485,6 +524,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
                                            "AS"); /* no field kept: the statement does not run */
             }
         }
+        if (api__q_unbound(r, &arg))
+            return -1;
         if (arg.kind != QT_IDENT) {
             unsupported(q, s, "this argument: ", arg.text);
             return 0;
@@ -496,9 +537,10 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             api__qs_next(s, &paren);
             if (skim_call(r, s, 0, 1))
                 return -1;
-        } else if (skip_cast(r, s)) {
+        } else if (skip_cast_as(r, s, &f->cast)) {
             return -1;
         }
+        unsigned_cast(q, s, f);
         api__qs_next(s, &paren);
         if (q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
             qtoken_t next;
@@ -542,8 +584,9 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         f->chan = chan_index(q, t.text);
         if (column_name(r, s, q, f, t.text))
             return -1;
-        if (skip_cast(r, s))
+        if (skip_cast_as(r, s, &f->cast))
             return -1;
+        unsigned_cast(q, s, f);
     }
     at = *s;
     api__qs_next(s, &t);
@@ -796,13 +839,169 @@ static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
  * true or false, = 'id' or != '' on the device tag, or anything else. */
 enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
 
+/* Whether t is a literal a comparison of literals reads: a string, a number that is no
+ * duration, true or false. */
+static int plain_literal(const qtoken_t *t)
+{
+    return t->kind == QT_STRING || is_bool(t) ||
+           (t->kind == QT_NUMBER && api__q_number_kind(t) != QN_DURATION);
+}
+
+/* lhs against rhs, two integers' texts (-1, 0 or 1): digits up to 2^64 - 1 (influxd's unsigned
+ * literal past int64: compared exactly, not saturated), or a bound parameter's "-5". Into *eq
+ * whether = holds as influxd reduces it: a negative integer against an unsigned one is cast
+ * to uint64 for = and != (-5 = 18446744073709551611), not for the order. */
+static int integer_cmp(const char *lhs, const char *rhs, int *eq)
+{
+    int neg_a = lhs[0] == '-', neg_b = rhs[0] == '-';
+    if (neg_a != neg_b) {
+        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
+        *eq = (neg_a ? b : a) > (unsigned long long)INT64_MAX && a == b; /* strtoull wraps "-5" */
+        return neg_a ? -1 : 1;
+    }
+    int c;
+    if (neg_a) {
+        long long a = strtoll(lhs, NULL, 10), b = strtoll(rhs, NULL, 10);
+        c = (a > b) - (a < b);
+    } else {
+        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
+        c = (a > b) - (a < b);
+    }
+    *eq = c == 0;
+    return c;
+}
+
+/* Reads a comparison of two literals (lhs, read; s before its operator): influxd reduces it
+ * before it reads a point, so 'x' = 'x', 1 < 2.5, true != false keep every point and a false
+ * one none. Numbers compare as numbers (integers as integers); strings and booleans only by =
+ * and != (ordered, or of two kinds: false, as influxd answers them). Anything else after a
+ * literal ('x' =~ /x/, 'x' = device, 1 + 1 = 2) is vigild's statement error, read on.
+ * Returns 0, or -1 (parse error answered). */
+static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *lhs,
+                              enum cmp_kind *kind)
+{
+    static const char *const ops[] = {"=", "!=", "<", "<=", ">", ">="};
+    qscan_t at = *s;
+    qtoken_t op, rhs, next;
+    api__qs_next(s, &op);
+    size_t k = 0;
+    while (k < sizeof ops / sizeof ops[0] && !q_op(&op, ops[k]))
+        k++;
+    if (k < sizeof ops / sizeof ops[0] && plain_literal(lhs)) {
+        api__qs_next(s, &rhs);
+        qscan_t after = *s;
+        api__qs_next(&after, &next);
+        if (plain_literal(&rhs) &&
+            (!is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
+            if (bad_number(r, lhs) || bad_number(r, &rhs))
+                return -1;
+            int c = 0, kinds = 1, eq = -1; /* c: lhs against rhs, -1, 0 or 1; eq: = holds */
+            if (lhs->kind == QT_NUMBER && rhs.kind == QT_NUMBER) {
+                if (api__q_number_kind(lhs) == QN_INTEGER &&
+                    api__q_number_kind(&rhs) == QN_INTEGER) {
+                    c = integer_cmp(lhs->text, rhs.text, &eq);
+                } else {
+                    double a = strtod(lhs->text, NULL), b = strtod(rhs.text, NULL);
+                    c = (a > b) - (a < b);
+                }
+            } else if (lhs->kind == QT_STRING && rhs.kind == QT_STRING) {
+                c = strcmp(lhs->value, rhs.value) != 0;
+                kinds = 2; /* = and != only */
+            } else if (is_bool(lhs) && is_bool(&rhs)) {
+                c = strcmp(lhs->text, rhs.text) != 0;
+                kinds = 2;
+            } else {
+                kinds = 0; /* of two kinds */
+            }
+            int met = 0;
+            if (eq < 0)
+                eq = c == 0;
+            if (kinds == 1)
+                met = k == 0   ? eq
+                      : k == 1 ? !eq
+                      : k == 2 ? c < 0
+                      : k == 3 ? c <= 0
+                      : k == 4 ? c > 0
+                               : c >= 0;
+            else if (kinds == 2)
+                met = k == 0 ? c == 0 : k == 1 ? c != 0 : 0;
+            *kind = met ? CK_TRUE : CK_FALSE;
+            if (!met)
+                q->device_none = 1; /* no point meets it: influxd answers no series */
+            return 0;
+        }
+    }
+    *s = at;
+    mark_unsupported(q, s, "this condition: ", lhs->text); /* read on */
+    return skim_operand(r, s, (qtoken_t *)lhs, 1) || skim_tail(r, s, 1) ? -1 : 0;
+}
+
+/* Reads a comparison on the device tag after its operator op (s after op): = 'id', != '' or
+ * =~ /re/ into q; *kind says which. Returns as read_comparison. */
+static int device_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *op,
+                             enum cmp_kind *kind)
+{
+    qtoken_t v;
+    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
+     * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
+     * two that no device meets (= '', two ids) leave none, as influxd answers them. Two
+     * regexes: both met, or with OR between them (read_condition) either; their alternatives
+     * count against the statement's one budget (api__iq_regex). */
+    if (q_op(op, "=~")) {
+        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
+        const char *re;
+        if (api__iq_regex(r, s, &re))
+            return -1;
+        if (q->device_re2 != NULL) {
+            unsupported(q, s, "more than two regular expressions on the device tag", NULL);
+            return 1;
+        }
+        *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
+        *kind = CK_RE;
+        return 0;
+    }
+    int ne = q_op(op, "!=");
+    if (!(q_op(op, "=") || ne)) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_rhs(r, s, op);
+    }
+    api__qs_next(s, &v);
+    if (api__q_bad_operand(&v))
+        return api__q_operand_error(r, s, &v, 1);
+    if (v.value == NULL || (ne && v.value[0] != '\0')) {
+        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_operand(r, s, &v, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
+    }
+    *kind = CK_DEVICE;
+    if (ne)
+        q->device_any = 1; /* every device has a name */
+    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
+        q->device_none = 1; /* no device has the empty name, nor two names */
+    else
+        q->device = v.value;
+    return 0;
+}
+
+/* Whether the ::type between cast and end (none when they are one place) reads a tag: none, or
+ * ::tag. influxd reads "device"::field (or ::string ...) as a field no point has. */
+static int cast_is_tag(const qscan_t *cast, const qscan_t *end)
+{
+    if (cast->p == end->p)
+        return 1;
+    qscan_t at = *cast;
+    qtoken_t c;
+    api__qs_next(&at, &c); /* "::" */
+    api__qs_next(&at, &c);
+    return api__q_is(&c, "TAG");
+}
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
  * -1 (parse error). */
 static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
                            enum cmp_kind *kind)
 {
-    qtoken_t lhs, op, v;
+    qtoken_t lhs, op;
     *kind = CK_OTHER;
     api__qs_next(s, &lhs);
     if (q_op(&lhs, "(")) {
@@ -834,6 +1033,7 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
                                                : CK_OTHER;
             return lone_literal(r, s, q, &lhs);
         }
+        return literal_comparison(r, s, q, &lhs, kind);
     }
     if (q_op(&lhs, "-") || q_op(&lhs, "+") || (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
         mark_unsupported(q, s, "this condition: ", lhs.text); /* "-temp > 5": read on */
@@ -878,44 +1078,16 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
                          "conditions on a field or on a tag other than the device tag: ", lhs.text);
         return skim_rhs(r, s, &op);
     }
-    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
-     * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
-     * two that no device meets (= '', two ids) leave none, as influxd answers them. Two
-     * regexes: both met, or with OR between them (read_condition) either; their alternatives
-     * count against the statement's one budget (api__iq_regex). */
-    if (q_op(&op, "=~")) {
-        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        const char *re;
-        if (api__iq_regex(r, s, &re))
-            return -1;
-        if (q->device_re2 != NULL) {
-            unsupported(q, s, "more than two regular expressions on the device tag", NULL);
-            return 1;
-        }
-        *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
-        *kind = CK_RE;
-        return 0;
+    /* device::field = 'x' (or ::string, ::float ...): to influxd a field no point has, so no
+     * point meets the comparison (read whole first, for its errors) */
+    const select_t before = *q;
+    int rc = device_comparison(r, s, q, &op, kind);
+    if (rc == 0 && q->unsupported == before.unsupported && !cast_is_tag(&cast_at, &op_at)) {
+        *q = before;
+        q->device_none = 1;
+        *kind = CK_FALSE;
     }
-    int ne = q_op(&op, "!=");
-    if (!(q_op(&op, "=") || ne)) {
-        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return skim_rhs(r, s, &op);
-    }
-    api__qs_next(s, &v);
-    if (api__q_bad_operand(&v))
-        return api__q_operand_error(r, s, &v, 1);
-    if (v.value == NULL || (ne && v.value[0] != '\0')) {
-        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return skim_operand(r, s, &v, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
-    }
-    *kind = CK_DEVICE;
-    if (ne)
-        q->device_any = 1; /* every device has a name */
-    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
-        q->device_none = 1; /* no device has the empty name, nor two names */
-    else
-        q->device = v.value;
-    return 0;
+    return rc;
 }
 
 /* Reads comparisons joined by AND, or joined by OR (not both at one level: a parenthesised
@@ -938,6 +1110,17 @@ static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_
         qscan_t at = *s;
         qtoken_t t;
         api__qs_next(s, &t);
+        if (is_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
+            /* device = 'x' * 2, time > 0 * 5, (device = 'x') = true: influxd reads math or
+             * another comparison on; vigild's statement error, read on for its parse errors */
+            mark_unsupported(q, s, "math or a comparison after a comparison: ", t.text);
+            *s = at;
+            if (skim_tail(r, s, 1))
+                return -1;
+            kind = CK_OTHER;
+            at = *s;
+            api__qs_next(s, &t);
+        }
         int is_or = api__q_is(&t, "OR"), is_and = api__q_is(&t, "AND");
         if (kind == CK_FALSE && (any_or || is_or))
             q->device_none = none; /* false OR x is x */
@@ -1024,6 +1207,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         int star = q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER || is_bool(&t);
         if (star) {
             mark_unsupported(q, s, "GROUP BY ", t.text); /* read on */
+        } else if (api__q_unbound(r, &t)) {
+            return -1;
         } else if (t.kind != QT_IDENT) {
             unsupported(q, s, "GROUP BY ", t.text);
             return 1;
@@ -1046,14 +1231,16 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         } else {
             qscan_t at = *s;
             api__qs_next(s, &p);
-            if (!q_op(&p, "(")) {
+            if (!q_op(&p, "(") || *at.p != '(') {
                 /* A tag named time, to influxd: vigild does not answer it, but reads on for
-                 * influxd's errors ("time '('": found (, expected ;). */
+                 * influxd's errors ("time '('": found (, expected ;). A call's '(' is right
+                 * after the name: "time (10s)" is the tag, then '('. */
                 *s = at;
                 mark_influxd_error(q, s,
                                    "time() is a function and expects at least one "
                                    "argument");
             } else {
+                call_paren(s);
                 int rc = read_time_dimension(r, s, q);
                 if (rc)
                     return rc;
@@ -1082,6 +1269,7 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__error(r, 400, "error parsing query: fill must be a function call");
         return -1;
     }
+    call_paren(s);
     api__qs_next(s, &t);
     if (q_op(&t, ")")) {
         api__error(r, 400,
@@ -1110,9 +1298,9 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
         q->fill = FILL_NUMBER;
         q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
-    } else if ((t.kind == QT_STRING || is_bool(&t)) && !neg) {
-        /* influxd reads the argument whole, then wants a number */
-        if (skim_tail(r, s, 0))
+    } else if ((t.kind == QT_STRING || is_bool(&t) || q_op(&t, "(")) && !neg) {
+        /* influxd reads the argument whole, then wants a number: fill('x'), fill((1)) */
+        if ((q_op(&t, "(") && skim_operand(r, s, &t, 0)) || skim_tail(r, s, 0))
             return -1;
         api__qs_next(s, &p);
         if (!q_op(&p, ")")) {
@@ -1120,6 +1308,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
             return -1;
         }
         api__error(r, 400, "error parsing query: expected number argument in fill()");
+        return -1;
+    } else if (api__q_unbound(r, &t)) {
         return -1;
     } else {
         unsupported(q, s, "fill(", t.text);
@@ -1129,6 +1319,37 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     if (!q_op(&p, ")")) {
         api__q_parse_error(r, &p, ")");
         return -1;
+    }
+    return 0;
+}
+
+/* Whether Go's time.LoadLocation (influxd's tz()) finds the zone name: "", "UTC" and "Local",
+ * or a TZif file of that name in the system's zone database, where Go looks (its $ZONEINFO
+ * and its own zoneinfo.zip aside); a name holding ".." or starting with '/' or '\\' never.
+ * Returns 1, 0, or -1 when out of memory. Opens files: any thread. */
+static int tz_known(const char *name)
+{
+    static const char *const dirs[] = {"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/",
+                                       "/usr/lib/locale/TZ/"};
+    if (name[0] == '\0' || strcmp(name, "UTC") == 0 || strcmp(name, "Local") == 0)
+        return 1;
+    if (strstr(name, "..") != NULL || name[0] == '/' || name[0] == '\\')
+        return 0;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char *path = malloc(strlen(dirs[i]) + strlen(name) + 1);
+        if (path == NULL)
+            return -1;
+        strcpy(path, dirs[i]);
+        strcat(path, name);
+        FILE *f = fopen(path, "rb");
+        free(path);
+        if (f == NULL)
+            continue;
+        char magic[4];
+        int tzif = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
+        fclose(f);
+        if (tzif)
+            return 1;
     }
     return 0;
 }
@@ -1205,6 +1426,7 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 api__error(r, 400, "error parsing query: tz must be a function call");
                 return -1;
             }
+            call_paren(s);
             qtoken_t zone;
             api__qs_next(s, &zone);
             if (skim_operand(r, s, &zone, 0))
@@ -1219,6 +1441,15 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
             api__qs_next(s, &t);
             if (!q_op(&t, ")")) {
                 api__q_parse_error(r, &t, ")");
+                return -1;
+            }
+            int known = tz_known(zone.value); /* after the ')', before the end: influxd's order */
+            if (known <= 0) {
+                if (known < 0)
+                    api__error(r, 500, "out of memory");
+                else
+                    api__error(r, 400, "error parsing query: unable to find time zone %s",
+                               zone.value);
                 return -1;
             }
             at = *s;

@@ -689,6 +689,13 @@ static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n
         (*n)++;
         at = *s;
         api__qs_next(s, &t);
+        if (api__q_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
+            /* device = 'x' * 2: influxd reads math or another comparison on; read on */
+            *unsupported = "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ "
+                           "/re/ on the device tag, joined by AND";
+            *s = cond_at;
+            return api__iq_skim_condition(r, s);
+        }
         if (api__q_is(&t, "OR")) {
             /* influxd's too (a union of conditions): a statement error as in SELECT, not a
              * parse error at a word influxd reads. */

@@ -12,9 +12,10 @@
  * placed at line >= 1 and char >= 0 (a quote is placed one char early, as influxd does), and move
  * the reader forward (or be the end); the statements, answered whole and chunked, must answer 200
  * or 400 with a body (a chunked 200 may be empty), without a crash, leak or undefined
- * behaviour. SELECT and the SHOW statements read a fake store of two devices (fake_*), so their answers run too; SELECT's and
- * SHOW's files come from libapi (influxql_select*.o, influxql_show.o, influxql_regex.o), which call
- * the reader defined here. */
+ * behaviour. SELECT and the SHOW statements read a fake store of two devices (fake_*), so their
+ * answers run too; SELECT's and SHOW's files come from libapi (influxql_select*.o, influxql_show.o,
+ * influxql_regex.o), which call the reader defined here. The unchunked run binds parameters of each
+ * kind ($s, $i, $f, $b, $n, $id, $d, $x ...: params above), the chunked one none. */
 #include "../../api/influxql.c"
 
 #include <stdint.h>
@@ -118,7 +119,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct api_server srv; /* names are only listed (db_remember); a fake store */
     static int ready;
+    static json_t *params; /* bound parameters of each kind ($s, $i, ... in the input) */
     if (!ready) {
+        json_t *raw = json_loads("{\"s\":\"pump-1\",\"e\":\"\",\"i\":-5,\"f\":2.5,\"g\":1e300,"
+                                 "\"b\":true,\"n\":null,\"a\":[1],\"id\":{\"identifier\":\"temp\"},"
+                                 "\"d\":{\"duration\":\"1h\"},\"x\":{\"foo\":1},\"o\":{}}",
+                                 0, NULL);
+        params = raw ? params_bind(raw) : NULL;
+        json_decref(raw);
+        if (params == NULL)
+            abort();
         pthread_mutex_init(&srv.dbs_mu, NULL);
         pthread_mutex_init(&srv.dbs_add_mu, NULL);
         srv.device_tag = "device";
@@ -141,8 +151,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * lookup on no connection answers NULL (0.9.75). */
     api_request_t r = {.srv = &srv, .role = -1, .max_query_limit = 50, .max_scan_points = 100};
     for (int chunked = 0; chunked <= 1 && q[0] != '\0'; chunked++) {
-        run_query(&r, q, chunked,
-                  chunked ? 0 : 1000000); /* a CREATE runs twice: the second finds its name kept */
+        run_query(&r, q, chunked, chunked ? 0 : 1000000, /* a CREATE runs twice: the second */
+                  chunked ? NULL : params);              /* finds its name kept */
         answered(&r, chunked);
     }
     if (srv.ndbs == API_DBS_MAX)
