@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -893,6 +894,34 @@ int api__q_parse_duration(const char *s, int64_t *ns)
         return -2;
     *ns = (int64_t)d;
     return 0;
+}
+
+int api__q_bad_literal(api_request_t *r, const qtoken_t *t)
+{
+    if (t->kind != QT_NUMBER)
+        return 0;
+    if (api__q_number_kind(t) == QN_DURATION) {
+        int64_t ns;
+        int rc = api__q_parse_duration(t->text, &ns);
+        if (rc == -1)
+            api__error(r, 400, "error parsing query: invalid duration");
+        else if (rc == -2)
+            api__error(r, 400,
+                       "error parsing query: overflowed duration %s: choose a smaller duration "
+                       "or INF",
+                       t->text);
+        return rc ? -1 : 0;
+    }
+    int integer = api__q_number_kind(t) == QN_INTEGER;
+    errno = 0;
+    if (integer)
+        (void)strtoull(t->text, NULL, 10);
+    double v = integer ? 0 : strtod(t->text, NULL);
+    if (!(integer ? errno == ERANGE : isinf(v)))
+        return 0;
+    api__error(r, 400, "error parsing query: unable to parse %s at line %d, char %d",
+               integer ? "integer" : "number", t->line, t->col);
+    return -1;
 }
 
 /* Reads a duration (a DURATIONVAL or INF, which is 0) into *ns. Returns 0, or answers

@@ -3546,5 +3546,71 @@ class IqFix3(InfluxdPair):
         ])
 
 
+
+class IqFix4(InfluxdPair):
+    """What iqfix3's review found (session 29, task iqfix4), compared with influxd 1.6.7 here."""
+
+    POINTS = G_POINTS
+
+    def test_duration_tokens_in_expressions_as_influxd(self):
+        # influxd's scanner reads 1e3 (and 1x, 1e-3 ...) as a duration token that ParseDuration
+        # refuses wherever an expression reads it: its 400 "invalid duration" (no position).
+        # iqfix3's literal comparisons answered WHERE 1e3 = 1000 with a 200 statement error.
+        # Two valid durations compare by value; a duration and anything else (1u = 1000) stay
+        # unreduced: no series.
+        self.assert_same([
+            'SELECT temp FROM "pump-7" WHERE 1e3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1000 = 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1E3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e-3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e+3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE -1e3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e3 > 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1x = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1hh = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1s5 = 1 LIMIT 1',
+            "SELECT temp FROM \"pump-7\" WHERE 'x' = 1e3 LIMIT 1",
+            'SELECT temp FROM "pump-7" WHERE true = 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h = 1x LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 99999999999999999999 = 1x LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1x = 99999999999999999999 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 9999999999999999999h = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1 = 9999999999999999999h LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1 = 2 OR 1e3 = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE (1e3 = 1) LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e3 = 1000 AND time > <',
+            'SELECT temp FROM "pump-7" WHERE device = 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e3 = device LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE temp > 1x LIMIT 1',
+            "SELECT temp FROM \"pump-7\" WHERE device = 'x' OR 1e3 = 1",
+            'SELECT 1e3 FROM "pump-7" LIMIT 1',
+            'SELECT mean(1e3) FROM "pump-7"',
+            "SHOW TAG VALUES WITH KEY = device WHERE device = 1e3",
+            "SHOW TAG VALUES WITH KEY = device WHERE 1e3 = 1",
+            'SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill(1e3)',
+            'SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill(1h)',
+            'SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill(-1h)',
+            # valid durations
+            'SELECT temp FROM "pump-7" WHERE 1h = 1h LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h >= 60m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h > 1m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h < 1m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h != 60m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 0s = 0ns LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1d = 1w LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h = 3600000000000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1u = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1000 = 1u LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1.5 = 1h LIMIT 1',
+            "SELECT temp FROM \"pump-7\" WHERE 1h = '1h' LIMIT 1",
+            'SELECT temp FROM "pump-7" WHERE 1h = true LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h = 1h AND time > 1732780840000ms LIMIT 1',
+            # unchanged
+            'SELECT temp FROM "pump-7" WHERE 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE time > 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1.5h = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE .5 = 0.5 LIMIT 1',
+        ])
+
 if __name__ == "__main__":
     vt.main()
