@@ -418,12 +418,15 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
                    : bind_error(bound, name, "number literal must be a float value", NULL);
     if (strcmp(k, "duration") == 0) {
         int64_t ns;
-        if (json_is_integer(x) && json_integer_value(x) >= 0) {
+        if (json_is_integer(x)) { /* -5: "-5ns", a negative duration as influxd binds it */
             snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
             return bind_set(bound, name, QT_NUMBER, num);
         }
         if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0)
             return bind_set(bound, name, QT_NUMBER, json_string_value(x));
+        if (!json_is_string(x)) /* 1.5, true: influxd's words */
+            return bind_error(bound, name, "duration literal must be a string or integer value",
+                              NULL);
         return bind_error(bound, name, "vigild binds a duration of a duration literal or whole ns",
                           NULL);
     }
@@ -852,9 +855,11 @@ enum qnum api__q_number_kind(const qtoken_t *t)
 
 /* Parses a duration literal into *ns as influxd 1.6.7's influxql.ParseDuration does: one or
  * more digits-and-unit pairs, the units ns, u, µ, ms, s, m, h, d, w ("1h30m"; "1us" and "1h30"
- * are not durations). Go's int64 arithmetic wraps, and a sum that wrapped negative is its
- * "overflowed" (one that wrapped twice is taken, as there). Returns 0, -1 for an invalid
- * duration (also digits past INT64_MAX: strconv.ParseInt's error), -2 for an overflowed one. */
+ * are not durations), after a '-' for a negative one (only a bound parameter's: the scanner
+ * reads '-' as an operator). Go's int64 arithmetic wraps, and a sum that wrapped negative is its
+ * "overflowed" (one that wrapped twice is taken, as there; a negative one is never overflowed,
+ * its sum negated as it is). Returns 0, -1 for an invalid duration (also digits past INT64_MAX:
+ * strconv.ParseInt's error), -2 for an overflowed one. */
 int api__q_parse_duration(const char *s, int64_t *ns)
 {
     static const struct {
@@ -872,6 +877,8 @@ int api__q_parse_duration(const char *s, int64_t *ns)
     uint64_t d = 0;
     if (strlen(s) < 2)
         return -1;
+    int neg = *s == '-';
+    s += neg;
     while (*s != '\0') {
         const char *start = s;
         uint64_t n = 0;
@@ -890,9 +897,9 @@ int api__q_parse_duration(const char *s, int64_t *ns)
         d += n * units[i].ns;
         s += strlen(units[i].unit);
     }
-    if ((int64_t)d < 0)
+    if ((int64_t)d < 0 && !neg)
         return -2;
-    *ns = (int64_t)d;
+    *ns = (int64_t)(neg ? 0 - d : d); /* Go's -d: wraps */
     return 0;
 }
 

@@ -1162,9 +1162,10 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
         }
         int64_t ns;
-        /* time(0s) is no GROUP BY time(), as influxd reads it. */
-        if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
-            ns % 1000000 != 0) {
+        /* time(0s) is no GROUP BY time(), as influxd reads it. A bound duration may be
+         * negative ({"duration": "-5m"}): an offset as time(10s, -5m); an interval not. */
+        if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || (ns < 0 && i == 0) ||
+            ns == INT64_MIN || ns % 1000000 != 0) {
             mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
             if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0)) /* read on */
                 return -1;

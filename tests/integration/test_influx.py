@@ -3612,5 +3612,39 @@ class IqFix4(InfluxdPair):
             'SELECT temp FROM "pump-7" WHERE .5 = 0.5 LIMIT 1',
         ])
 
+    def test_negative_bound_durations_as_influxd(self):
+        # influxd binds {"duration": -5} and {"duration": "-5m"} (its ParseDuration takes a
+        # leading '-'): a negative offset in GROUP BY time($d, $o), a time, a lone condition.
+        # vigild answered them with its 400 "missing parameter".
+        g = ('SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND '
+             'time < 1732780830000ms GROUP BY time(10s, %s)')
+        for q, params in (
+                (g % "$o", '{"o":{"duration":-5000000000}}'),
+                (g % "$o", '{"o":{"duration":"-5s"}}'),
+                (g % "$o", '{"o":{"duration":"-5m"}}'),
+                (g % "$o", '{"o":{"duration":"-1h30m"}}'),
+                (g % "-$o", '{"o":{"duration":"-5s"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1', '{"t":{"duration":-5}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1', '{"t":{"duration":"-5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"-5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time < 1732780840000ms + $t LIMIT 1',
+                 '{"t":{"duration":"-5s"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1', '{"t":{"duration":-5}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1', '{"t":{"duration":"-5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t = 1h LIMIT 1', '{"t":{"duration":"-1h"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t < 1h LIMIT 1', '{"t":{"duration":"-1h"}}'),
+                ('SELECT $t FROM "pump-7" LIMIT 1', '{"t":{"duration":"-5m"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill($t)',
+                 '{"t":{"duration":"-5m"}}'),
+                # past int64 when negated, and not a string or an integer: influxd's 400s
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1',
+                 '{"t":{"duration":-9223372036854775808}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1', '{"t":{"duration":1.5}}'),
+                # unchanged
+                (g % "$o", '{"o":{"duration":"5s"}}'),
+        ):
+            self.assert_same([q], params=params)
+
 if __name__ == "__main__":
     vt.main()
