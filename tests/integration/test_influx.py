@@ -3645,6 +3645,15 @@ class IqFix4(InfluxdPair):
                 (g % "$o", '{"o":{"duration":"5s"}}'),
         ):
             self.assert_same([q], params=params)
+        # A negative retention bound in CREATE DATABASE: influxd's statement error (POST, as
+        # influxd warns of a GET's CREATE).
+        for i, (q, params) in enumerate((
+                ("CREATE DATABASE nd%d WITH DURATION $d", '{"d":{"duration":"-5h"}}'),
+                ("CREATE DATABASE nd%d WITH DURATION $d", '{"d":{"duration":-5}}'),
+                ("CREATE DATABASE nd%d WITH DURATION 2h SHARD DURATION $d",
+                 '{"d":{"duration":"-1h"}}'),
+                ("CREATE DATABASE nd%d WITH DURATION $d", '{"d":{"duration":"-0s"}}'))):
+            self.assert_same([q % i], params=params, method="POST")
 
 if __name__ == "__main__":
     vt.main()
