@@ -1050,7 +1050,8 @@ static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (name.len == 0)
         return api__q_result_error(run, "invalid name", NULL); /* InfluxDB's answer to "" */
-    if (duration != 0 && duration < 3600000000000) /* a bound "-5h" too, as influxd */
+    /* A bound negative duration ("-5h") too, as influxd refuses it. */
+    if (duration != 0 && duration < 3600000000000)
         return api__q_result_error(run, "retention policy duration must be at least 1h0m0s", NULL);
     if (duration > 0 && shard > duration)
         return api__q_result_error(run,
