@@ -75,6 +75,7 @@ typedef struct api_episode {
     double peak_score;        /* NaN: none */
     const char *channels;     /* the ranked channels' names, joined by ", " ("" : none) */
     const char *ended_by, *opened_by, *note;
+    int64_t continues, fault; /* the event it continues and its chain's first; 0: none */
 } api_episode_t;
 
 /* Called once per episode; return nonzero to stop. Calling thread. */

@@ -7,7 +7,8 @@
  *                      3 anomaly), float fields
  *   vigil_anomalies    one row per episode at its start: "text", "channels", "ended_by",
  *                      "opened_by", "note" (strings), "end" (its end, ms since the epoch; null
- *                      while active), "peak_score", "id" (numbers), and the "device" tag
+ *                      while active), "peak_score", "id", "continues", "fault" (numbers; the
+ *                      last two null unless the event continues another), and the "device" tag
  *
  * queried with WHERE "device" = 'pump-1' (or =~ /re/ with GROUP BY "device"). The first two are
  * read by influxql_select.c's own machinery (raw, aggregates, GROUP BY time(), fill, bounds):
@@ -176,15 +177,18 @@ enum ep_field {
     EF_END,
     EF_PEAK,
     EF_ID,
+    EF_CONTINUES,
+    EF_FAULT,
     EF_KINDS
 };
-static const char *const ep_fields[EF_KINDS] = {
-    "text", "channels", "ended_by", "opened_by", "note", "device", "end", "peak_score", "id"};
+static const char *const ep_fields[EF_KINDS] = {"text", "channels",  "ended_by", "opened_by",
+                                                "note", "device",    "end",      "peak_score",
+                                                "id",   "continues", "fault"};
 
 /* One episode, copied out of the backend's callback. */
 struct episode {
     char *device, *text, *str[EF_DEVICE]; /* owned; str[EF_TEXT] unused (text); NULL: null */
-    int64_t start_ms, end_ms, id;
+    int64_t start_ms, end_ms, id, continues, fault; /* continues, fault 0: null */
     double peak;
 };
 
@@ -245,6 +249,8 @@ static int collect_episode(void *arg, const api_episode_t *e)
     x->start_ms = e->start_ms;
     x->end_ms = e->end_ms;
     x->id = e->id;
+    x->continues = e->continues;
+    x->fault = e->fault;
     x->peak = e->peak_score;
     if (x->text == NULL)
         l->nomem = 1;
@@ -303,6 +309,8 @@ static int field_null(const struct episode *e, enum ep_field f)
         return e->end_ms < 0;
     if (f == EF_PEAK)
         return isnan(e->peak);
+    if (f == EF_CONTINUES || f == EF_FAULT)
+        return (f == EF_CONTINUES ? e->continues : e->fault) == 0;
     return f != EF_TEXT && f < EF_DEVICE && e->str[f] == NULL;
 }
 
@@ -318,6 +326,8 @@ static void put_field(sbuf_t *b, const struct episode *e, enum ep_field f)
         sbuf_printf(b, "%lld", (long long)e->end_ms);
     else if (f == EF_ID)
         sbuf_printf(b, "%lld", (long long)e->id);
+    else if (f == EF_CONTINUES || f == EF_FAULT)
+        sbuf_printf(b, "%lld", (long long)(f == EF_CONTINUES ? e->continues : e->fault));
     else if (f == EF_PEAK)
         api__iq_go_float(b, e->peak);
     else
@@ -535,10 +545,11 @@ static void key_row(sbuf_t *b, int first, const char *name, const char *type)
 int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement)
 {
     /* vigil_anomalies' fields, sorted as influxd lists them; the numbers are floats. */
-    static const char *const anomaly_keys[] = {"channels", "end",       "ended_by",   "id",
-                                               "note",     "opened_by", "peak_score", "text"};
-    static const char *const anomaly_types[] = {"string", "float",  "string", "float",
-                                                "string", "string", "float",  "string"};
+    static const char *const anomaly_keys[] = {"channels",   "continues", "end",  "ended_by",
+                                               "fault",      "id",        "note", "opened_by",
+                                               "peak_score", "text"};
+    static const char *const anomaly_types[] = {"string", "float",  "float",  "string", "float",
+                                                "float",  "string", "string", "float",  "string"};
     enum iqv_kind k = api__iqv_kind(measurement);
     sbuf_t names;
     sbuf_init(&names);
@@ -557,7 +568,7 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
             key_row(b, i == 0, v[i], "float");
         for (int i = 0; k == IQV_SCORES && i < 2; i++)
             key_row(b, i == 0, score_fields[i], "float");
-        for (int i = 0; k == IQV_ANOMALIES && i < 8; i++)
+        for (int i = 0; k == IQV_ANOMALIES && i < 10; i++)
             key_row(b, i == 0, anomaly_keys[i], anomaly_types[i]);
         sbuf_append(b, "]}", 2);
     }

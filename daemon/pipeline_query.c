@@ -779,6 +779,8 @@ static int episode_call(const json_t *o, sbuf_t *names, api_episode_cb cb, void 
         .ended_by = jstr(o, "ended_by"),
         .opened_by = jstr(o, "opened_by"),
         .note = jstr(o, "note"),
+        .continues = json_integer_value(json_object_get(o, "continues")),
+        .fault = json_integer_value(json_object_get(o, "fault")),
     };
     return cb(arg, &e);
 }

@@ -23,11 +23,14 @@ links); an episode ended by maintenance, the fault still there (not "cleared").
 Python 3 standard library.
 """
 
+import json
 import os
 import random
 import sys
 import time
 import unittest
+import urllib.parse
+import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -140,6 +143,16 @@ class Chains(te.Events):
             sse.close()
         fleet = [e for e in d.get_json("/v1/anomalies")["anomalies"] if e["device"] in devs]
         before = {dev: self.events(dev) for dev in devs}
+        # Grafana's view: vigil_anomalies has the two fields, null on the first event.
+        for dev, (first, second) in devs.items():
+            q = ('SELECT "id", "continues", "fault" FROM "vigil_anomalies" WHERE "device" = '
+                 "'%s' AND time >= 0" % dev)
+            url = "http://127.0.0.1:%d/query?%s" % (d.http_port, urllib.parse.urlencode({"q": q}))
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                rows = json.load(resp)["results"][0]["series"][0]["values"]
+            self.assertEqual([r[1:] for r in rows],
+                             [[first["id"], None, None], [second["id"], first["id"], first["id"]]],
+                             rows)
         for dev in devs:
             self.assertEqual([e for e in fleet if e["device"] == dev], before[dev])
         d.stop()  # SIGTERM: exit 0 asserted
