@@ -675,7 +675,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         }
         if (time_duration(r, &d, &dns))
             return -1;
-        *ns = time_add(*ns, op.text[0] == '+' ? dns : -dns);
+        /* Go's -d: a bound -2^63 ns ("-1ns9223372036854775807ns") negates to itself. */
+        *ns = time_add(*ns, op.text[0] == '+' ? dns : (int64_t)(0 - (uint64_t)dns));
     }
 }
 

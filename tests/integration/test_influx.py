@@ -3651,6 +3651,14 @@ class IqFix4(InfluxdPair):
                 ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1',
                  '{"t":{"duration":-9223372036854775808}}'),
                 ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1', '{"t":{"duration":1.5}}'),
+                # review: -2^63 ns bound (Go's -d of it is itself; vigild negated an int64_t
+                # there: UBSan in fuzz_influxql, seed param-negative-duration)
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"-1ns9223372036854775807ns"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > 1732780800000ms - $t LIMIT 1',
+                 '{"t":{"duration":"-1ns9223372036854775807ns"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1',
+                 '{"t":{"duration":"-1ns9223372036854775807ns"}}'),
                 # unchanged
                 (g % "$o", '{"o":{"duration":"5s"}}'),
         ):
