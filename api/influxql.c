@@ -903,6 +903,21 @@ int api__q_parse_duration(const char *s, int64_t *ns)
     return 0;
 }
 
+/* An overflowed duration's last digits-and-unit pair, as influxd's error names it (Go's %d of
+ * the number, leading zeros gone: "1ns9223372036854775807ns" is 9223372036854775807ns): its
+ * number into *n, its unit at *unit, *ulen bytes long. s parsed whole (-2). */
+static void overflow_pair(const char *s, unsigned long long *n, const char **unit, int *ulen)
+{
+    const char *end = s + strlen(s), *u = end, *d;
+    while (u > s && !q_digit(u[-1]))
+        u--;
+    for (d = u; d > s && q_digit(d[-1]); d--)
+        ;
+    *n = strtoull(d, NULL, 10); /* digits within int64: parsed */
+    *unit = u;
+    *ulen = (int)(end - u);
+}
+
 int api__q_bad_literal(api_request_t *r, const qtoken_t *t)
 {
     if (t->kind != QT_NUMBER)
@@ -910,13 +925,18 @@ int api__q_bad_literal(api_request_t *r, const qtoken_t *t)
     if (api__q_number_kind(t) == QN_DURATION) {
         int64_t ns;
         int rc = api__q_parse_duration(t->text, &ns);
-        if (rc == -1)
+        unsigned long long n;
+        const char *unit;
+        int ulen;
+        if (rc == -1) {
             api__error(r, 400, "error parsing query: invalid duration");
-        else if (rc == -2)
+        } else if (rc == -2) {
+            overflow_pair(t->text, &n, &unit, &ulen);
             api__error(r, 400,
-                       "error parsing query: overflowed duration %s: choose a smaller duration "
-                       "or INF",
-                       t->text);
+                       "error parsing query: overflowed duration %llu%.*s: choose a smaller "
+                       "duration or INF",
+                       n, ulen, unit);
+        }
         return rc ? -1 : 0;
     }
     int integer = api__q_number_kind(t) == QN_INTEGER;
@@ -944,14 +964,19 @@ static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *n
         return -1;
     }
     int rc = api__q_parse_duration(t->text, ns);
-    if (rc == -1)
+    unsigned long long n;
+    const char *unit;
+    int ulen;
+    if (rc == -1) {
         api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t->line,
                    t->col);
-    else if (rc == -2)
+    } else if (rc == -2) {
+        overflow_pair(t->text, &n, &unit, &ulen);
         api__error(r, 400,
-                   "error parsing query: overflowed duration %s: choose a smaller duration or INF "
-                   "at line %d, char %d",
-                   t->text, t->line, t->col);
+                   "error parsing query: overflowed duration %llu%.*s: choose a smaller duration "
+                   "or INF at line %d, char %d",
+                   n, ulen, unit, t->line, t->col);
+    }
     return rc ? -1 : 0;
 }
 

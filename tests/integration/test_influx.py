@@ -3586,6 +3586,13 @@ class IqFix4(InfluxdPair):
             'SELECT temp FROM "pump-7" WHERE 1x = 99999999999999999999 LIMIT 1',
             'SELECT temp FROM "pump-7" WHERE 9999999999999999999h = 1 LIMIT 1',
             'SELECT temp FROM "pump-7" WHERE 1 = 9999999999999999999h LIMIT 1',
+            # review: an overflowed duration of pairs is named by its last pair, as influxd
+            'SELECT temp FROM "pump-7" WHERE 1ns9223372036854775807ns = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 0009999999999h = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE time > now() - 1h9999999999h LIMIT 1',
+            "SHOW TAG VALUES WITH KEY = device WHERE device = 1ns9223372036854775807ns",
+            'CREATE DATABASE x WITH DURATION 1ns9223372036854775807ns',
+            'CREATE DATABASE x WITH DURATION 1h SHARD DURATION 1ns9223372036854775807\u00b5',
             'SELECT temp FROM "pump-7" WHERE 1 = 2 OR 1e3 = 1 LIMIT 1',
             'SELECT temp FROM "pump-7" WHERE (1e3 = 1) LIMIT 1',
             'SELECT temp FROM "pump-7" WHERE 1e3 = 1000 AND time > <',
