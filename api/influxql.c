@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -417,12 +418,15 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
                    : bind_error(bound, name, "number literal must be a float value", NULL);
     if (strcmp(k, "duration") == 0) {
         int64_t ns;
-        if (json_is_integer(x) && json_integer_value(x) >= 0) {
+        if (json_is_integer(x)) { /* -5: "-5ns", a negative duration as influxd binds it */
             snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
             return bind_set(bound, name, QT_NUMBER, num);
         }
         if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0)
             return bind_set(bound, name, QT_NUMBER, json_string_value(x));
+        if (!json_is_string(x)) /* 1.5, true: influxd's words */
+            return bind_error(bound, name, "duration literal must be a string or integer value",
+                              NULL);
         return bind_error(bound, name, "vigild binds a duration of a duration literal or whole ns",
                           NULL);
     }
@@ -851,9 +855,11 @@ enum qnum api__q_number_kind(const qtoken_t *t)
 
 /* Parses a duration literal into *ns as influxd 1.6.7's influxql.ParseDuration does: one or
  * more digits-and-unit pairs, the units ns, u, µ, ms, s, m, h, d, w ("1h30m"; "1us" and "1h30"
- * are not durations). Go's int64 arithmetic wraps, and a sum that wrapped negative is its
- * "overflowed" (one that wrapped twice is taken, as there). Returns 0, -1 for an invalid
- * duration (also digits past INT64_MAX: strconv.ParseInt's error), -2 for an overflowed one. */
+ * are not durations), after a '-' for a negative one (only a bound parameter's: the scanner
+ * reads '-' as an operator). Go's int64 arithmetic wraps, and a sum that wrapped negative is its
+ * "overflowed" (one that wrapped twice is taken, as there; a negative one is never overflowed,
+ * its sum negated as it is). Returns 0, -1 for an invalid duration (also digits past INT64_MAX:
+ * strconv.ParseInt's error), -2 for an overflowed one. */
 int api__q_parse_duration(const char *s, int64_t *ns)
 {
     static const struct {
@@ -871,6 +877,8 @@ int api__q_parse_duration(const char *s, int64_t *ns)
     uint64_t d = 0;
     if (strlen(s) < 2)
         return -1;
+    int neg = *s == '-';
+    s += neg;
     while (*s != '\0') {
         const char *start = s;
         uint64_t n = 0;
@@ -889,10 +897,58 @@ int api__q_parse_duration(const char *s, int64_t *ns)
         d += n * units[i].ns;
         s += strlen(units[i].unit);
     }
-    if ((int64_t)d < 0)
+    if ((int64_t)d < 0 && !neg)
         return -2;
-    *ns = (int64_t)d;
+    *ns = (int64_t)(neg ? 0 - d : d); /* Go's -d: wraps */
     return 0;
+}
+
+/* An overflowed duration's last digits-and-unit pair, as influxd's error names it (Go's %d of
+ * the number, leading zeros gone: "1ns9223372036854775807ns" is 9223372036854775807ns): its
+ * number into *n, its unit at *unit, *ulen bytes long. s parsed whole (-2). */
+static void overflow_pair(const char *s, unsigned long long *n, const char **unit, int *ulen)
+{
+    const char *end = s + strlen(s), *u = end, *d;
+    while (u > s && !q_digit(u[-1]))
+        u--;
+    for (d = u; d > s && q_digit(d[-1]); d--)
+        ;
+    *n = strtoull(d, NULL, 10); /* digits within int64: parsed */
+    *unit = u;
+    *ulen = (int)(end - u);
+}
+
+int api__q_bad_literal(api_request_t *r, const qtoken_t *t)
+{
+    if (t->kind != QT_NUMBER)
+        return 0;
+    if (api__q_number_kind(t) == QN_DURATION) {
+        int64_t ns;
+        int rc = api__q_parse_duration(t->text, &ns);
+        unsigned long long n;
+        const char *unit;
+        int ulen;
+        if (rc == -1) {
+            api__error(r, 400, "error parsing query: invalid duration");
+        } else if (rc == -2) {
+            overflow_pair(t->text, &n, &unit, &ulen);
+            api__error(r, 400,
+                       "error parsing query: overflowed duration %llu%.*s: choose a smaller "
+                       "duration or INF",
+                       n, ulen, unit);
+        }
+        return rc ? -1 : 0;
+    }
+    int integer = api__q_number_kind(t) == QN_INTEGER;
+    errno = 0;
+    if (integer)
+        (void)strtoull(t->text, NULL, 10);
+    double v = integer ? 0 : strtod(t->text, NULL);
+    if (!(integer ? errno == ERANGE : isinf(v)))
+        return 0;
+    api__error(r, 400, "error parsing query: unable to parse %s at line %d, char %d",
+               integer ? "integer" : "number", t->line, t->col);
+    return -1;
 }
 
 /* Reads a duration (a DURATIONVAL or INF, which is 0) into *ns. Returns 0, or answers
@@ -908,14 +964,19 @@ static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *n
         return -1;
     }
     int rc = api__q_parse_duration(t->text, ns);
-    if (rc == -1)
+    unsigned long long n;
+    const char *unit;
+    int ulen;
+    if (rc == -1) {
         api__error(r, 400, "error parsing query: invalid duration at line %d, char %d", t->line,
                    t->col);
-    else if (rc == -2)
+    } else if (rc == -2) {
+        overflow_pair(t->text, &n, &unit, &ulen);
         api__error(r, 400,
-                   "error parsing query: overflowed duration %s: choose a smaller duration or INF "
-                   "at line %d, char %d",
-                   t->text, t->line, t->col);
+                   "error parsing query: overflowed duration %llu%.*s: choose a smaller duration "
+                   "or INF at line %d, char %d",
+                   n, ulen, unit, t->line, t->col);
+    }
     return rc ? -1 : 0;
 }
 
@@ -1014,7 +1075,8 @@ static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (name.len == 0)
         return api__q_result_error(run, "invalid name", NULL); /* InfluxDB's answer to "" */
-    if (duration > 0 && duration < 3600000000000)
+    /* A bound negative duration ("-5h") too, as influxd refuses it. */
+    if (duration != 0 && duration < 3600000000000)
         return api__q_result_error(run, "retention policy duration must be at least 1h0m0s", NULL);
     if (duration > 0 && shard > duration)
         return api__q_result_error(run,

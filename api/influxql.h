@@ -156,6 +156,12 @@ int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, 
  * (invalid) or -2 (overflowed). */
 int api__q_parse_duration(const char *s, int64_t *ns);
 
+/* Answers influxd's parse error for a literal t it cannot read where an expression reads it
+ * (parseUnaryExpr): an integer past uint64, a number past the largest double (with t's
+ * position), a duration token ParseDuration refuses (1e3, 1x: "invalid duration") or that
+ * overflows (no position, as influxd). Returns -1 then; else 0 (t no number, or readable). */
+int api__q_bad_literal(api_request_t *r, const qtoken_t *t);
+
 /* Writes s as a JSON string into b as influxd's Go writer does: api__json_str's escapes, and
  * '<', '>', '&', U+2028 and U+2029 as \u003c, \u003e, \u0026, \u2028 and \u2029. Every string
  * of a /query answer goes through it, so the answer's length (run->b.len, which API_PAGE_BYTES

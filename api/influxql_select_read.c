@@ -74,22 +74,19 @@ static int is_bool(const qtoken_t *t)
     return api__q_is(t, "TRUE") || api__q_is(t, "FALSE");
 }
 
-/* Answers influxd's parse error for a number literal t it cannot read (an integer past uint64,
- * a number past the largest double) and returns -1; else 0. */
+/* Answers influxd's parse error for a literal t it cannot read (api__q_bad_literal) and
+ * returns -1; else 0. */
 static int bad_number(api_request_t *r, const qtoken_t *t)
 {
-    if (t->kind != QT_NUMBER || api__q_number_kind(t) == QN_DURATION)
-        return 0;
-    int integer = api__q_number_kind(t) == QN_INTEGER;
-    errno = 0;
-    if (integer)
-        (void)strtoull(t->text, NULL, 10);
-    double v = integer ? 0 : strtod(t->text, NULL);
-    if (!(integer ? errno == ERANGE : isinf(v)))
-        return 0;
-    api__error(r, 400, "error parsing query: unable to parse %s at line %d, char %d",
-               integer ? "integer" : "number", t->line, t->col);
-    return -1;
+    return api__q_bad_literal(r, t);
+}
+
+/* Reads the duration token t into *ns, or answers influxd's parse error for one it refuses
+ * (api__q_bad_literal) and returns -1. */
+static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
+{
+    *ns = 0;
+    return api__q_bad_literal(r, t) || api__q_parse_duration(t->text, ns) ? -1 : 0;
 }
 
 /* Whether t is the operator op (a string never is). */
@@ -216,17 +213,8 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         }
         return 0;
     }
-    if (t->kind == QT_NUMBER) {
-        int64_t ns;
-        if (api__q_number_kind(t) == QN_DURATION && api__q_parse_duration(t->text, &ns) == -2) {
-            api__error(r, 400,
-                       "error parsing query: overflowed duration %s: choose a smaller duration "
-                       "or INF",
-                       t->text);
-            return -1;
-        }
-        return bad_number(r, t);
-    }
+    if (t->kind == QT_NUMBER)
+        return bad_number(r, t); /* 1e3, 1x: invalid durations, influxd's 400 */
     if (t->kind == QT_STRING || is_bool(t))
         return 0;
     if (t->kind == QT_OTHER && t->text[0] == '$') /* bound, it was read as its value */
@@ -627,20 +615,6 @@ int64_t api__iq_ms_to_ns(int64_t ms)
     return (ms > lim ? lim : ms < -lim ? -lim : ms) * 1000000;
 }
 
-/* Reads the duration token t into *ns, or answers influxd's parse error for one it refuses in a
- * condition (its words there carry no position) and returns -1. */
-static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
-{
-    int rc = api__q_parse_duration(t->text, ns);
-    if (rc == -1)
-        api__error(r, 400, "error parsing query: invalid duration");
-    else if (rc == -2)
-        api__error(r, 400,
-                   "error parsing query: overflowed duration %s: choose a smaller duration or INF",
-                   t->text);
-    return rc ? -1 : 0;
-}
-
 /* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
  * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
  * time vigild reads: q->unsupported), or -1 (parse error). */
@@ -701,7 +675,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         }
         if (time_duration(r, &d, &dns))
             return -1;
-        *ns = time_add(*ns, op.text[0] == '+' ? dns : -dns);
+        /* Go's -d: a bound -2^63 ns ("-1ns9223372036854775807ns") negates to itself. */
+        *ns = time_add(*ns, op.text[0] == '+' ? dns : (int64_t)(0 - (uint64_t)dns));
     }
 }
 
@@ -839,12 +814,11 @@ static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
  * true or false, = 'id' or != '' on the device tag, or anything else. */
 enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
 
-/* Whether t is a literal a comparison of literals reads: a string, a number that is no
- * duration, true or false. */
+/* Whether t is a literal a comparison of literals reads: a string, a number, a duration (1h;
+ * also one influxd refuses, 1e3: its 400 when read), true or false. */
 static int plain_literal(const qtoken_t *t)
 {
-    return t->kind == QT_STRING || is_bool(t) ||
-           (t->kind == QT_NUMBER && api__q_number_kind(t) != QN_DURATION);
+    return t->kind == QT_STRING || is_bool(t) || t->kind == QT_NUMBER;
 }
 
 /* lhs against rhs, two integers' texts (-1, 0 or 1): digits up to 2^64 - 1 (influxd's unsigned
@@ -893,10 +867,24 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
         api__qs_next(&after, &next);
         if (plain_literal(&rhs) &&
             (!is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
-            if (bad_number(r, lhs) || bad_number(r, &rhs))
+            if (bad_number(r, lhs) || bad_number(r, &rhs)) /* the left one first, as influxd */
                 return -1;
+            int dur_a = lhs->kind == QT_NUMBER && api__q_number_kind(lhs) == QN_DURATION;
+            int dur_b = rhs.kind == QT_NUMBER && api__q_number_kind(&rhs) == QN_DURATION;
+            int64_t ns_a = 0, ns_b = 0;
+            if (dur_a)
+                (void)api__q_parse_duration(lhs->text, &ns_a); /* read above */
+            if (dur_b)
+                (void)api__q_parse_duration(rhs.text, &ns_b);
             int c = 0, kinds = 1, eq = -1; /* c: lhs against rhs, -1, 0 or 1; eq: = holds */
-            if (lhs->kind == QT_NUMBER && rhs.kind == QT_NUMBER) {
+            if (dur_a || dur_b) {
+                /* Two durations compare by value (1h = 60m); a duration and anything else,
+                 * even an integer (1u = 1000), stay unreduced: no point meets them. */
+                if (dur_a && dur_b)
+                    c = (ns_a > ns_b) - (ns_a < ns_b);
+                else
+                    kinds = 0;
+            } else if (lhs->kind == QT_NUMBER && rhs.kind == QT_NUMBER) {
                 if (api__q_number_kind(lhs) == QN_INTEGER &&
                     api__q_number_kind(&rhs) == QN_INTEGER) {
                     c = integer_cmp(lhs->text, rhs.text, &eq);
@@ -1175,9 +1163,10 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
         }
         int64_t ns;
-        /* time(0s) is no GROUP BY time(), as influxd reads it. */
-        if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns < 0 ||
-            ns % 1000000 != 0) {
+        /* time(0s) is no GROUP BY time(), as influxd reads it. A bound duration may be
+         * negative ({"duration": "-5m"}): an offset as time(10s, -5m); an interval not. */
+        if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || (ns < 0 && i == 0) ||
+            ns == INT64_MIN || ns % 1000000 != 0) {
             mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
             if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0)) /* read on */
                 return -1;
@@ -1289,6 +1278,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
             return -1;
         }
     }
+    if (bad_number(r, &t)) /* fill(1e3): influxd reads the argument as an expression */
+        return -1;
     if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
         q->fill = FILL_NULL;
     else if (t.kind == QT_IDENT && strcasecmp(t.text, "none") == 0 && !neg)
@@ -1298,8 +1289,10 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
         q->fill = FILL_NUMBER;
         q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
-    } else if ((t.kind == QT_STRING || is_bool(&t) || q_op(&t, "(")) && !neg) {
-        /* influxd reads the argument whole, then wants a number: fill('x'), fill((1)) */
+    } else if (((t.kind == QT_STRING || is_bool(&t) || q_op(&t, "(")) && !neg) ||
+               t.kind == QT_NUMBER) {
+        /* influxd reads the argument whole, then wants a number: fill('x'), fill((1)),
+         * fill(1h), fill(-1h) (a number that is no duration was read above) */
         if ((q_op(&t, "(") && skim_operand(r, s, &t, 0)) || skim_tail(r, s, 0))
             return -1;
         api__qs_next(s, &p);

@@ -601,6 +601,8 @@ static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_
     api__qs_next(s, &v);
     if (!ident && api__q_bad_operand(&v)) /* WHERE device = at the end: influxd's 400 */
         return api__q_operand_error(r, s, &v, 1);
+    if (!ident && api__q_bad_literal(r, &v)) /* device = 1e3: influxd's invalid duration */
+        return -1;
     if (!ident && v.value == NULL &&
         (v.kind == QT_NUMBER || api__q_is(&v, "TRUE") || api__q_is(&v, "FALSE"))) {
         c->pattern = ""; /* "device = 5": influxd keeps every value (no string to compare) */

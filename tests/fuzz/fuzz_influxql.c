@@ -15,7 +15,8 @@
  * behaviour. SELECT and the SHOW statements read a fake store of two devices (fake_*), so their
  * answers run too; SELECT's and SHOW's files come from libapi (influxql_select*.o, influxql_show.o,
  * influxql_regex.o), which call the reader defined here. The unchunked run binds parameters of each
- * kind ($s, $i, $f, $b, $n, $id, $d, $x ...: params above), the chunked one none. */
+ * kind ($s, $i, $f, $b, $n, $id, $d, $x ...: params above; $dn and $dm negative
+ * durations, $dm -2^63 ns), the chunked one none. */
 #include "../../api/influxql.c"
 
 #include <stdint.h>
@@ -123,7 +124,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ready) {
         json_t *raw = json_loads("{\"s\":\"pump-1\",\"e\":\"\",\"i\":-5,\"f\":2.5,\"g\":1e300,"
                                  "\"b\":true,\"n\":null,\"a\":[1],\"id\":{\"identifier\":\"temp\"},"
-                                 "\"d\":{\"duration\":\"1h\"},\"x\":{\"foo\":1},\"o\":{}}",
+                                 "\"d\":{\"duration\":\"1h\"},\"x\":{\"foo\":1},\"o\":{},"
+                                 "\"dn\":{\"duration\":\"-5m\"},"
+                                 "\"dm\":{\"duration\":\"-1ns9223372036854775807ns\"}}",
                                  0, NULL);
         params = raw ? params_bind(raw) : NULL;
         json_decref(raw);

@@ -3556,5 +3556,129 @@ class IqFix3(InfluxdPair):
         ])
 
 
+
+class IqFix4(InfluxdPair):
+    """What iqfix3's review found (session 29, task iqfix4), compared with influxd 1.6.7 here."""
+
+    POINTS = G_POINTS
+
+    def test_duration_tokens_in_expressions_as_influxd(self):
+        # influxd's scanner reads 1e3 (and 1x, 1e-3 ...) as a duration token that ParseDuration
+        # refuses wherever an expression reads it: its 400 "invalid duration" (no position).
+        # iqfix3's literal comparisons answered WHERE 1e3 = 1000 with a 200 statement error.
+        # Two valid durations compare by value; a duration and anything else (1u = 1000) stay
+        # unreduced: no series.
+        self.assert_same([
+            'SELECT temp FROM "pump-7" WHERE 1e3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1000 = 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1E3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e-3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e+3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE -1e3 = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e3 > 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1x = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1hh = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1s5 = 1 LIMIT 1',
+            "SELECT temp FROM \"pump-7\" WHERE 'x' = 1e3 LIMIT 1",
+            'SELECT temp FROM "pump-7" WHERE true = 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h = 1x LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 99999999999999999999 = 1x LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1x = 99999999999999999999 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 9999999999999999999h = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1 = 9999999999999999999h LIMIT 1',
+            # review: an overflowed duration of pairs is named by its last pair, as influxd
+            'SELECT temp FROM "pump-7" WHERE 1ns9223372036854775807ns = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 0009999999999h = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE time > now() - 1h9999999999h LIMIT 1',
+            "SHOW TAG VALUES WITH KEY = device WHERE device = 1ns9223372036854775807ns",
+            'CREATE DATABASE x WITH DURATION 1ns9223372036854775807ns',
+            'CREATE DATABASE x WITH DURATION 1h SHARD DURATION 1ns9223372036854775807\u00b5',
+            'SELECT temp FROM "pump-7" WHERE 1 = 2 OR 1e3 = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE (1e3 = 1) LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e3 = 1000 AND time > <',
+            'SELECT temp FROM "pump-7" WHERE device = 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1e3 = device LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE temp > 1x LIMIT 1',
+            "SELECT temp FROM \"pump-7\" WHERE device = 'x' OR 1e3 = 1",
+            'SELECT 1e3 FROM "pump-7" LIMIT 1',
+            'SELECT mean(1e3) FROM "pump-7"',
+            "SHOW TAG VALUES WITH KEY = device WHERE device = 1e3",
+            "SHOW TAG VALUES WITH KEY = device WHERE 1e3 = 1",
+            'SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill(1e3)',
+            'SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill(1h)',
+            'SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill(-1h)',
+            # valid durations
+            'SELECT temp FROM "pump-7" WHERE 1h = 1h LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h >= 60m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h > 1m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h < 1m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h != 60m LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 0s = 0ns LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1d = 1w LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h = 3600000000000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1u = 1000 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1000 = 1u LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1.5 = 1h LIMIT 1',
+            "SELECT temp FROM \"pump-7\" WHERE 1h = '1h' LIMIT 1",
+            'SELECT temp FROM "pump-7" WHERE 1h = true LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1h = 1h AND time > 1732780840000ms LIMIT 1',
+            # unchanged
+            'SELECT temp FROM "pump-7" WHERE 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE time > 1e3 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE 1.5h = 1 LIMIT 1',
+            'SELECT temp FROM "pump-7" WHERE .5 = 0.5 LIMIT 1',
+        ])
+
+    def test_negative_bound_durations_as_influxd(self):
+        # influxd binds {"duration": -5} and {"duration": "-5m"} (its ParseDuration takes a
+        # leading '-'): a negative offset in GROUP BY time($d, $o), a time, a lone condition.
+        # vigild answered them with its 400 "missing parameter".
+        g = ('SELECT mean(temp) FROM "pump-7" WHERE time >= 1732780800000ms AND '
+             'time < 1732780830000ms GROUP BY time(10s, %s)')
+        for q, params in (
+                (g % "$o", '{"o":{"duration":-5000000000}}'),
+                (g % "$o", '{"o":{"duration":"-5s"}}'),
+                (g % "$o", '{"o":{"duration":"-5m"}}'),
+                (g % "$o", '{"o":{"duration":"-1h30m"}}'),
+                (g % "-$o", '{"o":{"duration":"-5s"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1', '{"t":{"duration":-5}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1', '{"t":{"duration":"-5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"-5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time < 1732780840000ms + $t LIMIT 1',
+                 '{"t":{"duration":"-5s"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1', '{"t":{"duration":-5}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1', '{"t":{"duration":"-5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t = 1h LIMIT 1', '{"t":{"duration":"-1h"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t < 1h LIMIT 1', '{"t":{"duration":"-1h"}}'),
+                ('SELECT $t FROM "pump-7" LIMIT 1', '{"t":{"duration":"-5m"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill($t)',
+                 '{"t":{"duration":"-5m"}}'),
+                # past int64 when negated, and not a string or an integer: influxd's 400s
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1',
+                 '{"t":{"duration":-9223372036854775808}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1', '{"t":{"duration":1.5}}'),
+                # review: -2^63 ns bound (Go's -d of it is itself; vigild negated an int64_t
+                # there: UBSan in fuzz_influxql, seed param-negative-duration)
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"-1ns9223372036854775807ns"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > 1732780800000ms - $t LIMIT 1',
+                 '{"t":{"duration":"-1ns9223372036854775807ns"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1',
+                 '{"t":{"duration":"-1ns9223372036854775807ns"}}'),
+                # unchanged
+                (g % "$o", '{"o":{"duration":"5s"}}'),
+        ):
+            self.assert_same([q], params=params)
+        # A negative retention bound in CREATE DATABASE: influxd's statement error (POST, as
+        # influxd warns of a GET's CREATE).
+        for i, (q, params) in enumerate((
+                ("CREATE DATABASE nd%d WITH DURATION $d", '{"d":{"duration":"-5h"}}'),
+                ("CREATE DATABASE nd%d WITH DURATION $d", '{"d":{"duration":-5}}'),
+                ("CREATE DATABASE nd%d WITH DURATION 2h SHARD DURATION $d",
+                 '{"d":{"duration":"-1h"}}'),
+                ("CREATE DATABASE nd%d WITH DURATION $d", '{"d":{"duration":"-0s"}}'))):
+            self.assert_same([q % i], params=params, method="POST")
+
 if __name__ == "__main__":
     vt.main()
