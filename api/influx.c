@@ -241,7 +241,7 @@ void api__h_write(api_request_t *r)
         return;
     lp_opts_t lo = {.device_tag = srv->opts.device_tag, .precision = LP_NS, .max_line = 0};
     if (p && lp_precision_parse(p, &lo.precision)) {
-        api__error(r, 400, "parameter 'precision': '%s' is not one of ns, u, ms, s, m, h", p);
+        api__error(r, 400, "parameter 'precision': '%s' is not one of n, ns, u, us, ms, s, m, h", p);
         return;
     }
     char *body;

@@ -22,7 +22,7 @@ static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 
 /* The codes each route answers when it does its job, exported from the start (0 before its first
  * request), so rate() and increase() see a route's first successes instead of starting a series
- * on them. Only these: the whole route x code matrix would be 21 x 18 = 378 series, mostly
+ * on them. Only these: the whole route x code matrix would be ROUTE_COUNT x 18 series (24 x 18 = 432), mostly
  * impossible pairs (a 413 from GET /healthz). So an error pair still appears with its first
  * error, which rate() does not count (the shipped rules alert on no HTTP error rate; the
  * dashboard's errors panel shows it from the second). not_found's one answer is 404 and is

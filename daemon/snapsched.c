@@ -94,6 +94,7 @@ int snapsched_start(snapsched_t **out, snapshots_t *snaps, pipeline_t *pipe, int
         rc = ERR_NOMEM;
         goto fail_thread;
     }
+    pthread_setname_np(s->thread, "snapshots");
     *out = s;
     return 0;
 fail_thread:
