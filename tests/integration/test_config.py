@@ -4,6 +4,7 @@
 taking effect, also on devices restored from the database after a restart."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -592,6 +593,203 @@ class ReloadScanBound(tp.DaemonPerTest):
         self.assertGreater(len(paged), 5)  # about 30 points (3 buckets) a page
         self.assertEqual([b for p in paged for b in p], whole[0])
         self.assertEqual(d.proc.pid, pid)
+
+
+# ---- the documentation against daemon/config.c (session 30, task docaudit) -------------------
+
+CONFIG_C = os.path.join(vt.REPO, "daemon", "config.c")
+SHIPPED = os.path.join(vt.REPO, "etc", "vigild.conf")
+MANPAGE = os.path.join(vt.REPO, "docs", "vigild.8")
+README = os.path.join(vt.REPO, "README.md")
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def code_settings():
+    """{"section.key": field} from config.c's settings[] table, in its order."""
+    table = read(CONFIG_C).split("settings[] = {", 1)[1].split("};", 1)[0]
+    return {"%s.%s" % (s, k): f for s, k, f in
+            re.findall(r'S\("(\w+)", "(\w+)", K_\w+, (\w+),', table)}
+
+
+def code_defaults():
+    """{"section.key": default as etc/vigild.conf writes it} for the settings whose default
+    config_default() (or the function it copies it from) sets to a literal; the others are
+    named by code_derived_defaults()."""
+    src = read(CONFIG_C)
+    body = src.split("void config_default(config_t *c)", 1)[1].split("\n}\n", 1)[0]
+    field_key = {f: k for k, f in code_settings().items()}
+    out = {}
+    for field, val in re.findall(r'snprintf\(c->(\w+), sizeof c->\w+, "([^"]*)"\)', body):
+        out[field_key[field]] = val
+    for field, val in re.findall(r"\n\s*c->(\w+) = ([^;]+);", body):
+        val = val.strip()
+        m = re.fullmatch(r"(\d+)u? << (\d+)", val)
+        if m:
+            val = str(int(m.group(1)) << int(m.group(2)))
+        if re.fullmatch(r"-?\d+", val) and field in field_key:
+            out[field_key[field]] = val
+    # Where config_default copies another module's default: that module's literal.
+    copied = {
+        "http.max_scan_points": ("api/server.c", r"o->max_scan_points = (\d+);"),
+        "http.max_event_streams": ("api/events.c", r"o->max_streams = (\d+);"),
+        "http.events_keepalive_ms": ("api/events.c", r"o->keepalive_ms = (\d+);"),
+        "http.events_ring": ("api/events.c", r"o->ring = (\d+);"),
+        "http.events_max_unsent": ("api/events.c", r"o->max_unsent = 1u << (\d+);"),
+        "model.warmup": ("model/detector.c", r"cfg->warmup = (\d+);"),
+        "model.retrain_every": ("model/detector.c", r"cfg->retrain_every = (\d+);"),
+        "model.train_window": ("model/detector.c", r"cfg->history = (\d+);"),
+        "model.hidden": ("model/detector.c", r"cfg->n_hidden = (\d+);"),
+        "model.serving_precision": ("model/detector.c", r"cfg->serving_f16 = (\d+);"),
+        "model.kind": ("model/detector.c", r"cfg->model_kind = DET_MODEL_(\w+);"),
+        "model.lstm_min_rows": ("model/detector.c", r"cfg->lstm_min_rows = (-?\d+);"),
+        "daemon.log_level": ("daemon/config.c", r"c->log_level = LOG_LEVEL_(\w+);"),
+    }
+    for key, (path, pat) in copied.items():
+        m = re.search(pat, read(os.path.join(vt.REPO, path)))
+        if m is None:
+            raise AssertionError("%s: no %r (the default of %s moved?)" % (path, pat, key))
+        out[key] = str(1 << int(m.group(1))) if "<<" in pat else m.group(1)
+    # Settings config_default() leaves at memset's zero (and detector_config_default() too,
+    # for model.retrain_seconds): assigned nowhere in either.
+    det = read(os.path.join(vt.REPO, "model", "detector.c"))
+    for key, field in code_settings().items():
+        zero = not re.search(r"\bc->%s\b" % field, body) or (
+            key == "model.retrain_seconds" and not re.search(r"cfg->retrain_seconds =", det))
+        if key not in out and zero:
+            out[key] = "" if re.search(r'S\("\w+", "%s", K_STR,' % key.split(".")[1], src) else "0"
+    return out
+
+
+def shipped_settings():
+    """{"section.key": value} of etc/vigild.conf, in file order."""
+    out, section = {}, None
+    for line in read(SHIPPED).splitlines():
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        m = re.fullmatch(r"\[(\w+)\]", line)
+        if m:
+            section = m.group(1)
+            continue
+        k, v = (x.strip() for x in line.split("=", 1))
+        out["%s.%s" % (section, k)] = v
+    return out
+
+
+def readme_section(text, heading):
+    start = text.index("\n" + heading + "\n")
+    m = re.search(r"\n## ", text[start + 1:])
+    return text[start:start + 1 + m.start()] if m else text[start:]
+
+
+def size_words(s):
+    """A default as README writes it ("32 MiB", "1,000", "`full`", "none") as the file's
+    value, or None when it is not one."""
+    s = s.strip().strip("`")
+    if s in ("none", "none (no authentication)", "none: plain HTTP"):
+        return ""
+    m = re.fullmatch(r"([\d,]+)(?: (KiB|MiB))?", s)
+    if m:
+        n = int(m.group(1).replace(",", ""))
+        return str(n * {None: 1, "KiB": 1024, "MiB": 1 << 20}[m.group(2)])
+    return s
+
+
+class DocumentedSettings(unittest.TestCase):
+    """Every setting daemon/config.c accepts is in etc/vigild.conf with config_default()'s
+    value, and every one in the file is in vigild(8)'s list and README's Configuration section
+    with that default. Drifts caught: a key added to (or renamed in) config.c but not to the
+    file or the docs; a default changed in the code or in one document only; a key dropped
+    from the code but still documented."""
+
+    def test_code_and_shipped_file_agree(self):
+        code, shipped = code_settings(), shipped_settings()
+        self.assertGreater(len(code), 50)
+        self.assertEqual(sorted(set(code) - set(shipped)), [], "accepted, not in etc/vigild.conf")
+        self.assertEqual(sorted(set(shipped) - set(code)), [], "in etc/vigild.conf, not accepted")
+        defaults = code_defaults()
+        # Kinds written as words in the file; the code holds their numbers.
+        words = {"storage.sync": {"1": "full", "0": "normal"},
+                 "model.kind": {"AUTO": "auto", "LSTM": "lstm", "LINEAR": "linear"},
+                 "model.lstm_min_rows": {"-1": "auto"},
+                 "daemon.log_level": {"INFO": "info", "WARN": "warn", "DEBUG": "debug",
+                                      "ERROR": "error"},
+                 "model.serving_precision": {"1": "float16", "0": "float32"},
+                 "model.enabled": {"1": "true", "0": "false"},
+                 "http.metrics_auth": {"1": "true", "0": "false"},
+                 "storage.retention": {"0": "0"}, "storage.snapshot_every": {"0": "0"}}
+        self.assertEqual(sorted(set(shipped) - set(defaults)), [], "no default found in the code")
+        checked = 0
+        for key, val in defaults.items():
+            want = words.get(key, {}).get(val, val)
+            self.assertEqual(shipped[key], want, "%s: config.c's default %s" % (key, val))
+            checked += 1
+        self.assertGreater(checked, 50)
+
+    def test_every_setting_accepted(self):
+        """--check-config accepts a file setting every key to its shipped default (the file
+        rewritten with data_dir in a temp dir), so the shipped file is not only comments."""
+        tmp = vt.mkdtemp()
+        lines = []
+        section = None
+        for key, val in shipped_settings().items():
+            sec, k = key.split(".")
+            if sec != section:
+                lines.append("[%s]" % sec)
+                section = sec
+            if key == "daemon.data_dir":
+                val = os.path.join(tmp, "data")
+            lines.append("%s = %s" % (k, val))
+        path = vt.write_file(os.path.join(tmp, "all.conf"), "\n".join(lines) + "\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        # And one key more than the file lists is refused (so acceptance means something).
+        vt.write_file(path, "\n".join(lines) + "\nno_such_key = 1\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertNotEqual(rc, 0, err)
+
+    def test_manpage_lists_every_setting(self):
+        man = read(MANPAGE)
+        block = man.split(".SS Settings and their defaults", 1)
+        self.assertEqual(len(block), 2, "vigild(8) has no 'Settings and their defaults' list")
+        block = block[1].split(".nf\n", 1)[1].split("\n.fi", 1)[0]
+        listed, section = {}, None
+        for line in block.splitlines():
+            line = line.replace("\\-", "-").replace("\\&", "").strip()
+            if line.startswith("."):
+                continue  # a request (.ft)
+            m = re.fullmatch(r"\[(\w+)\]", line)
+            if m:
+                section = m.group(1)
+            elif line:
+                k, v = (x.strip() for x in line.split("=", 1))
+                listed["%s.%s" % (section, k)] = v
+        self.assertEqual(listed, shipped_settings())
+        m = re.search(r"The file has sections\n(.*?)\.\n", man, re.S)
+        sections = set(re.findall(r"\[(\w+)\]", m.group(1)))
+        self.assertEqual(sections, {k.split(".")[0] for k in shipped_settings()})
+
+    def test_readme_gives_every_default(self):
+        conf = readme_section(read(README), "## Configuration")
+        found = {}
+        for key, val in re.findall(r"^\| `--[^|]*\| `(\w+\.\w+)` \| ([^|]+?) \|$", conf, re.M):
+            found[key] = size_words(val)
+        # "`key` (DEFAULT..." and "`key1` and `key2` (DEFAULT...": the default is the first
+        # word of the parenthesis, up to a colon, comma, semicolon or a word of explanation.
+        for keys, val in re.findall(
+                r"((?:`\w+\.\w+`(?:\s+and\s+)?)+)\s+\(((?:[^:;,()]|,(?=\d))*?)"
+                r"(?=[:;)]|,(?!\d)| (?:libmicrohttpd|per|inference|readings|messages|added|off))",
+                conf):
+            for key in re.findall(r"`(\w+\.\w+)`", keys):
+                found.setdefault(key, size_words(val))
+        shipped = shipped_settings()
+        self.assertEqual(sorted(set(shipped) - set(found)), [], "not in README's Configuration")
+        wrong = {k: (found[k], v) for k, v in shipped.items() if found[k] != v}
+        self.assertEqual(wrong, {}, "README default != etc/vigild.conf's")
 
 
 if __name__ == "__main__":
