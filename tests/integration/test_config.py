@@ -609,59 +609,25 @@ def read(path):
 
 
 def code_settings():
-    """{"section.key": field} from config.c's settings[] table, in its order."""
-    table = read(CONFIG_C).split("settings[] = {", 1)[1].split("};", 1)[0]
-    return {"%s.%s" % (s, k): f for s, k, f in
-            re.findall(r'S\("(\w+)", "(\w+)", K_\w+, (\w+),', table)}
+    """{"section.key": field} from config.c's settings[] table, in its order. Comments are
+    dropped and whitespace is free, so a reformatted entry (clang-format wrapping one over two
+    lines) still counts; an S( entry the pattern cannot read fails loudly, not silently."""
+    src = re.sub(r"/\*.*?\*/|//[^\n]*", "", read(CONFIG_C), flags=re.S)
+    table = re.split(r"settings\[\]\s*=\s*\{", src, maxsplit=1)[1]
+    table = re.split(r"\n\s*\}\s*;", table, maxsplit=1)[0]
+    found = re.findall(r'\bS\(\s*"(\w+)"\s*,\s*"(\w+)"\s*,\s*K_\w+\s*,\s*(\w+)\s*,', table)
+    entries = len(re.findall(r"\bS\(", table))
+    if len(found) != entries:
+        raise AssertionError("config.c settings[]: %d S( entries, %d read (the table's form "
+                             "changed?)" % (entries, len(found)))
+    return {"%s.%s" % (s, k): f for s, k, f in found}
 
 
-def code_defaults():
-    """{"section.key": default as etc/vigild.conf writes it} for the settings whose default
-    config_default() (or the function it copies it from) sets to a literal; the others are
-    named by code_derived_defaults()."""
-    src = read(CONFIG_C)
-    body = src.split("void config_default(config_t *c)", 1)[1].split("\n}\n", 1)[0]
-    field_key = {f: k for k, f in code_settings().items()}
-    out = {}
-    for field, val in re.findall(r'snprintf\(c->(\w+), sizeof c->\w+, "([^"]*)"\)', body):
-        out[field_key[field]] = val
-    for field, val in re.findall(r"\n\s*c->(\w+) = ([^;]+);", body):
-        val = val.strip()
-        m = re.fullmatch(r"(\d+)u? << (\d+)", val)
-        if m:
-            val = str(int(m.group(1)) << int(m.group(2)))
-        if re.fullmatch(r"-?\d+", val) and field in field_key:
-            out[field_key[field]] = val
-    # Where config_default copies another module's default: that module's literal.
-    copied = {
-        "http.max_scan_points": ("api/server.c", r"o->max_scan_points = (\d+);"),
-        "http.max_event_streams": ("api/events.c", r"o->max_streams = (\d+);"),
-        "http.events_keepalive_ms": ("api/events.c", r"o->keepalive_ms = (\d+);"),
-        "http.events_ring": ("api/events.c", r"o->ring = (\d+);"),
-        "http.events_max_unsent": ("api/events.c", r"o->max_unsent = 1u << (\d+);"),
-        "model.warmup": ("model/detector.c", r"cfg->warmup = (\d+);"),
-        "model.retrain_every": ("model/detector.c", r"cfg->retrain_every = (\d+);"),
-        "model.train_window": ("model/detector.c", r"cfg->history = (\d+);"),
-        "model.hidden": ("model/detector.c", r"cfg->n_hidden = (\d+);"),
-        "model.serving_precision": ("model/detector.c", r"cfg->serving_f16 = (\d+);"),
-        "model.kind": ("model/detector.c", r"cfg->model_kind = DET_MODEL_(\w+);"),
-        "model.lstm_min_rows": ("model/detector.c", r"cfg->lstm_min_rows = (-?\d+);"),
-        "daemon.log_level": ("daemon/config.c", r"c->log_level = LOG_LEVEL_(\w+);"),
-    }
-    for key, (path, pat) in copied.items():
-        m = re.search(pat, read(os.path.join(vt.REPO, path)))
-        if m is None:
-            raise AssertionError("%s: no %r (the default of %s moved?)" % (path, pat, key))
-        out[key] = str(1 << int(m.group(1))) if "<<" in pat else m.group(1)
-    # Settings config_default() leaves at memset's zero (and detector_config_default() too,
-    # for model.retrain_seconds): assigned nowhere in either.
-    det = read(os.path.join(vt.REPO, "model", "detector.c"))
-    for key, field in code_settings().items():
-        zero = not re.search(r"\bc->%s\b" % field, body) or (
-            key == "model.retrain_seconds" and not re.search(r"cfg->retrain_seconds =", det))
-        if key not in out and zero:
-            out[key] = "" if re.search(r'S\("\w+", "%s", K_STR,' % key.split(".")[1], src) else "0"
-    return out
+# The defaults themselves are not read from the C source: tests/test_daemon.c's
+# test_defaults_match_shipped_file (ctest unit_daemon) loads etc/vigild.conf over
+# config_default() with the real code and compares the whole config_t, so a default changed in
+# config.c (or in api/, model/ where it copies theirs) without the file fails there (planted in
+# review: config.c's readers 4 -> 8 failed unit_daemon). Here the file is held to the documents.
 
 
 def shipped_settings():
@@ -700,35 +666,19 @@ def size_words(s):
 
 
 class DocumentedSettings(unittest.TestCase):
-    """Every setting daemon/config.c accepts is in etc/vigild.conf with config_default()'s
-    value, and every one in the file is in vigild(8)'s list and README's Configuration section
-    with that default. Drifts caught: a key added to (or renamed in) config.c but not to the
-    file or the docs; a default changed in the code or in one document only; a key dropped
-    from the code but still documented."""
+    """Every setting daemon/config.c accepts is in etc/vigild.conf (whose values are
+    config_default()'s: unit_daemon), and every one in the file is in vigild(8)'s list and
+    README's Configuration section with that default. Drifts caught: a key added to (or renamed
+    in) config.c but not to the file or the docs; a default changed in one document only (in
+    the code only: unit_daemon); a key dropped from the code but still documented."""
 
     def test_code_and_shipped_file_agree(self):
+        """config.c's keys are exactly etc/vigild.conf's (its values are config_default()'s:
+        unit_daemon's test_defaults_match_shipped_file)."""
         code, shipped = code_settings(), shipped_settings()
         self.assertGreater(len(code), 50)
         self.assertEqual(sorted(set(code) - set(shipped)), [], "accepted, not in etc/vigild.conf")
         self.assertEqual(sorted(set(shipped) - set(code)), [], "in etc/vigild.conf, not accepted")
-        defaults = code_defaults()
-        # Kinds written as words in the file; the code holds their numbers.
-        words = {"storage.sync": {"1": "full", "0": "normal"},
-                 "model.kind": {"AUTO": "auto", "LSTM": "lstm", "LINEAR": "linear"},
-                 "model.lstm_min_rows": {"-1": "auto"},
-                 "daemon.log_level": {"INFO": "info", "WARN": "warn", "DEBUG": "debug",
-                                      "ERROR": "error"},
-                 "model.serving_precision": {"1": "float16", "0": "float32"},
-                 "model.enabled": {"1": "true", "0": "false"},
-                 "http.metrics_auth": {"1": "true", "0": "false"},
-                 "storage.retention": {"0": "0"}, "storage.snapshot_every": {"0": "0"}}
-        self.assertEqual(sorted(set(shipped) - set(defaults)), [], "no default found in the code")
-        checked = 0
-        for key, val in defaults.items():
-            want = words.get(key, {}).get(val, val)
-            self.assertEqual(shipped[key], want, "%s: config.c's default %s" % (key, val))
-            checked += 1
-        self.assertGreater(checked, 50)
 
     def test_every_setting_accepted(self):
         """--check-config accepts a file setting every key to its shipped default (the file
