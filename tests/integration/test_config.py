@@ -729,10 +729,11 @@ class DocumentedSettings(unittest.TestCase):
         for key, val in re.findall(r"^\| `--[^|]*\| `(\w+\.\w+)` \| ([^|]+?) \|$", conf, re.M):
             found[key] = size_words(val)
         # "`key` (DEFAULT..." and "`key1` and `key2` (DEFAULT...": the default is the first
-        # word of the parenthesis, up to a colon, comma, semicolon or a word of explanation.
+        # token of the parenthesis (a `word`, a number with its KiB/MiB, none, true or false),
+        # whatever explanation follows it; a parenthesis opening otherwise names no default.
         for keys, val in re.findall(
-                r"((?:`\w+\.\w+`(?:\s+and\s+)?)+)\s+\(((?:[^:;,()]|,(?=\d))*?)"
-                r"(?=[:;)]|,(?!\d)| (?:libmicrohttpd|per|inference|readings|messages|added|off))",
+                r"((?:`\w+\.\w+`(?:\s+and\s+)?)+)\s+\(\s*"
+                r"(`[^`]*`|\d[\d,]*(?<!,)(?: [KM]iB)?|none|true|false)(?=[\s:;,)])",
                 conf):
             for key in re.findall(r"`(\w+\.\w+)`", keys):
                 found.setdefault(key, size_words(val))
