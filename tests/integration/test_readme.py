@@ -610,5 +610,133 @@ class ConfigSnippets(unittest.TestCase):
                 self.check_config("--config", vt.write_file(os.path.join(tmp, "c.conf"), conf))
 
 
+# ---- routes and metric names against the code (session 30, task docaudit) -------------------
+
+MANPAGE = os.path.join(vt.REPO, "docs", "vigild.8")
+# vigil_* names in README that are not /metrics families: InfluxQL measurements ("The InfluxDB
+# query endpoint"). (The Debian package's file name, vigil_0.1.0_amd64.deb, is not read as a
+# name: names start with a letter, so a version bump does not touch this test.)
+NOT_FAMILIES = {"vigil_anomalies", "vigil_predictions", "vigil_scores"}
+
+
+def readme_routes(text):
+    """{path: (methods but OPTIONS, parameters or None for "any", route label)} from README's
+    route table
+    (the one whose header is `| route | methods | parameters |`)."""
+    start = text.index("\n| route | methods | parameters |")
+    out = {}
+    for line in text[start + 1:].splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        path, methods, params, label = (c.strip() for c in line.strip("|").split("|"))
+        params = params.split("(")[0].strip()
+        out[path.strip("`")] = (
+            tuple(re.findall(r"`(\w+)`", methods)),
+            None if params.startswith("any") else
+            () if params == "none" else tuple(re.findall(r"`(\w+)`", params)),
+            label.strip("`"))
+    return out
+
+
+def manpage_routes():
+    with open(MANPAGE, encoding="utf-8") as f:
+        man = f.read()
+    block = man.split(".SS Routes", 1)[1].split(".nf\n", 1)[1].split("\n.fi", 1)[0]
+    out = {}
+    for line in block.splitlines():
+        if line.startswith("."):
+            continue
+        methods, path = line.replace("\\-", "-").split()
+        out[path] = tuple(methods.split(","))
+    return out
+
+
+class DocumentedApi(vt.DaemonTestCase):
+    """README's route table and vigild(8)'s route list are the routes vigild serves, with their
+    methods and query parameters; README's family table is every family /metrics exports, and
+    every vigil_* name README, vigild(8) and docs/architecture.md mention is one of them (the
+    shipped rules and dashboard: test_dashboards.py's test_names_are_exported). Drifts caught:
+    a route added to api/server.c (a new `route` label in /metrics) or renamed, a method or a
+    parameter added or dropped (the Allow header; the 400 listing what a route takes), a family
+    added, renamed or dropped, a renamed metric still quoted in the text."""
+
+    # Every optional family on: retention and scheduled snapshots set, the stream socket on, a
+    # device with a limit and readings (its per-device series).
+    CONFIG = ("[storage]\nretention = 3650d\nsnapshot_every = 1h\n"
+              "[model]\nwarmup = 20\nhidden = 4\nretrain_every = 0\n")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = cls.d.curl("PUT", "/v1/devices/doc-a", "-H", "Content-Type: application/json",
+                       "--data-binary", "@-", stdin='{"limits":{"x":{"max":50}}}')
+        if r.status not in (200, 201):
+            raise AssertionError("PUT doc-a: %r" % r)
+        now = vt.now_ms() - 100_000
+        r = cls.d.post_json([{"device": "doc-a", "ts": now + 1000 * k,
+                              "values": {"x": math.sin(0.3 * k)}} for k in range(40)])
+        if r.status != 200:
+            raise AssertionError("POST readings: %r" % r)
+
+    def test_routes(self):
+        routes = readme_routes(read_readme())
+        self.assertGreater(len(routes), 20)
+        metrics = self.d.metrics()
+        labels = set(re.findall(r'^vigil_http_request_seconds_total\{route="(\w+)"\}', metrics,
+                                re.M)) - {"not_found"}
+        self.assertEqual(sorted(labels - {v[2] for v in routes.values()}), [],
+                         "routes vigild serves that README's route table lacks")
+        self.assertEqual(sorted({v[2] for v in routes.values()} - labels), [],
+                         "README's route labels vigild does not have")
+        self.assertEqual(manpage_routes(), {p: v[0] for p, v in routes.items()},
+                         "vigild(8)'s route list != README's route table")
+        for path, (methods, params, _) in routes.items():
+            url = path.replace("{id}", "doc-a")
+            with self.subTest(route=path):
+                r = self.d.curl("OPTIONS", url)
+                self.assertEqual(r.status, 204, r)
+                allow = [m.strip() for m in r.headers.get("allow", "").split(",")]
+                want = list(methods) + ["OPTIONS"]
+                self.assertEqual(sorted(allow), sorted(want), "Allow of %s" % path)
+                # A parameter no route takes: a /v1 route answers 400 listing those it takes.
+                method = methods[0]
+                r = self.d.curl(method, url + "?zz_undocumented=1")
+                body = r.body.decode(errors="replace")
+                m = re.search(r"this endpoint takes ([^)]*)\)", body)
+                if params is None:
+                    self.assertIsNone(m, "%s %s: %s" % (method, url, body))
+                    continue
+                self.assertEqual(r.status, 400, r)
+                self.assertIsNotNone(m, body)
+                took = () if m.group(1) == "no parameters" else tuple(m.group(1).split(", "))
+                self.assertEqual(sorted(took), sorted(params), "parameters of %s" % path)
+
+    def test_metric_families(self):
+        text = self.d.metrics()
+        families = set(re.findall(r"^# TYPE (vigil_\w+) ", text, re.M))
+        readme = read_readme()
+        start = readme.index("\n| family | type | labels |")
+        table = {}
+        for line in readme[start + 1:].splitlines()[2:]:
+            if not line.startswith("|"):
+                break
+            name, typ, _ = (c.strip() for c in line.strip("|").split("|"))
+            table[name.strip("`")] = typ
+        types = dict(re.findall(r"^# TYPE (vigil_\w+) (\w+)", text, re.M))
+        self.assertEqual(sorted(families - set(table)), [], "exported, not in README's table")
+        self.assertEqual(sorted(set(table) - families), [], "in README's table, not exported")
+        self.assertEqual({k: types[k] for k in table}, table, "types")
+        series = set(families)
+        for f in families:
+            if types[f] == "histogram":
+                series |= {f + "_bucket", f + "_sum", f + "_count"}
+        for path in (README, MANPAGE, os.path.join(vt.REPO, "docs", "architecture.md")):
+            with open(path, encoding="utf-8") as f:
+                named = set(re.findall(r"\bvigil_[a-z][a-z0-9_]*", f.read().replace("\\_", "_")))
+            with self.subTest(doc=os.path.basename(path)):
+                self.assertEqual(sorted(named - series - NOT_FAMILIES), [],
+                                 "vigil_* names that are not /metrics families")
+
+
 if __name__ == "__main__":
     vt.main()
