@@ -145,6 +145,7 @@ int store__maps_load(store_t *s)
     sqlite3_stmt *st = NULL;
     int err = 0, rc;
     store__pend_index(s, 0);
+    store__compact_save(w); /* the compact list goes with the maps: queued again after */
     store__maps_free(w);
     if (w->didx.seed == 0)
         store__devidx_init(&w->didx); /* the first load (store_open); a reload keeps the seed */
@@ -860,29 +861,32 @@ static void touched_clear(store_writer_t *w)
     w->ntouched = 0;
 }
 
-static int maint_prepare(store_t *s)
-{
-    static const char *const sql[3] = {"SAVEPOINT maint", "ROLLBACK TO maint", "RELEASE maint"};
-    store_writer_t *w = &s->w;
-    sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
-    for (int i = 0; i < 3; i++) {
-        if (*st[i] != NULL)
-            continue;
-        int rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
-        if (rc != SQLITE_OK) {
-            store__set_errmsg(s, "preparing '%s': %s", sql[i], sqlite3_errmsg(w->db));
-            return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
-        }
-    }
-    return 0;
-}
-
 static void maint_finalize(store_writer_t *w)
 {
     sqlite3_finalize(w->sp_begin);
     sqlite3_finalize(w->sp_undo);
     sqlite3_finalize(w->sp_release);
     w->sp_begin = w->sp_undo = w->sp_release = NULL;
+}
+
+static int maint_prepare(store_t *s)
+{
+    static const char *const sql[3] = {"SAVEPOINT maint", "ROLLBACK TO maint", "RELEASE maint"};
+    store_writer_t *w = &s->w;
+    sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
+    if (__atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED))
+        maint_finalize(w); /* test hook: prepared again, from a statement SQLite refuses */
+    for (int i = 0; i < 3; i++) {
+        if (*st[i] != NULL)
+            continue;
+        const char *text = __atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED) ? "SAVEPOINT" : sql[i];
+        int rc = sqlite3_prepare_v3(w->db, text, -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
+        if (rc != SQLITE_OK) {
+            store__set_errmsg(s, "preparing '%s': %s", sql[i], sqlite3_errmsg(w->db));
+            return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+        }
+    }
+    return 0;
 }
 
 /* 1 when retention may take a step now: one is due and neither its back-off nor the general
@@ -902,11 +906,14 @@ static int maint_due(store_t *s)
 }
 
 /* Compaction, then a bounded step of a due retention sweep (retention.c) unless retention backs
- * off; w->maint_what names the step that failed. */
+ * off; w->maint_what names the step that failed. After a full disk (or exhausted memory), until
+ * a step writes again, compaction runs only in idle transactions: SQLite rolls a whole
+ * transaction back for SQLITE_FULL in a statement without a statement journal (compaction's
+ * INSERT), so in a client transaction the retry would lose the client's jobs with it. */
 static int maint_steps(store_t *s, int idle)
 {
     store_writer_t *w = &s->w;
-    int err = store__compact_some(s, !idle);
+    int err = idle || !w->maint_nospace ? store__compact_some(s, !idle) : 0;
     if (err) {
         w->maint_what = MAINT_COMPACT;
         return err;
@@ -928,12 +935,14 @@ int64_t store__backoff_ms(int fails)
 
 /* Counts a failure in b's log: a warning at the first of a run of failures, then at most one
  * per STORE_MAINT_LOG_MS (saying how many were not logged); the rest are counted for the
- * recovery's line. */
+ * recovery's line. first: a device's first compaction failure, logged whatever the minute's
+ * count (it does not start a new minute for the others). */
 static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int err, int kept,
-                        int64_t next_ms, int64_t now)
+                        int64_t next_ms, int64_t now, int first)
 {
     b->fails++;
-    if (b->fails > 1 && now - b->logged_ms < STORE_MAINT_LOG_MS) {
+    int limited = b->fails > 1 && now - b->logged_ms < STORE_MAINT_LOG_MS;
+    if (limited && !first) {
         b->unlogged++;
         return;
     }
@@ -944,8 +953,25 @@ static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int er
              " since the last warning not logged)",
              what, err_str(err), store_errmsg(s), outcome,
              next_ms >= now ? (long long)(next_ms - now) : 0LL, b->fails, b->unlogged);
-    b->logged_ms = now;
-    b->unlogged = 0;
+    if (!limited) {
+        b->logged_ms = now;
+        b->unlogged = 0;
+    }
+}
+
+/* 1 when a device's first compaction failure may be logged now: at most STORE_MAINT_LOG_FIRST
+ * a STORE_MAINT_LOG_MS, so many devices failing at once do not flood the log (the rest are
+ * counted, and limited as any repeat). */
+static int first_log_ok(store_writer_t *w, int64_t now)
+{
+    if (w->cfirst_logged == 0 || now - w->cfirst_ms >= STORE_MAINT_LOG_MS) {
+        w->cfirst_ms = now;
+        w->cfirst_logged = 0;
+    }
+    if (w->cfirst_logged >= STORE_MAINT_LOG_FIRST)
+        return 0;
+    w->cfirst_logged++;
+    return 1;
 }
 
 static void bo_log_ok(store_backoff_t *b, const char *what)
@@ -973,36 +999,46 @@ static void maint_failed(store_t *s, int err, int kept)
     pthread_mutex_unlock(&s->smu);
     /* A full disk or exhausted memory is no one device's fault: every step backs off together
      * (as before per-device back-offs), not each queued device's compaction in turn. */
-    int shared = err == ERR_NOSPACE || err == ERR_NOMEM;
+    int shared = err == ERR_NOSPACE || err == ERR_NOMEM, first = 0;
+    if (shared && w->maint_what != MAINT_NONE)
+        w->maint_nospace = 1;
     if (w->maint_what == MAINT_COMPACT && !shared)
-        next = store__compact_failed(w, w->cfail_id, now);
+        next = store__compact_failed(w, w->cfail_id, now, &first);
     if (next >= 0) {
-        char what[64];
-        snprintf(what, sizeof what, "compaction of device %lld", (long long)w->cfail_id);
-        bo_log_fail(s, &w->bo_compact, what, err, kept, next, now);
+        char what[128];
+        snprintf(what, sizeof what, "compaction of device \"%s\" (id %lld)", w->cfail_name,
+                 (long long)w->cfail_id);
+        bo_log_fail(s, &w->bo_compact, what, err, kept, next, now, first && first_log_ok(w, now));
     } else if (w->maint_what == MAINT_RETAIN && !shared) {
         w->bo_retain.next_ms = now + store__backoff_ms(w->bo_retain.fails);
-        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now);
+        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now,
+                    0);
     } else {
         w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,
                     w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
                     : shared                       ? "maintenance (out of space or memory)"
                                                    : "a maintenance transaction",
-                    err, kept, w->bo_maint.next_ms, now);
+                    err, kept, w->bo_maint.next_ms, now, 0);
     }
 }
 
 /* A committed transaction whose maintenance ran without a failure: each step that ran ends its
- * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). */
-static void maint_succeeded(store_t *s, int stepped)
+ * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). The
+ * general back-off ends only when a step wrote something (compacted: a device's rows were
+ * rewritten): a transaction whose steps had nothing to do (the devices queued had too few
+ * small rows) proves nothing of a full disk, and ending the back-off there kept it at 1 s. */
+static void maint_succeeded(store_t *s, int stepped, int compacted)
 {
     store_writer_t *w = &s->w;
     if (store__compact_end_tx(w, 1))
         bo_log_ok(&w->bo_compact, "compaction");
     if (stepped)
         bo_log_ok(&w->bo_retain, "retention");
-    bo_log_ok(&w->bo_maint, "maintenance");
+    if (stepped || compacted) {
+        bo_log_ok(&w->bo_maint, "maintenance");
+        w->maint_nospace = 0;
+    }
 }
 
 /* The maintenance steps of a client transaction, in their savepoint (above). Returns 0 when
@@ -1058,6 +1094,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             maint_failed(s, err, 0);
         return err;
     }
+    store__compact_requeue(s); /* after a reload that failed before */
+    w->nrequeue = 0;           /* this transaction notes the devices it compacts */
+    uint64_t compactions = w->compactions;
     double t0 = vtime_mono_s();
     w->seq = w->log_last + 1;
     w->txn++;
@@ -1102,8 +1141,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         if (maint_err) {
             store__compact_end_tx(w, 0);
             maint_failed(s, maint_err, undone ? 1 : 2);
+            store__compact_requeue(s); /* after the charge: a device backing off stays out */
         } else if (maint_ran) {
-            maint_succeeded(s, stepped);
+            maint_succeeded(s, stepped, w->compactions != compactions);
         }
         return 0;
     }
@@ -1117,6 +1157,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     store__compact_end_tx(w, 0);
     if (idle || maint_err)
         maint_failed(s, maint_err ? maint_err : err, 0);
+    store__compact_requeue(s);
     return err;
 }
 

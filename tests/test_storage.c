@@ -5421,6 +5421,148 @@ static void test_maint_commit_status(void **state)
     free(g);
 }
 
+/* ---- Session 30 (task maint3): maintenance on a full disk, the savepoint's preparation, the
+ * compaction back-off's loose ends ---- */
+
+#define FD_CH 40
+
+/* One point of dev with FD_CH channels of pseudo-random values (they do not compress), so a
+ * row of a few points takes overflow pages. */
+static void add_wide(batch_t *b, const char *dev, int64_t ts, uint64_t *rng)
+{
+    static char names[FD_CH][8];
+    static const char *ptrs[FD_CH];
+    double vals[FD_CH];
+    for (int c = 0; c < FD_CH; c++) {
+        snprintf(names[c], sizeof names[c], "c%03d", c);
+        ptrs[c] = names[c];
+        *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        vals[c] = (double)(*rng >> 11) / 9007199254740992.0;
+    }
+    add_point(b, dev, ts, FD_CH, ptrs, vals);
+}
+
+typedef struct exec_arg {
+    store_t *s;
+    const char *sql;
+    int status;
+} exec_arg_t;
+
+static void *exec_main(void *arg)
+{
+    exec_arg_t *a = arg;
+    a->status = store__test_exec(a->s, a->sql);
+    return NULL;
+}
+
+/* Full disk during maintenance (task maint3, item 1a), made for real: PRAGMA max_page_count
+ * caps the database at its page count in the transaction that gave "w0" and "w1" 15 small rows
+ * of FD_CH random channels each (too few for a client transaction's compaction), so the idle
+ * compaction right after needs overflow pages the file may not have: SQLITE_FULL,
+ * ERR_NOSPACE, every step backing off together (bo_maint). Then 30 rounds 100 ms apart write
+ * "tiny" (its pending readings fit in the pages there are) and, every third, "w0" at one late
+ * ts again (a small row rewritten, which fits; with its 15 it makes "w0" due for a client
+ * transaction's compaction). Asserts: all
+ * 30 acknowledged and no commit error (a retry in a client transaction would have lost its
+ * batch: SQLite rolls the whole transaction back for SQLITE_FULL there); the failures within
+ * the back-off's bound for the time (the k-th at least 2^(k-1) - 1 s after the first: 3 in
+ * 3 s; before, a client transaction whose maintenance had nothing to do ended the back-off, so
+ * it stayed at 1 s: 4); none counted as a savepoint rollback. With the cap raised, the devices
+ * are compacted (they were queued again after each failure's reload) and the back-off ends;
+ * every acknowledged point is there after a reopen. */
+static void test_maint_full_disk(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    double v = 0;
+    write1(f->s, "tiny", t0, 1, ch, &v);
+    batch_t b;
+    batch_init(&b);
+    add_wide(&b, "w0", t0, &rng);
+    add_wide(&b, "w1", t0, &rng);
+    assert_int_equal(store_write(f->s, &b), 0);
+    store__test_hold(f->s, 1);
+    counter_t c;
+    counter_init(&c);
+    for (int r = 1; r <= 7; r++) {
+        for (int d = 0; d < 2; d++) {
+            add_wide(&b, d ? "w1" : "w0", t0 + r * 1000 - 1001, &rng);
+            add_wide(&b, d ? "w1" : "w0", t0 + r * 1000, &rng);
+        }
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    /* The cap goes in the same transaction, after the rounds (a job of its own, queued from a
+     * thread since store__test_exec waits). */
+    exec_arg_t ea = {f->s, "PRAGMA max_page_count=1", -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
+    usleep(200000); /* the job queued behind the rounds */
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 7);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(ea.status, 0);
+    assert_int_equal(c.bad, 0);
+    store_stats_t st0, st;
+    for (int i = 0; i < 100; i++) {
+        store_stats_get(f->s, &st0);
+        if (st0.maintenance_errors > 0)
+            break;
+        usleep(20000);
+    }
+    assert_int_equal(st0.maintenance_errors, 1);
+    assert_true(f->s->w.maint_nospace);
+    int64_t start = vtime_mono_ms();
+    int ok = 0;
+    for (int r = 1; r <= 30; r++) {
+        add_point(&b, "tiny", t0 + r, 1, ch, &v);
+        if (r % 3 == 0)
+            add_wide(&b, "w0", t0 + 6999, &rng); /* rewrites its late row: no new page */
+        if (store_write(f->s, &b) == 0)
+            ok++;
+        batch_reset(&b);
+        usleep(100000);
+    }
+    store_stats_get(f->s, &st);
+    int64_t elapsed = vtime_mono_ms() - start;
+    uint64_t bound = 1;
+    while (((INT64_C(1) << bound) - 1) * STORE_RETAIN_PERIOD_MIN_MS <= elapsed)
+        bound++;
+    assert_int_equal(ok, 30);
+    assert_int_equal(st.commit_errors, 0);
+    assert_true(st.maintenance_errors >= 2); /* retried */
+    assert_true(st.maintenance_errors <= bound);
+    assert_int_equal(st.maintenance_rollbacks, 0);
+
+    /* Space returns: within the back-off (at most 4 s now) and the next write, both compacted. */
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    size_t rows0 = 99, rows1 = 99;
+    for (int r = 31; r <= 130 && (rows0 > 2 || rows1 > 2); r++) {
+        add_point(&b, "tiny", t0 + r, 1, ch, &v);
+        assert_int_equal(store_write(f->s, &b), 0);
+        usleep(100000);
+        rows0 = chunk_rows(f->dir, "w0", NULL);
+        rows1 = chunk_rows(f->dir, "w1", NULL);
+        ok++;
+    }
+    assert_true(rows0 <= 2);
+    assert_true(rows1 <= 2);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(f->s->w.bo_maint.fails, 0);
+    assert_false(f->s->w.maint_nospace);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+
+    store_close(f->s);
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(all_points(f->s, "tiny").n, 1 + ok);
+    assert_int_equal(all_points(f->s, "w0").n, 1 + 14 + 1);
+    assert_int_equal(all_points(f->s, "w1").n, 1 + 14);
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -5506,6 +5648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maint_commit_status, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dbnames, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_v7, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_full_disk, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
