@@ -1144,6 +1144,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             store__compact_requeue(s); /* after the charge: a device backing off stays out */
         } else if (maint_ran) {
             maint_succeeded(s, stepped, w->compactions != compactions);
+        } else if (store__compact_end_tx(w, 1)) {
+            /* Every device backing off was forgotten (chunks.c): the run ends. */
+            bo_log_ok(&w->bo_compact, "compaction (no device backing off any more)");
         }
         return 0;
     }
