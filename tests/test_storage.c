@@ -5460,15 +5460,16 @@ static void *exec_main(void *arg)
  * caps the database at its page count in the transaction that gave "w0" and "w1" 15 small rows
  * of FD_CH random channels each (too few for a client transaction's compaction), so the idle
  * compaction right after needs overflow pages the file may not have: SQLITE_FULL,
- * ERR_NOSPACE, every step backing off together (bo_maint). Then 30 rounds 100 ms apart write
+ * ERR_NOSPACE, every step backing off together (bo_maint). Then 40 rounds 100 ms apart write
  * "tiny" (its pending readings fit in the pages there are) and, every third, "w0" at one late
  * ts again (a small row rewritten, which fits; with its 15 it makes "w0" due for a client
  * transaction's compaction). Asserts: all
- * 30 acknowledged and no commit error (a retry in a client transaction would have lost its
+ * 40 acknowledged and no commit error (a retry in a client transaction would have lost its
  * batch: SQLite rolls the whole transaction back for SQLITE_FULL there); the failures within
  * the back-off's bound for the time (the k-th at least 2^(k-1) - 1 s after the first: 3 in
- * 3 s; before, a client transaction whose maintenance had nothing to do ended the back-off, so
- * it stayed at 1 s: 4); none counted as a savepoint rollback. With the cap raised, the devices
+ * 4 s, all in one run of the back-off; before, a client transaction whose maintenance had nothing
+ * to do ended the back-off, so it stayed at 1 s: 4 in 3.1 s, the run count back at 1); none
+ * counted as a savepoint rollback. With the cap raised, the devices
  * are compacted (they were queued again after each failure's reload) and the back-off ends;
  * every acknowledged point is there after a reopen. */
 static void test_maint_full_disk(void **state)
@@ -5516,7 +5517,7 @@ static void test_maint_full_disk(void **state)
     assert_true(f->s->w.maint_nospace);
     int64_t start = vtime_mono_ms();
     int ok = 0;
-    for (int r = 1; r <= 30; r++) {
+    for (int r = 1; r <= 40; r++) {
         add_point(&b, "tiny", t0 + r, 1, ch, &v);
         if (r % 3 == 0)
             add_wide(&b, "w0", t0 + 6999, &rng); /* rewrites its late row: no new page */
@@ -5530,16 +5531,18 @@ static void test_maint_full_disk(void **state)
     uint64_t bound = 1;
     while (((INT64_C(1) << bound) - 1) * STORE_RETAIN_PERIOD_MIN_MS <= elapsed)
         bound++;
-    assert_int_equal(ok, 30);
+    assert_int_equal(ok, 40);
     assert_int_equal(st.commit_errors, 0);
     assert_true(st.maintenance_errors >= 2); /* retried */
     assert_true(st.maintenance_errors <= bound);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(f->s->w.bo_maint.fails, st.maintenance_errors); /* one run: not ended */
     assert_int_equal(st.maintenance_rollbacks, 0);
 
     /* Space returns: within the back-off (at most 4 s now) and the next write, both compacted. */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
     size_t rows0 = 99, rows1 = 99;
-    for (int r = 31; r <= 130 && (rows0 > 2 || rows1 > 2); r++) {
+    for (int r = 41; r <= 140 && (rows0 > 2 || rows1 > 2); r++) {
         add_point(&b, "tiny", t0 + r, 1, ch, &v);
         assert_int_equal(store_write(f->s, &b), 0);
         usleep(100000);
