@@ -56,7 +56,8 @@ static store_cfail_t *cfail_find(store_writer_t *w, int64_t id)
 }
 
 /* A device whose compaction failed is not queued during its back-off: its small rows wait, and
- * it is queued by its first small row after the back-off. */
+ * it is queued by its first small row after the back-off (or by a maps reload after it,
+ * store__compact_requeue, if it was noted then). */
 static int queue_compact(store_writer_t *w, store_dev_t *d)
 {
     if (d->compact_queued)

@@ -848,10 +848,15 @@ int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
  * doubling to a minute, so a failure that persists costs one attempt a minute: a device's
  * compaction (that device is not queued meanwhile, chunks.c; other devices are compacted),
  * retention's steps (compaction goes on), or, for a failure of no one step (the savepoint's
- * statements, an idle transaction's commit), every step. Only a success of the same step ends
- * its back-off. A run of failures logs a warning at its first and at most one a minute after
- * (the others counted), and an info line at the recovery. An idle transaction is maintenance
- * only: it fails whole, counted the same way and not in commit_errors. */
+ * statements, an idle transaction's commit, or a full disk or exhausted memory in any step),
+ * every step. Only a success of the same step ends its back-off; the general one only a step
+ * that wrote (a device compacted, a retention step). After a full disk compaction runs only in
+ * idle transactions until then (maint_steps). A run of failures logs a warning at its first and
+ * at most one a minute after (the others counted), except that each device's first compaction
+ * failure is logged with its name (at most STORE_MAINT_LOG_FIRST a minute), and an info line at
+ * the recovery. A reload of the maps queues the compact list's devices again (chunks.c). An idle
+ * transaction is maintenance only: it fails whole, counted the same way and not in
+ * commit_errors. */
 
 static void touched_clear(store_writer_t *w)
 {
@@ -1011,8 +1016,7 @@ static void maint_failed(store_t *s, int err, int kept)
         bo_log_fail(s, &w->bo_compact, what, err, kept, next, now, first && first_log_ok(w, now));
     } else if (w->maint_what == MAINT_RETAIN && !shared) {
         w->bo_retain.next_ms = now + store__backoff_ms(w->bo_retain.fails);
-        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now,
-                    0);
+        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now, 0);
     } else {
         w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,

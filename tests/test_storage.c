@@ -5679,8 +5679,8 @@ static int small_rows_until(store_t *s, const char *dev, int64_t *last, uint64_t
     return r;
 }
 
-#define REFUSE_B_TRIGGER                                                                        \
-    "CREATE TRIGGER inject_b BEFORE INSERT ON readings WHEN NEW.n >= 2 AND NEW.device_id IN"   \
+#define REFUSE_B_TRIGGER                                                                           \
+    "CREATE TRIGGER inject_b BEFORE INSERT ON readings WHEN NEW.n >= 2 AND NEW.device_id IN"       \
     " (SELECT id FROM devices WHERE name LIKE 'b%') BEGIN SELECT RAISE(ABORT, 'injected'); END"
 
 /* Task maint3, item 2a: a second device's first compaction failure within a minute of the
