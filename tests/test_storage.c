@@ -5816,6 +5816,69 @@ static void test_compaction_requeued_after_reload(void **state)
     counter_deinit(&c);
 }
 
+/* Out of memory in maintenance (task maint3, item 1b): run by hand under tests/fault/failalloc.c
+ * (not by ctest: unit_storage_failalloc's filter, in tests/CMakeLists.txt, names one test):
+ *   LD_PRELOAD=build/libvigil_failalloc.so VIGIL_TEST_ONLY=test_maint_oom
+ *   VIGIL_FAILALLOC_FLAG=/tmp/x.flag VIGIL_FAILALLOC_THREAD=store-writer VIGIL_FAILALLOC_MIN=8192
+ *   build/test_storage
+ * skipped without. With the flag file present (8 KiB and more fail on the writer thread), the
+ * rounds of test_maint_full_disk's "w0" (small rows of FD_CH channels: a batch's runs need
+ * less) commit, and the idle compaction's merge of 15 rows (600 cells, 14 KiB) fails: ERR_NOMEM,
+ * counted once, every step backing off together; the flag removed, it is compacted. */
+static void test_maint_oom(void **state)
+{
+    fx_t *f = *state;
+    const char *flag = getenv("VIGIL_FAILALLOC_FLAG");
+    if (flag == NULL || getenv("LD_PRELOAD") == NULL)
+        skip();
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    batch_t b;
+    batch_init(&b);
+    add_wide(&b, "w0", t0, &rng);
+    assert_int_equal(store_write(f->s, &b), 0);
+    FILE *fl = fopen(flag, "w");
+    assert_non_null(fl);
+    fputs("8192\n", fl);
+    assert_int_equal(fclose(fl), 0);
+    store__test_hold(f->s, 1);
+    counter_t c;
+    counter_init(&c);
+    for (int r = 1; r <= 7; r++) {
+        add_wide(&b, "w0", t0 + r * 1000 - 1001, &rng);
+        add_wide(&b, "w0", t0 + r * 1000, &rng);
+        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    }
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 7);
+    store_stats_t st;
+    for (int i = 0; i < 100; i++) {
+        store_stats_get(f->s, &st);
+        if (st.maintenance_errors > 0)
+            break;
+        usleep(20000);
+    }
+    unlink(flag);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+    assert_true(chunk_rows(f->dir, "w0", NULL) >= 15);
+    size_t rows = 99, n = 1 + 14;
+    for (int r = 8; r <= 60 && rows > 1; r++) {
+        add_wide(&b, "w0", t0 + r * 1000, &rng); /* pending: wakes the writer */
+        assert_int_equal(store_write(f->s, &b), 0);
+        n++;
+        usleep(100000);
+        rows = chunk_rows(f->dir, "w0", NULL);
+    }
+    assert_int_equal(rows, 1);
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(all_points(f->s, "w0").n, n);
+    batch_deinit(&b);
+    counter_deinit(&c);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -5906,6 +5969,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_first_failure_logged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_backoff_forgotten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_requeued_after_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_oom, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
