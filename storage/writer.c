@@ -1005,7 +1005,7 @@ static void maint_failed(store_t *s, int err, int kept)
     /* A full disk or exhausted memory is no one device's fault: every step backs off together
      * (as before per-device back-offs), not each queued device's compaction in turn. */
     int shared = err == ERR_NOSPACE || err == ERR_NOMEM, first = 0;
-    if (shared && w->maint_what != MAINT_NONE)
+    if (shared)
         w->maint_nospace = 1;
     if (w->maint_what == MAINT_COMPACT && !shared)
         next = store__compact_failed(w, w->cfail_id, now, &first);
