@@ -5823,7 +5823,7 @@ static void test_compaction_requeued_after_reload(void **state)
  *   build/test_storage
  * skipped without. With the flag file present (8 KiB and more fail on the writer thread), the
  * rounds of test_maint_full_disk's "w0" (small rows of FD_CH channels: a batch's runs need
- * less) commit, and the idle compaction's merge of 15 rows (600 cells, 14 KiB) fails: ERR_NOMEM,
+ * less) commit, and the idle compaction of its 15 rows (600 cells) fails: ERR_NOMEM,
  * counted once, every step backing off together; the flag removed, it is compacted. */
 static void test_maint_oom(void **state)
 {
