@@ -918,7 +918,10 @@ static int maint_due(store_t *s)
 static int maint_steps(store_t *s, int idle)
 {
     store_writer_t *w = &s->w;
-    int err = idle || !w->maint_nospace ? store__compact_some(s, !idle) : 0;
+    /* Idle after a full disk, a due retention step goes first and alone: it may free the space,
+     * and compaction's SQLITE_FULL would roll its deletions back with the transaction. */
+    int compact = idle ? !(w->maint_nospace && retain_ready(s, vtime_mono_ms())) : !w->maint_nospace;
+    int err = compact ? store__compact_some(s, !idle) : 0;
     if (err) {
         w->maint_what = MAINT_COMPACT;
         return err;
@@ -1030,19 +1033,23 @@ static void maint_failed(store_t *s, int err, int kept)
 /* A committed transaction whose maintenance ran without a failure: each step that ran ends its
  * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). The
  * general back-off ends only when a step wrote something (compacted: a device's rows were
- * rewritten): a transaction whose steps had nothing to do (the devices queued had too few
- * small rows) proves nothing of a full disk, and ending the back-off there kept it at 1 s. */
-static void maint_succeeded(store_t *s, int stepped, int compacted)
+ * rewritten; removed: a retention step deleted or set something): a transaction whose steps
+ * had nothing to do (the devices queued had too few small rows, nothing old enough to remove)
+ * proves nothing of a full disk, and ending the back-off there kept it at 1 s. maint_nospace
+ * ends only with a compaction that wrote: a retention step's deletions do not show that
+ * compaction's rewrite fits, and a client transaction's compaction that meets SQLITE_FULL
+ * takes the client's batch with it. */
+static void maint_succeeded(store_t *s, int stepped, int compacted, int removed)
 {
     store_writer_t *w = &s->w;
     if (store__compact_end_tx(w, 1))
         bo_log_ok(&w->bo_compact, "compaction");
     if (stepped)
         bo_log_ok(&w->bo_retain, "retention");
-    if (stepped || compacted) {
+    if (compacted || removed)
         bo_log_ok(&w->bo_maint, "maintenance");
+    if (compacted)
         w->maint_nospace = 0;
-    }
 }
 
 /* The maintenance steps of a client transaction, in their savepoint (above). Returns 0 when
@@ -1141,13 +1148,14 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             store__maps_load(s);
         }
         int stepped = w->ret.tx_step;
+        int removed = stepped && (w->ret.tx_chunks || w->ret.tx_events || w->ret.tx_bounds);
         store__retain_end_tx(s, maint_err);
         if (maint_err) {
             store__compact_end_tx(w, 0);
             maint_failed(s, maint_err, undone ? 1 : 2);
             store__compact_requeue(s); /* after the charge: a device backing off stays out */
         } else if (maint_ran) {
-            maint_succeeded(s, stepped, w->compactions != compactions);
+            maint_succeeded(s, stepped, w->compactions != compactions, removed);
         } else if (store__compact_end_tx(w, 1)) {
             /* Every device backing off was forgotten (chunks.c): the run ends. */
             bo_log_ok(&w->bo_compact, "compaction (no device backing off any more)");
@@ -1193,19 +1201,27 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
 /* Idle work (qmu held on entry and return): while nothing is queued, transactions of their own
  * compact the devices' small rows and run the steps of a due retention sweep. A device whose
  * compaction failed backs off alone (maint_failed) and the work goes on with the others (the
- * next retention step too). Returns 0, or the status of a transaction that failed otherwise
- * (logged; the work stops there, and idle retention waits STORE_RETAIN_PERIOD_MS). */
+ * next retention step too). After a full disk (maint_nospace) compaction runs only here, so
+ * while devices are queued one such transaction runs even with work queued, once the back-off
+ * allows (a failure backs it off, a compaction that wrote ends maint_nospace, one that did not
+ * empties the list): else a writer that never idles would never compact again. Returns 0, or the status
+ * of a transaction that failed otherwise (logged; the work stops there, and idle retention
+ * waits STORE_RETAIN_PERIOD_MS). */
 static int idle_work(store_t *s, int failing)
 {
     double seconds;
     for (;;) {
-        if (s->qhead != NULL || s->closing || s->hold || failing || !maint_due(s))
+        int queued = s->qhead != NULL;
+        if ((queued && !(s->w.maint_nospace && s->w.ncompact > 0)) || s->closing || s->hold ||
+            failing || !maint_due(s))
             return 0;
         pthread_mutex_unlock(&s->qmu);
         int err = run_transaction(s, NULL, 1, &seconds); /* a failure is logged there */
         pthread_mutex_lock(&s->qmu);
         if (err && s->w.maint_what != MAINT_COMPACT)
             return err;
+        if (queued)
+            return 0; /* one transaction ahead of queued work */
     }
 }
 

@@ -5456,6 +5456,51 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
+/* test_maint_full_disk's start (also the review's tests): "tiny" with one point at t0, "w0" and
+ * "w1" with 15 small rows of FD_CH random channels each, the database capped at its page count
+ * in the same transaction; returns once the idle compaction after it failed (ERR_NOSPACE,
+ * counted once, maint_nospace set). b is left empty. */
+static void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng)
+{
+    static const char *const ch[] = {"v"};
+    double v = 0;
+    write1(s, "tiny", t0, 1, ch, &v);
+    add_wide(b, "w0", t0, rng);
+    add_wide(b, "w1", t0, rng);
+    assert_int_equal(store_write(s, b), 0);
+    store__test_hold(s, 1);
+    counter_t c;
+    counter_init(&c);
+    for (int r = 1; r <= 7; r++) {
+        for (int d = 0; d < 2; d++) {
+            add_wide(b, d ? "w1" : "w0", t0 + r * 1000 - 1001, rng);
+            add_wide(b, d ? "w1" : "w0", t0 + r * 1000, rng);
+        }
+        assert_int_equal(store_submit(s, b, on_done, &c), 0);
+    }
+    /* The cap goes in the same transaction, after the rounds (a job of its own, queued from a
+     * thread since store__test_exec waits). */
+    exec_arg_t ea = {s, "PRAGMA max_page_count=1", -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
+    usleep(200000); /* the job queued behind the rounds */
+    store__test_hold(s, 0);
+    counter_wait(&c, 7);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(ea.status, 0);
+    assert_int_equal(c.bad, 0);
+    store_stats_t st0;
+    for (int i = 0; i < 100; i++) {
+        store_stats_get(s, &st0);
+        if (st0.maintenance_errors > 0)
+            break;
+        usleep(20000);
+    }
+    assert_int_equal(st0.maintenance_errors, 1);
+    assert_true(s->w.maint_nospace);
+    counter_deinit(&c);
+}
+
 /* Full disk during maintenance (task maint3, item 1a), made for real: PRAGMA max_page_count
  * caps the database at its page count in the transaction that gave "w0" and "w1" 15 small rows
  * of FD_CH random channels each (too few for a client transaction's compaction), so the idle
@@ -5479,42 +5524,10 @@ static void test_maint_full_disk(void **state)
     uint64_t rng = 1;
     int64_t t0 = vtime_now_ms();
     double v = 0;
-    write1(f->s, "tiny", t0, 1, ch, &v);
     batch_t b;
     batch_init(&b);
-    add_wide(&b, "w0", t0, &rng);
-    add_wide(&b, "w1", t0, &rng);
-    assert_int_equal(store_write(f->s, &b), 0);
-    store__test_hold(f->s, 1);
-    counter_t c;
-    counter_init(&c);
-    for (int r = 1; r <= 7; r++) {
-        for (int d = 0; d < 2; d++) {
-            add_wide(&b, d ? "w1" : "w0", t0 + r * 1000 - 1001, &rng);
-            add_wide(&b, d ? "w1" : "w0", t0 + r * 1000, &rng);
-        }
-        assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
-    }
-    /* The cap goes in the same transaction, after the rounds (a job of its own, queued from a
-     * thread since store__test_exec waits). */
-    exec_arg_t ea = {f->s, "PRAGMA max_page_count=1", -1};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
-    usleep(200000); /* the job queued behind the rounds */
-    store__test_hold(f->s, 0);
-    counter_wait(&c, 7);
-    assert_int_equal(pthread_join(th, NULL), 0);
-    assert_int_equal(ea.status, 0);
-    assert_int_equal(c.bad, 0);
-    store_stats_t st0, st;
-    for (int i = 0; i < 100; i++) {
-        store_stats_get(f->s, &st0);
-        if (st0.maintenance_errors > 0)
-            break;
-        usleep(20000);
-    }
-    assert_int_equal(st0.maintenance_errors, 1);
-    assert_true(f->s->w.maint_nospace);
+    full_disk_start(f->s, &b, t0, &rng);
+    store_stats_t st;
     int64_t start = vtime_mono_ms();
     int ok = 0;
     for (int r = 1; r <= 40; r++) {
@@ -5564,7 +5577,6 @@ static void test_maint_full_disk(void **state)
     assert_int_equal(all_points(f->s, "w0").n, 1 + 14 + 1);
     assert_int_equal(all_points(f->s, "w1").n, 1 + 14);
     batch_deinit(&b);
-    counter_deinit(&c);
 }
 
 /* Preparing the maintenance savepoint fails (task maint3, item 1c; the test hook makes SQLite
@@ -5879,6 +5891,166 @@ static void test_maint_oom(void **state)
     counter_deinit(&c);
 }
 
+/* ---- Review (session 30) of maint3: a writer that never idles after a full disk ---- */
+
+/* A chain of client batches, each submitted from the previous one's callback (on the writer
+ * thread, before its idle work), so the writer never idles while the chain runs: a saturated
+ * writer. Each batch: a point of "tiny" and, every third, "w0"'s late row rewritten (which makes
+ * "w0" due for a client transaction's compaction). The callback sleeps 20 ms after queueing the
+ * next (the queue stays non-empty), so the chain is bounded in rate; it stops at stop or at the
+ * first failure (a submit refused or a batch failed: a client's readings refused). */
+typedef struct chain {
+    store_t *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int stop, running, sent, ok, bad;
+    int64_t t0;
+    uint64_t rng;
+} chain_t;
+
+static void chain_next(void *arg, int status);
+
+/* mu held. */
+static void chain_submit(chain_t *c)
+{
+    static const char *const ch[] = {"v"};
+    double v = 3;
+    batch_t b;
+    batch_init(&b);
+    c->sent++;
+    add_point(&b, "tiny", c->t0 + 1000 + c->sent, 1, ch, &v);
+    if (c->sent % 3 == 0)
+        add_wide(&b, "w0", c->t0 + 6999, &c->rng);
+    if (store_submit(c->s, &b, chain_next, c) != 0) {
+        c->bad++;
+        c->running = 0;
+        pthread_cond_broadcast(&c->cond);
+    }
+    batch_deinit(&b);
+}
+
+static void chain_next(void *arg, int status)
+{
+    chain_t *c = arg;
+    pthread_mutex_lock(&c->mu);
+    if (status == 0)
+        c->ok++;
+    else
+        c->bad++;
+    if (c->stop || c->bad > 0 || c->sent >= 1000) {
+        c->running = 0;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->mu);
+        return;
+    }
+    chain_submit(c);
+    pthread_mutex_unlock(&c->mu);
+    usleep(20000);
+}
+
+static void chain_start(chain_t *c, store_t *s, int64_t t0)
+{
+    memset(c, 0, sizeof *c);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    c->s = s;
+    c->t0 = t0;
+    c->rng = 7;
+    c->running = 1;
+    pthread_mutex_lock(&c->mu);
+    chain_submit(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void chain_stop(chain_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->stop = 1;
+    while (c->running)
+        pthread_cond_wait(&c->cond, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+}
+
+/* After a full disk, a writer that never idles (the chain) with the cap raised again: the
+ * devices are compacted while the chain runs (before the review's fix compaction after a full
+ * disk waited for an idle transaction, which a saturated writer never has, and without
+ * retention nothing else ended the wait: "w0" kept its 16 small rows as long as the chain ran),
+ * and no client batch fails. */
+static void test_maint_full_disk_busy(void **state)
+{
+    fx_t *f = *state;
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    batch_t b;
+    batch_init(&b);
+    full_disk_start(f->s, &b, t0, &rng);
+    chain_t c;
+    chain_start(&c, f->s, t0);
+    usleep(300000);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    size_t rows0 = 99, rows1 = 99;
+    for (int i = 0; i < 80 && (rows0 > 2 || rows1 > 2); i++) {
+        usleep(100000);
+        rows0 = chunk_rows(f->dir, "w0", NULL);
+        rows1 = chunk_rows(f->dir, "w1", NULL);
+    }
+    pthread_mutex_lock(&c.mu);
+    int running = c.running;
+    pthread_mutex_unlock(&c.mu);
+    chain_stop(&c);
+    assert_true(running); /* compacted while the writer never idled */
+    assert_int_equal(c.bad, 0);
+    assert_true(rows0 <= 2);
+    assert_true(rows1 <= 2);
+    assert_false(f->s->w.maint_nospace);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "tiny").n, 1 + c.ok);
+    batch_deinit(&b);
+}
+
+/* After a full disk, with retention on (a sweep each second, nothing old enough to remove),
+ * a saturated writer (the chain) for 5 s with the cap still on: no client batch fails. Before
+ * the review's fix a retention step that removed nothing counted as a step that wrote: it ended
+ * the general back-off and maint_nospace, so the next client transaction compacted "w0" again,
+ * SQLite rolled back the whole transaction for SQLITE_FULL and the client's batch failed. The
+ * general back-off stays one run (not ended by those steps). */
+static void test_maint_full_disk_retention(void **state)
+{
+    fx_t *f = *state;
+    store_close(f->s);
+    f->s = open_retention(f->dir, 10000);
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    batch_t b;
+    batch_init(&b);
+    full_disk_start(f->s, &b, t0, &rng);
+    chain_t c;
+    chain_start(&c, f->s, t0);
+    for (int i = 0; i < 50; i++) {
+        usleep(100000);
+        pthread_mutex_lock(&c.mu);
+        int running = c.running;
+        pthread_mutex_unlock(&c.mu);
+        if (!running)
+            break;
+    }
+    chain_stop(&c);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(c.bad, 0);
+    assert_int_equal(st.commit_errors, 0);
+    assert_true(st.retention_steps >= 2);
+    assert_true(st.maintenance_errors >= 2); /* compaction retried */
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(f->s->w.bo_maint.fails, st.maintenance_errors);
+    assert_int_equal(all_points(f->s, "tiny").n, 1 + c.ok);
+    batch_deinit(&b);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -5970,6 +6142,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_backoff_forgotten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_requeued_after_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_oom, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_full_disk_busy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_full_disk_retention, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
