@@ -920,7 +920,8 @@ static int maint_steps(store_t *s, int idle)
     store_writer_t *w = &s->w;
     /* Idle after a full disk, a due retention step goes first and alone: it may free the space,
      * and compaction's SQLITE_FULL would roll its deletions back with the transaction. */
-    int compact = idle ? !(w->maint_nospace && retain_ready(s, vtime_mono_ms())) : !w->maint_nospace;
+    int compact =
+        idle ? !(w->maint_nospace && retain_ready(s, vtime_mono_ms())) : !w->maint_nospace;
     int err = compact ? store__compact_some(s, !idle) : 0;
     if (err) {
         w->maint_what = MAINT_COMPACT;
@@ -993,9 +994,9 @@ static void bo_log_ok(store_backoff_t *b, const char *what)
 
 /* Counts and logs a failed maintenance step (err; the step is w->maint_what) and backs that
  * step off: a device's compaction (that device only), retention's steps, or, for a failure of
- * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled back to its savepoint, the client's writes
- * committed; 2 the savepoint's statements could not be prepared, nothing ran and the writes
- * committed; 0 its transaction rolled back. */
+ * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled
+ * back to its savepoint, the client's writes committed; 2 the savepoint's statements could not
+ * be prepared, nothing ran and the writes committed; 0 its transaction rolled back. */
 static void maint_failed(store_t *s, int err, int kept)
 {
     store_writer_t *w = &s->w;
@@ -1204,8 +1205,8 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
  * next retention step too). After a full disk (maint_nospace) compaction runs only here, so
  * while devices are queued one such transaction runs even with work queued, once the back-off
  * allows (a failure backs it off, a compaction that wrote ends maint_nospace, one that did not
- * empties the list): else a writer that never idles would never compact again. Returns 0, or the status
- * of a transaction that failed otherwise (logged; the work stops there, and idle retention
+ * empties the list): else a writer that never idles would never compact again. Returns 0, or the
+ * status of a transaction that failed otherwise (logged; the work stops there, and idle retention
  * waits STORE_RETAIN_PERIOD_MS). */
 static int idle_work(store_t *s, int failing)
 {
