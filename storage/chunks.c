@@ -35,6 +35,7 @@
 #include "err.h"
 #include "vtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,7 +56,8 @@ static store_cfail_t *cfail_find(store_writer_t *w, int64_t id)
 }
 
 /* A device whose compaction failed is not queued during its back-off: its small rows wait, and
- * it is queued by its first small row after the back-off. */
+ * it is queued by its first small row after the back-off (or by a maps reload after it,
+ * store__compact_requeue, if it was noted then). */
 static int queue_compact(store_writer_t *w, store_dev_t *d)
 {
     if (d->compact_queued)
@@ -72,9 +74,10 @@ static int queue_compact(store_writer_t *w, store_dev_t *d)
     return 0;
 }
 
-int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now)
+int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now, int *first)
 {
     store_cfail_t *f = cfail_find(w, id);
+    *first = f == NULL;
     if (f == NULL) {
         if (store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
             return -1;
@@ -92,14 +95,65 @@ int store__compact_end_tx(store_writer_t *w, int ok)
     if (w->ncfail == 0)
         return 0;
     size_t keep = 0;
+    int64_t now = vtime_mono_ms();
     for (size_t i = 0; i < w->ncfail; i++) {
-        if (ok && w->cfail[i].ok)
+        store_cfail_t *f = &w->cfail[i];
+        if (ok && f->ok)
             continue;
-        w->cfail[i].ok = 0;
-        w->cfail[keep++] = w->cfail[i];
+        /* Its back-off passed a back-off's length ago: no failure since, forgotten (a failure
+         * after that starts a new run at STORE_RETAIN_PERIOD_MIN_MS). */
+        if (now - f->next_ms >= store__backoff_ms(f->fails - 1))
+            continue;
+        f->ok = 0;
+        w->cfail[keep++] = *f;
     }
     w->ncfail = keep;
     return keep == 0;
+}
+
+static void requeue_note(store_writer_t *w, const store_dev_t *d)
+{
+    if (store__grow((void **)&w->requeue, &w->requeue_cap, w->nrequeue + 1, sizeof *w->requeue))
+        return; /* best effort: it waits for its next small row */
+    w->requeue[w->nrequeue++] = (store_requeue_t){d->id, d->small_rows};
+}
+
+void store__compact_save(store_writer_t *w)
+{
+    for (size_t i = 0; i < w->ncompact; i++)
+        if (w->compact[i] != NULL)
+            requeue_note(w, w->compact[i]);
+    w->requeue_due = 1;
+}
+
+static int requeue_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const store_requeue_t *)a)->id, y = ((const store_requeue_t *)b)->id;
+    return (x > y) - (x < y);
+}
+
+void store__compact_requeue(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    if (!w->requeue_due || w->maps_stale)
+        return; /* not reloaded, or the reload failed: the next one requeues */
+    w->requeue_due = 0;
+    /* The maps list the devices in id order (store__maps_load): one walk. */
+    qsort(w->requeue, w->nrequeue, sizeof *w->requeue, requeue_cmp);
+    store_dev_t *d = w->devs;
+    for (size_t i = 0; i < w->nrequeue; i++) {
+        while (d != NULL && d->id < w->requeue[i].id)
+            d = d->hh.next;
+        if (d == NULL)
+            break;
+        if (d->id != w->requeue[i].id)
+            continue; /* deleted */
+        if (w->requeue[i].small_rows > d->small_rows)
+            d->small_rows = w->requeue[i].small_rows;
+        if (queue_compact(w, d) != 0)
+            break;
+    }
+    w->nrequeue = 0;
 }
 
 void store__compact_forget(store_writer_t *w, int64_t id)
@@ -117,6 +171,9 @@ void store__compact_list_free(store_writer_t *w)
     free(w->cfail);
     w->cfail = NULL;
     w->ncfail = w->cfail_cap = 0;
+    free(w->requeue);
+    w->requeue = NULL;
+    w->nrequeue = w->requeue_cap = 0;
 }
 
 /* Inserts rows for m >= 0 sorted unique cells, cut by the caps, and adds their points to d.
@@ -401,6 +458,8 @@ int store__compact_some(store_t *s, int force)
             continue;
         }
         d->compact_queued = 0;
+        /* Noted, should the transaction be undone and the maps reloaded (the list with them). */
+        requeue_note(w, d);
         int64_t points = d->points;
         err = compact_device(s, d);
         /* Points stay as they are (the rows do not overlap); published if not. */
@@ -408,6 +467,7 @@ int store__compact_some(store_t *s, int force)
             err = store__pend_mark(w, d);
         if (err) {
             w->cfail_id = d->id;
+            snprintf(w->cfail_name, sizeof w->cfail_name, "%s", d->name);
         } else if (w->ncfail > 0) {
             store_cfail_t *f = cfail_find(w, d->id);
             if (f != NULL)

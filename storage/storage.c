@@ -700,6 +700,11 @@ void store__test_hold(store_t *s, int hold)
     pthread_mutex_unlock(&s->qmu);
 }
 
+void store__test_savepoint_break(store_t *s, int broken)
+{
+    __atomic_store_n(&s->w.sp_broken, broken, __ATOMIC_RELAXED);
+}
+
 int store__test_exec(store_t *s, const char *sql)
 {
     store_job_t *j = job_new(JOB_EXEC, NULL, sql);

@@ -326,7 +326,15 @@ typedef struct store_cfail {
     int64_t next_ms;
 } store_cfail_t;
 
+/* A device to compact again after a maps reload (store_writer_t.requeue). */
+typedef struct store_requeue {
+    int64_t id;
+    int small_rows;
+} store_requeue_t;
+
 #define STORE_MAINT_LOG_MS 60000
+/* At most this many warnings of devices' first compaction failures a STORE_MAINT_LOG_MS. */
+#define STORE_MAINT_LOG_FIRST 8
 enum { MAINT_NONE, MAINT_COMPACT, MAINT_RETAIN, MAINT_PREPARE };
 
 /* The writer thread's connection, statements and maps (writer thread only). */
@@ -417,6 +425,21 @@ typedef struct store_writer {
     size_t ncfail, cfail_cap;
     int maint_what;
     int64_t cfail_id;
+    char cfail_name[64]; /* the name of the device whose compaction failed (cut to fit) */
+    /* Warnings of a device's first compaction failure (logged even within bo_compact's minute):
+     * how many in the minute from cfirst_ms (at most STORE_MAINT_LOG_FIRST). */
+    int cfirst_logged;
+    int64_t cfirst_ms;
+    /* Devices to queue for compaction again after a maps reload (chunks.c): those in the compact
+     * list when the maps were freed and those the open transaction tried to compact, by id, with
+     * their small rows. Emptied at each transaction's start and after the requeue. */
+    store_requeue_t *requeue;
+    size_t nrequeue, requeue_cap;
+    int requeue_due; /* the maps were reloaded: requeue at the end of the transaction */
+    int sp_broken;   /* test hook (atomic): the savepoint's statements fail to prepare */
+    /* The last maintenance failure was a full disk or exhausted memory, and no step has written
+     * since: compaction runs only in idle transactions (writer.c, maint_steps). */
+    int maint_nospace;
 } store_writer_t;
 
 struct store {
@@ -535,14 +558,24 @@ int store__write_run(store_t *s, store_dev_t *d, const batch_t *b, const struct 
  * device whose compaction failed. A device backing off (store__compact_failed) is not queued. */
 int store__compact_some(store_t *s, int force);
 /* Backs device id's compaction off after a failure at now: it is not queued again before the
- * returned ms. Returns -1 when out of memory (not recorded). */
-int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now);
+ * returned ms; *first: 1 when the device was not backing off (its first failure of a run).
+ * Returns -1 when out of memory (not recorded). */
+int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now, int *first);
 /* A maintenance back-off after fails failures: STORE_RETAIN_PERIOD_MIN_MS doubled per failure,
  * at most STORE_RETAIN_PERIOD_MS (writer.c). */
 int64_t store__backoff_ms(int fails);
 /* At the end of a transaction: committed (ok), the devices compacted by it leave the failure
- * list; else their marks are cleared. Returns 1 when the list became empty by it. */
+ * list; else their marks are cleared. A device whose back-off ended a back-off's length ago
+ * (so it failed no more meanwhile) leaves it too, so the list holds only recent failures.
+ * Returns 1 when the list became empty by it. */
 int store__compact_end_tx(store_writer_t *w, int ok);
+/* Before the maps are freed for a reload: notes the devices in the compact list (by id) for
+ * store__compact_requeue. */
+void store__compact_save(store_writer_t *w);
+/* After a reload (and after the failure was charged, so a device backing off stays out): queues
+ * the noted devices again, with their small rows; the noted list is emptied. Best effort: out
+ * of memory, the rest wait for their next small row. */
+void store__compact_requeue(store_t *s);
 /* A deleted device leaves the failure list (a device created next may take its id). */
 void store__compact_forget(store_writer_t *w, int64_t id);
 /* Frees the compact list and the failure list (at close). */
@@ -664,6 +697,9 @@ extern const char store__sql_retain_events[];
 extern const char store__sql_ev_maxlen_set[];
 
 /* Test hooks (tests/test_storage.c only). */
+/* Makes (1) or lets (0) the preparation of the maintenance savepoint's statements fail (a
+ * statement SQLite refuses), from the writer's next maintenance on. Any thread. */
+void store__test_savepoint_break(store_t *s, int broken);
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */
 void store__test_hold(store_t *s, int hold);
 /* Runs one SQL statement on the writer connection, in the writer's next transaction, and waits

@@ -145,6 +145,7 @@ int store__maps_load(store_t *s)
     sqlite3_stmt *st = NULL;
     int err = 0, rc;
     store__pend_index(s, 0);
+    store__compact_save(w); /* the compact list goes with the maps: queued again after */
     store__maps_free(w);
     if (w->didx.seed == 0)
         store__devidx_init(&w->didx); /* the first load (store_open); a reload keeps the seed */
@@ -847,10 +848,15 @@ int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
  * doubling to a minute, so a failure that persists costs one attempt a minute: a device's
  * compaction (that device is not queued meanwhile, chunks.c; other devices are compacted),
  * retention's steps (compaction goes on), or, for a failure of no one step (the savepoint's
- * statements, an idle transaction's commit), every step. Only a success of the same step ends
- * its back-off. A run of failures logs a warning at its first and at most one a minute after
- * (the others counted), and an info line at the recovery. An idle transaction is maintenance
- * only: it fails whole, counted the same way and not in commit_errors. */
+ * statements, an idle transaction's commit, or a full disk or exhausted memory in any step),
+ * every step. Only a success of the same step ends its back-off; the general one only a step
+ * that wrote (a device compacted, a retention step). After a full disk compaction runs only in
+ * idle transactions until then (maint_steps). A run of failures logs a warning at its first and
+ * at most one a minute after (the others counted), except that each device's first compaction
+ * failure is logged with its name (at most STORE_MAINT_LOG_FIRST a minute), and an info line at
+ * the recovery. A reload of the maps queues the compact list's devices again (chunks.c). An idle
+ * transaction is maintenance only: it fails whole, counted the same way and not in
+ * commit_errors. */
 
 static void touched_clear(store_writer_t *w)
 {
@@ -860,29 +866,32 @@ static void touched_clear(store_writer_t *w)
     w->ntouched = 0;
 }
 
-static int maint_prepare(store_t *s)
-{
-    static const char *const sql[3] = {"SAVEPOINT maint", "ROLLBACK TO maint", "RELEASE maint"};
-    store_writer_t *w = &s->w;
-    sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
-    for (int i = 0; i < 3; i++) {
-        if (*st[i] != NULL)
-            continue;
-        int rc = sqlite3_prepare_v3(w->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
-        if (rc != SQLITE_OK) {
-            store__set_errmsg(s, "preparing '%s': %s", sql[i], sqlite3_errmsg(w->db));
-            return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
-        }
-    }
-    return 0;
-}
-
 static void maint_finalize(store_writer_t *w)
 {
     sqlite3_finalize(w->sp_begin);
     sqlite3_finalize(w->sp_undo);
     sqlite3_finalize(w->sp_release);
     w->sp_begin = w->sp_undo = w->sp_release = NULL;
+}
+
+static int maint_prepare(store_t *s)
+{
+    static const char *const sql[3] = {"SAVEPOINT maint", "ROLLBACK TO maint", "RELEASE maint"};
+    store_writer_t *w = &s->w;
+    sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
+    if (__atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED))
+        maint_finalize(w); /* test hook: prepared again, from a statement SQLite refuses */
+    for (int i = 0; i < 3; i++) {
+        if (*st[i] != NULL)
+            continue;
+        const char *text = __atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED) ? "SAVEPOINT" : sql[i];
+        int rc = sqlite3_prepare_v3(w->db, text, -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
+        if (rc != SQLITE_OK) {
+            store__set_errmsg(s, "preparing '%s': %s", sql[i], sqlite3_errmsg(w->db));
+            return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+        }
+    }
+    return 0;
 }
 
 /* 1 when retention may take a step now: one is due and neither its back-off nor the general
@@ -902,11 +911,18 @@ static int maint_due(store_t *s)
 }
 
 /* Compaction, then a bounded step of a due retention sweep (retention.c) unless retention backs
- * off; w->maint_what names the step that failed. */
+ * off; w->maint_what names the step that failed. After a full disk (or exhausted memory), until
+ * a step writes again, compaction runs only in idle transactions: SQLite rolls a whole
+ * transaction back for SQLITE_FULL in a statement without a statement journal (compaction's
+ * INSERT), so in a client transaction the retry would lose the client's jobs with it. */
 static int maint_steps(store_t *s, int idle)
 {
     store_writer_t *w = &s->w;
-    int err = store__compact_some(s, !idle);
+    /* Idle after a full disk, a due retention step goes first and alone: it may free the space,
+     * and compaction's SQLITE_FULL would roll its deletions back with the transaction. */
+    int compact =
+        idle ? !(w->maint_nospace && retain_ready(s, vtime_mono_ms())) : !w->maint_nospace;
+    int err = compact ? store__compact_some(s, !idle) : 0;
     if (err) {
         w->maint_what = MAINT_COMPACT;
         return err;
@@ -928,12 +944,14 @@ int64_t store__backoff_ms(int fails)
 
 /* Counts a failure in b's log: a warning at the first of a run of failures, then at most one
  * per STORE_MAINT_LOG_MS (saying how many were not logged); the rest are counted for the
- * recovery's line. */
+ * recovery's line. first: a device's first compaction failure, logged whatever the minute's
+ * count (it does not start a new minute for the others). */
 static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int err, int kept,
-                        int64_t next_ms, int64_t now)
+                        int64_t next_ms, int64_t now, int first)
 {
     b->fails++;
-    if (b->fails > 1 && now - b->logged_ms < STORE_MAINT_LOG_MS) {
+    int limited = b->fails > 1 && now - b->logged_ms < STORE_MAINT_LOG_MS;
+    if (limited && !first) {
         b->unlogged++;
         return;
     }
@@ -944,8 +962,25 @@ static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int er
              " since the last warning not logged)",
              what, err_str(err), store_errmsg(s), outcome,
              next_ms >= now ? (long long)(next_ms - now) : 0LL, b->fails, b->unlogged);
-    b->logged_ms = now;
-    b->unlogged = 0;
+    if (!limited) {
+        b->logged_ms = now;
+        b->unlogged = 0;
+    }
+}
+
+/* 1 when a device's first compaction failure may be logged now: at most STORE_MAINT_LOG_FIRST
+ * a STORE_MAINT_LOG_MS, so many devices failing at once do not flood the log (the rest are
+ * counted, and limited as any repeat). */
+static int first_log_ok(store_writer_t *w, int64_t now)
+{
+    if (w->cfirst_logged == 0 || now - w->cfirst_ms >= STORE_MAINT_LOG_MS) {
+        w->cfirst_ms = now;
+        w->cfirst_logged = 0;
+    }
+    if (w->cfirst_logged >= STORE_MAINT_LOG_FIRST)
+        return 0;
+    w->cfirst_logged++;
+    return 1;
 }
 
 static void bo_log_ok(store_backoff_t *b, const char *what)
@@ -959,9 +994,9 @@ static void bo_log_ok(store_backoff_t *b, const char *what)
 
 /* Counts and logs a failed maintenance step (err; the step is w->maint_what) and backs that
  * step off: a device's compaction (that device only), retention's steps, or, for a failure of
- * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled back to its savepoint, the client's writes
- * committed; 2 the savepoint's statements could not be prepared, nothing ran and the writes
- * committed; 0 its transaction rolled back. */
+ * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled
+ * back to its savepoint, the client's writes committed; 2 the savepoint's statements could not
+ * be prepared, nothing ran and the writes committed; 0 its transaction rolled back. */
 static void maint_failed(store_t *s, int err, int kept)
 {
     store_writer_t *w = &s->w;
@@ -973,36 +1008,49 @@ static void maint_failed(store_t *s, int err, int kept)
     pthread_mutex_unlock(&s->smu);
     /* A full disk or exhausted memory is no one device's fault: every step backs off together
      * (as before per-device back-offs), not each queued device's compaction in turn. */
-    int shared = err == ERR_NOSPACE || err == ERR_NOMEM;
+    int shared = err == ERR_NOSPACE || err == ERR_NOMEM, first = 0;
+    if (shared)
+        w->maint_nospace = 1;
     if (w->maint_what == MAINT_COMPACT && !shared)
-        next = store__compact_failed(w, w->cfail_id, now);
+        next = store__compact_failed(w, w->cfail_id, now, &first);
     if (next >= 0) {
-        char what[64];
-        snprintf(what, sizeof what, "compaction of device %lld", (long long)w->cfail_id);
-        bo_log_fail(s, &w->bo_compact, what, err, kept, next, now);
+        char what[128];
+        snprintf(what, sizeof what, "compaction of device \"%s\" (id %lld)", w->cfail_name,
+                 (long long)w->cfail_id);
+        bo_log_fail(s, &w->bo_compact, what, err, kept, next, now, first && first_log_ok(w, now));
     } else if (w->maint_what == MAINT_RETAIN && !shared) {
         w->bo_retain.next_ms = now + store__backoff_ms(w->bo_retain.fails);
-        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now);
+        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now, 0);
     } else {
         w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,
                     w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
                     : shared                       ? "maintenance (out of space or memory)"
                                                    : "a maintenance transaction",
-                    err, kept, w->bo_maint.next_ms, now);
+                    err, kept, w->bo_maint.next_ms, now, 0);
     }
 }
 
 /* A committed transaction whose maintenance ran without a failure: each step that ran ends its
- * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). */
-static void maint_succeeded(store_t *s, int stepped)
+ * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). The
+ * general back-off ends only when a step wrote something (compacted: a device's rows were
+ * rewritten; removed: a retention step deleted or set something): a transaction whose steps
+ * had nothing to do (the devices queued had too few small rows, nothing old enough to remove)
+ * proves nothing of a full disk, and ending the back-off there kept it at 1 s. maint_nospace
+ * ends only with a compaction that wrote: a retention step's deletions do not show that
+ * compaction's rewrite fits, and a client transaction's compaction that meets SQLITE_FULL
+ * takes the client's batch with it. */
+static void maint_succeeded(store_t *s, int stepped, int compacted, int removed)
 {
     store_writer_t *w = &s->w;
     if (store__compact_end_tx(w, 1))
         bo_log_ok(&w->bo_compact, "compaction");
     if (stepped)
         bo_log_ok(&w->bo_retain, "retention");
-    bo_log_ok(&w->bo_maint, "maintenance");
+    if (compacted || removed)
+        bo_log_ok(&w->bo_maint, "maintenance");
+    if (compacted)
+        w->maint_nospace = 0;
 }
 
 /* The maintenance steps of a client transaction, in their savepoint (above). Returns 0 when
@@ -1058,6 +1106,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             maint_failed(s, err, 0);
         return err;
     }
+    store__compact_requeue(s); /* after a reload that failed before */
+    w->nrequeue = 0;           /* this transaction notes the devices it compacts */
+    uint64_t compactions = w->compactions;
     double t0 = vtime_mono_s();
     w->seq = w->log_last + 1;
     w->txn++;
@@ -1098,12 +1149,17 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             store__maps_load(s);
         }
         int stepped = w->ret.tx_step;
+        int removed = stepped && (w->ret.tx_chunks || w->ret.tx_events || w->ret.tx_bounds);
         store__retain_end_tx(s, maint_err);
         if (maint_err) {
             store__compact_end_tx(w, 0);
             maint_failed(s, maint_err, undone ? 1 : 2);
+            store__compact_requeue(s); /* after the charge: a device backing off stays out */
         } else if (maint_ran) {
-            maint_succeeded(s, stepped);
+            maint_succeeded(s, stepped, w->compactions != compactions, removed);
+        } else if (store__compact_end_tx(w, 1)) {
+            /* Every device backing off was forgotten (chunks.c): the run ends. */
+            bo_log_ok(&w->bo_compact, "compaction (no device backing off any more)");
         }
         return 0;
     }
@@ -1117,6 +1173,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     store__compact_end_tx(w, 0);
     if (idle || maint_err)
         maint_failed(s, maint_err ? maint_err : err, 0);
+    store__compact_requeue(s);
     return err;
 }
 
@@ -1145,19 +1202,27 @@ static void account(store_t *s, int err, double seconds, size_t devices, size_t 
 /* Idle work (qmu held on entry and return): while nothing is queued, transactions of their own
  * compact the devices' small rows and run the steps of a due retention sweep. A device whose
  * compaction failed backs off alone (maint_failed) and the work goes on with the others (the
- * next retention step too). Returns 0, or the status of a transaction that failed otherwise
- * (logged; the work stops there, and idle retention waits STORE_RETAIN_PERIOD_MS). */
+ * next retention step too). After a full disk (maint_nospace) compaction runs only here, so
+ * while devices are queued one such transaction runs even with work queued, once the back-off
+ * allows (a failure backs it off, a compaction that wrote ends maint_nospace, one that did not
+ * empties the list): else a writer that never idles would never compact again. Returns 0, or the
+ * status of a transaction that failed otherwise (logged; the work stops there, and idle retention
+ * waits STORE_RETAIN_PERIOD_MS). */
 static int idle_work(store_t *s, int failing)
 {
     double seconds;
     for (;;) {
-        if (s->qhead != NULL || s->closing || s->hold || failing || !maint_due(s))
+        int queued = s->qhead != NULL;
+        if ((queued && !(s->w.maint_nospace && s->w.ncompact > 0)) || s->closing || s->hold ||
+            failing || !maint_due(s))
             return 0;
         pthread_mutex_unlock(&s->qmu);
         int err = run_transaction(s, NULL, 1, &seconds); /* a failure is logged there */
         pthread_mutex_lock(&s->qmu);
         if (err && s->w.maint_what != MAINT_COMPACT)
             return err;
+        if (queued)
+            return 0; /* one transaction ahead of queued work */
     }
 }
 
