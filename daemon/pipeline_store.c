@@ -445,6 +445,10 @@ static int on_device(void *arg, const store_device_info_t *info)
 struct version_ctx {
     pipeline_t *p;
     struct dev *d;
+    /* The newest stored event when it has ended (on_event): its id, end and JSON (owned),
+     * for pipeline__event_chain_restore after the query. */
+    int64_t ended_id, ended_ts;
+    char *ended_info;
 };
 
 static int on_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
@@ -485,8 +489,12 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
 {
     struct version_ctx *vc = arg;
     struct dev *d = vc->d;
-    if (end_ts >= 0)
+    if (end_ts >= 0) { /* the next event may continue it (no query inside this callback) */
+        vc->ended_id = id;
+        vc->ended_ts = end_ts;
+        vc->ended_info = strdup(info_json);
         return 1;
+    }
     /* The stored event names what opened it; a format 2 blob does not (format 3 keeps it for
      * an event the store lost), and an event stored by an older vigild names nothing. */
     struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
@@ -494,7 +502,8 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     if (e && e->id == (uint64_t)id && e->end_ts < 0) {
         if (how)
             e->opened_by = how;
-        event_chain_parse(e, info_json); /* the saved detector keeps no chain */
+        event_chain_parse(e, info_json);                /* the saved detector keeps no chain */
+        pipeline__event_sides_restore(d, e, info_json); /* nor the sides */
     }
     if (d->nevents > 0)
         return 1;
@@ -510,6 +519,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
     e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;
     json_decref(j);
+    pipeline__event_sides_restore(d, e, info_json);
     if (d->next_event_id < (uint64_t)id)
         d->next_event_id = (uint64_t)id;
     return 1;
@@ -659,11 +669,15 @@ int pipeline_restore(pipeline_t *p)
         int have_det = d && d->det;
         int64_t last_ts = have_det ? d->last_ts : -1;
         if (have_det) {
-            struct version_ctx vc = {p, d};
+            struct version_ctx vc = {p, d, 0, -1, NULL};
             pthread_mutex_lock(&d->mu);
             store_models_list(p->store, d->name, on_version, &vc);
             store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, on_event,
                                &vc);
+            if (vc.ended_info)
+                pipeline__event_chain_restore(p, d, (uint64_t)vc.ended_id, vc.ended_ts,
+                                              vc.ended_info);
+            free(vc.ended_info);
             pthread_mutex_unlock(&d->mu);
         }
         if (d == NULL)
