@@ -365,12 +365,15 @@ int pipeline__event_side(const struct dev *d, const struct event *e, int c)
     return side ? side : mask_side(e->above, e->below, c);
 }
 
-/* On the reading (or the operator's action) that ends e: its sides are fixed from d->lean. */
+/* On the reading (or the operator's action) that ends e, the active event: its sides are
+ * fixed from d->lean (a restored event's where d->lean has none). */
 static void event_sides_fix(const struct dev *d, struct event *e)
 {
     uint64_t above = 0, below = 0;
     for (int c = 0; c < d->nch; c++) {
-        const int side = pipeline__event_side(d, e, c);
+        int side = sign_of(d->lean[c]);
+        if (side == 0)
+            side = mask_side(e->above, e->below, c);
         above |= (uint64_t)(side > 0) << c;
         below |= (uint64_t)(side < 0) << c;
     }
