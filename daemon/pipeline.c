@@ -403,18 +403,46 @@ static int count_point(void *arg, int64_t ts, size_t n, const char *const *ch, c
     return 0;
 }
 
-void pipeline__event_chain_restore(pipeline_t *p, struct dev *d, uint64_t id, int64_t end_ts,
-                                   const char *info_json)
+/* The newest stored event (store_events_query's first): its id, end and JSON (owned). */
+struct newest_event {
+    uint64_t id;
+    int64_t end_ts;
+    char *info;
+};
+
+static int on_newest_event(void *arg, const char *device, int64_t id, int64_t start_ts,
+                           int64_t end_ts, const char *info_json)
+{
+    struct newest_event *ne = arg;
+    (void)device, (void)start_ts;
+    ne->id = id > 0 ? (uint64_t)id : 0;
+    ne->end_ts = end_ts;
+    if (ne->info == NULL)
+        ne->info = strdup(info_json);
+    return 0; /* limit 1: the only one */
+}
+
+void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
 {
     uint64_t above, below, fault;
     int lead;
     const uint64_t within = continue_within(p);
     d->cleared.id = 0;
-    if (within == 0 || p->store == NULL || d->det == NULL || end_ts < 0 || end_ts > d->last_ts ||
-        id == 0 || id != d->next_event_id)
-        return; /* ended after the save (the catch-up ends it again) or not the newest */
-    if (pipeline__event_info_read(d, info_json, &above, &below, &lead, &fault) != DET_END_CLEARED ||
-        lead < 0 || mask_side(above, below, lead) == 0)
+    if (within == 0 || p->store == NULL || d->det == NULL)
+        return;
+    struct newest_event ne = {0, -1, NULL};
+    (void)store_events_query(p->store, d->name, 0, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1,
+                             on_newest_event, &ne);
+    if (ne.info == NULL)
+        return; /* none stored, or the store failed: the chain is broken */
+    const int why = pipeline__event_info_read(d, ne.info, &above, &below, &lead, &fault);
+    free(ne.info);
+    /* Not the newest the detector knows, or ended after the save (the catch-up ends it
+     * again), or not cleared, or with no direction: nothing to continue. */
+    const uint64_t id = ne.id;
+    const int64_t end_ts = ne.end_ts;
+    if (id == 0 || id != d->next_event_id || end_ts < 0 || end_ts > d->last_ts ||
+        why != DET_END_CLEARED || lead < 0 || mask_side(above, below, lead) == 0)
         return;
     /* The readings scored after its end before the stop: the store's (the saved detector had
      * scored every one up to d->last_ts), at most within + 1 counted. */

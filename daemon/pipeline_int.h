@@ -531,14 +531,12 @@ char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int
 void pipeline__event_chain_break(struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
- * when the device's newest stored event (id, end_ts, its stored JSON info) ended "cleared" at
- * or before the saved detector's last reading, with a side for its leading channel, d->cleared
- * is that event again, dated as many readings back as the store holds after its end up to
- * that reading (docs/reliability.md, "Session 30"): the next event may continue it as it
- * would have without the restart. Else nothing. Queries the store: not inside another query's
- * callback. Caller holds d->mu. */
-void pipeline__event_chain_restore(pipeline_t *p, struct dev *d, uint64_t id, int64_t end_ts,
-                                   const char *info_json);
+ * when the device's newest stored event ended "cleared" at or before the saved detector's last
+ * reading, with a side for its leading channel, d->cleared is that event again, dated as many
+ * readings back as the store holds after its end up to that reading (docs/reliability.md,
+ * "Session 30"): the next event may continue it as it would have without the restart. Else
+ * nothing. Queries the store: not inside another query's callback. Caller holds d->mu. */
+void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* An event restored active at a restart (pipeline_store.c on_event): its sides from its
  * stored JSON into e->above / e->below, and d->lean signed by them (e->share as the restored

@@ -445,10 +445,6 @@ static int on_device(void *arg, const store_device_info_t *info)
 struct version_ctx {
     pipeline_t *p;
     struct dev *d;
-    /* The newest stored event when it has ended (on_event): its id, end and JSON (owned),
-     * for pipeline__event_chain_restore after the query. */
-    int64_t ended_id, ended_ts;
-    char *ended_info;
 };
 
 static int on_version(void *arg, int64_t version, int64_t created_ms, const char *info_json,
@@ -489,12 +485,8 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
 {
     struct version_ctx *vc = arg;
     struct dev *d = vc->d;
-    if (end_ts >= 0) { /* the next event may continue it (no query inside this callback) */
-        vc->ended_id = id;
-        vc->ended_ts = end_ts;
-        vc->ended_info = strdup(info_json);
+    if (end_ts >= 0)
         return 1;
-    }
     /* The stored event names what opened it; a format 2 blob does not (format 3 keeps it for
      * an event the store lost), and an event stored by an older vigild names nothing. */
     struct event *e = d->nevents > 0 ? &d->events[d->nevents - 1] : NULL;
@@ -669,15 +661,12 @@ int pipeline_restore(pipeline_t *p)
         int have_det = d && d->det;
         int64_t last_ts = have_det ? d->last_ts : -1;
         if (have_det) {
-            struct version_ctx vc = {p, d, 0, -1, NULL};
+            struct version_ctx vc = {p, d};
             pthread_mutex_lock(&d->mu);
             store_models_list(p->store, d->name, on_version, &vc);
             store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, on_event,
                                &vc);
-            if (vc.ended_info)
-                pipeline__event_chain_restore(p, d, (uint64_t)vc.ended_id, vc.ended_ts,
-                                              vc.ended_info);
-            free(vc.ended_info);
+            pipeline__event_chain_restore(p, d); /* the next event may continue its last */
             pthread_mutex_unlock(&d->mu);
         }
         if (d == NULL)
