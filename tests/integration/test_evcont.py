@@ -222,6 +222,7 @@ class Chains(ChainBase):
         self.assertTrue(now[0]["active"], now)
         self.assertEqual((now[0]["id"], now[0].get("continues"), now[0].get("fault")),
                          (second["id"], first["id"], first["id"]), now)
+        self.assertEqual(now[0]["channels"][0].get("side"), "above", now)  # session 30
         self.post(dev, rows[ONSET + 40:], ONSET + 40, ["level"])
         ended = tp.wait_for("%s: the second event ended" % dev, lambda: (
             lambda e: e if len(e) == 2 and not e[0]["active"] else None)(self.events(dev)), 10)
@@ -305,6 +306,28 @@ class Chains(ChainBase):
             self.assertEqual((second.get("continues"), second.get("fault")),
                              (first["id"], first["id"]), second)
             self.assertEqual(first["channels"][0].get("side"), "above", first)
+
+    def test_event_active_across_a_restart_is_continued(self):
+        """vigild stopped 2 readings into the first event: after the restart it ends cleared
+        (its side restored from its stored row, its share from the saved detector) and the
+        second, 10 readings later, continues it (session 30; on main nothing continues an event
+        active across a restart)."""
+        d, dev = self.d, "rs-active"
+        rows = overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"])
+        tp.wait_for("%s: the first event open" % dev, lambda: len(self.events(dev)) == 1, 10)
+        d.stop()
+        d.start()
+        now = self.events(dev)
+        self.assertTrue(now[0]["active"], now)
+        self.assertEqual(now[0]["channels"][0].get("side"), "above", now)
+        self.post(dev, rows[ONSET + 2:], ONSET + 2, ["level"])
+        first, second = self.two_events(dev)
+        self.assertEqual(first["ended_by"], "cleared", first)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertEqual((second.get("continues"), second.get("fault")),
+                         (first["id"], first["id"]), second)
 
     def test_maintenance_between_breaks_the_chain(self):
         """The first event ended cleared, then a maintenance period (POST, DELETE at once: it
