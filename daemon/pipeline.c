@@ -395,7 +395,8 @@ void pipeline__event_chain_break(struct dev *d)
     d->cleared.id = 0;
 }
 
-/* Stops store_query after limit points: their count is all that is wanted. */
+/* Counts the points store_query reports (its limit bounds them): the count is all that is
+ * wanted. */
 static int count_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
     (void)ts, (void)n, (void)ch, (void)v;
