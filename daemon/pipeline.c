@@ -113,6 +113,7 @@ static void dev_free(struct dev *d)
     pipeline__ring_deinit(&d->ring);
     pipeline__events_clear(d);
     free(d->events);
+    free(d->cleared.info);
     pipeline__maint_clear(d);
     pipeline__limits_free(d);
     for (size_t i = 0; i < d->nversions; i++)
@@ -390,9 +391,34 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
         d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
 }
 
-void pipeline__event_chain_break(struct dev *d)
+static void cleared_forget(struct dev *d)
 {
+    free(d->cleared.info);
+    d->cleared.info = NULL;
     d->cleared.id = 0;
+}
+
+void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
+{
+    struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    /* Stored "chain_broken", so that a restart does not restore the chain (review): the
+     * cleared event is the newest (an opening consumes it), in d->events or restored. */
+    if (d->cleared.id != 0 && d->cleared.gen == d->gen && p->store != NULL) {
+        char *js = NULL;
+        int64_t start_ts = d->cleared.start_ts, end_ts = d->cleared.end_ts;
+        if (e && e->id == d->cleared.id && e->end_ts >= 0) {
+            e->chain_broken = 1;
+            js = pipeline__event_json(d, e);
+            start_ts = e->start_ts, end_ts = e->end_ts;
+        } else if (d->cleared.info) {
+            js = pipeline__event_info_break(d->cleared.info);
+        }
+        if (js && store_event_put(p->store, d->name, (int64_t)d->cleared.id, start_ts, end_ts,
+                                  js))
+            log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+        free(js);
+    }
+    cleared_forget(d);
 }
 
 /* Counts the points store_query reports (its limit bounds them): the count is all that is
@@ -407,7 +433,7 @@ static int count_point(void *arg, int64_t ts, size_t n, const char *const *ch, c
 /* The newest stored event (store_events_query's first): its id, end and JSON (owned). */
 struct newest_event {
     uint64_t id;
-    int64_t end_ts;
+    int64_t start_ts, end_ts;
     char *info;
 };
 
@@ -415,8 +441,9 @@ static int on_newest_event(void *arg, const char *device, int64_t id, int64_t st
                            int64_t end_ts, const char *info_json)
 {
     struct newest_event *ne = arg;
-    (void)device, (void)start_ts;
+    (void)device;
     ne->id = id > 0 ? (uint64_t)id : 0;
+    ne->start_ts = start_ts;
     ne->end_ts = end_ts;
     if (ne->info == NULL)
         ne->info = strdup(info_json);
@@ -428,23 +455,26 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
     uint64_t above, below, fault;
     int lead;
     const uint64_t within = continue_within(p);
-    d->cleared.id = 0;
+    cleared_forget(d);
     if (within == 0 || p->store == NULL || d->det == NULL)
         return;
-    struct newest_event ne = {0, -1, NULL};
+    struct newest_event ne = {0, -1, -1, NULL};
     (void)store_events_query(p->store, d->name, 0, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1,
                              on_newest_event, &ne);
     if (ne.info == NULL)
         return; /* none stored, or the store failed: the chain is broken */
-    const int why = pipeline__event_info_read(d, ne.info, &above, &below, &lead, &fault);
-    free(ne.info);
+    int why = pipeline__event_info_read(d, ne.info, &above, &below, &lead, &fault);
+    if (pipeline__event_info_broken(ne.info))
+        why = 0; /* broken after its end (pipeline__event_chain_break) */
     /* Not the newest the detector knows, or ended after the save (the catch-up ends it
      * again), or not cleared, or with no direction: nothing to continue. */
     const uint64_t id = ne.id;
     const int64_t end_ts = ne.end_ts;
     if (id == 0 || id != d->next_event_id || end_ts < 0 || end_ts > d->last_ts ||
-        why != DET_END_CLEARED || lead < 0 || mask_side(above, below, lead) == 0)
+        why != DET_END_CLEARED || lead < 0 || mask_side(above, below, lead) == 0) {
+        free(ne.info);
         return;
+    }
     /* The readings scored after its end before the stop: the store's (the saved detector had
      * scored every one up to d->last_ts), at most within + 1 counted. */
     uint64_t n = 0;
@@ -452,9 +482,14 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
                        .from_ms = end_ts + 1,
                        .to_ms = d->last_ts + 1,
                        .limit = (size_t)within + 1};
-    if (store_query(p->store, &q, count_point, &n) != 0 || n > within)
+    if (store_query(p->store, &q, count_point, &n) != 0 || n > within) {
+        free(ne.info);
         return;
+    }
     d->cleared.id = id;
+    d->cleared.info = ne.info;
+    d->cleared.start_ts = ne.start_ts;
+    d->cleared.end_ts = end_ts;
     d->cleared.fault = fault ? fault : id;
     d->cleared.scored = d->scored - n; /* d->scored: the save's, restored with the detector */
     d->cleared.gen = d->gen;
@@ -474,7 +509,7 @@ static void event_link(pipeline_t *p, struct dev *d, struct event *e)
         e->continues = d->cleared.id;
         e->fault = d->cleared.fault;
     }
-    d->cleared.id = 0;
+    cleared_forget(d);
 }
 
 /* On the reading that ended e (its sides fixed): remembers it (d->cleared) when the detector
@@ -484,7 +519,7 @@ static void event_note_end(struct dev *d, const struct event *e)
 {
     const int c = lead_channel(e->share, d->nch);
     const int side = c >= 0 ? pipeline__event_side(d, e, c) : 0;
-    d->cleared.id = 0;
+    cleared_forget(d);
     if (e->ended_by != DET_END_CLEARED || side == 0)
         return;
     d->cleared.id = e->id;
@@ -1327,7 +1362,7 @@ char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int
     struct event none = {.start_ts = d->since_ts, .end_ts = -1};
     /* An operator's accept or a maintenance period that begins breaks a chain, even when it
      * ends no event (the device in the quiet after a cleared end). */
-    pipeline__event_chain_break(d);
+    pipeline__event_chain_break(p, d);
     if (cur == NULL || cur->end_ts >= 0) {
         if (!untracked) {
             free(note);
@@ -1439,7 +1474,7 @@ static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const mo
         rc = detector_set_model(d->det, m, version);
     if (rc == 0) {
         pipeline__serving_changed(p, d, 1, version, DET_KIND_LSTM);
-        pipeline__event_chain_break(d); /* another model judges the readings from here */
+        pipeline__event_chain_break(p, d); /* another model judges the readings from here */
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -1533,7 +1568,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.swapped = 1;
             info.kind = DET_KIND_LSTM;
             pipeline__record_version(p, d, &info, 0, 0);
-            pipeline__event_chain_break(d); /* another model, as a rollback */
+            pipeline__event_chain_break(p, d); /* another model, as a rollback */
         }
     }
     pthread_mutex_unlock(&d->mu);

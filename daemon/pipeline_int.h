@@ -45,6 +45,10 @@ struct event {
      * event restored active): "side" "above" / "below" in its JSON; neither bit: unknown. The
      * active event's sides are dev.lean's (event_side). */
     uint64_t above, below;
+    /* 1 once a maintenance period, an operator's action or a rollback broke its chain after it
+     * ended cleared (pipeline__event_chain_break): "chain_broken" in its JSON and stored row,
+     * so a restart does not let the next event continue it (review, session 30). */
+    int chain_broken;
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed
@@ -240,6 +244,10 @@ struct dev {
     struct {
         uint64_t id, fault, scored, gen;
         int ch, side;
+        /* Restored at a restart (pipeline__event_chain_restore, the event not in d->events):
+         * its stored row (owned) and times, so a break can store it "chain_broken"; else NULL. */
+        char *info;
+        int64_t start_ts, end_ts;
     } cleared;
     /* The active event's share, each reading's part signed by the side of its prediction the
      * channel was on (+ above, - below): the sign of the leading channel's is the fault's
@@ -528,7 +536,7 @@ char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int
 /* Forgets d's cleared event (dev.cleared): the next event continues nothing. A maintenance
  * period that begins, an operator's accept (both through pipeline__event_end, even when they
  * end no event), a rollback and a PUT of weights call it. Caller holds d->mu. */
-void pipeline__event_chain_break(struct dev *d);
+void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
  * when the device's newest stored event ended "cleared" at or before the saved detector's last
@@ -555,6 +563,11 @@ int pipeline__event_side(const struct dev *d, const struct event *e, int c);
  * ended_by (DET_END_ / PIPE_END_, 0 active or unknown). Caller holds d->mu. */
 int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64_t *above,
                               uint64_t *below, int *lead, uint64_t *fault);
+
+/* A stored event's JSON with "chain_broken": true added (malloc'd; NULL out of memory or not
+ * JSON), and whether a stored JSON says so (pipeline__event_chain_break / _restore). */
+char *pipeline__event_info_break(const char *info_json);
+int pipeline__event_info_broken(const char *info_json);
 
 /* point_prepare's check: 1 when a reading of d at ts falls in one of its maintenance periods,
  * and then the anomaly episode still open ends "maintenance" (the first reading of a scheduled

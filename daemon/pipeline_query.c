@@ -94,6 +94,8 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
             json_object_set_new(v, "continues", json_integer((json_int_t)e->continues));
             json_object_set_new(v, "fault", json_integer((json_int_t)e->fault));
         }
+        if (e->chain_broken)
+            json_object_set_new(v, "chain_broken", json_true());
     }
     char *s = NULL;
     dump(v, &s);
@@ -146,6 +148,24 @@ int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64
             why = k;
     json_decref(j);
     return why;
+}
+
+char *pipeline__event_info_break(const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    char *s = NULL;
+    if (json_is_object(j) && json_object_set_new(j, "chain_broken", json_true()) == 0)
+        s = json_dumps(j, JSON_FLAGS);
+    json_decref(j);
+    return s;
+}
+
+int pipeline__event_info_broken(const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    int broken = json_is_true(json_object_get(j, "chain_broken"));
+    json_decref(j);
+    return broken;
 }
 
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,

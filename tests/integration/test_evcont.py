@@ -349,6 +349,80 @@ class Chains(ChainBase):
         self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
         self.assertNotIn("continues", second)
 
+    def test_accept_and_the_chain(self):
+        """An operator's accept (review, session 30): in the quiet after a cleared end there is
+        no open anomaly, so it is refused (409) and breaks nothing: the reopening within the
+        bound continues the first event. Accepting the second event while it is open ends it
+        "operator" (not "cleared"): whatever opens after it continues nothing."""
+        d, dev = self.d, "acc-chain"
+        rows = overshoot(1480, 1.5, 1)
+        for t in range(ONSET + 14, ONSET + 17):
+            rows[t][0] = round(rows[t][0] + 1.5 * 1.5, 6)
+        self.trained(dev, rows, ["level"])
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"])
+        self.first_cleared(dev)
+        st, _, _ = tp.req(d, "POST", "/v1/devices/%s/anomalies/accept" % dev, {"note": "q"})
+        self.assertEqual(st, 409)
+        k = ONSET + 7
+        while k < len(rows) and len(self.events(dev)) < 2:
+            self.post(dev, rows[k:k + 1], k, ["level"])
+            k += 1
+        first, second = tp.wait_for("%s: two events" % dev, lambda: (
+            lambda e: e if len(e) == 2 else None)(self.events(dev)), 10)[::-1]
+        self.assertTrue(second["active"], second)
+        self.assertEqual(second.get("continues"), first["id"], second)
+        st, _, body = tp.req(d, "POST", "/v1/devices/%s/anomalies/accept" % dev, {"note": "ok"})
+        self.assertEqual(st, 200, body)
+        self.post(dev, rows[k:], k, ["level"])
+        evs = tp.wait_for("%s: the second event ended" % dev, lambda: (
+            lambda e: e[::-1] if len(e) >= 2 and not e[-2]["active"] else None)(
+                self.events(dev)), 10)
+        self.assertEqual(evs[1]["ended_by"], "operator", evs)
+        print("%s: after the accept %d more event(s)" % (dev, len(evs) - 2), file=sys.stderr)
+        for e in evs[2:]:
+            self.assertNotIn("continues", e)
+
+    def test_maintenance_between_breaks_the_chain_across_a_restart(self):
+        """As test_maintenance_between_breaks_the_chain, with vigild stopped and started after
+        the period (review): the restart must not restore the chain the period broke."""
+        d, dev = self.d, "mnt-restart"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = int(time.time() * 1000) - 1000 * 2000
+        self.trained(dev, rows, ["level"], t0)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"], t0)
+        self.first_cleared(dev)
+        tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        d.stop()
+        d.start()
+        self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"], t0)
+        first, second = self.two_events(dev)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
+
+    def test_break_of_a_chain_restored_at_a_restart_is_kept(self):
+        """Stopped after the cleared end (the restart restores the chain: the event is not in
+        memory, only its stored row), then a maintenance period, then a second restart: the
+        chain stays broken (review)."""
+        d, dev = self.d, "mnt-restart2"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = int(time.time() * 1000) - 1000 * 2000
+        self.trained(dev, rows, ["level"], t0)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"], t0)
+        self.first_cleared(dev)
+        d.stop()
+        d.start()
+        tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        d.stop()
+        d.start()
+        self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"], t0)
+        first, second = self.two_events(dev)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
+
     def test_other_channel_is_not_linked(self):
         """Two sensors: the overshoot on a, then the lasting part on b (device "ch-b") or on a
         ("ch-a"). Both reopen within the bound; only the one led by the same channel links."""
