@@ -402,8 +402,11 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
 {
     struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
     /* Stored "chain_broken", so that a restart does not restore the chain (review): the
-     * cleared event is the newest (an opening consumes it), in d->events or restored. */
-    if (d->cleared.id != 0 && d->cleared.gen == d->gen && p->store != NULL) {
+     * cleared event is the newest (an opening consumes it), in d->events or restored. Only
+     * within the bound: beyond it nothing continues it anyway, and an old row may be gone by
+     * retention (a put would bring it back). */
+    if (d->cleared.id != 0 && d->cleared.gen == d->gen && p->store != NULL &&
+        d->scored - d->cleared.scored <= continue_within(p)) { /* else nothing can continue it */
         char *js = NULL;
         int64_t start_ts = d->cleared.start_ts, end_ts = d->cleared.end_ts;
         if (e && e->id == d->cleared.id && e->end_ts >= 0) {
