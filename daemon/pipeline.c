@@ -416,8 +416,7 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
         } else if (d->cleared.info) {
             js = pipeline__event_info_break(d->cleared.info);
         }
-        if (js && store_event_put(p->store, d->name, (int64_t)d->cleared.id, start_ts, end_ts,
-                                  js))
+        if (js && store_event_put(p->store, d->name, (int64_t)d->cleared.id, start_ts, end_ts, js))
             log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
         free(js);
     }
