@@ -71,6 +71,8 @@ static const struct setting settings[] = {
      * look-ahead in steps (0: no forecast alarms); the forecast route's horizon bounds it */
     S("pipeline", "limit_check_every", K_INT, limit_check_every, 1, 1000000),
     S("pipeline", "limit_horizon", K_INT, limit_horizon, 0, 10000),
+    /* Event chains (docs/reliability.md "One fault, one chain"): auto, 0 (none) or readings */
+    S("pipeline", "event_continue_within", K_AUTO_INT, event_continue_within, 0, 1000000),
     S("stream", "listen", K_LISTEN, stream_listen, 0, 0),
     S("stream", "max_line_bytes", K_SIZE, max_line_bytes, 256, 16 << 20),
     S("stream", "max_connections", K_INT, stream_max_connections, 1, 100000),
@@ -138,6 +140,7 @@ void config_default(config_t *c)
     c->events_state_min_ms = 1000; /* pipeline_opts_default's */
     c->limit_check_every = 10;     /* pipeline_opts_default's */
     c->limit_horizon = 60;
+    c->event_continue_within = -1; /* auto: pipeline_opts_default's */
     snprintf(c->stream_listen, sizeof c->stream_listen, "127.0.0.1:8471");
     c->max_line_bytes = 65536;
     c->stream_max_connections = 1024;

@@ -41,6 +41,9 @@ typedef struct config {
      * with limits, limit_horizon steps ahead (0: no forecast alarms). */
     int limit_check_every;
     int limit_horizon;
+    /* [pipeline] an event continues the device's previous one (ended cleared) opening at most
+     * this many readings after its end; -1 ("auto"): 2 x the detector's err_short; 0: never. */
+    int event_continue_within;
     /* [stream] */
     char stream_listen[128];
     size_t max_line_bytes;

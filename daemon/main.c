@@ -621,6 +621,7 @@ int main(int argc, char **argv)
         po.state_min_ms = d.cfg.events_state_min_ms;
         po.limit_check_every = d.cfg.limit_check_every;
         po.limit_horizon = d.cfg.limit_horizon;
+        po.continue_within = d.cfg.event_continue_within;
         if (po.det.history < po.det.warmup)
             po.det.history = po.det.warmup;
         /* The pipeline runs model/ on its own shard and training threads: OpenBLAS's threads

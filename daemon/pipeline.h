@@ -44,13 +44,18 @@ typedef struct pipeline_opts {
      * (0: no forecast alarms, only "exceeded"); daemon/pipeline_limits.c. */
     int limit_check_every;
     int limit_horizon;
+    /* An event continues the device's previous one when that ended "cleared" at most this
+     * many scored readings before it opened (docs/reliability.md "One fault, one chain");
+     * -1: 2 x det.err_short; 0: never. */
+    int continue_within;
 } pipeline_opts_t;
 
 /* Defaults: 1 worker, 1 training thread, 1,000,000 readings, 2,000 predictions, 8,000 pooled
  * group rows,
  * 16 events in memory (all are in the store), 10 versions, a save every 10,000 readings,
  * a state message per device per 1,000 ms at most, a limit forecast check every 10 readings
- * looking 60 steps ahead, detector_config_default(). */
+ * looking 60 steps ahead, events continuing one another within 2 x err_short readings,
+ * detector_config_default(). */
 void pipeline_opts_default(pipeline_opts_t *o);
 
 typedef struct pipeline pipeline_t;

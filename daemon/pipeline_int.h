@@ -40,10 +40,15 @@ struct event {
      * id of the event it continues and the chain's first event; both 0 when it continues none.
      * An event active across a restart gets them back from its stored row (on_event). */
     uint64_t continues, fault;
-    /* share, each reading's part signed by the side of its prediction the channel was on
-     * (+ above, - below): the sign of the leading channel's is the fault's direction. 0 in
-     * a restored event (no direction known: it continues nothing, nothing continues it). */
-    float lean[DETECTOR_MAX_CHANNELS];
+    /* The side of its prediction each channel was on over the episode (bit c: channel c), as
+     * fixed at its end from dev.lean (event_sides_fix), or as its stored row names them (an
+     * event restored active): "side" "above" / "below" in its JSON; neither bit: unknown. The
+     * active event's sides are dev.lean's (event_side). */
+    uint64_t above, below;
+    /* 1 once a maintenance period, an operator's action or a rollback broke its chain after it
+     * ended cleared (pipeline__event_chain_break): "chain_broken" in its JSON and stored row,
+     * so a restart does not let the next event continue it (review, session 30). */
+    int chain_broken;
 };
 
 /* A device group: its members (devices whose attributes name it) share one model. Never freed
@@ -231,13 +236,24 @@ struct dev {
     struct event *events;
     size_t nevents, events_room;
     /* The newest event when the detector ended it "cleared" (track_event): the next event may
-     * continue it. id 0: none (another end, or none since vigild started). scored: d->scored at
+     * continue it. id 0: none (another end; a maintenance period, an operator's accept or a
+     * rollback since: pipeline__event_chain_break; or none known: pipeline__event_chain_restore
+     * restores it after a restart). scored: d->scored at
      * its end; gen: d->gen then (a new detector continues nothing); ch its leading channel and
      * side its direction (+1 above the prediction, -1 below). */
     struct {
         uint64_t id, fault, scored, gen;
         int ch, side;
+        /* Restored at a restart (pipeline__event_chain_restore, the event not in d->events):
+         * its stored row (owned) and times, so a break can store it "chain_broken"; else NULL. */
+        char *info;
+        int64_t start_ts, end_ts;
     } cleared;
+    /* The active event's share, each reading's part signed by the side of its prediction the
+     * channel was on (+ above, - below): the sign of the leading channel's is the fault's
+     * direction. Only the active event needs it (an ended one keeps the signs: event.above,
+     * event.below), so it is the device's, zeroed when an event opens. */
+    float lean[DETECTOR_MAX_CHANNELS];
     /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
      * they are the stored readings, joined by timestamp when the ring is read. */
     struct pred_ring ring;
@@ -516,6 +532,42 @@ size_t pipeline__due_len(pipeline_t *p);
  * without a kept event is answered, when untracked is set, as an event with id 0 that is
  * neither kept nor stored; else nothing is ended and NULL returned. Caller holds d->mu. */
 char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int untracked);
+
+/* Forgets d's cleared event (dev.cleared): the next event continues nothing. A maintenance
+ * period that begins, an operator's accept (both through pipeline__event_end, even when they
+ * end no event), a rollback and a PUT of weights call it. Caller holds d->mu. */
+void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
+
+/* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
+ * when the device's newest stored event ended "cleared" at or before the saved detector's last
+ * reading, with a side for its leading channel, d->cleared is that event again, dated as many
+ * readings back as the store holds after its end up to that reading (docs/reliability.md,
+ * "Session 30"): the next event may continue it as it would have without the restart. Else
+ * nothing. Queries the store: not inside another query's callback. Caller holds d->mu. */
+void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
+
+/* An event restored active at a restart (pipeline_store.c on_event): its sides from its
+ * stored JSON into e->above / e->below, and d->lean signed by them (e->share as the restored
+ * magnitude), so its side, its continuing and its being continued survive the restart.
+ * Caller holds d->mu. */
+void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *info_json);
+
+/* The side of its prediction channel c of e was on: +1 above, -1 below, 0 unknown (the active
+ * event's from d->lean, falling back on a restored event's sides; an ended one's as fixed at
+ * its end). Caller holds d->mu. */
+int pipeline__event_side(const struct dev *d, const struct event *e, int c);
+
+/* Reads a stored event's JSON (pipeline__event_json's): the channels its "channels" name with
+ * side "above" (*above, bit c for d->ch[c]) and "below" (*below), the index in d->ch of the
+ * first listed (its leading channel; -1 none), its "fault" (*fault; 0 none), and returns its
+ * ended_by (DET_END_ / PIPE_END_, 0 active or unknown). Caller holds d->mu. */
+int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64_t *above,
+                              uint64_t *below, int *lead, uint64_t *fault);
+
+/* A stored event's JSON with "chain_broken": true added (malloc'd; NULL out of memory or not
+ * JSON), and whether a stored JSON says so (pipeline__event_chain_break / _restore). */
+char *pipeline__event_info_break(const char *info_json);
+int pipeline__event_info_broken(const char *info_json);
 
 /* point_prepare's check: 1 when a reading of d at ts falls in one of its maintenance periods,
  * and then the anomaly episode still open ends "maintenance" (the first reading of a scheduled

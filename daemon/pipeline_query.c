@@ -44,8 +44,10 @@ static int dump(json_t *v, char **out)
     return *out ? 0 : ERR_NOMEM;
 }
 
-/* Channels ranked by their share, as [{"channel","share"}], at most n. */
-static json_t *ranked(char *const *names, int nch, const float *share, int n)
+/* Channels ranked by their share, as [{"channel","share"}], at most n; with e (an event of
+ * d, whose names and share these are), each with "side" "above" / "below" when known. */
+static json_t *ranked(char *const *names, int nch, const float *share, int n, const struct dev *d,
+                      const struct event *e)
 {
     int order[DETECTOR_MAX_CHANNELS];
     double total = 0;
@@ -64,8 +66,11 @@ static json_t *ranked(char *const *names, int nch, const float *share, int n)
         double s = total > 0 ? share[order[i]] / total : 0;
         if (s <= 0)
             break;
-        json_array_append_new(
-            a, json_pack("{s:s,s:o}", "channel", names[order[i]], "share", json_real(s)));
+        json_t *o = json_pack("{s:s,s:o}", "channel", names[order[i]], "share", json_real(s));
+        const int side = e ? pipeline__event_side(d, e, order[i]) : 0;
+        if (o && side)
+            json_object_set_new(o, "side", json_string(side > 0 ? "above" : "below"));
+        json_array_append_new(a, o);
     }
     return a;
 }
@@ -77,7 +82,7 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
         "start_ts", (json_int_t)e->start_ts, "start", pipeline__jtime(e->start_ts), "end_ts",
         e->end_ts >= 0 ? json_integer(e->end_ts) : json_null(), "end",
         e->end_ts >= 0 ? pipeline__jtime(e->end_ts) : json_null(), "active", e->end_ts < 0,
-        "peak_score", jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch));
+        "peak_score", jnum(e->peak), "channels", ranked(d->ch, d->nch, e->share, d->nch, d, e));
     int why = e->end_ts >= 0 && e->ended_by > 0 && e->ended_by < PIPE_END_N ? e->ended_by : 0;
     int how = e->opened_by > 0 && e->opened_by < PIPE_OPEN_N ? e->opened_by : 0;
     if (v) {
@@ -89,6 +94,8 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
             json_object_set_new(v, "continues", json_integer((json_int_t)e->continues));
             json_object_set_new(v, "fault", json_integer((json_int_t)e->fault));
         }
+        if (e->chain_broken)
+            json_object_set_new(v, "chain_broken", json_true());
     }
     char *s = NULL;
     dump(v, &s);
@@ -105,6 +112,60 @@ int pipeline__event_opened_by(const char *info_json)
             how = k;
     json_decref(j);
     return how;
+}
+
+int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64_t *above,
+                              uint64_t *below, int *lead, uint64_t *fault)
+{
+    *above = *below = *fault = 0;
+    *lead = -1;
+    json_t *j = json_loads(info_json, 0, NULL);
+    json_t *chs = json_object_get(j, "channels"), *o;
+    size_t i;
+    json_array_foreach(chs, i, o)
+    {
+        const char *name = json_string_value(json_object_get(o, "channel"));
+        const char *side = json_string_value(json_object_get(o, "side"));
+        int c = 0;
+        while (name && c < d->nch && strcmp(d->ch[c], name) != 0)
+            c++;
+        if (name == NULL || c == d->nch)
+            continue;
+        if (i == 0)
+            *lead = c;
+        if (side && strcmp(side, "above") == 0)
+            *above |= (uint64_t)1 << c;
+        else if (side && strcmp(side, "below") == 0)
+            *below |= (uint64_t)1 << c;
+    }
+    json_t *f = json_object_get(j, "fault");
+    if (json_is_integer(f) && json_integer_value(f) > 0)
+        *fault = (uint64_t)json_integer_value(f);
+    const char *name = json_string_value(json_object_get(j, "ended_by"));
+    int why = 0;
+    for (int k = 1; name && k < PIPE_END_N && why == 0; k++)
+        if (strcmp(name, end_names[k]) == 0)
+            why = k;
+    json_decref(j);
+    return why;
+}
+
+char *pipeline__event_info_break(const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    char *s = NULL;
+    if (json_is_object(j) && json_object_set_new(j, "chain_broken", json_true()) == 0)
+        s = json_dumps(j, JSON_FLAGS);
+    json_decref(j);
+    return s;
+}
+
+int pipeline__event_info_broken(const char *info_json)
+{
+    json_t *j = json_loads(info_json, 0, NULL);
+    int broken = json_is_true(json_object_get(j, "chain_broken"));
+    json_decref(j);
+    return broken;
 }
 
 char *pipeline__version_json(const struct detector_train_info *i, int64_t created_ms,
@@ -200,7 +261,7 @@ int pipeline_status(pipeline_t *p, const char *device, char **out)
                       pipeline__jtime(c.since_ts), "last_ts", (json_int_t)c.last_ts, "last",
                       pipeline__jtime(c.last_ts), "model", "version", (json_int_t)r->version,
                       "kind", kind_names[r->kind], "top_channels",
-                      ranked(c.ch, c.nch, r->contrib, 3), "imputed_channels", imputed,
+                      ranked(c.ch, c.nch, r->contrib, 3, NULL, NULL), "imputed_channels", imputed,
                       "readings_scored", (json_int_t)c.scored, "readings_not_scored_out_of_order",
                       (json_int_t)c.skipped_old, "training", c.training, "latest", latest);
     }

@@ -494,7 +494,8 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     if (e && e->id == (uint64_t)id && e->end_ts < 0) {
         if (how)
             e->opened_by = how;
-        event_chain_parse(e, info_json); /* the saved detector keeps no chain */
+        event_chain_parse(e, info_json);                /* the saved detector keeps no chain */
+        pipeline__event_sides_restore(d, e, info_json); /* nor the sides */
     }
     if (d->nevents > 0)
         return 1;
@@ -510,6 +511,7 @@ static int on_event(void *arg, const char *device, int64_t id, int64_t start_ts,
     json_t *pk = j ? json_object_get(j, "peak_score") : NULL;
     e->peak = json_is_number(pk) ? (float)json_number_value(pk) : 0;
     json_decref(j);
+    pipeline__event_sides_restore(d, e, info_json);
     if (d->next_event_id < (uint64_t)id)
         d->next_event_id = (uint64_t)id;
     return 1;
@@ -664,6 +666,7 @@ int pipeline_restore(pipeline_t *p)
             store_models_list(p->store, d->name, on_version, &vc);
             store_events_query(p->store, d->name, 1, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1, on_event,
                                &vc);
+            pipeline__event_chain_restore(p, d); /* the next event may continue its last */
             pthread_mutex_unlock(&d->mu);
         }
         if (d == NULL)

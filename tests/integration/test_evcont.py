@@ -62,7 +62,8 @@ def overshoot(n, step, seed, back=0, sign=1.0, chans=1, lead=0):
     return rows
 
 
-class Chains(te.Events):
+class ChainBase(te.Events):
+    """The helpers (no tests of its own)."""
     CONFIG = te.Released.CONFIG  # trainings at 200 and 1,200 (warmup 200, retrain_every 1,000)
 
     def post(self, dev, rows, k, chans, t0=te.T0):
@@ -104,6 +105,32 @@ class Chains(te.Events):
               % (dev, first["ended_by"], te.reading(first["end_ts"]) - ONSET, gap,
                  second.get("continues")), file=sys.stderr)
         return first, second, gap
+
+    def first_cleared(self, dev):
+        """The device's first event, once it has ended."""
+        evs = tp.wait_for("%s: the first event ended" % dev, lambda: (
+            lambda e: e if len(e) == 1 and not e[0]["active"] else None)(self.events(dev)), 10)
+        self.assertEqual(evs[0]["ended_by"], "cleared", evs)
+        return evs[0]
+
+    def across_a_restart(self, dev, rows, cut, step=None):
+        """Feeds rows up to `cut` (after the first event ended cleared), stops and starts
+        vigild (SIGTERM: the detector saved), optionally calls step(), feeds the rest; returns
+        the two events and the gap."""
+        self.trained(dev, rows, ["level"])
+        self.post(dev, rows[ONSET:cut], ONSET, ["level"])
+        first = self.first_cleared(dev)
+        self.assertLess(te.reading(first["end_ts"]), cut - 1, first)  # readings after its end
+        self.d.stop()
+        self.d.start()
+        if step:
+            step()
+        self.post(dev, rows[cut:], cut, ["level"])
+        first, second = self.two_events(dev)
+        return first, second, self.gap(first, second)
+
+
+class Chains(ChainBase):
 
     def test_overshoot_that_settles_is_one_chain(self):
         """Two events, the second "continues" the first (and "fault" names it) within the
@@ -195,6 +222,7 @@ class Chains(te.Events):
         self.assertTrue(now[0]["active"], now)
         self.assertEqual((now[0]["id"], now[0].get("continues"), now[0].get("fault")),
                          (second["id"], first["id"], first["id"]), now)
+        self.assertEqual(now[0]["channels"][0].get("side"), "above", now)  # session 30
         self.post(dev, rows[ONSET + 40:], ONSET + 40, ["level"])
         ended = tp.wait_for("%s: the second event ended" % dev, lambda: (
             lambda e: e if len(e) == 2 and not e[0]["active"] else None)(self.events(dev)), 10)
@@ -225,6 +253,175 @@ class Chains(te.Events):
                                               ["level"])
             self.assertTrue(0 < gap <= WITHIN, (first, second))
             self.assertNotIn("continues", second)
+            self.assertEqual(first["channels"][0]["side"], "above", first)
+            self.assertEqual(second["channels"][0]["side"], "below", second)
+
+    def test_side_of_an_up_and_a_down_fault(self):
+        """Each channel of an event says which side of its prediction it went (session 30): a
+        fault up (+2.5 S, then +S) is "above" in both events, the same fault down (-2.5 S, then
+        -S) "below" in both, and the down chain links as the up one does. The same in the
+        fleet's listing, the SSE anomaly messages, and after a restart (read from the store)."""
+        d = self.d
+        sse = ts.Sse(d, "?types=anomaly").open()
+        try:
+            devs = {}
+            for dev, sign, side in (("side-up", 1.0, "above"), ("side-down", -1.0, "below")):
+                first, second, gap = self.chained(dev, overshoot(1600, sign * 1.5, 1), ["level"])
+                for e in (first, second):
+                    self.assertEqual([c.get("side") for c in e["channels"]], [side], e)
+                self.assertEqual(second.get("continues"), first["id"], second)
+                devs[dev] = side
+            sse.wait("the first events' ends and the second events' openings", lambda s: all(
+                sum(1 for m in s.messages if m["data"]["device"] == dev) >= 3 for dev in devs))
+            for m in list(sse.messages):
+                ev = m["data"]
+                if ev["device"] in devs:
+                    self.assertEqual([c.get("side") for c in ev["channels"]], [devs[ev["device"]]],
+                                     ev)
+        finally:
+            sse.close()
+        fleet = [e for e in d.get_json("/v1/anomalies")["anomalies"] if e["device"] in devs]
+        self.assertEqual(len(fleet), 4, fleet)
+        for e in fleet:
+            self.assertEqual([c.get("side") for c in e["channels"]], [devs[e["device"]]], e)
+        for dev in devs:
+            tp.wait_for("%s: both events ended" % dev, lambda: all(
+                not e["active"] for e in self.events(dev)), 10)
+        before = {dev: self.events(dev) for dev in devs}
+        d.stop()
+        d.start()
+        self.assertEqual({dev: self.events(dev) for dev in devs}, before)
+
+    def test_chain_across_a_restart(self):
+        """The rule (session 30): a restart between a cleared end and the reopening does not
+        break the chain; the readings scored before the stop count toward the bound as the
+        ones after it do (tests WithinTen and WithinNine pin the count). vigild stopped 4
+        readings after the first event ended cleared: the second, 10 readings after the end,
+        continues it; the side survives in the restarted vigild's listing."""
+        for seed in (1, 2):
+            dev = "rs-chain-%d" % seed
+            first, second, gap = self.across_a_restart(dev, overshoot(1500, 1.5, seed),
+                                                       ONSET + 9)
+            self.assertTrue(0 < gap <= WITHIN, (first, second))
+            self.assertEqual((second.get("continues"), second.get("fault")),
+                             (first["id"], first["id"]), second)
+            self.assertEqual(first["channels"][0].get("side"), "above", first)
+
+    def test_event_active_across_a_restart_is_continued(self):
+        """vigild stopped 2 readings into the first event: after the restart it ends cleared
+        (its side restored from its stored row, its share from the saved detector) and the
+        second, 10 readings later, continues it (session 30; on main nothing continues an event
+        active across a restart)."""
+        d, dev = self.d, "rs-active"
+        rows = overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"])
+        tp.wait_for("%s: the first event open" % dev, lambda: len(self.events(dev)) == 1, 10)
+        d.stop()
+        d.start()
+        now = self.events(dev)
+        self.assertTrue(now[0]["active"], now)
+        self.assertEqual(now[0]["channels"][0].get("side"), "above", now)
+        self.post(dev, rows[ONSET + 2:], ONSET + 2, ["level"])
+        first, second = self.two_events(dev)
+        self.assertEqual(first["ended_by"], "cleared", first)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertEqual((second.get("continues"), second.get("fault")),
+                         (first["id"], first["id"]), second)
+
+    def test_maintenance_between_breaks_the_chain(self):
+        """The first event ended cleared, then a maintenance period (POST, DELETE at once: it
+        ends no event and holds no reading), then the fault opens again on the same channel
+        and side within the bound: the second event continues nothing (session 30; linked on
+        main 86458b2)."""
+        d, dev = self.d, "mnt-between"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = int(time.time() * 1000) - 1000 * 2000
+        self.trained(dev, rows, ["level"], t0)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"], t0)
+        first = tp.wait_for("%s: the first event ended" % dev, lambda: (
+            lambda e: e if len(e) == 1 and not e[0]["active"] else None)(self.events(dev)), 10)
+        self.assertEqual(first[0]["ended_by"], "cleared", first)
+        tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"], t0)
+        first, second = self.two_events(dev)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+
+    def test_accept_and_the_chain(self):
+        """An operator's accept (review, session 30): in the quiet after a cleared end there is
+        no open anomaly, so it is refused (409) and breaks nothing: the reopening within the
+        bound continues the first event. Accepting the second event while it is open ends it
+        "operator" (not "cleared"): whatever opens after it continues nothing."""
+        d, dev = self.d, "acc-chain"
+        rows = overshoot(1480, 1.5, 1)
+        for t in range(ONSET + 14, ONSET + 17):
+            rows[t][0] = round(rows[t][0] + 1.5 * 1.5, 6)
+        self.trained(dev, rows, ["level"])
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"])
+        self.first_cleared(dev)
+        st, _, _ = tp.req(d, "POST", "/v1/devices/%s/anomalies/accept" % dev, {"note": "q"})
+        self.assertEqual(st, 409)
+        k = ONSET + 7
+        while k < len(rows) and len(self.events(dev)) < 2:
+            self.post(dev, rows[k:k + 1], k, ["level"])
+            k += 1
+        first, second = tp.wait_for("%s: two events" % dev, lambda: (
+            lambda e: e if len(e) == 2 else None)(self.events(dev)), 10)[::-1]
+        self.assertTrue(second["active"], second)
+        self.assertEqual(second.get("continues"), first["id"], second)
+        st, _, body = tp.req(d, "POST", "/v1/devices/%s/anomalies/accept" % dev, {"note": "ok"})
+        self.assertEqual(st, 200, body)
+        self.post(dev, rows[k:], k, ["level"])
+        evs = tp.wait_for("%s: the second event ended" % dev, lambda: (
+            lambda e: e[::-1] if len(e) >= 2 and not e[-2]["active"] else None)(
+                self.events(dev)), 10)
+        self.assertEqual(evs[1]["ended_by"], "operator", evs)
+        print("%s: after the accept %d more event(s)" % (dev, len(evs) - 2), file=sys.stderr)
+        for e in evs[2:]:
+            self.assertNotIn("continues", e)
+
+    def test_maintenance_between_breaks_the_chain_across_a_restart(self):
+        """As test_maintenance_between_breaks_the_chain, with vigild stopped and started after
+        the period (review): the restart must not restore the chain the period broke."""
+        d, dev = self.d, "mnt-restart"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = int(time.time() * 1000) - 1000 * 2000
+        self.trained(dev, rows, ["level"], t0)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"], t0)
+        self.first_cleared(dev)
+        tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        d.stop()
+        d.start()
+        self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"], t0)
+        first, second = self.two_events(dev)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
+
+    def test_break_of_a_chain_restored_at_a_restart_is_kept(self):
+        """Stopped after the cleared end (the restart restores the chain: the event is not in
+        memory, only its stored row), then a maintenance period, then a second restart: the
+        chain stays broken (review)."""
+        d, dev = self.d, "mnt-restart2"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = int(time.time() * 1000) - 1000 * 2000
+        self.trained(dev, rows, ["level"], t0)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"], t0)
+        self.first_cleared(dev)
+        d.stop()
+        d.start()
+        tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        d.stop()
+        d.start()
+        self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"], t0)
+        first, second = self.two_events(dev)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
 
     def test_other_channel_is_not_linked(self):
         """Two sensors: the overshoot on a, then the lasting part on b (device "ch-b") or on a
@@ -257,6 +454,44 @@ class Chains(te.Events):
         first, second = self.two_events(dev)
         self.assertEqual(first["ended_by"], "maintenance", first)
         self.assertTrue(0 <= self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+
+
+class NoChains(ChainBase):
+    CONFIG = te.Released.CONFIG + "[pipeline]\nevent_continue_within = 0\n"
+
+    def test_within_zero_links_nothing(self):
+        """event_continue_within = 0: the overshoot that settles (linked with the default, 10
+        readings after the end) gives two events, the second continuing nothing."""
+        for seed in (1, 2):
+            first, second, gap = self.chained("zero-%d" % seed, overshoot(1500, 1.5, seed),
+                                              ["level"])
+            self.assertTrue(0 < gap <= WITHIN, (first, second))
+            self.assertNotIn("continues", second)
+            self.assertNotIn("fault", second)
+
+
+class WithinTen(ChainBase):
+    CONFIG = te.Released.CONFIG + "[pipeline]\nevent_continue_within = 10\n"
+
+    def test_bound_counts_the_readings_before_the_stop(self):
+        """The bound exactly the gap (10: 4 readings before the stop, 6 after): linked."""
+        first, second, gap = self.across_a_restart("ten", overshoot(1500, 1.5, 1), ONSET + 9)
+        self.assertEqual(gap, 10, (first, second))
+        self.assertEqual(second.get("continues"), first["id"], second)
+
+
+class WithinNine(ChainBase):
+    CONFIG = te.Released.CONFIG + "[pipeline]\nevent_continue_within = 9\n"
+
+    def test_bound_counts_the_readings_before_the_stop(self):
+        """The bound one short of the gap: not linked, across the restart (the 4 readings
+        scored before the stop count) as without one."""
+        first, second, gap = self.across_a_restart("nine", overshoot(1500, 1.5, 1), ONSET + 9)
+        self.assertEqual(gap, 10, (first, second))
+        self.assertNotIn("continues", second)
+        first, second, gap = self.chained("nine-b", overshoot(1500, 1.5, 1), ["level"])
+        self.assertEqual(gap, 10, (first, second))
         self.assertNotIn("continues", second)
 
 
