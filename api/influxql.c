@@ -342,6 +342,14 @@ static int bind_set(json_t *bound, const char *name, enum qtok kind, const char 
     return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
 }
 
+/* Binds name to the duration token text (qtoken_t.duration), whatever it holds. Returns 0, or
+ * -1 when out of memory. */
+static int bind_duration(json_t *bound, const char *name, const char *text)
+{
+    json_t *pair = json_pack("[isb]", (int)QT_NUMBER, text, 1);
+    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
+}
+
 /* Binds the parameter name to a value influxd cannot bind: a token still "$", its name
  * influxd's reason (why, then arg), which api__q_unbound answers as "missing parameter: why". */
 static int bind_error(json_t *bound, const char *name, const char *why, const char *arg)
@@ -417,18 +425,14 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
                    ? bind_number(bound, name, json_number_value(x))
                    : bind_error(bound, name, "number literal must be a float value", NULL);
     if (strcmp(k, "duration") == 0) {
-        int64_t ns;
         if (json_is_integer(x)) { /* -5: "-5ns", a negative duration as influxd binds it */
             snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
-            return bind_set(bound, name, QT_NUMBER, num);
+            return bind_duration(bound, name, num);
         }
-        if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0)
-            return bind_set(bound, name, QT_NUMBER, json_string_value(x));
-        if (!json_is_string(x)) /* 1.5, true: influxd's words */
-            return bind_error(bound, name, "duration literal must be a string or integer value",
-                              NULL);
-        return bind_error(bound, name, "vigild binds a duration of a duration literal or whole ns",
-                          NULL);
+        if (json_is_string(x)) /* read where influxd reads it: "1.5h" its "invalid duration" */
+            return bind_duration(bound, name, json_string_value(x));
+        return bind_error(bound, name, "duration literal must be a string or integer value",
+                          NULL); /* 1.5, true: influxd's words */
     }
     if (strcmp(k, "regex") == 0)
         return bind_error(bound, name, "vigild does not bind regular expressions", NULL);
@@ -436,7 +440,8 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
 }
 
 /* The tokens params' names bind to, made once for the query (the readers scan a token again
- * and again, and a string may be as long as the body): name -> [kind, text]. Caller owns:
+ * and again, and a string may be as long as the body): name -> [kind, text] (a duration's
+ * [kind, text, true]). Caller owns:
  * json_decref. Returns NULL when out of memory. */
 static json_t *params_bind(const json_t *params)
 {
@@ -465,6 +470,7 @@ static void qs_bind(qscan_t *s, qtoken_t *t)
         return;
     const json_t *text = json_array_get(b, 1);
     t->kind = (enum qtok)json_integer_value(json_array_get(b, 0));
+    t->duration = json_array_size(b) > 2;
     t->text = json_string_value(text);
     t->len = json_string_length(text);
 }
@@ -484,6 +490,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     t->value = NULL;
     t->line = line;
     t->col = col;
+    t->duration = 0;
     char c = *s->p;
     if (open_comment) {
         t->kind = QT_OTHER;
@@ -847,6 +854,8 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
 
 enum qnum api__q_number_kind(const qtoken_t *t)
 {
+    if (t->duration)
+        return QN_DURATION;
     if (strchr(t->text, '.') != NULL)
         return QN_NUMBER;
     const char *d = t->text + (t->text[0] == '-'); /* a bound parameter's "-5" */

@@ -47,6 +47,8 @@ typedef struct {
     const char *value; /* a string literal's ('...') value: text, but "" for '' (whose text is
                         * "STRING", as influxd prints it); NULL for any other token */
     int line, col;     /* as influxd prints them */
+    int duration;      /* a bound {"duration": "..."}: a duration token (influxd's DURATIONVAL)
+                        * whatever its text ("5", "1.5h": influxd's "invalid duration") */
 } qtoken_t;
 
 typedef struct {
@@ -68,6 +70,12 @@ typedef struct {
  * bound (Go's stacks grow); 20,000 parentheses in a WHERE ended vigild (SIGSEGV) before it. A
  * deeper statement is vigild's 400 (api__q_nest). */
 #define API_IQ_DEPTH_MAX 1000
+
+/* Whether Go's time.LoadLocation (influxd's tz()) finds the zone name: "", "UTC" and "Local",
+ * or a TZif file of that name in the system's zone database, where Go looks (its $ZONEINFO and
+ * its own zoneinfo.zip aside); a name holding ".." or starting with '/' or '\\' never. Answers
+ * are remembered a minute (influxql_tz.c). Returns 1, 0, or -1 when out of memory. Any thread. */
+int api__iq_tz_known(const char *name);
 
 /* Steps s one level deeper for t ('(', a call, a sign). Returns 0, or answers vigild's 400 for
  * a statement nested deeper than API_IQ_DEPTH_MAX and returns -1. The caller steps back

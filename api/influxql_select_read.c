@@ -1316,37 +1316,6 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     return 0;
 }
 
-/* Whether Go's time.LoadLocation (influxd's tz()) finds the zone name: "", "UTC" and "Local",
- * or a TZif file of that name in the system's zone database, where Go looks (its $ZONEINFO
- * and its own zoneinfo.zip aside); a name holding ".." or starting with '/' or '\\' never.
- * Returns 1, 0, or -1 when out of memory. Opens files: any thread. */
-static int tz_known(const char *name)
-{
-    static const char *const dirs[] = {"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/",
-                                       "/usr/lib/locale/TZ/"};
-    if (name[0] == '\0' || strcmp(name, "UTC") == 0 || strcmp(name, "Local") == 0)
-        return 1;
-    if (strstr(name, "..") != NULL || name[0] == '/' || name[0] == '\\')
-        return 0;
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        char *path = malloc(strlen(dirs[i]) + strlen(name) + 1);
-        if (path == NULL)
-            return -1;
-        strcpy(path, dirs[i]);
-        strcat(path, name);
-        FILE *f = fopen(path, "rb");
-        free(path);
-        if (f == NULL)
-            continue;
-        char magic[4];
-        int tzif = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
-        fclose(f);
-        if (tzif)
-            return 1;
-    }
-    return 0;
-}
-
 /* Reads ORDER BY time [ASC|DESC], LIMIT n and OFFSET n, then the end. */
 static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
 {
@@ -1436,7 +1405,7 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 api__q_parse_error(r, &t, ")");
                 return -1;
             }
-            int known = tz_known(zone.value); /* after the ')', before the end: influxd's order */
+            int known = api__iq_tz_known(zone.value); /* after the ')', before the end: influxd's order */
             if (known <= 0) {
                 if (known < 0)
                     api__error(r, 500, "out of memory");

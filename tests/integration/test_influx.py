@@ -3680,5 +3680,121 @@ class IqFix4(InfluxdPair):
                 ("CREATE DATABASE nd%d WITH DURATION $d", '{"d":{"duration":"-0s"}}'))):
             self.assert_same([q % i], params=params, method="POST")
 
+
+
+class IqFix5(InfluxdPair):
+    """What sessions 29's notes left (session 30, task iqfix5), compared with influxd 1.6.7 here."""
+
+    POINTS = G_POINTS
+
+    def syscr(self):
+        # read(2)-family calls of the whole process (all threads); sockets are recv(2)'s
+        with open("/proc/%d/io" % self.d.proc.pid) as f:
+            return next(int(l.split()[1]) for l in f if l.startswith("syscr:"))
+
+    def test_tz_zone_read_once_not_per_query(self):
+        # A Grafana panel with tz() refreshing every 5 s: vigild opened and read the zone's
+        # TZif file on each query (one read(2) each, at least); its answers are now kept (a
+        # minute), the same answers as influxd's.
+        q = "SELECT mean(temp) FROM \"pump-7\" WHERE time > 0 GROUP BY time(1d) tz('%s')"
+
+        def reads(zone, n=200):
+            before = self.syscr()
+            for _ in range(n):
+                status, _ = self.query(self.d.http_port, q % zone)
+                self.assertIn(status, (200, 400))
+            return self.syscr() - before
+
+        base = reads("UTC")  # no file read
+        self.assertLess(reads("Europe/Berlin") - base, 40)
+        self.assertLess(reads("America/New_York") - base, 40)
+        self.assertLess(reads("Nowhere/Zone") - base, 40)
+        # not found: influxd's 400, again and again (the kept answer)
+        self.assert_same([q % z for z in ("Nowhere/Zone", "../zoneinfo/UTC", "/etc/localtime",
+                                          "Europe", "zone.tab", "x" * 300, "Nowhere/Zone")])
+        # found: still vigild's statement error (its times stay UTC), each time
+        for z in ("Europe/Berlin", "posix/Europe/Berlin", "UTC", "", "Local", "Europe/Berlin"):
+            res = self.vigild(q % z)["results"][0]
+            self.assertIn("tz(): vigild's buckets and times are UTC", res["error"], z)
+
+    def test_bound_duration_strings_as_influxd(self):
+        # influxd binds {"duration": "..."} as a duration token whatever the string holds, and
+        # refuses it where it reads it ("invalid duration", "overflowed duration"); vigild
+        # answered any string its duration reader refused with its 400 "missing parameter".
+        for q, params in (
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"1.5h"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"-"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"--5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"-5"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"9223372036854775807ns1ns"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":""}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"5x"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"5 m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"1e3"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":"5m"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t LIMIT 1',
+                 '{"t":{"duration":"1.5h"}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t = 1 LIMIT 1',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT temp FROM "pump-7" WHERE 1 = $t LIMIT 1',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT temp FROM "pump-7" WHERE device = $t LIMIT 1',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT $t FROM "pump-7" LIMIT 1',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT mean($t) FROM "pump-7"',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT temp FROM $t',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT temp FROM $t',
+                 '{"t":{"duration":"1.5h"}}'),
+                ('SELECT temp FROM $t',
+                 '{"t":{"duration":"5m"}}'),
+                ('SELECT temp FROM "pump-7" LIMIT $t',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT temp FROM "pump-7" LIMIT $t',
+                 '{"t":{"integer":1}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time($t)',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time($t)',
+                 '{"t":{"duration":"1.5h"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s, $t)',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY time(10s) fill($t)',
+                 '{"t":{"duration":"5"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE time > 0 GROUP BY $t',
+                 '{"t":{"duration":"5"}}'),
+                ('SHOW TAG VALUES WITH KEY = device WHERE device = $t',
+                 '{"t":{"duration":"5"}}'),
+                ('SHOW TAG VALUES WITH KEY = device WHERE $t',
+                 '{"t":{"duration":"1.5h"}}'),
+                ('CREATE DATABASE x WITH DURATION $t',
+                 '{"t":{"duration":"5"}}'),
+                ('CREATE DATABASE x WITH DURATION $t',
+                 '{"t":{"duration":"1.5h"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > now() - $t LIMIT 1',
+                 '{"t":{"duration":-5}}'),
+                ('SELECT temp FROM "pump-7" WHERE $t = 1 LIMIT 1',
+                 '{"t":{"duration":5}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1',
+                 '{"t":{"duration":"-"}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $t LIMIT 1',
+                 '{"t":{"duration":"10"}}'),
+        ):
+            self.assert_same([q], params=params)
+
+
 if __name__ == "__main__":
     vt.main()
