@@ -342,12 +342,30 @@ static int bind_set(json_t *bound, const char *name, enum qtok kind, const char 
     return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
 }
 
-/* Binds name to the duration token text (qtoken_t.duration), whatever it holds. Returns 0, or
- * -1 when out of memory. */
+/* Binds name to a token of kind and text that is also what = says (qtoken_t.bound). Returns
+ * 0, or -1 when out of memory. */
+static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text,
+                   enum qbound as)
+{
+    json_t *pair = json_pack("[isi]", (int)kind, text, (int)as);
+    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
+}
+
+/* Binds name to a duration token (QB_DURATION) of text, whatever it holds. */
 static int bind_duration(json_t *bound, const char *name, const char *text)
 {
-    json_t *pair = json_pack("[isb]", (int)QT_NUMBER, text, 1);
-    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
+    return bind_as(bound, name, QT_NUMBER, text, QB_DURATION);
+}
+
+/* Binds name to the regex pattern (QB_REGEX: "$pattern"). */
+static int bind_regex(json_t *bound, const char *name, const char *pattern)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "$%s", pattern);
+    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QB_REGEX);
+    sbuf_deinit(&b);
+    return rc;
 }
 
 /* Binds the parameter name to a value influxd cannot bind: a token still "$", its name
@@ -357,7 +375,7 @@ static int bind_error(json_t *bound, const char *name, const char *why, const ch
     sbuf_t b;
     sbuf_init(&b);
     sbuf_printf(&b, "$%s%s", why, arg ? arg : "");
-    int rc = b.oom ? -1 : bind_set(bound, name, QT_OTHER, b.data);
+    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QB_ERROR);
     sbuf_deinit(&b);
     return rc;
 }
@@ -435,13 +453,15 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
                           NULL); /* 1.5, true: influxd's words */
     }
     if (strcmp(k, "regex") == 0)
-        return bind_error(bound, name, "vigild does not bind regular expressions", NULL);
+        return json_is_string(x)
+                   ? bind_regex(bound, name, json_string_value(x))
+                   : bind_error(bound, name, "regex literal must be a string value", NULL);
     return bind_error(bound, name, "unknown bind object type: ", k);
 }
 
 /* The tokens params' names bind to, made once for the query (the readers scan a token again
- * and again, and a string may be as long as the body): name -> [kind, text] (a duration's
- * [kind, text, true]). Caller owns:
+ * and again, and a string may be as long as the body): name -> [kind, text] or [kind, text,
+ * enum qbound]. Caller owns:
  * json_decref. Returns NULL when out of memory. */
 static json_t *params_bind(const json_t *params)
 {
@@ -470,7 +490,7 @@ static void qs_bind(qscan_t *s, qtoken_t *t)
         return;
     const json_t *text = json_array_get(b, 1);
     t->kind = (enum qtok)json_integer_value(json_array_get(b, 0));
-    t->duration = json_array_size(b) > 2;
+    t->bound = (enum qbound)json_integer_value(json_array_get(b, 2)); /* none: 0, QB_NONE */
     t->text = json_string_value(text);
     t->len = json_string_length(text);
 }
@@ -490,7 +510,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     t->value = NULL;
     t->line = line;
     t->col = col;
-    t->duration = 0;
+    t->bound = QB_NONE;
     char c = *s->p;
     if (open_comment) {
         t->kind = QT_OTHER;
@@ -631,7 +651,8 @@ static char *trim_go_space(char *q)
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
-    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
+    const char *text = t->bound == QB_ERROR || t->bound == QB_REGEX ? t->text + 1 : t->text;
+    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", text,
                want, t->line, t->col);
 }
 
@@ -651,7 +672,11 @@ int api__q_unbound(api_request_t *r, const qtoken_t *t)
 {
     if (t->kind != QT_OTHER || t->text[0] != '$')
         return 0;
-    if (t->text[1] == '\0')
+    if (t->bound == QB_REGEX) /* influxd reads it as a value too (device = $r: no series) */
+        api__error(r, 400,
+                   "error parsing query: vigild reads a bound regex only where it reads a "
+                   "/regex/");
+    else if (t->text[1] == '\0')
         api__error(r, 400, "error parsing query: empty bound parameter");
     else
         api__error(r, 400, "error parsing query: missing parameter: %s", t->text + 1);
@@ -854,7 +879,7 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
 
 enum qnum api__q_number_kind(const qtoken_t *t)
 {
-    if (t->duration)
+    if (t->bound == QB_DURATION)
         return QN_DURATION;
     if (strchr(t->text, '.') != NULL)
         return QN_NUMBER;

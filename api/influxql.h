@@ -39,6 +39,13 @@ typedef struct qmem {
                             * params_bind; borrowed, outliving the reading), or NULL */
 } qmem_t;
 
+/* A token a bound parameter ($x, params) made, where its kind alone does not say it:
+ * QB_DURATION, a {"duration": ...}: a duration token (influxd's DURATIONVAL) whatever its text
+ * ("5", "1.5h": influxd's "invalid duration" where it is read); QB_ERROR, a value influxd cannot
+ * bind: QT_OTHER "$reason"; QB_REGEX, a {"regex": "..."}: QT_OTHER "$pattern" (never an
+ * operator), read as a regex by api__iq_regex. Parse errors print the latter two without '$'. */
+enum qbound { QB_NONE, QB_DURATION, QB_ERROR, QB_REGEX };
+
 typedef struct {
     enum qtok kind;
     const char *text;  /* an identifier's name; else what influxd prints: "EOF", "SELECT".
@@ -47,8 +54,7 @@ typedef struct {
     const char *value; /* a string literal's ('...') value: text, but "" for '' (whose text is
                         * "STRING", as influxd prints it); NULL for any other token */
     int line, col;     /* as influxd prints them */
-    int duration;      /* a bound {"duration": "..."}: a duration token (influxd's DURATIONVAL)
-                        * whatever its text ("5", "1.5h": influxd's "invalid duration") */
+    enum qbound bound; /* what a bound parameter made of it (qs_bind), else QB_NONE */
 } qtoken_t;
 
 typedef struct {

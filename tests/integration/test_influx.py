@@ -3795,6 +3795,85 @@ class IqFix5(InfluxdPair):
         ):
             self.assert_same([q], params=params)
 
+    def test_bound_regex_as_influxd(self):
+        # {"regex": "..."} binds a regex where influxd reads one (=~, !~, SHOW MEASUREMENTS WITH
+        # MEASUREMENT, FROM), its pattern as written, its errors placed at the '$'; vigild
+        # answered "found $vigild does not bind regular expressions". A value influxd cannot
+        # bind is printed in "found ..." by its reason alone, as influxd prints it (vigild
+        # printed a '$' before it).
+        for q, params in (
+                ('SELECT temp FROM pump WHERE device =~ $r LIMIT 1',
+                 '{"r":{"regex":"^pump-9$"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r LIMIT 1',
+                 '{"r":{"regex":"a/b"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r LIMIT 1',
+                 '{"r":{"regex":"("}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r LIMIT 1',
+                 '{"r":{"regex":"a{2000}"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r LIMIT 1',
+                 '{"r":{"regex":5}}'),
+                ('SELECT temp FROM pump WHERE device =~  $r LIMIT 1',
+                 '{"r":{"regex":"("}}'),
+                ('SELECT temp FROM pump LIMIT $r',
+                 '{"r":{"regex":"pump"}}'),
+                ('SHOW TAG VALUES FROM pump WITH KEY IN ($r)',
+                 '{"r":{"regex":"dev"}}'),
+                ('SHOW MEASUREMENTS WITH MEASUREMENT =~ $r',
+                 '{"r":{"regex":"("}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r AND time > 0 LIMIT 1',
+                 '{"r":{"regex":"9"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r',
+                 '{"r":"9"}'),
+                ('SELECT temp FROM pump WHERE device =~ $r',
+                 '{"r":{"string":"9"}}'),
+                ('SELECT temp FROM $x LIMIT 1',
+                 '{"x":null}'),
+                ('SELECT temp FROM $x LIMIT 1',
+                 '{"y":1}'),
+                ('SELECT temp FROM $x LIMIT 1',
+                 '{"x":{"a":1}}'),
+                ('SELECT temp FROM pump LIMIT $x',
+                 '{"x":[1]}'),
+                ('SELECT temp FROM pump WHERE device =~ $x',
+                 '{"x":{"int":"a"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $x',
+                 '{}'),
+                ('SHOW MEASUREMENTS WITH MEASUREMENT =~ $x',
+                 '{"x":null}'),
+                ('SHOW MEASUREMENTS WITH MEASUREMENT =~ $r LIMIT',
+                 '{"r":{"regex":"pump"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r AND',
+                 '{"r":{"regex":"9"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r OR device =~ /8/',
+                 '{"r":{"regex":"9"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r',
+                 '{"r":{"regex":"(?i)PUMP-9"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r',
+                 '{"r":{"regex":"^(pump-8|pump-9)$"}}'),
+                ('SELECT temp FROM pump WHERE device =~ $r',
+                 '{"r":{"regex":"\\\\/"}}'),
+        ):
+            self.assert_same([q], params=params)
+        # Where vigild's answer differs from influxd's for the literal regex too (vigild's
+        # devices are measurements; a regex in FROM, !~ on the device), the bound one is
+        # answered as the literal one.
+        for q, pattern in (
+                ('SELECT temp FROM pump WHERE device =~ %s LIMIT 1', 'pump-\\d'),
+                ('SELECT temp FROM pump WHERE device !~ %s LIMIT 1', '^pump-9$'),
+                ('SELECT temp FROM pump WHERE device =~ %s LIMIT 1', ''),
+                ('SELECT temp FROM %s LIMIT 1', 'pump'),
+                ('SHOW TAG VALUES WITH KEY =~ %s', 'dev'),
+                ('SHOW TAG VALUES WITH KEY = device WHERE device =~ %s', '9'),
+                ('SHOW MEASUREMENTS WITH MEASUREMENT =~ %s', 'pump'),
+                ('SHOW MEASUREMENTS WITH MEASUREMENT = %s', 'pump'),
+                ('SHOW FIELD KEYS FROM %s', 'pump'),
+                ('SHOW TAG KEYS FROM %s', 'pump')):
+            bound = self.query(self.d.http_port, q % "$r",
+                               params=json.dumps({"r": {"regex": pattern}}))
+            literal = self.query(self.d.http_port, q % ("/" + pattern + "/"))
+            self.assertEqual(bound, literal, q % pattern)
+            self.assertEqual(bound[0], 200, bound)
+
 
 if __name__ == "__main__":
     vt.main()
