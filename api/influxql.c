@@ -297,8 +297,11 @@ static void qs_number(qscan_t *s, qtoken_t *t)
         } while (q_digit(*s->p));
         return;
     }
-    if (*s->p == '.')
+    if (*s->p == '.') { /* "5.": the NUMBER "5", the '.' read (influxd's scanNumber) */
+        qs_step(s);
+        t->form = QF_DECIMAL;
         return;
+    }
     for (int n = 0;; n++) {
         int mu = strncmp(s->p, micro, 2) == 0;
         char c = *s->p;
@@ -342,28 +345,28 @@ static int bind_set(json_t *bound, const char *name, enum qtok kind, const char 
     return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
 }
 
-/* Binds name to a token of kind and text that is also what = says (qtoken_t.bound). Returns
+/* Binds name to a token of kind and text, of the form as (qtoken_t.form). Returns
  * 0, or -1 when out of memory. */
 static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text,
-                   enum qbound as)
+                   enum qform as)
 {
     json_t *pair = json_pack("[isi]", (int)kind, text, (int)as);
     return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
 }
 
-/* Binds name to a duration token (QB_DURATION) of text, whatever it holds. */
+/* Binds name to a duration token (QF_DURATION) of text, whatever it holds. */
 static int bind_duration(json_t *bound, const char *name, const char *text)
 {
-    return bind_as(bound, name, QT_NUMBER, text, QB_DURATION);
+    return bind_as(bound, name, QT_NUMBER, text, QF_DURATION);
 }
 
-/* Binds name to the regex pattern (QB_REGEX: "$pattern"). */
+/* Binds name to the regex pattern (QF_REGEX: "$pattern"). */
 static int bind_regex(json_t *bound, const char *name, const char *pattern)
 {
     sbuf_t b;
     sbuf_init(&b);
     sbuf_printf(&b, "$%s", pattern);
-    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QB_REGEX);
+    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QF_REGEX);
     sbuf_deinit(&b);
     return rc;
 }
@@ -375,7 +378,7 @@ static int bind_error(json_t *bound, const char *name, const char *why, const ch
     sbuf_t b;
     sbuf_init(&b);
     sbuf_printf(&b, "$%s%s", why, arg ? arg : "");
-    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QB_ERROR);
+    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QF_ERROR);
     sbuf_deinit(&b);
     return rc;
 }
@@ -461,7 +464,7 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
 
 /* The tokens params' names bind to, made once for the query (the readers scan a token again
  * and again, and a string may be as long as the body): name -> [kind, text] or [kind, text,
- * enum qbound]. Caller owns:
+ * enum qform]. Caller owns:
  * json_decref. Returns NULL when out of memory. */
 static json_t *params_bind(const json_t *params)
 {
@@ -490,7 +493,7 @@ static void qs_bind(qscan_t *s, qtoken_t *t)
         return;
     const json_t *text = json_array_get(b, 1);
     t->kind = (enum qtok)json_integer_value(json_array_get(b, 0));
-    t->bound = (enum qbound)json_integer_value(json_array_get(b, 2)); /* none: 0, QB_NONE */
+    t->form = (enum qform)json_integer_value(json_array_get(b, 2)); /* none: 0, QF_NONE */
     t->text = json_string_value(text);
     t->len = json_string_length(text);
 }
@@ -510,7 +513,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     t->value = NULL;
     t->line = line;
     t->col = col;
-    t->bound = QB_NONE;
+    t->form = QF_NONE;
     char c = *s->p;
     if (open_comment) {
         t->kind = QT_OTHER;
@@ -651,7 +654,7 @@ static char *trim_go_space(char *q)
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
-    const char *text = t->bound == QB_ERROR || t->bound == QB_REGEX ? t->text + 1 : t->text;
+    const char *text = t->form == QF_ERROR || t->form == QF_REGEX ? t->text + 1 : t->text;
     api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", text,
                want, t->line, t->col);
 }
@@ -672,7 +675,7 @@ int api__q_unbound(api_request_t *r, const qtoken_t *t)
 {
     if (t->kind != QT_OTHER || t->text[0] != '$')
         return 0;
-    if (t->bound == QB_REGEX) /* influxd reads it as a value too (device = $r: no series) */
+    if (t->form == QF_REGEX) /* influxd reads it as a value too (device = $r: no series) */
         api__error(r, 400,
                    "error parsing query: vigild reads a bound regex only where it reads a "
                    "/regex/");
@@ -879,9 +882,9 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
 
 enum qnum api__q_number_kind(const qtoken_t *t)
 {
-    if (t->bound == QB_DURATION)
+    if (t->form == QF_DURATION)
         return QN_DURATION;
-    if (strchr(t->text, '.') != NULL)
+    if (t->form == QF_DECIMAL || strchr(t->text, '.') != NULL)
         return QN_NUMBER;
     const char *d = t->text + (t->text[0] == '-'); /* a bound parameter's "-5" */
     return d[strspn(d, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;

@@ -39,12 +39,14 @@ typedef struct qmem {
                             * params_bind; borrowed, outliving the reading), or NULL */
 } qmem_t;
 
-/* A token a bound parameter ($x, params) made, where its kind alone does not say it:
- * QB_DURATION, a {"duration": ...}: a duration token (influxd's DURATIONVAL) whatever its text
- * ("5", "1.5h": influxd's "invalid duration" where it is read); QB_ERROR, a value influxd cannot
- * bind: QT_OTHER "$reason"; QB_REGEX, a {"regex": "..."}: QT_OTHER "$pattern" (never an
- * operator), read as a regex by api__iq_regex. Parse errors print the latter two without '$'. */
-enum qbound { QB_NONE, QB_DURATION, QB_ERROR, QB_REGEX };
+/* What a token's kind and text alone do not say. A bound parameter's ($x, params; qs_bind):
+ * QF_DURATION, a {"duration": ...}: a duration token (influxd's DURATIONVAL) whatever its text
+ * ("5", "1.5h": influxd's "invalid duration" where it is read); QF_ERROR, a value influxd cannot
+ * bind: QT_OTHER "$reason"; QF_REGEX, a {"regex": "..."}: QT_OTHER "$pattern" (never an
+ * operator), read as a regex by api__iq_regex. Parse errors print the latter two without '$'.
+ * QF_DECIMAL: a number written with a '.' and no digit after it ("5."), which influxd's scanner
+ * reads as the NUMBER "5", the '.' consumed. */
+enum qform { QF_NONE, QF_DURATION, QF_ERROR, QF_REGEX, QF_DECIMAL };
 
 typedef struct {
     enum qtok kind;
@@ -54,7 +56,7 @@ typedef struct {
     const char *value; /* a string literal's ('...') value: text, but "" for '' (whose text is
                         * "STRING", as influxd prints it); NULL for any other token */
     int line, col;     /* as influxd prints them */
-    enum qbound bound; /* what a bound parameter made of it (qs_bind), else QB_NONE */
+    enum qform form;   /* see enum qform; QF_NONE for most tokens */
 } qtoken_t;
 
 typedef struct {

@@ -36,7 +36,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     qtoken_t t;
     qscan_t at = *s;
     api__qs_next(s, name);
-    if ((name->kind == QT_OTHER && strcmp(name->text, "/") == 0) || name->bound == QB_REGEX) {
+    if ((name->kind == QT_OTHER && strcmp(name->text, "/") == 0) || name->form == QF_REGEX) {
         const char *re;
         *s = at;
         *unsupported = "a regular expression in FROM";
@@ -343,7 +343,7 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
         qscan_t at = *s;
         qtoken_t t;
         api__qs_next(&at, &t); /* placed where it is, the end two after the operator */
-        if (t.bound == QB_REGEX)
+        if (t.form == QF_REGEX)
             return bound_regex(r, s, &at, &t, re);
         api__q_parse_error(r, &t, "regex");
         return -1;
@@ -443,7 +443,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
          * "= /pump/" matches as "=~ /pump/", "=~ pump" as "= pump". */
         at = *s;
         api__qs_next(&at, &name);
-        if (api__q_op(&name, "/") || name.bound == QB_REGEX) {
+        if (api__q_op(&name, "/") || name.form == QF_REGEX) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;
