@@ -16,7 +16,8 @@
  * answers run too; SELECT's and SHOW's files come from libapi (influxql_select*.o, influxql_show.o,
  * influxql_regex.o), which call the reader defined here. The unchunked run binds parameters of each
  * kind ($s, $i, $f, $b, $n, $id, $d, $x ...: params above; $dn and $dm negative
- * durations, $dm -2^63 ns), the chunked one none. */
+ * durations, $dm -2^63 ns; $dv a duration string influxd refuses; $r and $rb regexes, $rb one
+ * Go refuses, $rn a regex object that is no string), the chunked one none. */
 #include "../../api/influxql.c"
 
 #include <stdint.h>
@@ -126,7 +127,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  "\"b\":true,\"n\":null,\"a\":[1],\"id\":{\"identifier\":\"temp\"},"
                                  "\"d\":{\"duration\":\"1h\"},\"x\":{\"foo\":1},\"o\":{},"
                                  "\"dn\":{\"duration\":\"-5m\"},"
-                                 "\"dm\":{\"duration\":\"-1ns9223372036854775807ns\"}}",
+                                 "\"dm\":{\"duration\":\"-1ns9223372036854775807ns\"},"
+                                 "\"dv\":{\"duration\":\"1.5h\"},\"r\":{\"regex\":\"^pump-\\\\d$\"},"
+                                 "\"rb\":{\"regex\":\"(\"},\"rn\":{\"regex\":5}}",
                                  0, NULL);
         params = raw ? params_bind(raw) : NULL;
         json_decref(raw);
