@@ -405,7 +405,7 @@ static int bind_number(json_t *bound, const char *name, double v)
  * {"duration": "1h" or ns} that token. Otherwise influxd's reason (null, a list, another
  * object); a regex object too, which vigild does not bind (its reader takes a regex from the
  * query's text). Returns 0, or -1 when out of memory. */
-static int bind_value(json_t *bound, const char *name, const json_t *v)
+static int bind_value(json_t *bound, const char *name, const json_t *v, const char *refused)
 {
     char num[40];
     if (json_is_string(v))
@@ -424,6 +424,8 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
     if (json_object_size(v) != 1)
         return bind_error(bound, name, "bound object parameter value must have exactly one entry",
                           NULL);
+    if (refused != NULL) /* its number is one Go's json.Number refuses (go_numbers) */
+        return bind_error(bound, name, refused, NULL);
     void *it = json_object_iter((json_t *)v);
     const char *k = json_object_iter_key(it);
     const json_t *x = json_object_iter_value(it);
@@ -464,9 +466,10 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
 
 /* The tokens params' names bind to, made once for the query (the readers scan a token again
  * and again, and a string may be as long as the body): name -> [kind, text] or [kind, text,
- * enum qform]. Caller owns:
+ * enum qform]. refused: NULL, or names -> Go's error for their object's number (go_numbers).
+ * Caller owns:
  * json_decref. Returns NULL when out of memory. */
-static json_t *params_bind(const json_t *params)
+static json_t *params_bind(const json_t *params, const json_t *refused)
 {
     json_t *bound = json_object();
     const char *name;
@@ -475,7 +478,8 @@ static json_t *params_bind(const json_t *params)
         return NULL;
     json_object_foreach((json_t *)params, name, v)
     {
-        if (bind_value(bound, name, v)) {
+        const char *why = refused ? json_string_value(json_object_get(refused, name)) : NULL;
+        if (bind_value(bound, name, v, why)) {
             json_decref(bound);
             return NULL;
         }
@@ -1414,6 +1418,97 @@ static int64_t epoch_asked(api_request_t *r)
     return 0;
 }
 
+/* Go's error for the JSON number n (len bytes), as influxd's jsonNumberToValue converts a
+ * json.Number: with a '.', strconv.ParseFloat (an overflow its "value out of range"); else
+ * strconv.ParseInt ("1e5": "invalid syntax"; past int64: "value out of range"). Into why;
+ * returns 1 when Go refuses it, else 0. */
+static int go_number_refused(const char *n, size_t len, sbuf_t *why)
+{
+    int dot = memchr(n, '.', len) != NULL;
+    const char *err = NULL;
+    if (!dot && strcspn(n, "eE") < len) {
+        err = "invalid syntax";
+    } else {
+        char *text = strndup(n, len);
+        if (text == NULL)
+            return 0; /* out of memory: bound as jansson read it */
+        errno = 0;
+        if (dot)
+            (void)strtod(text, NULL);
+        else
+            (void)strtoll(text, NULL, 10);
+        if (errno == ERANGE && (!dot || isinf(strtod(text, NULL))))
+            err = "value out of range"; /* Go's ParseFloat takes an underflow (0) */
+        free(text);
+    }
+    if (err == NULL)
+        return 0;
+    sbuf_printf(why, "strconv.Parse%s: parsing \"%.*s\": %s", dot ? "Float" : "Int", (int)len,
+                n, err);
+    return 1;
+}
+
+/* Walks the JSON object text (the first value of params, which jansson read, or read up to a
+ * number it refused) for the numbers Go's json.Number conversion refuses where influxd converts
+ * them: a value of the object (influxd's 400 "error parsing json value: ...", into *top), or the
+ * value of a one-entry object that is one (a bind error for its name: into refused, name ->
+ * Go's words). Returns 0, or -1 when out of memory. Any thread. */
+static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
+{
+    int depth = 0, key_next = 0;
+    const char *key = NULL, *key_end = NULL; /* the last name of the top object, quoted */
+    char open[2] = {0, 0};                   /* the containers at depths 1 and 2 */
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '"') {
+            const char *start = p;
+            for (p++; *p != '"' && *p != '\0'; p++)
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+            if (*p == '\0')
+                return 0;
+            if (depth == 1 && key_next) {
+                key = start;
+                key_end = p + 1;
+                key_next = 0;
+            }
+        } else if (*p == '{' || *p == '[') {
+            if (depth < 2)
+                open[depth] = *p;
+            depth++;
+            key_next = depth == 1;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth <= 0)
+                return 0; /* the first value read: what follows is not influxd's */
+        } else if (*p == ',') {
+            key_next = depth == 1;
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            size_t len = strspn(p, "-+.eE0123456789");
+            sbuf_t why;
+            sbuf_init(&why);
+            int bad = open[0] == '{' && (depth == 1 || (depth == 2 && open[1] == '{')) &&
+                      go_number_refused(p, len, &why);
+            int rc = why.oom ? -1 : 0;
+            if (bad && rc == 0 && depth == 1) {
+                if (top->len == 0)
+                    sbuf_printf(top, "%s", why.data);
+            } else if (bad && rc == 0 && key != NULL) {
+                json_t *name = json_loadb(key, (size_t)(key_end - key), JSON_DECODE_ANY, NULL);
+                json_t *w = json_string(why.data);
+                if (name == NULL || w == NULL || !json_is_string(name) ||
+                    json_object_set(refused, json_string_value(name), w))
+                    rc = name != NULL && json_is_string(name) ? -1 : 0;
+                json_decref(name);
+                json_decref(w);
+            }
+            sbuf_deinit(&why);
+            if (rc || top->oom)
+                return -1;
+            p += len - 1;
+        }
+    }
+    return 0;
+}
+
 /* Reads the params parameter (the URL's, else a form body's), influxd's bound parameters: a
  * JSON object of names and values, as influxd's handler decodes it: the first JSON value,
  * whatever follows it; null binds nothing. Into *params the tokens they bind to (params_bind;
@@ -1443,24 +1538,40 @@ static int params_asked(api_request_t *r, json_t **params)
     }
     json_error_t err;
     json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
-    if (j == NULL) {
+    /* Numbers Go's json.Number conversion refuses (go_numbers): one that is a value of the
+     * object is influxd's 400 (jansson refuses the integers past int64 itself); one that is the
+     * value of a one-entry object binds its name to Go's error. */
+    sbuf_t top;
+    sbuf_init(&top);
+    json_t *refused = json_object();
+    int rc = refused == NULL ? -1 : 0;
+    if (rc == 0 && (j != NULL ? json_is_object(j)
+                              : strstr(err.text, "too big") != NULL ||
+                                    strstr(err.text, "overflow") != NULL))
+        rc = go_numbers(text, &top, refused);
+    if (rc == 0 && top.len > 0) {
+        api__error(r, 400, "error parsing json value: %s", top.data);
+        rc = 1;
+    } else if (rc == 0 && j == NULL) {
         size_t blank = strspn(text, " \t\r\n");
         if (strstr(err.text, "end of file") != NULL || strstr(err.text, "premature end") != NULL)
             api__error(r, 400, "error parsing query parameters: %s",
                        text[blank] == '\0' ? "EOF" : "unexpected EOF");
         else
             api__error(r, 400, "error parsing query parameters: %s", err.text);
-        free(text);
-        return -1;
+        rc = 1;
+    } else if (rc == 0 && json_is_object(j)) {
+        *params = params_bind(j, refused);
+        rc = *params == NULL ? -1 : 2;
     }
+    sbuf_deinit(&top);
+    json_decref(refused);
     free(text);
-    if (json_is_object(j)) {
-        *params = params_bind(j);
-        json_decref(j);
-        if (*params != NULL)
-            return 0;
-        api__error(r, 500, "out of memory");
-        return -1;
+    if (rc != 0) {
+        json_decref(j); /* NULL: nothing */
+        if (rc < 0)
+            api__error(r, 500, "out of memory");
+        return rc == 2 ? 0 : -1;
     }
     const char *type = json_is_array(j)    ? "array"
                        : json_is_string(j) ? "string"

@@ -131,7 +131,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  "\"dv\":{\"duration\":\"1.5h\"},\"r\":{\"regex\":\"^pump-\\\\d$\"},"
                                  "\"rb\":{\"regex\":\"(\"},\"rn\":{\"regex\":5}}",
                                  0, NULL);
-        params = raw ? params_bind(raw) : NULL;
+        params = raw ? params_bind(raw, NULL) : NULL;
         json_decref(raw);
         if (params == NULL)
             abort();

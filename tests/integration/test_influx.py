@@ -3911,6 +3911,71 @@ class IqFix5(InfluxdPair):
             # the statement error names the token: "5" for 5., as influxd prints it
             self.assertEqual(dot, json.loads(json.dumps(zero).replace(': 5.0"', ': 5"')), q)
 
+    def test_bound_numbers_go_refuses_as_influxd(self):
+        # influxd converts each JSON number of params as Go's json.Number: with a '.' a float,
+        # else an int64 (ParseInt), so 1e5 (JavaScript's JSON.stringify(1e21) is "1e+21") and
+        # numbers past int64 are its 400 "error parsing json value" when they are values of
+        # params, and a bind error ("missing parameter: strconv.ParseInt ...") when they are
+        # the value of a one-entry object; vigild bound 1e5 as the float 100000.0 and answered
+        # jansson's words for the others.
+        for q, params in (
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":1e5}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":1E2}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":-1e+5}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":1e-320}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":1.5e400}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":99999999999999999999}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":-9223372036854775809}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":-9223372036854775808}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"y":1e5,"x":1}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":{"number":1e5}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":{"integer":1e5}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":{"duration":1e5}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":{"duration":1.0}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"y":{"number":1e5},"x":1}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":{"number":1e5,"a":1}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":[1e5]}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":{"a":{"b":1e5}}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x\\u0041":{"number":1e5},"xA":1}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $xA LIMIT 1',
+                 '{"x\\u0041":{"number":1e5}}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"s":"1e5","x":1}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":1e5} trailing'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '[1e5]'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '1e5'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":1e5'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":0}'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x" : 1e5 }'),
+                ('SELECT temp FRO',
+                 '{"x":1e5}'),
+        ):
+            self.assert_same([q], params=params)
+
 
 if __name__ == "__main__":
     vt.main()
