@@ -17,7 +17,8 @@
  * influxql_regex.o), which call the reader defined here. The unchunked run binds parameters of each
  * kind ($s, $i, $f, $b, $n, $id, $d, $x ...: params above; $dn and $dm negative
  * durations, $dm -2^63 ns; $dv a duration string influxd refuses; $r and $rb regexes, $rb one
- * Go refuses, $rn a regex object that is no string), the chunked one none. */
+ * Go refuses, $rn a regex object that is no string), the chunked one none. The input is also
+ * walked as params' JSON text for the numbers Go refuses (numbers). */
 #include "../../api/influxql.c"
 
 #include <stdint.h>
@@ -117,6 +118,28 @@ static int fake_query(void *ctx, const api_query_t *q, api_point_cb cb, void *ar
     return 0;
 }
 
+/* Walks the input as params' JSON text for the numbers Go refuses (go_numbers, which reads any
+ * text: it runs on what jansson read, or read up to a number it refused). */
+static void numbers(const char *text)
+{
+    sbuf_t top;
+    sbuf_init(&top);
+    json_t *refused = json_object();
+    if (refused == NULL || go_numbers(text, &top, refused) != 0)
+        abort(); /* out of memory under libFuzzer's malloc limit: reported as a crash */
+    const char *name;
+    json_t *why;
+    json_object_foreach(refused, name, why)
+    {
+        if (!json_is_string(why) || strncmp(json_string_value(why), "strconv.Parse", 13) != 0)
+            abort();
+    }
+    if (top.len > 0 && strncmp(top.data, "strconv.Parse", 13) != 0)
+        abort();
+    sbuf_deinit(&top);
+    json_decref(refused);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct api_server srv; /* names are only listed (db_remember); a fake store */
@@ -149,6 +172,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(qbuf, data, size);
     qbuf[size] = '\0';
     tokens(qbuf);
+    numbers(qbuf);
     const char *q = trim_go_space(qbuf);
     if (q < qbuf || q + strlen(q) > qbuf + size || (q[0] != '\0' && go_space(q) != 0))
         abort();

@@ -3976,6 +3976,84 @@ class IqFix5(InfluxdPair):
         ):
             self.assert_same([q], params=params)
 
+    def test_signed_literals_as_influxd(self):
+        # influxd's parseUnaryExpr reads '-' or '+' before a number or a duration as a signed
+        # literal (a blank between them too; -$x of a bound -5 is 5), so a comparison of two
+        # literals reduces with it ($t > -1, -1h < 0s); a negative integer past int64 is its
+        # 400 "constant -N underflows int64". vigild answered a statement error naming the
+        # sign. Math (-1 + 1 = 0, -(1)) and a sign before a name (-temp) stay vigild's
+        # statement error.
+        for q, params in (
+                ('SELECT temp FROM "pump-7" WHERE $t > -1 LIMIT 1', '{"t":5}'),
+                ('SELECT temp FROM "pump-7" WHERE $t > -1 LIMIT 1', '{"t":-5}'),
+                ('SELECT temp FROM "pump-7" WHERE $t = -5 LIMIT 1', '{"t":-5}'),
+                ('SELECT temp FROM "pump-7" WHERE -5 = $t LIMIT 1', '{"t":-5}'),
+                ('SELECT temp FROM "pump-7" WHERE -$t = 5 LIMIT 1', '{"t":-5}'),
+                ('SELECT temp FROM "pump-7" WHERE 1 > -1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 < 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 > 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 = -1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -0 = 0 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -0.0 = 0 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -000 = 0 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 > -1.5 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1.5 < -1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 > - 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 > -\n1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE +1 = 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = +1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE $t = -5ns LIMIT 1', '{"t":{"duration":-5}}'),
+                ('SELECT temp FROM "pump-7" WHERE 1h > -1h LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1h < 0s LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1h = -60m LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1x = 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1e3 = 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = -1e3 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -9223372036854775808 = -9223372036854775808 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -9223372036854775809 = 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -18446744073709551615 = 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -99999999999999999999 = 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = -99999999999999999999 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1.5 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1h LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -0 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 AND time > 0 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE (-1 = -1) LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 = -1 OR 1 = 2 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE \'x\' = -1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 = \'x\' LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 = true LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE - LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = - LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = -', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 =', None),
+                ('SELECT temp FROM "pump-7" WHERE -', None),
+                ('SELECT temp FROM "pump-7" WHERE -5. = -5 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -$t = 5 LIMIT 1', '{"t":-5}'),
+                ('SELECT temp FROM "pump-7" WHERE +$t = -5 LIMIT 1', '{"t":-5}'),
+                ('SELECT temp FROM "pump-7" WHERE -$t = -5 LIMIT 1', '{"t":5}'),
+                ('SELECT temp FROM "pump-7" WHERE -$t = 1h LIMIT 1', '{"t":{"duration":"-1h"}}'),
+                ('SELECT temp FROM "pump-7" WHERE -$t = 1 LIMIT 1', '{"t":{"duration":"1.5h"}}'),
+                ('SELECT temp FROM "pump-7" WHERE -$t = 1 LIMIT 1', '{"t":"x"}'),
+                ('SELECT temp FROM "pump-7" WHERE -$t = 1 LIMIT 1', '{"t":null}'),
+                ('SELECT temp FROM "pump-7" WHERE +1h = 60m LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE +1.5 = 1.5 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = +-1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = -+1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE + LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE +1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -9223372036854775808 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1 = -9223372036854775809 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -9223372036854775809 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -9223372036854775809 = 1e3 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE 1e3 = -9223372036854775809 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -18446744073709551616 = 1 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -9223372036854775808 = 9223372036854775808 LIMIT 1', None),
+                ('SELECT temp FROM "pump-7" WHERE -1 = 18446744073709551615 LIMIT 1', None),
+        ):
+            self.assert_same([q], params=params)
+
 
 if __name__ == "__main__":
     vt.main()
