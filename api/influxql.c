@@ -1545,10 +1545,21 @@ static int params_asked(api_request_t *r, json_t **params)
     sbuf_init(&top);
     json_t *refused = json_object();
     int rc = refused == NULL ? -1 : 0;
-    if (rc == 0 && (j != NULL ? json_is_object(j)
-                              : strstr(err.text, "too big") != NULL ||
-                                    strstr(err.text, "overflow") != NULL))
+    if (rc == 0 && j == NULL && strstr(err.text, "too big") != NULL) {
+        /* Go reads the whole value before it converts a number: a syntax error after the
+         * integer is its answer (jansson's words) */
+        json_error_t syntax;
+        json_t *as_real = json_loads(text, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK |
+                                               JSON_DECODE_INT_AS_REAL,
+                                     &syntax);
+        if (as_real != NULL)
+            rc = go_numbers(text, &top, refused);
+        else
+            err = syntax; /* answered below, as any other */
+        json_decref(as_real);
+    } else if (rc == 0 && (j != NULL ? json_is_object(j) : strstr(err.text, "overflow") != NULL)) {
         rc = go_numbers(text, &top, refused);
+    }
     if (rc == 0 && top.len > 0) {
         api__error(r, 400, "error parsing json value: %s", top.data);
         rc = 1;

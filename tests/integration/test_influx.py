@@ -3919,6 +3919,11 @@ class IqFix5(InfluxdPair):
         # the value of a one-entry object; vigild bound 1e5 as the float 100000.0 and answered
         # jansson's words for the others.
         for q, params in (
+                # an integer past int64, then the end of the text: Go's syntax error first
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":99999999999999999999'),
+                ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
+                 '{"x":99999999999999999999} x'),
                 ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
                  '{"x":1e5}'),
                 ('SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1',
