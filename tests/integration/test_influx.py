@@ -3712,6 +3712,25 @@ class IqFix5(InfluxdPair):
         # not found: influxd's 400, again and again (the kept answer)
         self.assert_same([q % z for z in ("Nowhere/Zone", "../zoneinfo/UTC", "/etc/localtime",
                                           "Europe", "zone.tab", "x" * 300, "Nowhere/Zone")])
+        # More names than the 64 slots, from 4 threads at once: each answer still the zone's
+        zones = sorted(os.listdir("/usr/share/zoneinfo/Europe"))[:50]
+        names = ["Europe/" + z for z in zones] + ["Nowhere/Z%d" % i for i in range(50)]
+        wrong = []
+
+        def ask(k):
+            for i in range(100):
+                z = names[(k * 37 + i * 13) % len(names)]
+                status, body = self.query(self.d.http_port, q % z)
+                want = 400 if z.startswith("Nowhere/") else 200
+                if status != want:
+                    wrong.append((z, status, body))
+
+        threads = [threading.Thread(target=ask, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(wrong, [])
         # found: still vigild's statement error (its times stay UTC), each time
         for z in ("Europe/Berlin", "posix/Europe/Berlin", "UTC", "", "Local", "Europe/Berlin"):
             res = self.vigild(q % z)["results"][0]
