@@ -1509,6 +1509,69 @@ static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
     return 0;
 }
 
+/* The length of the JSON number (RFC 8259's grammar) at p, or 0 when none starts there. */
+static size_t json_number_len(const char *p)
+{
+    const char *q = p + (*p == '-');
+    if (*q == '0')
+        q++;
+    else if (*q >= '1' && *q <= '9')
+        while (q_digit(*q))
+            q++;
+    else
+        return 0;
+    if (*q == '.' && q_digit(q[1]))
+        for (q++; q_digit(*q); q++)
+            ;
+    if ((*q == 'e' || *q == 'E') &&
+        (q_digit(q[1]) || ((q[1] == '+' || q[1] == '-') && q_digit(q[2])))) {
+        q += 2;
+        while (q_digit(*q))
+            q++;
+    }
+    return (size_t)(q - p);
+}
+
+/* A copy of the params text with each number jansson refuses (an integer past int64, a float
+ * past double: "too big integer", "real number overflow") written as 0 and blanks, outside
+ * strings, so that jansson reads the rest as Go's decoder does (whose conversion of those
+ * numbers comes after the whole value is read: go_numbers refuses each). Caller frees; NULL when
+ * out of memory. */
+static char *refused_zeroed(const char *text)
+{
+    char *out = strdup(text);
+    if (out == NULL)
+        return NULL;
+    for (char *p = out; *p != '\0'; p++) {
+        if (*p == '"') {
+            for (p++; *p != '"' && *p != '\0'; p++)
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        size_t len = json_number_len(p);
+        if (len == 0)
+            continue;
+        char c = p[len];
+        p[len] = '\0';
+        errno = 0;
+        if (strcspn(p, ".eE") == len)
+            (void)strtoll(p, NULL, 10);
+        else if (!isinf(strtod(p, NULL)))
+            errno = 0;
+        int refused = errno == ERANGE;
+        p[len] = c;
+        if (refused) {
+            p[0] = '0';
+            memset(p + 1, ' ', len - 1);
+        }
+        p += len - 1;
+    }
+    return out;
+}
+
 /* Reads the params parameter (the URL's, else a form body's), influxd's bound parameters: a
  * JSON object of names and values, as influxd's handler decodes it: the first JSON value,
  * whatever follows it; null binds nothing. Into *params the tokens they bind to (params_bind;
@@ -1545,21 +1608,24 @@ static int params_asked(api_request_t *r, json_t **params)
     sbuf_init(&top);
     json_t *refused = json_object();
     int rc = refused == NULL ? -1 : 0;
-    if (rc == 0 && j == NULL && strstr(err.text, "too big") != NULL) {
-        /* Go reads the whole value before it converts a number: a syntax error after the
-         * integer is its answer (jansson's words) */
+    if (rc == 0 && j == NULL &&
+        (strstr(err.text, "too big") != NULL || strstr(err.text, "overflow") != NULL)) {
+        /* Go reads the whole value before it converts a number: a syntax error after one
+         * jansson refuses is its answer (jansson's words); else the value, those numbers 0
+         * (go_numbers refuses each where influxd converts it; elsewhere a value of no kind
+         * influxd binds holds it, bound by its kind alone) */
+        char *zeroed = refused_zeroed(text);
         json_error_t syntax;
-        json_t *as_real = json_loads(text, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK |
-                                               JSON_DECODE_INT_AS_REAL,
-                                     &syntax);
-        if (as_real != NULL)
-            rc = go_numbers(text, &top, refused);
-        else
+        j = zeroed == NULL ? NULL
+                           : json_loads(zeroed, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &syntax);
+        if (zeroed == NULL)
+            rc = -1;
+        else if (j == NULL)
             err = syntax; /* answered below, as any other */
-        json_decref(as_real);
-    } else if (rc == 0 && (j != NULL ? json_is_object(j) : strstr(err.text, "overflow") != NULL)) {
-        rc = go_numbers(text, &top, refused);
+        free(zeroed);
     }
+    if (rc == 0 && j != NULL && json_is_object(j))
+        rc = go_numbers(text, &top, refused);
     if (rc == 0 && top.len > 0) {
         api__error(r, 400, "error parsing json value: %s", top.data);
         rc = 1;

@@ -121,7 +121,9 @@ static int signed_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
             return -1;
         }
     }
-    if (neg == was_neg || (integer && digits[strspn(digits, "0")] == '\0')) {
+    if (neg && was_neg && integer && strcmp(digits, "9223372036854775808") == 0) {
+        /* -$x of a bound -2^63: Go's IntegerLiteral.Val *= -1 wraps it to itself */
+    } else if (neg == was_neg || (integer && digits[strspn(digits, "0")] == '\0')) {
         n.text = digits; /* -(-5), +5, -0 */
         n.len = strlen(digits);
     } else if (neg) {

@@ -136,6 +136,10 @@ static void numbers(const char *text)
     }
     if (top.len > 0 && strncmp(top.data, "strconv.Parse", 13) != 0)
         abort();
+    char *zeroed = refused_zeroed(text); /* the same text, numbers jansson refuses as 0 */
+    if (zeroed == NULL || strlen(zeroed) != strlen(text))
+        abort();
+    free(zeroed);
     sbuf_deinit(&top);
     json_decref(refused);
 }

@@ -4078,6 +4078,31 @@ class IqFix5(InfluxdPair):
         ):
             self.assert_same([q], params=params)
 
+    def test_review_minus_a_bound_min_int64_as_influxd(self):
+        # Review: -$x of a bound -2^63 is -2^63 in influxd (Go's IntegerLiteral.Val *= -1
+        # wraps); vigild made it +2^63 and answered the opposite comparison.
+        for q in ('SELECT temp FROM "pump-7" WHERE 1 > -$x LIMIT 1',
+                  'SELECT temp FROM "pump-7" WHERE -$x > 1 LIMIT 1',
+                  'SELECT temp FROM "pump-7" WHERE -$x = -9223372036854775808 LIMIT 1'):
+            for params in ('{"x":-9223372036854775808}', '{"x":{"integer":-9223372036854775808}}',
+                           '{"x":-9223372036854775807}'):
+                self.assert_same([q], params=params)
+
+    def test_review_real_overflow_then_a_syntax_error_as_influxd(self):
+        # Review: a float past float64 (jansson's "real number overflow") with a syntax error
+        # or the end of the text after it: Go reads the whole value before it converts, so its
+        # answer is the syntax error (vigild answered the conversion's); a one-entry object's
+        # overflowing number binds its name to Go's error (vigild answered jansson's words).
+        q = 'SELECT temp FROM "pump-7" WHERE time > $x LIMIT 1'
+        for params in ('{"x":1.5e999, ', '{"x":1.5e999, "b": ', '{"x":1.5e999',
+                       '{"x":{"integer":1e999}, "b": ', '{"x":{"number":1.5e999}}',
+                       '{"x":{"integer":1e999}}', '{"y":{"number":-1.5e999},"x":1}',
+                       '{"x":[1.5e999]}', '{"x":1.5e999,"y":99999999999999999999}',
+                       '{"x":99999999999999999999,"y":1.5e999',
+                       '{"x":{"integer":99999999999999999999}}',
+                       '{"x":-1.5e999 }', '{"x":"1e999","y":1.5e999}'):
+            self.assert_same([q], params=params)
+
 
 if __name__ == "__main__":
     vt.main()
