@@ -103,6 +103,7 @@ static int qmem_init(qmem_t *m, const char *q)
     m->q = q;
     m->blocks = NULL;
     m->params = NULL;
+    m->re_bound = 0;
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -139,6 +140,7 @@ void *api__qs_alloc(qscan_t *s, size_t n)
 static void qs_init(qscan_t *s, qmem_t *m, const char *at)
 {
     s->mem = m;
+    m->re_bound = 0; /* a budget per pass */
     s->w = m->text;
     s->p = m->q;
     s->line = s->col = 0;

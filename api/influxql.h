@@ -37,6 +37,8 @@ typedef struct qmem {
     struct qblock *blocks; /* api__qs_alloc's, freed together */
     const json_t *params;  /* the tokens the request's bound parameters bind to (influxql.c's
                             * params_bind; borrowed, outliving the reading), or NULL */
+    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_show.c's
+                            * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
 } qmem_t;
 
 /* What a token's kind and text alone do not say. A bound parameter's ($x, params; qs_bind):

@@ -308,11 +308,17 @@ static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qt
 {
     const char *go = t->text + 1;
     size_t n = t->len - 1;
-    if (n > API_IQ_Q_MAX) { /* a literal one is bounded by the query's length */
-        api__error(r, 400, "error parsing query: vigild reads a bound regex of at most %d bytes",
+    if (n > API_IQ_Q_MAX - s->mem->re_bound) {
+        /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
+         * which a query may name again and again ($r in each of 1,500 statements: 1,500
+         * translations and regcomps of the same 60 KB) */
+        api__error(r, 400,
+                   "error parsing query: vigild reads bound regexes of at most %d bytes in all "
+                   "in a query",
                    API_IQ_Q_MAX);
         return -1;
     }
+    s->mem->re_bound += n;
     char *out = api__qs_alloc(s, API_IQ_RE_OUT(n));
     if (out == NULL) {
         api__error(r, 500, "out of memory");
