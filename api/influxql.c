@@ -1450,12 +1450,19 @@ static int go_number_refused(const char *n, size_t len, sbuf_t *why)
     return 1;
 }
 
-/* Walks the JSON object text (the first value of params, which jansson read, or read up to a
- * number it refused) for the numbers Go's json.Number conversion refuses where influxd converts
- * them: a value of the object (influxd's 400 "error parsing json value: ...", into *top), or the
- * value of a one-entry object that is one (a bind error for its name: into refused, name ->
- * Go's words). Returns 0, or -1 when out of memory. Any thread. */
-static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
+/* The JSON string token [key, key_end) decoded, or NULL (no string jansson reads, or out of
+ * memory: the name then not refused, bound as jansson read it). Caller: json_decref. */
+static json_t *go_key(const char *key, const char *key_end)
+{
+    json_t *name = json_loadb(key, (size_t)(key_end - key), JSON_DECODE_ANY, NULL);
+    if (name != NULL && !json_is_string(name)) {
+        json_decref(name);
+        return NULL;
+    }
+    return name;
+}
+
+static int go_numbers_walk(const char *text, json_t *tops, json_t *refused)
 {
     int depth = 0, key_next = 0;
     const char *key = NULL, *key_end = NULL; /* the last name of the top object, quoted */
@@ -1472,6 +1479,15 @@ static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
                 key = start;
                 key_end = p + 1;
                 key_next = 0;
+                if (json_object_size(tops) + json_object_size(refused) > 0) {
+                    /* a name again: Go's map keeps its last value, and only its refusal */
+                    json_t *name = go_key(key, key_end);
+                    if (name != NULL) {
+                        json_object_del(tops, json_string_value(name));
+                        json_object_del(refused, json_string_value(name));
+                    }
+                    json_decref(name);
+                }
             }
         } else if (*p == '{' || *p == '[') {
             if (depth < 2)
@@ -1487,28 +1503,46 @@ static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
             size_t len = strspn(p, "-+.eE0123456789");
             sbuf_t why;
             sbuf_init(&why);
-            int bad = open[0] == '{' && (depth == 1 || (depth == 2 && open[1] == '{')) &&
+            int bad = key != NULL && open[0] == '{' &&
+                      (depth == 1 || (depth == 2 && open[1] == '{')) &&
                       go_number_refused(p, len, &why);
             int rc = why.oom ? -1 : 0;
-            if (bad && rc == 0 && depth == 1) {
-                if (top->len == 0)
-                    sbuf_printf(top, "%s", why.data);
-            } else if (bad && rc == 0 && key != NULL) {
-                json_t *name = json_loadb(key, (size_t)(key_end - key), JSON_DECODE_ANY, NULL);
+            if (bad && rc == 0) {
+                json_t *name = go_key(key, key_end);
                 json_t *w = json_string(why.data);
-                if (name == NULL || w == NULL || !json_is_string(name) ||
-                    json_object_set(refused, json_string_value(name), w))
-                    rc = name != NULL && json_is_string(name) ? -1 : 0;
+                if (name != NULL &&
+                    (w == NULL ||
+                     json_object_set(depth == 1 ? tops : refused, json_string_value(name), w)))
+                    rc = -1;
                 json_decref(name);
                 json_decref(w);
             }
             sbuf_deinit(&why);
-            if (rc || top->oom)
+            if (rc)
                 return -1;
             p += len - 1;
         }
     }
     return 0;
+}
+
+/* Walks the JSON object text (the first value of params, which jansson read, or read up to a
+ * number it refused) for the numbers Go's json.Number conversion refuses where influxd converts
+ * them: a value of the object (influxd's 400 "error parsing json value: ...", into *top), or the
+ * value of a one-entry object that is one (a bind error for its name: into refused, name ->
+ * Go's words). Returns 0, or -1 when out of memory. A name given
+ * again keeps only its last value's refusal, as Go's map its last value. Any thread. */
+static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
+{
+    json_t *tops = json_object(); /* name -> Go's error, for the values of the object */
+    int rc = tops == NULL ? -1 : go_numbers_walk(text, tops, refused);
+    if (rc == 0 && json_object_size(tops) > 0) { /* Go's map order is random: any of them */
+        void *it = json_object_iter(tops);
+        sbuf_printf(top, "%s", json_string_value(json_object_iter_value(it)));
+        rc = top->oom ? -1 : 0;
+    }
+    json_decref(tops);
+    return rc;
 }
 
 /* The length of the JSON number (RFC 8259's grammar) at p, or 0 when none starts there. */
