@@ -103,6 +103,7 @@ static int qmem_init(qmem_t *m, const char *q)
     m->q = q;
     m->blocks = NULL;
     m->params = NULL;
+    m->re_bound = 0;
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -139,6 +140,7 @@ void *api__qs_alloc(qscan_t *s, size_t n)
 static void qs_init(qscan_t *s, qmem_t *m, const char *at)
 {
     s->mem = m;
+    m->re_bound = 0; /* a budget per pass */
     s->w = m->text;
     s->p = m->q;
     s->line = s->col = 0;
@@ -297,8 +299,11 @@ static void qs_number(qscan_t *s, qtoken_t *t)
         } while (q_digit(*s->p));
         return;
     }
-    if (*s->p == '.')
+    if (*s->p == '.') { /* "5.": the NUMBER "5", the '.' read (influxd's scanNumber) */
+        qs_step(s);
+        t->form = QF_DECIMAL;
         return;
+    }
     for (int n = 0;; n++) {
         int mu = strncmp(s->p, micro, 2) == 0;
         char c = *s->p;
@@ -342,6 +347,32 @@ static int bind_set(json_t *bound, const char *name, enum qtok kind, const char 
     return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
 }
 
+/* Binds name to a token of kind and text, of the form as (qtoken_t.form). Returns
+ * 0, or -1 when out of memory. */
+static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text,
+                   enum qform as)
+{
+    json_t *pair = json_pack("[isi]", (int)kind, text, (int)as);
+    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
+}
+
+/* Binds name to a duration token (QF_DURATION) of text, whatever it holds. */
+static int bind_duration(json_t *bound, const char *name, const char *text)
+{
+    return bind_as(bound, name, QT_NUMBER, text, QF_DURATION);
+}
+
+/* Binds name to the regex pattern (QF_REGEX: "$pattern"). */
+static int bind_regex(json_t *bound, const char *name, const char *pattern)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "$%s", pattern);
+    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QF_REGEX);
+    sbuf_deinit(&b);
+    return rc;
+}
+
 /* Binds the parameter name to a value influxd cannot bind: a token still "$", its name
  * influxd's reason (why, then arg), which api__q_unbound answers as "missing parameter: why". */
 static int bind_error(json_t *bound, const char *name, const char *why, const char *arg)
@@ -349,7 +380,7 @@ static int bind_error(json_t *bound, const char *name, const char *why, const ch
     sbuf_t b;
     sbuf_init(&b);
     sbuf_printf(&b, "$%s%s", why, arg ? arg : "");
-    int rc = b.oom ? -1 : bind_set(bound, name, QT_OTHER, b.data);
+    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QF_ERROR);
     sbuf_deinit(&b);
     return rc;
 }
@@ -376,7 +407,7 @@ static int bind_number(json_t *bound, const char *name, double v)
  * {"duration": "1h" or ns} that token. Otherwise influxd's reason (null, a list, another
  * object); a regex object too, which vigild does not bind (its reader takes a regex from the
  * query's text). Returns 0, or -1 when out of memory. */
-static int bind_value(json_t *bound, const char *name, const json_t *v)
+static int bind_value(json_t *bound, const char *name, const json_t *v, const char *refused)
 {
     char num[40];
     if (json_is_string(v))
@@ -395,6 +426,8 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
     if (json_object_size(v) != 1)
         return bind_error(bound, name, "bound object parameter value must have exactly one entry",
                           NULL);
+    if (refused != NULL) /* its number is one Go's json.Number refuses (go_numbers) */
+        return bind_error(bound, name, refused, NULL);
     void *it = json_object_iter((json_t *)v);
     const char *k = json_object_iter_key(it);
     const json_t *x = json_object_iter_value(it);
@@ -417,28 +450,28 @@ static int bind_value(json_t *bound, const char *name, const json_t *v)
                    ? bind_number(bound, name, json_number_value(x))
                    : bind_error(bound, name, "number literal must be a float value", NULL);
     if (strcmp(k, "duration") == 0) {
-        int64_t ns;
         if (json_is_integer(x)) { /* -5: "-5ns", a negative duration as influxd binds it */
             snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
-            return bind_set(bound, name, QT_NUMBER, num);
+            return bind_duration(bound, name, num);
         }
-        if (json_is_string(x) && api__q_parse_duration(json_string_value(x), &ns) == 0)
-            return bind_set(bound, name, QT_NUMBER, json_string_value(x));
-        if (!json_is_string(x)) /* 1.5, true: influxd's words */
-            return bind_error(bound, name, "duration literal must be a string or integer value",
-                              NULL);
-        return bind_error(bound, name, "vigild binds a duration of a duration literal or whole ns",
-                          NULL);
+        if (json_is_string(x)) /* read where influxd reads it: "1.5h" its "invalid duration" */
+            return bind_duration(bound, name, json_string_value(x));
+        return bind_error(bound, name, "duration literal must be a string or integer value",
+                          NULL); /* 1.5, true: influxd's words */
     }
     if (strcmp(k, "regex") == 0)
-        return bind_error(bound, name, "vigild does not bind regular expressions", NULL);
+        return json_is_string(x)
+                   ? bind_regex(bound, name, json_string_value(x))
+                   : bind_error(bound, name, "regex literal must be a string value", NULL);
     return bind_error(bound, name, "unknown bind object type: ", k);
 }
 
 /* The tokens params' names bind to, made once for the query (the readers scan a token again
- * and again, and a string may be as long as the body): name -> [kind, text]. Caller owns:
+ * and again, and a string may be as long as the body): name -> [kind, text] or [kind, text,
+ * enum qform]. refused: NULL, or names -> Go's error for their object's number (go_numbers).
+ * Caller owns:
  * json_decref. Returns NULL when out of memory. */
-static json_t *params_bind(const json_t *params)
+static json_t *params_bind(const json_t *params, const json_t *refused)
 {
     json_t *bound = json_object();
     const char *name;
@@ -447,7 +480,8 @@ static json_t *params_bind(const json_t *params)
         return NULL;
     json_object_foreach((json_t *)params, name, v)
     {
-        if (bind_value(bound, name, v)) {
+        const char *why = refused ? json_string_value(json_object_get(refused, name)) : NULL;
+        if (bind_value(bound, name, v, why)) {
             json_decref(bound);
             return NULL;
         }
@@ -465,6 +499,7 @@ static void qs_bind(qscan_t *s, qtoken_t *t)
         return;
     const json_t *text = json_array_get(b, 1);
     t->kind = (enum qtok)json_integer_value(json_array_get(b, 0));
+    t->form = (enum qform)json_integer_value(json_array_get(b, 2)); /* none: 0, QF_NONE */
     t->text = json_string_value(text);
     t->len = json_string_length(text);
 }
@@ -484,6 +519,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
     t->value = NULL;
     t->line = line;
     t->col = col;
+    t->form = QF_NONE;
     char c = *s->p;
     if (open_comment) {
         t->kind = QT_OTHER;
@@ -624,7 +660,8 @@ static char *trim_go_space(char *q)
 /* Answers influxd's parse error: token t found where want was expected (400). */
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
-    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", t->text,
+    const char *text = t->form == QF_ERROR || t->form == QF_REGEX ? t->text + 1 : t->text;
+    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", text,
                want, t->line, t->col);
 }
 
@@ -644,7 +681,11 @@ int api__q_unbound(api_request_t *r, const qtoken_t *t)
 {
     if (t->kind != QT_OTHER || t->text[0] != '$')
         return 0;
-    if (t->text[1] == '\0')
+    if (t->form == QF_REGEX) /* influxd reads it as a value too (device = $r: no series) */
+        api__error(r, 400,
+                   "error parsing query: vigild reads a bound regex only where it reads a "
+                   "/regex/");
+    else if (t->text[1] == '\0')
         api__error(r, 400, "error parsing query: empty bound parameter");
     else
         api__error(r, 400, "error parsing query: missing parameter: %s", t->text + 1);
@@ -847,7 +888,9 @@ static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
 
 enum qnum api__q_number_kind(const qtoken_t *t)
 {
-    if (strchr(t->text, '.') != NULL)
+    if (t->form == QF_DURATION)
+        return QN_DURATION;
+    if (t->form == QF_DECIMAL || strchr(t->text, '.') != NULL)
         return QN_NUMBER;
     const char *d = t->text + (t->text[0] == '-'); /* a bound parameter's "-5" */
     return d[strspn(d, "0123456789")] == '\0' ? QN_INTEGER : QN_DURATION;
@@ -1377,6 +1420,194 @@ static int64_t epoch_asked(api_request_t *r)
     return 0;
 }
 
+/* Go's error for the JSON number n (len bytes), as influxd's jsonNumberToValue converts a
+ * json.Number: with a '.', strconv.ParseFloat (an overflow its "value out of range"); else
+ * strconv.ParseInt ("1e5": "invalid syntax"; past int64: "value out of range"). Into why;
+ * returns 1 when Go refuses it, else 0. */
+static int go_number_refused(const char *n, size_t len, sbuf_t *why)
+{
+    int dot = memchr(n, '.', len) != NULL;
+    const char *err = NULL;
+    if (!dot && strcspn(n, "eE") < len) {
+        err = "invalid syntax";
+    } else {
+        char *text = strndup(n, len);
+        if (text == NULL)
+            return 0; /* out of memory: bound as jansson read it */
+        errno = 0;
+        if (dot)
+            (void)strtod(text, NULL);
+        else
+            (void)strtoll(text, NULL, 10);
+        if (errno == ERANGE && (!dot || isinf(strtod(text, NULL))))
+            err = "value out of range"; /* Go's ParseFloat takes an underflow (0) */
+        free(text);
+    }
+    if (err == NULL)
+        return 0;
+    sbuf_printf(why, "strconv.Parse%s: parsing \"%.*s\": %s", dot ? "Float" : "Int", (int)len,
+                n, err);
+    return 1;
+}
+
+/* The JSON string token [key, key_end) decoded, or NULL (no string jansson reads, or out of
+ * memory: the name then not refused, bound as jansson read it). Caller: json_decref. */
+static json_t *go_key(const char *key, const char *key_end)
+{
+    json_t *name = json_loadb(key, (size_t)(key_end - key), JSON_DECODE_ANY, NULL);
+    if (name != NULL && !json_is_string(name)) {
+        json_decref(name);
+        return NULL;
+    }
+    return name;
+}
+
+static int go_numbers_walk(const char *text, json_t *tops, json_t *refused)
+{
+    int depth = 0, key_next = 0;
+    const char *key = NULL, *key_end = NULL; /* the last name of the top object, quoted */
+    char open[2] = {0, 0};                   /* the containers at depths 1 and 2 */
+    for (const char *p = text; *p != '\0'; p++) {
+        if (*p == '"') {
+            const char *start = p;
+            for (p++; *p != '"' && *p != '\0'; p++)
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+            if (*p == '\0')
+                return 0;
+            if (depth == 1 && key_next) {
+                key = start;
+                key_end = p + 1;
+                key_next = 0;
+                if (json_object_size(tops) + json_object_size(refused) > 0) {
+                    /* a name again: Go's map keeps its last value, and only its refusal */
+                    json_t *name = go_key(key, key_end);
+                    if (name != NULL) {
+                        json_object_del(tops, json_string_value(name));
+                        json_object_del(refused, json_string_value(name));
+                    }
+                    json_decref(name);
+                }
+            }
+        } else if (*p == '{' || *p == '[') {
+            if (depth < 2)
+                open[depth] = *p;
+            depth++;
+            key_next = depth == 1;
+        } else if (*p == '}' || *p == ']') {
+            if (--depth <= 0)
+                return 0; /* the first value read: what follows is not influxd's */
+        } else if (*p == ',') {
+            key_next = depth == 1;
+        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            size_t len = strspn(p, "-+.eE0123456789");
+            sbuf_t why;
+            sbuf_init(&why);
+            int bad = key != NULL && open[0] == '{' &&
+                      (depth == 1 || (depth == 2 && open[1] == '{')) &&
+                      go_number_refused(p, len, &why);
+            int rc = why.oom ? -1 : 0;
+            if (bad && rc == 0) {
+                json_t *name = go_key(key, key_end);
+                json_t *w = json_string(why.data);
+                if (name != NULL &&
+                    (w == NULL ||
+                     json_object_set(depth == 1 ? tops : refused, json_string_value(name), w)))
+                    rc = -1;
+                json_decref(name);
+                json_decref(w);
+            }
+            sbuf_deinit(&why);
+            if (rc)
+                return -1;
+            p += len - 1;
+        }
+    }
+    return 0;
+}
+
+/* Walks the JSON object text (the first value of params, which jansson read, or read up to a
+ * number it refused) for the numbers Go's json.Number conversion refuses where influxd converts
+ * them: a value of the object (influxd's 400 "error parsing json value: ...", into *top), or the
+ * value of a one-entry object that is one (a bind error for its name: into refused, name ->
+ * Go's words). Returns 0, or -1 when out of memory. A name given
+ * again keeps only its last value's refusal, as Go's map its last value. Any thread. */
+static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
+{
+    json_t *tops = json_object(); /* name -> Go's error, for the values of the object */
+    int rc = tops == NULL ? -1 : go_numbers_walk(text, tops, refused);
+    if (rc == 0 && json_object_size(tops) > 0) { /* Go's map order is random: any of them */
+        void *it = json_object_iter(tops);
+        sbuf_printf(top, "%s", json_string_value(json_object_iter_value(it)));
+        rc = top->oom ? -1 : 0;
+    }
+    json_decref(tops);
+    return rc;
+}
+
+/* The length of the JSON number (RFC 8259's grammar) at p, or 0 when none starts there. */
+static size_t json_number_len(const char *p)
+{
+    const char *q = p + (*p == '-');
+    if (*q == '0')
+        q++;
+    else if (*q >= '1' && *q <= '9')
+        while (q_digit(*q))
+            q++;
+    else
+        return 0;
+    if (*q == '.' && q_digit(q[1]))
+        for (q++; q_digit(*q); q++)
+            ;
+    if ((*q == 'e' || *q == 'E') &&
+        (q_digit(q[1]) || ((q[1] == '+' || q[1] == '-') && q_digit(q[2])))) {
+        q += 2;
+        while (q_digit(*q))
+            q++;
+    }
+    return (size_t)(q - p);
+}
+
+/* A copy of the params text with each number jansson refuses (an integer past int64, a float
+ * past double: "too big integer", "real number overflow") written as 0 and blanks, outside
+ * strings, so that jansson reads the rest as Go's decoder does (whose conversion of those
+ * numbers comes after the whole value is read: go_numbers refuses each). Caller frees; NULL when
+ * out of memory. */
+static char *refused_zeroed(const char *text)
+{
+    char *out = strdup(text);
+    if (out == NULL)
+        return NULL;
+    for (char *p = out; *p != '\0'; p++) {
+        if (*p == '"') {
+            for (p++; *p != '"' && *p != '\0'; p++)
+                if (*p == '\\' && p[1] != '\0')
+                    p++;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        size_t len = json_number_len(p);
+        if (len == 0)
+            continue;
+        char c = p[len];
+        p[len] = '\0';
+        errno = 0;
+        if (strcspn(p, ".eE") == len)
+            (void)strtoll(p, NULL, 10);
+        else if (!isinf(strtod(p, NULL)))
+            errno = 0;
+        int refused = errno == ERANGE;
+        p[len] = c;
+        if (refused) {
+            p[0] = '0';
+            memset(p + 1, ' ', len - 1);
+        }
+        p += len - 1;
+    }
+    return out;
+}
+
 /* Reads the params parameter (the URL's, else a form body's), influxd's bound parameters: a
  * JSON object of names and values, as influxd's handler decodes it: the first JSON value,
  * whatever follows it; null binds nothing. Into *params the tokens they bind to (params_bind;
@@ -1406,24 +1637,54 @@ static int params_asked(api_request_t *r, json_t **params)
     }
     json_error_t err;
     json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
-    if (j == NULL) {
+    /* Numbers Go's json.Number conversion refuses (go_numbers): one that is a value of the
+     * object is influxd's 400 (jansson refuses the integers past int64 itself); one that is the
+     * value of a one-entry object binds its name to Go's error. */
+    sbuf_t top;
+    sbuf_init(&top);
+    json_t *refused = json_object();
+    int rc = refused == NULL ? -1 : 0;
+    if (rc == 0 && j == NULL &&
+        (strstr(err.text, "too big") != NULL || strstr(err.text, "overflow") != NULL)) {
+        /* Go reads the whole value before it converts a number: a syntax error after one
+         * jansson refuses is its answer (jansson's words); else the value, those numbers 0
+         * (go_numbers refuses each where influxd converts it; elsewhere a value of no kind
+         * influxd binds holds it, bound by its kind alone) */
+        char *zeroed = refused_zeroed(text);
+        json_error_t syntax;
+        j = zeroed == NULL ? NULL
+                           : json_loads(zeroed, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &syntax);
+        if (zeroed == NULL)
+            rc = -1;
+        else if (j == NULL)
+            err = syntax; /* answered below, as any other */
+        free(zeroed);
+    }
+    if (rc == 0 && j != NULL && json_is_object(j))
+        rc = go_numbers(text, &top, refused);
+    if (rc == 0 && top.len > 0) {
+        api__error(r, 400, "error parsing json value: %s", top.data);
+        rc = 1;
+    } else if (rc == 0 && j == NULL) {
         size_t blank = strspn(text, " \t\r\n");
         if (strstr(err.text, "end of file") != NULL || strstr(err.text, "premature end") != NULL)
             api__error(r, 400, "error parsing query parameters: %s",
                        text[blank] == '\0' ? "EOF" : "unexpected EOF");
         else
             api__error(r, 400, "error parsing query parameters: %s", err.text);
-        free(text);
-        return -1;
+        rc = 1;
+    } else if (rc == 0 && json_is_object(j)) {
+        *params = params_bind(j, refused);
+        rc = *params == NULL ? -1 : 2;
     }
+    sbuf_deinit(&top);
+    json_decref(refused);
     free(text);
-    if (json_is_object(j)) {
-        *params = params_bind(j);
-        json_decref(j);
-        if (*params != NULL)
-            return 0;
-        api__error(r, 500, "out of memory");
-        return -1;
+    if (rc != 0) {
+        json_decref(j); /* NULL: nothing */
+        if (rc < 0)
+            api__error(r, 500, "out of memory");
+        return rc == 2 ? 0 : -1;
     }
     const char *type = json_is_array(j)    ? "array"
                        : json_is_string(j) ? "string"

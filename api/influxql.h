@@ -37,7 +37,18 @@ typedef struct qmem {
     struct qblock *blocks; /* api__qs_alloc's, freed together */
     const json_t *params;  /* the tokens the request's bound parameters bind to (influxql.c's
                             * params_bind; borrowed, outliving the reading), or NULL */
+    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_show.c's
+                            * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
 } qmem_t;
+
+/* What a token's kind and text alone do not say. A bound parameter's ($x, params; qs_bind):
+ * QF_DURATION, a {"duration": ...}: a duration token (influxd's DURATIONVAL) whatever its text
+ * ("5", "1.5h": influxd's "invalid duration" where it is read); QF_ERROR, a value influxd cannot
+ * bind: QT_OTHER "$reason"; QF_REGEX, a {"regex": "..."}: QT_OTHER "$pattern" (never an
+ * operator), read as a regex by api__iq_regex. Parse errors print the latter two without '$'.
+ * QF_DECIMAL: a number written with a '.' and no digit after it ("5."), which influxd's scanner
+ * reads as the NUMBER "5", the '.' consumed. */
+enum qform { QF_NONE, QF_DURATION, QF_ERROR, QF_REGEX, QF_DECIMAL };
 
 typedef struct {
     enum qtok kind;
@@ -47,6 +58,7 @@ typedef struct {
     const char *value; /* a string literal's ('...') value: text, but "" for '' (whose text is
                         * "STRING", as influxd prints it); NULL for any other token */
     int line, col;     /* as influxd prints them */
+    enum qform form;   /* see enum qform; QF_NONE for most tokens */
 } qtoken_t;
 
 typedef struct {
@@ -68,6 +80,12 @@ typedef struct {
  * bound (Go's stacks grow); 20,000 parentheses in a WHERE ended vigild (SIGSEGV) before it. A
  * deeper statement is vigild's 400 (api__q_nest). */
 #define API_IQ_DEPTH_MAX 1000
+
+/* Whether Go's time.LoadLocation (influxd's tz()) finds the zone name: "", "UTC" and "Local",
+ * or a TZif file of that name in the system's zone database, where Go looks (its $ZONEINFO and
+ * its own zoneinfo.zip aside); a name holding ".." or starting with '/' or '\\' never. Answers
+ * are remembered a minute (influxql_tz.c). Returns 1, 0, or -1 when out of memory. Any thread. */
+int api__iq_tz_known(const char *name);
 
 /* Steps s one level deeper for t ('(', a call, a sign). Returns 0, or answers vigild's 400 for
  * a statement nested deeper than API_IQ_DEPTH_MAX and returns -1. The caller steps back

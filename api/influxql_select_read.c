@@ -95,6 +95,53 @@ static int q_op(const qtoken_t *t, const char *op)
     return api__q_op(t, op);
 }
 
+/* influxd's parseUnaryExpr: a '-' or '+' (t, read from s) before a number or a duration, a
+ * blank between them or not, is that literal signed (-1, - 1.5, -1h, +1; -0 is 0; -$x of a bound
+ * "-5" is 5). Makes t that literal, placed where its digits are (influxd's errors for them), its
+ * text in s's memory, s after it, and returns 1; else 0, s and t as they were. -1 when answered:
+ * out of memory, or a negative integer past int64 (influxd's "constant -N underflows int64"). */
+static int signed_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
+{
+    int neg = q_op(t, "-");
+    if (!neg && !q_op(t, "+"))
+        return 0;
+    qscan_t at = *s;
+    qtoken_t n;
+    api__qs_next(&at, &n);
+    if (n.kind != QT_NUMBER)
+        return 0;
+    int was_neg = n.text[0] == '-'; /* a bound parameter's */
+    const char *digits = n.text + was_neg;
+    int integer = api__q_number_kind(&n) == QN_INTEGER;
+    if (neg && !was_neg && integer) {
+        errno = 0;
+        unsigned long long v = strtoull(digits, NULL, 10);
+        if (errno != ERANGE && v > (unsigned long long)INT64_MAX + 1) {
+            api__error(r, 400, "error parsing query: constant -%s underflows int64", digits);
+            return -1;
+        }
+    }
+    if (neg && was_neg && integer && strcmp(digits, "9223372036854775808") == 0) {
+        /* -$x of a bound -2^63: Go's IntegerLiteral.Val *= -1 wraps it to itself */
+    } else if (neg == was_neg || (integer && digits[strspn(digits, "0")] == '\0')) {
+        n.text = digits; /* -(-5), +5, -0 */
+        n.len = strlen(digits);
+    } else if (neg) {
+        char *text = api__qs_alloc(s, n.len + 2);
+        if (text == NULL) {
+            api__error(r, 500, "out of memory");
+            return -1;
+        }
+        text[0] = '-';
+        memcpy(text + 1, n.text, n.len + 1);
+        n.text = text;
+        n.len++;
+    } /* +(-5): -5 as bound */
+    *t = n;
+    *s = at;
+    return 1;
+}
+
 /* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
  * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
  * in a condition. */
@@ -863,6 +910,10 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
         k++;
     if (k < sizeof ops / sizeof ops[0] && plain_literal(lhs)) {
         api__qs_next(s, &rhs);
+        if ((q_op(&rhs, "-") || q_op(&rhs, "+")) && bad_number(r, lhs))
+            return -1; /* influxd reads the left literal before the sign: its error first */
+        if (signed_literal(r, s, &rhs) < 0)
+            return -1;
         qscan_t after = *s;
         api__qs_next(&after, &next);
         if (plain_literal(&rhs) &&
@@ -1008,6 +1059,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     }
     if (api__q_bad_operand(&lhs))
         return api__q_operand_error(r, s, &lhs, 1);
+    if (signed_literal(r, s, &lhs) < 0)
+        return -1;
     if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER || is_bool(&lhs)) {
         /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
          * judges what follows (read on for its errors): true keeps every point, false none,
@@ -1316,37 +1369,6 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     return 0;
 }
 
-/* Whether Go's time.LoadLocation (influxd's tz()) finds the zone name: "", "UTC" and "Local",
- * or a TZif file of that name in the system's zone database, where Go looks (its $ZONEINFO
- * and its own zoneinfo.zip aside); a name holding ".." or starting with '/' or '\\' never.
- * Returns 1, 0, or -1 when out of memory. Opens files: any thread. */
-static int tz_known(const char *name)
-{
-    static const char *const dirs[] = {"/usr/share/zoneinfo/", "/usr/share/lib/zoneinfo/",
-                                       "/usr/lib/locale/TZ/"};
-    if (name[0] == '\0' || strcmp(name, "UTC") == 0 || strcmp(name, "Local") == 0)
-        return 1;
-    if (strstr(name, "..") != NULL || name[0] == '/' || name[0] == '\\')
-        return 0;
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        char *path = malloc(strlen(dirs[i]) + strlen(name) + 1);
-        if (path == NULL)
-            return -1;
-        strcpy(path, dirs[i]);
-        strcat(path, name);
-        FILE *f = fopen(path, "rb");
-        free(path);
-        if (f == NULL)
-            continue;
-        char magic[4];
-        int tzif = fread(magic, 1, 4, f) == 4 && memcmp(magic, "TZif", 4) == 0;
-        fclose(f);
-        if (tzif)
-            return 1;
-    }
-    return 0;
-}
-
 /* Reads ORDER BY time [ASC|DESC], LIMIT n and OFFSET n, then the end. */
 static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
 {
@@ -1436,7 +1458,7 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 api__q_parse_error(r, &t, ")");
                 return -1;
             }
-            int known = tz_known(zone.value); /* after the ')', before the end: influxd's order */
+            int known = api__iq_tz_known(zone.value); /* after the ')', before the end: influxd's order */
             if (known <= 0) {
                 if (known < 0)
                     api__error(r, 500, "out of memory");

@@ -36,7 +36,7 @@ int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsu
     qtoken_t t;
     qscan_t at = *s;
     api__qs_next(s, name);
-    if (name->kind == QT_OTHER && strcmp(name->text, "/") == 0) {
+    if ((name->kind == QT_OTHER && strcmp(name->text, "/") == 0) || name->form == QF_REGEX) {
         const char *re;
         *s = at;
         *unsupported = "a regular expression in FROM";
@@ -301,6 +301,40 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 /* ---- the statements ------------------------------------------------------------------------- */
 
+/* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
+ * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
+static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qtoken_t *t,
+                       const char **re)
+{
+    const char *go = t->text + 1;
+    size_t n = t->len - 1;
+    if (n > API_IQ_Q_MAX - s->mem->re_bound) {
+        /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
+         * which a query may name again and again ($r in each of 1,500 statements: 1,500
+         * translations and regcomps of the same 60 KB) */
+        api__error(r, 400,
+                   "error parsing query: vigild reads bound regexes of at most %d bytes in all "
+                   "in a query",
+                   API_IQ_Q_MAX);
+        return -1;
+    }
+    s->mem->re_bound += n;
+    char *out = api__qs_alloc(s, API_IQ_RE_OUT(n));
+    if (out == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    *s = *at;
+    char why[160];
+    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
+        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
+                   t->line, t->col);
+        return -1;
+    }
+    *re = out;
+    return 0;
+}
+
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
     /* The regex's own errors are placed, as influxd places them, at the character just before
@@ -315,6 +349,8 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
         qscan_t at = *s;
         qtoken_t t;
         api__qs_next(&at, &t); /* placed where it is, the end two after the operator */
+        if (t.form == QF_REGEX)
+            return bound_regex(r, s, &at, &t, re);
         api__q_parse_error(r, &t, "regex");
         return -1;
     }
@@ -413,7 +449,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
          * "= /pump/" matches as "=~ /pump/", "=~ pump" as "= pump". */
         at = *s;
         api__qs_next(&at, &name);
-        if (api__q_op(&name, "/")) {
+        if (api__q_op(&name, "/") || name.form == QF_REGEX) {
             if (api__iq_regex(r, s, &pattern))
                 return -1;
             has_re = 1;

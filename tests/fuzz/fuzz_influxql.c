@@ -16,7 +16,9 @@
  * answers run too; SELECT's and SHOW's files come from libapi (influxql_select*.o, influxql_show.o,
  * influxql_regex.o), which call the reader defined here. The unchunked run binds parameters of each
  * kind ($s, $i, $f, $b, $n, $id, $d, $x ...: params above; $dn and $dm negative
- * durations, $dm -2^63 ns), the chunked one none. */
+ * durations, $dm -2^63 ns; $dv a duration string influxd refuses; $r and $rb regexes, $rb one
+ * Go refuses, $rn a regex object that is no string), the chunked one none. The input is also
+ * walked as params' JSON text for the numbers Go refuses (numbers). */
 #include "../../api/influxql.c"
 
 #include <stdint.h>
@@ -116,6 +118,32 @@ static int fake_query(void *ctx, const api_query_t *q, api_point_cb cb, void *ar
     return 0;
 }
 
+/* Walks the input as params' JSON text for the numbers Go refuses (go_numbers, which reads any
+ * text: it runs on what jansson read, or read up to a number it refused). */
+static void numbers(const char *text)
+{
+    sbuf_t top;
+    sbuf_init(&top);
+    json_t *refused = json_object();
+    if (refused == NULL || go_numbers(text, &top, refused) != 0)
+        abort(); /* out of memory under libFuzzer's malloc limit: reported as a crash */
+    const char *name;
+    json_t *why;
+    json_object_foreach(refused, name, why)
+    {
+        if (!json_is_string(why) || strncmp(json_string_value(why), "strconv.Parse", 13) != 0)
+            abort();
+    }
+    if (top.len > 0 && strncmp(top.data, "strconv.Parse", 13) != 0)
+        abort();
+    char *zeroed = refused_zeroed(text); /* the same text, numbers jansson refuses as 0 */
+    if (zeroed == NULL || strlen(zeroed) != strlen(text))
+        abort();
+    free(zeroed);
+    sbuf_deinit(&top);
+    json_decref(refused);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct api_server srv; /* names are only listed (db_remember); a fake store */
@@ -126,9 +154,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  "\"b\":true,\"n\":null,\"a\":[1],\"id\":{\"identifier\":\"temp\"},"
                                  "\"d\":{\"duration\":\"1h\"},\"x\":{\"foo\":1},\"o\":{},"
                                  "\"dn\":{\"duration\":\"-5m\"},"
-                                 "\"dm\":{\"duration\":\"-1ns9223372036854775807ns\"}}",
+                                 "\"dm\":{\"duration\":\"-1ns9223372036854775807ns\"},"
+                                 "\"dv\":{\"duration\":\"1.5h\"},\"r\":{\"regex\":\"^pump-\\\\d$\"},"
+                                 "\"rb\":{\"regex\":\"(\"},\"rn\":{\"regex\":5}}",
                                  0, NULL);
-        params = raw ? params_bind(raw) : NULL;
+        params = raw ? params_bind(raw, NULL) : NULL;
         json_decref(raw);
         if (params == NULL)
             abort();
@@ -146,6 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(qbuf, data, size);
     qbuf[size] = '\0';
     tokens(qbuf);
+    numbers(qbuf);
     const char *q = trim_go_space(qbuf);
     if (q < qbuf || q + strlen(q) > qbuf + size || (q[0] != '\0' && go_space(q) != 0))
         abort();
