@@ -562,7 +562,7 @@ int store__compact_some(store_t *s, int force);
  * Returns -1 when out of memory (not recorded). */
 int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now, int *first);
 /* A maintenance back-off after fails failures: STORE_RETAIN_PERIOD_MIN_MS doubled per failure,
- * at most STORE_RETAIN_PERIOD_MS (writer.c). */
+ * at most STORE_RETAIN_PERIOD_MS (maint.c). */
 int64_t store__backoff_ms(int fails);
 /* At the end of a transaction: committed (ok), the devices compacted by it leave the failure
  * list; else their marks are cleared. A device whose back-off ended a back-off's length ago
@@ -617,7 +617,7 @@ int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, si
 int store__pend_decode(const unsigned char *p, size_t len, int64_t base, store_cell_t **cells,
                        size_t *cap, size_t *ncells, size_t *npoints, int64_t *last);
 
-/* writer.c helpers shared with chunks.c */
+/* writer.c helpers shared with chunks.c (store__step_done also with maint.c) */
 int store__step_done(store_t *s, sqlite3_stmt *st);
 int store__encode_point(store_t *s, store_dev_t *d, const batch_t *b, const batch_point_t *p,
                         size_t *npairs);
@@ -649,11 +649,45 @@ void *store__writer_main(void *arg);
  * readings, then checkpoints once the WAL holds STORE_CHECKPOINT_PAGES (as SQLite's
  * autocheckpoint would). Always SQLITE_OK: the commit has happened. */
 int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames);
+void store__job_free(store_job_t *j);
+/* Writes the touched devices' rows (one UPDATE each); store__touched_clear empties the list. */
+int store__flush_touched(store_t *s);
+void store__touched_clear(store_writer_t *w);
+
+/* maps.c (writer thread; store__maps_load also at open) */
 /* Frees a device no map holds any more (its channels, pending buffer and itself). */
 void store__dev_free(store_dev_t *d);
 int store__maps_load(store_t *s);
 void store__maps_free(store_writer_t *w);
-void store__job_free(store_job_t *j);
+/* The uthash bucket value of a channel name (the low bits of its key in w->didx). */
+unsigned store__name_hash(const store_writer_t *w, const char *name, size_t len);
+/* Adds a device to the map (no SQL); k is its name's key in w->didx. NULL when out of memory. */
+store_dev_t *store__dev_add(store_writer_t *w, int64_t id, const char *name, size_t len,
+                            nameidx_key_t k);
+/* Adds a channel to d's map (no SQL); hv is store__name_hash of the name; *out (may be NULL) is
+ * the entry. 0 or ERR_NOMEM. */
+int store__chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, unsigned hv,
+                    store_chan_t **out);
+
+/* maint.c (writer thread): maintenance steps in a transaction and their back-offs */
+/* Finalizes the savepoint's statements (at the writer's exit). */
+void store__maint_finalize(store_writer_t *w);
+/* 1 when a maintenance step may have work now (devices to compact, a retention step due). */
+int store__maint_due(store_t *s);
+/* Compaction, then a step of a due retention sweep, in the open transaction (idle: one of
+ * maintenance only). 0 or the status; w->maint_what names the step that failed. */
+int store__maint_steps(store_t *s, int idle);
+/* The steps of a client transaction in their savepoint: 0 when the client's jobs can still
+ * commit (*maint_err the steps' failure; *undone: rolled back, reload the maps), else the
+ * status that fails the transaction. */
+int store__maint_guarded(store_t *s, int *maint_err, int *undone);
+/* Counts, logs and backs off a failed step (kept: 1 rolled back to the savepoint, 2 nothing
+ * ran, 0 the transaction rolled back). */
+void store__maint_failed(store_t *s, int err, int kept);
+/* After a commit whose maintenance did not fail: ends the back-offs of the steps that ran. */
+void store__maint_succeeded(store_t *s, int stepped, int compacted, int removed);
+/* Ends b's run of failures, logging the recovery when there was one. */
+void store__bo_log_ok(store_backoff_t *b, const char *what);
 
 /* dbnames.c (writer thread): a JOB_DBNAME's name, inserted unless the table has it. */
 int store__dbname_write(store_t *s, store_job_t *j);

@@ -1,27 +1,24 @@
 /* storage/writer.c: the writer thread. It takes everything queued, writes it in one transaction
  * (group commit), and reports every job's fate after COMMIT returns.
  *
- * Invariants: only this thread writes the database. Between transactions the maps (device name
- * -> id, stats, channel name -> idx) equal the tables; a transaction adds to them as it inserts,
- * and a failed transaction marks them stale so they are reloaded from the database before the
- * next one. A batch's readings are grouped by device and written by chunks.c (many timestamps
- * per row; devices.points counts distinct timestamps exactly). When the queue is empty, the
- * writer compacts devices' small rows in transactions of their own. In a client transaction
- * the maintenance steps (compaction, retention) run in a savepoint: one that fails is rolled
- * back alone, the client's writes commit, and the maps are reloaded after (see "Maintenance"
- * below). An asynchronous
- * put (model, event, detector) never fails its transaction for its own input: an unknown device
- * or a non-object info makes it a no-op, so other clients' readings are not rolled back for it.
+ * Invariants: only this thread writes the database. Between transactions the maps (maps.c:
+ * device name -> id, stats, channel name -> idx) equal the tables; a transaction adds to them as
+ * it inserts, and a failed transaction marks them stale so they are reloaded from the database
+ * before the next one. A batch's readings are grouped by device and written by chunks.c (many
+ * timestamps per row; devices.points counts distinct timestamps exactly). When the queue is
+ * empty, the writer compacts devices' small rows in transactions of their own. In a client
+ * transaction the maintenance steps (compaction, retention) run in a savepoint: one that fails
+ * is rolled back alone, the client's writes commit, and the maps are reloaded after (maint.c).
+ * An asynchronous put (model, event, detector) never fails its transaction for its own input: an
+ * unknown device or a non-object info makes it a no-op, so other clients' readings are not
+ * rolled back for it.
  *
- * The uthash tables of names (w->devs, each device's chans: names a client chooses) are given the
- * bucket value from the device index's seeded key (store__devidx_key of w->didx, low 32 bits),
- * not uthash's unseeded Jenkins hash, so a client cannot send names that share one bucket chain;
- * HASH_DEL uses the hash stored at add. A point's device name is hashed once (write_batch): the
- * same key finds it in w->didx and, for a new device, adds it there and to w->devs.
+ * A point's device name is hashed once (write_batch): the same key finds it in w->didx and, for
+ * a new device, adds it there and to w->devs (maps.c).
  *
  * Threads: store__writer_main is the writer thread; it holds qmu only to take work, to account
  * for it and to see whether the queue is empty, never while it runs SQL, the commit hook or a
- * callback. store__maps_load also runs at open, before the thread starts. */
+ * callback. */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
@@ -45,174 +42,6 @@ void store__job_free(store_job_t *j)
     free(j->text);
     free(j->blob);
     free(j);
-}
-
-void store__dev_free(store_dev_t *d)
-{
-    store_chan_t *c, *tmp;
-    HASH_ITER(hh, d->chans, c, tmp)
-    {
-        HASH_DEL(d->chans, c);
-        free(c);
-    }
-    free(d->pbuf);
-    free(d);
-}
-
-/* Callers first take the devices out of s->pids (store__pend_index). */
-void store__maps_free(store_writer_t *w)
-{
-    store_dev_t *d, *tmp;
-    HASH_ITER(hh, w->devs, d, tmp)
-    {
-        HASH_DEL(w->devs, d);
-        store__dev_free(d);
-    }
-    store__devidx_clear(&w->didx);
-    store__pend_free_lists(w);
-    w->ntouched = 0;
-    w->ncompact = 0;
-    w->ret.walking = 0; /* the retention walk restarts from the first device */
-    w->ret.pos = NULL;
-}
-
-/* The bucket value of a name in a uthash table, from its key in the device index (file
- * comment): a device's (bucket_of(k) with k its key) or a channel's (name_hash). */
-static unsigned bucket_of(nameidx_key_t k)
-{
-    return (unsigned)k.h;
-}
-
-static unsigned name_hash(const store_writer_t *w, const char *name, size_t len)
-{
-    return bucket_of(store__devidx_key(&w->didx, name, len));
-}
-
-/* Adds a device to the map (no SQL); k is its name's key in w->didx. Returns NULL when out of
- * memory. */
-static store_dev_t *dev_add(store_writer_t *w, int64_t id, const char *name, size_t len,
-                            nameidx_key_t k)
-{
-    store_dev_t *d = calloc(1, sizeof *d + len + 1);
-    if (d == NULL)
-        return NULL;
-    d->id = id;
-    d->first_ts = d->last_ts = -1;
-    d->len = len;
-    memcpy(d->name, name, len);
-    /* w->devs is only walked and counted (lookups go through w->didx), but its buckets come
-     * from the seeded hash as well. */
-    HASH_ADD_KEYPTR_BYHASHVALUE(hh, w->devs, d->name, (unsigned)len, bucket_of(k), d);
-    if (d->hh.tbl == NULL) {
-        free(d);
-        return NULL;
-    }
-    if (store__devidx_add(&w->didx, k, d) != 0) {
-        HASH_DEL(w->devs, d);
-        free(d);
-        return NULL;
-    }
-    return d;
-}
-
-/* Adds a channel to a device's map (no SQL); hv is name_hash(w, name, len); *out (may be NULL) is
- * the entry. Returns 0 or ERR_NOMEM. */
-static int chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, unsigned hv,
-                    store_chan_t **out)
-{
-    store_chan_t *c = malloc(sizeof *c + len + 1);
-    if (c == NULL)
-        return ERR_NOMEM;
-    c->idx = idx;
-    c->len = len;
-    memcpy(c->name, name, len);
-    c->name[len] = '\0';
-    HASH_ADD_KEYPTR_BYHASHVALUE(hh, d->chans, c->name, (unsigned)len, hv, c);
-    if (c->hh.tbl == NULL) {
-        free(c);
-        return ERR_NOMEM;
-    }
-    if (idx >= d->nchans)
-        d->nchans = idx + 1;
-    if (out != NULL)
-        *out = c;
-    return 0;
-}
-
-int store__maps_load(store_t *s)
-{
-    store_writer_t *w = &s->w;
-    sqlite3_stmt *st = NULL;
-    int err = 0, rc;
-    store__pend_index(s, 0);
-    store__compact_save(w); /* the compact list goes with the maps: queued again after */
-    store__maps_free(w);
-    if (w->didx.seed == 0)
-        store__devidx_init(&w->didx); /* the first load (store_open); a reload keeps the seed */
-    w->next_id = 1;
-    /* Devices in id order, so the hash's insertion-ordered list is sorted by id and the channels
-     * (read in device_id order) can be attached by walking it once. */
-    rc = sqlite3_prepare_v2(w->db,
-                            "SELECT id, name, first_ts, last_ts, points, log_seq FROM devices"
-                            " ORDER BY id",
-                            -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = (const char *)sqlite3_column_text(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
-        store_dev_t *d = dev_add(w, sqlite3_column_int64(st, 0), name, len,
-                                 store__devidx_key(&w->didx, name, len));
-        if (d == NULL) {
-            err = ERR_NOMEM;
-            break;
-        }
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL) {
-            d->first_ts = sqlite3_column_int64(st, 2);
-            d->last_ts = d->rlast = sqlite3_column_int64(st, 3);
-        }
-        d->points = sqlite3_column_int64(st, 4);
-        d->has_rows = d->points > 0;
-        d->log_seq = (uint64_t)sqlite3_column_int64(st, 5);
-        w->next_id = d->id + 1;
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (err == 0 && rc != SQLITE_DONE)
-        err = store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
-    if (err == 0) {
-        rc = sqlite3_prepare_v2(w->db,
-                                "SELECT device_id, idx, name FROM channels ORDER BY device_id, idx",
-                                -1, &st, NULL);
-        store_dev_t *cur = w->devs;
-        while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-            int64_t id = sqlite3_column_int64(st, 0);
-            while (cur != NULL && cur->id < id)
-                cur = cur->hh.next;
-            rc = SQLITE_OK;
-            if (cur == NULL || cur->id != id)
-                continue; /* an orphan channel row; harmless */
-            const char *name = (const char *)sqlite3_column_text(st, 2);
-            size_t len = (size_t)sqlite3_column_bytes(st, 2);
-            err = chan_add(cur, sqlite3_column_int64(st, 1), name, len, name_hash(w, name, len),
-                           NULL);
-            if (err)
-                break;
-        }
-        sqlite3_finalize(st);
-        if (err == 0 && rc != SQLITE_DONE)
-            err = store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
-    }
-    if (err) {
-        store__set_errmsg(s, "loading device maps: %s",
-                          err == ERR_NOMEM ? "out of memory" : sqlite3_errmsg(w->db));
-    } else if ((err = store__pend_replay(s)) == 0) {
-        w->maps_stale = 0;
-        store__pend_index(s, 1); /* may set maps_stale again when out of memory */
-        return 0;
-    }
-    store__maps_free(w);
-    w->maps_stale = 1;
-    return err;
 }
 
 /* Runs a statement that returns no rows and resets it. Returns 0 or a status. */
@@ -265,7 +94,7 @@ static int dev_create(store_t *s, const char *name, size_t len, nameidx_key_t k,
     int err = step_done(s, w->dev_ins);
     if (err)
         return err;
-    *out = dev_add(w, w->next_id++, name, len, k);
+    *out = store__dev_add(w, w->next_id++, name, len, k);
     if (*out == NULL)
         return ERR_NOMEM;
     (*out)->log_seq = w->log_last;
@@ -278,7 +107,7 @@ static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, in
                     store_chan_t **out)
 {
     store_chan_t *c = NULL;
-    unsigned hv = name_hash(&s->w, name, len);
+    unsigned hv = store__name_hash(&s->w, name, len);
     HASH_FIND_BYHASHVALUE(hh, d->chans, name, (unsigned)len, hv, c);
     if (c != NULL) {
         *idx = c->idx;
@@ -292,7 +121,7 @@ static int chan_idx(store_t *s, store_dev_t *d, const char *name, size_t len, in
     sqlite3_bind_text(w->chan_ins, 3, name, (int)len, SQLITE_STATIC);
     int err = step_done(s, w->chan_ins);
     if (err == 0)
-        err = chan_add(d, n, name, len, hv, out);
+        err = store__chan_add(d, n, name, len, hv, out);
     *idx = n;
     return err;
 }
@@ -796,7 +625,7 @@ static int run_job(store_t *s, store_job_t *j)
 }
 
 /* Writes the changed devices' stats rows; one UPDATE per device per transaction. */
-static int flush_touched(store_t *s)
+int store__flush_touched(store_t *s)
 {
     store_writer_t *w = &s->w;
     for (size_t i = 0; i < w->ntouched; i++) {
@@ -832,260 +661,12 @@ int store__wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
     return SQLITE_OK;
 }
 
-/* ---- Maintenance: compaction and retention steps, which must not fail a client's writes ----
- *
- * In a client transaction the maintenance steps run after the jobs, inside SAVEPOINT maint.
- * The client's devices rows are written before it (flush_touched), so that rolling back to it
- * leaves exactly the client's writes. If a step fails (out of memory, a corrupt row, an SQLite
- * error), the writer asks SQLite what is left: if it rolled back the whole transaction itself
- * (sqlite3_get_autocommit, as it may for SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM), the client's
- * jobs are lost and the transaction fails as any other; else it rolls back to the savepoint and
- * commits the jobs, and that COMMIT decides: a disk that is full or failing fails it there. The
- * maps then hold the steps' undone changes (counters, rows flags, the compact list), so after the
- * commit they are reloaded from the database, as after a failed transaction, which also
- * publishes the pending readings anew; retention's walk restarts (store__retain_end_tx). Each
- * failure is counted (stats.maintenance_errors) and backs off the step that failed, 1 s
- * doubling to a minute, so a failure that persists costs one attempt a minute: a device's
- * compaction (that device is not queued meanwhile, chunks.c; other devices are compacted),
- * retention's steps (compaction goes on), or, for a failure of no one step (the savepoint's
- * statements, an idle transaction's commit, or a full disk or exhausted memory in any step),
- * every step. Only a success of the same step ends its back-off; the general one only a step
- * that wrote (a device compacted, a retention step). After a full disk compaction runs only in
- * idle transactions until then (maint_steps). A run of failures logs a warning at its first and
- * at most one a minute after (the others counted), except that each device's first compaction
- * failure is logged with its name (at most STORE_MAINT_LOG_FIRST a minute), and an info line at
- * the recovery. A reload of the maps queues the compact list's devices again (chunks.c). An idle
- * transaction is maintenance only: it fails whole, counted the same way and not in
- * commit_errors. */
-
-static void touched_clear(store_writer_t *w)
+void store__touched_clear(store_writer_t *w)
 {
     for (size_t i = 0; i < w->ntouched; i++)
         if (w->touched[i] != NULL)
             w->touched[i]->touched = 0;
     w->ntouched = 0;
-}
-
-static void maint_finalize(store_writer_t *w)
-{
-    sqlite3_finalize(w->sp_begin);
-    sqlite3_finalize(w->sp_undo);
-    sqlite3_finalize(w->sp_release);
-    w->sp_begin = w->sp_undo = w->sp_release = NULL;
-}
-
-static int maint_prepare(store_t *s)
-{
-    static const char *const sql[3] = {"SAVEPOINT maint", "ROLLBACK TO maint", "RELEASE maint"};
-    store_writer_t *w = &s->w;
-    sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
-    if (__atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED))
-        maint_finalize(w); /* test hook: prepared again, from a statement SQLite refuses */
-    for (int i = 0; i < 3; i++) {
-        if (*st[i] != NULL)
-            continue;
-        const char *text = __atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED) ? "SAVEPOINT" : sql[i];
-        int rc = sqlite3_prepare_v3(w->db, text, -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
-        if (rc != SQLITE_OK) {
-            store__set_errmsg(s, "preparing '%s': %s", sql[i], sqlite3_errmsg(w->db));
-            return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
-        }
-    }
-    return 0;
-}
-
-/* 1 when retention may take a step now: one is due and neither its back-off nor the general
- * one holds it back. */
-static int retain_ready(store_t *s, int64_t now)
-{
-    int64_t due = store__retain_due_ms(s);
-    return due >= 0 && due <= now && now >= s->w.bo_retain.next_ms && now >= s->w.bo_maint.next_ms;
-}
-
-/* 1 when a maintenance step may have work now: devices to compact (none backing off: they are
- * not queued) or a retention step due, unless every step backs off. */
-static int maint_due(store_t *s)
-{
-    int64_t now = vtime_mono_ms();
-    return now >= s->w.bo_maint.next_ms && (s->w.ncompact > 0 || retain_ready(s, now));
-}
-
-/* Compaction, then a bounded step of a due retention sweep (retention.c) unless retention backs
- * off; w->maint_what names the step that failed. After a full disk (or exhausted memory), until
- * a step writes again, compaction runs only in idle transactions: SQLite rolls a whole
- * transaction back for SQLITE_FULL in a statement without a statement journal (compaction's
- * INSERT), so in a client transaction the retry would lose the client's jobs with it. */
-static int maint_steps(store_t *s, int idle)
-{
-    store_writer_t *w = &s->w;
-    /* Idle after a full disk, a due retention step goes first and alone: it may free the space,
-     * and compaction's SQLITE_FULL would roll its deletions back with the transaction. */
-    int compact =
-        idle ? !(w->maint_nospace && retain_ready(s, vtime_mono_ms())) : !w->maint_nospace;
-    int err = compact ? store__compact_some(s, !idle) : 0;
-    if (err) {
-        w->maint_what = MAINT_COMPACT;
-        return err;
-    }
-    if (vtime_mono_ms() < w->bo_retain.next_ms)
-        return 0;
-    if ((err = store__retain_step(s)) != 0)
-        w->maint_what = MAINT_RETAIN;
-    return err;
-}
-
-int64_t store__backoff_ms(int fails)
-{
-    int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
-    for (int i = 0; i < fails && backoff < STORE_RETAIN_PERIOD_MS; i++)
-        backoff *= 2;
-    return backoff > STORE_RETAIN_PERIOD_MS ? STORE_RETAIN_PERIOD_MS : backoff;
-}
-
-/* Counts a failure in b's log: a warning at the first of a run of failures, then at most one
- * per STORE_MAINT_LOG_MS (saying how many were not logged); the rest are counted for the
- * recovery's line. first: a device's first compaction failure, logged whatever the minute's
- * count (it does not start a new minute for the others). */
-static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int err, int kept,
-                        int64_t next_ms, int64_t now, int first)
-{
-    b->fails++;
-    int limited = b->fails > 1 && now - b->logged_ms < STORE_MAINT_LOG_MS;
-    if (limited && !first) {
-        b->unlogged++;
-        return;
-    }
-    const char *outcome = kept == 2   ? "nothing ran, the transaction's writes committed"
-                          : kept == 1 ? "rolled back, the transaction's other writes committed"
-                                      : "its transaction rolled back";
-    log_warn("storage: %s failed (%s): %s; %s; next try in %lld ms (%d failures in this run, %d"
-             " since the last warning not logged)",
-             what, err_str(err), store_errmsg(s), outcome,
-             next_ms >= now ? (long long)(next_ms - now) : 0LL, b->fails, b->unlogged);
-    if (!limited) {
-        b->logged_ms = now;
-        b->unlogged = 0;
-    }
-}
-
-/* 1 when a device's first compaction failure may be logged now: at most STORE_MAINT_LOG_FIRST
- * a STORE_MAINT_LOG_MS, so many devices failing at once do not flood the log (the rest are
- * counted, and limited as any repeat). */
-static int first_log_ok(store_writer_t *w, int64_t now)
-{
-    if (w->cfirst_logged == 0 || now - w->cfirst_ms >= STORE_MAINT_LOG_MS) {
-        w->cfirst_ms = now;
-        w->cfirst_logged = 0;
-    }
-    if (w->cfirst_logged >= STORE_MAINT_LOG_FIRST)
-        return 0;
-    w->cfirst_logged++;
-    return 1;
-}
-
-static void bo_log_ok(store_backoff_t *b, const char *what)
-{
-    if (b->fails > 0)
-        log_info("storage: %s succeeds again (after %d failures, %d of them not logged)", what,
-                 b->fails, b->unlogged);
-    b->fails = b->unlogged = 0;
-    b->next_ms = 0;
-}
-
-/* Counts and logs a failed maintenance step (err; the step is w->maint_what) and backs that
- * step off: a device's compaction (that device only), retention's steps, or, for a failure of
- * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled
- * back to its savepoint, the client's writes committed; 2 the savepoint's statements could not
- * be prepared, nothing ran and the writes committed; 0 its transaction rolled back. */
-static void maint_failed(store_t *s, int err, int kept)
-{
-    store_writer_t *w = &s->w;
-    int64_t now = vtime_mono_ms(), next = -1;
-    pthread_mutex_lock(&s->smu);
-    s->stats.maintenance_errors++;
-    if (kept == 1)
-        s->stats.maintenance_rollbacks++;
-    pthread_mutex_unlock(&s->smu);
-    /* A full disk or exhausted memory is no one device's fault: every step backs off together
-     * (as before per-device back-offs), not each queued device's compaction in turn. */
-    int shared = err == ERR_NOSPACE || err == ERR_NOMEM, first = 0;
-    if (shared)
-        w->maint_nospace = 1;
-    if (w->maint_what == MAINT_COMPACT && !shared)
-        next = store__compact_failed(w, w->cfail_id, now, &first);
-    if (next >= 0) {
-        char what[128];
-        snprintf(what, sizeof what, "compaction of device \"%s\" (id %lld)", w->cfail_name,
-                 (long long)w->cfail_id);
-        bo_log_fail(s, &w->bo_compact, what, err, kept, next, now, first && first_log_ok(w, now));
-    } else if (w->maint_what == MAINT_RETAIN && !shared) {
-        w->bo_retain.next_ms = now + store__backoff_ms(w->bo_retain.fails);
-        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now, 0);
-    } else {
-        w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
-        bo_log_fail(s, &w->bo_maint,
-                    w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
-                    : shared                       ? "maintenance (out of space or memory)"
-                                                   : "a maintenance transaction",
-                    err, kept, w->bo_maint.next_ms, now, 0);
-    }
-}
-
-/* A committed transaction whose maintenance ran without a failure: each step that ran ends its
- * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). The
- * general back-off ends only when a step wrote something (compacted: a device's rows were
- * rewritten; removed: a retention step deleted or set something): a transaction whose steps
- * had nothing to do (the devices queued had too few small rows, nothing old enough to remove)
- * proves nothing of a full disk, and ending the back-off there kept it at 1 s. maint_nospace
- * ends only with a compaction that wrote: a retention step's deletions do not show that
- * compaction's rewrite fits, and a client transaction's compaction that meets SQLITE_FULL
- * takes the client's batch with it. */
-static void maint_succeeded(store_t *s, int stepped, int compacted, int removed)
-{
-    store_writer_t *w = &s->w;
-    if (store__compact_end_tx(w, 1))
-        bo_log_ok(&w->bo_compact, "compaction");
-    if (stepped)
-        bo_log_ok(&w->bo_retain, "retention");
-    if (compacted || removed)
-        bo_log_ok(&w->bo_maint, "maintenance");
-    if (compacted)
-        w->maint_nospace = 0;
-}
-
-/* The maintenance steps of a client transaction, in their savepoint (above). Returns 0 when
- * the client's jobs can still commit (*maint_err: the steps' failure, or 0; *undone: the steps
- * ran and were rolled back, so the maps must be reloaded), else the status that fails the
- * transaction. */
-static int maint_guarded(store_t *s, int *maint_err, int *undone)
-{
-    store_writer_t *w = &s->w;
-    int err = maint_prepare(s);
-    if (err) {
-        *maint_err = err; /* nothing ran: counted, not as a rollback */
-        w->maint_what = MAINT_PREPARE;
-        return 0;
-    }
-    /* The client's devices rows, before the savepoint; the steps' inside it. Either way the
-     * list is emptied, so the final flush_touched writes none of them again (nor, after the
-     * rollback, the steps' undone counters). */
-    if ((err = flush_touched(s)) != 0)
-        return err;
-    touched_clear(w);
-    if ((err = step_done(s, w->sp_begin)) != 0)
-        return err;
-    int m = maint_steps(s, 0);
-    if (m == 0)
-        m = flush_touched(s);
-    touched_clear(w);
-    if (m == 0)
-        return step_done(s, w->sp_release);
-    *maint_err = m;
-    if (sqlite3_get_autocommit(w->db))
-        return m; /* SQLite rolled back the whole transaction: the jobs are lost with it */
-    *undone = 1;
-    err = step_done(s, w->sp_undo);
-    return err ? err : step_done(s, w->sp_release);
 }
 
 /* Runs every job in one transaction (idle: no jobs, compaction of the small rows of any device
@@ -1103,7 +684,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     w->cfail_id = 0;
     if (w->maps_stale && (err = store__maps_load(s)) != 0) {
         if (idle)
-            maint_failed(s, err, 0);
+            store__maint_failed(s, err, 0);
         return err;
     }
     store__compact_requeue(s); /* after a reload that failed before */
@@ -1123,13 +704,13 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
      * which a saturated writer never is; the batch's commit (and fsync) covers it. */
     if (err == 0 && idle) {
         maint_ran = 1;
-        err = maint_steps(s, 1);
-    } else if (err == 0 && maint_due(s)) {
+        err = store__maint_steps(s, 1);
+    } else if (err == 0 && store__maint_due(s)) {
         maint_ran = 1;
-        err = maint_guarded(s, &maint_err, &undone);
+        err = store__maint_guarded(s, &maint_err, &undone);
     }
     if (err == 0)
-        err = flush_touched(s);
+        err = store__flush_touched(s);
     /* Publication right after the commit is visible, inside COMMIT (store__wal_hook), before a
      * checkpoint that may run there for a while: a query whose snapshot shows this commit waits
      * for it (query.c). After undone maintenance the maps are wrong: reloaded instead. */
@@ -1139,7 +720,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     if (err == 0 && w->publish_due)
         store__pend_publish(s); /* nothing was written: no hook */
     w->publish_due = 0;
-    touched_clear(w);
+    store__touched_clear(w);
     if (err == 0) {
         *seconds = vtime_mono_s() - t0;
         if (undone) {
@@ -1153,13 +734,13 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         store__retain_end_tx(s, maint_err);
         if (maint_err) {
             store__compact_end_tx(w, 0);
-            maint_failed(s, maint_err, undone ? 1 : 2);
+            store__maint_failed(s, maint_err, undone ? 1 : 2);
             store__compact_requeue(s); /* after the charge: a device backing off stays out */
         } else if (maint_ran) {
-            maint_succeeded(s, stepped, w->compactions != compactions, removed);
+            store__maint_succeeded(s, stepped, w->compactions != compactions, removed);
         } else if (store__compact_end_tx(w, 1)) {
             /* Every device backing off was forgotten (chunks.c): the run ends. */
-            bo_log_ok(&w->bo_compact, "compaction (no device backing off any more)");
+            store__bo_log_ok(&w->bo_compact, "compaction (no device backing off any more)");
         }
         return 0;
     }
@@ -1172,7 +753,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     store__retain_end_tx(s, err);
     store__compact_end_tx(w, 0);
     if (idle || maint_err)
-        maint_failed(s, maint_err ? maint_err : err, 0);
+        store__maint_failed(s, maint_err ? maint_err : err, 0);
     store__compact_requeue(s);
     return err;
 }
@@ -1214,7 +795,7 @@ static int idle_work(store_t *s, int failing)
     for (;;) {
         int queued = s->qhead != NULL;
         if ((queued && !(s->w.maint_nospace && s->w.ncompact > 0)) || s->closing || s->hold ||
-            failing || !maint_due(s))
+            failing || !store__maint_due(s))
             return 0;
         pthread_mutex_unlock(&s->qmu);
         int err = run_transaction(s, NULL, 1, &seconds); /* a failure is logged there */
@@ -1334,6 +915,6 @@ void *store__writer_main(void *arg)
     }
     pthread_mutex_unlock(&s->qmu);
     store__retain_deinit(s);
-    maint_finalize(&s->w);
+    store__maint_finalize(&s->w);
     return NULL;
 }

@@ -1,0 +1,258 @@
+/* storage/maint.c: maintenance in the writer's transactions: the compaction and retention steps,
+ * which must not fail a client's writes, their savepoint and their back-offs.
+ *
+ *
+ * In a client transaction the maintenance steps run after the jobs, inside SAVEPOINT maint.
+ * The client's devices rows are written before it (flush_touched), so that rolling back to it
+ * leaves exactly the client's writes. If a step fails (out of memory, a corrupt row, an SQLite
+ * error), the writer asks SQLite what is left: if it rolled back the whole transaction itself
+ * (sqlite3_get_autocommit, as it may for SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM), the client's
+ * jobs are lost and the transaction fails as any other; else it rolls back to the savepoint and
+ * commits the jobs, and that COMMIT decides: a disk that is full or failing fails it there. The
+ * maps then hold the steps' undone changes (counters, rows flags, the compact list), so after the
+ * commit they are reloaded from the database, as after a failed transaction, which also
+ * publishes the pending readings anew; retention's walk restarts (store__retain_end_tx). Each
+ * failure is counted (stats.maintenance_errors) and backs off the step that failed, 1 s
+ * doubling to a minute, so a failure that persists costs one attempt a minute: a device's
+ * compaction (that device is not queued meanwhile, chunks.c; other devices are compacted),
+ * retention's steps (compaction goes on), or, for a failure of no one step (the savepoint's
+ * statements, an idle transaction's commit, or a full disk or exhausted memory in any step),
+ * every step. Only a success of the same step ends its back-off; the general one only a step
+ * that wrote (a device compacted, a retention step). After a full disk compaction runs only in
+ * idle transactions until then (maint_steps). A run of failures logs a warning at its first and
+ * at most one a minute after (the others counted), except that each device's first compaction
+ * failure is logged with its name (at most STORE_MAINT_LOG_FIRST a minute), and an info line at
+ * the recovery. A reload of the maps queues the compact list's devices again (chunks.c). An idle
+ * transaction is maintenance only: it fails whole, counted the same way and not in
+ * commit_errors.
+ *
+ * Threads: the writer thread only (writer.c's run_transaction, idle_work and
+ * store__writer_main); the back-offs and the savepoint's statements are the writer's. */
+#include "storage_int.h"
+#include "err.h"
+#include "log.h"
+#include "vtime.h"
+
+#include <stdio.h>
+
+void store__maint_finalize(store_writer_t *w)
+{
+    sqlite3_finalize(w->sp_begin);
+    sqlite3_finalize(w->sp_undo);
+    sqlite3_finalize(w->sp_release);
+    w->sp_begin = w->sp_undo = w->sp_release = NULL;
+}
+
+static int maint_prepare(store_t *s)
+{
+    static const char *const sql[3] = {"SAVEPOINT maint", "ROLLBACK TO maint", "RELEASE maint"};
+    store_writer_t *w = &s->w;
+    sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
+    if (__atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED))
+        store__maint_finalize(w); /* test hook: prepared again, from a statement SQLite refuses */
+    for (int i = 0; i < 3; i++) {
+        if (*st[i] != NULL)
+            continue;
+        const char *text = __atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED) ? "SAVEPOINT" : sql[i];
+        int rc = sqlite3_prepare_v3(w->db, text, -1, SQLITE_PREPARE_PERSISTENT, st[i], NULL);
+        if (rc != SQLITE_OK) {
+            store__set_errmsg(s, "preparing '%s': %s", sql[i], sqlite3_errmsg(w->db));
+            return store__status(w->db, rc) ? store__status(w->db, rc) : ERR_IO;
+        }
+    }
+    return 0;
+}
+
+/* 1 when retention may take a step now: one is due and neither its back-off nor the general
+ * one holds it back. */
+static int retain_ready(store_t *s, int64_t now)
+{
+    int64_t due = store__retain_due_ms(s);
+    return due >= 0 && due <= now && now >= s->w.bo_retain.next_ms && now >= s->w.bo_maint.next_ms;
+}
+
+/* 1 when a maintenance step may have work now: devices to compact (none backing off: they are
+ * not queued) or a retention step due, unless every step backs off. */
+int store__maint_due(store_t *s)
+{
+    int64_t now = vtime_mono_ms();
+    return now >= s->w.bo_maint.next_ms && (s->w.ncompact > 0 || retain_ready(s, now));
+}
+
+/* Compaction, then a bounded step of a due retention sweep (retention.c) unless retention backs
+ * off; w->maint_what names the step that failed. After a full disk (or exhausted memory), until
+ * a step writes again, compaction runs only in idle transactions: SQLite rolls a whole
+ * transaction back for SQLITE_FULL in a statement without a statement journal (compaction's
+ * INSERT), so in a client transaction the retry would lose the client's jobs with it. */
+int store__maint_steps(store_t *s, int idle)
+{
+    store_writer_t *w = &s->w;
+    /* Idle after a full disk, a due retention step goes first and alone: it may free the space,
+     * and compaction's SQLITE_FULL would roll its deletions back with the transaction. */
+    int compact =
+        idle ? !(w->maint_nospace && retain_ready(s, vtime_mono_ms())) : !w->maint_nospace;
+    int err = compact ? store__compact_some(s, !idle) : 0;
+    if (err) {
+        w->maint_what = MAINT_COMPACT;
+        return err;
+    }
+    if (vtime_mono_ms() < w->bo_retain.next_ms)
+        return 0;
+    if ((err = store__retain_step(s)) != 0)
+        w->maint_what = MAINT_RETAIN;
+    return err;
+}
+
+int64_t store__backoff_ms(int fails)
+{
+    int64_t backoff = STORE_RETAIN_PERIOD_MIN_MS;
+    for (int i = 0; i < fails && backoff < STORE_RETAIN_PERIOD_MS; i++)
+        backoff *= 2;
+    return backoff > STORE_RETAIN_PERIOD_MS ? STORE_RETAIN_PERIOD_MS : backoff;
+}
+
+/* Counts a failure in b's log: a warning at the first of a run of failures, then at most one
+ * per STORE_MAINT_LOG_MS (saying how many were not logged); the rest are counted for the
+ * recovery's line. first: a device's first compaction failure, logged whatever the minute's
+ * count (it does not start a new minute for the others). */
+static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int err, int kept,
+                        int64_t next_ms, int64_t now, int first)
+{
+    b->fails++;
+    int limited = b->fails > 1 && now - b->logged_ms < STORE_MAINT_LOG_MS;
+    if (limited && !first) {
+        b->unlogged++;
+        return;
+    }
+    const char *outcome = kept == 2   ? "nothing ran, the transaction's writes committed"
+                          : kept == 1 ? "rolled back, the transaction's other writes committed"
+                                      : "its transaction rolled back";
+    log_warn("storage: %s failed (%s): %s; %s; next try in %lld ms (%d failures in this run, %d"
+             " since the last warning not logged)",
+             what, err_str(err), store_errmsg(s), outcome,
+             next_ms >= now ? (long long)(next_ms - now) : 0LL, b->fails, b->unlogged);
+    if (!limited) {
+        b->logged_ms = now;
+        b->unlogged = 0;
+    }
+}
+
+/* 1 when a device's first compaction failure may be logged now: at most STORE_MAINT_LOG_FIRST
+ * a STORE_MAINT_LOG_MS, so many devices failing at once do not flood the log (the rest are
+ * counted, and limited as any repeat). */
+static int first_log_ok(store_writer_t *w, int64_t now)
+{
+    if (w->cfirst_logged == 0 || now - w->cfirst_ms >= STORE_MAINT_LOG_MS) {
+        w->cfirst_ms = now;
+        w->cfirst_logged = 0;
+    }
+    if (w->cfirst_logged >= STORE_MAINT_LOG_FIRST)
+        return 0;
+    w->cfirst_logged++;
+    return 1;
+}
+
+void store__bo_log_ok(store_backoff_t *b, const char *what)
+{
+    if (b->fails > 0)
+        log_info("storage: %s succeeds again (after %d failures, %d of them not logged)", what,
+                 b->fails, b->unlogged);
+    b->fails = b->unlogged = 0;
+    b->next_ms = 0;
+}
+
+/* Counts and logs a failed maintenance step (err; the step is w->maint_what) and backs that
+ * step off: a device's compaction (that device only), retention's steps, or, for a failure of
+ * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled
+ * back to its savepoint, the client's writes committed; 2 the savepoint's statements could not
+ * be prepared, nothing ran and the writes committed; 0 its transaction rolled back. */
+void store__maint_failed(store_t *s, int err, int kept)
+{
+    store_writer_t *w = &s->w;
+    int64_t now = vtime_mono_ms(), next = -1;
+    pthread_mutex_lock(&s->smu);
+    s->stats.maintenance_errors++;
+    if (kept == 1)
+        s->stats.maintenance_rollbacks++;
+    pthread_mutex_unlock(&s->smu);
+    /* A full disk or exhausted memory is no one device's fault: every step backs off together
+     * (as before per-device back-offs), not each queued device's compaction in turn. */
+    int shared = err == ERR_NOSPACE || err == ERR_NOMEM, first = 0;
+    if (shared)
+        w->maint_nospace = 1;
+    if (w->maint_what == MAINT_COMPACT && !shared)
+        next = store__compact_failed(w, w->cfail_id, now, &first);
+    if (next >= 0) {
+        char what[128];
+        snprintf(what, sizeof what, "compaction of device \"%s\" (id %lld)", w->cfail_name,
+                 (long long)w->cfail_id);
+        bo_log_fail(s, &w->bo_compact, what, err, kept, next, now, first && first_log_ok(w, now));
+    } else if (w->maint_what == MAINT_RETAIN && !shared) {
+        w->bo_retain.next_ms = now + store__backoff_ms(w->bo_retain.fails);
+        bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now, 0);
+    } else {
+        w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
+        bo_log_fail(s, &w->bo_maint,
+                    w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
+                    : shared                       ? "maintenance (out of space or memory)"
+                                                   : "a maintenance transaction",
+                    err, kept, w->bo_maint.next_ms, now, 0);
+    }
+}
+
+/* A committed transaction whose maintenance ran without a failure: each step that ran ends its
+ * own back-off (retention: a step ran, stepped; compaction: the failure list emptied). The
+ * general back-off ends only when a step wrote something (compacted: a device's rows were
+ * rewritten; removed: a retention step deleted or set something): a transaction whose steps
+ * had nothing to do (the devices queued had too few small rows, nothing old enough to remove)
+ * proves nothing of a full disk, and ending the back-off there kept it at 1 s. maint_nospace
+ * ends only with a compaction that wrote: a retention step's deletions do not show that
+ * compaction's rewrite fits, and a client transaction's compaction that meets SQLITE_FULL
+ * takes the client's batch with it. */
+void store__maint_succeeded(store_t *s, int stepped, int compacted, int removed)
+{
+    store_writer_t *w = &s->w;
+    if (store__compact_end_tx(w, 1))
+        store__bo_log_ok(&w->bo_compact, "compaction");
+    if (stepped)
+        store__bo_log_ok(&w->bo_retain, "retention");
+    if (compacted || removed)
+        store__bo_log_ok(&w->bo_maint, "maintenance");
+    if (compacted)
+        w->maint_nospace = 0;
+}
+
+/* The maintenance steps of a client transaction, in their savepoint (above). Returns 0 when
+ * the client's jobs can still commit (*maint_err: the steps' failure, or 0; *undone: the steps
+ * ran and were rolled back, so the maps must be reloaded), else the status that fails the
+ * transaction. */
+int store__maint_guarded(store_t *s, int *maint_err, int *undone)
+{
+    store_writer_t *w = &s->w;
+    int err = maint_prepare(s);
+    if (err) {
+        *maint_err = err; /* nothing ran: counted, not as a rollback */
+        w->maint_what = MAINT_PREPARE;
+        return 0;
+    }
+    /* The client's devices rows, before the savepoint; the steps' inside it. Either way the
+     * list is emptied, so the final flush_touched writes none of them again (nor, after the
+     * rollback, the steps' undone counters). */
+    if ((err = store__flush_touched(s)) != 0)
+        return err;
+    store__touched_clear(w);
+    if ((err = store__step_done(s, w->sp_begin)) != 0)
+        return err;
+    int m = store__maint_steps(s, 0);
+    if (m == 0)
+        m = store__flush_touched(s);
+    store__touched_clear(w);
+    if (m == 0)
+        return store__step_done(s, w->sp_release);
+    *maint_err = m;
+    if (sqlite3_get_autocommit(w->db))
+        return m; /* SQLite rolled back the whole transaction: the jobs are lost with it */
+    *undone = 1;
+    err = store__step_done(s, w->sp_undo);
+    return err ? err : store__step_done(s, w->sp_release);
+}
