@@ -207,19 +207,21 @@ static char *dup_or_null(const char *s, int *nomem)
     return d;
 }
 
-/* The annotation's text: the device, the channels (ranked by their share), the peak score and
- * how the episode ended ("active" while it lasts). Caller frees; NULL: out of memory. */
+/* The annotation's text: the device, the channels (ranked by their share, each with its side of
+ * the prediction where known), the peak score and how the episode ended ("active" while it
+ * lasts). Caller frees; NULL: out of memory. */
 static char *episode_text(const api_episode_t *e)
 {
     char peak[32] = "";
     if (!isnan(e->peak_score))
         snprintf(peak, sizeof peak, ", peak score %.3g", e->peak_score);
     const char *end = e->end_ms < 0 ? "active" : e->ended_by ? e->ended_by : "ended";
-    size_t len = strlen(e->device) + strlen(e->channels) + strlen(end) + sizeof peak + 64;
+    const char *chans = e->channels_sides && e->channels_sides[0] ? e->channels_sides : e->channels;
+    size_t len = strlen(e->device) + strlen(chans) + strlen(end) + sizeof peak + 64;
     char *t = malloc(len);
     if (t)
-        snprintf(t, len, "%s: anomaly%s%s%s (%s)", e->device, e->channels[0] ? " on " : "",
-                 e->channels, peak, end);
+        snprintf(t, len, "%s: anomaly%s%s%s (%s)", e->device, chans[0] ? " on " : "", chans, peak,
+                 end);
     return t;
 }
 

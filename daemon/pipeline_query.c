@@ -827,16 +827,26 @@ static int episode_call(const json_t *o, sbuf_t *names, api_episode_cb cb, void 
     const json_t *end = json_object_get(o, "end_ts");
     size_t i;
     const json_t *c;
+    /* names holds both strings: the names, a NUL, then the names with their sides. */
     names->len = 0;
     json_array_foreach(chans, i, c)
         sbuf_printf(names, "%s%s", i ? ", " : "", jstr(c, "channel") ? jstr(c, "channel") : "");
+    const size_t sides_at = names->len + 1;
+    sbuf_append(names, "", 1);
+    json_array_foreach(chans, i, c) {
+        const char *side = jstr(c, "side");
+        sbuf_printf(names, "%s%s%s%s%s", i ? ", " : "", jstr(c, "channel") ? jstr(c, "channel") : "",
+                    side ? " (" : "", side ? side : "", side ? ")" : "");
+    }
+    const int ok = names->len > sides_at && !names->oom;
     api_episode_t e = {
         .device = jstr(o, "device"),
         .id = json_integer_value(json_object_get(o, "id")),
         .start_ms = json_integer_value(json_object_get(o, "start_ts")),
         .end_ms = json_is_integer(end) ? json_integer_value(end) : -1,
         .peak_score = json_is_number(peak) ? json_number_value(peak) : NAN,
-        .channels = names->len > 0 && !names->oom ? names->data : "",
+        .channels = ok ? names->data : "",
+        .channels_sides = ok ? names->data + sides_at : "",
         .ended_by = jstr(o, "ended_by"),
         .opened_by = jstr(o, "opened_by"),
         .note = jstr(o, "note"),

@@ -1791,7 +1791,8 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
 
     @classmethod
     def episode_text(cls, e):
-        names = ", ".join(c["channel"] for c in e["channels"])
+        names = ", ".join(c["channel"] + (" (%s)" % c["side"] if "side" in c else "")
+                          for c in e["channels"])
         return "%s: anomaly%s%s, peak score %.3g (%s)" % (
             e["device"], " on " if names else "", names, e["peak_score"],
             "active" if e["active"] else e["ended_by"])
