@@ -1,6 +1,6 @@
-/* api/influxql_select.h: what SELECT's two files share: the statement as read
- * (influxql_select_read.c reads it; influxql_select.c answers it). Not public: only those two
- * include it. Any thread; no state. */
+/* api/influxql_select.h: what SELECT's files share: the statement as read
+ * (influxql_select_read.c reads it, its WHERE read by influxql_where.c; influxql_select.c answers
+ * it). Not public: only those three include it. Any thread; no state. */
 #ifndef VIGIL_API_INFLUXQL_SELECT_H
 #define VIGIL_API_INFLUXQL_SELECT_H
 
@@ -59,6 +59,41 @@ typedef struct {
  * is then 0). Returns 0 (q->unsupported may be set: the caller's statement error), or -1 (a
  * parse error: the answer set). */
 int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
+
+/* Reads the WHERE condition (s: after WHERE) into q (influxql_where.c): comparisons joined by AND,
+ * or the ORs influxd reduces; run NULL: the first pass. Returns 0 (q->unsupported may be set),
+ * 1 (unsupported), or -1 (a parse error: the answer set). */
+int api__iq_read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
+
+/* What influxql_where.c shares with the rest of the statement's reading (influxql_select_read.c;
+ * each function's comment is there). */
+
+/* Marks the statement unsupported (the first reason wins): what, then name (NULL: none), kept
+ * whole in s's memory; out of memory, what alone. */
+void api__iq_mark_unsupported(select_t *q, qscan_t *s, const char *what, const char *name);
+/* api__iq_mark_unsupported, and reads the statement to its end (q->skipped). */
+void api__iq_unsupported(select_t *q, qscan_t *s, const char *what, const char *name);
+/* Marks the statement failed with influxd's own statement error msg, unless a reason came first. */
+void api__iq_mark_influxd_error(select_t *q, qscan_t *s, const char *msg);
+/* Whether t is the literal true or false. */
+int api__iq_is_bool(const qtoken_t *t);
+/* Answers influxd's parse error for a literal t it cannot read and returns -1; else 0. */
+int api__iq_bad_number(api_request_t *r, const qtoken_t *t);
+/* Reads the duration token t into *ns; or answers influxd's parse error and returns -1. */
+int api__iq_time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns);
+/* Whether t is the operator op (a string never is). */
+int api__iq_q_op(const qtoken_t *t, const char *op);
+/* A '-' or '+' t before a number or a duration made that signed literal: 1 (s after it), 0 (s
+ * and t as they were), or -1 (answered: out of memory, or a negative integer past int64). */
+int api__iq_signed_literal(api_request_t *r, qscan_t *s, qtoken_t *t);
+/* Whether t is one of influxd's binary operators (AND and OR too). */
+int api__iq_is_binary_op(const qtoken_t *t);
+/* Read influxd's expressions for their parse errors only, keeping nothing (where: in a WHERE
+ * condition): one operand t (already read from s), what follows an operand, an optional ::type
+ * after a name. Each returns 0, or -1 (parse error answered). */
+int api__iq_skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where);
+int api__iq_skim_tail(api_request_t *r, qscan_t *s, int where);
+int api__iq_skip_cast(api_request_t *r, qscan_t *s);
 
 /* ms in ns, held within +-2^62 ns as the statement's times are (a reading after 2262 is past
  * int64 ns). */

@@ -1,16 +1,14 @@
 /* api/influxql_select_read.c: reads a SELECT of /query (influxql_select.c answers it) into a
  * select_t: its fields (raw, or mean, min, max, first, last, count, sum of one field; AS names,
- * influxd's column names), FROM, WHERE (comparisons of time with literals, RFC 3339 strings and
- * now() plus or minus durations, kept as an inclusive range; the device tag = 'id', =~ /re/ or
- * != ''; AND and parentheses), GROUP BY time(d[, [-]offset]) and the device tag, fill(), ORDER BY
- * time, LIMIT and OFFSET, with influxd 1.6.7's parse errors (400). What vigild does not answer
- * (other functions, math, subqueries, INTO, OR, conditions on fields or on other tags, tz())
- * sets q->unsupported, the statement's error, and the statement is read to its end.
+ * influxd's column names), FROM, GROUP BY time(d[, [-]offset]) and the device tag, fill(), ORDER
+ * BY time, LIMIT and OFFSET, with influxd 1.6.7's parse errors (400); its WHERE is read by
+ * influxql_where.c. What vigild does not answer (other functions, math, subqueries, INTO, tz())
+ * sets q->unsupported, the statement's error, and the statement is read to its end. The helpers
+ * both files use (marking the statement unsupported, literals, skimming influxd's expressions
+ * for their parse errors) are here.
  *
- * Times are held within +-2^62 ns (time_add), so that the range's arithmetic cannot overflow.
  * Any thread; no state. */
 #include "influxql_select.h"
-#include "vtime.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -28,7 +26,7 @@ static const char *const fn_names[FN_KINDS] = {"",      "mean", "min",   "max",
 /* Marks the statement unsupported (the first reason wins): what, then name (NULL: none), kept
  * whole in the query's memory, as a name may be as long as the query. Out of memory, what
  * alone is kept. */
-static void mark_unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
+void api__iq_mark_unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
 {
     if (q->unsupported != NULL)
         return;
@@ -45,16 +43,16 @@ static void mark_unsupported(select_t *q, qscan_t *s, const char *what, const ch
 }
 
 /* Marks the statement unsupported and reads it to its end. */
-static void unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
+void api__iq_unsupported(select_t *q, qscan_t *s, const char *what, const char *name)
 {
-    mark_unsupported(q, s, what, name);
+    api__iq_mark_unsupported(q, s, what, name);
     api__iq_skip(s);
     q->skipped = 1;
 }
 
 /* Marks the statement failed with influxd's own statement error msg (whole, in s's memory; out
  * of memory, vigild's words), unless a reason came first. */
-static void mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
+void api__iq_mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
 {
     if (q->unsupported != NULL)
         return;
@@ -69,28 +67,28 @@ static void mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
 }
 
 /* Whether t is the literal true or false. */
-static int is_bool(const qtoken_t *t)
+int api__iq_is_bool(const qtoken_t *t)
 {
     return api__q_is(t, "TRUE") || api__q_is(t, "FALSE");
 }
 
 /* Answers influxd's parse error for a literal t it cannot read (api__q_bad_literal) and
  * returns -1; else 0. */
-static int bad_number(api_request_t *r, const qtoken_t *t)
+int api__iq_bad_number(api_request_t *r, const qtoken_t *t)
 {
     return api__q_bad_literal(r, t);
 }
 
 /* Reads the duration token t into *ns, or answers influxd's parse error for one it refuses
  * (api__q_bad_literal) and returns -1. */
-static int time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
+int api__iq_time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
 {
     *ns = 0;
     return api__q_bad_literal(r, t) || api__q_parse_duration(t->text, ns) ? -1 : 0;
 }
 
 /* Whether t is the operator op (a string never is). */
-static int q_op(const qtoken_t *t, const char *op)
+int api__iq_q_op(const qtoken_t *t, const char *op)
 {
     return api__q_op(t, op);
 }
@@ -100,10 +98,10 @@ static int q_op(const qtoken_t *t, const char *op)
  * "-5" is 5). Makes t that literal, placed where its digits are (influxd's errors for them), its
  * text in s's memory, s after it, and returns 1; else 0, s and t as they were. -1 when answered:
  * out of memory, or a negative integer past int64 (influxd's "constant -N underflows int64"). */
-static int signed_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
+int api__iq_signed_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
 {
-    int neg = q_op(t, "-");
-    if (!neg && !q_op(t, "+"))
+    int neg = api__iq_q_op(t, "-");
+    if (!neg && !api__iq_q_op(t, "+"))
         return 0;
     qscan_t at = *s;
     qtoken_t n;
@@ -163,11 +161,10 @@ static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
  * expressions (parseExpr, parseUnaryExpr, parseCall) for their parse errors only, keeping
  * nothing; where: in a WHERE condition (the end placed one closer after an operator). */
 
-static int skip_cast(api_request_t *r, qscan_t *s);
 static int skim_expr(api_request_t *r, qscan_t *s, int where);
 
 /* Whether t is one of influxd's binary operators (AND and OR too). */
-static int is_binary_op(const qtoken_t *t)
+int api__iq_is_binary_op(const qtoken_t *t)
 {
     return api__q_binary_op(t);
 }
@@ -189,7 +186,7 @@ static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
     for (;; first = 0) {
         qscan_t at = *s;
         api__qs_next(s, &t);
-        if (first && q_op(&t, ")"))
+        if (first && api__iq_q_op(&t, ")"))
             return 0;
         *s = at;
         const char *re;
@@ -200,9 +197,9 @@ static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
             return -1;
         }
         api__qs_next(s, &t);
-        if (q_op(&t, ")"))
+        if (api__iq_q_op(&t, ")"))
             return 0;
-        if (!q_op(&t, ",")) {
+        if (!api__iq_q_op(&t, ",")) {
             api__q_parse_error(r, &t, ")");
             return -1;
         }
@@ -214,12 +211,12 @@ static int skim_call(api_request_t *r, qscan_t *s, int where, int first)
  * Returns 0, or -1 (parse error answered). */
 static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where);
 
-static int skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
+int api__iq_skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 {
     /* A level is what recurses: '(', a call, a sign; the name or literal inside them is none
      * (1,000 parentheses around a field are 1,000 levels). */
     int call = (t->kind == QT_IDENT || api__q_is(t, "DISTINCT")) && *s->p == '(';
-    if (!call && !q_op(t, "(") && !q_op(t, "-") && !q_op(t, "+"))
+    if (!call && !api__iq_q_op(t, "(") && !api__iq_q_op(t, "-") && !api__iq_q_op(t, "+"))
         return skim_operand_at(r, s, t, where);
     if (api__q_nest(r, s, t))
         return -1;
@@ -230,11 +227,11 @@ static int skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 
 static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 {
-    if (q_op(t, "(")) {
+    if (api__iq_q_op(t, "(")) {
         if (skim_expr(r, s, where))
             return -1;
         api__qs_next(s, t);
-        if (!q_op(t, ")")) {
+        if (!api__iq_q_op(t, ")")) {
             api__q_parse_error(r, t, ")");
             return -1;
         }
@@ -245,7 +242,7 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
             api__qs_next(s, t);
             return skim_call(r, s, where, 1);
         }
-        return skip_cast(r, s);
+        return api__iq_skip_cast(r, s);
     }
     if (api__q_is(t, "DISTINCT")) { /* parseUnaryExpr: DISTINCT(...), or a blank and a name */
         if (*s->p == '(') {
@@ -261,16 +258,16 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         return 0;
     }
     if (t->kind == QT_NUMBER)
-        return bad_number(r, t); /* 1e3, 1x: invalid durations, influxd's 400 */
-    if (t->kind == QT_STRING || is_bool(t))
+        return api__iq_bad_number(r, t); /* 1e3, 1x: invalid durations, influxd's 400 */
+    if (t->kind == QT_STRING || api__iq_is_bool(t))
         return 0;
     if (t->kind == QT_OTHER && t->text[0] == '$') /* bound, it was read as its value */
         return api__q_unbound(r, t);
-    if (q_op(t, "*")) {
+    if (api__iq_q_op(t, "*")) {
         qscan_t at = *s;
         qtoken_t c;
         api__qs_next(s, &c);
-        if (!q_op(&c, "::") || s->p != at.p + 2) { /* "::" right after the '*' */
+        if (!api__iq_q_op(&c, "::") || s->p != at.p + 2) { /* "::" right after the '*' */
             *s = at;
             s->end_op = 0; /* a wildcard, no operator: the end one on ("SELECT *": 9 of 8) */
             s->end_number = 1;
@@ -283,10 +280,10 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         }
         return 0;
     }
-    if (q_op(t, "-") || q_op(t, "+")) {
+    if (api__iq_q_op(t, "-") || api__iq_q_op(t, "+")) {
         api__qs_next(s, t);
-        if (t->kind == QT_NUMBER || t->kind == QT_IDENT || q_op(t, "("))
-            return skim_operand(r, s, t, where);
+        if (t->kind == QT_NUMBER || t->kind == QT_IDENT || api__iq_q_op(t, "("))
+            return api__iq_skim_operand(r, s, t, where);
         if (signed_operand(r, s, t))
             return -1;
         api__q_parse_error(r, t, "identifier, number, duration, (");
@@ -297,24 +294,24 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
 
 /* Reads what follows an operand: binary operators and their operands, to the first token that
  * is no operator (s left before it). Returns 0, or -1 (parse error answered). */
-static int skim_tail(api_request_t *r, qscan_t *s, int where)
+int api__iq_skim_tail(api_request_t *r, qscan_t *s, int where)
 {
     for (;;) {
         qscan_t at = *s;
         qtoken_t op, t;
         api__qs_next(s, &op);
-        if (!is_binary_op(&op)) {
+        if (!api__iq_is_binary_op(&op)) {
             *s = at;
             return 0;
         }
         const char *re;
-        if (q_op(&op, "=~") || q_op(&op, "!~")) {
+        if (api__iq_q_op(&op, "=~") || api__iq_q_op(&op, "!~")) {
             if (api__iq_regex(r, s, &re))
                 return -1;
             continue;
         }
         api__qs_next(s, &t);
-        if (skim_operand(r, s, &t, where))
+        if (api__iq_skim_operand(r, s, &t, where))
             return -1;
     }
 }
@@ -324,9 +321,9 @@ static int skim_expr(api_request_t *r, qscan_t *s, int where)
 {
     qtoken_t t;
     api__qs_next(s, &t);
-    if (skim_operand(r, s, &t, where))
+    if (api__iq_skim_operand(r, s, &t, where))
         return -1;
-    return skim_tail(r, s, where);
+    return api__iq_skim_tail(r, s, where);
 }
 
 int api__iq_skim_condition(api_request_t *r, qscan_t *s)
@@ -374,7 +371,7 @@ static int column_name(api_request_t *r, qscan_t *s, select_t *q, struct sel_fie
  * so the type chooses nothing. Returns 0, or -1 (parse error answered). */
 static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast);
 
-static int skip_cast(api_request_t *r, qscan_t *s)
+int api__iq_skip_cast(api_request_t *r, qscan_t *s)
 {
     return skip_cast_as(r, s, NULL);
 }
@@ -385,7 +382,7 @@ static int skip_cast(api_request_t *r, qscan_t *s)
 static void unsigned_cast(select_t *q, qscan_t *s, const struct sel_field *f)
 {
     if (f->cast == CAST_UNSIGNED)
-        mark_unsupported(q, s, "::unsigned on a field (influxd wraps negative values)", NULL);
+        api__iq_mark_unsupported(q, s, "::unsigned on a field (influxd wraps negative values)", NULL);
 }
 
 /* skip_cast, and for a field's cast what it makes of the field's values (cast not NULL; left
@@ -399,7 +396,7 @@ static int skip_cast_as(api_request_t *r, qscan_t *s, enum sel_cast *cast)
     qscan_t at = *s;
     qtoken_t t;
     api__qs_next(s, &t);
-    if (!q_op(&t, "::")) {
+    if (!api__iq_q_op(&t, "::")) {
         *s = at;
         return 0;
     }
@@ -454,46 +451,46 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, arg;
     api__qs_next(s, &t);
     if (api__q_is(&t, "DISTINCT")) {
-        mark_unsupported(q, s, "DISTINCT", NULL); /* read on */
-        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+        api__iq_mark_unsupported(q, s, "DISTINCT", NULL); /* read on */
+        if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
             return -1;
         return api__q_keyword_name(r, s, "AS");
     }
     if (t.kind == QT_OTHER && strcmp(t.text, "*") == 0) {
-        mark_unsupported(q, s, "SELECT *: name the fields", NULL); /* read on */
-        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+        api__iq_mark_unsupported(q, s, "SELECT *: name the fields", NULL); /* read on */
+        if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
             return -1;
         return api__q_keyword_name(r, s, "AS");
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
-    if (bad_number(r, &t))
+    if (api__iq_bad_number(r, &t))
         return -1;
-    int literal = t.kind == QT_NUMBER || t.kind == QT_STRING || is_bool(&t);
+    int literal = t.kind == QT_NUMBER || t.kind == QT_STRING || api__iq_is_bool(&t);
     if (literal) {
         /* A literal field alone: influxd's statement error; the statement is read on. */
         qscan_t at = *s;
         qtoken_t next;
         api__qs_next(s, &next);
         *s = at;
-        if (q_op(&next, ",") || api__q_is(&next, "FROM") || api__q_is(&next, "AS")) {
+        if (api__iq_q_op(&next, ",") || api__q_is(&next, "FROM") || api__q_is(&next, "AS")) {
             q->field_error = q->unsupported == NULL;
-            mark_influxd_error(q, s, "field must contain at least one variable");
+            api__iq_mark_influxd_error(q, s, "field must contain at least one variable");
             return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
         }
     }
     if (literal || (t.kind == QT_OTHER && strchr("(-+$", t.text[0]) != NULL)) {
         /* An expression: read on (a ',', FROM or AS next; "SELECT 'x'(" is influxd's found (,
          * expected FROM); vigild's statement error. */
-        mark_unsupported(q, s, "this field expression: ", t.text);
-        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+        api__iq_mark_unsupported(q, s, "this field expression: ", t.text);
+        if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
             return -1;
         return api__q_keyword_name(r, s, "AS");
     }
     if (t.kind == QT_OTHER) {
         /* An operator: influxd reads it and asks for FROM after it ("SELECT 1" is its parse
          * error); with a FROM, vigild's statement error. */
-        mark_unsupported(q, s, "this field expression: ", t.text);
+        api__iq_mark_unsupported(q, s, "this field expression: ", t.text);
         for (;;) {
             qscan_t at = *s;
             api__qs_next(s, &t);
@@ -514,46 +511,46 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         return -1;
     }
     if (q->nf == SEL_FIELDS_MAX) {
-        unsupported(q, s, "more than 16 fields in one SELECT", NULL);
+        api__iq_unsupported(q, s, "more than 16 fields in one SELECT", NULL);
         return 0;
     }
     struct sel_field *f = &q->f[q->nf];
     qscan_t at = *s;
     qtoken_t paren;
     api__qs_next(s, &paren);
-    if (q_op(&paren, "(")) {
+    if (api__iq_q_op(&paren, "(")) {
         call_paren(s);
         f->fn = FN_KINDS;
         for (int k = 1; k < FN_KINDS; k++)
             if (strcasecmp(t.text, fn_names[k]) == 0)
                 f->fn = (enum sel_fn)k;
         if (f->fn == FN_KINDS) {
-            mark_unsupported(q, s, "the function ", t.text); /* read on */
-            if (skim_call(r, s, 0, 1) || skim_tail(r, s, 0))
+            api__iq_mark_unsupported(q, s, "the function ", t.text); /* read on */
+            if (skim_call(r, s, 0, 1) || api__iq_skim_tail(r, s, 0))
                 return -1;
             return api__q_keyword_name(r, s, "AS");
         }
         api__qs_next(s, &arg);
-        if (api__q_bad_operand(&arg) && !q_op(&arg, ")")) /* mean() is influxd's statement error */
+        if (api__q_bad_operand(&arg) && !api__iq_q_op(&arg, ")")) /* mean() is influxd's statement error */
             return api__q_operand_error(r, s, &arg, 0);
-        if (q_op(&arg, ")")) { /* influxd's words; the statement read on */
+        if (api__iq_q_op(&arg, ")")) { /* influxd's words; the statement read on */
             char msg[80];
             snprintf(msg, sizeof msg, "invalid number of arguments for %s, expected 1, got 0",
                      fn_names[f->fn]);
-            mark_influxd_error(q, s, msg);
-            if (skim_tail(r, s, 0))
+            api__iq_mark_influxd_error(q, s, msg);
+            if (api__iq_skim_tail(r, s, 0))
                 return -1;
             return api__q_keyword_name(r, s, "AS"); /* no field kept: the statement does not run */
         }
-        if (bad_number(r, &arg))
+        if (api__iq_bad_number(r, &arg))
             return -1;
-        if (arg.kind == QT_NUMBER || arg.kind == QT_STRING || is_bool(&arg)) {
+        if (arg.kind == QT_NUMBER || arg.kind == QT_STRING || api__iq_is_bool(&arg)) {
             qscan_t after = *s;
             api__qs_next(&after, &paren);
-            if (q_op(&paren, ")")) { /* mean('x'): influxd's words; the statement read on */
+            if (api__iq_q_op(&paren, ")")) { /* mean('x'): influxd's words; the statement read on */
                 char msg[64];
                 snprintf(msg, sizeof msg, "expected field argument in %s()", fn_names[f->fn]);
-                mark_influxd_error(q, s, msg);
+                api__iq_mark_influxd_error(q, s, msg);
                 *s = after;
                 return api__q_keyword_name(r, s,
                                            "AS"); /* no field kept: the statement does not run */
@@ -562,7 +559,7 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         if (api__q_unbound(r, &arg))
             return -1;
         if (arg.kind != QT_IDENT) {
-            unsupported(q, s, "this argument: ", arg.text);
+            api__iq_unsupported(q, s, "this argument: ", arg.text);
             return 0;
         }
         /* mean(foo(temp)): a '(' right after the name is a call to influxd (a statement
@@ -577,36 +574,36 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         }
         unsigned_cast(q, s, f);
         api__qs_next(s, &paren);
-        if (q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
+        if (api__iq_q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
             qtoken_t next;
             qscan_t after = *s;
             api__qs_next(&after, &next);
             if (api__q_bad_operand(&next))
                 return api__q_operand_error(r, &after, &next, 0);
         }
-        if (call || !q_op(&paren, ")")) {
-            mark_unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
-            if (is_binary_op(&paren)) { /* the rest of the argument: *s = paren's end */
+        if (call || !api__iq_q_op(&paren, ")")) {
+            api__iq_mark_unsupported(q, s, "more than one argument, or math, in ", fn_names[f->fn]);
+            if (api__iq_is_binary_op(&paren)) { /* the rest of the argument: *s = paren's end */
                 const char *re;
-                if (q_op(&paren, "=~") || q_op(&paren, "!~")) {
+                if (api__iq_q_op(&paren, "=~") || api__iq_q_op(&paren, "!~")) {
                     if (api__iq_regex(r, s, &re))
                         return -1;
                 } else {
                     api__qs_next(s, &paren);
-                    if (skim_operand(r, s, &paren, 0))
+                    if (api__iq_skim_operand(r, s, &paren, 0))
                         return -1;
                 }
-                if (skim_tail(r, s, 0))
+                if (api__iq_skim_tail(r, s, 0))
                     return -1;
                 api__qs_next(s, &paren);
             }
-            if (q_op(&paren, ",") && skim_call(r, s, 0, 0))
+            if (api__iq_q_op(&paren, ",") && skim_call(r, s, 0, 0))
                 return -1;
-            if (!q_op(&paren, ",") && !q_op(&paren, ")")) {
+            if (!api__iq_q_op(&paren, ",") && !api__iq_q_op(&paren, ")")) {
                 api__q_parse_error(r, &paren, ")");
                 return -1;
             }
-            if (skim_tail(r, s, 0))
+            if (api__iq_skim_tail(r, s, 0))
                 return -1;
             return api__q_keyword_name(r, s, "AS");
         }
@@ -633,9 +630,9 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         }
         f->col = t.text;
     } else if (t.kind == QT_OTHER && strchr("+-*/%&|^", t.text[0]) != NULL) {
-        mark_unsupported(q, s, "math in SELECT", NULL); /* read on */
+        api__iq_mark_unsupported(q, s, "math in SELECT", NULL); /* read on */
         api__qs_next(s, &t);
-        if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+        if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
             return -1;
         return api__q_keyword_name(r, s, "AS");
     } else {
@@ -645,557 +642,6 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     return 0;
 }
 
-/* a + b held within +-2^62 ns (146 years from 1970), so that what the range does later (+-1 ns,
- * ms conversions, buckets) cannot overflow: a time out there holds no reading anyway. */
-static int64_t time_add(int64_t a, int64_t b)
-{
-    const int64_t lim = (int64_t)1 << 62;
-    int64_t sum;
-    if (__builtin_add_overflow(a, b, &sum))
-        sum = a > 0 ? lim : -lim;
-    return sum > lim ? lim : sum < -lim ? -lim : sum;
-}
-
-int64_t api__iq_ms_to_ns(int64_t ms)
-{
-    const int64_t lim = ((int64_t)1 << 62) / 1000000;
-    return (ms > lim ? lim : ms < -lim ? -lim : ms) * 1000000;
-}
-
-/* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
- * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
- * time vigild reads: q->unsupported), or -1 (parse error). */
-static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
-{
-    qtoken_t t;
-    api__qs_next(s, &t);
-    if (t.kind == QT_IDENT && strcasecmp(t.text, "now") == 0) {
-        qtoken_t a, b;
-        api__qs_next(s, &a);
-        api__qs_next(s, &b);
-        if (!q_op(&a, "(") || !q_op(&b, ")")) {
-            api__q_parse_error(r, &b, ")");
-            return -1;
-        }
-        *ns = api__iq_ms_to_ns(run ? run->now_ms : 0);
-    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_INTEGER) {
-        errno = 0;
-        *ns = strtoll(t.text, NULL, 10);
-        if (errno == ERANGE) {
-            api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
-                       t.line, t.col);
-            return -1;
-        }
-    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
-        if (time_duration(r, &t, ns))
-            return -1;
-    } else if (t.value != NULL) {
-        int64_t ms;
-        if (vtime_parse_rfc3339(t.value, strlen(t.value), &ms)) {
-            mark_unsupported(q, s, "this time: ", t.text);
-            *ns = 0;
-            return skim_tail(r, s, 1); /* read on */
-        }
-        *ns = api__iq_ms_to_ns(ms);
-    } else if (api__q_bad_operand(&t)) {
-        return api__q_operand_error(r, s, &t, 1);
-    } else {
-        mark_unsupported(q, s, "this time value: ", t.text);
-        *ns = 0;
-        return skim_operand(r, s, &t, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
-    }
-    for (;;) {
-        qscan_t at = *s;
-        qtoken_t op, d;
-        api__qs_next(s, &op);
-        if (!q_op(&op, "+") && !q_op(&op, "-")) {
-            *s = at;
-            return 0;
-        }
-        api__qs_next(s, &d);
-        int64_t dns;
-        if (api__q_bad_operand(&d))
-            return api__q_operand_error(r, s, &d, 1);
-        if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
-            mark_unsupported(q, s, "this time arithmetic: ", d.text);
-            return skim_operand(r, s, &d, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
-        }
-        if (time_duration(r, &d, &dns))
-            return -1;
-        /* Go's -d: a bound -2^63 ns ("-1ns9223372036854775807ns") negates to itself. */
-        *ns = time_add(*ns, op.text[0] == '+' ? dns : (int64_t)(0 - (uint64_t)dns));
-    }
-}
-
-static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
-
-/* Forgets a literal field's error: influxd judges the condition first (SELECT 'x' FROM m
- * WHERE 'y': its error names 'y'). */
-static void condition_first(select_t *q)
-{
-    if (q->field_error) {
-        q->unsupported = NULL;
-        q->influxd_error = q->field_error = 0;
-    }
-}
-
-/* A name alone as a condition (t; its ::type between *cast and *end, if any): influxd's
- * statement error naming it as Go prints it (QuoteIdent, then ::type). Returns 0. */
-static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
-                     const qscan_t *end)
-{
-    static const char *const types[] = {"float",   "integer", "unsigned", "string",
-                                        "boolean", "tag",     "field"};
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "invalid condition expression: ");
-    api__iq_quote_ident(&b, t->text);
-    int known = 1;
-    if (cast->p != end->p) { /* "::" then the type's name */
-        qscan_t at = *cast;
-        qtoken_t c;
-        api__qs_next(&at, &c);
-        api__qs_next(&at, &c);
-        known = 0;
-        for (size_t i = 0; i < sizeof types / sizeof types[0] && !known; i++)
-            if (strcasecmp(c.text, types[i]) == 0) {
-                sbuf_printf(&b, "::%s", types[i]);
-                known = 1;
-            }
-    }
-    condition_first(q);
-    if (b.oom || !known)
-        mark_unsupported(q, s, "a name alone as a condition", NULL);
-    else
-        mark_influxd_error(q, s, b.data);
-    sbuf_deinit(&b);
-    return 0;
-}
-
-/* Reads a literal that is a whole condition (t, from s): TRUE keeps every point, FALSE none;
- * another literal is influxd's statement error naming it as Go prints it ('x' quoted with \n,
- * \\ and \' escaped; an integer as an int64; a number with 3 decimals; a duration in its
- * largest whole unit). Returns 0, or -1 (a number or duration influxd cannot read: its 400). */
-static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *t)
-{
-    if (api__q_is(t, "TRUE"))
-        return 0;
-    if (api__q_is(t, "FALSE")) {
-        q->device_none = 1; /* no point meets it: influxd answers no series */
-        return 0;
-    }
-    if (bad_number(r, t))
-        return -1;
-    static const char head[] = "invalid condition expression: ";
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_append(&b, head, sizeof head - 1);
-    if (t->kind == QT_STRING) {
-        sbuf_append(&b, "'", 1);
-        for (const char *c = t->value; *c; c++)
-            if (*c == '\n' || *c == '\\' || *c == '\'')
-                sbuf_printf(&b, "\\%c", *c == '\n' ? 'n' : *c);
-            else
-                sbuf_append(&b, c, 1);
-        sbuf_append(&b, "'", 1);
-    } else if (api__q_number_kind(t) == QN_INTEGER) {
-        /* Past int64, influxd reads an unsigned literal (past uint64: bad_number). */
-        errno = 0;
-        long long v = strtoll(t->text, NULL, 10);
-        if (errno != ERANGE)
-            sbuf_printf(&b, "%lld", v);
-        else
-            sbuf_printf(&b, "%llu", strtoull(t->text, NULL, 10));
-    } else if (api__q_number_kind(t) == QN_NUMBER) {
-        sbuf_printf(&b, "%.3f", strtod(t->text, NULL));
-    } else {
-        static const struct {
-            const char *unit;
-            int64_t ns;
-        } units[] = {
-            {"w", 604800000000000}, {"d", 86400000000000}, {"h", 3600000000000}, {"m", 60000000000},
-            {"s", 1000000000},      {"ms", 1000000},       {"u", 1000},          {"ns", 1}};
-        int64_t ns;
-        if (time_duration(r, t, &ns)) {
-            sbuf_deinit(&b);
-            return -1;
-        }
-        size_t k = 0;
-        while (ns != 0 && ns % units[k].ns != 0)
-            k++;
-        sbuf_printf(&b, "%lld%s", (long long)(ns == 0 ? 0 : ns / units[k].ns),
-                    ns == 0 ? "s" : units[k].unit);
-    }
-    condition_first(q);
-    if (b.oom)
-        mark_unsupported(q, s, "a literal as a condition", NULL);
-    else
-        mark_influxd_error(q, s, b.data);
-    sbuf_deinit(&b);
-    return 0;
-}
-
-/* Reads on after a comparison's operator op that vigild does not answer: its right side and
- * whatever follows (a regex after =~ and !~). Returns 0 or 1 (op is no operator: read to the
- * end), or -1 (parse error answered). */
-static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
-{
-    const char *re;
-    qtoken_t t;
-    if (!is_binary_op(op)) {
-        api__iq_skip(s);
-        return 1;
-    }
-    if (q_op(op, "=~") || q_op(op, "!~")) {
-        if (api__iq_regex(r, s, &re))
-            return -1;
-    } else {
-        api__qs_next(s, &t);
-        if (skim_operand(r, s, &t, 1))
-            return -1;
-    }
-    return skim_tail(r, s, 1) ? -1 : 0;
-}
-
-/* What read_comparison read, for read_condition's OR: a regex on the device tag, the literal
- * true or false, = 'id' or != '' on the device tag, or anything else. */
-enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
-
-/* Whether t is a literal a comparison of literals reads: a string, a number, a duration (1h;
- * also one influxd refuses, 1e3: its 400 when read), true or false. */
-static int plain_literal(const qtoken_t *t)
-{
-    return t->kind == QT_STRING || is_bool(t) || t->kind == QT_NUMBER;
-}
-
-/* lhs against rhs, two integers' texts (-1, 0 or 1): digits up to 2^64 - 1 (influxd's unsigned
- * literal past int64: compared exactly, not saturated), or a bound parameter's "-5". Into *eq
- * whether = holds as influxd reduces it: a negative integer against an unsigned one is cast
- * to uint64 for = and != (-5 = 18446744073709551611), not for the order. */
-static int integer_cmp(const char *lhs, const char *rhs, int *eq)
-{
-    int neg_a = lhs[0] == '-', neg_b = rhs[0] == '-';
-    if (neg_a != neg_b) {
-        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
-        *eq = (neg_a ? b : a) > (unsigned long long)INT64_MAX && a == b; /* strtoull wraps "-5" */
-        return neg_a ? -1 : 1;
-    }
-    int c;
-    if (neg_a) {
-        long long a = strtoll(lhs, NULL, 10), b = strtoll(rhs, NULL, 10);
-        c = (a > b) - (a < b);
-    } else {
-        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
-        c = (a > b) - (a < b);
-    }
-    *eq = c == 0;
-    return c;
-}
-
-/* Reads a comparison of two literals (lhs, read; s before its operator): influxd reduces it
- * before it reads a point, so 'x' = 'x', 1 < 2.5, true != false keep every point and a false
- * one none. Numbers compare as numbers (integers as integers); strings and booleans only by =
- * and != (ordered, or of two kinds: false, as influxd answers them). Anything else after a
- * literal ('x' =~ /x/, 'x' = device, 1 + 1 = 2) is vigild's statement error, read on.
- * Returns 0, or -1 (parse error answered). */
-static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *lhs,
-                              enum cmp_kind *kind)
-{
-    static const char *const ops[] = {"=", "!=", "<", "<=", ">", ">="};
-    qscan_t at = *s;
-    qtoken_t op, rhs, next;
-    api__qs_next(s, &op);
-    size_t k = 0;
-    while (k < sizeof ops / sizeof ops[0] && !q_op(&op, ops[k]))
-        k++;
-    if (k < sizeof ops / sizeof ops[0] && plain_literal(lhs)) {
-        api__qs_next(s, &rhs);
-        if ((q_op(&rhs, "-") || q_op(&rhs, "+")) && bad_number(r, lhs))
-            return -1; /* influxd reads the left literal before the sign: its error first */
-        if (signed_literal(r, s, &rhs) < 0)
-            return -1;
-        qscan_t after = *s;
-        api__qs_next(&after, &next);
-        if (plain_literal(&rhs) &&
-            (!is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
-            if (bad_number(r, lhs) || bad_number(r, &rhs)) /* the left one first, as influxd */
-                return -1;
-            int dur_a = lhs->kind == QT_NUMBER && api__q_number_kind(lhs) == QN_DURATION;
-            int dur_b = rhs.kind == QT_NUMBER && api__q_number_kind(&rhs) == QN_DURATION;
-            int64_t ns_a = 0, ns_b = 0;
-            if (dur_a)
-                (void)api__q_parse_duration(lhs->text, &ns_a); /* read above */
-            if (dur_b)
-                (void)api__q_parse_duration(rhs.text, &ns_b);
-            int c = 0, kinds = 1, eq = -1; /* c: lhs against rhs, -1, 0 or 1; eq: = holds */
-            if (dur_a || dur_b) {
-                /* Two durations compare by value (1h = 60m); a duration and anything else,
-                 * even an integer (1u = 1000), stay unreduced: no point meets them. */
-                if (dur_a && dur_b)
-                    c = (ns_a > ns_b) - (ns_a < ns_b);
-                else
-                    kinds = 0;
-            } else if (lhs->kind == QT_NUMBER && rhs.kind == QT_NUMBER) {
-                if (api__q_number_kind(lhs) == QN_INTEGER &&
-                    api__q_number_kind(&rhs) == QN_INTEGER) {
-                    c = integer_cmp(lhs->text, rhs.text, &eq);
-                } else {
-                    double a = strtod(lhs->text, NULL), b = strtod(rhs.text, NULL);
-                    c = (a > b) - (a < b);
-                }
-            } else if (lhs->kind == QT_STRING && rhs.kind == QT_STRING) {
-                c = strcmp(lhs->value, rhs.value) != 0;
-                kinds = 2; /* = and != only */
-            } else if (is_bool(lhs) && is_bool(&rhs)) {
-                c = strcmp(lhs->text, rhs.text) != 0;
-                kinds = 2;
-            } else {
-                kinds = 0; /* of two kinds */
-            }
-            int met = 0;
-            if (eq < 0)
-                eq = c == 0;
-            if (kinds == 1)
-                met = k == 0   ? eq
-                      : k == 1 ? !eq
-                      : k == 2 ? c < 0
-                      : k == 3 ? c <= 0
-                      : k == 4 ? c > 0
-                               : c >= 0;
-            else if (kinds == 2)
-                met = k == 0 ? c == 0 : k == 1 ? c != 0 : 0;
-            *kind = met ? CK_TRUE : CK_FALSE;
-            if (!met)
-                q->device_none = 1; /* no point meets it: influxd answers no series */
-            return 0;
-        }
-    }
-    *s = at;
-    mark_unsupported(q, s, "this condition: ", lhs->text); /* read on */
-    return skim_operand(r, s, (qtoken_t *)lhs, 1) || skim_tail(r, s, 1) ? -1 : 0;
-}
-
-/* Reads a comparison on the device tag after its operator op (s after op): = 'id', != '' or
- * =~ /re/ into q; *kind says which. Returns as read_comparison. */
-static int device_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *op,
-                             enum cmp_kind *kind)
-{
-    qtoken_t v;
-    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
-     * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
-     * two that no device meets (= '', two ids) leave none, as influxd answers them. Two
-     * regexes: both met, or with OR between them (read_condition) either; their alternatives
-     * count against the statement's one budget (api__iq_regex). */
-    if (q_op(op, "=~")) {
-        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
-        const char *re;
-        if (api__iq_regex(r, s, &re))
-            return -1;
-        if (q->device_re2 != NULL) {
-            unsupported(q, s, "more than two regular expressions on the device tag", NULL);
-            return 1;
-        }
-        *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
-        *kind = CK_RE;
-        return 0;
-    }
-    int ne = q_op(op, "!=");
-    if (!(q_op(op, "=") || ne)) {
-        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return skim_rhs(r, s, op);
-    }
-    api__qs_next(s, &v);
-    if (api__q_bad_operand(&v))
-        return api__q_operand_error(r, s, &v, 1);
-    if (v.value == NULL || (ne && v.value[0] != '\0')) {
-        mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return skim_operand(r, s, &v, 1) || skim_tail(r, s, 1) ? -1 : 0; /* read on */
-    }
-    *kind = CK_DEVICE;
-    if (ne)
-        q->device_any = 1; /* every device has a name */
-    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
-        q->device_none = 1; /* no device has the empty name, nor two names */
-    else
-        q->device = v.value;
-    return 0;
-}
-
-/* Whether the ::type between cast and end (none when they are one place) reads a tag: none, or
- * ::tag. influxd reads "device"::field (or ::string ...) as a field no point has. */
-static int cast_is_tag(const qscan_t *cast, const qscan_t *end)
-{
-    if (cast->p == end->p)
-        return 1;
-    qscan_t at = *cast;
-    qtoken_t c;
-    api__qs_next(&at, &c); /* "::" */
-    api__qs_next(&at, &c);
-    return api__q_is(&c, "TAG");
-}
-
-/* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
- * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
- * -1 (parse error). */
-static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
-                           enum cmp_kind *kind)
-{
-    qtoken_t lhs, op;
-    *kind = CK_OTHER;
-    api__qs_next(s, &lhs);
-    if (q_op(&lhs, "(")) {
-        if (api__q_nest(r, s, &lhs))
-            return -1;
-        int rc = read_condition(r, s, q, run);
-        s->depth--;
-        if (rc)
-            return rc;
-        api__qs_next(s, &op);
-        if (!q_op(&op, ")")) {
-            api__q_parse_error(r, &op, ")");
-            return -1;
-        }
-        return 0;
-    }
-    if (api__q_bad_operand(&lhs))
-        return api__q_operand_error(r, s, &lhs, 1);
-    if (signed_literal(r, s, &lhs) < 0)
-        return -1;
-    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER || is_bool(&lhs)) {
-        /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
-         * judges what follows (read on for its errors): true keeps every point, false none,
-         * another literal is its statement error. */
-        qscan_t at = *s;
-        api__qs_next(s, &op);
-        *s = at;
-        if (op.kind != QT_OTHER || q_op(&op, ")")) {
-            *kind = api__q_is(&lhs, "TRUE")    ? CK_TRUE
-                    : api__q_is(&lhs, "FALSE") ? CK_FALSE
-                                               : CK_OTHER;
-            return lone_literal(r, s, q, &lhs);
-        }
-        return literal_comparison(r, s, q, &lhs, kind);
-    }
-    if (q_op(&lhs, "-") || q_op(&lhs, "+") || (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
-        mark_unsupported(q, s, "this condition: ", lhs.text); /* "-temp > 5": read on */
-        return skim_operand(r, s, &lhs, 1) || skim_tail(r, s, 1) ? -1 : 0;
-    }
-    if (lhs.kind != QT_IDENT) {
-        api__q_parse_error(r, &lhs, "identifier");
-        return -1;
-    }
-    qscan_t cast_at = *s;
-    if (skip_cast(r, s))
-        return -1;
-    qscan_t op_at = *s;
-    api__qs_next(s, &op);
-    if (op.kind != QT_OTHER || q_op(&op, ")")) {
-        *s = op_at; /* a name alone ("WHERE device =~ /a/ OR device"): read on */
-        return lone_name(s, q, &lhs, &cast_at, &op_at);
-    }
-    if (strcasecmp(lhs.text, "time") == 0) {
-        static const char *const ops[] = {">=", ">", "<=", "<", "="};
-        int k = 0;
-        while (k < 5 && !q_op(&op, ops[k]))
-            k++;
-        if (k == 5) {
-            mark_unsupported(q, s, "this comparison of time: ", op.text);
-            return skim_rhs(r, s, &op);
-        }
-        int64_t ns;
-        int rc = read_time(r, s, q, run, &ns);
-        if (rc)
-            return rc;
-        /* Kept as an inclusive range, as influxd keeps it (time < t is time <= t - 1ns). */
-        ns = time_add(ns, 0);
-        if ((k <= 1 || k == 4) && time_add(ns, k == 1) > q->lo_ns)
-            q->lo_ns = time_add(ns, k == 1);
-        if ((k == 2 || k == 3 || k == 4) && time_add(ns, -(k == 3)) < q->hi_ns)
-            q->hi_ns = time_add(ns, -(k == 3));
-        return 0;
-    }
-    if (strcmp(lhs.text, r->srv->device_tag) != 0) {
-        mark_unsupported(q, s,
-                         "conditions on a field or on a tag other than the device tag: ", lhs.text);
-        return skim_rhs(r, s, &op);
-    }
-    /* device::field = 'x' (or ::string, ::float ...): to influxd a field no point has, so no
-     * point meets the comparison (read whole first, for its errors) */
-    const select_t before = *q;
-    int rc = device_comparison(r, s, q, &op, kind);
-    if (rc == 0 && q->unsupported == before.unsupported && !cast_is_tag(&cast_at, &op_at)) {
-        *q = before;
-        q->device_none = 1;
-        *kind = CK_FALSE;
-    }
-    return rc;
-}
-
-/* Reads comparisons joined by AND, or joined by OR (not both at one level: a parenthesised
- * condition is one comparison). An OR of the literals true and false, = 'id' / != '' and
- * regexes on the device tag is reduced as influxd reduces it: true met makes the level every
- * point (what its comparisons set is undone), false drops out; what is left may be one
- * comparison, or two regexes (either met: a third is unsupported). Any other OR is
- * unsupported, read on for influxd's parse errors. */
-static int read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
-{
-    static const char or_msg[] = "OR in WHERE";
-    const select_t start = *q; /* true OR ...: the level reads as if it were not there */
-    int any_and = 0, any_or = 0, n_true = 0, n_re = 0, n_kept = 0, other = 0;
-    for (;;) {
-        enum cmp_kind kind;
-        int none = q->device_none;
-        int rc = read_comparison(r, s, q, run, &kind);
-        if (rc)
-            return rc;
-        qscan_t at = *s;
-        qtoken_t t;
-        api__qs_next(s, &t);
-        if (is_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
-            /* device = 'x' * 2, time > 0 * 5, (device = 'x') = true: influxd reads math or
-             * another comparison on; vigild's statement error, read on for its parse errors */
-            mark_unsupported(q, s, "math or a comparison after a comparison: ", t.text);
-            *s = at;
-            if (skim_tail(r, s, 1))
-                return -1;
-            kind = CK_OTHER;
-            at = *s;
-            api__qs_next(s, &t);
-        }
-        int is_or = api__q_is(&t, "OR"), is_and = api__q_is(&t, "AND");
-        if (kind == CK_FALSE && (any_or || is_or))
-            q->device_none = none; /* false OR x is x */
-        n_true += kind == CK_TRUE;
-        n_re += kind == CK_RE;
-        n_kept += kind != CK_FALSE && kind != CK_TRUE;
-        other |= kind == CK_OTHER;
-        if (is_or && (n_kept > n_re || other) && q->unsupported == NULL)
-            q->unsupported = or_msg; /* until a false or true leaves a reduction vigild reads */
-        if (!is_or && !is_and) {
-            *s = at;
-            if (!any_or)
-                return 0;
-            if (other || any_and || (n_true == 0 && n_kept > 1 && n_kept > n_re)) {
-                mark_unsupported(q, s, or_msg, NULL); /* the rest is read on */
-                return 0;
-            }
-            if (q->unsupported == or_msg && start.unsupported != or_msg)
-                q->unsupported = NULL; /* this level's own: an earlier OR's stays */
-            if (n_true > 0)
-                *q = start;
-            else if (n_kept == 0)
-                q->device_none = 1; /* false OR false */
-            else if (n_kept == 2)
-                q->device_re_or = 1; /* between the two: a third regex is unsupported */
-            return 0;
-        }
-        any_and |= is_and;
-        any_or |= is_or;
-        if (any_or && any_and) /* read on: the level's reduction is not made */
-            mark_unsupported(q, s, or_msg, NULL);
-    }
-}
-
 /* Reads time()'s arguments after its '(' (d[, offset]) into q->every_ns and q->offset_ns.
  * Returns 0, 1 (unsupported), or -1 (parse error). */
 static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
@@ -1203,13 +649,13 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     for (int i = 0; i < 2; i++) {
         api__qs_next(s, &t);
-        if (api__q_bad_operand(&t) && !(i == 0 && q_op(&t, ")"))) /* time() is a statement error */
+        if (api__q_bad_operand(&t) && !(i == 0 && api__iq_q_op(&t, ")"))) /* time() is a statement error */
             return api__q_operand_error(r, s, &t, 0);
-        if (i == 0 && q_op(&t, ")")) { /* influxd's words; read on */
-            mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
+        if (i == 0 && api__iq_q_op(&t, ")")) { /* influxd's words; read on */
+            api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
             return 0;
         }
-        int neg = i == 1 && q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
+        int neg = i == 1 && api__iq_q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
         if (neg) {
             api__qs_next(s, &t);
             if (signed_operand(r, s, &t))
@@ -1220,16 +666,16 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
          * negative ({"duration": "-5m"}): an offset as time(10s, -5m); an interval not. */
         if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || (ns < 0 && i == 0) ||
             ns == INT64_MIN || ns % 1000000 != 0) {
-            mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
-            if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0)) /* read on */
+            api__iq_mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
+            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0)) /* read on */
                 return -1;
         } else {
             *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
         }
         api__qs_next(s, &p);
-        if (q_op(&p, ")"))
+        if (api__iq_q_op(&p, ")"))
             break;
-        if (!q_op(&p, ",") || i == 1) {
+        if (!api__iq_q_op(&p, ",") || i == 1) {
             api__q_parse_error(r, &p, ")");
             return -1;
         }
@@ -1246,39 +692,39 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
             return api__q_operand_error(r, s, &t, 0);
-        int star = q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER || is_bool(&t);
+        int star = api__iq_q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER || api__iq_is_bool(&t);
         if (star) {
-            mark_unsupported(q, s, "GROUP BY ", t.text); /* read on */
+            api__iq_mark_unsupported(q, s, "GROUP BY ", t.text); /* read on */
         } else if (api__q_unbound(r, &t)) {
             return -1;
         } else if (t.kind != QT_IDENT) {
-            unsupported(q, s, "GROUP BY ", t.text);
+            api__iq_unsupported(q, s, "GROUP BY ", t.text);
             return 1;
         }
         if (star) { /* "*", or a literal: read on */
-            if (skim_operand(r, s, &t, 0) || skim_tail(r, s, 0))
+            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
                 return -1;
         } else if (strcasecmp(t.text, "time") != 0 && *s->p == '(') {
             /* "GROUP BY fill(null)": a call other than time() is influxd's statement error */
-            mark_influxd_error(q, s, "only time() calls allowed in dimensions");
-            if (skim_operand(r, s, &t, 0)) /* read on */
+            api__iq_mark_influxd_error(q, s, "only time() calls allowed in dimensions");
+            if (api__iq_skim_operand(r, s, &t, 0)) /* read on */
                 return -1;
         } else if (strcasecmp(t.text, "time") != 0) {
             if (strcmp(t.text, r->srv->device_tag) != 0) /* read on */
-                mark_unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
+                api__iq_mark_unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
             else
                 q->group_tag = 1;
-            if (skip_cast(r, s))
+            if (api__iq_skip_cast(r, s))
                 return -1;
         } else {
             qscan_t at = *s;
             api__qs_next(s, &p);
-            if (!q_op(&p, "(") || *at.p != '(') {
+            if (!api__iq_q_op(&p, "(") || *at.p != '(') {
                 /* A tag named time, to influxd: vigild does not answer it, but reads on for
                  * influxd's errors ("time '('": found (, expected ;). A call's '(' is right
                  * after the name: "time (10s)" is the tag, then '('. */
                 *s = at;
-                mark_influxd_error(q, s,
+                api__iq_mark_influxd_error(q, s,
                                    "time() is a function and expects at least one "
                                    "argument");
             } else {
@@ -1295,7 +741,7 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         }
         qscan_t at = *s;
         api__qs_next(s, &p);
-        if (!q_op(&p, ",")) {
+        if (!api__iq_q_op(&p, ",")) {
             *s = at;
             break;
         }
@@ -1307,13 +753,13 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         return 0;
     }
     api__qs_next(s, &p);
-    if (!q_op(&p, "(")) {
+    if (!api__iq_q_op(&p, "(")) {
         api__error(r, 400, "error parsing query: fill must be a function call");
         return -1;
     }
     call_paren(s);
     api__qs_next(s, &t);
-    if (q_op(&t, ")")) {
+    if (api__iq_q_op(&t, ")")) {
         api__error(r, 400,
                    "error parsing query: fill requires an argument, e.g.: 0, null, none, "
                    "previous, linear");
@@ -1321,17 +767,17 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
-    int neg = q_op(&t, "-");
+    int neg = api__iq_q_op(&t, "-");
     if (neg) {
         api__qs_next(s, &t);
         if (signed_operand(r, s, &t))
             return -1;
-        if (t.kind != QT_NUMBER && t.kind != QT_IDENT && !q_op(&t, "(")) { /* fill(-'5') */
+        if (t.kind != QT_NUMBER && t.kind != QT_IDENT && !api__iq_q_op(&t, "(")) { /* fill(-'5') */
             api__q_parse_error(r, &t, "identifier, number, duration, (");
             return -1;
         }
     }
-    if (bad_number(r, &t)) /* fill(1e3): influxd reads the argument as an expression */
+    if (api__iq_bad_number(r, &t)) /* fill(1e3): influxd reads the argument as an expression */
         return -1;
     if (t.kind == QT_IDENT && strcasecmp(t.text, "null") == 0 && !neg)
         q->fill = FILL_NULL;
@@ -1342,14 +788,14 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     else if (t.kind == QT_NUMBER && api__q_number_kind(&t) != QN_DURATION) {
         q->fill = FILL_NUMBER;
         q->fill_v = strtod(t.text, NULL) * (neg ? -1 : 1);
-    } else if (((t.kind == QT_STRING || is_bool(&t) || q_op(&t, "(")) && !neg) ||
+    } else if (((t.kind == QT_STRING || api__iq_is_bool(&t) || api__iq_q_op(&t, "(")) && !neg) ||
                t.kind == QT_NUMBER) {
         /* influxd reads the argument whole, then wants a number: fill('x'), fill((1)),
          * fill(1h), fill(-1h) (a number that is no duration was read above) */
-        if ((q_op(&t, "(") && skim_operand(r, s, &t, 0)) || skim_tail(r, s, 0))
+        if ((api__iq_q_op(&t, "(") && api__iq_skim_operand(r, s, &t, 0)) || api__iq_skim_tail(r, s, 0))
             return -1;
         api__qs_next(s, &p);
-        if (!q_op(&p, ")")) {
+        if (!api__iq_q_op(&p, ")")) {
             api__q_parse_error(r, &p, ")");
             return -1;
         }
@@ -1358,11 +804,11 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
     } else if (api__q_unbound(r, &t)) {
         return -1;
     } else {
-        unsupported(q, s, "fill(", t.text);
+        api__iq_unsupported(q, s, "fill(", t.text);
         return 1;
     }
     api__qs_next(s, &p);
-    if (!q_op(&p, ")")) {
+    if (!api__iq_q_op(&p, ")")) {
         api__q_parse_error(r, &p, ")");
         return -1;
     }
@@ -1413,7 +859,7 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                     *s = at;
                 at = *s;
                 api__qs_next(s, &t);
-                if (!q_op(&t, ",")) {
+                if (!api__iq_q_op(&t, ",")) {
                     *s = at;
                     if (n == 0)
                         break;
@@ -1434,27 +880,27 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
         } else if (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0) {
             /* Zone rules need the tz database read thread-safely (glibc's localtime_r reads
              * the process-wide TZ): vigild's buckets and times stay UTC. */
-            mark_unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
+            api__iq_mark_unsupported(q, s, "tz(): vigild's buckets and times are UTC", NULL);
             /* influxd's parseLocation: tz('zone'), the statement's last clause */
             api__qs_next(s, &t);
-            if (!q_op(&t, "(")) {
+            if (!api__iq_q_op(&t, "(")) {
                 api__error(r, 400, "error parsing query: tz must be a function call");
                 return -1;
             }
             call_paren(s);
             qtoken_t zone;
             api__qs_next(s, &zone);
-            if (skim_operand(r, s, &zone, 0))
+            if (api__iq_skim_operand(r, s, &zone, 0))
                 return -1;
             const char *after = s->p;
-            if (skim_tail(r, s, 0))
+            if (api__iq_skim_tail(r, s, 0))
                 return -1;
             if (zone.kind != QT_STRING || s->p != after) {
                 api__error(r, 400, "error parsing query: expected string argument in tz()");
                 return -1;
             }
             api__qs_next(s, &t);
-            if (!q_op(&t, ")")) {
+            if (!api__iq_q_op(&t, ")")) {
                 api__q_parse_error(r, &t, ")");
                 return -1;
             }
@@ -1491,9 +937,9 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
             return 0; /* read to its end; what vigild does not support is otherwise read on
                        * (influxd's parse errors after it are its 400) */
         api__qs_next(s, &t);
-    } while (q_op(&t, ","));
+    } while (api__iq_q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {
-        unsupported(q, s, "SELECT INTO", NULL);
+        api__iq_unsupported(q, s, "SELECT INTO", NULL);
         return 0;
     }
     if (!api__q_is(&t, "FROM")) {
@@ -1502,8 +948,8 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     }
     qscan_t at = *s;
     api__qs_next(s, &t);
-    if (q_op(&t, "(")) {
-        unsupported(q, s, "subqueries", NULL);
+    if (api__iq_q_op(&t, "(")) {
+        api__iq_unsupported(q, s, "subqueries", NULL);
         return 0;
     }
     *s = at;
@@ -1511,12 +957,12 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     if (api__iq_from(r, s, &t, &from_unsupported))
         return -1;
     if (from_unsupported != NULL)
-        mark_unsupported(q, s, from_unsupported, NULL);
+        api__iq_mark_unsupported(q, s, from_unsupported, NULL);
     q->from = t.text; /* what vigild does not support is read on */
     at = *s;
     api__qs_next(s, &t);
     if (api__q_is(&t, "WHERE")) {
-        int rc = read_condition(r, s, q, run);
+        int rc = api__iq_read_condition(r, s, q, run);
         if (rc)
             return rc < 0 ? -1 : 0;
         at = *s;

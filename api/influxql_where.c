@@ -1,0 +1,568 @@
+/* api/influxql_where.c: reads the WHERE condition of a SELECT of /query (influxql_select_read.c
+ * reads the rest of the statement, influxql_select.c answers it) into its select_t: comparisons
+ * of time with literals, RFC 3339 strings and now() plus or minus durations, kept as an
+ * inclusive range; the device tag = 'id', =~ /re/ or != ''; AND, the ORs influxd reduces (of
+ * true and false, and of the device tag's conditions) and parentheses, with influxd 1.6.7's
+ * parse errors (400) and its statement errors for a literal or a name alone as a condition. What
+ * vigild does not answer (other ORs, conditions on fields or on other tags, math) sets
+ * q->unsupported, the statement's error, and the condition is read on for influxd's parse errors.
+ *
+ * Times are held within +-2^62 ns (time_add), so that the range's arithmetic cannot overflow.
+ * Any thread; no state. */
+#include "influxql_select.h"
+#include "vtime.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* a + b held within +-2^62 ns (146 years from 1970), so that what the range does later (+-1 ns,
+ * ms conversions, buckets) cannot overflow: a time out there holds no reading anyway. */
+static int64_t time_add(int64_t a, int64_t b)
+{
+    const int64_t lim = (int64_t)1 << 62;
+    int64_t sum;
+    if (__builtin_add_overflow(a, b, &sum))
+        sum = a > 0 ? lim : -lim;
+    return sum > lim ? lim : sum < -lim ? -lim : sum;
+}
+
+int64_t api__iq_ms_to_ns(int64_t ms)
+{
+    const int64_t lim = ((int64_t)1 << 62) / 1000000;
+    return (ms > lim ? lim : ms < -lim ? -lim : ms) * 1000000;
+}
+
+/* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
+ * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
+ * time vigild reads: q->unsupported), or -1 (parse error). */
+static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
+{
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (t.kind == QT_IDENT && strcasecmp(t.text, "now") == 0) {
+        qtoken_t a, b;
+        api__qs_next(s, &a);
+        api__qs_next(s, &b);
+        if (!api__iq_q_op(&a, "(") || !api__iq_q_op(&b, ")")) {
+            api__q_parse_error(r, &b, ")");
+            return -1;
+        }
+        *ns = api__iq_ms_to_ns(run ? run->now_ms : 0);
+    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_INTEGER) {
+        errno = 0;
+        *ns = strtoll(t.text, NULL, 10);
+        if (errno == ERANGE) {
+            api__error(r, 400, "error parsing query: unable to parse integer at line %d, char %d",
+                       t.line, t.col);
+            return -1;
+        }
+    } else if (t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION) {
+        if (api__iq_time_duration(r, &t, ns))
+            return -1;
+    } else if (t.value != NULL) {
+        int64_t ms;
+        if (vtime_parse_rfc3339(t.value, strlen(t.value), &ms)) {
+            api__iq_mark_unsupported(q, s, "this time: ", t.text);
+            *ns = 0;
+            return api__iq_skim_tail(r, s, 1); /* read on */
+        }
+        *ns = api__iq_ms_to_ns(ms);
+    } else if (api__q_bad_operand(&t)) {
+        return api__q_operand_error(r, s, &t, 1);
+    } else {
+        api__iq_mark_unsupported(q, s, "this time value: ", t.text);
+        *ns = 0;
+        return api__iq_skim_operand(r, s, &t, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0; /* read on */
+    }
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t op, d;
+        api__qs_next(s, &op);
+        if (!api__iq_q_op(&op, "+") && !api__iq_q_op(&op, "-")) {
+            *s = at;
+            return 0;
+        }
+        api__qs_next(s, &d);
+        int64_t dns;
+        if (api__q_bad_operand(&d))
+            return api__q_operand_error(r, s, &d, 1);
+        if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
+            api__iq_mark_unsupported(q, s, "this time arithmetic: ", d.text);
+            return api__iq_skim_operand(r, s, &d, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0; /* read on */
+        }
+        if (api__iq_time_duration(r, &d, &dns))
+            return -1;
+        /* Go's -d: a bound -2^63 ns ("-1ns9223372036854775807ns") negates to itself. */
+        *ns = time_add(*ns, op.text[0] == '+' ? dns : (int64_t)(0 - (uint64_t)dns));
+    }
+}
+
+
+/* Forgets a literal field's error: influxd judges the condition first (SELECT 'x' FROM m
+ * WHERE 'y': its error names 'y'). */
+static void condition_first(select_t *q)
+{
+    if (q->field_error) {
+        q->unsupported = NULL;
+        q->influxd_error = q->field_error = 0;
+    }
+}
+
+/* A name alone as a condition (t; its ::type between *cast and *end, if any): influxd's
+ * statement error naming it as Go prints it (QuoteIdent, then ::type). Returns 0. */
+static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
+                     const qscan_t *end)
+{
+    static const char *const types[] = {"float",   "integer", "unsigned", "string",
+                                        "boolean", "tag",     "field"};
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_printf(&b, "invalid condition expression: ");
+    api__iq_quote_ident(&b, t->text);
+    int known = 1;
+    if (cast->p != end->p) { /* "::" then the type's name */
+        qscan_t at = *cast;
+        qtoken_t c;
+        api__qs_next(&at, &c);
+        api__qs_next(&at, &c);
+        known = 0;
+        for (size_t i = 0; i < sizeof types / sizeof types[0] && !known; i++)
+            if (strcasecmp(c.text, types[i]) == 0) {
+                sbuf_printf(&b, "::%s", types[i]);
+                known = 1;
+            }
+    }
+    condition_first(q);
+    if (b.oom || !known)
+        api__iq_mark_unsupported(q, s, "a name alone as a condition", NULL);
+    else
+        api__iq_mark_influxd_error(q, s, b.data);
+    sbuf_deinit(&b);
+    return 0;
+}
+
+/* Reads a literal that is a whole condition (t, from s): TRUE keeps every point, FALSE none;
+ * another literal is influxd's statement error naming it as Go prints it ('x' quoted with \n,
+ * \\ and \' escaped; an integer as an int64; a number with 3 decimals; a duration in its
+ * largest whole unit). Returns 0, or -1 (a number or duration influxd cannot read: its 400). */
+static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *t)
+{
+    if (api__q_is(t, "TRUE"))
+        return 0;
+    if (api__q_is(t, "FALSE")) {
+        q->device_none = 1; /* no point meets it: influxd answers no series */
+        return 0;
+    }
+    if (api__iq_bad_number(r, t))
+        return -1;
+    static const char head[] = "invalid condition expression: ";
+    sbuf_t b;
+    sbuf_init(&b);
+    sbuf_append(&b, head, sizeof head - 1);
+    if (t->kind == QT_STRING) {
+        sbuf_append(&b, "'", 1);
+        for (const char *c = t->value; *c; c++)
+            if (*c == '\n' || *c == '\\' || *c == '\'')
+                sbuf_printf(&b, "\\%c", *c == '\n' ? 'n' : *c);
+            else
+                sbuf_append(&b, c, 1);
+        sbuf_append(&b, "'", 1);
+    } else if (api__q_number_kind(t) == QN_INTEGER) {
+        /* Past int64, influxd reads an unsigned literal (past uint64: bad_number). */
+        errno = 0;
+        long long v = strtoll(t->text, NULL, 10);
+        if (errno != ERANGE)
+            sbuf_printf(&b, "%lld", v);
+        else
+            sbuf_printf(&b, "%llu", strtoull(t->text, NULL, 10));
+    } else if (api__q_number_kind(t) == QN_NUMBER) {
+        sbuf_printf(&b, "%.3f", strtod(t->text, NULL));
+    } else {
+        static const struct {
+            const char *unit;
+            int64_t ns;
+        } units[] = {
+            {"w", 604800000000000}, {"d", 86400000000000}, {"h", 3600000000000}, {"m", 60000000000},
+            {"s", 1000000000},      {"ms", 1000000},       {"u", 1000},          {"ns", 1}};
+        int64_t ns;
+        if (api__iq_time_duration(r, t, &ns)) {
+            sbuf_deinit(&b);
+            return -1;
+        }
+        size_t k = 0;
+        while (ns != 0 && ns % units[k].ns != 0)
+            k++;
+        sbuf_printf(&b, "%lld%s", (long long)(ns == 0 ? 0 : ns / units[k].ns),
+                    ns == 0 ? "s" : units[k].unit);
+    }
+    condition_first(q);
+    if (b.oom)
+        api__iq_mark_unsupported(q, s, "a literal as a condition", NULL);
+    else
+        api__iq_mark_influxd_error(q, s, b.data);
+    sbuf_deinit(&b);
+    return 0;
+}
+
+/* Reads on after a comparison's operator op that vigild does not answer: its right side and
+ * whatever follows (a regex after =~ and !~). Returns 0 or 1 (op is no operator: read to the
+ * end), or -1 (parse error answered). */
+static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
+{
+    const char *re;
+    qtoken_t t;
+    if (!api__iq_is_binary_op(op)) {
+        api__iq_skip(s);
+        return 1;
+    }
+    if (api__iq_q_op(op, "=~") || api__iq_q_op(op, "!~")) {
+        if (api__iq_regex(r, s, &re))
+            return -1;
+    } else {
+        api__qs_next(s, &t);
+        if (api__iq_skim_operand(r, s, &t, 1))
+            return -1;
+    }
+    return api__iq_skim_tail(r, s, 1) ? -1 : 0;
+}
+
+/* What read_comparison read, for read_condition's OR: a regex on the device tag, the literal
+ * true or false, = 'id' or != '' on the device tag, or anything else. */
+enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
+
+/* Whether t is a literal a comparison of literals reads: a string, a number, a duration (1h;
+ * also one influxd refuses, 1e3: its 400 when read), true or false. */
+static int plain_literal(const qtoken_t *t)
+{
+    return t->kind == QT_STRING || api__iq_is_bool(t) || t->kind == QT_NUMBER;
+}
+
+/* lhs against rhs, two integers' texts (-1, 0 or 1): digits up to 2^64 - 1 (influxd's unsigned
+ * literal past int64: compared exactly, not saturated), or a bound parameter's "-5". Into *eq
+ * whether = holds as influxd reduces it: a negative integer against an unsigned one is cast
+ * to uint64 for = and != (-5 = 18446744073709551611), not for the order. */
+static int integer_cmp(const char *lhs, const char *rhs, int *eq)
+{
+    int neg_a = lhs[0] == '-', neg_b = rhs[0] == '-';
+    if (neg_a != neg_b) {
+        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
+        *eq = (neg_a ? b : a) > (unsigned long long)INT64_MAX && a == b; /* strtoull wraps "-5" */
+        return neg_a ? -1 : 1;
+    }
+    int c;
+    if (neg_a) {
+        long long a = strtoll(lhs, NULL, 10), b = strtoll(rhs, NULL, 10);
+        c = (a > b) - (a < b);
+    } else {
+        unsigned long long a = strtoull(lhs, NULL, 10), b = strtoull(rhs, NULL, 10);
+        c = (a > b) - (a < b);
+    }
+    *eq = c == 0;
+    return c;
+}
+
+/* Reads a comparison of two literals (lhs, read; s before its operator): influxd reduces it
+ * before it reads a point, so 'x' = 'x', 1 < 2.5, true != false keep every point and a false
+ * one none. Numbers compare as numbers (integers as integers); strings and booleans only by =
+ * and != (ordered, or of two kinds: false, as influxd answers them). Anything else after a
+ * literal ('x' =~ /x/, 'x' = device, 1 + 1 = 2) is vigild's statement error, read on.
+ * Returns 0, or -1 (parse error answered). */
+static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *lhs,
+                              enum cmp_kind *kind)
+{
+    static const char *const ops[] = {"=", "!=", "<", "<=", ">", ">="};
+    qscan_t at = *s;
+    qtoken_t op, rhs, next;
+    api__qs_next(s, &op);
+    size_t k = 0;
+    while (k < sizeof ops / sizeof ops[0] && !api__iq_q_op(&op, ops[k]))
+        k++;
+    if (k < sizeof ops / sizeof ops[0] && plain_literal(lhs)) {
+        api__qs_next(s, &rhs);
+        if ((api__iq_q_op(&rhs, "-") || api__iq_q_op(&rhs, "+")) && api__iq_bad_number(r, lhs))
+            return -1; /* influxd reads the left literal before the sign: its error first */
+        if (api__iq_signed_literal(r, s, &rhs) < 0)
+            return -1;
+        qscan_t after = *s;
+        api__qs_next(&after, &next);
+        if (plain_literal(&rhs) &&
+            (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
+            if (api__iq_bad_number(r, lhs) || api__iq_bad_number(r, &rhs)) /* the left one first, as influxd */
+                return -1;
+            int dur_a = lhs->kind == QT_NUMBER && api__q_number_kind(lhs) == QN_DURATION;
+            int dur_b = rhs.kind == QT_NUMBER && api__q_number_kind(&rhs) == QN_DURATION;
+            int64_t ns_a = 0, ns_b = 0;
+            if (dur_a)
+                (void)api__q_parse_duration(lhs->text, &ns_a); /* read above */
+            if (dur_b)
+                (void)api__q_parse_duration(rhs.text, &ns_b);
+            int c = 0, kinds = 1, eq = -1; /* c: lhs against rhs, -1, 0 or 1; eq: = holds */
+            if (dur_a || dur_b) {
+                /* Two durations compare by value (1h = 60m); a duration and anything else,
+                 * even an integer (1u = 1000), stay unreduced: no point meets them. */
+                if (dur_a && dur_b)
+                    c = (ns_a > ns_b) - (ns_a < ns_b);
+                else
+                    kinds = 0;
+            } else if (lhs->kind == QT_NUMBER && rhs.kind == QT_NUMBER) {
+                if (api__q_number_kind(lhs) == QN_INTEGER &&
+                    api__q_number_kind(&rhs) == QN_INTEGER) {
+                    c = integer_cmp(lhs->text, rhs.text, &eq);
+                } else {
+                    double a = strtod(lhs->text, NULL), b = strtod(rhs.text, NULL);
+                    c = (a > b) - (a < b);
+                }
+            } else if (lhs->kind == QT_STRING && rhs.kind == QT_STRING) {
+                c = strcmp(lhs->value, rhs.value) != 0;
+                kinds = 2; /* = and != only */
+            } else if (api__iq_is_bool(lhs) && api__iq_is_bool(&rhs)) {
+                c = strcmp(lhs->text, rhs.text) != 0;
+                kinds = 2;
+            } else {
+                kinds = 0; /* of two kinds */
+            }
+            int met = 0;
+            if (eq < 0)
+                eq = c == 0;
+            if (kinds == 1)
+                met = k == 0   ? eq
+                      : k == 1 ? !eq
+                      : k == 2 ? c < 0
+                      : k == 3 ? c <= 0
+                      : k == 4 ? c > 0
+                               : c >= 0;
+            else if (kinds == 2)
+                met = k == 0 ? c == 0 : k == 1 ? c != 0 : 0;
+            *kind = met ? CK_TRUE : CK_FALSE;
+            if (!met)
+                q->device_none = 1; /* no point meets it: influxd answers no series */
+            return 0;
+        }
+    }
+    *s = at;
+    api__iq_mark_unsupported(q, s, "this condition: ", lhs->text); /* read on */
+    return api__iq_skim_operand(r, s, (qtoken_t *)lhs, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
+}
+
+/* Reads a comparison on the device tag after its operator op (s after op): = 'id', != '' or
+ * =~ /re/ into q; *kind says which. Returns as read_comparison. */
+static int device_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *op,
+                             enum cmp_kind *kind)
+{
+    qtoken_t v;
+    /* The conditions on the device tag are ANDed: = 'id' and =~ /re/ each narrow the devices
+     * (select_run checks an id against the regexes), != '' keeps every one (device_any), and
+     * two that no device meets (= '', two ids) leave none, as influxd answers them. Two
+     * regexes: both met, or with OR between them (read_condition) either; their alternatives
+     * count against the statement's one budget (api__iq_regex). */
+    if (api__iq_q_op(op, "=~")) {
+        /* Grafana's template variables: /^pump-7$/, /^(pump-7|pump-8)$/. */
+        const char *re;
+        if (api__iq_regex(r, s, &re))
+            return -1;
+        if (q->device_re2 != NULL) {
+            api__iq_unsupported(q, s, "more than two regular expressions on the device tag", NULL);
+            return 1;
+        }
+        *(q->device_re != NULL ? &q->device_re2 : &q->device_re) = re;
+        *kind = CK_RE;
+        return 0;
+    }
+    int ne = api__iq_q_op(op, "!=");
+    if (!(api__iq_q_op(op, "=") || ne)) {
+        api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return skim_rhs(r, s, op);
+    }
+    api__qs_next(s, &v);
+    if (api__q_bad_operand(&v))
+        return api__q_operand_error(r, s, &v, 1);
+    if (v.value == NULL || (ne && v.value[0] != '\0')) {
+        api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        return api__iq_skim_operand(r, s, &v, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0; /* read on */
+    }
+    *kind = CK_DEVICE;
+    if (ne)
+        q->device_any = 1; /* every device has a name */
+    else if (v.value[0] == '\0' || (q->device[0] != '\0' && strcmp(q->device, v.value) != 0))
+        q->device_none = 1; /* no device has the empty name, nor two names */
+    else
+        q->device = v.value;
+    return 0;
+}
+
+/* Whether the ::type between cast and end (none when they are one place) reads a tag: none, or
+ * ::tag. influxd reads "device"::field (or ::string ...) as a field no point has. */
+static int cast_is_tag(const qscan_t *cast, const qscan_t *end)
+{
+    if (cast->p == end->p)
+        return 1;
+    qscan_t at = *cast;
+    qtoken_t c;
+    api__qs_next(&at, &c); /* "::" */
+    api__qs_next(&at, &c);
+    return api__q_is(&c, "TAG");
+}
+
+/* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
+ * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
+ * -1 (parse error). */
+static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
+                           enum cmp_kind *kind)
+{
+    qtoken_t lhs, op;
+    *kind = CK_OTHER;
+    api__qs_next(s, &lhs);
+    if (api__iq_q_op(&lhs, "(")) {
+        if (api__q_nest(r, s, &lhs))
+            return -1;
+        int rc = api__iq_read_condition(r, s, q, run);
+        s->depth--;
+        if (rc)
+            return rc;
+        api__qs_next(s, &op);
+        if (!api__iq_q_op(&op, ")")) {
+            api__q_parse_error(r, &op, ")");
+            return -1;
+        }
+        return 0;
+    }
+    if (api__q_bad_operand(&lhs))
+        return api__q_operand_error(r, s, &lhs, 1);
+    if (api__iq_signed_literal(r, s, &lhs) < 0)
+        return -1;
+    if (lhs.kind == QT_STRING || lhs.kind == QT_NUMBER || api__iq_is_bool(&lhs)) {
+        /* A literal alone ("WHERE '(' ..."): influxd reads it as the whole condition, then
+         * judges what follows (read on for its errors): true keeps every point, false none,
+         * another literal is its statement error. */
+        qscan_t at = *s;
+        api__qs_next(s, &op);
+        *s = at;
+        if (op.kind != QT_OTHER || api__iq_q_op(&op, ")")) {
+            *kind = api__q_is(&lhs, "TRUE")    ? CK_TRUE
+                    : api__q_is(&lhs, "FALSE") ? CK_FALSE
+                                               : CK_OTHER;
+            return lone_literal(r, s, q, &lhs);
+        }
+        return literal_comparison(r, s, q, &lhs, kind);
+    }
+    if (api__iq_q_op(&lhs, "-") || api__iq_q_op(&lhs, "+") || (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
+        api__iq_mark_unsupported(q, s, "this condition: ", lhs.text); /* "-temp > 5": read on */
+        return api__iq_skim_operand(r, s, &lhs, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
+    }
+    if (lhs.kind != QT_IDENT) {
+        api__q_parse_error(r, &lhs, "identifier");
+        return -1;
+    }
+    qscan_t cast_at = *s;
+    if (api__iq_skip_cast(r, s))
+        return -1;
+    qscan_t op_at = *s;
+    api__qs_next(s, &op);
+    if (op.kind != QT_OTHER || api__iq_q_op(&op, ")")) {
+        *s = op_at; /* a name alone ("WHERE device =~ /a/ OR device"): read on */
+        return lone_name(s, q, &lhs, &cast_at, &op_at);
+    }
+    if (strcasecmp(lhs.text, "time") == 0) {
+        static const char *const ops[] = {">=", ">", "<=", "<", "="};
+        int k = 0;
+        while (k < 5 && !api__iq_q_op(&op, ops[k]))
+            k++;
+        if (k == 5) {
+            api__iq_mark_unsupported(q, s, "this comparison of time: ", op.text);
+            return skim_rhs(r, s, &op);
+        }
+        int64_t ns;
+        int rc = read_time(r, s, q, run, &ns);
+        if (rc)
+            return rc;
+        /* Kept as an inclusive range, as influxd keeps it (time < t is time <= t - 1ns). */
+        ns = time_add(ns, 0);
+        if ((k <= 1 || k == 4) && time_add(ns, k == 1) > q->lo_ns)
+            q->lo_ns = time_add(ns, k == 1);
+        if ((k == 2 || k == 3 || k == 4) && time_add(ns, -(k == 3)) < q->hi_ns)
+            q->hi_ns = time_add(ns, -(k == 3));
+        return 0;
+    }
+    if (strcmp(lhs.text, r->srv->device_tag) != 0) {
+        api__iq_mark_unsupported(q, s,
+                         "conditions on a field or on a tag other than the device tag: ", lhs.text);
+        return skim_rhs(r, s, &op);
+    }
+    /* device::field = 'x' (or ::string, ::float ...): to influxd a field no point has, so no
+     * point meets the comparison (read whole first, for its errors) */
+    const select_t before = *q;
+    int rc = device_comparison(r, s, q, &op, kind);
+    if (rc == 0 && q->unsupported == before.unsupported && !cast_is_tag(&cast_at, &op_at)) {
+        *q = before;
+        q->device_none = 1;
+        *kind = CK_FALSE;
+    }
+    return rc;
+}
+
+/* Reads comparisons joined by AND, or joined by OR (not both at one level: a parenthesised
+ * condition is one comparison). An OR of the literals true and false, = 'id' / != '' and
+ * regexes on the device tag is reduced as influxd reduces it: true met makes the level every
+ * point (what its comparisons set is undone), false drops out; what is left may be one
+ * comparison, or two regexes (either met: a third is unsupported). Any other OR is
+ * unsupported, read on for influxd's parse errors. */
+int api__iq_read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
+{
+    static const char or_msg[] = "OR in WHERE";
+    const select_t start = *q; /* true OR ...: the level reads as if it were not there */
+    int any_and = 0, any_or = 0, n_true = 0, n_re = 0, n_kept = 0, other = 0;
+    for (;;) {
+        enum cmp_kind kind;
+        int none = q->device_none;
+        int rc = read_comparison(r, s, q, run, &kind);
+        if (rc)
+            return rc;
+        qscan_t at = *s;
+        qtoken_t t;
+        api__qs_next(s, &t);
+        if (api__iq_is_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
+            /* device = 'x' * 2, time > 0 * 5, (device = 'x') = true: influxd reads math or
+             * another comparison on; vigild's statement error, read on for its parse errors */
+            api__iq_mark_unsupported(q, s, "math or a comparison after a comparison: ", t.text);
+            *s = at;
+            if (api__iq_skim_tail(r, s, 1))
+                return -1;
+            kind = CK_OTHER;
+            at = *s;
+            api__qs_next(s, &t);
+        }
+        int is_or = api__q_is(&t, "OR"), is_and = api__q_is(&t, "AND");
+        if (kind == CK_FALSE && (any_or || is_or))
+            q->device_none = none; /* false OR x is x */
+        n_true += kind == CK_TRUE;
+        n_re += kind == CK_RE;
+        n_kept += kind != CK_FALSE && kind != CK_TRUE;
+        other |= kind == CK_OTHER;
+        if (is_or && (n_kept > n_re || other) && q->unsupported == NULL)
+            q->unsupported = or_msg; /* until a false or true leaves a reduction vigild reads */
+        if (!is_or && !is_and) {
+            *s = at;
+            if (!any_or)
+                return 0;
+            if (other || any_and || (n_true == 0 && n_kept > 1 && n_kept > n_re)) {
+                api__iq_mark_unsupported(q, s, or_msg, NULL); /* the rest is read on */
+                return 0;
+            }
+            if (q->unsupported == or_msg && start.unsupported != or_msg)
+                q->unsupported = NULL; /* this level's own: an earlier OR's stays */
+            if (n_true > 0)
+                *q = start;
+            else if (n_kept == 0)
+                q->device_none = 1; /* false OR false */
+            else if (n_kept == 2)
+                q->device_re_or = 1; /* between the two: a third regex is unsupported */
+            return 0;
+        }
+        any_and |= is_and;
+        any_or |= is_or;
+        if (any_or && any_and) /* read on: the level's reduction is not made */
+            api__iq_mark_unsupported(q, s, or_msg, NULL);
+    }
+}
