@@ -382,7 +382,8 @@ int api__iq_skip_cast(api_request_t *r, qscan_t *s)
 static void unsigned_cast(select_t *q, qscan_t *s, const struct sel_field *f)
 {
     if (f->cast == CAST_UNSIGNED)
-        api__iq_mark_unsupported(q, s, "::unsigned on a field (influxd wraps negative values)", NULL);
+        api__iq_mark_unsupported(q, s, "::unsigned on a field (influxd wraps negative values)",
+                                 NULL);
 }
 
 /* skip_cast, and for a field's cast what it makes of the field's values (cast not NULL; left
@@ -531,7 +532,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
             return api__q_keyword_name(r, s, "AS");
         }
         api__qs_next(s, &arg);
-        if (api__q_bad_operand(&arg) && !api__iq_q_op(&arg, ")")) /* mean() is influxd's statement error */
+        if (api__q_bad_operand(&arg) &&
+            !api__iq_q_op(&arg, ")")) /* mean() is influxd's statement error */
             return api__q_operand_error(r, s, &arg, 0);
         if (api__iq_q_op(&arg, ")")) { /* influxd's words; the statement read on */
             char msg[80];
@@ -574,7 +576,8 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
         }
         unsigned_cast(q, s, f);
         api__qs_next(s, &paren);
-        if (api__iq_q_op(&paren, ",")) { /* a second argument: influxd's parse error when it is none */
+        /* a second argument: influxd's parse error when it is none */
+        if (api__iq_q_op(&paren, ",")) {
             qtoken_t next;
             qscan_t after = *s;
             api__qs_next(&after, &next);
@@ -649,7 +652,8 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
     qtoken_t t, p;
     for (int i = 0; i < 2; i++) {
         api__qs_next(s, &t);
-        if (api__q_bad_operand(&t) && !(i == 0 && api__iq_q_op(&t, ")"))) /* time() is a statement error */
+        if (api__q_bad_operand(&t) &&
+            !(i == 0 && api__iq_q_op(&t, ")"))) /* time() is a statement error */
             return api__q_operand_error(r, s, &t, 0);
         if (i == 0 && api__iq_q_op(&t, ")")) { /* influxd's words; read on */
             api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
@@ -666,7 +670,8 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
          * negative ({"duration": "-5m"}): an offset as time(10s, -5m); an interval not. */
         if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || (ns < 0 && i == 0) ||
             ns == INT64_MIN || ns % 1000000 != 0) {
-            api__iq_mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ", t.text);
+            api__iq_mark_unsupported(q, s,
+                                     "this GROUP BY time() (a duration of whole ms): ", t.text);
             if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0)) /* read on */
                 return -1;
         } else {
@@ -692,7 +697,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
             return api__q_operand_error(r, s, &t, 0);
-        int star = api__iq_q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER || api__iq_is_bool(&t);
+        int star = api__iq_q_op(&t, "*") || t.kind == QT_STRING || t.kind == QT_NUMBER ||
+                   api__iq_is_bool(&t);
         if (star) {
             api__iq_mark_unsupported(q, s, "GROUP BY ", t.text); /* read on */
         } else if (api__q_unbound(r, &t)) {
@@ -711,7 +717,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
         } else if (strcasecmp(t.text, "time") != 0) {
             if (strcmp(t.text, r->srv->device_tag) != 0) /* read on */
-                api__iq_mark_unsupported(q, s, "GROUP BY a tag other than the device tag: ", t.text);
+                api__iq_mark_unsupported(q, s,
+                                         "GROUP BY a tag other than the device tag: ", t.text);
             else
                 q->group_tag = 1;
             if (api__iq_skip_cast(r, s))
@@ -792,7 +799,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                t.kind == QT_NUMBER) {
         /* influxd reads the argument whole, then wants a number: fill('x'), fill((1)),
          * fill(1h), fill(-1h) (a number that is no duration was read above) */
-        if ((api__iq_q_op(&t, "(") && api__iq_skim_operand(r, s, &t, 0)) || api__iq_skim_tail(r, s, 0))
+        if ((api__iq_q_op(&t, "(") && api__iq_skim_operand(r, s, &t, 0)) ||
+            api__iq_skim_tail(r, s, 0))
             return -1;
         api__qs_next(s, &p);
         if (!api__iq_q_op(&p, ")")) {

@@ -74,7 +74,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else {
         api__iq_mark_unsupported(q, s, "this time value: ", t.text);
         *ns = 0;
-        return api__iq_skim_operand(r, s, &t, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0; /* read on */
+        /* read on */
+        return api__iq_skim_operand(r, s, &t, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
     }
     for (;;) {
         qscan_t at = *s;
@@ -90,7 +91,8 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
             return api__q_operand_error(r, s, &d, 1);
         if (d.kind != QT_NUMBER || api__q_number_kind(&d) != QN_DURATION) {
             api__iq_mark_unsupported(q, s, "this time arithmetic: ", d.text);
-            return api__iq_skim_operand(r, s, &d, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0; /* read on */
+            /* read on */
+            return api__iq_skim_operand(r, s, &d, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
         }
         if (api__iq_time_duration(r, &d, &dns))
             return -1;
@@ -289,7 +291,8 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
         api__qs_next(&after, &next);
         if (plain_literal(&rhs) &&
             (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
-            if (api__iq_bad_number(r, lhs) || api__iq_bad_number(r, &rhs)) /* the left one first, as influxd */
+            if (api__iq_bad_number(r, lhs) ||
+                api__iq_bad_number(r, &rhs)) /* the left one first, as influxd */
                 return -1;
             int dur_a = lhs->kind == QT_NUMBER && api__q_number_kind(lhs) == QN_DURATION;
             int dur_b = rhs.kind == QT_NUMBER && api__q_number_kind(&rhs) == QN_DURATION;
@@ -372,15 +375,18 @@ static int device_comparison(api_request_t *r, qscan_t *s, select_t *q, const qt
     }
     int ne = api__iq_q_op(op, "!=");
     if (!(api__iq_q_op(op, "=") || ne)) {
-        api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
+        api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')",
+                                 NULL);
         return skim_rhs(r, s, op);
     }
     api__qs_next(s, &v);
     if (api__q_bad_operand(&v))
         return api__q_operand_error(r, s, &v, 1);
     if (v.value == NULL || (ne && v.value[0] != '\0')) {
-        api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')", NULL);
-        return api__iq_skim_operand(r, s, &v, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0; /* read on */
+        api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')",
+                                 NULL);
+        /* read on */
+        return api__iq_skim_operand(r, s, &v, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
     }
     *kind = CK_DEVICE;
     if (ne)
@@ -447,7 +453,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         }
         return literal_comparison(r, s, q, &lhs, kind);
     }
-    if (api__iq_q_op(&lhs, "-") || api__iq_q_op(&lhs, "+") || (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
+    if (api__iq_q_op(&lhs, "-") || api__iq_q_op(&lhs, "+") ||
+        (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {
         api__iq_mark_unsupported(q, s, "this condition: ", lhs.text); /* "-temp > 5": read on */
         return api__iq_skim_operand(r, s, &lhs, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
     }
