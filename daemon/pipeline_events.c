@@ -30,17 +30,18 @@
  *
  * Invariants: d->events holds at most o.events events, oldest first (the oldest dropped for a
  * new one); only the last may be active (end_ts < 0); ids grow by one per event opened. An
- * ended event's sides never change. d->cleared names at most one event, the newest, and only
- * while it may still be continued (its info owned, freed by cleared_forget).
+ * ended event's sides never change. d->cleared names at most one event, the newest, ended
+ * cleared, until the next opening or a break forgets it (its info owned, freed by
+ * cleared_forget); the bound in readings is checked where it is used.
  *
  * Threads: every entry point runs with d->mu held and takes no other lock of the pipeline's
- * (persist_event and the chain break put to the store and publish to the hub under it, as
- * the step does). pipeline__track_event: the device's shard (point_finish), the restore's
- * catch-up included. pipeline__event_end: the shard (a reading in a maintenance period) or an
- * API thread (accept, a maintenance POST). pipeline__event_chain_break: those and the rollback
- * and weights PUT. pipeline__event_chain_restore and pipeline__event_sides_restore: the restore,
- * before readings flow; the chain restore queries the store, so not inside another query's
- * callback. pipeline__event_add / pipeline__events_clear: with d->mu, or d not shared. */
+ * (under it persist_event and the chain break put to the store, and persist_event publishes to
+ * the hub, as the step does). pipeline__track_event: the device's shard (point_finish), the
+ * restore's catch-up included. pipeline__event_end: the shard (a reading in a maintenance
+ * period) or an API thread (accept, a maintenance POST). pipeline__event_chain_break: those and
+ * the rollback and weights PUT. pipeline__event_chain_restore and pipeline__event_sides_restore:
+ * the restore, before readings flow; the chain restore queries the store, so not inside another
+ * query's callback. pipeline__event_add / pipeline__events_clear: with d->mu, or d not shared. */
 #include "log.h"
 #include "pipeline_int.h"
 #include "vtime.h"
