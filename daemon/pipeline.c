@@ -17,7 +17,10 @@
  * (ring_handoff); the writer thread reports each put (on_pred_stored) and frees the committed
  * blocks itself if the device's mutex is free (trylock: the writer never waits for a device),
  * else the shard does at the device's next reading. pipeline_destroy seals every ring's tail,
- * puts it and flushes the store before freeing the devices the reports name. */
+ * puts it and flushes the store before freeing the devices the reports name.
+ *
+ * A scored reading's anomaly event (open, extend, close, the chain rule) is pipeline_events.c's
+ * (pipeline__track_event, from point_finish); an operator's accept ends it there too. */
 #include "err.h"
 #include "log.h"
 #include "nice.h"
@@ -263,37 +266,6 @@ static void rings_save(pipeline_t *p)
     (void)store_flush(p->store);
 }
 
-struct event *pipeline__event_add(pipeline_t *p, struct dev *d)
-{
-    if (p->o.events == 0)
-        return NULL;
-    if (d->nevents == p->o.events) { /* drop the oldest */
-        free(d->events[0].note);
-        memmove(d->events, d->events + 1, (d->nevents - 1) * sizeof *d->events);
-        d->nevents--;
-    }
-    if (d->nevents == d->events_room) {
-        size_t room = d->events_room ? 2 * d->events_room : 1;
-        if (room > p->o.events)
-            room = p->o.events;
-        struct event *ev = realloc(d->events, room * sizeof *ev);
-        if (ev == NULL)
-            return NULL;
-        d->events = ev;
-        d->events_room = room;
-    }
-    struct event *e = &d->events[d->nevents++];
-    memset(e, 0, sizeof *e);
-    return e;
-}
-
-void pipeline__events_clear(struct dev *d)
-{
-    for (size_t i = 0; i < d->nevents; i++)
-        free(d->events[i].note);
-    d->nevents = 0;
-}
-
 /* (Re)creates the detector and the prediction ring for the channel set in d->ch. */
 static int dev_reset_detector(pipeline_t *p, struct dev *d)
 {
@@ -308,277 +280,6 @@ static int dev_reset_detector(pipeline_t *p, struct dev *d)
         return rc;
     pipeline__apply_limits(p, d);
     return detector_create(&d->det, &p->o.det, d->nch);
-}
-
-/* Stores the event as it opened or ended, and publishes it to the event streams (GET
- * /v1/events) as GET .../anomalies lists it now. Caller holds d->mu. */
-static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
-{
-    if (p->store == NULL && p->o.hub == NULL)
-        return;
-    char *js = pipeline__event_json(d, e);
-    if (js && p->store &&
-        store_event_put(p->store, d->name, (int64_t)e->id, e->start_ts, e->end_ts, js))
-        log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
-    api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
-    free(js);
-}
-
-/* An event continues the one before it when that one ended "cleared" at most
- * o.continue_within readings before it opened ([pipeline] event_continue_within; -1, "auto":
- * PIPE_CONTINUE_SHORTS err_short readings; docs/reliability.md, "One fault, one chain"): the
- * detector's quiet after an end is err_short readings, and a fault that is still there opens
- * again soon after it (the seventy-second round's overshoot in
- * tests/integration/test_evcont.py: 10 readings after the end); twice that leaves as much
- * again for an error that takes a few readings to build. 0: no event continues another. */
-#define PIPE_CONTINUE_SHORTS 2
-
-static uint64_t continue_within(const pipeline_t *p)
-{
-    if (p->o.continue_within >= 0)
-        return (uint64_t)p->o.continue_within;
-    return PIPE_CONTINUE_SHORTS * (uint64_t)p->o.det.err_short;
-}
-
-static int sign_of(float v)
-{
-    return v > 0 ? 1 : v < 0 ? -1 : 0; /* NaN: 0 */
-}
-
-/* The channel with the largest share (the first of equals), -1 when none has any. */
-static int lead_channel(const float *share, int nch)
-{
-    int lead = -1;
-    for (int c = 0; c < nch; c++)
-        if (share[c] > 0 && (lead < 0 || share[c] > share[lead]))
-            lead = c;
-    return lead;
-}
-
-static int mask_side(uint64_t above, uint64_t below, int c)
-{
-    return (above >> c & 1) ? 1 : (below >> c & 1) ? -1 : 0;
-}
-
-int pipeline__event_side(const struct dev *d, const struct event *e, int c)
-{
-    int side = e->end_ts < 0 ? sign_of(d->lean[c]) : 0;
-    return side ? side : mask_side(e->above, e->below, c);
-}
-
-/* On the reading (or the operator's action) that ends e, the active event: its sides are
- * fixed from d->lean (a restored event's where d->lean has none). */
-static void event_sides_fix(const struct dev *d, struct event *e)
-{
-    uint64_t above = 0, below = 0;
-    for (int c = 0; c < d->nch; c++) {
-        int side = sign_of(d->lean[c]);
-        if (side == 0)
-            side = mask_side(e->above, e->below, c);
-        above |= (uint64_t)(side > 0) << c;
-        below |= (uint64_t)(side < 0) << c;
-    }
-    e->above = above;
-    e->below = below;
-}
-
-void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *info_json)
-{
-    int lead;
-    uint64_t fault;
-    (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault);
-    for (int c = 0; c < d->nch; c++)
-        d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
-}
-
-static void cleared_forget(struct dev *d)
-{
-    free(d->cleared.info);
-    d->cleared.info = NULL;
-    d->cleared.id = 0;
-}
-
-void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
-{
-    struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
-    /* Stored "chain_broken", so that a restart does not restore the chain (review): the
-     * cleared event is the newest (an opening consumes it), in d->events or restored. Only
-     * within the bound: beyond it nothing continues it anyway, and an old row may be gone by
-     * retention (a put would bring it back). */
-    if (d->cleared.id != 0 && d->cleared.gen == d->gen && p->store != NULL &&
-        d->scored - d->cleared.scored <= continue_within(p)) { /* else nothing can continue it */
-        char *js = NULL;
-        int64_t start_ts = d->cleared.start_ts, end_ts = d->cleared.end_ts;
-        if (e && e->id == d->cleared.id && e->end_ts >= 0) {
-            e->chain_broken = 1;
-            js = pipeline__event_json(d, e);
-            start_ts = e->start_ts, end_ts = e->end_ts;
-        } else if (d->cleared.info) {
-            js = pipeline__event_info_break(d->cleared.info);
-        }
-        if (js && store_event_put(p->store, d->name, (int64_t)d->cleared.id, start_ts, end_ts, js))
-            log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
-        free(js);
-    }
-    cleared_forget(d);
-}
-
-/* Counts the points store_query reports (its limit bounds them): the count is all that is
- * wanted. */
-static int count_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
-{
-    (void)ts, (void)n, (void)ch, (void)v;
-    ++*(uint64_t *)arg;
-    return 0;
-}
-
-/* The newest stored event (store_events_query's first): its id, end and JSON (owned). */
-struct newest_event {
-    uint64_t id;
-    int64_t start_ts, end_ts;
-    char *info;
-};
-
-static int on_newest_event(void *arg, const char *device, int64_t id, int64_t start_ts,
-                           int64_t end_ts, const char *info_json)
-{
-    struct newest_event *ne = arg;
-    (void)device;
-    ne->id = id > 0 ? (uint64_t)id : 0;
-    ne->start_ts = start_ts;
-    ne->end_ts = end_ts;
-    if (ne->info == NULL)
-        ne->info = strdup(info_json);
-    return 0; /* limit 1: the only one */
-}
-
-void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
-{
-    uint64_t above, below, fault;
-    int lead;
-    const uint64_t within = continue_within(p);
-    cleared_forget(d);
-    if (within == 0 || p->store == NULL || d->det == NULL)
-        return;
-    struct newest_event ne = {0, -1, -1, NULL};
-    (void)store_events_query(p->store, d->name, 0, VTIME_MIN_MS, VTIME_MAX_MS + 1, 1,
-                             on_newest_event, &ne);
-    if (ne.info == NULL)
-        return; /* none stored, or the store failed: the chain is broken */
-    int why = pipeline__event_info_read(d, ne.info, &above, &below, &lead, &fault);
-    if (pipeline__event_info_broken(ne.info))
-        why = 0; /* broken after its end (pipeline__event_chain_break) */
-    /* Not the newest the detector knows, or ended after the save (the catch-up ends it
-     * again), or not cleared, or with no direction: nothing to continue. */
-    const uint64_t id = ne.id;
-    const int64_t end_ts = ne.end_ts;
-    if (id == 0 || id != d->next_event_id || end_ts < 0 || end_ts > d->last_ts ||
-        why != DET_END_CLEARED || lead < 0 || mask_side(above, below, lead) == 0) {
-        free(ne.info);
-        return;
-    }
-    /* The readings scored after its end before the stop: the store's (the saved detector had
-     * scored every one up to d->last_ts), at most within + 1 counted. */
-    uint64_t n = 0;
-    store_query_t q = {.device = d->name,
-                       .from_ms = end_ts + 1,
-                       .to_ms = d->last_ts + 1,
-                       .limit = (size_t)within + 1};
-    if (store_query(p->store, &q, count_point, &n) != 0 || n > within) {
-        free(ne.info);
-        return;
-    }
-    d->cleared.id = id;
-    d->cleared.info = ne.info;
-    d->cleared.start_ts = ne.start_ts;
-    d->cleared.end_ts = end_ts;
-    d->cleared.fault = fault ? fault : id;
-    d->cleared.scored = d->scored - n; /* d->scored: the save's, restored with the detector */
-    d->cleared.gen = d->gen;
-    d->cleared.ch = lead;
-    d->cleared.side = mask_side(above, below, lead);
-}
-
-/* On the reading that opened e: e continues d's previous event when that one ended cleared
- * (d->cleared) within the bound, led by the same channel (e's largest share so far, the
- * opening reading's) on the same side of its prediction. Consumes d->cleared. */
-static void event_link(pipeline_t *p, struct dev *d, struct event *e)
-{
-    const int c = lead_channel(e->share, d->nch);
-    if (d->cleared.id != 0 && d->cleared.id + 1 == e->id && d->cleared.gen == d->gen && c >= 0 &&
-        c == d->cleared.ch && sign_of(d->lean[c]) == d->cleared.side &&
-        d->scored - d->cleared.scored <= continue_within(p)) {
-        e->continues = d->cleared.id;
-        e->fault = d->cleared.fault;
-    }
-    cleared_forget(d);
-}
-
-/* On the reading that ended e (its sides fixed): remembers it (d->cleared) when the detector
- * ended it cleared and its leading channel has a direction, so the next event may continue
- * it; forgets the previous one either way. */
-static void event_note_end(struct dev *d, const struct event *e)
-{
-    const int c = lead_channel(e->share, d->nch);
-    const int side = c >= 0 ? pipeline__event_side(d, e, c) : 0;
-    cleared_forget(d);
-    if (e->ended_by != DET_END_CLEARED || side == 0)
-        return;
-    d->cleared.id = e->id;
-    d->cleared.fault = e->fault ? e->fault : e->id;
-    d->cleared.scored = d->scored;
-    d->cleared.gen = d->gen;
-    d->cleared.ch = c;
-    d->cleared.side = side;
-}
-
-/* Opens, extends or closes the device's anomaly event after a step: its peak is the highest
- * likelihood of its readings, its channel shares their contributions weighted by score, its
- * lean the same signed by the side of the prediction each reading was on (d->last_x against
- * r->pred: the reading as the detector took it, missing channels carried forward); a new
- * event may continue the one before (event_link). Caller holds d->mu. */
-static void track_event(pipeline_t *p, struct dev *d, int64_t ts, const struct detector_result *r)
-{
-    struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
-    int active = cur && cur->end_ts < 0;
-    if (r->state == DET_ANOMALY) {
-        if (!active) {
-            if ((cur = pipeline__event_add(p, d)) == NULL)
-                return; /* out of memory (or no events kept): the status still says anomaly */
-            cur->id = ++d->next_event_id;
-            cur->start_ts = ts;
-            cur->end_ts = -1;
-            /* The detector names what opened the episode on the reading that entered state
-             * anomaly; a detector restored in an episode whose event is gone names none. */
-            cur->opened_by = (int)r->opened_by;
-            memset(d->lean, 0, sizeof d->lean);
-            atomic_fetch_add_explicit(&p->opened[cur->opened_by], 1, memory_order_relaxed);
-        }
-        /* The peak is the evidence: the likelihood, not the reported score, which the
-         * onset filter caps at repeat_cap after an alarm-level reading (with confirm = 2
-         * every reading of an episode comes after one, so no score in it reaches the alarm
-         * level). */
-        if (r->likelihood > cur->peak)
-            cur->peak = r->likelihood;
-        for (int c = 0; c < d->nch; c++) {
-            const float part = r->contrib[c] * r->score;
-            cur->share[c] += part;
-            d->lean[c] += (float)sign_of(d->last_x[c] - r->pred[c]) * part;
-        }
-        if (!active) {
-            event_link(p, d, cur);
-            persist_event(p, d, cur);
-        }
-    } else if (active) {
-        /* No reason from the detector: it left state anomaly by starting over (a new
-         * detector for a changed channel set is learning). */
-        cur->ended_by = r->ended_by != DET_END_NONE ? (int)r->ended_by : PIPE_END_RESET;
-        cur->end_ts = ts;
-        atomic_fetch_add_explicit(&p->ended[cur->ended_by], 1, memory_order_relaxed);
-        event_sides_fix(d, cur);
-        event_note_end(d, cur);
-        persist_event(p, d, cur);
-    }
 }
 
 /* The status reports the serving model and the detector's state: when a training, a rollback
@@ -822,7 +523,7 @@ static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector
     for (int c = 0; c < d->nch; c++)
         if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
             d->last_present |= UINT64_C(1) << c;
-    track_event(p, d, ts, r);
+    pipeline__track_event(p, d, ts, r);
     if ((uint8_t)r->state != d->st_sent) /* the streams' state: all a steady device pays */
         pipeline__state_note(p, d, now_ns / 1000000);
     if (d->lim_on) /* all a device without limits pays */
@@ -1356,34 +1057,6 @@ int pipeline_retrain(pipeline_t *p, const char *device)
         d->retrain_all = 0;
     pthread_mutex_unlock(&d->mu);
     return rc;
-}
-
-char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int untracked)
-{
-    struct event *cur = d->nevents ? &d->events[d->nevents - 1] : NULL;
-    struct event none = {.start_ts = d->since_ts, .end_ts = -1};
-    /* An operator's accept or a maintenance period that begins breaks a chain, even when it
-     * ends no event (the device in the quiet after a cleared end). */
-    pipeline__event_chain_break(p, d);
-    if (cur == NULL || cur->end_ts >= 0) {
-        if (!untracked) {
-            free(note);
-            return NULL;
-        }
-        cur = &none;
-    }
-    if (cur != &none)
-        event_sides_fix(d, cur);
-    cur->ended_by = why;
-    cur->end_ts = d->last_ts >= cur->start_ts ? d->last_ts : cur->start_ts;
-    cur->note = note;
-    atomic_fetch_add_explicit(&p->ended[why], 1, memory_order_relaxed);
-    if (cur != &none)
-        persist_event(p, d, cur);
-    char *js = pipeline__event_json(d, cur);
-    if (cur == &none)
-        free(note);
-    return js;
 }
 
 int pipeline_accept(pipeline_t *p, const char *device, const char *note, char **out)

@@ -600,6 +600,10 @@ struct event *pipeline__event_add(pipeline_t *p, struct dev *d);
 /* Empties d's event list, freeing the events' notes (the list's room stays). Caller holds d->mu,
  * or d is not shared. */
 void pipeline__events_clear(struct dev *d);
+/* Opens, extends or closes d's anomaly event after the step that gave r for the reading at ts
+ * (pipeline_events.c). The device's shard (point_finish); caller holds d->mu. */
+void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
+                           const struct detector_result *r);
 
 /* Maps pt's fields onto d's channels into idx[pt->nfields] (-1: beyond the detector's width),
  * adding new channels (pipeline_chan.c). Returns 1 when the channel set changed (the detector
