@@ -36,8 +36,9 @@ struct event {
     int ended_by;  /* enum detector_end or a PIPE_END_ beyond it; 0 while active */
     int opened_by; /* enum detector_open; 0 unknown */
     char *note;    /* owned (pipeline__events_clear frees it): the operator's note, NULL: none */
-    /* The fault it continues (track_event, docs/reliability.md "One fault, one chain"): the
-     * id of the event it continues and the chain's first event; both 0 when it continues none.
+    /* The fault it continues (pipeline__track_event, docs/reliability.md "One fault, one
+     * chain"): the id of the event it continues and the chain's first event; both 0 when it
+     * continues none.
      * An event active across a restart gets them back from its stored row (on_event). */
     uint64_t continues, fault;
     /* The side of its prediction each channel was on over the episode (bit c: channel c), as
@@ -235,8 +236,8 @@ struct dev {
      * demand (pipeline__event_add) up to o.events: most devices never have one. */
     struct event *events;
     size_t nevents, events_room;
-    /* The newest event when the detector ended it "cleared" (track_event): the next event may
-     * continue it. id 0: none (another end; a maintenance period, an operator's accept or a
+    /* The newest event when the detector ended it "cleared" (pipeline__track_event): the next
+     * event may continue it. id 0: none (another end; a maintenance period, an operator's accept or a
      * rollback since: pipeline__event_chain_break; or none known: pipeline__event_chain_restore
      * restores it after a restart). scored: d->scored at
      * its end; gen: d->gen then (a new detector continues nothing); ch its leading channel and
