@@ -237,11 +237,11 @@ struct dev {
     struct event *events;
     size_t nevents, events_room;
     /* The newest event when the detector ended it "cleared" (pipeline__track_event): the next
-     * event may continue it. id 0: none (another end; a maintenance period, an operator's accept or a
-     * rollback since: pipeline__event_chain_break; or none known: pipeline__event_chain_restore
-     * restores it after a restart). scored: d->scored at
-     * its end; gen: d->gen then (a new detector continues nothing); ch its leading channel and
-     * side its direction (+1 above the prediction, -1 below). */
+     * event may continue it. id 0: none (another end; a maintenance period, an operator's
+     * accept or a rollback since: pipeline__event_chain_break; or none known:
+     * pipeline__event_chain_restore restores it after a restart). scored: d->scored at its end;
+     * gen: d->gen then (a new detector continues nothing); ch its leading channel and side its
+     * direction (+1 above the prediction, -1 below). */
     struct {
         uint64_t id, fault, scored, gen;
         int ch, side;
