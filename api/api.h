@@ -74,8 +74,8 @@ typedef struct api_episode {
     int64_t start_ms, end_ms; /* end_ms -1: still active */
     double peak_score;        /* NaN: none */
     const char *channels;     /* the ranked channels' names, joined by ", " ("" : none) */
-    /* The same, each name followed by " (above)" or " (below)" where the event gives its side
-     * (the annotation's text); "" : none. */
+    /* The annotation's channels: the first and those with at least a tenth of the share, each
+     * followed by " (above)" or " (below)" where the event gives its side; "" : none. */
     const char *channels_sides;
     const char *ended_by, *opened_by, *note;
     int64_t continues, fault; /* the event it continues and its chain's first; 0: none */

@@ -820,6 +820,10 @@ static const char *jstr(const json_t *o, const char *key)
     return json_string_value(json_object_get(o, key));
 }
 
+/* The annotation's text names the channels with at least this share of the episode (and the
+ * first always): a six-sensor pump's text names the one or two that led, not every channel. */
+#define EPISODE_TEXT_SHARE 0.1
+
 /* Calls cb with the event object o (an element of anomalies_arr's array). Returns cb's. */
 static int episode_call(const json_t *o, sbuf_t *names, api_episode_cb cb, void *arg)
 {
@@ -833,10 +837,14 @@ static int episode_call(const json_t *o, sbuf_t *names, api_episode_cb cb, void 
         sbuf_printf(names, "%s%s", i ? ", " : "", jstr(c, "channel") ? jstr(c, "channel") : "");
     const size_t sides_at = names->len + 1;
     sbuf_append(names, "", 1);
-    json_array_foreach(chans, i, c) {
+    json_array_foreach(chans, i, c)
+    {
         const char *side = jstr(c, "side");
-        sbuf_printf(names, "%s%s%s%s%s", i ? ", " : "", jstr(c, "channel") ? jstr(c, "channel") : "",
-                    side ? " (" : "", side ? side : "", side ? ")" : "");
+        if (i > 0 && json_number_value(json_object_get(c, "share")) < EPISODE_TEXT_SHARE)
+            break; /* ranked: the rest have less */
+        sbuf_printf(names, "%s%s%s%s%s", i ? ", " : "",
+                    jstr(c, "channel") ? jstr(c, "channel") : "", side ? " (" : "",
+                    side ? side : "", side ? ")" : "");
     }
     const int ok = names->len > sides_at && !names->oom;
     api_episode_t e = {

@@ -436,6 +436,27 @@ class Chains(ChainBase):
                 self.assertEqual(second.get("continues"), first["id"], second)
             else:
                 self.assertNotIn("continues", second)
+            # The second episode's other channel has under a tenth (0.02 in this build): the
+            # text leaves it out.
+            self.assertLess(second["channels"][1]["share"], 0.1, second)
+            self.annotation_texts(dev, [first, second])
+
+    def annotation_texts(self, dev, evs):
+        """vigil_anomalies' text (Grafana's annotation) names the channels with at least a
+        tenth of the share, the first always, each with its side; `channels` names them all."""
+        q = ('SELECT "text", "channels" FROM "vigil_anomalies" WHERE "device" = '
+             "'%s' AND time >= 0" % dev)
+        url = "http://127.0.0.1:%d/query?%s" % (self.d.http_port, urllib.parse.urlencode({"q": q}))
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            rows = json.load(resp)["results"][0]["series"][0]["values"]
+        self.assertEqual(len(rows), len(evs), rows)
+        for (_, text, chans), e in zip(rows, evs):
+            named = [c for i, c in enumerate(e["channels"]) if i == 0 or c["share"] >= 0.1]
+            on = ", ".join("%s (%s)" % (c["channel"], c["side"]) if "side" in c else c["channel"]
+                           for c in named)
+            self.assertTrue(text.startswith("%s: anomaly on %s, peak score " % (dev, on)),
+                            (text, e))
+            self.assertEqual(chans, ", ".join(c["channel"] for c in e["channels"]), (chans, e))
 
     def test_maintenance_end_is_not_linked(self):
         """The overshoot's episode ended by a maintenance period (POST, then DELETE at once: no

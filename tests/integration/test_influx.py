@@ -1791,8 +1791,9 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
 
     @classmethod
     def episode_text(cls, e):
+        # The channels with at least a tenth of the share (the first always), with their sides.
         names = ", ".join(c["channel"] + (" (%s)" % c["side"] if "side" in c else "")
-                          for c in e["channels"])
+                          for i, c in enumerate(e["channels"]) if i == 0 or c["share"] >= 0.1)
         return "%s: anomaly%s%s, peak score %.3g (%s)" % (
             e["device"], " on " if names else "", names, e["peak_score"],
             "active" if e["active"] else e["ended_by"])
