@@ -138,6 +138,8 @@ void store__compact_requeue(store_t *s)
     if (!w->requeue_due || w->maps_stale)
         return; /* not reloaded, or the reload failed: the next one requeues */
     w->requeue_due = 0;
+    if (w->nrequeue == 0)
+        return; /* (qsort's base may not be NULL, even for none) */
     /* The maps list the devices in id order (store__maps_load): one walk. */
     qsort(w->requeue, w->nrequeue, sizeof *w->requeue, requeue_cmp);
     store_dev_t *d = w->devs;
