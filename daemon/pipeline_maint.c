@@ -26,7 +26,9 @@
  * from passes, a current one whose until does), as the status and /metrics see them. Each
  * period remembers what the streams last heard of it (maint_told), so a change the API
  * announced is not announced again by the tick, and the fleet's earliest boundary not yet
- * announced (p->maint_next_ms) spares the tick any walk between boundaries.
+ * announced (p->maint_next_ms) spares the tick any walk between boundaries. A period the tick
+ * finds begun also breaks the device's chain of events (pipeline__event_chain_break), as a
+ * POST of a current period does, whether or not a reading of the device falls in it.
  *
  * A change is answered once the store committed it. A POST is applied, then stored (not
  * stored, it stays in effect until a restart: it may have ended an episode, which cannot be
@@ -494,10 +496,11 @@ int pipeline__maint_restore(pipeline_t *p)
 
 /* Collects into msgs (room for STORE_MAINT_KEEP) the messages of d's periods whose state by the
  * clock went beyond what the streams heard, marking them heard, and lowers *next to d's next
- * boundary; *ended_ms is raised to the end of each of them that ended. Returns how many. Caller
- * holds d->mu. */
+ * boundary; *ended_ms is raised to the end of each of them that ended, and *began set when one
+ * began (current, or past already when it began and ended between two looks). Returns how
+ * many. Caller holds d->mu. */
 static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *next,
-                         int64_t *ended_ms)
+                         int64_t *ended_ms, int *began)
 {
     int n = 0;
     for (int k = 0; k < d->nmaint; k++) {
@@ -507,6 +510,8 @@ static int clock_changes(struct dev *d, int64_t now_ms, char **msgs, int64_t *ne
             *next = t;
         if (s <= d->maint_told[k])
             continue;
+        if (d->maint_told[k] == TOLD_SCHEDULED)
+            *began = 1;
         d->maint_told[k] = s; /* told, even when out of memory: a message is never retried */
         if (s == TOLD_PAST && d->maint[k].end_ms > *ended_ms)
             *ended_ms = d->maint[k].end_ms;
@@ -537,8 +542,17 @@ void pipeline_maint_tick(pipeline_t *p)
         if (i > 0)
             d = d->hh.next;    /* device i-1's next: never the tail's, which a HASH_ADD may write */
         int64_t ended_ms = -1; /* the end of a period that ended: -1 none */
+        int began = 0;
         pthread_mutex_lock(&d->mu);
-        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended_ms) : 0;
+        int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended_ms, &began) : 0;
+        /* A period that began by the clock breaks the device's chain, as one POSTed current
+         * does (end_episode), though it ends no episode here (its first reading does,
+         * pipeline__maint_skip): the device may send none in it. Under d->mu, before its
+         * message is published, so a stream that heard "current" finds the chain broken. The
+         * break only queues the cleared event's row (store_event_put, asynchronous: never
+         * waits for the writer), as persist_event does under d->mu on the shards. */
+        if (began)
+            pipeline__event_chain_break(p, d);
         pthread_mutex_unlock(&d->mu);
         for (int j = 0; j < nmsg; j++) { /* published unlocked, as the API's changes are */
             api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, msgs[j]);

@@ -477,6 +477,42 @@ class Chains(ChainBase):
         self.assertTrue(0 <= self.gap(first, second) <= WITHIN, (first, second))
         self.assertNotIn("continues", second)
 
+    def test_scheduled_period_that_begins_breaks_the_chain(self):
+        """The first event ended cleared, then a period scheduled 2 s ahead begins by vigild's
+        clock with no reading of the device in it (task evcont3): once it is current it is
+        DELETEd, and the fault's remaining readings (timestamped before the period, so none
+        falls in it) open the second event within the bound: it continues nothing, and the
+        first carries chain_broken (on main 3abe5c3 the second continues the first)."""
+        d, dev = self.d, "mnt-clock"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = int(time.time() * 1000) - 1000 * 2000  # the last reading 500 s before now
+        self.trained(dev, rows, ["level"], t0)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"], t0)
+        self.first_cleared(dev)
+        sse = ts.Sse(d, "?types=maintenance&device=" + dev).open()
+        try:
+            now = int(time.time() * 1000)
+            planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
+                              {"from": now + 2000, "until": now + 60000})
+            self.assertEqual(planned["period"]["state"], "scheduled")
+            self.assertIsNone(tp.status(d, dev)["maintenance"])
+            tp.wait_for("%s: the period current" % dev,
+                        lambda: tp.status(d, dev)["maintenance"], 15)
+            # The status follows the clock; the loop looks every 250 ms and announces the
+            # period (after breaking the chain, under the device's mu). A DELETE before that
+            # look would mark the period past unannounced: wait for the announcement.
+            sse.wait("%s: the clock's message, current" % dev, lambda s: any(
+                m["data"]["period"]["state"] == "current" for m in s.messages), 15)
+        finally:
+            sse.close()
+        self.assertEqual(len(self.events(dev)), 1)  # no reading since: nothing opened
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"], t0)
+        first, second = self.two_events(dev)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
+
 
 class NoChains(ChainBase):
     CONFIG = te.Released.CONFIG + "[pipeline]\nevent_continue_within = 0\n"
