@@ -47,6 +47,14 @@ struct acc {
     uint64_t count;
     double sum, min, max, first, last;
     int64_t min_ts, max_ts, first_ts, last_ts;
+    int64_t isum; /* an ::integer field's sum as Go adds int64s (wrapping past 2^63), exact
+                   * where sum (a double) rounds past 2^53 */
+};
+
+/* An aggregate's value: v, or i for an ::integer field's sum (struct acc's isum). */
+struct agg_val {
+    double v;
+    int64_t i;
 };
 
 /* ---- answering ------------------------------------------------------------------------------ */
@@ -133,7 +141,7 @@ struct sel_run {
     int64_t next_ms, step_ms;
     int have_cur;
     struct acc acc[SEL_FIELDS_MAX];
-    double prev[SEL_FIELDS_MAX];
+    struct agg_val prev[SEL_FIELDS_MAX];
     int has_prev[SEL_FIELDS_MAX];
 };
 
@@ -247,8 +255,13 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
     return x->full || x->too_many;
 }
 
-static void acc_add(struct acc *a, int64_t ts, double v)
+/* Adds v (cast_value's: of an ::integer field, an integer within int64) at ts to a; its
+ * integer's too when integer is set. */
+static void acc_add(struct acc *a, int64_t ts, double v, int integer)
 {
+    /* Go's int64 addition wraps; uint64_t's is that without C's signed overflow */
+    int64_t iv = integer ? (int64_t)v : 0;
+    a->isum = (int64_t)((uint64_t)a->isum + (uint64_t)iv);
     if (a->count++ == 0) {
         a->sum = a->min = a->max = a->first = a->last = v;
         a->min_ts = a->max_ts = a->first_ts = a->last_ts = ts;
@@ -282,7 +295,7 @@ static void acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n, co
         for (size_t k = 0; k < n; k++) {
             double val = v[k];
             if (strcmp(ch[k], want) == 0 && cast_value(&q->f[i], &val))
-                acc_add(&a[i], ts, val);
+                acc_add(&a[i], ts, val, q->f[i].cast == CAST_INTEGER);
         }
     }
 }
@@ -326,16 +339,18 @@ static int64_t selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt)
 }
 
 /* Prints an aggregate v of field f: of an ::integer field, a selector's (min, max, first,
- * last) or a sum within int64 as an integer (influxd's int64: -9223372036854775808), else as a
- * float (a mean, a count). */
-static void agg_print(sbuf_t *b, const struct sel_field *f, double v)
+ * last) as an integer (influxd's int64: -9223372036854775808), its sum as influxd's int64 sum
+ * (v->i: 2^53 + 1 + 1 is 9007199254740994, 2^62 * 2 wraps to -2^63), else as a float (a mean, a
+ * count). */
+static void agg_print(sbuf_t *b, const struct sel_field *f, const struct agg_val *v)
 {
     int selector = f->fn == FN_MIN || f->fn == FN_MAX || f->fn == FN_FIRST || f->fn == FN_LAST;
-    int in_range = v >= -9223372036854775808.0 && v < 9223372036854775808.0;
-    if (f->cast == CAST_INTEGER && (selector || (f->fn == FN_SUM && in_range)))
-        cast_print(b, f, v);
+    if (f->cast == CAST_INTEGER && f->fn == FN_SUM)
+        sbuf_printf(b, "%lld", (long long)v->i);
+    else if (f->cast == CAST_INTEGER && selector)
+        cast_print(b, f, v->v);
     else
-        go_float(b, v);
+        go_float(b, v->v);
 }
 
 /* Writes the bucket at ms: its values, or the fill where a field has none; fill(none) writes no
@@ -354,13 +369,14 @@ static void bucket_write(struct sel_run *x, int64_t ms)
             sbuf_append(b, ",", 1);
             const struct acc *a = &x->acc[i];
             if (a->count > 0) {
-                x->prev[i] = acc_value(a, q->f[i].fn);
+                x->prev[i].v = acc_value(a, q->f[i].fn);
+                x->prev[i].i = a->isum;
                 x->has_prev[i] = 1;
-                agg_print(b, &q->f[i], x->prev[i]);
+                agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
                 go_float(b, q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
-                agg_print(b, &q->f[i], x->prev[i]);
+                agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {
                 /* fill(none) fills nothing: a count with no point in a row another field
                  * wrote is null there, as influxd prints it. */
@@ -1007,7 +1023,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     if (agg && raw)
         return api__q_result_error(
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
-    if (raw && q->every_ns)
+    if (raw && (q->every_ns || q->every_neg))
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
     if (q->device[0] != '\0' && q->device_re != NULL) { /* = 'id' AND =~ /re/: id, or none */
         struct dev_re d;
