@@ -353,6 +353,20 @@ static void agg_print(sbuf_t *b, const struct sel_field *f, const struct agg_val
         go_float(b, v->v);
 }
 
+/* Prints fill(number)'s v for field f: in an integer column (an ::integer field's sum or
+ * selector, any count) as influxd's castToInteger makes it, toward zero (fill(2.5): 2), else as a
+ * float. */
+static void fill_print(sbuf_t *b, const struct sel_field *f, double v)
+{
+    if (f->fn == FN_COUNT || (f->cast == CAST_INTEGER && f->fn != FN_MEAN)) {
+        const struct sel_field as_int = {.cast = CAST_INTEGER};
+        (void)cast_value(&as_int, &v);
+        cast_print(b, &as_int, v);
+    } else {
+        go_float(b, v);
+    }
+}
+
 /* Writes the bucket at ms: its values, or the fill where a field has none; fill(none) writes no
  * row for a bucket without any value. Empties the accumulators. */
 static void bucket_write(struct sel_run *x, int64_t ms)
@@ -374,7 +388,7 @@ static void bucket_write(struct sel_run *x, int64_t ms)
                 x->has_prev[i] = 1;
                 agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
-                go_float(b, q->fill_v);
+                fill_print(b, &q->f[i], q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
                 agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {

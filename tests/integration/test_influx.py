@@ -4181,6 +4181,15 @@ class IqFix6(InfluxdPair):
             "GROUP BY time(10s)" % g_range(0, 30),
             "SELECT sum(temp::integer) FROM pump WHERE device =~ /^pump-(8|9)$/ GROUP BY device",
             "SELECT sum(a::integer), sum(h::integer), sum(e::integer) FROM fl",
+            # fill(number) in an integer column (an ::integer sum or selector, any count) is
+            # influxd's castToInteger of it, toward zero (vigild printed 2.5, -1.5, 1e+30)
+            "SELECT sum(x::integer), mean(x::integer), count(x::integer), min(x::integer), "
+            "first(x::integer), max(x), sum(x) FROM ints WHERE %s GROUP BY time(10s) fill(2.5)" % r,
+            "SELECT sum(x::integer), count(x) FROM ints WHERE %s GROUP BY time(10s) fill(-1.5)" % r,
+            "SELECT count(x), sum(x::integer) FROM ints WHERE %s GROUP BY time(10s) fill(-0.5)" % r,
+            "SELECT count(x), sum(x::integer) FROM ints WHERE %s GROUP BY time(10s) fill(1e30)" % r,
+            'SELECT count(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) fill(2.5)'
+            % g_range(-20, 0),
         ])
 
     def test_negative_group_by_interval_as_influxd(self):
