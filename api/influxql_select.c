@@ -48,7 +48,7 @@ struct acc {
     double sum, min, max, first, last;
     int64_t min_ts, max_ts, first_ts, last_ts;
     int64_t isum; /* an ::integer field's sum as Go adds int64s (wrapping past 2^63), exact
-                   * where sum (a double) rounds past 2^53 */
+                   * where sum (a double) rounds past 2^53; its sum and mean are of it */
 };
 
 /* An aggregate's value: v, or i for an ::integer field's sum (struct acc's isum). */
@@ -385,6 +385,9 @@ static void bucket_write(struct sel_run *x, int64_t ms)
             if (a->count > 0) {
                 x->prev[i].v = acc_value(a, q->f[i].fn);
                 x->prev[i].i = a->isum;
+                if (q->f[i].cast == CAST_INTEGER && q->f[i].fn == FN_MEAN)
+                    /* influxd's IntegerMeanReducer: its int64 sum (wrapped), then / count */
+                    x->prev[i].v = (double)a->isum / (double)a->count;
                 x->has_prev[i] = 1;
                 agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
