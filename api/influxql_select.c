@@ -49,6 +49,14 @@ struct acc {
     int64_t min_ts, max_ts, first_ts, last_ts;
     int64_t isum; /* an ::integer field's sum as Go adds int64s (wrapping past 2^63), exact
                    * where sum (a double) rounds past 2^53; its sum and mean are of it */
+    /* Several devices in one series (merge_read): influxd means each series' int64 sum (its
+     * IntegerMeanReducer, wrapping) and merges those means weighted by their counts as floats
+     * (FloatMeanReducer): dsum and dcount are the device being read's, folded into msum (the
+     * means times their counts) after each device; merged, the mean is msum / count. */
+    int64_t dsum;
+    uint64_t dcount;
+    double msum;
+    int merged;
 };
 
 /* An aggregate's value: v, or i for an ::integer field's sum (struct acc's isum). */
@@ -262,6 +270,8 @@ static void acc_add(struct acc *a, int64_t ts, double v, int integer)
     /* Go's int64 addition wraps; uint64_t's is that without C's signed overflow */
     int64_t iv = integer ? (int64_t)v : 0;
     a->isum = (int64_t)((uint64_t)a->isum + (uint64_t)iv);
+    a->dsum = (int64_t)((uint64_t)a->dsum + (uint64_t)iv);
+    a->dcount++;
     if (a->count++ == 0) {
         a->sum = a->min = a->max = a->first = a->last = v;
         a->min_ts = a->max_ts = a->first_ts = a->last_ts = ts;
@@ -386,8 +396,10 @@ static void bucket_write(struct sel_run *x, int64_t ms)
                 x->prev[i].v = acc_value(a, q->f[i].fn);
                 x->prev[i].i = a->isum;
                 if (q->f[i].cast == CAST_INTEGER && q->f[i].fn == FN_MEAN)
-                    /* influxd's IntegerMeanReducer: its int64 sum (wrapped), then / count */
-                    x->prev[i].v = (double)a->isum / (double)a->count;
+                    /* influxd's IntegerMeanReducer: its int64 sum (wrapped), then / count;
+                     * of several devices, their means merged (struct acc's msum) */
+                    x->prev[i].v = a->merged ? a->msum / (double)a->count
+                                             : (double)a->isum / (double)a->count;
                 x->has_prev[i] = 1;
                 agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
@@ -591,6 +603,8 @@ struct merge {
     struct acc *acc;  /* the window's buckets, nf accumulators each */
     int64_t win_ms;   /* the window's first bucket */
     int64_t every_ms; /* 0: one bucket, no GROUP BY time() */
+    int64_t cnt;      /* the window's buckets */
+    int int_mean;     /* a field is an ::integer mean (merge_read folds the devices' means) */
     int any;          /* a point was read */
 };
 
@@ -631,6 +645,16 @@ static int merge_read(struct merge *m, const struct dev_facts *f, char *const *i
         api_query_t aq;
         if (merge_query(&aq, f, ids, i, from_ms, to_ms))
             rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
+        /* the device's means into each bucket's merged ones (struct acc's msum), when a field
+         * is an ::integer mean */
+        for (int64_t k = 0; m->int_mean && k < m->cnt * m->x->q->nf; k++) {
+            struct acc *a = &m->acc[k];
+            if (a->dcount > 0)
+                a->msum += (double)a->dsum / (double)a->dcount * (double)a->dcount;
+            a->dsum = 0;
+            a->dcount = 0;
+            a->merged = 1;
+        }
     }
     return rc;
 }
@@ -809,6 +833,8 @@ static int merge_buckets(struct sel_run *x, const struct dev_facts *f, char *con
     const select_t *q = x->q;
     int64_t row_ms = lo == INT64_MIN ? 0 : floor_div(lo, 1000000);
     struct merge m = {.x = x, .every_ms = q->every_ns / 1000000};
+    for (int i = 0; i < q->nf; i++)
+        m.int_mean |= q->f[i].cast == CAST_INTEGER && q->f[i].fn == FN_MEAN;
     int64_t first = row_ms, nb = 1;
     if (m.every_ms) {
         first = bucket_of(q, row_ms);
@@ -840,6 +866,7 @@ static int merge_buckets(struct sel_run *x, const struct dev_facts *f, char *con
             wto = m.win_ms + cnt * m.every_ms < to_ms ? m.win_ms + cnt * m.every_ms : to_ms;
         }
         memset(m.acc, 0, (size_t)cnt * (size_t)q->nf * sizeof *m.acc);
+        m.cnt = cnt;
         rc = merge_read(&m, f, ids, n, wfrom, wto);
         for (int64_t j = 0; rc == 0 && j < cnt && !x->full && !x->too_many; j++) {
             int64_t k = q->desc ? cnt - 1 - j : j;

@@ -757,9 +757,13 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                                    "argument");
             } else {
                 call_paren(s);
+                /* a time() after one of a nonzero interval (negative too): influxd's words */
+                int again = q->every_ns != 0 || q->every_neg;
                 int rc = read_time_dimension(r, s, q);
                 if (rc)
                     return rc;
+                if (again)
+                    api__iq_mark_influxd_error(q, s, "multiple time dimensions not allowed");
             }
             if (q->every_ns > 0) { /* into [0, every), as influxd's offset: -3s of 10s is 7s */
                 q->offset_ns %= q->every_ns;
