@@ -47,6 +47,22 @@ struct acc {
     uint64_t count;
     double sum, min, max, first, last;
     int64_t min_ts, max_ts, first_ts, last_ts;
+    int64_t isum; /* an ::integer field's sum as Go adds int64s (wrapping past 2^63), exact
+                   * where sum (a double) rounds past 2^53; its sum and mean are of it */
+    /* Several devices in one series (merge_read): influxd means each series' int64 sum (its
+     * IntegerMeanReducer, wrapping) and merges those means weighted by their counts as floats
+     * (FloatMeanReducer): dsum and dcount are the device being read's, folded into msum (the
+     * means times their counts) after each device; merged, the mean is msum / count. */
+    int64_t dsum;
+    uint64_t dcount;
+    double msum;
+    int merged;
+};
+
+/* An aggregate's value: v, or i for an ::integer field's sum (struct acc's isum). */
+struct agg_val {
+    double v;
+    int64_t i;
 };
 
 /* ---- answering ------------------------------------------------------------------------------ */
@@ -133,7 +149,7 @@ struct sel_run {
     int64_t next_ms, step_ms;
     int have_cur;
     struct acc acc[SEL_FIELDS_MAX];
-    double prev[SEL_FIELDS_MAX];
+    struct agg_val prev[SEL_FIELDS_MAX];
     int has_prev[SEL_FIELDS_MAX];
 };
 
@@ -247,8 +263,15 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
     return x->full || x->too_many;
 }
 
-static void acc_add(struct acc *a, int64_t ts, double v)
+/* Adds v (cast_value's: of an ::integer field, an integer within int64) at ts to a; its
+ * integer's too when integer is set. */
+static void acc_add(struct acc *a, int64_t ts, double v, int integer)
 {
+    /* Go's int64 addition wraps; uint64_t's is that without C's signed overflow */
+    int64_t iv = integer ? (int64_t)v : 0;
+    a->isum = (int64_t)((uint64_t)a->isum + (uint64_t)iv);
+    a->dsum = (int64_t)((uint64_t)a->dsum + (uint64_t)iv);
+    a->dcount++;
     if (a->count++ == 0) {
         a->sum = a->min = a->max = a->first = a->last = v;
         a->min_ts = a->max_ts = a->first_ts = a->last_ts = ts;
@@ -282,7 +305,7 @@ static void acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n, co
         for (size_t k = 0; k < n; k++) {
             double val = v[k];
             if (strcmp(ch[k], want) == 0 && cast_value(&q->f[i], &val))
-                acc_add(&a[i], ts, val);
+                acc_add(&a[i], ts, val, q->f[i].cast == CAST_INTEGER);
         }
     }
 }
@@ -326,16 +349,32 @@ static int64_t selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt)
 }
 
 /* Prints an aggregate v of field f: of an ::integer field, a selector's (min, max, first,
- * last) or a sum within int64 as an integer (influxd's int64: -9223372036854775808), else as a
- * float (a mean, a count). */
-static void agg_print(sbuf_t *b, const struct sel_field *f, double v)
+ * last) as an integer (influxd's int64: -9223372036854775808), its sum as influxd's int64 sum
+ * (v->i: 2^53 + 1 + 1 is 9007199254740994, 2^62 * 2 wraps to -2^63), else as a float (a mean, a
+ * count). */
+static void agg_print(sbuf_t *b, const struct sel_field *f, const struct agg_val *v)
 {
     int selector = f->fn == FN_MIN || f->fn == FN_MAX || f->fn == FN_FIRST || f->fn == FN_LAST;
-    int in_range = v >= -9223372036854775808.0 && v < 9223372036854775808.0;
-    if (f->cast == CAST_INTEGER && (selector || (f->fn == FN_SUM && in_range)))
-        cast_print(b, f, v);
+    if (f->cast == CAST_INTEGER && f->fn == FN_SUM)
+        sbuf_printf(b, "%lld", (long long)v->i);
+    else if (f->cast == CAST_INTEGER && selector)
+        cast_print(b, f, v->v);
     else
+        go_float(b, v->v);
+}
+
+/* Prints fill(number)'s v for field f: in an integer column (an ::integer field's sum or
+ * selector, any count) as influxd's castToInteger makes it, toward zero (fill(2.5): 2), else as a
+ * float. */
+static void fill_print(sbuf_t *b, const struct sel_field *f, double v)
+{
+    if (f->fn == FN_COUNT || (f->cast == CAST_INTEGER && f->fn != FN_MEAN)) {
+        const struct sel_field as_int = {.cast = CAST_INTEGER};
+        (void)cast_value(&as_int, &v);
+        cast_print(b, &as_int, v);
+    } else {
         go_float(b, v);
+    }
 }
 
 /* Writes the bucket at ms: its values, or the fill where a field has none; fill(none) writes no
@@ -354,13 +393,19 @@ static void bucket_write(struct sel_run *x, int64_t ms)
             sbuf_append(b, ",", 1);
             const struct acc *a = &x->acc[i];
             if (a->count > 0) {
-                x->prev[i] = acc_value(a, q->f[i].fn);
+                x->prev[i].v = acc_value(a, q->f[i].fn);
+                x->prev[i].i = a->isum;
+                if (q->f[i].cast == CAST_INTEGER && q->f[i].fn == FN_MEAN)
+                    /* influxd's IntegerMeanReducer: its int64 sum (wrapped), then / count;
+                     * of several devices, their means merged (struct acc's msum) */
+                    x->prev[i].v = a->merged ? a->msum / (double)a->count
+                                             : (double)a->isum / (double)a->count;
                 x->has_prev[i] = 1;
-                agg_print(b, &q->f[i], x->prev[i]);
+                agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
-                go_float(b, q->fill_v);
+                fill_print(b, &q->f[i], q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
-                agg_print(b, &q->f[i], x->prev[i]);
+                agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {
                 /* fill(none) fills nothing: a count with no point in a row another field
                  * wrote is null there, as influxd prints it. */
@@ -558,6 +603,8 @@ struct merge {
     struct acc *acc;  /* the window's buckets, nf accumulators each */
     int64_t win_ms;   /* the window's first bucket */
     int64_t every_ms; /* 0: one bucket, no GROUP BY time() */
+    int64_t cnt;      /* the window's buckets */
+    int int_mean;     /* a field is an ::integer mean (merge_read folds the devices' means) */
     int any;          /* a point was read */
 };
 
@@ -598,6 +645,16 @@ static int merge_read(struct merge *m, const struct dev_facts *f, char *const *i
         api_query_t aq;
         if (merge_query(&aq, f, ids, i, from_ms, to_ms))
             rc = api__iqv_query(m->x->r, m->x->q->from, &aq, merge_point, m);
+        /* the device's means into each bucket's merged ones (struct acc's msum), when a field
+         * is an ::integer mean */
+        for (int64_t k = 0; m->int_mean && k < m->cnt * m->x->q->nf; k++) {
+            struct acc *a = &m->acc[k];
+            if (a->dcount > 0)
+                a->msum += (double)a->dsum / (double)a->dcount * (double)a->dcount;
+            a->dsum = 0;
+            a->dcount = 0;
+            a->merged = 1;
+        }
     }
     return rc;
 }
@@ -776,6 +833,8 @@ static int merge_buckets(struct sel_run *x, const struct dev_facts *f, char *con
     const select_t *q = x->q;
     int64_t row_ms = lo == INT64_MIN ? 0 : floor_div(lo, 1000000);
     struct merge m = {.x = x, .every_ms = q->every_ns / 1000000};
+    for (int i = 0; i < q->nf; i++)
+        m.int_mean |= q->f[i].cast == CAST_INTEGER && q->f[i].fn == FN_MEAN;
     int64_t first = row_ms, nb = 1;
     if (m.every_ms) {
         first = bucket_of(q, row_ms);
@@ -807,6 +866,7 @@ static int merge_buckets(struct sel_run *x, const struct dev_facts *f, char *con
             wto = m.win_ms + cnt * m.every_ms < to_ms ? m.win_ms + cnt * m.every_ms : to_ms;
         }
         memset(m.acc, 0, (size_t)cnt * (size_t)q->nf * sizeof *m.acc);
+        m.cnt = cnt;
         rc = merge_read(&m, f, ids, n, wfrom, wto);
         for (int64_t j = 0; rc == 0 && j < cnt && !x->full && !x->too_many; j++) {
             int64_t k = q->desc ? cnt - 1 - j : j;
@@ -1007,7 +1067,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     if (agg && raw)
         return api__q_result_error(
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
-    if (raw && q->every_ns)
+    if (raw && (q->every_ns || q->every_neg))
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
     if (q->device[0] != '\0' && q->device_re != NULL) { /* = 'id' AND =~ /re/: id, or none */
         struct dev_re d;

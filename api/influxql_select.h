@@ -41,6 +41,8 @@ typedef struct {
     int device_re_or;            /* "device" =~ /a/ OR "device" =~ /b/: either met */
     int64_t lo_ns, hi_ns;        /* the WHERE time range, both inclusive; INT64_MIN / MAX: open */
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
+    int every_neg;               /* GROUP BY time() of a negative interval (every_ns 0): none
+                                  * to run, but raw fields are influxd's statement error */
     int group_tag;               /* GROUP BY the device tag */
     enum sel_fill fill;
     double fill_v;

@@ -659,23 +659,44 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
             api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
             return 0;
         }
-        int neg = i == 1 && api__iq_q_op(&t, "-"); /* time(1h, -15m): influxd's offset of 45m */
-        if (neg) {
-            api__qs_next(s, &t);
-            if (signed_operand(r, s, &t))
-                return -1;
+        /* time(1h, -15m): influxd's offset of 45m; time(-10s): a negative interval (a '-'
+         * before anything but a duration stays the operand vigild does not read) */
+        int neg = 0;
+        if (api__iq_q_op(&t, "-")) {
+            qscan_t at = *s;
+            qtoken_t n;
+            int64_t d;
+            api__qs_next(s, &n);
+            if (i == 1 || (n.kind == QT_NUMBER && api__q_number_kind(&n) == QN_DURATION &&
+                           api__q_parse_duration(n.text, &d) == 0)) {
+                neg = 1;
+                t = n;
+                if (signed_operand(r, s, &t))
+                    return -1;
+            } else {
+                *s = at;
+            }
         }
         int64_t ns;
-        /* time(0s) is no GROUP BY time(), as influxd reads it. A bound duration may be
-         * negative ({"duration": "-5m"}): an offset as time(10s, -5m); an interval not. */
-        if (t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || (ns < 0 && i == 0) ||
-            ns == INT64_MIN || ns % 1000000 != 0) {
+        /* time(0s) is no GROUP BY time(), as influxd reads it. A negative interval (time(-10s),
+         * or a bound {"duration": "-10s"}) is one too when influxd runs the statement (its
+         * newIteratorOptionsStmt sets it to 0, the offset then unused), but not when it judges
+         * it: raw fields are "GROUP BY requires at least one aggregate function" (every_neg).
+         * A bound duration may be negative as an offset too: time(10s, -5m). */
+        int bad = t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns == INT64_MIN;
+        if (!bad && neg)
+            ns = -ns;
+        if (!bad && i == 0 && ns < 0) {
+            q->every_neg = 1;
+        } else if (!bad && i == 1 && q->every_neg) {
+            /* the offset of a negative interval: read, never used */
+        } else if (bad || ns % 1000000 != 0) {
             api__iq_mark_unsupported(q, s,
                                      "this GROUP BY time() (a duration of whole ms): ", t.text);
             if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0)) /* read on */
                 return -1;
         } else {
-            *(i == 0 ? &q->every_ns : &q->offset_ns) = neg ? -ns : ns;
+            *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
         }
         api__qs_next(s, &p);
         if (api__iq_q_op(&p, ")"))
@@ -736,9 +757,13 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                                    "argument");
             } else {
                 call_paren(s);
+                /* a time() after one of a nonzero interval (negative too): influxd's words */
+                int again = q->every_ns != 0 || q->every_neg;
                 int rc = read_time_dimension(r, s, q);
                 if (rc)
                     return rc;
+                if (again)
+                    api__iq_mark_influxd_error(q, s, "multiple time dimensions not allowed");
             }
             if (q->every_ns > 0) { /* into [0, every), as influxd's offset: -3s of 10s is 7s */
                 q->offset_ns %= q->every_ns;

@@ -4141,5 +4141,111 @@ class IqFix5(InfluxdPair):
         self.assertEqual(body.count(b'"pump-7"'), 100)
 
 
+# Integers past 2^53 (exact as floats: every value here is a multiple of its binary step) whose
+# sums as ::integer a double cannot hold: x sums to 2^53 + 2 (as doubles 2^53), y wraps past 2^63
+# to -2^63 + 1, z under -2^63 to 2^63 - 1 (Go's int64 addition).
+IQ6_T = G_T + 3600000
+IQ6_POINTS = "\n".join([
+    "ints x=9007199254740992,y=4611686018427387904,z=-4611686018427387904,w=-2.5 %d" % IQ6_T,
+    "ints x=1,y=4611686018427387904,z=-4611686018427387904,w=7.9 %d" % (IQ6_T + 1000),
+    "ints x=1,y=1,z=-1 %d" % (IQ6_T + 12000),
+    "ints x=3 %d" % (IQ6_T + 25000),
+    # two devices of one measurement whose ::integer sum wraps only when both are added: influxd
+    # means each series' int64 sum, then merges the means as floats (no wrap), sums wrapped
+    "imean,device=a y=6917529027641081856 %d" % IQ6_T,
+    "imean,device=b y=6917529027641081856 %d" % (IQ6_T + 1000),
+    "imean,device=a y=1 %d" % (IQ6_T + 2000),
+    "imean,device=b y=-3 %d" % (IQ6_T + 13000)])
+
+
+class IqFix6(InfluxdPair):
+    """What iqfix5 left (session 30, task iqfix6), compared with influxd 1.6.7 here."""
+
+    POINTS = G_POINTS + "\n" + IQ6_POINTS
+
+    def test_integer_sums_as_influxd(self):
+        # sum() of ::integer values is influxd's int64 sum: exact past 2^53, wrapping past
+        # 2^63, printed whole; vigild added doubles (9007199254740992, 9223372036854776000,
+        # -9223372036854776000).
+        r = "time >= %dms AND time <= %dms" % (IQ6_T, IQ6_T + 40000)
+        self.assert_same([
+            "SELECT sum(x::integer) FROM ints",
+            "SELECT sum(x::integer), sum(y::integer), sum(z::integer), sum(w::integer) FROM ints",
+            "SELECT sum(y::integer), count(y::integer), mean(y::integer) FROM ints",
+            "SELECT sum(x::integer), sum(x), mean(x::integer), min(x::integer), max(x::integer), "
+            "first(y::integer), last(z::integer) FROM ints",
+            "SELECT sum(x::integer), sum(y::integer) FROM ints WHERE %s GROUP BY time(10s)" % r,
+            "SELECT sum(x::integer), sum(y::integer) FROM ints WHERE %s GROUP BY time(10s) "
+            "fill(previous)" % r,
+            "SELECT sum(y::integer), sum(z::integer) FROM ints WHERE %s GROUP BY time(10s) "
+            "fill(none) ORDER BY time DESC" % r,
+            "SELECT sum(y::integer) FROM ints WHERE %s GROUP BY time(5s) fill(previous) "
+            "ORDER BY time DESC LIMIT 3" % r,
+            'SELECT sum(temp::integer), sum(vib::integer) FROM "pump-7"',
+            'SELECT sum(temp::integer) FROM "pump-7" WHERE %s GROUP BY time(10s)' % g_range(0, 60),
+            "SELECT sum(temp::integer) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s "
+            "GROUP BY time(10s)" % g_range(0, 30),
+            "SELECT sum(temp::integer) FROM pump WHERE device =~ /^pump-(8|9)$/ GROUP BY device",
+            "SELECT sum(a::integer), sum(h::integer), sum(e::integer) FROM fl",
+            # fill(number) in an integer column (an ::integer sum or selector, any count) is
+            # influxd's castToInteger of it, toward zero (vigild printed 2.5, -1.5, 1e+30)
+            "SELECT sum(x::integer), mean(x::integer), count(x::integer), min(x::integer), "
+            "first(x::integer), max(x), sum(x) FROM ints WHERE %s GROUP BY time(10s) fill(2.5)" % r,
+            "SELECT sum(x::integer), count(x) FROM ints WHERE %s GROUP BY time(10s) fill(-1.5)" % r,
+            "SELECT count(x), sum(x::integer) FROM ints WHERE %s GROUP BY time(10s) fill(-0.5)" % r,
+            "SELECT count(x), sum(x::integer) FROM ints WHERE %s GROUP BY time(10s) fill(1e30)" % r,
+            'SELECT count(temp) FROM "pump-7" WHERE %s GROUP BY time(10s) fill(2.5)'
+            % g_range(-20, 0),
+            # review: several devices in one series (vigild: -1537228672809129200, the
+            # wrapped sum's mean)
+            "SELECT mean(y::integer), sum(y::integer), count(y::integer) FROM imean "
+            "WHERE device =~ /^(a|b)$/",
+            "SELECT mean(y::integer), sum(y::integer) FROM imean WHERE device =~ /^(a|b)$/ "
+            "AND %s GROUP BY time(10s) fill(previous) ORDER BY time DESC" % r,
+            "SELECT mean(y::integer) FROM imean WHERE device =~ /^(a|b)$/ GROUP BY device",
+        ])
+
+    def test_negative_group_by_interval_as_influxd(self):
+        # influxd reads time(-10s) (and a bound -10s) as an interval, but runs the statement
+        # without one (one row, as time(0s)), its offset unused; raw fields are its statement
+        # error as under any GROUP BY time(). vigild: its statement error "vigild does not
+        # support this GROUP BY time() (a duration of whole ms): -".
+        q = [
+            'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(-10s)' % g_range(0, 30),
+            'SELECT mean(temp), count(temp) FROM "pump-7" GROUP BY time(-10s)',
+            'SELECT max(temp) FROM "pump-7" WHERE %s GROUP BY time(-10s)' % g_range(0, 30),
+            'SELECT sum(temp) FROM "pump-7" WHERE %s GROUP BY time(-1m, 3s) fill(previous)'
+            % g_range(-20, 30),
+            'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(-1500us) fill(none)'
+            % g_range(0, 30),
+            'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time( - 10s)' % g_range(0, 30),
+            "SELECT mean(temp) FROM pump WHERE device =~ /^pump-(8|9)$/ AND %s "
+            "GROUP BY time(-10s), device" % g_range(0, 30),
+            'SELECT temp FROM "pump-7" GROUP BY time(-10s)',
+            'SELECT temp FROM "pump-7" WHERE %s GROUP BY time(-10s)' % g_range(0, 30),
+            # review: a second time() after a nonzero (or negative) interval is influxd's
+            # "multiple time dimensions not allowed" (vigild answered the other's buckets)
+            'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(5s), time(-10s)'
+            % g_range(0, 30),
+            'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(-10s), time(5s)'
+            % g_range(0, 30),
+            'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(5s), device, time(10s)'
+            % g_range(0, 30),
+        ]
+        self.assert_same(q)
+        for q, params in (
+                ('SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time($d)' % g_range(0, 30),
+                 '{"d":{"duration":"-10s"}}'),
+                ('SELECT temp FROM "pump-7" WHERE %s GROUP BY time($d)' % g_range(0, 30),
+                 '{"d":{"duration":"-10s"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time($d, 5s)' % g_range(0, 30),
+                 '{"d":{"duration":"-1m"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(-$d)' % g_range(0, 30),
+                 '{"d":{"duration":"-10s"}}'),
+                ('SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(-$d)' % g_range(0, 30),
+                 '{"d":{"duration":"10s"}}')):
+            self.assert_same([q], params=params)
+
+
 if __name__ == "__main__":
     vt.main()
