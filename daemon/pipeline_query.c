@@ -102,14 +102,20 @@ char *pipeline__event_json(const struct dev *d, const struct event *e)
     return s;
 }
 
+/* The code (1 .. n - 1) of the string member key of o among names, 0 when absent or unknown. */
+static int name_code(const json_t *o, const char *key, const char *const *names, int n)
+{
+    const char *name = json_string_value(json_object_get(o, key));
+    for (int k = 1; name && k < n; k++)
+        if (strcmp(name, names[k]) == 0)
+            return k;
+    return 0;
+}
+
 int pipeline__event_opened_by(const char *info_json)
 {
     json_t *j = json_loads(info_json, 0, NULL);
-    const char *name = json_string_value(json_object_get(j, "opened_by"));
-    int how = 0;
-    for (int k = 1; name && k < PIPE_OPEN_N && how == 0; k++)
-        if (strcmp(name, open_names[k]) == 0)
-            how = k;
+    int how = name_code(j, "opened_by", open_names, PIPE_OPEN_N);
     json_decref(j);
     return how;
 }
@@ -141,11 +147,7 @@ int pipeline__event_info_read(const struct dev *d, const char *info_json, uint64
     json_t *f = json_object_get(j, "fault");
     if (json_is_integer(f) && json_integer_value(f) > 0)
         *fault = (uint64_t)json_integer_value(f);
-    const char *name = json_string_value(json_object_get(j, "ended_by"));
-    int why = 0;
-    for (int k = 1; name && k < PIPE_END_N && why == 0; k++)
-        if (strcmp(name, end_names[k]) == 0)
-            why = k;
+    int why = name_code(j, "ended_by", end_names, PIPE_END_N);
     json_decref(j);
     return why;
 }
