@@ -19,7 +19,8 @@ shape: its `event:`, an `id:` RUN-SEQ, and `data:` JSON with the same keys and k
 (number, string, bool, null, object, list) at every level. The HTTPS example runs against a
 second vigild serving README's snippet with a certificate made by README's openssl command in a
 temporary folder; curl's --resolve points the certificate's name at 127.0.0.1 (the command is
-otherwise as written).
+otherwise as written). README's dependency table names exactly the packages tools/install-deps
+installs.
 """
 
 import json
@@ -736,6 +737,35 @@ class DocumentedApi(vt.DaemonTestCase):
             with self.subTest(doc=os.path.basename(path)):
                 self.assertEqual(sorted(named - series - NOT_FAMILIES), [],
                                  "vigil_* names that are not /metrics families")
+
+
+class Dependencies(unittest.TestCase):
+    """README's dependency table names exactly the Debian packages tools/install-deps installs
+    (a package added to one and not the other fails: every dependency has its reason written)."""
+
+    def test_table_matches_install_deps(self):
+        text = read_readme()
+        m = re.search(r"^## Dependencies.*?\n(.*?)(?=^## )", text, re.S | re.M)
+        self.assertIsNotNone(m, "README has no Dependencies section")
+        documented = set()
+        for line in m.group(1).splitlines():
+            cells = line.split("|")
+            if len(cells) < 3 or cells[1].strip() in ("package", "") or set(cells[1]) <= set("-| "):
+                continue
+            for name in re.split(r"[,\s]+", cells[1]):
+                name = re.sub(r"\(.*", "", name).strip()
+                if re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", name):
+                    documented.add(name)
+        with open(os.path.join(vt.REPO, "tools", "install-deps")) as f:
+            script = f.read()
+        pm = re.search(r'^PKGS="(.*?)"', script, re.S | re.M)
+        self.assertIsNotNone(pm, "tools/install-deps has no PKGS list")
+        installed = set(pm.group(1).replace("\\", " ").split())
+        self.assertGreater(len(installed), 10)
+        self.assertEqual(sorted(installed - documented), [],
+                         "installed by tools/install-deps but not in README's table")
+        self.assertEqual(sorted(documented - installed), [],
+                         "in README's table but not installed by tools/install-deps")
 
 
 if __name__ == "__main__":
