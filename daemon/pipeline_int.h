@@ -28,6 +28,13 @@ struct version {
  * events told it, or one the detector did not open on this run's reading). */
 #define PIPE_OPEN_N (DET_OPEN_LASTING + 1)
 
+/* The JSON and /metrics names of a device's state (DET_LEARNING..DET_ANOMALY), of
+ * event.ended_by (index 0: still active, NULL) and of event.opened_by (index 0: unknown, NULL).
+ * Defined in pipeline_query.c. */
+extern const char *const pipeline__state_names[4];
+extern const char *const pipeline__end_names[PIPE_END_N];
+extern const char *const pipeline__open_names[PIPE_OPEN_N];
+
 struct event {
     uint64_t id;
     int64_t start_ts, end_ts; /* end_ts < 0 while active */
