@@ -632,26 +632,40 @@ class Periods(ChainBase):
         second also ended). At the restart the first's period is current, the second's past;
         neither holds a reading nor was announced as beginning, yet each breaks its device's
         restored chain: the second event continues nothing and the first carries chain_broken
-        (on main b53e282 the second continues the first, the chain restored)."""
+        (on main b53e282 the second continues the first, the chain restored). "stopped-open":
+        its event open at the stop is marked at the restart, and so not continued."""
         d = self.d
         rows = overshoot(1500, 1.5, 1)
         t0 = now_ms() - 1000 * 2000
         devs = ("stopped-current", "stopped-past")
         for dev in devs:
             self.cleared(dev, rows, t0)
+        # A third device is stopped with its first event open (2 readings into the
+        # overshoot): the restore marks it as the tick would have (it then ends cleared on the
+        # readings timestamped before the period, and nothing continues it).
+        self.trained("stopped-open", rows, ["level"], t0)
+        self.post("stopped-open", rows[ONSET:ONSET + 2], ONSET, ["level"], t0)
+        tp.wait_for("stopped-open: the first event open", lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events("stopped-open")), 10)
         start = now_ms() + 3000
-        for dev, until in zip(devs, (start + 600000, start + 1000)):
+        for dev, until in zip(devs + ("stopped-open",),
+                              (start + 600000, start + 1000, start + 600000)):
             planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
                               {"from": start, "until": until})
             self.assertEqual(planned["period"]["state"], "scheduled")
         d.stop()
         self.assertLess(now_ms(), start, "vigild stopped after the periods began")
-        time.sleep((start + 1500 - now_ms()) / 1000)  # both begun, the second ended
+        time.sleep((start + 1500 - now_ms()) / 1000)  # all begun, the second ended
         d.start()
         self.assertIsNotNone(tp.status(d, devs[0])["maintenance"])
         self.assertIsNone(tp.status(d, devs[1])["maintenance"])
         for dev in devs:
             self.not_continued(dev, rows, t0, ONSET + 7)
+        now = self.events("stopped-open")
+        self.assertTrue(now[0]["active"], now)
+        self.assertIs(now[0].get("chain_broken"), True, now)
+        first, _ = self.not_continued("stopped-open", rows, t0, ONSET + 2)
+        self.assertEqual(first["ended_by"], "cleared", first)
 
     def test_event_open_when_a_period_begins_is_not_continued(self):
         """The first event open (2 readings into the overshoot) when a period scheduled 2 s
