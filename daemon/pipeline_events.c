@@ -176,6 +176,16 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
         e->chain_broken = 1; /* a period began while it was open (pipeline__event_period_began) */
 }
 
+/* Whether one of d's maintenance periods had begun by now_ms and not yet ended at ts (a
+ * reading of an event): it began after that reading, or holds it. Caller holds d->mu. */
+static int period_begun_since(const struct dev *d, int64_t ts, int64_t now_ms)
+{
+    for (int k = 0; k < d->nmaint; k++)
+        if (d->maint[k].start_ms <= now_ms && d->maint[k].end_ms > ts)
+            return 1;
+    return 0;
+}
+
 static void cleared_forget(struct dev *d)
 {
     free(d->cleared.info);
@@ -254,17 +264,6 @@ static int on_newest_event(void *arg, const char *device, int64_t id, int64_t st
     if (ne->info == NULL)
         ne->info = strdup(info_json);
     return 0; /* limit 1: the only one */
-}
-
-/* Whether one of d's maintenance periods had begun by now_ms and not yet ended at ts (the
- * last reading scored of an event): it began after that reading, or holds it. Caller holds
- * d->mu. */
-static int period_begun_since(const struct dev *d, int64_t ts, int64_t now_ms)
-{
-    for (int k = 0; k < d->nmaint; k++)
-        if (d->maint[k].start_ms <= now_ms && d->maint[k].end_ms > ts)
-            return 1;
-    return 0;
 }
 
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
@@ -379,6 +378,13 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             /* The detector names what opened the episode on the reading that entered state
              * anomaly; a detector restored in an episode whose event is gone names none. */
             cur->opened_by = (int)r->opened_by;
+            /* Opened on a reading timestamped before a period vigild's clock has already
+             * reached (a device clock behind, a late batch): open across the period's start as
+             * one the tick marks (pipeline__event_period_began), and as the restore marks it
+             * (pipeline__event_chain_restore), so a restart does not change what continues it
+             * (review, session 31). */
+            if (d->nmaint && period_begun_since(d, ts, vtime_now_ms()))
+                cur->chain_broken = 1;
             memset(d->lean, 0, sizeof d->lean);
             atomic_fetch_add_explicit(&p->opened[cur->opened_by], 1, memory_order_relaxed);
         }

@@ -709,6 +709,28 @@ class Periods(ChainBase):
         first, _ = self.not_continued(devs[1], rows, t0, ONSET + 2)
         self.assertEqual(first["ended_by"], "cleared", first)
 
+    def test_event_opened_in_a_current_period_is_marked_live_as_at_a_restart(self):
+        """Review (session 31): a period POSTed current, then the overshoot's readings,
+        timestamped before it (none falls in it), open the first event while the period is
+        current by vigild's clock. It is listed with chain_broken while open, as a restart
+        would mark it (pipeline__event_chain_restore's rule), and after its clear the second
+        continues nothing; before the review's fix the live event was not marked and the
+        second continued it (a restart in between changed the chain)."""
+        d, dev = self.d, "open-in-period"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = now_ms() - 1000 * 2000
+        self.trained(dev, rows, ["level"], t0)
+        now = now_ms()
+        planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
+                          {"from": now, "until": now + 600000})
+        self.assertEqual(planned["period"]["state"], "current")
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"], t0)
+        tp.wait_for("%s: the first event open" % dev, lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+        self.assertIs(self.events(dev)[0].get("chain_broken"), True, self.events(dev))
+        first, _ = self.not_continued(dev, rows, t0, ONSET + 2)
+        self.assertEqual(first["ended_by"], "cleared", first)
+
 
 if __name__ == "__main__":
     unittest.main()
