@@ -18,15 +18,19 @@
  * fault id. d->cleared remembers the candidate from its end (event_note_end) to the next opening
  * (event_link), which consumes it; an accept, a maintenance period, a rollback or a PUT of
  * weights breaks the chain (pipeline__event_chain_break, which stores "chain_broken" on the
- * cleared event so a restart does not bring it back).
+ * cleared event so a restart does not bring it back). A maintenance period that begins also
+ * marks the event open then (pipeline__event_period_began): should readings timestamped
+ * before the period still end it cleared, it is not remembered.
  *
  * Sides. An active event's side per channel is the sign of d->lean; at its end the sides are
  * fixed into e->above / e->below (event_sides_fix), which its JSON and stored row name.
  *
  * Restore. At a restart an event restored active gets its sides back from its stored JSON
- * (pipeline__event_sides_restore), and d->cleared is rebuilt from the newest stored event when
- * it ended cleared, was not broken, and no more than continue_within() readings were stored
- * after its end before the stop (pipeline__event_chain_restore).
+ * (pipeline__event_sides_restore, its mark too), and d->cleared is rebuilt from the newest
+ * stored event when it ended cleared, was not broken, and no more than continue_within()
+ * readings were stored after its end before the stop (pipeline__event_chain_restore). A
+ * maintenance period that began while vigild was stopped (restored current or past, so never
+ * announced as beginning) breaks the rebuilt chain and marks the event restored active.
  *
  * Invariants: d->events holds at most o.events events, oldest first (the oldest dropped for a
  * new one); only the last may be active (end_ts < 0); ids grow by one per event opened. An
@@ -39,9 +43,11 @@
  * the hub, as the step does). pipeline__track_event: the device's shard (point_finish), the
  * restore's catch-up included. pipeline__event_end: the shard (a reading in a maintenance
  * period) or an API thread (accept, a maintenance POST). pipeline__event_chain_break: those and
- * the rollback and weights PUT. pipeline__event_chain_restore and pipeline__event_sides_restore:
- * the restore, before readings flow; the chain restore queries the store, so not inside another
- * query's callback. pipeline__event_add / pipeline__events_clear: with d->mu, or d not shared. */
+ * the rollback and weights PUT. pipeline__event_period_began: the loop (pipeline_maint_tick),
+ * an API thread (a maintenance DELETE) or the restore. pipeline__event_chain_restore and
+ * pipeline__event_sides_restore: the restore, before readings flow; the chain restore queries the
+ * store, so not inside another query's callback. pipeline__event_add / pipeline__events_clear: with
+ * d->mu, or d not shared. */
 #include "log.h"
 #include "pipeline_int.h"
 #include "vtime.h"
@@ -80,6 +86,15 @@ void pipeline__events_clear(struct dev *d)
     d->nevents = 0;
 }
 
+/* Queues the put of an event's row js (NULL, or no store: nothing) to the store: an
+ * asynchronous job, refused when the queue is full (logged), never waited for. */
+static void row_put(pipeline_t *p, struct dev *d, uint64_t id, int64_t start_ts, int64_t end_ts,
+                    const char *js)
+{
+    if (js && p->store && store_event_put(p->store, d->name, (int64_t)id, start_ts, end_ts, js))
+        log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+}
+
 /* Stores the event as it opened or ended, and publishes it to the event streams (GET
  * /v1/events) as GET .../anomalies lists it now. Caller holds d->mu. */
 static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
@@ -87,9 +102,7 @@ static void persist_event(pipeline_t *p, struct dev *d, const struct event *e)
     if (p->store == NULL && p->o.hub == NULL)
         return;
     char *js = pipeline__event_json(d, e);
-    if (js && p->store &&
-        store_event_put(p->store, d->name, (int64_t)e->id, e->start_ts, e->end_ts, js))
-        log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+    row_put(p, d, e->id, e->start_ts, e->end_ts, js);
     api_events_publish(p->o.hub, API_EVENT_ANOMALY, d->name, js);
     free(js);
 }
@@ -159,6 +172,18 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
     (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault);
     for (int c = 0; c < d->nch; c++)
         d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
+    if (pipeline__event_info_broken(info_json))
+        e->chain_broken = 1; /* a period began while it was open (pipeline__event_period_began) */
+}
+
+/* Whether one of d's maintenance periods had begun by now_ms and not yet ended at ts (a
+ * reading of an event): it began after that reading, or holds it. Caller holds d->mu. */
+static int period_begun_since(const struct dev *d, int64_t ts, int64_t now_ms)
+{
+    for (int k = 0; k < d->nmaint; k++)
+        if (d->maint[k].start_ms <= now_ms && d->maint[k].end_ms > ts)
+            return 1;
+    return 0;
 }
 
 static void cleared_forget(struct dev *d)
@@ -186,11 +211,30 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
         } else if (d->cleared.info) {
             js = pipeline__event_info_break(d->cleared.info);
         }
-        if (js && store_event_put(p->store, d->name, (int64_t)d->cleared.id, start_ts, end_ts, js))
-            log_warn("pipeline: anomaly event of '%s' not saved (store busy)", d->name);
+        row_put(p, d, d->cleared.id, start_ts, end_ts, js);
         free(js);
     }
     cleared_forget(d);
+}
+
+void pipeline__event_period_began(pipeline_t *p, struct dev *d)
+{
+    struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
+    pipeline__event_chain_break(p, d);
+    if (e == NULL || e->end_ts >= 0 || e->chain_broken)
+        return;
+    /* Open across the period's start (no reading in the period yet, which would have ended
+     * it "maintenance"): readings timestamped before the period (a device whose clock is
+     * behind, a late batch) may still end it "cleared", and it must not be remembered then
+     * (event_note_end), so that nothing after the period continues it. Its row is stored
+     * with the mark now (not published: the event itself did not change), so an event active
+     * across a restart keeps it (pipeline__event_sides_restore reads it back). */
+    e->chain_broken = 1;
+    if (p->store) {
+        char *js = pipeline__event_json(d, e);
+        row_put(p, d, e->id, e->start_ts, e->end_ts, js);
+        free(js);
+    }
 }
 
 /* Counts the points store_query reports (its limit bounds them): the count is all that is
@@ -227,7 +271,14 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
     uint64_t above, below, fault;
     int lead;
     const uint64_t within = continue_within(p);
+    const int64_t now_ms = vtime_now_ms();
+    const struct event *last = d->nevents ? &d->events[d->nevents - 1] : NULL;
     cleared_forget(d);
+    /* A period restored current or past is never announced as beginning (the tick's
+     * pipeline__event_period_began): one that began while vigild was stopped is taken as
+     * beginning now, for the event open at the stop as for the cleared one below. */
+    if (last && last->end_ts < 0 && period_begun_since(d, d->last_ts, now_ms))
+        pipeline__event_period_began(p, d);
     if (within == 0 || p->store == NULL || d->det == NULL)
         return;
     struct newest_event ne = {0, -1, -1, NULL};
@@ -267,6 +318,11 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
     d->cleared.gen = d->gen;
     d->cleared.ch = lead;
     d->cleared.side = mask_side(above, below, lead);
+    /* A period began after its end, while vigild was stopped (one that began while it ran
+     * broke the chain then, and the row says so): broken now, its row marked as the live
+     * path marks it. */
+    if (period_begun_since(d, end_ts, now_ms))
+        pipeline__event_chain_break(p, d);
 }
 
 /* On the reading that opened e: e continues d's previous event when that one ended cleared
@@ -292,8 +348,8 @@ static void event_note_end(struct dev *d, const struct event *e)
     const int c = lead_channel(e->share, d->nch);
     const int side = c >= 0 ? pipeline__event_side(d, e, c) : 0;
     cleared_forget(d);
-    if (e->ended_by != DET_END_CLEARED || side == 0)
-        return;
+    if (e->ended_by != DET_END_CLEARED || side == 0 || e->chain_broken)
+        return; /* chain_broken: a maintenance period began while it was open */
     d->cleared.id = e->id;
     d->cleared.fault = e->fault ? e->fault : e->id;
     d->cleared.scored = d->scored;
@@ -322,6 +378,13 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             /* The detector names what opened the episode on the reading that entered state
              * anomaly; a detector restored in an episode whose event is gone names none. */
             cur->opened_by = (int)r->opened_by;
+            /* Opened on a reading timestamped before a period vigild's clock has already
+             * reached (a device clock behind, a late batch): open across the period's start as
+             * one the tick marks (pipeline__event_period_began), and as the restore marks it
+             * (pipeline__event_chain_restore), so a restart does not change what continues it
+             * (review, session 31). */
+            if (d->nmaint && period_begun_since(d, ts, vtime_now_ms()))
+                cur->chain_broken = 1;
             memset(d->lean, 0, sizeof d->lean);
             atomic_fetch_add_explicit(&p->opened[cur->opened_by], 1, memory_order_relaxed);
         }

@@ -54,8 +54,10 @@ struct event {
      * active event's sides are dev.lean's (event_side). */
     uint64_t above, below;
     /* 1 once a maintenance period, an operator's action or a rollback broke its chain after it
-     * ended cleared (pipeline__event_chain_break): "chain_broken" in its JSON and stored row,
-     * so a restart does not let the next event continue it (review, session 30). */
+     * ended cleared (pipeline__event_chain_break), or a maintenance period began while it was
+     * open (pipeline__event_period_began; then its clear is not remembered): "chain_broken" in
+     * its JSON and stored row, so a restart does not let the next event continue it (review,
+     * session 30; session 31). */
     int chain_broken;
 };
 
@@ -546,18 +548,30 @@ char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int
  * end no event), a rollback and a PUT of weights call it. Caller holds d->mu. */
 void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
 
+/* A maintenance period of d began (by the clock, pipeline_maint_tick; or a DELETE found it
+ * begun before the tick's look; or the restore found one begun while vigild was stopped):
+ * breaks the chain (pipeline__event_chain_break) and marks the event open now, if any,
+ * chain_broken (its row stored again, not published), so that an end "cleared" on readings
+ * timestamped before the period does not make it continuable. No store read; the store puts
+ * are queued, never waited for. Caller holds d->mu. */
+void pipeline__event_period_began(pipeline_t *p, struct dev *d);
+
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
  * when the device's newest stored event ended "cleared" at or before the saved detector's last
  * reading, with a side for its leading channel, d->cleared is that event again, dated as many
  * readings back as the store holds after its end up to that reading (docs/reliability.md,
  * "Session 30"): the next event may continue it as it would have without the restart. Else
- * nothing. Queries the store: not inside another query's callback. Caller holds d->mu. */
+ * nothing. A maintenance period of d (restored before) that began by now and had not ended by
+ * that event's end breaks it there (its row marked), and one that had not ended by d's last
+ * reading marks an event restored active (pipeline__event_period_began): a period that began
+ * while vigild was stopped (docs/reliability.md, "Session 31"). Queries the store: not inside
+ * another query's callback. Caller holds d->mu. */
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);
 
 /* An event restored active at a restart (pipeline_store.c on_event): its sides from its
  * stored JSON into e->above / e->below, and d->lean signed by them (e->share as the restored
- * magnitude), so its side, its continuing and its being continued survive the restart.
- * Caller holds d->mu. */
+ * magnitude), so its side, its continuing and its being continued survive the restart; and its
+ * "chain_broken" (a period began while it was open) into e->chain_broken. Caller holds d->mu. */
 void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *info_json);
 
 /* The side of its prediction channel c of e was on: +1 above, -1 below, 0 unknown (the active

@@ -27,8 +27,10 @@
  * period remembers what the streams last heard of it (maint_told), so a change the API
  * announced is not announced again by the tick, and the fleet's earliest boundary not yet
  * announced (p->maint_next_ms) spares the tick any walk between boundaries. A period the tick
- * finds begun also breaks the device's chain of events (pipeline__event_chain_break), as a
- * POST of a current period does, whether or not a reading of the device falls in it.
+ * finds begun also breaks the device's chain of events and marks the event open then
+ * (pipeline__event_period_began), as a POST of a current period breaks it, whether or not a
+ * reading of the device falls in it; a DELETE of a period begun by the clock that the tick has
+ * not yet seen begin (told scheduled) does so itself, since the tick then never sees it.
  *
  * A change is answered once the store committed it. A POST is applied, then stored (not
  * stored, it stays in effect until a restart: it may have ended an episode, which cannot be
@@ -377,6 +379,12 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
     if (rc == 0) {
         pthread_mutex_lock(&d->mu);
         if ((k = same(d, was)) >= 0) { /* unless the device was deleted meanwhile */
+            /* Begun by the clock (find said so) but not yet seen by the tick, which looks
+             * every 250 ms and, the period told past here, never will: the DELETE does what
+             * that look would have done. One the tick saw begin (or a POST made current) was
+             * dealt with then. */
+            if (d->maint_told[k] == TOLD_SCHEDULED)
+                pipeline__event_period_began(p, d);
             d->maint[k].end_ms = ended.end_ms;
             d->maint_told[k] = TOLD_PAST; /* announced here, not again by the tick */
             /* The streams' message, as a POST's answer would put it: no maintenance now, the
@@ -547,12 +555,14 @@ void pipeline_maint_tick(pipeline_t *p)
         int nmsg = d->nmaint ? clock_changes(d, now_ms, msgs, &next, &ended_ms, &began) : 0;
         /* A period that began by the clock breaks the device's chain, as one POSTed current
          * does (end_episode), though it ends no episode here (its first reading does,
-         * pipeline__maint_skip): the device may send none in it. Under d->mu, before its
-         * message is published, so a stream that heard "current" finds the chain broken. The
-         * break only queues the cleared event's row (store_event_put, asynchronous: never
-         * waits for the writer), as persist_event does under d->mu on the shards. */
+         * pipeline__maint_skip): the device may send none in it. The event open now, if any,
+         * is marked so that an end "cleared" on readings timestamped before the period is not
+         * continued after it. Under d->mu, before its message is published, so a stream that
+         * heard "current" finds the chain broken. This only queues event rows
+         * (store_event_put, asynchronous: never waits for the writer), as persist_event does
+         * under d->mu on the shards. */
         if (began)
-            pipeline__event_chain_break(p, d);
+            pipeline__event_period_began(p, d);
         pthread_mutex_unlock(&d->mu);
         for (int j = 0; j < nmsg; j++) { /* published unlocked, as the API's changes are */
             api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, msgs[j]);

@@ -552,5 +552,185 @@ class WithinNine(ChainBase):
         self.assertNotIn("continues", second)
 
 
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class Periods(ChainBase):
+    """Chains and maintenance periods, the remaining cases (task evcont4): a DELETE before the
+    loop's look, a period begun while vigild was stopped, an event open when a period begins.
+    The readings are timestamped 500 s and more before now, so none falls in a period."""
+
+    def cleared(self, dev, rows, t0):
+        """Trains dev and feeds the overshoot until its first event ended cleared."""
+        self.trained(dev, rows, ["level"], t0)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"], t0)
+        self.first_cleared(dev)
+
+    def not_continued(self, dev, rows, t0, k):
+        """Feeds rows[k:]: the second event opens within the bound, continues nothing, and the
+        first carries chain_broken. Returns the two events."""
+        self.post(dev, rows[k:], k, ["level"], t0)
+        first, second = self.two_events(dev)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
+        return first, second
+
+    def test_delete_before_the_tick_looks_breaks_the_chain(self):
+        """The first event ended cleared; a period scheduled 1.5 s ahead is DELETEd as soon as
+        vigild's clock reaches it (the DELETE repeated until it is answered 204: before the
+        start it finds no current period), before the loop's look (every 250 ms) announces it
+        current. The DELETE breaks the chain as that look would have: the second event
+        continues nothing (on main b53e282 it continues the first). The stream tells who came
+        first: when the loop announced "current" (it broke the chain then), another device
+        tries again, up to 3."""
+        d = self.d
+        rows = overshoot(1500, 1.5, 1)
+        t0 = now_ms() - 1000 * 2000
+        for attempt in range(3):
+            dev = "mnt-race-%d" % attempt
+            self.cleared(dev, rows, t0)
+            path = "/v1/devices/%s/maintenance" % dev
+            sse = ts.Sse(d, "?types=maintenance&device=" + dev).open()
+            try:
+                start = now_ms() + 1500
+                planned = tp.jreq(d, "POST", path, {"from": start, "until": start + 60000})
+                self.assertEqual(planned["period"]["state"], "scheduled")
+                time.sleep(max(0.0, (start - 20 - now_ms()) / 1000))
+                deadline = time.monotonic() + 5
+                tries = 0
+                while True:
+                    st, _, body = tp.req(d, "DELETE", path)
+                    tries += 1
+                    if st == 204:
+                        break
+                    self.assertLess(time.monotonic(), deadline, (st, body))
+                late = now_ms() - start
+                # The DELETE's message names the period as it ended it (until now, or the
+                # start + 1 ms: "current" then, at the start's own ms); the loop's names it
+                # whole.
+                sse.wait("%s: the DELETE's message" % dev, lambda s: any(
+                    m["data"]["period"]["until_ts"] < start + 60000 for m in s.messages), 15)
+                heard = [(m["data"]["period"]["state"],
+                          m["data"]["period"]["until_ts"] - start) for m in sse.messages]
+            finally:
+                sse.close()
+            print("%s: DELETE answered %d ms after the start (%d tries); the stream heard "
+                  "(state, until - from) %s" % (dev, late, tries, heard), file=sys.stderr)
+            if ("current", 60000) not in heard:
+                break
+        else:
+            self.fail("the loop announced the period before the DELETE in 3 tries")
+        self.assertEqual(heard[0], ("scheduled", 60000), heard)
+        self.assertEqual(len(heard), 2, heard)
+        self.not_continued(dev, rows, t0, ONSET + 7)
+
+    def test_period_begun_while_stopped_breaks_the_chain(self):
+        """Two devices, each with its first event ended cleared and a period scheduled 3 s
+        ahead: vigild is stopped before the periods begin and started after both began (the
+        second also ended). At the restart the first's period is current, the second's past;
+        neither holds a reading nor was announced as beginning, yet each breaks its device's
+        restored chain: the second event continues nothing and the first carries chain_broken
+        (on main b53e282 the second continues the first, the chain restored). "stopped-open":
+        its event open at the stop is marked at the restart, and so not continued."""
+        d = self.d
+        rows = overshoot(1500, 1.5, 1)
+        t0 = now_ms() - 1000 * 2000
+        devs = ("stopped-current", "stopped-past")
+        for dev in devs:
+            self.cleared(dev, rows, t0)
+        # A third device is stopped with its first event open (2 readings into the
+        # overshoot): the restore marks it as the tick would have (it then ends cleared on the
+        # readings timestamped before the period, and nothing continues it).
+        self.trained("stopped-open", rows, ["level"], t0)
+        self.post("stopped-open", rows[ONSET:ONSET + 2], ONSET, ["level"], t0)
+        tp.wait_for("stopped-open: the first event open", lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events("stopped-open")), 10)
+        start = now_ms() + 3000
+        for dev, until in zip(devs + ("stopped-open",),
+                              (start + 600000, start + 1000, start + 600000)):
+            planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
+                              {"from": start, "until": until})
+            self.assertEqual(planned["period"]["state"], "scheduled")
+        d.stop()
+        self.assertLess(now_ms(), start, "vigild stopped after the periods began")
+        time.sleep((start + 1500 - now_ms()) / 1000)  # all begun, the second ended
+        d.start()
+        self.assertIsNotNone(tp.status(d, devs[0])["maintenance"])
+        self.assertIsNone(tp.status(d, devs[1])["maintenance"])
+        for dev in devs:
+            self.not_continued(dev, rows, t0, ONSET + 7)
+        now = self.events("stopped-open")
+        self.assertTrue(now[0]["active"], now)
+        self.assertIs(now[0].get("chain_broken"), True, now)
+        first, _ = self.not_continued("stopped-open", rows, t0, ONSET + 2)
+        self.assertEqual(first["ended_by"], "cleared", first)
+
+    def test_event_open_when_a_period_begins_is_not_continued(self):
+        """The first event open (2 readings into the overshoot) when a period scheduled 2 s
+        ahead begins by vigild's clock (its "current" message heard on the stream); the fault's
+        later readings, timestamped before the period, end that event "cleared" and open the
+        second within the bound: it continues nothing, the first carries chain_broken (on main
+        b53e282 the second continues the first). Device "open-restart": vigild stopped and
+        started after the period began, the first event still open: its mark comes back from
+        its stored row, the same result."""
+        d = self.d
+        rows = overshoot(1500, 1.5, 1)
+        t0 = now_ms() - 1000 * 2000
+        devs = ("open-live", "open-restart")
+        for dev in devs:
+            self.trained(dev, rows, ["level"], t0)
+            self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"], t0)
+            tp.wait_for("%s: the first event open" % dev, lambda: (
+                lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+        sse = ts.Sse(d, "?types=maintenance").open()
+        try:
+            start = now_ms() + 2000
+            for dev in devs:
+                planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
+                                  {"from": start, "until": start + 600000})
+                self.assertEqual(planned["period"]["state"], "scheduled")
+            sse.wait("the clock's messages, current", lambda s: all(any(
+                m["data"]["device"] == dev and m["data"]["period"]["state"] == "current"
+                for m in s.messages) for dev in devs), 15)
+        finally:
+            sse.close()
+        for dev in devs:
+            evs = self.events(dev)
+            self.assertTrue(len(evs) == 1 and evs[0]["active"], evs)  # no reading: still open
+        first, _ = self.not_continued(devs[0], rows, t0, ONSET + 2)
+        self.assertEqual(first["ended_by"], "cleared", first)
+        d.stop()
+        d.start()
+        now = self.events(devs[1])
+        self.assertTrue(now[0]["active"], now)
+        self.assertIs(now[0].get("chain_broken"), True, now)
+        first, _ = self.not_continued(devs[1], rows, t0, ONSET + 2)
+        self.assertEqual(first["ended_by"], "cleared", first)
+
+    def test_event_opened_in_a_current_period_is_marked_live_as_at_a_restart(self):
+        """Review (session 31): a period POSTed current, then the overshoot's readings,
+        timestamped before it (none falls in it), open the first event while the period is
+        current by vigild's clock. It is listed with chain_broken while open, as a restart
+        would mark it (pipeline__event_chain_restore's rule), and after its clear the second
+        continues nothing; before the review's fix the live event was not marked and the
+        second continued it (a restart in between changed the chain)."""
+        d, dev = self.d, "open-in-period"
+        rows = overshoot(1500, 1.5, 1)
+        t0 = now_ms() - 1000 * 2000
+        self.trained(dev, rows, ["level"], t0)
+        now = now_ms()
+        planned = tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev,
+                          {"from": now, "until": now + 600000})
+        self.assertEqual(planned["period"]["state"], "current")
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"], t0)
+        tp.wait_for("%s: the first event open" % dev, lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+        self.assertIs(self.events(dev)[0].get("chain_broken"), True, self.events(dev))
+        first, _ = self.not_continued(dev, rows, t0, ONSET + 2)
+        self.assertEqual(first["ended_by"], "cleared", first)
+
+
 if __name__ == "__main__":
     unittest.main()
