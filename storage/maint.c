@@ -22,7 +22,12 @@
  * idle transactions until then (maint_steps). A run of failures logs a warning at its first and
  * at most one a minute after (the others counted), except that each device's first compaction
  * failure is logged with its name (at most STORE_MAINT_LOG_FIRST a minute), and an info line at
- * the recovery. A reload of the maps queues the compact list's devices again (chunks.c). An idle
+ * the recovery. A reload of the maps queues the compact list's devices again (chunks.c) and keeps
+ * the small-row counts of devices backing off (maps.c); at a device's back-off's end it is queued
+ * if it has small rows (store__compact_wake), without waiting for its next one. A device's
+ * failure count outlives its run (cpast: a success or a forgotten entry ends the run, a new run
+ * resumes at the count less one a minute). After a full disk, a commit that grows the database
+ * ends the general back-off's run (store__maint_committed). An idle
  * transaction is maintenance only: it fails whole, counted the same way and not in
  * commit_errors.
  *
@@ -251,8 +256,7 @@ void store__compact_wake(store_t *s)
         store_cfail_t *f = find_id(w->cfail, w->ncfail, d->id);
         if (f == NULL || now < f->next_ms)
             continue;
-        if (store__grow((void **)&w->requeue, &w->requeue_cap, w->nrequeue + 1,
-                        sizeof *w->requeue))
+        if (store__grow((void **)&w->requeue, &w->requeue_cap, w->nrequeue + 1, sizeof *w->requeue))
             break; /* best effort: it waits for its next small row */
         w->requeue[w->nrequeue++] = (store_requeue_t){d->id, d->small_rows};
     }
