@@ -124,11 +124,12 @@ static void requeue_add(store_writer_t *w, int64_t id, int small_rows)
 }
 
 /* At open: the devices whose newest STORE_COMPACT_ROWS rows hold two or more small ones (the
- * previous run stopped before compacting them), noted to be queued with that count, less than
- * STORE_COMPACT_ROWS: the idle work compacts them, not a client transaction (whose compaction
- * on a disk found full at open could take the client's batch with it, SQLITE_FULL; a device's
- * next small row makes it due there, as before). One query, one search of the readings index
- * per device (its newest rows); measured at open of a store of 1,000 devices in
+ * previous run stopped before compacting them), queued with no small rows counted (as main
+ * counts them at open): the idle work compacts them, and a client transaction only after
+ * STORE_COMPACT_ROWS new small rows, as before (with the rows' count, a device's next small row
+ * would make a client transaction compact it, and on a disk found full at open that
+ * compaction's SQLITE_FULL would take the client's batch with it). One query, one search of the
+ * readings index per device (its newest rows); measured at open of a store of 1,000 devices in
  * docs/reliability.md (session 31). Best effort: a failure leaves them to their next small row,
  * as before. */
 static void note_small_rows(store_writer_t *w)
@@ -146,8 +147,7 @@ static void note_small_rows(store_writer_t *w)
     while (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
         int n = sqlite3_column_int(st, 1);
         if (n >= 2)
-            requeue_add(w, sqlite3_column_int64(st, 0),
-                        n < STORE_COMPACT_ROWS ? n : STORE_COMPACT_ROWS - 1);
+            requeue_add(w, sqlite3_column_int64(st, 0), 0);
     }
     sqlite3_finalize(st);
 }
