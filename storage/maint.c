@@ -22,7 +22,12 @@
  * idle transactions until then (maint_steps). A run of failures logs a warning at its first and
  * at most one a minute after (the others counted), except that each device's first compaction
  * failure is logged with its name (at most STORE_MAINT_LOG_FIRST a minute), and an info line at
- * the recovery. A reload of the maps queues the compact list's devices again (chunks.c). An idle
+ * the recovery. A reload of the maps queues the compact list's devices again (chunks.c) and keeps
+ * the small-row counts of devices backing off (maps.c); at a device's back-off's end it is queued
+ * if it has small rows (store__compact_wake), without waiting for its next one. A device's
+ * failure count outlives its run (cpast: a success or a forgotten entry ends the run, a new run
+ * resumes at the count less one a minute). After a full disk, a commit that grows the database
+ * ends the general back-off's run (store__maint_committed). An idle
  * transaction is maintenance only: it fails whole, counted the same way and not in
  * commit_errors.
  *
@@ -34,13 +39,22 @@
 #include "vtime.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
-void store__maint_finalize(store_writer_t *w)
+static void sp_finalize(store_writer_t *w)
 {
     sqlite3_finalize(w->sp_begin);
     sqlite3_finalize(w->sp_undo);
     sqlite3_finalize(w->sp_release);
     w->sp_begin = w->sp_undo = w->sp_release = NULL;
+}
+
+void store__maint_finalize(store_writer_t *w)
+{
+    sp_finalize(w);
+    free(w->cpast);
+    w->cpast = NULL;
+    w->npast = w->past_cap = 0;
 }
 
 static int maint_prepare(store_t *s)
@@ -49,7 +63,7 @@ static int maint_prepare(store_t *s)
     store_writer_t *w = &s->w;
     sqlite3_stmt **st[3] = {&w->sp_begin, &w->sp_undo, &w->sp_release};
     if (__atomic_load_n(&w->sp_broken, __ATOMIC_RELAXED))
-        store__maint_finalize(w); /* test hook: prepared again, from a statement SQLite refuses */
+        sp_finalize(w); /* test hook: prepared again, from a statement SQLite refuses */
     for (int i = 0; i < 3; i++) {
         if (*st[i] != NULL)
             continue;
@@ -161,6 +175,127 @@ void store__bo_log_ok(store_backoff_t *b, const char *what)
     b->next_ms = 0;
 }
 
+static store_cfail_t *find_id(store_cfail_t *v, size_t n, int64_t id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].id == id)
+            return &v[i];
+    return NULL;
+}
+
+/* The failures a remembered device still counts at now: its count less one per
+ * STORE_CFAIL_DECAY_MS since its last back-off ended. */
+static int past_fails(const store_cfail_t *p, int64_t now)
+{
+    int64_t gone = now > p->next_ms ? (now - p->next_ms) / STORE_CFAIL_DECAY_MS : 0;
+    return gone >= p->fails ? 0 : p->fails - (int)gone;
+}
+
+/* Before a compaction failure of device id is charged: a device with no run in w->cfail (its
+ * last one ended with a success, or was forgotten, chunks.c) resumes at the failures it still
+ * counts, so one that fails now and then does not restart at STORE_RETAIN_PERIOD_MIN_MS each
+ * time. Best effort: out of memory, it starts a new run. */
+static void past_resume(store_writer_t *w, int64_t id, int64_t now)
+{
+    if (find_id(w->cfail, w->ncfail, id) != NULL)
+        return;
+    store_cfail_t *p = find_id(w->cpast, w->npast, id);
+    int fails = p != NULL ? past_fails(p, now) : 0;
+    if (fails == 0 ||
+        store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
+        return;
+    w->cfail[w->ncfail++] = (store_cfail_t){.id = id, .fails = fails};
+}
+
+/* After it was charged: remembers its run's count (at most STORE_CFAIL_FAILS_MAX) and back-off
+ * end, drops the devices whose count has decayed to none, and leaves its back-off's end to be
+ * seen again (store__compact_wake). Best effort past STORE_CFAIL_PAST_MAX devices or memory. */
+static void past_note(store_writer_t *w, int64_t id, int64_t now)
+{
+    store_cfail_t *f = find_id(w->cfail, w->ncfail, id);
+    if (f == NULL)
+        return;
+    f->woken = 0;
+    size_t keep = 0;
+    for (size_t i = 0; i < w->npast; i++)
+        if (w->cpast[i].id != id && past_fails(&w->cpast[i], now) > 0)
+            w->cpast[keep++] = w->cpast[i];
+    w->npast = keep;
+    if (w->npast >= STORE_CFAIL_PAST_MAX ||
+        store__grow((void **)&w->cpast, &w->past_cap, w->npast + 1, sizeof *w->cpast))
+        return;
+    int fails = f->fails < STORE_CFAIL_FAILS_MAX ? f->fails : STORE_CFAIL_FAILS_MAX;
+    w->cpast[w->npast++] = (store_cfail_t){.id = id, .fails = fails, .next_ms = f->next_ms};
+}
+
+void store__compact_past_forget(store_writer_t *w, int64_t id)
+{
+    store_cfail_t *p = find_id(w->cpast, w->npast, id);
+    if (p != NULL)
+        *p = w->cpast[--w->npast];
+}
+
+void store__compact_wake(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    if (w->ncfail == 0 || w->maps_stale || w->requeue_due)
+        return;
+    int64_t now = vtime_mono_ms();
+    int due = 0;
+    for (size_t i = 0; i < w->ncfail; i++)
+        if (!w->cfail[i].woken && now >= w->cfail[i].next_ms)
+            w->cfail[i].woken = due = 1;
+    if (!due)
+        return;
+    /* Once per back-off's end: a walk of the devices, each looked up in the (short) list. The
+     * requeue (chunks.c) queues them, as after a reload. */
+    w->nrequeue = 0;
+    for (store_dev_t *d = w->devs; d != NULL; d = d->hh.next) {
+        if (d->small_rows == 0 || d->compact_queued)
+            continue;
+        store_cfail_t *f = find_id(w->cfail, w->ncfail, d->id);
+        if (f == NULL || now < f->next_ms)
+            continue;
+        if (store__grow((void **)&w->requeue, &w->requeue_cap, w->nrequeue + 1, sizeof *w->requeue))
+            break; /* best effort: it waits for its next small row */
+        w->requeue[w->nrequeue++] = (store_requeue_t){d->id, d->small_rows};
+    }
+    w->requeue_due = 1;
+    store__compact_requeue(s);
+}
+
+static int64_t page_count(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* A full disk ended with nothing left to compact (and no retention step to write) kept
+ * bo_maint's count, so the next unrelated failure started at a longer back-off. A commit that
+ * grew the database after it got new pages from the file system: the run ends there. (Not
+ * maint_nospace: new pages do not show that compaction's rewrite fits, and in a client
+ * transaction its SQLITE_FULL would take the client's batch.) One PRAGMA per commit while the
+ * run lasts. */
+void store__maint_committed(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    if (w->nospace_pages == 0)
+        return;
+    if (w->bo_maint.fails == 0) {
+        w->nospace_pages = 0; /* ended otherwise */
+        return;
+    }
+    if (page_count(w->db) > w->nospace_pages) {
+        w->nospace_pages = 0;
+        store__bo_log_ok(&w->bo_maint, "maintenance (the database grew: space is back)");
+    }
+}
+
 /* Counts and logs a failed maintenance step (err; the step is w->maint_what) and backs that
  * step off: a device's compaction (that device only), retention's steps, or, for a failure of
  * no one step (or a full disk or exhausted memory in any step), all of them. kept: 1 rolled
@@ -180,8 +315,11 @@ void store__maint_failed(store_t *s, int err, int kept)
     int shared = err == ERR_NOSPACE || err == ERR_NOMEM, first = 0;
     if (shared)
         w->maint_nospace = 1;
-    if (w->maint_what == MAINT_COMPACT && !shared)
+    if (w->maint_what == MAINT_COMPACT && !shared) {
+        past_resume(w, w->cfail_id, now);
         next = store__compact_failed(w, w->cfail_id, now, &first);
+        past_note(w, w->cfail_id, now);
+    }
     if (next >= 0) {
         char what[128];
         snprintf(what, sizeof what, "compaction of device \"%s\" (id %lld)", w->cfail_name,
@@ -191,6 +329,9 @@ void store__maint_failed(store_t *s, int err, int kept)
         w->bo_retain.next_ms = now + store__backoff_ms(w->bo_retain.fails);
         bo_log_fail(s, &w->bo_retain, "a retention step", err, kept, w->bo_retain.next_ms, now, 0);
     } else {
+        /* A full disk notes the database's size; any other failure of the general run leaves
+         * only a success of a step to end it. */
+        w->nospace_pages = err == ERR_NOSPACE ? page_count(w->db) : 0;
         w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,
                     w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"

@@ -324,7 +324,16 @@ typedef struct store_cfail {
     int fails;
     int ok;
     int64_t next_ms;
+    int woken; /* its back-off's end was seen: queued then if it had small rows (maint.c) */
 } store_cfail_t;
+
+/* A device's compaction failures are remembered (w->cpast, maint.c) after its run in w->cfail
+ * ended (a success, or forgotten): a new run resumes at the count kept, less one per
+ * STORE_CFAIL_DECAY_MS since the last back-off's end, counted to at most STORE_CFAIL_FAILS_MAX
+ * (the back-off is then STORE_RETAIN_PERIOD_MS), for at most STORE_CFAIL_PAST_MAX devices. */
+#define STORE_CFAIL_DECAY_MS  60000
+#define STORE_CFAIL_FAILS_MAX 6
+#define STORE_CFAIL_PAST_MAX  1024
 
 /* A device to compact again after a maps reload (store_writer_t.requeue). */
 typedef struct store_requeue {
@@ -426,6 +435,10 @@ typedef struct store_writer {
     int maint_what;
     int64_t cfail_id;
     char cfail_name[64]; /* the name of the device whose compaction failed (cut to fit) */
+    /* Devices whose compaction failed, kept after their run in cfail ended (above): id, the
+     * failures (decaying), next_ms the last back-off's end. */
+    store_cfail_t *cpast;
+    size_t npast, past_cap;
     /* Warnings of a device's first compaction failure (logged even within bo_compact's minute):
      * how many in the minute from cfirst_ms (at most STORE_MAINT_LOG_FIRST). */
     int cfirst_logged;
@@ -440,6 +453,9 @@ typedef struct store_writer {
     /* The last maintenance failure was a full disk or exhausted memory, and no step has written
      * since: compaction runs only in idle transactions (writer.c, maint_steps). */
     int maint_nospace;
+    /* The database's page count after the last full disk (ERR_NOSPACE) in maintenance, while
+     * bo_maint counts failures (0: none): a commit that grows it shows space is back. */
+    int64_t nospace_pages;
 } store_writer_t;
 
 struct store {
@@ -670,7 +686,8 @@ int store__chan_add(store_dev_t *d, int64_t idx, const char *name, size_t len, u
                     store_chan_t **out);
 
 /* maint.c (writer thread): maintenance steps in a transaction and their back-offs */
-/* Finalizes the savepoint's statements (at the writer's exit). */
+/* Finalizes the savepoint's statements and frees the compaction failures' memory (at the
+ * writer's exit). */
 void store__maint_finalize(store_writer_t *w);
 /* 1 when a maintenance step may have work now (devices to compact, a retention step due). */
 int store__maint_due(store_t *s);
@@ -688,6 +705,14 @@ void store__maint_failed(store_t *s, int err, int kept);
 void store__maint_succeeded(store_t *s, int stepped, int compacted, int removed);
 /* Ends b's run of failures, logging the recovery when there was one. */
 void store__bo_log_ok(store_backoff_t *b, const char *what);
+/* Between transactions (maps loaded): queues each device whose compaction back-off has passed
+ * and that has small rows, so it does not wait for its next small row. */
+void store__compact_wake(store_t *s);
+/* After any committed transaction: ends the general back-off's run when the last failure was a
+ * full disk and the database has grown since (space is back). */
+void store__maint_committed(store_t *s);
+/* Forgets device id's remembered compaction failures (it was deleted; ids can be reused). */
+void store__compact_past_forget(store_writer_t *w, int64_t id);
 
 /* dbnames.c (writer thread): a JOB_DBNAME's name, inserted unless the table has it. */
 int store__dbname_write(store_t *s, store_job_t *j);

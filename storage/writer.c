@@ -360,6 +360,7 @@ static int do_delete(store_t *s, store_job_t *j)
         if (w->compact[i] == d)
             w->compact[i] = NULL;
     store__compact_forget(w, d->id);
+    store__compact_past_forget(w, d->id);
     /* Readers may still copy its published pending readings until the commit: it is freed at
      * publication (pending.c). */
     if (grow((void **)&w->dead, &w->dead_cap, w->ndead + 1, sizeof *w->dead))
@@ -689,6 +690,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     }
     store__compact_requeue(s); /* after a reload that failed before */
     w->nrequeue = 0;           /* this transaction notes the devices it compacts */
+    store__compact_wake(s);    /* devices whose back-off passed, with small rows */
     uint64_t compactions = w->compactions;
     double t0 = vtime_mono_s();
     w->seq = w->log_last + 1;
@@ -742,6 +744,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
             /* Every device backing off was forgotten (chunks.c): the run ends. */
             store__bo_log_ok(&w->bo_compact, "compaction (no device backing off any more)");
         }
+        store__maint_committed(s);
         return 0;
     }
     if (!sqlite3_get_autocommit(w->db))
@@ -794,6 +797,7 @@ static int idle_work(store_t *s, int failing)
     double seconds;
     for (;;) {
         int queued = s->qhead != NULL;
+        store__compact_wake(s);
         if ((queued && !(s->w.maint_nospace && s->w.ncompact > 0)) || s->closing || s->hold ||
             failing || !store__maint_due(s))
             return 0;

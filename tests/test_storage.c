@@ -6052,6 +6052,220 @@ static void test_maint_full_disk_retention(void **state)
     batch_deinit(&b);
 }
 
+/* ---- Session 31 (task maint4): the back-off's remaining cases ---- */
+
+/* The back-off entry of dev's compaction (w->cfail), or NULL. Read with the writer idle. */
+static const store_cfail_t *cfail_of(store_t *s, const char *dev)
+{
+    int64_t id = dev_id(s, dev);
+    for (size_t i = 0; i < s->w.ncfail; i++)
+        if (s->w.cfail[i].id == id)
+            return &s->w.cfail[i];
+    return NULL;
+}
+
+/* One round of small rows of dev (a late reading and a new one), as small_rows_until's. */
+static void small_round(store_t *s, const char *dev, int64_t *last)
+{
+    static const char *const ch[] = {"v"};
+    double v = 3;
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, dev, *last - 1, 1, ch, &v);
+    add_point(&b, dev, *last + 1000, 1, ch, &v);
+    *last += 1000;
+    assert_int_equal(store_write(s, &b), 0);
+    batch_deinit(&b);
+}
+
+/* Writes one reading of "other" (no small row of the devices under test) every 100 ms until
+ * dev is in one row, at most 30 times; returns its rows. */
+static size_t rows_after_writes(fx_t *f, const char *dev, int64_t ts)
+{
+    static const char *const ch[] = {"v"};
+    double v = 4;
+    size_t rows = chunk_rows(f->dir, dev, NULL);
+    for (int i = 0; i < 30 && rows > 1; i++) {
+        write1(f->s, "other", ts + i, 1, ch, &v);
+        assert_int_equal(store_flush(f->s), 0);
+        usleep(100000);
+        rows = chunk_rows(f->dir, dev, NULL);
+    }
+    return rows;
+}
+
+/* Task maint4, item 1: a device backing off keeps its small rows across a maps reload, and at
+ * its back-off's end it is queued without a small row of its own. "bad"'s compaction fails (a
+ * trigger), it gets one more small row during its back-off, then "b2"'s failure reloads the
+ * maps; the trigger dropped and "bad"'s back-off over, writes of another device start
+ * transactions and the idle work compacts "bad" into one row. Before: it waited for its next
+ * small row (several rows). */
+static void test_compaction_woken_after_backoff(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), lb = t0, l2 = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    write1(f->s, "b2", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    small_round(f->s, "bad", &lb); /* in its back-off: counted, not queued */
+    small_rows_until(f->s, "b2", &l2, 2);
+    assert_int_equal(store_flush(f->s), 0);
+    const store_cfail_t *e = cfail_of(f->s, "bad");
+    assert_non_null(e);
+    assert_true(vtime_mono_ms() < e->next_ms); /* b2's reload came within bad's back-off */
+    int64_t wait = e->next_ms - vtime_mono_ms() + 100;
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
+    usleep((useconds_t)wait * 1000);
+    assert_true(chunk_rows(f->dir, "bad", NULL) > 2);
+    assert_int_equal(rows_after_writes(f, "bad", t0), 1);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 2);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
+/* Task maint4, item 2: the devices the previous run left with small rows are queued at open.
+ * "bad"'s compaction fails (a trigger) and the store is closed with its small rows; the trigger
+ * dropped in the file, the reopened store has it in the compact list, and the first write of
+ * another device lets the idle work compact it. Before: the list started empty, and "bad"
+ * waited for its next small row. */
+static void test_compaction_noted_at_open(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    write1(f->s, "few", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    small_round(f->s, "bad", &lb);
+    assert_int_equal(store_flush(f->s), 0);
+    size_t rows = chunk_rows(f->dir, "bad", NULL);
+    assert_true(rows > 2);
+    store_close(f->s);
+    exec_file(f->dir, "DROP TRIGGER inject_b");
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(f->s->w.ncompact, 1); /* "bad"; not "few" (no row) */
+    assert_int_equal(chunk_rows(f->dir, "bad", NULL), rows);
+    assert_int_equal(rows_after_writes(f, "bad", t0), 1);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
+/* Task maint4, item 3: a device whose compaction fails again soon after a success resumes its
+ * back-off's count (decaying, STORE_CFAIL_DECAY_MS per failure) instead of starting at 1 s.
+ * "bad" fails once (1 s), is compacted after the trigger is dropped (its entry leaves the
+ * list), and fails again with the trigger back: its count is 2 and its back-off 2 s. Before: 1
+ * and 1 s. */
+static void test_compaction_failures_remembered(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(cfail_of(f->s, "bad")->fails, 1);
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
+    usleep(1100000);
+    size_t rows = 99;
+    for (int i = 0; i < 30 && (rows > 1 || f->s->w.ncfail > 0); i++) {
+        small_round(f->s, "bad", &lb);
+        assert_int_equal(store_flush(f->s), 0);
+        usleep(50000);
+        rows = chunk_rows(f->dir, "bad", NULL);
+    }
+    assert_int_equal(rows, 1);
+    assert_int_equal(f->s->w.ncfail, 0); /* the success ended its run */
+    /* The compacted row ends at lb: the next rounds' late readings go after it (rows of one
+     * point again, which the trigger lets in), behind one newer pending reading. */
+    lb += 5000;
+    write1(f->s, "bad", lb, 1, ch, &v);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 2);
+    assert_int_equal(store_flush(f->s), 0);
+    const store_cfail_t *e = cfail_of(f->s, "bad");
+    assert_non_null(e);
+    assert_int_equal(e->fails, 2); /* before: 1 */
+    assert_true(e->next_ms - vtime_mono_ms() > 1000);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 2);
+    assert_int_equal(st.commit_errors, 0);
+}
+
+/* Task maint4, item 4: after a full disk that ends with nothing left to compact (test_maint_
+ * full_disk's start, then "w0" and "w1" deleted), the general back-off's count ends once a
+ * commit grows the database (space is back): rows of "big" (one channel, full rows, so nothing
+ * to compact) with the cap raised. A write that fits in the pages there were does not end it.
+ * Before: the count stayed, so the next unrelated failure would back off 2 s, not 1. */
+static void test_maint_full_disk_space_back(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    double v = 0;
+    batch_t b;
+    batch_init(&b);
+    full_disk_start(f->s, &b, t0, &rng);
+    assert_int_equal(store_device_delete(f->s, "w0"), 0);
+    assert_int_equal(store_device_delete(f->s, "w1"), 0);
+    write1(f->s, "tiny", t0 + 1, 1, ch, &v);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(f->s->w.bo_maint.fails, 1); /* the database did not grow */
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    for (int i = 0; i < 20000; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        v = (double)(rng >> 11);
+        add_point(&b, "big", t0 + i, 1, ch, &v);
+    }
+    assert_int_equal(store_write(f->s, &b), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(f->s->w.bo_maint.fails, 0); /* before: 1 */
+    assert_int_equal(f->s->w.nospace_pages, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(all_points(f->s, "big").n, 20000);
+    batch_deinit(&b);
+}
+
+/* Review (task maint4, item 2): a device noted at open is queued with the small-row count main
+ * gives it (none), not its rows' count: with 15 its next small row would make a client
+ * transaction compact it (STORE_COMPACT_ROWS), so on a disk found full at open that
+ * compaction's SQLITE_FULL would take with it a client batch main accepts (main compacts in a
+ * client transaction only after STORE_COMPACT_ROWS new small rows). The idle work compacts it. */
+static void test_compaction_noted_at_open_count(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    for (int i = 0; i < STORE_COMPACT_ROWS / 2; i++)
+        small_round(f->s, "bad", &lb); /* in its back-off (1 s): counted, not queued */
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(chunk_rows(f->dir, "bad", NULL) >= STORE_COMPACT_ROWS);
+    store_close(f->s);
+    exec_file(f->dir, "DROP TRIGGER inject_b");
+    f->s = open_store(f->dir, 0);
+    assert_int_equal(f->s->w.ncompact, 1);
+    assert_string_equal(f->s->w.compact[0]->name, "bad");
+    assert_int_equal(f->s->w.compact[0]->small_rows, 0); /* before: STORE_COMPACT_ROWS - 1 */
+    assert_int_equal(rows_after_writes(f, "bad", t0), 1);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -6145,6 +6359,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maint_oom, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_woken_after_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_noted_at_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_failures_remembered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_noted_at_open_count, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
