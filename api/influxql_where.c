@@ -35,12 +35,14 @@ int64_t api__iq_ms_to_ns(int64_t ms)
 }
 
 /* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
- * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
+ * either signed (-5, -1h), an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
  * time vigild reads: q->unsupported), or -1 (parse error). */
 static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
 {
     qtoken_t t;
     api__qs_next(s, &t);
+    if (api__iq_signed_literal(r, s, &t) < 0) /* time > -5, -1h: influxd's signed literals */
+        return -1;
     if (t.kind == QT_IDENT && strcasecmp(t.text, "now") == 0) {
         qtoken_t a, b;
         api__qs_next(s, &a);
@@ -411,6 +413,34 @@ static int cast_is_tag(const qscan_t *cast, const qscan_t *end)
     return api__q_is(&c, "TAG");
 }
 
+/* After a '(' (s after it): whether a literal alone in parentheses is compared next, "(5.0) =
+ * 5", as influxd reduces it (its ParenExpr of a literal). If so, makes *t the literal, leaves s
+ * after the ')' and returns 1; else 0, both as they were; -1 when answered (a signed literal's
+ * error, api__iq_signed_literal's, which influxd's parser answers wherever it is). */
+static int paren_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
+{
+    static const char *const ops[] = {"=", "!=", "<", "<=", ">", ">="};
+    qscan_t at = *s;
+    qtoken_t lit, close, op;
+    api__qs_next(&at, &lit);
+    if (api__iq_signed_literal(r, &at, &lit) < 0)
+        return -1;
+    if (!plain_literal(&lit))
+        return 0;
+    api__qs_next(&at, &close);
+    if (!api__iq_q_op(&close, ")"))
+        return 0;
+    qscan_t after = at;
+    api__qs_next(&after, &op);
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        if (api__iq_q_op(&op, ops[k])) {
+            *t = lit;
+            *s = at;
+            return 1;
+        }
+    return 0;
+}
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
  * -1 (parse error). */
@@ -420,6 +450,9 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     qtoken_t lhs, op;
     *kind = CK_OTHER;
     api__qs_next(s, &lhs);
+    int lit = api__iq_q_op(&lhs, "(") ? paren_literal(r, s, &lhs) : 0;
+    if (lit)
+        return lit < 0 ? -1 : literal_comparison(r, s, q, &lhs, kind); /* (5.0) = 5 */
     if (api__iq_q_op(&lhs, "(")) {
         if (api__q_nest(r, s, &lhs))
             return -1;
