@@ -204,6 +204,12 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
  * parse. */
 void api__iq_skip(qscan_t *s);
 
+/* Reads s's statement to its end without moving s, as api__iq_skip would skip it, and answers
+ * influxd's 400 for the first unbound parameter in it ("missing parameter: x": influxd binds
+ * them as it parses, also in what vigild skips: subqueries, SELECT INTO, SHOW ... WHERE); a
+ * regex (after =~, !~ or FROM) is read as one, for its errors. Returns 0, or -1 (answered). */
+int api__iq_skip_params(api_request_t *r, const qscan_t *s);
+
 /* If t is LIMIT or OFFSET, reads its integer (0 up) into *limit or *offset. Returns 1 (read),
  * 0 (t is neither), or -1 (parse error answered). */
 int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,

@@ -1040,6 +1040,8 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
         api__qs_next(s, &t);
     } while (api__iq_q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {
+        if (api__iq_skip_params(r, s))
+            return -1;
         api__iq_unsupported(q, s, "SELECT INTO", NULL);
         return 0;
     }
@@ -1050,6 +1052,8 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     qscan_t at = *s;
     api__qs_next(s, &t);
     if (api__iq_q_op(&t, "(")) {
+        if (api__iq_skip_params(r, s))
+            return -1;
         api__iq_unsupported(q, s, "subqueries", NULL);
         return 0;
     }

@@ -31,6 +31,24 @@ void api__iq_skip(qscan_t *s)
     }
 }
 
+int api__iq_skip_params(api_request_t *r, const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    const char *re;
+    for (;;) {
+        api__qs_next(&at, &t);
+        if (t.kind == QT_EOF || t.kind == QT_SEMI)
+            return 0;
+        if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
+            return api__q_unbound(r, &t);
+        int from = api__q_is(&t, "FROM") && at.p[strspn(at.p, " \t\r\n")] == '/';
+        if ((from || api__q_op(&t, "=~") || api__q_op(&t, "!~")) &&
+            api__iq_regex(r, &at, &re)) /* a regex's text is no parameter: /^pump-7$/ */
+            return -1;
+    }
+}
+
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
     qtoken_t t;
@@ -118,6 +136,8 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
         }
         if (*unsupported == NULL)
             *unsupported = "WHERE in SHOW statements";
+        if (api__iq_skip_params(r, s)) /* influxd's "missing parameter" first */
+            return -1;
         api__iq_skip(s);
     }
 }
