@@ -222,6 +222,11 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
  * answered as a parse error, as influxd's; out of memory: a 500). */
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
 
+/* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
+ * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
+ * query's budget of bound regex bytes), its translation unused. Returns 0, or -1 (answered). */
+int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t);
+
 /* Translates pattern, a regular expression in Go's syntax (what influxd compiles), into POSIX
  * extended syntax for api__iq_regcomp (influxql_regex.c): Go's classes (\d, \w, \s) become
  * bracket expressions. Writes out (NUL-terminated, size bytes). Returns 0, or -1 with err (a

@@ -261,6 +261,8 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         return api__iq_bad_number(r, t); /* 1e3, 1x: invalid durations, influxd's 400 */
     if (t->kind == QT_STRING || api__iq_is_bool(t))
         return 0;
+    if (t->form == QF_REGEX) /* a bound regex: influxd reads it as a value here too */
+        return api__iq_bound_regex_value(r, s, t);
     if (t->kind == QT_OTHER && t->text[0] == '$') /* bound, it was read as its value */
         return api__q_unbound(r, t);
     if (api__iq_q_op(t, "*")) {

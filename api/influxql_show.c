@@ -355,6 +355,13 @@ static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qt
     return 0;
 }
 
+int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t)
+{
+    const qscan_t at = *s;
+    const char *re;
+    return bound_regex(r, s, &at, t, &re);
+}
+
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
 {
     /* The regex's own errors are placed, as influxd places them, at the character just before

@@ -75,6 +75,9 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (api__q_bad_operand(&t)) {
         return api__q_operand_error(r, s, &t, 1);
     } else {
+        if (t.form == QF_REGEX) /* time > $r of a bound regex */
+            api__iq_mark_influxd_error(
+                q, s, "invalid operation: time and *influxql.RegexLiteral are not compatible");
         api__iq_mark_unsupported(q, s, "this time value: ", t.text);
         *ns = 0;
         /* read on */
@@ -501,6 +504,15 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
             return -1;
         qscan_t after = *s;
         api__qs_next(&after, &next);
+        if (rhs.form == QF_REGEX && (api__iq_bad_number(r, lhs) ||
+                                     api__iq_bound_regex_value(r, s, &rhs)))
+            return -1;
+        if (rhs.form == QF_REGEX &&
+            (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
+            *kind = CK_FALSE; /* 1 = $r of a bound regex: unreduced, no point meets it */
+            q->device_none = 1;
+            return 0;
+        }
         if (plain_literal(&rhs) &&
             (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
             if (api__iq_bad_number(r, lhs) ||
@@ -609,6 +621,13 @@ static int device_comparison(api_request_t *r, qscan_t *s, select_t *q, const qt
     api__qs_next(s, &v);
     if (api__q_bad_operand(&v))
         return api__q_operand_error(r, s, &v, 1);
+    if (v.form == QF_REGEX) { /* device = $r of a bound regex: influxd meets no point */
+        if (api__iq_bound_regex_value(r, s, &v))
+            return -1;
+        *kind = CK_FALSE;
+        q->device_none = 1;
+        return 0;
+    }
     if (v.value == NULL || (ne && v.value[0] != '\0')) {
         api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')",
                                  NULL);
