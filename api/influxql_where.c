@@ -420,6 +420,8 @@ static int math_comparison(api_request_t *r, qscan_t *s, select_t *q, qtoken_t *
     struct lval a, b;
     qtoken_t op, rhs, next;
     int ops = 0;
+    if (api__iq_bad_number(r, lhs)) /* the left literal's error first, as influxd (1e3 = -1) */
+        return -1;
     qscan_t at = *s;
     api__qs_next(&at, &op);
     if (!math_op(&op)) { /* no math on the left: is there on the right? */
