@@ -4327,6 +4327,8 @@ class IqFix7(InfluxdPair):
                   "SELECT temp INTO foo FROM pump WHERE device = $x",
                   "SELECT temp INTO foo FROM pump WHERE device =~ /a$b/ AND time > $t",
                   "SELECT temp INTO foo FROM pump WHERE device = $",
+                  # influxd reads "/*" after FROM as a regex, not a comment: its regex error
+                  "SELECT temp INTO foo FROM /* c */ pump WHERE device = $x",
                   "SHOW MEASUREMENTS WHERE device = $x",
                   "SHOW MEASUREMENTS WHERE device = $x; SELECT temp FROM pump",
                   "SHOW TAG KEYS WHERE device = $x",
