@@ -687,6 +687,47 @@ static int paren_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
     return 0;
 }
 
+/* A bound regex t (QF_REGEX, read from s) that begins a comparison: alone, influxd's statement
+ * error naming it as Go prints a RegexLiteral (/x/, its '/' as \/); "$r = device" or "!=":
+ * no point meets it, as influxd answers. Returns 0 (read), 1 (neither: s as it was, for the
+ * caller's statement error), or -1 (answered: its pattern's 400). */
+static int bound_regex_lhs(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *t,
+                           enum cmp_kind *kind)
+{
+    if (api__iq_bound_regex_value(r, s, t))
+        return -1;
+    qscan_t at = *s;
+    qtoken_t op, v, next;
+    api__qs_next(&at, &op);
+    if (op.kind != QT_OTHER || api__iq_q_op(&op, ")")) {
+        sbuf_t b;
+        sbuf_init(&b);
+        sbuf_printf(&b, "invalid condition expression: /");
+        for (const char *c = t->text + 1; *c; c++)
+            sbuf_append(&b, *c == '/' ? "\\/" : c, *c == '/' ? 2 : 1);
+        sbuf_append(&b, "/", 1);
+        condition_first(q);
+        if (b.oom)
+            api__iq_mark_unsupported(q, s, "a bound regex as a condition", NULL);
+        else
+            api__iq_mark_influxd_error(q, s, b.data);
+        sbuf_deinit(&b);
+        return 0;
+    }
+    if (!api__iq_q_op(&op, "=") && !api__iq_q_op(&op, "!="))
+        return 1;
+    api__qs_next(&at, &v);
+    qscan_t after = at;
+    api__qs_next(&after, &next);
+    if (v.kind != QT_IDENT || strcmp(v.text, r->srv->device_tag) != 0 || *at.p == ':' ||
+        (api__iq_is_binary_op(&next) && !api__q_is(&next, "AND") && !api__q_is(&next, "OR")))
+        return 1;
+    *s = at;
+    *kind = CK_FALSE;
+    q->device_none = 1;
+    return 0;
+}
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
  * -1 (parse error). */
@@ -731,6 +772,11 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             return lone_literal(r, s, q, &lhs);
         }
         return literal_comparison(r, s, q, &lhs, kind);
+    }
+    if (lhs.form == QF_REGEX) {
+        int rc = bound_regex_lhs(r, s, q, &lhs, kind);
+        if (rc <= 0)
+            return rc;
     }
     if (api__iq_q_op(&lhs, "-") || api__iq_q_op(&lhs, "+") ||
         (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {

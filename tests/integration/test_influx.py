@@ -4353,7 +4353,18 @@ class IqFix7(InfluxdPair):
                 ("SELECT temp FROM pump WHERE device = $r", '{"r":{"regex":"a("}}'),
                 ("SELECT temp FROM pump WHERE 1 = $r", '{"r":{"regex":"a("}}'),
                 ("SELECT temp FROM pump WHERE temp > $r", '{"r":{"regex":"a("}}'),
-                ("SELECT temp FROM pump WHERE device =~ $r", '{"r":{"regex":"a("}}')):
+                ("SELECT temp FROM pump WHERE device =~ $r", '{"r":{"regex":"a("}}'),
+                # alone: influxd's "invalid condition expression: /x/" (its '/' as \/);
+                # before the device tag: no series
+                ("SELECT temp FROM pump WHERE $r", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE $r", '{"r":{"regex":"a/b"}}'),
+                ("SELECT temp FROM pump WHERE ($r)", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE $r AND device = 'pump-9'", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE $r", '{"r":{"regex":"a("}}'),
+                ("SELECT temp FROM pump WHERE $r = device", '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE $r != device", '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE $r = device OR device = 'pump-9'",
+                 '{"r":{"regex":"pump-9"}}')):
             self.assert_same([q], params=params)
         self.assert_same(["SELECT temp FROM pump WHERE device =~ /a(/",
                           "SELECT temp FROM pump WHERE device =~ /a(b(c)/"])
