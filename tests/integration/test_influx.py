@@ -4372,6 +4372,29 @@ class IqFix7(InfluxdPair):
         res = self.vigild("SELECT temp FROM pump WHERE temp > $r", params='{"r":{"regex":"x"}}')
         self.assertIn("vigild does not support", res["results"][0]["error"])
 
+    def test_review_regexes_and_integers_in_skipped_parts(self):
+        # review: a regex as a field, a source or a dimension in what vigild skips is no
+        # parameter (its '$' anchor was read as "empty bound parameter", a 400 where influxd
+        # answers): vigild's statement error, as on b53e282
+        for q in ("SELECT temp FROM (SELECT /^te.*$/ FROM pump)",
+                  "SELECT temp FROM (SELECT temp FROM pump, /^p$/)",
+                  "SELECT temp FROM (SELECT temp FROM g.autogen./^p$/)",
+                  "SELECT temp FROM (SELECT mean(temp) FROM pump GROUP BY /^d$/)",
+                  "SELECT temp INTO foo FROM pump GROUP BY /^d$/",
+                  'SELECT temp INTO foo FROM "g"."autogen"./^x$/'):
+            res = self.vigild(q, params="{}")
+            self.assertIn("vigild does not support", res["results"][0]["error"], q)
+        # ... and a parameter after such a regex is still influxd's 400; LIMIT $x is
+        # influxd's "expected integer", not "missing parameter"
+        self.assert_same([
+            "SELECT temp FROM (SELECT temp, /^t$/ FROM pump WHERE device = $x)",
+            "SELECT temp FROM (SELECT temp / 2 FROM pump WHERE device = $x)",
+            "SELECT temp FROM (SELECT temp FROM pump LIMIT $x)",
+            "SELECT temp FROM (SELECT temp FROM pump LIMIT 1 OFFSET $x)",
+            "SELECT temp INTO foo FROM pump LIMIT $x",
+            "SHOW MEASUREMENTS WHERE device = 'a' LIMIT $x",
+            "SHOW TAG KEYS WHERE device = 'a' SLIMIT $x"], params="{}")
+
 
 if __name__ == "__main__":
     vt.main()
