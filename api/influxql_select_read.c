@@ -669,6 +669,21 @@ static int arg_alone(const qscan_t *s)
     return api__iq_q_op(&n, ",") || api__iq_q_op(&n, ")");
 }
 
+/* Before a call's '(' (s after its name): whether the call is its time() argument alone. */
+static int call_alone(const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t n;
+    int depth = 0;
+    do {
+        api__qs_next(&at, &n);
+        if (n.kind == QT_EOF || n.kind == QT_SEMI)
+            return 0;
+        depth += api__iq_q_op(&n, "(") - api__iq_q_op(&n, ")");
+    } while (depth > 0);
+    return arg_alone(&at);
+}
+
 /* Reads time()'s arguments after its '(' (d[, offset]) into q->every_ns and q->offset_ns, as
  * influxd 1.6.7's parser (parseUnaryExpr: time(+10s), time(-10s), time(10s, -15m)) and its
  * validateDimensions judge them, in its order: the interval must be a duration literal ("time
@@ -715,8 +730,16 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
                 now = 2;
             }
         }
+        /* math (time(10s + 1s), time(10s, now() - 1s)): influxd reduces some of it, so
+         * vigild's statement error, not influxd's words for a lone argument */
+        int alone = t.kind == QT_IDENT && *s->p == '(' ? call_alone(s) : arg_alone(s);
         const char *err = NULL;
-        if (i == 0 && !dur)
+        if (!alone && now != 2) {
+            api__iq_mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ",
+                                     t.text);
+            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
+                return -1;
+        } else if (i == 0 && !dur)
             err = "time dimension must have duration argument";
         else if (i == 1 && now == 1)
             err = "time dimension offset now() function requires no arguments";
@@ -725,7 +748,9 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
         else if (i == 1 && !dur && !now)
             err = "time dimension offset must be duration or now()";
         int64_t ns = 0;
-        if (err != NULL) { /* influxd's statement error: read on for its parse errors */
+        if (!alone && now != 2) {
+            /* marked above */
+        } else if (err != NULL) { /* influxd's statement error: read on for its parse errors */
             api__iq_mark_influxd_error(q, s, err);
             if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
                 return -1;

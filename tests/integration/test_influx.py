@@ -4395,6 +4395,23 @@ class IqFix7(InfluxdPair):
             "SHOW MEASUREMENTS WHERE device = 'a' LIMIT $x",
             "SHOW TAG KEYS WHERE device = 'a' SLIMIT $x"], params="{}")
 
+    def test_review_math_in_time_dimension(self):
+        # review: math as a time() argument is no lone argument: influxd reduces 10s + 1s
+        # (11 s buckets) and 1s + 1s (a 2 s offset) and names now() - 1s "must be duration or
+        # now()"; vigild answered influxd's words for a lone argument ("must have duration
+        # argument", "now() function requires no arguments"): now its own statement error
+        r = g_range(0, 30)
+        for g in ("time(10s + 1s)", "time(10s, 1s + 1s)", "time(10s, now() - 1s)",
+                  "time(10 * 1s)", "time(10s, foo() + 1s)"):
+            q = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY %s' % (r, g)
+            self.assertEqual(self.query(self.influxd.port, q)[0], 200, q)
+            err = self.vigild(q)["results"][0]["error"]
+            self.assertTrue(err.startswith("vigild does not support this GROUP BY time()"),
+                            (q, err))
+        self.assert_same(['SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY %s' % (r, g) for g in (
+            "time(10s, now(1))", "time(10s, now(1 + 1))", "time(10s, foo(now()))", "time(x)",
+            "time(10s, now(), 1)", "time(10s, 1e3 + 1s)", "time(1e3 + 1s)")])
+
 
 if __name__ == "__main__":
     vt.main()
