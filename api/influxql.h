@@ -204,6 +204,12 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
  * parse. */
 void api__iq_skip(qscan_t *s);
 
+/* Reads s's statement to its end without moving s, as api__iq_skip would skip it, and answers
+ * influxd's 400 for the first unbound parameter in it ("missing parameter: x": influxd binds
+ * them as it parses, also in what vigild skips: subqueries, SELECT INTO, SHOW ... WHERE); a
+ * regex (after =~, !~ or FROM) is read as one, for its errors. Returns 0, or -1 (answered). */
+int api__iq_skip_params(api_request_t *r, const qscan_t *s);
+
 /* If t is LIMIT or OFFSET, reads its integer (0 up) into *limit or *offset. Returns 1 (read),
  * 0 (t is neither), or -1 (parse error answered). */
 int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *limit,
@@ -215,6 +221,11 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
  * qmem_deinit). Returns 0, or -1 (no regex, unterminated, or one Go or vigild refuses:
  * answered as a parse error, as influxd's; out of memory: a 500). */
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
+
+/* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
+ * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
+ * query's budget of bound regex bytes), its translation unused. Returns 0, or -1 (answered). */
+int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t);
 
 /* Translates pattern, a regular expression in Go's syntax (what influxd compiles), into POSIX
  * extended syntax for api__iq_regcomp (influxql_regex.c): Go's classes (\d, \w, \s) become

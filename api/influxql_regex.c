@@ -47,6 +47,7 @@
 
 struct re_conv {
     const char *p;  /* the next byte of the Go pattern */
+    const char *whole; /* the Go pattern (Go's missing-paren error quotes all of it) */
     char *out;      /* the POSIX pattern being written */
     size_t n, size; /* of out */
     char *err;      /* the reason for a refusal */
@@ -317,7 +318,7 @@ static int atom(struct re_conv *c, long *cost, long *need)
         if (put(c, "(", 1) || alternation(c, cost, need))
             return -1;
         if (*c->p != ')')
-            return refuse(c, "missing closing )", start, strlen(start));
+            return refuse(c, "missing closing )", c->whole, strlen(c->whole));
         c->p++;
         c->depth--;
         if (put(c, ")", 1))
@@ -413,6 +414,7 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
                          size_t errsize)
 {
     struct re_conv c = {.p = pattern,
+                        .whole = pattern,
                         .out = out,
                         .size = size,
                         .err = err,

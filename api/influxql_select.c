@@ -1067,7 +1067,7 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
     if (agg && raw)
         return api__q_result_error(
             run, "mixing aggregate and non-aggregate queries is not supported", NULL);
-    if (raw && (q->every_ns || q->every_neg))
+    if (raw && (q->every_ns || q->every_raw))
         return api__q_result_error(run, "GROUP BY requires at least one aggregate function", NULL);
     if (q->device[0] != '\0' && q->device_re != NULL) { /* = 'id' AND =~ /re/: id, or none */
         struct dev_re d;

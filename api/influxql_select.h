@@ -43,6 +43,8 @@ typedef struct {
     int64_t every_ns, offset_ns; /* GROUP BY time(every, offset); every 0: none */
     int every_neg;               /* GROUP BY time() of a negative interval (every_ns 0): none
                                   * to run, but raw fields are influxd's statement error */
+    int every_raw;               /* a GROUP BY time() of a nonzero interval (negative too, or
+                                  * after time(0s)): raw fields are influxd's statement error */
     int group_tag;               /* GROUP BY the device tag */
     enum sel_fill fill;
     double fill_v;

@@ -261,6 +261,8 @@ static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
         return api__iq_bad_number(r, t); /* 1e3, 1x: invalid durations, influxd's 400 */
     if (t->kind == QT_STRING || api__iq_is_bool(t))
         return 0;
+    if (t->form == QF_REGEX) /* a bound regex: influxd reads it as a value here too */
+        return api__iq_bound_regex_value(r, s, t);
     if (t->kind == QT_OTHER && t->text[0] == '$') /* bound, it was read as its value */
         return api__q_unbound(r, t);
     if (api__iq_q_op(t, "*")) {
@@ -645,9 +647,52 @@ static int read_field(api_request_t *r, qscan_t *s, select_t *q)
     return 0;
 }
 
-/* Reads time()'s arguments after its '(' (d[, offset]) into q->every_ns and q->offset_ns.
+/* The offset influxd gives time(every, now()): now - now.Truncate(every), Go's Truncate counting
+ * from its zero time (0001-01-01, 62135596800 s before the epoch); 0 for every <= 0, whose
+ * Truncate returns now. now_ms may be negative. */
+static int64_t now_offset(int64_t now_ms, int64_t every_ns)
+{
+    if (every_ns <= 0)
+        return 0;
+    unsigned __int128 zero = (unsigned __int128)62135596800u * 1000000000u;
+    __int128 t = (__int128)now_ms * 1000000 + (__int128)zero; /* > 0 after year 1 */
+    __int128 m = t % every_ns;
+    return (int64_t)(m < 0 ? m + every_ns : m);
+}
+
+/* After a time() argument t (read from s): whether the argument is t alone, ',' or ')' next. */
+static int arg_alone(const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t n;
+    api__qs_next(&at, &n);
+    return api__iq_q_op(&n, ",") || api__iq_q_op(&n, ")");
+}
+
+/* Before a call's '(' (s after its name): whether the call is its time() argument alone. */
+static int call_alone(const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t n;
+    int depth = 0;
+    do {
+        api__qs_next(&at, &n);
+        if (n.kind == QT_EOF || n.kind == QT_SEMI)
+            return 0;
+        depth += api__iq_q_op(&n, "(") - api__iq_q_op(&n, ")");
+    } while (depth > 0);
+    return arg_alone(&at);
+}
+
+/* Reads time()'s arguments after its '(' (d[, offset]) into q->every_ns and q->offset_ns, as
+ * influxd 1.6.7's parser (parseUnaryExpr: time(+10s), time(-10s), time(10s, -15m)) and its
+ * validateDimensions judge them, in its order: the interval must be a duration literal ("time
+ * dimension must have duration argument": time(10), time(-10), time(x)), then again (a time()
+ * after one of a nonzero interval) is "multiple time dimensions not allowed", then the offset
+ * must be a duration or now() (its offset from run's now; unused by a negative interval).
  * Returns 0, 1 (unsupported), or -1 (parse error). */
-static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
+static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run,
+                               int again)
 {
     qtoken_t t, p;
     for (int i = 0; i < 2; i++) {
@@ -659,49 +704,88 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
             api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
             return 0;
         }
-        /* time(1h, -15m): influxd's offset of 45m; time(-10s): a negative interval (a '-'
-         * before anything but a duration stays the operand vigild does not read) */
-        int neg = 0;
-        if (api__iq_q_op(&t, "-")) {
+        /* A sign before a number or a duration makes it a signed literal (-$d of a bound -10s
+         * is 10s); before anything else it is math, no literal. */
+        int sign = api__iq_q_op(&t, "-") || api__iq_q_op(&t, "+");
+        int lit = api__iq_signed_literal(r, s, &t);
+        if (lit < 0)
+            return -1;
+        if (sign && !lit) {
+            api__qs_next(s, &t);
+            if (signed_operand(r, s, &t))
+                return -1;
+        }
+        int dur = (!sign || lit) && t.kind == QT_NUMBER &&
+                  api__q_number_kind(&t) == QN_DURATION && arg_alone(s);
+        int now = 0;
+        if (i == 1 && !dur && !sign && t.kind == QT_IDENT && *s->p == '(') {
+            /* a call as the offset: now() alone is read */
             qscan_t at = *s;
-            qtoken_t n;
-            int64_t d;
-            api__qs_next(s, &n);
-            if (i == 1 || (n.kind == QT_NUMBER && api__q_number_kind(&n) == QN_DURATION &&
-                           api__q_parse_duration(n.text, &d) == 0)) {
-                neg = 1;
-                t = n;
-                if (signed_operand(r, s, &t))
-                    return -1;
-            } else {
+            qtoken_t a, b;
+            api__qs_next(&at, &a);
+            api__qs_next(&at, &b);
+            now = strcasecmp(t.text, "now") == 0;
+            if (now && api__iq_q_op(&b, ")") && arg_alone(&at)) {
                 *s = at;
+                now = 2;
             }
         }
-        int64_t ns;
-        /* time(0s) is no GROUP BY time(), as influxd reads it. A negative interval (time(-10s),
-         * or a bound {"duration": "-10s"}) is one too when influxd runs the statement (its
-         * newIteratorOptionsStmt sets it to 0, the offset then unused), but not when it judges
-         * it: raw fields are "GROUP BY requires at least one aggregate function" (every_neg).
-         * A bound duration may be negative as an offset too: time(10s, -5m). */
-        int bad = t.kind != QT_NUMBER || api__q_parse_duration(t.text, &ns) || ns == INT64_MIN;
-        if (!bad && neg)
-            ns = -ns;
-        if (!bad && i == 0 && ns < 0) {
-            q->every_neg = 1;
-        } else if (!bad && i == 1 && q->every_neg) {
-            /* the offset of a negative interval: read, never used */
-        } else if (bad || ns % 1000000 != 0) {
+        /* math (time(10s + 1s), time(10s, now() - 1s)): influxd reduces some of it, so
+         * vigild's statement error, not influxd's words for a lone argument */
+        int alone = t.kind == QT_IDENT && *s->p == '(' ? call_alone(s) : arg_alone(s);
+        const char *err = NULL;
+        if (!alone && now != 2) {
+            api__iq_mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ",
+                                     t.text);
+            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
+                return -1;
+        } else if (i == 0 && !dur)
+            err = "time dimension must have duration argument";
+        else if (i == 1 && now == 1)
+            err = "time dimension offset now() function requires no arguments";
+        else if (i == 1 && !dur && !now && t.kind == QT_IDENT && *s->p == '(' && !sign)
+            err = "time dimension offset function must be now()";
+        else if (i == 1 && !dur && !now)
+            err = "time dimension offset must be duration or now()";
+        int64_t ns = 0;
+        if (!alone && now != 2) {
+            /* marked above */
+        } else if (err != NULL) { /* influxd's statement error: read on for its parse errors */
+            api__iq_mark_influxd_error(q, s, err);
+            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
+                return -1;
+        } else if (now == 2) {
+            q->offset_ns = q->every_neg ? 0 : now_offset(run ? run->now_ms : 0, q->every_ns);
+        } else if (api__q_parse_duration(t.text, &ns) == -1) {
+            return api__iq_time_duration(r, &t, &ns); /* time(1e3): influxd's 400 */
+        } else if (api__q_parse_duration(t.text, &ns) || ns == INT64_MIN) {
             api__iq_mark_unsupported(q, s,
                                      "this GROUP BY time() (a duration of whole ms): ", t.text);
-            if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0)) /* read on */
-                return -1;
+        } else if (i == 0 && ns < 0) {
+            /* time(0s) is no GROUP BY time(), as influxd reads it. A negative interval
+             * (time(-10s), or a bound {"duration": "-10s"}) is one too when influxd runs the
+             * statement (its newIteratorOptionsStmt sets it to 0, the offset then unused),
+             * but not when it judges it: raw fields are "GROUP BY requires at least one
+             * aggregate function" (every_raw). */
+            q->every_neg = 1;
+        } else if (i == 1 && q->every_neg) {
+            /* the offset of a negative interval: read, never used */
+        } else if (ns % 1000000 != 0) {
+            api__iq_mark_unsupported(q, s,
+                                     "this GROUP BY time() (a duration of whole ms): ", t.text);
         } else {
             *(i == 0 ? &q->every_ns : &q->offset_ns) = ns;
         }
+        if (i == 0 && again) /* after the interval's own error, before the offset's */
+            api__iq_mark_influxd_error(q, s, "multiple time dimensions not allowed");
         api__qs_next(s, &p);
         if (api__iq_q_op(&p, ")"))
             break;
-        if (!api__iq_q_op(&p, ",") || i == 1) {
+        if (api__iq_q_op(&p, ",") && i == 1) { /* a third argument: influxd's words */
+            api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
+            return skim_call(r, s, 0, 0);
+        }
+        if (!api__iq_q_op(&p, ",")) {
             api__q_parse_error(r, &p, ")");
             return -1;
         }
@@ -711,9 +795,10 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q)
 
 /* Reads GROUP BY's items (time(d[, offset]), the device tag) and fill(...). Returns 0, 1
  * (unsupported), or -1 (parse error). */
-static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
+static int read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
 {
     qtoken_t t, p;
+    int seen = 0, last_nonzero = 0; /* a time() dimension read; the last one's interval */
     do {
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t)) /* GROUP BY at the end, or "GROUP BY device, <" */
@@ -757,13 +842,23 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q)
                                    "argument");
             } else {
                 call_paren(s);
-                /* a time() after one of a nonzero interval (negative too): influxd's words */
-                int again = q->every_ns != 0 || q->every_neg;
-                int rc = read_time_dimension(r, s, q);
+                /* influxd runs the first time() dimension's interval (GroupByInterval), and a
+                 * later one is "multiple time dimensions not allowed" only after one of a
+                 * nonzero interval (negative too): time(0s), time(10s) is one row. */
+                const select_t first = *q;
+                q->every_ns = q->offset_ns = 0;
+                q->every_neg = 0;
+                int rc = read_time_dimension(r, s, q, run, last_nonzero);
                 if (rc)
                     return rc;
-                if (again)
-                    api__iq_mark_influxd_error(q, s, "multiple time dimensions not allowed");
+                last_nonzero = q->every_ns != 0 || q->every_neg;
+                q->every_raw |= last_nonzero;
+                if (seen) {
+                    q->every_ns = first.every_ns;
+                    q->offset_ns = first.offset_ns;
+                    q->every_neg = first.every_neg;
+                }
+                seen = 1;
             }
             if (q->every_ns > 0) { /* into [0, every), as influxd's offset: -3s of 10s is 7s */
                 q->offset_ns %= q->every_ns;
@@ -972,6 +1067,8 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
         api__qs_next(s, &t);
     } while (api__iq_q_op(&t, ","));
     if (api__q_is(&t, "INTO")) {
+        if (api__iq_skip_params(r, s))
+            return -1;
         api__iq_unsupported(q, s, "SELECT INTO", NULL);
         return 0;
     }
@@ -982,6 +1079,8 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     qscan_t at = *s;
     api__qs_next(s, &t);
     if (api__iq_q_op(&t, "(")) {
+        if (api__iq_skip_params(r, s))
+            return -1;
         api__iq_unsupported(q, s, "subqueries", NULL);
         return 0;
     }
@@ -1004,7 +1103,7 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
     if (api__q_is(&t, "GROUP")) {
         if (api__q_expect_kw(r, s, "BY"))
             return -1;
-        int rc = read_group_by(r, s, q);
+        int rc = read_group_by(r, s, q, run);
         if (rc)
             return rc < 0 ? -1 : 0;
     } else {

@@ -31,6 +31,44 @@ void api__iq_skip(qscan_t *s)
     }
 }
 
+int api__iq_skip_params(api_request_t *r, const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    const char *re;
+    int regex = 0; /* a '/' next opens a regex, as influxd reads one there */
+    for (;;) {
+        /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
+         * ',', a source's '.') and after =~, !~ (below); a regex's text is no parameter:
+         * /^pump-7$/. Elsewhere a '/' divides, or is influxd's parse error. */
+        if (regex && at.p[strspn(at.p, " \t\r\n")] == '/') {
+            if (api__iq_regex(r, &at, &re))
+                return -1;
+            regex = 0;
+            continue;
+        }
+        api__qs_next(&at, &t);
+        if (t.kind == QT_EOF || t.kind == QT_SEMI)
+            return 0;
+        if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
+            return api__q_unbound(r, &t);
+        if (api__q_is(&t, "LIMIT") || api__q_is(&t, "OFFSET") || api__q_is(&t, "SLIMIT") ||
+            api__q_is(&t, "SOFFSET")) { /* an integer only: "found $x, expected integer" */
+            qscan_t n = at;
+            api__qs_next(&n, &t);
+            if (t.kind == QT_OTHER && t.text[0] == '$' && t.form == QF_NONE) {
+                api__q_parse_error(r, &t, "integer");
+                return -1;
+            }
+            continue;
+        }
+        if ((api__q_op(&t, "=~") || api__q_op(&t, "!~")) && api__iq_regex(r, &at, &re))
+            return -1; /* a bound regex too, or influxd's "expected regex" */
+        regex = api__q_is(&t, "SELECT") || api__q_is(&t, "FROM") || api__q_is(&t, "BY") ||
+                api__q_op(&t, ",") || api__q_op(&t, ".");
+    }
+}
+
 int api__iq_from(api_request_t *r, qscan_t *s, qtoken_t *name, const char **unsupported)
 {
     qtoken_t t;
@@ -118,6 +156,8 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
         }
         if (*unsupported == NULL)
             *unsupported = "WHERE in SHOW statements";
+        if (api__iq_skip_params(r, s)) /* influxd's "missing parameter" first */
+            return -1;
         api__iq_skip(s);
     }
 }
@@ -333,6 +373,13 @@ static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qt
     }
     *re = out;
     return 0;
+}
+
+int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t)
+{
+    const qscan_t at = *s;
+    const char *re;
+    return bound_regex(r, s, &at, t, &re);
 }
 
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)

@@ -13,6 +13,7 @@
 #include "vtime.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -35,12 +36,14 @@ int64_t api__iq_ms_to_ns(int64_t ms)
 }
 
 /* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
- * an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
+ * either signed (-5, -1h), an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
  * time vigild reads: q->unsupported), or -1 (parse error). */
 static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
 {
     qtoken_t t;
     api__qs_next(s, &t);
+    if (api__iq_signed_literal(r, s, &t) < 0) /* time > -5, -1h: influxd's signed literals */
+        return -1;
     if (t.kind == QT_IDENT && strcasecmp(t.text, "now") == 0) {
         qtoken_t a, b;
         api__qs_next(s, &a);
@@ -72,6 +75,9 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
     } else if (api__q_bad_operand(&t)) {
         return api__q_operand_error(r, s, &t, 1);
     } else {
+        if (t.form == QF_REGEX) /* time > $r of a bound regex */
+            api__iq_mark_influxd_error(
+                q, s, "invalid operation: time and *influxql.RegexLiteral are not compatible");
         api__iq_mark_unsupported(q, s, "this time value: ", t.text);
         *ns = 0;
         /* read on */
@@ -265,6 +271,214 @@ static int integer_cmp(const char *lhs, const char *rhs, int *eq)
     return c;
 }
 
+/* ---- literal math, as influxd reduces it before it reads a point -------------------------- */
+
+/* A literal's value in math: an integer (int64), a number (double) or a duration (ns). */
+enum lv_kind { LV_INT, LV_FLOAT, LV_DUR };
+struct lval {
+    enum lv_kind kind;
+    int64_t i; /* LV_INT, LV_DUR */
+    double d;  /* LV_FLOAT */
+};
+
+/* Whether t is one of literal math's operators (+ - * / %; influxd's bitwise ones are not read). */
+static int math_op(const qtoken_t *t)
+{
+    return api__iq_q_op(t, "+") || api__iq_q_op(t, "-") || api__iq_q_op(t, "*") ||
+           api__iq_q_op(t, "/") || api__iq_q_op(t, "%");
+}
+
+/* Reads one signed literal operand of math from s into *v. Returns 0, 1 (not one vigild reduces:
+ * a string, a boolean, an integer past int64, anything else), or -1 (influxd's parse error for
+ * the literal, answered). */
+static int math_operand(api_request_t *r, qscan_t *s, qtoken_t *t, struct lval *v)
+{
+    if (api__iq_signed_literal(r, s, t) < 0 || api__iq_bad_number(r, t))
+        return -1;
+    if (t->kind != QT_NUMBER)
+        return 1;
+    if (api__q_number_kind(t) == QN_DURATION) {
+        v->kind = LV_DUR;
+        return api__q_parse_duration(t->text, &v->i) ? 1 : 0;
+    }
+    if (api__q_number_kind(t) == QN_NUMBER) {
+        v->kind = LV_FLOAT;
+        v->d = strtod(t->text, NULL);
+        return 0;
+    }
+    errno = 0;
+    v->kind = LV_INT;
+    v->i = strtoll(t->text, NULL, 10);
+    return errno == ERANGE ? 1 : 0;
+}
+
+/* a op b as influxd 1.6.7's reduceBinaryExpr: integers wrap (Go's int64), / of two integers is a
+ * number (0 when b is 0), % of integers is an integer (0 when b is 0), a number and an integer
+ * are numbers, durations add and subtract, a duration times or over an integer or a number
+ * (the number made a Duration first, toward zero: 30m * 2.5 is 1h; over 0: 0).
+ * Returns 0, or 1 when influxd leaves it unreduced (or makes it a time): not reduced here. */
+static int math_apply(char op, struct lval *a, const struct lval *b)
+{
+    if (a->kind == LV_DUR || b->kind == LV_DUR) {
+        uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
+        if (a->kind != LV_DUR)
+            return 1;
+        struct lval n = *b;
+        if (b->kind == LV_FLOAT) { /* Go's time.Duration(2.5): 2, toward zero */
+            if (!(b->d > -9223372036854775808.0 && b->d < 9223372036854775808.0))
+                return 1; /* NaN or past int64: Go's conversion is the machine's */
+            n.kind = LV_INT;
+            n.i = (int64_t)b->d;
+            if (op == '/' && b->d != 0 && n.i == 0)
+                return 1; /* 2h / 0.5: influxd divides by a zero Duration */
+        }
+        if (b->kind == LV_DUR && (op == '+' || op == '-'))
+            a->i = (int64_t)(op == '+' ? x + y : x - y);
+        else if (n.kind == LV_INT && op == '*')
+            a->i = (int64_t)(x * (uint64_t)n.i);
+        else if (n.kind == LV_INT && op == '/')
+            a->i = n.i == 0 ? 0 : n.i == -1 ? (int64_t)(0 - x) : a->i / n.i;
+        else
+            return 1;
+        return 0;
+    }
+    if (a->kind == LV_INT && b->kind == LV_INT && op != '/') {
+        uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
+        a->i = op == '+'   ? (int64_t)(x + y)
+               : op == '-' ? (int64_t)(x - y)
+               : op == '*' ? (int64_t)(x * y)
+               : b->i == 0 || b->i == -1 ? 0 /* Go: x % -1 is 0, also for -2^63 */
+                                         : a->i % b->i;
+        return 0;
+    }
+    double x = a->kind == LV_INT ? (double)a->i : a->d;
+    double y = b->kind == LV_INT ? (double)b->i : b->d;
+    a->kind = LV_FLOAT;
+    a->d = op == '+'   ? x + y
+           : op == '-' ? x - y
+           : op == '*' ? x * y
+           : op == '/' ? (y == 0 ? 0 : x / y)
+                       : fmod(x, y);
+    return 0;
+}
+
+/* Reads literal math from s, its first operand's token in *t (read): operands joined by + - at
+ * one level and * / % at a higher one, left to right. *ops counts the operators read. Returns
+ * as math_operand; s after the math (its next token is no math operator). */
+static int math_expr(api_request_t *r, qscan_t *s, qtoken_t *t, struct lval *out, int *ops)
+{
+    struct lval term;
+    int rc = math_operand(r, s, t, &term);
+    int have_sum = 0;
+    char sum_op = '+';
+    for (;;) {
+        if (rc)
+            return rc;
+        qscan_t at = *s;
+        qtoken_t op, n;
+        api__qs_next(s, &op);
+        if (!math_op(&op)) {
+            *s = at;
+            if (have_sum && math_apply(sum_op, out, &term))
+                return 1;
+            if (!have_sum)
+                *out = term;
+            return 0;
+        }
+        ++*ops;
+        char c = op.text[0];
+        struct lval v;
+        api__qs_next(s, &n);
+        if (api__q_bad_operand(&n))
+            return api__q_operand_error(r, s, &n, 1);
+        rc = math_operand(r, s, &n, &v);
+        if (rc)
+            continue;
+        if (c == '*' || c == '/' || c == '%') {
+            if (math_apply(c, &term, &v))
+                return 1;
+            continue;
+        }
+        if (have_sum && math_apply(sum_op, out, &term))
+            return 1;
+        if (!have_sum)
+            *out = term;
+        have_sum = 1;
+        sum_op = c;
+        term = v;
+    }
+}
+
+/* A comparison of literal math (lhs read; s before what follows it): "2 = 1 + 1", "1 + 1 = 2",
+ * "1h = 30m * 2", reduced as influxd reduces it. Returns 0 (read: *kind CK_TRUE or CK_FALSE),
+ * 1 (no math, or math vigild does not reduce: s as it was), or -1 (answered). */
+static int math_comparison(api_request_t *r, qscan_t *s, select_t *q, qtoken_t *lhs,
+                           enum cmp_kind *kind)
+{
+    static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">="};
+    const qscan_t start = *s;
+    struct lval a, b;
+    qtoken_t op, rhs, next;
+    int ops = 0;
+    if (api__iq_bad_number(r, lhs)) /* the left literal's error first, as influxd (1e3 = -1) */
+        return -1;
+    qscan_t at = *s;
+    api__qs_next(&at, &op);
+    if (!math_op(&op)) { /* no math on the left: is there on the right? */
+        api__qs_next(&at, &rhs);
+        if (api__iq_signed_literal(r, &at, &rhs) < 0)
+            return -1;
+        api__qs_next(&at, &next);
+        if (!math_op(&next))
+            return 1;
+    }
+    int rc = math_expr(r, s, lhs, &a, &ops);
+    if (rc < 0)
+        return -1;
+    size_t k = 0;
+    if (rc == 0) {
+        api__qs_next(s, &op);
+        while (k < sizeof cmps / sizeof cmps[0] && !api__iq_q_op(&op, cmps[k]))
+            k++;
+        if (k < sizeof cmps / sizeof cmps[0]) {
+            api__qs_next(s, &rhs);
+            if (api__q_bad_operand(&rhs))
+                return api__q_operand_error(r, s, &rhs, 1);
+            rc = math_expr(r, s, &rhs, &b, &ops);
+        } else {
+            rc = 1;
+        }
+    }
+    if (rc < 0)
+        return -1;
+    if (rc == 0) {
+        at = *s;
+        api__qs_next(&at, &next);
+        if (api__iq_is_binary_op(&next) && !api__q_is(&next, "AND") && !api__q_is(&next, "OR"))
+            rc = 1; /* "1 + 1 = 2 = true": another comparison after */
+    }
+    if (rc || ops == 0) {
+        *s = start;
+        return 1;
+    }
+    int met;
+    if ((a.kind == LV_DUR) != (b.kind == LV_DUR)) {
+        met = 0; /* a duration and a number: unreduced, no point meets it */
+    } else if (a.kind == LV_FLOAT || b.kind == LV_FLOAT) { /* as Go compares: NaN != NaN */
+        double x = a.kind == LV_INT ? (double)a.i : a.d, y = b.kind == LV_INT ? (double)b.i : b.d;
+        met = k == 0 ? x == y : k == 1 ? x != y : k == 2 ? x < y : k == 3 ? x <= y
+              : k == 4 ? x > y : x >= y;
+    } else {
+        int64_t x = a.i, y = b.i;
+        met = k == 0 ? x == y : k == 1 ? x != y : k == 2 ? x < y : k == 3 ? x <= y
+              : k == 4 ? x > y : x >= y;
+    }
+    *kind = met ? CK_TRUE : CK_FALSE;
+    if (!met)
+        q->device_none = 1; /* no point meets it: influxd answers no series */
+    return 0;
+}
+
 /* Reads a comparison of two literals (lhs, read; s before its operator): influxd reduces it
  * before it reads a point, so 'x' = 'x', 1 < 2.5, true != false keep every point and a false
  * one none. Numbers compare as numbers (integers as integers); strings and booleans only by =
@@ -275,6 +489,9 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
                               enum cmp_kind *kind)
 {
     static const char *const ops[] = {"=", "!=", "<", "<=", ">", ">="};
+    int math = plain_literal(lhs) ? math_comparison(r, s, q, (qtoken_t *)lhs, kind) : 1;
+    if (math <= 0)
+        return math;
     qscan_t at = *s;
     qtoken_t op, rhs, next;
     api__qs_next(s, &op);
@@ -289,6 +506,15 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
             return -1;
         qscan_t after = *s;
         api__qs_next(&after, &next);
+        if (rhs.form == QF_REGEX && (api__iq_bad_number(r, lhs) ||
+                                     api__iq_bound_regex_value(r, s, &rhs)))
+            return -1;
+        if (rhs.form == QF_REGEX &&
+            (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
+            *kind = CK_FALSE; /* 1 = $r of a bound regex: unreduced, no point meets it */
+            q->device_none = 1;
+            return 0;
+        }
         if (plain_literal(&rhs) &&
             (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
             if (api__iq_bad_number(r, lhs) ||
@@ -344,6 +570,21 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
             return 0;
         }
     }
+    if ((api__iq_q_op(&op, "=~") || api__iq_q_op(&op, "!~")) &&
+        (lhs->kind == QT_NUMBER || api__iq_is_bool(lhs))) {
+        /* 1h =~ /x/, 1 !~ /x/, true =~ /x/: influxd leaves a regex against a literal other
+         * than a string unreduced, so no point meets it (its regex read for its errors) */
+        const char *re;
+        if (api__iq_bad_number(r, lhs) || api__iq_regex(r, s, &re))
+            return -1;
+        qscan_t after = *s;
+        api__qs_next(&after, &next);
+        if (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR")) {
+            *kind = CK_FALSE;
+            q->device_none = 1;
+            return 0;
+        }
+    }
     *s = at;
     api__iq_mark_unsupported(q, s, "this condition: ", lhs->text); /* read on */
     return api__iq_skim_operand(r, s, (qtoken_t *)lhs, 1) || api__iq_skim_tail(r, s, 1) ? -1 : 0;
@@ -382,6 +623,13 @@ static int device_comparison(api_request_t *r, qscan_t *s, select_t *q, const qt
     api__qs_next(s, &v);
     if (api__q_bad_operand(&v))
         return api__q_operand_error(r, s, &v, 1);
+    if (v.form == QF_REGEX) { /* device = $r of a bound regex: influxd meets no point */
+        if (api__iq_bound_regex_value(r, s, &v))
+            return -1;
+        *kind = CK_FALSE;
+        q->device_none = 1;
+        return 0;
+    }
     if (v.value == NULL || (ne && v.value[0] != '\0')) {
         api__iq_mark_unsupported(q, s, "this condition on the device tag (only = 'id', != '')",
                                  NULL);
@@ -411,6 +659,75 @@ static int cast_is_tag(const qscan_t *cast, const qscan_t *end)
     return api__q_is(&c, "TAG");
 }
 
+/* After a '(' (s after it): whether a literal alone in parentheses is compared next, "(5.0) =
+ * 5", as influxd reduces it (its ParenExpr of a literal). If so, makes *t the literal, leaves s
+ * after the ')' and returns 1; else 0, both as they were; -1 when answered (a signed literal's
+ * error, api__iq_signed_literal's, which influxd's parser answers wherever it is). */
+static int paren_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
+{
+    static const char *const ops[] = {"=", "!=", "<", "<=", ">", ">="};
+    qscan_t at = *s;
+    qtoken_t lit, close, op;
+    api__qs_next(&at, &lit);
+    if (api__iq_signed_literal(r, &at, &lit) < 0)
+        return -1;
+    if (!plain_literal(&lit))
+        return 0;
+    api__qs_next(&at, &close);
+    if (!api__iq_q_op(&close, ")"))
+        return 0;
+    qscan_t after = at;
+    api__qs_next(&after, &op);
+    for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
+        if (api__iq_q_op(&op, ops[k])) {
+            *t = lit;
+            *s = at;
+            return 1;
+        }
+    return 0;
+}
+
+/* A bound regex t (QF_REGEX, read from s) that begins a comparison: alone, influxd's statement
+ * error naming it as Go prints a RegexLiteral (/x/, its '/' as \/); "$r = device" or "!=":
+ * no point meets it, as influxd answers. Returns 0 (read), 1 (neither: s as it was, for the
+ * caller's statement error), or -1 (answered: its pattern's 400). */
+static int bound_regex_lhs(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *t,
+                           enum cmp_kind *kind)
+{
+    if (api__iq_bound_regex_value(r, s, t))
+        return -1;
+    qscan_t at = *s;
+    qtoken_t op, v, next;
+    api__qs_next(&at, &op);
+    if (op.kind != QT_OTHER || api__iq_q_op(&op, ")")) {
+        sbuf_t b;
+        sbuf_init(&b);
+        sbuf_printf(&b, "invalid condition expression: /");
+        for (const char *c = t->text + 1; *c; c++)
+            sbuf_append(&b, *c == '/' ? "\\/" : c, *c == '/' ? 2 : 1);
+        sbuf_append(&b, "/", 1);
+        condition_first(q);
+        if (b.oom)
+            api__iq_mark_unsupported(q, s, "a bound regex as a condition", NULL);
+        else
+            api__iq_mark_influxd_error(q, s, b.data);
+        sbuf_deinit(&b);
+        return 0;
+    }
+    if (!api__iq_q_op(&op, "=") && !api__iq_q_op(&op, "!="))
+        return 1;
+    api__qs_next(&at, &v);
+    qscan_t after = at;
+    api__qs_next(&after, &next);
+    if (v.kind != QT_IDENT || strcmp(v.text, r->srv->device_tag) != 0 || *at.p == ':' ||
+        (api__iq_is_binary_op(&next) && !api__q_is(&next, "AND") && !api__q_is(&next, "OR")))
+        return 1;
+    *s = at;
+    *kind = CK_FALSE;
+    q->device_none = 1;
+    return 0;
+}
+
 /* Reads one comparison (or a parenthesised condition): time against a time, or the device tag
  * = 'id', != '' or =~ /re/; *kind says which. Returns 0, 1 (unsupported: read to the end), or
  * -1 (parse error). */
@@ -420,6 +737,9 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     qtoken_t lhs, op;
     *kind = CK_OTHER;
     api__qs_next(s, &lhs);
+    int lit = api__iq_q_op(&lhs, "(") ? paren_literal(r, s, &lhs) : 0;
+    if (lit)
+        return lit < 0 ? -1 : literal_comparison(r, s, q, &lhs, kind); /* (5.0) = 5 */
     if (api__iq_q_op(&lhs, "(")) {
         if (api__q_nest(r, s, &lhs))
             return -1;
@@ -452,6 +772,11 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             return lone_literal(r, s, q, &lhs);
         }
         return literal_comparison(r, s, q, &lhs, kind);
+    }
+    if (lhs.form == QF_REGEX) {
+        int rc = bound_regex_lhs(r, s, q, &lhs, kind);
+        if (rc <= 0)
+            return rc;
     }
     if (api__iq_q_op(&lhs, "-") || api__iq_q_op(&lhs, "+") ||
         (lhs.kind == QT_OTHER && lhs.text[0] == '$')) {

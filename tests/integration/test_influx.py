@@ -3429,7 +3429,7 @@ class IqFix3(InfluxdPair):
                 ("SELECT temp FROM pump WHERE temp > 5 AND 'x' = 'pump-9'",
                  "conditions on a field or on a tag other than the device tag: temp"),
                 ('SELECT temp FROM "pump-7" WHERE \'x\' =~ /x/', "this condition: x"),
-                ('SELECT temp FROM "pump-7" WHERE 1 + 1 = 2', "this condition: 1"),
+                ('SELECT temp FROM "pump-7" WHERE \'x\' + \'y\' = \'xy\'', "this condition: x"),
                 ("SELECT temp FROM pump WHERE device = 'pump-9' * time > 0",
                  "math or a comparison after a comparison: *"),
                 ("SELECT temp FROM pump WHERE device = 'pump-9' + 'x'",
@@ -4245,6 +4245,172 @@ class IqFix6(InfluxdPair):
                 ('SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(-$d)' % g_range(0, 30),
                  '{"d":{"duration":"10s"}}')):
             self.assert_same([q], params=params)
+
+
+class IqFix7(InfluxdPair):
+    """What iqfix5 and iqfix6 left (session 31, task iqfix7), compared with influxd 1.6.7 here.
+    Each statement below was answered otherwise by main's b53e282 vigild (its answer in the
+    comments)."""
+
+    POINTS = G_POINTS
+
+    def test_signed_time_as_influxd(self):
+        # vigild: "vigild does not support this time value: -"
+        self.assert_same([
+            'SELECT temp FROM "pump-7" WHERE time > -5',
+            'SELECT temp FROM "pump-7" WHERE time > - 5 AND time < 10',
+            'SELECT temp FROM "pump-7" WHERE time > -5ms',
+            'SELECT temp FROM "pump-7" WHERE time >= -1h - 1h AND %s' % g_range(0, 10),
+            'SELECT temp FROM "pump-7" WHERE time > +1732780840000ms',
+        ])
+        self.assert_same(['SELECT temp FROM "pump-7" WHERE time > -$x'],
+                         params='{"x":-1732780840000000000}')
+
+    def test_group_by_time_forms_as_influxd(self):
+        r = g_range(0, 30)
+        # vigild: its statement error "... GROUP BY time() (a duration of whole ms): +", "-",
+        # "10", "now", "5"; time(0s), time(10s): 10 s buckets (influxd runs the first)
+        self.assert_same(['SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY %s' % (r, g) for g in (
+            "time(+10s)", "time(+ 10s)", "time(+10s, +5s)",
+            "time(-10)", "time(10)", "time(+10)", "time(10.5)", "time('x')", "time(x)", "time(-x)",
+            "time(0s), time(10s)", "time(0s), time(10s, 3s)", "time(0s), time(0s), time(5s)",
+            "time(0s), device, time(10s)", "time(0s), time(10s) fill(0)", "time(0s), time(10)",
+            "time(-10s, now())", "time(0s, now())", "time(-10s, NOW())",
+            "time(-10s, now(1))", "time(-10s, foo())", "time(10s, foo())", "time(10s, 5)",
+            "time(10s, -x)", "time(10s, now(), 1)", "time(10s, 1s, 'x', 3)",
+            "time(5s), time(10s, foo())", "time(5s), time(x)")])
+        self.assert_same(['SELECT temp FROM "pump-7" WHERE %s GROUP BY time(-10s, now())' % r,
+                          'SELECT temp FROM "pump-7" WHERE %s GROUP BY time(0s), time(10s)' % r])
+        self.assert_same(['SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY time(+$d)' % r],
+                         params='{"d":{"duration":"10s"}}')
+
+    def test_group_by_time_now_offset(self):
+        # time(10s, now()): influxd's offset is now - now.Truncate(10s); the two daemons'
+        # clocks are read milliseconds apart, so only vigild is checked: its buckets start at
+        # the query's now modulo 10 s (vigild: its statement error on "now")
+        before = int(time.time() * 1000)
+        res = self.vigild('SELECT count(temp) FROM "pump-7" WHERE %s GROUP BY time(10s, now())'
+                          % g_range(0, 30))
+        after = int(time.time() * 1000)
+        first = res["results"][0]["series"][0]["values"][0][0]
+        self.assertIn((first - G_T) % 10000,
+                      [t % 10000 for t in range(before, after + 1)] if after - before < 10000
+                      else range(10000))
+
+    def test_literal_conditions_as_influxd(self):
+        r = g_range(0, 10)
+        # vigild: "invalid condition expression: 5.000", "vigild does not support this
+        # condition: 2" (or 1h, 1, TRUE)
+        self.assert_same(['SELECT temp FROM "pump-7" WHERE %s AND %s' % (r, c) for c in (
+            "(5.0) = 5", "(5.) = 5", "(5.0) = 6", "(-5) < 1", "('x') = 'x'", "(1h) = 60m",
+            "(true) != false",
+            "2 = 1 + 1", "3 = 1 + 1", "1 + 1 = 2", "1 < 1 + 1", "1 = 1 + 1.0",
+            "1h = 1 + 1", "1h = 30m + 30m", "1h = 30m * 2", "1h = 30m * 2.5", "1h = 2h / 2.9",
+            "0s = 2h / 0.0", "-1h = 1h / -1", "30m = 1h / 2", "0s = 1h / 0", "1h - 30m > 29m",
+            "2 = 4 / 2", "2.5 = 5 / 2", "2 = 5 / 2", "7 = 1 + 2 * 3", "10 - 2 * 3 = 4",
+            "8 / 2 / 2 = 2", "1 - 1 - 1 = -1", "2 = 3 - -1 + -2", "1.5 = 1 + 0.5",
+            "0.30000000000000004 = 0.1 + 0.2", "1 = 3 % 2", "-1 = -7 % 2", "1.5 = 5.5 % 2",
+            "0 = 1 / 0", "0 = 5 % 0", "0 = 5.5 / 0",
+            "-9223372036854775808 = 9223372036854775807 + 1",
+            "1h =~ /x/", "1 =~ /x/", "true =~ /x/", "1h !~ /x/", "1 =~ 5")])
+        # parse errors inside the math stay influxd's 400s
+        self.assert_same(['SELECT temp FROM "pump-7" WHERE %s AND %s' % (r, c) for c in (
+            "1 + 1e3 = 2", "1 + = 2", "1 = 2 +", "1e3 =~ /x/", "(-9223372036854775809) = 5")])
+        self.assert_same(['SELECT temp FROM "pump-7" WHERE %s AND 1 = 1 + $x' % r],
+                         params='{"x":0}')
+
+    def test_params_in_skipped_parts_as_influxd(self):
+        # vigild: "vigild does not support subqueries" (SELECT INTO, WHERE in SHOW statements)
+        # where influxd's binding answers its 400 "missing parameter: x"
+        for q in ("SELECT temp FROM (SELECT temp FROM pump WHERE device = $x)",
+                  "SELECT temp FROM (SELECT temp FROM /^pu$/ WHERE device =~ /^pump-9$/ AND $y)",
+                  "SELECT temp INTO foo FROM pump WHERE device = $x",
+                  "SELECT temp INTO foo FROM pump WHERE device =~ /a$b/ AND time > $t",
+                  "SELECT temp INTO foo FROM pump WHERE device = $",
+                  # influxd reads "/*" after FROM as a regex, not a comment: its regex error
+                  "SELECT temp INTO foo FROM /* c */ pump WHERE device = $x",
+                  "SHOW MEASUREMENTS WHERE device = $x",
+                  "SHOW MEASUREMENTS WHERE device = $x; SELECT temp FROM pump",
+                  "SHOW TAG KEYS WHERE device = $x",
+                  "SELECT temp FROM (SELECT temp FROM pump WHERE device = $x"):
+            self.assert_same([q], params="{}")
+
+    def test_bound_regex_as_a_value_as_influxd(self):
+        # vigild: its 400 "vigild reads a bound regex only where it reads a /regex/"
+        for q, params in (
+                ('SELECT temp FROM "pump-7" WHERE device = $r', '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE device = $r", '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE device != $r", '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE device = $r OR device = 'pump-9'",
+                 '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE device = $r AND %s" % g_range(0, 30),
+                 '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE time > $r", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE 1 = $r", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE 'x' = $r", '{"r":{"regex":"x"}}'),
+                ("SELECT mean(temp) FROM pump GROUP BY time($r)", '{"r":{"regex":"x"}}'),
+                # its pattern is checked as where a regex goes (vigild quoted "(" of "a(")
+                ("SELECT temp FROM pump WHERE device = $r", '{"r":{"regex":"a("}}'),
+                ("SELECT temp FROM pump WHERE 1 = $r", '{"r":{"regex":"a("}}'),
+                ("SELECT temp FROM pump WHERE temp > $r", '{"r":{"regex":"a("}}'),
+                ("SELECT temp FROM pump WHERE device =~ $r", '{"r":{"regex":"a("}}'),
+                # alone: influxd's "invalid condition expression: /x/" (its '/' as \/);
+                # before the device tag: no series
+                ("SELECT temp FROM pump WHERE $r", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE $r", '{"r":{"regex":"a/b"}}'),
+                ("SELECT temp FROM pump WHERE ($r)", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE $r AND device = 'pump-9'", '{"r":{"regex":"x"}}'),
+                ("SELECT temp FROM pump WHERE $r", '{"r":{"regex":"a("}}'),
+                ("SELECT temp FROM pump WHERE $r = device", '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE $r != device", '{"r":{"regex":"pump-9"}}'),
+                ("SELECT temp FROM pump WHERE $r = device OR device = 'pump-9'",
+                 '{"r":{"regex":"pump-9"}}')):
+            self.assert_same([q], params=params)
+        self.assert_same(["SELECT temp FROM pump WHERE device =~ /a(/",
+                          "SELECT temp FROM pump WHERE device =~ /a(b(c)/"])
+        # a condition on a field is vigild's statement error (influxd: no series), no 400
+        res = self.vigild("SELECT temp FROM pump WHERE temp > $r", params='{"r":{"regex":"x"}}')
+        self.assertIn("vigild does not support", res["results"][0]["error"])
+
+    def test_review_regexes_and_integers_in_skipped_parts(self):
+        # review: a regex as a field, a source or a dimension in what vigild skips is no
+        # parameter (its '$' anchor was read as "empty bound parameter", a 400 where influxd
+        # answers): vigild's statement error, as on b53e282
+        for q in ("SELECT temp FROM (SELECT /^te.*$/ FROM pump)",
+                  "SELECT temp FROM (SELECT temp FROM pump, /^p$/)",
+                  "SELECT temp FROM (SELECT temp FROM g.autogen./^p$/)",
+                  "SELECT temp FROM (SELECT mean(temp) FROM pump GROUP BY /^d$/)",
+                  "SELECT temp INTO foo FROM pump GROUP BY /^d$/",
+                  'SELECT temp INTO foo FROM "g"."autogen"./^x$/'):
+            res = self.vigild(q, params="{}")
+            self.assertIn("vigild does not support", res["results"][0]["error"], q)
+        # ... and a parameter after such a regex is still influxd's 400; LIMIT $x is
+        # influxd's "expected integer", not "missing parameter"
+        self.assert_same([
+            "SELECT temp FROM (SELECT temp, /^t$/ FROM pump WHERE device = $x)",
+            "SELECT temp FROM (SELECT temp / 2 FROM pump WHERE device = $x)",
+            "SELECT temp FROM (SELECT temp FROM pump LIMIT $x)",
+            "SELECT temp FROM (SELECT temp FROM pump LIMIT 1 OFFSET $x)",
+            "SELECT temp INTO foo FROM pump LIMIT $x",
+            "SHOW MEASUREMENTS WHERE device = 'a' LIMIT $x",
+            "SHOW TAG KEYS WHERE device = 'a' SLIMIT $x"], params="{}")
+
+    def test_review_math_in_time_dimension(self):
+        # review: math as a time() argument is no lone argument: influxd reduces 10s + 1s
+        # (11 s buckets) and 1s + 1s (a 2 s offset) and names now() - 1s "must be duration or
+        # now()"; vigild answered influxd's words for a lone argument ("must have duration
+        # argument", "now() function requires no arguments"): now its own statement error
+        r = g_range(0, 30)
+        for g in ("time(10s + 1s)", "time(10s, 1s + 1s)", "time(10s, now() - 1s)",
+                  "time(10 * 1s)", "time(10s, foo() + 1s)"):
+            q = 'SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY %s' % (r, g)
+            self.assertEqual(self.query(self.influxd.port, q)[0], 200, q)
+            err = self.vigild(q)["results"][0]["error"]
+            self.assertTrue(err.startswith("vigild does not support this GROUP BY time()"),
+                            (q, err))
+        self.assert_same(['SELECT mean(temp) FROM "pump-7" WHERE %s GROUP BY %s' % (r, g) for g in (
+            "time(10s, now(1))", "time(10s, now(1 + 1))", "time(10s, foo(now()))", "time(x)",
+            "time(10s, now(), 1)", "time(10s, 1e3 + 1s)", "time(1e3 + 1s)")])
 
 
 if __name__ == "__main__":
