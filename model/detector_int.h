@@ -339,6 +339,31 @@ static inline const float *detector__ctx_back(const detector_t *d, int k)
     return d->ctx + (size_t)((d->ctx_head - 1 - k + 2 * d->ctx_cap) % d->ctx_cap) * d->C;
 }
 
+/* detector_onset.c: how an onset is ranked; x is the reading being scored (not yet in the
+ * context ring). */
+/* onset_record: the short window's largest raw score less the largest of the readings that left
+ * it since the training, or NAN while fewer than err_short readings make that reference. */
+double detector__record_excess(const detector_t *d);
+/* range_quiet: the reading that leaves the short window after x joins each channel's range. */
+void detector__range_note(detector_t *d, const float *x);
+/* range_far: how far x goes beyond each channel's range, in shares of its width: the largest
+ * (*top: its channel), or 0 (*top -1) while the range is young or range_far is off. */
+double detector__range_excess(const detector_t *d, const float *x, int *top);
+/* range_far: the rank of a reading u range widths beyond its range, in [red, 1). */
+float detector__far_rank(const detector_t *d, double u, float red);
+/* mean_far: how far the short window's mean goes beyond each channel's range, in shares of its
+ * width: the largest, or 0 while the range is young or mean_far is off. */
+double detector__mean_excess(const detector_t *d, const float *x);
+/* onset_rhythm: keeps this reading's place and size when it is an onset. */
+void detector__rhythm_note(detector_t *d, int onset);
+/* onset_record: the reported score of an onset of likelihood lik (at or above red), in [red,
+ * 1]; value_rec: a record of the device's values (mean_far); past: marked on a reading back in
+ * the noise (onset_now). */
+float detector__onset_rank(const detector_t *d, const float *x, float lik, float red, int value_rec,
+                           int past);
+/* onset_rate: counts this reading into the onsets' rate when it is one, and ages the rate. */
+void detector__onset_rate_note(detector_t *d, int onset);
+
 /* detector_release.c: the one-sensor rules that let an episode go. */
 /* offset_release: 1 when the error that holds the episode has become a steady offset. */
 int detector__error_is_offset(const detector_t *d);
