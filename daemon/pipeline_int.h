@@ -611,6 +611,19 @@ struct dev *pipeline__find(pipeline_t *p, const char *device);
 
 /* Finds or creates a device. NULL when out of memory. Any thread. */
 struct dev *pipeline__dev(pipeline_t *p, const char *device);
+/* pipeline__dev for a name of len bytes whose key in p->idx is k; pipeline__dev_same is the
+ * index's name comparison for a struct dev. Any thread. */
+struct dev *pipeline__dev_k(pipeline_t *p, const char *name, size_t len, nameidx_key_t k);
+int pipeline__dev_same(const void *item, const char *name, size_t len);
+
+/* Scores the points of a committed message, in order per device (pipeline_score.c). Shard
+ * thread: sh's. */
+void pipeline__score_message(pipeline_t *p, struct shard *sh, const batch_t *b);
+
+/* Puts d's sealed prediction blocks not yet put to the store (pipeline_score.c); cb NULL: no
+ * reports (at shutdown). Returns 0 or the refused put's status (the block stays in memory).
+ * Caller holds d->mu. */
+int pipeline__ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb);
 
 /* Empties the prediction ring for d->nch channels and frees its arrays (they grow on demand
  * as predictions are recorded). Caller holds d->mu. */

@@ -1,0 +1,472 @@
+/* daemon/pipeline_score.c: the reading path: a shard scores the points of a committed message;
+ * see pipeline.h.
+ *
+ * A shard thread (pipeline.c shard_main) hands each message it dequeues to
+ * pipeline__score_message, which steps the devices' detectors in commit order. Readings older
+ * than a device's newest are stored (they are already) but not scored, nor are those in a
+ * maintenance period (pipeline_maint.c). A reading with a new channel set rebuilds its device's
+ * detector and prediction ring (dev_reset_detector). Members of a group whose readings arrive
+ * together are stepped as one batch (score_group). After each step the status, the prediction
+ * ring, the anomaly event, the limits, the training request and the periodic save follow
+ * (point_finish).
+ *
+ * At 100k devices every point's device is cold, so the per-point path reads as few of its
+ * cache lines as it can: devices are found through the pipeline's name index (p->idx,
+ * common/nameidx.h) whose slots and devices resolve() prefetches points ahead; a point carrying
+ * its device's channels in order is mapped through the shard's shared channel list
+ * (pipeline_chan.c) rather than the device's own names; counters are added once per step.
+ *
+ * A device's prediction ring puts each sealed block to the store as the shard seals it
+ * (pipeline__ring_handoff); the writer thread reports each put (on_pred_stored) and frees the
+ * committed blocks itself if the device's mutex is free (trylock: the writer never waits for a
+ * device), else the shard does at the device's next reading.
+ *
+ * A scored reading's anomaly event (open, extend, close, the chain rule) is pipeline_events.c's
+ * (pipeline__track_event, from point_finish).
+ *
+ * Invariants: a device's detector, ring and status are touched only under its mu. Only a shard
+ * holds several device locks (a group's members, taken in address order), and a device belongs
+ * to one shard.
+ *
+ * Threads: shard thread only, but on_pred_stored (the writer thread) and pipeline__ring_handoff,
+ * which pipeline_destroy (pipeline.c) also calls once the shards have stopped. */
+#include "log.h"
+#include "pipeline_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* store_pred_cb: the writer's report on a block of device arg's ring (writer thread). The
+ * committed blocks are freed now if d->mu is free, else at d's next reading or query: never
+ * waiting for the lock, so the writer is never held up by a device. */
+static void on_pred_stored(void *arg, int64_t seq, int status)
+{
+    struct dev *d = arg;
+    pipeline__ring_ack(&d->ring, seq, status);
+    if (pthread_mutex_trylock(&d->mu) == 0) {
+        pipeline__ring_settle(&d->ring);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+/* Puts d's blocks in memory that are not yet put to the store, oldest first, after freeing those
+ * it has committed (pipeline_ring.c). cb NULL: no reports (at shutdown). A put refused (store
+ * busy or full) is tried again at the next reading: the block stays in memory meanwhile. Caller
+ * holds d->mu. Returns 0 or the refused put's status. */
+int pipeline__ring_handoff(pipeline_t *p, struct dev *d, store_pred_cb cb)
+{
+    if (p->store == NULL)
+        return 0;
+    pipeline__ring_settle(&d->ring);
+    struct pred_block b;
+    while (pipeline__ring_next(&d->ring, &b)) {
+        store_pred_t sp = {.seq = b.seq,
+                           .keep_from = b.keep_from,
+                           .t0 = b.t0,
+                           .t1 = b.t1,
+                           .n = b.n,
+                           .nch = d->ring.nch,
+                           .blob = b.bytes,
+                           .len = b.len};
+        int rc = store_pred_put(p->store, d->name, &sp, cb, cb ? d : NULL);
+        if (rc) {
+            pipeline__ring_unsend(&d->ring, b.seq);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* (Re)creates the detector and the prediction ring for the channel set in d->ch. */
+static int dev_reset_detector(pipeline_t *p, struct dev *d)
+{
+    detector_destroy(d->det);
+    d->det = NULL;
+    d->gen++;
+    d->has_result = 0;
+    /* A reading for a deleted device (pipeline_forget left det NULL) makes it a device again. */
+    atomic_store_explicit(&d->deleted, 0, memory_order_relaxed);
+    int rc = pipeline__ring_alloc(p, d);
+    if (rc)
+        return rc;
+    pipeline__apply_limits(p, d);
+    return detector_create(&d->det, &p->o.det, d->nch);
+}
+
+/* One point of a committed batch on its way through scoring. Only d and pt are set before
+ * point_prepare (no zeroing: r alone is 560 bytes, and the detector fills it). */
+struct spoint {
+    struct dev *d;
+    const batch_point_t *pt;
+    float x[DETECTOR_MAX_CHANNELS];
+    uint8_t present[DETECTOR_MAX_CHANNELS];
+    struct detector_result r;
+};
+
+/* d->last = *r, but of pred and contrib only the device's nch channels: readers of d->last
+ * (status, saves) read no further, and the whole struct is 9 cache lines of a device that, at
+ * 100k devices, is cold. */
+static void result_keep(struct detector_result *dst, const struct detector_result *r, int nch)
+{
+    memcpy(dst, r, offsetof(struct detector_result, pred));
+    memcpy(dst->pred, r->pred, sizeof(float) * (size_t)nch);
+    memcpy(dst->contrib, r->contrib, sizeof(float) * (size_t)nch);
+    dst->top_channel = r->top_channel;
+    dst->raw = r->raw;
+    dst->likelihood = r->likelihood;
+}
+
+/* Before the step: order check, channels, the reading vector. Returns 1 when sp is to be
+ * stepped. Caller holds sp->d->mu. */
+static int point_prepare(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
+{
+    struct dev *d = sp->d;
+    const batch_point_t *pt = sp->pt;
+    int idx[DETECTOR_MAX_CHANNELS * 4];
+    /* It arrived, whatever its timestamp (a backfill or a skewed clock too): one store of the
+     * message's clock reading, to a line of d the step touches anyway. */
+    if (sh->arrived_ms >= 0)
+        atomic_store_explicit(&d->seen_ms, sh->arrived_ms, memory_order_relaxed);
+    if (pt->nfields > sizeof idx / sizeof idx[0])
+        return 0;
+    if (pt->ts_ms <= d->last_ts) {
+        d->skipped_old++;
+        atomic_fetch_add_explicit(&p->skipped_old, 1, memory_order_relaxed);
+        return 0;
+    }
+    /* Stored, but not the device's behaviour: the detector goes on after the maintenance as
+     * after a gap in the feed. */
+    if (d->nmaint > 0 && pipeline__maint_skip(p, d, pt->ts_ms))
+        return 0;
+    int changed = pipeline__map_channels(sh, d, b, pt, idx);
+    if (changed < 0)
+        return 0;
+    if (changed || d->det == NULL) {
+        if (d->det)
+            log_info("pipeline: device '%s' now has %d channels; its model starts learning again",
+                     d->name, d->nch);
+        if (dev_reset_detector(p, d))
+            return 0;
+    }
+    memset(sp->present, 0, sizeof sp->present);
+    for (int c = 0; c < d->nch; c++)
+        sp->x[c] = d->last_x[c];
+    for (uint32_t f = 0; f < pt->nfields; f++) {
+        if (idx[f] < 0)
+            continue;
+        sp->x[idx[f]] = (float)b->fields[pt->field0 + f].value;
+        sp->present[idx[f]] = 1;
+    }
+    return 1;
+}
+
+/* The counters of a step's points, added to the pipeline's (shared atomics: a dozen locked
+ * additions a point, made once a step instead) by tally_flush. */
+struct tally {
+    uint64_t scored, serving, lstm;
+};
+
+/* Adds t to the pipeline's counters, its points each taking step_s seconds. */
+static void tally_flush(pipeline_t *p, const struct tally *t, double step_s)
+{
+    static const double sb[] = PIPE_STEP_BUCKETS;
+    if (t->scored == 0)
+        return;
+    pipeline__observe_n(p->step_hist, sb, step_s, t->scored);
+    atomic_fetch_add_explicit(&p->step_ns_total, t->scored * (uint64_t)(step_s * 1e9),
+                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&p->scored, t->scored, memory_order_relaxed);
+    if (t->serving)
+        atomic_fetch_add_explicit(&p->scored_serving, t->serving, memory_order_relaxed);
+    if (t->lstm)
+        atomic_fetch_add_explicit(&p->scored_lstm, t->lstm, memory_order_relaxed);
+}
+
+/* After the step (its result r, at monotonic now_ns: read once for a group's members, scored
+ * together): status, prediction ring, events, training, saves; the point is
+ * counted in t. Caller holds sp->d->mu. */
+static void point_finish(pipeline_t *p, struct spoint *sp, const struct detector_result *r,
+                         struct tally *t, int64_t now_ns)
+{
+    struct dev *d = sp->d;
+    const int64_t ts = sp->pt->ts_ms;
+    t->scored++;
+    if (r->state != DET_LEARNING) {
+        t->serving++;
+        if (r->kind == DET_KIND_LSTM)
+            t->lstm++;
+    }
+    for (int c = 0; c < d->nch; c++)
+        if (sp->present[c])
+            d->last_x[c] = sp->x[c];
+    if (d->last_ts >= 0) {
+        double dt = (double)(ts - d->last_ts);
+        d->dt_ms = d->dt_ms > 0 ? 0.95 * d->dt_ms + 0.05 * dt : dt;
+    }
+    if (!d->has_result || r->state != d->last.state) {
+        d->since_ts = ts;
+        d->since_score = r->score;
+    }
+    result_keep(&d->last, r, d->nch);
+    d->has_result = 1;
+    d->last_ts = ts;
+    d->scored_ns = now_ns;
+    d->scored++;
+    /* The prediction ring (out of memory: this prediction is not recorded). */
+    (void)pipeline__ring_push(&d->ring, ts, r->score, (uint8_t)r->state, r->pred);
+    (void)pipeline__ring_handoff(p, d, on_pred_stored);
+    d->last_present = 0;
+    for (int c = 0; c < d->nch; c++)
+        if (sp->present[c] && isfinite(sp->x[c])) /* as the detector's imputed count */
+            d->last_present |= UINT64_C(1) << c;
+    pipeline__track_event(p, d, ts, r);
+    if ((uint8_t)r->state != d->st_sent) /* the streams' state: all a steady device pays */
+        pipeline__state_note(p, d, now_ns / 1000000);
+    if (d->lim_on) /* all a device without limits pays */
+        pipeline__limits_check(p, d);
+    if (r->want_train)
+        pipeline__mark_due(p, d);
+    if (p->o.save_every > 0 && ++d->since_save >= (uint64_t)p->o.save_every)
+        pipeline__save(p, d);
+}
+
+/* Scores one point of a committed batch. Shard thread. */
+static void score_point(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sp)
+{
+    pthread_mutex_lock(&sp->d->mu);
+    if (point_prepare(p, sh, b, sp)) {
+        int64_t t0 = pipeline__mono_ns();
+        int rc = detector_step_ts(sp->d->det, sp->pt->ts_ms, sp->x, sp->present, &sp->r);
+        int64_t t1 = pipeline__mono_ns();
+        struct tally t = {0, 0, 0};
+        if (rc == 0)
+            point_finish(p, sp, &sp->r, &t, t1);
+        tally_flush(p, &t, (double)(t1 - t0) / 1e9);
+    }
+    pthread_mutex_unlock(&sp->d->mu);
+}
+
+/* Sorts ord[n] (indices into sps) by device address: insertion sort, n is at most
+ * DETECTOR_MAX_BATCH and the members mostly arrive in order already. The points themselves
+ * (900 bytes each) do not move. */
+static void order_by_dev(const struct spoint *sps, int *ord, int n)
+{
+    for (int i = 0; i < n; i++)
+        ord[i] = i;
+    for (int i = 1; i < n; i++) {
+        int v = ord[i], j = i;
+        while (j > 0 && sps[ord[j - 1]].d > sps[v].d) {
+            ord[j] = ord[j - 1];
+            j--;
+        }
+        ord[j] = v;
+    }
+}
+
+/* Scores one reading of each of n members of a group (sps[n], distinct devices) with one
+ * batched step (detector_step_batch: the members serving the group's LSTM advance in one
+ * sgemm per layer). Members are locked and handled in address order; only a shard holds
+ * several device locks, and a device belongs to one shard. The results go to the shard's
+ * scratch (sh->res), not through the points. Shard thread. */
+static void score_group(pipeline_t *p, struct shard *sh, const batch_t *b, struct spoint *sps,
+                        int n)
+{
+    int ord[DETECTOR_MAX_BATCH];
+    order_by_dev(sps, ord, n);
+    for (int i = 0; i < n; i++)
+        pthread_mutex_lock(&sps[ord[i]].d->mu);
+    detector_t *ds[DETECTOR_MAX_BATCH];
+    int64_t ts[DETECTOR_MAX_BATCH];
+    int which[DETECTOR_MAX_BATCH], k = 0, C = 0;
+    float *x = NULL;
+    uint8_t *present = NULL;
+    for (int o = 0; o < n; o++) {
+        int i = ord[o];
+        if (!point_prepare(p, sh, b, &sps[i]))
+            continue;
+        if (k == 0)
+            C = sps[i].d->nch;
+        if (sps[i].d->nch != C) { /* another channel set: its own step */
+            int64_t t0 = pipeline__mono_ns();
+            if (detector_step_ts(sps[i].d->det, sps[i].pt->ts_ms, sps[i].x, sps[i].present,
+                                 &sps[i].r) == 0) {
+                int64_t t1 = pipeline__mono_ns();
+                struct tally t = {0, 0, 0};
+                point_finish(p, &sps[i], &sps[i].r, &t, t1);
+                tally_flush(p, &t, (double)(t1 - t0) / 1e9);
+            }
+            continue;
+        }
+        ds[k] = sps[i].d->det;
+        ts[k] = sps[i].pt->ts_ms;
+        which[k++] = i;
+    }
+    /* Scratch: the detector's, then x [k, C] and present [k, C] (bytes). */
+    size_t need = k > 0 ? detector_batch_work_len(ds[0], k) + (size_t)k * (size_t)C * 2 : 0;
+    if (k > 0 && need > sh->work_len) {
+        float *w = realloc(sh->work, need * sizeof(float));
+        if (w) {
+            sh->work = w;
+            sh->work_len = need;
+        }
+    }
+    if (k > 0 && need <= sh->work_len) {
+        x = sh->work + detector_batch_work_len(ds[0], k);
+        present = (uint8_t *)(x + (size_t)k * C);
+    }
+    if (k > 0 && sh->res == NULL)
+        sh->res = malloc(DETECTOR_MAX_BATCH * sizeof *sh->res);
+    if (k > 0 && x && sh->res) {
+        struct detector_result *res = sh->res;
+        for (int j = 0; j < k; j++) {
+            memcpy(x + (size_t)j * C, sps[which[j]].x, sizeof(float) * (size_t)C);
+            memcpy(present + (size_t)j * C, sps[which[j]].present, (size_t)C);
+        }
+        int64_t t0 = pipeline__mono_ns();
+        int rc = detector_step_batch(ds, k, ts, x, present, res, sh->work);
+        if (rc == 0 && k > 1)
+            atomic_fetch_add_explicit(&p->batched, (uint64_t)k, memory_order_relaxed);
+        /* One clock reading for the group: its members were scored together. */
+        int64_t t1 = pipeline__mono_ns();
+        struct tally t = {0, 0, 0};
+        for (int j = 0; rc == 0 && j < k; j++)
+            point_finish(p, &sps[which[j]], &res[j], &t, t1);
+        tally_flush(p, &t, (double)(t1 - t0) / 1e9 / k);
+    }
+    for (int o = n; o-- > 0;)
+        pthread_mutex_unlock(&sps[ord[o]].d->mu);
+}
+
+/* The group of d (NULL if none). */
+static struct group *group_of(struct dev *d)
+{
+    pthread_mutex_lock(&d->mu);
+    struct group *g = d->group;
+    pthread_mutex_unlock(&d->mu);
+    return g;
+}
+
+/* Prefetches the lines of d that scoring a point reads or writes: the hot fields up to
+ * last_x (pipeline_int.h's layout), and those of the last result it keeps (result_keep). */
+static void dev_prefetch(const struct dev *d)
+{
+    const char *c = (const char *)d;
+    for (size_t o = 0; o < offsetof(struct dev, last_x) + 64; o += 64)
+        __builtin_prefetch(c + o, 1);
+    __builtin_prefetch(c + offsetof(struct dev, last.pred), 1);
+    __builtin_prefetch(c + offsetof(struct dev, last.contrib), 1);
+    __builtin_prefetch(c + offsetof(struct dev, last.top_channel), 1);
+}
+
+/* The lookups of a message's points (pipeline__score_message): device pd[i] and group pg[i] of the
+ * points before `resolved`, and the name keys ph[i] (nameidx_key in p->idx) of those before
+ * `hashed`. */
+struct lookup {
+    struct dev **pd;
+    struct group **pg;
+    nameidx_key_t *ph;
+    size_t resolved, hashed;
+};
+
+/* How far ahead of its lookup a point's index slot, then its device, is prefetched. At 100k
+ * devices both are cache misses; a few points ahead they overlap the work of the points
+ * before. */
+#define RESOLVE_AHEAD 16
+
+/* Looks up the devices and groups of b's points [lk->resolved, end) (creating unknown devices).
+ * Each lookup prefetches the index slot of the point 2 * RESOLVE_AHEAD ahead and the device of
+ * the one RESOLVE_AHEAD ahead. Shard thread. */
+static void resolve(pipeline_t *p, const batch_t *b, struct lookup *lk, size_t end)
+{
+    const size_t np = b->npoints, from = lk->resolved;
+    if (end <= from)
+        return;
+    pthread_rwlock_rdlock(&p->devs_lock);
+    for (size_t i = from; i < end; i++) {
+        for (; lk->hashed < np && lk->hashed < i + 2 * RESOLVE_AHEAD; lk->hashed++) {
+            const batch_point_t *pt = &b->points[lk->hashed];
+            lk->ph[lk->hashed] = nameidx_key(&p->idx, batch_str(b, pt->device), pt->device_len);
+            nameidx_prefetch_key(&p->idx, lk->ph[lk->hashed]);
+        }
+        if (i + RESOLVE_AHEAD < lk->hashed) {
+            const struct dev *ahead = nameidx_peek_key(&p->idx, lk->ph[i + RESOLVE_AHEAD]);
+            if (ahead)
+                dev_prefetch(ahead);
+        }
+        const batch_point_t *pt = &b->points[i];
+        lk->pd[i] = nameidx_find_key(&p->idx, lk->ph[i], batch_str(b, pt->device), pt->device_len,
+                                     pipeline__dev_same);
+    }
+    pthread_rwlock_unlock(&p->devs_lock);
+    for (size_t i = from; i < end; i++) {
+        const batch_point_t *pt = &b->points[i];
+        if (lk->pd[i] == NULL) /* unknown: created (or made by another thread meanwhile) */
+            lk->pd[i] = pipeline__dev_k(p, batch_str(b, pt->device), pt->device_len, lk->ph[i]);
+        lk->pg[i] = lk->pd[i] ? group_of(lk->pd[i]) : NULL;
+    }
+    lk->resolved = end;
+}
+
+/* Scores a message's points in order per device; members of a group whose readings arrive
+ * together (within the next GROUP_LOOKAHEAD points) are stepped as one batch: each member's
+ * earliest pending point joins, at most one per member. Each point's device and group are
+ * looked up once, when the message's order or a scan ahead first reaches it (the scan then
+ * compares pointers, not names). Shard thread. */
+#define GROUP_LOOKAHEAD 256
+void pipeline__score_message(pipeline_t *p, struct shard *sh, const batch_t *b)
+{
+    const size_t np = b->npoints;
+    uint8_t *done = calloc(np, 1);
+    struct spoint *sps = malloc(DETECTOR_MAX_BATCH * sizeof *sps);
+    struct lookup lk = {malloc((np ? np : 1) * sizeof *lk.pd),
+                        malloc((np ? np : 1) * sizeof *lk.pg),
+                        malloc((np ? np : 1) * sizeof *lk.ph), 0, 0};
+    struct dev **pd = lk.pd;
+    struct group **pg = lk.pg;
+    if (!done || !sps || !pd || !pg || !lk.ph) { /* out of memory: one point at a time */
+        for (size_t i = 0; i < np; i++) {
+            struct spoint one;
+            one.pt = &b->points[i];
+            if ((one.d = pipeline__dev(p, batch_str(b, one.pt->device))) != NULL)
+                score_point(p, sh, b, &one);
+        }
+        goto out;
+    }
+    for (size_t i = 0; i < np; i++) {
+        resolve(p, b, &lk, i + 1);
+        if (done[i] || pd[i] == NULL)
+            continue;
+        struct group *g = pg[i];
+        if (g == NULL) {
+            sps[0].pt = &b->points[i];
+            sps[0].d = pd[i];
+            score_point(p, sh, b, &sps[0]);
+            continue;
+        }
+        int n = 0;
+        sps[n].pt = &b->points[i];
+        sps[n++].d = pd[i];
+        for (size_t j = i + 1; j < np && j < i + GROUP_LOOKAHEAD && n < DETECTOR_MAX_BATCH; j++) {
+            resolve(p, b, &lk, j + 1);
+            if (done[j] || pg[j] != g)
+                continue;
+            int seen = 0;
+            for (int k = 0; k < n && !seen; k++)
+                seen = sps[k].d == pd[j];
+            if (seen)
+                continue;
+            sps[n].d = pd[j];
+            sps[n].pt = &b->points[j];
+            n++;
+            done[j] = 1;
+        }
+        score_group(p, sh, b, sps, n);
+    }
+out:
+    free(lk.ph);
+    free(pg);
+    free(pd);
+    free(sps);
+    free(done);
+}
