@@ -1,5 +1,7 @@
-/* daemon/pipeline_int.h: the pipeline's internal structures, shared by pipeline.c (threads,
- * scoring, training) and pipeline_query.c (JSON answers). */
+/* daemon/pipeline_int.h: the pipeline's internal structures, shared by the daemon/pipeline*.c
+ * files: pipeline.c (devices, shard threads, control calls), pipeline_score.c (the reading
+ * path), pipeline_query.c (JSON answers), pipeline_metrics.c (/metrics) and the others named
+ * in their own header comments. */
 #ifndef VIGIL_PIPELINE_INT_H
 #define VIGIL_PIPELINE_INT_H
 
@@ -90,8 +92,8 @@ _Static_assert(DETECTOR_MAX_CHANNELS <= 64, "dev.last_present is a 64-bit mask")
  * values, the newest `cap` of them; the newest min(cap, PIPE_RING_TAIL) or so exact, older ones in
  * sealed blocks (timestamps, scores and states exact, predicted values within 1/131,070 of the
  * channel's range over their block). With a store, a sealed block is handed to it (one at a time,
- * pipeline.c) and freed once committed: memory keeps the tail and the blocks not yet committed,
- * the store the older ones (pipeline_ring.c). Guarded by its device's mu, but ack. */
+ * pipeline_score.c) and freed once committed: memory keeps the tail and the blocks not yet
+ * committed, the store the older ones (pipeline_ring.c). Guarded by its device's mu, but ack. */
 struct pred_ring {
     size_t cap; /* entries answered at most (o.predictions; 0: none recorded) */
     int nch;
@@ -202,8 +204,8 @@ struct chlist {
 
 /* A device. Laid out for the shard's per-point path: the fields every scored point reads or
  * writes come first, the lookup's (name, name_len, name_buf) in the first cache line and the
- * step's in the next few (pipeline.c prefetches them points ahead, dev_prefetch), the status's
- * and training's after. Allocated aligned to a cache line. At 100k devices every point's
+ * step's in the next few (pipeline_score.c prefetches them points ahead, dev_prefetch), the
+ * status's and training's after. Allocated aligned to a cache line. At 100k devices every point's
  * device is cold: each further line it touches is one more miss. */
 struct dev {
     /* Set at creation, never changed (read without a lock). */

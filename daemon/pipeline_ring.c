@@ -12,7 +12,7 @@
  * for bit. A tail entry's fields are packed together (ent()), so a push touches one or two cache
  * lines.
  *
- * The store. With a store, pipeline.c puts each sealed block to it as it is sealed
+ * The store. With a store, pipeline_score.c puts each sealed block to it as it is sealed
  * (pipeline__ring_next), oldest first, and a block is freed from memory once the writer reports
  * it committed together with every block before it (pipeline__ring_ack keeps the committed
  * prefix, ok_upto; pipeline__ring_settle frees it). So the live blocks are always a prefix in the

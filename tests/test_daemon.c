@@ -459,7 +459,7 @@ static void test_maint_overlap(void **state)
  * modulo 8) put all on shard 0 are fed to a pipeline of 8 shards. Their devices spread over
  * every shard (d->shard), and each device's points were scored on its d->shard: its channel
  * list (d->chl, made by the shard that scored its second point) is the one list of that shard's
- * index. Fails with dev_k or pipeline__feed_at back on the unseeded hash (checked: per[s] and
+ * index. Fails with pipeline__dev_k or pipeline__feed_at back on the unseeded hash (checked: per[s] and
  * cl->count fail). */
 static uint32_t old_shard_hash(const char *s, size_t n)
 {
