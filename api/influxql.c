@@ -350,8 +350,7 @@ static int bind_set(json_t *bound, const char *name, enum qtok kind, const char 
 
 /* Binds name to a token of kind and text, of the form as (qtoken_t.form). Returns
  * 0, or -1 when out of memory. */
-static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text,
-                   enum qform as)
+static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text, enum qform as)
 {
     json_t *pair = json_pack("[isi]", (int)kind, text, (int)as);
     return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
@@ -662,8 +661,8 @@ static char *trim_go_space(char *q)
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
     const char *text = t->form == QF_ERROR || t->form == QF_REGEX ? t->text + 1 : t->text;
-    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", text,
-               want, t->line, t->col);
+    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", text, want,
+               t->line, t->col);
 }
 
 int api__q_binary_op(const qtoken_t *t)
@@ -1249,8 +1248,8 @@ static int go_number_refused(const char *n, size_t len, sbuf_t *why)
     }
     if (err == NULL)
         return 0;
-    sbuf_printf(why, "strconv.Parse%s: parsing \"%.*s\": %s", dot ? "Float" : "Int", (int)len,
-                n, err);
+    sbuf_printf(why, "strconv.Parse%s: parsing \"%.*s\": %s", dot ? "Float" : "Int", (int)len, n,
+                err);
     return 1;
 }
 
@@ -1314,9 +1313,8 @@ static int go_numbers_walk(const char *text, json_t *tops, json_t *refused)
             if (bad && rc == 0) {
                 json_t *name = go_key(key, key_end);
                 json_t *w = json_string(why.data);
-                if (name != NULL &&
-                    (w == NULL ||
-                     json_object_set(depth == 1 ? tops : refused, json_string_value(name), w)))
+                if (name != NULL && (w == NULL || json_object_set(depth == 1 ? tops : refused,
+                                                                  json_string_value(name), w)))
                     rc = -1;
                 json_decref(name);
                 json_decref(w);
