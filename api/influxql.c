@@ -1,15 +1,16 @@
-/* api/influxql.c: POST|GET /query, the InfluxDB v1 query endpoint, for what Telegraf and the
- * influx shell ask of it: CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES, one or
- * several a query, answered as influxd 1.6.7 answers them (run_query); other statements are a
- * 400 that points to the JSON API. The names these list and keep are influx.c's (srv->dbs:
- * api__db_known, api__db_remember).
+/* api/influxql.c: POST|GET /query, the InfluxDB v1 query endpoint: its parameters, the
+ * query's statements, one or several, read and each handed to the file that answers it
+ * (q_statements: CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES in
+ * influxql_db.c, the schema SHOWs in influxql_show.c, SELECT in influxql_select.c), and the
+ * answer sent as influxd 1.6.7 sends it (run_query); other statements are a 400 that points
+ * to the JSON API.
  *
  * A statement is read with influxd's own tokens and positions (the qs_* reader below), so a
  * typo gets influxd's parse error, word for word, rather than a success or vigild's own
  * words; every rule was checked against influxd 1.6.7 (test_influx.py QueryParseErrors). A
  * query is read twice: once to parse all of it (a parse error anywhere runs nothing, as in
- * influxd), then to run its statements in order. Any thread; the one lock is influx.c's dbs_mu
- * (inside the two calls, and around SHOW DATABASES's walk of srv->dbs). */
+ * influxd), then to run its statements in order. Any thread; this file takes no lock (the
+ * statements' files say theirs). */
 #include "influxql.h"
 #include "api_int.h"
 #include "err.h"
@@ -349,8 +350,7 @@ static int bind_set(json_t *bound, const char *name, enum qtok kind, const char 
 
 /* Binds name to a token of kind and text, of the form as (qtoken_t.form). Returns
  * 0, or -1 when out of memory. */
-static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text,
-                   enum qform as)
+static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text, enum qform as)
 {
     json_t *pair = json_pack("[isi]", (int)kind, text, (int)as);
     return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
@@ -661,8 +661,8 @@ static char *trim_go_space(char *q)
 void api__q_parse_error(api_request_t *r, const qtoken_t *t, const char *want)
 {
     const char *text = t->form == QF_ERROR || t->form == QF_REGEX ? t->text + 1 : t->text;
-    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", text,
-               want, t->line, t->col);
+    api__error(r, 400, "error parsing query: found %s, expected %s at line %d, char %d", text, want,
+               t->line, t->col);
 }
 
 int api__q_binary_op(const qtoken_t *t)
@@ -720,17 +720,6 @@ int api__q_operand_error(api_request_t *r, const qscan_t *s, const qtoken_t *t, 
     return -1;
 }
 
-/* Reads a database name into t (t->text, t->len). Returns 0, or answers the error and -1. */
-static int expect_name(api_request_t *r, qscan_t *s, qtoken_t *t)
-{
-    api__qs_next(s, t);
-    if (t->kind != QT_IDENT) {
-        api__q_parse_error(r, t, "identifier");
-        return -1;
-    }
-    return 0;
-}
-
 int api__q_expect_kw(api_request_t *r, qscan_t *s, const char *kw)
 {
     qtoken_t t;
@@ -782,108 +771,6 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *db)
         memcpy(run->err + n, db ? db : "", k + 1);
     }
     return 1;
-}
-
-/* SHOW DATABASES (s: after its keywords) in InfluxDB 1.x's form: one series "databases" with a
- * column "name" and a row per remembered name, in the order of first use ("values" absent when
- * none); what follows it, influxd's parse error. run NULL: only read. Returns 0 or -1 (the
- * answer set). */
-static int show_databases(api_request_t *r, qscan_t *s, qrun_t *run)
-{
-    qtoken_t t;
-    api__qs_next(s, &t);
-    if (api__q_expect_end(r, &t))
-        return -1;
-    if (run == NULL)
-        return 0;
-    struct api_server *srv = r->srv;
-    api__q_result_open(run);
-    sbuf_printf(&run->b, ",\"series\":[{\"name\":\"databases\",\"columns\":[\"name\"]");
-    pthread_mutex_lock(&srv->dbs_mu);
-    for (int i = 0; i < srv->ndbs; i++) {
-        sbuf_printf(&run->b, "%s", i == 0 ? ",\"values\":[[" : ",[");
-        api__iq_str(&run->b, srv->dbs[i]);
-        sbuf_printf(&run->b, "]");
-    }
-    if (srv->ndbs > 0)
-        sbuf_printf(&run->b, "]");
-    pthread_mutex_unlock(&srv->dbs_mu);
-    sbuf_printf(&run->b, "}]");
-    return 0;
-}
-
-/* Appends d (ms, whole seconds) as Go's time.Duration prints it, as InfluxDB does: "0s",
- * "30s", "1m30s", "720h0m0s". */
-static void go_duration(sbuf_t *b, int64_t ms)
-{
-    int64_t s = ms / 1000;
-    if (s >= 3600)
-        sbuf_printf(b, "%lldh%lldm%llds", (long long)(s / 3600), (long long)(s / 60 % 60),
-                    (long long)(s % 60));
-    else if (s >= 60)
-        sbuf_printf(b, "%lldm%llds", (long long)(s / 60), (long long)(s % 60));
-    else
-        sbuf_printf(b, "%llds", (long long)s);
-}
-
-/* InfluxDB 1.x's shard group duration for a policy of duration ms (0: infinite): a week from
- * six months on and for infinite, a day from two days on, else an hour. */
-static int64_t shard_group_ms(int64_t ms)
-{
-    const int64_t day = 86400000;
-    if (ms == 0 || ms >= 180 * day)
-        return 7 * day;
-    return ms >= 2 * day ? day : 3600000;
-}
-
-/* SHOW RETENTION POLICIES [ON db] (s: after its keywords) as InfluxDB 1.6.7 answers it: every
- * database SHOW DATABASES lists has one policy, "autogen", the default, of storage.retention's
- * duration ("0s": kept forever); a database it does not list is the statement error "database
- * not found: NAME", and without ON nor the db parameter, "database name required"; what influxd
- * cannot parse, its parse error (400). run NULL: only read. Returns 0, 1 (failed: run->err), or
- * -1 (the answer set). */
-static int show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run)
-{
-    char dbuf[256];
-    qtoken_t t;
-    api__qs_next(s, &t);
-    const char *db = t.text;
-    size_t len = 0;
-    if (api__q_is(&t, "ON")) {
-        /* Longer names than SHOW DATABASES keeps are read, to be "not found" as in InfluxDB;
-         * "" is "database name required" below, as in InfluxDB. */
-        if (expect_name(r, s, &t))
-            return -1;
-        db = t.text; /* t is now the name: its text is another */
-        len = t.len;
-        qtoken_t after;
-        api__qs_next(s, &after);
-        if (api__q_expect_end(r, &after))
-            return -1;
-    } else {
-        if (api__q_expect_end(r, &t))
-            return -1;
-        db = api__arg(r, "db", dbuf, sizeof dbuf);
-        if (r->status)
-            return -1;
-        len = db ? strlen(db) : 0;
-    }
-    if (run == NULL)
-        return 0;
-    if (len == 0)
-        return api__q_result_error(run, "database name required", NULL);
-    if (!api__db_known(r->srv, db, len))
-        return api__q_result_error(run, "database not found: ", db);
-    int64_t ms = r->srv->opts.retention_ms;
-    api__q_result_open(run);
-    sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"name\",\"duration\","
-                         "\"shardGroupDuration\",\"replicaN\",\"default\"],\"values\":"
-                         "[[\"autogen\",\"");
-    go_duration(&run->b, ms);
-    sbuf_printf(&run->b, "\",\"");
-    go_duration(&run->b, shard_group_ms(ms));
-    sbuf_printf(&run->b, "\",1,true]]}]");
-    return 0;
 }
 
 enum qnum api__q_number_kind(const qtoken_t *t)
@@ -996,7 +883,7 @@ int api__q_bad_literal(api_request_t *r, const qtoken_t *t)
 
 /* Reads a duration (a DURATIONVAL or INF, which is 0) into *ns. Returns 0, or answers
  * influxd's parse error and -1. */
-static int expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns)
+int api__q_expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns)
 {
     api__qs_next(s, t);
     *ns = 0;
@@ -1051,98 +938,14 @@ int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, 
     return 0;
 }
 
-/* Reads CREATE DATABASE's WITH clause (after WITH) as influxd 1.6.7's parser does: at least one
- * of DURATION d, REPLICATION n, SHARD DURATION d and NAME rp, in that order, then the end.
- * *duration and *shard: the policy's and its shard groups' durations in ns (0: not given, or
- * INF). vigild keeps no policy, so the values are only checked. Returns 0, or answers the parse
- * error and -1. */
-static int with_clause(api_request_t *r, qscan_t *s, int64_t *duration, int64_t *shard)
-{
-    qtoken_t t;
-    *duration = *shard = 0;
-    api__qs_next(s, &t);
-    if (!api__q_is(&t, "DURATION") && !api__q_is(&t, "REPLICATION") && !api__q_is(&t, "SHARD") &&
-        !api__q_is(&t, "NAME")) {
-        api__q_parse_error(r, &t, "DURATION, NAME, REPLICATION, SHARD");
-        return -1;
-    }
-    if (api__q_is(&t, "DURATION")) {
-        if (expect_duration(r, s, &t, duration))
-            return -1;
-        api__qs_next(s, &t);
-    }
-    if (api__q_is(&t, "REPLICATION")) {
-        if (api__q_expect_int(r, s, &t, 1, INT32_MAX))
-            return -1;
-        api__qs_next(s, &t);
-    }
-    if (api__q_is(&t, "SHARD")) {
-        api__qs_next(s, &t);
-        if (!api__q_is(&t, "DURATION")) {
-            api__q_parse_error(r, &t, "DURATION");
-            return -1;
-        }
-        if (expect_duration(r, s, &t, shard))
-            return -1;
-        api__qs_next(s, &t);
-    }
-    if (api__q_is(&t, "NAME")) {
-        if (expect_name(r, s, &t))
-            return -1;
-        api__qs_next(s, &t);
-    }
-    return api__q_expect_end(r, &t);
-}
-
-/* CREATE DATABASE (s: after its keywords) as InfluxDB 1.6.7 answers it: {"statement_id":N}.
- * What influxd cannot parse (in the WITH clause too) is its parse error (400). A policy influxd
- * would refuse to create (under an hour, or shorter than its shard groups) is influxd's
- * statement error, and keeps nothing, as there. A name that cannot be listed (too long, a
- * control character) is taken and not listed (api__db_remember); one the backend failed to keep is
- * the client's error (the request's answer). run NULL: only read. Returns 0, 1 (failed:
- * run->err), or -1 (the answer set). */
-static int create_database(api_request_t *r, qscan_t *s, qrun_t *run)
-{
-    qtoken_t name, t;
-    int64_t duration = 0, shard = 0;
-    if (expect_name(r, s, &name))
-        return -1;
-    api__qs_next(s, &t);
-    if (api__q_is(&t, "WITH")) {
-        if (with_clause(r, s, &duration, &shard))
-            return -1;
-    } else if (api__q_expect_end(r, &t)) {
-        return -1;
-    }
-    if (run == NULL)
-        return 0;
-    if (name.len == 0)
-        return api__q_result_error(run, "invalid name", NULL); /* InfluxDB's answer to "" */
-    /* A bound negative duration ("-5h") too, as influxd refuses it. */
-    if (duration != 0 && duration < 3600000000000)
-        return api__q_result_error(run, "retention policy duration must be at least 1h0m0s", NULL);
-    if (duration > 0 && shard > duration)
-        return api__q_result_error(run,
-                                   "retention policy duration must be greater than the shard "
-                                   "duration",
-                                   NULL);
-    int rc = api__db_remember(r->srv, name.text, name.len);
-    if (rc) {
-        api__backend_error(r, rc, "keeping the database name");
-        return -1;
-    }
-    api__q_result_open(run);
-    return 0;
-}
-
 /* The statements /query answers but CREATE DATABASE (q_statements checks its role first): each
  * by its keywords, and its function (s after the keywords; the return as api__iq_select's). */
 static const struct {
     const char *kw[4];
     int (*answer)(api_request_t *r, qscan_t *s, qrun_t *run);
 } q_answered[] = {
-    {{"SHOW", "DATABASES", NULL}, show_databases},
-    {{"SHOW", "RETENTION", "POLICIES", NULL}, show_retention_policies},
+    {{"SHOW", "DATABASES", NULL}, api__iq_show_databases},
+    {{"SHOW", "RETENTION", "POLICIES", NULL}, api__iq_show_retention_policies},
     {{"SHOW", "MEASUREMENTS", NULL}, api__iq_show_measurements},
     {{"SHOW", "FIELD", "KEYS", NULL}, api__iq_show_field_keys},
     {{"SHOW", "TAG", "KEYS", NULL}, api__iq_show_tag_keys},
@@ -1180,7 +983,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
                            api_role_name((api_role_t)r->role));
                 return -1;
             }
-            rc = create_database(r, &s, run);
+            rc = api__iq_create_database(r, &s, run);
         } else {
             while (k < nk && !statement(&s, q_answered[k].kw))
                 k++;
@@ -1445,8 +1248,8 @@ static int go_number_refused(const char *n, size_t len, sbuf_t *why)
     }
     if (err == NULL)
         return 0;
-    sbuf_printf(why, "strconv.Parse%s: parsing \"%.*s\": %s", dot ? "Float" : "Int", (int)len,
-                n, err);
+    sbuf_printf(why, "strconv.Parse%s: parsing \"%.*s\": %s", dot ? "Float" : "Int", (int)len, n,
+                err);
     return 1;
 }
 
@@ -1510,9 +1313,8 @@ static int go_numbers_walk(const char *text, json_t *tops, json_t *refused)
             if (bad && rc == 0) {
                 json_t *name = go_key(key, key_end);
                 json_t *w = json_string(why.data);
-                if (name != NULL &&
-                    (w == NULL ||
-                     json_object_set(depth == 1 ? tops : refused, json_string_value(name), w)))
+                if (name != NULL && (w == NULL || json_object_set(depth == 1 ? tops : refused,
+                                                                  json_string_value(name), w)))
                     rc = -1;
                 json_decref(name);
                 json_decref(w);

@@ -1,5 +1,5 @@
-/* api/influxql.h: what /query's files share (influxql.c reads statements and answers the
- * database ones; influxql_show.c the schema ones, SHOW MEASUREMENTS and the like;
+/* api/influxql.h: what /query's files share (influxql.c reads statements; influxql_db.c
+ * answers the database ones; influxql_show.c the schema ones, SHOW MEASUREMENTS and the like;
  * influxql_select.c SELECT). Not public: only api/ includes it. Any thread; no state. */
 #ifndef VIGIL_API_INFLUXQL_H
 #define VIGIL_API_INFLUXQL_H
@@ -170,6 +170,10 @@ int api__q_expect_end(api_request_t *r, const qtoken_t *t);
  * its parse error and -1. */
 int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max);
 
+/* Reads a duration (a DURATIONVAL, or INF: 0) into *ns and t. Returns 0, or answers influxd's
+ * parse error and -1. */
+int api__q_expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns);
+
 /* Parses a duration literal ("10s", "1h30m") into *ns as influxql.ParseDuration. Returns 0, -1
  * (invalid) or -2 (overflowed). */
 int api__q_parse_duration(const char *s, int64_t *ns);
@@ -265,6 +269,12 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
+
+/* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW
+ * RETENTION POLICIES, CREATE DATABASE), read and returning as the ones above. */
+int api__iq_show_databases(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_create_database(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* SELECT's writers of a time and a float, for influxql_vigil.c (influxql_select.c). */
 void api__iq_put_time(sbuf_t *b, const qrun_t *run, int64_t ms);
