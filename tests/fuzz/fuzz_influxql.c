@@ -13,8 +13,9 @@
  * the reader forward (or be the end); the statements, answered whole and chunked, must answer 200
  * or 400 with a body (a chunked 200 may be empty), without a crash, leak or undefined
  * behaviour. SELECT and the SHOW statements read a fake store of two devices (fake_*), so their
- * answers run too; SELECT's and SHOW's files come from libapi (influxql_select*.o, influxql_show.o,
- * influxql_regex.o), which call the reader defined here. The unchunked run binds parameters of each
+ * answers run too; SELECT's, SHOW's and the database statements' files come from libapi
+ * (influxql_select*.o, influxql_show.o, influxql_regex.o, influxql_db.o), which call the reader
+ * defined here. The unchunked run binds parameters of each
  * kind ($s, $i, $f, $b, $n, $id, $d, $x ...: params above; $dn and $dm negative
  * durations, $dm -2^63 ns; $dv a duration string influxd refuses; $r and $rb regexes, $rb one
  * Go refuses, $rn a regex object that is no string), the chunked one none. The input is also
