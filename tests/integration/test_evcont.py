@@ -800,6 +800,40 @@ class ModelChanges(ChainBase):
         self.not_continued(dev, rows, self.events(dev))
         self.assertIs(live[0].get("chain_broken"), True, live)  # marked at once, too
 
+    def test_real_rollback_while_open_breaks_the_chain(self):
+        """A rollback to a different model (review): the serving weights are a donor device's
+        (trained on another seed's readings, PUT before the fault: version C), and 2 readings
+        into the overshoot the device rolls back to its own training at 200 (version A), whose
+        weights are not C's: the model judging the readings really changes while the event is
+        open. The open event is listed chain_broken at once and the second continues nothing."""
+        d, dev, donor = self.d, "rollback-real", "rollback-donor"
+        drows = overshoot(1500, 1.5, 2)
+        self.post(donor, drows[:200], 0, ["level"])
+        tp.wait_idle(d, donor, 1)
+        rows = overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        own = tp.models(d, dev)["serving"]["version"]
+        st, _, wa = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, wa[:300])
+        st, _, wc = tp.req(d, "GET", "/v1/devices/%s/model/weights" % donor)
+        self.assertEqual(st, 200, wc[:300])
+        self.assertNotEqual(wa, wc)
+        r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=wc)
+        self.assertEqual(r.status, 200, r)
+        self.assertGreater(tp.models(d, dev)["serving"]["version"], own)
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"])
+        tp.wait_for("%s: the first event open" % dev, lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+        r = d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                   '{"version": %d}' % own)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(tp.models(d, dev)["serving"]["version"], own)
+        st, _, wnow = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, wnow[:300])
+        self.assertEqual(wnow, wa)  # the device's own model again, not the donor's
+        self.not_continued(dev, rows, self.events(dev))
+
 
 if __name__ == "__main__":
     unittest.main()
