@@ -18,9 +18,9 @@
  * fault id. d->cleared remembers the candidate from its end (event_note_end) to the next opening
  * (event_link), which consumes it; an accept, a maintenance period, a rollback or a PUT of
  * weights breaks the chain (pipeline__event_chain_break, which stores "chain_broken" on the
- * cleared event so a restart does not bring it back). A maintenance period that begins also
- * marks the event open then (pipeline__event_period_began): should readings timestamped
- * before the period still end it cleared, it is not remembered.
+ * cleared event so a restart does not bring it back). A maintenance period that begins, a
+ * rollback and a PUT of weights also mark the event open then (pipeline__event_period_began,
+ * pipeline__event_model_changed): should it still end cleared, it is not remembered.
  *
  * Sides. An active event's side per channel is the sign of d->lean; at its end the sides are
  * fixed into e->above / e->below (event_sides_fix), which its JSON and stored row name.
@@ -44,7 +44,8 @@
  * restore's catch-up included. pipeline__event_end: the shard (a reading in a maintenance
  * period) or an API thread (accept, a maintenance POST). pipeline__event_chain_break: those and
  * the rollback and weights PUT. pipeline__event_period_began: the loop (pipeline_maint_tick),
- * an API thread (a maintenance DELETE) or the restore. pipeline__event_chain_restore and
+ * an API thread (a maintenance DELETE) or the restore. pipeline__event_model_changed: an API
+ * thread (the rollback and weights PUT). pipeline__event_chain_restore and
  * pipeline__event_sides_restore: the restore, before readings flow; the chain restore queries the
  * store, so not inside another query's callback. pipeline__event_add / pipeline__events_clear: with
  * d->mu, or d not shared. */
@@ -217,24 +218,37 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
     cleared_forget(d);
 }
 
-void pipeline__event_period_began(pipeline_t *p, struct dev *d)
+/* Breaks the chain and marks the event open now, if any, chain_broken: should it still end
+ * "cleared", it is not remembered (event_note_end), so that nothing after continues it. Its row
+ * is stored with the mark now (not published: the event itself did not change), so an event
+ * active across a restart keeps it (pipeline__event_sides_restore reads it back). */
+static void chain_break_open(pipeline_t *p, struct dev *d)
 {
     struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
     pipeline__event_chain_break(p, d);
     if (e == NULL || e->end_ts >= 0 || e->chain_broken)
         return;
-    /* Open across the period's start (no reading in the period yet, which would have ended
-     * it "maintenance"): readings timestamped before the period (a device whose clock is
-     * behind, a late batch) may still end it "cleared", and it must not be remembered then
-     * (event_note_end), so that nothing after the period continues it. Its row is stored
-     * with the mark now (not published: the event itself did not change), so an event active
-     * across a restart keeps it (pipeline__event_sides_restore reads it back). */
     e->chain_broken = 1;
     if (p->store) {
         char *js = pipeline__event_json(d, e);
         row_put(p, d, e->id, e->start_ts, e->end_ts, js);
         free(js);
     }
+}
+
+void pipeline__event_period_began(pipeline_t *p, struct dev *d)
+{
+    /* Open across the period's start (no reading in the period yet, which would have ended
+     * it "maintenance"): readings timestamped before the period (a device whose clock is
+     * behind, a late batch) may still end it "cleared". */
+    chain_break_open(p, d);
+}
+
+void pipeline__event_model_changed(pipeline_t *p, struct dev *d)
+{
+    /* Another model judges the readings from here (task evcont5): an episode it ends
+     * "cleared" was not the same detector's all through, as a period's is not. */
+    chain_break_open(p, d);
 }
 
 /* Counts the points store_query reports (its limit bounds them): the count is all that is
@@ -349,7 +363,7 @@ static void event_note_end(struct dev *d, const struct event *e)
     const int side = c >= 0 ? pipeline__event_side(d, e, c) : 0;
     cleared_forget(d);
     if (e->ended_by != DET_END_CLEARED || side == 0 || e->chain_broken)
-        return; /* chain_broken: a maintenance period began while it was open */
+        return; /* chain_broken: a period began, or another model came, while it was open */
     d->cleared.id = e->id;
     d->cleared.fault = e->fault ? e->fault : e->id;
     d->cleared.scored = d->scored;

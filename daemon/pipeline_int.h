@@ -558,6 +558,11 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
  * are queued, never waited for. Caller holds d->mu. */
 void pipeline__event_period_began(pipeline_t *p, struct dev *d);
 
+/* Another model serves d (a rollback or a PUT of weights): as pipeline__event_period_began,
+ * breaks the chain and marks the event open now, if any, chain_broken (its row stored again,
+ * not published), so that its end "cleared" is not continued. Caller holds d->mu. */
+void pipeline__event_model_changed(pipeline_t *p, struct dev *d);
+
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
  * when the device's newest stored event ended "cleared" at or before the saved detector's last
  * reading, with a side for its leading channel, d->cleared is that event again, dated as many

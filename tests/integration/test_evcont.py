@@ -732,5 +732,108 @@ class Periods(ChainBase):
         self.assertEqual(first["ended_by"], "cleared", first)
 
 
+class ModelChanges(ChainBase):
+    """A rollback or a PUT of weights while an event is open (task evcont5): as at a period's
+    beginning, the open event is marked chain_broken (listing and stored row), so when the
+    fault's later readings end it "cleared" nothing continues it. model.kind = lstm: the LSTM
+    serves from the first training (200 readings), so a device has within seconds a serving
+    model whose weights can be read and PUT back, and a version with kept weights to roll
+    back to (Released.CONFIG's linear first models have neither). Rolling back to the serving
+    version and PUTting its own weights keep the model the same, so the readings after it
+    open and end the events as without it: the test sees only the chain."""
+    CONFIG = te.Released.CONFIG + "kind = lstm\n"
+
+    def open_first(self, dev, rows):
+        self.trained(dev, rows, ["level"])
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"])
+        tp.wait_for("%s: the first event open" % dev, lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+
+    def not_continued(self, dev, rows, listed):
+        """Feeds the rest of the fault: the first event ends cleared, the second opens within
+        the bound and continues nothing; the first was listed (`listed`, read while open after
+        the change) and is listed after its end with chain_broken."""
+        self.post(dev, rows[ONSET + 2:], ONSET + 2, ["level"])
+        first, second = self.two_events(dev)
+        print("%s: first ended %s at +%d, the second opened %d readings later (continues %s)"
+              % (dev, first["ended_by"], te.reading(first["end_ts"]) - ONSET,
+                 self.gap(first, second), second.get("continues")), file=sys.stderr)
+        self.assertEqual(first["ended_by"], "cleared", first)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
+        self.assertTrue(len(listed) == 1 and listed[0]["active"], listed)
+        self.assertIs(listed[0].get("chain_broken"), True, listed)
+
+    def test_put_of_weights_while_open_breaks_the_chain(self):
+        """The serving weights GET and PUT back (a new version, the same model) 2 readings
+        into the overshoot: the open event is listed chain_broken at once and the second
+        continues nothing (on main 0fd94c2 the second continues the first)."""
+        d, dev = self.d, "put-open"
+        rows = overshoot(1500, 1.5, 1)
+        self.open_first(dev, rows)
+        st, _, w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, w[:300])
+        before = tp.models(d, dev)["serving"]["version"]
+        r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=w)
+        self.assertEqual(r.status, 200, r)
+        self.assertGreater(tp.models(d, dev)["serving"]["version"], before)
+        self.not_continued(dev, rows, self.events(dev))
+
+    def test_rollback_while_open_breaks_the_chain_across_a_restart(self):
+        """A rollback to the serving version (the training at 200's LSTM; the one at 1,200
+        does not swap and keeps no weights here) 2 readings into the overshoot, then vigild
+        stopped and started with the event still open: the mark comes back from its stored
+        row, and the second event continues nothing (on main 0fd94c2 it continues the
+        first)."""
+        d, dev = self.d, "rollback-open"
+        rows = overshoot(1500, 1.5, 1)
+        self.open_first(dev, rows)
+        v = tp.models(d, dev)["serving"]["version"]
+        r = d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                   '{"version": %d}' % v)
+        self.assertEqual(r.status, 200, r)
+        live = self.events(dev)
+        d.stop()
+        d.start()
+        self.not_continued(dev, rows, self.events(dev))
+        self.assertIs(live[0].get("chain_broken"), True, live)  # marked at once, too
+
+    def test_real_rollback_while_open_breaks_the_chain(self):
+        """A rollback to a different model (review): the serving weights are a donor device's
+        (trained on another seed's readings, PUT before the fault: version C), and 2 readings
+        into the overshoot the device rolls back to its own training at 200 (version A), whose
+        weights are not C's: the model judging the readings really changes while the event is
+        open. The open event is listed chain_broken at once and the second continues nothing."""
+        d, dev, donor = self.d, "rollback-real", "rollback-donor"
+        drows = overshoot(1500, 1.5, 2)
+        self.post(donor, drows[:200], 0, ["level"])
+        tp.wait_idle(d, donor, 1)
+        rows = overshoot(1500, 1.5, 1)
+        self.trained(dev, rows, ["level"])
+        own = tp.models(d, dev)["serving"]["version"]
+        st, _, wa = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, wa[:300])
+        st, _, wc = tp.req(d, "GET", "/v1/devices/%s/model/weights" % donor)
+        self.assertEqual(st, 200, wc[:300])
+        self.assertNotEqual(wa, wc)
+        r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=wc)
+        self.assertEqual(r.status, 200, r)
+        self.assertGreater(tp.models(d, dev)["serving"]["version"], own)
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"])
+        tp.wait_for("%s: the first event open" % dev, lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+        r = d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                   '{"version": %d}' % own)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(tp.models(d, dev)["serving"]["version"], own)
+        st, _, wnow = tp.req(d, "GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertEqual(st, 200, wnow[:300])
+        self.assertEqual(wnow, wa)  # the device's own model again, not the donor's
+        self.not_continued(dev, rows, self.events(dev))
+
+
 if __name__ == "__main__":
     unittest.main()
