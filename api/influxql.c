@@ -1,9 +1,9 @@
-/* api/influxql.c: POST|GET /query, the InfluxDB v1 query endpoint: its parameters, the
- * query's statements, one or several, read and each handed to the file that answers it
- * (q_statements: CREATE DATABASE, SHOW DATABASES and SHOW RETENTION POLICIES in
- * influxql_db.c, the schema SHOWs in influxql_show.c, SELECT in influxql_select.c), and the
- * answer sent as influxd 1.6.7 sends it (run_query); other statements are a 400 that points
- * to the JSON API.
+/* api/influxql.c: POST|GET /query, the InfluxDB v1 query endpoint: its parameters (the bound
+ * ones, params, are influxql_params.c's), the query's statements, one or several, read and each
+ * handed to the file that answers it (q_statements: CREATE DATABASE, SHOW DATABASES and SHOW
+ * RETENTION POLICIES in influxql_db.c, the schema SHOWs in influxql_show.c, SELECT in
+ * influxql_select.c), and the answer sent as influxd 1.6.7 sends it (run_query); other
+ * statements are a 400 that points to the JSON API.
  *
  * A statement is read with influxd's own tokens and positions (the qs_* reader below), so a
  * typo gets influxd's parse error, word for word, rather than a success or vigild's own
@@ -29,7 +29,7 @@
 /* Finds the parameter name in r's application/x-www-form-urlencoded body (Telegraf sends its
  * CREATE DATABASE so): its value, still encoded, in *v and *vlen. Returns 1, or 0 when there
  * is no body or no such parameter. */
-static int form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen)
+int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen)
 {
     size_t nlen = strlen(name);
     const char *p = r->body, *end = r->body ? r->body + r->len : NULL;
@@ -160,7 +160,7 @@ static int q_letter(char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-static int q_digit(char c)
+int api__q_digit(char c)
 {
     return c >= '0' && c <= '9';
 }
@@ -171,7 +171,7 @@ void api__iq_quote_ident(sbuf_t *b, const char *name)
         !q_letter(name[0]) || bsearch(name, q_keywords, sizeof q_keywords / sizeof q_keywords[0],
                                       sizeof q_keywords[0], q_keyword_cmp) != NULL;
     for (const char *c = name; *c && !quote; c++)
-        quote = !q_letter(*c) && !q_digit(*c);
+        quote = !q_letter(*c) && !api__q_digit(*c);
     if (quote)
         sbuf_append(b, "\"", 1);
     for (const char *c = name; *c; c++)
@@ -265,7 +265,7 @@ static void qs_ident(qscan_t *s, qtoken_t *t, int lookup)
             }
             return;
         }
-        if (!q_letter(*s->p) && !q_digit(*s->p))
+        if (!q_letter(*s->p) && !api__q_digit(*s->p))
             break;
         qt_put(s, t, *s->p);
         qs_step(s);
@@ -289,15 +289,15 @@ static void qs_ident(qscan_t *s, qtoken_t *t, int lookup)
 static void qs_number(qscan_t *s, qtoken_t *t)
 {
     static const char micro[] = "\xC2\xB5"; /* µ */
-    while (q_digit(*s->p)) {
+    while (api__q_digit(*s->p)) {
         qt_put(s, t, *s->p);
         qs_step(s);
     }
-    if (s->p[0] == '.' && q_digit(s->p[1])) {
+    if (s->p[0] == '.' && api__q_digit(s->p[1])) {
         do {
             qt_put(s, t, *s->p);
             qs_step(s);
-        } while (q_digit(*s->p));
+        } while (api__q_digit(*s->p));
         return;
     }
     if (*s->p == '.') { /* "5.": the NUMBER "5", the '.' read (influxd's scanNumber) */
@@ -308,7 +308,8 @@ static void qs_number(qscan_t *s, qtoken_t *t)
     for (int n = 0;; n++) {
         int mu = strncmp(s->p, micro, 2) == 0;
         char c = *s->p;
-        if (!mu && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(n > 0 && q_digit(c)))
+        if (!mu && !(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') &&
+            !(n > 0 && api__q_digit(c)))
             return;
         for (int i = 0; i < (mu ? 2 : 1); i++) {
             qt_put(s, t, *s->p);
@@ -336,172 +337,6 @@ static void qs_other(qscan_t *s, qtoken_t *t)
         qt_put(s, t, *s->p);
         qs_step(s);
     } while ((*s->p & 0xC0) == 0x80);
-}
-
-/* ---- bound parameters ------------------------------------------------------------------- */
-
-/* Sets the token a parameter binds to: kind and text (copied into a JSON string). Returns 0, or
- * -1 when out of memory. */
-static int bind_set(json_t *bound, const char *name, enum qtok kind, const char *text)
-{
-    json_t *pair = json_pack("[is]", (int)kind, text);
-    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
-}
-
-/* Binds name to a token of kind and text, of the form as (qtoken_t.form). Returns
- * 0, or -1 when out of memory. */
-static int bind_as(json_t *bound, const char *name, enum qtok kind, const char *text, enum qform as)
-{
-    json_t *pair = json_pack("[isi]", (int)kind, text, (int)as);
-    return pair == NULL || json_object_set_new(bound, name, pair) ? -1 : 0;
-}
-
-/* Binds name to a duration token (QF_DURATION) of text, whatever it holds. */
-static int bind_duration(json_t *bound, const char *name, const char *text)
-{
-    return bind_as(bound, name, QT_NUMBER, text, QF_DURATION);
-}
-
-/* Binds name to the regex pattern (QF_REGEX: "$pattern"). */
-static int bind_regex(json_t *bound, const char *name, const char *pattern)
-{
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "$%s", pattern);
-    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QF_REGEX);
-    sbuf_deinit(&b);
-    return rc;
-}
-
-/* Binds the parameter name to a value influxd cannot bind: a token still "$", its name
- * influxd's reason (why, then arg), which api__q_unbound answers as "missing parameter: why". */
-static int bind_error(json_t *bound, const char *name, const char *why, const char *arg)
-{
-    sbuf_t b;
-    sbuf_init(&b);
-    sbuf_printf(&b, "$%s%s", why, arg ? arg : "");
-    int rc = b.oom ? -1 : bind_as(bound, name, QT_OTHER, b.data, QF_ERROR);
-    sbuf_deinit(&b);
-    return rc;
-}
-
-/* Binds name to the number v as influxd's scanner would read it: "2.5", "-1.0e+300" (always a
- * '.', so a NUMBER, not an INTEGER, and the digits exact). */
-static int bind_number(json_t *bound, const char *name, double v)
-{
-    char g[40]; /* a double in %.17g: at most 24 bytes, 26 with ".0" */
-    snprintf(g, sizeof g, "%.17g", v);
-    if (strchr(g, '.') == NULL) {
-        char *e = strchr(g, 'e'); /* "1e+300": "1.0e+300" */
-        size_t at = e ? (size_t)(e - g) : strlen(g);
-        memmove(g + at + 2, g + at, strlen(g + at) + 1);
-        memcpy(g + at, ".0", 2);
-    }
-    return bind_set(bound, name, QT_NUMBER, g);
-}
-
-/* Binds name to the JSON value v as influxd 1.6.7 binds a parameter when it scans it
- * (influxql's BindValue): a string is a string token, an integer or a number (JSON with a '.':
- * params_asked) a number token, true and false the keywords; an object of one entry
- * {"identifier" or "ident": name}, {"string": s}, {"integer" or "int": n}, {"number": x} or
- * {"duration": "1h" or ns} that token. Otherwise influxd's reason (null, a list, another
- * object); a regex object too, which vigild does not bind (its reader takes a regex from the
- * query's text). Returns 0, or -1 when out of memory. */
-static int bind_value(json_t *bound, const char *name, const json_t *v, const char *refused)
-{
-    char num[40];
-    if (json_is_string(v))
-        return bind_set(bound, name, QT_STRING, json_string_value(v));
-    if (json_is_integer(v)) {
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        return bind_set(bound, name, QT_NUMBER, num);
-    }
-    if (json_is_real(v))
-        return bind_number(bound, name, json_real_value(v));
-    if (json_is_boolean(v))
-        return bind_set(bound, name, QT_KEYWORD, json_is_true(v) ? "TRUE" : "FALSE");
-    if (json_is_null(v) || json_is_array(v))
-        return bind_error(bound, name, "unable to bind parameter with type ",
-                          json_is_null(v) ? "<nil>" : "[]interface {}");
-    if (json_object_size(v) != 1)
-        return bind_error(bound, name, "bound object parameter value must have exactly one entry",
-                          NULL);
-    if (refused != NULL) /* its number is one Go's json.Number refuses (go_numbers) */
-        return bind_error(bound, name, refused, NULL);
-    void *it = json_object_iter((json_t *)v);
-    const char *k = json_object_iter_key(it);
-    const json_t *x = json_object_iter_value(it);
-    if (strcmp(k, "identifier") == 0 || strcmp(k, "ident") == 0)
-        return json_is_string(x)
-                   ? bind_set(bound, name, QT_IDENT, json_string_value(x))
-                   : bind_error(bound, name, "identifier must be a string value", NULL);
-    if (strcmp(k, "string") == 0)
-        return json_is_string(x)
-                   ? bind_set(bound, name, QT_STRING, json_string_value(x))
-                   : bind_error(bound, name, "string literal must be a string value", NULL);
-    if (strcmp(k, "integer") == 0 || strcmp(k, "int") == 0) {
-        if (!json_is_integer(x))
-            return bind_error(bound, name, "integer literal must be an integer value", NULL);
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(x));
-        return bind_set(bound, name, QT_NUMBER, num);
-    }
-    if (strcmp(k, "number") == 0)
-        return json_is_number(x)
-                   ? bind_number(bound, name, json_number_value(x))
-                   : bind_error(bound, name, "number literal must be a float value", NULL);
-    if (strcmp(k, "duration") == 0) {
-        if (json_is_integer(x)) { /* -5: "-5ns", a negative duration as influxd binds it */
-            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT "ns", json_integer_value(x));
-            return bind_duration(bound, name, num);
-        }
-        if (json_is_string(x)) /* read where influxd reads it: "1.5h" its "invalid duration" */
-            return bind_duration(bound, name, json_string_value(x));
-        return bind_error(bound, name, "duration literal must be a string or integer value",
-                          NULL); /* 1.5, true: influxd's words */
-    }
-    if (strcmp(k, "regex") == 0)
-        return json_is_string(x)
-                   ? bind_regex(bound, name, json_string_value(x))
-                   : bind_error(bound, name, "regex literal must be a string value", NULL);
-    return bind_error(bound, name, "unknown bind object type: ", k);
-}
-
-/* The tokens params' names bind to, made once for the query (the readers scan a token again
- * and again, and a string may be as long as the body): name -> [kind, text] or [kind, text,
- * enum qform]. refused: NULL, or names -> Go's error for their object's number (go_numbers).
- * Caller owns:
- * json_decref. Returns NULL when out of memory. */
-static json_t *params_bind(const json_t *params, const json_t *refused)
-{
-    json_t *bound = json_object();
-    const char *name;
-    const json_t *v;
-    if (bound == NULL)
-        return NULL;
-    json_object_foreach((json_t *)params, name, v)
-    {
-        const char *why = refused ? json_string_value(json_object_get(refused, name)) : NULL;
-        if (bind_value(bound, name, v, why)) {
-            json_decref(bound);
-            return NULL;
-        }
-    }
-    return bound;
-}
-
-/* Binds the parameter t ("$name", just read from s) as params_bind made it: t is then the
- * token of its value (its text borrowed from the binding, which outlives the query's reading);
- * a name not bound leaves it "$name" (api__q_unbound's error where a value goes). */
-static void qs_bind(qscan_t *s, qtoken_t *t)
-{
-    const json_t *b = s->mem->params ? json_object_get(s->mem->params, t->text + 1) : NULL;
-    if (b == NULL || t->len == 1)
-        return;
-    const json_t *text = json_array_get(b, 1);
-    t->kind = (enum qtok)json_integer_value(json_array_get(b, 0));
-    t->form = (enum qform)json_integer_value(json_array_get(b, 2)); /* none: 0, QF_NONE */
-    t->text = json_string_value(text);
-    t->len = json_string_length(text);
 }
 
 /* Reads the next token into t. */
@@ -542,7 +377,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         qs_ident(s, t, 1);
     } else if (c == '\'') {
         t->kind = qs_quoted(s, t) ? QT_BAD : QT_STRING; /* never a name nor an operator */
-    } else if (q_digit(c) || (c == '.' && q_digit(s->p[1]))) {
+    } else if (api__q_digit(c) || (c == '.' && api__q_digit(s->p[1]))) {
         t->kind = QT_NUMBER;
         qs_number(s, t);
     } else if (c == '$') {
@@ -555,7 +390,7 @@ void api__qs_next(qscan_t *s, qtoken_t *t)
         t->kind = QT_OTHER;
         t->line = line;
         t->col = col;
-        qs_bind(s, t);
+        api__qs_bind(s, t);
     } else {
         t->kind = QT_OTHER;
         qs_other(s, t);
@@ -812,7 +647,7 @@ int api__q_parse_duration(const char *s, int64_t *ns)
     while (*s != '\0') {
         const char *start = s;
         uint64_t n = 0;
-        for (; q_digit(*s); s++) {
+        for (; api__q_digit(*s); s++) {
             if (n > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
                 return -1;
             n = n * 10 + (uint64_t)(*s - '0');
@@ -839,9 +674,9 @@ int api__q_parse_duration(const char *s, int64_t *ns)
 static void overflow_pair(const char *s, unsigned long long *n, const char **unit, int *ulen)
 {
     const char *end = s + strlen(s), *u = end, *d;
-    while (u > s && !q_digit(u[-1]))
+    while (u > s && !api__q_digit(u[-1]))
         u--;
-    for (d = u; d > s && q_digit(d[-1]); d--)
+    for (d = u; d > s && api__q_digit(d[-1]); d--)
         ;
     *n = strtoull(d, NULL, 10); /* digits within int64: parsed */
     *unit = u;
@@ -1192,7 +1027,7 @@ static const char *form_value(api_request_t *r, const char *name, char *buf, siz
 {
     const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
     size_t vlen = v ? strlen(v) : 0;
-    if (v == NULL && !form_arg(r, name, &v, &vlen))
+    if (v == NULL && !api__iq_form_arg(r, name, &v, &vlen))
         return NULL;
     return api__pct_decode(v, vlen, buf, size, 1) >= 0 ? buf : NULL;
 }
@@ -1223,286 +1058,6 @@ static int64_t epoch_asked(api_request_t *r)
     return 0;
 }
 
-/* Go's error for the JSON number n (len bytes), as influxd's jsonNumberToValue converts a
- * json.Number: with a '.', strconv.ParseFloat (an overflow its "value out of range"); else
- * strconv.ParseInt ("1e5": "invalid syntax"; past int64: "value out of range"). Into why;
- * returns 1 when Go refuses it, else 0. */
-static int go_number_refused(const char *n, size_t len, sbuf_t *why)
-{
-    int dot = memchr(n, '.', len) != NULL;
-    const char *err = NULL;
-    if (!dot && strcspn(n, "eE") < len) {
-        err = "invalid syntax";
-    } else {
-        char *text = strndup(n, len);
-        if (text == NULL)
-            return 0; /* out of memory: bound as jansson read it */
-        errno = 0;
-        if (dot)
-            (void)strtod(text, NULL);
-        else
-            (void)strtoll(text, NULL, 10);
-        if (errno == ERANGE && (!dot || isinf(strtod(text, NULL))))
-            err = "value out of range"; /* Go's ParseFloat takes an underflow (0) */
-        free(text);
-    }
-    if (err == NULL)
-        return 0;
-    sbuf_printf(why, "strconv.Parse%s: parsing \"%.*s\": %s", dot ? "Float" : "Int", (int)len, n,
-                err);
-    return 1;
-}
-
-/* The JSON string token [key, key_end) decoded, or NULL (no string jansson reads, or out of
- * memory: the name then not refused, bound as jansson read it). Caller: json_decref. */
-static json_t *go_key(const char *key, const char *key_end)
-{
-    json_t *name = json_loadb(key, (size_t)(key_end - key), JSON_DECODE_ANY, NULL);
-    if (name != NULL && !json_is_string(name)) {
-        json_decref(name);
-        return NULL;
-    }
-    return name;
-}
-
-static int go_numbers_walk(const char *text, json_t *tops, json_t *refused)
-{
-    int depth = 0, key_next = 0;
-    const char *key = NULL, *key_end = NULL; /* the last name of the top object, quoted */
-    char open[2] = {0, 0};                   /* the containers at depths 1 and 2 */
-    for (const char *p = text; *p != '\0'; p++) {
-        if (*p == '"') {
-            const char *start = p;
-            for (p++; *p != '"' && *p != '\0'; p++)
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-            if (*p == '\0')
-                return 0;
-            if (depth == 1 && key_next) {
-                key = start;
-                key_end = p + 1;
-                key_next = 0;
-                if (json_object_size(tops) + json_object_size(refused) > 0) {
-                    /* a name again: Go's map keeps its last value, and only its refusal */
-                    json_t *name = go_key(key, key_end);
-                    if (name != NULL) {
-                        json_object_del(tops, json_string_value(name));
-                        json_object_del(refused, json_string_value(name));
-                    }
-                    json_decref(name);
-                }
-            }
-        } else if (*p == '{' || *p == '[') {
-            if (depth < 2)
-                open[depth] = *p;
-            depth++;
-            key_next = depth == 1;
-        } else if (*p == '}' || *p == ']') {
-            if (--depth <= 0)
-                return 0; /* the first value read: what follows is not influxd's */
-        } else if (*p == ',') {
-            key_next = depth == 1;
-        } else if (*p == '-' || (*p >= '0' && *p <= '9')) {
-            size_t len = strspn(p, "-+.eE0123456789");
-            sbuf_t why;
-            sbuf_init(&why);
-            int bad = key != NULL && open[0] == '{' &&
-                      (depth == 1 || (depth == 2 && open[1] == '{')) &&
-                      go_number_refused(p, len, &why);
-            int rc = why.oom ? -1 : 0;
-            if (bad && rc == 0) {
-                json_t *name = go_key(key, key_end);
-                json_t *w = json_string(why.data);
-                if (name != NULL && (w == NULL || json_object_set(depth == 1 ? tops : refused,
-                                                                  json_string_value(name), w)))
-                    rc = -1;
-                json_decref(name);
-                json_decref(w);
-            }
-            sbuf_deinit(&why);
-            if (rc)
-                return -1;
-            p += len - 1;
-        }
-    }
-    return 0;
-}
-
-/* Walks the JSON object text (the first value of params, which jansson read, or read up to a
- * number it refused) for the numbers Go's json.Number conversion refuses where influxd converts
- * them: a value of the object (influxd's 400 "error parsing json value: ...", into *top), or the
- * value of a one-entry object that is one (a bind error for its name: into refused, name ->
- * Go's words). Returns 0, or -1 when out of memory. A name given
- * again keeps only its last value's refusal, as Go's map its last value. Any thread. */
-static int go_numbers(const char *text, sbuf_t *top, json_t *refused)
-{
-    json_t *tops = json_object(); /* name -> Go's error, for the values of the object */
-    int rc = tops == NULL ? -1 : go_numbers_walk(text, tops, refused);
-    if (rc == 0 && json_object_size(tops) > 0) { /* Go's map order is random: any of them */
-        void *it = json_object_iter(tops);
-        sbuf_printf(top, "%s", json_string_value(json_object_iter_value(it)));
-        rc = top->oom ? -1 : 0;
-    }
-    json_decref(tops);
-    return rc;
-}
-
-/* The length of the JSON number (RFC 8259's grammar) at p, or 0 when none starts there. */
-static size_t json_number_len(const char *p)
-{
-    const char *q = p + (*p == '-');
-    if (*q == '0')
-        q++;
-    else if (*q >= '1' && *q <= '9')
-        while (q_digit(*q))
-            q++;
-    else
-        return 0;
-    if (*q == '.' && q_digit(q[1]))
-        for (q++; q_digit(*q); q++)
-            ;
-    if ((*q == 'e' || *q == 'E') &&
-        (q_digit(q[1]) || ((q[1] == '+' || q[1] == '-') && q_digit(q[2])))) {
-        q += 2;
-        while (q_digit(*q))
-            q++;
-    }
-    return (size_t)(q - p);
-}
-
-/* A copy of the params text with each number jansson refuses (an integer past int64, a float
- * past double: "too big integer", "real number overflow") written as 0 and blanks, outside
- * strings, so that jansson reads the rest as Go's decoder does (whose conversion of those
- * numbers comes after the whole value is read: go_numbers refuses each). Caller frees; NULL when
- * out of memory. */
-static char *refused_zeroed(const char *text)
-{
-    char *out = strdup(text);
-    if (out == NULL)
-        return NULL;
-    for (char *p = out; *p != '\0'; p++) {
-        if (*p == '"') {
-            for (p++; *p != '"' && *p != '\0'; p++)
-                if (*p == '\\' && p[1] != '\0')
-                    p++;
-            if (*p == '\0')
-                break;
-            continue;
-        }
-        size_t len = json_number_len(p);
-        if (len == 0)
-            continue;
-        char c = p[len];
-        p[len] = '\0';
-        errno = 0;
-        if (strcspn(p, ".eE") == len)
-            (void)strtoll(p, NULL, 10);
-        else if (!isinf(strtod(p, NULL)))
-            errno = 0;
-        int refused = errno == ERANGE;
-        p[len] = c;
-        if (refused) {
-            p[0] = '0';
-            memset(p + 1, ' ', len - 1);
-        }
-        p += len - 1;
-    }
-    return out;
-}
-
-/* Reads the params parameter (the URL's, else a form body's), influxd's bound parameters: a
- * JSON object of names and values, as influxd's handler decodes it: the first JSON value,
- * whatever follows it; null binds nothing. Into *params the tokens they bind to (params_bind;
- * caller owns: json_decref; NULL when absent or empty). Returns 0, or answers influxd's 400 and -1:
- * another JSON value (Go's words), or text that is no JSON (at its end Go's "EOF" or "unexpected
- * EOF"; elsewhere jansson's words, not Go's). */
-static int params_asked(api_request_t *r, json_t **params)
-{
-    *params = NULL;
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "params");
-    size_t vlen = v ? strlen(v) : 0;
-    if (v == NULL && !form_arg(r, "params", &v, &vlen))
-        return 0;
-    char *text = malloc(vlen + 1);
-    if (text == NULL) {
-        api__error(r, 500, "out of memory");
-        return -1;
-    }
-    if (api__pct_decode(v, vlen, text, vlen + 1, 1) < 0) {
-        free(text);
-        api__error(r, 400, "error parsing query parameters: a NUL byte");
-        return -1;
-    }
-    if (text[0] == '\0') {
-        free(text); /* influxd's r.FormValue("params") == "": none */
-        return 0;
-    }
-    json_error_t err;
-    json_t *j = json_loads(text, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &err);
-    /* Numbers Go's json.Number conversion refuses (go_numbers): one that is a value of the
-     * object is influxd's 400 (jansson refuses the integers past int64 itself); one that is the
-     * value of a one-entry object binds its name to Go's error. */
-    sbuf_t top;
-    sbuf_init(&top);
-    json_t *refused = json_object();
-    int rc = refused == NULL ? -1 : 0;
-    if (rc == 0 && j == NULL &&
-        (strstr(err.text, "too big") != NULL || strstr(err.text, "overflow") != NULL)) {
-        /* Go reads the whole value before it converts a number: a syntax error after one
-         * jansson refuses is its answer (jansson's words); else the value, those numbers 0
-         * (go_numbers refuses each where influxd converts it; elsewhere a value of no kind
-         * influxd binds holds it, bound by its kind alone) */
-        char *zeroed = refused_zeroed(text);
-        json_error_t syntax;
-        j = zeroed == NULL ? NULL
-                           : json_loads(zeroed, JSON_DECODE_ANY | JSON_DISABLE_EOF_CHECK, &syntax);
-        if (zeroed == NULL)
-            rc = -1;
-        else if (j == NULL)
-            err = syntax; /* answered below, as any other */
-        free(zeroed);
-    }
-    if (rc == 0 && j != NULL && json_is_object(j))
-        rc = go_numbers(text, &top, refused);
-    if (rc == 0 && top.len > 0) {
-        api__error(r, 400, "error parsing json value: %s", top.data);
-        rc = 1;
-    } else if (rc == 0 && j == NULL) {
-        size_t blank = strspn(text, " \t\r\n");
-        if (strstr(err.text, "end of file") != NULL || strstr(err.text, "premature end") != NULL)
-            api__error(r, 400, "error parsing query parameters: %s",
-                       text[blank] == '\0' ? "EOF" : "unexpected EOF");
-        else
-            api__error(r, 400, "error parsing query parameters: %s", err.text);
-        rc = 1;
-    } else if (rc == 0 && json_is_object(j)) {
-        *params = params_bind(j, refused);
-        rc = *params == NULL ? -1 : 2;
-    }
-    sbuf_deinit(&top);
-    json_decref(refused);
-    free(text);
-    if (rc != 0) {
-        json_decref(j); /* NULL: nothing */
-        if (rc < 0)
-            api__error(r, 500, "out of memory");
-        return rc == 2 ? 0 : -1;
-    }
-    const char *type = json_is_array(j)    ? "array"
-                       : json_is_string(j) ? "string"
-                       : json_is_number(j) ? "number"
-                       : json_is_null(j)   ? NULL
-                                           : "bool";
-    json_decref(j);
-    if (type == NULL)
-        return 0; /* null: nothing bound */
-    api__error(r, 400,
-               "error parsing query parameters: json: cannot unmarshal %s into Go value of type "
-               "map[string]interface {}",
-               type);
-    return -1;
-}
-
 /* GET|POST /query: q from the URL, else from a form body. A q longer than API_IQ_Q_MAX, or
  * holding a NUL byte, is api__arg's 400 from either: one cut to fit would run a query the client
  * did not send (its last name cut short, and kept). The URL's length is bounded before this, by
@@ -1517,7 +1072,7 @@ void api__h_query(api_request_t *r)
     const char *q = api__arg(r, "q", qbuf, API_IQ_Q_MAX + 1);
     const char *v;
     size_t vlen;
-    if (q == NULL && !r->status && form_arg(r, "q", &v, &vlen)) {
+    if (q == NULL && !r->status && api__iq_form_arg(r, "q", &v, &vlen)) {
         if (api__pct_decode(v, vlen, qbuf, API_IQ_Q_MAX + 1, 1) < 0)
             api__error(r, 400, "parameter 'q': longer than %d bytes or holds a NUL byte",
                        API_IQ_Q_MAX);
@@ -1528,7 +1083,7 @@ void api__h_query(api_request_t *r)
     if (!r->status && (q == NULL || q[0] == '\0'))
         api__error(r, 400, "missing required parameter \"q\"");
     json_t *params = NULL;
-    if (!r->status && params_asked(r, &params) == 0)
+    if (!r->status && api__iq_params_asked(r, &params) == 0)
         run_query(r, q, chunked_asked(r), epoch_asked(r), params);
     json_decref(params);
     free(qbuf);

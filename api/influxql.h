@@ -35,13 +35,13 @@ typedef struct qmem {
     char *text;            /* tokens' texts: the token at q[i] is written at text[2i] (its text
                             * is never longer than its span of q, so tokens never overlap) */
     struct qblock *blocks; /* api__qs_alloc's, freed together */
-    const json_t *params;  /* the tokens the request's bound parameters bind to (influxql.c's
-                            * params_bind; borrowed, outliving the reading), or NULL */
+    const json_t *params;  /* the tokens the request's bound parameters bind to
+                            * (api__iq_params_bind; borrowed, outliving the reading), or NULL */
     size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_show.c's
                             * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
 } qmem_t;
 
-/* What a token's kind and text alone do not say. A bound parameter's ($x, params; qs_bind):
+/* What a token's kind and text alone do not say. A bound parameter's ($x, params; api__qs_bind):
  * QF_DURATION, a {"duration": ...}: a duration token (influxd's DURATIONVAL) whatever its text
  * ("5", "1.5h": influxd's "invalid duration" where it is read); QF_ERROR, a value influxd cannot
  * bind: QT_OTHER "$reason"; QF_REGEX, a {"regex": "..."}: QT_OTHER "$pattern" (never an
@@ -130,6 +130,39 @@ void api__qs_step(qscan_t *s);
 
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw);
+
+/* Whether c is an ASCII digit, as influxd's scanner's isDigit. */
+int api__q_digit(char c);
+
+/* Finds the parameter name in r's application/x-www-form-urlencoded body (influxql.c): its
+ * value, still encoded (borrowed from r->body), in *v and *vlen. Returns 1, or 0 when there is
+ * no body or no such parameter. */
+int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, size_t *vlen);
+
+/* ---- bound parameters (influxql_params.c) ---- */
+
+/* Reads the params parameter (the URL's, else a form body's) as influxd's handler decodes it.
+ * Into *params the tokens its names bind to (caller owns: json_decref; NULL when absent, empty
+ * or null). Returns 0, or answers influxd's 400 (or a 500 when out of memory) and returns -1. */
+int api__iq_params_asked(api_request_t *r, json_t **params);
+
+/* The tokens params' names bind to: name -> [kind, text] or [kind, text, enum qform]. refused:
+ * NULL, or names -> Go's error for their object's number (api__iq_go_numbers). Caller owns:
+ * json_decref. Returns NULL when out of memory. */
+json_t *api__iq_params_bind(const json_t *params, const json_t *refused);
+
+/* Makes t ("$name", just read from s) the token s->mem->params binds name to; a name not bound
+ * leaves it "$name". */
+void api__qs_bind(qscan_t *s, qtoken_t *t);
+
+/* Walks the JSON object text for the numbers Go's json.Number conversion refuses: a value of
+ * the object (Go's error into *top), or the value of a one-entry object (into refused, name ->
+ * Go's error). Returns 0, or -1 when out of memory. */
+int api__iq_go_numbers(const char *text, sbuf_t *top, json_t *refused);
+
+/* A copy of the JSON text with each number jansson refuses written as 0 and blanks. Caller
+ * frees; NULL when out of memory. */
+char *api__iq_refused_zeroed(const char *text);
 
 /* Whether t is the operator op ("=", "=~", "(": a string holding it is not). */
 int api__q_op(const qtoken_t *t, const char *op);

@@ -2,7 +2,9 @@
  * qs_* token reader and the statements it answers, run_query). The reader is private to
  * influxql.c, so this file includes influxql.c rather than widen the api's internal interface
  * for a test; libapi's own influxql.o is then never linked (every symbol it defines is defined
- * here), while influx.o comes from libapi for the names (api__db_known, api__db_remember).
+ * here), while influx.o comes from libapi for the names (api__db_known, api__db_remember) and
+ * influxql_params.o for the bound parameters (api__iq_params_bind, api__iq_go_numbers,
+ * api__iq_refused_zeroed; it calls api__q_digit and api__iq_form_arg, defined here).
  *
  * The input is the query text, as api__h_query gets it: NUL-terminated, at most API_IQ_Q_MAX
  * bytes (64 KiB; libFuzzer's own -max_len, 4,096 or the largest seed, is the shorter bound in
@@ -119,14 +121,14 @@ static int fake_query(void *ctx, const api_query_t *q, api_point_cb cb, void *ar
     return 0;
 }
 
-/* Walks the input as params' JSON text for the numbers Go refuses (go_numbers, which reads any
- * text: it runs on what jansson read, or read up to a number it refused). */
+/* Walks the input as params' JSON text for the numbers Go refuses (api__iq_go_numbers, which reads
+ * any text: it runs on what jansson read, or read up to a number it refused). */
 static void numbers(const char *text)
 {
     sbuf_t top;
     sbuf_init(&top);
     json_t *refused = json_object();
-    if (refused == NULL || go_numbers(text, &top, refused) != 0)
+    if (refused == NULL || api__iq_go_numbers(text, &top, refused) != 0)
         abort(); /* out of memory under libFuzzer's malloc limit: reported as a crash */
     const char *name;
     json_t *why;
@@ -137,7 +139,7 @@ static void numbers(const char *text)
     }
     if (top.len > 0 && strncmp(top.data, "strconv.Parse", 13) != 0)
         abort();
-    char *zeroed = refused_zeroed(text); /* the same text, numbers jansson refuses as 0 */
+    char *zeroed = api__iq_refused_zeroed(text); /* the same text, numbers jansson refuses as 0 */
     if (zeroed == NULL || strlen(zeroed) != strlen(text))
         abort();
     free(zeroed);
@@ -159,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                  "\"dv\":{\"duration\":\"1.5h\"},\"r\":{\"regex\":\"^pump-\\\\d$\"},"
                                  "\"rb\":{\"regex\":\"(\"},\"rn\":{\"regex\":5}}",
                                  0, NULL);
-        params = raw ? params_bind(raw, NULL) : NULL;
+        params = raw ? api__iq_params_bind(raw, NULL) : NULL;
         json_decref(raw);
         if (params == NULL)
             abort();
