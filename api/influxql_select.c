@@ -12,11 +12,10 @@
  * one row per point or per GROUP BY time() bucket. Buckets are aligned to multiples of their
  * width since the epoch (plus the offset of time(d, offset)), from the bucket holding the range's
  * start to the one holding its end, as influxd aligns them; fill(null) (the default; count's
- * empty bucket is 0), fill(none), fill(previous) and fill(number) fill the empty ones. The mean
- * is sum / count with a plain sum in time order, as influxd's mean reducer does, so both print
- * the same double. A regular expression on the device tag that selects several devices, without
- * GROUP BY the tag, is one series merging their points (select_merged); with it, a series per
- * device, SLIMIT and SOFFSET choosing among them in id order.
+ * empty bucket is 0), fill(none), fill(previous) and fill(number) fill the empty ones. A regular
+ * expression on the device tag that selects several devices, without GROUP BY the tag, is one
+ * series merging their points (select_merged); with it, a series per device, SLIMIT and SOFFSET
+ * choosing among them in id order.
  *
  * Bounds: the points read for one statement stop at http.max_scan_points, the rows it answers
  * (buckets, or raw points) at http.max_query_points, and the query's whole answer at
@@ -25,103 +24,19 @@
  * does not answer (other functions, math, regex, subqueries, INTO, OR, conditions on fields or on
  * other tags, tz()) is a statement error naming it.
  *
- * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h).
+ * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h);
+ * the buckets' accumulators and the printing of values and times are influxql_select_values.c's.
  * Any thread; reads through be.query and be.device_get; no lock. */
 #include "influxql_select.h"
-#include "dnum.h"
 #include "err.h"
 #include "vtime.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* One field's accumulator for the bucket being read. Ties keep the earliest point for min and
- * max, and the larger value for first and last (two devices' points at one time, merged), as
- * influxd's reducers do. Not common/agg.h's, which readings?step= uses: that one sums with
- * Neumaier's compensation, and influxd's mean and sum are plain double sums in read order
- * (0.1 + 0.2 + 0.3: 0.6000000000000001, compensated 0.6). */
-struct acc {
-    uint64_t count;
-    double sum, min, max, first, last;
-    int64_t min_ts, max_ts, first_ts, last_ts;
-    int64_t isum; /* an ::integer field's sum as Go adds int64s (wrapping past 2^63), exact
-                   * where sum (a double) rounds past 2^53; its sum and mean are of it */
-    /* Several devices in one series (merge_read): influxd means each series' int64 sum (its
-     * IntegerMeanReducer, wrapping) and merges those means weighted by their counts as floats
-     * (FloatMeanReducer): dsum and dcount are the device being read's, folded into msum (the
-     * means times their counts) after each device; merged, the mean is msum / count. */
-    int64_t dsum;
-    uint64_t dcount;
-    double msum;
-    int merged;
-};
-
-/* An aggregate's value: v, or i for an ::integer field's sum (struct acc's isum). */
-struct agg_val {
-    double v;
-    int64_t i;
-};
-
 /* ---- answering ------------------------------------------------------------------------------ */
-
-/* Appends v as Go's encoding/json prints a float64, as influxd sends it: the shortest decimal
- * that reads back as v, in plain notation unless its exponent is below -6 or from 21 on
- * ("1e-07", "1e+21"). */
-static void go_float(sbuf_t *b, double v)
-{
-    if (!isfinite(v)) {
-        /* A sum past DBL_MAX: Go's encoding/json cannot print it (influxd then fails the whole
-         * answer); null keeps the rest of the series. */
-        sbuf_append(b, "null", 4);
-        return;
-    }
-    char digits[24];
-    int exp, nd = dnum_shortest(v, digits, &exp);
-    if (signbit(v))
-        sbuf_append(b, "-", 1);
-    if (exp < -6 || exp >= 21) {
-        /* Go's 'e' form; encoding/json then writes e-07 as e-7 but keeps e+21. */
-        sbuf_printf(b, "%c%s%se%c%0*d", digits[0], nd > 1 ? "." : "", digits + 1,
-                    exp < 0 ? '-' : '+', exp < 0 ? 1 : 2, exp < 0 ? -exp : exp);
-    } else if (exp >= nd - 1) { /* 1e20: the digits, then zeros (never %f's exact expansion) */
-        sbuf_append(b, digits, (size_t)nd);
-        for (int i = 0; i < exp - nd + 1; i++)
-            sbuf_append(b, "0", 1);
-    } else if (exp >= 0) {
-        sbuf_printf(b, "%.*s.%s", exp + 1, digits, digits + exp + 1);
-    } else {
-        sbuf_append(b, "0.", 2);
-        for (int i = 0; i < -exp - 1; i++)
-            sbuf_append(b, "0", 1);
-        sbuf_append(b, digits, (size_t)nd);
-    }
-}
-
-/* Appends a point's or bucket's time (ms) as the epoch parameter asks: an integer in its unit,
- * or an RFC 3339 string with the fraction's trailing zeros cut, as Go's RFC3339Nano. */
-static void put_time(sbuf_t *b, const qrun_t *run, int64_t ms)
-{
-    if (run->epoch > 0) {
-        sbuf_printf(b, "%lld",
-                    (long long)(run->epoch >= 1000000 ? ms / (run->epoch / 1000000)
-                                                      : ms * (1000000 / run->epoch)));
-        return;
-    }
-    char t[40];
-    vtime_format(ms, t, sizeof t); /* YYYY-MM-DDTHH:MM:SS.mmmZ */
-    char *dot = strchr(t, '.');
-    if (dot != NULL) {
-        char *end = dot + strlen(dot) - 1; /* the Z */
-        char *last = end - 1;
-        while (last > dot && *last == '0')
-            last--;
-        memmove(last == dot ? dot : last + 1, "Z", 2);
-    }
-    sbuf_printf(b, "\"%s\"", t);
-}
 
 /* A statement's read and what it writes: the series (opened at its first row), its rows. */
 struct sel_run {
@@ -189,7 +104,7 @@ static int row_begin(struct sel_run *x, int64_t ms)
     if (!x->opened)
         series_open(x);
     sbuf_printf(&x->run->b, "%s[", x->rows ? "," : "");
-    put_time(&x->run->b, x->run, ms);
+    api__iq_put_time(&x->run->b, x->run, ms);
     return 1;
 }
 
@@ -216,29 +131,6 @@ static int scan_bound(struct sel_run *x)
     return 1;
 }
 
-/* The value v of field f under its cast into *v: as it is, or cut to an integer as influxd
- * casts a float (toward zero). Returns 0 when the cast leaves the field no value. */
-static int cast_value(const struct sel_field *f, double *v)
-{
-    if (f->cast == CAST_NONE)
-        return 0;
-    /* Go's int64(v) on amd64: a value past int64 (or NaN) is -2^63 */
-    if (f->cast == CAST_INTEGER || f->cast == CAST_UNSIGNED)
-        *v = *v > -9223372036854775809.0 && *v < 9223372036854775808.0 ? trunc(*v) + 0.0
-                                                                         : -9223372036854775808.0;
-    return 1;
-}
-
-/* Prints the value v of field f: an ::integer's as Go prints an int64 (all its digits:
- * -9223372036854775808, not a float's -9223372036854776000), else as a float. */
-static void cast_print(sbuf_t *b, const struct sel_field *f, double v)
-{
-    if (f->cast == CAST_INTEGER)
-        sbuf_printf(b, "%lld", (long long)v); /* cast_value's: an integer within int64 */
-    else
-        go_float(b, v);
-}
-
 /* One raw point: a row with each field's value, null where the point has none. */
 static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, const double *v)
 {
@@ -254,127 +146,13 @@ static int raw_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
             k++;
         sbuf_append(&x->run->b, ",", 1);
         double val = k < n ? v[k] : 0;
-        if (k < n && cast_value(&x->q->f[i], &val))
-            cast_print(&x->run->b, &x->q->f[i], val);
+        if (k < n && api__iq_cast_value(&x->q->f[i], &val))
+            api__iq_cast_print(&x->run->b, &x->q->f[i], val);
         else
             sbuf_append(&x->run->b, "null", 4);
     }
     row_end(x);
     return x->full || x->too_many;
-}
-
-/* Adds v (cast_value's: of an ::integer field, an integer within int64) at ts to a; its
- * integer's too when integer is set. */
-static void acc_add(struct acc *a, int64_t ts, double v, int integer)
-{
-    /* Go's int64 addition wraps; uint64_t's is that without C's signed overflow */
-    int64_t iv = integer ? (int64_t)v : 0;
-    a->isum = (int64_t)((uint64_t)a->isum + (uint64_t)iv);
-    a->dsum = (int64_t)((uint64_t)a->dsum + (uint64_t)iv);
-    a->dcount++;
-    if (a->count++ == 0) {
-        a->sum = a->min = a->max = a->first = a->last = v;
-        a->min_ts = a->max_ts = a->first_ts = a->last_ts = ts;
-        return;
-    }
-    a->sum += v;
-    if (v < a->min || (v == a->min && ts < a->min_ts)) {
-        a->min = v;
-        a->min_ts = ts;
-    }
-    if (v > a->max || (v == a->max && ts < a->max_ts)) {
-        a->max = v;
-        a->max_ts = ts;
-    }
-    if (ts < a->first_ts || (ts == a->first_ts && v > a->first)) {
-        a->first = v;
-        a->first_ts = ts;
-    }
-    if (ts > a->last_ts || (ts == a->last_ts && v > a->last)) {
-        a->last = v;
-        a->last_ts = ts;
-    }
-}
-
-/* Adds a point's values to the accumulators of q's fields (a[0..nf)). */
-static void acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n, const char *const *ch,
-                      const double *v)
-{
-    for (int i = 0; i < q->nf; i++) {
-        const char *want = q->chans[q->f[i].chan];
-        for (size_t k = 0; k < n; k++) {
-            double val = v[k];
-            if (strcmp(ch[k], want) == 0 && cast_value(&q->f[i], &val))
-                acc_add(&a[i], ts, val, q->f[i].cast == CAST_INTEGER);
-        }
-    }
-}
-
-/* The value of fn over a (count > 0). */
-static double acc_value(const struct acc *a, enum sel_fn fn)
-{
-    switch (fn) {
-    case FN_MEAN:
-        return a->sum / (double)a->count;
-    case FN_MIN:
-        return a->min;
-    case FN_MAX:
-        return a->max;
-    case FN_FIRST:
-        return a->first;
-    case FN_LAST:
-        return a->last;
-    case FN_COUNT:
-        return (double)a->count;
-    default:
-        return a->sum;
-    }
-}
-
-/* The time of a lone selector's row without GROUP BY time(): its point's, as influxd gives it. */
-static int64_t selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt)
-{
-    switch (fn) {
-    case FN_MIN:
-        return a->min_ts;
-    case FN_MAX:
-        return a->max_ts;
-    case FN_FIRST:
-        return a->first_ts;
-    case FN_LAST:
-        return a->last_ts;
-    default:
-        return dflt;
-    }
-}
-
-/* Prints an aggregate v of field f: of an ::integer field, a selector's (min, max, first,
- * last) as an integer (influxd's int64: -9223372036854775808), its sum as influxd's int64 sum
- * (v->i: 2^53 + 1 + 1 is 9007199254740994, 2^62 * 2 wraps to -2^63), else as a float (a mean, a
- * count). */
-static void agg_print(sbuf_t *b, const struct sel_field *f, const struct agg_val *v)
-{
-    int selector = f->fn == FN_MIN || f->fn == FN_MAX || f->fn == FN_FIRST || f->fn == FN_LAST;
-    if (f->cast == CAST_INTEGER && f->fn == FN_SUM)
-        sbuf_printf(b, "%lld", (long long)v->i);
-    else if (f->cast == CAST_INTEGER && selector)
-        cast_print(b, f, v->v);
-    else
-        go_float(b, v->v);
-}
-
-/* Prints fill(number)'s v for field f: in an integer column (an ::integer field's sum or
- * selector, any count) as influxd's castToInteger makes it, toward zero (fill(2.5): 2), else as a
- * float. */
-static void fill_print(sbuf_t *b, const struct sel_field *f, double v)
-{
-    if (f->fn == FN_COUNT || (f->cast == CAST_INTEGER && f->fn != FN_MEAN)) {
-        const struct sel_field as_int = {.cast = CAST_INTEGER};
-        (void)cast_value(&as_int, &v);
-        cast_print(b, &as_int, v);
-    } else {
-        go_float(b, v);
-    }
 }
 
 /* Writes the bucket at ms: its values, or the fill where a field has none; fill(none) writes no
@@ -386,14 +164,14 @@ static void bucket_write(struct sel_run *x, int64_t ms)
     for (int i = 0; i < q->nf; i++)
         any |= x->acc[i].count > 0;
     if (q->nf == 1 && q->every_ns == 0 && any)
-        ms = selector_ts(&x->acc[0], q->f[0].fn, ms);
+        ms = api__iq_selector_ts(&x->acc[0], q->f[0].fn, ms);
     if ((any || q->fill != FILL_NONE) && row_begin(x, ms)) {
         for (int i = 0; i < q->nf; i++) {
             sbuf_t *b = &x->run->b;
             sbuf_append(b, ",", 1);
             const struct acc *a = &x->acc[i];
             if (a->count > 0) {
-                x->prev[i].v = acc_value(a, q->f[i].fn);
+                x->prev[i].v = api__iq_acc_value(a, q->f[i].fn);
                 x->prev[i].i = a->isum;
                 if (q->f[i].cast == CAST_INTEGER && q->f[i].fn == FN_MEAN)
                     /* influxd's IntegerMeanReducer: its int64 sum (wrapped), then / count;
@@ -401,11 +179,11 @@ static void bucket_write(struct sel_run *x, int64_t ms)
                     x->prev[i].v = a->merged ? a->msum / (double)a->count
                                              : (double)a->isum / (double)a->count;
                 x->has_prev[i] = 1;
-                agg_print(b, &q->f[i], &x->prev[i]);
+                api__iq_agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {
-                fill_print(b, &q->f[i], q->fill_v);
+                api__iq_fill_print(b, &q->f[i], q->fill_v);
             } else if (q->fill == FILL_PREVIOUS && x->has_prev[i]) {
-                agg_print(b, &q->f[i], &x->prev[i]);
+                api__iq_agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->f[i].fn == FN_COUNT && q->fill != FILL_NONE) {
                 /* fill(none) fills nothing: a count with no point in a row another field
                  * wrote is null there, as influxd prints it. */
@@ -456,7 +234,7 @@ static int agg_point(void *arg, int64_t ts, size_t n, const char *const *ch, con
             return 1;
     }
     x->have_cur = 1;
-    acc_point(x->acc, q, ts, n, ch, v);
+    api__iq_acc_point(x->acc, q, ts, n, ch, v);
     return 0;
 }
 
@@ -615,7 +393,7 @@ static int merge_point(void *arg, int64_t ts, size_t n, const char *const *ch, c
     if (scan_bound(x))
         return 1;
     int64_t k = m->every_ms ? (bucket_of(x->q, ts) - m->win_ms) / m->every_ms : 0;
-    acc_point(m->acc + k * x->q->nf, x->q, ts, n, ch, v);
+    api__iq_acc_point(m->acc + k * x->q->nf, x->q, ts, n, ch, v);
     m->any = 1;
     return 0;
 }
@@ -768,7 +546,7 @@ static int raw_merge_point(void *arg, int64_t ts, size_t n, const char *const *c
         for (size_t k = 0; k < n; k++)
             if (strcmp(ch[k], want) == 0) {
                 row->v[i] = v[k];
-                if (cast_value(&x->q->f[i], &row->v[i]))
+                if (api__iq_cast_value(&x->q->f[i], &row->v[i]))
                     row->have |= 1u << i;
                 break;
             }
@@ -814,7 +592,7 @@ static int merge_raw(struct sel_run *x, const struct dev_facts *f, char *const *
         for (int k = 0; k < q->nf; k++) {
             sbuf_append(&x->run->b, ",", 1);
             if (row->have & (1u << k))
-                cast_print(&x->run->b, &q->f[k], row->v[k]);
+                api__iq_cast_print(&x->run->b, &q->f[k], row->v[k]);
             else
                 sbuf_append(&x->run->b, "null", 4);
         }
@@ -1171,15 +949,4 @@ int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run)
     free(q);
     free(x);
     return rc;
-}
-
-/* For influxql_vigil.c, which writes vigil_anomalies' rows as SELECT writes its own. */
-void api__iq_put_time(sbuf_t *b, const qrun_t *run, int64_t ms)
-{
-    put_time(b, run, ms);
-}
-
-void api__iq_go_float(sbuf_t *b, double v)
-{
-    go_float(b, v);
 }

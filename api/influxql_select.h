@@ -1,6 +1,7 @@
 /* api/influxql_select.h: what SELECT's files share: the statement as read
  * (influxql_select_read.c reads it, its WHERE read by influxql_where.c; influxql_select.c answers
- * it). Not public: only those three include it. Any thread; no state. */
+ * it, its values accumulated and printed by influxql_select_values.c). Not public: only those
+ * four include it. Any thread; no state. */
 #ifndef VIGIL_API_INFLUXQL_SELECT_H
 #define VIGIL_API_INFLUXQL_SELECT_H
 
@@ -102,5 +103,51 @@ int api__iq_skip_cast(api_request_t *r, qscan_t *s);
 /* ms in ns, held within +-2^62 ns as the statement's times are (a reading after 2262 is past
  * int64 ns). */
 int64_t api__iq_ms_to_ns(int64_t ms);
+
+/* ---- SELECT's values (influxql_select_values.c; each function's comment is there) ---- */
+
+/* One field's accumulator for the bucket being read. Ties keep the earliest point for min and
+ * max, and the larger value for first and last (two devices' points at one time, merged), as
+ * influxd's reducers do. Not common/agg.h's, which readings?step= uses: that one sums with
+ * Neumaier's compensation, and influxd's mean and sum are plain double sums in read order
+ * (0.1 + 0.2 + 0.3: 0.6000000000000001, compensated 0.6). */
+struct acc {
+    uint64_t count;
+    double sum, min, max, first, last;
+    int64_t min_ts, max_ts, first_ts, last_ts;
+    int64_t isum; /* an ::integer field's sum as Go adds int64s (wrapping past 2^63), exact
+                   * where sum (a double) rounds past 2^53; its sum and mean are of it */
+    /* Several devices in one series (merge_read): influxd means each series' int64 sum (its
+     * IntegerMeanReducer, wrapping) and merges those means weighted by their counts as floats
+     * (FloatMeanReducer): dsum and dcount are the device being read's, folded into msum (the
+     * means times their counts) after each device; merged, the mean is msum / count. */
+    int64_t dsum;
+    uint64_t dcount;
+    double msum;
+    int merged;
+};
+
+/* An aggregate's value: v, or i for an ::integer field's sum (struct acc's isum). */
+struct agg_val {
+    double v;
+    int64_t i;
+};
+
+/* The value v of field f under its cast into *v; 0 when the cast leaves the field no value. */
+int api__iq_cast_value(const struct sel_field *f, double *v);
+/* Prints the value v of field f (api__iq_cast_value's): an ::integer's as an int64, else as a
+ * float. */
+void api__iq_cast_print(sbuf_t *b, const struct sel_field *f, double v);
+/* Adds a point's values to the accumulators of q's fields (a[0..nf)). */
+void api__iq_acc_point(struct acc *a, const select_t *q, int64_t ts, size_t n,
+                       const char *const *ch, const double *v);
+/* The value of fn over a (count > 0). */
+double api__iq_acc_value(const struct acc *a, enum sel_fn fn);
+/* The time of a lone selector's row without GROUP BY time(): its point's (else dflt). */
+int64_t api__iq_selector_ts(const struct acc *a, enum sel_fn fn, int64_t dflt);
+/* Prints an aggregate v of field f, as influxd prints its column. */
+void api__iq_agg_print(sbuf_t *b, const struct sel_field *f, const struct agg_val *v);
+/* Prints fill(number)'s v for field f, as influxd prints its column. */
+void api__iq_fill_print(sbuf_t *b, const struct sel_field *f, double v);
 
 #endif
