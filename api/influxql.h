@@ -309,7 +309,7 @@ int api__iq_show_databases(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_retention_policies(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_create_database(api_request_t *r, qscan_t *s, qrun_t *run);
 
-/* SELECT's writers of a time and a float, for influxql_vigil.c (influxql_select.c). */
+/* SELECT's writers of a time and a float, for influxql_vigil.c (influxql_select_values.c). */
 void api__iq_put_time(sbuf_t *b, const qrun_t *run, int64_t ms);
 void api__iq_go_float(sbuf_t *b, double v);
 
