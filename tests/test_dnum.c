@@ -15,7 +15,8 @@
 
 #include "dnum.h"
 
-/* The reference: influxql_select.c's (now influxql_select_values.c's) go_float loop before dnum_shortest. */
+/* The reference: influxql_select.c's (now influxql_select_values.c's) go_float loop before
+ * dnum_shortest. */
 static int ref_shortest(double v, char *digits, int *exp10)
 {
     char buf[40];
