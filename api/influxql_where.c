@@ -118,6 +118,19 @@ static void condition_first(select_t *q)
     }
 }
 
+/* A condition influxd refuses with the statement error in b (built by the caller; taken and
+ * freed here): that error, or, when b ran out of memory or !known, vigild's "does not support
+ * <what>". Either replaces a field's error noted earlier (condition_first). */
+static void condition_error(select_t *q, qscan_t *s, sbuf_t *b, int known, const char *what)
+{
+    condition_first(q);
+    if (b->oom || !known)
+        api__iq_mark_unsupported(q, s, what, NULL);
+    else
+        api__iq_mark_influxd_error(q, s, b->data);
+    sbuf_deinit(b);
+}
+
 /* A name alone as a condition (t; its ::type between *cast and *end, if any): influxd's
  * statement error naming it as Go prints it (QuoteIdent, then ::type). Returns 0. */
 static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *cast,
@@ -142,12 +155,7 @@ static int lone_name(qscan_t *s, select_t *q, const qtoken_t *t, const qscan_t *
                 known = 1;
             }
     }
-    condition_first(q);
-    if (b.oom || !known)
-        api__iq_mark_unsupported(q, s, "a name alone as a condition", NULL);
-    else
-        api__iq_mark_influxd_error(q, s, b.data);
-    sbuf_deinit(&b);
+    condition_error(q, s, &b, known, "a name alone as a condition");
     return 0;
 }
 
@@ -205,12 +213,7 @@ static int lone_literal(api_request_t *r, qscan_t *s, select_t *q, const qtoken_
         sbuf_printf(&b, "%lld%s", (long long)(ns == 0 ? 0 : ns / units[k].ns),
                     ns == 0 ? "s" : units[k].unit);
     }
-    condition_first(q);
-    if (b.oom)
-        api__iq_mark_unsupported(q, s, "a literal as a condition", NULL);
-    else
-        api__iq_mark_influxd_error(q, s, b.data);
-    sbuf_deinit(&b);
+    condition_error(q, s, &b, 1, "a literal as a condition");
     return 0;
 }
 
@@ -706,12 +709,7 @@ static int bound_regex_lhs(api_request_t *r, qscan_t *s, select_t *q, const qtok
         for (const char *c = t->text + 1; *c; c++)
             sbuf_append(&b, *c == '/' ? "\\/" : c, *c == '/' ? 2 : 1);
         sbuf_append(&b, "/", 1);
-        condition_first(q);
-        if (b.oom)
-            api__iq_mark_unsupported(q, s, "a bound regex as a condition", NULL);
-        else
-            api__iq_mark_influxd_error(q, s, b.data);
-        sbuf_deinit(&b);
+        condition_error(q, s, &b, 1, "a bound regex as a condition");
         return 0;
     }
     if (!api__iq_q_op(&op, "=") && !api__iq_q_op(&op, "!="))
