@@ -46,11 +46,11 @@
 #define RE_REPEAT_MAX 1000
 
 struct re_conv {
-    const char *p;  /* the next byte of the Go pattern */
+    const char *p;     /* the next byte of the Go pattern */
     const char *whole; /* the Go pattern (Go's missing-paren error quotes all of it) */
-    char *out;      /* the POSIX pattern being written */
-    size_t n, size; /* of out */
-    char *err;      /* the reason for a refusal */
+    char *out;         /* the POSIX pattern being written */
+    size_t n, size;    /* of out */
+    char *err;         /* the reason for a refusal */
     size_t errsize;
     int depth;
     long written; /* the characters the pattern is written with: its atoms, each once */

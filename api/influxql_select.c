@@ -176,8 +176,8 @@ static void bucket_write(struct sel_run *x, int64_t ms)
                 if (q->f[i].cast == CAST_INTEGER && q->f[i].fn == FN_MEAN)
                     /* influxd's IntegerMeanReducer: its int64 sum (wrapped), then / count;
                      * of several devices, their means merged (struct acc's msum) */
-                    x->prev[i].v = a->merged ? a->msum / (double)a->count
-                                             : (double)a->isum / (double)a->count;
+                    x->prev[i].v =
+                        a->merged ? a->msum / (double)a->count : (double)a->isum / (double)a->count;
                 x->has_prev[i] = 1;
                 api__iq_agg_print(b, &q->f[i], &x->prev[i]);
             } else if (q->fill == FILL_NUMBER) {

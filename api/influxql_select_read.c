@@ -715,8 +715,8 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
             if (signed_operand(r, s, &t))
                 return -1;
         }
-        int dur = (!sign || lit) && t.kind == QT_NUMBER &&
-                  api__q_number_kind(&t) == QN_DURATION && arg_alone(s);
+        int dur = (!sign || lit) && t.kind == QT_NUMBER && api__q_number_kind(&t) == QN_DURATION &&
+                  arg_alone(s);
         int now = 0;
         if (i == 1 && !dur && !sign && t.kind == QT_IDENT && *s->p == '(') {
             /* a call as the offset: now() alone is read */
@@ -735,8 +735,8 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
         int alone = t.kind == QT_IDENT && *s->p == '(' ? call_alone(s) : arg_alone(s);
         const char *err = NULL;
         if (!alone && now != 2) {
-            api__iq_mark_unsupported(q, s, "this GROUP BY time() (a duration of whole ms): ",
-                                     t.text);
+            api__iq_mark_unsupported(q, s,
+                                     "this GROUP BY time() (a duration of whole ms): ", t.text);
             if (api__iq_skim_operand(r, s, &t, 0) || api__iq_skim_tail(r, s, 0))
                 return -1;
         } else if (i == 0 && !dur)
@@ -838,8 +838,8 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_t
                  * after the name: "time (10s)" is the tag, then '('. */
                 *s = at;
                 api__iq_mark_influxd_error(q, s,
-                                   "time() is a function and expects at least one "
-                                   "argument");
+                                           "time() is a function and expects at least one "
+                                           "argument");
             } else {
                 call_paren(s);
                 /* influxd runs the first time() dimension's interval (GroupByInterval), and a
@@ -1032,7 +1032,8 @@ static int read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 api__q_parse_error(r, &t, ")");
                 return -1;
             }
-            int known = api__iq_tz_known(zone.value); /* after the ')', before the end: influxd's order */
+            int known =
+                api__iq_tz_known(zone.value); /* after the ')', before the end: influxd's order */
             if (known <= 0) {
                 if (known < 0)
                     api__error(r, 500, "out of memory");

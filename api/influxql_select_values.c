@@ -80,7 +80,7 @@ int api__iq_cast_value(const struct sel_field *f, double *v)
     /* Go's int64(v) on amd64: a value past int64 (or NaN) is -2^63 */
     if (f->cast == CAST_INTEGER || f->cast == CAST_UNSIGNED)
         *v = *v > -9223372036854775809.0 && *v < 9223372036854775808.0 ? trunc(*v) + 0.0
-                                                                         : -9223372036854775808.0;
+                                                                       : -9223372036854775808.0;
     return 1;
 }
 

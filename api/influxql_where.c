@@ -36,8 +36,8 @@ int64_t api__iq_ms_to_ns(int64_t ms)
 }
 
 /* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
- * either signed (-5, -1h), an RFC 3339 string, or now(), each optionally plus or minus durations. Returns 0, 1 (not a
- * time vigild reads: q->unsupported), or -1 (parse error). */
+ * either signed (-5, -1h), an RFC 3339 string, or now(), each optionally plus or minus durations.
+ * Returns 0, 1 (not a time vigild reads: q->unsupported), or -1 (parse error). */
 static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
 {
     qtoken_t t;
@@ -106,7 +106,6 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         *ns = time_add(*ns, op.text[0] == '+' ? dns : (int64_t)(0 - (uint64_t)dns));
     }
 }
-
 
 /* Forgets a literal field's error: influxd judges the condition first (SELECT 'x' FROM m
  * WHERE 'y': its error names 'y'). */
@@ -347,9 +346,9 @@ static int math_apply(char op, struct lval *a, const struct lval *b)
     }
     if (a->kind == LV_INT && b->kind == LV_INT && op != '/') {
         uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
-        a->i = op == '+'   ? (int64_t)(x + y)
-               : op == '-' ? (int64_t)(x - y)
-               : op == '*' ? (int64_t)(x * y)
+        a->i = op == '+'                 ? (int64_t)(x + y)
+               : op == '-'               ? (int64_t)(x - y)
+               : op == '*'               ? (int64_t)(x * y)
                : b->i == 0 || b->i == -1 ? 0 /* Go: x % -1 is 0, also for -2^63 */
                                          : a->i % b->i;
         return 0;
@@ -469,12 +468,20 @@ static int math_comparison(api_request_t *r, qscan_t *s, select_t *q, qtoken_t *
         met = 0; /* a duration and a number: unreduced, no point meets it */
     } else if (a.kind == LV_FLOAT || b.kind == LV_FLOAT) { /* as Go compares: NaN != NaN */
         double x = a.kind == LV_INT ? (double)a.i : a.d, y = b.kind == LV_INT ? (double)b.i : b.d;
-        met = k == 0 ? x == y : k == 1 ? x != y : k == 2 ? x < y : k == 3 ? x <= y
-              : k == 4 ? x > y : x >= y;
+        met = k == 0   ? x == y
+              : k == 1 ? x != y
+              : k == 2 ? x < y
+              : k == 3 ? x <= y
+              : k == 4 ? x > y
+                       : x >= y;
     } else {
         int64_t x = a.i, y = b.i;
-        met = k == 0 ? x == y : k == 1 ? x != y : k == 2 ? x < y : k == 3 ? x <= y
-              : k == 4 ? x > y : x >= y;
+        met = k == 0   ? x == y
+              : k == 1 ? x != y
+              : k == 2 ? x < y
+              : k == 3 ? x <= y
+              : k == 4 ? x > y
+                       : x >= y;
     }
     *kind = met ? CK_TRUE : CK_FALSE;
     if (!met)
@@ -509,8 +516,8 @@ static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const q
             return -1;
         qscan_t after = *s;
         api__qs_next(&after, &next);
-        if (rhs.form == QF_REGEX && (api__iq_bad_number(r, lhs) ||
-                                     api__iq_bound_regex_value(r, s, &rhs)))
+        if (rhs.form == QF_REGEX &&
+            (api__iq_bad_number(r, lhs) || api__iq_bound_regex_value(r, s, &rhs)))
             return -1;
         if (rhs.form == QF_REGEX &&
             (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
@@ -816,8 +823,8 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
         return 0;
     }
     if (strcmp(lhs.text, r->srv->device_tag) != 0) {
-        api__iq_mark_unsupported(q, s,
-                         "conditions on a field or on a tag other than the device tag: ", lhs.text);
+        api__iq_mark_unsupported(
+            q, s, "conditions on a field or on a tag other than the device tag: ", lhs.text);
         return skim_rhs(r, s, &op);
     }
     /* device::field = 'x' (or ::string, ::float ...): to influxd a field no point has, so no

@@ -459,8 +459,8 @@ static void test_maint_overlap(void **state)
  * modulo 8) put all on shard 0 are fed to a pipeline of 8 shards. Their devices spread over
  * every shard (d->shard), and each device's points were scored on its d->shard: its channel
  * list (d->chl, made by the shard that scored its second point) is the one list of that shard's
- * index. Fails with pipeline__dev_k or pipeline__feed_at back on the unseeded hash (checked: per[s] and
- * cl->count fail). */
+ * index. Fails with pipeline__dev_k or pipeline__feed_at back on the unseeded hash (checked: per[s]
+ * and cl->count fail). */
 static uint32_t old_shard_hash(const char *s, size_t n)
 {
     uint32_t h = 2166136261u;
@@ -491,8 +491,8 @@ static void test_pipeline_shards_seeded(void **state)
     batch_init(&b);
     for (int k = 0; k < 2; k++) /* the second point of a device attaches its channel list */
         for (int i = 0; i < N; i++) {
-            assert_int_equal(
-                batch_point_begin(&b, names[i], strlen(names[i]), 1000 + k * 1000, 0), 0);
+            assert_int_equal(batch_point_begin(&b, names[i], strlen(names[i]), 1000 + k * 1000, 0),
+                             0);
             assert_int_equal(batch_field_add(&b, "v", 1, 1.0), 0);
             assert_int_equal(batch_point_commit(&b), 1);
         }
