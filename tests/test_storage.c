@@ -6266,6 +6266,59 @@ static void test_compaction_noted_at_open_count(void **state)
     assert_int_equal(rows_after_writes(f, "bad", t0), 1);
 }
 
+/* ---- Session 31 (task wake): the writer wakes when a compaction back-off ends ---- */
+
+static uint64_t writer_waits(store_t *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    uint64_t n = s->writer_waits;
+    pthread_mutex_unlock(&s->qmu);
+    return n;
+}
+
+/* Task wake, item 1: an idle store (no write after the failure) compacts a device when its
+ * back-off ends. "bad"'s compaction fails (a trigger); the trigger dropped, nothing is written:
+ * within a bounded wait after its back-off's end it is in one row. Before: the writer slept
+ * until the next write (no retention: an untimed wait), so "bad" kept its small rows. The
+ * writer does not spin: a handful of wakes up to the compaction, none in the 500 ms after. */
+static void test_compaction_idle_after_backoff(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    const store_cfail_t *e = cfail_of(f->s, "bad");
+    assert_non_null(e);
+    int64_t end = e->next_ms;
+    assert_true(vtime_mono_ms() < end); /* the flushes came within its back-off */
+    size_t rows = chunk_rows(f->dir, "bad", NULL);
+    assert_true(rows > 1);
+    uint64_t w0 = writer_waits(f->s);
+    /* No write from here: at most 3 s after the back-off's end (1 s). */
+    while (rows > 1 && vtime_mono_ms() < end + 3000) {
+        usleep(50000);
+        rows = chunk_rows(f->dir, "bad", NULL);
+    }
+    assert_int_equal(rows, 1); /* before: several, until a write */
+    assert_true(vtime_mono_ms() >= end);
+    uint64_t w1 = writer_waits(f->s);
+    assert_true(w1 - w0 <= 4); /* woken for the end, not polling */
+    usleep(500000);
+    assert_int_equal(writer_waits(f->s), w1); /* nothing to do: an untimed wait */
+    assert_int_equal(f->s->w.ncfail, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -6364,6 +6417,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_failures_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_idle_after_backoff, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
