@@ -6319,6 +6319,44 @@ static void test_compaction_idle_after_backoff(void **state)
     assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
 }
 
+/* Task wake, item 1, the general back-off: after a full disk ("w0" and "w1" queued, the general
+ * back-off at 1 s), the cap is lifted and nothing else is written: within a bounded wait after
+ * the back-off's end the idle work compacts them (maint_nospace and the run end). Before: an
+ * untimed wait (no retention) until the next write. */
+static void test_maint_idle_after_backoff(void **state)
+{
+    fx_t *f = *state;
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    batch_t b;
+    batch_init(&b);
+    full_disk_start(f->s, &b, t0, &rng);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    int64_t end = f->s->w.bo_maint.next_ms;
+    assert_true(vtime_mono_ms() < end); /* still backing off: nothing compacted yet */
+    assert_true(f->s->w.ncompact > 0);
+    size_t rows = chunk_rows(f->dir, "w0", NULL);
+    assert_true(rows > 2);
+    uint64_t w0 = writer_waits(f->s);
+    while (f->s->w.maint_nospace && vtime_mono_ms() < end + 3000)
+        usleep(50000);
+    usleep(100000); /* the transaction's commit, seen through a new connection */
+    assert_false(f->s->w.maint_nospace); /* before: still set, until a write */
+    assert_true(vtime_mono_ms() >= end);
+    assert_true(chunk_rows(f->dir, "w0", NULL) < rows);
+    assert_int_equal(f->s->w.bo_maint.fails, 0);
+    uint64_t w1 = writer_waits(f->s);
+    assert_true(w1 - w0 <= 4);
+    usleep(500000);
+    assert_int_equal(writer_waits(f->s), w1);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.maintenance_errors, 1);
+    batch_deinit(&b);
+}
+
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
@@ -6418,6 +6456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_idle_after_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_idle_after_backoff, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
