@@ -6119,7 +6119,8 @@ static void test_compaction_woken_after_backoff(void **state)
     int64_t wait = e->next_ms - vtime_mono_ms() + 100;
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
     usleep((useconds_t)wait * 1000);
-    assert_true(chunk_rows(f->dir, "bad", NULL) > 2);
+    /* Task wake: the idle writer wakes at the back-off's end and compacts it without a write
+     * (before: more than 2 rows here); the writes then find it in one row. */
     assert_int_equal(rows_after_writes(f, "bad", t0), 1);
     store_stats_t st;
     store_stats_get(f->s, &st);
@@ -6150,9 +6151,13 @@ static void test_compaction_noted_at_open(void **state)
     store_close(f->s);
     exec_file(f->dir, "DROP TRIGGER inject_b");
     f->s = open_store(f->dir, 0);
-    assert_int_equal(f->s->w.ncompact, 1); /* "bad"; not "few" (no row) */
-    assert_int_equal(chunk_rows(f->dir, "bad", NULL), rows);
-    assert_int_equal(rows_after_writes(f, "bad", t0), 1);
+    /* Task wake: the idle writer compacts the devices noted at open at once, without a write
+     * (before the wake it waited for one; read here, the list raced with it). Main before
+     * maint4: never, nothing was queued. */
+    for (int i = 0; i < 60 && chunk_rows(f->dir, "bad", NULL) > 1; i++)
+        usleep(50000);
+    assert_true(rows > 2);
+    assert_int_equal(chunk_rows(f->dir, "bad", NULL), 1);
     assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
 }
 
@@ -6260,9 +6265,14 @@ static void test_compaction_noted_at_open_count(void **state)
     store_close(f->s);
     exec_file(f->dir, "DROP TRIGGER inject_b");
     f->s = open_store(f->dir, 0);
-    assert_int_equal(f->s->w.ncompact, 1);
-    assert_string_equal(f->s->w.compact[0]->name, "bad");
-    assert_int_equal(f->s->w.compact[0]->small_rows, 0); /* before: STORE_COMPACT_ROWS - 1 */
+    /* Task wake: the idle writer compacts it at open, before any client transaction (the
+     * queued entry's small_rows, 0, is no longer readable here without racing the writer). */
+    for (int i = 0; i < 60 && chunk_rows(f->dir, "bad", NULL) > 1; i++)
+        usleep(50000);
+    assert_int_equal(chunk_rows(f->dir, "bad", NULL), 1);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
     assert_int_equal(rows_after_writes(f, "bad", t0), 1);
 }
 
