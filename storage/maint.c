@@ -24,7 +24,9 @@
  * failure is logged with its name (at most STORE_MAINT_LOG_FIRST a minute), and an info line at
  * the recovery. A reload of the maps queues the compact list's devices again (chunks.c) and keeps
  * the small-row counts of devices backing off (maps.c); at a device's back-off's end it is queued
- * if it has small rows (store__compact_wake), without waiting for its next one. A device's
+ * if it has small rows (store__compact_wake), without waiting for its next one; an idle writer
+ * wakes for that end, and for the general back-off's end while devices are queued
+ * (store__maint_wake_ms), not only for a client's write or retention's next step. A device's
  * failure count outlives its run (cpast: a success or a forgotten entry ends the run, a new run
  * resumes at the count less one a minute). After a full disk, a commit that grows the database
  * ends the general back-off's run (store__maint_committed). An idle
@@ -262,6 +264,23 @@ void store__compact_wake(store_t *s)
     }
     w->requeue_due = 1;
     store__compact_requeue(s);
+}
+
+int64_t store__maint_wake_ms(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    int64_t at = -1;
+    /* As store__compact_wake: with the maps stale or a requeue due it does nothing, and a wake
+     * for it would spin. */
+    if (!w->maps_stale && !w->requeue_due)
+        for (size_t i = 0; i < w->ncfail; i++)
+            if (!w->cfail[i].woken && (at < 0 || w->cfail[i].next_ms < at))
+                at = w->cfail[i].next_ms;
+    if (w->ncompact > 0)
+        at = 0; /* queued devices wait only for the general back-off */
+    if (at >= 0 && at < w->bo_maint.next_ms)
+        at = w->bo_maint.next_ms; /* nothing is compacted before it ends */
+    return at;
 }
 
 static int64_t page_count(sqlite3 *db)

@@ -469,7 +469,7 @@ struct store {
 
     pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, qops, qop_bytes,
                              qops_pending, qop_bytes_pending, closing, hold, nospace_until_ms,
-                             writer_waiting, hook, hook_arg */
+                             writer_waiting, hook, hook_arg, writer_waits */
     pthread_cond_t qcond; /* the writer waits here for work */
     store_job_t *qhead, *qtail;
     size_t qreadings;       /* readings queued or in the writer's open transaction */
@@ -481,6 +481,7 @@ struct store {
     int hold;                               /* test hook: the writer leaves the queue alone */
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int writer_waiting;       /* the writer is in a coalescing wait */
+    uint64_t writer_waits;    /* test: the idle writer's waits for work that returned */
     store_commit_hook hook;   /* set before the first submission; NULL: none */
     void *hook_arg;
 
@@ -708,6 +709,11 @@ void store__bo_log_ok(store_backoff_t *b, const char *what);
 /* Between transactions (maps loaded): queues each device whose compaction back-off has passed
  * and that has small rows, so it does not wait for its next small row. */
 void store__compact_wake(store_t *s);
+/* Between transactions: the monotonic ms at which a back-off's end may give the idle work
+ * something to do (a device's end not yet seen by store__compact_wake, or, with devices
+ * queued, the general back-off's end; never before the latter), or -1 for none. Once that end
+ * is seen (woken) or the queue is compacted, it moves on: the writer sleeps. */
+int64_t store__maint_wake_ms(store_t *s);
 /* After any committed transaction: ends the general back-off's run when the last failure was a
  * full disk and the database has grown since (space is back). */
 void store__maint_committed(store_t *s);

@@ -812,7 +812,8 @@ static int idle_work(store_t *s, int failing)
 }
 
 /* Waits (qmu held) until work is queued or closing begins. Meanwhile it wakes up when a
- * retention sweep is due and runs it as idle work; after a failed idle transaction, none runs
+ * retention sweep is due, or a compaction back-off ends (store__maint_wake_ms), and runs the
+ * idle work; after a failed idle transaction, none runs
  * for STORE_RETAIN_PERIOD_MS unless work arrives (a full disk is not retried in a loop). */
 static void wait_for_work(store_t *s, int failing)
 {
@@ -827,12 +828,22 @@ static void wait_for_work(store_t *s, int failing)
             due = s->w.bo_retain.next_ms;
         if (due >= 0 && due < s->w.bo_maint.next_ms)
             due = s->w.bo_maint.next_ms;
+        /* A back-off's end may give compaction work: a device's (queued then if it has small
+         * rows) or the general one's with devices queued. Each is seen once, so with nothing
+         * to do the wait is untimed (or until retention's step). */
+        int64_t wake = s->hold || failing ? -1 : store__maint_wake_ms(s);
+        if (wake >= 0 && wake < backoff)
+            wake = backoff;
+        if (wake >= 0 && (due < 0 || wake < due))
+            due = wake;
         if (due < 0) {
             pthread_cond_wait(&s->qcond, &s->qmu);
+            s->writer_waits++;
         } else if (due > now) {
             struct timespec dl;
             mcond_deadline(&dl, due - now);
             pthread_cond_timedwait(&s->qcond, &s->qmu, &dl);
+            s->writer_waits++;
         } else if (idle_work(s, failing) != 0) {
             backoff = vtime_mono_ms() + STORE_RETAIN_PERIOD_MS;
         }

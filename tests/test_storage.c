@@ -6119,7 +6119,8 @@ static void test_compaction_woken_after_backoff(void **state)
     int64_t wait = e->next_ms - vtime_mono_ms() + 100;
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
     usleep((useconds_t)wait * 1000);
-    assert_true(chunk_rows(f->dir, "bad", NULL) > 2);
+    /* Task wake: the idle writer wakes at the back-off's end and compacts it without a write
+     * (before: more than 2 rows here); the writes then find it in one row. */
     assert_int_equal(rows_after_writes(f, "bad", t0), 1);
     store_stats_t st;
     store_stats_get(f->s, &st);
@@ -6150,9 +6151,13 @@ static void test_compaction_noted_at_open(void **state)
     store_close(f->s);
     exec_file(f->dir, "DROP TRIGGER inject_b");
     f->s = open_store(f->dir, 0);
-    assert_int_equal(f->s->w.ncompact, 1); /* "bad"; not "few" (no row) */
-    assert_int_equal(chunk_rows(f->dir, "bad", NULL), rows);
-    assert_int_equal(rows_after_writes(f, "bad", t0), 1);
+    /* Task wake: the idle writer compacts the devices noted at open at once, without a write
+     * (before the wake it waited for one; read here, the list raced with it). Main before
+     * maint4: never, nothing was queued. */
+    for (int i = 0; i < 60 && chunk_rows(f->dir, "bad", NULL) > 1; i++)
+        usleep(50000);
+    assert_true(rows > 2);
+    assert_int_equal(chunk_rows(f->dir, "bad", NULL), 1);
     assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
 }
 
@@ -6260,10 +6265,106 @@ static void test_compaction_noted_at_open_count(void **state)
     store_close(f->s);
     exec_file(f->dir, "DROP TRIGGER inject_b");
     f->s = open_store(f->dir, 0);
-    assert_int_equal(f->s->w.ncompact, 1);
-    assert_string_equal(f->s->w.compact[0]->name, "bad");
-    assert_int_equal(f->s->w.compact[0]->small_rows, 0); /* before: STORE_COMPACT_ROWS - 1 */
+    /* Task wake: the idle writer compacts it at open, before any client transaction (the
+     * queued entry's small_rows, 0, is no longer readable here without racing the writer). */
+    for (int i = 0; i < 60 && chunk_rows(f->dir, "bad", NULL) > 1; i++)
+        usleep(50000);
+    assert_int_equal(chunk_rows(f->dir, "bad", NULL), 1);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
     assert_int_equal(rows_after_writes(f, "bad", t0), 1);
+}
+
+/* ---- Session 31 (task wake): the writer wakes when a compaction back-off ends ---- */
+
+static uint64_t writer_waits(store_t *s)
+{
+    pthread_mutex_lock(&s->qmu);
+    uint64_t n = s->writer_waits;
+    pthread_mutex_unlock(&s->qmu);
+    return n;
+}
+
+/* Task wake, item 1: an idle store (no write after the failure) compacts a device when its
+ * back-off ends. "bad"'s compaction fails (a trigger); the trigger dropped, nothing is written:
+ * within a bounded wait after its back-off's end it is in one row. Before: the writer slept
+ * until the next write (no retention: an untimed wait), so "bad" kept its small rows. The
+ * writer does not spin: a handful of wakes up to the compaction, none in the 500 ms after. */
+static void test_compaction_idle_after_backoff(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    const store_cfail_t *e = cfail_of(f->s, "bad");
+    assert_non_null(e);
+    int64_t end = e->next_ms;
+    assert_true(vtime_mono_ms() < end); /* the flushes came within its back-off */
+    size_t rows = chunk_rows(f->dir, "bad", NULL);
+    assert_true(rows > 1);
+    uint64_t w0 = writer_waits(f->s);
+    /* No write from here: at most 3 s after the back-off's end (1 s). */
+    while (rows > 1 && vtime_mono_ms() < end + 3000) {
+        usleep(50000);
+        rows = chunk_rows(f->dir, "bad", NULL);
+    }
+    assert_int_equal(rows, 1); /* before: several, until a write */
+    assert_true(vtime_mono_ms() >= end);
+    uint64_t w1 = writer_waits(f->s);
+    assert_true(w1 - w0 <= 4); /* woken for the end, not polling */
+    usleep(500000);
+    assert_int_equal(writer_waits(f->s), w1); /* nothing to do: an untimed wait */
+    assert_int_equal(f->s->w.ncfail, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
+/* Task wake, item 1, the general back-off: after a full disk ("w0" and "w1" queued, the general
+ * back-off at 1 s), the cap is lifted and nothing else is written: within a bounded wait after
+ * the back-off's end the idle work compacts them (maint_nospace and the run end). Before: an
+ * untimed wait (no retention) until the next write. */
+static void test_maint_idle_after_backoff(void **state)
+{
+    fx_t *f = *state;
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    batch_t b;
+    batch_init(&b);
+    full_disk_start(f->s, &b, t0, &rng);
+    assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
+    assert_int_equal(store_flush(f->s), 0);
+    int64_t end = f->s->w.bo_maint.next_ms;
+    assert_true(vtime_mono_ms() < end); /* still backing off: nothing compacted yet */
+    assert_true(f->s->w.ncompact > 0);
+    size_t rows = chunk_rows(f->dir, "w0", NULL);
+    assert_true(rows > 2);
+    uint64_t w0 = writer_waits(f->s);
+    while (f->s->w.maint_nospace && vtime_mono_ms() < end + 3000)
+        usleep(50000);
+    usleep(100000); /* the transaction's commit, seen through a new connection */
+    assert_false(f->s->w.maint_nospace); /* before: still set, until a write */
+    assert_true(vtime_mono_ms() >= end);
+    assert_true(chunk_rows(f->dir, "w0", NULL) < rows);
+    assert_int_equal(f->s->w.bo_maint.fails, 0);
+    uint64_t w1 = writer_waits(f->s);
+    assert_true(w1 - w0 <= 4);
+    usleep(500000);
+    assert_int_equal(writer_waits(f->s), w1);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(st.maintenance_errors, 1);
+    batch_deinit(&b);
 }
 
 int main(void)
@@ -6364,6 +6465,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_failures_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open_count, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_idle_after_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_idle_after_backoff, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
