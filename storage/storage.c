@@ -236,6 +236,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     if (err)
         goto fail;
     s->stats.devices = HASH_COUNT(s->w.devs);
+    s->hold = store__test_open_held; /* before the thread: it reads hold under qmu */
     if (thread_create_niced(&s->thread, s->opts.writer_nice, store__writer_main, s) != 0) {
         snprintf(errmsg, errsize, "cannot start the writer thread");
         err = ERR_NOMEM;
@@ -691,6 +692,8 @@ void store_stats_get(store_t *s, store_stats_t *out)
     out->queue_max = s->opts.queue_max;
     out->db_bytes = file_size(s->db_path) + file_size(s->wal_path);
 }
+
+int store__test_open_held;
 
 void store__test_hold(store_t *s, int hold)
 {

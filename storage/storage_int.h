@@ -767,6 +767,10 @@ extern const char store__sql_ev_maxlen_set[];
 void store__test_savepoint_break(store_t *s, int broken);
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */
 void store__test_hold(store_t *s, int hold);
+/* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
+ * but before its first look), so a test can read what the open set up before any idle work
+ * changes it. Set and cleared by a test around store_open, on the owning thread; 0 otherwise. */
+extern int store__test_open_held;
 /* Runs one SQL statement on the writer connection, in the writer's next transaction, and waits
  * for the commit; e.g. "PRAGMA max_page_count=1". Returns the job status. */
 int store__test_exec(store_t *s, const char *sql);
