@@ -411,6 +411,26 @@ static int math_expr(api_request_t *r, qscan_t *s, qtoken_t *t, struct lval *out
     }
 }
 
+/* Whether comparison k (=, !=, <, <=, >, >= as cmps[] in math_comparison) holds for two values
+ * of which lt, eq and gt say how they order (all 0 when one is NaN: only != holds, as in Go). */
+static int op_met(int k, int lt, int eq, int gt)
+{
+    switch (k) {
+    case 0:
+        return eq;
+    case 1:
+        return !eq;
+    case 2:
+        return lt;
+    case 3:
+        return lt || eq;
+    case 4:
+        return gt;
+    default:
+        return gt || eq;
+    }
+}
+
 /* A comparison of literal math (lhs read; s before what follows it): "2 = 1 + 1", "1 + 1 = 2",
  * "1h = 30m * 2", reduced as influxd reduces it. Returns 0 (read: *kind CK_TRUE or CK_FALSE),
  * 1 (no math, or math vigild does not reduce: s as it was), or -1 (answered). */
@@ -468,20 +488,9 @@ static int math_comparison(api_request_t *r, qscan_t *s, select_t *q, qtoken_t *
         met = 0; /* a duration and a number: unreduced, no point meets it */
     } else if (a.kind == LV_FLOAT || b.kind == LV_FLOAT) { /* as Go compares: NaN != NaN */
         double x = a.kind == LV_INT ? (double)a.i : a.d, y = b.kind == LV_INT ? (double)b.i : b.d;
-        met = k == 0   ? x == y
-              : k == 1 ? x != y
-              : k == 2 ? x < y
-              : k == 3 ? x <= y
-              : k == 4 ? x > y
-                       : x >= y;
+        met = op_met(k, x<y, x == y, x> y);
     } else {
-        int64_t x = a.i, y = b.i;
-        met = k == 0   ? x == y
-              : k == 1 ? x != y
-              : k == 2 ? x < y
-              : k == 3 ? x <= y
-              : k == 4 ? x > y
-                       : x >= y;
+        met = op_met(k, a.i<b.i, a.i == b.i, a.i> b.i);
     }
     *kind = met ? CK_TRUE : CK_FALSE;
     if (!met)

@@ -707,7 +707,7 @@ static int rollback_one(pipeline_t *p, struct dev *d, uint32_t version, const mo
         rc = detector_set_model(d->det, m, version);
     if (rc == 0) {
         pipeline__serving_changed(p, d, 1, version, DET_KIND_LSTM);
-        pipeline__event_model_changed(p, d); /* another model judges the readings from here */
+        pipeline__event_break_open(p, d); /* another model judges the readings from here */
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
@@ -801,7 +801,7 @@ int pipeline_weights_put(pipeline_t *p, const char *device, const void *buf, siz
             info.swapped = 1;
             info.kind = DET_KIND_LSTM;
             pipeline__record_version(p, d, &info, 0, 0);
-            pipeline__event_model_changed(p, d); /* another model, as a rollback */
+            pipeline__event_break_open(p, d); /* another model, as a rollback */
         }
     }
     pthread_mutex_unlock(&d->mu);

@@ -19,8 +19,8 @@
  * (event_link), which consumes it; an accept, a maintenance period, a rollback or a PUT of
  * weights breaks the chain (pipeline__event_chain_break, which stores "chain_broken" on the
  * cleared event so a restart does not bring it back). A maintenance period that begins, a
- * rollback and a PUT of weights also mark the event open then (pipeline__event_period_began,
- * pipeline__event_model_changed): should it still end cleared, it is not remembered.
+ * rollback and a PUT of weights also mark the event open then (pipeline__event_break_open):
+ * should it still end cleared, it is not remembered.
  *
  * Sides. An active event's side per channel is the sign of d->lean; at its end the sides are
  * fixed into e->above / e->below (event_sides_fix), which its JSON and stored row name.
@@ -43,12 +43,11 @@
  * the hub, as the step does). pipeline__track_event: the device's shard (point_finish), the
  * restore's catch-up included. pipeline__event_end: the shard (a reading in a maintenance
  * period) or an API thread (accept, a maintenance POST). pipeline__event_chain_break: those and
- * the rollback and weights PUT. pipeline__event_period_began: the loop (pipeline_maint_tick),
- * an API thread (a maintenance DELETE) or the restore. pipeline__event_model_changed: an API
- * thread (the rollback and weights PUT). pipeline__event_chain_restore and
- * pipeline__event_sides_restore: the restore, before readings flow; the chain restore queries the
- * store, so not inside another query's callback. pipeline__event_add / pipeline__events_clear: with
- * d->mu, or d not shared. */
+ * the rollback and weights PUT. pipeline__event_break_open: the loop (pipeline_maint_tick),
+ * an API thread (a maintenance DELETE, the rollback and weights PUT) or the restore.
+ * pipeline__event_chain_restore and pipeline__event_sides_restore: the restore, before readings
+ * flow; the chain restore queries the store, so not inside another query's callback.
+ * pipeline__event_add / pipeline__events_clear: with d->mu, or d not shared. */
 #include "log.h"
 #include "pipeline_int.h"
 #include "vtime.h"
@@ -174,7 +173,7 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
     for (int c = 0; c < d->nch; c++)
         d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
     if (pipeline__event_info_broken(info_json))
-        e->chain_broken = 1; /* a period began while it was open (pipeline__event_period_began) */
+        e->chain_broken = 1; /* a period began while it was open (pipeline__event_break_open) */
 }
 
 /* Whether one of d's maintenance periods had begun by now_ms and not yet ended at ts (a
@@ -219,10 +218,14 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
 }
 
 /* Breaks the chain and marks the event open now, if any, chain_broken: should it still end
- * "cleared", it is not remembered (event_note_end), so that nothing after continues it. Its row
- * is stored with the mark now (not published: the event itself did not change), so an event
- * active across a restart keeps it (pipeline__event_sides_restore reads it back). */
-static void chain_break_open(pipeline_t *p, struct dev *d)
+ * "cleared", it is not remembered (event_note_end), so that nothing after continues it. A
+ * period's start: open across it (no reading in the period yet, which would have ended it
+ * "maintenance"), readings timestamped before the period (a device whose clock is behind, a
+ * late batch) may still end it "cleared". A rollback or new weights: another model judges the
+ * readings from here (task evcont5). Its row is stored with the mark now (not published: the
+ * event itself did not change), so an event active across a restart keeps it
+ * (pipeline__event_sides_restore reads it back). */
+void pipeline__event_break_open(pipeline_t *p, struct dev *d)
 {
     struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;
     pipeline__event_chain_break(p, d);
@@ -234,21 +237,6 @@ static void chain_break_open(pipeline_t *p, struct dev *d)
         row_put(p, d, e->id, e->start_ts, e->end_ts, js);
         free(js);
     }
-}
-
-void pipeline__event_period_began(pipeline_t *p, struct dev *d)
-{
-    /* Open across the period's start (no reading in the period yet, which would have ended
-     * it "maintenance"): readings timestamped before the period (a device whose clock is
-     * behind, a late batch) may still end it "cleared". */
-    chain_break_open(p, d);
-}
-
-void pipeline__event_model_changed(pipeline_t *p, struct dev *d)
-{
-    /* Another model judges the readings from here (task evcont5): an episode it ends
-     * "cleared" was not the same detector's all through, as a period's is not. */
-    chain_break_open(p, d);
 }
 
 /* Counts the points store_query reports (its limit bounds them): the count is all that is
@@ -289,10 +277,10 @@ void pipeline__event_chain_restore(pipeline_t *p, struct dev *d)
     const struct event *last = d->nevents ? &d->events[d->nevents - 1] : NULL;
     cleared_forget(d);
     /* A period restored current or past is never announced as beginning (the tick's
-     * pipeline__event_period_began): one that began while vigild was stopped is taken as
+     * pipeline__event_break_open): one that began while vigild was stopped is taken as
      * beginning now, for the event open at the stop as for the cleared one below. */
     if (last && last->end_ts < 0 && period_begun_since(d, d->last_ts, now_ms))
-        pipeline__event_period_began(p, d);
+        pipeline__event_break_open(p, d);
     if (within == 0 || p->store == NULL || d->det == NULL)
         return;
     struct newest_event ne = {0, -1, -1, NULL};
@@ -394,7 +382,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             cur->opened_by = (int)r->opened_by;
             /* Opened on a reading timestamped before a period vigild's clock has already
              * reached (a device clock behind, a late batch): open across the period's start as
-             * one the tick marks (pipeline__event_period_began), and as the restore marks it
+             * one the tick marks (pipeline__event_break_open), and as the restore marks it
              * (pipeline__event_chain_restore), so a restart does not change what continues it
              * (review, session 31). */
             if (d->nmaint && period_begun_since(d, ts, vtime_now_ms()))

@@ -57,7 +57,7 @@ struct event {
     uint64_t above, below;
     /* 1 once a maintenance period, an operator's action or a rollback broke its chain after it
      * ended cleared (pipeline__event_chain_break), or a maintenance period began while it was
-     * open (pipeline__event_period_began; then its clear is not remembered): "chain_broken" in
+     * open (pipeline__event_break_open; then its clear is not remembered): "chain_broken" in
      * its JSON and stored row, so a restart does not let the next event continue it (review,
      * session 30; session 31). */
     int chain_broken;
@@ -551,17 +551,13 @@ char *pipeline__event_end(pipeline_t *p, struct dev *d, int why, char *note, int
 void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
 
 /* A maintenance period of d began (by the clock, pipeline_maint_tick; or a DELETE found it
- * begun before the tick's look; or the restore found one begun while vigild was stopped):
- * breaks the chain (pipeline__event_chain_break) and marks the event open now, if any,
- * chain_broken (its row stored again, not published), so that an end "cleared" on readings
- * timestamped before the period does not make it continuable. No store read; the store puts
- * are queued, never waited for. Caller holds d->mu. */
-void pipeline__event_period_began(pipeline_t *p, struct dev *d);
-
-/* Another model serves d (a rollback or a PUT of weights): as pipeline__event_period_began,
- * breaks the chain and marks the event open now, if any, chain_broken (its row stored again,
- * not published), so that its end "cleared" is not continued. Caller holds d->mu. */
-void pipeline__event_model_changed(pipeline_t *p, struct dev *d);
+ * begun before the tick's look; or the restore found one begun while vigild was stopped), or
+ * another model serves d (a rollback or a PUT of weights): breaks the chain
+ * (pipeline__event_chain_break) and marks the event open now, if any, chain_broken (its row
+ * stored again, not published), so that its end "cleared" (on readings timestamped before the
+ * period, or judged by the new model) does not make it continuable. No store read; the store
+ * puts are queued, never waited for. Caller holds d->mu. */
+void pipeline__event_break_open(pipeline_t *p, struct dev *d);
 
 /* At a restart (pipeline_restore, after the saved detector is loaded and before the catch-up):
  * when the device's newest stored event ended "cleared" at or before the saved detector's last
@@ -570,7 +566,7 @@ void pipeline__event_model_changed(pipeline_t *p, struct dev *d);
  * "Session 30"): the next event may continue it as it would have without the restart. Else
  * nothing. A maintenance period of d (restored before) that began by now and had not ended by
  * that event's end breaks it there (its row marked), and one that had not ended by d's last
- * reading marks an event restored active (pipeline__event_period_began): a period that began
+ * reading marks an event restored active (pipeline__event_break_open): a period that began
  * while vigild was stopped (docs/reliability.md, "Session 31"). Queries the store: not inside
  * another query's callback. Caller holds d->mu. */
 void pipeline__event_chain_restore(pipeline_t *p, struct dev *d);

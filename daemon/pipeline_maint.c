@@ -28,7 +28,7 @@
  * announced is not announced again by the tick, and the fleet's earliest boundary not yet
  * announced (p->maint_next_ms) spares the tick any walk between boundaries. A period the tick
  * finds begun also breaks the device's chain of events and marks the event open then
- * (pipeline__event_period_began), as a POST of a current period breaks it, whether or not a
+ * (pipeline__event_break_open), as a POST of a current period breaks it, whether or not a
  * reading of the device falls in it; a DELETE of a period begun by the clock that the tick has
  * not yet seen begin (told scheduled) does so itself, since the tick then never sees it.
  *
@@ -384,7 +384,7 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
              * that look would have done. One the tick saw begin (or a POST made current) was
              * dealt with then. */
             if (d->maint_told[k] == TOLD_SCHEDULED)
-                pipeline__event_period_began(p, d);
+                pipeline__event_break_open(p, d);
             d->maint[k].end_ms = ended.end_ms;
             d->maint_told[k] = TOLD_PAST; /* announced here, not again by the tick */
             /* The streams' message, as a POST's answer would put it: no maintenance now, the
@@ -562,7 +562,7 @@ void pipeline_maint_tick(pipeline_t *p)
          * (store_event_put, asynchronous: never waits for the writer), as persist_event does
          * under d->mu on the shards. */
         if (began)
-            pipeline__event_period_began(p, d);
+            pipeline__event_break_open(p, d);
         pthread_mutex_unlock(&d->mu);
         for (int j = 0; j < nmsg; j++) { /* published unlocked, as the API's changes are */
             api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, msgs[j]);
