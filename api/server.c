@@ -267,11 +267,11 @@ static const struct {
     const char *allow_hdr;
     const char *const *params;
 } routes[ROUTE_COUNT] = {
-    [ROUTE_HEALTHZ] = {healthz, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS"},
-    [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS"},
-    [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS"},
-    [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1, "POST, OPTIONS"},
-    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1, "GET, POST, OPTIONS"},
+    [ROUTE_HEALTHZ] = {healthz, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
+    [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
+    [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
+    [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1, "POST, OPTIONS", NULL},
+    [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1, "GET, POST, OPTIONS", NULL},
     [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", 1, "POST, OPTIONS", no_params},
     [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", devices_params},
     [ROUTE_DEVICE] = {api__h_device, "GET HEAD PUT DELETE", "GET, PUT, DELETE", 1,
