@@ -1,7 +1,8 @@
 /* daemon/pipeline_predict.c: the pipeline's prediction answers: the scored readings' predictions
- * (/predictions, and their rows for /query) and the forecast. A predictions answer joins the
- * ring's entries, those in memory and the older ones in the store's blocks, to the stored
- * readings of the same timestamps; the entries come out in time order, at most the limit.
+ * (/predictions, and their rows for /query) and the forecast. Both prediction answers gather
+ * the ring's entries in a time range (pred_gather: those in memory and the older ones in the
+ * store's sealed blocks, in time order, at most the limit); /predictions joins them to the
+ * stored readings of the same timestamps, the /query rows round them as the JSON does.
  *
  * Any thread: each function takes the device's mutex while it copies what it reports, and reads
  * the store without it. */
