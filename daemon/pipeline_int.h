@@ -36,6 +36,9 @@ struct version {
 extern const char *const pipeline__state_names[4];
 extern const char *const pipeline__end_names[PIPE_END_N];
 extern const char *const pipeline__open_names[PIPE_OPEN_N];
+/* The JSON names of a serving predictor's kind (DET_KIND_PERSISTENCE..DET_KIND_LSTM), for the
+ * status, the model versions and the forecast. Defined in pipeline_query.c. */
+extern const char *const pipeline__kind_names[3];
 
 struct event {
     uint64_t id;
@@ -691,6 +694,12 @@ struct json_t *pipeline__limits_status(const struct dev *d);
 
 /* A timestamp (ms) as the API's time string, "2023-11-14T22:13:20.000Z" (pipeline_query.c). */
 struct json_t *pipeline__jtime(int64_t ms);
+/* A finite v as a JSON real, anything else as null (JSON has no NaN) (pipeline_query.c).
+ * Caller owns it (json_decref). */
+struct json_t *pipeline__jnum(double v);
+/* Prints v compactly with 7 significant digits into *out (caller owns; free) and releases v
+ * (takes ownership, even on failure). Returns 0, or ERR_NOMEM (*out NULL) (pipeline_query.c). */
+int pipeline__dump(struct json_t *v, char **out);
 /* One channel's limit state copied out for /metrics. */
 struct pipe_lim_copy {
     uint8_t state; /* enum pipe_lim_state */

@@ -566,6 +566,11 @@ void detector__channel_stats(const detector_job_t *j, double *mean, double *sd, 
 int detector__calibrate(detector_job_t *j, const float *err_s, const float *err_p,
                         const double *sse_s, const double *sse_p, const double *floor_, int nc);
 
+/* detector_io.c */
+/* Whether onset_record's reference (rec_max, rec_n) is kept and saved: a field that reads it
+ * is set. The writer and the loader (detector_load.c) ask the same question. */
+int detector__keeps_record(const struct detector_config *c);
+
 /* detector_season.c */
 /* The seasonal choice (season_bins > 0) after j's decision: fits each channel's profile and
  * sets season[c] where it validates better, its errors then replacing err_s's and sse_s's.
