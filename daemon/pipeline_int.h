@@ -1,7 +1,7 @@
 /* daemon/pipeline_int.h: the pipeline's internal structures, shared by the daemon/pipeline*.c
  * files: pipeline.c (devices, shard threads, control calls), pipeline_score.c (the reading
- * path), pipeline_query.c (JSON answers), pipeline_metrics.c (/metrics) and the others named
- * in their own header comments. */
+ * path), pipeline_query.c (JSON answers), pipeline_predict.c (predictions, forecasts),
+ * pipeline_metrics.c (/metrics) and the others named in their own header comments. */
 #ifndef VIGIL_PIPELINE_INT_H
 #define VIGIL_PIPELINE_INT_H
 

@@ -110,7 +110,7 @@ struct detector_config {
     uint64_t seed;       /* LSTM initialisation and shuffling (each training adds its version) */
     int retrain_seconds; /* also retrain when the readings' timestamps (detector_step_ts) have
                             advanced this many seconds since the last training (0: never) */
-    /* Added after format 1 of saved detectors (detector_io.c reads format 1's config up to
+    /* Added after format 1 of saved detectors (detector_load.c reads format 1's config up to
      * retrain_seconds): keep new fields at the end. */
     float flat_diff; /* error-scale floor, as a fraction of the RMS of the channel's one-step
                         changes in training (the larger of this and flat_rel's floor applies) */
@@ -608,8 +608,8 @@ struct detector_config {
                          after the episode the long window learns nothing and nothing opens
                          while that still holds, so a reopening needs a new peak. State: the
                          level (hold_echo's), the peak, the readings left (saved; format 46 also
-                         the readings since the peak). 0.5 by default (docs/detection.md, "Sixty-seventh
-                         round"); 0: off */
+                         the readings since the peak). 0.5 by default (docs/detection.md,
+                         "Sixty-seventh round"); 0: off */
     int decay_run;    /* >= 1 when hold_decay is set: the newest values it asks back; 2 */
     /* Added in format 47 (formats 1-46 load with spread_mean 0: as they ran). */
     int spread_mean; /* 0 or 1: where the level before an episode (hold_echo's and hold_decay's)

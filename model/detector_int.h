@@ -206,8 +206,8 @@ struct detector {
     double ons_decay; /* exp(-1 / err_window), ons_rate's decay a reading (not saved: derived) */
     /* The open episode's regime was accepted (in_anomaly reached accept_after; a training's
      * reseed zeroes in_anomaly, not this): its readings enter the windows and hold no step
-     * until it ends, "accepted". Saved from format 23 (detector_io.c); older saves derive it
-     * from in_anomaly. */
+     * until it ends, "accepted". Saved from format 23 (detector_io.c, loaded by detector_load.c);
+     * older saves derive it from in_anomaly. */
     int ep_accepted;
     /* accept_grow (detector_score.c, grow_note): the open episode's error in blocks: the
      * current block's readings (gr_n) and the sum and sum of squares of their errors (each

@@ -699,7 +699,7 @@ static void test_save_load(void **unused)
 uint32_t model__crc32(uint32_t crc, const void *buf, size_t n);
 
 /* Format 6's config: up to serving_f16 (format 7's first field), with the struct's tail
- * padding (detector_io.c). */
+ * padding (detector_load.c). */
 #define CFG6_SIZE                                                                                  \
     ((offsetof(struct detector_config, serving_f16) + _Alignof(struct detector_config) - 1) /      \
      _Alignof(struct detector_config) * _Alignof(struct detector_config))
@@ -5980,7 +5980,7 @@ static void test_episode_counts_refused(void **unused)
     assert_non_null(buf);
     assert_non_null(alt);
     assert_int_equal(detector_save(d, buf, len, &got), 0);
-    /* magic, format, C, the config, ep_accepted, then FIELDS_V1 (detector_io.c) in order. */
+    /* magic, format, C, the config, ep_accepted, then FIELDS_V1 (detector_format.h) in order. */
     size_t off = 12 + sizeof d->cfg + sizeof d->ep_accepted + sizeof d->ctx_head +
                  sizeof d->ctx_len + sizeof d->have_last + sizeof d->n_seen + sizeof d->due_at +
                  sizeof d->kind + sizeof d->version + sizeof d->next_version + sizeof d->have_pred +
