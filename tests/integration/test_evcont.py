@@ -23,6 +23,7 @@ links); an episode ended by maintenance, the fault still there (not "cleared").
 Python 3 standard library.
 """
 
+import http.client
 import json
 import os
 import random
@@ -731,6 +732,60 @@ class Periods(ChainBase):
         first, _ = self.not_continued(dev, rows, t0, ONSET + 2)
         self.assertEqual(first["ended_by"], "cleared", first)
 
+    def test_delete_in_the_start_ms_says_past(self):
+        """Task evcont6: a DELETE in the very millisecond a period starts ends it at start + 1
+        ms; its stream message names the period as the DELETE left it ("past", no maintenance
+        now), not as it was at that ms (main ddcbb91 says "current"). Without a clock hook
+        (tests/fault/clockshift.c only shifts the clock, and it_evcont does not preload it) the
+        DELETE lands in the start's ms by speed: one kept-alive connection repeats it from
+        20 ms before the start (each before the start answered at once, no store commit), so
+        the first after it is mostly in the start's ms. A period ended later (a DELETE a ms or
+        more late) must say "past" too; up to 10 periods are tried, in turn, for one ended in
+        its start's ms (here 1-3 tries, see the printed counts)."""
+        d, dev = self.d, "mnt-start-ms"
+        tp.post_readings(d, dev, [[0.0]], [now_ms() - 1000 * 2000], ["level"])
+        path = "/v1/devices/%s/maintenance" % dev
+        url = urllib.parse.urlsplit(d.url(path))
+        sse = ts.Sse(d, "?types=maintenance&device=" + dev).open()
+        tried = []
+        try:
+            for attempt in range(10):
+                start = now_ms() + 300
+                planned = tp.jreq(d, "POST", path, {"from": start, "until": start + 60000})
+                self.assertEqual(planned["period"]["state"], "scheduled")
+                time.sleep(max(0.0, (start - 20 - now_ms()) / 1000))
+                conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+                try:
+                    deadline = time.monotonic() + 2
+                    while True:  # bounded: 2 s
+                        conn.request("DELETE", url.path)
+                        r = conn.getresponse()
+                        r.read()
+                        if r.status == 204:
+                            break
+                        self.assertLess(time.monotonic(), deadline, r.status)
+                finally:
+                    conn.close()
+                msg = sse.wait("%s: the DELETE's message %d" % (dev, attempt), lambda s: (
+                    lambda m: m if m else None)([m["data"] for m in s.messages
+                                                 if m["data"]["period"]["from_ts"] == start
+                                                 and m["data"]["period"]["until_ts"]
+                                                 < start + 60000]), 10)
+                self.assertEqual(len(msg), 1, msg)
+                late = msg[0]["period"]["until_ts"] - start
+                tried.append((late, msg[0]["period"]["state"]))
+                self.assertEqual(msg[0]["period"]["state"], "past", (late, msg))
+                self.assertIsNone(msg[0]["maintenance"], msg)
+                listed = tp.jreq(d, "GET", path)["periods"]
+                self.assertEqual([p["state"] for p in listed if p["from_ts"] == start],
+                                 ["past"], listed)
+                if late == 1:
+                    break
+        finally:
+            sse.close()
+        print("%s: (until - from, state) per try %s" % (dev, tried), file=sys.stderr)
+        self.assertEqual(tried[-1][0], 1, "no DELETE in the start's ms in 10 tries: %s" % tried)
+
 
 class ModelChanges(ChainBase):
     """A rollback or a PUT of weights while an event is open (task evcont5): as at a period's
@@ -834,6 +889,86 @@ class ModelChanges(ChainBase):
         self.assertEqual(wnow, wa)  # the device's own model again, not the donor's
         self.not_continued(dev, rows, self.events(dev))
 
+
+    def swap_ready(self, dev, rows):
+        """Trains dev and PUTs a donor's LSTM, trained on an AR(1) of coefficient -0.8 where
+        dev's is 0.5 (it predicts dev badly), so that the next training's own LSTM validates
+        better and is swapped in: the swap is certain. Returns the models after the PUT."""
+        d, donor = self.d, dev + "-donor"
+        g = random.Random(5).gauss
+        v, drows = 0.0, []
+        for _ in range(200):
+            v = -0.8 * v + 0.1 * g(0, 1)
+            drows.append([round(v, 6)])
+        self.post(donor, drows, 0, ["level"])
+        tp.wait_idle(d, donor, 1)
+        st, _, w = tp.req(d, "GET", "/v1/devices/%s/model/weights" % donor)
+        self.assertEqual(st, 200, w[:300])
+        self.trained(dev, rows, ["level"])
+        r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                   "-H", "Content-Type: application/octet-stream", stdin=w)
+        self.assertEqual(r.status, 200, r)
+        return tp.models(d, dev)
+
+    def swap(self, dev, put):
+        """An operator's retrain (POST .../retrain, which runs during an episode too); asserts
+        that its version was swapped in."""
+        self.assertEqual(tp.req(self.d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        after = tp.wait_idle(self.d, dev, len(put["versions"]) + 1)
+        self.assertGreater(after["serving"]["version"], put["serving"]["version"], after)
+
+    def test_training_swap_after_a_cleared_end_breaks_the_chain(self):
+        """Task evcont6: a training that swaps a new model in between a cleared end and the
+        next opening breaks the chain, as a rollback or a PUT of weights does (the chain's
+        promise: one fault seen by one model). The donor's LSTM serves from before the fault;
+        the first event ends cleared (at +4), then a retrain swaps the device's own in, and
+        the second event opens within the bound (4 readings later here): it continues nothing
+        and the first carries chain_broken, also after a restart (its stored row). On main
+        ddcbb91 the second continues the first."""
+        d, dev = self.d, "swap-cleared"
+        rows = overshoot(1500, 1.5, 1)
+        put = self.swap_ready(dev, rows)
+        self.post(dev, rows[ONSET:ONSET + 7], ONSET, ["level"])
+        self.first_cleared(dev)
+        self.swap(dev, put)
+        self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"])
+        first, second = self.two_events(dev)
+        print("%s: first ended %s at +%d, the second opened %d readings later (continues %s)"
+              % (dev, first["ended_by"], te.reading(first["end_ts"]) - ONSET,
+                 self.gap(first, second), second.get("continues")), file=sys.stderr)
+        self.assertEqual(first["ended_by"], "cleared", first)
+        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
+        self.assertNotIn("continues", second)
+        self.assertIs(first.get("chain_broken"), True, first)
+        d.stop()
+        d.start()
+        first, second = self.two_events(dev)
+        self.assertIs(first.get("chain_broken"), True, first)
+        self.assertNotIn("continues", second)
+
+    def test_training_swap_while_open_marks_the_event(self):
+        """Task evcont6: a swap 2 readings into the overshoot marks the event open then, as a
+        rollback does: listed chain_broken at once, and after a restart (its row stored with
+        the mark), so should it end cleared nothing continues it. (Here the retrained model,
+        trained on the 2 fault readings too, holds the episode open through the rest of the
+        fault, so the chain itself is not exercised; the test above does that.) On main
+        ddcbb91 the event is not marked."""
+        d, dev = self.d, "swap-open"
+        rows = overshoot(1500, 1.5, 1)
+        put = self.swap_ready(dev, rows)
+        self.post(dev, rows[ONSET:ONSET + 2], ONSET, ["level"])
+        tp.wait_for("%s: the first event open" % dev, lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
+        self.assertNotIn("chain_broken", self.events(dev)[0])  # the PUT came before it
+        self.swap(dev, put)
+        live = self.events(dev)
+        self.assertTrue(len(live) == 1 and live[0]["active"], live)
+        self.assertIs(live[0].get("chain_broken"), True, live)
+        d.stop()
+        d.start()
+        now = self.events(dev)
+        self.assertTrue(len(now) == 1 and now[0]["active"], now)
+        self.assertIs(now[0].get("chain_broken"), True, now)
 
 if __name__ == "__main__":
     unittest.main()
