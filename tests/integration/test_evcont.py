@@ -793,7 +793,8 @@ class Periods(ChainBase):
 
 
 class ModelChanges(ChainBase):
-    """A rollback or a PUT of weights while an event is open (task evcont5): as at a period's
+    """A rollback or a PUT of weights while an event is open (task evcont5), and a training's
+    swap, open or between a cleared end and the next opening (task evcont6): as at a period's
     beginning, the open event is marked chain_broken (listing and stored row), so when the
     fault's later readings end it "cleared" nothing continues it. model.kind = lstm: the LSTM
     serves from the first training (200 readings), so a device has within seconds a serving
