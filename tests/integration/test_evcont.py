@@ -562,7 +562,8 @@ def delete_at(test, d, path, start):
     20 ms before it, repeated on one kept-alive connection (each before the start is answered
     at once, 409, with no store commit; a round trip is well under a ms here) until answered
     204, bounded at 2 s. So it lands within about a ms of the start, mostly in its own ms.
-    Returns the number of tries."""
+    Returns the number of tries and the ms (this clock, vigild's too) the answered one was
+    sent in: vigild read its clock for it at or after that ms."""
     url = urllib.parse.urlsplit(d.url(path))
     time.sleep(max(0.0, (start - 20 - now_ms()) / 1000))
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
@@ -570,12 +571,13 @@ def delete_at(test, d, path, start):
         deadline = time.monotonic() + 2
         tries = 0
         while True:
+            sent = now_ms()
             conn.request("DELETE", url.path)
             r = conn.getresponse()
             body = r.read()
             tries += 1
             if r.status == 204:
-                return tries
+                return tries, sent
             test.assertLess(time.monotonic(), deadline, (r.status, body))
     finally:
         conn.close()
@@ -623,7 +625,7 @@ class Periods(ChainBase):
                 start = now_ms() + 1500
                 planned = tp.jreq(d, "POST", path, {"from": start, "until": start + 60000})
                 self.assertEqual(planned["period"]["state"], "scheduled")
-                tries = delete_at(self, d, path, start)
+                tries, _ = delete_at(self, d, path, start)
                 late = now_ms() - start
                 # The DELETE's message names the period as it ended it (until now, or the
                 # start + 1 ms in the start's own ms: "past" either way since task evcont6);
@@ -758,19 +760,25 @@ class Periods(ChainBase):
         DELETE lands in the start's ms by speed: one kept-alive connection repeats it from
         20 ms before the start (each before the start answered at once, no store commit), so
         the first after it is mostly in the start's ms. A period ended later (a DELETE a ms or
-        more late) must say "past" too; up to 10 periods are tried, in turn, for one ended in
-        its start's ms (here 1-3 tries, see the printed counts)."""
+        more late) must say "past" too. until - from = 1 does not prove the start's ms: a
+        DELETE whose clock read was start + 1 ms ends the period there too and says "past" on
+        main as well (review: the test pinned to a busy core, main's vigild passed 2 of 6 runs
+        that way). So a try counts only when, besides until - from = 1, the answered DELETE was
+        sent no later than the start's ms (vigild read its clock at start or start + 1), and
+        HITS such tries are wanted, up to 15 periods: main passes only if every one of them was
+        read at start + 1 (under that load each try's delay was up to 4 ms, so this is odds,
+        not proof; unloaded every counted try was in the start's ms)."""
         d, dev = self.d, "mnt-start-ms"
         tp.post_readings(d, dev, [[0.0]], [now_ms() - 1000 * 2000], ["level"])
         path = "/v1/devices/%s/maintenance" % dev
         sse = ts.Sse(d, "?types=maintenance&device=" + dev).open()
-        tried = []
+        tried, hits, HITS = [], 0, 3
         try:
-            for attempt in range(10):
+            for attempt in range(15):
                 start = now_ms() + 300
                 planned = tp.jreq(d, "POST", path, {"from": start, "until": start + 60000})
                 self.assertEqual(planned["period"]["state"], "scheduled")
-                delete_at(self, d, path, start)
+                _, sent = delete_at(self, d, path, start)
                 msg = sse.wait("%s: the DELETE's message %d" % (dev, attempt), lambda s: (
                     lambda m: m if m else None)([m["data"] for m in s.messages
                                                  if m["data"]["period"]["from_ts"] == start
@@ -778,18 +786,20 @@ class Periods(ChainBase):
                                                  < start + 60000]), 10)
                 self.assertEqual(len(msg), 1, msg)
                 late = msg[0]["period"]["until_ts"] - start
-                tried.append((late, msg[0]["period"]["state"]))
+                tried.append((late, sent - start, msg[0]["period"]["state"]))
                 self.assertEqual(msg[0]["period"]["state"], "past", (late, msg))
                 self.assertIsNone(msg[0]["maintenance"], msg)
                 listed = tp.jreq(d, "GET", path)["periods"]
                 self.assertEqual([p["state"] for p in listed if p["from_ts"] == start],
                                  ["past"], listed)
-                if late == 1:
+                hits += late == 1 and sent <= start
+                if hits == HITS:
                     break
         finally:
             sse.close()
-        print("%s: (until - from, state) per try %s" % (dev, tried), file=sys.stderr)
-        self.assertEqual(tried[-1][0], 1, "no DELETE in the start's ms in 10 tries: %s" % tried)
+        print("%s: (until - from, sent - from, state) per try %s" % (dev, tried),
+              file=sys.stderr)
+        self.assertEqual(hits, HITS, "too few DELETEs in the start's ms in 15 tries: %s" % tried)
 
 
 class ModelChanges(ChainBase):
