@@ -985,6 +985,53 @@ class ModelChanges(ChainBase):
         now = self.events(dev)
         self.assertTrue(len(now) == 1 and now[0]["active"], now)
         self.assertIs(now[0].get("chain_broken"), True, now)
+    def test_group_swap_asked_on_another_member_marks_the_event(self):
+        """Review (task evcont6): a group's training swaps every member's model, the member
+        that did not ask included: its open event is marked chain_broken. Two members of group
+        swapg, trained together; both get the donor's bad LSTM (PUT); a fault opens an event on
+        swapg-a; a retrain asked on swapg-b trains the group, and swapg-a's serving version
+        moves and its event is listed chain_broken."""
+        d, a, b = self.d, "swapg-a", "swapg-b"
+        for dev in (a, b):
+            r = d.curl("PUT", "/v1/devices/%s" % dev, "-H", "Content-Type: application/json",
+                       "--data-binary", json.dumps({"group": "swapg"}))
+            self.assertIn(r.status, (200, 201), r)
+        rows = {a: overshoot(1500, 1.5, 1), b: overshoot(1500, 1.5, 2)}
+        for lo, hi, nv in ((0, 200, 1), (200, 1200, 2), (1200, ONSET, 0)):
+            for dev in (a, b):
+                self.post(dev, rows[dev][lo:hi], lo, ["level"])
+            for dev in (a, b):
+                tp.wait_idle(d, dev, nv)
+        g = random.Random(5).gauss
+        v, drows = 0.0, []
+        for _ in range(200):
+            v = -0.8 * v + 0.1 * g(0, 1)
+            drows.append([round(v, 6)])
+        self.post("swapg-donor", drows, 0, ["level"])
+        tp.wait_idle(d, "swapg-donor", 1)
+        st, _, w = tp.req(d, "GET", "/v1/devices/swapg-donor/model/weights")
+        self.assertEqual(st, 200, w[:300])
+        put = {}
+        for dev in (a, b):
+            r = d.curl("PUT", "/v1/devices/%s/model/weights" % dev, "--data-binary", "@-",
+                       "-H", "Content-Type: application/octet-stream", stdin=w)
+            self.assertEqual(r.status, 200, r)
+            put[dev] = tp.models(d, dev)["serving"]["version"]
+        self.post(a, rows[a][ONSET:ONSET + 2], ONSET, ["level"])
+        tp.wait_for("%s: the first event open" % a, lambda: (
+            lambda e: len(e) == 1 and e[0]["active"])(self.events(a)), 10)
+        self.assertNotIn("chain_broken", self.events(a)[0])  # the PUT came before it
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % b)[0], 202)
+        after = tp.wait_for("%s: swapped by the group's training" % a, lambda: (
+            lambda m: m if m["serving"]["version"] > put[a] and not m["training"] else None)(
+                tp.models(d, a)), 60)
+        self.assertEqual(after.get("group"), "swapg", after)
+        other = tp.wait_idle(d, b, 1)
+        self.assertEqual(other["serving"]["version"], after["serving"]["version"], other)
+        live = self.events(a)
+        self.assertTrue(len(live) == 1 and live[0]["active"], live)
+        self.assertIs(live[0].get("chain_broken"), True, live)
+
 
 if __name__ == "__main__":
     unittest.main()
