@@ -16,11 +16,13 @@
  * in d->scored, same detector: d->gen), the ids are consecutive, and the same channel leads
  * both (largest share) on the same side of its prediction: it then carries the first event's
  * fault id. d->cleared remembers the candidate from its end (event_note_end) to the next opening
- * (event_link), which consumes it; an accept, a maintenance period, a rollback or a PUT of
- * weights breaks the chain (pipeline__event_chain_break, which stores "chain_broken" on the
- * cleared event so a restart does not bring it back). A maintenance period that begins, a
- * rollback and a PUT of weights also mark the event open then (pipeline__event_break_open):
- * should it still end cleared, it is not remembered.
+ * (event_link), which consumes it; an accept, a maintenance period, a rollback, a PUT of
+ * weights or a training's swap breaks the chain (pipeline__event_chain_break, which stores
+ * "chain_broken" on the cleared event so a restart does not bring it back). A maintenance
+ * period that begins, a rollback, a PUT of weights and a training's swap also mark the event
+ * open then (pipeline__event_break_open): should it still end cleared, it is not remembered.
+ * A swap keeps d->gen (the detector and its state go on), so it breaks the chain explicitly:
+ * the chain promises one fault seen by one model (task evcont6).
  *
  * Sides. An active event's side per channel is the sign of d->lean; at its end the sides are
  * fixed into e->above / e->below (event_sides_fix), which its JSON and stored row name.
@@ -44,7 +46,8 @@
  * restore's catch-up included. pipeline__event_end: the shard (a reading in a maintenance
  * period) or an API thread (accept, a maintenance POST). pipeline__event_chain_break: those and
  * the rollback and weights PUT. pipeline__event_break_open: the loop (pipeline_maint_tick),
- * an API thread (a maintenance DELETE, the rollback and weights PUT) or the restore.
+ * an API thread (a maintenance DELETE, the rollback and weights PUT), a training thread (a
+ * swap, pipeline_train.c's member_apply) or the restore.
  * pipeline__event_chain_restore and pipeline__event_sides_restore: the restore, before readings
  * flow; the chain restore queries the store, so not inside another query's callback.
  * pipeline__event_add / pipeline__events_clear: with d->mu, or d not shared. */
@@ -221,10 +224,10 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d)
  * "cleared", it is not remembered (event_note_end), so that nothing after continues it. A
  * period's start: open across it (no reading in the period yet, which would have ended it
  * "maintenance"), readings timestamped before the period (a device whose clock is behind, a
- * late batch) may still end it "cleared". A rollback or new weights: another model judges the
- * readings from here (task evcont5). Its row is stored with the mark now (not published: the
- * event itself did not change), so an event active across a restart keeps it
- * (pipeline__event_sides_restore reads it back). */
+ * late batch) may still end it "cleared". A rollback, new weights or a training's swap: another
+ * model judges the readings from here (tasks evcont5, evcont6). Its row is stored with the
+ * mark now (not published: the event itself did not change), so an event active across a
+ * restart keeps it (pipeline__event_sides_restore reads it back). */
 void pipeline__event_break_open(pipeline_t *p, struct dev *d)
 {
     struct event *e = d->nevents ? &d->events[d->nevents - 1] : NULL;

@@ -555,7 +555,7 @@ void pipeline__event_chain_break(pipeline_t *p, struct dev *d);
 
 /* A maintenance period of d began (by the clock, pipeline_maint_tick; or a DELETE found it
  * begun before the tick's look; or the restore found one begun while vigild was stopped), or
- * another model serves d (a rollback or a PUT of weights): breaks the chain
+ * another model serves d (a rollback, a PUT of weights or a training's swap): breaks the chain
  * (pipeline__event_chain_break) and marks the event open now, if any, chain_broken (its row
  * stored again, not published), so that its end "cleared" (on readings timestamped before the
  * period, or judged by the new model) does not make it continuable. No store read; the store

@@ -388,8 +388,10 @@ int pipeline_maint_end(pipeline_t *p, const char *device)
             d->maint[k].end_ms = ended.end_ms;
             d->maint_told[k] = TOLD_PAST; /* announced here, not again by the tick */
             /* The streams' message, as a POST's answer would put it: no maintenance now, the
-             * period past. */
-            (void)change_json(d, k, now_ms, NULL, &js);
+             * period past. Composed at the period's new end, which is now except in its
+             * start's own ms (then start + 1 ms): at now it would still say "current" though
+             * the DELETE ended it (task evcont6). */
+            (void)change_json(d, k, ended.end_ms, NULL, &js);
         }
         pthread_mutex_unlock(&d->mu);
         api_events_publish(p->o.hub, API_EVENT_MAINTENANCE, d->name, js);

@@ -360,6 +360,11 @@ static void member_apply(pipeline_t *p, struct member *m, int run_rc, double sec
              * confirmed: member_end saves it then, or undoes it. */
             d->unconfirmed = p->store != NULL;
             pipeline__serving_changed(p, d, m->info.swapped, m->info.version, m->info.kind);
+            /* A swap: another model judges the readings from here, as after a rollback or a
+             * PUT of weights, so the chain breaks and the event open now is marked (task
+             * evcont6); an undo later (member_undo) changes the model again and keeps that. */
+            if (m->info.swapped)
+                pipeline__event_break_open(p, d);
             m->serving = d->serving_version;
             m->rc = pipeline__version_put(p, d, &m->info, seconds, m->pooled, &m->v);
         }
