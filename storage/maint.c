@@ -28,8 +28,9 @@
  * wakes for that end, and for the general back-off's end while devices are queued
  * (store__maint_wake_ms), not only for a client's write or retention's next step. A device's
  * failure count outlives its run (cpast: a success or a forgotten entry ends the run, a new run
- * resumes at the count less one a minute). After a full disk, a commit that grows the database
- * ends the general back-off's run (store__maint_committed). An idle
+ * resumes at the count less one a minute; its first failure is logged as a run's first). After
+ * a full disk, a commit that grows the database ends the general back-off's run, and, when the
+ * database's or the WAL's file grew too, maint_nospace (store__maint_committed). An idle
  * transaction is maintenance only: it fails whole, counted the same way and not in
  * commit_errors.
  *
@@ -42,6 +43,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 static void sp_finalize(store_writer_t *w)
 {
@@ -196,17 +198,19 @@ static int past_fails(const store_cfail_t *p, int64_t now)
 /* Before a compaction failure of device id is charged: a device with no run in w->cfail (its
  * last one ended with a success, or was forgotten, chunks.c) resumes at the failures it still
  * counts, so one that fails now and then does not restart at STORE_RETAIN_PERIOD_MIN_MS each
- * time. Best effort: out of memory, it starts a new run. */
-static void past_resume(store_writer_t *w, int64_t id, int64_t now)
+ * time. Best effort: out of memory, it starts a new run. Returns 1 when it resumed one (this
+ * failure is still its run's first, logged as such). */
+static int past_resume(store_writer_t *w, int64_t id, int64_t now)
 {
     if (find_id(w->cfail, w->ncfail, id) != NULL)
-        return;
+        return 0;
     store_cfail_t *p = find_id(w->cpast, w->npast, id);
     int fails = p != NULL ? past_fails(p, now) : 0;
     if (fails == 0 ||
         store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
-        return;
+        return 0;
     w->cfail[w->ncfail++] = (store_cfail_t){.id = id, .fails = fails};
+    return 1;
 }
 
 /* After it was charged: remembers its run's count (at most STORE_CFAIL_FAILS_MAX) and back-off
@@ -294,12 +298,22 @@ static int64_t page_count(sqlite3 *db)
     return n;
 }
 
+static int64_t file_bytes(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
 /* A full disk ended with nothing left to compact (and no retention step to write) kept
  * bo_maint's count, so the next unrelated failure started at a longer back-off. A commit that
- * grew the database after it got new pages from the file system: the run ends there. (Not
- * maint_nospace: new pages do not show that compaction's rewrite fits, and in a client
- * transaction its SQLITE_FULL would take the client's batch.) One PRAGMA per commit while the
- * run lasts. */
+ * grew the database after it got new pages from the file system: the run ends there. One
+ * PRAGMA per commit while the run lasts. maint_nospace ends there too when the database's file
+ * or its WAL also grew past its size at the full disk, so compaction returns to client
+ * transactions at once, not after an idle compaction has written. The files must grow: in WAL
+ * mode new pages may only reuse the WAL file's old frames (no new block from the file system),
+ * and a client transaction's compaction that met SQLITE_FULL there would take the client's
+ * batch. A grown file shows the file system gave blocks after the full disk, the same evidence
+ * as an idle compaction that wrote (neither proves the next rewrite fits). */
 void store__maint_committed(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -312,6 +326,9 @@ void store__maint_committed(store_t *s)
     if (page_count(w->db) > w->nospace_pages) {
         w->nospace_pages = 0;
         store__bo_log_ok(&w->bo_maint, "maintenance (the database grew: space is back)");
+        if (file_bytes(s->db_path) > w->nospace_db_bytes ||
+            file_bytes(s->wal_path) > w->nospace_wal_bytes)
+            w->maint_nospace = 0;
     }
 }
 
@@ -335,8 +352,9 @@ void store__maint_failed(store_t *s, int err, int kept)
     if (shared)
         w->maint_nospace = 1;
     if (w->maint_what == MAINT_COMPACT && !shared) {
-        past_resume(w, w->cfail_id, now);
+        int resumed = past_resume(w, w->cfail_id, now);
         next = store__compact_failed(w, w->cfail_id, now, &first);
+        first = first || resumed; /* each run's first failure is logged once */
         past_note(w, w->cfail_id, now);
     }
     if (next >= 0) {
@@ -351,6 +369,8 @@ void store__maint_failed(store_t *s, int err, int kept)
         /* A full disk notes the database's size; any other failure of the general run leaves
          * only a success of a step to end it. */
         w->nospace_pages = err == ERR_NOSPACE ? page_count(w->db) : 0;
+        w->nospace_db_bytes = err == ERR_NOSPACE ? file_bytes(s->db_path) : 0;
+        w->nospace_wal_bytes = err == ERR_NOSPACE ? file_bytes(s->wal_path) : 0;
         w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,
                     w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"
