@@ -29,8 +29,8 @@
  * (store__maint_wake_ms), not only for a client's write or retention's next step. A device's
  * failure count outlives its run (cpast: a success or a forgotten entry ends the run, a new run
  * resumes at the count less one a minute; its first failure is logged as a run's first). After
- * a full disk, a commit that grows the database ends the general back-off's run, and, when the
- * database's or the WAL's file grew too, maint_nospace (store__maint_committed). An idle
+ * a full disk, a commit that grows the database ends the general back-off's run
+ * (store__maint_committed), so an idle compaction runs next and may end maint_nospace. An idle
  * transaction is maintenance only: it fails whole, counted the same way and not in
  * commit_errors.
  *
@@ -43,7 +43,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/stat.h>
 
 static void sp_finalize(store_writer_t *w)
 {
@@ -318,22 +317,14 @@ static int64_t page_count(sqlite3 *db)
     return n;
 }
 
-static int64_t file_bytes(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
-}
-
 /* A full disk ended with nothing left to compact (and no retention step to write) kept
  * bo_maint's count, so the next unrelated failure started at a longer back-off. A commit that
  * grew the database after it got new pages from the file system: the run ends there. One
- * PRAGMA per commit while the run lasts. maint_nospace ends there too when the database's file
- * or its WAL also grew past its size at the full disk, so compaction returns to client
- * transactions at once, not after an idle compaction has written. The files must grow: in WAL
- * mode new pages may only reuse the WAL file's old frames (no new block from the file system),
- * and a client transaction's compaction that met SQLITE_FULL there would take the client's
- * batch. A grown file shows the file system gave blocks after the full disk, the same evidence
- * as an idle compaction that wrote (neither proves the next rewrite fits). */
+ * PRAGMA per commit while the run lasts. Not maint_nospace (review of maint5: ending it here,
+ * even with the files grown, let the next client transaction's compaction meet SQLITE_FULL on
+ * a disk with a little space back and take the client's batch, which main accepts): with the
+ * run ended, the idle work runs a compaction right after this commit, ahead of queued work
+ * (writer.c's idle_work), and that ends maint_nospace if it writes. */
 void store__maint_committed(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -346,9 +337,6 @@ void store__maint_committed(store_t *s)
     if (page_count(w->db) > w->nospace_pages) {
         w->nospace_pages = 0;
         store__bo_log_ok(&w->bo_maint, "maintenance (the database grew: space is back)");
-        if (file_bytes(s->db_path) > w->nospace_db_bytes ||
-            file_bytes(s->wal_path) > w->nospace_wal_bytes)
-            w->maint_nospace = 0;
     }
 }
 
@@ -389,8 +377,6 @@ void store__maint_failed(store_t *s, int err, int kept)
         /* A full disk notes the database's size; any other failure of the general run leaves
          * only a success of a step to end it. */
         w->nospace_pages = err == ERR_NOSPACE ? page_count(w->db) : 0;
-        w->nospace_db_bytes = err == ERR_NOSPACE ? file_bytes(s->db_path) : 0;
-        w->nospace_wal_bytes = err == ERR_NOSPACE ? file_bytes(s->wal_path) : 0;
         w->bo_maint.next_ms = now + store__backoff_ms(w->bo_maint.fails);
         bo_log_fail(s, &w->bo_maint,
                     w->maint_what == MAINT_PREPARE ? "preparing the maintenance savepoint"

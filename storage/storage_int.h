@@ -456,10 +456,6 @@ typedef struct store_writer {
     /* The database's page count after the last full disk (ERR_NOSPACE) in maintenance, while
      * bo_maint counts failures (0: none): a commit that grows it shows space is back. */
     int64_t nospace_pages;
-    /* ... and the database's and its WAL's file sizes then: a commit shows space is back only
-     * when one of the files also grew past them (the file system gave new blocks), not when the
-     * new pages only reused a WAL file's old frames. */
-    int64_t nospace_db_bytes, nospace_wal_bytes;
     /* Consecutive failed client transactions (writer.c): after one, the idle work waits
      * store__backoff_ms(client_fails - 1) before it runs again (not for the next write). */
     int client_fails;

@@ -6524,12 +6524,16 @@ static void test_maint_nospace_space_back(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(ea.status, 0);
     assert_int_equal(a.status, 0);
-    assert_true(a.w.ncompact > 0);   /* not compacted by that commit */
-    assert_false(a.w.maint_nospace); /* before: 1 */
+    assert_true(a.w.ncompact > 0); /* not compacted by that commit */
+    /* Review: the commit ends the back-off's run, not maint_nospace (see
+     * test_review_maint5_nospace_client_batch); the idle compaction right after it does. */
+    assert_true(a.w.maint_nospace);
     assert_int_equal(a.w.bo_maint.fails, 0);
-    for (int i = 0; i < 60 && chunk_rows(f->dir, "w0", NULL) >= rows; i++)
+    for (int i = 0; i < 60 && (chunk_rows(f->dir, "w0", NULL) >= rows || wst(f->s).maint_nospace);
+         i++)
         usleep(50000);
     assert_true(chunk_rows(f->dir, "w0", NULL) < rows);
+    assert_false(wst(f->s).maint_nospace); /* no write since: ended by the idle compaction */
     store_stats_t st;
     store_stats_get(f->s, &st);
     assert_int_equal(st.commit_errors, 0);
@@ -6592,6 +6596,105 @@ static void test_compaction_resumed_run_logged(void **state)
     store_test_wstate_t w = wst(f->s);
     assert_true(w.bo_compact.fails >= 3);
     assert_int_equal(w.bo_compact.unlogged, w.bo_compact.fails - 3); /* all but three firsts */
+}
+
+/* ---- Review of maint5 ---- */
+
+/* A submission whose callback queues the next batch at once (in the writer's thread, after the
+ * commit and before the idle work), so no idle transaction runs between the two. */
+typedef struct rv_chain {
+    store_t *s;
+    batch_t *next;
+    counter_t *c;
+    int submitted;
+} rv_chain_t;
+
+static void on_done_chain(void *arg, int status)
+{
+    rv_chain_t *a = arg;
+    if (a->next != NULL)
+        a->submitted = store_submit(a->s, a->next, on_done, a->c);
+    on_done(a->c, status);
+}
+
+#define RV_PAGES 3
+#define RV_BIG 300
+
+/* The committed database's page count, through a connection of its own. */
+static int64_t db_page_count(const char *dir)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Review of maint5, item 2: a commit that grows the database and its files while the disk is
+ * still nearly full must not put compaction back into the next client transaction, where its
+ * SQLITE_FULL rolls the client's batch back with it. After full_disk_start ("w0" and "w1"
+ * queued, maint_nospace set), one client transaction raises the cap, writes 2,000 points of
+ * "big" (new pages: the page count and the WAL file grow) and caps the database again at its
+ * new size; its callback queues "w0"'s late row again (16 small rows: due for a client
+ * transaction's compaction) and a point of "tiny", which fit without compaction. Main
+ * accepts that batch (maint_nospace still set: no compaction in it; the idle compaction fails
+ * instead); the branch refused it (the commit had ended maint_nospace, the client
+ * transaction's compaction met SQLITE_FULL). */
+static void test_review_maint5_nospace_client_batch(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    double v = 0;
+    batch_t b, b2;
+    batch_init(&b);
+    batch_init(&b2);
+    full_disk_start(f->s, &b, t0, &rng);
+    counter_t c;
+    counter_init(&c);
+    add_point(&b2, "tiny", t0 + 1, 1, ch, &v);
+    add_wide(&b2, "w0", t0 + 6999, &rng); /* rewrites its late row: no new page */
+    rv_chain_t a = {f->s, &b2, &c, -1};
+    /* The cap raised by a few pages only: "big" takes some, compaction's rewrite does not fit
+     * in the rest (a disk with a little space back). */
+    int64_t pages = db_page_count(f->dir);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)pages + RV_PAGES);
+    store__test_hold(f->s, 1);
+    exec_arg_t e1 = {f->s, sql, -1};
+    pthread_t th1;
+    assert_int_equal(pthread_create(&th1, NULL, exec_main, &e1), 0);
+    usleep(200000); /* queued first */
+    for (int i = 0; i < RV_BIG; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        v = (double)(rng >> 11);
+        add_point(&b, "big", t0 + i, 1, ch, &v);
+    }
+    assert_int_equal(store_submit(f->s, &b, on_done_chain, &a), 0);
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(pthread_join(th1, NULL), 0);
+    assert_int_equal(e1.status, 0);
+    assert_int_equal(c.bad, 0);
+    assert_true(db_page_count(f->dir) > pages); /* the database grew */
+    assert_int_equal(a.submitted, 0);
+    counter_wait(&c, 2);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(c.bad, 0); /* before the fix: 1, the second batch refused */
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "big").n, RV_BIG);
+    assert_int_equal(all_points(f->s, "tiny").n, 2);
+    counter_deinit(&c);
+    batch_deinit(&b);
+    batch_deinit(&b2);
 }
 
 int main(void)
@@ -6697,6 +6800,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_work_after_client_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_nospace_space_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_resumed_run_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_maint5_nospace_client_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
