@@ -456,7 +456,24 @@ typedef struct store_writer {
     /* The database's page count after the last full disk (ERR_NOSPACE) in maintenance, while
      * bo_maint counts failures (0: none): a commit that grows it shows space is back. */
     int64_t nospace_pages;
+    /* Consecutive failed client transactions (writer.c): after one, the idle work waits
+     * store__backoff_ms(client_fails - 1) before it runs again (not for the next write). */
+    int client_fails;
 } store_writer_t;
+
+/* Test: the writer's state, copied under qmu by the writer between transactions
+ * (store__test_wstate): at open, before each transaction's callbacks, and at each idle-work
+ * check, so a test reads it without racing the writer. The first STORE_TEST_CFAIL entries of
+ * the compaction back-off list. */
+#define STORE_TEST_CFAIL 32
+typedef struct store_test_wstate {
+    size_t ncfail, ncompact;
+    int compact0_small_rows; /* -1: the list is empty or its first entry deleted */
+    int maint_nospace;
+    store_backoff_t bo_maint, bo_compact;
+    int64_t nospace_pages;
+    store_cfail_t cfail[STORE_TEST_CFAIL];
+} store_test_wstate_t;
 
 struct store {
     store_opts_t opts;
@@ -469,7 +486,7 @@ struct store {
 
     pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, qops, qop_bytes,
                              qops_pending, qop_bytes_pending, closing, hold, nospace_until_ms,
-                             writer_waiting, hook, hook_arg, writer_waits */
+                             writer_waiting, hook, hook_arg, writer_waits, wpub */
     pthread_cond_t qcond; /* the writer waits here for work */
     store_job_t *qhead, *qtail;
     size_t qreadings;       /* readings queued or in the writer's open transaction */
@@ -482,6 +499,7 @@ struct store {
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int writer_waiting;       /* the writer is in a coalescing wait */
     uint64_t writer_waits;    /* test: the idle writer's waits for work that returned */
+    store_test_wstate_t wpub; /* test: the writer's state as last copied (writer.c) */
     store_commit_hook hook;   /* set before the first submission; NULL: none */
     void *hook_arg;
 
@@ -762,6 +780,10 @@ extern const char store__sql_retain_events[];
 extern const char store__sql_ev_maxlen_set[];
 
 /* Test hooks (tests/test_storage.c only). */
+/* Copies the writer's state into s->wpub (qmu held; writer thread, or open before it starts). */
+void store__wstate_publish(store_t *s);
+/* The writer's state as last published (store_test_wstate_t), read under qmu. Any thread. */
+void store__test_wstate(store_t *s, store_test_wstate_t *out);
 /* Makes (1) or lets (0) the preparation of the maintenance savepoint's statements fail (a
  * statement SQLite refuses), from the writer's next maintenance on. Any thread. */
 void store__test_savepoint_break(store_t *s, int broken);

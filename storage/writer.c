@@ -761,6 +761,30 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     return err;
 }
 
+void store__wstate_publish(store_t *s)
+{
+    const store_writer_t *w = &s->w;
+    store_test_wstate_t *p = &s->wpub;
+    p->ncfail = w->ncfail;
+    p->ncompact = w->ncompact;
+    p->compact0_small_rows =
+        w->ncompact > 0 && w->compact[0] != NULL ? w->compact[0]->small_rows : -1;
+    p->maint_nospace = w->maint_nospace;
+    p->bo_maint = w->bo_maint;
+    p->bo_compact = w->bo_compact;
+    p->nospace_pages = w->nospace_pages;
+    size_t n = w->ncfail < STORE_TEST_CFAIL ? w->ncfail : STORE_TEST_CFAIL;
+    if (n > 0)
+        memcpy(p->cfail, w->cfail, n * sizeof *p->cfail);
+}
+
+void store__test_wstate(store_t *s, store_test_wstate_t *out)
+{
+    pthread_mutex_lock(&s->qmu);
+    *out = s->wpub;
+    pthread_mutex_unlock(&s->qmu);
+}
+
 static void account(store_t *s, int err, double seconds, size_t devices, size_t ops)
 {
     pthread_mutex_lock(&s->smu);
@@ -798,12 +822,14 @@ static int idle_work(store_t *s, int failing)
     for (;;) {
         int queued = s->qhead != NULL;
         store__compact_wake(s);
+        store__wstate_publish(s);
         if ((queued && !(s->w.maint_nospace && s->w.ncompact > 0)) || s->closing || s->hold ||
             failing || !store__maint_due(s))
             return 0;
         pthread_mutex_unlock(&s->qmu);
         int err = run_transaction(s, NULL, 1, &seconds); /* a failure is logged there */
         pthread_mutex_lock(&s->qmu);
+        store__wstate_publish(s);
         if (err && s->w.maint_what != MAINT_COMPACT)
             return err;
         if (queued)
@@ -814,19 +840,22 @@ static int idle_work(store_t *s, int failing)
 /* Waits (qmu held) until work is queued or closing begins. Meanwhile it wakes up when a
  * retention sweep is due, or a compaction back-off ends (store__maint_wake_ms), and runs the
  * idle work; after a failed idle transaction, none runs
- * for STORE_RETAIN_PERIOD_MS unless work arrives (a full disk is not retried in a loop). */
-static void wait_for_work(store_t *s, int failing)
+ * for STORE_RETAIN_PERIOD_MS unless work arrives (a full disk is not retried in a loop). After a
+ * failed client transaction none runs before retry_ms (monotonic; 0: none failed), and then as
+ * usual: the compaction and retention left queued are not stranded until the next write. */
+static void wait_for_work(store_t *s, int64_t retry_ms)
 {
     int64_t backoff = 0;
     while ((s->qhead == NULL || s->hold) && !s->closing) {
-        int64_t due = s->hold || failing ? -1 : store__retain_due_ms(s);
         int64_t now = vtime_mono_ms();
+        int failing = now < retry_ms;
+        int64_t due = s->hold ? -1 : failing ? retry_ms : store__retain_due_ms(s);
         if (due >= 0 && due < backoff)
             due = backoff;
         /* Retention backs off after a failure of its own or of no one step. */
-        if (due >= 0 && due < s->w.bo_retain.next_ms)
+        if (!failing && due >= 0 && due < s->w.bo_retain.next_ms)
             due = s->w.bo_retain.next_ms;
-        if (due >= 0 && due < s->w.bo_maint.next_ms)
+        if (!failing && due >= 0 && due < s->w.bo_maint.next_ms)
             due = s->w.bo_maint.next_ms;
         /* A back-off's end may give compaction work: a device's (queued then if it has small
          * rows) or the general one's with devices queued. Each is seen once, so with nothing
@@ -854,9 +883,10 @@ void *store__writer_main(void *arg)
 {
     store_t *s = arg;
     int failing = 0;
+    int64_t retry_ms = 0; /* after a failed client transaction: the idle work's next try */
     pthread_mutex_lock(&s->qmu);
     for (;;) {
-        wait_for_work(s, failing);
+        wait_for_work(s, failing ? retry_ms : 0);
         if (s->qhead == NULL)
             break; /* closing and drained */
         /* Group commit: when little is queued, wait briefly for more so one fsync covers it. */
@@ -888,6 +918,13 @@ void *store__writer_main(void *arg)
         else if (!err && failing)
             log_info("storage: writes succeed again");
         failing = err != 0;
+        /* The idle work backs off as a maintenance step does (1 s doubling to a minute), so a
+         * full disk is not retried in a loop, and it is not left waiting for the next write. */
+        if (err && s->w.client_fails < 64) /* the back-off is a minute long before that */
+            s->w.client_fails++;
+        else if (err == 0)
+            s->w.client_fails = 0;
+        retry_ms = err ? vtime_mono_ms() + store__backoff_ms(s->w.client_fails - 1) : 0;
         int status = err == 0 || err == ERR_NOSPACE ? err : ERR_IO;
 
         /* The space is released before the callbacks, so a producer woken by one can submit
@@ -897,6 +934,7 @@ void *store__writer_main(void *arg)
         s->qreadings -= taken;
         s->qops -= ops;
         s->qop_bytes -= op_bytes;
+        store__wstate_publish(s); /* before the callbacks: a waiter sees its commit's state */
         pthread_mutex_unlock(&s->qmu);
 
         /* Every committed batch goes to the hook before any submitter hears of the commit. */
@@ -925,8 +963,8 @@ void *store__writer_main(void *arg)
 
         pthread_mutex_lock(&s->qmu);
         /* Idle: compact devices with small rows, a few per transaction, and step a due
-         * retention sweep, until work arrives. */
-        idle_work(s, failing);
+         * retention sweep, until work arrives (after a failure: from retry_ms on). */
+        idle_work(s, failing && vtime_mono_ms() < retry_ms);
     }
     pthread_mutex_unlock(&s->qmu);
     store__retain_deinit(s);

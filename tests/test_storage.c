@@ -4675,13 +4675,29 @@ static void test_compaction_backoff_others(void **state)
     cb_run(*state, 80, 4);
 }
 
-/* The writer's id of a device (its map entry). */
+/* The id of a committed device, read from the database (the writer's maps are its own: a
+ * reload frees them while the writer runs). */
 static int64_t dev_id(store_t *s, const char *dev)
 {
-    const store_dev_t *d = store__devidx_find(
-        &s->w.didx, store__devidx_key(&s->w.didx, dev, strlen(dev)), dev, strlen(dev));
-    assert_non_null(d);
-    return d->id;
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT id FROM devices WHERE name = ?1", -1, &st, NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t id = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return id;
+}
+
+/* The writer's back-off state as it last published it (under its lock: no racy reads). */
+static store_test_wstate_t wst(store_t *s)
+{
+    store_test_wstate_t w;
+    store__test_wstate(s, &w);
+    return w;
 }
 
 /* Review of maint2: a deleted device leaves the compaction back-off list. Before, its entry
@@ -4718,7 +4734,7 @@ static void test_compaction_backoff_deleted(void **state)
     assert_true(st.maintenance_errors >= 1);
     assert_int_equal(store_device_delete(f->s, "bad"), 0);
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.ncfail, 0);
+    assert_int_equal(wst(f->s).ncfail, 0);
     /* A device created next does not inherit a back-off (here it gets a new id; after a maps
      * reload, next_id is the largest id left plus one, so a deleted largest id is reused). */
     write1(f->s, "new", t0, 1, ch, &v);
@@ -5489,15 +5505,13 @@ static void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng)
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(ea.status, 0);
     assert_int_equal(c.bad, 0);
+    /* The writer's state is published after the failure is counted: waited for itself. */
     store_stats_t st0;
-    for (int i = 0; i < 100; i++) {
-        store_stats_get(s, &st0);
-        if (st0.maintenance_errors > 0)
-            break;
+    for (int i = 0; i < 100 && !wst(s).maint_nospace; i++)
         usleep(20000);
-    }
+    assert_true(wst(s).maint_nospace);
+    store_stats_get(s, &st0);
     assert_int_equal(st0.maintenance_errors, 1);
-    assert_true(s->w.maint_nospace);
     counter_deinit(&c);
 }
 
@@ -5549,7 +5563,7 @@ static void test_maint_full_disk(void **state)
     assert_true(st.maintenance_errors >= 2); /* retried */
     assert_true(st.maintenance_errors <= bound);
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.bo_maint.fails, st.maintenance_errors); /* one run: not ended */
+    assert_int_equal(wst(f->s).bo_maint.fails, st.maintenance_errors); /* one run: not ended */
     assert_int_equal(st.maintenance_rollbacks, 0);
 
     /* Space returns: within the back-off (at most 4 s now) and the next write, both compacted. */
@@ -5566,8 +5580,8 @@ static void test_maint_full_disk(void **state)
     assert_true(rows0 <= 2);
     assert_true(rows1 <= 2);
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.bo_maint.fails, 0);
-    assert_false(f->s->w.maint_nospace);
+    assert_int_equal(wst(f->s).bo_maint.fails, 0);
+    assert_false(wst(f->s).maint_nospace);
     store_stats_get(f->s, &st);
     assert_int_equal(st.commit_errors, 0);
 
@@ -5617,7 +5631,7 @@ static void test_maint_savepoint_prepare(void **state)
     }
     assert_int_equal(rows, 1);
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.bo_maint.fails, 0);
+    assert_int_equal(wst(f->s).bo_maint.fails, 0);
     store_stats_get(f->s, &st);
     assert_int_equal(st.maintenance_errors, 1);
     assert_int_equal(st.commit_errors, 0);
@@ -5728,9 +5742,9 @@ static void test_compaction_first_failure_logged(void **state)
     free(text);
     assert_int_equal(n1, 1); /* its repeats within the minute: counted, not logged */
     assert_int_equal(n2, 1); /* before: 0 */
-    int fails = f->s->w.bo_compact.fails;
+    int fails = wst(f->s).bo_compact.fails;
     assert_true(fails >= 3);
-    assert_int_equal(f->s->w.bo_compact.unlogged, fails - 2); /* all but the two firsts */
+    assert_int_equal(wst(f->s).bo_compact.unlogged, fails - 2); /* all but the two firsts */
 }
 
 /* Task maint3, item 2b: devices whose compaction failed once and that write no more small rows
@@ -5778,12 +5792,12 @@ static void test_compaction_backoff_forgotten(void **state)
     free(text);
     assert_true(logged >= 2);
     assert_true(logged <= STORE_MAINT_LOG_FIRST);
-    assert_int_equal(f->s->w.ncfail, CF_DEVS);
+    assert_int_equal(wst(f->s).ncfail, CF_DEVS);
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
     usleep(2500000);
     write1(f->s, "other", t0, 1, ch, &v);
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.ncfail, 0);
+    assert_int_equal(wst(f->s).ncfail, 0);
     store_stats_get(f->s, &st);
     assert_int_equal(st.maintenance_errors, CF_DEVS);
     assert_int_equal(st.commit_errors, 0);
@@ -6016,7 +6030,7 @@ static void test_maint_full_disk_busy(void **state)
     assert_true(rows0 <= 2);
     assert_true(rows1 <= 2);
     assert_int_equal(store_flush(f->s), 0); /* the writer's fields read after its work */
-    assert_false(f->s->w.maint_nospace);
+    assert_false(wst(f->s).maint_nospace);
     store_stats_t st;
     store_stats_get(f->s, &st);
     assert_int_equal(st.commit_errors, 0);
@@ -6058,20 +6072,25 @@ static void test_maint_full_disk_retention(void **state)
     assert_true(st.retention_steps >= 2);
     assert_true(st.maintenance_errors >= 2); /* compaction retried */
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.bo_maint.fails, st.maintenance_errors);
+    assert_int_equal(wst(f->s).bo_maint.fails, st.maintenance_errors);
     assert_int_equal(all_points(f->s, "tiny").n, 1 + c.ok);
     batch_deinit(&b);
 }
 
 /* ---- Session 31 (task maint4): the back-off's remaining cases ---- */
 
-/* The back-off entry of dev's compaction (w->cfail), or NULL. Read with the writer idle. */
+/* A copy of the back-off entry of dev's compaction (w->cfail, as the writer last published
+ * it), or NULL. The copy is overwritten by the next call. */
 static const store_cfail_t *cfail_of(store_t *s, const char *dev)
 {
+    static store_cfail_t copy;
     int64_t id = dev_id(s, dev);
-    for (size_t i = 0; i < s->w.ncfail; i++)
-        if (s->w.cfail[i].id == id)
-            return &s->w.cfail[i];
+    store_test_wstate_t w = wst(s);
+    for (size_t i = 0; i < w.ncfail && i < STORE_TEST_CFAIL; i++)
+        if (w.cfail[i].id == id) {
+            copy = w.cfail[i];
+            return &copy;
+        }
     return NULL;
 }
 
@@ -6191,14 +6210,14 @@ static void test_compaction_failures_remembered(void **state)
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
     usleep(1100000);
     size_t rows = 99;
-    for (int i = 0; i < 30 && (rows > 1 || f->s->w.ncfail > 0); i++) {
+    for (int i = 0; i < 30 && (rows > 1 || wst(f->s).ncfail > 0); i++) {
         small_round(f->s, "bad", &lb);
         assert_int_equal(store_flush(f->s), 0);
         usleep(50000);
         rows = chunk_rows(f->dir, "bad", NULL);
     }
     assert_int_equal(rows, 1);
-    assert_int_equal(f->s->w.ncfail, 0); /* the success ended its run */
+    assert_int_equal(wst(f->s).ncfail, 0); /* the success ended its run */
     /* The compacted row ends at lb: the next rounds' late readings go after it (rows of one
      * point again, which the trigger lets in), behind one newer pending reading. */
     lb += 5000;
@@ -6236,7 +6255,7 @@ static void test_maint_full_disk_space_back(void **state)
     assert_int_equal(store_device_delete(f->s, "w1"), 0);
     write1(f->s, "tiny", t0 + 1, 1, ch, &v);
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.bo_maint.fails, 1); /* the database did not grow */
+    assert_int_equal(wst(f->s).bo_maint.fails, 1); /* the database did not grow */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
     for (int i = 0; i < 20000; i++) {
         rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -6245,8 +6264,8 @@ static void test_maint_full_disk_space_back(void **state)
     }
     assert_int_equal(store_write(f->s, &b), 0);
     assert_int_equal(store_flush(f->s), 0);
-    assert_int_equal(f->s->w.bo_maint.fails, 0); /* before: 1 */
-    assert_int_equal(f->s->w.nospace_pages, 0);
+    assert_int_equal(wst(f->s).bo_maint.fails, 0); /* before: 1 */
+    assert_int_equal(wst(f->s).nospace_pages, 0);
     store_stats_t st;
     store_stats_get(f->s, &st);
     assert_int_equal(st.commit_errors, 0);
@@ -6282,8 +6301,8 @@ static void test_compaction_noted_at_open_count(void **state)
     store__test_open_held = 1;
     f->s = open_store(f->dir, 0);
     store__test_open_held = 0;
-    assert_int_equal(f->s->w.ncompact, 1);
-    assert_int_equal(f->s->w.compact[0]->small_rows, 0);
+    assert_int_equal(wst(f->s).ncompact, 1);
+    assert_int_equal(wst(f->s).compact0_small_rows, 0);
     store__test_hold(f->s, 0);
     /* Task wake: the idle writer compacts it at open, before any client transaction. */
     for (int i = 0; i < 60 && chunk_rows(f->dir, "bad", NULL) > 1; i++)
@@ -6340,7 +6359,7 @@ static void test_compaction_idle_after_backoff(void **state)
     assert_true(w1 - w0 <= 4); /* woken for the end, not polling */
     usleep(500000);
     assert_int_equal(writer_waits(f->s), w1); /* nothing to do: an untimed wait */
-    assert_int_equal(f->s->w.ncfail, 0);
+    assert_int_equal(wst(f->s).ncfail, 0);
     store_stats_t st;
     store_stats_get(f->s, &st);
     assert_int_equal(st.maintenance_errors, 1);
@@ -6362,19 +6381,19 @@ static void test_maint_idle_after_backoff(void **state)
     full_disk_start(f->s, &b, t0, &rng);
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
     assert_int_equal(store_flush(f->s), 0);
-    int64_t end = f->s->w.bo_maint.next_ms;
+    int64_t end = wst(f->s).bo_maint.next_ms;
     assert_true(vtime_mono_ms() < end); /* still backing off: nothing compacted yet */
-    assert_true(f->s->w.ncompact > 0);
+    assert_true(wst(f->s).ncompact > 0);
     size_t rows = chunk_rows(f->dir, "w0", NULL);
     assert_true(rows > 2);
     uint64_t w0 = writer_waits(f->s);
-    while (f->s->w.maint_nospace && vtime_mono_ms() < end + 3000)
+    while (wst(f->s).maint_nospace && vtime_mono_ms() < end + 3000)
         usleep(50000);
     usleep(100000); /* the transaction's commit, seen through a new connection */
-    assert_false(f->s->w.maint_nospace); /* before: still set, until a write */
+    assert_false(wst(f->s).maint_nospace); /* before: still set, until a write */
     assert_true(vtime_mono_ms() >= end);
     assert_true(chunk_rows(f->dir, "w0", NULL) < rows);
-    assert_int_equal(f->s->w.bo_maint.fails, 0);
+    assert_int_equal(wst(f->s).bo_maint.fails, 0);
     uint64_t w1 = writer_waits(f->s);
     assert_true(w1 - w0 <= 4);
     usleep(500000);
@@ -6384,6 +6403,298 @@ static void test_maint_idle_after_backoff(void **state)
     assert_int_equal(st.commit_errors, 0);
     assert_int_equal(st.maintenance_errors, 1);
     batch_deinit(&b);
+}
+
+/* ---- Session 32 (task maint5): the back-off's last loose ends ---- */
+
+/* A client transaction fails: the device "x..." cannot be created. */
+#define REFUSE_X_DEVICE                                                                            \
+    "CREATE TRIGGER inject_x BEFORE INSERT ON devices WHEN NEW.name LIKE 'x%' BEGIN"               \
+    " SELECT RAISE(ABORT, 'injected'); END"
+
+/* Task maint5, item 1: after a failed client transaction the idle work is retried after a
+ * bounded back-off, not only at the next write. "bad"'s compaction fails (a trigger, back-off
+ * 1 s); the trigger dropped, a client transaction fails (a device the database refuses) within
+ * that back-off; nothing is written after: "bad" is compacted within a bounded wait. Before:
+ * the writer slept untimed after the failure, so "bad" kept its small rows until a write. No
+ * busy loop: a handful of wakes up to the compaction, none in the 500 ms after. */
+static void test_idle_work_after_client_failure(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
+    assert_int_equal(store__test_exec(f->s, REFUSE_X_DEVICE), 0);
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, "x1", t0, 1, ch, &v);
+    assert_int_not_equal(store_write(f->s, &b), 0); /* the client transaction failed */
+    batch_deinit(&b);
+    const store_cfail_t *e = cfail_of(f->s, "bad");
+    assert_non_null(e);
+    int64_t end = e->next_ms;
+    assert_true(vtime_mono_ms() < end); /* the failure came within its back-off */
+    size_t rows = chunk_rows(f->dir, "bad", NULL);
+    assert_true(rows > 1);
+    uint64_t w0 = writer_waits(f->s);
+    /* No write from here: the retry comes 1 s after the failure, the back-off's end about as
+     * soon; at most 4 s after the latter. */
+    while (rows > 1 && vtime_mono_ms() < end + 4000) {
+        usleep(50000);
+        rows = chunk_rows(f->dir, "bad", NULL);
+    }
+    assert_int_equal(rows, 1); /* before: several, until a write */
+    uint64_t w1 = writer_waits(f->s);
+    assert_true(w1 - w0 <= 4); /* woken for the retry and the end, not polling */
+    usleep(500000);
+    assert_int_equal(writer_waits(f->s), w1); /* nothing to do: an untimed wait */
+    assert_int_equal(wst(f->s).ncfail, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 1);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
+/* A submission's status and the writer's state its callback saw (published before it). */
+typedef struct seen {
+    store_t *s;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, status;
+    store_test_wstate_t w;
+} seen_t;
+
+static void on_done_seen(void *arg, int status)
+{
+    seen_t *a = arg;
+    store_test_wstate_t w;
+    store__test_wstate(a->s, &w);
+    pthread_mutex_lock(&a->mu);
+    a->w = w;
+    a->status = status;
+    a->done = 1;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* Task maint5, item 2: after a full disk (test_maint_full_disk's start: "w0" and "w1" queued,
+ * maint_nospace set), a commit that grows the database and its files ends maint_nospace
+ * itself, so compaction returns to client transactions without waiting for an idle compaction
+ * to write. In one client transaction (the writer held while both are queued, so no idle work
+ * runs between): the cap raised, then 20,000 one-channel points of "big". The state after that
+ * commit (read in its callback, before any idle work): maint_nospace 0, the devices still
+ * queued. Before: 1 (it ended only when an idle compaction wrote). Then they are compacted, no
+ * commit failed. */
+static void test_maint_nospace_space_back(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    double v = 0;
+    batch_t b;
+    batch_init(&b);
+    full_disk_start(f->s, &b, t0, &rng);
+    size_t rows = chunk_rows(f->dir, "w0", NULL);
+    assert_true(rows > 2);
+    store__test_hold(f->s, 1);
+    exec_arg_t ea = {f->s, "PRAGMA max_page_count=1073741823", -1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
+    usleep(200000); /* the job queued first */
+    for (int i = 0; i < 20000; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        v = (double)(rng >> 11);
+        add_point(&b, "big", t0 + i, 1, ch, &v);
+    }
+    seen_t a = {.s = f->s};
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, NULL);
+    assert_int_equal(store_submit(f->s, &b, on_done_seen, &a), 0);
+    store__test_hold(f->s, 0);
+    pthread_mutex_lock(&a.mu);
+    while (!a.done)
+        pthread_cond_wait(&a.cv, &a.mu);
+    pthread_mutex_unlock(&a.mu);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(ea.status, 0);
+    assert_int_equal(a.status, 0);
+    assert_true(a.w.ncompact > 0); /* not compacted by that commit */
+    /* Review: the commit ends the back-off's run, not maint_nospace (see
+     * test_review_maint5_nospace_client_batch); the idle compaction right after it does. */
+    assert_true(a.w.maint_nospace);
+    assert_int_equal(a.w.bo_maint.fails, 0);
+    for (int i = 0; i < 60 && (chunk_rows(f->dir, "w0", NULL) >= rows || wst(f->s).maint_nospace);
+         i++)
+        usleep(50000);
+    assert_true(chunk_rows(f->dir, "w0", NULL) < rows);
+    assert_false(wst(f->s).maint_nospace); /* no write since: ended by the idle compaction */
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "big").n, 20000);
+    pthread_cond_destroy(&a.cv);
+    pthread_mutex_destroy(&a.mu);
+    batch_deinit(&b);
+}
+
+#define REFUSE_C1_TRIGGER                                                                          \
+    "CREATE TRIGGER inject_c BEFORE INSERT ON readings WHEN NEW.n >= 2 AND NEW.device_id IN"       \
+    " (SELECT id FROM devices WHERE name = 'c1') BEGIN SELECT RAISE(ABORT, 'injected'); END"
+
+/* Task maint5, item 3: a device's run of compaction failures that resumes a remembered count
+ * (maint4, item 3) logs its first failure with its name, as any run's first. "b1" keeps failing
+ * (so compaction's run of failures, and its once-a-minute limit, lasts); "c1" fails (logged),
+ * is compacted once its trigger is dropped (its run ends), and fails again with the trigger
+ * back: a new run, resumed at count 1. Its name is logged twice. Before: once (the resumed
+ * run's first failure was counted as a repeat within b1's minute, not logged). */
+static void test_compaction_resumed_run_logged(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    int64_t t0 = vtime_now_ms(), l1 = t0, lc = t0;
+    double v = 0;
+    write1(f->s, "b1", t0, 1, ch, &v);
+    write1(f->s, "c1", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    assert_int_equal(store__test_exec(f->s, REFUSE_C1_TRIGGER), 0);
+    errcap_t e;
+    errcap_start(&e, f->dir);
+    small_rows_until(f->s, "b1", &l1, 1);
+    for (int r = 0; r < 200 && cfail_of(f->s, "c1") == NULL; r++)
+        small_round(f->s, "c1", &lc), usleep(20000);
+    assert_non_null(cfail_of(f->s, "c1"));
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_c"), 0);
+    /* Its back-off's end (1 s) wakes the idle work, which compacts it: its run ends. */
+    for (int i = 0; i < 80 && (cfail_of(f->s, "c1") != NULL || chunk_rows(f->dir, "c1", NULL) > 1);
+         i++)
+        usleep(50000);
+    assert_null(cfail_of(f->s, "c1"));
+    assert_int_equal(chunk_rows(f->dir, "c1", NULL), 1);
+    assert_non_null(cfail_of(f->s, "b1")); /* compaction's run goes on */
+    /* The compacted row ends at lc: the next rounds' rows go after it. */
+    lc += 5000;
+    write1(f->s, "c1", lc, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_C1_TRIGGER), 0);
+    for (int r = 0; r < 200 && cfail_of(f->s, "c1") == NULL; r++)
+        small_round(f->s, "c1", &lc), usleep(20000);
+    const store_cfail_t *c = cfail_of(f->s, "c1");
+    assert_non_null(c);
+    assert_int_equal(c->fails, 2); /* resumed (maint4) */
+    assert_int_equal(store_flush(f->s), 0);
+    char *text = errcap_stop(&e);
+    int nc = count_in(text, "compaction of device \"c1\"");
+    int nb = count_in(text, "compaction of device \"b1\"");
+    free(text);
+    assert_int_equal(nc, 2); /* before: 1 */
+    assert_int_equal(nb, 1); /* b1's repeats: counted, not logged */
+    store_test_wstate_t w = wst(f->s);
+    assert_true(w.bo_compact.fails >= 3);
+    assert_int_equal(w.bo_compact.unlogged, w.bo_compact.fails - 3); /* all but three firsts */
+}
+
+/* ---- Review of maint5 ---- */
+
+/* A submission whose callback queues the next batch at once (in the writer's thread, after the
+ * commit and before the idle work), so no idle transaction runs between the two. */
+typedef struct rv_chain {
+    store_t *s;
+    batch_t *next;
+    counter_t *c;
+    int submitted;
+} rv_chain_t;
+
+static void on_done_chain(void *arg, int status)
+{
+    rv_chain_t *a = arg;
+    if (a->next != NULL)
+        a->submitted = store_submit(a->s, a->next, on_done, a->c);
+    on_done(a->c, status);
+}
+
+#define RV_PAGES 3
+#define RV_BIG 300
+
+/* The committed database's page count, through a connection of its own. */
+static int64_t db_page_count(const char *dir)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/vigil.db", dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Review of maint5, item 2: a commit that grows the database and its files while the disk is
+ * still nearly full must not put compaction back into the next client transaction, where its
+ * SQLITE_FULL rolls the client's batch back with it. After full_disk_start ("w0" and "w1"
+ * queued, maint_nospace set), one client transaction raises the cap, writes 2,000 points of
+ * "big" (new pages: the page count and the WAL file grow) and caps the database again at its
+ * new size; its callback queues "w0"'s late row again (16 small rows: due for a client
+ * transaction's compaction) and a point of "tiny", which fit without compaction. Main
+ * accepts that batch (maint_nospace still set: no compaction in it; the idle compaction fails
+ * instead); the branch refused it (the commit had ended maint_nospace, the client
+ * transaction's compaction met SQLITE_FULL). */
+static void test_review_maint5_nospace_client_batch(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    uint64_t rng = 1;
+    int64_t t0 = vtime_now_ms();
+    double v = 0;
+    batch_t b, b2;
+    batch_init(&b);
+    batch_init(&b2);
+    full_disk_start(f->s, &b, t0, &rng);
+    counter_t c;
+    counter_init(&c);
+    add_point(&b2, "tiny", t0 + 1, 1, ch, &v);
+    add_wide(&b2, "w0", t0 + 6999, &rng); /* rewrites its late row: no new page */
+    rv_chain_t a = {f->s, &b2, &c, -1};
+    /* The cap raised by a few pages only: "big" takes some, compaction's rewrite does not fit
+     * in the rest (a disk with a little space back). */
+    int64_t pages = db_page_count(f->dir);
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)pages + RV_PAGES);
+    store__test_hold(f->s, 1);
+    exec_arg_t e1 = {f->s, sql, -1};
+    pthread_t th1;
+    assert_int_equal(pthread_create(&th1, NULL, exec_main, &e1), 0);
+    usleep(200000); /* queued first */
+    for (int i = 0; i < RV_BIG; i++) {
+        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        v = (double)(rng >> 11);
+        add_point(&b, "big", t0 + i, 1, ch, &v);
+    }
+    assert_int_equal(store_submit(f->s, &b, on_done_chain, &a), 0);
+    store__test_hold(f->s, 0);
+    counter_wait(&c, 1);
+    assert_int_equal(pthread_join(th1, NULL), 0);
+    assert_int_equal(e1.status, 0);
+    assert_int_equal(c.bad, 0);
+    assert_true(db_page_count(f->dir) > pages); /* the database grew */
+    assert_int_equal(a.submitted, 0);
+    counter_wait(&c, 2);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(c.bad, 0); /* before the fix: 1, the second batch refused */
+    assert_int_equal(st.commit_errors, 0);
+    assert_int_equal(all_points(f->s, "big").n, RV_BIG);
+    assert_int_equal(all_points(f->s, "tiny").n, 2);
+    counter_deinit(&c);
+    batch_deinit(&b);
+    batch_deinit(&b2);
 }
 
 int main(void)
@@ -6486,6 +6797,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_idle_after_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_idle_after_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_work_after_client_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maint_nospace_space_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_resumed_run_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review_maint5_nospace_client_batch, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
