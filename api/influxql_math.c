@@ -157,7 +157,6 @@ static int unary(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops)
     if (t.kind == QT_STRING) {
         v->kind = LV_STR;
         v->str = t.value;
-        v->i = 0;
         return 0;
     }
     if (api__iq_is_bool(&t)) {
@@ -207,7 +206,6 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
         memcpy(joined, a->str, la);
         memcpy(joined + la, b->str, lb + 1);
         a->str = joined;
-        a->i = 1;
         return 0;
     }
     if (a->kind == LV_BOOL || b->kind == LV_BOOL) {

@@ -107,7 +107,7 @@ int api__iq_skip_cast(api_request_t *r, qscan_t *s);
 enum iq_lv_kind { LV_INT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_NONE };
 struct iq_lval {
     enum iq_lv_kind kind;
-    int64_t i;       /* LV_INT, LV_DUR, LV_BOOL; LV_STR: 1 when joined by + */
+    int64_t i;       /* LV_INT, LV_DUR, LV_BOOL */
     double d;        /* LV_FLOAT */
     const char *str; /* LV_STR: borrowed from s->mem */
 };

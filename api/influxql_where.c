@@ -48,28 +48,18 @@ static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *b
     int ops = 0, rc = api__iq_math(r, &at, &v, &ops);
     if (rc)
         return rc;
-    int64_t ms;
-    if (v.kind == LV_STR && !v.i && ops > 0 && vtime_parse_rfc3339(v.str, strlen(v.str), &ms) == 0) {
-        *ns = api__iq_ms_to_ns(ms); /* time > ('2024-11-28T08:00:00Z') */
-        *s = at;
-        return 0;
-    }
-    /* a string joined by + is no time to influxd, even one that reads as a time */
-    const char *type = v.kind == LV_NONE     ? "BinaryExpr"
-                       : v.kind == LV_BOOL   ? "BooleanLiteral"
-                       : v.kind == LV_STR && v.i ? "StringLiteral"
-                                             : NULL;
-    if (type != NULL) { /* time > 1h + 1, time > true, time > 'x' + 'y' */
-        sbuf_t b;
-        sbuf_init(&b);
-        sbuf_printf(&b, "invalid operation: time and *influxql.%s are not compatible", type);
+    /* a string in math or in parentheses is no time to influxd, even one that reads as one */
+    const char *msg =
+        v.kind == LV_NONE ? "invalid operation: time and *influxql.BinaryExpr are not compatible"
+        : v.kind == LV_BOOL
+            ? "invalid operation: time and *influxql.BooleanLiteral are not compatible"
+        : v.kind == LV_STR && ops > 0
+            ? "invalid operation: time and *influxql.StringLiteral are not compatible"
+            : NULL;
+    if (msg != NULL) { /* time > 1h + 1, time > true, time > 'x' + 'y' */
         *s = at;
         *ns = 0;
-        if (b.oom)
-            api__iq_mark_unsupported(q, s, "this time value", NULL);
-        else
-            api__iq_mark_influxd_error(q, s, b.data);
-        sbuf_deinit(&b);
+        api__iq_mark_influxd_error(q, s, msg);
         return 0;
     }
     if (v.kind == LV_FLOAT && v.d > -9223372036854775808.0 && v.d < 9223372036854775808.0)
