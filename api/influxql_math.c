@@ -5,8 +5,9 @@
  * (before a literal, the literal signed; before a parenthesis, -1 times it, as influxd's
  * parser makes it). What influxd leaves unreduced (a BinaryExpr: 1h + 1, 'a' - 'b', 3.0 & 1)
  * is kept as such: no point meets a comparison with it, and time is not compatible with it.
- * What vigild does not reduce (an integer past int64, a duration added to an integer or a
- * string: influxd makes those times) is left to the caller, which answers as before.
+ * An integer past int64 is influxd's unsigned literal: uint64 math with integers (wrapping).
+ * What vigild does not reduce (a duration added to an integer or a string: influxd makes those
+ * times) is left to the caller, which answers as before.
  * Also the literal helpers the statement's readers share (api__iq_signed_literal, ...).
  *
  * Any thread; no state. */
@@ -143,7 +144,7 @@ static int unary(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops)
         int rc = paren(r, s, &n, v, ops);
         if (rc || sign > 0)
             return rc;
-        if (v->kind == LV_INT)
+        if (v->kind == LV_INT || v->kind == LV_UINT) /* -1 * 2^63: uint64 math */
             v->i = (int64_t)(0 - (uint64_t)v->i);
         else if (v->kind == LV_FLOAT)
             v->d = -1 * v->d;
@@ -178,7 +179,17 @@ static int unary(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops)
     errno = 0;
     v->kind = LV_INT;
     v->i = strtoll(t.text, NULL, 10);
-    return errno == ERANGE ? 1 : 0; /* past int64: influxd's unsigned literal, not reduced here */
+    if (errno == ERANGE) { /* past int64: influxd's unsigned literal (past uint64: bad_number) */
+        v->kind = LV_UINT;
+        v->i = (int64_t)strtoull(t.text, NULL, 10);
+    }
+    return 0;
+}
+
+/* An integer, unsigned integer or number as a double. */
+static double as_double(const struct iq_lval *v)
+{
+    return v->kind == LV_FLOAT ? v->d : v->kind == LV_UINT ? (double)(uint64_t)v->i : (double)v->i;
 }
 
 /* a op b as influxd 1.6.7's reduceBinaryExpr: integers wrap (Go's int64), / of two integers is a
@@ -213,6 +224,27 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
             return a->kind = LV_NONE, 0;
         a->i = op == '&' ? a->i && b->i : op == '|' ? a->i || b->i : a->i != b->i;
         return 0;
+    }
+    if (a->kind == LV_UINT || b->kind == LV_UINT) {
+        /* an unsigned literal with an integer: uint64 math, wrapping (-1 + 2^63 is 2^63 - 1);
+         * / is a number's; with a duration unreduced; with a number, below */
+        if (a->kind == LV_DUR || b->kind == LV_DUR)
+            return a->kind = LV_NONE, 0;
+        if (a->kind != LV_FLOAT && b->kind != LV_FLOAT && op != '/') {
+            uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
+            a->i = (int64_t)(op == '+'   ? x + y
+                             : op == '-' ? x - y
+                             : op == '*' ? x * y
+                             : op == '&' ? x & y
+                             : op == '|' ? x | y
+                             : op == '^' ? x ^ y
+                             : y == 0    ? 0
+                                         : x % y);
+            a->kind = LV_UINT;
+            return 0;
+        }
+        if (bitwise)
+            return a->kind = LV_NONE, 0;
     }
     if (bitwise) {
         if (a->kind != LV_INT || b->kind != LV_INT)
@@ -254,8 +286,7 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
                                          : a->i % b->i;
         return 0;
     }
-    double x = a->kind == LV_INT ? (double)a->i : a->d;
-    double y = b->kind == LV_INT ? (double)b->i : b->d;
+    double x = as_double(a), y = as_double(b);
     a->kind = LV_FLOAT;
     a->d = op == '+'   ? x + y
            : op == '-' ? x - y
@@ -408,8 +439,15 @@ int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met)
     } else if ((a.kind == LV_DUR) != (b.kind == LV_DUR)) {
         *met = 0; /* a duration and a number: unreduced, no point meets it */
     } else if (a.kind == LV_FLOAT || b.kind == LV_FLOAT) { /* as Go compares: NaN != NaN */
-        double x = a.kind == LV_INT ? (double)a.i : a.d, y = b.kind == LV_INT ? (double)b.i : b.d;
+        double x = as_double(&a), y = as_double(&b);
         *met = op_met((int)k, x < y, x == y, x > y);
+    } else if (a.kind == LV_UINT || b.kind == LV_UINT) {
+        /* = by the bits (-1 = 18446744073709551615), the order by value */
+        uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i;
+        int c = a.kind == LV_INT && a.i < 0   ? -1
+                : b.kind == LV_INT && b.i < 0 ? 1
+                                              : (x > y) - (x < y);
+        *met = op_met((int)k, c < 0, x == y, c > 0);
     } else {
         *met = op_met((int)k, a.i < b.i, a.i == b.i, a.i > b.i);
     }

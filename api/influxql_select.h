@@ -102,12 +102,13 @@ int api__iq_skip_cast(api_request_t *r, qscan_t *s);
 
 /* ---- literal math (influxql_math.c) ---- */
 
-/* A value of literal math: an integer (int64), a number, a duration (ns), a string (str, in the
+/* A value of literal math: an integer (int64), an unsigned one (past int64, as influxd reads
+ * it: i holds its uint64 bits), a number, a duration (ns), a string (str, in the
  * scanner's memory), a boolean (i: 0 or 1), or what influxd leaves unreduced (a BinaryExpr). */
-enum iq_lv_kind { LV_INT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_NONE };
+enum iq_lv_kind { LV_INT, LV_UINT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_NONE };
 struct iq_lval {
     enum iq_lv_kind kind;
-    int64_t i;       /* LV_INT, LV_DUR, LV_BOOL */
+    int64_t i;       /* LV_INT, LV_UINT, LV_DUR, LV_BOOL */
     double d;        /* LV_FLOAT */
     const char *str; /* LV_STR: borrowed from s->mem */
 };

@@ -53,6 +53,8 @@ static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *b
         v.kind == LV_NONE ? "invalid operation: time and *influxql.BinaryExpr are not compatible"
         : v.kind == LV_BOOL
             ? "invalid operation: time and *influxql.BooleanLiteral are not compatible"
+        : v.kind == LV_UINT
+            ? "invalid operation: time and *influxql.UnsignedLiteral are not compatible"
         : v.kind == LV_STR && ops > 0
             ? "invalid operation: time and *influxql.StringLiteral are not compatible"
             : NULL;
