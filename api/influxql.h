@@ -39,7 +39,14 @@ typedef struct qmem {
                             * (api__iq_params_bind; borrowed, outliving the reading), or NULL */
     size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_show.c's
                             * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
+    size_t joined;         /* the bytes of strings joined by + in literal math in this pass
+                            * (influxql_math.c): at most API_IQ_JOINED_MAX */
 } qmem_t;
+
+/* The most bytes literal math may join ('a' + 'b') in one pass over a query: each join copies
+ * both strings, so "'<30 KB>' + 'x' + 'x' ..." (a 64 KB query) would otherwise allocate some
+ * 240 MB. Past it, the join is not reduced (vigild's statement error). */
+#define API_IQ_JOINED_MAX (4 * (size_t)API_IQ_Q_MAX)
 
 /* What a token's kind and text alone do not say. A bound parameter's ($x, params; api__qs_bind):
  * QF_DURATION, a {"duration": ...}: a duration token (influxd's DURATIONVAL) whatever its text

@@ -211,6 +211,9 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
         if (a->kind != LV_STR || b->kind != LV_STR || op != '+')
             return a->kind = LV_NONE, 0;
         size_t la = strlen(a->str), lb = strlen(b->str);
+        if (la + lb + 1 > API_IQ_JOINED_MAX - s->mem->joined)
+            return 1; /* the pass's joins past their bound: not reduced */
+        s->mem->joined += la + lb + 1;
         char *joined = api__qs_alloc(s, la + lb + 1);
         if (joined == NULL)
             return 1;
