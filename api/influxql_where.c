@@ -1,10 +1,11 @@
 /* api/influxql_where.c: reads the WHERE condition of a SELECT of /query (influxql_select_read.c
  * reads the rest of the statement, influxql_select.c answers it) into its select_t: comparisons
- * of time with literals, RFC 3339 strings and now() plus or minus durations, kept as an
- * inclusive range; the device tag = 'id', =~ /re/ or != ''; AND, the ORs influxd reduces (of
- * true and false, and of the device tag's conditions) and parentheses, with influxd 1.6.7's
- * parse errors (400) and its statement errors for a literal or a name alone as a condition. What
- * vigild does not answer (other ORs, conditions on fields or on other tags, math) sets
+ * of time with literals, RFC 3339 strings, now() plus or minus durations and literal math, kept
+ * as an inclusive range; the device tag = 'id', =~ /re/ or != ''; comparisons of literal math
+ * (influxql_math.c) reduced to true or false; AND, the ORs influxd reduces (of true and false,
+ * and of the device tag's conditions) and parentheses, with influxd 1.6.7's parse errors (400)
+ * and its statement errors for a literal or a name alone as a condition. What vigild does not
+ * answer (other ORs, conditions on fields or on other tags, math with them) sets
  * q->unsupported, the statement's error, and the condition is read on for influxd's parse errors.
  *
  * Times are held within +-2^62 ns (time_add), so that the range's arithmetic cannot overflow.
@@ -75,7 +76,8 @@ static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *b
 }
 
 /* Reads a time value: 1732780800000ms (a duration literal: ns since the epoch), an integer (ns),
- * either signed (-5, -1h), an RFC 3339 string, or now(), each optionally plus or minus durations.
+ * either signed (-5, -1h), an RFC 3339 string, or now(), each optionally plus or minus durations
+ * (now() - (1h) too), or literal math (time_math: time > 5.5, time > -(5), 1h + 1's error).
  * Returns 0, 1 (not a time vigild reads: q->unsupported), or -1 (parse error). */
 static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run, int64_t *ns)
 {
@@ -340,8 +342,9 @@ static int integer_cmp(const char *lhs, const char *rhs, int *eq)
 /* Reads a comparison of two literals (lhs, read; s before its operator): influxd reduces it
  * before it reads a point, so 'x' = 'x', 1 < 2.5, true != false keep every point and a false
  * one none. Numbers compare as numbers (integers as integers); strings and booleans only by =
- * and != (ordered, or of two kinds: false, as influxd answers them). Anything else after a
- * literal ('x' =~ /x/, 'x' = device, 1 + 1 = 2) is vigild's statement error, read on.
+ * and != (ordered, or of two kinds: false, as influxd answers them). Literal math (1 + 1 = 2,
+ * 'x' =~ /x/) was tried before (api__iq_math_comparison); anything else after a literal
+ * ('x' = device, 'x' =~ /x/ = true) is vigild's statement error, read on.
  * Returns 0, or -1 (parse error answered). */
 static int literal_comparison(api_request_t *r, qscan_t *s, select_t *q, const qtoken_t *lhs,
                               enum cmp_kind *kind)
