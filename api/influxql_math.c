@@ -412,6 +412,12 @@ int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met)
             *s = start;
             return 1;
         }
+        if (a.kind == LV_STR && s->mem->re_literal >= API_IQ_RE_LITERAL_MAX) {
+            *s = start; /* the pass's regexes past their bound: not reduced */
+            return 1;
+        }
+        if (a.kind == LV_STR)
+            s->mem->re_literal++;
         *met = a.kind == LV_STR ? string_matches(a.str, re, op.text[0] == '!') : 0;
         if (*met < 0) {
             *s = start;

@@ -4557,6 +4557,19 @@ class IqFix8(InfluxdPair):
             "SELECT temp FROM (SELECT temp FROM pump WHERE (temp) > $x)",
             "SELECT temp FROM (SELECT temp FROM pump WHERE time > now() - $x)"], params="{}")
 
+    def test_literal_regex_matches_bounded_per_query(self):
+        # review: each 'x' =~ /re/ of literal math compiled its regex, in both passes, with no
+        # bound on how many: forty of (a?){1,1000} (a 1 KB query) took vigild 35 s. Past two
+        # in one query the match is vigild's statement error, as before literal math.
+        r = g_range(0, 10)
+        m = "'a' =~ /(a?){1,1000}/"
+        self.assert_same(['SELECT temp FROM "pump-7" WHERE %s AND %s AND %s' % (r, m, m)])
+        t = time.monotonic()
+        res = self.vigild('SELECT temp FROM "pump-7" WHERE %s AND %s' % (r, " AND ".join([m] * 40)))
+        self.assertLess(time.monotonic() - t, 10)
+        self.assertEqual(res["results"][0].get("error"),
+                         "vigild does not support this condition: a", res)
+
 
 if __name__ == "__main__":
     vt.main()
