@@ -52,7 +52,7 @@ typedef struct qmem {
 
 /* The most regexes literal math may compile ('x' =~ /re/) in one pass over a query, as a
  * statement compiles at most two for its device conditions: each regcomp of a pattern within
- * influxql_regex.c's bounds may still take some 0.2 s ((a?){1,1000}), and forty such matches in
+ * influxql_regex.c's bounds may still take some 0.17 s ((a?){1,1000}), and forty such matches in
  * a 1 KB query took 35 s (two passes). Past it, the match is not reduced (vigild's statement
  * error, as before literal math). */
 #define API_IQ_RE_LITERAL_MAX 2
