@@ -105,6 +105,8 @@ static int qmem_init(qmem_t *m, const char *q)
     m->blocks = NULL;
     m->params = NULL;
     m->re_bound = 0;
+    m->joined = 0;
+    m->re_literal = 0;
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -142,6 +144,8 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
 {
     s->mem = m;
     m->re_bound = 0; /* a budget per pass */
+    m->joined = 0;
+    m->re_literal = 0;
     s->w = m->text;
     s->p = m->q;
     s->line = s->col = 0;

@@ -39,7 +39,23 @@ typedef struct qmem {
                             * (api__iq_params_bind; borrowed, outliving the reading), or NULL */
     size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_show.c's
                             * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
+    size_t joined;         /* the bytes of strings joined by + in literal math in this pass
+                            * (influxql_math.c): at most API_IQ_JOINED_MAX */
+    int re_literal;        /* the regexes compiled for 'x' =~ /re/ in literal math in this
+                            * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
 } qmem_t;
+
+/* The most bytes literal math may join ('a' + 'b') in one pass over a query: each join copies
+ * both strings, so "'<30 KB>' + 'x' + 'x' ..." (a 64 KB query) would otherwise allocate some
+ * 240 MB. Past it, the join is not reduced (vigild's statement error). */
+#define API_IQ_JOINED_MAX (4 * (size_t)API_IQ_Q_MAX)
+
+/* The most regexes literal math may compile ('x' =~ /re/) in one pass over a query, as a
+ * statement compiles at most two for its device conditions: each regcomp of a pattern within
+ * influxql_regex.c's bounds may still take some 0.17 s ((a?){1,1000}), and forty such matches in
+ * a 1 KB query took 35 s (two passes). Past it, the match is not reduced (vigild's statement
+ * error, as before literal math). */
+#define API_IQ_RE_LITERAL_MAX 2
 
 /* What a token's kind and text alone do not say. A bound parameter's ($x, params; api__qs_bind):
  * QF_DURATION, a {"duration": ...}: a duration token (influxd's DURATIONVAL) whatever its text

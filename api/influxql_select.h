@@ -100,6 +100,32 @@ int api__iq_skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where);
 int api__iq_skim_tail(api_request_t *r, qscan_t *s, int where);
 int api__iq_skip_cast(api_request_t *r, qscan_t *s);
 
+/* ---- literal math (influxql_math.c) ---- */
+
+/* A value of literal math: an integer (int64), an unsigned one (past int64, as influxd reads
+ * it: i holds its uint64 bits), a number, a duration (ns), a string (str, in the
+ * scanner's memory), a boolean (i: 0 or 1), or what influxd leaves unreduced (a BinaryExpr). */
+enum iq_lv_kind { LV_INT, LV_UINT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_NONE };
+struct iq_lval {
+    enum iq_lv_kind kind;
+    int64_t i;       /* LV_INT, LV_UINT, LV_DUR, LV_BOOL */
+    double d;        /* LV_FLOAT */
+    const char *str; /* LV_STR: borrowed from s->mem */
+};
+
+/* Reads literal math from s (its first token not yet read) into *v; *ops counts its operators,
+ * parentheses and signs before one. Returns 0, 1 (not literal math vigild reduces: s where it
+ * stopped, for the caller to put back), or -1 (a parse error answered). */
+int api__iq_math(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops);
+/* Reads one operand of literal math from s (a literal, signed, or math in parentheses), as
+ * api__iq_math. */
+int api__iq_math_operand(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops);
+/* Reads a comparison of literal math from s (its first token not yet read): "2 = 1 + 1",
+ * "(5.0) + 1 = 6", "'a' + 'b' = 'ab'", "'x' =~ /x/", as influxd reduces it, into *met (whether
+ * every point meets it, or none). Returns 0 (s after it), 1 (no math, or math vigild does not
+ * reduce: s as it was), or -1 (answered). */
+int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met);
+
 /* ms in ns, held within +-2^62 ns as the statement's times are (a reading after 2262 is past
  * int64 ns). */
 int64_t api__iq_ms_to_ns(int64_t ms);

@@ -66,87 +66,13 @@ void api__iq_mark_influxd_error(select_t *q, qscan_t *s, const char *msg)
     q->influxd_error = 1;
 }
 
-/* Whether t is the literal true or false. */
-int api__iq_is_bool(const qtoken_t *t)
-{
-    return api__q_is(t, "TRUE") || api__q_is(t, "FALSE");
-}
-
-/* Answers influxd's parse error for a literal t it cannot read (api__q_bad_literal) and
- * returns -1; else 0. */
-int api__iq_bad_number(api_request_t *r, const qtoken_t *t)
-{
-    return api__q_bad_literal(r, t);
-}
-
-/* Reads the duration token t into *ns, or answers influxd's parse error for one it refuses
- * (api__q_bad_literal) and returns -1. */
-int api__iq_time_duration(api_request_t *r, const qtoken_t *t, int64_t *ns)
-{
-    *ns = 0;
-    return api__q_bad_literal(r, t) || api__q_parse_duration(t->text, ns) ? -1 : 0;
-}
-
-/* Whether t is the operator op (a string never is). */
-int api__iq_q_op(const qtoken_t *t, const char *op)
-{
-    return api__q_op(t, op);
-}
-
-/* influxd's parseUnaryExpr: a '-' or '+' (t, read from s) before a number or a duration, a
- * blank between them or not, is that literal signed (-1, - 1.5, -1h, +1; -0 is 0; -$x of a bound
- * "-5" is 5). Makes t that literal, placed where its digits are (influxd's errors for them), its
- * text in s's memory, s after it, and returns 1; else 0, s and t as they were. -1 when answered:
- * out of memory, or a negative integer past int64 (influxd's "constant -N underflows int64"). */
-int api__iq_signed_literal(api_request_t *r, qscan_t *s, qtoken_t *t)
-{
-    int neg = api__iq_q_op(t, "-");
-    if (!neg && !api__iq_q_op(t, "+"))
-        return 0;
-    qscan_t at = *s;
-    qtoken_t n;
-    api__qs_next(&at, &n);
-    if (n.kind != QT_NUMBER)
-        return 0;
-    int was_neg = n.text[0] == '-'; /* a bound parameter's */
-    const char *digits = n.text + was_neg;
-    int integer = api__q_number_kind(&n) == QN_INTEGER;
-    if (neg && !was_neg && integer) {
-        errno = 0;
-        unsigned long long v = strtoull(digits, NULL, 10);
-        if (errno != ERANGE && v > (unsigned long long)INT64_MAX + 1) {
-            api__error(r, 400, "error parsing query: constant -%s underflows int64", digits);
-            return -1;
-        }
-    }
-    if (neg && was_neg && integer && strcmp(digits, "9223372036854775808") == 0) {
-        /* -$x of a bound -2^63: Go's IntegerLiteral.Val *= -1 wraps it to itself */
-    } else if (neg == was_neg || (integer && digits[strspn(digits, "0")] == '\0')) {
-        n.text = digits; /* -(-5), +5, -0 */
-        n.len = strlen(digits);
-    } else if (neg) {
-        char *text = api__qs_alloc(s, n.len + 2);
-        if (text == NULL) {
-            api__error(r, 500, "out of memory");
-            return -1;
-        }
-        text[0] = '-';
-        memcpy(text + 1, n.text, n.len + 1);
-        n.text = text;
-        n.len++;
-    } /* +(-5): -5 as bound */
-    *t = n;
-    *s = at;
-    return 1;
-}
-
 /* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
  * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
  * in a condition. */
 static int signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
 {
-    if (!api__q_bad_operand(t))
-        return 0;
+    if (!api__q_bad_operand(t) && !api__iq_q_op(t, "-") && !api__iq_q_op(t, "+"))
+        return 0; /* a second sign (time(- -10s)) is influxd's parse error too */
     qtoken_t at = *t;
     if (at.kind == QT_EOF && s->end_op)
         at.col--;
@@ -684,6 +610,24 @@ static int call_alone(const qscan_t *s)
     return arg_alone(&at);
 }
 
+/* How many arguments a call has, s after its '(' (the commas outside parentheses, plus one;
+ * up to the end when its ')' is missing). */
+static int call_args(const qscan_t *s)
+{
+    qscan_t at = *s;
+    qtoken_t n;
+    int depth = 1, n_args = 1;
+    for (;;) {
+        api__qs_next(&at, &n);
+        if (n.kind == QT_EOF || n.kind == QT_SEMI)
+            return n_args;
+        depth += api__iq_q_op(&n, "(") - api__iq_q_op(&n, ")");
+        if (depth == 0)
+            return n_args;
+        n_args += depth == 1 && api__iq_q_op(&n, ",");
+    }
+}
+
 /* Reads time()'s arguments after its '(' (d[, offset]) into q->every_ns and q->offset_ns, as
  * influxd 1.6.7's parser (parseUnaryExpr: time(+10s), time(-10s), time(10s, -15m)) and its
  * validateDimensions judge them, in its order: the interval must be a duration literal ("time
@@ -695,6 +639,10 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
                                int again)
 {
     qtoken_t t, p;
+    if (call_args(s) > 2) { /* influxd counts them first: time(x, 1s, 2s) */
+        api__iq_mark_influxd_error(q, s, "time dimension expected 1 or 2 arguments");
+        return skim_call(r, s, 0, 1);
+    }
     for (int i = 0; i < 2; i++) {
         api__qs_next(s, &t);
         if (api__q_bad_operand(&t) &&
@@ -885,11 +833,26 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_t
         return -1;
     }
     call_paren(s);
+    const qscan_t arg_at = *s;
     api__qs_next(s, &t);
     if (api__iq_q_op(&t, ")")) {
         api__error(r, 400,
                    "error parsing query: fill requires an argument, e.g.: 0, null, none, "
                    "previous, linear");
+        return -1;
+    }
+    if (api__iq_q_op(&t, "/") || t.form == QF_REGEX) { /* fill(/x/), fill($r): no number */
+        const char *re;
+        *s = arg_at;
+        if (t.form == QF_REGEX ? (api__qs_next(s, &t), api__iq_bound_regex_value(r, s, &t))
+                               : api__iq_regex(r, s, &re))
+            return -1;
+        api__qs_next(s, &p);
+        if (!api__iq_q_op(&p, ")")) {
+            api__q_parse_error(r, &p, ")");
+            return -1;
+        }
+        api__error(r, 400, "error parsing query: expected number argument in fill()");
         return -1;
     }
     if (api__q_bad_operand(&t))

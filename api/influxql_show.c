@@ -36,7 +36,9 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s)
     qscan_t at = *s;
     qtoken_t t;
     const char *re;
-    int regex = 0; /* a '/' next opens a regex, as influxd reads one there */
+    int regex = 0;   /* a '/' next opens a regex, as influxd reads one there */
+    int operand = 0; /* a condition's operand is next (after WHERE, AND, OR, a comparison) */
+    static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">=", "=~", "!~"};
     for (;;) {
         /* influxd reads a regex as a field, a source or a dimension (after SELECT, FROM, BY,
          * ',', a source's '.') and after =~, !~ (below); a regex's text is no parameter:
@@ -52,6 +54,16 @@ int api__iq_skip_params(api_request_t *r, const qscan_t *s)
             return 0;
         if (t.kind == QT_OTHER && t.text[0] == '$' && t.form != QF_REGEX)
             return api__q_unbound(r, &t);
+        int cmp = 0;
+        for (size_t k = 0; k < sizeof cmps / sizeof cmps[0]; k++)
+            cmp |= api__q_op(&t, cmps[k]);
+        if (operand && (cmp || api__q_op(&t, "/"))) { /* device = = $x, temp > /$x/ */
+            api__q_parse_error(r, &t, "identifier, string, number, bool");
+            return -1;
+        }
+        operand = api__q_is(&t, "WHERE") || api__q_is(&t, "AND") || api__q_is(&t, "OR") ||
+                  (cmp && !api__q_op(&t, "=~") && !api__q_op(&t, "!~")) ||
+                  (operand && api__q_op(&t, "("));
         if (api__q_is(&t, "LIMIT") || api__q_is(&t, "OFFSET") || api__q_is(&t, "SLIMIT") ||
             api__q_is(&t, "SOFFSET")) { /* an integer only: "found $x, expected integer" */
             qscan_t n = at;
@@ -130,10 +142,11 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
 }
 
 /* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n, then ';' or the end; a
- * WHERE (or anything else vigild does not read) marks the statement unsupported. Returns 0, or
- * -1 (parse error). */
+ * WHERE (or anything else vigild does not read) marks the statement unsupported, unless
+ * !where_ok (SHOW FIELD KEYS: influxd's grammar has none, its parse error "expected ;").
+ * Returns 0, or -1 (parse error). */
 static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *offset,
-                     const char **unsupported)
+                     const char **unsupported, int where_ok)
 {
     qtoken_t t;
     *limit = 0;
@@ -150,7 +163,7 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
             *s = at;
             return 0;
         }
-        if (!api__q_is(&t, "WHERE")) {
+        if (!api__q_is(&t, "WHERE") || !where_ok) {
             api__q_parse_error(r, &t, ";");
             return -1;
         }
@@ -512,7 +525,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         *s = at;
     }
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported))
+    if (show_tail(r, s, &limit, &offset, &unsupported, 1))
         return -1;
     if (run == NULL)
         return 0;
@@ -557,14 +570,16 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
 }
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name], then the end) into
- * *from. Returns 0 when the statement is to be answered, or 1 with *rc the statement's return:
+ * *from (where_ok: as show_tail). Returns 0 when the statement is to be answered, or 1 with *rc the statement's return:
  * -1 (a parse error), 0 (the first pass: only read), 1 (unsupported: run->err). */
-static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc)
+static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc,
+                          int where_ok)
 {
     const char *unsupported = NULL;
     long long limit, offset;
     *rc = -1;
-    if (show_from(r, s, from, &unsupported) || show_tail(r, s, &limit, &offset, &unsupported))
+    if (show_from(r, s, from, &unsupported) ||
+        show_tail(r, s, &limit, &offset, &unsupported, where_ok))
         return 1;
     *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
     return run == NULL || unsupported != NULL;
@@ -613,7 +628,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
     int rc;
-    if (show_keys_read(r, s, run, &from, &rc))
+    if (show_keys_read(r, s, run, &from, &rc, 0)) /* no WHERE in influxd's grammar */
         return rc;
     struct dev_walk w = {.row = field_keys_series};
     if (from.kind == QT_EOF)
@@ -646,7 +661,7 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
     int rc;
-    if (show_keys_read(r, s, run, &from, &rc))
+    if (show_keys_read(r, s, run, &from, &rc, 1))
         return rc;
     struct dev_walk w = {.tag = r->srv->device_tag, .own = api__iqv_listed, .row = tag_keys_series};
     if (from.kind == QT_EOF)
@@ -832,7 +847,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     if (tv_where_read(r, s, where, &nwhere, &unsupported))
         return -1;
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported))
+    if (show_tail(r, s, &limit, &offset, &unsupported, 1))
         return -1;
     if (run == NULL)
         return 0;
