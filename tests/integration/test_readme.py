@@ -768,5 +768,97 @@ class Dependencies(unittest.TestCase):
                          "in README's table but not installed by tools/install-deps")
 
 
+# ---- the fields the code writes, named in README (no daemon) ------------------------------
+
+def c_function(path, name):
+    """The text of C function name in path (its first line to its closing brace at column 0)."""
+    with open(os.path.join(vt.REPO, path), encoding="utf-8") as f:
+        src = f.read()
+    m = re.search(r"^\S[^\n]*\b%s\(.*?\n}\n" % re.escape(name), src, re.S | re.M)
+    if m is None:
+        raise AssertionError("%s: function %s not found" % (path, name))
+    return m.group(0)
+
+
+def readme_names(text):
+    """Every name README gives as `name`, `"name"` or "name" (a JSON key or value)."""
+    return (set(re.findall(r'`"?([a-z_]+)"?`', text)) | set(re.findall(r'"([a-z_]+)"', text)))
+
+
+def readme_part(text, start, end):
+    """README from the line starting with start to the next line starting with end."""
+    i = text.index("\n" + start) + 1
+    return text[i:text.index("\n" + end, i)]
+
+
+# The JSON the daemon writes for each answer or message, by the C function that writes it, and
+# the part of README that must name every key (and string value) it writes.
+FIELD_SOURCES = {
+    "the status": (("daemon/pipeline_query.c", "pipeline_status"),),
+    "the anomaly events and messages": (("daemon/pipeline_query.c", "pipeline__event_json"),
+                                        ("daemon/pipeline_query.c", "ranked")),
+    "the state messages": (("daemon/pipeline_query.c", "pipeline__state_json"),),
+    "the limit states and messages": (("daemon/pipeline_limits.c", "crossing_json"),
+                                      ("daemon/pipeline_limits.c", "publish"),
+                                      ("daemon/pipeline_limits.c", "pipeline__limits_status")),
+    "the maintenance answers and messages": (("daemon/pipeline_maint.c", "span_json"),
+                                             ("daemon/pipeline_maint.c", "maint_json"),
+                                             ("daemon/pipeline_maint.c", "change_json")),
+}
+
+
+def field_part(text, what):
+    if what == "the status":
+        return readme_part(text, "The status has ", "An anomaly event")
+    return readme_part(text, "### Anomalies, predictions", "### Health and metrics")
+
+
+class DocumentedFields(unittest.TestCase):
+    """Every key (and string literal) the functions that build the status, the anomaly events,
+    the state, limit and maintenance messages and answers write is named in README where they
+    are described: the status's in its "The status has" paragraph, the others in "Anomalies,
+    predictions, forecasts and models" and "Events as they happen". Drift caught: a field added
+    to (or renamed in) one of those functions and not documented."""
+
+    def test_fields_named(self):
+        text = read_readme()
+        for what, funcs in FIELD_SOURCES.items():
+            part = field_part(text, what)
+            named = readme_names(part)
+            for path, name in funcs:
+                keys = set(re.findall(r'"([a-z_]+)"', c_function(path, name)))
+                with self.subTest(what=what, function=name):
+                    self.assertGreater(len(keys), 1)
+                    self.assertEqual(sorted(keys - named), [],
+                                     "written by %s:%s, not named in README's part on %s"
+                                     % (path, name, what))
+
+
+class SourceFiles(unittest.TestCase):
+    """docs/architecture.md's "Source files" names every .c file of common/, storage/, model/,
+    api/, daemon/ and tools/ (as `dir/name.c`, or `name.c` for the detector's sources), and every
+    `dir/name.c` it names there exists. Drift caught: a file added, split or renamed and not
+    named, or a name left for a file that is gone."""
+
+    DIRS = ("common", "storage", "model", "api", "daemon", "tools")
+
+    def test_architecture_names_every_source(self):
+        with open(os.path.join(vt.REPO, "docs", "architecture.md"), encoding="utf-8") as f:
+            arch = f.read()
+        m = re.search(r"^## Source files\n(.*?)(?=^## )", arch, re.S | re.M)
+        self.assertIsNotNone(m, "docs/architecture.md has no Source files section")
+        named = set(re.findall(r"`([a-z0-9_/]+\.c)`", m.group(1)))
+        files = set()
+        for d in self.DIRS:
+            files |= {d + "/" + n for n in os.listdir(os.path.join(vt.REPO, d)) if n.endswith(".c")}
+        self.assertGreater(len(files), 80)
+        self.assertEqual(sorted(f for f in files if f not in named
+                                and not (f.startswith("model/detector") and
+                                         os.path.basename(f) in named)), [],
+                         "sources docs/architecture.md's Source files does not name")
+        self.assertEqual(sorted(n for n in named if "/" in n and n not in files), [],
+                         "named in docs/architecture.md's Source files, not in the tree")
+
+
 if __name__ == "__main__":
     vt.main()
