@@ -738,6 +738,27 @@ class DocumentedApi(vt.DaemonTestCase):
                 self.assertEqual(sorted(named - series - NOT_FAMILIES), [],
                                  "vigil_* names that are not /metrics families")
 
+    def test_device_and_status_keys_named(self):
+        """Every key of a device object (doc-a: attributes, readings) is in README's "A device
+        object has" sentence, and every key of its status (scored: warm-up 20, 40 readings) in
+        README's "The status has" paragraph. Drift caught: a key added to either answer (also
+        one the source scan of DocumentedFields cannot see, as the device object's, built in
+        daemon/backend.c and api/handlers.c) and not documented."""
+        text = read_readme()
+        m = re.search(r"A device object has (.*?)\(epoch ms", text, re.S)
+        self.assertIsNotNone(m, "README's device object sentence not found")
+        dev = self.d.curl("GET", "/v1/devices/doc-a")
+        self.assertEqual(dev.status, 200, dev)
+        self.assertEqual(sorted(set(dev.json()) - set(re.findall(r"`(\w+)`", m.group(1)))), [],
+                         "device object keys README's sentence does not name")
+        named = readme_names(field_part(text, "the status"))
+        st = wait_for("doc-a's status with a score",
+                      lambda: (lambda r: r.json() if r.status == 200 and "score" in r.json()
+                               else None)(self.d.curl("GET", "/v1/devices/doc-a/status")))
+        keys = set(st) | {"model." + k for k in st["model"]}
+        self.assertEqual(sorted(k for k in keys if k.split(".")[-1] not in named), [],
+                         "status keys README's status paragraph does not name")
+
 
 class Dependencies(unittest.TestCase):
     """README's dependency table names exactly the Debian packages tools/install-deps installs
