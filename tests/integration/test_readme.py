@@ -759,6 +759,63 @@ class DocumentedApi(vt.DaemonTestCase):
         self.assertEqual(sorted(k for k in keys if k.split(".")[-1] not in named), [],
                          "status keys README's status paragraph does not name")
 
+    # README's JSON error samples ({"error":"..."}), each with a request that must get exactly
+    # that message from vigild: (method, path, body; body None: none). Timestamps and the
+    # retention's value are the request's and this vigild's, compared as placeholders.
+    ERRORS = {
+        "values.temp: not a number":
+            ("POST", "/v1/readings", '[{"device":"doc-e","ts":1732780800123,"values":{"temp":"x"}}]'),
+        "partial write: unable to parse 'bad line': invalid field format (line 2); dropped=1":
+            ("POST", "/write?db=plant&precision=ms", "pump,device=doc-e temp=1 1732780800123\nbad line"),
+        "unable to parse 'm a=': missing field value (line 1)":
+            ("POST", "/write?db=plant", "m a="),
+        "retention policy not found: weekly":
+            ("POST", "/write?db=plant&rp=weekly", "pump,device=doc-e temp=1"),
+        "invalid consistency level":
+            ("POST", "/write?db=plant&consistency=xx", "pump,device=doc-e temp=1"),
+        "error parsing query: found 1x, expected identifier at line 1, char 28":
+            ("GET", "/query?q=SHOW%20RETENTION%20POLICIES%20ON%201x", None),
+        "vigild does not support the function median":
+            ("GET", "/query?db=plant&q=SELECT%20median(%22temp%22)%20FROM%20%22doc-a%22", None),
+        "point beyond retention policy: ts 2026-11-26T02:44:58.000Z is older than the horizon "
+        "2026-11-28T02:44:58.805Z (storage.retention = 1d); not stored":
+            ("POST", "/v1/readings", None),  # a point older than the retention: made below
+    }
+
+    @staticmethod
+    def error_form(msg):
+        msg = re.sub(r"\s+", " ", msg)
+        msg = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z", "TS", msg)
+        return re.sub(r"storage\.retention = \w+", "storage.retention = R", msg)
+
+    def test_error_samples(self):
+        """Every {"error":"..."} README shows (but those with "..." in them) is, exactly, what
+        vigild answers to the request ERRORS gives it (timestamps and the retention compared as
+        placeholders). Drift caught: a message reworded in the code or in README, and a new
+        error sample without its request here."""
+        text = read_readme()
+        samples = [re.sub(r"\s+", " ", m) for m in re.findall(r'"error": *"([^"]*)"', text)]
+        samples = [m for m in samples if "..." not in m]
+        self.assertGreaterEqual(len(samples), 7, samples)
+        self.assertEqual(sorted(set(samples) - set(self.ERRORS)), [],
+                         "README error samples with no request in ERRORS")
+        for msg in samples:
+            method, path, body = self.ERRORS[msg]
+            if msg.startswith("point beyond retention"):
+                body = json.dumps([{"device": "doc-e", "ts": vt.now_ms() - 4000 * 86400000,
+                                    "values": {"temp": 1}}])
+            with self.subTest(error=msg):
+                args = ("--data-binary", "@-") if body is not None else ()
+                r = self.d.curl(method, path, *args, stdin=body)
+                doc = r.json()
+                if "errors" in doc:
+                    got = doc["errors"][0]["error"]
+                elif "results" in doc:
+                    got = doc["results"][0]["error"]
+                else:
+                    got = doc.get("error")
+                self.assertEqual(self.error_form(got or ""), self.error_form(msg), r)
+
 
 class Dependencies(unittest.TestCase):
     """README's dependency table names exactly the Debian packages tools/install-deps installs
