@@ -746,7 +746,11 @@ class DocumentedSettings(unittest.TestCase):
 def live_settings():
     """config.c's live_settings[]: the settings a reload applies."""
     src = re.sub(r"/\*.*?\*/|//[^\n]*", "", read(CONFIG_C), flags=re.S)
-    table = re.split(r"live_settings\[\]\s*=\s*\{", src, maxsplit=1)[1].split("};", 1)[0]
+    parts = re.split(r"live_settings\[\]\s*=\s*\{", src, maxsplit=1)
+    if len(parts) != 2:
+        raise AssertionError("%s has no live_settings[] = {...} (renamed or moved?): update "
+                             "live_settings() in test_config.py" % CONFIG_C)
+    table = parts[1].split("};", 1)[0]
     return set(re.findall(r'"(\w+\.\w+)"', table))
 
 

@@ -848,14 +848,38 @@ class Dependencies(unittest.TestCase):
 
 # ---- the fields the code writes, named in README (no daemon) ------------------------------
 
+def c_definition(src, name):
+    """The text of the definition of C function name in src, from its first line (at column 0)
+    to its closing brace at column 0; None if src defines no such function. A prototype (a
+    forward declaration) or a comment naming the function is not its definition."""
+    m = re.search(r"^[A-Za-z_][^\n;{}()]*\b%s\([^;{}]*\)\s*\{.*?\n\}\n" % re.escape(name), src,
+                  re.S | re.M)
+    return m.group(0) if m else None
+
+
 def c_function(path, name):
-    """The text of C function name in path (its first line to its closing brace at column 0)."""
-    with open(os.path.join(vt.REPO, path), encoding="utf-8") as f:
-        src = f.read()
-    m = re.search(r"^\S[^\n]*\b%s\(.*?\n}\n" % re.escape(name), src, re.S | re.M)
-    if m is None:
-        raise AssertionError("%s: function %s not found" % (path, name))
-    return m.group(0)
+    """The text of C function name in path (see c_definition). When path does not define it (a
+    file split or renamed, the function renamed), the failure says so, and where the function is
+    defined now if a source of the five modules defines it."""
+    full = os.path.join(vt.REPO, path)
+    src = ""
+    if os.path.exists(full):
+        with open(full, encoding="utf-8") as f:
+            src = f.read()
+    text = c_definition(src, name)
+    if text is not None:
+        return text
+    now = []
+    for d in ("common", "storage", "model", "api", "daemon"):
+        for n in sorted(os.listdir(os.path.join(vt.REPO, d))):
+            if n.endswith(".c"):
+                with open(os.path.join(vt.REPO, d, n), encoding="utf-8") as f:
+                    if c_definition(f.read(), name) is not None:
+                        now.append(d + "/" + n)
+    raise AssertionError("function %s not found (%s %s); %s: update FIELD_SOURCES in "
+                         "test_readme.py" % (name, path, "does not define it" if src else
+                                             "does not exist", "defined in " + ", ".join(now)
+                                             if now else "no source defines it (renamed?)"))
 
 
 def readme_names(text):
@@ -910,6 +934,38 @@ class DocumentedFields(unittest.TestCase):
                     self.assertEqual(sorted(keys - named), [],
                                      "written by %s:%s, not named in README's part on %s"
                                      % (path, name, what))
+
+
+class CSourceScan(unittest.TestCase):
+    """c_function, which DocumentedFields reads the C source with, finds a definition through
+    harmless refactors and says what to update when it cannot (review): a prototype at the top
+    and a comment naming the function at column 0 are not its definition (before, a prototype
+    made the scan read the next function's keys and blame them on this one), and a function
+    whose file was split or renamed is named with where it is defined now (before: a bare
+    FileNotFoundError)."""
+
+    SRC = ("static json_t *ranked(char *const *names, int nch,\n"
+           "                      const struct dev *d);\n"
+           "/* ranked(): see below */\n"
+           "static json_t *other(void)\n{\n    return json_pack(\"{s:s}\", \"wrong\", \"x\");\n}\n\n"
+           "static json_t *ranked(char *const *names, int nch,\n"
+           "                      const struct dev *d)\n{\n"
+           "    return json_pack(\"{s:s}\", \"right\", \"x\");\n}\n")
+
+    def test_definition_not_prototype(self):
+        text = c_definition(self.SRC, "ranked")
+        self.assertIsNotNone(text)
+        self.assertIn('"right"', text)
+        self.assertNotIn('"wrong"', text)
+        self.assertIsNone(c_definition(self.SRC, "rank"))
+
+    def test_moved_function_named(self):
+        with self.assertRaisesRegex(AssertionError, r"pipeline__state_json not found \(daemon/"
+                                    r"pipeline_gone\.c does not exist\); defined in daemon/pipeline_query\.c.*FIELD_SOURCES"):
+            c_function("daemon/pipeline_gone.c", "pipeline__state_json")
+        with self.assertRaisesRegex(AssertionError, r"no_such_fn not found \(daemon/pipeline_query"
+                                    r"\.c does not define it\); no source defines it"):
+            c_function("daemon/pipeline_query.c", "no_such_fn")
 
 
 class SourceFiles(unittest.TestCase):
