@@ -947,7 +947,8 @@ class CSourceScan(unittest.TestCase):
     SRC = ("static json_t *ranked(char *const *names, int nch,\n"
            "                      const struct dev *d);\n"
            "/* ranked(): see below */\n"
-           "static json_t *other(void)\n{\n    return json_pack(\"{s:s}\", \"wrong\", \"x\");\n}\n\n"
+           "static json_t *other(void)\n{\n"
+           "    return json_pack(\"{s:s}\", \"wrong\", \"x\");\n}\n\n"
            "static json_t *ranked(char *const *names, int nch,\n"
            "                      const struct dev *d)\n{\n"
            "    return json_pack(\"{s:s}\", \"right\", \"x\");\n}\n")
@@ -961,7 +962,8 @@ class CSourceScan(unittest.TestCase):
 
     def test_moved_function_named(self):
         with self.assertRaisesRegex(AssertionError, r"pipeline__state_json not found \(daemon/"
-                                    r"pipeline_gone\.c does not exist\); defined in daemon/pipeline_query\.c.*FIELD_SOURCES"):
+                                    r"pipeline_gone\.c does not exist\); defined in "
+                                    r"daemon/pipeline_query\.c.*FIELD_SOURCES"):
             c_function("daemon/pipeline_gone.c", "pipeline__state_json")
         with self.assertRaisesRegex(AssertionError, r"no_such_fn not found \(daemon/pipeline_query"
                                     r"\.c does not define it\); no source defines it"):
