@@ -743,5 +743,38 @@ class DocumentedSettings(unittest.TestCase):
         self.assertEqual(wrong, {}, "README default != etc/vigild.conf's")
 
 
+def live_settings():
+    """config.c's live_settings[]: the settings a reload applies."""
+    src = re.sub(r"/\*.*?\*/|//[^\n]*", "", read(CONFIG_C), flags=re.S)
+    parts = re.split(r"live_settings\[\]\s*=\s*\{", src, maxsplit=1)
+    if len(parts) != 2:
+        raise AssertionError("%s has no live_settings[] = {...} (renamed or moved?): update "
+                             "live_settings() in test_config.py" % CONFIG_C)
+    table = parts[1].split("};", 1)[0]
+    return set(re.findall(r'"(\w+\.\w+)"', table))
+
+
+class DocumentedReload(unittest.TestCase):
+    """README's "SIGHUP reloads ... Applied at once:" list and vigild(8)'s SIGHUP entry name
+    exactly the settings of config.c's live_settings[] (what a reload applies; test_ops.py
+    TestReload runs a reload). Drift caught: a setting made live (or no longer live) in the code
+    and not in a document, or named in one document only."""
+
+    def test_reload_lists_equal_live_settings(self):
+        live = live_settings()
+        self.assertGreater(len(live), 10)
+        conf = readme_section(read(README), "## Configuration")
+        m = re.search(r"SIGHUP reloads.*?Applied at once:(.*?)Every\s+other\s+setting\s+needs"
+                      r"\s+a\s+restart", conf, re.S)
+        self.assertIsNotNone(m, "README's SIGHUP paragraph not found")
+        self.assertEqual(set(re.findall(r"`(\w+\.\w+)`", m.group(1))), live, "README")
+        man = read(MANPAGE)
+        m = re.search(r"\.B SIGHUP\n.*?Applied at once:(.*?)Every\s+other\s+setting\s+needs"
+                      r"\s+a\s+restart", man, re.S)
+        self.assertIsNotNone(m, "vigild(8)'s SIGHUP entry not found")
+        named = set(re.findall(r"^\.BR? (\w+\.\w+)", m.group(1), re.M))
+        self.assertEqual(named, live, "vigild(8)")
+
+
 if __name__ == "__main__":
     vt.main()
