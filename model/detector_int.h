@@ -351,7 +351,7 @@ double detector__t_tail(double t, double nu);
 float detector__likelihood_score(const detector_t *d, double mavg, int plain);
 /* op_point: the operating point's likelihood of the short means (*ew, top channel *ew_top) and
  * of this reading's own levels x (*now, *now_top); 0 (channel -1) until 2 err_short readings
- * were seen, or when fewer than two channels have a level. */
+ * were seen, or when no channel has a level; 0 also when only one channel has a level. */
 void detector__op_likelihood(const detector_t *d, const float *x, float *ew, int *ew_top,
                              float *now, int *now_top);
 
