@@ -4,6 +4,7 @@
 target_sources(model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/detector.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_score.c
+  ${CMAKE_CURRENT_LIST_DIR}/detector_likelihood.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_onset.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_train.c
   ${CMAKE_CURRENT_LIST_DIR}/detector_calib.c

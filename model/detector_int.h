@@ -330,8 +330,30 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
                           float *contrib);
 /* Empties the long and short windows and seeds the long window with n raw scores. */
 void detector__windows_seed(detector_t *d, const float *raw, int n);
+
+/* detector_likelihood.c: the raw score's windows and the likelihoods read from them. */
+/* Adds raw to the long window (the short averages; its running sums recomputed every
+ * err_window pushes). */
+void detector__ring_push(detector_t *d, float raw);
+/* Adds raw to the short window; returns the window's mean. A score that leaves it raises
+ * onset_record's reference (rec_max, rec_n). */
+double detector__short_push(detector_t *d, float raw);
 /* The largest raw score in the short window (0 when it is empty). */
 double detector__short_max(const detector_t *d);
+/* The short window's raw score i readings back (0: the newest). */
+float detector__recent_raw(const detector_t *d, int i);
+/* The median of the newest k (1..short_len) raw scores. */
+double detector__recent_median(const detector_t *d, int k);
+/* P(T > t) for Student's t with nu degrees of freedom. */
+double detector__t_tail(double t, double nu);
+/* The likelihood, in [0, 1], of a short-window mean mavg against the long window: a Gaussian
+ * tail when plain is set, else Student's t; 0 while the long window holds fewer than 2. */
+float detector__likelihood_score(const detector_t *d, double mavg, int plain);
+/* op_point: the operating point's likelihood of the short means (*ew, top channel *ew_top) and
+ * of this reading's own levels x (*now, *now_top); 0 (channel -1) until 2 err_short readings
+ * were seen, or when no channel has a level; 0 also when only one channel has a level. */
+void detector__op_likelihood(const detector_t *d, const float *x, float *ew, int *ew_top,
+                             float *now, int *now_top);
 
 /* The context ring's row k readings back from its newest (k = 0: the previous reading). */
 static inline const float *detector__ctx_back(const detector_t *d, int k)
@@ -475,8 +497,6 @@ int detector__opinion_make(struct detector__opinion **out, int *n,
 /* The readings over which the accumulated departure of a profile of period readings is taken
  * (season_accum): season_accum periods, at least err_short. */
 int detector__accum_len(const struct detector_config *cfg, int period);
-/* detector_score.c: P(T > t) for Student's t with nu degrees of freedom. */
-double detector__t_tail(double t, double nu);
 
 /* Training jobs: detector_train.c (lifecycle, decision), detector_calib.c (errors,
  * calibration, a group member's share), detector_season.c (the seasonal candidate). */

@@ -14,37 +14,31 @@
  *    form z' W z, W from the errors' correlation on the calibration rows (detector_calib.c,
  *    corr_weights): a disturbance that coupled channels all follow counts once, not once per
  *    channel; contrib stays each channel's own z_c^2 share.
- * 2. Anomaly likelihood (Ahmad et al., "Unsupervised real-time anomaly detection for
- *    streaming data", Neurocomputing 2017). The mean raw score of the last err_short readings
- *    is compared with the mean and standard deviation of those short averages over the last
- *    err_window readings (a Gaussian tail); the likelihood is the tail probability on a log
- *    scale, log(tail + 1e-10) / log(1e-10), so 0.5 means a tail of 1e-5. The reported score
- *    is the likelihood, except that an alarm-level reading (score_level) right after another
- *    one is capped at repeat_cap (Numenta's filter): the score marks onsets, the state marks
- *    episodes. range_far: a reading far beyond every value its device has shown (range_excess)
- *    is an onset too, and with range_open it opens an episode (a limit, the oldest alarm);
- *    mean_far: so is the short window's mean going beyond those values (mean_excess), once an
- *    excursion, ranked as a record of the device's values (the score only). An onset's
- *    reported score is ranked in detector_onset.c (onset_rank), which keeps the ranges too.
+ * 2. Anomaly likelihood (detector_likelihood.c): the mean raw score of the last err_short
+ *    readings against the short averages of the last err_window readings, as a tail
+ *    probability on a log scale (0.5: a tail of 1e-5). The reported score is the likelihood,
+ *    except that an alarm-level reading (score_level) right after another one is capped at
+ *    repeat_cap (Numenta's filter): the score marks onsets, the state marks episodes.
+ *    range_far: a reading far beyond every value its device has shown (range_excess) is an
+ *    onset too, and with range_open it opens an episode (a limit, the oldest alarm); mean_far:
+ *    so is the short window's mean going beyond those values (mean_excess), once an excursion,
+ *    ranked as a record of the device's values (the score only). An onset's reported score is
+ *    ranked in detector_onset.c (onset_rank), which keeps the ranges too.
  * 3. The state follows a decision likelihood (unless tail_plain): the same comparison with
- *    the window's mean and deviation taken as estimates from its n = ring_len / err_short
- *    independent short means, i.e. Student's t with n - 1 degrees of freedom and scale
- *    sd * sqrt(1 + 1/n), so a window reseeded from a short validation tail does not raise
- *    alarms on the noise of its own statistics. Thresholds with hysteresis on it: >=
- *    alarm_level on `confirm` readings in a row starts an anomaly, >= warn_level a warning;
- *    either ends after clear_count consecutive readings below clear_level.
+ *    Student's t (detector_likelihood.c), so a window reseeded from a short validation tail
+ *    does not raise alarms on the noise of its own statistics. Thresholds with hysteresis on
+ *    it: >= alarm_level on `confirm` readings in a row starts an anomaly, >= warn_level a
+ *    warning; either ends after clear_count consecutive readings below clear_level.
  * 3a. op_point (ninth round): a second likelihood joins the decision, of the operating point
- *    rather than the prediction error (op_likelihood): each channel with a level (not
- *    predicted by persistence) has its level, in the training data's spreads, as an
- *    exponential short mean, judged against that channel's own short levels since the
- *    training (Student's t as in 3, two-sided); the most extreme channel's tail is multiplied
- *    by the number of channels judged and by 2 (two likelihoods). Only with two or more such
- *    channels. The state follows the larger likelihood: a lasting shift that a one-step
- *    predictor follows after its onset stays visible, and a drifting channel (a temperature),
- *    whose own history is wide, does not hide a steady one leaving its level. An opening on
- *    it needs the opening reading's own levels at clear_level (a spike the short mean
- *    remembers opens nothing) and takes its top channel from the levels. The reported score
- *    is unchanged.
+ *    rather than the prediction error (detector_likelihood.c, detector__op_likelihood): each
+ *    channel with a level (not predicted by persistence) has its level, in the training data's
+ *    spreads, as an exponential short mean (op_update, here), judged against that channel's own
+ *    short levels since the training. Only with two or more such channels. The state follows
+ *    the larger likelihood: a lasting shift that a one-step predictor follows after its onset
+ *    stays visible, and a drifting channel (a temperature), whose own history is wide, does not
+ *    hide a steady one leaving its level. An opening on it needs the opening reading's own
+ *    levels at clear_level (a spike the short mean remembers opens nothing) and takes its top
+ *    channel from the levels. The reported score is unchanged.
  * 3b. shift_len (eleventh round): a step test per channel (detector_shift.c) joins the
  *    operating point's likelihood: the jump between lines through the older and newer halves of
  *    the newest 2 shift_len readings, against its own values since the training; an episode in
@@ -54,17 +48,14 @@
  *    regime is accepted (scores enter the window again and a retraining is asked for) until
  *    the episode ends, so no alarm can stay stuck.
  *
- * Invariants: the long window's running sums equal the sums of its contents (recomputed every
- * err_window pushes against rounding drift). No allocation.
+ * Invariants: no allocation; the windows (detector_likelihood.c) take a reading's raw score
+ * before it is judged, the long window only while the state learns (4).
  * Threading: owner thread of the detector. */
 #include <math.h>
 #include <string.h>
 
 #include "detector_int.h"
 
-/* Standard deviations of the raw score below this are treated as this: a perfectly predicted
- * series (all errors zero) must not turn the first rounding error into an alarm. */
-#define RAW_SD_FLOOR 0.05
 /* z^2 cap per channel, so one channel's absurd error stays a finite, comparable score (and
  * |z| likewise, for err_corr's quadratic form). */
 #define Z2_CAP 1e12
@@ -72,9 +63,6 @@
 /* extrap_weight: the region the model knows, in standard deviations of each channel's level
  * over the training job's rows (a sine spans 1.4 of them, Gaussian noise about 3). */
 #define EXTRAP_SD 2.0
-/* op_point: a channel's level deviation is never taken below this many of its training
- * spreads (a quantised or very steady channel would otherwise alarm on its next step). */
-#define OP_SD_FLOOR 1.0
 
 float detector__raw_score(const float *e, const float *scale, const float *x, const float *lmean,
                           const float *lscale, float w, int top, const float *rinv, int C,
@@ -130,50 +118,6 @@ float detector__raw_score(const float *e, const float *scale, const float *x, co
     return (float)log1p(t / top);
 }
 
-static void ring_push(detector_t *d, float raw)
-{
-    const int W = d->cfg.err_window;
-    if (d->ring_len == W) {
-        float old = d->ring[d->ring_head];
-        d->ring_sum -= old;
-        d->ring_sumsq -= (double)old * old;
-    } else {
-        d->ring_len++;
-    }
-    d->ring[d->ring_head] = raw;
-    d->ring_sum += raw;
-    d->ring_sumsq += (double)raw * raw;
-    d->ring_head = (d->ring_head + 1) % W;
-    if (++d->ring_since_resum >= W) {
-        double s = 0.0, ss = 0.0;
-        for (int k = 0; k < d->ring_len; k++) {
-            s += d->ring[k];
-            ss += (double)d->ring[k] * d->ring[k];
-        }
-        d->ring_sum = s;
-        d->ring_sumsq = ss;
-        d->ring_since_resum = 0;
-    }
-}
-
-static double short_push(detector_t *d, float raw)
-{
-    const int S = d->cfg.err_short;
-    if (d->short_len == S) {
-        float old = d->shortbuf[d->short_head];
-        d->short_sum -= old;
-        /* onset_record's reference: what the device has shown, once out of the short window */
-        d->rec_max = old > d->rec_max ? old : d->rec_max;
-        d->rec_n = d->rec_n < (1 << 30) ? d->rec_n + 1 : d->rec_n;
-    } else {
-        d->short_len++;
-    }
-    d->shortbuf[d->short_head] = raw;
-    d->short_sum += raw;
-    d->short_head = (d->short_head + 1) % S;
-    return d->short_sum / d->short_len;
-}
-
 /* warn_run: no run. */
 static void run_reset(detector_t *d)
 {
@@ -199,9 +143,9 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     int from =
         n > d->cfg.err_window + d->cfg.err_short ? n - d->cfg.err_window - d->cfg.err_short : 0;
     for (int k = from; k < n; k++) {
-        double mavg = short_push(d, raw[k]);
+        double mavg = detector__short_push(d, raw[k]);
         if (k - from >= d->cfg.err_short - 1 || n - from < d->cfg.err_short)
-            ring_push(d, (float)mavg);
+            detector__ring_push(d, (float)mavg);
     }
     /* onset_record's reference starts with the live readings, not with the calibration rows
      * the loop above passed through the short window (measured: docs/detection.md,
@@ -210,182 +154,6 @@ void detector__windows_seed(detector_t *d, const float *raw, int n)
     d->rec_n = 0;
     run_reset(d);    /* warn_run: a run is judged against one reference */
     d->opin_run = 0; /* opinion_open: likewise */
-}
-
-double detector__short_max(const detector_t *d)
-{
-    double m = 0.0;
-    for (int k = 0; k < d->short_len; k++)
-        if (d->shortbuf[k] > m)
-            m = d->shortbuf[k];
-    return m;
-}
-
-/* The short window's raw score i readings back (0: the newest). */
-static float recent_raw(const detector_t *d, int i)
-{
-    const int S = d->cfg.err_short;
-    return d->shortbuf[((d->short_head - 1 - i) % S + S) % S];
-}
-
-/* The median of the newest k (1..short_len) raw scores. */
-static double recent_median(const detector_t *d, int k)
-{
-    float v[DETECTOR_MAX_SHORT];
-    for (int i = 0; i < k; i++) {
-        float x = recent_raw(d, i);
-        int j = i;
-        for (; j > 0 && v[j - 1] > x; j--)
-            v[j] = v[j - 1];
-        v[j] = x;
-    }
-    return k % 2 ? v[k / 2] : 0.5 * ((double)v[k / 2 - 1] + v[k / 2]);
-}
-
-/* The continued fraction of the regularised incomplete beta function I_x(a, b) (modified
- * Lentz), accurate for x < (a + 1) / (a + b + 2). */
-static double beta_cf(double a, double b, double x)
-{
-    const double tiny = 1e-300;
-    double c = 1.0, dd = 1.0 - (a + b) * x / (a + 1.0);
-    if (fabs(dd) < tiny)
-        dd = tiny;
-    dd = 1.0 / dd;
-    double h = dd;
-    for (int m = 1; m <= 200; m++) {
-        double m2 = 2.0 * m;
-        double num = m * (b - m) * x / ((a + m2 - 1.0) * (a + m2));
-        for (int k = 0; k < 2; k++) {
-            dd = 1.0 + num * dd;
-            dd = fabs(dd) < tiny ? 1.0 / tiny : 1.0 / dd;
-            c = 1.0 + num / c;
-            if (fabs(c) < tiny)
-                c = tiny;
-            double del = dd * c;
-            h *= del;
-            if (k == 1 && fabs(del - 1.0) < 1e-12)
-                return h;
-            num = -(a + m) * (a + b + m) * x / ((a + m2) * (a + m2 + 1.0));
-        }
-    }
-    return h;
-}
-
-/* I_x(a, b), the regularised incomplete beta function, for 0 <= x <= 1. */
-static double beta_inc(double a, double b, double x)
-{
-    if (x <= 0.0)
-        return 0.0;
-    if (x >= 1.0)
-        return 1.0;
-    double lf = lgamma(a + b) - lgamma(a) - lgamma(b) + a * log(x) + b * log1p(-x);
-    if (x < (a + 1.0) / (a + b + 2.0))
-        return exp(lf) * beta_cf(a, b, x) / a;
-    return 1.0 - exp(lf) * beta_cf(b, a, 1.0 - x) / b;
-}
-
-/* P(T > t) for Student's t with nu degrees of freedom. */
-static double t_tail(double t, double nu)
-{
-    double p = 0.5 * beta_inc(0.5 * nu, 0.5, nu / (nu + t * t));
-    return t >= 0.0 ? p : 1.0 - p;
-}
-
-double detector__t_tail(double t, double nu)
-{
-    return t_tail(t, nu);
-}
-
-/* The likelihood of a short-window mean against the long window: with the window's mean and
- * deviation taken as exact (a Gaussian tail) when plain is set, else as estimates (Student). */
-static float likelihood_score(const detector_t *d, double mavg, int plain)
-{
-    if (d->ring_len < 2)
-        return 0.0f;
-    double mu = d->ring_sum / d->ring_len;
-    double var = d->ring_sumsq / d->ring_len - mu * mu;
-    double sd = var > 0.0 ? sqrt(var) : 0.0;
-    if (sd < RAW_SD_FLOOR)
-        sd = RAW_SD_FLOOR;
-    double tail;
-    if (plain) {
-        tail = 0.5 * erfc((mavg - mu) / sd / sqrt(2.0));
-    } else {
-        /* The window's short means overlap by err_short - 1 readings: about ring_len /
-         * err_short of them are independent. The predictive distribution of a new one, given
-         * n such samples of unknown mean and deviation, is Student's t with n - 1 degrees of
-         * freedom and scale sd * sqrt(1 + 1 / n). */
-        double n = (double)d->ring_len / d->cfg.err_short;
-        if (n < 2.0)
-            n = 2.0;
-        tail = t_tail((mavg - mu) / (sd * sqrt(1.0 + 1.0 / n)), n - 1.0);
-    }
-    double s = log(tail + 1e-10) / log(1e-10);
-    return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
-}
-
-/* op_point: the likelihood that the operating point has moved. Each channel with a level
- * (lscale > 0: not predicted by persistence) is judged on its own: its short level v (op_ew, or
- * one reading's level) against that channel's levels since the training (op_n of them), as the
- * decision likelihood judges the error (Student's t with n = op_n / err_short effective samples,
- * scale sd sqrt(1 + 1 / n), sd at least OP_SD_FLOOR training spreads), two-sided; the most
- * extreme channel's tail, times the channels judged (Bonferroni) and 2 (the state looks at two
- * likelihoods), on the likelihood's log scale. A channel that drifts slowly (a temperature) has
- * a wide history and stays quiet; one that held its level and leaves it (a flow after a valve
- * fault) stands out, however far the drifting one has gone. op_tail_score turns the most
- * extreme channel's t (tmax, of k channels judged) into the likelihood; op_likelihood below
- * gives it for the short means and for this reading's own levels, with the channel each time;
- * both 0 (channel -1) until 2 err_short readings were seen, or when no channel has a level. */
-static float op_tail_score(double tmax, int k, double n)
-{
-    if (k < 2)
-        return 0.0f; /* one channel: nothing drowns its error (see op_point in detector.h) */
-    /* Student's t is a scale mixture of Gaussians, so its tail is never below the Gaussian one:
-     * when that alone makes the product 1 or more (with a margin far above the incomplete
-     * beta's rounding) the likelihood is 0, as below, without the incomplete beta. Most readings
-     * of a healthy device end here (it was a fifth of the scoring's CPU at fleet scale). */
-    if (2.0 * 2.0 * k * 0.5 * erfc(tmax / M_SQRT2) >= 1.001)
-        return 0.0f;
-    double tail = 2.0 * 2.0 * k * t_tail(tmax, n - 1.0);
-    double s = log((tail < 1.0 ? tail : 1.0) + 1e-10) / log(1e-10);
-    return (float)(s < 0.0 ? 0.0 : s > 1.0 ? 1.0 : s);
-}
-
-/* Both likelihoods in one pass over the channels (their statistics are shared): of the short
- * means (*ew, top channel *ew_top) and of this reading's own levels (*now, *now_top). */
-static void op_likelihood(const detector_t *d, const float *x, float *ew, int *ew_top, float *now,
-                          int *now_top)
-{
-    const double S = d->cfg.err_short;
-    *ew = *now = 0.0f;
-    *ew_top = *now_top = -1;
-    if (d->op_n < 2.0 * S)
-        return;
-    double n = d->op_n / S, tmax_ew = -1.0, tmax_now = -1.0;
-    int k = 0;
-    for (int c = 0; c < d->C; c++) {
-        if (!(d->lscale[c] > 0.0f))
-            continue;
-        k++;
-        double mu = d->op_sum[c] / d->op_n;
-        double var = d->op_sumsq[c] / d->op_n - mu * mu;
-        double sd = var > 0.0 ? sqrt(var) : 0.0;
-        if (sd < OP_SD_FLOOR)
-            sd = OP_SD_FLOOR;
-        double scale = sd * sqrt(1.0 + 1.0 / n);
-        double t_ew = fabs(d->op_ew[c] - mu) / scale;
-        double t_now = fabs(((double)x[c] - d->lmean[c]) / d->lscale[c] - mu) / scale;
-        if (t_ew > tmax_ew) {
-            tmax_ew = t_ew;
-            *ew_top = c;
-        }
-        if (t_now > tmax_now) {
-            tmax_now = t_now;
-            *now_top = c;
-        }
-    }
-    *ew = op_tail_score(tmax_ew, k, n);
-    *now = op_tail_score(tmax_now, k, n);
 }
 
 /* op_point: this reading's levels into the short means (before it is judged); the first
@@ -482,7 +250,7 @@ static void extrap_scales(const detector_t *d, float *scale)
  * docs/detection.md, "Forty-seventh round"). */
 static int onset_past(const detector_t *d, float red)
 {
-    return d->cfg.onset_now && likelihood_score(d, recent_raw(d, 0), 1) < red;
+    return d->cfg.onset_now && detector__likelihood_score(d, detector__recent_raw(d, 0), 1) < red;
 }
 
 /* accept_grow: an episode's readings are judged in blocks of accept_after / GROW_BLOCKS (at
@@ -575,8 +343,8 @@ static float hold_recent_cap(const detector_t *d, float h, int avail)
         return h;
     double m = 0.0;
     for (int i = 0; i < r; i++)
-        m = fmax(m, recent_raw(d, i));
-    float l = likelihood_score(d, m, d->cfg.tail_plain);
+        m = fmax(m, detector__recent_raw(d, i));
+    float l = detector__likelihood_score(d, m, d->cfg.tail_plain);
     return l < h ? l : h;
 }
 
@@ -714,19 +482,19 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         detector__echo_note(d, e);
     float own[DETECTOR_MAX_CHANNELS] = {0}; /* this reading's shares, before any blending */
     memcpy(own, res->contrib, sizeof(float) * (size_t)C);
-    double mavg = short_push(d, raw);
+    double mavg = detector__short_push(d, raw);
     /* The score ranks evidence (Gaussian tail, so it is comparable across devices and over
      * time); the state decides, on a likelihood that accounts for how few short means the
      * long window holds (tail_plain 0: Student's t; the same as the score's when set). */
-    float lik = likelihood_score(d, mavg, 1);
-    float dlik = cfg->tail_plain ? lik : likelihood_score(d, mavg, 0);
+    float lik = detector__likelihood_score(d, mavg, 1);
+    float dlik = cfg->tail_plain ? lik : detector__likelihood_score(d, mavg, 0);
     /* op_point: the operating point's likelihood (olik, of the short mean; onow, of this
      * reading's own distance) joins the decision. */
     float olik = 0.0f, onow = 0.0f;
     int otop = -1, onow_top;
     if (cfg->op_point) {
         op_update(d, x);
-        op_likelihood(d, x, &olik, &otop, &onow, &onow_top);
+        detector__op_likelihood(d, x, &olik, &otop, &onow, &onow_top);
     }
     if (cfg->burst_memory) /* not above a burst shown since the training (detector_burst.c) */
         dlik = detector__burst_cap(d, mavg, dlik);
@@ -814,7 +582,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
         detector__decay_note(d, x, 0);
     if (st == DET_ANOMALY && cfg->hold_median) {
         int k = d->in_anomaly + 1 < d->short_len ? d->in_anomaly + 1 : d->short_len;
-        hold = hold_recent_cap(d, likelihood_score(d, recent_median(d, k), cfg->tail_plain), k);
+        hold = hold_recent_cap(
+            d, detector__likelihood_score(d, detector__recent_median(d, k), cfg->tail_plain), k);
         if (hold >= cfg->clear_level && detector__echo_back(d, x))
             hold = 0.0f; /* hold_echo: the values are back, the error is the burst's echo */
         /* hold_decay: a spike's decay, within DECAY_SPAN short windows of its opening (as
@@ -857,8 +626,9 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     float open_err = elik;
     if (st == DET_NORMAL && d->below > 0 && d->below <= cfg->err_short && cfg->hold_median) {
         /* Not above a burst shown since the training either, as the short mean is not. */
-        double med = recent_median(d, d->short_len);
-        open_err = hold_recent_cap(d, likelihood_score(d, med, cfg->tail_plain), d->short_len);
+        double med = detector__recent_median(d, d->short_len);
+        open_err =
+            hold_recent_cap(d, detector__likelihood_score(d, med, cfg->tail_plain), d->short_len);
         if (cfg->burst_memory)
             open_err = detector__burst_cap(d, med, open_err);
         /* hold_echo: the burst still in the short window reopens nothing while the values
@@ -904,7 +674,8 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
     if (st != DET_ANOMALY && (open >= cfg->alarm_level || by_run) && confirmed &&
         cfg->open_median > 0 && !by_op) {
         int k = cfg->open_median < d->short_len ? cfg->open_median : d->short_len;
-        if (likelihood_score(d, recent_median(d, k), cfg->tail_plain) < cfg->clear_level)
+        if (detector__likelihood_score(d, detector__recent_median(d, k), cfg->tail_plain) <
+            cfg->clear_level)
             confirmed = 0;
     }
     /* opinion_open: a second opinion's onset opens where nothing else does; as the operating
@@ -1028,7 +799,7 @@ void detector__score(detector_t *d, const float *x, struct detector_result *res)
                                   sh.lik >= cfg->alarm_level,
                               st == DET_ANOMALY && !accepted, learn);
     if (learn) {
-        ring_push(d, (float)mavg);
+        detector__ring_push(d, (float)mavg);
         if (cfg->season_opinion)
             detector__opinion_push(d, plik, palik);
         if (cfg->op_point && d->op_n >= 0.0) {
