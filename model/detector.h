@@ -247,7 +247,7 @@ struct detector_config {
                           shift_len readings' mean to cross the midpoint */
     /* Added in format 15 (formats 1-14 load with onset_record 0: as they ran). */
     float onset_record; /* in [0, 1]: how an onset's reported score ranks above score_level
-                           (detector_score.c, onset_rank). An onset (a reading reported at or
+                           (detector_onset.c, onset_rank). An onset (a reading reported at or
                            above score_level, not capped by the onset filter) is reported at
                            score_level + (1 - score_level) (r g + (1 - r) l), r = onset_record,
                            l its likelihood's own place above score_level, and g = 1 -

@@ -32,7 +32,7 @@
 #define DETECTOR_MAX_SHIFT 64
 /* Upper bound of season_bins. */
 #define DETECTOR_MAX_SEASON_BINS 1024
-/* onset_rhythm: the onsets a detector remembers (detector_score.c, keeps_schedule). */
+/* onset_rhythm: the onsets a detector remembers (detector_onset.c, keeps_schedule). */
 #define DETECTOR_RHYTHM_N 8
 
 /* season_opinion: one channel's found-but-not-chosen seasonal profile (detector_opinion.c). */
@@ -98,7 +98,7 @@ struct detector {
     int short_head, short_len;
     double short_sum;
 
-    /* op_point: the operating-point likelihood (detector_score.c, op_likelihood). op_ew[c] is
+    /* op_point: the operating-point likelihood (detector_likelihood.c, op_likelihood). op_ew[c] is
      * the exponential short mean of channel c's level in its training spreads,
      * (x_c - lmean_c) / lscale_c (channels with lscale > 0 only); op_sum and op_sumsq are the
      * sums of op_ew and its square over the op_n readings since the last training's reseed
@@ -176,7 +176,7 @@ struct detector {
     float burst_peak[DETECTOR_MAX_BURSTS];
     uint64_t burst_end[DETECTOR_MAX_BURSTS];
 
-    /* onset_record (detector_score.c, onset_rank): the largest raw score of the readings that
+    /* onset_record (detector_onset.c, onset_rank): the largest raw score of the readings that
      * left the short window since the last training's reseed (the reseed's calibration rows
      * included), and how many did (rec_n < err_short: too few to say what is a record). */
     float rec_max;
@@ -233,7 +233,7 @@ struct detector {
      * yet) and those whose accumulated departures entered the records' sums (o_an). */
     double o_age, o_an;
 
-    /* range_quiet (detector_score.c, range_note): each channel's range of the readings that
+    /* range_quiet (detector_onset.c, range_note): each channel's range of the readings that
      * left the short window since the detector began scoring, across trainings; vr_n of them
      * (0: no range yet). Saved only when range_quiet is set (format 28). */
     int vr_n;
@@ -245,7 +245,7 @@ struct detector {
      * at all (NAB's art_daily_jumpsup among 12 files, docs/reliability.md). */
     int opin_run;
 
-    /* mean_far (detector_score.c, mean_excess): 1 when the previous reading's short mean was
+    /* mean_far (detector_onset.c, mean_excess): 1 when the previous reading's short mean was
      * beyond its channel's range by the share, so an excursion is one onset, on the reading
      * that leaves. Saved only when mean_far is set (format 36). */
     int mf_on;
@@ -268,7 +268,7 @@ struct detector {
     float dk_peak;
     int dk_left;
 
-    /* onset_rhythm (detector_score.c, rhythm_note): the reading counts (n_seen) of the last
+    /* onset_rhythm (detector_onset.c, rhythm_note): the reading counts (n_seen) of the last
      * rh_n onsets (at most DETECTOR_RHYTHM_N), oldest first, across trainings (the reseed
      * leaves them). Saved only when onset_rhythm is set (format 33). rhythm_time: rh_ts their
      * timestamps (DETECTOR_NO_TIME: taken without one, or loaded from format 36 or before),

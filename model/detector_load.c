@@ -647,10 +647,11 @@ static int load(detector_t **out, const void *buf, size_t len, const model_t *ls
         (unsigned)d->ep_accepted > (d->det_state == DET_ANOMALY) ||
         (d->kind == DET_KIND_LSTM && !d->lstm) || (outside && d->kind != DET_KIND_LSTM) ||
         d->next_version < d->version || d->lstm_window < 1 ||
-        /* The episode's counts index the short window (recent_median's k = in_anomaly + 1)
-         * and grow by one a reading: a negative or near-INT_MAX count is corrupt (found by
+        /* The episode's counts index the short window (detector__recent_median's k = in_anomaly +
+         * 1) and grow by one a reading: a negative or near-INT_MAX count is corrupt (found by
          * tests/fuzz/fuzz_detector once it scored what loaded). */
-        d->in_anomaly < 0 || d->in_anomaly > (1 << 30) || d->below < 0 || d->below > (1 << 30) ||
+        d->in_anomaly < 0 ||
+        d->in_anomaly > (1 << 30) || d->below < 0 || d->below > (1 << 30) ||
         (cfg.op_point && C >= 2 && !(d->op_n >= -1.0 && d->op_n <= 1e18)) ||
         (cfg.burst_memory &&
          (d->burst_n < 0 || d->burst_n > DETECTOR_MAX_BURSTS || d->burst_head < 0 ||

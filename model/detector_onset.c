@@ -5,14 +5,14 @@
  * uncapped, or a range_far or mean_far one) and notes every scored reading here. A rank stays in
  * [red, 1], so it orders onsets without changing which readings reach red; what opens, holds
  * and ends an episode is decided in detector_score.c, which also reads record_excess
- * (record_open) and range_excess (range_open). onset_now's test (onset_past) stays there beside
- * the likelihood it uses.
+ * (record_open) and range_excess (range_open). onset_now's test (onset_past) stays there; the
+ * likelihood it uses is detector_likelihood.c's.
  *
  * Each function is asked with the reading being scored, x, before it joins the context ring.
- * State (struct detector): the record's reference rec_max and rec_n (kept by detector_score.c's
- * short window), the onsets' rate ons_rate, their schedule rh_* and the channels' ranges vr_*.
- * Invariant: each reading joins the ranges once, as it leaves the short window. No allocation.
- * Threading: owner thread of the detector. */
+ * State (struct detector): the record's reference rec_max and rec_n (kept by
+ * detector_likelihood.c's short window), the onsets' rate ons_rate, their schedule rh_* and the
+ * channels' ranges vr_*. Invariant: each reading joins the ranges once, as it leaves the short
+ * window. No allocation. Threading: owner thread of the detector. */
 #include <math.h>
 #include <string.h>
 

@@ -15,7 +15,7 @@
  * deviation's mean over the training rows, in the deviation's spread over those rows, as an
  * exponential mean of weight 2 / (err_short + 1): one reading does not decide, a day that runs
  * low does. That short deviation is judged against its own values since the training, as the
- * operating point judges levels (detector_score.c, op_likelihood): Student's t with n = o_n /
+ * operating point judges levels (detector_likelihood.c, op_likelihood): Student's t with n = o_n /
  * err_short effective samples, scale sd sqrt(1 + 1 / n), sd at least OPIN_SD_FLOOR training
  * spreads, two-sided; the most extreme channel's tail times the channels judged and 2 (the
  * state looks at two likelihoods), on the likelihood's log scale. A short deviation whose own

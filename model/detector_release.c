@@ -1,6 +1,6 @@
 /* model/detector_release.c: the one-sensor rules that let an episode go (offset_release,
  * offset_trend, hold_echo), moved out of detector_score.c, which asks them; hold_recent's cap
- * stays there beside the likelihood it uses.
+ * stays there (its likelihood is detector_likelihood.c's).
  *
  * Each is asked with the reading being scored; hold_echo's state (struct detector: eb_med,
  * eb_sd, ec_prev, ec_run, eb_gap) is kept here. No allocation.
