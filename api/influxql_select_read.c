@@ -741,6 +741,20 @@ static int read_time_dimension(api_request_t *r, qscan_t *s, select_t *q, const 
     return 0;
 }
 
+/* fill()'s argument, read up to its end, is no number: influxd's parse error if ")" does not
+ * follow it, else its 400. Returns -1. */
+static int fill_not_number(api_request_t *r, qscan_t *s)
+{
+    qtoken_t p;
+    api__qs_next(s, &p);
+    if (!api__iq_q_op(&p, ")")) {
+        api__q_parse_error(r, &p, ")");
+        return -1;
+    }
+    api__error(r, 400, "error parsing query: expected number argument in fill()");
+    return -1;
+}
+
 /* Reads GROUP BY's items (time(d[, offset]), the device tag) and fill(...). Returns 0, 1
  * (unsupported), or -1 (parse error). */
 static int read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
@@ -847,13 +861,7 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_t
         if (t.form == QF_REGEX ? (api__qs_next(s, &t), api__iq_bound_regex_value(r, s, &t))
                                : api__iq_regex(r, s, &re))
             return -1;
-        api__qs_next(s, &p);
-        if (!api__iq_q_op(&p, ")")) {
-            api__q_parse_error(r, &p, ")");
-            return -1;
-        }
-        api__error(r, 400, "error parsing query: expected number argument in fill()");
-        return -1;
+        return fill_not_number(r, s);
     }
     if (api__q_bad_operand(&t))
         return api__q_operand_error(r, s, &t, 0);
@@ -885,13 +893,7 @@ static int read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_t
         if ((api__iq_q_op(&t, "(") && api__iq_skim_operand(r, s, &t, 0)) ||
             api__iq_skim_tail(r, s, 0))
             return -1;
-        api__qs_next(s, &p);
-        if (!api__iq_q_op(&p, ")")) {
-            api__q_parse_error(r, &p, ")");
-            return -1;
-        }
-        api__error(r, 400, "error parsing query: expected number argument in fill()");
-        return -1;
+        return fill_not_number(r, s);
     } else if (api__q_unbound(r, &t)) {
         return -1;
     } else {
