@@ -268,6 +268,10 @@ enum api_event_type {
 void api_events_publish(api_events_t *h, enum api_event_type type, const char *device,
                         const char *json);
 
+/* How many streams were opened since h was created (0 when h is NULL). The state messages
+ * (daemon/pipeline_state.c) compare it to the count at a device's last message. Any thread. */
+uint64_t api_events_opened(api_events_t *h);
+
 typedef struct api_opts {
     const char *listen;     /* "ADDR:PORT" or "[ADDR6]:PORT" */
     int threads;            /* libmicrohttpd thread pool size, and as many http-io threads */

@@ -149,6 +149,7 @@ struct api_events {
     pthread_t thread;
     int thread_on;
     atomic_uint_fast64_t messages, dropped;
+    atomic_uint_fast64_t opened; /* streams attached (api_events_opened) */
     atomic_uint_fast64_t by_type[API_EVENT_COUNT]; /* of messages */
 };
 
@@ -466,6 +467,11 @@ static size_t take(struct api_events *h, struct api_events_client *c, char *buf,
     return n;
 }
 
+uint64_t api_events_opened(api_events_t *h)
+{
+    return h ? (uint64_t)atomic_load(&h->opened) : 0;
+}
+
 size_t api__events_take(api_events_client_t *c, char *buf, size_t max)
 {
     struct api_events *h = c->hub;
@@ -659,6 +665,7 @@ int api__events_attach(api_events_t *h, struct MHD_Connection *conn, const char 
         h->clients->prev = c;
     h->clients = c;
     h->nclients++;
+    atomic_fetch_add(&h->opened, 1);
     pthread_cond_signal(&h->cv); /* its keep-alive is due sooner than the thread's next wake */
     pthread_mutex_unlock(&h->mu);
     *out = c;

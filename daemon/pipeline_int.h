@@ -334,6 +334,7 @@ struct dev {
     float since_score;
     int st_held;
     int64_t st_next_ms;
+    uint64_t st_opened; /* api_events_opened at the last state message (pipeline_state.c) */
     struct dev *held_next;
     UT_hash_handle hh; /* p->devs; guarded by p->devs_lock */
 };

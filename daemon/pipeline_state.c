@@ -10,8 +10,10 @@
  * later changes within the interval only update the state it has. The loop's
  * 250 ms tick (pipeline_maint_tick -> pipeline__state_flush) publishes, once the interval
  * ended, the state then current, unless it is the one last published (a warning that came
- * and went inside the interval is never sent). So a stream holds every device's current state
- * within about the interval + 250 ms, and a flapping device costs one message per interval.
+ * and went inside the interval is never sent) and no stream opened since that message (one
+ * that did may have read the status in between: it is told the state again, state and
+ * "previous" the same). So a stream holds every device's current state within about the
+ * interval + 250 ms, and a flapping device costs one message per interval.
  *
  * Messages are published under the device's mu (lock order dev.mu -> the hub's, as anomaly
  * events are), so each device's messages reach the ring in the order of its changes and their
@@ -37,13 +39,16 @@ void pipeline_set_state_min_ms(pipeline_t *p, unsigned ms)
     atomic_store_explicit(&p->state_min_ms, ms, memory_order_relaxed);
 }
 
-/* Publishes d's shown state if it is not the one last published, and starts d's interval.
- * Caller holds d->mu. */
-static void publish(pipeline_t *p, struct dev *d, int64_t now_ms)
+/* Publishes d's shown state if it is not the one last published (or again: even then), and
+ * starts d's interval. Caller holds d->mu. */
+static void publish(pipeline_t *p, struct dev *d, int64_t now_ms, int again)
 {
     const uint8_t st = PIPE_SHOWN_STATE(d);
-    if (st == d->st_sent)
+    if (st == d->st_sent && !again)
         return;
+    /* Read before the message: a stream opened between the two gets it and counts as new (at
+     * most one repeat more). */
+    const uint64_t opened = api_events_opened(p->o.hub);
     char *js = pipeline__state_json(d, d->st_sent);
     if (js == NULL) {
         /* Not sent: the change is noticed again at the next reading. */
@@ -53,6 +58,7 @@ static void publish(pipeline_t *p, struct dev *d, int64_t now_ms)
     api_events_publish(p->o.hub, API_EVENT_STATE, d->name, js);
     free(js);
     d->st_sent = st;
+    d->st_opened = opened;
     d->st_next_ms = now_ms + (int64_t)interval(p);
 }
 
@@ -74,7 +80,7 @@ void pipeline__state_note(pipeline_t *p, struct dev *d, int64_t now_ms)
     if (now_ms < d->st_next_ms)
         hold(p, d);
     else
-        publish(p, d, now_ms);
+        publish(p, d, now_ms, 0);
 }
 
 void pipeline__state_flush(pipeline_t *p, int64_t now_ms)
@@ -93,7 +99,11 @@ void pipeline__state_flush(pipeline_t *p, int64_t now_ms)
             d->st_held = 0; /* pipeline_forget restarted its chain */
         } else if (now_ms >= d->st_next_ms) {
             d->st_held = 0;
-            publish(p, d, now_ms);
+            /* A held change that returned to the state last published is not sent, unless a
+             * stream opened since that message: its reader may have read the status in
+             * between (README: read it first) and would never hear the state it returned to
+             * (task stflake). It is told again, "previous" the same state: one message. */
+            publish(p, d, now_ms, api_events_opened(p->o.hub) != d->st_opened);
         } else {
             hold(p, d); /* its interval goes on: the next tick looks again */
         }

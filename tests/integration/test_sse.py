@@ -989,5 +989,53 @@ class KeepaliveCapped(SseTest):
         self.assertFalse(s.ended)
 
 
+
+class StateReturnSeen(SseTest):
+    """Task stflake (it_readme's flake): a device's state published (anomaly), then within the
+    interval a change (a maintenance ends the episode: normal, held) and its return (a new
+    fault: anomaly again). A stream opened in between, whose reader read the status (normal)
+    as README says to, must still get the device's current state (anomaly) within the interval
+    + 250 ms: the flush may not drop the return because it is the state last published. The
+    interval is long (5 s) so the change and its return fall inside it on a busy machine."""
+
+    CONFIG = tp.config_text(0, extra="[http]\nevents_state_min_ms = 5000\n")
+
+    def fault_until(self, dev, k, state):
+        """Feeds dev 3 fault readings at a time (larger each time) until its status is state;
+        returns the next reading index."""
+        for i in range(8):
+            self.feed(dev, tp.rotation(3, k, tp.OMEGA_B, 0.01, random.Random(10 + k),
+                                       amp=4.0 + 2 * i), k)
+            k += 3
+            if tp.status(self.d, dev)["state"] == state:
+                return k
+        self.fail("%s never in %s: %r" % (dev, state, tp.status(self.d, dev)))
+
+    def test_return_within_interval_reaches_new_stream(self):
+        d, dev = self.d, "ret-1"
+        a = self.stream("?types=state")
+        self.first_model(dev)
+        a.wait("normal", lambda s: states(s.messages) == ["normal"], timeout=10)
+        k = self.fault_until(dev, 650, "anomaly")
+        a.wait("anomaly", lambda s: states(s.messages)[-1:] == ["anomaly"], timeout=10)
+        sent = a.arrived[-1]
+        # Within the interval of that message: normal (held), seen by a new stream's reader...
+        tp.jreq(d, "POST", "/v1/devices/%s/maintenance" % dev, {"minutes": 5})
+        tp.jreq(d, "DELETE", "/v1/devices/%s/maintenance" % dev, want=204)
+        b = self.stream("?types=state")
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+        # ... then anomaly again, which lasts.
+        self.fault_until(dev, k, "anomaly")
+        changed = time.monotonic()
+        self.assertLess(changed - sent, 4.5, "too slow to fall inside the 5 s interval")
+        msgs = b.wait("the device's current state (anomaly)", lambda s: list(s.messages) if (
+            states(s.messages)[-1:] == ["anomaly"]) else None, timeout=5 + 0.25 + 1.5)
+        self.assertLessEqual(b.arrived[-1] - changed, 5 + 0.25 + 1.0, msgs)
+        self.assertEqual(tp.status(d, dev)["state"], "anomaly")
+        # The old stream's chain still holds: each message's previous is the last one's state.
+        for x, y in zip(a.messages, a.messages[1:]):
+            self.assertEqual(y["data"]["previous"], x["data"]["state"], a.messages)
+
+
 if __name__ == "__main__":
     vt.main()
