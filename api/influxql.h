@@ -298,6 +298,8 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
 /* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
  * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */
 int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
+/* The same without an error message: 0, or -1 when regcomp refuses it (nothing to free). */
+int api__iq_re_compile(regex_t *re, const char *pattern);
 
 /* Reads FROM's [db.][rp.]name (s: after FROM) into *name (the measurement: a device, or any
  * name with a device condition). A regex, or a policy other than autogen, sets *unsupported

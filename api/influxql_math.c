@@ -372,12 +372,7 @@ static int op_met(int k, int lt, int eq, int gt)
 static int string_matches(const char *str, const char *re, int neg)
 {
     regex_t rx;
-    int flags = REG_EXTENDED | REG_NOSUB;
-    if (strncmp(re, "(?i)", 4) == 0) {
-        flags |= REG_ICASE;
-        re += 4;
-    }
-    if (regcomp(&rx, re, flags) != 0)
+    if (api__iq_re_compile(&rx, re) != 0)
         return -1;
     int m = regexec(&rx, str, 0, NULL, 0) == 0;
     regfree(&rx);

@@ -453,15 +453,21 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
     return 0;
 }
 
-int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
+int api__iq_re_compile(regex_t *re, const char *pattern)
 {
     int flags = REG_EXTENDED | REG_NOSUB;
     if (strncmp(pattern, "(?i)", 4) == 0) {
         flags |= REG_ICASE;
         pattern += 4;
     }
-    if (regcomp(re, pattern, flags) != 0)
-        return api__q_result_error(run, "vigild cannot read the regular expression ", pattern);
+    return regcomp(re, pattern, flags) != 0 ? -1 : 0;
+}
+
+int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
+{
+    if (api__iq_re_compile(re, pattern) != 0)
+        return api__q_result_error(run, "vigild cannot read the regular expression ",
+                                   strncmp(pattern, "(?i)", 4) == 0 ? pattern + 4 : pattern);
     return 0;
 }
 
@@ -570,8 +576,9 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
 }
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name], then the end) into
- * *from (where_ok: as show_tail). Returns 0 when the statement is to be answered, or 1 with *rc the statement's return:
- * -1 (a parse error), 0 (the first pass: only read), 1 (unsupported: run->err). */
+ * *from (where_ok: as show_tail). Returns 0 when the statement is to be answered, or 1 with
+ * *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
+ * (unsupported: run->err). */
 static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc,
                           int where_ok)
 {

@@ -150,6 +150,8 @@ void store__compact_requeue(store_t *s)
             break;
         if (d->id != w->requeue[i].id)
             continue; /* deleted */
+        if (w->requeue[i].small_rows < 0 && d->small_rows == 0)
+            continue; /* a back-off's end (store__compact_wake): nothing to compact */
         if (w->requeue[i].small_rows > d->small_rows)
             d->small_rows = w->requeue[i].small_rows;
         if (queue_compact(w, d) != 0)

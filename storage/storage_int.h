@@ -338,7 +338,7 @@ typedef struct store_cfail {
 /* A device to compact again after a maps reload (store_writer_t.requeue). */
 typedef struct store_requeue {
     int64_t id;
-    int small_rows;
+    int small_rows; /* -1: queued only if it has small rows (a back-off's end) */
 } store_requeue_t;
 
 #define STORE_MAINT_LOG_MS 60000

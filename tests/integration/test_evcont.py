@@ -820,11 +820,9 @@ class ModelChanges(ChainBase):
         tp.wait_for("%s: the first event open" % dev, lambda: (
             lambda e: len(e) == 1 and e[0]["active"])(self.events(dev)), 10)
 
-    def not_continued(self, dev, rows, listed):
-        """Feeds the rest of the fault: the first event ends cleared, the second opens within
-        the bound and continues nothing; the first was listed (`listed`, read while open after
-        the change) and is listed after its end with chain_broken."""
-        self.post(dev, rows[ONSET + 2:], ONSET + 2, ["level"])
+    def broken_pair(self, dev):
+        """The device's two events: the first ended cleared and carries chain_broken, the
+        second opened within the bound and continues nothing. Returns them."""
         first, second = self.two_events(dev)
         print("%s: first ended %s at +%d, the second opened %d readings later (continues %s)"
               % (dev, first["ended_by"], te.reading(first["end_ts"]) - ONSET,
@@ -833,6 +831,14 @@ class ModelChanges(ChainBase):
         self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
         self.assertNotIn("continues", second)
         self.assertIs(first.get("chain_broken"), True, first)
+        return first, second
+
+    def not_continued(self, dev, rows, listed):
+        """Feeds the rest of the fault: the first event ends cleared, the second opens within
+        the bound and continues nothing; the first was listed (`listed`, read while open after
+        the change) and is listed after its end with chain_broken."""
+        self.post(dev, rows[ONSET + 2:], ONSET + 2, ["level"])
+        self.broken_pair(dev)
         self.assertTrue(len(listed) == 1 and listed[0]["active"], listed)
         self.assertIs(listed[0].get("chain_broken"), True, listed)
 
@@ -948,14 +954,7 @@ class ModelChanges(ChainBase):
         self.first_cleared(dev)
         self.swap(dev, put)
         self.post(dev, rows[ONSET + 7:], ONSET + 7, ["level"])
-        first, second = self.two_events(dev)
-        print("%s: first ended %s at +%d, the second opened %d readings later (continues %s)"
-              % (dev, first["ended_by"], te.reading(first["end_ts"]) - ONSET,
-                 self.gap(first, second), second.get("continues")), file=sys.stderr)
-        self.assertEqual(first["ended_by"], "cleared", first)
-        self.assertTrue(0 < self.gap(first, second) <= WITHIN, (first, second))
-        self.assertNotIn("continues", second)
-        self.assertIs(first.get("chain_broken"), True, first)
+        self.broken_pair(dev)
         d.stop()
         d.start()
         first, second = self.two_events(dev)
