@@ -800,14 +800,20 @@ static void test_limits_and_close(void **state)
     o.max_streams = 2;
     api_events_t *h = NULL;
     assert_int_equal(api_events_create(&h, &o), 0);
+    assert_int_equal(api_events_opened(NULL), 0);
+    assert_int_equal(api_events_opened(h), 0);
     api_events_client_t *c1 = attach(h, NULL, -1), *c2 = attach(h, NULL, -1), *c3 = NULL;
     const unsigned dflt = API_EVENT_TYPES_DEFAULT;
     assert_int_equal(api__events_attach(h, NULL, NULL, dflt, NULL, &c3), ERR_BUSY);
+    /* The streams opened (pipeline_state.c's repeat): a refused one is not one. */
+    assert_int_equal(api_events_opened(h), 2);
     api__events_detach(c2);
     c2 = attach(h, NULL, -1); /* its place is free again */
+    assert_int_equal(api_events_opened(h), 3); /* counted: a detach does not undo it */
     api__events_close(h, 0);
     api__events_detach(c2);
     assert_int_equal(api__events_attach(h, NULL, NULL, dflt, NULL, &c3), ERR_CLOSED);
+    assert_int_equal(api_events_opened(h), 3);
     api__events_detach(c1);
     api_events_destroy(h);
 }
