@@ -809,7 +809,8 @@ static void test_limits_and_close(void **state)
     assert_int_equal(api_events_opened(h), 2);
     api__events_detach(c2);
     c2 = attach(h, NULL, -1); /* its place is free again */
-    assert_int_equal(api_events_opened(h), 3); /* counted: a detach does not undo it */
+    /* Counted: a detach does not undo it. */
+    assert_int_equal(api_events_opened(h), 3);
     api__events_close(h, 0);
     api__events_detach(c2);
     assert_int_equal(api__events_attach(h, NULL, NULL, dflt, NULL, &c3), ERR_CLOSED);
