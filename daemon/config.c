@@ -362,6 +362,7 @@ static int is_known_section(const char *name, size_t n)
 static char *read_line(char *str, int num, void *stream)
 {
     struct load_ctx *lc = stream;
+    errno = 0;
     if (lc->fail_line || fgets(str, num, lc->f) == NULL) {
         if (ferror(lc->f))
             lc->read_errno = errno ? errno : EIO;
@@ -386,8 +387,8 @@ static char *read_line(char *str, int num, void *stream)
         /* inih's section line: the name runs to the first ']' (none: its syntax error). */
         const char *end = strchr(str + 1, ']');
         if (end != NULL && !is_known_section(str + 1, (size_t)(end - str - 1))) {
-            snprintf(lc->reason, sizeof lc->reason, "unknown section [%.*s]",
-                     (int)(end - str - 1), str + 1);
+            snprintf(lc->reason, sizeof lc->reason, "unknown section [%.*s]", (int)(end - str - 1),
+                     str + 1);
             lc->fail_line = lc->line;
             return NULL;
         }
@@ -410,8 +411,8 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         return 1; /* report only the first error */
     int i = find_setting(section, name);
     if (i >= 0 && lc->set_on[i]) {
-        snprintf(lc->reason, sizeof lc->reason, "%s.%s is set twice (first on line %d)",
-                 section, name, lc->set_on[i]);
+        snprintf(lc->reason, sizeof lc->reason, "%s.%s is set twice (first on line %d)", section,
+                 name, lc->set_on[i]);
         lc->fail_line = lc->line;
         return 0;
     }
@@ -432,7 +433,6 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
         return -1;
     }
     struct load_ctx lc = {.c = c, .f = f};
-    errno = 0;
     int line = ini_parse_stream(read_line, &lc, on_ini, &lc);
     fclose(f);
     if (line < 0) {

@@ -91,14 +91,14 @@ static void test_errors_name_file_line_reason(void **state)
      * handler for an empty one: the reader sees it). */
     expect_error("[daemon]\n\n[nope]\nx = 1\n", ":3:", "unknown section [nope]");
     expect_error("[daemon]\nlog_level = info\n[retetion]\n", ":3:", "unknown section [retetion]");
-    expect_error("[daemon]\n[retetion]\n\n[http]\nthreads = 2\n", ":2:",
-                 "unknown section [retetion]");
+    expect_error("[daemon]\n[retetion]\n\n[http]\nthreads = 2\n",
+                 ":2:", "unknown section [retetion]");
     expect_error("threads = 2\n", ":1:", "'threads' comes before any [section]");
     /* A key given twice, in one section or in the section repeated. */
-    expect_error("[http]\nthreads = 2\nthreads = 3\n", ":3:",
-                 "http.threads is set twice (first on line 2)");
-    expect_error("[http]\nthreads = 2\n[model]\nhidden = 8\n[http]\nthreads = 3\n", ":6:",
-                 "http.threads is set twice (first on line 2)");
+    expect_error("[http]\nthreads = 2\nthreads = 3\n",
+                 ":3:", "http.threads is set twice (first on line 2)");
+    expect_error("[http]\nthreads = 2\n[model]\nhidden = 8\n[http]\nthreads = 3\n",
+                 ":6:", "http.threads is set twice (first on line 2)");
     /* A line longer than inih's buffer, which it would cut in two (the tail parsed as a line:
      * here "unknown key 'x'" on line 3, counted one too many); the line after it keeps its
      * number. */
