@@ -332,11 +332,11 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
 /* Reading the file. inih parses; a reader of ours hands it the lines, so that it sees what
  * inih's handler cannot: an empty section (libinih calls the handler only for keys), a line
  * longer than inih's buffer (it would split it in two, the second part parsed as a line of its
- * own), a read error (a directory reads as an empty file). The reader counts the lines as inih
- * does (one call per line), so its errors and the handler's carry inih's line numbers. It drops
- * each line's leading blanks: an indented line is a line like another, never the continuation
- * of the previous value that libinih (INI_ALLOW_MULTILINE) would make of it, and no setting
- * takes several lines. */
+ * own), a NUL byte (the line would end there), a read error (a directory reads as an empty
+ * file). The reader counts the lines as inih does (one call per line), so its errors and the
+ * handler's carry inih's line numbers. It drops each line's leading blanks: an indented line is
+ * a line like another, never the continuation of the previous value that libinih
+ * (INI_ALLOW_MULTILINE) would make of it, and no setting takes several lines. */
 #define NSETTINGS (sizeof settings / sizeof settings[0])
 
 struct load_ctx {
@@ -357,22 +357,41 @@ static int is_known_section(const char *name, size_t n)
     return 0;
 }
 
-/* An ini_reader: fgets, less the checks above. Returns NULL at the end or at the first error
- * (then lc->fail_line and lc->reason, or lc->read_errno, say which). */
+/* An ini_reader: a line as fgets reads it, with the checks above. Returns NULL at the end or at
+ * the first error (then lc->fail_line and lc->reason, or lc->read_errno, say which). A line is
+ * read a byte at a time: fgets cannot tell a NUL byte from the end of what it read (a NUL would
+ * cut a line short, hiding its rest, and a long line behind a NUL would escape the length
+ * check). A line holds at most num - 2 characters before its "\n" or "\r\n", the last one too. */
 static char *read_line(char *str, int num, void *stream)
 {
     struct load_ctx *lc = stream;
+    if (lc->fail_line)
+        return NULL;
+    size_t n = 0, cap = (size_t)num - 1;
+    int ch = EOF;
     errno = 0;
-    if (lc->fail_line || fgets(str, num, lc->f) == NULL) {
-        if (ferror(lc->f))
-            lc->read_errno = errno ? errno : EIO;
+    while (n < cap && (ch = getc(lc->f)) != EOF) {
+        str[n++] = (char)ch;
+        if (ch == '\n')
+            break;
+    }
+    str[n] = '\0';
+    if (ferror(lc->f)) {
+        lc->read_errno = errno ? errno : EIO;
         return NULL;
     }
+    if (n == 0)
+        return NULL; /* the end */
     lc->line++;
-    size_t n = strlen(str);
-    if (n == (size_t)num - 1 && str[n - 1] != '\n') {
-        int next = getc(lc->f); /* a last line without its newline fits */
-        if (next != EOF) {
+    if (memchr(str, '\0', n) != NULL) {
+        snprintf(lc->reason, sizeof lc->reason, "a NUL byte in the line");
+        lc->fail_line = lc->line;
+        return NULL;
+    }
+    if (n == cap && str[n - 1] != '\n') {
+        /* The buffer is full: fine only if what is left is the "\n" of a "\r\n" (or nothing). */
+        int next = getc(lc->f);
+        if (!(str[n - 1] == '\r' && (next == '\n' || next == EOF))) {
             snprintf(lc->reason, sizeof lc->reason, "line longer than %d characters", num - 2);
             lc->fail_line = lc->line;
             return NULL;
