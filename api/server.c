@@ -64,6 +64,8 @@
 #include <unistd.h>
 
 static const unsigned status_codes[] = API_STATUS_CODES;
+_Static_assert(sizeof status_codes / sizeof status_codes[0] == API_NSTATUS - 1,
+               "API_NSTATUS counts API_STATUS_CODES plus other");
 
 /* How long a stop waits, once the handlers have returned, for the requests begun before it to be
  * answered (their completion callback run). An answer normally leaves in milliseconds; this is

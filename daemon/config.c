@@ -218,6 +218,10 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
                 s = &settings[i];
         }
     }
+    if (*section == '\0') {
+        snprintf(err, errsize, "'%s' comes before any [section]", key);
+        return -1;
+    }
     if (!known_section) {
         snprintf(err, errsize, "unknown section [%s]", section);
         return -1;
@@ -325,21 +329,118 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
     return -1;
 }
 
+/* Reading the file. inih parses; a reader of ours hands it the lines, so that it sees what
+ * inih's handler cannot: an empty section (libinih calls the handler only for keys), a line
+ * longer than inih's buffer (it would split it in two, the second part parsed as a line of its
+ * own), a NUL byte (the line would end there), a read error (a directory reads as an empty
+ * file). The reader counts the lines as inih does (one call per line), so its errors and the
+ * handler's carry inih's line numbers. It drops each line's leading blanks: an indented line is
+ * a line like another, never the continuation of the previous value that libinih
+ * (INI_ALLOW_MULTILINE) would make of it, and no setting takes several lines. */
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
 struct load_ctx {
     config_t *c;
+    FILE *f;
+    int line;      /* lines handed to inih: its lineno */
+    int fail_line; /* the line of reason; 0: no error of ours */
+    int read_errno;
     char reason[256];
-    int failed;
+    int set_on[NSETTINGS]; /* the line setting each one, 0: not in the file */
 };
+
+static int is_known_section(const char *name, size_t n)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strlen(settings[i].section) == n && memcmp(settings[i].section, name, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* An ini_reader: a line as fgets reads it, with the checks above. Returns NULL at the end or at
+ * the first error (then lc->fail_line and lc->reason, or lc->read_errno, say which). A line is
+ * read a byte at a time: fgets cannot tell a NUL byte from the end of what it read (a NUL would
+ * cut a line short, hiding its rest, and a long line behind a NUL would escape the length
+ * check). A line holds at most num - 2 characters before its "\n" or "\r\n", the last one too. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct load_ctx *lc = stream;
+    if (lc->fail_line)
+        return NULL;
+    size_t n = 0, cap = (size_t)num - 1;
+    int ch = EOF;
+    errno = 0;
+    while (n < cap && (ch = getc(lc->f)) != EOF) {
+        str[n++] = (char)ch;
+        if (ch == '\n')
+            break;
+    }
+    str[n] = '\0';
+    if (ferror(lc->f)) {
+        lc->read_errno = errno ? errno : EIO;
+        return NULL;
+    }
+    if (n == 0)
+        return NULL; /* the end */
+    lc->line++;
+    if (memchr(str, '\0', n) != NULL) {
+        snprintf(lc->reason, sizeof lc->reason, "a NUL byte in the line");
+        lc->fail_line = lc->line;
+        return NULL;
+    }
+    if (n == cap && str[n - 1] != '\n') {
+        /* The buffer is full: fine only if what is left is the "\n" of a "\r\n" (or nothing). */
+        int next = getc(lc->f);
+        if (!(str[n - 1] == '\r' && (next == '\n' || next == EOF))) {
+            snprintf(lc->reason, sizeof lc->reason, "line longer than %d characters", num - 2);
+            lc->fail_line = lc->line;
+            return NULL;
+        }
+    }
+    char *start = str;
+    if (lc->line == 1 && strncmp(start, "\xEF\xBB\xBF", 3) == 0)
+        start += 3; /* a UTF-8 byte order mark */
+    start += strspn(start, " \t\v\f");
+    memmove(str, start, strlen(start) + 1);
+    if (str[0] == '[') {
+        /* inih's section line: the name runs to the first ']' (none: its syntax error). */
+        const char *end = strchr(str + 1, ']');
+        if (end != NULL && !is_known_section(str + 1, (size_t)(end - str - 1))) {
+            snprintf(lc->reason, sizeof lc->reason, "unknown section [%.*s]", (int)(end - str - 1),
+                     str + 1);
+            lc->fail_line = lc->line;
+            return NULL;
+        }
+    }
+    return str;
+}
+
+static int find_setting(const char *section, const char *key)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, key) == 0)
+            return (int)i;
+    return -1;
+}
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
 {
     struct load_ctx *lc = user;
-    if (lc->failed)
+    if (lc->fail_line)
         return 1; /* report only the first error */
-    if (config_set(lc->c, section, name, value, lc->reason, sizeof lc->reason)) {
-        lc->failed = 1;
+    int i = find_setting(section, name);
+    if (i >= 0 && lc->set_on[i]) {
+        snprintf(lc->reason, sizeof lc->reason, "%s.%s is set twice (first on line %d)", section,
+                 name, lc->set_on[i]);
+        lc->fail_line = lc->line;
         return 0;
     }
+    if (config_set(lc->c, section, name, value, lc->reason, sizeof lc->reason)) {
+        lc->fail_line = lc->line;
+        return 0;
+    }
+    if (i >= 0)
+        lc->set_on[i] = lc->line;
     return 1;
 }
 
@@ -350,19 +451,28 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
         snprintf(err, errsize, "%s: cannot open: %s", path, strerror(errno));
         return -1;
     }
-    struct load_ctx lc = {.c = c};
-    int line = ini_parse_file(f, on_ini, &lc);
+    struct load_ctx lc = {.c = c, .f = f};
+    int line = ini_parse_stream(read_line, &lc, on_ini, &lc);
     fclose(f);
-    if (line == 0)
-        return 0;
-    if (line < 0)
-        snprintf(err, errsize, "%s: cannot read the file", path);
-    else if (lc.failed)
-        snprintf(err, errsize, "%s:%d: %s", path, line, lc.reason);
-    else
+    if (line < 0) {
+        snprintf(err, errsize, "%s: cannot read the file (out of memory)", path);
+        return -1;
+    }
+    /* inih's syntax errors do not stop it: the first error is the one on the lowest line. */
+    if (line > 0 && (lc.fail_line == 0 || line < lc.fail_line)) {
         snprintf(err, errsize, "%s:%d: syntax error (want 'key = value' or '[section]')", path,
                  line);
-    return -1;
+        return -1;
+    }
+    if (lc.fail_line) {
+        snprintf(err, errsize, "%s:%d: %s", path, lc.fail_line, lc.reason);
+        return -1;
+    }
+    if (lc.read_errno) {
+        snprintf(err, errsize, "%s: cannot read: %s", path, strerror(lc.read_errno));
+        return -1;
+    }
+    return 0;
 }
 
 /* The settings a reload (SIGHUP) applies to the running daemon; every other one needs a restart

@@ -83,8 +83,11 @@ typedef struct config {
 /* Fills c with the built-in defaults (those documented in etc/vigild.conf). */
 void config_default(config_t *c);
 
-/* Reads an INI file over c. Returns 0, or -1 with "FILE:LINE: reason" in err. An unknown
- * section or key, or a bad value, is an error. */
+/* Reads an INI file over c. Returns 0, or -1 with "FILE:LINE: reason" (or "FILE: reason" when
+ * it cannot be opened or read, e.g. a directory) in err; c may then hold part of the file. An
+ * unknown section (with keys or empty), a key before any section, an unknown key, a key set
+ * twice, a bad value, a line longer than inih's buffer or a syntax error is an error. Indented
+ * lines are lines of their own (no value continues on the next line). */
 int config_load(config_t *c, const char *path, char *err, size_t errsize);
 
 /* Sets one setting by section and key from a string, as the file would. Returns 0, or -1 with

@@ -87,7 +87,28 @@ static void expect_error(const char *text, const char *line_part, const char *re
 static void test_errors_name_file_line_reason(void **state)
 {
     expect_error("[http]\nthreads = 4\nthredas = 2\n", ":3:", "unknown key 'thredas'");
-    expect_error("[daemon]\n\n[nope]\nx = 1\n", ":4:", "unknown section [nope]");
+    /* An unknown section is named at its own line, with keys or without (inih calls no
+     * handler for an empty one: the reader sees it). */
+    expect_error("[daemon]\n\n[nope]\nx = 1\n", ":3:", "unknown section [nope]");
+    expect_error("[daemon]\nlog_level = info\n[retetion]\n", ":3:", "unknown section [retetion]");
+    expect_error("[daemon]\n[retetion]\n\n[http]\nthreads = 2\n",
+                 ":2:", "unknown section [retetion]");
+    expect_error("threads = 2\n", ":1:", "'threads' comes before any [section]");
+    /* A key given twice, in one section or in the section repeated. */
+    expect_error("[http]\nthreads = 2\nthreads = 3\n",
+                 ":3:", "http.threads is set twice (first on line 2)");
+    expect_error("[http]\nthreads = 2\n[model]\nhidden = 8\n[http]\nthreads = 3\n",
+                 ":6:", "http.threads is set twice (first on line 2)");
+    /* A line longer than inih's buffer, which it would cut in two (the tail parsed as a line:
+     * here "unknown key 'x'" on line 3, counted one too many); the line after it keeps its
+     * number. */
+    char text[600];
+    snprintf(text, sizeof text, "[http]\ncors_origins = https://%0250dx\nthreads = 1\n", 0);
+    expect_error(text, ":2:", "line longer than");
+    /* The first error is the one reported, whoever saw it (inih or the reader). */
+    expect_error("[http]\nno equals sign\n[nope]\n", ":2:", "syntax error");
+    expect_error("[nope]\nno equals sign\n", ":1:", "unknown section [nope]");
+    expect_error("[http]\nthreads = 0\n[nope]\n", ":2:", "from 1 to 64");
     expect_error("[http]\nthreads = many\n", ":2:", "not an integer");
     expect_error("[http]\nthreads = 0\n", ":2:", "from 1 to 64");
     expect_error("[storage]\nsync = sometimes\n", ":2:", "'full' or 'normal'");
@@ -98,6 +119,49 @@ static void test_errors_name_file_line_reason(void **state)
                  ":2:", "model.kind: 'neural' is not auto, lstm or linear");
     expect_error("[model]\nlstm_min_rows = -1\n",
                  ":2:", "model.lstm_min_rows: '-1' is not auto or an integer from 0 to 10000000");
+}
+
+/* What the file may look like: a UTF-8 byte order mark, CRLF line ends, blanks around keys,
+ * values and section lines, indented lines (each a line of its own: libinih would take an
+ * indented line after a key as the continuation of its value), a ';' comment after a value
+ * (after a blank), and a '#' after a value, which is part of the value (README). A directory is
+ * no file. */
+static void test_load_forms(void **state)
+{
+    char path[64], err[512];
+    write_conf(path, sizeof path,
+               "\xEF\xBB\xBF[daemon]\r\n"
+               "data_dir = /var/lib/vigil # not a comment\r\n"
+               "  log_level = warn   \r\n"
+               "  [http]  ; a comment\r\n"
+               "  listen = 127.0.0.1:9000 ; a comment\r\n"
+               "\tthreads = 3\r\n"
+               "auth_file =\r\n"
+               "[storage]\n"
+               "retention =\n"
+               "snapshot_every = 1h\n");
+    config_t c;
+    config_default(&c);
+    c.retention_ms = 5;
+    if (config_load(&c, path, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.data_dir, "/var/lib/vigil # not a comment");
+    assert_int_equal(c.log_level, LOG_LEVEL_WARN);
+    assert_string_equal(c.http_listen, "127.0.0.1:9000");
+    assert_int_equal(c.http_threads, 3);
+    assert_string_equal(c.auth_file, "");
+    assert_int_equal(c.retention_ms, 0); /* empty: 0, as documented */
+    assert_int_equal(c.snapshot_every_ms, 3600000);
+    unlink(path);
+    /* A directory opens, then reads as an empty file: it must be an error, not the defaults. */
+    char dir[64];
+    snprintf(dir, sizeof dir, "/tmp/vigil-test-confdir-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    config_default(&c);
+    assert_int_equal(config_load(&c, dir, err, sizeof err), -1);
+    if (strstr(err, dir) == NULL || strstr(err, "cannot read") == NULL)
+        fail_msg("error '%s' does not name '%s' and 'cannot read'", err, dir);
+    rmdir(dir);
 }
 
 /* model.kind: each name maps to its enum detector_model_kind (auto the default). */
@@ -666,6 +730,7 @@ int main(void)
         cmocka_unit_test(test_defaults_match_shipped_file),
         cmocka_unit_test(test_load_values),
         cmocka_unit_test(test_errors_name_file_line_reason),
+        cmocka_unit_test(test_load_forms),
         cmocka_unit_test(test_model_kind),
         cmocka_unit_test(test_model_lstm_min_rows),
         cmocka_unit_test(test_validate),

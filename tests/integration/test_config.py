@@ -127,8 +127,88 @@ max_batch_delay_ms = 0
         self.bad("[http]\nlisten = 127.0.0.1:0\nthreds = 4\n", 3, "threds", "unknown key")
 
     def test_unknown_section(self):
-        self.bad("[daemon]\nlog_level = info\n\n[htpp]\nlisten = 127.0.0.1:0\n", 5,
-                 "htpp", "unknown section")
+        # Named at the section's line, with keys or without: inih calls vigild for keys only,
+        # so a misspelt section left empty used to pass.
+        self.bad("[daemon]\nlog_level = info\n\n[htpp]\nlisten = 127.0.0.1:0\n", 4,
+                 "unknown section [htpp]")
+        self.bad("[daemon]\nlog_level = info\n[retetion]\n", 3, "unknown section [retetion]")
+        self.bad("[daemon]\n[retetion]\n\n[http]\nthreads = 2\n", 2,
+                 "unknown section [retetion]")
+        self.bad("threads = 2\n[http]\n", 1, "'threads' comes before any [section]")
+
+    def test_key_given_twice(self):
+        self.bad("[http]\nthreads = 2\nthreads = 3\n", 3,
+                 "http.threads is set twice (first on line 2)")
+        self.bad("[http]\nthreads = 2\n[model]\nhidden = 8\n[http]\nthreads = 3\n", 6,
+                 "http.threads is set twice (first on line 2)")
+
+    def test_line_too_long(self):
+        # inih reads 200-byte lines: a longer one was cut in two, the rest parsed as the next
+        # line (here "unknown key 'ashboard-05...'" on line 3, whose own key is valid).
+        origins = ",".join("https://dashboard-%02d.plant.example" % i for i in range(8))
+        self.bad("[http]\ncors_origins = %s\nthreads = 2\n" % origins, 2,
+                 "line longer than 198 characters")
+
+    def test_line_edges(self):
+        # review: a NUL byte is refused at its line (fgets stopped the line there: the rest of
+        # it was dropped unseen, and a long line behind a NUL escaped the length check, its
+        # tail parsed as the next line).
+        self.bad("[http]\nthreads = 2\0 junk\n", 2, "a NUL byte")
+        self.bad("[http]\nthreads = 2\n\0[nope]\n", 3, "a NUL byte")
+        self.bad("[http]\n;\0%s\n[nope]\n" % ("c" * 300), 2, "a NUL byte")
+        # The 198 characters hold with a CRLF line end as with LF, and for a last line without
+        # one (a 199-character last line passed, a 198-character CRLF line did not).
+        line = "; " + "c" * 196
+        for text in ("[http]\r\n%s\r\nthreads = 2\r\n" % line, "[http]\n%s\n" % line,
+                     "[http]\n%s" % line, "[http]\n%s\r" % line):
+            with self.subTest(text=text[:12]):
+                rc, out, err = run("--check-config", "--config", self.conf(text))
+                self.assertEqual(rc, 0, err)
+        self.bad("[http]\n%sc" % line, 2, "line longer than 198 characters")
+        self.bad("[http]\r\n%sc\r\n" % line, 2, "line longer than 198 characters")
+        # Blanks inside the brackets are part of the name (README).
+        self.bad("[ http ]\nthreads = 2\n", 1, "unknown section [ http ]")
+
+    def test_empty_values(self):
+        # An empty value is refused for every kind but the optional strings (auth_file,
+        # tls_*, cors_origins: empty is off) and the durations (empty is 0, off).
+        for key, word in [("daemon.data_dir", "1 to 511 characters"),
+                          ("influx.device_tag", "1 to 63 characters"),
+                          ("http.threads", "'' is not an integer"),
+                          ("model.lstm_min_rows", "'' is not auto or an integer"),
+                          ("http.metrics_auth", "'' is not true or false"),
+                          ("http.listen", "'' is not ADDR:PORT"),
+                          ("stream.listen", "'' is not ADDR:PORT"),
+                          ("daemon.log_level", "'' is not debug"),
+                          ("storage.sync", "'' is not 'full' or 'normal'"),
+                          ("model.kind", "'' is not auto"),
+                          ("model.serving_precision", "'' is not float16")]:
+            sec, k = key.split(".")
+            with self.subTest(key=key):
+                self.bad("[%s]\n%s =\n" % (sec, k), 2, key, word)
+        path = self.conf("[http]\nauth_file =\ncors_origins =\ntls_cert =\ntls_key =\n"
+                         "[storage]\nretention =\nsnapshot_every =\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+
+    def test_file_forms(self):
+        # A UTF-8 byte order mark, CRLF line ends, blanks and indented lines (each a line of
+        # its own: inih alone takes an indented line after a key as the rest of that key's
+        # value, here "daemon.log_level: '[http] ; api' is not ..."), a ';' comment after a
+        # value.
+        path = self.conf("\ufeff[daemon]\r\n  log_level = warn   \r\n\r\n  [http] ; api\r\n"
+                         "  listen = 127.0.0.1:0 ; loopback\r\n  threads = 2\r\n"
+                         "[stream]\r\n\tlisten = off\r\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        # A '#' after a value is part of it (README): refused where the value is checked.
+        self.bad("[http]\nthreads = 2 # two\n", 2, "http.threads: '2 # two'")
+
+    def test_not_a_file(self):
+        # A directory opens and reads as nothing: it used to pass as an empty file (defaults).
+        rc, out, err = run("--check-config", "--config", self.tmp)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("%s: cannot read: Is a directory" % self.tmp, err)
 
     def test_bad_values(self):
         cases = [

@@ -467,5 +467,26 @@ class SilenceShifted(PromtoolMixin, tp.DaemonPerTest):
         self.d.stop()
 
 
+class StatusCodes(unittest.TestCase):
+    """api/api_int.h's API_STATUS_CODES, the codes vigil_http_requests_total counts by name,
+    holds only codes some handler in api/ or daemon/ answers (each written as a literal there):
+    a code no route answers is a column that can never move (429 was one)."""
+
+    def test_every_counted_code_is_answered(self):
+        with open(os.path.join(vt.REPO, "api", "api_int.h")) as f:
+            m = re.search(r"#define API_STATUS_CODES\s*\\\s*\{([^}]*)\}", f.read())
+        self.assertIsNotNone(m, "API_STATUS_CODES not found in api/api_int.h")
+        codes = re.findall(r"\d+", m.group(1))
+        self.assertGreater(len(codes), 10)
+        sources = ""
+        for d in ("api", "daemon"):
+            for name in sorted(os.listdir(os.path.join(vt.REPO, d))):
+                if name.endswith(".c"):
+                    with open(os.path.join(vt.REPO, d, name)) as f:
+                        sources += f.read()
+        unanswered = [c for c in codes if not re.search(r"(?<![\w.])%s(?![\w.])" % c, sources)]
+        self.assertEqual(unanswered, [], "counted, never answered")
+
+
 if __name__ == "__main__":
     vt.main()

@@ -268,10 +268,14 @@ class TestReload(unittest.TestCase):
         bad = [
             ("[http]\nmax_batch = 5\nmax_body_bytes = lots\n", ":3: http.max_body_bytes"),
             ("[http]\nmax_batch = 5\nbogus = 1\n", ":3: unknown key 'bogus'"),
-            ("[nosuch]\nx = 1\n", ":2: unknown section [nosuch]"),
+            ("[nosuch]\nx = 1\n", ":1: unknown section [nosuch]"),
+            ("[http]\nmax_batch = 5\n[retetion]\n", ":3: unknown section [retetion]"),
             ("[http]\nmax_batch = 5\nmax_connections\n", ":3: syntax error"),
-            ("[http]\nmax_batch = 5\n[storage]\nqueue_max_readings = 2000\n"
-             "[http]\nmax_batch = 3000\n", "exceeds storage.queue_max_readings"),
+            ("[http]\nmax_batch = 5\n[http]\nmax_batch = 6\n",
+             ":4: http.max_batch is set twice (first on line 2)"),
+            ("[http]\nmax_batch = 5\0 and the rest\n", ":2: a NUL byte"),
+            ("[http]\nmax_batch = 3000\n[storage]\nqueue_max_readings = 2000\n",
+             "exceeds storage.queue_max_readings"),
         ]
         for text, reason in bad:
             write_file(self.cfg, text)
