@@ -201,14 +201,14 @@ static int past_fails(const store_cfail_t *p, int64_t now)
  * failure is still its run's first, logged as such). */
 static int past_resume(store_writer_t *w, int64_t id, int64_t now)
 {
-    if (find_id(w->cfail, w->ncfail, id) != NULL)
+    if (store__cfail_find(w, id) != NULL)
         return 0;
     store_cfail_t *p = find_id(w->cpast, w->npast, id);
     int fails = p != NULL ? past_fails(p, now) : 0;
-    if (fails == 0 ||
-        store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
+    store_cfail_t *f = fails > 0 ? store__cfail_insert(w, id) : NULL;
+    if (f == NULL)
         return 0;
-    w->cfail[w->ncfail++] = (store_cfail_t){.id = id, .fails = fails};
+    f->fails = fails;
     return 1;
 }
 
@@ -217,7 +217,7 @@ static int past_resume(store_writer_t *w, int64_t id, int64_t now)
  * seen again (store__compact_wake). Best effort past STORE_CFAIL_PAST_MAX devices or memory. */
 static void past_note(store_writer_t *w, int64_t id, int64_t now)
 {
-    store_cfail_t *f = find_id(w->cfail, w->ncfail, id);
+    store_cfail_t *f = store__cfail_find(w, id);
     if (f == NULL)
         return;
     f->woken = 0;

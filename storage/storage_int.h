@@ -430,7 +430,7 @@ typedef struct store_writer {
      * its log. maint_what: the step that failed in the last transaction (MAINT_*), cfail_id its
      * device when compaction. */
     store_backoff_t bo_retain, bo_maint, bo_compact;
-    store_cfail_t *cfail;
+    store_cfail_t *cfail; /* in id order (store__cfail_find) */
     size_t ncfail, cfail_cap;
     int maint_what;
     int64_t cfail_id;
@@ -596,6 +596,12 @@ int store__compact_some(store_t *s, int force);
  * returned ms; *first: 1 when the device was not backing off (its first failure of a run).
  * Returns -1 when out of memory (not recorded). */
 int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now, int *first);
+/* Device id's entry in the compaction back-off list w->cfail (kept in id order: a binary
+ * search), or NULL. Borrowed; valid until the list next changes. */
+store_cfail_t *store__cfail_find(store_writer_t *w, int64_t id);
+/* Inserts an entry {id} (fails 0, not backing off yet) at its place in w->cfail; id must not be
+ * there. Returns it (borrowed, as above), or NULL when out of memory (nothing changed). */
+store_cfail_t *store__cfail_insert(store_writer_t *w, int64_t id);
 /* A maintenance back-off after fails failures: STORE_RETAIN_PERIOD_MIN_MS doubled per failure,
  * at most STORE_RETAIN_PERIOD_MS (maint.c). */
 int64_t store__backoff_ms(int fails);
