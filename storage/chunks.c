@@ -487,6 +487,7 @@ int store__compact_some(store_t *s, int force)
             continue;
         }
         d->compact_queued = 0;
+        w->compact_runs++;
         /* Noted, should the transaction be undone and the maps reloaded (the list with them). */
         requeue_note(w, d);
         int64_t points = d->points;

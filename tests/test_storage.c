@@ -647,18 +647,18 @@ static void test_many_channels(void **state)
     assert_int_equal(device(f->s, "wide", 0).points, 1);
 }
 
-/* The longest bucket chain of a device's channel table (writer.c, uthash). */
+/* The longest bucket chain of a device's channel table (writer.c, uthash), as the writer
+ * publishes it (maint.c) at the commit of a transaction of its own: the test thread never reads
+ * the writer's maps. */
 static unsigned chan_chain_max(store_t *s, const char *dev)
 {
-    const store_dev_t *d = store__devidx_find(
-        &s->w.didx, store__devidx_key(&s->w.didx, dev, strlen(dev)), dev, strlen(dev));
-    assert_non_null(d);
-    assert_non_null(d->chans);
-    unsigned most = 0;
-    for (unsigned i = 0; i < d->chans->hh.tbl->num_buckets; i++)
-        most =
-            d->chans->hh.tbl->buckets[i].count > most ? d->chans->hh.tbl->buckets[i].count : most;
-    return most;
+    store__test_wstate_dev(s, dev);
+    assert_int_equal(store__test_exec(s, "SELECT 1"), 0);
+    store_test_wstate_t w;
+    store__test_wstate(s, &w);
+    store__test_wstate_dev(s, "");
+    assert_true(w.chan_chain_max > 0);
+    return (unsigned)w.chan_chain_max;
 }
 
 /* Channel "k<t>" holds t at ts 1 and t + 0.5 at ts 2. */
@@ -1071,7 +1071,9 @@ static void test_disk_full(void **state)
     write1(f->s, "before", 1, 1, ch, &v);
     /* Review: the device index's seed, drawn at store_open, stays through the reload of the
      * maps after the failed transaction below (store__maps_load keeps a drawn seed). */
-    const uint64_t seed = f->s->w.didx.seed;
+    store_test_wstate_t w;
+    store__test_wstate(f->s, &w);
+    const uint64_t seed = w.didx_seed;
     assert_true(seed != 0);
     /* Caps the database at its current size (SQLite raises a smaller cap to the page count). */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
@@ -1091,7 +1093,8 @@ static void test_disk_full(void **state)
     store_stats_get(f->s, &st);
     assert_true(st.commit_errors >= 1);
     assert_int_equal(st.queue_readings, 0);
-    assert_true(f->s->w.didx.seed == seed);
+    store__test_wstate(f->s, &w);
+    assert_true(w.didx_seed == seed);
     /* Space returns: writes resume by themselves once the back-off has passed. */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
     int err = ERR_NOSPACE;
@@ -1109,7 +1112,8 @@ static void test_disk_full(void **state)
     assert_int_equal(d.points, 20000);
     assert_int_equal(d.nch, 1);
     assert_int_equal(device(f->s, "before", 0).points, 1);
-    assert_true(f->s->w.didx.seed == seed);
+    store__test_wstate(f->s, &w);
+    assert_true(w.didx_seed == seed);
 }
 
 static void test_newer_schema(void **state)
@@ -5472,6 +5476,28 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
+/* Runs store__test_exec(s, sql) on a thread of its own (*th; join it), so that the statement's
+ * job is queued behind what is queued now without waiting for its commit; returns after 200 ms,
+ * the job queued. ea->status is its status once joined. */
+static void exec_queue(exec_arg_t *ea, pthread_t *th, store_t *s, const char *sql)
+{
+    *ea = (exec_arg_t){s, sql, -1};
+    assert_int_equal(pthread_create(th, NULL, exec_main, ea), 0);
+    usleep(200000);
+}
+
+/* n points of "big" from t0, 1 ms apart, of pseudo-random values (they do not compress, so the
+ * database grows by new pages). */
+static void add_big(batch_t *b, int64_t t0, int n, uint64_t *rng)
+{
+    static const char *const ch[] = {"v"};
+    for (int i = 0; i < n; i++) {
+        *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        double v = (double)(*rng >> 11);
+        add_point(b, "big", t0 + i, 1, ch, &v);
+    }
+}
+
 /* test_maint_full_disk's start (also the review's tests): "tiny" with one point at t0, "w0" and
  * "w1" with 15 small rows of FD_CH random channels each, the database capped at its page count
  * in the same transaction; returns once the idle compaction after it failed (ERR_NOSPACE,
@@ -5496,10 +5522,9 @@ static void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng)
     }
     /* The cap goes in the same transaction, after the rounds (a job of its own, queued from a
      * thread since store__test_exec waits). */
-    exec_arg_t ea = {s, "PRAGMA max_page_count=1", -1};
+    exec_arg_t ea;
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
-    usleep(200000); /* the job queued behind the rounds */
+    exec_queue(&ea, &th, s, "PRAGMA max_page_count=1"); /* behind the rounds */
     store__test_hold(s, 0);
     counter_wait(&c, 7);
     assert_int_equal(pthread_join(th, NULL), 0);
@@ -6159,6 +6184,47 @@ static void test_compaction_woken_after_backoff(void **state)
     assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
 }
 
+/* Task stmaint6, item 2: a device whose compaction back-off ends with no small rows is not
+ * queued for a compaction of nothing (store__compact_wake hands the requeue small_rows -1: only
+ * if it has small rows). "bad" (readings two days old, retention one day) fails its compaction
+ * (a trigger); within its back-off a retention sweep deletes all its rows, which leaves it no
+ * small rows (retention.c). Past its back-off's end the writer has seen that end (woken) and
+ * ran no compaction (the published compact_runs unchanged, nothing queued). With the filter
+ * disabled: "bad" is queued and compaction runs for it (compact_runs + 1). */
+static void test_compaction_wake_no_small_rows(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    store_close(f->s);
+    f->s = open_retention(f->dir, EVR_DAY);
+    int64_t t0 = vtime_now_ms() - 2 * EVR_DAY, lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(chunk_rows(f->dir, "bad", NULL) > 1);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    assert_int_equal(chunk_rows(f->dir, "bad", NULL), 0);
+    const store_cfail_t *e = cfail_of(f->s, "bad");
+    assert_non_null(e);
+    assert_true(vtime_mono_ms() < e->next_ms); /* the sweep came within its back-off */
+    uint64_t runs = wst(f->s).compact_runs;
+    int64_t wait = e->next_ms - vtime_mono_ms() + 300;
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
+    usleep((useconds_t)wait * 1000);
+    store_test_wstate_t w = wst(f->s);
+    assert_int_equal(w.compact_runs, runs); /* with the filter disabled: runs + 1 */
+    assert_int_equal(w.ncompact, 0);
+    e = cfail_of(f->s, "bad"); /* (a compaction that ran would have ended its entry) */
+    assert_non_null(e);
+    assert_int_equal(e->woken, 1); /* the writer saw its back-off's end */
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+}
+
 /* Task maint4, item 2: the devices the previous run left with small rows are queued at open.
  * "bad"'s compaction fails (a trigger) and the store is closed with its small rows; the trigger
  * dropped in the file, the reopened store has it in the compact list, and the first write of
@@ -6257,11 +6323,7 @@ static void test_maint_full_disk_space_back(void **state)
     assert_int_equal(store_flush(f->s), 0);
     assert_int_equal(wst(f->s).bo_maint.fails, 1); /* the database did not grow */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
-    for (int i = 0; i < 20000; i++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        v = (double)(rng >> 11);
-        add_point(&b, "big", t0 + i, 1, ch, &v);
-    }
+    add_big(&b, t0, 20000, &rng);
     assert_int_equal(store_write(f->s, &b), 0);
     assert_int_equal(store_flush(f->s), 0);
     assert_int_equal(wst(f->s).bo_maint.fails, 0); /* before: 1 */
@@ -6493,25 +6555,18 @@ static void on_done_seen(void *arg, int status)
 static void test_maint_nospace_space_back(void **state)
 {
     fx_t *f = *state;
-    static const char *const ch[] = {"v"};
     uint64_t rng = 1;
     int64_t t0 = vtime_now_ms();
-    double v = 0;
     batch_t b;
     batch_init(&b);
     full_disk_start(f->s, &b, t0, &rng);
     size_t rows = chunk_rows(f->dir, "w0", NULL);
     assert_true(rows > 2);
     store__test_hold(f->s, 1);
-    exec_arg_t ea = {f->s, "PRAGMA max_page_count=1073741823", -1};
+    exec_arg_t ea;
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
-    usleep(200000); /* the job queued first */
-    for (int i = 0; i < 20000; i++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        v = (double)(rng >> 11);
-        add_point(&b, "big", t0 + i, 1, ch, &v);
-    }
+    exec_queue(&ea, &th, f->s, "PRAGMA max_page_count=1073741823"); /* first */
+    add_big(&b, t0, 20000, &rng);
     seen_t a = {.s = f->s};
     pthread_mutex_init(&a.mu, NULL);
     pthread_cond_init(&a.cv, NULL);
@@ -6668,15 +6723,10 @@ static void test_review_maint5_nospace_client_batch(void **state)
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)pages + RV_PAGES);
     store__test_hold(f->s, 1);
-    exec_arg_t e1 = {f->s, sql, -1};
+    exec_arg_t e1;
     pthread_t th1;
-    assert_int_equal(pthread_create(&th1, NULL, exec_main, &e1), 0);
-    usleep(200000); /* queued first */
-    for (int i = 0; i < RV_BIG; i++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        v = (double)(rng >> 11);
-        add_point(&b, "big", t0 + i, 1, ch, &v);
-    }
+    exec_queue(&e1, &th1, f->s, sql); /* first */
+    add_big(&b, t0, RV_BIG, &rng);
     assert_int_equal(store_submit(f->s, &b, on_done_chain, &a), 0);
     store__test_hold(f->s, 0);
     counter_wait(&c, 1);
@@ -6702,6 +6752,7 @@ int main(void)
     log_set_level(LOG_LEVEL_WARN);
     /* One test (a cmocka pattern) when set: ctest unit_storage_failalloc runs only the test that
      * needs tests/fault/failalloc.c preloaded. */
+    store__test_wstate_on = 1; /* every store below publishes its writer's state (wst()) */
     const char *only = getenv("VIGIL_TEST_ONLY");
     if (only != NULL)
         cmocka_set_test_filter(only);
@@ -6791,6 +6842,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maint_full_disk_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_woken_after_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_wake_no_small_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_failures_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
