@@ -6210,19 +6210,86 @@ static void test_compaction_wake_no_small_rows(void **state)
     assert_non_null(e);
     assert_true(vtime_mono_ms() < e->next_ms); /* the sweep came within its back-off */
     uint64_t runs = wst(f->s).compact_runs;
-    int64_t wait = e->next_ms - vtime_mono_ms() + 300;
+    int64_t wait = e->next_ms - vtime_mono_ms();
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
-    usleep((useconds_t)wait * 1000);
+    if (wait > 0)
+        usleep((useconds_t)wait * 1000);
+    /* Until the writer (niced, maybe late under load) has seen the back-off's end: it publishes
+     * after store__compact_wake, so that copy shows the wake's requeue too. At most 10 s. */
+    for (int i = 0; i < 1000 && (e = cfail_of(f->s, "bad")) != NULL && !e->woken; i++)
+        usleep(10000);
+    assert_non_null(e); /* (a compaction that ran would have ended its entry) */
+    assert_int_equal(e->woken, 1); /* the writer saw its back-off's end */
     store_test_wstate_t w = wst(f->s);
     assert_int_equal(w.compact_runs, runs); /* with the filter disabled: runs + 1 */
     assert_int_equal(w.ncompact, 0);
-    e = cfail_of(f->s, "bad"); /* (a compaction that ran would have ended its entry) */
-    assert_non_null(e);
-    assert_int_equal(e->woken, 1); /* the writer saw its back-off's end */
     store_stats_t st;
     store_stats_get(f->s, &st);
     assert_int_equal(st.maintenance_errors, 1);
     assert_int_equal(st.commit_errors, 0);
+}
+
+/* w's compaction back-off list is in strictly increasing id order and store__cfail_find finds
+ * each of its ids, and only those (ids 0 .. 2 * max). */
+static void cfail_check(store_writer_t *w, int64_t max)
+{
+    for (size_t i = 1; i < w->ncfail; i++)
+        assert_true(w->cfail[i - 1].id < w->cfail[i].id);
+    size_t found = 0;
+    for (int64_t id = 0; id <= 2 * max; id++) {
+        store_cfail_t *f = store__cfail_find(w, id);
+        if (f != NULL) {
+            assert_int_equal(f->id, id);
+            found++;
+        }
+    }
+    assert_int_equal(found, w->ncfail);
+}
+
+/* Review of stmaint6: the back-off list stays in id order (store__cfail_find bisects it) through
+ * failures in any order (even ids of 2 .. 200 scrambled, then one before and one after them), a
+ * repeated failure of the same id (no second entry), removals (store__compact_forget: first,
+ * last, middle) and the filter of store__compact_end_tx (every third entry succeeded). With
+ * store__cfail_insert appending, or store__compact_forget moving the last entry in (main's
+ * before stmaint6), it fails. */
+static void test_review_stmaint6_cfail_order(void **state)
+{
+    (void)state;
+    store_writer_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    const int64_t max = 200, now = vtime_mono_ms();
+    int first;
+    for (int64_t k = 0; k < max / 2; k++) { /* even ids of 2 .. 200, in a scrambled order */
+        int64_t id = 2 * (1 + (k * 37) % 101 % 100);
+        if (store__cfail_find(w, id) == NULL)
+            assert_true(store__compact_failed(w, id, now, &first) > now);
+    }
+    assert_true(store__compact_failed(w, 2 * max + 2, now, &first) > now); /* last */
+    assert_true(first);
+    assert_true(store__compact_failed(w, 1, now, &first) > now); /* first */
+    cfail_check(w, max + 1);
+    size_t n = w->ncfail;
+    assert_true(store__compact_failed(w, 100, now, &first) > now); /* again: the same entry */
+    assert_false(first);
+    assert_int_equal(w->ncfail, n);
+    assert_int_equal(store__cfail_find(w, 100)->fails, 2);
+    store__compact_forget(w, 1);
+    store__compact_forget(w, 2 * max + 2);
+    store__compact_forget(w, 100);
+    store__compact_forget(w, 3); /* not there: nothing changes */
+    assert_int_equal(w->ncfail, n - 3);
+    cfail_check(w, max + 1);
+    for (size_t i = 0; i < w->ncfail; i += 3)
+        w->cfail[i].ok = 1;
+    size_t ok = (w->ncfail + 2) / 3;
+    assert_int_equal(store__compact_end_tx(w, 1), 0);
+    assert_int_equal(w->ncfail, n - 3 - ok);
+    cfail_check(w, max + 1);
+    assert_null(store__cfail_find(w, 2)); /* the first entry, which succeeded */
+    assert_true(store__compact_failed(w, 2, now, &first) > now); /* back, at its place */
+    cfail_check(w, max + 1);
+    store__compact_list_free(w);
+    free(w);
 }
 
 /* Task maint4, item 2: the devices the previous run left with small rows are queued at open.
@@ -6843,6 +6910,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maint_full_disk_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_woken_after_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_wake_no_small_rows, setup, teardown),
+        cmocka_unit_test(test_review_stmaint6_cfail_order),
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_failures_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
