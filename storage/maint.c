@@ -467,11 +467,17 @@ void store__wstate_publish(store_t *s)
         memcpy(p->cfail, w->cfail, n * sizeof *p->cfail);
 }
 
-void store__test_wstate(store_t *s, store_test_wstate_t *out)
+int store__test_wstate(store_t *s, store_test_wstate_t *out)
 {
+    /* A store that does not publish would show a zeroed state a test could take for real. */
+    if (!s->wpub_on) {
+        *out = (store_test_wstate_t){0};
+        return ERR_INVAL;
+    }
     pthread_mutex_lock(&s->qmu);
     *out = s->wpub;
     pthread_mutex_unlock(&s->qmu);
+    return 0;
 }
 
 void store__test_wstate_dev(store_t *s, const char *name)

@@ -796,8 +796,10 @@ extern const char store__sql_ev_maxlen_set[];
 /* Copies the writer's state into s->wpub when s->wpub_on (qmu held; writer thread, or open
  * before it starts). */
 void store__wstate_publish(store_t *s);
-/* The writer's state as last published (store_test_wstate_t), read under qmu. Any thread. */
-void store__test_wstate(store_t *s, store_test_wstate_t *out);
+/* The writer's state as last published (store_test_wstate_t), read under qmu. Any thread.
+ * Returns 0, or ERR_INVAL (*out zeroed) when s does not publish (opened without
+ * store__test_wstate_on). */
+int store__test_wstate(store_t *s, store_test_wstate_t *out);
 /* From the next publication on, wpub.chan_chain_max is that of device name's channel table
  * ("" for none). Any thread. */
 void store__test_wstate_dev(store_t *s, const char *name);

@@ -655,7 +655,7 @@ static unsigned chan_chain_max(store_t *s, const char *dev)
     store__test_wstate_dev(s, dev);
     assert_int_equal(store__test_exec(s, "SELECT 1"), 0);
     store_test_wstate_t w;
-    store__test_wstate(s, &w);
+    assert_int_equal(store__test_wstate(s, &w), 0);
     store__test_wstate_dev(s, "");
     assert_true(w.chan_chain_max > 0);
     return (unsigned)w.chan_chain_max;
@@ -1072,7 +1072,7 @@ static void test_disk_full(void **state)
     /* Review: the device index's seed, drawn at store_open, stays through the reload of the
      * maps after the failed transaction below (store__maps_load keeps a drawn seed). */
     store_test_wstate_t w;
-    store__test_wstate(f->s, &w);
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
     const uint64_t seed = w.didx_seed;
     assert_true(seed != 0);
     /* Caps the database at its current size (SQLite raises a smaller cap to the page count). */
@@ -1093,7 +1093,7 @@ static void test_disk_full(void **state)
     store_stats_get(f->s, &st);
     assert_true(st.commit_errors >= 1);
     assert_int_equal(st.queue_readings, 0);
-    store__test_wstate(f->s, &w);
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
     assert_true(w.didx_seed == seed);
     /* Space returns: writes resume by themselves once the back-off has passed. */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
@@ -1112,7 +1112,7 @@ static void test_disk_full(void **state)
     assert_int_equal(d.points, 20000);
     assert_int_equal(d.nch, 1);
     assert_int_equal(device(f->s, "before", 0).points, 1);
-    store__test_wstate(f->s, &w);
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
     assert_true(w.didx_seed == seed);
 }
 
@@ -4700,7 +4700,7 @@ static int64_t dev_id(store_t *s, const char *dev)
 static store_test_wstate_t wst(store_t *s)
 {
     store_test_wstate_t w;
-    store__test_wstate(s, &w);
+    assert_int_equal(store__test_wstate(s, &w), 0);
     return w;
 }
 
@@ -6292,6 +6292,28 @@ static void test_review_stmaint6_cfail_order(void **state)
     free(w);
 }
 
+/* Review of stmaint6: a store opened without store__test_wstate_on publishes nothing, and
+ * store__test_wstate says so (ERR_INVAL) rather than hand a test a zeroed state it could take
+ * for the writer's (no back-off, nothing queued: what many assertions expect). */
+static void test_review_stmaint6_wstate_off(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    double v = 1;
+    store_close(f->s);
+    store__test_wstate_on = 0;
+    f->s = open_store(f->dir, 0);
+    store__test_wstate_on = 1;
+    write1(f->s, "d", 1, 1, ch, &v);
+    store_test_wstate_t w;
+    w.ncfail = 7;
+    assert_int_equal(store__test_wstate(f->s, &w), ERR_INVAL);
+    assert_int_equal(w.ncfail, 0);
+    store_close(f->s);
+    f->s = open_store(f->dir, 0); /* the flag set: it publishes */
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
+}
+
 /* Task maint4, item 2: the devices the previous run left with small rows are queued at open.
  * "bad"'s compaction fails (a trigger) and the store is closed with its small rows; the trigger
  * dropped in the file, the reopened store has it in the compact list, and the first write of
@@ -6596,15 +6618,17 @@ typedef struct seen {
     pthread_cond_t cv;
     int done, status;
     store_test_wstate_t w;
+    int wst_err; /* store__test_wstate's (asserted by the test thread) */
 } seen_t;
 
 static void on_done_seen(void *arg, int status)
 {
     seen_t *a = arg;
     store_test_wstate_t w;
-    store__test_wstate(a->s, &w);
+    int err = store__test_wstate(a->s, &w);
     pthread_mutex_lock(&a->mu);
     a->w = w;
+    a->wst_err = err;
     a->status = status;
     a->done = 1;
     pthread_cond_broadcast(&a->cv);
@@ -6646,6 +6670,7 @@ static void test_maint_nospace_space_back(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(ea.status, 0);
     assert_int_equal(a.status, 0);
+    assert_int_equal(a.wst_err, 0);
     assert_true(a.w.ncompact > 0); /* not compacted by that commit */
     /* Review: the commit ends the back-off's run, not maint_nospace (see
      * test_review_maint5_nospace_client_batch); the idle compaction right after it does. */
@@ -6911,6 +6936,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_compaction_woken_after_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_wake_no_small_rows, setup, teardown),
         cmocka_unit_test(test_review_stmaint6_cfail_order),
+        cmocka_unit_test_setup_teardown(test_review_stmaint6_wstate_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_failures_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
