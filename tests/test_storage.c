@@ -6218,7 +6218,8 @@ static void test_compaction_wake_no_small_rows(void **state)
      * after store__compact_wake, so that copy shows the wake's requeue too. At most 10 s. */
     for (int i = 0; i < 1000 && (e = cfail_of(f->s, "bad")) != NULL && !e->woken; i++)
         usleep(10000);
-    assert_non_null(e); /* (a compaction that ran would have ended its entry) */
+    /* (A compaction that ran would have ended its entry.) */
+    assert_non_null(e);
     assert_int_equal(e->woken, 1); /* the writer saw its back-off's end */
     store_test_wstate_t w = wst(f->s);
     assert_int_equal(w.compact_runs, runs); /* with the filter disabled: runs + 1 */
