@@ -47,12 +47,38 @@ static int64_t sat_sub(int64_t a, int64_t b)
     return a < INT64_MIN + b ? INT64_MIN : a - b;
 }
 
-static store_cfail_t *cfail_find(store_writer_t *w, int64_t id)
+/* w->cfail is kept sorted by id (each insertion and removal keeps the order, and
+ * store__compact_end_tx's filter is stable), so a lookup is a binary search: queue_compact looks
+ * up every device a requeue queues, 10,000 at once when so many fail together. The index at
+ * which id is, or would be inserted. */
+static size_t cfail_index(const store_writer_t *w, int64_t id)
 {
-    for (size_t i = 0; i < w->ncfail; i++)
-        if (w->cfail[i].id == id)
-            return &w->cfail[i];
-    return NULL;
+    size_t lo = 0, hi = w->ncfail;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->cfail[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+store_cfail_t *store__cfail_find(store_writer_t *w, int64_t id)
+{
+    size_t i = cfail_index(w, id);
+    return i < w->ncfail && w->cfail[i].id == id ? &w->cfail[i] : NULL;
+}
+
+store_cfail_t *store__cfail_insert(store_writer_t *w, int64_t id)
+{
+    size_t i = cfail_index(w, id);
+    if (store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
+        return NULL;
+    memmove(&w->cfail[i + 1], &w->cfail[i], (w->ncfail - i) * sizeof *w->cfail);
+    w->ncfail++;
+    w->cfail[i] = (store_cfail_t){.id = id};
+    return &w->cfail[i];
 }
 
 /* A device whose compaction failed is not queued during its back-off: its small rows wait, and
@@ -63,7 +89,7 @@ static int queue_compact(store_writer_t *w, store_dev_t *d)
     if (d->compact_queued)
         return 0;
     if (w->ncfail > 0) {
-        store_cfail_t *f = cfail_find(w, d->id);
+        store_cfail_t *f = store__cfail_find(w, d->id);
         if (f != NULL && vtime_mono_ms() < f->next_ms)
             return 0;
     }
@@ -76,14 +102,10 @@ static int queue_compact(store_writer_t *w, store_dev_t *d)
 
 int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now, int *first)
 {
-    store_cfail_t *f = cfail_find(w, id);
+    store_cfail_t *f = store__cfail_find(w, id);
     *first = f == NULL;
-    if (f == NULL) {
-        if (store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
-            return -1;
-        f = &w->cfail[w->ncfail++];
-        *f = (store_cfail_t){.id = id};
-    }
+    if (f == NULL && (f = store__cfail_insert(w, id)) == NULL)
+        return -1;
     f->next_ms = now + store__backoff_ms(f->fails);
     f->fails++;
     f->ok = 0;
@@ -162,9 +184,12 @@ void store__compact_requeue(store_t *s)
 
 void store__compact_forget(store_writer_t *w, int64_t id)
 {
-    store_cfail_t *f = cfail_find(w, id);
-    if (f != NULL)
-        *f = w->cfail[--w->ncfail];
+    store_cfail_t *f = store__cfail_find(w, id);
+    if (f == NULL)
+        return;
+    size_t i = (size_t)(f - w->cfail);
+    memmove(f, f + 1, (w->ncfail - i - 1) * sizeof *f); /* in id order still */
+    w->ncfail--;
 }
 
 void store__compact_list_free(store_writer_t *w)
@@ -462,6 +487,7 @@ int store__compact_some(store_t *s, int force)
             continue;
         }
         d->compact_queued = 0;
+        w->compact_runs++;
         /* Noted, should the transaction be undone and the maps reloaded (the list with them). */
         requeue_note(w, d);
         int64_t points = d->points;
@@ -473,7 +499,7 @@ int store__compact_some(store_t *s, int force)
             w->cfail_id = d->id;
             snprintf(w->cfail_name, sizeof w->cfail_name, "%s", d->name);
         } else if (w->ncfail > 0) {
-            store_cfail_t *f = cfail_find(w, d->id);
+            store_cfail_t *f = store__cfail_find(w, d->id);
             if (f != NULL)
                 f->ok = 1;
         }

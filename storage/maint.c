@@ -34,8 +34,12 @@
  * transaction is maintenance only: it fails whole, counted the same way and not in
  * commit_errors.
  *
+ * The tests' copy of the writer's state (store__wstate_publish) is made here too, only in a
+ * store opened with store__test_wstate_on (test_storage sets it; the daemon never does).
+ *
  * Threads: the writer thread only (writer.c's run_transaction, idle_work and
- * store__writer_main); the back-offs and the savepoint's statements are the writer's. */
+ * store__writer_main); the back-offs and the savepoint's statements are the writer's.
+ * store__test_wstate and store__test_wstate_dev: any thread (under qmu). */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
@@ -43,6 +47,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static void sp_finalize(store_writer_t *w)
 {
@@ -201,14 +206,14 @@ static int past_fails(const store_cfail_t *p, int64_t now)
  * failure is still its run's first, logged as such). */
 static int past_resume(store_writer_t *w, int64_t id, int64_t now)
 {
-    if (find_id(w->cfail, w->ncfail, id) != NULL)
+    if (store__cfail_find(w, id) != NULL)
         return 0;
     store_cfail_t *p = find_id(w->cpast, w->npast, id);
     int fails = p != NULL ? past_fails(p, now) : 0;
-    if (fails == 0 ||
-        store__grow((void **)&w->cfail, &w->cfail_cap, w->ncfail + 1, sizeof *w->cfail))
+    store_cfail_t *f = fails > 0 ? store__cfail_insert(w, id) : NULL;
+    if (f == NULL)
         return 0;
-    w->cfail[w->ncfail++] = (store_cfail_t){.id = id, .fails = fails};
+    f->fails = fails;
     return 1;
 }
 
@@ -217,7 +222,7 @@ static int past_resume(store_writer_t *w, int64_t id, int64_t now)
  * seen again (store__compact_wake). Best effort past STORE_CFAIL_PAST_MAX devices or memory. */
 static void past_note(store_writer_t *w, int64_t id, int64_t now)
 {
-    store_cfail_t *f = find_id(w->cfail, w->ncfail, id);
+    store_cfail_t *f = store__cfail_find(w, id);
     if (f == NULL)
         return;
     f->woken = 0;
@@ -421,4 +426,63 @@ int store__maint_guarded(store_t *s, int *maint_err, int *undone)
     *undone = 1;
     err = store__step_done(s, w->sp_undo);
     return err ? err : store__step_done(s, w->sp_release);
+}
+
+/* Test: the longest bucket chain of the channel table of device name (w->didx), -1 when there
+ * is no such device or it has no channels. */
+static int chan_chain_max(store_writer_t *w, const char *name)
+{
+    size_t len = strlen(name);
+    const store_dev_t *d =
+        store__devidx_find(&w->didx, store__devidx_key(&w->didx, name, len), name, len);
+    if (d == NULL || d->chans == NULL)
+        return -1;
+    unsigned most = 0;
+    const UT_hash_table *t = d->chans->hh.tbl;
+    for (unsigned i = 0; i < t->num_buckets; i++)
+        most = t->buckets[i].count > most ? t->buckets[i].count : most;
+    return (int)most;
+}
+
+void store__wstate_publish(store_t *s)
+{
+    /* Only for the tests (store__test_wstate_on at open): a daemon's store copies nothing. */
+    if (!s->wpub_on)
+        return;
+    const store_writer_t *w = &s->w;
+    store_test_wstate_t *p = &s->wpub;
+    p->ncfail = w->ncfail;
+    p->ncompact = w->ncompact;
+    p->compact0_small_rows =
+        w->ncompact > 0 && w->compact[0] != NULL ? w->compact[0]->small_rows : -1;
+    p->maint_nospace = w->maint_nospace;
+    p->bo_maint = w->bo_maint;
+    p->bo_compact = w->bo_compact;
+    p->nospace_pages = w->nospace_pages;
+    p->compact_runs = w->compact_runs;
+    p->didx_seed = w->didx.seed;
+    p->chan_chain_max = s->wpub_dev[0] != '\0' ? chan_chain_max(&s->w, s->wpub_dev) : -1;
+    size_t n = w->ncfail < STORE_TEST_CFAIL ? w->ncfail : STORE_TEST_CFAIL;
+    if (n > 0)
+        memcpy(p->cfail, w->cfail, n * sizeof *p->cfail);
+}
+
+int store__test_wstate(store_t *s, store_test_wstate_t *out)
+{
+    /* A store that does not publish would show a zeroed state a test could take for real. */
+    if (!s->wpub_on) {
+        *out = (store_test_wstate_t){0};
+        return ERR_INVAL;
+    }
+    pthread_mutex_lock(&s->qmu);
+    *out = s->wpub;
+    pthread_mutex_unlock(&s->qmu);
+    return 0;
+}
+
+void store__test_wstate_dev(store_t *s, const char *name)
+{
+    pthread_mutex_lock(&s->qmu);
+    snprintf(s->wpub_dev, sizeof s->wpub_dev, "%s", name);
+    pthread_mutex_unlock(&s->qmu);
 }

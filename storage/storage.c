@@ -237,7 +237,8 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         goto fail;
     s->stats.devices = HASH_COUNT(s->w.devs);
     s->hold = store__test_open_held; /* before the thread: it reads hold under qmu */
-    store__wstate_publish(s);        /* the thread is not running: no lock needed */
+    s->wpub_on = store__test_wstate_on;
+    store__wstate_publish(s); /* the thread is not running: no lock needed */
     if (thread_create_niced(&s->thread, s->opts.writer_nice, store__writer_main, s) != 0) {
         snprintf(errmsg, errsize, "cannot start the writer thread");
         err = ERR_NOMEM;
@@ -695,6 +696,7 @@ void store_stats_get(store_t *s, store_stats_t *out)
 }
 
 int store__test_open_held;
+int store__test_wstate_on;
 
 void store__test_hold(store_t *s, int hold)
 {

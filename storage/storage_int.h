@@ -374,7 +374,8 @@ typedef struct store_writer {
     size_t cells_cap, mcells_cap, ocells_cap;
     store_dev_t **compact; /* devices with small rows to compact (NULL: deleted meanwhile) */
     size_t ncompact, compact_cap;
-    uint64_t compactions; /* devices compacted since open (for tests and benchmarks) */
+    uint64_t compactions;  /* devices compacted since open (for tests and benchmarks) */
+    uint64_t compact_runs; /* devices compaction ran for (compacted or not), for the tests */
     /* write_batch's order of a batch's points: grouped by device, then by ts, stable */
     struct store_ord {
         store_dev_t *d;
@@ -430,7 +431,7 @@ typedef struct store_writer {
      * its log. maint_what: the step that failed in the last transaction (MAINT_*), cfail_id its
      * device when compaction. */
     store_backoff_t bo_retain, bo_maint, bo_compact;
-    store_cfail_t *cfail;
+    store_cfail_t *cfail; /* in id order (store__cfail_find) */
     size_t ncfail, cfail_cap;
     int maint_what;
     int64_t cfail_id;
@@ -463,8 +464,9 @@ typedef struct store_writer {
 
 /* Test: the writer's state, copied under qmu by the writer between transactions
  * (store__test_wstate): at open, before each transaction's callbacks, and at each idle-work
- * check, so a test reads it without racing the writer. The first STORE_TEST_CFAIL entries of
- * the compaction back-off list. */
+ * check, so a test reads it without racing the writer; only in a store opened while
+ * store__test_wstate_on was set (the copy, about 1.2 KB, costs nothing elsewhere). The first
+ * STORE_TEST_CFAIL entries of the compaction back-off list (in id order). */
 #define STORE_TEST_CFAIL 32
 typedef struct store_test_wstate {
     size_t ncfail, ncompact;
@@ -472,6 +474,9 @@ typedef struct store_test_wstate {
     int maint_nospace;
     store_backoff_t bo_maint, bo_compact;
     int64_t nospace_pages;
+    uint64_t compact_runs; /* w->compact_runs */
+    uint64_t didx_seed;    /* the device index's seed (devidx.c) */
+    int chan_chain_max;    /* of the device store__test_wstate_dev named; -1: none */
     store_cfail_t cfail[STORE_TEST_CFAIL];
 } store_test_wstate_t;
 
@@ -486,7 +491,7 @@ struct store {
 
     pthread_mutex_t qmu;  /* guards: qhead, qtail, qreadings, qpending, qops, qop_bytes,
                              qops_pending, qop_bytes_pending, closing, hold, nospace_until_ms,
-                             writer_waiting, hook, hook_arg, writer_waits, wpub */
+                             writer_waiting, hook, hook_arg, writer_waits, wpub, wpub_dev */
     pthread_cond_t qcond; /* the writer waits here for work */
     store_job_t *qhead, *qtail;
     size_t qreadings;       /* readings queued or in the writer's open transaction */
@@ -499,8 +504,10 @@ struct store {
     int64_t nospace_until_ms; /* submits fail with ERR_NOSPACE until then (monotonic ms) */
     int writer_waiting;       /* the writer is in a coalescing wait */
     uint64_t writer_waits;    /* test: the idle writer's waits for work that returned */
-    store_test_wstate_t wpub; /* test: the writer's state as last copied (writer.c) */
-    store_commit_hook hook;   /* set before the first submission; NULL: none */
+    store_test_wstate_t wpub; /* test: the writer's state as last copied (maint.c) */
+    char wpub_dev[64];        /* test: the device whose channel chains wpub measures */
+    int wpub_on; /* test: wpub is copied (store__test_wstate_on at open; constant after) */
+    store_commit_hook hook; /* set before the first submission; NULL: none */
     void *hook_arg;
 
     pthread_mutex_t rmu; /* guards: rfree */
@@ -596,6 +603,12 @@ int store__compact_some(store_t *s, int force);
  * returned ms; *first: 1 when the device was not backing off (its first failure of a run).
  * Returns -1 when out of memory (not recorded). */
 int64_t store__compact_failed(store_writer_t *w, int64_t id, int64_t now, int *first);
+/* Device id's entry in the compaction back-off list w->cfail (kept in id order: a binary
+ * search), or NULL. Borrowed; valid until the list next changes. */
+store_cfail_t *store__cfail_find(store_writer_t *w, int64_t id);
+/* Inserts an entry {id} (fails 0, not backing off yet) at its place in w->cfail; id must not be
+ * there. Returns it (borrowed, as above), or NULL when out of memory (nothing changed). */
+store_cfail_t *store__cfail_insert(store_writer_t *w, int64_t id);
 /* A maintenance back-off after fails failures: STORE_RETAIN_PERIOD_MIN_MS doubled per failure,
  * at most STORE_RETAIN_PERIOD_MS (maint.c). */
 int64_t store__backoff_ms(int fails);
@@ -780,10 +793,19 @@ extern const char store__sql_retain_events[];
 extern const char store__sql_ev_maxlen_set[];
 
 /* Test hooks (tests/test_storage.c only). */
-/* Copies the writer's state into s->wpub (qmu held; writer thread, or open before it starts). */
+/* Copies the writer's state into s->wpub when s->wpub_on (qmu held; writer thread, or open
+ * before it starts). */
 void store__wstate_publish(store_t *s);
-/* The writer's state as last published (store_test_wstate_t), read under qmu. Any thread. */
-void store__test_wstate(store_t *s, store_test_wstate_t *out);
+/* The writer's state as last published (store_test_wstate_t), read under qmu. Any thread.
+ * Returns 0, or ERR_INVAL (*out zeroed) when s does not publish (opened without
+ * store__test_wstate_on). */
+int store__test_wstate(store_t *s, store_test_wstate_t *out);
+/* From the next publication on, wpub.chan_chain_max is that of device name's channel table
+ * ("" for none). Any thread. */
+void store__test_wstate_dev(store_t *s, const char *name);
+/* Test hook: while nonzero, store_open makes the store publish its writer's state (wpub); 0
+ * (the default) publishes nothing. Set once by the test program before any store_open. */
+extern int store__test_wstate_on;
 /* Makes (1) or lets (0) the preparation of the maintenance savepoint's statements fail (a
  * statement SQLite refuses), from the writer's next maintenance on. Any thread. */
 void store__test_savepoint_break(store_t *s, int broken);

@@ -761,30 +761,6 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     return err;
 }
 
-void store__wstate_publish(store_t *s)
-{
-    const store_writer_t *w = &s->w;
-    store_test_wstate_t *p = &s->wpub;
-    p->ncfail = w->ncfail;
-    p->ncompact = w->ncompact;
-    p->compact0_small_rows =
-        w->ncompact > 0 && w->compact[0] != NULL ? w->compact[0]->small_rows : -1;
-    p->maint_nospace = w->maint_nospace;
-    p->bo_maint = w->bo_maint;
-    p->bo_compact = w->bo_compact;
-    p->nospace_pages = w->nospace_pages;
-    size_t n = w->ncfail < STORE_TEST_CFAIL ? w->ncfail : STORE_TEST_CFAIL;
-    if (n > 0)
-        memcpy(p->cfail, w->cfail, n * sizeof *p->cfail);
-}
-
-void store__test_wstate(store_t *s, store_test_wstate_t *out)
-{
-    pthread_mutex_lock(&s->qmu);
-    *out = s->wpub;
-    pthread_mutex_unlock(&s->qmu);
-}
-
 static void account(store_t *s, int err, double seconds, size_t devices, size_t ops)
 {
     pthread_mutex_lock(&s->smu);

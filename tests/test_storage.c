@@ -647,18 +647,18 @@ static void test_many_channels(void **state)
     assert_int_equal(device(f->s, "wide", 0).points, 1);
 }
 
-/* The longest bucket chain of a device's channel table (writer.c, uthash). */
+/* The longest bucket chain of a device's channel table (writer.c, uthash), as the writer
+ * publishes it (maint.c) at the commit of a transaction of its own: the test thread never reads
+ * the writer's maps. */
 static unsigned chan_chain_max(store_t *s, const char *dev)
 {
-    const store_dev_t *d = store__devidx_find(
-        &s->w.didx, store__devidx_key(&s->w.didx, dev, strlen(dev)), dev, strlen(dev));
-    assert_non_null(d);
-    assert_non_null(d->chans);
-    unsigned most = 0;
-    for (unsigned i = 0; i < d->chans->hh.tbl->num_buckets; i++)
-        most =
-            d->chans->hh.tbl->buckets[i].count > most ? d->chans->hh.tbl->buckets[i].count : most;
-    return most;
+    store__test_wstate_dev(s, dev);
+    assert_int_equal(store__test_exec(s, "SELECT 1"), 0);
+    store_test_wstate_t w;
+    assert_int_equal(store__test_wstate(s, &w), 0);
+    store__test_wstate_dev(s, "");
+    assert_true(w.chan_chain_max > 0);
+    return (unsigned)w.chan_chain_max;
 }
 
 /* Channel "k<t>" holds t at ts 1 and t + 0.5 at ts 2. */
@@ -1071,7 +1071,9 @@ static void test_disk_full(void **state)
     write1(f->s, "before", 1, 1, ch, &v);
     /* Review: the device index's seed, drawn at store_open, stays through the reload of the
      * maps after the failed transaction below (store__maps_load keeps a drawn seed). */
-    const uint64_t seed = f->s->w.didx.seed;
+    store_test_wstate_t w;
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
+    const uint64_t seed = w.didx_seed;
     assert_true(seed != 0);
     /* Caps the database at its current size (SQLite raises a smaller cap to the page count). */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1"), 0);
@@ -1091,7 +1093,8 @@ static void test_disk_full(void **state)
     store_stats_get(f->s, &st);
     assert_true(st.commit_errors >= 1);
     assert_int_equal(st.queue_readings, 0);
-    assert_true(f->s->w.didx.seed == seed);
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
+    assert_true(w.didx_seed == seed);
     /* Space returns: writes resume by themselves once the back-off has passed. */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
     int err = ERR_NOSPACE;
@@ -1109,7 +1112,8 @@ static void test_disk_full(void **state)
     assert_int_equal(d.points, 20000);
     assert_int_equal(d.nch, 1);
     assert_int_equal(device(f->s, "before", 0).points, 1);
-    assert_true(f->s->w.didx.seed == seed);
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
+    assert_true(w.didx_seed == seed);
 }
 
 static void test_newer_schema(void **state)
@@ -4696,7 +4700,7 @@ static int64_t dev_id(store_t *s, const char *dev)
 static store_test_wstate_t wst(store_t *s)
 {
     store_test_wstate_t w;
-    store__test_wstate(s, &w);
+    assert_int_equal(store__test_wstate(s, &w), 0);
     return w;
 }
 
@@ -5472,6 +5476,28 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
+/* Runs store__test_exec(s, sql) on a thread of its own (*th; join it), so that the statement's
+ * job is queued behind what is queued now without waiting for its commit; returns after 200 ms,
+ * the job queued. ea->status is its status once joined. */
+static void exec_queue(exec_arg_t *ea, pthread_t *th, store_t *s, const char *sql)
+{
+    *ea = (exec_arg_t){s, sql, -1};
+    assert_int_equal(pthread_create(th, NULL, exec_main, ea), 0);
+    usleep(200000);
+}
+
+/* n points of "big" from t0, 1 ms apart, of pseudo-random values (they do not compress, so the
+ * database grows by new pages). */
+static void add_big(batch_t *b, int64_t t0, int n, uint64_t *rng)
+{
+    static const char *const ch[] = {"v"};
+    for (int i = 0; i < n; i++) {
+        *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        double v = (double)(*rng >> 11);
+        add_point(b, "big", t0 + i, 1, ch, &v);
+    }
+}
+
 /* test_maint_full_disk's start (also the review's tests): "tiny" with one point at t0, "w0" and
  * "w1" with 15 small rows of FD_CH random channels each, the database capped at its page count
  * in the same transaction; returns once the idle compaction after it failed (ERR_NOSPACE,
@@ -5496,10 +5522,9 @@ static void full_disk_start(store_t *s, batch_t *b, int64_t t0, uint64_t *rng)
     }
     /* The cap goes in the same transaction, after the rounds (a job of its own, queued from a
      * thread since store__test_exec waits). */
-    exec_arg_t ea = {s, "PRAGMA max_page_count=1", -1};
+    exec_arg_t ea;
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
-    usleep(200000); /* the job queued behind the rounds */
+    exec_queue(&ea, &th, s, "PRAGMA max_page_count=1"); /* behind the rounds */
     store__test_hold(s, 0);
     counter_wait(&c, 7);
     assert_int_equal(pthread_join(th, NULL), 0);
@@ -6159,6 +6184,137 @@ static void test_compaction_woken_after_backoff(void **state)
     assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
 }
 
+/* Task stmaint6, item 2: a device whose compaction back-off ends with no small rows is not
+ * queued for a compaction of nothing (store__compact_wake hands the requeue small_rows -1: only
+ * if it has small rows). "bad" (readings two days old, retention one day) fails its compaction
+ * (a trigger); within its back-off a retention sweep deletes all its rows, which leaves it no
+ * small rows (retention.c). Past its back-off's end the writer has seen that end (woken) and
+ * ran no compaction (the published compact_runs unchanged, nothing queued). With the filter
+ * disabled: "bad" is queued and compaction runs for it (compact_runs + 1). */
+static void test_compaction_wake_no_small_rows(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    store_close(f->s);
+    f->s = open_retention(f->dir, EVR_DAY);
+    int64_t t0 = vtime_now_ms() - 2 * EVR_DAY, lb = t0;
+    double v = 0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", &lb, 1);
+    assert_int_equal(store_flush(f->s), 0);
+    assert_true(chunk_rows(f->dir, "bad", NULL) > 1);
+    assert_int_equal(store_retention_sweep(f->s), 0);
+    assert_int_equal(chunk_rows(f->dir, "bad", NULL), 0);
+    const store_cfail_t *e = cfail_of(f->s, "bad");
+    assert_non_null(e);
+    assert_true(vtime_mono_ms() < e->next_ms); /* the sweep came within its back-off */
+    uint64_t runs = wst(f->s).compact_runs;
+    int64_t wait = e->next_ms - vtime_mono_ms();
+    assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
+    if (wait > 0)
+        usleep((useconds_t)wait * 1000);
+    /* Until the writer (niced, maybe late under load) has seen the back-off's end: it publishes
+     * after store__compact_wake, so that copy shows the wake's requeue too. At most 10 s. */
+    for (int i = 0; i < 1000 && (e = cfail_of(f->s, "bad")) != NULL && !e->woken; i++)
+        usleep(10000);
+    /* (A compaction that ran would have ended its entry.) */
+    assert_non_null(e);
+    assert_int_equal(e->woken, 1); /* the writer saw its back-off's end */
+    store_test_wstate_t w = wst(f->s);
+    assert_int_equal(w.compact_runs, runs); /* with the filter disabled: runs + 1 */
+    assert_int_equal(w.ncompact, 0);
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, 1);
+    assert_int_equal(st.commit_errors, 0);
+}
+
+/* w's compaction back-off list is in strictly increasing id order and store__cfail_find finds
+ * each of its ids, and only those (ids 0 .. 2 * max). */
+static void cfail_check(store_writer_t *w, int64_t max)
+{
+    for (size_t i = 1; i < w->ncfail; i++)
+        assert_true(w->cfail[i - 1].id < w->cfail[i].id);
+    size_t found = 0;
+    for (int64_t id = 0; id <= 2 * max; id++) {
+        store_cfail_t *f = store__cfail_find(w, id);
+        if (f != NULL) {
+            assert_int_equal(f->id, id);
+            found++;
+        }
+    }
+    assert_int_equal(found, w->ncfail);
+}
+
+/* Review of stmaint6: the back-off list stays in id order (store__cfail_find bisects it) through
+ * failures in any order (even ids of 2 .. 200 scrambled, then one before and one after them), a
+ * repeated failure of the same id (no second entry), removals (store__compact_forget: first,
+ * last, middle) and the filter of store__compact_end_tx (every third entry succeeded). With
+ * store__cfail_insert appending, or store__compact_forget moving the last entry in (main's
+ * before stmaint6), it fails. */
+static void test_review_stmaint6_cfail_order(void **state)
+{
+    (void)state;
+    store_writer_t *w = calloc(1, sizeof *w);
+    assert_non_null(w);
+    const int64_t max = 200, now = vtime_mono_ms();
+    int first;
+    for (int64_t k = 0; k < max / 2; k++) { /* even ids of 2 .. 200, in a scrambled order */
+        int64_t id = 2 * (1 + (k * 37) % 101 % 100);
+        if (store__cfail_find(w, id) == NULL)
+            assert_true(store__compact_failed(w, id, now, &first) > now);
+    }
+    assert_true(store__compact_failed(w, 2 * max + 2, now, &first) > now); /* last */
+    assert_true(first);
+    assert_true(store__compact_failed(w, 1, now, &first) > now); /* first */
+    cfail_check(w, max + 1);
+    size_t n = w->ncfail;
+    assert_true(store__compact_failed(w, 100, now, &first) > now); /* again: the same entry */
+    assert_false(first);
+    assert_int_equal(w->ncfail, n);
+    assert_int_equal(store__cfail_find(w, 100)->fails, 2);
+    store__compact_forget(w, 1);
+    store__compact_forget(w, 2 * max + 2);
+    store__compact_forget(w, 100);
+    store__compact_forget(w, 3); /* not there: nothing changes */
+    assert_int_equal(w->ncfail, n - 3);
+    cfail_check(w, max + 1);
+    for (size_t i = 0; i < w->ncfail; i += 3)
+        w->cfail[i].ok = 1;
+    size_t ok = (w->ncfail + 2) / 3;
+    assert_int_equal(store__compact_end_tx(w, 1), 0);
+    assert_int_equal(w->ncfail, n - 3 - ok);
+    cfail_check(w, max + 1);
+    assert_null(store__cfail_find(w, 2)); /* the first entry, which succeeded */
+    assert_true(store__compact_failed(w, 2, now, &first) > now); /* back, at its place */
+    cfail_check(w, max + 1);
+    store__compact_list_free(w);
+    free(w);
+}
+
+/* Review of stmaint6: a store opened without store__test_wstate_on publishes nothing, and
+ * store__test_wstate says so (ERR_INVAL) rather than hand a test a zeroed state it could take
+ * for the writer's (no back-off, nothing queued: what many assertions expect). */
+static void test_review_stmaint6_wstate_off(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    double v = 1;
+    store_close(f->s);
+    store__test_wstate_on = 0;
+    f->s = open_store(f->dir, 0);
+    store__test_wstate_on = 1;
+    write1(f->s, "d", 1, 1, ch, &v);
+    store_test_wstate_t w;
+    w.ncfail = 7;
+    assert_int_equal(store__test_wstate(f->s, &w), ERR_INVAL);
+    assert_int_equal(w.ncfail, 0);
+    store_close(f->s);
+    f->s = open_store(f->dir, 0); /* the flag set: it publishes */
+    assert_int_equal(store__test_wstate(f->s, &w), 0);
+}
+
 /* Task maint4, item 2: the devices the previous run left with small rows are queued at open.
  * "bad"'s compaction fails (a trigger) and the store is closed with its small rows; the trigger
  * dropped in the file, the reopened store has it in the compact list, and the first write of
@@ -6257,11 +6413,7 @@ static void test_maint_full_disk_space_back(void **state)
     assert_int_equal(store_flush(f->s), 0);
     assert_int_equal(wst(f->s).bo_maint.fails, 1); /* the database did not grow */
     assert_int_equal(store__test_exec(f->s, "PRAGMA max_page_count=1073741823"), 0);
-    for (int i = 0; i < 20000; i++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        v = (double)(rng >> 11);
-        add_point(&b, "big", t0 + i, 1, ch, &v);
-    }
+    add_big(&b, t0, 20000, &rng);
     assert_int_equal(store_write(f->s, &b), 0);
     assert_int_equal(store_flush(f->s), 0);
     assert_int_equal(wst(f->s).bo_maint.fails, 0); /* before: 1 */
@@ -6467,15 +6619,17 @@ typedef struct seen {
     pthread_cond_t cv;
     int done, status;
     store_test_wstate_t w;
+    int wst_err; /* store__test_wstate's (asserted by the test thread) */
 } seen_t;
 
 static void on_done_seen(void *arg, int status)
 {
     seen_t *a = arg;
     store_test_wstate_t w;
-    store__test_wstate(a->s, &w);
+    int err = store__test_wstate(a->s, &w);
     pthread_mutex_lock(&a->mu);
     a->w = w;
+    a->wst_err = err;
     a->status = status;
     a->done = 1;
     pthread_cond_broadcast(&a->cv);
@@ -6493,25 +6647,18 @@ static void on_done_seen(void *arg, int status)
 static void test_maint_nospace_space_back(void **state)
 {
     fx_t *f = *state;
-    static const char *const ch[] = {"v"};
     uint64_t rng = 1;
     int64_t t0 = vtime_now_ms();
-    double v = 0;
     batch_t b;
     batch_init(&b);
     full_disk_start(f->s, &b, t0, &rng);
     size_t rows = chunk_rows(f->dir, "w0", NULL);
     assert_true(rows > 2);
     store__test_hold(f->s, 1);
-    exec_arg_t ea = {f->s, "PRAGMA max_page_count=1073741823", -1};
+    exec_arg_t ea;
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, exec_main, &ea), 0);
-    usleep(200000); /* the job queued first */
-    for (int i = 0; i < 20000; i++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        v = (double)(rng >> 11);
-        add_point(&b, "big", t0 + i, 1, ch, &v);
-    }
+    exec_queue(&ea, &th, f->s, "PRAGMA max_page_count=1073741823"); /* first */
+    add_big(&b, t0, 20000, &rng);
     seen_t a = {.s = f->s};
     pthread_mutex_init(&a.mu, NULL);
     pthread_cond_init(&a.cv, NULL);
@@ -6524,6 +6671,7 @@ static void test_maint_nospace_space_back(void **state)
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(ea.status, 0);
     assert_int_equal(a.status, 0);
+    assert_int_equal(a.wst_err, 0);
     assert_true(a.w.ncompact > 0); /* not compacted by that commit */
     /* Review: the commit ends the back-off's run, not maint_nospace (see
      * test_review_maint5_nospace_client_batch); the idle compaction right after it does. */
@@ -6668,15 +6816,10 @@ static void test_review_maint5_nospace_client_batch(void **state)
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA max_page_count=%lld", (long long)pages + RV_PAGES);
     store__test_hold(f->s, 1);
-    exec_arg_t e1 = {f->s, sql, -1};
+    exec_arg_t e1;
     pthread_t th1;
-    assert_int_equal(pthread_create(&th1, NULL, exec_main, &e1), 0);
-    usleep(200000); /* queued first */
-    for (int i = 0; i < RV_BIG; i++) {
-        rng = rng * 6364136223846793005ULL + 1442695040888963407ULL;
-        v = (double)(rng >> 11);
-        add_point(&b, "big", t0 + i, 1, ch, &v);
-    }
+    exec_queue(&e1, &th1, f->s, sql); /* first */
+    add_big(&b, t0, RV_BIG, &rng);
     assert_int_equal(store_submit(f->s, &b, on_done_chain, &a), 0);
     store__test_hold(f->s, 0);
     counter_wait(&c, 1);
@@ -6702,6 +6845,7 @@ int main(void)
     log_set_level(LOG_LEVEL_WARN);
     /* One test (a cmocka pattern) when set: ctest unit_storage_failalloc runs only the test that
      * needs tests/fault/failalloc.c preloaded. */
+    store__test_wstate_on = 1; /* every store below publishes its writer's state (wst()) */
     const char *only = getenv("VIGIL_TEST_ONLY");
     if (only != NULL)
         cmocka_set_test_filter(only);
@@ -6791,6 +6935,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maint_full_disk_busy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_woken_after_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_wake_no_small_rows, setup, teardown),
+        cmocka_unit_test(test_review_stmaint6_cfail_order),
+        cmocka_unit_test_setup_teardown(test_review_stmaint6_wstate_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_noted_at_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_failures_remembered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maint_full_disk_space_back, setup, teardown),
