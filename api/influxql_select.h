@@ -104,11 +104,12 @@ int api__iq_skip_cast(api_request_t *r, qscan_t *s);
 
 /* A value of literal math: an integer (int64), an unsigned one (past int64, as influxd reads
  * it: i holds its uint64 bits), a number, a duration (ns), a string (str, in the
- * scanner's memory), a boolean (i: 0 or 1), or what influxd leaves unreduced (a BinaryExpr). */
-enum iq_lv_kind { LV_INT, LV_UINT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_NONE };
+ * scanner's memory), a boolean (i: 0 or 1), a time (an RFC 3339 string plus or minus durations:
+ * influxd's TimeLiteral), or what influxd leaves unreduced (a BinaryExpr). */
+enum iq_lv_kind { LV_INT, LV_UINT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_TIME, LV_NONE };
 struct iq_lval {
     enum iq_lv_kind kind;
-    int64_t i;       /* LV_INT, LV_UINT, LV_DUR, LV_BOOL */
+    int64_t i;       /* LV_INT, LV_UINT, LV_DUR, LV_BOOL, LV_TIME (ns since the epoch) */
     double d;        /* LV_FLOAT */
     const char *str; /* LV_STR: borrowed from s->mem */
 };

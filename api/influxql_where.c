@@ -65,8 +65,22 @@ static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *b
         api__iq_mark_influxd_error(q, s, msg);
         return 0;
     }
-    if (v.kind == LV_FLOAT && v.d > -9223372036854775808.0 && v.d < 9223372036854775808.0)
+    if (v.kind == LV_FLOAT && !(v.d > -9223372036854775808.0 && v.d < 9223372036854775808.0)) {
+        /* Go's int64() of it is the machine's: influxd 1.6.7 reads -2^63 ns, so time >
+         * 1e23.0 keeps every point and time < -1e23.0 too; vigild refuses it. */
+        qscan_t first = *before;
+        qtoken_t t;
+        api__qs_next(&first, &t);
+        api__error(r, 400,
+                   "time value out of range at line %d, char %d: a number past int64 "
+                   "nanoseconds (influxd reads it as -9223372036854775808)",
+                   t.line, t.col);
+        return -1;
+    }
+    if (v.kind == LV_FLOAT)
         *ns = (int64_t)v.d; /* toward zero, as Go's int64() */
+    else if (v.kind == LV_TIME) /* ('2024-01-01T00:00:00Z') + 5s */
+        *ns = v.i;
     else if ((v.kind == LV_INT || v.kind == LV_DUR) && ops > 0)
         *ns = v.i;
     else
