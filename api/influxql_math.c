@@ -430,16 +430,16 @@ static void compare(int k, struct iq_lval *a, const struct iq_lval *b)
         return;
     } else if (a->kind == LV_FLOAT || b->kind == LV_FLOAT) { /* as Go compares: NaN != NaN */
         double x = as_double(a), y = as_double(b);
-        met = op_met(k, x < y, x == y, x > y);
+        met = op_met(k, x < y, x == y, y < x);
     } else if (a->kind == LV_UINT || b->kind == LV_UINT) {
         /* = by the bits (-1 = 18446744073709551615), the order by value */
         uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
         int c = a->kind == LV_INT && a->i < 0   ? -1
                 : b->kind == LV_INT && b->i < 0 ? 1
                                                 : (x > y) - (x < y);
-        met = op_met(k, c < 0, x == y, c > 0);
+        met = op_met(k, c < 0, x == y, 0 < c);
     } else {
-        met = op_met(k, a->i < b->i, a->i == b->i, a->i > b->i);
+        met = op_met(k, a->i < b->i, a->i == b->i, b->i < a->i);
     }
     a->kind = LV_BOOL;
     a->i = met;
@@ -501,8 +501,8 @@ int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met)
         }
         if (k == n_cmps) {
             *s = at;
-            if (n == 0 || (api__iq_is_binary_op(&op) && !api__q_is(&op, "AND") &&
-                           !api__q_is(&op, "OR"))) {
+            if (n == 0 ||
+                (api__iq_is_binary_op(&op) && !api__q_is(&op, "AND") && !api__q_is(&op, "OR"))) {
                 *s = start; /* no comparison, or math vigild does not reduce after one */
                 return 1;
             }

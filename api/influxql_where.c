@@ -78,7 +78,7 @@ static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *b
         return -1;
     }
     if (v.kind == LV_FLOAT)
-        *ns = (int64_t)v.d; /* toward zero, as Go's int64() */
+        *ns = (int64_t)v.d;     /* toward zero, as Go's int64() */
     else if (v.kind == LV_TIME) /* ('2024-01-01T00:00:00Z') + 5s */
         *ns = v.i;
     else if ((v.kind == LV_INT || v.kind == LV_DUR) && ops > 0)
@@ -767,8 +767,12 @@ struct dev_state {
 
 static void dev_save(struct dev_state *d, const select_t *q)
 {
-    *d = (struct dev_state){q->device, q->device_re, q->device_re2,
-                            q->device_none, q->device_any, q->device_re_or};
+    d->device = q->device;
+    d->re = q->device_re;
+    d->re2 = q->device_re2;
+    d->none = q->device_none;
+    d->any = q->device_any;
+    d->re_or = q->device_re_or;
 }
 
 static void dev_restore(select_t *q, const struct dev_state *d)
