@@ -6,8 +6,10 @@
  * parser makes it). What influxd leaves unreduced (a BinaryExpr: 1h + 1, 'a' - 'b', 3.0 & 1)
  * is kept as such: no point meets a comparison with it, and time is not compatible with it.
  * An integer past int64 is influxd's unsigned literal: uint64 math with integers (wrapping).
- * What vigild does not reduce (a duration added to an integer or a string: influxd makes those
- * times) is left to the caller, which answers as before.
+ * An RFC 3339 string plus or minus durations is a time (influxd's TimeLiteral), which only
+ * durations may shift. What vigild does not reduce (a duration added to an integer, a time
+ * anywhere else) is left to the caller, which answers as before. Comparisons in a row are
+ * reduced left to right ('x' =~ /x/ = true).
  * Also the literal helpers the statement's readers share (api__iq_signed_literal, ...).
  *
  * Any thread; no state. */

@@ -122,7 +122,8 @@ int api__iq_math(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops);
  * api__iq_math. */
 int api__iq_math_operand(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops);
 /* Reads a comparison of literal math from s (its first token not yet read): "2 = 1 + 1",
- * "(5.0) + 1 = 6", "'a' + 'b' = 'ab'", "'x' =~ /x/", as influxd reduces it, into *met (whether
+ * "(5.0) + 1 = 6", "'a' + 'b' = 'ab'", "'x' =~ /x/", "'x' =~ /x/ = true" (comparisons in a row,
+ * left to right), as influxd reduces it, into *met (whether
  * every point meets it, or none). Returns 0 (s after it), 1 (no math, or math vigild does not
  * reduce: s as it was), or -1 (answered). */
 int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met);
