@@ -65,9 +65,10 @@ static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *b
         api__iq_mark_influxd_error(q, s, msg);
         return 0;
     }
-    if (v.kind == LV_FLOAT && !(v.d > -9223372036854775808.0 && v.d < 9223372036854775808.0)) {
+    if (v.kind == LV_FLOAT && !(v.d >= -9223372036854775808.0 && v.d < 9223372036854775808.0)) {
         /* Go's int64() of it is the machine's: influxd 1.6.7 reads -2^63 ns, so time >
-         * 1e23.0 keeps every point and time < -1e23.0 too; vigild refuses it. */
+         * 1e23.0 keeps every point and time < -1e23.0 too; vigild refuses it (-2^63.0 itself
+         * is int64's, read below). */
         qscan_t first = *before;
         qtoken_t t;
         api__qs_next(&first, &t);
@@ -584,8 +585,9 @@ static int bound_regex_lhs(api_request_t *r, qscan_t *s, select_t *q, const qtok
     if (!api__iq_is_binary_op(&op) || api__q_is(&op, "AND") || api__q_is(&op, "OR"))
         return 1;
     /* $r = temp, $r =~ /x/, $r + 1 = 2, $r = device: influxd meets no point ($r = time: its
-     * statement error); read to the next AND or OR for the parse errors */
-    int first = 1;
+     * statement error, and no false an OR may drop); read to the next AND or OR for the parse
+     * errors */
+    int first = 1, refused = 0;
     for (;;) {
         const char *re;
         at = *s;
@@ -604,14 +606,16 @@ static int bound_regex_lhs(api_request_t *r, qscan_t *s, select_t *q, const qtok
         qscan_t after = *s;
         api__qs_next(&after, &next);
         if (first && v.kind == QT_IDENT && strcasecmp(v.text, "time") == 0 &&
-            (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR")))
+            (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
             api__iq_mark_influxd_error(
                 q, s, "invalid operation: time and *influxql.RegexLiteral are not compatible");
+            refused = 1;
+        }
         first = 0;
         if (api__iq_skim_operand(r, s, &v, 1))
             return -1;
     }
-    *kind = CK_FALSE;
+    *kind = refused ? CK_OTHER : CK_FALSE;
     q->device_none = 1;
     return 0;
 }
@@ -728,11 +732,23 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             api__iq_mark_unsupported(q, s, "this comparison of time: ", op.text);
             return skim_rhs(r, s, &op);
         }
+        /* A time read_time refuses (influxd's statement error, or vigild's) is no CK_TIME that
+         * an OR of AND groups could leave out: what it marks may be hidden behind a reason
+         * marked before (the level's "OR in WHERE", which that reduction clears), so it is
+         * looked for with none marked, and the reason marked first is kept. */
+        const char *held = q->unsupported;
+        int held_influxd = q->influxd_error;
         int64_t ns;
+        q->unsupported = NULL;
         int rc = read_time(r, s, q, run, &ns);
+        int refused = q->unsupported != NULL;
+        if (held != NULL) {
+            q->unsupported = held;
+            q->influxd_error = held_influxd;
+        }
         if (rc)
             return rc;
-        *kind = CK_TIME;
+        *kind = refused ? CK_OTHER : CK_TIME;
         /* Kept as an inclusive range, as influxd keeps it (time < t is time <= t - 1ns). */
         ns = time_add(ns, 0);
         if ((k <= 1 || k == 4) && time_add(ns, k == 1) > q->lo_ns)

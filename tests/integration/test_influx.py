@@ -4678,6 +4678,40 @@ class IqEdge(InfluxdPair):
         self.assert_answers(["SELECT temp FROM \"pump-7\" WHERE time > ('2030-01-01T00:00:00Z') "
                              "- 5s"], 200, self.NONE)
 
+    def test_review_a_refused_time_or_regex_stays_an_error_beside_or(self):
+        # review: a time influxd refuses in a group after an OR hid its error behind the
+        # level's "OR in WHERE", which the AND-before-OR reduction then cleared: vigild answered
+        # pump-9's points (or none) where influxd answers its statement error. Such a
+        # comparison is no time an OR may leave out now: the statement error marked first.
+        err = '{"results":[{"statement_id":0,"error":"invalid operation: time and ' \
+              '*influxql.%s are not compatible"}]}'
+        ours = b'{"results":[{"statement_id":0,"error":"vigild does not support OR in WHERE"}]}'
+        for c, lit in (("device = 'pump-9' AND 1 = 1 OR time > 1h % 2", "BinaryExpr"),
+                       ("device = 'pump-9' AND 1 = 1 OR time > 'garbage'", "StringLiteral"),
+                       ("device = 'pump-9' OR 1 = 2 AND time > true", "BooleanLiteral"),
+                       ("device = 'pump-9' AND 1 = 1 OR false AND time > now() - (-(1h))",
+                        "BinaryExpr"),
+                       ("device = 'pump-9' OR time > 1h % 2 AND 1 = 1", "BinaryExpr")):
+            want, got = self.both("SELECT temp FROM pump WHERE " + c)
+            self.assertEqual(want, (200, (err % lit).encode()), "influxd: " + c)
+            self.assertEqual(got, (200, ours), "vigild: " + c)
+        # $r = time of a bound regex, likewise (beside a lone OR too: main answered points)
+        for c in ("device = 'pump-9' AND 1 = 1 OR $r = time", "device = 'pump-9' OR $r = time",
+                  "device = 'pump-9' OR 1 = 2 AND $r = time"):
+            want, got = self.both("SELECT temp FROM pump WHERE " + c,
+                                  params='{"r":{"regex":"x"}}')
+            self.assertEqual(want, (200, (err % "RegexLiteral").encode()), "influxd: " + c)
+            self.assertEqual(got, (200, ours), "vigild: " + c)
+
+    def test_review_minus_2_63_as_a_number_is_a_time(self):
+        # review: -2^63 as a number (-9223372036854775807.0 is the same double) is int64's, read
+        # as influxd reads it; only past it is the 400 (iqedge answered it "past int64")
+        self.assert_answers(['SELECT temp FROM "pump-7" WHERE time > %s AND time < '
+                             '1732780805000ms' % t for t in (
+                                 "-9223372036854775808.0", "-9223372036854775807.0",
+                                 "-(9223372036854775808.0)")],
+                            200, self.P7 % "[1732780800000,70.5]")
+
 
 if __name__ == "__main__":
     vt.main()
