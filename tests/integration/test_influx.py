@@ -4703,6 +4703,15 @@ class IqEdge(InfluxdPair):
             self.assertEqual(want, (200, (err % "RegexLiteral").encode()), "influxd: " + c)
             self.assertEqual(got, (200, ours), "vigild: " + c)
 
+    def test_review_no_device_condition_over_a_measurement_name(self):
+        # review (a guard: README's differences; main answers the same): FROM "pump", no device
+        # of that name, with no condition on the device tag left is no series in vigild, which
+        # keeps no measurement names, where influxd answers every series written under "pump"
+        for c in ("", " WHERE 1 = 1", " WHERE device = 'pump-9' AND time > 0 OR 1 = 1"):
+            want, got = self.both("SELECT temp FROM pump" + c)
+            self.assertEqual(len(json.loads(want[1])["results"][0]["series"][0]["values"]), 4, c)
+            self.assertEqual(got, (200, self.NONE.encode()), c)
+
     def test_review_minus_2_63_as_a_number_is_a_time(self):
         # review: -2^63 as a number (-9223372036854775807.0 is the same double) is int64's, read
         # as influxd reads it; only past it is the 400 (iqedge answered it "past int64")
