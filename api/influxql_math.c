@@ -6,12 +6,15 @@
  * parser makes it). What influxd leaves unreduced (a BinaryExpr: 1h + 1, 'a' - 'b', 3.0 & 1)
  * is kept as such: no point meets a comparison with it, and time is not compatible with it.
  * An integer past int64 is influxd's unsigned literal: uint64 math with integers (wrapping).
- * What vigild does not reduce (a duration added to an integer or a string: influxd makes those
- * times) is left to the caller, which answers as before.
+ * An RFC 3339 string plus or minus durations is a time (influxd's TimeLiteral), which only
+ * durations may shift. What vigild does not reduce (a duration added to an integer, a time
+ * anywhere else) is left to the caller, which answers as before. Comparisons in a row are
+ * reduced left to right ('x' =~ /x/ = true).
  * Also the literal helpers the statement's readers share (api__iq_signed_literal, ...).
  *
  * Any thread; no state. */
 #include "influxql_select.h"
+#include "vtime.h"
 
 #include <errno.h>
 #include <math.h>
@@ -148,6 +151,8 @@ static int unary(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops)
             v->i = (int64_t)(0 - (uint64_t)v->i);
         else if (v->kind == LV_FLOAT)
             v->d = -1 * v->d;
+        else if (v->kind == LV_TIME)
+            return 1; /* -1 * a time: not reduced here */
         else
             v->kind = LV_NONE; /* -1 * 1h, -1 * 'x': unreduced */
         return 0;
@@ -192,6 +197,20 @@ static double as_double(const struct iq_lval *v)
     return v->kind == LV_FLOAT ? v->d : v->kind == LV_UINT ? (double)(uint64_t)v->i : (double)v->i;
 }
 
+/* The time a (LV_TIME) plus (op '+') or minus d ns, as Go's Time.Add: 0, or 1 (not reduced
+ * here) past +-2^62 ns, where the statement's times are held. */
+static int time_shift(struct iq_lval *a, char op, int64_t d)
+{
+    const int64_t lim = (int64_t)1 << 62;
+    int64_t t;
+    if (op == '-' && d == INT64_MIN)
+        return 1;
+    if (__builtin_add_overflow(a->i, op == '+' ? d : -d, &t) || t > lim || t < -lim)
+        return 1;
+    a->i = t;
+    return 0;
+}
+
 /* a op b as influxd 1.6.7's reduceBinaryExpr: integers wrap (Go's int64), / of two integers is a
  * number (0 when b is 0), % of integers is an integer (0 when b is 0), & | ^ of integers and of
  * booleans (and, or, xor), a number and an integer are numbers, durations add and subtract, a
@@ -204,8 +223,19 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
     int bitwise = op == '&' || op == '|' || op == '^';
     if (a->kind == LV_NONE || b->kind == LV_NONE)
         return a->kind = LV_NONE, 0;
-    if ((a->kind == LV_STR || a->kind == LV_INT) && b->kind == LV_DUR &&
-        (op == '+' || op == '-'))
+    if (a->kind == LV_TIME || b->kind == LV_TIME)
+        return a->kind == LV_TIME && b->kind == LV_DUR && (op == '+' || op == '-')
+                   ? time_shift(a, op, b->i)
+                   : 1; /* what else influxd does with a time: not reduced here */
+    if (a->kind == LV_STR && b->kind == LV_DUR && (op == '+' || op == '-')) {
+        int64_t ms; /* influxd's ToTimeLiteral: an RFC 3339 string, else unreduced */
+        if (vtime_parse_rfc3339(a->str, strlen(a->str), &ms))
+            return 1; /* not reduced here: the caller reads it as before */
+        a->kind = LV_TIME;
+        a->i = api__iq_ms_to_ns(ms);
+        return time_shift(a, op, b->i);
+    }
+    if (a->kind == LV_INT && b->kind == LV_DUR && (op == '+' || op == '-'))
         return 1; /* a time */
     if (a->kind == LV_STR || b->kind == LV_STR) {
         if (a->kind != LV_STR || b->kind != LV_STR || op != '+')
@@ -257,8 +287,10 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
     }
     if (a->kind == LV_DUR || b->kind == LV_DUR) {
         uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
-        if (a->kind != LV_DUR)
-            return a->kind == LV_INT && op == '*' ? (a->kind = LV_NONE, 0) : 1;
+        if (a->kind != LV_DUR) /* 2 * 1h, 2 % 1h; 2.0 * 1h is not reduced here */
+            return a->kind == LV_INT && op != '/' ? (a->kind = LV_NONE, 0) : 1;
+        if (op == '%' || (b->kind == LV_DUR && (op == '*' || op == '/')))
+            return a->kind = LV_NONE, 0; /* 1h % 2, 1h % 1h, 1h * 1h: unreduced */
         struct iq_lval n = *b;
         if (b->kind == LV_FLOAT) { /* Go's time.Duration(2.5): 2, toward zero */
             if (!(b->d > -9223372036854775808.0 && b->d < 9223372036854775808.0))
@@ -379,81 +411,122 @@ static int string_matches(const char *str, const char *re, int neg)
     return m != neg;
 }
 
+/* Reduces a cmps[k] b (k as in api__iq_math_comparison) into *a as influxd reduces it: a
+ * boolean, or LV_NONE where influxd leaves it unreduced (no point meets it): an unreduced side,
+ * a string or boolean against another kind or ordered (<, >), a duration against a number. */
+static void compare(int k, struct iq_lval *a, const struct iq_lval *b)
+{
+    int met;
+    if (a->kind == LV_NONE || b->kind == LV_NONE) {
+        a->kind = LV_NONE;
+        return;
+    } else if (a->kind == LV_STR || b->kind == LV_STR || a->kind == LV_BOOL || b->kind == LV_BOOL) {
+        if (a->kind != b->kind || k >= 2) { /* = and != only */
+            a->kind = LV_NONE;
+            return;
+        }
+        int same = a->kind == LV_STR ? strcmp(a->str, b->str) == 0 : a->i == b->i;
+        met = same == (k == 0);
+    } else if ((a->kind == LV_DUR) != (b->kind == LV_DUR)) {
+        a->kind = LV_NONE;
+        return;
+    } else if (a->kind == LV_FLOAT || b->kind == LV_FLOAT) { /* as Go compares: NaN != NaN */
+        double x = as_double(a), y = as_double(b);
+        met = op_met(k, x < y, x == y, y < x);
+    } else if (a->kind == LV_UINT || b->kind == LV_UINT) {
+        /* = by the bits (-1 = 18446744073709551615), the order by value */
+        uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
+        int c = a->kind == LV_INT && a->i < 0   ? -1
+                : b->kind == LV_INT && b->i < 0 ? 1
+                                                : (x > y) - (x < y);
+        met = op_met(k, c < 0, x == y, 0 < c);
+    } else {
+        met = op_met(k, a->i < b->i, a->i == b->i, b->i < a->i);
+    }
+    a->kind = LV_BOOL;
+    a->i = met;
+}
+
+/* a =~ re (neg: !~) into *a, a boolean: influxd matches a string; 1h =~ /x/ and unreduced math
+ * meet no point (LV_NONE). Returns 0, 1 (not reduced: past the pass's bound of regexes, or a
+ * regex vigild cannot compile), or -1 (answered). */
+static int match(api_request_t *r, qscan_t *s, struct iq_lval *a, int neg)
+{
+    const char *re;
+    if (api__iq_regex(r, s, &re))
+        return -1;
+    if (a->kind != LV_STR) {
+        a->kind = LV_NONE;
+        return 0;
+    }
+    if (s->mem->re_literal >= API_IQ_RE_LITERAL_MAX)
+        return 1; /* the pass's regexes past their bound: not reduced */
+    s->mem->re_literal++;
+    int m = string_matches(a->str, re, neg);
+    if (m < 0)
+        return 1;
+    a->kind = LV_BOOL;
+    a->i = m;
+    return 0;
+}
+
 int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met)
 {
     static const char *const cmps[] = {"=", "!=", "<", "<=", ">", ">="};
+    const int n_cmps = (int)(sizeof cmps / sizeof cmps[0]);
     const qscan_t start = *s;
     struct iq_lval a, b;
-    qtoken_t op, next;
-    int ops = 0;
+    int ops = 0, n = 0, regex_first = 0;
     int rc = sum(r, s, &a, &ops);
-    if (rc) {
-        *s = start;
+    if (rc || a.kind == LV_TIME) {
+        *s = start; /* a time: read as before */
         return rc < 0 ? -1 : 1;
     }
-    api__qs_next(s, &op);
-    size_t k = 0;
-    while (k < sizeof cmps / sizeof cmps[0] && !api__iq_q_op(&op, cmps[k]))
-        k++;
-    int re_op = api__iq_q_op(&op, "=~") || api__iq_q_op(&op, "!~");
-    if (re_op && (a.kind == LV_STR || a.kind == LV_NONE || ops > 0)) {
-        /* 'x' =~ /x/: influxd matches it; 1h =~ /x/ and unreduced math meet no point */
-        const char *re;
-        if (api__iq_regex(r, s, &re))
+    /* Comparisons in a row are one level to influxd, left to right: 'x' =~ /x/ = true is
+     * (true) = true. */
+    for (;; n++) {
+        const qscan_t at = *s;
+        qtoken_t op;
+        api__qs_next(s, &op);
+        int k = 0;
+        while (k < n_cmps && !api__iq_q_op(&op, cmps[k]))
+            k++;
+        int re_op = api__iq_q_op(&op, "=~") || api__iq_q_op(&op, "!~");
+        if (re_op && n == 0 && (a.kind == LV_STR || a.kind == LV_NONE || ops > 0)) {
+            rc = match(r, s, &a, op.text[0] == '!');
+            if (rc) {
+                *s = start;
+                return rc < 0 ? -1 : 1;
+            }
+            regex_first = 1;
+            continue;
+        }
+        if (k == n_cmps) {
+            *s = at;
+            if (n == 0 ||
+                (api__iq_is_binary_op(&op) && !api__q_is(&op, "AND") && !api__q_is(&op, "OR"))) {
+                *s = start; /* no comparison, or math vigild does not reduce after one */
+                return 1;
+            }
+            break;
+        }
+        if (n > 0 && a.kind == LV_NONE) {
+            *s = start; /* (1h + 1 = 1) = false: influxd judges it per point; not reduced */
+            return 1;
+        }
+        rc = sum(r, s, &b, &ops);
+        if (rc < 0)
             return -1;
-        qscan_t after = *s;
-        api__qs_next(&after, &next);
-        if (api__iq_is_binary_op(&next) && !api__q_is(&next, "AND") && !api__q_is(&next, "OR")) {
+        if (rc || b.kind == LV_TIME) {
             *s = start;
             return 1;
         }
-        if (a.kind == LV_STR && s->mem->re_literal >= API_IQ_RE_LITERAL_MAX) {
-            *s = start; /* the pass's regexes past their bound: not reduced */
-            return 1;
-        }
-        if (a.kind == LV_STR)
-            s->mem->re_literal++;
-        *met = a.kind == LV_STR ? string_matches(a.str, re, op.text[0] == '!') : 0;
-        if (*met < 0) {
-            *s = start;
-            return 1;
-        }
-        return 0;
+        compare(k, &a, &b);
     }
-    if (k == sizeof cmps / sizeof cmps[0]) {
-        *s = start;
+    if (n == 1 && ops == 0 && !regex_first) {
+        *s = start; /* no math: literal_comparison (influxql_where.c) reads it */
         return 1;
     }
-    rc = sum(r, s, &b, &ops);
-    if (rc < 0)
-        return -1;
-    qscan_t after = *s;
-    api__qs_next(&after, &next);
-    if (rc || ops == 0 ||
-        (api__iq_is_binary_op(&next) && !api__q_is(&next, "AND") && !api__q_is(&next, "OR"))) {
-        *s = start; /* no math, math vigild does not reduce, or "1 + 1 = 2 = true" */
-        return 1;
-    }
-    if (a.kind == LV_NONE || b.kind == LV_NONE) {
-        *met = 0; /* unreduced: no point meets it */
-    } else if (a.kind == LV_STR || b.kind == LV_STR || a.kind == LV_BOOL || b.kind == LV_BOOL) {
-        int same = a.kind == b.kind &&
-                   (a.kind == LV_STR ? strcmp(a.str, b.str) == 0 : a.i == b.i);
-        *met = a.kind == b.kind && k < 2 && same == (k == 0); /* = and != only */
-    } else if ((a.kind == LV_DUR) != (b.kind == LV_DUR)) {
-        *met = 0; /* a duration and a number: unreduced, no point meets it */
-    } else if (a.kind == LV_FLOAT || b.kind == LV_FLOAT) { /* as Go compares: NaN != NaN */
-        double x = as_double(&a), y = as_double(&b);
-        *met = op_met((int)k, x < y, x == y, x > y);
-    } else if (a.kind == LV_UINT || b.kind == LV_UINT) {
-        /* = by the bits (-1 = 18446744073709551615), the order by value */
-        uint64_t x = (uint64_t)a.i, y = (uint64_t)b.i;
-        int c = a.kind == LV_INT && a.i < 0   ? -1
-                : b.kind == LV_INT && b.i < 0 ? 1
-                                              : (x > y) - (x < y);
-        *met = op_met((int)k, c < 0, x == y, c > 0);
-    } else {
-        *met = op_met((int)k, a.i < b.i, a.i == b.i, a.i > b.i);
-    }
+    *met = a.kind == LV_BOOL && a.i;
     return 0;
 }

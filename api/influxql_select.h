@@ -104,11 +104,12 @@ int api__iq_skip_cast(api_request_t *r, qscan_t *s);
 
 /* A value of literal math: an integer (int64), an unsigned one (past int64, as influxd reads
  * it: i holds its uint64 bits), a number, a duration (ns), a string (str, in the
- * scanner's memory), a boolean (i: 0 or 1), or what influxd leaves unreduced (a BinaryExpr). */
-enum iq_lv_kind { LV_INT, LV_UINT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_NONE };
+ * scanner's memory), a boolean (i: 0 or 1), a time (an RFC 3339 string plus or minus durations:
+ * influxd's TimeLiteral), or what influxd leaves unreduced (a BinaryExpr). */
+enum iq_lv_kind { LV_INT, LV_UINT, LV_FLOAT, LV_DUR, LV_STR, LV_BOOL, LV_TIME, LV_NONE };
 struct iq_lval {
     enum iq_lv_kind kind;
-    int64_t i;       /* LV_INT, LV_UINT, LV_DUR, LV_BOOL */
+    int64_t i;       /* LV_INT, LV_UINT, LV_DUR, LV_BOOL, LV_TIME (ns since the epoch) */
     double d;        /* LV_FLOAT */
     const char *str; /* LV_STR: borrowed from s->mem */
 };
@@ -121,7 +122,8 @@ int api__iq_math(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops);
  * api__iq_math. */
 int api__iq_math_operand(api_request_t *r, qscan_t *s, struct iq_lval *v, int *ops);
 /* Reads a comparison of literal math from s (its first token not yet read): "2 = 1 + 1",
- * "(5.0) + 1 = 6", "'a' + 'b' = 'ab'", "'x' =~ /x/", as influxd reduces it, into *met (whether
+ * "(5.0) + 1 = 6", "'a' + 'b' = 'ab'", "'x' =~ /x/", "'x' =~ /x/ = true" (comparisons in a row,
+ * left to right), as influxd reduces it, into *met (whether
  * every point meets it, or none). Returns 0 (s after it), 1 (no math, or math vigild does not
  * reduce: s as it was), or -1 (answered). */
 int api__iq_math_comparison(api_request_t *r, qscan_t *s, int *met);

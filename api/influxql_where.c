@@ -65,8 +65,23 @@ static int time_math(api_request_t *r, qscan_t *s, select_t *q, const qscan_t *b
         api__iq_mark_influxd_error(q, s, msg);
         return 0;
     }
-    if (v.kind == LV_FLOAT && v.d > -9223372036854775808.0 && v.d < 9223372036854775808.0)
-        *ns = (int64_t)v.d; /* toward zero, as Go's int64() */
+    if (v.kind == LV_FLOAT && !(v.d >= -9223372036854775808.0 && v.d < 9223372036854775808.0)) {
+        /* Go's int64() of it is the machine's: influxd 1.6.7 reads -2^63 ns, so time >
+         * 1e23.0 keeps every point and time < -1e23.0 too; vigild refuses it (-2^63.0 itself
+         * is int64's, read below). */
+        qscan_t first = *before;
+        qtoken_t t;
+        api__qs_next(&first, &t);
+        api__error(r, 400,
+                   "time value out of range at line %d, char %d: a number past int64 "
+                   "nanoseconds (influxd reads it as -9223372036854775808)",
+                   t.line, t.col);
+        return -1;
+    }
+    if (v.kind == LV_FLOAT)
+        *ns = (int64_t)v.d;     /* toward zero, as Go's int64() */
+    else if (v.kind == LV_TIME) /* ('2024-01-01T00:00:00Z') + 5s */
+        *ns = v.i;
     else if ((v.kind == LV_INT || v.kind == LV_DUR) && ops > 0)
         *ns = v.i;
     else
@@ -306,7 +321,7 @@ static int skim_rhs(api_request_t *r, qscan_t *s, const qtoken_t *op)
 
 /* What read_comparison read, for read_condition's OR: a regex on the device tag, the literal
  * true or false, = 'id' or != '' on the device tag, or anything else. */
-enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_OTHER };
+enum cmp_kind { CK_RE, CK_TRUE, CK_FALSE, CK_DEVICE, CK_TIME, CK_OTHER };
 
 /* Whether t is a literal a comparison of literals reads: a string, a number, a duration (1h;
  * also one influxd refuses, 1e3: its 400 when read), true or false. */
@@ -570,8 +585,9 @@ static int bound_regex_lhs(api_request_t *r, qscan_t *s, select_t *q, const qtok
     if (!api__iq_is_binary_op(&op) || api__q_is(&op, "AND") || api__q_is(&op, "OR"))
         return 1;
     /* $r = temp, $r =~ /x/, $r + 1 = 2, $r = device: influxd meets no point ($r = time: its
-     * statement error); read to the next AND or OR for the parse errors */
-    int first = 1;
+     * statement error, and no false an OR may drop); read to the next AND or OR for the parse
+     * errors */
+    int first = 1, refused = 0;
     for (;;) {
         const char *re;
         at = *s;
@@ -590,14 +606,16 @@ static int bound_regex_lhs(api_request_t *r, qscan_t *s, select_t *q, const qtok
         qscan_t after = *s;
         api__qs_next(&after, &next);
         if (first && v.kind == QT_IDENT && strcasecmp(v.text, "time") == 0 &&
-            (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR")))
+            (!api__iq_is_binary_op(&next) || api__q_is(&next, "AND") || api__q_is(&next, "OR"))) {
             api__iq_mark_influxd_error(
                 q, s, "invalid operation: time and *influxql.RegexLiteral are not compatible");
+            refused = 1;
+        }
         first = 0;
         if (api__iq_skim_operand(r, s, &v, 1))
             return -1;
     }
-    *kind = CK_FALSE;
+    *kind = refused ? CK_OTHER : CK_FALSE;
     q->device_none = 1;
     return 0;
 }
@@ -714,10 +732,23 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
             api__iq_mark_unsupported(q, s, "this comparison of time: ", op.text);
             return skim_rhs(r, s, &op);
         }
+        /* A time read_time refuses (influxd's statement error, or vigild's) is no CK_TIME that
+         * an OR of AND groups could leave out: what it marks may be hidden behind a reason
+         * marked before (the level's "OR in WHERE", which that reduction clears), so it is
+         * looked for with none marked, and the reason marked first is kept. */
+        const char *held = q->unsupported;
+        int held_influxd = q->influxd_error;
         int64_t ns;
+        q->unsupported = NULL;
         int rc = read_time(r, s, q, run, &ns);
+        int refused = q->unsupported != NULL;
+        if (held != NULL) {
+            q->unsupported = held;
+            q->influxd_error = held_influxd;
+        }
         if (rc)
             return rc;
+        *kind = refused ? CK_OTHER : CK_TIME;
         /* Kept as an inclusive range, as influxd keeps it (time < t is time <= t - 1ns). */
         ns = time_add(ns, 0);
         if ((k <= 1 || k == 4) && time_add(ns, k == 1) > q->lo_ns)
@@ -743,17 +774,79 @@ static int read_comparison(api_request_t *r, qscan_t *s, select_t *q, const qrun
     return rc;
 }
 
-/* Reads comparisons joined by AND, or joined by OR (not both at one level: a parenthesised
- * condition is one comparison). An OR of the literals true and false, = 'id' / != '' and
- * regexes on the device tag is reduced as influxd reduces it: true met makes the level every
- * point (what its comparisons set is undone), false drops out; what is left may be one
- * comparison, or two regexes (either met: a third is unsupported). Any other OR is
+/* What the device tag's conditions set in q: what a group of a level that drops out (false
+ * AND ... OR ...) undoes. */
+struct dev_state {
+    const char *device, *re, *re2;
+    int none, any, re_or;
+};
+
+static void dev_save(struct dev_state *d, const select_t *q)
+{
+    d->device = q->device;
+    d->re = q->device_re;
+    d->re2 = q->device_re2;
+    d->none = q->device_none;
+    d->any = q->device_any;
+    d->re_or = q->device_re_or;
+}
+
+static void dev_restore(select_t *q, const struct dev_state *d)
+{
+    q->device = d->device;
+    q->device_re = d->re;
+    q->device_re2 = d->re2;
+    q->device_none = d->none;
+    q->device_any = d->any;
+    q->device_re_or = d->re_or;
+}
+
+/* The groups of a level with OR: comparisons joined by AND between the ORs (AND binds first, as
+ * in influxd's parser). A group with a false drops out (what it set on the device tag undone),
+ * one of trues alone is true, one with the device tag's conditions is kept; time comparisons
+ * are no part of a group (influxd takes them out of the condition wherever they stand: a group
+ * of them alone drops out of the OR) and stay; anything else is "other". */
+struct or_groups {
+    struct dev_state level, group; /* at the level's start, at the group's */
+    int g_false, g_true, g_kept, g_other;
+    int n_false, n_true, n_kept, other;
+};
+
+/* Counts comparison kind into the group; at its end (last), judges the group. */
+static void group_add(struct or_groups *g, select_t *q, enum cmp_kind kind, int last)
+{
+    g->g_false |= kind == CK_FALSE;
+    g->g_true |= kind == CK_TRUE;
+    g->g_kept |= kind == CK_RE || kind == CK_DEVICE;
+    g->g_other |= kind == CK_OTHER;
+    if (!last)
+        return;
+    if (g->g_other)
+        g->other = 1;
+    else if (g->g_false)
+        g->n_false++, dev_restore(q, &g->group);
+    else if (g->g_kept)
+        g->n_kept++;
+    else if (g->g_true)
+        g->n_true++;
+    g->g_false = g->g_true = g->g_kept = g->g_other = 0;
+    dev_save(&g->group, q);
+}
+
+/* Reads comparisons joined by AND, by OR, or by both (AND first: or_groups). An OR of the
+ * literals true and false, = 'id' / != '' and regexes on the device tag is reduced as influxd
+ * reduces it: true met makes the level every point (what its comparisons set is undone),
+ * false drops out; what is left may be one comparison, or two regexes (either met: a third is
+ * unsupported). Where AND and OR mix, what is left may be one group. Any other OR is
  * unsupported, read on for influxd's parse errors. */
 int api__iq_read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run)
 {
     static const char or_msg[] = "OR in WHERE";
     const select_t start = *q; /* true OR ...: the level reads as if it were not there */
     int any_and = 0, any_or = 0, n_true = 0, n_re = 0, n_kept = 0, other = 0;
+    struct or_groups g = {0};
+    dev_save(&g.level, q);
+    g.group = g.level;
     for (;;) {
         enum cmp_kind kind;
         int none = q->device_none;
@@ -780,13 +873,26 @@ int api__iq_read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun
         n_true += kind == CK_TRUE;
         n_re += kind == CK_RE;
         n_kept += kind != CK_FALSE && kind != CK_TRUE;
-        other |= kind == CK_OTHER;
+        other |= kind == CK_OTHER || kind == CK_TIME;
+        if (!is_and && (any_or || is_or))
+            group_add(&g, q, kind, 1);
+        else if (is_and)
+            group_add(&g, q, kind, 0);
         if (is_or && (n_kept > n_re || other) && q->unsupported == NULL)
             q->unsupported = or_msg; /* until a false or true leaves a reduction vigild reads */
         if (!is_or && !is_and) {
             *s = at;
             if (!any_or)
                 return 0;
+            if (any_and && !g.other && g.n_kept <= 1) { /* A AND B OR C: AND first */
+                if (q->unsupported == or_msg && start.unsupported != or_msg)
+                    q->unsupported = NULL;
+                if (g.n_true > 0 || (g.n_kept == 0 && g.n_false == 0))
+                    dev_restore(q, &g.level); /* true, or times alone: every device */
+                else if (g.n_kept == 0)
+                    q->device_none = 1; /* false */
+                return 0;
+            }
             if (other || any_and || (n_true == 0 && n_kept > 1 && n_kept > n_re)) {
                 api__iq_mark_unsupported(q, s, or_msg, NULL); /* the rest is read on */
                 return 0;
