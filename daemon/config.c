@@ -8,6 +8,7 @@
 #include "err.h"
 #include "vtime.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
@@ -411,8 +412,35 @@ static char *read_line(char *str, int num, void *stream)
             lc->fail_line = lc->line;
             return NULL;
         }
+    } else if (str[0] != ';' && str[0] != '#') {
+        /* inih's key runs to the first '=' or ':' (or a ';' after a blank, its syntax error):
+         * ':' is refused as a separator, one form for every line, the shipped file's. A
+         * missing '=' before an address would otherwise read as key 'listen 127.0.0.1'. */
+        const char *p = str;
+        int was_space = 0;
+        while (*p != '\0' && *p != '=' && *p != ':' && !(was_space && *p == ';')) {
+            was_space = isspace((unsigned char)*p);
+            p++;
+        }
+        if (*p == ':') {
+            snprintf(lc->reason, sizeof lc->reason,
+                     "a ':' before any '=': write 'key = value', not 'key: value'");
+            lc->fail_line = lc->line;
+            return NULL;
+        }
     }
     return str;
+}
+
+/* A '#' after a blank in a value (or first in it) is where an operator meant a comment; inih
+ * keeps it in the value, which a string setting took silently ("/var/lib/vigil  # SSD").
+ * Returns the '#' or NULL. */
+static const char *hash_after_blank(const char *value)
+{
+    for (const char *p = strchr(value, '#'); p != NULL; p = strchr(p + 1, '#'))
+        if (p == value || isspace((unsigned char)p[-1]))
+            return p;
+    return NULL;
 }
 
 static int find_setting(const char *section, const char *key)
@@ -432,6 +460,14 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     if (i >= 0 && lc->set_on[i]) {
         snprintf(lc->reason, sizeof lc->reason, "%s.%s is set twice (first on line %d)", section,
                  name, lc->set_on[i]);
+        lc->fail_line = lc->line;
+        return 0;
+    }
+    if (i >= 0 && hash_after_blank(value) != NULL) {
+        snprintf(lc->reason, sizeof lc->reason,
+                 "%s.%s: '%s' has a '#' after a blank: a '#' comment goes on a line of its own "
+                 "(or write ' ; comment')",
+                 section, name, value);
         lc->fail_line = lc->line;
         return 0;
     }

@@ -119,19 +119,26 @@ static void test_errors_name_file_line_reason(void **state)
                  ":2:", "model.kind: 'neural' is not auto, lstm or linear");
     expect_error("[model]\nlstm_min_rows = -1\n",
                  ":2:", "model.lstm_min_rows: '-1' is not auto or an integer from 0 to 10000000");
+    /* A '#' after a blank, or first, in a value: a comment inih would keep in the value (a
+     * string setting took it silently); a ':' separator, which inih alone accepts. */
+    expect_error("[daemon]\ndata_dir = /var/lib/vigil  # SSD\n", ":2:",
+                 "daemon.data_dir: '/var/lib/vigil  # SSD' has a '#' after a blank");
+    expect_error("[http]\nauth_file = # none\n", ":2:", "http.auth_file: '# none' has a '#'");
+    expect_error("[http]\nthreads = 4\ncors_origins: https://a.example\n", ":3:",
+                 "a ':' before any '='");
 }
 
 /* What the file may look like: a UTF-8 byte order mark, CRLF line ends, blanks around keys,
  * values and section lines, indented lines (each a line of its own: libinih would take an
  * indented line after a key as the continuation of its value), a ';' comment after a value
- * (after a blank), and a '#' after a value, which is part of the value (README). A directory is
- * no file. */
+ * (after a blank), and a '#' with no blank before it, which is part of the value (README; a '#'
+ * after a blank is refused: test_errors_name_file_line_reason). A directory is no file. */
 static void test_load_forms(void **state)
 {
     char path[64], err[512];
     write_conf(path, sizeof path,
                "\xEF\xBB\xBF[daemon]\r\n"
-               "data_dir = /var/lib/vigil # not a comment\r\n"
+               "data_dir = /var/lib/vigil#2 ; a comment\r\n"
                "  log_level = warn   \r\n"
                "  [http]  ; a comment\r\n"
                "  listen = 127.0.0.1:9000 ; a comment\r\n"
@@ -145,7 +152,7 @@ static void test_load_forms(void **state)
     c.retention_ms = 5;
     if (config_load(&c, path, err, sizeof err) != 0)
         fail_msg("%s", err);
-    assert_string_equal(c.data_dir, "/var/lib/vigil # not a comment");
+    assert_string_equal(c.data_dir, "/var/lib/vigil#2");
     assert_int_equal(c.log_level, LOG_LEVEL_WARN);
     assert_string_equal(c.http_listen, "127.0.0.1:9000");
     assert_int_equal(c.http_threads, 3);

@@ -201,8 +201,48 @@ max_batch_delay_ms = 0
                          "[stream]\r\n\tlisten = off\r\n")
         rc, out, err = run("--check-config", "--config", path)
         self.assertEqual(rc, 0, err)
-        # A '#' after a value is part of it (README): refused where the value is checked.
+        # A '#' after a blank in a value is refused at its line (README).
         self.bad("[http]\nthreads = 2 # two\n", 2, "http.threads: '2 # two'")
+
+    def test_hash_after_a_blank(self):
+        # inih keeps a '#' after a value in the value: a string setting took it silently
+        # (main: data_dir "/var/lib/vigil  # SSD", `configuration ok`). Every string setting,
+        # and a value that is only a comment, is refused naming the setting and the line.
+        data = os.path.join(self.tmp, "d")
+        cases = [("daemon", "data_dir", data + "  # SSD"),
+                 ("daemon", "log_level", "warn # quieter"),
+                 ("http", "listen", "127.0.0.1:0\t# loopback"),
+                 ("http", "auth_file", "# none"),
+                 ("http", "tls_cert", "/etc/vigil/c.pem # cert"),
+                 ("http", "tls_key", "/etc/vigil/k.pem # key"),
+                 ("http", "cors_origins", "https://a.example # dashboard"),
+                 ("stream", "listen", "off # no stream"),
+                 ("influx", "device_tag", "host # the tag"),
+                 ("storage", "retention", "30d # a month")]
+        for sec, key, value in cases:
+            with self.subTest(key=key):
+                self.bad("[%s]\n; a comment\n%s = %s\n" % (sec, key, value), 3,
+                         "%s.%s: '%s' has a '#' after a blank" % (sec, key, value),
+                         "line of its own")
+        # A '#' with no blank before it stays part of the value; ';' after a blank and whole
+        # '#' lines stay comments; an unknown key is named as such first.
+        path = self.conf("[daemon]\n# data\ndata_dir = %s/a#b ; #1\n[http]\n"
+                         "cors_origins = ; # none\n" % data)
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        self.bad("[http]\nthreds = 4 # four\n", 2, "unknown key 'threds'")
+
+    def test_colon_separator(self):
+        # inih also splits 'key: value' (undocumented): refused, so that the file has one form,
+        # the shipped file's; a missing '=' before an address was read as key 'listen 127.0.0.1'.
+        self.bad("[http]\nthreads: 2\n", 2, "a ':' before any '='", "write 'key = value'")
+        self.bad("[http]\nthreads = 2\n  listen: 127.0.0.1:0\n", 3, "not 'key: value'")
+        self.bad("[http]\nlisten 127.0.0.1:0\n", 2, "a ':' before any '='")
+        self.bad("[http]\nmax_connections ; :\n", 2, "syntax error")
+        path = self.conf("[http]\n; a: b\n# c: d\nlisten = 127.0.0.1:0 ; e: f\n"
+                         "[stream]\nlisten=[::1]:0\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
 
     def test_not_a_file(self):
         # A directory opens and reads as nothing: it used to pass as an empty file (defaults).
