@@ -121,11 +121,11 @@ static void test_errors_name_file_line_reason(void **state)
                  ":2:", "model.lstm_min_rows: '-1' is not auto or an integer from 0 to 10000000");
     /* A '#' after a blank, or first, in a value: a comment inih would keep in the value (a
      * string setting took it silently); a ':' separator, which inih alone accepts. */
-    expect_error("[daemon]\ndata_dir = /var/lib/vigil  # SSD\n", ":2:",
-                 "daemon.data_dir: '/var/lib/vigil  # SSD' has a '#' after a blank");
+    expect_error("[daemon]\ndata_dir = /var/lib/vigil  # SSD\n",
+                 ":2:", "daemon.data_dir: '/var/lib/vigil  # SSD' has a '#' after a blank");
     expect_error("[http]\nauth_file = # none\n", ":2:", "http.auth_file: '# none' has a '#'");
-    expect_error("[http]\nthreads = 4\ncors_origins: https://a.example\n", ":3:",
-                 "a ':' before any '='");
+    expect_error("[http]\nthreads = 4\ncors_origins: https://a.example\n",
+                 ":3:", "a ':' before any '='");
 }
 
 /* What the file may look like: a UTF-8 byte order mark, CRLF line ends, blanks around keys,

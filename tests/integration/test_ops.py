@@ -274,9 +274,9 @@ class TestReload(unittest.TestCase):
             ("[http]\nmax_batch = 5\n[http]\nmax_batch = 6\n",
              ":4: http.max_batch is set twice (first on line 2)"),
             ("[http]\nmax_batch = 5\0 and the rest\n", ":2: a NUL byte"),
+            ("[http]\nmax_batch = 5\nmax_connections: 10\n", ":3: a ':' before any '='"),
             ("[http]\nmax_batch = 5\ncors_origins = https://a.example # dashboard\n",
              ":3: http.cors_origins: 'https://a.example # dashboard' has a '#' after a blank"),
-            ("[http]\nmax_batch = 5\nmax_connections: 10\n", ":3: a ':' before any '='"),
             ("[http]\nmax_batch = 3000\n[storage]\nqueue_max_readings = 2000\n",
              "exceeds storage.queue_max_readings"),
         ]
