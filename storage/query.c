@@ -196,12 +196,11 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
      * the pending readings (0 points for a device that has only those), so the report waits,
      * as a query does; the counters it then reads are as of the reload, this snapshot or a
      * later commit. */
-    int found;
-    while ((found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms,
-                                      &info.points)) < 0 &&
-           *tries < PEND_TRIES) {
+    int found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
+    while (found < 0 && *tries < PEND_TRIES) {
         usleep(PEND_RETRY_US);
         (*tries)++;
+        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
     }
     if (found < 0) {
         store__set_errmsg(s, "counters of device %lld unavailable (the store reloads them)",

@@ -794,9 +794,9 @@ void store__test_savepoint_break(store_t *s, int broken);
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */
 void store__test_hold(store_t *s, int hold);
 /* While set (1), each maps reload of the writer (after a failed transaction or undone
- * maintenance) stops once the published pending readings and counters are withdrawn (pgen -1), until released
- * (0); store_close releases it. store__test_reload_held: 1 while a reload is stopped there. Any
- * thread. */
+ * maintenance) stops once the published pending readings and counters are withdrawn (pgen -1),
+ * until released (0); store_close releases it. store__test_reload_held: 1 while a reload is
+ * stopped there. Any thread. */
 void store__test_reload_hold(store_t *s, int hold);
 int store__test_reload_held(store_t *s);
 /* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
