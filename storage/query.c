@@ -175,7 +175,8 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
 #define PEND_RETRY_US 500
 
 /* Reports the device at the current row of st (columns as in the dev_* statements). *tries:
- * the waits for the published counters this call has made (at most PEND_TRIES in all). */
+ * the waits for the published counters this call has made (at most PEND_TRIES in all); NULL:
+ * the counters are not read (points, first_ts_ms and last_ts_ms -1) and nothing waits. */
 static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanlist_t *cl,
                          store_device_cb cb, void *arg, int *stop, int *tries)
 {
@@ -196,7 +197,10 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
      * the pending readings (0 points for a device that has only those), so the report waits,
      * as a query does; the counters it then reads are as of the reload, this snapshot or a
      * later commit. */
-    int found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
+    info.first_ts_ms = info.last_ts_ms = info.points = -1;
+    int found = 1; /* not read (tries NULL): the -1s */
+    if (tries != NULL)
+        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
     while (found < 0 && *tries < PEND_TRIES) {
         usleep(PEND_RETRY_US);
         (*tries)++;
@@ -219,7 +223,8 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
     return 0;
 }
 
-int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg)
+/* store_device_get (counts 1) and store_device_find (counts 0). */
+static int device_get(store_t *s, const char *device, int counts, store_device_cb cb, void *arg)
 {
     if (device == NULL)
         return ERR_NOTFOUND;
@@ -230,7 +235,7 @@ int store_device_get(store_t *s, const char *device, store_device_cb cb, void *a
         sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
         int rc = sqlite3_step(r->dev_by_name);
         if (rc == SQLITE_ROW)
-            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, &tries);
+            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, counts ? &tries : NULL);
         else
             err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
         sqlite3_reset(r->dev_by_name);
@@ -241,7 +246,19 @@ int store_device_get(store_t *s, const char *device, store_device_cb cb, void *a
     return err;
 }
 
-int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg)
+int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg)
+{
+    return device_get(s, device, 1, cb, arg);
+}
+
+int store_device_find(store_t *s, const char *device, store_device_cb cb, void *arg)
+{
+    return device_get(s, device, 0, cb, arg);
+}
+
+/* store_device_list (counts 1) and store_device_each (counts 0). */
+static int device_list(store_t *s, const char *after, size_t limit, int counts, store_device_cb cb,
+                       void *arg)
 {
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
@@ -260,7 +277,7 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
                 err = fail(s, r, rc, "listing devices");
             break;
         }
-        err = report_device(s, r, st, &cl, cb, arg, &stop, &tries);
+        err = report_device(s, r, st, &cl, cb, arg, &stop, counts ? &tries : NULL);
         n++;
     }
     sqlite3_reset(st);
@@ -268,6 +285,16 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
     read_end(s, r);
     chans_free(&cl);
     return err == ERR_NOMEM || err == ERR_NOTFOUND || err == 0 ? err : ERR_IO;
+}
+
+int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg)
+{
+    return device_list(s, after, limit, 1, cb, arg);
+}
+
+int store_device_each(store_t *s, store_device_cb cb, void *arg)
+{
+    return device_list(s, NULL, 0, 0, cb, arg);
 }
 
 /* What a scan reports through: the query, the selection and the callback. */
