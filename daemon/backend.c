@@ -249,12 +249,13 @@ static int any_device(void *arg, const store_device_info_t *info)
 /* The pipeline, for a route on device id: a device whose first readings are acknowledged
  * (stored) and not scored yet is made known to the pipeline first (pipeline_adopt), so every
  * device route finds it from its first acknowledged reading on. A device neither knows is left
- * unknown (404). */
+ * unknown (404). store_device_find, not _get: some of these routes run on a libmicrohttpd worker
+ * (status, forecast, model), which must not sleep through the store's reload of its counters. */
 static pipeline_t *pipe_for(void *ctx, const char *id)
 {
     backend_t *be = ctx;
     if (id && !pipeline_knows(be->pipe, id) &&
-        store_device_get(be->store, id, any_device, NULL) == 0)
+        store_device_find(be->store, id, any_device, NULL) == 0)
         (void)pipeline_adopt(be->pipe, id); /* out of memory: answered as unknown */
     return be->pipe;
 }

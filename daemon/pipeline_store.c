@@ -642,7 +642,7 @@ int pipeline_restore(pipeline_t *p)
 {
     if (p->store == NULL)
         return 0;
-    int rc = store_device_list(p->store, NULL, 0, on_device, p);
+    int rc = store_device_each(p->store, on_device, p);
     struct restore_ctx rctx = {.p = p};
     if (rc == 0)
         rc = store_detectors_load(p->store, on_detector, &rctx);
@@ -655,7 +655,7 @@ int pipeline_restore(pipeline_t *p)
         log_warn("pipeline: stored predictions not restored: %s", store_errmsg(p->store));
     struct names nm = {0};
     if (rc == 0)
-        rc = store_device_list(p->store, NULL, 0, add_name, &nm);
+        rc = store_device_each(p->store, add_name, &nm);
     for (size_t i = 0; rc == 0 && i < nm.n; i++) {
         struct dev *d = pipeline__find(p, nm.v[i]);
         int have_det = d && d->det;

@@ -201,7 +201,7 @@ int quota_load(quota_t *q, store_t *s)
     struct load_ctx lc;
     devs_init(&lc.devs); /* a seed of its own; it moves with the index */
     lc.rc = 0;
-    int rc = store_device_list(s, NULL, 0, on_stored_device, &lc);
+    int rc = store_device_each(s, on_stored_device, &lc); /* names and channels only */
     if (rc == 0)
         rc = lc.rc;
     if (rc) {

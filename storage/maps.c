@@ -21,6 +21,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void store__dev_free(store_dev_t *d)
 {
@@ -152,6 +153,18 @@ static void note_small_rows(store_writer_t *w)
     sqlite3_finalize(st);
 }
 
+/* Test hook (store__test_reload_hold): the reload stays here, nothing published, until
+ * released. */
+static void reload_pause(store_writer_t *w)
+{
+    if (!__atomic_load_n(&w->reload_hold, __ATOMIC_ACQUIRE))
+        return;
+    __atomic_store_n(&w->reload_held, 1, __ATOMIC_RELEASE);
+    while (__atomic_load_n(&w->reload_hold, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    __atomic_store_n(&w->reload_held, 0, __ATOMIC_RELEASE);
+}
+
 int store__maps_load(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -159,6 +172,7 @@ int store__maps_load(store_t *s)
     int err = 0, rc;
     int first = w->didx.seed == 0; /* store_open's load */
     store__pend_index(s, 0);
+    reload_pause(w);
     store__compact_save(w); /* the compact list goes with the maps: queued again after */
     /* So do the counts of devices with small rows outside it (backing off, chunks.c), so that
      * at its back-off's end such a device is queued (store__compact_wake) and a client

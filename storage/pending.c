@@ -262,6 +262,10 @@ static void publish_dev(store_dev_t *d)
 int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points)
 {
     pthread_mutex_lock(&s->pmu);
+    if (s->pgen == -1) {
+        pthread_mutex_unlock(&s->pmu);
+        return -1; /* being rebuilt (a maps reload): pids may lack the device */
+    }
     store_dev_t *d = NULL;
     HASH_FIND(hid, s->pids, &dev, sizeof dev, d);
     if (d != NULL) {

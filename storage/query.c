@@ -167,11 +167,21 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
     return err;
 }
 
-/* Reports the device at the current row of st (columns as in the dev_* statements). */
+/* Tries (with a new snapshot each time) to read a device's rows and its pending readings as of
+ * the same commit; the writer publishes right after each COMMIT, so a retry is rare and short.
+ * A device report waits as long for the published counters while the writer reloads its maps
+ * (report_device). */
+#define PEND_TRIES    2000
+#define PEND_RETRY_US 500
+
+/* Reports the device at the current row of st (columns as in the dev_* statements). *tries:
+ * the waits for the published counters this call has made (at most PEND_TRIES in all); NULL:
+ * the counters are not read (points, first_ts_ms and last_ts_ms -1) and nothing waits. */
 static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanlist_t *cl,
-                         store_device_cb cb, void *arg, int *stop)
+                         store_device_cb cb, void *arg, int *stop, int *tries)
 {
-    int err = chans_load(s, r, sqlite3_column_int64(st, 0), cl);
+    int64_t dev = sqlite3_column_int64(st, 0);
+    int err = chans_load(s, r, dev, cl);
     if (err)
         return err;
     store_device_info_t info;
@@ -183,9 +193,25 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
     /* The devices row counts the rows; the writer's published counters add the pending
      * readings (pending.c). They are committed, and behind this snapshot by at most a
      * transaction between its COMMIT and its publication, none of whose writes is acknowledged
-     * yet. */
-    if (!store__pend_stats(s, sqlite3_column_int64(st, 0), &info.first_ts_ms, &info.last_ts_ms,
-                           &info.points)) {
+     * yet. While the writer reloads its maps they are withdrawn: the devices row's would miss
+     * the pending readings (0 points for a device that has only those), so the report waits,
+     * as a query does; the counters it then reads are as of the reload, this snapshot or a
+     * later commit. */
+    info.first_ts_ms = info.last_ts_ms = info.points = -1;
+    int found = 1; /* not read (tries NULL): the -1s */
+    if (tries != NULL)
+        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
+    while (found < 0 && *tries < PEND_TRIES) {
+        usleep(PEND_RETRY_US);
+        (*tries)++;
+        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
+    }
+    if (found < 0) {
+        store__set_errmsg(s, "counters of device %lld unavailable (the store reloads them)",
+                          (long long)dev);
+        return ERR_IO;
+    }
+    if (found == 0) {
         int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
         info.first_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 4);
         info.last_ts_ms = nodata ? -1 : sqlite3_column_int64(st, 5);
@@ -197,18 +223,19 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
     return 0;
 }
 
-int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg)
+/* store_device_get (counts 1) and store_device_find (counts 0). */
+static int device_get(store_t *s, const char *device, int counts, store_device_cb cb, void *arg)
 {
     if (device == NULL)
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
-    int err = read_begin(s, r), stop = 0;
+    int err = read_begin(s, r), stop = 0, tries = 0;
     if (err == 0) {
         sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
         int rc = sqlite3_step(r->dev_by_name);
         if (rc == SQLITE_ROW)
-            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop);
+            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, counts ? &tries : NULL);
         else
             err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
         sqlite3_reset(r->dev_by_name);
@@ -219,12 +246,24 @@ int store_device_get(store_t *s, const char *device, store_device_cb cb, void *a
     return err;
 }
 
-int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg)
+int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg)
+{
+    return device_get(s, device, 1, cb, arg);
+}
+
+int store_device_find(store_t *s, const char *device, store_device_cb cb, void *arg)
+{
+    return device_get(s, device, 0, cb, arg);
+}
+
+/* store_device_list (counts 1) and store_device_each (counts 0). */
+static int device_list(store_t *s, const char *after, size_t limit, int counts, store_device_cb cb,
+                       void *arg)
 {
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
     sqlite3_stmt *st = r->dev_all;
-    int err = read_begin(s, r), stop = 0, rc;
+    int err = read_begin(s, r), stop = 0, rc, tries = 0;
     if (err == 0 && after != NULL) {
         /* A cursor, not a lookup: the device named may have been deleted since the last page. */
         st = r->dev_after;
@@ -238,7 +277,7 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
                 err = fail(s, r, rc, "listing devices");
             break;
         }
-        err = report_device(s, r, st, &cl, cb, arg, &stop);
+        err = report_device(s, r, st, &cl, cb, arg, &stop, counts ? &tries : NULL);
         n++;
     }
     sqlite3_reset(st);
@@ -246,6 +285,16 @@ int store_device_list(store_t *s, const char *after, size_t limit, store_device_
     read_end(s, r);
     chans_free(&cl);
     return err == ERR_NOMEM || err == ERR_NOTFOUND || err == 0 ? err : ERR_IO;
+}
+
+int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg)
+{
+    return device_list(s, after, limit, 1, cb, arg);
+}
+
+int store_device_each(store_t *s, store_device_cb cb, void *arg)
+{
+    return device_list(s, NULL, 0, 0, cb, arg);
 }
 
 /* What a scan reports through: the query, the selection and the callback. */
@@ -376,11 +425,6 @@ static int log_gen(store_t *s, store_reader_t *r, int64_t *gen)
     sqlite3_reset(r->log_gen);
     return err;
 }
-
-/* Tries (with a new snapshot each time) to read a device's rows and its pending readings as of
- * the same commit; the writer publishes right after each COMMIT, so a retry is rare and short. */
-#define PEND_TRIES    2000
-#define PEND_RETRY_US 500
 
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg)
 {

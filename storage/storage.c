@@ -262,6 +262,7 @@ void store_close(store_t *s)
     s->hold = 0;
     pthread_cond_broadcast(&s->qcond);
     pthread_mutex_unlock(&s->qmu);
+    __atomic_store_n(&s->w.reload_hold, 0, __ATOMIC_RELEASE); /* a stopped reload goes on */
     pthread_join(s->thread, NULL);
     log_info("storage: closed %s", s->db_path);
     teardown(s);
@@ -704,6 +705,16 @@ void store__test_hold(store_t *s, int hold)
     s->hold = hold && !s->closing;
     pthread_cond_broadcast(&s->qcond);
     pthread_mutex_unlock(&s->qmu);
+}
+
+void store__test_reload_hold(store_t *s, int hold)
+{
+    __atomic_store_n(&s->w.reload_hold, hold, __ATOMIC_RELEASE);
+}
+
+int store__test_reload_held(store_t *s)
+{
+    return __atomic_load_n(&s->w.reload_held, __ATOMIC_ACQUIRE);
 }
 
 void store__test_savepoint_break(store_t *s, int broken)

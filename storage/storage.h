@@ -105,8 +105,10 @@ typedef struct store_device_info {
     const char *id;         /* borrowed: valid during the callback only */
     const char *attrs_json; /* borrowed */
     int64_t created_ms;
-    int64_t first_ts_ms, last_ts_ms; /* -1 when the device has no readings */
-    int64_t points; /* distinct timestamps stored, exact (a point holds several channels) */
+    int64_t first_ts_ms, last_ts_ms; /* -1 when the device has no readings (or not read) */
+    /* distinct timestamps stored, exact (a point holds several channels); -1: not read
+     * (store_device_find, store_device_each) */
+    int64_t points;
     size_t nchannels;
     const char *const *channels; /* borrowed, in order of first appearance */
 } store_device_info_t;
@@ -114,13 +116,27 @@ typedef struct store_device_info {
 /* Called once per device; return nonzero to stop the iteration. Runs on the calling thread. */
 typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
 
-/* Reports one device. Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOMEM. */
+/* Reports one device. While the writer reloads its maps (after a failed transaction or undone
+ * maintenance) its counters (points, first_ts_ms, last_ts_ms) are withdrawn: the call sleeps
+ * until they are back, about a second at most, then fails with ERR_IO. Returns 0,
+ * ERR_NOTFOUND, ERR_IO, ERR_NOMEM. */
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
+
+/* As store_device_get, for a caller that needs no counters: never waits for a reload, and
+ * reports points, first_ts_ms and last_ts_ms as -1 (not read). For a thread that must not
+ * block (an HTTP worker) or a check that the device is stored. */
+int store_device_find(store_t *s, const char *device, store_device_cb cb, void *arg);
 
 /* Reports every device ordered by id (byte order), those after `after` (NULL: from the first;
  * it need not name an existing device, so a page cursor survives a deletion), at most limit
- * devices (0: all). Returns 0, ERR_IO, ERR_NOMEM. */
+ * devices (0: all). Waits for a reload as store_device_get does (about a second at most for
+ * the whole call). Returns 0, ERR_IO, ERR_NOMEM. */
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
+
+/* Every device as store_device_list(s, NULL, 0, ...) reports them, without the counters
+ * (points, first_ts_ms and last_ts_ms -1) and without waiting for a reload: for the daemon's
+ * own listings (startup, configuration reload), which need names, attributes and channels. */
+int store_device_each(store_t *s, store_device_cb cb, void *arg);
 
 typedef struct store_query {
     const char *device;

@@ -451,6 +451,9 @@ typedef struct store_writer {
     size_t nrequeue, requeue_cap;
     int requeue_due; /* the maps were reloaded: requeue at the end of the transaction */
     int sp_broken;   /* test hook (atomic): the savepoint's statements fail to prepare */
+    /* Test hooks (atomic, store__test_reload_hold): a maps reload stops after emptying the
+     * published index (pgen -1) while reload_hold is set; reload_held says it stopped there. */
+    int reload_hold, reload_held;
     /* The last maintenance failure was a full disk or exhausted memory, and no step has written
      * since: compaction runs only in idle transactions (writer.c, maint_steps). */
     int maint_nospace;
@@ -646,7 +649,8 @@ void store__pend_publish(store_t *s);
 /* Notes that the transaction changed d's pending readings or counters (published at commit). */
 int store__pend_mark(store_writer_t *w, store_dev_t *d);
 /* Any thread: d's published counters; 0 when the device is not published (then the devices
- * row's hold). */
+ * row's hold), -1 while they are withdrawn (pgen -1: a maps reload, which has not ended; the
+ * devices row's would miss the pending readings). */
 int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points);
 /* Removes d from the pending list and flush queue (a deletion). */
 void store__pend_forget(store_writer_t *w, store_dev_t *d);
@@ -811,6 +815,12 @@ extern int store__test_wstate_on;
 void store__test_savepoint_break(store_t *s, int broken);
 /* Stops (1) or lets (0) the writer take queued work; store_close releases a hold. */
 void store__test_hold(store_t *s, int hold);
+/* While set (1), each maps reload of the writer (after a failed transaction or undone
+ * maintenance) stops once the published pending readings and counters are withdrawn (pgen -1),
+ * until released (0); store_close releases it. store__test_reload_held: 1 while a reload is
+ * stopped there. Any thread. */
+void store__test_reload_hold(store_t *s, int hold);
+int store__test_reload_held(store_t *s);
 /* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
  * but before its first look), so a test can read what the open set up before any idle work
  * changes it. Set and cleared by a test around store_open, on the owning thread; 0 otherwise. */

@@ -4524,6 +4524,101 @@ static void test_maintenance_undone_maps(void **state)
     }
 }
 
+/* A device's report while the writer reloads its maps (after a failed transaction, here a
+ * client's; or undone maintenance, as above): the published counters, which add the pending
+ * readings to the devices row's (rows only), are withdrawn until the reload ends. Before session
+ * 33 a report took the devices row's counters then: test_maintenance_undone_maps read 0 points
+ * for "n" and "gone" (all pending) after a reopen whose idle compaction of "c" failed, 1 run in
+ * 10 under load. "p" has pending readings only, "r" rows and one pending reading. A trigger
+ * refuses device "bad", so its batch fails and the writer reloads; the hook stops the reload
+ * there. A report waits for it: ERR_IO when it does not end (about a second), the full counts
+ * when it ends meanwhile; the failed batch is refused, nothing else is lost. */
+typedef struct reload_read {
+    store_t *s;
+    const char *dev;
+    int rc;
+    devinfo_t d;
+} reload_read_t;
+
+static void *reload_read(void *arg)
+{
+    reload_read_t *rr = arg;
+    rr->rc = store_device_get(rr->s, rr->dev, on_device, &rr->d);
+    return NULL;
+}
+
+static void reload_stop(store_t *s)
+{
+    int waited = 0;
+    while (!store__test_reload_held(s) && waited++ < 10000)
+        usleep(1000);
+    assert_true(store__test_reload_held(s));
+}
+
+static void test_reload_device_stats(void **state)
+{
+    fx_t *f = *state;
+    static const char *const ch[] = {"v"};
+    double v = 1;
+    for (int i = 0; i < 5; i++)
+        write1(f->s, "r", 1000 + i * 1000, 1, ch, &v);
+    assert_int_equal(store__test_pend_flush(f->s), 0); /* r's five readings in rows */
+    write1(f->s, "r", 9000, 1, ch, &v);
+    write1(f->s, "p", 1000, 1, ch, &v);
+    write1(f->s, "p", 2000, 1, ch, &v);
+    assert_int_equal(device(f->s, "r", 0).points, 6);
+    assert_int_equal(device(f->s, "p", 0).points, 2);
+    assert_int_equal(store__test_exec(f->s, "CREATE TRIGGER refuse_bad BEFORE INSERT ON devices"
+                                            " WHEN NEW.name = 'bad'"
+                                            " BEGIN SELECT RAISE(ABORT, 'injected'); END"),
+                     0);
+
+    store__test_reload_hold(f->s, 1);
+    counter_t c;
+    counter_init(&c);
+    batch_t b;
+    batch_init(&b);
+    add_point(&b, "bad", 1000, 1, ch, &v);
+    assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
+    reload_stop(f->s);
+    /* The reload does not end: no counts rather than the rows' alone. */
+    device(f->s, "p", ERR_IO);
+    devinfo_t d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(store_device_list(f->s, NULL, 0, on_device, &d), ERR_IO);
+    /* It ends while a report waits: the report has the full counts. */
+    reload_read_t rr = {.s = f->s, .dev = "p"};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, reload_read, &rr), 0);
+    usleep(100000);
+    store__test_reload_hold(f->s, 0);
+    pthread_join(th, NULL);
+    assert_int_equal(rr.rc, 0);
+    assert_int_equal(rr.d.points, 2);
+    assert_int_equal(rr.d.first, 1000);
+    assert_int_equal(rr.d.last, 2000);
+    counter_wait(&c, 1);
+    assert_int_equal(c.bad, 1);
+    batch_deinit(&b);
+    counter_deinit(&c);
+
+    /* Afterwards, and after a reopen: every acknowledged reading, nothing of "bad". */
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(device(f->s, "p", 0).points, 2);
+        d = device(f->s, "r", 0);
+        assert_int_equal(d.points, 6);
+        assert_int_equal(d.first, 1000);
+        assert_int_equal(d.last, 9000);
+        assert_int_equal(all_points(f->s, "r").n, 6);
+        device(f->s, "bad", ERR_NOTFOUND);
+        memset(&d, 0, sizeof d);
+        assert_int_equal(store_device_list(f->s, NULL, 0, on_device, &d), 0);
+        assert_int_equal(d.calls, 2);
+        store_close(f->s);
+        f->s = open_store(f->dir, 0);
+    }
+}
+
 /* A maintenance step that makes SQLite roll back the whole transaction (RAISE(ROLLBACK) in a
  * trigger, as SQLite does itself for some SQLITE_IOERR, SQLITE_FULL and SQLITE_NOMEM): the
  * client's writes went with it, so every batch of the transaction is refused (none
@@ -6909,6 +7004,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention_fails_writes_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_fails_writes_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maintenance_undone_maps, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reload_device_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_maintenance_rollback_all, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_backoff, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_backoff_others, setup, teardown),
