@@ -70,8 +70,8 @@ int api__iq_select_read(api_request_t *r, qscan_t *s, select_t *q, const qrun_t 
  * 1 (unsupported), or -1 (a parse error: the answer set). */
 int api__iq_read_condition(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
 
-/* What influxql_where.c shares with the rest of the statement's reading (influxql_select_read.c;
- * each function's comment is there). */
+/* What influxql_where.c shares with the rest of the statement's reading (influxql_select_read.c
+ * and influxql_skim.c; each function's comment is there). */
 
 /* Marks the statement unsupported (the first reason wins): what, then name (NULL: none), kept
  * whole in s's memory; out of memory, what alone. */
@@ -99,6 +99,21 @@ int api__iq_is_binary_op(const qtoken_t *t);
 int api__iq_skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where);
 int api__iq_skim_tail(api_request_t *r, qscan_t *s, int where);
 int api__iq_skip_cast(api_request_t *r, qscan_t *s);
+/* After a unary sign t (read from s): answers influxd's parse error when t is a bad operand and
+ * returns -1; else 0 (influxql_skim.c). */
+int api__iq_signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t);
+/* After a call's '(' (read from s): the end placed after it as after a name. */
+void api__iq_call_paren(qscan_t *s);
+/* Reads the rest of a call's arguments, s after its '(' (first) or after a ',', and its ')'.
+ * Returns 0, or -1 (parse error answered). */
+int api__iq_skim_call(api_request_t *r, qscan_t *s, int where, int first);
+
+/* The clauses after FROM and WHERE (influxql_select_clauses.c), for api__iq_select_read. Each
+ * returns 0, 1 (unsupported: q->unsupported set), or -1 (parse error answered): GROUP BY's
+ * items (s after GROUP BY) and fill(...); then ORDER BY, LIMIT, OFFSET, SLIMIT, SOFFSET, tz()
+ * and the end (read_tail returns 0 or -1). */
+int api__iq_read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *run);
+int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q);
 
 /* ---- literal math (influxql_math.c) ---- */
 

@@ -1,0 +1,205 @@
+/* api/influxql_skim.c: reading on past what a SELECT of /query asks and vigild does not answer
+ * (influxql_select_read.c, influxql_select_clauses.c and influxql_where.c read the rest): the
+ * expressions influxd would parse (a signed operand, a call, an operand and what follows it, a
+ * condition) are read for influxd 1.6.7's parse errors only (400), keeping nothing.
+ *
+ * Any thread; no state. */
+#include "influxql_select.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* After a unary sign (time(10s, -x), fill(-x); read from s): answers influxd's parse error for
+ * t when it is a bad operand and returns -1; else 0. The end is placed right after the sign, as
+ * in a condition. */
+int api__iq_signed_operand(api_request_t *r, const qscan_t *s, const qtoken_t *t)
+{
+    if (!api__q_bad_operand(t) && !api__iq_q_op(t, "-") && !api__iq_q_op(t, "+"))
+        return 0; /* a second sign (time(- -10s)) is influxd's parse error too */
+    qtoken_t at = *t;
+    if (at.kind == QT_EOF && s->end_op)
+        at.col--;
+    api__q_parse_error(r, &at, "identifier, number, duration, (");
+    return -1;
+}
+
+/* ---- reading on past what vigild does not answer ------------------------------------------ */
+
+/* influxd parses a whole statement before it judges it, so a parse error after a clause vigild
+ * does not answer is influxd's 400, not vigild's statement error. These read influxd's
+ * expressions (parseExpr, parseUnaryExpr, parseCall) for their parse errors only, keeping
+ * nothing; where: in a WHERE condition (the end placed one closer after an operator). */
+
+static int skim_expr(api_request_t *r, qscan_t *s, int where);
+
+/* Whether t is one of influxd's binary operators (AND and OR too). */
+int api__iq_is_binary_op(const qtoken_t *t)
+{
+    return api__q_binary_op(t);
+}
+
+/* After a call's '(' (read from s): influxd places the end after it as after a name, two on,
+ * not one as after another operator ("SELECT mean(": 14 of 12; "SELECT (": 9 of 8). */
+void api__iq_call_paren(qscan_t *s)
+{
+    s->end_op = 0;
+}
+
+/* Reads the rest of a call's arguments, s after its '(' (first) or after a ',' (regexes among
+ * them), and its ')'. Returns 0, or -1 (parse error answered). */
+int api__iq_skim_call(api_request_t *r, qscan_t *s, int where, int first)
+{
+    qtoken_t t;
+    if (first)
+        api__iq_call_paren(s);
+    for (;; first = 0) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        if (first && api__iq_q_op(&t, ")"))
+            return 0;
+        *s = at;
+        const char *re;
+        if (*s->p == '/' || (strspn(s->p, " \t\r\n") > 0 && s->p[strspn(s->p, " \t\r\n")] == '/')) {
+            if (api__iq_regex(r, s, &re))
+                return -1;
+        } else if (skim_expr(r, s, where)) {
+            return -1;
+        }
+        api__qs_next(s, &t);
+        if (api__iq_q_op(&t, ")"))
+            return 0;
+        if (!api__iq_q_op(&t, ",")) {
+            api__q_parse_error(r, &t, ")");
+            return -1;
+        }
+    }
+}
+
+/* Reads one operand t (already read from s) of an expression: a parenthesised expression, a
+ * call, a name and its ::type, a literal, a wildcard, a bound parameter, a signed operand.
+ * Returns 0, or -1 (parse error answered). */
+static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where);
+
+int api__iq_skim_operand(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
+{
+    /* A level is what recurses: '(', a call, a sign; the name or literal inside them is none
+     * (1,000 parentheses around a field are 1,000 levels). */
+    int call = (t->kind == QT_IDENT || api__q_is(t, "DISTINCT")) && *s->p == '(';
+    if (!call && !api__iq_q_op(t, "(") && !api__iq_q_op(t, "-") && !api__iq_q_op(t, "+"))
+        return skim_operand_at(r, s, t, where);
+    if (api__q_nest(r, s, t))
+        return -1;
+    int rc = skim_operand_at(r, s, t, where);
+    s->depth--;
+    return rc;
+}
+
+static int skim_operand_at(api_request_t *r, qscan_t *s, qtoken_t *t, int where)
+{
+    if (api__iq_q_op(t, "(")) {
+        if (skim_expr(r, s, where))
+            return -1;
+        api__qs_next(s, t);
+        if (!api__iq_q_op(t, ")")) {
+            api__q_parse_error(r, t, ")");
+            return -1;
+        }
+        return 0;
+    }
+    if (t->kind == QT_IDENT) {
+        if (*s->p == '(') { /* a call: the '(' right after the name */
+            api__qs_next(s, t);
+            return api__iq_skim_call(r, s, where, 1);
+        }
+        return api__iq_skip_cast(r, s);
+    }
+    if (api__q_is(t, "DISTINCT")) { /* parseUnaryExpr: DISTINCT(...), or a blank and a name */
+        if (*s->p == '(') {
+            api__qs_next(s, t);
+            return api__iq_skim_call(r, s, where, 1);
+        }
+        int blank = *s->p != '\0' && strchr(" \t\r\n", *s->p) != NULL;
+        api__qs_next(s, t);
+        if (!blank || t->kind != QT_IDENT) {
+            api__q_parse_error(r, t, blank ? "identifier" : "(, identifier");
+            return -1;
+        }
+        return 0;
+    }
+    if (t->kind == QT_NUMBER)
+        return api__iq_bad_number(r, t); /* 1e3, 1x: invalid durations, influxd's 400 */
+    if (t->kind == QT_STRING || api__iq_is_bool(t))
+        return 0;
+    if (t->form == QF_REGEX) /* a bound regex: influxd reads it as a value here too */
+        return api__iq_bound_regex_value(r, s, t);
+    if (t->kind == QT_OTHER && t->text[0] == '$') /* bound, it was read as its value */
+        return api__q_unbound(r, t);
+    if (api__iq_q_op(t, "*")) {
+        qscan_t at = *s;
+        qtoken_t c;
+        api__qs_next(s, &c);
+        if (!api__iq_q_op(&c, "::") || s->p != at.p + 2) { /* "::" right after the '*' */
+            *s = at;
+            s->end_op = 0; /* a wildcard, no operator: the end one on ("SELECT *": 9 of 8) */
+            s->end_number = 1;
+            return 0;
+        }
+        api__qs_next(s, &c);
+        if (!api__q_is(&c, "FIELD") && !api__q_is(&c, "TAG")) {
+            api__q_parse_error(r, &c, "field, tag");
+            return -1;
+        }
+        return 0;
+    }
+    if (api__iq_q_op(t, "-") || api__iq_q_op(t, "+")) {
+        api__qs_next(s, t);
+        if (t->kind == QT_NUMBER || t->kind == QT_IDENT || api__iq_q_op(t, "("))
+            return api__iq_skim_operand(r, s, t, where);
+        if (api__iq_signed_operand(r, s, t))
+            return -1;
+        api__q_parse_error(r, t, "identifier, number, duration, (");
+        return -1;
+    }
+    return api__q_operand_error(r, s, t, where);
+}
+
+/* Reads what follows an operand: binary operators and their operands, to the first token that
+ * is no operator (s left before it). Returns 0, or -1 (parse error answered). */
+int api__iq_skim_tail(api_request_t *r, qscan_t *s, int where)
+{
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t op, t;
+        api__qs_next(s, &op);
+        if (!api__iq_is_binary_op(&op)) {
+            *s = at;
+            return 0;
+        }
+        const char *re;
+        if (api__iq_q_op(&op, "=~") || api__iq_q_op(&op, "!~")) {
+            if (api__iq_regex(r, s, &re))
+                return -1;
+            continue;
+        }
+        api__qs_next(s, &t);
+        if (api__iq_skim_operand(r, s, &t, where))
+            return -1;
+    }
+}
+
+/* Reads an expression. Returns 0, or -1 (parse error answered). */
+static int skim_expr(api_request_t *r, qscan_t *s, int where)
+{
+    qtoken_t t;
+    api__qs_next(s, &t);
+    if (api__iq_skim_operand(r, s, &t, where))
+        return -1;
+    return api__iq_skim_tail(r, s, where);
+}
+
+int api__iq_skim_condition(api_request_t *r, qscan_t *s)
+{
+    return skim_expr(r, s, 1);
+}
