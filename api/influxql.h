@@ -119,7 +119,19 @@ typedef struct {
     int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
     char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
     int err_nomem;  /* the error could not be kept: "out of memory" */
+    int re_compiled; /* the regexes api__iq_regcomp compiled for this query: at most
+                      * API_IQ_RE_COMPILES_MAX */
 } qrun_t;
+
+/* The most regexes one /query request compiles for its statements (api__iq_regcomp), all its
+ * statements together. Each compile of a pattern within influxql_regex.c's bounds may still
+ * take glibc's regcomp some 0.17 s ((a?){1,1000}) or 0.38 s (1,000 alternatives), and a 64 KB
+ * query holds some 2,000 statements that compile one each: the bound is on the request, which
+ * holds a worker, not on each statement (none compiles more than 9). Grafana sends one statement
+ * per query of a panel, each compiling one or two (WHERE "device" =~ /^$device$/), so 32 leaves
+ * room for a panel of 16 queries, and a request past it costs at most some 5 to 12 s of
+ * regcomp. The statement that would compile the next one answers vigild's statement error. */
+#define API_IQ_RE_COMPILES_MAX 32
 
 /* The error of the statement whose rows take the query's answer (its statements together) past
  * API_PAGE_BYTES: rows are bounded per statement, but a statement repeated to fill q
@@ -296,7 +308,8 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
                          size_t errsize);
 
 /* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
- * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */
+ * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err (regcomp
+ * refused it, or the query already compiled API_IQ_RE_COMPILES_MAX: nothing compiled). */
 int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
 /* The same without an error message: 0, or -1 when regcomp refuses it (nothing to free). */
 int api__iq_re_compile(regex_t *re, const char *pattern);

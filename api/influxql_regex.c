@@ -21,7 +21,11 @@
  * (a bracket expression at most 256 bytes), and its output is at most API_IQ_RE_OUT bytes.
  *
  * Only the match matters (regexec with REG_NOSUB), so Go's lazy quantifiers (*?) and
- * non-capturing groups (?:...) become their greedy, capturing forms. Any thread; no state. */
+ * non-capturing groups (?:...) become their greedy, capturing forms.
+ *
+ * Below the translation: reading a /regex/ or a bound {"regex": ...} where a statement has one
+ * (api__iq_regex), and compiling it (api__iq_regcomp), at most API_IQ_RE_COMPILES_MAX in one
+ * query. Any thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql.h"
 
 #include <stdio.h>
@@ -437,5 +441,131 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
         return too_big(&c);
     if (alts != NULL)
         *alts = c.alts;
+    return 0;
+}
+
+/* ---- reading and compiling a statement's regexes (moved from influxql_show.c) ---------------- */
+
+/* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
+ * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
+static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qtoken_t *t,
+                       const char **re)
+{
+    const char *go = t->text + 1;
+    size_t n = t->len - 1;
+    if (n > API_IQ_Q_MAX - s->mem->re_bound) {
+        /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
+         * which a query may name again and again ($r in each of 1,500 statements: 1,500
+         * translations and regcomps of the same 60 KB) */
+        api__error(r, 400,
+                   "error parsing query: vigild reads bound regexes of at most %d bytes in all "
+                   "in a query",
+                   API_IQ_Q_MAX);
+        return -1;
+    }
+    s->mem->re_bound += n;
+    char *out = api__qs_alloc(s, API_IQ_RE_OUT(n));
+    if (out == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    *s = *at;
+    char why[160];
+    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
+        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
+                   t->line, t->col);
+        return -1;
+    }
+    *re = out;
+    return 0;
+}
+
+int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t)
+{
+    const qscan_t at = *s;
+    const char *re;
+    return bound_regex(r, s, &at, t, &re);
+}
+
+int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
+{
+    /* The regex's own errors are placed, as influxd places them, at the character just before
+     * its opening slash (the operator's last, or the last blank): line and char of it. */
+    int line = s->line + 1, col = s->col;
+    while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r') {
+        line = s->line + 1;
+        col = s->col + 1;
+        api__qs_step(s); /* the position kept: errors after the regex are placed by it */
+    }
+    if (*s->p != '/') {
+        qscan_t at = *s;
+        qtoken_t t;
+        api__qs_next(&at, &t); /* placed where it is, the end two after the operator */
+        if (t.form == QF_REGEX)
+            return bound_regex(r, s, &at, &t, re);
+        api__q_parse_error(r, &t, "regex");
+        return -1;
+    }
+    const char *end = s->p + 1; /* the closing slash */
+    while (*end != '/') {
+        if (*end == '\0' || *end == '\n') { /* influxd's BADREGEX, its text empty */
+            api__error(r, 400, "error parsing query: bad regex:  at line %d, char %d", line, col);
+            return -1;
+        }
+        end += end[0] == '\\' && end[1] == '/' ? 2 : 1;
+    }
+    /* The Go text (its "\/" a slash), then its translation: no bound but the query's. */
+    size_t span = (size_t)(end - s->p);
+    char *go = api__qs_alloc(s, span), *out = api__qs_alloc(s, API_IQ_RE_OUT(span));
+    if (go == NULL || out == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (api__qs_step(s); s->p < end; api__qs_step(s)) {
+        if (s->p[0] == '\\' && s->p[1] == '/')
+            api__qs_step(s);
+        go[n++] = *s->p;
+    }
+    api__qs_step(s);
+    go[n] = '\0';
+    s->end_line = s->line; /* the end of input is placed after the regex, one closer as after */
+    s->end_col = s->col;   /* a number, as influxd places it (test_influx.py IqCompat) */
+    s->end_number = 1;
+    s->end_op = 0;
+    /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
+     * at the opening slash. */
+    char why[160];
+    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
+        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
+                   line, col);
+        return -1;
+    }
+    *re = out;
+    return 0;
+}
+
+int api__iq_re_compile(regex_t *re, const char *pattern)
+{
+    int flags = REG_EXTENDED | REG_NOSUB;
+    if (strncmp(pattern, "(?i)", 4) == 0) {
+        flags |= REG_ICASE;
+        pattern += 4;
+    }
+    return regcomp(re, pattern, flags) != 0 ? -1 : 0;
+}
+
+int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
+{
+    if (run->re_compiled >= API_IQ_RE_COMPILES_MAX) {
+        char limit[96];
+        snprintf(limit, sizeof limit, "%d regular expressions in one query",
+                 API_IQ_RE_COMPILES_MAX);
+        return api__q_result_error(run, "vigild compiles at most ", limit);
+    }
+    run->re_compiled++;
+    if (api__iq_re_compile(re, pattern) != 0)
+        return api__q_result_error(run, "vigild cannot read the regular expression ",
+                                   strncmp(pattern, "(?i)", 4) == 0 ? pattern + 4 : pattern);
     return 0;
 }
