@@ -43,7 +43,22 @@ typedef struct qmem {
                             * (influxql_math.c): at most API_IQ_JOINED_MAX */
     int re_literal;        /* the regexes compiled for 'x' =~ /re/ in literal math in this
                             * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
+    int re_read;           /* the regexes (/re/ or bound) read in this pass, each place of the
+                            * query once: at most API_IQ_RE_MAX */
+    const char *re_last;   /* the furthest place one was read at (a place read again, as
+                            * api__iq_skip_params reads ahead, is not counted again) */
 } qmem_t;
+
+/* The most regexes (/re/ and bound {"regex": ...} together) one /query request holds, all its
+ * statements together: a 400 past it, before anything is compiled or run. Each compile of a
+ * pattern within influxql_regex.c's bounds may still take glibc's regcomp some 0.17 s
+ * ((a?){1,1000}) or up to 0.38 s (1,000 alternatives), and before this bound a 64 KB query held
+ * some 1,300 statements of one each (docs/reliability.md "iqwhere"). The bound is on the
+ * request, which holds a worker, not on each statement (none compiles more than 9). Grafana
+ * sends one statement per query of a panel, each with one regex (WHERE "device" =~
+ * /^$device$/): 16 is a panel of 16 queries, and a request at the bound some 3 to 6 s of
+ * regcomp at worst. */
+#define API_IQ_RE_MAX 16
 
 /* The most bytes literal math may join ('a' + 'b') in one pass over a query: each join copies
  * both strings, so "'<30 KB>' + 'x' + 'x' ..." (a 64 KB query) would otherwise allocate some
@@ -119,19 +134,7 @@ typedef struct {
     int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
     char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
     int err_nomem;  /* the error could not be kept: "out of memory" */
-    int re_compiled; /* the regexes api__iq_regcomp compiled for this query: at most
-                      * API_IQ_RE_COMPILES_MAX */
 } qrun_t;
-
-/* The most regexes one /query request compiles for its statements (api__iq_regcomp), all its
- * statements together. Each compile of a pattern within influxql_regex.c's bounds may still
- * take glibc's regcomp some 0.17 s ((a?){1,1000}) or 0.38 s (1,000 alternatives), and a 64 KB
- * query holds some 2,000 statements that compile one each: the bound is on the request, which
- * holds a worker, not on each statement (none compiles more than 9). Grafana sends one statement
- * per query of a panel, each compiling one or two (WHERE "device" =~ /^$device$/), so 32 leaves
- * room for a panel of 16 queries, and a request past it costs at most some 5 to 12 s of
- * regcomp. The statement that would compile the next one answers vigild's statement error. */
-#define API_IQ_RE_COMPILES_MAX 32
 
 /* The error of the statement whose rows take the query's answer (its statements together) past
  * API_PAGE_BYTES: rows are bounded per statement, but a statement repeated to fill q
@@ -308,8 +311,7 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
                          size_t errsize);
 
 /* Compiles pattern as an extended POSIX regex (caller frees with regfree); Go's "(?i)" prefix
- * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err (regcomp
- * refused it, or the query already compiled API_IQ_RE_COMPILES_MAX: nothing compiled). */
+ * (Grafana's search box sends it) becomes REG_ICASE. Returns 0, or 1 with run->err. */
 int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern);
 /* The same without an error message: 0, or -1 when regcomp refuses it (nothing to free). */
 int api__iq_re_compile(regex_t *re, const char *pattern);

@@ -24,8 +24,7 @@
  * non-capturing groups (?:...) become their greedy, capturing forms.
  *
  * Below the translation: reading a /regex/ or a bound {"regex": ...} where a statement has one
- * (api__iq_regex), and compiling it (api__iq_regcomp), at most API_IQ_RE_COMPILES_MAX in one
- * query. Any thread; no state but the query's (qscan_t, qrun_t). */
+ * (api__iq_regex), at most API_IQ_RE_MAX in one query, and compiling it (api__iq_regcomp). Any thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql.h"
 
 #include <stdio.h>
@@ -448,11 +447,27 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
 
 /* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
  * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
+/* Counts the regex read at place p of the query (once: a place read again is not). Returns 0,
+ * or answers vigild's 400 past API_IQ_RE_MAX and returns -1. */
+static int re_count(api_request_t *r, qscan_t *s, const char *p)
+{
+    if (s->mem->re_last != NULL && p <= s->mem->re_last)
+        return 0;
+    s->mem->re_last = p;
+    if (++s->mem->re_read <= API_IQ_RE_MAX)
+        return 0;
+    api__error(r, 400, "error parsing query: vigild reads at most %d regular expressions in one "
+               "query", API_IQ_RE_MAX);
+    return -1;
+}
+
 static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qtoken_t *t,
                        const char **re)
 {
     const char *go = t->text + 1;
     size_t n = t->len - 1;
+    if (re_count(r, s, at->p))
+        return -1;
     if (n > API_IQ_Q_MAX - s->mem->re_bound) {
         /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
          * which a query may name again and again ($r in each of 1,500 statements: 1,500
@@ -506,6 +521,8 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
         api__q_parse_error(r, &t, "regex");
         return -1;
     }
+    if (re_count(r, s, s->p))
+        return -1;
     const char *end = s->p + 1; /* the closing slash */
     while (*end != '/') {
         if (*end == '\0' || *end == '\n') { /* influxd's BADREGEX, its text empty */
@@ -557,13 +574,6 @@ int api__iq_re_compile(regex_t *re, const char *pattern)
 
 int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
 {
-    if (run->re_compiled >= API_IQ_RE_COMPILES_MAX) {
-        char limit[96];
-        snprintf(limit, sizeof limit, "%d regular expressions in one query",
-                 API_IQ_RE_COMPILES_MAX);
-        return api__q_result_error(run, "vigild compiles at most ", limit);
-    }
-    run->re_compiled++;
     if (api__iq_re_compile(re, pattern) != 0)
         return api__q_result_error(run, "vigild cannot read the regular expression ",
                                    strncmp(pattern, "(?i)", 4) == 0 ? pattern + 4 : pattern);
