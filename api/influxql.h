@@ -37,7 +37,7 @@ typedef struct qmem {
     struct qblock *blocks; /* api__qs_alloc's, freed together */
     const json_t *params;  /* the tokens the request's bound parameters bind to
                             * (api__iq_params_bind; borrowed, outliving the reading), or NULL */
-    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_show.c's
+    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_regex.c's
                             * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
     size_t joined;         /* the bytes of strings joined by + in literal math in this pass
                             * (influxql_math.c): at most API_IQ_JOINED_MAX */
@@ -53,11 +53,11 @@ typedef struct qmem {
  * statements together: a 400 past it, before anything is compiled or run. Each compile of a
  * pattern within influxql_regex.c's bounds may still take glibc's regcomp some 0.17 s
  * ((a?){1,1000}) or up to 0.38 s (1,000 alternatives), and before this bound a 64 KB query held
- * some 1,300 statements of one each (docs/reliability.md "iqwhere"). The bound is on the
- * request, which holds a worker, not on each statement (none compiles more than 9). Grafana
- * sends one statement per query of a panel, each with one regex (WHERE "device" =~
- * /^$device$/): 16 is a panel of 16 queries, and a request at the bound some 3 to 6 s of
- * regcomp at worst. */
+ * over a thousand statements of one each (17 took 4.9 s: docs/reliability.md "iqwhere"). The
+ * bound is on the request, which holds a worker, not on each statement (none compiles more
+ * than 9). Grafana sends one statement per query of a panel, each with one regex (WHERE
+ * "device" =~ /^$device$/): 16 is a panel of 16 queries, and a request at the bound some 3 to
+ * 6 s of regcomp at worst. */
 #define API_IQ_RE_MAX 16
 
 /* The most bytes literal math may join ('a' + 'b') in one pass over a query: each join copies
@@ -286,13 +286,14 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
 /* Reads a regular expression /.../ right after its operator, as influxd's ScanRegex: "\/" is a
  * slash; anything else is kept as written. Translates it to POSIX syntax
  * (api__iq_re_translate) into *re (NUL-terminated; borrowed from s->mem, valid until its
- * qmem_deinit). Returns 0, or -1 (no regex, unterminated, or one Go or vigild refuses:
- * answered as a parse error, as influxd's; out of memory: a 500). */
+ * qmem_deinit). Returns 0, or -1 (no regex, unterminated, one Go or vigild refuses, or past
+ * the query's API_IQ_RE_MAX: answered as a parse error, as influxd's; out of memory: a 500). */
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
 
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
  * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
- * query's budget of bound regex bytes), its translation unused. Returns 0, or -1 (answered). */
+ * query's budgets of bound regex bytes and of regexes), its translation unused. Returns 0, or -1
+ * (answered). */
 int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t);
 
 /* Translates pattern, a regular expression in Go's syntax (what influxd compiles), into POSIX

@@ -24,7 +24,8 @@
  * non-capturing groups (?:...) become their greedy, capturing forms.
  *
  * Below the translation: reading a /regex/ or a bound {"regex": ...} where a statement has one
- * (api__iq_regex), at most API_IQ_RE_MAX in one query, and compiling it (api__iq_regcomp). Any thread; no state but the query's (qscan_t, qrun_t). */
+ * (api__iq_regex), at most API_IQ_RE_MAX in one query, and compiling it (api__iq_regcomp). Any
+ * thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql.h"
 
 #include <stdio.h>
@@ -443,7 +444,7 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
     return 0;
 }
 
-/* ---- reading and compiling a statement's regexes (moved from influxql_show.c) ---------------- */
+/* ---- reading and compiling a statement's regexes --------------------------------------------- */
 
 /* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
  * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
@@ -456,8 +457,10 @@ static int re_count(api_request_t *r, qscan_t *s, const char *p)
     s->mem->re_last = p;
     if (++s->mem->re_read <= API_IQ_RE_MAX)
         return 0;
-    api__error(r, 400, "error parsing query: vigild reads at most %d regular expressions in one "
-               "query", API_IQ_RE_MAX);
+    api__error(r, 400,
+               "error parsing query: vigild reads at most %d regular expressions in one "
+               "query",
+               API_IQ_RE_MAX);
     return -1;
 }
 

@@ -191,7 +191,6 @@ struct dev_walk {
     sbuf_t *b;
     regex_t *re; /* nre filters a name must pass, own names too (SHOW MEASUREMENTS WITH */
     int nre;     /* MEASUREMENT); none: every name */
-    const struct dev_conds *conds; /* WHERE on the device tag: devices only (NULL: none) */
     long long offset, limit; /* of the devices that match; limit 0: all */
     long long seen, n;       /* matched so far / written */
     const char *tag;         /* the device tag, for SHOW TAG ... */
@@ -200,6 +199,8 @@ struct dev_walk {
     const char *const *own;  /* names listed among the devices, sorted (NULL: none); own_next: */
     size_t own_next;         /* the first not yet listed */
     const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind */
+    /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
+    const struct dev_conds *conds;
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
@@ -231,8 +232,7 @@ static int conds_pass(const struct dev_conds *d, const char *id)
  * Returns nonzero to stop. */
 static int walk_one(struct dev_walk *w, const api_device_t *d, int own)
 {
-    if (!re_pass(w->re, NULL, w->nre, d->id) ||
-        (!own && w->conds && !conds_pass(w->conds, d->id)))
+    if (!re_pass(w->re, NULL, w->nre, d->id) || (!own && w->conds && !conds_pass(w->conds, d->id)))
         return 0;
     if (w->seen++ < w->offset)
         return 0;
@@ -652,8 +652,9 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return unsupported_error(run, unsupported);
     for (int i = 0; i < nwhere; i++) {
         if (where[i].nonstring)
-            return api__q_result_error(run, where[i].nonstring == 1 ? "right side of '=' must be "
-                                                                    : "right side of '!=' must be ",
+            return api__q_result_error(run,
+                                       where[i].nonstring == 1 ? "right side of '=' must be "
+                                                               : "right side of '!=' must be ",
                                        "a tag value string");
         if (where[i].other) { /* no measurement has that tag key: influxd lists none */
             api__q_result_open(run);
@@ -686,8 +687,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
                          .limit = limit,
                          .own = any ? api__iqv_listed : NULL,
                          .row = name_row};
-    rc = walk_result(r, run, &w,
-                     "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[", "]}");
+    rc = walk_result(r, run, &w, "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[",
+                     "]}");
     if (has_re)
         regfree(&re);
     conds_free(&conds);
@@ -712,8 +713,9 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then
  * the end) into *from and where[0..*nwhere) (where NULL: no WHERE, as show_tail's !where_ok),
- * and OFFSET into *offset (NULL: not kept). Returns 0 when the statement is to be answered, or 1 with *rc the statement's return: -1 (a
- * parse error), 0 (the first pass: only read), 1 (unsupported: run->err). */
+ * and OFFSET into *offset (NULL: not kept). Returns 0 when the statement is to be answered, or 1
+ * with *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
+ * (unsupported: run->err). */
 static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc,
                           struct tv_cond *where, int *nwhere, long long *offset)
 {
@@ -931,10 +933,8 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     }
     if (conds_compile(run, where, nwhere, &conds))
         return 1;
-    struct dev_walk w = {.tag = r->srv->device_tag,
-                         .offset = offset,
-                         .limit = limit,
-                         .conds = &conds};
+    struct dev_walk w = {
+        .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
     if (from.kind == QT_EOF) {
         w.row = tag_values_series;
         rc = walk_result(r, run, &w, "", "");
