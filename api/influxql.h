@@ -43,22 +43,25 @@ typedef struct qmem {
                             * (influxql_math.c): at most API_IQ_JOINED_MAX */
     int re_literal;        /* the regexes compiled for 'x' =~ /re/ in literal math in this
                             * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
-    int re_read;           /* the regexes (/re/ or bound) read in this pass, each place of the
-                            * query once: at most API_IQ_RE_MAX */
+    long re_units;         /* the cost of the regexes (/re/ or bound) read in this pass, each
+                            * place of the query once: at most API_IQ_RE_UNITS_MAX */
     const char *re_last;   /* the furthest place one was read at (a place read again, as
                             * api__iq_skip_params reads ahead, is not counted again) */
 } qmem_t;
 
-/* The most regexes (/re/ and bound {"regex": ...} together) one /query request holds, all its
- * statements together: a 400 past it, before anything is compiled or run. Each compile of a
- * pattern within influxql_regex.c's bounds may still take glibc's regcomp some 0.17 s
- * ((a?){1,1000}) or up to 0.38 s (1,000 alternatives), and before this bound a 64 KB query held
- * over a thousand statements of one each (17 took 4.9 s: docs/reliability.md "iqwhere"). The
- * bound is on the request, which holds a worker, not on each statement (none compiles more
- * than 9). Grafana sends one statement per query of a panel, each with one regex (WHERE
- * "device" =~ /^$device$/): 16 is a panel of 16 queries, and a request at the bound some 3 to
- * 6 s of regcomp at worst. */
-#define API_IQ_RE_MAX 16
+/* What compiling one /query request's regexes (/re/ and bound {"regex": ...} together, all its
+ * statements') may cost, in units: each regex 1, and 1 for each alternative and optional
+ * repetition ('|', '*', '?', {0,n}) and for each character its repetitions add once expanded
+ * (influxql_regex.c: a{1,1000} adds 999), so 1 to some 2,000 for one regex. A query past it is
+ * a 400 while it is read, before anything is compiled or run. glibc's regcomp of a pattern
+ * within influxql_regex.c's bounds still takes some 0.17 s for (a?){1,1000} (1,001 units) or
+ * up to 0.38 s for 1,000 alternatives, and a 64 KB query held over a thousand such statements
+ * (17 took 4.9 s: docs/reliability.md "iqwhere"). 16,000 units: some 16 such regexes, 3 to 6 s
+ * at worst, or 16 Grafana panel queries of a 1,000-device "All" each; a regex that repeats and
+ * alternates nothing (/^pump-7$/) costs 1, so 1,000 statements of one each still read. The
+ * bound is on the request, which holds a worker, not on each statement (none compiles more than
+ * 9). */
+#define API_IQ_RE_UNITS_MAX 16000
 
 /* The most bytes literal math may join ('a' + 'b') in one pass over a query: each join copies
  * both strings, so "'<30 KB>' + 'x' + 'x' ..." (a 64 KB query) would otherwise allocate some
@@ -287,13 +290,14 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
  * slash; anything else is kept as written. Translates it to POSIX syntax
  * (api__iq_re_translate) into *re (NUL-terminated; borrowed from s->mem, valid until its
  * qmem_deinit). Returns 0, or -1 (no regex, unterminated, one Go or vigild refuses, or past
- * the query's API_IQ_RE_MAX: answered as a parse error, as influxd's; out of memory: a 500). */
+ * the query's API_IQ_RE_UNITS_MAX: answered as a parse error, as influxd's; out of memory: a
+ * 500). */
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
 
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
  * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
- * query's budgets of bound regex bytes and of regexes), its translation unused. Returns 0, or -1
- * (answered). */
+ * query's budgets of bound regex bytes and of regex units), its translation unused. Returns 0,
+ * or -1 (answered). */
 int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t);
 
 /* Translates pattern, a regular expression in Go's syntax (what influxd compiles), into POSIX

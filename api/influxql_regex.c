@@ -24,7 +24,8 @@
  * non-capturing groups (?:...) become their greedy, capturing forms.
  *
  * Below the translation: reading a /regex/ or a bound {"regex": ...} where a statement has one
- * (api__iq_regex), at most API_IQ_RE_MAX in one query, and compiling it (api__iq_regcomp). Any
+ * (api__iq_regex), at most API_IQ_RE_UNITS_MAX of them in one query, and compiling it
+ * (api__iq_regcomp). Any
  * thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql.h"
 
@@ -414,8 +415,11 @@ static int alternation(struct re_conv *c, long *cost, long *need)
     return 0;
 }
 
-int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts, char *err,
-                         size_t errsize)
+/* api__iq_re_translate, and into *units (NULL: not kept) what compiling it costs in
+ * API_IQ_RE_UNITS_MAX's units: 1, and 1 for each alternative and optional repetition and each
+ * character its repetitions add. */
+static int translate(const char *pattern, char *out, size_t size, long *alts, long *units,
+                     char *err, size_t errsize)
 {
     struct re_conv c = {.p = pattern,
                         .whole = pattern,
@@ -441,36 +445,46 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
         return too_big(&c);
     if (alts != NULL)
         *alts = c.alts;
+    if (units != NULL)
+        *units = 1 + (cost - c.written) + (c.alts - c.alts_before);
     return 0;
+}
+
+int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts, char *err,
+                         size_t errsize)
+{
+    return translate(pattern, out, size, alts, NULL, err, errsize);
 }
 
 /* ---- reading and compiling a statement's regexes --------------------------------------------- */
 
-/* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
- * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
-/* Counts the regex read at place p of the query (once: a place read again is not). Returns 0,
- * or answers vigild's 400 past API_IQ_RE_MAX and returns -1. */
-static int re_count(api_request_t *r, qscan_t *s, const char *p)
+/* Counts units (translate's) for the regex read at place p of the query, once: a place read
+ * again is not counted again. Returns 0, or answers vigild's 400 past API_IQ_RE_UNITS_MAX and
+ * returns -1. */
+static int re_count(api_request_t *r, qscan_t *s, const char *p, long units)
 {
     if (s->mem->re_last != NULL && p <= s->mem->re_last)
         return 0;
     s->mem->re_last = p;
-    if (++s->mem->re_read <= API_IQ_RE_MAX)
+    s->mem->re_units += units;
+    if (s->mem->re_units <= API_IQ_RE_UNITS_MAX)
         return 0;
     api__error(r, 400,
-               "error parsing query: vigild reads at most %d regular expressions in one "
-               "query",
-               API_IQ_RE_MAX);
+               "error parsing query: vigild compiles regular expressions of at most %d units in "
+               "one query (each 1, and 1 for each alternative, optional repetition and "
+               "character its repetitions add)",
+               API_IQ_RE_UNITS_MAX);
     return -1;
 }
 
+/* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
+ * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
 static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qtoken_t *t,
                        const char **re)
 {
     const char *go = t->text + 1;
     size_t n = t->len - 1;
-    if (re_count(r, s, at->p))
-        return -1;
+    long units;
     if (n > API_IQ_Q_MAX - s->mem->re_bound) {
         /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
          * which a query may name again and again ($r in each of 1,500 statements: 1,500
@@ -489,11 +503,13 @@ static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qt
     }
     *s = *at;
     char why[160];
-    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
+    if (translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, &units, why, sizeof why) != 0) {
         api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
                    t->line, t->col);
         return -1;
     }
+    if (re_count(r, s, at->p, units))
+        return -1;
     *re = out;
     return 0;
 }
@@ -524,9 +540,7 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
         api__q_parse_error(r, &t, "regex");
         return -1;
     }
-    if (re_count(r, s, s->p))
-        return -1;
-    const char *end = s->p + 1; /* the closing slash */
+    const char *start = s->p, *end = s->p + 1; /* its place (re_count), its closing slash */
     while (*end != '/') {
         if (*end == '\0' || *end == '\n') { /* influxd's BADREGEX, its text empty */
             api__error(r, 400, "error parsing query: bad regex:  at line %d, char %d", line, col);
@@ -556,11 +570,14 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
     /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
      * at the opening slash. */
     char why[160];
-    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
+    long units;
+    if (translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, &units, why, sizeof why) != 0) {
         api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
                    line, col);
         return -1;
     }
+    if (re_count(r, s, start, units))
+        return -1;
     *re = out;
     return 0;
 }

@@ -141,12 +141,13 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
     return 1;
 }
 
-/* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n, then ';' or the end; a
- * WHERE (or anything else vigild does not read) marks the statement unsupported, unless
- * !where_ok (SHOW FIELD KEYS: influxd's grammar has none, its parse error "expected ;").
+/* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n (with slimit_ok SLIMIT n and
+ * SOFFSET n too, read and ignored, as influxd 1.6.7's SHOW TAG KEYS ignores them), then ';' or
+ * the end; a WHERE (or anything else vigild does not read) marks the statement unsupported,
+ * unless !where_ok (SHOW FIELD KEYS: influxd's grammar has none, its parse error "expected ;").
  * Returns 0, or -1 (parse error). */
 static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *offset,
-                     const char **unsupported, int where_ok)
+                     const char **unsupported, int where_ok, int slimit_ok)
 {
     qtoken_t t;
     *limit = 0;
@@ -159,6 +160,11 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
             return -1;
         if (lo > 0)
             continue;
+        if (slimit_ok && (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET"))) {
+            if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
+                return -1;
+            continue;
+        }
         if (t.kind == QT_EOF || t.kind == QT_SEMI) {
             *s = at;
             return 0;
@@ -597,11 +603,11 @@ static int conds_reserved(api_request_t *r, struct dev_conds *d, int *pass)
     return rc;
 }
 
-/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [WHERE "device" (= | != | =~ |
- * !~) ... [AND ...]] [LIMIT n] [OFFSET n]: the devices and vigild's own three measurements, in
- * one sorted list, as influxd lists measurements. WHERE keeps the devices that pass it (each
- * its own measurement, its id its device tag's value, as SHOW TAG KEYS lists it), and the
- * reserved measurements when one device passes (they hold a series per device). */
+/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [WHERE tag (= | != | =~ | !~)
+ * ... [AND ...]] [LIMIT n] [OFFSET n]: the devices and vigild's own three measurements, in one
+ * sorted list, as influxd lists measurements. WHERE keeps the devices that pass it (each its
+ * own measurement, its id its device tag's value, as SHOW TAG KEYS lists it), and the reserved
+ * measurements as conds_reserved reads it; a condition on another tag key keeps none. */
 int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     const char *pattern = NULL;
@@ -644,7 +650,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     if (tv_where_read(r, s, where, &nwhere, &unsupported, 1))
         return -1;
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported, 1))
+    if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
         return -1;
     if (run == NULL)
         return 0;
@@ -724,7 +730,7 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
     *rc = -1;
     if (show_from(r, s, from, &unsupported) ||
         (where && tv_where_read(r, s, where, nwhere, &unsupported, 1)) ||
-        show_tail(r, s, &limit, &off, &unsupported, where != NULL))
+        show_tail(r, s, &limit, &off, &unsupported, where != NULL, where != NULL))
         return 1;
     if (offset)
         *offset = off;
@@ -908,7 +914,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     if (tv_where_read(r, s, where, &nwhere, &unsupported, 0))
         return -1;
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported, 1))
+    if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
         return -1;
     if (run == NULL)
         return 0;

@@ -4565,10 +4565,15 @@ class IqFix8(InfluxdPair):
         m = "'a' =~ /(a?){1,1000}/"
         self.assert_same(['SELECT temp FROM "pump-7" WHERE %s AND %s AND %s' % (r, m, m)])
         t = time.monotonic()
-        res = self.vigild('SELECT temp FROM "pump-7" WHERE %s AND %s' % (r, " AND ".join([m] * 40)))
+        res = self.vigild('SELECT temp FROM "pump-7" WHERE %s AND %s' % (r, " AND ".join([m] * 15)))
         self.assertLess(time.monotonic() - t, 10)
         self.assertEqual(res["results"][0].get("error"),
                          "vigild does not support this condition: a", res)
+        # forty are past the query's regex units (iqwhere: API_IQ_RE_UNITS_MAX), its 400
+        status, body = self.query(self.d.http_port, 'SELECT temp FROM "pump-7" WHERE %s AND %s'
+                                  % (r, " AND ".join([m] * 40)))
+        self.assertEqual(status, 400, body)
+        self.assertIn(b"vigild compiles regular expressions of at most 16000 units", body)
 
 
 # Each device written as its own measurement with its id as its device tag (vigild's model,
@@ -4747,34 +4752,35 @@ class IqWhere(vt.DaemonTestCase):
 
     def test_regexes_bounded_per_query(self):
         # Each (a?){1,1000} costs glibc's regcomp some 0.17 s and a query held any number (main
-        # answered the 17 below in a 200, some 3 to 15 s). Past API_IQ_RE_MAX (16) in one query,
-        # /re/ and bound together, the query is vigild's 400 before anything is compiled.
-        limit = ("error parsing query: vigild reads at most 16 regular expressions in one "
-                 "query").encode()
-        at_budget = "; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /^a/"] * 16)
-        res = json.loads(self.answer(at_budget))["results"]
-        self.assertEqual([r["series"][0]["values"][0] for r in res], [["a1"]] * 16)
-        tv = "SHOW TAG VALUES WITH KEY =~ /dev/ WHERE device =~ /a/ AND device !~ /2/"
-        res = json.loads(self.answer("; ".join([tv] * 5) + "; " + tv.split(" WHERE")[0]))
-        self.assertEqual([r.get("error") for r in res["results"]], [None] * 6)  # 5 * 3 + 1
+        # answered the 17 below in a 200, some 3 to 15 s). Past API_IQ_RE_UNITS_MAX (16,000) in
+        # one query, /re/ and bound together, the query is vigild's 400 before anything is
+        # compiled. a{1,1000} is 1,000 units (1, and 999 characters its repetition adds),
+        # (a?){1,1000} 1,001 (its '?' an optional repetition), /^a/ 1.
+        limit = (b'{"error":"error parsing query: vigild compiles regular expressions of at most '
+                 b'16000 units in one query (each 1, and 1 for each alternative, optional '
+                 b'repetition and character its repetitions add)"}')
+        rep = "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a{1,1000}/"
+        sel = "SELECT x FROM a1 WHERE device =~ /a{1,1000}/ AND time > 0"  # read twice, counted once
+        for at_budget in ("; ".join([rep] * 16), "; ".join([sel] * 16),
+                          "; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /^a/"] * 1000)):
+            status, body = InfluxdPair.query(self.d.http_port, at_budget, method="POST")
+            self.assertEqual(status, 200, body[:200])
+            res = json.loads(body)["results"]
+            self.assertEqual(len(res), at_budget.count(";") + 1)
+            self.assertEqual([r.get("error") for r in res], [None] * len(res), res[0])
         for over, params in (
                 ("; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /(a?){1,1000}/"] * 17), None),
                 ("; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /(a?){1,1000}/"] * 1000), None),
-                ("; ".join([tv] * 5) + "; " + tv, None),  # 18
+                ("; ".join([rep] * 16 + ["SHOW MEASUREMENTS WITH MEASUREMENT =~ /^a/"]), None),
+                ("; ".join([sel] * 16) + "; SHOW TAG KEYS WHERE host =~ /x/", None),
                 ("; ".join(["SHOW MEASUREMENTS WHERE device =~ $r"] * 17),
-                 '{"r":{"regex":"(a?){1,1000}"}}'),
-                ("SELECT x FROM a1 WHERE device =~ /a/; " * 16 + "SHOW TAG KEYS WHERE host =~ /x/",
-                 None)):
+                 '{"r":{"regex":"a{1,1000}"}}')):
             t = time.monotonic()
             status, body = InfluxdPair.query(self.d.http_port, over, params=params,
                                              method="POST")  # 54 KB: past a GET's URL
             print("\n%d statements over the bound: %d in %.3f s" % (
                 over.count(";") + 1, status, time.monotonic() - t))
-            self.assertEqual((status, body), (400, b'{"error":"' + limit + b'"}'))
-        # The same regex read twice (SELECT's readers look ahead) counts once.
-        sel = "SELECT x FROM a1 WHERE device =~ /a1/ AND time > 0"
-        res = json.loads(self.answer("; ".join([sel] * 16)))["results"]
-        self.assertEqual([r.get("error") for r in res], [None] * 16, res[0])
+            self.assertEqual((status, body), (400, limit))
 
 
 if __name__ == "__main__":
