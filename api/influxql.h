@@ -57,7 +57,7 @@ typedef struct qmem {
  * within influxql_regex.c's bounds still takes some 0.17 s for (a?){1,1000} (1,001 units) or
  * up to 0.38 s for 1,000 alternatives, and a 64 KB query held over a thousand such statements
  * (17 took 4.9 s: docs/reliability.md "iqwhere"). 16,000 units: some 16 such regexes, 3 to 6 s
- * at worst, or 16 Grafana panel queries of a 1,000-device "All" each; a regex that repeats and
+ * at worst, or 15 Grafana panel queries of a 1,000-device "All" each; a regex that repeats and
  * alternates nothing (/^pump-7$/) costs 1, so 1,000 statements of one each still read. The
  * bound is on the request, which holds a worker, not on each statement (none compiles more than
  * 9). */

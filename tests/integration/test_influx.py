@@ -4587,8 +4587,9 @@ IQ_WHERE_RESERVED = "\n".join("%s,device=%s score=1 %d" % (m, d, G_T)
                                for d in IQ_WHERE_DEVICES)
 
 # (statement, influxd 1.6.7's answer, byte for byte), recorded from IQ_WHERE_POINTS plus
-# IQ_WHERE_RESERVED (session 33, task iqwhere). main's ddcbb91+ vigild answered every WHERE here
-# "vigild does not support WHERE in SHOW statements", and SHOW TAG KEYS ... OFFSET 1 every key.
+# IQ_WHERE_RESERVED (session 33, task iqwhere). main's bf6bc72 vigild answered every WHERE here
+# "vigild does not support WHERE in SHOW statements", SHOW TAG KEYS ... OFFSET 1 every key, and
+# SLIMIT (which influxd reads and ignores here) its parse error.
 IQ_WHERE_ANSWERS = [
         ('SHOW MEASUREMENTS WHERE "device" = \'a1\' LIMIT 100',
          '{"results":[{"statement_id":0,"series":[{"name":"measurements","columns":["name"],"value'
@@ -4707,6 +4708,15 @@ IQ_WHERE_ANSWERS = [
          '{"results":[{"statement_id":0,"series":[{"name":"measurements","columns":["name"],"value'
          's":[["a1"],["vigil_anomalies"],["vigil_predictions"],["vigil_scores"]]}]},{"statement_id'
          '":1,"series":[{"name":"a2","columns":["tagKey"],"values":[["device"]]}]}]}'),
+        ('SHOW TAG KEYS WHERE device =~ /a/ SLIMIT 1 SOFFSET 1',
+         '{"results":[{"statement_id":0,"series":[{"name":"a1","columns":["tagKey"],"values":[["de'
+         'vice"]]},{"name":"a2","columns":["tagKey"],"values":[["device"]]},{"name":"vigil_anomali'
+         'es","columns":["tagKey"],"values":[["device"]]},{"name":"vigil_predictions","columns":["'
+         'tagKey"],"values":[["device"]]},{"name":"vigil_scores","columns":["tagKey"],"values":[["'
+         'device"]]}]}]}'),
+        ("SHOW TAG KEYS FROM a1 WHERE device = 'a1' LIMIT 1 SLIMIT 1",
+         '{"results":[{"statement_id":0,"series":[{"name":"a1","columns":["tagKey"],"values":[["de'
+         'vice"]]}]}]}'),
 ]
 
 
