@@ -24,9 +24,8 @@
  * non-capturing groups (?:...) become their greedy, capturing forms.
  *
  * Below the translation: reading a /regex/ or a bound {"regex": ...} where a statement has one
- * (api__iq_regex), at most API_IQ_RE_UNITS_MAX of them in one query, and compiling it
- * (api__iq_regcomp). Any
- * thread; no state but the query's (qscan_t, qrun_t). */
+ * (api__iq_regex), at most API_IQ_RE_UNITS_MAX of cost in one query, and compiling it
+ * (api__iq_regcomp). Any thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql.h"
 
 #include <stdio.h>
