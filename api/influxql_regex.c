@@ -46,6 +46,14 @@
  * 60 bytes), 2,000 0.61 s and 67 MB, 4,000 2.0 s and 257 MB (docs/reliability.md). */
 #define RE_ALTERNATIVES_MAX 1000
 
+/* The most alternatives and optional repetitions one pattern may hold once its repetitions are
+ * expanded, as glibc's regcomp compiles them: a group's are counted once per copy (((a?)?){1,500}
+ * holds 1,000). RE_ALTERNATIVES_MAX counts each as written, so nested optional groups repeated
+ * passed it: (((a?)?)?){1,666} took 0.5 s, 20 nested (a?) repeated {1,1000} 16 s and 50 nested
+ * 150 s, each under 1,100 of API_IQ_RE_UNITS_MAX's units then (review of iqwhere). At 1,000,
+ * (a?){1,1000} took 0.10 s and 99 nested (a?) repeated {1,10} 0.08 s. */
+#define RE_EXPANDED_ALTS_MAX 1000
+
 /* Go's repetition bound (regexp/syntax: maxRepeat) */
 #define RE_REPEAT_MAX 1000
 
@@ -62,6 +70,8 @@ struct re_conv {
     long alts;    /* the '|' and optional repetitions read (count_alt), the statement's
                    * other patterns' first (alts_before) */
     long alts_before;
+    long xalts; /* this pattern's alternatives and optional repetitions, a group's counted once
+                 * per copy its repetition makes: at most RE_EXPANDED_ALTS_MAX */
 };
 
 /* Appends len bytes of s to the output; on overflow records the error. Returns 0 or -1. */
@@ -259,6 +269,7 @@ static int alternation(struct re_conv *c, long *cost, long *need);
  * 30,000 more than 60 s). Returns 0, or -1 with the error past RE_ALTERNATIVES_MAX. */
 static int count_alt(struct re_conv *c)
 {
+    c->xalts++;
     if (++c->alts < RE_ALTERNATIVES_MAX)
         return 0;
     if (c->alts_before > 0) /* SHOW TAG VALUES compiles its key's and WHERE's together */
@@ -303,6 +314,7 @@ static int read_braces(struct re_conv *c, long *min, long *max)
 static int atom(struct re_conv *c, long *cost, long *need)
 {
     const char *start = c->p;
+    long xalts0 = c->xalts; /* a group's own are what its alternation adds */
     *cost = 1;
     *need = 0;
     if (*c->p == '(') {
@@ -368,6 +380,16 @@ static int atom(struct re_conv *c, long *cost, long *need)
     } else {
         return 0;
     }
+    /* glibc compiles a group's alternatives and optional repetitions once per copy */
+    c->xalts += (c->xalts - xalts0) * (copies - 1);
+    if (c->xalts > RE_EXPANDED_ALTS_MAX) {
+        snprintf(c->err, c->errsize,
+                 "vigild reads regular expressions of at most %d alternatives and optional "
+                 "repetitions ('*', '?', '{0,n}') together, a repeated group's counted once per "
+                 "copy",
+                 RE_EXPANDED_ALTS_MAX);
+        return -1;
+    }
     if ((*op == '*' || *op == '?' || (*op == '{' && min == 0)) && count_alt(c))
         return -1; /* x+ and x{1,n} are cheap: a copy of x first breaks glibc's run */
     if (put(c, op, (size_t)(c->p - op)))
@@ -415,8 +437,8 @@ static int alternation(struct re_conv *c, long *cost, long *need)
 }
 
 /* api__iq_re_translate, and into *units (NULL: not kept) what compiling it costs in
- * API_IQ_RE_UNITS_MAX's units: 1, and 1 for each alternative and optional repetition and each
- * character its repetitions add. */
+ * API_IQ_RE_UNITS_MAX's units: 1, and 1 for each alternative and optional repetition (a
+ * repeated group's once per copy: re_conv.xalts) and each character its repetitions add. */
 static int translate(const char *pattern, char *out, size_t size, long *alts, long *units,
                      char *err, size_t errsize)
 {
@@ -445,7 +467,7 @@ static int translate(const char *pattern, char *out, size_t size, long *alts, lo
     if (alts != NULL)
         *alts = c.alts;
     if (units != NULL)
-        *units = 1 + (cost - c.written) + (c.alts - c.alts_before);
+        *units = 1 + (cost - c.written) + c.xalts;
     return 0;
 }
 
