@@ -51,17 +51,18 @@ typedef struct qmem {
 
 /* What compiling one /query request's regexes (/re/ and bound {"regex": ...} together, all its
  * statements') may cost, in units: each regex 1, and 1 for each alternative and optional
- * repetition ('|', '*', '?', {0,n}) and for each character its repetitions add once expanded
- * (influxql_regex.c: a{1,1000} adds 999), so 1 to some 2,000 for one regex. A query past it is
- * a 400 while it is read, before anything is compiled or run. glibc's regcomp of a pattern
- * within influxql_regex.c's bounds still takes some 0.17 s for (a?){1,1000} (1,001 units) or
- * up to 0.38 s for 1,000 alternatives, and a 64 KB query held over a thousand such statements
- * (17 took 4.9 s: docs/reliability.md "iqwhere"). 16,000 units: some 16 such regexes, 3 to 6 s
- * at worst, or 15 Grafana panel queries of a 1,000-device "All" each; a regex that repeats and
- * alternates nothing (/^pump-7$/) costs 1, so 1,000 statements of one each still read. The
- * bound is on the request, which holds a worker, not on each statement (none compiles more than
- * 9). */
-#define API_IQ_RE_UNITS_MAX 16000
+ * repetition ('|', '*', '?', {0,n}; a repeated group's once per copy) and for each character
+ * its repetitions add once expanded (influxql_regex.c: a{1,1000} adds 999), so 1 to some 2,000
+ * for one regex. A query past it is a 400 while it is read, before anything is compiled or run.
+ * glibc's regcomp of a pattern within influxql_regex.c's bounds still takes 0.1 to 0.3 s for
+ * (a?){1,1000} (2,000 units) on a loaded 2-core host, some 0.1 ms a unit at worst, and a 64 KB
+ * query held over a thousand such statements (17 took 4.9 s: docs/reliability.md "iqwhere").
+ * 8,000 units: 8 of (a?){1,1000} took 1.7 s at 16,000 on a 2-core host at load 5 (review of
+ * iqwhere), so some 1 s at worst; 7 Grafana panel queries of a 1,000-device "All" each (some
+ * 9 KB each: what a 64 KB query holds); a regex that repeats and alternates nothing
+ * (/^pump-7$/) costs 1, so 1,000 statements of one each still read. The bound is on the
+ * request, which holds a worker, not on each statement (none compiles more than 9). */
+#define API_IQ_RE_UNITS_MAX 8000
 
 /* The most bytes literal math may join ('a' + 'b') in one pass over a query: each join copies
  * both strings, so "'<30 KB>' + 'x' + 'x' ..." (a 64 KB query) would otherwise allocate some

@@ -4573,7 +4573,7 @@ class IqFix8(InfluxdPair):
         status, body = self.query(self.d.http_port, 'SELECT temp FROM "pump-7" WHERE %s AND %s'
                                   % (r, " AND ".join([m] * 40)))
         self.assertEqual(status, 400, body)
-        self.assertIn(b"vigild compiles regular expressions of at most 16000 units", body)
+        self.assertIn(b"vigild compiles regular expressions of at most 8000 units", body)
 
 
 # Each device written as its own measurement with its id as its device tag (vigild's model,
@@ -4762,16 +4762,16 @@ class IqWhere(vt.DaemonTestCase):
 
     def test_regexes_bounded_per_query(self):
         # Each (a?){1,1000} costs glibc's regcomp some 0.17 s and a query held any number (main
-        # answered the 17 below in a 200, some 3 to 15 s). Past API_IQ_RE_UNITS_MAX (16,000) in
+        # answered the 17 below in a 200, some 3 to 15 s). Past API_IQ_RE_UNITS_MAX (8,000) in
         # one query, /re/ and bound together, the query is vigild's 400 before anything is
         # compiled. a{1,1000} is 1,000 units (1, and 999 characters its repetition adds),
         # (a?){1,1000} 2,000 (its '?' an optional repetition, once per copy), /^a/ 1.
         limit = (b'{"error":"error parsing query: vigild compiles regular expressions of at most '
-                 b'16000 units in one query (each 1, and 1 for each alternative, optional '
+                 b'8000 units in one query (each 1, and 1 for each alternative, optional '
                  b'repetition and character its repetitions add)"}')
         rep = "SHOW MEASUREMENTS WITH MEASUREMENT =~ /a{1,1000}/"
         sel = "SELECT x FROM a1 WHERE device =~ /a{1,1000}/ AND time > 0"  # read twice, counted once
-        for at_budget in ("; ".join([rep] * 16), "; ".join([sel] * 16),
+        for at_budget in ("; ".join([rep] * 8), "; ".join([sel] * 8),
                           "; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /^a/"] * 1000)):
             status, body = InfluxdPair.query(self.d.http_port, at_budget, method="POST")
             self.assertEqual(status, 200, body[:200])
@@ -4781,9 +4781,9 @@ class IqWhere(vt.DaemonTestCase):
         for over, params in (
                 ("; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /(a?){1,1000}/"] * 17), None),
                 ("; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /(a?){1,1000}/"] * 1000), None),
-                ("; ".join([rep] * 16 + ["SHOW MEASUREMENTS WITH MEASUREMENT =~ /^a/"]), None),
-                ("; ".join([sel] * 16) + "; SHOW TAG KEYS WHERE host =~ /x/", None),
-                ("; ".join(["SHOW MEASUREMENTS WHERE device =~ $r"] * 17),
+                ("; ".join([rep] * 8 + ["SHOW MEASUREMENTS WITH MEASUREMENT =~ /^a/"]), None),
+                ("; ".join([sel] * 8) + "; SHOW TAG KEYS WHERE host =~ /x/", None),
+                ("; ".join(["SHOW MEASUREMENTS WHERE device =~ $r"] * 9),
                  '{"r":{"regex":"a{1,1000}"}}')):
             t = time.monotonic()
             status, body = InfluxdPair.query(self.d.http_port, over, params=params,
@@ -4795,7 +4795,7 @@ class IqWhere(vt.DaemonTestCase):
     def test_repeated_nested_optional_groups_refused(self):
         # review: a repeated group's optional repetitions were counted once, as written, though
         # glibc compiles them once per copy: ((a?)?){1,1000} (1,002 units) took regcomp 0.6 s,
-        # five nested 1.1 s, twenty 16 s, fifty 150 s, each a few units of the 16,000. Now each
+        # five nested 1.1 s, twenty 16 s, fifty 150 s, each some 1,000 units of the 16,000. Now each
         # copy counts (RE_EXPANDED_ALTS_MAX, 1,000 in one regex): they are a parse error.
         for pat in ("((a?)?){1,1000}", "(((((a?)?)?)?)?){1,1000}", "((a?){0,10}){1,100}"):
             with self.subTest(pat=pat):
@@ -4807,8 +4807,8 @@ class IqWhere(vt.DaemonTestCase):
                 self.assertIn(b"a repeated group's counted once per copy", body)
         # at the bound, still read: (a?){1,1000} (1,000 copies of a?), 99 nested a? ten times
         nested = "(" * 99 + "a" + "?)" * 99 + "{1,10}"
-        for q in ("; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /(a?){1,1000}/"] * 8),
-                  "; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /%s/" % nested] * 16)):
+        for q in ("; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /(a?){1,1000}/"] * 4),
+                  "; ".join(["SHOW MEASUREMENTS WITH MEASUREMENT =~ /%s/" % nested] * 8)):
             t = time.monotonic()
             status, body = InfluxdPair.query(self.d.http_port, q, method="POST")
             print("\n%d statements at the bound: %d in %.3f s" % (
