@@ -667,6 +667,12 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
             return 0;
         }
     }
+    if (exact) {
+        pattern = exact_pattern(s, name.text);
+        if (pattern == NULL)
+            return api__q_result_error(run, "out of memory", NULL);
+        has_re = 1;
+    }
     struct dev_conds conds;
     int any = 1, rc;
     if (conds_compile(run, where, nwhere, &conds))
@@ -676,12 +682,6 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return api__q_result_error(run, "reading the devices: ", err_str(rc));
     }
     regex_t re;
-    if (exact) {
-        pattern = exact_pattern(s, name.text);
-        if (pattern == NULL)
-            return api__q_result_error(run, "out of memory", NULL);
-        has_re = 1;
-    }
     if (has_re && api__iq_regcomp(run, &re, pattern)) {
         conds_free(&conds);
         return 1;
