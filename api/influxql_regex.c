@@ -380,16 +380,11 @@ static int atom(struct re_conv *c, long *cost, long *need)
     } else {
         return 0;
     }
-    /* glibc compiles a group's alternatives and optional repetitions once per copy */
+    /* glibc compiles a group's alternatives and optional repetitions once per copy (kept
+     * small: one past RE_EXPANDED_ALTS_MAX is refused at the end, after the expansion's test) */
     c->xalts += (c->xalts - xalts0) * (copies - 1);
-    if (c->xalts > RE_EXPANDED_ALTS_MAX) {
-        snprintf(c->err, c->errsize,
-                 "vigild reads regular expressions of at most %d alternatives and optional "
-                 "repetitions ('*', '?', '{0,n}') together, a repeated group's counted once per "
-                 "copy",
-                 RE_EXPANDED_ALTS_MAX);
-        return -1;
-    }
+    if (c->xalts > RE_EXPANDED_ALTS_MAX)
+        c->xalts = RE_EXPANDED_ALTS_MAX + 1;
     if ((*op == '*' || *op == '?' || (*op == '{' && min == 0)) && count_alt(c))
         return -1; /* x+ and x{1,n} are cheap: a copy of x first breaks glibc's run */
     if (put(c, op, (size_t)(c->p - op)))
@@ -464,6 +459,14 @@ static int translate(const char *pattern, char *out, size_t size, long *alts, lo
         return refuse(&c, "unexpected )", pattern, strlen(pattern));
     if (cost > c.written + RE_EXPANDED_MAX)
         return too_big(&c);
+    if (c.xalts > RE_EXPANDED_ALTS_MAX) {
+        snprintf(err, errsize,
+                 "vigild reads regular expressions of at most %d alternatives and optional "
+                 "repetitions ('*', '?', '{0,n}') together, a repeated group's counted once per "
+                 "copy",
+                 RE_EXPANDED_ALTS_MAX);
+        return -1;
+    }
     if (alts != NULL)
         *alts = c.alts;
     if (units != NULL)
