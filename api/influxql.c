@@ -107,6 +107,8 @@ static int qmem_init(qmem_t *m, const char *q)
     m->re_bound = 0;
     m->joined = 0;
     m->re_literal = 0;
+    m->re_units = 0;
+    m->re_last = NULL;
     m->text = malloc(2 * (strlen(q) + 1));
     return m->text ? 0 : -1;
 }
@@ -146,6 +148,8 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     m->re_bound = 0; /* a budget per pass */
     m->joined = 0;
     m->re_literal = 0;
+    m->re_units = 0; /* a budget per pass: the second reads what the first did */
+    m->re_last = NULL;
     s->w = m->text;
     s->p = m->q;
     s->line = s->col = 0;

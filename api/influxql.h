@@ -37,13 +37,32 @@ typedef struct qmem {
     struct qblock *blocks; /* api__qs_alloc's, freed together */
     const json_t *params;  /* the tokens the request's bound parameters bind to
                             * (api__iq_params_bind; borrowed, outliving the reading), or NULL */
-    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_show.c's
+    size_t re_bound;       /* the bytes of bound regexes read in this pass (influxql_regex.c's
                             * bound_regex): at most API_IQ_Q_MAX, as a /regex/'s are */
     size_t joined;         /* the bytes of strings joined by + in literal math in this pass
                             * (influxql_math.c): at most API_IQ_JOINED_MAX */
     int re_literal;        /* the regexes compiled for 'x' =~ /re/ in literal math in this
                             * pass (influxql_math.c): at most API_IQ_RE_LITERAL_MAX */
+    long re_units;         /* the cost of the regexes (/re/ or bound) read in this pass, each
+                            * place of the query once: at most API_IQ_RE_UNITS_MAX */
+    const char *re_last;   /* the furthest place one was read at (a place read again, as
+                            * api__iq_skip_params reads ahead, is not counted again) */
 } qmem_t;
+
+/* What compiling one /query request's regexes (/re/ and bound {"regex": ...} together, all its
+ * statements') may cost, in units: each regex 1, and 1 for each alternative and optional
+ * repetition ('|', '*', '?', {0,n}; a repeated group's once per copy) and for each character
+ * its repetitions add once expanded (influxql_regex.c: a{1,1000} adds 999), so 1 to some 2,000
+ * for one regex. A query past it is a 400 while it is read, before anything is compiled or run.
+ * glibc's regcomp of a pattern within influxql_regex.c's bounds still takes 0.1 to 0.3 s for
+ * (a?){1,1000} (2,000 units) on a loaded 2-core host, some 0.1 ms a unit at worst, and a 64 KB
+ * query held over a thousand such statements (17 took 4.9 s: docs/reliability.md "iqwhere").
+ * 8,000 units: 8 of (a?){1,1000} took 1.7 s at 16,000 on a 2-core host at load 5 (review of
+ * iqwhere), so some 1 s at worst; 7 Grafana panel queries of a 1,000-device "All" each (some
+ * 9 KB each: what a 64 KB query holds); a regex that repeats and alternates nothing
+ * (/^pump-7$/) costs 1, so 1,000 statements of one each still read. The bound is on the
+ * request, which holds a worker, not on each statement (none compiles more than 9). */
+#define API_IQ_RE_UNITS_MAX 8000
 
 /* The most bytes literal math may join ('a' + 'b') in one pass over a query: each join copies
  * both strings, so "'<30 KB>' + 'x' + 'x' ..." (a 64 KB query) would otherwise allocate some
@@ -271,13 +290,15 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
 /* Reads a regular expression /.../ right after its operator, as influxd's ScanRegex: "\/" is a
  * slash; anything else is kept as written. Translates it to POSIX syntax
  * (api__iq_re_translate) into *re (NUL-terminated; borrowed from s->mem, valid until its
- * qmem_deinit). Returns 0, or -1 (no regex, unterminated, or one Go or vigild refuses:
- * answered as a parse error, as influxd's; out of memory: a 500). */
+ * qmem_deinit). Returns 0, or -1 (no regex, unterminated, one Go or vigild refuses, or past
+ * the query's API_IQ_RE_UNITS_MAX: answered as a parse error, as influxd's; out of memory: a
+ * 500). */
 int api__iq_regex(api_request_t *r, qscan_t *s, const char **re);
 
 /* A bound regex t (QF_REGEX, just read from s) where influxd reads a value (device = $r, 1 = $r,
  * temp > $r): its pattern checked as api__iq_regex checks it (influxd's 400 for a bad one; the
- * query's budget of bound regex bytes), its translation unused. Returns 0, or -1 (answered). */
+ * query's budgets of bound regex bytes and of regex units), its translation unused. Returns 0,
+ * or -1 (answered). */
 int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t);
 
 /* Translates pattern, a regular expression in Go's syntax (what influxd compiles), into POSIX

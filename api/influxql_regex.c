@@ -21,7 +21,11 @@
  * (a bracket expression at most 256 bytes), and its output is at most API_IQ_RE_OUT bytes.
  *
  * Only the match matters (regexec with REG_NOSUB), so Go's lazy quantifiers (*?) and
- * non-capturing groups (?:...) become their greedy, capturing forms. Any thread; no state. */
+ * non-capturing groups (?:...) become their greedy, capturing forms.
+ *
+ * Below the translation: reading a /regex/ or a bound {"regex": ...} where a statement has one
+ * (api__iq_regex), at most API_IQ_RE_UNITS_MAX of cost in one query, and compiling it
+ * (api__iq_regcomp). Any thread; no state but the query's (qscan_t, qrun_t). */
 #include "influxql.h"
 
 #include <stdio.h>
@@ -42,6 +46,14 @@
  * 60 bytes), 2,000 0.61 s and 67 MB, 4,000 2.0 s and 257 MB (docs/reliability.md). */
 #define RE_ALTERNATIVES_MAX 1000
 
+/* The most alternatives and optional repetitions one pattern may hold once its repetitions are
+ * expanded, as glibc's regcomp compiles them: a group's are counted once per copy (((a?)?){1,500}
+ * holds 1,000). RE_ALTERNATIVES_MAX counts each as written, so nested optional groups repeated
+ * passed it: (((a?)?)?){1,666} took 0.5 s, 20 nested (a?) repeated {1,1000} 16 s and 50 nested
+ * 150 s, each under 1,100 of API_IQ_RE_UNITS_MAX's units then (review of iqwhere). At 1,000,
+ * (a?){1,1000} took 0.10 s and 99 nested (a?) repeated {1,10} 0.08 s. */
+#define RE_EXPANDED_ALTS_MAX 1000
+
 /* Go's repetition bound (regexp/syntax: maxRepeat) */
 #define RE_REPEAT_MAX 1000
 
@@ -58,6 +70,8 @@ struct re_conv {
     long alts;    /* the '|' and optional repetitions read (count_alt), the statement's
                    * other patterns' first (alts_before) */
     long alts_before;
+    long xalts; /* this pattern's alternatives and optional repetitions, a group's counted once
+                 * per copy its repetition makes: at most RE_EXPANDED_ALTS_MAX */
 };
 
 /* Appends len bytes of s to the output; on overflow records the error. Returns 0 or -1. */
@@ -255,6 +269,7 @@ static int alternation(struct re_conv *c, long *cost, long *need);
  * 30,000 more than 60 s). Returns 0, or -1 with the error past RE_ALTERNATIVES_MAX. */
 static int count_alt(struct re_conv *c)
 {
+    c->xalts++;
     if (++c->alts < RE_ALTERNATIVES_MAX)
         return 0;
     if (c->alts_before > 0) /* SHOW TAG VALUES compiles its key's and WHERE's together */
@@ -299,6 +314,7 @@ static int read_braces(struct re_conv *c, long *min, long *max)
 static int atom(struct re_conv *c, long *cost, long *need)
 {
     const char *start = c->p;
+    long xalts0 = c->xalts; /* a group's own are what its alternation adds */
     *cost = 1;
     *need = 0;
     if (*c->p == '(') {
@@ -364,6 +380,11 @@ static int atom(struct re_conv *c, long *cost, long *need)
     } else {
         return 0;
     }
+    /* glibc compiles a group's alternatives and optional repetitions once per copy (kept
+     * small: one past RE_EXPANDED_ALTS_MAX is refused at the end, after the expansion's test) */
+    c->xalts += (c->xalts - xalts0) * (copies - 1);
+    if (c->xalts > RE_EXPANDED_ALTS_MAX)
+        c->xalts = RE_EXPANDED_ALTS_MAX + 1;
     if ((*op == '*' || *op == '?' || (*op == '{' && min == 0)) && count_alt(c))
         return -1; /* x+ and x{1,n} are cheap: a copy of x first breaks glibc's run */
     if (put(c, op, (size_t)(c->p - op)))
@@ -410,8 +431,11 @@ static int alternation(struct re_conv *c, long *cost, long *need)
     return 0;
 }
 
-int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts, char *err,
-                         size_t errsize)
+/* api__iq_re_translate, and into *units (NULL: not kept) what compiling it costs in
+ * API_IQ_RE_UNITS_MAX's units: 1, and 1 for each alternative and optional repetition (a
+ * repeated group's once per copy: re_conv.xalts) and each character its repetitions add. */
+static int translate(const char *pattern, char *out, size_t size, long *alts, long *units,
+                     char *err, size_t errsize)
 {
     struct re_conv c = {.p = pattern,
                         .whole = pattern,
@@ -435,7 +459,167 @@ int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts
         return refuse(&c, "unexpected )", pattern, strlen(pattern));
     if (cost > c.written + RE_EXPANDED_MAX)
         return too_big(&c);
+    if (c.xalts > RE_EXPANDED_ALTS_MAX) {
+        snprintf(err, errsize,
+                 "vigild reads regular expressions of at most %d alternatives and optional "
+                 "repetitions ('*', '?', '{0,n}') together, a repeated group's counted once per "
+                 "copy",
+                 RE_EXPANDED_ALTS_MAX);
+        return -1;
+    }
     if (alts != NULL)
         *alts = c.alts;
+    if (units != NULL)
+        *units = 1 + (cost - c.written) + c.xalts;
+    return 0;
+}
+
+int api__iq_re_translate(const char *pattern, char *out, size_t size, long *alts, char *err,
+                         size_t errsize)
+{
+    return translate(pattern, out, size, alts, NULL, err, errsize);
+}
+
+/* ---- reading and compiling a statement's regexes --------------------------------------------- */
+
+/* Counts units (translate's) for the regex read at place p of the query, once: a place read
+ * again is not counted again. Returns 0, or answers vigild's 400 past API_IQ_RE_UNITS_MAX and
+ * returns -1. */
+static int re_count(api_request_t *r, qscan_t *s, const char *p, long units)
+{
+    if (s->mem->re_last != NULL && p <= s->mem->re_last)
+        return 0;
+    s->mem->re_last = p;
+    s->mem->re_units += units;
+    if (s->mem->re_units <= API_IQ_RE_UNITS_MAX)
+        return 0;
+    api__error(r, 400,
+               "error parsing query: vigild compiles regular expressions of at most %d units in "
+               "one query (each 1, and 1 for each alternative, optional repetition and "
+               "character its repetitions add)",
+               API_IQ_RE_UNITS_MAX);
+    return -1;
+}
+
+/* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
+ * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
+static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qtoken_t *t,
+                       const char **re)
+{
+    const char *go = t->text + 1;
+    size_t n = t->len - 1;
+    long units;
+    if (n > API_IQ_Q_MAX - s->mem->re_bound) {
+        /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
+         * which a query may name again and again ($r in each of 1,500 statements: 1,500
+         * translations and regcomps of the same 60 KB) */
+        api__error(r, 400,
+                   "error parsing query: vigild reads bound regexes of at most %d bytes in all "
+                   "in a query",
+                   API_IQ_Q_MAX);
+        return -1;
+    }
+    s->mem->re_bound += n;
+    char *out = api__qs_alloc(s, API_IQ_RE_OUT(n));
+    if (out == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    *s = *at;
+    char why[160];
+    if (translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, &units, why, sizeof why) != 0) {
+        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
+                   t->line, t->col);
+        return -1;
+    }
+    if (re_count(r, s, at->p, units))
+        return -1;
+    *re = out;
+    return 0;
+}
+
+int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t)
+{
+    const qscan_t at = *s;
+    const char *re;
+    return bound_regex(r, s, &at, t, &re);
+}
+
+int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
+{
+    /* The regex's own errors are placed, as influxd places them, at the character just before
+     * its opening slash (the operator's last, or the last blank): line and char of it. */
+    int line = s->line + 1, col = s->col;
+    while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r') {
+        line = s->line + 1;
+        col = s->col + 1;
+        api__qs_step(s); /* the position kept: errors after the regex are placed by it */
+    }
+    if (*s->p != '/') {
+        qscan_t at = *s;
+        qtoken_t t;
+        api__qs_next(&at, &t); /* placed where it is, the end two after the operator */
+        if (t.form == QF_REGEX)
+            return bound_regex(r, s, &at, &t, re);
+        api__q_parse_error(r, &t, "regex");
+        return -1;
+    }
+    const char *start = s->p, *end = s->p + 1; /* its place (re_count), its closing slash */
+    while (*end != '/') {
+        if (*end == '\0' || *end == '\n') { /* influxd's BADREGEX, its text empty */
+            api__error(r, 400, "error parsing query: bad regex:  at line %d, char %d", line, col);
+            return -1;
+        }
+        end += end[0] == '\\' && end[1] == '/' ? 2 : 1;
+    }
+    /* The Go text (its "\/" a slash), then its translation: no bound but the query's. */
+    size_t span = (size_t)(end - s->p);
+    char *go = api__qs_alloc(s, span), *out = api__qs_alloc(s, API_IQ_RE_OUT(span));
+    if (go == NULL || out == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    size_t n = 0;
+    for (api__qs_step(s); s->p < end; api__qs_step(s)) {
+        if (s->p[0] == '\\' && s->p[1] == '/')
+            api__qs_step(s);
+        go[n++] = *s->p;
+    }
+    api__qs_step(s);
+    go[n] = '\0';
+    s->end_line = s->line; /* the end of input is placed after the regex, one closer as after */
+    s->end_col = s->col;   /* a number, as influxd places it (test_influx.py IqCompat) */
+    s->end_number = 1;
+    s->end_op = 0;
+    /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
+     * at the opening slash. */
+    char why[160];
+    long units;
+    if (translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, &units, why, sizeof why) != 0) {
+        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
+                   line, col);
+        return -1;
+    }
+    if (re_count(r, s, start, units))
+        return -1;
+    *re = out;
+    return 0;
+}
+
+int api__iq_re_compile(regex_t *re, const char *pattern)
+{
+    int flags = REG_EXTENDED | REG_NOSUB;
+    if (strncmp(pattern, "(?i)", 4) == 0) {
+        flags |= REG_ICASE;
+        pattern += 4;
+    }
+    return regcomp(re, pattern, flags) != 0 ? -1 : 0;
+}
+
+int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
+{
+    if (api__iq_re_compile(re, pattern) != 0)
+        return api__q_result_error(run, "vigild cannot read the regular expression ",
+                                   strncmp(pattern, "(?i)", 4) == 0 ? pattern + 4 : pattern);
     return 0;
 }

@@ -141,12 +141,13 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
     return 1;
 }
 
-/* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n, then ';' or the end; a
- * WHERE (or anything else vigild does not read) marks the statement unsupported, unless
- * !where_ok (SHOW FIELD KEYS: influxd's grammar has none, its parse error "expected ;").
+/* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n (with slimit_ok SLIMIT n and
+ * SOFFSET n too, read and ignored, as influxd 1.6.7's SHOW TAG KEYS ignores them), then ';' or
+ * the end; a WHERE (or anything else vigild does not read) marks the statement unsupported,
+ * unless !where_ok (SHOW FIELD KEYS: influxd's grammar has none, its parse error "expected ;").
  * Returns 0, or -1 (parse error). */
 static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *offset,
-                     const char **unsupported, int where_ok)
+                     const char **unsupported, int where_ok, int slimit_ok)
 {
     qtoken_t t;
     *limit = 0;
@@ -159,6 +160,11 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
             return -1;
         if (lo > 0)
             continue;
+        if (slimit_ok && (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET"))) {
+            if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
+                return -1;
+            continue;
+        }
         if (t.kind == QT_EOF || t.kind == QT_SEMI) {
             *s = at;
             return 0;
@@ -183,12 +189,14 @@ static int unsupported_error(qrun_t *run, const char *what)
 
 /* ---- listing devices ------------------------------------------------------------------------ */
 
+/* The most conditions a SHOW statement's WHERE reads (joined by AND). */
+#define TV_CONDS_MAX 8
+
 /* A walk over the devices (device_list) that writes one row or one series per device. */
 struct dev_walk {
     sbuf_t *b;
-    regex_t *re; /* nre filters a device must pass (none: every device); */
-    int nre;     /* re_neg[i] (NULL: none): must not match re[i] */
-    const int *re_neg;
+    regex_t *re; /* nre filters a name must pass, own names too (SHOW MEASUREMENTS WITH */
+    int nre;     /* MEASUREMENT); none: every name */
     long long offset, limit; /* of the devices that match; limit 0: all */
     long long seen, n;       /* matched so far / written */
     const char *tag;         /* the device tag, for SHOW TAG ... */
@@ -197,15 +205,41 @@ struct dev_walk {
     const char *const *own;  /* names listed among the devices, sorted (NULL: none); own_next: */
     size_t own_next;         /* the first not yet listed */
     const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind */
+    /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
+    const struct dev_conds *conds;
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
-/* Offers device d to w: the filter, OFFSET and LIMIT, then its row. Returns nonzero to stop. */
-static int walk_one(struct dev_walk *w, const api_device_t *d)
+/* A WHERE's conditions on the device tag, compiled: each re[i] must match the id, or with
+ * neg[i] must not. */
+struct dev_conds {
+    regex_t re[TV_CONDS_MAX];
+    int neg[TV_CONDS_MAX], n;
+    int none; /* a condition no series meets (another tag key's, on its value '') */
+};
+
+/* Whether id passes re[0..n) (neg[i], when neg is not NULL: must not match re[i]). */
+static int re_pass(const regex_t *re, const int *neg, int n, const char *id)
 {
-    for (int i = 0; i < w->nre; i++)
-        if ((regexec(&w->re[i], d->id, 0, NULL, 0) == 0) == (w->re_neg && w->re_neg[i]))
+    for (int i = 0; i < n; i++)
+        if ((regexec(&re[i], id, 0, NULL, 0) == 0) == (neg && neg[i]))
             return 0;
+    return 1;
+}
+
+/* Whether id passes d. */
+static int conds_pass(const struct dev_conds *d, const char *id)
+{
+    return !d->none && re_pass(d->re, d->neg, d->n, id);
+}
+
+/* Offers d to w (own: one of w's own names, which w->conds do not filter: a reserved
+ * measurement holds every device's series): the filters, OFFSET and LIMIT, then its row.
+ * Returns nonzero to stop. */
+static int walk_one(struct dev_walk *w, const api_device_t *d, int own)
+{
+    if (!re_pass(w->re, NULL, w->nre, d->id) || (!own && w->conds && !conds_pass(w->conds, d->id)))
+        return 0;
     if (w->seen++ < w->offset)
         return 0;
     size_t before = w->b->len;
@@ -230,7 +264,7 @@ static int walk_own_until(struct dev_walk *w, const char *id)
             break;
         }
         api_device_t own = {.id = w->own[w->own_next], .first_ts_ms = -1, .last_ts_ms = -1};
-        walk_one(w, &own);
+        walk_one(w, &own, 1);
     }
     return w->stopped;
 }
@@ -238,7 +272,7 @@ static int walk_own_until(struct dev_walk *w, const char *id)
 static int walk_device(void *arg, const api_device_t *d)
 {
     struct dev_walk *w = arg;
-    return walk_own_until(w, d->id) || walk_one(w, d);
+    return walk_own_until(w, d->id) || walk_one(w, d, 0);
 }
 
 /* Runs w over every device (and its own names). Returns 0, or the backend's error. */
@@ -354,123 +388,6 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 /* ---- the statements ------------------------------------------------------------------------- */
 
-/* A bound {"regex": "..."} (t, read from s to at), as influxd reads it where a regex goes: its
- * pattern as written (no "\/" to undo), its errors placed at the '$'. As api__iq_regex. */
-static int bound_regex(api_request_t *r, qscan_t *s, const qscan_t *at, const qtoken_t *t,
-                       const char **re)
-{
-    const char *go = t->text + 1;
-    size_t n = t->len - 1;
-    if (n > API_IQ_Q_MAX - s->mem->re_bound) {
-        /* /regex/s are bounded by the query's length, all of them together: so are bound ones,
-         * which a query may name again and again ($r in each of 1,500 statements: 1,500
-         * translations and regcomps of the same 60 KB) */
-        api__error(r, 400,
-                   "error parsing query: vigild reads bound regexes of at most %d bytes in all "
-                   "in a query",
-                   API_IQ_Q_MAX);
-        return -1;
-    }
-    s->mem->re_bound += n;
-    char *out = api__qs_alloc(s, API_IQ_RE_OUT(n));
-    if (out == NULL) {
-        api__error(r, 500, "out of memory");
-        return -1;
-    }
-    *s = *at;
-    char why[160];
-    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
-        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
-                   t->line, t->col);
-        return -1;
-    }
-    *re = out;
-    return 0;
-}
-
-int api__iq_bound_regex_value(api_request_t *r, qscan_t *s, const qtoken_t *t)
-{
-    const qscan_t at = *s;
-    const char *re;
-    return bound_regex(r, s, &at, t, &re);
-}
-
-int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
-{
-    /* The regex's own errors are placed, as influxd places them, at the character just before
-     * its opening slash (the operator's last, or the last blank): line and char of it. */
-    int line = s->line + 1, col = s->col;
-    while (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r') {
-        line = s->line + 1;
-        col = s->col + 1;
-        api__qs_step(s); /* the position kept: errors after the regex are placed by it */
-    }
-    if (*s->p != '/') {
-        qscan_t at = *s;
-        qtoken_t t;
-        api__qs_next(&at, &t); /* placed where it is, the end two after the operator */
-        if (t.form == QF_REGEX)
-            return bound_regex(r, s, &at, &t, re);
-        api__q_parse_error(r, &t, "regex");
-        return -1;
-    }
-    const char *end = s->p + 1; /* the closing slash */
-    while (*end != '/') {
-        if (*end == '\0' || *end == '\n') { /* influxd's BADREGEX, its text empty */
-            api__error(r, 400, "error parsing query: bad regex:  at line %d, char %d", line, col);
-            return -1;
-        }
-        end += end[0] == '\\' && end[1] == '/' ? 2 : 1;
-    }
-    /* The Go text (its "\/" a slash), then its translation: no bound but the query's. */
-    size_t span = (size_t)(end - s->p);
-    char *go = api__qs_alloc(s, span), *out = api__qs_alloc(s, API_IQ_RE_OUT(span));
-    if (go == NULL || out == NULL) {
-        api__error(r, 500, "out of memory");
-        return -1;
-    }
-    size_t n = 0;
-    for (api__qs_step(s); s->p < end; api__qs_step(s)) {
-        if (s->p[0] == '\\' && s->p[1] == '/')
-            api__qs_step(s);
-        go[n++] = *s->p;
-    }
-    api__qs_step(s);
-    go[n] = '\0';
-    s->end_line = s->line; /* the end of input is placed after the regex, one closer as after */
-    s->end_col = s->col;   /* a number, as influxd places it (test_influx.py IqCompat) */
-    s->end_number = 1;
-    s->end_op = 0;
-    /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed
-     * at the opening slash. */
-    char why[160];
-    if (api__iq_re_translate(go, out, API_IQ_RE_OUT(n), &s->re_alts, why, sizeof why) != 0) {
-        api__error(r, 400, "error parsing query: error parsing regexp: %s at line %d, char %d", why,
-                   line, col);
-        return -1;
-    }
-    *re = out;
-    return 0;
-}
-
-int api__iq_re_compile(regex_t *re, const char *pattern)
-{
-    int flags = REG_EXTENDED | REG_NOSUB;
-    if (strncmp(pattern, "(?i)", 4) == 0) {
-        flags |= REG_ICASE;
-        pattern += 4;
-    }
-    return regcomp(re, pattern, flags) != 0 ? -1 : 0;
-}
-
-int api__iq_regcomp(qrun_t *run, regex_t *re, const char *pattern)
-{
-    if (api__iq_re_compile(re, pattern) != 0)
-        return api__q_result_error(run, "vigild cannot read the regular expression ",
-                                   strncmp(pattern, "(?i)", 4) == 0 ? pattern + 4 : pattern);
-    return 0;
-}
-
 /* The regex ^name$, name's special characters escaped: a name compared with = is matched as a
  * regex would be. Borrowed from s->mem, as the tokens' texts; NULL when out of memory. */
 static const char *exact_pattern(qscan_t *s, const char *name)
@@ -490,9 +407,207 @@ static const char *exact_pattern(qscan_t *s, const char *name)
     return pattern;
 }
 
-/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [LIMIT n] [OFFSET n]: the
- * devices and vigild's own three measurements, in one sorted list, as influxd lists
- * measurements. */
+/* A condition on a tag's name or value: a regex (POSIX, as api__iq_regex translates it) that
+ * must match, or with neg must not; "= name" and "!= name" are ^name$ (exact_pattern). */
+struct tv_cond {
+    const char *pattern; /* borrowed from the query's memory (qmem_t) */
+    int neg;
+    int other;     /* on a tag key other than the device tag, which no series has: its value '' */
+    int nonstring; /* = or != a number or a boolean (pattern "": every value) */
+};
+
+/* Reads an operator (=, !=, =~, !~) and its operand into c: a regex after =~ and !~; after =
+ * and != an identifier (ident) or a 'string' (not ident). Returns 0, 1 (another operator: t),
+ * 2 (not ident: an operand other than a string, read), or -1 (parse error answered). */
+static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_t *t, int ident)
+{
+    qtoken_t v;
+    api__qs_next(s, t);
+    int re = api__q_op(t, "=~") || api__q_op(t, "!~");
+    if (!re && !api__q_op(t, "=") && !api__q_op(t, "!="))
+        return 1;
+    c->neg = t->text[0] == '!';
+    if (re)
+        return api__iq_regex(r, s, &c->pattern);
+    api__qs_next(s, &v);
+    if (!ident && api__q_bad_operand(&v)) /* WHERE device = at the end: influxd's 400 */
+        return api__q_operand_error(r, s, &v, 1);
+    if (!ident && api__q_bad_literal(r, &v)) /* device = 1e3: influxd's invalid duration */
+        return -1;
+    if (!ident && v.value == NULL &&
+        (v.kind == QT_NUMBER || api__q_is(&v, "TRUE") || api__q_is(&v, "FALSE"))) {
+        c->pattern = ""; /* "device = 5": influxd keeps every value (no string to compare) */
+        c->nonstring = c->neg ? 2 : 1; /* SHOW MEASUREMENTS: influxd's error, naming the op */
+        c->neg = 0;
+        return 0;
+    }
+    if (!ident && v.value == NULL)
+        return 2;
+    if (ident && v.kind != QT_IDENT) {
+        if (v.kind == QT_EOF && s->end_op)
+            v.col--; /* influxd places the end right after the operator here (KEY =) */
+        api__q_parse_error(r, &v, "identifier");
+        return -1;
+    }
+    c->pattern = exact_pattern(s, ident ? v.text : v.value); /* '' is "" */
+    if (c->pattern == NULL) {
+        api__error(r, 500, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const where_unsupported[] = {
+    "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ /re/ on the device tag, "
+    "joined by AND",
+    "WHERE in SHOW statements other than tag = 'value', != 'value', =~ /re/ or !~ /re/, joined "
+    "by AND"};
+
+/* Reads an optional WHERE of conditions on the device tag joined by AND into c[0..*n) (SHOW
+ * MEASUREMENTS, SHOW TAG KEYS, SHOW TAG VALUES), and with other_ok on another tag key too (an
+ * identifier other than time: c->other); another condition sets *unsupported. Returns 0, or -1
+ * (parse error answered). */
+static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n,
+                         const char **unsupported, int other_ok)
+{
+    qscan_t at = *s;
+    qtoken_t t, name;
+    api__qs_next(s, &t);
+    if (!api__q_is(&t, "WHERE")) {
+        *s = at;
+        return 0;
+    }
+    for (;;) {
+        qscan_t cond_at = *s;
+        api__qs_next(s, &name);
+        int rc = 2, other = name.kind == QT_IDENT && strcmp(name.text, r->srv->device_tag) != 0;
+        if (other && (!other_ok || strcmp(name.text, "time") == 0))
+            other = -1; /* not read: unsupported */
+        if (name.kind == QT_IDENT && other >= 0 && *n < TV_CONDS_MAX) {
+            c[*n] = (struct tv_cond){.other = other};
+            rc = tv_cond_read(r, s, &c[*n], &t, 0);
+        }
+        if (rc < 0)
+            return -1;
+        if (rc > 0) {
+            *unsupported = where_unsupported[other_ok];
+            *s = cond_at; /* read on from the condition, for influxd's parse errors */
+            return api__iq_skim_condition(r, s);
+        }
+        (*n)++;
+        at = *s;
+        api__qs_next(s, &t);
+        if (api__q_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
+            /* device = 'x' * 2: influxd reads math or another comparison on; read on */
+            *unsupported = where_unsupported[other_ok];
+            *s = cond_at;
+            return api__iq_skim_condition(r, s);
+        }
+        if (api__q_is(&t, "OR")) {
+            /* influxd's too (a union of conditions): a statement error as in SELECT, not a
+             * parse error at a word influxd reads. */
+            *unsupported = "OR in WHERE";
+            return api__iq_skim_condition(r, s); /* read on */
+        }
+        if (!api__q_is(&t, "AND")) {
+            *s = at;
+            return 0;
+        }
+    }
+}
+
+/* The device_get callback of tv_from_device: the device exists. */
+static int tv_exists_cb(void *arg, const api_device_t *d)
+{
+    (void)d;
+    *(int *)arg = 1;
+    return 0;
+}
+
+/* Whether name is a device's id (no store, or the backend failing: no). */
+static int tv_from_device(api_request_t *r, const char *name)
+{
+    int found = 0;
+    if (r->srv->be.device_get != NULL)
+        r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
+    return found;
+}
+
+static void conds_free(struct dev_conds *d)
+{
+    for (int i = 0; i < d->n; i++)
+        regfree(&d->re[i]);
+}
+
+/* Compiles c[0..n) into d, each series by series: a condition on another tag key is met or
+ * not by every series alike (their value ''), as influxd's SHOW TAG KEYS and SHOW TAG VALUES
+ * read it. Returns 0 (d to conds_free), or 1 with run->err (nothing held). */
+static int conds_compile(qrun_t *run, const struct tv_cond *c, int n, struct dev_conds *d)
+{
+    d->n = 0;
+    d->none = 0;
+    for (int i = 0; i < n; i++) {
+        regex_t *re = &d->re[d->n];
+        if (api__iq_regcomp(run, re, c[i].pattern)) {
+            conds_free(d);
+            return 1;
+        }
+        if (c[i].other) {
+            d->none |= (regexec(re, "", 0, NULL, 0) == 0) == c[i].neg;
+            regfree(re);
+            continue;
+        }
+        d->neg[d->n++] = c[i].neg;
+    }
+    return 0;
+}
+
+/* The row of conds_any's walk: the first device that passes stops it. */
+static int any_row(struct dev_walk *w, const api_device_t *d)
+{
+    (void)d;
+    w->n = 1;
+    return 1;
+}
+
+/* Sets *any to whether some device passes d: whether a reserved measurement (or a name vigild
+ * does not know, as "pump" of Telegraf's pump,device=pump-7) holds a series WHERE d, as it
+ * holds one per device. Returns 0, or the backend's error. */
+static int conds_any(api_request_t *r, const struct dev_conds *d, int *any)
+{
+    sbuf_t b;
+    sbuf_init(&b);
+    struct dev_walk w = {.b = &b, .conds = d, .row = any_row};
+    int rc = walk_devices(r, &w);
+    sbuf_deinit(&b);
+    *any = w.n > 0;
+    return rc;
+}
+
+/* Sets *pass to whether the reserved measurements pass d as influxd's SHOW MEASUREMENTS reads a
+ * WHERE, measurement by measurement: "device = 'x'" (=~) keeps a measurement that holds a
+ * series with device x, "device != 'x'" (!~) one that holds none, each condition on its own
+ * (AND: both sets), and these hold a series per device. Returns 0, or the backend's error. */
+static int conds_reserved(api_request_t *r, struct dev_conds *d, int *pass)
+{
+    sbuf_t b;
+    int rc = 0;
+    sbuf_init(&b);
+    *pass = !d->none;
+    for (int i = 0; i < d->n && *pass && rc == 0; i++) {
+        struct dev_walk w = {.b = &b, .re = &d->re[i], .nre = 1, .row = any_row};
+        rc = walk_devices(r, &w);
+        *pass = (w.n > 0) != d->neg[i];
+    }
+    sbuf_deinit(&b);
+    return rc;
+}
+
+/* SHOW MEASUREMENTS [ON db] [WITH MEASUREMENT =~ /re/ | = name] [WHERE tag (= | != | =~ | !~)
+ * ... [AND ...]] [LIMIT n] [OFFSET n]: the devices and vigild's own three measurements, in one
+ * sorted list, as influxd lists measurements. WHERE keeps the devices that pass it (each its
+ * own measurement, its id its device tag's value, as SHOW TAG KEYS lists it), and the reserved
+ * measurements as conds_reserved reads it; a condition on another tag key keeps none. */
 int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     const char *pattern = NULL;
@@ -530,32 +645,59 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     } else {
         *s = at;
     }
+    struct tv_cond where[TV_CONDS_MAX];
+    int nwhere = 0;
+    if (tv_where_read(r, s, where, &nwhere, &unsupported, 1))
+        return -1;
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported, 1))
+    if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
         return -1;
     if (run == NULL)
         return 0;
     if (unsupported)
         return unsupported_error(run, unsupported);
-    regex_t re;
+    for (int i = 0; i < nwhere; i++) {
+        if (where[i].nonstring)
+            return api__q_result_error(run,
+                                       where[i].nonstring == 1 ? "right side of '=' must be "
+                                                               : "right side of '!=' must be ",
+                                       "a tag value string");
+        if (where[i].other) { /* no measurement has that tag key: influxd lists none */
+            api__q_result_open(run);
+            return 0;
+        }
+    }
     if (exact) {
         pattern = exact_pattern(s, name.text);
         if (pattern == NULL)
             return api__q_result_error(run, "out of memory", NULL);
         has_re = 1;
     }
-    if (has_re && api__iq_regcomp(run, &re, pattern))
+    struct dev_conds conds;
+    int any = 1, rc;
+    if (conds_compile(run, where, nwhere, &conds))
         return 1;
+    if (nwhere > 0 && (rc = conds_reserved(r, &conds, &any)) != 0) {
+        conds_free(&conds);
+        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+    }
+    regex_t re;
+    if (has_re && api__iq_regcomp(run, &re, pattern)) {
+        conds_free(&conds);
+        return 1;
+    }
     struct dev_walk w = {.re = &re,
                          .nre = has_re,
+                         .conds = nwhere > 0 ? &conds : NULL,
                          .offset = offset,
                          .limit = limit,
-                         .own = api__iqv_listed,
+                         .own = any ? api__iqv_listed : NULL,
                          .row = name_row};
-    int rc = walk_result(r, run, &w,
-                         "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[", "]}");
+    rc = walk_result(r, run, &w, "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[",
+                     "]}");
     if (has_re)
         regfree(&re);
+    conds_free(&conds);
     return rc;
 }
 
@@ -575,19 +717,23 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
     return api__iq_from(r, s, from, unsupported);
 }
 
-/* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name], then the end) into
- * *from (where_ok: as show_tail). Returns 0 when the statement is to be answered, or 1 with
- * *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
+/* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then
+ * the end) into *from and where[0..*nwhere) (where NULL: no WHERE, as show_tail's !where_ok),
+ * and OFFSET into *offset (NULL: not kept). Returns 0 when the statement is to be answered, or 1
+ * with *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
  * (unsupported: run->err). */
 static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc,
-                          int where_ok)
+                          struct tv_cond *where, int *nwhere, long long *offset)
 {
     const char *unsupported = NULL;
-    long long limit, offset;
+    long long limit, off;
     *rc = -1;
     if (show_from(r, s, from, &unsupported) ||
-        show_tail(r, s, &limit, &offset, &unsupported, where_ok))
+        (where && tv_where_read(r, s, where, nwhere, &unsupported, 1)) ||
+        show_tail(r, s, &limit, &off, &unsupported, where != NULL, where != NULL))
         return 1;
+    if (offset)
+        *offset = off;
     *rc = run == NULL ? 0 : unsupported ? unsupported_error(run, unsupported) : 0;
     return run == NULL || unsupported != NULL;
 }
@@ -635,7 +781,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
     int rc;
-    if (show_keys_read(r, s, run, &from, &rc, 0)) /* no WHERE in influxd's grammar */
+    if (show_keys_read(r, s, run, &from, &rc, NULL, NULL, NULL)) /* no WHERE: influxd's grammar */
         return rc;
     struct dev_walk w = {.row = field_keys_series};
     if (from.kind == QT_EOF)
@@ -662,71 +808,52 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     return 0;
 }
 
-/* SHOW TAG KEYS [ON db] [FROM name]: the device tag, for any name; without FROM one series per
- * device and per reserved measurement, sorted. */
+/* SHOW TAG KEYS [ON db] [FROM name] [WHERE "device" ...] [LIMIT n] [OFFSET n]: the device tag,
+ * for any name; without FROM one series per device and per reserved measurement, sorted. WHERE
+ * is read series by series, as influxd reads it here: it keeps the devices that pass it, and
+ * the other names (reserved, or unknown: Telegraf's "pump") when one device does; a condition
+ * on another tag key is met by every series or by none (their value ''). LIMIT and OFFSET count
+ * each series' keys, as influxd's: OFFSET 1 leaves none. */
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
-    int rc;
-    if (show_keys_read(r, s, run, &from, &rc, 1))
+    struct tv_cond where[TV_CONDS_MAX];
+    struct dev_conds conds;
+    int rc, nwhere = 0, any = 1;
+    long long offset;
+    if (show_keys_read(r, s, run, &from, &rc, where, &nwhere, &offset))
         return rc;
-    struct dev_walk w = {.tag = r->srv->device_tag, .own = api__iqv_listed, .row = tag_keys_series};
-    if (from.kind == QT_EOF)
-        return walk_result(r, run, &w, "", "");
+    if (offset > 0) { /* influxd's OFFSET skips each series' keys: the one, device */
+        api__q_result_open(run);
+        return 0;
+    }
+    if (conds_compile(run, where, nwhere, &conds))
+        return 1;
+    if (nwhere > 0 && (rc = conds_any(r, &conds, &any)) != 0) {
+        conds_free(&conds);
+        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+    }
+    struct dev_walk w = {.tag = r->srv->device_tag,
+                         .own = any ? api__iqv_listed : NULL,
+                         .conds = nwhere > 0 ? &conds : NULL,
+                         .row = tag_keys_series};
+    if (from.kind == QT_EOF) {
+        rc = walk_result(r, run, &w, "", "");
+        conds_free(&conds);
+        return rc;
+    }
+    int match = any; /* FROM a device's own name: that device's series alone */
+    if (nwhere > 0 && api__iqv_kind(from.text) == IQV_NONE && tv_from_device(r, from.text))
+        match = conds_pass(&conds, from.text);
+    conds_free(&conds);
     api__q_result_open(run);
+    if (!match)
+        return 0;
     sbuf_printf(&run->b, ",\"series\":[{\"name\":");
     api__iq_str(&run->b, from.text);
     sbuf_printf(&run->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
     api__iq_str(&run->b, r->srv->device_tag);
     sbuf_printf(&run->b, "]]}]");
-    return 0;
-}
-
-/* A condition on a tag's name or value: a regex (POSIX, as api__iq_regex translates it) that
- * must match, or with neg must not; "= name" and "!= name" are ^name$ (exact_pattern). */
-#define TV_CONDS_MAX 8
-struct tv_cond {
-    const char *pattern; /* borrowed from the query's memory (qmem_t) */
-    int neg;
-};
-
-/* Reads an operator (=, !=, =~, !~) and its operand into c: a regex after =~ and !~; after =
- * and != an identifier (ident) or a 'string' (not ident). Returns 0, 1 (another operator: t),
- * 2 (not ident: an operand other than a string, read), or -1 (parse error answered). */
-static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_t *t, int ident)
-{
-    qtoken_t v;
-    api__qs_next(s, t);
-    int re = api__q_op(t, "=~") || api__q_op(t, "!~");
-    if (!re && !api__q_op(t, "=") && !api__q_op(t, "!="))
-        return 1;
-    c->neg = t->text[0] == '!';
-    if (re)
-        return api__iq_regex(r, s, &c->pattern);
-    api__qs_next(s, &v);
-    if (!ident && api__q_bad_operand(&v)) /* WHERE device = at the end: influxd's 400 */
-        return api__q_operand_error(r, s, &v, 1);
-    if (!ident && api__q_bad_literal(r, &v)) /* device = 1e3: influxd's invalid duration */
-        return -1;
-    if (!ident && v.value == NULL &&
-        (v.kind == QT_NUMBER || api__q_is(&v, "TRUE") || api__q_is(&v, "FALSE"))) {
-        c->pattern = ""; /* "device = 5": influxd keeps every value (no string to compare) */
-        c->neg = 0;
-        return 0;
-    }
-    if (!ident && v.value == NULL)
-        return 2;
-    if (ident && v.kind != QT_IDENT) {
-        if (v.kind == QT_EOF && s->end_op)
-            v.col--; /* influxd places the end right after the operator here (KEY =) */
-        api__q_parse_error(r, &v, "identifier");
-        return -1;
-    }
-    c->pattern = exact_pattern(s, ident ? v.text : v.value); /* '' is "" */
-    if (c->pattern == NULL) {
-        api__error(r, 500, "out of memory");
-        return -1;
-    }
     return 0;
 }
 
@@ -766,73 +893,6 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
     }
 }
 
-/* Reads an optional WHERE of conditions on the device tag joined by AND into c[0..*n); another
- * condition sets *unsupported. Returns 0, or -1 (parse error answered). */
-static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n,
-                         const char **unsupported)
-{
-    qscan_t at = *s;
-    qtoken_t t, name;
-    api__qs_next(s, &t);
-    if (!api__q_is(&t, "WHERE")) {
-        *s = at;
-        return 0;
-    }
-    for (;;) {
-        qscan_t cond_at = *s;
-        api__qs_next(s, &name);
-        int rc = 2;
-        if (name.kind == QT_IDENT && strcmp(name.text, r->srv->device_tag) == 0 &&
-            *n < TV_CONDS_MAX)
-            rc = tv_cond_read(r, s, &c[*n], &t, 0);
-        if (rc < 0)
-            return -1;
-        if (rc > 0) {
-            *unsupported = "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ "
-                           "/re/ on the device tag, joined by AND";
-            *s = cond_at; /* read on from the condition, for influxd's parse errors */
-            return api__iq_skim_condition(r, s);
-        }
-        (*n)++;
-        at = *s;
-        api__qs_next(s, &t);
-        if (api__q_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
-            /* device = 'x' * 2: influxd reads math or another comparison on; read on */
-            *unsupported = "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ "
-                           "/re/ on the device tag, joined by AND";
-            *s = cond_at;
-            return api__iq_skim_condition(r, s);
-        }
-        if (api__q_is(&t, "OR")) {
-            /* influxd's too (a union of conditions): a statement error as in SELECT, not a
-             * parse error at a word influxd reads. */
-            *unsupported = "OR in WHERE";
-            return api__iq_skim_condition(r, s); /* read on */
-        }
-        if (!api__q_is(&t, "AND")) {
-            *s = at;
-            return 0;
-        }
-    }
-}
-
-/* The device_get callback of tv_from_device: the device exists. */
-static int tv_exists_cb(void *arg, const api_device_t *d)
-{
-    (void)d;
-    *(int *)arg = 1;
-    return 0;
-}
-
-/* Whether name is a device's id (no store, or the backend failing: no). */
-static int tv_from_device(api_request_t *r, const char *name)
-{
-    int found = 0;
-    if (r->srv->be.device_get != NULL)
-        r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
-    return found;
-}
-
 /* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
  * != | =~ | !~) ... [AND ...]] [LIMIT n] [OFFSET n]: when the key names the device tag, every
  * device (under the FROM name) that passes WHERE, or without FROM each device under its own
@@ -851,22 +911,23 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         return -1;
     if (tv_key_read(r, s, r->srv->device_tag, &key, &in_match))
         return -1;
-    if (tv_where_read(r, s, where, &nwhere, &unsupported))
+    if (tv_where_read(r, s, where, &nwhere, &unsupported, 0))
         return -1;
     long long limit, offset;
-    if (show_tail(r, s, &limit, &offset, &unsupported, 1))
+    if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
         return -1;
     if (run == NULL)
         return 0;
     if (unsupported)
         return unsupported_error(run, unsupported);
-    regex_t re[1 + TV_CONDS_MAX];
-    int neg[TV_CONDS_MAX], nre = 0, rc = 0, key_match = in_match;
+    regex_t key_re;
+    struct dev_conds conds;
+    int rc = 0, key_match = in_match;
     if (in_match < 0) { /* the key's condition, on the device tag's name */
-        if (api__iq_regcomp(run, &re[0], key.pattern))
+        if (api__iq_regcomp(run, &key_re, key.pattern))
             return 1;
-        key_match = (regexec(&re[0], r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
-        regfree(&re[0]);
+        key_match = (regexec(&key_re, r->srv->device_tag, 0, NULL, 0) == 0) != key.neg;
+        regfree(&key_re);
     }
     /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
      * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
@@ -876,23 +937,14 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         api__q_result_open(run);
         return 0;
     }
-    for (; nre < nwhere; nre++) {
-        neg[nre] = where[nre].neg;
-        if (api__iq_regcomp(run, &re[nre], where[nre].pattern)) {
-            rc = 1;
-            break;
-        }
-    }
-    struct dev_walk w = {.tag = r->srv->device_tag,
-                         .offset = offset,
-                         .limit = limit,
-                         .re = re,
-                         .nre = nre,
-                         .re_neg = neg};
-    if (rc == 0 && from.kind == QT_EOF) {
+    if (conds_compile(run, where, nwhere, &conds))
+        return 1;
+    struct dev_walk w = {
+        .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
+    if (from.kind == QT_EOF) {
         w.row = tag_values_series;
         rc = walk_result(r, run, &w, "", "");
-    } else if (rc == 0) {
+    } else {
         w.row = name_row;
         sbuf_t head;
         sbuf_init(&head);
@@ -903,7 +955,6 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
                       : walk_result(r, run, &w, head.data, "]}");
         sbuf_deinit(&head);
     }
-    for (int i = 0; i < nre; i++)
-        regfree(&re[i]);
+    conds_free(&conds);
     return rc;
 }
