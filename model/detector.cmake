@@ -17,7 +17,25 @@ target_sources(model PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/detector_opinion.c)
 
 if(BUILD_TESTING)
-  add_executable(test_detector ${PROJECT_SOURCE_DIR}/tests/test_detector.c)
+  # tests/test_detector.c holds main(); its tests are in one file per part of the detector
+  # (tests/test_detector_<topic>.c), their shared fixtures in tests/test_detector_fx.c.
+  add_executable(test_detector
+    ${PROJECT_SOURCE_DIR}/tests/test_detector.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_fx.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_score.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_warn.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_train.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_calib.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_io.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_season.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_shift.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_burst.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_onset.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_range.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_level.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_hold.c
+    ${PROJECT_SOURCE_DIR}/tests/test_detector_episode.c
+  )
   target_link_libraries(test_detector model PkgConfig::CMOCKA)
   add_test(NAME unit_detector COMMAND test_detector)
   # One OpenBLAS thread, as vigild and vigil-replay run it (and no spinning threads beside

@@ -1,0 +1,365 @@
+/* tests/test_detector_io.c: unit tests of save and load (model/detector_io.c, detector_load.c):
+ * the round trip, formats 3 and 5, and saved state that load validates (onset_rhythm's state,
+ * the episode counts). Part of test_detector: tests/test_detector.c runs them, in the order of
+ * the single file they were moved from; the fixtures shared with the other parts are in
+ * tests/test_detector_fx.c. */
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "detector.h"
+#include "detector_int.h"
+#include "err.h"
+#include "test_detector_fx.h"
+
+/* Save after 1,300 readings, load, and feed both the next 1,200 readings (a retraining and a
+ * fault among them): identical results. Then corrupt and truncated copies are refused. */
+static void test_save_load(void **unused)
+{
+    const int n = 2500, cut = 1300, C = 4;
+    float *x = make_process(n, 21);
+    for (int t = 2000; t < 2100; t++)
+        x[C * t + 3] += 1.0f;
+    detector_t *a = new_detector(C), *b;
+    struct detector_result ra, rb;
+    for (int t = 0; t < cut; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t cap = detector_save_size(a), len;
+    unsigned char *buf = malloc(cap);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, cap - 1, &len), ERR_RANGE);
+    assert_int_equal(detector_save(a, buf, cap, &len), 0);
+    assert_int_equal(len, cap);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    assert_int_equal(detector_get_state(a), detector_get_state(b));
+    int flagged = 0;
+    for (int t = cut; t < n; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+        flagged += ra.is_anomaly;
+    }
+    assert_true(flagged > 0);
+
+    detector_t *c = NULL;
+    assert_int_equal(detector_load(&c, buf, 0), ERR_CORRUPT);
+    assert_int_equal(detector_load(&c, buf, 10), ERR_CORRUPT);
+    assert_int_equal(detector_load(&c, buf, len / 2), ERR_CORRUPT);
+    assert_int_equal(detector_load(&c, buf, len - 1), ERR_CORRUPT);
+    for (size_t at = 0; at < len; at += len / 7 + 1) {
+        buf[at] ^= 0x20;
+        assert_int_equal(detector_load(&c, buf, len), ERR_CORRUPT);
+        buf[at] ^= 0x20;
+    }
+    assert_int_equal(detector_load(&c, buf, len), 0); /* intact again */
+    detector_destroy(c);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    free(x);
+}
+
+/* A format-3 detector (saved before the decision likelihood) loads with tail_plain 1 and
+ * score_level 0, and continues exactly as it ran: the blob is a format-4 save of a detector on
+ * those settings with format 4's additions cut out (the config's tail from tail_plain, and the
+ * previous reading's decision flag, the last of the scalar fields: 128 bytes of them before it). */
+static void test_load_format3(void **unused)
+{
+    const int n = 2500, cut = 1300, C = 4;
+    float *x = make_process(n, 21);
+    for (int t = 2000; t < 2100; t++)
+        x[C * t + 3] += 1.0f;
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    /* tail_plain 1, score_level 0 and every later field off, as format 3 ran. */
+    config_as_format(&cfg, offsetof(struct detector_config, tail_plain));
+    detector_t *a, *b;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    struct detector_result ra, rb;
+    for (int t = 0; t < cut; t++)
+        step(a, x, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len), *old = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(old);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    len = cut_weights(buf, len, C, &cfg);
+    const size_t cfg_at = 12, tail = CFG6_SIZE - offsetof(struct detector_config, tail_plain);
+    const size_t dred_at = cfg_at + CFG6_SIZE + 128;
+    size_t o = 0;
+    memcpy(old, buf, cfg_at + CFG6_SIZE - tail);
+    o = cfg_at + CFG6_SIZE - tail;
+    memcpy(old + o, buf + cfg_at + CFG6_SIZE, dred_at - (cfg_at + CFG6_SIZE));
+    o += dred_at - (cfg_at + CFG6_SIZE);
+    memcpy(old + o, buf + dred_at + sizeof(int), len - 4 - dred_at - sizeof(int));
+    o += len - 4 - dred_at - sizeof(int);
+    uint32_t fmt = 3;
+    memcpy(old + 4, &fmt, 4);
+    uint32_t crc = model__crc32(0, old, o);
+    memcpy(old + o, &crc, 4);
+    o += 4;
+    assert_int_equal(detector_load(&b, old, o), 0);
+    int flagged = 0;
+    for (int t = cut; t < n; t++) {
+        step(a, x, t, C, NULL, &ra);
+        step(b, x, t, C, NULL, &rb);
+        assert_same_result(&ra, &rb, C);
+        flagged += ra.is_anomaly;
+    }
+    assert_true(flagged > 0);
+    /* The same bytes as format 4 are the wrong length for it. */
+    fmt = 4;
+    memcpy(old + 4, &fmt, 4);
+    crc = model__crc32(0, old, o - 4);
+    memcpy(old + o - 4, &crc, 4);
+    assert_int_equal(detector_load(&b, old, o), ERR_CORRUPT);
+    detector_destroy(a);
+    detector_destroy(b);
+    free(buf);
+    free(old);
+    free(x);
+}
+
+static void test_load_format5(void **unused)
+{
+    enum { N = 1199, C = 6, CUT = 300 };
+    float *x = make_pump(N, 12), *y = malloc(sizeof(float) * C * N);
+    assert_non_null(y);
+    for (int t = 0; t < N; t++)
+        memcpy(y + (size_t)C * t, x + (size_t)PUMP_C * t, sizeof(float) * C);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    config_as_format(&cfg, offsetof(struct detector_config, extrap_weight));
+    detector_t *a, *b, *w;
+    assert_int_equal(detector_create(&a, &cfg, C), 0);
+    assert_int_equal(detector_create(&w, &cfg, C), 0);
+    struct detector_result ra, rb, rw;
+    for (int t = 0; t < CUT; t++)
+        step(a, y, t, C, NULL, &ra);
+    size_t len = detector_save_size(a), got;
+    unsigned char *buf = malloc(len);
+    assert_non_null(buf);
+    assert_int_equal(detector_save(a, buf, len, &got), 0);
+    len = cut_weights(buf, len, C, &cfg);
+    const size_t cfg_at = 12, at = cfg_at + offsetof(struct detector_config, extrap_weight);
+    assert_true(at + sizeof(float) <= cfg_at + CFG6_SIZE); /* it took format 5's padding */
+    const float junk = 0.1f;
+    memcpy(buf + at, &junk, sizeof junk);
+    as_format6(buf, &len, 5);
+    assert_int_equal(detector_load(&b, buf, len), 0);
+    /* w: the same detector with the term, from the same point (a format-6 load of it). */
+    uint32_t fmt = 6;
+    memcpy(buf + 4, &fmt, 4);
+    uint32_t crc = model__crc32(0, buf, len - 4);
+    memcpy(buf + len - 4, &crc, 4);
+    detector_destroy(w);
+    assert_int_equal(detector_load(&w, buf, len), 0);
+    int alarms_a = 0, alarms_w = 0;
+    for (int t = CUT; t < N; t++) {
+        step(a, y, t, C, NULL, &ra);
+        step(b, y, t, C, NULL, &rb);
+        step(w, y, t, C, NULL, &rw);
+        assert_same_result(&ra, &rb, C);
+        alarms_a += ra.state == DET_ANOMALY && ra.changed;
+        alarms_w += rw.state == DET_ANOMALY && rw.changed;
+    }
+    print_message("format 5 (no term): %d anomalies; with extrap_weight %.1f: %d\n", alarms_a, junk,
+                  alarms_w);
+    assert_true(alarms_a > alarms_w);
+    detector_destroy(a);
+    detector_destroy(b);
+    detector_destroy(w);
+    free(buf);
+    free(y);
+    free(x);
+}
+
+/* ---- review (session 13): onset_rhythm's saved state is validated on load --------------- */
+
+/* Where the n bytes of needle first occur in hay[len] (len when nowhere). */
+static size_t find_bytes(const unsigned char *hay, size_t len, const void *needle, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(hay + i, needle, n) == 0)
+            return i;
+    return len;
+}
+
+/* A format-33 save of make_routine's detector (seed 1) after its sixth spike holds its kept
+ * onsets (rh_n i32, rh_at u64 [8], rh_raw f32 [8], found by their bytes). With the CRC redone,
+ * the bytes as saved load, and so do an rh_n of 0, a newest onset at n_seen - 1 and a size of
+ * 0; every hostile variant is refused with ERR_CORRUPT, never an index out of range: rh_n -1,
+ * 9 or INT32_MAX, two onsets out of order or at the same count, an onset at or after n_seen
+ * (u64 max too), a size NaN, +inf or negative, and the blob cut inside the state. Format 37
+ * (rhythm_time) adds their timestamps (rh_ts i64 [8]) after the sizes: checked below. */
+static void test_rhythm_state_refused(void **unused)
+{
+    (void)unused;
+    int at[RH_SPIKES];
+    float *x = make_routine(1, -1, -1, at);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result r;
+    for (int t = 0; t <= at[5] + 20; t++)
+        step(d, x, t, 1, NULL, &r);
+    const int n = d->rh_n;
+    print_message("rhythm state: %d onsets kept, the newest at %llu of %llu readings\n", n,
+                  (unsigned long long)d->rh_at[n - 1], (unsigned long long)d->n_seen);
+    assert_true(n >= 3 && n < DETECTOR_RHYTHM_N); /* room for rh_n + 1 to be a lie */
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len), *alt = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(alt);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    const size_t at_off = find_bytes(buf, len, d->rh_at, sizeof d->rh_at);
+    assert_true(at_off >= 4 && at_off < len);
+    const size_t n_off = at_off - 4, raw_off = at_off + sizeof d->rh_at;
+    int32_t rn;
+    memcpy(&rn, buf + n_off, 4);
+    assert_int_equal(rn, n);
+    assert_memory_equal(buf + raw_off, d->rh_raw, sizeof d->rh_raw);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+
+    const uint64_t seen = d->n_seen, prev = d->rh_at[n - 2];
+    const int32_t ns_ok[] = {0}, ns_bad[] = {-1, DETECTOR_RHYTHM_N + 1, INT32_MAX};
+    const uint64_t last_ok[] = {seen - 1}, last_bad[] = {seen, seen + 1, UINT64_MAX, prev};
+    const float raw_ok[] = {0.0f}, raw_bad[] = {NAN, INFINITY, -0.5f};
+    unsigned char *last_at = buf + at_off + sizeof(uint64_t) * (size_t)(n - 1);
+    unsigned char *last_raw = buf + raw_off + sizeof(float) * (size_t)(n - 1);
+    for (int ok = 0; ok < 2; ok++) {
+        const int want = ok ? 0 : ERR_CORRUPT;
+        const size_t nn = ok ? 1 : 3, na = ok ? 1 : 4, nr = ok ? 1 : 3;
+        for (size_t i = 0; i < nn; i++) {
+            memcpy(buf + n_off, ok ? &ns_ok[i] : &ns_bad[i], 4);
+            assert_int_equal(load_recrc(buf, len, alt), want);
+        }
+        memcpy(buf + n_off, &rn, 4);
+        for (size_t i = 0; i < na; i++) {
+            memcpy(last_at, ok ? &last_ok[i] : &last_bad[i], 8);
+            assert_int_equal(load_recrc(buf, len, alt), want);
+        }
+        memcpy(last_at, &d->rh_at[n - 1], 8);
+        for (size_t i = 0; i < nr; i++) {
+            memcpy(last_raw, ok ? &raw_ok[i] : &raw_bad[i], 4);
+            assert_int_equal(load_recrc(buf, len, alt), want);
+        }
+        memcpy(last_raw, &d->rh_raw[n - 1], 4);
+    }
+    /* rh_n one more than kept: the slot after the newest (0 in the save) is not after it. */
+    const int32_t more = n + 1;
+    memcpy(buf + n_off, &more, 4);
+    assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    memcpy(buf + n_off, &rn, 4);
+    /* The first two onsets swapped. */
+    memcpy(buf + at_off, &d->rh_at[1], 8);
+    memcpy(buf + at_off + 8, &d->rh_at[0], 8);
+    assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    memcpy(buf + at_off, d->rh_at, 16);
+    /* rhythm_time (the default): the timestamps after the sizes, the newest as saved, unknown,
+     * 0 or -2^62 load; 2^62 + 1, INT64_MAX or INT64_MIN + 1 (a gap could overflow) do not. */
+    const size_t ts_off = raw_off + sizeof d->rh_raw;
+    assert_memory_equal(buf + ts_off, d->rh_ts, sizeof d->rh_ts);
+    assert_true(d->rh_ts[n - 1] == (int64_t)d->rh_at[n - 1] * 1000);
+    const int64_t ts_ok[] = {DETECTOR_NO_TIME, 0, -((int64_t)1 << 62), d->rh_ts[n - 1]};
+    const int64_t ts_bad[] = {((int64_t)1 << 62) + 1, INT64_MAX, INT64_MIN + 1};
+    unsigned char *last_ts = buf + ts_off + sizeof(int64_t) * (size_t)(n - 1);
+    for (size_t i = 0; i < 4; i++) {
+        memcpy(last_ts, &ts_ok[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), 0);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        memcpy(last_ts, &ts_bad[i], 8);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(last_ts, &d->rh_ts[n - 1], 8);
+    for (size_t cut = n_off; cut < ts_off + sizeof d->rh_ts; cut += 4)
+        assert_int_equal(load_recrc(buf, cut + 4, alt), ERR_CORRUPT);
+    assert_int_equal(load_recrc(buf, len, alt), 0); /* every change undone */
+    free(buf);
+    free(alt);
+    free(x);
+    detector_destroy(d);
+}
+
+/* A detector in an episode (make_hold_case's lasting fault, seed 1, 10 readings into its
+ * episode), saved: its episode's counts (below, in_anomaly after det_state in the scalars after
+ * the config, found by the fields' sizes and checked against the detector's values) are
+ * validated on load. With the CRC redone, an in_anomaly of -196608 (tests/fuzz/fuzz_detector's
+ * input: loaded before, and the first reading's hold then read recent_median's v[-98304]), -1,
+ * 2^30 + 1 or INT32_MAX, or a below of -1 or INT32_MAX, is refused with ERR_CORRUPT; an
+ * in_anomaly of 1000 loads and scores (the median takes at most short_len readings). */
+static void test_episode_counts_refused(void **unused)
+{
+    (void)unused;
+    float *x = make_hold_case(1, 1);
+    struct detector_config cfg;
+    detector_config_default(&cfg);
+    detector_t *d, *e;
+    assert_int_equal(detector_create(&d, &cfg, 1), 0);
+    struct detector_result r;
+    memset(&r, 0, sizeof r);
+    int t = 0;
+    for (; t < HR_N && !(r.state == DET_ANOMALY && d->in_anomaly >= 10); t++)
+        step(d, x, t, 1, NULL, &r);
+    assert_true(t < HR_N - 40);
+    t--; /* the last reading stepped */
+    size_t len = detector_save_size(d), got;
+    unsigned char *buf = malloc(len), *alt = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(alt);
+    assert_int_equal(detector_save(d, buf, len, &got), 0);
+    /* magic, format, C, the config, ep_accepted, then FIELDS_V1 (detector_format.h) in order. */
+    size_t off = 12 + sizeof d->cfg + sizeof d->ep_accepted + sizeof d->ctx_head +
+                 sizeof d->ctx_len + sizeof d->have_last + sizeof d->n_seen + sizeof d->due_at +
+                 sizeof d->kind + sizeof d->version + sizeof d->next_version + sizeof d->have_pred +
+                 sizeof d->ring_head + sizeof d->ring_len + sizeof d->ring_since_resum +
+                 sizeof d->ring_sum + sizeof d->ring_sumsq + sizeof d->short_head +
+                 sizeof d->short_len + sizeof d->short_sum;
+    const size_t below_at = off + sizeof d->det_state, anom_at = below_at + sizeof d->below;
+    assert_memory_equal(buf + off, &d->det_state, sizeof d->det_state);
+    assert_memory_equal(buf + below_at, &d->below, sizeof d->below);
+    assert_memory_equal(buf + anom_at, &d->in_anomaly, sizeof d->in_anomaly);
+    assert_memory_equal(buf + anom_at + sizeof d->in_anomaly, &d->since_red, sizeof d->since_red);
+    print_message("episode at reading %d: in_anomaly %d, below %d\n", t, d->in_anomaly, d->below);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+    const int32_t anom_bad[] = {-196608, -1, (1 << 30) + 1, INT32_MAX},
+                  below_bad[] = {-1, INT32_MAX};
+    for (size_t i = 0; i < sizeof anom_bad / sizeof anom_bad[0]; i++) {
+        memcpy(buf + anom_at, &anom_bad[i], 4);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(buf + anom_at, &d->in_anomaly, 4);
+    for (size_t i = 0; i < sizeof below_bad / sizeof below_bad[0]; i++) {
+        memcpy(buf + below_at, &below_bad[i], 4);
+        assert_int_equal(load_recrc(buf, len, alt), ERR_CORRUPT);
+    }
+    memcpy(buf + below_at, &d->below, 4);
+    const int32_t long_episode = 1000;
+    memcpy(buf + anom_at, &long_episode, 4);
+    assert_int_equal(load_recrc(buf, len, alt), 0);
+    assert_int_equal(detector_load(&e, alt, len), 0);
+    for (int k = t + 1; k < t + 30; k++)
+        step(e, x, k, 1, NULL, &r);
+    detector_destroy(e);
+    free(buf);
+    free(alt);
+    free(x);
+    detector_destroy(d);
+}
+
+const struct CMUnitTest detector_io_tests[] = {
+    cmocka_unit_test(test_save_load),
+    cmocka_unit_test(test_load_format3),
+    cmocka_unit_test(test_load_format5),
+    cmocka_unit_test(test_rhythm_state_refused),
+    cmocka_unit_test(test_episode_counts_refused),
+};
+const size_t detector_io_count = sizeof detector_io_tests / sizeof detector_io_tests[0];
