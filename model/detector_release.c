@@ -199,7 +199,7 @@ void detector__decay_note(detector_t *d, const float *x, int opening)
  * that from the old level. Each must also have come back DECAY_DROP spreads from the peak, and
  * there must be decay_run of them: a level shift of a few spreads is a noisy plateau, one of
  * whose readings now and then dips below half of its highest (a lasting fault ended and split,
- * tests/test_detector.c, test_hold_decay_lasting); a spike's decay comes down by tens or
+ * tests/test_detector_hold.c, test_hold_decay_lasting); a spike's decay comes down by tens or
  * hundreds of spreads and stays down. No level (eb_sd 0): the rule waits, as hold_echo's does.
  * DECAY_DROP can be set at compile time (-DDECAY_DROP=6) for a sweep; the sixty-ninth round
  * (docs/detection.md) swept it. */

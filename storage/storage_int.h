@@ -796,7 +796,8 @@ extern const char store__sql_retain_rows[];
 extern const char store__sql_retain_events[];
 extern const char store__sql_ev_maxlen_set[];
 
-/* Test hooks (tests/test_storage.c only). */
+/* Test hooks (tests only: the test_storage binary, tests/test_storage*.c and tests/storage_fx.c;
+ * tests/test_daemon.c uses some). */
 /* Copies the writer's state into s->wpub when s->wpub_on (qmu held; writer thread, or open
  * before it starts). */
 void store__wstate_publish(store_t *s);

@@ -10,9 +10,10 @@ led by the same channel on the same side of its prediction, carries "continues" 
 and "fault" (the chain's first id), in the device's and the fleet's listings, the SSE anomaly
 messages and the stored event (a restart lists it the same).
 
-Chain: one sensor (tests/test_detector.c's make_overshoot_case drawn by Python's generator: the
-AR(1) level, then from reading 1,400 +2.5 S for 3 readings and +S for good, S 1.2, 1.5 and 2.0,
-10-17 of the level's deviations), seeds 1-3: two events, the second continues the first; with
+Chain: one sensor (make_overshoot_case of docs/detection.md's seventy-second round, kept on that
+round's branch and in no file of tests/, drawn by Python's generator: the AR(1) level, then
+from reading 1,400 +2.5 S for 3 readings and +S for good, S 1.2, 1.5 and 2.0, 10-17 of the
+level's deviations), seeds 1-3: two events, the second continues the first; with
 a second overshoot as it reopens, three events, the later two naming the first as "fault".
 Controls, each reopening where the chain's would have linked except in the one thing it varies:
 the fault back at its level for 40 readings before it returns (beyond the bound); settling below

@@ -14,9 +14,9 @@ training that learnt the accepted regime and before the episode ends (the detect
 state keeps the acceptance).
 
 Released: a six-channel pump whose flow steps down and comes back, after which the pump runs
-differently (tests/test_detector.c's make_end_pump): the episode the step opened ends
+differently (tests/test_detector_fx.c's make_end_pump): the episode the step opened ends
 "released" soon after the step has gone back (settle_release), in seeds 1-3. One sensor whose
-level moves and stays (tests/test_detector.c's make_new_level): the episode ends "released"
+level moves and stays (tests/test_detector_fx.c's make_new_level): the episode ends "released"
 after 100 readings (offset_release), where six channels would keep it.
 
 RecentReadings: one sensor whose burst decays and comes back to its level: the event ends
@@ -311,12 +311,12 @@ class EndedBy(Events):
         self.assertEqual(ended["ended_by"], "accepted", ended)
 
 
-# The six channels of make_end_pump's pump (tests/test_detector.c).
+# The six channels of make_end_pump's pump (tests/test_detector_fx.c).
 CH6 = ["flow", "temp", "cyc", "follow", "noise", "volt"]
 
 
 def end_pump(n, onset, length, seed):
-    """tests/test_detector.c's make_end_pump(n, length, 1, seed) with the onset given, drawn by
+    """tests/test_detector_fx.c's make_end_pump(n, length, 1, seed) with the onset given, drawn by
     Python's generator: a flow step of 3 deviations down for `length` readings from onset, a
     temperature that drifts down 4 units from reading 1,000 to 1,300, and after the step has
     gone back channel 3 follows channel 2's cycle with more gain (the pump runs differently)."""
@@ -376,7 +376,7 @@ class Released(Events):
 
 
 def new_level(n, onset, step, seed):
-    """tests/test_detector.c's make_new_level drawn by Python's generator: one channel, an
+    """tests/test_detector_fx.c's make_new_level drawn by Python's generator: one channel, an
     AR(1) level (0.5, innovations 0.1), up by `step` from onset on for good."""
     g = random.Random(seed).gauss
     v, rows = 0.0, []
@@ -410,7 +410,7 @@ class SettledLevel(Events):
 
 
 def hold_case(n, onset, kind, seed):
-    """tests/test_detector.c's make_hold_case drawn by Python's generator: one channel, an AR(1)
+    """tests/test_detector_fx.c's make_hold_case drawn by Python's generator: one channel, an AR(1)
     level (0.5, innovations 0.1); kind 0 a burst from onset (+2.0 decaying by 0.85 a reading,
     6 readings, then back at the level), kind 1 a lasting noisy fault (+0.6 from onset on)."""
     g = random.Random(seed).gauss
@@ -474,7 +474,7 @@ RH_N = 150 + (RH_SPIKES - 1) * RH_PERIOD + 100
 
 
 def routine(seed):
-    """tests/test_detector.c's make_routine drawn by Python's generator: one channel at 0.13
+    """tests/test_detector_fx.c's make_routine drawn by Python's generator: one channel at 0.13
     (sd 0.01) and a one-reading spike to about 1.4 at 150 + k RH_PERIOD, jittered by -2..2
     readings, k = 0 .. RH_SPIKES - 1. Returns (rows, the spikes' readings)."""
     rng = random.Random(seed)
