@@ -277,10 +277,10 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
         rc = ERR_NOMEM;
     if (rc != 0 || x->too_many || x->buckets) {
         run->b.len = mark;
-        char msg[200];
         if (rc != 0)
-            snprintf(msg, sizeof msg, "reading the device: %s", err_str(rc));
-        else if (x->buckets)
+            return api__q_backend_error(run, "reading the device: ", rc);
+        char msg[200];
+        if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
                      x->max_rows);
         else if (x->too_big)

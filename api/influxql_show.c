@@ -340,7 +340,7 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
     int rc = walk_devices(r, w);
     if (rc || w->too_big) {
         run->b.len = mark;
-        return rc ? api__q_result_error(run, "reading the devices: ", err_str(rc))
+        return rc ? api__q_backend_error(run, "reading the devices: ", rc)
                   : api__q_result_error(run, API_IQ_TOO_BIG ": add LIMIT", NULL);
     }
     if (w->n == 0) {
@@ -622,7 +622,7 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w)
         w->own_text = own;
         rc = walk_result(r, run, w, "", "");
     } else {
-        rc = api__q_result_error(run, "reading the devices: ", err_str(rc));
+        rc = api__q_backend_error(run, "reading the devices: ", rc);
     }
     for (int k = 0; k < IQV_KINDS; k++)
         sbuf_deinit(&own[k]);
@@ -651,7 +651,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
              : ERR_NOTFOUND;
     if (rc && rc != ERR_NOTFOUND) {
         run->b.len = mark;
-        return api__q_result_error(run, "reading the device: ", err_str(rc));
+        return api__q_backend_error(run, "reading the device: ", rc);
     }
     if (w.n == 0) {
         run->b.len = mark;
