@@ -824,13 +824,14 @@ static int tv_exists_cb(void *arg, const api_device_t *d)
     return 0;
 }
 
-/* Whether name is a device's id (no store, or the backend failing: no). */
+/* Whether name is a device's id: 1, 0 (no such device, or no store), or the backend's error
+ * (as from_is_device: ERR_AGAIN taken for "no" would list every device under the name). */
 static int tv_from_device(api_request_t *r, const char *name)
 {
-    int found = 0;
+    int found = 0, rc = 0;
     if (r->srv->be.device_get != NULL)
-        r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
-    return found;
+        rc = r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
+    return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
 
 /* SHOW TAG VALUES [ON db] [FROM name] WITH KEY (= | != | =~ | !~ | IN) ... [WHERE "device" (= |
@@ -871,8 +872,12 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
      * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
      * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
-    if (!key_match || (nwhere > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE &&
-                       tv_from_device(r, from.text))) {
+    int is = 0;
+    if (key_match && nwhere > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
+        is = tv_from_device(r, from.text);
+    if (is < 0)
+        return api__q_backend_error(run, "reading the device: ", is);
+    if (!key_match || is) {
         api__q_result_open(run);
         return 0;
     }
