@@ -712,6 +712,15 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
         go_escape_error(r);
         return;
     }
+    if (run.again && run.err != NULL) {
+        /* The store reloads after a failed write: a transient condition, answered as the
+         * JSON routes answer it (503, Retry-After) so that a client retries the query. */
+        sbuf_deinit(&run.b);
+        r->retry_after = 1;
+        api__error(r, 503, "%s", run.err);
+        free(run.err);
+        return;
+    }
     if (run.err != NULL || run.err_nomem)
         result_failed(&run, run.err ? run.err : "out of memory", n - ran);
     free(run.err);

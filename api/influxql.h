@@ -138,6 +138,7 @@ typedef struct {
     int64_t now_ms; /* now() for every statement of the query, as influxd fixes it once */
     char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
     int err_nomem;  /* the error could not be kept: "out of memory" */
+    int again;      /* err is the store's ERR_AGAIN (reloading): the query answers 503 */
 } qrun_t;
 
 /* The error of the statement whose rows take the query's answer (its statements together) past
@@ -270,6 +271,11 @@ void api__q_result_close(qrun_t *run);
 /* Records the running statement's error, msg then arg (NULL: none). Returns 1, the statement
  * functions' "failed". */
 int api__q_result_error(qrun_t *run, const char *msg, const char *arg);
+
+/* Records the running statement's backend error rc as msg then err_str(rc); ERR_AGAIN (the
+ * store reloads after a failed write) also sets run->again, so the query answers 503 with
+ * Retry-After rather than a statement error. Returns 1, the statement functions' "failed". */
+int api__q_backend_error(qrun_t *run, const char *msg, int rc);
 
 /* Reads the rest of the statement, to ';' or the end (s then on it), without judging it: a
  * clause vigild does not answer is then its statement error, and the statements after it still

@@ -277,10 +277,10 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
         rc = ERR_NOMEM;
     if (rc != 0 || x->too_many || x->buckets) {
         run->b.len = mark;
-        char msg[200];
         if (rc != 0)
-            snprintf(msg, sizeof msg, "reading the device: %s", err_str(rc));
-        else if (x->buckets)
+            return api__q_backend_error(run, "reading the device: ", rc);
+        char msg[200];
+        if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
                      x->max_rows);
         else if (x->too_big)
@@ -827,13 +827,15 @@ static int exists_cb(void *arg, const api_device_t *d)
     return 0;
 }
 
-/* Whether q's FROM name is a device's id (no store, or the backend failing: no). */
+/* Whether q's FROM name is a device's id: 1, 0 (no such device, or no store), or the backend's
+ * error (ERR_AGAIN while the store reloads: taken for "no", the statement would read every
+ * device as the FROM name's series, a wrong answer once the reload has ended). */
 static int from_is_device(api_request_t *r, const select_t *q)
 {
-    int found = 0;
+    int found = 0, rc = 0;
     if (r->srv->be.device_get != NULL)
-        r->srv->be.device_get(r->srv->be.ctx, q->from, exists_cb, &found);
-    return found;
+        rc = r->srv->be.device_get(r->srv->be.ctx, q->from, exists_cb, &found);
+    return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
 
 /* Runs the statement q read into run->b. Returns 0 or 1 (failed: run->err). */
@@ -856,11 +858,14 @@ static int select_run(api_request_t *r, select_t *q, qrun_t *run, struct sel_run
         q->device_re = q->device_re2 = NULL;
     }
     if (q->device_any && q->device[0] == '\0' && q->device_re == NULL &&
-        api__iqv_kind(q->from) == IQV_NONE && from_is_device(r, q)) {
+        api__iqv_kind(q->from) == IQV_NONE) {
         /* != '' FROM a device's name: to influxd either a measurement of its own, whose points
          * have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device written
          * as "pump,device=pump-7"): no series either way. */
-        q->device_none = 1;
+        int is = from_is_device(r, q);
+        if (is < 0)
+            return api__q_backend_error(run, "reading the device: ", is);
+        q->device_none |= is;
     }
     int valued = 0; /* a field a cast leaves values */
     for (int i = 0; i < q->nf; i++)

@@ -374,7 +374,7 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
     int rc = walk_devices(r, w);
     if (rc || w->too_big) {
         run->b.len = mark;
-        return rc ? api__q_result_error(run, "reading the devices: ", err_str(rc))
+        return rc ? api__q_backend_error(run, "reading the devices: ", rc)
                   : api__q_result_error(run, API_IQ_TOO_BIG ": add LIMIT", NULL);
     }
     if (w->n == 0) {
@@ -524,13 +524,14 @@ static int tv_exists_cb(void *arg, const api_device_t *d)
     return 0;
 }
 
-/* Whether name is a device's id (no store, or the backend failing: no). */
+/* Whether name is a device's id: 1, 0 (no such device, or no store), or the backend's error
+ * (as from_is_device: ERR_AGAIN taken for "no" would list every device under the name). */
 static int tv_from_device(api_request_t *r, const char *name)
 {
-    int found = 0;
+    int found = 0, rc = 0;
     if (r->srv->be.device_get != NULL)
-        r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
-    return found;
+        rc = r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
+    return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
 
 static void conds_free(struct dev_conds *d)
@@ -768,7 +769,7 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w)
         w->own_text = own;
         rc = walk_result(r, run, w, "", "");
     } else {
-        rc = api__q_result_error(run, "reading the devices: ", err_str(rc));
+        rc = api__q_backend_error(run, "reading the devices: ", rc);
     }
     for (int k = 0; k < IQV_KINDS; k++)
         sbuf_deinit(&own[k]);
@@ -797,7 +798,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
              : ERR_NOTFOUND;
     if (rc && rc != ERR_NOTFOUND) {
         run->b.len = mark;
-        return api__q_result_error(run, "reading the device: ", err_str(rc));
+        return api__q_backend_error(run, "reading the device: ", rc);
     }
     if (w.n == 0) {
         run->b.len = mark;
@@ -843,9 +844,14 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
         return rc;
     }
     int match = any; /* FROM a device's own name: that device's series alone */
-    if (nwhere > 0 && api__iqv_kind(from.text) == IQV_NONE && tv_from_device(r, from.text))
+    int is = 0;
+    if (nwhere > 0 && api__iqv_kind(from.text) == IQV_NONE)
+        is = tv_from_device(r, from.text);
+    if (is > 0)
         match = conds_pass(&conds, from.text);
     conds_free(&conds);
+    if (is < 0)
+        return api__q_backend_error(run, "reading the device: ", is);
     api__q_result_open(run);
     if (!match)
         return 0;
@@ -932,8 +938,12 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     /* A condition on the device tag FROM a device's own name: to influxd a measurement whose
      * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
      * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
-    if (!key_match || (nwhere > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE &&
-                       tv_from_device(r, from.text))) {
+    int is = 0;
+    if (key_match && nwhere > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
+        is = tv_from_device(r, from.text);
+    if (is < 0)
+        return api__q_backend_error(run, "reading the device: ", is);
+    if (!key_match || is) {
         api__q_result_open(run);
         return 0;
     }

@@ -8,6 +8,7 @@
  * Any thread; no state. */
 #include "influxql.h"
 #include "api_int.h"
+#include "err.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -159,6 +160,12 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *db)
         memcpy(run->err + n, db ? db : "", k + 1);
     }
     return 1;
+}
+
+int api__q_backend_error(qrun_t *run, const char *msg, int rc)
+{
+    run->again = rc == ERR_AGAIN;
+    return api__q_result_error(run, msg, err_str(rc));
 }
 
 enum qnum api__q_number_kind(const qtoken_t *t)

@@ -487,7 +487,7 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
                      "vigild reads at most 10000 episodes overlapping the range for one SELECT: "
                      "narrow the time range");
         else if (rc)
-            snprintf(msg, sizeof msg, "reading the anomalies: %s", err_str(rc));
+            return api__q_backend_error(run, "reading the anomalies: ", rc);
         else
             snprintf(msg, sizeof msg,
                      "vigild answers at most %zu rows for one SELECT (http.max_query_points): "
@@ -588,7 +588,7 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
     int rc = api__iqv_field_keys_series(r, &run->b, measurement);
     if (rc != 0) {
         run->b.len = start; /* the failed statement's result is result_failed's to write */
-        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+        return api__q_backend_error(run, "reading the devices: ", rc);
     }
     if (run->b.len == mark + 11)
         run->b.len = mark; /* no field: no series */

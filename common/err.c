@@ -26,6 +26,8 @@ const char *err_str(int code)
         return "shutting down";
     case ERR_LIMIT:
         return "limit exceeded";
+    case ERR_AGAIN:
+        return "store busy reloading after a failed write; try again";
     }
     return "unknown error";
 }

@@ -17,6 +17,7 @@ enum {
     ERR_RANGE = -8,    /* value out of range */
     ERR_CLOSED = -9,   /* the object is shutting down */
     ERR_LIMIT = -10,   /* a configured limit was exceeded */
+    ERR_AGAIN = -11,   /* the store is reloading after a failed write; try again */
 };
 
 /* Any thread. Returns a static string; never NULL (unknown codes get "unknown error"). */

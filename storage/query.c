@@ -60,7 +60,10 @@ static void read_end(store_t *s, store_reader_t *r)
 /* The public face of a read's status: the documented codes, anything else ERR_IO. */
 static int read_status(int err)
 {
-    return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ? err : ERR_IO;
+    return err == 0 || err == ERR_NOTFOUND || err == ERR_INVAL || err == ERR_NOMEM ||
+                   err == ERR_AGAIN
+               ? err
+               : ERR_IO;
 }
 
 /* Finds a device's id by name inside the reader's transaction. Returns 0, ERR_NOTFOUND or a
@@ -209,7 +212,7 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
     if (found < 0) {
         store__set_errmsg(s, "counters of device %lld unavailable (the store reloads them)",
                           (long long)dev);
-        return ERR_IO;
+        return ERR_AGAIN; /* transient: the client is told to retry (api__backend_error) */
     }
     if (found == 0) {
         int nodata = sqlite3_column_type(st, 4) == SQLITE_NULL;
@@ -284,7 +287,7 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
     sqlite3_clear_bindings(st);
     read_end(s, r);
     chans_free(&cl);
-    return err == ERR_NOMEM || err == ERR_NOTFOUND || err == 0 ? err : ERR_IO;
+    return err == ERR_NOMEM || err == ERR_NOTFOUND || err == ERR_AGAIN || err == 0 ? err : ERR_IO;
 }
 
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg)
@@ -450,7 +453,7 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
                 continue;
             }
             store__set_errmsg(s, "pending readings of device %lld unavailable", (long long)dev);
-            err = ERR_IO;
+            err = ERR_AGAIN; /* the writer reloads its maps: transient */
         }
         break;
     }

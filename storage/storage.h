@@ -118,8 +118,8 @@ typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
 
 /* Reports one device. While the writer reloads its maps (after a failed transaction or undone
  * maintenance) its counters (points, first_ts_ms, last_ts_ms) are withdrawn: the call sleeps
- * until they are back, about a second at most, then fails with ERR_IO. Returns 0,
- * ERR_NOTFOUND, ERR_IO, ERR_NOMEM. */
+ * until they are back, about a second at most, then fails with ERR_AGAIN (transient: try
+ * again). Returns 0, ERR_NOTFOUND, ERR_AGAIN, ERR_IO, ERR_NOMEM. */
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
 
 /* As store_device_get, for a caller that needs no counters: never waits for a reload, and
@@ -130,7 +130,7 @@ int store_device_find(store_t *s, const char *device, store_device_cb cb, void *
 /* Reports every device ordered by id (byte order), those after `after` (NULL: from the first;
  * it need not name an existing device, so a page cursor survives a deletion), at most limit
  * devices (0: all). Waits for a reload as store_device_get does (about a second at most for
- * the whole call). Returns 0, ERR_IO, ERR_NOMEM. */
+ * the whole call), else ERR_AGAIN. Returns 0, ERR_AGAIN, ERR_IO, ERR_NOMEM. */
 int store_device_list(store_t *s, const char *after, size_t limit, store_device_cb cb, void *arg);
 
 /* Every device as store_device_list(s, NULL, 0, ...) reports them, without the counters
@@ -155,7 +155,9 @@ typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *co
 /* Reads a device's readings in [from, to) through the (device, ts) index. Points holding none of
  * the selected channels are skipped and do not count toward limit. Values of a point come in
  * channel order (order of first appearance). Returns 0, ERR_NOTFOUND (no such device), ERR_INVAL
- * (unknown channel), ERR_IO, ERR_NOMEM. */
+ * (unknown channel), ERR_AGAIN (the writer reloads its maps after a failed transaction and
+ * the device's pending readings stayed unpublished for about a second: try again), ERR_IO,
+ * ERR_NOMEM. */
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
 
 typedef struct store_stats {

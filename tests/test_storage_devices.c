@@ -349,7 +349,7 @@ static void test_maintenance_undone_maps(void **state)
  * for "n" and "gone" (all pending) after a reopen whose idle compaction of "c" failed, 1 run in
  * 10 under load. "p" has pending readings only, "r" rows and one pending reading. A trigger
  * refuses device "bad", so its batch fails and the writer reloads; the hook stops the reload
- * there. A report waits for it: ERR_IO when it does not end (about a second), the full counts
+ * there. A report waits for it: ERR_AGAIN when it does not end (about a second), the full counts
  * when it ends meanwhile; the failed batch is refused, nothing else is lost. */
 typedef struct reload_read {
     store_t *s;
@@ -400,10 +400,10 @@ static void test_reload_device_stats(void **state)
     assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
     reload_stop(f->s);
     /* The reload does not end: no counts rather than the rows' alone. */
-    device(f->s, "p", ERR_IO);
+    device(f->s, "p", ERR_AGAIN);
     devinfo_t d;
     memset(&d, 0, sizeof d);
-    assert_int_equal(store_device_list(f->s, NULL, 0, on_device, &d), ERR_IO);
+    assert_int_equal(store_device_list(f->s, NULL, 0, on_device, &d), ERR_AGAIN);
     /* It ends while a report waits: the report has the full counts. */
     reload_read_t rr = {.s = f->s, .dev = "p"};
     pthread_t th;
