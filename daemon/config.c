@@ -207,30 +207,42 @@ static int listen_ok(const char *v)
     return *end == '\0' && port >= 0 && port <= 65535;
 }
 
+#define NSETTINGS (sizeof settings / sizeof settings[0])
+
+static int is_known_section(const char *name, size_t n)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strlen(settings[i].section) == n && memcmp(settings[i].section, name, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* The index of section.key in settings, or -1. */
+static int find_setting(const char *section, const char *key)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, key) == 0)
+            return (int)i;
+    return -1;
+}
+
 int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
                size_t errsize)
 {
-    const struct setting *s = NULL;
-    int known_section = 0;
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
-        if (strcmp(settings[i].section, section) == 0) {
-            known_section = 1;
-            if (strcmp(settings[i].key, key) == 0)
-                s = &settings[i];
-        }
-    }
     if (*section == '\0') {
         snprintf(err, errsize, "'%s' comes before any [section]", key);
         return -1;
     }
-    if (!known_section) {
+    if (!is_known_section(section, strlen(section))) {
         snprintf(err, errsize, "unknown section [%s]", section);
         return -1;
     }
-    if (s == NULL) {
+    int i = find_setting(section, key);
+    if (i < 0) {
         snprintf(err, errsize, "unknown key '%s' in section [%s]", key, section);
         return -1;
     }
+    const struct setting *s = &settings[i];
     char *field = (char *)c + s->off;
     switch (s->kind) {
     case K_STR:
@@ -338,8 +350,6 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
  * handler's carry inih's line numbers. It drops each line's leading blanks: an indented line is
  * a line like another, never the continuation of the previous value that libinih
  * (INI_ALLOW_MULTILINE) would make of it, and no setting takes several lines. */
-#define NSETTINGS (sizeof settings / sizeof settings[0])
-
 struct load_ctx {
     config_t *c;
     FILE *f;
@@ -349,14 +359,6 @@ struct load_ctx {
     char reason[256];
     int set_on[NSETTINGS]; /* the line setting each one, 0: not in the file */
 };
-
-static int is_known_section(const char *name, size_t n)
-{
-    for (size_t i = 0; i < NSETTINGS; i++)
-        if (strlen(settings[i].section) == n && memcmp(settings[i].section, name, n) == 0)
-            return 1;
-    return 0;
-}
 
 /* An ini_reader: a line as fgets reads it, with the checks above. Returns NULL at the end or at
  * the first error (then lc->fail_line and lc->reason, or lc->read_errno, say which). A line is
@@ -441,14 +443,6 @@ static const char *hash_after_blank(const char *value)
         if (p == value || isspace((unsigned char)p[-1]))
             return p;
     return NULL;
-}
-
-static int find_setting(const char *section, const char *key)
-{
-    for (size_t i = 0; i < NSETTINGS; i++)
-        if (strcmp(settings[i].section, section) == 0 && strcmp(settings[i].key, key) == 0)
-            return (int)i;
-    return -1;
 }
 
 static int on_ini(void *user, const char *section, const char *name, const char *value)
@@ -546,7 +540,7 @@ static int setting_differs(const struct setting *s, const config_t *a, const con
 int config_diff(const config_t *a, const config_t *b, config_change_cb cb, void *arg)
 {
     int n = 0;
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
         if (!setting_differs(s, a, b))
             continue;
@@ -559,7 +553,7 @@ int config_diff(const config_t *a, const config_t *b, config_change_cb cb, void 
 
 void config_copy_live(config_t *dst, const config_t *src)
 {
-    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++) {
+    for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
         if (config_is_live(s->section, s->key))
             memcpy((char *)dst + s->off, (const char *)src + s->off, s->size);
