@@ -1,15 +1,21 @@
-"""What vigild's InfluxDB v1 compatibility tests share (test_influx.py, test_influx_write.py,
-test_influx_grafana.py, test_influxql.py, test_influxql2.py, test_influxql3.py; not a test file
-itself): the influx CLI's path, influxd 1.6.7's answer to a CREATE DATABASE, the points both
-servers hold (G_POINTS, from G_T; g_range), and InfluxdPair, a vigild beside a real influxd 1.6.7
+"""What vigild's InfluxDB v1 compatibility tests share (test_influx.py, test_influx_names.py,
+test_influx_errors.py, test_influx_write.py, test_influx_grafana.py, test_influxql.py,
+test_influxql2.py, test_influxql3.py; not a test file itself): the influx CLI's path, influxd
+1.6.7's answers to a CREATE DATABASE and to SHOW RETENTION POLICIES (policies), the points both
+servers hold (G_POINTS, from G_T; g_range), InfluxdPair, a vigild beside a real influxd 1.6.7
 (Debian's influxdb, on loopback) holding the same points, to compare their answers byte for
-byte."""
+byte, and the database statements' helpers: show_databases, influx_shell (the CLI's
+interactive shell) and own_daemon (a vigild of a test's own). Plain functions, not TestCase
+methods: a TestCase class imported into a second test file runs its tests there too."""
 
 import http.client
 import json
 import os
+import pty
+import select
 import shutil
 import sys
+import time
 import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
@@ -26,6 +32,14 @@ INFLUX = shutil.which("influx") or "/usr/bin/influx"
 # 127.0.0.1, session 22), byte for byte; vigild answered {"results":[]} before.
 CREATED_BYTES = b'{"results":[{"statement_id":0}]}'
 CREATED = json.loads(CREATED_BYTES)
+
+
+def policies(retention, shard):
+    """InfluxDB 1.6.7's answer to SHOW RETENTION POLICIES ON a database it has (as its oracle
+    gave it: tools/influx_compare.py's set-up), with autogen's duration and shard duration."""
+    return {"results": [{"statement_id": 0, "series": [{
+        "columns": ["name", "duration", "shardGroupDuration", "replicaN", "default"],
+        "values": [["autogen", retention, shard, 1, True]]}]}]}
 
 
 G_T = 1732780800000  # ms: 2024-11-28T08:00:00Z
@@ -131,3 +145,76 @@ class InfluxdPair(vt.DaemonTestCase):
                 self.fail("%s\nvigild %d: ...%r\ninfluxd %d: ...%r" % (
                     q, got[0], got[1][max(0, at - 80):at + 120], want[0],
                     want[1][max(0, at - 80):at + 120]))
+
+
+def show_databases(tc, q="SHOW DATABASES", method="POST"):
+    """Asks q of tc.d (tc: a test whose d is a started vigild); asserts InfluxDB's form of the
+    answer and returns the names it lists. Databases.show (test_influx.py) before influxsplit2."""
+    get = ["-G"] if method == "GET" else []
+    r = tc.d.curl(method, "/query", *get, "--data-urlencode", "q=" + q)
+    tc.assertEqual(r.status, 200, r)
+    doc = r.json()
+    values = doc["results"][0]["series"][0].get("values")
+    want = {"name": "databases", "columns": ["name"]}
+    if values is not None:
+        want["values"] = values
+    tc.assertEqual(doc, {"results": [{"statement_id": 0, "series": [want]}]})
+    tc.assertTrue(all(len(row) == 1 for row in values or []), values)
+    return [row[0] for row in values or []]
+
+
+def influx_shell(tc, *lines):
+    """Types each line into the influx CLI's interactive shell on tc.d (tc: a test whose d is a
+    started vigild; on a pseudo-terminal: with a pipe it reads all of stdin as one query), each
+    after its prompt, then exit; returns what the shell printed. InfluxCli.shell
+    (test_influx.py) before influxsplit2."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execve(INFLUX, [INFLUX, "-host", "127.0.0.1", "-port", str(tc.d.http_port)],
+                      dict(os.environ, TERM="dumb"))
+        finally:
+            os._exit(127)
+    out = b""
+
+    def read(until_prompt):
+        nonlocal out
+        mark, deadline = len(out), time.time() + 30
+        while time.time() < deadline:
+            if until_prompt and len(out) > mark and out.endswith(b"> "):
+                return
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # the shell exited
+                    chunk = b""
+                if not chunk:
+                    return
+                out += chunk
+        tc.fail("the shell did not answer: %r" % out)
+
+    try:
+        read(True)
+        for line in lines + ("exit",):
+            os.write(fd, line.encode() + b"\r")
+            read(line != "exit")
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+    return out.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def own_daemon(test, body, data_dir=None, prefix=()):
+    """Runs body() with test.d a vigild of test's own (no stream socket; data_dir None: a
+    temporary one; prefix: a command it runs under), started, for a test that stops and starts
+    it; stops it after, writes its log when body fails, removes it."""
+    test.d = vt.Vigild(data_dir=data_dir, stream=False, prefix=prefix)
+    try:
+        test.d.start()
+        body()
+        test.d.stop()
+    except AssertionError:
+        sys.stderr.write(test.d.log() + "\n")
+        raise
+    finally:
+        test.d.cleanup()
