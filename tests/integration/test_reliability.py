@@ -604,8 +604,9 @@ retrain_every = 0
             socks += extra
 
             def closed_now():
-                """How many of extra vigild has closed so far (it accepts and closes them as
-                its threads get to them: waited for, not a fixed sleep)."""
+                """Adds to closed the ones of extra vigild has closed by now (it accepts and
+                closes them as its threads get to them: polled, not read once after a fixed
+                sleep); true once the 44 past the limit are."""
                 for i, s in enumerate(extra):
                     if i in closed:
                         continue

@@ -5,9 +5,10 @@ tests share, as they share test_faults.py's MaintRequests; CTest it_stop runs al
 (RUN_SERIAL).
 
 - StopAnswers (tests/fault/failmaint.c, VIGIL_FAILMAINT): writes (/write, /v1/readings, a
-  maintenance POST) held at the writer across SIGTERM each get their 2xx and are stored; meanwhile a request on an idle keep-alive
-  connection gets 503 with "Connection: close", a new connection is refused, an idle one holds
-  nothing up, and a request whose body never ends holds the stop for the 3 s grace only.
+  maintenance POST) held at the writer across SIGTERM each get their 2xx and are stored;
+  meanwhile a request on an idle keep-alive connection gets 503 with "Connection: close", a
+  new connection is refused, an idle one holds nothing up, and a request whose body never
+  ends holds the stop for the 3 s grace only.
   StopCount: the stop's count of requests in flight is left as found by every kind of request
   (a count too high holds the stop for the grace, one too low drops a begun request's answer),
   and a declared oversized body during the stop gets its 413 at once. StopTls: the same
