@@ -3,12 +3,12 @@
  * statement on the maint table (storage/schema.c's "INSERT INTO maint(...) ... ON CONFLICT DO
  * UPDATE" and its "DELETE FROM maint ..." statements). A file starting with "hold": the step
  * waits until the file is gone or says otherwise (at most 60 s, so a test that forgot the file
- * does not hang vigild), then runs. Any other content: the step returns SQLITE_IOERR without
- * running, as a failed write would; the writer rolls the transaction back and answers ERR_IO,
- * which the maintenance routes answer 500. The environment: VIGIL_FAILMAINT_FLAG, the flag
- * file's path (required); VIGIL_FAILMAINT_SQL, another statement prefix to fail instead
- * (optional). Every other statement goes straight to SQLite's sqlite3_step (vigild
- * links SQLite dynamically). */
+ * does not hang vigild), then runs; meanwhile the file "<flag>.held" exists (a test waits
+ * for it). Any other content: the step returns SQLITE_IOERR without running, as a failed write
+ * would; the writer rolls the transaction back and answers ERR_IO, which the maintenance
+ * routes answer 500. The environment: VIGIL_FAILMAINT_FLAG, the flag file's path (required);
+ * VIGIL_FAILMAINT_SQL, another statement prefix to fail instead (optional). Every other
+ * statement goes straight to SQLite's sqlite3_step (vigild links SQLite dynamically). */
 #include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -51,15 +51,36 @@ static int mode(sqlite3_stmt *stmt)
     return n == 4 && memcmp(word, "hold", 4) == 0 ? HOLD : FAIL;
 }
 
+/* While a step is held, the file "<flag>.held" exists: a test waits for it (the writer is in
+ * the statement now) instead of sleeping and hoping. on: create it; 0: remove it if there. */
+static void mark_held(int on)
+{
+    const char *flag = getenv("VIGIL_FAILMAINT_FLAG");
+    char path[4096];
+    if (flag == NULL || snprintf(path, sizeof path, "%s.held", flag) >= (int)sizeof path)
+        return;
+    if (!on) {
+        unlink(path);
+        return;
+    }
+    FILE *f = fopen(path, "w");
+    if (f != NULL)
+        fclose(f);
+}
+
 int sqlite3_step(sqlite3_stmt *stmt)
 {
     static int (*real)(sqlite3_stmt *);
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "sqlite3_step");
-    int m = mode(stmt);
+    int m = mode(stmt), held = m == HOLD;
+    if (held)
+        mark_held(1);
     for (int i = 0; i < 600 && m == HOLD; i++) {
         usleep(100000);
         m = mode(stmt);
     }
+    if (held)
+        mark_held(0);
     return m == FAIL ? SQLITE_IOERR : real(stmt);
 }
