@@ -455,6 +455,21 @@ static int restore_snapshot(const char *data_dir, const char *file)
     return 0;
 }
 
+/* Once the loop has run its last (a normal stop, or a failed start): stops the schedule and the
+ * pipeline, then frees the snapshots, the events hub, the store, the quota, the loop and the
+ * systemd notification, in that order. */
+static void teardown(struct daemon *d)
+{
+    stop_schedule(d);
+    stop_pipeline(d);
+    snapshots_destroy(d->backend.snaps);
+    api_events_destroy(d->events); /* after the API and the pipeline, its two users */
+    store_close(d->store);
+    quota_destroy(d->quota);
+    uv_loop_close(&d->loop);
+    notify_deinit(&d->notify);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -746,14 +761,7 @@ int main(int argc, char **argv)
     thread_nice(d.cfg.ingest_nice);
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
-    stop_schedule(&d);
-    stop_pipeline(&d);
-    snapshots_destroy(d.backend.snaps);
-    api_events_destroy(d.events); /* after the API and the pipeline, its two users */
-    store_close(d.store);
-    quota_destroy(d.quota);
-    uv_loop_close(&d.loop);
-    notify_deinit(&d.notify);
+    teardown(&d);
     log_info("stopped cleanly");
     return 0;
 
@@ -769,13 +777,6 @@ fail:
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
-    stop_schedule(&d);
-    stop_pipeline(&d);
-    snapshots_destroy(d.backend.snaps);
-    api_events_destroy(d.events); /* after the API and the pipeline, its two users */
-    store_close(d.store);
-    quota_destroy(d.quota);
-    uv_loop_close(&d.loop);
-    notify_deinit(&d.notify);
+    teardown(&d);
     return 1;
 }

@@ -186,12 +186,7 @@ static void test_retrain_seconds(void **unused)
                     break;
                 continue; /* not trained: it asks again a period later */
             }
-            detector_job_t *job;
-            assert_int_equal(detector_job_create(&job, d), 0);
-            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
-            assert_int_equal(detector_job_run(job), 0);
-            assert_int_equal(detector_job_apply(d, job, NULL), 0);
-            detector_job_destroy(job);
+            train_on(d, x, t + 1, NULL);
             trained_at = t;
         }
         assert_int_equal(asks, 3);
@@ -210,12 +205,7 @@ static void test_retrain_seconds(void **unused)
     for (int t = 0; t < 600; t++) {
         assert_int_equal(detector_step(d, x + (size_t)C * t, NULL, &res), 0);
         if (res.want_train && detector_get_state(d) == DET_LEARNING) {
-            detector_job_t *job;
-            assert_int_equal(detector_job_create(&job, d), 0);
-            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
-            assert_int_equal(detector_job_run(job), 0);
-            assert_int_equal(detector_job_apply(d, job, NULL), 0);
-            detector_job_destroy(job);
+            train_on(d, x, t + 1, NULL);
         } else {
             wants += res.want_train;
         }
@@ -703,16 +693,12 @@ static void test_lstm_min_rows_pooled(void **unused)
     for (int t = 0; t < n; t++)
         assert_int_equal(detector_step(d, x + n + t, NULL, &res), 0);
     struct detector_train_info one, pooled;
-    detector_job_t *j;
-    assert_int_equal(detector_job_create(&j, d), 0);
-    assert_int_equal(detector_job_set_data(j, x + n, n), 0);
-    assert_int_equal(detector_job_run(j), 0);
-    assert_int_equal(detector_job_apply(d, j, &one), 0);
-    detector_job_destroy(j);
+    train_on(d, x + n, n, &one);
     assert_int_equal(one.rows, 667);
     assert_true(isnan(one.val_mse_lstm));
     assert_int_equal(one.epochs, 0);
     const int lens[2] = {n, n};
+    detector_job_t *j;
     assert_int_equal(detector_job_create(&j, d), 0);
     assert_int_equal(detector_job_set_pooled(j, x, lens, 2), 0);
     assert_int_equal(detector_job_run(j), 0);

@@ -290,6 +290,7 @@ static int small_rows_until(store_t *s, const char *dev, int64_t *last, uint64_t
 
 static const store_cfail_t *cfail_of(store_t *s, const char *dev);
 static void small_round(store_t *s, const char *dev, int64_t *last);
+static const store_cfail_t *rounds_until_cfail(store_t *s, const char *dev, int64_t *last);
 
 /* Task maint3, item 2a: a second device's first compaction failure within a minute of the
  * first's warning is logged with its name (before, the once-a-minute limit was shared by all
@@ -308,9 +309,7 @@ static void test_compaction_first_failure_logged(void **state)
     small_rows_until(f->s, "b1", &l1, 1);
     /* Each device's failures waited for by its own entry: since task wake b1 is also retried
      * (and fails again) when its back-off ends, so the store's total says nothing of b2. */
-    for (int r = 0; r < 200 && cfail_of(f->s, "b2") == NULL; r++)
-        small_round(f->s, "b2", &l2), usleep(20000);
-    assert_non_null(cfail_of(f->s, "b2"));
+    rounds_until_cfail(f->s, "b2", &l2);
     const store_cfail_t *c1 = NULL;
     for (int r = 0; r < 400 && ((c1 = cfail_of(f->s, "b1")) == NULL || c1->fails < 2); r++)
         small_round(f->s, "b1", &l1), usleep(20000); /* after b1's back-off: a second failure */
@@ -461,6 +460,17 @@ static void small_round(store_t *s, const char *dev, int64_t *last)
     *last += 1000;
     assert_int_equal(store_write(s, &b), 0);
     batch_deinit(&b);
+}
+
+/* Rounds of small rows of dev (small_round), 20 ms apart, at most 200, until its compaction has
+ * failed (it is in the back-off list). Returns its entry, as cfail_of. */
+static const store_cfail_t *rounds_until_cfail(store_t *s, const char *dev, int64_t *last)
+{
+    for (int r = 0; r < 200 && cfail_of(s, dev) == NULL; r++)
+        small_round(s, dev, last), usleep(20000);
+    const store_cfail_t *c = cfail_of(s, dev);
+    assert_non_null(c);
+    return c;
 }
 
 /* "bad"'s first reading at t0, REFUSE_B_TRIGGER, then small rows of "bad" until its compaction
@@ -933,9 +943,7 @@ static void test_compaction_resumed_run_logged(void **state)
     errcap_t e;
     errcap_start(&e, f->dir);
     small_rows_until(f->s, "b1", &l1, 1);
-    for (int r = 0; r < 200 && cfail_of(f->s, "c1") == NULL; r++)
-        small_round(f->s, "c1", &lc), usleep(20000);
-    assert_non_null(cfail_of(f->s, "c1"));
+    rounds_until_cfail(f->s, "c1", &lc);
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_c"), 0);
     /* Its back-off's end (1 s) wakes the idle work, which compacts it: its run ends. */
     for (int i = 0; i < 80 && (cfail_of(f->s, "c1") != NULL || chunk_rows(f->dir, "c1", NULL) > 1);
@@ -948,10 +956,7 @@ static void test_compaction_resumed_run_logged(void **state)
     lc += 5000;
     write1(f->s, "c1", lc, 1, ch, &v);
     assert_int_equal(store__test_exec(f->s, REFUSE_C1_TRIGGER), 0);
-    for (int r = 0; r < 200 && cfail_of(f->s, "c1") == NULL; r++)
-        small_round(f->s, "c1", &lc), usleep(20000);
-    const store_cfail_t *c = cfail_of(f->s, "c1");
-    assert_non_null(c);
+    const store_cfail_t *c = rounds_until_cfail(f->s, "c1", &lc);
     assert_int_equal(c->fails, 2); /* resumed (maint4) */
     assert_int_equal(store_flush(f->s), 0);
     char *text = errcap_stop(&e);
