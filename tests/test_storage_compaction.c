@@ -486,6 +486,17 @@ static void bad_fails_once(fx_t *f, int64_t t0, int64_t *lb)
     small_rows_until(f->s, "bad", lb, 1);
 }
 
+/* The store counted `maint` maintenance and `commit` commit errors, and "bad" kept every reading:
+ * its first at t0, then two per round of small rows (a second apart) up to lb. */
+static void assert_bad_kept(fx_t *f, uint64_t maint, uint64_t commit, int64_t t0, int64_t lb)
+{
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, maint);
+    assert_int_equal(st.commit_errors, commit);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
 /* Writes one reading of "other" (no small row of the devices under test) every 100 ms until
  * dev is in one row, at most 30 times; returns its rows. */
 static size_t rows_after_writes(fx_t *f, const char *dev, int64_t ts)
@@ -530,11 +541,7 @@ static void test_compaction_woken_after_backoff(void **state)
     /* Task wake: the idle writer wakes at the back-off's end and compacts it without a write
      * (before: more than 2 rows here); the writes then find it in one row. */
     assert_int_equal(rows_after_writes(f, "bad", t0), 1);
-    store_stats_t st;
-    store_stats_get(f->s, &st);
-    assert_int_equal(st.maintenance_errors, 2);
-    assert_int_equal(st.commit_errors, 0);
-    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+    assert_bad_kept(f, 2, 0, t0, lb);
 }
 
 /* Task stmaint6, item 2: a device whose compaction back-off ends with no small rows is not
@@ -832,11 +839,7 @@ static void test_compaction_idle_after_backoff(void **state)
     assert_true(rows > 1);
     /* No write from here: at most 3 s after the back-off's end (1 s), woken for the end. */
     assert_true(idle_compaction(f, rows, end, 3000) >= end);
-    store_stats_t st;
-    store_stats_get(f->s, &st);
-    assert_int_equal(st.maintenance_errors, 1);
-    assert_int_equal(st.commit_errors, 0);
-    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+    assert_bad_kept(f, 1, 0, t0, lb);
 }
 
 /* Task wake, item 1, the general back-off: after a full disk ("w0" and "w1" queued, the general
@@ -913,11 +916,7 @@ static void test_idle_work_after_client_failure(void **state)
     /* No write from here: the retry comes 1 s after the failure, the back-off's end about as
      * soon; at most 4 s after the latter, woken for the retry and the end. */
     idle_compaction(f, rows, end, 4000);
-    store_stats_t st;
-    store_stats_get(f->s, &st);
-    assert_int_equal(st.maintenance_errors, 1);
-    assert_int_equal(st.commit_errors, 1);
-    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+    assert_bad_kept(f, 1, 1, t0, lb);
 }
 
 #define REFUSE_C1_TRIGGER                                                                          \
