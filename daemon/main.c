@@ -40,6 +40,7 @@
 struct override {
     const char *value; /* borrowed from argv; NULL when the flag was not given */
     const char *section, *key, *flag;
+    int opt; /* getopt_long's value for the flag */
 };
 
 enum { OV_DATA_DIR, OV_HTTP, OV_STREAM, OV_LOG_LEVEL, OV_AUTH_FILE, OV_COUNT };
@@ -454,6 +455,21 @@ static int restore_snapshot(const char *data_dir, const char *file)
     return 0;
 }
 
+/* Once the loop has run its last (a normal stop, or a failed start): stops the schedule and the
+ * pipeline, then frees the snapshots, the events hub, the store, the quota, the loop and the
+ * systemd notification, in that order. */
+static void teardown(struct daemon *d)
+{
+    stop_schedule(d);
+    stop_pipeline(d);
+    snapshots_destroy(d->backend.snaps);
+    api_events_destroy(d->events); /* after the API and the pipeline, its two users */
+    store_close(d->store);
+    quota_destroy(d->quota);
+    uv_loop_close(&d->loop);
+    notify_deinit(&d->notify);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
@@ -474,31 +490,23 @@ int main(int argc, char **argv)
     int check_only = 0, demo = 0;
     const char *restore = NULL;
     /* Flags are applied after the file, so collect them first. */
-    d.ov[OV_DATA_DIR] = (struct override){NULL, "daemon", "data_dir", "--data-dir"};
-    d.ov[OV_HTTP] = (struct override){NULL, "http", "listen", "--http"};
-    d.ov[OV_STREAM] = (struct override){NULL, "stream", "listen", "--stream"};
-    d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level"};
-    d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file"};
+    d.ov[OV_DATA_DIR] = (struct override){NULL, "daemon", "data_dir", "--data-dir", 'd'};
+    d.ov[OV_HTTP] = (struct override){NULL, "http", "listen", "--http", 'H'};
+    d.ov[OV_STREAM] = (struct override){NULL, "stream", "listen", "--stream", 'S'};
+    d.ov[OV_LOG_LEVEL] = (struct override){NULL, "daemon", "log_level", "--log-level", 'l'};
+    d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file", 'A'};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CR:DVh", longopts, NULL)) != -1) {
+        size_t i = 0;
+        while (i < OV_COUNT && d.ov[i].opt != opt)
+            i++;
+        if (i < OV_COUNT) { /* a flag that overrides a setting */
+            d.ov[i].value = optarg;
+            continue;
+        }
         switch (opt) {
         case 'c':
             d.config_path = optarg;
-            break;
-        case 'd':
-            d.ov[OV_DATA_DIR].value = optarg;
-            break;
-        case 'H':
-            d.ov[OV_HTTP].value = optarg;
-            break;
-        case 'S':
-            d.ov[OV_STREAM].value = optarg;
-            break;
-        case 'l':
-            d.ov[OV_LOG_LEVEL].value = optarg;
-            break;
-        case 'A':
-            d.ov[OV_AUTH_FILE].value = optarg;
             break;
         case 'C':
             check_only = 1;
@@ -753,14 +761,7 @@ int main(int argc, char **argv)
     thread_nice(d.cfg.ingest_nice);
     uv_run(&d.loop, UV_RUN_DEFAULT);
 
-    stop_schedule(&d);
-    stop_pipeline(&d);
-    snapshots_destroy(d.backend.snaps);
-    api_events_destroy(d.events); /* after the API and the pipeline, its two users */
-    store_close(d.store);
-    quota_destroy(d.quota);
-    uv_loop_close(&d.loop);
-    notify_deinit(&d.notify);
+    teardown(&d);
     log_info("stopped cleanly");
     return 0;
 
@@ -776,13 +777,6 @@ fail:
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);
-    stop_schedule(&d);
-    stop_pipeline(&d);
-    snapshots_destroy(d.backend.snaps);
-    api_events_destroy(d.events); /* after the API and the pipeline, its two users */
-    store_close(d.store);
-    quota_destroy(d.quota);
-    uv_loop_close(&d.loop);
-    notify_deinit(&d.notify);
+    teardown(&d);
     return 1;
 }

@@ -81,6 +81,26 @@ static int device_id(store_t *s, store_reader_t *r, const char *name, int64_t *i
     return err;
 }
 
+/* Begins the reader's transaction and binds device's id to st's first parameter. Returns 0,
+ * ERR_NOTFOUND (no such device) or a failure; on failure st is left unbound. */
+static int begin_on_device(store_t *s, store_reader_t *r, const char *device, sqlite3_stmt *st)
+{
+    int64_t dev = 0;
+    int err = read_begin(s, r);
+    if (err == 0)
+        err = device_id(s, r, device, &dev);
+    if (err == 0)
+        sqlite3_bind_int64(st, 1, dev);
+    return err;
+}
+
+/* Ends the read (read_end) and returns read_status(err). */
+static int read_done(store_t *s, store_reader_t *r, int err)
+{
+    read_end(s, r);
+    return read_status(err);
+}
+
 /* Ends a row loop that stopped with rc: resets st and returns 0 or the failure. */
 static int rows_end(store_t *s, store_reader_t *r, sqlite3_stmt *st, int rc, const char *what)
 {
@@ -489,12 +509,8 @@ int store_models_list(store_t *s, const char *device, store_model_cb cb, void *a
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->models_list;
-    int64_t dev = 0;
-    int err = read_begin(s, r);
-    if (err == 0)
-        err = device_id(s, r, device, &dev);
+    int err = begin_on_device(s, r, device, st);
     if (err == 0) {
-        sqlite3_bind_int64(st, 1, dev);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
             if (cb(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), json_col(st, 2),
@@ -502,8 +518,7 @@ int store_models_list(store_t *s, const char *device, store_model_cb cb, void *a
                 break;
         err = rows_end(s, r, st, rc, "listing models");
     }
-    read_end(s, r);
-    return read_status(err);
+    return read_done(s, r, err);
 }
 
 int store_model_get(store_t *s, const char *device, int64_t version, store_model_data_cb cb,
@@ -513,12 +528,8 @@ int store_model_get(store_t *s, const char *device, int64_t version, store_model
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = version < 0 ? r->model_latest : r->model_get;
-    int64_t dev = 0;
-    int err = read_begin(s, r);
-    if (err == 0)
-        err = device_id(s, r, device, &dev);
+    int err = begin_on_device(s, r, device, st);
     if (err == 0) {
-        sqlite3_bind_int64(st, 1, dev);
         if (version >= 0)
             sqlite3_bind_int64(st, 2, version);
         int rc = sqlite3_step(st);
@@ -531,8 +542,7 @@ int store_model_get(store_t *s, const char *device, int64_t version, store_model
         int err2 = rows_end(s, r, st, rc, "reading a model");
         err = err2 ? err2 : err;
     }
-    read_end(s, r);
-    return read_status(err);
+    return read_done(s, r, err);
 }
 
 int store_events_query(store_t *s, const char *device, int active_only, int64_t from_ms,
@@ -566,8 +576,7 @@ int store_events_query(store_t *s, const char *device, int active_only, int64_t 
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
     }
-    read_end(s, r);
-    return read_status(err);
+    return read_done(s, r, err);
 }
 
 int store_maint_load(store_t *s, store_maint_cb cb, void *arg)
@@ -583,8 +592,7 @@ int store_maint_load(store_t *s, store_maint_cb cb, void *arg)
                 break;
         err = rows_end(s, r, st, rc, "reading maintenance periods");
     }
-    read_end(s, r);
-    return read_status(err);
+    return read_done(s, r, err);
 }
 
 int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
@@ -632,8 +640,7 @@ int store_detectors_load(store_t *s, store_detector_cb cb, void *arg)
             err = rows_end(s, r, st, rc, "loading detectors");
         }
     }
-    read_end(s, r);
-    return read_status(err);
+    return read_done(s, r, err);
 }
 
 /* ---- prediction blocks ---- */
@@ -645,12 +652,8 @@ int store_preds_read(store_t *s, const char *device, int64_t from_seq, int64_t t
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->preds_read;
-    int64_t dev = 0;
-    int err = read_begin(s, r);
-    if (err == 0)
-        err = device_id(s, r, device, &dev);
+    int err = begin_on_device(s, r, device, st);
     if (err == 0) {
-        sqlite3_bind_int64(st, 1, dev);
         sqlite3_bind_int64(st, 2, from_seq);
         sqlite3_bind_int64(st, 3, to_seq);
         int rc;
@@ -693,8 +696,7 @@ int store_preds_list(store_t *s, store_pred_list_cb cb, void *arg)
         }
         err = rows_end(s, r, st, rc, "listing prediction blocks");
     }
-    read_end(s, r);
-    return read_status(err);
+    return read_done(s, r, err);
 }
 
 int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *bytes)
@@ -704,12 +706,8 @@ int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *b
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     sqlite3_stmt *st = r->preds_bytes;
-    int64_t dev = 0;
-    int err = read_begin(s, r);
-    if (err == 0)
-        err = device_id(s, r, device, &dev);
+    int err = begin_on_device(s, r, device, st);
     if (err == 0) {
-        sqlite3_bind_int64(st, 1, dev);
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             *blocks = sqlite3_column_int64(st, 0);
@@ -717,6 +715,5 @@ int store_preds_size(store_t *s, const char *device, int64_t *blocks, int64_t *b
         }
         err = rows_end(s, r, st, rc, "sizing prediction blocks");
     }
-    read_end(s, r);
-    return read_status(err);
+    return read_done(s, r, err);
 }

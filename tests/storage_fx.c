@@ -436,21 +436,36 @@ store_test_wstate_t wst(store_t *s)
 
 /* ---- shared checkpoints (schema 5) ---- */
 
+/* One integer from SQL (?1 bound to arg unless it is NULL) on the database file at path, through
+ * a connection of its own opened with flags (WAL readers see the last commit). */
+static int64_t sql_int_at(const char *path, int flags, const char *sql, const char *arg)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, flags, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    if (arg != NULL)
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
 /* One integer from SQL on the database file (a second connection; WAL readers see the last
  * commit). */
 int64_t sql_int(const char *dir, const char *sql)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", dir);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return v;
+    return sql_int_at(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, sql, NULL);
+}
+
+/* sql_int on the database file at path, read-only, with ?1 bound to arg (unless NULL). */
+int64_t sql_int_ro(const char *path, const char *sql, const char *arg)
+{
+    return sql_int_at(path, SQLITE_OPEN_READONLY, sql, arg);
 }
 
 /* Every ckpts row is referred to exactly refs times, and by at least one row. */

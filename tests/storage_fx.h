@@ -188,6 +188,7 @@ span_t all_points(store_t *s, const char *dev);
 void exec_file(const char *dir, const char *sql);
 store_test_wstate_t wst(store_t *s);
 int64_t sql_int(const char *dir, const char *sql);
+int64_t sql_int_ro(const char *path, const char *sql, const char *arg);
 void check_refs(const char *dir);
 store_pred_t pred_block(unsigned char *buf, size_t len, int64_t seq, int64_t keep_from, int salt);
 int on_pred_read(void *arg, int64_t seq, uint32_t n, int nch, const void *blob, size_t len);

@@ -684,13 +684,8 @@ static void test_model_kind(void **unused)
                              0);
             if (!res.want_train)
                 continue;
-            detector_job_t *job;
-            assert_int_equal(detector_job_create(&job, d), 0);
-            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
-            assert_int_equal(detector_job_run(job), 0);
             struct detector_train_info info;
-            assert_int_equal(detector_job_apply(d, job, &info), 0);
-            detector_job_destroy(job);
+            train_on(d, x, t + 1, &info);
             print_message("model_kind %d at %d: swapped %d kind %d (lstm %.4f linear %.4f "
                           "persistence %.4f serving %.4f)\n",
                           kinds[k], t, info.swapped, info.kind, info.val_mse_lstm,
@@ -775,13 +770,8 @@ static int feed_training(detector_t *d, const float *x, int C, int from, int to,
         assert_int_equal(detector_step_ts(d, (int64_t)t * 1000, x + (size_t)C * t, NULL, res), 0);
         if (!res->want_train)
             continue;
-        detector_job_t *job;
-        assert_int_equal(detector_job_create(&job, d), 0);
-        assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
-        assert_int_equal(detector_job_run(job), 0);
         struct detector_train_info info;
-        assert_int_equal(detector_job_apply(d, job, &info), 0);
-        detector_job_destroy(job);
+        train_on(d, x, t + 1, &info);
         trained++;
     }
     return trained;

@@ -53,6 +53,27 @@ static model_t *train_good(const struct detector_config *cfg, const float *x, in
     return good;
 }
 
+/* A one-channel detector on cfg (the defaults, but max_epochs `max_epochs` at a rate too small
+ * to move the weights, warm_epochs `warm_epochs`, no retraining by count, an LSTM on any number
+ * of rows) that has stepped through x[n] and serves train_good's LSTM as version 7. The caller
+ * owns *d (detector_destroy) and *good (model_destroy). */
+static void serve_good(detector_t **d, model_t **good, struct detector_config *cfg, int max_epochs,
+                       int warm_epochs, const float *x, int n)
+{
+    detector_config_default(cfg);
+    cfg->train.max_epochs = max_epochs;
+    cfg->train.lr = 1e-7f;
+    cfg->retrain_every = 0;
+    cfg->warm_epochs = warm_epochs;
+    cfg->lstm_min_rows = 0; /* the LSTM trains on 800 rows of one channel */
+    assert_int_equal(detector_create(d, cfg, 1), 0);
+    struct detector_result res;
+    for (int t = 0; t < n; t++)
+        assert_int_equal(detector_step(*d, x + t, NULL, &res), 0);
+    *good = train_good(cfg, x, n);
+    assert_int_equal(detector_set_model(*d, *good, 7), 0);
+}
+
 /* A training job (one epoch at a rate too small to move the weights) while a well-trained
  * LSTM serves: its candidate validates as the serving LSTM does when it starts from the
  * serving weights (warm_epochs), and far worse when it starts afresh. */
@@ -61,19 +82,9 @@ static double warm_candidate_cost(int warm_epochs, double *serving, int *epochs)
     const int n = 1200;
     float *x = make_cubic(n);
     struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.train.max_epochs = 60;
-    cfg.train.lr = 1e-7f;
-    cfg.retrain_every = 0;
-    cfg.warm_epochs = warm_epochs;
-    cfg.lstm_min_rows = 0; /* the candidate is an LSTM on 800 rows of one channel */
     detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    struct detector_result res;
-    for (int t = 0; t < n; t++)
-        assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
-    model_t *good = train_good(&cfg, x, n);
-    assert_int_equal(detector_set_model(d, good, 7), 0);
+    model_t *good;
+    serve_good(&d, &good, &cfg, 60, warm_epochs, x, n);
     struct detector_train_info info;
     train_on(d, x, n, &info);
     *serving = info.val_mse_serving;
@@ -105,20 +116,9 @@ static void test_worse_job_not_swapped(void **unused)
     const int n = 1200;
     float *x = make_cubic(n);
     struct detector_config cfg;
-    detector_config_default(&cfg);
-    cfg.train.max_epochs = 1;
-    cfg.train.lr = 1e-7f;
-    cfg.retrain_every = 0;
-    cfg.warm_epochs = 0;
-    cfg.lstm_min_rows = 0; /* the job trains an LSTM on 800 rows of one channel */
     detector_t *d;
-    assert_int_equal(detector_create(&d, &cfg, 1), 0);
-    struct detector_result res;
-    for (int t = 0; t < n; t++)
-        assert_int_equal(detector_step(d, x + t, NULL, &res), 0);
-
-    model_t *good = train_good(&cfg, x, n);
-    assert_int_equal(detector_set_model(d, good, 7), 0);
+    model_t *good;
+    serve_good(&d, &good, &cfg, 1, 0, x, n);
 
     detector_job_t *job;
     assert_int_equal(detector_job_create(&job, d), 0);
@@ -137,6 +137,7 @@ static void test_worse_job_not_swapped(void **unused)
     assert_true(info.val_mse_serving < info.val_mse_linear);
     assert_true(info.val_mse_serving < info.val_mse_persistence);
     assert_int_equal(info.kind, DET_KIND_LSTM);
+    struct detector_result res;
     assert_int_equal(detector_step(d, x, NULL, &res), 0);
     assert_int_equal(res.version, 7);
 
@@ -185,12 +186,7 @@ static void test_retrain_seconds(void **unused)
                     break;
                 continue; /* not trained: it asks again a period later */
             }
-            detector_job_t *job;
-            assert_int_equal(detector_job_create(&job, d), 0);
-            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
-            assert_int_equal(detector_job_run(job), 0);
-            assert_int_equal(detector_job_apply(d, job, NULL), 0);
-            detector_job_destroy(job);
+            train_on(d, x, t + 1, NULL);
             trained_at = t;
         }
         assert_int_equal(asks, 3);
@@ -209,12 +205,7 @@ static void test_retrain_seconds(void **unused)
     for (int t = 0; t < 600; t++) {
         assert_int_equal(detector_step(d, x + (size_t)C * t, NULL, &res), 0);
         if (res.want_train && detector_get_state(d) == DET_LEARNING) {
-            detector_job_t *job;
-            assert_int_equal(detector_job_create(&job, d), 0);
-            assert_int_equal(detector_job_set_data(job, x, t + 1), 0);
-            assert_int_equal(detector_job_run(job), 0);
-            assert_int_equal(detector_job_apply(d, job, NULL), 0);
-            detector_job_destroy(job);
+            train_on(d, x, t + 1, NULL);
         } else {
             wants += res.want_train;
         }
@@ -702,16 +693,12 @@ static void test_lstm_min_rows_pooled(void **unused)
     for (int t = 0; t < n; t++)
         assert_int_equal(detector_step(d, x + n + t, NULL, &res), 0);
     struct detector_train_info one, pooled;
-    detector_job_t *j;
-    assert_int_equal(detector_job_create(&j, d), 0);
-    assert_int_equal(detector_job_set_data(j, x + n, n), 0);
-    assert_int_equal(detector_job_run(j), 0);
-    assert_int_equal(detector_job_apply(d, j, &one), 0);
-    detector_job_destroy(j);
+    train_on(d, x + n, n, &one);
     assert_int_equal(one.rows, 667);
     assert_true(isnan(one.val_mse_lstm));
     assert_int_equal(one.epochs, 0);
     const int lens[2] = {n, n};
+    detector_job_t *j;
     assert_int_equal(detector_job_create(&j, d), 0);
     assert_int_equal(detector_job_set_pooled(j, x, lens, 2), 0);
     assert_int_equal(detector_job_run(j), 0);

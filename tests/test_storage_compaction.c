@@ -173,17 +173,7 @@ static void test_compaction_backoff_others(void **state)
  * reload frees them while the writer runs). */
 static int64_t dev_id(store_t *s, const char *dev)
 {
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open_v2(s->db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "SELECT id FROM devices WHERE name = ?1", -1, &st, NULL), SQLITE_OK);
-    sqlite3_bind_text(st, 1, dev, -1, SQLITE_STATIC);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t id = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return id;
+    return sql_int_ro(s->db_path, "SELECT id FROM devices WHERE name = ?1", dev);
 }
 
 /* Review of maint2: a deleted device leaves the compaction back-off list. Before, its entry
@@ -300,6 +290,7 @@ static int small_rows_until(store_t *s, const char *dev, int64_t *last, uint64_t
 
 static const store_cfail_t *cfail_of(store_t *s, const char *dev);
 static void small_round(store_t *s, const char *dev, int64_t *last);
+static const store_cfail_t *rounds_until_cfail(store_t *s, const char *dev, int64_t *last);
 
 /* Task maint3, item 2a: a second device's first compaction failure within a minute of the
  * first's warning is logged with its name (before, the once-a-minute limit was shared by all
@@ -318,9 +309,7 @@ static void test_compaction_first_failure_logged(void **state)
     small_rows_until(f->s, "b1", &l1, 1);
     /* Each device's failures waited for by its own entry: since task wake b1 is also retried
      * (and fails again) when its back-off ends, so the store's total says nothing of b2. */
-    for (int r = 0; r < 200 && cfail_of(f->s, "b2") == NULL; r++)
-        small_round(f->s, "b2", &l2), usleep(20000);
-    assert_non_null(cfail_of(f->s, "b2"));
+    rounds_until_cfail(f->s, "b2", &l2);
     const store_cfail_t *c1 = NULL;
     for (int r = 0; r < 400 && ((c1 = cfail_of(f->s, "b1")) == NULL || c1->fails < 2); r++)
         small_round(f->s, "b1", &l1), usleep(20000); /* after b1's back-off: a second failure */
@@ -473,6 +462,41 @@ static void small_round(store_t *s, const char *dev, int64_t *last)
     batch_deinit(&b);
 }
 
+/* Rounds of small rows of dev (small_round), 20 ms apart, at most 200, until its compaction has
+ * failed (it is in the back-off list). Returns its entry, as cfail_of. */
+static const store_cfail_t *rounds_until_cfail(store_t *s, const char *dev, int64_t *last)
+{
+    for (int r = 0; r < 200 && cfail_of(s, dev) == NULL; r++)
+        small_round(s, dev, last), usleep(20000);
+    const store_cfail_t *c = cfail_of(s, dev);
+    assert_non_null(c);
+    return c;
+}
+
+/* "bad"'s first reading at t0, REFUSE_B_TRIGGER, then small rows of "bad" until its compaction
+ * has failed once: the start of the tests of a failed compaction's back-off. *lb: the time of
+ * its newest reading. */
+static void bad_fails_once(fx_t *f, int64_t t0, int64_t *lb)
+{
+    static const char *const ch[] = {"v"};
+    double v = 0;
+    *lb = t0;
+    write1(f->s, "bad", t0, 1, ch, &v);
+    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
+    small_rows_until(f->s, "bad", lb, 1);
+}
+
+/* The store counted `maint` maintenance and `commit` commit errors, and "bad" kept every reading:
+ * its first at t0, then two per round of small rows (a second apart) up to lb. */
+static void assert_bad_kept(fx_t *f, uint64_t maint, uint64_t commit, int64_t t0, int64_t lb)
+{
+    store_stats_t st;
+    store_stats_get(f->s, &st);
+    assert_int_equal(st.maintenance_errors, maint);
+    assert_int_equal(st.commit_errors, commit);
+    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+}
+
 /* Writes one reading of "other" (no small row of the devices under test) every 100 ms until
  * dev is in one row, at most 30 times; returns its rows. */
 static size_t rows_after_writes(fx_t *f, const char *dev, int64_t ts)
@@ -517,11 +541,7 @@ static void test_compaction_woken_after_backoff(void **state)
     /* Task wake: the idle writer wakes at the back-off's end and compacts it without a write
      * (before: more than 2 rows here); the writes then find it in one row. */
     assert_int_equal(rows_after_writes(f, "bad", t0), 1);
-    store_stats_t st;
-    store_stats_get(f->s, &st);
-    assert_int_equal(st.maintenance_errors, 2);
-    assert_int_equal(st.commit_errors, 0);
-    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+    assert_bad_kept(f, 2, 0, t0, lb);
 }
 
 /* Task stmaint6, item 2: a device whose compaction back-off ends with no small rows is not
@@ -696,11 +716,9 @@ static void test_compaction_failures_remembered(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    int64_t t0 = vtime_now_ms(), lb = t0;
     double v = 0;
-    write1(f->s, "bad", t0, 1, ch, &v);
-    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
-    small_rows_until(f->s, "bad", &lb, 1);
+    int64_t t0 = vtime_now_ms(), lb;
+    bad_fails_once(f, t0, &lb);
     assert_int_equal(store_flush(f->s), 0);
     assert_int_equal(cfail_of(f->s, "bad")->fails, 1);
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
@@ -740,12 +758,8 @@ static void test_compaction_failures_remembered(void **state)
 static void test_compaction_noted_at_open_count(void **state)
 {
     fx_t *f = *state;
-    static const char *const ch[] = {"v"};
-    int64_t t0 = vtime_now_ms(), lb = t0;
-    double v = 0;
-    write1(f->s, "bad", t0, 1, ch, &v);
-    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
-    small_rows_until(f->s, "bad", &lb, 1);
+    int64_t t0 = vtime_now_ms(), lb;
+    bad_fails_once(f, t0, &lb);
     for (int i = 0; i < STORE_COMPACT_ROWS / 2; i++)
         small_round(f->s, "bad", &lb); /* in its back-off (1 s): counted, not queued */
     assert_int_equal(store_flush(f->s), 0);
@@ -782,6 +796,28 @@ static uint64_t writer_waits(store_t *s)
     return n;
 }
 
+/* With no write, waits (up to wait_ms after end, the back-off's end) for "bad", now in rows
+ * rows, to be compacted into one (before the idle work's wakes: several, until a write), and
+ * checks the writer does not poll: at most 4 wakes up to it, none in the 500 ms after (an
+ * untimed wait), and the back-off list empty. Returns the time (vtime_mono_ms) it was seen
+ * compacted. */
+static int64_t idle_compaction(fx_t *f, size_t rows, int64_t end, int64_t wait_ms)
+{
+    uint64_t w0 = writer_waits(f->s);
+    while (rows > 1 && vtime_mono_ms() < end + wait_ms) {
+        usleep(50000);
+        rows = chunk_rows(f->dir, "bad", NULL);
+    }
+    assert_int_equal(rows, 1); /* before: several, until a write */
+    int64_t at = vtime_mono_ms();
+    uint64_t w1 = writer_waits(f->s);
+    assert_true(w1 - w0 <= 4);
+    usleep(500000);
+    assert_int_equal(writer_waits(f->s), w1);
+    assert_int_equal(wst(f->s).ncfail, 0);
+    return at;
+}
+
 /* Task wake, item 1: an idle store (no write after the failure) compacts a device when its
  * back-off ends. "bad"'s compaction fails (a trigger); the trigger dropped, nothing is written:
  * within a bounded wait after its back-off's end it is in one row. Before: the writer slept
@@ -790,12 +826,8 @@ static uint64_t writer_waits(store_t *s)
 static void test_compaction_idle_after_backoff(void **state)
 {
     fx_t *f = *state;
-    static const char *const ch[] = {"v"};
-    int64_t t0 = vtime_now_ms(), lb = t0;
-    double v = 0;
-    write1(f->s, "bad", t0, 1, ch, &v);
-    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
-    small_rows_until(f->s, "bad", &lb, 1);
+    int64_t t0 = vtime_now_ms(), lb;
+    bad_fails_once(f, t0, &lb);
     assert_int_equal(store_flush(f->s), 0);
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
     assert_int_equal(store_flush(f->s), 0);
@@ -805,24 +837,9 @@ static void test_compaction_idle_after_backoff(void **state)
     assert_true(vtime_mono_ms() < end); /* the flushes came within its back-off */
     size_t rows = chunk_rows(f->dir, "bad", NULL);
     assert_true(rows > 1);
-    uint64_t w0 = writer_waits(f->s);
-    /* No write from here: at most 3 s after the back-off's end (1 s). */
-    while (rows > 1 && vtime_mono_ms() < end + 3000) {
-        usleep(50000);
-        rows = chunk_rows(f->dir, "bad", NULL);
-    }
-    assert_int_equal(rows, 1); /* before: several, until a write */
-    assert_true(vtime_mono_ms() >= end);
-    uint64_t w1 = writer_waits(f->s);
-    assert_true(w1 - w0 <= 4); /* woken for the end, not polling */
-    usleep(500000);
-    assert_int_equal(writer_waits(f->s), w1); /* nothing to do: an untimed wait */
-    assert_int_equal(wst(f->s).ncfail, 0);
-    store_stats_t st;
-    store_stats_get(f->s, &st);
-    assert_int_equal(st.maintenance_errors, 1);
-    assert_int_equal(st.commit_errors, 0);
-    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+    /* No write from here: at most 3 s after the back-off's end (1 s), woken for the end. */
+    assert_true(idle_compaction(f, rows, end, 3000) >= end);
+    assert_bad_kept(f, 1, 0, t0, lb);
 }
 
 /* Task wake, item 1, the general back-off: after a full disk ("w0" and "w1" queued, the general
@@ -880,11 +897,9 @@ static void test_idle_work_after_client_failure(void **state)
 {
     fx_t *f = *state;
     static const char *const ch[] = {"v"};
-    int64_t t0 = vtime_now_ms(), lb = t0;
     double v = 0;
-    write1(f->s, "bad", t0, 1, ch, &v);
-    assert_int_equal(store__test_exec(f->s, REFUSE_B_TRIGGER), 0);
-    small_rows_until(f->s, "bad", &lb, 1);
+    int64_t t0 = vtime_now_ms(), lb;
+    bad_fails_once(f, t0, &lb);
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_b"), 0);
     assert_int_equal(store__test_exec(f->s, REFUSE_X_DEVICE), 0);
     batch_t b;
@@ -898,24 +913,10 @@ static void test_idle_work_after_client_failure(void **state)
     assert_true(vtime_mono_ms() < end); /* the failure came within its back-off */
     size_t rows = chunk_rows(f->dir, "bad", NULL);
     assert_true(rows > 1);
-    uint64_t w0 = writer_waits(f->s);
     /* No write from here: the retry comes 1 s after the failure, the back-off's end about as
-     * soon; at most 4 s after the latter. */
-    while (rows > 1 && vtime_mono_ms() < end + 4000) {
-        usleep(50000);
-        rows = chunk_rows(f->dir, "bad", NULL);
-    }
-    assert_int_equal(rows, 1); /* before: several, until a write */
-    uint64_t w1 = writer_waits(f->s);
-    assert_true(w1 - w0 <= 4); /* woken for the retry and the end, not polling */
-    usleep(500000);
-    assert_int_equal(writer_waits(f->s), w1); /* nothing to do: an untimed wait */
-    assert_int_equal(wst(f->s).ncfail, 0);
-    store_stats_t st;
-    store_stats_get(f->s, &st);
-    assert_int_equal(st.maintenance_errors, 1);
-    assert_int_equal(st.commit_errors, 1);
-    assert_int_equal(all_points(f->s, "bad").n, 1 + 2 * (lb - t0) / 1000);
+     * soon; at most 4 s after the latter, woken for the retry and the end. */
+    idle_compaction(f, rows, end, 4000);
+    assert_bad_kept(f, 1, 1, t0, lb);
 }
 
 #define REFUSE_C1_TRIGGER                                                                          \
@@ -941,9 +942,7 @@ static void test_compaction_resumed_run_logged(void **state)
     errcap_t e;
     errcap_start(&e, f->dir);
     small_rows_until(f->s, "b1", &l1, 1);
-    for (int r = 0; r < 200 && cfail_of(f->s, "c1") == NULL; r++)
-        small_round(f->s, "c1", &lc), usleep(20000);
-    assert_non_null(cfail_of(f->s, "c1"));
+    rounds_until_cfail(f->s, "c1", &lc);
     assert_int_equal(store__test_exec(f->s, "DROP TRIGGER inject_c"), 0);
     /* Its back-off's end (1 s) wakes the idle work, which compacts it: its run ends. */
     for (int i = 0; i < 80 && (cfail_of(f->s, "c1") != NULL || chunk_rows(f->dir, "c1", NULL) > 1);
@@ -956,10 +955,7 @@ static void test_compaction_resumed_run_logged(void **state)
     lc += 5000;
     write1(f->s, "c1", lc, 1, ch, &v);
     assert_int_equal(store__test_exec(f->s, REFUSE_C1_TRIGGER), 0);
-    for (int r = 0; r < 200 && cfail_of(f->s, "c1") == NULL; r++)
-        small_round(f->s, "c1", &lc), usleep(20000);
-    const store_cfail_t *c = cfail_of(f->s, "c1");
-    assert_non_null(c);
+    const store_cfail_t *c = rounds_until_cfail(f->s, "c1", &lc);
     assert_int_equal(c->fails, 2); /* resumed (maint4) */
     assert_int_equal(store_flush(f->s), 0);
     char *text = errcap_stop(&e);

@@ -327,6 +327,15 @@ static void chain_start(chain_t *c, store_t *s, int64_t t0)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Whether the chain still submits batches (it stops at a failure, after 1,000 or when told). */
+static int chain_running(chain_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    int running = c->running;
+    pthread_mutex_unlock(&c->mu);
+    return running;
+}
+
 static void chain_stop(chain_t *c)
 {
     pthread_mutex_lock(&c->mu);
@@ -361,9 +370,7 @@ static void test_maint_full_disk_busy(void **state)
         rows0 = chunk_rows(f->dir, "w0", NULL);
         rows1 = chunk_rows(f->dir, "w1", NULL);
     }
-    pthread_mutex_lock(&c.mu);
-    int running = c.running;
-    pthread_mutex_unlock(&c.mu);
+    int running = chain_running(&c);
     chain_stop(&c);
     assert_true(running); /* compacted while the writer never idled */
     assert_int_equal(c.bad, 0);
@@ -398,10 +405,7 @@ static void test_maint_full_disk_retention(void **state)
     chain_start(&c, f->s, t0);
     for (int i = 0; i < 50; i++) {
         usleep(100000);
-        pthread_mutex_lock(&c.mu);
-        int running = c.running;
-        pthread_mutex_unlock(&c.mu);
-        if (!running)
+        if (!chain_running(&c))
             break;
     }
     chain_stop(&c);
@@ -557,15 +561,7 @@ static int64_t db_page_count(const char *dir)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/vigil.db", dir);
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_count", -1, &st, NULL), SQLITE_OK);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    int64_t n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
+    return sql_int_ro(path, "PRAGMA page_count", NULL);
 }
 
 /* Review of maint5, item 2: a commit that grows the database and its files while the disk is
