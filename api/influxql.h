@@ -239,6 +239,12 @@ int api__q_expect_end(api_request_t *r, const qtoken_t *t);
  * its parse error and -1. */
 int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max);
 
+/* Reads the INTEGER of LIMIT, OFFSET, SLIMIT or SOFFSET into t and *v as influxd's
+ * parseOptionalTokenAndInt does: strconv.ParseInt's error ignored, so that a number past int64
+ * is its largest (LIMIT 9223372036854775808: no limit, OFFSET past it: nothing). Returns 0, or
+ * answers the parse error and -1. */
+int api__q_expect_count(api_request_t *r, qscan_t *s, qtoken_t *t, long long *v);
+
 /* Reads a duration (a DURATIONVAL, or INF: 0) into *ns and t. Returns 0, or answers influxd's
  * parse error and -1. */
 int api__q_expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns);

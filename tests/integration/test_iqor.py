@@ -1,0 +1,105 @@
+#!/usr/bin/python3
+"""vigild integration (session 33, iqor): InfluxQL edges influxd 1.6.7 answers, each sent to
+vigild and to a real influxd (the InfluxdPair fixture, Debian's influxd on loopback) and compared
+byte for byte: OR and parentheses in SHOW MEASUREMENTS / SHOW TAG KEYS / SHOW TAG VALUES ...
+WHERE (Grafana's query builder sends "device" = 'a' OR "device" = 'b' for a multi-value
+variable), LIMIT / OFFSET / SLIMIT / SOFFSET past int64, time strings (date only, space or T,
+fractions, offsets), SHOW TAG VALUES without FROM (the reserved measurements listed)."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from test_influx import InfluxdPair  # noqa: E402
+
+T = 1732780800000  # ms: 2024-11-28T08:00:00Z
+DEVICES = ("a1", "a2", "b1")
+# Each device its own measurement with its device tag, as vigild reads it; influxd also gets
+# the reserved measurements vigild keeps, a series per device in each.
+POINTS = "\n".join("%s,device=%s x=%d %d" % (d, d, i, T + i * 1000) for i, d in enumerate(DEVICES))
+RESERVED = "\n".join("%s,device=%s score=1 %d" % (m, d, T) for m in (
+    "vigil_anomalies", "vigil_predictions", "vigil_scores") for d in DEVICES)
+
+SHOW_OR = [
+    "SHOW MEASUREMENTS WHERE device = 'a1' OR device = 'b1'",
+    "SHOW MEASUREMENTS WHERE \"device\" = 'a1' OR \"device\" = 'b1' OR \"device\" = 'zz'",
+    "SHOW MEASUREMENTS WHERE device = 'zz' OR device = 'yy'",
+    "SHOW MEASUREMENTS WHERE device != 'a1' OR zone = 'b1'",
+    "SHOW MEASUREMENTS WHERE device = 'a1' OR zone = 'b1'",
+    "SHOW MEASUREMENTS WHERE zone = 'b1' OR zone != 'b1'",
+    "SHOW MEASUREMENTS WHERE (device = 'a1' OR device = 'a2') AND device != 'a2'",
+    "SHOW MEASUREMENTS WHERE device = 'a1' OR device = 'a2' AND device != 'a2'",
+    "SHOW MEASUREMENTS WHERE device = 'a2' AND device != 'a2' OR device = 'a1'",
+    "SHOW MEASUREMENTS WHERE device =~ /^a/ OR device !~ /1/",
+    "SHOW MEASUREMENTS WHERE device !~ /^a/ OR device !~ /1/",
+    "SHOW MEASUREMENTS WHERE ((device = 'b1')) OR (device =~ /2$/ AND device !~ /^b/)",
+    "SHOW MEASUREMENTS WHERE device = 5 OR device = 'a1'",
+    "SHOW MEASUREMENTS WHERE device = 'a1' OR device != true",
+    "SHOW MEASUREMENTS WHERE device = 'a1' OR device = 'b1' LIMIT 1 OFFSET 1",
+    "SHOW MEASUREMENTS WITH MEASUREMENT =~ /^[ab]/ WHERE device = 'a1' OR device = 'b1'",
+    "SHOW TAG KEYS WHERE device = 'a1' OR device = 'b1'",
+    "SHOW TAG KEYS WHERE (device = 'a1' OR device = 'b1') AND device != 'b1'",
+    "SHOW TAG KEYS WHERE device = 'zz' OR zone = ''",
+    "SHOW TAG KEYS WHERE device = 'zz' OR zone != ''",
+    "SHOW TAG KEYS WHERE device = 'zz' OR (zone = '' AND device =~ /2/)",
+    "SHOW TAG KEYS FROM a1 WHERE device = 'a1' OR device = 'b1'",
+    "SHOW TAG KEYS FROM a2 WHERE device = 'a1' OR device = 'b1'",
+    "SHOW TAG KEYS FROM vigil_scores WHERE device = 'zz' OR device =~ /b/",
+    "SHOW TAG KEYS FROM vigil_scores WHERE device = 'zz' OR device =~ /q/",
+    "SHOW TAG VALUES FROM vigil_scores WITH KEY = device WHERE device = 'a1' OR device = 'b1'",
+    "SHOW TAG VALUES FROM vigil_scores WITH KEY = \"device\" WHERE (device =~ /a/ OR "
+    "device = 'b1') AND device !~ /2/",
+    "SHOW TAG VALUES FROM vigil_scores WITH KEY = device WHERE device = 'a1' OR device = 'a2' "
+    "OR device = 'b1' LIMIT 1 OFFSET 1",
+    "SHOW TAG VALUES FROM vigil_scores WITH KEY =~ /dev/ WHERE device = 'zz' OR device != 'a2'",
+    # influxd's parse errors, read on past the OR
+    "SHOW MEASUREMENTS WHERE device = 'a1' OR",
+    "SHOW MEASUREMENTS WHERE (device = 'a1' OR device = 'b1'",
+    "SHOW TAG KEYS WHERE device = 'a1' OR device = 'b1')",
+    "SHOW TAG KEYS WHERE device = 'a1' OR OR device = 'b1'",
+    "SHOW TAG VALUES WITH KEY = device WHERE device = 'a1' OR device = ",
+    "SHOW TAG VALUES WITH KEY = device WHERE (device = 'a1') OR device =~ /(/",
+]
+
+
+class ShowOr(InfluxdPair):
+    """OR, parentheses and AND/OR mixed in a SHOW statement's WHERE, as influxd answers them."""
+
+    POINTS = POINTS
+    INFLUXD_ONLY = RESERVED
+
+    def test_show_where_or_as_influxd(self):
+        self.assert_same(SHOW_OR)
+
+    def test_show_where_or_grafana_post(self):
+        # Grafana's POST mode, the multi-value variable's OR of three values.
+        self.assert_same(["SHOW TAG VALUES FROM \"vigil_scores\" WITH KEY = \"device\" WHERE "
+                          "\"device\" = 'a1' OR \"device\" = 'a2' OR \"device\" = 'b1'"],
+                         method="POST")
+
+    def test_or_regexes_each_counted(self):
+        # The per-query regex budget (iqwhere, 8,000 units) counts each regex under OR and in
+        # parentheses: /a{399}/ is 400 units, 20 of them pass, 21 are refused, as joined by AND.
+        for op in (" OR ", " AND ", ") OR ("):
+            q = lambda n: "SHOW TAG KEYS WHERE (" + op.join(["device =~ /a{399}/"] * n) + ")"
+            status, body = self.query(self.d.http_port, q(20), method="POST")
+            self.assertEqual((status, body), (200, b'{"results":[{"statement_id":0}]}'))
+            status, body = self.query(self.d.http_port, q(21), method="POST")
+            self.assertEqual(status, 400, body)
+            self.assertIn(b"vigild compiles regular expressions of at most 8000 units", body)
+
+    def test_too_many_conditions_named(self):
+        q = "SHOW MEASUREMENTS WHERE " + " OR ".join("device = 'd%d'" % i for i in range(33))
+        ans = self.vigild(q)
+        self.assertEqual(ans["results"][0]["error"], "vigild does not support more than 32 "
+                         "conditions in a SHOW statement's WHERE")
+        q = "SHOW MEASUREMENTS WHERE " + " OR ".join("device = 'd%d'" % i for i in range(31))
+        self.assertNotIn("error", self.vigild(q + " OR device = 'a1'")["results"][0])
+
+
+if __name__ == "__main__":
+    vt.main()
