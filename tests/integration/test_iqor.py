@@ -101,5 +101,67 @@ class ShowOr(InfluxdPair):
         self.assertNotIn("error", self.vigild(q + " OR device = 'a1'")["results"][0])
 
 
+BIG = "9223372036854775808"  # int64's largest + 1
+LIMITS = [
+    "SELECT x FROM a1 LIMIT " + BIG,
+    "SELECT x FROM a1 LIMIT 99999999999999999999",
+    "SELECT x FROM a1 OFFSET " + BIG,
+    "SELECT x FROM a1 LIMIT 9223372036854775807 OFFSET " + BIG,
+    "SELECT x FROM a1 SLIMIT %s SOFFSET %s" % (BIG, BIG),
+    "SELECT x FROM a1 SLIMIT " + BIG,
+    "SELECT count(x) FROM a1 WHERE time >= %dms AND time < %dms GROUP BY time(1s) LIMIT %s"
+    % (T, T + 3000, BIG),
+    "SELECT count(x) FROM a1 WHERE time >= %dms AND time < %dms GROUP BY time(1s) fill(0) "
+    "LIMIT 1 OFFSET %s" % (T, T + 3000, BIG),
+    "SHOW MEASUREMENTS LIMIT " + BIG,
+    "SHOW MEASUREMENTS OFFSET " + BIG,
+    "SHOW MEASUREMENTS LIMIT %s OFFSET 1" % BIG,
+    "SHOW TAG KEYS LIMIT " + BIG,
+    "SHOW TAG KEYS SLIMIT %s SOFFSET 0" % BIG,
+    "SHOW TAG VALUES FROM vigil_scores WITH KEY = device LIMIT %s OFFSET 2" % BIG,
+    "SHOW TAG VALUES FROM vigil_scores WITH KEY = device OFFSET 99999999999999999999",
+    "SELECT x FROM a1 LIMIT -1",  # influxd's parse errors, as before
+    "SELECT x FROM a1 LIMIT 1.5",
+]
+
+# Each compared with time: a date alone, space or T, fractions (to the nanosecond), offsets,
+# and what influxd calls an invalid timestamp string.
+TIMES = ["'2024-01-02'", "'2024-11-28'", "'2024-11-29'", "'1969-12-31'", "'2024-02-29'",
+         "'2024-11-28 08:00:00'", "'2024-11-28 08:00:01.000'", "'2024-11-28 08:00:00.000000001'",
+         "'2024-11-28 07:59:59.999999999'", "'2024-11-28 08:00:01,5'", "'2024-11-28 8:00:01'",
+         "'2024-11-28T08:00:01Z'", "'2024-11-28T08:00:00.000000001Z'", "'2024-11-28T8:00:01Z'",
+         "'2024-11-28T09:00:01+01:00'", "'2024-11-28T07:00:01.5-01:00'",
+         "'2024-11-28T08:00:01-00:00'", "'2024-11-28T08:00:01,5Z'",
+         # invalid timestamp strings
+         "'2024-11-28T08:00:00'", "'2024-11-28 09:00:00+01:00'", "'2024-11-28 08:00:00Z'",
+         "'2024-11-28T08:00Z'", "'2024-11-28 08:00'", "'2024-02-30'", "'2023-02-29'",
+         "'2024-11-28 07:59:60'", "'2024-11-28T24:00:00Z'", "'2024-11-28 08:00:00.'",
+         "'2024-11-28T08:00:00.Z'", "'2024-11-28 08:00:00.0000000001'", "'2024-11-28t08:00:00z'",
+         "'2024-11-28T09:00:00+1:00'", "'2024-11-28 '", "'2024-11-28x08:00:00'",
+         "'2024-11-28 08:0:00'", "'2024-11-28z'", "'2024-11-28T08:00:00+01'"]
+
+
+class LimitsAndTimes(InfluxdPair):
+    """LIMIT, OFFSET, SLIMIT and SOFFSET past int64 (influxd: its largest), and time strings."""
+
+    POINTS = POINTS
+    INFLUXD_ONLY = RESERVED
+
+    def test_counts_past_int64_as_influxd(self):
+        self.assert_same(LIMITS)
+
+    def test_time_strings_as_influxd(self):
+        qs = []
+        for t in TIMES:
+            for op in (">=", ">", "<"):
+                qs.append("SELECT x FROM a1 WHERE time %s %s" % (op, t))
+        qs += ["SELECT x FROM a2 WHERE time >= '2024-11-28' AND time < '2024-11-28 08:00:01.5'",
+               "SELECT count(x) FROM a2 WHERE time >= '2024-11-28 08:00:00' AND time < "
+               "'2024-11-28T08:00:10Z' GROUP BY time(5s)",
+               "SELECT x FROM a2 WHERE time >= '2024-11-28' + 8h AND time < '2024-11-29' - 1d + 9h",
+               "SELECT x FROM a2 WHERE time > '2024-11-28 08:00:00.999999999' - 1ns"]
+        self.assert_same(qs)
+
+
 if __name__ == "__main__":
     vt.main()
