@@ -771,8 +771,14 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         return 1;
     struct dev_walk w = {
         .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
-    if (from.kind == QT_EOF) {
+    if (from.kind == QT_EOF && offset > 0) { /* influxd's OFFSET skips each series' values: */
+        api__q_result_open(run);               /* a device's one */
+        api__iq_conds_free(&conds);
+        return 0;
+    }
+    if (from.kind == QT_EOF) { /* LIMIT counts each series' values too: it keeps the one */
         w.row = tag_values_series;
+        w.limit = 0;
         rc = walk_result(r, run, &w, "", "");
     } else {
         w.row = name_row;

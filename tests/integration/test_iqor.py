@@ -92,6 +92,16 @@ class ShowOr(InfluxdPair):
             self.assertEqual(status, 400, body)
             self.assertIn(b"vigild compiles regular expressions of at most 8000 units", body)
 
+    def test_tag_values_without_from_leave_reserved_out(self):
+        # influxd lists each measurement's values under its name, the reserved three among them;
+        # vigild leaves those three out of this list (README: every device's id thrice more).
+        q = "SHOW TAG VALUES WITH KEY = device WHERE device = 'a1' OR device = 'b1'"
+        status, body = self.query(self.influxd.port, q)
+        want = json.loads(body)["results"][0]["series"]
+        self.assertIn("vigil_scores", [x["name"] for x in want])
+        got = self.vigild(q)["results"][0]["series"]
+        self.assertEqual(got, [x for x in want if not x["name"].startswith("vigil_")])
+
     def test_too_many_conditions_named(self):
         q = "SHOW MEASUREMENTS WHERE " + " OR ".join("device = 'd%d'" % i for i in range(33))
         ans = self.vigild(q)
@@ -161,6 +171,25 @@ class LimitsAndTimes(InfluxdPair):
                "SELECT x FROM a2 WHERE time >= '2024-11-28' + 8h AND time < '2024-11-29' - 1d + 9h",
                "SELECT x FROM a2 WHERE time > '2024-11-28 08:00:00.999999999' - 1ns"]
         self.assert_same(qs)
+
+
+class TagValuesWithoutFrom(InfluxdPair):
+    """SHOW TAG VALUES without FROM: LIMIT and OFFSET count each measurement's values, as
+    influxd's (a device's one: LIMIT 1 keeps every device, OFFSET 1 none); influxd here holds no
+    reserved measurement, which vigild leaves out of this list (README)."""
+
+    POINTS = POINTS
+
+    def test_tag_values_without_from_as_influxd(self):
+        self.assert_same([
+            "SHOW TAG VALUES WITH KEY = device",
+            "SHOW TAG VALUES WITH KEY = device LIMIT 1",
+            "SHOW TAG VALUES WITH KEY = device LIMIT 2 OFFSET 1",
+            "SHOW TAG VALUES WITH KEY = device OFFSET 1",
+            "SHOW TAG VALUES WITH KEY = device WHERE device = 'a1' OR device = 'b1' LIMIT 1",
+            "SHOW TAG VALUES WITH KEY = device WHERE device != 'a2' OR device = 'zz'",
+            "SHOW TAG VALUES WITH KEY = device WHERE (device != 'a2' OR device = 'zz') AND "
+            "device !~ /b/ LIMIT 1 OFFSET 0"])
 
 
 if __name__ == "__main__":
