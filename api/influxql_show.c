@@ -218,7 +218,8 @@ static int re_pass(const regex_t *re, const int *neg, int n, const char *id)
  * Returns nonzero to stop. */
 static int walk_one(struct dev_walk *w, const api_device_t *d, int own)
 {
-    if (!re_pass(w->re, NULL, w->nre, d->id) || (!own && w->conds && !api__iq_conds_pass(w->conds, d->id)))
+    if (!re_pass(w->re, NULL, w->nre, d->id) ||
+        (!own && w->conds && !api__iq_conds_pass(w->conds, d->id)))
         return 0;
     if (w->seen++ < w->offset)
         return 0;
@@ -771,8 +772,8 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         return 1;
     struct dev_walk w = {
         .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
-    if (from.kind == QT_EOF && offset > 0) { /* influxd's OFFSET skips each series' values: */
-        api__q_result_open(run);               /* a device's one */
+    if (from.kind == QT_EOF && offset > 0) { /* OFFSET skips each series' values: its one */
+        api__q_result_open(run);
         api__iq_conds_free(&conds);
         return 0;
     }

@@ -209,8 +209,7 @@ int api__iq_conds_compile(qrun_t *run, const struct tv_where *w, int measurement
         d->other[i] = -1;
         d->n = i + 1;
         if (c->other) {
-            d->other[i] =
-                !measurements && (regexec(&d->re[i], "", 0, NULL, 0) == 0) != c->neg;
+            d->other[i] = !measurements && (regexec(&d->re[i], "", 0, NULL, 0) == 0) != c->neg;
             regfree(&d->re[i]);
         }
     }
@@ -226,8 +225,8 @@ int api__iq_conds_eval(const struct dev_conds *d, const int *leaf)
             stack[top++] = d->other[op] >= 0 ? d->other[op] : leaf[op];
         } else {
             top--;
-            stack[top - 1] = op == TV_AND ? stack[top - 1] && stack[top]
-                                          : stack[top - 1] || stack[top];
+            stack[top - 1] =
+                op == TV_AND ? stack[top - 1] && stack[top] : stack[top - 1] || stack[top];
         }
     }
     return top == 0 || stack[0];

@@ -11,8 +11,8 @@
 /* The most conditions a SHOW statement's WHERE reads, and the deepest parentheses. */
 #define TV_CONDS_MAX 32
 #define TV_DEPTH_MAX 16
-#define TV_AND (-1) /* tv_where.code's operators; a leaf is its index into c */
-#define TV_OR (-2)
+#define TV_AND       (-1) /* tv_where.code's operators; a leaf is its index into c */
+#define TV_OR        (-2)
 
 /* A condition on a tag's name or value: a regex (POSIX, as api__iq_regex translates it) that
  * must match, or with neg must not; "= name" and "!= name" are ^name$ (api__iq_exact_pattern). */
