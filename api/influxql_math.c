@@ -287,8 +287,8 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
     }
     if (a->kind == LV_DUR || b->kind == LV_DUR) {
         uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
-        if (a->kind != LV_DUR) /* 2 * 1h, 2 % 1h; 2.0 * 1h is not reduced here */
-            return a->kind == LV_INT && op != '/' ? (a->kind = LV_NONE, 0) : 1;
+        if (a->kind != LV_DUR) /* 2 * 1h, 2 % 1h, 2.0 * 1h, 2.0 / 1h (influxd: no point) */
+            return a->kind == LV_FLOAT || op != '/' ? (a->kind = LV_NONE, 0) : 1;
         if (op == '%' || (b->kind == LV_DUR && (op == '*' || op == '/')))
             return a->kind = LV_NONE, 0; /* 1h % 2, 1h % 1h, 1h * 1h: unreduced */
         struct iq_lval n = *b;

@@ -172,6 +172,13 @@ class LimitsAndTimes(InfluxdPair):
                "SELECT x FROM a2 WHERE time > '2024-11-28 08:00:00.999999999' - 1ns"]
         self.assert_same(qs)
 
+    def test_number_and_duration_as_influxd(self):
+        # A float with a duration (2.0 * 1h) is unreduced in influxd: no point meets it.
+        self.assert_same(["SELECT x FROM a1 WHERE %s" % c for c in (
+            "2.0 * 1h = 2h", "2.0 * 1h != 1h", "2.0 / 1h > 0", "2.5 % 1h = 2h", "2.0 + 1h > 0",
+            "2.0 - 1h < 1h", "2.0 * 1h = 2h OR true",
+            "1h * 2.0 = 2h", "2 * 1h = 2h", "2.0 * 1h = 7200000000000")])
+
 
 class TagValuesWithoutFrom(InfluxdPair):
     """SHOW TAG VALUES without FROM: LIMIT and OFFSET count each measurement's values, as
