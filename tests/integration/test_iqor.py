@@ -109,6 +109,14 @@ class ShowOr(InfluxdPair):
                          "conditions in a SHOW statement's WHERE")
         q = "SHOW MEASUREMENTS WHERE " + " OR ".join("device = 'd%d'" % i for i in range(31))
         self.assertNotIn("error", self.vigild(q + " OR device = 'a1'")["results"][0])
+        # 16 levels of parentheses are read, 17 named; 1,000 still read on for parse errors.
+        deep = lambda n: "SHOW TAG KEYS WHERE " + "(" * n + "device = 'a1'" + ")" * n
+        self.assertEqual(self.vigild(deep(16)), self.vigild("SHOW TAG KEYS WHERE device = 'a1'"))
+        self.assertEqual(self.vigild(deep(17))["results"][0]["error"], "vigild does not support "
+                         "parentheses nested more than 16 deep in a SHOW statement's WHERE")
+        self.assertEqual(self.vigild(deep(900))["results"][0]["error"], "vigild does not support "
+                         "parentheses nested more than 16 deep in a SHOW statement's WHERE")
+        self.assert_same([deep(17)[:-1], deep(900) + ")"])  # influxd's parse errors
 
 
 BIG = "9223372036854775808"  # int64's largest + 1
