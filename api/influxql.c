@@ -7,10 +7,10 @@
  *
  * A statement is read with influxd's own tokens and positions (the qs_* reader below), so a
  * typo gets influxd's parse error, word for word, rather than a success or vigild's own
- * words; every rule was checked against influxd 1.6.7 (test_influx.py QueryParseErrors). A
- * query is read twice: once to parse all of it (a parse error anywhere runs nothing, as in
- * influxd), then to run its statements in order. Any thread; this file takes no lock (the
- * statements' files say theirs). */
+ * words; every rule was checked against influxd 1.6.7 (test_influx_errors.py
+ * QueryParseErrors). A query is read twice: once to parse all of it (a parse error anywhere
+ * runs nothing, as in influxd), then to run its statements in order. Any thread; this file
+ * takes no lock (the statements' files say theirs). */
 #include "influxql.h"
 #include "api_int.h"
 #include "err.h"
@@ -52,13 +52,14 @@ int api__iq_form_arg(const api_request_t *r, const char *name, const char **v, s
  * vigild answers three statements, but a typo in one should get the parse error influxd gives
  * ("error parsing query: found X, expected identifier at line L, char C"), not "database not
  * found". So what follows the statement's keywords is read token by token by influxd's rules
- * (its influxql scanner; every rule below was checked against influxd 1.6.7, test_influx.py
- * QueryParseErrors lists the statements): blanks are ' ', '\t', '\r', '\n' and -- and / * * /
- * comments; an identifier is an ASCII letter or '_' then letters, digits and '_', or
- * double-quoted with the escapes \\ \" \' \n and no newline (a bare prefix before the quote is
- * dropped, as influxd does); a keyword is not an identifier. Positions count code points from
- * 1, with influxd's quirks: a single-quoted string or an unterminated quote is placed one
- * character early, a bad escape one after its backslash, the end two after the last token. */
+ * (its influxql scanner; every rule below was checked against influxd 1.6.7,
+ * test_influx_errors.py QueryParseErrors lists the statements): blanks are ' ', '\t', '\r',
+ * '\n' and -- and / * * / comments; an identifier is an ASCII letter or '_' then letters,
+ * digits and '_', or double-quoted with the escapes \\ \" \' \n and no newline (a bare prefix
+ * before the quote is dropped, as influxd does); a keyword is not an identifier. Positions
+ * count code points from 1, with influxd's quirks: a single-quoted string or an unterminated
+ * quote is placed one character early, a bad escape one after its backslash, the end two after
+ * the last token. */
 
 /* InfluxQL 1.6.7's keywords (each one influxd refuses as a database name), sorted. */
 /* clang-format off */

@@ -588,7 +588,7 @@ int api__iq_regex(api_request_t *r, qscan_t *s, const char **re)
     api__qs_step(s);
     go[n] = '\0';
     s->end_line = s->line; /* the end of input is placed after the regex, one closer as after */
-    s->end_col = s->col;   /* a number, as influxd places it (test_influx.py IqCompat) */
+    s->end_col = s->col;   /* a number, as influxd places it (test_influxql.py IqCompat) */
     s->end_number = 1;
     s->end_op = 0;
     /* influxd compiles the regex as it parses, so a bad one is its parse error (400), placed

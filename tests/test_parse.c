@@ -1179,7 +1179,7 @@ static void test_iq_str_go_escapes(void **state)
 
 /* api__iq_quote_ident writes name as Go's influxql.QuoteIdent: the words of influxd's
  * "invalid condition expression: X" for a name alone as a condition (checked against influxd
- * 1.6.7 in test_influx.py IqFix for device, "pump-7", "select", "a\"b", _x9 and "é"). */
+ * 1.6.7 in test_influxql.py IqFix for device, "pump-7", "select", "a\"b", _x9 and "é"). */
 static void quote_ident_is(const char *name, const char *want)
 {
     sbuf_t b;

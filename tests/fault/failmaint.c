@@ -20,7 +20,7 @@ enum { RUN, HOLD, FAIL };
 
 /* Whether sql writes the maint table. The prefixes end in "(" or " " so a table named
  * maint-something (none today) never matches. With VIGIL_FAILMAINT_SQL set, the statements
- * starting with it instead (test_influx.py: "INSERT INTO dbnames(", a database name kept). */
+ * starting with it instead (test_influx_names.py: "INSERT INTO dbnames(", a database name kept). */
 static int writes_maint(const char *sql)
 {
     const char *other = getenv("VIGIL_FAILMAINT_SQL");

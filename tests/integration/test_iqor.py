@@ -14,7 +14,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
-from test_influx import InfluxdPair  # noqa: E402
+from influxpair import InfluxdPair  # noqa: E402
 
 T = 1732780800000  # ms: 2024-11-28T08:00:00Z
 DEVICES = ("a1", "a2", "b1")
