@@ -305,8 +305,7 @@ int api__q_expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *n
     return rc ? -1 : 0;
 }
 
-/* Reads an INTEGER of min..max as influxd's Parser.ParseInt does. Returns 0, or answers its
- * parse error (strconv.Atoi's words for one past int64) and -1. */
+/* LIMIT, OFFSET, SLIMIT, SOFFSET (influxql.h). */
 int api__q_expect_count(api_request_t *r, qscan_t *s, qtoken_t *t, long long *v)
 {
     api__qs_next(s, t);
@@ -318,6 +317,8 @@ int api__q_expect_count(api_request_t *r, qscan_t *s, qtoken_t *t, long long *v)
     return 0;
 }
 
+/* Reads an INTEGER of min..max as influxd's Parser.ParseInt does. Returns 0, or answers its
+ * parse error (strconv.Atoi's words for one past int64) and -1. */
 int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max)
 {
     api__qs_next(s, t);

@@ -10,6 +10,7 @@
  * Any thread; no state. */
 #include "influxql.h"
 
+#include <stdint.h>
 #include <string.h>
 
 /* The value of s[0..n), all digits, or -1. */
@@ -54,7 +55,7 @@ static int read_date(const char *s, int64_t *days)
 static int read_clock(const char **p, int64_t *secs, int64_t *frac_ns)
 {
     const char *s = *p;
-    int hlen = s[1] == ':' ? 1 : 2;
+    int hlen = s[0] != '\0' && s[1] == ':' ? 1 : 2; /* s[1] only when s[0] is no end */
     int h = digits(s, hlen);
     s += hlen;
     if (h < 0 || h > 23 || s[0] != ':')
@@ -111,8 +112,16 @@ int api__iq_time_string(const char *v, int64_t *ns)
             return 2;
     }
     int64_t s = days * 86400 + secs - offset, out;
+    if (s < 0 && frac > 0) { /* before 1970 the fraction brings s * 1e9 back toward zero */
+        s++;
+        frac -= 1000000000;
+    }
     if (__builtin_mul_overflow(s, (int64_t)1000000000, &out) ||
         __builtin_add_overflow(out, frac, &out))
+        return 3;
+    /* influxd's time literal bounds (its "overflows" / "underflows time literal"): past
+     * models.MaxNanoTime (int64's largest - 1), before models.MinNanoTime + 1 (int64's least + 3) */
+    if (out > INT64_MAX - 1 || out < INT64_MIN + 3)
         return 3;
     *ns = out;
     return 0;

@@ -180,6 +180,24 @@ class LimitsAndTimes(InfluxdPair):
                "SELECT x FROM a2 WHERE time > '2024-11-28 08:00:00.999999999' - 1ns"]
         self.assert_same(qs)
 
+    def test_time_string_bounds_as_influxd(self):
+        # review: influxd's time literals run from int64's least + 3 ns to its largest - 1.
+        # Before 1970 the seconds were multiplied out before the fraction was added, so the
+        # first 1677 times influxd reads were vigild's "does not support this time"; int64's
+        # largest itself read as a time where influxd says it overflows.
+        self.assert_same(["SELECT x FROM a1 WHERE time %s" % c for c in (
+            "< '1677-09-21T00:12:43.145224195Z'", "> '1677-09-21T00:12:43.145224196Z'",
+            "> '1677-09-21 00:12:44'", "> '1677-09-21T01:12:43.145224195+01:00'",
+            "> '1969-12-31T23:59:59.5Z'", "< '2262-04-11T23:47:16.854775806Z'")])
+        for t in ("2262-04-11T23:47:16.854775807Z", "1677-09-21T00:12:43.145224194Z",
+                  "1677-09-21", "2300-01-01", "2262-04-11T23:47:17Z"):
+            q = "SELECT x FROM a1 WHERE time > '%s'" % t
+            status, body = self.query(self.influxd.port, q)
+            self.assertEqual(status, 200, body)
+            self.assertRegex(json.loads(body)["results"][0]["error"], "flows time literal$")
+            self.assertEqual(self.vigild(q)["results"][0]["error"],
+                             "vigild does not support this time: %s" % t)
+
     def test_number_and_duration_as_influxd(self):
         # A float with a duration (2.0 * 1h) is unreduced in influxd: no point meets it.
         self.assert_same(["SELECT x FROM a1 WHERE %s" % c for c in (
