@@ -120,7 +120,8 @@ int api__iq_time_string(const char *v, int64_t *ns)
         __builtin_add_overflow(out, frac, &out))
         return 3;
     /* influxd's time literal bounds (its "overflows" / "underflows time literal"): past
-     * models.MaxNanoTime (int64's largest - 1), before models.MinNanoTime + 1 (int64's least + 3) */
+     * models.MaxNanoTime (int64's largest - 1), before models.MinNanoTime + 1 (int64's least
+     * + 3) */
     if (out > INT64_MAX - 1 || out < INT64_MIN + 3)
         return 3;
     *ns = out;
