@@ -239,6 +239,18 @@ int api__q_expect_end(api_request_t *r, const qtoken_t *t);
  * its parse error and -1. */
 int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max);
 
+/* Reads the INTEGER of LIMIT, OFFSET, SLIMIT or SOFFSET into t and *v as influxd's
+ * parseOptionalTokenAndInt does: strconv.ParseInt's error ignored, so that a number past int64
+ * is its largest (LIMIT 9223372036854775808: no limit, OFFSET past it: nothing). Returns 0, or
+ * answers the parse error and -1. */
+int api__q_expect_count(api_request_t *r, qscan_t *s, qtoken_t *t, long long *v);
+
+/* Reads v, a string compared with time, as influxd does (influxql_time.c) into *ns. Returns 0,
+ * 1 (not a time string to influxd: a date and more is YYYY-MM-DD...), 2 (influxd's "invalid
+ * timestamp string"), or 3 (outside influxd's time literals, int64's least + 3 to its largest
+ * - 1 nanoseconds: influxd's "overflows" / "underflows time literal"). */
+int api__iq_time_string(const char *v, int64_t *ns);
+
 /* Reads a duration (a DURATIONVAL, or INF: 0) into *ns and t. Returns 0, or answers influxd's
  * parse error and -1. */
 int api__q_expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *ns);

@@ -228,11 +228,11 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
                    ? time_shift(a, op, b->i)
                    : 1; /* what else influxd does with a time: not reduced here */
     if (a->kind == LV_STR && b->kind == LV_DUR && (op == '+' || op == '-')) {
-        int64_t ms; /* influxd's ToTimeLiteral: an RFC 3339 string, else unreduced */
-        if (vtime_parse_rfc3339(a->str, strlen(a->str), &ms))
+        int64_t ns; /* influxd's ToTimeLiteral: a time string, else unreduced */
+        if (api__iq_time_string(a->str, &ns))
             return 1; /* not reduced here: the caller reads it as before */
         a->kind = LV_TIME;
-        a->i = api__iq_ms_to_ns(ms);
+        a->i = ns;
         return time_shift(a, op, b->i);
     }
     if (a->kind == LV_INT && b->kind == LV_DUR && (op == '+' || op == '-'))
@@ -287,8 +287,8 @@ static int apply(qscan_t *s, char op, struct iq_lval *a, const struct iq_lval *b
     }
     if (a->kind == LV_DUR || b->kind == LV_DUR) {
         uint64_t x = (uint64_t)a->i, y = (uint64_t)b->i;
-        if (a->kind != LV_DUR) /* 2 * 1h, 2 % 1h; 2.0 * 1h is not reduced here */
-            return a->kind == LV_INT && op != '/' ? (a->kind = LV_NONE, 0) : 1;
+        if (a->kind != LV_DUR) /* 2 * 1h, 2 % 1h, 2.0 * 1h, 2.0 / 1h (influxd: no point) */
+            return a->kind == LV_FLOAT || op != '/' ? (a->kind = LV_NONE, 0) : 1;
         if (op == '%' || (b->kind == LV_DUR && (op == '*' || op == '/')))
             return a->kind = LV_NONE, 0; /* 1h % 2, 1h % 1h, 1h * 1h: unreduced */
         struct iq_lval n = *b;

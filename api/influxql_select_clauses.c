@@ -406,9 +406,8 @@ int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
                 return -1;
         } else if (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET")) {
             long long *v = api__q_is(&t, "SLIMIT") ? &q->slimit : &q->soffset;
-            if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
+            if (api__q_expect_count(r, s, &t, v))
                 return -1;
-            *v = strtoll(t.text, NULL, 10);
         } else if (t.kind == QT_IDENT && strcasecmp(t.text, "tz") == 0) {
             /* Zone rules need the tz database read thread-safely (glibc's localtime_r reads
              * the process-wide TZ): vigild's buckets and times stay UTC. */

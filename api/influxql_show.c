@@ -11,7 +11,7 @@
  * (influxql_select.c). Lists come in byte order, as influxd sorts them.
  *
  * Any thread: each statement reads the backend (device_list, device_get) and holds no lock. */
-#include "influxql.h"
+#include "influxql_show_where.h"
 #include "err.h"
 
 #include <regex.h>
@@ -134,11 +134,7 @@ int api__iq_limit_offset(api_request_t *r, qscan_t *s, qtoken_t *t, long long *l
 {
     if (!api__q_is(t, "LIMIT") && !api__q_is(t, "OFFSET"))
         return 0;
-    long long *v = api__q_is(t, "LIMIT") ? limit : offset;
-    if (api__q_expect_int(r, s, t, 0, INT64_MAX))
-        return -1;
-    *v = strtoll(t->text, NULL, 10);
-    return 1;
+    return api__q_expect_count(r, s, t, api__q_is(t, "LIMIT") ? limit : offset) ? -1 : 1;
 }
 
 /* Reads the end of a SHOW statement: optional LIMIT n and OFFSET n (with slimit_ok SLIMIT n and
@@ -160,8 +156,9 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
             return -1;
         if (lo > 0)
             continue;
+        long long ignored;
         if (slimit_ok && (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET"))) {
-            if (api__q_expect_int(r, s, &t, 0, INT64_MAX))
+            if (api__q_expect_count(r, s, &t, &ignored))
                 return -1;
             continue;
         }
@@ -189,9 +186,6 @@ static int unsupported_error(qrun_t *run, const char *what)
 
 /* ---- listing devices ------------------------------------------------------------------------ */
 
-/* The most conditions a SHOW statement's WHERE reads (joined by AND). */
-#define TV_CONDS_MAX 8
-
 /* A walk over the devices (device_list) that writes one row or one series per device. */
 struct dev_walk {
     sbuf_t *b;
@@ -210,14 +204,6 @@ struct dev_walk {
     int (*row)(struct dev_walk *w, const api_device_t *d);
 };
 
-/* A WHERE's conditions on the device tag, compiled: each re[i] must match the id, or with
- * neg[i] must not. */
-struct dev_conds {
-    regex_t re[TV_CONDS_MAX];
-    int neg[TV_CONDS_MAX], n;
-    int none; /* a condition no series meets (another tag key's, on its value '') */
-};
-
 /* Whether id passes re[0..n) (neg[i], when neg is not NULL: must not match re[i]). */
 static int re_pass(const regex_t *re, const int *neg, int n, const char *id)
 {
@@ -227,18 +213,13 @@ static int re_pass(const regex_t *re, const int *neg, int n, const char *id)
     return 1;
 }
 
-/* Whether id passes d. */
-static int conds_pass(const struct dev_conds *d, const char *id)
-{
-    return !d->none && re_pass(d->re, d->neg, d->n, id);
-}
-
 /* Offers d to w (own: one of w's own names, which w->conds do not filter: a reserved
  * measurement holds every device's series): the filters, OFFSET and LIMIT, then its row.
  * Returns nonzero to stop. */
 static int walk_one(struct dev_walk *w, const api_device_t *d, int own)
 {
-    if (!re_pass(w->re, NULL, w->nre, d->id) || (!own && w->conds && !conds_pass(w->conds, d->id)))
+    if (!re_pass(w->re, NULL, w->nre, d->id) ||
+        (!own && w->conds && !api__iq_conds_pass(w->conds, d->id)))
         return 0;
     if (w->seen++ < w->offset)
         return 0;
@@ -388,134 +369,6 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
 
 /* ---- the statements ------------------------------------------------------------------------- */
 
-/* The regex ^name$, name's special characters escaped: a name compared with = is matched as a
- * regex would be. Borrowed from s->mem, as the tokens' texts; NULL when out of memory. */
-static const char *exact_pattern(qscan_t *s, const char *name)
-{
-    char *pattern = api__qs_alloc(s, 2 * strlen(name) + 3);
-    if (pattern == NULL)
-        return NULL;
-    char *p = pattern;
-    *p++ = '^';
-    for (const char *c = name; *c; c++) {
-        if (strchr("\\^$.|?*+()[]{}", *c))
-            *p++ = '\\';
-        *p++ = *c;
-    }
-    *p++ = '$';
-    *p = '\0';
-    return pattern;
-}
-
-/* A condition on a tag's name or value: a regex (POSIX, as api__iq_regex translates it) that
- * must match, or with neg must not; "= name" and "!= name" are ^name$ (exact_pattern). */
-struct tv_cond {
-    const char *pattern; /* borrowed from the query's memory (qmem_t) */
-    int neg;
-    int other;     /* on a tag key other than the device tag, which no series has: its value '' */
-    int nonstring; /* = or != a number or a boolean (pattern "": every value) */
-};
-
-/* Reads an operator (=, !=, =~, !~) and its operand into c: a regex after =~ and !~; after =
- * and != an identifier (ident) or a 'string' (not ident). Returns 0, 1 (another operator: t),
- * 2 (not ident: an operand other than a string, read), or -1 (parse error answered). */
-static int tv_cond_read(api_request_t *r, qscan_t *s, struct tv_cond *c, qtoken_t *t, int ident)
-{
-    qtoken_t v;
-    api__qs_next(s, t);
-    int re = api__q_op(t, "=~") || api__q_op(t, "!~");
-    if (!re && !api__q_op(t, "=") && !api__q_op(t, "!="))
-        return 1;
-    c->neg = t->text[0] == '!';
-    if (re)
-        return api__iq_regex(r, s, &c->pattern);
-    api__qs_next(s, &v);
-    if (!ident && api__q_bad_operand(&v)) /* WHERE device = at the end: influxd's 400 */
-        return api__q_operand_error(r, s, &v, 1);
-    if (!ident && api__q_bad_literal(r, &v)) /* device = 1e3: influxd's invalid duration */
-        return -1;
-    if (!ident && v.value == NULL &&
-        (v.kind == QT_NUMBER || api__q_is(&v, "TRUE") || api__q_is(&v, "FALSE"))) {
-        c->pattern = ""; /* "device = 5": influxd keeps every value (no string to compare) */
-        c->nonstring = c->neg ? 2 : 1; /* SHOW MEASUREMENTS: influxd's error, naming the op */
-        c->neg = 0;
-        return 0;
-    }
-    if (!ident && v.value == NULL)
-        return 2;
-    if (ident && v.kind != QT_IDENT) {
-        if (v.kind == QT_EOF && s->end_op)
-            v.col--; /* influxd places the end right after the operator here (KEY =) */
-        api__q_parse_error(r, &v, "identifier");
-        return -1;
-    }
-    c->pattern = exact_pattern(s, ident ? v.text : v.value); /* '' is "" */
-    if (c->pattern == NULL) {
-        api__error(r, 500, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
-static const char *const where_unsupported[] = {
-    "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ /re/ on the device tag, "
-    "joined by AND",
-    "WHERE in SHOW statements other than tag = 'value', != 'value', =~ /re/ or !~ /re/, joined "
-    "by AND"};
-
-/* Reads an optional WHERE of conditions on the device tag joined by AND into c[0..*n) (SHOW
- * MEASUREMENTS, SHOW TAG KEYS, SHOW TAG VALUES), and with other_ok on another tag key too (an
- * identifier other than time: c->other); another condition sets *unsupported. Returns 0, or -1
- * (parse error answered). */
-static int tv_where_read(api_request_t *r, qscan_t *s, struct tv_cond *c, int *n,
-                         const char **unsupported, int other_ok)
-{
-    qscan_t at = *s;
-    qtoken_t t, name;
-    api__qs_next(s, &t);
-    if (!api__q_is(&t, "WHERE")) {
-        *s = at;
-        return 0;
-    }
-    for (;;) {
-        qscan_t cond_at = *s;
-        api__qs_next(s, &name);
-        int rc = 2, other = name.kind == QT_IDENT && strcmp(name.text, r->srv->device_tag) != 0;
-        if (other && (!other_ok || strcmp(name.text, "time") == 0))
-            other = -1; /* not read: unsupported */
-        if (name.kind == QT_IDENT && other >= 0 && *n < TV_CONDS_MAX) {
-            c[*n] = (struct tv_cond){.other = other};
-            rc = tv_cond_read(r, s, &c[*n], &t, 0);
-        }
-        if (rc < 0)
-            return -1;
-        if (rc > 0) {
-            *unsupported = where_unsupported[other_ok];
-            *s = cond_at; /* read on from the condition, for influxd's parse errors */
-            return api__iq_skim_condition(r, s);
-        }
-        (*n)++;
-        at = *s;
-        api__qs_next(s, &t);
-        if (api__q_binary_op(&t) && !api__q_is(&t, "AND") && !api__q_is(&t, "OR")) {
-            /* device = 'x' * 2: influxd reads math or another comparison on; read on */
-            *unsupported = where_unsupported[other_ok];
-            *s = cond_at;
-            return api__iq_skim_condition(r, s);
-        }
-        if (api__q_is(&t, "OR")) {
-            /* influxd's too (a union of conditions): a statement error as in SELECT, not a
-             * parse error at a word influxd reads. */
-            *unsupported = "OR in WHERE";
-            return api__iq_skim_condition(r, s); /* read on */
-        }
-        if (!api__q_is(&t, "AND")) {
-            *s = at;
-            return 0;
-        }
-    }
-}
-
 /* The device_get callback of tv_from_device: the device exists. */
 static int tv_exists_cb(void *arg, const api_device_t *d)
 {
@@ -532,35 +385,6 @@ static int tv_from_device(api_request_t *r, const char *name)
     if (r->srv->be.device_get != NULL)
         rc = r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
     return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
-}
-
-static void conds_free(struct dev_conds *d)
-{
-    for (int i = 0; i < d->n; i++)
-        regfree(&d->re[i]);
-}
-
-/* Compiles c[0..n) into d, each series by series: a condition on another tag key is met or
- * not by every series alike (their value ''), as influxd's SHOW TAG KEYS and SHOW TAG VALUES
- * read it. Returns 0 (d to conds_free), or 1 with run->err (nothing held). */
-static int conds_compile(qrun_t *run, const struct tv_cond *c, int n, struct dev_conds *d)
-{
-    d->n = 0;
-    d->none = 0;
-    for (int i = 0; i < n; i++) {
-        regex_t *re = &d->re[d->n];
-        if (api__iq_regcomp(run, re, c[i].pattern)) {
-            conds_free(d);
-            return 1;
-        }
-        if (c[i].other) {
-            d->none |= (regexec(re, "", 0, NULL, 0) == 0) == c[i].neg;
-            regfree(re);
-            continue;
-        }
-        d->neg[d->n++] = c[i].neg;
-    }
-    return 0;
 }
 
 /* The row of conds_any's walk: the first device that passes stops it. */
@@ -587,20 +411,22 @@ static int conds_any(api_request_t *r, const struct dev_conds *d, int *any)
 
 /* Sets *pass to whether the reserved measurements pass d as influxd's SHOW MEASUREMENTS reads a
  * WHERE, measurement by measurement: "device = 'x'" (=~) keeps a measurement that holds a
- * series with device x, "device != 'x'" (!~) one that holds none, each condition on its own
- * (AND: both sets), and these hold a series per device. Returns 0, or the backend's error. */
+ * series with device x, "device != 'x'" (!~) one that holds none, each condition on its own,
+ * joined as the WHERE joins them (AND: both sets, OR: either), and these hold a series per
+ * device. Returns 0, or the backend's error. */
 static int conds_reserved(api_request_t *r, struct dev_conds *d, int *pass)
 {
     sbuf_t b;
-    int rc = 0;
+    int rc = 0, leaf[TV_CONDS_MAX];
     sbuf_init(&b);
-    *pass = !d->none;
-    for (int i = 0; i < d->n && *pass && rc == 0; i++) {
+    for (int i = 0; i < d->n && rc == 0; i++) {
         struct dev_walk w = {.b = &b, .re = &d->re[i], .nre = 1, .row = any_row};
-        rc = walk_devices(r, &w);
-        *pass = (w.n > 0) != d->neg[i];
+        if (d->other[i] < 0)
+            rc = walk_devices(r, &w);
+        leaf[i] = (w.n > 0) != d->neg[i];
     }
     sbuf_deinit(&b);
+    *pass = rc == 0 && api__iq_conds_eval(d, leaf);
     return rc;
 }
 
@@ -646,9 +472,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
     } else {
         *s = at;
     }
-    struct tv_cond where[TV_CONDS_MAX];
-    int nwhere = 0;
-    if (tv_where_read(r, s, where, &nwhere, &unsupported, 1))
+    struct tv_where where;
+    if (api__iq_tv_where_read(r, s, &where, &unsupported, 1))
         return -1;
     long long limit, offset;
     if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
@@ -657,39 +482,34 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return 0;
     if (unsupported)
         return unsupported_error(run, unsupported);
-    for (int i = 0; i < nwhere; i++) {
-        if (where[i].nonstring)
+    for (int i = 0; i < where.n; i++)
+        if (where.c[i].nonstring)
             return api__q_result_error(run,
-                                       where[i].nonstring == 1 ? "right side of '=' must be "
-                                                               : "right side of '!=' must be ",
+                                       where.c[i].nonstring == 1 ? "right side of '=' must be "
+                                                                 : "right side of '!=' must be ",
                                        "a tag value string");
-        if (where[i].other) { /* no measurement has that tag key: influxd lists none */
-            api__q_result_open(run);
-            return 0;
-        }
-    }
     if (exact) {
-        pattern = exact_pattern(s, name.text);
+        pattern = api__iq_exact_pattern(s, name.text);
         if (pattern == NULL)
             return api__q_result_error(run, "out of memory", NULL);
         has_re = 1;
     }
     struct dev_conds conds;
     int any = 1, rc;
-    if (conds_compile(run, where, nwhere, &conds))
+    if (api__iq_conds_compile(run, &where, 1, &conds))
         return 1;
-    if (nwhere > 0 && (rc = conds_reserved(r, &conds, &any)) != 0) {
-        conds_free(&conds);
+    if (where.n > 0 && (rc = conds_reserved(r, &conds, &any)) != 0) {
+        api__iq_conds_free(&conds);
         return api__q_result_error(run, "reading the devices: ", err_str(rc));
     }
     regex_t re;
     if (has_re && api__iq_regcomp(run, &re, pattern)) {
-        conds_free(&conds);
+        api__iq_conds_free(&conds);
         return 1;
     }
     struct dev_walk w = {.re = &re,
                          .nre = has_re,
-                         .conds = nwhere > 0 ? &conds : NULL,
+                         .conds = where.n > 0 ? &conds : NULL,
                          .offset = offset,
                          .limit = limit,
                          .own = any ? api__iqv_listed : NULL,
@@ -698,7 +518,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
                      "]}");
     if (has_re)
         regfree(&re);
-    conds_free(&conds);
+    api__iq_conds_free(&conds);
     return rc;
 }
 
@@ -719,18 +539,18 @@ static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **
 }
 
 /* Reads the rest of SHOW FIELD KEYS or SHOW TAG KEYS ([ON db] [FROM name] [WHERE ...], then
- * the end) into *from and where[0..*nwhere) (where NULL: no WHERE, as show_tail's !where_ok),
+ * the end) into *from and *where (where NULL: no WHERE, as show_tail's !where_ok),
  * and OFFSET into *offset (NULL: not kept). Returns 0 when the statement is to be answered, or 1
  * with *rc the statement's return: -1 (a parse error), 0 (the first pass: only read), 1
  * (unsupported: run->err). */
 static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *from, int *rc,
-                          struct tv_cond *where, int *nwhere, long long *offset)
+                          struct tv_where *where, long long *offset)
 {
     const char *unsupported = NULL;
     long long limit, off;
     *rc = -1;
     if (show_from(r, s, from, &unsupported) ||
-        (where && tv_where_read(r, s, where, nwhere, &unsupported, 1)) ||
+        (where && api__iq_tv_where_read(r, s, where, &unsupported, 1)) ||
         show_tail(r, s, &limit, &off, &unsupported, where != NULL, where != NULL))
         return 1;
     if (offset)
@@ -782,7 +602,7 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
     int rc;
-    if (show_keys_read(r, s, run, &from, &rc, NULL, NULL, NULL)) /* no WHERE: influxd's grammar */
+    if (show_keys_read(r, s, run, &from, &rc, NULL, NULL)) /* no WHERE: influxd's grammar */
         return rc;
     struct dev_walk w = {.row = field_keys_series};
     if (from.kind == QT_EOF)
@@ -818,38 +638,38 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     qtoken_t from;
-    struct tv_cond where[TV_CONDS_MAX];
+    struct tv_where where;
     struct dev_conds conds;
-    int rc, nwhere = 0, any = 1;
+    int rc, any = 1;
     long long offset;
-    if (show_keys_read(r, s, run, &from, &rc, where, &nwhere, &offset))
+    if (show_keys_read(r, s, run, &from, &rc, &where, &offset))
         return rc;
     if (offset > 0) { /* influxd's OFFSET skips each series' keys: the one, device */
         api__q_result_open(run);
         return 0;
     }
-    if (conds_compile(run, where, nwhere, &conds))
+    if (api__iq_conds_compile(run, &where, 0, &conds))
         return 1;
-    if (nwhere > 0 && (rc = conds_any(r, &conds, &any)) != 0) {
-        conds_free(&conds);
+    if (where.n > 0 && (rc = conds_any(r, &conds, &any)) != 0) {
+        api__iq_conds_free(&conds);
         return api__q_result_error(run, "reading the devices: ", err_str(rc));
     }
     struct dev_walk w = {.tag = r->srv->device_tag,
                          .own = any ? api__iqv_listed : NULL,
-                         .conds = nwhere > 0 ? &conds : NULL,
+                         .conds = where.n > 0 ? &conds : NULL,
                          .row = tag_keys_series};
     if (from.kind == QT_EOF) {
         rc = walk_result(r, run, &w, "", "");
-        conds_free(&conds);
+        api__iq_conds_free(&conds);
         return rc;
     }
     int match = any; /* FROM a device's own name: that device's series alone */
     int is = 0;
-    if (nwhere > 0 && api__iqv_kind(from.text) == IQV_NONE)
+    if (where.n > 0 && api__iqv_kind(from.text) == IQV_NONE)
         is = tv_from_device(r, from.text);
     if (is > 0)
-        match = conds_pass(&conds, from.text);
-    conds_free(&conds);
+        match = api__iq_conds_pass(&conds, from.text);
+    api__iq_conds_free(&conds);
     if (is < 0)
         return api__q_backend_error(run, "reading the device: ", is);
     api__q_result_open(run);
@@ -869,7 +689,7 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
                        int *in_match)
 {
     qtoken_t t;
-    int rc = tv_cond_read(r, s, key, &t, 1);
+    int rc = api__iq_tv_cond_read(r, s, key, &t, 1);
     if (rc <= 0)
         return rc;
     if (!api__q_is(&t, "IN")) {
@@ -907,8 +727,9 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     const char *unsupported = NULL;
     qtoken_t from;
-    struct tv_cond key = {.pattern = ""}, where[TV_CONDS_MAX];
-    int in_match = -1, nwhere = 0;
+    struct tv_cond key = {.pattern = ""};
+    struct tv_where where;
+    int in_match = -1;
     if (show_from(r, s, &from, &unsupported))
         return -1;
     if (api__q_expect_kw(r, s, "WITH"))
@@ -917,7 +738,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         return -1;
     if (tv_key_read(r, s, r->srv->device_tag, &key, &in_match))
         return -1;
-    if (tv_where_read(r, s, where, &nwhere, &unsupported, 0))
+    if (api__iq_tv_where_read(r, s, &where, &unsupported, 0))
         return -1;
     long long limit, offset;
     if (show_tail(r, s, &limit, &offset, &unsupported, 1, 0))
@@ -939,7 +760,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
      * points have no device tag ("pump-7 temp=70.5"), or no measurement at all (the device
      * written as "pump,device=pump-7"): no value either way, as SELECT's != '' there. */
     int is = 0;
-    if (key_match && nwhere > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
+    if (key_match && where.n > 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE)
         is = tv_from_device(r, from.text);
     if (is < 0)
         return api__q_backend_error(run, "reading the device: ", is);
@@ -947,12 +768,18 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
         api__q_result_open(run);
         return 0;
     }
-    if (conds_compile(run, where, nwhere, &conds))
+    if (api__iq_conds_compile(run, &where, 0, &conds))
         return 1;
     struct dev_walk w = {
         .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
-    if (from.kind == QT_EOF) {
+    if (from.kind == QT_EOF && offset > 0) { /* OFFSET skips each series' values: its one */
+        api__q_result_open(run);
+        api__iq_conds_free(&conds);
+        return 0;
+    }
+    if (from.kind == QT_EOF) { /* LIMIT counts each series' values too: it keeps the one */
         w.row = tag_values_series;
+        w.limit = 0;
         rc = walk_result(r, run, &w, "", "");
     } else {
         w.row = name_row;
@@ -965,6 +792,6 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
                       : walk_result(r, run, &w, head.data, "]}");
         sbuf_deinit(&head);
     }
-    conds_free(&conds);
+    api__iq_conds_free(&conds);
     return rc;
 }

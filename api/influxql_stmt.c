@@ -305,6 +305,18 @@ int api__q_expect_duration(api_request_t *r, qscan_t *s, qtoken_t *t, int64_t *n
     return rc ? -1 : 0;
 }
 
+/* LIMIT, OFFSET, SLIMIT, SOFFSET (influxql.h). */
+int api__q_expect_count(api_request_t *r, qscan_t *s, qtoken_t *t, long long *v)
+{
+    api__qs_next(s, t);
+    if (t->kind != QT_NUMBER || api__q_number_kind(t) != QN_INTEGER) {
+        api__q_parse_error(r, t, "integer");
+        return -1;
+    }
+    *v = strtoll(t->text, NULL, 10); /* LLONG_MAX past it, as Go's ParseInt */
+    return 0;
+}
+
 /* Reads an INTEGER of min..max as influxd's Parser.ParseInt does. Returns 0, or answers its
  * parse error (strconv.Atoi's words for one past int64) and -1. */
 int api__q_expect_int(api_request_t *r, qscan_t *s, qtoken_t *t, long long min, long long max)

@@ -358,7 +358,7 @@ static int write_series(qrun_t *run, const iqv_select_t *v, const struct ep_list
         int any = 0; /* a row of nulls only is no row, as in influxd */
         for (int f = 0; f < v->nf && !any; f++)
             any = !field_null(e, fields[f]);
-        if (!any || row++ < v->offset || (v->limit > 0 && row > v->offset + v->limit))
+        if (!any || row++ < v->offset || (v->limit > 0 && row - v->offset > v->limit))
             continue;
         if (total++ == max_rows)
             return 1;

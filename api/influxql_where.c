@@ -128,13 +128,15 @@ static int read_time(api_request_t *r, qscan_t *s, select_t *q, const qrun_t *ru
         if (api__iq_time_duration(r, &t, ns))
             return -1;
     } else if (t.value != NULL) {
-        int64_t ms;
-        if (vtime_parse_rfc3339(t.value, strlen(t.value), &ms)) {
+        int rc = api__iq_time_string(t.value, ns);
+        if (rc == 2) {
+            api__iq_mark_influxd_error(q, s, "invalid timestamp string");
+            *ns = 0;
+        } else if (rc != 0) {
             api__iq_mark_unsupported(q, s, "this time: ", t.text);
             *ns = 0;
             return api__iq_skim_tail(r, s, 1); /* read on */
         }
-        *ns = api__iq_ms_to_ns(ms);
     } else if (api__q_bad_operand(&t)) {
         return api__q_operand_error(r, s, &t, 1);
     } else {

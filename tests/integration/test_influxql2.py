@@ -176,7 +176,7 @@ class IqFix3(InfluxdPair):
                  "math or a comparison after a comparison: ="),
                 ("SHOW TAG VALUES WITH KEY = device WHERE device = 'pump-9' * 2",
                  "WHERE in SHOW TAG VALUES other than = 'id', != 'id', =~ /re/ or !~ /re/ on "
-                 "the device tag, joined by AND")):
+                 "the device tag, joined by AND and OR")):
             self.assertEqual(self.query(self.influxd.port, q)[0], 200, q)
             self.assertEqual(self.vigild(q)["results"][0]["error"], "vigild does not support " + err, q)
 

@@ -468,6 +468,17 @@ IQ_WHERE_RESERVED = "\n".join("%s,device=%s score=1 %d" % (m, d, G_T)
 # "vigild does not support WHERE in SHOW statements", SHOW TAG KEYS ... OFFSET 1 every key, and
 # SLIMIT (which influxd reads and ignores here) its parse error.
 IQ_WHERE_ANSWERS = [
+        # OR and parentheses (iqor; recorded from influxd 1.6.7 at the merge, same points):
+        # before, vigild's "does not support OR in WHERE" and "... joined by AND".
+        ("SHOW MEASUREMENTS WHERE device = 'a1' OR device = 'a2'",
+         '{"results":[{"statement_id":0,"series":[{"name":"measurements","columns":["name"],"value'
+         's":[["a1"],["a2"],["vigil_anomalies"],["vigil_predictions"],["vigil_scores"]]}]}]}'),
+        ("SHOW TAG KEYS FROM a1 WHERE device = 'a1' OR device = 'a2'",
+         '{"results":[{"statement_id":0,"series":[{"name":"a1","columns":["tagKey"],"values":[["de'
+         'vice"]]}]}]}'),
+        ("SHOW MEASUREMENTS WHERE (device = 'a1')",
+         '{"results":[{"statement_id":0,"series":[{"name":"measurements","columns":["name"],"value'
+         's":[["a1"],["vigil_anomalies"],["vigil_predictions"],["vigil_scores"]]}]}]}'),
         ('SHOW MEASUREMENTS WHERE "device" = \'a1\' LIMIT 100',
          '{"results":[{"statement_id":0,"series":[{"name":"measurements","columns":["name"],"value'
          's":[["a1"],["vigil_anomalies"],["vigil_predictions"],["vigil_scores"]]}]}]}'),
@@ -620,17 +631,18 @@ class IqWhere(vt.DaemonTestCase):
                 self.assertEqual(self.answer(q), want)
 
     def test_where_not_read_is_named(self):
-        # influxd answers these (OR; time: "SHOW MEASUREMENTS doesn't support time in WHERE
-        # clause"); vigild names what it does not read, and reads on for influxd's parse errors.
+        # influxd answers these with a 200 (time: "SHOW MEASUREMENTS doesn't support time in
+        # WHERE clause"; x > 1 or math after a comparison: "invalid tag comparison operator");
+        # vigild names what it does not read, and reads on for influxd's parse errors. OR and
+        # parentheses on tags are read since iqor (IQ_WHERE_ANSWERS), so the OR and
+        # parenthesis cases here now join a condition vigild does not read.
         unread = ("vigild does not support WHERE in SHOW statements other than tag = 'value', "
-                  "!= 'value', =~ /re/ or !~ /re/, joined by AND")
-        for q, err in (("SHOW MEASUREMENTS WHERE device = 'a1' OR device = 'a2'",
-                        "vigild does not support OR in WHERE"),
-                       ("SHOW TAG KEYS FROM a1 WHERE device = 'a1' OR device = 'a2'",
-                        "vigild does not support OR in WHERE"),
+                  "!= 'value', =~ /re/ or !~ /re/, joined by AND and OR")
+        for q, err in (("SHOW MEASUREMENTS WHERE device = 'a1' OR time > now() - 1h", unread),
+                       ("SHOW TAG KEYS FROM a1 WHERE device = 'a1' OR x > 1", unread),
                        ("SHOW MEASUREMENTS WHERE time > now() - 1h", unread),
                        ("SHOW TAG KEYS WHERE x > 1", unread),
-                       ("SHOW MEASUREMENTS WHERE (device = 'a1')", unread)):
+                       ("SHOW MEASUREMENTS WHERE (device = 'a1') * 2", unread)):
             with self.subTest(q=q):
                 res = json.loads(self.answer(q))["results"][0]
                 self.assertEqual(res.get("error"), err, res)
