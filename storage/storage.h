@@ -435,7 +435,12 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);
 
-/* Any thread. The detailed message of the last failure seen by the writer (static if none). */
+/* Any thread. The detailed message of the last failure the calling thread met in a call on s
+ * (a read, a report, store_open's), kept for that thread alone; on a thread that met none since
+ * its last waited-for write (store_write, store_device_put, ...), and on the writer thread, the
+ * writer's last (a failed write's). "no error" if none. Borrowed: valid until the calling
+ * thread's next call on s (the writer's: for a while after, until STORE_ERRMSG_SLOTS more),
+ * and never after store_close. */
 const char *store_errmsg(store_t *s);
 
 #endif
