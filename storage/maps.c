@@ -257,7 +257,7 @@ int store__maps_load(store_t *s)
     }
     if (err) {
         store__set_errmsg(s, "loading device maps: %s",
-                          injected             ? "injected failure (test)"
+                          injected           ? "injected failure (test)"
                           : err == ERR_NOMEM ? "out of memory"
                                              : sqlite3_errmsg(w->db));
     } else if ((err = store__pend_replay(s)) == 0) {

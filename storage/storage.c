@@ -45,7 +45,7 @@ void store_opts_default(store_opts_t *opts)
  * open) go to its own buffer below, so a reader's message never shows in the writer's log lines
  * and the writer's never replaces what a reader met. Stores are told apart by serial, not by
  * address (a store closed and another opened may share one). */
-static uint64_t serials; /* the last serial given (atomic) */
+static uint64_t serials;            /* the last serial given (atomic) */
 static __thread uint64_t writer_of; /* the serial of the store whose writer this thread is */
 static __thread struct {
     uint64_t serial; /* of the store the message is from; 0: none */

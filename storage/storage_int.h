@@ -41,7 +41,7 @@
  * and a reload failing for good costs one attempt every few seconds. */
 #define STORE_RELOAD_RETRY_MS     1000
 #define STORE_RELOAD_RETRY_MAX_MS 4000
-#define STORE_BUSY_TIMEOUT_MS    10000
+#define STORE_BUSY_TIMEOUT_MS     10000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
  * transaction; beyond them a put fails with ERR_BUSY (the first one is always taken). */
 #define STORE_OPS_MAX       10000
@@ -541,9 +541,11 @@ struct store {
 
     pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots */
     store_stats_t stats;
-    char errmsg[STORE_ERRMSG_SLOTS][STORE_ERRMSG_LEN]; /* the writer thread's messages */
+    /* The writer thread's messages (other threads keep theirs: store__set_errmsg). */
+    char errmsg[STORE_ERRMSG_SLOTS][STORE_ERRMSG_LEN];
     int errmsg_cur; /* slot of the last message, -1 none */
-    uint64_t serial; /* unique in the process: other threads' messages are kept per thread */
+    /* Unique in the process: other threads' messages are kept per thread, by serial. */
+    uint64_t serial;
 };
 
 /* devidx.c (writer thread only, but store__devidx_key: any thread) */
