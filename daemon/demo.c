@@ -73,8 +73,8 @@ void demo_limits(const api_backend_t *be)
         int created = 0;
         snprintf(id, sizeof id, "pump-%d", i);
         /* device_find, not _get: whether the pump is stored needs no counters, and _get would
-         * wait for a reload of them (after a failed write) and then fail, leaving the pump
-         * without its limit as if it were stored. */
+         * wait about a second for a stored pump's while the store reloads them (after a failed
+         * write), here on the loop thread before it runs. */
         if (be->device_find(be->ctx, id, seen, NULL) != ERR_NOTFOUND)
             continue; /* stored already (its attributes are the user's), or unreadable */
         int rc = be->device_put(be->ctx, id, DEMO_TEMP_LIMIT, &created);
