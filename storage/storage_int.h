@@ -476,8 +476,9 @@ typedef struct store_writer {
     /* Consecutive failed client transactions (writer.c): after one, the idle work waits
      * store__backoff_ms(client_fails - 1) before it runs again (not for the next write). */
     int client_fails;
-    /* The message of the failure that failed the last client transaction (store_errmsg's slot,
-     * taken before the reload that follows sets one of its own), for its log line. */
+    /* The message of the failure that failed the last transaction, or of its undone
+     * maintenance step (store_errmsg's slot, taken before the reload that follows sets one of
+     * its own), for its log line and maint_failed's; NULL: none this transaction. */
     const char *tx_errmsg;
 } store_writer_t;
 

@@ -730,6 +730,7 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         if (undone) {
             /* The maps as committed; on failure maps_stale stays set and the next transaction
              * loads them (readers wait for the pending readings meanwhile, pgen -1). */
+            w->tx_errmsg = store_errmsg(s); /* the step's, for maint_failed's line */
             w->maps_stale = 1;
             store__maps_reload(s);
         }
