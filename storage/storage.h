@@ -155,9 +155,9 @@ typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *co
 /* Reads a device's readings in [from, to) through the (device, ts) index. Points holding none of
  * the selected channels are skipped and do not count toward limit. Values of a point come in
  * channel order (order of first appearance). Returns 0, ERR_NOTFOUND (no such device), ERR_INVAL
- * (unknown channel: at once, also while the writer reloads its maps), ERR_AGAIN (the writer reloads its maps after a failed transaction and
- * the device's pending readings stayed unpublished for about a second: try again), ERR_IO,
- * ERR_NOMEM. */
+ * (unknown channel: at once, also while the writer reloads its maps), ERR_AGAIN (the writer
+ * reloads its maps after a failed transaction and the device's pending readings stayed
+ * unpublished for about a second: try again), ERR_IO, ERR_NOMEM. */
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
 
 typedef struct store_stats {

@@ -851,7 +851,7 @@ static void wait_for_work(store_t *s, int64_t retry_ms)
         int64_t reload = s->hold || !s->w.maps_stale ? -1 : s->w.reload_retry_ms;
         if (reload >= 0 && reload <= now) {
             pthread_mutex_unlock(&s->qmu);
-            store__maps_reload(s); /* a failure is logged there and sets the next try */
+            store__maps_reload(s);     /* a failure is logged there and sets the next try */
             store__compact_requeue(s); /* the list the reload kept (once it succeeded) */
             pthread_mutex_lock(&s->qmu);
             continue;
