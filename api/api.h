@@ -97,6 +97,10 @@ typedef struct api_backend {
     int (*device_put)(void *ctx, const char *id, const char *attrs_json, int *created);
     int (*device_delete)(void *ctx, const char *id);
     int (*device_get)(void *ctx, const char *id, api_device_cb cb, void *arg);
+    /* As device_get for a lookup that needs no counters (name, attributes, channels): never
+     * waits for the store's reload of them after a failed write, and reports points,
+     * first_ts_ms and last_ts_ms -1. Returns 0, ERR_NOTFOUND, ERR_IO, ERR_NOMEM. */
+    int (*device_find)(void *ctx, const char *id, api_device_cb cb, void *arg);
     int (*device_list)(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg);
     int (*query)(void *ctx, const api_query_t *q, api_point_cb cb, void *arg);
     /* Appends Prometheus text for everything outside the API (storage, stream, models). */

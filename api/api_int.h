@@ -189,6 +189,12 @@ int api__arg_set(api_request_t *r, const char *name, const char *list, const cha
  * time) and checks from < to. Returns 0, or -1 with a 400 answer set naming them. */
 int api__arg_range(api_request_t *r, int64_t *from, int64_t *to);
 
+/* Answers the 400 of a readings query that named a channel device q->device does not have
+ * (the backend's query returned ERR_INVAL), naming the first such channel of q; without it
+ * (the lookup failed, or the device changed meanwhile) "unknown channel of device '<id>'". The
+ * lookup is be.device_find: it does not wait for the store's reload. Any thread. */
+void api__unknown_channel(api_request_t *r, const api_query_t *q);
+
 /* The most bytes of JSON one page of a list answer holds (readings, devices): a page that
  * reaches it ends early, at an item boundary, with its continuation ("next", "next_after")
  * set; a single item larger than it (one point of 4,096 long channel names) is sent whole. */

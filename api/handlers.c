@@ -523,11 +523,12 @@ static int find_missing(void *arg, const api_device_t *d)
     return 1;
 }
 
-/* Answers the 400 of a query naming a channel the device does not have, naming it. */
-static void unknown_channel(api_request_t *r, const api_query_t *q)
+void api__unknown_channel(api_request_t *r, const api_query_t *q)
 {
     struct chan_find f = {q, NULL};
-    if (r->srv->be.device_get(r->srv->be.ctx, q->device, find_missing, &f) == 0 && f.missing)
+    /* The channels only: device_find, which answers at once while the store reloads its
+     * counters (device_get would wait about a second and then give up). */
+    if (r->srv->be.device_find(r->srv->be.ctx, q->device, find_missing, &f) == 0 && f.missing)
         api__error(r, 400, "parameter 'channels': device '%s' has no channel '%s'", q->device,
                    f.missing);
     else
@@ -603,7 +604,7 @@ static void query_error(api_request_t *r, const api_query_t *q, int rc)
     if (rc == ERR_NOTFOUND)
         api__error(r, 404, "device '%s' not found", q->device);
     else if (rc == ERR_INVAL)
-        unknown_channel(r, q);
+        api__unknown_channel(r, q);
     else
         api__backend_error(r, rc, "querying readings");
 }

@@ -136,6 +136,13 @@ static int be_device_get(void *ctx, const char *id, api_device_cb cb, void *arg)
     return store_device_get(be->store, id, relay_device, &r);
 }
 
+static int be_device_find(void *ctx, const char *id, api_device_cb cb, void *arg)
+{
+    backend_t *be = ctx;
+    struct dev_relay r = {cb, arg, be->pipe};
+    return store_device_find(be->store, id, relay_device, &r);
+}
+
 static int be_device_list(void *ctx, const char *after, size_t limit, api_device_cb cb, void *arg)
 {
     backend_t *be = ctx;
@@ -379,6 +386,7 @@ void backend_init(api_backend_t *out, backend_t *b)
     out->device_put = be_device_put;
     out->device_delete = be_device_delete;
     out->device_get = be_device_get;
+    out->device_find = be_device_find;
     out->device_list = be_device_list;
     out->query = be_query;
     out->metrics = be_metrics;

@@ -151,7 +151,7 @@ static void bo_log_fail(store_t *s, store_backoff_t *b, const char *what, int er
                                       : "its transaction rolled back";
     log_warn("storage: %s failed (%s): %s; %s; next try in %lld ms (%d failures in this run, %d"
              " since the last warning not logged)",
-             what, err_str(err), store_errmsg(s), outcome,
+             what, err_str(err), s->w.tx_errmsg ? s->w.tx_errmsg : store_errmsg(s), outcome,
              next_ms >= now ? (long long)(next_ms - now) : 0LL, b->fails, b->unlogged);
     if (!limited) {
         b->logged_ms = now;

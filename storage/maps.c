@@ -7,7 +7,9 @@
  * in the device index w->didx once. A load replays the pending readings into the devices
  * (pending.c) and keeps the compact list (queued again after, chunks.c) and the small-row counts
  * of devices backing off; the load at open queues the devices the previous run left with small
- * rows (one query). A load that fails leaves the maps empty and stale.
+ * rows (one query). A load that fails leaves the maps empty and stale; the writer loads them
+ * again before its next transaction, and meanwhile, when idle, every few seconds
+ * (store__maps_reload), so readers waiting for the counters need no write to get them back.
  *
  * The uthash tables of names (w->devs, each device's chans: names a client chooses) are given the
  * bucket value from the device index's seeded key (store__devidx_key of w->didx, low 32 bits),
@@ -18,6 +20,8 @@
  * Threads: the writer thread only; store__maps_load also runs at open, before the thread starts. */
 #include "storage_int.h"
 #include "err.h"
+#include "log.h"
+#include "vtime.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +169,16 @@ static void reload_pause(store_writer_t *w)
     __atomic_store_n(&w->reload_held, 0, __ATOMIC_RELEASE);
 }
 
+/* Test hook (store__test_reload_fail): whether this reload is to fail. */
+static int reload_fails_now(store_writer_t *w)
+{
+    int n = __atomic_load_n(&w->reload_fail, __ATOMIC_ACQUIRE);
+    if (n > 0)
+        __atomic_compare_exchange_n(&w->reload_fail, &n, n - 1, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE);
+    return n != 0;
+}
+
 int store__maps_load(store_t *s)
 {
     store_writer_t *w = &s->w;
@@ -172,7 +186,10 @@ int store__maps_load(store_t *s)
     int err = 0, rc;
     int first = w->didx.seed == 0; /* store_open's load */
     store__pend_index(s, 0);
+    if (!first)
+        __atomic_add_fetch(&w->reload_tries, 1, __ATOMIC_ACQ_REL);
     reload_pause(w);
+    int injected = !first && reload_fails_now(w);
     store__compact_save(w); /* the compact list goes with the maps: queued again after */
     /* So do the counts of devices with small rows outside it (backing off, chunks.c), so that
      * at its back-off's end such a device is queued (store__compact_wake) and a client
@@ -190,7 +207,9 @@ int store__maps_load(store_t *s)
                             "SELECT id, name, first_ts, last_ts, points, log_seq FROM devices"
                             " ORDER BY id",
                             -1, &st, NULL);
-    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    if (injected)
+        err = ERR_IO;
+    while (err == 0 && rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
         size_t len = (size_t)sqlite3_column_bytes(st, 1);
         store_dev_t *d = store__dev_add(w, sqlite3_column_int64(st, 0), name, len,
@@ -238,7 +257,9 @@ int store__maps_load(store_t *s)
     }
     if (err) {
         store__set_errmsg(s, "loading device maps: %s",
-                          err == ERR_NOMEM ? "out of memory" : sqlite3_errmsg(w->db));
+                          injected           ? "injected failure (test)"
+                          : err == ERR_NOMEM ? "out of memory"
+                                             : sqlite3_errmsg(w->db));
     } else if ((err = store__pend_replay(s)) == 0) {
         w->maps_stale = 0;
         store__pend_index(s, 1); /* may set maps_stale again when out of memory */
@@ -250,5 +271,32 @@ int store__maps_load(store_t *s)
     }
     store__maps_free(w);
     w->maps_stale = 1;
+    return err;
+}
+
+int store__maps_reload(store_t *s)
+{
+    store_writer_t *w = &s->w;
+    int err = store__maps_load(s);
+    if (err == 0 && !w->maps_stale) {
+        if (w->reload_fails > 0)
+            log_info("storage: device maps reloaded after %d failed attempt%s", w->reload_fails,
+                     w->reload_fails == 1 ? "" : "s");
+        w->reload_fails = 0;
+        return 0;
+    }
+    /* Still stale (also after a load that ran out of memory indexing the pending readings):
+     * the idle writer tries again, so the readers' counters do not wait for the next write. */
+    if (w->reload_fails == 0)
+        log_warn("storage: reloading the device maps failed (%s): %s; retrying",
+                 err_str(err ? err : ERR_NOMEM), store_errmsg(s));
+    if (w->reload_fails < 1000)
+        w->reload_fails++;
+    int64_t wait = STORE_RELOAD_RETRY_MS;
+    for (int i = 1; i < w->reload_fails && wait < STORE_RELOAD_RETRY_MAX_MS; i++)
+        wait *= 2;
+    if (wait > STORE_RELOAD_RETRY_MAX_MS)
+        wait = STORE_RELOAD_RETRY_MAX_MS;
+    w->reload_retry_ms = vtime_mono_ms() + wait;
     return err;
 }

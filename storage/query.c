@@ -449,6 +449,28 @@ static int log_gen(store_t *s, store_reader_t *r, int64_t *gen)
     return err;
 }
 
+/* Marks in sel (NULL: nothing marked) the channels of cl that q names, every one if q names
+ * none. Returns 0, or ERR_INVAL when q names a channel cl lacks. */
+static int chans_select(const store_query_t *q, const chanlist_t *cl, unsigned char *sel)
+{
+    if (q->channels == NULL || q->nchannels == 0) {
+        if (sel != NULL)
+            memset(sel, 1, cl->n);
+        return 0;
+    }
+    /* Requests name a few channels of a device with a handful: a linear match suffices. */
+    for (size_t i = 0; i < q->nchannels; i++) {
+        size_t k = 0;
+        while (k < cl->n && (q->channels[i] == NULL || strcmp(cl->names[k], q->channels[i])))
+            k++;
+        if (k == cl->n)
+            return ERR_INVAL;
+        if (sel != NULL)
+            sel[k] = 1;
+    }
+    return 0;
+}
+
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg)
 {
     if (q == NULL || q->device == NULL)
@@ -466,6 +488,12 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
         if (err == 0)
             err = device_id(s, r, q->device, &dev);
         if (err == 0 && (err = store__pend_copy(s, r, dev, gen, &plen, &pbase)) == 1) {
+            /* A channel the device lacks is answered now, not after the wait (about a second
+             * while the writer reloads its maps): this snapshot's channels decide. */
+            if (tries == 0 && q->channels != NULL && q->nchannels > 0 &&
+                ((err = chans_load(s, r, dev, &cl)) != 0 || (err = chans_select(q, &cl, NULL))))
+                break;
+            err = 1;
             if (!sqlite3_get_autocommit(r->db))
                 sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
             if (tries + 1 < PEND_TRIES) {
@@ -481,20 +509,8 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
         err = chans_load(s, r, dev, &cl);
     if (err == 0 && (sel = calloc(cl.n ? cl.n : 1, 1)) == NULL)
         err = ERR_NOMEM;
-    if (err == 0 && q->channels != NULL && q->nchannels > 0) {
-        /* Requests name a few channels of a device with a handful: a linear match suffices. */
-        for (size_t i = 0; err == 0 && i < q->nchannels; i++) {
-            size_t k = 0;
-            while (k < cl.n && (q->channels[i] == NULL || strcmp(cl.names[k], q->channels[i])))
-                k++;
-            if (k == cl.n)
-                err = ERR_INVAL;
-            else
-                sel[k] = 1;
-        }
-    } else if (err == 0) {
-        memset(sel, 1, cl.n);
-    }
+    if (err == 0)
+        err = chans_select(q, &cl, sel);
     if (err == 0)
         err = scan(s, r, q, dev, &cl, sel, plen, pbase, cb, arg);
     read_end(s, r);

@@ -39,6 +39,32 @@ void store_opts_default(store_opts_t *opts)
     opts->readers = 4;
 }
 
+/* Error messages belong to the thread that met the failure. The writer's (a failed write, a
+ * maintenance step, a reload) go to the store's slots, where any thread may read them: a client
+ * whose write failed asks for them. Every other thread's (a read on a reader connection, the
+ * open) go to its own buffer below, so a reader's message never shows in the writer's log lines
+ * and the writer's never replaces what a reader met. Stores are told apart by serial, not by
+ * address (a store closed and another opened may share one). */
+static uint64_t serials;            /* the last serial given (atomic) */
+static __thread uint64_t writer_of; /* the serial of the store whose writer this thread is */
+static __thread struct {
+    uint64_t serial; /* of the store the message is from; 0: none */
+    char msg[STORE_ERRMSG_LEN];
+} own;
+
+void store__errmsg_writer(store_t *s)
+{
+    writer_of = s->serial;
+}
+
+/* The calling thread's own message for s is forgotten: a thread that waited for a write that
+ * failed is shown the writer's message. */
+static void own_clear(store_t *s)
+{
+    if (own.serial == s->serial)
+        own.serial = 0;
+}
+
 void store__set_errmsg(store_t *s, const char *fmt, ...)
 {
     char buf[STORE_ERRMSG_LEN];
@@ -46,6 +72,11 @@ void store__set_errmsg(store_t *s, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    if (writer_of != s->serial) {
+        memcpy(own.msg, buf, sizeof buf);
+        own.serial = s->serial;
+        return;
+    }
     pthread_mutex_lock(&s->smu);
     /* store_errmsg hands out pointers into the slots, so a new message goes to the next slot
      * instead of overwriting the one a reader may be printing; a repeat reuses its slot. */
@@ -58,6 +89,8 @@ void store__set_errmsg(store_t *s, const char *fmt, ...)
 
 const char *store_errmsg(store_t *s)
 {
+    if (writer_of != s->serial && own.serial == s->serial)
+        return own.msg;
     pthread_mutex_lock(&s->smu);
     const char *m = s->errmsg_cur < 0 ? "no error" : s->errmsg[s->errmsg_cur];
     pthread_mutex_unlock(&s->smu);
@@ -203,6 +236,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     if (s->opts.cache_mb < 1)
         s->opts.cache_mb = 1;
     s->errmsg_cur = -1;
+    s->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
     s->lock_fd = -1;
     s->stats.queue_max = s->opts.queue_max;
     int err = sync_init(s);
@@ -376,6 +410,7 @@ int store_write(store_t *s, batch_t *b)
 {
     waiter_t w;
     waiter_init(&w);
+    own_clear(s);
     int err = store_submit(s, b, waiter_done, &w);
     if (err) {
         pthread_mutex_destroy(&w.mu);
@@ -392,6 +427,7 @@ static int run_sync(store_t *s, store_job_t *j, int *created)
     waiter_init(&w);
     j->cb = waiter_done;
     j->arg = &w;
+    own_clear(s);
     pthread_mutex_lock(&s->qmu);
     int closing = s->closing;
     if (!closing)
@@ -715,6 +751,16 @@ void store__test_reload_hold(store_t *s, int hold)
 int store__test_reload_held(store_t *s)
 {
     return __atomic_load_n(&s->w.reload_held, __ATOMIC_ACQUIRE);
+}
+
+void store__test_reload_fail(store_t *s, int n)
+{
+    __atomic_store_n(&s->w.reload_fail, n, __ATOMIC_RELEASE);
+}
+
+int store__test_reload_tries(store_t *s)
+{
+    return __atomic_load_n(&s->w.reload_tries, __ATOMIC_ACQUIRE);
 }
 
 void store__test_savepoint_break(store_t *s, int broken)

@@ -155,9 +155,9 @@ typedef int (*store_point_cb)(void *arg, int64_t ts_ms, size_t n, const char *co
 /* Reads a device's readings in [from, to) through the (device, ts) index. Points holding none of
  * the selected channels are skipped and do not count toward limit. Values of a point come in
  * channel order (order of first appearance). Returns 0, ERR_NOTFOUND (no such device), ERR_INVAL
- * (unknown channel), ERR_AGAIN (the writer reloads its maps after a failed transaction and
- * the device's pending readings stayed unpublished for about a second: try again), ERR_IO,
- * ERR_NOMEM. */
+ * (unknown channel: at once, also while the writer reloads its maps), ERR_AGAIN (the writer
+ * reloads its maps after a failed transaction and the device's pending readings stayed
+ * unpublished for about a second: try again), ERR_IO, ERR_NOMEM. */
 int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg);
 
 typedef struct store_stats {
@@ -435,7 +435,12 @@ int store_restore(const char *dir, const char *src, int64_t *bytes, char *errmsg
 /* Any thread. Copies the current counters. */
 void store_stats_get(store_t *s, store_stats_t *out);
 
-/* Any thread. The detailed message of the last failure seen by the writer (static if none). */
+/* Any thread. The detailed message of the last failure the calling thread met in a call on s
+ * (a read, a report, store_open's), kept for that thread alone; on a thread that met none since
+ * its last waited-for write (store_write, store_device_put, ...), and on the writer thread, the
+ * writer's last (a failed write's). "no error" if none. Borrowed: valid until the calling
+ * thread's next call on s (the writer's: for a while after, until STORE_ERRMSG_SLOTS more),
+ * and never after store_close. */
 const char *store_errmsg(store_t *s);
 
 #endif

@@ -36,7 +36,12 @@
 #define STORE_COALESCE_READINGS 20000
 /* After a transaction hit a full disk, submits fail with ERR_NOSPACE for this long. */
 #define STORE_NOSPACE_BACKOFF_MS 1000
-#define STORE_BUSY_TIMEOUT_MS    10000
+/* A maps reload that failed is tried again after STORE_RELOAD_RETRY_MS, doubled per failure in a
+ * row up to STORE_RELOAD_RETRY_MAX_MS (store__maps_reload): readers answer ERR_AGAIN meanwhile,
+ * and a reload failing for good costs one attempt every few seconds. */
+#define STORE_RELOAD_RETRY_MS     1000
+#define STORE_RELOAD_RETRY_MAX_MS 4000
+#define STORE_BUSY_TIMEOUT_MS     10000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
  * transaction; beyond them a put fails with ERR_BUSY (the first one is always taken). */
 #define STORE_OPS_MAX       10000
@@ -454,6 +459,14 @@ typedef struct store_writer {
     /* Test hooks (atomic, store__test_reload_hold): a maps reload stops after emptying the
      * published index (pgen -1) while reload_hold is set; reload_held says it stopped there. */
     int reload_hold, reload_held;
+    /* Test hooks (atomic, store__test_reload_fail): reload_fail more reloads fail (ERR_IO) as if
+     * the database could not be read; reload_tries counts the reloads begun since open. */
+    int reload_fail, reload_tries;
+    /* A reload that failed (maps_stale still set) is tried again at reload_retry_ms (monotonic)
+     * by the idle writer (wait_for_work), without waiting for a write: reload_fails in a row
+     * make the wait STORE_RELOAD_RETRY_MS doubled up to STORE_RELOAD_RETRY_MAX_MS. */
+    int reload_fails;
+    int64_t reload_retry_ms;
     /* The last maintenance failure was a full disk or exhausted memory, and no step has written
      * since: compaction runs only in idle transactions (writer.c, maint_steps). */
     int maint_nospace;
@@ -463,6 +476,10 @@ typedef struct store_writer {
     /* Consecutive failed client transactions (writer.c): after one, the idle work waits
      * store__backoff_ms(client_fails - 1) before it runs again (not for the next write). */
     int client_fails;
+    /* The message of the failure that failed the last transaction, or of its undone
+     * maintenance step (store_errmsg's slot, taken before the reload that follows sets one of
+     * its own), for its log line and maint_failed's; NULL: none this transaction. */
+    const char *tx_errmsg;
 } store_writer_t;
 
 /* Test: the writer's state, copied under qmu by the writer between transactions
@@ -525,8 +542,11 @@ struct store {
 
     pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots */
     store_stats_t stats;
+    /* The writer thread's messages (other threads keep theirs: store__set_errmsg). */
     char errmsg[STORE_ERRMSG_SLOTS][STORE_ERRMSG_LEN];
     int errmsg_cur; /* slot of the last message, -1 none */
+    /* Unique in the process: other threads' messages are kept per thread, by serial. */
+    uint64_t serial;
 };
 
 /* devidx.c (writer thread only, but store__devidx_key: any thread) */
@@ -709,7 +729,14 @@ void store__touched_clear(store_writer_t *w);
 /* maps.c (writer thread; store__maps_load also at open) */
 /* Frees a device no map holds any more (its channels, pending buffer and itself). */
 void store__dev_free(store_dev_t *d);
+/* Loads the maps from the tables (at open, and by store__maps_reload). Returns 0, or ERR_IO,
+ * ERR_NOMEM, ... with the maps left empty and stale (maps_stale) and the message set. */
 int store__maps_load(store_t *s);
+/* Writer thread: loads the stale maps again (store__maps_load). On a failure (or when they are
+ * still stale after it) the next try is due at w->reload_retry_ms, STORE_RELOAD_RETRY_MS doubled
+ * per failure in a row up to STORE_RELOAD_RETRY_MAX_MS later; the first failure of a run is
+ * logged, and the success that ends it. Returns store__maps_load's status. */
+int store__maps_reload(store_t *s);
 void store__maps_free(store_writer_t *w);
 /* The uthash bucket value of a channel name (the low bits of its key in w->didx). */
 unsigned store__name_hash(const store_writer_t *w, const char *name, size_t len);
@@ -763,7 +790,12 @@ extern const char store__sql_dbname_ins[];
 uint32_t store__pred_sum(const void *p, size_t len);
 
 /* storage.c */
+/* Sets the detailed message of a failure the calling thread met: the writer thread's in the
+ * store's slots (store_errmsg on any thread that met none since its last write), any other
+ * thread's in a buffer of its own (store_errmsg on that thread). Any thread. */
 void store__set_errmsg(store_t *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writer thread, at its start: marks it as s's writer for store__set_errmsg. */
+void store__errmsg_writer(store_t *s);
 /* Takes an exclusive flock on dir/vigil.lock into *fd (closing *fd releases it; *fd may be
  * open on failure). Returns 0, or ERR_IO ("in use by another vigild") / ERR_NOMEM. */
 int store__lock_dir(const char *dir, int *fd, char *errmsg, size_t errsize);
@@ -822,6 +854,11 @@ void store__test_hold(store_t *s, int hold);
  * stopped there. Any thread. */
 void store__test_reload_hold(store_t *s, int hold);
 int store__test_reload_held(store_t *s);
+/* The next n maps reloads of the writer (not the load at open) fail with ERR_IO, as a database
+ * that cannot be read would make them (n < 0: every one, until set again); 0 ends it.
+ * store__test_reload_tries: the reloads begun since open. Any thread. */
+void store__test_reload_fail(store_t *s, int n);
+int store__test_reload_tries(store_t *s);
 /* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
  * but before its first look), so a test can read what the open set up before any idle work
  * changes it. Set and cleared by a test around store_open, on the owning thread; 0 otherwise. */

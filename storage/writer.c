@@ -683,7 +683,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
     int err = 0, maint_err = 0, undone = 0, maint_ran = 0;
     w->maint_what = MAINT_NONE;
     w->cfail_id = 0;
-    if (w->maps_stale && (err = store__maps_load(s)) != 0) {
+    w->tx_errmsg = NULL;
+    if (w->maps_stale && (err = store__maps_reload(s)) != 0) {
+        w->tx_errmsg = store_errmsg(s);
         if (idle)
             store__maint_failed(s, err, 0);
         return err;
@@ -728,8 +730,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         if (undone) {
             /* The maps as committed; on failure maps_stale stays set and the next transaction
              * loads them (readers wait for the pending readings meanwhile, pgen -1). */
+            w->tx_errmsg = store_errmsg(s); /* the step's, for maint_failed's line */
             w->maps_stale = 1;
-            store__maps_load(s);
+            store__maps_reload(s);
         }
         int stepped = w->ret.tx_step;
         int removed = stepped && (w->ret.tx_chunks || w->ret.tx_events || w->ret.tx_bounds);
@@ -751,8 +754,9 @@ static int run_transaction(store_t *s, store_job_t *jobs, int idle, double *seco
         step_done(s, w->rollback);
     /* The maps may hold devices and channels that were rolled back, and stats that were not
      * committed: rebuild them from the database before the next transaction. */
+    w->tx_errmsg = store_errmsg(s);
     w->maps_stale = 1;
-    store__maps_load(s);
+    store__maps_reload(s);
     store__retain_end_tx(s, err);
     store__compact_end_tx(w, 0);
     if (idle || maint_err)
@@ -815,10 +819,11 @@ static int idle_work(store_t *s, int failing)
 
 /* Waits (qmu held) until work is queued or closing begins. Meanwhile it wakes up when a
  * retention sweep is due, or a compaction back-off ends (store__maint_wake_ms), and runs the
- * idle work; after a failed idle transaction, none runs
- * for STORE_RETAIN_PERIOD_MS unless work arrives (a full disk is not retried in a loop). After a
- * failed client transaction none runs before retry_ms (monotonic; 0: none failed), and then as
- * usual: the compaction and retention left queued are not stranded until the next write. */
+ * idle work; after a failed idle transaction, none runs for STORE_RETAIN_PERIOD_MS unless work
+ * arrives (a full disk is not retried in a loop). After a failed client transaction none runs
+ * before retry_ms (monotonic; 0: none failed), and then as usual: the compaction and retention
+ * left queued are not stranded until the next write. It also wakes to load again maps whose
+ * reload failed (at w.reload_retry_ms, store__maps_reload). */
 static void wait_for_work(store_t *s, int64_t retry_ms)
 {
     int64_t backoff = 0;
@@ -841,6 +846,18 @@ static void wait_for_work(store_t *s, int64_t retry_ms)
             wake = backoff;
         if (wake >= 0 && (due < 0 || wake < due))
             due = wake;
+        /* Maps whose reload failed are loaded again here, not at the next write: until then
+         * every device report waits for their counters and gives up (ERR_AGAIN). */
+        int64_t reload = s->hold || !s->w.maps_stale ? -1 : s->w.reload_retry_ms;
+        if (reload >= 0 && reload <= now) {
+            pthread_mutex_unlock(&s->qmu);
+            store__maps_reload(s);     /* a failure is logged there and sets the next try */
+            store__compact_requeue(s); /* the list the reload kept (once it succeeded) */
+            pthread_mutex_lock(&s->qmu);
+            continue;
+        }
+        if (reload >= 0 && (due < 0 || reload < due))
+            due = reload;
         if (due < 0) {
             pthread_cond_wait(&s->qcond, &s->qmu);
             s->writer_waits++;
@@ -860,6 +877,7 @@ void *store__writer_main(void *arg)
     store_t *s = arg;
     int failing = 0;
     int64_t retry_ms = 0; /* after a failed client transaction: the idle work's next try */
+    store__errmsg_writer(s);
     pthread_mutex_lock(&s->qmu);
     for (;;) {
         wait_for_work(s, failing ? retry_ms : 0);
@@ -890,7 +908,8 @@ void *store__writer_main(void *arg)
         size_t devices = HASH_COUNT(s->w.devs);
         account(s, err, seconds, devices, ops);
         if (err && !failing)
-            log_error("storage: write failed (%s): %s", err_str(err), store_errmsg(s));
+            log_error("storage: write failed (%s): %s", err_str(err),
+                      s->w.tx_errmsg ? s->w.tx_errmsg : store_errmsg(s));
         else if (!err && failing)
             log_info("storage: writes succeed again");
         failing = err != 0;

@@ -210,6 +210,8 @@ extern const struct CMUnitTest storage_pending_tests[];
 extern const size_t storage_pending_ntests;
 extern const struct CMUnitTest storage_devices_tests[];
 extern const size_t storage_devices_ntests;
+extern const struct CMUnitTest storage_reload_tests[];
+extern const size_t storage_reload_ntests;
 extern const struct CMUnitTest storage_migrate_tests[];
 extern const size_t storage_migrate_ntests;
 extern const struct CMUnitTest storage_events_tests[];
