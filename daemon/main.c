@@ -614,6 +614,7 @@ int main(int argc, char **argv)
         log_error("cannot open the database in %s: %s", d.cfg.data_dir, err);
         api_auth_destroy(auth);
         api_tls_destroy(tls);
+        notify_deinit(&d.notify); /* the start extension's thread, the socket */
         return 1;
     }
     uv_loop_init(&d.loop);
@@ -630,13 +631,10 @@ int main(int argc, char **argv)
         log_error("cannot prepare snapshots: %s", err_str(rc));
     else
         rc = events_start(&d);
-    if (rc) {
-        snapshots_destroy(d.backend.snaps);
-        quota_destroy(d.quota);
-        store_close(d.store);
-        uv_loop_close(&d.loop);
+    if (rc) { /* what was set up goes, in teardown's order (the loop has no handle yet) */
         api_auth_destroy(auth);
         api_tls_destroy(tls);
+        teardown(&d);
         return 1;
     }
     d.backend.quota = d.quota;
@@ -673,12 +671,9 @@ int main(int argc, char **argv)
         rc = pipeline_create(&d.backend.pipe, &po, d.store);
         if (rc) {
             log_error("cannot start the model pipeline: %s", err_str(rc));
-            snapshots_destroy(d.backend.snaps);
-            store_close(d.store);
-            quota_destroy(d.quota);
-            api_events_destroy(d.events);
             api_auth_destroy(auth);
             api_tls_destroy(tls);
+            teardown(&d); /* also the loop and the notifier, which this path used to keep */
             return 1;
         }
         /* Every committed batch goes to the detectors, in commit order. */
