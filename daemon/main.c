@@ -121,8 +121,7 @@ static int flag_value_check(const char *flag, const char *v)
     for (const unsigned char *p = (const unsigned char *)v; *p; p++)
         if (*p < 0x20 || *p == 0x7f) {
             if (*p == '\n' || *p == '\r')
-                fprintf(stderr, "vigild: %s: the value has a line break (a value is one line)\n",
-                        flag);
+                fprintf(stderr, "vigild: %s: the value has a line break\n", flag);
             else
                 fprintf(stderr, "vigild: %s: the value has a control character (0x%02x)\n", flag,
                         *p);
