@@ -360,6 +360,47 @@ struct load_ctx {
     int set_on[NSETTINGS]; /* the line setting each one, 0: not in the file */
 };
 
+/* A section line (str, blanks before it dropped, its line end kept): '[', a name of one or more
+ * characters other than '[', ']', ';' and '#', ']', then blanks and at most a comment (';' or
+ * '#'). inih would take "[a ;b]" as a syntax error, "[a;b]" as section "a;b" and drop whatever
+ * follows the ']' unseen ("[http] threads = 2" lost the key): each is a malformed section
+ * header here, told apart from a well-formed unknown section. Returns 0, or -1 with the reason
+ * in reason. */
+static int section_line_bad(const char *str, char *reason, size_t size)
+{
+    const char *name = str + 1;
+    size_t n = strcspn(name, "[];#\r\n");
+    const char *p = name + n;
+    if (*p != ']') {
+        if (*p == '\0' || *p == '\r' || *p == '\n')
+            snprintf(reason, size, "malformed section header: no closing ']'");
+        else
+            snprintf(reason, size,
+                     "malformed section header: '%c' inside the brackets (write '[name]', a "
+                     "comment after it: '[name] ; comment')",
+                     *p);
+        return -1;
+    }
+    if (n == 0) {
+        snprintf(reason, size, "malformed section header: no name between '[' and ']'");
+        return -1;
+    }
+    const char *rest = p + 1 + strspn(p + 1, " \t\v\f");
+    size_t rest_len = strcspn(rest, "\r\n");
+    if (rest_len > 0 && *rest != ';' && *rest != '#') {
+        snprintf(reason, size,
+                 "malformed section header: '%.*s' after ']' (only a comment may follow it; a "
+                 "setting goes on a line of its own)",
+                 (int)(rest_len > 60 ? 60 : rest_len), rest);
+        return -1;
+    }
+    if (!is_known_section(name, n)) {
+        snprintf(reason, size, "unknown section [%.*s]", (int)n, name);
+        return -1;
+    }
+    return 0;
+}
+
 /* An ini_reader: a line as fgets reads it, with the checks above. Returns NULL at the end or at
  * the first error (then lc->fail_line and lc->reason, or lc->read_errno, say which). A line is
  * read a byte at a time: fgets cannot tell a NUL byte from the end of what it read (a NUL would
@@ -406,11 +447,7 @@ static char *read_line(char *str, int num, void *stream)
     start += strspn(start, " \t\v\f");
     memmove(str, start, strlen(start) + 1);
     if (str[0] == '[') {
-        /* inih's section line: the name runs to the first ']' (none: its syntax error). */
-        const char *end = strchr(str + 1, ']');
-        if (end != NULL && !is_known_section(str + 1, (size_t)(end - str - 1))) {
-            snprintf(lc->reason, sizeof lc->reason, "unknown section [%.*s]", (int)(end - str - 1),
-                     str + 1);
+        if (section_line_bad(str, lc->reason, sizeof lc->reason)) {
             lc->fail_line = lc->line;
             return NULL;
         }
@@ -450,6 +487,26 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     struct load_ctx *lc = user;
     if (lc->fail_line)
         return 1; /* report only the first error */
+    const char *hash = hash_after_blank(name);
+    if (hash != NULL && *section != '\0') {
+        /* "retetion_days # keep = 3": inih's key runs to the '=', comment and all. The key is
+         * what precedes the comment: unknown, it is named alone; known, the '#' is the fault. */
+        int n = (int)(hash - name);
+        while (n > 0 && isspace((unsigned char)name[n - 1]))
+            n--;
+        char key[64];
+        snprintf(key, sizeof key, "%.*s", n, name);
+        if (n >= (int)sizeof key || find_setting(section, key) < 0)
+            snprintf(lc->reason, sizeof lc->reason, "unknown key '%.*s' in section [%s]", n, name,
+                     section);
+        else
+            snprintf(lc->reason, sizeof lc->reason,
+                     "%s.%s: a '#' after a blank before the '=': a '#' comment goes on a line of "
+                     "its own (or write ' ; comment' after the value)",
+                     section, key);
+        lc->fail_line = lc->line;
+        return 0;
+    }
     int i = find_setting(section, name);
     if (i >= 0 && lc->set_on[i]) {
         snprintf(lc->reason, sizeof lc->reason, "%s.%s is set twice (first on line %d)", section,

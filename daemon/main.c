@@ -107,6 +107,29 @@ static void usage(FILE *out)
             "Command-line options override the configuration file.\n");
 }
 
+/* A flag's value is taken literally, as the shell passed it: a '#' or ';' is part of it (no
+ * comment on a command line). Refused, naming the flag: an empty value (--data-dir '' would
+ * otherwise fall to a setting's own check or, for --auth-file, silently mean "no tokens") and a
+ * control character (a newline pasted into ExecStart=, which no path, address or level holds).
+ * Returns 0, or -1 with "vigild: --flag: reason" on stderr. */
+static int flag_value_check(const char *flag, const char *v)
+{
+    if (*v == '\0') {
+        fprintf(stderr, "vigild: %s: empty value\n", flag);
+        return -1;
+    }
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            if (*p == '\n' || *p == '\r')
+                fprintf(stderr, "vigild: %s: the value has a line break\n", flag);
+            else
+                fprintf(stderr, "vigild: %s: the value has a control character (0x%02x)\n", flag,
+                        *p);
+            return -1;
+        }
+    return 0;
+}
+
 /* Builds a configuration: defaults, then the file, then the command-line flags, validated.
  * Returns 0, or -1 with "FILE:LINE: reason", "--flag: reason" or "FILE: reason" in err. */
 static int load_config(const struct daemon *d, config_t *c, char *err, size_t errsize)
@@ -497,6 +520,15 @@ int main(int argc, char **argv)
     d.ov[OV_AUTH_FILE] = (struct override){NULL, "http", "auth_file", "--auth-file", 'A'};
     int opt;
     while ((opt = getopt_long(argc, argv, "c:d:H:S:l:A:CR:DVh", longopts, NULL)) != -1) {
+        if (optarg != NULL) { /* a flag with a value: the long name says which */
+            const struct option *o = longopts;
+            while (o->name != NULL && o->val != opt)
+                o++;
+            char flag[32];
+            snprintf(flag, sizeof flag, "--%s", o->name ? o->name : "?");
+            if (flag_value_check(flag, optarg))
+                return 2;
+        }
         size_t i = 0;
         while (i < OV_COUNT && d.ov[i].opt != opt)
             i++;
@@ -581,6 +613,7 @@ int main(int argc, char **argv)
         log_error("cannot open the database in %s: %s", d.cfg.data_dir, err);
         api_auth_destroy(auth);
         api_tls_destroy(tls);
+        notify_deinit(&d.notify); /* the start extension's thread, the socket */
         return 1;
     }
     uv_loop_init(&d.loop);
@@ -597,13 +630,10 @@ int main(int argc, char **argv)
         log_error("cannot prepare snapshots: %s", err_str(rc));
     else
         rc = events_start(&d);
-    if (rc) {
-        snapshots_destroy(d.backend.snaps);
-        quota_destroy(d.quota);
-        store_close(d.store);
-        uv_loop_close(&d.loop);
+    if (rc) { /* what was set up goes, in teardown's order (the loop has no handle yet) */
         api_auth_destroy(auth);
         api_tls_destroy(tls);
+        teardown(&d);
         return 1;
     }
     d.backend.quota = d.quota;
@@ -640,12 +670,9 @@ int main(int argc, char **argv)
         rc = pipeline_create(&d.backend.pipe, &po, d.store);
         if (rc) {
             log_error("cannot start the model pipeline: %s", err_str(rc));
-            snapshots_destroy(d.backend.snaps);
-            store_close(d.store);
-            quota_destroy(d.quota);
-            api_events_destroy(d.events);
             api_auth_destroy(auth);
             api_tls_destroy(tls);
+            teardown(&d); /* also the loop and the notifier, which this path used to keep */
             return 1;
         }
         /* Every committed batch goes to the detectors, in commit order. */

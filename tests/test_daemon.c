@@ -108,6 +108,12 @@ static void test_errors_name_file_line_reason(void **state)
     /* The first error is the one reported, whoever saw it (inih or the reader). */
     expect_error("[http]\nno equals sign\n[nope]\n", ":2:", "syntax error");
     expect_error("[nope]\nno equals sign\n", ":1:", "unknown section [nope]");
+    /* cfg3: a malformed section line is not an unknown section; a '#' comment before the '='
+     * of an unknown key is left out of its name. */
+    expect_error("[daemon]\n[a ;b]\n", ":2:", "malformed section header: ';' inside");
+    expect_error("[http] threads = 2\n", ":1:", "malformed section header: 'threads = 2'");
+    expect_error("[storage]\nretetion_days # keep = 3\n",
+                 ":2:", "unknown key 'retetion_days' in section [storage]");
     expect_error("[http]\nthreads = 0\n[nope]\n", ":2:", "from 1 to 64");
     expect_error("[http]\nthreads = many\n", ":2:", "not an integer");
     expect_error("[http]\nthreads = 0\n", ":2:", "from 1 to 64");

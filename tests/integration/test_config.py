@@ -232,6 +232,72 @@ max_batch_delay_ms = 0
         self.assertEqual(rc, 0, err)
         self.bad("[http]\nthreds = 4 # four\n", 2, "unknown key 'threds'")
 
+    def test_malformed_section_header(self):
+        # cfg3: a section line that is not '[name]' plus at most a comment is named as such,
+        # not as an unknown section (main: "unknown section [a ;b]" where inih sees a syntax
+        # error, "[a;b]" likewise, and "[http] threads = 2" passed with the key dropped unseen).
+        cases = [("[daemon]\n[a ;b]\n", 2, "';' inside the brackets"),
+                 ("[a;b]\nthreads = 2\n", 1, "';' inside the brackets"),
+                 ("[ht#tp]\n", 1, "'#' inside the brackets"),
+                 ("[http] threads = 2\n", 1, "'threads = 2' after ']'"),
+                 ("[http]]\n", 1, "']' after ']'"),
+                 ("[http\nthreads = 2\n", 1, "no closing ']'"),
+                 ("[daemon]\n[]\n", 2, "no name between '[' and ']'")]
+        for text, line, word in cases:
+            with self.subTest(text=text):
+                path = self.conf(text)
+                rc, out, err = run("--check-config", "--config", path)
+                self.assertEqual(rc, 1, err)
+                self.assertIn("%s:%d: malformed section header: %s" % (path, line, word), err)
+                self.assertNotIn("unknown section", err)
+        # A well-formed unknown section stays one; a comment after the ']' is fine.
+        self.bad("[daemon]\n[htpp] ; api\n", 2, "unknown section [htpp]")
+        path = self.conf("[http] ; api\nthreads = 2\n[stream]# s\nlisten = off\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+
+    def test_comment_after_a_typo_key(self):
+        # cfg3: the unknown key is the fault, named without the comment, wherever the comment
+        # is (main: "unknown key 'retetion_days # keep'" for the second form).
+        for text in ("[storage]\nretetion_days = 3 # keep\n",
+                     "[storage]\nretetion_days # keep = 3\n",
+                     "[storage]\nretetion_days = 3 ; keep\n"):
+            with self.subTest(text=text):
+                path = self.conf(text)
+                rc, out, err = run("--check-config", "--config", path)
+                self.assertEqual(rc, 1, err)
+                self.assertEqual(err, "vigild: %s:2: unknown key 'retetion_days' in section "
+                                 "[storage]\n" % path)
+        # A known key with a '#' comment before its '=' is refused for the '#'.
+        self.bad("[storage]\nretention # keep = 3d\n", 2,
+                 "storage.retention: a '#' after a blank before the '='", "line of its own")
+
+    def test_flag_values(self):
+        # cfg3: a flag's value is taken literally; empty, or with a line break or another
+        # control character, it is refused naming the flag, exit 2 (main: --auth-file '' and
+        # --data-dir 'a<newline>b' passed --check-config).
+        for flag in ("--config", "--data-dir", "--http", "--stream", "--log-level",
+                     "--auth-file", "--restore"):
+            for value, word in (("", "empty value"), ("d\nx", "the value has a line break"),
+                                ("d\r", "the value has a line break"),
+                                ("d\tx", "the value has a control character (0x09)")):
+                with self.subTest(flag=flag, value=value):
+                    rc, out, err = run("--check-config", flag, value)
+                    self.assertEqual(rc, 2, err)
+                    self.assertEqual(err, "vigild: %s: %s\n" % (flag, word))
+        rc, out, err = run("--check-config", "--data-dir=", "--http", "127.0.0.1:0")
+        self.assertEqual((rc, err), (2, "vigild: --data-dir: empty value\n"))
+        # A '#' (or ';') in a flag's value is part of it: vigild starts on that very directory.
+        data = os.path.join(self.tmp, "d # ssd ; fast")
+        d = vt.Vigild(data_dir=data, stream=False)
+        try:
+            d.start()
+            self.assertTrue(os.path.exists(os.path.join(data, "vigil.db")))
+            self.assertEqual(d.get("/healthz")[0], 200)
+            d.stop()
+        finally:
+            d.cleanup()
+
     def test_colon_separator(self):
         # inih also splits 'key: value' (undocumented): refused, so that the file has one form,
         # the shipped file's; a missing '=' before an address was read as key 'listen 127.0.0.1'.
