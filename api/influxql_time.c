@@ -9,44 +9,21 @@
  *
  * Any thread; no state. */
 #include "influxql.h"
+#include "vtime.h"
 
 #include <stdint.h>
 #include <string.h>
-
-/* The value of s[0..n), all digits, or -1. */
-static int digits(const char *s, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v;
-}
-
-/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (H. Hinnant's
- * days_from_civil). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
 
 /* Reads YYYY-MM-DD at s into *days. Returns 0, or -1 (no valid date). */
 static int read_date(const char *s, int64_t *days)
 {
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int y = digits(s, 4), m = digits(s + 5, 2), d = digits(s + 8, 2);
+    int y = vtime_digits(s, 4), m = vtime_digits(s + 5, 2), d = vtime_digits(s + 8, 2);
     if (y < 0 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
         return -1;
     if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
         return -1;
-    *days = days_from_civil(y, m, d);
+    *days = vtime_days_from_civil(y, m, d);
     return 0;
 }
 
@@ -56,14 +33,14 @@ static int read_clock(const char **p, int64_t *secs, int64_t *frac_ns)
 {
     const char *s = *p;
     int hlen = s[0] != '\0' && s[1] == ':' ? 1 : 2; /* s[1] only when s[0] is no end */
-    int h = digits(s, hlen);
+    int h = vtime_digits(s, hlen);
     s += hlen;
     if (h < 0 || h > 23 || s[0] != ':')
         return -1;
-    int mi = digits(s + 1, 2); /* each read stops at the end: a digit's test fails on '\0' */
+    int mi = vtime_digits(s + 1, 2); /* each read stops at the end: a digit's test fails on '\0' */
     if (mi < 0 || mi > 59 || s[3] != ':')
         return -1;
-    int sec = digits(s + 4, 2);
+    int sec = vtime_digits(s + 4, 2);
     if (sec < 0 || sec > 59)
         return -1;
     s += 6;
@@ -86,8 +63,8 @@ static int read_clock(const char **p, int64_t *secs, int64_t *frac_ns)
 int api__iq_time_string(const char *v, int64_t *ns)
 {
     size_t len = strlen(v);
-    if (len < 10 || digits(v, 4) < 0 || v[4] != '-' || digits(v + 5, 2) < 0 || v[7] != '-' ||
-        digits(v + 8, 2) < 0)
+    if (len < 10 || vtime_digits(v, 4) < 0 || v[4] != '-' || vtime_digits(v + 5, 2) < 0 ||
+        v[7] != '-' || vtime_digits(v + 8, 2) < 0)
         return 1; /* neither of influxd's regexes: no time string */
     int64_t days, secs = 0, frac = 0, offset = 0;
     if (read_date(v, &days))
@@ -100,7 +77,8 @@ int api__iq_time_string(const char *v, int64_t *ns)
         if (rfc && *p == 'Z') {
             p++;
         } else if (rfc && (*p == '+' || *p == '-')) {
-            int oh = digits(p + 1, 2), om = oh < 0 || p[3] != ':' ? -1 : digits(p + 4, 2);
+            int oh = vtime_digits(p + 1, 2),
+                om = oh < 0 || p[3] != ':' ? -1 : vtime_digits(p + 4, 2);
             if (om < 0)
                 return 2;
             offset = (*p == '-' ? -1 : 1) * (oh * 3600 + om * 60);

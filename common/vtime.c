@@ -29,8 +29,7 @@ double vtime_mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Reads exactly n decimal digits at s; returns -1 when one is not a digit. */
-static int digits(const char *s, int n)
+int vtime_digits(const char *s, int n)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
@@ -41,8 +40,7 @@ static int digits(const char *s, int n)
     return v;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int y, int m, int d)
+int64_t vtime_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -58,8 +56,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     if (len < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
         s[13] != ':' || s[16] != ':')
         return ERR_INVAL;
-    int y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2);
-    int h = digits(s + 11, 2), mi = digits(s + 14, 2), sec = digits(s + 17, 2);
+    int y = vtime_digits(s, 4), mo = vtime_digits(s + 5, 2), d = vtime_digits(s + 8, 2);
+    int h = vtime_digits(s + 11, 2), mi = vtime_digits(s + 14, 2), sec = vtime_digits(s + 17, 2);
     if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 || mi < 0 ||
         mi > 59 || sec < 0 || sec > 60)
         return ERR_INVAL;
@@ -84,7 +82,7 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
         i++;
     } else if (i + 6 == len && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
-        int oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
+        int oh = vtime_digits(s + i + 1, 2), om = vtime_digits(s + i + 4, 2);
         if (oh < 0 || oh > 23 || om < 0 || om > 59)
             return ERR_INVAL;
         offset_min = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
@@ -94,7 +92,8 @@ int vtime_parse_rfc3339(const char *s, size_t len, int64_t *ms)
     }
     if (i != len)
         return ERR_INVAL;
-    int64_t secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    int64_t secs =
+        vtime_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     int64_t v = secs * 1000 + frac_ms;
     if (v < VTIME_MIN_MS || v > VTIME_MAX_MS)
         return ERR_INVAL;

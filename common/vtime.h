@@ -31,6 +31,14 @@ int vtime_parse(const char *s, int64_t *ms);
  * or ERR_INVAL (syntax, or more than INT64_MAX ms); the caller checks its own bounds. */
 int vtime_parse_duration(const char *s, int64_t *ms);
 
+/* The value of exactly n decimal digits at s (n <= 9), or -1 when one is not a digit (a '\0'
+ * is not: a read stops at the end of a string). */
+int vtime_digits(const char *s, int n);
+
+/* Days from 1970-01-01 to y-m-d of the proleptic Gregorian calendar (Howard Hinnant's
+ * days_from_civil); negative before 1970. m in 1..12, d in 1..31 (not checked). */
+int64_t vtime_days_from_civil(int64_t y, int m, int d);
+
 /* Formats ms as "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least 25 bytes). Returns buf. */
 char *vtime_format(int64_t ms, char *buf, size_t size);
 
