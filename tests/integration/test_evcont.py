@@ -37,7 +37,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_events as te  # noqa: E402  (helpers only: its TestCases are not collected here)
-import test_pipeline as tp  # noqa: E402
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import test_sse as ts  # noqa: E402
 
 WITHIN = 2 * 10  # 2 err_short readings (the detector's default err_short: 10)
