@@ -75,7 +75,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
-import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 from test_security import ADMIN, READ, token_file  # noqa: E402
 from test_ops import hup  # noqa: E402
 

@@ -15,7 +15,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_ops  # noqa: E402  (hup only)
-import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
 

@@ -38,7 +38,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
 from test_crash import integrity_check  # noqa: E402
-import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 from test_reliability import (Base, SANITIZED, T0, config_file, req,  # noqa: E402
                               sqlite_rows, wait_for, wait_held)
 

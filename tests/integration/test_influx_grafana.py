@@ -344,7 +344,7 @@ class GrafanaVigilSeries(vt.DaemonTestCase):
     influxd 1.6.7 (the JSON answers turned into line protocol) get the same answers byte for
     byte."""
 
-    import test_pipeline as tp  # noqa: E402  (helpers only)
+    import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
     CONFIG = tp.config_text(0)
     T0 = 1_700_000_000_000
 
@@ -617,7 +617,7 @@ class GrafanaVigilAnswerBytes(vt.DaemonTestCase):
     anomaly (GrafanaVigilSeries' way), its episode accepted with a note of 500 '<' (3,000
     bytes escaped): 16 such fields a row, a statement repeated 200 times, some 9.6 MB."""
 
-    import test_pipeline as tp  # noqa: E402  (helpers only)
+    import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
     CONFIG = tp.config_text(0)
     T0 = 1_700_000_000_000
 

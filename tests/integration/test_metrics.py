@@ -17,7 +17,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
-import test_pipeline as tp  # noqa: E402  (DaemonPerTest only: its TestCases are not collected)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 CLOCKSHIFT = os.environ.get("VIGIL_CLOCKSHIFT", "")  # tests/fault/clockshift.c, set by CTest

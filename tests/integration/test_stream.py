@@ -20,7 +20,7 @@ import unittest
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
-import test_pipeline as tp  # noqa: E402  (DaemonPerTest only: its TestCases are not collected)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 
 
 class Stream(vt.DaemonTestCase):

@@ -26,7 +26,7 @@ import time
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_groups as tg  # noqa: E402  (helpers only)
-import test_pipeline as tp  # noqa: E402  (helpers only)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
 T0 = tg.T0

@@ -19,7 +19,7 @@ import sys
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_pipeline as tp  # noqa: E402  (helpers only: its TestCases are not collected here)
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
 T0 = 1_700_000_000_000

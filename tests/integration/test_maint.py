@@ -1,0 +1,418 @@
+#!/usr/bin/python3
+"""vigild integration: maintenance periods, how they end an anomaly episode and silence a
+device; moved from test_events.py (whose Events base and helpers these tests use).
+
+Maintenance: POST /v1/devices/{id}/maintenance silences a device for a while: an open
+anomaly ends "maintenance", readings are stored and acknowledged but not scored (no
+prediction, event or training), across a restart too; DELETE ends it and scoring resumes from
+the state before.
+
+ScheduledMaintenance: a period planned ahead ({"from", "until"}) changes nothing at the POST;
+its first reading (by timestamp) ends the open episode "maintenance", its readings are not
+scored, the status and metrics show it only while vigild's clock is in it; GET lists periods
+as past, current or scheduled; overlaps are 409s; DELETE ?from=T cancels a scheduled one; both
+survive restarts.
+
+Python 3 standard library.
+"""
+
+import os
+import random
+import re
+import sys
+import time
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
+import vigiltest as vt  # noqa: E402
+from test_events import (  # noqa: E402
+    Events, z_shifted)
+
+
+class MaintenanceCase(Events):
+    """Helpers of the maintenance classes (no tests of its own)."""
+
+    def setUp(self):
+        super().setUp()
+        self.t0 = int(time.time() * 1000) - 1000 * 1000  # reading 1,000 is about now
+
+    def feed(self, device, rows, start_k, t0=None, wait=True):
+        return super().feed(device, rows, start_k, self.t0 if t0 is None else t0, wait)
+
+    def maint(self, dev, method="POST", body=None, headers=None, query=""):
+        st, _, data = tp.req(self.d, method, "/v1/devices/%s/maintenance%s" % (dev, query), body,
+                             headers)
+        return st, vt.loads(data) if data else None
+
+    def in_maintenance(self):
+        """vigil_devices_in_maintenance, checked against the devices named by
+        vigil_device_in_maintenance (every one, in a fleet this small: the alerts on a device
+        leave those out)."""
+        text = self.d.metrics()
+        m = re.search(r"^vigil_devices_in_maintenance (\S+)$", text, re.M)
+        self.assertIsNotNone(m)
+        named = re.findall(r'^vigil_device_in_maintenance\{device="[^"]*"\} 1$', text, re.M)
+        self.assertEqual(len(named), float(m.group(1)), text)
+        return float(m.group(1))
+
+    def points(self, dev):
+        return self.d.get_json("/v1/devices/%s" % dev)["points"]
+
+    def settled(self, dev, k):
+        """Waits until everything posted before is scored: the pipeline has one shard (CONFIG),
+        which scores in commit order, so a probe device's reading scored after them says so."""
+        tp.post_readings(self.d, "probe", [[0.0, 1.0, 2.0]], [self.t0 + 1000 * k], tp.CH3)
+        self.probes = getattr(self, "probes", 0) + 1
+        tp.wait_scored(self.d, "probe", self.probes)
+        return tp.status(self.d, dev)
+
+    def feed_maint(self, dev, rows, at_ms):
+        """Posts rows at 20 ms steps from at_ms (acknowledged: post_readings asserts the 200) and
+        checks they are stored; returns the next timestamp. The steps are short so the readings
+        are not in the future when the maintenance ends (a live feed's never are)."""
+        before = self.points(dev)
+        ts = [at_ms + 20 * i for i in range(len(rows))]
+        tp.post_readings(self.d, dev, rows, ts, tp.CH3)
+        self.assertEqual(self.points(dev), before + len(rows))
+        return ts[-1] + 20
+
+
+class Maintenance(MaintenanceCase):
+    """POST /v1/devices/{id}/maintenance {"minutes": N, "note"}: the open episode ends
+    "maintenance" (counted by reason), the status, the device and vigil_devices_in_maintenance
+    show it; readings of a large fault timestamped in the period are stored and acknowledged but
+    neither scored nor predicted, open nothing and ask for no training, also after a restart in
+    the middle (the period is stored); a second POST moves the end. DELETE ends it (204; 409
+    when not in maintenance) and the next readings are scored and predicted again; a training
+    after it leaves the period's readings out of its window. Bodies other
+    than {"minutes": 1..10080, "note": string of at most 500 bytes} are 400s naming the field,
+    an unknown device a 404, a GET lists no period yet. The feed's timestamps end about now, as
+    a live feed's (the period is matched against the readings' own timestamps)."""
+
+    def test_maintenance_silences_and_scoring_resumes(self):
+        d, dev = self.d, "mnt-1"
+        rng = random.Random(11)
+        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng),
+                                   z_shifted(30, 650, rng))
+        self.assertTrue(active["active"], active)
+        trained = len(tp.wait_idle(d, dev, 1)["versions"])
+        for body, field in (({}, "'minutes'"), ({"minutes": 0}, "'minutes'"),
+                            ({"minutes": 10081}, "'minutes'"), ({"minutes": "5"}, "'minutes'"),
+                            ({"minutes": 1.5}, "'minutes'"), ({"minutes": 5, "note": 5}, "'note'"),
+                            ({"minutes": 5, "note": "x" * 501}, "'note'"),
+                            ({"minutes": 5, "why": "x"}, "'why'"), ([1], "JSON object"),
+                            ("not json", "invalid JSON at line 1 column 3"),
+                            (None, "JSON object")):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 400, (body, err))
+            self.assertIn(field, err["error"], (body, err))
+        self.assertIsNone(tp.status(d, dev)["maintenance"])  # refused: nothing changed
+        self.assertEqual(self.maint("no-such-device", body={"minutes": 5})[0], 404)
+        self.assertEqual(self.maint("no-such-device", "DELETE")[0], 404)
+        self.assertEqual(self.maint(dev, "GET"), (200, {"device": dev, "periods": []}))
+        st, err = self.maint(dev, "DELETE")
+        self.assertEqual(st, 409, err)
+        self.assertIn("not in maintenance", err["error"])
+
+        st, first = self.maint(dev, body={"minutes": 1, "note": "valve swapped"})
+        self.assertEqual(st, 200, first)
+        start_ms = first["maintenance"]["until_ts"] - 60000
+        st, ans = self.maint(dev, body={"minutes": 30, "note": "valve swapped, bearings"})
+        self.assertEqual(st, 200, ans)
+        m = ans["maintenance"]
+        self.assertEqual((m["until_ts"] - start_ms) // 60000, 30, (first, ans))  # end moved
+        self.assertEqual(m["note"], "valve swapped, bearings")
+        self.assertRegex(m["until"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+        self.assertEqual(tp.status(d, dev)["maintenance"], m)
+        self.assertEqual(d.get_json("/v1/devices/%s" % dev)["maintenance"], m)
+        self.assertEqual(self.in_maintenance(), 1)
+        ended = self.events(dev)
+        self.assertEqual(len(ended), 1, ended)
+        self.assertEqual((ended[0]["id"], ended[0]["active"], ended[0]["ended_by"]),
+                         (active["id"], False, "maintenance"), ended)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+        # The detector's episode ended with its event: the status (and vigil_device_state, which
+        # the shipped alert reads) says normal through the period, not anomaly.
+        self.assertEqual(tp.status(d, dev)["state"], "normal")
+
+        # A fault far larger than the one that opened the episode, during the maintenance.
+        before = self.settled(dev, 2000)
+        outside = self.points(dev)
+        at = self.feed_maint(dev, z_shifted(40, 700, rng, by=5.0), start_ms + 1)
+        after = self.settled(dev, 2001)
+        keys = ("readings_scored", "last_ts", "state")
+        self.assertEqual([after[k] for k in keys], [before[k] for k in keys])
+        self.assertEqual(self.events(dev), ended)
+        preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start_ms))["points"]
+        self.assertEqual(preds, [])
+        self.assertEqual(len(tp.models(d, dev)["versions"]), trained)
+
+        d.stop()  # a restart in the middle: the maintenance goes on
+        d.start()
+        self.assertEqual(tp.status(d, dev)["maintenance"], m)
+        self.assertEqual(self.in_maintenance(), 1)
+        self.probes = 0
+        at = self.feed_maint(dev, z_shifted(20, 740, rng, by=5.0), at)
+        after = self.settled(dev, 2002)
+        self.assertEqual([after[k] for k in keys], [before[k] for k in keys])
+        self.assertEqual(self.events(dev), ended)
+
+        time.sleep(max(0.0, (at - time.time() * 1000) / 1000 + 0.05))  # the readings are past
+        st, _ = self.maint(dev, "DELETE")
+        self.assertEqual(st, 204)
+        self.assertEqual(self.maint(dev, "DELETE")[0], 409)
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
+        self.assertIsNone(d.get_json("/v1/devices/%s" % dev)["maintenance"])
+        self.assertEqual(self.in_maintenance(), 0)
+
+        # Scoring resumes: the next readings (after the period's end) are scored and predicted.
+        resume = max(at, int(time.time() * 1000) + 1000)
+        tp.post_readings(d, dev, tp.rotation(30, 760, tp.OMEGA_A, 0.01, rng),
+                         [resume + 1000 * i for i in range(30)], tp.CH3)
+        tp.wait_scored(d, dev, before["readings_scored"] + 30)
+        preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start_ms))["points"]
+        self.assertEqual(len(preds), 30, preds[:3])
+        self.assertGreaterEqual(preds[0]["ts"], resume)
+
+        # A training now leaves the 60 maintenance readings out of its window: it holds the
+        # readings outside the period, and trains on all but its validation third (val_rows
+        # 400 is more than a third of them).
+        self.assertEqual(tp.req(d, "POST", "/v1/devices/%s/model/retrain" % dev)[0], 202)
+        newest = tp.wait_idle(d, dev, trained + 1)["versions"][0]  # newest first
+        n = outside + 30
+        self.assertEqual(newest["metrics"]["rows"], n - n // 3, (n, newest))
+
+    def test_admin_only_with_tokens(self):
+        """With tokens on, maintenance is an admin's: a read token gets 403 (POST and DELETE),
+        no token 401, an admin token gets through (404: no such device)."""
+        self.restart_with_tokens()
+        for method in ("POST", "DELETE"):
+            for token, want in (("r3ad-t0ken-AAAAAAAAAAAAAAAA", 403), (None, 401),
+                                ("adm1n-t0ken-CCCCCCCCCCCCCCCC", 404)):
+                headers = {"Authorization": "Bearer " + token} if token else None
+                st, err = self.maint("pump-3", method, {"minutes": 5}, headers)
+                self.assertEqual(st, want, (method, token, err))
+                self.assertIn("error", err)
+
+
+def rfc3339(ms):
+    """ms as an RFC 3339 UTC timestamp with milliseconds."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+
+
+class ScheduledMaintenance(MaintenanceCase):
+    """POST /v1/devices/{id}/maintenance {"from": T, "until": T, "note"} plans a period ahead (T
+    in epoch ms or RFC 3339, as a reading's ts): nothing changes at the POST; readings
+    timestamped before it are scored, the first one timestamped in it ends the open episode
+    "maintenance" (the device's clock decides, before vigild's reaches the start), those in it
+    are stored but not scored; the status, the device and vigil_devices_in_maintenance show it
+    only while vigild's clock is in it. GET lists the periods (past, current, scheduled) with
+    their notes; a period overlapping another is a 409 naming it (one touching it is not); DELETE
+    ?from=T cancels a scheduled one (404 when none starts there, 409 for a past or current one).
+    A scheduled period, and its cancel, survive a restart. The very same period POSTed again
+    is that period (200, its note replaced), not an overlap."""
+
+    def listed(self, dev):
+        st, ans = self.maint(dev, "GET")
+        self.assertEqual(st, 200, ans)
+        return [(m["from_ts"], m["until_ts"], m["note"], m["state"]) for m in ans["periods"]]
+
+    def restart(self):
+        self.d.stop()
+        self.d.start()
+        self.probes = 0  # the probe device's count starts again
+
+    def sleep_until(self, ms):
+        """Sleeps until vigild's clock (this host's) is past ms; at most 30 s."""
+        wait = (ms - time.time() * 1000) / 1000 + 0.05
+        self.assertLess(wait, 30)
+        time.sleep(max(0.0, wait))
+
+    def test_plan_list_overlap_cancel_across_restarts(self):
+        dev = "sched-2"
+        self.feed(dev, tp.rotation(20, 0, tp.OMEGA_A, 0.01, random.Random(3)), 0)
+        now = int(time.time() * 1000)
+        start, until = now + 3600000, now + 2 * 3600000
+        for body, field in (({"from": start}, "'until'"),
+                            ({"from": start, "until": start}, "'until'"),
+                            ({"until": now - 1000}, "'until'"),
+                            ({"from": start, "until": start + 7 * 86400000 + 1}, "'until'"),
+                            ({"minutes": 5, "until": until}, "'until'"),
+                            ({"from": "tomorrow", "until": until}, "'from'"),
+                            ({"from": start, "until": [1]}, "'until'"),
+                            ({"from": start, "until": until, "to": 1}, "'to'")):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 400, (body, err))
+            self.assertIn(field, err["error"], (body, err))
+        self.assertEqual(self.listed(dev), [])
+
+        st, ans = self.maint(dev, body={"from": rfc3339(start), "until": rfc3339(until),
+                                        "note": "week-end shutdown"})
+        self.assertEqual(st, 200, ans)
+        self.assertIsNone(ans["maintenance"])
+        self.assertEqual((ans["period"]["from"], ans["period"]["until"]),
+                         (rfc3339(start), rfc3339(until)))
+        # Touching is not overlapping: the next one starts where it ends (epoch ms this time).
+        st, ans2 = self.maint(dev, body={"from": until, "until": until + 600000})
+        self.assertEqual(st, 200, ans2)
+        planned = [(start, until, "week-end shutdown", "scheduled"),
+                   (until, until + 600000, None, "scheduled")]
+        self.assertEqual(self.listed(dev), planned)
+        self.assertIsNone(tp.status(self.d, dev)["maintenance"])
+        self.assertEqual(self.in_maintenance(), 0)
+        for body in ({"from": start - 60000, "until": start + 1},
+                     {"from": start + 1, "until": start + 2},
+                     {"from": until - 1, "until": until + 1}):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 409, (body, err))
+            o = err["overlaps"]
+            self.assertIn((o["from_ts"], o["until_ts"]), [p[:2] for p in planned], err)
+            self.assertIn(o["from"], err["error"])
+            self.assertIn(o["until"], err["error"])
+        self.assertEqual(self.maint(dev, body={"from": start - 60000, "until": start + 1})[1]
+                         ["overlaps"]["from_ts"], start)
+        self.assertEqual(self.listed(dev), planned)
+
+        self.restart()  # scheduled periods and their notes come back from the store
+        self.assertEqual(self.listed(dev), planned)
+        self.assertEqual(self.maint(dev, "DELETE", None, None)[0], 409)  # none current
+        st, err = self.maint(dev, "DELETE", query="?from=" + vt.quote(rfc3339(start + 1)))
+        self.assertEqual(st, 404, err)
+        self.assertIn("starts at", err["error"])
+        st, _ = self.maint(dev, "DELETE", query="?from=" + vt.quote(rfc3339(start)))
+        self.assertEqual(st, 204)
+        self.assertEqual(self.listed(dev), planned[1:])
+        self.assertEqual(self.maint(dev, "DELETE", query="?from=%d" % start)[0], 404)
+        self.assertEqual(self.maint(dev, "DELETE", query="?from=soon")[0], 400)
+        self.assertEqual(self.maint("no-such-device", "GET")[0], 404)
+        self.restart()  # the cancel is stored too
+        self.assertEqual(self.listed(dev), planned[1:])
+
+    def test_scheduled_period_begins_with_its_first_reading(self):
+        d, dev = self.d, "sched-1"
+        rng = random.Random(12)
+        fault = z_shifted(40, 650, rng)
+        active = self.open_episode(dev, tp.rotation(650, 0, tp.OMEGA_A, 0.01, rng), fault[:30])
+        self.assertTrue(active["active"], active)
+        tp.wait_idle(d, dev, 1)
+
+        now = int(time.time() * 1000)
+        start, until = now + 10000, now + 16000
+        st, ans = self.maint(dev, body={"from": start, "until": until, "note": "seal change"})
+        self.assertEqual(st, 200, ans)
+        self.assertEqual((ans["period"]["from_ts"], ans["period"]["until_ts"],
+                          ans["period"]["note"], ans["period"]["state"]),
+                         (start, until, "seal change", "scheduled"))
+        self.assertIsNone(ans["maintenance"])
+        self.assertEqual(self.events(dev)[0], active)  # the POST ended nothing
+
+        # Before the period (by their timestamps): scored, the episode goes on.
+        before = self.settled(dev, 2000)
+        tp.post_readings(d, dev, fault[30:], [self.t0 + 1000 * k for k in range(680, 690)],
+                         tp.CH3)
+        scored = tp.wait_scored(d, dev, before["readings_scored"] + 10)["readings_scored"]
+        self.assertEqual([e["active"] for e in self.events(dev)], [True])
+
+        # In it, before vigild's clock gets there: stored, not scored; the first one ends the
+        # episode "maintenance" and the state is normal.
+        at = self.feed_maint(dev, z_shifted(20, 700, rng, by=5.0), start)
+        after = self.settled(dev, 2001)
+        self.assertLess(time.time() * 1000, start, "too slow: the period began meanwhile")
+        self.assertEqual(after["readings_scored"], scored)
+        self.assertEqual(after["state"], "normal")
+        ended = self.events(dev)
+        self.assertEqual((ended[0]["id"], ended[0]["active"], ended[0]["ended_by"]),
+                         (active["id"], False, "maintenance"), ended)
+        self.assertEqual(self.assert_counted([dev])["maintenance"], 1)
+        self.assertIsNone(tp.status(d, dev)["maintenance"])  # not current yet
+        self.assertEqual(self.in_maintenance(), 0)
+
+        # Current while vigild's clock is in it.
+        self.sleep_until(start)
+        m = {"until": rfc3339(until), "until_ts": until, "note": "seal change"}
+        self.assertEqual(tp.status(d, dev)["maintenance"], m)
+        self.assertEqual(d.get_json("/v1/devices/%s" % dev)["maintenance"], m)
+        self.assertEqual(self.in_maintenance(), 1)
+        self.assertEqual(self.listed(dev), [(start, until, "seal change", "current")])
+        self.assertEqual(self.maint(dev, "DELETE", query="?from=%d" % start)[0], 409)  # current
+        self.assertLess(time.time() * 1000, until, "too slow: the period ended meanwhile")
+
+        # Past once it ends: scoring resumes after it, from the state before.
+        self.sleep_until(max(at, until))
+        self.assertIsNone(tp.status(d, dev)["maintenance"])
+        self.assertEqual(self.in_maintenance(), 0)
+        self.assertEqual(self.listed(dev), [(start, until, "seal change", "past")])
+        st, err = self.maint(dev, "DELETE", query="?from=%d" % start)
+        self.assertEqual(st, 409, err)
+        self.assertIn("not scheduled", err["error"])
+        resume = int(time.time() * 1000)
+        tp.post_readings(d, dev, tp.rotation(10, 760, tp.OMEGA_A, 0.01, rng),
+                         [resume + 100 * i for i in range(10)], tp.CH3)
+        tp.wait_scored(d, dev, scored + 10)
+        preds = d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, start))["points"]
+        self.assertEqual(len(preds), 10, preds[:3])
+        self.assertGreaterEqual(preds[0]["ts"], until)
+
+    def test_same_period_again_is_idempotent(self):
+        """A from/until POST of the very period already there (the retry of one whose answer was
+        lost or not stored) is that period again: 200, its note replaced and stored, one period
+        listed; a period differing in its start or end still overlaps it (409)."""
+        dev = "sched-3"
+        self.feed(dev, tp.rotation(20, 0, tp.OMEGA_A, 0.01, random.Random(4)), 0)
+        now = int(time.time() * 1000)
+        start, until = now + 3600000, now + 2 * 3600000
+        st, first = self.maint(dev, body={"from": start, "until": until, "note": "first"})
+        self.assertEqual(st, 200, first)
+        st, again = self.maint(dev, body={"from": rfc3339(start), "until": until,
+                                          "note": "again"})
+        self.assertEqual(st, 200, again)
+        self.assertEqual(again["period"], dict(first["period"], note="again"))
+        self.assertEqual(self.listed(dev), [(start, until, "again", "scheduled")])
+        for body in ({"from": start, "until": until + 1}, {"from": start + 1, "until": until}):
+            st, err = self.maint(dev, body=body)
+            self.assertEqual(st, 409, (body, err))
+        self.restart()
+        self.assertEqual(self.listed(dev), [(start, until, "again", "scheduled")])
+
+    def test_right_after_the_first_reading(self):
+        """A device's first reading is acknowledged once stored, and scored after that: a request
+        on the device in between finds it all the same (it was a 404, "not known to the
+        pipeline", before). Each POST carries 5,000 readings of another device and then a new
+        device's first reading, so the one shard scores the 5,000 before it meets the new device;
+        the first request on it, made at once, is each route in turn (status, anomalies, model
+        versions, predictions, the maintenance list, a maintenance POST)."""
+        rows = tp.rotation(5000, 0, tp.OMEGA_A, 0.01, random.Random(7))
+        now = int(time.time() * 1000)
+        body = {"from": now + 3600000, "until": now + 7200000, "note": "right after"}
+        first = [
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/status" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/anomalies" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/model" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/predictions" % dev),
+            lambda dev: tp.req(self.d, "GET", "/v1/devices/%s/maintenance" % dev),
+            lambda dev: tp.req(self.d, "POST", "/v1/devices/%s/maintenance" % dev, body),
+        ]
+        for k in range(30):
+            dev = "fresh-%d" % k
+            items = [{"device": "bulk", "ts": self.t0 + 5000 * k + i,
+                      "values": dict(zip(tp.CH3, r))} for i, r in enumerate(rows)]
+            items.append({"device": dev, "ts": now, "values": {"a": 1.0}})
+            tp.jreq(self.d, "POST", "/v1/readings", items)
+            st, _, data = first[k % len(first)](dev)
+            self.assertEqual(st, 200, (dev, k % len(first), data))
+        st, ans = self.maint("fresh-5", "DELETE", query="?from=%d" % body["from"])
+        self.assertEqual(st, 204, ans)
+
+    def test_list_with_a_read_token(self):
+        """GET is a reader's (404 here: no such device), POST and DELETE ?from an admin's."""
+        self.restart_with_tokens()
+        read = {"Authorization": "Bearer r3ad-t0ken-AAAAAAAAAAAAAAAA"}
+        self.assertEqual(self.maint("pump-3", "GET", None, read)[0], 404)
+        self.assertEqual(self.maint("pump-3", "GET")[0], 401)
+        self.assertEqual(self.maint("pump-3", "DELETE", None, read, "?from=1")[0], 403)
+        self.assertEqual(self.maint("pump-3", "POST", {"from": 1, "until": 2}, read)[0], 403)
+
+
+if __name__ == "__main__":
+    vt.main()

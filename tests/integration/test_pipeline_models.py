@@ -1,0 +1,457 @@
+#!/usr/bin/python3
+"""vigild integration: the online anomaly pipeline's models (issue 4), end to end on the real
+daemon; moved from test_pipeline.py (which keeps the faults, the restarts and the load).
+
+1. Retrain and validation (Models): POST .../model/retrain -> 202 and a new version with its
+   metrics; a candidate that validates worse (trained on another regime, validated on the one
+   the serving model knows) is not swapped in; the serving flags follow `swapped`.
+   A backfill sent in bulk to a new device is its first training's data (Models).
+2. Rollback (Models): between two kept LSTM versions; 404 for an unknown version, 400 for a bad
+   body.
+3. PyTorch weights (Models): GET .../model/weights is safetensors with PyTorch names; weights
+   made in torch and PUT serve, and the daemon's next predictions are torch's outputs for the
+   same readings (float rounding apart).
+4. Delete (DeleteDevice): DELETE /v1/devices/{id} makes the pipeline forget the device; the
+   same id afterwards starts a new device from learning.
+
+Python 3 standard library; test 3 also needs torch and numpy (python3-torch).
+"""
+
+import json
+import math
+import os
+import random
+import sys
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from pipeline_fx import (  # noqa: E402
+    CH3, check_versions, config_text, context_len, HIDDEN, lstm_tensors, models, OMEGA_A, OMEGA_B,
+    post_readings, req, rotation, st_build, st_parse, status, VAL_ROWS, wait_for, wait_idle,
+    wait_scored)
+
+
+# ============================================================================================
+# 1-4. Retraining and validation, rollback, PyTorch weights; DELETE.
+# ============================================================================================
+
+class Models(vt.DaemonTestCase):
+    # No scheduled retraining: every training after the first ones is asked for by the test,
+    # so what a version was trained and validated on is known.
+    CONFIG = config_text(0)
+
+    def feed(self, device, rows, start_k, t0=1_700_000_000_000):
+        ts = [t0 + 1000 * k for k in range(start_k, start_k + len(rows))]
+        post_readings(self.d, device, rows, ts, CH3)
+        wait_scored(self.d, device, start_k + len(rows))
+        return ts
+
+    def trained(self, device, rng, n=500):
+        """A device that learned regime A from n readings (its first trainings done)."""
+        self.feed(device, rotation(n, 0, OMEGA_A, 0.01, rng), 0)
+        m = wait_idle(self.d, device, 1)
+        s = status(self.d, device)
+        self.assertNotEqual(s["state"], "learning", s)
+        self.assertEqual(s["readings_scored"], n)
+        return m
+
+    def retrain(self, device):
+        """POST retrain -> 202; waits for the new version; returns (GET model, new version)."""
+        before = models(self.d, device)
+        n0 = max([v["version"] for v in before["versions"]] or [0])
+        r = self.d.curl("POST", "/v1/devices/%s/model/retrain" % device)
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual(r.json(), {"device": device, "training": "queued"})
+
+        def done():
+            m = models(self.d, device)
+            new = [v for v in m["versions"] if v["version"] > n0]
+            return (m, new[0]) if new and not m["training"] else None
+        return wait_for("a new version of %s" % device, done, 60)
+
+    def test_predictions_actual_is_the_stored_reading(self):
+        """The predictions' actual values are the stored readings, joined by timestamp: what was
+        sent, null for a channel the reading lacked, the current value after an overwrite."""
+        dev, rng = "join-1", random.Random(11)
+        rows = rotation(40, 0, OMEGA_A, 0.01, rng)
+        ts = self.feed(dev, rows, 0)
+        # A reading without y: scored with y carried forward, and the status says so.
+        t_gap = ts[-1] + 1000
+        post_readings(self.d, dev, [[0.125, 2.5]], [t_gap], ["x", "z"])
+        s = wait_scored(self.d, dev, 41)
+        self.assertEqual(s["imputed_channels"], ["y"], s)
+        path = "/v1/devices/%s/predictions?from=%d" % (dev, ts[0])
+        preds = self.d.get_json(path)["points"]
+        self.assertEqual([p["ts"] for p in preds], ts + [t_gap])
+        for p, r in zip(preds, rows):
+            self.assertEqual(p["actual"], dict(zip(CH3, r)), p)
+            self.assertEqual(set(p["predicted"]), set(CH3))
+        self.assertEqual(preds[-1]["actual"], {"x": 0.125, "y": None, "z": 2.5})
+        # Overwrites (older than the newest: stored, not scored) show in the actual values;
+        # the predictions stay.
+        post_readings(self.d, dev, [[-7.5]], [ts[5]], ["y"])
+        post_readings(self.d, dev, [[3.75]], [t_gap], ["y"])
+        again = self.d.get_json(path)["points"]
+        self.assertEqual(again[5]["actual"], {"x": rows[5][0], "y": -7.5, "z": rows[5][2]})
+        self.assertEqual(again[-1]["actual"], {"x": 0.125, "y": 3.75, "z": 2.5})
+        self.assertEqual([p["actual"] for p in again[:5]], [p["actual"] for p in preds[:5]])
+        self.assertEqual([p["predicted"] for p in again], [p["predicted"] for p in preds])
+        self.assertEqual(status(self.d, dev)["readings_scored"], 41)
+        # A full reading: nothing imputed any more.
+        post_readings(self.d, dev, [[0.25, 0.5, 2.0]], [t_gap + 1000], CH3)
+        s = wait_scored(self.d, dev, 42)
+        self.assertEqual(s["imputed_channels"], [], s)
+        # A window inside the ring, with a limit: only its entries, each with its own reading.
+        mid = self.d.get_json("/v1/devices/%s/predictions?from=%d&to=%d&limit=3"
+                              % (dev, ts[10], ts[20]))["points"]
+        self.assertEqual([p["ts"] for p in mid], ts[10:13])
+        self.assertEqual([p["actual"] for p in mid], [dict(zip(CH3, r)) for r in rows[10:13]])
+        empty = self.d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, t_gap + 5000))
+        self.assertEqual(empty["points"], [])
+
+    def test_predictions_sealed_within_bound(self):
+        """The prediction ring keeps its newest entries exactly and seals older ones in blocks
+        of 64 (daemon/pipeline_ring.c): once sealed, an entry keeps its timestamp, score and
+        state exactly and its predicted values within 1/131,070 of the channel's range over
+        its block (plus float rounding), and the ring still answers every entry."""
+        dev, rng = "seal-1", random.Random(5)
+        ts = self.feed(dev, rotation(200, 0, OMEGA_A, 0.01, rng), 0)
+        path = "/v1/devices/%s/predictions?from=%d&limit=100000" % (dev, ts[0])
+        exact = self.d.get_json(path)["points"]  # 200 entries: none sealed yet
+        self.assertEqual([p["ts"] for p in exact], ts)
+        ts += self.feed(dev, rotation(400, 200, OMEGA_A, 0.01, rng), 200)
+        doc = self.d.get_json(path)
+        later = doc["points"]
+        self.assertEqual([p["ts"] for p in later], ts)
+        self.assertEqual(doc["retained_from_ts"], ts[0])
+        changed = 0
+        for b0 in range(0, 192, 64):  # the first three blocks: sealed now, exact before
+            block = exact[b0:b0 + 64]
+            for ch in CH3:
+                vals = [p["predicted"][ch] for p in block]
+                bound = (max(vals) - min(vals)) / 131070.0
+                for e, g in zip(block, later[b0:b0 + 64]):
+                    self.assertEqual((g["ts"], g["score"], g["state"], g["actual"]),
+                                     (e["ts"], e["score"], e["state"], e["actual"]))
+                    want, got = e["predicted"][ch], g["predicted"][ch]
+                    self.assertLessEqual(abs(got - want), bound + 2.5e-7 * abs(want),
+                                         "%d %s: %r sealed as %r" % (e["ts"], ch, want, got))
+                    changed += got != want
+        # Sealed, not copied (else this test would not cover the sealed blocks).
+        self.assertGreater(changed, 0)
+
+    def test_retrain_validates_and_swaps_only_better(self):
+        dev, rng = "val-1", random.Random(7)
+        m0 = self.trained(dev, rng, 1000)
+        check_versions(self, m0)
+        v0 = m0["serving"]["version"]
+        self.assertGreaterEqual(v0, 1)
+        self.assertEqual(m0["serving"]["kind"], "linear", m0)  # a linear oscillator
+        # A candidate that validates worse: 300 readings of another regime (fewer than the
+        # detector's accept_after, so it does not ask for a training itself), then VAL_ROWS of
+        # regime A again. The retraining holds out the newest VAL_ROWS (regime A) for
+        # validation and trains on the rows before them, 300 of 1300 regime B, so its
+        # candidates predict regime A worse than the serving model, fitted on regime A alone.
+        self.feed(dev, rotation(300, 1000, OMEGA_B, 0.01, rng), 1000)
+        self.feed(dev, rotation(VAL_ROWS, 1300, OMEGA_A, 0.01, rng), 1300)
+        self.assertEqual(wait_idle(self.d, dev, 1)["versions"], m0["versions"],
+                         "no training without a request (retrain_every = 0)")
+        m1, v = self.retrain(dev)
+        met = v["metrics"]
+        self.assertFalse(v["swapped"], v)
+        self.assertEqual(met["rows"], 1300, v)
+        best = min(c for c in (met["val_mse_lstm"], met["val_mse_linear"],
+                               met["val_mse_persistence"]) if c is not None)
+        self.assertGreater(best, met["val_mse_serving_before"], v)
+        self.assertGreater(met["epochs"], 0, v)
+        self.assertFalse(v["serving"], v)
+        self.assertEqual(m1["serving"]["version"], v0, m1)
+        check_versions(self, m1)
+        # The detector kept scoring with the version it had.
+        k = 1300 + VAL_ROWS
+        self.feed(dev, rotation(5, k, OMEGA_A, 0.01, rng), k)
+        self.assertEqual(status(self.d, dev)["model"]["version"], v0)
+
+        # A candidate that validates better is swapped in: a PUT installs an LSTM with random
+        # weights, which predicts regime A badly; the next retraining's candidates do better
+        # on the newest readings and one of them replaces it at once.
+        doc = self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN, 3, 99, scale=1.0))).json()
+        vp = doc["versions"][0]["version"]
+        self.assertEqual(status(self.d, dev)["model"], {"version": vp, "kind": "lstm"})
+        self.feed(dev, rotation(100, k + 5, OMEGA_A, 0.01, rng), k + 5)
+        self.assertEqual(status(self.d, dev)["model"], {"version": vp, "kind": "lstm"})
+        m2, v2 = self.retrain(dev)
+        self.assertTrue(v2["swapped"], v2)
+        self.assertTrue(v2["serving"], m2)
+        met = v2["metrics"]
+        self.assertLess(met["val_mse_" + v2["kind"]], met["val_mse_serving_before"], v2)
+        check_versions(self, m2)
+        self.assertEqual(m2["serving"], {"version": v2["version"], "kind": v2["kind"]}, m2)
+        # The status names the new model as soon as it serves, before the next reading.
+        s = status(self.d, dev)
+        self.assertEqual(s["model"], {"version": v2["version"], "kind": v2["kind"]}, s)
+        self.feed(dev, rotation(5, 1605, OMEGA_A, 0.01, rng), 1605)
+        s = status(self.d, dev)
+        self.assertEqual(s["model"], {"version": v2["version"], "kind": v2["kind"]}, s)
+
+    def test_backfill_in_bulk_is_the_first_training(self):
+        """Readings sent in bulk to a new device (a backfill of its history) all go into its
+        first training, not the warm-up's WARMUP only: one version, trained on every reading but
+        the validation tail, and nothing flagged on the healthy history."""
+        dev, rng = "bulk-1", random.Random(5)
+        n = 1500
+        self.feed(dev, rotation(n, 0, OMEGA_A, 0.01, rng), 0)
+        m = wait_idle(self.d, dev, 1)
+        self.assertEqual(len(m["versions"]), 1, m)
+        v = m["versions"][0]
+        self.assertTrue(v["swapped"], v)
+        # Trained on n - VAL_ROWS rows (1100); the warm-up alone would give WARMUP * 2 / 3.
+        self.assertEqual(v["metrics"]["rows"], n - VAL_ROWS, v)
+        check_versions(self, m)
+        s = status(self.d, dev)
+        self.assertEqual((s["state"], s["readings_scored"]), ("normal", n), s)
+        # It scores the live readings that follow with that model, without false alarms.
+        self.feed(dev, rotation(200, n, OMEGA_A, 0.01, rng), n)
+        self.assertEqual(self.d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"], [])
+        self.assertEqual(status(self.d, dev)["model"]["version"], v["version"])
+
+    def test_weights_only_while_an_lstm_serves(self):
+        """GET .../model/weights gives the serving LSTM; once a linear model serves again it is
+        409, not the LSTM that served before."""
+        dev, rng = "kind-1", random.Random(17)
+        self.trained(dev, rng, 500)
+        self.assertEqual(status(self.d, dev)["model"]["kind"], "linear")
+        # It has a model (the linear one), so the answer says no LSTM serves, not that the
+        # device is still learning (with model.kind auto every device starts so).
+        r = self.d.curl("GET", "/v1/devices/%s/model/weights" % dev)
+        self.assertJsonError(r, 409, "serves no LSTM")
+        self.assertNotIn("still learning", r.json()["error"])
+        self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN, 3, 41, scale=1.0)))
+        self.get_weights(dev)
+        self.feed(dev, rotation(50, 500, OMEGA_A, 0.01, rng), 500)
+        # The oscillator is linear: the linear candidate predicts it at the noise floor, which
+        # the LSTM candidate cannot beat by the detector's margin; the random LSTM is far worse.
+        m, v = self.retrain(dev)
+        self.assertTrue(v["swapped"], v)
+        self.assertEqual(v["kind"], "linear", v)
+        self.assertFalse(v["rollback"], v)
+        self.assertEqual(status(self.d, dev)["model"], {"version": v["version"], "kind": "linear"})
+        self.assertJsonError(self.d.curl("GET", "/v1/devices/%s/model/weights" % dev), 409)
+
+    def test_retrain_errors(self):
+        self.assertJsonError(self.d.curl("POST", "/v1/devices/nobody/model/retrain"), 404)
+        post_readings(self.d, "few-1", [[1, 2, 3]] * 5, [1000 + k for k in range(5)], CH3)
+        wait_scored(self.d, "few-1", 5)
+        self.assertJsonError(self.d.curl("POST", "/v1/devices/few-1/model/retrain"), 409)
+        self.assertJsonError(self.d.curl("GET", "/v1/devices/few-1/model/weights"), 409,
+                             "has no model yet")
+        self.assertJsonError(self.d.curl("GET", "/v1/devices/nobody/model"), 404)
+        m = models(self.d, "few-1")
+        self.assertEqual(m["versions"], [])
+        self.assertEqual(m["state"], "learning")
+
+    def put_weights(self, device, blob, want=200):
+        r = self.d.curl("PUT", "/v1/devices/%s/model/weights" % device,
+                        "-H", "Content-Type: application/octet-stream", "--data-binary", "@-",
+                        stdin=blob)
+        self.assertEqual(r.status, want, r)
+        return r
+
+    def get_weights(self, device):
+        st, hdrs, body = req(self.d, "GET", "/v1/devices/%s/model/weights" % device)
+        self.assertEqual(st, 200, body[:300])
+        self.assertEqual(hdrs["content-type"], "application/octet-stream")
+        return st_parse(body)
+
+    def test_rollback_between_lstm_versions(self):
+        dev, rng = "roll-1", random.Random(11)
+        m = self.trained(dev, rng)
+        lin = m["serving"]["version"]
+        if m["serving"]["kind"] != "lstm":
+            self.assertJsonError(self.d.curl("GET", "/v1/devices/%s/model/weights" % dev), 409)
+        w1, w2 = lstm_tensors(3, HIDDEN, 3, 1), lstm_tensors(3, HIDDEN, 3, 2)
+        doc1 = self.put_weights(dev, st_build(w1)).json()
+        v1 = doc1["versions"][0]
+        self.assertEqual((v1["kind"], v1["swapped"], v1["rollback"], v1["serving"]),
+                         ("lstm", True, True, True), v1)
+        self.assertGreater(v1["version"], lin)
+        doc2 = self.put_weights(dev, st_build(w2)).json()
+        v2 = doc2["versions"][0]
+        self.assertEqual(v2["version"], v1["version"] + 1, doc2)
+        self.assertTrue(v2["serving"] and v2["rollback"], v2)
+        check_versions(self, doc2)
+        got = self.get_weights(dev)
+        self.assertEqual({k: v[2] for k, v in got.items()}, {k: v[1] for k, v in w2.items()})
+
+        r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                        json.dumps({"version": v1["version"]}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json(), {"device": dev, "serving": v1["version"]})
+        s = status(self.d, dev)
+        self.assertEqual(s["model"], {"version": v1["version"], "kind": "lstm"}, s)
+        mm = models(self.d, dev)
+        self.assertEqual([v["version"] for v in mm["versions"] if v["serving"]], [v1["version"]])
+        check_versions(self, mm)
+        got = self.get_weights(dev)
+        self.assertEqual({k: v[2] for k, v in got.items()}, {k: v[1] for k, v in w1.items()},
+                         "the rolled-back version's weights serve again")
+        # Scoring goes on with it.
+        post_readings(self.d, dev, rotation(3, 500, OMEGA_A, 0.01, rng),
+                      [1_700_000_000_000 + 1000 * k for k in range(500, 503)], CH3)
+        s = wait_scored(self.d, dev, 503)
+        self.assertEqual(s["model"], {"version": v1["version"], "kind": "lstm"}, s)
+
+        # And forward again to the newer one.
+        r = self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev, "--data-binary",
+                        '{"version": %d}' % v2["version"])
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(status(self.d, dev)["model"]["version"], v2["version"])
+
+        # Errors: a version without kept weights (the linear one), an unknown one, bad bodies,
+        # an unknown device.
+        for v in (lin, 999):
+            self.assertJsonError(self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev,
+                                             "--data-binary", '{"version": %d}' % v), 404)
+        for body in ("", "{}", "[1]", "nonsense", '{"version": "1"}', '{"version": 0}',
+                     '{"version": -3}', '{"version": 1.5}', '{"version": 4294967296}'):
+            self.assertJsonError(self.d.curl("POST", "/v1/devices/%s/model/rollback" % dev,
+                                             "--data-binary", body), 400, "version")
+        self.assertJsonError(self.d.curl("POST", "/v1/devices/nobody/model/rollback",
+                                         "--data-binary", '{"version": 1}'), 404)
+        self.assertEqual(status(self.d, dev)["model"]["version"], v2["version"])
+
+    def test_weights_put_errors(self):
+        dev, rng = "wbad-1", random.Random(5)
+        self.trained(dev, rng, 400)
+        before = models(self.d, dev)
+        self.put_weights(dev, b"not safetensors", 400)
+        good = st_build(lstm_tensors(3, HIDDEN, 3, 3))
+        self.put_weights(dev, good[:len(good) - 10], 400)  # truncated
+        self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN + 1, 3, 3)), 400)  # hidden size
+        self.put_weights(dev, st_build(lstm_tensors(4, HIDDEN, 4, 3)), 400)  # channels
+        self.assertEqual(models(self.d, dev)["versions"], before["versions"])
+        r = self.d.curl("PUT", "/v1/devices/nobody/model/weights", "--data-binary", "@-",
+                        stdin=good)
+        self.assertJsonError(r, 404)
+
+    def test_pytorch_weights_serve(self):
+        import numpy as np
+        import torch
+        from torch import nn
+        torch.set_num_threads(1)
+        dev, rng = "torch-1", random.Random(13)
+        n0 = 500
+        rows = rotation(n0, 0, OMEGA_A, 0.01, rng)
+        self.feed(dev, rows, 0)
+        wait_idle(self.d, dev, 1)
+        # An LSTM must serve for GET to give its weights: install one, read the shapes back.
+        self.put_weights(dev, st_build(lstm_tensors(3, HIDDEN, 3, 21)))
+        got = self.get_weights(dev)
+        for name in ("lstm.weight_ih_l0", "lstm.weight_hh_l0", "lstm.bias_ih_l0",
+                     "lstm.bias_hh_l0", "fc.weight", "fc.bias", "input_mean", "input_scale"):
+            self.assertIn(name, got)
+            self.assertEqual(got[name][0], "F32")
+        G, I = got["lstm.weight_ih_l0"][1]
+        O, H = got["fc.weight"][1]
+        self.assertEqual((G, I, O, H), (4 * HIDDEN, 3, 3, HIDDEN))
+        self.assertFalse(any(k.startswith("lstm.weight_ih_l1") for k in got))
+
+        # The same module in torch with known weights, written with torch's state_dict names.
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lstm = nn.LSTM(I, H, 1)
+                self.fc = nn.Linear(H, O)
+                self.register_buffer("input_mean", torch.zeros(I))
+                self.register_buffer("input_scale", torch.ones(I))
+
+            def forward(self, x):  # x: [T, I] raw -> [T, O] raw predictions of the next row
+                z = (x - self.input_mean) / self.input_scale
+                h, _ = self.lstm(z.unsqueeze(1))
+                return self.fc(h.squeeze(1)) * self.input_scale[:O] + self.input_mean[:O]
+
+        torch.manual_seed(1234)
+        net = Net()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.uniform_(-0.5, 0.5)
+            net.input_mean.copy_(torch.tensor([0.05, -0.02, 2.0]))
+            net.input_scale.copy_(torch.tensor([0.7, 0.7, 0.4]))
+        tensors = {k: (list(v.shape), v.detach().contiguous().numpy().astype("<f4").tobytes())
+                   for k, v in net.state_dict().items()}
+        doc = self.put_weights(dev, st_build(tensors)).json()
+        put_version = doc["versions"][0]["version"]
+        self.assertTrue(doc["versions"][0]["serving"], doc)
+        back = self.get_weights(dev)
+        self.assertEqual({k: v[2] for k, v in back.items()}, {k: v[1] for k, v in tensors.items()})
+
+        # New readings after the PUT; their predictions must be torch's.
+        n1 = 70
+        new = rotation(n1, n0, OMEGA_A, 0.01, rng)
+        ts = self.feed(dev, new, n0)
+        allrows = rows + new
+        m = models(self.d, dev)
+        self.assertEqual(m["versions"][0]["version"], put_version,
+                         "no other model may serve during the comparison: %r" % m["versions"][0])
+        preds = self.d.get_json("/v1/devices/%s/predictions?from=%d" % (dev, ts[0]))["points"]
+        self.assertEqual([p["ts"] for p in preds], ts)
+        x = torch.tensor(np.array(allrows, dtype=np.float32))
+        worst = 0.0
+        with torch.no_grad():
+            for j, p in enumerate(preds):
+                k = n0 + j  # the reading's index in the detector's sequence
+                L = context_len(k)
+                ref = net(x[k - L:k])[-1].numpy()
+                for c, ch in enumerate(CH3):
+                    got_v = p["predicted"][ch]
+                    err = abs(got_v - float(ref[c]))
+                    tol = 2e-5 * abs(float(ref[c])) + 2e-5 * float(net.input_scale[c])
+                    worst = max(worst, err / tol)
+                    self.assertLessEqual(err, tol, "reading %d (context %d) %s: vigild %r, torch "
+                                         "%r" % (k, L, ch, got_v, float(ref[c])))
+                self.assertEqual(p["actual"], dict(zip(CH3, allrows[k])))
+        sys.stderr.write("torch: %d predictions x %d channels match (worst |diff|/tolerance "
+                         "%.3f)\n" % (len(preds), len(CH3), worst))
+        # And they are not what the model before the PUT would have said (the linear model
+        # predicts this oscillator almost exactly; the random LSTM does not).
+        far = max(abs(p["predicted"][ch] - p["actual"][ch]) for p in preds for ch in CH3)
+        self.assertGreater(far, 0.1)
+
+
+class DeleteDevice(vt.DaemonTestCase):
+    """DELETE /v1/devices/{id} makes the pipeline forget the device: its pipeline endpoints are
+    404s, /metrics no longer lists it, and readings sent to the same id afterwards, whatever
+    their timestamps, start a new device from learning (before: the old detector kept serving
+    and refused them as older than its newest reading)."""
+
+    CONFIG = config_text(0, warmup=60, hidden=4)
+
+    def test_delete_then_reuse_the_id(self):
+        d, dev, t0 = self.d, "del-1", 1000000
+        r = d.post_json([{"device": dev, "ts": t0 + 1000 * i, "values": {"a": math.sin(i / 5)}}
+                         for i in range(100)])
+        self.assertEqual(r.status, 200, r)
+        wait_scored(d, dev, 100)
+        wait_for("a first model", lambda: models(d, dev)["versions"], 60)
+        self.assertEqual(d.curl("DELETE", "/v1/devices/%s" % dev).status, 200)
+        for ep in ("status", "predictions", "forecast", "anomalies", "model"):
+            with self.subTest(ep=ep):
+                self.assertJsonError(d.curl("GET", "/v1/devices/%s/%s" % (dev, ep)), 404)
+        st, _, body = req(d, "GET", "/metrics")
+        self.assertNotIn('device="%s"' % dev, body.decode())
+        # The same id again, with other channels and older timestamps: a new device.
+        r = d.post_json([{"device": dev, "ts": t0 + 1000 * i, "values": {"b": math.cos(i / 5)}}
+                         for i in range(30)])
+        self.assertEqual(r.status, 200, r)
+        s = wait_scored(d, dev, 30)
+        self.assertEqual(s["readings_scored"], 30, s)
+        self.assertEqual(s["readings_not_scored_out_of_order"], 0, s)
+        self.assertEqual(s["state"], "learning", s)
+        self.assertEqual(set(s["latest"]), {"b"}, s)
+        self.assertEqual(models(d, dev)["versions"], [])
+        self.assertEqual(d.get_json("/v1/devices/%s/anomalies" % dev)["anomalies"], [])
+
+
+if __name__ == "__main__":
+    vt.main()

@@ -1,0 +1,412 @@
+/* tests/test_common_batch.c: unit tests of common/batch.c (batches, filters, wide points, mixed
+ * points, crafted names) and common/sbuf.c (sbuf_steal).
+ * Part of test_common: tests/test_common.c runs them, in the order of the single file they were
+ * moved from. */
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "agg.h"
+#include "batch.h"
+#include "err.h"
+#include "mcond.h"
+#include "nameidx.h"
+#include "nice.h"
+#include "sbuf.h"
+#include "vtime.h"
+#include "test_common_fx.h"
+
+static void test_batch(void **state)
+{
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "pump-7", 6, 1000, 0), 0);
+    assert_int_equal(batch_field_add(&b, "temp", 4, 71.2), 0);
+    assert_int_equal(batch_field_add(&b, "vib", 3, 0.031), 0);
+    assert_int_equal(batch_field_add(&b, "temp", 4, 72.5), 0); /* last value wins */
+    assert_int_equal(batch_point_commit(&b), 1);
+    /* An aborted point leaves nothing behind. */
+    assert_int_equal(batch_point_begin(&b, "pump-8", 6, 2000, 1), 0);
+    assert_int_equal(batch_field_add(&b, "x", 1, 1.0), 0);
+    batch_point_abort(&b);
+    /* A point without fields is dropped. */
+    assert_int_equal(batch_point_begin(&b, "pump-9", 6, 3000, 2), 0);
+    assert_int_equal(batch_point_commit(&b), 0);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.nfields, 2);
+    assert_string_equal(batch_str(&b, b.points[0].device), "pump-7");
+    assert_string_equal(batch_str(&b, b.fields[0].name), "temp");
+    assert_true(b.fields[0].value == 72.5);
+    assert_int_equal(b.str_len, strlen("pump-7temp vib") + 2);
+    const char *why;
+    assert_int_equal(batch_name_check("a\nb", 3, &why), ERR_INVAL);
+    assert_int_equal(batch_name_check("", 0, &why), ERR_INVAL);
+    assert_int_equal(batch_name_check("pump 7/a=b", 10, &why), 0);
+    /* UTF-8: accepted when valid, refused when not (overlong, surrogate, truncated, stray). */
+    assert_int_equal(batch_name_check("Pumpe-\xc3\xa4\xe2\x82\xac\xf0\x9f\x94\xa7", 15, &why), 0);
+    const char *bad_utf8[] = {"a\xff",    "\xc0\xaf", "\xed\xa0\x80",
+                              "\xe2\x82", "\x80x",    "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++) {
+        assert_int_equal(batch_name_check(bad_utf8[i], strlen(bad_utf8[i]), &why), ERR_INVAL);
+        assert_string_equal(why, "is not valid UTF-8");
+    }
+    batch_deinit(&b);
+    batch_deinit(NULL);
+}
+
+/* batch_points_filter's test: refuses the points whose timestamp is odd (in seconds), and
+ * records the indexes it was asked about. */
+struct seen {
+    size_t idx[8], n;
+};
+
+static int even_second(void *arg, const batch_point_t *p, size_t i)
+{
+    struct seen *s = arg;
+    s->idx[s->n++] = i;
+    return (p->ts_ms / 1000) % 2 == 0;
+}
+
+/* Points 1..4 of five (point 0 before first stays whatever its time); points 1 and 3 have odd
+ * seconds: removed, the others keep their order, their fields (one, two, three of them) and
+ * their values, packed in order. */
+static void test_batch_filter(void **state)
+{
+    (void)state;
+    batch_t b;
+    batch_init(&b);
+    const int64_t ts[5] = {1000, 3000, 4000, 5000, 6000};
+    char name[8];
+    for (int k = 0; k < 5; k++) {
+        assert_int_equal(batch_point_begin(&b, "dev", 3, ts[k], (uint32_t)(10 + k)), 0);
+        for (int f = 0; f <= k % 3; f++) {
+            int len = snprintf(name, sizeof name, "c%d", f);
+            assert_int_equal(batch_field_add(&b, name, (size_t)len, 100.0 * k + f), 0);
+        }
+        assert_int_equal(batch_point_commit(&b), 1);
+    }
+    assert_int_equal(b.nfields, 1 + 2 + 3 + 1 + 2);
+    struct seen s = {.n = 0};
+    assert_int_equal(batch_points_filter(&b, 1, even_second, &s), 2);
+    assert_int_equal(s.n, 4);
+    for (size_t i = 0; i < s.n; i++)
+        assert_int_equal(s.idx[i], i + 1);
+    assert_int_equal(b.npoints, 3);
+    assert_int_equal(b.nfields, 1 + 3 + 2);
+    const uint32_t item[3] = {10, 12, 14}, nf[3] = {1, 3, 2};
+    for (size_t i = 0, f0 = 0; i < 3; i++) {
+        assert_int_equal(b.points[i].item, item[i]);
+        assert_int_equal(b.points[i].nfields, nf[i]);
+        assert_int_equal(b.points[i].field0, f0);
+        for (uint32_t f = 0; f < nf[i]; f++)
+            assert_true(b.fields[f0 + f].value == 100.0 * (item[i] - 10) + f);
+        f0 += nf[i];
+    }
+    /* Nothing from first on: nothing asked, nothing removed. */
+    s.n = 0;
+    assert_int_equal(batch_points_filter(&b, 3, even_second, &s), 0);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(b.npoints, 3);
+    assert_int_equal(b.nfields, 6);
+    batch_deinit(&b);
+}
+
+/* A reference for a point's fields, built the obvious way: channel ids in first-seen order, a
+ * repeated id overwriting the value in place (what batch_field_add promised before it had a
+ * hash table), with pos[id] = 1 + its index (0: not seen) so the reference stays fast. Names
+ * are "ch<id>" with a suffix of (id % 5) 'x's, so lengths vary. */
+struct ref_point {
+    uint32_t *id;
+    double *value;
+    size_t n, cap;
+    size_t *pos;
+    size_t pos_cap;
+};
+
+static int ref_name(char *buf, size_t size, uint32_t id)
+{
+    return snprintf(buf, size, "ch%u%.*s", id, (int)(id % 5), "xxxx");
+}
+
+static void ref_add(struct ref_point *r, uint32_t id, double value)
+{
+    if (id >= r->pos_cap) {
+        size_t cap = r->pos_cap ? r->pos_cap : 64;
+        while (cap <= id)
+            cap *= 2;
+        r->pos = realloc(r->pos, cap * sizeof *r->pos);
+        assert_non_null(r->pos);
+        memset(r->pos + r->pos_cap, 0, (cap - r->pos_cap) * sizeof *r->pos);
+        r->pos_cap = cap;
+    }
+    if (r->pos[id] != 0) {
+        r->value[r->pos[id] - 1] = value;
+        return;
+    }
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        r->id = realloc(r->id, r->cap * sizeof *r->id);
+        r->value = realloc(r->value, r->cap * sizeof *r->value);
+        assert_non_null(r->id);
+        assert_non_null(r->value);
+    }
+    r->id[r->n] = id;
+    r->value[r->n++] = value;
+    r->pos[id] = r->n;
+}
+
+/* Adds one field to the open point and to the reference. */
+static void both_add(batch_t *b, struct ref_point *r, uint32_t id, double value)
+{
+    char name[32];
+    int len = ref_name(name, sizeof name, id);
+    assert_int_equal(batch_field_add(b, name, (size_t)len, value), 0);
+    ref_add(r, id, value);
+}
+
+/* Point i of the batch has exactly the reference's fields: same names, order and values. */
+static void check_point(const batch_t *b, size_t i, const struct ref_point *r)
+{
+    char name[32];
+    const batch_point_t *p = &b->points[i];
+    assert_int_equal(p->nfields, r->n);
+    for (size_t k = 0; k < r->n; k++) {
+        const batch_field_t *f = &b->fields[p->field0 + k];
+        int len = ref_name(name, sizeof name, r->id[k]);
+        assert_int_equal(f->name_len, (uint32_t)len);
+        assert_string_equal(batch_str(b, f->name), name);
+        assert_true(f->value == r->value[k]);
+    }
+}
+
+static void ref_free(struct ref_point *r)
+{
+    free(r->id);
+    free(r->value);
+    free(r->pos);
+    memset(r, 0, sizeof *r);
+}
+
+/* A point with 50,000 distinct channels, then 30,000 more fields that mostly repeat earlier
+ * ones (every 7th a new channel): the last value wins at the first position, in order, exactly
+ * as the reference's linear version has it. */
+static void test_batch_wide_point(void **state)
+{
+    (void)state;
+    batch_t b;
+    batch_init(&b);
+    struct ref_point r = {0};
+    assert_int_equal(batch_point_begin(&b, "wide", 4, 1000, 0), 0);
+    for (uint32_t i = 0; i < 50000; i++)
+        both_add(&b, &r, i, (double)i);
+    for (uint32_t j = 0; j < 30000; j++) {
+        uint32_t id = j % 7 == 0 ? 50000 + j : (j * 7919u) % 50000;
+        both_add(&b, &r, id, 1e6 + j);
+    }
+    assert_int_equal(r.n, 50000 + (30000 + 6) / 7);
+    assert_int_equal(batch_point_commit(&b), 1);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.nfields, r.n);
+    check_point(&b, 0, &r);
+    ref_free(&r);
+    batch_deinit(&b);
+}
+
+/* An aborted wide point leaves nothing behind, its names included: the next point (begun
+ * explicitly, or implicitly by a begin over an open point) sees the same names as new, and a
+ * repeat within it updates its own field, not one of the dropped point's. */
+static void test_batch_wide_abort(void **state)
+{
+    (void)state;
+    batch_t b;
+    batch_init(&b);
+    struct ref_point r0 = {0}, r1 = {0}, dropped = {0};
+    assert_int_equal(batch_point_begin(&b, "a", 1, 1000, 0), 0);
+    for (uint32_t i = 0; i < 20; i++)
+        both_add(&b, &r0, i, (double)i);
+    assert_int_equal(batch_point_commit(&b), 1);
+    size_t str_len = b.str_len;
+
+    assert_int_equal(batch_point_begin(&b, "b", 1, 2000, 1), 0);
+    for (uint32_t i = 0; i < 1000; i++)
+        both_add(&b, &dropped, i, -1.0);
+    batch_point_abort(&b);
+    assert_int_equal(b.npoints, 1);
+    assert_int_equal(b.nfields, 20);
+    assert_int_equal(b.str_len, str_len);
+
+    /* Begin over an open wide point drops it too. */
+    assert_int_equal(batch_point_begin(&b, "c", 1, 3000, 2), 0);
+    for (uint32_t i = 500; i < 700; i++)
+        both_add(&b, &dropped, i, -2.0);
+    assert_int_equal(batch_point_begin(&b, "d", 1, 4000, 3), 0);
+    for (uint32_t i = 0; i < 40; i++)
+        both_add(&b, &r1, 1000 - i, (double)i); /* names the dropped points had */
+    both_add(&b, &r1, 990, 99.0);               /* a repeat of this point's 11th field */
+    both_add(&b, &r1, 3, 98.0);                 /* a name only the dropped points had here */
+    assert_int_equal(batch_point_commit(&b), 1);
+
+    /* A wide point with no fields left is dropped whole; the batch stays as it was. */
+    assert_int_equal(batch_point_begin(&b, "e", 1, 5000, 4), 0);
+    assert_int_equal(batch_point_commit(&b), 0);
+
+    assert_int_equal(b.npoints, 2);
+    assert_int_equal(b.nfields, r0.n + r1.n);
+    check_point(&b, 0, &r0);
+    check_point(&b, 1, &r1);
+    assert_string_equal(batch_str(&b, b.points[1].device), "d");
+    ref_free(&r0);
+    ref_free(&r1);
+    ref_free(&dropped);
+    batch_deinit(&b);
+}
+
+/* Many points alternating small and large (1 to 2,000 channels, across the size where the
+ * names start being indexed), each with repeats drawn at random among its own channels, some
+ * points aborted, the batch reset halfway: every kept point matches its reference. */
+static void test_batch_mixed_points(void **state)
+{
+    (void)state;
+    static const uint32_t sizes[] = {3, 40, 1, 17, 2000, 16, 5, 300, 15, 64, 2, 1000};
+    enum { NPOINTS = 120 };
+    batch_t b;
+    batch_init(&b);
+    struct ref_point *r = calloc(NPOINTS, sizeof *r);
+    assert_non_null(r);
+    uint32_t rng = 12345;
+    size_t kept = 0;
+    for (size_t k = 0; k < NPOINTS; k++) {
+        if (k == NPOINTS / 2) {
+            for (size_t i = 0; i < kept; i++)
+                check_point(&b, i, &r[i]);
+            for (size_t i = 0; i < kept; i++)
+                ref_free(&r[i]);
+            batch_reset(&b);
+            kept = 0;
+        }
+        uint32_t n = sizes[k % (sizeof sizes / sizeof *sizes)];
+        assert_int_equal(batch_point_begin(&b, "dev", 3, (int64_t)k, (uint32_t)k), 0);
+        /* 2n adds over n channel ids (offset per point so points differ): about n distinct. */
+        for (uint32_t j = 0; j < 2 * n; j++) {
+            rng = rng * 1103515245u + 12345u;
+            both_add(&b, &r[kept], (uint32_t)k * 7 + (rng >> 8) % n, (double)(k * 100000 + j));
+        }
+        if (k % 9 == 4) {
+            batch_point_abort(&b);
+            ref_free(&r[kept]);
+            continue;
+        }
+        assert_int_equal(batch_point_commit(&b), 1);
+        kept++;
+    }
+    assert_int_equal(b.npoints, kept);
+    size_t nf = 0;
+    for (size_t i = 0; i < kept; i++) {
+        assert_int_equal(b.points[i].field0, nf);
+        check_point(&b, i, &r[i]);
+        nf += r[i].n;
+    }
+    assert_int_equal(b.nfields, nf);
+    for (size_t i = 0; i < kept; i++)
+        ref_free(&r[i]);
+    free(r);
+    batch_deinit(&b);
+}
+
+/* Names chosen so that FNV-1a (offset basis 2166136261, the unseeded hash) of each has its low 14
+ * bits zero: a client can make such names in a second. With the table's slot taken from those
+ * bits, 8,000 of them share one home slot and form one run of occupied slots, so each add
+ * probes (and compares) every earlier name: the quadratic cost the table is there to remove.
+ * The hash is seeded per table and mixed, so their slots spread: the longest run of occupied
+ * slots stays short (no timing: the table is read directly). */
+static void test_batch_wide_crafted_names(void **state)
+{
+    (void)state;
+    static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    enum { N = 8000 };
+    batch_t b;
+    batch_init(&b);
+    assert_int_equal(batch_point_begin(&b, "d", 1, 1000, 0), 0);
+    uint64_t rng = 88172645463325252ull;
+    char name[9];
+    for (int made = 0; made < N;) {
+        for (int i = 0; i < 7; i++) {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            name[i] = al[rng % 62];
+        }
+        uint32_t h = 2166136261u;
+        for (int i = 0; i < 7; i++)
+            h = (h ^ (unsigned char)name[i]) * 16777619u;
+        /* (h ^ last) * P has its low 14 bits zero when h's low 14 bits are the last byte's. */
+        if ((h & 0x3F00) != 0 || (h & 0xFF) == 0 || strchr(al, (int)(h & 0xFF)) == NULL)
+            continue;
+        name[7] = (char)(h & 0xFF);
+        name[8] = '\0';
+        assert_int_equal(batch_field_add(&b, name, 8, (double)made), 0);
+        made++;
+    }
+    assert_true(b.hsize >= 2 * N);
+    size_t run = 0, longest = 0;
+    for (size_t s = 0; s < 2 * b.hsize; s++) { /* twice round: a run may wrap */
+        run = b.hslots[s & (b.hsize - 1)] ? run + 1 : 0;
+        if (run > longest)
+            longest = run;
+    }
+    print_message("crafted names: %zu slots, longest run %zu\n", b.hsize, longest);
+    assert_true(longest < 400);
+    assert_int_equal(batch_point_commit(&b), 1);
+    assert_true(b.points[0].nfields <= N);
+    batch_deinit(&b);
+}
+
+/* sbuf_steal hands the data over and leaves the buffer empty; out of memory it returns NULL
+ * and the emptied buffer still says so (api__body answers 500 by it: before session 26 the flag
+ * was cleared with the data, and an out-of-memory /query answer went out as an empty 200). */
+static void test_sbuf_steal(void **unused)
+{
+    (void)unused;
+    sbuf_t s;
+    sbuf_init(&s);
+    size_t n = 99;
+    assert_null(sbuf_steal(&s, &n)); /* empty: NULL, not out of memory */
+    assert_int_equal(s.oom, 0);
+    sbuf_printf(&s, "ab%d", 1);
+    char *p = sbuf_steal(&s, &n);
+    assert_non_null(p);
+    assert_int_equal(n, 3);
+    assert_string_equal(p, "ab1");
+    assert_null(s.data);
+    free(p);
+    sbuf_printf(&s, "x");
+    s.oom = 1; /* a later append failed */
+    assert_null(sbuf_steal(&s, &n));
+    assert_null(s.data);
+    assert_int_equal(s.oom, 1);
+    sbuf_deinit(&s);
+    assert_int_equal(s.oom, 0);
+}
+
+const struct CMUnitTest common_batch_tests[] = {
+    cmocka_unit_test(test_batch),
+    cmocka_unit_test(test_batch_filter),
+    cmocka_unit_test(test_batch_wide_point),
+    cmocka_unit_test(test_batch_wide_abort),
+    cmocka_unit_test(test_batch_mixed_points),
+    cmocka_unit_test(test_batch_wide_crafted_names),
+    cmocka_unit_test(test_sbuf_steal),
+};
+const size_t common_batch_count = sizeof common_batch_tests / sizeof common_batch_tests[0];

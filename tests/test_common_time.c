@@ -1,0 +1,191 @@
+/* tests/test_common_time.c: unit tests of common/vtime.c (RFC 3339 timestamps, durations) and
+ * common/agg.c (bucket starts, aggregates, compensated sums).
+ * Part of test_common: tests/test_common.c runs them, in the order of the single file they were
+ * moved from. */
+
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "agg.h"
+#include "batch.h"
+#include "err.h"
+#include "mcond.h"
+#include "nameidx.h"
+#include "nice.h"
+#include "sbuf.h"
+#include "vtime.h"
+#include "test_common_fx.h"
+
+static void test_rfc3339(void **state)
+{
+    int64_t ms;
+    const char *s = "2026-11-28T10:00:00.123Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 1795860000123LL);
+    s = "2026-11-28T12:00:00.123456+02:00";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 1795860000123LL);
+    s = "1970-01-01T00:00:00Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms, 0);
+    s = "2024-02-29T00:00:00.5Z";
+    assert_int_equal(vtime_parse_rfc3339(s, strlen(s), &ms), 0);
+    assert_int_equal(ms % 1000, 500);
+    const char *bad[] = {"2023-02-29T00:00:00Z",     "2026-13-01T00:00:00Z",  "2026-11-28T10:00:00",
+                         "2026-11-28T25:00:00Z",     "2026-11-28T10:00:00.Z", "2026-11-28",
+                         "2026-11-28T10:00:00Zjunk", "1969-12-31T23:59:59Z"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(vtime_parse_rfc3339(bad[i], strlen(bad[i]), &ms), ERR_INVAL);
+}
+
+static void test_format_roundtrip(void **state)
+{
+    char buf[32];
+    int64_t ms;
+    for (int64_t t = 0; t < VTIME_MAX_MS; t = t * 3 + 7919) {
+        vtime_format(t, buf, sizeof buf);
+        assert_int_equal(vtime_parse(buf, &ms), 0);
+        assert_int_equal(ms, t);
+    }
+    assert_int_equal(vtime_parse("1732780800123", &ms), 0);
+    assert_int_equal(ms, 1732780800123LL);
+    assert_int_equal(vtime_parse("12abc", &ms), ERR_INVAL);
+    assert_int_equal(vtime_parse("-5", &ms), ERR_INVAL);
+}
+
+static void test_duration(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        int64_t ms;
+    } good[] = {{"0", 0},
+                {"1", 1},
+                {"60000", 60000},
+                {"250ms", 250},
+                {"1s", 1000},
+                {"90s", 90000},
+                {"1m", 60000},
+                {"2h", 7200000},
+                {"30d", 2592000000LL},
+                {"1w", 604800000},
+                {"366d", 31622400000LL},
+                {"9223372036854775807ms", INT64_MAX}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        int64_t ms = -1;
+        assert_int_equal(vtime_parse_duration(good[i].s, &ms), 0);
+        assert_int_equal(ms, good[i].ms);
+    }
+    static const char *const bad[] = {"",
+                                      "-1",
+                                      "+1",
+                                      " 1",
+                                      "1 s",
+                                      "1.5s",
+                                      "1x",
+                                      "s",
+                                      "ms",
+                                      "1S",
+                                      "1ms ",
+                                      "1sec",
+                                      "1mss",
+                                      "0x10",
+                                      "9223372036854775808",
+                                      "9223372036854775807s",
+                                      "15250284453w"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int64_t ms = 42;
+        assert_int_equal(vtime_parse_duration(bad[i], &ms), ERR_INVAL);
+        assert_int_equal(ms, 42);
+    }
+    assert_int_equal(vtime_parse_duration(NULL, &(int64_t){0}), ERR_INVAL);
+}
+
+static void test_agg_bucket_start(void **state)
+{
+    (void)state;
+    assert_int_equal(agg_bucket_start(1500, 1000), 1000);
+    assert_int_equal(agg_bucket_start(1000, 1000), 1000);
+    assert_int_equal(agg_bucket_start(999, 1000), 0);
+    assert_int_equal(agg_bucket_start(0, 7), 0);
+    assert_int_equal(agg_bucket_start(13, 7), 7);
+    assert_int_equal(agg_bucket_start(14, 7), 14);
+    assert_int_equal(agg_bucket_start(-1, 1000), -1000);
+    assert_int_equal(agg_bucket_start(-1000, 1000), -1000);
+    /* 2024-11-28T08:00:59.999Z in minutes and days (UTC midnight). */
+    assert_int_equal(agg_bucket_start(1732780859999LL, 60000), 1732780800000LL);
+    assert_int_equal(agg_bucket_start(1732780859999LL, 86400000), 1732752000000LL);
+}
+
+static void test_agg_values(void **state)
+{
+    (void)state;
+    agg_t a;
+    agg_reset(&a);
+    assert_int_equal(a.count, 0);
+    assert_true(isnan(agg_mean(&a)));
+    /* Added out of time order (as a descending read does): last is the newest one's. */
+    static const double v[] = {3.5, -1.25, 8.0, 0.5};
+    static const int64_t ts[] = {40, 30, 10, 20};
+    for (int i = 0; i < 4; i++)
+        agg_add(&a, ts[i], v[i]);
+    assert_int_equal(a.count, 4);
+    assert_true(a.min == -1.25 && a.max == 8.0 && a.last == 3.5);
+    assert_true(agg_mean(&a) == 10.75 / 4);
+    /* The first of two values at the newest timestamp stays last. */
+    agg_add(&a, 40, 99.0);
+    assert_true(a.last == 3.5);
+    agg_reset(&a);
+    agg_add(&a, 1, 0.1);
+    agg_add(&a, 2, 0.2);
+    assert_true(agg_mean(&a) == (0.1 + 0.2) / 2);
+}
+
+/* The compensated sum keeps what a plain double sum loses: 1e16 + 1 is 1e16 in double, so a
+ * plain sum of 1e16, a million ones and -1e16 is 0; the exact one is 1e6. */
+static void test_agg_compensated(void **state)
+{
+    (void)state;
+    agg_t a;
+    agg_reset(&a);
+    double plain = 0;
+    agg_add(&a, 0, 1e16);
+    plain += 1e16;
+    for (int i = 1; i <= 1000000; i++) {
+        agg_add(&a, i, 1.0);
+        plain += 1.0;
+    }
+    agg_add(&a, 1000001, -1e16);
+    plain += -1e16;
+    assert_true(plain == 0.0); /* the loss this guards against is real */
+    assert_true(agg_mean(&a) == 1e6 / 1000002.0);
+    /* A sum beyond DBL_MAX is kept scaled and the mean is still exact. */
+    agg_reset(&a);
+    agg_add(&a, 0, DBL_MAX);
+    agg_add(&a, 1, DBL_MAX);
+    agg_add(&a, 2, -DBL_MAX);
+    assert_true(agg_mean(&a) == DBL_MAX / 3);
+    agg_reset(&a);
+    for (int i = 0; i < 4; i++)
+        agg_add(&a, i, -DBL_MAX);
+    assert_true(agg_mean(&a) == -DBL_MAX);
+}
+
+const struct CMUnitTest common_time_tests[] = {
+    cmocka_unit_test(test_rfc3339),    cmocka_unit_test(test_format_roundtrip),
+    cmocka_unit_test(test_duration),   cmocka_unit_test(test_agg_bucket_start),
+    cmocka_unit_test(test_agg_values), cmocka_unit_test(test_agg_compensated),
+};
+const size_t common_time_count = sizeof common_time_tests / sizeof common_time_tests[0];

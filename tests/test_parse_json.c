@@ -1,0 +1,323 @@
+/* tests/test_parse_json.c: unit tests of the JSON readings parser (api/parse.h): objects,
+ * timestamps, item and body errors, partial batches, limits.
+ * Part of test_parse: tests/test_parse.c runs them, in the order of the single file they were
+ * moved from; the fixtures shared with the other parts are in tests/test_parse_fx.c. */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+#include "batch.h"
+#include "err.h"
+#include "influxql.h"
+#include "parse.h"
+#include "sbuf.h"
+#include "vtime.h"
+#include "test_parse_fx.h"
+
+/* ---- JSON ----------------------------------------------------------------------------------- */
+
+typedef struct jres {
+    int rc;
+    size_t nitems;
+    parse_errors_t errs;
+    char errmsg[256];
+} jres_t;
+
+static void json_run(batch_t *b, const char *body, size_t max_items, jres_t *r)
+{
+    memset(r, 0, sizeof *r);
+    r->rc = parse_json_readings(b, body, strlen(body), NOW, max_items, &r->nitems, &r->errs,
+                                r->errmsg, sizeof r->errmsg);
+}
+
+/* Asserts that a single-item body is rejected as an item with exactly msg. */
+static void json_item_bad(const char *body, const char *msg)
+{
+    batch_t b;
+    jres_t r;
+    batch_init(&b);
+    json_run(&b, body, 0, &r);
+    if (r.rc != 0 || r.errs.count != 1 || strcmp(r.errs.e[0].msg, msg) != 0)
+        fail_msg("%s: rc %d, count %u, '%s', expected '%s'", body, r.rc, r.errs.count,
+                 r.errs.e[0].msg, msg);
+    assert_int_equal(r.errs.e[0].item, 0);
+    assert_int_equal(b.npoints, 0);
+    assert_int_equal(b.str_len, 0);
+    batch_deinit(&b);
+}
+
+/* Asserts that a body is refused whole with ERR_INVAL and an errmsg starting with prefix. */
+static void json_body_bad(const char *body, const char *prefix)
+{
+    batch_t b;
+    jres_t r;
+    batch_init(&b);
+    json_run(&b, body, 0, &r);
+    if (r.rc != ERR_INVAL || strncmp(r.errmsg, prefix, strlen(prefix)) != 0)
+        fail_msg("%s: rc %d, '%s', expected '%s...'", body, r.rc, r.errmsg, prefix);
+    assert_int_equal(r.errs.count, 0);
+    assert_int_equal(b.npoints, 0);
+    batch_deinit(&b);
+}
+
+static void test_json_object(void **state)
+{
+    batch_t b;
+    jres_t r;
+    batch_init(&b);
+    json_run(&b,
+             "{\"device\":\"pump-7\",\"ts\":1732780800123,\"values\":{\"temp\":71.2,"
+             "\"vib\":0.031,\"n\":5,\"z\":-0.0,\"big\":9007199254740993}}",
+             0, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.nitems, 1);
+    assert_int_equal(r.errs.count, 0);
+    assert_int_equal(b.npoints, 1);
+    assert_string_equal(point_device(&b, 0), "pump-7");
+    assert_int_equal(b.points[0].ts_ms, 1732780800123LL);
+    assert_int_equal(b.points[0].item, 0);
+    assert_int_equal(b.points[0].nfields, 5);
+    assert_double_exact(field(&b, 0, "temp"), 71.2);
+    assert_double_exact(field(&b, 0, "vib"), 0.031);
+    assert_double_exact(field(&b, 0, "n"), 5.0);
+    assert_double_exact(field(&b, 0, "z"), -0.0);
+    assert_double_exact(field(&b, 0, "big"), 9007199254740992.0);
+    batch_deinit(&b);
+}
+
+static void test_json_ts(void **state)
+{
+    batch_t b;
+    jres_t r;
+    batch_init(&b);
+    json_run(&b,
+             "[{\"device\":\"d\",\"values\":{\"v\":0.1}},"
+             "{\"device\":\"d\",\"ts\":\"2026-11-28T10:00:00.123Z\",\"values\":{\"v\":1}},"
+             "{\"device\":\"d\",\"ts\":\"2026-11-28T12:00:00.123456+02:00\",\"values\":{\"v\":2}},"
+             "{\"device\":\"d\",\"ts\":1.7328e12,\"values\":{\"v\":3}},"
+             "{\"device\":\"d\",\"ts\":0,\"values\":{\"v\":4}},"
+             "{\"device\":\"d\",\"ts\":253402300799999,\"values\":{\"v\":5}}]",
+             0, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.nitems, 6);
+    assert_int_equal(r.errs.count, 0);
+    assert_int_equal(b.npoints, 6);
+    assert_int_equal(b.points[0].ts_ms, NOW);
+    assert_double_exact(field(&b, 0, "v"), 0.1);
+    assert_int_equal(b.points[1].ts_ms, 1795860000123LL);
+    assert_int_equal(b.points[2].ts_ms, 1795860000123LL);
+    assert_int_equal(b.points[3].ts_ms, 1732800000000LL);
+    assert_int_equal(b.points[4].ts_ms, 0);
+    assert_int_equal(b.points[5].ts_ms, VTIME_MAX_MS);
+    for (uint32_t i = 0; i < 6; i++)
+        assert_int_equal(b.points[i].item, i);
+    batch_deinit(&b);
+
+    /* Before 1970 or after 9999 (the last: nanoseconds sent as milliseconds). */
+    const char *range[] = {"-1", "253402300800000", "-1.0", "1e300", "1732780800123456789"};
+    for (size_t i = 0; i < sizeof range / sizeof range[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}", range[i]);
+        json_item_bad(body, "ts: out of range: epoch milliseconds between 1970 and 9999");
+    }
+    json_item_bad("{\"device\":\"d\",\"ts\":1732780800123.5,\"values\":{\"v\":1}}",
+                  "ts: not a whole number of milliseconds");
+    const char *wrong_type[] = {"true", "false", "null", "[1]", "{}"};
+    for (size_t i = 0; i < sizeof wrong_type / sizeof wrong_type[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
+                 wrong_type[i]);
+        json_item_bad(body, "ts: not an integer or an RFC 3339 string");
+    }
+    const char *bad_str[] = {"\"\"",
+                             "\"yesterday\"",
+                             "\"1732780800123\"",
+                             "\"2026-11-28T10:00:00\"",
+                             "\"1969-12-31T23:59:59Z\"",
+                             "\"2026-02-30T00:00:00Z\""};
+    for (size_t i = 0; i < sizeof bad_str / sizeof bad_str[0]; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"ts\":%s,\"values\":{\"v\":1}}",
+                 bad_str[i]);
+        json_item_bad(body, "ts: not an RFC 3339 timestamp between 1970 and 9999");
+    }
+}
+
+static void test_json_item_errors(void **state)
+{
+    json_item_bad("{\"values\":{\"v\":1}}", "device: missing");
+    json_item_bad("{\"device\":7,\"values\":{\"v\":1}}", "device: not a string");
+    json_item_bad("{\"device\":null,\"values\":{\"v\":1}}", "device: not a string");
+    json_item_bad("{\"device\":\"\",\"values\":{\"v\":1}}", "device: is empty");
+    json_item_bad("{\"device\":\"a\\tb\",\"values\":{\"v\":1}}",
+                  "device: contains a control character");
+    char body[512];
+    snprintf(body, sizeof body, "{\"device\":\"%0201d\",\"values\":{\"v\":1}}", 0);
+    json_item_bad(body, "device: is longer than 200 bytes");
+    json_item_bad("{\"device\":\"d\"}", "values: missing");
+    json_item_bad("{\"device\":\"d\",\"values\":{}}", "values: is empty");
+    json_item_bad("{\"device\":\"d\",\"values\":[1,2]}", "values: not an object");
+    json_item_bad("{\"device\":\"d\",\"values\":3}", "values: not an object");
+    const char *nan[] = {"\"71.2\"", "true", "false", "null", "{}", "[1]", "\"NaN\""};
+    for (size_t i = 0; i < sizeof nan / sizeof nan[0]; i++) {
+        snprintf(body, sizeof body, "{\"device\":\"d\",\"values\":{\"ok\":1,\"temp\":%s}}", nan[i]);
+        json_item_bad(body, "values.temp: not a number");
+    }
+    json_item_bad("{\"device\":\"d\",\"values\":{\"\":1}}", "values.: channel name is empty");
+    json_item_bad("{\"device\":\"d\",\"values\":{\"a\\u0001\":1}}",
+                  "values.a\x01: channel name contains a control character");
+    json_item_bad("{\"device\":\"d\",\"value\":{\"v\":1}}", "value: unknown key");
+    json_item_bad("{\"device\":\"d\",\"values\":{\"v\":1},\"Ts\":5}", "Ts: unknown key");
+    json_item_bad("[7]", "not an object");
+    json_item_bad("[\"x\"]", "not an object");
+    json_item_bad("[[]]", "not an object");
+}
+
+static void test_json_partial(void **state)
+{
+    batch_t b;
+    jres_t r;
+    batch_init(&b);
+    json_run(&b,
+             "[{\"device\":\"a\",\"ts\":1000,\"values\":{\"v\":1}},"
+             "{\"device\":\"b\",\"ts\":1000,\"values\":{\"v\":\"high\"}},"
+             "{\"device\":\"c\",\"ts\":2000,\"values\":{\"v\":2.5,\"w\":-3}},"
+             "{\"device\":\"d\",\"ts\":true,\"values\":{\"v\":1}},"
+             "null]",
+             0, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.nitems, 5);
+    assert_int_equal(b.npoints, 2);
+    assert_string_equal(point_device(&b, 0), "a");
+    assert_string_equal(point_device(&b, 1), "c");
+    assert_int_equal(b.points[1].item, 2);
+    assert_int_equal(b.points[1].ts_ms, 2000);
+    assert_double_exact(field(&b, 1, "v"), 2.5);
+    assert_double_exact(field(&b, 1, "w"), -3.0);
+    assert_int_equal(r.errs.count, 3);
+    assert_int_equal(r.errs.e[0].item, 1);
+    assert_string_equal(r.errs.e[0].msg, "values.v: not a number");
+    assert_int_equal(r.errs.e[1].item, 3);
+    assert_string_equal(r.errs.e[1].msg, "ts: not an integer or an RFC 3339 string");
+    assert_int_equal(r.errs.e[2].item, 4);
+    assert_string_equal(r.errs.e[2].msg, "not an object");
+    batch_deinit(&b);
+
+    /* 150 bad items: all counted, 100 kept with their indexes. */
+    size_t cap = 300 * 64, n = 0;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    body[n++] = '[';
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(body + n, cap - n, "%s{\"device\":\"d\",\"values\":{\"v\":%s}}",
+                              i ? "," : "", i % 2 ? "1" : "null");
+    body[n++] = ']';
+    body[n] = '\0';
+    batch_init(&b);
+    memset(&r, 0, sizeof r);
+    r.rc =
+        parse_json_readings(&b, body, n, NOW, 1000, &r.nitems, &r.errs, r.errmsg, sizeof r.errmsg);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.nitems, 300);
+    assert_int_equal(b.npoints, 150);
+    assert_int_equal(r.errs.count, 150);
+    assert_int_equal(r.errs.kept, PARSE_ERRORS_KEEP);
+    assert_int_equal(r.errs.e[99].item, 198);
+    free(body);
+    batch_deinit(&b);
+}
+
+static void test_json_limit(void **state)
+{
+    batch_t b;
+    jres_t r;
+    batch_init(&b);
+    const char *body = "[{\"device\":\"a\",\"values\":{\"v\":1}},{\"device\":\"b\",\"values\":"
+                       "{\"v\":2}},{\"device\":\"c\",\"values\":{\"v\":3}}]";
+    json_run(&b, body, 2, &r);
+    assert_int_equal(r.rc, ERR_LIMIT);
+    assert_int_equal(r.nitems, 3);
+    assert_int_equal(b.npoints, 0);
+    assert_int_equal(b.str_len, 0);
+    assert_string_equal(r.errmsg, "too many items: 3, at most 2 per request");
+    json_run(&b, body, 3, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(b.npoints, 3);
+    /* A single object is one item. */
+    json_run(&b, "{\"device\":\"a\",\"values\":{\"v\":1}}", 1, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(b.npoints, 4);
+    batch_deinit(&b);
+}
+
+static void test_json_bad_body(void **state)
+{
+    json_body_bad("[]", "empty array");
+    json_body_bad(" [ ] ", "empty array");
+    json_body_bad("", "invalid JSON at line 1, column 0: ");
+    json_body_bad("{", "invalid JSON at line 1, column 1: ");
+    json_body_bad("{\"device\":\"d\",\n\"values\":{\"v\":1}", "invalid JSON at line 2, column ");
+    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":1}} x", "invalid JSON at line 1, column ");
+    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":1}}{}", "invalid JSON at line 1, column ");
+    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":NaN}}", "invalid JSON at line 1, column ");
+    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":Infinity}}",
+                  "invalid JSON at line 1, column ");
+    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":-Infinity}}",
+                  "invalid JSON at line 1, column ");
+    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":1e999}}", "invalid JSON at line 1, column ");
+    json_body_bad("{\"device\":\"d\",\"values\":{\"v\":1,\"v\":2}}", "invalid JSON at line 1");
+    json_body_bad("{\"device\":\"d\\u0000x\",\"values\":{\"v\":1}}", "invalid JSON at line 1");
+    json_body_bad("\"reading\"", "invalid JSON at line 1");
+    json_body_bad("42", "invalid JSON at line 1");
+    json_body_bad("null", "invalid JSON at line 1");
+    json_body_bad("\xff\xfe", "invalid JSON at line 1");
+
+    /* Integers beyond int64 are numbers like any other: readings are doubles. */
+    {
+        batch_t b;
+        jres_t r;
+        batch_init(&b);
+        json_run(&b,
+                 "{\"device\":\"d\",\"values\":{\"v\":100000000000000000000,"
+                 "\"w\":-18446744073709551616}}",
+                 0, &r);
+        assert_int_equal(r.rc, 0);
+        assert_int_equal(r.errs.count, 0);
+        assert_int_equal(b.nfields, 2);
+        assert_true(b.fields[0].value == 1e20);
+        assert_true(b.fields[1].value == -18446744073709551616.0);
+        batch_deinit(&b);
+    }
+
+    /* An empty body without a buffer is an ordinary JSON error. */
+    batch_t b;
+    jres_t r;
+    batch_init(&b);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(
+        parse_json_readings(&b, NULL, 0, NOW, 0, &r.nitems, &r.errs, r.errmsg, sizeof r.errmsg),
+        ERR_INVAL);
+    assert_non_null(strstr(r.errmsg, "invalid JSON at line 1, column 0"));
+
+    /* The message carries jansson's text. */
+    json_run(&b, "{\"device\":\"d\",\"values\":{\"v\":1e999}}", 0, &r);
+    assert_non_null(strstr(r.errmsg, "real number overflow"));
+    json_run(&b, "{\"device\":\"d\",\"values\":{\"v\":1}} x", 0, &r);
+    assert_non_null(strstr(r.errmsg, "end of file expected"));
+    batch_deinit(&b);
+}
+
+const struct CMUnitTest parse_json_tests[] = {
+    cmocka_unit_test(test_json_object),      cmocka_unit_test(test_json_ts),
+    cmocka_unit_test(test_json_item_errors), cmocka_unit_test(test_json_partial),
+    cmocka_unit_test(test_json_limit),       cmocka_unit_test(test_json_bad_body),
+};
+const size_t parse_json_count = sizeof parse_json_tests / sizeof parse_json_tests[0];
