@@ -29,29 +29,14 @@
 #include "sbuf.h"
 #include "vtime.h"
 #include "test_common_fx.h"
+#include "test_parts.h"
 
 int main(void)
 {
-    const struct {
-        const struct CMUnitTest *tests;
-        size_t n;
-    } parts[] = {
+    const struct test_part parts[] = {
         {common_time_tests, common_time_count},   {common_batch_tests, common_batch_count},
         {common_nice_tests, common_nice_count},   {common_nameidx_tests, common_nameidx_count},
         {common_mcond_tests, common_mcond_count},
     };
-    enum { N_PARTS = sizeof parts / sizeof parts[0] };
-    size_t total = 0;
-    for (size_t p = 0; p < N_PARTS; p++)
-        total += parts[p].n;
-    struct CMUnitTest *tests = malloc(total * sizeof *tests);
-    if (tests == NULL)
-        return 1;
-    size_t n = 0;
-    for (size_t p = 0; p < N_PARTS; p++)
-        for (size_t k = 0; k < parts[p].n; k++)
-            tests[n++] = parts[p].tests[k];
-    int rc = _cmocka_run_group_tests("tests", tests, total, NULL, NULL);
-    free(tests);
-    return rc;
+    return test_parts_run(parts, sizeof parts / sizeof parts[0], NULL);
 }

@@ -27,13 +27,11 @@
 #include "detector.h"
 #include "err.h"
 #include "test_detector_fx.h"
+#include "test_parts.h"
 
 int main(void)
 {
-    const struct {
-        const struct CMUnitTest *tests;
-        size_t n;
-    } parts[] = {
+    const struct test_part parts[] = {
         {detector_score_tests, detector_score_count},
         {detector_warn_tests, detector_warn_count},
         {detector_train_tests, detector_train_count},
@@ -48,21 +46,6 @@ int main(void)
         {detector_hold_tests, detector_hold_count},
         {detector_episode_tests, detector_episode_count},
     };
-    enum { N_PARTS = sizeof parts / sizeof parts[0] };
-    size_t total = 0;
-    for (size_t p = 0; p < N_PARTS; p++)
-        total += parts[p].n;
-    struct CMUnitTest *tests = malloc(total * sizeof *tests);
-    if (tests == NULL)
-        return 1;
-    size_t n = 0;
-    for (size_t p = 0; p < N_PARTS; p++)
-        for (size_t k = 0; k < parts[p].n; k++)
-            tests[n++] = parts[p].tests[k];
     /* DETECTOR_TESTS="test_x*" runs a subset (cmocka's filter) while iterating. */
-    if (getenv("DETECTOR_TESTS"))
-        cmocka_set_test_filter(getenv("DETECTOR_TESTS"));
-    int rc = _cmocka_run_group_tests("tests", tests, total, NULL, NULL);
-    free(tests);
-    return rc;
+    return test_parts_run(parts, sizeof parts / sizeof parts[0], getenv("DETECTOR_TESTS"));
 }

@@ -28,29 +28,14 @@
 #include "internal.h"
 #include "model.h"
 #include "test_model_fx.h"
+#include "test_parts.h"
 
 int main(void)
 {
-    const struct {
-        const struct CMUnitTest *tests;
-        size_t n;
-    } parts[] = {
+    const struct test_part parts[] = {
         {model_kernels_tests, model_kernels_count}, {model_serve_tests, model_serve_count},
         {model_train_tests, model_train_count},     {model_io_tests, model_io_count},
         {model_f16_tests, model_f16_count},
     };
-    enum { N_PARTS = sizeof parts / sizeof parts[0] };
-    size_t total = 0;
-    for (size_t p = 0; p < N_PARTS; p++)
-        total += parts[p].n;
-    struct CMUnitTest *tests = malloc(total * sizeof *tests);
-    if (tests == NULL)
-        return 1;
-    size_t n = 0;
-    for (size_t p = 0; p < N_PARTS; p++)
-        for (size_t k = 0; k < parts[p].n; k++)
-            tests[n++] = parts[p].tests[k];
-    int rc = _cmocka_run_group_tests("tests", tests, total, NULL, NULL);
-    free(tests);
-    return rc;
+    return test_parts_run(parts, sizeof parts / sizeof parts[0], NULL);
 }

@@ -19,45 +19,27 @@
 #include "log.h"
 #include "storage_int.h"
 #include "storage_fx.h"
+#include "test_parts.h"
 
 int main(void)
 {
     log_set_level(LOG_LEVEL_WARN);
-    /* One test (a cmocka pattern) when set: ctest unit_storage_failalloc runs only the test that
-     * needs tests/fault/failalloc.c preloaded. */
     store__test_wstate_on = 1; /* every store below publishes its writer's state (wst()) */
-    const char *only = getenv("VIGIL_TEST_ONLY");
-    if (only != NULL)
-        cmocka_set_test_filter(only);
     /* The test files' tables, run as one group (as one table was before the split). */
-    const struct {
-        const struct CMUnitTest *tests;
-        const size_t *n;
-    } files[] = {
-        {storage_writes_tests, &storage_writes_ntests},
-        {storage_queue_tests, &storage_queue_ntests},
-        {storage_chunks_tests, &storage_chunks_ntests},
-        {storage_pending_tests, &storage_pending_ntests},
-        {storage_devices_tests, &storage_devices_ntests},
-        {storage_reload_tests, &storage_reload_ntests},
-        {storage_migrate_tests, &storage_migrate_ntests},
-        {storage_events_tests, &storage_events_ntests},
-        {storage_retention_tests, &storage_retention_ntests},
-        {storage_compaction_tests, &storage_compaction_ntests},
-        {storage_fulldisk_tests, &storage_fulldisk_ntests},
+    const struct test_part files[] = {
+        {storage_writes_tests, storage_writes_ntests},
+        {storage_queue_tests, storage_queue_ntests},
+        {storage_chunks_tests, storage_chunks_ntests},
+        {storage_pending_tests, storage_pending_ntests},
+        {storage_devices_tests, storage_devices_ntests},
+        {storage_reload_tests, storage_reload_ntests},
+        {storage_migrate_tests, storage_migrate_ntests},
+        {storage_events_tests, storage_events_ntests},
+        {storage_retention_tests, storage_retention_ntests},
+        {storage_compaction_tests, storage_compaction_ntests},
+        {storage_fulldisk_tests, storage_fulldisk_ntests},
     };
-    size_t n = 0;
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        n += *files[i].n;
-    struct CMUnitTest *tests = malloc(n * sizeof *tests);
-    if (tests == NULL)
-        return 1;
-    n = 0;
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        memcpy(tests + n, files[i].tests, *files[i].n * sizeof *tests);
-        n += *files[i].n;
-    }
-    int failed = _cmocka_run_group_tests("tests", tests, n, NULL, NULL);
-    free(tests);
-    return failed;
+    /* VIGIL_TEST_ONLY, one test (a cmocka pattern) when set: ctest unit_storage_failalloc runs
+     * only the test that needs tests/fault/failalloc.c preloaded. */
+    return test_parts_run(files, sizeof files / sizeof files[0], getenv("VIGIL_TEST_ONLY"));
 }
