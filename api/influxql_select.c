@@ -26,7 +26,7 @@
  *
  * This file answers the statement influxql_select_read.c read (select_t, influxql_select.h);
  * the buckets' accumulators and the printing of values and times are influxql_select_values.c's.
- * Any thread; reads through be.query and be.device_get; no lock. */
+ * Any thread; reads through be.query, be.device_get and be.device_find; no lock. */
 #include "influxql_select.h"
 #include "err.h"
 #include "vtime.h"
@@ -828,13 +828,18 @@ static int exists_cb(void *arg, const api_device_t *d)
 }
 
 /* Whether q's FROM name is a device's id: 1, 0 (no such device, or no store), or the backend's
- * error (ERR_AGAIN while the store reloads: taken for "no", the statement would read every
- * device as the FROM name's series, a wrong answer once the reload has ended). */
+ * error (never taken for "no": the statement would read every device as the FROM name's
+ * series). Whether the device exists needs no counters, so the lookup is device_find, which
+ * answers at once while the store reloads them after a failed write; device_get (a backend
+ * without device_find) waits for them and may give ERR_AGAIN. */
 static int from_is_device(api_request_t *r, const select_t *q)
 {
+    const api_backend_t *be = &r->srv->be;
     int found = 0, rc = 0;
-    if (r->srv->be.device_get != NULL)
-        rc = r->srv->be.device_get(r->srv->be.ctx, q->from, exists_cb, &found);
+    if (be->device_find != NULL)
+        rc = be->device_find(be->ctx, q->from, exists_cb, &found);
+    else if (be->device_get != NULL)
+        rc = be->device_get(be->ctx, q->from, exists_cb, &found);
     return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
 

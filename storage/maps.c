@@ -286,7 +286,9 @@ int store__maps_reload(store_t *s)
         return 0;
     }
     /* Still stale (also after a load that ran out of memory indexing the pending readings):
-     * the idle writer tries again, so the readers' counters do not wait for the next write. */
+     * the readers waiting for the counters answer ERR_AGAIN now, and the idle writer tries
+     * again, so the readers' counters do not wait for the next write. */
+    store__pend_reload_failed(s);
     if (w->reload_fails == 0)
         log_warn("storage: reloading the device maps failed (%s): %s; retrying",
                  err_str(err ? err : ERR_NOMEM), store_errmsg(s));

@@ -36,12 +36,19 @@
  * any callback, and never changes the published bytes before the next publication: it appends
  * after vlen, reallocates under pmu, and after a flush appends no more in that transaction.
  *
- * Threads: writer thread, except store__pend_copy and store__pend_decode (any thread). */
+ * While a maps reload has withdrawn them (pgen -1) a reader waits on pcond (store__pend_wait),
+ * woken when they are published again or when the reload fails (pfails): it then answers
+ * ERR_AGAIN at once rather than at its deadline (the store retries the reload later).
+ *
+ * Threads: writer thread, except store__pend_copy, store__pend_stats, store__pend_wait and
+ * store__pend_decode (any thread). */
 #include "storage_int.h"
 #include "err.h"
 #include "log.h"
+#include "mcond.h"
 #include "vtime.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -259,10 +266,22 @@ static void publish_dev(store_dev_t *d)
     d->vlast = d->last_ts;
 }
 
-int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points)
+/* The first sight of pgen -1 by pw's call (pmu held): the failed reloads so far, so that
+ * store__pend_wait ends at a later one. */
+static void pwait_note(const store_t *s, store_pwait_t *pw)
+{
+    if (pw != NULL && !pw->seen) {
+        pw->seen = 1;
+        pw->fails = s->pfails;
+    }
+}
+
+int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points,
+                      store_pwait_t *pw)
 {
     pthread_mutex_lock(&s->pmu);
     if (s->pgen == -1) {
+        pwait_note(s, pw);
         pthread_mutex_unlock(&s->pmu);
         return -1; /* being rebuilt (a maps reload): pids may lack the device */
     }
@@ -275,6 +294,37 @@ int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, in
     }
     pthread_mutex_unlock(&s->pmu);
     return d != NULL;
+}
+
+int store__pend_wait(store_t *s, store_pwait_t *pw)
+{
+    pthread_mutex_lock(&s->pmu);
+    pwait_note(s, pw);
+    if (!pw->started) {
+        int64_t ms = __atomic_load_n(&s->pwait_ms, __ATOMIC_ACQUIRE);
+        mcond_deadline(&pw->dl, ms > 0 ? ms : STORE_PEND_WAIT_MS);
+        pw->started = 1;
+    }
+    int rc = 0;
+    if (s->pgen == -1)
+        s->pwaits++;
+    while (s->pgen == -1 && s->pfails == pw->fails && rc != ETIMEDOUT)
+        rc = pthread_cond_timedwait(&s->pcond, &s->pmu, &pw->dl);
+    int err = 0;
+    if (s->pgen == -1) {
+        pw->failed = s->pfails != pw->fails;
+        err = ERR_AGAIN;
+    }
+    pthread_mutex_unlock(&s->pmu);
+    return err;
+}
+
+void store__pend_reload_failed(store_t *s)
+{
+    pthread_mutex_lock(&s->pmu);
+    s->pfails++;
+    pthread_cond_broadcast(&s->pcond);
+    pthread_mutex_unlock(&s->pmu);
 }
 
 /* The oldest pending device is written out when it waited too long or pins too much log. */
@@ -357,8 +407,11 @@ void store__pend_publish(store_t *s)
     for (size_t i = 0; i < w->npdevs; i++)
         if (!w->pdevs[i]->pdead)
             publish_dev(w->pdevs[i]);
+    int64_t was = s->pgen;
     if (w->pchanged)
         s->pgen = (int64_t)w->seq;
+    if (was == -1 && s->pgen != -1)
+        pthread_cond_broadcast(&s->pcond); /* readers waiting for the counters (pend_wait) */
     if (err) {
         /* A device missing from pids would hide its pending readings: readers wait until the
          * maps (and pids) are rebuilt before the next transaction. */
@@ -389,10 +442,12 @@ void store__pend_index(store_t *s, int build)
             err = pids_add(s, d);
             publish_dev(d);
         }
-        if (err == 0)
+        if (err == 0) {
             s->pgen = (int64_t)w->log_last;
-        else
+            pthread_cond_broadcast(&s->pcond); /* a reload published: its waiters read */
+        } else {
             w->maps_stale = 1;
+        }
     } else {
         for (store_dev_t *d = w->devs; d != NULL; d = d->hh.next)
             d->in_pids = 0;
@@ -509,15 +564,18 @@ int store__pend_replay(store_t *s)
     return 0;
 }
 
-int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, size_t *len,
-                     int64_t *base)
+int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, store_pwait_t *pw,
+                     size_t *len, int64_t *base)
 {
     int err = 0;
     *len = 0;
     pthread_mutex_lock(&s->pmu);
     if (s->pgen != gen) {
+        int withdrawn = s->pgen == -1;
+        if (withdrawn)
+            pwait_note(s, pw);
         pthread_mutex_unlock(&s->pmu);
-        return 1;
+        return withdrawn ? 2 : 1;
     }
     store_dev_t *d = NULL;
     HASH_FIND(hid, s->pids, &dev, sizeof dev, d);

@@ -192,16 +192,25 @@ static int chans_load(store_t *s, store_reader_t *r, int64_t dev, chanlist_t *cl
 
 /* Tries (with a new snapshot each time) to read a device's rows and its pending readings as of
  * the same commit; the writer publishes right after each COMMIT, so a retry is rare and short.
- * A device report waits as long for the published counters while the writer reloads its maps
- * (report_device). */
+ * While the writer reloads its maps (the pending readings and counters withdrawn) a query or a
+ * device report waits instead on the store's condition variable (store__pend_wait), at most
+ * STORE_PEND_WAIT_MS, and gives up at once if the reload fails. */
 #define PEND_TRIES    2000
 #define PEND_RETRY_US 500
 
-/* Reports the device at the current row of st (columns as in the dev_* statements). *tries:
- * the waits for the published counters this call has made (at most PEND_TRIES in all); NULL:
- * the counters are not read (points, first_ts_ms and last_ts_ms -1) and nothing waits. */
+/* The message of a read that gave up on the withdrawn counters (what, of device dev). */
+static void unavailable(store_t *s, const store_pwait_t *pw, const char *what, int64_t dev)
+{
+    store__set_errmsg(s, "%s of device %lld unavailable (%s)", what, (long long)dev,
+                      pw->failed ? "the store's reload of them failed; it tries again"
+                                 : "the store reloads them");
+}
+
+/* Reports the device at the current row of st (columns as in the dev_* statements). pw: the
+ * call's wait for the published counters (one for all its devices); NULL: the counters are not
+ * read (points, first_ts_ms and last_ts_ms -1) and nothing waits. */
 static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanlist_t *cl,
-                         store_device_cb cb, void *arg, int *stop, int *tries)
+                         store_device_cb cb, void *arg, int *stop, store_pwait_t *pw)
 {
     int64_t dev = sqlite3_column_int64(st, 0);
     int err = chans_load(s, r, dev, cl);
@@ -221,17 +230,13 @@ static int report_device(store_t *s, store_reader_t *r, sqlite3_stmt *st, chanli
      * as a query does; the counters it then reads are as of the reload, this snapshot or a
      * later commit. */
     info.first_ts_ms = info.last_ts_ms = info.points = -1;
-    int found = 1; /* not read (tries NULL): the -1s */
-    if (tries != NULL)
-        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
-    while (found < 0 && *tries < PEND_TRIES) {
-        usleep(PEND_RETRY_US);
-        (*tries)++;
-        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points);
-    }
+    int found = 1; /* not read (pw NULL): the -1s */
+    if (pw != NULL)
+        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points, pw);
+    while (found < 0 && store__pend_wait(s, pw) == 0)
+        found = store__pend_stats(s, dev, &info.first_ts_ms, &info.last_ts_ms, &info.points, pw);
     if (found < 0) {
-        store__set_errmsg(s, "counters of device %lld unavailable (the store reloads them)",
-                          (long long)dev);
+        unavailable(s, pw, "counters", dev);
         return ERR_AGAIN; /* transient: the client is told to retry (api__backend_error) */
     }
     if (found == 0) {
@@ -253,12 +258,13 @@ static int device_get(store_t *s, const char *device, int counts, store_device_c
         return ERR_NOTFOUND;
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
-    int err = read_begin(s, r), stop = 0, tries = 0;
+    store_pwait_t pw = {0};
+    int err = read_begin(s, r), stop = 0;
     if (err == 0) {
         sqlite3_bind_text(r->dev_by_name, 1, device, -1, SQLITE_STATIC);
         int rc = sqlite3_step(r->dev_by_name);
         if (rc == SQLITE_ROW)
-            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, counts ? &tries : NULL);
+            err = report_device(s, r, r->dev_by_name, &cl, cb, arg, &stop, counts ? &pw : NULL);
         else
             err = rc == SQLITE_DONE ? ERR_NOTFOUND : fail(s, r, rc, "reading device");
         sqlite3_reset(r->dev_by_name);
@@ -286,7 +292,8 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
     store_reader_t *r = store__reader_get(s);
     chanlist_t cl = {0};
     sqlite3_stmt *st = r->dev_all;
-    int err = read_begin(s, r), stop = 0, rc, tries = 0;
+    store_pwait_t pw = {0};
+    int err = read_begin(s, r), stop = 0, rc;
     if (err == 0 && after != NULL) {
         /* A cursor, not a lookup: the device named may have been deleted since the last page. */
         st = r->dev_after;
@@ -300,7 +307,7 @@ static int device_list(store_t *s, const char *after, size_t limit, int counts, 
                 err = fail(s, r, rc, "listing devices");
             break;
         }
-        err = report_device(s, r, st, &cl, cb, arg, &stop, counts ? &tries : NULL);
+        err = report_device(s, r, st, &cl, cb, arg, &stop, counts ? &pw : NULL);
         n++;
     }
     sqlite3_reset(st);
@@ -480,6 +487,7 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
     unsigned char *sel = NULL;
     int64_t dev = 0, gen = 0, pbase = 0;
     size_t plen = 0;
+    store_pwait_t pw = {0};
     int err = 0;
     for (int tries = 0;; tries++) {
         err = read_begin(s, r);
@@ -487,8 +495,9 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             err = log_gen(s, r, &gen);
         if (err == 0)
             err = device_id(s, r, q->device, &dev);
-        if (err == 0 && (err = store__pend_copy(s, r, dev, gen, &plen, &pbase)) == 1) {
-            /* A channel the device lacks is answered now, not after the wait (about a second
+        if (err == 0 && (err = store__pend_copy(s, r, dev, gen, &pw, &plen, &pbase)) > 0) {
+            int withdrawn = err == 2; /* a maps reload, not a commit not yet published */
+            /* A channel the device lacks is answered now, not after the wait (up to a second
              * while the writer reloads its maps): this snapshot's channels decide. */
             if (tries == 0 && q->channels != NULL && q->nchannels > 0 &&
                 ((err = chans_load(s, r, dev, &cl)) != 0 || (err = chans_select(q, &cl, NULL))))
@@ -496,11 +505,12 @@ int store_query(store_t *s, const store_query_t *q, store_point_cb cb, void *arg
             err = 1;
             if (!sqlite3_get_autocommit(r->db))
                 sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
-            if (tries + 1 < PEND_TRIES) {
-                usleep(tries == 0 ? 0 : PEND_RETRY_US);
+            if (withdrawn ? store__pend_wait(s, &pw) == 0 : tries + 1 < PEND_TRIES) {
+                if (!withdrawn && tries > 0)
+                    usleep(PEND_RETRY_US);
                 continue;
             }
-            store__set_errmsg(s, "pending readings of device %lld unavailable", (long long)dev);
+            unavailable(s, &pw, "pending readings", dev);
             err = ERR_AGAIN; /* the writer reloads its maps: transient */
         }
         break;

@@ -47,22 +47,54 @@ void store_opts_default(store_opts_t *opts)
  * address (a store closed and another opened may share one). */
 static uint64_t serials;            /* the last serial given (atomic) */
 static __thread uint64_t writer_of; /* the serial of the store whose writer this thread is */
-static __thread struct {
+/* A thread's own messages, one per store it met a failure on, for OWN_STORES stores: a thread
+ * that reads two stores (the daemon's, a test's second) keeps each one's message. Beyond that
+ * the oldest entry is reused (its store is then shown the writer's message). */
+#define OWN_STORES 4
+static __thread struct own_msg {
     uint64_t serial; /* of the store the message is from; 0: none */
+    uint64_t used;   /* when last set (the thread's count): the oldest is reused */
     char msg[STORE_ERRMSG_LEN];
-} own;
+} own[OWN_STORES];
+static __thread uint64_t own_sets;
 
 void store__errmsg_writer(store_t *s)
 {
     writer_of = s->serial;
 }
 
+/* The calling thread's message for s, or NULL. */
+static struct own_msg *own_find(const store_t *s)
+{
+    for (int i = 0; i < OWN_STORES; i++)
+        if (own[i].serial == s->serial)
+            return &own[i];
+    return NULL;
+}
+
+/* The calling thread's entry to set for s: its own, a free one, or the oldest. */
+static struct own_msg *own_take(const store_t *s)
+{
+    struct own_msg *m = own_find(s);
+    for (int i = 0; m == NULL && i < OWN_STORES; i++)
+        if (own[i].serial == 0)
+            m = &own[i];
+    if (m != NULL)
+        return m;
+    m = &own[0];
+    for (int i = 1; i < OWN_STORES; i++)
+        if (own[i].used < m->used)
+            m = &own[i];
+    return m;
+}
+
 /* The calling thread's own message for s is forgotten: a thread that waited for a write that
  * failed is shown the writer's message. */
 static void own_clear(store_t *s)
 {
-    if (own.serial == s->serial)
-        own.serial = 0;
+    struct own_msg *m = own_find(s);
+    if (m != NULL)
+        m->serial = 0;
 }
 
 void store__set_errmsg(store_t *s, const char *fmt, ...)
@@ -73,8 +105,10 @@ void store__set_errmsg(store_t *s, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     if (writer_of != s->serial) {
-        memcpy(own.msg, buf, sizeof buf);
-        own.serial = s->serial;
+        struct own_msg *m = own_take(s);
+        memcpy(m->msg, buf, sizeof buf);
+        m->serial = s->serial;
+        m->used = ++own_sets;
         return;
     }
     pthread_mutex_lock(&s->smu);
@@ -89,8 +123,9 @@ void store__set_errmsg(store_t *s, const char *fmt, ...)
 
 const char *store_errmsg(store_t *s)
 {
-    if (writer_of != s->serial && own.serial == s->serial)
-        return own.msg;
+    struct own_msg *mine = writer_of != s->serial ? own_find(s) : NULL;
+    if (mine != NULL)
+        return mine->msg;
     pthread_mutex_lock(&s->smu);
     const char *m = s->errmsg_cur < 0 ? "no error" : s->errmsg[s->errmsg_cur];
     pthread_mutex_unlock(&s->smu);
@@ -127,7 +162,11 @@ static int sync_init(store_t *s)
         goto fail_smu;
     if (pthread_mutex_init(&s->pmu, NULL))
         goto fail_pmu;
+    if ((rc = mcond_init(&s->pcond)) != 0) /* readers' timed waits for the counters (pending.c) */
+        goto fail_pcond;
     return 0;
+fail_pcond:
+    pthread_mutex_destroy(&s->pmu);
 fail_pmu:
     pthread_mutex_destroy(&s->smu);
 fail_smu:
@@ -149,6 +188,7 @@ static void sync_deinit(store_t *s)
     pthread_cond_destroy(&s->rcond);
     pthread_mutex_destroy(&s->smu);
     pthread_mutex_destroy(&s->pmu);
+    pthread_cond_destroy(&s->pcond);
 }
 
 /* Takes dir/vigil.lock so a second vigild on the same directory fails at once with a clear
@@ -761,6 +801,19 @@ void store__test_reload_fail(store_t *s, int n)
 int store__test_reload_tries(store_t *s)
 {
     return __atomic_load_n(&s->w.reload_tries, __ATOMIC_ACQUIRE);
+}
+
+void store__test_pend_wait_ms(store_t *s, int64_t ms)
+{
+    __atomic_store_n(&s->pwait_ms, ms, __ATOMIC_RELEASE);
+}
+
+int store__test_pend_waits(store_t *s)
+{
+    pthread_mutex_lock(&s->pmu);
+    int n = s->pwaits;
+    pthread_mutex_unlock(&s->pmu);
+    return n;
 }
 
 void store__test_savepoint_break(store_t *s, int broken)

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <sqlite3.h>
 #include <stdint.h>
+#include <time.h>
 
 /* uthash reports allocation failure by leaving elt->hh.tbl NULL instead of calling exit(). */
 #define HASH_NONFATAL_OOM 1
@@ -41,6 +42,9 @@
  * and a reload failing for good costs one attempt every few seconds. */
 #define STORE_RELOAD_RETRY_MS     1000
 #define STORE_RELOAD_RETRY_MAX_MS 4000
+/* A read waits at most this long for the counters a maps reload withdrew (store__pend_wait),
+ * then answers ERR_AGAIN; a reload that fails meanwhile ends the wait at once. */
+#define STORE_PEND_WAIT_MS 1000
 #define STORE_BUSY_TIMEOUT_MS     10000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
  * transaction; beyond them a put fails with ERR_BUSY (the first one is always taken). */
@@ -535,10 +539,19 @@ struct store {
     store_reader_t *readers; /* opts.readers of them */
     store_reader_t *rfree;
 
-    pthread_mutex_t pmu; /* guards: pgen, pids, and of each device in pids: vlen, vbase, and
-                            pbuf against a reallocation or free */
+    pthread_mutex_t pmu; /* guards: pgen, pids, pfails, and of each device in pids: vlen,
+                            vbase, and pbuf against a reallocation or free */
     int64_t pgen;        /* log seq the published pending readings match; -1 while rebuilt */
     store_dev_t *pids;   /* id -> device (hh hid) */
+    /* Readers waiting for the withdrawn counters (store__pend_wait) wait on pcond (monotonic,
+     * with pmu), broadcast when pgen leaves -1 (a reload published them) and when a reload
+     * fails (pfails, the writer's failed reloads since open, grows). */
+    pthread_cond_t pcond;
+    uint64_t pfails;
+    int pwaits; /* test: store__pend_wait calls that found the counters withdrawn */
+    /* Test hook (atomic, store__test_pend_wait_ms): a reader's bound on that wait in ms; 0:
+     * STORE_PEND_WAIT_MS. */
+    int64_t pwait_ms;
 
     pthread_mutex_t smu; /* guards: stats (except queue fields and db_bytes), errmsg slots */
     store_stats_t stats;
@@ -655,7 +668,18 @@ void store__compact_list_free(store_writer_t *w);
  * queue: a small row puts d in the compact list. */
 int store__put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_t m, int queue);
 
-/* pending.c (writer thread, but store__pend_copy and store__pend_decode: any thread) */
+/* A read call's wait for the counters a maps reload withdrew (pgen -1): store__pend_wait.
+ * Zeroed by the caller; one for the whole call (a device list's devices share its bound). */
+typedef struct store_pwait {
+    int seen;           /* fails is set: the pfails of the call's first sight of pgen -1 */
+    int started;        /* dl is set: the call's deadline, STORE_PEND_WAIT_MS after its first wait */
+    int failed;         /* the wait ended on a failed reload (a later one than fails counts) */
+    uint64_t fails;
+    struct timespec dl; /* monotonic (mcond_deadline) */
+} store_pwait_t;
+
+/* pending.c (writer thread, but store__pend_copy, store__pend_stats, store__pend_wait and
+ * store__pend_decode: any thread) */
 /* Appends n sorted unique cells of d, all after d->last_ts, to its pending readings and to the
  * transaction's log row; queues d's flush when they fill a row. */
 int store__pend_append(store_t *s, store_dev_t *d, const store_cell_t *c, size_t n);
@@ -670,8 +694,17 @@ void store__pend_publish(store_t *s);
 int store__pend_mark(store_writer_t *w, store_dev_t *d);
 /* Any thread: d's published counters; 0 when the device is not published (then the devices
  * row's hold), -1 while they are withdrawn (pgen -1: a maps reload, which has not ended; the
- * devices row's would miss the pending readings). */
-int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points);
+ * devices row's would miss the pending readings). On -1 the first time for pw (not NULL), notes
+ * in pw the failed reloads so far, under the same lock, for store__pend_wait. */
+int store__pend_stats(store_t *s, int64_t dev, int64_t *first, int64_t *last, int64_t *points,
+                      store_pwait_t *pw);
+/* Any thread: waits while the counters are withdrawn (pgen -1), until a reload publishes them
+ * (returns 0: read them again), a reload fails after the call first saw them withdrawn
+ * (ERR_AGAIN at once, pw->failed set: the store retries later, the client has Retry-After) or
+ * the call's deadline passes (ERR_AGAIN). Condition variable, no polling. */
+int store__pend_wait(store_t *s, store_pwait_t *pw);
+/* Writer thread: a maps reload failed (store__maps_reload): wakes the readers waiting. */
+void store__pend_reload_failed(store_t *s);
 /* Removes d from the pending list and flush queue (a deletion). */
 void store__pend_forget(store_writer_t *w, store_dev_t *d);
 /* Reads the log rows into the devices' pending readings (maps just loaded). */
@@ -681,9 +714,10 @@ int store__pend_replay(store_t *s);
 void store__pend_index(store_t *s, int build);
 void store__pend_free_lists(store_writer_t *w);
 /* Copies device dev's published pending readings into r if s->pgen == gen; returns 0 (*len 0:
- * none), 1 when the generation differs (retry with a new snapshot), ERR_NOMEM. */
-int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, size_t *len,
-                     int64_t *base);
+ * none), 1 when the generation differs (retry with a new snapshot), 2 when they are withdrawn
+ * (pgen -1: a reload; pw noted as by store__pend_stats, then store__pend_wait), ERR_NOMEM. */
+int store__pend_copy(store_t *s, store_reader_t *r, int64_t dev, int64_t gen, store_pwait_t *pw,
+                     size_t *len, int64_t *base);
 /* Decodes len bytes of pending readings coded from base into *cells (sorted by (ts, idx)),
  * growing it. Returns 0, ERR_CORRUPT, ERR_NOMEM. */
 int store__pend_decode(const unsigned char *p, size_t len, int64_t base, store_cell_t **cells,
@@ -859,6 +893,13 @@ int store__test_reload_held(store_t *s);
  * store__test_reload_tries: the reloads begun since open. Any thread. */
 void store__test_reload_fail(store_t *s, int n);
 int store__test_reload_tries(store_t *s);
+/* Sets the bound on a read's wait for withdrawn counters (STORE_PEND_WAIT_MS) to ms for the
+ * waits that start after it; 0 restores the default. So a test can show a wait ended by a
+ * reload's outcome, not by its deadline. Any thread. */
+void store__test_pend_wait_ms(store_t *s, int64_t ms);
+/* The reads' waits for withdrawn counters begun since open (store__pend_wait calls that found
+ * them withdrawn), so a test knows a reader waits. Any thread. */
+int store__test_pend_waits(store_t *s);
 /* Test hook: while nonzero, store_open starts the writer held (as store__test_hold(s, 1) would,
  * but before its first look), so a test can read what the open set up before any idle work
  * changes it. Set and cleared by a test around store_open, on the owning thread; 0 otherwise. */
