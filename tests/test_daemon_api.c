@@ -2,8 +2,8 @@
  * met the store reloading its maps after a failed write): api__backend_error's 503 with
  * Retry-After, a /query statement's api__q_backend_error, and the InfluxQL checks of whether a
  * FROM name is a device (on a fake backend); and of the lookups that need no counters and so do
- * not wait for the reload (the readings routes' unknown channel, demo_limits), on a real store
- * through daemon/backend.c. Moved out of tests/test_daemon.c to keep it under 1,000 lines. */
+ * not wait for the reload (the readings routes' unknown channel, demo_limits, InfluxQL's FROM a
+ * device), on a real store through daemon/backend.c. Moved out of tests/test_daemon.c to keep it under 1,000 lines. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -111,6 +111,8 @@ static int iq_query(void *ctx, const api_query_t *q, api_point_cb cb, void *arg)
 
 /* Runs statement text (its keywords first, skip bytes of them) with fn on the iq_ backend;
  * returns the run, whose err the caller frees. */
+static const api_backend_t *iq_be; /* when set, iq_run's backend instead of the iq_ one */
+
 static qrun_t iq_run(const char *text, size_t skip, int (*fn)(api_request_t *, qscan_t *, qrun_t *))
 {
     struct api_server srv;
@@ -119,6 +121,8 @@ static qrun_t iq_run(const char *text, size_t skip, int (*fn)(api_request_t *, q
     srv.be.device_get = iq_device_get;
     srv.be.device_list = iq_device_list;
     srv.be.query = iq_query;
+    if (iq_be != NULL)
+        srv.be = *iq_be;
     api_request_t r;
     memset(&r, 0, sizeof r);
     r.srv = &srv;
@@ -286,6 +290,29 @@ static void test_unknown_channel_during_reload(void **state)
     held_close(&h);
 }
 
+/* SELECT ... FROM <a device's id> WHERE device != '' (task condvar): whether the FROM name is
+ * a device's id needs no counters, so while the store reloads them the statement answers at
+ * once (no series, as influxd), not a 503. A FROM name that is no device's (cpu) reads every
+ * device's counters, so it still meets the reload: run.again (503 with Retry-After). Before
+ * task condvar from_is_device used device_get, which waited about a second for the counters
+ * and gave up (ERR_AGAIN): the first statement also answered 503. */
+static void test_iq_from_device_during_reload(void **state)
+{
+    (void)state;
+    held_t h;
+    held_open(&h);
+    iq_be = &h.be;
+    qrun_t run = iq_run("SELECT temp FROM \"pump-1\" WHERE device != ''", 6, api__iq_select);
+    assert_null(run.err);
+    assert_int_equal(run.again, 0);
+    run = iq_run("SELECT temp FROM cpu WHERE device != ''", 6, api__iq_select);
+    assert_non_null(run.err);
+    assert_int_equal(run.again, 1);
+    free(run.err);
+    iq_be = NULL;
+    held_close(&h);
+}
+
 /* demo_limits' device_put, recorded instead of written: the writer is held in the reload. */
 static char demo_puts[8][16];
 static int demo_nputs;
@@ -343,6 +370,7 @@ int main(void)
         cmocka_unit_test(test_backend_error_again),
         cmocka_unit_test(test_iq_from_device_again),
         cmocka_unit_test(test_unknown_channel_during_reload),
+        cmocka_unit_test(test_iq_from_device_during_reload),
         cmocka_unit_test(test_demo_limits_during_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
