@@ -117,9 +117,10 @@ typedef struct store_device_info {
 typedef int (*store_device_cb)(void *arg, const store_device_info_t *info);
 
 /* Reports one device. While the writer reloads its maps (after a failed transaction or undone
- * maintenance) its counters (points, first_ts_ms, last_ts_ms) are withdrawn: the call sleeps
- * until they are back, about a second at most, then fails with ERR_AGAIN (transient: try
- * again). Returns 0, ERR_NOTFOUND, ERR_AGAIN, ERR_IO, ERR_NOMEM. */
+ * maintenance) its counters (points, first_ts_ms, last_ts_ms) are withdrawn: the call waits
+ * until the reload publishes them, about a second at most, and fails with ERR_AGAIN (transient:
+ * try again) at that bound or as soon as the reload fails. Returns 0, ERR_NOTFOUND, ERR_AGAIN,
+ * ERR_IO, ERR_NOMEM. */
 int store_device_get(store_t *s, const char *device, store_device_cb cb, void *arg);
 
 /* As store_device_get, for a caller that needs no counters: never waits for a reload, and

@@ -44,8 +44,8 @@
 #define STORE_RELOAD_RETRY_MAX_MS 4000
 /* A read waits at most this long for the counters a maps reload withdrew (store__pend_wait),
  * then answers ERR_AGAIN; a reload that fails meanwhile ends the wait at once. */
-#define STORE_PEND_WAIT_MS 1000
-#define STORE_BUSY_TIMEOUT_MS     10000
+#define STORE_PEND_WAIT_MS    1000
+#define STORE_BUSY_TIMEOUT_MS 10000
 /* Bounds of the asynchronous model, event and detector writes queued or in the open
  * transaction; beyond them a put fails with ERR_BUSY (the first one is always taken). */
 #define STORE_OPS_MAX       10000
@@ -671,9 +671,9 @@ int store__put_rows(store_t *s, store_dev_t *d, const store_cell_t *cells, size_
 /* A read call's wait for the counters a maps reload withdrew (pgen -1): store__pend_wait.
  * Zeroed by the caller; one for the whole call (a device list's devices share its bound). */
 typedef struct store_pwait {
-    int seen;           /* fails is set: the pfails of the call's first sight of pgen -1 */
-    int started;        /* dl is set: the call's deadline, STORE_PEND_WAIT_MS after its first wait */
-    int failed;         /* the wait ended on a failed reload (a later one than fails counts) */
+    int seen;    /* fails is set: the pfails of the call's first sight of pgen -1 */
+    int started; /* dl is set: the call's deadline, STORE_PEND_WAIT_MS after its first wait */
+    int failed;  /* the wait ended on a failed reload (a later one than fails counts) */
     uint64_t fails;
     struct timespec dl; /* monotonic (mcond_deadline) */
 } store_pwait_t;

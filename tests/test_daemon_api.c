@@ -3,7 +3,8 @@
  * Retry-After, a /query statement's api__q_backend_error, and the InfluxQL checks of whether a
  * FROM name is a device (on a fake backend); and of the lookups that need no counters and so do
  * not wait for the reload (the readings routes' unknown channel, demo_limits, InfluxQL's FROM a
- * device), on a real store through daemon/backend.c. Moved out of tests/test_daemon.c to keep it under 1,000 lines. */
+ * device), on a real store through daemon/backend.c. Moved out of tests/test_daemon.c to keep it
+ * under 1,000 lines. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
