@@ -310,6 +310,8 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
     if (err)
         goto fail;
     s->stats.devices = HASH_COUNT(s->w.devs);
+    /* Counted for the log line below now: once started, the writer owns w.devs. */
+    unsigned ndevs = HASH_COUNT(s->w.devs);
     s->hold = store__test_open_held; /* before the thread: it reads hold under qmu */
     s->wpub_on = store__test_wstate_on;
     store__wstate_publish(s); /* the thread is not running: no lock needed */
@@ -319,7 +321,7 @@ int store_open(store_t **out, const store_opts_t *opts, char *errmsg, size_t err
         goto fail;
     }
     pthread_setname_np(s->thread, "store-writer");
-    log_info("storage: opened %s (%u devices)", s->db_path, HASH_COUNT(s->w.devs));
+    log_info("storage: opened %s (%u devices)", s->db_path, ndevs);
     *out = s;
     return 0;
 fail:
