@@ -539,8 +539,8 @@ struct store {
     store_reader_t *readers; /* opts.readers of them */
     store_reader_t *rfree;
 
-    pthread_mutex_t pmu; /* guards: pgen, pids, pfails, and of each device in pids: vlen,
-                            vbase, and pbuf against a reallocation or free */
+    pthread_mutex_t pmu; /* guards: pgen, pids, pfails, pwaits, and of each device in pids:
+                            vlen, vbase, and pbuf against a reallocation or free */
     int64_t pgen;        /* log seq the published pending readings match; -1 while rebuilt */
     store_dev_t *pids;   /* id -> device (hh hid) */
     /* Readers waiting for the withdrawn counters (store__pend_wait) wait on pcond (monotonic,
