@@ -76,10 +76,11 @@ void api__h_metrics(api_request_t *r)
     /* srv->inflight, what api_stop waits for: read here, it includes this scrape itself (as
      * promhttp's promhttp_metric_handler_requests_in_flight does) and leaves out the event
      * streams whose response has begun (they last as long as their client). */
-    sbuf_printf(&b, "# HELP vigil_http_requests_in_flight HTTP requests begun (headers read) and "
-                    "not yet answered, this scrape included; open event streams are not.\n"
-                    "# TYPE vigil_http_requests_in_flight gauge\n"
-                    "vigil_http_requests_in_flight %d\n",
+    sbuf_printf(&b,
+                "# HELP vigil_http_requests_in_flight HTTP requests begun (headers read) and "
+                "not yet answered, this scrape included; open event streams are not.\n"
+                "# TYPE vigil_http_requests_in_flight gauge\n"
+                "vigil_http_requests_in_flight %d\n",
                 atomic_load(&srv->inflight));
     sbuf_printf(&b, "# HELP vigil_ingest_readings_total Readings (channel values) accepted, by "
                     "protocol.\n# TYPE vigil_ingest_readings_total counter\n");
