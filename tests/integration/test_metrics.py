@@ -186,6 +186,7 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
                 s.close()
         wait_in_flight(1)
 
+
 class MetricsCap(PromtoolMixin, vt.DaemonTestCase):
     """http.metrics_max_devices: with more devices than the cap, the per-device families list
     only devices in warning or anomaly (none here: a device with 5 readings is learning), the
