@@ -699,10 +699,34 @@ void config_copy_live(config_t *dst, const config_t *src)
     }
 }
 
+/* Whether two addresses listen_ok accepted would take the same socket: the same port, not 0 (a
+ * port of the kernel's choosing each), on the same address or on a wildcard of the same family.
+ * Conservative: "0.0.0.0" against "[::]" (dual-stack or not) is let through to the bind. */
+static int listen_clash(const char *a, const char *b)
+{
+    const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+    if (ca == NULL || cb == NULL || atol(ca + 1) != atol(cb + 1) || atol(ca + 1) == 0)
+        return 0;
+    size_t na = (size_t)(ca - a), nb = (size_t)(cb - b);
+    if (na == nb && memcmp(a, b, na) == 0)
+        return 1;
+    if ((a[0] == '[') != (b[0] == '['))
+        return 0;
+    return strncmp(a, "0.0.0.0:", 8) == 0 || strncmp(b, "0.0.0.0:", 8) == 0 ||
+           strncmp(a, "[::]:", 5) == 0 || strncmp(b, "[::]:", 5) == 0;
+}
+
 int config_validate(const config_t *c, char *err, size_t errsize)
 {
     if (strcmp(c->http_listen, "off") == 0) {
         snprintf(err, errsize, "http.listen: the HTTP API cannot be turned off");
+        return -1;
+    }
+    if (strcmp(c->stream_listen, "off") != 0 && listen_clash(c->http_listen, c->stream_listen)) {
+        snprintf(err, errsize,
+                 "http.listen (%s) and stream.listen (%s): the same port on one address "
+                 "(0.0.0.0 and [::] are every address)",
+                 c->http_listen, c->stream_listen);
         return -1;
     }
     if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {

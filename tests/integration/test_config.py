@@ -366,7 +366,8 @@ max_batch_delay_ms = 0
     def test_bad_flags(self):
         for args, word in [(["--log-level", "loud"], "--log-level"),
                            (["--http", "nowhere"], "--http"),
-                           (["--stream", "1.2.3.4"], "--stream")]:
+                           (["--stream", "1.2.3.4"], "--stream"),  # cfgctl: one socket twice
+                           (["--http", "0.0.0.0:8479", "--stream", "127.0.0.1:8479"], "the same")]:
             with self.subTest(args=args):
                 rc, out, err = run("--check-config", *args)
                 self.assertNotEqual(rc, 0)
@@ -798,8 +799,7 @@ class ReloadScanBound(tp.DaemonPerTest):
 
 
 class ReloadControlCharacter(tp.DaemonPerTest):
-    """cfgctl: a reload of a file with a control character in a value is rejected and keeps the
-    running configuration; the file without it (CRLF, tabs around the value) is applied."""
+    """cfgctl: a tab in a value: reload rejected, the running config kept; CRLF, tabs applied."""
 
     BASE = "[model]\r\nenabled = false\r\n[http]\r\n"
     CONFIG = BASE + "max_batch = 100\r\n"
