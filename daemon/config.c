@@ -596,6 +596,16 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         lc->fail_line = lc->line;
         return 0;
     }
+    /* inih keeps quotes: data_dir = "/var/lib/vigil" was the relative directory '"' and its
+     * subdirectories, created under the working directory. A flag's value stays literal. */
+    size_t n = strlen(value);
+    if (i >= 0 && n >= 2 && (*value == '"' || *value == '\'') && value[n - 1] == *value) {
+        snprintf(lc->reason, sizeof lc->reason,
+                 "%s.%s: %s is in quotes: write the value without them (they would be part of it)",
+                 section, name, value);
+        lc->fail_line = lc->line;
+        return 0;
+    }
     if (i >= 0 && hash_after_blank(value) != NULL) {
         snprintf(lc->reason, sizeof lc->reason,
                  "%s.%s: '%s' has a '#' after a blank: a '#' comment goes on a line of its own "
