@@ -281,14 +281,16 @@ static void unknown_key(const char *section, const char *key, char *err, size_t 
  * ESC); it strips the blanks (tab, CR, ...) around it, so a CRLF line end never reaches here.
  * A tab inside a value is refused too (a path or list with a tab is a paste error). The
  * command-line flags are checked the same way, with their own message, in main.c. Returns 0,
- * or -1 with "SECTION.KEY: reason" in err (the value is not echoed). */
-static int value_control_bad(const char *section, const char *key, const char *value, char *err,
-                             size_t errsize)
+ * or -1 with "SECTION.KEY: reason" in err (the value is not echoed). With tab_ok, a tab
+ * passes: the file's reader checks the rest first, before the messages that show the value
+ * (a tab shows as a blank there: "127.0.0.1:0<TAB># lo" is named for its '#'). */
+static int value_control_bad(const char *section, const char *key, const char *value, int tab_ok,
+                             char *err, size_t errsize)
 {
     for (const unsigned char *p = (const unsigned char *)value; *p; p++)
-        if (*p < 0x20 || *p == 0x7f) {
-            snprintf(err, errsize, "%s.%s: the value has a control character (0x%02x%s)",
-                     section, key, *p, *p == '\t' ? ", a tab" : "");
+        if ((*p < 0x20 && !(tab_ok && *p == '\t')) || *p == 0x7f) {
+            snprintf(err, errsize, "%s.%s: the value has a control character (0x%02x%s)", section,
+                     key, *p, *p == '\t' ? ", a tab" : "");
             return -1;
         }
     return 0;
@@ -313,7 +315,7 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         return -1;
     }
     const struct setting *s = &settings[i];
-    if (value_control_bad(section, key, value, err, errsize))
+    if (value_control_bad(section, key, value, 0, err, errsize))
         return -1;
     char *field = (char *)c + s->off;
     switch (s->kind) {
@@ -591,8 +593,9 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         lc->fail_line = lc->line;
         return 0;
     }
-    /* Before the '#' check, whose message shows the value. */
-    if (i >= 0 && value_control_bad(section, name, value, lc->reason, sizeof lc->reason)) {
+    /* Before the quote and '#' checks, whose messages show the value; config_set refuses a
+     * tab. */
+    if (i >= 0 && value_control_bad(section, name, value, 1, lc->reason, sizeof lc->reason)) {
         lc->fail_line = lc->line;
         return 0;
     }
