@@ -382,7 +382,9 @@ static int tv_exists_cb(void *arg, const api_device_t *d)
 static int tv_from_device(api_request_t *r, const char *name)
 {
     int found = 0, rc = 0;
-    if (r->srv->be.device_get != NULL)
+    if (r->srv->be.device_find != NULL) /* no counters needed: no wait for the store's reload */
+        rc = r->srv->be.device_find(r->srv->be.ctx, name, tv_exists_cb, &found);
+    else if (r->srv->be.device_get != NULL)
         rc = r->srv->be.device_get(r->srv->be.ctx, name, tv_exists_cb, &found);
     return rc == 0 || rc == ERR_NOTFOUND ? found : rc;
 }
@@ -613,9 +615,12 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[");
     w.b = &run->b;
-    rc = r->srv->be.device_get
-             ? r->srv->be.device_get(r->srv->be.ctx, from.text, field_keys_one, &w)
-             : ERR_NOTFOUND;
+    if (r->srv->be.device_find != NULL) /* the channels alone: no wait for the store's reload */
+        rc = r->srv->be.device_find(r->srv->be.ctx, from.text, field_keys_one, &w);
+    else if (r->srv->be.device_get != NULL)
+        rc = r->srv->be.device_get(r->srv->be.ctx, from.text, field_keys_one, &w);
+    else
+        rc = ERR_NOTFOUND;
     if (rc && rc != ERR_NOTFOUND) {
         run->b.len = mark;
         return api__q_backend_error(run, "reading the device: ", rc);
