@@ -485,7 +485,14 @@ static const struct {
     {{"SHOW", "FIELD", "KEYS", NULL}, api__iq_show_field_keys},
     {{"SHOW", "TAG", "KEYS", NULL}, api__iq_show_tag_keys},
     {{"SHOW", "TAG", "VALUES", NULL}, api__iq_show_tag_values},
+    {{"SHOW", "SERIES", NULL}, api__iq_show_series},
     {{"SELECT", NULL}, api__iq_select},
+};
+
+/* Statements that begin as one of q_answered's but that vigild does not answer. */
+static const char *const q_refused[][4] = {
+    {"SHOW", "SERIES", "CARDINALITY", NULL},
+    {"SHOW", "SERIES", "EXACT", NULL},
 };
 
 /* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
@@ -520,13 +527,18 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
             }
             rc = api__iq_create_database(r, &s, run);
         } else {
-            while (k < nk && !statement(&s, q_answered[k].kw))
+            int refused = 0;
+            for (size_t i = 0; i < sizeof q_refused / sizeof q_refused[0]; i++) {
+                qscan_t peek = s;
+                refused |= statement(&peek, q_refused[i]);
+            }
+            while (!refused && k < nk && !statement(&s, q_answered[k].kw))
                 k++;
-            if (k == nk) {
+            if (refused || k == nk) {
                 api__error(r, 400,
                            "vigild answers only SELECT, SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW "
-                           "TAG KEYS, SHOW TAG VALUES, CREATE DATABASE, SHOW DATABASES and SHOW "
-                           "RETENTION POLICIES on /query");
+                           "TAG KEYS, SHOW TAG VALUES, SHOW SERIES, CREATE DATABASE, SHOW "
+                           "DATABASES and SHOW RETENTION POLICIES on /query");
                 return -1;
             }
             rc = q_answered[k].answer(r, &s, run);

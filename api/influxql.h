@@ -358,6 +358,8 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
+/* SHOW SERIES (influxql_series.c), read and returning as the ones above. */
+int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW

@@ -1,0 +1,330 @@
+/* api/influxql_series.c: SHOW SERIES [ON db] [FROM name | /re/ | name, /re/, ...] [WHERE ...]
+ * [LIMIT n] [OFFSET n], answered as influxd 1.6.7 answers it: one series of "key" rows, each
+ * a series key as influxd writes it (the measurement with ',' and ' ' escaped, then
+ * ",tag=value" with ',', '=' and ' ' escaped in both), sorted by measurement, then by key.
+ *
+ * A series is what SHOW TAG VALUES lists (README "Grafana"): each device is a measurement of
+ * its own holding one series, its id as its device tag's value ("pump-7,device=pump-7").
+ * Without FROM the devices' series alone are listed, as SHOW TAG VALUES without FROM leaves out
+ * the reserved measurements (vigil_scores and the others would repeat every device's id three
+ * times more toward the answer's bound). FROM a reserved name, or a name that is no device
+ * (Telegraf's "pump"), lists a series per device under that name, as SHOW TAG VALUES FROM it
+ * lists every device; FROM a device's id, that device's series; FROM /re/, the devices and
+ * reserved names it matches. WHERE is read series by series, as SHOW TAG KEYS reads it
+ * (influxql_show_where.c): a condition on another tag key is met by every series or by none.
+ *
+ * Any thread: each statement reads the backend (device_list, device_get) and holds no lock. */
+#include "influxql_show_where.h"
+#include "err.h"
+
+#include <regex.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The most sources one FROM reads (names and regexes); more is vigild's statement error. */
+#define SS_SOURCES_MAX 32
+
+/* A measurement to list: its own series (a device's id), or with all a series per device. */
+struct ss_meas {
+    const char *name; /* borrowed: from the query's memory, api__iqv_listed, or ids[] */
+    int all;
+};
+
+/* What one statement lists: every device's id (sorted, as device_list walks them) and the
+ * measurements FROM names. */
+struct ss_list {
+    char **ids;
+    size_t nids, cap;
+    struct ss_meas *meas;
+    size_t nmeas;
+    int nomem;
+};
+
+/* The device_list callback: keeps each device's id. */
+static int ids_keep(void *arg, const api_device_t *d)
+{
+    struct ss_list *l = arg;
+    if (l->nids == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **ids = realloc(l->ids, cap * sizeof *ids);
+        if (ids == NULL)
+            return l->nomem = 1;
+        l->ids = ids;
+        l->cap = cap;
+    }
+    if ((l->ids[l->nids] = strdup(d->id)) == NULL)
+        return l->nomem = 1;
+    l->nids++;
+    return 0;
+}
+
+static void list_free(struct ss_list *l)
+{
+    for (size_t i = 0; i < l->nids; i++)
+        free(l->ids[i]);
+    free(l->ids);
+    free(l->meas);
+}
+
+/* Appends s to b with a backslash before each of the characters in esc, as influxd's
+ * models.EscapeMeasurement (", ") and EscapeTag (",= ") write a series key. */
+static void key_part(sbuf_t *b, const char *s, const char *esc)
+{
+    for (; *s; s++) {
+        if (strchr(esc, *s))
+            sbuf_append(b, "\\", 1);
+        sbuf_append(b, s, 1);
+    }
+}
+
+/* The writing of one statement's rows: OFFSET and LIMIT count them, the answer's bound stops
+ * them. */
+struct ss_out {
+    sbuf_t *b;
+    sbuf_t key; /* the row being written, before its JSON quoting */
+    const struct dev_conds *conds;
+    const char *tag;
+    long long offset, limit, seen, n;
+    int too_big, stopped;
+};
+
+/* Writes the series key m,tag=id as a row if it passes WHERE, OFFSET and LIMIT. */
+static void row(struct ss_out *o, const char *m, const char *id)
+{
+    if (o->stopped || !api__iq_conds_pass(o->conds, id) || o->seen++ < o->offset)
+        return;
+    o->key.len = 0;
+    key_part(&o->key, m, ", ");
+    sbuf_append(&o->key, ",", 1);
+    key_part(&o->key, o->tag, ",= ");
+    sbuf_append(&o->key, "=", 1);
+    key_part(&o->key, id, ",= ");
+    sbuf_append(&o->key, "", 1); /* its NUL */
+    sbuf_printf(o->b, "%s[", o->n++ ? "," : "");
+    api__iq_str(o->b, o->key.data);
+    sbuf_append(o->b, "]", 1);
+    if (o->b->len > API_PAGE_BYTES) /* a statement repeated to fill q: see API_IQ_TOO_BIG */
+        o->too_big = o->stopped = 1;
+    if (o->limit > 0 && o->n >= o->limit)
+        o->stopped = 1;
+}
+
+static int meas_cmp(const void *a, const void *b)
+{
+    const struct ss_meas *x = a, *y = b;
+    return strcmp(x->name, y->name);
+}
+
+/* Adds a measurement to l (room for it was made by the caller). */
+static void meas_add(struct ss_list *l, const char *name, int all)
+{
+    l->meas[l->nmeas].name = name;
+    l->meas[l->nmeas].all = all;
+    l->nmeas++;
+}
+
+/* Whether id is among l's devices (l->ids sorted). */
+static int is_device(const struct ss_list *l, const char *id)
+{
+    size_t lo = 0, hi = l->nids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(l->ids[mid], id);
+        if (c == 0)
+            return 1;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+/* Fills l->meas with the measurements FROM names: src[0..n) each a name or, with re[i], a
+ * regex's pattern; sorted, each once (a name both a device and listed with all: all). Returns
+ * 0, or 1 with run->err. */
+static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, const int *re,
+                     int n)
+{
+    size_t room = (size_t)n;
+    for (int i = 0; i < n; i++)
+        if (re[i])
+            room += l->nids + IQV_KINDS;
+    l->meas = malloc((room ? room : 1) * sizeof *l->meas);
+    if (l->meas == NULL)
+        return api__q_result_error(run, "out of memory", NULL);
+    for (int i = 0; i < n; i++) {
+        if (!re[i]) {
+            meas_add(l, src[i],
+                     api__iqv_kind(src[i]) != IQV_NONE || !is_device(l, src[i]));
+            continue;
+        }
+        regex_t rx;
+        if (api__iq_regcomp(run, &rx, src[i]))
+            return 1;
+        for (size_t k = 0; k < l->nids; k++)
+            if (regexec(&rx, l->ids[k], 0, NULL, 0) == 0)
+                meas_add(l, l->ids[k], api__iqv_kind(l->ids[k]) != IQV_NONE);
+        for (int k = 0; api__iqv_listed[k]; k++)
+            if (regexec(&rx, api__iqv_listed[k], 0, NULL, 0) == 0)
+                meas_add(l, api__iqv_listed[k], 1);
+        regfree(&rx);
+    }
+    qsort(l->meas, l->nmeas, sizeof *l->meas, meas_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < l->nmeas; i++) {
+        if (w > 0 && strcmp(l->meas[w - 1].name, l->meas[i].name) == 0)
+            l->meas[w - 1].all |= l->meas[i].all;
+        else
+            l->meas[w++] = l->meas[i];
+    }
+    l->nmeas = w;
+    return 0;
+}
+
+/* Reads FROM's sources (s: after FROM) into src[] and re[] (1: a regex's pattern), *n of
+ * them; past SS_SOURCES_MAX, or a source vigild does not answer, sets *unsupported. Returns 0,
+ * or -1 (parse error answered). */
+static int sources_read(api_request_t *r, qscan_t *s, const char **src, int *re, int *n,
+                        const char **unsupported)
+{
+    *n = 0;
+    for (;;) {
+        qscan_t at = *s;
+        qtoken_t t;
+        const char *pattern = NULL, *was = *unsupported;
+        api__qs_next(&at, &t);
+        int is_re = (t.kind == QT_OTHER && strcmp(t.text, "/") == 0) || t.form == QF_REGEX;
+        if (is_re) {
+            if (api__iq_regex(r, s, &pattern))
+                return -1;
+        } else {
+            if (api__iq_from(r, s, &t, unsupported))
+                return -1;
+            pattern = *unsupported == was ? t.text : NULL; /* not db.rp./re/, another policy */
+        }
+        if (*n == SS_SOURCES_MAX) {
+            if (*unsupported == NULL)
+                *unsupported = "more than 32 sources in SHOW SERIES' FROM";
+        } else if (pattern != NULL) {
+            re[*n] = is_re;
+            src[(*n)++] = pattern;
+        }
+        at = *s;
+        api__qs_next(&at, &t);
+        if (!api__q_op(&t, ","))
+            return 0;
+        *s = at;
+    }
+}
+
+/* Reads SHOW SERIES's LIMIT n then OFFSET n (in that order, as influxd's parser) and the end.
+ * Returns 0, or -1 (parse error answered). */
+static int tail_read(api_request_t *r, qscan_t *s, long long *limit, long long *offset)
+{
+    static const char *const kw[] = {"LIMIT", "OFFSET"};
+    long long *v[] = {limit, offset};
+    qtoken_t t;
+    *limit = *offset = 0;
+    for (int i = 0; i < 2; i++) {
+        qscan_t at = *s;
+        api__qs_next(s, &t);
+        if (!api__q_is(&t, kw[i])) {
+            *s = at;
+            continue;
+        }
+        if (api__q_expect_count(r, s, &t, v[i]))
+            return -1;
+    }
+    qscan_t at = *s;
+    api__qs_next(s, &t);
+    if (api__q_expect_end(r, &t))
+        return -1;
+    *s = at;
+    return 0;
+}
+
+/* Writes the rows of l's measurements (nmeas 0 and no FROM: each device's own series). */
+static void rows_write(struct ss_out *o, const struct ss_list *l, int from)
+{
+    if (!from) {
+        for (size_t i = 0; i < l->nids && !o->stopped; i++)
+            row(o, l->ids[i], l->ids[i]);
+        return;
+    }
+    for (size_t m = 0; m < l->nmeas && !o->stopped; m++) {
+        if (!l->meas[m].all) {
+            row(o, l->meas[m].name, l->meas[m].name);
+            continue;
+        }
+        for (size_t i = 0; i < l->nids && !o->stopped; i++)
+            row(o, l->meas[m].name, l->ids[i]);
+    }
+}
+
+int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    const char *unsupported = NULL;
+    const char *src[SS_SOURCES_MAX];
+    int re[SS_SOURCES_MAX], nsrc = 0, from = 0;
+    struct tv_where where;
+    long long limit, offset;
+    qtoken_t t;
+    if (api__q_keyword_name(r, s, "ON")) /* ON db: any name (there is one store) */
+        return -1;
+    qscan_t at = *s;
+    api__qs_next(&at, &t);
+    if (api__q_is(&t, "FROM")) {
+        *s = at;
+        from = 1;
+        if (sources_read(r, s, src, re, &nsrc, &unsupported))
+            return -1;
+    }
+    if (api__iq_tv_where_read(r, s, &where, &unsupported, 1) ||
+        tail_read(r, s, &limit, &offset))
+        return -1;
+    if (run == NULL)
+        return 0;
+    if (unsupported)
+        return api__q_result_error(run, "vigild does not support ", unsupported);
+
+    struct ss_list l = {0};
+    int rc = r->srv->be.device_list
+                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, ids_keep, &l)
+                 : 0;
+    if (rc == 0 && l.nomem)
+        rc = ERR_NOMEM;
+    if (rc) {
+        list_free(&l);
+        return api__q_backend_error(run, "reading the devices: ", rc);
+    }
+    struct dev_conds conds;
+    if ((from && meas_from(run, &l, src, re, nsrc)) ||
+        api__iq_conds_compile(run, &where, 0, &conds)) {
+        list_free(&l);
+        return 1;
+    }
+    size_t mark = run->b.len;
+    api__q_result_open(run);
+    sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"key\"],\"values\":[");
+    struct ss_out o = {.b = &run->b, .conds = &conds, .tag = r->srv->device_tag,
+                       .offset = offset, .limit = limit};
+    sbuf_init(&o.key);
+    rows_write(&o, &l, from);
+    int nomem = o.key.oom;
+    sbuf_deinit(&o.key);
+    api__iq_conds_free(&conds);
+    list_free(&l);
+    if (nomem || o.too_big) {
+        run->b.len = mark;
+        return api__q_result_error(run, nomem ? "out of memory" : API_IQ_TOO_BIG ": add LIMIT",
+                                   NULL);
+    }
+    if (o.n == 0) { /* no series: influxd's result holds none */
+        run->b.len = mark;
+        api__q_result_open(run);
+        return 0;
+    }
+    sbuf_printf(&run->b, "]}]");
+    return 0;
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/python3
+"""vigild integration (session 33, showseries): InfluxQL SHOW SERIES, each statement sent to
+vigild and to a real influxd 1.6.7 (the InfluxdPair fixture, Debian's influxd on loopback)
+holding the same points and compared byte for byte: the series keys and their escaping, FROM
+(names, db.rp.name, regexes, lists), WHERE on the device tag and on other tags (AND, OR,
+parentheses), LIMIT and OFFSET, influxd's parse errors; then where vigild answers otherwise
+(WHERE on time or a field: vigild's statement error; the reserved measurements left out
+without FROM), as README says."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigiltest as vt  # noqa: E402
+from influxpair import InfluxdPair  # noqa: E402
+
+T = 1732780800000  # ms: 2024-11-28T08:00:00Z
+# Each device its own measurement with its device tag, as vigild reads it. "a b,c=d" needs
+# influxd's escapes in its series key (measurement: ',' and ' '; tag value: ',', '=' and ' ')
+# and sorts before "a+" and "a1" by measurement, after them by escaped key; "q<&>" needs Go's
+# JSON escapes.
+DEVICES = ("a b,c=d", "a+", "a1", "a2", "b1", "q<&>")
+
+
+def lp_measurement(m):
+    return m.replace(",", "\\,").replace(" ", "\\ ")
+
+
+def lp_tag(v):
+    return v.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+
+POINTS = "\n".join("%s,device=%s x=%d %d" % (lp_measurement(d), lp_tag(d), i, T + i * 1000)
+                   for i, d in enumerate(DEVICES))
+# What influxd holds of vigild's reserved measurements: a series per device in each.
+RESERVED = "\n".join("%s,device=%s score=1 %d" % (m, lp_tag(d), T) for m in (
+    "vigil_anomalies", "vigil_predictions", "vigil_scores") for d in DEVICES)
+
+WITHOUT_FROM = [
+    "SHOW SERIES",
+    "show series",
+    "SHOW SERIES ON g",
+    "SHOW SERIES LIMIT 2",
+    "SHOW SERIES LIMIT 2 OFFSET 1",
+    "SHOW SERIES OFFSET 4",
+    "SHOW SERIES OFFSET 6",
+    "SHOW SERIES LIMIT 0",
+    "SHOW SERIES LIMIT 1 OFFSET 99999999999999999999",
+    "SHOW SERIES WHERE device = 'a1'",
+    "SHOW SERIES WHERE \"device\" = 'a b,c=d'",
+    "SHOW SERIES WHERE device != 'a1'",
+    "SHOW SERIES WHERE device =~ /^a/",
+    "SHOW SERIES WHERE device !~ /1$/",
+    "SHOW SERIES WHERE device = 'a1' OR device = 'b1'",
+    "SHOW SERIES WHERE (device = 'a1' OR device =~ /2/) AND device != 'a2'",
+    "SHOW SERIES WHERE device = 'zz'",
+    "SHOW SERIES WHERE zone = ''",
+    "SHOW SERIES WHERE zone != 'x'",
+    "SHOW SERIES WHERE zone = 'x'",
+    "SHOW SERIES WHERE zone = 'x' OR device = 'b1'",
+    "SHOW SERIES WHERE device = 5",
+    "SHOW SERIES WHERE device = 'a1' OR device = 'b1' LIMIT 1 OFFSET 1",
+    "SHOW SERIES; SHOW SERIES WHERE device = 'q<&>'",
+    # influxd's parse errors
+    "SHOW SERIES FROM",
+    "SHOW SERIES WHERE",
+    "SHOW SERIES FROM a1 WHERE",
+    "SHOW SERIES LIMIT -1",
+    "SHOW SERIES LIMIT x",
+    "SHOW SERIES x",
+    "SHOW SERIES SLIMIT 1",
+    "SHOW SERIES OFFSET 1 LIMIT 1",
+    "SHOW SERIES LIMIT 1 LIMIT 2",
+    "SHOW SERIES WHERE device = $x",
+    "SHOW SERIES WHERE device =~ /(/",
+    "SHOW SERIES FROM a1,",
+    "SHOW SERIES WHERE device = 'a1' OR",
+]
+
+WITH_FROM = [
+    "SHOW SERIES FROM a1",
+    "SHOW SERIES FROM \"a b,c=d\"",
+    "SHOW SERIES ON g FROM g.autogen.a1",
+    "SHOW SERIES FROM g..a2",
+    "SHOW SERIES FROM a1, \"b1\"",
+    "SHOW SERIES FROM b1, a1, b1",
+    "SHOW SERIES FROM /^a/",
+    "SHOW SERIES FROM /^a/, b1 LIMIT 3 OFFSET 1",
+    "SHOW SERIES FROM vigil_scores",
+    "SHOW SERIES FROM vigil_scores, a2",
+    "SHOW SERIES FROM vigil_scores WHERE device = 'a1' OR device =~ /^b/",
+    "SHOW SERIES FROM /^vigil_(scores|anomalies)$/ WHERE device != 'a1' LIMIT 5",
+    "SHOW SERIES FROM /s/",
+    "SHOW SERIES FROM /./ WHERE device =~ /[<]/",
+    "SHOW SERIES FROM /^a/ WHERE device = 'b1'",
+    "SHOW SERIES FROM a1 WHERE device = 'a1'",
+    "SHOW SERIES FROM a1 WHERE device != 'a1'",
+    "SHOW SERIES FROM /zzz/",
+]
+
+
+class Series(InfluxdPair):
+    """SHOW SERIES without FROM: influxd here holds no reserved measurement, which vigild leaves
+    out of this list (README)."""
+
+    POINTS = POINTS
+
+    def test_show_series_as_influxd(self):
+        self.assert_same(WITHOUT_FROM)
+
+    def test_show_series_post(self):
+        self.assert_same(["SHOW SERIES WHERE device =~ /^a/ LIMIT 3"], method="POST")
+
+    def test_time_and_fields_refused(self):
+        # influxd reads a time condition against the points (a different answer and order);
+        # vigild refuses it, and a field's comparison, as a statement error naming WHERE.
+        for q in ("SHOW SERIES WHERE time > 0", "SHOW SERIES WHERE device = 'a1' AND time > 0",
+                  "SHOW SERIES WHERE x > 0"):
+            status, body = self.query(self.influxd.port, q)
+            self.assertEqual(status, 200, (q, body))
+            err = self.vigild(q)["results"][0]["error"]
+            self.assertTrue(err.startswith("vigild does not support WHERE in SHOW statements"),
+                            (q, err))
+
+    def test_cardinality_still_refused(self):
+        for q in ("SHOW SERIES CARDINALITY", "SHOW SERIES EXACT CARDINALITY FROM a1"):
+            status, body = self.query(self.d.http_port, q)
+            self.assertEqual(status, 400, (q, body))
+            self.assertIn(b"vigild answers only SELECT", body)
+
+
+class SeriesFrom(InfluxdPair):
+    """SHOW SERIES FROM names, regexes and the reserved measurements, influxd holding a series
+    per device in each of the reserved three."""
+
+    POINTS = POINTS
+    INFLUXD_ONLY = RESERVED
+
+    def test_show_series_from_as_influxd(self):
+        self.assert_same(WITH_FROM)
+
+    def test_without_from_leaves_reserved_out(self):
+        q = "SHOW SERIES WHERE device = 'a1' OR device = 'b1'"
+        status, body = self.query(self.influxd.port, q)
+        want = json.loads(body)["results"][0]["series"][0]["values"]
+        self.assertIn(["vigil_scores,device=a1"], want)
+        got = self.vigild(q)["results"][0]["series"][0]["values"]
+        self.assertEqual(got, [k for k in want if not k[0].startswith("vigil_")])
+
+    def test_name_no_device_lists_every_device(self):
+        # Telegraf's "pump": vigild keeps no measurement name, so as SHOW TAG VALUES FROM it,
+        # every device under it (influxd: nothing was written under "pump" here).
+        got = self.vigild("SHOW SERIES FROM pump WHERE device =~ /^a[12]$/")
+        self.assertEqual(got["results"][0]["series"][0]["values"],
+                         [["pump,device=a1"], ["pump,device=a2"]])
+
+
+if __name__ == "__main__":
+    vt.main()
