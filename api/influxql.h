@@ -407,6 +407,10 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement);
  * a device walk. Returns 0, or the backend's error (b may then hold part of a series). */
 int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement);
 
+/* Whether name is one of vigil_scores' or vigil_anomalies' own fields (k: IQV_SCORES or
+ * IQV_ANOMALIES; 0 for any other kind: vigil_predictions' fields are the devices' channels). */
+int api__iqv_own_field(enum iqv_kind k, const char *name);
+
 /* Answers SELECT FROM vigil_anomalies into run->b. Returns 0, or 1 (failed: run->err). */
 int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v);
 

@@ -11,7 +11,11 @@
  * (Telegraf's "pump"), lists a series per device under that name, as SHOW TAG VALUES FROM it
  * lists every device; FROM a device's id, that device's series; FROM /re/, the devices and
  * reserved names it matches. WHERE is read series by series, as SHOW TAG KEYS reads it
- * (influxql_show_where.c): a condition on another tag key is met by every series or by none.
+ * (influxql_show_where.c): a condition on another tag key is met by every series or by none
+ * (its value ''), but one on a key that is a field of the series' measurement is met, as
+ * influxd's index leaves fields out: a device's fields are its channels; vigil_predictions' and
+ * a name that is no device's, every device's channels; vigil_scores' and vigil_anomalies'
+ * their own (influxql_vigil.c).
  *
  * Any thread: each statement reads the backend (device_list, device_get) and holds no lock. */
 #include "influxql_show_where.h"
@@ -30,39 +34,64 @@ struct ss_meas {
     int all;
 };
 
-/* What one statement lists: every device's id (sorted, as device_list walks them) and the
+/* A device as SHOW SERIES reads it: its id, then its channels, each NUL-terminated, in one
+ * block. */
+struct ss_dev {
+    char *id;
+    size_t nch;
+};
+
+/* What one statement lists: every device (sorted, as device_list walks them) and the
  * measurements FROM names. */
 struct ss_list {
-    char **ids;
+    struct ss_dev *devs;
     size_t nids, cap;
     struct ss_meas *meas;
     size_t nmeas;
     int nomem;
 };
 
-/* The device_list callback: keeps each device's id. */
-static int ids_keep(void *arg, const api_device_t *d)
+/* The device_list callback: keeps each device's id and channels. */
+static int devs_keep(void *arg, const api_device_t *d)
 {
     struct ss_list *l = arg;
     if (l->nids == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64;
-        char **ids = realloc(l->ids, cap * sizeof *ids);
-        if (ids == NULL)
+        struct ss_dev *devs = realloc(l->devs, cap * sizeof *devs);
+        if (devs == NULL)
             return l->nomem = 1;
-        l->ids = ids;
+        l->devs = devs;
         l->cap = cap;
     }
-    if ((l->ids[l->nids] = strdup(d->id)) == NULL)
+    size_t n = strlen(d->id) + 1;
+    for (size_t i = 0; i < d->nchannels; i++)
+        n += strlen(d->channels[i]) + 1;
+    char *p = malloc(n);
+    if (p == NULL)
         return l->nomem = 1;
+    l->devs[l->nids] = (struct ss_dev){.id = p, .nch = d->nchannels};
     l->nids++;
+    p = stpcpy(p, d->id) + 1;
+    for (size_t i = 0; i < d->nchannels; i++)
+        p = stpcpy(p, d->channels[i]) + 1;
+    return 0;
+}
+
+/* Whether device d has the channel name. */
+static int dev_has(const struct ss_dev *d, const char *name)
+{
+    const char *c = d->id + strlen(d->id) + 1;
+    for (size_t i = 0; i < d->nch; i++, c += strlen(c) + 1)
+        if (strcmp(c, name) == 0)
+            return 1;
     return 0;
 }
 
 static void list_free(struct ss_list *l)
 {
     for (size_t i = 0; i < l->nids; i++)
-        free(l->ids[i]);
-    free(l->ids);
+        free(l->devs[i].id);
+    free(l->devs);
     free(l->meas);
 }
 
@@ -83,6 +112,9 @@ struct ss_out {
     sbuf_t *b;
     sbuf_t key; /* the row being written, before its JSON quoting */
     const struct dev_conds *conds;
+    struct dev_conds field; /* conds for the measurement being listed (fields_mark's) */
+    const struct tv_where *where;
+    int any_has[TV_CONDS_MAX]; /* condition i's key is some device's channel */
     const char *tag;
     long long offset, limit, seen, n;
     int too_big, stopped;
@@ -91,7 +123,7 @@ struct ss_out {
 /* Writes the series key m,tag=id as a row if it passes WHERE, OFFSET and LIMIT. */
 static void row(struct ss_out *o, const char *m, const char *id)
 {
-    if (o->stopped || !api__iq_conds_pass(o->conds, id) || o->seen++ < o->offset)
+    if (o->stopped || !api__iq_conds_pass(&o->field, id) || o->seen++ < o->offset)
         return;
     o->key.len = 0;
     key_part(&o->key, m, ", ");
@@ -123,21 +155,21 @@ static void meas_add(struct ss_list *l, const char *name, int all)
     l->nmeas++;
 }
 
-/* Whether id is among l's devices (l->ids sorted). */
-static int is_device(const struct ss_list *l, const char *id)
+/* The device of l whose id is id (l->devs sorted), or NULL. */
+static const struct ss_dev *find_device(const struct ss_list *l, const char *id)
 {
     size_t lo = 0, hi = l->nids;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(l->ids[mid], id);
+        int c = strcmp(l->devs[mid].id, id);
         if (c == 0)
-            return 1;
+            return &l->devs[mid];
         if (c < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    return 0;
+    return NULL;
 }
 
 /* Fills l->meas with the measurements FROM names: src[0..n) each a name or, with re[i], a
@@ -156,15 +188,15 @@ static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, con
     for (int i = 0; i < n; i++) {
         if (!re[i]) {
             meas_add(l, src[i],
-                     api__iqv_kind(src[i]) != IQV_NONE || !is_device(l, src[i]));
+                     api__iqv_kind(src[i]) != IQV_NONE || !find_device(l, src[i]));
             continue;
         }
         regex_t rx;
         if (api__iq_regcomp(run, &rx, src[i]))
             return 1;
         for (size_t k = 0; k < l->nids; k++)
-            if (regexec(&rx, l->ids[k], 0, NULL, 0) == 0)
-                meas_add(l, l->ids[k], api__iqv_kind(l->ids[k]) != IQV_NONE);
+            if (regexec(&rx, l->devs[k].id, 0, NULL, 0) == 0)
+                meas_add(l, l->devs[k].id, api__iqv_kind(l->devs[k].id) != IQV_NONE);
         for (int k = 0; api__iqv_listed[k]; k++)
             if (regexec(&rx, api__iqv_listed[k], 0, NULL, 0) == 0)
                 meas_add(l, api__iqv_listed[k], 1);
@@ -244,21 +276,47 @@ static int tail_read(api_request_t *r, qscan_t *s, long long *limit, long long *
     return 0;
 }
 
-/* Writes the rows of l's measurements (nmeas 0 and no FROM: each device's own series). */
+/* Sets o->field to o->conds with each condition on a field of measurement m met (dev: m's
+ * device, its own measurement; NULL: m is reserved, or a name that is no device). */
+static void fields_mark(struct ss_out *o, const char *m, const struct ss_dev *dev)
+{
+    enum iqv_kind k = api__iqv_kind(m);
+    o->field = *o->conds; /* a shallow copy: the regexes stay o->conds' to free */
+    for (int i = 0; i < o->where->n; i++) {
+        const struct tv_cond *c = &o->where->c[i];
+        if (!c->other || c->nonstring)
+            continue;
+        int has = dev                                     ? dev_has(dev, c->key)
+                  : k == IQV_SCORES || k == IQV_ANOMALIES ? api__iqv_own_field(k, c->key)
+                                                          : o->any_has[i];
+        if (has)
+            o->field.other[i] = 1;
+    }
+}
+
+/* Writes the rows of l's measurements (no FROM: each device's own series). */
 static void rows_write(struct ss_out *o, const struct ss_list *l, int from)
 {
+    for (int i = 0; i < o->where->n; i++)
+        for (size_t k = 0; k < l->nids && !o->any_has[i]; k++)
+            o->any_has[i] = o->where->c[i].other && dev_has(&l->devs[k], o->where->c[i].key);
     if (!from) {
-        for (size_t i = 0; i < l->nids && !o->stopped; i++)
-            row(o, l->ids[i], l->ids[i]);
+        for (size_t i = 0; i < l->nids && !o->stopped; i++) {
+            fields_mark(o, l->devs[i].id, &l->devs[i]);
+            row(o, l->devs[i].id, l->devs[i].id);
+        }
         return;
     }
     for (size_t m = 0; m < l->nmeas && !o->stopped; m++) {
+        const char *name = l->meas[m].name;
         if (!l->meas[m].all) {
-            row(o, l->meas[m].name, l->meas[m].name);
+            fields_mark(o, name, find_device(l, name));
+            row(o, name, name);
             continue;
         }
+        fields_mark(o, name, NULL);
         for (size_t i = 0; i < l->nids && !o->stopped; i++)
-            row(o, l->meas[m].name, l->ids[i]);
+            row(o, name, l->devs[i].id);
     }
 }
 
@@ -290,7 +348,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
 
     struct ss_list l = {0};
     int rc = r->srv->be.device_list
-                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, ids_keep, &l)
+                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, devs_keep, &l)
                  : 0;
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
@@ -307,8 +365,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
     size_t mark = run->b.len;
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"key\"],\"values\":[");
-    struct ss_out o = {.b = &run->b, .conds = &conds, .tag = r->srv->device_tag,
-                       .offset = offset, .limit = limit};
+    struct ss_out o = {.b = &run->b, .conds = &conds, .where = &where,
+                       .tag = r->srv->device_tag, .offset = offset, .limit = limit};
     sbuf_init(&o.key);
     rows_write(&o, &l, from);
     int nomem = o.key.oom;

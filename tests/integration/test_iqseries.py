@@ -64,6 +64,12 @@ WITHOUT_FROM = [
     "SHOW SERIES WHERE device = 5",
     "SHOW SERIES WHERE device = 'a1' OR device = 'b1' LIMIT 1 OFFSET 1",
     "SHOW SERIES; SHOW SERIES WHERE device = 'q<&>'",
+    # x is every device's field: influxd's index leaves a condition on it out (met)
+    "SHOW SERIES WHERE x = '1'",
+    "SHOW SERIES WHERE x !~ /./",
+    "SHOW SERIES WHERE x = '1' AND device = 'a1'",
+    "SHOW SERIES WHERE x = '1' AND zone = 'z'",
+    "SHOW SERIES WHERE x = 1",
     # influxd's parse errors
     "SHOW SERIES FROM",
     "SHOW SERIES WHERE",
@@ -99,6 +105,11 @@ WITH_FROM = [
     "SHOW SERIES FROM a1 WHERE device = 'a1'",
     "SHOW SERIES FROM a1 WHERE device != 'a1'",
     "SHOW SERIES FROM /zzz/",
+    # fields: vigil_scores' score, a device's x; x is no field of vigil_scores (a tag: '')
+    "SHOW SERIES FROM vigil_scores, a1 WHERE score = 'q' OR device = 'a2'",
+    "SHOW SERIES FROM vigil_scores, a1 WHERE x = 'q'",
+    "SHOW SERIES FROM vigil_scores, a1 WHERE x = ''",
+    "SHOW SERIES FROM a1, b1 WHERE x =~ /q/ AND device != 'b1'",
 ]
 
 
@@ -116,7 +127,8 @@ class Series(InfluxdPair):
 
     def test_time_and_fields_refused(self):
         # influxd reads a time condition against the points (a different answer and order);
-        # vigild refuses it, and a field's comparison, as a statement error naming WHERE.
+        # vigild refuses it as a statement error naming WHERE, and a field compared with '>'
+        # (influxd's statement error "invalid tag comparison operator").
         for q in ("SHOW SERIES WHERE time > 0", "SHOW SERIES WHERE device = 'a1' AND time > 0",
                   "SHOW SERIES WHERE x > 0"):
             status, body = self.query(self.influxd.port, q)
