@@ -359,6 +359,10 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
 /* SHOW SERIES (influxql_series.c), read and returning as the ones above. */
+/* Reads BY time [ASC|DESC] (s: after ORDER) as influxd's parseSortFields
+ * (influxql_select_clauses.c), setting *desc for DESC. Returns 0, or -1 (influxd's 400
+ * answered). */
+int api__iq_order_by(api_request_t *r, qscan_t *s, int *desc);
 int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 

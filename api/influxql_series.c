@@ -175,8 +175,7 @@ static const struct ss_dev *find_device(const struct ss_list *l, const char *id)
 /* Fills l->meas with the measurements FROM names: src[0..n) each a name or, with re[i], a
  * regex's pattern; sorted, each once (a name both a device and listed with all: all). Returns
  * 0, or 1 with run->err. */
-static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, const int *re,
-                     int n)
+static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, const int *re, int n)
 {
     size_t room = (size_t)n;
     for (int i = 0; i < n; i++)
@@ -187,8 +186,7 @@ static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, con
         return api__q_result_error(run, "out of memory", NULL);
     for (int i = 0; i < n; i++) {
         if (!re[i]) {
-            meas_add(l, src[i],
-                     api__iqv_kind(src[i]) != IQV_NONE || !find_device(l, src[i]));
+            meas_add(l, src[i], api__iqv_kind(src[i]) != IQV_NONE || !find_device(l, src[i]));
             continue;
         }
         regex_t rx;
@@ -250,22 +248,24 @@ static int sources_read(api_request_t *r, qscan_t *s, const char **src, int *re,
     }
 }
 
-/* Reads SHOW SERIES's LIMIT n then OFFSET n (in that order, as influxd's parser) and the end.
- * Returns 0, or -1 (parse error answered). */
+/* Reads SHOW SERIES's ORDER BY time [ASC|DESC] (read and ignored: influxd 1.6.7 lists the
+ * keys in the same order either way), LIMIT n then OFFSET n (in that order, as influxd's
+ * parser) and the end. Returns 0, or -1 (parse error answered). */
 static int tail_read(api_request_t *r, qscan_t *s, long long *limit, long long *offset)
 {
-    static const char *const kw[] = {"LIMIT", "OFFSET"};
-    long long *v[] = {limit, offset};
+    static const char *const kw[] = {"ORDER", "LIMIT", "OFFSET"};
+    long long *v[] = {NULL, limit, offset};
     qtoken_t t;
+    int desc = 0;
     *limit = *offset = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         qscan_t at = *s;
         api__qs_next(s, &t);
         if (!api__q_is(&t, kw[i])) {
             *s = at;
             continue;
         }
-        if (api__q_expect_count(r, s, &t, v[i]))
+        if (i == 0 ? api__iq_order_by(r, s, &desc) : api__q_expect_count(r, s, &t, v[i]))
             return -1;
     }
     qscan_t at = *s;
@@ -338,8 +338,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         if (sources_read(r, s, src, re, &nsrc, &unsupported))
             return -1;
     }
-    if (api__iq_tv_where_read(r, s, &where, &unsupported, 1) ||
-        tail_read(r, s, &limit, &offset))
+    if (api__iq_tv_where_read(r, s, &where, &unsupported, 1) || tail_read(r, s, &limit, &offset))
         return -1;
     if (run == NULL)
         return 0;
@@ -347,9 +346,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         return api__q_result_error(run, "vigild does not support ", unsupported);
 
     struct ss_list l = {0};
-    int rc = r->srv->be.device_list
-                 ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, devs_keep, &l)
-                 : 0;
+    int rc =
+        r->srv->be.device_list ? r->srv->be.device_list(r->srv->be.ctx, NULL, 0, devs_keep, &l) : 0;
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
     if (rc) {
@@ -365,8 +363,12 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
     size_t mark = run->b.len;
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"key\"],\"values\":[");
-    struct ss_out o = {.b = &run->b, .conds = &conds, .where = &where,
-                       .tag = r->srv->device_tag, .offset = offset, .limit = limit};
+    struct ss_out o = {.b = &run->b,
+                       .conds = &conds,
+                       .where = &where,
+                       .tag = r->srv->device_tag,
+                       .offset = offset,
+                       .limit = limit};
     sbuf_init(&o.key);
     rows_write(&o, &l, from);
     int nomem = o.key.oom;

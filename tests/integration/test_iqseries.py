@@ -7,10 +7,11 @@ parentheses), LIMIT and OFFSET, influxd's parse errors; then where vigild answer
 (WHERE on time or a field: vigild's statement error; the reserved measurements left out
 without FROM), as README says."""
 
+import http.client
 import json
 import os
 import sys
-import unittest
+import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -63,6 +64,9 @@ WITHOUT_FROM = [
     "SHOW SERIES WHERE zone = 'x' OR device = 'b1'",
     "SHOW SERIES WHERE device = 5",
     "SHOW SERIES WHERE device = 'a1' OR device = 'b1' LIMIT 1 OFFSET 1",
+    "SHOW SERIES ORDER BY time",
+    "SHOW SERIES WHERE device != 'b1' ORDER BY time DESC LIMIT 2 OFFSET 1",
+    "SHOW SERIES ORDER BY time ASC, x",
     "SHOW SERIES; SHOW SERIES WHERE device = 'q<&>'",
     # x is every device's field: influxd's index leaves a condition on it out (met)
     "SHOW SERIES WHERE x = '1'",
@@ -79,6 +83,10 @@ WITHOUT_FROM = [
     "SHOW SERIES x",
     "SHOW SERIES SLIMIT 1",
     "SHOW SERIES OFFSET 1 LIMIT 1",
+    "SHOW SERIES ORDER BY x",
+    "SHOW SERIES ORDER BY",
+    "SHOW SERIES ORDER BY time,",
+    "SHOW SERIES LIMIT 1 ORDER BY time",
     "SHOW SERIES LIMIT 1 LIMIT 2",
     "SHOW SERIES WHERE device = $x",
     "SHOW SERIES WHERE device =~ /(/",
@@ -168,6 +176,36 @@ class SeriesFrom(InfluxdPair):
         got = self.vigild("SHOW SERIES FROM pump WHERE device =~ /^a[12]$/")
         self.assertEqual(got["results"][0]["series"][0]["values"],
                          [["pump,device=a1"], ["pump,device=a2"]])
+
+
+class SeriesBounded(vt.DaemonTestCase):
+    """SHOW SERIES repeated to fill q stops at the answer's bound (8 MiB of JSON, its statements
+    together), with the bound's statement error and "not executed" after it."""
+
+    def test_answer_bounded(self):
+        ids = ["d%02d-" % i + "x" * 100 for i in range(20)]
+        r = self.d.write_lp("\n".join("%s v=1 %d" % (d, T) for d in ids), precision="ms")
+        self.assertEqual(r.status, 204, r)
+        # 32 names that are no device, 20 devices each: 640 keys, some 80 KB a statement.
+        one = "SHOW SERIES FROM " + ",".join("n%d" % i for i in range(32))
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=60)
+        c.request("POST", "/query", urllib.parse.urlencode(
+            {"q": "; ".join([one] * 200), "chunked": "true"}),
+            {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200)
+        self.assertLessEqual(len(body), (8 << 20) + 1024)
+        res = [json.loads(line)["results"][0] for line in body.splitlines() if line]
+        ok = [x for x in res if "series" in x]
+        self.assertGreater(len(ok), 50)
+        self.assertEqual(len(ok[0]["series"][0]["values"]), 640)
+        self.assertEqual(ok[0]["series"][0]["values"][0], ["n0,device=" + ids[0]])
+        self.assertEqual(res[len(ok)]["error"], "vigild answers at most 8 MiB of JSON for one "
+                         "query, its statements together: add LIMIT")
+        self.assertEqual(len(res), 200)
+        self.assertEqual(res[-1]["error"], "not executed")
 
 
 if __name__ == "__main__":
