@@ -489,12 +489,6 @@ static const struct {
     {{"SELECT", NULL}, api__iq_select},
 };
 
-/* Statements that begin as one of q_answered's but that vigild does not answer. */
-static const char *const q_refused[][4] = {
-    {"SHOW", "SERIES", "CARDINALITY", NULL},
-    {"SHOW", "SERIES", "EXACT", NULL},
-};
-
 /* Reads q's statements (run NULL: the first pass, which only parses, so that a parse error
  * anywhere runs nothing, as influxd parses a whole query first), or runs them (the second pass:
  * results into run->b, up to the first that fails). Statements are separated by ';' (empty ones
@@ -527,14 +521,9 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
             }
             rc = api__iq_create_database(r, &s, run);
         } else {
-            int refused = 0;
-            for (size_t i = 0; i < sizeof q_refused / sizeof q_refused[0]; i++) {
-                qscan_t peek = s;
-                refused |= statement(&peek, q_refused[i]);
-            }
-            while (!refused && k < nk && !statement(&s, q_answered[k].kw))
+            while (k < nk && !statement(&s, q_answered[k].kw))
                 k++;
-            if (refused || k == nk) {
+            if (k == nk) {
                 api__error(r, 400,
                            "vigild answers only SELECT, SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW "
                            "TAG KEYS, SHOW TAG VALUES, SHOW SERIES, CREATE DATABASE, SHOW "

@@ -118,12 +118,20 @@ struct ss_out {
     const char *tag;
     long long offset, limit, seen, n;
     int too_big, stopped;
+    int counting;      /* SHOW SERIES CARDINALITY: count each measurement's series, write none */
+    long long counted; /* the measurement's so far */
 };
 
 /* Writes the series key m,tag=id as a row if it passes WHERE, OFFSET and LIMIT. */
 static void row(struct ss_out *o, const char *m, const char *id)
 {
-    if (o->stopped || !api__iq_conds_pass(&o->field, id) || o->seen++ < o->offset)
+    if (o->stopped || !api__iq_conds_pass(&o->field, id))
+        return;
+    if (o->counting) {
+        o->counted++;
+        return;
+    }
+    if (o->seen++ < o->offset)
         return;
     o->key.len = 0;
     key_part(&o->key, m, ", ");
@@ -248,17 +256,18 @@ static int sources_read(api_request_t *r, qscan_t *s, const char **src, int *re,
     }
 }
 
-/* Reads SHOW SERIES's ORDER BY time [ASC|DESC] (read and ignored: influxd 1.6.7 lists the
- * keys in the same order either way), LIMIT n then OFFSET n (in that order, as influxd's
- * parser) and the end. Returns 0, or -1 (parse error answered). */
-static int tail_read(api_request_t *r, qscan_t *s, long long *limit, long long *offset)
+/* Reads SHOW SERIES's ORDER BY time [ASC|DESC] (with order_ok; read and ignored: influxd
+ * 1.6.7 lists the keys in the same order either way), LIMIT n then OFFSET n (in that order, as
+ * influxd's parser) and the end. Returns 0, or -1 (parse error answered). */
+static int tail_read(api_request_t *r, qscan_t *s, long long *limit, long long *offset,
+                     int order_ok)
 {
     static const char *const kw[] = {"ORDER", "LIMIT", "OFFSET"};
     long long *v[] = {NULL, limit, offset};
     qtoken_t t;
     int desc = 0;
     *limit = *offset = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = !order_ok; i < 3; i++) {
         qscan_t at = *s;
         api__qs_next(s, &t);
         if (!api__q_is(&t, kw[i])) {
@@ -282,7 +291,11 @@ static void fields_mark(struct ss_out *o, const char *m, const struct ss_dev *de
 {
     enum iqv_kind k = api__iqv_kind(m);
     o->field = *o->conds; /* a shallow copy: the regexes stay o->conds' to free */
-    for (int i = 0; i < o->where->n; i++) {
+    o->counted = 0;
+    for (int i = 0; i < o->where->n && o->counting; i++) /* influxd: "device = 5" meets none */
+        if (o->where->c[i].nonstring)
+            o->field.other[i] = 0;
+    for (int i = 0; i < o->where->n && !o->counting; i++) {
         const struct tv_cond *c = &o->where->c[i];
         if (!c->other || c->nonstring)
             continue;
@@ -294,16 +307,26 @@ static void fields_mark(struct ss_out *o, const char *m, const struct ss_dev *de
     }
 }
 
+/* Ends measurement m's rows: counting, writes its series' count (none when 0). */
+static void meas_end(struct ss_out *o, const char *m)
+{
+    if (!o->counting || o->counted == 0 || o->stopped)
+        return;
+    sbuf_printf(o->b, "%s{\"name\":", o->n++ ? "," : "");
+    api__iq_str(o->b, m);
+    sbuf_printf(o->b, ",\"columns\":[\"count\"],\"values\":[[%lld]]}", o->counted);
+    if (o->b->len > API_PAGE_BYTES)
+        o->too_big = o->stopped = 1;
+}
+
 /* Writes the rows of l's measurements (no FROM: each device's own series). */
 static void rows_write(struct ss_out *o, const struct ss_list *l, int from)
 {
-    for (int i = 0; i < o->where->n; i++)
-        for (size_t k = 0; k < l->nids && !o->any_has[i]; k++)
-            o->any_has[i] = o->where->c[i].other && dev_has(&l->devs[k], o->where->c[i].key);
     if (!from) {
         for (size_t i = 0; i < l->nids && !o->stopped; i++) {
             fields_mark(o, l->devs[i].id, &l->devs[i]);
             row(o, l->devs[i].id, l->devs[i].id);
+            meas_end(o, l->devs[i].id);
         }
         return;
     }
@@ -312,25 +335,79 @@ static void rows_write(struct ss_out *o, const struct ss_list *l, int from)
         if (!l->meas[m].all) {
             fields_mark(o, name, find_device(l, name));
             row(o, name, name);
+            meas_end(o, name);
             continue;
         }
         fields_mark(o, name, NULL);
         for (size_t i = 0; i < l->nids && !o->stopped; i++)
             row(o, name, l->devs[i].id);
+        meas_end(o, name);
     }
+}
+
+/* Whether a condition of o->where names a key that is some device's channel (a field: sets
+ * o->any_has for each). */
+static int fields_named(struct ss_out *o, const struct ss_list *l)
+{
+    int any = 0;
+    for (int i = 0; i < o->where->n; i++) {
+        const struct tv_cond *c = &o->where->c[i];
+        for (size_t k = 0; k < l->nids && c->other && !o->any_has[i]; k++)
+            o->any_has[i] = dev_has(&l->devs[k], c->key);
+        any |= o->any_has[i] && !c->nonstring;
+    }
+    return any;
+}
+
+/* Answers the statement read (after the list l and the conditions were taken): the keys, or
+ * with o->counting each measurement's count. Returns 0, or 1 with run->err. */
+static int series_result(qrun_t *run, struct ss_out *o, const struct ss_list *l, int from)
+{
+    size_t mark = run->b.len;
+    api__q_result_open(run);
+    sbuf_printf(&run->b, o->counting ? ",\"series\":["
+                                     : ",\"series\":[{\"columns\":[\"key\"],"
+                                       "\"values\":[");
+    sbuf_init(&o->key);
+    rows_write(o, l, from);
+    int nomem = o->key.oom;
+    sbuf_deinit(&o->key);
+    if (nomem || o->too_big) {
+        run->b.len = mark;
+        return api__q_result_error(run, nomem ? "out of memory" : API_IQ_TOO_BIG ": add LIMIT",
+                                   NULL);
+    }
+    if (o->n == 0) { /* no series: influxd's result holds none */
+        run->b.len = mark;
+        api__q_result_open(run);
+        return 0;
+    }
+    sbuf_printf(&run->b, o->counting ? "]" : "]}]");
+    return 0;
 }
 
 int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
 {
     const char *unsupported = NULL;
     const char *src[SS_SOURCES_MAX];
-    int re[SS_SOURCES_MAX], nsrc = 0, from = 0;
+    int re[SS_SOURCES_MAX], nsrc = 0, from = 0, exact = 0, cardinality = 0;
     struct tv_where where;
     long long limit, offset;
     qtoken_t t;
+    qscan_t at = *s;
+    api__qs_next(&at, &t);
+    if (api__q_is(&t, "EXACT")) { /* influxd 1.6.7 reads SHOW SERIES EXACT as SHOW SERIES */
+        *s = at;
+        exact = 1;
+        api__qs_next(&at, &t);
+    }
+    if (api__q_is(&t, "CARDINALITY")) {
+        *s = at;
+        cardinality = 1;
+    }
     if (api__q_keyword_name(r, s, "ON")) /* ON db: any name (there is one store) */
         return -1;
-    qscan_t at = *s;
+    at = *s;
     api__qs_next(&at, &t);
     if (api__q_is(&t, "FROM")) {
         *s = at;
@@ -338,7 +415,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         if (sources_read(r, s, src, re, &nsrc, &unsupported))
             return -1;
     }
-    if (api__iq_tv_where_read(r, s, &where, &unsupported, 1) || tail_read(r, s, &limit, &offset))
+    if (api__iq_tv_where_read(r, s, &where, &unsupported, 1) ||
+        tail_read(r, s, &limit, &offset, !cardinality))
         return -1;
     if (run == NULL)
         return 0;
@@ -354,37 +432,38 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
         list_free(&l);
         return api__q_backend_error(run, "reading the devices: ", rc);
     }
+    if (cardinality && !exact && !from && where.ncode == 0 && limit == 0 && offset == 0) {
+        /* influxd's estimate (a sketch, exact for small counts): vigild counts */
+        api__q_result_open(run);
+        sbuf_printf(&run->b,
+                    ",\"series\":[{\"columns\":[\"cardinality estimation\"],\"values\":[[%zu]]}]",
+                    l.nids);
+        list_free(&l);
+        return 0;
+    }
     struct dev_conds conds;
     if ((from && meas_from(run, &l, src, re, nsrc)) ||
         api__iq_conds_compile(run, &where, 0, &conds)) {
         list_free(&l);
         return 1;
     }
-    size_t mark = run->b.len;
-    api__q_result_open(run);
-    sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"key\"],\"values\":[");
     struct ss_out o = {.b = &run->b,
                        .conds = &conds,
                        .where = &where,
                        .tag = r->srv->device_tag,
                        .offset = offset,
-                       .limit = limit};
-    sbuf_init(&o.key);
-    rows_write(&o, &l, from);
-    int nomem = o.key.oom;
-    sbuf_deinit(&o.key);
+                       .limit = limit,
+                       .counting = cardinality};
+    if (cardinality && fields_named(&o, &l))
+        rc = api__q_result_error(run,
+                                 "vigild does not support a field in SHOW SERIES "
+                                 "CARDINALITY's WHERE",
+                                 NULL);
+    else if (cardinality && offset > 0) /* influxd's OFFSET skips each measurement's count */
+        api__q_result_open(run);
+    else
+        rc = series_result(run, &o, &l, from);
     api__iq_conds_free(&conds);
     list_free(&l);
-    if (nomem || o.too_big) {
-        run->b.len = mark;
-        return api__q_result_error(run, nomem ? "out of memory" : API_IQ_TOO_BIG ": add LIMIT",
-                                   NULL);
-    }
-    if (o.n == 0) { /* no series: influxd's result holds none */
-        run->b.len = mark;
-        api__q_result_open(run);
-        return 0;
-    }
-    sbuf_printf(&run->b, "]}]");
-    return 0;
+    return rc;
 }
