@@ -1,7 +1,9 @@
 /* api/influxql_series.c: SHOW SERIES [ON db] [FROM name | /re/ | name, /re/, ...] [WHERE ...]
- * [LIMIT n] [OFFSET n], answered as influxd 1.6.7 answers it: one series of "key" rows, each
- * a series key as influxd writes it (the measurement with ',' and ' ' escaped, then
- * ",tag=value" with ',', '=' and ' ' escaped in both), sorted by measurement, then by key.
+ * [ORDER BY time] [LIMIT n] [OFFSET n], answered as influxd 1.6.7 answers it: one series of
+ * "key" rows, each a series key as influxd writes it (the measurement with ',' and ' ' escaped,
+ * then ",tag=value" with ',', '=' and ' ' escaped in both), sorted by measurement, then by key;
+ * and SHOW SERIES [EXACT] CARDINALITY, which counts the same series (influxd's estimate's
+ * column without FROM, WHERE, LIMIT or OFFSET; else a count per measurement).
  *
  * A series is what SHOW TAG VALUES lists (README "Grafana"): each device is a measurement of
  * its own holding one series, its id as its device tag's value ("pump-7,device=pump-7").
@@ -17,7 +19,7 @@
  * a name that is no device's, every device's channels; vigil_scores' and vigil_anomalies'
  * their own (influxql_vigil.c).
  *
- * Any thread: each statement reads the backend (device_list, device_get) and holds no lock. */
+ * Any thread: each statement copies the devices (one device_list walk) and holds no lock. */
 #include "influxql_show_where.h"
 #include "err.h"
 
@@ -30,7 +32,7 @@
 
 /* A measurement to list: its own series (a device's id), or with all a series per device. */
 struct ss_meas {
-    const char *name; /* borrowed: from the query's memory, api__iqv_listed, or ids[] */
+    const char *name; /* borrowed: from the query's memory, api__iqv_listed, or devs[] */
     int all;
 };
 

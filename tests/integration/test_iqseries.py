@@ -170,6 +170,14 @@ class Series(InfluxdPair):
             self.assertTrue(err.startswith("vigild does not support WHERE in SHOW statements"),
                             (q, err))
 
+    def test_sources_bounded(self):
+        # 32 sources are read; a 33rd is vigild's statement error (influxd has no bound).
+        names = ",".join("a%d" % i for i in range(33))
+        self.assertEqual(self.vigild("SHOW SERIES FROM " + names)["results"][0]["error"],
+                         "vigild does not support more than 32 sources in SHOW SERIES' FROM")
+        got = self.vigild("SHOW SERIES FROM a1," + ",".join("zz%d" % i for i in range(31)))
+        self.assertEqual(got["results"][0]["series"][0]["values"][0], ["a1,device=a1"])
+
     def test_cardinality_field_refused(self):
         # influxd counts no series when WHERE names a field ("x = '1'", "x != '1'" alike);
         # vigild refuses it as a statement error.
