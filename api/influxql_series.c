@@ -456,7 +456,9 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
                        .offset = offset,
                        .limit = limit,
                        .counting = cardinality};
-    if (cardinality && fields_named(&o, &l))
+    /* fields_named sets o.any_has, which fields_mark reads for vigil_predictions and a name
+     * that is no device's (their fields: every device's channels) */
+    if (fields_named(&o, &l) && cardinality)
         rc = api__q_result_error(run,
                                  "vigild does not support a field in SHOW SERIES "
                                  "CARDINALITY's WHERE",

@@ -216,6 +216,25 @@ class SeriesFrom(InfluxdPair):
                          [["pump,device=a1"], ["pump,device=a2"]])
 
 
+class SeriesPredictionsFields(InfluxdPair):
+    """vigil_predictions' fields are the devices' channels (SHOW FIELD KEYS answers so): a
+    condition on one in SHOW SERIES FROM vigil_predictions is met, as influxd's index leaves
+    fields out; influxd holds vigil_predictions with the devices' field x, as vigild answers it."""
+
+    POINTS = POINTS
+    INFLUXD_ONLY = "\n".join("vigil_predictions,device=%s x=1 %d" % (lp_tag(d), T)
+                             for d in DEVICES)
+
+    def test_predictions_field_condition_as_influxd(self):
+        self.assert_same([
+            "SHOW FIELD KEYS FROM vigil_predictions",
+            "SHOW SERIES FROM vigil_predictions",
+            "SHOW SERIES FROM vigil_predictions WHERE x = 'q'",
+            "SHOW SERIES FROM vigil_predictions WHERE x =~ /q/ AND device != 'a1'",
+            "SHOW SERIES FROM vigil_predictions WHERE zone = 'q' OR x != ''",
+        ])
+
+
 class SeriesBounded(vt.DaemonTestCase):
     """SHOW SERIES repeated to fill q stops at the answer's bound (8 MiB of JSON, its statements
     together), with the bound's statement error and "not executed" after it."""
