@@ -183,33 +183,39 @@ static const struct ss_dev *find_device(const struct ss_list *l, const char *id)
 }
 
 /* Fills l->meas with the measurements FROM names: src[0..n) each a name or, with re[i], a
- * regex's pattern; sorted, each once (a name both a device and listed with all: all). Returns
- * 0, or 1 with run->err. */
+ * regex's pattern; sorted, each once (a name both a device and listed with all: all). The
+ * regexes are tried together, a device or reserved name added once however many match (32
+ * regexes matching every device: one entry per device, not 32). Returns 0, or 1 with
+ * run->err. */
 static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, const int *re, int n)
 {
-    size_t room = (size_t)n;
-    for (int i = 0; i < n; i++)
-        if (re[i])
-            room += l->nids + IQV_KINDS;
-    l->meas = malloc((room ? room : 1) * sizeof *l->meas);
-    if (l->meas == NULL)
-        return api__q_result_error(run, "out of memory", NULL);
-    for (int i = 0; i < n; i++) {
-        if (!re[i]) {
+    regex_t rx[SS_SOURCES_MAX];
+    int nrx = 0, rc = 0;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (re[i] && (rc = api__iq_regcomp(run, &rx[nrx], src[i])) == 0)
+            nrx++;
+    size_t room = (size_t)n + (nrx ? l->nids + IQV_KINDS : 0);
+    if (rc == 0 && (l->meas = malloc((room ? room : 1) * sizeof *l->meas)) == NULL)
+        rc = api__q_result_error(run, "out of memory", NULL);
+    for (int i = 0; i < n && rc == 0; i++)
+        if (!re[i])
             meas_add(l, src[i], api__iqv_kind(src[i]) != IQV_NONE || !find_device(l, src[i]));
-            continue;
-        }
-        regex_t rx;
-        if (api__iq_regcomp(run, &rx, src[i]))
-            return 1;
-        for (size_t k = 0; k < l->nids; k++)
-            if (regexec(&rx, l->devs[k].id, 0, NULL, 0) == 0)
+    for (size_t k = 0; k < l->nids && rc == 0 && nrx; k++)
+        for (int j = 0; j < nrx; j++)
+            if (regexec(&rx[j], l->devs[k].id, 0, NULL, 0) == 0) {
                 meas_add(l, l->devs[k].id, api__iqv_kind(l->devs[k].id) != IQV_NONE);
-        for (int k = 0; api__iqv_listed[k]; k++)
-            if (regexec(&rx, api__iqv_listed[k], 0, NULL, 0) == 0)
+                break;
+            }
+    for (int k = 0; rc == 0 && nrx && api__iqv_listed[k]; k++)
+        for (int j = 0; j < nrx; j++)
+            if (regexec(&rx[j], api__iqv_listed[k], 0, NULL, 0) == 0) {
                 meas_add(l, api__iqv_listed[k], 1);
-        regfree(&rx);
-    }
+                break;
+            }
+    for (int j = 0; j < nrx; j++)
+        regfree(&rx[j]);
+    if (rc)
+        return rc;
     qsort(l->meas, l->nmeas, sizeof *l->meas, meas_cmp);
     size_t w = 0;
     for (size_t i = 0; i < l->nmeas; i++) {
