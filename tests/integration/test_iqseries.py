@@ -162,10 +162,12 @@ class Series(InfluxdPair):
         # influxd reads a time condition against the points (a different answer and order);
         # vigild refuses it as a statement error naming WHERE, and a field compared with '>'
         # (influxd's statement error "invalid tag comparison operator").
-        for q in ("SHOW SERIES WHERE time > 0", "SHOW SERIES WHERE device = 'a1' AND time > 0",
-                  "SHOW SERIES WHERE x > 0"):
+        for q, influxd_err in (("SHOW SERIES WHERE time > 0", None),
+                               ("SHOW SERIES WHERE device = 'a1' AND time > 0", None),
+                               ("SHOW SERIES WHERE x > 0", "invalid tag comparison operator")):
             status, body = self.query(self.influxd.port, q)
             self.assertEqual(status, 200, (q, body))
+            self.assertEqual(json.loads(body)["results"][0].get("error"), influxd_err, q)
             err = self.vigild(q)["results"][0]["error"]
             self.assertTrue(err.startswith("vigild does not support WHERE in SHOW statements"),
                             (q, err))
@@ -179,12 +181,16 @@ class Series(InfluxdPair):
         self.assertEqual(got["results"][0]["series"][0]["values"][0], ["a1,device=a1"])
 
     def test_cardinality_field_refused(self):
-        # influxd counts no series when WHERE names a field ("x = '1'", "x != '1'" alike);
+        # influxd counts no series by a condition on a field ("x = '1'", "x != '1'" alike);
         # vigild refuses it as a statement error.
-        for q in ("SHOW SERIES CARDINALITY WHERE x = '1'",
-                  "SHOW SERIES EXACT CARDINALITY WHERE x != '1' OR device = 'a1'"):
+        for q, counted in (("SHOW SERIES CARDINALITY WHERE x = '1'", []),
+                           ("SHOW SERIES EXACT CARDINALITY WHERE x != '1' OR device = 'a1'",
+                            ["a1"])):
             status, body = self.query(self.influxd.port, q)
             self.assertEqual(status, 200, (q, body))
+            # influxd: the field's condition meets no series (only device = 'a1' counts)
+            got = json.loads(body)["results"][0].get("series", [])
+            self.assertEqual([x["name"] for x in got], counted, q)
             err = self.vigild(q)["results"][0]["error"]
             self.assertEqual(err, "vigild does not support a field in SHOW SERIES CARDINALITY's "
                              "WHERE", q)
