@@ -485,6 +485,7 @@ static const struct {
     {{"SHOW", "FIELD", "KEYS", NULL}, api__iq_show_field_keys},
     {{"SHOW", "TAG", "KEYS", NULL}, api__iq_show_tag_keys},
     {{"SHOW", "TAG", "VALUES", NULL}, api__iq_show_tag_values},
+    {{"SHOW", "SERIES", NULL}, api__iq_show_series},
     {{"SELECT", NULL}, api__iq_select},
 };
 
@@ -525,8 +526,8 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
             if (k == nk) {
                 api__error(r, 400,
                            "vigild answers only SELECT, SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW "
-                           "TAG KEYS, SHOW TAG VALUES, CREATE DATABASE, SHOW DATABASES and SHOW "
-                           "RETENTION POLICIES on /query");
+                           "TAG KEYS, SHOW TAG VALUES, SHOW SERIES, CREATE DATABASE, SHOW "
+                           "DATABASES and SHOW RETENTION POLICIES on /query");
                 return -1;
             }
             rc = q_answered[k].answer(r, &s, run);

@@ -358,6 +358,12 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
+/* SHOW SERIES (influxql_series.c), read and returning as the ones above. */
+/* Reads BY time [ASC|DESC] (s: after ORDER) as influxd's parseSortFields
+ * (influxql_select_clauses.c), setting *desc for DESC. Returns 0, or -1 (influxd's 400
+ * answered). */
+int api__iq_order_by(api_request_t *r, qscan_t *s, int *desc);
+int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW
@@ -404,6 +410,10 @@ int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement);
  * field (vigil_predictions with no device channel). Reads device_list: not to be called inside
  * a device walk. Returns 0, or the backend's error (b may then hold part of a series). */
 int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement);
+
+/* Whether name is one of vigil_scores' or vigil_anomalies' own fields (k: IQV_SCORES or
+ * IQV_ANOMALIES; 0 for any other kind: vigil_predictions' fields are the devices' channels). */
+int api__iqv_own_field(enum iqv_kind k, const char *name);
 
 /* Answers SELECT FROM vigil_anomalies into run->b. Returns 0, or 1 (failed: run->err). */
 int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v);

@@ -347,6 +347,54 @@ int api__iq_read_group_by(api_request_t *r, qscan_t *s, select_t *q, const qrun_
     return 0;
 }
 
+int api__iq_order_by(api_request_t *r, qscan_t *s, int *desc)
+{
+    qscan_t at = *s;
+    qtoken_t t;
+    if (api__q_expect_kw(r, s, "BY"))
+        return -1;
+    /* influxd's parseSortFields: time (so written) or none, then ASC or DESC; a field
+     * list, another name, are its 400s. */
+    for (int n = 0;; n++) {
+        api__qs_next(s, &t);
+        if (n > 0 && t.kind != QT_IDENT) { /* parseSortField: a name */
+            if (t.kind == QT_EOF)
+                t.col--; /* right after the ',' */
+            api__q_parse_error(r, &t, "identifier");
+            return -1;
+        }
+        if (t.kind == QT_IDENT) {
+            if (n == 0 && strcmp(t.text, "time") != 0) {
+                api__error(r, 400,
+                           "error parsing query: only ORDER BY time supported "
+                           "at this time");
+                return -1;
+            }
+            at = *s;
+            api__qs_next(s, &t);
+        } else if (!api__q_is(&t, "ASC") && !api__q_is(&t, "DESC")) {
+            api__q_parse_error(r, &t, "identifier, ASC, DESC");
+            return -1;
+        }
+        if (api__q_is(&t, "DESC"))
+            *desc = 1;
+        else if (!api__q_is(&t, "ASC"))
+            *s = at;
+        at = *s;
+        api__qs_next(s, &t);
+        if (!api__iq_q_op(&t, ",")) {
+            *s = at;
+            if (n == 0)
+                break;
+            api__error(r, 400,
+                       "error parsing query: only ORDER BY time supported at "
+                       "this time");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Reads ORDER BY time [ASC|DESC], LIMIT n and OFFSET n, then the end. */
 int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
 {
@@ -360,47 +408,8 @@ int api__iq_read_tail(api_request_t *r, qscan_t *s, select_t *q)
             return 0;
         }
         if (api__q_is(&t, "ORDER")) {
-            if (api__q_expect_kw(r, s, "BY"))
+            if (api__iq_order_by(r, s, &q->desc))
                 return -1;
-            /* influxd's parseSortFields: time (so written) or none, then ASC or DESC; a field
-             * list, another name, are its 400s. */
-            for (int n = 0;; n++) {
-                api__qs_next(s, &t);
-                if (n > 0 && t.kind != QT_IDENT) { /* parseSortField: a name */
-                    if (t.kind == QT_EOF)
-                        t.col--; /* right after the ',' */
-                    api__q_parse_error(r, &t, "identifier");
-                    return -1;
-                }
-                if (t.kind == QT_IDENT) {
-                    if (n == 0 && strcmp(t.text, "time") != 0) {
-                        api__error(r, 400,
-                                   "error parsing query: only ORDER BY time supported "
-                                   "at this time");
-                        return -1;
-                    }
-                    at = *s;
-                    api__qs_next(s, &t);
-                } else if (!api__q_is(&t, "ASC") && !api__q_is(&t, "DESC")) {
-                    api__q_parse_error(r, &t, "identifier, ASC, DESC");
-                    return -1;
-                }
-                if (api__q_is(&t, "DESC"))
-                    q->desc = 1;
-                else if (!api__q_is(&t, "ASC"))
-                    *s = at;
-                at = *s;
-                api__qs_next(s, &t);
-                if (!api__iq_q_op(&t, ",")) {
-                    *s = at;
-                    if (n == 0)
-                        break;
-                    api__error(r, 400,
-                               "error parsing query: only ORDER BY time supported at "
-                               "this time");
-                    return -1;
-                }
-            }
         } else if ((rc = api__iq_limit_offset(r, s, &t, &q->limit, &q->offset)) != 0) {
             if (rc < 0)
                 return -1;

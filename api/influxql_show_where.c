@@ -120,7 +120,7 @@ static int read_primary(struct where_read *wr, int depth)
         return 1;
     }
     struct tv_cond *c = &wr->w->c[wr->w->n];
-    *c = (struct tv_cond){.other = other};
+    *c = (struct tv_cond){.other = other, .key = name.text};
     int rc = api__iq_tv_cond_read(wr->r, s, c, &t, 0);
     if (rc)
         return rc < 0 ? -1 : 1;

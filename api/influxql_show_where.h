@@ -18,6 +18,7 @@
  * must match, or with neg must not; "= name" and "!= name" are ^name$ (api__iq_exact_pattern). */
 struct tv_cond {
     const char *pattern; /* borrowed from the query's memory (qmem_t) */
+    const char *key;     /* the tag key compared (borrowed likewise) */
     int neg;
     int other;     /* on a tag key other than the device tag, which no series has: its value '' */
     int nonstring; /* = or != a number or a boolean (pattern "": every value) */

@@ -544,14 +544,26 @@ static void key_row(sbuf_t *b, int first, const char *name, const char *type)
     sbuf_printf(b, ",\"%s\"]", type);
 }
 
+/* vigil_anomalies' fields, sorted as influxd lists them; the numbers are floats. */
+static const char *const anomaly_keys[] = {"channels",   "continues", "end",  "ended_by",
+                                           "fault",      "id",        "note", "opened_by",
+                                           "peak_score", "text"};
+static const char *const anomaly_types[] = {"string", "float",  "float",  "string", "float",
+                                            "float",  "string", "string", "float",  "string"};
+
+int api__iqv_own_field(enum iqv_kind k, const char *name)
+{
+    for (int i = 0; k == IQV_SCORES && i < 2; i++)
+        if (strcmp(name, score_fields[i]) == 0)
+            return 1;
+    for (int i = 0; k == IQV_ANOMALIES && i < 10; i++)
+        if (strcmp(name, anomaly_keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement)
 {
-    /* vigil_anomalies' fields, sorted as influxd lists them; the numbers are floats. */
-    static const char *const anomaly_keys[] = {"channels",   "continues", "end",  "ended_by",
-                                               "fault",      "id",        "note", "opened_by",
-                                               "peak_score", "text"};
-    static const char *const anomaly_types[] = {"string", "float",  "float",  "string", "float",
-                                                "float",  "string", "string", "float",  "string"};
     enum iqv_kind k = api__iqv_kind(measurement);
     sbuf_t names;
     sbuf_init(&names);
