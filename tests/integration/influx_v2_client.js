@@ -1,0 +1,83 @@
+// tests/integration/influx_v2_client.js: writes points to vigild through InfluxData's official
+// JavaScript client (@influxdata/influxdb-client, installed by tools/install-deps; found
+// through NODE_PATH), for test_influx_v2.py. Reads one JSON job on argv[2]:
+//   {url, token, org, bucket, precision, batchSize, defaultTags: {k: v},
+//    points: [{measurement, tags: {k: v}, fields: {k: number}, ts}], records: ["raw line"]}
+// (ts in the write's precision, a number or, beyond 2^53 as nanoseconds are, a string)
+// writes the points with the client's WriteApi (writePoint, then writeRecord for the raw
+// lines; batches of batchSize, flush, close) and prints one JSON line:
+//   {"ok": true, "attempts": N}  or  {"ok": false, "attempts": N, "statusCode": S,
+//                                     "code": "...", "message": "...", "name": "..."}
+// where attempts counts the failed requests the client reported (writeFailed) and so shows
+// whether it retried. Exits 0 either way; 2 on a bad job.
+'use strict';
+
+const {InfluxDB, Point} = require('@influxdata/influxdb-client');
+
+async function main() {
+    const job = JSON.parse(process.argv[2] || 'null');
+    if (!job || !job.url || !Array.isArray(job.points))
+        return 2;
+    let attempts = 0;
+    const writeOptions = {
+        batchSize: job.batchSize || 1000,
+        flushInterval: 0,
+        // Retries of a retriable error come quickly (the test is bounded): the client's own
+        // rule decides which errors those are (it retries 429 and 5xx, not other 4xx).
+        maxRetries: job.maxRetries === undefined ? 2 : job.maxRetries,
+        minRetryDelay: 50,
+        maxRetryDelay: 100,
+        retryJitter: 0,
+        maxRetryTime: 10000,
+        writeFailed(error, lines, attempt) {
+            attempts++;
+            return undefined; // the client's default: retry when it can
+        },
+    };
+    const client = new InfluxDB({url: job.url, token: job.token || undefined, timeout: 20000});
+    const api = client.getWriteApi(job.org, job.bucket, job.precision || 'ns', writeOptions);
+    if (job.defaultTags)
+        api.useDefaultTags(job.defaultTags);
+    for (const p of job.points) {
+        const point = new Point(p.measurement);
+        for (const [k, v] of Object.entries(p.tags || {}))
+            point.tag(k, v);
+        for (const [k, v] of Object.entries(p.fields || {}))
+            point.floatField(k, v);
+        if (p.ts !== undefined)
+            point.timestamp(String(p.ts)); // in the write's precision
+        api.writePoint(point);
+    }
+    for (const line of job.records || [])
+        api.writeRecord(line);
+    try {
+        await api.flush();
+        await api.close();
+        console.log(JSON.stringify({ok: true, attempts}));
+    } catch (e) {
+        let code, message;
+        if (e.json) {
+            code = e.json.code;
+            message = e.json.message;
+        }
+        console.log(JSON.stringify({
+            ok: false,
+            attempts,
+            statusCode: e.statusCode,
+            code,
+            message: message || e.message,
+            name: e.name,
+        }));
+        try {
+            await api.close();
+        } catch (ignored) {
+            // close resends what failed; its error is the one above
+        }
+    }
+    return 0;
+}
+
+main().then((rc) => process.exit(rc), (e) => {
+    console.error(e && e.stack ? e.stack : String(e));
+    process.exit(3);
+});
