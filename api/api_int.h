@@ -230,7 +230,8 @@ const char *api__route_allow(enum api_route route);
 /* The role of a presented token in the set (API_ROLE_NONE: unknown), in constant time. */
 api_role_t api__auth_role(const api_auth_t *a, const char *token, size_t len);
 
-/* Sets a JSON error response {"error": msg}. */
+/* Sets a JSON error response {"error": msg}; on /api/v2/write, InfluxDB 2's form
+ * {"code": "<its code for the status>", "message": msg}, so every error of that route is. */
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

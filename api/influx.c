@@ -2,18 +2,18 @@
  * to vigild unchanged: POST /write (line protocol, partial writes) and the database names
  * SHOW DATABASES lists. The line-protocol write itself (api__lp_write: parse, limits, store,
  * partial writes) is shared with InfluxDB 2's POST /api/v2/write (influx_v2.c), which differs
- * only in its parameters and its error form. POST|GET /query (CREATE DATABASE, SHOW DATABASES and SHOW RETENTION
- * POLICIES, read as influxd 1.6.7 reads InfluxQL) is in influxql.c, /ping in server.c. Any
- * thread.
+ * only in its parameters and its error form. POST|GET /query (CREATE DATABASE, SHOW DATABASES
+ * and SHOW RETENTION POLICIES, read as influxd 1.6.7 reads InfluxQL) is in influxql.c, /ping
+ * in server.c. Any thread.
  *
  * vigild has one store, so a database chooses nothing; but the influx shell's USE asks SHOW
  * DATABASES and refuses a name it does not list (and USE db.rp asks SHOW RETENTION POLICIES ON
  * db). So the server remembers the names CREATE DATABASE, /write?db= and /api/v2/write's
- * bucket have used (srv->dbs,
- * under dbs_mu) and lists them: the database Telegraf writes to is there as soon as it created
- * it or wrote, as in InfluxDB. The backend keeps them (be.db_add, once per new name) and gives
- * them back at the next start (be.db_list), so USE works after a restart too. Every database
- * has one retention policy, "autogen", whose duration is storage.retention's. */
+ * bucket have used (srv->dbs, under dbs_mu) and lists them: the database Telegraf writes to is
+ * there as soon as it created it or wrote, as in InfluxDB. The backend keeps them (be.db_add,
+ * once per new name) and gives them back at the next start (be.db_list), so USE works after a
+ * restart too. Every database has one retention policy, "autogen", whose duration is
+ * storage.retention's. */
 #include "api_int.h"
 #include "err.h"
 #include "log.h"
@@ -181,7 +181,10 @@ static void db_remember_used(api_request_t *r, const char *name, size_t len)
 {
     int rc = name && len > 0 ? api__db_remember(r->srv, name, len) : 0;
     if (rc)
-        warn_limited("influx: cannot keep the database name of a write", rc);
+        warn_limited(r->route == ROUTE_WRITE_V2
+                         ? "influx: cannot keep the database name of /api/v2/write?bucket="
+                         : "influx: cannot keep the database name of /write?db=",
+                     rc);
 }
 
 /* Whether /write's rp parameter names a policy vigild lists: none, empty, or "autogen" (the

@@ -224,9 +224,9 @@ static void method_not_allowed(api_request_t *r, const char *allow)
 static int route_takes_body(enum api_route route)
 {
     return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_WRITE_V2 ||
-           route == ROUTE_DEVICE ||
-           route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS ||
-           route == ROUTE_ACCEPT || route == ROUTE_MAINT || route == ROUTE_SNAPSHOT;
+           route == ROUTE_DEVICE || route == ROUTE_QUERY || route == ROUTE_ROLLBACK ||
+           route == ROUTE_WEIGHTS || route == ROUTE_ACCEPT || route == ROUTE_MAINT ||
+           route == ROUTE_SNAPSHOT;
 }
 
 static void healthz(api_request_t *r)
