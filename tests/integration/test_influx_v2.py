@@ -5,6 +5,7 @@ in v2's form {"code": ..., "message": ...}) and with InfluxData's own JavaScript
 (@influxdata/influxdb-client 1.35.0, installed by tools/install-deps; integration/
 influx_v2_client.js). The v1 /write: test_influx_write.py."""
 
+import gzip
 import json
 import os
 import re
@@ -46,7 +47,6 @@ def write_v2(d, body, path=None, headers=(), gz=False, **params):
     args = ["--data-binary", "@-"]
     data = body.encode() if isinstance(body, str) else body
     if gz:
-        import gzip
         data = gzip.compress(data)
         args += ["-H", "Content-Encoding: gzip"]
     for h in headers:
@@ -232,8 +232,8 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
                                             "fields": {"v": 1.0}, "ts": 1000}],
                                 "records": ["m,device=v2-js-bad v= 2000"]})
         self.assertFalse(res["ok"], res)
-        self.assertEqual(res["statusCode"], 400, res)
-        self.assertEqual(res["code"], "invalid", res)
+        self.assertEqual(res.get("statusCode"), 400, res)
+        self.assertEqual(res.get("code"), "invalid", res)
         self.assertIn("partial write", res["message"])
         self.assertIn("(line 2)", res["message"])
         self.assertEqual(res["attempts"], 1, "a 400 was retried: %r" % res)
@@ -296,10 +296,10 @@ class TokensV2(V2Assertions, vt.DaemonTestCase):
                            "fields": {"v": 7.0}, "ts": 5000}]}
         res = run_client(self, dict(job, token=READ))
         self.assertFalse(res["ok"], res)
-        self.assertEqual((res["statusCode"], res["code"], res["attempts"]), (403, "forbidden", 1),
-                         res)
+        self.assertEqual((res.get("statusCode"), res.get("code"), res["attempts"]),
+                         (403, "forbidden", 1), res)
         res = run_client(self, dict(job, token="wrong"))
-        self.assertEqual((res["statusCode"], res["code"], res["attempts"]),
+        self.assertEqual((res.get("statusCode"), res.get("code"), res["attempts"]),
                          (401, "unauthorized", 1), res)
         res = run_client(self, dict(job, token=WRITE))
         self.assertEqual(res, {"ok": True, "attempts": 0})
