@@ -1,15 +1,17 @@
 // tests/integration/influx_v2_client.js: writes points to vigild through InfluxData's official
 // JavaScript client (@influxdata/influxdb-client, installed by tools/install-deps; found
 // through NODE_PATH), for test_influx_v2.py. Reads one JSON job on argv[2]:
-//   {url, token, org, bucket, precision, batchSize, defaultTags: {k: v},
+//   {url, token, org, bucket, precision, batchSize, maxRetries, retryDelay (ms), defaultTags: {k: v},
 //    points: [{measurement, tags: {k: v}, fields: {k: number}, ts}], records: ["raw line"]}
 // (ts in the write's precision, a number or, beyond 2^53 as nanoseconds are, a string)
 // writes the points with the client's WriteApi (writePoint, then writeRecord for the raw
 // lines; batches of batchSize, flush, close) and prints one JSON line:
-//   {"ok": true, "attempts": N}  or  {"ok": false, "attempts": N, "statusCode": S,
-//                                     "code": "...", "message": "...", "name": "..."}
+//   {"ok": true, "attempts": N}  or  {"ok": false, "attempts": N, "storedLater": L,
+//                                     "statusCode": S, "code": "...", "message": "...",
+//                                     "name": "..."}
 // where attempts counts the failed requests the client reported (writeFailed) and so shows
-// whether it retried. Exits 0 either way; 2 on a bad job.
+// whether it retried, and storedLater the lines its retries wrote after the first error (with
+// waitRetriesMs in the job, the time it lets them run). Exits 0 either way; 2 on a bad job.
 'use strict';
 
 const {InfluxDB, Point} = require('@influxdata/influxdb-client');
@@ -19,19 +21,23 @@ async function main() {
     if (!job || !job.url || !Array.isArray(job.points))
         return 2;
     let attempts = 0;
+    let storedLater = 0; // lines a retry wrote, after the flush had reported its error
     const writeOptions = {
         batchSize: job.batchSize || 1000,
         flushInterval: 0,
         // Retries of a retriable error come quickly (the test is bounded): the client's own
         // rule decides which errors those are (it retries 429 and 5xx, not other 4xx).
         maxRetries: job.maxRetries === undefined ? 2 : job.maxRetries,
-        minRetryDelay: 50,
-        maxRetryDelay: 100,
+        minRetryDelay: job.retryDelay || 50,
+        maxRetryDelay: job.retryDelay || 100,
         retryJitter: 0,
         maxRetryTime: 10000,
         writeFailed(error, lines, attempt) {
             attempts++;
             return undefined; // the client's default: retry when it can
+        },
+        writeSuccess(lines) {
+            storedLater += lines.length;
         },
     };
     const client = new InfluxDB({url: job.url, token: job.token || undefined, timeout: 20000});
@@ -55,6 +61,15 @@ async function main() {
         await api.close();
         console.log(JSON.stringify({ok: true, attempts}));
     } catch (e) {
+        // A retriable error rejects the flush at once and leaves the lines to the client's
+        // retry buffer: with waitRetriesMs, the retries run (counted by writeFailed and
+        // writeSuccess) until they wrote everything, gave up or the time is over.
+        storedLater = 0;
+        const until = Date.now() + (job.waitRetriesMs || 0);
+        const want = job.points.length + (job.records || []).length;
+        const limit = writeOptions.maxRetries + 1;
+        while (Date.now() < until && storedLater < want && attempts < limit)
+            await new Promise((res) => setTimeout(res, 50));
         let code, message;
         if (e.json) {
             code = e.json.code;
@@ -63,6 +78,7 @@ async function main() {
         console.log(JSON.stringify({
             ok: false,
             attempts,
+            storedLater,
             statusCode: e.statusCode,
             code,
             message: message || e.message,

@@ -12,12 +12,13 @@ import re
 import shutil
 import subprocess
 import sys
+import unittest
 import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
-from influxpair import show_databases  # noqa: E402
+from influxpair import own_daemon, show_databases  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CLIENT_JS = os.path.join(HERE, "influx_v2_client.js")
@@ -28,6 +29,9 @@ NODE_MODULES = os.path.join(NODE_DIR, "node_modules")
 READ = "r3ad-t0ken-v2-AAAAAAAAAAAAAAAA"
 WRITE = "wr1te-t0ken-v2-BBBBBBBBBBBBBBBB"
 TOKENS = "read %s\nwrite %s\n" % (READ, WRITE)
+# tests/fault/failmaint.c (CTest sets VIGIL_FAILMAINT for it_influx_v2): fails the store's
+# writes while a flag file exists, for a 5xx the client retries.
+FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 
 
 def v2_path(bucket="b", org="o", precision=None, **more):
@@ -238,6 +242,41 @@ class WriteV2(V2Assertions, vt.DaemonTestCase):
         self.assertIn("(line 2)", res["message"])
         self.assertEqual(res["attempts"], 1, "a 400 was retried: %r" % res)
         self.assertPoints(self.d.readings("v2-js-bad"), [(1000, {"v": 1.0})])
+
+
+class RetryV2(V2Assertions, unittest.TestCase):
+    """The client retries a 5xx (the store's write failing: tests/fault/failmaint.c), and its
+    retry stores the point once the store writes again."""
+
+    def test_js_client_retries_5xx(self):
+        self.assertTrue(os.path.exists(FAILMAINT),
+                        "VIGIL_FAILMAINT (tests/fault/failmaint.c's library) is not set: run "
+                        "this through ctest -R it_influx_v2")
+        self.flag = os.path.join(vt.mkdtemp(), "fail")
+        vt.write_file(self.flag, "fail")
+        own_daemon(self, self.retries, prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO readings_log("])
+
+    def retries(self):
+        job = {"org": "o", "bucket": "b", "precision": "ms", "maxRetries": 2,
+               "waitRetriesMs": 20000,
+               "points": [{"measurement": "m", "tags": {"device": "v2-js-retry"},
+                           "fields": {"v": 3.0}, "ts": 7000}]}
+        res = run_client(self, job)
+        self.assertFalse(res["ok"], res)
+        self.assertIn(res.get("statusCode"), (500, 503), res)
+        self.assertIn(res.get("code"), ("internal error", "unavailable"), res)
+        self.assertEqual((res["attempts"], res["storedLater"]), (3, 0),
+                         "a 5xx not retried twice: %r" % res)
+        self.assertEqual(self.d.get("/v1/devices/v2-js-retry")[0], 404)
+        os.unlink(self.flag)
+        # The store writes again (after its reload): the write succeeds, at once or by the
+        # client's retries of the 503s meanwhile.
+        res = run_client(self, dict(job, maxRetries=20, retryDelay=500))
+        self.assertTrue(res["ok"] or res["storedLater"] == 1, res)
+        self.assertEqual([(p["ts"], p["values"]) for p in self.d.readings("v2-js-retry")],
+                         [(7000, {"v": 3.0})])
 
 
 class LimitsV2(V2Assertions, vt.DaemonTestCase):
