@@ -315,6 +315,11 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
 /* The port actually bound (useful with port 0). */
 unsigned api_port(const api_server_t *srv);
 
+/* The stop's first step, for a caller that must say the stop has begun only once it holds:
+ * refuses new connections and answers new requests 503 from now on (api_stop does the rest).
+ * Any thread; NULL is a no-op. */
+void api_refuse(api_server_t *srv);
+
 /* Stops the server: refuses new connections and answers new requests 503, waits for running
  * handlers (on the HTTP workers and the http-io threads) to return and, at most 3 s more
  * (server.c, API_STOP_GRACE_MS), for every request begun before the stop to be answered; then

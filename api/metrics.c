@@ -1,7 +1,7 @@
 /* api/metrics.c: GET /metrics in the Prometheus text format (version 0.0.4).
  *
  * The API's own families (HTTP requests by route and status, each route's success codes from
- * the start, see route_ok; ingest by protocol) come first;
+ * the start, see route_ok; the requests in flight; ingest by protocol) come first;
  * the backend appends the families of storage, the stream and the models. Any thread; the
  * counters are relaxed atomics, so a scrape is a consistent-enough snapshot. */
 #include "api_int.h"
@@ -75,6 +75,15 @@ void api__h_metrics(api_request_t *r)
     for (int rt = 0; rt < ROUTE_COUNT; rt++)
         sbuf_printf(&b, "vigil_http_request_seconds_total{route=\"%s\"} %.6f\n", route_names[rt],
                     atomic_load_explicit(&srv->request_seconds_us[rt], memory_order_relaxed) / 1e6);
+    /* srv->inflight, what api_stop waits for: read here, it includes this scrape itself (as
+     * promhttp's promhttp_metric_handler_requests_in_flight does) and leaves out the event
+     * streams whose response has begun (they last as long as their client). */
+    sbuf_printf(&b,
+                "# HELP vigil_http_requests_in_flight HTTP requests begun (headers read) and "
+                "not yet answered, this scrape included; open event streams are not.\n"
+                "# TYPE vigil_http_requests_in_flight gauge\n"
+                "vigil_http_requests_in_flight %d\n",
+                atomic_load(&srv->inflight));
     sbuf_printf(&b, "# HELP vigil_ingest_readings_total Readings (channel values) accepted, by "
                     "protocol.\n# TYPE vigil_ingest_readings_total counter\n");
     for (int p = 0; p < PROTO_COUNT; p++)

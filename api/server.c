@@ -850,11 +850,17 @@ static int wait_answered(struct api_server *srv, int grace_ms)
     return n;
 }
 
+void api_refuse(api_server_t *srv)
+{
+    if (srv != NULL)
+        atomic_store(&srv->stopping, 1); /* no new connection, no new request (file comment) */
+}
+
 void api_stop(api_server_t *srv)
 {
     if (srv == NULL)
         return;
-    atomic_store(&srv->stopping, 1); /* no new connection, no new request (file comment) */
+    api_refuse(srv);
     /* libmicrohttpd must not stop with a suspended connection: the event streams end first
      * (each sends its last chunk; up to 2 s for their clients to take it), then the io jobs. */
     api__events_close(srv->opts.events, 2000);

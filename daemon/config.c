@@ -8,6 +8,7 @@
 #include "err.h"
 #include "vtime.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -193,18 +194,34 @@ static int duration_parse(const char *v, long long min, long long max, int64_t *
     return 0;
 }
 
-/* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) loosely; api and stream check fully
- * when they bind. */
+/* Checks "ADDR:PORT" / "[ADDR6]:PORT" / "off" (stream only) as api/server.c and stream.c will
+ * when they bind: a numeric address (inet_pton: "localhost" passed here, then stopped the start
+ * after the database was opened) and a port of 1 to 5 digits, 0 to 65535 (strtol took "+80"
+ * and " 80"). */
 static int listen_ok(const char *v)
 {
     if (strcmp(v, "off") == 0)
         return 1;
     const char *colon = strrchr(v, ':');
-    if (colon == NULL || colon == v || colon[1] == '\0')
+    if (colon == NULL)
         return 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    return *end == '\0' && port >= 0 && port <= 65535;
+    const char *port = colon + 1;
+    size_t digits = strspn(port, "0123456789");
+    if (digits == 0 || digits > 5 || port[digits] != '\0' || atol(port) > 65535)
+        return 0;
+    char host[128];
+    size_t n = (size_t)(colon - v);
+    int v6 = n >= 2 && v[0] == '[' && v[n - 1] == ']';
+    if (v6) {
+        v++; /* the address between the brackets */
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof host)
+        return 0;
+    memcpy(host, v, n);
+    host[n] = '\0';
+    unsigned char addr[sizeof(struct in6_addr)];
+    return inet_pton(v6 ? AF_INET6 : AF_INET, host, addr) == 1;
 }
 
 #define NSETTINGS (sizeof settings / sizeof settings[0])
@@ -226,11 +243,66 @@ static int find_setting(const char *section, const char *key)
     return -1;
 }
 
+/* Copies the len bytes of src to dst (size bytes, at least 5) for a message, a control
+ * character written as \xHH, so that a key or section name with one ("thr<TAB>eads", an ESC)
+ * is shown, not played, in a terminal or the journal; cut short if dst is full. */
+static void printable(char *dst, size_t size, const char *src, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n + 5 <= size; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        if (ch < 0x20 || ch == 0x7f)
+            n += (size_t)snprintf(dst + n, size - n, "\\x%02x", ch);
+        else
+            dst[n++] = (char)ch;
+    }
+    dst[n] = '\0';
+}
+
+/* "unknown key 'KEY' in section [SECTION]" in err, and when KEY is a setting of other sections,
+ * which ("retention" under [http]: "(a key of [storage])"), so a key under the wrong heading
+ * is told from a misspelt one. */
+static void unknown_key(const char *section, const char *key, char *err, size_t errsize)
+{
+    char shown[96];
+    printable(shown, sizeof shown, key, strlen(key));
+    size_t n = (size_t)snprintf(err, errsize, "unknown key '%s' in section [%s]", shown, section);
+    int found = 0;
+    for (size_t i = 0; i < NSETTINGS && n < errsize; i++)
+        if (strcmp(settings[i].key, key) == 0)
+            n += (size_t)snprintf(err + n, errsize - n, "%s[%s]", found++ ? " or " : " (a key of ",
+                                  settings[i].section);
+    if (found && n < errsize)
+        snprintf(err + n, errsize - n, ")");
+}
+
+/* A value holds no control character (below 0x20, or 0x7f): none of the settings takes one,
+ * and inih passes on whatever is inside a value ("127.0.0.1:8470<TAB>x", a stray CR, an
+ * ESC); it strips the blanks (tab, CR, ...) around it, so a CRLF line end never reaches here.
+ * A tab inside a value is refused too (a path or list with a tab is a paste error). The
+ * command-line flags are checked the same way, with their own message, in main.c. Returns 0,
+ * or -1 with "SECTION.KEY: reason" in err (the value is not echoed). With tab_ok, a tab
+ * passes: the file's reader checks the rest first, before the messages that show the value
+ * (a tab shows as a blank there: "127.0.0.1:0<TAB># lo" is named for its '#'). */
+static int value_control_bad(const char *section, const char *key, const char *value, int tab_ok,
+                             char *err, size_t errsize)
+{
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+        if ((*p < 0x20 && !(tab_ok && *p == '\t')) || *p == 0x7f) {
+            snprintf(err, errsize, "%s.%s: the value has a control character (0x%02x%s)", section,
+                     key, *p, *p == '\t' ? ", a tab" : "");
+            return -1;
+        }
+    return 0;
+}
+
 int config_set(config_t *c, const char *section, const char *key, const char *value, char *err,
                size_t errsize)
 {
     if (*section == '\0') {
-        snprintf(err, errsize, "'%s' comes before any [section]", key);
+        char shown[96];
+        printable(shown, sizeof shown, key, strlen(key));
+        snprintf(err, errsize, "'%s' comes before any [section]", shown);
         return -1;
     }
     if (!is_known_section(section, strlen(section))) {
@@ -239,10 +311,12 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
     }
     int i = find_setting(section, key);
     if (i < 0) {
-        snprintf(err, errsize, "unknown key '%s' in section [%s]", key, section);
+        unknown_key(section, key, err, errsize);
         return -1;
     }
     const struct setting *s = &settings[i];
+    if (value_control_bad(section, key, value, 0, err, errsize))
+        return -1;
     char *field = (char *)c + s->off;
     switch (s->kind) {
     case K_STR:
@@ -253,7 +327,10 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
             return -1;
         }
         if (s->kind == K_LISTEN && !listen_ok(value)) {
-            snprintf(err, errsize, "%s.%s: '%s' is not ADDR:PORT", section, key, value);
+            snprintf(err, errsize,
+                     "%s.%s: '%s' is not ADDR:PORT (a numeric IPv4 address or [IPv6 address], "
+                     "a port from 0 to 65535)",
+                     section, key, value);
             return -1;
         }
         memcpy(field, value, strlen(value) + 1);
@@ -395,7 +472,9 @@ static int section_line_bad(const char *str, char *reason, size_t size)
         return -1;
     }
     if (!is_known_section(name, n)) {
-        snprintf(reason, size, "unknown section [%.*s]", (int)n, name);
+        char shown[96];
+        printable(shown, sizeof shown, name, n);
+        snprintf(reason, size, "unknown section [%s]", shown);
         return -1;
     }
     return 0;
@@ -494,16 +573,16 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         int n = (int)(hash - name);
         while (n > 0 && isspace((unsigned char)name[n - 1]))
             n--;
-        char key[64];
+        char key[200]; /* a line holds at most 198 characters */
         snprintf(key, sizeof key, "%.*s", n, name);
-        if (n >= (int)sizeof key || find_setting(section, key) < 0)
-            snprintf(lc->reason, sizeof lc->reason, "unknown key '%.*s' in section [%s]", n, name,
-                     section);
+        int k = find_setting(section, key);
+        if (k < 0)
+            unknown_key(section, key, lc->reason, sizeof lc->reason);
         else
             snprintf(lc->reason, sizeof lc->reason,
                      "%s.%s: a '#' after a blank before the '=': a '#' comment goes on a line of "
                      "its own (or write ' ; comment' after the value)",
-                     section, key);
+                     settings[k].section, settings[k].key);
         lc->fail_line = lc->line;
         return 0;
     }
@@ -511,6 +590,22 @@ static int on_ini(void *user, const char *section, const char *name, const char 
     if (i >= 0 && lc->set_on[i]) {
         snprintf(lc->reason, sizeof lc->reason, "%s.%s is set twice (first on line %d)", section,
                  name, lc->set_on[i]);
+        lc->fail_line = lc->line;
+        return 0;
+    }
+    /* Before the quote and '#' checks, whose messages show the value; config_set refuses a
+     * tab. */
+    if (i >= 0 && value_control_bad(section, name, value, 1, lc->reason, sizeof lc->reason)) {
+        lc->fail_line = lc->line;
+        return 0;
+    }
+    /* inih keeps quotes: data_dir = "/var/lib/vigil" was the relative directory '"' and its
+     * subdirectories, created under the working directory. A flag's value stays literal. */
+    size_t n = strlen(value);
+    if (i >= 0 && n >= 2 && (*value == '"' || *value == '\'') && value[n - 1] == *value) {
+        snprintf(lc->reason, sizeof lc->reason,
+                 "%s.%s: %s is in quotes: write the value without them (they would be part of it)",
+                 section, name, value);
         lc->fail_line = lc->line;
         return 0;
     }
@@ -617,10 +712,34 @@ void config_copy_live(config_t *dst, const config_t *src)
     }
 }
 
+/* Whether two addresses listen_ok accepted would take the same socket: the same port, not 0 (a
+ * port of the kernel's choosing each), on the same address or on a wildcard of the same family.
+ * Conservative: "0.0.0.0" against "[::]" (dual-stack or not) is let through to the bind. */
+static int listen_clash(const char *a, const char *b)
+{
+    const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+    if (ca == NULL || cb == NULL || atol(ca + 1) != atol(cb + 1) || atol(ca + 1) == 0)
+        return 0;
+    size_t na = (size_t)(ca - a), nb = (size_t)(cb - b);
+    if (na == nb && memcmp(a, b, na) == 0)
+        return 1;
+    if ((a[0] == '[') != (b[0] == '['))
+        return 0;
+    return strncmp(a, "0.0.0.0:", 8) == 0 || strncmp(b, "0.0.0.0:", 8) == 0 ||
+           strncmp(a, "[::]:", 5) == 0 || strncmp(b, "[::]:", 5) == 0;
+}
+
 int config_validate(const config_t *c, char *err, size_t errsize)
 {
     if (strcmp(c->http_listen, "off") == 0) {
         snprintf(err, errsize, "http.listen: the HTTP API cannot be turned off");
+        return -1;
+    }
+    if (strcmp(c->stream_listen, "off") != 0 && listen_clash(c->http_listen, c->stream_listen)) {
+        snprintf(err, errsize,
+                 "http.listen (%s) and stream.listen (%s): the same port on one address "
+                 "(0.0.0.0 and [::] are every address)",
+                 c->http_listen, c->stream_listen);
         return -1;
     }
     if ((c->tls_cert[0] == '\0') != (c->tls_key[0] == '\0')) {

@@ -355,6 +355,9 @@ static void on_stop_signal(uv_signal_t *h, int signum)
      * a large database must not hold the stop up beyond TimeoutStopSec=. (Before the log line,
      * which says the stop has begun.) */
     snapshots_close(d->backend.snaps);
+    /* So is every HTTP request from now on (503): a client that reads the log line and then
+     * sends must not find its request run (test_stop.py relies on it). */
+    api_refuse(d->api);
     log_info("signal %d: stopping intake and flushing", signum);
     notify_send(&d->notify, "STOPPING=1\nSTATUS=stopping: flushing accepted readings");
     /* Flushing, waiting for training and saving every detector can outlast TimeoutStopSec=. */

@@ -125,6 +125,8 @@ max_batch_delay_ms = 0
 
     def test_unknown_key(self):
         self.bad("[http]\nlisten = 127.0.0.1:0\nthreds = 4\n", 3, "threds", "unknown key")
+        self.bad("[http]\nretention = 30d\n", 2, "[http] (a key of [storage])")  # cfgctl
+        self.bad("[daemon]\nmax_connections = 9\n", 2, "(a key of [http] or [stream])")
 
     def test_unknown_section(self):
         # Named at the section's line, with keys or without: inih calls vigild for keys only,
@@ -310,6 +312,17 @@ max_batch_delay_ms = 0
         rc, out, err = run("--check-config", "--config", path)
         self.assertEqual(rc, 0, err)
 
+    def test_control_characters(self):
+        # cfgctl: a control character in a value is refused (main: passed); blanks around it not.
+        for key, v, c in [("http.auth_file", "/etc/a\x1bb", "0x1b"), ("http.threads", "2\r3",
+                          "0x0d"), ("http.listen", "127.0.0.1:0\tx", "0x09, a tab"),
+                          ("daemon.data_dir", "/d\x7f", "0x7f")]:
+            self.bad("[%s]\n%s = %s\n" % (*key.split("."), v), 2,
+                     "%s: the value has a control character (%s)" % (key, c))
+        self.bad("[http]\nthr\teads = 2\n", 2, "unknown key 'thr\\x09eads' in section [http]")
+        path = self.conf("[http]\r\nthreads\t=\t2\t\r\nlisten = 127.0.0.1:0 \t; lo\t\r\n")
+        self.assertEqual(run("--check-config", "--config", path)[:2], (0, "configuration ok\n"))
+
     def test_not_a_file(self):
         # A directory opens and reads as nothing: it used to pass as an empty file (defaults).
         rc, out, err = run("--check-config", "--config", self.tmp)
@@ -324,10 +337,13 @@ max_batch_delay_ms = 0
             ("[http]\nmax_batch = -1\n", 2, "http.max_batch"),
             ("[http]\nlisten = localhost\n", 2, "http.listen"),
             ("[http]\nlisten = 127.0.0.1:99999\n", 2, "http.listen"),
+            ("[http]\nlisten = localhost:8470\n", 2, "http.listen"),  # cfgctl: the bind's check
+            ("[stream]\nlisten = 127.0.0.1:+80\n", 2, "a numeric IPv4 address or [IPv6 address]"),
             ("[daemon]\nlog_level = loud\n", 2, "daemon.log_level"),
             ("[storage]\nsync = sometimes\n", 2, "storage.sync"),
             ("[storage]\nreaders = 1\ncache_mb = 0\n", 3, "storage.cache_mb"),
             ("[daemon]\ndata_dir =\n", 2, "daemon.data_dir"),
+            ("[daemon]\ndata_dir = '/d'\n", 2, "is in quotes"),  # cfgctl: main made dir "'"
             ("[stream]\nmax_line_bytes = 10x\n", 2, "stream.max_line_bytes"),
             ("[model]\npredictions = 0\n", 2, "model.predictions"),
             ("[model]\nkind = auto\nlstm_min_rows = -1\n", 3, "model.lstm_min_rows: '-1'"),
@@ -350,7 +366,8 @@ max_batch_delay_ms = 0
     def test_bad_flags(self):
         for args, word in [(["--log-level", "loud"], "--log-level"),
                            (["--http", "nowhere"], "--http"),
-                           (["--stream", "1.2.3.4"], "--stream")]:
+                           (["--stream", "1.2.3.4"], "--stream"),  # cfgctl: one socket twice
+                           (["--http", "0.0.0.0:8479", "--stream", "127.0.0.1:8479"], "the same")]:
             with self.subTest(args=args):
                 rc, out, err = run("--check-config", *args)
                 self.assertNotEqual(rc, 0)
@@ -779,6 +796,22 @@ class ReloadScanBound(tp.DaemonPerTest):
         self.assertGreater(len(paged), 5)  # about 30 points (3 buckets) a page
         self.assertEqual([b for p in paged for b in p], whole[0])
         self.assertEqual(d.proc.pid, pid)
+
+
+class ReloadControlCharacter(tp.DaemonPerTest):
+    """cfgctl: a tab in a value: reload rejected, the running config kept; CRLF, tabs applied."""
+
+    BASE = "[model]\r\nenabled = false\r\n[http]\r\n"
+    CONFIG = BASE + "max_batch = 100\r\n"
+
+    def test_reload(self):
+        for text, pattern in [("max_batch = 1000\nauth_file = /a\tb\n", "reload rejected.*:5: "
+                               "http.auth_file: the value has a control character \\(0x09"),
+                              ("max_batch\t= 1000\t\r\n", "applied: http.max_batch")]:
+            self.assertEqual(self.d.post_json(test_ops.items(101)).status, 413)
+            vt.write_file(self.d.config, self.BASE + text)
+            test_ops.hup(self.d, pattern)
+        self.assertEqual(self.d.post_json(test_ops.items(101)).status, 200)
 
 
 # ---- the documentation against daemon/config.c (session 30, task docaudit) -------------------

@@ -3,12 +3,14 @@
 counters match the traffic the test sent: readings by protocol, rejected items, HTTP requests
 by route and status, readings committed."""
 
+import json
 import math
 import os
 import random
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -140,6 +142,49 @@ class Metrics(PromtoolMixin, vt.DaemonTestCase):
             self.assertEqual(value(m, "vigil_stream_connections"), 1)
         finally:
             c.close()
+
+    def test_requests_in_flight_gauge(self):
+        """vigil_http_requests_in_flight: requests whose headers are in and whose answer is not
+        yet sent, each scrape counting itself. N POSTs whose bodies have not finished read
+        N + 1; an open event stream adds nothing; one body finished (answered 200) brings it to
+        N, the others' connections closed to 1."""
+        def in_flight():
+            text = self.d.metrics()
+            self.assertIn("# TYPE vigil_http_requests_in_flight gauge\n", text)
+            return value(parse(text), "vigil_http_requests_in_flight")
+
+        def wait_in_flight(n):
+            tp.wait_for("vigil_http_requests_in_flight %d" % n, lambda: in_flight() == n, 30)
+
+        wait_in_flight(1)  # this scrape alone
+        n = 3
+        body = json.dumps([{"device": "m-if", "ts": 1, "values": {"a": 1}}]).encode()
+        slow = []
+        try:
+            for _ in range(n):
+                s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=30)
+                s.sendall(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                          b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+                          + body[:5])  # the rest of the body is not sent yet
+                slow.append(s)
+            wait_in_flight(n + 1)
+            events = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=30)
+            slow.append(events)
+            events.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertIn(b" 200 ", events.recv(4096).split(b"\r\n")[0] + b" ")
+            self.assertEqual(in_flight(), n + 1)  # the stream's answer has begun: not counted
+            slow[0].sendall(body[5:])
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                got = slow[0].recv(4096)
+                self.assertTrue(got, answer)
+                answer += got
+            self.assertTrue(answer.startswith(b"HTTP/1.1 200 "), answer)
+            wait_in_flight(n)
+        finally:
+            for s in slow:
+                s.close()
+        wait_in_flight(1)
 
 
 class MetricsCap(PromtoolMixin, vt.DaemonTestCase):

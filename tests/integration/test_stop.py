@@ -82,11 +82,12 @@ class StopAnswers(MaintRequests, Base):
         t.start()
         return t, answer
 
-    def stop_begun(self):
-        """SIGTERM, and wait until the stop has begun (it then waits for the held writer)."""
+    def stop_begun(self, held):
+        """Waits until the held requests (held of them) are the requests in flight, then
+        SIGTERM, and waits until the stop has begun (it then waits for the held writer)."""
+        wait_begun(self.d, held, "the %d held request(s) in flight" % held)
         self.d.proc.send_signal(signal.SIGTERM)
         wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
-        time.sleep(0.3)
         self.assertIsNone(self.d.proc.poll())  # the stop waits for the handlers
 
     def release_and_exit(self, threads):
@@ -107,7 +108,7 @@ class StopAnswers(MaintRequests, Base):
         wait_for("both writes queued behind the held one", lambda: store_queue(self.d) == 2, 30)
         for t, answer in (maint, lp, js):
             self.assertTrue(t.is_alive(), answer)  # held
-        self.stop_begun()
+        self.stop_begun(3)
         self.release_and_exit([maint[0], lp[0], js[0]])
         answers = {"maintenance": maint[1][0], "/write": lp[1][0], "/v1/readings": js[1][0]}
         self.assertEqual({k: a[0] for k, a in answers.items()},
@@ -134,7 +135,7 @@ class StopAnswers(MaintRequests, Base):
             idle.append(c)
         now = int(time.time() * 1000)
         maint = self.hold_writer({"from": now + 3600000, "until": now + 2 * 3600000})
-        self.stop_begun()
+        self.stop_begun(1)
 
         c = idle[0]  # a new request on an idle keep-alive connection
         c.request("POST", "/v1/readings", body=json.dumps(
@@ -164,11 +165,24 @@ class StopAnswers(MaintRequests, Base):
         s = socket.create_connection(("127.0.0.1", self.d.http_port), timeout=30)
         s.sendall(b"POST /v1/readings HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                   b"\r\nContent-Length: 100\r\n\r\n[")  # its body never ends
-        time.sleep(0.5)  # the headers are in: the request has begun
+        wait_begun(self.d, 1, "the unfinished request begun")  # its headers are in
         self.d.stop(timeout=30)  # exit 0
         self.assertIn("1 request(s) %s after 3000 ms" % self.GRACE_WARNING, self.d.log())
         self.assertEqual(s.recv(4096), b"")  # closed unanswered: nothing was run
         s.close()
+
+
+def in_flight(d):
+    """vigil_http_requests_in_flight: the requests vigild has begun (headers read) and not
+    answered, the scrape reading it included."""
+    m = re.search(r"^vigil_http_requests_in_flight (\d+)$", d.metrics(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def wait_begun(d, n, what):
+    """Waits (30 s at most) until exactly n requests besides the scrape itself are in flight.
+    Only before a stop: once SIGTERM has come, a scrape is answered 503."""
+    wait_for(what, lambda: in_flight(d) == n + 1, 30)
 
 
 def log_time(text, needle):
@@ -288,7 +302,7 @@ class StopCount(Base):
         # A body the client abandons: the headers and part of the body, then the close.
         s = self.raw(("POST /v1/readings HTTP/1.1\r\nHost: x\r\n%sContent-Type: "
                       "application/json\r\nContent-Length: 100\r\n\r\n[" % auth).encode())
-        time.sleep(0.05)
+        wait_begun(self.d, 1, "the abandoned body's request begun")
         s.close()
         # An event stream the client ends.
         s = self.raw(("GET /v1/events HTTP/1.1\r\nHost: x\r\n%s\r\n" % auth).encode())
@@ -309,7 +323,7 @@ class StopCount(Base):
         self.assertIn(b" 200 ", stream.recv(4096))
         body = json.dumps([{"device": "sc", "ts": 99999, "values": {"v": -1}}]).encode()
         slow = slow_post(self.raw(b""), body, self.auth_line())
-        time.sleep(0.3)  # every request above completed, the slow one begun
+        wait_begun(self.d, 1, "every request above answered, the slow one begun")
         self.d.proc.send_signal(signal.SIGTERM)
         wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
         st, data = self.ask(idle[0], "HEAD", "/v1/devices")
@@ -346,7 +360,7 @@ class StopCount(Base):
         self.assertEqual(self.ask(idle, "GET", "/v1/devices")[0], 200)
         body = json.dumps([{"device": "sc", "ts": 5, "values": {"v": 5}}]).encode()
         slow = slow_post(self.raw(b""), body, self.auth_line())  # holds the stop
-        time.sleep(0.3)
+        wait_begun(self.d, 1, "the slow POST begun")
         self.d.proc.send_signal(signal.SIGTERM)
         wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
         idle.sock.sendall(("POST /v1/readings HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
@@ -389,7 +403,7 @@ class StopTls(Base):
         body = json.dumps([{"device": "tl", "ts": 7, "values": {"v": 7}}]).encode()
         slow = slow_post(self.ctx.wrap_socket(socket.create_connection(
             ("127.0.0.1", self.d.http_port), timeout=10), server_hostname="127.0.0.1"), body)
-        time.sleep(0.3)
+        wait_begun(self.d, 1, "the slow POST begun")
         self.d.proc.send_signal(signal.SIGTERM)
         wait_for("the stop begun", lambda: "stopping intake" in self.d.log(), 10)
         for _ in range(20):  # new connections: closed before the handshake
