@@ -11,7 +11,10 @@
 //                                     "name": "..."}
 // where attempts counts the failed requests the client reported (writeFailed) and so shows
 // whether it retried, and storedLater the lines its retries wrote after the first error (with
-// waitRetriesMs in the job, the time it lets them run). Exits 0 either way; 2 on a bad job.
+// waitRetriesMs in the job, the time it lets them run). "ok" means every line was answered 204:
+// flush() awaits only the batch it sends, not those the buffer sent on its own when it filled
+// (batchSize), so the script waits for their answers too (writeSuccess / writeFailed; at most
+// waitAllMs, default 30 s) before it reports and exits. Exits 0 either way; 2 on a bad job.
 'use strict';
 
 const {InfluxDB, Point} = require('@influxdata/influxdb-client');
@@ -21,7 +24,9 @@ async function main() {
     if (!job || !job.url || !Array.isArray(job.points))
         return 2;
     let attempts = 0;
-    let storedLater = 0; // lines a retry wrote, after the flush had reported its error
+    let firstError = null; // the first error writeFailed saw, of any batch
+    let written = 0; // lines answered 204 (writeSuccess), of any batch, retries included
+    const want = job.points.length + (job.records || []).length;
     const writeOptions = {
         batchSize: job.batchSize || 1000,
         flushInterval: 0,
@@ -34,10 +39,12 @@ async function main() {
         maxRetryTime: 10000,
         writeFailed(error, lines, attempt) {
             attempts++;
+            if (firstError === null)
+                firstError = error;
             return undefined; // the client's default: retry when it can
         },
         writeSuccess(lines) {
-            storedLater += lines.length;
+            written += lines.length;
         },
     };
     const client = new InfluxDB({url: job.url, token: job.token || undefined, timeout: 20000});
@@ -56,39 +63,52 @@ async function main() {
     }
     for (const line of job.records || [])
         api.writeRecord(line);
+    const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+    let e = null;
     try {
         await api.flush();
-        await api.close();
-        console.log(JSON.stringify({ok: true, attempts}));
-    } catch (e) {
-        // A retriable error rejects the flush at once and leaves the lines to the client's
-        // retry buffer: with waitRetriesMs, the retries run (counted by writeFailed and
-        // writeSuccess) until they wrote everything, gave up or the time is over.
-        storedLater = 0;
-        const until = Date.now() + (job.waitRetriesMs || 0);
-        const want = job.points.length + (job.records || []).length;
-        const limit = writeOptions.maxRetries + 1;
-        while (Date.now() < until && storedLater < want && attempts < limit)
-            await new Promise((res) => setTimeout(res, 50));
-        let code, message;
-        if (e.json) {
-            code = e.json.code;
-            message = e.json.message;
-        }
-        console.log(JSON.stringify({
-            ok: false,
-            attempts,
-            storedLater,
-            statusCode: e.statusCode,
-            code,
-            message: message || e.message,
-            name: e.name,
-        }));
-        try {
+    } catch (err) {
+        e = err;
+    }
+    if (e === null) {
+        // The batches sent when the buffer filled may still be in flight: wait for them.
+        const until = Date.now() + (job.waitAllMs || 30000);
+        while (written < want && firstError === null && Date.now() < until)
+            await sleep(20);
+        if (written === want && firstError === null) {
             await api.close();
-        } catch (ignored) {
-            // close resends what failed; its error is the one above
+            console.log(JSON.stringify({ok: true, attempts}));
+            return 0;
         }
+        e = firstError || new Error(`${written} of ${want} lines answered 204 in time`);
+    }
+    // A retriable error rejects the flush at once and leaves the lines to the client's
+    // retry buffer: with waitRetriesMs, the retries run (counted by writeFailed and
+    // writeSuccess) until they wrote everything, gave up or the time is over.
+    const before = written;
+    const until = Date.now() + (job.waitRetriesMs || 0);
+    const limit = writeOptions.maxRetries + 1;
+    while (Date.now() < until && written < want && attempts < limit)
+        await sleep(50);
+    const storedLater = written - before; // lines a retry wrote after the error
+    let code, message;
+    if (e.json) {
+        code = e.json.code;
+        message = e.json.message;
+    }
+    console.log(JSON.stringify({
+        ok: false,
+        attempts,
+        storedLater,
+        statusCode: e.statusCode,
+        code,
+        message: message || e.message,
+        name: e.name,
+    }));
+    try {
+        await api.close();
+    } catch (ignored) {
+        // close resends what failed; its error is the one above
     }
     return 0;
 }
