@@ -34,6 +34,14 @@ TOKENS = "read %s\nwrite %s\n" % (READ, WRITE)
 FAILMAINT = os.environ.get("VIGIL_FAILMAINT", "")
 
 
+def sanitized():
+    """Whether vigild is a sanitizer build, for which CTest builds no failmaint.c (its runtime
+    must come first among the preloaded libraries)."""
+    with open(vt.VIGILD, "rb") as f:
+        data = f.read()
+    return b"__asan_init" in data or b"__tsan_init" in data
+
+
 def v2_path(bucket="b", org="o", precision=None, **more):
     q = {}
     if bucket is not None:
@@ -249,6 +257,9 @@ class RetryV2(V2Assertions, unittest.TestCase):
     retry stores the point once the store writes again."""
 
     def test_js_client_retries_5xx(self):
+        if not FAILMAINT and sanitized():
+            self.skipTest("a sanitizer build: no tests/fault/failmaint.c to fail the store's "
+                          "writes with (CTest builds it only without sanitizers)")
         self.assertTrue(os.path.exists(FAILMAINT),
                         "VIGIL_FAILMAINT (tests/fault/failmaint.c's library) is not set: run "
                         "this through ctest -R it_influx_v2")
