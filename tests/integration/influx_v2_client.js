@@ -108,7 +108,8 @@ async function main() {
     try {
         await api.close();
     } catch (ignored) {
-        // close resends what failed; its error is the one above
+        // close() sends what the write buffer holds (nothing: flushed) and drops the retry
+        // buffer; an error of it is the one above
     }
     return 0;
 }
