@@ -36,6 +36,7 @@ enum api_route {
     ROUTE_EVENTS,    /* GET /v1/events (Server-Sent Events, events.c) */
     ROUTE_SNAPSHOT,  /* POST /v1/admin/snapshot */
     ROUTE_SNAPSHOTS, /* GET /v1/admin/snapshots */
+    ROUTE_WRITE_V2,  /* POST /api/v2/write (InfluxDB 2's write, influx_v2.c) */
     ROUTE_COUNT
 };
 
@@ -229,7 +230,8 @@ const char *api__route_allow(enum api_route route);
 /* The role of a presented token in the set (API_ROLE_NONE: unknown), in constant time. */
 api_role_t api__auth_role(const api_auth_t *a, const char *token, size_t len);
 
-/* Sets a JSON error response {"error": msg}. */
+/* Sets a JSON error response {"error": msg}; on /api/v2/write, InfluxDB 2's form
+ * {"code": "<its code for the status>", "message": msg}, so every error of that route is. */
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -274,12 +276,30 @@ void api__json_num(sbuf_t *b, double v);
  * out of memory (*arr unchanged). */
 size_t api__events_page(struct json_t **arr, size_t limit, int64_t *boundary);
 
-/* Route handlers (handlers.c, influx.c); each sets the response. Any thread. */
+/* A line-protocol write (influx.c), as /write and /api/v2/write ask it. */
+typedef struct api_lp_write {
+    lp_precision_t precision; /* the timestamps' unit */
+    /* Checks of the route's own, run once the body parsed unless every line was bad (then its
+     * parse errors are the answer): returns 1 to go on, or 0 with the answer set. NULL: none. */
+    int (*check)(api_request_t *r);
+    const char *db; /* the database name a write storing points uses (SHOW DATABASES lists
+                     * it), borrowed for the call; NULL: none */
+    size_t db_len;
+} api_lp_write_t;
+
+/* Parses the request body (gzip or not) as line protocol, applies http.max_batch, admits and
+ * stores the good points, then answers: 204, or InfluxDB's 400 naming the first bad line
+ * (partial write: the good lines stored), 413, or the backend's error. Counts the readings
+ * under proto="lp". Any thread; waits for the commit. */
+void api__lp_write(api_request_t *r, const api_lp_write_t *w);
+
+/* Route handlers (handlers.c, influx.c, influx_v2.c); each sets the response. Any thread. */
 void api__h_readings_post(api_request_t *r);
 void api__h_devices(api_request_t *r);
 void api__h_device(api_request_t *r);
 void api__h_device_readings(api_request_t *r);
 void api__h_write(api_request_t *r);
+void api__h_write_v2(api_request_t *r);
 void api__h_query(api_request_t *r);
 void api__h_metrics(api_request_t *r);
 void api__h_status(api_request_t *r);

@@ -136,6 +136,7 @@ static api_role_t route_role(enum api_route route, const char *method, int metri
     case ROUTE_METRICS:
         return metrics_auth ? API_ROLE_READ : API_ROLE_NONE;
     case ROUTE_WRITE:
+    case ROUTE_WRITE_V2:
     case ROUTE_READINGS:
         return API_ROLE_WRITE;
     case ROUTE_QUERY: /* GET or POST (Grafana's two methods, the influx shell's POST): a

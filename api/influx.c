@@ -1,16 +1,19 @@
 /* api/influx.c: the InfluxDB v1 compatible endpoints, so Telegraf and the influx client write
  * to vigild unchanged: POST /write (line protocol, partial writes) and the database names
- * SHOW DATABASES lists; POST|GET /query (CREATE DATABASE, SHOW DATABASES and SHOW RETENTION
- * POLICIES, read as influxd 1.6.7 reads InfluxQL) is in influxql.c, /ping in server.c. Any
- * thread.
+ * SHOW DATABASES lists. The line-protocol write itself (api__lp_write: parse, limits, store,
+ * partial writes) is shared with InfluxDB 2's POST /api/v2/write (influx_v2.c), which differs
+ * only in its parameters and its error form. POST|GET /query (CREATE DATABASE, SHOW DATABASES
+ * and SHOW RETENTION POLICIES, read as influxd 1.6.7 reads InfluxQL) is in influxql.c, /ping
+ * in server.c. Any thread.
  *
  * vigild has one store, so a database chooses nothing; but the influx shell's USE asks SHOW
  * DATABASES and refuses a name it does not list (and USE db.rp asks SHOW RETENTION POLICIES ON
- * db). So the server remembers the names CREATE DATABASE and /write?db= have used (srv->dbs,
- * under dbs_mu) and lists them: the database Telegraf writes to is there as soon as it created
- * it or wrote, as in InfluxDB. The backend keeps them (be.db_add, once per new name) and gives
- * them back at the next start (be.db_list), so USE works after a restart too. Every database
- * has one retention policy, "autogen", whose duration is storage.retention's. */
+ * db). So the server remembers the names CREATE DATABASE, /write?db= and /api/v2/write's
+ * bucket have used (srv->dbs, under dbs_mu) and lists them: the database Telegraf writes to is
+ * there as soon as it created it or wrote, as in InfluxDB. The backend keeps them (be.db_add,
+ * once per new name) and gives them back at the next start (be.db_list), so USE works after a
+ * restart too. Every database has one retention policy, "autogen", whose duration is
+ * storage.retention's. */
 #include "api_int.h"
 #include "err.h"
 #include "log.h"
@@ -170,17 +173,18 @@ static void warn_limited(const char *what, int cause)
         log_warn("%s: %s", what, err_str(cause));
 }
 
-/* Remembers /write's db parameter. Never refuses the request: the name chooses nothing, so one
- * that cannot be kept (too long, a NUL, or the backend failed to keep it) is only not listed.
- * A backend failure is logged rate-limited: it lasts (a full disk) and every write retries. */
-static void db_remember_arg(api_request_t *r)
+/* Remembers the database name[0..len) a write stored points under (/write's db, /api/v2/write's
+ * bucket). Never refuses the request: the name chooses nothing, so one that cannot be kept (too
+ * long, a NUL, or the backend failed to keep it) is only not listed. A backend failure is
+ * logged rate-limited: it lasts (a full disk) and every write retries. */
+static void db_remember_used(api_request_t *r, const char *name, size_t len)
 {
-    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "db");
-    char buf[API_DB_NAME_MAX + 1];
-    long n = raw ? api__pct_decode(raw, strlen(raw), buf, sizeof buf, 1) : -1;
-    int rc = n > 0 ? api__db_remember(r->srv, buf, (size_t)n) : 0;
+    int rc = name && len > 0 ? api__db_remember(r->srv, name, len) : 0;
     if (rc)
-        warn_limited("influx: cannot keep the database name of /write?db=", rc);
+        warn_limited(r->route == ROUTE_WRITE_V2
+                         ? "influx: cannot keep the database name of /api/v2/write?bucket="
+                         : "influx: cannot keep the database name of /write?db=",
+                     rc);
 }
 
 /* Whether /write's rp parameter names a policy vigild lists: none, empty, or "autogen" (the
@@ -232,18 +236,37 @@ static int consistency_known(api_request_t *r)
     return 0;
 }
 
+/* /write's checks after the parse (see api__h_write): the consistency level, then the policy. */
+static int v1_params_known(api_request_t *r)
+{
+    return consistency_known(r) && rp_known(r);
+}
+
 void api__h_write(api_request_t *r)
 {
-    struct api_server *srv = r->srv;
     char pbuf[16];
     const char *p = api__arg(r, "precision", pbuf, sizeof pbuf);
     if (r->status)
         return;
-    lp_opts_t lo = {.device_tag = srv->opts.device_tag, .precision = LP_NS, .max_line = 0};
-    if (p && lp_precision_parse(p, &lo.precision)) {
+    api_lp_write_t w = {.precision = LP_NS, .check = v1_params_known};
+    if (p && lp_precision_parse(p, &w.precision)) {
         api__error(r, 400, "parameter 'precision': '%s' is not one of n, ns, u, us, ms, s, m, h", p);
         return;
     }
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, "db");
+    char db[API_DB_NAME_MAX + 1];
+    long n = raw ? api__pct_decode(raw, strlen(raw), db, sizeof db, 1) : -1;
+    if (n > 0) {
+        w.db = db;
+        w.db_len = (size_t)n;
+    }
+    api__lp_write(r, &w);
+}
+
+void api__lp_write(api_request_t *r, const api_lp_write_t *w)
+{
+    struct api_server *srv = r->srv;
+    lp_opts_t lo = {.device_tag = srv->opts.device_tag, .precision = w->precision, .max_line = 0};
     char *body;
     size_t len;
     int owned;
@@ -274,7 +297,7 @@ void api__h_write(api_request_t *r)
     /* influxd parses the body first: a body of bad lines only gets its parse errors (below),
      * any other one the bad consistency level's, then the unknown policy's error, with nothing
      * stored. */
-    if (!(errs->parsed == 0 && errs->count > 0) && (!consistency_known(r) || !rp_known(r)))
+    if (!(errs->parsed == 0 && errs->count > 0) && w->check && !w->check(r))
         goto out;
     if (api__admit(r, &b, errs))
         goto out;
@@ -285,7 +308,8 @@ void api__h_write(api_request_t *r)
             api__backend_error(r, rc, "storing points");
             goto out;
         }
-        db_remember_arg(r); /* only a write that stored points uses its db (not a refused one) */
+        /* only a write that stored points uses its db (not a refused one) */
+        db_remember_used(r, w->db, w->db_len);
     }
     api_count_ingest(srv, "lp", readings, errs->count);
     if (errs->count == 0) {

@@ -17,14 +17,15 @@ static const char *const route_names[ROUTE_COUNT] = {"not_found",      "healthz"
                                                      "model_retrain",  "model_rollback",
                                                      "model_weights",  "anomalies_accept",
                                                      "maintenance",    "events",
-                                                     "admin_snapshot", "admin_snapshots"};
+                                                     "admin_snapshot", "admin_snapshots",
+                                                     "write_v2"};
 static const char *const proto_names[PROTO_COUNT] = {"json", "lp", "stream"};
 
 /* The codes each route answers when it does its job, exported from the start (0 before its first
  * request), so rate() and increase() see a route's first successes instead of starting a series
- * on them. Only these: the whole route x code matrix would be ROUTE_COUNT x 18 series (24 x 18 = 432), mostly
- * impossible pairs (a 413 from GET /healthz). So an error pair still appears with its first
- * error, which rate() does not count (the shipped rules alert on no HTTP error rate; the
+ * on them. Only these: the whole route x code matrix would be ROUTE_COUNT x 18 series (25 x 18 =
+ * 450), mostly impossible pairs (a 413 from GET /healthz). So an error pair still appears with its
+ * first error, which rate() does not count (the shipped rules alert on no HTTP error rate; the
  * dashboard's errors panel shows it from the second). not_found's one answer is 404 and is
  * exported; OPTIONS (204 on every route) is not. */
 static const unsigned route_ok[ROUTE_COUNT][2] = {
@@ -40,6 +41,7 @@ static const unsigned route_ok[ROUTE_COUNT][2] = {
     [ROUTE_WEIGHTS] = {200},     [ROUTE_ACCEPT] = {200},
     [ROUTE_MAINT] = {200, 204},  [ROUTE_EVENTS] = {200},
     [ROUTE_SNAPSHOT] = {200},    [ROUTE_SNAPSHOTS] = {200},
+    [ROUTE_WRITE_V2] = {204},
 };
 
 static int is_route_ok(int rt, unsigned code)

@@ -80,6 +80,35 @@ static void set_body(api_request_t *r, unsigned status, const char *ctype, char 
     r->content_type = ctype;
 }
 
+/* InfluxDB 2's error code string for an HTTP status (its errors.E* codes; 507, which it does
+ * not have, is "unavailable": the write may be retried once there is space). */
+static const char *v2_code(unsigned status)
+{
+    switch (status) {
+    case 400:
+        return "invalid";
+    case 401:
+        return "unauthorized";
+    case 403:
+        return "forbidden";
+    case 404:
+        return "not found";
+    case 405:
+        return "method not allowed";
+    case 409:
+        return "conflict";
+    case 413:
+        return "request too large";
+    case 415:
+        return "unsupported media type";
+    case 503:
+    case 507:
+        return "unavailable";
+    default:
+        return "internal error";
+    }
+}
+
 void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
 {
     /* Whole, however long: a message may quote a token as long as the query (influxd prints
@@ -99,7 +128,13 @@ void api__error(api_request_t *r, unsigned status, const char *fmt, ...)
     }
     sbuf_t b;
     sbuf_init(&b);
-    sbuf_append(&b, "{\"error\":", 9);
+    if (r->route == ROUTE_WRITE_V2) { /* InfluxDB 2's form, which its clients read */
+        sbuf_append(&b, "{\"code\":", 8);
+        api__json_str(&b, v2_code(status));
+        sbuf_append(&b, ",\"message\":", 11);
+    } else {
+        sbuf_append(&b, "{\"error\":", 9);
+    }
     api__json_str(&b, msg);
     sbuf_append(&b, "}\n", 2);
     if (msg != buf)

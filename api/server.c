@@ -158,6 +158,9 @@ static enum api_route route_of(api_request_t *r, const char *url)
             return ROUTE_QUERY;
         return ROUTE_NOT_FOUND;
     }
+    if (n == 3 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "v2") == 0 &&
+        strcmp(seg[2], "write") == 0)
+        return ROUTE_WRITE_V2;
     if (n < 2 || strcmp(seg[0], "v1") != 0)
         return ROUTE_NOT_FOUND;
     if (n == 2 && strcmp(seg[1], "readings") == 0)
@@ -220,9 +223,10 @@ static void method_not_allowed(api_request_t *r, const char *allow)
 /* Whether the route takes a request body, so oversized bodies can be refused early. */
 static int route_takes_body(enum api_route route)
 {
-    return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_DEVICE ||
-           route == ROUTE_QUERY || route == ROUTE_ROLLBACK || route == ROUTE_WEIGHTS ||
-           route == ROUTE_ACCEPT || route == ROUTE_MAINT || route == ROUTE_SNAPSHOT;
+    return route == ROUTE_READINGS || route == ROUTE_WRITE || route == ROUTE_WRITE_V2 ||
+           route == ROUTE_DEVICE || route == ROUTE_QUERY || route == ROUTE_ROLLBACK ||
+           route == ROUTE_WEIGHTS || route == ROUTE_ACCEPT || route == ROUTE_MAINT ||
+           route == ROUTE_SNAPSHOT;
 }
 
 static void healthz(api_request_t *r)
@@ -273,6 +277,7 @@ static const struct {
     [ROUTE_METRICS] = {api__h_metrics, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_PING] = {ping, "GET HEAD", "GET, HEAD", 0, "GET, HEAD, OPTIONS", NULL},
     [ROUTE_WRITE] = {api__h_write, "POST", "POST", 1, "POST, OPTIONS", NULL},
+    [ROUTE_WRITE_V2] = {api__h_write_v2, "POST", "POST", 1, "POST, OPTIONS", NULL},
     [ROUTE_QUERY] = {api__h_query, "GET POST", "GET, POST", 1, "GET, POST, OPTIONS", NULL},
     [ROUTE_READINGS] = {api__h_readings_post, "POST", "POST", 1, "POST, OPTIONS", no_params},
     [ROUTE_DEVICES] = {api__h_devices, "GET HEAD", "GET", 1, "GET, HEAD, OPTIONS", devices_params},
