@@ -143,10 +143,26 @@ max_batch_delay_ms = 0
 
     def test_line_too_long(self):
         # inih reads 200-byte lines: a longer one was cut in two, the rest parsed as the next
-        # line (here "unknown key 'ashboard-05...'" on line 3, whose own key is valid).
-        origins = ",".join("https://dashboard-%02d.plant.example" % i for i in range(8))
-        self.bad("[http]\ncors_origins = %s\nthreads = 2\n" % origins, 2,
-                 "line longer than 198 characters")
+        # line (here "unknown key 'ashboard-05...'" on line 3, whose own key is valid), then
+        # refused at 198 characters though http.cors_origins holds 1,023 (cfg4). A line now
+        # holds 4,096 characters, every string setting's longest value with its key.
+        origins = ",".join("https://dashboard-%02d.plant.example" % i for i in range(25))
+        origins += ",https://" + "x" * (1023 - len(origins) - 9)
+        self.assertEqual(len(origins), 1023)
+        data = os.path.join(self.tmp, "d" * (511 - len(self.tmp) - 1))
+        self.assertEqual(len(data), 511)
+        path = self.conf("[daemon]\ndata_dir = %s ; the longest\n[http]\ncors_origins = %s\n"
+                         "threads = 2\n" % (data, origins))
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        # One byte more than the field holds: the setting's own error, at its line.
+        self.bad("[http]\ncors_origins = %sx\nthreads = 2\n" % origins, 2,
+                 "http.cors_origins: value must be 1 to 1023 characters")
+        self.bad("[daemon]\ndata_dir = %sx\n" % data, 2,
+                 "daemon.data_dir: value must be 1 to 511 characters")
+        # A longer line: the line's error, never a cut value or the tail as a key.
+        self.bad("[http]\nthreads = 2\ncors_origins = %s\n" % ("x" * 4096), 3,
+                 "line longer than 4096 characters")
 
     def test_line_edges(self):
         # review: a NUL byte is refused at its line (fgets stopped the line there: the rest of
@@ -154,19 +170,96 @@ max_batch_delay_ms = 0
         # tail parsed as the next line).
         self.bad("[http]\nthreads = 2\0 junk\n", 2, "a NUL byte")
         self.bad("[http]\nthreads = 2\n\0[nope]\n", 3, "a NUL byte")
-        self.bad("[http]\n;\0%s\n[nope]\n" % ("c" * 300), 2, "a NUL byte")
-        # The 198 characters hold with a CRLF line end as with LF, and for a last line without
-        # one (a 199-character last line passed, a 198-character CRLF line did not).
-        line = "; " + "c" * 196
+        self.bad("[http]\n;\0%s\n[nope]\n" % ("c" * 5000), 2, "a NUL byte")
+        # The 4,096 characters hold with a CRLF line end as with LF, and for a last line
+        # without one (at 198: a 199-character last line passed, a 198-character CRLF line did
+        # not).
+        line = "; " + "c" * 4094
         for text in ("[http]\r\n%s\r\nthreads = 2\r\n" % line, "[http]\n%s\n" % line,
                      "[http]\n%s" % line, "[http]\n%s\r" % line):
             with self.subTest(text=text[:12]):
                 rc, out, err = run("--check-config", "--config", self.conf(text))
                 self.assertEqual(rc, 0, err)
-        self.bad("[http]\n%sc" % line, 2, "line longer than 198 characters")
-        self.bad("[http]\r\n%sc\r\n" % line, 2, "line longer than 198 characters")
+        self.bad("[http]\n%sc" % line, 2, "line longer than 4096 characters")
+        self.bad("[http]\r\n%sc\r\n" % line, 2, "line longer than 4096 characters")
         # Blanks inside the brackets are part of the name (README).
         self.bad("[ http ]\nthreads = 2\n", 1, "unknown section [ http ]")
+
+    def test_number_forms(self):
+        # cfg4: strtoll took "+4", " 4" and "010" (ten, where C or a shell reads eight). A
+        # number is plain decimal: digits, a '-' for the negative; no '+', no leading zeros.
+        for key, value, word in [("http.threads", "+4", "without a '+' sign"),
+                                 ("http.threads", "010", "no leading zeros"),
+                                 ("http.threads", "04", "no leading zeros"),
+                                 ("storage.max_batch_delay_ms", "00", "no leading zeros"),
+                                 ("model.lstm_min_rows", "+600", "without a '+' sign"),
+                                 ("http.max_body_bytes", "0x100000", "is not an integer"),
+                                 ("storage.retention", "+30d", "without a '+' sign"),
+                                 ("storage.retention", "030d", "no leading zeros"),
+                                 ("storage.retention", "00", "no leading zeros"),
+                                 ("http.listen", "127.0.0.1:08470", "is not ADDR:PORT")]:
+            sec, k = key.split(".")
+            with self.subTest(key=key, value=value):
+                self.bad("[%s]\n%s = %s\n" % (sec, k, value), 2, key, "'%s'" % value, word)
+        path = self.conf("[http]\nthreads = 10\nlisten = 127.0.0.1:0\n[storage]\n"
+                         "max_batch_delay_ms = 0\nretention = 10d\n[model]\nlstm_min_rows = 0\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        # The flags that take a number (the ports of --http and --stream) say the same.
+        for flag in ("--http", "--stream"):
+            with self.subTest(flag=flag):
+                rc, out, err = run("--check-config", flag, "127.0.0.1:0847")
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("%s: " % flag, err)
+                self.assertIn("is not ADDR:PORT", err)
+
+    def test_words_any_case(self):
+        # cfg4: the booleans and storage.sync took any case, model.kind, serving_precision and
+        # log_level only lower case ("kind = LSTM" stopped the start). Every word any case.
+        path = self.conf("[daemon]\nlog_level = WARN\n[model]\nkind = Linear\n"
+                         "serving_precision = FLOAT32\nlstm_min_rows = Auto\n"
+                         "[pipeline]\nevent_continue_within = AUTO\n[storage]\nsync = Normal\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("--check-config", "--log-level", "Debug")
+        self.assertEqual(rc, 0, err)
+        self.bad("[model]\nkind = LSTM2\n", 2, "model.kind: 'LSTM2' is not auto, lstm or linear")
+
+    def test_c1_controls_and_invalid_utf8(self):
+        # cfg4: the C0 controls were refused (cfgctl), not U+0080..U+009F nor bytes that are
+        # not UTF-8, which reached paths, origins and the log. Both named at FILE:LINE with
+        # the key, also from a flag; valid UTF-8 passes.
+        for value, word in [(b"/srv/a\xc2\x85b", "control character (U+0085)"),
+                            (b"/srv/a\xc2\x9b", "control character (U+009B)"),
+                            (b"/srv/a\xffb", "not valid UTF-8 (byte 0xff at offset 6)"),
+                            (b"/srv/caf\xe9", "not valid UTF-8 (byte 0xe9 at offset 8)"),
+                            (b"/srv/\xc0\xaf", "not valid UTF-8"),          # overlong '/'
+                            (b"/srv/\xed\xa0\x80", "not valid UTF-8"),      # a surrogate
+                            (b"/srv/\xf4\x90\x80\x80", "not valid UTF-8")]:  # > U+10FFFF
+            with self.subTest(value=value):
+                path = os.path.join(self.tmp, "c1.conf")
+                with open(path, "wb") as f:
+                    f.write(b"[daemon]\nlog_level = info\ndata_dir = " + value + b"\n")
+                rc, out, err = run("--check-config", "--config", path)
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("%s:3: daemon.data_dir: " % path, err)
+                self.assertIn(word, err)
+        rc, out, err = run("--check-config", "--data-dir", "/srv/a\u0085b")
+        self.assertNotEqual(rc, 0, err)
+        self.assertIn("--data-dir: daemon.data_dir: the value has a control character (U+0085)",
+                      err)
+        path = self.conf("[daemon]\ndata_dir = %s\n" % os.path.join(self.tmp, "café-données"))
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+
+    def test_zero_durations(self):
+        # cfg4: "0" was off and "0s" refused; 0 with any unit is off, as 0 and "" are.
+        for v in ("0", "0s", "0m", "0h", "0d", "0w", ""):
+            with self.subTest(value=v):
+                path = self.conf("[storage]\nretention = %s\nsnapshot_every = %s\n" % (v, v))
+                rc, out, err = run("--check-config", "--config", path)
+                self.assertEqual(rc, 0, err)
+        self.bad("[storage]\nretention = 0ms\n", 2, "storage.retention: '0ms' is not 0 (off)")
 
     def test_empty_values(self):
         # An empty value is refused for every kind but the optional strings (auth_file,
