@@ -505,6 +505,18 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
     return -1;
 }
 
+/* The longest line (before its "\n" or "\r\n") a file may have: room for the longest string
+ * setting (http.cors_origins, 1,023 bytes) with its key and a comment. libinih's own limit is
+ * 198 (INI_MAX_LINE 200, less the line end and the NUL); Debian's libinih lets ini_max_line
+ * raise it at run time (the line buffer is then a variable-length array of that size in
+ * ini_parse_stream's frame: 4 KiB on the loop thread's stack). */
+#define CONFIG_LINE_MAX 4096
+#define FIELD_FITS(f)   (sizeof(((config_t *)0)->f) + 64 <= CONFIG_LINE_MAX) /* 64: key, " = " */
+_Static_assert(FIELD_FITS(data_dir) && FIELD_FITS(http_listen) && FIELD_FITS(auth_file) &&
+                   FIELD_FITS(tls_cert) && FIELD_FITS(tls_key) && FIELD_FITS(cors_origins) &&
+                   FIELD_FITS(stream_listen) && FIELD_FITS(device_tag),
+               "a string setting's longest value must fit on a line");
+
 /* Reading the file. inih parses; a reader of ours hands it the lines, so that it sees what
  * inih's handler cannot: an empty section (libinih calls the handler only for keys), a line
  * longer than inih's buffer (it would split it in two, the second part parsed as a line of its
@@ -513,13 +525,6 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
  * handler's carry inih's line numbers. It drops each line's leading blanks: an indented line is
  * a line like another, never the continuation of the previous value that libinih
  * (INI_ALLOW_MULTILINE) would make of it, and no setting takes several lines. */
-/* The longest line (before its "\n" or "\r\n") a file may have: room for the longest string
- * setting (http.cors_origins, 1,023 bytes) with its key and a comment. libinih's own limit is
- * 198 (INI_MAX_LINE 200, less the line end and the NUL); Debian's libinih lets ini_max_line
- * raise it at run time (the line buffer is then a variable-length array of that size in
- * ini_parse_stream's frame: 4 KiB on the loop thread's stack). */
-#define CONFIG_LINE_MAX 4096
-
 struct load_ctx {
     config_t *c;
     FILE *f;
