@@ -176,19 +176,47 @@ void config_default(config_t *c)
     c->model_lstm_min_rows = dc.lstm_min_rows;
 }
 
-/* Parses a duration: "0" or "" (none), or a whole number with one unit, s, m, h, d or w ("30d",
- * "12h"), into ms within [min, max] (or 0). Returns 0 or -1. */
+/* The length of the decimal number v starts with: "0" or a digit 1-9 and more digits, after a
+ * '-' with minus_ok; 0 when v starts with none. A '+' sign and leading zeros are refused where
+ * numbers are read (settings and flags): "010" is ten to strtoll and eight to an operator used
+ * to C or a shell, and "+4" or " 4" were taken by strtoll though no setting is written so. */
+static size_t decimal_len(const char *v, int minus_ok)
+{
+    size_t sign = minus_ok && *v == '-';
+    size_t digits = strspn(v + sign, "0123456789");
+    if (digits == 0 || (digits > 1 && v[sign] == '0') || (sign && v[1] == '0'))
+        return 0;
+    return sign + digits;
+}
+
+/* Why a value that is not a plain decimal number is refused: the " (...)" said after "is not an
+ * integer ..." for the two forms an operator may mean as a number ("+4", "010"), else "". */
+static const char *number_hint(const char *v)
+{
+    if (*v == '+')
+        return " (write it without a '+' sign)";
+    if (*v == '-')
+        v++;
+    if (v[0] == '0' && v[1] >= '0' && v[1] <= '9')
+        return " (no leading zeros: numbers are decimal)";
+    return "";
+}
+
+/* Parses a duration: "" or 0 with or without a unit ("0", "0s", "0d": none), or a whole number
+ * with one unit, s, m, h, d or w ("30d", "12h"), into ms within [min, max] (or 0). Returns 0 or
+ * -1. */
 static int duration_parse(const char *v, long long min, long long max, int64_t *out)
 {
-    if (*v == '\0' || strcmp(v, "0") == 0) {
+    if (*v == '\0' || strcmp(v, "0") == 0 ||
+        (v[0] == '0' && v[1] != '\0' && strchr("smhdw", v[1]) != NULL && v[2] == '\0')) {
         *out = 0;
         return 0;
     }
     /* common/vtime's grammar, less its unitless and "ms" forms: settings count from seconds. */
     size_t n = strlen(v);
     int64_t ms;
-    if (n < 2 || v[n - 1] < 'a' || v[n - 1] > 'z' || strcmp(v + n - 2, "ms") == 0 ||
-        vtime_parse_duration(v, &ms) != 0 || ms < min || ms > max)
+    if (decimal_len(v, 0) == 0 || n < 2 || v[n - 1] < 'a' || v[n - 1] > 'z' ||
+        strcmp(v + n - 2, "ms") == 0 || vtime_parse_duration(v, &ms) != 0 || ms < min || ms > max)
         return -1;
     *out = ms;
     return 0;
@@ -206,7 +234,7 @@ static int listen_ok(const char *v)
     if (colon == NULL)
         return 0;
     const char *port = colon + 1;
-    size_t digits = strspn(port, "0123456789");
+    size_t digits = decimal_len(port, 0);
     if (digits == 0 || digits > 5 || port[digits] != '\0' || atol(port) > 65535)
         return 0;
     char host[128];
@@ -244,14 +272,15 @@ static int find_setting(const char *section, const char *key)
 }
 
 /* Copies the len bytes of src to dst (size bytes, at least 5) for a message, a control
- * character written as \xHH, so that a key or section name with one ("thr<TAB>eads", an ESC)
- * is shown, not played, in a terminal or the journal; cut short if dst is full. */
+ * character or a byte above 0x7f written as \xHH, so that a key or section name with one
+ * ("thr<TAB>eads", an ESC, a C1 control, invalid UTF-8) is shown, not played, in a terminal or
+ * the journal; cut short if dst is full. */
 static void printable(char *dst, size_t size, const char *src, size_t len)
 {
     size_t n = 0;
     for (size_t i = 0; i < len && n + 5 <= size; i++) {
         unsigned char ch = (unsigned char)src[i];
-        if (ch < 0x20 || ch == 0x7f)
+        if (ch < 0x20 || ch >= 0x7f)
             n += (size_t)snprintf(dst + n, size - n, "\\x%02x", ch);
         else
             dst[n++] = (char)ch;
@@ -276,10 +305,42 @@ static void unknown_key(const char *section, const char *key, char *err, size_t 
         snprintf(err + n, errsize - n, ")");
 }
 
-/* A value holds no control character (below 0x20, or 0x7f): none of the settings takes one,
- * and inih passes on whatever is inside a value ("127.0.0.1:8470<TAB>x", a stray CR, an
- * ESC); it strips the blanks (tab, CR, ...) around it, so a CRLF line end never reaches here.
- * A tab inside a value is refused too (a path or list with a tab is a paste error). The
+/* The length of the well-formed UTF-8 sequence at p (its first byte 0x80 or above), 2 to 4, or
+ * 0: a stray continuation byte, a sequence cut short, an overlong form, a surrogate or a code
+ * point above U+10FFFF (RFC 3629; the table of the Unicode standard's section 3.9). */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* the second byte's bounds */
+    if (p[0] >= 0xc2 && p[0] <= 0xdf)
+        len = 2;
+    else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+        len = 3;
+        if (p[0] == 0xe0)
+            lo = 0xa0; /* overlong below U+0800 */
+        else if (p[0] == 0xed)
+            hi = 0x9f; /* the surrogates U+D800..U+DFFF */
+    } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+        len = 4;
+        if (p[0] == 0xf0)
+            lo = 0x90; /* overlong below U+10000 */
+        else if (p[0] == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t k = 2; k < len; k++)
+        if (p[k] < 0x80 || p[k] > 0xbf)
+            return 0;
+    return len;
+}
+
+/* A value holds no control character (below 0x20, 0x7f, or U+0080..U+009F) and is valid
+ * UTF-8: none of the settings takes one, and inih passes on whatever is inside a value
+ * ("127.0.0.1:8470<TAB>x", a stray CR, an ESC, a C1 control such as U+0085 NEL, bytes that are
+ * not UTF-8); it strips the blanks (tab, CR, ...) around it, so a CRLF line end never reaches
+ * here. A tab inside a value is refused too (a path or list with a tab is a paste error). The
  * command-line flags are checked the same way, with their own message, in main.c. Returns 0,
  * or -1 with "SECTION.KEY: reason" in err (the value is not echoed). With tab_ok, a tab
  * passes: the file's reader checks the rest first, before the messages that show the value
@@ -287,12 +348,28 @@ static void unknown_key(const char *section, const char *key, char *err, size_t 
 static int value_control_bad(const char *section, const char *key, const char *value, int tab_ok,
                              char *err, size_t errsize)
 {
-    for (const unsigned char *p = (const unsigned char *)value; *p; p++)
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
         if ((*p < 0x20 && !(tab_ok && *p == '\t')) || *p == 0x7f) {
             snprintf(err, errsize, "%s.%s: the value has a control character (0x%02x%s)", section,
                      key, *p, *p == '\t' ? ", a tab" : "");
             return -1;
         }
+        if (*p < 0x80)
+            continue;
+        size_t len = utf8_len(p);
+        if (len == 0) {
+            snprintf(err, errsize,
+                     "%s.%s: the value is not valid UTF-8 (byte 0x%02x at offset %zu)", section,
+                     key, *p, (size_t)(p - (const unsigned char *)value));
+            return -1;
+        }
+        if (p[0] == 0xc2 && p[1] < 0xa0) { /* U+0080..U+009F, the C1 controls */
+            snprintf(err, errsize, "%s.%s: the value has a control character (U+%04X)", section,
+                     key, (unsigned)p[1]);
+            return -1;
+        }
+        p += len - 1;
+    }
     return 0;
 }
 
@@ -338,16 +415,18 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
     case K_INT:
     case K_SIZE:
     case K_AUTO_INT: {
-        if (s->kind == K_AUTO_INT && strcmp(value, "auto") == 0) {
+        if (s->kind == K_AUTO_INT && strcasecmp(value, "auto") == 0) {
             *(int *)field = -1;
             return 0;
         }
         char *end;
         errno = 0;
         long long v = strtoll(value, &end, 10);
-        if (errno || end == value || *end != '\0' || v < s->min || v > s->max) {
-            snprintf(err, errsize, "%s.%s: '%s' is not %san integer from %lld to %lld", section,
-                     key, value, s->kind == K_AUTO_INT ? "auto or " : "", s->min, s->max);
+        size_t digits = decimal_len(value, 1);
+        if (errno || digits == 0 || value[digits] != '\0' || v < s->min || v > s->max) {
+            snprintf(err, errsize, "%s.%s: '%s' is not %san integer from %lld to %lld%s", section,
+                     key, value, s->kind == K_AUTO_INT ? "auto or " : "", s->min, s->max,
+                     number_hint(value));
             return -1;
         }
         if (s->kind == K_SIZE)
@@ -382,15 +461,15 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         if (duration_parse(value, s->min, s->max, (int64_t *)field)) {
             snprintf(err, errsize,
                      "%s.%s: '%s' is not 0 (off) or a duration from 1s to 36500d: a whole number "
-                     "with one unit s, m, h, d or w, e.g. 30d",
-                     section, key, value);
+                     "with one unit s, m, h, d or w, e.g. 30d%s",
+                     section, key, value, number_hint(value));
             return -1;
         }
         return 0;
     case K_PRECISION:
-        if (strcmp(value, "float16") == 0)
+        if (strcasecmp(value, "float16") == 0)
             *(int *)field = 1;
-        else if (strcmp(value, "float32") == 0)
+        else if (strcasecmp(value, "float32") == 0)
             *(int *)field = 0;
         else {
             snprintf(err, errsize, "%s.%s: '%s' is not float16 or float32", section, key, value);
@@ -401,23 +480,42 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         static const char *const kinds[] = {
             [DET_MODEL_AUTO] = "auto", [DET_MODEL_LSTM] = "lstm", [DET_MODEL_LINEAR] = "linear"};
         for (int k = 0; k < (int)(sizeof kinds / sizeof kinds[0]); k++)
-            if (strcmp(value, kinds[k]) == 0) {
+            if (strcasecmp(value, kinds[k]) == 0) {
                 *(int *)field = k;
                 return 0;
             }
         snprintf(err, errsize, "%s.%s: '%s' is not auto, lstm or linear", section, key, value);
         return -1;
     }
-    case K_LEVEL:
-        if (log_level_parse(value, (enum log_level *)field)) {
+    case K_LEVEL: {
+        /* log_level_parse takes lower case; the setting, as every word a setting takes, any. */
+        char lower[16];
+        size_t n = strlen(value);
+        for (size_t k = 0; k < n && k + 1 < sizeof lower; k++)
+            lower[k] = (char)tolower((unsigned char)value[k]);
+        lower[n < sizeof lower ? n : sizeof lower - 1] = '\0';
+        if (n >= sizeof lower || log_level_parse(lower, (enum log_level *)field)) {
             snprintf(err, errsize, "%s.%s: '%s' is not debug, info, warn or error", section, key,
                      value);
             return -1;
         }
         return 0;
     }
+    }
     return -1;
 }
+
+/* The longest line (before its "\n" or "\r\n") a file may have: room for the longest string
+ * setting (http.cors_origins, 1,023 bytes) with its key and a comment. libinih's own limit is
+ * 198 (INI_MAX_LINE 200, less the line end and the NUL); Debian's libinih lets ini_max_line
+ * raise it at run time (the line buffer is then a variable-length array of that size in
+ * ini_parse_stream's frame: 4 KiB on the loop thread's stack). */
+#define CONFIG_LINE_MAX 4096
+#define FIELD_FITS(f)   (sizeof(((config_t *)0)->f) + 64 <= CONFIG_LINE_MAX) /* 64: key, " = " */
+_Static_assert(FIELD_FITS(data_dir) && FIELD_FITS(http_listen) && FIELD_FITS(auth_file) &&
+                   FIELD_FITS(tls_cert) && FIELD_FITS(tls_key) && FIELD_FITS(cors_origins) &&
+                   FIELD_FITS(stream_listen) && FIELD_FITS(device_tag),
+               "a string setting's longest value must fit on a line");
 
 /* Reading the file. inih parses; a reader of ours hands it the lines, so that it sees what
  * inih's handler cannot: an empty section (libinih calls the handler only for keys), a line
@@ -573,7 +671,7 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         int n = (int)(hash - name);
         while (n > 0 && isspace((unsigned char)name[n - 1]))
             n--;
-        char key[200]; /* a line holds at most 198 characters */
+        char key[CONFIG_LINE_MAX + 1]; /* at most a line */
         snprintf(key, sizeof key, "%.*s", n, name);
         int k = find_setting(section, key);
         if (k < 0)
@@ -634,6 +732,9 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
         return -1;
     }
     struct load_ctx lc = {.c = c, .f = f};
+    /* libinih's global, set before each parse (loop thread, as every config_load): the line
+     * buffer it hands read_line, which refuses a longer line with FILE:LINE. */
+    ini_max_line = CONFIG_LINE_MAX + 2;
     int line = ini_parse_stream(read_line, &lc, on_ini, &lc);
     fclose(f);
     if (line < 0) {

@@ -102,8 +102,8 @@ static void test_errors_name_file_line_reason(void **state)
     /* A line longer than inih's buffer, which it would cut in two (the tail parsed as a line:
      * here "unknown key 'x'" on line 3, counted one too many); the line after it keeps its
      * number. */
-    char text[600];
-    snprintf(text, sizeof text, "[http]\ncors_origins = https://%0250dx\nthreads = 1\n", 0);
+    char text[4400];
+    snprintf(text, sizeof text, "[http]\ncors_origins = https://%04200dx\nthreads = 1\n", 0);
     expect_error(text, ":2:", "line longer than");
     /* The first error is the one reported, whoever saw it (inih or the reader). */
     expect_error("[http]\nno equals sign\n[nope]\n", ":2:", "syntax error");
@@ -190,8 +190,11 @@ static void test_model_kind(void **state)
         assert_int_equal(config_set(&c, "model", "kind", names[k], err, sizeof err), 0);
         assert_int_equal(c.model_kind, want[k]);
     }
-    assert_int_equal(config_set(&c, "model", "kind", "LSTM", err, sizeof err), -1);
-    assert_int_equal(c.model_kind, DET_MODEL_AUTO);
+    /* Any case, as the booleans and storage.sync (cfg4); a bad name leaves the setting. */
+    assert_int_equal(config_set(&c, "model", "kind", "LSTM", err, sizeof err), 0);
+    assert_int_equal(c.model_kind, DET_MODEL_LSTM);
+    assert_int_equal(config_set(&c, "model", "kind", "lstm2", err, sizeof err), -1);
+    assert_int_equal(c.model_kind, DET_MODEL_LSTM);
 }
 
 /* model.lstm_min_rows: auto is detector_config's -1 (and the default), 0 and N as given; a bad
@@ -205,14 +208,14 @@ static void test_model_lstm_min_rows(void **state)
     detector_config_default(&dc);
     assert_int_equal(c.model_lstm_min_rows, dc.lstm_min_rows);
     assert_int_equal(c.model_lstm_min_rows, -1);
-    const char *good[] = {"0", "600", "10000000", "auto"};
-    const int want[] = {0, 600, 10000000, -1};
-    for (int k = 0; k < 4; k++) {
+    const char *good[] = {"0", "600", "10000000", "auto", "Auto"};
+    const int want[] = {0, 600, 10000000, -1, -1};
+    for (int k = 0; k < 5; k++) {
         assert_int_equal(config_set(&c, "model", "lstm_min_rows", good[k], err, sizeof err), 0);
         assert_int_equal(c.model_lstm_min_rows, want[k]);
     }
-    const char *bad[] = {"-1", "-2", "10000001", "Auto", "", "12x", "1e3"};
-    for (int k = 0; k < 7; k++) {
+    const char *bad[] = {"-1", "-2", "10000001", "autox", "", "12x", "1e3", "+600", "0600"};
+    for (int k = 0; k < 9; k++) {
         assert_int_equal(config_set(&c, "model", "lstm_min_rows", bad[k], err, sizeof err), -1);
         assert_non_null(strstr(err, "model.lstm_min_rows"));
         assert_int_equal(c.model_lstm_min_rows, -1);
@@ -222,6 +225,90 @@ static void test_model_lstm_min_rows(void **state)
     config_t b = c;
     b.model_lstm_min_rows = 0;
     assert_int_equal(config_diff(&c, &b, NULL, NULL), 1);
+}
+
+/* config_set's value checks (cfg4): plain decimal numbers only, any case for words, 0 with a
+ * unit as off, C1 controls and invalid UTF-8 refused. Each row: section, key, value, 0 (taken)
+ * or the words of the error. */
+static void test_value_forms(void **state)
+{
+    static const char *const rows[][4] = {
+        {"http", "threads", "12", NULL},
+        {"http", "threads", "+4",
+         "http.threads: '+4' is not an integer from 1 to 64 (write it "
+         "without a '+' sign)"},
+        {"http", "threads", "010", "(no leading zeros: numbers are decimal)"},
+        {"http", "threads", " 4", "is not an integer"},
+        {"http", "threads", "-0", "is not an integer"},
+        {"storage", "max_batch_delay_ms", "0", NULL},
+        {"storage", "max_batch_delay_ms", "00", "no leading zeros"},
+        {"storage", "retention", "0s", NULL},
+        {"storage", "retention", "0w", NULL},
+        {"storage", "retention", "30d", NULL},
+        {"storage", "retention", "030d", "no leading zeros"},
+        {"storage", "retention", "+30d", "without a '+' sign"},
+        {"storage", "retention", "0ms", "is not 0 (off)"},
+        {"http", "listen", "127.0.0.1:0", NULL},
+        {"http", "listen", "127.0.0.1:080", "is not ADDR:PORT"},
+        {"daemon", "log_level", "WARN", NULL},
+        {"daemon", "log_level", "Warning", NULL},
+        {"daemon", "log_level", "warningwarningxx", "is not debug"},
+        {"model", "serving_precision", "Float16", NULL},
+        {"pipeline", "event_continue_within", "AUTO", NULL},
+        {"daemon", "data_dir", "/srv/caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", NULL},
+        {"daemon", "data_dir", "/a\xc2\x85",
+         "daemon.data_dir: the value has a control "
+         "character (U+0085)"},
+        {"daemon", "data_dir", "/a\xc2\x9f", "(U+009F)"},
+        {"daemon", "data_dir", "/a\xc2\xa0", NULL}, /* U+00A0, no control */
+        {"daemon", "data_dir", "/a\x80", "not valid UTF-8 (byte 0x80 at offset 2)"},
+        {"daemon", "data_dir", "/a\xc3", "not valid UTF-8"},
+        {"daemon", "data_dir", "/a\xe0\x9f\xbf", "not valid UTF-8"},
+        {"daemon", "data_dir", "/a\xed\xbf\xbf", "not valid UTF-8"},
+        {"daemon", "data_dir", "/a\xf0\x8f\xbf\xbf", "not valid UTF-8"},
+        {"daemon", "data_dir", "/a\xf5\x80\x80\x80", "not valid UTF-8"},
+    };
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        config_t c;
+        char err[512] = "";
+        config_default(&c);
+        int rc = config_set(&c, rows[k][0], rows[k][1], rows[k][2], err, sizeof err);
+        if (rows[k][3] == NULL ? rc != 0 : rc != -1 || strstr(err, rows[k][3]) == NULL)
+            fail_msg("%s.%s = '%s': rc %d, '%s'", rows[k][0], rows[k][1], rows[k][2], rc, err);
+    }
+}
+
+/* A value as long as its field holds comes whole from a file (cfg4: lines stopped at 198
+ * characters, under http.cors_origins' 1,023 bytes); a line past 4,096 is the line's error. */
+static void test_long_lines(void **state)
+{
+    char origins[1024], text[5200], path[64], err[512];
+    size_t n = 0;
+    for (int i = 0; n + 40 < sizeof origins; i++)
+        n += (size_t)snprintf(origins + n, sizeof origins - n, "%shttps://host-%03d.example",
+                              i ? "," : "", i);
+    memset(origins + n, 'x', sizeof origins - 1 - n);
+    origins[sizeof origins - 1] = '\0';
+    snprintf(text, sizeof text, "[http]\ncors_origins = %s ; all\nthreads = 2\n", origins);
+    write_conf(path, sizeof path, text);
+    config_t c;
+    config_default(&c);
+    if (config_load(&c, path, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_string_equal(c.cors_origins, origins);
+    assert_int_equal(c.http_threads, 2);
+    unlink(path);
+    memset(text, 'x', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    memcpy(text, "[http]\n; ", 9);
+    memcpy(text + 4096 + 7, "\n", 2); /* line 2: 4,096 characters, "; " and x */
+    write_conf(path, sizeof path, text);
+    config_default(&c);
+    if (config_load(&c, path, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    unlink(path);
+    memcpy(text + 4096 + 7, "x\n", 3);
+    expect_error(text, ":2:", "line longer than 4096 characters");
 }
 
 static void test_validate(void **state)
@@ -890,6 +977,8 @@ int main(void)
         cmocka_unit_test(test_load_forms),
         cmocka_unit_test(test_model_kind),
         cmocka_unit_test(test_model_lstm_min_rows),
+        cmocka_unit_test(test_value_forms),
+        cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_validate),
         cmocka_unit_test(test_auth_file),
         cmocka_unit_test(test_quota),

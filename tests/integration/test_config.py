@@ -1,10 +1,9 @@
 #!/usr/bin/python3
 """vigild integration: the command line and the configuration file: --version, --help,
---check-config, errors naming FILE:LINE and the reason, flags overriding the file, settings
-taking effect, also on devices restored from the database after a restart."""
+--check-config, errors naming FILE:LINE and the reason, flags overriding the file, refusals at
+the start. Settings taking effect, reloads and the documentation checks: test_config_effect.py."""
 
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -14,8 +13,6 @@ import unittest
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_ops  # noqa: E402  (hup only)
-import pipeline_fx as tp  # noqa: E402  (the pipeline tests' helpers)
 import vigiltest as vt  # noqa: E402
 
 
@@ -146,10 +143,26 @@ max_batch_delay_ms = 0
 
     def test_line_too_long(self):
         # inih reads 200-byte lines: a longer one was cut in two, the rest parsed as the next
-        # line (here "unknown key 'ashboard-05...'" on line 3, whose own key is valid).
-        origins = ",".join("https://dashboard-%02d.plant.example" % i for i in range(8))
-        self.bad("[http]\ncors_origins = %s\nthreads = 2\n" % origins, 2,
-                 "line longer than 198 characters")
+        # line (here "unknown key 'ashboard-05...'" on line 3, whose own key is valid), then
+        # refused at 198 characters though http.cors_origins holds 1,023 (cfg4). A line now
+        # holds 4,096 characters, every string setting's longest value with its key.
+        origins = ",".join("https://dashboard-%02d.plant.example" % i for i in range(25))
+        origins += ",https://" + "x" * (1023 - len(origins) - 9)
+        self.assertEqual(len(origins), 1023)
+        data = os.path.join(self.tmp, "d" * (511 - len(self.tmp) - 1))
+        self.assertEqual(len(data), 511)
+        path = self.conf("[daemon]\ndata_dir = %s ; the longest\n[http]\ncors_origins = %s\n"
+                         "threads = 2\n" % (data, origins))
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        # One byte more than the field holds: the setting's own error, at its line.
+        self.bad("[http]\ncors_origins = %sx\nthreads = 2\n" % origins, 2,
+                 "http.cors_origins: value must be 1 to 1023 characters")
+        self.bad("[daemon]\ndata_dir = %sx\n" % data, 2,
+                 "daemon.data_dir: value must be 1 to 511 characters")
+        # A longer line: the line's error, never a cut value or the tail as a key.
+        self.bad("[http]\nthreads = 2\ncors_origins = %s\n" % ("x" * 4096), 3,
+                 "line longer than 4096 characters")
 
     def test_line_edges(self):
         # review: a NUL byte is refused at its line (fgets stopped the line there: the rest of
@@ -157,19 +170,96 @@ max_batch_delay_ms = 0
         # tail parsed as the next line).
         self.bad("[http]\nthreads = 2\0 junk\n", 2, "a NUL byte")
         self.bad("[http]\nthreads = 2\n\0[nope]\n", 3, "a NUL byte")
-        self.bad("[http]\n;\0%s\n[nope]\n" % ("c" * 300), 2, "a NUL byte")
-        # The 198 characters hold with a CRLF line end as with LF, and for a last line without
-        # one (a 199-character last line passed, a 198-character CRLF line did not).
-        line = "; " + "c" * 196
+        self.bad("[http]\n;\0%s\n[nope]\n" % ("c" * 5000), 2, "a NUL byte")
+        # The 4,096 characters hold with a CRLF line end as with LF, and for a last line
+        # without one (at 198: a 199-character last line passed, a 198-character CRLF line did
+        # not).
+        line = "; " + "c" * 4094
         for text in ("[http]\r\n%s\r\nthreads = 2\r\n" % line, "[http]\n%s\n" % line,
                      "[http]\n%s" % line, "[http]\n%s\r" % line):
             with self.subTest(text=text[:12]):
                 rc, out, err = run("--check-config", "--config", self.conf(text))
                 self.assertEqual(rc, 0, err)
-        self.bad("[http]\n%sc" % line, 2, "line longer than 198 characters")
-        self.bad("[http]\r\n%sc\r\n" % line, 2, "line longer than 198 characters")
+        self.bad("[http]\n%sc" % line, 2, "line longer than 4096 characters")
+        self.bad("[http]\r\n%sc\r\n" % line, 2, "line longer than 4096 characters")
         # Blanks inside the brackets are part of the name (README).
         self.bad("[ http ]\nthreads = 2\n", 1, "unknown section [ http ]")
+
+    def test_number_forms(self):
+        # cfg4: strtoll took "+4", " 4" and "010" (ten, where C or a shell reads eight). A
+        # number is plain decimal: digits, a '-' for the negative; no '+', no leading zeros.
+        for key, value, word in [("http.threads", "+4", "without a '+' sign"),
+                                 ("http.threads", "010", "no leading zeros"),
+                                 ("http.threads", "04", "no leading zeros"),
+                                 ("storage.max_batch_delay_ms", "00", "no leading zeros"),
+                                 ("model.lstm_min_rows", "+600", "without a '+' sign"),
+                                 ("http.max_body_bytes", "0x100000", "is not an integer"),
+                                 ("storage.retention", "+30d", "without a '+' sign"),
+                                 ("storage.retention", "030d", "no leading zeros"),
+                                 ("storage.retention", "00", "no leading zeros"),
+                                 ("http.listen", "127.0.0.1:08470", "is not ADDR:PORT")]:
+            sec, k = key.split(".")
+            with self.subTest(key=key, value=value):
+                self.bad("[%s]\n%s = %s\n" % (sec, k, value), 2, key, "'%s'" % value, word)
+        path = self.conf("[http]\nthreads = 10\nlisten = 127.0.0.1:0\n[storage]\n"
+                         "max_batch_delay_ms = 0\nretention = 10d\n[model]\nlstm_min_rows = 0\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        # The flags that take a number (the ports of --http and --stream) say the same.
+        for flag in ("--http", "--stream"):
+            with self.subTest(flag=flag):
+                rc, out, err = run("--check-config", flag, "127.0.0.1:0847")
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("%s: " % flag, err)
+                self.assertIn("is not ADDR:PORT", err)
+
+    def test_words_any_case(self):
+        # cfg4: the booleans and storage.sync took any case, model.kind, serving_precision and
+        # log_level only lower case ("kind = LSTM" stopped the start). Every word any case.
+        path = self.conf("[daemon]\nlog_level = WARN\n[model]\nkind = Linear\n"
+                         "serving_precision = FLOAT32\nlstm_min_rows = Auto\n"
+                         "[pipeline]\nevent_continue_within = AUTO\n[storage]\nsync = Normal\n")
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run("--check-config", "--log-level", "Debug")
+        self.assertEqual(rc, 0, err)
+        self.bad("[model]\nkind = LSTM2\n", 2, "model.kind: 'LSTM2' is not auto, lstm or linear")
+
+    def test_c1_controls_and_invalid_utf8(self):
+        # cfg4: the C0 controls were refused (cfgctl), not U+0080..U+009F nor bytes that are
+        # not UTF-8, which reached paths, origins and the log. Both named at FILE:LINE with
+        # the key, also from a flag; valid UTF-8 passes.
+        for value, word in [(b"/srv/a\xc2\x85b", "control character (U+0085)"),
+                            (b"/srv/a\xc2\x9b", "control character (U+009B)"),
+                            (b"/srv/a\xffb", "not valid UTF-8 (byte 0xff at offset 6)"),
+                            (b"/srv/caf\xe9", "not valid UTF-8 (byte 0xe9 at offset 8)"),
+                            (b"/srv/\xc0\xaf", "not valid UTF-8"),          # overlong '/'
+                            (b"/srv/\xed\xa0\x80", "not valid UTF-8"),      # a surrogate
+                            (b"/srv/\xf4\x90\x80\x80", "not valid UTF-8")]:  # > U+10FFFF
+            with self.subTest(value=value):
+                path = os.path.join(self.tmp, "c1.conf")
+                with open(path, "wb") as f:
+                    f.write(b"[daemon]\nlog_level = info\ndata_dir = " + value + b"\n")
+                rc, out, err = run("--check-config", "--config", path)
+                self.assertNotEqual(rc, 0, err)
+                self.assertIn("%s:3: daemon.data_dir: " % path, err)
+                self.assertIn(word, err)
+        rc, out, err = run("--check-config", "--data-dir", "/srv/a\u0085b")
+        self.assertNotEqual(rc, 0, err)
+        self.assertIn("--data-dir: daemon.data_dir: the value has a control character (U+0085)",
+                      err)
+        path = self.conf("[daemon]\ndata_dir = %s\n" % os.path.join(self.tmp, "café-données"))
+        rc, out, err = run("--check-config", "--config", path)
+        self.assertEqual(rc, 0, err)
+
+    def test_zero_durations(self):
+        # cfg4: "0" was off and "0s" refused; 0 with any unit is off, as 0 and "" are.
+        for v in ("0", "0s", "0m", "0h", "0d", "0w", ""):
+            with self.subTest(value=v):
+                path = self.conf("[storage]\nretention = %s\nsnapshot_every = %s\n" % (v, v))
+                rc, out, err = run("--check-config", "--config", path)
+                self.assertEqual(rc, 0, err)
+        self.bad("[storage]\nretention = 0ms\n", 2, "storage.retention: '0ms' is not 0 (off)")
 
     def test_empty_values(self):
         # An empty value is refused for every kind but the optional strings (auth_file,
@@ -643,356 +733,6 @@ class StartupRefusals(unittest.TestCase):
             d.stop()
         finally:
             d.cleanup()
-
-
-class LstmMinRows(unittest.TestCase):
-    """model.lstm_min_rows: with the default (auto: as many training values as the LSTM has
-    parameters, 1,233 at hidden 16 on one channel) a device's first training on 200 rows trains
-    no LSTM and the linear model (or persistence) serves; with 0 the same training trains an
-    LSTM. A reload names the key as applied only after a restart, as model.kind."""
-
-    ROWS = 200
-
-    def first_version(self, value):
-        """Starts a daemon (lstm_min_rows = value, None: the default), gives one device its
-        warm-up of one channel and returns its first version's metrics and what serves."""
-        extra = "" if value is None else "lstm_min_rows = %s\n" % value
-        cfg = tp.make_config(tp.config_text(0, warmup=self.ROWS, hidden=16, extra=extra))
-        d = vt.Vigild(config=cfg, stream=False)
-        dev, t0 = "lmr-1", 1_700_000_000_000
-        rows = tp.rotation(self.ROWS, 0, tp.OMEGA_A, 0.01, tp.random.Random(3))
-        try:
-            d.start()
-            tp.post_readings(d, dev, [r[:1] for r in rows],
-                             [t0 + 1000 * k for k in range(self.ROWS)], ["x"])
-            tp.wait_scored(d, dev, self.ROWS)
-            m = tp.wait_idle(d, dev, 1)
-            if value is None:
-                vt.write_file(cfg, tp.config_text(0, warmup=self.ROWS, hidden=16,
-                                                  extra="lstm_min_rows = 0\n"))
-                test_ops.hup(d, "applied only after a restart: model.lstm_min_rows")
-            d.stop()
-            return m["versions"][0]["metrics"], m["serving"]["kind"]
-        except AssertionError:
-            sys.stderr.write(d.log() + "\n")
-            raise
-        finally:
-            d.cleanup()
-
-    def test_default_then_zero(self):
-        metrics, kind = self.first_version(None)
-        self.assertEqual(metrics["epochs"], 0, metrics)
-        self.assertIsNone(metrics["val_mse_lstm"], metrics)
-        self.assertNotEqual(kind, "lstm")
-        metrics, kind = self.first_version("0")
-        self.assertGreater(metrics["epochs"], 0, metrics)
-        self.assertIsNotNone(metrics["val_mse_lstm"], metrics)
-
-
-class RestoredSettings(unittest.TestCase):
-    """A device restored at start-up runs with the running configuration's model.kind and
-    retraining schedule, not the ones saved with it (detector_apply_settings at restore)."""
-
-    def test_restart_with_changed_kind_and_schedule(self):
-        tmp = vt.mkdtemp()
-        cfg = os.path.join(tmp, "vigild.conf")
-        # First run: the linear model only, and no retraining schedule at all.
-        vt.write_file(cfg, tp.config_text(0, extra="kind = linear\n"))
-        d = vt.Vigild(config=cfg)
-        dev, t0 = "rs-1", 1_700_000_000_000
-        rows = tp.rotation(tp.WARMUP + 20, 0, tp.OMEGA_A, 0.01, tp.random.Random(7))
-        try:
-            d.start()
-            ts = [t0 + 1000 * k for k in range(tp.WARMUP)]
-            tp.post_readings(d, dev, rows[:tp.WARMUP], ts, tp.CH3)
-            tp.wait_scored(d, dev, tp.WARMUP)
-            m = tp.wait_idle(d, dev, 1)
-            self.assertEqual(m["serving"]["kind"], "linear", m)
-            n0, last = len(m["versions"]), ts[-1]
-            d.stop()
-            # Second run on the same data: an LSTM serves once one trains, and 60 s of the
-            # readings' time asks for a retraining.
-            vt.write_file(cfg, tp.config_text(0, extra="kind = lstm\nretrain_seconds = 60\n"))
-            d.start()
-            self.assertEqual(len(tp.models(d, dev)["versions"]), n0)
-            for k in range(1, 7):  # 10 s apart: the last one is 60 s after the training
-                tp.post_readings(d, dev, [rows[tp.WARMUP + k]], [last + 10000 * k], tp.CH3)
-            tp.wait_scored(d, dev, tp.WARMUP + 6)
-            m = tp.wait_idle(d, dev, n0 + 1)
-            self.assertEqual(len(m["versions"]), n0 + 1, m)
-            self.assertEqual(m["serving"]["kind"], "lstm", m)
-            d.stop()
-        except AssertionError:
-            sys.stderr.write(d.log() + "\n")
-            raise
-        finally:
-            d.cleanup()
-
-    def test_restart_with_changed_lstm_min_rows(self):
-        """A device whose first training (default auto: 200 rows of one channel are too few)
-        trained no LSTM trains one at its next training once a restart sets lstm_min_rows 0."""
-        tmp = vt.mkdtemp()
-        cfg = os.path.join(tmp, "vigild.conf")
-        vt.write_file(cfg, tp.config_text(0, warmup=200, hidden=16))
-        d = vt.Vigild(config=cfg, stream=False)
-        dev, t0 = "rs-2", 1_700_000_000_000
-        rows = [r[:1] for r in tp.rotation(220, 0, tp.OMEGA_A, 0.01, tp.random.Random(3))]
-        try:
-            d.start()
-            ts = [t0 + 1000 * k for k in range(200)]
-            tp.post_readings(d, dev, rows[:200], ts, ["x"])
-            tp.wait_scored(d, dev, 200)
-            m = tp.wait_idle(d, dev, 1)
-            self.assertIsNone(m["versions"][0]["metrics"]["val_mse_lstm"], m)
-            n0, last = len(m["versions"]), ts[-1]
-            d.stop()
-            vt.write_file(cfg, tp.config_text(0, warmup=200, hidden=16,
-                                              extra="lstm_min_rows = 0\nretrain_seconds = 60\n"))
-            d.start()
-            for k in range(1, 7):  # 10 s apart: the last one is 60 s after the training
-                tp.post_readings(d, dev, [rows[200 + k]], [last + 10000 * k], ["x"])
-            tp.wait_scored(d, dev, 206)
-            m = tp.wait_idle(d, dev, n0 + 1)
-            newest = max(m["versions"], key=lambda v: v["version"])
-            self.assertIsNotNone(newest["metrics"]["val_mse_lstm"], m)
-            self.assertGreater(newest["metrics"]["epochs"], 0, m)
-            d.stop()
-        except AssertionError:
-            sys.stderr.write(d.log() + "\n")
-            raise
-        finally:
-            d.cleanup()
-
-
-class ReloadScanBound(tp.DaemonPerTest):
-    """http.max_scan_points applies on reload: a page of readings in buckets (step=) that read
-    every point in one page before is cut into pages after SIGHUP (its "next" appears), with
-    the same buckets over all pages; without a restart (the same process answers)."""
-
-    CONFIG = "[model]\nenabled = false\n"
-
-    def pages(self, path):
-        """The buckets of every page of path, following `next`."""
-        out = []
-        while path:
-            doc = self.d.get_json(path)
-            out.append(doc["buckets"])
-            path = doc["next"]
-            self.assertLess(len(out), 100)
-        return out
-
-    def test_max_scan_points(self):
-        d, dev, t0 = self.d, "scan-1", 1_700_000_000_000
-        path = "/v1/devices/%s/readings?step=10s&limit=1000" % dev
-        pid = d.proc.pid
-        tp.post_readings(d, dev, [[float(k)] for k in range(200)],
-                         [t0 + 1000 * k for k in range(200)], ["v"])
-        whole = self.pages(path)
-        self.assertEqual([len(p) for p in whole], [20])
-        vt.write_file(d.config, self.CONFIG + "[http]\nmax_scan_points = 30\n")
-        log = test_ops.hup(d, r"configuration reloaded; applied: http.max_scan_points")
-        self.assertNotIn("applied only after a restart", log)
-        paged = self.pages(path)
-        self.assertGreater(len(paged), 5)  # about 30 points (3 buckets) a page
-        self.assertEqual([b for p in paged for b in p], whole[0])
-        self.assertEqual(d.proc.pid, pid)
-
-
-class ReloadControlCharacter(tp.DaemonPerTest):
-    """cfgctl: a tab in a value: reload rejected, the running config kept; CRLF, tabs applied."""
-
-    BASE = "[model]\r\nenabled = false\r\n[http]\r\n"
-    CONFIG = BASE + "max_batch = 100\r\n"
-
-    def test_reload(self):
-        for text, pattern in [("max_batch = 1000\nauth_file = /a\tb\n", "reload rejected.*:5: "
-                               "http.auth_file: the value has a control character \\(0x09"),
-                              ("max_batch\t= 1000\t\r\n", "applied: http.max_batch")]:
-            self.assertEqual(self.d.post_json(test_ops.items(101)).status, 413)
-            vt.write_file(self.d.config, self.BASE + text)
-            test_ops.hup(self.d, pattern)
-        self.assertEqual(self.d.post_json(test_ops.items(101)).status, 200)
-
-
-# ---- the documentation against daemon/config.c (session 30, task docaudit) -------------------
-
-CONFIG_C = os.path.join(vt.REPO, "daemon", "config.c")
-SHIPPED = os.path.join(vt.REPO, "etc", "vigild.conf")
-MANPAGE = os.path.join(vt.REPO, "docs", "vigild.8")
-README = os.path.join(vt.REPO, "README.md")
-
-
-def read(path):
-    with open(path, encoding="utf-8") as f:
-        return f.read()
-
-
-def code_settings():
-    """{"section.key": field} from config.c's settings[] table, in its order. Comments are
-    dropped and whitespace is free, so a reformatted entry (clang-format wrapping one over two
-    lines) still counts; an S( entry the pattern cannot read fails loudly, not silently."""
-    src = re.sub(r"/\*.*?\*/|//[^\n]*", "", read(CONFIG_C), flags=re.S)
-    table = re.split(r"settings\[\]\s*=\s*\{", src, maxsplit=1)[1]
-    table = re.split(r"\n\s*\}\s*;", table, maxsplit=1)[0]
-    found = re.findall(r'\bS\(\s*"(\w+)"\s*,\s*"(\w+)"\s*,\s*K_\w+\s*,\s*(\w+)\s*,', table)
-    entries = len(re.findall(r"\bS\(", table))
-    if len(found) != entries:
-        raise AssertionError("config.c settings[]: %d S( entries, %d read (the table's form "
-                             "changed?)" % (entries, len(found)))
-    return {"%s.%s" % (s, k): f for s, k, f in found}
-
-
-# The defaults themselves are not read from the C source: tests/test_daemon.c's
-# test_defaults_match_shipped_file (ctest unit_daemon) loads etc/vigild.conf over
-# config_default() with the real code and compares the whole config_t, so a default changed in
-# config.c (or in api/, model/ where it copies theirs) without the file fails there (planted in
-# review: config.c's readers 4 -> 8 failed unit_daemon). Here the file is held to the documents.
-
-
-def shipped_settings():
-    """{"section.key": value} of etc/vigild.conf, in file order."""
-    out, section = {}, None
-    for line in read(SHIPPED).splitlines():
-        line = line.strip()
-        if not line or line[0] in "#;":
-            continue
-        m = re.fullmatch(r"\[(\w+)\]", line)
-        if m:
-            section = m.group(1)
-            continue
-        k, v = (x.strip() for x in line.split("=", 1))
-        out["%s.%s" % (section, k)] = v
-    return out
-
-
-def readme_section(text, heading):
-    start = text.index("\n" + heading + "\n")
-    m = re.search(r"\n## ", text[start + 1:])
-    return text[start:start + 1 + m.start()] if m else text[start:]
-
-
-def size_words(s):
-    """A default as README writes it ("32 MiB", "1,000", "`full`", "none") as the file's
-    value, or None when it is not one."""
-    s = s.strip().strip("`")
-    if s in ("none", "none (no authentication)", "none: plain HTTP"):
-        return ""
-    m = re.fullmatch(r"([\d,]+)(?: (KiB|MiB))?", s)
-    if m:
-        n = int(m.group(1).replace(",", ""))
-        return str(n * {None: 1, "KiB": 1024, "MiB": 1 << 20}[m.group(2)])
-    return s
-
-
-class DocumentedSettings(unittest.TestCase):
-    """Every setting daemon/config.c accepts is in etc/vigild.conf (whose values are
-    config_default()'s: unit_daemon), and every one in the file is in vigild(8)'s list and
-    README's Configuration section with that default. Drifts caught: a key added to (or renamed
-    in) config.c but not to the file or the docs; a default changed in one document only (in
-    the code only: unit_daemon); a key dropped from the code but still documented."""
-
-    def test_code_and_shipped_file_agree(self):
-        """config.c's keys are exactly etc/vigild.conf's (its values are config_default()'s:
-        unit_daemon's test_defaults_match_shipped_file)."""
-        code, shipped = code_settings(), shipped_settings()
-        self.assertGreater(len(code), 50)
-        self.assertEqual(sorted(set(code) - set(shipped)), [], "accepted, not in etc/vigild.conf")
-        self.assertEqual(sorted(set(shipped) - set(code)), [], "in etc/vigild.conf, not accepted")
-
-    def test_every_setting_accepted(self):
-        """--check-config accepts a file setting every key to its shipped default (the file
-        rewritten with data_dir in a temp dir), so the shipped file is not only comments."""
-        tmp = vt.mkdtemp()
-        lines = []
-        section = None
-        for key, val in shipped_settings().items():
-            sec, k = key.split(".")
-            if sec != section:
-                lines.append("[%s]" % sec)
-                section = sec
-            if key == "daemon.data_dir":
-                val = os.path.join(tmp, "data")
-            lines.append("%s = %s" % (k, val))
-        path = vt.write_file(os.path.join(tmp, "all.conf"), "\n".join(lines) + "\n")
-        rc, out, err = run("--check-config", "--config", path)
-        self.assertEqual(rc, 0, err)
-        # And one key more than the file lists is refused (so acceptance means something).
-        vt.write_file(path, "\n".join(lines) + "\nno_such_key = 1\n")
-        rc, out, err = run("--check-config", "--config", path)
-        self.assertNotEqual(rc, 0, err)
-
-    def test_manpage_lists_every_setting(self):
-        man = read(MANPAGE)
-        block = man.split(".SS Settings and their defaults", 1)
-        self.assertEqual(len(block), 2, "vigild(8) has no 'Settings and their defaults' list")
-        block = block[1].split(".nf\n", 1)[1].split("\n.fi", 1)[0]
-        listed, section = {}, None
-        for line in block.splitlines():
-            line = line.replace("\\-", "-").replace("\\&", "").strip()
-            if line.startswith("."):
-                continue  # a request (.ft)
-            m = re.fullmatch(r"\[(\w+)\]", line)
-            if m:
-                section = m.group(1)
-            elif line:
-                k, v = (x.strip() for x in line.split("=", 1))
-                listed["%s.%s" % (section, k)] = v
-        self.assertEqual(listed, shipped_settings())
-        m = re.search(r"The file has sections\n(.*?)\.\n", man, re.S)
-        sections = set(re.findall(r"\[(\w+)\]", m.group(1)))
-        self.assertEqual(sections, {k.split(".")[0] for k in shipped_settings()})
-
-    def test_readme_gives_every_default(self):
-        conf = readme_section(read(README), "## Configuration")
-        found = {}
-        for key, val in re.findall(r"^\| `--[^|]*\| `(\w+\.\w+)` \| ([^|]+?) \|$", conf, re.M):
-            found[key] = size_words(val)
-        # "`key` (DEFAULT..." and "`key1` and `key2` (DEFAULT...": the default is the first
-        # token of the parenthesis (a `word`, a number with its KiB/MiB, none, true or false),
-        # whatever explanation follows it; a parenthesis opening otherwise names no default.
-        for keys, val in re.findall(
-                r"((?:`\w+\.\w+`(?:\s+and\s+)?)+)\s+\(\s*"
-                r"(`[^`]*`|\d[\d,]*(?<!,)(?: [KM]iB)?|none|true|false)(?=[\s:;,)])",
-                conf):
-            for key in re.findall(r"`(\w+\.\w+)`", keys):
-                found.setdefault(key, size_words(val))
-        shipped = shipped_settings()
-        self.assertEqual(sorted(set(shipped) - set(found)), [], "not in README's Configuration")
-        wrong = {k: (found[k], v) for k, v in shipped.items() if found[k] != v}
-        self.assertEqual(wrong, {}, "README default != etc/vigild.conf's")
-
-
-def live_settings():
-    """config.c's live_settings[]: the settings a reload applies."""
-    src = re.sub(r"/\*.*?\*/|//[^\n]*", "", read(CONFIG_C), flags=re.S)
-    parts = re.split(r"live_settings\[\]\s*=\s*\{", src, maxsplit=1)
-    if len(parts) != 2:
-        raise AssertionError("%s has no live_settings[] = {...} (renamed or moved?): update "
-                             "live_settings() in test_config.py" % CONFIG_C)
-    table = parts[1].split("};", 1)[0]
-    return set(re.findall(r'"(\w+\.\w+)"', table))
-
-
-class DocumentedReload(unittest.TestCase):
-    """README's "SIGHUP reloads ... Applied at once:" list and vigild(8)'s SIGHUP entry name
-    exactly the settings of config.c's live_settings[] (what a reload applies; test_ops.py
-    TestReload runs a reload). Drift caught: a setting made live (or no longer live) in the code
-    and not in a document, or named in one document only."""
-
-    def test_reload_lists_equal_live_settings(self):
-        live = live_settings()
-        self.assertGreater(len(live), 10)
-        conf = readme_section(read(README), "## Configuration")
-        m = re.search(r"SIGHUP reloads.*?Applied at once:(.*?)Every\s+other\s+setting\s+needs"
-                      r"\s+a\s+restart", conf, re.S)
-        self.assertIsNotNone(m, "README's SIGHUP paragraph not found")
-        self.assertEqual(set(re.findall(r"`(\w+\.\w+)`", m.group(1))), live, "README")
-        man = read(MANPAGE)
-        m = re.search(r"\.B SIGHUP\n.*?Applied at once:(.*?)Every\s+other\s+setting\s+needs"
-                      r"\s+a\s+restart", man, re.S)
-        self.assertIsNotNone(m, "vigild(8)'s SIGHUP entry not found")
-        named = set(re.findall(r"^\.BR? (\w+\.\w+)", m.group(1), re.M))
-        self.assertEqual(named, live, "vigild(8)")
 
 
 if __name__ == "__main__":
