@@ -28,6 +28,7 @@
 #include "err.h"
 #include "log.h"
 #include "storage.h"
+#include "store_hooks.h"
 #include "storage_int.h"
 #include "vtime.h"
 

@@ -460,10 +460,7 @@ static void test_quota(void **state)
     quota_destroy(NULL);
 }
 
-/* The store's test hooks (storage_int.h, whose uthash settings clash with the daemon's). */
-int store__test_exec(store_t *s, const char *sql);
-void store__test_reload_hold(store_t *s, int hold);
-int store__test_reload_held(store_t *s);
+#include "store_hooks.h"
 
 static void on_stored(void *arg, int status)
 {
@@ -508,9 +505,7 @@ static store_t *reload_held_open(char *dir, batch_t *b, int *done)
     batch_reset(b);
     add_point(b, "bad", "x", 2);
     assert_int_equal(store_submit(s, b, on_stored, done), 0);
-    for (int i = 0; i < 10000 && !store__test_reload_held(s); i++)
-        usleep(1000);
-    assert_true(store__test_reload_held(s));
+    wait_reload_held(s);
     return s;
 }
 

@@ -23,10 +23,7 @@
 #include "influxql.h"
 #include "storage.h"
 
-/* The store's test hooks (storage_int.h, whose uthash settings clash with the daemon's). */
-int store__test_exec(store_t *s, const char *sql);
-void store__test_reload_hold(store_t *s, int hold);
-int store__test_reload_held(store_t *s);
+#include "store_hooks.h"
 
 /* ERR_AGAIN (the store reloads after a failed write) is answered 503 with Retry-After: 1 and a
  * JSON message saying so and naming the operation; a /query statement that meets it marks the
@@ -241,9 +238,7 @@ static void held_open(held_t *h)
     add_point(&b, "bad", "x", 2000);
     assert_int_equal(store_submit(h->s, &b, on_stored, &h->done), 0);
     batch_deinit(&b);
-    for (int i = 0; i < 10000 && !store__test_reload_held(h->s); i++)
-        usleep(1000);
-    assert_true(store__test_reload_held(h->s));
+    wait_reload_held(h->s);
     h->b.store = h->s;
     backend_init(&h->be, &h->b);
 }

@@ -365,14 +365,6 @@ static void *reload_read(void *arg)
     return NULL;
 }
 
-static void reload_stop(store_t *s)
-{
-    int waited = 0;
-    while (!store__test_reload_held(s) && waited++ < 10000)
-        usleep(1000);
-    assert_true(store__test_reload_held(s));
-}
-
 static void test_reload_device_stats(void **state)
 {
     fx_t *f = *state;
@@ -398,7 +390,7 @@ static void test_reload_device_stats(void **state)
     batch_init(&b);
     add_point(&b, "bad", 1000, 1, ch, &v);
     assert_int_equal(store_submit(f->s, &b, on_done, &c), 0);
-    reload_stop(f->s);
+    wait_reload_held(f->s);
     /* The reload does not end: no counts rather than the rows' alone. */
     device(f->s, "p", ERR_AGAIN);
     devinfo_t d;

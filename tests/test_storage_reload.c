@@ -124,9 +124,7 @@ static void test_errmsg_per_thread(void **state)
     counter_t c;
     store__test_reload_hold(f->s, 1);
     fail_a_batch(f->s, &c);
-    for (int i = 0; i < 10000 && !store__test_reload_held(f->s); i++)
-        usleep(1000);
-    assert_true(store__test_reload_held(f->s));
+    wait_reload_held(f->s);
     reader_t r = {.s = f->s};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
@@ -286,14 +284,6 @@ static void test_compaction_requeued_after_retry(void **state)
 
 /* ---- task condvar: a read's wait for the withdrawn counters ends on the reload's outcome ---- */
 
-/* Waits (bounded) until the writer's reload stops at the hold (store__test_reload_hold). */
-static void wait_held(store_t *s)
-{
-    for (int i = 0; i < 10000 && !store__test_reload_held(s); i++)
-        usleep(1000);
-    assert_true(store__test_reload_held(s));
-}
-
 /* Waits (bounded) until n more reads than w0 wait for the withdrawn counters. */
 static void wait_waiters(store_t *s, int w0, int n)
 {
@@ -357,7 +347,7 @@ static void test_wait_ends_on_failed_reload(void **state)
     store__test_reload_fail(f->s, 2);
     store__test_reload_hold(f->s, 1);
     fail_a_batch(f->s, &c);
-    wait_held(f->s);
+    wait_reload_held(f->s);
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
@@ -389,7 +379,7 @@ static void test_wait_ends_on_reload(void **state)
     store__test_pend_wait_ms(f->s, 3600 * 1000);
     store__test_reload_hold(f->s, 1);
     fail_a_batch(f->s, &c);
-    wait_held(f->s);
+    wait_reload_held(f->s);
     waiter_th_t w[2];
     pthread_t th[2];
     start_waiters(f->s, w, th);
@@ -425,7 +415,7 @@ static void test_errmsg_two_stores(void **state)
         store__test_pend_wait_ms(ss[k], 1); /* give up at once: only the message matters */
         store__test_reload_hold(ss[k], 1);
         fail_a_batch(ss[k], &c[k]);
-        wait_held(ss[k]);
+        wait_reload_held(ss[k]);
     }
     devinfo_t d;
     int rc1 = store_device_get(f->s, "p", on_device, &d);
