@@ -277,6 +277,37 @@ static void stop_schedule(struct daemon *d)
     d->backend.sched = NULL;
 }
 
+/* The loop may end with the signal handles still open: they no longer keep it running, but
+ * their handlers stay installed, so a second SIGTERM, a Ctrl-C or a SIGHUP while storage
+ * flushes and detectors are saved (which can take long) is caught and has no effect. Closing
+ * them here, as vigild once did, made libuv restore the default actions: a SIGHUP then ended
+ * vigild unflushed, and so did a SIGTERM in the moment before vigild set SIG_IGN (CI saw it). */
+static void signals_release(struct daemon *d)
+{
+    if (!d->signals_on)
+        return;
+    uv_unref((uv_handle_t *)&d->sigterm);
+    uv_unref((uv_handle_t *)&d->sigint);
+    uv_unref((uv_handle_t *)&d->sighup);
+}
+
+/* Closes the signal handles (a run of the loop finishes the closes) and ignores the three
+ * signals from then on: after a stop has closed storage, or when a start fails (whose run of
+ * the loop must not call the handlers). Only a signal in the moment between libuv's restore of
+ * the default action and SIG_IGN can still end vigild, with everything already on disk. */
+static void signals_close(struct daemon *d)
+{
+    if (!d->signals_on)
+        return;
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    d->signals_on = 0;
+}
+
 static void on_stream_closed(void *arg)
 {
     struct daemon *d = arg;
@@ -287,14 +318,7 @@ static void on_stream_closed(void *arg)
     if (d->maint_timer_on)
         uv_close((uv_handle_t *)&d->maint_timer, NULL);
     d->maint_timer_on = 0;
-    uv_close((uv_handle_t *)&d->sigterm, NULL);
-    uv_close((uv_handle_t *)&d->sigint, NULL);
-    uv_close((uv_handle_t *)&d->sighup, NULL);
-    /* libuv restored the default actions as it closed the handles: a second SIGTERM or Ctrl-C
-     * while storage flushes and detectors are saved (which can take long) would end vigild
-     * there, unflushed. on_stop_signal ignores a second signal; so does the rest of the stop. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
+    signals_release(d);
 }
 
 /* Loop thread: the maintenance periods' boundaries that passed go to the event streams. */
@@ -492,6 +516,8 @@ static void teardown(struct daemon *d)
     api_events_destroy(d->events); /* after the API and the pipeline, its two users */
     store_close(d->store);
     quota_destroy(d->quota);
+    signals_close(d);
+    uv_run(&d->loop, UV_RUN_DEFAULT); /* finishes the closes, which uv_loop_close needs */
     uv_loop_close(&d->loop);
     notify_deinit(&d->notify);
 }
@@ -799,11 +825,7 @@ fail:
     api_stop(d.api);
     /* Every handle closed first, then one run of the loop to finish the closes: running it while
      * the stream still listens would never return (a failed HTTP listen used to hang here). */
-    if (d.signals_on) {
-        uv_close((uv_handle_t *)&d.sigterm, NULL);
-        uv_close((uv_handle_t *)&d.sigint, NULL);
-        uv_close((uv_handle_t *)&d.sighup, NULL);
-    }
+    signals_close(&d);
     if (d.stream)
         stream_shutdown(d.stream, NULL, NULL);
     uv_run(&d.loop, UV_RUN_DEFAULT);

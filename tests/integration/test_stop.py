@@ -424,5 +424,48 @@ class StopTls(Base):
         slow_post_answered(self, slow, body)
 
 
+@unittest.skipUnless(os.path.exists(FAILMAINT), "VIGIL_FAILMAINT (tests/fault/failmaint.c's "
+                     "library, set by CTest; not built in a sanitizer build) not found")
+class StopSignals(Base):
+    """Signals that come after the loop has ended, while the stop saves detectors and closes
+    storage (daemon/main.c, teardown): a second SIGTERM, a SIGINT and a SIGHUP neither end
+    vigild there nor disturb the stop, which still exits 0 with "stopped cleanly". The stop is
+    held in the detectors' save (tests/fault/failmaint.c with VIGIL_FAILMAINT_SQL naming that
+    statement), so the signals are sure to come then. Before, the loop's signal handles were
+    closed as the loop ended and libuv restored the default actions: a SIGHUP there ended
+    vigild unflushed, and a SIGTERM in the moment between libuv's restore and vigild's
+    SIG_IGN did too (CI saw it: test_faults' test_write_held_at_stop exited -15)."""
+    CONFIG = "[model]\nwarmup = 1000000\n"  # the pipeline knows the device; nothing trains
+
+    def setUp(self):
+        self.flag = os.path.join(vt.mkdtemp(), "hold")
+        self.d = vt.Vigild(config=config_file(self.CONFIG), prefix=[
+            "env", "LD_PRELOAD=" + FAILMAINT, "VIGIL_FAILMAINT_FLAG=" + self.flag,
+            "VIGIL_FAILMAINT_SQL=INSERT INTO detectors("])
+        self.d.start()
+
+    def test_signals_while_saving(self):
+        self.assertEqual(req(self.d, "POST", "/v1/readings",
+                             [{"device": "sg", "ts": 1, "values": {"v": 1}}])[0], 200)
+        vt.write_file(self.flag, "hold")
+        proc = self.d.proc
+        proc.send_signal(signal.SIGTERM)
+        wait_held(self.flag)  # the stop is in the detectors' save: the loop has ended
+        for sig in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            proc.send_signal(sig)
+            time.sleep(0.1)
+            self.assertIsNone(proc.poll(), "vigild ended on signal %d during the stop\n%s"
+                              % (sig, self.d.log()))
+        os.unlink(self.flag)
+        rc = proc.wait(30)
+        self.assertEqual(rc, 0, self.d.log())
+        self.assertIn("stopped cleanly", self.d.log())
+        self.d.proc = None
+        vt._live.remove(self.d)
+        self.d.start()  # the device's detector was saved: restored
+        self.assertIn("1 detectors restored", self.d.log())
+        self.d.stop()
+
+
 if __name__ == "__main__":
     vt.main()
