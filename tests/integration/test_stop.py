@@ -13,6 +13,8 @@ tests share, as they share test_faults.py's MaintRequests; CTest it_stop runs al
   (a count too high holds the stop for the grace, one too low drops a begun request's answer),
   and a declared oversized body during the stop gets its 413 at once. StopTls: the same
   accept policy over HTTPS closes new connections before the handshake.
+- StopSignals: a SIGHUP, SIGTERM or SIGINT while the stop saves detectors (the loop has
+  ended) neither ends vigild nor disturbs the stop.
 """
 
 import http.client
