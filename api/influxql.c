@@ -163,7 +163,7 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->re_alts = 0;
     s->depth = 0;
     s->card = 0;
-    s->card_offset = 0;
+    s->card_limit = s->card_offset = 0;
 }
 
 static int q_letter(char c)

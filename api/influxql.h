@@ -110,9 +110,10 @@ typedef struct {
     long re_alts;          /* the statement's regexes' alternatives so far (api__iq_regex) */
     int depth;             /* SELECT's readers' nesting: parentheses, calls, signs */
     int card;              /* a SHOW ... CARDINALITY reading its list statement's clauses
-                            * (influxql_card.c): LIMIT and OFFSET are kept in card_offset, not
-                            * applied; SLIMIT is influxd's parse error */
-    long long card_offset; /* that statement's OFFSET (0: none) */
+                            * (influxql_card.c): LIMIT and OFFSET are kept in card_limit and
+                            * card_offset, not applied; SLIMIT is influxd's parse error (2: the
+                            * statement's ON and FROM were read before) */
+    long long card_limit, card_offset; /* that statement's LIMIT and OFFSET (0: none) */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no

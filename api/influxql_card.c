@@ -28,7 +28,8 @@ enum card_kind { CARD_MEASUREMENTS, CARD_TAG_KEYS, CARD_FIELD_KEYS, CARD_TAG_VAL
 /* One cardinality statement as read. */
 struct card {
     enum card_kind kind;
-    int estimate; /* SHOW MEASUREMENT CARDINALITY alone: influxd's estimate's column */
+    int estimate; /* SHOW MEASUREMENT CARDINALITY without FROM or WHERE, LIMIT and OFFSET 0
+                   * (they are read later): influxd's estimate's column */
     int from;     /* SHOW MEASUREMENT CARDINALITY FROM src[0..nsrc) (re[i]: a regex's pattern) */
     const char *src[IQ_SOURCES_MAX];
     int re[IQ_SOURCES_MAX], nsrc;
@@ -86,9 +87,10 @@ static long long card_measurements(qrun_t *run, const struct card *c, json_t *se
 }
 
 /* Writes the statement's result from its list statement's answer (list: that result as
- * api__q_result_open began it, statement_id 0, unclosed), counted as c says; offset: the
- * statement's OFFSET. Returns 0, or 1 with run->err. */
-static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, long long offset)
+ * api__q_result_open began it, statement_id 0, unclosed), counted as c says; limit and offset:
+ * the statement's LIMIT and OFFSET. Returns 0, or 1 with run->err. */
+static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, long long limit,
+                      long long offset)
 {
     static const char head[] = "{\"statement_id\":0";
     static const char series_key[] = ",\"series\":";
@@ -108,11 +110,12 @@ static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, lon
     }
     if (c->kind == CARD_MEASUREMENTS) {
         long long n = card_measurements(run, c, series);
+        int estimate = c->estimate && limit == 0; /* influxd: LIMIT 0 is no LIMIT */
         if (n < 0)
             rc = 1;
-        else if (c->estimate || n > 0)
+        else if (estimate || n > 0)
             sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"%s\"],\"values\":[[%lld]]}]",
-                        c->estimate ? "cardinality estimation" : "count", n);
+                        estimate ? "cardinality estimation" : "count", n);
         json_decref(series);
         return rc;
     }
@@ -139,7 +142,7 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
                     int (*list)(api_request_t *, qscan_t *, qrun_t *), int mode)
 {
     s->card = mode;
-    s->card_offset = 0;
+    s->card_limit = s->card_offset = 0;
     if (run == NULL) {
         int rc = list(r, s, NULL);
         s->card = 0;
@@ -161,7 +164,7 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
     if (rc == 0 && got.oom)
         rc = api__q_result_error(run, "out of memory", NULL);
     if (rc == 0)
-        rc = card_write(run, c, &got, s->card_offset);
+        rc = card_write(run, c, &got, s->card_limit, s->card_offset);
     sbuf_deinit(&got);
     return rc;
 }
@@ -186,7 +189,7 @@ int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         at = *s;
         api__qs_next(&at, &t);
     }
-    c.estimate = !exact && !c.from && (t.kind == QT_EOF || t.kind == QT_SEMI);
+    c.estimate = !exact && !c.from && !api__q_is(&t, "WHERE");
     if (run != NULL && unsupported != NULL) /* the run stops here: nothing more is read */
         return api__q_result_error(run, "vigild does not support ", unsupported);
     return card_run(r, s, run, &c, api__iq_show_tag_keys, 2);

@@ -165,6 +165,7 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
         if (t.kind == QT_EOF || t.kind == QT_SEMI) {
             *s = at;
             if (s->card) { /* counted: LIMIT changes nothing, OFFSET 1 leaves none (card.c) */
+                s->card_limit = *limit;
                 s->card_offset = *offset;
                 *limit = *offset = 0;
             }
@@ -803,7 +804,7 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
     if (rc <= 0)
         return rc;
     if (!api__q_is(&t, "IN")) {
-        api__q_parse_error(r, &t, "=, !=, =~, !~, IN");
+        api__q_parse_error(r, &t, "IN, =, =~");
         return -1;
     }
     api__qs_next(s, &t);
