@@ -229,7 +229,7 @@ static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, con
 }
 
 int api__iq_sources_read(api_request_t *r, qscan_t *s, const char **src, int *re, int *n,
-                        const char **unsupported)
+                         const char **unsupported)
 {
     *n = 0;
     for (;;) {

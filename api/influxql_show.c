@@ -452,8 +452,8 @@ static int field_named(api_request_t *r, qrun_t *run, const struct tv_where *whe
         sbuf_t b;
         sbuf_init(&b);
         struct dev_walk w = {.b = &b, .tag = c->key, .row = channel_row};
-        int own = api__iqv_own_field(IQV_SCORES, c->key) ||
-                  api__iqv_own_field(IQV_ANOMALIES, c->key);
+        int own =
+            api__iqv_own_field(IQV_SCORES, c->key) || api__iqv_own_field(IQV_ANOMALIES, c->key);
         int rc = own ? 0 : walk_devices(r, &w);
         sbuf_deinit(&b);
         if (rc)
