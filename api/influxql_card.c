@@ -98,9 +98,10 @@ static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, lon
     if (list->len > sizeof head - 1 + sizeof series_key - 1 &&
         memcmp(list->data + sizeof head - 1, series_key, sizeof series_key - 1) == 0) {
         size_t at = sizeof head - 1 + sizeof series_key - 1;
-        series = json_loadb(list->data + at, list->len - at, 0, NULL);
-        if (series == NULL) /* the list's own JSON: only out of memory fails here */
-            return api__q_result_error(run, "out of memory", NULL);
+        json_error_t err;
+        series = json_loadb(list->data + at, list->len - at, 0, &err);
+        if (series == NULL) /* the list's own JSON: out of memory, as it is written */
+            return api__q_result_error(run, "counting the list's answer: ", err.text);
     }
     int rc = 0;
     api__q_result_open(run);
