@@ -418,12 +418,16 @@ static int conds_any(api_request_t *r, const struct dev_conds *d, int *any)
 
 /* In a cardinality statement (s->card), a condition comparing a tag with a number or a boolean
  * ("device = 5") meets no series, as influxd counts them; the list statements match every
- * series by it, as influxd lists them. */
+ * series by it, as influxd lists them. Its regex, if compiled, is freed here (other[i] 0 is
+ * one api__iq_conds_free leaves alone). */
 static void card_nonstring(const qscan_t *s, const struct tv_where *w, struct dev_conds *d)
 {
     for (int i = 0; i < w->n && s->card; i++)
-        if (w->c[i].nonstring)
+        if (w->c[i].nonstring) {
+            if (d->other[i] < 0)
+                regfree(&d->re[i]);
             d->other[i] = 0;
+        }
 }
 
 /* The row of field_named's walk: stops at the first device having the channel w->tag. */
