@@ -9,12 +9,15 @@
  * {"name":m,"columns":["count"],"values":[[n]]} for each measurement with n > 0. LIMIT changes
  * nothing and OFFSET 1 or more leaves no row, as in influxd.
  *
- * Each counts what its list statement lists (SHOW MEASUREMENTS, SHOW TAG KEYS, SHOW FIELD KEYS,
- * SHOW TAG VALUES of influxql_show.c), so that the two never disagree: the list statement
- * reads the rest of the statement (s->card set: its LIMIT and OFFSET kept, not applied) and
- * writes its answer into a buffer of its own, which is read back with jansson and counted.
- * SHOW MEASUREMENT CARDINALITY's FROM (which SHOW MEASUREMENTS lacks) is read here, as SHOW
- * SERIES reads it (api__iq_sources_read), and keeps the listed names it names or matches.
+ * Each counts what its list statement lists (SHOW TAG KEYS, SHOW FIELD KEYS, SHOW TAG VALUES of
+ * influxql_show.c), so that the two never disagree: the list statement reads the rest of the
+ * statement (s->card set: its LIMIT and OFFSET kept, not applied) and writes its answer into a
+ * buffer of its own, which is read back with jansson and counted. SHOW MEASUREMENT CARDINALITY
+ * counts SHOW TAG KEYS' measurements, not SHOW MEASUREMENTS' names: influxd reads its WHERE
+ * series by series, as SHOW TAG KEYS' ("device != 'a1'" keeps the reserved measurements,
+ * which hold other devices' series). Its FROM (which SHOW TAG KEYS reads as one name) is read
+ * here, as SHOW SERIES reads it (api__iq_sources_read; s->card 2 tells SHOW TAG KEYS that ON
+ * and FROM were read), and keeps the listed names it names or matches.
  *
  * Any thread: each statement reads the backend through the list statement and holds no lock. */
 #include "influxql_show_where.h"
@@ -104,6 +107,7 @@ static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, lon
             return api__q_result_error(run, "counting the list's answer: ", err.text);
     }
     int rc = 0;
+    size_t mark = run->b.len;
     api__q_result_open(run);
     if (offset > 0) { /* influxd's OFFSET skips the count rows: one, or one per measurement */
         json_decref(series);
@@ -112,11 +116,13 @@ static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, lon
     if (c->kind == CARD_MEASUREMENTS) {
         long long n = card_measurements(run, c, series);
         int estimate = c->estimate && limit == 0; /* influxd: LIMIT 0 is no LIMIT */
-        if (n < 0)
+        if (n < 0) {
+            run->b.len = mark; /* the error alone, as the other statements' */
             rc = 1;
-        else if (estimate || n > 0)
+        } else if (estimate || n > 0) {
             sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"%s\"],\"values\":[[%lld]]}]",
                         estimate ? "cardinality estimation" : "count", n);
+        }
         json_decref(series);
         return rc;
     }
