@@ -136,6 +136,14 @@ static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, lon
         sbuf_printf(&run->b, "%s{\"name\":", written++ ? "," : ",\"series\":[");
         api__iq_str(&run->b, name);
         sbuf_printf(&run->b, ",\"columns\":[\"count\"],\"values\":[[%zu]]}", n);
+        /* The list's bound is its own buffer's; the counts go into the query's answer, which
+         * a statement repeated to fill q would otherwise grow without bound (API_IQ_TOO_BIG:
+         * LIMIT changes nothing here, so the bound's error alone). */
+        if (run->b.len > API_PAGE_BYTES) {
+            run->b.len = mark;
+            json_decref(series);
+            return api__q_result_error(run, API_IQ_TOO_BIG, NULL);
+        }
     }
     if (written > 0)
         sbuf_append(&run->b, "]", 1);

@@ -6,11 +6,14 @@ holding the same points and compared byte for byte: the estimate and the count f
 (names, db.rp.name, regexes), WHERE, LIMIT, OFFSET and influxd's parse errors; then where vigild
 answers otherwise, as README says (the reserved measurements left out of SHOW TAG VALUES
 CARDINALITY without FROM, FROM a name that is no device, a field in SHOW TAG KEYS' WHERE), and
-that each count is what the list statement lists."""
+that each count is what the list statement lists; and that the counts stop at the answer's 8 MiB
+bound when a statement is repeated to fill q (review)."""
 
+import http.client
 import json
 import os
 import sys
+import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -224,6 +227,43 @@ class Cardinality(InfluxdPair):
             self.assertTrue(err.startswith("vigild does not support WHERE in SHOW statements"),
                             (q, err))
 
+
+class CardinalityBounded(vt.DaemonTestCase):
+    """review: each cardinality statement builds its list's answer in a buffer of its own, but
+    its counts go into the query's answer, which stops at 8 MiB of JSON (its statements
+    together) as the lists' does: a statement repeated to fill q gets the bound's error, then
+    "not executed". Before, the counts were written past the bound (some 14 MB here; a 64 KB
+    q of SHOW TAG KEY CARDINALITY over 20,000 devices some 2.5 GB)."""
+
+    def post(self, q):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=120)
+        c.request("POST", "/query", urllib.parse.urlencode({"q": q, "chunked": "true"}),
+                  {"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200, body[:200])
+        # 8 MiB, then a "not executed" document (some 60 bytes) for each statement left.
+        self.assertLessEqual(len(body), (8 << 20) + 64 * 1000)
+        return [json.loads(line)["results"][0] for line in body.splitlines() if line]
+
+    def test_counts_bounded(self):
+        ids = ["d%02d-" % i + "x" * 116 for i in range(80)]
+        r = self.d.write_lp("\n".join("%s v=1 %d" % (d, T) for d in ids), precision="ms")
+        self.assertEqual(r.status, 204, r)
+        # 80 devices of 120 characters: some 14 KB of counts a statement, 1,000 statements.
+        for one, n in (("SHOW TAG KEY CARDINALITY", 83),
+                       ("SHOW FIELD KEY EXACT CARDINALITY", 83),
+                       ("SHOW TAG VALUES CARDINALITY WITH KEY = device", 80)):
+            res = self.post("; ".join([one] * 1000))
+            ok = [x for x in res if "series" in x]
+            self.assertGreater(len(ok), 100, one)
+            self.assertEqual(len(ok[0]["series"]), n, one)
+            self.assertEqual(ok[0]["series"][0]["values"], [[1]], one)
+            self.assertEqual(res[len(ok)]["error"], "vigild answers at most 8 MiB of JSON for "
+                             "one query, its statements together", one)
+            self.assertEqual(len(res), 1000, one)
+            self.assertEqual(res[-1]["error"], "not executed", one)
 
 if __name__ == "__main__":
     vt.main()
