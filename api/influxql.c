@@ -162,6 +162,8 @@ static void qs_init(qscan_t *s, qmem_t *m, const char *at)
     s->end_op = 0;
     s->re_alts = 0;
     s->depth = 0;
+    s->card = 0;
+    s->card_limit = s->card_offset = 0;
 }
 
 static int q_letter(char c)
@@ -486,6 +488,9 @@ static const struct {
     {{"SHOW", "TAG", "KEYS", NULL}, api__iq_show_tag_keys},
     {{"SHOW", "TAG", "VALUES", NULL}, api__iq_show_tag_values},
     {{"SHOW", "SERIES", NULL}, api__iq_show_series},
+    {{"SHOW", "MEASUREMENT", NULL}, api__iq_card_measurements},
+    {{"SHOW", "TAG", "KEY", NULL}, api__iq_card_tag_keys},
+    {{"SHOW", "FIELD", "KEY", NULL}, api__iq_card_field_keys},
     {{"SELECT", NULL}, api__iq_select},
 };
 
@@ -510,6 +515,7 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
             continue;
         s = at;
         s.re_alts = 0; /* a budget per statement */
+        s.card = 0;
         int rc;
         size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
         if (statement(&s, create_db)) {
@@ -526,8 +532,9 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
             if (k == nk) {
                 api__error(r, 400,
                            "vigild answers only SELECT, SHOW MEASUREMENTS, SHOW FIELD KEYS, SHOW "
-                           "TAG KEYS, SHOW TAG VALUES, SHOW SERIES, CREATE DATABASE, SHOW "
-                           "DATABASES and SHOW RETENTION POLICIES on /query");
+                           "TAG KEYS, SHOW TAG VALUES, SHOW SERIES, their CARDINALITY "
+                           "statements, CREATE DATABASE, SHOW DATABASES and SHOW RETENTION "
+                           "POLICIES on /query");
                 return -1;
             }
             rc = q_answered[k].answer(r, &s, run);

@@ -109,6 +109,11 @@ typedef struct {
     char *w;               /* where the token being read writes its text (in mem->text) */
     long re_alts;          /* the statement's regexes' alternatives so far (api__iq_regex) */
     int depth;             /* SELECT's readers' nesting: parentheses, calls, signs */
+    int card;              /* a SHOW ... CARDINALITY reading its list statement's clauses
+                            * (influxql_card.c): LIMIT and OFFSET are kept in card_limit and
+                            * card_offset, not applied; SLIMIT is influxd's parse error (2: the
+                            * statement's ON and FROM were read before) */
+    long long card_limit, card_offset; /* that statement's LIMIT and OFFSET (0: none) */
 } qscan_t;
 
 /* The deepest SELECT's readers nest (each level a few hundred bytes of stack): influxd has no
@@ -364,6 +369,13 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
  * answered). */
 int api__iq_order_by(api_request_t *r, qscan_t *s, int *desc);
 int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run);
+/* SHOW MEASUREMENT, TAG KEY, FIELD KEY [EXACT] CARDINALITY (influxql_card.c), s after those
+ * keywords, read and returning as the ones above; SHOW TAG VALUES [EXACT] CARDINALITY is
+ * api__iq_show_tag_values' (it hands it to api__iq_card_tag_values, s after VALUES). */
+int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_card_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_card_field_keys(api_request_t *r, qscan_t *s, qrun_t *run);
+int api__iq_card_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW

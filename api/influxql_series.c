@@ -27,8 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The most sources one FROM reads (names and regexes); more is vigild's statement error. */
-#define SS_SOURCES_MAX 32
+/* The most sources one FROM reads: IQ_SOURCES_MAX (influxql_show_where.h). */
+#define SS_SOURCES_MAX IQ_SOURCES_MAX
 
 /* A measurement to list: its own series (a device's id), or with all a series per device. */
 struct ss_meas {
@@ -228,11 +228,8 @@ static int meas_from(qrun_t *run, struct ss_list *l, const char *const *src, con
     return 0;
 }
 
-/* Reads FROM's sources (s: after FROM) into src[] and re[] (1: a regex's pattern), *n of
- * them; past SS_SOURCES_MAX, or a source vigild does not answer, sets *unsupported. Returns 0,
- * or -1 (parse error answered). */
-static int sources_read(api_request_t *r, qscan_t *s, const char **src, int *re, int *n,
-                        const char **unsupported)
+int api__iq_sources_read(api_request_t *r, qscan_t *s, const char **src, int *re, int *n,
+                         const char **unsupported)
 {
     *n = 0;
     for (;;) {
@@ -420,7 +417,7 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
     if (api__q_is(&t, "FROM")) {
         *s = at;
         from = 1;
-        if (sources_read(r, s, src, re, &nsrc, &unsupported))
+        if (api__iq_sources_read(r, s, src, re, &nsrc, &unsupported))
             return -1;
     }
     if (api__iq_tv_where_read(r, s, &where, &unsupported, 1) ||

@@ -157,13 +157,18 @@ static int show_tail(api_request_t *r, qscan_t *s, long long *limit, long long *
         if (lo > 0)
             continue;
         long long ignored;
-        if (slimit_ok && (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET"))) {
+        if (slimit_ok && !s->card && (api__q_is(&t, "SLIMIT") || api__q_is(&t, "SOFFSET"))) {
             if (api__q_expect_count(r, s, &t, &ignored))
                 return -1;
             continue;
         }
         if (t.kind == QT_EOF || t.kind == QT_SEMI) {
             *s = at;
+            if (s->card) { /* counted: LIMIT changes nothing, OFFSET 1 leaves none (card.c) */
+                s->card_limit = *limit;
+                s->card_offset = *offset;
+                *limit = *offset = 0;
+            }
             return 0;
         }
         if (!api__q_is(&t, "WHERE") || !where_ok) {
@@ -411,6 +416,66 @@ static int conds_any(api_request_t *r, const struct dev_conds *d, int *any)
     return rc;
 }
 
+/* In a cardinality statement (s->card), a condition comparing a tag with a number or a boolean
+ * ("device = 5") meets no series, as influxd counts them; the list statements match every
+ * series by it, as influxd lists them. Its regex, if compiled, is freed here (other[i] 0 is
+ * one api__iq_conds_free leaves alone). */
+static void card_nonstring(const qscan_t *s, const struct tv_where *w, struct dev_conds *d)
+{
+    for (int i = 0; i < w->n && s->card; i++)
+        if (w->c[i].nonstring) {
+            if (d->other[i] < 0)
+                regfree(&d->re[i]);
+            d->other[i] = 0;
+        }
+}
+
+/* The row of field_named's walk: stops at the first device having the channel w->tag. */
+static int channel_row(struct dev_walk *w, const api_device_t *d)
+{
+    for (size_t i = 0; i < d->nchannels; i++)
+        if (strcmp(d->channels[i], w->tag) == 0) {
+            w->n = 1;
+            return 1;
+        }
+    return 0;
+}
+
+/* Whether a condition of where names a field (a device's channel, or vigil_scores' or
+ * vigil_anomalies' own field) compared with a string or a regex: influxd's SHOW TAG KEYS
+ * reads it as met for the measurements having that field, which vigild does not model (its
+ * devices and reserved measurements hold different fields), so the statement (what: its name)
+ * gets vigild's statement error naming the field. Returns 0 (none), or 1 with run->err. */
+static int field_named(api_request_t *r, qrun_t *run, const struct tv_where *where,
+                       const char *what)
+{
+    for (int i = 0; i < where->n; i++) {
+        const struct tv_cond *c = &where->c[i];
+        if (!c->other || c->nonstring)
+            continue;
+        sbuf_t b;
+        sbuf_init(&b);
+        struct dev_walk w = {.b = &b, .tag = c->key, .row = channel_row};
+        int own =
+            api__iqv_own_field(IQV_SCORES, c->key) || api__iqv_own_field(IQV_ANOMALIES, c->key);
+        int rc = own ? 0 : walk_devices(r, &w);
+        sbuf_deinit(&b);
+        if (rc)
+            return api__q_backend_error(run, "reading the devices: ", rc);
+        if (!own && w.n == 0)
+            continue; /* a tag no series has: its value '' */
+        sbuf_init(&b);
+        sbuf_printf(&b, "vigild does not support a field in %s's WHERE: ", what);
+        if (b.oom)
+            api__q_result_error(run, "out of memory", NULL);
+        else
+            api__q_result_error(run, b.data, c->key);
+        sbuf_deinit(&b);
+        return 1;
+    }
+    return 0;
+}
+
 /* Sets *pass to whether the reserved measurements pass d as influxd's SHOW MEASUREMENTS reads a
  * WHERE, measurement by measurement: "device = 'x'" (=~) keeps a measurement that holds a
  * series with device x, "device != 'x'" (!~) one that holds none, each condition on its own,
@@ -528,6 +593,10 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
  * (kind QT_EOF: no FROM). Returns 0, or -1 (parse error). */
 static int show_from(api_request_t *r, qscan_t *s, qtoken_t *from, const char **unsupported)
 {
+    if (s->card == 2) { /* SHOW MEASUREMENT CARDINALITY read them (influxql_card.c) */
+        from->kind = QT_EOF;
+        return 0;
+    }
     if (api__q_keyword_name(r, s, "ON")) /* ON db: any name (there is one store) */
         return -1;
     qscan_t at = *s;
@@ -574,7 +643,7 @@ static int field_keys_one(void *arg, const api_device_t *d)
 /* SHOW FIELD KEYS without FROM: every device's series and, in their sorted places, the
  * reserved measurements' (as influxd lists every measurement). Their series are written first,
  * apart: vigil_predictions' reads device_list, which is not to run inside the walk's. */
-static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w)
+static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int own_ok)
 {
     sbuf_t own[IQV_KINDS];
     int rc = 0;
@@ -587,7 +656,7 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w)
             rc = ERR_NOMEM;
     }
     if (rc == 0) {
-        w->own = api__iqv_listed;
+        w->own = own_ok ? api__iqv_listed : NULL;
         w->own_text = own;
         rc = walk_result(r, run, w, "", "");
     } else {
@@ -598,27 +667,30 @@ static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w)
     return rc;
 }
 
-/* SHOW FIELD KEYS [ON db] [FROM name]: the device's channels, each a float field; without FROM
- * every device's. */
-int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
+/* Answers SHOW FIELD KEYS from the devices that pass conds (NULL: all), and with own_ok the
+ * reserved measurements (without FROM, or FROM one) and FROM a device. Returns as
+ * api__iq_show_field_keys. */
+static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from,
+                             const struct dev_conds *conds, int own_ok)
 {
-    qtoken_t from;
     int rc;
-    if (show_keys_read(r, s, run, &from, &rc, NULL, NULL)) /* no WHERE: influxd's grammar */
-        return rc;
-    struct dev_walk w = {.row = field_keys_series};
-    if (from.kind == QT_EOF)
-        return field_keys_all(r, run, &w);
-    if (api__iqv_kind(from.text) != IQV_NONE) /* vigild's own series: influxql_vigil.c */
-        return api__iqv_field_keys(r, run, from.text);
+    struct dev_walk w = {.row = field_keys_series, .conds = conds};
+    if (from->kind == QT_EOF)
+        return field_keys_all(r, run, &w, own_ok);
+    if (!own_ok) { /* FROM a name whose series do not pass WHERE */
+        api__q_result_open(run);
+        return 0;
+    }
+    if (api__iqv_kind(from->text) != IQV_NONE) /* vigild's own series: influxql_vigil.c */
+        return api__iqv_field_keys(r, run, from->text);
     size_t mark = run->b.len;
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[");
     w.b = &run->b;
     if (r->srv->be.device_find != NULL) /* the channels alone: no wait for the store's reload */
-        rc = r->srv->be.device_find(r->srv->be.ctx, from.text, field_keys_one, &w);
+        rc = r->srv->be.device_find(r->srv->be.ctx, from->text, field_keys_one, &w);
     else if (r->srv->be.device_get != NULL)
-        rc = r->srv->be.device_get(r->srv->be.ctx, from.text, field_keys_one, &w);
+        rc = r->srv->be.device_get(r->srv->be.ctx, from->text, field_keys_one, &w);
     else
         rc = ERR_NOTFOUND;
     if (rc && rc != ERR_NOTFOUND) {
@@ -632,6 +704,38 @@ int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     }
     sbuf_printf(&run->b, "]");
     return 0;
+}
+
+/* SHOW FIELD KEYS [ON db] [FROM name]: the device's channels, each a float field; without FROM
+ * every device's. SHOW FIELD KEY CARDINALITY (s->card, influxql_card.c) takes a WHERE, read as
+ * SHOW TAG KEYS reads it: the devices that pass it, and the reserved measurements when one
+ * device does; FROM a device, that device when it passes. */
+int api__iq_show_field_keys(api_request_t *r, qscan_t *s, qrun_t *run)
+{
+    qtoken_t from;
+    struct tv_where where = {.n = 0};
+    struct dev_conds conds;
+    int rc, any;
+    /* no WHERE but in a cardinality statement: influxd's grammar */
+    if (show_keys_read(r, s, run, &from, &rc, s->card ? &where : NULL, NULL))
+        return rc;
+    if (where.n == 0)
+        return field_keys_answer(r, run, &from, NULL, 1);
+    if (field_named(r, run, &where, "SHOW FIELD KEY CARDINALITY") ||
+        api__iq_conds_compile(run, &where, 0, &conds))
+        return 1;
+    card_nonstring(s, &where, &conds);
+    rc = conds_any(r, &conds, &any);
+    if (rc == 0 && from.kind != QT_EOF && api__iqv_kind(from.text) == IQV_NONE) {
+        int is = tv_from_device(r, from.text); /* FROM a device: it passes or not */
+        if (is > 0)
+            any = api__iq_conds_pass(&conds, from.text);
+        rc = is < 0 ? is : 0;
+    }
+    rc = rc ? api__q_backend_error(run, "reading the devices: ", rc)
+            : field_keys_answer(r, run, &from, &conds, any);
+    api__iq_conds_free(&conds);
+    return rc;
 }
 
 /* SHOW TAG KEYS [ON db] [FROM name] [WHERE "device" ...] [LIMIT n] [OFFSET n]: the device tag,
@@ -649,12 +753,18 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     long long offset;
     if (show_keys_read(r, s, run, &from, &rc, &where, &offset))
         return rc;
+    if (field_named(r, run, &where,
+                    s->card == 2 ? "SHOW MEASUREMENT CARDINALITY"
+                    : s->card    ? "SHOW TAG KEY CARDINALITY"
+                                 : "SHOW TAG KEYS"))
+        return 1;
     if (offset > 0) { /* influxd's OFFSET skips each series' keys: the one, device */
         api__q_result_open(run);
         return 0;
     }
     if (api__iq_conds_compile(run, &where, 0, &conds))
         return 1;
+    card_nonstring(s, &where, &conds);
     if (where.n > 0 && (rc = conds_any(r, &conds, &any)) != 0) {
         api__iq_conds_free(&conds);
         return api__q_result_error(run, "reading the devices: ", err_str(rc));
@@ -698,7 +808,7 @@ static int tv_key_read(api_request_t *r, qscan_t *s, const char *tag, struct tv_
     if (rc <= 0)
         return rc;
     if (!api__q_is(&t, "IN")) {
-        api__q_parse_error(r, &t, "=, !=, =~, !~, IN");
+        api__q_parse_error(r, &t, "IN, =, =~");
         return -1;
     }
     api__qs_next(s, &t);
@@ -735,6 +845,11 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     struct tv_cond key = {.pattern = ""};
     struct tv_where where;
     int in_match = -1;
+    qtoken_t t;
+    qscan_t at = *s;
+    api__qs_next(&at, &t);
+    if (!s->card && (api__q_is(&t, "EXACT") || api__q_is(&t, "CARDINALITY")))
+        return api__iq_card_tag_values(r, s, run);
     if (show_from(r, s, &from, &unsupported))
         return -1;
     if (api__q_expect_kw(r, s, "WITH"))
@@ -775,6 +890,7 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     }
     if (api__iq_conds_compile(run, &where, 0, &conds))
         return 1;
+    card_nonstring(s, &where, &conds);
     struct dev_walk w = {
         .tag = r->srv->device_tag, .offset = offset, .limit = limit, .conds = &conds};
     if (from.kind == QT_EOF && offset > 0) { /* OFFSET skips each series' values: its one */

@@ -74,4 +74,15 @@ int api__iq_conds_pass(const struct dev_conds *d, const char *id);
  * takes other[i] whatever leaf[i] says). */
 int api__iq_conds_eval(const struct dev_conds *d, const int *leaf);
 
+/* The most sources one FROM of SHOW SERIES or SHOW MEASUREMENT CARDINALITY reads (names and
+ * regexes); more is vigild's statement error. */
+#define IQ_SOURCES_MAX 32
+
+/* Reads FROM's sources (s: after FROM) into src[] and re[] (1: a regex's pattern), *n of them
+ * (src[] borrowed from the query's memory); past IQ_SOURCES_MAX, or a source vigild does not
+ * answer, sets *unsupported (static text). Returns 0, or -1 (parse error answered).
+ * (influxql_series.c) */
+int api__iq_sources_read(api_request_t *r, qscan_t *s, const char **src, int *re, int *n,
+                         const char **unsupported);
+
 #endif

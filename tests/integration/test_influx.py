@@ -81,7 +81,7 @@ class Databases(vt.DaemonTestCase):
                          {"results": [{"statement_id": 0, "series": [{
                              "name": "databases", "columns": ["name"],
                              "values": [[n] for n in names]}]}]})
-        for q in ("SHOW DATABASESX", "SHOW MEASUREMENT CARDINALITY", "DROP DATABASE plant",
+        for q in ("SHOW DATABASESX", "SHOW SHARDS", "DROP DATABASE plant",
                   "CREATE DATABASES x", "SHOW DATABASES; DROP DATABASE plant"):
             self.assertJsonError(self.d.curl("POST", "/query", "--data-urlencode", "q=" + q),
                                  400, "SHOW DATABASES")
