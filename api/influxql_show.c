@@ -567,7 +567,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
         return 1;
     if (where.n > 0 && (rc = conds_reserved(r, &conds, &any)) != 0) {
         api__iq_conds_free(&conds);
-        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+        return api__q_backend_error(run, "reading the devices: ", rc);
     }
     regex_t re;
     if (has_re && api__iq_regcomp(run, &re, pattern)) {
@@ -767,7 +767,7 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     card_nonstring(s, &where, &conds);
     if (where.n > 0 && (rc = conds_any(r, &conds, &any)) != 0) {
         api__iq_conds_free(&conds);
-        return api__q_result_error(run, "reading the devices: ", err_str(rc));
+        return api__q_backend_error(run, "reading the devices: ", rc);
     }
     struct dev_walk w = {.tag = r->srv->device_tag,
                          .own = any ? api__iqv_listed : NULL,
