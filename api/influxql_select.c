@@ -695,8 +695,7 @@ static int select_merged(struct sel_run *x, char *const *ids, size_t n)
     }
     /* No device with the fields, or a range that misses every reading: no series. */
     if (rc == 0 && !x->too_many && first_ms != INT64_MAX && lo <= hi &&
-        floor_div(lo, 1000000) <= last_ms &&
-        floor_div(hi, 1000000) >= first_ms) {
+        floor_div(lo, 1000000) <= last_ms && floor_div(hi, 1000000) >= first_ms) {
         int64_t from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
         int64_t to_ms = hi == INT64_MAX ? VTIME_MAX_MS + 1 : floor_div(hi, 1000000) + 1;
         if (from_ms < VTIME_MIN_MS)
@@ -820,8 +819,8 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
     if (rc == 0 && n > 1 && !q->group_tag)
         rc = select_merged(x, l.ids, n);
     for (size_t i = 0;
-         rc == 0 && !(n > 1 && !q->group_tag) && first + i < n && !x->too_many && !x->buckets; i++)
-    {
+         rc == 0 && !(n > 1 && !q->group_tag) && first + i < n && !x->too_many && !x->buckets;
+         i++) {
         if (api__q_deadline_passed(x->run)) { /* per device too: one may have no point */
             x->too_many = 1;                  /* select_finish's timeout error */
             break;

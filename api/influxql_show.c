@@ -364,7 +364,7 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
     int rc = walk_devices(r, w);
     if (rc || w->too_big || run->timed_out) {
         run->b.len = mark;
-        return rc            ? api__q_backend_error(run, "reading the devices: ", rc)
+        return rc           ? api__q_backend_error(run, "reading the devices: ", rc)
                : w->too_big ? api__q_result_error(run, API_IQ_TOO_BIG ": add LIMIT", NULL)
                             : api__q_timeout_error(run);
     }

@@ -220,8 +220,8 @@ static int duration_parse(const char *v, long long min, long long max, int ms_ok
     size_t n = strlen(v);
     int64_t ms;
     if (decimal_len(v, 0) == 0 || n < 2 || v[n - 1] < 'a' || v[n - 1] > 'z' ||
-        (!ms_ok && strcmp(v + n - 2, "ms") == 0) || vtime_parse_duration(v, &ms) != 0 ||
-        ms < min || ms > max)
+        (!ms_ok && strcmp(v + n - 2, "ms") == 0) || vtime_parse_duration(v, &ms) != 0 || ms < min ||
+        ms > max)
         return -1;
     *out = ms;
     return 0;
@@ -776,15 +776,12 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
  * (the README lists both). A setting is live when the code reading it can take a new value at
  * any time: atomics read per request, or state of the loop thread. */
 static const char *const live_settings[] = {
-    "daemon.log_level",       "http.max_body_bytes",
-    "http.max_batch",         "http.max_query_points",
-    "http.max_scan_points",   "http.query_timeout",
-    "http.auth_file",
-    "http.metrics_auth",      "http.metrics_max_devices",
-    "http.cors_origins",      "http.events_keepalive_ms",
-    "http.events_max_unsent", "http.events_state_min_ms",
-    "storage.max_devices",    "storage.max_channels_per_device",
-    "storage.snapshots_keep", "storage.snapshot_every",
+    "daemon.log_level",         "http.max_body_bytes",      "http.max_batch",
+    "http.max_query_points",    "http.max_scan_points",     "http.query_timeout",
+    "http.auth_file",           "http.metrics_auth",        "http.metrics_max_devices",
+    "http.cors_origins",        "http.events_keepalive_ms", "http.events_max_unsent",
+    "http.events_state_min_ms", "storage.max_devices",      "storage.max_channels_per_device",
+    "storage.snapshots_keep",   "storage.snapshot_every",
 };
 
 int config_is_live(const char *section, const char *key)
