@@ -147,6 +147,37 @@ class QueryTimeout(vt.DaemonTestCase):
         self.timeout("1ms")
         self.assertStopped(self.query(q, chunked=True), 20)
 
+    def test_answered_intact(self):
+        # Whatever statement a deadline stops, and wherever inside its walk: the body is valid
+        # JSON (whole and chunked), each result before the stopped one is the same as without a
+        # deadline (no half-written series), then the error and "not executed" as README says.
+        # Which statement stops at which deadline is a speed, so only that shape is asserted.
+        kinds = ["SHOW SERIES", "SHOW TAG VALUES WITH KEY = device", "SHOW FIELD KEYS",
+                 "SELECT v FROM pump WHERE device =~ /./ GROUP BY device",
+                 "SELECT count(v) FROM pump WHERE device =~ /./ GROUP BY device",
+                 "SHOW SERIES CARDINALITY", "SHOW MEASUREMENTS", "SHOW TAG KEYS",
+                 "SELECT mean(v) FROM pump WHERE device =~ /^dev0/"]
+        q = "; ".join(kinds * 6)
+        n = len(kinds) * 6
+        self.timeout("0")
+        full = self.query(q, chunked=False)
+        self.assertFull(full[:5], 5)
+        self.assertEqual(self.query(q, chunked=True), full)
+        for ms in (1, 3, 8, 20, 45, 80, 130, 220):
+            self.timeout("%dms" % ms)
+            for chunked in (True, False):
+                res = self.query(q, chunked)
+                errs = [i for i, x in enumerate(res) if "error" in x]
+                k = errs[0] if errs else len(res)
+                self.assertEqual(res[:k], full[:k], (ms, chunked, k))
+                if not errs:
+                    self.assertEqual(len(res), n)
+                elif chunked:
+                    self.assertEqual(self.assertStopped(res, n), k)
+                else:  # whole: the failed one last, "not executed" unless it was the last
+                    self.assertEqual(res[k:], [{"statement_id": k, "error": TIMEOUT_ERR
+                                                if k == n - 1 else "not executed"}])
+
 
 if __name__ == "__main__":
     vt.main()
