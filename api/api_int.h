@@ -73,6 +73,8 @@ struct api_server {
     atomic_uint_fast64_t request_seconds_us[ROUTE_COUNT];
     /* Limits a reload may change (api_set_limits); each request copies them when it starts. */
     atomic_size_t max_body, max_batch, max_query_limit, max_scan_points;
+    atomic_int_fast64_t query_timeout_ms;
+    atomic_uint_fast64_t query_timeouts; /* /query answers cut by http.query_timeout */
     /* auth_lock guards auth, metrics_auth and cors: read-locked by each request's checks,
      * write-locked by api_set_auth and api_set_cors. A leaf lock. */
     pthread_rwlock_t auth_lock;
@@ -141,7 +143,8 @@ typedef struct api_request {
     int uncounted; /* an event stream, out of srv->inflight once its response is queued */
     /* The server's live limits when the request started: one request sees one set. */
     size_t max_body, max_batch, max_query_limit, max_scan_points;
-    int64_t start_us;
+    int64_t query_timeout_ms; /* http.query_timeout (0: none), from start_us */
+    int64_t start_us;         /* CLOCK_MONOTONIC, when the headers were read */
     /* The response, filled by a handler. */
     unsigned status;
     char *resp; /* owned, may be NULL for an empty body */

@@ -516,6 +516,10 @@ static int q_statements(api_request_t *r, qmem_t *m, qrun_t *run)
         s = at;
         s.re_alts = 0; /* a budget per statement */
         s.card = 0;
+        if (api__q_deadline_passed(run)) {
+            api__q_timeout_error(run); /* this statement's error; those after it not run */
+            return n + 1;
+        }
         int rc;
         size_t k = 0, nk = sizeof q_answered / sizeof q_answered[0];
         if (statement(&s, create_db)) {
@@ -693,7 +697,9 @@ static void go_escape_error(api_request_t *r)
 /* Answers the statements of q (trimmed, not empty) as influxd 1.6.7 answers them (200): whole,
  * {"results":[...]} with a result per statement run, or with chunked a document per result
  * (what the influx shell asks for). A statement that fails ends the run (result_failed). A
- * query of no statement (";", a comment) is influxd's {}, chunked an empty body. */
+ * query of no statement (";", a comment) is influxd's {}, chunked an empty body. A query still
+ * running http.query_timeout after the request began fails the statement running then with
+ * API_IQ_TIMEOUT (checked between statements and inside their device and point walks). */
 static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoch,
                       const json_t *params)
 {
@@ -710,6 +716,8 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
         return;
     }
     qrun_t run = {.chunked = chunked, .epoch = epoch, .now_ms = vtime_now_ms()};
+    if (r->query_timeout_ms > 0) /* http.query_timeout, counted from the request's start */
+        run.deadline_us = r->start_us + r->query_timeout_ms * 1000;
     sbuf_init(&run.b);
     if (!chunked)
         sbuf_printf(&run.b, n > 0 ? "{\"results\":[" : "{");
@@ -730,6 +738,8 @@ static void run_query(api_request_t *r, const char *q, int chunked, int64_t epoc
         free(run.err);
         return;
     }
+    if (run.timed_out && run.err != NULL && strcmp(run.err, API_IQ_TIMEOUT) == 0 && r->srv)
+        atomic_fetch_add_explicit(&r->srv->query_timeouts, 1, memory_order_relaxed);
     if (run.err != NULL || run.err_nomem)
         result_failed(&run, run.err ? run.err : "out of memory", n - ran);
     free(run.err);

@@ -144,7 +144,22 @@ typedef struct {
     char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
     int err_nomem;  /* the error could not be kept: "out of memory" */
     int again;      /* err is the store's ERR_AGAIN (reloading): the query answers 503 */
+    int64_t deadline_us; /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
+    int timed_out;       /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
 } qrun_t;
+
+/* The error of the statement that was running when the query passed http.query_timeout (and
+ * is then stopped), influxd's words for its [coordinator] query-timeout. */
+#define API_IQ_TIMEOUT "query-timeout limit exceeded"
+
+/* Whether run is past its deadline (run->deadline_us; never without one): sets run->timed_out
+ * once it is. Reads CLOCK_MONOTONIC (some 20 ns): callers in per-point loops call it every so
+ * many points. Any thread. */
+int api__q_deadline_passed(qrun_t *run);
+
+/* Records API_IQ_TIMEOUT as the running statement's error. Returns 1, the statement functions'
+ * "failed". */
+int api__q_timeout_error(qrun_t *run);
 
 /* The error of the statement whose rows take the query's answer (its statements together) past
  * API_PAGE_BYTES: rows are bounded per statement, but a statement repeated to fill q

@@ -106,6 +106,10 @@ static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, lon
         if (series == NULL) /* the list's own JSON: out of memory, as it is written */
             return api__q_result_error(run, "counting the list's answer: ", err.text);
     }
+    if (api__q_deadline_passed(run)) { /* reading 8 MiB back takes a while: the deadline again */
+        json_decref(series);
+        return api__q_timeout_error(run);
+    }
     int rc = 0;
     size_t mark = run->b.len;
     api__q_result_open(run);

@@ -122,10 +122,12 @@ static void row_end(struct sel_run *x)
         x->too_big = x->too_many = 1;
 }
 
-/* Counts a point read; returns 1 (and sets too_many) when it is past http.max_scan_points. */
+/* Counts a point read; returns 1 (and sets too_many) when it is past http.max_scan_points, or
+ * (read every 1,024 points) the query past its deadline (x->run->timed_out). */
 static int scan_bound(struct sel_run *x)
 {
-    if (++x->scanned <= x->max_scan)
+    if (++x->scanned <= x->max_scan &&
+        ((x->scanned & 1023) != 0 || !api__q_deadline_passed(x->run)))
         return 0;
     x->too_many = 1;
     return 1;
@@ -279,6 +281,8 @@ static int select_finish(struct sel_run *x, size_t mark, int rc)
         run->b.len = mark;
         if (rc != 0)
             return api__q_backend_error(run, "reading the device: ", rc);
+        if (run->timed_out) /* what stopped the read, whichever bound it met after */
+            return api__q_timeout_error(run);
         char msg[200];
         if (x->buckets)
             snprintf(msg, sizeof msg, "max-select-buckets limit exceeded: (%lld/%lld)", x->buckets,
@@ -669,6 +673,10 @@ static int select_merged(struct sel_run *x, char *const *ids, size_t n)
     int rc = 0;
     int64_t first_ms = INT64_MAX, last_ms = INT64_MIN;
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (api__q_deadline_passed(x->run)) { /* select_finish's timeout error */
+            x->too_many = 1;
+            break;
+        }
         f[i].q = q;
         rc = api__iqv_device_get(x->r, q->from, ids[i], dev_facts_cb, &f[i]);
         if (rc == ERR_NOTFOUND || (rc == 0 && f[i].first_ms < 0))
@@ -686,8 +694,8 @@ static int select_merged(struct sel_run *x, char *const *ids, size_t n)
             hi = api__iq_ms_to_ns(x->run->now_ms);
     }
     /* No device with the fields, or a range that misses every reading: no series. */
-    if (rc == 0 && first_ms != INT64_MAX && lo <= hi && floor_div(lo, 1000000) <= last_ms &&
-        floor_div(hi, 1000000) >= first_ms) {
+    if (rc == 0 && !x->too_many && first_ms != INT64_MAX && lo <= hi &&
+        floor_div(lo, 1000000) <= last_ms && floor_div(hi, 1000000) >= first_ms) {
         int64_t from_ms = lo == INT64_MIN ? VTIME_MIN_MS : ceil_div(lo, 1000000);
         int64_t to_ms = hi == INT64_MAX ? VTIME_MAX_MS + 1 : floor_div(hi, 1000000) + 1;
         if (from_ms < VTIME_MIN_MS)
@@ -811,8 +819,14 @@ static int select_each_device(struct sel_run *x, const struct dev_re *re)
     if (rc == 0 && n > 1 && !q->group_tag)
         rc = select_merged(x, l.ids, n);
     for (size_t i = 0;
-         rc == 0 && !(n > 1 && !q->group_tag) && first + i < n && !x->too_many && !x->buckets; i++)
+         rc == 0 && !(n > 1 && !q->group_tag) && first + i < n && !x->too_many && !x->buckets;
+         i++) {
+        if (api__q_deadline_passed(x->run)) { /* per device too: one may have no point */
+            x->too_many = 1;                  /* select_finish's timeout error */
+            break;
+        }
         rc = select_device(x, l.ids[q->desc ? n - 1 - i : first + i]);
+    }
     for (size_t i = 0; i < l.n; i++)
         free(l.ids[i]);
     free(l.ids);

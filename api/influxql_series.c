@@ -122,12 +122,20 @@ struct ss_out {
     int too_big, stopped;
     int counting;      /* SHOW SERIES CARDINALITY: count each measurement's series, write none */
     long long counted; /* the measurement's so far */
+    qrun_t *run;       /* its deadline (http.query_timeout) stops the rows, read every 256 */
+    unsigned ticks;    /* rows offered, for that */
 };
 
 /* Writes the series key m,tag=id as a row if it passes WHERE, OFFSET and LIMIT. */
 static void row(struct ss_out *o, const char *m, const char *id)
 {
-    if (o->stopped || !api__iq_conds_pass(&o->field, id))
+    if (o->stopped)
+        return;
+    if ((++o->ticks & 255) == 0 && api__q_deadline_passed(o->run)) { /* series_result's error */
+        o->stopped = 1;
+        return;
+    }
+    if (!api__iq_conds_pass(&o->field, id))
         return;
     if (o->counting) {
         o->counted++;
@@ -377,8 +385,10 @@ static int series_result(qrun_t *run, struct ss_out *o, const struct ss_list *l,
     rows_write(o, l, from);
     int nomem = o->key.oom;
     sbuf_deinit(&o->key);
-    if (nomem || o->too_big) {
+    if (nomem || o->too_big || run->timed_out) {
         run->b.len = mark;
+        if (!nomem && !o->too_big)
+            return api__q_timeout_error(run);
         return api__q_result_error(run, nomem ? "out of memory" : API_IQ_TOO_BIG ": add LIMIT",
                                    NULL);
     }
@@ -458,7 +468,8 @@ int api__iq_show_series(api_request_t *r, qscan_t *s, qrun_t *run)
                        .tag = r->srv->device_tag,
                        .offset = offset,
                        .limit = limit,
-                       .counting = cardinality};
+                       .counting = cardinality,
+                       .run = run};
     /* fields_named sets o.any_has, which fields_mark reads for vigil_predictions and a name
      * that is no device's (their fields: every device's channels) */
     if (fields_named(&o, &l) && cardinality)

@@ -207,6 +207,7 @@ struct dev_walk {
     /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
     const struct dev_conds *conds;
     int (*row)(struct dev_walk *w, const api_device_t *d);
+    qrun_t *run; /* whose deadline (http.query_timeout) stops the walk; NULL: none */
 };
 
 /* Whether id passes re[0..n) (neg[i], when neg is not NULL: must not match re[i]). */
@@ -258,6 +259,8 @@ static int walk_own_until(struct dev_walk *w, const char *id)
 static int walk_device(void *arg, const api_device_t *d)
 {
     struct dev_walk *w = arg;
+    if (api__q_deadline_passed(w->run)) /* run->timed_out: walk_result's error */
+        return w->stopped = 1;
     return walk_own_until(w, d->id) || walk_one(w, d, 0);
 }
 
@@ -349,7 +352,7 @@ static int name_row(struct dev_walk *w, const api_device_t *d)
 
 /* Runs w, its rows or series inside head ... tail; the whole result is dropped when no device
  * was written, as influxd answers an empty list with no series. Returns 0, or 1 with run->err
- * (the backend failed). */
+ * (the backend failed, the answer's bound, or the query's deadline, checked per device). */
 static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const char *head,
                        const char *tail)
 {
@@ -357,11 +360,13 @@ static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const 
     api__q_result_open(run);
     sbuf_printf(&run->b, ",\"series\":[%s", head);
     w->b = &run->b;
+    w->run = run;
     int rc = walk_devices(r, w);
-    if (rc || w->too_big) {
+    if (rc || w->too_big || run->timed_out) {
         run->b.len = mark;
-        return rc ? api__q_backend_error(run, "reading the devices: ", rc)
-                  : api__q_result_error(run, API_IQ_TOO_BIG ": add LIMIT", NULL);
+        return rc           ? api__q_backend_error(run, "reading the devices: ", rc)
+               : w->too_big ? api__q_result_error(run, API_IQ_TOO_BIG ": add LIMIT", NULL)
+                            : api__q_timeout_error(run);
     }
     if (w->n == 0) {
         run->b.len = mark;

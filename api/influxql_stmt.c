@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Whether t is the keyword kw (upper case). */
 int api__q_is(const qtoken_t *t, const char *kw)
@@ -160,6 +161,23 @@ int api__q_result_error(qrun_t *run, const char *msg, const char *db)
         memcpy(run->err + n, db ? db : "", k + 1);
     }
     return 1;
+}
+
+int api__q_deadline_passed(qrun_t *run)
+{
+    if (run == NULL || run->deadline_us == 0)
+        return 0;
+    if (!run->timed_out) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        run->timed_out = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 >= run->deadline_us;
+    }
+    return run->timed_out;
+}
+
+int api__q_timeout_error(qrun_t *run)
+{
+    return api__q_result_error(run, API_IQ_TIMEOUT, NULL);
 }
 
 int api__q_backend_error(qrun_t *run, const char *msg, int rc)

@@ -84,6 +84,12 @@ void api__h_metrics(api_request_t *r)
                 "# TYPE vigil_http_requests_in_flight gauge\n"
                 "vigil_http_requests_in_flight %d\n",
                 atomic_load(&srv->inflight));
+    sbuf_printf(
+        &b,
+        "# HELP vigil_http_query_timeouts_total /query answers cut short by "
+        "http.query_timeout.\n# TYPE vigil_http_query_timeouts_total counter\n"
+        "vigil_http_query_timeouts_total %llu\n",
+        (unsigned long long)atomic_load_explicit(&srv->query_timeouts, memory_order_relaxed));
     sbuf_printf(&b, "# HELP vigil_ingest_readings_total Readings (channel values) accepted, by "
                     "protocol.\n# TYPE vigil_ingest_readings_total counter\n");
     for (int p = 0; p < PROTO_COUNT; p++)

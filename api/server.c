@@ -91,6 +91,7 @@ void api_opts_default(api_opts_t *o)
     o->timeout_s = 60;
     o->max_query_limit = 100000;
     o->max_scan_points = 4000000;
+    o->query_timeout_ms = 30000;
     o->device_tag = "device";
     o->auth = NULL;
     o->metrics_auth = 0;
@@ -569,6 +570,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->max_batch = atomic_load_explicit(&srv->max_batch, memory_order_relaxed);
         r->max_query_limit = atomic_load_explicit(&srv->max_query_limit, memory_order_relaxed);
         r->max_scan_points = atomic_load_explicit(&srv->max_scan_points, memory_order_relaxed);
+        r->query_timeout_ms = atomic_load_explicit(&srv->query_timeout_ms, memory_order_relaxed);
         r->route = route_of(r, url);
         *con_cls = r;
         /* A CORS preflight carries no token (browsers never send one): answered first. */
@@ -773,7 +775,7 @@ int api_start(api_server_t **out, const api_opts_t *opts, const api_backend_t *b
         return ERR_IO;
     }
     api_set_limits(srv, opts->max_body, opts->max_batch, opts->max_query_limit,
-                   opts->max_scan_points);
+                   opts->max_scan_points, opts->query_timeout_ms);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
                      MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
@@ -876,12 +878,13 @@ void api_stop(api_server_t *srv)
 }
 
 void api_set_limits(api_server_t *srv, size_t max_body, size_t max_batch, size_t max_query_limit,
-                    size_t max_scan_points)
+                    size_t max_scan_points, int64_t query_timeout_ms)
 {
     atomic_store_explicit(&srv->max_body, max_body, memory_order_relaxed);
     atomic_store_explicit(&srv->max_batch, max_batch, memory_order_relaxed);
     atomic_store_explicit(&srv->max_query_limit, max_query_limit, memory_order_relaxed);
     atomic_store_explicit(&srv->max_scan_points, max_scan_points, memory_order_relaxed);
+    atomic_store_explicit(&srv->query_timeout_ms, query_timeout_ms, memory_order_relaxed);
 }
 
 void api_count_ingest(api_server_t *srv, const char *proto, uint64_t accepted, uint64_t rejected)

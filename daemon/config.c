@@ -26,6 +26,7 @@ enum kind {
     K_LISTEN,
     K_BOOL,
     K_DURATION,
+    K_TIMEOUT, /* K_DURATION's form, ms too ("10ms"): 0 (off) or [min, max] ms */
     K_PRECISION,
     K_MODEL_KIND,
     K_AUTO_INT /* "auto" (-1) or an integer in [min, max] */
@@ -58,6 +59,8 @@ static const struct setting settings[] = {
     S("http", "timeout_s", K_INT, http_timeout_s, 1, 3600),
     S("http", "max_query_points", K_SIZE, max_query_points, 1, 10000000),
     S("http", "max_scan_points", K_SIZE, max_scan_points, 1, 1000000000),
+    /* the most one /query runs (api/influxql.c), 1 ms to 1 day, or 0 (off) */
+    S("http", "query_timeout", K_TIMEOUT, query_timeout_ms, 1, 86400000),
     S("http", "auth_file", K_STR, auth_file, 0, 0),
     S("http", "metrics_auth", K_BOOL, metrics_auth, 0, 0),
     S("http", "metrics_max_devices", K_SIZE, metrics_max_devices, 0, 100000000),
@@ -133,6 +136,7 @@ void config_default(config_t *c)
     api_opts_t ao;
     api_opts_default(&ao);
     c->max_scan_points = ao.max_scan_points;
+    c->query_timeout_ms = ao.query_timeout_ms;
     api_events_opts_t eo;
     api_events_opts_default(&eo);
     c->max_event_streams = eo.max_streams;
@@ -203,11 +207,11 @@ static const char *number_hint(const char *v)
 }
 
 /* Parses a duration: "" or 0 with or without a unit ("0", "0s", "0d": none), or a whole number
- * with one unit, s, m, h, d or w ("30d", "12h"), into ms within [min, max] (or 0). Returns 0 or
- * -1. */
-static int duration_parse(const char *v, long long min, long long max, int64_t *out)
+ * with one unit, s, m, h, d or w ("30d", "12h"), or ms too when ms_ok ("250ms"), into ms within
+ * [min, max] (or 0). Returns 0 or -1. */
+static int duration_parse(const char *v, long long min, long long max, int ms_ok, int64_t *out)
 {
-    if (*v == '\0' || strcmp(v, "0") == 0 ||
+    if (*v == '\0' || strcmp(v, "0") == 0 || (ms_ok && strcmp(v, "0ms") == 0) ||
         (v[0] == '0' && v[1] != '\0' && strchr("smhdw", v[1]) != NULL && v[2] == '\0')) {
         *out = 0;
         return 0;
@@ -216,7 +220,8 @@ static int duration_parse(const char *v, long long min, long long max, int64_t *
     size_t n = strlen(v);
     int64_t ms;
     if (decimal_len(v, 0) == 0 || n < 2 || v[n - 1] < 'a' || v[n - 1] > 'z' ||
-        strcmp(v + n - 2, "ms") == 0 || vtime_parse_duration(v, &ms) != 0 || ms < min || ms > max)
+        (!ms_ok && strcmp(v + n - 2, "ms") == 0) || vtime_parse_duration(v, &ms) != 0 || ms < min ||
+        ms > max)
         return -1;
     *out = ms;
     return 0;
@@ -458,10 +463,19 @@ int config_set(config_t *c, const char *section, const char *key, const char *va
         }
         return 0;
     case K_DURATION:
-        if (duration_parse(value, s->min, s->max, (int64_t *)field)) {
+        if (duration_parse(value, s->min, s->max, 0, (int64_t *)field)) {
             snprintf(err, errsize,
                      "%s.%s: '%s' is not 0 (off) or a duration from 1s to 36500d: a whole number "
                      "with one unit s, m, h, d or w, e.g. 30d%s",
+                     section, key, value, number_hint(value));
+            return -1;
+        }
+        return 0;
+    case K_TIMEOUT:
+        if (duration_parse(value, s->min, s->max, 1, (int64_t *)field)) {
+            snprintf(err, errsize,
+                     "%s.%s: '%s' is not 0 (off) or a duration from 1ms to 1d: a whole number "
+                     "with one unit ms, s, m, h or d, e.g. 30s%s",
                      section, key, value, number_hint(value));
             return -1;
         }
@@ -762,14 +776,12 @@ int config_load(config_t *c, const char *path, char *err, size_t errsize)
  * (the README lists both). A setting is live when the code reading it can take a new value at
  * any time: atomics read per request, or state of the loop thread. */
 static const char *const live_settings[] = {
-    "daemon.log_level",       "http.max_body_bytes",
-    "http.max_batch",         "http.max_query_points",
-    "http.max_scan_points",   "http.auth_file",
-    "http.metrics_auth",      "http.metrics_max_devices",
-    "http.cors_origins",      "http.events_keepalive_ms",
-    "http.events_max_unsent", "http.events_state_min_ms",
-    "storage.max_devices",    "storage.max_channels_per_device",
-    "storage.snapshots_keep", "storage.snapshot_every",
+    "daemon.log_level",         "http.max_body_bytes",      "http.max_batch",
+    "http.max_query_points",    "http.max_scan_points",     "http.query_timeout",
+    "http.auth_file",           "http.metrics_auth",        "http.metrics_max_devices",
+    "http.cors_origins",        "http.events_keepalive_ms", "http.events_max_unsent",
+    "http.events_state_min_ms", "storage.max_devices",      "storage.max_channels_per_device",
+    "storage.snapshots_keep",   "storage.snapshot_every",
 };
 
 int config_is_live(const char *section, const char *key)

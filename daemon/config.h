@@ -25,6 +25,7 @@ typedef struct config {
     unsigned http_timeout_s;
     size_t max_query_points;
     size_t max_scan_points; /* points one page of readings in buckets (step=) reads at most */
+    int64_t query_timeout_ms; /* the most ms one /query runs (0: no deadline) */
     char auth_file[512];    /* empty: no authentication */
     int metrics_auth;
     size_t metrics_max_devices; /* per-device /metrics series while the fleet is at most this */

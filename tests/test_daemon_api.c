@@ -4,7 +4,8 @@
  * FROM name is a device (on a fake backend); and of the lookups that need no counters and so do
  * not wait for the reload (the readings routes' unknown channel, demo_limits, InfluxQL's FROM a
  * device), on a real store through daemon/backend.c. Moved out of tests/test_daemon.c to keep it
- * under 1,000 lines. */
+ * under 1,000 lines. And the parsing of http.query_timeout (/query's deadline), here for the
+ * same reason. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -18,6 +19,7 @@
 #include "api_int.h"
 #include "backend.h"
 #include "batch.h"
+#include "config.h"
 #include "demo.h"
 #include "err.h"
 #include "influxql.h"
@@ -421,10 +423,52 @@ static void test_demo_limits_during_reload(void **state)
     held_close(&h);
 }
 
+/* http.query_timeout: 30s by default (api_opts_default's), 0 with or without a unit off, ms
+ * taken (unlike the other durations: a deadline is counted in ms), 1ms to 1d; a bad value is
+ * refused naming FILE:LINE, the key and the form, as every setting's. */
+static void test_query_timeout_key(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *v;
+        int64_t ms; /* -1: refused */
+    } rows[] = {{"30s", 30000}, {"10ms", 10}, {"1ms", 1},     {"2m", 120000}, {"1d", 86400000},
+                {"0", 0},       {"0ms", 0},   {"0s", 0},      {"", 0},        {"2d", -1},
+                {"10", -1},     {"1.5s", -1}, {"010ms", -1},  {"-1s", -1},    {"+1s", -1},
+                {"1 s", -1},    {"1sec", -1}, {"86401s", -1}, {"1w", -1}};
+    config_t c;
+    config_default(&c);
+    assert_int_equal(c.query_timeout_ms, 30000);
+    for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
+        char err[512] = "";
+        config_default(&c);
+        int rc = config_set(&c, "http", "query_timeout", rows[k].v, err, sizeof err);
+        if (rows[k].ms < 0 ? rc != -1 || strstr(err, "http.query_timeout: '") == NULL ||
+                                 strstr(err, "is not 0 (off) or a duration from 1ms to 1d") == NULL
+                           : rc != 0 || c.query_timeout_ms != rows[k].ms)
+            fail_msg("'%s': rc %d, %lld ms, '%s'", rows[k].v, rc, (long long)c.query_timeout_ms,
+                     err);
+    }
+    char path[] = "/tmp/vigil-test-qtimeout-XXXXXX", err[512];
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    static const char text[] = "[http]\nthreads = 2\nquery_timeout = 5 s\n";
+    assert_int_equal(write(fd, text, sizeof text - 1), (ssize_t)(sizeof text - 1));
+    close(fd);
+    config_default(&c);
+    assert_int_equal(config_load(&c, path, err, sizeof err), -1);
+    char want[128];
+    snprintf(want, sizeof want, "%s:3: http.query_timeout: '5 s' is not 0 (off)", path);
+    if (strstr(err, want) == NULL)
+        fail_msg("error '%s' lacks '%s'", err, want);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend_error_again),
+        cmocka_unit_test(test_query_timeout_key),
         cmocka_unit_test(test_iq_from_device_again),
         cmocka_unit_test(test_unknown_channel_during_reload),
         cmocka_unit_test(test_iq_from_device_during_reload),

@@ -96,6 +96,33 @@ def free_ports(n):
             s.close()
 
 
+def listens_on(pid, port):
+    """Whether process pid holds a listening TCP socket on port (Linux's /proc), or None when
+    that cannot be read. free_ports' port may be handed to two tests starting at once: the one
+    whose vigild binds it later (an ASan build still migrating its store) would otherwise take
+    the other's /healthz for its own, and write, query and signal the wrong daemon."""
+    try:
+        inodes = set()
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue  # closed meanwhile
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    col = line.split()
+                    if (col[3] == "0A" and int(col[1].rsplit(":", 1)[1], 16) == port
+                            and col[9] in inodes):
+                        return True
+        return False
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None
+
+
 def free_port():
     """A free loopback TCP port."""
     return free_ports(1)[0]
@@ -214,8 +241,9 @@ class Vigild:
                 raise AssertionError("vigild exited with %d during start-up\n%s" % (rc, self.log()))
             try:
                 st, _, body = http_request("GET", self.url("/healthz"), timeout=2)
-                if st == 200 and json.loads(body).get("status") == "ok":
-                    return self
+                if (st == 200 and json.loads(body).get("status") == "ok"
+                        and listens_on(self.proc.pid, self.http_port) is not False):
+                    return self  # (not False: another test's vigild on the same port is not it)
             except (OSError, http.client.HTTPException, ValueError):
                 pass
             if time.monotonic() > deadline:
