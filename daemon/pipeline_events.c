@@ -24,8 +24,10 @@
  * A swap keeps d->gen (the detector and its state go on), so it breaks the chain explicitly:
  * the chain promises one fault seen by one model (task evcont6).
  *
- * Sides. An active event's side per channel is the sign of d->lean; at its end the sides are
- * fixed into e->above / e->below (event_sides_fix), which its JSON and stored row name.
+ * Sides. An active event's side per channel is the sign of d->lean (on an exact tie, the side of
+ * the channel's newest reading off its prediction: d->lean_seen, d->lean_up); at its end the
+ * sides are fixed into e->above / e->below (event_sides_fix), which its JSON and stored row
+ * name.
  *
  * Restore. At a restart an event restored active gets its sides back from its stored JSON
  * (pipeline__event_sides_restore, its mark too), and d->cleared is rebuilt from the newest
@@ -146,9 +148,19 @@ static int mask_side(uint64_t above, uint64_t below, int c)
     return (above >> c & 1) ? 1 : (below >> c & 1) ? -1 : 0;
 }
 
+/* The active event's side for channel c: the sign of d->lean, the newest leaning reading's on a
+ * tie; 0 when no reading leaned it. */
+static int lean_side(const struct dev *d, int c)
+{
+    const int side = sign_of(d->lean[c]);
+    if (side != 0 || !(d->lean_seen >> c & 1))
+        return side;
+    return (d->lean_up >> c & 1) ? 1 : -1;
+}
+
 int pipeline__event_side(const struct dev *d, const struct event *e, int c)
 {
-    int side = e->end_ts < 0 ? sign_of(d->lean[c]) : 0;
+    int side = e->end_ts < 0 ? lean_side(d, c) : 0;
     return side ? side : mask_side(e->above, e->below, c);
 }
 
@@ -158,7 +170,7 @@ static void event_sides_fix(const struct dev *d, struct event *e)
 {
     uint64_t above = 0, below = 0;
     for (int c = 0; c < d->nch; c++) {
-        int side = sign_of(d->lean[c]);
+        int side = lean_side(d, c);
         if (side == 0)
             side = mask_side(e->above, e->below, c);
         above |= (uint64_t)(side > 0) << c;
@@ -175,6 +187,8 @@ void pipeline__event_sides_restore(struct dev *d, struct event *e, const char *i
     (void)pipeline__event_info_read(d, info_json, &e->above, &e->below, &lead, &fault);
     for (int c = 0; c < d->nch; c++)
         d->lean[c] = (float)mask_side(e->above, e->below, c) * e->share[c];
+    d->lean_seen = e->above | e->below;
+    d->lean_up = e->above;
     if (pipeline__event_info_broken(info_json))
         e->chain_broken = 1; /* a period began while it was open (pipeline__event_break_open) */
 }
@@ -337,7 +351,7 @@ static void event_link(pipeline_t *p, struct dev *d, struct event *e)
 {
     const int c = lead_channel(e->share, d->nch);
     if (d->cleared.id != 0 && d->cleared.id + 1 == e->id && d->cleared.gen == d->gen && c >= 0 &&
-        c == d->cleared.ch && sign_of(d->lean[c]) == d->cleared.side &&
+        c == d->cleared.ch && lean_side(d, c) == d->cleared.side &&
         d->scored - d->cleared.scored <= continue_within(p)) {
         e->continues = d->cleared.id;
         e->fault = d->cleared.fault;
@@ -391,6 +405,7 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
             if (d->nmaint && period_begun_since(d, ts, vtime_now_ms()))
                 cur->chain_broken = 1;
             memset(d->lean, 0, sizeof d->lean);
+            d->lean_seen = d->lean_up = 0;
             atomic_fetch_add_explicit(&p->opened[cur->opened_by], 1, memory_order_relaxed);
         }
         /* The peak is the evidence: the likelihood, not the reported score, which the
@@ -402,7 +417,13 @@ void pipeline__track_event(pipeline_t *p, struct dev *d, int64_t ts,
         for (int c = 0; c < d->nch; c++) {
             const float part = r->contrib[c] * r->score;
             cur->share[c] += part;
-            d->lean[c] += (float)sign_of(d->last_x[c] - r->pred[c]) * part;
+            const int side = sign_of(d->last_x[c] - r->pred[c]);
+            d->lean[c] += (float)side * part;
+            if (side != 0 && part > 0) {
+                const uint64_t bit = (uint64_t)1 << c;
+                d->lean_seen |= bit;
+                d->lean_up = side > 0 ? d->lean_up | bit : d->lean_up & ~bit;
+            }
         }
         if (!active) {
             event_link(p, d, cur);

@@ -267,8 +267,11 @@ struct dev {
     /* The active event's share, each reading's part signed by the side of its prediction the
      * channel was on (+ above, - below): the sign of the leading channel's is the fault's
      * direction. Only the active event needs it (an ended one keeps the signs: event.above,
-     * event.below), so it is the device's, zeroed when an event opens. */
+     * event.below), so it is the device's, zeroed when an event opens. A channel whose
+     * parts cancel exactly (two capped scores, one each side) takes the side of the newest
+     * reading that leaned it: lean_seen's bit c says one did, lean_up's that it was above. */
     float lean[DETECTOR_MAX_CHANNELS];
+    uint64_t lean_seen, lean_up;
     /* The newest o.predictions predictions (pipeline_ring.c). The actual values are not kept:
      * they are the stored readings, joined by timestamp when the ring is read. */
     struct pred_ring ring;
