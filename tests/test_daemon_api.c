@@ -355,8 +355,8 @@ static void test_iq_show_where_during_reload(void **state)
     held_t h;
     held_open(&h);
     iq_be = &h.be;
-    qrun_t run =
-        iq_run("SHOW MEASUREMENTS WHERE \"device\" = 'pump-1'", 17, api__iq_show_measurements);
+    qrun_t run = iq_run("SHOW MEASUREMENTS WHERE \"device\" = 'pump-1'", 17,
+                        api__iq_show_measurements);
     char *err1 = run.err;
     int again1 = run.again;
     run = iq_run("SHOW TAG KEYS WHERE \"device\" = 'pump-1'", 13, api__iq_show_tag_keys);
