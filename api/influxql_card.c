@@ -82,7 +82,10 @@ void api__iq_count_series(qrun_t *run, const char *name, size_t n)
 {
     struct api_iq_count *k = run->count;
     if (k->c->kind == CARD_MEASUREMENTS) {
-        k->total += !k->c->from || card_from_has(k->c, k->rx, name);
+        /* A FROM regex that did not compile (k->bad) leaves k->rx short of c's regexes: the
+         * statement's answer is then its error, or nothing past OFFSET, never this count. */
+        if (k->bad < 0)
+            k->total += !k->c->from || card_from_has(k->c, k->rx, name);
         return;
     }
     sbuf_printf(&run->b, "%s{\"name\":", k->written++ ? "," : ",\"series\":[");
@@ -110,17 +113,17 @@ static int card_close(qrun_t *run, const struct api_iq_count *k, size_t mark, lo
                       long long offset)
 {
     const struct card *c = k->c;
-    if (k->bad >= 0) { /* it fails again, now answering its error */
+    if (offset > 0) { /* influxd's OFFSET skips the count rows: one, or one per measurement */
+        run->b.len = mark;
+        api__q_result_open(run);
+        return 0;
+    }
+    if (k->bad >= 0) { /* it fails again, now answering its error (OFFSET first, as before) */
         regex_t rx;
         run->b.len = mark;
         if (api__iq_regcomp(run, &rx, c->src[k->bad]) == 0)
             regfree(&rx);
         return 1;
-    }
-    if (offset > 0) { /* influxd's OFFSET skips the count rows: one, or one per measurement */
-        run->b.len = mark;
-        api__q_result_open(run);
-        return 0;
     }
     if (c->kind == CARD_MEASUREMENTS) {
         int estimate = c->estimate && limit == 0; /* influxd: LIMIT 0 is no LIMIT */

@@ -301,5 +301,35 @@ class CardinalityPastListBound(vt.DaemonTestCase):
                          [[self.N + 3]])
 
 
+class CardinalityUncompiledFrom(vt.DaemonTestCase):
+    """review of wt/card: SHOW MEASUREMENT CARDINALITY FROM /^*/ (read as a regex, refused by
+    glibc's regcomp) counted each measurement through the regexes that had compiled, so the
+    one that had not was read as a regex_t and vigild died of SIGSEGV. It answers the regex's
+    error, or no row past OFFSET, as before wt/card; the daemon stops cleanly afterwards."""
+
+    def query(self, q):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+        c.request("GET", "/query?" + urllib.parse.urlencode({"q": q}))
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200, body[:200])
+        return json.loads(body)["results"][0]
+
+    def test_uncompiled_from_regex(self):
+        r = self.d.write_lp("a1 v=1 %d\nb1 v=1 %d" % (T, T), precision="ms")
+        self.assertEqual(r.status, 204, r)
+        for q in ("SHOW MEASUREMENT CARDINALITY FROM /^*/",
+                  "SHOW MEASUREMENT EXACT CARDINALITY FROM a1, /^*/",
+                  "SHOW MEASUREMENT CARDINALITY FROM /^a/, /^*/ WHERE device != 'b1'"):
+            self.assertEqual(self.query(q),
+                             {"statement_id": 0,
+                              "error": "vigild cannot read the regular expression ^*"}, q)
+        self.assertEqual(self.query("SHOW MEASUREMENT CARDINALITY FROM /^*/ OFFSET 1"),
+                         {"statement_id": 0})
+        self.assertEqual(self.query("SHOW MEASUREMENT CARDINALITY FROM /^a/")["series"],
+                         [{"columns": ["count"], "values": [[1]]}])
+
+
 if __name__ == "__main__":
     vt.main()
