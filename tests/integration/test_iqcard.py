@@ -232,8 +232,9 @@ class Cardinality(InfluxdPair):
 class CardinalityBounded(vt.DaemonTestCase):
     """review: each cardinality statement's counts go into the query's answer, which stops at
     8 MiB of JSON (its statements together) as the lists' does: a statement repeated to fill q
-    gets the bound's error, then "not executed". Before, the counts were written past the bound (some 14 MB here; a 64 KB
-    q of SHOW TAG KEY CARDINALITY over 20,000 devices some 2.5 GB)."""
+    gets the bound's error, then "not executed". Before, the counts were written past the
+    bound (some 14 MB here; a 64 KB q of SHOW TAG KEY CARDINALITY over 20,000 devices some
+    2.5 GB)."""
 
     def post(self, q):
         c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=120)
@@ -264,6 +265,7 @@ class CardinalityBounded(vt.DaemonTestCase):
                              "one query, its statements together", one)
             self.assertEqual(len(res), 1000, one)
             self.assertEqual(res[-1]["error"], "not executed", one)
+
 
 class CardinalityPastListBound(vt.DaemonTestCase):
     """wt/card: a count walks as its list statement walks but builds no list, so it counts more
