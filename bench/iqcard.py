@@ -36,14 +36,6 @@ def query(port, q):
     return dt, body
 
 
-def status_kb(pid, key):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(key):
-                return int(line.split()[1])
-    return 0
-
-
 def start(binary, tmp, devices):
     conf = os.path.join(tmp, "vigil.conf")
     with open(conf, "w") as f:
@@ -75,13 +67,13 @@ def main():
         for name, q in CASES:  # a vigild each: VmHWM is the process's whole life's peak
             v = start(a.vigild, tmp, a.devices)
             try:
-                before = status_kb(v.p.pid, "VmRSS:")
+                before = v.rss_kb("VmRSS:")
                 query(v.port, q)
                 times, body = [], b""
                 for _ in range(a.runs):
                     dt, body = query(v.port, q)
                     times.append(dt)
-                grow = status_kb(v.p.pid, "VmHWM:") - before
+                grow = v.rss_kb() - before
                 print(f"{name} devices={a.devices} median_s={statistics.median(times):.4f} "
                       f"min_s={min(times):.4f} rss_growth_kb={grow} answer_bytes={len(body)}")
             finally:
