@@ -144,8 +144,11 @@ typedef struct {
     char *err;      /* the failed statement's error (whole: it may name a token; run_query frees) */
     int err_nomem;  /* the error could not be kept: "out of memory" */
     int again;      /* err is the store's ERR_AGAIN (reloading): the query answers 503 */
-    int64_t deadline_us; /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
-    int timed_out;       /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
+    int64_t deadline_us;        /* CLOCK_MONOTONIC µs past which the query stops (0: none) */
+    int timed_out;              /* api__q_deadline_passed said so: err is API_IQ_TIMEOUT */
+    struct api_iq_count *count; /* a cardinality statement running its list statement
+                                 * (influxql_card.c): the list's series are counted here, not
+                                 * written; NULL: lists are written */
 } qrun_t;
 
 /* The error of the statement that was running when the query passed http.query_timeout (and
@@ -391,6 +394,13 @@ int api__iq_card_measurements(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_card_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_card_field_keys(api_request_t *r, qscan_t *s, qrun_t *run);
 int api__iq_card_tag_values(api_request_t *r, qscan_t *s, qrun_t *run);
+
+/* Counts, for the cardinality statement running (run->count set), one series its list statement
+ * lists: measurement name (borrowed) with n > 0 values. The count's row, if it has one per
+ * measurement, is written to run->b at once, after the list's api__q_result_open, so that a
+ * count holds no more than its answer; its bound (API_PAGE_BYTES) is the list's walk's to check.
+ * Any thread. */
+void api__iq_count_series(qrun_t *run, const char *name, size_t n);
 int api__iq_select(api_request_t *r, qscan_t *s, qrun_t *run);
 
 /* The database statements of influxql_db.c, s just after their keywords (SHOW DATABASES, SHOW
@@ -434,9 +444,12 @@ typedef struct {
 int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement);
 
 /* Appends that answer's one series ({"name":...}) to b, nothing when the measurement has no
- * field (vigil_predictions with no device channel). Reads device_list: not to be called inside
- * a device walk. Returns 0, or the backend's error (b may then hold part of a series). */
-int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement);
+ * field (vigil_predictions with no device channel), and sets *nfields to its number of fields
+ * (b NULL: that number alone, as a cardinality statement counts them). Reads device_list: not
+ * to be called inside a device walk. Returns 0, or the backend's error (b may then hold part of
+ * a series). */
+int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,
+                               size_t *nfields);
 
 /* Whether name is one of vigil_scores' or vigil_anomalies' own fields (k: IQV_SCORES or
  * IQV_ANOMALIES; 0 for any other kind: vigil_predictions' fields are the devices' channels). */

@@ -11,8 +11,12 @@
  *
  * Each counts what its list statement lists (SHOW TAG KEYS, SHOW FIELD KEYS, SHOW TAG VALUES of
  * influxql_show.c), so that the two never disagree: the list statement reads the rest of the
- * statement (s->card set: its LIMIT and OFFSET kept, not applied) and writes its answer into a
- * buffer of its own, which is read back with jansson and counted. SHOW MEASUREMENT CARDINALITY
+ * statement (s->card set: its LIMIT and OFFSET kept, not applied) and walks as it lists (one
+ * walk, one WHERE, one FROM), but with run->count set each series it would write goes to
+ * api__iq_count_series instead, which writes its count row at once (or adds to SHOW MEASUREMENT
+ * CARDINALITY's one number). No list is built: a count takes its answer's memory alone, and the
+ * list's 8 MiB bound (API_PAGE_BYTES) bounds the count rows, not what is counted. The walk
+ * checks the query's deadline per device, as the list's. SHOW MEASUREMENT CARDINALITY
  * counts SHOW TAG KEYS' measurements, not SHOW MEASUREMENTS' names: influxd reads its WHERE
  * series by series, as SHOW TAG KEYS' ("device != 'a1'" keeps the reserved measurements,
  * which hold other devices' series). Its FROM (which SHOW TAG KEYS reads as one name) is read
@@ -22,7 +26,6 @@
  * Any thread: each statement reads the backend through the list statement and holds no lock. */
 #include "influxql_show_where.h"
 
-#include <jansson.h>
 #include <regex.h>
 #include <string.h>
 
@@ -65,98 +68,85 @@ static int card_from_has(const struct card *c, const regex_t *rx, const char *na
     return 0;
 }
 
-/* How many of SHOW TAG KEYS' measurements (series: its answer's series array, one a
- * measurement) c counts. Returns the count, or -1 with run->err (a regex refused). */
-static long long card_measurements(qrun_t *run, const struct card *c, json_t *series)
+/* A cardinality statement's count (run->count) while its list statement walks. */
+struct api_iq_count {
+    const struct card *c;
+    regex_t rx[IQ_SOURCES_MAX]; /* c's FROM regexes, compiled in c's order */
+    int nrx;
+    int bad;         /* the FROM regex (index into c->src) that did not compile, or -1 */
+    long long total; /* CARD_MEASUREMENTS: the measurements counted */
+    size_t written;  /* the others: the count rows written after the list's result_open */
+};
+
+void api__iq_count_series(qrun_t *run, const char *name, size_t n)
 {
-    regex_t rx[IQ_SOURCES_MAX];
-    int nrx = 0;
-    for (int i = 0; i < c->nsrc; i++) {
-        if (c->re[i] && api__iq_regcomp(run, &rx[nrx], c->src[i])) {
-            while (nrx > 0)
-                regfree(&rx[--nrx]);
-            return -1;
-        }
-        nrx += c->re[i];
+    struct api_iq_count *k = run->count;
+    if (k->c->kind == CARD_MEASUREMENTS) {
+        /* A FROM regex that did not compile (k->bad) leaves k->rx short of c's regexes: the
+         * statement's answer is then its error, or nothing past OFFSET, never this count. */
+        if (k->bad < 0)
+            k->total += !k->c->from || card_from_has(k->c, k->rx, name);
+        return;
     }
-    long long n = 0;
-    for (size_t i = 0; i < json_array_size(series); i++) {
-        const char *name = json_string_value(json_object_get(json_array_get(series, i), "name"));
-        n += name != NULL && (!c->from || card_from_has(c, rx, name));
-    }
-    while (nrx > 0)
-        regfree(&rx[--nrx]);
-    return n;
+    sbuf_printf(&run->b, "%s{\"name\":", k->written++ ? "," : ",\"series\":[");
+    api__iq_str(&run->b, name);
+    sbuf_printf(&run->b, ",\"columns\":[\"count\"],\"values\":[[%zu]]}", n);
 }
 
-/* Writes the statement's result from its list statement's answer (list: that result as
- * api__q_result_open began it, statement_id 0, unclosed), counted as c says; limit and offset:
- * the statement's LIMIT and OFFSET. Returns 0, or 1 with run->err. */
-static int card_write(qrun_t *run, const struct card *c, const sbuf_t *list, long long limit,
+/* Compiles k->c's FROM regexes into k->rx, quietly: one that does not compile (k->bad) is the
+ * statement's error only once the list statement has run, as the list's own errors come first. */
+static void count_regcomp(struct api_iq_count *k)
+{
+    k->bad = -1;
+    for (int i = 0; i < k->c->nsrc && k->bad < 0; i++) {
+        if (k->c->re[i] && api__iq_re_compile(&k->rx[k->nrx], k->c->src[i]) != 0)
+            k->bad = i;
+        else
+            k->nrx += k->c->re[i];
+    }
+}
+
+/* Ends the statement's result (begun at mark by its list statement, which walked without an
+ * error) from k: the count rows closed, or SHOW MEASUREMENT CARDINALITY's one row; limit and
+ * offset: the statement's LIMIT and OFFSET. Returns 0, or 1 with run->err. */
+static int card_close(qrun_t *run, const struct api_iq_count *k, size_t mark, long long limit,
                       long long offset)
 {
-    static const char head[] = "{\"statement_id\":0";
-    static const char series_key[] = ",\"series\":";
-    json_t *series = NULL;
-    if (list->len > sizeof head - 1 + sizeof series_key - 1 &&
-        memcmp(list->data + sizeof head - 1, series_key, sizeof series_key - 1) == 0) {
-        size_t at = sizeof head - 1 + sizeof series_key - 1;
-        json_error_t err;
-        series = json_loadb(list->data + at, list->len - at, 0, &err);
-        if (series == NULL) /* the list's own JSON: out of memory, as it is written */
-            return api__q_result_error(run, "counting the list's answer: ", err.text);
-    }
-    if (api__q_deadline_passed(run)) { /* reading 8 MiB back takes a while: the deadline again */
-        json_decref(series);
-        return api__q_timeout_error(run);
-    }
-    int rc = 0;
-    size_t mark = run->b.len;
-    api__q_result_open(run);
+    const struct card *c = k->c;
     if (offset > 0) { /* influxd's OFFSET skips the count rows: one, or one per measurement */
-        json_decref(series);
+        run->b.len = mark;
+        api__q_result_open(run);
         return 0;
     }
+    if (k->bad >= 0) { /* it fails again, now answering its error (OFFSET first, as before) */
+        regex_t rx;
+        run->b.len = mark;
+        if (api__iq_regcomp(run, &rx, c->src[k->bad]) == 0)
+            regfree(&rx);
+        return 1;
+    }
     if (c->kind == CARD_MEASUREMENTS) {
-        long long n = card_measurements(run, c, series);
         int estimate = c->estimate && limit == 0; /* influxd: LIMIT 0 is no LIMIT */
-        if (n < 0) {
-            run->b.len = mark; /* the error alone, as the other statements' */
-            rc = 1;
-        } else if (estimate || n > 0) {
+        if (estimate || k->total > 0)
             sbuf_printf(&run->b, ",\"series\":[{\"columns\":[\"%s\"],\"values\":[[%lld]]}]",
-                        estimate ? "cardinality estimation" : "count", n);
-        }
-        json_decref(series);
-        return rc;
+                        estimate ? "cardinality estimation" : "count", k->total);
+        return 0;
     }
-    size_t written = 0;
-    for (size_t i = 0; i < json_array_size(series); i++) {
-        json_t *one = json_array_get(series, i);
-        const char *name = json_string_value(json_object_get(one, "name"));
-        size_t n = json_array_size(json_object_get(one, "values"));
-        if (name == NULL || n == 0)
-            continue;
-        sbuf_printf(&run->b, "%s{\"name\":", written++ ? "," : ",\"series\":[");
-        api__iq_str(&run->b, name);
-        sbuf_printf(&run->b, ",\"columns\":[\"count\"],\"values\":[[%zu]]}", n);
-        /* The list's bound is its own buffer's; the counts go into the query's answer, which
-         * a statement repeated to fill q would otherwise grow without bound (API_IQ_TOO_BIG:
-         * LIMIT changes nothing here, so the bound's error alone). */
-        if (run->b.len > API_PAGE_BYTES) {
-            run->b.len = mark;
-            json_decref(series);
-            return api__q_result_error(run, API_IQ_TOO_BIG, NULL);
-        }
+    /* The counts go into the query's answer, which a statement repeated to fill q would
+     * otherwise grow without bound (API_IQ_TOO_BIG: LIMIT changes nothing here, so the bound's
+     * error alone). The walks stop there; FROM one name adds a single row. */
+    if (run->b.len > API_PAGE_BYTES) {
+        run->b.len = mark;
+        return api__q_result_error(run, API_IQ_TOO_BIG, NULL);
     }
-    if (written > 0)
+    if (k->written > 0)
         sbuf_append(&run->b, "]", 1);
-    json_decref(series);
     return 0;
 }
 
-/* Runs list (the statement's list statement, s: where it reads on) in s->card's mode into a
- * buffer of its own, then writes c's counts. Returns as the list statement. */
+/* Runs list (the statement's list statement, s: where it reads on) in s->card's mode, its
+ * series counted into run->b as it walks (run->count), then ends c's result. Returns as the
+ * list statement. */
 static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card *c,
                     int (*list)(api_request_t *, qscan_t *, qrun_t *), int mode)
 {
@@ -167,24 +157,17 @@ static int card_run(api_request_t *r, qscan_t *s, qrun_t *run, const struct card
         s->card = 0;
         return rc;
     }
-    /* The list's answer apart, as the first statement's unchunked result ({"statement_id":0,
-     * with no ',' before it): its bound (API_PAGE_BYTES) is then this statement's own. */
-    sbuf_t answer = run->b;
-    int chunked = run->chunked, id = run->id;
-    sbuf_init(&run->b);
-    run->chunked = 0;
-    run->id = 0;
+    struct api_iq_count k = {.c = c};
+    count_regcomp(&k);
+    size_t mark = run->b.len;
+    run->count = &k;
     int rc = list(r, s, run);
-    sbuf_t got = run->b;
-    run->b = answer;
-    run->chunked = chunked;
-    run->id = id;
+    run->count = NULL;
     s->card = 0;
-    if (rc == 0 && got.oom)
-        rc = api__q_result_error(run, "out of memory", NULL);
     if (rc == 0)
-        rc = card_write(run, c, &got, s->card_limit, s->card_offset);
-    sbuf_deinit(&got);
+        rc = card_close(run, &k, mark, s->card_limit, s->card_offset);
+    while (k.nrx > 0)
+        regfree(&k.rx[--k.nrx]);
     return rc;
 }
 

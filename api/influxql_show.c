@@ -191,7 +191,9 @@ static int unsupported_error(qrun_t *run, const char *what)
 
 /* ---- listing devices ------------------------------------------------------------------------ */
 
-/* A walk over the devices (device_list) that writes one row or one series per device. */
+/* A walk over the devices (device_list) that writes one row or one series per device; in a
+ * cardinality statement (run->count) it counts them instead (row_count), in the same walk, so
+ * that a count is always what the list lists. */
 struct dev_walk {
     sbuf_t *b;
     regex_t *re; /* nre filters a name must pass, own names too (SHOW MEASUREMENTS WITH */
@@ -203,12 +205,30 @@ struct dev_walk {
     int stopped;             /* a row asked to stop: LIMIT reached, too big, or out of memory */
     const char *const *own;  /* names listed among the devices, sorted (NULL: none); own_next: */
     size_t own_next;         /* the first not yet listed */
-    const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind */
+    const sbuf_t *own_text;  /* SHOW FIELD KEYS: the reserved measurements' series, by kind, */
+    const size_t *own_n;     /* and their numbers of fields (own_text left empty: counted) */
     /* A WHERE on the device tag, which filters the devices, not the own names (NULL: none). */
     const struct dev_conds *conds;
+    /* Lists d: returns 1 (listed), 0 (nothing to list: a device with no channel has no field
+     * keys), or -1 to stop the walk (out of memory, or the walk's question answered). */
     int (*row)(struct dev_walk *w, const api_device_t *d);
-    qrun_t *run; /* whose deadline (http.query_timeout) stops the walk; NULL: none */
+    qrun_t *run; /* whose deadline (http.query_timeout) stops the walk, and whose count (a
+                  * cardinality statement's) takes the rows; NULL: none */
 };
+
+/* Whether w's rows are counted (a cardinality statement) rather than written. */
+static int counting(const struct dev_walk *w)
+{
+    return w->run != NULL && w->run->count != NULL;
+}
+
+/* Counts the series of n values that w's row would list under name. Returns as a row. */
+static int row_count(struct dev_walk *w, const char *name, size_t n)
+{
+    if (n > 0)
+        api__iq_count_series(w->run, name, n);
+    return n > 0;
+}
 
 /* Whether id passes re[0..n) (neg[i], when neg is not NULL: must not match re[i]). */
 static int re_pass(const regex_t *re, const int *neg, int n, const char *id)
@@ -229,10 +249,10 @@ static int walk_one(struct dev_walk *w, const api_device_t *d, int own)
         return 0;
     if (w->seen++ < w->offset)
         return 0;
-    size_t before = w->b->len;
-    if (w->row(w, d))
+    int listed = w->row(w, d);
+    if (listed < 0)
         return w->stopped = 1;
-    w->n += w->b->len > before;       /* a device with no channel has no field keys */
+    w->n += listed;
     if (w->b->len > API_PAGE_BYTES) { /* a statement repeated to fill q: see API_IQ_TOO_BIG */
         w->too_big = 1;
         return w->stopped = 1;
@@ -285,19 +305,21 @@ static int cmp_str(const void *a, const void *b)
 static int field_keys_series(struct dev_walk *w, const api_device_t *d)
 {
     enum iqv_kind k = api__iqv_kind(d->id);
-    if (w->own_text && k != IQV_NONE) {
+    if (w->own_n && k != IQV_NONE) {
+        if (counting(w))
+            return row_count(w, d->id, w->own_n[k]);
         const sbuf_t *t = &w->own_text[k];
         if (t->len > 0) {
             sbuf_printf(w->b, "%s", w->n ? "," : "");
             sbuf_append(w->b, t->data, t->len);
         }
-        return 0;
+        return t->len > 0;
     }
-    if (d->nchannels == 0)
-        return 0;
+    if (d->nchannels == 0 || counting(w))
+        return row_count(w, d->id, d->nchannels);
     const char **names = malloc(d->nchannels * sizeof *names);
     if (names == NULL)
-        return 1;
+        return -1;
     memcpy(names, d->channels, d->nchannels * sizeof *names);
     qsort(names, d->nchannels, sizeof *names, cmp_str);
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
@@ -310,23 +332,27 @@ static int field_keys_series(struct dev_walk *w, const api_device_t *d)
     }
     sbuf_printf(w->b, "]}");
     free(names);
-    return 0;
+    return 1;
 }
 
 /* Appends the series of device d with its one tag (SHOW TAG KEYS without FROM). */
 static int tag_keys_series(struct dev_walk *w, const api_device_t *d)
 {
+    if (counting(w))
+        return row_count(w, d->id, 1);
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
     api__iq_str(w->b, w->tag);
     sbuf_printf(w->b, "]]}");
-    return 0;
+    return 1;
 }
 
 /* Appends the series of device d with its tag's one value (SHOW TAG VALUES without FROM). */
 static int tag_values_series(struct dev_walk *w, const api_device_t *d)
 {
+    if (counting(w))
+        return row_count(w, d->id, 1);
     sbuf_printf(w->b, "%s{\"name\":", w->n ? "," : "");
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, ",\"columns\":[\"key\",\"value\"],\"values\":[[");
@@ -334,12 +360,15 @@ static int tag_values_series(struct dev_walk *w, const api_device_t *d)
     sbuf_append(w->b, ",", 1);
     api__iq_str(w->b, d->id);
     sbuf_printf(w->b, "]]}");
-    return 0;
+    return 1;
 }
 
-/* Appends device d as a row: ["id"] (SHOW MEASUREMENTS), or ["tag","id"] with w->tag. */
+/* Appends device d as a row: ["id"] (SHOW MEASUREMENTS), or ["tag","id"] with w->tag; counted,
+ * the row alone (walk_result counts its one series). */
 static int name_row(struct dev_walk *w, const api_device_t *d)
 {
+    if (counting(w))
+        return 1;
     sbuf_printf(w->b, "%s[", w->n ? "," : "");
     if (w->tag) {
         api__iq_str(w->b, w->tag);
@@ -347,33 +376,50 @@ static int name_row(struct dev_walk *w, const api_device_t *d)
     }
     api__iq_str(w->b, d->id);
     sbuf_append(w->b, "]", 1);
-    return 0;
+    return 1;
 }
 
-/* Runs w, its rows or series inside head ... tail; the whole result is dropped when no device
- * was written, as influxd answers an empty list with no series. Returns 0, or 1 with run->err
- * (the backend failed, the answer's bound, or the query's deadline, checked per device). */
-static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const char *head,
-                       const char *tail)
+/* Runs w, each row a series of its own (name NULL), or the rows of one series named name with
+ * columns (their JSON: "\"name\""); the whole result is dropped when no device was written,
+ * as influxd answers an empty list with no series. Counted (run->count), the series go to the
+ * count instead. Returns 0, or 1 with run->err (the backend failed, the answer's bound, or the
+ * query's deadline, checked per device). */
+static int walk_result(api_request_t *r, qrun_t *run, struct dev_walk *w, const char *name,
+                       const char *columns)
 {
     size_t mark = run->b.len;
     api__q_result_open(run);
-    sbuf_printf(&run->b, ",\"series\":[%s", head);
     w->b = &run->b;
     w->run = run;
+    if (!counting(w)) {
+        sbuf_printf(&run->b, ",\"series\":[");
+        if (name) {
+            sbuf_printf(&run->b, "{\"name\":");
+            api__iq_str(&run->b, name);
+            sbuf_printf(&run->b, ",\"columns\":[%s],\"values\":[", columns);
+        }
+    }
     int rc = walk_devices(r, w);
     if (rc || w->too_big || run->timed_out) {
         run->b.len = mark;
-        return rc           ? api__q_backend_error(run, "reading the devices: ", rc)
-               : w->too_big ? api__q_result_error(run, API_IQ_TOO_BIG ": add LIMIT", NULL)
-                            : api__q_timeout_error(run);
+        /* Counts have no LIMIT to add: their rows are the bound's alone (API_IQ_TOO_BIG). */
+        return rc ? api__q_backend_error(run, "reading the devices: ", rc)
+               : w->too_big
+                   ? api__q_result_error(
+                         run, counting(w) ? API_IQ_TOO_BIG : API_IQ_TOO_BIG ": add LIMIT", NULL)
+                   : api__q_timeout_error(run);
+    }
+    if (counting(w)) {
+        if (name)
+            row_count(w, name, (size_t)w->n);
+        return 0;
     }
     if (w->n == 0) {
         run->b.len = mark;
         api__q_result_open(run);
         return 0;
     }
-    sbuf_printf(&run->b, "%s]", tail);
+    sbuf_printf(&run->b, name ? "]}]" : "]");
     return 0;
 }
 
@@ -404,7 +450,7 @@ static int any_row(struct dev_walk *w, const api_device_t *d)
 {
     (void)d;
     w->n = 1;
-    return 1;
+    return -1;
 }
 
 /* Sets *any to whether some device passes d: whether a reserved measurement (or a name vigild
@@ -441,7 +487,7 @@ static int channel_row(struct dev_walk *w, const api_device_t *d)
     for (size_t i = 0; i < d->nchannels; i++)
         if (strcmp(d->channels[i], w->tag) == 0) {
             w->n = 1;
-            return 1;
+            return -1;
         }
     return 0;
 }
@@ -586,8 +632,7 @@ int api__iq_show_measurements(api_request_t *r, qscan_t *s, qrun_t *run)
                          .limit = limit,
                          .own = any ? api__iqv_listed : NULL,
                          .row = name_row};
-    rc = walk_result(r, run, &w, "{\"name\":\"measurements\",\"columns\":[\"name\"],\"values\":[",
-                     "]}");
+    rc = walk_result(r, run, &w, "measurements", "\"name\"");
     if (has_re)
         regfree(&re);
     api__iq_conds_free(&conds);
@@ -639,31 +684,34 @@ static int show_keys_read(api_request_t *r, qscan_t *s, qrun_t *run, qtoken_t *f
 static int field_keys_one(void *arg, const api_device_t *d)
 {
     struct dev_walk *w = arg;
-    if (field_keys_series(w, d))
-        return 1;
-    w->n += d->nchannels > 0;
-    return 0;
+    int listed = field_keys_series(w, d);
+    w->n += listed > 0;
+    return listed < 0;
 }
 
 /* SHOW FIELD KEYS without FROM: every device's series and, in their sorted places, the
  * reserved measurements' (as influxd lists every measurement). Their series are written first,
- * apart: vigil_predictions' reads device_list, which is not to run inside the walk's. */
+ * apart (counted, their numbers of fields alone): vigil_predictions' reads device_list, which
+ * is not to run inside the walk's. */
 static int field_keys_all(api_request_t *r, qrun_t *run, struct dev_walk *w, int own_ok)
 {
     sbuf_t own[IQV_KINDS];
+    size_t own_n[IQV_KINDS] = {0};
     int rc = 0;
     for (int k = 0; k < IQV_KINDS; k++)
         sbuf_init(&own[k]);
     for (int i = 0; rc == 0 && api__iqv_listed[i]; i++) {
-        sbuf_t *t = &own[api__iqv_kind(api__iqv_listed[i])];
-        rc = api__iqv_field_keys_series(r, t, api__iqv_listed[i]);
-        if (rc == 0 && t->oom)
+        enum iqv_kind k = api__iqv_kind(api__iqv_listed[i]);
+        rc = api__iqv_field_keys_series(r, run->count ? NULL : &own[k], api__iqv_listed[i],
+                                        &own_n[k]);
+        if (rc == 0 && own[k].oom)
             rc = ERR_NOMEM;
     }
     if (rc == 0) {
         w->own = own_ok ? api__iqv_listed : NULL;
         w->own_text = own;
-        rc = walk_result(r, run, w, "", "");
+        w->own_n = own_n;
+        rc = walk_result(r, run, w, NULL, NULL);
     } else {
         rc = api__q_backend_error(run, "reading the devices: ", rc);
     }
@@ -690,8 +738,10 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
         return api__iqv_field_keys(r, run, from->text);
     size_t mark = run->b.len;
     api__q_result_open(run);
-    sbuf_printf(&run->b, ",\"series\":[");
     w.b = &run->b;
+    w.run = run;
+    if (!counting(&w))
+        sbuf_printf(&run->b, ",\"series\":[");
     if (r->srv->be.device_find != NULL) /* the channels alone: no wait for the store's reload */
         rc = r->srv->be.device_find(r->srv->be.ctx, from->text, field_keys_one, &w);
     else if (r->srv->be.device_get != NULL)
@@ -707,7 +757,8 @@ static int field_keys_answer(api_request_t *r, qrun_t *run, const qtoken_t *from
         api__q_result_open(run);
         return 0;
     }
-    sbuf_printf(&run->b, "]");
+    if (!counting(&w))
+        sbuf_printf(&run->b, "]");
     return 0;
 }
 
@@ -779,7 +830,7 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
                          .conds = where.n > 0 ? &conds : NULL,
                          .row = tag_keys_series};
     if (from.kind == QT_EOF) {
-        rc = walk_result(r, run, &w, "", "");
+        rc = walk_result(r, run, &w, NULL, NULL);
         api__iq_conds_free(&conds);
         return rc;
     }
@@ -795,6 +846,10 @@ int api__iq_show_tag_keys(api_request_t *r, qscan_t *s, qrun_t *run)
     api__q_result_open(run);
     if (!match)
         return 0;
+    if (run->count) {
+        api__iq_count_series(run, from.text, 1);
+        return 0;
+    }
     sbuf_printf(&run->b, ",\"series\":[{\"name\":");
     api__iq_str(&run->b, from.text);
     sbuf_printf(&run->b, ",\"columns\":[\"tagKey\"],\"values\":[[");
@@ -906,17 +961,10 @@ int api__iq_show_tag_values(api_request_t *r, qscan_t *s, qrun_t *run)
     if (from.kind == QT_EOF) { /* LIMIT counts each series' values too: it keeps the one */
         w.row = tag_values_series;
         w.limit = 0;
-        rc = walk_result(r, run, &w, "", "");
+        rc = walk_result(r, run, &w, NULL, NULL);
     } else {
         w.row = name_row;
-        sbuf_t head;
-        sbuf_init(&head);
-        sbuf_printf(&head, "{\"name\":");
-        api__iq_str(&head, from.text);
-        sbuf_printf(&head, ",\"columns\":[\"key\",\"value\"],\"values\":[");
-        rc = head.oom ? api__q_result_error(run, "out of memory", NULL)
-                      : walk_result(r, run, &w, head.data, "]}");
-        sbuf_deinit(&head);
+        rc = walk_result(r, run, &w, from.text, "\"key\",\"value\"");
     }
     api__iq_conds_free(&conds);
     return rc;

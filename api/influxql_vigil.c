@@ -562,7 +562,8 @@ int api__iqv_own_field(enum iqv_kind k, const char *name)
     return 0;
 }
 
-int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement)
+int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurement,
+                               size_t *nfields)
 {
     enum iqv_kind k = api__iqv_kind(measurement);
     sbuf_t names;
@@ -574,7 +575,8 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
         rc = r->srv->be.device_list(r->srv->be.ctx, NULL, 0, collect_channels, &names);
     if (rc == 0 && (names.oom || (n = distinct_names(&names, &v)) < 0))
         rc = ERR_NOMEM;
-    if (rc == 0 && (k != IQV_PREDICTIONS || n > 0)) {
+    *nfields = rc ? 0 : k == IQV_PREDICTIONS ? (size_t)n : k == IQV_SCORES ? 2 : 10;
+    if (rc == 0 && b != NULL && (k != IQV_PREDICTIONS || n > 0)) {
         sbuf_append(b, "{\"name\":", 8);
         api__iq_str(b, measurement);
         sbuf_append(b, ",\"columns\":[\"fieldKey\",\"fieldType\"],\"values\":[", 46);
@@ -593,18 +595,23 @@ int api__iqv_field_keys_series(api_request_t *r, sbuf_t *b, const char *measurem
 
 int api__iqv_field_keys(api_request_t *r, qrun_t *run, const char *measurement)
 {
-    size_t start = run->b.len;
+    size_t start = run->b.len, n;
     api__q_result_open(run);
     size_t mark = run->b.len;
-    sbuf_append(&run->b, ",\"series\":[", 11);
-    int rc = api__iqv_field_keys_series(r, &run->b, measurement);
+    if (run->count == NULL) /* counted (SHOW FIELD KEY CARDINALITY): the number alone */
+        sbuf_append(&run->b, ",\"series\":[", 11);
+    int rc = api__iqv_field_keys_series(r, run->count ? NULL : &run->b, measurement, &n);
     if (rc != 0) {
         run->b.len = start; /* the failed statement's result is result_failed's to write */
         return api__q_backend_error(run, "reading the devices: ", rc);
     }
-    if (run->b.len == mark + 11)
+    if (run->count != NULL) {
+        if (n > 0)
+            api__iq_count_series(run, measurement, n);
+    } else if (run->b.len == mark + 11) {
         run->b.len = mark; /* no field: no series */
-    else
+    } else {
         sbuf_append(&run->b, "]", 1);
+    }
     return 0;
 }

@@ -208,10 +208,11 @@ class Vigild:
             fields = f.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def rss_kb(self):
+    def rss_kb(self, key="VmHWM:"):
+        """vigild's peak RSS (VmHWM:, its whole life's), or another /proc status line's kB."""
         with open(f"/proc/{self.p.pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key):
                     return int(line.split()[1])
         return 0
 

@@ -6,8 +6,9 @@ holding the same points and compared byte for byte: the estimate and the count f
 (names, db.rp.name, regexes), WHERE, LIMIT, OFFSET and influxd's parse errors; then where vigild
 answers otherwise, as README says (the reserved measurements left out of SHOW TAG VALUES
 CARDINALITY without FROM, FROM a name that is no device, a field in SHOW TAG KEYS' WHERE), and
-that each count is what the list statement lists; and that the counts stop at the answer's 8 MiB
-bound when a statement is repeated to fill q (review)."""
+that each count is what the list statement lists; that the counts stop at the answer's 8 MiB
+bound when a statement is repeated to fill q (review); and that a count goes past the 8 MiB its
+list would take (wt/card: counted as the list walks, no list built)."""
 
 import http.client
 import json
@@ -229,11 +230,11 @@ class Cardinality(InfluxdPair):
 
 
 class CardinalityBounded(vt.DaemonTestCase):
-    """review: each cardinality statement builds its list's answer in a buffer of its own, but
-    its counts go into the query's answer, which stops at 8 MiB of JSON (its statements
-    together) as the lists' does: a statement repeated to fill q gets the bound's error, then
-    "not executed". Before, the counts were written past the bound (some 14 MB here; a 64 KB
-    q of SHOW TAG KEY CARDINALITY over 20,000 devices some 2.5 GB)."""
+    """review: each cardinality statement's counts go into the query's answer, which stops at
+    8 MiB of JSON (its statements together) as the lists' does: a statement repeated to fill q
+    gets the bound's error, then "not executed". Before, the counts were written past the
+    bound (some 14 MB here; a 64 KB q of SHOW TAG KEY CARDINALITY over 20,000 devices some
+    2.5 GB)."""
 
     def post(self, q):
         c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=120)
@@ -264,6 +265,73 @@ class CardinalityBounded(vt.DaemonTestCase):
                              "one query, its statements together", one)
             self.assertEqual(len(res), 1000, one)
             self.assertEqual(res[-1]["error"], "not executed", one)
+
+
+class CardinalityPastListBound(vt.DaemonTestCase):
+    """wt/card: a count walks as its list statement walks but builds no list, so it counts more
+    than the list's 8 MiB of JSON could hold (before, the list's own bound was the count's:
+    its error, "add LIMIT", which a count cannot). 20,000 devices of 190-character ids (the
+    line protocol's series key stops at 200 bytes): 8.45 MiB of SHOW TAG VALUES' series,
+    4.5 MiB of their counts."""
+
+    N = 20000
+
+    def query(self, q):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=120)
+        c.request("GET", "/query?" + urllib.parse.urlencode({"q": q}))
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200, body[:200])
+        return json.loads(body)["results"][0]
+
+    def test_counts_past_the_list_bound(self):
+        ids = ["d%05d-" % i + "x" * 183 for i in range(self.N)]
+        for at in range(0, self.N, 2000):  # bodies of some 400 KB
+            r = self.d.write_lp("\n".join("%s v=1 %d" % (d, T) for d in ids[at:at + 2000]),
+                                precision="ms")
+            self.assertEqual(r.status, 204, r)
+        # The list is past its bound...
+        self.assertEqual(self.query("SHOW TAG VALUES WITH KEY = device")["error"],
+                         "vigild answers at most 8 MiB of JSON for one query, its statements "
+                         "together: add LIMIT")
+        # ... its count is not: a count of 1 for every device.
+        series = self.query("SHOW TAG VALUES CARDINALITY WITH KEY = device")["series"]
+        self.assertEqual([s["name"] for s in series], ids)
+        self.assertEqual({json.dumps(s["values"]) for s in series}, {"[[1]]"})
+        self.assertEqual(self.query("SHOW MEASUREMENT EXACT CARDINALITY")["series"][0]["values"],
+                         [[self.N + 3]])
+
+
+class CardinalityUncompiledFrom(vt.DaemonTestCase):
+    """review of wt/card: SHOW MEASUREMENT CARDINALITY FROM /^*/ (read as a regex, refused by
+    glibc's regcomp) counted each measurement through the regexes that had compiled, so the
+    one that had not was read as a regex_t and vigild died of SIGSEGV. It answers the regex's
+    error, or no row past OFFSET, as before wt/card; the daemon stops cleanly afterwards."""
+
+    def query(self, q):
+        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=30)
+        c.request("GET", "/query?" + urllib.parse.urlencode({"q": q}))
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        self.assertEqual(r.status, 200, body[:200])
+        return json.loads(body)["results"][0]
+
+    def test_uncompiled_from_regex(self):
+        r = self.d.write_lp("a1 v=1 %d\nb1 v=1 %d" % (T, T), precision="ms")
+        self.assertEqual(r.status, 204, r)
+        for q in ("SHOW MEASUREMENT CARDINALITY FROM /^*/",
+                  "SHOW MEASUREMENT EXACT CARDINALITY FROM a1, /^*/",
+                  "SHOW MEASUREMENT CARDINALITY FROM /^a/, /^*/ WHERE device != 'b1'"):
+            self.assertEqual(self.query(q),
+                             {"statement_id": 0,
+                              "error": "vigild cannot read the regular expression ^*"}, q)
+        self.assertEqual(self.query("SHOW MEASUREMENT CARDINALITY FROM /^*/ OFFSET 1"),
+                         {"statement_id": 0})
+        self.assertEqual(self.query("SHOW MEASUREMENT CARDINALITY FROM /^a/")["series"],
+                         [{"columns": ["count"], "values": [[1]]}])
+
 
 if __name__ == "__main__":
     vt.main()
