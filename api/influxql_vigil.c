@@ -447,17 +447,19 @@ int api__iqv_anomalies(api_request_t *r, qrun_t *run, const iqv_select_t *v)
     /* Every episode overlapping the range, or ERR_LIMIT: the read is bounded by the pipeline's
      * cap on one listing (10,000), the answer by the row bound (write_series). */
     struct ep_list l = {.re = v->device_re[0] ? &re : NULL, .run = run};
-    int rc = from < to
-                 ? be->pipe_anomalies_each(be->ctx, device, from, to, SIZE_MAX, collect_episode, &l)
-                 : 0;
+    int rc = from < to ? be->pipe_anomalies_each(be->ctx, device, from, to, SIZE_MAX,
+                                                 run->deadline_us, collect_episode, &l)
+                       : 0;
     if (v->device_re[0])
         regfree(&re);
+    if (rc == ERR_TIMEOUT) /* the store's read stopped at the deadline: timed_out below */
+        rc = 0;
     if (rc == ERR_NOTFOUND) /* no such device: no series, as from influxd */
         rc = 0;
     if (rc == 0 && l.nomem)
         rc = ERR_NOMEM;
-    /* The deadline again after the read: the store's listing (up to 10,000 events) is read
-     * whole before the first episode reaches collect_episode. */
+    /* The deadline again after the read: the store's listing stops at it (ERR_TIMEOUT), and
+     * so does collect_episode, but the sort and the rows are still to come. */
     int timed_out = rc == 0 && api__q_deadline_passed(run);
     int written = 0;
     size_t all = l.n;

@@ -310,6 +310,8 @@ struct ev_ctx {
     size_t n;                        /* events the store reported */
     size_t listed;                   /* of them, those listed (not left out) */
     int64_t first_start, last_start; /* the start times of the first and the last listed */
+    int64_t deadline_us;             /* CLOCK_MONOTONIC µs past which the read stops (0: none) */
+    int timed_out;                   /* it did: the listing is cut */
 };
 
 /* One stored event; an active one is replaced by its live version: its peak and channels
@@ -323,6 +325,11 @@ static int on_stored_event(void *arg, const char *device, int64_t id, int64_t st
     struct ev_ctx *c = arg;
     json_t *o = NULL;
     c->n++;
+    /* Each event's JSON is parsed: 10,000 of them take a tenth of a second or more. */
+    if (c->deadline_us && (c->n & 255) == 0 && pipeline__mono_ns() / 1000 >= c->deadline_us) {
+        c->timed_out = 1;
+        return 1;
+    }
     if (end_ts < 0) {
         struct dev *d = pipeline__find(c->p, device);
         if (d) {
@@ -374,10 +381,11 @@ static void unlisted_active(struct dev *d, json_t *arr, uint64_t token, int64_t 
     pthread_mutex_unlock(&d->mu);
 }
 
-/* The events of pipeline_anomalies as a JSON array into *out (caller owns; json_decref).
- * Returns 0, or ERR_NOTFOUND, ERR_NOMEM, the store's error. */
+/* The events of pipeline_anomalies as a JSON array into *out (caller owns; json_decref), the
+ * store's read stopped at deadline_us (CLOCK_MONOTONIC µs; 0: none). Returns 0, or
+ * ERR_NOTFOUND, ERR_NOMEM, ERR_TIMEOUT, the store's error. */
 static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int64_t from,
-                         int64_t to, size_t limit, json_t **out)
+                         int64_t to, size_t limit, int64_t deadline_us, json_t **out)
 {
     /* Looked up once: a delete meanwhile hides the device from later lookups, but its struct
      * lives on (pipeline_forget), so dv stays valid. */
@@ -398,10 +406,16 @@ static int anomalies_arr(pipeline_t *p, const char *device, int active_only, int
         size_t cap = want;
         struct ev_ctx c;
         for (;;) {
-            c = (struct ev_ctx){
-                p, arr, atomic_fetch_add(&p->list_token, 1) + 1, active_only, from, 0, 0, 0, 0};
+            c = (struct ev_ctx){.p = p,
+                                .arr = arr,
+                                .token = atomic_fetch_add(&p->list_token, 1) + 1,
+                                .active_only = active_only,
+                                .from = from,
+                                .deadline_us = deadline_us};
             int rc = store_events_query(p->store, device, active_only, from, to, cap,
                                         on_stored_event, &c);
+            if (rc == 0 && c.timed_out)
+                rc = ERR_TIMEOUT;
             if (rc) {
                 json_decref(arr);
                 return rc;
@@ -443,7 +457,7 @@ int pipeline_anomalies(pipeline_t *p, const char *device, int active_only, int64
                        size_t limit, char **out)
 {
     json_t *arr;
-    int rc = anomalies_arr(p, device, active_only, from, to, limit, &arr);
+    int rc = anomalies_arr(p, device, active_only, from, to, limit, 0, &arr);
     return rc ? rc : pipeline__dump(json_pack("{s:o}", "anomalies", arr), out);
 }
 
@@ -498,10 +512,10 @@ static int episode_call(const json_t *o, sbuf_t *names, api_episode_cb cb, void 
 }
 
 int pipeline_anomalies_each(pipeline_t *p, const char *device, int64_t from, int64_t to,
-                            size_t limit, api_episode_cb cb, void *arg)
+                            size_t limit, int64_t deadline_us, api_episode_cb cb, void *arg)
 {
     json_t *arr;
-    int rc = anomalies_arr(p, device, 0, from, to, limit, &arr);
+    int rc = anomalies_arr(p, device, 0, from, to, limit, deadline_us, &arr);
     if (rc)
         return rc;
     /* anomalies_arr lists limit + 1 when there are more (and at most the read's cap, where the
