@@ -3,9 +3,9 @@
 missing, and from when it counts.
 
 - SELECT FROM vigil_anomalies reads the events history (up to 10,000 events) and checks the
-  deadline inside and after that read: with 1 ms a read of 9,900 stored events (far more than
-  1 ms of SQLite reads and JSON parsing on any machine) answers "query-timeout limit exceeded";
-  before, it was read and answered whole whatever the deadline.
+  deadline inside that read (the store's listing too) and after it: with 1 ms a read of 9,900
+  stored events (far more than 1 ms of SQLite reads and JSON parsing on any machine) answers
+  "query-timeout limit exceeded"; before, it was read and answered whole whatever the deadline.
 - The deadline counts from when the statements start (the body read, the query parsed), as
   influxd starts its query-timeout when it executes the query: a POST whose form body arrives
   over some seconds still runs a query of microseconds with a 1 s deadline; before, the upload
@@ -13,7 +13,6 @@ missing, and from when it counts.
 - Statements after the one stopped answer "not executed" under its statement_id, as influxd
   1.6.7 does (README; compared with Debian's influxd, [coordinator] query-timeout = "1ms")."""
 
-import http.client
 import json
 import os
 import socket
@@ -25,17 +24,16 @@ import urllib.parse
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigiltest as vt  # noqa: E402
-import test_ops  # noqa: E402  (hup only)
+import test_iqtimeout as iqt  # noqa: E402  (TimeoutClient)
 
 T = 1_700_000_000_000
 NEV = 9900  # under the listing's cap (10,000), which answers its own error
-TIMEOUT_ERR = "query-timeout limit exceeded"
-BASE = ""  # the model on: vigil_anomalies is the pipeline's
+TIMEOUT_ERR = iqt.TIMEOUT_ERR
 ANOM = 'SELECT "id" FROM "vigil_anomalies" WHERE "device" = \'ev\' AND time >= 0 LIMIT 3'
 
 
-class QueryDeadline(vt.DaemonTestCase):
-    CONFIG = BASE
+class QueryDeadline(iqt.TimeoutClient, vt.DaemonTestCase):
+    CONFIG = ""  # the model on: vigil_anomalies is the pipeline's
 
     @classmethod
     def setUpClass(cls):
@@ -62,35 +60,17 @@ class QueryDeadline(vt.DaemonTestCase):
         db.close()
         d.start()
 
-    def timeout(self, value):
-        vt.write_file(self.d.config, BASE + "[http]\nquery_timeout = %s\n" % value)
-        test_ops.hup(self.d, r"configuration reloaded")
-
-    def query(self, q, chunked=False):
-        c = http.client.HTTPConnection("127.0.0.1", self.d.http_port, timeout=120)
-        form = {"q": q}
-        if chunked:
-            form["chunked"] = "true"
-        c.request("POST", "/query", urllib.parse.urlencode(form),
-                  {"Content-Type": "application/x-www-form-urlencoded"})
-        r = c.getresponse()
-        body = r.read()
-        c.close()
-        self.assertEqual(r.status, 200, body[:300])
-        if chunked:
-            return [json.loads(line)["results"][0] for line in body.splitlines() if line]
-        return json.loads(body)["results"]
-
     def test_anomalies_read_stops(self):
         self.timeout("1h")
-        full = self.query(ANOM)
+        full = self.query(ANOM, chunked=False)
         self.assertEqual(full[0]["series"][0]["values"],
                          [["2023-11-14T22:13:30Z", 1], ["2023-11-14T22:13:40Z", 2],
                           ["2023-11-14T22:13:50Z", 3]])
         # 1 ms: the read of 9,900 events passes it whatever the machine; the statement answers
         # the timeout's error (the deadline starts as the statements do: not before this one).
         self.timeout("1ms")
-        self.assertEqual(self.query(ANOM), [{"statement_id": 0, "error": TIMEOUT_ERR}])
+        self.assertEqual(self.query(ANOM, chunked=False),
+                         [{"statement_id": 0, "error": TIMEOUT_ERR}])
         # Several of them, chunked: each answered before the stopped one is intact, the rest
         # "not executed" under its statement_id (whichever one the deadline hits).
         for ms in ("1ms", "5ms", "30ms"):
