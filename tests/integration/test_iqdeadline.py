@@ -98,12 +98,7 @@ class QueryDeadline(iqt.TimeoutClient, vt.DaemonTestCase):
                 s.sendall(body[i * len(body) // 5:(i + 1) * len(body) // 5])
                 time.sleep(0.5)
             s.sendall(body[5 * len(body) // 5:])
-            resp = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                resp += chunk
+            resp = s.makefile("rb").read()  # to the server's close (Connection: close)
         finally:
             s.close()
         head, _, payload = resp.partition(b"\r\n\r\n")
